@@ -1,0 +1,154 @@
+//! Code generation: a [`KernelModule`] becomes WGSL and CUDA C++ sources, one fused
+//! prefill and one fused decode kernel per layer (plus a split-merge kernel), with the
+//! layer's rules, sink and head map baked in as constants. N and the per-row lengths
+//! are the only run-time values. Templates live in `templates/` and are embedded.
+
+pub mod ctx;
+pub mod cuda;
+pub mod emit;
+pub mod wgsl;
+
+use serde::Serialize;
+
+use crate::lower::KernelModule;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CodegenError {
+    #[error("template `{template}` failed to render for layer {layer:?}")]
+    Render {
+        template: String,
+        layer: Option<u32>,
+        #[source]
+        source: minijinja::Error,
+    },
+    /// A generated kernel that does not validate is a compiler bug.
+    #[error("compiler bug: generated WGSL from template `{template}` (layer {layer:?}) is invalid:\n{message}")]
+    InvalidWgsl {
+        template: String,
+        layer: Option<u32>,
+        message: String,
+    },
+    #[error("cannot write `{path}`")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    Wgsl,
+    Cuda,
+}
+
+impl Target {
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Wgsl => "wgsl",
+            Target::Cuda => "cuda",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Prefill,
+    Decode,
+    DecodeMerge,
+}
+
+/// One resource a kernel binds (WGSL binding index, or CUDA parameter position).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BindingInfo {
+    pub index: u32,
+    pub name: String,
+    /// "uniform", "read" or "read_write" (WGSL); "const" or "mut" pointer (CUDA).
+    pub access: String,
+    /// Element type and shape, e.g. "f16[total_tokens, q_heads, head_dim]".
+    pub ty: String,
+}
+
+/// Everything a host needs to launch one generated kernel.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct KernelInfo {
+    pub name: String,
+    pub target: Target,
+    pub phase: Phase,
+    /// `None` for kernels shared by all layers (the merge step).
+    pub layer: Option<u32>,
+    pub entry_point: String,
+    /// Threads per workgroup / block.
+    pub workgroup_size: [u32; 3],
+    pub bindings: Vec<BindingInfo>,
+    /// The constants baked into the source (sink, tiles, rules, head map).
+    pub constants: serde_json::Value,
+}
+
+/// One generated source file and the kernels it defines.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Artifact {
+    /// Path relative to the output folder, e.g. `wgsl/l03_prefill.wgsl`.
+    pub path: String,
+    #[serde(skip)]
+    pub source: String,
+    pub kernels: Vec<KernelInfo>,
+}
+
+/// Generates every kernel of `module` for `target`. WGSL output is validated with
+/// naga before it is returned.
+pub fn generate(module: &KernelModule, target: Target) -> Result<Vec<Artifact>, CodegenError> {
+    match target {
+        Target::Wgsl => wgsl::generate(module),
+        Target::Cuda => cuda::generate(module),
+    }
+}
+
+/// A minijinja environment over embedded templates: strict undefined, so a missing
+/// context field is an error, not an empty string in a kernel.
+pub fn environment(
+    templates: &[(&'static str, &'static str)],
+) -> Result<minijinja::Environment<'static>, CodegenError> {
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    let syntax = minijinja::syntax::SyntaxConfig::builder()
+        .trim_blocks(true)
+        .lstrip_blocks(true)
+        .keep_trailing_newline(true)
+        .build()
+        .map_err(|source| CodegenError::Render {
+            template: "<syntax>".into(),
+            layer: None,
+            source,
+        })?;
+    env.set_syntax(syntax);
+    for (name, src) in templates {
+        env.add_template(name, src)
+            .map_err(|source| CodegenError::Render {
+                template: (*name).to_string(),
+                layer: None,
+                source,
+            })?;
+    }
+    Ok(env)
+}
+
+/// Renders one template, naming it and the layer on failure.
+pub fn render<S: Serialize>(
+    env: &minijinja::Environment<'_>,
+    template: &str,
+    layer: Option<u32>,
+    ctx: &S,
+) -> Result<String, CodegenError> {
+    let err = |source| CodegenError::Render {
+        template: template.to_string(),
+        layer,
+        source,
+    };
+    env.get_template(template)
+        .map_err(err)?
+        .render(minijinja::value::Serde(ctx))
+        .map_err(err)
+}

@@ -1,0 +1,11 @@
+//! moa: a compiler and runtime for MoA (Mixture of Sparse Attention) plans.
+//!
+//! Pipeline, one module per stage (dependencies flow one way):
+//! `plan` (TOML IR, validation) → `lower` (per-layer kernel specs, cache layout) →
+//! `codegen` (WGSL and CUDA from minijinja templates) → `runtime` (wgpu and CUDA
+//! executors, the CPU reference).
+
+pub mod lower;
+pub mod plan;
+pub mod runtime;
+pub mod codegen;

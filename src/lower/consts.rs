@@ -1,0 +1,20 @@
+//! Constants shared by the host and the generated kernels, defined once.
+//! Templates receive them through their context, never as literals.
+
+/// WGSL prefill: queries per workgroup (one invocation per query row).
+pub const WGSL_PREFILL_Q_TILE: u32 = 32;
+/// WGSL prefill: keys staged in workgroup memory per step.
+pub const WGSL_PREFILL_K_TILE: u32 = 32;
+/// WGSL decode: keys per split (one workgroup per chunk, KV head and row).
+pub const WGSL_DECODE_CHUNK: u32 = 64;
+/// WGSL decode: invocations per workgroup.
+pub const WGSL_DECODE_THREADS: u32 = 64;
+
+/// CUDA prefill: queries per thread block.
+pub const CUDA_PREFILL_Q_TILE: u32 = 64;
+/// CUDA prefill: keys per tile.
+pub const CUDA_PREFILL_K_TILE: u32 = 64;
+/// CUDA decode: keys per split chunk.
+pub const CUDA_DECODE_CHUNK: u32 = 512;
+/// CUDA decode: threads per block (4 warps).
+pub const CUDA_DECODE_THREADS: u32 = 128;

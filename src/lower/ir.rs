@@ -1,0 +1,200 @@
+//! The lowered IR: what every back end generates from. This file is the spec.
+//!
+//! Units are tokens. A query head with rule (α, β) has, at sequence length N, the
+//! span `S = rule.span(N)` (see `plan::rule`): it keeps the first `min(S, sink)`
+//! tokens (the sink) plus the most recent `S − min(S, sink)` tokens, the current
+//! token included. `plan::HeadWindow::keeps` is the only definition of that mask.
+//!
+//! GQA: query head `h` reads KV head `h / (q_heads / kv_heads)` (contiguous groups,
+//! as HF's `repeat_kv`). A KV head's cache segment holds the largest span of its
+//! query heads; each query head still masks to its own span inside that segment.
+//!
+//! KV cache of one layer (the "arena"), per batch row: the KV heads' segments one
+//! after another, `row_slots = Σ_kv S_kv` slots of `head_dim` elements each, for K
+//! and for V (two buffers `[rows, row_slots, head_dim]`). Segment `kv` starts at
+//! `offset_kv = Σ_{j<kv} S_j` and holds a sink region of `sink_kv = min(S_kv, sink)`
+//! slots (token p < sink_kv lives at slot p) followed by a ring of
+//! `ring_kv = S_kv − sink_kv` slots (token p ≥ sink_kv lives at slot
+//! `sink_kv + (p − sink_kv) mod ring_kv`; with ring_kv = 0 such tokens are not kept).
+//! Keys are stored after RoPE at absolute positions, so slot order never matters to
+//! attention; a key's position, where a mask needs it, follows from the current
+//! position t: ring slot j holds `t − ((t − sink_kv − j) mod ring_kv)`.
+
+use serde::Serialize;
+
+use crate::plan::{HeadWindow, ModelShape, Rule, SpanParams};
+
+/// Element type of Q, K, V and O in device memory. Arithmetic is always f32.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageType {
+    F32,
+    F16,
+}
+
+impl StorageType {
+    pub fn name(self) -> &'static str {
+        match self {
+            StorageType::F32 => "f32",
+            StorageType::F16 => "f16",
+        }
+    }
+    pub fn bytes(self) -> usize {
+        match self {
+            StorageType::F32 => 4,
+            StorageType::F16 => 2,
+        }
+    }
+}
+
+/// A whole plan, lowered.
+#[derive(Clone, Debug, Serialize)]
+pub struct KernelModule {
+    pub shape: ModelShape,
+    pub span: SpanParams,
+    pub storage: StorageType,
+    pub layers: Vec<LayerSpec>,
+}
+
+/// One layer: everything a fused prefill or decode kernel bakes in.
+#[derive(Clone, Debug, Serialize)]
+pub struct LayerSpec {
+    pub layer: u32,
+    /// Distinct rules of the layer, sorted by (α, β); heads sharing a rule.
+    pub groups: Vec<RuleGroup>,
+    /// Indexed by query head.
+    pub q_heads: Vec<QHeadSpec>,
+    /// Indexed by KV head.
+    pub kv_heads: Vec<KvHeadSpec>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RuleGroup {
+    #[serde(serialize_with = "ser_rule")]
+    pub rule: Rule,
+    pub q_heads: Vec<u32>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct QHeadSpec {
+    pub q_head: u32,
+    pub kv_head: u32,
+    #[serde(serialize_with = "ser_rule")]
+    pub rule: Rule,
+    /// Index into `LayerSpec::groups`.
+    pub group: u32,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct KvHeadSpec {
+    pub kv_head: u32,
+    /// The query heads reading this KV head, in order.
+    pub q_heads: Vec<u32>,
+    /// All query heads of the group share one rule: no per-head mask inside the segment.
+    pub uniform_rule: bool,
+}
+
+fn ser_rule<S: serde::Serializer>(r: &Rule, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeStruct;
+    let mut st = s.serialize_struct("Rule", 3)?;
+    st.serialize_field("alpha", &r.alpha)?;
+    st.serialize_field("beta", &r.beta())?;
+    st.serialize_field("beta_num", &r.beta_num)?;
+    st.end()
+}
+
+impl LayerSpec {
+    /// The mask of a query head at sequence length N.
+    pub fn window(&self, q_head: usize, n_tokens: u32, span: &SpanParams) -> HeadWindow {
+        HeadWindow::new(self.q_heads[q_head].rule.span(n_tokens, span), span.sink_tokens)
+    }
+}
+
+/// One KV head's cache segment at a given N.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Segment {
+    /// First slot of the segment within a row of the arena.
+    pub offset: u32,
+    /// Slots of the segment: the largest span of the KV head's query heads.
+    pub span: u32,
+    /// Sink slots, `min(span, sink_tokens)`.
+    pub sink: u32,
+    /// Ring slots, `span − sink`.
+    pub ring: u32,
+}
+
+/// The cache layout of one layer at one N (fixed when a request starts).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CacheLayout {
+    pub n_tokens: u32,
+    pub segments: Vec<Segment>,
+    /// Slots per batch row: Σ segment spans.
+    pub row_slots: u32,
+}
+
+impl CacheLayout {
+    pub fn new(layer: &LayerSpec, span: &SpanParams, n_tokens: u32) -> CacheLayout {
+        let mut offset = 0u32;
+        let segments = layer
+            .kv_heads
+            .iter()
+            .map(|kv| {
+                let s = kv
+                    .q_heads
+                    .iter()
+                    .map(|&h| layer.q_heads[h as usize].rule.span(n_tokens, span))
+                    .max()
+                    .unwrap_or(0);
+                let sink = s.min(span.sink_tokens);
+                let seg = Segment {
+                    offset,
+                    span: s,
+                    sink,
+                    ring: s - sink,
+                };
+                offset += s;
+                seg
+            })
+            .collect();
+        CacheLayout {
+            n_tokens,
+            segments,
+            row_slots: offset,
+        }
+    }
+
+    /// Slot (within a row) where the key of token `pos` of `kv_head` is written, or
+    /// `None` if this KV head never keeps tokens at that position.
+    pub fn slot_of(&self, kv_head: usize, pos: u64) -> Option<u32> {
+        let s = self.segments[kv_head];
+        if pos < u64::from(s.sink) {
+            Some(s.offset + pos as u32)
+        } else if s.ring == 0 {
+            None
+        } else {
+            Some(s.offset + s.sink + ((pos - u64::from(s.sink)) % u64::from(s.ring)) as u32)
+        }
+    }
+
+    /// Position held by each slot of a segment once tokens `0..=t` were written
+    /// (`None` for slots not yet filled). The decode kernels' view of the ring.
+    pub fn positions(&self, kv_head: usize, t: u64) -> Vec<Option<u64>> {
+        let s = self.segments[kv_head];
+        let mut out = Vec::with_capacity(s.span as usize);
+        for j in 0..s.sink {
+            out.push((u64::from(j) <= t).then_some(u64::from(j)));
+        }
+        for j in 0..s.ring {
+            let sink = u64::from(s.sink);
+            if t < sink {
+                out.push(None);
+                continue;
+            }
+            let ring = u64::from(s.ring);
+            // Age of the key in ring slot j: how many tokens ago it was written.
+            let age = (t - sink + ring - u64::from(j)) % ring;
+            out.push(t.checked_sub(age).filter(|&p| p >= sink));
+        }
+        out
+    }
+}

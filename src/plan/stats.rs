@@ -1,0 +1,68 @@
+//! Span statistics of a plan at one sequence length: what `moa plan show` prints.
+
+use super::Plan;
+
+/// Per-layer span figures at one N.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerStats {
+    pub min_q_span: u32,
+    pub mean_q_span: f64,
+    pub max_q_span: u32,
+    /// Σ over KV heads of the KV span (the slots this layer's cache holds per row).
+    pub kv_slots: u64,
+    pub distinct_rules: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlanStats {
+    pub n_tokens: u32,
+    pub layers: Vec<LayerStats>,
+    /// KV slots of the GQA-native cache (one segment per KV head) over the dense GQA cache.
+    pub kv_density: f64,
+    /// Σ query-head spans over (layers·q_heads·N): upstream's "KV density", which
+    /// counts an MHA-expanded cache.
+    pub q_density: f64,
+    /// Bytes of K and V per batch row for this plan and for dense, at `bytes_per_elem`.
+    pub kv_bytes: u64,
+    pub dense_kv_bytes: u64,
+    /// What upstream's MHA-expanded cache would need.
+    pub upstream_kv_bytes: u64,
+}
+
+pub fn plan_stats(plan: &Plan, n_tokens: u32, bytes_per_elem: u64) -> PlanStats {
+    let m = &plan.model;
+    let mut layers = Vec::new();
+    let (mut kv_total, mut q_total) = (0u64, 0u64);
+    for l in 0..m.layers as usize {
+        let spans: Vec<u32> = (0..m.q_heads as usize)
+            .map(|h| plan.q_span(l, h, n_tokens))
+            .collect();
+        let kv_slots: u64 = (0..m.kv_heads as usize)
+            .map(|k| u64::from(plan.kv_span(l, k, n_tokens)))
+            .sum();
+        let mut rules = plan.layers[l].rules.clone();
+        rules.sort();
+        rules.dedup();
+        let q_sum: u64 = spans.iter().map(|&s| u64::from(s)).sum();
+        kv_total += kv_slots;
+        q_total += q_sum;
+        layers.push(LayerStats {
+            min_q_span: spans.iter().copied().min().unwrap_or(0),
+            mean_q_span: q_sum as f64 / spans.len() as f64,
+            max_q_span: spans.iter().copied().max().unwrap_or(0),
+            kv_slots,
+            distinct_rules: rules.len(),
+        });
+    }
+    let n = u64::from(n_tokens);
+    let per_slot = u64::from(m.head_dim) * 2 * bytes_per_elem;
+    PlanStats {
+        n_tokens,
+        layers,
+        kv_density: kv_total as f64 / (u64::from(m.layers) * u64::from(m.kv_heads) * n) as f64,
+        q_density: q_total as f64 / (u64::from(m.layers) * u64::from(m.q_heads) * n) as f64,
+        kv_bytes: kv_total * per_slot,
+        dense_kv_bytes: u64::from(m.layers) * u64::from(m.kv_heads) * n * per_slot,
+        upstream_kv_bytes: q_total * per_slot,
+    }
+}

@@ -1,0 +1,92 @@
+//! Upstream MoA plan files (`{"alphas": [[α per head] per layer], "betas": [...]}`),
+//! as written by thu-nics/MoA's optimizer. They carry no shape or constants: the
+//! importer takes the shape from the caller and the constants of upstream's runtime
+//! (`moa_config_to_cache_config`: sink 64, minimum span 128, rounding 64, 1024 new tokens).
+
+use serde::{Deserialize, Serialize};
+
+use super::{rule_from_f64, LayerRules, Meta, ModelShape, Plan, PlanError, SpanMode, SpanSection};
+
+#[derive(Serialize, Deserialize)]
+struct UpstreamJson {
+    alphas: Vec<Vec<f64>>,
+    betas: Vec<Vec<f64>>,
+}
+
+/// The span constants of upstream's runtime, so imported plans reproduce its spans.
+pub fn upstream_span_section() -> SpanSection {
+    SpanSection {
+        sink_tokens: 64,
+        min_span_tokens: 128,
+        block_tokens: 64,
+        mode: SpanMode::Upstream,
+        max_new_tokens: 1024,
+    }
+}
+
+/// Converts upstream JSON into a validated plan of the given shape.
+pub fn import(text: &str, path: &str, model: ModelShape) -> Result<Plan, PlanError> {
+    let invalid = |field: String, message: String| PlanError::Invalid {
+        path: path.to_string(),
+        field,
+        message,
+    };
+    let raw: UpstreamJson = serde_json::from_str(text).map_err(|e| PlanError::Parse {
+        path: path.to_string(),
+        message: format!("not an upstream MoA plan ({{\"alphas\": [[...]], \"betas\": [[...]]}}): {e}"),
+    })?;
+    for (name, rows) in [("alphas", &raw.alphas), ("betas", &raw.betas)] {
+        if rows.len() != model.layers as usize {
+            return Err(invalid(
+                name.into(),
+                format!("has {} layers but --layers is {}", rows.len(), model.layers),
+            ));
+        }
+        for (l, row) in rows.iter().enumerate() {
+            if row.len() != model.q_heads as usize {
+                return Err(invalid(
+                    format!("{name}[{l}]"),
+                    format!(
+                        "has {} heads but --heads is {} (upstream plans are per query head)",
+                        row.len(),
+                        model.q_heads
+                    ),
+                ));
+            }
+        }
+    }
+    let mut layers = Vec::new();
+    for (l, (alphas, betas)) in raw.alphas.iter().zip(&raw.betas).enumerate() {
+        let mut rules = Vec::new();
+        for (h, (&a, &b)) in alphas.iter().zip(betas).enumerate() {
+            let field = |f: &str| format!("{}s[{l}][{h}]", f);
+            rules.push(rule_from_f64(a, b).map_err(|(f, m)| invalid(field(f), m))?);
+        }
+        layers.push(LayerRules { rules });
+    }
+    let meta = Meta {
+        provenance: Some(format!("imported from upstream MoA plan `{path}`")),
+        ..Meta::default()
+    };
+    Plan::new(model, upstream_span_section(), meta, layers).map_err(|e| match e {
+        PlanError::Invalid { field, message, .. } => invalid(field, message),
+        other => other,
+    })
+}
+
+/// Writes a plan back in upstream's JSON format (α and β as floats, per query head).
+pub fn export(plan: &Plan) -> String {
+    let raw = UpstreamJson {
+        alphas: plan
+            .layers
+            .iter()
+            .map(|l| l.rules.iter().map(|r| f64::from(r.alpha)).collect())
+            .collect(),
+        betas: plan
+            .layers
+            .iter()
+            .map(|l| l.rules.iter().map(|r| r.beta()).collect())
+            .collect(),
+    };
+    serde_json::to_string(&raw).expect("plain numbers always serialise")
+}

@@ -1,0 +1,3 @@
+//! Executors for the generated kernels, and the CPU reference they are tested against.
+
+pub mod reference;

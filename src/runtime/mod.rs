@@ -1,3 +1,6 @@
 //! Executors for the generated kernels, and the CPU reference they are tested against.
 
+pub mod cases;
+pub mod cuda;
 pub mod reference;
+pub mod wgpu;

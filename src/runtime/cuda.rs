@@ -1,0 +1,1 @@
+//! CUDA executor for the generated CUDA kernels: cudarc + NVRTC (in progress).

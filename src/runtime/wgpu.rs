@@ -1,0 +1,1 @@
+//! wgpu executor for the generated WGSL kernels (in progress).

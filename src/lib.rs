@@ -5,7 +5,7 @@
 //! `codegen` (WGSL and CUDA from minijinja templates) → `runtime` (wgpu and CUDA
 //! executors, the CPU reference).
 
+pub mod codegen;
 pub mod lower;
 pub mod plan;
 pub mod runtime;
-pub mod codegen;

@@ -152,6 +152,9 @@ pub fn write_output(
         &dir.join("manifest.json"),
         &manifest_json(module, artifacts),
     )?);
-    changed += usize::from(write_if_different(&dir.join("kernels.rs"), &embed_rs(artifacts))?);
+    changed += usize::from(write_if_different(
+        &dir.join("kernels.rs"),
+        &embed_rs(artifacts),
+    )?);
     Ok(changed)
 }

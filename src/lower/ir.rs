@@ -106,7 +106,10 @@ fn ser_rule<S: serde::Serializer>(r: &Rule, s: S) -> Result<S::Ok, S::Error> {
 impl LayerSpec {
     /// The mask of a query head at sequence length N.
     pub fn window(&self, q_head: usize, n_tokens: u32, span: &SpanParams) -> HeadWindow {
-        HeadWindow::new(self.q_heads[q_head].rule.span(n_tokens, span), span.sink_tokens)
+        HeadWindow::new(
+            self.q_heads[q_head].rule.span(n_tokens, span),
+            span.sink_tokens,
+        )
     }
 }
 

@@ -5,7 +5,9 @@
 pub mod consts;
 pub mod ir;
 
-pub use ir::{CacheLayout, KernelModule, KvHeadSpec, LayerSpec, QHeadSpec, RuleGroup, Segment, StorageType};
+pub use ir::{
+    CacheLayout, KernelModule, KvHeadSpec, LayerSpec, QHeadSpec, RuleGroup, Segment, StorageType,
+};
 
 use crate::plan::Plan;
 

@@ -149,22 +149,28 @@ pub struct Plan {
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawPlan {
+struct RawPlan<L> {
     format_version: u32,
     model: ModelShape,
     #[serde(default)]
     span: SpanSection,
     #[serde(default, skip_serializing_if = "is_default_meta")]
     meta: Meta,
-    #[serde(default)]
-    layers: Vec<RawLayer>,
+    layers: Vec<L>,
 }
 
 fn is_default_meta(m: &Meta) -> bool {
     *m == Meta::default()
 }
 
-#[derive(Serialize, Deserialize)]
+/// What `to_toml` writes: α as TOML integers (tokens), β as floats.
+#[derive(Serialize)]
+struct RawLayerOut {
+    alpha: Vec<i64>,
+    beta: Vec<f64>,
+}
+
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLayer {
     /// α per query head, in tokens.
@@ -217,7 +223,7 @@ impl Plan {
 
     /// Parses and validates plan TOML; `path` only names the source in errors.
     pub fn from_toml_str(text: &str, path: &str) -> Result<Plan, PlanError> {
-        let raw: RawPlan = toml::from_str(text).map_err(|e| PlanError::Parse {
+        let raw: RawPlan<RawLayer> = toml::from_str(text).map_err(|e| PlanError::Parse {
             path: path.to_string(),
             message: e.to_string().trim_end().to_string(),
         })?;
@@ -304,7 +310,7 @@ impl Plan {
         range("model.layers", m.layers, 1, 1024)?;
         range("model.q_heads", m.q_heads, 1, 1024)?;
         range("model.kv_heads", m.kv_heads, 1, m.q_heads)?;
-        if m.q_heads % m.kv_heads != 0 {
+        if !m.q_heads.is_multiple_of(m.kv_heads) {
             return Err((
                 "model.kv_heads".into(),
                 format!(
@@ -314,7 +320,7 @@ impl Plan {
             ));
         }
         range("model.head_dim", m.head_dim, 4, MAX_HEAD_DIM)?;
-        if m.head_dim % 4 != 0 {
+        if !m.head_dim.is_multiple_of(4) {
             return Err((
                 "model.head_dim".into(),
                 format!(
@@ -380,13 +386,14 @@ impl Plan {
             layers: self
                 .layers
                 .iter()
-                .map(|l| RawLayer {
-                    alpha: l.rules.iter().map(|r| f64::from(r.alpha)).collect(),
+                .map(|l| RawLayerOut {
+                    alpha: l.rules.iter().map(|r| i64::from(r.alpha)).collect(),
                     beta: l.rules.iter().map(Rule::beta).collect(),
                 })
                 .collect(),
         };
-        let body = toml::to_string(&raw).expect("a plan always serialises: plain numbers and strings");
+        let body =
+            toml::to_string(&raw).expect("a plan always serialises: plain numbers and strings");
         format!("# MoA plan: see docs/DESIGN.md for the meaning of every field\n{body}")
     }
 

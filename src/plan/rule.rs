@@ -140,7 +140,11 @@ mod tests {
             (0, 1.0, 1100, 1152),  // clamped to N then rounded up past N
             (-1024, 0.125, 2048, 128),
         ] {
-            assert_eq!(rule(a, b).span(n, &UPSTREAM), want, "alpha {a} beta {b} N {n}");
+            assert_eq!(
+                rule(a, b).span(n, &UPSTREAM),
+                want,
+                "alpha {a} beta {b} N {n}"
+            );
         }
     }
 

@@ -33,7 +33,9 @@ pub fn import(text: &str, path: &str, model: ModelShape) -> Result<Plan, PlanErr
     };
     let raw: UpstreamJson = serde_json::from_str(text).map_err(|e| PlanError::Parse {
         path: path.to_string(),
-        message: format!("not an upstream MoA plan ({{\"alphas\": [[...]], \"betas\": [[...]]}}): {e}"),
+        message: format!(
+            "not an upstream MoA plan ({{\"alphas\": [[...]], \"betas\": [[...]]}}): {e}"
+        ),
     })?;
     for (name, rows) in [("alphas", &raw.alphas), ("betas", &raw.betas)] {
         if rows.len() != model.layers as usize {

@@ -125,7 +125,16 @@ pub fn decode_case(
         fill_cache_row(&layout, d, b, &vt, &mut v_cache);
     }
     let q = random_vec(&mut rng, rows * hq * d, 2.0, module.storage);
-    let expected = decode_ref(spec, &module.span, &layout, d, &q, &k_cache, &v_cache, row_pos);
+    let expected = decode_ref(
+        spec,
+        &module.span,
+        &layout,
+        d,
+        &q,
+        &k_cache,
+        &v_cache,
+        row_pos,
+    );
     DecodeCase {
         name: format!("l{layer:02} decode rows at {row_pos:?} N={n_tokens}"),
         layer,
@@ -152,7 +161,13 @@ pub fn standard_cases(module: &KernelModule, seed: u64) -> (Vec<PrefillCase>, Ve
             .enumerate()
         {
             let max = lens.iter().copied().max().unwrap_or(1);
-            prefill.push(prefill_case(module, layer, &lens, max + max_new, seed + i as u64));
+            prefill.push(prefill_case(
+                module,
+                layer,
+                &lens,
+                max + max_new,
+                seed + i as u64,
+            ));
         }
         // N exactly the prompt (no new tokens): spans at their smallest.
         prefill.push(prefill_case(module, layer, &[99], 99, seed + 10));
@@ -176,7 +191,11 @@ pub fn standard_cases(module: &KernelModule, seed: u64) -> (Vec<PrefillCase>, Ve
 pub fn max_abs_error(actual: &[f32], expected: &[f32]) -> (f32, usize) {
     let mut worst = (0f32, 0usize);
     for (i, (a, e)) in actual.iter().zip(expected).enumerate() {
-        let err = if a.is_nan() { f32::INFINITY } else { (a - e).abs() };
+        let err = if a.is_nan() {
+            f32::INFINITY
+        } else {
+            (a - e).abs()
+        };
         if err > worst.0 {
             worst = (err, i);
         }
@@ -210,7 +229,11 @@ pub fn check_output(
     if err <= tol {
         return Ok(err);
     }
-    let (tok, h, dim) = (i / (q_heads * head_dim), (i / head_dim) % q_heads, i % head_dim);
+    let (tok, h, dim) = (
+        i / (q_heads * head_dim),
+        (i / head_dim) % q_heads,
+        i % head_dim,
+    );
     Err(format!(
         "{case_name}: max |error| {err:e} > {tol:e} at (token/row {tok}, q_head {h}, dim {dim}): got {:?}, expected {:?}",
         actual.get(i),

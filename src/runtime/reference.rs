@@ -38,7 +38,9 @@ pub fn prefill_ref(
             let kvh = layer.q_heads[h].kv_head as usize;
             for t in 0..len {
                 let qv = &q[((start + t) * hq + h) * d..][..d];
-                let keys: Vec<usize> = (0..len).filter(|&j| win.keeps(t as u64, j as u64)).collect();
+                let keys: Vec<usize> = (0..len)
+                    .filter(|&j| win.keeps(t as u64, j as u64))
+                    .collect();
                 let kv_row = |j: usize| ((start + j) * hkv + kvh) * d;
                 let o = attend(qv, keys.iter().map(|&j| kv_row(j)), k, v, d, scale);
                 out[((start + t) * hq + h) * d..][..d].copy_from_slice(&o);

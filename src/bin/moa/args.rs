@@ -1,0 +1,69 @@
+//! Command-line arguments of `moa` (doc comments are the help text).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "moa", version, about = "MoA plans: inspect, convert, run")]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Work with plan files (import, export, show).
+    #[command(subcommand)]
+    Plan(PlanCommand),
+}
+
+#[derive(Subcommand)]
+pub enum PlanCommand {
+    /// Convert an upstream MoA plan (JSON `{"alphas": [[..]], "betas": [[..]]}`) to moa TOML.
+    Import {
+        /// The upstream JSON file.
+        upstream: PathBuf,
+        /// Number of decoder layers of the model.
+        #[arg(long)]
+        layers: u32,
+        /// Number of query heads (upstream plans are per query head).
+        #[arg(long)]
+        heads: u32,
+        /// Number of KV heads (GQA); equal to --heads for MHA models.
+        #[arg(long)]
+        kv_heads: u32,
+        /// Head dimension.
+        #[arg(long, default_value_t = 128)]
+        head_dim: u32,
+        /// Longest context the model supports, in tokens.
+        #[arg(long, default_value_t = 32768)]
+        max_context: u32,
+        /// Model name to record in the plan.
+        #[arg(long)]
+        name: Option<String>,
+        /// Output TOML file (default: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Write a moa plan back as upstream MoA JSON.
+    Export {
+        plan: PathBuf,
+        /// Output JSON file (default: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Print per-layer span statistics, KV density and KV bytes against dense.
+    Show {
+        plan: PathBuf,
+        /// Prompt length in tokens; N = prompt + the plan's max_new_tokens.
+        #[arg(long)]
+        prompt_len: u32,
+        /// Bytes per cached element (2 for f16/bf16, 4 for f32).
+        #[arg(long, default_value_t = 2)]
+        bytes_per_elem: u64,
+        /// Also print every head's span.
+        #[arg(long)]
+        heads: bool,
+    },
+}

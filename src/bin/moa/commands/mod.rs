@@ -1,0 +1,27 @@
+mod plan;
+
+use std::process::ExitCode;
+
+use crate::args::{Args, Command};
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Command::Plan(cmd) => plan::run(cmd),
+    }
+}
+
+/// Writes `text` to `path`, or to standard output when no path is given.
+pub fn write_output(path: Option<&std::path::Path>, text: &str) -> anyhow::Result<()> {
+    use anyhow::Context;
+    match path {
+        Some(p) => {
+            std::fs::write(p, text).with_context(|| format!("cannot write `{}`", p.display()))
+        }
+        None => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())?;
+            Ok(())
+        }
+    }
+}

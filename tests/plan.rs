@@ -1,0 +1,207 @@
+//! Plan IR: parsing, validation errors, TOML round trip, upstream import/export and
+//! upstream's span formula on every upstream plan.
+
+use std::path::{Path, PathBuf};
+
+use moa::plan::{upstream, ModelShape, Plan, PlanError};
+
+fn shared() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/upstream-plans")
+}
+
+/// Upstream plans with the shapes of their models (layers, q heads, kv heads, head_dim).
+const UPSTREAM: &[(&str, u32, u32, u32, u32)] = &[
+    ("gradientai--Llama-3-8B-Instruct-262k", 32, 32, 8, 128),
+    ("lmsys--vicuna-13b-v1.5-16k", 40, 40, 40, 128),
+    ("lmsys--vicuna-7b-v1.5-16k", 32, 32, 32, 128),
+    ("meta-llama--Llama-3.2-1B-Instruct", 16, 32, 8, 64),
+    ("meta-llama--Llama-3.2-3B-Instruct", 28, 24, 8, 128),
+];
+
+fn import(dir: &str, file: &str, l: u32, h: u32, kv: u32, d: u32) -> (Plan, serde_json::Value) {
+    let path = shared().join(dir).join(file);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (CI keeps shared/ beside the repo)", path.display()));
+    let shape = ModelShape {
+        name: Some(dir.into()),
+        layers: l,
+        q_heads: h,
+        kv_heads: kv,
+        head_dim: d,
+        max_context_tokens: 32768,
+    };
+    let plan = upstream::import(&text, &path.display().to_string(), shape).unwrap();
+    (plan, serde_json::from_str(&text).unwrap())
+}
+
+/// Upstream's runtime, transcribed from `moa_config_to_cache_config` (Python floats).
+fn upstream_span(alpha: f64, beta: f64, prompt: u32) -> u32 {
+    let n = f64::from(prompt + 1024);
+    let s = (alpha + beta * n).trunc();
+    let s = s.min(n);
+    ((s.max(128.0) / 64.0).ceil() * 64.0) as u32
+}
+
+#[test]
+fn upstream_spans_reproduced_on_every_plan() {
+    for &(dir, l, h, kv, d) in UPSTREAM {
+        for file in ["moa_alpha_beta.json", "streamingllm_alpha_beta.json"] {
+            let (plan, json) = import(dir, file, l, h, kv, d);
+            for prompt in [100, 2048, 8192, 12288, 16384 - 1024 + 1] {
+                let n = plan.n_for_prompt(prompt);
+                for layer in 0..l as usize {
+                    for head in 0..h as usize {
+                        let a = json["alphas"][layer][head].as_f64().unwrap();
+                        let b = json["betas"][layer][head].as_f64().unwrap();
+                        assert_eq!(
+                            plan.q_span(layer, head, n),
+                            upstream_span(a, b, prompt),
+                            "{dir}/{file} layer {layer} head {head} prompt {prompt}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn vicuna_7b_check_value() {
+    let (plan, _) = import(
+        "lmsys--vicuna-7b-v1.5-16k",
+        "moa_alpha_beta.json",
+        32,
+        32,
+        32,
+        128,
+    );
+    let n = plan.n_for_prompt(8192);
+    let spans: Vec<u32> = (0..32)
+        .flat_map(|l| (0..32).map(move |h| (l, h)))
+        .map(|(l, h)| plan.q_span(l, h, n))
+        .collect();
+    let mean = spans.iter().map(|&s| f64::from(s)).sum::<f64>() / spans.len() as f64;
+    assert_eq!(mean, 4544.0);
+    assert_eq!(spans.iter().min(), Some(&1152));
+    assert_eq!(spans.iter().max(), Some(&8192));
+    let st = moa::plan::stats::plan_stats(&plan, n, 2);
+    assert!((st.q_density - 0.493).abs() < 5e-4, "{}", st.q_density);
+}
+
+#[test]
+fn toml_round_trips_and_export_gives_upstream_back() {
+    for &(dir, l, h, kv, d) in UPSTREAM {
+        let (plan, json) = import(dir, "moa_alpha_beta.json", l, h, kv, d);
+        let again = Plan::from_toml_str(&plan.to_toml(), "roundtrip.toml").unwrap();
+        assert_eq!(again, plan, "{dir}");
+        let back: serde_json::Value = serde_json::from_str(&upstream::export(&plan)).unwrap();
+        assert_eq!(back["alphas"], json["alphas"], "{dir}");
+        assert_eq!(back["betas"], json["betas"], "{dir}");
+    }
+    for name in ["fixture-mha", "fixture-gqa"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("plans/{name}.toml"));
+        let plan = Plan::load(&path).unwrap();
+        assert_eq!(Plan::from_toml_str(&plan.to_toml(), name).unwrap(), plan);
+    }
+}
+
+const GOOD: &str = r#"
+format_version = 1
+[model]
+layers = 1
+q_heads = 4
+kv_heads = 2
+head_dim = 32
+max_context_tokens = 256
+[[layers]]
+alpha = [0, 16, 0, 16]
+beta = [0.5, 0.0, 0.5, 0.0]
+"#;
+
+fn error(text: &str) -> String {
+    match Plan::from_toml_str(text, "bad.toml") {
+        Ok(_) => panic!("accepted:\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn defaults_are_upstream_constants_in_moa_mode() {
+    let plan = Plan::from_toml_str(GOOD, "good.toml").unwrap();
+    assert_eq!(plan.span.sink_tokens, 64);
+    assert_eq!(plan.span.min_span_tokens, 128);
+    assert_eq!(plan.span.block_tokens, 64);
+    assert_eq!(plan.span.max_new_tokens, 1024);
+    assert_eq!(plan.span.mode, moa::plan::SpanMode::Moa);
+}
+
+#[test]
+fn errors_name_file_field_and_allowed_range() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("format_version = 1", "format_version = 2", "bad.toml: `format_version` = 2 is not supported"),
+        ("beta = [0.5, 0.0, 0.5, 0.0]", "beta = [0.5, 0.0, 1.5, 0.0]", "bad.toml: `layers[0].beta[2]` = 1.5 is out of range: beta must be a fraction of N in [0, 1]"),
+        ("beta = [0.5, 0.0, 0.5, 0.0]", "beta = [0.5, 0.0, 0.3, 0.0]", "`layers[0].beta[2]` = 0.3 is not a multiple of 1/4096"),
+        ("alpha = [0, 16, 0, 16]", "alpha = [0, 16.5, 0, 16]", "`layers[0].alpha[1]` = 16.5 is not allowed: alpha must be a whole number of tokens"),
+        ("alpha = [0, 16, 0, 16]", "alpha = [0, 16, 0]", "`layers[0].alpha` has 3 entries: expected one per query head, model.q_heads = 4"),
+        ("kv_heads = 2", "kv_heads = 3", "`model.kv_heads` = 3 does not divide model.q_heads = 4"),
+        ("kv_heads = 2", "kv_heads = 8", "`model.kv_heads` = 8 is out of range: allowed 1..=4"),
+        ("head_dim = 32", "head_dim = 30", "`model.head_dim` = 30 is not a multiple of 4"),
+        ("head_dim = 32", "head_dim = 512", "`model.head_dim` = 512 is out of range: allowed 4..=256"),
+        ("layers = 1", "layers = 2", "`layers` has 1 entries: expected one per layer, model.layers = 2"),
+        ("head_dim = 32", "head_dim = 32\nheads = 3", "unknown field `heads`"),
+        ("beta = [0.5, 0.0, 0.5, 0.0]", "beta = [0.5, 0.0, nan, 0.0]", "`layers[0].beta[2]` = NaN is out of range"),
+    ];
+    for (from, to, want) in cases {
+        assert!(GOOD.contains(from), "fixture lacks {from}");
+        let msg = error(&GOOD.replacen(from, to, 1));
+        assert!(
+            msg.contains(want),
+            "for `{to}`:\n  got  {msg}\n  want {want}"
+        );
+        assert!(msg.starts_with("bad.toml"), "{msg}");
+    }
+    let span = GOOD.replace("[[layers]]", "[span]\nmin_span_tokens = 0\n[[layers]]");
+    assert!(error(&span).contains("`span.min_span_tokens` = 0 is out of range: allowed 1..="));
+    let meta = GOOD.replace("[[layers]]", "[meta]\ntarget_densities = [1.5]\n[[layers]]");
+    assert!(error(&meta).contains("`meta.target_densities[0]` = 1.5 is out of range"));
+    assert!(error("not toml [").starts_with("bad.toml: "));
+}
+
+#[test]
+fn load_names_a_missing_file() {
+    let err = Plan::load(Path::new("no/such/plan.toml")).unwrap_err();
+    assert!(matches!(err, PlanError::Io { .. }));
+    assert!(err.to_string().contains("no/such/plan.toml"));
+}
+
+#[test]
+fn upstream_import_rejects_wrong_shapes() {
+    let path = shared().join("lmsys--vicuna-7b-v1.5-16k/moa_alpha_beta.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let shape = |l, h| ModelShape {
+        name: None,
+        layers: l,
+        q_heads: h,
+        kv_heads: 1,
+        head_dim: 128,
+        max_context_tokens: 4096,
+    };
+    let e = upstream::import(&text, "v7.json", shape(30, 32))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("`alphas` has 32 layers but --layers is 30"),
+        "{e}"
+    );
+    let e = upstream::import(&text, "v7.json", shape(32, 16))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("`alphas[0]` has 32 heads but --heads is 16"),
+        "{e}"
+    );
+    let e = upstream::import("{\"alphas\": 3}", "x.json", shape(1, 1))
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("x.json: not an upstream MoA plan"), "{e}");
+}

@@ -35,7 +35,11 @@ fn main() {
             let all = vec![(Target::Wgsl, w), (Target::Cuda, c)];
             emit::write_output(&out, &module, &all).expect("write output");
             let t4 = Instant::now();
-            kernels = all.iter().flat_map(|(_, a)| a).map(|a| a.kernels.len()).sum();
+            kernels = all
+                .iter()
+                .flat_map(|(_, a)| a)
+                .map(|a| a.kernels.len())
+                .sum();
             total.push((t4 - t0).as_secs_f64() * 1e3);
             wgsl.push((t2 - t1).as_secs_f64() * 1e3);
             cuda.push((t3 - t2).as_secs_f64() * 1e3);

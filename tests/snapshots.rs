@@ -17,7 +17,11 @@ const FIXTURES: &[(&str, StorageType)] = &[
 
 fn snapshot(folder: &str, name: &str, contents: &str) {
     let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/out").join(folder));
+    settings.set_snapshot_path(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/out")
+            .join(folder),
+    );
     settings.set_prepend_module_to_snapshot(false);
     settings.set_omit_expression(true);
     settings.bind(|| insta::assert_snapshot!(name.to_string(), contents));
@@ -42,7 +46,11 @@ fn fixtures() {
         for target in [Target::Wgsl, Target::Cuda] {
             let arts = codegen::generate(&module, target)
                 .unwrap_or_else(|e| panic!("{name} {}: {e}", target.name()));
-            assert!(!arts.is_empty(), "{name}: no {} kernels generated", target.name());
+            assert!(
+                !arts.is_empty(),
+                "{name}: no {} kernels generated",
+                target.name()
+            );
             for a in &arts {
                 let file = a.path.replace(['/', '.'], "_");
                 snapshot(target.name(), &format!("{name}__{file}"), &a.source);

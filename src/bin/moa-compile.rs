@@ -56,8 +56,13 @@ fn run(args: Args) -> anyhow::Result<()> {
     };
     let mut artifacts = Vec::new();
     for &t in targets {
-        let arts = codegen::generate(&module, t)
-            .with_context(|| format!("generating {} kernels for `{}`", t.name(), args.plan.display()))?;
+        let arts = codegen::generate(&module, t).with_context(|| {
+            format!(
+                "generating {} kernels for `{}`",
+                t.name(),
+                args.plan.display()
+            )
+        })?;
         artifacts.push((t, arts));
     }
     let changed = emit::write_output(&args.output, &module, &artifacts)?;

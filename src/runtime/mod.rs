@@ -3,4 +3,5 @@
 pub mod cases;
 pub mod cuda;
 pub mod reference;
+pub mod shaders;
 pub mod wgpu;

@@ -1,0 +1,121 @@
+//! The hand-written WGSL of the non-attention ops (`shaders/`), embedded at build time.
+//! Each shader names its element types through aliases (`wtype` for weights, `xtype` for
+//! a linear layer's input, `stype` for the attention kernels' storage type) and gets a
+//! header that defines them, so one source serves f16 and f32 devices.
+
+use crate::lower::StorageType;
+
+/// A hand-written shader: file name, entry point, source, and which aliases it uses.
+#[derive(Clone, Copy, Debug)]
+pub struct Shader {
+    pub name: &'static str,
+    pub entry_point: &'static str,
+    source: &'static str,
+}
+
+pub const EMBED: Shader = Shader {
+    name: "embed.wgsl",
+    entry_point: "moa_embed",
+    source: include_str!("../../shaders/embed.wgsl"),
+};
+pub const RMSNORM: Shader = Shader {
+    name: "rmsnorm.wgsl",
+    entry_point: "moa_rmsnorm",
+    source: include_str!("../../shaders/rmsnorm.wgsl"),
+};
+pub const LINEAR: Shader = Shader {
+    name: "linear.wgsl",
+    entry_point: "moa_linear",
+    source: include_str!("../../shaders/linear.wgsl"),
+};
+pub const SWIGLU: Shader = Shader {
+    name: "swiglu.wgsl",
+    entry_point: "moa_swiglu",
+    source: include_str!("../../shaders/swiglu.wgsl"),
+};
+pub const ROPE_KV: Shader = Shader {
+    name: "rope_kv.wgsl",
+    entry_point: "moa_rope_kv",
+    source: include_str!("../../shaders/rope_kv.wgsl"),
+};
+pub const ARGMAX: Shader = Shader {
+    name: "argmax.wgsl",
+    entry_point: "moa_argmax",
+    source: include_str!("../../shaders/argmax.wgsl"),
+};
+pub const SAMPLE: Shader = Shader {
+    name: "sample.wgsl",
+    entry_point: "moa_sample",
+    source: include_str!("../../shaders/sample.wgsl"),
+};
+
+pub const ALL: &[Shader] = &[EMBED, RMSNORM, LINEAR, SWIGLU, ROPE_KV, ARGMAX, SAMPLE];
+
+/// Element types a shader instance is specialised for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Types {
+    /// Weights in device memory.
+    pub weights: StorageType,
+    /// Input of a linear layer (f32 activations, or the attention output's storage type).
+    pub input: StorageType,
+    /// Storage type of the attention kernels' Q/K/V and cache.
+    pub attention: StorageType,
+}
+
+impl Shader {
+    /// The shader's source with its type header.
+    pub fn source(&self, types: Types) -> String {
+        let any_f16 = [types.weights, types.input, types.attention].contains(&StorageType::F16);
+        let mut s = String::new();
+        if any_f16 {
+            s.push_str("enable f16;\n");
+        }
+        s.push_str(&format!(
+            "alias wtype = {};\nalias xtype = {};\nalias stype = {};\n",
+            types.weights.name(),
+            types.input.name(),
+            types.attention.name()
+        ));
+        s.push_str(self.source);
+        s
+    }
+}
+
+/// Parses and validates a WGSL source with naga; the error is rendered with spans.
+pub fn validate_wgsl(name: &str, source: &str) -> Result<(), String> {
+    let module = naga::front::wgsl::parse_str(source)
+        .map_err(|e| format!("{name}: {}", e.emit_to_string(source)))?;
+    naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::all(),
+    )
+    .validate(&module)
+    .map_err(|e| format!("{name}: {}", e.emit_to_string(source)))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shader_validates_for_every_type_combination() {
+        let types = [StorageType::F32, StorageType::F16];
+        for shader in ALL {
+            for w in types {
+                for x in types {
+                    for a in types {
+                        let t = Types {
+                            weights: w,
+                            input: x,
+                            attention: a,
+                        };
+                        if let Err(e) = validate_wgsl(shader.name, &shader.source(t)) {
+                            panic!("{e}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

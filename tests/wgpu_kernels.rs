@@ -4,6 +4,7 @@
 //! a missing driver in CI.
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use moa::codegen::{self, Artifact, Phase, Target};
 use moa::lower::{self, CacheLayout, KernelModule, StorageType};
@@ -15,23 +16,31 @@ use moa::runtime::wgpu::{WgpuAttention, WgpuContext};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-fn context() -> WgpuContext {
-    match WgpuContext::new() {
-        Ok(ctx) => {
-            eprintln!(
-                "wgpu adapter: {} ({:?}), f16: {}",
-                ctx.adapter_name(),
-                ctx.backend(),
-                ctx.has_f16()
-            );
-            ctx
-        }
+/// One device for the whole file: every test opening its own would start one lavapipe
+/// thread pool each, all competing for the same cores. A failure to open it fails every
+/// test that needs it.
+fn context() -> &'static WgpuContext {
+    static CTX: OnceLock<Result<WgpuContext, String>> = OnceLock::new();
+    let ctx = CTX.get_or_init(|| {
+        let ctx = WgpuContext::new().map_err(|e| e.to_string())?;
+        eprintln!(
+            "wgpu adapter: {} ({:?}), f16: {}",
+            ctx.adapter_name(),
+            ctx.backend(),
+            ctx.has_f16()
+        );
+        Ok(ctx)
+    });
+    match ctx {
+        Ok(ctx) => ctx,
         Err(e) => panic!("{e}"),
     }
 }
 
 fn fixture(name: &str) -> Plan {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("plans")
+        .join(name);
     Plan::load(&path).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -52,13 +61,17 @@ fn run_cases(
     let tol = tolerance(m.storage);
     let mut failures = Vec::new();
     for case in prefill {
-        let got = exec.run_prefill_case(case).unwrap_or_else(|e| panic!("{label} {}: {e}", case.name));
+        let got = exec
+            .run_prefill_case(case)
+            .unwrap_or_else(|e| panic!("{label} {}: {e}", case.name));
         if let Err(e) = check_output(&case.name, hq, d, &got, &case.expected, tol) {
             failures.push(format!("{label}: {e}"));
         }
     }
     for case in decode {
-        let got = exec.run_decode_case(case).unwrap_or_else(|e| panic!("{label} {}: {e}", case.name));
+        let got = exec
+            .run_decode_case(case)
+            .unwrap_or_else(|e| panic!("{label} {}: {e}", case.name));
         if let Err(e) = check_output(&case.name, hq, d, &got, &case.expected, tol) {
             failures.push(format!("{label}: {e}"));
         }
@@ -69,15 +82,21 @@ fn run_cases(
 fn standard(plan_file: &str, storage: StorageType) {
     let ctx = context();
     let module = lower::lower(&fixture(plan_file), storage);
-    let exec = compile(&ctx, &module);
+    let exec = compile(ctx, &module);
     let (prefill, decode) = standard_cases(&module, 0x5eed);
     let failures = run_cases(&exec, &prefill, &decode, plan_file);
-    assert!(failures.is_empty(), "{} failing cases:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failing cases:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn adapter_is_present() {
     let ctx = context();
+    eprintln!("wgpu adapter: {} ({:?})", ctx.adapter_name(), ctx.backend());
     assert!(!ctx.adapter_name().is_empty());
 }
 
@@ -110,12 +129,28 @@ fn check_artifacts(module: &KernelModule, artifacts: &[Artifact]) {
         codegen::wgsl::validate(&a.source, &a.path, None).unwrap_or_else(|e| panic!("{e}"));
         for k in &a.kernels {
             assert!(k.entry_point.starts_with("moa_"), "{}", k.entry_point);
-            assert!(a.source.contains(&format!("fn {}(", k.entry_point)), "{}", a.path);
-            assert_eq!(k.bindings.iter().map(|b| b.index).collect::<Vec<_>>(), (0..k.bindings.len() as u32).collect::<Vec<_>>());
+            assert!(
+                a.source.contains(&format!("fn {}(", k.entry_point)),
+                "{}",
+                a.path
+            );
+            assert_eq!(
+                k.bindings.iter().map(|b| b.index).collect::<Vec<_>>(),
+                (0..k.bindings.len() as u32).collect::<Vec<_>>()
+            );
             let want = match (k.phase, k.layer) {
-                (Phase::Prefill, Some(l)) => (format!("wgsl/l{l:02}_prefill.wgsl"), format!("moa_prefill_{dtype}_hd{d}_l{l:02}")),
-                (Phase::Decode, Some(l)) => (format!("wgsl/l{l:02}_decode.wgsl"), format!("moa_decode_{dtype}_hd{d}_l{l:02}")),
-                (Phase::DecodeMerge, None) => ("wgsl/decode_merge.wgsl".into(), format!("moa_decode_merge_{dtype}_hd{d}")),
+                (Phase::Prefill, Some(l)) => (
+                    format!("wgsl/l{l:02}_prefill.wgsl"),
+                    format!("moa_prefill_{dtype}_hd{d}_l{l:02}"),
+                ),
+                (Phase::Decode, Some(l)) => (
+                    format!("wgsl/l{l:02}_decode.wgsl"),
+                    format!("moa_decode_{dtype}_hd{d}_l{l:02}"),
+                ),
+                (Phase::DecodeMerge, None) => (
+                    "wgsl/decode_merge.wgsl".into(),
+                    format!("moa_decode_merge_{dtype}_hd{d}"),
+                ),
                 other => panic!("unexpected kernel {other:?}"),
             };
             assert_eq!((a.path.clone(), k.entry_point.clone()), want);
@@ -128,10 +163,13 @@ fn generated_wgsl_validates_with_naga() {
     for plan_file in ["fixture-mha.toml", "fixture-gqa.toml"] {
         for storage in [StorageType::F32, StorageType::F16] {
             let module = lower::lower(&fixture(plan_file), storage);
-            let artifacts = codegen::generate(&module, Target::Wgsl).unwrap_or_else(|e| panic!("{e}"));
+            let artifacts =
+                codegen::generate(&module, Target::Wgsl).unwrap_or_else(|e| panic!("{e}"));
             check_artifacts(&module, &artifacts);
             if storage == StorageType::F16 {
-                assert!(artifacts.iter().all(|a| a.source.starts_with("enable f16;")));
+                assert!(artifacts
+                    .iter()
+                    .all(|a| a.source.starts_with("enable f16;")));
             }
         }
     }
@@ -149,7 +187,11 @@ fn random_plan(rng: &mut StdRng) -> Plan {
         sink_tokens: rng.random_range(0..=40),
         min_span_tokens: rng.random_range(1..=64),
         block_tokens: rng.random_range(1..=32),
-        mode: if rng.random_bool(0.5) { SpanMode::Moa } else { SpanMode::Upstream },
+        mode: if rng.random_bool(0.5) {
+            SpanMode::Moa
+        } else {
+            SpanMode::Upstream
+        },
         max_new_tokens: 16,
     };
     let layer_rules = (0..layers)
@@ -192,7 +234,9 @@ fn random_plans(storage: StorageType, seed: u64, plans: usize) {
     for p in 0..plans {
         let plan = random_plan(&mut rng);
         let module = lower::lower(&plan, storage);
-        let exec = compile(&ctx, &module);
+        let started = std::time::Instant::now();
+        let exec = compile(ctx, &module);
+        let compiled = started.elapsed();
         let mut prefill = Vec::new();
         let mut decode = Vec::new();
         for layer in 0..module.layers.len() {
@@ -228,9 +272,22 @@ fn random_plans(storage: StorageType, seed: u64, plans: usize) {
                 .map(|c| CacheLayout::new(&module.layers[c.layer], &module.span, c.layout.n_tokens).segments)
                 .collect::<Vec<_>>(),
         );
+        let started = std::time::Instant::now();
         failures.extend(run_cases(&exec, &prefill, &decode, &label));
+        eprintln!(
+            "plan {p}: head_dim {} q_heads {} layers {}: compile {compiled:.2?}, run {:.2?}",
+            s.head_dim,
+            s.q_heads,
+            s.layers,
+            started.elapsed()
+        );
     }
-    assert!(failures.is_empty(), "{} failing cases:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failing cases:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]

@@ -18,10 +18,19 @@ const DECODE: &str = "decode.wgsl.j2";
 const MERGE: &str = "decode_merge.wgsl.j2";
 
 const TEMPLATES: &[(&str, &str)] = &[
-    ("span.wgsl.j2", include_str!("../../templates/wgsl/span.wgsl.j2")),
-    (PREFILL, include_str!("../../templates/wgsl/prefill.wgsl.j2")),
+    (
+        "span.wgsl.j2",
+        include_str!("../../templates/wgsl/span.wgsl.j2"),
+    ),
+    (
+        PREFILL,
+        include_str!("../../templates/wgsl/prefill.wgsl.j2"),
+    ),
     (DECODE, include_str!("../../templates/wgsl/decode.wgsl.j2")),
-    (MERGE, include_str!("../../templates/wgsl/decode_merge.wgsl.j2")),
+    (
+        MERGE,
+        include_str!("../../templates/wgsl/decode_merge.wgsl.j2"),
+    ),
 ];
 
 /// Keys per prefill tile for a head dim: the K and V tiles (f32) must fit the
@@ -155,7 +164,12 @@ pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
 
     let qkv_bindings = |q_rows: &str, k: &str, v: &str, kv_shape: &str| {
         vec![
-            binding(2, "q", "read", format!("{dtype}[{q_rows}, q_heads, head_dim]")),
+            binding(
+                2,
+                "q",
+                "read",
+                format!("{dtype}[{q_rows}, q_heads, head_dim]"),
+            ),
             binding(3, k, "read", format!("{dtype}[{kv_shape}]")),
             binding(4, v, "read", format!("{dtype}[{kv_shape}]")),
         ]
@@ -181,7 +195,12 @@ pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
         )?;
         validate(&source, PREFILL, Some(layer.layer))?;
         let mut bindings = vec![
-            binding(0, "params", "uniform", "struct { n_tokens: u32, rows: u32, _pad: u32[2] }".into()),
+            binding(
+                0,
+                "params",
+                "uniform",
+                "struct { n_tokens: u32, rows: u32, _pad: u32[2] }".into(),
+            ),
             binding(1, "row_start", "read", "u32[rows + 1]".into()),
         ];
         bindings.extend(qkv_bindings(
@@ -190,7 +209,12 @@ pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
             "v",
             "total_tokens, kv_heads, head_dim",
         ));
-        bindings.push(binding(5, "o", "read_write", format!("{dtype}[total_tokens, q_heads, head_dim]")));
+        bindings.push(binding(
+            5,
+            "o",
+            "read_write",
+            format!("{dtype}[total_tokens, q_heads, head_dim]"),
+        ));
         artifacts.push(Artifact {
             path: format!("wgsl/{label}_prefill.wgsl"),
             source,
@@ -298,9 +322,24 @@ pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
             entry_point: entry,
             workgroup_size: [WGSL_DECODE_THREADS, 1, 1],
             bindings: vec![
-                binding(0, "params", "uniform", "struct { rows: u32, n_chunks: u32, _pad: u32[2] }".into()),
-                binding(1, "partials", "read", "f32[rows, q_heads, n_chunks, head_dim + 2]".into()),
-                binding(2, "o", "read_write", format!("{dtype}[rows, q_heads, head_dim]")),
+                binding(
+                    0,
+                    "params",
+                    "uniform",
+                    "struct { rows: u32, n_chunks: u32, _pad: u32[2] }".into(),
+                ),
+                binding(
+                    1,
+                    "partials",
+                    "read",
+                    "f32[rows, q_heads, n_chunks, head_dim + 2]".into(),
+                ),
+                binding(
+                    2,
+                    "o",
+                    "read_write",
+                    format!("{dtype}[rows, q_heads, head_dim]"),
+                ),
             ],
             constants: json!({
                 "head_dim": d,

@@ -62,12 +62,16 @@ impl WgpuContext {
     }
 
     async fn new_async() -> Result<WgpuContext, WgpuError> {
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let mut adapters = instance.enumerate_adapters(wgpu::Backends::all()).await;
         // Vulkan first, then real GPUs before CPU ones; the GL backend lacks f16.
         adapters.sort_by_key(|a| {
             let i = a.get_info();
-            (i.backend != wgpu::Backend::Vulkan, i.device_type == wgpu::DeviceType::Cpu)
+            (
+                i.backend != wgpu::Backend::Vulkan,
+                i.device_type == wgpu::DeviceType::Cpu,
+            )
         });
         let adapter = match adapters.into_iter().next() {
             Some(a) => a,
@@ -307,8 +311,18 @@ impl WgpuAttention {
         let rows = row_start.len() - 1;
         let total = row_start[rows] as usize;
         check_len("q", q, total * hq * d, "[total_tokens, q_heads, head_dim]")?;
-        check_len("k", k, total * hkv * d, "[total_tokens, kv_heads, head_dim]")?;
-        check_len("v", v, total * hkv * d, "[total_tokens, kv_heads, head_dim]")?;
+        check_len(
+            "k",
+            k,
+            total * hkv * d,
+            "[total_tokens, kv_heads, head_dim]",
+        )?;
+        check_len(
+            "v",
+            v,
+            total * hkv * d,
+            "[total_tokens, kv_heads, head_dim]",
+        )?;
         let max_len = row_start.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
         if total == 0 {
             return Ok(Vec::new());
@@ -396,7 +410,14 @@ impl WgpuAttention {
     }
 
     pub fn run_prefill_case(&self, case: &PrefillCase) -> Result<Vec<f32>, WgpuError> {
-        self.prefill(case.layer, case.n_tokens, &case.row_start, &case.q, &case.k, &case.v)
+        self.prefill(
+            case.layer,
+            case.n_tokens,
+            &case.row_start,
+            &case.q,
+            &case.k,
+            &case.v,
+        )
     }
 
     pub fn run_decode_case(&self, case: &DecodeCase) -> Result<Vec<f32>, WgpuError> {
@@ -513,7 +534,6 @@ impl WgpuAttention {
         staging.unmap();
         Ok(out)
     }
-
 }
 
 fn check_n(n_tokens: u32) -> Result<(), WgpuError> {
@@ -526,7 +546,12 @@ fn check_n(n_tokens: u32) -> Result<(), WgpuError> {
     Ok(())
 }
 
-fn check_len(name: &'static str, data: &[f32], expected: usize, shape: &str) -> Result<(), WgpuError> {
+fn check_len(
+    name: &'static str,
+    data: &[f32],
+    expected: usize,
+    shape: &str,
+) -> Result<(), WgpuError> {
     if data.len() != expected {
         return Err(WgpuError::Shape {
             name,

@@ -299,3 +299,45 @@ fn random_plans_f32_match_reference() {
 fn random_plans_f16_match_reference() {
     random_plans(StorageType::F16, 0xb0b, 8);
 }
+
+/// A GQA group too large for the default tiles (64 query heads on one KV head): the
+/// decode chunk shrinks and queries are read from Q instead of workgroup memory.
+#[test]
+fn large_gqa_group_matches_reference() {
+    use moa::codegen::wgsl::{decode_chunk, decode_stages_q};
+    assert!(decode_chunk(64) < moa::lower::consts::WGSL_DECODE_CHUNK);
+    assert!(!decode_stages_q(64, 128));
+    let ctx = context();
+    let mut rng = StdRng::seed_from_u64(64);
+    let rules = (0..64)
+        .map(|h| Rule {
+            alpha: 8 * (h % 5) as i32,
+            beta_num: BETA_DEN / 8 * (h % 3),
+        })
+        .collect();
+    let model = ModelShape {
+        name: Some("mqa-64".into()),
+        layers: 1,
+        q_heads: 64,
+        kv_heads: 1,
+        head_dim: 128,
+        max_context_tokens: 1024,
+    };
+    let span = SpanSection {
+        sink_tokens: 4,
+        min_span_tokens: 8,
+        block_tokens: 8,
+        mode: SpanMode::Moa,
+        max_new_tokens: 8,
+    };
+    let plan = Plan::new(model, span, Meta::default(), vec![LayerRules { rules }])
+        .unwrap_or_else(|e| panic!("{e}"));
+    for storage in [StorageType::F32, StorageType::F16] {
+        let module = lower::lower(&plan, storage);
+        let exec = compile(ctx, &module);
+        let prefill = [prefill_case(&module, 0, &[45, 3], 50, rng.random())];
+        let decode = [decode_case(&module, 0, &[20, 130, 47], 60, rng.random())];
+        let failures = run_cases(&exec, &prefill, &decode, "mqa-64");
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+}

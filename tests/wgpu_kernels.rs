@@ -341,3 +341,38 @@ fn large_gqa_group_matches_reference() {
         assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
 }
+
+#[test]
+fn executor_reports_bad_inputs_as_errors() {
+    let ctx = context();
+    let module = lower::lower(&fixture("fixture-mha.toml"), StorageType::F32);
+    let exec = compile(ctx, &module);
+    let case = prefill_case(&module, 0, &[5], 8, 1);
+    let short_q = &case.q[1..];
+    let err = exec.prefill(0, 8, &case.row_start, short_q, &case.k, &case.v);
+    assert!(
+        matches!(
+            err,
+            Err(moa::runtime::wgpu::WgpuError::Shape { name: "q", .. })
+        ),
+        "{err:?}"
+    );
+    let err = exec.prefill(7, 8, &case.row_start, &case.q, &case.k, &case.v);
+    assert!(
+        matches!(err, Err(moa::runtime::wgpu::WgpuError::Layer { .. })),
+        "{err:?}"
+    );
+    let dcase = decode_case(&module, 1, &[3], 20, 2);
+    let err = exec.decode(
+        1,
+        21,
+        &dcase.row_pos,
+        &dcase.q,
+        &dcase.k_cache,
+        &dcase.v_cache,
+    );
+    assert!(
+        err.is_err(),
+        "a cache laid out for another N must be rejected"
+    );
+}

@@ -327,6 +327,9 @@ impl WgpuAttention {
         if total == 0 {
             return Ok(Vec::new());
         }
+        // Buffer, bind group and dispatch errors (e.g. a tensor above the adapter's
+        // binding limit) come back as values, not as wgpu's default panic.
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let params = self.uniform(&[n_tokens, rows as u32, 0, 0]);
         let row_start_buf = self.storage_u32("row_start", row_start);
         let q_buf = self.storage_tensor("q", q);
@@ -344,7 +347,7 @@ impl WgpuAttention {
             pass.set_bind_group(0, &bind, &[]);
             pass.dispatch_workgroups(max_len.div_ceil(self.q_tile), hq as u32, rows as u32);
         }
-        self.submit_and_read(&kernel.name, encoder, &o_buf, total * hq * d)
+        self.submit_and_read(&kernel.name, scope, encoder, &o_buf, total * hq * d)
     }
 
     /// One decode step of one layer: every row's current token (at `row_pos[b]`) is
@@ -382,6 +385,7 @@ impl WgpuAttention {
             .unwrap_or(0)
             .max(1);
         let partial_len = rows * hq * n_chunks as usize * (d + 2);
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let params = self.uniform(&[n_tokens, rows as u32, n_chunks, 0]);
         let merge_params = self.uniform(&[rows as u32, n_chunks, 0, 0]);
         let row_pos_buf = self.storage_u32("row_pos", row_pos);
@@ -406,7 +410,7 @@ impl WgpuAttention {
             pass.set_bind_group(0, &merge_bind, &[]);
             pass.dispatch_workgroups(hq as u32, rows as u32, 1);
         }
-        self.submit_and_read(&kernel.name, encoder, &o_buf, rows * hq * d)
+        self.submit_and_read(&kernel.name, scope, encoder, &o_buf, rows * hq * d)
     }
 
     pub fn run_prefill_case(&self, case: &PrefillCase) -> Result<Vec<f32>, WgpuError> {
@@ -489,6 +493,7 @@ impl WgpuAttention {
     fn submit_and_read(
         &self,
         kernel: &str,
+        scope: wgpu::ErrorScopeGuard,
         mut encoder: wgpu::CommandEncoder,
         output: &wgpu::Buffer,
         len: usize,
@@ -501,7 +506,6 @@ impl WgpuAttention {
             mapped_at_creation: false,
         });
         encoder.copy_buffer_to_buffer(output, 0, &staging, 0, bytes);
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         self.queue.submit([encoder.finish()]);
         if let Some(err) = pollster::block_on(scope.pop()) {
             return Err(WgpuError::Run {

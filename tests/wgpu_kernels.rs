@@ -365,7 +365,7 @@ fn executor_reports_bad_inputs_as_errors() {
     let dcase = decode_case(&module, 1, &[3], 20, 2);
     let err = exec.decode(
         1,
-        21,
+        200,
         &dcase.row_pos,
         &dcase.q,
         &dcase.k_cache,

@@ -3,8 +3,12 @@
 
 /// WGSL prefill: queries per workgroup (one invocation per query row).
 pub const WGSL_PREFILL_Q_TILE: u32 = 32;
-/// WGSL prefill: keys staged in workgroup memory per step.
+/// WGSL prefill: keys staged in workgroup memory per step (at most; halved for large
+/// head dims so the K and V tiles fit `WGSL_WORKGROUP_STORAGE_BYTES`).
 pub const WGSL_PREFILL_K_TILE: u32 = 32;
+/// WGSL: workgroup memory a kernel may use. WebGPU's default limit, so the kernels run
+/// on any adapter without raising limits.
+pub const WGSL_WORKGROUP_STORAGE_BYTES: u32 = 16384;
 /// WGSL decode: keys per split (one workgroup per chunk, KV head and row).
 pub const WGSL_DECODE_CHUNK: u32 = 64;
 /// WGSL decode: invocations per workgroup.

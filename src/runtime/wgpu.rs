@@ -1,1 +1,582 @@
-//! wgpu executor for the generated WGSL kernels (in progress).
+//! wgpu executor for the generated WGSL kernels: a device ([`WgpuContext`]) and the
+//! compiled pipelines of one plan ([`WgpuAttention`]). Buffers are uploaded per call and
+//! outputs read back as f32; this is the test and reference harness, not a serving
+//! engine, but it launches the kernels exactly as an app would (one decode step = one
+//! command buffer with the decode and merge dispatches).
+
+use std::collections::HashMap;
+
+use wgpu::util::DeviceExt;
+
+use crate::codegen::{Artifact, KernelInfo, Phase};
+use crate::lower::{CacheLayout, KernelModule, StorageType};
+use crate::runtime::cases::{DecodeCase, PrefillCase};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WgpuError {
+    #[error(
+        "no wgpu adapter found ({0}): install a Vulkan driver, e.g. \
+         `apt-get install -y mesa-vulkan-drivers libvulkan1` for lavapipe"
+    )]
+    NoAdapter(String),
+    #[error("cannot open a wgpu device on `{adapter}`: {message}")]
+    Device { adapter: String, message: String },
+    #[error("the plan stores tensors as f16 but adapter `{0}` has no SHADER_F16")]
+    NoF16(String),
+    #[error("no generated kernel for {phase:?} of layer {layer:?}; were the artifacts generated from this plan for WGSL?")]
+    MissingKernel { phase: Phase, layer: Option<u32> },
+    #[error("kernel `{kernel}` has no integer constant `{name}` in its manifest entry")]
+    MissingConstant { kernel: String, name: String },
+    #[error("kernel `{kernel}` failed to compile on the device: {message}")]
+    Pipeline { kernel: String, message: String },
+    #[error("layer {layer} is out of range: the plan has {layers} layers")]
+    Layer { layer: usize, layers: usize },
+    #[error("`{name}` has {got} elements, expected {expected} ({shape})")]
+    Shape {
+        name: &'static str,
+        got: usize,
+        expected: usize,
+        shape: String,
+    },
+    #[error("invalid input: {0}")]
+    Input(String),
+    #[error("running `{kernel}` failed: {message}")]
+    Run { kernel: String, message: String },
+    #[error("reading results back failed: {0}")]
+    Readback(String),
+}
+
+/// One wgpu device and queue (Vulkan preferred: it is what lavapipe and real GPUs share).
+pub struct WgpuContext {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    f16: bool,
+}
+
+impl WgpuContext {
+    /// Opens the first adapter wgpu offers, preferring Vulkan, with SHADER_F16 where the
+    /// adapter has it and the adapter's own limits (lavapipe's exceed WebGPU defaults).
+    pub fn new() -> Result<WgpuContext, WgpuError> {
+        pollster::block_on(Self::new_async())
+    }
+
+    async fn new_async() -> Result<WgpuContext, WgpuError> {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let mut adapters = instance.enumerate_adapters(wgpu::Backends::all()).await;
+        // Vulkan first, then real GPUs before CPU ones; the GL backend lacks f16.
+        adapters.sort_by_key(|a| {
+            let i = a.get_info();
+            (
+                i.backend != wgpu::Backend::Vulkan,
+                i.device_type == wgpu::DeviceType::Cpu,
+            )
+        });
+        let adapter = match adapters.into_iter().next() {
+            Some(a) => a,
+            None => {
+                let err = instance
+                    .request_adapter(&wgpu::RequestAdapterOptions::default())
+                    .await
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or_else(|| "enumerate_adapters returned none".into());
+                return Err(WgpuError::NoAdapter(err));
+            }
+        };
+        let info = adapter.get_info();
+        let f16 = adapter.features().contains(wgpu::Features::SHADER_F16);
+        let required_features = if f16 {
+            wgpu::Features::SHADER_F16
+        } else {
+            wgpu::Features::empty()
+        };
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("moa"),
+                required_features,
+                required_limits: adapter.limits(),
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|e| WgpuError::Device {
+                adapter: info.name.clone(),
+                message: e.to_string(),
+            })?;
+        Ok(WgpuContext {
+            device,
+            queue,
+            info,
+            f16,
+        })
+    }
+
+    pub fn adapter_name(&self) -> &str {
+        &self.info.name
+    }
+
+    pub fn backend(&self) -> wgpu::Backend {
+        self.info.backend
+    }
+
+    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
+        &self.info
+    }
+
+    /// Whether f16 storage (`enable f16;`) kernels can run on this device.
+    pub fn has_f16(&self) -> bool {
+        self.f16
+    }
+
+    pub fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.queue
+    }
+}
+
+struct Kernel {
+    name: String,
+    pipeline: wgpu::ComputePipeline,
+}
+
+/// The compiled attention kernels of one plan: per layer prefill and decode, plus the
+/// shared merge. Pipelines are built once, here.
+pub struct WgpuAttention {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    module: KernelModule,
+    prefill: HashMap<u32, Kernel>,
+    decode: HashMap<u32, Kernel>,
+    merge: Kernel,
+    q_tile: u32,
+    chunk: u32,
+}
+
+fn int_constant(k: &KernelInfo, name: &str) -> Result<u32, WgpuError> {
+    k.constants
+        .get(name)
+        .and_then(|v| v.as_u64())
+        .and_then(|v| u32::try_from(v).ok())
+        .filter(|&v| v > 0)
+        .ok_or_else(|| WgpuError::MissingConstant {
+            kernel: k.name.clone(),
+            name: name.to_string(),
+        })
+}
+
+impl WgpuAttention {
+    /// Compiles every kernel of `artifacts` (the WGSL output of `codegen::generate` for
+    /// `module`, or the same read back from a compile output folder).
+    pub fn new(
+        ctx: &WgpuContext,
+        module: &KernelModule,
+        artifacts: &[Artifact],
+    ) -> Result<WgpuAttention, WgpuError> {
+        if module.storage == StorageType::F16 && !ctx.f16 {
+            return Err(WgpuError::NoF16(ctx.info.name.clone()));
+        }
+        let device = &ctx.device;
+        let mut prefill = HashMap::new();
+        let mut decode = HashMap::new();
+        let mut merge = None;
+        let mut q_tile = None;
+        let mut chunk = None;
+        for artifact in artifacts {
+            let wgsl_kernels: Vec<&KernelInfo> = artifact
+                .kernels
+                .iter()
+                .filter(|k| k.target == crate::codegen::Target::Wgsl)
+                .collect();
+            if wgsl_kernels.is_empty() {
+                continue;
+            }
+            // A driver that rejects a naga-validated module reports through the error
+            // scope, not a panic, so the message can name the kernel.
+            let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+            let shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(&artifact.path),
+                source: wgpu::ShaderSource::Wgsl(artifact.source.as_str().into()),
+            });
+            let mut built = Vec::new();
+            for k in wgsl_kernels {
+                let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(&k.name),
+                    layout: None,
+                    module: &shader,
+                    entry_point: Some(&k.entry_point),
+                    compilation_options: Default::default(),
+                    cache: None,
+                });
+                built.push((k, pipeline));
+            }
+            if let Some(err) = pollster::block_on(scope.pop()) {
+                return Err(WgpuError::Pipeline {
+                    kernel: artifact.path.clone(),
+                    message: err.to_string(),
+                });
+            }
+            for (k, pipeline) in built {
+                let kernel = Kernel {
+                    name: k.name.clone(),
+                    pipeline,
+                };
+                match (k.phase, k.layer) {
+                    (Phase::Prefill, Some(l)) => {
+                        q_tile = Some(int_constant(k, "q_tile")?);
+                        prefill.insert(l, kernel);
+                    }
+                    (Phase::Decode, Some(l)) => {
+                        chunk = Some(int_constant(k, "chunk")?);
+                        decode.insert(l, kernel);
+                    }
+                    (Phase::DecodeMerge, _) => merge = Some(kernel),
+                    (phase, layer) => return Err(WgpuError::MissingKernel { phase, layer }),
+                }
+            }
+        }
+        for layer in &module.layers {
+            for (phase, map) in [(Phase::Prefill, &prefill), (Phase::Decode, &decode)] {
+                if !map.contains_key(&layer.layer) {
+                    return Err(WgpuError::MissingKernel {
+                        phase,
+                        layer: Some(layer.layer),
+                    });
+                }
+            }
+        }
+        let merge = merge.ok_or(WgpuError::MissingKernel {
+            phase: Phase::DecodeMerge,
+            layer: None,
+        })?;
+        Ok(WgpuAttention {
+            device: ctx.device.clone(),
+            queue: ctx.queue.clone(),
+            module: module.clone(),
+            prefill,
+            decode,
+            merge,
+            // Both are set whenever the module has a layer; a module without layers
+            // never launches prefill or decode.
+            q_tile: q_tile.unwrap_or(1),
+            chunk: chunk.unwrap_or(1),
+        })
+    }
+
+    pub fn module(&self) -> &KernelModule {
+        &self.module
+    }
+
+    fn layer_kernel<'a>(
+        &self,
+        map: &'a HashMap<u32, Kernel>,
+        layer: usize,
+        phase: Phase,
+    ) -> Result<&'a Kernel, WgpuError> {
+        let spec = self.module.layers.get(layer).ok_or(WgpuError::Layer {
+            layer,
+            layers: self.module.layers.len(),
+        })?;
+        map.get(&spec.layer).ok_or(WgpuError::MissingKernel {
+            phase,
+            layer: Some(spec.layer),
+        })
+    }
+
+    /// Prefill of one layer over a packed ragged batch (see [`PrefillCase`] for the
+    /// layouts). Returns O as `[total_tokens, q_heads, head_dim]`.
+    pub fn prefill(
+        &self,
+        layer: usize,
+        n_tokens: u32,
+        row_start: &[u32],
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+    ) -> Result<Vec<f32>, WgpuError> {
+        let kernel = self.layer_kernel(&self.prefill, layer, Phase::Prefill)?;
+        let s = &self.module.shape;
+        let (hq, hkv, d) = (s.q_heads as usize, s.kv_heads as usize, s.head_dim as usize);
+        if row_start.first() != Some(&0) || row_start.windows(2).any(|w| w[1] < w[0]) {
+            return Err(WgpuError::Input(
+                "row_start must start at 0 and never decrease".into(),
+            ));
+        }
+        check_n(n_tokens)?;
+        let rows = row_start.len() - 1;
+        let total = row_start[rows] as usize;
+        check_len("q", q, total * hq * d, "[total_tokens, q_heads, head_dim]")?;
+        check_len(
+            "k",
+            k,
+            total * hkv * d,
+            "[total_tokens, kv_heads, head_dim]",
+        )?;
+        check_len(
+            "v",
+            v,
+            total * hkv * d,
+            "[total_tokens, kv_heads, head_dim]",
+        )?;
+        let max_len = row_start.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+        if total == 0 {
+            return Ok(Vec::new());
+        }
+        // Buffer, bind group and dispatch errors (e.g. a tensor above the adapter's
+        // binding limit) come back as values, not as wgpu's default panic.
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let params = self.uniform(&[n_tokens, rows as u32, 0, 0]);
+        let row_start_buf = self.storage_u32("row_start", row_start);
+        let q_buf = self.storage_tensor("q", q);
+        let k_buf = self.storage_tensor("k", k);
+        let v_buf = self.storage_tensor("v", v);
+        let o_buf = self.poisoned_output("o", total * hq * d, self.module.storage);
+        let bind = self.bind_group(
+            kernel,
+            &[&params, &row_start_buf, &q_buf, &k_buf, &v_buf, &o_buf],
+        );
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&kernel.pipeline);
+            pass.set_bind_group(0, &bind, &[]);
+            pass.dispatch_workgroups(max_len.div_ceil(self.q_tile), hq as u32, rows as u32);
+        }
+        self.submit_and_read(&kernel.name, scope, encoder, &o_buf, total * hq * d)
+    }
+
+    /// One decode step of one layer: every row's current token (at `row_pos[b]`) is
+    /// already in the cache, laid out as `CacheLayout::new(layer, span, n_tokens)`.
+    /// The decode and merge dispatches go into one command buffer. Returns O as
+    /// `[rows, q_heads, head_dim]`.
+    pub fn decode(
+        &self,
+        layer: usize,
+        n_tokens: u32,
+        row_pos: &[u32],
+        q: &[f32],
+        k_cache: &[f32],
+        v_cache: &[f32],
+    ) -> Result<Vec<f32>, WgpuError> {
+        let kernel = self.layer_kernel(&self.decode, layer, Phase::Decode)?;
+        check_n(n_tokens)?;
+        let s = &self.module.shape;
+        let (hq, hkv, d) = (s.q_heads as usize, s.kv_heads as usize, s.head_dim as usize);
+        let layout = CacheLayout::new(&self.module.layers[layer], &self.module.span, n_tokens);
+        let rows = row_pos.len();
+        let slots = layout.row_slots as usize;
+        check_len("q", q, rows * hq * d, "[rows, q_heads, head_dim]")?;
+        let cache_shape = format!("[rows, row_slots = {slots}, head_dim] at N = {n_tokens}");
+        check_len("k_cache", k_cache, rows * slots * d, &cache_shape)?;
+        check_len("v_cache", v_cache, rows * slots * d, &cache_shape)?;
+        if rows == 0 {
+            return Ok(Vec::new());
+        }
+        let n_chunks = layout
+            .segments
+            .iter()
+            .map(|seg| seg.span.div_ceil(self.chunk))
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let partial_len = rows * hq * n_chunks as usize * (d + 2);
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let params = self.uniform(&[n_tokens, rows as u32, n_chunks, 0]);
+        let merge_params = self.uniform(&[rows as u32, n_chunks, 0, 0]);
+        let row_pos_buf = self.storage_u32("row_pos", row_pos);
+        let q_buf = self.storage_tensor("q", q);
+        let k_buf = self.storage_tensor("k_cache", k_cache);
+        let v_buf = self.storage_tensor("v_cache", v_cache);
+        let partials = self.poisoned_output("partials", partial_len, StorageType::F32);
+        let o_buf = self.poisoned_output("o", rows * hq * d, self.module.storage);
+        let bind = self.bind_group(
+            kernel,
+            &[&params, &row_pos_buf, &q_buf, &k_buf, &v_buf, &partials],
+        );
+        let merge_bind = self.bind_group(&self.merge, &[&merge_params, &partials, &o_buf]);
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&kernel.pipeline);
+            pass.set_bind_group(0, &bind, &[]);
+            pass.dispatch_workgroups(n_chunks, hkv as u32, rows as u32);
+            // Same pass: wgpu orders the read of `partials` after the writes above.
+            pass.set_pipeline(&self.merge.pipeline);
+            pass.set_bind_group(0, &merge_bind, &[]);
+            pass.dispatch_workgroups(hq as u32, rows as u32, 1);
+        }
+        self.submit_and_read(&kernel.name, scope, encoder, &o_buf, rows * hq * d)
+    }
+
+    pub fn run_prefill_case(&self, case: &PrefillCase) -> Result<Vec<f32>, WgpuError> {
+        self.prefill(
+            case.layer,
+            case.n_tokens,
+            &case.row_start,
+            &case.q,
+            &case.k,
+            &case.v,
+        )
+    }
+
+    pub fn run_decode_case(&self, case: &DecodeCase) -> Result<Vec<f32>, WgpuError> {
+        self.decode(
+            case.layer,
+            case.layout.n_tokens,
+            &case.row_pos,
+            &case.q,
+            &case.k_cache,
+            &case.v_cache,
+        )
+    }
+
+    fn uniform(&self, words: &[u32; 4]) -> wgpu::Buffer {
+        self.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("params"),
+                contents: bytemuck::cast_slice(words),
+                usage: wgpu::BufferUsages::UNIFORM,
+            })
+    }
+
+    fn storage_u32(&self, label: &str, data: &[u32]) -> wgpu::Buffer {
+        self.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: bytemuck::cast_slice(data),
+                usage: wgpu::BufferUsages::STORAGE,
+            })
+    }
+
+    fn storage_tensor(&self, label: &str, data: &[f32]) -> wgpu::Buffer {
+        let bytes = tensor_bytes(data, self.module.storage);
+        self.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: &bytes,
+                usage: wgpu::BufferUsages::STORAGE,
+            })
+    }
+
+    /// An output buffer filled with NaN, so any element a kernel fails to write shows up.
+    fn poisoned_output(&self, label: &str, len: usize, storage: StorageType) -> wgpu::Buffer {
+        let bytes = tensor_bytes(&vec![f32::NAN; len], storage);
+        self.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: &bytes,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            })
+    }
+
+    fn bind_group(&self, kernel: &Kernel, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+        let entries: Vec<wgpu::BindGroupEntry<'_>> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(&kernel.name),
+            layout: &kernel.pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        })
+    }
+
+    fn submit_and_read(
+        &self,
+        kernel: &str,
+        scope: wgpu::ErrorScopeGuard,
+        mut encoder: wgpu::CommandEncoder,
+        output: &wgpu::Buffer,
+        len: usize,
+    ) -> Result<Vec<f32>, WgpuError> {
+        let bytes = output.size();
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        encoder.copy_buffer_to_buffer(output, 0, &staging, 0, bytes);
+        self.queue.submit([encoder.finish()]);
+        if let Some(err) = pollster::block_on(scope.pop()) {
+            return Err(WgpuError::Run {
+                kernel: kernel.to_string(),
+                message: err.to_string(),
+            });
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            // The receiver outlives the poll below; a closed channel cannot happen.
+            let _ = tx.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| WgpuError::Readback(e.to_string()))?;
+        rx.recv()
+            .map_err(|e| WgpuError::Readback(e.to_string()))?
+            .map_err(|e| WgpuError::Readback(e.to_string()))?;
+        let view = staging
+            .get_mapped_range(..)
+            .map_err(|e| WgpuError::Readback(e.to_string()))?;
+        let out = match self.module.storage {
+            StorageType::F32 => bytemuck::cast_slice::<u8, f32>(&view)[..len].to_vec(),
+            StorageType::F16 => bytemuck::cast_slice::<u8, half::f16>(&view)[..len]
+                .iter()
+                .map(|x| x.to_f32())
+                .collect(),
+        };
+        drop(view);
+        staging.unmap();
+        Ok(out)
+    }
+}
+
+fn check_n(n_tokens: u32) -> Result<(), WgpuError> {
+    // Kernels evaluate α + floor(β·N) in i32.
+    if n_tokens == 0 || n_tokens > i32::MAX as u32 {
+        return Err(WgpuError::Input(format!(
+            "N = {n_tokens} is out of range: it must be in 1..=2^31-1"
+        )));
+    }
+    Ok(())
+}
+
+fn check_len(
+    name: &'static str,
+    data: &[f32],
+    expected: usize,
+    shape: &str,
+) -> Result<(), WgpuError> {
+    if data.len() != expected {
+        return Err(WgpuError::Shape {
+            name,
+            got: data.len(),
+            expected,
+            shape: shape.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Device bytes of a tensor in the plan's storage type. Storage buffers are padded to a
+/// multiple of 4 bytes (an odd-length f16 tensor would otherwise be rejected).
+fn tensor_bytes(data: &[f32], storage: StorageType) -> Vec<u8> {
+    let mut bytes = match storage {
+        StorageType::F32 => bytemuck::cast_slice(data).to_vec(),
+        StorageType::F16 => {
+            let h: Vec<half::f16> = data.iter().map(|&x| half::f16::from_f32(x)).collect();
+            bytemuck::cast_slice(&h).to_vec()
+        }
+    };
+    bytes.resize(bytes.len().next_multiple_of(4).max(4), 0);
+    bytes
+}

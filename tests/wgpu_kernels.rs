@@ -1,0 +1,378 @@
+//! The generated WGSL kernels, run through wgpu (lavapipe in CI) against the CPU
+//! reference: the fixture plans' standard cases, and randomized plans and batches.
+//! A machine without a wgpu adapter fails these tests: a skipped kernel test would hide
+//! a missing driver in CI.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use moa::codegen::{self, Artifact, Phase, Target};
+use moa::lower::{self, CacheLayout, KernelModule, StorageType};
+use moa::plan::{LayerRules, Meta, ModelShape, Plan, Rule, SpanMode, SpanSection, BETA_DEN};
+use moa::runtime::cases::{
+    check_output, decode_case, prefill_case, standard_cases, tolerance, DecodeCase, PrefillCase,
+};
+use moa::runtime::wgpu::{WgpuAttention, WgpuContext};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// One device for the whole file: every test opening its own would start one lavapipe
+/// thread pool each, all competing for the same cores. A failure to open it fails every
+/// test that needs it.
+fn context() -> &'static WgpuContext {
+    static CTX: OnceLock<Result<WgpuContext, String>> = OnceLock::new();
+    let ctx = CTX.get_or_init(|| {
+        let ctx = WgpuContext::new().map_err(|e| e.to_string())?;
+        eprintln!(
+            "wgpu adapter: {} ({:?}), f16: {}",
+            ctx.adapter_name(),
+            ctx.backend(),
+            ctx.has_f16()
+        );
+        Ok(ctx)
+    });
+    match ctx {
+        Ok(ctx) => ctx,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn fixture(name: &str) -> Plan {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("plans")
+        .join(name);
+    Plan::load(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn compile(ctx: &WgpuContext, module: &KernelModule) -> WgpuAttention {
+    let artifacts = codegen::generate(module, Target::Wgsl).unwrap_or_else(|e| panic!("{e}"));
+    WgpuAttention::new(ctx, module, &artifacts).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Runs cases and collects every failure (not just the first), naming each case.
+fn run_cases(
+    exec: &WgpuAttention,
+    prefill: &[PrefillCase],
+    decode: &[DecodeCase],
+    label: &str,
+) -> Vec<String> {
+    let m = exec.module();
+    let (hq, d) = (m.shape.q_heads as usize, m.shape.head_dim as usize);
+    let tol = tolerance(m.storage);
+    let mut failures = Vec::new();
+    for case in prefill {
+        let got = exec
+            .run_prefill_case(case)
+            .unwrap_or_else(|e| panic!("{label} {}: {e}", case.name));
+        if let Err(e) = check_output(&case.name, hq, d, &got, &case.expected, tol) {
+            failures.push(format!("{label}: {e}"));
+        }
+    }
+    for case in decode {
+        let got = exec
+            .run_decode_case(case)
+            .unwrap_or_else(|e| panic!("{label} {}: {e}", case.name));
+        if let Err(e) = check_output(&case.name, hq, d, &got, &case.expected, tol) {
+            failures.push(format!("{label}: {e}"));
+        }
+    }
+    failures
+}
+
+fn standard(plan_file: &str, storage: StorageType) {
+    let ctx = context();
+    let module = lower::lower(&fixture(plan_file), storage);
+    let exec = compile(ctx, &module);
+    let (prefill, decode) = standard_cases(&module, 0x5eed);
+    let failures = run_cases(&exec, &prefill, &decode, plan_file);
+    assert!(
+        failures.is_empty(),
+        "{} failing cases:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn adapter_is_present() {
+    let ctx = context();
+    eprintln!("wgpu adapter: {} ({:?})", ctx.adapter_name(), ctx.backend());
+    assert!(!ctx.adapter_name().is_empty());
+}
+
+#[test]
+fn fixture_mha_f32_matches_reference() {
+    standard("fixture-mha.toml", StorageType::F32);
+}
+
+#[test]
+fn fixture_mha_f16_matches_reference() {
+    standard("fixture-mha.toml", StorageType::F16);
+}
+
+#[test]
+fn fixture_gqa_f32_matches_reference() {
+    standard("fixture-gqa.toml", StorageType::F32);
+}
+
+#[test]
+fn fixture_gqa_f16_matches_reference() {
+    standard("fixture-gqa.toml", StorageType::F16);
+}
+
+fn check_artifacts(module: &KernelModule, artifacts: &[Artifact]) {
+    let dtype = module.storage.name();
+    let d = module.shape.head_dim;
+    assert_eq!(artifacts.len(), 2 * module.layers.len() + 1);
+    for a in artifacts {
+        // generate() validated already; validate again so this test pins that promise.
+        codegen::wgsl::validate(&a.source, &a.path, None).unwrap_or_else(|e| panic!("{e}"));
+        for k in &a.kernels {
+            assert!(k.entry_point.starts_with("moa_"), "{}", k.entry_point);
+            assert!(
+                a.source.contains(&format!("fn {}(", k.entry_point)),
+                "{}",
+                a.path
+            );
+            assert_eq!(
+                k.bindings.iter().map(|b| b.index).collect::<Vec<_>>(),
+                (0..k.bindings.len() as u32).collect::<Vec<_>>()
+            );
+            let want = match (k.phase, k.layer) {
+                (Phase::Prefill, Some(l)) => (
+                    format!("wgsl/l{l:02}_prefill.wgsl"),
+                    format!("moa_prefill_{dtype}_hd{d}_l{l:02}"),
+                ),
+                (Phase::Decode, Some(l)) => (
+                    format!("wgsl/l{l:02}_decode.wgsl"),
+                    format!("moa_decode_{dtype}_hd{d}_l{l:02}"),
+                ),
+                (Phase::DecodeMerge, None) => (
+                    "wgsl/decode_merge.wgsl".into(),
+                    format!("moa_decode_merge_{dtype}_hd{d}"),
+                ),
+                other => panic!("unexpected kernel {other:?}"),
+            };
+            assert_eq!((a.path.clone(), k.entry_point.clone()), want);
+        }
+    }
+}
+
+#[test]
+fn generated_wgsl_validates_with_naga() {
+    for plan_file in ["fixture-mha.toml", "fixture-gqa.toml"] {
+        for storage in [StorageType::F32, StorageType::F16] {
+            let module = lower::lower(&fixture(plan_file), storage);
+            let artifacts =
+                codegen::generate(&module, Target::Wgsl).unwrap_or_else(|e| panic!("{e}"));
+            check_artifacts(&module, &artifacts);
+            if storage == StorageType::F16 {
+                assert!(artifacts
+                    .iter()
+                    .all(|a| a.source.starts_with("enable f16;")));
+            }
+        }
+    }
+}
+
+/// A random plan covering what the kernels must get right: GQA groups whose heads have
+/// different spans, heads sharing a rule, spans at or above N, spans below the sink,
+/// negative α, both span modes and odd rounding.
+fn random_plan(rng: &mut StdRng) -> Plan {
+    let kv_heads = [1u32, 1, 2, 4][rng.random_range(0..4)];
+    let q_heads = kv_heads * rng.random_range(1..=8 / kv_heads);
+    let head_dim = [16u32, 32, 64, 128][rng.random_range(0..4)];
+    let layers = rng.random_range(1..=2u32);
+    let span = SpanSection {
+        sink_tokens: rng.random_range(0..=40),
+        min_span_tokens: rng.random_range(1..=64),
+        block_tokens: rng.random_range(1..=32),
+        mode: if rng.random_bool(0.5) {
+            SpanMode::Moa
+        } else {
+            SpanMode::Upstream
+        },
+        max_new_tokens: 16,
+    };
+    let layer_rules = (0..layers)
+        .map(|_| {
+            let mut rules: Vec<Rule> = Vec::new();
+            for _ in 0..q_heads {
+                let rule = if !rules.is_empty() && rng.random_bool(0.3) {
+                    rules[rng.random_range(0..rules.len())]
+                } else {
+                    Rule {
+                        alpha: rng.random_range(-48..=160),
+                        beta_num: match rng.random_range(0..4) {
+                            0 => 0,
+                            1 => BETA_DEN,
+                            2 => BETA_DEN / 8 * rng.random_range(1..8),
+                            _ => rng.random_range(0..=BETA_DEN),
+                        },
+                    }
+                };
+                rules.push(rule);
+            }
+            LayerRules { rules }
+        })
+        .collect();
+    let model = ModelShape {
+        name: Some("random".into()),
+        layers,
+        q_heads,
+        kv_heads,
+        head_dim,
+        max_context_tokens: 4096,
+    };
+    Plan::new(model, span, Meta::default(), layer_rules).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn random_plans(storage: StorageType, seed: u64, plans: usize) {
+    let ctx = context();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut failures = Vec::new();
+    for p in 0..plans {
+        let plan = random_plan(&mut rng);
+        let module = lower::lower(&plan, storage);
+        let started = std::time::Instant::now();
+        let exec = compile(ctx, &module);
+        let compiled = started.elapsed();
+        let mut prefill = Vec::new();
+        let mut decode = Vec::new();
+        for layer in 0..module.layers.len() {
+            let rows = rng.random_range(1..=3);
+            let lens: Vec<u32> = (0..rows).map(|_| rng.random_range(1..=90)).collect();
+            let max = lens.iter().copied().max().unwrap_or(1);
+            // N from exactly the prompt to well above it.
+            let n = max + [0, 1, rng.random_range(0..64)][rng.random_range(0..3)];
+            prefill.push(prefill_case(&module, layer, &lens, n, rng.random()));
+
+            let n = rng.random_range(1..=160);
+            let rows = rng.random_range(1..=3);
+            // Positions before the ring fills, at N, and long past it (many wraps).
+            let pos: Vec<u32> = (0..rows)
+                .map(|_| match rng.random_range(0..3) {
+                    0 => rng.random_range(0..n),
+                    1 => n - 1 + rng.random_range(0..3),
+                    _ => rng.random_range(n..4 * n + 50),
+                })
+                .collect();
+            decode.push(decode_case(&module, layer, &pos, n, rng.random()));
+        }
+        let s = &module.shape;
+        let label = format!(
+            "plan {p} (seed {seed}: q_heads {} kv_heads {} head_dim {} span {:?}, rules {:?}, spans at decode N {:?})",
+            s.q_heads,
+            s.kv_heads,
+            s.head_dim,
+            module.span,
+            plan.layers.iter().map(|l| &l.rules).collect::<Vec<_>>(),
+            decode
+                .iter()
+                .map(|c| CacheLayout::new(&module.layers[c.layer], &module.span, c.layout.n_tokens).segments)
+                .collect::<Vec<_>>(),
+        );
+        let started = std::time::Instant::now();
+        failures.extend(run_cases(&exec, &prefill, &decode, &label));
+        eprintln!(
+            "plan {p}: head_dim {} q_heads {} layers {}: compile {compiled:.2?}, run {:.2?}",
+            s.head_dim,
+            s.q_heads,
+            s.layers,
+            started.elapsed()
+        );
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failing cases:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn random_plans_f32_match_reference() {
+    random_plans(StorageType::F32, 0xa11ce, 10);
+}
+
+#[test]
+fn random_plans_f16_match_reference() {
+    random_plans(StorageType::F16, 0xb0b, 8);
+}
+
+/// A GQA group too large for the default tiles (64 query heads on one KV head): the
+/// decode chunk shrinks and queries are read from Q instead of workgroup memory.
+#[test]
+fn large_gqa_group_matches_reference() {
+    use moa::codegen::wgsl::{decode_chunk, decode_stages_q};
+    assert!(decode_chunk(64) < moa::lower::consts::WGSL_DECODE_CHUNK);
+    assert!(!decode_stages_q(64, 128));
+    let ctx = context();
+    let mut rng = StdRng::seed_from_u64(64);
+    let rules = (0..64)
+        .map(|h| Rule {
+            alpha: 8 * (h % 5) as i32,
+            beta_num: BETA_DEN / 8 * (h % 3),
+        })
+        .collect();
+    let model = ModelShape {
+        name: Some("mqa-64".into()),
+        layers: 1,
+        q_heads: 64,
+        kv_heads: 1,
+        head_dim: 128,
+        max_context_tokens: 1024,
+    };
+    let span = SpanSection {
+        sink_tokens: 4,
+        min_span_tokens: 8,
+        block_tokens: 8,
+        mode: SpanMode::Moa,
+        max_new_tokens: 8,
+    };
+    let plan = Plan::new(model, span, Meta::default(), vec![LayerRules { rules }])
+        .unwrap_or_else(|e| panic!("{e}"));
+    for storage in [StorageType::F32, StorageType::F16] {
+        let module = lower::lower(&plan, storage);
+        let exec = compile(ctx, &module);
+        let prefill = [prefill_case(&module, 0, &[45, 3], 50, rng.random())];
+        let decode = [decode_case(&module, 0, &[20, 130, 47], 60, rng.random())];
+        let failures = run_cases(&exec, &prefill, &decode, "mqa-64");
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+}
+
+#[test]
+fn executor_reports_bad_inputs_as_errors() {
+    let ctx = context();
+    let module = lower::lower(&fixture("fixture-mha.toml"), StorageType::F32);
+    let exec = compile(ctx, &module);
+    let case = prefill_case(&module, 0, &[5], 8, 1);
+    let short_q = &case.q[1..];
+    let err = exec.prefill(0, 8, &case.row_start, short_q, &case.k, &case.v);
+    assert!(
+        matches!(
+            err,
+            Err(moa::runtime::wgpu::WgpuError::Shape { name: "q", .. })
+        ),
+        "{err:?}"
+    );
+    let err = exec.prefill(7, 8, &case.row_start, &case.q, &case.k, &case.v);
+    assert!(
+        matches!(err, Err(moa::runtime::wgpu::WgpuError::Layer { .. })),
+        "{err:?}"
+    );
+    let dcase = decode_case(&module, 1, &[3], 20, 2);
+    let err = exec.decode(
+        1,
+        200,
+        &dcase.row_pos,
+        &dcase.q,
+        &dcase.k_cache,
+        &dcase.v_cache,
+    );
+    assert!(
+        err.is_err(),
+        "a cache laid out for another N must be rejected"
+    );
+}

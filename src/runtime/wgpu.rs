@@ -330,24 +330,91 @@ impl WgpuAttention {
         // Buffer, bind group and dispatch errors (e.g. a tensor above the adapter's
         // binding limit) come back as values, not as wgpu's default panic.
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let params = self.uniform(&[n_tokens, rows as u32, 0, 0]);
         let row_start_buf = self.storage_u32("row_start", row_start);
         let q_buf = self.storage_tensor("q", q);
         let k_buf = self.storage_tensor("k", k);
         let v_buf = self.storage_tensor("v", v);
         let o_buf = self.poisoned_output("o", total * hq * d, self.module.storage);
-        let bind = self.bind_group(
-            kernel,
-            &[&params, &row_start_buf, &q_buf, &k_buf, &v_buf, &o_buf],
-        );
         let mut encoder = self.device.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
-            pass.set_pipeline(&kernel.pipeline);
-            pass.set_bind_group(0, &bind, &[]);
-            pass.dispatch_workgroups(max_len.div_ceil(self.q_tile), hq as u32, rows as u32);
+            self.encode_prefill(
+                &mut pass,
+                layer,
+                n_tokens,
+                rows as u32,
+                max_len,
+                [&row_start_buf, &q_buf, &k_buf, &v_buf, &o_buf],
+            )?;
         }
         self.submit_and_read(&kernel.name, scope, encoder, &o_buf, total * hq * d)
+    }
+
+    /// Records the prefill of one layer into a compute pass over device buffers
+    /// `[row_start, q, k, v, o]` (layouts as in [`Self::prefill`]); `max_len` is the
+    /// longest row. For runtimes that keep activations on the device.
+    pub fn encode_prefill(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        layer: usize,
+        n_tokens: u32,
+        rows: u32,
+        max_len: u32,
+        buffers: [&wgpu::Buffer; 5],
+    ) -> Result<(), WgpuError> {
+        let kernel = self.layer_kernel(&self.prefill, layer, Phase::Prefill)?;
+        check_n(n_tokens)?;
+        let params = self.uniform(&[n_tokens, rows, 0, 0]);
+        let [row_start, q, k, v, o] = buffers;
+        let bind = self.bind_group(kernel, &[&params, row_start, q, k, v, o]);
+        pass.set_pipeline(&kernel.pipeline);
+        pass.set_bind_group(0, &bind, &[]);
+        pass.dispatch_workgroups(
+            max_len.div_ceil(self.q_tile),
+            self.module.shape.q_heads,
+            rows,
+        );
+        Ok(())
+    }
+
+    /// Number of split-K chunks a decode step over `layout` launches per KV head.
+    pub fn n_chunks(&self, layout: &CacheLayout) -> u32 {
+        layout
+            .segments
+            .iter()
+            .map(|seg| seg.span.div_ceil(self.chunk))
+            .max()
+            .unwrap_or(0)
+            .max(1)
+    }
+
+    /// Records one decode step (decode + merge) of one layer into a compute pass over
+    /// device buffers `[row_pos, q, k_cache, v_cache, partials, o]`; `partials` holds
+    /// `rows * q_heads * n_chunks * (head_dim + 2)` f32.
+    pub fn encode_decode(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        layer: usize,
+        n_tokens: u32,
+        rows: u32,
+        n_chunks: u32,
+        buffers: [&wgpu::Buffer; 6],
+    ) -> Result<(), WgpuError> {
+        let kernel = self.layer_kernel(&self.decode, layer, Phase::Decode)?;
+        check_n(n_tokens)?;
+        let params = self.uniform(&[n_tokens, rows, n_chunks, 0]);
+        let merge_params = self.uniform(&[rows, n_chunks, 0, 0]);
+        let [row_pos, q, k_cache, v_cache, partials, o] = buffers;
+        let bind = self.bind_group(kernel, &[&params, row_pos, q, k_cache, v_cache, partials]);
+        let merge_bind = self.bind_group(&self.merge, &[&merge_params, partials, o]);
+        pass.set_pipeline(&kernel.pipeline);
+        pass.set_bind_group(0, &bind, &[]);
+        pass.dispatch_workgroups(n_chunks, self.module.shape.kv_heads, rows);
+        // Same pass: wgpu orders the read of `partials` after the writes above.
+        pass.set_pipeline(&self.merge.pipeline);
+        pass.set_bind_group(0, &merge_bind, &[]);
+        pass.dispatch_workgroups(self.module.shape.q_heads, rows, 1);
+        Ok(())
     }
 
     /// One decode step of one layer: every row's current token (at `row_pos[b]`) is
@@ -366,7 +433,7 @@ impl WgpuAttention {
         let kernel = self.layer_kernel(&self.decode, layer, Phase::Decode)?;
         check_n(n_tokens)?;
         let s = &self.module.shape;
-        let (hq, hkv, d) = (s.q_heads as usize, s.kv_heads as usize, s.head_dim as usize);
+        let (hq, d) = (s.q_heads as usize, s.head_dim as usize);
         let layout = CacheLayout::new(&self.module.layers[layer], &self.module.span, n_tokens);
         let rows = row_pos.len();
         let slots = layout.row_slots as usize;
@@ -377,38 +444,26 @@ impl WgpuAttention {
         if rows == 0 {
             return Ok(Vec::new());
         }
-        let n_chunks = layout
-            .segments
-            .iter()
-            .map(|seg| seg.span.div_ceil(self.chunk))
-            .max()
-            .unwrap_or(0)
-            .max(1);
+        let n_chunks = self.n_chunks(&layout);
         let partial_len = rows * hq * n_chunks as usize * (d + 2);
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let params = self.uniform(&[n_tokens, rows as u32, n_chunks, 0]);
-        let merge_params = self.uniform(&[rows as u32, n_chunks, 0, 0]);
         let row_pos_buf = self.storage_u32("row_pos", row_pos);
         let q_buf = self.storage_tensor("q", q);
         let k_buf = self.storage_tensor("k_cache", k_cache);
         let v_buf = self.storage_tensor("v_cache", v_cache);
         let partials = self.poisoned_output("partials", partial_len, StorageType::F32);
         let o_buf = self.poisoned_output("o", rows * hq * d, self.module.storage);
-        let bind = self.bind_group(
-            kernel,
-            &[&params, &row_pos_buf, &q_buf, &k_buf, &v_buf, &partials],
-        );
-        let merge_bind = self.bind_group(&self.merge, &[&merge_params, &partials, &o_buf]);
         let mut encoder = self.device.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
-            pass.set_pipeline(&kernel.pipeline);
-            pass.set_bind_group(0, &bind, &[]);
-            pass.dispatch_workgroups(n_chunks, hkv as u32, rows as u32);
-            // Same pass: wgpu orders the read of `partials` after the writes above.
-            pass.set_pipeline(&self.merge.pipeline);
-            pass.set_bind_group(0, &merge_bind, &[]);
-            pass.dispatch_workgroups(hq as u32, rows as u32, 1);
+            self.encode_decode(
+                &mut pass,
+                layer,
+                n_tokens,
+                rows as u32,
+                n_chunks,
+                [&row_pos_buf, &q_buf, &k_buf, &v_buf, &partials, &o_buf],
+            )?;
         }
         self.submit_and_read(&kernel.name, scope, encoder, &o_buf, rows * hq * d)
     }

@@ -480,7 +480,13 @@ fn gguf_and_hf_folder_give_the_same_config_weights_and_logits() {
         ..w.config(true)
     };
     assert_eq!(a.config, want);
-    assert_eq!(b.config, LlamaConfig { name: Some("hf".into()), ..want });
+    assert_eq!(
+        b.config,
+        LlamaConfig {
+            name: Some("hf".into()),
+            ..want
+        }
+    );
     assert_eq!(a.special.bos, Some(1));
     assert_eq!(a.special.eos, vec![2]);
     assert_eq!(b.special.eos, vec![2]);
@@ -491,8 +497,14 @@ fn gguf_and_hf_folder_give_the_same_config_weights_and_logits() {
     assert!(a.weights.output.is_none());
 
     let ids = tokens(19, 7);
-    let la = CpuReference::from_model(a).unwrap().forward(&ids, Masking::Dense).unwrap();
-    let lb = CpuReference::from_model(b).unwrap().forward(&ids, Masking::Dense).unwrap();
+    let la = CpuReference::from_model(a)
+        .unwrap()
+        .forward(&ids, Masking::Dense)
+        .unwrap();
+    let lb = CpuReference::from_model(b)
+        .unwrap()
+        .forward(&ids, Masking::Dense)
+        .unwrap();
     assert_eq!(la.shape, vec![19, VOCAB]);
     assert_close(&la.data, &lb.data, 0.0, "gguf vs hf");
 }
@@ -630,8 +642,11 @@ fn gguf_tokenizer_and_chat_template() {
     let hf = dir.join("hf");
     std::fs::create_dir_all(&hf).unwrap();
     w.write_hf(&hf, DType::F32, true);
-    std::fs::write(hf.join("tokenizer.json"), gguf_tokenizer_json(&g).unwrap().to_string())
-        .unwrap();
+    std::fs::write(
+        hf.join("tokenizer.json"),
+        gguf_tokenizer_json(&g).unwrap().to_string(),
+    )
+    .unwrap();
     std::fs::write(
         hf.join("tokenizer_config.json"),
         serde_json::json!({"chat_template": CHATML, "bos_token": "<|im_start|>",
@@ -673,7 +688,9 @@ fn errors_name_the_file_and_the_tensor_or_key() {
     assert!(s.contains("nope.gguf"), "{s}");
 
     let missing = dir.join("missing.gguf");
-    w.write_gguf(&missing, |_, t| t.retain(|(n, _)| n != "blk.1.ffn_up.weight"));
+    w.write_gguf(&missing, |_, t| {
+        t.retain(|(n, _)| n != "blk.1.ffn_up.weight")
+    });
     let (e, s) = load_err(&missing);
     assert!(matches!(e, ModelError::MissingTensor { .. }), "{s}");
     assert!(
@@ -701,7 +718,10 @@ fn errors_name_the_file_and_the_tensor_or_key() {
     w.write_gguf(&nokey, |md, _| md.retain(|(k, _)| k != "llama.block_count"));
     let (e, s) = load_err(&nokey);
     assert!(matches!(e, ModelError::MissingKey { .. }), "{s}");
-    assert!(s.contains("nokey.gguf") && s.contains("`llama.block_count`"), "{s}");
+    assert!(
+        s.contains("nokey.gguf") && s.contains("`llama.block_count`"),
+        "{s}"
+    );
 
     let not_gguf = dir.join("text.gguf");
     std::fs::write(&not_gguf, "hello").unwrap();
@@ -714,7 +734,10 @@ fn errors_name_the_file_and_the_tensor_or_key() {
     w.write_hf(&hf, DType::F32, false); // not tied, but no lm_head.weight written
     let (e, s) = load_err(&hf);
     assert!(matches!(e, ModelError::MissingTensor { .. }), "{s}");
-    assert!(s.contains("`lm_head.weight`") && s.contains("[300, 64]"), "{s}");
+    assert!(
+        s.contains("`lm_head.weight`") && s.contains("[300, 64]"),
+        "{s}"
+    );
 
     let empty = dir.join("empty");
     std::fs::create_dir_all(&empty).unwrap();
@@ -753,7 +776,10 @@ fn plan_for_another_shape_is_rejected() {
         "{e}"
     );
     let e = model.forward(&[1, 300], Masking::Dense).unwrap_err();
-    assert!(matches!(e, ModelError::TokenOutOfRange { id: 300, .. }), "{e}");
+    assert!(
+        matches!(e, ModelError::TokenOutOfRange { id: 300, .. }),
+        "{e}"
+    );
     let e = model.forward(&[], Masking::Dense).unwrap_err();
     assert!(matches!(e, ModelError::EmptyInput), "{e}");
 }
@@ -766,5 +792,8 @@ fn default_model_path_says_how_to_fetch() {
     let e = moa::model::default_model_path().unwrap_err();
     let s = e.to_string();
     assert!(matches!(e, ModelError::NotFetched { .. }), "{s}");
-    assert!(s.contains("moa model fetch") && s.contains(dir.to_str().unwrap()), "{s}");
+    assert!(
+        s.contains("moa model fetch") && s.contains(dir.to_str().unwrap()),
+        "{s}"
+    );
 }

@@ -121,12 +121,15 @@ impl ChatTemplate {
         let mut env = minijinja::Environment::new();
         // Templates call `raise_exception('...')` to reject bad conversations (transformers
         // defines it the same way).
-        env.add_function("raise_exception", |msg: String| -> Result<String, minijinja::Error> {
-            Err(minijinja::Error::new(
-                minijinja::ErrorKind::InvalidOperation,
-                msg,
-            ))
-        });
+        env.add_function(
+            "raise_exception",
+            |msg: String| -> Result<String, minijinja::Error> {
+                Err(minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    msg,
+                ))
+            },
+        );
         let ctx = Ctx {
             messages,
             add_generation_prompt,

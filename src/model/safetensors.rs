@@ -222,11 +222,12 @@ pub fn load(dir: &Path) -> Result<Model, ModelError> {
     let mut tensors: HashMap<String, (Tensor, String)> = HashMap::new();
     for file in weight_files(dir)? {
         let name = file.display().to_string();
-        let loaded =
-            candle_core::safetensors::load(&file, &Device::Cpu).map_err(|e| ModelError::Format {
+        let loaded = candle_core::safetensors::load(&file, &Device::Cpu).map_err(|e| {
+            ModelError::Format {
                 path: name.clone(),
                 message: format!("not a readable safetensors file: {e}"),
-            })?;
+            }
+        })?;
         for (k, t) in loaded {
             tensors.insert(k, (t, name.clone()));
         }
@@ -248,7 +249,10 @@ pub fn load(dir: &Path) -> Result<Model, ModelError> {
             .and_then(|t| t.to_vec1::<f32>())
             .map_err(|e| ModelError::Format {
                 path: file.clone(),
-                message: format!("tensor `{hf}` ({:?}) cannot be converted to f32: {e}", t.dtype()),
+                message: format!(
+                    "tensor `{hf}` ({:?}) cannot be converted to f32: {e}",
+                    t.dtype()
+                ),
             })?;
         Ok(Some(HostTensor {
             shape: shape.to_vec(),

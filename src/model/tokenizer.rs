@@ -70,7 +70,9 @@ impl ModelTokenizer {
         Ok(ModelTokenizer {
             inner,
             special: super::gguf::read_special_tokens(g)?,
-            add_bos: g.get_bool_opt("tokenizer.ggml.add_bos_token")?.unwrap_or(false),
+            add_bos: g
+                .get_bool_opt("tokenizer.ggml.add_bos_token")?
+                .unwrap_or(false),
         })
     }
 
@@ -110,9 +112,7 @@ pub fn gguf_tokenizer_json(g: &GgufFile) -> Result<Json, ModelError> {
         });
     }
     let pre = g.get_str_opt("tokenizer.ggml.pre")?.unwrap_or("default");
-    let byte_level = |use_regex: bool| {
-        json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": use_regex})
-    };
+    let byte_level = |use_regex: bool| json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": use_regex});
     let pre_tokenizer = match pre {
         // SmolLM2 (llama.cpp `LLAMA_VOCAB_PRE_TYPE_SMOLLM`): digits one by one, then GPT-2.
         "smollm" => json!({"type": "Sequence", "pretokenizers": [

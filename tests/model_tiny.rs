@@ -739,6 +739,26 @@ fn errors_name_the_file_and_the_tensor_or_key() {
         "{s}"
     );
 
+    let cfg_path = hf.join("config.json");
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
+    let mut no_hidden = cfg.clone();
+    no_hidden.as_object_mut().unwrap().remove("hidden_size");
+    std::fs::write(&cfg_path, no_hidden.to_string()).unwrap();
+    let (e, s) = load_err(&hf);
+    assert!(matches!(e, ModelError::MissingKey { .. }), "{s}");
+    assert!(
+        s.contains("config.json") && s.contains("`hidden_size`"),
+        "{s}"
+    );
+    let mut qwen = cfg.clone();
+    qwen["model_type"] = "qwen2".into();
+    qwen["architectures"] = serde_json::json!(["Qwen2ForCausalLM"]);
+    std::fs::write(&cfg_path, qwen.to_string()).unwrap();
+    let (e, s) = load_err(&hf);
+    assert!(matches!(e, ModelError::Unsupported { .. }), "{s}");
+    assert!(s.contains("`qwen2`"), "{s}");
+
     let empty = dir.join("empty");
     std::fs::create_dir_all(&empty).unwrap();
     let (e, s) = load_err(&empty);

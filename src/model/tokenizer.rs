@@ -1,0 +1,195 @@
+//! Tokenizers through the `tokenizers` crate: from a folder's `tokenizer.json`, or rebuilt
+//! from GGUF metadata (`tokenizer.ggml.*`, GPT-2 style byte-level BPE) as an equivalent
+//! `tokenizer.json` document.
+
+use std::path::Path;
+
+use serde_json::{json, Map, Value as Json};
+
+use super::gguf::{value_to_u64, GgufFile};
+use super::{io_err, ModelError, ModelFormat, SpecialTokens};
+use candle_core::quantized::gguf_file::Value;
+
+/// llama.cpp's token types (`llama_token_type`): 3 = control, 4 = user defined.
+const TOKEN_TYPE_CONTROL: u64 = 3;
+const TOKEN_TYPE_USER_DEFINED: u64 = 4;
+
+/// Llama 3's pre-tokenizer regex (llama.cpp `LLAMA_VOCAB_PRE_TYPE_LLAMA3`).
+const LLAMA3_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+/// A tokenizer plus the special ids generation needs.
+pub struct ModelTokenizer {
+    pub inner: tokenizers::Tokenizer,
+    pub special: SpecialTokens,
+    /// Prepend `special.bos` in [`ModelTokenizer::encode`] (GGUF `tokenizer.ggml.add_bos_token`;
+    /// `tokenizer.json` files carry this in their post-processor instead).
+    pub add_bos: bool,
+}
+
+impl std::fmt::Debug for ModelTokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelTokenizer")
+            .field("vocab_size", &self.inner.get_vocab_size(true))
+            .field("special", &self.special)
+            .field("add_bos", &self.add_bos)
+            .finish()
+    }
+}
+
+fn tok_err(path: &str) -> impl Fn(tokenizers::Error) -> ModelError + '_ {
+    move |e| ModelError::Tokenizer {
+        path: path.to_string(),
+        message: e.to_string(),
+    }
+}
+
+impl ModelTokenizer {
+    /// Loads the tokenizer of a GGUF file or Hugging Face folder.
+    pub fn load(path: &Path) -> Result<ModelTokenizer, ModelError> {
+        match ModelFormat::detect(path)? {
+            ModelFormat::Gguf => Self::from_gguf(&GgufFile::open(path)?),
+            ModelFormat::HfFolder => {
+                let file = path.join("tokenizer.json");
+                let name = file.display().to_string();
+                let text = std::fs::read_to_string(&file).map_err(io_err(&file))?;
+                let inner: tokenizers::Tokenizer = text.parse().map_err(tok_err(&name))?;
+                let (_, special) = super::safetensors::read_config(path)?;
+                Ok(ModelTokenizer {
+                    inner,
+                    special,
+                    add_bos: false,
+                })
+            }
+        }
+    }
+
+    /// Rebuilds the tokenizer from `tokenizer.ggml.*` metadata.
+    pub fn from_gguf(g: &GgufFile) -> Result<ModelTokenizer, ModelError> {
+        let doc = gguf_tokenizer_json(g)?;
+        let inner: tokenizers::Tokenizer = doc.to_string().parse().map_err(tok_err(&g.path))?;
+        Ok(ModelTokenizer {
+            inner,
+            special: super::gguf::read_special_tokens(g)?,
+            add_bos: g
+                .get_bool_opt("tokenizer.ggml.add_bos_token")?
+                .unwrap_or(false),
+        })
+    }
+
+    /// Token ids of `text`; special tokens written in the text (`<|im_start|>`) become their
+    /// ids, as chat templates need.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, ModelError> {
+        let enc = self
+            .inner
+            .encode(text, true)
+            .map_err(tok_err("<tokenizer>"))?;
+        let mut ids = Vec::with_capacity(enc.len() + 1);
+        if let (true, Some(bos)) = (self.add_bos, self.special.bos) {
+            ids.push(bos);
+        }
+        ids.extend_from_slice(enc.get_ids());
+        Ok(ids)
+    }
+
+    /// Text of `ids`, special tokens included when `skip_special` is false.
+    pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<String, ModelError> {
+        self.inner
+            .decode(ids, skip_special)
+            .map_err(tok_err("<tokenizer>"))
+    }
+}
+
+/// The `tokenizer.json` document equivalent to a GGUF file's `gpt2` tokenizer.
+pub fn gguf_tokenizer_json(g: &GgufFile) -> Result<Json, ModelError> {
+    let kind = g.get_str("tokenizer.ggml.model")?;
+    if kind != "gpt2" {
+        return Err(ModelError::Tokenizer {
+            path: g.path.clone(),
+            message: format!(
+                "`tokenizer.ggml.model` is `{kind}`: only `gpt2` (byte-level BPE) is rebuilt \
+                 from GGUF; use a Hugging Face folder with `tokenizer.json`"
+            ),
+        });
+    }
+    let pre = g.get_str_opt("tokenizer.ggml.pre")?.unwrap_or("default");
+    let byte_level = |use_regex: bool| json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": use_regex});
+    let pre_tokenizer = match pre {
+        // SmolLM2 (llama.cpp `LLAMA_VOCAB_PRE_TYPE_SMOLLM`): digits one by one, then GPT-2.
+        "smollm" => json!({"type": "Sequence", "pretokenizers": [
+            {"type": "Digits", "individual_digits": true},
+            byte_level(true),
+        ]}),
+        "gpt2" | "default" => byte_level(true),
+        "llama-bpe" | "llama3" => json!({"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": LLAMA3_SPLIT}, "behavior": "Isolated", "invert": false},
+            byte_level(false),
+        ]}),
+        other => {
+            return Err(ModelError::Tokenizer {
+                path: g.path.clone(),
+                message: format!(
+                    "`tokenizer.ggml.pre` = `{other}` is not supported (known: smollm, gpt2, \
+                     default, llama-bpe); use a Hugging Face folder with `tokenizer.json`"
+                ),
+            })
+        }
+    };
+    let bad = |key: &str, message: String| ModelError::BadKey {
+        path: g.path.clone(),
+        key: key.into(),
+        message,
+    };
+    let tokens = g.get_array("tokenizer.ggml.tokens")?;
+    let types: Vec<u64> = match g.metadata().get("tokenizer.ggml.token_type") {
+        Some(Value::Array(a)) => a.iter().map(|v| value_to_u64(v).unwrap_or(1)).collect(),
+        _ => Vec::new(),
+    };
+    let mut vocab = Map::with_capacity(tokens.len());
+    let mut added = Vec::new();
+    for (id, t) in tokens.iter().enumerate() {
+        let Value::String(s) = t else {
+            return Err(bad(
+                "tokenizer.ggml.tokens",
+                format!("entry {id} is not a string"),
+            ));
+        };
+        vocab.insert(s.clone(), json!(id));
+        let ty = types.get(id).copied().unwrap_or(1);
+        if ty == TOKEN_TYPE_CONTROL || ty == TOKEN_TYPE_USER_DEFINED {
+            added.push(json!({
+                "id": id, "content": s, "single_word": false, "lstrip": false,
+                "rstrip": false, "normalized": false, "special": ty == TOKEN_TYPE_CONTROL,
+            }));
+        }
+    }
+    let merges: Vec<&str> = g
+        .get_array("tokenizer.ggml.merges")?
+        .iter()
+        .map(|m| match m {
+            Value::String(s) => Ok(s.as_str()),
+            _ => Err(bad(
+                "tokenizer.ggml.merges",
+                "has a non-string entry".into(),
+            )),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(json!({
+        "version": "1.0",
+        "truncation": null,
+        "padding": null,
+        "added_tokens": added,
+        "normalizer": null,
+        "pre_tokenizer": pre_tokenizer,
+        "post_processor": null,
+        "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
+        "model": {
+            "type": "BPE", "dropout": null, "unk_token": null,
+            "continuing_subword_prefix": null, "end_of_word_suffix": null,
+            "fuse_unk": false, "byte_fallback": false,
+            // Llama 3 looks whole pre-tokens up in the vocabulary first (llama.cpp
+            // `ignore_merges`); SmolLM2's tokenizer.json does not.
+            "ignore_merges": matches!(pre, "llama-bpe" | "llama3"),
+            "vocab": vocab, "merges": merges,
+        },
+    }))
+}

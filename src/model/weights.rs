@@ -1,0 +1,228 @@
+//! Host-side weights: one row-major `Vec<f32>` per tensor, ready to upload to any device.
+//!
+//! **RoPE layout convention.** Every loader hands out `attn_q` / `attn_k` rows in the Hugging
+//! Face *half-split* ("neox") layout: within a head of `head_dim` rows, row `j` and row
+//! `j + head_dim/2` form rotation pair `j`. GGUF Llama files store these rows permuted for
+//! llama.cpp's *interleaved* RoPE (pair `j` = rows `2j`, `2j+1`); [`unpermute_rope_rows`]
+//! undoes that at load time, so one rotary implementation serves both formats and the
+//! attention scores are unchanged (a permutation of the same rows of Q and K).
+
+use super::config::LlamaConfig;
+use super::ModelError;
+
+/// A dense f32 tensor in row-major order; weight matrices are `[out_features, in_features]`
+/// (`y = W x`), as in PyTorch and GGUF.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostTensor {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+impl HostTensor {
+    pub fn new(shape: Vec<usize>, data: Vec<f32>) -> Result<HostTensor, ModelError> {
+        let n: usize = shape.iter().product();
+        if n != data.len() {
+            return Err(ModelError::Format {
+                path: "<memory>".into(),
+                message: format!("shape {shape:?} needs {n} values, got {}", data.len()),
+            });
+        }
+        Ok(HostTensor { shape, data })
+    }
+}
+
+/// One decoder block. Field names are the GGUF tensor names (`blk.{i}.<field>.weight`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerWeights {
+    /// `[hidden]`, RMSNorm before attention.
+    pub attn_norm: HostTensor,
+    /// `[q_heads * head_dim, hidden]`, half-split RoPE layout.
+    pub attn_q: HostTensor,
+    /// `[kv_heads * head_dim, hidden]`, half-split RoPE layout.
+    pub attn_k: HostTensor,
+    /// `[kv_heads * head_dim, hidden]`.
+    pub attn_v: HostTensor,
+    /// `[hidden, q_heads * head_dim]`.
+    pub attn_output: HostTensor,
+    /// `[hidden]`, RMSNorm before the MLP.
+    pub ffn_norm: HostTensor,
+    /// `[ffn, hidden]`.
+    pub ffn_gate: HostTensor,
+    /// `[ffn, hidden]`.
+    pub ffn_up: HostTensor,
+    /// `[hidden, ffn]`.
+    pub ffn_down: HostTensor,
+}
+
+/// All weights of a model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Weights {
+    /// `[vocab, hidden]`.
+    pub token_embd: HostTensor,
+    pub layers: Vec<LayerWeights>,
+    /// `[hidden]`.
+    pub output_norm: HostTensor,
+    /// `[vocab, hidden]`; `None` when tied to `token_embd`.
+    pub output: Option<HostTensor>,
+}
+
+impl Weights {
+    /// The output projection `[vocab, hidden]` (the embedding when tied).
+    pub fn lm_head(&self) -> &HostTensor {
+        self.output.as_ref().unwrap_or(&self.token_embd)
+    }
+
+    /// Total number of f32 values (the size of an upload, in elements).
+    pub fn n_values(&self) -> usize {
+        let layer = |l: &LayerWeights| {
+            [
+                &l.attn_norm,
+                &l.attn_q,
+                &l.attn_k,
+                &l.attn_v,
+                &l.attn_output,
+                &l.ffn_norm,
+                &l.ffn_gate,
+                &l.ffn_up,
+                &l.ffn_down,
+            ]
+            .iter()
+            .map(|t| t.data.len())
+            .sum::<usize>()
+        };
+        self.token_embd.data.len()
+            + self.output_norm.data.len()
+            + self.output.as_ref().map_or(0, |t| t.data.len())
+            + self.layers.iter().map(layer).sum::<usize>()
+    }
+}
+
+/// The tensors of a layer, by GGUF name, with the shape each must have.
+pub(crate) fn layer_specs(c: &LlamaConfig) -> [(&'static str, Vec<usize>); 9] {
+    let (h, q, kv, f) = (c.hidden_size, c.q_dim(), c.kv_dim(), c.ffn_size);
+    [
+        ("attn_norm", vec![h]),
+        ("attn_q", vec![q, h]),
+        ("attn_k", vec![kv, h]),
+        ("attn_v", vec![kv, h]),
+        ("attn_output", vec![h, q]),
+        ("ffn_norm", vec![h]),
+        ("ffn_gate", vec![f, h]),
+        ("ffn_up", vec![f, h]),
+        ("ffn_down", vec![h, f]),
+    ]
+}
+
+/// Builds [`Weights`] from a format-specific getter. `get(gguf_name, expected_shape)` returns
+/// `Ok(None)` when the tensor is absent and checks the shape itself (so its error names the
+/// file's own tensor name). Only `output` may be absent (tied embeddings).
+pub(crate) fn assemble(
+    c: &LlamaConfig,
+    path: &str,
+    mut get: impl FnMut(&str, &[usize]) -> Result<Option<HostTensor>, ModelError>,
+) -> Result<Weights, ModelError> {
+    let mut need = |name: String, shape: Vec<usize>| -> Result<HostTensor, ModelError> {
+        get(&name, &shape)?.ok_or(ModelError::MissingTensor {
+            path: path.to_string(),
+            name,
+            expected: shape,
+        })
+    };
+    let token_embd = need("token_embd".into(), vec![c.vocab_size, c.hidden_size])?;
+    let output_norm = need("output_norm".into(), vec![c.hidden_size])?;
+    let mut layers = Vec::with_capacity(c.n_layers);
+    for i in 0..c.n_layers {
+        let [attn_norm, attn_q, attn_k, attn_v, attn_output, ffn_norm, ffn_gate, ffn_up, ffn_down] =
+            layer_specs(c).map(|(name, shape)| need(format!("blk.{i}.{name}"), shape));
+        layers.push(LayerWeights {
+            attn_norm: attn_norm?,
+            attn_q: attn_q?,
+            attn_k: attn_k?,
+            attn_v: attn_v?,
+            attn_output: attn_output?,
+            ffn_norm: ffn_norm?,
+            ffn_gate: ffn_gate?,
+            ffn_up: ffn_up?,
+            ffn_down: ffn_down?,
+        });
+    }
+    let output = if c.tied_embeddings {
+        None
+    } else {
+        Some(need("output".into(), vec![c.vocab_size, c.hidden_size])?)
+    };
+    Ok(Weights {
+        token_embd,
+        layers,
+        output_norm,
+        output,
+    })
+}
+
+/// Shape check shared by the loaders.
+pub(crate) fn check_shape(
+    path: &str,
+    name: &str,
+    expected: &[usize],
+    found: &[usize],
+) -> Result<(), ModelError> {
+    if expected == found {
+        Ok(())
+    } else {
+        Err(ModelError::BadShape {
+            path: path.to_string(),
+            name: name.to_string(),
+            expected: expected.to_vec(),
+            found: found.to_vec(),
+        })
+    }
+}
+
+/// Moves row `from(r)` of each head to row `r`, for `rows = n_heads * head_dim` rows of
+/// `cols` values.
+fn reorder_rows(
+    data: &[f32],
+    n_heads: usize,
+    head_dim: usize,
+    cols: usize,
+    from: impl Fn(usize) -> usize,
+) -> Vec<f32> {
+    let mut out = Vec::with_capacity(data.len());
+    for h in 0..n_heads {
+        for r in 0..head_dim {
+            let src = (h * head_dim + from(r)) * cols;
+            out.extend_from_slice(&data[src..src + cols]);
+        }
+    }
+    out
+}
+
+/// llama.cpp's `permute` (convert_hf_to_gguf.py): half-split rows → interleaved rows. Per
+/// head, HF row `s * head_dim/2 + j` becomes GGUF row `2j + s`. Used to write GGUF test files.
+pub fn permute_rope_rows(data: &[f32], n_heads: usize, head_dim: usize, cols: usize) -> Vec<f32> {
+    let half = head_dim / 2;
+    // GGUF row r = 2j + s comes from HF row s*half + j.
+    reorder_rows(data, n_heads, head_dim, cols, |r| (r % 2) * half + r / 2)
+}
+
+/// The inverse of [`permute_rope_rows`]: interleaved (GGUF) rows → half-split (HF) rows.
+pub fn unpermute_rope_rows(data: &[f32], n_heads: usize, head_dim: usize, cols: usize) -> Vec<f32> {
+    let half = head_dim / 2;
+    // HF row r = s*half + j comes from GGUF row 2j + s.
+    reorder_rows(data, n_heads, head_dim, cols, |r| 2 * (r % half) + r / half)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unpermute_inverts_permute() {
+        // 2 heads of head_dim 4, 1 column: values are the HF row index.
+        let hf: Vec<f32> = (0..8).map(|v| v as f32).collect();
+        let gguf = permute_rope_rows(&hf, 2, 4, 1);
+        // Pair j of head 0 is HF rows (j, j+2) → GGUF rows (2j, 2j+1).
+        assert_eq!(gguf, vec![0., 2., 1., 3., 4., 6., 5., 7.]);
+        assert_eq!(unpermute_rope_rows(&gguf, 2, 4, 1), hf);
+    }
+}

@@ -98,7 +98,10 @@ fn main() -> ExitCode {
                 Err(e) => {
                     eprintln!("error: {name} {}: {e}", storage.name());
                     all_passed = false;
-                    summary.push(format!("| {name} | {} | error: {e} | | | |", storage.name()));
+                    summary.push(format!(
+                        "| {name} | {} | error: {e} | | | |",
+                        storage.name()
+                    ));
                     continue;
                 }
             };
@@ -125,7 +128,11 @@ fn main() -> ExitCode {
                 report.cases.len(),
                 report.max_error(),
                 tolerance_of(storage),
-                if failed == 0 { "pass".to_string() } else { format!("FAIL {failed}") },
+                if failed == 0 {
+                    "pass".to_string()
+                } else {
+                    format!("FAIL {failed}")
+                },
             ));
         }
     }

@@ -36,6 +36,7 @@ for spec in "${wheels[@]}"; do
     if ! ls $whl_glob >/dev/null 2>&1; then
         echo "cuda-deps: downloading $spec" >&2
         python3 -m pip download --quiet --no-deps --only-binary=:all: \
+            --platform manylinux2010_x86_64 --platform manylinux_2_12_x86_64 \
             --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 \
             --platform manylinux_2_27_x86_64 --platform manylinux_2_28_x86_64 \
             -d "$cache/wheels" "$spec" >&2

@@ -21,7 +21,8 @@ fn fixture(name: &str) -> Plan {
 }
 
 fn llama3_8b() -> Plan {
-    let path = repo().join("../shared/upstream-plans/gradientai--Llama-3-8B-Instruct-262k/moa_alpha_beta.json");
+    let path = repo()
+        .join("../shared/upstream-plans/gradientai--Llama-3-8B-Instruct-262k/moa_alpha_beta.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let shape = ModelShape {
         name: Some("gradientai/Llama-3-8B-Instruct-262k".into()),
@@ -84,7 +85,11 @@ fn scratch(tag: &str) -> PathBuf {
 /// the kernels it defines, and returns how many files were compiled.
 fn compile_module(tag: &str, module: &KernelModule, keep: impl Fn(u32) -> bool) -> usize {
     let arts = cuda::generate(module).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(arts.len(), module.layers.len() + 1, "one file per layer plus the merge");
+    assert_eq!(
+        arts.len(),
+        module.layers.len() + 1,
+        "one file per layer plus the merge"
+    );
     let dir = scratch(tag);
     let mut n = 0;
     for a in &arts {
@@ -128,10 +133,16 @@ fn llama3_8b_upstream_plan_compiles_for_sm90() {
     // covers every distinct kernel while keeping the test under ~30 s on a small CI box.
     // f16 (the storage a model runs in): every fourth layer, the last one and the merge.
     let module = lower(&plan, StorageType::F16);
-    assert_eq!(compile_module("llama-f16", &module, |l| l % 4 == 0 || l == 31), 10);
+    assert_eq!(
+        compile_module("llama-f16", &module, |l| l % 4 == 0 || l == 31),
+        10
+    );
     // f32: the same templates with another element type.
     let module = lower(&plan, StorageType::F32);
-    assert_eq!(compile_module("llama-f32", &module, |l| l == 0 || l == 31), 3);
+    assert_eq!(
+        compile_module("llama-f32", &module, |l| l == 0 || l == 31),
+        3
+    );
 }
 
 #[test]
@@ -144,8 +155,19 @@ fn generated_sources_are_deterministic_and_named() {
         assert_eq!(art.source, src.source);
     }
     let paths: Vec<&str> = a.iter().map(|x| x.path.as_str()).collect();
-    assert_eq!(paths, ["cuda/l00.cu", "cuda/l01.cu", "cuda/l02.cu", "cuda/decode_merge.cu"]);
-    let names: Vec<&str> = a.iter().flat_map(|x| x.kernels.iter().map(|k| k.name.as_str())).collect();
+    assert_eq!(
+        paths,
+        [
+            "cuda/l00.cu",
+            "cuda/l01.cu",
+            "cuda/l02.cu",
+            "cuda/decode_merge.cu"
+        ]
+    );
+    let names: Vec<&str> = a
+        .iter()
+        .flat_map(|x| x.kernels.iter().map(|k| k.name.as_str()))
+        .collect();
     assert_eq!(
         names,
         [

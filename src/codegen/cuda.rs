@@ -12,7 +12,8 @@ use serde_json::json;
 use super::ctx::LayerCtx;
 use super::{render, Artifact, BindingInfo, CodegenError, KernelInfo, Phase, Target};
 use crate::lower::consts::{
-    CUDA_DECODE_CHUNK, CUDA_DECODE_THREADS, CUDA_PREFILL_K_TILE, CUDA_PREFILL_Q_TILE, CUDA_PREFILL_THREADS,
+    CUDA_DECODE_CHUNK, CUDA_DECODE_THREADS, CUDA_PREFILL_K_TILE, CUDA_PREFILL_Q_TILE,
+    CUDA_PREFILL_THREADS,
 };
 use crate::lower::{KernelModule, LayerSpec, StorageType};
 
@@ -44,14 +45,16 @@ pub fn merge_name(storage: StorageType, head_dim: u32) -> String {
 /// that lets 32 lanes cover it (so no lane owns a partial run of dims).
 pub fn dims_per_lane(head_dim: u32) -> u32 {
     let min = head_dim.div_ceil(32).max(1);
-    (min..=head_dim).find(|d| head_dim % d == 0).unwrap_or(head_dim)
+    (min..=head_dim)
+        .find(|d| head_dim.is_multiple_of(*d))
+        .unwrap_or(head_dim)
 }
 
 /// Elements per vector load when staging K/V rows: 16 bytes where `head_dim` allows,
 /// else 8 (plan validation guarantees `head_dim % 4 == 0`).
 pub fn load_vec(storage: StorageType, head_dim: u32) -> u32 {
     let full = 16 / storage.bytes() as u32;
-    if head_dim % full == 0 {
+    if head_dim.is_multiple_of(full) {
         full
     } else {
         4
@@ -133,11 +136,31 @@ fn binding(index: u32, name: &str, access: &str, ty: String) -> BindingInfo {
 fn prefill_bindings(storage: StorageType) -> Vec<BindingInfo> {
     let e = elem(storage);
     vec![
-        binding(0, "q", "const", format!("{e}[total_tokens, q_heads, head_dim]")),
-        binding(1, "k", "const", format!("{e}[total_tokens, kv_heads, head_dim]")),
-        binding(2, "v", "const", format!("{e}[total_tokens, kv_heads, head_dim]")),
+        binding(
+            0,
+            "q",
+            "const",
+            format!("{e}[total_tokens, q_heads, head_dim]"),
+        ),
+        binding(
+            1,
+            "k",
+            "const",
+            format!("{e}[total_tokens, kv_heads, head_dim]"),
+        ),
+        binding(
+            2,
+            "v",
+            "const",
+            format!("{e}[total_tokens, kv_heads, head_dim]"),
+        ),
         binding(3, "row_start", "const", "u32[rows + 1]".into()),
-        binding(4, "out", "mut", format!("{e}[total_tokens, q_heads, head_dim]")),
+        binding(
+            4,
+            "out",
+            "mut",
+            format!("{e}[total_tokens, q_heads, head_dim]"),
+        ),
         binding(5, "n_tokens", "value", "u32".into()),
         binding(6, "rows", "value", "u32".into()),
     ]
@@ -147,10 +170,25 @@ fn decode_bindings(storage: StorageType) -> Vec<BindingInfo> {
     let e = elem(storage);
     vec![
         binding(0, "q", "const", format!("{e}[rows, q_heads, head_dim]")),
-        binding(1, "k_cache", "const", format!("{e}[rows, row_slots, head_dim]")),
-        binding(2, "v_cache", "const", format!("{e}[rows, row_slots, head_dim]")),
+        binding(
+            1,
+            "k_cache",
+            "const",
+            format!("{e}[rows, row_slots, head_dim]"),
+        ),
+        binding(
+            2,
+            "v_cache",
+            "const",
+            format!("{e}[rows, row_slots, head_dim]"),
+        ),
         binding(3, "row_pos", "const", "u32[rows]".into()),
-        binding(4, "partials", "mut", "f32[rows, q_heads, n_chunks, head_dim + 2]".into()),
+        binding(
+            4,
+            "partials",
+            "mut",
+            "f32[rows, q_heads, n_chunks, head_dim + 2]".into(),
+        ),
         binding(5, "n_tokens", "value", "u32".into()),
         binding(6, "rows", "value", "u32".into()),
     ]
@@ -159,7 +197,12 @@ fn decode_bindings(storage: StorageType) -> Vec<BindingInfo> {
 fn merge_bindings(storage: StorageType) -> Vec<BindingInfo> {
     let e = elem(storage);
     vec![
-        binding(0, "partials", "const", "f32[rows, q_heads, n_chunks, head_dim + 2]".into()),
+        binding(
+            0,
+            "partials",
+            "const",
+            "f32[rows, q_heads, n_chunks, head_dim + 2]".into(),
+        ),
         binding(1, "out", "mut", format!("{e}[rows, q_heads, head_dim]")),
         binding(2, "n_chunks", "value", "u32".into()),
         binding(3, "rows", "value", "u32".into()),
@@ -204,12 +247,18 @@ fn layer_constants(ctx: &CudaLayerCtx, phase: Phase) -> serde_json::Value {
         Phase::Prefill => (
             json!({ "q_tile": ctx.prefill_q_tile, "k_tile": ctx.prefill_k_tile }),
             ctx.prefill_smem_bytes,
-            format!("[ceil(max_row_len / {}), q_heads, rows]", ctx.prefill_q_tile),
+            format!(
+                "[ceil(max_row_len / {}), q_heads, rows]",
+                ctx.prefill_q_tile
+            ),
         ),
         _ => (
             json!({ "chunk": ctx.decode_chunk }),
             ctx.decode_smem_bytes,
-            format!("[ceil(max segment span / {}), kv_heads, rows]", ctx.decode_chunk),
+            format!(
+                "[ceil(max segment span / {}), kv_heads, rows]",
+                ctx.decode_chunk
+            ),
         ),
     };
     json!({

@@ -11,18 +11,24 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cudarc::driver::sys::CUfunction_attribute_enum;
-use cudarc::driver::{CudaContext, CudaFunction, CudaSlice, CudaStream, DriverError, LaunchConfig, PushKernelArg};
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaSlice, CudaStream, DriverError, LaunchConfig, PushKernelArg,
+};
 use cudarc::nvrtc::{CompileError, CompileOptions, Ptx};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::cases::{check_output, decode_case, max_abs_error, prefill_case, standard_cases, tolerance};
+use super::cases::{
+    check_output, decode_case, max_abs_error, prefill_case, standard_cases, tolerance,
+};
 use super::cases::{DecodeCase, PrefillCase};
 use crate::codegen::cuda::{
     decode_name, decode_shared_bytes, merge_name, merge_threads, prefill_name, prefill_shared_bytes,
 };
 use crate::codegen::{Artifact, CodegenError};
-use crate::lower::consts::{CUDA_DECODE_CHUNK, CUDA_DECODE_THREADS, CUDA_PREFILL_Q_TILE, CUDA_PREFILL_THREADS};
+use crate::lower::consts::{
+    CUDA_DECODE_CHUNK, CUDA_DECODE_THREADS, CUDA_PREFILL_Q_TILE, CUDA_PREFILL_THREADS,
+};
 use crate::lower::{CacheLayout, KernelModule, StorageType};
 
 /// The architecture the kernels are compiled for by default (H100 / H200).
@@ -44,7 +50,11 @@ pub enum CudaError {
     HeadersMissing { searched: String },
     /// Generated source that NVRTC rejects is a compiler bug.
     #[error("compiler bug: NVRTC rejected `{name}` for {arch}:\n{log}")]
-    Compile { name: String, arch: String, log: String },
+    Compile {
+        name: String,
+        arch: String,
+        log: String,
+    },
     #[error(transparent)]
     Codegen(#[from] CodegenError),
     #[error("CUDA driver call failed while {what}")]
@@ -83,7 +93,9 @@ pub fn include_candidates() -> Vec<PathBuf> {
         dirs.push(PathBuf::from(v).join("include"));
     }
     dirs.push(PathBuf::from("/usr/local/cuda/include"));
-    dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/cuda/root/nvidia/cuda_runtime/include"));
+    dirs.push(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/cuda/root/nvidia/cuda_runtime/include"),
+    );
     dirs
 }
 
@@ -94,7 +106,11 @@ pub fn fp16_include_dir() -> Result<PathBuf, CudaError> {
         .find(|d| d.join("cuda_fp16.h").is_file())
         .cloned()
         .ok_or_else(|| CudaError::HeadersMissing {
-            searched: dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
+            searched: dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
         })
 }
 
@@ -120,8 +136,12 @@ fn compile_named(name: &str, source: &str, arch: &'static str) -> Result<String,
         options: vec!["--std=c++17".into()],
         ..CompileOptions::default()
     };
-    let result = catch_unwind(AssertUnwindSafe(|| cudarc::nvrtc::compile_ptx_with_opts(source, opts)))
-        .map_err(|p| CudaError::NvrtcMissing { detail: panic_text(p) })?;
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        cudarc::nvrtc::compile_ptx_with_opts(source, opts)
+    }))
+    .map_err(|p| CudaError::NvrtcMissing {
+        detail: panic_text(p),
+    })?;
     match result {
         Ok(ptx) => Ok(ptx.to_src()),
         Err(CompileError::CompileError { log, .. }) => Err(CudaError::Compile {
@@ -158,10 +178,16 @@ pub struct CudaAttention {
 
 impl CudaAttention {
     /// Generates, compiles (for `arch`) and loads every kernel of `module` on GPU `ordinal`.
-    pub fn new(module: &KernelModule, ordinal: usize, arch: &'static str) -> Result<CudaAttention, CudaError> {
+    pub fn new(
+        module: &KernelModule,
+        ordinal: usize,
+        arch: &'static str,
+    ) -> Result<CudaAttention, CudaError> {
         let artifacts = crate::codegen::cuda::generate(module)?;
         let ctx = catch_unwind(AssertUnwindSafe(|| CudaContext::new(ordinal)))
-            .map_err(|p| CudaError::DriverMissing { detail: panic_text(p) })?
+            .map_err(|p| CudaError::DriverMissing {
+                detail: panic_text(p),
+            })?
             .map_err(driver(format!("opening GPU {ordinal}")))?;
         let stream = ctx.default_stream();
         let mut functions = std::collections::HashMap::new();
@@ -174,20 +200,30 @@ impl CudaAttention {
                 let f = m
                     .load_function(&k.entry_point)
                     .map_err(driver(format!("looking up `{}`", k.entry_point)))?;
-                let smem = k.constants.get("dynamic_shared_bytes").and_then(|v| v.as_i64());
+                let smem = k
+                    .constants
+                    .get("dynamic_shared_bytes")
+                    .and_then(|v| v.as_i64());
                 if let Some(bytes) = smem {
                     // Blocks get more than 48 KiB of dynamic shared memory only when asked for.
                     f.set_attribute(
                         CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                         bytes as i32,
                     )
-                    .map_err(driver(format!("raising the shared-memory limit of `{}`", k.entry_point)))?;
+                    .map_err(driver(format!(
+                        "raising the shared-memory limit of `{}`",
+                        k.entry_point
+                    )))?;
                 }
                 functions.insert(k.entry_point.clone(), f);
             }
         }
         let (s, d) = (module.storage, module.shape.head_dim);
-        let mut take = |name: String| functions.remove(&name).ok_or(CudaError::MissingKernel(name));
+        let mut take = |name: String| {
+            functions
+                .remove(&name)
+                .ok_or(CudaError::MissingKernel(name))
+        };
         let layers = module
             .layers
             .iter()
@@ -216,7 +252,10 @@ impl CudaAttention {
         Ok(match self.module.storage {
             StorageType::F32 => DevBuf::F32(self.stream.clone_htod(data).map_err(up)?),
             StorageType::F16 => {
-                let bits: Vec<u16> = data.iter().map(|&x| half::f16::from_f32(x).to_bits()).collect();
+                let bits: Vec<u16> = data
+                    .iter()
+                    .map(|&x| half::f16::from_f32(x).to_bits())
+                    .collect();
                 DevBuf::F16(self.stream.clone_htod(&bits).map_err(up)?)
             }
         })
@@ -226,8 +265,14 @@ impl CudaAttention {
     fn poisoned(&self, len: usize) -> Result<DevBuf, CudaError> {
         let up = driver("allocating an output");
         Ok(match self.module.storage {
-            StorageType::F32 => DevBuf::F32(self.stream.clone_htod(&vec![f32::NAN; len]).map_err(up)?),
-            StorageType::F16 => DevBuf::F16(self.stream.clone_htod(&vec![half::f16::NAN.to_bits(); len]).map_err(up)?),
+            StorageType::F32 => {
+                DevBuf::F32(self.stream.clone_htod(&vec![f32::NAN; len]).map_err(up)?)
+            }
+            StorageType::F16 => DevBuf::F16(
+                self.stream
+                    .clone_htod(&vec![half::f16::NAN.to_bits(); len])
+                    .map_err(up)?,
+            ),
         })
     }
 
@@ -268,9 +313,14 @@ impl CudaAttention {
         let kernels = self.layer(layer)?;
         let rows = row_start.len().saturating_sub(1);
         let total = row_start.last().copied().unwrap_or(0) as usize;
-        if row_start.windows(2).any(|w| w[1] < w[0]) || q.len() != total * hq * d || k.len() != total * hkv * d || v.len() != k.len()
+        if row_start.windows(2).any(|w| w[1] < w[0])
+            || q.len() != total * hq * d
+            || k.len() != total * hkv * d
+            || v.len() != k.len()
         {
-            return Err(CudaError::InvalidInput("prefill tensors do not match row_start".into()));
+            return Err(CudaError::InvalidInput(
+                "prefill tensors do not match row_start".into(),
+            ));
         }
         let max_len = row_start.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
         let out = self.poisoned(total * hq * d)?;
@@ -278,9 +328,16 @@ impl CudaAttention {
             return self.download(&out);
         }
         let (qb, kb, vb) = (self.upload(q)?, self.upload(k)?, self.upload(v)?);
-        let starts = self.stream.clone_htod(row_start).map_err(driver("uploading row_start"))?;
+        let starts = self
+            .stream
+            .clone_htod(row_start)
+            .map_err(driver("uploading row_start"))?;
         let cfg = LaunchConfig {
-            grid_dim: (max_len.div_ceil(CUDA_PREFILL_Q_TILE), s.q_heads, rows as u32),
+            grid_dim: (
+                max_len.div_ceil(CUDA_PREFILL_Q_TILE),
+                s.q_heads,
+                rows as u32,
+            ),
             block_dim: (CUDA_PREFILL_THREADS, 1, 1),
             shared_mem_bytes: prefill_shared_bytes(s.head_dim),
         };
@@ -296,7 +353,9 @@ impl CudaAttention {
         // SAFETY: the argument list matches the kernel's parameters (codegen::cuda
         // prefill_bindings) and every buffer has the size checked above.
         unsafe { lb.launch(cfg) }.map_err(driver("launching prefill"))?;
-        self.stream.synchronize().map_err(driver("running prefill"))?;
+        self.stream
+            .synchronize()
+            .map_err(driver("running prefill"))?;
         self.download(&out)
     }
 
@@ -316,8 +375,13 @@ impl CudaAttention {
         let kernels = self.layer(layer)?;
         let rows = row_pos.len();
         let slots = layout.row_slots as usize;
-        if q.len() != rows * hq * d || k_cache.len() != rows * slots * d || v_cache.len() != k_cache.len() {
-            return Err(CudaError::InvalidInput("decode tensors do not match the cache layout".into()));
+        if q.len() != rows * hq * d
+            || k_cache.len() != rows * slots * d
+            || v_cache.len() != k_cache.len()
+        {
+            return Err(CudaError::InvalidInput(
+                "decode tensors do not match the cache layout".into(),
+            ));
         }
         let out = self.poisoned(rows * hq * d)?;
         if rows == 0 {
@@ -325,8 +389,15 @@ impl CudaAttention {
         }
         let max_span = layout.segments.iter().map(|g| g.span).max().unwrap_or(0);
         let n_chunks = max_span.div_ceil(CUDA_DECODE_CHUNK).max(1);
-        let (qb, kb, vb) = (self.upload(q)?, self.upload(k_cache)?, self.upload(v_cache)?);
-        let pos = self.stream.clone_htod(row_pos).map_err(driver("uploading row_pos"))?;
+        let (qb, kb, vb) = (
+            self.upload(q)?,
+            self.upload(k_cache)?,
+            self.upload(v_cache)?,
+        );
+        let pos = self
+            .stream
+            .clone_htod(row_pos)
+            .map_err(driver("uploading row_pos"))?;
         let part_len = rows * hq * n_chunks as usize * (d + 2);
         let partials = self
             .stream
@@ -362,7 +433,9 @@ impl CudaAttention {
         lb.arg(&rows_u32);
         // SAFETY: arguments match codegen::cuda merge_bindings; grid x is q_heads.
         unsafe { lb.launch(cfg) }.map_err(driver("launching decode merge"))?;
-        self.stream.synchronize().map_err(driver("running decode"))?;
+        self.stream
+            .synchronize()
+            .map_err(driver("running decode"))?;
         self.download(&out)
     }
 
@@ -439,10 +512,18 @@ pub fn check(module: &KernelModule, seed: u64) -> Result<CheckReport, CudaError>
 }
 
 /// [`check`] on a chosen GPU and architecture.
-pub fn check_on(module: &KernelModule, seed: u64, ordinal: usize, arch: &'static str) -> Result<CheckReport, CudaError> {
+pub fn check_on(
+    module: &KernelModule,
+    seed: u64,
+    ordinal: usize,
+    arch: &'static str,
+) -> Result<CheckReport, CudaError> {
     let gpu = CudaAttention::new(module, ordinal, arch)?;
     let tol = tolerance(module.storage);
-    let (hq, d) = (module.shape.q_heads as usize, module.shape.head_dim as usize);
+    let (hq, d) = (
+        module.shape.q_heads as usize,
+        module.shape.head_dim as usize,
+    );
     let (mut prefill, mut decode) = standard_cases(module, seed);
     let (rp, rd) = random_cases(module, seed);
     prefill.extend(rp);

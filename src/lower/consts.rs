@@ -14,10 +14,13 @@ pub const WGSL_DECODE_CHUNK: u32 = 64;
 /// WGSL decode: invocations per workgroup.
 pub const WGSL_DECODE_THREADS: u32 = 64;
 
-/// CUDA prefill: queries per thread block.
-pub const CUDA_PREFILL_Q_TILE: u32 = 64;
-/// CUDA prefill: keys per tile.
-pub const CUDA_PREFILL_K_TILE: u32 = 64;
+/// CUDA prefill: queries per thread block (8 query rows per warp).
+pub const CUDA_PREFILL_Q_TILE: u32 = 32;
+/// CUDA prefill: keys per tile. The kernel maps one key of a tile to one lane, so this
+/// is the warp width.
+pub const CUDA_PREFILL_K_TILE: u32 = 32;
+/// CUDA prefill: threads per block (4 warps).
+pub const CUDA_PREFILL_THREADS: u32 = 128;
 /// CUDA decode: keys per split chunk.
 pub const CUDA_DECODE_CHUNK: u32 = 512;
 /// CUDA decode: threads per block (4 warps).

@@ -1,0 +1,154 @@
+//! Runs the generated CUDA kernels against the CPU reference on a GPU machine, in f32
+//! and f16, and prints one table row per case. Exits non-zero if any case fails.
+//!
+//! ```sh
+//! cargo build --release --example cuda_check
+//! cuda_check plans/fixture-mha.toml plans/fixture-gqa.toml \
+//!     --upstream moa_alpha_beta.json --layers 32 --heads 32 --kv-heads 8 --head-dim 128
+//! ```
+//!
+//! NVRTC and the driver are loaded at run time (LD_LIBRARY_PATH); `cuda_fp16.h` is looked
+//! up in `$MOA_CUDA_INCLUDE`, `$CUDA_PATH/include` and `/usr/local/cuda/include`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Parser;
+use moa::lower::{lower, StorageType};
+use moa::plan::{upstream, ModelShape, Plan};
+use moa::runtime::cuda::{check_on, DEFAULT_ARCH};
+
+#[derive(Parser)]
+#[command(about = "Check the generated CUDA kernels against the CPU reference on a GPU")]
+struct Args {
+    /// moa plan files (TOML).
+    plans: Vec<PathBuf>,
+    /// An upstream MoA plan (JSON); needs the shape flags below.
+    #[arg(long)]
+    upstream: Option<PathBuf>,
+    #[arg(long, default_value_t = 32)]
+    layers: u32,
+    #[arg(long, default_value_t = 32)]
+    heads: u32,
+    #[arg(long, default_value_t = 8)]
+    kv_heads: u32,
+    #[arg(long, default_value_t = 128)]
+    head_dim: u32,
+    /// Random-case seed.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// GPU ordinal.
+    #[arg(long, default_value_t = 0)]
+    device: usize,
+    /// Print every case, not only the per-plan summary and failures.
+    #[arg(long)]
+    verbose: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let mut plans: Vec<(String, Plan)> = Vec::new();
+    for p in &args.plans {
+        match Plan::load(p) {
+            Ok(plan) => plans.push((p.display().to_string(), plan)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if let Some(path) = &args.upstream {
+        let shape = ModelShape {
+            name: None,
+            layers: args.layers,
+            q_heads: args.heads,
+            kv_heads: args.kv_heads,
+            head_dim: args.head_dim,
+            max_context_tokens: 262_144,
+        };
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: cannot read {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        };
+        match upstream::import(&text, &path.display().to_string(), shape) {
+            Ok(plan) => plans.push((path.display().to_string(), plan)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if plans.is_empty() {
+        eprintln!("error: no plan given");
+        return ExitCode::from(2);
+    }
+
+    let mut summary = Vec::new();
+    let mut all_passed = true;
+    for (name, plan) in &plans {
+        for storage in [StorageType::F32, StorageType::F16] {
+            let module = lower(plan, storage);
+            let started = Instant::now();
+            let report = match check_on(&module, args.seed, args.device, DEFAULT_ARCH) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: {name} {}: {e}", storage.name());
+                    all_passed = false;
+                    summary.push(format!(
+                        "| {name} | {} | error: {e} | | | |",
+                        storage.name()
+                    ));
+                    continue;
+                }
+            };
+            let secs = started.elapsed().as_secs_f64();
+            for c in &report.cases {
+                if args.verbose || !c.passed {
+                    println!(
+                        "{:<70} {:>10.3e} {:>8.0e} {}",
+                        c.name,
+                        c.max_error,
+                        c.tolerance,
+                        if c.passed { "pass" } else { "FAIL" }
+                    );
+                }
+                if let Some(d) = &c.detail {
+                    println!("    {d}");
+                }
+            }
+            let failed = report.failures().count();
+            all_passed &= report.passed();
+            summary.push(format!(
+                "| {name} | {} | {} | {:.3e} | {:.0e} | {} ({secs:.1} s) |",
+                storage.name(),
+                report.cases.len(),
+                report.max_error(),
+                tolerance_of(storage),
+                if failed == 0 {
+                    "pass".to_string()
+                } else {
+                    format!("FAIL {failed}")
+                },
+            ));
+        }
+    }
+    println!();
+    println!("| plan | storage | cases | max abs error | tolerance | result |");
+    println!("|---|---|---|---|---|---|");
+    for row in &summary {
+        println!("{row}");
+    }
+    if all_passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn tolerance_of(storage: StorageType) -> f32 {
+    moa::runtime::cases::tolerance(storage)
+}

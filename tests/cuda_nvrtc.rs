@@ -1,0 +1,183 @@
+//! Every generated CUDA kernel compiles with NVRTC for sm_90 (and assembles with ptxas
+//! when `MOA_PTXAS` names one). No GPU needed; NVRTC and the CUDA headers come from
+//! `scripts/cuda-deps.sh` (`eval "$(scripts/cuda-deps.sh)"` before `cargo test`).
+//! Running the kernels is `examples/cuda_check.rs`, on a GPU machine.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use moa::codegen::{cuda, Artifact};
+use moa::lower::{lower, KernelModule, StorageType};
+use moa::plan::{upstream, ModelShape, Plan};
+use moa::runtime::cuda::{compile_artifact, CudaError, DEFAULT_ARCH};
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn fixture(name: &str) -> Plan {
+    let path = repo().join("plans").join(name);
+    Plan::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn llama3_8b() -> Plan {
+    let path = repo()
+        .join("../shared/upstream-plans/gradientai--Llama-3-8B-Instruct-262k/moa_alpha_beta.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let shape = ModelShape {
+        name: Some("gradientai/Llama-3-8B-Instruct-262k".into()),
+        layers: 32,
+        q_heads: 32,
+        kv_heads: 8,
+        head_dim: 128,
+        max_context_tokens: 262_144,
+    };
+    upstream::import(&text, &path.display().to_string(), shape).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Compiles one artifact; a missing NVRTC fails the test with the install instructions.
+fn compile(a: &Artifact) -> String {
+    match compile_artifact(a, DEFAULT_ARCH) {
+        Ok(ptx) => ptx,
+        Err(e @ (CudaError::NvrtcMissing { .. } | CudaError::HeadersMissing { .. })) => panic!(
+            "{e}\n\nThis test needs NVRTC: run `eval \"$(scripts/cuda-deps.sh)\"` first (CI does)."
+        ),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Assembles PTX with ptxas when `MOA_PTXAS` is set, and reports register spills.
+fn assemble(name: &str, ptx: &str, dir: &Path) {
+    let Some(ptxas) = std::env::var_os("MOA_PTXAS") else {
+        return;
+    };
+    let src = dir.join(format!("{name}.ptx"));
+    std::fs::write(&src, ptx).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+    let out = Command::new(&ptxas)
+        .arg(format!("-arch={DEFAULT_ARCH}"))
+        .arg("-v")
+        .arg(&src)
+        .arg("-o")
+        .arg(dir.join(format!("{name}.cubin")))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run ptxas {ptxas:?}: {e}"));
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "ptxas rejected {name}:\n{log}");
+    // Spills cost speed, not correctness: report them, so they show in CI logs.
+    let mut entry = "";
+    for line in log.lines() {
+        if let Some(e) = line.split("Compiling entry function '").nth(1) {
+            entry = e.split('\'').next().unwrap_or(e);
+        }
+        if line.contains("spill") && !line.contains(" 0 bytes spill stores, 0 bytes spill loads") {
+            eprintln!("warning: {entry}: {}", line.trim());
+        }
+    }
+}
+
+fn scratch(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("moa-cuda-nvrtc-{}-{tag}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    dir
+}
+
+/// Compiles the artifacts of `module` whose layer passes `keep`, checks each declares
+/// the kernels it defines, and returns how many files were compiled.
+fn compile_module(tag: &str, module: &KernelModule, keep: impl Fn(u32) -> bool) -> usize {
+    let arts = cuda::generate(module).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        arts.len(),
+        module.layers.len() + 1,
+        "one file per layer plus the merge"
+    );
+    let dir = scratch(tag);
+    let mut n = 0;
+    for a in &arts {
+        let layer = a.kernels.first().and_then(|k| k.layer);
+        if layer.is_some_and(|l| !keep(l)) {
+            continue;
+        }
+        let ptx = compile(a);
+        for k in &a.kernels {
+            assert!(
+                ptx.contains(&format!(".entry {}(", k.entry_point)),
+                "{}: PTX lacks entry {}",
+                a.path,
+                k.entry_point
+            );
+            assert_eq!(k.target, moa::codegen::Target::Cuda);
+        }
+        assemble(&a.path.replace(['/', '.'], "_"), &ptx, &dir);
+        n += 1;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    n
+}
+
+#[test]
+fn fixtures_compile_for_sm90() {
+    for name in ["fixture-mha.toml", "fixture-gqa.toml"] {
+        let plan = fixture(name);
+        for storage in [StorageType::F32, StorageType::F16] {
+            let module = lower(&plan, storage);
+            let n = compile_module(&format!("{name}-{}", storage.name()), &module, |_| true);
+            assert_eq!(n, module.layers.len() + 1);
+        }
+    }
+}
+
+#[test]
+fn llama3_8b_upstream_plan_compiles_for_sm90() {
+    let plan = llama3_8b();
+    // Layers differ only in their baked rules (the switch tables), so a spread of layers
+    // covers every distinct kernel while keeping the test under ~30 s on a small CI box.
+    // f16 (the storage a model runs in): every fourth layer, the last one and the merge.
+    let module = lower(&plan, StorageType::F16);
+    assert_eq!(
+        compile_module("llama-f16", &module, |l| l % 4 == 0 || l == 31),
+        10
+    );
+    // f32: the same templates with another element type.
+    let module = lower(&plan, StorageType::F32);
+    assert_eq!(
+        compile_module("llama-f32", &module, |l| l == 0 || l == 31),
+        3
+    );
+}
+
+#[test]
+fn generated_sources_are_deterministic_and_named() {
+    let module = lower(&fixture("fixture-gqa.toml"), StorageType::F16);
+    let a = cuda::generate(&module).unwrap_or_else(|e| panic!("{e}"));
+    let b = cuda::generate(&module).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(a, b);
+    for (art, src) in a.iter().zip(&b) {
+        assert_eq!(art.source, src.source);
+    }
+    let paths: Vec<&str> = a.iter().map(|x| x.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "cuda/l00.cu",
+            "cuda/l01.cu",
+            "cuda/l02.cu",
+            "cuda/decode_merge.cu"
+        ]
+    );
+    let names: Vec<&str> = a
+        .iter()
+        .flat_map(|x| x.kernels.iter().map(|k| k.name.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "moa_prefill_f16_hd64_l00",
+            "moa_decode_f16_hd64_l00",
+            "moa_prefill_f16_hd64_l01",
+            "moa_decode_f16_hd64_l01",
+            "moa_prefill_f16_hd64_l02",
+            "moa_decode_f16_hd64_l02",
+            "moa_decode_merge_f16_hd64",
+        ]
+    );
+}

@@ -2,6 +2,7 @@
 
 pub mod cases;
 pub mod cuda;
+pub mod llama;
 pub mod reference;
 pub mod shaders;
 pub mod wgpu;

@@ -1,0 +1,997 @@
+//! GPU executor for Llama-family models on wgpu: weights on the device, the hand-written
+//! ops of `shaders/` around the attention kernels `moa-compile` generates for the plan.
+//!
+//! A request ([`Request`]) fixes N = longest prompt + max new tokens, lowers nothing
+//! (the plan was compiled when the engine was built) and allocates every layer's sink +
+//! ring cache once from the plan's spans at N. Prefill runs all rows packed (ragged);
+//! decode runs one token per row, each row at its own position. Each forward pass is
+//! one command buffer; only the sampled token ids (or, for parity tests, the logits)
+//! come back to the host.
+//!
+//! Dense mode is the same code path with a plan whose every span is N.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use wgpu::util::DeviceExt;
+
+use super::shaders::{self, Shader, Types};
+use super::wgpu::{WgpuAttention, WgpuContext, WgpuError};
+use crate::codegen::{self, CodegenError, Target};
+use crate::lower::{lower, CacheLayout, KernelModule, StorageType};
+use crate::model::{LlamaConfig, Model, ModelError, Weights};
+use crate::plan::{LayerRules, Meta, Plan, PlanError, Rule, SpanMode, SpanSection, BETA_DEN};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Wgpu(#[from] WgpuError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Codegen(#[from] CodegenError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error("{0}")]
+    Input(String),
+    #[error("the prompt ({prompt} tokens) plus {max_new} new tokens exceeds the model's context of {context} tokens")]
+    TooLong {
+        prompt: usize,
+        max_new: usize,
+        context: usize,
+    },
+    #[error("tensor `{name}` needs {bytes} bytes, above this adapter's storage binding limit of {limit} bytes")]
+    TooLarge {
+        name: String,
+        bytes: u64,
+        limit: u64,
+    },
+    #[error("GPU error while running {what}: {message}")]
+    Gpu { what: String, message: String },
+}
+
+/// How the next token is chosen from the logits.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sampling {
+    /// 0 means greedy (argmax).
+    pub temperature: f32,
+    pub top_p: f32,
+    pub seed: u64,
+}
+
+impl Sampling {
+    pub fn greedy() -> Sampling {
+        Sampling {
+            temperature: 0.0,
+            top_p: 1.0,
+            seed: 0,
+        }
+    }
+}
+
+/// A plan in which every head keeps every token: dense attention through the same kernels.
+pub fn dense_plan(config: &LlamaConfig) -> Result<Plan, PlanError> {
+    let rule = Rule {
+        alpha: 0,
+        beta_num: BETA_DEN,
+    };
+    Plan::new(
+        config.model_shape(),
+        SpanSection {
+            sink_tokens: 0,
+            min_span_tokens: 1,
+            block_tokens: 1,
+            mode: SpanMode::Moa,
+            max_new_tokens: 0,
+        },
+        Meta {
+            provenance: Some("dense: every span is N".into()),
+            ..Meta::default()
+        },
+        (0..config.n_layers)
+            .map(|_| LayerRules {
+                rules: vec![rule; config.q_heads],
+            })
+            .collect(),
+    )
+}
+
+struct LayerBuffers {
+    attn_norm: wgpu::Buffer,
+    /// `[(q_heads + 2 kv_heads) * head_dim, hidden]`: q, k, v projections stacked.
+    wqkv: wgpu::Buffer,
+    wo: wgpu::Buffer,
+    ffn_norm: wgpu::Buffer,
+    /// `[2 ffn, hidden]`: gate then up, so one linear feeds SwiGLU.
+    w_gate_up: wgpu::Buffer,
+    w_down: wgpu::Buffer,
+}
+
+struct Pipelines {
+    embed: wgpu::ComputePipeline,
+    rmsnorm: wgpu::ComputePipeline,
+    /// Linear with f32 input.
+    linear: wgpu::ComputePipeline,
+    /// Linear whose input is the attention output (attention storage type).
+    linear_attn: wgpu::ComputePipeline,
+    swiglu: wgpu::ComputePipeline,
+    rope_kv: wgpu::ComputePipeline,
+    argmax: wgpu::ComputePipeline,
+    sample: wgpu::ComputePipeline,
+}
+
+/// A model on the GPU with the compiled attention kernels of one plan.
+pub struct GpuLlama {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    config: LlamaConfig,
+    plan: Plan,
+    module: KernelModule,
+    attention: WgpuAttention,
+    pipes: Pipelines,
+    storage: StorageType,
+    embed: wgpu::Buffer,
+    /// `None`: tied to `embed`.
+    lm_head: Option<wgpu::Buffer>,
+    output_norm: wgpu::Buffer,
+    layers: Vec<LayerBuffers>,
+    /// Bound where a shader declares a buffer that this dispatch does not use.
+    dummy: wgpu::Buffer,
+    max_binding: u64,
+    weight_bytes: u64,
+}
+
+/// Per-request state: KV caches sized from the plan at N, activations sized for the
+/// longest pass.
+pub struct Request {
+    pub rows: usize,
+    /// N: spans are evaluated at this length for the whole request.
+    pub n_tokens: u32,
+    /// Tokens each row has seen so far (its next position).
+    pub row_len: Vec<u32>,
+    layouts: Vec<CacheLayout>,
+    k_cache: Vec<wgpu::Buffer>,
+    v_cache: Vec<wgpu::Buffer>,
+    rope: wgpu::Buffer,
+    act: Activations,
+    partials: wgpu::Buffer,
+    /// Bytes of all K and V caches of this request.
+    pub kv_bytes: u64,
+    rng: StdRng,
+}
+
+struct Activations {
+    capacity: usize,
+    x: wgpu::Buffer,
+    x_alt: wgpu::Buffer,
+    h: wgpu::Buffer,
+    qkv: wgpu::Buffer,
+    q: wgpu::Buffer,
+    k: wgpu::Buffer,
+    v: wgpu::Buffer,
+    attn_out: wgpu::Buffer,
+    gate_up: wgpu::Buffer,
+    ffn_act: wgpu::Buffer,
+    last: wgpu::Buffer,
+    logits: wgpu::Buffer,
+    tokens_out: wgpu::Buffer,
+}
+
+/// A packed prefill batch: tokens, per-token (position, row, last position, 0),
+/// `row_start`, and the index of each row's last token.
+type PackedPrefill = (Vec<u32>, Vec<[u32; 4]>, Vec<u32>, Vec<u32>);
+
+/// What a forward pass returns.
+enum Output {
+    Logits,
+    Tokens(Sampling),
+}
+
+fn elem_bytes(t: StorageType) -> u64 {
+    t.bytes() as u64
+}
+
+impl GpuLlama {
+    /// Uploads the model and compiles the plan's attention kernels (`plan = None`: dense).
+    /// f16 storage for weights, activations between kernels stay f32; f16 is used only
+    /// where the adapter has SHADER_F16, unless `force_f32`.
+    pub fn new(
+        ctx: &WgpuContext,
+        model: &Model,
+        plan: Option<&Plan>,
+        force_f32: bool,
+    ) -> Result<GpuLlama, EngineError> {
+        let config = model.config.clone();
+        let plan = match plan {
+            Some(p) => {
+                config.check_plan(p)?;
+                p.clone()
+            }
+            None => dense_plan(&config)?,
+        };
+        if !config.head_dim.is_multiple_of(2)
+            || !config.hidden_size.is_multiple_of(4)
+            || !config.ffn_size.is_multiple_of(4)
+        {
+            return Err(EngineError::Input(format!(
+                "unsupported shape: head_dim {} must be even, hidden {} and ffn {} multiples of 4",
+                config.head_dim, config.hidden_size, config.ffn_size
+            )));
+        }
+        if config.kv_heads > 64 {
+            return Err(EngineError::Input(format!(
+                "{} KV heads: the RoPE/KV-write shader supports at most 64",
+                config.kv_heads
+            )));
+        }
+        let storage = if ctx.has_f16() && !force_f32 {
+            StorageType::F16
+        } else {
+            StorageType::F32
+        };
+        let module = lower(&plan, storage);
+        let artifacts = codegen::generate(&module, Target::Wgsl)?;
+        let attention = WgpuAttention::new(ctx, &module, &artifacts)?;
+        let device = ctx.device().clone();
+        let queue = ctx.queue().clone();
+        let max_binding = device.limits().max_storage_buffer_binding_size;
+        let types = Types {
+            weights: storage,
+            input: StorageType::F32,
+            attention: storage,
+        };
+        let pipe = |s: Shader, t: Types| -> Result<wgpu::ComputePipeline, EngineError> {
+            let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(s.name),
+                source: wgpu::ShaderSource::Wgsl(s.source(t).into()),
+            });
+            let p = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(s.name),
+                layout: None,
+                module: &module,
+                entry_point: Some(s.entry_point),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+            if let Some(e) = pollster::block_on(scope.pop()) {
+                return Err(EngineError::Gpu {
+                    what: format!("compiling {}", s.name),
+                    message: e.to_string(),
+                });
+            }
+            Ok(p)
+        };
+        let pipes = Pipelines {
+            embed: pipe(shaders::EMBED, types)?,
+            rmsnorm: pipe(shaders::RMSNORM, types)?,
+            linear: pipe(shaders::LINEAR, types)?,
+            linear_attn: pipe(
+                shaders::LINEAR,
+                Types {
+                    input: storage,
+                    ..types
+                },
+            )?,
+            swiglu: pipe(shaders::SWIGLU, types)?,
+            rope_kv: pipe(shaders::ROPE_KV, types)?,
+            argmax: pipe(shaders::ARGMAX, types)?,
+            sample: pipe(shaders::SAMPLE, types)?,
+        };
+        let mut weight_bytes = 0u64;
+        let mut upload = |name: &str, data: &[f32], t: StorageType| {
+            let bytes = to_bytes(data, t);
+            weight_bytes += bytes.len() as u64;
+            if bytes.len() as u64 > max_binding {
+                return Err(EngineError::TooLarge {
+                    name: name.to_string(),
+                    bytes: bytes.len() as u64,
+                    limit: max_binding,
+                });
+            }
+            Ok(
+                device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some(name),
+                    contents: &bytes,
+                    usage: wgpu::BufferUsages::STORAGE,
+                }),
+            )
+        };
+        let w: &Weights = &model.weights;
+        let embed = upload("token_embd", &w.token_embd.data, storage)?;
+        let lm_head = match &w.output {
+            Some(t) => Some(upload("output", &t.data, storage)?),
+            None => None,
+        };
+        let output_norm = upload("output_norm", &w.output_norm.data, StorageType::F32)?;
+        let mut layers = Vec::new();
+        for (i, l) in w.layers.iter().enumerate() {
+            let cat = |a: &[f32], b: &[f32], c: &[f32]| [a, b, c].concat();
+            layers.push(LayerBuffers {
+                attn_norm: upload(
+                    &format!("blk.{i}.attn_norm"),
+                    &l.attn_norm.data,
+                    StorageType::F32,
+                )?,
+                wqkv: upload(
+                    &format!("blk.{i}.attn_qkv"),
+                    &cat(&l.attn_q.data, &l.attn_k.data, &l.attn_v.data),
+                    storage,
+                )?,
+                wo: upload(
+                    &format!("blk.{i}.attn_output"),
+                    &l.attn_output.data,
+                    storage,
+                )?,
+                ffn_norm: upload(
+                    &format!("blk.{i}.ffn_norm"),
+                    &l.ffn_norm.data,
+                    StorageType::F32,
+                )?,
+                w_gate_up: upload(
+                    &format!("blk.{i}.ffn_gate_up"),
+                    &cat(&l.ffn_gate.data, &l.ffn_up.data, &[]),
+                    storage,
+                )?,
+                w_down: upload(&format!("blk.{i}.ffn_down"), &l.ffn_down.data, storage)?,
+            });
+        }
+        let dummy = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("dummy"),
+            size: 16,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        Ok(GpuLlama {
+            device,
+            queue,
+            config,
+            plan,
+            module,
+            attention,
+            pipes,
+            storage,
+            embed,
+            lm_head,
+            output_norm,
+            layers,
+            dummy,
+            max_binding,
+            weight_bytes,
+        })
+    }
+
+    pub fn config(&self) -> &LlamaConfig {
+        &self.config
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    pub fn storage(&self) -> StorageType {
+        self.storage
+    }
+
+    /// Bytes of weights on the device.
+    pub fn weight_bytes(&self) -> u64 {
+        self.weight_bytes
+    }
+
+    /// KV-cache bytes a request of `rows` rows at N would allocate with this plan.
+    pub fn kv_bytes(&self, rows: usize, n_tokens: u32) -> u64 {
+        let d = self.config.head_dim as u64;
+        self.module
+            .layers
+            .iter()
+            .map(|l| u64::from(CacheLayout::new(l, &self.module.span, n_tokens).row_slots))
+            .sum::<u64>()
+            * 2
+            * d
+            * rows as u64
+            * elem_bytes(self.storage)
+    }
+
+    fn buffer(&self, label: &str, bytes: u64) -> Result<wgpu::Buffer, EngineError> {
+        if bytes > self.max_binding {
+            return Err(EngineError::TooLarge {
+                name: label.to_string(),
+                bytes,
+                limit: self.max_binding,
+            });
+        }
+        Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.max(16).next_multiple_of(4),
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        }))
+    }
+
+    fn activations(&self, tokens: usize, rows: usize) -> Result<Activations, EngineError> {
+        let c = &self.config;
+        let f = 4u64;
+        let s = elem_bytes(self.storage);
+        let t = tokens as u64;
+        let heads = (c.q_heads + 2 * c.kv_heads) as u64;
+        let hd = c.head_dim as u64;
+        Ok(Activations {
+            capacity: tokens,
+            x: self.buffer("x", t * c.hidden_size as u64 * f)?,
+            x_alt: self.buffer("x_alt", t * c.hidden_size as u64 * f)?,
+            h: self.buffer("h", t * c.hidden_size as u64 * f)?,
+            qkv: self.buffer("qkv", t * heads * hd * f)?,
+            q: self.buffer("q", t * c.q_heads as u64 * hd * s)?,
+            k: self.buffer("k", t * c.kv_heads as u64 * hd * s)?,
+            v: self.buffer("v", t * c.kv_heads as u64 * hd * s)?,
+            attn_out: self.buffer("attn_out", t * c.q_heads as u64 * hd * s)?,
+            gate_up: self.buffer("gate_up", t * 2 * c.ffn_size as u64 * f)?,
+            ffn_act: self.buffer("ffn_act", t * c.ffn_size as u64 * f)?,
+            last: self.buffer("last", rows as u64 * c.hidden_size as u64 * f)?,
+            logits: self.buffer("logits", rows as u64 * c.vocab_size as u64 * f)?,
+            tokens_out: self.buffer("tokens_out", rows as u64 * 4)?,
+        })
+    }
+
+    /// Starts a request: N = longest prompt + `max_new`, caches allocated from the plan.
+    pub fn start(
+        &self,
+        prompt_lens: &[usize],
+        max_new: usize,
+        seed: u64,
+    ) -> Result<Request, EngineError> {
+        let rows = prompt_lens.len();
+        let longest = prompt_lens.iter().copied().max().unwrap_or(0);
+        if rows == 0 || prompt_lens.contains(&0) {
+            return Err(EngineError::Input(
+                "every prompt needs at least one token".into(),
+            ));
+        }
+        if longest + max_new > self.config.context_length {
+            return Err(EngineError::TooLong {
+                prompt: longest,
+                max_new,
+                context: self.config.context_length,
+            });
+        }
+        let n_tokens = u32::try_from(longest + max_new)
+            .map_err(|_| EngineError::Input("N does not fit 32 bits".into()))?;
+        let hd = self.config.head_dim;
+        let d = hd as u64;
+        let s = elem_bytes(self.storage);
+        let layouts: Vec<CacheLayout> = self
+            .module
+            .layers
+            .iter()
+            .map(|l| CacheLayout::new(l, &self.module.span, n_tokens))
+            .collect();
+        let mut k_cache = Vec::new();
+        let mut v_cache = Vec::new();
+        let mut kv_bytes = 0;
+        for (i, layout) in layouts.iter().enumerate() {
+            let bytes = rows as u64 * u64::from(layout.row_slots) * d * s;
+            kv_bytes += 2 * bytes;
+            k_cache.push(self.buffer(&format!("k_cache.{i}"), bytes)?);
+            v_cache.push(self.buffer(&format!("v_cache.{i}"), bytes)?);
+        }
+        // cos/sin per (position, pair), computed in f64 like the CPU reference.
+        let half = hd / 2;
+        let theta = f64::from(self.config.rope_theta);
+        let mut table = Vec::with_capacity(n_tokens as usize * half * 2);
+        for p in 0..n_tokens as usize {
+            for j in 0..half {
+                let inv = theta.powf(-((2 * j) as f64) / hd as f64);
+                let a = p as f64 * inv;
+                table.push(a.cos() as f32);
+                table.push(a.sin() as f32);
+            }
+        }
+        let rope = self
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("rope"),
+                contents: bytemuck::cast_slice(&table),
+                usage: wgpu::BufferUsages::STORAGE,
+            });
+        let total: usize = prompt_lens.iter().sum();
+        let act = self.activations(total.max(rows), rows)?;
+        let n_chunks = layouts
+            .iter()
+            .map(|l| self.attention.n_chunks(l))
+            .max()
+            .unwrap_or(1);
+        let partials = self.buffer(
+            "partials",
+            (rows * self.config.q_heads * n_chunks as usize * (hd + 2) * 4) as u64,
+        )?;
+        Ok(Request {
+            rows,
+            n_tokens,
+            row_len: vec![0; rows],
+            layouts,
+            k_cache,
+            v_cache,
+            rope,
+            act,
+            partials,
+            kv_bytes,
+            rng: StdRng::seed_from_u64(seed),
+        })
+    }
+
+    fn uniform(&self, words: &[u32]) -> wgpu::Buffer {
+        self.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("params"),
+                contents: bytemuck::cast_slice(words),
+                usage: wgpu::BufferUsages::UNIFORM,
+            })
+    }
+
+    fn storage_u32(&self, label: &str, data: &[u32]) -> wgpu::Buffer {
+        self.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: bytemuck::cast_slice(data),
+                usage: wgpu::BufferUsages::STORAGE,
+            })
+    }
+
+    fn dispatch(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        pipeline: &wgpu::ComputePipeline,
+        buffers: &[&wgpu::Buffer],
+        groups: (u32, u32, u32),
+    ) {
+        let entries: Vec<wgpu::BindGroupEntry<'_>> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        let bind = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        pass.set_pipeline(pipeline);
+        pass.set_bind_group(0, &bind, &[]);
+        pass.dispatch_workgroups(groups.0, groups.1, groups.2);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn linear(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        attn_input: bool,
+        x: &wgpu::Buffer,
+        w: &wgpu::Buffer,
+        residual: Option<&wgpu::Buffer>,
+        out: &wgpu::Buffer,
+        rows: usize,
+        k: usize,
+        n_out: usize,
+    ) {
+        let params = self.uniform(&[
+            rows as u32,
+            k as u32,
+            n_out as u32,
+            u32::from(residual.is_some()),
+        ]);
+        let pipe = if attn_input {
+            &self.pipes.linear_attn
+        } else {
+            &self.pipes.linear
+        };
+        self.dispatch(
+            pass,
+            pipe,
+            &[&params, x, w, residual.unwrap_or(&self.dummy), out],
+            ((n_out as u32).div_ceil(64), (rows as u32).div_ceil(4), 1),
+        );
+    }
+
+    /// Runs `tokens` (packed rows; `info[t] = (position, row, last position of the row in
+    /// this pass)`) through the model. `prefill`: rows are the ragged `row_start` ranges
+    /// and attention runs over the packed K/V; otherwise one token per row attends over
+    /// the cache. Returns logits or sampled tokens of each row's last token.
+    fn forward(
+        &self,
+        req: &mut Request,
+        tokens: &[u32],
+        info: &[[u32; 4]],
+        row_start: Option<&[u32]>,
+        last_index: &[u32],
+        output: Output,
+    ) -> Result<Vec<u32>, EngineError> {
+        let c = &self.config;
+        let t = tokens.len();
+        if t > req.act.capacity {
+            req.act = self.activations(t, req.rows)?;
+        }
+        let a = &req.act;
+        let (hidden, hd) = (c.hidden_size, c.head_dim);
+        let qkv_dim = (c.q_heads + 2 * c.kv_heads) * hd;
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let tokens_buf = self.storage_u32(
+            "tokens",
+            &tokens
+                .iter()
+                .map(|&x| x.min(c.vocab_size as u32 - 1))
+                .collect::<Vec<_>>(),
+        );
+        let info_buf = self.storage_u32("tok_info", info.as_flattened());
+        let last_buf = self.storage_u32("last_index", last_index);
+        let row_start_buf = row_start.map(|r| self.storage_u32("row_start", r));
+        let row_pos: Vec<u32> = last_index.iter().map(|&i| info[i as usize][0]).collect();
+        let row_pos_buf = self.storage_u32("row_pos", &row_pos);
+        let identity: Vec<u32> = (0..t as u32).collect();
+        let identity_buf = self.storage_u32("rows", &identity);
+        let norm_params = self.uniform(&[t as u32, hidden as u32, c.rms_norm_eps.to_bits(), 0]);
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            let p = self.uniform(&[t as u32, hidden as u32, c.vocab_size as u32, 0]);
+            self.dispatch(
+                &mut pass,
+                &self.pipes.embed,
+                &[&p, &tokens_buf, &self.embed, &a.x],
+                ((hidden as u32).div_ceil(64), t as u32, 1),
+            );
+            for (l, lw) in self.layers.iter().enumerate() {
+                self.dispatch(
+                    &mut pass,
+                    &self.pipes.rmsnorm,
+                    &[&norm_params, &a.x, &identity_buf, &lw.attn_norm, &a.h],
+                    (t as u32, 1, 1),
+                );
+                self.linear(
+                    &mut pass, false, &a.h, &lw.wqkv, None, &a.qkv, t, hidden, qkv_dim,
+                );
+                let layout = &req.layouts[l];
+                let mut words = vec![
+                    t as u32,
+                    c.q_heads as u32,
+                    c.kv_heads as u32,
+                    hd as u32,
+                    layout.row_slots,
+                    1,
+                    0,
+                    0,
+                ];
+                for i in 0..64 {
+                    match layout.segments.get(i) {
+                        Some(s) => words.extend([s.offset, s.sink, s.ring, 0]),
+                        None => words.extend([0, 0, 0, 0]),
+                    }
+                }
+                let rp = self.uniform(&words);
+                self.dispatch(
+                    &mut pass,
+                    &self.pipes.rope_kv,
+                    &[
+                        &rp,
+                        &a.qkv,
+                        &info_buf,
+                        &req.rope,
+                        &a.q,
+                        &a.k,
+                        &a.v,
+                        &req.k_cache[l],
+                        &req.v_cache[l],
+                    ],
+                    (
+                        (hd as u32 / 2).div_ceil(32),
+                        (c.q_heads + 2 * c.kv_heads) as u32,
+                        t as u32,
+                    ),
+                );
+                match &row_start_buf {
+                    Some(rs) => {
+                        let max_len = row_start
+                            .map(|r| r.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0))
+                            .unwrap_or(0);
+                        self.attention.encode_prefill(
+                            &mut pass,
+                            l,
+                            req.n_tokens,
+                            req.rows as u32,
+                            max_len,
+                            [rs, &a.q, &a.k, &a.v, &a.attn_out],
+                        )?;
+                    }
+                    None => {
+                        let n_chunks = self.attention.n_chunks(layout);
+                        self.attention.encode_decode(
+                            &mut pass,
+                            l,
+                            req.n_tokens,
+                            req.rows as u32,
+                            n_chunks,
+                            [
+                                &row_pos_buf,
+                                &a.q,
+                                &req.k_cache[l],
+                                &req.v_cache[l],
+                                &req.partials,
+                                &a.attn_out,
+                            ],
+                        )?;
+                    }
+                }
+                self.linear(
+                    &mut pass,
+                    true,
+                    &a.attn_out,
+                    &lw.wo,
+                    Some(&a.x),
+                    &a.x_alt,
+                    t,
+                    c.q_heads * hd,
+                    hidden,
+                );
+                self.dispatch(
+                    &mut pass,
+                    &self.pipes.rmsnorm,
+                    &[&norm_params, &a.x_alt, &identity_buf, &lw.ffn_norm, &a.h],
+                    (t as u32, 1, 1),
+                );
+                self.linear(
+                    &mut pass,
+                    false,
+                    &a.h,
+                    &lw.w_gate_up,
+                    None,
+                    &a.gate_up,
+                    t,
+                    hidden,
+                    2 * c.ffn_size,
+                );
+                let sp = self.uniform(&[t as u32, c.ffn_size as u32, 0, 0]);
+                self.dispatch(
+                    &mut pass,
+                    &self.pipes.swiglu,
+                    &[&sp, &a.gate_up, &a.ffn_act],
+                    ((c.ffn_size as u32).div_ceil(64), t as u32, 1),
+                );
+                self.linear(
+                    &mut pass,
+                    false,
+                    &a.ffn_act,
+                    &lw.w_down,
+                    Some(&a.x_alt),
+                    &a.x,
+                    t,
+                    c.ffn_size,
+                    hidden,
+                );
+            }
+            let rows = req.rows;
+            let fp = self.uniform(&[rows as u32, hidden as u32, c.rms_norm_eps.to_bits(), 0]);
+            self.dispatch(
+                &mut pass,
+                &self.pipes.rmsnorm,
+                &[&fp, &a.x, &last_buf, &self.output_norm, &a.last],
+                (rows as u32, 1, 1),
+            );
+            let head = self.lm_head.as_ref().unwrap_or(&self.embed);
+            self.linear(
+                &mut pass,
+                false,
+                &a.last,
+                head,
+                None,
+                &a.logits,
+                rows,
+                hidden,
+                c.vocab_size,
+            );
+            if let Output::Tokens(s) = output {
+                if s.temperature <= 0.0 {
+                    let p = self.uniform(&[rows as u32, c.vocab_size as u32, 0, 0]);
+                    self.dispatch(
+                        &mut pass,
+                        &self.pipes.argmax,
+                        &[&p, &a.logits, &a.tokens_out],
+                        (rows as u32, 1, 1),
+                    );
+                } else {
+                    let u: Vec<f32> = (0..rows).map(|_| req.rng.random::<f32>()).collect();
+                    let ub = self.storage_u32(
+                        "uniforms",
+                        &u.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                    );
+                    let p = self.uniform(&[
+                        rows as u32,
+                        c.vocab_size as u32,
+                        s.temperature.to_bits(),
+                        s.top_p.clamp(0.0, 1.0).to_bits(),
+                    ]);
+                    self.dispatch(
+                        &mut pass,
+                        &self.pipes.sample,
+                        &[&p, &a.logits, &ub, &a.tokens_out],
+                        (rows as u32, 1, 1),
+                    );
+                }
+            }
+        }
+        let (src, words) = match output {
+            Output::Logits => (&a.logits, req.rows * c.vocab_size),
+            Output::Tokens(_) => (&a.tokens_out, req.rows),
+        };
+        let out = self.read_back(scope, encoder, src, words)?;
+        Ok(out)
+    }
+
+    fn read_back(
+        &self,
+        scope: wgpu::ErrorScopeGuard,
+        mut encoder: wgpu::CommandEncoder,
+        src: &wgpu::Buffer,
+        words: usize,
+    ) -> Result<Vec<u32>, EngineError> {
+        let bytes = (words * 4) as u64;
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: bytes.max(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        encoder.copy_buffer_to_buffer(src, 0, &staging, 0, bytes);
+        self.queue.submit([encoder.finish()]);
+        let gpu = |what: &str, message: String| EngineError::Gpu {
+            what: what.to_string(),
+            message,
+        };
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(gpu("a forward pass", e.to_string()));
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            // The receiver lives until the poll below returns.
+            let _ = tx.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| gpu("waiting for the GPU", e.to_string()))?;
+        rx.recv()
+            .map_err(|e| gpu("read-back", e.to_string()))?
+            .map_err(|e| gpu("read-back", e.to_string()))?;
+        let view = staging
+            .get_mapped_range(..)
+            .map_err(|e| gpu("read-back", e.to_string()))?;
+        let out = bytemuck::cast_slice::<u8, u32>(&view)[..words].to_vec();
+        drop(view);
+        staging.unmap();
+        Ok(out)
+    }
+
+    fn prefill_inputs(
+        &self,
+        req: &mut Request,
+        prompts: &[Vec<u32>],
+    ) -> Result<PackedPrefill, EngineError> {
+        if prompts.len() != req.rows {
+            return Err(EngineError::Input(format!(
+                "{} prompts for a request of {} rows",
+                prompts.len(),
+                req.rows
+            )));
+        }
+        let mut tokens = Vec::new();
+        let mut info = Vec::new();
+        let mut row_start = vec![0u32];
+        let mut last = Vec::new();
+        for (b, p) in prompts.iter().enumerate() {
+            let n = p.len() as u32;
+            for (i, &tok) in p.iter().enumerate() {
+                tokens.push(tok);
+                info.push([i as u32, b as u32, n - 1, 0]);
+            }
+            row_start.push(tokens.len() as u32);
+            last.push(tokens.len() as u32 - 1);
+            req.row_len[b] = n;
+        }
+        Ok((tokens, info, row_start, last))
+    }
+
+    /// Prefill of every row; returns the logits of each row's last token `[rows][vocab]`.
+    pub fn prefill_logits(
+        &self,
+        req: &mut Request,
+        prompts: &[Vec<u32>],
+    ) -> Result<Vec<Vec<f32>>, EngineError> {
+        let (tokens, info, row_start, last) = self.prefill_inputs(req, prompts)?;
+        let raw = self.forward(req, &tokens, &info, Some(&row_start), &last, Output::Logits)?;
+        Ok(self.split_logits(&raw))
+    }
+
+    /// Prefill of every row; returns each row's first generated token.
+    pub fn prefill_tokens(
+        &self,
+        req: &mut Request,
+        prompts: &[Vec<u32>],
+        sampling: Sampling,
+    ) -> Result<Vec<u32>, EngineError> {
+        let (tokens, info, row_start, last) = self.prefill_inputs(req, prompts)?;
+        self.forward(
+            req,
+            &tokens,
+            &info,
+            Some(&row_start),
+            &last,
+            Output::Tokens(sampling),
+        )
+    }
+
+    fn decode_inputs(
+        &self,
+        req: &mut Request,
+        tokens: &[u32],
+    ) -> Result<Vec<[u32; 4]>, EngineError> {
+        if tokens.len() != req.rows {
+            return Err(EngineError::Input(format!(
+                "{} tokens for a request of {} rows",
+                tokens.len(),
+                req.rows
+            )));
+        }
+        let info = req
+            .row_len
+            .iter()
+            .enumerate()
+            .map(|(b, &pos)| [pos, b as u32, pos, 0])
+            .collect();
+        for len in &mut req.row_len {
+            *len += 1;
+        }
+        Ok(info)
+    }
+
+    /// One decode step: `tokens[b]` is row b's newest token, at position `row_len[b]`.
+    pub fn decode_logits(
+        &self,
+        req: &mut Request,
+        tokens: &[u32],
+    ) -> Result<Vec<Vec<f32>>, EngineError> {
+        let info = self.decode_inputs(req, tokens)?;
+        let last: Vec<u32> = (0..req.rows as u32).collect();
+        let raw = self.forward(req, tokens, &info, None, &last, Output::Logits)?;
+        Ok(self.split_logits(&raw))
+    }
+
+    /// One decode step returning each row's next token.
+    pub fn decode_tokens(
+        &self,
+        req: &mut Request,
+        tokens: &[u32],
+        sampling: Sampling,
+    ) -> Result<Vec<u32>, EngineError> {
+        let info = self.decode_inputs(req, tokens)?;
+        let last: Vec<u32> = (0..req.rows as u32).collect();
+        self.forward(req, tokens, &info, None, &last, Output::Tokens(sampling))
+    }
+
+    fn split_logits(&self, raw: &[u32]) -> Vec<Vec<f32>> {
+        raw.chunks(self.config.vocab_size)
+            .map(|r| r.iter().map(|&b| f32::from_bits(b)).collect())
+            .collect()
+    }
+}
+
+fn to_bytes(data: &[f32], t: StorageType) -> Vec<u8> {
+    let mut bytes = match t {
+        StorageType::F32 => bytemuck::cast_slice(data).to_vec(),
+        StorageType::F16 => {
+            let h: Vec<half::f16> = data.iter().map(|&x| half::f16::from_f32(x)).collect();
+            bytemuck::cast_slice(&h).to_vec()
+        }
+    };
+    bytes.resize(bytes.len().next_multiple_of(4).max(4), 0);
+    bytes
+}

@@ -1,0 +1,198 @@
+//! The model on the GPU (wgpu; lavapipe in CI) against the CPU reference: a tiny
+//! random-weight Llama written by the test (loaded through GGUF and through a Hugging
+//! Face folder), dense and with a sparse plan, prefill and decode, ragged batches.
+
+mod common;
+
+use candle_core::DType;
+use common::tiny::*;
+use moa::model::{CpuReference, Masking, Model};
+use moa::runtime::llama::{GpuLlama, Sampling};
+use moa::runtime::wgpu::WgpuContext;
+
+fn context() -> WgpuContext {
+    let ctx = WgpuContext::new().expect("a wgpu adapter (lavapipe in CI) is required");
+    eprintln!("adapter: {} ({:?})", ctx.adapter_name(), ctx.backend());
+    ctx
+}
+
+fn load(kind: &str) -> Model {
+    let w = tiny(11, false);
+    let dir = tmp(&format!("gpu-{kind}"));
+    if kind == "gguf" {
+        let path = dir.join("tiny.gguf");
+        w.write_gguf(&path, |_, _| {});
+        Model::load(&path).unwrap()
+    } else {
+        let hf = dir.join("hf");
+        std::fs::create_dir_all(&hf).unwrap();
+        w.write_hf(&hf, DType::F32, false);
+        Model::load(&hf).unwrap()
+    }
+}
+
+fn max_err(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// Prefill a ragged batch, then decode a few steps feeding fixed tokens, comparing the
+/// logits of every row at every step with the CPU reference.
+fn parity(ctx: &WgpuContext, model: &Model, sparse: bool, force_f32: bool) {
+    let plan = sparse_plan();
+    let gpu = GpuLlama::new(ctx, model, sparse.then_some(&plan), force_f32).unwrap();
+    let cpu = CpuReference::from_model(model.clone()).unwrap();
+    let prompts = vec![tokens(19, 1), tokens(5, 2), tokens(33, 3)];
+    let steps = 6;
+    let mut req = gpu
+        .start(&prompts.iter().map(Vec::len).collect::<Vec<_>>(), steps, 0)
+        .unwrap();
+    let n = req.n_tokens;
+    let masking = if sparse {
+        Masking::Plan {
+            plan: &plan,
+            n_tokens: n,
+        }
+    } else {
+        Masking::Dense
+    };
+    // f16 weights and activations: compare loosely, but far tighter than the gap
+    // between masked and dense logits (checked below).
+    let tol = if gpu.storage() == moa::lower::StorageType::F16 {
+        3e-2
+    } else {
+        2e-3
+    };
+    let what = format!("sparse={sparse} storage={}", gpu.storage().name());
+    let got = gpu.prefill_logits(&mut req, &prompts).unwrap();
+    let mut seqs = prompts.clone();
+    for (b, p) in prompts.iter().enumerate() {
+        let want = cpu.forward(p, masking).unwrap();
+        let last = &want.data[(p.len() - 1) * VOCAB..p.len() * VOCAB];
+        let e = max_err(&got[b], last);
+        assert!(e < tol, "{what}: prefill row {b}: max |err| {e}");
+    }
+    for step in 0..steps {
+        let next: Vec<u32> = (0..prompts.len())
+            .map(|b| ((step * 37 + b * 11) % VOCAB) as u32)
+            .collect();
+        let got = gpu.decode_logits(&mut req, &next).unwrap();
+        for (b, seq) in seqs.iter_mut().enumerate() {
+            seq.push(next[b]);
+            let want = cpu.forward(seq, masking).unwrap();
+            let last = &want.data[(seq.len() - 1) * VOCAB..seq.len() * VOCAB];
+            let e = max_err(&got[b], last);
+            assert!(e < tol, "{what}: decode step {step} row {b}: max |err| {e}");
+        }
+    }
+}
+
+#[test]
+fn tiny_model_matches_cpu_reference_dense_and_sparse() {
+    let ctx = context();
+    let gguf = load("gguf");
+    let hf = load("hf");
+    for force_f32 in [true, false] {
+        for sparse in [false, true] {
+            parity(&ctx, &gguf, sparse, force_f32);
+        }
+    }
+    parity(&ctx, &hf, true, true);
+}
+
+#[test]
+fn sparse_plan_changes_the_logits() {
+    // Guards the parity test: with this plan and these lengths the mask matters.
+    let model = load("hf");
+    let plan = sparse_plan();
+    let cpu = CpuReference::from_model(model).unwrap();
+    let p = tokens(33, 3);
+    let dense = cpu.forward(&p, Masking::Dense).unwrap();
+    let sparse = cpu
+        .forward(
+            &p,
+            Masking::Plan {
+                plan: &plan,
+                n_tokens: 39,
+            },
+        )
+        .unwrap();
+    assert!(max_err(&dense.data, &sparse.data) > 0.1);
+}
+
+#[test]
+fn greedy_generation_on_gpu_equals_cpu() {
+    let ctx = context();
+    let model = load("gguf");
+    let cpu = CpuReference::from_model(model.clone()).unwrap();
+    let gpu = GpuLlama::new(&ctx, &model, None, true).unwrap();
+    let prompt = tokens(12, 9);
+    let mut req = gpu.start(&[prompt.len()], 8, 0).unwrap();
+    let mut out = vec![
+        gpu.prefill_tokens(&mut req, std::slice::from_ref(&prompt), Sampling::greedy())
+            .unwrap()[0],
+    ];
+    for _ in 0..7 {
+        let t = gpu
+            .decode_tokens(&mut req, &[*out.last().unwrap()], Sampling::greedy())
+            .unwrap();
+        out.push(t[0]);
+    }
+    let want = cpu.generate(&prompt, 8, Masking::Dense, &[]).unwrap();
+    assert_eq!(out, want);
+}
+
+#[test]
+fn sampling_is_seeded_and_stays_in_the_vocabulary() {
+    let ctx = context();
+    let model = load("gguf");
+    let gpu = GpuLlama::new(&ctx, &model, None, true).unwrap();
+    let run = |seed| {
+        let prompt = tokens(7, 4);
+        let s = Sampling {
+            temperature: 1.0,
+            top_p: 0.9,
+            seed,
+        };
+        let mut req = gpu.start(&[7, 7], 5, seed).unwrap();
+        let mut toks = gpu
+            .prefill_tokens(&mut req, &[prompt.clone(), prompt], s)
+            .unwrap();
+        let mut all = toks.clone();
+        for _ in 0..4 {
+            toks = gpu.decode_tokens(&mut req, &toks, s).unwrap();
+            all.extend(&toks);
+        }
+        all
+    };
+    let a = run(5);
+    assert_eq!(a, run(5));
+    assert!(a.iter().all(|&t| (t as usize) < VOCAB));
+    assert_ne!(a, run(6));
+}
+
+#[test]
+fn bad_requests_are_errors() {
+    let ctx = context();
+    let model = load("gguf");
+    let gpu = GpuLlama::new(&ctx, &model, None, true).unwrap();
+    let e = gpu.start(&[100], 100, 0).err().unwrap().to_string();
+    assert!(
+        e.contains("exceeds the model's context of 128 tokens"),
+        "{e}"
+    );
+    assert!(gpu.start(&[], 1, 0).is_err());
+    let mut wrong = sparse_plan();
+    wrong.model.q_heads = 8;
+    wrong
+        .layers
+        .iter_mut()
+        .for_each(|l| l.rules.extend(l.rules.clone()));
+    let e = GpuLlama::new(&ctx, &model, Some(&wrong), true)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("q_heads"), "{e}");
+}

@@ -19,6 +19,46 @@ pub enum Command {
     /// The default model and model files (fetch, info).
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Generate text on the GPU (wgpu) through the plan's compiled MoA attention kernels.
+    Generate(GenerateArgs),
+}
+
+#[derive(clap::Args)]
+pub struct GenerateArgs {
+    /// Plan TOML (default: the built-in SmolLM2-135M plan, for the default model).
+    #[arg(long, conflicts_with = "dense")]
+    pub plan: Option<PathBuf>,
+    /// GGUF file or Hugging Face folder (default: the fetched SmolLM2-135M-Instruct).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// A user message; repeat the flag to decode several prompts together as a batch.
+    #[arg(long, required_unless_present = "prompt_file")]
+    pub prompt: Vec<String>,
+    /// Read a (long) prompt from a file; may be repeated.
+    #[arg(long)]
+    pub prompt_file: Vec<PathBuf>,
+    /// Feed the prompt as is, without the model's chat template.
+    #[arg(long)]
+    pub raw: bool,
+    #[arg(long, default_value_t = 128)]
+    pub max_new_tokens: usize,
+    /// Dense attention (every span = N) through the same kernels.
+    #[arg(long)]
+    pub dense: bool,
+    /// 0 = greedy.
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f32,
+    #[arg(long, default_value_t = 1.0)]
+    pub top_p: f32,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Keep weights and caches in f32 even where the GPU has f16.
+    #[arg(long)]
+    pub f32: bool,
+    /// Do not stop at the end-of-sequence token (for benchmarks: always generate
+    /// --max-new-tokens).
+    #[arg(long)]
+    pub ignore_eos: bool,
 }
 
 #[derive(Subcommand)]

@@ -1,3 +1,4 @@
+mod generate;
 mod model;
 mod plan;
 
@@ -9,6 +10,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Plan(cmd) => plan::run(cmd),
         Command::Model(cmd) => model::run(cmd),
+        Command::Generate(args) => generate::run(args),
     }
 }
 

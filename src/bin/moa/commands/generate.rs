@@ -1,0 +1,147 @@
+//! `moa generate`: chat with a model on the GPU through the plan's compiled kernels.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use moa::model::{self, ChatMessage, ChatTemplate, Model, ModelTokenizer};
+use moa::plan::Plan;
+use moa::runtime::llama::{dense_plan, GpuLlama, Sampling};
+use moa::runtime::wgpu::WgpuContext;
+
+use crate::args::GenerateArgs;
+
+/// The default plan, embedded so the binary runs without a source tree.
+const DEFAULT_PLAN: &str = include_str!("../../../../plans/smollm2-135m-example.toml");
+const DEFAULT_PLAN_NAME: &str = "plans/smollm2-135m-example.toml (built in)";
+
+fn mib(b: u64) -> f64 {
+    b as f64 / (1024.0 * 1024.0)
+}
+
+pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
+    let model_path = match &args.model {
+        Some(p) => p.clone(),
+        None => model::default_model_path()?,
+    };
+    let t0 = Instant::now();
+    let model = Model::load(&model_path)?;
+    let tokenizer = ModelTokenizer::load(&model_path)?;
+    let template = ChatTemplate::load(&model_path)?;
+    let (plan, plan_name) = match (&args.plan, args.dense) {
+        (_, true) => (None, "dense".to_string()),
+        (Some(p), false) => (Some(Plan::load(p)?), p.display().to_string()),
+        (None, false) => {
+            let plan = Plan::from_toml_str(DEFAULT_PLAN, DEFAULT_PLAN_NAME)?;
+            if model.config.check_plan(&plan).is_err() {
+                bail!(
+                    "the built-in plan is for SmolLM2-135M; `{}` has another shape: pass --plan PLAN.toml or --dense",
+                    model_path.display()
+                );
+            }
+            (Some(plan), DEFAULT_PLAN_NAME.to_string())
+        }
+    };
+    let mut texts = args.prompt.clone();
+    for f in &args.prompt_file {
+        texts.push(
+            std::fs::read_to_string(f).with_context(|| format!("cannot read `{}`", f.display()))?,
+        );
+    }
+    let mut prompts = Vec::new();
+    for text in &texts {
+        let rendered = match (&template, args.raw) {
+            (Some(t), false) => t.render(&[ChatMessage::new("user", text)], true)?,
+            _ => text.clone(),
+        };
+        prompts.push(tokenizer.encode(&rendered)?);
+    }
+    let ctx = WgpuContext::new()?;
+    let gpu = GpuLlama::new(&ctx, &model, plan.as_ref(), args.f32)?;
+    eprintln!(
+        "moa: {} on {} ({:?}), {} storage, plan {plan_name}; loaded in {:.1} s",
+        model.config.name.as_deref().unwrap_or("model"),
+        ctx.adapter_name(),
+        ctx.backend(),
+        gpu.storage().name(),
+        t0.elapsed().as_secs_f64()
+    );
+    let sampling = Sampling {
+        temperature: args.temperature,
+        top_p: args.top_p,
+        seed: args.seed,
+    };
+    let lens: Vec<usize> = prompts.iter().map(Vec::len).collect();
+    let mut req = gpu.start(&lens, args.max_new_tokens, args.seed)?;
+    let rows = prompts.len();
+    let t_prefill = Instant::now();
+    let mut next = gpu.prefill_tokens(&mut req, &prompts, sampling)?;
+    let prefill_s = t_prefill.elapsed().as_secs_f64();
+    let eos = &model.special.eos;
+    let mut out: Vec<Vec<u32>> = vec![Vec::new(); rows];
+    let mut done = vec![false; rows];
+    let mut printed = 0usize;
+    let stream = rows == 1;
+    let t_decode = Instant::now();
+    let mut steps = 0usize;
+    loop {
+        for b in 0..rows {
+            if done[b] {
+                continue;
+            }
+            if !args.ignore_eos && eos.contains(&next[b]) {
+                done[b] = true;
+            } else {
+                out[b].push(next[b]);
+            }
+            if out[b].len() >= args.max_new_tokens {
+                done[b] = true;
+            }
+        }
+        if stream {
+            let text = tokenizer.decode(&out[0], true)?;
+            // Print whole characters only: a token may end inside a UTF-8 sequence.
+            if text.len() > printed && !text.ends_with('\u{fffd}') {
+                print!("{}", &text[printed..]);
+                std::io::stdout().flush()?;
+                printed = text.len();
+            }
+        }
+        if done.iter().all(|&d| d) {
+            break;
+        }
+        next = gpu.decode_tokens(&mut req, &next, sampling)?;
+        steps += 1;
+    }
+    let decode_s = t_decode.elapsed().as_secs_f64();
+    if stream {
+        println!();
+    } else {
+        for (b, o) in out.iter().enumerate() {
+            println!("--- [{b}] {}", tokenizer.decode(o, true)?);
+        }
+    }
+    let prompt_tokens: usize = lens.iter().sum();
+    let dense_bytes = {
+        let c = gpu.config();
+        (rows * c.n_layers * c.kv_heads * 2 * c.head_dim) as u64
+            * u64::from(req.n_tokens)
+            * gpu.storage().bytes() as u64
+    };
+    let _ = dense_plan; // dense bytes follow from the shape directly (every span = N)
+    eprintln!(
+        "prefill: {prompt_tokens} tokens in {prefill_s:.2} s = {:.1} tok/s; decode: {} steps x {rows} rows in {decode_s:.2} s = {:.1} tok/s",
+        prompt_tokens as f64 / prefill_s,
+        steps,
+        (steps * rows) as f64 / decode_s.max(1e-9)
+    );
+    eprintln!(
+        "KV cache at N = {}: {:.2} MiB with this plan vs {:.2} MiB dense ({:.1}%)",
+        req.n_tokens,
+        mib(req.kv_bytes),
+        mib(dense_bytes),
+        100.0 * req.kv_bytes as f64 / dense_bytes as f64
+    );
+    Ok(ExitCode::SUCCESS)
+}

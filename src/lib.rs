@@ -7,5 +7,6 @@
 
 pub mod codegen;
 pub mod lower;
+pub mod optimize;
 pub mod plan;
 pub mod runtime;

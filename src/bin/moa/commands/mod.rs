@@ -1,3 +1,4 @@
+mod optimize;
 mod plan;
 
 use std::process::ExitCode;
@@ -7,6 +8,7 @@ use crate::args::{Args, Command};
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Plan(cmd) => plan::run(cmd),
+        Command::Optimize(args) => optimize::run(args),
     }
 }
 

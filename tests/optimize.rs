@@ -385,3 +385,64 @@ fn profile_file_round_trips_and_candle_reads_it() {
     assert!(bad.to_string().contains("not a safetensors file"), "{bad}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn cli_writes_plans_and_summary() {
+    let dir = std::env::temp_dir().join(format!("moa-opt-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut args: Vec<String> = vec!["optimize".into()];
+    for p in tiny_profiles() {
+        let path = dir.join(format!("p{}.safetensors", p.n_tokens));
+        p.save(&path).expect("save");
+        args.extend(["--profile".into(), path.display().to_string()]);
+    }
+    let out_dir = dir.join("plans");
+    let run = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_moa"))
+            .args(&args)
+            .args(extra)
+            .output()
+            .expect("runs moa")
+    };
+    let out_s = out_dir.display().to_string();
+    let ok = run(&[
+        "--density",
+        "0.55",
+        "--pareto-intervals",
+        "2",
+        "--time-limit",
+        "20",
+        "-o",
+        &out_s,
+    ]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let summary = std::fs::read_to_string(out_dir.join("summary.txt")).expect("summary");
+    assert!(summary.contains("plan_0.toml"), "{summary}");
+    Plan::load(&out_dir.join("plan_0.toml")).expect("a valid plan");
+
+    let bad = run(&["--band", "0.1,0.2", "-o", &out_s]);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && err.contains("N = 512"), "{err}");
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_moa"))
+        .args([
+            "optimize",
+            "--profile",
+            "/nonexistent/p.safetensors",
+            "--density",
+            "0.5",
+        ])
+        .args(["-o", &out_s])
+        .output()
+        .expect("runs moa");
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        !missing.status.success() && err.contains("/nonexistent/p.safetensors"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

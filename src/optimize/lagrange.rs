@@ -20,6 +20,8 @@ use std::time::Instant;
 use super::problem::{relative_gap, Assignment, Instance, Method, SolveOptions, SolveStatus};
 use super::OptimizeError;
 
+/// Longest time the column master MILP may take in one solve.
+const MASTER_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);
 /// Enumerate rule sets per layer up to this many combinations.
 const MAX_ENUMERATED_SETS: u128 = 50_000;
 
@@ -382,6 +384,119 @@ pub fn layer_bound_is_exact(inst: &Instance) -> bool {
         .all(|u| k >= inst.rules.min(u.len()) || binomial(inst.rules, k) <= MAX_ENUMERATED_SETS)
 }
 
+/// Distinct layer configurations (rule per unit of the layer) seen so far.
+struct Columns {
+    per_layer: Vec<Vec<Vec<usize>>>,
+}
+
+impl Columns {
+    fn new(layers: usize) -> Self {
+        Columns {
+            per_layer: vec![Vec::new(); layers],
+        }
+    }
+
+    fn add(&mut self, layers: &[Vec<usize>], assign: &[usize]) {
+        for (l, units) in layers.iter().enumerate() {
+            let col: Vec<usize> = units.iter().map(|&u| assign[u]).collect();
+            if !self.per_layer[l].contains(&col) {
+                self.per_layer[l].push(col);
+            }
+        }
+    }
+
+    /// One column per layer, rows within bounds, least cost: a MILP in
+    /// Σ_l |columns_l| binaries, warm-started from the feasible `incumbent`.
+    #[allow(clippy::too_many_arguments)]
+    fn master(
+        &self,
+        inst: &Instance,
+        layers: &[Vec<usize>],
+        cost: &[f64],
+        rows: &ScaledRows,
+        incumbent: &[usize],
+        mip_gap: f64,
+        time_limit: std::time::Duration,
+    ) -> Option<(Vec<usize>, bool)> {
+        use good_lp::solvers::microlp::microlp;
+        use good_lp::{
+            variable, Expression, ProblemVariables, Solution, SolverModel, WithInitialSolution,
+            WithMipGap, WithTimeLimit,
+        };
+        let nr = inst.rules;
+        let mut vars = ProblemVariables::new();
+        let z: Vec<Vec<_>> = self
+            .per_layer
+            .iter()
+            .map(|cols| vars.add_vector(variable().binary(), cols.len()))
+            .collect();
+        let mut objective = Expression::default();
+        let mut row_expr: Vec<Expression> = vec![Expression::default(); rows.lo.len()];
+        for (l, units) in layers.iter().enumerate() {
+            for (j, col) in self.per_layer[l].iter().enumerate() {
+                let c: f64 = units.iter().zip(col).map(|(&u, &r)| cost[u * nr + r]).sum();
+                objective.add_mul(c, z[l][j]);
+                for (k, e) in row_expr.iter_mut().enumerate() {
+                    let v: f64 = units
+                        .iter()
+                        .zip(col)
+                        .map(|(&u, &r)| rows.coef[k][u * nr + r])
+                        .sum();
+                    e.add_mul(v, z[l][j]);
+                }
+            }
+        }
+        let warm: Vec<_> = layers
+            .iter()
+            .enumerate()
+            .flat_map(|(l, units)| {
+                let col: Vec<usize> = units.iter().map(|&u| incumbent[u]).collect();
+                let z = &z;
+                self.per_layer[l]
+                    .iter()
+                    .enumerate()
+                    .map(move |(j, c)| (z[l][j], if *c == col { 1.0 } else { 0.0 }))
+            })
+            .collect();
+        let mut model = vars
+            .minimise(objective)
+            .using(microlp)
+            .with_time_limit(time_limit.as_secs_f64())
+            .with_mip_gap(mip_gap as f32)
+            .ok()?
+            .with_initial_solution(warm);
+        for zl in &z {
+            let mut e = Expression::default();
+            for v in zl {
+                e.add_mul(1.0, *v);
+            }
+            model.add_constraint(e.eq(1.0));
+        }
+        for (k, e) in row_expr.into_iter().enumerate() {
+            if rows.hi[k].is_finite() {
+                model.add_constraint(e.clone().leq(rows.hi[k]));
+            }
+            if rows.lo[k].is_finite() {
+                model.add_constraint(e.geq(rows.lo[k]));
+            }
+        }
+        // A numerical failure or timeout here only means no better incumbent.
+        let sol = model.solve().ok()?;
+        let mut assign = incumbent.to_vec();
+        for (l, units) in layers.iter().enumerate() {
+            let j = (0..z[l].len())
+                .max_by(|&a, &b| sol.value(z[l][a]).total_cmp(&sol.value(z[l][b])))?;
+            for (i, &u) in units.iter().enumerate() {
+                assign[u] = self.per_layer[l][j][i];
+            }
+        }
+        Some((
+            assign,
+            matches!(sol.status(), good_lp::SolutionStatus::TimeLimit),
+        ))
+    }
+}
+
 /// Maximises the cutting-plane model `min_i g_i + s_i·(m − m_i)` over multipliers
 /// `m ≥ 0` within `radius` of `center` (an LP in a handful of variables, microlp).
 /// Returns the maximiser and the model's value there.
@@ -506,6 +621,8 @@ pub(crate) fn solve(inst: &Instance, opts: &SolveOptions) -> Result<Assignment, 
     // while plain subgradient steps zig-zag between the correlated density rows.
     let mut center = vec![0.0f64; nd];
     let (g0, s0, a0) = eval(&center);
+    let mut columns = Columns::new(layers.len());
+    columns.add(&layers, &a0);
     consider(a0, &mut best);
     let mut lb = g0;
     let mut cuts: Vec<(f64, Vec<f64>, Vec<f64>)> = vec![(g0, s0, center.clone())];
@@ -541,7 +658,7 @@ pub(crate) fn solve(inst: &Instance, opts: &SolveOptions) -> Result<Assignment, 
             break;
         };
         let (g, s, a) = eval(&next);
-
+        columns.add(&layers, &a);
         consider(a, &mut best);
         if predicted - lb <= 1e-12 * lb.abs().max(1.0) {
             // The model cannot improve inside the region: the center is optimal for it.
@@ -560,6 +677,35 @@ pub(crate) fn solve(inst: &Instance, opts: &SolveOptions) -> Result<Assignment, 
         cuts.push((g, s, next));
         if cuts.len() > 200 {
             cuts.remove(0);
+        }
+    }
+    // Price-and-branch: the relaxed layer configurations seen at every dual step are
+    // columns; choosing one per layer so that the rows hold is a small MILP whose LP
+    // bound is the Lagrangian bound, so its integer answer mixes layers the way the dual
+    // optimum does, which single-unit repair cannot when the limit of K rules per layer
+    // pins each layer's rule set.
+    if let Some((ub, a)) = &best {
+        columns.add(&layers, a);
+        let gap = relative_gap(*ub, lb);
+        let left = opts.time_limit.saturating_sub(start.elapsed());
+        if gap > opts.mip_gap && !left.is_zero() {
+            // microlp finds its good integer points early and then spends long proving
+            // them: cap the master so the whole run stays near its budget.
+            let cap = left.min(MASTER_TIME_LIMIT);
+            if let Some((a, timed_out)) =
+                columns.master(inst, &layers, &cost, &rows, a, opts.mip_gap, cap)
+            {
+                consider(a, &mut best);
+                if timed_out {
+                    status = SolveStatus::TimeLimit;
+                }
+            }
+            if let Some((ub, _)) = &best {
+                let gap = relative_gap(*ub, lb);
+                if gap <= opts.mip_gap {
+                    status = SolveStatus::GapLimit;
+                }
+            }
         }
     }
     let Some((_, assign)) = best else {

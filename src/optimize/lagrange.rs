@@ -1,17 +1,22 @@
 //! The fast path: Lagrangian relaxation of the side rows, exact per-layer subproblems,
-//! greedy repair to feasibility, and the dual bound as the optimality certificate.
+//! a column master for the primal side, and the dual bound as the optimality certificate.
 //!
-//! Why it is (near) exact: with the side rows (density bands, ε bounds: a handful) moved
-//! into the objective with multipliers λ, the problem splits into independent layers, and
-//! a layer's "pick ≤ K rules, each unit takes its cheapest" is solved exactly by
-//! enumerating the C(R, K) rule sets (1128 pairs for 48 rules). Every λ gives a lower
-//! bound g(λ) on the optimum; the dual (a handful of dimensions) is maximised by
-//! cutting planes in a trust region (a small LP per step). The relaxed assignments violate
-//! the rows by a few units' worth, which a greedy ratio repair fixes; a 1-opt pass then
-//! spends any slack. With hundreds of units and < 20 rows the duality gap is tiny
-//! (only about as many units as rows are "fractional" in the LP), so the reported gap
-//! `(best feasible − best bound) / best feasible` is usually below 1e-3.
+//! 1. Dual. With the side rows (density bands, ε bounds: a handful) priced by
+//!    multipliers, the problem splits into independent layers, and a layer's "pick ≤ K
+//!    rules, each unit takes its cheapest" is solved exactly by enumerating the C(R, K)
+//!    rule sets (1128 pairs for 48 rules). Every multiplier vector gives a lower bound
+//!    g on the optimum; g is maximised by cutting planes in a trust region (a small LP
+//!    per step, microlp), which converges in tens of steps in these few dimensions.
+//! 2. Primal, cheap: every relaxed assignment is repaired (greedy, cost per unit of
+//!    violation removed) and polished (1-opt within the rows' slack).
+//! 3. Primal, strong: the layer configurations met during the dual steps are columns;
+//!    one column per layer with every row inside its bounds is a small MILP (a
+//!    Dantzig–Wolfe restricted master, warm-started from the incumbent, capped at
+//!    `MASTER_TIME_LIMIT`, 15 s). Its LP bound equals the Lagrangian bound, so it mixes
+//!    whole layers as the dual optimum does; single-unit repair cannot when the K-rule
+//!    limit pins each layer's rule set (7B-size bench: loss 904 → 95.7).
 //!
+//! The reported gap is `(best feasible − best dual bound) / best feasible`, a proof.
 //! When C(R, K) is too large to enumerate, the layer bound drops the K limit (still a
 //! valid lower bound) and the layer's primal set is found greedily.
 

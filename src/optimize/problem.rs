@@ -221,12 +221,21 @@ pub fn solve(inst: &Instance, opts: &SolveOptions) -> Result<Assignment, Optimiz
         Method::Auto => Method::Lagrangian,
         m => m,
     };
+    let start = std::time::Instant::now();
     let out = match method {
         Method::Milp => match super::milp::solve(inst, opts) {
             // microlp can fail numerically ("singular matrix", seen on ε-constraint rows
             // of tiny instances); the Lagrangian path still gives a feasible assignment
             // with a proven gap, and `Assignment::method` says which one answered.
-            Err(OptimizeError::Solver(_)) => super::lagrange::solve(inst, opts)?,
+            // It gets what is left of the budget (at least a second to find a point).
+            Err(OptimizeError::Solver(_)) => {
+                let left = opts.time_limit.saturating_sub(start.elapsed());
+                let opts = SolveOptions {
+                    time_limit: left.max(Duration::from_secs(1)),
+                    ..*opts
+                };
+                super::lagrange::solve(inst, &opts)?
+            }
             other => other?,
         },
         _ => super::lagrange::solve(inst, opts)?,

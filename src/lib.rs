@@ -8,5 +8,6 @@
 pub mod codegen;
 pub mod lower;
 pub mod model;
+pub mod optimize;
 pub mod plan;
 pub mod runtime;

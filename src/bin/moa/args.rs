@@ -21,6 +21,8 @@ pub enum Command {
     Model(ModelCommand),
     /// Generate text on the GPU (wgpu) through the plan's compiled MoA attention kernels.
     Generate(GenerateArgs),
+    /// Choose per-head rules from influence profiles and write the plans (Pareto set).
+    Optimize(OptimizeArgs),
 }
 
 #[derive(clap::Args)]
@@ -72,6 +74,52 @@ pub enum ModelCommand {
         /// A GGUF file or a Hugging Face folder (default: the fetched default model).
         path: Option<PathBuf>,
     },
+}
+
+/// `moa optimize`.
+#[derive(clap::Args)]
+pub struct OptimizeArgs {
+    /// Influence profile (safetensors, tensor `influence` [layers, q_heads, NB, NB]);
+    /// give one per profiled length.
+    #[arg(long = "profile", required = true)]
+    pub profiles: Vec<PathBuf>,
+    /// Target mean KV density; the band is [0.9·density, density] unless --band is given.
+    #[arg(long)]
+    pub density: Option<f64>,
+    /// KV density band `lo,hi` that must hold at every profiled and extra length.
+    #[arg(long)]
+    pub band: Option<String>,
+    /// At most this many distinct rules per layer.
+    #[arg(long, default_value_t = 2)]
+    pub max_rules_per_layer: usize,
+    /// One rule per KV-head group (density counted per KV head).
+    #[arg(long)]
+    pub gqa_native: bool,
+    /// Wall-clock budget of the whole run, in seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub time_limit: f64,
+    /// Relative optimality gap at which a solve stops.
+    #[arg(long, default_value_t = 1e-3)]
+    pub mip_gap: f64,
+    /// Extra length (tokens) where only the density band is enforced; repeatable.
+    /// Default: twice the longest profiled length.
+    #[arg(long = "extra-length")]
+    pub extra_lengths: Vec<u32>,
+    /// Minimise the loss at this profiled length only (default: Pareto set over all).
+    #[arg(long)]
+    pub objective_length: Option<u32>,
+    /// ε-constraint grid: each loss range of the payoff table is cut into this many steps.
+    #[arg(long, default_value_t = 4)]
+    pub pareto_intervals: usize,
+    /// Take the model shape and the [span] section from this plan; profiles must match it.
+    #[arg(long)]
+    pub plan_shape: Option<PathBuf>,
+    /// Solver: auto (MILP when small, Lagrangian otherwise), milp or lagrangian.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "milp", "lagrangian"])]
+    pub method: String,
+    /// Output folder: plan_<i>.toml per Pareto point and summary.txt.
+    #[arg(short, long)]
+    pub output: PathBuf,
 }
 
 #[derive(Subcommand)]

@@ -1,5 +1,6 @@
 mod generate;
 mod model;
+mod optimize;
 mod plan;
 
 use std::process::ExitCode;
@@ -11,6 +12,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Plan(cmd) => plan::run(cmd),
         Command::Model(cmd) => model::run(cmd),
         Command::Generate(args) => generate::run(args),
+        Command::Optimize(args) => optimize::run(args),
     }
 }
 

@@ -1,0 +1,136 @@
+//! `moa optimize`: influence profiles → plans (one TOML per Pareto point) + a summary.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use moa::optimize::{optimize, InfluenceProfile, Method, Objective, OptimizeConfig, SolveOptions};
+use moa::plan::{Plan, SpanSection};
+
+use crate::args::OptimizeArgs;
+
+fn parse_band(args: &OptimizeArgs) -> anyhow::Result<(f64, f64)> {
+    match (&args.band, args.density) {
+        (Some(band), _) => {
+            let parts: Vec<&str> = band.split(',').map(str::trim).collect();
+            let [lo, hi] = parts.as_slice() else {
+                bail!("--band `{band}` must be two numbers `lo,hi`, e.g. 0.45,0.5");
+            };
+            let lo: f64 = lo
+                .parse()
+                .with_context(|| format!("--band: `{lo}` is not a number"))?;
+            let hi: f64 = hi
+                .parse()
+                .with_context(|| format!("--band: `{hi}` is not a number"))?;
+            if let Some(d) = args.density {
+                if (d - hi).abs() > 1e-12 {
+                    bail!("--density {d} disagrees with the upper end of --band {band}");
+                }
+            }
+            Ok((lo, hi))
+        }
+        // Upstream's --latency_lower_bound_ratio 0.9: the plan may not be much sparser
+        // than asked, or it would buy loss for nothing.
+        (None, Some(d)) => Ok((0.9 * d, d)),
+        (None, None) => bail!("give --density D (band [0.9·D, D]) or --band lo,hi"),
+    }
+}
+
+pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
+    let density_band = parse_band(&args)?;
+    if !(args.time_limit.is_finite() && args.time_limit > 0.0) {
+        bail!("--time-limit must be a positive number of seconds");
+    }
+    let mut profiles = Vec::with_capacity(args.profiles.len());
+    let mut names = Vec::with_capacity(args.profiles.len());
+    for path in &args.profiles {
+        profiles.push(InfluenceProfile::load(path)?);
+        names.push(path.display().to_string());
+    }
+    let (model, span) = match &args.plan_shape {
+        Some(p) => {
+            let plan = Plan::load(p)?;
+            (Some(plan.model), plan.span)
+        }
+        None => (None, SpanSection::default()),
+    };
+    let longest = profiles.iter().map(|p| p.n_tokens).max().unwrap_or(0);
+    let extra_lengths = if args.extra_lengths.is_empty() {
+        vec![longest.saturating_mul(2)]
+    } else {
+        args.extra_lengths.clone()
+    };
+    let method = match args.method.as_str() {
+        "milp" => Method::Milp,
+        "lagrangian" => Method::Lagrangian,
+        _ => Method::Auto,
+    };
+    let cfg = OptimizeConfig {
+        span,
+        model,
+        density_band,
+        extra_lengths,
+        max_rules_per_layer: args.max_rules_per_layer,
+        gqa_native: args.gqa_native,
+        objective: match args.objective_length {
+            Some(n_tokens) => Objective::Single { n_tokens },
+            None => Objective::Pareto {
+                intervals: args.pareto_intervals,
+            },
+        },
+        grid: None,
+        solve: SolveOptions {
+            method,
+            mip_gap: args.mip_gap,
+            time_limit: Duration::from_secs_f64(args.time_limit),
+        },
+    };
+    let result = optimize(&profiles, &names, &cfg)?;
+
+    let out = &args.output;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create `{}`", out.display()))?;
+    let mut summary = String::new();
+    let _ = writeln!(
+        summary,
+        "moa optimize: {} plan(s) from {} solve(s) in {:.2} s; {} candidate rules; density band [{}, {}] at N = {:?}",
+        result.plans.len(),
+        result.solves,
+        result.seconds,
+        result.rules.len(),
+        density_band.0,
+        density_band.1,
+        result.constrained_lengths
+    );
+    for (i, p) in result.plans.iter().enumerate() {
+        let file = out.join(format!("plan_{i}.toml"));
+        std::fs::write(&file, p.plan.to_toml())
+            .with_context(|| format!("cannot write `{}`", file.display()))?;
+        let pairs = |v: &[(u32, f64)]| {
+            v.iter()
+                .map(|(n, x)| format!("{n}:{x:.5}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let _ = writeln!(
+            summary,
+            "plan_{i}.toml  min loss@{}  losses [{}]  density [{}]  cache density [{}]  {:?} {} gap {} ({:.2} s)",
+            p.primary,
+            pairs(&p.losses),
+            pairs(&p.densities),
+            pairs(&p.cache_densities),
+            p.method,
+            p.status.as_str(),
+            p.gap.map_or("unknown".into(), |g| format!("{g:.2e}")),
+            p.seconds
+        );
+    }
+    for s in &result.skipped {
+        let _ = writeln!(summary, "skipped: {s}");
+    }
+    let file = out.join("summary.txt");
+    std::fs::write(&file, &summary)
+        .with_context(|| format!("cannot write `{}`", file.display()))?;
+    print!("{summary}");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,600 @@
+//! The plan optimizer: from influence profiles to per-head rules (issue #4 part 3).
+//!
+//! 1. [`CandidateGrid`]: upstream's (α, β) grid (moa.md §5.1), dense always included.
+//! 2. Cost of a rule for a head at a profiled length N: the influence mass its mask
+//!    drops, at block granularity but with moa's token-exact mask ([`KeptShare`]);
+//!    density of a rule at N: `span(N) / N`.
+//! 3. An [`Instance`] per objective: one rule per unit (query head, or KV-head group
+//!    with `gqa_native`), at most K distinct rules per layer, the mean KV density inside
+//!    a band at every profiled length and at the extra lengths. Solved by the MILP
+//!    (good_lp + microlp) when small, by the Lagrangian path otherwise ([`solve`]);
+//!    every solve has a gap and a time limit and reports its status.
+//! 4. A single objective (loss at one length) or upstream's ε-constraint method over the
+//!    profiled lengths (payoff table, grid of upper bounds on the other losses, Pareto
+//!    filter). Each kept assignment becomes a [`Plan`] with its provenance in `meta`.
+
+pub mod cost;
+mod lagrange;
+mod milp;
+pub mod problem;
+pub mod profile;
+
+use std::time::{Duration, Instant};
+
+pub use cost::{rule_density, rule_loss, CandidateGrid, HeadInfluence, KeptShare};
+pub use lagrange::layer_bound_is_exact;
+pub use problem::{
+    solve, Assignment, Instance, Method, Row, SolveOptions, SolveStatus, AUTO_MILP_MAX_VARS,
+    ROW_TOLERANCE,
+};
+pub use profile::{InfluenceProfile, INFLUENCE_TENSOR, PROFILE_FORMAT, PROFILE_FORMAT_VERSION};
+
+use crate::plan::{LayerRules, Meta, ModelShape, Plan, PlanError, Rule, SpanSection};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OptimizeError {
+    #[error("cannot read or write `{path}`")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("influence profile `{path}`: {message}")]
+    Profile { path: String, message: String },
+    #[error("model shape mismatch: {0}")]
+    ShapeMismatch(String),
+    #[error("infeasible: {0}")]
+    Infeasible(String),
+    #[error("invalid optimizer settings: {0}")]
+    InvalidConfig(String),
+    #[error("solver failed: {0}")]
+    Solver(String),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+}
+
+/// What to minimise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Objective {
+    /// The summed loss at this profiled length.
+    Single { n_tokens: u32 },
+    /// ε-constraint over all profiled lengths: each range of the payoff table is cut into
+    /// `intervals` steps (upstream: 4).
+    Pareto { intervals: usize },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct OptimizeConfig {
+    /// The plan's span section (sink, min span, rounding, mode): the rule → span map.
+    pub span: SpanSection,
+    /// Expected model shape (e.g. from `--plan-shape`); profiles must match it.
+    pub model: Option<ModelShape>,
+    /// Mean KV density must lie in `[lo, hi]` at every constrained length.
+    pub density_band: (f64, f64),
+    /// Density-only lengths beyond the profiled ones (e.g. 2× the longest).
+    pub extra_lengths: Vec<u32>,
+    pub max_rules_per_layer: usize,
+    /// One rule per KV-head group: loss summed over the group's query heads, density
+    /// counted per KV head (the runtime cache is then exactly the constrained density).
+    pub gqa_native: bool,
+    pub objective: Objective,
+    /// Candidate grid; `None`: upstream's grid for the profiled and extra lengths.
+    pub grid: Option<CandidateGrid>,
+    /// `time_limit` is the budget of the whole run, shared among the ε solves.
+    pub solve: SolveOptions,
+}
+
+impl Default for OptimizeConfig {
+    fn default() -> Self {
+        OptimizeConfig {
+            span: SpanSection::default(),
+            model: None,
+            density_band: (0.45, 0.5),
+            extra_lengths: Vec::new(),
+            max_rules_per_layer: 2,
+            gqa_native: false,
+            objective: Objective::Pareto { intervals: 4 },
+            grid: None,
+            solve: SolveOptions::default(),
+        }
+    }
+}
+
+/// One produced plan and the numbers behind it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OptimizedPlan {
+    pub plan: Plan,
+    /// `(N, dropped influence)` at every profiled length.
+    pub losses: Vec<(u32, f64)>,
+    /// `(N, constrained mean KV density)` at every constrained length.
+    pub densities: Vec<(u32, f64)>,
+    /// `(N, runtime KV-cache density)`: per KV head the largest span of its query heads
+    /// (DESIGN.md §4); equals `densities` with `gqa_native` or MHA.
+    pub cache_densities: Vec<(u32, f64)>,
+    /// The length whose loss was minimised in this solve.
+    pub primary: u32,
+    pub status: SolveStatus,
+    pub gap: Option<f64>,
+    pub lower_bound: Option<f64>,
+    pub method: Method,
+    pub seconds: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct OptimizeResult {
+    /// Pareto-optimal plans (one for a single objective), by increasing primary loss.
+    pub plans: Vec<OptimizedPlan>,
+    pub rules: Vec<Rule>,
+    pub profiled_lengths: Vec<u32>,
+    pub constrained_lengths: Vec<u32>,
+    pub solves: usize,
+    /// ε points that gave no plan, and why (infeasible box, budget spent).
+    pub skipped: Vec<String>,
+    pub seconds: f64,
+}
+
+fn shape_str(m: &ModelShape) -> String {
+    format!(
+        "layers={} q_heads={} kv_heads={} head_dim={}",
+        m.layers, m.q_heads, m.kv_heads, m.head_dim
+    )
+}
+
+fn same_shape(a: &ModelShape, b: &ModelShape) -> bool {
+    (a.layers, a.q_heads, a.kv_heads, a.head_dim) == (b.layers, b.q_heads, b.kv_heads, b.head_dim)
+}
+
+/// Everything derived from the profiles once: rules, per-unit costs at each profiled
+/// length, density rows.
+struct Prepared {
+    model: ModelShape,
+    rules: Vec<Rule>,
+    lengths: Vec<u32>,
+    constrained: Vec<u32>,
+    layer_of: Vec<usize>,
+    /// `costs[p][u·R + c]`.
+    costs: Vec<Vec<f64>>,
+    density_rows: Vec<Row>,
+    /// Profile labels in `lengths` order.
+    sources: Vec<String>,
+}
+
+fn prepare(
+    profiles: &[InfluenceProfile],
+    names: &[String],
+    cfg: &OptimizeConfig,
+) -> Result<Prepared, OptimizeError> {
+    let name = |i: usize| {
+        names
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| format!("profile #{i}"))
+    };
+    let first = profiles
+        .first()
+        .ok_or_else(|| OptimizeError::InvalidConfig("no influence profile given".into()))?;
+    let model = cfg.model.clone().unwrap_or_else(|| first.model.clone());
+    for (i, p) in profiles.iter().enumerate() {
+        if !same_shape(&p.model, &model) {
+            let against = if cfg.model.is_some() {
+                "the plan shape".to_string()
+            } else {
+                format!("`{}`", name(0))
+            };
+            return Err(OptimizeError::ShapeMismatch(format!(
+                "`{}` is for {} but {against} is {}",
+                name(i),
+                shape_str(&p.model),
+                shape_str(&model)
+            )));
+        }
+        if p.block_tokens != first.block_tokens {
+            return Err(OptimizeError::ShapeMismatch(format!(
+                "`{}` has block_tokens = {} but `{}` has {}",
+                name(i),
+                p.block_tokens,
+                name(0),
+                first.block_tokens
+            )));
+        }
+        if let Some(j) = profiles[..i].iter().position(|q| q.n_tokens == p.n_tokens) {
+            return Err(OptimizeError::InvalidConfig(format!(
+                "`{}` and `{}` are both profiled at N = {}",
+                name(j),
+                name(i),
+                p.n_tokens
+            )));
+        }
+    }
+    let (lo, hi) = cfg.density_band;
+    if !(lo.is_finite() && hi.is_finite() && 0.0 <= lo && lo <= hi && hi <= 1.0) {
+        return Err(OptimizeError::InvalidConfig(format!(
+            "density band [{lo}, {hi}] must satisfy 0 ≤ lo ≤ hi ≤ 1"
+        )));
+    }
+    if cfg.max_rules_per_layer == 0 {
+        return Err(OptimizeError::InvalidConfig(
+            "max rules per layer must be at least 1".into(),
+        ));
+    }
+    let mut order: Vec<usize> = (0..profiles.len()).collect();
+    order.sort_by_key(|&i| profiles[i].n_tokens);
+    let lengths: Vec<u32> = order.iter().map(|&i| profiles[i].n_tokens).collect();
+    let mut constrained = lengths.clone();
+    constrained.extend(cfg.extra_lengths.iter().copied().filter(|&n| n > 0));
+    constrained.sort_unstable();
+    constrained.dedup();
+    let max_len = constrained.last().copied().unwrap_or(1);
+    let grid = cfg.grid.unwrap_or_else(|| {
+        CandidateGrid::upstream(lengths[0], lengths[lengths.len() - 1], max_len)
+    });
+    let rules = grid.rules();
+    let nr = rules.len();
+    let sp = cfg.span.params();
+
+    let (layers, q_heads) = (model.layers as usize, model.q_heads as usize);
+    let group = if cfg.gqa_native {
+        model.group_size() as usize
+    } else {
+        1
+    };
+    let units_per_layer = q_heads / group;
+    let nu = layers * units_per_layer;
+    let layer_of: Vec<usize> = (0..nu).map(|u| u / units_per_layer).collect();
+
+    let mut costs = Vec::with_capacity(order.len());
+    for &i in &order {
+        let p = &profiles[i];
+        let nb = p.n_blocks();
+        let kept: Vec<KeptShare> = rules
+            .iter()
+            .map(|r| {
+                KeptShare::new(
+                    r.span(p.n_tokens, &sp),
+                    sp.sink_tokens,
+                    p.n_tokens,
+                    p.block_tokens,
+                )
+            })
+            .collect();
+        let sink_blocks = kept[0].sink_blocks;
+        let mut cost = vec![0.0; nu * nr];
+        for l in 0..layers {
+            for h in 0..q_heads {
+                let u = l * units_per_layer + h / group;
+                let head = HeadInfluence::new(p.head(l, h), nb, sink_blocks);
+                for (c, k) in kept.iter().enumerate() {
+                    cost[u * nr + c] += head.loss(k);
+                }
+            }
+        }
+        costs.push(cost);
+    }
+
+    let mut density_rows = Vec::with_capacity(constrained.len());
+    for &n in &constrained {
+        let d: Vec<f64> = rules.iter().map(|r| rule_density(*r, n, &sp)).collect();
+        let (dmin, dmax) = d
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v), b.max(v))
+            });
+        if hi < dmin - ROW_TOLERANCE || lo > dmax + ROW_TOLERANCE {
+            return Err(OptimizeError::Infeasible(format!(
+                "density band [{lo}, {hi}] cannot be met at N = {n}: the candidate rules give a KV density between {dmin:.4} and {dmax:.4} there (min span {} tokens, rounding {})",
+                sp.min_span_tokens, sp.span_round_tokens
+            )));
+        }
+        let mut coef = vec![0.0; nu * nr];
+        for u in 0..nu {
+            for c in 0..nr {
+                coef[u * nr + c] = d[c] / nu as f64;
+            }
+        }
+        density_rows.push(Row {
+            name: format!("density@{n}"),
+            coef,
+            lo,
+            hi,
+        });
+    }
+    let sources = order.iter().map(|&i| name(i)).collect();
+    Ok(Prepared {
+        sources,
+        model,
+        rules,
+        lengths,
+        constrained,
+        layer_of,
+        costs,
+        density_rows,
+    })
+}
+
+/// Runs the optimizer. `names` label the profiles in errors and provenance (may be
+/// empty). The whole run respects `cfg.solve.time_limit`.
+pub fn optimize(
+    profiles: &[InfluenceProfile],
+    names: &[String],
+    cfg: &OptimizeConfig,
+) -> Result<OptimizeResult, OptimizeError> {
+    let start = Instant::now();
+    let prep = prepare(profiles, names, cfg)?;
+    let np = prep.lengths.len();
+    let base = Instance {
+        rules: prep.rules.len(),
+        layer_of: prep.layer_of.clone(),
+        cost: Vec::new(),
+        rows: prep.density_rows.clone(),
+        max_rules_per_layer: cfg.max_rules_per_layer,
+    };
+    let budget = cfg.solve.time_limit;
+    let left = |solves_left: usize| -> Duration {
+        budget.saturating_sub(start.elapsed()) / solves_left.max(1) as u32
+    };
+    let mut solves = 0usize;
+    let mut skipped = Vec::new();
+    // (primary length index, assignment)
+    let mut found: Vec<(usize, Assignment)> = Vec::new();
+
+    let primaries: Vec<usize> = match cfg.objective {
+        Objective::Single { n_tokens } => {
+            let i = prep
+                .lengths
+                .iter()
+                .position(|&n| n == n_tokens)
+                .ok_or_else(|| {
+                    OptimizeError::InvalidConfig(format!(
+                        "objective length N = {n_tokens} is not a profiled length ({:?})",
+                        prep.lengths
+                    ))
+                })?;
+            vec![i]
+        }
+        Objective::Pareto { .. } => (0..np).collect(),
+    };
+    let intervals = match cfg.objective {
+        Objective::Pareto { intervals } if np > 1 => intervals.max(1),
+        _ => 0,
+    };
+    let eps_points = if intervals > 0 {
+        intervals.pow((np - 1) as u32)
+    } else {
+        0
+    };
+    let total_solves = primaries.len() * (1 + eps_points);
+
+    // Payoff table (or the single solve).
+    for (k, &p) in primaries.iter().enumerate() {
+        let inst = Instance {
+            cost: prep.costs[p].clone(),
+            ..base.clone()
+        };
+        let opts = SolveOptions {
+            time_limit: left(total_solves - k),
+            ..cfg.solve
+        };
+        solves += 1;
+        found.push((p, solve(&inst, &opts)?));
+    }
+    if intervals > 0 {
+        let value = |p: usize, a: &Assignment| -> f64 {
+            a.rule_of_unit
+                .iter()
+                .enumerate()
+                .map(|(u, &c)| prep.costs[p][u * base.rules + c])
+                .sum()
+        };
+        let range: Vec<(f64, f64)> = (0..np)
+            .map(|m| {
+                let vals: Vec<f64> = found.iter().map(|(_, a)| value(m, a)).collect();
+                let lo = value(m, &found[m].1);
+                (lo, vals.iter().copied().fold(lo, f64::max))
+            })
+            .collect();
+        'outer: for p in 0..np {
+            let others: Vec<usize> = (0..np).filter(|&m| m != p).collect();
+            for combo in 0..eps_points {
+                let done = solves;
+                if start.elapsed() >= budget {
+                    skipped.push(format!(
+                        "{} ε points not solved: the time budget of {:.0} s is spent",
+                        total_solves - done,
+                        budget.as_secs_f64()
+                    ));
+                    break 'outer;
+                }
+                let mut rows = prep.density_rows.clone();
+                let mut idx = combo;
+                let mut label = Vec::new();
+                for &m in &others {
+                    let j = idx % intervals + 1;
+                    idx /= intervals;
+                    let (lo, hi) = range[m];
+                    let bound = lo + (hi - lo) * j as f64 / intervals as f64;
+                    label.push(format!("loss@{} ≤ {bound:.6}", prep.lengths[m]));
+                    rows.push(Row {
+                        name: format!("loss@{}", prep.lengths[m]),
+                        coef: prep.costs[m].clone(),
+                        lo: f64::NEG_INFINITY,
+                        hi: bound,
+                    });
+                }
+                let inst = Instance {
+                    cost: prep.costs[p].clone(),
+                    rows,
+                    ..base.clone()
+                };
+                let opts = SolveOptions {
+                    time_limit: left(total_solves - done),
+                    ..cfg.solve
+                };
+                solves += 1;
+                match solve(&inst, &opts) {
+                    Ok(a) => found.push((p, a)),
+                    Err(OptimizeError::Infeasible(why)) => skipped.push(format!(
+                        "min loss@{} with {}: {why}",
+                        prep.lengths[p],
+                        label.join(", ")
+                    )),
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+
+    // Loss vectors, duplicate removal, Pareto filter.
+    let losses_of = |a: &Assignment| -> Vec<f64> {
+        (0..np)
+            .map(|m| {
+                a.rule_of_unit
+                    .iter()
+                    .enumerate()
+                    .map(|(u, &c)| prep.costs[m][u * base.rules + c])
+                    .sum()
+            })
+            .collect()
+    };
+    let vecs: Vec<Vec<f64>> = found.iter().map(|(_, a)| losses_of(a)).collect();
+    let mut keep: Vec<usize> = Vec::new();
+    for i in 0..found.len() {
+        let dominated = (0..found.len()).any(|j| {
+            j != i
+                && vecs[j].iter().zip(&vecs[i]).all(|(a, b)| a <= b)
+                && vecs[j].iter().zip(&vecs[i]).any(|(a, b)| a < b)
+        });
+        let duplicate = keep
+            .iter()
+            .any(|&k| found[k].1.rule_of_unit == found[i].1.rule_of_unit || vecs[k] == vecs[i]);
+        if !dominated && !duplicate {
+            keep.push(i);
+        }
+    }
+    let mut plans = Vec::with_capacity(keep.len());
+    for &i in &keep {
+        plans.push(to_plan(&prep, cfg, found[i].0, &found[i].1, &vecs[i])?);
+    }
+    plans.sort_by(|a, b| a.losses[0].1.total_cmp(&b.losses[0].1));
+    Ok(OptimizeResult {
+        plans,
+        rules: prep.rules,
+        profiled_lengths: prep.lengths,
+        constrained_lengths: prep.constrained,
+        solves,
+        skipped,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+fn to_plan(
+    prep: &Prepared,
+    cfg: &OptimizeConfig,
+    primary: usize,
+    a: &Assignment,
+    losses: &[f64],
+) -> Result<OptimizedPlan, OptimizeError> {
+    let m = &prep.model;
+    let (layers, q_heads) = (m.layers as usize, m.q_heads as usize);
+    let group = if cfg.gqa_native {
+        m.group_size() as usize
+    } else {
+        1
+    };
+    let per_layer = q_heads / group;
+    let layer_rules: Vec<LayerRules> = (0..layers)
+        .map(|l| LayerRules {
+            rules: (0..q_heads)
+                .map(|h| prep.rules[a.rule_of_unit[l * per_layer + h / group]])
+                .collect(),
+        })
+        .collect();
+    let densities: Vec<(u32, f64)> = prep
+        .density_rows
+        .iter()
+        .zip(&prep.constrained)
+        .map(|(r, &n)| {
+            let v = a
+                .rule_of_unit
+                .iter()
+                .enumerate()
+                .map(|(u, &c)| r.coef[u * prep.rules.len() + c])
+                .sum();
+            (n, v)
+        })
+        .collect();
+    let sources: Vec<String> = prep
+        .lengths
+        .iter()
+        .zip(&prep.sources)
+        .map(|(n, file)| format!("{file} (N={n})"))
+        .collect();
+    let fmt_pairs = |v: &[(u32, f64)]| {
+        v.iter()
+            .map(|(n, x)| format!("{n}: {x:.6}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let loss_pairs: Vec<(u32, f64)> = prep
+        .lengths
+        .iter()
+        .copied()
+        .zip(losses.iter().copied())
+        .collect();
+    let gap = a.gap.map_or("unknown".to_string(), |g| format!("{g:.3e}"));
+    let (lo, hi) = cfg.density_band;
+    let provenance = format!(
+        "moa optimize from {}; {} candidate rules; KV density band [{lo}, {hi}] at N = {:?}; at most {} rules per layer; {}; minimised loss at N = {}",
+        sources.join(", "),
+        prep.rules.len(),
+        prep.constrained,
+        cfg.max_rules_per_layer,
+        if cfg.gqa_native { "one rule per KV-head group (gqa-native)" } else { "one rule per query head" },
+        prep.lengths[primary],
+    );
+    let notes = format!(
+        "losses (dropped influence) {}; mean KV densities {}; solver {:?} status {} gap {gap}{}",
+        fmt_pairs(&loss_pairs),
+        fmt_pairs(&densities),
+        a.method,
+        a.status.as_str(),
+        a.lower_bound
+            .map_or(String::new(), |b| format!(" lower bound {b:.6}")),
+    );
+    // Build a plan with a GQA-unaware span section first to get the runtime densities.
+    let plan = Plan::new(
+        m.clone(),
+        cfg.span.clone(),
+        Meta {
+            target_densities: if hi > 0.0 { vec![hi] } else { Vec::new() },
+            provenance: Some(provenance),
+            notes: Some(notes),
+        },
+        layer_rules,
+    )?;
+    let cache_densities = prep
+        .constrained
+        .iter()
+        .map(|&n| {
+            let total: u64 = (0..layers)
+                .flat_map(|l| (0..m.kv_heads as usize).map(move |g| (l, g)))
+                .map(|(l, g)| u64::from(plan.kv_span(l, g, n)))
+                .sum();
+            (
+                n,
+                total as f64 / (f64::from(n) * (layers * m.kv_heads as usize) as f64),
+            )
+        })
+        .collect();
+    Ok(OptimizedPlan {
+        plan,
+        losses: loss_pairs,
+        densities,
+        cache_densities,
+        primary: prep.lengths[primary],
+        status: a.status,
+        gap: a.gap,
+        lower_bound: a.lower_bound,
+        method: a.method,
+        seconds: a.seconds,
+    })
+}

@@ -1,0 +1,315 @@
+//! Influence profiles: the `[layers, q_heads, NB, NB]` block sums of |ΔL| at one length.
+//!
+//! File format (one file per profiled length): safetensors with a single F32 tensor
+//! `influence` of shape `[layers, q_heads, NB, NB]` (row-major, little endian; entry
+//! `[l, h, qb, kb]` is the summed influence of the `block_tokens × block_tokens` tile of
+//! query block `qb` and key block `kb`) and these `__metadata__` strings:
+//!
+//! | key | value |
+//! |---|---|
+//! | `format` | `moa-influence` |
+//! | `format_version` | `1` |
+//! | `n_tokens` | profiled length N (`= NB · block_tokens`) |
+//! | `block_tokens` | tile size in tokens |
+//! | `layers`, `q_heads`, `kv_heads`, `head_dim`, `max_context_tokens` | model shape |
+//! | `model_name` | optional |
+//!
+//! The writer and reader are hand-written (a header length, a JSON header, raw bytes) so
+//! that the metadata round-trips; any safetensors reader (candle, Python) loads the tensor.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::OptimizeError;
+use crate::plan::ModelShape;
+
+pub const PROFILE_FORMAT: &str = "moa-influence";
+pub const PROFILE_FORMAT_VERSION: u32 = 1;
+/// The tensor name inside the safetensors file.
+pub const INFLUENCE_TENSOR: &str = "influence";
+
+/// One influence profile at one sequence length.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InfluenceProfile {
+    pub model: ModelShape,
+    /// The profiled sequence length N.
+    pub n_tokens: u32,
+    /// Tile size of the block sums, in tokens.
+    pub block_tokens: u32,
+    /// `[layers, q_heads, NB, NB]`, row-major.
+    pub influence: Vec<f32>,
+}
+
+impl InfluenceProfile {
+    /// Checks that the sizes agree: `n_tokens = NB · block_tokens` and
+    /// `influence.len() = layers · q_heads · NB²`.
+    pub fn new(
+        model: ModelShape,
+        n_tokens: u32,
+        block_tokens: u32,
+        influence: Vec<f32>,
+    ) -> Result<Self, String> {
+        if block_tokens == 0 || n_tokens == 0 || !n_tokens.is_multiple_of(block_tokens) {
+            return Err(format!(
+                "n_tokens = {n_tokens} is not a positive multiple of block_tokens = {block_tokens}"
+            ));
+        }
+        if model.layers == 0 || model.q_heads == 0 || model.kv_heads == 0 {
+            return Err("model shape has zero layers or heads".into());
+        }
+        let nb = (n_tokens / block_tokens) as usize;
+        let want = model.layers as usize * model.q_heads as usize * nb * nb;
+        if influence.len() != want {
+            return Err(format!(
+                "influence has {} values: expected layers·q_heads·NB² = {}·{}·{nb}² = {want}",
+                influence.len(),
+                model.layers,
+                model.q_heads
+            ));
+        }
+        if let Some(i) = influence.iter().position(|v| !v.is_finite() || *v < 0.0) {
+            return Err(format!(
+                "influence value #{i} = {} is not a finite, non-negative mass",
+                influence[i]
+            ));
+        }
+        Ok(InfluenceProfile {
+            model,
+            n_tokens,
+            block_tokens,
+            influence,
+        })
+    }
+
+    /// Blocks per side, NB.
+    pub fn n_blocks(&self) -> usize {
+        (self.n_tokens / self.block_tokens) as usize
+    }
+
+    /// The `[NB, NB]` tile sums of one query head.
+    pub fn head(&self, layer: usize, q_head: usize) -> &[f32] {
+        let nb2 = self.n_blocks() * self.n_blocks();
+        let i = (layer * self.model.q_heads as usize + q_head) * nb2;
+        &self.influence[i..i + nb2]
+    }
+
+    /// Writes the profile as safetensors (see the module docs for the layout).
+    pub fn save(&self, path: &Path) -> Result<(), OptimizeError> {
+        let nb = self.n_blocks();
+        let mut meta = BTreeMap::new();
+        meta.insert("format".to_string(), PROFILE_FORMAT.to_string());
+        meta.insert(
+            "format_version".to_string(),
+            PROFILE_FORMAT_VERSION.to_string(),
+        );
+        meta.insert("n_tokens".to_string(), self.n_tokens.to_string());
+        meta.insert("block_tokens".to_string(), self.block_tokens.to_string());
+        let m = &self.model;
+        meta.insert("layers".to_string(), m.layers.to_string());
+        meta.insert("q_heads".to_string(), m.q_heads.to_string());
+        meta.insert("kv_heads".to_string(), m.kv_heads.to_string());
+        meta.insert("head_dim".to_string(), m.head_dim.to_string());
+        meta.insert(
+            "max_context_tokens".to_string(),
+            m.max_context_tokens.to_string(),
+        );
+        if let Some(name) = &m.name {
+            meta.insert("model_name".to_string(), name.clone());
+        }
+        let bytes = self.influence.len() * 4;
+        let header = serde_json::json!({
+            "__metadata__": meta,
+            INFLUENCE_TENSOR: {
+                "dtype": "F32",
+                "shape": [m.layers, m.q_heads, nb, nb],
+                "data_offsets": [0, bytes],
+            }
+        });
+        let mut header = header.to_string().into_bytes();
+        // Pad to 8 bytes so the data is aligned for readers that map the file.
+        while !header.len().is_multiple_of(8) {
+            header.push(b' ');
+        }
+        let mut out = Vec::with_capacity(8 + header.len() + bytes);
+        out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+        out.extend_from_slice(&header);
+        for v in &self.influence {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        std::fs::write(path, out).map_err(|source| OptimizeError::Io {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    /// Reads a profile written by [`InfluenceProfile::save`] (or any safetensors file with
+    /// the same tensor and metadata).
+    pub fn load(path: &Path) -> Result<Self, OptimizeError> {
+        let shown = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|source| OptimizeError::Io {
+            path: shown.clone(),
+            source,
+        })?;
+        Self::from_bytes(&bytes).map_err(|message| OptimizeError::Profile {
+            path: shown,
+            message,
+        })
+    }
+
+    /// Parses safetensors bytes; errors are plain messages (the caller adds the path).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
+        let not_st = "is not a safetensors file";
+        let len_bytes: [u8; 8] = bytes
+            .get(..8)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| format!("{not_st}: shorter than its 8-byte header length"))?;
+        let header_len = usize::try_from(u64::from_le_bytes(len_bytes))
+            .map_err(|_| format!("{not_st}: header length does not fit in memory"))?;
+        let header = bytes
+            .get(8..8usize.saturating_add(header_len))
+            .ok_or_else(|| format!("{not_st}: header length {header_len} exceeds the file"))?;
+        let header: serde_json::Value = serde_json::from_slice(header)
+            .map_err(|e| format!("{not_st}: header is not JSON ({e})"))?;
+        let data = &bytes[8 + header_len..];
+
+        let meta = header
+            .get("__metadata__")
+            .and_then(|m| m.as_object())
+            .ok_or("has no `__metadata__`: not a moa influence profile")?;
+        let get = |key: &str| -> Result<&str, String> {
+            meta.get(key)
+                .and_then(|v| v.as_str())
+                .ok_or_else(|| format!("metadata lacks `{key}`"))
+        };
+        let num = |key: &str| -> Result<u32, String> {
+            get(key)?
+                .trim()
+                .parse::<u32>()
+                .map_err(|_| format!("metadata `{key}` = {:?} is not a whole number", get(key)))
+        };
+        if get("format")? != PROFILE_FORMAT {
+            return Err(format!(
+                "metadata `format` = {:?}: expected {PROFILE_FORMAT:?}",
+                get("format")?
+            ));
+        }
+        let version = num("format_version")?;
+        if version != PROFILE_FORMAT_VERSION {
+            return Err(format!(
+                "format_version = {version} is not supported: this moa reads {PROFILE_FORMAT_VERSION}"
+            ));
+        }
+        let model = ModelShape {
+            name: meta
+                .get("model_name")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+            layers: num("layers")?,
+            q_heads: num("q_heads")?,
+            kv_heads: num("kv_heads")?,
+            head_dim: num("head_dim")?,
+            max_context_tokens: num("max_context_tokens")?,
+        };
+        let n_tokens = num("n_tokens")?;
+        let block_tokens = num("block_tokens")?;
+
+        let t = header
+            .get(INFLUENCE_TENSOR)
+            .ok_or_else(|| format!("has no tensor `{INFLUENCE_TENSOR}`"))?;
+        let dtype = t.get("dtype").and_then(|d| d.as_str()).unwrap_or("?");
+        if dtype != "F32" {
+            return Err(format!(
+                "tensor `{INFLUENCE_TENSOR}` has dtype {dtype}: expected F32"
+            ));
+        }
+        let shape: Vec<u64> = t
+            .get("shape")
+            .and_then(|s| s.as_array())
+            .map(|a| a.iter().filter_map(|v| v.as_u64()).collect())
+            .unwrap_or_default();
+        let nb = u64::from(n_tokens / block_tokens.max(1));
+        let want = [u64::from(model.layers), u64::from(model.q_heads), nb, nb];
+        if shape != want {
+            return Err(format!(
+                "tensor `{INFLUENCE_TENSOR}` has shape {shape:?}: the metadata says [layers, q_heads, NB, NB] = {want:?}"
+            ));
+        }
+        let offs: Vec<usize> = t
+            .get("data_offsets")
+            .and_then(|s| s.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_u64())
+                    .map(|v| v as usize)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let raw = match offs.as_slice() {
+            [b, e] if b <= e => data.get(*b..*e),
+            _ => None,
+        }
+        .ok_or("tensor data offsets are missing or outside the file")?;
+        if raw.len() % 4 != 0 {
+            return Err("tensor data is not a whole number of f32 values".into());
+        }
+        let influence = raw
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        InfluenceProfile::new(model, n_tokens, block_tokens, influence)
+    }
+}
+
+/// splitmix64: a tiny seeded generator so synthetic profiles are reproducible without
+/// depending on a random crate's stream stability.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next_f64(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+impl InfluenceProfile {
+    /// A seeded synthetic profile for tests and benchmarks (never for real plans):
+    /// every head has mass concentrated near the diagonal with its own decay length
+    /// (log-uniform between 1/2 block and ~NB blocks, so some heads are local and some
+    /// nearly global), a per-head sink weight on the first key block, and 5% noise. The
+    /// same seed gives the same heads at every length, as a real model would.
+    pub fn synthetic(model: ModelShape, n_tokens: u32, block_tokens: u32, seed: u64) -> Self {
+        let nb = (n_tokens / block_tokens.max(1)).max(1) as usize;
+        let heads = model.layers as usize * model.q_heads as usize;
+        let mut influence = Vec::with_capacity(heads * nb * nb);
+        for head in 0..heads {
+            // Head traits depend on (seed, head) only, not on N.
+            let mut traits = SplitMix(seed ^ (head as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
+            let decay_tokens = 32.0 * (256.0f64).powf(traits.next_f64());
+            let sink = 0.6 * traits.next_f64().powi(2);
+            let mut noise = SplitMix(seed.wrapping_add(u64::from(n_tokens)) ^ head as u64);
+            for qb in 0..nb {
+                for kb in 0..nb {
+                    let v = if kb > qb {
+                        0.0
+                    } else {
+                        let dist = ((qb - kb) * block_tokens as usize) as f64;
+                        let local = (-dist / decay_tokens).exp();
+                        let s = if kb == 0 { sink } else { 0.0 };
+                        (local + s) * (0.95 + 0.1 * noise.next_f64()) / nb as f64
+                    };
+                    influence.push(v as f32);
+                }
+            }
+        }
+        InfluenceProfile {
+            model,
+            n_tokens: nb as u32 * block_tokens.max(1),
+            block_tokens: block_tokens.max(1),
+            influence,
+        }
+    }
+}

@@ -1,0 +1,448 @@
+//! The plan optimizer: known optima of small instances (brute force), the constraints
+//! of every produced plan, GQA-native groups, and the error messages.
+
+use std::time::Duration;
+
+use moa::optimize::{
+    optimize, solve, CandidateGrid, InfluenceProfile, Instance, Method, Objective, OptimizeConfig,
+    OptimizeError, Row, SolveOptions, SolveStatus,
+};
+use moa::plan::{ModelShape, Plan, SpanSection};
+
+struct Lcg(u64);
+impl Lcg {
+    fn f(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// 2 layers × 3 heads, 4 rules, K = 2, a density band at two "lengths".
+fn small_instance(seed: u64) -> Instance {
+    let mut g = Lcg(seed);
+    let (units, rules) = (6, 4);
+    // Sparser rules lose more: cost decreasing in the rule index, plus noise.
+    let cost = (0..units * rules)
+        .map(|i| (3 - (i % rules)) as f64 * g.f() + 0.1 * g.f())
+        .collect();
+    let dens_a = [0.2, 0.4, 0.6, 1.0];
+    let dens_b = [0.1, 0.3, 0.6, 1.0];
+    let row = |name: &str, d: &[f64; 4], lo: f64, hi: f64| Row {
+        name: name.into(),
+        coef: (0..units * rules)
+            .map(|i| d[i % rules] / units as f64)
+            .collect(),
+        lo,
+        hi,
+    };
+    Instance {
+        rules,
+        layer_of: vec![0, 0, 0, 1, 1, 1],
+        cost,
+        rows: vec![
+            row("density@a", &dens_a, 0.35, 0.5),
+            row("density@b", &dens_b, 0.25, 0.45),
+        ],
+        max_rules_per_layer: 2,
+    }
+}
+
+fn brute_force(inst: &Instance) -> Option<f64> {
+    let (n, r) = (inst.units(), inst.rules);
+    let mut best: Option<f64> = None;
+    let mut a = vec![0usize; n];
+    for code in 0..r.pow(n as u32) {
+        let mut c = code;
+        for slot in a.iter_mut() {
+            *slot = c % r;
+            c /= r;
+        }
+        if inst.violation(&a).is_none() {
+            let v = inst.objective(&a);
+            if best.is_none_or(|b| v < b) {
+                best = Some(v);
+            }
+        }
+    }
+    best
+}
+
+fn opts(method: Method) -> SolveOptions {
+    SolveOptions {
+        method,
+        mip_gap: 1e-9,
+        time_limit: Duration::from_secs(10),
+    }
+}
+
+#[test]
+fn milp_finds_brute_force_optimum() {
+    let mut checked = 0;
+    for seed in 1..=12 {
+        let inst = small_instance(seed);
+        let Some(opt) = brute_force(&inst) else {
+            assert!(solve(&inst, &opts(Method::Milp)).is_err());
+            continue;
+        };
+        let got = solve(&inst, &opts(Method::Milp)).expect("feasible instance solves");
+        assert!(inst.violation(&got.rule_of_unit).is_none());
+        assert!(
+            (got.objective - opt).abs() <= 1e-7 * opt.abs().max(1.0),
+            "seed {seed}: MILP {} vs brute force {opt}",
+            got.objective
+        );
+        checked += 1;
+    }
+    assert!(
+        checked >= 6,
+        "too few feasible random instances ({checked})"
+    );
+}
+
+#[test]
+fn lagrangian_bound_and_gap_are_honest() {
+    for seed in 1..=12 {
+        let inst = small_instance(seed);
+        let Some(opt) = brute_force(&inst) else {
+            continue;
+        };
+        let got = solve(&inst, &opts(Method::Lagrangian)).expect("feasible instance solves");
+        assert!(inst.violation(&got.rule_of_unit).is_none());
+        let lb = got
+            .lower_bound
+            .expect("the Lagrangian path reports a bound");
+        assert!(
+            lb <= opt + 1e-9,
+            "seed {seed}: bound {lb} above optimum {opt}"
+        );
+        assert!(got.objective >= opt - 1e-9);
+        let gap = got.gap.expect("gap is reported");
+        assert!(
+            got.objective - opt <= gap * got.objective.abs() + 1e-9,
+            "seed {seed}: objective {} optimum {opt} reported gap {gap}",
+            got.objective
+        );
+    }
+}
+
+/// A mid-size instance (64 units × 12 rules) where the MILP proves optimality: the
+/// Lagrangian path must land within its reported gap of it.
+#[test]
+fn lagrangian_matches_milp_on_mid_size() {
+    let mut g = Lcg(7);
+    let (units, rules) = (64, 12);
+    let dens: Vec<f64> = (0..rules).map(|c| (c + 1) as f64 / rules as f64).collect();
+    let cost = (0..units * rules)
+        .map(|i| (rules - 1 - i % rules) as f64 * (0.2 + g.f()))
+        .collect();
+    let inst = Instance {
+        rules,
+        layer_of: (0..units).map(|u| u / 8).collect(),
+        cost,
+        rows: vec![Row {
+            name: "density".into(),
+            coef: (0..units * rules)
+                .map(|i| dens[i % rules] / units as f64)
+                .collect(),
+            lo: 0.4,
+            hi: 0.5,
+        }],
+        max_rules_per_layer: 2,
+    };
+    let milp = solve(
+        &inst,
+        &SolveOptions {
+            mip_gap: 1e-6,
+            ..opts(Method::Milp)
+        },
+    )
+    .expect("milp");
+    let lag = solve(
+        &inst,
+        &SolveOptions {
+            mip_gap: 1e-4,
+            ..opts(Method::Lagrangian)
+        },
+    )
+    .expect("lagrangian");
+    let lb = lag.lower_bound.expect("bound");
+    assert!(lb <= milp.objective * (1.0 + 1e-6) + 1e-9);
+    let gap = lag.gap.expect("gap");
+    assert!(lag.objective <= milp.objective * (1.0 + gap + 1e-6) + 1e-9);
+    eprintln!(
+        "milp {} ({:?}), lagrangian {} bound {lb} gap {gap:.2e}",
+        milp.objective, milp.status, lag.objective
+    );
+}
+
+fn tiny_model() -> ModelShape {
+    ModelShape {
+        name: Some("tiny".into()),
+        layers: 3,
+        q_heads: 4,
+        kv_heads: 2,
+        head_dim: 64,
+        max_context_tokens: 4096,
+    }
+}
+
+fn tiny_config() -> OptimizeConfig {
+    OptimizeConfig {
+        span: SpanSection::default(),
+        model: None,
+        density_band: (0.45, 0.55),
+        extra_lengths: vec![2048],
+        max_rules_per_layer: 2,
+        gqa_native: false,
+        objective: Objective::Pareto { intervals: 2 },
+        grid: Some(CandidateGrid {
+            min_len: 512,
+            max_profile: 1024,
+            max_len: 2048,
+            alpha_step: 256,
+            beta_steps: 4,
+        }),
+        solve: SolveOptions {
+            method: Method::Auto,
+            mip_gap: 1e-4,
+            time_limit: Duration::from_secs(20),
+        },
+    }
+}
+
+fn tiny_profiles() -> Vec<InfluenceProfile> {
+    [512, 1024]
+        .iter()
+        .map(|&n| InfluenceProfile::synthetic(tiny_model(), n, 64, 42))
+        .collect()
+}
+
+/// Mean over query heads of span / N, straight from the plan (what the band constrains).
+fn plan_density(plan: &Plan, n: u32) -> f64 {
+    let m = &plan.model;
+    let mut total = 0.0;
+    for l in 0..m.layers as usize {
+        for h in 0..m.q_heads as usize {
+            total += f64::from(plan.q_span(l, h, n)) / f64::from(n);
+        }
+    }
+    total / f64::from(m.layers * m.q_heads)
+}
+
+fn check_plans(cfg: &OptimizeConfig, method: Method) {
+    let cfg = OptimizeConfig {
+        solve: SolveOptions {
+            method,
+            ..cfg.solve
+        },
+        ..cfg.clone()
+    };
+    let out = optimize(&tiny_profiles(), &["a".into(), "b".into()], &cfg).expect("optimizes");
+    assert!(!out.plans.is_empty());
+    assert_eq!(out.constrained_lengths, vec![512, 1024, 2048]);
+    for p in &out.plans {
+        let plan = &p.plan;
+        let (lo, hi) = cfg.density_band;
+        for &n in &out.constrained_lengths {
+            let d = plan_density(plan, n);
+            assert!(
+                d >= lo - 1e-9 && d <= hi + 1e-9,
+                "{method:?}: density {d} at N={n} outside [{lo}, {hi}]"
+            );
+        }
+        for (l, layer) in plan.layers.iter().enumerate() {
+            let mut rules = layer.rules.clone();
+            rules.sort();
+            rules.dedup();
+            assert!(
+                rules.len() <= cfg.max_rules_per_layer,
+                "layer {l} uses {} rules",
+                rules.len()
+            );
+            if cfg.gqa_native {
+                let g = plan.model.group_size() as usize;
+                for (h, r) in layer.rules.iter().enumerate() {
+                    assert_eq!(*r, layer.rules[h / g * g], "layer {l} head {h}");
+                }
+            }
+        }
+        // The plan round-trips through TOML with its provenance.
+        let back = Plan::from_toml_str(&plan.to_toml(), "<test>").expect("valid TOML");
+        assert_eq!(&back, plan);
+        let prov = plan.meta.provenance.as_deref().unwrap_or("");
+        assert!(
+            prov.contains("a (N=512)") && prov.contains("[0.45, 0.55]"),
+            "{prov}"
+        );
+        if cfg.gqa_native {
+            for ((_, d), (_, c)) in p.densities.iter().zip(&p.cache_densities) {
+                assert!((d - c).abs() < 1e-12);
+            }
+        }
+    }
+    // No produced point dominates another.
+    for a in &out.plans {
+        for b in &out.plans {
+            let le = a.losses.iter().zip(&b.losses).all(|(x, y)| x.1 <= y.1);
+            let lt = a.losses.iter().zip(&b.losses).any(|(x, y)| x.1 < y.1);
+            assert!(!(le && lt), "a Pareto point is dominated");
+        }
+    }
+}
+
+#[test]
+fn plans_hold_band_and_rule_limit_milp() {
+    check_plans(&tiny_config(), Method::Milp);
+}
+
+#[test]
+fn plans_hold_band_and_rule_limit_lagrangian() {
+    check_plans(&tiny_config(), Method::Lagrangian);
+}
+
+#[test]
+fn gqa_native_gives_one_rule_per_group() {
+    let cfg = OptimizeConfig {
+        gqa_native: true,
+        ..tiny_config()
+    };
+    check_plans(&cfg, Method::Auto);
+    check_plans(&cfg, Method::Lagrangian);
+}
+
+#[test]
+fn single_objective_gives_one_plan() {
+    let cfg = OptimizeConfig {
+        objective: Objective::Single { n_tokens: 1024 },
+        ..tiny_config()
+    };
+    let out = optimize(&tiny_profiles(), &[], &cfg).expect("optimizes");
+    assert_eq!(out.plans.len(), 1);
+    assert_eq!(out.plans[0].primary, 1024);
+    assert!(matches!(
+        out.plans[0].status,
+        SolveStatus::Optimal | SolveStatus::GapLimit
+    ));
+}
+
+#[test]
+fn infeasible_band_names_length_and_range() {
+    // min span 128 tokens at N = 512 is density 0.25: a band below it cannot hold.
+    let cfg = OptimizeConfig {
+        density_band: (0.1, 0.2),
+        ..tiny_config()
+    };
+    let err = optimize(&tiny_profiles(), &[], &cfg).expect_err("infeasible");
+    let msg = err.to_string();
+    assert!(matches!(err, OptimizeError::Infeasible(_)), "{msg}");
+    assert!(msg.contains("N = 512") && msg.contains("0.2500"), "{msg}");
+}
+
+#[test]
+fn mismatched_profile_shapes_are_rejected() {
+    let mut other = tiny_model();
+    other.q_heads = 8;
+    other.kv_heads = 2;
+    let profiles = vec![
+        InfluenceProfile::synthetic(tiny_model(), 512, 64, 1),
+        InfluenceProfile::synthetic(other, 1024, 64, 1),
+    ];
+    let err = optimize(&profiles, &["p512".into(), "p1k".into()], &tiny_config())
+        .expect_err("shape mismatch");
+    let msg = err.to_string();
+    assert!(matches!(err, OptimizeError::ShapeMismatch(_)), "{msg}");
+    assert!(msg.contains("p1k") && msg.contains("q_heads=8"), "{msg}");
+
+    // Against an explicit plan shape too.
+    let mut cfg = tiny_config();
+    let mut shape = tiny_model();
+    shape.layers = 5;
+    cfg.model = Some(shape);
+    let err = optimize(&tiny_profiles(), &[], &cfg).expect_err("plan shape mismatch");
+    assert!(err.to_string().contains("plan shape"), "{err}");
+}
+
+#[test]
+fn profile_file_round_trips_and_candle_reads_it() {
+    let dir = std::env::temp_dir().join(format!("moa-opt-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("p512.safetensors");
+    let p = InfluenceProfile::synthetic(tiny_model(), 512, 64, 3);
+    p.save(&path).expect("save");
+    let back = InfluenceProfile::load(&path).expect("load");
+    assert_eq!(back, p);
+    let tensors =
+        candle_core::safetensors::load(&path, &candle_core::Device::Cpu).expect("candle loads");
+    let t = &tensors["influence"];
+    assert_eq!(t.dims(), &[3, 4, 8, 8]);
+    let missing = InfluenceProfile::load(&dir.join("nope.safetensors")).expect_err("missing");
+    assert!(missing.to_string().contains("nope.safetensors"));
+    std::fs::write(dir.join("bad.safetensors"), b"xx").expect("write");
+    let bad = InfluenceProfile::load(&dir.join("bad.safetensors")).expect_err("bad");
+    assert!(bad.to_string().contains("not a safetensors file"), "{bad}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn cli_writes_plans_and_summary() {
+    let dir = std::env::temp_dir().join(format!("moa-opt-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut args: Vec<String> = vec!["optimize".into()];
+    for p in tiny_profiles() {
+        let path = dir.join(format!("p{}.safetensors", p.n_tokens));
+        p.save(&path).expect("save");
+        args.extend(["--profile".into(), path.display().to_string()]);
+    }
+    let out_dir = dir.join("plans");
+    let run = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_moa"))
+            .args(&args)
+            .args(extra)
+            .output()
+            .expect("runs moa")
+    };
+    let out_s = out_dir.display().to_string();
+    let ok = run(&[
+        "--density",
+        "0.55",
+        "--pareto-intervals",
+        "2",
+        "--time-limit",
+        "20",
+        "-o",
+        &out_s,
+    ]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let summary = std::fs::read_to_string(out_dir.join("summary.txt")).expect("summary");
+    assert!(summary.contains("plan_0.toml"), "{summary}");
+    Plan::load(&out_dir.join("plan_0.toml")).expect("a valid plan");
+
+    let bad = run(&["--band", "0.1,0.2", "-o", &out_s]);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && err.contains("N = 512"), "{err}");
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_moa"))
+        .args([
+            "optimize",
+            "--profile",
+            "/nonexistent/p.safetensors",
+            "--density",
+            "0.5",
+        ])
+        .args(["-o", &out_s])
+        .output()
+        .expect("runs moa");
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        !missing.status.success() && err.contains("/nonexistent/p.safetensors"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -591,7 +591,7 @@ impl GpuLlama {
             pass,
             pipe,
             &[&params, x, w, residual.unwrap_or(&self.dummy), out],
-            ((n_out as u32).div_ceil(64), (rows as u32).div_ceil(4), 1),
+            ((n_out as u32).div_ceil(256), (rows as u32).div_ceil(4), 1),
         );
     }
 

@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng};
 use wgpu::util::DeviceExt;
 
 use super::shaders::{self, Shader, Types};
-use super::wgpu::{WgpuAttention, WgpuContext, WgpuError};
+use super::wgpu::{Dispatch, WgpuAttention, WgpuContext, WgpuError};
 use crate::codegen::{self, CodegenError, Target};
 use crate::lower::{lower, CacheLayout, KernelModule, StorageType};
 use crate::model::{LlamaConfig, Model, ModelError, Weights};
@@ -157,6 +157,10 @@ pub struct Request {
     /// Bytes of all K and V caches of this request.
     pub kv_bytes: u64,
     rng: StdRng,
+    /// Inputs of decode steps, rewritten every step.
+    decode_io: StepIo,
+    /// The decode step's dispatches, recorded on the first step and replayed after.
+    decode_record: Option<(OutputKind, Vec<Dispatch>)>,
 }
 
 struct Activations {
@@ -180,10 +184,46 @@ struct Activations {
 /// `row_start`, and the index of each row's last token.
 type PackedPrefill = (Vec<u32>, Vec<[u32; 4]>, Vec<u32>, Vec<u32>);
 
-/// What a forward pass returns.
-enum Output {
+/// What a forward pass returns: logits, or the chosen token of each row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OutputKind {
     Logits,
-    Tokens(Sampling),
+    Argmax,
+    /// Temperature and top-p as f32 bits (they go into a uniform as is).
+    Sample {
+        temperature: u32,
+        top_p: u32,
+    },
+}
+
+impl OutputKind {
+    fn of(s: Sampling) -> OutputKind {
+        if s.temperature <= 0.0 {
+            OutputKind::Argmax
+        } else {
+            OutputKind::Sample {
+                temperature: s.temperature.to_bits(),
+                top_p: s.top_p.clamp(0.0, 1.0).to_bits(),
+            }
+        }
+    }
+}
+
+/// Input buffers of one forward pass.
+struct StepIo {
+    t: usize,
+    tokens: wgpu::Buffer,
+    /// Per token: (position, row, last position of the row in this pass, 0).
+    info: wgpu::Buffer,
+    /// Index of each row's last token in the pass.
+    last: wgpu::Buffer,
+    /// Position of each row's newest token (decode attention).
+    row_pos: wgpu::Buffer,
+    identity: wgpu::Buffer,
+    /// One uniform number per row for sampling.
+    uniforms: wgpu::Buffer,
+    /// Prefill only: `row_start` and the longest row.
+    prefill: Option<(wgpu::Buffer, u32)>,
 }
 
 fn elem_bytes(t: StorageType) -> u64 {
@@ -505,6 +545,13 @@ impl GpuLlama {
             "partials",
             (rows * self.config.q_heads * n_chunks as usize * (hd + 2) * 4) as u64,
         )?;
+        let zeros = vec![0u32; rows];
+        let decode_io = self.step_io(
+            &zeros,
+            &vec![[0u32; 4]; rows],
+            &(0..rows as u32).collect::<Vec<_>>(),
+            None,
+        );
         Ok(Request {
             rows,
             n_tokens,
@@ -517,6 +564,8 @@ impl GpuLlama {
             partials,
             kv_bytes,
             rng: StdRng::seed_from_u64(seed),
+            decode_io,
+            decode_record: None,
         })
     }
 
@@ -534,17 +583,16 @@ impl GpuLlama {
             .create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some(label),
                 contents: bytemuck::cast_slice(data),
-                usage: wgpu::BufferUsages::STORAGE,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
             })
     }
 
     fn dispatch(
         &self,
-        pass: &mut wgpu::ComputePass<'_>,
         pipeline: &wgpu::ComputePipeline,
         buffers: &[&wgpu::Buffer],
-        groups: (u32, u32, u32),
-    ) {
+        groups: [u32; 3],
+    ) -> Dispatch {
         let entries: Vec<wgpu::BindGroupEntry<'_>> = buffers
             .iter()
             .enumerate()
@@ -558,15 +606,16 @@ impl GpuLlama {
             layout: &pipeline.get_bind_group_layout(0),
             entries: &entries,
         });
-        pass.set_pipeline(pipeline);
-        pass.set_bind_group(0, &bind, &[]);
-        pass.dispatch_workgroups(groups.0, groups.1, groups.2);
+        Dispatch {
+            pipeline: pipeline.clone(),
+            bind,
+            groups,
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
     fn linear(
         &self,
-        pass: &mut wgpu::ComputePass<'_>,
         attn_input: bool,
         x: &wgpu::Buffer,
         w: &wgpu::Buffer,
@@ -575,7 +624,7 @@ impl GpuLlama {
         rows: usize,
         k: usize,
         n_out: usize,
-    ) {
+    ) -> Dispatch {
         let params = self.uniform(&[
             rows as u32,
             k as u32,
@@ -588,243 +637,312 @@ impl GpuLlama {
             &self.pipes.linear
         };
         self.dispatch(
-            pass,
             pipe,
             &[&params, x, w, residual.unwrap_or(&self.dummy), out],
-            ((n_out as u32).div_ceil(256), (rows as u32).div_ceil(4), 1),
-        );
+            [(n_out as u32).div_ceil(256), (rows as u32).div_ceil(4), 1],
+        )
     }
 
-    /// Runs `tokens` (packed rows; `info[t] = (position, row, last position of the row in
-    /// this pass)`) through the model. `prefill`: rows are the ragged `row_start` ranges
-    /// and attention runs over the packed K/V; otherwise one token per row attends over
-    /// the cache. Returns logits or sampled tokens of each row's last token.
-    fn forward(
+    /// Device buffers for one pass's inputs (tokens, per-token info, each row's last
+    /// token, positions, sampling uniforms), writable so decode steps reuse them.
+    fn step_io(
         &self,
-        req: &mut Request,
         tokens: &[u32],
         info: &[[u32; 4]],
+        last: &[u32],
         row_start: Option<&[u32]>,
-        last_index: &[u32],
-        output: Output,
-    ) -> Result<Vec<u32>, EngineError> {
-        let c = &self.config;
-        let t = tokens.len();
-        if t > req.act.capacity {
-            req.act = self.activations(t, req.rows)?;
+    ) -> StepIo {
+        let vocab = self.config.vocab_size as u32;
+        let clamped: Vec<u32> = tokens.iter().map(|&x| x.min(vocab - 1)).collect();
+        let row_pos: Vec<u32> = last.iter().map(|&i| info[i as usize][0]).collect();
+        let identity: Vec<u32> = (0..tokens.len() as u32).collect();
+        StepIo {
+            t: tokens.len(),
+            tokens: self.storage_u32("tokens", &clamped),
+            info: self.storage_u32("tok_info", info.as_flattened()),
+            last: self.storage_u32("last_index", last),
+            row_pos: self.storage_u32("row_pos", &row_pos),
+            identity: self.storage_u32("rows", &identity),
+            uniforms: self.storage_u32("uniforms", &vec![0; last.len()]),
+            prefill: row_start.map(|r| {
+                let max_len = r.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+                (self.storage_u32("row_start", r), max_len)
+            }),
         }
+    }
+
+    /// Every dispatch of one forward pass over `io`, in order. Prefill passes record
+    /// once; decode passes record once per request and are replayed every step.
+    fn record(
+        &self,
+        req: &Request,
+        io: &StepIo,
+        output: OutputKind,
+    ) -> Result<Vec<Dispatch>, EngineError> {
+        let c = &self.config;
+        let t = io.t;
         let a = &req.act;
         let (hidden, hd) = (c.hidden_size, c.head_dim);
         let qkv_dim = (c.q_heads + 2 * c.kv_heads) * hd;
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let tokens_buf = self.storage_u32(
-            "tokens",
-            &tokens
-                .iter()
-                .map(|&x| x.min(c.vocab_size as u32 - 1))
-                .collect::<Vec<_>>(),
-        );
-        let info_buf = self.storage_u32("tok_info", info.as_flattened());
-        let last_buf = self.storage_u32("last_index", last_index);
-        let row_start_buf = row_start.map(|r| self.storage_u32("row_start", r));
-        let row_pos: Vec<u32> = last_index.iter().map(|&i| info[i as usize][0]).collect();
-        let row_pos_buf = self.storage_u32("row_pos", &row_pos);
-        let identity: Vec<u32> = (0..t as u32).collect();
-        let identity_buf = self.storage_u32("rows", &identity);
         let norm_params = self.uniform(&[t as u32, hidden as u32, c.rms_norm_eps.to_bits(), 0]);
+        let mut d = Vec::new();
+        let p = self.uniform(&[t as u32, hidden as u32, c.vocab_size as u32, 0]);
+        d.push(self.dispatch(
+            &self.pipes.embed,
+            &[&p, &io.tokens, &self.embed, &a.x],
+            [(hidden as u32).div_ceil(64), t as u32, 1],
+        ));
+        for (l, lw) in self.layers.iter().enumerate() {
+            d.push(self.dispatch(
+                &self.pipes.rmsnorm,
+                &[&norm_params, &a.x, &io.identity, &lw.attn_norm, &a.h],
+                [t as u32, 1, 1],
+            ));
+            d.push(self.linear(false, &a.h, &lw.wqkv, None, &a.qkv, t, hidden, qkv_dim));
+            let layout = &req.layouts[l];
+            let mut words = vec![
+                t as u32,
+                c.q_heads as u32,
+                c.kv_heads as u32,
+                hd as u32,
+                layout.row_slots,
+                1,
+                0,
+                0,
+            ];
+            for i in 0..64 {
+                match layout.segments.get(i) {
+                    Some(s) => words.extend([s.offset, s.sink, s.ring, 0]),
+                    None => words.extend([0, 0, 0, 0]),
+                }
+            }
+            let rp = self.uniform(&words);
+            d.push(self.dispatch(
+                &self.pipes.rope_kv,
+                &[
+                    &rp,
+                    &a.qkv,
+                    &io.info,
+                    &req.rope,
+                    &a.q,
+                    &a.k,
+                    &a.v,
+                    &req.k_cache[l],
+                    &req.v_cache[l],
+                ],
+                [
+                    (hd as u32 / 2).div_ceil(32),
+                    (c.q_heads + 2 * c.kv_heads) as u32,
+                    t as u32,
+                ],
+            ));
+            match &io.prefill {
+                Some((row_start, max_len)) => d.push(self.attention.prefill_dispatch(
+                    l,
+                    req.n_tokens,
+                    req.rows as u32,
+                    *max_len,
+                    [row_start, &a.q, &a.k, &a.v, &a.attn_out],
+                )?),
+                None => d.extend(self.attention.decode_dispatches(
+                    l,
+                    req.n_tokens,
+                    req.rows as u32,
+                    self.attention.n_chunks(layout),
+                    [
+                        &io.row_pos,
+                        &a.q,
+                        &req.k_cache[l],
+                        &req.v_cache[l],
+                        &req.partials,
+                        &a.attn_out,
+                    ],
+                )?),
+            }
+            d.push(self.linear(
+                true,
+                &a.attn_out,
+                &lw.wo,
+                Some(&a.x),
+                &a.x_alt,
+                t,
+                c.q_heads * hd,
+                hidden,
+            ));
+            d.push(self.dispatch(
+                &self.pipes.rmsnorm,
+                &[&norm_params, &a.x_alt, &io.identity, &lw.ffn_norm, &a.h],
+                [t as u32, 1, 1],
+            ));
+            d.push(self.linear(
+                false,
+                &a.h,
+                &lw.w_gate_up,
+                None,
+                &a.gate_up,
+                t,
+                hidden,
+                2 * c.ffn_size,
+            ));
+            let sp = self.uniform(&[t as u32, c.ffn_size as u32, 0, 0]);
+            d.push(self.dispatch(
+                &self.pipes.swiglu,
+                &[&sp, &a.gate_up, &a.ffn_act],
+                [(c.ffn_size as u32).div_ceil(64), t as u32, 1],
+            ));
+            d.push(self.linear(
+                false,
+                &a.ffn_act,
+                &lw.w_down,
+                Some(&a.x_alt),
+                &a.x,
+                t,
+                c.ffn_size,
+                hidden,
+            ));
+        }
+        let rows = req.rows;
+        let fp = self.uniform(&[rows as u32, hidden as u32, c.rms_norm_eps.to_bits(), 0]);
+        d.push(self.dispatch(
+            &self.pipes.rmsnorm,
+            &[&fp, &a.x, &io.last, &self.output_norm, &a.last],
+            [rows as u32, 1, 1],
+        ));
+        let head = self.lm_head.as_ref().unwrap_or(&self.embed);
+        d.push(self.linear(
+            false,
+            &a.last,
+            head,
+            None,
+            &a.logits,
+            rows,
+            hidden,
+            c.vocab_size,
+        ));
+        match output {
+            OutputKind::Logits => {}
+            OutputKind::Argmax => {
+                let p = self.uniform(&[rows as u32, c.vocab_size as u32, 0, 0]);
+                d.push(self.dispatch(
+                    &self.pipes.argmax,
+                    &[&p, &a.logits, &a.tokens_out],
+                    [rows as u32, 1, 1],
+                ));
+            }
+            OutputKind::Sample { temperature, top_p } => {
+                let p = self.uniform(&[rows as u32, c.vocab_size as u32, temperature, top_p]);
+                d.push(self.dispatch(
+                    &self.pipes.sample,
+                    &[&p, &a.logits, &io.uniforms, &a.tokens_out],
+                    [rows as u32, 1, 1],
+                ));
+            }
+        }
+        Ok(d)
+    }
+
+    /// Encodes `dispatches` into one command buffer, submits it and reads back the
+    /// logits or the chosen tokens.
+    fn run_pass(
+        &self,
+        req: &Request,
+        dispatches: &[Dispatch],
+        output: OutputKind,
+    ) -> Result<Vec<u32>, EngineError> {
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let mut encoder = self.device.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
-            let p = self.uniform(&[t as u32, hidden as u32, c.vocab_size as u32, 0]);
-            self.dispatch(
-                &mut pass,
-                &self.pipes.embed,
-                &[&p, &tokens_buf, &self.embed, &a.x],
-                ((hidden as u32).div_ceil(64), t as u32, 1),
-            );
-            for (l, lw) in self.layers.iter().enumerate() {
-                self.dispatch(
-                    &mut pass,
-                    &self.pipes.rmsnorm,
-                    &[&norm_params, &a.x, &identity_buf, &lw.attn_norm, &a.h],
-                    (t as u32, 1, 1),
-                );
-                self.linear(
-                    &mut pass, false, &a.h, &lw.wqkv, None, &a.qkv, t, hidden, qkv_dim,
-                );
-                let layout = &req.layouts[l];
-                let mut words = vec![
-                    t as u32,
-                    c.q_heads as u32,
-                    c.kv_heads as u32,
-                    hd as u32,
-                    layout.row_slots,
-                    1,
-                    0,
-                    0,
-                ];
-                for i in 0..64 {
-                    match layout.segments.get(i) {
-                        Some(s) => words.extend([s.offset, s.sink, s.ring, 0]),
-                        None => words.extend([0, 0, 0, 0]),
-                    }
-                }
-                let rp = self.uniform(&words);
-                self.dispatch(
-                    &mut pass,
-                    &self.pipes.rope_kv,
-                    &[
-                        &rp,
-                        &a.qkv,
-                        &info_buf,
-                        &req.rope,
-                        &a.q,
-                        &a.k,
-                        &a.v,
-                        &req.k_cache[l],
-                        &req.v_cache[l],
-                    ],
-                    (
-                        (hd as u32 / 2).div_ceil(32),
-                        (c.q_heads + 2 * c.kv_heads) as u32,
-                        t as u32,
-                    ),
-                );
-                match &row_start_buf {
-                    Some(rs) => {
-                        let max_len = row_start
-                            .map(|r| r.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0))
-                            .unwrap_or(0);
-                        self.attention.encode_prefill(
-                            &mut pass,
-                            l,
-                            req.n_tokens,
-                            req.rows as u32,
-                            max_len,
-                            [rs, &a.q, &a.k, &a.v, &a.attn_out],
-                        )?;
-                    }
-                    None => {
-                        let n_chunks = self.attention.n_chunks(layout);
-                        self.attention.encode_decode(
-                            &mut pass,
-                            l,
-                            req.n_tokens,
-                            req.rows as u32,
-                            n_chunks,
-                            [
-                                &row_pos_buf,
-                                &a.q,
-                                &req.k_cache[l],
-                                &req.v_cache[l],
-                                &req.partials,
-                                &a.attn_out,
-                            ],
-                        )?;
-                    }
-                }
-                self.linear(
-                    &mut pass,
-                    true,
-                    &a.attn_out,
-                    &lw.wo,
-                    Some(&a.x),
-                    &a.x_alt,
-                    t,
-                    c.q_heads * hd,
-                    hidden,
-                );
-                self.dispatch(
-                    &mut pass,
-                    &self.pipes.rmsnorm,
-                    &[&norm_params, &a.x_alt, &identity_buf, &lw.ffn_norm, &a.h],
-                    (t as u32, 1, 1),
-                );
-                self.linear(
-                    &mut pass,
-                    false,
-                    &a.h,
-                    &lw.w_gate_up,
-                    None,
-                    &a.gate_up,
-                    t,
-                    hidden,
-                    2 * c.ffn_size,
-                );
-                let sp = self.uniform(&[t as u32, c.ffn_size as u32, 0, 0]);
-                self.dispatch(
-                    &mut pass,
-                    &self.pipes.swiglu,
-                    &[&sp, &a.gate_up, &a.ffn_act],
-                    ((c.ffn_size as u32).div_ceil(64), t as u32, 1),
-                );
-                self.linear(
-                    &mut pass,
-                    false,
-                    &a.ffn_act,
-                    &lw.w_down,
-                    Some(&a.x_alt),
-                    &a.x,
-                    t,
-                    c.ffn_size,
-                    hidden,
-                );
-            }
-            let rows = req.rows;
-            let fp = self.uniform(&[rows as u32, hidden as u32, c.rms_norm_eps.to_bits(), 0]);
-            self.dispatch(
-                &mut pass,
-                &self.pipes.rmsnorm,
-                &[&fp, &a.x, &last_buf, &self.output_norm, &a.last],
-                (rows as u32, 1, 1),
-            );
-            let head = self.lm_head.as_ref().unwrap_or(&self.embed);
-            self.linear(
-                &mut pass,
-                false,
-                &a.last,
-                head,
-                None,
-                &a.logits,
-                rows,
-                hidden,
-                c.vocab_size,
-            );
-            if let Output::Tokens(s) = output {
-                if s.temperature <= 0.0 {
-                    let p = self.uniform(&[rows as u32, c.vocab_size as u32, 0, 0]);
-                    self.dispatch(
-                        &mut pass,
-                        &self.pipes.argmax,
-                        &[&p, &a.logits, &a.tokens_out],
-                        (rows as u32, 1, 1),
-                    );
-                } else {
-                    let u: Vec<f32> = (0..rows).map(|_| req.rng.random::<f32>()).collect();
-                    let ub = self.storage_u32(
-                        "uniforms",
-                        &u.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
-                    );
-                    let p = self.uniform(&[
-                        rows as u32,
-                        c.vocab_size as u32,
-                        s.temperature.to_bits(),
-                        s.top_p.clamp(0.0, 1.0).to_bits(),
-                    ]);
-                    self.dispatch(
-                        &mut pass,
-                        &self.pipes.sample,
-                        &[&p, &a.logits, &ub, &a.tokens_out],
-                        (rows as u32, 1, 1),
-                    );
-                }
+            for d in dispatches {
+                d.encode(&mut pass);
             }
         }
         let (src, words) = match output {
-            Output::Logits => (&a.logits, req.rows * c.vocab_size),
-            Output::Tokens(_) => (&a.tokens_out, req.rows),
+            OutputKind::Logits => (&req.act.logits, req.rows * self.config.vocab_size),
+            _ => (&req.act.tokens_out, req.rows),
         };
-        let out = self.read_back(scope, encoder, src, words)?;
+        self.read_back(scope, encoder, src, words)
+    }
+
+    /// Draws this step's uniform numbers for sampling (one per row).
+    fn write_uniforms(&self, req: &mut Request, io_uniforms: &wgpu::Buffer) {
+        let u: Vec<u32> = (0..req.rows)
+            .map(|_| req.rng.random::<f32>().to_bits())
+            .collect();
+        self.queue
+            .write_buffer(io_uniforms, 0, bytemuck::cast_slice(&u));
+    }
+
+    /// A prefill pass over packed rows.
+    fn forward_prefill(
+        &self,
+        req: &mut Request,
+        packed: PackedPrefill,
+        output: OutputKind,
+    ) -> Result<Vec<u32>, EngineError> {
+        let (tokens, info, row_start, last) = packed;
+        if tokens.len() > req.act.capacity {
+            req.act = self.activations(tokens.len(), req.rows)?;
+            req.decode_record = None;
+        }
+        let io = self.step_io(&tokens, &info, &last, Some(&row_start));
+        self.write_uniforms(req, &io.uniforms);
+        let rec = self.record(req, &io, output)?;
+        self.run_pass(req, &rec, output)
+    }
+
+    /// A decode pass: one token per row, through the request's recorded dispatches.
+    fn forward_decode(
+        &self,
+        req: &mut Request,
+        tokens: &[u32],
+        output: OutputKind,
+    ) -> Result<Vec<u32>, EngineError> {
+        if tokens.len() != req.rows {
+            return Err(EngineError::Input(format!(
+                "{} tokens for a request of {} rows",
+                tokens.len(),
+                req.rows
+            )));
+        }
+        let vocab = self.config.vocab_size as u32;
+        let clamped: Vec<u32> = tokens.iter().map(|&x| x.min(vocab - 1)).collect();
+        let info: Vec<[u32; 4]> = req
+            .row_len
+            .iter()
+            .enumerate()
+            .map(|(b, &pos)| [pos, b as u32, pos, 0])
+            .collect();
+        let q = &self.queue;
+        q.write_buffer(&req.decode_io.tokens, 0, bytemuck::cast_slice(&clamped));
+        q.write_buffer(
+            &req.decode_io.info,
+            0,
+            bytemuck::cast_slice(info.as_flattened()),
+        );
+        q.write_buffer(
+            &req.decode_io.row_pos,
+            0,
+            bytemuck::cast_slice(&req.row_len),
+        );
+        let uniforms = req.decode_io.uniforms.clone();
+        self.write_uniforms(req, &uniforms);
+        let stale = !matches!(&req.decode_record, Some((k, _)) if *k == output);
+        if stale {
+            let rec = self.record(req, &req.decode_io, output)?;
+            req.decode_record = Some((output, rec));
+        }
+        let out = match &req.decode_record {
+            Some((_, rec)) => self.run_pass(req, rec, output)?,
+            None => {
+                return Err(EngineError::Input(
+                    "decode dispatches were not recorded".into(),
+                ))
+            }
+        };
+        for len in &mut req.row_len {
+            *len += 1;
+        }
         Ok(out)
     }
 
@@ -906,8 +1024,8 @@ impl GpuLlama {
         req: &mut Request,
         prompts: &[Vec<u32>],
     ) -> Result<Vec<Vec<f32>>, EngineError> {
-        let (tokens, info, row_start, last) = self.prefill_inputs(req, prompts)?;
-        let raw = self.forward(req, &tokens, &info, Some(&row_start), &last, Output::Logits)?;
+        let packed = self.prefill_inputs(req, prompts)?;
+        let raw = self.forward_prefill(req, packed, OutputKind::Logits)?;
         Ok(self.split_logits(&raw))
     }
 
@@ -918,39 +1036,8 @@ impl GpuLlama {
         prompts: &[Vec<u32>],
         sampling: Sampling,
     ) -> Result<Vec<u32>, EngineError> {
-        let (tokens, info, row_start, last) = self.prefill_inputs(req, prompts)?;
-        self.forward(
-            req,
-            &tokens,
-            &info,
-            Some(&row_start),
-            &last,
-            Output::Tokens(sampling),
-        )
-    }
-
-    fn decode_inputs(
-        &self,
-        req: &mut Request,
-        tokens: &[u32],
-    ) -> Result<Vec<[u32; 4]>, EngineError> {
-        if tokens.len() != req.rows {
-            return Err(EngineError::Input(format!(
-                "{} tokens for a request of {} rows",
-                tokens.len(),
-                req.rows
-            )));
-        }
-        let info = req
-            .row_len
-            .iter()
-            .enumerate()
-            .map(|(b, &pos)| [pos, b as u32, pos, 0])
-            .collect();
-        for len in &mut req.row_len {
-            *len += 1;
-        }
-        Ok(info)
+        let packed = self.prefill_inputs(req, prompts)?;
+        self.forward_prefill(req, packed, OutputKind::of(sampling))
     }
 
     /// One decode step: `tokens[b]` is row b's newest token, at position `row_len[b]`.
@@ -959,9 +1046,7 @@ impl GpuLlama {
         req: &mut Request,
         tokens: &[u32],
     ) -> Result<Vec<Vec<f32>>, EngineError> {
-        let info = self.decode_inputs(req, tokens)?;
-        let last: Vec<u32> = (0..req.rows as u32).collect();
-        let raw = self.forward(req, tokens, &info, None, &last, Output::Logits)?;
+        let raw = self.forward_decode(req, tokens, OutputKind::Logits)?;
         Ok(self.split_logits(&raw))
     }
 
@@ -972,9 +1057,7 @@ impl GpuLlama {
         tokens: &[u32],
         sampling: Sampling,
     ) -> Result<Vec<u32>, EngineError> {
-        let info = self.decode_inputs(req, tokens)?;
-        let last: Vec<u32> = (0..req.rows as u32).collect();
-        self.forward(req, tokens, &info, None, &last, Output::Tokens(sampling))
+        self.forward_decode(req, tokens, OutputKind::of(sampling))
     }
 
     fn split_logits(&self, raw: &[u32]) -> Vec<Vec<f32>> {

@@ -140,6 +140,24 @@ impl WgpuContext {
     }
 }
 
+/// One kernel launch with its bind group and grid, built once and encodable many
+/// times: decode steps of a request reuse the same buffers, so their bind groups need
+/// not be rebuilt per step (creating them is most of a small step's host time).
+#[derive(Clone, Debug)]
+pub struct Dispatch {
+    pub pipeline: wgpu::ComputePipeline,
+    pub bind: wgpu::BindGroup,
+    pub groups: [u32; 3],
+}
+
+impl Dispatch {
+    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind, &[]);
+        pass.dispatch_workgroups(self.groups[0], self.groups[1], self.groups[2]);
+    }
+}
+
 struct Kernel {
     name: String,
     pipeline: wgpu::ComputePipeline,
@@ -362,19 +380,33 @@ impl WgpuAttention {
         max_len: u32,
         buffers: [&wgpu::Buffer; 5],
     ) -> Result<(), WgpuError> {
+        self.prefill_dispatch(layer, n_tokens, rows, max_len, buffers)?
+            .encode(pass);
+        Ok(())
+    }
+
+    /// The prefill of one layer as a reusable [`Dispatch`] (see [`Self::encode_prefill`]).
+    pub fn prefill_dispatch(
+        &self,
+        layer: usize,
+        n_tokens: u32,
+        rows: u32,
+        max_len: u32,
+        buffers: [&wgpu::Buffer; 5],
+    ) -> Result<Dispatch, WgpuError> {
         let kernel = self.layer_kernel(&self.prefill, layer, Phase::Prefill)?;
         check_n(n_tokens)?;
         let params = self.uniform(&[n_tokens, rows, 0, 0]);
         let [row_start, q, k, v, o] = buffers;
-        let bind = self.bind_group(kernel, &[&params, row_start, q, k, v, o]);
-        pass.set_pipeline(&kernel.pipeline);
-        pass.set_bind_group(0, &bind, &[]);
-        pass.dispatch_workgroups(
-            max_len.div_ceil(self.q_tile),
-            self.module.shape.q_heads,
-            rows,
-        );
-        Ok(())
+        Ok(Dispatch {
+            pipeline: kernel.pipeline.clone(),
+            bind: self.bind_group(kernel, &[&params, row_start, q, k, v, o]),
+            groups: [
+                max_len.div_ceil(self.q_tile),
+                self.module.shape.q_heads,
+                rows,
+            ],
+        })
     }
 
     /// Number of split-K chunks a decode step over `layout` launches per KV head.
@@ -400,21 +432,40 @@ impl WgpuAttention {
         n_chunks: u32,
         buffers: [&wgpu::Buffer; 6],
     ) -> Result<(), WgpuError> {
+        // Same pass: wgpu orders the merge's read of `partials` after the writes.
+        for d in self.decode_dispatches(layer, n_tokens, rows, n_chunks, buffers)? {
+            d.encode(pass);
+        }
+        Ok(())
+    }
+
+    /// One decode step of one layer as two reusable [`Dispatch`]es (decode, then merge),
+    /// for runtimes that record the same step many times over the same buffers.
+    pub fn decode_dispatches(
+        &self,
+        layer: usize,
+        n_tokens: u32,
+        rows: u32,
+        n_chunks: u32,
+        buffers: [&wgpu::Buffer; 6],
+    ) -> Result<[Dispatch; 2], WgpuError> {
         let kernel = self.layer_kernel(&self.decode, layer, Phase::Decode)?;
         check_n(n_tokens)?;
         let params = self.uniform(&[n_tokens, rows, n_chunks, 0]);
         let merge_params = self.uniform(&[rows, n_chunks, 0, 0]);
         let [row_pos, q, k_cache, v_cache, partials, o] = buffers;
-        let bind = self.bind_group(kernel, &[&params, row_pos, q, k_cache, v_cache, partials]);
-        let merge_bind = self.bind_group(&self.merge, &[&merge_params, partials, o]);
-        pass.set_pipeline(&kernel.pipeline);
-        pass.set_bind_group(0, &bind, &[]);
-        pass.dispatch_workgroups(n_chunks, self.module.shape.kv_heads, rows);
-        // Same pass: wgpu orders the read of `partials` after the writes above.
-        pass.set_pipeline(&self.merge.pipeline);
-        pass.set_bind_group(0, &merge_bind, &[]);
-        pass.dispatch_workgroups(self.module.shape.q_heads, rows, 1);
-        Ok(())
+        Ok([
+            Dispatch {
+                pipeline: kernel.pipeline.clone(),
+                bind: self.bind_group(kernel, &[&params, row_pos, q, k_cache, v_cache, partials]),
+                groups: [n_chunks, self.module.shape.kv_heads, rows],
+            },
+            Dispatch {
+                pipeline: self.merge.pipeline.clone(),
+                bind: self.bind_group(&self.merge, &[&merge_params, partials, o]),
+                groups: [self.module.shape.q_heads, rows, 1],
+            },
+        ])
     }
 
     /// One decode step of one layer: every row's current token (at `row_pos[b]`) is

@@ -113,6 +113,9 @@ struct Pipelines {
     linear: wgpu::ComputePipeline,
     /// Linear whose input is the attention output (attention storage type).
     linear_attn: wgpu::ComputePipeline,
+    /// Few-row (decode) variants: K split across a workgroup.
+    matvec: wgpu::ComputePipeline,
+    matvec_attn: wgpu::ComputePipeline,
     swiglu: wgpu::ComputePipeline,
     rope_kv: wgpu::ComputePipeline,
     argmax: wgpu::ComputePipeline,
@@ -226,6 +229,10 @@ struct StepIo {
     prefill: Option<(wgpu::Buffer, u32)>,
 }
 
+/// Up to this many rows, products use `matvec.wgsl` (K split across a workgroup);
+/// above, `linear.wgsl` (one 4 × 4 block per invocation) has enough parallelism.
+const MATVEC_MAX_ROWS: usize = 32;
+
 fn elem_bytes(t: StorageType) -> u64 {
     t.bytes() as u64
 }
@@ -307,6 +314,14 @@ impl GpuLlama {
             linear: pipe(shaders::LINEAR, types)?,
             linear_attn: pipe(
                 shaders::LINEAR,
+                Types {
+                    input: storage,
+                    ..types
+                },
+            )?,
+            matvec: pipe(shaders::MATVEC, types)?,
+            matvec_attn: pipe(
+                shaders::MATVEC,
                 Types {
                     input: storage,
                     ..types
@@ -631,6 +646,21 @@ impl GpuLlama {
             n_out as u32,
             u32::from(residual.is_some()),
         ]);
+        let buffers = [&params, x, w, residual.unwrap_or(&self.dummy), out];
+        // Few rows: split K across a workgroup (a decode step would otherwise run a
+        // handful of workgroups, each walking K serially).
+        if rows <= MATVEC_MAX_ROWS {
+            let pipe = if attn_input {
+                &self.pipes.matvec_attn
+            } else {
+                &self.pipes.matvec
+            };
+            return self.dispatch(
+                pipe,
+                &buffers,
+                [(n_out as u32).div_ceil(4), (rows as u32).div_ceil(4), 1],
+            );
+        }
         let pipe = if attn_input {
             &self.pipes.linear_attn
         } else {
@@ -638,7 +668,7 @@ impl GpuLlama {
         };
         self.dispatch(
             pipe,
-            &[&params, x, w, residual.unwrap_or(&self.dummy), out],
+            &buffers,
             [(n_out as u32).div_ceil(256), (rows as u32).div_ceil(4), 1],
         )
     }

@@ -28,6 +28,11 @@ pub const LINEAR: Shader = Shader {
     entry_point: "moa_linear",
     source: include_str!("../../shaders/linear.wgsl"),
 };
+pub const MATVEC: Shader = Shader {
+    name: "matvec.wgsl",
+    entry_point: "moa_matvec",
+    source: include_str!("../../shaders/matvec.wgsl"),
+};
 pub const SWIGLU: Shader = Shader {
     name: "swiglu.wgsl",
     entry_point: "moa_swiglu",
@@ -49,7 +54,9 @@ pub const SAMPLE: Shader = Shader {
     source: include_str!("../../shaders/sample.wgsl"),
 };
 
-pub const ALL: &[Shader] = &[EMBED, RMSNORM, LINEAR, SWIGLU, ROPE_KV, ARGMAX, SAMPLE];
+pub const ALL: &[Shader] = &[
+    EMBED, RMSNORM, LINEAR, MATVEC, SWIGLU, ROPE_KV, ARGMAX, SAMPLE,
+];
 
 /// Element types a shader instance is specialised for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,92 @@
+// Decode-sized products: out[t, n] = Σ_k x[t, k] · w[n, k] (+ residual) for few rows.
+// `linear.wgsl` gives each invocation a whole dot product, which leaves most of a big
+// GPU idle when there are only a few rows (576 outputs = 3 workgroups) and serialises
+// the K loop on memory latency. Here a workgroup owns 4 output columns × up to 4 rows
+// and its 64 invocations split K, then reduce in workgroup memory.
+// The host prepends `alias wtype = ...; alias xtype = ...;`.
+
+struct Params {
+    n_rows: u32,
+    k: u32,
+    n_out: u32,
+    add_residual: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<xtype>;
+@group(0) @binding(2) var<storage, read> w: array<wtype>;
+@group(0) @binding(3) var<storage, read> residual: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+const THREADS: u32 = 64u;
+var<workgroup> red: array<array<vec4<f32>, 4>, 64>;
+
+fn load_x(row: u32, i: u32) -> vec4<f32> {
+    let o = row * params.k + i;
+    return vec4<f32>(f32(x[o]), f32(x[o + 1u]), f32(x[o + 2u]), f32(x[o + 3u]));
+}
+
+fn load_w(col: u32, i: u32) -> vec4<f32> {
+    let o = col * params.k + i;
+    return vec4<f32>(f32(w[o]), f32(w[o + 1u]), f32(w[o + 2u]), f32(w[o + 3u]));
+}
+
+@compute @workgroup_size(64)
+fn moa_matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
+    let lid = lid3.x;
+    let n0 = wid.x * 4u;
+    let t0 = wid.y * 4u;
+    // Uniform per workgroup, so the barriers below are reached by all or none.
+    if (n0 >= params.n_out || t0 >= params.n_rows) {
+        return;
+    }
+    let last_row = params.n_rows - 1u;
+    let last_col = params.n_out - 1u;
+    let c1 = min(n0 + 1u, last_col);
+    let c2 = min(n0 + 2u, last_col);
+    let c3 = min(n0 + 3u, last_col);
+    let r1 = min(t0 + 1u, last_row);
+    let r2 = min(t0 + 2u, last_row);
+    let r3 = min(t0 + 3u, last_row);
+    var a0 = vec4<f32>(0.0);
+    var a1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0);
+    for (var i = lid * 4u; i < params.k; i += THREADS * 4u) {
+        let w0 = load_w(n0, i);
+        let w1 = load_w(c1, i);
+        let w2 = load_w(c2, i);
+        let w3 = load_w(c3, i);
+        let x0 = load_x(t0, i);
+        let x1 = load_x(r1, i);
+        let x2 = load_x(r2, i);
+        let x3 = load_x(r3, i);
+        a0 += vec4<f32>(dot(x0, w0), dot(x0, w1), dot(x0, w2), dot(x0, w3));
+        a1 += vec4<f32>(dot(x1, w0), dot(x1, w1), dot(x1, w2), dot(x1, w3));
+        a2 += vec4<f32>(dot(x2, w0), dot(x2, w1), dot(x2, w2), dot(x2, w3));
+        a3 += vec4<f32>(dot(x3, w0), dot(x3, w1), dot(x3, w2), dot(x3, w3));
+    }
+    red[lid] = array<vec4<f32>, 4>(a0, a1, a2, a3);
+    workgroupBarrier();
+    for (var s = THREADS / 2u; s > 0u; s = s / 2u) {
+        if (lid < s) {
+            for (var r = 0u; r < 4u; r++) {
+                red[lid][r] += red[lid + s][r];
+            }
+        }
+        workgroupBarrier();
+    }
+    // One invocation per (row, column) of the block writes.
+    let r = lid / 4u;
+    let c = lid % 4u;
+    let t = t0 + r;
+    let n = n0 + c;
+    if (lid < 16u && t < params.n_rows && n < params.n_out) {
+        let o = t * params.n_out + n;
+        var v = red[0][r][c];
+        if (params.add_residual == 1u) {
+            v += residual[o];
+        }
+        out[o] = v;
+    }
+}

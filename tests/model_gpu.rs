@@ -41,8 +41,14 @@ fn max_err(a: &[f32], b: &[f32]) -> f32 {
 /// Prefill a ragged batch, then decode a few steps feeding fixed tokens, comparing the
 /// logits of every row at every step with the CPU reference.
 fn parity(ctx: &WgpuContext, model: &Model, sparse: bool, force_f32: bool) {
+    parity_with(ctx, model, sparse, force_f32, false);
+    parity_with(ctx, model, sparse, force_f32, true);
+}
+
+fn parity_with(ctx: &WgpuContext, model: &Model, sparse: bool, force_f32: bool, split_k: bool) {
     let plan = sparse_plan();
-    let gpu = GpuLlama::new(ctx, model, sparse.then_some(&plan), force_f32).unwrap();
+    let mut gpu = GpuLlama::new(ctx, model, sparse.then_some(&plan), force_f32).unwrap();
+    gpu.set_split_k_matvec(split_k);
     let cpu = CpuReference::from_model(model.clone()).unwrap();
     let prompts = vec![tokens(19, 1), tokens(5, 2), tokens(33, 3)];
     let steps = 6;
@@ -65,7 +71,10 @@ fn parity(ctx: &WgpuContext, model: &Model, sparse: bool, force_f32: bool) {
     } else {
         2e-3
     };
-    let what = format!("sparse={sparse} storage={}", gpu.storage().name());
+    let what = format!(
+        "sparse={sparse} storage={} split_k={split_k}",
+        gpu.storage().name()
+    );
     let got = gpu.prefill_logits(&mut req, &prompts).unwrap();
     let mut seqs = prompts.clone();
     for (b, p) in prompts.iter().enumerate() {

@@ -21,4 +21,6 @@ chmod 700 "$XDG_RUNTIME_DIR"
 
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
+# The kernel tests run on a real wgpu adapter (lavapipe here); show which one.
+cargo test --locked --test wgpu_kernels adapter_is_present -- --nocapture
 cargo test --locked

@@ -61,6 +61,10 @@ pub struct GenerateArgs {
     /// --max-new-tokens).
     #[arg(long)]
     pub ignore_eos: bool,
+    /// Also print each row's prompt and generated token ids (to stderr), for comparisons
+    /// with other runtimes.
+    #[arg(long)]
+    pub print_ids: bool,
 }
 
 #[derive(Subcommand)]

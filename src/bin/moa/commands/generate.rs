@@ -122,6 +122,12 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             println!("--- [{b}] {}", tokenizer.decode(o, true)?);
         }
     }
+    if args.print_ids {
+        for (b, o) in out.iter().enumerate() {
+            eprintln!("ids[{b}] prompt {:?}", prompts[b]);
+            eprintln!("ids[{b}] generated {o:?}");
+        }
+    }
     let prompt_tokens: usize = lens.iter().sum();
     let dense_bytes = {
         let c = gpu.config();

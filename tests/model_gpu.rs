@@ -205,3 +205,46 @@ fn bad_requests_are_errors() {
         .to_string();
     assert!(e.contains("q_heads"), "{e}");
 }
+
+#[test]
+fn precompiled_kernels_load_from_a_moa_compile_folder() {
+    use moa::codegen::{self, emit, Target};
+    use moa::lower::{lower, StorageType};
+    let ctx = context();
+    let model = load("gguf");
+    let plan = sparse_plan();
+    let dir = tmp("compiled");
+    let module = lower(&plan, StorageType::F32);
+    let arts = vec![
+        (
+            Target::Wgsl,
+            codegen::generate(&module, Target::Wgsl).unwrap(),
+        ),
+        (
+            Target::Cuda,
+            codegen::generate(&module, Target::Cuda).unwrap(),
+        ),
+    ];
+    emit::write_output(&dir, &module, &arts).unwrap();
+    let from_dir = GpuLlama::from_compiled(&ctx, &model, &plan, true, &dir).unwrap();
+    let generated = GpuLlama::new(&ctx, &model, Some(&plan), true).unwrap();
+    let prompts = vec![tokens(21, 5)];
+    let mut a = from_dir.start(&[21], 2, 0).unwrap();
+    let mut b = generated.start(&[21], 2, 0).unwrap();
+    let la = from_dir.prefill_logits(&mut a, &prompts).unwrap();
+    let lb = generated.prefill_logits(&mut b, &prompts).unwrap();
+    assert_eq!(la, lb);
+    // Kernels compiled for another plan (or storage type) are refused, not run.
+    let mut other = sparse_plan();
+    other.layers[1].rules[0].alpha += 1;
+    let e = GpuLlama::from_compiled(&ctx, &model, &other, true, &dir)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("cache_layout.layers"), "{e}");
+    let e = GpuLlama::from_compiled(&ctx, &model, &plan, true, &dir.join("missing"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("manifest.json: cannot read"), "{e}");
+}

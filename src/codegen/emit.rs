@@ -158,3 +158,89 @@ pub fn write_output(
     )?);
     Ok(changed)
 }
+
+/// Reads the kernels of `target` back from a `moa-compile` output folder, for a runtime
+/// that loads precompiled kernels instead of generating them. The manifest must have been
+/// written for exactly `module` (same shape, span constants, storage type and per-layer
+/// rules): kernels bake all of them in, so a mismatch would run the wrong masks.
+pub fn read_output(
+    dir: &Path,
+    module: &KernelModule,
+    target: Target,
+) -> Result<Vec<Artifact>, CodegenError> {
+    let path = dir.join("manifest.json");
+    let bad = |message: String| CodegenError::Manifest {
+        path: path.display().to_string(),
+        message,
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| bad(format!("cannot read: {e}")))?;
+    let m: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+    if m["manifest_version"] != serde_json::json!(MANIFEST_VERSION) {
+        return Err(bad(format!(
+            "manifest_version {} is not {MANIFEST_VERSION}; recompile with this moa-compile",
+            m["manifest_version"]
+        )));
+    }
+    let expect = |field: &str, got: &serde_json::Value, want: serde_json::Value| {
+        if *got == want {
+            Ok(())
+        } else {
+            Err(bad(format!(
+                "`{field}` is {got} but the plan needs {want}: compile this plan with \
+                 `moa-compile PLAN -o DIR --dtype {}`",
+                module.storage.name()
+            )))
+        }
+    };
+    expect("model", &m["model"], json(&module.shape))?;
+    expect("span", &m["span"], json(&module.span))?;
+    expect(
+        "storage",
+        &m["storage"],
+        serde_json::json!(module.storage.name()),
+    )?;
+    expect(
+        "cache_layout.layers",
+        &m["cache_layout"]["layers"],
+        json(&module.layers),
+    )?;
+    let files = m["files"]
+        .as_array()
+        .ok_or_else(|| bad("has no `files` list".into()))?;
+    let mut out = Vec::new();
+    for f in files {
+        let rel = f["path"]
+            .as_str()
+            .ok_or_else(|| bad("a file entry has no `path`".into()))?;
+        let kernels: Vec<KernelInfo> = serde_json::from_value(f["kernels"].clone())
+            .map_err(|e| bad(format!("kernels of `{rel}`: {e}")))?;
+        if !kernels.iter().any(|k| k.target == target) {
+            continue;
+        }
+        let source = std::fs::read_to_string(dir.join(rel))
+            .map_err(|e| bad(format!("cannot read `{rel}`: {e}")))?;
+        out.push(Artifact {
+            path: rel.to_string(),
+            source,
+            kernels,
+        });
+    }
+    if out.is_empty() {
+        return Err(bad(format!(
+            "holds no {} kernels (compiled with --target {}?)",
+            target.name(),
+            if target == Target::Wgsl {
+                "cuda"
+            } else {
+                "wgsl"
+            }
+        )));
+    }
+    Ok(out)
+}
+
+/// The JSON the manifest holds for a value (plain data: serialisation cannot fail).
+fn json<T: Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}

@@ -8,7 +8,7 @@ pub mod cuda;
 pub mod emit;
 pub mod wgsl;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::lower::KernelModule;
 
@@ -28,6 +28,8 @@ pub enum CodegenError {
         layer: Option<u32>,
         message: String,
     },
+    #[error("{path}: {message}")]
+    Manifest { path: String, message: String },
     #[error("cannot write `{path}`")]
     Io {
         path: String,
@@ -36,7 +38,7 @@ pub enum CodegenError {
     },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum Target {
     Wgsl,
@@ -52,7 +54,7 @@ impl Target {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     Prefill,
@@ -61,7 +63,7 @@ pub enum Phase {
 }
 
 /// One resource a kernel binds (WGSL binding index, or CUDA parameter position).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BindingInfo {
     pub index: u32,
     pub name: String,
@@ -72,7 +74,7 @@ pub struct BindingInfo {
 }
 
 /// Everything a host needs to launch one generated kernel.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct KernelInfo {
     pub name: String,
     pub target: Target,

@@ -251,6 +251,28 @@ impl GpuLlama {
         plan: Option<&Plan>,
         force_f32: bool,
     ) -> Result<GpuLlama, EngineError> {
+        Self::build(ctx, model, plan, force_f32, None)
+    }
+
+    /// Like [`Self::new`], but the attention kernels are read from a `moa-compile` output
+    /// folder (its manifest must match `plan` and the chosen storage type).
+    pub fn from_compiled(
+        ctx: &WgpuContext,
+        model: &Model,
+        plan: &Plan,
+        force_f32: bool,
+        kernels_dir: &std::path::Path,
+    ) -> Result<GpuLlama, EngineError> {
+        Self::build(ctx, model, Some(plan), force_f32, Some(kernels_dir))
+    }
+
+    fn build(
+        ctx: &WgpuContext,
+        model: &Model,
+        plan: Option<&Plan>,
+        force_f32: bool,
+        kernels_dir: Option<&std::path::Path>,
+    ) -> Result<GpuLlama, EngineError> {
         let config = model.config.clone();
         let plan = match plan {
             Some(p) => {
@@ -280,7 +302,10 @@ impl GpuLlama {
             StorageType::F32
         };
         let module = lower(&plan, storage);
-        let artifacts = codegen::generate(&module, Target::Wgsl)?;
+        let artifacts = match kernels_dir {
+            Some(dir) => codegen::emit::read_output(dir, &module, Target::Wgsl)?,
+            None => codegen::generate(&module, Target::Wgsl)?,
+        };
         let attention = WgpuAttention::new(ctx, &module, &artifacts)?;
         let device = ctx.device().clone();
         let queue = ctx.queue().clone();

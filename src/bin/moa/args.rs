@@ -30,6 +30,10 @@ pub struct GenerateArgs {
     /// Plan TOML (default: the built-in SmolLM2-135M plan, for the default model).
     #[arg(long, conflicts_with = "dense")]
     pub plan: Option<PathBuf>,
+    /// Run the kernels a `moa-compile` output folder holds for this plan (its manifest
+    /// must match the plan and storage type) instead of generating them at start.
+    #[arg(long, conflicts_with = "dense")]
+    pub kernels: Option<PathBuf>,
     /// GGUF file or Hugging Face folder (default: the fetched SmolLM2-135M-Instruct).
     #[arg(long)]
     pub model: Option<PathBuf>,

@@ -58,7 +58,10 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         prompts.push(tokenizer.encode(&rendered)?);
     }
     let ctx = WgpuContext::new()?;
-    let gpu = GpuLlama::new(&ctx, &model, plan.as_ref(), args.f32)?;
+    let gpu = match (&args.kernels, &plan) {
+        (Some(dir), Some(p)) => GpuLlama::from_compiled(&ctx, &model, p, args.f32, dir)?,
+        _ => GpuLlama::new(&ctx, &model, plan.as_ref(), args.f32)?,
+    };
     eprintln!(
         "moa: {} on {} ({:?}), {} storage, plan {plan_name}; loaded in {:.1} s",
         model.config.name.as_deref().unwrap_or("model"),

@@ -170,13 +170,13 @@ pub struct Prompt {
     pub expected: Expected,
 }
 
-const PASSKEY_INTRO: &str = "There is an important pass key hidden inside a lot of irrelevant text. Find it and memorize it. I will quiz you about the pass key.\n\n";
-const PASSKEY_QUESTION: &str = "\n\nWhat is the pass key? The pass key is";
-const FIRST_INTRO: &str =
+pub const PASSKEY_INTRO: &str = "There is an important pass key hidden inside a lot of irrelevant text. Find it and memorize it. I will quiz you about the pass key.\n\n";
+pub const PASSKEY_QUESTION: &str = "\n\nWhat is the pass key? The pass key is";
+pub const FIRST_INTRO: &str =
     "Read the document below. You will be asked to repeat its first sentence.\n\nDocument:\n";
-const FIRST_QUESTION: &str = "\n\nEnd of document. The first sentence of the document was:";
+pub const FIRST_QUESTION: &str = "\n\nEnd of document. The first sentence of the document was:";
 
-fn passkey_needle(key: &str) -> String {
+pub fn passkey_needle(key: &str) -> String {
     format!("The pass key is {key}. Remember it. {key} is the pass key.")
 }
 

@@ -49,7 +49,12 @@ fn loss_matches_naive_f64_model() {
     for p in 15..20 {
         let row = &logits[(p - 1) * VOCAB..p * VOCAB];
         let max = row.iter().fold(f32::MIN, |a, &b| a.max(b)) as f64;
-        let lse = row.iter().map(|&v| (v as f64 - max).exp()).sum::<f64>().ln() + max;
+        let lse = row
+            .iter()
+            .map(|&v| (v as f64 - max).exp())
+            .sum::<f64>()
+            .ln()
+            + max;
         want += lse - row[tokens[p] as usize] as f64;
     }
     want /= 5.0;
@@ -211,7 +216,9 @@ fn profile_file_round_trips_with_the_right_shape() {
             tokens: &t,
             response: s.response_range(),
         };
-        profile::sample_influence(&model, &span, 32, 8).unwrap().tiles
+        profile::sample_influence(&model, &span, 32, 8)
+            .unwrap()
+            .tiles
     };
     let (a, b) = (one(&samples[0]), one(&samples[1]));
     for (k, v) in prof.influence.iter().enumerate() {

@@ -194,9 +194,14 @@ fn take_filler(
     let mut at = rng.random_range(0..pool.len());
     let mut out = Vec::new();
     let mut total = 0;
-    while total < budget {
+    loop {
         let s = &pool[at % pool.len()];
         let n = codec.encode(&format!(" {s}"))?.len();
+        // Stop before the budget is exceeded: the prompt must fit, and the sentences
+        // are whole.
+        if total + n > budget {
+            break;
+        }
         total += n;
         out.push((s.clone(), n));
         at += 1;
@@ -269,11 +274,11 @@ pub fn passkey_prompt(
         }
         acc += n;
     }
-    let mut after = filler.split_off(split);
-    let before = filler;
-    let render = |after: &[(String, usize)]| -> String {
-        let b = join(&before);
-        let a = join(after);
+    let render = |f: &[(String, usize)]| -> String {
+        // If `fit` had to drop sentences, they come off the end (after the needle first).
+        let cut = split.min(f.len());
+        let b = join(&f[..cut]);
+        let a = join(&f[cut..]);
         let mut s = String::from(PASSKEY_INTRO);
         for part in [b.as_str(), needle.as_str(), a.as_str()] {
             if !part.is_empty() {
@@ -286,9 +291,10 @@ pub fn passkey_prompt(
         s.push_str(PASSKEY_QUESTION);
         s
     };
-    let tokens = fit(codec, budget, &mut after, &render)?;
+    let tokens = fit(codec, budget, &mut filler, &render)?;
+    let before = &filler[..split.min(filler.len())];
     let needle_token = codec
-        .encode(&format!("{PASSKEY_INTRO}{}", join(&before)))?
+        .encode(&format!("{PASSKEY_INTRO}{}", join(before)))?
         .len();
     Ok(Prompt {
         task: "passkey",

@@ -86,9 +86,9 @@ fn influence_matches_derivative_of_masking() {
     let (attn, _) = walk(&model, &span);
     let mut checked = 0;
     let mut worst = 0.0f64;
-    for l in 0..LAYERS {
+    for (l, (probs, grads)) in attn.iter().enumerate() {
         for h in [0, Q_HEADS - 1] {
-            let (a, g) = (&attn[l].0[h], &attn[l].1[h]);
+            let (a, g) = (&probs[h], &grads[h]);
             // Entries: the largest influences of this head and a few fixed ones.
             let mut cand: Vec<(usize, usize, f64)> = Vec::new();
             let mut row = vec![0.0f64; t];

@@ -162,6 +162,12 @@ pub fn sample_seed(seed: u64, length: u32, index: usize) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Filler sentences with their token counts.
+type Filler = [(String, usize)];
+
+/// The dense model: `answer(prompt_tokens, max_new_tokens)` → its greedy continuation.
+pub type AnswerFn<'a> = dyn FnMut(&[u32], usize) -> Result<Vec<u32>, CalibError> + 'a;
+
 /// A prompt before the model answers.
 #[derive(Clone, Debug)]
 pub struct Prompt {
@@ -226,7 +232,7 @@ fn fit(
     codec: &dyn TextCodec,
     budget: usize,
     filler: &mut Vec<(String, usize)>,
-    render: &dyn Fn(&[(String, usize)]) -> String,
+    render: &dyn Fn(&Filler) -> String,
 ) -> Result<Vec<u32>, CalibError> {
     loop {
         let tokens = codec.encode(&render(filler))?;
@@ -373,7 +379,7 @@ pub struct Accuracy {
 pub fn build_samples(
     cfg: &CalibConfig,
     codec: &dyn TextCodec,
-    answer: &mut dyn FnMut(&[u32], usize) -> Result<Vec<u32>, CalibError>,
+    answer: &mut AnswerFn,
     progress: &mut dyn FnMut(usize, usize, &CalibSample),
 ) -> Result<Vec<CalibSample>, CalibError> {
     let pool = cfg.source.sentences(cfg.seed)?;

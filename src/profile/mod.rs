@@ -76,7 +76,7 @@ pub fn sample_influence(
     block: usize,
 ) -> Result<SampleInfluence, ProfileError> {
     let t = span.tokens.len();
-    if block == 0 || n_tokens % block != 0 || t > n_tokens {
+    if block == 0 || !n_tokens.is_multiple_of(block) || t > n_tokens {
         return Err(ProfileError::Invalid(format!(
             "a {t}-token sample does not fit length {n_tokens} in blocks of {block}"
         )));
@@ -111,11 +111,11 @@ pub struct SampleReport {
 }
 
 /// The samples profiled at `length` and the number skipped for being longer.
-pub fn select<'a>(
-    samples: &'a [CalibSample],
+pub fn select(
+    samples: &[CalibSample],
     length: u32,
     max_samples: Option<usize>,
-) -> (Vec<&'a CalibSample>, usize) {
+) -> (Vec<&CalibSample>, usize) {
     let level: Vec<&CalibSample> = samples
         .iter()
         .filter(|s| s.length_level == length)

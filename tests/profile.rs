@@ -246,4 +246,12 @@ fn profile_file_round_trips_with_the_right_shape() {
     assert_eq!(back, prof);
     assert_eq!(back.n_blocks(), nb);
     assert_eq!(back.model, m.config.model_shape());
+    // The committed summary: one row per layer, shares in [0, 1] summing to 1.
+    let tsv = profile::summary::summary_tsv(&back);
+    let rows: Vec<&str> = tsv.lines().skip(1).collect();
+    assert_eq!(rows.len(), LAYERS);
+    for r in rows {
+        let v: Vec<f64> = r.split('\t').map(|x| x.parse().unwrap()).collect();
+        assert!((v[2] + v[3] + v[4] - 1.0).abs() < 2e-3, "{r}");
+    }
 }

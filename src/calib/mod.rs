@@ -180,7 +180,9 @@ pub const PASSKEY_INTRO: &str = "There is an important pass key hidden inside a 
 pub const PASSKEY_QUESTION: &str = "\n\nWhat is the pass key? The pass key is";
 pub const FIRST_INTRO: &str =
     "Read the document below. You will be asked to repeat its first sentence.\n\nDocument:\n";
-pub const FIRST_QUESTION: &str = "\n\nEnd of document. The first sentence of the document was:";
+/// Ends with an opening quote: without it SmolLM2-135M answers with a bare newline (measured
+/// at 1k and 2k tokens); with it the continuation is the quoted sentence.
+pub const FIRST_QUESTION: &str = "\n\nEnd of document. The first sentence of the document was: \"";
 
 pub fn passkey_needle(key: &str) -> String {
     format!("The pass key is {key}. Remember it. {key} is the pass key.")
@@ -346,7 +348,8 @@ pub fn first_sentence_prompt(
 
 /// Does the (possibly cut) answer give the expected one?
 pub fn answer_is_correct(answer: &str, expected: &str) -> bool {
-    let a = answer.trim();
+    // A quoted answer may end with the closing quote.
+    let a = answer.trim().trim_end_matches('"');
     let e = expected.trim();
     !a.is_empty() && (a.starts_with(e) || (a.len() >= 8 && e.starts_with(a)))
 }

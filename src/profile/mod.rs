@@ -16,6 +16,7 @@
 pub mod influence;
 pub mod model;
 pub mod progress;
+pub mod summary;
 
 use std::time::{Duration, Instant};
 

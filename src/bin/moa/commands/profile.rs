@@ -1,5 +1,6 @@
 //! `moa profile`: calibration JSONL → `influence_<N>.safetensors` per length (what
-//! `moa optimize --profile` reads), plus `timing.tsv` (seconds per sample and length).
+//! `moa optimize --profile` reads), `summary_<N>.tsv` (per-layer sink / diagonal / long-range
+//! shares) and `timing.tsv` (seconds per sample and length).
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -73,6 +74,9 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
         let prof = profile::profile_length(&grad, used, *n, args.block, &mut report)?;
         let file = args.output.join(profile::profile_file_name(*n));
         prof.save(&file)?;
+        let sfile = args.output.join(format!("summary_{n}.tsv"));
+        std::fs::write(&sfile, profile::summary::summary_tsv(&prof))
+            .with_context(|| format!("writing {}", sfile.display()))?;
         println!("wrote {} ({} samples)", file.display(), used.len());
     }
     let tfile = args.output.join("timing.tsv");

@@ -152,8 +152,8 @@ pub struct CalibConfig {
     pub max_new_tokens: usize,
 }
 
-/// The per-sample seed: splitmix64 of (seed, length, index), so adding lengths or samples
-/// does not change the others.
+/// The per-sample seed: splitmix64 of (seed, length, index), so adding lengths does not
+/// change the other lengths' samples (the sample count sets the pass-key depth strata).
 pub fn sample_seed(seed: u64, length: u32, index: usize) -> u64 {
     let mut z =
         seed ^ (u64::from(length) << 32) ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
@@ -180,8 +180,8 @@ pub const PASSKEY_INTRO: &str = "There is an important pass key hidden inside a 
 pub const PASSKEY_QUESTION: &str = "\n\nWhat is the pass key? The pass key is";
 pub const FIRST_INTRO: &str =
     "Read the document below. You will be asked to repeat its first sentence.\n\nDocument:\n";
-/// Ends with an opening quote: without it SmolLM2-135M answers with a bare newline (measured
-/// at 1k and 2k tokens); with it the continuation is the quoted sentence.
+/// Ends with an opening quote: without it SmolLM2-135M answered with a bare newline at 1k,
+/// 2k and 4k tokens; the quote asks for the sentence itself.
 pub const FIRST_QUESTION: &str = "\n\nEnd of document. The first sentence of the document was: \"";
 
 pub fn passkey_needle(key: &str) -> String {

@@ -3,11 +3,14 @@
 //! Pipeline, one module per stage (dependencies flow one way):
 //! `plan` (TOML IR, validation) → `lower` (per-layer kernel specs, cache layout) →
 //! `codegen` (WGSL and CUDA from minijinja templates) → `runtime` (wgpu and CUDA
-//! executors, the CPU reference).
+//! executors, the CPU reference). Off the serving path: `calib` (calibration data answered
+//! by the dense model) → `profile` (attention influence) → `optimize` (plans).
 
+pub mod calib;
 pub mod codegen;
 pub mod lower;
 pub mod model;
 pub mod optimize;
 pub mod plan;
+pub mod profile;
 pub mod runtime;

@@ -307,7 +307,7 @@ pub fn argmax(logits: &[f32]) -> u32 {
     u32::try_from(best).unwrap_or(u32::MAX)
 }
 
-fn rms_norm(x: &Tensor, weight: &Tensor, eps: f32) -> Result<Tensor, ModelError> {
+pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f32) -> Result<Tensor, ModelError> {
     let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
     let inv = (ms + f64::from(eps))?.sqrt()?.recip()?;
     Ok(x.broadcast_mul(&inv)?.broadcast_mul(weight)?)
@@ -315,7 +315,7 @@ fn rms_norm(x: &Tensor, weight: &Tensor, eps: f32) -> Result<Tensor, ModelError>
 
 /// cos / sin `[n, head_dim/2]` for positions `pos0..pos0+n`: pair `j` rotates by
 /// `pos · theta^(−2j/head_dim)`. Angles are computed in f64, then rounded once.
-fn rope_tables(c: &LlamaConfig, pos0: usize, n: usize) -> Result<(Tensor, Tensor), ModelError> {
+pub fn rope_tables(c: &LlamaConfig, pos0: usize, n: usize) -> Result<(Tensor, Tensor), ModelError> {
     let half = c.head_dim / 2;
     let theta = f64::from(c.rope_theta);
     let mut cos = Vec::with_capacity(n * half);
@@ -336,7 +336,7 @@ fn rope_tables(c: &LlamaConfig, pos0: usize, n: usize) -> Result<(Tensor, Tensor
 
 /// Half-split RoPE on `[heads, n, head_dim]`: `(x1, x2) → (x1·cos − x2·sin, x2·cos + x1·sin)`
 /// with `x1 = x[.., :half]`, `x2 = x[.., half:]` (Hugging Face `rotate_half`).
-fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor, ModelError> {
+pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor, ModelError> {
     let half = x.dim(D::Minus1)? / 2;
     let x1 = x.narrow(D::Minus1, 0, half)?;
     let x2 = x.narrow(D::Minus1, half, half)?;

@@ -23,6 +23,61 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Choose per-head rules from influence profiles and write the plans (Pareto set).
     Optimize(OptimizeArgs),
+    /// Build calibration data (long-dependency prompts answered by the dense model) as JSONL.
+    Calib(CalibArgs),
+    /// Profile attention influence on calibration data: one safetensors file per length.
+    Profile(ProfileArgs),
+}
+
+/// `moa calib`.
+#[derive(clap::Args)]
+pub struct CalibArgs {
+    /// Output JSONL file.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Profile lengths in tokens, comma separated; every sample fits its length.
+    #[arg(long, default_value = "1024,2048,4096", value_delimiter = ',')]
+    pub lengths: Vec<u32>,
+    /// Samples per length (two pass-key samples, then one first-sentence sample, repeating).
+    #[arg(long, default_value_t = 6)]
+    pub samples: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Filler text: python-doc (Debian package python3-doc) or generated.
+    #[arg(long, default_value = "python-doc")]
+    pub source: String,
+    /// The dense answer is cut at this many tokens (and at its first newline).
+    #[arg(long, default_value_t = 16)]
+    pub max_new_tokens: usize,
+    /// GGUF file or Hugging Face folder (default: the fetched SmolLM2-135M-Instruct).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+}
+
+/// `moa profile`.
+#[derive(clap::Args)]
+pub struct ProfileArgs {
+    /// Calibration JSONL from `moa calib`.
+    #[arg(long)]
+    pub calib: PathBuf,
+    /// Profile lengths in tokens (each uses the samples built for it).
+    #[arg(long, default_value = "1024,2048,4096", value_delimiter = ',')]
+    pub lengths: Vec<u32>,
+    /// Tile size of the block sums, in tokens.
+    #[arg(long, default_value_t = 64)]
+    pub block: u32,
+    /// At most this many samples per length.
+    #[arg(long)]
+    pub max_samples: Option<usize>,
+    /// GGUF file or Hugging Face folder (default: the fetched SmolLM2-135M-Instruct).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Output folder: influence_<N>.safetensors per length and timing.tsv.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 #[derive(clap::Args)]

@@ -1,7 +1,9 @@
+mod calib;
 mod generate;
 mod model;
 mod optimize;
 mod plan;
+mod profile;
 
 use std::process::ExitCode;
 
@@ -13,6 +15,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Model(cmd) => model::run(cmd),
         Command::Generate(args) => generate::run(args),
         Command::Optimize(args) => optimize::run(args),
+        Command::Calib(args) => calib::run(args),
+        Command::Profile(args) => profile::run(args),
     }
 }
 

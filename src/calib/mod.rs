@@ -1,0 +1,509 @@
+//! Calibration data for profiling (docs/CALIBRATION.md): long inputs whose answers depend
+//! on far-away content, answered by the dense model itself (model alignment: its own
+//! greedy answer is the target), stored as JSONL with token ids and a response span.
+//!
+//! Two tasks, both in completion form (the dense SmolLM2-135M does them well, so the
+//! profile sees the heads that matter): `passkey` (a 5-digit key at a random depth of
+//! filler text, asked for at the end) and `first_sentence` (repeat the document's first
+//! sentence after the whole document). [`text`] supplies the filler.
+//!
+//! Everything here is deterministic by seed; the model enters only through the
+//! `answer` callback of [`build_samples`], so tests can use a stub.
+
+pub mod text;
+
+use std::io::{BufRead, Write};
+use std::ops::Range;
+use std::path::Path;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{ModelError, ModelTokenizer};
+pub use text::TextSource;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CalibError {
+    #[error("{0}")]
+    MissingSource(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("cannot read or write `{path}`")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{path}` line {line}: {message}")]
+    Parse {
+        path: String,
+        line: usize,
+        message: String,
+    },
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+/// Text ↔ token ids (the model's tokenizer; tests use a byte-level stub).
+pub trait TextCodec {
+    fn encode(&self, text: &str) -> Result<Vec<u32>, CalibError>;
+    fn decode(&self, ids: &[u32]) -> Result<String, CalibError>;
+}
+
+impl TextCodec for ModelTokenizer {
+    fn encode(&self, text: &str) -> Result<Vec<u32>, CalibError> {
+        Ok(ModelTokenizer::encode(self, text)?)
+    }
+    fn decode(&self, ids: &[u32]) -> Result<String, CalibError> {
+        Ok(ModelTokenizer::decode(self, ids, false)?)
+    }
+}
+
+/// What the answer should be and whether the dense model gave it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Expected {
+    /// The pass key, or the document's first sentence.
+    pub answer: String,
+    /// The dense model's answer starts with it (or, when cut by the token limit, is a
+    /// prefix of it).
+    pub correct: bool,
+    /// Requested relative depth of the pass key in the filler (pass key only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<f64>,
+    /// Token index in the prompt where the pass-key sentence begins (pass key only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needle_token: Option<usize>,
+}
+
+/// One JSONL line.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CalibSample {
+    pub id: String,
+    /// `passkey` or `first_sentence`.
+    pub task: String,
+    /// The profile length N this sample was built for (`n_tokens ≤ length_level`).
+    pub length_level: u32,
+    pub prompt_tokens: Vec<u32>,
+    /// The dense model's greedy answer (the loss target).
+    pub response_tokens: Vec<u32>,
+    /// `prompt_tokens.len() + response_tokens.len()`.
+    pub n_tokens: usize,
+    /// The response mask as a span of the full sequence: `[start, end)`.
+    pub response_span: [usize; 2],
+    pub source: String,
+    /// The seed this sample was drawn from (derived from the run's seed).
+    pub seed: u64,
+    pub dense_answer_text: String,
+    pub expected: Expected,
+}
+
+impl CalibSample {
+    /// Prompt then response: the sequence the profiler runs.
+    pub fn tokens(&self) -> Vec<u32> {
+        let mut t = self.prompt_tokens.clone();
+        t.extend_from_slice(&self.response_tokens);
+        t
+    }
+
+    /// The answer tokens' positions in [`CalibSample::tokens`].
+    pub fn response_range(&self) -> Range<usize> {
+        self.prompt_tokens.len()..self.prompt_tokens.len() + self.response_tokens.len()
+    }
+
+    /// One flag per token of [`CalibSample::tokens`]: true on the answer.
+    pub fn response_mask(&self) -> Vec<bool> {
+        let r = self.response_range();
+        (0..self.n_tokens).map(|i| r.contains(&i)).collect()
+    }
+
+    /// Internal consistency (what a hand-edited file could break).
+    pub fn check(&self) -> Result<(), String> {
+        let r = self.response_range();
+        if self.n_tokens != r.end {
+            return Err(format!(
+                "n_tokens = {} but prompt + response = {}",
+                self.n_tokens, r.end
+            ));
+        }
+        if self.response_span != [r.start, r.end] {
+            return Err(format!(
+                "response_span = {:?} but the prompt/response split is [{}, {}]",
+                self.response_span, r.start, r.end
+            ));
+        }
+        if self.prompt_tokens.is_empty() || self.response_tokens.is_empty() {
+            return Err("empty prompt or response".into());
+        }
+        Ok(())
+    }
+}
+
+/// How to build a calibration set.
+#[derive(Clone, Debug)]
+pub struct CalibConfig {
+    /// One profile length per level (tokens); every sample fits in its level.
+    pub lengths: Vec<u32>,
+    /// Samples per length.
+    pub samples: usize,
+    pub seed: u64,
+    pub source: TextSource,
+    /// The dense model's answer is cut at this many tokens (and at its first newline).
+    pub max_new_tokens: usize,
+}
+
+/// The per-sample seed: splitmix64 of (seed, length, index), so adding lengths does not
+/// change the other lengths' samples (the sample count sets the pass-key depth strata).
+pub fn sample_seed(seed: u64, length: u32, index: usize) -> u64 {
+    let mut z =
+        seed ^ (u64::from(length) << 32) ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Filler sentences with their token counts.
+type Filler = [(String, usize)];
+
+/// The dense model: `answer(prompt_tokens, max_new_tokens)` → its greedy continuation.
+pub type AnswerFn<'a> = dyn FnMut(&[u32], usize) -> Result<Vec<u32>, CalibError> + 'a;
+
+/// A prompt before the model answers.
+#[derive(Clone, Debug)]
+pub struct Prompt {
+    pub task: &'static str,
+    pub tokens: Vec<u32>,
+    pub expected: Expected,
+}
+
+pub const PASSKEY_INTRO: &str = "There is an important pass key hidden inside a lot of irrelevant text. Find it and memorize it. I will quiz you about the pass key.\n\n";
+pub const PASSKEY_QUESTION: &str = "\n\nWhat is the pass key? The pass key is";
+pub const FIRST_INTRO: &str =
+    "Read the document below. You will be asked to repeat its first sentence.\n\nDocument:\n";
+/// Ends with an opening quote: without it SmolLM2-135M answered with a bare newline at 1k,
+/// 2k and 4k tokens; the quote asks for the sentence itself.
+pub const FIRST_QUESTION: &str = "\n\nEnd of document. The first sentence of the document was: \"";
+
+pub fn passkey_needle(key: &str) -> String {
+    format!("The pass key is {key}. Remember it. {key} is the pass key.")
+}
+
+/// Consecutive sentences of `pool` from a random start (wrapping), with their token counts,
+/// until about `budget` tokens.
+fn take_filler(
+    pool: &[String],
+    codec: &dyn TextCodec,
+    rng: &mut StdRng,
+    budget: usize,
+) -> Result<Vec<(String, usize)>, CalibError> {
+    if pool.is_empty() {
+        return Err(CalibError::Invalid("the filler text pool is empty".into()));
+    }
+    let mut at = rng.random_range(0..pool.len());
+    let mut out = Vec::new();
+    let mut total = 0;
+    loop {
+        let s = &pool[at % pool.len()];
+        let n = codec.encode(&format!(" {s}"))?.len();
+        // Stop before the budget is exceeded: the prompt must fit, and the sentences
+        // are whole.
+        if total + n > budget {
+            break;
+        }
+        total += n;
+        out.push((s.clone(), n));
+        at += 1;
+        if out.len() > 4 * pool.len() + budget {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+fn join(sents: &[(String, usize)]) -> String {
+    sents
+        .iter()
+        .map(|(s, _)| s.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Encodes `render(filler)` and drops filler sentences from the end until the prompt fits
+/// `budget` tokens.
+fn fit(
+    codec: &dyn TextCodec,
+    budget: usize,
+    filler: &mut Vec<(String, usize)>,
+    render: &dyn Fn(&Filler) -> String,
+) -> Result<Vec<u32>, CalibError> {
+    loop {
+        let tokens = codec.encode(&render(filler))?;
+        if tokens.len() <= budget {
+            return Ok(tokens);
+        }
+        // Drop about the excess at once (the sentence counts are estimates), then re-check.
+        let mut excess = tokens.len() - budget;
+        while excess > 0 {
+            let Some((_, n)) = filler.pop() else {
+                return Err(CalibError::Invalid(format!(
+                    "the prompt template alone needs more than {budget} tokens"
+                )));
+            };
+            excess = excess.saturating_sub(n.max(1));
+        }
+    }
+}
+
+/// A pass-key prompt of at most `budget` tokens with the key at relative `depth` ∈ [0, 1]
+/// of the filler.
+pub fn passkey_prompt(
+    pool: &[String],
+    codec: &dyn TextCodec,
+    rng: &mut StdRng,
+    budget: usize,
+    depth: f64,
+) -> Result<Prompt, CalibError> {
+    let key = format!("{}", rng.random_range(10_000..100_000u32));
+    let needle = passkey_needle(&key);
+    let overhead = codec
+        .encode(&format!("{PASSKEY_INTRO}{needle}{PASSKEY_QUESTION}"))?
+        .len()
+        + 2;
+    let mut filler = take_filler(pool, codec, rng, budget.saturating_sub(overhead))?;
+    let total: usize = filler.iter().map(|(_, n)| n).sum();
+    // Split where the running token count reaches depth·total.
+    let target = depth.clamp(0.0, 1.0) * total as f64;
+    let mut acc = 0usize;
+    let mut split = filler.len();
+    for (i, (_, n)) in filler.iter().enumerate() {
+        if acc as f64 + *n as f64 / 2.0 > target {
+            split = i;
+            break;
+        }
+        acc += n;
+    }
+    let render = |f: &[(String, usize)]| -> String {
+        // If `fit` had to drop sentences, they come off the end (after the needle first).
+        let cut = split.min(f.len());
+        let b = join(&f[..cut]);
+        let a = join(&f[cut..]);
+        let mut s = String::from(PASSKEY_INTRO);
+        for part in [b.as_str(), needle.as_str(), a.as_str()] {
+            if !part.is_empty() {
+                if !s.ends_with('\n') {
+                    s.push(' ');
+                }
+                s.push_str(part);
+            }
+        }
+        s.push_str(PASSKEY_QUESTION);
+        s
+    };
+    let tokens = fit(codec, budget, &mut filler, &render)?;
+    let before = &filler[..split.min(filler.len())];
+    let needle_token = codec
+        .encode(&format!("{PASSKEY_INTRO}{}", join(before)))?
+        .len();
+    Ok(Prompt {
+        task: "passkey",
+        tokens,
+        expected: Expected {
+            answer: key,
+            correct: false,
+            depth: Some(depth),
+            needle_token: Some(needle_token),
+        },
+    })
+}
+
+/// A "repeat the first sentence" prompt of at most `budget` tokens.
+pub fn first_sentence_prompt(
+    pool: &[String],
+    codec: &dyn TextCodec,
+    rng: &mut StdRng,
+    budget: usize,
+) -> Result<Prompt, CalibError> {
+    let overhead = codec
+        .encode(&format!("{FIRST_INTRO}{FIRST_QUESTION}"))?
+        .len()
+        + 2;
+    let mut filler = take_filler(pool, codec, rng, budget.saturating_sub(overhead))?;
+    let first = filler
+        .first()
+        .map(|(s, _)| s.clone())
+        .ok_or_else(|| CalibError::Invalid("no filler for the document".into()))?;
+    let render = |f: &[(String, usize)]| format!("{FIRST_INTRO}{}{FIRST_QUESTION}", join(f));
+    let tokens = fit(codec, budget, &mut filler, &render)?;
+    Ok(Prompt {
+        task: "first_sentence",
+        tokens,
+        expected: Expected {
+            answer: first,
+            correct: false,
+            depth: None,
+            needle_token: None,
+        },
+    })
+}
+
+/// Does the (possibly cut) answer give the expected one?
+pub fn answer_is_correct(answer: &str, expected: &str) -> bool {
+    // A quoted answer may end with the closing quote.
+    let a = answer.trim().trim_end_matches('"');
+    let e = expected.trim();
+    !a.is_empty() && (a.starts_with(e) || (a.len() >= 8 && e.starts_with(a)))
+}
+
+/// The answer cut before its first newline (the answer to a completion prompt is its
+/// first line; the rest is the model rambling on), keeping at least one token.
+pub fn cut_answer(codec: &dyn TextCodec, answer: &[u32]) -> Result<Vec<u32>, CalibError> {
+    for i in 1..answer.len() {
+        if codec.decode(&answer[..=i])?.contains('\n') {
+            // Keep the first token even if it is the newline: the target is never empty.
+            let first_has_nl = codec.decode(&answer[..1])?.contains('\n');
+            return Ok(answer[..i.max(usize::from(first_has_nl))].to_vec());
+        }
+    }
+    Ok(answer.to_vec())
+}
+
+/// Dense accuracy of one task at one length.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Accuracy {
+    pub task: String,
+    pub length: u32,
+    pub correct: usize,
+    pub total: usize,
+}
+
+/// Builds every sample: prompts per length (two pass-key prompts, then one first-sentence
+/// prompt, repeating), answered by `answer(prompt_tokens, max_new_tokens)` (the dense
+/// model's greedy continuation). `progress(i, n)` is called after each sample.
+pub fn build_samples(
+    cfg: &CalibConfig,
+    codec: &dyn TextCodec,
+    answer: &mut AnswerFn,
+    progress: &mut dyn FnMut(usize, usize, &CalibSample),
+) -> Result<Vec<CalibSample>, CalibError> {
+    let pool = cfg.source.sentences(cfg.seed)?;
+    let total = cfg.lengths.len() * cfg.samples;
+    let mut out = Vec::with_capacity(total);
+    for &length in &cfg.lengths {
+        let budget = (length as usize)
+            .checked_sub(cfg.max_new_tokens)
+            .filter(|b| *b >= 64)
+            .ok_or_else(|| {
+                CalibError::Invalid(format!(
+                    "length {length} leaves no room for a prompt after {} answer tokens",
+                    cfg.max_new_tokens
+                ))
+            })?;
+        for s in 0..cfg.samples {
+            let seed = sample_seed(cfg.seed, length, s);
+            let mut rng = StdRng::seed_from_u64(seed);
+            let prompt = if s % 3 == 2 {
+                first_sentence_prompt(&pool, codec, &mut rng, budget)?
+            } else {
+                // Stratified depths: each pass-key sample gets its own slice of [0, 1].
+                let k = s - s / 3;
+                let n_keys = cfg.samples - cfg.samples / 3;
+                let depth = (k as f64 + rng.random::<f64>()) / n_keys.max(1) as f64;
+                passkey_prompt(&pool, codec, &mut rng, budget, depth)?
+            };
+            let raw = answer(&prompt.tokens, cfg.max_new_tokens)?;
+            if raw.is_empty() {
+                return Err(CalibError::Invalid(
+                    "the model's answer is empty (the answer callback must return at least \
+                     one token, e.g. the end-of-sequence token)"
+                        .into(),
+                ));
+            }
+            let response = cut_answer(codec, &raw)?;
+            let text = codec.decode(&response)?;
+            let mut expected = prompt.expected;
+            expected.correct = answer_is_correct(&text, &expected.answer);
+            let n_tokens = prompt.tokens.len() + response.len();
+            let sample = CalibSample {
+                id: format!("{}-{length}-{s}", prompt.task),
+                task: prompt.task.to_string(),
+                length_level: length,
+                response_span: [prompt.tokens.len(), n_tokens],
+                prompt_tokens: prompt.tokens,
+                response_tokens: response,
+                n_tokens,
+                source: cfg.source.name().to_string(),
+                seed,
+                dense_answer_text: text,
+                expected,
+            };
+            out.push(sample);
+            progress(out.len(), total, &out[out.len() - 1]);
+        }
+    }
+    Ok(out)
+}
+
+/// Dense accuracy per (task, length), in order of first appearance.
+pub fn accuracy(samples: &[CalibSample]) -> Vec<Accuracy> {
+    let mut out: Vec<Accuracy> = Vec::new();
+    for s in samples {
+        let i = match out
+            .iter()
+            .position(|a| a.task == s.task && a.length == s.length_level)
+        {
+            Some(i) => i,
+            None => {
+                out.push(Accuracy {
+                    task: s.task.clone(),
+                    length: s.length_level,
+                    ..Accuracy::default()
+                });
+                out.len() - 1
+            }
+        };
+        out[i].total += 1;
+        out[i].correct += usize::from(s.expected.correct);
+    }
+    out
+}
+
+pub fn write_jsonl(path: &Path, samples: &[CalibSample]) -> Result<(), CalibError> {
+    let io = |source| CalibError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let file = std::fs::File::create(path).map_err(io)?;
+    let mut w = std::io::BufWriter::new(file);
+    for s in samples {
+        let line = serde_json::to_string(s).map_err(|e| CalibError::Invalid(e.to_string()))?;
+        writeln!(w, "{line}").map_err(io)?;
+    }
+    w.flush().map_err(io)
+}
+
+pub fn read_jsonl(path: &Path) -> Result<Vec<CalibSample>, CalibError> {
+    let shown = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|source| CalibError::Io {
+        path: shown.clone(),
+        source,
+    })?;
+    let mut out = Vec::new();
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|source| CalibError::Io {
+            path: shown.clone(),
+            source,
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parse = |message: String| CalibError::Parse {
+            path: shown.clone(),
+            line: i + 1,
+            message,
+        };
+        let s: CalibSample = serde_json::from_str(&line).map_err(|e| parse(e.to_string()))?;
+        s.check().map_err(parse)?;
+        out.push(s);
+    }
+    Ok(out)
+}

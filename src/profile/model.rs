@@ -1,0 +1,421 @@
+//! The Llama forward pass again, written for gradients: the same building blocks as the CPU
+//! reference (`model::reference`: RMSNorm, half-split RoPE, GQA, SwiGLU), but split so that
+//! one layer can be recomputed from its input, and with the attention probabilities of a
+//! chunk of query heads exposed as a tensor whose gradient G = ∂L/∂A candle returns.
+//!
+//! Memory stays bounded by one layer: the forward pass keeps only the hidden state entering
+//! each layer (`[T, hidden]` per layer, no graph); the backward walk recomputes one layer
+//! at a time, and within a layer one KV group of query heads at a time, so at most
+//! `group · T²` attention values (plus candle's intermediates for them) are alive at once.
+
+use std::ops::Range;
+
+use candle_core::{DType, Device, Tensor, Var, D};
+
+use crate::model::reference::{rms_norm, rope, rope_tables};
+use crate::model::{HostTensor, LlamaConfig, ModelError, Weights};
+
+struct GradLayer {
+    attn_norm: Tensor,
+    attn_q: Tensor,
+    attn_k: Tensor,
+    attn_v: Tensor,
+    attn_output: Tensor,
+    ffn_norm: Tensor,
+    ffn_gate: Tensor,
+    ffn_up: Tensor,
+    ffn_down: Tensor,
+}
+
+/// A model whose weights are constants (no weight gradients are ever built) in `dtype`
+/// (f32 for profiling; f64 lets tests compare against finite differences tightly).
+pub struct GradModel {
+    pub config: LlamaConfig,
+    pub dtype: DType,
+    token_embd: Tensor,
+    layers: Vec<GradLayer>,
+    output_norm: Tensor,
+    lm_head: Tensor,
+}
+
+/// One supervised sequence: `tokens` = prompt + response; the loss is the mean
+/// cross-entropy of predicting `tokens[response.start..response.end]`.
+#[derive(Clone, Debug)]
+pub struct LossSpan<'a> {
+    pub tokens: &'a [u32],
+    pub response: Range<usize>,
+}
+
+/// Per-head attention probabilities and their gradients for one layer, host side:
+/// `[q_heads][T·T]` row-major (query row, key column), in f32.
+pub struct LayerAttention {
+    pub probs: Vec<Vec<f32>>,
+    pub grads: Vec<Vec<f32>>,
+}
+
+/// A deliberate change of one attention row, for the finite-difference tests: in `layer`,
+/// `q_head`, row `query`, entry `key` is scaled by `(1 − t)` and the row renormalised.
+#[derive(Clone, Copy, Debug)]
+pub struct AttnEdit {
+    pub layer: usize,
+    pub q_head: usize,
+    pub query: usize,
+    pub key: usize,
+    pub t: f64,
+}
+
+fn host(t: &HostTensor, dtype: DType) -> Result<Tensor, ModelError> {
+    Ok(Tensor::from_slice(&t.data, t.shape.as_slice(), &Device::Cpu)?.to_dtype(dtype)?)
+}
+
+/// Softmax over the last dimension; the max is detached because a constant shift changes
+/// neither the value nor the gradient (and it keeps a reduction out of the graph).
+fn softmax(x: &Tensor) -> Result<Tensor, ModelError> {
+    let max = x.max_keepdim(D::Minus1)?.detach();
+    let e = x.broadcast_sub(&max)?.exp()?;
+    let sum = e.sum_keepdim(D::Minus1)?;
+    Ok(e.broadcast_div(&sum)?)
+}
+
+impl GradModel {
+    /// Copies the weights (the caller may still need them for generation).
+    pub fn new(config: LlamaConfig, weights: &Weights, dtype: DType) -> Result<Self, ModelError> {
+        let token_embd = host(&weights.token_embd, dtype)?;
+        let lm_head = match &weights.output {
+            Some(o) => host(o, dtype)?,
+            None => token_embd.clone(),
+        };
+        let layers = weights
+            .layers
+            .iter()
+            .map(|l| {
+                Ok(GradLayer {
+                    attn_norm: host(&l.attn_norm, dtype)?,
+                    attn_q: host(&l.attn_q, dtype)?,
+                    attn_k: host(&l.attn_k, dtype)?,
+                    attn_v: host(&l.attn_v, dtype)?,
+                    attn_output: host(&l.attn_output, dtype)?,
+                    ffn_norm: host(&l.ffn_norm, dtype)?,
+                    ffn_gate: host(&l.ffn_gate, dtype)?,
+                    ffn_up: host(&l.ffn_up, dtype)?,
+                    ffn_down: host(&l.ffn_down, dtype)?,
+                })
+            })
+            .collect::<Result<Vec<_>, ModelError>>()?;
+        Ok(GradModel {
+            output_norm: host(&weights.output_norm, dtype)?,
+            config,
+            dtype,
+            token_embd,
+            layers,
+            lm_head,
+        })
+    }
+
+    /// Shared per-sequence constants: RoPE tables and the causal additive mask `[T, T]`.
+    pub fn context(&self, n: usize) -> Result<SeqContext, ModelError> {
+        let (cos, sin) = rope_tables(&self.config, 0, n)?;
+        let mut m = Vec::with_capacity(n * n);
+        for i in 0..n {
+            for k in 0..n {
+                m.push(if k <= i { 0.0f32 } else { f32::NEG_INFINITY });
+            }
+        }
+        Ok(SeqContext {
+            cos: cos.to_dtype(self.dtype)?,
+            sin: sin.to_dtype(self.dtype)?,
+            mask: Tensor::from_vec(m, (n, n), &Device::Cpu)?.to_dtype(self.dtype)?,
+            n,
+        })
+    }
+
+    /// The token embeddings `[T, hidden]`.
+    pub fn embed(&self, tokens: &[u32]) -> Result<Tensor, ModelError> {
+        let c = &self.config;
+        if tokens.is_empty() {
+            return Err(ModelError::EmptyInput);
+        }
+        if let Some(&id) = tokens.iter().find(|&&id| id as usize >= c.vocab_size) {
+            return Err(ModelError::TokenOutOfRange {
+                id,
+                vocab_size: c.vocab_size,
+            });
+        }
+        let ids = Tensor::new(tokens, &Device::Cpu)?;
+        Ok(self.token_embd.index_select(&ids, 0)?)
+    }
+
+    /// Q (query heads `heads`), and K, V expanded to those heads, each `[c, T, head_dim]`,
+    /// from the normed input `h` `[T, hidden]`.
+    fn qkv(
+        &self,
+        l: usize,
+        h: &Tensor,
+        heads: Range<usize>,
+        ctx: &SeqContext,
+    ) -> Result<(Tensor, Tensor, Tensor), ModelError> {
+        let c = &self.config;
+        let layer = &self.layers[l];
+        let (n, d) = (ctx.n, c.head_dim);
+        let nh = heads.len();
+        let g = c.group_size();
+        let split = |t: Tensor, heads: usize| -> Result<Tensor, ModelError> {
+            Ok(t.reshape((n, heads, d))?.transpose(0, 1)?.contiguous()?)
+        };
+        let wq = layer.attn_q.narrow(0, heads.start * d, nh * d)?;
+        let q = rope(&split(h.matmul(&wq.t()?)?, nh)?, &ctx.cos, &ctx.sin)?;
+        // The KV heads these query heads read (contiguous groups, docs/DESIGN.md §4).
+        let kv0 = heads.start / g;
+        let kv1 = (heads.end - 1) / g + 1;
+        let wk = layer.attn_k.narrow(0, kv0 * d, (kv1 - kv0) * d)?;
+        let wv = layer.attn_v.narrow(0, kv0 * d, (kv1 - kv0) * d)?;
+        let k = rope(&split(h.matmul(&wk.t()?)?, kv1 - kv0)?, &ctx.cos, &ctx.sin)?;
+        let v = split(h.matmul(&wv.t()?)?, kv1 - kv0)?;
+        let pick = |t: &Tensor| -> Result<Tensor, ModelError> {
+            let idx: Vec<u32> = heads.clone().map(|qh| (qh / g - kv0) as u32).collect();
+            let idx = Tensor::new(idx.as_slice(), &Device::Cpu)?;
+            Ok(t.index_select(&idx, 0)?)
+        };
+        Ok((q, pick(&k)?, pick(&v)?))
+    }
+
+    /// Attention probabilities `[c, T, T]` of query heads `heads`.
+    fn probs(&self, q: &Tensor, k: &Tensor, ctx: &SeqContext) -> Result<Tensor, ModelError> {
+        let scale = 1.0 / (self.config.head_dim as f64).sqrt();
+        let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&ctx.mask)?;
+        softmax(&scores)
+    }
+
+    /// `[c, T, d]` per-head outputs → `[T, c·d]`.
+    fn merge(o: &Tensor, n: usize) -> Result<Tensor, ModelError> {
+        let (c, _, d) = o.dims3()?;
+        Ok(o.transpose(0, 1)?.contiguous()?.reshape((n, c * d))?)
+    }
+
+    /// Everything after the attention output `o` `[T, q_dim]`: output projection, residual,
+    /// MLP block.
+    fn layer_tail(&self, l: usize, x: &Tensor, o: &Tensor) -> Result<Tensor, ModelError> {
+        let c = &self.config;
+        let layer = &self.layers[l];
+        let y = (x + o.matmul(&layer.attn_output.t()?)?)?;
+        let h = rms_norm(&y, &layer.ffn_norm, c.rms_norm_eps)?;
+        let gate = h.matmul(&layer.ffn_gate.t()?)?.silu()?;
+        let up = h.matmul(&layer.ffn_up.t()?)?;
+        Ok((&y + (gate * up)?.matmul(&layer.ffn_down.t()?)?)?)
+    }
+
+    /// One decoder layer, optionally with one attention row edited (see [`AttnEdit`]).
+    pub fn layer_forward(
+        &self,
+        l: usize,
+        x: &Tensor,
+        ctx: &SeqContext,
+        edit: Option<AttnEdit>,
+    ) -> Result<Tensor, ModelError> {
+        let c = &self.config;
+        let h = rms_norm(x, &self.layers[l].attn_norm, c.rms_norm_eps)?;
+        let (q, k, v) = self.qkv(l, &h, 0..c.q_heads, ctx)?;
+        let mut a = self.probs(&q, &k, ctx)?;
+        if let Some(e) = edit.filter(|e| e.layer == l) {
+            a = edit_row(&a, e, ctx.n)?;
+        }
+        let o = Self::merge(&a.matmul(&v)?, ctx.n)?;
+        self.layer_tail(l, x, &o)
+    }
+
+    /// The hidden state entering every layer, plus the final one: `L + 1` tensors `[T, hidden]`
+    /// with no graph attached.
+    pub fn forward_inputs(
+        &self,
+        tokens: &[u32],
+        ctx: &SeqContext,
+        edit: Option<AttnEdit>,
+    ) -> Result<Vec<Tensor>, ModelError> {
+        let mut xs = Vec::with_capacity(self.layers.len() + 1);
+        let mut x = self.embed(tokens)?;
+        for l in 0..self.layers.len() {
+            let next = self.layer_forward(l, &x, ctx, edit)?;
+            xs.push(x);
+            x = next;
+        }
+        xs.push(x);
+        Ok(xs)
+    }
+
+    /// Mean cross-entropy over the response tokens, from the last hidden state.
+    pub fn response_loss(&self, x_last: &Tensor, span: &LossSpan) -> Result<Tensor, ModelError> {
+        let r = &span.response;
+        if r.start == 0 || r.end <= r.start || r.end > span.tokens.len() {
+            return Err(ModelError::Format {
+                path: "<calibration sample>".into(),
+                message: format!(
+                    "response span {}..{} does not fit a sequence of {} tokens after a \
+                     non-empty prompt",
+                    r.start,
+                    r.end,
+                    span.tokens.len()
+                ),
+            });
+        }
+        // Position p predicts token p + 1: the response tokens are predicted by the rows
+        // start−1 .. end−1 (only those rows go through the vocabulary projection).
+        let rows = x_last.narrow(0, r.start - 1, r.len())?;
+        let h = rms_norm(&rows, &self.output_norm, self.config.rms_norm_eps)?;
+        let logits = h.matmul(&self.lm_head.t()?)?;
+        let max = logits.max_keepdim(D::Minus1)?.detach();
+        let shifted = logits.broadcast_sub(&max)?;
+        let lse = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
+        let logp = shifted.broadcast_sub(&lse)?;
+        let targets: Vec<u32> = span.tokens[r.clone()].to_vec();
+        let idx = Tensor::new(targets.as_slice(), &Device::Cpu)?.unsqueeze(1)?;
+        let picked = logp.gather(&idx, 1)?;
+        Ok((picked.sum_all()? * (-1.0 / r.len() as f64))?)
+    }
+
+    /// The loss of a whole sequence, no gradients (with an optional attention edit).
+    pub fn loss(&self, span: &LossSpan, edit: Option<AttnEdit>) -> Result<f64, ModelError> {
+        let ctx = self.context(span.tokens.len())?;
+        let xs = self.forward_inputs(span.tokens, &ctx, edit)?;
+        let last = xs.last().ok_or(ModelError::EmptyInput)?;
+        Ok(self
+            .response_loss(last, span)?
+            .to_dtype(DType::F64)?
+            .to_scalar::<f64>()?)
+    }
+
+    /// dL/dx of the last hidden state, and the loss.
+    pub fn top_grad(&self, x_last: &Tensor, span: &LossSpan) -> Result<(Tensor, f64), ModelError> {
+        let x = Var::from_tensor(x_last)?;
+        let loss = self.response_loss(x.as_tensor(), span)?;
+        let grads = loss.backward()?;
+        let g = grads
+            .get(x.as_tensor())
+            .cloned()
+            .ok_or(missing("last hidden"))?;
+        let value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+        Ok((g, value))
+    }
+
+    /// The backward step through layer `l`: given its input `x` and the gradient arriving
+    /// at its output, returns the gradient at its input and every head's A and G.
+    ///
+    /// Two recomputations. (1) The attention output O is a leaf: back-propagating
+    /// `sum(out · grad_out)` gives ∂L/∂O and the residual/MLP part of ∂L/∂x. (2) Per KV group
+    /// of query heads, A is recomputed from x (a `Var`) and a zero `Var` Z is added to it, so
+    /// `O_c = (A + Z)·V` has the same value while ∂L/∂Z = ∂L/∂A = G; back-propagating
+    /// `sum(O_c · ∂L/∂O_c)` also gives this group's part of ∂L/∂x through Q, K and V.
+    pub fn layer_backward(
+        &self,
+        l: usize,
+        x_in: &Tensor,
+        grad_out: &Tensor,
+        ctx: &SeqContext,
+    ) -> Result<(Tensor, LayerAttention), ModelError> {
+        let c = &self.config;
+        let n = ctx.n;
+        // (1) Tail with O as a leaf.
+        let h = rms_norm(x_in, &self.layers[l].attn_norm, c.rms_norm_eps)?;
+        let o = {
+            let (q, k, v) = self.qkv(l, &h, 0..c.q_heads, ctx)?;
+            Self::merge(&self.probs(&q, &k, ctx)?.matmul(&v)?, n)?
+        };
+        let x = Var::from_tensor(x_in)?;
+        let o = Var::from_tensor(&o)?;
+        let out = self.layer_tail(l, x.as_tensor(), o.as_tensor())?;
+        let grads = (out * grad_out)?.sum_all()?.backward()?;
+        let mut gx = grads.get(x.as_tensor()).cloned().ok_or(missing("x"))?;
+        let go = grads.get(o.as_tensor()).cloned().ok_or(missing("O"))?;
+        drop(grads);
+
+        // (2) One KV group at a time.
+        let g = c.group_size();
+        let d = c.head_dim;
+        let mut probs = Vec::with_capacity(c.q_heads);
+        let mut gs = Vec::with_capacity(c.q_heads);
+        for kv in 0..c.kv_heads {
+            let heads = kv * g..(kv + 1) * g;
+            let x = Var::from_tensor(x_in)?;
+            let h = rms_norm(x.as_tensor(), &self.layers[l].attn_norm, c.rms_norm_eps)?;
+            let (q, k, v) = self.qkv(l, &h, heads.clone(), ctx)?;
+            let a = self.probs(&q, &k, ctx)?;
+            let z = Var::zeros((g, n, n), self.dtype, &Device::Cpu)?;
+            let oc = Self::merge(&(&a + z.as_tensor())?.matmul(&v)?, n)?;
+            let goc = go.narrow(1, heads.start * d, g * d)?;
+            let grads = (oc * goc)?.sum_all()?.backward()?;
+            gx = (gx + grads.get(x.as_tensor()).ok_or(missing("x"))?)?;
+            let gz = grads.get(z.as_tensor()).ok_or(missing("A"))?;
+            let a = a.detach().to_dtype(DType::F32)?;
+            let gz = gz.to_dtype(DType::F32)?;
+            for i in 0..g {
+                probs.push(a.get(i)?.flatten_all()?.to_vec1::<f32>()?);
+                gs.push(gz.get(i)?.flatten_all()?.to_vec1::<f32>()?);
+            }
+        }
+        Ok((gx, LayerAttention { probs, grads: gs }))
+    }
+
+    /// The reference for the walk: one autograd pass over the whole model with a zero `Var`
+    /// added to every layer's A. Memory grows with `L · H · T²`: for tests on small models.
+    pub fn full_autograd(&self, span: &LossSpan) -> Result<Vec<LayerAttention>, ModelError> {
+        let c = &self.config;
+        let n = span.tokens.len();
+        let ctx = self.context(n)?;
+        let mut x = self.embed(span.tokens)?;
+        let mut alls = Vec::new();
+        for l in 0..self.layers.len() {
+            let h = rms_norm(&x, &self.layers[l].attn_norm, c.rms_norm_eps)?;
+            let (q, k, v) = self.qkv(l, &h, 0..c.q_heads, &ctx)?;
+            let a = self.probs(&q, &k, &ctx)?;
+            let z = Var::zeros((c.q_heads, n, n), self.dtype, &Device::Cpu)?;
+            let o = Self::merge(&(&a + z.as_tensor())?.matmul(&v)?, n)?;
+            x = self.layer_tail(l, &x, &o)?;
+            alls.push((a.detach(), z));
+        }
+        let loss = self.response_loss(&x, span)?;
+        let grads = loss.backward()?;
+        alls.into_iter()
+            .map(|(a, z)| {
+                let gz = grads.get(z.as_tensor()).ok_or(missing("A"))?;
+                let a = a.to_dtype(DType::F32)?;
+                let gz = gz.to_dtype(DType::F32)?;
+                let mut probs = Vec::new();
+                let mut gs = Vec::new();
+                for i in 0..c.q_heads {
+                    probs.push(a.get(i)?.flatten_all()?.to_vec1::<f32>()?);
+                    gs.push(gz.get(i)?.flatten_all()?.to_vec1::<f32>()?);
+                }
+                Ok(LayerAttention { probs, grads: gs })
+            })
+            .collect()
+    }
+}
+
+/// Per-sequence constants of [`GradModel`].
+pub struct SeqContext {
+    cos: Tensor,
+    sin: Tensor,
+    mask: Tensor,
+    pub n: usize,
+}
+
+fn missing(what: &str) -> ModelError {
+    ModelError::Format {
+        path: "<autograd>".into(),
+        message: format!("backward pass produced no gradient for {what}"),
+    }
+}
+
+/// `a` `[H, T, T]` with row `e.query` of head `e.q_head` replaced by the renormalised row
+/// in which entry `e.key` is scaled by `1 − t`.
+fn edit_row(a: &Tensor, e: AttnEdit, n: usize) -> Result<Tensor, ModelError> {
+    let dtype = a.dtype();
+    let mut v = a.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?;
+    let row = (e.q_head * n + e.query) * n;
+    let aij = v[row + e.key];
+    let norm = 1.0 - e.t * aij;
+    for j in 0..n {
+        v[row + j] /= norm;
+    }
+    v[row + e.key] = aij * (1.0 - e.t) / norm;
+    Ok(Tensor::from_vec(v, a.dims(), &Device::Cpu)?.to_dtype(dtype)?)
+}

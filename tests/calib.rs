@@ -1,0 +1,226 @@
+//! Calibration data with generated filler (CI installs no Debian text packages): seeded
+//! determinism, the response mask, the JSONL round trip, pass-key depth, and one run
+//! answered by the tiny random Llama through its own tokenizer.
+
+mod common;
+
+use common::tiny::{self, tiny};
+use moa::calib::{
+    self, passkey_needle, CalibConfig, CalibError, CalibSample, TextCodec, TextSource,
+    PASSKEY_INTRO, PASSKEY_QUESTION,
+};
+use moa::model::{CpuReference, Masking, Model, ModelTokenizer};
+
+/// One token per byte: lengths are easy to reason about.
+struct Bytes;
+
+impl TextCodec for Bytes {
+    fn encode(&self, text: &str) -> Result<Vec<u32>, CalibError> {
+        Ok(text.bytes().map(u32::from).collect())
+    }
+    fn decode(&self, ids: &[u32]) -> Result<String, CalibError> {
+        Ok(String::from_utf8_lossy(&ids.iter().map(|&i| i as u8).collect::<Vec<_>>()).into())
+    }
+}
+
+/// A perfect reader: the pass key, or the document's first sentence, then a newline and
+/// more text (which the answer cut must drop).
+fn oracle(prompt: &[u32], max_new: usize) -> Result<Vec<u32>, CalibError> {
+    let text = Bytes.decode(prompt)?;
+    let answer = if let Some(at) = text.find("The pass key is ") {
+        let key: String = text[at + 16..].chars().take(5).collect();
+        format!(" {key}.\nWhat else")
+    } else {
+        let doc = text.split("Document:\n").nth(1).unwrap_or_default();
+        let first = doc.split_inclusive('.').next().unwrap_or_default();
+        format!(" {first}\nAnd then")
+    };
+    let mut ids = Bytes.encode(&answer)?;
+    ids.truncate(max_new);
+    Ok(ids)
+}
+
+fn cfg(seed: u64) -> CalibConfig {
+    CalibConfig {
+        lengths: vec![512, 1024],
+        samples: 6,
+        seed,
+        source: TextSource::Generated,
+        max_new_tokens: 96,
+    }
+}
+
+fn build(cfg: &CalibConfig) -> Vec<CalibSample> {
+    calib::build_samples(cfg, &Bytes, &mut oracle, &mut |_, _, _| {}).unwrap()
+}
+
+#[test]
+fn deterministic_by_seed() {
+    let a = build(&cfg(7));
+    let b = build(&cfg(7));
+    let c = build(&cfg(8));
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    assert_eq!(a.len(), 12);
+    // Two pass-key samples, then one first-sentence sample, repeating.
+    let tasks: Vec<&str> = a[..6].iter().map(|s| s.task.as_str()).collect();
+    assert_eq!(
+        tasks,
+        [
+            "passkey",
+            "passkey",
+            "first_sentence",
+            "passkey",
+            "passkey",
+            "first_sentence"
+        ]
+    );
+    // Adding a length leaves the others' samples unchanged (per-sample seeds).
+    let mut more = cfg(7);
+    more.lengths = vec![768, 512, 1024];
+    let d = build(&more);
+    assert_eq!(&d[6..], &a[..]);
+    assert_ne!(&d[..6], &a[..6]);
+}
+
+#[test]
+fn response_mask_marks_the_answer() {
+    for s in build(&cfg(1)) {
+        s.check().unwrap();
+        assert!(s.n_tokens <= s.length_level as usize, "{}", s.id);
+        // Close to the level: the filler fills the budget.
+        assert!(s.n_tokens + 200 > s.length_level as usize, "{}", s.id);
+        let mask = s.response_mask();
+        let tokens = s.tokens();
+        assert_eq!(mask.len(), tokens.len());
+        let answer: Vec<u32> = tokens
+            .iter()
+            .zip(&mask)
+            .filter(|(_, m)| **m)
+            .map(|(t, _)| *t)
+            .collect();
+        assert_eq!(answer, s.response_tokens);
+        assert_eq!(s.response_span, [s.prompt_tokens.len(), s.n_tokens]);
+        // The oracle's answer is cut before its newline, and it is right.
+        assert!(
+            !s.dense_answer_text.contains('\n'),
+            "{:?}",
+            s.dense_answer_text
+        );
+        assert!(s.expected.correct, "{}: {:?}", s.id, s.dense_answer_text);
+        let prompt = Bytes.decode(&s.prompt_tokens).unwrap();
+        if s.task == "passkey" {
+            assert!(prompt.ends_with(PASSKEY_QUESTION));
+            assert_eq!(s.dense_answer_text, format!(" {}.", s.expected.answer));
+        } else {
+            assert!(prompt.contains(&s.expected.answer));
+        }
+    }
+    let acc = calib::accuracy(&build(&cfg(1)));
+    assert_eq!(acc.len(), 4);
+    assert!(acc.iter().all(|a| a.correct == a.total && a.total > 0));
+}
+
+#[test]
+fn jsonl_round_trip() {
+    let samples = build(&cfg(2));
+    let dir = tiny::tmp("calib-jsonl");
+    let path = dir.join("calib.jsonl");
+    calib::write_jsonl(&path, &samples).unwrap();
+    let back = calib::read_jsonl(&path).unwrap();
+    assert_eq!(back, samples);
+    // Each line has the documented keys.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    for key in [
+        "id",
+        "task",
+        "length_level",
+        "prompt_tokens",
+        "response_tokens",
+        "n_tokens",
+        "response_span",
+        "source",
+        "seed",
+        "dense_answer_text",
+        "expected",
+    ] {
+        assert!(first.get(key).is_some(), "missing {key}");
+    }
+    // A broken line is reported with its number.
+    let bad = dir.join("bad.jsonl");
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    lines[1] = lines[1].replace("\"n_tokens\":", "\"n_tokens\":1");
+    std::fs::write(&bad, lines.join("\n")).unwrap();
+    let err = calib::read_jsonl(&bad).unwrap_err().to_string();
+    assert!(err.contains("line 2"), "{err}");
+}
+
+#[test]
+fn pass_key_sits_at_the_requested_depth() {
+    let pool = TextSource::Generated.sentences(3).unwrap();
+    let intro = PASSKEY_INTRO.len();
+    for (k, depth) in [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0]
+        .into_iter()
+        .enumerate()
+    {
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(k as u64);
+        let p = calib::passkey_prompt(&pool, &Bytes, &mut rng, 2000, depth).unwrap();
+        assert!(p.tokens.len() <= 2000);
+        let text = Bytes.decode(&p.tokens).unwrap();
+        let needle = passkey_needle(&p.expected.answer);
+        let at = p.expected.needle_token.unwrap();
+        // The recorded token index is where the needle begins (after a separating space).
+        assert!(
+            text[at..].trim_start().starts_with(&needle),
+            "depth {depth}"
+        );
+        let filler = text.len() - intro - needle.len() - PASSKEY_QUESTION.len();
+        let want = intro as f64 + depth * filler as f64;
+        // Within one sentence of the requested depth (generated sentences are < 90 bytes).
+        assert!(
+            (at as f64 - want).abs() <= 90.0,
+            "depth {depth}: needle at {at}, wanted about {want:.0}"
+        );
+        assert_eq!(p.expected.answer.len(), 5);
+    }
+}
+
+#[test]
+fn tiny_model_answers_through_its_tokenizer() {
+    let w = tiny(21, true);
+    let dir = tiny::tmp("calib-tiny");
+    let gguf = dir.join("tiny.gguf");
+    w.write_gguf(&gguf, |_, _| {});
+    let tok = ModelTokenizer::load(&gguf).unwrap();
+    let model = Model::load(&gguf).unwrap();
+    let eos = model.special.eos.clone();
+    let reference = CpuReference::from_model(model).unwrap();
+    let mut answer = |p: &[u32], n: usize| -> Result<Vec<u32>, CalibError> {
+        let mut out = reference.generate(p, n, Masking::Dense, &eos)?;
+        if out.is_empty() {
+            out.extend(eos.first().copied());
+        }
+        Ok(out)
+    };
+    let cfg = CalibConfig {
+        lengths: vec![512],
+        samples: 3,
+        seed: 5,
+        source: TextSource::Generated,
+        max_new_tokens: 8,
+    };
+    let mut seen = 0;
+    let samples =
+        calib::build_samples(&cfg, &tok, &mut answer, &mut |i, _, _| seen = seen.max(i)).unwrap();
+    assert_eq!(seen, 3);
+    for s in &samples {
+        s.check().unwrap();
+        assert!(s.n_tokens <= 512);
+        assert!(s.response_tokens.len() <= 8);
+        assert_eq!(
+            tok.decode(&s.response_tokens, false).unwrap(),
+            s.dense_answer_text
+        );
+    }
+}

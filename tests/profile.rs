@@ -1,0 +1,257 @@
+//! Attention-influence profiling on the tiny random Llama: the forward pass, the influence
+//! formula against the derivative of the loss along the masking direction, the
+//! layer-by-layer walk against one full autograd pass, and the profile file.
+
+mod common;
+
+use candle_core::DType;
+use common::tiny::{self, naive_logits, tiny, LAYERS, Q_HEADS, VOCAB};
+use moa::calib::{CalibSample, Expected};
+use moa::model::Model;
+use moa::optimize::InfluenceProfile;
+use moa::profile::influence::influence_row;
+use moa::profile::{self, walk_backward, AttnEdit, Event, GradModel, LossSpan};
+
+fn load(seed: u64, tied: bool, name: &str) -> (tiny::Tiny, Model) {
+    let w = tiny(seed, tied);
+    let dir = tiny::tmp(name);
+    let gguf = dir.join("tiny.gguf");
+    w.write_gguf(&gguf, |_, _| {});
+    (w, Model::load(&gguf).unwrap())
+}
+
+fn grad_model(m: &Model, dtype: DType) -> GradModel {
+    GradModel::new(m.config.clone(), &m.weights, dtype).unwrap()
+}
+
+/// Per layer, per head: (A, G) as `[T·T]`.
+type Attn = Vec<(Vec<Vec<f32>>, Vec<Vec<f32>>)>;
+
+fn walk(model: &GradModel, span: &LossSpan) -> (Attn, f64) {
+    let mut out: Attn = vec![(Vec::new(), Vec::new()); LAYERS];
+    let loss = walk_backward(model, span, &mut |l, a| {
+        out[l] = (a.probs.clone(), a.grads.clone());
+    })
+    .unwrap();
+    (out, loss)
+}
+
+#[test]
+fn loss_matches_naive_f64_model() {
+    let (w, m) = load(11, true, "profile-loss");
+    let tokens = tiny::tokens(20, 3);
+    let span = LossSpan {
+        tokens: &tokens,
+        response: 15..20,
+    };
+    let logits = naive_logits(&w, true, &tokens, |_, _, q, k| k <= q);
+    let mut want = 0.0f64;
+    for p in 15..20 {
+        let row = &logits[(p - 1) * VOCAB..p * VOCAB];
+        let max = row.iter().fold(f32::MIN, |a, &b| a.max(b)) as f64;
+        let lse = row
+            .iter()
+            .map(|&v| (v as f64 - max).exp())
+            .sum::<f64>()
+            .ln()
+            + max;
+        want += lse - row[tokens[p] as usize] as f64;
+    }
+    want /= 5.0;
+    for dtype in [DType::F32, DType::F64] {
+        let got = grad_model(&m, dtype).loss(&span, None).unwrap();
+        assert!((got - want).abs() < 1e-4, "{dtype:?}: {got} vs {want}");
+        // The walk reports the same loss.
+        let (_, walked) = walk(&grad_model(&m, dtype), &span);
+        assert!((walked - want).abs() < 1e-4);
+    }
+}
+
+/// ΔL_ij = A_ij/(1−A_ij)·(Σ_n G_in A_in − G_ij) is the first-order change of the loss when
+/// entry (i, j) is masked and its row renormalised. Scaling A_ij by (1 − t) and
+/// renormalising is the path from t = 0 (nothing masked) to t = 1 (masked); along it
+/// dL/dt|₀ = A_ij·(Σ_n G_in A_in − G_ij), so the formula must equal (dL/dt|₀)/(1 − A_ij)
+/// — the linear extrapolation of the masking path to t = 1 in the renormalised
+/// coordinates. The derivative is a central finite difference of the f64 model's loss.
+#[test]
+fn influence_matches_derivative_of_masking() {
+    let (_, m) = load(12, false, "profile-fd");
+    let model = grad_model(&m, DType::F64);
+    let tokens = tiny::tokens(24, 5);
+    let t = tokens.len();
+    let span = LossSpan {
+        tokens: &tokens,
+        response: 19..24,
+    };
+    let (attn, _) = walk(&model, &span);
+    let mut checked = 0;
+    let mut worst = 0.0f64;
+    for (l, (probs, grads)) in attn.iter().enumerate() {
+        for h in [0, Q_HEADS - 1] {
+            let (a, g) = (&probs[h], &grads[h]);
+            // Entries: the largest influences of this head and a few fixed ones.
+            let mut cand: Vec<(usize, usize, f64)> = Vec::new();
+            let mut row = vec![0.0f64; t];
+            for i in 1..t {
+                influence_row(i, &a[i * t..(i + 1) * t], &g[i * t..(i + 1) * t], &mut row);
+                for (j, v) in row.iter().take(i + 1).enumerate() {
+                    cand.push((i, j, *v));
+                }
+            }
+            cand.sort_by(|x, y| y.2.abs().total_cmp(&x.2.abs()));
+            let mut picks: Vec<_> = cand.iter().take(4).copied().collect();
+            picks.extend(
+                cand.iter()
+                    .filter(|(i, j, _)| (*i, *j) == (20, 3) || (*i, *j) == (23, 23))
+                    .copied(),
+            );
+            for (i, j, formula) in picks {
+                let aij = f64::from(a[i * t + j]);
+                let d = 1e-4;
+                let at = |tt: f64| {
+                    let e = AttnEdit {
+                        layer: l,
+                        q_head: h,
+                        query: i,
+                        key: j,
+                        t: tt,
+                    };
+                    model.loss(&span, Some(e)).unwrap()
+                };
+                let dldt = (at(d) - at(-d)) / (2.0 * d);
+                let fd = dldt / (1.0 - aij);
+                let err = (fd - formula).abs();
+                let tol = 1e-7 + 1e-4 * formula.abs();
+                assert!(
+                    err <= tol,
+                    "layer {l} head {h} ({i},{j}) A={aij:.4}: formula {formula:.3e}, \
+                     finite difference {fd:.3e}"
+                );
+                worst = worst.max(err / formula.abs().max(1e-12));
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 16, "checked {checked} entries");
+    eprintln!("worst relative error {worst:.2e} over {checked} entries");
+}
+
+#[test]
+fn walk_matches_full_autograd() {
+    let (_, m) = load(13, true, "profile-walk");
+    let model = grad_model(&m, DType::F32);
+    let tokens = tiny::tokens(30, 7);
+    let span = LossSpan {
+        tokens: &tokens,
+        response: 24..30,
+    };
+    let (walked, _) = walk(&model, &span);
+    let full = model.full_autograd(&span).unwrap();
+    for l in 0..LAYERS {
+        for h in 0..Q_HEADS {
+            let scale = full[l].grads[h].iter().fold(0f32, |a, v| a.max(v.abs()));
+            assert!(scale > 0.0, "layer {l} head {h}: G is all zero");
+            for (x, y) in walked[l].1[h].iter().zip(&full[l].grads[h]) {
+                assert!((x - y).abs() <= 1e-4 * scale, "G layer {l} head {h}");
+            }
+            for (x, y) in walked[l].0[h].iter().zip(&full[l].probs[h]) {
+                assert!((x - y).abs() <= 1e-6, "A layer {l} head {h}");
+            }
+        }
+    }
+}
+
+fn sample(id: &str, tokens: Vec<u32>, answer: usize, level: u32) -> CalibSample {
+    let split = tokens.len() - answer;
+    CalibSample {
+        id: id.into(),
+        task: "passkey".into(),
+        length_level: level,
+        prompt_tokens: tokens[..split].to_vec(),
+        response_tokens: tokens[split..].to_vec(),
+        n_tokens: tokens.len(),
+        response_span: [split, tokens.len()],
+        source: "test".into(),
+        seed: 0,
+        dense_answer_text: String::new(),
+        expected: Expected {
+            answer: String::new(),
+            correct: true,
+            depth: None,
+            needle_token: None,
+        },
+    }
+}
+
+#[test]
+fn profile_file_round_trips_with_the_right_shape() {
+    let (_, m) = load(14, true, "profile-file");
+    let model = grad_model(&m, DType::F32);
+    let samples = vec![
+        sample("a", tiny::tokens(32, 1), 4, 32),
+        sample("b", tiny::tokens(27, 2), 3, 32),
+        sample("too-long", tiny::tokens(40, 3), 3, 32),
+        sample("other-level", tiny::tokens(20, 4), 3, 64),
+    ];
+    let (used, skipped) = profile::select(&samples, 32, None);
+    assert_eq!(skipped, 1);
+    assert_eq!(
+        used.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        ["a", "b"]
+    );
+    let mut events = 0;
+    let prof = profile::profile_length(&model, &used, 32, 8, &mut |e| {
+        if let Event::Done(_) = e {
+            events += 1
+        }
+    })
+    .unwrap();
+    assert_eq!(events, 2);
+    let nb = 4;
+    assert_eq!(prof.influence.len(), LAYERS * Q_HEADS * nb * nb);
+    // The mean equals (a + b)/2 computed sample by sample.
+    let one = |s: &CalibSample| {
+        let t = s.tokens();
+        let span = LossSpan {
+            tokens: &t,
+            response: s.response_range(),
+        };
+        profile::sample_influence(&model, &span, 32, 8)
+            .unwrap()
+            .tiles
+    };
+    let (a, b) = (one(&samples[0]), one(&samples[1]));
+    for (k, v) in prof.influence.iter().enumerate() {
+        let want = ((a[k] + b[k]) / 2.0) as f32;
+        assert!((v - want).abs() <= 1e-6 * want.abs().max(1.0));
+    }
+    // Causal: no mass above the diagonal of tiles.
+    for l in 0..LAYERS {
+        for h in 0..Q_HEADS {
+            let head = prof.head(l, h);
+            for qb in 0..nb {
+                for kb in qb + 1..nb {
+                    assert_eq!(head[qb * nb + kb], 0.0);
+                }
+            }
+            // The response sits in the last query block: its rows always carry mass (in
+            // the last layer only rows that predict the response have G ≠ 0).
+            assert!(head[nb * nb - 1] > 0.0, "layer {l} head {h}");
+        }
+    }
+    let dir = tiny::tmp("profile-file-out");
+    let path = dir.join(profile::profile_file_name(32));
+    prof.save(&path).unwrap();
+    let back = InfluenceProfile::load(&path).unwrap();
+    assert_eq!(back, prof);
+    assert_eq!(back.n_blocks(), nb);
+    assert_eq!(back.model, m.config.model_shape());
+    // The committed summary: one row per layer, shares in [0, 1] summing to 1.
+    let tsv = profile::summary::summary_tsv(&back);
+    let rows: Vec<&str> = tsv.lines().skip(1).collect();
+    assert_eq!(rows.len(), LAYERS);
+    for r in rows {
+        let v: Vec<f64> = r.split('\t').map(|x| x.parse().unwrap()).collect();
+        assert!((v[2] + v[3] + v[4] - 1.0).abs() < 2e-3, "{r}");
+    }
+}

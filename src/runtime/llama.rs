@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng};
 use wgpu::util::DeviceExt;
 
 use super::shaders::{self, Shader, Types};
-use super::wgpu::{Dispatch, WgpuAttention, WgpuContext, WgpuError};
+use super::wgpu::{bind_buffers, tensor_bytes, Dispatch, WgpuAttention, WgpuContext, WgpuError};
 use crate::codegen::{self, CodegenError, Target};
 use crate::lower::{lower, CacheLayout, KernelModule, StorageType};
 use crate::model::{LlamaConfig, Model, ModelError, Weights};
@@ -363,7 +363,7 @@ impl GpuLlama {
         };
         let mut weight_bytes = 0u64;
         let mut upload = |name: &str, data: &[f32], t: StorageType| {
-            let bytes = to_bytes(data, t);
+            let bytes = tensor_bytes(data, t);
             weight_bytes += bytes.len() as u64;
             if bytes.len() as u64 > max_binding {
                 return Err(EngineError::TooLarge {
@@ -643,19 +643,7 @@ impl GpuLlama {
         buffers: &[&wgpu::Buffer],
         groups: [u32; 3],
     ) -> Dispatch {
-        let entries: Vec<wgpu::BindGroupEntry<'_>> = buffers
-            .iter()
-            .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: b.as_entire_binding(),
-            })
-            .collect();
-        let bind = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &entries,
-        });
+        let bind = bind_buffers(&self.device, pipeline, None, buffers);
         Dispatch {
             pipeline: pipeline.clone(),
             bind,
@@ -1130,16 +1118,4 @@ impl GpuLlama {
             .map(|r| r.iter().map(|&b| f32::from_bits(b)).collect())
             .collect()
     }
-}
-
-fn to_bytes(data: &[f32], t: StorageType) -> Vec<u8> {
-    let mut bytes = match t {
-        StorageType::F32 => bytemuck::cast_slice(data).to_vec(),
-        StorageType::F16 => {
-            let h: Vec<half::f16> = data.iter().map(|&x| half::f16::from_f32(x)).collect();
-            bytemuck::cast_slice(&h).to_vec()
-        }
-    };
-    bytes.resize(bytes.len().next_multiple_of(4).max(4), 0);
-    bytes
 }

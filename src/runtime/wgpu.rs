@@ -581,19 +581,7 @@ impl WgpuAttention {
     }
 
     fn bind_group(&self, kernel: &Kernel, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
-        let entries: Vec<wgpu::BindGroupEntry<'_>> = buffers
-            .iter()
-            .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: b.as_entire_binding(),
-            })
-            .collect();
-        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(&kernel.name),
-            layout: &kernel.pipeline.get_bind_group_layout(0),
-            entries: &entries,
-        })
+        bind_buffers(&self.device, &kernel.pipeline, Some(&kernel.name), buffers)
     }
 
     fn submit_and_read(
@@ -675,7 +663,29 @@ fn check_len(
 
 /// Device bytes of a tensor in the plan's storage type. Storage buffers are padded to a
 /// multiple of 4 bytes (an odd-length f16 tensor would otherwise be rejected).
-fn tensor_bytes(data: &[f32], storage: StorageType) -> Vec<u8> {
+/// A bind group of group 0 binding `buffers` in order (binding i = buffers[i]).
+pub fn bind_buffers(
+    device: &wgpu::Device,
+    pipeline: &wgpu::ComputePipeline,
+    label: Option<&str>,
+    buffers: &[&wgpu::Buffer],
+) -> wgpu::BindGroup {
+    let entries: Vec<wgpu::BindGroupEntry<'_>> = buffers
+        .iter()
+        .enumerate()
+        .map(|(i, b)| wgpu::BindGroupEntry {
+            binding: i as u32,
+            resource: b.as_entire_binding(),
+        })
+        .collect();
+    device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label,
+        layout: &pipeline.get_bind_group_layout(0),
+        entries: &entries,
+    })
+}
+
+pub fn tensor_bytes(data: &[f32], storage: StorageType) -> Vec<u8> {
     let mut bytes = match storage {
         StorageType::F32 => bytemuck::cast_slice(data).to_vec(),
         StorageType::F16 => {

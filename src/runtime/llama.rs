@@ -15,7 +15,10 @@ use rand::{Rng, SeedableRng};
 use wgpu::util::DeviceExt;
 
 use super::shaders::{self, Shader, Types};
-use super::wgpu::{bind_buffers, tensor_bytes, Dispatch, WgpuAttention, WgpuContext, WgpuError};
+use super::wgpu::{
+    bind_buffers, storage_u32_buffer, tensor_bytes, uniform_buffer, Dispatch, WgpuAttention,
+    WgpuContext, WgpuError,
+};
 use crate::codegen::{self, CodegenError, Target};
 use crate::lower::{lower, CacheLayout, KernelModule, StorageType};
 use crate::model::{LlamaConfig, Model, ModelError, Weights};
@@ -620,21 +623,11 @@ impl GpuLlama {
     }
 
     fn uniform(&self, words: &[u32]) -> wgpu::Buffer {
-        self.device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("params"),
-                contents: bytemuck::cast_slice(words),
-                usage: wgpu::BufferUsages::UNIFORM,
-            })
+        uniform_buffer(&self.device, words)
     }
 
     fn storage_u32(&self, label: &str, data: &[u32]) -> wgpu::Buffer {
-        self.device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents: bytemuck::cast_slice(data),
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-            })
+        storage_u32_buffer(&self.device, label, data)
     }
 
     fn dispatch(

@@ -542,21 +542,11 @@ impl WgpuAttention {
     }
 
     fn uniform(&self, words: &[u32; 4]) -> wgpu::Buffer {
-        self.device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("params"),
-                contents: bytemuck::cast_slice(words),
-                usage: wgpu::BufferUsages::UNIFORM,
-            })
+        uniform_buffer(&self.device, words)
     }
 
     fn storage_u32(&self, label: &str, data: &[u32]) -> wgpu::Buffer {
-        self.device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents: bytemuck::cast_slice(data),
-                usage: wgpu::BufferUsages::STORAGE,
-            })
+        storage_u32_buffer(&self.device, label, data)
     }
 
     fn storage_tensor(&self, label: &str, data: &[f32]) -> wgpu::Buffer {
@@ -663,6 +653,24 @@ fn check_len(
 
 /// Device bytes of a tensor in the plan's storage type. Storage buffers are padded to a
 /// multiple of 4 bytes (an odd-length f16 tensor would otherwise be rejected).
+/// A uniform buffer holding kernel parameters as 32-bit words.
+pub fn uniform_buffer(device: &wgpu::Device, words: &[u32]) -> wgpu::Buffer {
+    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some("params"),
+        contents: bytemuck::cast_slice(words),
+        usage: wgpu::BufferUsages::UNIFORM,
+    })
+}
+
+/// A storage buffer of u32 values, rewritable with `Queue::write_buffer`.
+pub fn storage_u32_buffer(device: &wgpu::Device, label: &str, data: &[u32]) -> wgpu::Buffer {
+    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some(label),
+        contents: bytemuck::cast_slice(data),
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+    })
+}
+
 /// A bind group of group 0 binding `buffers` in order (binding i = buffers[i]).
 pub fn bind_buffers(
     device: &wgpu::Device,

@@ -23,7 +23,7 @@ impl TextCodec for Bytes {
     }
 }
 
-/// A perfect reader: the pass key, or the document's first sentence, then a newline and
+/// A perfect reader: the pass key, or the rest of the quoted sentence, then a newline and
 /// more text (which the answer cut must drop).
 fn oracle(prompt: &[u32], max_new: usize) -> Result<Vec<u32>, CalibError> {
     let text = Bytes.decode(prompt)?;
@@ -31,9 +31,12 @@ fn oracle(prompt: &[u32], max_new: usize) -> Result<Vec<u32>, CalibError> {
         let key: String = text[at + 16..].chars().take(5).collect();
         format!(" {key}.\nWhat else")
     } else {
-        let doc = text.split("Document:\n").nth(1).unwrap_or_default();
-        let first = doc.split_inclusive('.').next().unwrap_or_default();
-        format!(" {first}\nAnd then")
+        // The quote task: the sentence of the document that begins with the given words.
+        let (doc, question) = text.split_once("End of document.").unwrap();
+        let prefix = question.split('"').nth(1).unwrap();
+        let at = doc.find(prefix).unwrap() + prefix.len();
+        let rest = doc[at..].split_inclusive('.').next().unwrap();
+        format!("{rest}\nAnd then")
     };
     let mut ids = Bytes.encode(&answer)?;
     ids.truncate(max_new);
@@ -62,18 +65,11 @@ fn deterministic_by_seed() {
     assert_eq!(a, b);
     assert_ne!(a, c);
     assert_eq!(a.len(), 12);
-    // Two pass-key samples, then one first-sentence sample, repeating.
+    // Two pass-key samples, then one quote sample, repeating.
     let tasks: Vec<&str> = a[..6].iter().map(|s| s.task.as_str()).collect();
     assert_eq!(
         tasks,
-        [
-            "passkey",
-            "passkey",
-            "first_sentence",
-            "passkey",
-            "passkey",
-            "first_sentence"
-        ]
+        ["passkey", "passkey", "quote", "passkey", "passkey", "quote"]
     );
     // Adding a length leaves the others' samples unchanged (per-sample seeds).
     let mut more = cfg(7);
@@ -223,4 +219,43 @@ fn tiny_model_answers_through_its_tokenizer() {
             s.dense_answer_text
         );
     }
+}
+
+#[test]
+fn quote_names_one_sentence_of_the_document() {
+    let pool = TextSource::Generated.sentences(5).unwrap();
+    for (k, depth) in [0.0, 0.3, 0.6, 0.99].into_iter().enumerate() {
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(k as u64);
+        let p = calib::quote_prompt(&pool, &Bytes, &mut rng, 3000, depth).unwrap();
+        assert!(p.tokens.len() <= 3000);
+        let text = Bytes.decode(&p.tokens).unwrap();
+        let (doc, question) = text.split_once("End of document.").unwrap();
+        let prefix = question.split('"').nth(1).unwrap();
+        assert!(prefix.split_whitespace().count() >= calib::QUOTE_PREFIX_WORDS);
+        // The prefix names exactly one sentence, the prompt ends with it opened as a quote,
+        // and the expected answer completes that sentence.
+        assert_eq!(doc.matches(prefix).count(), 1, "depth {depth}");
+        assert!(text.ends_with(&format!("\"{prefix}")));
+        let at = p.expected.needle_token.unwrap();
+        let full = format!("{prefix} {}", p.expected.answer);
+        assert!(text[at..].trim_start().starts_with(&full), "depth {depth}");
+        // Deeper requests quote later sentences.
+        let rel = at as f64 / doc.len() as f64;
+        assert!((rel - depth).abs() < 0.2, "depth {depth}: at {rel:.2}");
+    }
+}
+
+#[test]
+fn filler_avoids_the_needle_words() {
+    // Python's documentation talks about the `pass` statement and dictionary keys; those
+    // sentences competed with the needle (docs/CALIBRATION.md).
+    assert!(calib::text::mentions_needle_words(
+        "The pass statement does nothing."
+    ));
+    assert!(calib::text::mentions_needle_words(
+        "Dictionaries are indexed by keys."
+    ));
+    assert!(!calib::text::mentions_needle_words(
+        "Lists are mutable sequences."
+    ));
 }

@@ -4,8 +4,8 @@
 //!
 //! Two tasks, both in completion form (the dense SmolLM2-135M does them well, so the
 //! profile sees the heads that matter): `passkey` (a 5-digit key at a random depth of
-//! filler text, asked for at the end) and `first_sentence` (repeat the document's first
-//! sentence after the whole document). [`text`] supplies the filler.
+//! filler text, asked for at the end) and `quote` (complete a sentence of the document from
+//! its first words, asked after the whole document). [`text`] supplies the filler.
 //!
 //! Everything here is deterministic by seed; the model enters only through the
 //! `answer` callback of [`build_samples`], so tests can use a stub.
@@ -63,15 +63,15 @@ impl TextCodec for ModelTokenizer {
 /// What the answer should be and whether the dense model gave it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Expected {
-    /// The pass key, or the document's first sentence.
+    /// The pass key, or the rest of the quoted sentence.
     pub answer: String,
     /// The dense model's answer starts with it (or, when cut by the token limit, is a
     /// prefix of it).
     pub correct: bool,
-    /// Requested relative depth of the pass key in the filler (pass key only).
+    /// Requested relative depth of the needle (pass key or quoted sentence) in the filler.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub depth: Option<f64>,
-    /// Token index in the prompt where the pass-key sentence begins (pass key only).
+    /// Token index in the prompt where the needle (pass-key or quoted sentence) begins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub needle_token: Option<usize>,
 }
@@ -80,7 +80,7 @@ pub struct Expected {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CalibSample {
     pub id: String,
-    /// `passkey` or `first_sentence`.
+    /// `passkey` or `quote`.
     pub task: String,
     /// The profile length N this sample was built for (`n_tokens ≤ length_level`).
     pub length_level: u32,
@@ -178,11 +178,20 @@ pub struct Prompt {
 
 pub const PASSKEY_INTRO: &str = "There is an important pass key hidden inside a lot of irrelevant text. Find it and memorize it. I will quiz you about the pass key.\n\n";
 pub const PASSKEY_QUESTION: &str = "\n\nWhat is the pass key? The pass key is";
-pub const FIRST_INTRO: &str =
-    "Read the document below. You will be asked to repeat its first sentence.\n\nDocument:\n";
-/// Ends with an opening quote: without it SmolLM2-135M answered with a bare newline at 1k,
-/// 2k and 4k tokens; the quote asks for the sentence itself.
-pub const FIRST_QUESTION: &str = "\n\nEnd of document. The first sentence of the document was: \"";
+pub const QUOTE_INTRO: &str =
+    "Read the document below. You will be asked to quote one of its sentences.\n\nDocument:\n";
+/// Fewest words of the quoted sentence the question gives (more when needed to make the
+/// prefix unique in the document); the model completes the rest.
+pub const QUOTE_PREFIX_WORDS: usize = 5;
+
+/// The question after the document: it gives the sentence's first words twice (named,
+/// then opened as a quote) so the completion is the rest of that sentence.
+pub fn quote_question(prefix: &str) -> String {
+    format!(
+        "\n\nEnd of document. The sentence of the document that begins with \"{prefix}\" \
+         reads in full: \"{prefix}"
+    )
+}
 
 pub fn passkey_needle(key: &str) -> String {
     format!("The pass key is {key}. Remember it. {key} is the pass key.")
@@ -316,32 +325,72 @@ pub fn passkey_prompt(
     })
 }
 
-/// A "repeat the first sentence" prompt of at most `budget` tokens.
-pub fn first_sentence_prompt(
+/// A "quote the sentence that begins with ..." prompt of at most `budget` tokens: the
+/// sentence sits at relative `depth` of the document and the answer is the rest of it,
+/// copied from far back (what the dense SmolLM2-135M does well, unlike "repeat the first
+/// sentence", which it failed at every length: docs/CALIBRATION.md).
+pub fn quote_prompt(
     pool: &[String],
     codec: &dyn TextCodec,
     rng: &mut StdRng,
     budget: usize,
+    depth: f64,
 ) -> Result<Prompt, CalibError> {
-    let overhead = codec
-        .encode(&format!("{FIRST_INTRO}{FIRST_QUESTION}"))?
-        .len()
-        + 2;
+    // An estimate (a typical prefix): `fit` drops filler if the real question is longer.
+    let typical = quote_question(&"word ".repeat(QUOTE_PREFIX_WORDS + 1));
+    let overhead = codec.encode(&format!("{QUOTE_INTRO}{typical}"))?.len() + 2;
     let mut filler = take_filler(pool, codec, rng, budget.saturating_sub(overhead))?;
-    let first = filler
-        .first()
-        .map(|(s, _)| s.clone())
-        .ok_or_else(|| CalibError::Invalid("no filler for the document".into()))?;
-    let render = |f: &[(String, usize)]| format!("{FIRST_INTRO}{}{FIRST_QUESTION}", join(f));
+    // The quoted sentence's prefix must name it: the shortest prefix of at least
+    // QUOTE_PREFIX_WORDS words that occurs once in the document, leaving at least three
+    // words to complete. `fit` may drop a few sentences off the end, so the sentence is
+    // taken from the first 90%.
+    let document = format!(" {}", join(&filler));
+    let usable = (filler.len() * 9 / 10).max(1).min(filler.len());
+    let candidates: Vec<(usize, usize)> = (0..usable)
+        .filter_map(|i| {
+            let words: Vec<&str> = filler[i].0.split_whitespace().collect();
+            (QUOTE_PREFIX_WORDS..words.len().saturating_sub(2))
+                .find(|&k| {
+                    document
+                        .matches(&format!(" {}", words[..k].join(" ")))
+                        .count()
+                        == 1
+                })
+                .map(|k| (i, k))
+        })
+        .collect();
+    if candidates.is_empty() {
+        return Err(CalibError::Invalid(
+            "no filler sentence has a prefix that occurs once in the document (the text \
+             source repeats itself too much for the quote task)"
+                .into(),
+        ));
+    }
+    let pick = (depth.clamp(0.0, 1.0) * candidates.len() as f64) as usize;
+    let (idx, k) = candidates[pick.min(candidates.len() - 1)];
+    let sentence = filler[idx].0.clone();
+    let words: Vec<&str> = sentence.split_whitespace().collect();
+    let prefix = words[..k].join(" ");
+    let rest = words[k..].join(" ");
+    let question = quote_question(&prefix);
+    let render = |f: &[(String, usize)]| format!("{QUOTE_INTRO}{}{question}", join(f));
     let tokens = fit(codec, budget, &mut filler, &render)?;
+    if idx >= filler.len() {
+        return Err(CalibError::Invalid(format!(
+            "the quoted sentence did not fit in {budget} tokens"
+        )));
+    }
+    let needle_token = codec
+        .encode(&format!("{QUOTE_INTRO}{}", join(&filler[..idx])))?
+        .len();
     Ok(Prompt {
-        task: "first_sentence",
+        task: "quote",
         tokens,
         expected: Expected {
-            answer: first,
+            answer: rest,
             correct: false,
-            depth: None,
-            needle_token: None,
+            depth: Some(depth),
+            needle_token: Some(needle_token),
         },
     })
 }
@@ -376,8 +425,8 @@ pub struct Accuracy {
     pub total: usize,
 }
 
-/// Builds every sample: prompts per length (two pass-key prompts, then one first-sentence
-/// prompt, repeating), answered by `answer(prompt_tokens, max_new_tokens)` (the dense
+/// Builds every sample: prompts per length (two pass-key prompts, then one quote prompt,
+/// repeating), answered by `answer(prompt_tokens, max_new_tokens)` (the dense
 /// model's greedy continuation). `progress(i, n)` is called after each sample.
 pub fn build_samples(
     cfg: &CalibConfig,
@@ -401,10 +450,13 @@ pub fn build_samples(
         for s in 0..cfg.samples {
             let seed = sample_seed(cfg.seed, length, s);
             let mut rng = StdRng::seed_from_u64(seed);
+            // Stratified depths per task: each sample gets its own slice of [0, 1].
             let prompt = if s % 3 == 2 {
-                first_sentence_prompt(&pool, codec, &mut rng, budget)?
+                let k = s / 3;
+                let n_quotes = cfg.samples / 3;
+                let depth = (k as f64 + rng.random::<f64>()) / n_quotes.max(1) as f64;
+                quote_prompt(&pool, codec, &mut rng, budget, depth)?
             } else {
-                // Stratified depths: each pass-key sample gets its own slice of [0, 1].
                 let k = s - s / 3;
                 let n_keys = cfg.samples - cfg.samples / 3;
                 let depth = (k as f64 + rng.random::<f64>()) / n_keys.max(1) as f64;

@@ -97,7 +97,13 @@ fn python_doc_sentences() -> Result<Vec<String>, CalibError> {
             path: f.display().to_string(),
             source: e,
         })?;
-        out.extend(prose_sentences(&text));
+        // "pass" is a Python keyword: sentences about it compete with the pass-key needle
+        // (dense SmolLM2 continued "The pass key is" with "a special syntax in Python...").
+        out.extend(
+            prose_sentences(&text)
+                .into_iter()
+                .filter(|s| !mentions_needle_words(s)),
+        );
     }
     if out.len() < 100 {
         return Err(CalibError::MissingSource(format!(
@@ -107,6 +113,12 @@ fn python_doc_sentences() -> Result<Vec<String>, CalibError> {
         )));
     }
     Ok(out)
+}
+
+/// Does a filler sentence use the words of the pass-key needle ("pass", "key")?
+pub fn mentions_needle_words(sentence: &str) -> bool {
+    let lower = sentence.to_ascii_lowercase();
+    lower.contains("pass") || lower.contains("key")
 }
 
 /// Prose sentences of a reStructuredText file: paragraphs that are not directives, code
@@ -214,15 +226,18 @@ pub fn generated_sentences(seed: u64, n: usize) -> Vec<String> {
         "every second week",
     ];
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut pick = |l: &[&str]| l[rng.random_range(0..l.len())].to_string();
+    let pick = |rng: &mut StdRng, l: &[&str]| l[rng.random_range(0..l.len())].to_string();
     (0..n)
         .map(|_| {
+            // A year first: sentence openings must vary, or the quote task cannot name a
+            // sentence by its first words.
+            let year = rng.random_range(1700..2000);
             format!(
-                "{} {} {} {}.",
-                pick(SUBJ),
-                pick(VERB),
-                pick(OBJ),
-                pick(TAIL)
+                "In {year}, {} {} {} {}.",
+                pick(&mut rng, SUBJ).to_lowercase(),
+                pick(&mut rng, VERB),
+                pick(&mut rng, OBJ),
+                pick(&mut rng, TAIL)
             )
         })
         .collect()

@@ -91,6 +91,8 @@ pub enum ModelError {
     CacheMismatch { expected: usize, found: usize },
     #[error("empty token sequence")]
     EmptyInput,
+    #[error("{0}")]
+    Invalid(String),
     #[error("reference forward pass failed")]
     Candle(#[from] candle_core::Error),
 }

@@ -175,6 +175,26 @@ impl CpuReference {
         Ok(self.logits(&last)?.data)
     }
 
+    /// Logits of rows `rows` only (`[rows.len(), vocab]`) of a whole sequence from position 0:
+    /// what a response loss needs, without the output projection of the whole prompt
+    /// (49k-wide logits of a 4k prompt would be 800 MB).
+    pub fn forward_rows(
+        &self,
+        tokens: &[u32],
+        masking: Masking,
+        rows: std::ops::Range<usize>,
+    ) -> Result<HostTensor, ModelError> {
+        if rows.is_empty() || rows.end > tokens.len() {
+            return Err(ModelError::Invalid(format!(
+                "logit rows {rows:?} are empty or outside a {}-token input",
+                tokens.len()
+            )));
+        }
+        let mut cache = self.new_cache();
+        let hidden = self.hidden_states(&mut cache, tokens, masking)?;
+        self.logits(&hidden.narrow(0, rows.start, rows.len())?)
+    }
+
     /// Greedy decoding: up to `max_new_tokens` tokens after `prompt`, stopping after (and
     /// without returning) any token of `stop`.
     pub fn generate(

@@ -27,6 +27,93 @@ pub enum Command {
     Calib(CalibArgs),
     /// Profile attention influence on calibration data: one safetensors file per length.
     Profile(ProfileArgs),
+    /// Score plans on held-out calibration samples (response loss against dense).
+    Validate(ValidateArgs),
+    /// Find plans end to end: calib → profile → optimize → validate (resumes from the
+    /// outputs already in the work folder).
+    Pipeline(PipelineArgs),
+}
+
+/// `moa pipeline`.
+#[derive(clap::Args)]
+pub struct PipelineArgs {
+    /// Work folder: calib.jsonl, heldout.jsonl, profiles/, optimize-<pct>/, scores.tsv,
+    /// validate-<pct>.tsv. A step whose output is there is skipped.
+    #[arg(long, default_value = "runs/smollm2-135m")]
+    pub workdir: PathBuf,
+    /// Profile lengths in tokens.
+    #[arg(long, default_value = "1024,2048", value_delimiter = ',')]
+    pub profile_lengths: Vec<u32>,
+    /// Calibration samples per profile length.
+    #[arg(long, default_value_t = 6)]
+    pub samples: usize,
+    /// Held-out length (longer than every profile length; the band is enforced there too).
+    #[arg(long, default_value_t = 4096)]
+    pub validate_length: u32,
+    /// Held-out samples.
+    #[arg(long, default_value_t = 3)]
+    pub validate_samples: usize,
+    /// Target KV densities, one plan each (band [0.9·d, d]).
+    #[arg(long, default_value = "0.5,0.25", value_delimiter = ',')]
+    pub densities: Vec<f64>,
+    /// Filler text of the calibration prompts (python-doc or generated).
+    #[arg(long, default_value = "python-doc")]
+    pub source: String,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The dense answer is cut at this many tokens.
+    #[arg(long, default_value_t = 16)]
+    pub max_new_tokens: usize,
+    /// Tile size of the influence profiles, in tokens.
+    #[arg(long, default_value_t = 64)]
+    pub block: u32,
+    #[arg(long, default_value_t = 2)]
+    pub max_rules_per_layer: usize,
+    /// One rule per query head instead of one per KV-head group (upstream's choice; the
+    /// GQA cache then holds each group's longest span).
+    #[arg(long)]
+    pub per_query_head: bool,
+    /// Optimizer wall-clock budget per density, seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub time_limit: f64,
+    /// Where the chosen plans go, as `<name>-<percent>.toml`.
+    #[arg(long, default_value = "plans")]
+    pub plans_dir: PathBuf,
+    #[arg(long, default_value = "smollm2-135m-moa")]
+    pub name: String,
+    /// GGUF file or Hugging Face folder (default: the fetched SmolLM2-135M-Instruct).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+}
+
+/// `moa validate`.
+#[derive(clap::Args, Clone)]
+pub struct ValidateArgs {
+    /// Held-out calibration JSONL (`moa calib` with another seed, at a longer length than
+    /// the profiles).
+    #[arg(long)]
+    pub calib: PathBuf,
+    /// A plan TOML to score; repeat for each candidate. Dense is always scored as well.
+    #[arg(long = "plan", required = true)]
+    pub plans: Vec<PathBuf>,
+    /// Only the samples of this length level.
+    #[arg(long)]
+    pub length: Option<u32>,
+    /// At most this many samples.
+    #[arg(long)]
+    pub max_samples: Option<usize>,
+    /// GGUF file or Hugging Face folder (default: the fetched SmolLM2-135M-Instruct).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Score cache (TSV): scores found there are not recomputed, new ones are appended.
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// Write the table (TSV) here as well.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Copy the plan with the lowest held-out loss here, its scores in `meta.notes`.
+    #[arg(long)]
+    pub best: Option<PathBuf>,
 }
 
 /// `moa calib`.

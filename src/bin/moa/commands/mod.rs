@@ -2,8 +2,10 @@ mod calib;
 mod generate;
 mod model;
 mod optimize;
+mod pipeline;
 mod plan;
 mod profile;
+mod validate;
 
 use std::process::ExitCode;
 
@@ -17,6 +19,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Optimize(args) => optimize::run(args),
         Command::Calib(args) => calib::run(args),
         Command::Profile(args) => profile::run(args),
+        Command::Validate(args) => validate::run(args),
+        Command::Pipeline(args) => pipeline::run(args),
     }
 }
 

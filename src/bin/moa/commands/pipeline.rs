@@ -1,0 +1,222 @@
+//! `moa pipeline`: calib → profile → optimize → validate for one model, in a work folder,
+//! each step skipped when its output is already there (so an interrupted run resumes, and
+//! any step can be redone by deleting its output). The best validated plan per density
+//! goes to `<plans-dir>/<name>-<percent>.toml`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use moa::calib;
+use moa::profile;
+
+use crate::args::{CalibArgs, OptimizeArgs, PipelineArgs, ProfileArgs, ValidateArgs};
+
+fn step(name: &str, what: &str) {
+    eprintln!("\n== {name}: {what}");
+}
+
+fn reuse(path: &Path) {
+    eprintln!(
+        "   reusing `{}` (delete it to redo this step)",
+        path.display()
+    );
+}
+
+/// A calibration file with samples at every length in `lengths`, built unless it exists.
+fn calib_file(
+    args: &PipelineArgs,
+    path: &Path,
+    lengths: &[u32],
+    samples: usize,
+    seed: u64,
+) -> anyhow::Result<()> {
+    if path.exists() {
+        reuse(path);
+        let have = calib::read_jsonl(path)?;
+        for &n in lengths {
+            if !have.iter().any(|s| s.length_level == n) {
+                bail!(
+                    "`{}` has no samples of length {n}: delete it so the pipeline rebuilds it",
+                    path.display()
+                );
+            }
+        }
+        return Ok(());
+    }
+    // Written under a temporary name first: a half-written file must not count as done.
+    let tmp = path.with_extension("jsonl.partial");
+    super::calib::run(CalibArgs {
+        out: tmp.clone(),
+        lengths: lengths.to_vec(),
+        samples,
+        seed,
+        source: args.source.clone(),
+        max_new_tokens: args.max_new_tokens,
+        model: args.model.clone(),
+    })?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    Ok(())
+}
+
+/// `0.5` → `50`, `0.125` → `12.5`.
+pub fn percent_label(density: f64) -> String {
+    let p = density * 100.0;
+    if (p - p.round()).abs() < 1e-9 {
+        format!("{}", p.round() as i64)
+    } else {
+        format!("{p}")
+    }
+}
+
+pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
+    let w = &args.workdir;
+    std::fs::create_dir_all(w).with_context(|| format!("creating {}", w.display()))?;
+    if let Some(&n) = args
+        .profile_lengths
+        .iter()
+        .find(|&&n| n >= args.validate_length)
+    {
+        bail!(
+            "--validate-length {} must be longer than every profile length (found {n}): \
+             validation measures a length the profile never saw",
+            args.validate_length
+        );
+    }
+    for &d in &args.densities {
+        if !(d > 0.0 && d <= 1.0) {
+            bail!("--densities: {d} is outside (0, 1]");
+        }
+    }
+
+    step(
+        "1/5 calib",
+        "calibration samples answered by the dense model",
+    );
+    let calib_path = w.join("calib.jsonl");
+    calib_file(
+        &args,
+        &calib_path,
+        &args.profile_lengths,
+        args.samples,
+        args.seed,
+    )?;
+
+    step("2/5 calib", "held-out samples at the validation length");
+    let heldout = w.join("heldout.jsonl");
+    // Another seed: held-out prompts share no filler draw or key with the profiled ones.
+    calib_file(
+        &args,
+        &heldout,
+        &[args.validate_length],
+        args.validate_samples,
+        args.seed.wrapping_add(1_000_003),
+    )?;
+
+    step(
+        "3/5 profile",
+        "influence of every attention entry on the response loss",
+    );
+    let prof_dir = w.join("profiles");
+    let profile_files: Vec<PathBuf> = args
+        .profile_lengths
+        .iter()
+        .map(|&n| prof_dir.join(profile::profile_file_name(n)))
+        .collect();
+    let missing: Vec<u32> = args
+        .profile_lengths
+        .iter()
+        .zip(&profile_files)
+        .filter(|(_, f)| !f.exists())
+        .map(|(&n, _)| n)
+        .collect();
+    for f in profile_files.iter().filter(|f| f.exists()) {
+        reuse(f);
+    }
+    if !missing.is_empty() {
+        super::profile::run(ProfileArgs {
+            calib: calib_path.clone(),
+            lengths: missing,
+            block: args.block,
+            max_samples: None,
+            model: args.model.clone(),
+            output: prof_dir.clone(),
+            quiet: false,
+        })?;
+    }
+
+    let mut chosen = Vec::new();
+    for &density in &args.densities {
+        let pct = percent_label(density);
+        step(
+            "4/5 optimize",
+            &format!("plans at {pct}% KV density (Pareto set over the profiled lengths)"),
+        );
+        let opt_dir = w.join(format!("optimize-{pct}"));
+        if opt_dir.join("summary.txt").exists() {
+            reuse(&opt_dir);
+        } else {
+            super::optimize::run(OptimizeArgs {
+                profiles: profile_files.clone(),
+                density: Some(density),
+                band: None,
+                max_rules_per_layer: args.max_rules_per_layer,
+                gqa_native: !args.per_query_head,
+                time_limit: args.time_limit,
+                mip_gap: 1e-3,
+                extra_lengths: vec![args.validate_length],
+                objective_length: None,
+                pareto_intervals: 4,
+                plan_shape: None,
+                method: "auto".into(),
+                output: opt_dir.clone(),
+            })?;
+        }
+        let mut plans: Vec<PathBuf> = std::fs::read_dir(&opt_dir)
+            .with_context(|| format!("reading {}", opt_dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        plans.sort();
+        if plans.is_empty() {
+            bail!(
+                "the optimizer wrote no plan to `{}` (see its summary.txt)",
+                opt_dir.display()
+            );
+        }
+
+        step(
+            "5/5 validate",
+            &format!(
+                "held-out loss at {} tokens of the {} plan(s) at {pct}%",
+                args.validate_length,
+                plans.len()
+            ),
+        );
+        let out = args.plans_dir.join(format!("{}-{pct}.toml", args.name));
+        let vargs = ValidateArgs {
+            calib: heldout.clone(),
+            plans,
+            length: Some(args.validate_length),
+            max_samples: None,
+            model: args.model.clone(),
+            cache: Some(w.join("scores.tsv")),
+            // Written below, with the chosen plan.
+            output: None,
+            best: None,
+        };
+        let outcome = super::validate::validate(&vargs)?;
+        print!("{}", outcome.table);
+        std::fs::write(w.join(format!("validate-{pct}.tsv")), &outcome.table)?;
+        let Some((src, report)) = &outcome.best else {
+            bail!("no plan at {pct}% has a finite held-out loss");
+        };
+        super::validate::write_best(src, report, &outcome.dense, &heldout, &out)?;
+        chosen.push((out, src.clone()));
+    }
+    println!();
+    for (out, src) in chosen {
+        println!("wrote {} (from {})", out.display(), src.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

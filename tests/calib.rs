@@ -49,6 +49,7 @@ fn cfg(seed: u64) -> CalibConfig {
         samples: 6,
         seed,
         source: TextSource::Generated,
+        passkey_source: TextSource::Repeat,
         max_new_tokens: 96,
     }
 }
@@ -204,6 +205,7 @@ fn tiny_model_answers_through_its_tokenizer() {
         samples: 3,
         seed: 5,
         source: TextSource::Generated,
+        passkey_source: TextSource::Repeat,
         max_new_tokens: 8,
     };
     let mut seen = 0;

@@ -200,7 +200,7 @@ fn profile_file_round_trips_with_the_right_shape() {
         ["a", "b"]
     );
     let mut events = 0;
-    let prof = profile::profile_length(&model, &used, 32, 8, &mut |e| {
+    let prof = profile::profile_length(&model, &used, 32, 8, None, &mut |e| {
         if let Event::Done(_) = e {
             events += 1
         }
@@ -254,4 +254,47 @@ fn profile_file_round_trips_with_the_right_shape() {
         let v: Vec<f64> = r.split('\t').map(|x| x.parse().unwrap()).collect();
         assert!((v[2] + v[3] + v[4] - 1.0).abs() < 2e-3, "{r}");
     }
+}
+
+#[test]
+fn sample_store_resumes_and_merges_shards() {
+    let (_, m) = load(15, true, "profile-store");
+    let model = grad_model(&m, DType::F32);
+    let samples = [
+        sample("a", tiny::tokens(32, 1), 4, 32),
+        sample("b", tiny::tokens(30, 2), 3, 32),
+        sample("c", tiny::tokens(25, 3), 2, 32),
+    ];
+    let all: Vec<&CalibSample> = samples.iter().collect();
+    let store = tiny::tmp("profile-store-samples");
+    let mut computed = 0;
+    let mut count = |e: Event| {
+        if let Event::Done(r) = e {
+            if !r.cached {
+                computed += 1;
+            }
+        }
+    };
+    // Two "processes" take disjoint shards into one store ...
+    profile::profile_length(&model, &all[0..1], 32, 8, Some(&store), &mut count).unwrap();
+    profile::profile_length(&model, &all[1..3], 32, 8, Some(&store), &mut count).unwrap();
+    assert_eq!(computed, 3);
+    assert!(profile::sample_file(&store, 32, "b").exists());
+    // ... and a last run over all samples computes nothing and gives the mean of a fresh
+    // run (every sample's tiles pass through f32 in both).
+    let mut recomputed = 0;
+    let merged = profile::profile_length(&model, &all, 32, 8, Some(&store), &mut |e| {
+        if let Event::Done(r) = e {
+            recomputed += usize::from(!r.cached);
+        }
+    })
+    .unwrap();
+    assert_eq!(recomputed, 0);
+    let fresh = profile::profile_length(&model, &all, 32, 8, None, &mut |_| {}).unwrap();
+    assert_eq!(merged, fresh);
+    // A store entry of another block size is refused, not averaged in.
+    let err = profile::profile_length(&model, &all, 32, 16, Some(&store), &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("a.safetensors"), "{err}");
 }

@@ -147,7 +147,10 @@ pub struct CalibConfig {
     /// Samples per length.
     pub samples: usize,
     pub seed: u64,
+    /// Filler of the quote task's documents.
     pub source: TextSource,
+    /// Filler around the pass key.
+    pub passkey_source: TextSource,
     /// The dense model's answer is cut at this many tokens (and at its first newline).
     pub max_new_tokens: usize,
 }
@@ -416,6 +419,32 @@ pub fn cut_answer(codec: &dyn TextCodec, answer: &[u32]) -> Result<Vec<u32>, Cal
     Ok(answer.to_vec())
 }
 
+/// The answer cut after the token where `stop` first appears (inclusive): a pass-key answer
+/// ends with its sentence (the model goes on with filler: " 62674. The sun is yellow."), a
+/// quote with its closing quote mark. Easy filler tokens in the target would dilute the loss
+/// the profile is built from.
+pub fn cut_after(
+    codec: &dyn TextCodec,
+    answer: &[u32],
+    stop: char,
+) -> Result<Vec<u32>, CalibError> {
+    for i in 0..answer.len() {
+        if codec.decode(&answer[..=i])?.contains(stop) {
+            return Ok(answer[..=i].to_vec());
+        }
+    }
+    Ok(answer.to_vec())
+}
+
+/// The character that ends a task's answer (see [`cut_after`]).
+pub fn answer_stop(task: &str) -> Option<char> {
+    match task {
+        "passkey" => Some('.'),
+        "quote" => Some('"'),
+        _ => None,
+    }
+}
+
 /// Dense accuracy of one task at one length.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Accuracy {
@@ -435,6 +464,11 @@ pub fn build_samples(
     progress: &mut dyn FnMut(usize, usize, &CalibSample),
 ) -> Result<Vec<CalibSample>, CalibError> {
     let pool = cfg.source.sentences(cfg.seed)?;
+    let passkey_pool = if cfg.passkey_source == cfg.source {
+        pool.clone()
+    } else {
+        cfg.passkey_source.sentences(cfg.seed)?
+    };
     let total = cfg.lengths.len() * cfg.samples;
     let mut out = Vec::with_capacity(total);
     for &length in &cfg.lengths {
@@ -460,7 +494,7 @@ pub fn build_samples(
                 let k = s - s / 3;
                 let n_keys = cfg.samples - cfg.samples / 3;
                 let depth = (k as f64 + rng.random::<f64>()) / n_keys.max(1) as f64;
-                passkey_prompt(&pool, codec, &mut rng, budget, depth)?
+                passkey_prompt(&passkey_pool, codec, &mut rng, budget, depth)?
             };
             let raw = answer(&prompt.tokens, cfg.max_new_tokens)?;
             if raw.is_empty() {
@@ -470,7 +504,10 @@ pub fn build_samples(
                         .into(),
                 ));
             }
-            let response = cut_answer(codec, &raw)?;
+            let mut response = cut_answer(codec, &raw)?;
+            if let Some(stop) = answer_stop(prompt.task) {
+                response = cut_after(codec, &response, stop)?;
+            }
             let text = codec.decode(&response)?;
             let mut expected = prompt.expected;
             expected.correct = answer_is_correct(&text, &expected.answer);
@@ -483,7 +520,12 @@ pub fn build_samples(
                 prompt_tokens: prompt.tokens,
                 response_tokens: response,
                 n_tokens,
-                source: cfg.source.name().to_string(),
+                source: if prompt.task == "passkey" {
+                    cfg.passkey_source.name()
+                } else {
+                    cfg.source.name()
+                }
+                .to_string(),
                 seed,
                 dense_answer_text: text,
                 expected,

@@ -16,15 +16,29 @@ pub enum TextSource {
     PythonDoc,
     /// [`generated_sentences`]: deterministic, needs nothing installed.
     Generated,
+    /// The classic pass-key filler (Landmark Attention, LongEval): five short sentences
+    /// repeated. The needle stands out of it; dense SmolLM2-135M finds keys in it where it
+    /// drifts off in natural text (docs/CALIBRATION.md).
+    Repeat,
 }
+
+/// The five sentences of [`TextSource::Repeat`].
+pub const REPEAT_FILLER: [&str; 5] = [
+    "The grass is green.",
+    "The sky is blue.",
+    "The sun is yellow.",
+    "Here we go.",
+    "There and back again.",
+];
 
 impl TextSource {
     pub fn parse(s: &str) -> Result<TextSource, CalibError> {
         match s {
             "python-doc" => Ok(TextSource::PythonDoc),
             "generated" => Ok(TextSource::Generated),
+            "repeat" => Ok(TextSource::Repeat),
             other => Err(CalibError::Invalid(format!(
-                "unknown text source `{other}`: expected python-doc or generated"
+                "unknown text source `{other}`: expected python-doc, generated or repeat"
             ))),
         }
     }
@@ -34,6 +48,7 @@ impl TextSource {
         match self {
             TextSource::PythonDoc => "python3-doc (PSF licence)",
             TextSource::Generated => "generated (seeded sentence generator)",
+            TextSource::Repeat => "repeat (the five classic pass-key filler sentences)",
         }
     }
 
@@ -42,6 +57,12 @@ impl TextSource {
         match self {
             TextSource::PythonDoc => python_doc_sentences(),
             TextSource::Generated => Ok(generated_sentences(seed, 4000)),
+            TextSource::Repeat => Ok(REPEAT_FILLER
+                .iter()
+                .cycle()
+                .take(4000)
+                .map(|s| s.to_string())
+                .collect()),
         }
     }
 }

@@ -376,10 +376,18 @@ fn attention_mask(
 ) -> Result<Tensor, ModelError> {
     let mut m = Vec::with_capacity(c.q_heads * n_new * n_keys);
     for h in 0..c.q_heads {
+        // The head's window once, not per entry (a 4k prompt has 16M entries per head).
+        let window = match masking {
+            Masking::Dense => None,
+            Masking::Plan { plan, n_tokens } => Some(plan.window(layer, h, n_tokens)),
+        };
         for i in 0..n_new {
             let q_pos = (pos0 + i) as u64;
             for k in 0..n_keys {
-                let keep = masking.keeps(layer, h, q_pos, k as u64);
+                let keep = match &window {
+                    None => k as u64 <= q_pos,
+                    Some(w) => w.keeps(q_pos, k as u64),
+                };
                 m.push(if keep { 0.0 } else { f32::NEG_INFINITY });
             }
         }

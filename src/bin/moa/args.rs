@@ -56,9 +56,12 @@ pub struct PipelineArgs {
     /// Target KV densities, one plan each (band [0.9·d, d]).
     #[arg(long, default_value = "0.5,0.25", value_delimiter = ',')]
     pub densities: Vec<f64>,
-    /// Filler text of the calibration prompts (python-doc or generated).
+    /// Text of the quote task's documents (python-doc, generated or repeat).
     #[arg(long, default_value = "python-doc")]
     pub source: String,
+    /// Filler around the pass key (repeat, python-doc or generated).
+    #[arg(long, default_value = "repeat")]
+    pub passkey_source: String,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// The dense answer is cut at this many tokens.
@@ -130,9 +133,14 @@ pub struct CalibArgs {
     pub samples: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Filler text: python-doc (Debian package python3-doc) or generated.
+    /// Text of the quote task's documents: python-doc (Debian package python3-doc),
+    /// generated or repeat.
     #[arg(long, default_value = "python-doc")]
     pub source: String,
+    /// Filler around the pass key: repeat (the classic five sentences), python-doc or
+    /// generated.
+    #[arg(long, default_value = "repeat")]
+    pub passkey_source: String,
     /// The dense answer is cut at this many tokens (and at its first newline).
     #[arg(long, default_value_t = 16)]
     pub max_new_tokens: usize,
@@ -159,9 +167,14 @@ pub struct ProfileArgs {
     /// GGUF file or Hugging Face folder (default: the fetched SmolLM2-135M-Instruct).
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Output folder: influence_<N>.safetensors per length and timing.tsv.
+    /// Output folder: influence_<N>.safetensors, summary_<N>.tsv and timing_<N>.tsv per
+    /// length; samples/<N>/<id>.safetensors per sample (reused by a later run).
     #[arg(short, long)]
     pub output: PathBuf,
+    /// Profile only samples k, k+n, k+2n, ... of each length (`k/n`) into the sample store,
+    /// without writing the averaged profile: run n processes, then once without --shard.
+    #[arg(long)]
+    pub shard: Option<String>,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,

@@ -13,6 +13,7 @@ use crate::args::CalibArgs;
 
 pub fn run(args: CalibArgs) -> anyhow::Result<ExitCode> {
     let source = TextSource::parse(&args.source)?;
+    let passkey_source = TextSource::parse(&args.passkey_source)?;
     let path = match &args.model {
         Some(p) => p.clone(),
         None => model::default_model_path()?,
@@ -26,6 +27,7 @@ pub fn run(args: CalibArgs) -> anyhow::Result<ExitCode> {
         samples: args.samples,
         seed: args.seed,
         source,
+        passkey_source,
         max_new_tokens: args.max_new_tokens,
     };
     let total_work: f64 = cfg
@@ -62,7 +64,11 @@ pub fn run(args: CalibArgs) -> anyhow::Result<ExitCode> {
     calib::write_jsonl(&args.out, &samples)
         .with_context(|| format!("writing {}", args.out.display()))?;
     println!("wrote {} samples to {}", samples.len(), args.out.display());
-    println!("dense accuracy (source: {}):", source.name());
+    println!(
+        "dense accuracy (pass-key filler: {}; quote documents: {}):",
+        passkey_source.name(),
+        source.name()
+    );
     for a in calib::accuracy(&samples) {
         println!(
             "  {:<15} {:>6} tokens  {}/{}",

@@ -52,6 +52,7 @@ fn calib_file(
         samples,
         seed,
         source: args.source.clone(),
+        passkey_source: args.passkey_source.clone(),
         max_new_tokens: args.max_new_tokens,
         model: args.model.clone(),
     })?;
@@ -142,6 +143,7 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
             model: args.model.clone(),
             output: prof_dir.clone(),
             quiet: false,
+            shard: None,
         })?;
     }
 

@@ -1,6 +1,8 @@
 //! `moa profile`: calibration JSONL → `influence_<N>.safetensors` per length (what
 //! `moa optimize --profile` reads), `summary_<N>.tsv` (per-layer sink / diagonal / long-range
-//! shares) and `timing.tsv` (seconds per sample and length).
+//! shares) and `timing_<N>.tsv` (seconds per sample). Each sample's tiles are kept under
+//! `samples/<N>/` so a run resumes; `--shard k/n` profiles every n-th sample only (for
+//! several processes on one many-core machine), and a last run without it averages them.
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -26,10 +28,21 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.output)
         .with_context(|| format!("creating {}", args.output.display()))?;
 
+    let shard = match &args.shard {
+        Some(text) => Some(parse_shard(text)?),
+        None => None,
+    };
     let plan: Vec<_> = args
         .lengths
         .iter()
-        .map(|&n| (n, profile::select(&samples, n, args.max_samples)))
+        .map(|&n| {
+            let (used, skipped) = profile::select(&samples, n, args.max_samples);
+            let used: Vec<_> = match shard {
+                Some((k, m)) => used.into_iter().skip(k).step_by(m).collect(),
+                None => used,
+            };
+            (n, (used, skipped))
+        })
         .collect();
     // Work ∝ T² (attention dominates the backward walk at these lengths).
     let total_work: f64 = plan
@@ -38,8 +51,9 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
         .sum();
     let count: usize = plan.iter().map(|(_, (used, _))| used.len()).sum();
     let mut progress = Progress::new(count, total_work, !args.quiet);
-    let mut timing = String::from("length\tsample\tn_tokens\tloss\tseconds\n");
+    let store = args.output.join("samples");
     for (n, (used, skipped)) in &plan {
+        let mut timing = String::from("length\tsample\tn_tokens\tloss\tseconds\n");
         if *skipped > 0 {
             eprintln!("length {n}: skipping {skipped} samples longer than {n} tokens");
         }
@@ -48,6 +62,13 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
                 "length {n}, sample {} ({} tokens)",
                 s.id, s.n_tokens
             )),
+            Event::Done(r) if r.cached => progress.finish_item(
+                (r.n_tokens as f64).powi(2),
+                &format!(
+                    "length {} sample {}: reusing its stored tiles",
+                    r.length, r.id
+                ),
+            ),
             Event::Done(r) => {
                 let _ = writeln!(
                     timing,
@@ -71,7 +92,22 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
                 );
             }
         };
-        let prof = profile::profile_length(&grad, used, *n, args.block, &mut report)?;
+        let prof =
+            profile::profile_length(&grad, used, *n, args.block, Some(&store), &mut report)?;
+        let tfile = args.output.join(format!("timing_{n}.tsv"));
+        if shard.is_some() {
+            println!(
+                "length {n}: shard done ({} samples stored under {})",
+                used.len(),
+                store.display()
+            );
+            continue;
+        }
+        // Timing of the samples computed in this run (reused ones are not timed again).
+        if timing.lines().count() > 1 {
+            std::fs::write(&tfile, &timing)
+                .with_context(|| format!("writing {}", tfile.display()))?;
+        }
         let file = args.output.join(profile::profile_file_name(*n));
         prof.save(&file)?;
         let sfile = args.output.join(format!("summary_{n}.tsv"));
@@ -79,8 +115,20 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("writing {}", sfile.display()))?;
         println!("wrote {} ({} samples)", file.display(), used.len());
     }
-    let tfile = args.output.join("timing.tsv");
-    std::fs::write(&tfile, timing).with_context(|| format!("writing {}", tfile.display()))?;
     println!("total {}", fmt_duration(progress.elapsed()));
     Ok(ExitCode::SUCCESS)
+}
+
+/// `k/n` with k < n.
+fn parse_shard(text: &str) -> anyhow::Result<(usize, usize)> {
+    let bad = || anyhow::anyhow!("--shard `{text}`: expected k/n with 0 ≤ k < n, e.g. 0/4");
+    let (k, n) = text.split_once('/').ok_or_else(bad)?;
+    let (k, n): (usize, usize) = (
+        k.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if k >= n {
+        return Err(bad());
+    }
+    Ok((k, n))
 }

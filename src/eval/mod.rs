@@ -8,6 +8,7 @@
 //! size would get), never less than the sample's token count.
 
 mod cache;
+pub mod gpu;
 
 pub use cache::{masking_key, ScoreCache};
 
@@ -53,24 +54,12 @@ pub fn score_sample(
     };
     let logits = reference.forward_rows(&tokens, masking, rows)?;
     let vocab = *logits.shape.last().unwrap_or(&0);
-    let mut loss = 0.0;
-    let mut agree = 0;
-    for (row, &target) in logits
-        .data
-        .chunks_exact(vocab)
-        .zip(&tokens[response.clone()])
-    {
-        loss += cross_entropy(row, target as usize);
-        if crate::model::reference::argmax(row) == target {
-            agree += 1;
-        }
-    }
-    Ok(SampleScore {
-        sample_id: sample.id.clone(),
-        loss: loss / response.len() as f64,
-        agree,
-        n_response: response.len(),
-    })
+    Ok(response_score(
+        &sample.id,
+        &logits.data,
+        vocab,
+        &tokens[response],
+    ))
 }
 
 /// −log softmax(row)[target], in f64 (log-sum-exp around the maximum).
@@ -180,42 +169,49 @@ pub enum Event<'a> {
     },
 }
 
+/// Scores one sample under one masking (`None`: dense): the CPU reference
+/// ([`score_sample`]) or the GPU runtime (`moa validate --gpu`).
+pub type Scorer<'a> =
+    dyn FnMut(&CalibSample, Option<&Plan>) -> Result<SampleScore, ValidateError> + 'a;
+
 /// Scores dense and every plan on every sample, taking what the cache already has and
-/// recording what it computes. Returns (dense, plans in the given order).
+/// recording what it computes. `backend` names the scorer in the cache keys (scores of the
+/// CPU reference and of the GPU runtime differ in the last digits). Plans are scored one
+/// after the other, all samples each, so a scorer can keep one plan's state. Returns
+/// (dense, plans in the given order).
 pub fn validate(
-    reference: &CpuReference,
     samples: &[CalibSample],
     plans: &[(String, Plan)],
+    backend: &str,
     cache: &mut ScoreCache,
+    score: &mut Scorer,
     report: &mut dyn FnMut(Event),
 ) -> Result<(PlanReport, Vec<PlanReport>), ValidateError> {
     let mut run = |name: &str, plan: Option<&Plan>| -> Result<PlanReport, ValidateError> {
-        let key = masking_key(plan);
+        let key = format!("{backend}:{}", masking_key(plan));
         let mut r = PlanReport::new(name.to_string(), plan, samples);
         for s in samples {
-            if let Some(score) = cache.get(&key, &s.id) {
+            if let Some(cached) = cache.get(&key, &s.id) {
                 report(Event::Done {
                     masking: name,
-                    score,
+                    score: cached,
                     cached: true,
                 });
-                r.scores.push(score.clone());
+                r.scores.push(cached.clone());
                 continue;
             }
             report(Event::Start {
                 masking: name,
                 sample: s,
             });
-            let score = score_sample(reference, s, plan)?;
-            cache
-                .put(&key, score.clone())
-                .map_err(ValidateError::Cache)?;
+            let one = score(s, plan)?;
+            cache.put(&key, one.clone()).map_err(ValidateError::Cache)?;
             report(Event::Done {
                 masking: name,
-                score: &score,
+                score: &one,
                 cached: false,
             });
-            r.scores.push(score);
+            r.scores.push(one);
         }
         Ok(r)
     };
@@ -227,10 +223,36 @@ pub fn validate(
     Ok((dense, out))
 }
 
+/// Mean cross-entropy and argmax agreement of `targets` under `logits` (one row per
+/// target, `vocab` wide).
+pub fn response_score(
+    sample_id: &str,
+    logits: &[f32],
+    vocab: usize,
+    targets: &[u32],
+) -> SampleScore {
+    let mut loss = 0.0;
+    let mut agree = 0;
+    for (row, &target) in logits.chunks_exact(vocab).zip(targets) {
+        loss += cross_entropy(row, target as usize);
+        if crate::model::reference::argmax(row) == target {
+            agree += 1;
+        }
+    }
+    SampleScore {
+        sample_id: sample_id.to_string(),
+        loss: loss / targets.len().max(1) as f64,
+        agree,
+        n_response: targets.len(),
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ValidateError {
     #[error(transparent)]
     Model(#[from] ModelError),
+    #[error(transparent)]
+    Engine(#[from] crate::runtime::llama::EngineError),
     #[error("score cache: {0}")]
     Cache(String),
 }

@@ -84,6 +84,9 @@ pub struct PipelineArgs {
     pub plans_dir: PathBuf,
     #[arg(long, default_value = "smollm2-135m-moa")]
     pub name: String,
+    /// Validate on the GPU runtime (wgpu) instead of the CPU reference.
+    #[arg(long)]
+    pub gpu: bool,
     /// GGUF file or Hugging Face folder (default: the fetched SmolLM2-135M-Instruct).
     #[arg(long)]
     pub model: Option<PathBuf>,
@@ -117,6 +120,13 @@ pub struct ValidateArgs {
     /// Copy the plan with the lowest held-out loss here, its scores in `meta.notes`.
     #[arg(long)]
     pub best: Option<PathBuf>,
+    /// Score on the GPU runtime (wgpu, the plan's generated kernels, teacher-forced)
+    /// instead of the CPU reference: seconds instead of minutes per long sample.
+    #[arg(long)]
+    pub gpu: bool,
+    /// With --gpu: f32 storage even where the GPU has f16.
+    #[arg(long, requires = "gpu")]
+    pub f32: bool,
 }
 
 /// `moa calib`.

@@ -206,6 +206,8 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
             // Written below, with the chosen plan.
             output: None,
             best: None,
+            gpu: args.gpu,
+            f32: false,
         };
         let outcome = super::validate::validate(&vargs)?;
         print!("{}", outcome.table);

@@ -92,8 +92,7 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
                 );
             }
         };
-        let prof =
-            profile::profile_length(&grad, used, *n, args.block, Some(&store), &mut report)?;
+        let prof = profile::profile_length(&grad, used, *n, args.block, Some(&store), &mut report)?;
         let tfile = args.output.join(format!("timing_{n}.tsv"));
         if shard.is_some() {
             println!(

@@ -6,10 +6,12 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use moa::calib::{self, CalibSample};
+use moa::eval::gpu::GpuScorer;
 use moa::eval::{self, Event, PlanReport, ScoreCache};
 use moa::model::{self, CpuReference, Model};
 use moa::plan::Plan;
 use moa::profile::progress::{fmt_duration, Progress};
+use moa::runtime::wgpu::WgpuContext;
 
 use crate::args::ValidateArgs;
 
@@ -57,9 +59,9 @@ pub fn validate(args: &ValidateArgs) -> anyhow::Result<Outcome> {
         Some(p) => p.clone(),
         None => model::default_model_path()?,
     };
-    let reference = CpuReference::from_model(Model::load(&path)?)?;
+    let model = Model::load(&path)?;
     for (name, plan) in &plans {
-        reference.config.check_plan(plan).with_context(|| {
+        model.config.check_plan(plan).with_context(|| {
             format!("plan `{name}` does not fit the model `{}`", path.display())
         })?;
     }
@@ -99,7 +101,30 @@ pub fn validate(args: &ValidateArgs) -> anyhow::Result<Outcome> {
             ),
         ),
     };
-    let (dense, reports) = eval::validate(&reference, &samples, &plans, &mut cache, &mut report)?;
+    let (dense, reports) = if args.gpu {
+        let ctx = WgpuContext::new()?;
+        let mut scorer = GpuScorer::new(&ctx, &model, args.f32);
+        let backend = scorer.backend()?;
+        eprintln!("scoring on {} ({backend})", ctx.adapter_name());
+        eval::validate(
+            &samples,
+            &plans,
+            &backend,
+            &mut cache,
+            &mut |s, p| scorer.score(s, p),
+            &mut report,
+        )?
+    } else {
+        let reference = CpuReference::from_model(model)?;
+        eval::validate(
+            &samples,
+            &plans,
+            "cpu",
+            &mut cache,
+            &mut |s, p| Ok(eval::score_sample(&reference, s, p)?),
+            &mut report,
+        )?
+    };
     eprintln!("validated in {}", fmt_duration(progress.elapsed()));
     let table = eval::report_tsv(&dense, &reports);
     let best = eval::best(&reports).map(|i| (args.plans[i].clone(), reports[i].clone()));

@@ -1,0 +1,71 @@
+//! Validation scores: the GPU runtime (teacher-forced through the plan's generated kernels
+//! on wgpu; lavapipe in CI) gives the CPU reference's response loss, dense and sparse, and
+//! the plan's masks change that loss (or the comparison proves nothing).
+
+mod common;
+
+use common::tiny::{self, tiny};
+use moa::calib::{CalibSample, Expected};
+use moa::eval::{self, gpu::GpuScorer};
+use moa::model::{CpuReference, Model};
+use moa::runtime::wgpu::WgpuContext;
+
+fn sample(id: &str, n: usize, answer: usize, level: u32, seed: u64) -> CalibSample {
+    let tokens = tiny::tokens(n, seed);
+    let split = n - answer;
+    CalibSample {
+        id: id.into(),
+        task: "passkey".into(),
+        length_level: level,
+        prompt_tokens: tokens[..split].to_vec(),
+        response_tokens: tokens[split..].to_vec(),
+        n_tokens: n,
+        response_span: [split, n],
+        source: "test".into(),
+        seed,
+        dense_answer_text: String::new(),
+        expected: Expected {
+            answer: String::new(),
+            correct: true,
+            depth: None,
+            needle_token: None,
+        },
+    }
+}
+
+#[test]
+fn gpu_scores_match_the_cpu_reference() {
+    let dir = tiny::tmp("eval-gpu");
+    let path = dir.join("tiny.gguf");
+    tiny(41, true).write_gguf(&path, |_, _| {});
+    let model = Model::load(&path).unwrap();
+    let plan = tiny::sparse_plan();
+    // Ragged lengths; N (the level) above the token count, as for real samples.
+    let samples = [sample("a", 40, 6, 48, 1), sample("b", 23, 1, 32, 2)];
+    let ctx = WgpuContext::new().expect("a wgpu adapter (lavapipe in CI) is required");
+    let mut gpu = GpuScorer::new(&ctx, &model, true);
+    let cpu = CpuReference::from_model(model.clone()).unwrap();
+    for s in &samples {
+        let mut losses = Vec::new();
+        for p in [None, Some(&plan)] {
+            let want = eval::score_sample(&cpu, s, p).unwrap();
+            let got = gpu.score(s, p).unwrap();
+            assert_eq!(got.n_response, s.response_tokens.len());
+            assert!(
+                (got.loss - want.loss).abs() < 1e-3,
+                "{} plan {}: gpu {} cpu {}",
+                s.id,
+                p.is_some(),
+                got.loss,
+                want.loss
+            );
+            assert_eq!(got.agree, want.agree, "{}", s.id);
+            losses.push(want.loss);
+        }
+        assert!(
+            (losses[0] - losses[1]).abs() > 1e-2,
+            "{}: the plan does not change the loss",
+            s.id
+        );
+    }
+}

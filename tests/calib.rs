@@ -33,7 +33,7 @@ fn oracle(prompt: &[u32], max_new: usize) -> Result<Vec<u32>, CalibError> {
     } else {
         // The quote task: the sentence of the document that begins with the given words.
         let (doc, question) = text.split_once("End of document.").unwrap();
-        let prefix = question.split('"').nth(1).unwrap();
+        let prefix = question.split_once(": ").unwrap().1;
         let at = doc.find(prefix).unwrap() + prefix.len();
         let rest = doc[at..].split_inclusive('.').next().unwrap();
         format!("{rest}\nAnd then")
@@ -232,12 +232,12 @@ fn quote_names_one_sentence_of_the_document() {
         assert!(p.tokens.len() <= 3000);
         let text = Bytes.decode(&p.tokens).unwrap();
         let (doc, question) = text.split_once("End of document.").unwrap();
-        let prefix = question.split('"').nth(1).unwrap();
+        let prefix = question.split_once(": ").unwrap().1;
         assert!(prefix.split_whitespace().count() >= calib::QUOTE_PREFIX_WORDS);
         // The prefix names exactly one sentence, the prompt ends with it opened as a quote,
         // and the expected answer completes that sentence.
         assert_eq!(doc.matches(prefix).count(), 1, "depth {depth}");
-        assert!(text.ends_with(&format!("\"{prefix}")));
+        assert!(text.ends_with(&format!(": {prefix}")));
         let at = p.expected.needle_token.unwrap();
         let full = format!("{prefix} {}", p.expected.answer);
         assert!(text[at..].trim_start().starts_with(&full), "depth {depth}");

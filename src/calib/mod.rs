@@ -187,13 +187,11 @@ pub const QUOTE_INTRO: &str =
 /// prefix unique in the document); the model completes the rest.
 pub const QUOTE_PREFIX_WORDS: usize = 5;
 
-/// The question after the document: it gives the sentence's first words twice (named,
-/// then opened as a quote) so the completion is the rest of that sentence.
+/// The end of a quote prompt: the sentence's first words with no question around them, so
+/// the completion is the rest of the sentence, copied from the document (SmolLM2-135M
+/// closed the quote at once when the prefix was quoted inside a question).
 pub fn quote_question(prefix: &str) -> String {
-    format!(
-        "\n\nEnd of document. The sentence of the document that begins with \"{prefix}\" \
-         reads in full: \"{prefix}"
-    )
+    format!("\n\nEnd of document. Here is one of its sentences again, word for word: {prefix}")
 }
 
 pub fn passkey_needle(key: &str) -> String {
@@ -419,29 +417,29 @@ pub fn cut_answer(codec: &dyn TextCodec, answer: &[u32]) -> Result<Vec<u32>, Cal
     Ok(answer.to_vec())
 }
 
-/// The answer cut after the token where `stop` first appears (inclusive): a pass-key answer
-/// ends with its sentence (the model goes on with filler: " 62674. The sun is yellow."), a
-/// quote with its closing quote mark. Easy filler tokens in the target would dilute the loss
+/// The answer cut after the token where one of `stops` first appears (inclusive): an
+/// answer ends with its sentence (after a pass key the model goes on with filler:
+/// " 62674. The sun is yellow."). Easy filler tokens in the target would dilute the loss
 /// the profile is built from.
 pub fn cut_after(
     codec: &dyn TextCodec,
     answer: &[u32],
-    stop: char,
+    stops: &[char],
 ) -> Result<Vec<u32>, CalibError> {
     for i in 0..answer.len() {
-        if codec.decode(&answer[..=i])?.contains(stop) {
+        if codec.decode(&answer[..=i])?.contains(stops) {
             return Ok(answer[..=i].to_vec());
         }
     }
     Ok(answer.to_vec())
 }
 
-/// The character that ends a task's answer (see [`cut_after`]).
-pub fn answer_stop(task: &str) -> Option<char> {
+/// The characters that end a task's answer (see [`cut_after`]): both answers are the end
+/// of one sentence.
+pub fn answer_stops(task: &str) -> &'static [char] {
     match task {
-        "passkey" => Some('.'),
-        "quote" => Some('"'),
-        _ => None,
+        "passkey" | "quote" => &['.', '?', '!'],
+        _ => &[],
     }
 }
 
@@ -505,8 +503,9 @@ pub fn build_samples(
                 ));
             }
             let mut response = cut_answer(codec, &raw)?;
-            if let Some(stop) = answer_stop(prompt.task) {
-                response = cut_after(codec, &response, stop)?;
+            let stops = answer_stops(prompt.task);
+            if !stops.is_empty() {
+                response = cut_after(codec, &response, stops)?;
             }
             let text = codec.decode(&response)?;
             let mut expected = prompt.expected;

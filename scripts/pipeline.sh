@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The MoA plan search for the default model (README "Plan search"): installs the Python
+# documentation (filler of the quote task) if missing, builds moa, fetches the model, then
+# runs calib -> profile -> optimize -> validate in runs/smollm2-135m and writes
+# plans/smollm2-135m-moa-50.toml and -25.toml. Extra arguments go to `moa pipeline`
+# (e.g. --gpu to validate on the GPU). Re-running resumes from what is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! ls -d /usr/share/doc/python3*/html/_sources/tutorial >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-doc
+fi
+cargo build --release --locked --bin moa
+target/release/moa model fetch
+exec target/release/moa pipeline --workdir runs/smollm2-135m --plans-dir plans "$@"

@@ -93,7 +93,15 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
             }
         };
         let prof = profile::profile_length(&grad, used, *n, args.block, Some(&store), &mut report)?;
-        let tfile = args.output.join(format!("timing_{n}.tsv"));
+        // Timing of the samples computed in this run (reused ones are not timed again).
+        let tfile = match shard {
+            Some((k, m)) => args.output.join(format!("timing_{n}_shard{k}of{m}.tsv")),
+            None => args.output.join(format!("timing_{n}.tsv")),
+        };
+        if timing.lines().count() > 1 {
+            std::fs::write(&tfile, &timing)
+                .with_context(|| format!("writing {}", tfile.display()))?;
+        }
         if shard.is_some() {
             println!(
                 "length {n}: shard done ({} samples stored under {})",
@@ -101,11 +109,6 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
                 store.display()
             );
             continue;
-        }
-        // Timing of the samples computed in this run (reused ones are not timed again).
-        if timing.lines().count() > 1 {
-            std::fs::write(&tfile, &timing)
-                .with_context(|| format!("writing {}", tfile.display()))?;
         }
         let file = args.output.join(profile::profile_file_name(*n));
         prof.save(&file)?;

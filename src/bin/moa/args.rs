@@ -44,14 +44,14 @@ pub struct PipelineArgs {
     /// Profile lengths in tokens.
     #[arg(long, default_value = "1024,2048", value_delimiter = ',')]
     pub profile_lengths: Vec<u32>,
-    /// Calibration samples per profile length.
-    #[arg(long, default_value_t = 6)]
+    /// Calibration samples per profile length (two pass keys, then a quote, repeating).
+    #[arg(long, default_value_t = 9)]
     pub samples: usize,
     /// Held-out length (longer than every profile length; the band is enforced there too).
     #[arg(long, default_value_t = 4096)]
     pub validate_length: u32,
     /// Held-out samples.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 4)]
     pub validate_samples: usize,
     /// Target KV densities, one plan each (band [0.9·d, d]).
     #[arg(long, default_value = "0.5,0.25", value_delimiter = ',')]

@@ -17,7 +17,7 @@ fn median(mut xs: Vec<f64>) -> f64 {
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let plan_path = root.join("plans/smollm2-135m-example.toml");
+    let plan_path = root.join("plans/smollm2-135m-moa-50.toml");
     let out = std::env::temp_dir().join("moa-bench-compile");
     for storage in [StorageType::F16, StorageType::F32] {
         let (mut total, mut wgsl, mut cuda) = (Vec::new(), Vec::new(), Vec::new());
@@ -25,7 +25,7 @@ fn main() {
         for _ in 0..10 {
             let _ = std::fs::remove_dir_all(&out);
             let t0 = Instant::now();
-            let plan = Plan::load(&plan_path).expect("the example plan is valid");
+            let plan = Plan::load(&plan_path).expect("the default plan is valid");
             let module = lower(&plan, storage);
             let t1 = Instant::now();
             let w = codegen::generate(&module, Target::Wgsl).expect("wgsl generation");

@@ -15,6 +15,6 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 chmod 700 "$XDG_RUNTIME_DIR"
 cargo build --release --locked --bin moa --bin moa-compile
 target/release/moa model fetch
-target/release/moa-compile plans/smollm2-135m-example.toml -o out/smollm2-135m
-target/release/moa plan show plans/smollm2-135m-example.toml --prompt-len 4096 | tail -3
+target/release/moa-compile plans/smollm2-135m-moa-50.toml -o out/smollm2-135m
+target/release/moa plan show plans/smollm2-135m-moa-50.toml --prompt-len 4096 | tail -3
 target/release/moa generate --prompt "${1:-What is 2+2? Answer in one sentence.}" --max-new-tokens 64

@@ -13,8 +13,8 @@ use moa::runtime::wgpu::WgpuContext;
 use crate::args::GenerateArgs;
 
 /// The default plan, embedded so the binary runs without a source tree.
-const DEFAULT_PLAN: &str = include_str!("../../../../plans/smollm2-135m-example.toml");
-const DEFAULT_PLAN_NAME: &str = "plans/smollm2-135m-example.toml (built in)";
+const DEFAULT_PLAN: &str = include_str!("../../../../plans/smollm2-135m-moa-50.toml");
+const DEFAULT_PLAN_NAME: &str = "plans/smollm2-135m-moa-50.toml (built in)";
 
 fn mib(b: u64) -> f64 {
     b as f64 / (1024.0 * 1024.0)

@@ -64,6 +64,9 @@ fn pipeline_finds_validates_and_resumes() {
         "4",
         "--time-limit",
         "20",
+        // Two child processes share the profiling (the sharded path end to end).
+        "--profile-jobs",
+        "2",
     ];
     let out = moa(&args);
     let log = String::from_utf8_lossy(&out.stderr).to_string();

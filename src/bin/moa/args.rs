@@ -70,6 +70,10 @@ pub struct PipelineArgs {
     /// Tile size of the influence profiles, in tokens.
     #[arg(long, default_value_t = 64)]
     pub block: u32,
+    /// Profile in this many processes (each takes every n-th sample and an equal share of
+    /// the cores); worth it on many-core machines, where candle's threads stop scaling.
+    #[arg(long, default_value_t = 1)]
+    pub profile_jobs: usize,
     #[arg(long, default_value_t = 2)]
     pub max_rules_per_layer: usize,
     /// One rule per query head instead of one per KV-head group (upstream's choice; the

@@ -60,6 +60,58 @@ fn calib_file(
     Ok(())
 }
 
+/// Profiles in `args.profile_jobs` child processes (`moa profile --shard k/n`), each with
+/// an equal share of the cores: candle's CPU forward does not scale past a few threads, so
+/// on a many-core machine processes are what makes profiling fast. The samples land in
+/// the profile folder's store; the in-process run after this only averages them.
+fn profile_in_processes(
+    args: &PipelineArgs,
+    calib: &Path,
+    out: &Path,
+    lengths: &[u32],
+) -> anyhow::Result<()> {
+    let jobs = args.profile_jobs;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = (cores / jobs).max(1);
+    let exe = std::env::current_exe().context("finding the moa executable")?;
+    let lengths: Vec<String> = lengths.iter().map(u32::to_string).collect();
+    eprintln!("   {jobs} processes x {threads} threads (--profile-jobs)");
+    let mut children = Vec::with_capacity(jobs);
+    for k in 0..jobs {
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.arg("profile")
+            .arg("--calib")
+            .arg(calib)
+            .arg("--lengths")
+            .arg(lengths.join(","))
+            .arg("--block")
+            .arg(args.block.to_string())
+            .arg("--shard")
+            .arg(format!("{k}/{jobs}"))
+            .arg("--quiet")
+            .arg("-o")
+            .arg(out)
+            .env("RAYON_NUM_THREADS", threads.to_string());
+        if let Some(m) = &args.model {
+            cmd.arg("--model").arg(m);
+        }
+        children.push(
+            cmd.spawn()
+                .with_context(|| format!("starting `{}`", exe.display()))?,
+        );
+    }
+    let mut failed = 0;
+    for mut c in children {
+        if !c.wait().context("waiting for a profile process")?.success() {
+            failed += 1;
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {jobs} profile processes failed (their errors are above)");
+    }
+    Ok(())
+}
+
 /// `0.5` → `50`, `0.125` → `12.5`.
 pub fn percent_label(density: f64) -> String {
     let p = density * 100.0;
@@ -133,6 +185,9 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
         .collect();
     for f in profile_files.iter().filter(|f| f.exists()) {
         reuse(f);
+    }
+    if !missing.is_empty() && args.profile_jobs > 1 {
+        profile_in_processes(&args, &calib_path, &prof_dir, &missing)?;
     }
     if !missing.is_empty() {
         super::profile::run(ProfileArgs {

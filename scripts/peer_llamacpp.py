@@ -12,8 +12,10 @@ Run:
 Both sides get the same token ids: the prompt is rendered here with SmolLM2's ChatML
 template, tokenized by moa (`--print-ids`), and those ids are fed to llama.cpp.
 moa runs with f32 storage (`--f32`) so differences are not f16 rounding; llama.cpp
-computes with its own Q4_1 kernels, so a divergence after many tokens at a near-tie of
-two logits is expected; a divergence at the first tokens is a bug on one side.
+computes with its own Q4_1 kernels (activations quantized to 8 bits), so a divergence at
+a near-tie of two logits is expected. At each divergence the script prints llama.cpp's
+own logit margin between its token and moa's: a margin well under one logit is a near-tie
+that its 8-bit activations can flip; a large one would be a bug on one side.
 """
 import argparse
 import os
@@ -60,9 +62,10 @@ def main():
     gguf = a.gguf or subprocess.run([a.moa, "model", "fetch"], capture_output=True,
                                     text=True, check=True).stdout.strip()
     from llama_cpp import Llama
-    llm = Llama(model_path=gguf, n_ctx=2048, logits_all=False, verbose=False, n_threads=os.cpu_count())
+    llm = Llama(model_path=gguf, n_ctx=2048, logits_all=True, verbose=False, n_threads=os.cpu_count())
     same = 0
     first_div = []
+    gaps = []
     for q in QUESTIONS[: a.n]:
         prompt, mine = moa_ids(a.moa, q, a.new)
         llm.reset()
@@ -77,9 +80,21 @@ def main():
             print(f"same ({a.new} tokens): {q}")
         else:
             first_div.append(d)
-            print(f"diverge at token {d}: {q}\n  moa      {mine[d:d+6]}\n  llama.cpp {theirs[d:d+6]}")
+            # How close was llama.cpp itself to moa's token? Its logits at the divergence.
+            llm.reset()
+            llm.eval(prompt + theirs[:d])
+            row = llm.scores[llm.n_tokens - 1]
+            gap = float(row[theirs[d]] - row[mine[d]])
+            gaps.append(gap)
+            text = lambda ids: llm.detokenize(ids).decode("utf-8", "replace")
+            print(f"diverge at token {d}: {q}\n"
+                  f"  common    {text(mine[:d])!r}\n"
+                  f"  moa       {text(mine[d:d+8])!r}\n"
+                  f"  llama.cpp {text(theirs[d:d+8])!r}\n"
+                  f"  llama.cpp logit of its token minus moa's: {gap:.3f}")
     print(f"\n{same}/{a.n} prompts identical for {a.new} tokens; "
-          f"divergence positions: {sorted(first_div)}")
+          f"divergence positions: {sorted(first_div)}; llama.cpp's own logit margin at "
+          f"each divergence: {sorted(round(g, 3) for g in gaps)}")
     return 0
 
 

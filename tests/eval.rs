@@ -4,34 +4,11 @@
 
 mod common;
 
+use common::samples::sample;
 use common::tiny::{self, tiny};
-use moa::calib::{CalibSample, Expected};
 use moa::eval::{self, gpu::GpuScorer};
 use moa::model::{CpuReference, Model};
 use moa::runtime::wgpu::WgpuContext;
-
-fn sample(id: &str, n: usize, answer: usize, level: u32, seed: u64) -> CalibSample {
-    let tokens = tiny::tokens(n, seed);
-    let split = n - answer;
-    CalibSample {
-        id: id.into(),
-        task: "passkey".into(),
-        length_level: level,
-        prompt_tokens: tokens[..split].to_vec(),
-        response_tokens: tokens[split..].to_vec(),
-        n_tokens: n,
-        response_span: [split, n],
-        source: "test".into(),
-        seed,
-        dense_answer_text: String::new(),
-        expected: Expected {
-            answer: String::new(),
-            correct: true,
-            depth: None,
-            needle_token: None,
-        },
-    }
-}
 
 #[test]
 fn gpu_scores_match_the_cpu_reference() {
@@ -41,7 +18,10 @@ fn gpu_scores_match_the_cpu_reference() {
     let model = Model::load(&path).unwrap();
     let plan = tiny::sparse_plan();
     // Ragged lengths; N (the level) above the token count, as for real samples.
-    let samples = [sample("a", 40, 6, 48, 1), sample("b", 23, 1, 32, 2)];
+    let samples = [
+        sample("a", tiny::tokens(40, 1), 6, 48),
+        sample("b", tiny::tokens(23, 2), 1, 32),
+    ];
     let ctx = WgpuContext::new().expect("a wgpu adapter (lavapipe in CI) is required");
     let mut gpu = GpuScorer::new(&ctx, &model, true);
     let cpu = CpuReference::from_model(model.clone()).unwrap();

@@ -6,7 +6,8 @@ mod common;
 
 use candle_core::DType;
 use common::tiny::{self, naive_logits, tiny, LAYERS, Q_HEADS, VOCAB};
-use moa::calib::{CalibSample, Expected};
+use common::samples::sample;
+use moa::calib::CalibSample;
 use moa::model::Model;
 use moa::optimize::InfluenceProfile;
 use moa::profile::influence::influence_row;
@@ -158,28 +159,6 @@ fn walk_matches_full_autograd() {
                 assert!((x - y).abs() <= 1e-6, "A layer {l} head {h}");
             }
         }
-    }
-}
-
-fn sample(id: &str, tokens: Vec<u32>, answer: usize, level: u32) -> CalibSample {
-    let split = tokens.len() - answer;
-    CalibSample {
-        id: id.into(),
-        task: "passkey".into(),
-        length_level: level,
-        prompt_tokens: tokens[..split].to_vec(),
-        response_tokens: tokens[split..].to_vec(),
-        n_tokens: tokens.len(),
-        response_span: [split, tokens.len()],
-        source: "test".into(),
-        seed: 0,
-        dense_answer_text: String::new(),
-        expected: Expected {
-            answer: String::new(),
-            correct: true,
-            depth: None,
-            needle_token: None,
-        },
     }
 }
 

@@ -4,12 +4,26 @@
 // the K loop on memory latency. Here a workgroup owns 4 output columns × up to 4 rows
 // and its 64 invocations split K, then reduce in workgroup memory.
 // The host prepends `alias wtype = ...; alias xtype = ...;`.
+//
+// INPUT_MODE fuses the op before the product into its input load, because a decode
+// step is bound by its number of dispatches, not by bytes (benches/RESULTS.md):
+// 0: x as is;
+// 1: RMSNorm(x) · norm: the sum of squares of each row is accumulated in the same K
+//    loop, and since Σ_k (x_k·s·g_k)·w_nk = s·Σ_k (x_k·g_k)·w_nk the scale s is applied
+//    once after the reduction (the row's whole K passes through this workgroup);
+// 2: SwiGLU of a fused [gate | up] row of width 2K: x_k = silu(gate_k) · up_k.
+override INPUT_MODE: u32 = 0u;
 
 struct Params {
     n_rows: u32,
     k: u32,
     n_out: u32,
     add_residual: u32,
+    // INPUT_MODE 1 only.
+    eps: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -17,13 +31,25 @@ struct Params {
 @group(0) @binding(2) var<storage, read> w: array<wtype>;
 @group(0) @binding(3) var<storage, read> residual: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
+// INPUT_MODE 1 only (bound to a dummy otherwise).
+@group(0) @binding(5) var<storage, read> norm: array<f32>;
 
 const THREADS: u32 = 64u;
-var<workgroup> red: array<array<vec4<f32>, 4>, 64>;
+// Per invocation: 4 rows × 4 columns of partial sums, then the 4 rows' sums of squares.
+var<workgroup> red: array<array<vec4<f32>, 5>, 64>;
 
-fn load_x(row: u32, i: u32) -> vec4<f32> {
-    let o = row * params.k + i;
+fn load4(o: u32) -> vec4<f32> {
     return vec4<f32>(f32(x[o]), f32(x[o + 1u]), f32(x[o + 2u]), f32(x[o + 3u]));
+}
+
+// The product's input at (row, i..i+4), before any RMSNorm scale.
+fn load_x(row: u32, i: u32) -> vec4<f32> {
+    if (INPUT_MODE == 2u) {
+        let o = row * 2u * params.k + i;
+        let g = load4(o);
+        return g / (1.0 + exp(-g)) * load4(o + params.k);
+    }
+    return load4(row * params.k + i);
 }
 
 fn load_w(col: u32, i: u32) -> vec4<f32> {
@@ -52,25 +78,34 @@ fn moa_matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     var a1 = vec4<f32>(0.0);
     var a2 = vec4<f32>(0.0);
     var a3 = vec4<f32>(0.0);
+    var ss = vec4<f32>(0.0);
     for (var i = lid * 4u; i < params.k; i += THREADS * 4u) {
         let w0 = load_w(n0, i);
         let w1 = load_w(c1, i);
         let w2 = load_w(c2, i);
         let w3 = load_w(c3, i);
-        let x0 = load_x(t0, i);
-        let x1 = load_x(r1, i);
-        let x2 = load_x(r2, i);
-        let x3 = load_x(r3, i);
+        var x0 = load_x(t0, i);
+        var x1 = load_x(r1, i);
+        var x2 = load_x(r2, i);
+        var x3 = load_x(r3, i);
+        if (INPUT_MODE == 1u) {
+            ss += vec4<f32>(dot(x0, x0), dot(x1, x1), dot(x2, x2), dot(x3, x3));
+            let g = vec4<f32>(norm[i], norm[i + 1u], norm[i + 2u], norm[i + 3u]);
+            x0 *= g;
+            x1 *= g;
+            x2 *= g;
+            x3 *= g;
+        }
         a0 += vec4<f32>(dot(x0, w0), dot(x0, w1), dot(x0, w2), dot(x0, w3));
         a1 += vec4<f32>(dot(x1, w0), dot(x1, w1), dot(x1, w2), dot(x1, w3));
         a2 += vec4<f32>(dot(x2, w0), dot(x2, w1), dot(x2, w2), dot(x2, w3));
         a3 += vec4<f32>(dot(x3, w0), dot(x3, w1), dot(x3, w2), dot(x3, w3));
     }
-    red[lid] = array<vec4<f32>, 4>(a0, a1, a2, a3);
+    red[lid] = array<vec4<f32>, 5>(a0, a1, a2, a3, ss);
     workgroupBarrier();
     for (var s = THREADS / 2u; s > 0u; s = s / 2u) {
         if (lid < s) {
-            for (var r = 0u; r < 4u; r++) {
+            for (var r = 0u; r < 5u; r++) {
                 red[lid][r] += red[lid + s][r];
             }
         }
@@ -84,6 +119,9 @@ fn moa_matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     if (lid < 16u && t < params.n_rows && n < params.n_out) {
         let o = t * params.n_out + n;
         var v = red[0][r][c];
+        if (INPUT_MODE == 1u) {
+            v *= inverseSqrt(red[0][4][r] / f32(params.k) + params.eps);
+        }
         if (params.add_residual == 1u) {
             v += residual[o];
         }

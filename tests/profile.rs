@@ -5,8 +5,8 @@
 mod common;
 
 use candle_core::DType;
-use common::tiny::{self, naive_logits, tiny, LAYERS, Q_HEADS, VOCAB};
 use common::samples::sample;
+use common::tiny::{self, naive_logits, tiny, LAYERS, Q_HEADS, VOCAB};
 use moa::calib::CalibSample;
 use moa::model::Model;
 use moa::optimize::InfluenceProfile;

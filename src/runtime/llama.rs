@@ -109,6 +109,19 @@ struct LayerBuffers {
     w_down: wgpu::Buffer,
 }
 
+/// What a product reads as its input (see `matvec.wgsl`'s INPUT_MODE).
+#[derive(Clone, Copy)]
+enum Input<'a> {
+    /// f32 activations as they are.
+    Plain,
+    /// The attention output, in the attention storage type.
+    Attention,
+    /// RMSNorm of f32 activations with this weight (fused: few-row passes only).
+    Norm(&'a wgpu::Buffer),
+    /// SwiGLU of a fused [gate | up] buffer (fused: few-row passes only).
+    SwiGlu,
+}
+
 struct Pipelines {
     embed: wgpu::ComputePipeline,
     rmsnorm: wgpu::ComputePipeline,
@@ -119,6 +132,9 @@ struct Pipelines {
     /// Few-row (decode) variants: K split across a workgroup.
     matvec: wgpu::ComputePipeline,
     matvec_attn: wgpu::ComputePipeline,
+    /// `matvec.wgsl` with RMSNorm (INPUT_MODE 1) or SwiGLU (2) fused into its input.
+    matvec_norm: wgpu::ComputePipeline,
+    matvec_swiglu: wgpu::ComputePipeline,
     swiglu: wgpu::ComputePipeline,
     rope_kv: wgpu::ComputePipeline,
     argmax: wgpu::ComputePipeline,
@@ -318,7 +334,13 @@ impl GpuLlama {
             input: StorageType::F32,
             attention: storage,
         };
-        let pipe = |s: Shader, t: Types| -> Result<wgpu::ComputePipeline, EngineError> {
+        // `constants`: WGSL overrides. Shaders given constants write their workgroup
+        // memory before reading it, so its zero-initialisation (wgpu's default, a cost on
+        // every dispatch) is skipped for them.
+        let pipe_with = |s: Shader,
+                         t: Types,
+                         constants: &[(&str, f64)]|
+         -> Result<wgpu::ComputePipeline, EngineError> {
             let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
             let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(s.name),
@@ -329,7 +351,10 @@ impl GpuLlama {
                 layout: None,
                 module: &module,
                 entry_point: Some(s.entry_point),
-                compilation_options: Default::default(),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants,
+                    zero_initialize_workgroup_memory: constants.is_empty(),
+                },
                 cache: None,
             });
             if let Some(e) = pollster::block_on(scope.pop()) {
@@ -340,6 +365,7 @@ impl GpuLlama {
             }
             Ok(p)
         };
+        let pipe = |s: Shader, t: Types| pipe_with(s, t, &[]);
         let pipes = Pipelines {
             embed: pipe(shaders::EMBED, types)?,
             rmsnorm: pipe(shaders::RMSNORM, types)?,
@@ -351,14 +377,17 @@ impl GpuLlama {
                     ..types
                 },
             )?,
-            matvec: pipe(shaders::MATVEC, types)?,
-            matvec_attn: pipe(
+            matvec: pipe_with(shaders::MATVEC, types, &[("INPUT_MODE", 0.0)])?,
+            matvec_attn: pipe_with(
                 shaders::MATVEC,
                 Types {
                     input: storage,
                     ..types
                 },
+                &[("INPUT_MODE", 0.0)],
             )?,
+            matvec_norm: pipe_with(shaders::MATVEC, types, &[("INPUT_MODE", 1.0)])?,
+            matvec_swiglu: pipe_with(shaders::MATVEC, types, &[("INPUT_MODE", 2.0)])?,
             swiglu: pipe(shaders::SWIGLU, types)?,
             rope_kv: pipe(shaders::ROPE_KV, types)?,
             argmax: pipe(shaders::ARGMAX, types)?,
@@ -644,10 +673,17 @@ impl GpuLlama {
         }
     }
 
+    /// Can this pass fuse RMSNorm and SwiGLU into its products (`matvec.wgsl` only)?
+    fn fuses(&self, rows: usize) -> bool {
+        self.split_k_matvec && rows <= MATVEC_MAX_ROWS
+    }
+
+    /// `out = f(x) · wᵀ (+ residual)`; `f` is given by `input`. `Input::Norm` and
+    /// `Input::SwiGlu` need [`Self::fuses`]; the caller dispatches the op itself otherwise.
     #[allow(clippy::too_many_arguments)]
     fn linear(
         &self,
-        attn_input: bool,
+        input: Input,
         x: &wgpu::Buffer,
         w: &wgpu::Buffer,
         residual: Option<&wgpu::Buffer>,
@@ -656,32 +692,45 @@ impl GpuLlama {
         k: usize,
         n_out: usize,
     ) -> Dispatch {
+        let eps = self.config.rms_norm_eps.to_bits();
         let params = self.uniform(&[
             rows as u32,
             k as u32,
             n_out as u32,
             u32::from(residual.is_some()),
+            eps,
+            0,
+            0,
+            0,
         ]);
-        let buffers = [&params, x, w, residual.unwrap_or(&self.dummy), out];
+        let norm = match input {
+            Input::Norm(weight) => weight,
+            _ => &self.dummy,
+        };
         // Few rows: split K across a workgroup (a decode step would otherwise run a
         // handful of workgroups, each walking K serially).
-        if self.split_k_matvec && rows <= MATVEC_MAX_ROWS {
-            let pipe = if attn_input {
-                &self.pipes.matvec_attn
-            } else {
-                &self.pipes.matvec
+        if self.fuses(rows) {
+            let pipe = match input {
+                Input::Plain => &self.pipes.matvec,
+                Input::Attention => &self.pipes.matvec_attn,
+                Input::Norm(_) => &self.pipes.matvec_norm,
+                Input::SwiGlu => &self.pipes.matvec_swiglu,
             };
+            let buffers = [&params, x, w, residual.unwrap_or(&self.dummy), out, norm];
             return self.dispatch(
                 pipe,
                 &buffers,
                 [(n_out as u32).div_ceil(4), (rows as u32).div_ceil(4), 1],
             );
         }
-        let pipe = if attn_input {
-            &self.pipes.linear_attn
-        } else {
-            &self.pipes.linear
+        let pipe = match input {
+            Input::Plain => &self.pipes.linear,
+            Input::Attention => &self.pipes.linear_attn,
+            Input::Norm(_) | Input::SwiGlu => {
+                unreachable!("fused inputs are only asked for when the pass fuses")
+            }
         };
+        let buffers = [&params, x, w, residual.unwrap_or(&self.dummy), out];
         self.dispatch(
             pipe,
             &buffers,
@@ -738,13 +787,38 @@ impl GpuLlama {
             &[&p, &io.tokens, &self.embed, &a.x],
             [(hidden as u32).div_ceil(64), t as u32, 1],
         ));
+        // Decode-sized passes fuse both RMSNorms and SwiGLU into the products that read
+        // them: 7 dispatches per layer instead of 10.
+        let fuse = self.fuses(t);
         for (l, lw) in self.layers.iter().enumerate() {
-            d.push(self.dispatch(
-                &self.pipes.rmsnorm,
-                &[&norm_params, &a.x, &io.identity, &lw.attn_norm, &a.h],
-                [t as u32, 1, 1],
-            ));
-            d.push(self.linear(false, &a.h, &lw.wqkv, None, &a.qkv, t, hidden, qkv_dim));
+            if fuse {
+                d.push(self.linear(
+                    Input::Norm(&lw.attn_norm),
+                    &a.x,
+                    &lw.wqkv,
+                    None,
+                    &a.qkv,
+                    t,
+                    hidden,
+                    qkv_dim,
+                ));
+            } else {
+                d.push(self.dispatch(
+                    &self.pipes.rmsnorm,
+                    &[&norm_params, &a.x, &io.identity, &lw.attn_norm, &a.h],
+                    [t as u32, 1, 1],
+                ));
+                d.push(self.linear(
+                    Input::Plain,
+                    &a.h,
+                    &lw.wqkv,
+                    None,
+                    &a.qkv,
+                    t,
+                    hidden,
+                    qkv_dim,
+                ));
+            }
             let layout = &req.layouts[l];
             let mut words = vec![
                 t as u32,
@@ -806,7 +880,7 @@ impl GpuLlama {
                 )?),
             }
             d.push(self.linear(
-                true,
+                Input::Attention,
                 &a.attn_out,
                 &lw.wo,
                 Some(&a.x),
@@ -815,37 +889,60 @@ impl GpuLlama {
                 c.q_heads * hd,
                 hidden,
             ));
-            d.push(self.dispatch(
-                &self.pipes.rmsnorm,
-                &[&norm_params, &a.x_alt, &io.identity, &lw.ffn_norm, &a.h],
-                [t as u32, 1, 1],
-            ));
-            d.push(self.linear(
-                false,
-                &a.h,
-                &lw.w_gate_up,
-                None,
-                &a.gate_up,
-                t,
-                hidden,
-                2 * c.ffn_size,
-            ));
-            let sp = self.uniform(&[t as u32, c.ffn_size as u32, 0, 0]);
-            d.push(self.dispatch(
-                &self.pipes.swiglu,
-                &[&sp, &a.gate_up, &a.ffn_act],
-                [(c.ffn_size as u32).div_ceil(64), t as u32, 1],
-            ));
-            d.push(self.linear(
-                false,
-                &a.ffn_act,
-                &lw.w_down,
-                Some(&a.x_alt),
-                &a.x,
-                t,
-                c.ffn_size,
-                hidden,
-            ));
+            if fuse {
+                d.push(self.linear(
+                    Input::Norm(&lw.ffn_norm),
+                    &a.x_alt,
+                    &lw.w_gate_up,
+                    None,
+                    &a.gate_up,
+                    t,
+                    hidden,
+                    2 * c.ffn_size,
+                ));
+                d.push(self.linear(
+                    Input::SwiGlu,
+                    &a.gate_up,
+                    &lw.w_down,
+                    Some(&a.x_alt),
+                    &a.x,
+                    t,
+                    c.ffn_size,
+                    hidden,
+                ));
+            } else {
+                d.push(self.dispatch(
+                    &self.pipes.rmsnorm,
+                    &[&norm_params, &a.x_alt, &io.identity, &lw.ffn_norm, &a.h],
+                    [t as u32, 1, 1],
+                ));
+                d.push(self.linear(
+                    Input::Plain,
+                    &a.h,
+                    &lw.w_gate_up,
+                    None,
+                    &a.gate_up,
+                    t,
+                    hidden,
+                    2 * c.ffn_size,
+                ));
+                let sp = self.uniform(&[t as u32, c.ffn_size as u32, 0, 0]);
+                d.push(self.dispatch(
+                    &self.pipes.swiglu,
+                    &[&sp, &a.gate_up, &a.ffn_act],
+                    [(c.ffn_size as u32).div_ceil(64), t as u32, 1],
+                ));
+                d.push(self.linear(
+                    Input::Plain,
+                    &a.ffn_act,
+                    &lw.w_down,
+                    Some(&a.x_alt),
+                    &a.x,
+                    t,
+                    c.ffn_size,
+                    hidden,
+                ));
+            }
         }
         let rows = req.rows;
         let fp = self.uniform(&[rows as u32, hidden as u32, c.rms_norm_eps.to_bits(), 0]);
@@ -856,7 +953,7 @@ impl GpuLlama {
         ));
         let head = self.lm_head.as_ref().unwrap_or(&self.embed);
         d.push(self.linear(
-            false,
+            Input::Plain,
             &a.last,
             head,
             None,

@@ -17,8 +17,12 @@ fn context() -> WgpuContext {
 }
 
 fn load(kind: &str) -> Model {
+    // Tests run in parallel and several load the same model: each call gets its own
+    // folder (`tmp` empties it first, which raced with another test reading the file).
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let w = tiny(11, false);
-    let dir = tmp(&format!("gpu-{kind}"));
+    let dir = tmp(&format!("gpu-{kind}-{call}"));
     if kind == "gguf" {
         let path = dir.join("tiny.gguf");
         w.write_gguf(&path, |_, _| {});

@@ -109,6 +109,14 @@ struct LayerBuffers {
     w_down: wgpu::Buffer,
 }
 
+/// What an unfused RMSNorm needs besides its input and weight: its uniforms, the row
+/// index list (identity inside layers) and the buffer it writes.
+struct NormIo<'a> {
+    params: &'a wgpu::Buffer,
+    rows: &'a wgpu::Buffer,
+    scratch: &'a wgpu::Buffer,
+}
+
 /// What a product reads as its input (see `matvec.wgsl`'s INPUT_MODE).
 #[derive(Clone, Copy)]
 enum Input<'a> {
@@ -738,6 +746,34 @@ impl GpuLlama {
         )
     }
 
+    /// `out = RMSNorm(x; weight) · wᵀ`: one fused product in few-row passes, else the norm
+    /// into `norm.scratch` and a plain product.
+    #[allow(clippy::too_many_arguments)]
+    fn norm_linear(
+        &self,
+        d: &mut Vec<Dispatch>,
+        fuse: bool,
+        norm: &NormIo,
+        x: &wgpu::Buffer,
+        weight: &wgpu::Buffer,
+        w: &wgpu::Buffer,
+        out: &wgpu::Buffer,
+        rows: usize,
+        n_out: usize,
+    ) {
+        let k = self.config.hidden_size;
+        if fuse {
+            d.push(self.linear(Input::Norm(weight), x, w, None, out, rows, k, n_out));
+        } else {
+            d.push(self.dispatch(
+                &self.pipes.rmsnorm,
+                &[norm.params, x, norm.rows, weight, norm.scratch],
+                [rows as u32, 1, 1],
+            ));
+            d.push(self.linear(Input::Plain, norm.scratch, w, None, out, rows, k, n_out));
+        }
+    }
+
     /// Device buffers for one pass's inputs (tokens, per-token info, each row's last
     /// token, positions, sampling uniforms), writable so decode steps reuse them.
     fn step_io(
@@ -791,34 +827,22 @@ impl GpuLlama {
         // them: 7 dispatches per layer instead of 10.
         let fuse = self.fuses(t);
         for (l, lw) in self.layers.iter().enumerate() {
-            if fuse {
-                d.push(self.linear(
-                    Input::Norm(&lw.attn_norm),
-                    &a.x,
-                    &lw.wqkv,
-                    None,
-                    &a.qkv,
-                    t,
-                    hidden,
-                    qkv_dim,
-                ));
-            } else {
-                d.push(self.dispatch(
-                    &self.pipes.rmsnorm,
-                    &[&norm_params, &a.x, &io.identity, &lw.attn_norm, &a.h],
-                    [t as u32, 1, 1],
-                ));
-                d.push(self.linear(
-                    Input::Plain,
-                    &a.h,
-                    &lw.wqkv,
-                    None,
-                    &a.qkv,
-                    t,
-                    hidden,
-                    qkv_dim,
-                ));
-            }
+            let norm = NormIo {
+                params: &norm_params,
+                rows: &io.identity,
+                scratch: &a.h,
+            };
+            self.norm_linear(
+                &mut d,
+                fuse,
+                &norm,
+                &a.x,
+                &lw.attn_norm,
+                &lw.wqkv,
+                &a.qkv,
+                t,
+                qkv_dim,
+            );
             let layout = &req.layouts[l];
             let mut words = vec![
                 t as u32,
@@ -889,17 +913,18 @@ impl GpuLlama {
                 c.q_heads * hd,
                 hidden,
             ));
+            self.norm_linear(
+                &mut d,
+                fuse,
+                &norm,
+                &a.x_alt,
+                &lw.ffn_norm,
+                &lw.w_gate_up,
+                &a.gate_up,
+                t,
+                2 * c.ffn_size,
+            );
             if fuse {
-                d.push(self.linear(
-                    Input::Norm(&lw.ffn_norm),
-                    &a.x_alt,
-                    &lw.w_gate_up,
-                    None,
-                    &a.gate_up,
-                    t,
-                    hidden,
-                    2 * c.ffn_size,
-                ));
                 d.push(self.linear(
                     Input::SwiGlu,
                     &a.gate_up,
@@ -911,21 +936,6 @@ impl GpuLlama {
                     hidden,
                 ));
             } else {
-                d.push(self.dispatch(
-                    &self.pipes.rmsnorm,
-                    &[&norm_params, &a.x_alt, &io.identity, &lw.ffn_norm, &a.h],
-                    [t as u32, 1, 1],
-                ));
-                d.push(self.linear(
-                    Input::Plain,
-                    &a.h,
-                    &lw.w_gate_up,
-                    None,
-                    &a.gate_up,
-                    t,
-                    hidden,
-                    2 * c.ffn_size,
-                ));
                 let sp = self.uniform(&[t as u32, c.ffn_size as u32, 0, 0]);
                 d.push(self.dispatch(
                     &self.pipes.swiglu,

@@ -21,8 +21,9 @@ fn fixture(name: &str) -> Plan {
 }
 
 fn llama3_8b() -> Plan {
-    let path = repo()
-        .join("../shared/upstream-plans/gradientai--Llama-3-8B-Instruct-262k/moa_alpha_beta.json");
+    let path = repo().join(
+        "tests/fixtures/upstream-plans/gradientai--Llama-3-8B-Instruct-262k/moa_alpha_beta.json",
+    );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let shape = ModelShape {
         name: Some("gradientai/Llama-3-8B-Instruct-262k".into()),

@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use moa::plan::{upstream, ModelShape, Plan, PlanError};
 
-fn shared() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/upstream-plans")
+/// Upstream's plans, carried in the repository (tests/fixtures/upstream-plans/README.md).
+fn upstream_plans() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/upstream-plans")
 }
 
 /// Upstream plans with the shapes of their models (layers, q heads, kv heads, head_dim).
@@ -19,9 +20,8 @@ const UPSTREAM: &[(&str, u32, u32, u32, u32)] = &[
 ];
 
 fn import(dir: &str, file: &str, l: u32, h: u32, kv: u32, d: u32) -> (Plan, serde_json::Value) {
-    let path = shared().join(dir).join(file);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (CI keeps shared/ beside the repo)", path.display()));
+    let path = upstream_plans().join(dir).join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let shape = ModelShape {
         name: Some(dir.into()),
         layers: l,
@@ -176,7 +176,7 @@ fn load_names_a_missing_file() {
 
 #[test]
 fn upstream_import_rejects_wrong_shapes() {
-    let path = shared().join("lmsys--vicuna-7b-v1.5-16k/moa_alpha_beta.json");
+    let path = upstream_plans().join("lmsys--vicuna-7b-v1.5-16k/moa_alpha_beta.json");
     let text = std::fs::read_to_string(&path).unwrap();
     let shape = |l, h| ModelShape {
         name: None,

@@ -33,7 +33,9 @@ fn chat_prompt(question: &str) -> (ModelTokenizer, Vec<u32>) {
         .render(&[ChatMessage::new("user", question)], true)
         .unwrap();
     assert!(text.ends_with("<|im_start|>assistant\n"), "{text:?}");
-    let ids = tok.encode(&text).unwrap();
+    let ids = template
+        .apply(&tok, &[ChatMessage::new("user", question)], true)
+        .unwrap();
     (tok, ids)
 }
 

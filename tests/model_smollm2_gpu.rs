@@ -27,11 +27,8 @@ fn prompt(question: &str) -> Vec<u32> {
     let m = model();
     let tok = ModelTokenizer::load(&m.path).unwrap();
     let t = ChatTemplate::load(&m.path).unwrap().unwrap();
-    tok.encode(
-        &t.render(&[ChatMessage::new("user", question)], true)
-            .unwrap(),
-    )
-    .unwrap()
+    t.apply(&tok, &[ChatMessage::new("user", question)], true)
+        .unwrap()
 }
 
 /// Two rules per layer, spans of 12–40 tokens with a 4-token sink: far below N, so a

@@ -213,7 +213,7 @@ fn gguf_tokenizer_and_chat_template() {
     let msgs = [ChatMessage::new("user", "hi")];
     for path in [&gguf, &hf] {
         let t = ChatTemplate::load(path).unwrap().unwrap();
-        assert_eq!(t.eos_token, "<|im_end|>");
+        assert_eq!(t.eos_token(), "<|im_end|>");
         assert_eq!(
             t.render(&msgs, true).unwrap(),
             "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"

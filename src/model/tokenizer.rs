@@ -76,8 +76,10 @@ impl ModelTokenizer {
         })
     }
 
-    /// Token ids of `text`; special tokens written in the text (`<|im_start|>`) become their
-    /// ids, as chat templates need.
+    /// Token ids of plain `text`, as transformers' `tokenizer(text)` gives them: special
+    /// tokens written in the text (`<|im_start|>`) become their ids, and the tokenizer's own
+    /// BOS is added (post-processor, or GGUF `add_bos_token`). For a rendered chat use
+    /// [`ModelTokenizer::encode_rendered_chat`].
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, ModelError> {
         let enc = self
             .inner
@@ -89,6 +91,20 @@ impl ModelTokenizer {
         }
         ids.extend_from_slice(enc.get_ids());
         Ok(ids)
+    }
+
+    /// Token ids of a rendered chat template, as transformers tokenizes one
+    /// (`apply_chat_template(tokenize=True)` calls the tokenizer with
+    /// `add_special_tokens=False`): special tokens written in the text become their ids, but
+    /// neither the post-processor's tokens nor GGUF's `add_bos_token` BOS are added: the
+    /// template writes `{{ bos_token }}` itself when the model wants one. Prefer
+    /// [`ChatTemplate::apply`](super::ChatTemplate::apply), which renders and calls this.
+    pub fn encode_rendered_chat(&self, text: &str) -> Result<Vec<u32>, ModelError> {
+        let enc = self
+            .inner
+            .encode(text, false)
+            .map_err(tok_err("<tokenizer>"))?;
+        Ok(enc.get_ids().to_vec())
     }
 
     /// Text of `ids`, special tokens included when `skip_special` is false.

@@ -51,11 +51,11 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     }
     let mut prompts = Vec::new();
     for text in &texts {
-        let rendered = match (&template, args.raw) {
-            (Some(t), false) => t.render(&[ChatMessage::new("user", text)], true)?,
-            _ => text.clone(),
-        };
-        prompts.push(tokenizer.encode(&rendered)?);
+        // A chat is tokenized as transformers does (no BOS added on top of the template's).
+        prompts.push(match (&template, args.raw) {
+            (Some(t), false) => t.apply(&tokenizer, &[ChatMessage::new("user", text)], true)?,
+            _ => tokenizer.encode(text)?,
+        });
     }
     let ctx = WgpuContext::new()?;
     let gpu = match (&args.kernels, &plan) {

@@ -1,0 +1,80 @@
+//! `moa generate` as a user meets it: one BOS in a chat prompt when both the template and
+//! the tokenizer would add it.
+//! Runs the real binary on the tiny random Llama (wgpu: lavapipe in CI).
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use candle_core::quantized::gguf_file::Value;
+use common::tiny::{self, tiny};
+
+fn moa() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_moa"))
+}
+
+/// The tiny model; `llama3_bos` makes it Llama-3-like: `add_bos_token = true` and a
+/// template that writes `{{ bos_token }}` itself.
+fn tiny_gguf(dir: &Path, llama3_bos: bool) -> String {
+    let path = dir.join("tiny.gguf");
+    tiny(5, true).write_gguf(&path, |md, _| {
+        if llama3_bos {
+            md.push(("tokenizer.ggml.add_bos_token".into(), Value::Bool(true)));
+            for (k, v) in md.iter_mut() {
+                if k == "tokenizer.chat_template" {
+                    *v = Value::String(format!("{{{{ bos_token }}}}{}", tiny::CHATML));
+                }
+            }
+        }
+    });
+    path.display().to_string()
+}
+
+fn run(cmd: &mut Command) -> (String, String) {
+    let out = cmd.output().expect("running moa");
+    let (so, se) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(
+        out.status.success(),
+        "{cmd:?}\nstdout:\n{so}\nstderr:\n{se}"
+    );
+    (so, se)
+}
+
+/// `ids[0] prompt [1, 2, 3]` from `--print-ids`.
+fn prompt_ids(stderr: &str) -> Vec<u32> {
+    let line = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("ids[0] prompt "))
+        .unwrap_or_else(|| panic!("no prompt ids in:\n{stderr}"));
+    serde_json::from_str(line).unwrap()
+}
+
+#[test]
+fn a_chat_prompt_has_one_bos_when_template_and_tokenizer_both_add_it() {
+    let dir = tiny::tmp("cli-bos");
+    let model = tiny_gguf(&dir, true);
+    let args = ["generate", "--model", &model, "--dense", "--print-ids"];
+    let (_, chat) = run(moa()
+        .args(args)
+        .args(["--prompt", "hi", "--max-new-tokens", "1"]));
+    let ids = prompt_ids(&chat);
+    // The tiny vocabulary: 1 = <|im_start|> is BOS; the template writes it, then a turn
+    // opens with <|im_start|> again.
+    assert_eq!(
+        &ids[..2],
+        &[1, 1],
+        "BOS then the turn's <|im_start|>: {ids:?}"
+    );
+    assert_ne!(ids[2], 1, "a third <|im_start|> is a double BOS: {ids:?}");
+    // Raw text is tokenized as `tokenizer(text)` is: the tokenizer's BOS is added.
+    let (_, raw) = run(moa()
+        .args(args)
+        .args(["--raw", "--prompt", "hi", "--max-new-tokens", "1"]));
+    let ids = prompt_ids(&raw);
+    assert_eq!(ids[0], 1, "{ids:?}");
+    assert_ne!(ids[1], 1, "{ids:?}");
+}

@@ -1,6 +1,6 @@
-//! `moa generate` as a user meets it: one BOS in a chat prompt when both the template and
-//! the tokenizer would add it.
-//! Runs the real binary on the tiny random Llama (wgpu: lavapipe in CI).
+//! `moa generate` as a user meets it: no Mesa `XDG_RUNTIME_DIR` warning outside the
+//! scripts, and one BOS in a chat prompt when both the template and the tokenizer would
+//! add it. Runs the real binary on the tiny random Llama (wgpu: lavapipe in CI).
 
 mod common;
 
@@ -51,6 +51,31 @@ fn prompt_ids(stderr: &str) -> Vec<u32> {
         .find_map(|l| l.strip_prefix("ids[0] prompt "))
         .unwrap_or_else(|| panic!("no prompt ids in:\n{stderr}"));
     serde_json::from_str(line).unwrap()
+}
+
+#[test]
+fn no_xdg_runtime_dir_warning_outside_the_scripts() {
+    let dir = tiny::tmp("cli-xdg");
+    let model = tiny_gguf(&dir, false);
+    let tmpdir = dir.join("tmp");
+    std::fs::create_dir_all(&tmpdir).unwrap();
+    let (_, stderr) = run(moa()
+        .env_remove("XDG_RUNTIME_DIR")
+        .env("TMPDIR", &tmpdir)
+        .args(["generate", "--model", &model, "--dense", "--prompt", "hi"])
+        .args(["--max-new-tokens", "2"]));
+    assert!(!stderr.contains("XDG_RUNTIME_DIR"), "{stderr}");
+    assert!(stderr.contains("prefill:"), "{stderr}");
+    // The folder it gave the drivers: private to this user, as the XDG spec asks.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let uid = std::fs::metadata(&model).unwrap().uid();
+        let runtime = std::fs::metadata(tmpdir.join(format!("moa-runtime-{uid}"))).unwrap();
+        assert!(runtime.is_dir());
+        assert_eq!(runtime.uid(), uid);
+        assert_eq!(runtime.permissions().mode() & 0o777, 0o700);
+    }
 }
 
 #[test]

@@ -12,6 +12,54 @@ use crate::codegen::{Artifact, KernelInfo, Phase};
 use crate::lower::{CacheLayout, KernelModule, StorageType};
 use crate::runtime::cases::{DecodeCase, PrefillCase};
 
+/// Gives the process a private `XDG_RUNTIME_DIR` when it has none (unset, empty, or not a
+/// folder): Mesa's Vulkan drivers (lavapipe among them) warn
+/// "XDG_RUNTIME_DIR is invalid or not set in the environment" on every start without one,
+/// which a user running the binary outside the scripts sees as an error. The folder is
+/// `$TMPDIR/moa-runtime-<uid>`, mode 0700 and owned by this user (the rules of the XDG base
+/// directory spec); one that exists but is not ours and private is not used, a fresh
+/// `moa-runtime-<uid>-<pid>` is made instead. Returns the folder it set, `None` when the
+/// variable was fine or nothing could be made (then the warning is all that happens).
+///
+/// Call it first thing in `main`, before any thread starts: changing the environment of a
+/// process whose other threads read it is undefined behaviour in C libraries.
+pub fn ensure_xdg_runtime_dir() -> Option<std::path::PathBuf> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+        if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR") {
+            if !dir.is_empty() && std::path::Path::new(&dir).is_dir() {
+                return None;
+            }
+        }
+        // SAFETY: getuid has no preconditions and cannot fail.
+        let uid = unsafe { libc::getuid() };
+        let private = |p: &std::path::Path| {
+            std::fs::symlink_metadata(p).is_ok_and(|m| {
+                m.is_dir() && m.uid() == uid && m.permissions().mode() & 0o777 == 0o700
+            })
+        };
+        let tmp = std::env::temp_dir();
+        let candidates = [
+            tmp.join(format!("moa-runtime-{uid}")),
+            tmp.join(format!("moa-runtime-{uid}-{}", std::process::id())),
+        ];
+        for dir in candidates {
+            // `mode` applies only when the folder is created; an existing one is checked.
+            let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+            if private(&dir) {
+                std::env::set_var("XDG_RUNTIME_DIR", &dir);
+                return Some(dir);
+            }
+        }
+        None
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum WgpuError {
     #[error(

@@ -1,14 +1,19 @@
 //! `moa generate` as a user meets it: no Mesa `XDG_RUNTIME_DIR` warning outside the
-//! scripts, and one BOS in a chat prompt when both the template and the tokenizer would
-//! add it. Runs the real binary on the tiny random Llama (wgpu: lavapipe in CI).
+//! scripts, one BOS in a chat prompt when both the template and the tokenizer would add
+//! it, and prefill progress that is real (per layer, same tokens). Runs the real binary
+//! and the GPU runtime on the tiny random Llama (wgpu: lavapipe in CI).
 
 mod common;
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use candle_core::quantized::gguf_file::Value;
 use common::tiny::{self, tiny};
+use moa::model::Model;
+use moa::runtime::llama::{GpuLlama, PrefillProgress, Sampling};
+use moa::runtime::wgpu::WgpuContext;
 
 fn moa() -> Command {
     Command::new(env!("CARGO_BIN_EXE_moa"))
@@ -102,4 +107,67 @@ fn a_chat_prompt_has_one_bos_when_template_and_tokenizer_both_add_it() {
     let ids = prompt_ids(&raw);
     assert_eq!(ids[0], 1, "{ids:?}");
     assert_ne!(ids[1], 1, "{ids:?}");
+}
+
+#[test]
+fn prefill_progress_comes_per_layer_and_changes_no_token() {
+    let dir = tiny::tmp("cli-progress");
+    let model = Model::load(Path::new(&tiny_gguf(&dir, false))).unwrap();
+    let ctx = WgpuContext::new().expect("a wgpu adapter (lavapipe in CI)");
+    let gpu = GpuLlama::new(&ctx, &model, None, false).unwrap();
+    let prompts = vec![tiny::tokens(40, 1), tiny::tokens(17, 2)];
+    let lens: Vec<usize> = prompts.iter().map(Vec::len).collect();
+    let sampled = Sampling {
+        temperature: 0.8,
+        top_p: 0.9,
+        seed: 3,
+    };
+    for sampling in [Sampling::greedy(), sampled] {
+        let mut a = gpu.start(&lens, 4, 7).unwrap();
+        let mut b = gpu.start(&lens, 4, 7).unwrap();
+        let plain = gpu.prefill_tokens(&mut a, &prompts, sampling).unwrap();
+        let mut seen: Vec<PrefillProgress> = Vec::new();
+        let staged = gpu
+            .prefill_tokens_with_progress(&mut b, &prompts, sampling, &mut |p| seen.push(*p))
+            .unwrap();
+        assert_eq!(plain, staged, "{sampling:?}");
+        let layers = model.config.n_layers;
+        let done: Vec<usize> = seen.iter().map(|p| p.layers_done).collect();
+        assert_eq!(done, (1..=layers).collect::<Vec<_>>());
+        assert!(seen.iter().all(|p| p.layers == layers && p.tokens == 57));
+        assert!(seen.windows(2).all(|w| w[0].elapsed <= w[1].elapsed));
+        // The request continues the same way after either prefill.
+        let next_a = gpu.decode_tokens(&mut a, &plain, sampling).unwrap();
+        let next_b = gpu.decode_tokens(&mut b, &staged, sampling).unwrap();
+        assert_eq!(next_a, next_b, "{sampling:?}");
+    }
+}
+
+#[test]
+fn progress_line_gives_rate_and_eta() {
+    let p = PrefillProgress {
+        layers_done: 10,
+        layers: 30,
+        tokens: 3000,
+        elapsed: Duration::from_secs(5),
+    };
+    // A third of every token's layers in 5 s: 200 tok/s, 10 s left.
+    assert_eq!(p.tokens_per_s(), 200.0);
+    assert_eq!(p.eta(), Some(Duration::from_secs(10)));
+    assert_eq!(
+        p.line(),
+        "prefill 3000 tokens: 10/30 layers (33%), 200 tok/s, ETA 10 s"
+    );
+    let start = PrefillProgress {
+        layers_done: 0,
+        ..p
+    };
+    assert_eq!(start.eta(), None);
+    assert!(start.line().ends_with("ETA ?"), "{}", start.line());
+    let slow = PrefillProgress {
+        layers_done: 1,
+        elapsed: Duration::from_secs(11),
+        ..p
+    };
+    assert!(slow.line().ends_with("ETA 5 min 19 s"), "{}", slow.line());
 }

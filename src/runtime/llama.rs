@@ -5,10 +5,12 @@
 //! (the plan was compiled when the engine was built) and allocates every layer's sink +
 //! ring cache once from the plan's spans at N. Prefill runs all rows packed (ragged);
 //! decode runs one token per row, each row at its own position. Each forward pass is
-//! one command buffer; only the sampled token ids (or, for parity tests, the logits)
-//! come back to the host.
+//! one command buffer (a prefill with progress reports: one per layer); only the sampled
+//! token ids (or, for parity tests, the logits) come back to the host.
 //!
 //! Dense mode is the same code path with a plan whose every span is N.
+
+use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -50,6 +52,60 @@ pub enum EngineError {
     },
     #[error("GPU error while running {what}: {message}")]
     Gpu { what: String, message: String },
+}
+
+/// How far a prefill is ([`GpuLlama::prefill_tokens_with_progress`]): reported after each
+/// layer has finished on the device. Every layer processes every prompt token, so the
+/// fraction done is `layers_done / layers`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PrefillProgress {
+    /// Layers finished on the device.
+    pub layers_done: usize,
+    /// Layers of the model.
+    pub layers: usize,
+    /// Prompt tokens of the pass, all rows together.
+    pub tokens: usize,
+    /// Wall time since the first layer was submitted.
+    pub elapsed: Duration,
+}
+
+impl PrefillProgress {
+    /// Fraction of the prefill done, in [0, 1].
+    pub fn fraction(&self) -> f64 {
+        self.layers_done as f64 / self.layers.max(1) as f64
+    }
+
+    /// Prompt tokens per second so far (tokens × fraction done / elapsed seconds).
+    pub fn tokens_per_s(&self) -> f64 {
+        self.tokens as f64 * self.fraction() / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Time left at the rate so far; `None` before the first layer is done.
+    pub fn eta(&self) -> Option<Duration> {
+        if self.layers_done == 0 {
+            return None;
+        }
+        let left = (self.layers - self.layers_done.min(self.layers)) as f64;
+        Some(self.elapsed.mul_f64(left / self.layers_done as f64))
+    }
+
+    /// One status line: `prefill 2048 tokens: 12/30 layers (40%), 812 tok/s, ETA 4 s`
+    /// (`ETA 3 min 5 s` from two minutes on).
+    pub fn line(&self) -> String {
+        let eta = match self.eta().map(|t| t.as_secs_f64().ceil() as u64) {
+            Some(s) if s >= 120 => format!("ETA {} min {} s", s / 60, s % 60),
+            Some(s) => format!("ETA {s} s"),
+            None => "ETA ?".into(),
+        };
+        format!(
+            "prefill {} tokens: {}/{} layers ({:.0}%), {:.0} tok/s, {eta}",
+            self.tokens,
+            self.layers_done,
+            self.layers,
+            100.0 * self.fraction(),
+            self.tokens_per_s()
+        )
+    }
 }
 
 /// How the next token is chosen from the logits.
@@ -810,6 +866,18 @@ impl GpuLlama {
         io: &StepIo,
         output: OutputKind,
     ) -> Result<Vec<Dispatch>, EngineError> {
+        Ok(self.record_marked(req, io, output)?.0)
+    }
+
+    /// [`Self::record`] plus, per layer, the index one past its last dispatch (the points
+    /// where a prefill can be split into one submission per layer to report progress).
+    fn record_marked(
+        &self,
+        req: &Request,
+        io: &StepIo,
+        output: OutputKind,
+    ) -> Result<(Vec<Dispatch>, Vec<usize>), EngineError> {
+        let mut layer_end = Vec::with_capacity(self.layers.len());
         let c = &self.config;
         let t = io.t;
         let a = &req.act;
@@ -953,6 +1021,7 @@ impl GpuLlama {
                     hidden,
                 ));
             }
+            layer_end.push(d.len());
         }
         let rows = req.rows;
         let fp = self.uniform(&[rows as u32, hidden as u32, c.rms_norm_eps.to_bits(), 0]);
@@ -991,7 +1060,7 @@ impl GpuLlama {
                 ));
             }
         }
-        Ok(d)
+        Ok((d, layer_end))
     }
 
     /// Encodes `dispatches` into one command buffer, submits it and reads back the
@@ -1017,6 +1086,55 @@ impl GpuLlama {
         self.read_back(scope, encoder, src, words)
     }
 
+    /// [`Self::run_pass`] submitted one layer at a time, waiting for each, so `progress`
+    /// hears of every finished layer: real progress of a single prefill pass (every layer
+    /// processes every token), at the cost of one device round trip per layer.
+    fn run_pass_by_layer(
+        &self,
+        req: &Request,
+        dispatches: &[Dispatch],
+        layer_end: &[usize],
+        output: OutputKind,
+        tokens: usize,
+        progress: &mut dyn FnMut(&PrefillProgress),
+    ) -> Result<Vec<u32>, EngineError> {
+        let t0 = Instant::now();
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let encode = |range: &[Dispatch]| {
+            let mut encoder = self.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                for d in range {
+                    d.encode(&mut pass);
+                }
+            }
+            encoder
+        };
+        let mut start = 0;
+        for (i, &end) in layer_end.iter().enumerate() {
+            self.queue
+                .submit([encode(&dispatches[start..end]).finish()]);
+            self.device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map_err(|e| EngineError::Gpu {
+                    what: "waiting for the GPU".into(),
+                    message: e.to_string(),
+                })?;
+            start = end;
+            progress(&PrefillProgress {
+                layers_done: i + 1,
+                layers: layer_end.len(),
+                tokens,
+                elapsed: t0.elapsed(),
+            });
+        }
+        let (src, words) = match output {
+            OutputKind::Logits => (&req.act.logits, req.rows * self.config.vocab_size),
+            _ => (&req.act.tokens_out, req.rows),
+        };
+        self.read_back(scope, encode(&dispatches[start..]), src, words)
+    }
+
     /// Draws this step's uniform numbers for sampling (one per row).
     fn write_uniforms(&self, req: &mut Request, io_uniforms: &wgpu::Buffer) {
         let u: Vec<u32> = (0..req.rows)
@@ -1026,12 +1144,13 @@ impl GpuLlama {
             .write_buffer(io_uniforms, 0, bytemuck::cast_slice(&u));
     }
 
-    /// A prefill pass over packed rows.
+    /// A prefill pass over packed rows: one submission, or one per layer with `progress`.
     fn forward_prefill(
         &self,
         req: &mut Request,
         packed: PackedPrefill,
         output: OutputKind,
+        progress: Option<&mut dyn FnMut(&PrefillProgress)>,
     ) -> Result<Vec<u32>, EngineError> {
         let (tokens, info, row_start, last) = packed;
         if tokens.len() > req.act.capacity {
@@ -1040,8 +1159,16 @@ impl GpuLlama {
         }
         let io = self.step_io(&tokens, &info, &last, Some(&row_start));
         self.write_uniforms(req, &io.uniforms);
-        let rec = self.record(req, &io, output)?;
-        self.run_pass(req, &rec, output)
+        match progress {
+            None => {
+                let rec = self.record(req, &io, output)?;
+                self.run_pass(req, &rec, output)
+            }
+            Some(progress) => {
+                let (rec, layer_end) = self.record_marked(req, &io, output)?;
+                self.run_pass_by_layer(req, &rec, &layer_end, output, tokens.len(), progress)
+            }
+        }
     }
 
     /// A decode pass: one token per row, through the request's recorded dispatches.
@@ -1178,7 +1305,7 @@ impl GpuLlama {
         prompts: &[Vec<u32>],
     ) -> Result<Vec<Vec<f32>>, EngineError> {
         let packed = self.prefill_inputs(req, prompts)?;
-        let raw = self.forward_prefill(req, packed, OutputKind::Logits)?;
+        let raw = self.forward_prefill(req, packed, OutputKind::Logits, None)?;
         Ok(self.split_logits(&raw))
     }
 
@@ -1190,7 +1317,22 @@ impl GpuLlama {
         sampling: Sampling,
     ) -> Result<Vec<u32>, EngineError> {
         let packed = self.prefill_inputs(req, prompts)?;
-        self.forward_prefill(req, packed, OutputKind::of(sampling))
+        self.forward_prefill(req, packed, OutputKind::of(sampling), None)
+    }
+
+    /// [`Self::prefill_tokens`], submitted one layer at a time: `progress` is called after
+    /// each layer has finished on the device (the same tokens come out; the extra cost is
+    /// one wait per layer, so use it for long prompts, where the wait is small beside the
+    /// work).
+    pub fn prefill_tokens_with_progress(
+        &self,
+        req: &mut Request,
+        prompts: &[Vec<u32>],
+        sampling: Sampling,
+        progress: &mut dyn FnMut(&PrefillProgress),
+    ) -> Result<Vec<u32>, EngineError> {
+        let packed = self.prefill_inputs(req, prompts)?;
+        self.forward_prefill(req, packed, OutputKind::of(sampling), Some(progress))
     }
 
     /// One decode step: `tokens[b]` is row b's newest token, at position `row_len[b]`.

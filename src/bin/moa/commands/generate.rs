@@ -1,13 +1,13 @@
 //! `moa generate`: chat with a model on the GPU through the plan's compiled kernels.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use moa::model::{self, ChatMessage, ChatTemplate, Model, ModelTokenizer};
 use moa::plan::Plan;
-use moa::runtime::llama::{dense_plan, GpuLlama, Sampling};
+use moa::runtime::llama::{dense_plan, GpuLlama, PrefillProgress, Request, Sampling};
 use moa::runtime::wgpu::WgpuContext;
 
 use crate::args::GenerateArgs;
@@ -18,6 +18,39 @@ const DEFAULT_PLAN_NAME: &str = "plans/smollm2-135m-moa-50.toml (built in)";
 
 fn mib(b: u64) -> f64 {
     b as f64 / (1024.0 * 1024.0)
+}
+
+/// Prompts at least this long (all rows) show prefill progress on a terminal.
+const PROGRESS_MIN_TOKENS: usize = 256;
+
+/// The prefill; on a terminal and for a long prompt it is submitted layer by layer and a
+/// status line (layers done, tokens/s, ETA) is redrawn on stderr, at most 4 times a second
+/// and only once a second has passed, then erased. Elsewhere (pipes, CI, benchmarks) it is
+/// one submission, as before.
+fn prefill(
+    gpu: &GpuLlama,
+    req: &mut Request,
+    prompts: &[Vec<u32>],
+    sampling: Sampling,
+) -> anyhow::Result<Vec<u32>> {
+    let tokens: usize = prompts.iter().map(Vec::len).sum();
+    if tokens < PROGRESS_MIN_TOKENS || !std::io::stderr().is_terminal() {
+        return Ok(gpu.prefill_tokens(req, prompts, sampling)?);
+    }
+    let mut last_line: Option<Instant> = None;
+    let mut report = |p: &PrefillProgress| {
+        let due = last_line.is_none_or(|t| t.elapsed() >= Duration::from_millis(250));
+        if p.elapsed >= Duration::from_secs(1) && p.layers_done < p.layers && due {
+            eprint!("\r\x1b[K{}", p.line());
+            let _ = std::io::stderr().flush();
+            last_line = Some(Instant::now());
+        }
+    };
+    let next = gpu.prefill_tokens_with_progress(req, prompts, sampling, &mut report);
+    if last_line.is_some() {
+        eprint!("\r\x1b[K");
+    }
+    Ok(next?)
 }
 
 pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
@@ -79,7 +112,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     let mut req = gpu.start(&lens, args.max_new_tokens, args.seed)?;
     let rows = prompts.len();
     let t_prefill = Instant::now();
-    let mut next = gpu.prefill_tokens(&mut req, &prompts, sampling)?;
+    let mut next = prefill(&gpu, &mut req, &prompts, sampling)?;
     let prefill_s = t_prefill.elapsed().as_secs_f64();
     let eos = &model.special.eos;
     let mut out: Vec<Vec<u32>> = vec![Vec::new(); rows];

@@ -1,7 +1,8 @@
-//! `moa generate` as a user meets it: no Mesa `XDG_RUNTIME_DIR` warning outside the
-//! scripts, one BOS in a chat prompt when both the template and the tokenizer would add
-//! it, and prefill progress that is real (per layer, same tokens). Runs the real binary
-//! and the GPU runtime on the tiny random Llama (wgpu: lavapipe in CI).
+//! `moa generate` and the main job as a user meets them: no Mesa `XDG_RUNTIME_DIR`
+//! warning outside the scripts, one BOS in a chat prompt when both the template and the
+//! tokenizer would add it, prefill progress that is real (per layer, same tokens), and
+//! `scripts/main.sh` closing on what the plan saves. Runs the real binary and the GPU
+//! runtime on the tiny random Llama (wgpu: lavapipe in CI).
 
 mod common;
 
@@ -107,6 +108,41 @@ fn a_chat_prompt_has_one_bos_when_template_and_tokenizer_both_add_it() {
     let ids = prompt_ids(&raw);
     assert_eq!(ids[0], 1, "{ids:?}");
     assert_ne!(ids[1], 1, "{ids:?}");
+}
+
+#[test]
+fn main_sh_closes_with_what_the_plan_saves() {
+    // The main job's chat is short, so its KV line says 100% of dense (every span covers
+    // N); its closing lines must show the saving at a realistic length instead.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = std::fs::read_to_string(root.join("scripts/main.sh")).unwrap();
+    let commands: Vec<&str> = script
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("target/release/moa "))
+        .collect();
+    let last = *commands.last().unwrap();
+    assert!(last.contains(" plan show "), "main.sh ends with `{last}`");
+    let args: Vec<&str> = last
+        .split('|')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .skip(1)
+        .collect();
+    let len_at = args.iter().position(|a| *a == "--prompt-len").unwrap();
+    let prompt_len: u32 = args[len_at + 1].parse().unwrap();
+    assert!(prompt_len >= 2048, "{last}");
+    let (stdout, _) = run(moa().current_dir(root).args(&args));
+    let density: f64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("KV density (GQA-native cache, per KV head): "))
+        .and_then(|v| v.trim_end_matches('%').parse().ok())
+        .unwrap_or_else(|| panic!("no KV density in:\n{stdout}"));
+    assert!(
+        density < 75.0,
+        "{density}% at prompt {prompt_len}:\n{stdout}"
+    );
 }
 
 #[test]

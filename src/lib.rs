@@ -10,6 +10,7 @@
 pub mod calib;
 pub mod codegen;
 pub mod eval;
+pub mod input;
 pub mod lower;
 pub mod model;
 pub mod optimize;

@@ -30,7 +30,9 @@ enum DtypeArg {
 struct Args {
     /// The plan (TOML; see docs/DESIGN.md).
     plan: PathBuf,
-    /// Output folder (created if missing; unchanged files are not rewritten).
+    /// Output folder (created if missing; unchanged files are not rewritten). Its `wgsl/`
+    /// and `cuda/` folders belong to moa-compile: kernel files there that this plan does
+    /// not produce (e.g. from a deeper model's plan) are removed.
     #[arg(short, long, default_value = "out")]
     output: PathBuf,
     /// Which back ends to generate.

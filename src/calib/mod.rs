@@ -576,10 +576,12 @@ pub fn write_jsonl(path: &Path, samples: &[CalibSample]) -> Result<(), CalibErro
 
 pub fn read_jsonl(path: &Path) -> Result<Vec<CalibSample>, CalibError> {
     let shown = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|source| CalibError::Io {
-        path: shown.clone(),
-        source,
-    })?;
+    let (file, _) =
+        crate::input::open_regular(path, "calibration JSONL", crate::input::MAX_DATA_BYTES)
+            .map_err(|source| CalibError::Io {
+                path: shown.clone(),
+                source,
+            })?;
     let mut out = Vec::new();
     for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
         let line = line.map_err(|source| CalibError::Io {

@@ -120,9 +120,15 @@ pub fn embed_rs(artifacts: &[(Target, Vec<Artifact>)]) -> String {
     s
 }
 
-/// Writes `contents` to `path` unless the file already holds exactly that.
+fn holds(path: &Path, contents: &str) -> bool {
+    std::fs::read(path).ok().as_deref() == Some(contents.as_bytes())
+}
+
+/// Writes `contents` to `path` unless the file already holds exactly that. The new
+/// content goes to a temporary file beside it first, then is renamed over `path`, so a
+/// reader never sees a half-written kernel.
 pub fn write_if_different(path: &Path, contents: &str) -> Result<bool, CodegenError> {
-    if std::fs::read_to_string(path).ok().as_deref() == Some(contents) {
+    if holds(path, contents) {
         return Ok(false);
     }
     let io = |source| CodegenError::Io {
@@ -132,30 +138,107 @@ pub fn write_if_different(path: &Path, contents: &str) -> Result<bool, CodegenEr
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io)?;
     }
-    std::fs::write(path, contents).map_err(io)?;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".moa-tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    std::fs::write(&tmp, contents).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io(e)
+    })?;
     Ok(true)
 }
 
-/// Writes a whole compile output folder; returns how many files changed.
+/// The folders of an output directory that moa-compile owns, and the extension of the
+/// kernel sources it writes there.
+const OWNED: &[(&str, &str)] = &[("wgsl", "wgsl"), ("cuda", "cu")];
+
+/// Files of an earlier compile in `dir` that the new output does not list: kernel sources
+/// in the folders moa-compile owns (`wgsl/*.wgsl`, `cuda/*.cu`), and every file the old
+/// manifest lists (relative paths inside `dir` only). Relative paths, sorted.
+fn stale_files(dir: &Path, keep: &std::collections::BTreeSet<String>) -> Vec<String> {
+    let mut stale = std::collections::BTreeSet::new();
+    for (sub, ext) in OWNED {
+        let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let is_file = e.file_type().map(|t| t.is_file()).unwrap_or(false);
+            if is_file && name.ends_with(&format!(".{ext}")) {
+                stale.insert(format!("{sub}/{name}"));
+            }
+        }
+    }
+    let old = crate::input::read_to_string(
+        &dir.join("manifest.json"),
+        "manifest",
+        crate::input::MAX_TEXT_BYTES,
+    )
+    .ok()
+    .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+    if let Some(files) = old.as_ref().and_then(|m| m["files"].as_array()) {
+        for rel in files.iter().filter_map(|f| f["path"].as_str()) {
+            let inside = Path::new(rel)
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
+            if inside && dir.join(rel).is_file() {
+                stale.insert(rel.to_string());
+            }
+        }
+    }
+    stale.into_iter().filter(|p| !keep.contains(p)).collect()
+}
+
+/// Writes a whole compile output folder; returns how many files changed (written or
+/// removed).
+///
+/// A folder that holds another plan's output is brought to exactly this plan's: kernel
+/// files the new manifest does not list (e.g. `l20`..`l29` of a deeper model) are
+/// removed. The manifest is removed first and written last, so a run stopped half-way
+/// leaves no manifest (which `--kernels` refuses) rather than one that lists files of two
+/// plans. Unchanged files are not touched.
 pub fn write_output(
     dir: &Path,
     module: &KernelModule,
     artifacts: &[(Target, Vec<Artifact>)],
 ) -> Result<usize, CodegenError> {
-    let mut changed = 0;
-    for (_, arts) in artifacts {
-        for a in arts {
-            changed += usize::from(write_if_different(&dir.join(&a.path), &a.source)?);
-        }
+    let manifest_path = dir.join("manifest.json");
+    let manifest = manifest_json(module, artifacts);
+    let sources: Vec<(&str, &str)> = artifacts
+        .iter()
+        .flat_map(|(_, a)| a.iter())
+        .map(|a| (a.path.as_str(), a.source.as_str()))
+        .collect();
+    let keep: std::collections::BTreeSet<String> =
+        sources.iter().map(|(p, _)| p.to_string()).collect();
+    let stale = stale_files(dir, &keep);
+    let embed = embed_rs(artifacts);
+    let unchanged = stale.is_empty()
+        && holds(&manifest_path, &manifest)
+        && holds(&dir.join("kernels.rs"), &embed)
+        && sources.iter().all(|(p, s)| holds(&dir.join(p), s));
+    if unchanged {
+        return Ok(0);
     }
-    changed += usize::from(write_if_different(
-        &dir.join("manifest.json"),
-        &manifest_json(module, artifacts),
-    )?);
-    changed += usize::from(write_if_different(
-        &dir.join("kernels.rs"),
-        &embed_rs(artifacts),
-    )?);
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| CodegenError::Io { path, source }
+    };
+    if manifest_path.is_file() && !holds(&manifest_path, &manifest) {
+        std::fs::remove_file(&manifest_path).map_err(io(&manifest_path))?;
+    }
+    let mut changed = 0;
+    for (rel, source) in &sources {
+        changed += usize::from(write_if_different(&dir.join(rel), source)?);
+    }
+    for rel in &stale {
+        let path = dir.join(rel);
+        std::fs::remove_file(&path).map_err(io(&path))?;
+        changed += 1;
+    }
+    changed += usize::from(write_if_different(&dir.join("kernels.rs"), &embed)?);
+    changed += usize::from(write_if_different(&manifest_path, &manifest)?);
     Ok(changed)
 }
 
@@ -173,7 +256,8 @@ pub fn read_output(
         path: path.display().to_string(),
         message,
     };
-    let text = std::fs::read_to_string(&path).map_err(|e| bad(format!("cannot read: {e}")))?;
+    let text = crate::input::read_to_string(&path, "manifest", crate::input::MAX_TEXT_BYTES)
+        .map_err(|e| bad(format!("cannot read: {e}")))?;
     let m: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
     if m["manifest_version"] != serde_json::json!(MANIFEST_VERSION) {
@@ -182,17 +266,17 @@ pub fn read_output(
             m["manifest_version"]
         )));
     }
-    let expect = |field: &str, got: &serde_json::Value, want: serde_json::Value| {
-        if *got == want {
-            Ok(())
-        } else {
-            Err(bad(format!(
-                "`{field}` is {got} but the plan needs {want}: compile this plan with \
+    let expect =
+        |field: &str, got: &serde_json::Value, want: serde_json::Value| match first_difference(
+            field, got, &want,
+        ) {
+            None => Ok(()),
+            Some(diff) => Err(bad(format!(
+                "was compiled for another plan: {diff}; compile this plan with \
                  `moa-compile PLAN -o DIR --dtype {}`",
                 module.storage.name()
-            )))
-        }
-    };
+            ))),
+        };
     expect("model", &m["model"], json(&module.shape))?;
     expect("span", &m["span"], json(&module.span))?;
     expect(
@@ -218,8 +302,12 @@ pub fn read_output(
         if !kernels.iter().any(|k| k.target == target) {
             continue;
         }
-        let source = std::fs::read_to_string(dir.join(rel))
-            .map_err(|e| bad(format!("cannot read `{rel}`: {e}")))?;
+        let source = crate::input::read_to_string(
+            &dir.join(rel),
+            "kernel source",
+            crate::input::MAX_TEXT_BYTES,
+        )
+        .map_err(|e| bad(format!("cannot read `{rel}`: {e}")))?;
         out.push(Artifact {
             path: rel.to_string(),
             source,
@@ -238,6 +326,71 @@ pub fn read_output(
         )));
     }
     Ok(out)
+}
+
+/// Longest rendering of one JSON value in a mismatch message.
+const MAX_SHOWN_CHARS: usize = 120;
+
+fn shown(v: &serde_json::Value) -> String {
+    let s = v.to_string();
+    match s.char_indices().nth(MAX_SHOWN_CHARS) {
+        None => s,
+        Some((cut, _)) => format!("{}… ({} characters)", &s[..cut], s.chars().count()),
+    }
+}
+
+/// The first place where the manifest's JSON (`got`) differs from the plan's (`want`), as
+/// one short sentence: `path` is extended with object keys and array indices (e.g.
+/// `cache_layout.layers[3].groups[0].rule.alpha`), and each value is shortened to
+/// [`MAX_SHOWN_CHARS`]. `None` when they are equal. A whole layer list can be 64,000
+/// characters, so the message names the first differing constant instead.
+pub fn first_difference(
+    path: &str,
+    got: &serde_json::Value,
+    want: &serde_json::Value,
+) -> Option<String> {
+    use serde_json::Value;
+    if got == want {
+        return None;
+    }
+    match (got, want) {
+        (Value::Object(a), Value::Object(b)) => {
+            let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            keys.into_iter().find_map(|k| {
+                let null = Value::Null;
+                let (x, y) = (a.get(k).unwrap_or(&null), b.get(k).unwrap_or(&null));
+                match (a.contains_key(k), b.contains_key(k)) {
+                    (true, false) => Some(format!(
+                        "`{path}.{k}` is in the manifest but not in the plan"
+                    )),
+                    (false, true) => Some(format!(
+                        "`{path}.{k}` is missing from the manifest (the plan has {})",
+                        shown(y)
+                    )),
+                    _ => first_difference(&format!("{path}.{k}"), x, y),
+                }
+            })
+        }
+        (Value::Array(a), Value::Array(b)) => a
+            .iter()
+            .zip(b)
+            .enumerate()
+            .find_map(|(i, (x, y))| first_difference(&format!("{path}[{i}]"), x, y))
+            .or_else(|| {
+                Some(format!(
+                    "`{path}` has {} entries in the manifest but the plan needs {}",
+                    a.len(),
+                    b.len()
+                ))
+            }),
+        _ => Some(format!(
+            "`{path}` is {} in the manifest but the plan needs {}",
+            shown(got),
+            shown(want)
+        )),
+    }
 }
 
 /// The JSON the manifest holds for a value (plain data: serialisation cannot fail).

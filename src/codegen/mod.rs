@@ -6,6 +6,7 @@
 pub mod ctx;
 pub mod cuda;
 pub mod emit;
+pub mod limits;
 pub mod wgsl;
 
 use serde::{Deserialize, Serialize};
@@ -30,6 +31,14 @@ pub enum CodegenError {
     },
     #[error("{path}: {message}")]
     Manifest { path: String, message: String },
+    /// A kernel exceeds a resource limit of its target (see [`limits`]).
+    #[error("{}: {target} kernel `{kernel}` {message}", .layer.map_or("all layers".to_string(), |l| format!("layer {l}")))]
+    Resources {
+        target: &'static str,
+        layer: Option<u32>,
+        kernel: String,
+        message: String,
+    },
     #[error("cannot write `{path}`")]
     Io {
         path: String,
@@ -100,12 +109,16 @@ pub struct Artifact {
 }
 
 /// Generates every kernel of `module` for `target`. WGSL output is validated with
-/// naga before it is returned.
+/// naga, and every kernel is checked against its target's resource limits
+/// ([`limits::check`]: threads and shared / workgroup memory per block) before it is
+/// returned; `CodegenError::Resources` names the layer and kernel that do not fit.
 pub fn generate(module: &KernelModule, target: Target) -> Result<Vec<Artifact>, CodegenError> {
-    match target {
-        Target::Wgsl => wgsl::generate(module),
-        Target::Cuda => cuda::generate(module),
-    }
+    let artifacts = match target {
+        Target::Wgsl => wgsl::generate(module)?,
+        Target::Cuda => cuda::generate(module)?,
+    };
+    limits::check(target, &artifacts)?;
+    Ok(artifacts)
 }
 
 /// A minijinja environment over embedded templates: strict undefined, so a missing

@@ -47,8 +47,9 @@ impl ScoreCache {
     pub fn open(path: &Path) -> Result<ScoreCache, String> {
         let mut rows = HashMap::new();
         if path.exists() {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+            let text =
+                crate::input::read_to_string(path, "score cache", crate::input::MAX_DATA_BYTES)
+                    .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
             for (i, line) in text.lines().enumerate().skip(1) {
                 let bad = || {
                     format!(

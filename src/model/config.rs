@@ -88,40 +88,42 @@ impl LlamaConfig {
             path: path.to_string(),
             message,
         };
+        // Field names as in `LlamaConfig` (GGUF and config.json keys differ; `moa model
+        // info` prints these names).
         for (field, v) in [
-            ("layers", self.n_layers),
-            ("hidden size", self.hidden_size),
-            ("ffn size", self.ffn_size),
-            ("q heads", self.q_heads),
-            ("kv heads", self.kv_heads),
-            ("head dim", self.head_dim),
-            ("vocabulary size", self.vocab_size),
+            ("n_layers", self.n_layers),
+            ("hidden_size", self.hidden_size),
+            ("ffn_size", self.ffn_size),
+            ("q_heads", self.q_heads),
+            ("kv_heads", self.kv_heads),
+            ("head_dim", self.head_dim),
+            ("vocab_size", self.vocab_size),
         ] {
             if v == 0 {
-                return Err(bad(format!("{field} is 0")));
+                return Err(bad(format!("`{field}` is 0: allowed 1 or more")));
             }
         }
         if !self.q_heads.is_multiple_of(self.kv_heads) {
             return Err(bad(format!(
-                "kv heads = {} does not divide q heads = {}",
+                "`kv_heads` = {} does not divide `q_heads` = {}",
                 self.kv_heads, self.q_heads
             )));
         }
         if !self.head_dim.is_multiple_of(2) {
             return Err(bad(format!(
-                "head dim = {} is odd: RoPE rotates pairs",
+                "`head_dim` = {} is odd: RoPE rotates pairs",
                 self.head_dim
             )));
         }
         if !(self.rope_theta.is_finite() && self.rope_theta > 0.0) {
             return Err(bad(format!(
-                "rope theta = {} is not positive",
+                "`rope_theta` = {} is not positive",
                 self.rope_theta
             )));
         }
         if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps >= 0.0) {
             return Err(bad(format!(
-                "rms norm eps = {} is negative",
+                "`rms_norm_eps` = {} is negative",
                 self.rms_norm_eps
             )));
         }

@@ -25,8 +25,15 @@ pub struct GgufFile {
 
 impl GgufFile {
     pub fn open(path: &Path) -> Result<GgufFile, ModelError> {
-        let file = File::open(path).map_err(io_err(path))?;
+        // Only the header is read here (bounded by the checks of `gguf_header`); tensor
+        // data is read tensor by tensor, so the file itself may be of any size.
+        let (file, _) =
+            crate::input::open_regular(path, "GGUF model", u64::MAX).map_err(io_err(path))?;
         let mut reader = BufReader::new(file);
+        super::gguf_header::check(&mut reader).map_err(|message| ModelError::Format {
+            path: path.display().to_string(),
+            message: format!("GGUF header: {message}"),
+        })?;
         let content = Content::read(&mut reader).map_err(|e| ModelError::Format {
             path: path.display().to_string(),
             message: format!("not a readable GGUF file: {e}"),

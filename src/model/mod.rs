@@ -11,6 +11,7 @@ pub mod chat;
 pub mod config;
 pub mod fetch;
 pub mod gguf;
+mod gguf_header;
 pub mod reference;
 pub mod safetensors;
 pub mod tokenizer;

@@ -40,7 +40,8 @@ pub fn hf_tensor_name(gguf_name: &str) -> String {
 }
 
 fn read_json(path: &Path) -> Result<Value, ModelError> {
-    let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+    let text = crate::input::read_to_string(path, "JSON config", crate::input::MAX_TEXT_BYTES)
+        .map_err(io_err(path))?;
     serde_json::from_str(&text).map_err(|e| ModelError::Format {
         path: path.display().to_string(),
         message: format!("invalid JSON: {e}"),

@@ -53,6 +53,9 @@ pub enum OptimizeError {
     Plan(#[from] PlanError),
 }
 
+/// Longest extra length accepted, in tokens (a plan's `max_context_tokens` limit).
+pub const MAX_LENGTH: u32 = 1 << 30;
+
 /// What to minimise.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Objective {
@@ -97,6 +100,45 @@ impl Default for OptimizeConfig {
             grid: None,
             solve: SolveOptions::default(),
         }
+    }
+}
+
+impl OptimizeConfig {
+    /// Checks the settings that do not depend on the profiles: the density band, the
+    /// MIP gap (finite, in [0, 1]), the extra lengths (1..=[`MAX_LENGTH`]) and the rule
+    /// budget. Errors are `InvalidConfig` naming the setting and its allowed range.
+    pub fn validate(&self) -> Result<(), OptimizeError> {
+        let cfg = self;
+        let (lo, hi) = cfg.density_band;
+        if !(lo.is_finite() && hi.is_finite() && 0.0 <= lo && lo <= hi && hi <= 1.0) {
+            return Err(OptimizeError::InvalidConfig(format!(
+                "density band [{}, {}] must satisfy 0 ≤ lo ≤ hi ≤ 1",
+                crate::plan::compact_number(lo),
+                crate::plan::compact_number(hi)
+            )));
+        }
+        let gap = cfg.solve.mip_gap;
+        if !(gap.is_finite() && (0.0..=1.0).contains(&gap)) {
+            return Err(OptimizeError::InvalidConfig(format!(
+                "mip_gap = {} is out of range: a relative optimality gap is in [0, 1]",
+                crate::plan::compact_number(gap)
+            )));
+        }
+        if let Some(&n) = cfg
+            .extra_lengths
+            .iter()
+            .find(|&&n| n == 0 || n > MAX_LENGTH)
+        {
+            return Err(OptimizeError::InvalidConfig(format!(
+                "extra length {n} is out of range: allowed 1..={MAX_LENGTH} tokens"
+            )));
+        }
+        if cfg.max_rules_per_layer == 0 {
+            return Err(OptimizeError::InvalidConfig(
+                "max rules per layer must be at least 1".into(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -206,22 +248,13 @@ fn prepare(
             )));
         }
     }
+    cfg.validate()?;
     let (lo, hi) = cfg.density_band;
-    if !(lo.is_finite() && hi.is_finite() && 0.0 <= lo && lo <= hi && hi <= 1.0) {
-        return Err(OptimizeError::InvalidConfig(format!(
-            "density band [{lo}, {hi}] must satisfy 0 ≤ lo ≤ hi ≤ 1"
-        )));
-    }
-    if cfg.max_rules_per_layer == 0 {
-        return Err(OptimizeError::InvalidConfig(
-            "max rules per layer must be at least 1".into(),
-        ));
-    }
     let mut order: Vec<usize> = (0..profiles.len()).collect();
     order.sort_by_key(|&i| profiles[i].n_tokens);
     let lengths: Vec<u32> = order.iter().map(|&i| profiles[i].n_tokens).collect();
     let mut constrained = lengths.clone();
-    constrained.extend(cfg.extra_lengths.iter().copied().filter(|&n| n > 0));
+    constrained.extend(cfg.extra_lengths.iter().copied());
     constrained.sort_unstable();
     constrained.dedup();
     let max_len = constrained.last().copied().unwrap_or(1);

@@ -146,10 +146,12 @@ impl InfluenceProfile {
     /// the same tensor and metadata).
     pub fn load(path: &Path) -> Result<Self, OptimizeError> {
         let shown = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| OptimizeError::Io {
-            path: shown.clone(),
-            source,
-        })?;
+        let bytes =
+            crate::input::read_bytes(path, "influence profile", crate::input::MAX_PROFILE_BYTES)
+                .map_err(|source| OptimizeError::Io {
+                    path: shown.clone(),
+                    source,
+                })?;
         Self::from_bytes(&bytes).map_err(|message| OptimizeError::Profile {
             path: shown,
             message,

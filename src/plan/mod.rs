@@ -179,20 +179,35 @@ struct RawLayer {
     beta: Vec<f64>,
 }
 
+/// A number as it goes into an error message: Rust's shortest round-trip form, unless
+/// that is long (`1e-300` prints as 300 digits with `{}`), then scientific notation.
+pub fn compact_number(x: f64) -> String {
+    let plain = x.to_string();
+    if plain.len() <= 24 {
+        plain
+    } else {
+        format!("{x:e}")
+    }
+}
+
 /// Checks a raw (α, β) pair and converts it; `field` names the place for errors.
 pub fn rule_from_f64(alpha: f64, beta: f64) -> Result<Rule, (&'static str, String)> {
     if !alpha.is_finite() || alpha.fract() != 0.0 || alpha.abs() >= MAX_ABS_ALPHA as f64 {
         return Err((
             "alpha",
             format!(
-                "= {alpha} is not allowed: alpha must be a whole number of tokens with |alpha| < {MAX_ABS_ALPHA}"
+                "= {} is not allowed: alpha must be a whole number of tokens with |alpha| < {MAX_ABS_ALPHA}",
+                compact_number(alpha)
             ),
         ));
     }
     if !beta.is_finite() || !(0.0..=1.0).contains(&beta) {
         return Err((
             "beta",
-            format!("= {beta} is out of range: beta must be a fraction of N in [0, 1]"),
+            format!(
+                "= {} is out of range: beta must be a fraction of N in [0, 1]",
+                compact_number(beta)
+            ),
         ));
     }
     let scaled = beta * f64::from(BETA_DEN);
@@ -200,7 +215,8 @@ pub fn rule_from_f64(alpha: f64, beta: f64) -> Result<Rule, (&'static str, Strin
         return Err((
             "beta",
             format!(
-                "= {beta} is not a multiple of 1/{BETA_DEN}: kernels evaluate beta*N exactly in integers (round it, e.g. to {})",
+                "= {} is not a multiple of 1/{BETA_DEN}: kernels evaluate beta*N exactly in integers (round it, e.g. to {})",
+                compact_number(beta),
                 scaled.round() / f64::from(BETA_DEN)
             ),
         ));
@@ -214,10 +230,11 @@ pub fn rule_from_f64(alpha: f64, beta: f64) -> Result<Rule, (&'static str, Strin
 impl Plan {
     /// Reads and validates a plan file.
     pub fn load(path: &Path) -> Result<Plan, PlanError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PlanError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let text = crate::input::read_to_string(path, "plan", crate::input::MAX_TEXT_BYTES)
+            .map_err(|source| PlanError::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
         Plan::from_toml_str(&text, &path.display().to_string())
     }
 
@@ -241,6 +258,11 @@ impl Plan {
                 ),
             ));
         }
+        // The shape first: the per-layer checks below count entries against it, so
+        // `q_heads = 0` must be reported as itself, not as a wrong alpha length.
+        raw.model
+            .validate()
+            .map_err(|(field, message)| invalid(field, message))?;
         let mut layers = Vec::with_capacity(raw.layers.len());
         for (l, layer) in raw.layers.iter().enumerate() {
             for (name, len) in [("alpha", layer.alpha.len()), ("beta", layer.beta.len())] {
@@ -294,19 +316,13 @@ impl Plan {
             })?;
         Ok(plan)
     }
+}
 
-    fn validate(&self) -> Result<(), (String, String)> {
-        let m = &self.model;
-        let range = |field: &str, v: u32, lo: u32, hi: u32| -> Result<(), (String, String)> {
-            if v < lo || v > hi {
-                Err((
-                    field.to_string(),
-                    format!("= {v} is out of range: allowed {lo}..={hi}"),
-                ))
-            } else {
-                Ok(())
-            }
-        };
+impl ModelShape {
+    /// Checks every field against its allowed range; `Err((field, message))` names the
+    /// field as in TOML (`model.q_heads`, …).
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let m = self;
         range("model.layers", m.layers, 1, 1024)?;
         range("model.q_heads", m.q_heads, 1, 1024)?;
         range("model.kv_heads", m.kv_heads, 1, m.q_heads)?;
@@ -330,6 +346,26 @@ impl Plan {
             ));
         }
         range("model.max_context_tokens", m.max_context_tokens, 1, 1 << 30)?;
+        Ok(())
+    }
+}
+
+/// `Err((field, "= v is out of range: allowed lo..=hi"))` unless `lo ≤ v ≤ hi`.
+fn range(field: &str, v: u32, lo: u32, hi: u32) -> Result<(), (String, String)> {
+    if v < lo || v > hi {
+        Err((
+            field.to_string(),
+            format!("= {v} is out of range: allowed {lo}..={hi}"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+impl Plan {
+    fn validate(&self) -> Result<(), (String, String)> {
+        let m = &self.model;
+        m.validate()?;
         let s = &self.span;
         range("span.sink_tokens", s.sink_tokens, 0, 1 << 20)?;
         range("span.min_span_tokens", s.min_span_tokens, 1, 1 << 24)?;
@@ -339,7 +375,10 @@ impl Plan {
             if !d.is_finite() || *d <= 0.0 || *d > 1.0 {
                 return Err((
                     format!("meta.target_densities[{i}]"),
-                    format!("= {d} is out of range: a density is in (0, 1]"),
+                    format!(
+                        "= {} is out of range: a density is in (0, 1]",
+                        compact_number(*d)
+                    ),
                 ));
             }
         }
@@ -400,6 +439,34 @@ impl Plan {
     /// N for a request: prompt tokens plus the plan's `max_new_tokens`.
     pub fn n_for_prompt(&self, prompt_tokens: u32) -> u32 {
         prompt_tokens.saturating_add(self.span.max_new_tokens)
+    }
+
+    /// The prompt lengths a request of this plan may have: `1..=model.max_context_tokens −
+    /// span.max_new_tokens` (N must fit the model's context). `None` when `max_new_tokens`
+    /// leaves no room for a prompt.
+    pub fn prompt_range(&self) -> Option<std::ops::RangeInclusive<u32>> {
+        let room = self
+            .model
+            .max_context_tokens
+            .checked_sub(self.span.max_new_tokens)?;
+        (room >= 1).then_some(1..=room)
+    }
+
+    /// [`Plan::n_for_prompt`] for a prompt length given by a user: errors (naming the
+    /// allowed range) when the prompt is empty or N would exceed `model.max_context_tokens`.
+    pub fn checked_n_for_prompt(&self, prompt_tokens: u32) -> Result<u32, String> {
+        let (ctx, max_new) = (self.model.max_context_tokens, self.span.max_new_tokens);
+        match self.prompt_range() {
+            None => Err(format!(
+                "span.max_new_tokens = {max_new} leaves no room for a prompt in model.max_context_tokens = {ctx}"
+            )),
+            Some(r) if !r.contains(&prompt_tokens) => Err(format!(
+                "prompt length {prompt_tokens} is out of range: allowed {}..={} (N = prompt + span.max_new_tokens {max_new} must fit model.max_context_tokens = {ctx})",
+                r.start(),
+                r.end()
+            )),
+            Some(_) => Ok(prompt_tokens + max_new),
+        }
     }
 
     /// Span of one query head at sequence length N.

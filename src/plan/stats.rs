@@ -27,19 +27,30 @@ pub struct PlanStats {
     pub dense_kv_bytes: u64,
     /// What upstream's MHA-expanded cache would need.
     pub upstream_kv_bytes: u64,
+    /// KV heads (over all layers) whose span exceeds N. Always 0 in `moa` span mode;
+    /// in `upstream` mode spans round up past N, and then `kv_bytes` can exceed
+    /// `dense_kv_bytes` (docs/DESIGN.md §2).
+    pub kv_spans_over_n: u64,
 }
 
+/// Bytes per cached element `plan_stats` accepts: 1 (8-bit) to 8 (f64).
+pub const BYTES_PER_ELEM: std::ops::RangeInclusive<u64> = 1..=8;
+
+/// Span figures of `plan` at N = `n_tokens` (≥ 1; densities are per N), with K and V
+/// bytes at `bytes_per_elem` (see [`BYTES_PER_ELEM`]; callers check user input).
 pub fn plan_stats(plan: &Plan, n_tokens: u32, bytes_per_elem: u64) -> PlanStats {
     let m = &plan.model;
     let mut layers = Vec::new();
-    let (mut kv_total, mut q_total) = (0u64, 0u64);
+    let (mut kv_total, mut q_total, mut over) = (0u64, 0u64, 0u64);
     for l in 0..m.layers as usize {
         let spans: Vec<u32> = (0..m.q_heads as usize)
             .map(|h| plan.q_span(l, h, n_tokens))
             .collect();
-        let kv_slots: u64 = (0..m.kv_heads as usize)
-            .map(|k| u64::from(plan.kv_span(l, k, n_tokens)))
-            .sum();
+        let kv_spans: Vec<u32> = (0..m.kv_heads as usize)
+            .map(|k| plan.kv_span(l, k, n_tokens))
+            .collect();
+        let kv_slots: u64 = kv_spans.iter().map(|&s| u64::from(s)).sum();
+        over += kv_spans.iter().filter(|&&s| s > n_tokens).count() as u64;
         let mut rules = plan.layers[l].rules.clone();
         rules.sort();
         rules.dedup();
@@ -64,5 +75,6 @@ pub fn plan_stats(plan: &Plan, n_tokens: u32, bytes_per_elem: u64) -> PlanStats 
         kv_bytes: kv_total * per_slot,
         dense_kv_bytes: u64::from(m.layers) * u64::from(m.kv_heads) * n * per_slot,
         upstream_kv_bytes: q_total * per_slot,
+        kv_spans_over_n: over,
     }
 }

@@ -31,6 +31,10 @@ pub fn import(text: &str, path: &str, model: ModelShape) -> Result<Plan, PlanErr
         field,
         message,
     };
+    // The shape first: the row counts below are checked against it.
+    model
+        .validate()
+        .map_err(|(field, message)| invalid(field, message))?;
     let raw: UpstreamJson = serde_json::from_str(text).map_err(|e| PlanError::Parse {
         path: path.to_string(),
         message: format!(

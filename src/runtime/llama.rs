@@ -118,6 +118,25 @@ pub struct Sampling {
 }
 
 impl Sampling {
+    /// Checks the ranges: `temperature` finite and ≥ 0 (0 = greedy), `top_p` in (0, 1].
+    /// NaN or a negative temperature would otherwise fall back to greedy silently, and a
+    /// `top_p` outside (0, 1] would be clamped.
+    pub fn validate(&self) -> Result<(), EngineError> {
+        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
+            return Err(EngineError::Input(format!(
+                "`temperature` = {} is out of range: allowed a finite number >= 0 (0 = greedy)",
+                self.temperature
+            )));
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return Err(EngineError::Input(format!(
+                "`top_p` = {} is out of range: allowed (0, 1]",
+                self.top_p
+            )));
+        }
+        Ok(())
+    }
+
     pub fn greedy() -> Sampling {
         Sampling {
             temperature: 0.0,
@@ -634,15 +653,16 @@ impl GpuLlama {
                 "every prompt needs at least one token".into(),
             ));
         }
-        if longest + max_new > self.config.context_length {
-            return Err(EngineError::TooLong {
+        // Checked: `max_new` comes from the command line (usize::MAX must not wrap).
+        let n_tokens = longest
+            .checked_add(max_new)
+            .filter(|&n| n <= self.config.context_length)
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or(EngineError::TooLong {
                 prompt: longest,
                 max_new,
                 context: self.config.context_length,
-            });
-        }
-        let n_tokens = u32::try_from(longest + max_new)
-            .map_err(|_| EngineError::Input("N does not fit 32 bits".into()))?;
+            })?;
         let hd = self.config.head_dim;
         let d = hd as u64;
         let s = elem_bytes(self.storage);
@@ -839,6 +859,8 @@ impl GpuLlama {
         last: &[u32],
         row_start: Option<&[u32]>,
     ) -> StepIo {
+        // Ids were checked against the vocabulary by the callers (`check_ids`); the clamp
+        // only keeps the embedding gather in bounds for the zero-filled decode buffers.
         let vocab = self.config.vocab_size as u32;
         let clamped: Vec<u32> = tokens.iter().map(|&x| x.min(vocab - 1)).collect();
         let row_pos: Vec<u32> = last.iter().map(|&i| info[i as usize][0]).collect();
@@ -1185,8 +1207,14 @@ impl GpuLlama {
                 req.rows
             )));
         }
-        let vocab = self.config.vocab_size as u32;
-        let clamped: Vec<u32> = tokens.iter().map(|&x| x.min(vocab - 1)).collect();
+        self.check_ids(tokens, "decode input")?;
+        if let Some(b) = req.row_len.iter().position(|&p| p >= req.n_tokens) {
+            return Err(EngineError::Input(format!(
+                "row {b} is at position {}: the request was started for N = {} tokens (longest prompt + max_new); start a longer request",
+                req.row_len[b], req.n_tokens
+            )));
+        }
+        let clamped = tokens;
         let info: Vec<[u32; 4]> = req
             .row_len
             .iter()
@@ -1194,7 +1222,7 @@ impl GpuLlama {
             .map(|(b, &pos)| [pos, b as u32, pos, 0])
             .collect();
         let q = &self.queue;
-        q.write_buffer(&req.decode_io.tokens, 0, bytemuck::cast_slice(&clamped));
+        q.write_buffer(&req.decode_io.tokens, 0, bytemuck::cast_slice(clamped));
         q.write_buffer(
             &req.decode_io.info,
             0,
@@ -1286,7 +1314,17 @@ impl GpuLlama {
         let mut row_start = vec![0u32];
         let mut last = Vec::new();
         for (b, p) in prompts.iter().enumerate() {
-            let n = p.len() as u32;
+            self.check_ids(p, &format!("prompt {b}"))?;
+            let n = u32::try_from(p.len())
+                .ok()
+                .filter(|&n| n >= 1 && n <= req.n_tokens)
+                .ok_or_else(|| {
+                    EngineError::Input(format!(
+                        "prompt {b} has {} tokens: allowed 1..={} (N of this request)",
+                        p.len(),
+                        req.n_tokens
+                    ))
+                })?;
             for (i, &tok) in p.iter().enumerate() {
                 tokens.push(tok);
                 info.push([i as u32, b as u32, n - 1, 0]);
@@ -1316,6 +1354,7 @@ impl GpuLlama {
         prompts: &[Vec<u32>],
         sampling: Sampling,
     ) -> Result<Vec<u32>, EngineError> {
+        sampling.validate()?;
         let packed = self.prefill_inputs(req, prompts)?;
         self.forward_prefill(req, packed, OutputKind::of(sampling), None)
     }
@@ -1352,7 +1391,22 @@ impl GpuLlama {
         tokens: &[u32],
         sampling: Sampling,
     ) -> Result<Vec<u32>, EngineError> {
+        sampling.validate()?;
         self.forward_decode(req, tokens, OutputKind::of(sampling))
+    }
+
+    /// Every id must index the embedding table: an id ≥ `vocab_size` (a tokenizer of
+    /// another model) is an error naming it, never a clamped or out-of-bounds lookup.
+    fn check_ids(&self, ids: &[u32], what: &str) -> Result<(), EngineError> {
+        let vocab = self.config.vocab_size;
+        match ids.iter().position(|&id| id as usize >= vocab) {
+            None => Ok(()),
+            Some(i) => Err(EngineError::Input(format!(
+                "{what}: token id {} at position {i} is out of range: the model's vocab_size is {vocab} (ids 0..={}); is the tokenizer from another model?",
+                ids[i],
+                vocab.saturating_sub(1)
+            ))),
+        }
     }
 
     fn split_logits(&self, raw: &[u32]) -> Vec<Vec<f32>> {

@@ -305,21 +305,27 @@ pub enum PlanCommand {
     Import {
         /// The upstream JSON file.
         upstream: PathBuf,
+        /// Take the shape (layers, heads, KV heads, head dim, context) from this model's
+        /// config (GGUF file or Hugging Face folder; only the config is read). Shape flags
+        /// given as well must agree with it.
+        #[arg(long)]
+        model: Option<PathBuf>,
         /// Number of decoder layers of the model.
-        #[arg(long)]
-        layers: u32,
+        #[arg(long, required_unless_present = "model")]
+        layers: Option<u32>,
         /// Number of query heads (upstream plans are per query head).
-        #[arg(long)]
-        heads: u32,
+        #[arg(long, required_unless_present = "model")]
+        heads: Option<u32>,
         /// Number of KV heads (GQA); equal to --heads for MHA models.
+        #[arg(long, required_unless_present = "model")]
+        kv_heads: Option<u32>,
+        /// Head dimension (no default: it differs between models, and a wrong one
+        /// compiles kernels for the wrong cache).
+        #[arg(long, required_unless_present = "model")]
+        head_dim: Option<u32>,
+        /// Longest context the model supports, in tokens (default: the model's, else 32768).
         #[arg(long)]
-        kv_heads: u32,
-        /// Head dimension.
-        #[arg(long, default_value_t = 128)]
-        head_dim: u32,
-        /// Longest context the model supports, in tokens.
-        #[arg(long, default_value_t = 32768)]
-        max_context: u32,
+        max_context: Option<u32>,
         /// Model name to record in the plan.
         #[arg(long)]
         name: Option<String>,
@@ -337,10 +343,11 @@ pub enum PlanCommand {
     /// Print per-layer span statistics, KV density and KV bytes against dense.
     Show {
         plan: PathBuf,
-        /// Prompt length in tokens; N = prompt + the plan's max_new_tokens.
+        /// Prompt length in tokens; N = prompt + the plan's max_new_tokens must fit the
+        /// plan's model.max_context_tokens.
         #[arg(long)]
         prompt_len: u32,
-        /// Bytes per cached element (2 for f16/bf16, 4 for f32).
+        /// Bytes per cached element (2 for f16/bf16, 4 for f32; allowed 1..=8).
         #[arg(long, default_value_t = 2)]
         bytes_per_elem: u64,
         /// Also print every head's span.

@@ -53,7 +53,34 @@ fn prefill(
     Ok(next?)
 }
 
+/// `--max-new-tokens` must leave room for at least one new token and stay inside the
+/// model's context: allowed `1..=context − longest prompt`.
+fn check_max_new(max_new: usize, longest: usize, context: usize) -> anyhow::Result<()> {
+    let Some(room) = context.checked_sub(longest).filter(|&r| r >= 1) else {
+        bail!(
+            "the longest prompt has {longest} tokens, which leaves no room for a new token in the model's context of {context} tokens"
+        );
+    };
+    if max_new == 0 || max_new > room {
+        bail!(
+            "--max-new-tokens {max_new} is out of range: allowed 1..={room} (the model's context of {context} tokens minus the longest prompt's {longest})"
+        );
+    }
+    Ok(())
+}
+
 pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
+    let sampling = Sampling {
+        temperature: args.temperature,
+        top_p: args.top_p,
+        seed: args.seed,
+    };
+    sampling
+        .validate()
+        .context("invalid --temperature or --top-p")?;
+    if args.max_new_tokens == 0 {
+        bail!("--max-new-tokens 0 is out of range: generation needs at least 1 new token");
+    }
     let model_path = match &args.model {
         Some(p) => p.clone(),
         None => model::default_model_path()?,
@@ -79,7 +106,8 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     let mut texts = args.prompt.clone();
     for f in &args.prompt_file {
         texts.push(
-            std::fs::read_to_string(f).with_context(|| format!("cannot read `{}`", f.display()))?,
+            moa::input::read_to_string(f, "prompt file", moa::input::MAX_DATA_BYTES)
+                .with_context(|| format!("cannot read `{}`", f.display()))?,
         );
     }
     let mut prompts = Vec::new();
@@ -90,6 +118,18 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             _ => tokenizer.encode(text)?,
         });
     }
+    let vocab = model.config.vocab_size;
+    for (i, p) in prompts.iter().enumerate() {
+        if let Some(&id) = p.iter().find(|&&id| id as usize >= vocab) {
+            bail!(
+                "`{}`: the tokenizer gives token id {id} in prompt {i}, but the model's vocab_size is {vocab} (ids 0..={}): tokenizer and weights do not belong together",
+                model_path.display(),
+                vocab - 1
+            );
+        }
+    }
+    let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
+    check_max_new(args.max_new_tokens, longest, model.config.context_length)?;
     let ctx = WgpuContext::new()?;
     let gpu = match (&args.kernels, &plan) {
         (Some(dir), Some(p)) => GpuLlama::from_compiled(&ctx, &model, p, args.f32, dir)?,
@@ -103,11 +143,6 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         gpu.storage().name(),
         t0.elapsed().as_secs_f64()
     );
-    let sampling = Sampling {
-        temperature: args.temperature,
-        top_p: args.top_p,
-        seed: args.seed,
-    };
     let lens: Vec<usize> = prompts.iter().map(Vec::len).collect();
     let mut req = gpu.start(&lens, args.max_new_tokens, args.seed)?;
     let rows = prompts.len();

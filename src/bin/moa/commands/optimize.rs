@@ -42,6 +42,19 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
     if !(args.time_limit.is_finite() && args.time_limit > 0.0) {
         bail!("--time-limit must be a positive number of seconds");
     }
+    // The settings that need no profile, checked before the profiles are read.
+    OptimizeConfig {
+        density_band,
+        extra_lengths: args.extra_lengths.clone(),
+        max_rules_per_layer: args.max_rules_per_layer,
+        solve: SolveOptions {
+            mip_gap: args.mip_gap,
+            ..SolveOptions::default()
+        },
+        ..OptimizeConfig::default()
+    }
+    .validate()
+    .context("invalid --density/--band, --mip-gap, --extra-length or --max-rules-per-layer")?;
     let mut profiles = Vec::with_capacity(args.profiles.len());
     let mut names = Vec::with_capacity(args.profiles.len());
     for path in &args.profiles {

@@ -3,8 +3,9 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use moa::plan::stats::plan_stats;
+use anyhow::{bail, Context};
+use moa::plan::stats::{plan_stats, BYTES_PER_ELEM};
+use moa::plan::SpanMode;
 use moa::plan::{upstream, ModelShape, Plan};
 
 use super::write_output;
@@ -14,6 +15,7 @@ pub fn run(cmd: PlanCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         PlanCommand::Import {
             upstream: path,
+            model,
             layers,
             heads,
             kv_heads,
@@ -22,15 +24,48 @@ pub fn run(cmd: PlanCommand) -> anyhow::Result<ExitCode> {
             name,
             output,
         } => {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read `{}`", path.display()))?;
+            let text =
+                moa::input::read_to_string(&path, "upstream plan", moa::input::MAX_TEXT_BYTES)
+                    .with_context(|| format!("cannot read `{}`", path.display()))?;
+            let from_model = match &model {
+                Some(m) => Some(
+                    moa::model::read_config(m)
+                        .with_context(|| format!("reading the shape of `{}`", m.display()))?
+                        .0
+                        .model_shape(),
+                ),
+                None => None,
+            };
+            let shown = model.as_ref().map(|m| m.display().to_string());
+            let pick =
+                |flag: &str, given: Option<u32>, of_model: Option<u32>| match (given, of_model) {
+                    (Some(g), Some(m)) if g != m => bail!(
+                        "--{flag} {g} disagrees with the model `{}`, whose config says {m}",
+                        shown.as_deref().unwrap_or_default()
+                    ),
+                    (Some(g), _) => Ok(g),
+                    (None, Some(m)) => Ok(m),
+                    (None, None) => bail!(
+                        "--{flag} is required (or give --model to read it from a model config)"
+                    ),
+                };
             let shape = ModelShape {
-                name,
-                layers,
-                q_heads: heads,
-                kv_heads,
-                head_dim,
-                max_context_tokens: max_context,
+                name: name.or_else(|| from_model.as_ref().and_then(|m| m.name.clone())),
+                layers: pick("layers", layers, from_model.as_ref().map(|m| m.layers))?,
+                q_heads: pick("heads", heads, from_model.as_ref().map(|m| m.q_heads))?,
+                kv_heads: pick(
+                    "kv-heads",
+                    kv_heads,
+                    from_model.as_ref().map(|m| m.kv_heads),
+                )?,
+                head_dim: pick(
+                    "head-dim",
+                    head_dim,
+                    from_model.as_ref().map(|m| m.head_dim),
+                )?,
+                max_context_tokens: max_context
+                    .or(from_model.as_ref().map(|m| m.max_context_tokens))
+                    .unwrap_or(32768),
             };
             let plan = upstream::import(&text, &path.display().to_string(), shape)?;
             write_output(output.as_deref(), &plan.to_toml())?;
@@ -48,7 +83,7 @@ pub fn run(cmd: PlanCommand) -> anyhow::Result<ExitCode> {
             heads,
         } => {
             let plan = Plan::load(&path)?;
-            write_output(None, &show(&plan, prompt_len, bytes_per_elem, heads))?;
+            write_output(None, &show(&plan, prompt_len, bytes_per_elem, heads)?)?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -58,9 +93,23 @@ fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
-/// The report of `moa plan show`.
-pub fn show(plan: &Plan, prompt_len: u32, bytes_per_elem: u64, heads: bool) -> String {
-    let n = plan.n_for_prompt(prompt_len);
+/// The report of `moa plan show`; errors name the flag and its allowed range.
+pub fn show(
+    plan: &Plan,
+    prompt_len: u32,
+    bytes_per_elem: u64,
+    heads: bool,
+) -> anyhow::Result<String> {
+    let n = plan
+        .checked_n_for_prompt(prompt_len)
+        .map_err(|e| anyhow::anyhow!("--prompt-len {prompt_len}: {e}"))?;
+    if !BYTES_PER_ELEM.contains(&bytes_per_elem) {
+        bail!(
+            "--bytes-per-elem {bytes_per_elem} is out of range: allowed {}..={} (2 for f16/bf16, 4 for f32)",
+            BYTES_PER_ELEM.start(),
+            BYTES_PER_ELEM.end()
+        );
+    }
     let st = plan_stats(plan, n, bytes_per_elem);
     let m = &plan.model;
     let mut s = String::new();
@@ -125,5 +174,32 @@ pub fn show(plan: &Plan, prompt_len: u32, bytes_per_elem: u64, heads: bool) -> S
         st.kv_bytes as f64 / st.dense_kv_bytes as f64,
         mib(st.upstream_kv_bytes)
     );
-    s
+    // The "never more than dense" guarantee holds exactly when no KV head's span exceeds
+    // N: always in moa span mode, not always in upstream mode (docs/DESIGN.md §2, §4).
+    match plan.span.mode {
+        SpanMode::Moa => {
+            let _ = writeln!(
+                s,
+                "moa span mode: every span <= N, so the cache never exceeds the dense GQA cache"
+            );
+        }
+        SpanMode::Upstream if st.kv_spans_over_n > 0 => {
+            let _ = writeln!(
+                s,
+                "upstream span mode: {} of {} KV-head spans exceed N = {n} (upstream rounds spans up to min span {} and block {} even past N), so this cache is {:.1}% of dense; the 'never more than dense' guarantee holds only for moa span mode",
+                st.kv_spans_over_n,
+                u64::from(m.layers) * u64::from(m.kv_heads),
+                plan.span.min_span_tokens,
+                plan.span.block_tokens,
+                100.0 * st.kv_bytes as f64 / st.dense_kv_bytes as f64
+            );
+        }
+        SpanMode::Upstream => {
+            let _ = writeln!(
+                s,
+                "upstream span mode: no KV-head span exceeds N = {n} here, so the cache is within dense (at shorter N, spans rounded past N can exceed it)"
+            );
+        }
+    }
+    Ok(s)
 }

@@ -1,0 +1,134 @@
+//! Bounded reading of input files: the one place every reader of a user-named file goes
+//! through (plans, upstream JSON, compile manifests, calibration JSONL, prompt files,
+//! influence profiles, GGUF headers).
+//!
+//! Why: `moa plan show /dev/zero` or a FIFO would otherwise read without end, and a huge
+//! file would be pulled into memory before any check. Only regular files are read, and at
+//! most `max_bytes` of them; both refusals are `std::io::Error`s whose message names the
+//! kind of input and the limit, so each caller keeps its own error type (which names the
+//! path).
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+
+/// Largest plan TOML / upstream JSON / manifest moa reads: 64 MiB (a plan of 1024 layers
+/// of 1024 heads in TOML is about 20 MiB).
+pub const MAX_TEXT_BYTES: u64 = 64 << 20;
+/// Largest calibration JSONL or prompt file: 1 GiB.
+pub const MAX_DATA_BYTES: u64 = 1 << 30;
+/// Largest influence profile (safetensors): 4 GiB.
+pub const MAX_PROFILE_BYTES: u64 = 4 << 30;
+
+fn refuse(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message)
+}
+
+/// What a non-regular path is, for the error message.
+fn kind_of(meta: &std::fs::Metadata) -> &'static str {
+    let t = meta.file_type();
+    if t.is_dir() {
+        return "a directory";
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+        if t.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    "not a regular file"
+}
+
+/// Opens `path` for reading if it is a regular file (symbolic links are followed) of at
+/// most `max_bytes` bytes; returns the file and its size in bytes. `what` names the input
+/// in errors, e.g. "plan".
+///
+/// Errors: the open or metadata error of the OS; `InvalidInput` when the path is a
+/// directory, device, FIFO or socket, or larger than `max_bytes`.
+pub fn open_regular(path: &Path, what: &str, max_bytes: u64) -> io::Result<(File, u64)> {
+    let file = File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(refuse(format!(
+            "is {}: moa reads a {what} only from a regular file",
+            kind_of(&meta)
+        )));
+    }
+    if meta.len() > max_bytes {
+        return Err(refuse(format!(
+            "is {} bytes, larger than the {max_bytes} bytes allowed for a {what}",
+            meta.len()
+        )));
+    }
+    Ok((file, meta.len()))
+}
+
+/// Reads a whole regular file of at most `max_bytes` bytes (see [`open_regular`]). The
+/// read itself stops after `max_bytes + 1` bytes, so a file that grows while it is read
+/// (or reports a wrong size, as files in /proc do) is refused too.
+pub fn read_bytes(path: &Path, what: &str, max_bytes: u64) -> io::Result<Vec<u8>> {
+    let (file, len) = open_regular(path, what, max_bytes)?;
+    let mut out = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.take(max_bytes.saturating_add(1))
+        .read_to_end(&mut out)?;
+    if out.len() as u64 > max_bytes {
+        return Err(refuse(format!(
+            "grew past the {max_bytes} bytes allowed for a {what} while it was read"
+        )));
+    }
+    Ok(out)
+}
+
+/// [`read_bytes`] as UTF-8 text. Errors: as [`read_bytes`], and `InvalidData` naming the
+/// byte offset of the first invalid UTF-8 sequence.
+pub fn read_to_string(path: &Path, what: &str, max_bytes: u64) -> io::Result<String> {
+    let bytes = read_bytes(path, what, max_bytes)?;
+    String::from_utf8(bytes).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "is not UTF-8 text (invalid byte at offset {}): a {what} must be UTF-8",
+                e.utf8_error().valid_up_to()
+            ),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg(unix)]
+    fn refuses_devices_and_directories() {
+        let e = read_to_string(Path::new("/dev/zero"), "plan", MAX_TEXT_BYTES).unwrap_err();
+        assert!(e.to_string().contains("character device"), "{e}");
+        let e = read_to_string(Path::new("/"), "plan", MAX_TEXT_BYTES).unwrap_err();
+        assert!(e.to_string().contains("directory"), "{e}");
+    }
+
+    #[test]
+    fn refuses_files_over_the_limit() {
+        let dir = std::env::temp_dir().join(format!("moa-input-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("big.toml");
+        std::fs::write(&f, "x".repeat(100)).unwrap();
+        let e = read_to_string(&f, "plan", 99).unwrap_err();
+        assert!(
+            e.to_string().contains("100 bytes, larger than the 99"),
+            "{e}"
+        );
+        assert_eq!(read_to_string(&f, "plan", 100).unwrap().len(), 100);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

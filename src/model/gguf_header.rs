@@ -1,0 +1,340 @@
+//! A bounded check of a GGUF header before candle parses it, so that a damaged or hostile
+//! file gets an error naming the header field, metadata key or tensor at fault, and never
+//! a panic (candle divides by `general.alignment`, so 0 there would panic) or an
+//! allocation sized by the file's own claims.
+//!
+//! Layout (GGUF spec, github.com/ggml-org/ggml docs/gguf.md): magic `GGUF`, version
+//! (1–3), tensor count, metadata count (u32 in v1, u64 after), then `metadata_kv_count`
+//! entries (key string, value type u32, value) and `tensor_count` tensor infos (name, n_dims
+//! u32, dims (u32 in v1, u64 after), ggml type u32, offset u64). Strings are a length then
+//! bytes. Every length and count is checked against the bytes left in the file before
+//! anything is read or allocated.
+
+use std::collections::HashSet;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+
+/// Deepest array nesting accepted (real files use 1; candle allows 64).
+const MAX_ARRAY_DEPTH: usize = 8;
+/// Longest metadata key accepted (llama.cpp's keys are under 100 bytes).
+const MAX_KEY_BYTES: u64 = 65_535;
+/// Most dimensions a tensor may have (ggml's `GGML_MAX_DIMS`).
+const MAX_DIMS: u32 = 4;
+/// ggml type ids candle can read (`GgmlDType`): F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
+/// Q8_1, Q2_K … Q8_K, BF16.
+const GGML_TYPES: &[u32] = &[0, 1, 2, 3, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 30];
+
+struct Cursor<'a, R> {
+    r: &'a mut R,
+    pos: u64,
+    size: u64,
+    wide: bool,
+}
+
+impl<R: Read> Cursor<'_, R> {
+    fn left(&self) -> u64 {
+        self.size.saturating_sub(self.pos)
+    }
+
+    fn bytes(&mut self, n: u64, field: &dyn Fn() -> String) -> Result<Vec<u8>, String> {
+        if n > self.left() {
+            return Err(format!(
+                "{} needs {n} bytes at offset {} but the file has only {} left",
+                field(),
+                self.pos,
+                self.left()
+            ));
+        }
+        let mut v = vec![0u8; n as usize];
+        self.r
+            .read_exact(&mut v)
+            .map_err(|e| format!("{} cannot be read at offset {}: {e}", field(), self.pos))?;
+        self.pos += n;
+        Ok(v)
+    }
+
+    fn u32(&mut self, field: &dyn Fn() -> String) -> Result<u32, String> {
+        let b = self.bytes(4, field)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn u64(&mut self, field: &dyn Fn() -> String) -> Result<u64, String> {
+        let b = self.bytes(8, field)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&b);
+        Ok(u64::from_le_bytes(a))
+    }
+
+    /// A count or length: u32 in GGUF v1, u64 after.
+    fn len(&mut self, field: &dyn Fn() -> String) -> Result<u64, String> {
+        if self.wide {
+            self.u64(field)
+        } else {
+            self.u32(field).map(u64::from)
+        }
+    }
+
+    fn string(&mut self, field: &dyn Fn() -> String, max: u64) -> Result<Vec<u8>, String> {
+        let n = self.len(&|| format!("the length of {}", field()))?;
+        if n > max {
+            return Err(format!(
+                "{} has length {n}, above the {max} bytes allowed",
+                field()
+            ));
+        }
+        self.bytes(n, field)
+    }
+
+    fn skip(&mut self, n: u64, field: &dyn Fn() -> String) -> Result<(), String> {
+        if n > self.left() {
+            return Err(format!(
+                "{} needs {n} bytes at offset {} but the file has only {} left",
+                field(),
+                self.pos,
+                self.left()
+            ));
+        }
+        let copied = std::io::copy(&mut (&mut *self.r).take(n), &mut std::io::sink())
+            .map_err(|e| format!("{} cannot be read: {e}", field()))?;
+        if copied != n {
+            return Err(format!("{} is cut short by the end of the file", field()));
+        }
+        self.pos += n;
+        Ok(())
+    }
+
+    /// Smallest number of bytes one value of a type can take (for count checks).
+    fn min_size(&self, ty: u32) -> u64 {
+        let len = if self.wide { 8 } else { 4 };
+        match ty {
+            0 | 1 | 7 => 1,
+            2 | 3 => 2,
+            4..=6 => 4,
+            10..=12 => 8,
+            8 => len,
+            _ => 4 + len,
+        }
+    }
+
+    /// Reads one value of type `ty`; returns it when it is an integer (for
+    /// `general.alignment`).
+    fn value(
+        &mut self,
+        ty: u32,
+        field: &dyn Fn() -> String,
+        depth: usize,
+    ) -> Result<Option<i128>, String> {
+        let fixed = |c: &mut Self, n: u64| -> Result<i128, String> {
+            let b = c.bytes(n, field)?;
+            let mut a = [0u8; 8];
+            a[..b.len()].copy_from_slice(&b);
+            Ok(i128::from(u64::from_le_bytes(a)))
+        };
+        let signed = |v: i128, bits: u32| -> i128 {
+            let shift = 128 - bits;
+            (v << shift) >> shift
+        };
+        Ok(match ty {
+            0 => Some(fixed(self, 1)?),
+            1 => Some(signed(fixed(self, 1)?, 8)),
+            2 => Some(fixed(self, 2)?),
+            3 => Some(signed(fixed(self, 2)?, 16)),
+            4 => Some(fixed(self, 4)?),
+            5 => Some(signed(fixed(self, 4)?, 32)),
+            10 => Some(fixed(self, 8)?),
+            11 => Some(signed(fixed(self, 8)?, 64)),
+            6 | 12 => {
+                fixed(self, if ty == 6 { 4 } else { 8 })?;
+                None
+            }
+            7 => {
+                let b = fixed(self, 1)?;
+                if b > 1 {
+                    return Err(format!(
+                        "{} is a bool of value {b}: allowed 0 or 1",
+                        field()
+                    ));
+                }
+                None
+            }
+            8 => {
+                let n = self.len(&|| format!("the length of {}", field()))?;
+                self.skip(n, field)?;
+                None
+            }
+            9 => {
+                if depth >= MAX_ARRAY_DEPTH {
+                    return Err(format!(
+                        "{} nests arrays deeper than {MAX_ARRAY_DEPTH} levels",
+                        field()
+                    ));
+                }
+                let elem = self.u32(&|| format!("the element type of {}", field()))?;
+                if elem > 12 {
+                    return Err(format!(
+                        "{} has element type {elem}: allowed 0..=12 (GGUF value types)",
+                        field()
+                    ));
+                }
+                let n = self.len(&|| format!("the length of {}", field()))?;
+                let need = n.saturating_mul(self.min_size(elem));
+                if need > self.left() {
+                    return Err(format!(
+                        "{} declares {n} elements (at least {need} bytes) but the file has only {} bytes left",
+                        field(),
+                        self.left()
+                    ));
+                }
+                match elem {
+                    // Fixed-size elements: skip them in one go.
+                    0..=7 | 10..=12 => self.skip(n * self.min_size(elem), field)?,
+                    _ => {
+                        for i in 0..n {
+                            self.value(elem, &|| format!("{}[{i}]", field()), depth + 1)?;
+                        }
+                    }
+                }
+                None
+            }
+            other => {
+                return Err(format!(
+                    "{} has value type {other}: allowed 0..=12 (GGUF value types)",
+                    field()
+                ))
+            }
+        })
+    }
+}
+
+/// Checks the header of the GGUF file read by `reader` (positioned at its start).
+/// Errors are one sentence naming the header field (`magic`, `version`, `tensor_count`,
+/// `metadata_kv_count`), the metadata key (`general.alignment`, …) or the tensor at fault,
+/// and the allowed range; the caller adds the path. The reader is left at the start.
+pub fn check<R: Read + Seek>(reader: &mut BufReader<R>) -> Result<(), String> {
+    let size = reader
+        .seek(SeekFrom::End(0))
+        .map_err(|e| format!("cannot measure the file: {e}"))?;
+    reader
+        .seek(SeekFrom::Start(0))
+        .map_err(|e| format!("cannot seek: {e}"))?;
+    let result = check_at(reader, size);
+    reader
+        .seek(SeekFrom::Start(0))
+        .map_err(|e| format!("cannot seek: {e}"))?;
+    result
+}
+
+fn check_at<R: Read>(reader: &mut R, size: u64) -> Result<(), String> {
+    let mut c = Cursor {
+        r: reader,
+        pos: 0,
+        size,
+        wide: true,
+    };
+    let magic = c.u32(&|| "header field `magic`".to_string())?;
+    if magic != 0x4655_4747 && magic != 0x4747_5546 {
+        return Err(format!(
+            "header field `magic` is {magic:#010x}, expected 0x46554747 (\"GGUF\"): not a GGUF file"
+        ));
+    }
+    let version = c.u32(&|| "header field `version`".to_string())?;
+    if !(1..=3).contains(&version) {
+        return Err(format!(
+            "header field `version` = {version} is out of range: allowed 1..=3"
+        ));
+    }
+    c.wide = version >= 2;
+    let tensor_count = c.len(&|| "header field `tensor_count`".to_string())?;
+    let kv_count = c.len(&|| "header field `metadata_kv_count`".to_string())?;
+    let len = if c.wide { 8 } else { 4 };
+    let (min_kv, min_tensor) = (len + 4 + 1, len + 4 + 4 + 8);
+    for (name, n, min) in [
+        ("metadata_kv_count", kv_count, min_kv),
+        ("tensor_count", tensor_count, min_tensor),
+    ] {
+        if n.saturating_mul(min) > c.left() {
+            return Err(format!(
+                "header field `{name}` = {n} is out of range: the {} bytes left in the file hold at most {}",
+                c.left(),
+                c.left() / min
+            ));
+        }
+    }
+    let mut keys = HashSet::new();
+    // The entry before, to place a key or name that cannot be read.
+    let mut before = "header field `metadata_kv_count`".to_string();
+    for i in 0..kv_count {
+        let raw = c.string(
+            &|| format!("the key of metadata entry #{i} (after {before})"),
+            MAX_KEY_BYTES,
+        )?;
+        let key = String::from_utf8_lossy(&raw).into_owned();
+        before = format!("metadata `{key}`");
+        let field = || format!("metadata `{key}` (entry #{i})");
+        let ty = c.u32(&|| format!("the value type of {}", field()))?;
+        let int = c.value(ty, &field, 0)?;
+        if key == "general.alignment" {
+            // candle rounds the data offset up to this: 0 would divide by zero.
+            match int {
+                Some(a) if a > 0 && a <= 1 << 30 && (a & (a - 1)) == 0 => {}
+                Some(a) => {
+                    return Err(format!(
+                        "metadata `general.alignment` = {a} is out of range: allowed a power of two in 1..=2^30"
+                    ))
+                }
+                None => {
+                    return Err(
+                        "metadata `general.alignment` must be an integer (a power of two)".into(),
+                    )
+                }
+            }
+        }
+        if !keys.insert(key.clone()) {
+            return Err(format!("metadata `{key}` appears twice (entry #{i})"));
+        }
+    }
+    let mut names = HashSet::new();
+    for i in 0..tensor_count {
+        let raw = c.string(
+            &|| format!("the name of tensor #{i} (after {before})"),
+            MAX_KEY_BYTES,
+        )?;
+        let name = String::from_utf8_lossy(&raw).into_owned();
+        before = format!("tensor `{name}`");
+        let field = |what: &str| format!("{what} of tensor `{name}` (#{i})");
+        let n_dims = c.u32(&|| field("the dimension count"))?;
+        if n_dims > MAX_DIMS {
+            return Err(format!(
+                "{} = {n_dims} is out of range: allowed 0..={MAX_DIMS}",
+                field("the dimension count")
+            ));
+        }
+        let mut elems: u64 = 1;
+        for d in 0..n_dims {
+            let dim = c.len(&|| field(&format!("dimension {d}")))?;
+            elems = elems.checked_mul(dim).ok_or_else(|| {
+                format!(
+                    "{} overflow 64 bits: the tensor cannot exist",
+                    field("the dimensions")
+                )
+            })?;
+        }
+        if usize::try_from(elems).is_err() {
+            return Err(format!(
+                "{} give {elems} elements, more than this machine can address",
+                field("the dimensions")
+            ));
+        }
+        let ty = c.u32(&|| field("the ggml type"))?;
+        if !GGML_TYPES.contains(&ty) {
+            return Err(format!(
+                "{} = {ty} is not a type moa reads: allowed {GGML_TYPES:?}",
+                field("the ggml type")
+            ));
+        }
+        c.u64(&|| field("the data offset"))?;
+        if !names.insert(name.clone()) {
+            return Err(format!("tensor `{name}` appears twice (#{i})"));
+        }
+    }
+    Ok(())
+}

@@ -657,8 +657,14 @@ fn kv_memory_never_exceeds_dense_in_moa_mode_and_plan_show_says_when_upstream_do
         out.contains("upstream span mode: 4 of 4 KV-head spans exceed N = 1025"),
         "{out}"
     );
-    assert!(out.contains("this cache is 106.1% of dense"), "{out}");
-    assert!(out.contains("holds only for moa span mode"), "{out}");
+    assert!(
+        out.contains("the cache is 106.1% of dense, MORE than dense"),
+        "{out}"
+    );
+    assert!(
+        out.contains("only moa span mode guarantees at most dense"),
+        "{out}"
+    );
     let plan = Plan::load(&toml).unwrap();
     let st = plan_stats(&plan, 1025, 2);
     assert!(st.kv_bytes > st.dense_kv_bytes);

@@ -2,7 +2,8 @@
 //! run, through the library. None may panic, and every error must name what is wrong: a
 //! plan field (`layers[2].beta[5]`, a TOML line and column, or a backticked key) or a GGUF
 //! header field, metadata key or tensor. Plans that survive are round-tripped, measured
-//! and lowered; every 16th is compiled for both targets.
+//! and lowered; every 16th is compiled for both targets. 500 mutated upstream JSON plans
+//! go through `plan::upstream::import`.
 //!
 //! Seeds are fixed so a failure reproduces; `MOA_MUTATION_SEED` runs another sequence.
 
@@ -22,6 +23,7 @@ use rand::{Rng, SeedableRng};
 
 const PLANS: usize = 1000;
 const HEADERS: usize = 1000;
+const UPSTREAM: usize = 500;
 
 fn seed() -> u64 {
     std::env::var("MOA_MUTATION_SEED")
@@ -272,6 +274,62 @@ fn mutated_plans_never_panic_and_errors_name_their_field() {
         ok >= 50 && compiled >= 3,
         "only {ok} valid plans, {compiled} compiled"
     );
+}
+
+/// Upstream JSON plans (`moa plan import`), mutated the same way: numbers replaced,
+/// entries dropped or added, the text cut short.
+#[test]
+fn mutated_upstream_plans_never_panic_and_errors_name_their_field() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans");
+    let bases: Vec<(String, moa::plan::ModelShape)> = ["fixture-mha.toml", "fixture-gqa.toml"]
+        .iter()
+        .map(|f| {
+            let plan = Plan::load(&root.join(f)).unwrap();
+            (moa::plan::upstream::export(&plan), plan.model)
+        })
+        .collect();
+    let mut rng = StdRng::seed_from_u64(seed() ^ 0x5eed);
+    let mut valid = 0;
+    for i in 0..UPSTREAM {
+        let (base, shape) = &bases[i % bases.len()];
+        let mut text = base.clone();
+        for _ in 0..rng.random_range(1..=2) {
+            let spans = value_spans(&text);
+            if spans.is_empty() || text.is_empty() {
+                break;
+            }
+            text = match rng.random_range(0..4) {
+                0 | 1 => {
+                    let (s, e) = spans[rng.random_range(0..spans.len())];
+                    let v = PLAN_VALUES[rng.random_range(0..PLAN_VALUES.len())];
+                    format!("{}{v}{}", &text[..s], &text[e..])
+                }
+                2 => {
+                    // Drop one number and the comma after it, or one bracket.
+                    let (s, e) = spans[rng.random_range(0..spans.len())];
+                    let e = if text[e..].starts_with(',') { e + 1 } else { e };
+                    format!("{}{}", &text[..s], &text[e..])
+                }
+                _ => text[..rng.random_range(0..text.len())].to_string(),
+            };
+        }
+        let shape = shape.clone();
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            moa::plan::upstream::import(&text, "mutated.json", shape)
+        }));
+        match outcome {
+            Err(_) => panic!(
+                "upstream plan #{i} (seed {}) panicked; input:\n{text}",
+                seed()
+            ),
+            Ok(Ok(_)) => valid += 1,
+            Ok(Err(e)) => assert!(
+                plan_error_names_its_field(&e),
+                "does not name its field: {e}\n--- input:\n{text}"
+            ),
+        }
+    }
+    eprintln!("{UPSTREAM} mutated upstream plans: {valid} valid");
 }
 
 /// A tiny Llama as GGUF bytes, with `general.alignment` set so that it can be mutated too.

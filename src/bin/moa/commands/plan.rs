@@ -184,14 +184,19 @@ pub fn show(
             );
         }
         SpanMode::Upstream if st.kv_spans_over_n > 0 => {
+            let pct = 100.0 * st.kv_bytes as f64 / st.dense_kv_bytes as f64;
             let _ = writeln!(
                 s,
-                "upstream span mode: {} of {} KV-head spans exceed N = {n} (upstream rounds spans up to min span {} and block {} even past N), so this cache is {:.1}% of dense; the 'never more than dense' guarantee holds only for moa span mode",
+                "upstream span mode: {} of {} KV-head spans exceed N = {n} (upstream rounds spans up to min span {} and block {} even past N); the cache is {pct:.1}% of dense{}; only moa span mode guarantees at most dense",
                 st.kv_spans_over_n,
                 u64::from(m.layers) * u64::from(m.kv_heads),
                 plan.span.min_span_tokens,
                 plan.span.block_tokens,
-                100.0 * st.kv_bytes as f64 / st.dense_kv_bytes as f64
+                if st.kv_bytes > st.dense_kv_bytes {
+                    ", MORE than dense"
+                } else {
+                    " here"
+                }
             );
         }
         SpanMode::Upstream => {

@@ -224,6 +224,7 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
                 extra_lengths: vec![args.validate_length],
                 objective_length: None,
                 pareto_intervals: 4,
+                max_alpha: None,
                 plan_shape: None,
                 method: "auto".into(),
                 output: opt_dir.clone(),

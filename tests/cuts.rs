@@ -28,11 +28,11 @@ fn random_head(t: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
 
 #[test]
 fn cuts_match_the_definition_and_the_window() {
-    let (t, block, sink) = (50, 8, 8);
+    let (t, block, sink) = (50usize, 8usize, 8usize);
     let nb = t.div_ceil(block);
     let (a, g) = random_head(t, 3);
     let mut cuts = vec![0.0f64; nb * nb];
-    add_head_cuts(&a, &g, t, block, nb, sink, &mut cuts);
+    add_head_cuts(&a, &g, t, block, nb, sink, true, &mut cuts);
     let mut want = vec![0.0f64; nb * nb];
     for i in 0..t {
         for d in 0..nb {
@@ -99,7 +99,7 @@ fn a_duplicated_key_is_invisible_per_entry_but_not_to_the_cut() {
     let mut tiles = vec![0.0f64; nb * nb];
     add_head_tiles(&a, &g, t, block, nb, &mut tiles);
     let mut cuts = vec![0.0f64; nb * nb];
-    add_head_cuts(&a, &g, t, block, nb, sink, &mut cuts);
+    add_head_cuts(&a, &g, t, block, nb, sink, true, &mut cuts);
     let needle_tile = tiles[7 * nb + 1];
     // A window of 6 blocks past the sink drops keys ≤ 63 − 48 = 15: both copies.
     let cut = cuts[7 * nb + 6];

@@ -185,7 +185,7 @@ fn grid_prompts_fit_hold_the_key_and_are_seeded() {
                 c.prompt.len()
             );
             assert!(
-                c.prompt.len() > len - ANSWER_TOKENS - 60,
+                c.prompt.len() > len - ANSWER_TOKENS - 120,
                 "prompt too short"
             );
             let text = Bytes.decode(&c.prompt).unwrap();

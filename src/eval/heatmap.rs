@@ -320,13 +320,15 @@ fn draw_text<DB: DrawingBackend>(
         for (r, row) in rows.iter().enumerate() {
             for (c, b) in row.bytes().enumerate() {
                 if b == b'#' {
-                    let px = x0 + c as i32 * scale;
-                    let py = y + r as i32 * scale;
-                    area.draw(&Rectangle::new(
-                        [(px, py), (px + scale - 1, py + scale - 1)],
-                        color.filled(),
-                    ))
-                    .map_err(|e| e.to_string())?;
+                    // Pixel by pixel: plotters skips a filled rectangle of one pixel.
+                    for dy in 0..scale {
+                        for dx in 0..scale {
+                            let px = x0 + c as i32 * scale + dx;
+                            let py = y + r as i32 * scale + dy;
+                            area.draw_pixel((px, py), color)
+                                .map_err(|e| e.to_string())?;
+                        }
+                    }
                 }
             }
         }

@@ -110,7 +110,8 @@ impl GridSpec {
             0 => Vec::new(),
             1 => vec![0.5],
             k => (0..k)
-                .map(|i| 0.05 + 0.9 * i as f64 / (k - 1) as f64)
+                // Rounded to 1e-6 so that the JSON shows 0.95, not 0.9500000000000001.
+                .map(|i| ((0.05 + 0.9 * i as f64 / (k - 1) as f64) * 1e6).round() / 1e6)
                 .collect(),
         };
         GridSpec {

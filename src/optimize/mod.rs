@@ -295,8 +295,10 @@ fn prepare(
                             *c += f64::from(cuts[qb * nb + d]);
                         }
                     }
+                    // The expected first-order change, signed over rows and samples; a
+                    // mask that helps to first order costs 0 (a loss is never negative).
                     for (c, &w) in windows.iter().enumerate() {
-                        cost[u * nr + c] += cut_loss(&col, w, p.block_tokens);
+                        cost[u * nr + c] += cut_loss(&col, w, p.block_tokens).max(0.0);
                     }
                 } else {
                     let head = HeadInfluence::new(p.head(l, h), nb, sink_blocks);

@@ -16,7 +16,7 @@
 //!
 //!
 //! Optionally a second F32 tensor `cut_influence` of the same shape (entry `[l, h, qb, d]`:
-//! the summed first-order loss change, over the rows of query block qb, of removing every
+//! the summed signed first-order loss change, over the rows of query block qb, of removing every
 //! key at least d blocks back past the sink, `profile::influence::add_head_cuts`) with the
 //! metadata `cut_sink_tokens` (the sink those cuts keep). The optimizer prefers it when
 //! present and its sink is the plan's (docs/CALIBRATION.md, "Diagnosis").
@@ -37,8 +37,8 @@ pub const INFLUENCE_TENSOR: &str = "influence";
 /// The optional cut-influence tensor.
 pub const CUT_TENSOR: &str = "cut_influence";
 
-/// Cut influence `[layers, q_heads, NB, NB]` (query block, distance in blocks) and the
-/// sink it was computed for.
+/// Signed cut influence `[layers, q_heads, NB, NB]` (query block, distance in blocks) and
+/// the sink it was computed for.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CutInfluence {
     pub sink_tokens: u32,
@@ -110,9 +110,10 @@ impl InfluenceProfile {
                 self.influence.len()
             ));
         }
-        if let Some(i) = values.iter().position(|v| !v.is_finite() || *v < 0.0) {
+        // Signed: a first-order loss change can be negative.
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
             return Err(format!(
-                "cut influence value #{i} = {} is not a finite, non-negative mass",
+                "cut influence value #{i} = {} is not finite",
                 values[i]
             ));
         }

@@ -43,6 +43,8 @@ pub struct HeadFinding {
     /// rule when the profile has cuts): Σ over rows of |ΔL| of removing everything the
     /// window drops, at once.
     pub cut_plan: f64,
+    /// The same, signed (rows' effects may cancel): what the optimizer charges.
+    pub cut_plan_signed: f64,
     pub span: u32,
     pub reaches: bool,
     /// Loss under the plan minus loss under the plan with this head dense (what the
@@ -128,6 +130,7 @@ pub fn diagnose(
     let mut heads = Vec::new();
     let mut layer_influence = vec![0.0; c.n_layers];
     let mut row = vec![0.0f64; t];
+    let sink = plan.span.sink_tokens as usize;
     let dense_loss = walk_backward(model, &span, &mut |l, attn| {
         for h in 0..c.q_heads {
             let (a, g) = (&attn.probs[h], &attn.grads[h]);
@@ -168,23 +171,8 @@ pub fn diagnose(
                 ablation: None,
                 head_influence: total,
                 dropped_share: if total > 0.0 { dropped / total } else { 0.0 },
-                cut_plan: {
-                    let nb = t.div_ceil(BLOCK);
-                    let mut cuts = vec![0.0f64; nb * nb];
-                    add_head_cuts(
-                        a,
-                        g,
-                        t,
-                        BLOCK,
-                        nb,
-                        plan.span.sink_tokens as usize,
-                        &mut cuts,
-                    );
-                    let col: Vec<f64> = (0..nb)
-                        .map(|d| (0..nb).map(|qb| cuts[qb * nb + d]).sum())
-                        .collect();
-                    cut_loss(&col, window.window, BLOCK as u32)
-                },
+                cut_plan: cut_of(a, g, t, window.window, sink, true),
+                cut_plan_signed: cut_of(a, g, t, window.window, sink, false),
                 span: window.span,
                 reaches: window.keeps(rows.start as u64, key.start as u64),
                 restore: None,
@@ -247,6 +235,17 @@ pub fn diagnose(
     })
 }
 
+/// The cut influence of a window for one head (`abs`: per-row absolute values).
+fn cut_of(a: &[f32], g: &[f32], t: usize, window: u32, sink: usize, abs: bool) -> f64 {
+    let nb = t.div_ceil(BLOCK);
+    let mut cuts = vec![0.0f64; nb * nb];
+    add_head_cuts(a, g, t, BLOCK, nb, sink, abs, &mut cuts);
+    let col: Vec<f64> = (0..nb)
+        .map(|d| (0..nb).map(|qb| cuts[qb * nb + d]).sum())
+        .collect();
+    cut_loss(&col, window, BLOCK as u32)
+}
+
 /// Would a head with this span reach the key from the first answer row?
 pub fn reaches(span: u32, sink: u32, answer_row: usize, key_start: usize) -> bool {
     HeadWindow::new(span, sink).keeps(answer_row as u64, key_start as u64)
@@ -293,12 +292,12 @@ pub fn report_text(d: &Diagnosis, top: usize, sink: u32) -> String {
     );
     let _ = writeln!(
         s,
-        "layer\thead\tkey_mass\tkey_infl\tkey_1st_order\tablation\thead_infl\tdropped_by_plan\tcut_by_plan\tspan\treaches\trestore_gain"
+        "layer\thead\tkey_mass\tkey_infl\tkey_1st_order\tablation\thead_infl\tdropped_by_plan\tcut_by_plan\tsigned_cut\tspan\treaches\trestore_gain"
     );
     for h in d.heads.iter().take(top) {
         let _ = writeln!(
             s,
-            "{}\t{}\t{:.3}\t{:.4}\t{:+.4}\t{}\t{:.4}\t{:.1}%\t{:.4}\t{}\t{}\t{}",
+            "{}\t{}\t{:.3}\t{:.4}\t{:+.4}\t{}\t{:.4}\t{:.1}%\t{:.4}\t{:+.4}\t{}\t{}\t{}",
             h.layer,
             h.q_head,
             h.attn_mass,
@@ -308,17 +307,27 @@ pub fn report_text(d: &Diagnosis, top: usize, sink: u32) -> String {
             h.head_influence,
             100.0 * h.dropped_share,
             h.cut_plan,
+            h.cut_plan_signed,
             h.span,
             if h.reaches { "yes" } else { "NO" },
             h.restore.map_or("-".into(), |v| format!("{v:+.4}")),
         );
     }
-    let _ = writeln!(s, "layer\tinfluence\tshare\trestore_gain");
+    let _ = writeln!(
+        s,
+        "layer\tinfluence\tshare\tdropped_by_plan\tcut_by_plan\tsigned_cut\trestore_gain"
+    );
     for (l, v) in d.layer_influence.iter().enumerate() {
+        let of = |f: &dyn Fn(&HeadFinding) -> f64| -> f64 {
+            d.heads.iter().filter(|h| h.layer == l).map(f).sum()
+        };
         let _ = writeln!(
             s,
-            "{l}\t{v:.4}\t{:.1}%\t{}",
+            "{l}\t{v:.4}\t{:.1}%\t{:.4}\t{:.4}\t{:+.4}\t{}",
             100.0 * v / total.max(1e-30),
+            of(&|h| h.dropped_share * h.head_influence),
+            of(&|h| h.cut_plan),
+            of(&|h| h.cut_plan_signed),
             d.layer_restore[l].map_or("-".into(), |g| format!("{g:+.4}"))
         );
     }

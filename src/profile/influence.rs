@@ -49,8 +49,8 @@ pub fn add_head_tiles(a: &[f32], g: &[f32], t: usize, block: usize, nb: usize, t
 }
 
 /// Adds the **cut influence** of one head (`a`, `g`: `[t, t]` row-major, causal) into
-/// `cuts` `[nb, nb]`: entry `(qb, d)` sums, over the query rows i of block qb,
-/// `|ΔL_i(S)|` for the set `S = { j : sink ≤ j ≤ i − d·block }` (every key at least d
+/// `cuts` `[nb, nb]`: entry `(qb, d)` sums, over the query rows i of block qb, the signed
+/// first-order loss change `ΔL_i(S)` (its absolute value with `abs`) for the set `S = { j : sink ≤ j ≤ i − d·block }` (every key at least d
 /// blocks back, past the sink), all removed at once and the row renormalised once:
 ///
 /// ```text
@@ -62,12 +62,16 @@ pub fn add_head_tiles(a: &[f32], g: &[f32], t: usize, block: usize, nb: usize, t
 /// renormalising, `−s_S`). A window of `d·block` tokens past the sink removes exactly S
 /// from row i (`HeadWindow::keeps`), so a rule's loss is `Σ_qb cuts[qb, window/block]`.
 ///
-/// Why not the per-entry sum ([`add_head_tiles`]): when several keys carry the same
+/// Why not the per-entry sum ([`add_head_tiles`]): (1) when several keys carry the same
 /// information (the pass key is stated twice in its needle; the answer head spreads over
 /// the key's digits), removing any single one of them moves its mass onto the others and
-/// costs almost nothing to first order, so the per-entry sums of those tiles are small;
-/// a window that cuts the whole needle removes all of them, which costs the answer
+/// costs almost nothing to first order, so the per-entry sums of those tiles are small,
+/// while a window that cuts the whole needle removes all of them; (2) a first-order
+/// estimate is additive, so the loss change of a mask is the *signed* sum of its
+/// entries' changes: summing absolute values instead makes a head whose many small
+/// effects cancel (diffuse attention in early layers) look far more costly than it is
 /// (docs/CALIBRATION.md, "Diagnosis").
+#[allow(clippy::too_many_arguments)]
 pub fn add_head_cuts(
     a: &[f32],
     g: &[f32],
@@ -75,6 +79,7 @@ pub fn add_head_cuts(
     block: usize,
     nb: usize,
     sink: usize,
+    abs: bool,
     cuts: &mut [f64],
 ) {
     // cum[k] = (Σ A, Σ G·A) over keys sink..sink+k of the current row.
@@ -103,15 +108,15 @@ pub fn add_head_cuts(
             } else {
                 (a_s * s - s_s) / rest
             };
-            cuts[base + d] += dl.abs();
+            cuts[base + d] += if abs { dl.abs() } else { dl };
         }
     }
 }
 
-/// The cut-influence loss of a window of `window` tokens past the sink for one head:
-/// `Σ_qb cuts[qb, d]` at `d = window / block`, linear between the two nearest block
-/// multiples when `window` is not one (never with moa's 64-token spans and blocks);
-/// 0 once the window covers every distance.
+/// The cut-influence loss of a window of `window` tokens past the sink for one head, from
+/// the column sums `Σ_qb cuts[qb, d]`: the value at `d = window / block`, linear between
+/// the two nearest block multiples when `window` is not one (never with moa's 64-token
+/// spans and blocks); 0 once the window covers every distance.
 pub fn cut_loss(col_sums: &[f64], window: u32, block: u32) -> f64 {
     let nb = col_sums.len();
     let b = block.max(1);

@@ -115,6 +115,7 @@ pub fn sample_influence(
                 block,
                 nb,
                 sink,
+                false,
                 &mut cuts[off..off + nb * nb],
             );
         }

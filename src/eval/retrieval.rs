@@ -392,7 +392,7 @@ impl EvalReport {
 
 /// `1024` → `1k`, `7680` → `7.5k`, `1000` → `1000`.
 pub fn fmt_len(l: u32) -> String {
-    if l % 512 == 0 {
+    if l.is_multiple_of(512) {
         let k = f64::from(l) / 1024.0;
         if k.fract() == 0.0 {
             format!("{k:.0}k")

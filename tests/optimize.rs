@@ -204,6 +204,7 @@ fn tiny_config() -> OptimizeConfig {
             max_len: 2048,
             alpha_step: 256,
             beta_steps: 4,
+            max_alpha: None,
         }),
         solve: SolveOptions {
             method: Method::Auto,

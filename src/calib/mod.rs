@@ -264,6 +264,14 @@ fn fit(
     }
 }
 
+/// The text around a needle: an instruction, the needle sentence(s), the closing question.
+#[derive(Clone, Debug)]
+pub struct NeedleFormat<'a> {
+    pub intro: &'a str,
+    pub needle: String,
+    pub question: &'a str,
+}
+
 /// A pass-key prompt of at most `budget` tokens with the key at relative `depth` ∈ [0, 1]
 /// of the filler.
 pub fn passkey_prompt(
@@ -274,11 +282,30 @@ pub fn passkey_prompt(
     depth: f64,
 ) -> Result<Prompt, CalibError> {
     let key = format!("{}", rng.random_range(10_000..100_000u32));
-    let needle = passkey_needle(&key);
-    let overhead = codec
-        .encode(&format!("{PASSKEY_INTRO}{needle}{PASSKEY_QUESTION}"))?
-        .len()
-        + 2;
+    let format = NeedleFormat {
+        intro: PASSKEY_INTRO,
+        needle: passkey_needle(&key),
+        question: PASSKEY_QUESTION,
+    };
+    needle_prompt(pool, codec, rng, budget, depth, "passkey", &key, &format)
+}
+
+/// A needle-in-filler prompt of at most `budget` tokens: `format.intro`, filler from `pool`
+/// with `format.needle` at relative `depth` ∈ [0, 1] of it, then `format.question`. The
+/// expected answer is `key`; `needle_token` is the prompt token where the needle begins.
+#[allow(clippy::too_many_arguments)]
+pub fn needle_prompt(
+    pool: &[String],
+    codec: &dyn TextCodec,
+    rng: &mut StdRng,
+    budget: usize,
+    depth: f64,
+    task: &'static str,
+    key: &str,
+    format: &NeedleFormat,
+) -> Result<Prompt, CalibError> {
+    let (intro, needle, question) = (format.intro, format.needle.as_str(), format.question);
+    let overhead = codec.encode(&format!("{intro}{needle}{question}"))?.len() + 2;
     let mut filler = take_filler(pool, codec, rng, budget.saturating_sub(overhead))?;
     let total: usize = filler.iter().map(|(_, n)| n).sum();
     // Split where the running token count reaches depth·total.
@@ -297,8 +324,8 @@ pub fn passkey_prompt(
         let cut = split.min(f.len());
         let b = join(&f[..cut]);
         let a = join(&f[cut..]);
-        let mut s = String::from(PASSKEY_INTRO);
-        for part in [b.as_str(), needle.as_str(), a.as_str()] {
+        let mut s = String::from(intro);
+        for part in [b.as_str(), needle, a.as_str()] {
             if !part.is_empty() {
                 if !s.ends_with('\n') {
                     s.push(' ');
@@ -306,19 +333,17 @@ pub fn passkey_prompt(
                 s.push_str(part);
             }
         }
-        s.push_str(PASSKEY_QUESTION);
+        s.push_str(question);
         s
     };
     let tokens = fit(codec, budget, &mut filler, &render)?;
     let before = &filler[..split.min(filler.len())];
-    let needle_token = codec
-        .encode(&format!("{PASSKEY_INTRO}{}", join(before)))?
-        .len();
+    let needle_token = codec.encode(&format!("{intro}{}", join(before)))?.len();
     Ok(Prompt {
-        task: "passkey",
+        task,
         tokens,
         expected: Expected {
-            answer: key,
+            answer: key.to_string(),
             correct: false,
             depth: Some(depth),
             needle_token: Some(needle_token),

@@ -73,3 +73,56 @@ impl<'a> GpuScorer<'a> {
         ))
     }
 }
+
+/// Greedy answers of one batch of prompts through `gpu` (`max_new` tokens each, no stop):
+/// one prefill of every row, then decode steps; N = longest prompt + `max_new`.
+pub fn greedy_batch(
+    gpu: &GpuLlama,
+    prompts: &[Vec<u32>],
+    max_new: usize,
+) -> Result<Vec<Vec<u32>>, EngineError> {
+    let lens: Vec<usize> = prompts.iter().map(Vec::len).collect();
+    let mut req = gpu.start(&lens, max_new, 0)?;
+    let greedy = crate::runtime::llama::Sampling::greedy();
+    let mut next = gpu.prefill_tokens(&mut req, prompts, greedy)?;
+    let mut out: Vec<Vec<u32>> = next.iter().map(|&t| vec![t]).collect();
+    for _ in 1..max_new {
+        next = gpu.decode_tokens(&mut req, &next, greedy)?;
+        for (o, &t) in out.iter_mut().zip(&next) {
+            o.push(t);
+        }
+    }
+    Ok(out)
+}
+
+/// Teacher-forced cross-entropy of the last `scored` tokens of every window (all windows
+/// the same length): prefill `window[..len − scored]`, then feed the window's tokens one
+/// decode step at a time. Returns (summed nats, scored tokens).
+pub fn window_nats(
+    gpu: &GpuLlama,
+    windows: &[Vec<u32>],
+    scored: usize,
+    vocab: usize,
+) -> Result<(f64, usize), EngineError> {
+    let len = windows.first().map_or(0, Vec::len);
+    if scored == 0 || scored >= len || windows.iter().any(|w| w.len() != len) {
+        return Err(EngineError::Input(format!(
+            "perplexity windows must share one length above the scored tokens ({scored})"
+        )));
+    }
+    let ctx = len - scored;
+    let prompts: Vec<Vec<u32>> = windows.iter().map(|w| w[..ctx].to_vec()).collect();
+    let mut req = gpu.start(&vec![ctx; windows.len()], scored, 0)?;
+    let mut logits = gpu.prefill_logits(&mut req, &prompts)?;
+    let mut sum = 0.0;
+    for i in ctx..len {
+        for (row, w) in logits.iter().zip(windows) {
+            sum += super::cross_entropy(&row[..vocab], w[i] as usize);
+        }
+        if i + 1 < len {
+            let feed: Vec<u32> = windows.iter().map(|w| w[i]).collect();
+            logits = gpu.decode_logits(&mut req, &feed)?;
+        }
+    }
+    Ok((sum, scored * windows.len()))
+}

@@ -9,6 +9,8 @@
 
 mod cache;
 pub mod gpu;
+pub mod heatmap;
+pub mod retrieval;
 
 pub use cache::{masking_key, ScoreCache};
 

@@ -21,6 +21,12 @@ pub struct CandidateGrid {
     pub alpha_step: u32,
     /// β is a multiple of `1/beta_steps` (upstream: 8); must divide [`BETA_DEN`].
     pub beta_steps: u32,
+    /// Largest α kept (tokens); `None`: upstream's grid. A rule with α > 0 keeps α tokens
+    /// more than β·N at every length, so it is dense at the profiled lengths up to α and
+    /// becomes α/N sparse beyond them, where no profile prices the keys it then drops:
+    /// with profiles at 1k and 2k, `(α = 2048, β = 0)` costs nothing in the objective and
+    /// half the cache at 4k. `Some(0)` keeps the rules that scale with N only.
+    pub max_alpha: Option<i32>,
 }
 
 impl CandidateGrid {
@@ -32,6 +38,7 @@ impl CandidateGrid {
             max_len,
             alpha_step: 1024,
             beta_steps: 8,
+            max_alpha: None,
         }
     }
 
@@ -58,7 +65,8 @@ impl CandidateGrid {
                 };
                 let r = Rule { alpha, beta_num };
                 // Exact integer form of the float filter: α + β·L ≤ L etc.
-                if r.raw_span(self.max_profile) <= max_p
+                if self.max_alpha.is_none_or(|m| alpha <= m)
+                    && r.raw_span(self.max_profile) <= max_p
                     && r.raw_span(self.max_len) <= max_l
                     && r.raw_span(self.min_len) > 0
                     && !rules.contains(&r)

@@ -27,9 +27,13 @@ pub use problem::{
     solve, Assignment, Instance, Method, Row, SolveOptions, SolveStatus, AUTO_MILP_MAX_VARS,
     ROW_TOLERANCE,
 };
-pub use profile::{InfluenceProfile, INFLUENCE_TENSOR, PROFILE_FORMAT, PROFILE_FORMAT_VERSION};
+pub use profile::{
+    CutInfluence, InfluenceProfile, CUT_TENSOR, INFLUENCE_TENSOR, PROFILE_FORMAT,
+    PROFILE_FORMAT_VERSION,
+};
 
-use crate::plan::{LayerRules, Meta, ModelShape, Plan, PlanError, Rule, SpanSection};
+use crate::plan::{HeadWindow, LayerRules, Meta, ModelShape, Plan, PlanError, Rule, SpanSection};
+use crate::profile::influence::cut_loss;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OptimizeError {
@@ -199,6 +203,8 @@ struct Prepared {
     density_rows: Vec<Row>,
     /// Profile labels in `lengths` order.
     sources: Vec<String>,
+    /// Every profile's cost was its cut influence (else some used per-entry tiles).
+    cut_costs: bool,
 }
 
 fn prepare(
@@ -276,6 +282,7 @@ fn prepare(
     let layer_of: Vec<usize> = (0..nu).map(|u| u / units_per_layer).collect();
 
     let mut costs = Vec::with_capacity(order.len());
+    let mut cut_costs = true;
     for &i in &order {
         let p = &profiles[i];
         let nb = p.n_blocks();
@@ -291,13 +298,46 @@ fn prepare(
             })
             .collect();
         let sink_blocks = kept[0].sink_blocks;
+        // Cut influence, when profiled for this sink: the first-order loss of removing
+        // everything past each window at once (profile::influence::add_head_cuts).
+        let windows: Vec<u32> = rules
+            .iter()
+            .map(|r| HeadWindow::new(r.span(p.n_tokens, &sp), sp.sink_tokens).window)
+            .collect();
+        let use_cuts = match &p.cuts {
+            Some(c) if c.sink_tokens == sp.sink_tokens => true,
+            Some(c) => {
+                return Err(OptimizeError::InvalidConfig(format!(
+                    "`{}` has cut influence for a {}-token sink but the plan's sink is {} tokens: profile again with that sink",
+                    name(i),
+                    c.sink_tokens,
+                    sp.sink_tokens
+                )))
+            }
+            None => false,
+        };
+        cut_costs &= use_cuts;
         let mut cost = vec![0.0; nu * nr];
         for l in 0..layers {
             for h in 0..q_heads {
                 let u = l * units_per_layer + h / group;
-                let head = HeadInfluence::new(p.head(l, h), nb, sink_blocks);
-                for (c, k) in kept.iter().enumerate() {
-                    cost[u * nr + c] += head.loss(k);
+                if let (true, Some(cuts)) = (use_cuts, p.head_cuts(l, h)) {
+                    let mut col = vec![0.0f64; nb];
+                    for qb in 0..nb {
+                        for (d, c) in col.iter_mut().enumerate() {
+                            *c += f64::from(cuts[qb * nb + d]);
+                        }
+                    }
+                    // The expected first-order change, signed over rows and samples; a
+                    // mask that helps to first order costs 0 (a loss is never negative).
+                    for (c, &w) in windows.iter().enumerate() {
+                        cost[u * nr + c] += cut_loss(&col, w, p.block_tokens).max(0.0);
+                    }
+                } else {
+                    let head = HeadInfluence::new(p.head(l, h), nb, sink_blocks);
+                    for (c, k) in kept.iter().enumerate() {
+                        cost[u * nr + c] += head.loss(k);
+                    }
                 }
             }
         }
@@ -333,6 +373,7 @@ fn prepare(
     }
     let sources = order.iter().map(|&i| name(i)).collect();
     Ok(Prepared {
+        cut_costs,
         sources,
         model,
         rules,
@@ -576,8 +617,9 @@ fn to_plan(
     let gap = a.gap.map_or("unknown".to_string(), |g| format!("{g:.3e}"));
     let (lo, hi) = cfg.density_band;
     let provenance = format!(
-        "moa optimize from {}; {} candidate rules; KV density band [{lo}, {hi}] at N = {:?}; at most {} rules per layer; {}; minimised loss at N = {}",
+        "moa optimize from {}; cost: {}; {} candidate rules; KV density band [{lo}, {hi}] at N = {:?}; at most {} rules per layer; {}; minimised loss at N = {}",
         sources.join(", "),
+        if prep.cut_costs { "cut influence (all keys past each window removed at once)" } else { "per-entry influence tiles" },
         prep.rules.len(),
         prep.constrained,
         cfg.max_rules_per_layer,

@@ -14,6 +14,13 @@
 //! | `layers`, `q_heads`, `kv_heads`, `head_dim`, `max_context_tokens` | model shape |
 //! | `model_name` | optional |
 //!
+//!
+//! Optionally a second F32 tensor `cut_influence` of the same shape (entry `[l, h, qb, d]`:
+//! the summed signed first-order loss change, over the rows of query block qb, of removing every
+//! key at least d blocks back past the sink, `profile::influence::add_head_cuts`) with the
+//! metadata `cut_sink_tokens` (the sink those cuts keep). The optimizer prefers it when
+//! present and its sink is the plan's (docs/CALIBRATION.md, "Diagnosis").
+//!
 //! The writer and reader are hand-written (a header length, a JSON header, raw bytes) so
 //! that the metadata round-trips; any safetensors reader (candle, Python) loads the tensor.
 
@@ -27,6 +34,16 @@ pub const PROFILE_FORMAT: &str = "moa-influence";
 pub const PROFILE_FORMAT_VERSION: u32 = 1;
 /// The tensor name inside the safetensors file.
 pub const INFLUENCE_TENSOR: &str = "influence";
+/// The optional cut-influence tensor.
+pub const CUT_TENSOR: &str = "cut_influence";
+
+/// Signed cut influence `[layers, q_heads, NB, NB]` (query block, distance in blocks) and
+/// the sink it was computed for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CutInfluence {
+    pub sink_tokens: u32,
+    pub values: Vec<f32>,
+}
 
 /// One influence profile at one sequence length.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,6 +55,8 @@ pub struct InfluenceProfile {
     pub block_tokens: u32,
     /// `[layers, q_heads, NB, NB]`, row-major.
     pub influence: Vec<f32>,
+    /// Optional cut influence (same shape).
+    pub cuts: Option<CutInfluence>,
 }
 
 impl InfluenceProfile {
@@ -78,7 +97,38 @@ impl InfluenceProfile {
             n_tokens,
             block_tokens,
             influence,
+            cuts: None,
         })
+    }
+
+    /// Attaches cut influence (same shape as `influence`, finite, non-negative).
+    pub fn with_cuts(mut self, sink_tokens: u32, values: Vec<f32>) -> Result<Self, String> {
+        if values.len() != self.influence.len() {
+            return Err(format!(
+                "cut influence has {} values: expected {} (the shape of `influence`)",
+                values.len(),
+                self.influence.len()
+            ));
+        }
+        // Signed: a first-order loss change can be negative.
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(format!(
+                "cut influence value #{i} = {} is not finite",
+                values[i]
+            ));
+        }
+        self.cuts = Some(CutInfluence {
+            sink_tokens,
+            values,
+        });
+        Ok(self)
+    }
+
+    /// The `[NB, NB]` cut influence of one query head (query block, distance), if any.
+    pub fn head_cuts(&self, layer: usize, q_head: usize) -> Option<&[f32]> {
+        let nb2 = self.n_blocks() * self.n_blocks();
+        let i = (layer * self.model.q_heads as usize + q_head) * nb2;
+        self.cuts.as_ref().map(|c| &c.values[i..i + nb2])
     }
 
     /// Blocks per side, NB.
@@ -117,7 +167,7 @@ impl InfluenceProfile {
             meta.insert("model_name".to_string(), name.clone());
         }
         let bytes = self.influence.len() * 4;
-        let header = serde_json::json!({
+        let mut header = serde_json::json!({
             "__metadata__": meta,
             INFLUENCE_TENSOR: {
                 "dtype": "F32",
@@ -125,6 +175,14 @@ impl InfluenceProfile {
                 "data_offsets": [0, bytes],
             }
         });
+        if let Some(c) = &self.cuts {
+            header["__metadata__"]["cut_sink_tokens"] = c.sink_tokens.to_string().into();
+            header[CUT_TENSOR] = serde_json::json!({
+                "dtype": "F32",
+                "shape": [m.layers, m.q_heads, nb, nb],
+                "data_offsets": [bytes, 2 * bytes],
+            });
+        }
         let mut header = header.to_string().into_bytes();
         // Pad to 8 bytes so the data is aligned for readers that map the file.
         while !header.len().is_multiple_of(8) {
@@ -134,6 +192,9 @@ impl InfluenceProfile {
         out.extend_from_slice(&(header.len() as u64).to_le_bytes());
         out.extend_from_slice(&header);
         for v in &self.influence {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in self.cuts.iter().flat_map(|c| &c.values) {
             out.extend_from_slice(&v.to_le_bytes());
         }
         std::fs::write(path, out).map_err(|source| OptimizeError::Io {
@@ -215,50 +276,60 @@ impl InfluenceProfile {
         let n_tokens = num("n_tokens")?;
         let block_tokens = num("block_tokens")?;
 
-        let t = header
-            .get(INFLUENCE_TENSOR)
-            .ok_or_else(|| format!("has no tensor `{INFLUENCE_TENSOR}`"))?;
-        let dtype = t.get("dtype").and_then(|d| d.as_str()).unwrap_or("?");
-        if dtype != "F32" {
-            return Err(format!(
-                "tensor `{INFLUENCE_TENSOR}` has dtype {dtype}: expected F32"
-            ));
-        }
-        let shape: Vec<u64> = t
-            .get("shape")
-            .and_then(|s| s.as_array())
-            .map(|a| a.iter().filter_map(|v| v.as_u64()).collect())
-            .unwrap_or_default();
         let nb = u64::from(n_tokens / block_tokens.max(1));
         let want = [u64::from(model.layers), u64::from(model.q_heads), nb, nb];
-        if shape != want {
-            return Err(format!(
-                "tensor `{INFLUENCE_TENSOR}` has shape {shape:?}: the metadata says [layers, q_heads, NB, NB] = {want:?}"
-            ));
+        let tensor = |name: &str| -> Result<Vec<f32>, String> {
+            let t = header
+                .get(name)
+                .ok_or_else(|| format!("has no tensor `{name}`"))?;
+            let dtype = t.get("dtype").and_then(|d| d.as_str()).unwrap_or("?");
+            if dtype != "F32" {
+                return Err(format!("tensor `{name}` has dtype {dtype}: expected F32"));
+            }
+            let shape: Vec<u64> = t
+                .get("shape")
+                .and_then(|s| s.as_array())
+                .map(|a| a.iter().filter_map(|v| v.as_u64()).collect())
+                .unwrap_or_default();
+            if shape != want {
+                return Err(format!(
+                    "tensor `{name}` has shape {shape:?}: the metadata says [layers, q_heads, NB, NB] = {want:?}"
+                ));
+            }
+            let offs: Vec<usize> = t
+                .get("data_offsets")
+                .and_then(|s| s.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_u64())
+                        .map(|v| v as usize)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let raw = match offs.as_slice() {
+                [b, e] if b <= e => data.get(*b..*e),
+                _ => None,
+            }
+            .ok_or(format!(
+                "tensor `{name}`: data offsets are missing or outside the file"
+            ))?;
+            if raw.len() % 4 != 0 {
+                return Err(format!(
+                    "tensor `{name}`: data is not a whole number of f32 values"
+                ));
+            }
+            Ok(raw
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect())
+        };
+        let p = InfluenceProfile::new(model, n_tokens, block_tokens, tensor(INFLUENCE_TENSOR)?)?;
+        if header.get(CUT_TENSOR).is_none() {
+            return Ok(p);
         }
-        let offs: Vec<usize> = t
-            .get("data_offsets")
-            .and_then(|s| s.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_u64())
-                    .map(|v| v as usize)
-                    .collect()
-            })
-            .unwrap_or_default();
-        let raw = match offs.as_slice() {
-            [b, e] if b <= e => data.get(*b..*e),
-            _ => None,
-        }
-        .ok_or("tensor data offsets are missing or outside the file")?;
-        if raw.len() % 4 != 0 {
-            return Err("tensor data is not a whole number of f32 values".into());
-        }
-        let influence = raw
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        InfluenceProfile::new(model, n_tokens, block_tokens, influence)
+        let sink = num("cut_sink_tokens")?;
+        p.with_cuts(sink, tensor(CUT_TENSOR)?)
+            .map_err(|e| format!("tensor `{CUT_TENSOR}`: {e}"))
     }
 }
 
@@ -312,6 +383,7 @@ impl InfluenceProfile {
             n_tokens: nb as u32 * block_tokens.max(1),
             block_tokens: block_tokens.max(1),
             influence,
+            cuts: None,
         }
     }
 }

@@ -13,6 +13,7 @@
 //! one fills the top-left tiles (upstream pads after the response, where G = 0, so the
 //! tiles are the same). The mean divides by the number of samples used.
 
+pub mod diagnose;
 pub mod influence;
 pub mod model;
 pub mod progress;
@@ -26,7 +27,7 @@ use candle_core::DType;
 use crate::calib::CalibSample;
 use crate::model::ModelError;
 use crate::optimize::InfluenceProfile;
-pub use model::{AttnEdit, GradModel, LayerAttention, LossSpan};
+pub use model::{AttnEdit, GradModel, HeadMask, LayerAttention, LossSpan};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
@@ -42,10 +43,18 @@ impl From<candle_core::Error> for ProfileError {
     }
 }
 
-/// Sums of |ΔL| of one sample: `[layers, q_heads, nb, nb]` row-major, plus its loss.
+/// Sums of |ΔL| of one sample: `[layers, q_heads, nb, nb]` row-major (per-entry tiles, and
+/// cut influence by query block and distance, [`influence::add_head_cuts`]), plus its loss.
 pub struct SampleInfluence {
     pub tiles: Vec<f64>,
+    pub cuts: Vec<f64>,
     pub loss: f64,
+}
+
+/// The sink the cut influence keeps: the plans' default (`SpanSection::default()`), so
+/// `moa optimize` can use the cuts for plans with that sink.
+pub fn cut_sink_tokens() -> u32 {
+    crate::plan::SpanSection::default().sink_tokens
 }
 
 /// The walk for one sequence: forward keeping layer inputs, then layers L−1..0, each
@@ -86,6 +95,8 @@ pub fn sample_influence(
     let nb = n_tokens / block;
     let heads = model.config.q_heads;
     let mut tiles = vec![0.0f64; model.config.n_layers * heads * nb * nb];
+    let mut cuts = vec![0.0f64; tiles.len()];
+    let sink = cut_sink_tokens() as usize;
     let loss = walk_backward(model, span, &mut |l, attn| {
         for h in 0..heads {
             let off = (l * heads + h) * nb * nb;
@@ -97,9 +108,19 @@ pub fn sample_influence(
                 nb,
                 &mut tiles[off..off + nb * nb],
             );
+            influence::add_head_cuts(
+                &attn.probs[h],
+                &attn.grads[h],
+                t,
+                block,
+                nb,
+                sink,
+                false,
+                &mut cuts[off..off + nb * nb],
+            );
         }
     })?;
-    Ok(SampleInfluence { tiles, loss })
+    Ok(SampleInfluence { tiles, cuts, loss })
 }
 
 /// What happened to one sample (for the progress bar and the timing table).
@@ -172,11 +193,14 @@ pub fn profile_length(
     }
     let (n, b) = (length as usize, block as usize);
     let shape = model.config.model_shape();
+    let sink = cut_sink_tokens();
     let mut sum: Option<Vec<f64>> = None;
+    let mut cut_sum: Option<Vec<f64>> = None;
     for s in samples {
         let file = store.map(|d| sample_file(d, length, &s.id));
         let cached = match &file {
-            Some(f) if f.exists() => {
+            // A sample stored before cut influence existed is computed again.
+            Some(f) if f.exists() && has_cuts(f, sink) => {
                 let p =
                     InfluenceProfile::load(f).map_err(|e| ProfileError::Invalid(e.to_string()))?;
                 if p.model != shape || p.n_tokens != length || p.block_tokens != block {
@@ -190,8 +214,11 @@ pub fn profile_length(
             _ => None,
         };
         let start = Instant::now();
-        let (tiles, loss, was_cached) = match cached {
-            Some(p) => (p.influence, f64::NAN, true),
+        let (tiles, cuts, loss, was_cached) = match cached {
+            Some(p) => {
+                let cuts = p.cuts.map(|c| c.values).unwrap_or_default();
+                (p.influence, cuts, f64::NAN, true)
+            }
             None => {
                 report(Event::Start(s));
                 let tokens = s.tokens();
@@ -201,12 +228,20 @@ pub fn profile_length(
                 };
                 let one = sample_influence(model, &span, n, b)?;
                 let tiles: Vec<f32> = one.tiles.iter().map(|&v| v as f32).collect();
+                let cuts: Vec<f32> = one.cuts.iter().map(|&v| v as f32).collect();
                 if let Some(f) = &file {
-                    save_sample(f, &shape, length, block, &tiles)?;
+                    save_sample(f, &shape, length, block, &tiles, &cuts)?;
                 }
-                (tiles, one.loss, false)
+                (tiles, cuts, one.loss, false)
             }
         };
+        match &mut cut_sum {
+            Some(acc) => acc
+                .iter_mut()
+                .zip(&cuts)
+                .for_each(|(a, &v)| *a += f64::from(v)),
+            None => cut_sum = Some(cuts.iter().map(|&v| f64::from(v)).collect()),
+        }
         match &mut sum {
             Some(acc) => acc
                 .iter_mut()
@@ -229,7 +264,21 @@ pub fn profile_length(
         .into_iter()
         .map(|v| (v / count) as f32)
         .collect();
-    InfluenceProfile::new(shape, length, block, mean).map_err(ProfileError::Invalid)
+    let cut_mean = cut_sum
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| (v / count) as f32)
+        .collect();
+    InfluenceProfile::new(shape, length, block, mean)
+        .and_then(|p| p.with_cuts(sink, cut_mean))
+        .map_err(ProfileError::Invalid)
+}
+
+/// Whether a stored sample has cut influence for `sink` (else it is profiled again).
+fn has_cuts(file: &Path, sink: u32) -> bool {
+    InfluenceProfile::load(file)
+        .map(|p| p.cuts.is_some_and(|c| c.sink_tokens == sink))
+        .unwrap_or(true)
 }
 
 /// Where [`profile_length`] keeps one sample's tiles.
@@ -245,6 +294,7 @@ fn save_sample(
     length: u32,
     block: u32,
     tiles: &[f32],
+    cuts: &[f32],
 ) -> Result<(), ProfileError> {
     if let Some(dir) = file.parent() {
         std::fs::create_dir_all(dir).map_err(|e| {
@@ -252,6 +302,7 @@ fn save_sample(
         })?;
     }
     let p = InfluenceProfile::new(shape.clone(), length, block, tiles.to_vec())
+        .and_then(|p| p.with_cuts(cut_sink_tokens(), cuts.to_vec()))
         .map_err(ProfileError::Invalid)?;
     // Written under another name, then renamed: a killed process leaves no half file
     // that a later run would take for a finished sample.

@@ -14,6 +14,7 @@ use candle_core::{DType, Device, Tensor, Var, D};
 
 use crate::model::reference::{rms_norm, rope, rope_tables};
 use crate::model::{HostTensor, LlamaConfig, ModelError, Weights};
+use crate::plan::HeadWindow;
 
 struct GradLayer {
     attn_norm: Tensor,
@@ -62,6 +63,17 @@ pub struct AttnEdit {
     pub query: usize,
     pub key: usize,
     pub t: f64,
+}
+
+/// A block of one head's attention removed on purpose (diagnosis ablations): in `layer`,
+/// `q_head`, the entries of query rows `rows` on keys `keys` are zeroed and each row is
+/// renormalised, as a sparse mask that drops those keys would do.
+#[derive(Clone, Debug)]
+pub struct HeadMask {
+    pub layer: usize,
+    pub q_head: usize,
+    pub rows: Range<usize>,
+    pub keys: Range<usize>,
 }
 
 fn host(t: &HostTensor, dtype: DType) -> Result<Tensor, ModelError> {
@@ -221,6 +233,66 @@ impl GradModel {
         }
         let o = Self::merge(&a.matmul(&v)?, ctx.n)?;
         self.layer_tail(l, x, &o)
+    }
+
+    /// The loss with some attention entries removed ([`HeadMask`]), no gradients.
+    pub fn loss_masked(&self, span: &LossSpan, masks: &[HeadMask]) -> Result<f64, ModelError> {
+        self.loss_windows(span, &|_, _| None, masks)
+    }
+
+    /// The loss with head (l, h) restricted to `window(l, h)` (`None`: dense) and the
+    /// entries of `masks` removed; removed entries are zeroed and each row renormalised,
+    /// which equals a softmax over the kept keys. No gradients.
+    pub fn loss_windows(
+        &self,
+        span: &LossSpan,
+        window: &dyn Fn(usize, usize) -> Option<HeadWindow>,
+        masks: &[HeadMask],
+    ) -> Result<f64, ModelError> {
+        let c = &self.config;
+        let n = span.tokens.len();
+        let ctx = self.context(n)?;
+        let mut x = self.embed(span.tokens)?;
+        for l in 0..self.layers.len() {
+            let h = rms_norm(&x, &self.layers[l].attn_norm, c.rms_norm_eps)?;
+            let (q, k, v) = self.qkv(l, &h, 0..c.q_heads, &ctx)?;
+            let mut a = self.probs(&q, &k, &ctx)?;
+            let here: Vec<&HeadMask> = masks.iter().filter(|m| m.layer == l).collect();
+            let windows: Vec<Option<HeadWindow>> = (0..c.q_heads).map(|hd| window(l, hd)).collect();
+            if !here.is_empty() || windows.iter().any(Option::is_some) {
+                let mut keep = vec![1.0f32; c.q_heads * n * n];
+                for (hd, w) in windows.iter().enumerate() {
+                    let Some(w) = w else { continue };
+                    for r in 0..n {
+                        let row = &mut keep[(hd * n + r) * n..(hd * n + r + 1) * n];
+                        for (kk, v) in row.iter_mut().enumerate().take(r + 1) {
+                            if !w.keeps(r as u64, kk as u64) {
+                                *v = 0.0;
+                            }
+                        }
+                    }
+                }
+                for m in here {
+                    for r in m.rows.clone().filter(|&r| r < n) {
+                        for kk in m.keys.clone().filter(|&kk| kk <= r) {
+                            keep[(m.q_head * n + r) * n + kk] = 0.0;
+                        }
+                    }
+                }
+                let keep = Tensor::from_vec(keep, (c.q_heads, n, n), &Device::Cpu)?
+                    .to_dtype(self.dtype)?;
+                let kept = (a * keep)?;
+                // A row whose every entry was removed keeps nothing: guard the division.
+                let sum = (kept.sum_keepdim(D::Minus1)? + 1e-30)?;
+                a = kept.broadcast_div(&sum)?;
+            }
+            let o = Self::merge(&a.matmul(&v)?, n)?;
+            x = self.layer_tail(l, &x, &o)?;
+        }
+        Ok(self
+            .response_loss(&x, span)?
+            .to_dtype(DType::F64)?
+            .to_scalar::<f64>()?)
     }
 
     /// The hidden state entering every layer, plus the final one: `L + 1` tensors `[T, hidden]`

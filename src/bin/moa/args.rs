@@ -32,6 +32,12 @@ pub enum Command {
     /// Find plans end to end: calib → profile → optimize → validate (resumes from the
     /// outputs already in the work folder).
     Pipeline(PipelineArgs),
+    /// Score plans against dense and a uniform window: retrieval over lengths × depths,
+    /// perplexity, effective context length (GPU runtime).
+    Eval(crate::commands::eval::EvalArgs),
+    /// Which heads carry a sample's answer, their influence, and whether a plan reaches
+    /// the key (CPU).
+    Diagnose(crate::commands::diagnose::DiagnoseArgs),
 }
 
 /// `moa pipeline`.
@@ -288,6 +294,10 @@ pub struct OptimizeArgs {
     /// ε-constraint grid: each loss range of the payoff table is cut into this many steps.
     #[arg(long, default_value_t = 4)]
     pub pareto_intervals: usize,
+    /// Largest α of the candidate rules, in tokens (default: upstream's grid). 0 keeps
+    /// the rules that scale with N only (docs/CALIBRATION.md, "Diagnosis").
+    #[arg(long)]
+    pub max_alpha: Option<i32>,
     /// Take the model shape and the [span] section from this plan; profiles must match it.
     #[arg(long)]
     pub plan_shape: Option<PathBuf>,

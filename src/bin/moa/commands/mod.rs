@@ -1,4 +1,6 @@
 mod calib;
+pub mod diagnose;
+pub mod eval;
 mod generate;
 mod model;
 mod optimize;
@@ -21,6 +23,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Profile(args) => profile::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Pipeline(args) => pipeline::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Diagnose(args) => diagnose::run(args),
     }
 }
 

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use moa::optimize::{optimize, InfluenceProfile, Method, Objective, OptimizeConfig, SolveOptions};
+use moa::optimize::{
+    optimize, CandidateGrid, InfluenceProfile, Method, Objective, OptimizeConfig, SolveOptions,
+};
 use moa::plan::{Plan, SpanSection};
 
 use crate::args::OptimizeArgs;
@@ -79,6 +81,20 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
         "lagrangian" => Method::Lagrangian,
         _ => Method::Auto,
     };
+    let grid = args.max_alpha.map(|m| {
+        let mut lens: Vec<u32> = profiles.iter().map(|p| p.n_tokens).collect();
+        lens.sort_unstable();
+        let longest = extra_lengths
+            .iter()
+            .chain(&lens)
+            .copied()
+            .max()
+            .unwrap_or(0);
+        CandidateGrid {
+            max_alpha: Some(m),
+            ..CandidateGrid::upstream(lens[0], lens[lens.len() - 1], longest)
+        }
+    });
     let cfg = OptimizeConfig {
         span,
         model,
@@ -92,7 +108,7 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
                 intervals: args.pareto_intervals,
             },
         },
-        grid: None,
+        grid,
         solve: SolveOptions {
             method,
             mip_gap: args.mip_gap,

@@ -224,6 +224,10 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
                 extra_lengths: vec![args.validate_length],
                 objective_length: None,
                 pareto_intervals: 4,
+                // Rules that scale with N only: the plans serve the validation length,
+                // beyond every profile, where an α > 0 rule drops keys no profile priced
+                // (docs/CALIBRATION.md, "Diagnosis", finding 4).
+                max_alpha: Some(0),
                 plan_shape: None,
                 method: "auto".into(),
                 output: opt_dir.clone(),

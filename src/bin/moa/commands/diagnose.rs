@@ -1,0 +1,122 @@
+//! `moa diagnose`: for calibration (or evaluation) samples, which heads carry the answer,
+//! what the influence profile makes of them, and whether a plan's spans reach the key
+//! (src/profile/diagnose.rs; docs/CALIBRATION.md "Diagnosis").
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use candle_core::DType;
+use moa::calib::{self, passkey_needle};
+use moa::model::{self, Model, ModelTokenizer};
+use moa::plan::Plan;
+use moa::profile::diagnose::{diagnose, key_range, report_text, DiagnoseOptions};
+use moa::profile::GradModel;
+
+/// `moa diagnose`.
+#[derive(clap::Args)]
+pub struct DiagnoseArgs {
+    /// Calibration JSONL (`moa calib`); samples need a needle position (pass key, quote).
+    #[arg(long)]
+    pub calib: PathBuf,
+    /// The plan whose spans are checked.
+    #[arg(long)]
+    pub plan: PathBuf,
+    /// Only this sample id (repeatable; default: every sample with a needle).
+    #[arg(long)]
+    pub sample: Vec<String>,
+    /// At most this many samples.
+    #[arg(long)]
+    pub max_samples: Option<usize>,
+    /// N at which the plan's spans are taken (default: the sample's length level, as the
+    /// profile and `moa validate` use it).
+    #[arg(long)]
+    pub n: Option<u32>,
+    /// Heads listed per sample, by key mass.
+    #[arg(long, default_value_t = 12)]
+    pub top: usize,
+    /// Heads (by key mass) whose key removal is measured by a forward pass (0: none).
+    #[arg(long, default_value_t = 6)]
+    pub ablate: usize,
+    /// Heads (by key mass, among those the plan does not reach) whose restore gain is
+    /// measured: plan loss minus the loss with that head dense.
+    #[arg(long, default_value_t = 6)]
+    pub restore_heads: usize,
+    /// Measure every layer's restore gain (one forward pass per layer).
+    #[arg(long)]
+    pub restore_layers: bool,
+    /// Key length in tokens from the needle's start (default: the pass-key needle
+    /// sentence, or the response plus 12 tokens for a quote).
+    #[arg(long)]
+    pub key_tokens: Option<usize>,
+    /// GGUF file or Hugging Face folder (default: the fetched SmolLM2-135M-Instruct).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Write the report here too.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
+    let samples = calib::read_jsonl(&args.calib)?;
+    let plan = Plan::load(&args.plan)?;
+    let path = match &args.model {
+        Some(p) => p.clone(),
+        None => model::default_model_path()?,
+    };
+    let loaded = Model::load(&path)?;
+    loaded.config.check_plan(&plan).with_context(|| {
+        format!(
+            "plan `{}` does not fit `{}`",
+            args.plan.display(),
+            path.display()
+        )
+    })?;
+    let tokenizer = ModelTokenizer::load(&path)?;
+    let grad = GradModel::new(loaded.config.clone(), &loaded.weights, DType::F32)?;
+    drop(loaded);
+    let chosen: Vec<_> = samples
+        .iter()
+        .filter(|s| s.expected.needle_token.is_some())
+        .filter(|s| args.sample.is_empty() || args.sample.contains(&s.id))
+        .take(args.max_samples.unwrap_or(usize::MAX))
+        .collect();
+    if chosen.is_empty() {
+        bail!(
+            "`{}` has no sample with a needle position{}",
+            args.calib.display(),
+            if args.sample.is_empty() {
+                String::new()
+            } else {
+                format!(" among {:?}", args.sample)
+            }
+        );
+    }
+    let mut out = String::new();
+    for s in chosen {
+        let key_tokens = match args.key_tokens {
+            Some(k) => k,
+            None if s.task == "passkey" => tokenizer
+                .encode(&format!(" {}", passkey_needle(&s.expected.answer)))?
+                .len(),
+            None => s.response_tokens.len() + 12,
+        };
+        let key = key_range(s, key_tokens).map_err(|e| anyhow::anyhow!(e))?;
+        let n = args.n.unwrap_or_else(|| moa::eval::sample_n(s));
+        eprintln!("diagnosing {} ({} tokens)...", s.id, s.n_tokens);
+        let opts = DiagnoseOptions {
+            ablate: args.ablate,
+            restore_heads: args.restore_heads,
+            restore_layers: args.restore_layers,
+        };
+        let d = diagnose(&grad, s, key, &plan, n, opts)?;
+        let text = report_text(&d, args.top, plan.span.sink_tokens);
+        println!("{text}");
+        out.push_str(&text);
+        out.push('\n');
+    }
+    if let Some(o) = &args.output {
+        std::fs::write(o, out).with_context(|| format!("cannot write `{}`", o.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

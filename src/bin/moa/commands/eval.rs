@@ -1,0 +1,332 @@
+//! `moa eval`: scores plans against dense and against a uniform window of the same density
+//! on the GPU runtime (wgpu): retrieval accuracy over lengths × depths for two task
+//! families, perplexity of long held-out text, and the effective context length. Writes a
+//! markdown table (stdout and `--markdown`), JSON (`--json`) and one PNG heatmap per plan
+//! (`--heatmaps DIR`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use moa::eval::gpu::{greedy_batch, window_nats};
+use moa::eval::heatmap::write_heatmap;
+use moa::eval::retrieval::{
+    build_cases, perplexity, sorted_lengths, text_windows, uniform_plan, Case, EvalReport, Family,
+    FamilyGrid, GridSpec, PlanResult, ANSWER_TOKENS,
+};
+use moa::model::{self, Model, ModelTokenizer};
+use moa::plan::{stats::plan_stats, Plan};
+use moa::profile::progress::{fmt_duration, Progress};
+use moa::runtime::llama::GpuLlama;
+use moa::runtime::wgpu::WgpuContext;
+
+/// `moa eval`.
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// A plan TOML to score; repeat for each. Dense is always scored, and a uniform
+    /// window (sink + last β·N tokens) at each plan's target density unless --no-uniform.
+    #[arg(long = "plan")]
+    pub plans: Vec<PathBuf>,
+    /// Prompt lengths in tokens, answer included (each ≤ the model's context).
+    #[arg(long, value_delimiter = ',', default_value = "1024,2048,4096,7680")]
+    pub lengths: Vec<u32>,
+    /// Needle depths per length, evenly spaced over [0.05, 0.95].
+    #[arg(long, default_value_t = 8)]
+    pub depths: usize,
+    /// Task families: passkey (calibration's), code (not used by calibration).
+    #[arg(long, value_delimiter = ',', default_value = "passkey,code")]
+    pub tasks: Vec<String>,
+    /// Seed of keys and filler.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Skip the uniform-window baselines.
+    #[arg(long)]
+    pub no_uniform: bool,
+    /// Held-out text for perplexity (repeatable; default: the repository's docs/DESIGN.md
+    /// and README.md, text calibration never sees). `--ppl-rows 0` skips perplexity.
+    #[arg(long = "ppl-text")]
+    pub ppl_text: Vec<PathBuf>,
+    /// Tokens per perplexity window (context + scored tokens).
+    #[arg(long, default_value_t = 4096)]
+    pub ppl_length: usize,
+    /// Tokens scored at the end of each window (teacher-forced decode steps).
+    #[arg(long, default_value_t = 256)]
+    pub ppl_scored: usize,
+    /// Perplexity windows (rows of one batch).
+    #[arg(long, default_value_t = 4)]
+    pub ppl_rows: usize,
+    /// GGUF file or Hugging Face folder (default: the fetched SmolLM2-135M-Instruct).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// f32 storage even where the GPU has f16.
+    #[arg(long)]
+    pub f32: bool,
+    /// Write the JSON report here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write the markdown table here (it is printed either way).
+    #[arg(long)]
+    pub markdown: Option<PathBuf>,
+    /// Write one PNG heatmap per plan into this folder.
+    #[arg(long)]
+    pub heatmaps: Option<PathBuf>,
+    /// A JSON report of an earlier run with the same grid: its plans (dense included)
+    /// are taken as they are, not scored again; plans of this run with the same name are
+    /// skipped.
+    #[arg(long)]
+    pub merge: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Writes the markdown, JSON and heatmaps of `report` where the arguments ask.
+fn write_outputs(args: &EvalArgs, report: &mut EvalReport) -> anyhow::Result<String> {
+    report.finish();
+    let md = report.markdown();
+    if let Some(p) = &args.markdown {
+        std::fs::write(p, &md).with_context(|| format!("cannot write `{}`", p.display()))?;
+    }
+    if let Some(p) = &args.json {
+        let text = serde_json::to_string_pretty(&report)?;
+        std::fs::write(p, text).with_context(|| format!("cannot write `{}`", p.display()))?;
+    }
+    if let Some(dir) = &args.heatmaps {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create `{}`", dir.display()))?;
+        let dense = report.plans[0].retrieval.clone();
+        for p in &report.plans {
+            let file = dir.join(format!("{}.png", p.name));
+            write_heatmap(&file, &p.name, &report.grid, &p.retrieval, &dense)
+                .map_err(|e| anyhow::anyhow!("cannot write `{}`: {e}", file.display()))?;
+        }
+    }
+    Ok(md)
+}
+
+fn short_name(p: &std::path::Path) -> String {
+    p.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| p.display().to_string())
+}
+
+pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
+    let t0 = Instant::now();
+    let path = match &args.model {
+        Some(p) => p.clone(),
+        None => model::default_model_path()?,
+    };
+    let families = args
+        .tasks
+        .iter()
+        .map(|t| Family::parse(t).map_err(|e| anyhow::anyhow!("--tasks: {e}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let grid = GridSpec::new(sorted_lengths(args.lengths.clone()), args.depths, args.seed);
+    let config = model::read_config(&path)?.0;
+    grid.check(config.context_length)
+        .map_err(|e| anyhow::anyhow!("{e} (model `{}`)", path.display()))?;
+    // Plans first: a plan of another shape fails before the model is loaded.
+    let mut plans: Vec<(String, Option<Plan>)> = vec![("dense".into(), None)];
+    let mut loaded = Vec::new();
+    for p in &args.plans {
+        let plan = Plan::load(p)?;
+        config
+            .check_plan(&plan)
+            .with_context(|| format!("plan `{}` does not fit `{}`", p.display(), path.display()))?;
+        loaded.push((short_name(p), plan));
+    }
+    if !args.no_uniform {
+        let mut seen: Vec<u32> = Vec::new();
+        for (name, plan) in &loaded {
+            let d = match plan.meta.target_densities.first() {
+                Some(&d) => d,
+                None => plan_stats(plan, *grid.lengths.last().unwrap_or(&1024), 2).kv_density,
+            };
+            let key = (d * 1000.0).round() as u32;
+            if seen.contains(&key) {
+                continue;
+            }
+            seen.push(key);
+            let u =
+                uniform_plan(plan, d).with_context(|| format!("uniform baseline for `{name}`"))?;
+            plans.push((format!("uniform-{}", (d * 100.0).round()), Some(u)));
+        }
+    }
+    plans.extend(loaded.into_iter().map(|(n, p)| (n, Some(p))));
+    let mut earlier: Vec<PlanResult> = Vec::new();
+    if let Some(m) = &args.merge {
+        let text = std::fs::read_to_string(m)
+            .with_context(|| format!("--merge: cannot read `{}`", m.display()))?;
+        let prev: EvalReport = serde_json::from_str(&text)
+            .with_context(|| format!("--merge: `{}` is not a moa eval report", m.display()))?;
+        if prev.grid != grid {
+            bail!(
+                "--merge: `{}` was run on another grid (lengths {:?}, {} depths, seed {}); this run: lengths {:?}, {} depths, seed {}",
+                m.display(),
+                prev.grid.lengths,
+                prev.grid.depths.len(),
+                prev.grid.seed,
+                grid.lengths,
+                grid.depths.len(),
+                grid.seed
+            );
+        }
+        if prev.plans.first().map(|p| p.name.as_str()) != Some("dense") {
+            bail!("--merge: `{}` has no dense results first", m.display());
+        }
+        earlier = prev.plans;
+        plans.retain(|(n, _)| !earlier.iter().any(|p| &p.name == n));
+    }
+
+    let model = Model::load(&path)?;
+    let tokenizer = ModelTokenizer::load(&path)?;
+    let mut cases: Vec<Vec<Case>> = Vec::new();
+    for &f in &families {
+        cases.push(build_cases(f, &grid, &tokenizer)?);
+    }
+    let ppl_windows = if args.ppl_rows == 0 {
+        None
+    } else {
+        let files = if args.ppl_text.is_empty() {
+            vec![PathBuf::from("docs/DESIGN.md"), PathBuf::from("README.md")]
+        } else {
+            args.ppl_text.clone()
+        };
+        let mut text = String::new();
+        for f in &files {
+            text.push_str(
+                &std::fs::read_to_string(f)
+                    .with_context(|| format!("--ppl-text: cannot read `{}`", f.display()))?,
+            );
+            text.push_str("\n\n");
+        }
+        if args.ppl_length > config.context_length {
+            bail!(
+                "--ppl-length {} is beyond the model's context of {} tokens",
+                args.ppl_length,
+                config.context_length
+            );
+        }
+        let tokens = tokenizer.encode(&text)?;
+        let windows = text_windows(&tokens, args.ppl_length, args.ppl_rows)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Some((windows, files))
+    };
+
+    let ctx = WgpuContext::new()?;
+    eprintln!(
+        "moa eval: {} plans × {} families × {} lengths × {} depths on {} ({:?})",
+        plans.len(),
+        families.len(),
+        grid.lengths.len(),
+        grid.depths.len(),
+        ctx.adapter_name(),
+        ctx.backend()
+    );
+    // Work ≈ tokens per batch (prefill dominates).
+    let per_plan: f64 = grid.lengths.iter().map(|&l| f64::from(l)).sum::<f64>()
+        * families.len() as f64
+        + ppl_windows.as_ref().map_or(0.0, |_| args.ppl_length as f64);
+    let items_per_plan = grid.lengths.len() * families.len() + usize::from(ppl_windows.is_some());
+    let mut progress = Progress::new(
+        plans.len() * items_per_plan,
+        per_plan * plans.len() as f64,
+        !args.quiet,
+    );
+    let mut results = earlier;
+    let mut report = EvalReport {
+        model: path.display().to_string(),
+        backend: String::new(),
+        grid: grid.clone(),
+        perplexity_setup: ppl_windows.as_ref().map(|(w, files)| {
+            (
+                w.len(),
+                args.ppl_length,
+                args.ppl_scored,
+                files.iter().map(|f| f.display().to_string()).collect(),
+            )
+        }),
+        plans: Vec::new(),
+        seconds: 0.0,
+    };
+    for (name, plan) in &plans {
+        let gpu = GpuLlama::new(&ctx, &model, plan.as_ref(), args.f32)?;
+        report.backend = format!(
+            "wgpu {} ({:?}), {}",
+            ctx.adapter_name(),
+            ctx.backend(),
+            gpu.storage().name()
+        );
+        let kv_density = grid
+            .lengths
+            .iter()
+            .map(|&l| {
+                plan.as_ref()
+                    .map_or(1.0, |p| plan_stats(p, l, 2).kv_density)
+            })
+            .collect();
+        let mut retrieval = Vec::new();
+        for (fi, &family) in families.iter().enumerate() {
+            let mut correct = vec![vec![false; grid.depths.len()]; grid.lengths.len()];
+            let mut answers = vec![vec![String::new(); grid.depths.len()]; grid.lengths.len()];
+            for (li, &length) in grid.lengths.iter().enumerate() {
+                progress.start_item(&format!("{name}: {} at {length} tokens", family.name()));
+                let batch: Vec<&Case> = cases[fi].iter().filter(|c| c.length_index == li).collect();
+                let prompts: Vec<Vec<u32>> = batch.iter().map(|c| c.prompt.clone()).collect();
+                let outs = greedy_batch(&gpu, &prompts, ANSWER_TOKENS)
+                    .with_context(|| format!("{name}: {} at {length} tokens", family.name()))?;
+                for (c, o) in batch.iter().zip(&outs) {
+                    let text = tokenizer.decode(o, true)?;
+                    correct[li][c.depth_index] = moa::eval::retrieval::is_correct(&text, &c.key);
+                    answers[li][c.depth_index] = text;
+                }
+                let n = correct[li].iter().filter(|&&c| c).count();
+                progress.finish_item(
+                    f64::from(length),
+                    &format!(
+                        "{name}: {} at {length} tokens: {n}/{}",
+                        family.name(),
+                        grid.depths.len()
+                    ),
+                );
+            }
+            retrieval.push(FamilyGrid {
+                family,
+                correct,
+                answers,
+            });
+        }
+        let ppl = match &ppl_windows {
+            Some((windows, _)) => {
+                progress.start_item(&format!("{name}: perplexity"));
+                let (nats, count) =
+                    window_nats(&gpu, windows, args.ppl_scored, model.config.vocab_size)?;
+                let p = perplexity(nats, count);
+                progress.finish_item(
+                    args.ppl_length as f64,
+                    &format!("{name}: perplexity {p:.3}"),
+                );
+                Some(p)
+            }
+            None => None,
+        };
+        results.push(PlanResult {
+            name: name.clone(),
+            kv_density,
+            retrieval,
+            perplexity: ppl,
+            effective_context: Vec::new(),
+        });
+        // Written after every plan: a run stopped early keeps what it measured.
+        report.plans = results.clone();
+        report.seconds = t0.elapsed().as_secs_f64();
+        write_outputs(&args, &mut report)?;
+    }
+    report.plans = results;
+    report.seconds = t0.elapsed().as_secs_f64();
+    let md = write_outputs(&args, &mut report)?;
+    print!("{md}");
+    eprintln!("moa eval: done in {}", fmt_duration(progress.elapsed()));
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,428 @@
+//! `moa eval`: retrieval over a grid of lengths × depths, perplexity of long text, and the
+//! effective context length, for dense, a uniform window and plans (docs/CALIBRATION.md,
+//! "Evaluation").
+//!
+//! Everything that does not need a model lives here (prompts, scoring, the effective
+//! context length rule, the report), so it is tested on fixed outputs; [`super::gpu`]
+//! runs the prompts through the runtime.
+//!
+//! Two task families, both in raw completion form (no chat template), answers greedy:
+//! - `passkey`: calibration's own task (5-digit key in the classic repeated filler);
+//! - `code`: a 7-digit "secret code" phrased differently, in the seeded prose of
+//!   [`crate::calib::text::generated_sentences`]. Calibration never uses this family, so it
+//!   tells whether a plan learned the calibration prompts or long-range retrieval.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::calib::text::{generated_sentences, REPEAT_FILLER};
+use crate::calib::{
+    needle_prompt, passkey_needle, sample_seed, CalibError, NeedleFormat, TextCodec, PASSKEY_INTRO,
+    PASSKEY_QUESTION,
+};
+use crate::plan::{LayerRules, Meta, Plan, PlanError, Rule, BETA_DEN};
+
+/// A retrieval task family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// Calibration's pass key: 5 digits in the repeated filler.
+    Passkey,
+    /// A 7-digit secret code in generated prose (not used by calibration).
+    Code,
+}
+
+pub const CODE_INTRO: &str = "Read the story below. Somewhere in it there is a secret code. Keep the secret code in mind, you will be asked for it at the end.\n\n";
+pub const CODE_QUESTION: &str = "\n\nWhat was the secret code in the story? The secret code was";
+
+/// Answer tokens generated per retrieval prompt (a 7-digit key is 7 tokens in SmolLM2's
+/// tokenizer, which splits digits, plus a leading space).
+pub const ANSWER_TOKENS: usize = 10;
+
+impl Family {
+    pub fn parse(s: &str) -> Result<Family, String> {
+        match s {
+            "passkey" => Ok(Family::Passkey),
+            "code" => Ok(Family::Code),
+            other => Err(format!(
+                "unknown task family `{other}`: expected passkey or code"
+            )),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Passkey => "passkey",
+            Family::Code => "code",
+        }
+    }
+
+    /// The family's filler sentences (seeded for `code`).
+    pub fn filler(self, seed: u64) -> Vec<String> {
+        match self {
+            Family::Passkey => REPEAT_FILLER
+                .iter()
+                .cycle()
+                .take(4000)
+                .map(|s| s.to_string())
+                .collect(),
+            // Another seed stream than calibration's `generated` source.
+            Family::Code => generated_sentences(seed ^ 0xc0de_c0de_c0de_c0de, 4000),
+        }
+    }
+
+    fn key(self, rng: &mut StdRng) -> String {
+        match self {
+            Family::Passkey => format!("{}", rng.random_range(10_000..100_000u32)),
+            Family::Code => format!("{}", rng.random_range(1_000_000..10_000_000u32)),
+        }
+    }
+
+    fn format(self, key: &str) -> NeedleFormat<'static> {
+        match self {
+            Family::Passkey => NeedleFormat {
+                intro: PASSKEY_INTRO,
+                needle: passkey_needle(key),
+                question: PASSKEY_QUESTION,
+            },
+            Family::Code => NeedleFormat {
+                intro: CODE_INTRO,
+                needle: format!("The secret code was {key}."),
+                question: CODE_QUESTION,
+            },
+        }
+    }
+}
+
+/// The grid: prompt lengths (tokens, answer included) × relative depths of the needle.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GridSpec {
+    pub lengths: Vec<u32>,
+    pub depths: Vec<f64>,
+    pub seed: u64,
+}
+
+impl GridSpec {
+    /// `n_depths` depths evenly spaced over [0.05, 0.95] (one depth: 0.5).
+    pub fn new(lengths: Vec<u32>, n_depths: usize, seed: u64) -> GridSpec {
+        let depths = match n_depths {
+            0 => Vec::new(),
+            1 => vec![0.5],
+            k => (0..k)
+                // Rounded to 1e-6 so that the JSON shows 0.95, not 0.9500000000000001.
+                .map(|i| ((0.05 + 0.9 * i as f64 / (k - 1) as f64) * 1e6).round() / 1e6)
+                .collect(),
+        };
+        GridSpec {
+            lengths,
+            depths,
+            seed,
+        }
+    }
+
+    /// Errors (naming the option and the allowed range) for a grid the model cannot run.
+    pub fn check(&self, context_length: usize) -> Result<(), String> {
+        if self.lengths.is_empty() || self.depths.is_empty() {
+            return Err("--lengths and --depths must each give at least one value".into());
+        }
+        for &l in &self.lengths {
+            if (l as usize) > context_length {
+                return Err(format!(
+                    "--lengths: {l} tokens is beyond the model's context of {context_length} tokens (allowed: {} ..= {context_length})",
+                    ANSWER_TOKENS + 128
+                ));
+            }
+            if (l as usize) < ANSWER_TOKENS + 128 {
+                return Err(format!(
+                    "--lengths: {l} tokens is too short for a prompt with a needle (allowed: {} ..= {context_length})",
+                    ANSWER_TOKENS + 128
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One prompt of the grid.
+#[derive(Clone, Debug)]
+pub struct Case {
+    pub family: Family,
+    pub length_index: usize,
+    pub depth_index: usize,
+    pub prompt: Vec<u32>,
+    pub key: String,
+    pub needle_token: usize,
+}
+
+/// The prompts of one family, `[length][depth]` order. Each prompt has at most
+/// `length − ANSWER_TOKENS` tokens; keys and filler starts are seeded per cell, so a cell
+/// does not change when the grid around it does.
+pub fn build_cases(
+    family: Family,
+    grid: &GridSpec,
+    codec: &dyn TextCodec,
+) -> Result<Vec<Case>, CalibError> {
+    let pool = family.filler(grid.seed);
+    let mut out = Vec::new();
+    for (li, &length) in grid.lengths.iter().enumerate() {
+        for (di, &depth) in grid.depths.iter().enumerate() {
+            let salt = (family as usize) << 20 | di;
+            let mut rng = StdRng::seed_from_u64(sample_seed(grid.seed, length, salt));
+            let key = family.key(&mut rng);
+            let budget = length as usize - ANSWER_TOKENS;
+            let p = needle_prompt(
+                &pool,
+                codec,
+                &mut rng,
+                budget,
+                depth,
+                family.name(),
+                &key,
+                &family.format(&key),
+            )?;
+            out.push(Case {
+                family,
+                length_index: li,
+                depth_index: di,
+                prompt: p.tokens,
+                key,
+                needle_token: p.expected.needle_token.unwrap_or(0),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Is `output` (the decoded greedy answer) the key? The first run of digits in it must be
+/// the key exactly (upstream LongEval compares one integer of the output; the first is
+/// used here because after the key the model goes on with filler, which can hold numbers).
+pub fn is_correct(output: &str, key: &str) -> bool {
+    let digits: String = output
+        .chars()
+        .skip_while(|c| !c.is_ascii_digit())
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    !digits.is_empty() && digits == key
+}
+
+/// One family's results for one plan: `correct[length][depth]` and the answers given.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FamilyGrid {
+    pub family: Family,
+    pub correct: Vec<Vec<bool>>,
+    pub answers: Vec<Vec<String>>,
+}
+
+impl FamilyGrid {
+    /// Accuracy per length in [0, 1].
+    pub fn accuracy(&self) -> Vec<f64> {
+        self.correct
+            .iter()
+            .map(|row| {
+                if row.is_empty() {
+                    0.0
+                } else {
+                    row.iter().filter(|&&c| c).count() as f64 / row.len() as f64
+                }
+            })
+            .collect()
+    }
+
+    pub fn total_correct(&self) -> usize {
+        self.correct.iter().flatten().filter(|&&c| c).count()
+    }
+}
+
+/// Share of dense's accuracy that a length must keep to count as "effective".
+pub const EFFECTIVE_SHARE: f64 = 0.9;
+
+/// The effective context length: the longest grid length L such that at L and at every
+/// shorter grid length the plan's accuracy is at least `EFFECTIVE_SHARE` × dense's (a
+/// length where dense itself scores 0 counts as kept). `None` when the shortest length
+/// already fails. Lengths must be ascending (as [`GridSpec`] holds them after
+/// [`sorted_lengths`]).
+///
+/// This is upstream's "longest input length at which retrieval accuracy stays above 90%"
+/// (moa.md §7.1), measured against dense instead of absolutely, so that a small model
+/// whose dense accuracy drops at long inputs is judged on what sparsity costs.
+pub fn effective_context_length(lengths: &[u32], plan: &[f64], dense: &[f64]) -> Option<u32> {
+    let mut best = None;
+    for ((&l, &p), &d) in lengths.iter().zip(plan).zip(dense) {
+        if p + 1e-12 >= EFFECTIVE_SHARE * d {
+            best = Some(l);
+        } else {
+            break;
+        }
+    }
+    best
+}
+
+/// Lengths sorted ascending without duplicates.
+pub fn sorted_lengths(mut lengths: Vec<u32>) -> Vec<u32> {
+    lengths.sort_unstable();
+    lengths.dedup();
+    lengths
+}
+
+/// A uniform plan of the given shape and span section: every head keeps the sink and
+/// the last `beta·N` tokens (StreamingLLM as upstream runs it), β rounded to 1/`BETA_DEN`.
+pub fn uniform_plan(like: &Plan, beta: f64) -> Result<Plan, PlanError> {
+    let beta_num = (beta.clamp(0.0, 1.0) * f64::from(BETA_DEN)).round() as u32;
+    let rule = Rule { alpha: 0, beta_num };
+    Plan::new(
+        like.model.clone(),
+        like.span.clone(),
+        Meta {
+            target_densities: vec![f64::from(beta_num) / f64::from(BETA_DEN)],
+            provenance: Some(format!(
+                "moa eval baseline: every head keeps the sink and the last {:.4}·N tokens",
+                f64::from(beta_num) / f64::from(BETA_DEN)
+            )),
+            notes: None,
+        },
+        (0..like.model.layers)
+            .map(|_| LayerRules {
+                rules: vec![rule; like.model.q_heads as usize],
+            })
+            .collect(),
+    )
+}
+
+/// What one plan scored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlanResult {
+    /// `dense`, `uniform-<d>` or the plan file's name.
+    pub name: String,
+    /// GQA-native KV-cache density at each grid length (N = length), 1 for dense.
+    pub kv_density: Vec<f64>,
+    pub retrieval: Vec<FamilyGrid>,
+    /// Perplexity of the held-out text's scored tokens (None when not measured).
+    pub perplexity: Option<f64>,
+    /// Per family (same order as `retrieval`): the effective context length.
+    pub effective_context: Vec<Option<u32>>,
+}
+
+/// The whole evaluation (what `--json` writes).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalReport {
+    pub model: String,
+    pub backend: String,
+    pub grid: GridSpec,
+    /// Perplexity windows: `(rows, window tokens, scored tokens per row, text files)`.
+    pub perplexity_setup: Option<(usize, usize, usize, Vec<String>)>,
+    /// Dense first.
+    pub plans: Vec<PlanResult>,
+    pub seconds: f64,
+}
+
+impl EvalReport {
+    /// Fills every non-dense plan's `effective_context` from dense (plans[0]).
+    pub fn finish(&mut self) {
+        let Some(dense) = self.plans.first().cloned() else {
+            return;
+        };
+        for p in &mut self.plans {
+            p.effective_context = p
+                .retrieval
+                .iter()
+                .map(|g| {
+                    let d = dense
+                        .retrieval
+                        .iter()
+                        .find(|x| x.family == g.family)
+                        .map(FamilyGrid::accuracy)
+                        .unwrap_or_default();
+                    effective_context_length(&self.grid.lengths, &g.accuracy(), &d)
+                })
+                .collect();
+        }
+    }
+
+    /// The markdown table: one row per plan and family, correct/depths per length.
+    pub fn markdown(&self) -> String {
+        let n_depths = self.grid.depths.len();
+        let mut s = String::new();
+        s.push_str("| plan | task | ");
+        for l in &self.grid.lengths {
+            s.push_str(&format!("{} | ", fmt_len(*l)));
+        }
+        s.push_str("sum | eff. context | KV density | perplexity |\n|---|---|");
+        for _ in &self.grid.lengths {
+            s.push_str("---|");
+        }
+        s.push_str("---|---|---|---|\n");
+        let dense_ppl = self.plans.first().and_then(|d| d.perplexity);
+        for p in &self.plans {
+            for (fi, g) in p.retrieval.iter().enumerate() {
+                s.push_str(&format!("| {} | {} | ", p.name, g.family.name()));
+                for row in &g.correct {
+                    s.push_str(&format!(
+                        "{}/{} | ",
+                        row.iter().filter(|&&c| c).count(),
+                        n_depths
+                    ));
+                }
+                let eff = match p.effective_context.get(fi).copied().flatten() {
+                    Some(l) => fmt_len(l),
+                    None => "< shortest".into(),
+                };
+                let dens = match (p.kv_density.first(), p.kv_density.last()) {
+                    (Some(a), Some(b)) if (a - b).abs() > 5e-3 => format!("{a:.2}–{b:.2}"),
+                    (Some(a), _) => format!("{a:.2}"),
+                    _ => "".into(),
+                };
+                let ppl = match (fi, p.perplexity, dense_ppl) {
+                    (0, Some(x), Some(d)) if p.name != "dense" => {
+                        format!("{x:.3} ({:+.1}%)", 100.0 * (x / d - 1.0))
+                    }
+                    (0, Some(x), _) => format!("{x:.3}"),
+                    _ => String::new(),
+                };
+                s.push_str(&format!(
+                    "{}/{} | {eff} | {dens} | {ppl} |\n",
+                    g.total_correct(),
+                    n_depths * g.correct.len()
+                ));
+            }
+        }
+        s
+    }
+}
+
+/// `1024` → `1k`, `7680` → `7.5k`, `1000` → `1000`.
+pub fn fmt_len(l: u32) -> String {
+    if l.is_multiple_of(512) {
+        let k = f64::from(l) / 1024.0;
+        if k.fract() == 0.0 {
+            format!("{k:.0}k")
+        } else {
+            format!("{k:.1}k")
+        }
+    } else {
+        l.to_string()
+    }
+}
+
+/// Perplexity from summed cross-entropy (nats) over `count` tokens.
+pub fn perplexity(sum_nats: f64, count: usize) -> f64 {
+    (sum_nats / count.max(1) as f64).exp()
+}
+
+/// `rows` windows of `window` tokens from `tokens`, evenly spread (overlapping when the
+/// text is short); an error when the text has fewer than `window` tokens.
+pub fn text_windows(tokens: &[u32], window: usize, rows: usize) -> Result<Vec<Vec<u32>>, String> {
+    if tokens.len() < window {
+        return Err(format!(
+            "the perplexity text has {} tokens, fewer than --ppl-length {window}: give more text (--ppl-text) or a shorter window",
+            tokens.len()
+        ));
+    }
+    let span = tokens.len() - window;
+    Ok((0..rows.max(1))
+        .map(|r| {
+            let start = if rows <= 1 { 0 } else { span * r / (rows - 1) };
+            tokens[start..start + window].to_vec()
+        })
+        .collect())
+}

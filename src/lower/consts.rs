@@ -21,7 +21,8 @@ pub const CUDA_PREFILL_Q_TILE: u32 = 32;
 pub const CUDA_PREFILL_K_TILE: u32 = 32;
 /// CUDA prefill: threads per block (4 warps).
 pub const CUDA_PREFILL_THREADS: u32 = 128;
-/// CUDA decode: keys per split chunk.
-pub const CUDA_DECODE_CHUNK: u32 = 512;
-/// CUDA decode: threads per block (4 warps).
-pub const CUDA_DECODE_THREADS: u32 = 128;
+/// CUDA decode: warps per block. The tensor-core kernel gives each warp 16 keys of a
+/// pipeline stage (key tile 64 with 4 warps).
+pub const CUDA_DECODE_WARPS: u32 = 4;
+/// CUDA decode: cp.async pipeline depth (K/V tiles in shared memory at once).
+pub const CUDA_DECODE_STAGES: u32 = 3;

@@ -266,7 +266,11 @@ fn run(args: &Args) -> Result<(), String> {
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let err = |e: CudaError| e.to_string();
     for m in &models {
-        let module = lower(&m.plan, storage);
+        let mut module = lower(&m.plan, storage);
+        // Compile only the layers to time.
+        if !args.layers.is_empty() {
+            module.layers.retain(|l| args.layers.contains(&l.layer));
+        }
         let dense_module = lower(&m.dense, storage);
         for tuning in &variants {
             let vname = format!("{}x{}", tuning.warps, tuning.stages);
@@ -311,9 +315,6 @@ fn run(args: &Args) -> Result<(), String> {
                         drop(dcalls);
                         let drate = dbytes as f64 / (dt.median_us * 1e-6) / 1e12;
                         for (li, l) in module.layers.iter().enumerate() {
-                            if !args.layers.is_empty() && !args.layers.contains(&l.layer) {
-                                continue;
-                            }
                             let layout = CacheLayout::new(l, &module.span, n);
                             let bytes = kv_bytes(&module, &layout, rows);
                             let calls =

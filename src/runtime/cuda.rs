@@ -121,6 +121,52 @@ pub fn compile_artifact(artifact: &Artifact, arch: &'static str) -> Result<Strin
     compile_named(&artifact.path, &artifact.source, arch)
 }
 
+/// Folder of precompiled kernels (`<cubin_key>.cubin`), loaded instead of compiling with
+/// NVRTC when the file for a source is there (`examples/cuda_cubins.rs` writes them), so
+/// a GPU machine with little time does not spend it in NVRTC.
+pub const CUBIN_ENV: &str = "MOA_CUBIN_DIR";
+
+/// The file stem of a source's cubin: SHA-256 of the architecture and the source text.
+pub fn cubin_key(source: &str, arch: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(arch.as_bytes());
+    h.update([0u8]);
+    h.update(source.as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The kernel image of every artifact: the cubin from [`CUBIN_ENV`] where one exists,
+/// else PTX from NVRTC (compiled in parallel).
+pub fn load_images(artifacts: &[Artifact], arch: &'static str) -> Result<Vec<Ptx>, CudaError> {
+    let dir = std::env::var_os(CUBIN_ENV).map(PathBuf::from);
+    let cached: Vec<Option<Vec<u8>>> = artifacts
+        .iter()
+        .map(|a| {
+            dir.as_ref().and_then(|d| {
+                std::fs::read(d.join(format!("{}.cubin", cubin_key(&a.source, arch)))).ok()
+            })
+        })
+        .collect();
+    let missing: Vec<Artifact> = artifacts
+        .iter()
+        .zip(&cached)
+        .filter(|(_, c)| c.is_none())
+        .map(|(a, _)| a.clone())
+        .collect();
+    let mut compiled = compile_all(&missing, arch)?.into_iter();
+    cached
+        .into_iter()
+        .map(|c| match c {
+            Some(bin) => Ok(Ptx::from_binary(bin)),
+            None => compiled
+                .next()
+                .map(Ptx::from_src)
+                .ok_or_else(|| CudaError::InvalidInput("compiled fewer kernels than asked".into())),
+        })
+        .collect()
+}
+
 /// Compiles every artifact, on as many threads as the machine has cores; the first
 /// error (in artifact order) is returned.
 pub fn compile_all(artifacts: &[Artifact], arch: &'static str) -> Result<Vec<String>, CudaError> {
@@ -332,11 +378,11 @@ impl CudaAttention {
         unsafe { ctx.disable_event_tracking() };
         let stream = ctx.new_stream().map_err(driver("creating a stream"))?;
         // NVRTC runs one compile per thread; a 32-layer plan compiles in parallel.
-        let ptxs = compile_all(&artifacts, arch)?;
+        let images = load_images(&artifacts, arch)?;
         let mut functions = std::collections::HashMap::new();
-        for (a, ptx) in artifacts.iter().zip(ptxs) {
+        for (a, image) in artifacts.iter().zip(images) {
             let m = ctx
-                .load_module(Ptx::from_src(ptx))
+                .load_module(image)
                 .map_err(driver(format!("loading `{}`", a.path)))?;
             for k in &a.kernels {
                 let f = m
@@ -791,7 +837,18 @@ pub fn check_on(
     ordinal: usize,
     arch: &'static str,
 ) -> Result<CheckReport, CudaError> {
-    let gpu = CudaAttention::new(module, ordinal, arch)?;
+    check_tuned(module, seed, ordinal, arch, DecodeTuning::default())
+}
+
+/// [`check_on`] with a chosen decode kernel shape.
+pub fn check_tuned(
+    module: &KernelModule,
+    seed: u64,
+    ordinal: usize,
+    arch: &'static str,
+    tuning: DecodeTuning,
+) -> Result<CheckReport, CudaError> {
+    let gpu = CudaAttention::new_tuned(module, ordinal, arch, tuning)?;
     let tol = tolerance(module.storage);
     let (hq, d) = (
         module.shape.q_heads as usize,

@@ -809,19 +809,31 @@ impl CheckReport {
 /// between the longest row and twice it, and decode rows anywhere in 0..3000 (before,
 /// at and long after the ring wraps) with N in 1..=3000.
 pub fn random_cases(module: &KernelModule, seed: u64) -> (Vec<PrefillCase>, Vec<DecodeCase>) {
-    let mut rng = StdRng::seed_from_u64(seed ^ 0x6d6f_615f_6375_6461);
     let mut prefill = Vec::new();
     let mut decode = Vec::new();
     for layer in 0..module.layers.len() {
-        let lens: Vec<u32> = (0..3).map(|_| rng.random_range(1..=300)).collect();
-        let max = lens.iter().copied().max().unwrap_or(1);
-        let n = max + rng.random_range(0..=max);
-        prefill.push(prefill_case(module, layer, &lens, n, rng.random()));
-        let pos: Vec<u32> = (0..3).map(|_| rng.random_range(0..3000)).collect();
-        let n = rng.random_range(1..=3000);
-        decode.push(decode_case(module, layer, &pos, n, rng.random()));
+        let (p, d) = random_layer_cases(module, layer, seed);
+        prefill.push(p);
+        decode.push(d);
     }
     (prefill, decode)
+}
+
+/// The random cases of one layer (its own generator, so layers build in parallel).
+pub fn random_layer_cases(
+    module: &KernelModule,
+    layer: usize,
+    seed: u64,
+) -> (PrefillCase, DecodeCase) {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x6d6f_615f_6375_6461 ^ ((layer as u64) << 40));
+    let lens: Vec<u32> = (0..3).map(|_| rng.random_range(1..=300)).collect();
+    let max = lens.iter().copied().max().unwrap_or(1);
+    let n = max + rng.random_range(0..=max);
+    let p = prefill_case(module, layer, &lens, n, rng.random());
+    let pos: Vec<u32> = (0..3).map(|_| rng.random_range(0..3000)).collect();
+    let n = rng.random_range(1..=3000);
+    let d = decode_case(module, layer, &pos, n, rng.random());
+    (p, d)
 }
 
 /// Runs the standard cases and [`random_cases`] of every layer of `module` on GPU 0
@@ -855,8 +867,7 @@ pub fn check_tuned(
         module.shape.head_dim as usize,
     );
     // The CPU reference dominates a check of a 32-layer plan: build the layers' cases on
-    // every core (same cases as the serial `standard_cases` + `random_cases`).
-    let (rp, rd) = random_cases(module, seed);
+    // every core (the cases of `standard_cases` and `random_cases`, layer by layer).
     let layers: Vec<usize> = (0..module.layers.len()).collect();
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -869,7 +880,13 @@ pub fn check_tuned(
             .map(|part| {
                 scope.spawn(move || {
                     part.iter()
-                        .map(|&l| standard_layer_cases(module, l, seed))
+                        .map(|&l| {
+                            let (mut p, mut d) = standard_layer_cases(module, l, seed);
+                            let (rp, rd) = random_layer_cases(module, l, seed);
+                            p.push(rp);
+                            d.push(rd);
+                            (p, d)
+                        })
                         .collect::<Vec<_>>()
                 })
             })
@@ -889,8 +906,7 @@ pub fn check_tuned(
         prefill.extend(p);
         decode.extend(d);
     }
-    prefill.extend(rp);
-    decode.extend(rd);
+
     let mut cases = Vec::new();
     let mut record = |name: &str, actual: &[f32], expected: &[f32]| {
         let (max_error, _) = max_abs_error(actual, expected);

@@ -1,5 +1,5 @@
-//! Runs the generated CUDA kernels against the CPU reference on a GPU machine, in f32
-//! and f16, and prints one table row per case. Exits non-zero if any case fails.
+//! Runs the generated CUDA kernels against the CPU reference on a GPU machine, in f32,
+//! f16 and bf16, and prints one table row per case. Exits non-zero if any case fails.
 //!
 //! ```sh
 //! cargo build --release --example cuda_check
@@ -15,9 +15,10 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
+use moa::codegen::cuda::DecodeTuning;
 use moa::lower::{lower, StorageType};
 use moa::plan::{upstream, ModelShape, Plan};
-use moa::runtime::cuda::{check_on, DEFAULT_ARCH};
+use moa::runtime::cuda::{check_tuned, DEFAULT_ARCH};
 
 #[derive(Parser)]
 #[command(about = "Check the generated CUDA kernels against the CPU reference on a GPU")]
@@ -44,6 +45,12 @@ struct Args {
     /// Print every case, not only the per-plan summary and failures.
     #[arg(long)]
     verbose: bool,
+    /// Decode kernel shape, WARPSxSTAGES (default: the compiler's).
+    #[arg(long)]
+    variant: Option<String>,
+    /// Storage types to check.
+    #[arg(long, value_delimiter = ',', default_value = "f32,f16,bf16")]
+    dtypes: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -87,13 +94,36 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
 
+    let mut storages = Vec::new();
+    for d in &args.dtypes {
+        storages.push(match d.as_str() {
+            "f32" => StorageType::F32,
+            "f16" => StorageType::F16,
+            "bf16" => StorageType::Bf16,
+            other => {
+                eprintln!("error: --dtypes `{other}`: expected f32, f16 or bf16");
+                return ExitCode::from(2);
+            }
+        });
+    }
+    let tuning = match args.variant.as_deref().map(|v| {
+        v.split_once('x')
+            .and_then(|(w, s)| Some((w.parse().ok()?, s.parse().ok()?)))
+    }) {
+        None => DecodeTuning::default(),
+        Some(Some((warps, stages))) => DecodeTuning { warps, stages },
+        Some(None) => {
+            eprintln!("error: --variant: expected WARPSxSTAGES, e.g. 4x3");
+            return ExitCode::from(2);
+        }
+    };
     let mut summary = Vec::new();
     let mut all_passed = true;
     for (name, plan) in &plans {
-        for storage in [StorageType::F32, StorageType::F16] {
+        for &storage in &storages {
             let module = lower(plan, storage);
             let started = Instant::now();
-            let report = match check_on(&module, args.seed, args.device, DEFAULT_ARCH) {
+            let report = match check_tuned(&module, args.seed, args.device, DEFAULT_ARCH, tuning) {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("error: {name} {}: {e}", storage.name());

@@ -21,7 +21,12 @@ pub const CUDA_PREFILL_Q_TILE: u32 = 32;
 pub const CUDA_PREFILL_K_TILE: u32 = 32;
 /// CUDA prefill: threads per block (4 warps).
 pub const CUDA_PREFILL_THREADS: u32 = 128;
-/// CUDA decode: keys per split chunk.
-pub const CUDA_DECODE_CHUNK: u32 = 512;
-/// CUDA decode: threads per block (4 warps).
-pub const CUDA_DECODE_THREADS: u32 = 128;
+/// CUDA decode: warps per block. The tensor-core kernel gives each warp 16 keys of a
+/// pipeline stage (key tile 64 with 4 warps).
+pub const CUDA_DECODE_WARPS: u32 = 4;
+/// CUDA decode: cp.async pipeline depth (K/V tiles in shared memory at once): 4 warps x
+/// 3 stages of 32 KB (head_dim 128, 16-bit) = 96 KB per block, two blocks (8 warps) per
+/// SM. Measured on the H200 (benches/RESULTS.md): 4 warps x 4 stages (one block per SM)
+/// and 2 warps x 6 stages (more loads in flight, 4 warps per SM) both read 5-35% slower,
+/// so the kernel is bound by its warps' latency, not by the loads in flight.
+pub const CUDA_DECODE_STAGES: u32 = 3;

@@ -1,0 +1,165 @@
+//! Precompiles the CUDA kernels of plans to sm_90 cubins (NVRTC → PTX → ptxas) into a
+//! folder that `MOA_CUBIN_DIR` points the CUDA executor at, so a GPU machine with a short
+//! lease loads them instead of spending minutes in NVRTC. Needs `MOA_PTXAS`
+//! (`eval "$(scripts/cuda-deps.sh)"`).
+//!
+//! ```sh
+//! cuda_cubins --out cubins --dtypes f16,bf16 --variants 4x3 plans/fixture-gqa.toml \
+//!     --upstream llama-3-8b:8:PATH/moa_alpha_beta.json --dense
+//! ```
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+
+use clap::Parser;
+use moa::codegen::cuda::{generate_tuned, DecodeTuning};
+use moa::lower::{lower, StorageType};
+use moa::plan::{
+    upstream, LayerRules, Meta, ModelShape, Plan, Rule, SpanMode, SpanSection, BETA_DEN,
+};
+use moa::runtime::cuda::{compile_all, cubin_key, DEFAULT_ARCH};
+
+#[derive(Parser)]
+#[command(about = "Precompile generated CUDA kernels to cubins for MOA_CUBIN_DIR")]
+struct Args {
+    /// moa plan files (TOML).
+    plans: Vec<PathBuf>,
+    /// LABEL:KV_HEADS:PATH of an upstream plan (32 layers, 32 query heads, head_dim 128).
+    #[arg(long)]
+    upstream: Vec<String>,
+    /// Also the one-layer dense plan of each upstream shape (the benchmark's baseline).
+    #[arg(long)]
+    dense: bool,
+    #[arg(long, value_delimiter = ',', default_value = "f16,bf16")]
+    dtypes: Vec<String>,
+    /// Decode kernel shapes, WARPSxSTAGES.
+    #[arg(long, value_delimiter = ',', default_value = "4x3")]
+    variants: Vec<String>,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn dense(mut shape: ModelShape) -> Result<Plan, String> {
+    shape.layers = 1;
+    let rule = Rule {
+        alpha: 0,
+        beta_num: BETA_DEN,
+    };
+    Plan::new(
+        shape.clone(),
+        SpanSection {
+            sink_tokens: 0,
+            min_span_tokens: 1,
+            block_tokens: 1,
+            mode: SpanMode::Moa,
+            max_new_tokens: 0,
+        },
+        Meta::default(),
+        vec![
+            LayerRules {
+                rules: vec![rule; shape.q_heads as usize],
+            };
+            1
+        ],
+    )
+    .map_err(|e| e.to_string())
+}
+
+fn run(args: &Args) -> Result<usize, String> {
+    let ptxas = std::env::var_os("MOA_PTXAS")
+        .ok_or("MOA_PTXAS is not set (eval \"$(scripts/cuda-deps.sh)\")")?;
+    std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
+    let mut plans = Vec::new();
+    for p in &args.plans {
+        plans.push(Plan::load(p).map_err(|e| e.to_string())?);
+    }
+    for spec in &args.upstream {
+        let mut parts = spec.splitn(3, ':');
+        let (Some(_), Some(kv), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(format!("--upstream `{spec}`: expected LABEL:KV_HEADS:PATH"));
+        };
+        let shape = ModelShape {
+            name: None,
+            layers: 32,
+            q_heads: 32,
+            kv_heads: kv
+                .parse()
+                .map_err(|_| format!("--upstream `{spec}`: bad KV_HEADS"))?,
+            head_dim: 128,
+            max_context_tokens: 262_144,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+        plans.push(upstream::import(&text, path, shape.clone()).map_err(|e| e.to_string())?);
+        if args.dense {
+            plans.push(dense(shape)?);
+        }
+    }
+    let mut written = 0;
+    for plan in &plans {
+        for d in &args.dtypes {
+            let storage = match d.as_str() {
+                "f32" => StorageType::F32,
+                "f16" => StorageType::F16,
+                "bf16" => StorageType::Bf16,
+                other => return Err(format!("--dtypes `{other}`")),
+            };
+            for v in &args.variants {
+                let (w, s) = v
+                    .split_once('x')
+                    .ok_or(format!("variant `{v}`: WARPSxSTAGES"))?;
+                let tuning = DecodeTuning {
+                    warps: w.parse().map_err(|_| format!("variant `{v}`"))?,
+                    stages: s.parse().map_err(|_| format!("variant `{v}`"))?,
+                };
+                let module = lower(plan, storage);
+                let arts = generate_tuned(&module, tuning).map_err(|e| e.to_string())?;
+                let todo: Vec<_> = arts
+                    .into_iter()
+                    .filter(|a| {
+                        !args
+                            .out
+                            .join(format!("{}.cubin", cubin_key(&a.source, DEFAULT_ARCH)))
+                            .exists()
+                    })
+                    .collect();
+                let ptxs = compile_all(&todo, DEFAULT_ARCH).map_err(|e| e.to_string())?;
+                for (a, ptx) in todo.iter().zip(ptxs) {
+                    let key = cubin_key(&a.source, DEFAULT_ARCH);
+                    let src = args.out.join(format!("{key}.ptx"));
+                    std::fs::write(&src, ptx).map_err(|e| format!("{}: {e}", src.display()))?;
+                    let out = Command::new(&ptxas)
+                        .arg(format!("-arch={DEFAULT_ARCH}"))
+                        .arg(&src)
+                        .arg("-o")
+                        .arg(args.out.join(format!("{key}.cubin")))
+                        .output()
+                        .map_err(|e| format!("cannot run ptxas: {e}"))?;
+                    if !out.status.success() {
+                        return Err(format!(
+                            "ptxas rejected {}: {}",
+                            a.path,
+                            String::from_utf8_lossy(&out.stderr)
+                        ));
+                    }
+                    let _ = std::fs::remove_file(&src);
+                    written += 1;
+                }
+            }
+        }
+    }
+    Ok(written)
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(n) => {
+            println!("{n} cubins written to {}", args.out.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

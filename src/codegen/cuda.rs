@@ -13,12 +13,14 @@ use super::ctx::LayerCtx;
 use super::{render, Artifact, BindingInfo, CodegenError, KernelInfo, Phase, Target};
 use crate::lower::consts::{
     CUDA_DECODE_CHUNK, CUDA_DECODE_THREADS, CUDA_PREFILL_K_TILE, CUDA_PREFILL_Q_TILE,
-    CUDA_PREFILL_THREADS,
+    CUDA_PREFILL_TC_K_TILE, CUDA_PREFILL_TC_MIN_BLOCKS, CUDA_PREFILL_TC_Q_TILE,
+    CUDA_PREFILL_TC_THREADS, CUDA_PREFILL_THREADS,
 };
 use crate::lower::{KernelModule, LayerSpec, StorageType};
 
 const COMMON: &str = include_str!("../../templates/cuda/common.cu.j2");
 const LAYER: &str = include_str!("../../templates/cuda/layer.cu.j2");
+const PREFILL: &str = include_str!("../../templates/cuda/prefill.cu.j2");
 const MERGE: &str = include_str!("../../templates/cuda/decode_merge.cu.j2");
 
 /// Path of the merge kernel's file inside the output folder.
@@ -66,9 +68,55 @@ fn ks_stride(head_dim: u32) -> u32 {
     head_dim + 4
 }
 
-/// Dynamic shared memory of a layer's prefill kernel: Q, K and V tiles in f32.
-pub fn prefill_shared_bytes(head_dim: u32) -> u32 {
-    (CUDA_PREFILL_Q_TILE + 2 * CUDA_PREFILL_K_TILE) * ks_stride(head_dim) * 4
+/// Whether a layer's prefill runs on tensor cores (mma.sync m16n8k16): 16-bit storage
+/// (f16, bf16) and whole 16-dim k-steps. Otherwise it is the scalar f32 kernel.
+pub fn prefill_tensor_cores(storage: StorageType, head_dim: u32) -> bool {
+    storage != StorageType::F32 && head_dim.is_multiple_of(16)
+}
+
+/// Whether the tensor-core prefill also has its warpgroup-MMA (wgmma) body, used where the
+/// source is compiled for sm_90a: 64-element swizzle panels need `head_dim % 64 == 0`.
+pub fn prefill_wgmma(storage: StorageType, head_dim: u32) -> bool {
+    prefill_tensor_cores(storage, head_dim) && head_dim.is_multiple_of(64)
+}
+
+/// Threads per prefill block.
+pub fn prefill_threads(storage: StorageType, head_dim: u32) -> u32 {
+    if prefill_tensor_cores(storage, head_dim) {
+        CUDA_PREFILL_TC_THREADS
+    } else {
+        CUDA_PREFILL_THREADS
+    }
+}
+
+/// Query rows per prefill block (the launch grid's z is `ceil(max_row_len / this)`).
+pub fn prefill_q_tile(storage: StorageType, head_dim: u32) -> u32 {
+    if prefill_tensor_cores(storage, head_dim) {
+        CUDA_PREFILL_TC_Q_TILE
+    } else {
+        CUDA_PREFILL_Q_TILE
+    }
+}
+
+/// Keys per prefill K/V tile.
+pub fn prefill_k_tile(storage: StorageType, head_dim: u32) -> u32 {
+    if prefill_tensor_cores(storage, head_dim) {
+        CUDA_PREFILL_TC_K_TILE
+    } else {
+        CUDA_PREFILL_K_TILE
+    }
+}
+
+/// Dynamic shared memory of a layer's prefill kernel in bytes. Tensor cores: the Q tile
+/// and two K and two V tiles (double buffer) in the storage type, rows padded by 8
+/// elements for ldmatrix (the wgmma body needs the same tiles unpadded, less); scalar:
+/// Q, K and V tiles in f32, rows padded by 4 floats.
+pub fn prefill_shared_bytes(storage: StorageType, head_dim: u32) -> u32 {
+    if prefill_tensor_cores(storage, head_dim) {
+        (CUDA_PREFILL_TC_Q_TILE + 4 * CUDA_PREFILL_TC_K_TILE) * (head_dim + 8) * 2
+    } else {
+        (CUDA_PREFILL_Q_TILE + 2 * CUDA_PREFILL_K_TILE) * ks_stride(head_dim) * 4
+    }
 }
 
 /// Dynamic shared memory of a decode kernel: the group's queries, then the larger of the
@@ -102,7 +150,12 @@ struct CudaLayerCtx {
     load_vec: u32,
     prefill_name: String,
     decode_name: String,
+    /// Prefill on tensor cores (`prefill_tensor_cores`), with mma operands of `mma_type`.
+    prefill_tc: bool,
+    prefill_wgmma: bool,
+    mma_type: &'static str,
     prefill_threads: u32,
+    prefill_min_blocks: u32,
     prefill_q_tile: u32,
     prefill_k_tile: u32,
     prefill_smem_bytes: u32,
@@ -229,10 +282,14 @@ fn layer_ctx(module: &KernelModule, layer: &LayerSpec) -> CudaLayerCtx {
         load_vec: load_vec(module.storage, d),
         prefill_name: prefill_name(module.storage, d, layer.layer),
         decode_name: decode_name(module.storage, d, layer.layer),
-        prefill_threads: CUDA_PREFILL_THREADS,
-        prefill_q_tile: CUDA_PREFILL_Q_TILE,
-        prefill_k_tile: CUDA_PREFILL_K_TILE,
-        prefill_smem_bytes: prefill_shared_bytes(d),
+        prefill_tc: prefill_tensor_cores(module.storage, d),
+        prefill_wgmma: prefill_wgmma(module.storage, d),
+        mma_type: module.storage.name(),
+        prefill_threads: prefill_threads(module.storage, d),
+        prefill_min_blocks: CUDA_PREFILL_TC_MIN_BLOCKS,
+        prefill_q_tile: prefill_q_tile(module.storage, d),
+        prefill_k_tile: prefill_k_tile(module.storage, d),
+        prefill_smem_bytes: prefill_shared_bytes(module.storage, d),
         decode_chunk: CUDA_DECODE_CHUNK,
         decode_threads: CUDA_DECODE_THREADS,
         decode_smem_bytes: decode_shared_bytes(d, lctx.group_size),
@@ -245,10 +302,15 @@ fn layer_constants(ctx: &CudaLayerCtx, phase: Phase) -> serde_json::Value {
     let l = &ctx.layer;
     let (tiles, smem, grid) = match phase {
         Phase::Prefill => (
-            json!({ "q_tile": ctx.prefill_q_tile, "k_tile": ctx.prefill_k_tile }),
+            json!({
+                "q_tile": ctx.prefill_q_tile,
+                "k_tile": ctx.prefill_k_tile,
+                "tensor_cores": ctx.prefill_tc,
+                "wgmma_on_sm90a": ctx.prefill_wgmma,
+            }),
             ctx.prefill_smem_bytes,
             format!(
-                "[ceil(max_row_len / {}), q_heads, rows]",
+                "[q_heads, rows, ceil(max_row_len / {})]",
                 ctx.prefill_q_tile
             ),
         ),
@@ -285,6 +347,7 @@ pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
     let env = super::environment(&[
         ("common.cu.j2", COMMON),
         ("layer.cu.j2", LAYER),
+        ("prefill.cu.j2", PREFILL),
         ("decode_merge.cu.j2", MERGE),
     ])?;
     let d = module.shape.head_dim;
@@ -299,7 +362,7 @@ pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
                 phase: Phase::Prefill,
                 layer: Some(layer.layer),
                 entry_point: ctx.prefill_name.clone(),
-                workgroup_size: [CUDA_PREFILL_THREADS, 1, 1],
+                workgroup_size: [ctx.prefill_threads, 1, 1],
                 bindings: prefill_bindings(module.storage),
                 constants: layer_constants(&ctx, Phase::Prefill),
             },

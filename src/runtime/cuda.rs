@@ -23,16 +23,17 @@ use super::cases::{
 };
 use super::cases::{DecodeCase, PrefillCase};
 use crate::codegen::cuda::{
-    decode_name, decode_shared_bytes, merge_name, merge_threads, prefill_name, prefill_shared_bytes,
+    decode_name, decode_shared_bytes, merge_name, merge_threads, prefill_name, prefill_q_tile,
+    prefill_shared_bytes, prefill_threads,
 };
 use crate::codegen::{Artifact, CodegenError};
-use crate::lower::consts::{
-    CUDA_DECODE_CHUNK, CUDA_DECODE_THREADS, CUDA_PREFILL_Q_TILE, CUDA_PREFILL_THREADS,
-};
+use crate::lower::consts::{CUDA_DECODE_CHUNK, CUDA_DECODE_THREADS};
 use crate::lower::{CacheLayout, KernelModule, StorageType};
 
-/// The architecture the kernels are compiled for by default (H100 / H200).
-pub const DEFAULT_ARCH: &str = "sm_90";
+/// The architecture the kernels are compiled for by default: H100 / H200 with their
+/// arch-specific instructions, so the prefill runs on warpgroup MMA (wgmma). Compiled for
+/// plain `sm_90` (or older) the same source takes its portable mma.sync body.
+pub const DEFAULT_ARCH: &str = "sm_90a";
 /// Folder(s) holding `cuda_fp16.h` (`:`-separated), searched before the usual places.
 pub const INCLUDE_ENV: &str = "MOA_CUDA_INCLUDE";
 
@@ -332,15 +333,7 @@ impl CudaAttention {
             .stream
             .clone_htod(row_start)
             .map_err(driver("uploading row_start"))?;
-        let cfg = LaunchConfig {
-            grid_dim: (
-                max_len.div_ceil(CUDA_PREFILL_Q_TILE),
-                s.q_heads,
-                rows as u32,
-            ),
-            block_dim: (CUDA_PREFILL_THREADS, 1, 1),
-            shared_mem_bytes: prefill_shared_bytes(s.head_dim),
-        };
+        let cfg = prefill_launch(&self.module, rows, max_len)?;
         let rows_u32 = rows as u32;
         let mut lb = self.stream.launch_builder(&kernels.prefill);
         push(&mut lb, &qb);
@@ -446,6 +439,30 @@ impl CudaAttention {
     pub fn run_decode_case(&self, c: &DecodeCase) -> Result<Vec<f32>, CudaError> {
         self.decode(c.layer, &c.layout, &c.row_pos, &c.q, &c.k_cache, &c.v_cache)
     }
+}
+
+/// Launch geometry of a layer's prefill kernel (codegen::cuda, "grid" in the manifest):
+/// grid [q_heads, rows, ceil(max_row_len / q_tile)], the kernel counting z from the last
+/// query tile so that long bands start first. Grid y and z are limited to 65535.
+pub fn prefill_launch(
+    module: &KernelModule,
+    rows: usize,
+    max_row_len: u32,
+) -> Result<LaunchConfig, CudaError> {
+    let (storage, d) = (module.storage, module.shape.head_dim);
+    let tiles = max_row_len.div_ceil(prefill_q_tile(storage, d));
+    if rows > 65_535 || tiles > 65_535 {
+        return Err(CudaError::InvalidInput(format!(
+            "prefill of {rows} rows of up to {max_row_len} tokens exceeds the launch grid \
+             (at most 65535 rows and 65535 query tiles of {} tokens)",
+            prefill_q_tile(storage, d)
+        )));
+    }
+    Ok(LaunchConfig {
+        grid_dim: (module.shape.q_heads, rows as u32, tiles),
+        block_dim: (prefill_threads(storage, d), 1, 1),
+        shared_mem_bytes: prefill_shared_bytes(storage, d),
+    })
 }
 
 fn push<'a>(lb: &mut cudarc::driver::LaunchArgs<'a>, buf: &'a DevBuf) {

@@ -1,5 +1,5 @@
-//! Runs the generated CUDA kernels against the CPU reference on a GPU machine, in f32
-//! and f16, and prints one table row per case. Exits non-zero if any case fails.
+//! Runs the generated CUDA kernels against the CPU reference on a GPU machine, in f32,
+//! f16 and bf16, and prints one table row per case. Exits non-zero if any case fails.
 //!
 //! ```sh
 //! cargo build --release --example cuda_check
@@ -44,6 +44,9 @@ struct Args {
     /// Print every case, not only the per-plan summary and failures.
     #[arg(long)]
     verbose: bool,
+    /// Storage types to check.
+    #[arg(long, value_delimiter = ',', default_value = "f32,f16,bf16")]
+    dtypes: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -87,10 +90,22 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
 
+    let mut storages = Vec::new();
+    for d in &args.dtypes {
+        storages.push(match d.as_str() {
+            "f32" => StorageType::F32,
+            "f16" => StorageType::F16,
+            "bf16" => StorageType::Bf16,
+            other => {
+                eprintln!("error: --dtypes `{other}`: expected f32, f16 or bf16");
+                return ExitCode::from(2);
+            }
+        });
+    }
     let mut summary = Vec::new();
     let mut all_passed = true;
     for (name, plan) in &plans {
-        for storage in [StorageType::F32, StorageType::F16] {
+        for &storage in &storages {
             let module = lower(plan, storage);
             let started = Instant::now();
             let report = match check_on(&module, args.seed, args.device, DEFAULT_ARCH) {

@@ -22,6 +22,8 @@ enum TargetArg {
 enum DtypeArg {
     F32,
     F16,
+    /// CUDA only (WGSL has no bf16).
+    Bf16,
 }
 
 /// Compile a MoA plan into specialised attention kernels.
@@ -47,6 +49,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     let storage = match args.dtype {
         DtypeArg::F32 => StorageType::F32,
         DtypeArg::F16 => StorageType::F16,
+        DtypeArg::Bf16 => StorageType::Bf16,
     };
     let module = lower(&plan, storage);
     let targets: &[Target] = match args.target {

@@ -28,6 +28,11 @@ pub enum CodegenError {
         layer: Option<u32>,
         message: String,
     },
+    #[error("the {target} target cannot generate this module: {message}")]
+    Unsupported {
+        target: &'static str,
+        message: String,
+    },
     #[error("{path}: {message}")]
     Manifest { path: String, message: String },
     #[error("cannot write `{path}`")]

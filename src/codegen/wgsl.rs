@@ -11,7 +11,7 @@ use crate::lower::consts::{
     WGSL_DECODE_CHUNK, WGSL_DECODE_THREADS, WGSL_PREFILL_K_TILE, WGSL_PREFILL_Q_TILE,
     WGSL_WORKGROUP_STORAGE_BYTES,
 };
-use crate::lower::KernelModule;
+use crate::lower::{KernelModule, StorageType};
 
 const PREFILL: &str = "prefill.wgsl.j2";
 const DECODE: &str = "decode.wgsl.j2";
@@ -154,6 +154,13 @@ pub fn validate(source: &str, template: &str, layer: Option<u32>) -> Result<(), 
 }
 
 pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
+    if module.storage == StorageType::Bf16 {
+        return Err(CodegenError::Unsupported {
+            target: "wgsl",
+            message: "bf16 storage: WGSL has no bf16 type (use f16 or f32, or --target cuda)"
+                .into(),
+        });
+    }
     let env = super::environment(TEMPLATES)?;
     let dtype = module.storage.name();
     let d = module.shape.head_dim;

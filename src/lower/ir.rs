@@ -25,11 +25,13 @@ use serde::Serialize;
 use crate::plan::{HeadWindow, ModelShape, Rule, SpanParams};
 
 /// Element type of Q, K, V and O in device memory. Arithmetic is always f32.
+/// `Bf16` (what 7B-class checkpoints ship in) is CUDA-only: WGSL has no bf16 type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StorageType {
     F32,
     F16,
+    Bf16,
 }
 
 impl StorageType {
@@ -37,13 +39,29 @@ impl StorageType {
         match self {
             StorageType::F32 => "f32",
             StorageType::F16 => "f16",
+            StorageType::Bf16 => "bf16",
         }
     }
     pub fn bytes(self) -> usize {
         match self {
             StorageType::F32 => 4,
-            StorageType::F16 => 2,
+            StorageType::F16 | StorageType::Bf16 => 2,
         }
+    }
+
+    /// Rounds an f32 to the nearest value this type holds (what a kernel reads after
+    /// the host converts its input).
+    pub fn quantize(self, x: f32) -> f32 {
+        match self {
+            StorageType::F32 => x,
+            StorageType::F16 => half::f16::from_f32(x).to_f32(),
+            StorageType::Bf16 => half::bf16::from_f32(x).to_f32(),
+        }
+    }
+
+    /// Whether the type is a 16-bit float the tensor cores take (f16, bf16).
+    pub fn is_half(self) -> bool {
+        matches!(self, StorageType::F16 | StorageType::Bf16)
     }
 }
 

@@ -158,10 +158,10 @@ fn compile_named(name: &str, source: &str, arch: &'static str) -> Result<String,
     }
 }
 
-/// A device buffer in the module's storage type (f16 travels as its bit pattern).
+/// A device buffer in the module's storage type (f16 and bf16 travel as bit patterns).
 enum DevBuf {
     F32(CudaSlice<f32>),
-    F16(CudaSlice<u16>),
+    Half(CudaSlice<u16>),
 }
 
 struct LayerKernels {
@@ -257,7 +257,14 @@ impl CudaAttention {
                     .iter()
                     .map(|&x| half::f16::from_f32(x).to_bits())
                     .collect();
-                DevBuf::F16(self.stream.clone_htod(&bits).map_err(up)?)
+                DevBuf::Half(self.stream.clone_htod(&bits).map_err(up)?)
+            }
+            StorageType::Bf16 => {
+                let bits: Vec<u16> = data
+                    .iter()
+                    .map(|&x| half::bf16::from_f32(x).to_bits())
+                    .collect();
+                DevBuf::Half(self.stream.clone_htod(&bits).map_err(up)?)
             }
         })
     }
@@ -269,9 +276,14 @@ impl CudaAttention {
             StorageType::F32 => {
                 DevBuf::F32(self.stream.clone_htod(&vec![f32::NAN; len]).map_err(up)?)
             }
-            StorageType::F16 => DevBuf::F16(
+            StorageType::F16 => DevBuf::Half(
                 self.stream
                     .clone_htod(&vec![half::f16::NAN.to_bits(); len])
+                    .map_err(up)?,
+            ),
+            StorageType::Bf16 => DevBuf::Half(
+                self.stream
+                    .clone_htod(&vec![half::bf16::NAN.to_bits(); len])
                     .map_err(up)?,
             ),
         })
@@ -281,13 +293,19 @@ impl CudaAttention {
         let down = driver("downloading an output");
         Ok(match buf {
             DevBuf::F32(s) => self.stream.clone_dtoh(s).map_err(down)?,
-            DevBuf::F16(s) => self
-                .stream
-                .clone_dtoh(s)
-                .map_err(down)?
-                .into_iter()
-                .map(|b| half::f16::from_bits(b).to_f32())
-                .collect(),
+            DevBuf::Half(s) => {
+                let bits = self.stream.clone_dtoh(s).map_err(down)?;
+                match self.module.storage {
+                    StorageType::Bf16 => bits
+                        .into_iter()
+                        .map(|b| half::bf16::from_bits(b).to_f32())
+                        .collect(),
+                    _ => bits
+                        .into_iter()
+                        .map(|b| half::f16::from_bits(b).to_f32())
+                        .collect(),
+                }
+            }
         })
     }
 
@@ -468,7 +486,7 @@ pub fn prefill_launch(
 fn push<'a>(lb: &mut cudarc::driver::LaunchArgs<'a>, buf: &'a DevBuf) {
     match buf {
         DevBuf::F32(s) => lb.arg(s),
-        DevBuf::F16(s) => lb.arg(s),
+        DevBuf::Half(s) => lb.arg(s),
     };
 }
 

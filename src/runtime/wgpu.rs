@@ -617,6 +617,10 @@ impl WgpuAttention {
                 .iter()
                 .map(|x| x.to_f32())
                 .collect(),
+            StorageType::Bf16 => bytemuck::cast_slice::<u8, half::bf16>(&view)[..len]
+                .iter()
+                .map(|x| x.to_f32())
+                .collect(),
         };
         drop(view);
         staging.unmap();
@@ -698,6 +702,10 @@ pub fn tensor_bytes(data: &[f32], storage: StorageType) -> Vec<u8> {
         StorageType::F32 => bytemuck::cast_slice(data).to_vec(),
         StorageType::F16 => {
             let h: Vec<half::f16> = data.iter().map(|&x| half::f16::from_f32(x)).collect();
+            bytemuck::cast_slice(&h).to_vec()
+        }
+        StorageType::Bf16 => {
+            let h: Vec<half::bf16> = data.iter().map(|&x| half::bf16::from_f32(x)).collect();
             bytemuck::cast_slice(&h).to_vec()
         }
     };

@@ -24,6 +24,7 @@ use cudarc::driver::sys::{CUevent_flags, CUfunction_attribute_enum};
 use cudarc::driver::{CudaContext, CudaSlice, PushKernelArg};
 use cudarc::nvrtc::Ptx;
 use moa::codegen::cuda::{generate, prefill_name};
+use moa::codegen::Phase;
 use moa::lower::{lower, KernelModule, StorageType};
 use moa::plan::{upstream, ModelShape};
 use moa::runtime::cuda::{compile_artifact, prefill_launch, DEFAULT_ARCH};
@@ -123,13 +124,41 @@ fn run(args: &Args) -> Result<(), String> {
         let plan = upstream::import(&text, path, shape).map_err(|e| e.to_string())?;
         let module: KernelModule = lower(&plan, storage);
         let d = module.shape.head_dim;
+        let artifacts: Vec<_> = generate(&module)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|a| a.kernels.iter().any(|k| k.phase == Phase::Prefill))
+            .collect();
+        // NVRTC compiles independent programs concurrently; one thread per few layers.
+        let threads = std::thread::available_parallelism()
+            .map_or(4, |n| n.get())
+            .min(16);
+        let ptxs: Vec<Result<String, String>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = artifacts
+                .chunks(artifacts.len().div_ceil(threads).max(1))
+                .map(|chunk| {
+                    scope.spawn(move || {
+                        chunk
+                            .iter()
+                            .map(|a| compile_artifact(a, DEFAULT_ARCH).map_err(|e| e.to_string()))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| vec![Err("compile thread panicked".into())])
+                })
+                .collect()
+        });
         let mut kernels = Vec::new();
-        for a in generate(&module).map_err(|e| e.to_string())? {
-            let Some(k) = a.kernels.iter().find(|k| k.phase == moa::codegen::Phase::Prefill)
-            else {
+        for (a, ptx) in artifacts.iter().zip(ptxs) {
+            let ptx = ptx?;
+            let Some(k) = a.kernels.iter().find(|k| k.phase == Phase::Prefill) else {
                 continue;
             };
-            let ptx = compile_artifact(&a, DEFAULT_ARCH).map_err(|e| e.to_string())?;
             let m = ctx
                 .load_module(Ptx::from_src(ptx))
                 .map_err(|e| format!("loading {}: {e:?}", a.path))?;
@@ -151,11 +180,7 @@ fn run(args: &Args) -> Result<(), String> {
         for &prompt in &args.prompts {
             for &rows in &args.rows {
                 let total = (rows * prompt) as usize;
-                let (hq, hkv, du) = (
-                    module.shape.q_heads as usize,
-                    kv_heads as usize,
-                    d as usize,
-                );
+                let (hq, hkv, du) = (module.shape.q_heads as usize, kv_heads as usize, d as usize);
                 let up = |n: usize, seed: u64| -> Result<CudaSlice<u16>, String> {
                     stream
                         .clone_htod(&random_bits(n, seed, storage))
@@ -172,7 +197,8 @@ fn run(args: &Args) -> Result<(), String> {
                     .clone_htod(&starts)
                     .map_err(|e| format!("upload: {e:?}"))?;
                 let n_tokens = prompt + args.decode_tokens;
-                let cfg = prefill_launch(&module, rows as usize, prompt).map_err(|e| e.to_string())?;
+                let cfg =
+                    prefill_launch(&module, rows as usize, prompt).map_err(|e| e.to_string())?;
                 for (layer, f) in &kernels {
                     let spec = &module.layers[*layer as usize];
                     let heads: Vec<[u32; 2]> = (0..hq)
@@ -205,7 +231,9 @@ fn run(args: &Args) -> Result<(), String> {
                     }
                     times.sort_by(f64::total_cmp);
                     let median = times[times.len() / 2];
-                    println!("| {label} | {prompt} | {rows} | {layer} | {share:.3} | {median:.3} |");
+                    println!(
+                        "| {label} | {prompt} | {rows} | {layer} | {share:.3} | {median:.3} |"
+                    );
                     let line = serde_json::json!({
                         "plan": label, "prompt": prompt, "rows": rows, "layer": layer,
                         "n_tokens": n_tokens, "q_heads": hq, "kv_heads": hkv, "head_dim": du,

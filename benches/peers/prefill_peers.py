@@ -48,7 +48,8 @@ def main():
     ap.add_argument("moa", help="JSON lines from bench_prefill")
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--no-flex", action="store_true")
-    ap.add_argument("--flex-layers", type=int, default=0, help="time FlexAttention on at most this many layers per shape (0: all)")
+    ap.add_argument("--flex-every", type=int, default=1, help="time FlexAttention on every n-th layer only")
+    ap.add_argument("--flex-budget-s", type=float, default=0, help="stop timing FlexAttention after this many seconds (0: no limit)")
     ap.add_argument("--table", default=None)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
@@ -69,7 +70,7 @@ def main():
     # One dense time per (q_heads, kv_heads, prompt, rows): the ideal's denominator.
     dense = {}
     inputs = {}
-    flex_count = {}
+    t_start = time.time()
     masks = {}
     out_rows = []
     for r in rows:
@@ -95,9 +96,8 @@ def main():
         dense_ms = dense[key]
         ideal = r["kept_share"] * dense_ms
         flex_ms = None
-        n = flex_count.get(key, 0)
-        if flex is not None and (args.flex_layers == 0 or n < args.flex_layers):
-            flex_count[key] = n + 1
+        over = args.flex_budget_s > 0 and time.time() - t_start > args.flex_budget_s
+        if flex is not None and r["layer"] % args.flex_every == 0 and not over:
             # One mask_mod and two tensors for every layer, updated in place, so that the
             # compiled FlexAttention is not re-traced per layer.
             if hq not in masks:

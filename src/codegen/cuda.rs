@@ -286,7 +286,13 @@ fn layer_ctx(module: &KernelModule, layer: &LayerSpec) -> CudaLayerCtx {
         prefill_wgmma: prefill_wgmma(module.storage, d),
         mma_type: module.storage.name(),
         prefill_threads: prefill_threads(module.storage, d),
-        prefill_min_blocks: CUDA_PREFILL_TC_MIN_BLOCKS,
+        // Two resident blocks cap registers at 128 per thread: enough up to head_dim 128
+        // (64 f32 accumulators of O per thread); wider heads get one block and more registers.
+        prefill_min_blocks: if d <= 128 {
+            CUDA_PREFILL_TC_MIN_BLOCKS
+        } else {
+            1
+        },
         prefill_q_tile: prefill_q_tile(module.storage, d),
         prefill_k_tile: prefill_k_tile(module.storage, d),
         prefill_smem_bytes: prefill_shared_bytes(module.storage, d),
@@ -415,6 +421,31 @@ pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefill_geometry_fits_an_sm90_block() {
+        for storage in [StorageType::F32, StorageType::F16, StorageType::Bf16] {
+            for d in [4, 32, 36, 64, 68, 96, 128, 256] {
+                let threads = prefill_threads(storage, d);
+                assert_eq!(threads % 32, 0);
+                if prefill_tensor_cores(storage, d) {
+                    // 16 query rows per warp; whole mma k-steps over head_dim.
+                    assert_eq!(prefill_q_tile(storage, d), 16 * threads / 32, "d {d}");
+                    assert_eq!(d % 16, 0);
+                }
+                if prefill_wgmma(storage, d) {
+                    assert_eq!(threads % 128, 0, "whole warpgroups");
+                    assert_eq!(d % 64, 0);
+                }
+                // 227 KiB: the most dynamic shared memory an sm_90 block can opt into.
+                assert!(prefill_shared_bytes(storage, d) <= 227 * 1024, "d {d}");
+            }
+        }
+        // Two blocks share an SM at head_dim 128 (228 KiB per SM, 1 KiB reserved per block).
+        assert!(2 * (prefill_shared_bytes(StorageType::Bf16, 128) + 1024) <= 228 * 1024);
+        assert!(!prefill_tensor_cores(StorageType::F32, 128));
+        assert!(!prefill_wgmma(StorageType::F16, 32));
+    }
 
     #[test]
     fn lanes_cover_head_dim_exactly() {

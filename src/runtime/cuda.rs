@@ -127,7 +127,7 @@ pub fn compile_artifact(artifact: &Artifact, arch: &'static str) -> Result<Strin
 
 fn compile_named(name: &str, source: &str, arch: &'static str) -> Result<String, CudaError> {
     let mut include_paths = Vec::new();
-    if source.contains("cuda_fp16.h") {
+    if source.contains("cuda_fp16.h") || source.contains("cuda_bf16.h") {
         include_paths.push(fp16_include_dir()?.display().to_string());
     }
     let opts = CompileOptions {

@@ -1,5 +1,6 @@
 //! Times every layer's generated prefill kernel through moa's own path (codegen → NVRTC →
-//! cudarc, launched with `runtime::cuda::prefill_launch`) on upstream MoA plans, and writes
+//! cudarc, launched by `runtime::cuda::LoadedKernel` from the kernel's typed ABI) on
+//! upstream MoA plans, and writes
 //! one JSON line per (plan, prompt, rows, layer) with the median time and the layer's
 //! per-head masks, so that `benches/peers/prefill_peers.py` can time PyTorch SDPA (dense
 //! causal) and FlexAttention (the identical per-head mask) on the same shapes in the same
@@ -21,13 +22,14 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use cudarc::driver::sys::{CUevent_flags, CUfunction_attribute_enum};
-use cudarc::driver::{CudaContext, CudaSlice, PushKernelArg};
+use cudarc::driver::CudaContext;
 use cudarc::nvrtc::Ptx;
+use moa::codegen::abi::{Arg, LaunchSize};
 use moa::codegen::cuda::{generate, prefill_name};
 use moa::codegen::Phase;
 use moa::lower::{lower, KernelModule, StorageType};
 use moa::plan::{upstream, ModelShape};
-use moa::runtime::cuda::{compile_artifact, prefill_launch, DEFAULT_ARCH};
+use moa::runtime::cuda::{compile_artifact, ArgVal, DevBuf, LoadedKernel, DEFAULT_ARCH};
 
 #[derive(Parser)]
 #[command(about = "Time the generated CUDA prefill kernels of upstream MoA plans")]
@@ -165,41 +167,62 @@ fn run(args: &Args) -> Result<(), String> {
             let f = m
                 .load_function(&k.entry_point)
                 .map_err(|e| format!("{}: {e:?}", k.entry_point))?;
-            let smem = k.constants["dynamic_shared_bytes"].as_i64().unwrap_or(0) as i32;
             f.set_attribute(
                 CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                smem,
+                k.abi.dynamic_shared_bytes as i32,
             )
             .map_err(|e| format!("{}: {e:?}", k.entry_point))?;
             assert_eq!(
                 k.entry_point,
                 prefill_name(storage, d, k.layer.unwrap_or(0))
             );
-            kernels.push((k.layer.unwrap_or(0), f));
+            let kernel = LoadedKernel {
+                function: f,
+                abi: k.abi.clone(),
+                name: k.entry_point.clone(),
+            };
+            kernels.push((k.layer.unwrap_or(0), kernel));
         }
         for &prompt in &args.prompts {
             for &rows in &args.rows {
                 let total = (rows * prompt) as usize;
                 let (hq, hkv, du) = (module.shape.q_heads as usize, kv_heads as usize, d as usize);
-                let up = |n: usize, seed: u64| -> Result<CudaSlice<u16>, String> {
+                let up = |n: usize, seed: u64| -> Result<DevBuf, String> {
                     stream
                         .clone_htod(&random_bits(n, seed, storage))
+                        .map(DevBuf::Half)
                         .map_err(|e| format!("upload: {e:?}"))
                 };
                 let q = up(total * hq * du, 1)?;
                 let k = up(total * hkv * du, 2)?;
                 let v = up(total * hkv * du, 3)?;
-                let o: CudaSlice<u16> = stream
-                    .alloc_zeros(total * hq * du)
-                    .map_err(|e| format!("alloc: {e:?}"))?;
+                let o = DevBuf::Half(
+                    stream
+                        .alloc_zeros(total * hq * du)
+                        .map_err(|e| format!("alloc: {e:?}"))?,
+                );
                 let starts: Vec<u32> = (0..=rows).map(|r| r * prompt).collect();
                 let starts = stream
                     .clone_htod(&starts)
                     .map_err(|e| format!("upload: {e:?}"))?;
                 let n_tokens = prompt + args.decode_tokens;
-                let cfg =
-                    prefill_launch(&module, rows as usize, prompt).map_err(|e| e.to_string())?;
-                for (layer, f) in &kernels {
+                let size = LaunchSize {
+                    rows,
+                    q_heads: hq as u32,
+                    kv_heads,
+                    max_row_len: prompt,
+                    ..LaunchSize::default()
+                };
+                let launch_args = [
+                    (Arg::Q, ArgVal::Tensor(&q)),
+                    (Arg::K, ArgVal::Tensor(&k)),
+                    (Arg::V, ArgVal::Tensor(&v)),
+                    (Arg::RowStart, ArgVal::U32s(&starts)),
+                    (Arg::Out, ArgVal::Tensor(&o)),
+                    (Arg::NTokens, ArgVal::Value(n_tokens)),
+                    (Arg::Rows, ArgVal::Value(rows)),
+                ];
+                for (layer, kernel) in &kernels {
                     let spec = &module.layers[*layer as usize];
                     let heads: Vec<[u32; 2]> = (0..hq)
                         .map(|h| {
@@ -215,12 +238,10 @@ fn run(args: &Args) -> Result<(), String> {
                         let e0 = stream
                             .record_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
                             .map_err(|e| format!("event: {e:?}"))?;
-                        let mut lb = stream.launch_builder(f);
-                        lb.arg(&q).arg(&k).arg(&v).arg(&starts).arg(&o);
-                        lb.arg(&n_tokens).arg(&rows);
-                        // SAFETY: the arguments match codegen::cuda's prefill bindings; the
-                        // buffers hold rows × prompt tokens as row_start says.
-                        unsafe { lb.launch(cfg) }.map_err(|e| format!("launch: {e:?}"))?;
+                        // SAFETY: the buffers hold rows × prompt tokens as row_start says,
+                        // in the shapes of the prefill ABI.
+                        unsafe { kernel.launch(&stream, &launch_args, &size) }
+                            .map_err(|e| format!("launch: {e}"))?;
                         let e1 = stream
                             .record_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
                             .map_err(|e| format!("event: {e:?}"))?;

@@ -135,8 +135,8 @@ fn check_artifacts(module: &KernelModule, artifacts: &[Artifact]) {
                 a.path
             );
             assert_eq!(
-                k.bindings.iter().map(|b| b.index).collect::<Vec<_>>(),
-                (0..k.bindings.len() as u32).collect::<Vec<_>>()
+                k.abi.params.iter().map(|b| b.index).collect::<Vec<_>>(),
+                (0..k.abi.params.len() as u32).collect::<Vec<_>>()
             );
             let want = match (k.phase, k.layer) {
                 (Phase::Prefill, Some(l)) => (

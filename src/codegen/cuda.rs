@@ -1,18 +1,21 @@
-//! CUDA back end: one CUDA C++ file per layer (`cuda/lLL.cu`, a fused prefill and a fused
-//! split-K decode kernel) plus `cuda/decode_merge.cu`, shared by every layer.
+//! CUDA back end: one CUDA C++ file per layer (`cuda/lLL.cu`): a fused prefill kernel
+//! (`templates/cuda/layer.cu.j2`) and a split-K decode kernel over a host-built work list
+//! that merges its own chunks (`templates/cuda/decode.cu.j2`, tensor cores for f16/bf16).
 //!
 //! The layer's rules, sink, span constants, head map and scale are baked into the source;
-//! N, the row count and the per-row lengths / positions are kernel parameters. Spans,
-//! segment offsets and the chunk count are computed from N on the device with the same
-//! integer formulas as `plan::Rule::span` and `lower::CacheLayout`.
+//! N, the row count, the per-row lengths / positions and the decode work list are kernel
+//! parameters. Spans and segment offsets are computed from N on the device with the same
+//! integer formulas as `plan::Rule::span` and `lower::CacheLayout`. Each kernel's
+//! interface is emitted as one [`KernelAbi`].
 
 use serde::Serialize;
 use serde_json::json;
 
+use super::abi::{Access, Arg, Elem, Grid, KernelAbi, Param, Tiles};
 use super::ctx::LayerCtx;
-use super::{render, Artifact, BindingInfo, CodegenError, KernelInfo, Phase, Target};
+use super::{render, Artifact, CodegenError, KernelInfo, Phase, Target};
 use crate::lower::consts::{
-    CUDA_DECODE_CHUNK, CUDA_DECODE_THREADS, CUDA_PREFILL_K_TILE, CUDA_PREFILL_Q_TILE,
+    CUDA_DECODE_STAGES, CUDA_DECODE_WARPS, CUDA_PREFILL_K_TILE, CUDA_PREFILL_Q_TILE,
     CUDA_PREFILL_TC_K_TILE, CUDA_PREFILL_TC_MIN_BLOCKS, CUDA_PREFILL_TC_Q_TILE,
     CUDA_PREFILL_TC_THREADS, CUDA_PREFILL_THREADS,
 };
@@ -21,10 +24,7 @@ use crate::lower::{KernelModule, LayerSpec, StorageType};
 const COMMON: &str = include_str!("../../templates/cuda/common.cu.j2");
 const LAYER: &str = include_str!("../../templates/cuda/layer.cu.j2");
 const PREFILL: &str = include_str!("../../templates/cuda/prefill.cu.j2");
-const MERGE: &str = include_str!("../../templates/cuda/decode_merge.cu.j2");
-
-/// Path of the merge kernel's file inside the output folder.
-pub const MERGE_PATH: &str = "cuda/decode_merge.cu";
+const DECODE: &str = include_str!("../../templates/cuda/decode.cu.j2");
 
 /// Path of a layer's file inside the output folder.
 pub fn layer_path(layer: u32) -> String {
@@ -39,8 +39,49 @@ pub fn decode_name(storage: StorageType, head_dim: u32, layer: u32) -> String {
     format!("moa_decode_{}_hd{head_dim}_l{layer:02}", storage.name())
 }
 
-pub fn merge_name(storage: StorageType, head_dim: u32) -> String {
-    format!("moa_decode_merge_{}_hd{head_dim}", storage.name())
+/// Decode kernel shape choices (defaults: `lower::consts`). Benchmarks generate variants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodeTuning {
+    /// Warps per block; the tensor-core kernel's key tile is 16 keys per warp.
+    pub warps: u32,
+    /// cp.async pipeline depth (tiles in flight + the one being computed).
+    pub stages: u32,
+}
+
+impl Default for DecodeTuning {
+    fn default() -> Self {
+        DecodeTuning {
+            warps: CUDA_DECODE_WARPS,
+            stages: CUDA_DECODE_STAGES,
+        }
+    }
+}
+
+/// Whether a module's decode runs on tensor cores: 16-bit storage and `head_dim % 16 == 0`
+/// (the MMA's k step); otherwise the scalar kernel.
+pub fn decode_uses_mma(storage: StorageType, head_dim: u32) -> bool {
+    storage.is_half() && head_dim.is_multiple_of(16)
+}
+
+/// Query columns of a decode block: the GQA group padded to the MMA's 8 columns (keys
+/// fill the MMA's 16 rows, so MHA pads 1 head to 8, not 16), or the group itself for the
+/// scalar kernel.
+pub fn decode_q_cols(storage: StorageType, head_dim: u32, group_size: u32) -> u32 {
+    if decode_uses_mma(storage, head_dim) {
+        group_size.div_ceil(8) * 8
+    } else {
+        group_size
+    }
+}
+
+/// Keys per pipeline stage of the tensor-core decode (16 per warp), or per warp step of
+/// the scalar one (32 per warp). Work-list chunks are multiples of it.
+pub fn decode_key_tile(storage: StorageType, head_dim: u32, tuning: DecodeTuning) -> u32 {
+    if decode_uses_mma(storage, head_dim) {
+        16 * tuning.warps
+    } else {
+        32 * tuning.warps
+    }
 }
 
 /// Output dims each lane owns in the P·V product: the smallest divisor of `head_dim`
@@ -119,18 +160,25 @@ pub fn prefill_shared_bytes(storage: StorageType, head_dim: u32) -> u32 {
     }
 }
 
-/// Dynamic shared memory of a decode kernel: the group's queries, then the larger of the
-/// warps' K rows and the warps' partial states.
-pub fn decode_shared_bytes(head_dim: u32, group_size: u32) -> u32 {
-    let warps = CUDA_DECODE_THREADS / 32;
-    let k_rows = warps * 32 * ks_stride(head_dim);
-    let states = warps * group_size * (head_dim + 2);
-    (group_size * ks_stride(head_dim) + k_rows.max(states)) * 4
-}
-
-/// Threads of the merge kernel: one per output dim, in whole warps.
-pub fn merge_threads(head_dim: u32) -> u32 {
-    head_dim.div_ceil(32) * 32
+/// Dynamic shared memory of a decode kernel. Tensor cores: `stages` K and V tiles of
+/// 16-bit elements, or the warps' states at the end, whichever is larger. Scalar: the
+/// group's queries (f32), then the larger of the warps' K rows and the warps' states.
+pub fn decode_shared_bytes(
+    storage: StorageType,
+    head_dim: u32,
+    group_size: u32,
+    tuning: DecodeTuning,
+) -> u32 {
+    let warps = tuning.warps;
+    let q_cols = decode_q_cols(storage, head_dim, group_size);
+    let states = warps * q_cols * (head_dim + 2) * 4;
+    if decode_uses_mma(storage, head_dim) {
+        let tiles = tuning.stages * 2 * 16 * warps * head_dim * 2;
+        tiles.max(states)
+    } else {
+        let k_rows = warps * 32 * ks_stride(head_dim) * 4;
+        group_size * ks_stride(head_dim) * 4 + k_rows.max(states)
+    }
 }
 
 #[derive(Serialize)]
@@ -159,110 +207,99 @@ struct CudaLayerCtx {
     prefill_q_tile: u32,
     prefill_k_tile: u32,
     prefill_smem_bytes: u32,
-    decode_chunk: u32,
+    decode_mma: bool,
     decode_threads: u32,
+    decode_stages: u32,
+    decode_q_cols: u32,
     decode_smem_bytes: u32,
 }
 
-#[derive(Serialize)]
-struct MergeCtx {
-    dtype: &'static str,
-    head_dim: u32,
-    merge_name: String,
-    merge_threads: u32,
-}
-
-fn elem(storage: StorageType) -> &'static str {
-    storage.name()
-}
-
-fn binding(index: u32, name: &str, access: &str, ty: String) -> BindingInfo {
-    BindingInfo {
-        index,
-        name: name.to_string(),
-        access: access.to_string(),
-        ty,
-    }
-}
-
-/// Kernel parameters of a layer's prefill kernel, in order.
-fn prefill_bindings(storage: StorageType) -> Vec<BindingInfo> {
-    let e = elem(storage);
+/// Parameters of a layer's prefill kernel, in order.
+fn prefill_params(storage: StorageType) -> Vec<Param> {
+    let e = Elem::of(storage);
     vec![
-        binding(
+        Param::buffer(
             0,
-            "q",
-            "const",
-            format!("{e}[total_tokens, q_heads, head_dim]"),
+            Arg::Q,
+            Access::Read,
+            e,
+            &["total_tokens", "q_heads", "head_dim"],
         ),
-        binding(
+        Param::buffer(
             1,
-            "k",
-            "const",
-            format!("{e}[total_tokens, kv_heads, head_dim]"),
+            Arg::K,
+            Access::Read,
+            e,
+            &["total_tokens", "kv_heads", "head_dim"],
         ),
-        binding(
+        Param::buffer(
             2,
-            "v",
-            "const",
-            format!("{e}[total_tokens, kv_heads, head_dim]"),
+            Arg::V,
+            Access::Read,
+            e,
+            &["total_tokens", "kv_heads", "head_dim"],
         ),
-        binding(3, "row_start", "const", "u32[rows + 1]".into()),
-        binding(
+        Param::buffer(3, Arg::RowStart, Access::Read, Elem::U32, &["rows + 1"]),
+        Param::buffer(
             4,
-            "out",
-            "mut",
-            format!("{e}[total_tokens, q_heads, head_dim]"),
+            Arg::Out,
+            Access::ReadWrite,
+            e,
+            &["total_tokens", "q_heads", "head_dim"],
         ),
-        binding(5, "n_tokens", "value", "u32".into()),
-        binding(6, "rows", "value", "u32".into()),
+        Param::value(5, Arg::NTokens),
+        Param::value(6, Arg::Rows),
     ]
 }
 
-fn decode_bindings(storage: StorageType) -> Vec<BindingInfo> {
-    let e = elem(storage);
+/// Parameters of a layer's decode kernel, in order (`templates/cuda/decode.cu.j2`).
+fn decode_params(storage: StorageType) -> Vec<Param> {
+    let e = Elem::of(storage);
     vec![
-        binding(0, "q", "const", format!("{e}[rows, q_heads, head_dim]")),
-        binding(
+        Param::buffer(0, Arg::Q, Access::Read, e, &["rows", "q_heads", "head_dim"]),
+        Param::buffer(
             1,
-            "k_cache",
-            "const",
-            format!("{e}[rows, row_slots, head_dim]"),
+            Arg::KCache,
+            Access::Read,
+            e,
+            &["rows", "row_slots", "head_dim"],
         ),
-        binding(
+        Param::buffer(
             2,
-            "v_cache",
-            "const",
-            format!("{e}[rows, row_slots, head_dim]"),
+            Arg::VCache,
+            Access::Read,
+            e,
+            &["rows", "row_slots", "head_dim"],
         ),
-        binding(3, "row_pos", "const", "u32[rows]".into()),
-        binding(
-            4,
-            "partials",
-            "mut",
-            "f32[rows, q_heads, n_chunks, head_dim + 2]".into(),
+        Param::buffer(3, Arg::RowPos, Access::Read, Elem::U32, &["rows"]),
+        Param::buffer(4, Arg::Work, Access::Read, Elem::U32, &["n_items", "8"]),
+        Param::buffer(
+            5,
+            Arg::Partials,
+            Access::ReadWrite,
+            Elem::F32,
+            &["n_items", "group_size", "head_dim + 2"],
         ),
-        binding(5, "n_tokens", "value", "u32".into()),
-        binding(6, "rows", "value", "u32".into()),
+        Param::buffer(
+            6,
+            Arg::SegDone,
+            Access::ReadWrite,
+            Elem::U32,
+            &["rows * kv_heads"],
+        ),
+        Param::buffer(
+            7,
+            Arg::Out,
+            Access::ReadWrite,
+            e,
+            &["rows", "q_heads", "head_dim"],
+        ),
+        Param::value(8, Arg::NTokens),
+        Param::value(9, Arg::NItems),
     ]
 }
 
-fn merge_bindings(storage: StorageType) -> Vec<BindingInfo> {
-    let e = elem(storage);
-    vec![
-        binding(
-            0,
-            "partials",
-            "const",
-            "f32[rows, q_heads, n_chunks, head_dim + 2]".into(),
-        ),
-        binding(1, "out", "mut", format!("{e}[rows, q_heads, head_dim]")),
-        binding(2, "n_chunks", "value", "u32".into()),
-        binding(3, "rows", "value", "u32".into()),
-    ]
-}
-
-fn layer_ctx(module: &KernelModule, layer: &LayerSpec) -> CudaLayerCtx {
+fn layer_ctx(module: &KernelModule, layer: &LayerSpec, tuning: DecodeTuning) -> CudaLayerCtx {
     let lctx = LayerCtx::new(module, layer);
     let d = module.shape.head_dim;
     let rule_heads = layer
@@ -296,39 +333,18 @@ fn layer_ctx(module: &KernelModule, layer: &LayerSpec) -> CudaLayerCtx {
         prefill_q_tile: prefill_q_tile(module.storage, d),
         prefill_k_tile: prefill_k_tile(module.storage, d),
         prefill_smem_bytes: prefill_shared_bytes(module.storage, d),
-        decode_chunk: CUDA_DECODE_CHUNK,
-        decode_threads: CUDA_DECODE_THREADS,
-        decode_smem_bytes: decode_shared_bytes(d, lctx.group_size),
+        decode_mma: decode_uses_mma(module.storage, d),
+        decode_threads: 32 * tuning.warps,
+        decode_stages: tuning.stages,
+        decode_q_cols: decode_q_cols(module.storage, d, lctx.group_size),
+        decode_smem_bytes: decode_shared_bytes(module.storage, d, lctx.group_size, tuning),
         layer: lctx,
     }
 }
 
-/// The constants a layer's kernels bake in, as recorded in the manifest.
-fn layer_constants(ctx: &CudaLayerCtx, phase: Phase) -> serde_json::Value {
+/// The plan constants a layer's kernels bake in, as recorded in the manifest.
+fn layer_constants(ctx: &CudaLayerCtx) -> serde_json::Value {
     let l = &ctx.layer;
-    let (tiles, smem, grid) = match phase {
-        Phase::Prefill => (
-            json!({
-                "q_tile": ctx.prefill_q_tile,
-                "k_tile": ctx.prefill_k_tile,
-                "tensor_cores": ctx.prefill_tc,
-                "wgmma_on_sm90a": ctx.prefill_wgmma,
-            }),
-            ctx.prefill_smem_bytes,
-            format!(
-                "[q_heads, rows, ceil(max_row_len / {})]",
-                ctx.prefill_q_tile
-            ),
-        ),
-        _ => (
-            json!({ "chunk": ctx.decode_chunk }),
-            ctx.decode_smem_bytes,
-            format!(
-                "[ceil(max segment span / {}), kv_heads, rows]",
-                ctx.decode_chunk
-            ),
-        ),
-    };
     json!({
         "storage": ctx.dtype,
         "head_dim": l.head_dim,
@@ -343,24 +359,41 @@ fn layer_constants(ctx: &CudaLayerCtx, phase: Phase) -> serde_json::Value {
         "beta_den": l.beta_den,
         "rules": ctx.rule_heads,
         "kv_head_of_q_head": l.heads.iter().map(|h| h.kv_head).collect::<Vec<_>>(),
-        "tiles": tiles,
-        "dynamic_shared_bytes": smem,
-        "grid": grid,
     })
 }
 
 pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
+    generate_tuned(module, DecodeTuning::default())
+}
+
+/// [`generate`] with a chosen decode shape (benchmarks compare variants).
+pub fn generate_tuned(
+    module: &KernelModule,
+    tuning: DecodeTuning,
+) -> Result<Vec<Artifact>, CodegenError> {
+    if tuning.warps == 0 || tuning.warps > 16 || tuning.stages < 2 {
+        return Err(CodegenError::Unsupported {
+            target: "cuda",
+            message: format!(
+                "decode tuning {tuning:?}: warps must be in 1..=16 and stages at least 2"
+            ),
+        });
+    }
     let env = super::environment(&[
         ("common.cu.j2", COMMON),
         ("layer.cu.j2", LAYER),
         ("prefill.cu.j2", PREFILL),
-        ("decode_merge.cu.j2", MERGE),
+        ("decode.cu.j2", DECODE),
     ])?;
     let d = module.shape.head_dim;
-    let mut out = Vec::with_capacity(module.layers.len() + 1);
+    let mut out = Vec::with_capacity(module.layers.len());
     for layer in &module.layers {
-        let ctx = layer_ctx(module, layer);
+        let ctx = layer_ctx(module, layer, tuning);
         let source = render(&env, "layer.cu.j2", Some(layer.layer), &ctx)?;
+        let constants = layer_constants(&ctx);
+        let mut prefill_constants = constants.clone();
+        prefill_constants["tensor_cores"] = json!(ctx.prefill_tc);
+        prefill_constants["wgmma_on_sm90a"] = json!(ctx.prefill_wgmma);
         let kernels = vec![
             KernelInfo {
                 name: ctx.prefill_name.clone(),
@@ -368,9 +401,20 @@ pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
                 phase: Phase::Prefill,
                 layer: Some(layer.layer),
                 entry_point: ctx.prefill_name.clone(),
-                workgroup_size: [ctx.prefill_threads, 1, 1],
-                bindings: prefill_bindings(module.storage),
-                constants: layer_constants(&ctx, Phase::Prefill),
+                abi: KernelAbi {
+                    params: prefill_params(module.storage),
+                    block: [ctx.prefill_threads, 1, 1],
+                    grid: Grid::HeadsThenQueryTiles {
+                        q_tile: ctx.prefill_q_tile,
+                    },
+                    tiles: Tiles {
+                        q_tile: Some(ctx.prefill_q_tile),
+                        k_tile: Some(ctx.prefill_k_tile),
+                        ..Tiles::default()
+                    },
+                    dynamic_shared_bytes: ctx.prefill_smem_bytes,
+                },
+                constants: prefill_constants,
             },
             KernelInfo {
                 name: ctx.decode_name.clone(),
@@ -378,9 +422,19 @@ pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
                 phase: Phase::Decode,
                 layer: Some(layer.layer),
                 entry_point: ctx.decode_name.clone(),
-                workgroup_size: [CUDA_DECODE_THREADS, 1, 1],
-                bindings: decode_bindings(module.storage),
-                constants: layer_constants(&ctx, Phase::Decode),
+                abi: KernelAbi {
+                    params: decode_params(module.storage),
+                    block: [ctx.decode_threads, 1, 1],
+                    grid: Grid::WorkItems,
+                    tiles: Tiles {
+                        k_tile: Some(decode_key_tile(module.storage, d, tuning)),
+                        stages: ctx.decode_mma.then_some(tuning.stages),
+                        q_cols: Some(ctx.decode_q_cols),
+                        ..Tiles::default()
+                    },
+                    dynamic_shared_bytes: ctx.decode_smem_bytes,
+                },
+                constants,
             },
         ];
         out.push(Artifact {
@@ -389,32 +443,6 @@ pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
             kernels,
         });
     }
-    let mctx = MergeCtx {
-        dtype: module.storage.name(),
-        head_dim: d,
-        merge_name: merge_name(module.storage, d),
-        merge_threads: merge_threads(d),
-    };
-    let source = render(&env, "decode_merge.cu.j2", None, &mctx)?;
-    out.push(Artifact {
-        path: MERGE_PATH.to_string(),
-        source,
-        kernels: vec![KernelInfo {
-            name: mctx.merge_name.clone(),
-            target: Target::Cuda,
-            phase: Phase::DecodeMerge,
-            layer: None,
-            entry_point: mctx.merge_name.clone(),
-            workgroup_size: [mctx.merge_threads, 1, 1],
-            bindings: merge_bindings(module.storage),
-            constants: json!({
-                "storage": module.storage.name(),
-                "head_dim": d,
-                "grid": "[q_heads, rows]",
-                "partial_layout": "acc[head_dim] unnormalised, m (log2 units), l; l = 0 marks an empty chunk",
-            }),
-        }],
-    });
     Ok(out)
 }
 

@@ -12,7 +12,7 @@ use crate::lower::{CacheLayout, KernelModule};
 use crate::plan::ModelShape;
 
 /// Manifest format version (bumped when a field changes meaning).
-pub const MANIFEST_VERSION: u32 = 1;
+pub const MANIFEST_VERSION: u32 = 2;
 
 #[derive(Serialize)]
 struct Manifest<'a> {
@@ -109,7 +109,7 @@ pub fn embed_rs(artifacts: &[(Target, Vec<Artifact>)]) -> String {
                     phase,
                     k.layer,
                     k.entry_point,
-                    k.workgroup_size,
+                    k.abi.block,
                     a.path,
                     a.path
                 ));

@@ -3,6 +3,7 @@
 //! layer's rules, sink and head map baked in as constants. N and the per-row lengths
 //! are the only run-time values. Templates live in `templates/` and are embedded.
 
+pub mod abi;
 pub mod ctx;
 pub mod cuda;
 pub mod emit;
@@ -64,18 +65,8 @@ impl Target {
 pub enum Phase {
     Prefill,
     Decode,
+    /// The WGSL split-K merge (the CUDA decode merges inside its one kernel).
     DecodeMerge,
-}
-
-/// One resource a kernel binds (WGSL binding index, or CUDA parameter position).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct BindingInfo {
-    pub index: u32,
-    pub name: String,
-    /// "uniform", "read" or "read_write" (WGSL); "const" or "mut" pointer (CUDA).
-    pub access: String,
-    /// Element type and shape, e.g. "f16[total_tokens, q_heads, head_dim]".
-    pub ty: String,
 }
 
 /// Everything a host needs to launch one generated kernel.
@@ -87,10 +78,10 @@ pub struct KernelInfo {
     /// `None` for kernels shared by all layers (the merge step).
     pub layer: Option<u32>,
     pub entry_point: String,
-    /// Threads per workgroup / block.
-    pub workgroup_size: [u32; 3],
-    pub bindings: Vec<BindingInfo>,
-    /// The constants baked into the source (sink, tiles, rules, head map).
+    /// Parameters / bindings in order, block size, tiles and grid rule: what an executor
+    /// binds and launches from (`abi::KernelAbi`).
+    pub abi: abi::KernelAbi,
+    /// The plan constants baked into the source (sink, rules, head map), for readers.
     pub constants: serde_json::Value,
 }
 

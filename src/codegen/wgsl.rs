@@ -5,8 +5,9 @@
 use serde::Serialize;
 use serde_json::json;
 
+use super::abi::{Access, Arg, Elem, Grid, KernelAbi, Param, Tiles};
 use super::ctx::LayerCtx;
-use super::{Artifact, BindingInfo, CodegenError, KernelInfo, Phase, Target};
+use super::{Artifact, CodegenError, KernelInfo, Phase, Target};
 use crate::lower::consts::{
     WGSL_DECODE_CHUNK, WGSL_DECODE_THREADS, WGSL_PREFILL_K_TILE, WGSL_PREFILL_Q_TILE,
     WGSL_WORKGROUP_STORAGE_BYTES,
@@ -95,15 +96,6 @@ struct MergeCtx<'a> {
     entry_point: &'a str,
 }
 
-fn binding(index: u32, name: &str, access: &str, ty: String) -> BindingInfo {
-    BindingInfo {
-        index,
-        name: name.to_string(),
-        access: access.to_string(),
-        ty,
-    }
-}
-
 /// The constants every per-layer kernel bakes in, as recorded in the manifest.
 fn layer_constants(ctx: &LayerCtx) -> serde_json::Value {
     json!({
@@ -169,16 +161,18 @@ pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
     let group = module.shape.group_size();
     let mut artifacts = Vec::with_capacity(2 * module.layers.len() + 1);
 
-    let qkv_bindings = |q_rows: &str, k: &str, v: &str, kv_shape: &str| {
+    let e = Elem::of(module.storage);
+    let qkv = |first: u32, q_rows: &str, k: Arg, v: Arg, kv_shape: [&str; 3]| {
         vec![
-            binding(
-                2,
-                "q",
-                "read",
-                format!("{dtype}[{q_rows}, q_heads, head_dim]"),
+            Param::buffer(
+                first,
+                Arg::Q,
+                Access::Read,
+                e,
+                &[q_rows, "q_heads", "head_dim"],
             ),
-            binding(3, k, "read", format!("{dtype}[{kv_shape}]")),
-            binding(4, v, "read", format!("{dtype}[{kv_shape}]")),
+            Param::buffer(first + 1, k, Access::Read, e, &kv_shape),
+            Param::buffer(first + 2, v, Access::Read, e, &kv_shape),
         ]
     };
 
@@ -201,26 +195,23 @@ pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
             },
         )?;
         validate(&source, PREFILL, Some(layer.layer))?;
-        let mut bindings = vec![
-            binding(
-                0,
-                "params",
-                "uniform",
-                "struct { n_tokens: u32, rows: u32, _pad: u32[2] }".into(),
-            ),
-            binding(1, "row_start", "read", "u32[rows + 1]".into()),
+        let mut params = vec![
+            Param::uniform(0, &[Arg::NTokens, Arg::Rows, Arg::Pad, Arg::Pad]),
+            Param::buffer(1, Arg::RowStart, Access::Read, Elem::U32, &["rows + 1"]),
         ];
-        bindings.extend(qkv_bindings(
+        params.extend(qkv(
+            2,
             "total_tokens",
-            "k",
-            "v",
-            "total_tokens, kv_heads, head_dim",
+            Arg::K,
+            Arg::V,
+            ["total_tokens", "kv_heads", "head_dim"],
         ));
-        bindings.push(binding(
+        params.push(Param::buffer(
             5,
-            "o",
-            "read_write",
-            format!("{dtype}[total_tokens, q_heads, head_dim]"),
+            Arg::Out,
+            Access::ReadWrite,
+            e,
+            &["total_tokens", "q_heads", "head_dim"],
         ));
         artifacts.push(Artifact {
             path: format!("wgsl/{label}_prefill.wgsl"),
@@ -231,16 +222,20 @@ pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
                 phase: Phase::Prefill,
                 layer: Some(layer.layer),
                 entry_point: entry,
-                workgroup_size: [WGSL_PREFILL_Q_TILE, 1, 1],
-                bindings,
-                constants: merge_json(
-                    base_constants.clone(),
-                    json!({
-                        "q_tile": WGSL_PREFILL_Q_TILE,
-                        "k_tile": k_tile,
-                        "grid": "x = ceil(max_row_len / q_tile), y = q_heads, z = rows",
-                    }),
-                ),
+                abi: KernelAbi {
+                    params,
+                    block: [WGSL_PREFILL_Q_TILE, 1, 1],
+                    grid: Grid::QueryTiles {
+                        q_tile: WGSL_PREFILL_Q_TILE,
+                    },
+                    tiles: Tiles {
+                        q_tile: Some(WGSL_PREFILL_Q_TILE),
+                        k_tile: Some(k_tile),
+                        ..Tiles::default()
+                    },
+                    dynamic_shared_bytes: 0,
+                },
+                constants: base_constants.clone(),
             }],
         });
 
@@ -260,26 +255,23 @@ pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
             },
         )?;
         validate(&source, DECODE, Some(layer.layer))?;
-        let mut bindings = vec![
-            binding(
-                0,
-                "params",
-                "uniform",
-                "struct { n_tokens: u32, rows: u32, n_chunks: u32, _pad: u32 }".into(),
-            ),
-            binding(1, "row_pos", "read", "u32[rows]".into()),
+        let mut params = vec![
+            Param::uniform(0, &[Arg::NTokens, Arg::Rows, Arg::NChunks, Arg::Pad]),
+            Param::buffer(1, Arg::RowPos, Access::Read, Elem::U32, &["rows"]),
         ];
-        bindings.extend(qkv_bindings(
+        params.extend(qkv(
+            2,
             "rows",
-            "k_cache",
-            "v_cache",
-            "rows, row_slots, head_dim",
+            Arg::KCache,
+            Arg::VCache,
+            ["rows", "row_slots", "head_dim"],
         ));
-        bindings.push(binding(
+        params.push(Param::buffer(
             5,
-            "partials",
-            "read_write",
-            "f32[rows, q_heads, n_chunks, head_dim + 2]".into(),
+            Arg::Partials,
+            Access::ReadWrite,
+            Elem::F32,
+            &["rows", "q_heads", "n_chunks", "head_dim + 2"],
         ));
         artifacts.push(Artifact {
             path: format!("wgsl/{label}_decode.wgsl"),
@@ -290,16 +282,17 @@ pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
                 phase: Phase::Decode,
                 layer: Some(layer.layer),
                 entry_point: entry,
-                workgroup_size: [WGSL_DECODE_THREADS, 1, 1],
-                bindings,
-                constants: merge_json(
-                    base_constants,
-                    json!({
-                        "chunk": chunk,
-                        "stage_q": stage_q,
-                        "grid": "x = n_chunks = max over KV heads of ceil(segment span / chunk), y = kv_heads, z = rows",
-                    }),
-                ),
+                abi: KernelAbi {
+                    params,
+                    block: [WGSL_DECODE_THREADS, 1, 1],
+                    grid: Grid::Chunks { chunk },
+                    tiles: Tiles {
+                        chunk: Some(chunk),
+                        ..Tiles::default()
+                    },
+                    dynamic_shared_bytes: 0,
+                },
+                constants: merge_json(base_constants, json!({ "stage_q": stage_q })),
             }],
         });
     }
@@ -327,32 +320,33 @@ pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
             phase: Phase::DecodeMerge,
             layer: None,
             entry_point: entry,
-            workgroup_size: [WGSL_DECODE_THREADS, 1, 1],
-            bindings: vec![
-                binding(
-                    0,
-                    "params",
-                    "uniform",
-                    "struct { rows: u32, n_chunks: u32, _pad: u32[2] }".into(),
-                ),
-                binding(
-                    1,
-                    "partials",
-                    "read",
-                    "f32[rows, q_heads, n_chunks, head_dim + 2]".into(),
-                ),
-                binding(
-                    2,
-                    "o",
-                    "read_write",
-                    format!("{dtype}[rows, q_heads, head_dim]"),
-                ),
-            ],
+            abi: KernelAbi {
+                params: vec![
+                    Param::uniform(0, &[Arg::Rows, Arg::NChunks, Arg::Pad, Arg::Pad]),
+                    Param::buffer(
+                        1,
+                        Arg::Partials,
+                        Access::Read,
+                        Elem::F32,
+                        &["rows", "q_heads", "n_chunks", "head_dim + 2"],
+                    ),
+                    Param::buffer(
+                        2,
+                        Arg::Out,
+                        Access::ReadWrite,
+                        e,
+                        &["rows", "q_heads", "head_dim"],
+                    ),
+                ],
+                block: [WGSL_DECODE_THREADS, 1, 1],
+                grid: Grid::QueryHeads,
+                tiles: Tiles::default(),
+                dynamic_shared_bytes: 0,
+            },
             constants: json!({
                 "head_dim": d,
                 "q_heads": hq,
                 "kv_heads": hkv,
-                "grid": "x = q_heads, y = rows",
             }),
         }],
     });

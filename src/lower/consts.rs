@@ -26,7 +26,8 @@ pub const CUDA_PREFILL_THREADS: u32 = 128;
 pub const CUDA_PREFILL_TC_THREADS: u32 = 256;
 /// CUDA prefill on tensor cores: query rows per block, 16 per warp. 128 rather than 64:
 /// every K/V tile brought into shared memory then serves twice the rows, which halves the
-/// L2 → SM traffic that bounds a 64-row block (H200, benches/RESULTS.md "Prefill kernel").
+/// L2 → SM traffic that bounds a 64-row block (H200, benches/RESULTS.md, "CUDA prefill on
+/// tensor cores").
 pub const CUDA_PREFILL_TC_Q_TILE: u32 = 128;
 /// CUDA prefill on tensor cores: keys per K/V tile. With two buffers of K and V and the Q
 /// tile the block takes 96 KiB of shared memory at head_dim 128, so two blocks share an SM
@@ -36,7 +37,8 @@ pub const CUDA_PREFILL_TC_K_TILE: u32 = 64;
 /// at 128 per thread); a second resident block overlaps its MMAs with the first one's
 /// softmax and loads.
 pub const CUDA_PREFILL_TC_MIN_BLOCKS: u32 = 2;
-/// CUDA decode: keys per split chunk.
-pub const CUDA_DECODE_CHUNK: u32 = 512;
-/// CUDA decode: threads per block (4 warps).
-pub const CUDA_DECODE_THREADS: u32 = 128;
+/// CUDA decode: warps per block. The tensor-core kernel gives each warp 16 keys of a
+/// pipeline stage (key tile 64 with 4 warps).
+pub const CUDA_DECODE_WARPS: u32 = 4;
+/// CUDA decode: cp.async pipeline depth (K/V tiles in shared memory at once).
+pub const CUDA_DECODE_STAGES: u32 = 3;

@@ -148,38 +148,53 @@ pub fn decode_case(
 /// that are not multiples of any tile, N far above and just at the prompt length,
 /// decode before the ring fills, right at the wrap and long after it.
 pub fn standard_cases(module: &KernelModule, seed: u64) -> (Vec<PrefillCase>, Vec<DecodeCase>) {
-    let max_new = 16;
     let mut prefill = Vec::new();
     let mut decode = Vec::new();
     for layer in 0..module.layers.len() {
-        let seed = seed ^ ((layer as u64) << 32);
-        for (i, lens) in [vec![1], vec![19], vec![37, 5, 64], vec![130, 1, 77]]
-            .into_iter()
-            .enumerate()
-        {
-            let max = lens.iter().copied().max().unwrap_or(1);
-            prefill.push(prefill_case(
-                module,
-                layer,
-                &lens,
-                max + max_new,
-                seed + i as u64,
-            ));
-        }
-        // N exactly the prompt (no new tokens): spans at their smallest.
-        prefill.push(prefill_case(module, layer, &[99], 99, seed + 10));
-        for (i, (pos, n)) in [
-            (vec![0], 40),
-            (vec![3, 17, 39], 40),
-            (vec![250, 7, 129], 260),
-            // generation far past N: the ring has wrapped many times
-            (vec![700, 513], 200),
-        ]
+        let (p, d) = standard_layer_cases(module, layer, seed);
+        prefill.extend(p);
+        decode.extend(d);
+    }
+    (prefill, decode)
+}
+
+/// [`standard_cases`] of one layer (independent of the others, so layers can be built
+/// in parallel).
+pub fn standard_layer_cases(
+    module: &KernelModule,
+    layer: usize,
+    seed: u64,
+) -> (Vec<PrefillCase>, Vec<DecodeCase>) {
+    let max_new = 16;
+    let mut prefill = Vec::new();
+    let mut decode = Vec::new();
+    let seed = seed ^ ((layer as u64) << 32);
+    for (i, lens) in [vec![1], vec![19], vec![37, 5, 64], vec![130, 1, 77]]
         .into_iter()
         .enumerate()
-        {
-            decode.push(decode_case(module, layer, &pos, n, seed + 100 + i as u64));
-        }
+    {
+        let max = lens.iter().copied().max().unwrap_or(1);
+        prefill.push(prefill_case(
+            module,
+            layer,
+            &lens,
+            max + max_new,
+            seed + i as u64,
+        ));
+    }
+    // N exactly the prompt (no new tokens): spans at their smallest.
+    prefill.push(prefill_case(module, layer, &[99], 99, seed + 10));
+    for (i, (pos, n)) in [
+        (vec![0], 40),
+        (vec![3, 17, 39], 40),
+        (vec![250, 7, 129], 260),
+        // generation far past N: the ring has wrapped many times
+        (vec![700, 513], 200),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        decode.push(decode_case(module, layer, &pos, n, seed + 100 + i as u64));
     }
     (prefill, decode)
 }

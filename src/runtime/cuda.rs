@@ -10,7 +10,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use cudarc::driver::sys::CUfunction_attribute_enum;
+use cudarc::driver::sys::{CUdevice_attribute, CUfunction_attribute_enum};
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaSlice, CudaStream, DriverError, LaunchConfig, PushKernelArg,
 };
@@ -19,15 +19,13 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::cases::{
-    check_output, decode_case, max_abs_error, prefill_case, standard_cases, tolerance,
+    check_output, decode_case, max_abs_error, prefill_case, standard_layer_cases, tolerance,
 };
 use super::cases::{DecodeCase, PrefillCase};
-use crate::codegen::cuda::{
-    decode_name, decode_shared_bytes, merge_name, merge_threads, prefill_name, prefill_q_tile,
-    prefill_shared_bytes, prefill_threads,
-};
+use super::worklist::{choose_chunk, DecodeWork};
+use crate::codegen::abi::{Arg, KernelAbi, LaunchSize};
+use crate::codegen::cuda::{decode_name, prefill_name, DecodeTuning};
 use crate::codegen::{Artifact, CodegenError};
-use crate::lower::consts::{CUDA_DECODE_CHUNK, CUDA_DECODE_THREADS};
 use crate::lower::{CacheLayout, KernelModule, StorageType};
 
 /// The architecture the kernels are compiled for by default: H100 / H200 with their
@@ -125,6 +123,39 @@ pub fn compile_artifact(artifact: &Artifact, arch: &'static str) -> Result<Strin
     compile_named(&artifact.path, &artifact.source, arch)
 }
 
+/// Compiles every artifact, on as many threads as the machine has cores; the first
+/// error (in artifact order) is returned.
+pub fn compile_all(artifacts: &[Artifact], arch: &'static str) -> Result<Vec<String>, CudaError> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, artifacts.len().max(1));
+    let per = artifacts.len().div_ceil(threads).max(1);
+    let results: Vec<Result<String, CudaError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = artifacts
+            .chunks(per)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|a| compile_artifact(a, arch))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join().unwrap_or_else(|p| {
+                    vec![Err(CudaError::NvrtcMissing {
+                        detail: panic_text(p),
+                    })]
+                })
+            })
+            .collect()
+    });
+    results.into_iter().collect()
+}
+
 fn compile_named(name: &str, source: &str, arch: &'static str) -> Result<String, CudaError> {
     let mut include_paths = Vec::new();
     if source.contains("cuda_fp16.h") || source.contains("cuda_bf16.h") {
@@ -158,23 +189,121 @@ fn compile_named(name: &str, source: &str, arch: &'static str) -> Result<String,
     }
 }
 
-/// A device buffer in the module's storage type (f16 and bf16 travel as bit patterns).
-enum DevBuf {
+/// A device buffer in the module's storage type (f16 and bf16 travel as their bits).
+pub enum DevBuf {
     F32(CudaSlice<f32>),
     Half(CudaSlice<u16>),
 }
 
+/// One argument value for a launch, looked up by [`Arg`] while walking a kernel's ABI.
+#[derive(Clone, Copy)]
+pub enum ArgVal<'a> {
+    Tensor(&'a DevBuf),
+    U32s(&'a CudaSlice<u32>),
+    F32s(&'a CudaSlice<f32>),
+    Value(u32),
+}
+
+/// A loaded kernel and the interface it was generated with.
+pub struct LoadedKernel {
+    pub function: CudaFunction,
+    pub abi: KernelAbi,
+    pub name: String,
+}
+
+impl LoadedKernel {
+    /// Queues one launch on `stream`: arguments in the order of the ABI's parameters,
+    /// each taken from `args` by its [`Arg`]; grid from the ABI's rule.
+    ///
+    /// # Safety
+    /// Every buffer in `args` must have the shape the ABI gives it for `size` (checked
+    /// by the callers in this module before they build `args`).
+    pub unsafe fn launch(
+        &self,
+        stream: &Arc<CudaStream>,
+        args: &[(Arg, ArgVal<'_>)],
+        size: &LaunchSize,
+    ) -> Result<(), CudaError> {
+        let mut lb = stream.launch_builder(&self.function);
+        let mut values = Vec::with_capacity(self.abi.params.len());
+        for p in &self.abi.params {
+            let v = args
+                .iter()
+                .find(|(a, _)| *a == p.arg)
+                .map(|(_, v)| *v)
+                .ok_or_else(|| {
+                    CudaError::InvalidInput(format!(
+                        "kernel `{}` takes {:?} (parameter {}), which this call does not provide",
+                        self.name, p.arg, p.index
+                    ))
+                })?;
+            values.push(v);
+        }
+        for v in &values {
+            match v {
+                ArgVal::Tensor(t) => match *t {
+                    DevBuf::F32(b) => lb.arg(b),
+                    DevBuf::Half(b) => lb.arg(b),
+                },
+                ArgVal::U32s(b) => lb.arg(*b),
+                ArgVal::F32s(b) => lb.arg(*b),
+                ArgVal::Value(x) => lb.arg(x),
+            };
+        }
+        let g = self.abi.grid.dims(size);
+        let cfg = LaunchConfig {
+            grid_dim: (g[0], g[1], g[2]),
+            block_dim: (self.abi.block[0], self.abi.block[1], self.abi.block[2]),
+            shared_mem_bytes: self.abi.dynamic_shared_bytes,
+        };
+        if g.contains(&0) {
+            return Ok(());
+        }
+        // SAFETY: the arguments follow the kernel's own ABI; shapes are the caller's
+        // contract (see above).
+        unsafe { lb.launch(cfg) }.map_err(driver(format!("launching `{}`", self.name)))?;
+        Ok(())
+    }
+}
+
 struct LayerKernels {
-    prefill: CudaFunction,
-    decode: CudaFunction,
+    prefill: LoadedKernel,
+    decode: LoadedKernel,
+}
+
+/// One decode step of one layer with every buffer on the device, ready to be launched
+/// (many times, e.g. inside a CUDA graph).
+pub struct DecodeCall {
+    layer: usize,
+    rows: u32,
+    n_tokens: u32,
+    q: DevBuf,
+    k_cache: DevBuf,
+    v_cache: DevBuf,
+    row_pos: CudaSlice<u32>,
+    work: CudaSlice<u32>,
+    partials: CudaSlice<f32>,
+    seg_done: CudaSlice<u32>,
+    out: DevBuf,
+    n_items: u32,
+    /// Slots per work-list chunk.
+    pub chunk: u32,
+}
+
+impl DecodeCall {
+    pub fn n_items(&self) -> u32 {
+        self.n_items
+    }
 }
 
 /// The generated kernels of one module, loaded on one GPU.
 pub struct CudaAttention {
     module: KernelModule,
+    ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
     layers: Vec<LayerKernels>,
-    merge: CudaFunction,
+    /// Blocks of the decode kernel the GPU runs at once (SMs × blocks per SM).
+    decode_slots: u32,
 }
 
 impl CudaAttention {
@@ -184,16 +313,30 @@ impl CudaAttention {
         ordinal: usize,
         arch: &'static str,
     ) -> Result<CudaAttention, CudaError> {
-        let artifacts = crate::codegen::cuda::generate(module)?;
+        Self::new_tuned(module, ordinal, arch, DecodeTuning::default())
+    }
+
+    /// [`Self::new`] with a chosen decode kernel shape.
+    pub fn new_tuned(
+        module: &KernelModule,
+        ordinal: usize,
+        arch: &'static str,
+        tuning: DecodeTuning,
+    ) -> Result<CudaAttention, CudaError> {
+        let artifacts = crate::codegen::cuda::generate_tuned(module, tuning)?;
         let ctx = catch_unwind(AssertUnwindSafe(|| CudaContext::new(ordinal)))
             .map_err(|p| CudaError::DriverMissing {
                 detail: panic_text(p),
             })?
             .map_err(driver(format!("opening GPU {ordinal}")))?;
-        let stream = ctx.default_stream();
+        // One stream, launches in order: no per-buffer events (they would also break
+        // CUDA-graph capture).
+        unsafe { ctx.disable_event_tracking() };
+        let stream = ctx.new_stream().map_err(driver("creating a stream"))?;
+        // NVRTC runs one compile per thread; a 32-layer plan compiles in parallel.
+        let ptxs = compile_all(&artifacts, arch)?;
         let mut functions = std::collections::HashMap::new();
-        for a in &artifacts {
-            let ptx = compile_artifact(a, arch)?;
+        for (a, ptx) in artifacts.iter().zip(ptxs) {
             let m = ctx
                 .load_module(Ptx::from_src(ptx))
                 .map_err(driver(format!("loading `{}`", a.path)))?;
@@ -201,22 +344,23 @@ impl CudaAttention {
                 let f = m
                     .load_function(&k.entry_point)
                     .map_err(driver(format!("looking up `{}`", k.entry_point)))?;
-                let smem = k
-                    .constants
-                    .get("dynamic_shared_bytes")
-                    .and_then(|v| v.as_i64());
-                if let Some(bytes) = smem {
-                    // Blocks get more than 48 KiB of dynamic shared memory only when asked for.
-                    f.set_attribute(
-                        CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                        bytes as i32,
-                    )
-                    .map_err(driver(format!(
-                        "raising the shared-memory limit of `{}`",
-                        k.entry_point
-                    )))?;
-                }
-                functions.insert(k.entry_point.clone(), f);
+                // Blocks get more than 48 KiB of dynamic shared memory only when asked for.
+                f.set_attribute(
+                    CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                    k.abi.dynamic_shared_bytes as i32,
+                )
+                .map_err(driver(format!(
+                    "raising the shared-memory limit of `{}`",
+                    k.entry_point
+                )))?;
+                functions.insert(
+                    k.entry_point.clone(),
+                    LoadedKernel {
+                        function: f,
+                        abi: k.abi.clone(),
+                        name: k.entry_point.clone(),
+                    },
+                );
             }
         }
         let (s, d) = (module.storage, module.shape.head_dim);
@@ -235,12 +379,30 @@ impl CudaAttention {
                 })
             })
             .collect::<Result<Vec<_>, CudaError>>()?;
-        let merge = take(merge_name(s, d))?;
+        let decode_slots = match layers.first() {
+            Some(l) => {
+                let sms = ctx
+                    .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
+                    .map_err(driver("reading the SM count"))?;
+                let per_sm = l
+                    .decode
+                    .function
+                    .occupancy_max_active_blocks_per_multiprocessor(
+                        l.decode.abi.block[0],
+                        l.decode.abi.dynamic_shared_bytes as usize,
+                        None,
+                    )
+                    .map_err(driver("reading the decode kernel's occupancy"))?;
+                (sms.max(1) as u32) * per_sm.max(1)
+            }
+            None => 1,
+        };
         Ok(CudaAttention {
             module: module.clone(),
+            ctx,
             stream,
             layers,
-            merge,
+            decode_slots,
         })
     }
 
@@ -248,7 +410,21 @@ impl CudaAttention {
         &self.module
     }
 
-    fn upload(&self, data: &[f32]) -> Result<DevBuf, CudaError> {
+    pub fn stream(&self) -> &Arc<CudaStream> {
+        &self.stream
+    }
+
+    pub fn context(&self) -> &Arc<CudaContext> {
+        &self.ctx
+    }
+
+    /// Decode blocks resident at once on this GPU (the work list's wave size).
+    pub fn decode_slots(&self) -> u32 {
+        self.decode_slots
+    }
+
+    /// Uploads f32 host values converted to the storage type.
+    pub fn upload(&self, data: &[f32]) -> Result<DevBuf, CudaError> {
         let up = driver("uploading an input");
         Ok(match self.module.storage {
             StorageType::F32 => DevBuf::F32(self.stream.clone_htod(data).map_err(up)?),
@@ -266,6 +442,16 @@ impl CudaAttention {
                     .collect();
                 DevBuf::Half(self.stream.clone_htod(&bits).map_err(up)?)
             }
+        })
+    }
+
+    /// An uninitialised-content tensor of `len` elements (zeros), for benchmarks that fill
+    /// it on the device.
+    pub fn zeros(&self, len: usize) -> Result<DevBuf, CudaError> {
+        let up = driver("allocating a tensor");
+        Ok(match self.module.storage {
+            StorageType::F32 => DevBuf::F32(self.stream.alloc_zeros(len).map_err(up)?),
+            _ => DevBuf::Half(self.stream.alloc_zeros(len).map_err(up)?),
         })
     }
 
@@ -351,27 +537,161 @@ impl CudaAttention {
             .stream
             .clone_htod(row_start)
             .map_err(driver("uploading row_start"))?;
-        let cfg = prefill_launch(&self.module, rows, max_len)?;
-        let rows_u32 = rows as u32;
-        let mut lb = self.stream.launch_builder(&kernels.prefill);
-        push(&mut lb, &qb);
-        push(&mut lb, &kb);
-        push(&mut lb, &vb);
-        lb.arg(&starts);
-        push(&mut lb, &out);
-        lb.arg(&n_tokens);
-        lb.arg(&rows_u32);
-        // SAFETY: the argument list matches the kernel's parameters (codegen::cuda
-        // prefill_bindings) and every buffer has the size checked above.
-        unsafe { lb.launch(cfg) }.map_err(driver("launching prefill"))?;
+        let size = LaunchSize {
+            rows: rows as u32,
+            q_heads: s.q_heads,
+            kv_heads: s.kv_heads,
+            max_row_len: max_len,
+            ..LaunchSize::default()
+        };
+        let args = [
+            (Arg::Q, ArgVal::Tensor(&qb)),
+            (Arg::K, ArgVal::Tensor(&kb)),
+            (Arg::V, ArgVal::Tensor(&vb)),
+            (Arg::RowStart, ArgVal::U32s(&starts)),
+            (Arg::Out, ArgVal::Tensor(&out)),
+            (Arg::NTokens, ArgVal::Value(n_tokens)),
+            (Arg::Rows, ArgVal::Value(rows as u32)),
+        ];
+        // CUDA limits grid y and z to 65535 (the prefill grid puts rows and query tiles there).
+        if kernels.prefill.abi.grid.dims(&size)[1..]
+            .iter()
+            .any(|&g| g > 65_535)
+        {
+            return Err(CudaError::InvalidInput(format!(
+                "prefill of {rows} rows of up to {max_len} tokens exceeds the launch grid \
+                 (grid {:?}; y and z at most 65535)",
+                kernels.prefill.abi.grid.dims(&size)
+            )));
+        }
+        // SAFETY: every tensor has the size checked above.
+        unsafe { kernels.prefill.launch(&self.stream, &args, &size) }?;
         self.stream
             .synchronize()
             .map_err(driver("running prefill"))?;
         self.download(&out)
     }
 
-    /// One decode step of one layer over a cache laid out as `layout` (split-K kernel,
-    /// then the merge). Shapes as in `reference::decode_ref`; returns `[rows, q_heads, D]`.
+    /// Uploads one decode step of one layer (cache laid out as `layout`, rows at
+    /// `row_pos`) and builds its work list, in chunks of `chunk` slots (rounded up to the
+    /// kernel's key tile) or, with `None`, of [`choose_chunk`]'s size.
+    #[allow(clippy::too_many_arguments)]
+    pub fn prepare_decode(
+        &self,
+        layer: usize,
+        layout: &CacheLayout,
+        row_pos: &[u32],
+        q: DevBuf,
+        k_cache: DevBuf,
+        v_cache: DevBuf,
+        chunk: Option<u32>,
+    ) -> Result<DecodeCall, CudaError> {
+        let s = &self.module.shape;
+        let (hq, d, group) = (
+            s.q_heads as usize,
+            s.head_dim as usize,
+            s.group_size() as usize,
+        );
+        let kernels = self.layer(layer)?;
+        let rows = row_pos.len();
+        let len = |b: &DevBuf| match b {
+            DevBuf::F32(x) => x.len(),
+            DevBuf::Half(x) => x.len(),
+        };
+        let slots = layout.row_slots as usize;
+        if len(&q) != rows * hq * d
+            || len(&k_cache) != rows * slots * d
+            || len(&v_cache) != len(&k_cache)
+            || layout.segments.len() != s.kv_heads as usize
+        {
+            return Err(CudaError::InvalidInput(format!(
+                "decode tensors do not match the cache layout: q {} (want rows {rows} x {hq} x {d}), \
+                 k/v cache {} / {} (want rows x row_slots {slots} x {d})",
+                len(&q),
+                len(&k_cache),
+                len(&v_cache)
+            )));
+        }
+        if rows == 0 {
+            return Err(CudaError::InvalidInput("decode of zero rows".into()));
+        }
+        let tile = kernels.decode.abi.tiles.k_tile.unwrap_or(1).max(1);
+        let chunk = match chunk {
+            Some(c) => c.max(1).div_ceil(tile) * tile,
+            None => choose_chunk(layout, row_pos, tile, self.decode_slots),
+        };
+        let work = DecodeWork::build(layout, row_pos, chunk);
+        let up = |what: &'static str| driver(format!("uploading {what}"));
+        let row_pos_d = self.stream.clone_htod(row_pos).map_err(up("row_pos"))?;
+        let work_d = self
+            .stream
+            .clone_htod(&work.flat())
+            .map_err(up("the work list"))?;
+        let partials = self
+            .stream
+            .alloc_zeros::<f32>((work.items.len() * group * (d + 2)).max(1))
+            .map_err(up("decode partials"))?;
+        let seg_done = self
+            .stream
+            .alloc_zeros::<u32>(work.seg_chunks.len())
+            .map_err(up("seg_done"))?;
+        let out = self.poisoned(rows * hq * d)?;
+        Ok(DecodeCall {
+            layer,
+            rows: rows as u32,
+            n_tokens: layout.n_tokens,
+            q,
+            k_cache,
+            v_cache,
+            row_pos: row_pos_d,
+            work: work_d,
+            partials,
+            seg_done,
+            out,
+            n_items: work.n_items(),
+            chunk,
+        })
+    }
+
+    /// Queues one decode launch of a prepared call (no synchronisation).
+    pub fn launch_decode(&self, call: &DecodeCall) -> Result<(), CudaError> {
+        let kernels = self.layer(call.layer)?;
+        let s = &self.module.shape;
+        let size = LaunchSize {
+            rows: call.rows,
+            q_heads: s.q_heads,
+            kv_heads: s.kv_heads,
+            n_items: call.n_items,
+            ..LaunchSize::default()
+        };
+        let args = [
+            (Arg::Q, ArgVal::Tensor(&call.q)),
+            (Arg::KCache, ArgVal::Tensor(&call.k_cache)),
+            (Arg::VCache, ArgVal::Tensor(&call.v_cache)),
+            (Arg::RowPos, ArgVal::U32s(&call.row_pos)),
+            (Arg::Work, ArgVal::U32s(&call.work)),
+            (Arg::Partials, ArgVal::F32s(&call.partials)),
+            (Arg::SegDone, ArgVal::U32s(&call.seg_done)),
+            (Arg::Out, ArgVal::Tensor(&call.out)),
+            (Arg::NTokens, ArgVal::Value(call.n_tokens)),
+            (Arg::NItems, ArgVal::Value(call.n_items)),
+        ];
+        // SAFETY: prepare_decode checked every tensor against the layout and sized the
+        // work list, partials and counters from the same work list.
+        unsafe { kernels.decode.launch(&self.stream, &args, &size) }
+    }
+
+    /// The output of a prepared call, after its launches finished.
+    pub fn decode_output(&self, call: &DecodeCall) -> Result<Vec<f32>, CudaError> {
+        self.stream
+            .synchronize()
+            .map_err(driver("running decode"))?;
+        self.download(&call.out)
+    }
+
+    /// One decode step of one layer over a cache laid out as `layout` (one launch: the
+    /// work list's chunks merge themselves). Shapes as in `reference::decode_ref`;
+    /// returns `[rows, q_heads, D]`.
     pub fn decode(
         &self,
         layer: usize,
@@ -381,73 +701,35 @@ impl CudaAttention {
         k_cache: &[f32],
         v_cache: &[f32],
     ) -> Result<Vec<f32>, CudaError> {
-        let s = &self.module.shape;
-        let (hq, d) = (s.q_heads as usize, s.head_dim as usize);
-        let kernels = self.layer(layer)?;
-        let rows = row_pos.len();
-        let slots = layout.row_slots as usize;
-        if q.len() != rows * hq * d
-            || k_cache.len() != rows * slots * d
-            || v_cache.len() != k_cache.len()
-        {
-            return Err(CudaError::InvalidInput(
-                "decode tensors do not match the cache layout".into(),
-            ));
+        self.decode_chunked(layer, layout, row_pos, q, k_cache, v_cache, None)
+    }
+
+    /// [`Self::decode`] with a chosen chunk size (tests force multi-chunk segments).
+    #[allow(clippy::too_many_arguments)]
+    pub fn decode_chunked(
+        &self,
+        layer: usize,
+        layout: &CacheLayout,
+        row_pos: &[u32],
+        q: &[f32],
+        k_cache: &[f32],
+        v_cache: &[f32],
+        chunk: Option<u32>,
+    ) -> Result<Vec<f32>, CudaError> {
+        if row_pos.is_empty() {
+            return Ok(Vec::new());
         }
-        let out = self.poisoned(rows * hq * d)?;
-        if rows == 0 {
-            return self.download(&out);
-        }
-        let max_span = layout.segments.iter().map(|g| g.span).max().unwrap_or(0);
-        let n_chunks = max_span.div_ceil(CUDA_DECODE_CHUNK).max(1);
-        let (qb, kb, vb) = (
+        let call = self.prepare_decode(
+            layer,
+            layout,
+            row_pos,
             self.upload(q)?,
             self.upload(k_cache)?,
             self.upload(v_cache)?,
-        );
-        let pos = self
-            .stream
-            .clone_htod(row_pos)
-            .map_err(driver("uploading row_pos"))?;
-        let part_len = rows * hq * n_chunks as usize * (d + 2);
-        let partials = self
-            .stream
-            .clone_htod(&vec![f32::NAN; part_len])
-            .map_err(driver("allocating decode partials"))?;
-        let (n_tokens, rows_u32) = (layout.n_tokens, rows as u32);
-        let cfg = LaunchConfig {
-            grid_dim: (n_chunks, s.kv_heads, rows_u32),
-            block_dim: (CUDA_DECODE_THREADS, 1, 1),
-            shared_mem_bytes: decode_shared_bytes(s.head_dim, s.group_size()),
-        };
-        let mut lb = self.stream.launch_builder(&kernels.decode);
-        push(&mut lb, &qb);
-        push(&mut lb, &kb);
-        push(&mut lb, &vb);
-        lb.arg(&pos);
-        lb.arg(&partials);
-        lb.arg(&n_tokens);
-        lb.arg(&rows_u32);
-        // SAFETY: arguments match codegen::cuda decode_bindings; sizes checked above, and
-        // the partials hold n_chunks = ceil(max segment span / CHUNK) chunks, as the
-        // kernel computes from N.
-        unsafe { lb.launch(cfg) }.map_err(driver("launching decode"))?;
-        let cfg = LaunchConfig {
-            grid_dim: (s.q_heads, rows_u32, 1),
-            block_dim: (merge_threads(s.head_dim), 1, 1),
-            shared_mem_bytes: 0,
-        };
-        let mut lb = self.stream.launch_builder(&self.merge);
-        lb.arg(&partials);
-        push(&mut lb, &out);
-        lb.arg(&n_chunks);
-        lb.arg(&rows_u32);
-        // SAFETY: arguments match codegen::cuda merge_bindings; grid x is q_heads.
-        unsafe { lb.launch(cfg) }.map_err(driver("launching decode merge"))?;
-        self.stream
-            .synchronize()
-            .map_err(driver("running decode"))?;
-        self.download(&out)
+            chunk,
+        )?;
+        self.launch_decode(&call)?;
+        self.decode_output(&call)
     }
 
     pub fn run_prefill_case(&self, c: &PrefillCase) -> Result<Vec<f32>, CudaError> {
@@ -457,37 +739,6 @@ impl CudaAttention {
     pub fn run_decode_case(&self, c: &DecodeCase) -> Result<Vec<f32>, CudaError> {
         self.decode(c.layer, &c.layout, &c.row_pos, &c.q, &c.k_cache, &c.v_cache)
     }
-}
-
-/// Launch geometry of a layer's prefill kernel (codegen::cuda, "grid" in the manifest):
-/// grid [q_heads, rows, ceil(max_row_len / q_tile)], the kernel counting z from the last
-/// query tile so that long bands start first. Grid y and z are limited to 65535.
-pub fn prefill_launch(
-    module: &KernelModule,
-    rows: usize,
-    max_row_len: u32,
-) -> Result<LaunchConfig, CudaError> {
-    let (storage, d) = (module.storage, module.shape.head_dim);
-    let tiles = max_row_len.div_ceil(prefill_q_tile(storage, d));
-    if rows > 65_535 || tiles > 65_535 {
-        return Err(CudaError::InvalidInput(format!(
-            "prefill of {rows} rows of up to {max_row_len} tokens exceeds the launch grid \
-             (at most 65535 rows and 65535 query tiles of {} tokens)",
-            prefill_q_tile(storage, d)
-        )));
-    }
-    Ok(LaunchConfig {
-        grid_dim: (module.shape.q_heads, rows as u32, tiles),
-        block_dim: (prefill_threads(storage, d), 1, 1),
-        shared_mem_bytes: prefill_shared_bytes(storage, d),
-    })
-}
-
-fn push<'a>(lb: &mut cudarc::driver::LaunchArgs<'a>, buf: &'a DevBuf) {
-    match buf {
-        DevBuf::F32(s) => lb.arg(s),
-        DevBuf::Half(s) => lb.arg(s),
-    };
 }
 
 /// The outcome of one case on the GPU.
@@ -559,8 +810,41 @@ pub fn check_on(
         module.shape.q_heads as usize,
         module.shape.head_dim as usize,
     );
-    let (mut prefill, mut decode) = standard_cases(module, seed);
+    // The CPU reference dominates a check of a 32-layer plan: build the layers' cases on
+    // every core (same cases as the serial `standard_cases` + `random_cases`).
     let (rp, rd) = random_cases(module, seed);
+    let layers: Vec<usize> = (0..module.layers.len()).collect();
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, layers.len().max(1));
+    let per = layers.len().div_ceil(threads).max(1);
+    let built: Vec<(Vec<PrefillCase>, Vec<DecodeCase>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = layers
+            .chunks(per)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|&l| standard_layer_cases(module, l, seed))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    if built.len() != layers.len() {
+        return Err(CudaError::InvalidInput(
+            "building the reference cases failed on a thread".into(),
+        ));
+    }
+    let (mut prefill, mut decode): (Vec<_>, Vec<_>) = (Vec::new(), Vec::new());
+    for (p, d) in built {
+        prefill.extend(p);
+        decode.extend(d);
+    }
     prefill.extend(rp);
     decode.extend(rd);
     let mut cases = Vec::new();
@@ -582,6 +866,17 @@ pub fn check_on(
     for c in &decode {
         let out = gpu.run_decode_case(c)?;
         record(&c.name, &out, &c.expected);
+        // Chunks of one key tile: every segment longer than a tile merges its chunks.
+        let out = gpu.decode_chunked(
+            c.layer,
+            &c.layout,
+            &c.row_pos,
+            &c.q,
+            &c.k_cache,
+            &c.v_cache,
+            Some(1),
+        )?;
+        record(&format!("{} chunk=tile", c.name), &out, &c.expected);
     }
     Ok(CheckReport {
         storage: module.storage,

@@ -2,7 +2,9 @@
 
 pub mod cases;
 pub mod cuda;
+pub mod cuda_bench;
 pub mod llama;
 pub mod reference;
 pub mod shaders;
 pub mod wgpu;
+pub mod worklist;

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use wgpu::util::DeviceExt;
 
+use crate::codegen::abi::{Arg, KernelAbi, LaunchSize};
 use crate::codegen::{Artifact, KernelInfo, Phase};
 use crate::lower::{CacheLayout, KernelModule, StorageType};
 use crate::runtime::cases::{DecodeCase, PrefillCase};
@@ -25,8 +26,14 @@ pub enum WgpuError {
     NoF16(String),
     #[error("no generated kernel for {phase:?} of layer {layer:?}; were the artifacts generated from this plan for WGSL?")]
     MissingKernel { phase: Phase, layer: Option<u32> },
-    #[error("kernel `{kernel}` has no integer constant `{name}` in its manifest entry")]
+    #[error("kernel `{kernel}` has no `{name}` in its manifest ABI")]
     MissingConstant { kernel: String, name: String },
+    #[error("kernel `{kernel}` binds {arg:?} (binding {index}), which this call does not provide")]
+    MissingArg {
+        kernel: String,
+        arg: Arg,
+        index: u32,
+    },
     #[error("kernel `{kernel}` failed to compile on the device: {message}")]
     Pipeline { kernel: String, message: String },
     #[error("layer {layer} is out of range: the plan has {layers} layers")]
@@ -161,6 +168,7 @@ impl Dispatch {
 struct Kernel {
     name: String,
     pipeline: wgpu::ComputePipeline,
+    abi: KernelAbi,
 }
 
 /// The compiled attention kernels of one plan: per layer prefill and decode, plus the
@@ -172,19 +180,15 @@ pub struct WgpuAttention {
     prefill: HashMap<u32, Kernel>,
     decode: HashMap<u32, Kernel>,
     merge: Kernel,
-    q_tile: u32,
     chunk: u32,
 }
 
-fn int_constant(k: &KernelInfo, name: &str) -> Result<u32, WgpuError> {
-    k.constants
-        .get(name)
-        .and_then(|v| v.as_u64())
-        .and_then(|v| u32::try_from(v).ok())
+fn tile(k: &KernelInfo, name: &str, value: Option<u32>) -> Result<u32, WgpuError> {
+    value
         .filter(|&v| v > 0)
         .ok_or_else(|| WgpuError::MissingConstant {
             kernel: k.name.clone(),
-            name: name.to_string(),
+            name: format!("tiles.{name}"),
         })
 }
 
@@ -203,7 +207,6 @@ impl WgpuAttention {
         let mut prefill = HashMap::new();
         let mut decode = HashMap::new();
         let mut merge = None;
-        let mut q_tile = None;
         let mut chunk = None;
         for artifact in artifacts {
             let wgsl_kernels: Vec<&KernelInfo> = artifact
@@ -243,14 +246,16 @@ impl WgpuAttention {
                 let kernel = Kernel {
                     name: k.name.clone(),
                     pipeline,
+                    abi: k.abi.clone(),
                 };
                 match (k.phase, k.layer) {
                     (Phase::Prefill, Some(l)) => {
-                        q_tile = Some(int_constant(k, "q_tile")?);
+                        // The grid rule carries the tile; a manifest without it is stale.
+                        tile(k, "q_tile", k.abi.tiles.q_tile)?;
                         prefill.insert(l, kernel);
                     }
                     (Phase::Decode, Some(l)) => {
-                        chunk = Some(int_constant(k, "chunk")?);
+                        chunk = Some(tile(k, "chunk", k.abi.tiles.chunk)?);
                         decode.insert(l, kernel);
                     }
                     (Phase::DecodeMerge, _) => merge = Some(kernel),
@@ -279,9 +284,8 @@ impl WgpuAttention {
             prefill,
             decode,
             merge,
-            // Both are set whenever the module has a layer; a module without layers
+            // Set whenever the module has a layer; a module without layers
             // never launches prefill or decode.
-            q_tile: q_tile.unwrap_or(1),
             chunk: chunk.unwrap_or(1),
         })
     }
@@ -396,17 +400,21 @@ impl WgpuAttention {
     ) -> Result<Dispatch, WgpuError> {
         let kernel = self.layer_kernel(&self.prefill, layer, Phase::Prefill)?;
         check_n(n_tokens)?;
-        let params = self.uniform(&[n_tokens, rows, 0, 0]);
         let [row_start, q, k, v, o] = buffers;
-        Ok(Dispatch {
-            pipeline: kernel.pipeline.clone(),
-            bind: self.bind_group(kernel, &[&params, row_start, q, k, v, o]),
-            groups: [
-                max_len.div_ceil(self.q_tile),
-                self.module.shape.q_heads,
-                rows,
-            ],
-        })
+        let size = LaunchSize {
+            rows,
+            max_row_len: max_len,
+            ..self.launch_size()
+        };
+        let values = [(Arg::NTokens, n_tokens), (Arg::Rows, rows)];
+        let buffers = [
+            (Arg::RowStart, row_start),
+            (Arg::Q, q),
+            (Arg::K, k),
+            (Arg::V, v),
+            (Arg::Out, o),
+        ];
+        self.dispatch(kernel, &values, &buffers, &size)
     }
 
     /// Number of split-K chunks a decode step over `layout` launches per KV head.
@@ -451,20 +459,30 @@ impl WgpuAttention {
     ) -> Result<[Dispatch; 2], WgpuError> {
         let kernel = self.layer_kernel(&self.decode, layer, Phase::Decode)?;
         check_n(n_tokens)?;
-        let params = self.uniform(&[n_tokens, rows, n_chunks, 0]);
-        let merge_params = self.uniform(&[rows, n_chunks, 0, 0]);
         let [row_pos, q, k_cache, v_cache, partials, o] = buffers;
+        let values = [
+            (Arg::NTokens, n_tokens),
+            (Arg::Rows, rows),
+            (Arg::NChunks, n_chunks),
+        ];
+        let buffers = [
+            (Arg::RowPos, row_pos),
+            (Arg::Q, q),
+            (Arg::KCache, k_cache),
+            (Arg::VCache, v_cache),
+            (Arg::Partials, partials),
+            (Arg::Out, o),
+        ];
+        // The grid rule of the decode kernel reads the longest segment; n_chunks is
+        // what the caller sized `partials` for, so derive the span from it.
+        let size = LaunchSize {
+            rows,
+            max_span: n_chunks * self.chunk,
+            ..self.launch_size()
+        };
         Ok([
-            Dispatch {
-                pipeline: kernel.pipeline.clone(),
-                bind: self.bind_group(kernel, &[&params, row_pos, q, k_cache, v_cache, partials]),
-                groups: [n_chunks, self.module.shape.kv_heads, rows],
-            },
-            Dispatch {
-                pipeline: self.merge.pipeline.clone(),
-                bind: self.bind_group(&self.merge, &[&merge_params, partials, o]),
-                groups: [self.module.shape.q_heads, rows, 1],
-            },
+            self.dispatch(kernel, &values, &buffers, &size)?,
+            self.dispatch(&self.merge, &values, &buffers, &size)?,
         ])
     }
 
@@ -570,8 +588,64 @@ impl WgpuAttention {
             })
     }
 
-    fn bind_group(&self, kernel: &Kernel, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
-        bind_buffers(&self.device, &kernel.pipeline, Some(&kernel.name), buffers)
+    fn launch_size(&self) -> LaunchSize {
+        LaunchSize {
+            q_heads: self.module.shape.q_heads,
+            kv_heads: self.module.shape.kv_heads,
+            ..LaunchSize::default()
+        }
+    }
+
+    /// A dispatch of `kernel` bound from its ABI: the uniform block's words from
+    /// `values` (padding 0), every other binding from `buffers`, by [`Arg`]; the grid from
+    /// the ABI's rule.
+    fn dispatch(
+        &self,
+        kernel: &Kernel,
+        values: &[(Arg, u32)],
+        buffers: &[(Arg, &wgpu::Buffer)],
+        size: &LaunchSize,
+    ) -> Result<Dispatch, WgpuError> {
+        let missing = |p: &crate::codegen::abi::Param, arg: Arg| WgpuError::MissingArg {
+            kernel: kernel.name.clone(),
+            arg,
+            index: p.index,
+        };
+        let mut uniforms = Vec::new();
+        for p in &kernel.abi.params {
+            if p.arg == Arg::Params {
+                let mut words = [0u32; 4];
+                for (w, f) in words.iter_mut().zip(&p.fields) {
+                    if *f != Arg::Pad {
+                        *w = values
+                            .iter()
+                            .find(|(a, _)| a == f)
+                            .map(|(_, v)| *v)
+                            .ok_or_else(|| missing(p, *f))?;
+                    }
+                }
+                uniforms.push(self.uniform(&words));
+            }
+        }
+        let mut uniform_iter = uniforms.iter();
+        let mut bound: Vec<&wgpu::Buffer> = Vec::with_capacity(kernel.abi.params.len());
+        for p in &kernel.abi.params {
+            let b = if p.arg == Arg::Params {
+                uniform_iter.next().ok_or_else(|| missing(p, p.arg))?
+            } else {
+                buffers
+                    .iter()
+                    .find(|(a, _)| *a == p.arg)
+                    .map(|(_, b)| *b)
+                    .ok_or_else(|| missing(p, p.arg))?
+            };
+            bound.push(b);
+        }
+        Ok(Dispatch {
+            pipeline: kernel.pipeline.clone(),
+            bind: bind_buffers(&self.device, &kernel.pipeline, Some(&kernel.name), &bound),
+            groups: kernel.abi.grid.dims(size),
+        })
     }
 
     fn submit_and_read(

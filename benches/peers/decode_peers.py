@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""PyTorch peers for moa's decode benchmark (examples/attention_bench.rs), run in the same
+device call: dense SDPA over a full-length cache, and FlexAttention with moa's exact
+per-head mask (sink + window of each query head, from the spans file the Rust benchmark
+writes) over the same full-length cache. One new query per row at position N - 1.
+
+Timing as moa's: `--launches` calls captured in a CUDA graph, `--replays` timed replays,
+median per call; inputs rotate over enough copies that a replay cannot be served from L2.
+
+    python3 benches/peers/decode_peers.py --spans spans.json --batch 16,4 \
+        --moa results.jsonl --json peers.jsonl
+
+With `--moa`, also prints the combined table: moa's read rate over the bytes its plan
+needs against dense SDPA's read rate over the full cache, and moa's wall-clock against
+SDPA's.
+"""
+import argparse
+import json
+import math
+import sys
+
+import torch
+import torch.nn.functional as F
+
+
+def time_graph(fn, launches, replays):
+    """Median microseconds per call of fn(i), i = 0..launches-1, replayed as one graph."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for i in range(3):
+            fn(i)
+    torch.cuda.current_stream().wait_stream(side)
+    torch.cuda.synchronize()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        for i in range(launches):
+            fn(i)
+    graph.replay()
+    graph.replay()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(replays):
+        start = torch.cuda.Event(enable_timing=True)
+        end = torch.cuda.Event(enable_timing=True)
+        start.record()
+        graph.replay()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end) * 1000.0 / launches)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def copies_for(nbytes):
+    l2 = torch.cuda.get_device_properties(0).L2_cache_size
+    return max(1, min(8, math.ceil(3 * l2 / max(nbytes, 1))))
+
+
+def sdpa_backend():
+    """The SDPA backends to try, flash first (kernels.md's 'dense SDPA flash')."""
+    from torch.nn.attention import SDPBackend
+
+    return [
+        ("flash", [SDPBackend.FLASH_ATTENTION]),
+        ("efficient", [SDPBackend.EFFICIENT_ATTENTION]),
+        ("cudnn", [SDPBackend.CUDNN_ATTENTION]),
+        ("default", None),
+    ]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--spans", required=True)
+    ap.add_argument("--batch", default="16,4")
+    ap.add_argument("--launches", type=int, default=20)
+    ap.add_argument("--replays", type=int, default=10)
+    ap.add_argument("--flex-layers", default="all", help="'all', 'none' or a comma list")
+    ap.add_argument("--json")
+    ap.add_argument("--moa", help="moa's results (JSON lines) for the combined table")
+    args = ap.parse_args()
+    from torch.nn.attention import sdpa_kernel
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+
+    torch._dynamo.config.cache_size_limit = 1024
+    flex = torch.compile(flex_attention, dynamic=False)
+    dev = torch.device("cuda")
+    dtype = torch.bfloat16
+    configs = json.load(open(args.spans))
+    batches = [int(b) for b in args.batch.split(",")]
+    out = open(args.json, "w") if args.json else None
+    rows_out = []
+
+    def emit(rec):
+        rows_out.append(rec)
+        if out:
+            out.write(json.dumps(rec) + "\n")
+            out.flush()
+
+    print("| impl | model | B | prompt | layer | µs | TB/s (bytes read) | TB/s (plan bytes) | backend |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for cfg in configs:
+        hq, hkv, d, n = cfg["q_heads"], cfg["kv_heads"], cfg["head_dim"], cfg["n_tokens"]
+        gqa = hq != hkv
+        for b in batches:
+            dense_bytes = b * hkv * n * d * 2 * 2
+            ncopy = copies_for(dense_bytes)
+            qs = [torch.randn(b, hq, 1, d, device=dev, dtype=dtype) for _ in range(ncopy)]
+            ks = [torch.rand(b, hkv, n, d, device=dev, dtype=dtype) * 2 - 1 for _ in range(ncopy)]
+            vs = [torch.rand(b, hkv, n, d, device=dev, dtype=dtype) * 2 - 1 for _ in range(ncopy)]
+            # Dense SDPA.
+            us, backend = None, None
+            for name, backends in sdpa_backend():
+                try:
+                    def run(i, backends=backends):
+                        j = i % ncopy
+                        if backends is None:
+                            return F.scaled_dot_product_attention(qs[j], ks[j], vs[j], enable_gqa=gqa)
+                        with sdpa_kernel(backends):
+                            return F.scaled_dot_product_attention(qs[j], ks[j], vs[j], enable_gqa=gqa)
+                    us = time_graph(run, args.launches, args.replays)
+                    backend = name
+                    break
+                except Exception as e:  # a backend that cannot take these shapes
+                    print(f"sdpa {name}: {type(e).__name__}: {str(e)[:120]}", file=sys.stderr)
+            rate = dense_bytes / (us * 1e-6) / 1e12
+            print(f"| sdpa dense | {cfg['model']} | {b} | {cfg['prompt']} | all | {us:.1f} | {rate:.2f} | | {backend} |")
+            emit({"impl": "sdpa", "model": cfg["model"], "batch": b, "prompt": cfg["prompt"],
+                  "n_tokens": n, "us": us, "kv_bytes": dense_bytes, "tbps": rate, "backend": backend})
+            # FlexAttention with each layer's per-head mask, same full-length cache.
+            if args.flex_layers == "none":
+                continue
+            keep = None if args.flex_layers == "all" else {int(x) for x in args.flex_layers.split(",")}
+            sink = torch.zeros(hq, device=dev, dtype=torch.int32)
+            window = torch.zeros(hq, device=dev, dtype=torch.int32)
+            t = n - 1
+
+            def mask_mod(bb, h, q_idx, kv_idx):
+                return (kv_idx <= t) & ((kv_idx < sink[h]) | (t - kv_idx < window[h]))
+
+            for layer in cfg["layers"]:
+                if keep is not None and layer["layer"] not in keep:
+                    continue
+                sp = torch.tensor(layer["span"], device=dev, dtype=torch.int32)
+                sk = torch.tensor(layer["sink"], device=dev, dtype=torch.int32)
+                sink.copy_(sk)
+                window.copy_(sp - sk)
+                bm = create_block_mask(mask_mod, B=None, H=hq, Q_LEN=1, KV_LEN=n, device="cuda")
+                plan_bytes = b * sum(layer["segment_span"]) * d * 2 * 2
+                try:
+                    def run_flex(i, bm=bm):
+                        j = i % ncopy
+                        return flex(qs[j], ks[j], vs[j], block_mask=bm, enable_gqa=gqa)
+                    fus = time_graph(run_flex, args.launches, args.replays)
+                except Exception as e:
+                    print(f"flex layer {layer['layer']}: {type(e).__name__}: {str(e)[:200]}", file=sys.stderr)
+                    continue
+                print(f"| flex | {cfg['model']} | {b} | {cfg['prompt']} | {layer['layer']} | {fus:.1f} | "
+                      f"| {plan_bytes / (fus * 1e-6) / 1e12:.2f} | |")
+                emit({"impl": "flex", "model": cfg["model"], "batch": b, "prompt": cfg["prompt"],
+                      "n_tokens": n, "layer": layer["layer"], "us": fus, "plan_kv_bytes": plan_bytes,
+                      "plan_tbps": plan_bytes / (fus * 1e-6) / 1e12})
+            del qs, ks, vs
+            torch.cuda.empty_cache()
+
+    if args.moa:
+        sdpa = {(r["model"], r["batch"], r["prompt"]): r for r in rows_out if r["impl"] == "sdpa"}
+        flexr = {(r["model"], r["batch"], r["prompt"], r["layer"]): r for r in rows_out if r["impl"] == "flex"}
+        moa = [json.loads(line) for line in open(args.moa) if line.strip()]
+        print()
+        print("| model | B | prompt | layer | variant | chunk | moa µs | moa TB/s | SDPA dense µs | SDPA TB/s | "
+              "moa rate / SDPA rate | speedup vs SDPA | moa dense µs | flex µs |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for r in moa:
+            s = sdpa.get((r["model"], r["batch"], r["prompt"]))
+            if s is None:
+                continue
+            f = flexr.get((r["model"], r["batch"], r["prompt"], r["layer"]))
+            print(f"| {r['model']} | {r['batch']} | {r['prompt']} | {r['layer']} | {r['variant']} | {r['chunk']} | "
+                  f"{r['us']:.1f} | {r['tbps']:.2f} | {s['us']:.1f} | {s['tbps']:.2f} | "
+                  f"{r['tbps'] / s['tbps']:.2f} | {s['us'] / r['us']:.2f} | {r['dense_us']:.1f} | "
+                  f"{'' if f is None else format(f['us'], '.1f')} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,368 @@
+//! Decode attention benchmark on a GPU, through moa's own path (codegen → NVRTC → cudarc,
+//! launches captured in CUDA graphs, median of replays): every layer of upstream MoA
+//! plans against dense attention (the same kernel over a full cache: every span N),
+//! measured in the same run. Prints a markdown table and writes JSON lines.
+//!
+//! ```sh
+//! cargo build --release --example attention_bench
+//! attention_bench --model vicuna-7b:32:PATH/moa_alpha_beta.json \
+//!     --model llama-3-8b:8:PATH/moa_alpha_beta.json --batch 16,4 --prompt 4096,16384 \
+//!     --json results.jsonl --spans spans.json
+//! ```
+//!
+//! `--spans` writes every layer's per-head spans and sinks at each N, for the PyTorch
+//! peers (`benches/peers/decode_peers.py`) to build the identical masks.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use moa::codegen::cuda::DecodeTuning;
+use moa::lower::{lower, CacheLayout, KernelModule, StorageType};
+use moa::plan::{
+    upstream, LayerRules, Meta, ModelShape, Plan, Rule, SpanMode, SpanSection, BETA_DEN,
+};
+use moa::runtime::cuda::{CudaAttention, CudaError, DecodeCall, DEFAULT_ARCH};
+use moa::runtime::cuda_bench::{l2_bytes, time_graph, Filler, Timing};
+
+#[derive(Parser)]
+#[command(about = "Time the generated decode kernels of upstream MoA plans against dense")]
+struct Args {
+    /// LABEL:KV_HEADS:PATH of an upstream plan (32 layers, 32 query heads, head_dim 128).
+    #[arg(long = "model", required = true)]
+    models: Vec<String>,
+    #[arg(long, value_delimiter = ',', default_value = "16,4")]
+    batch: Vec<u32>,
+    #[arg(long, value_delimiter = ',', default_value = "4096,16384")]
+    prompt: Vec<u32>,
+    /// New tokens: N = prompt + new (upstream's N').
+    #[arg(long, default_value_t = 1024)]
+    new_tokens: u32,
+    #[arg(long, default_value = "bf16")]
+    dtype: String,
+    /// Decode kernel shapes to compare, WARPSxSTAGES.
+    #[arg(long, value_delimiter = ',', default_value = "4x3")]
+    variants: Vec<String>,
+    /// Work-list chunk sizes to compare (`auto`: the runtime's choice).
+    #[arg(long, value_delimiter = ',', default_value = "auto")]
+    chunks: Vec<String>,
+    /// Layers to time (default: all).
+    #[arg(long, value_delimiter = ',')]
+    layers: Vec<u32>,
+    /// Launches per graph.
+    #[arg(long, default_value_t = 20)]
+    launches: u32,
+    /// Timed graph replays (the median is reported).
+    #[arg(long, default_value_t = 10)]
+    replays: u32,
+    /// Write one JSON object per measurement here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write the plans' per-head spans here (for the PyTorch peers).
+    #[arg(long)]
+    spans: Option<PathBuf>,
+    #[arg(long, default_value_t = 0)]
+    device: usize,
+}
+
+struct Model {
+    label: String,
+    plan: Plan,
+    dense: Plan,
+}
+
+fn parse_model(spec: &str) -> Result<Model, String> {
+    let mut parts = spec.splitn(3, ':');
+    let (Some(label), Some(kv), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(format!("--model `{spec}`: expected LABEL:KV_HEADS:PATH"));
+    };
+    let kv_heads: u32 = kv
+        .parse()
+        .map_err(|_| format!("--model `{spec}`: KV_HEADS `{kv}` is not a number"))?;
+    let shape = ModelShape {
+        name: Some(label.to_string()),
+        layers: 32,
+        q_heads: 32,
+        kv_heads,
+        head_dim: 128,
+        max_context_tokens: 262_144,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let plan = upstream::import(&text, path, shape.clone()).map_err(|e| e.to_string())?;
+    Ok(Model {
+        label: label.to_string(),
+        plan,
+        dense: dense_plan(shape).map_err(|e| e.to_string())?,
+    })
+}
+
+/// One layer in which every head keeps every token (span N): dense attention through
+/// the same kernel, over a full-length cache.
+fn dense_plan(mut shape: ModelShape) -> Result<Plan, moa::plan::PlanError> {
+    shape.layers = 1;
+    let rule = Rule {
+        alpha: 0,
+        beta_num: BETA_DEN,
+    };
+    Plan::new(
+        shape.clone(),
+        SpanSection {
+            sink_tokens: 0,
+            min_span_tokens: 1,
+            block_tokens: 1,
+            mode: SpanMode::Moa,
+            max_new_tokens: 0,
+        },
+        Meta {
+            provenance: Some("dense: every span is N".into()),
+            ..Meta::default()
+        },
+        vec![
+            LayerRules {
+                rules: vec![rule; shape.q_heads as usize],
+            };
+            1
+        ],
+    )
+}
+
+fn parse_variant(v: &str) -> Result<DecodeTuning, String> {
+    let (w, s) = v
+        .split_once('x')
+        .ok_or_else(|| format!("variant `{v}`: expected WARPSxSTAGES"))?;
+    Ok(DecodeTuning {
+        warps: w.parse().map_err(|_| format!("variant `{v}`: bad warps"))?,
+        stages: s
+            .parse()
+            .map_err(|_| format!("variant `{v}`: bad stages"))?,
+    })
+}
+
+/// Rows at position N − 1 (every span full), `copies` independent caches so that the
+/// graph's launches rotate over more bytes than L2 holds.
+fn prepare(
+    gpu: &CudaAttention,
+    filler: &Filler,
+    layer: usize,
+    layout: &CacheLayout,
+    rows: u32,
+    copies: u32,
+    chunk: Option<u32>,
+) -> Result<Vec<DecodeCall>, CudaError> {
+    let m = gpu.module();
+    let (hq, d) = (m.shape.q_heads as usize, m.shape.head_dim as usize);
+    let row_pos = vec![layout.n_tokens - 1; rows as usize];
+    let cache_len = rows as usize * layout.row_slots as usize * d;
+    let mut calls = Vec::new();
+    for c in 0..copies {
+        let mut q = gpu.zeros(rows as usize * hq * d)?;
+        let mut k = gpu.zeros(cache_len)?;
+        let mut v = gpu.zeros(cache_len)?;
+        filler.fill(&mut q, m.storage, 3 * c + 1)?;
+        filler.fill(&mut k, m.storage, 3 * c + 2)?;
+        filler.fill(&mut v, m.storage, 3 * c + 3)?;
+        calls.push(gpu.prepare_decode(layer, layout, &row_pos, q, k, v, chunk)?);
+    }
+    Ok(calls)
+}
+
+fn time_calls(gpu: &CudaAttention, calls: &[DecodeCall], args: &Args) -> Result<Timing, CudaError> {
+    time_graph(
+        gpu.context(),
+        gpu.stream(),
+        args.launches,
+        args.replays,
+        |i| gpu.launch_decode(&calls[i as usize % calls.len()]),
+    )
+}
+
+fn kv_bytes(module: &KernelModule, layout: &CacheLayout, rows: u32) -> u64 {
+    u64::from(rows)
+        * u64::from(layout.row_slots)
+        * u64::from(module.shape.head_dim)
+        * 2
+        * module.storage.bytes() as u64
+}
+
+fn spans_json(models: &[Model], prompts: &[u32], new_tokens: u32) -> serde_json::Value {
+    let mut out = Vec::new();
+    for m in models {
+        let module = lower(&m.plan, StorageType::F16);
+        for &p in prompts {
+            let n = p + new_tokens;
+            let layers: Vec<serde_json::Value> = module
+                .layers
+                .iter()
+                .map(|l| {
+                    let windows: Vec<_> = (0..l.q_heads.len())
+                        .map(|h| l.window(h, n, &module.span))
+                        .collect();
+                    let spans: Vec<u32> = windows.iter().map(|w| w.span).collect();
+                    let sinks: Vec<u32> = windows.iter().map(|w| w.sink).collect();
+                    let layout = CacheLayout::new(l, &module.span, n);
+                    serde_json::json!({
+                        "layer": l.layer,
+                        "span": spans,
+                        "sink": sinks,
+                        "segment_span": layout.segments.iter().map(|s| s.span).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            out.push(serde_json::json!({
+                "model": m.label,
+                "q_heads": module.shape.q_heads,
+                "kv_heads": module.shape.kv_heads,
+                "head_dim": module.shape.head_dim,
+                "prompt": p,
+                "n_tokens": n,
+                "layers": layers,
+            }));
+        }
+    }
+    serde_json::Value::Array(out)
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    let storage = match args.dtype.as_str() {
+        "bf16" => StorageType::Bf16,
+        "f16" => StorageType::F16,
+        "f32" => StorageType::F32,
+        other => return Err(format!("--dtype `{other}`: expected bf16, f16 or f32")),
+    };
+    let models = args
+        .models
+        .iter()
+        .map(|s| parse_model(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let variants = args
+        .variants
+        .iter()
+        .map(|v| parse_variant(v))
+        .collect::<Result<Vec<_>, _>>()?;
+    let chunks: Vec<Option<u32>> = args
+        .chunks
+        .iter()
+        .map(|c| {
+            if c == "auto" {
+                Ok(None)
+            } else {
+                c.parse()
+                    .map(Some)
+                    .map_err(|_| format!("--chunks `{c}`: a number or auto"))
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    if let Some(path) = &args.spans {
+        let text = serde_json::to_string(&spans_json(&models, &args.prompt, args.new_tokens))
+            .map_err(|e| e.to_string())?;
+        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let mut json = match &args.json {
+        Some(p) => Some(std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?),
+        None => None,
+    };
+    println!("| model | B | prompt | N | layer | variant | chunk | items | KV MB | µs | TB/s | dense µs | dense TB/s | rate / dense | speedup |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let err = |e: CudaError| e.to_string();
+    for m in &models {
+        let module = lower(&m.plan, storage);
+        let dense_module = lower(&m.dense, storage);
+        for tuning in &variants {
+            let vname = format!("{}x{}", tuning.warps, tuning.stages);
+            let t0 = std::time::Instant::now();
+            let gpu = CudaAttention::new_tuned(&module, args.device, DEFAULT_ARCH, *tuning)
+                .map_err(err)?;
+            let dense = CudaAttention::new_tuned(&dense_module, args.device, DEFAULT_ARCH, *tuning)
+                .map_err(err)?;
+            eprintln!(
+                "{} {vname}: compiled {} layers in {:.1} s; {} decode blocks resident",
+                m.label,
+                module.layers.len(),
+                t0.elapsed().as_secs_f64(),
+                gpu.decode_slots()
+            );
+            let filler = Filler::new(gpu.context(), gpu.stream()).map_err(err)?;
+            let dense_filler = Filler::new(dense.context(), dense.stream()).map_err(err)?;
+            let l2 = l2_bytes(gpu.context()).map_err(err)?;
+            for &rows in &args.batch {
+                for &prompt in &args.prompt {
+                    let n = prompt + args.new_tokens;
+                    for &chunk in &chunks {
+                        let cname = chunk.map_or("auto".to_string(), |c| c.to_string());
+                        let copies_for =
+                            |bytes: u64| (3 * l2).div_ceil(bytes.max(1)).clamp(1, 8) as u32;
+                        // Dense: every layer of a dense plan is the same kernel; time it once.
+                        let dlayout =
+                            CacheLayout::new(&dense_module.layers[0], &dense_module.span, n);
+                        let dbytes = kv_bytes(&dense_module, &dlayout, rows);
+                        let dcalls = prepare(
+                            &dense,
+                            &dense_filler,
+                            0,
+                            &dlayout,
+                            rows,
+                            copies_for(dbytes),
+                            chunk,
+                        )
+                        .map_err(err)?;
+                        let dt = time_calls(&dense, &dcalls, args).map_err(err)?;
+                        let dchunk = dcalls[0].chunk;
+                        drop(dcalls);
+                        let drate = dbytes as f64 / (dt.median_us * 1e-6) / 1e12;
+                        for (li, l) in module.layers.iter().enumerate() {
+                            if !args.layers.is_empty() && !args.layers.contains(&l.layer) {
+                                continue;
+                            }
+                            let layout = CacheLayout::new(l, &module.span, n);
+                            let bytes = kv_bytes(&module, &layout, rows);
+                            let calls =
+                                prepare(&gpu, &filler, li, &layout, rows, copies_for(bytes), chunk)
+                                    .map_err(err)?;
+                            let t = time_calls(&gpu, &calls, args).map_err(err)?;
+                            let rate = bytes as f64 / (t.median_us * 1e-6) / 1e12;
+                            println!(
+                                "| {} | {rows} | {prompt} | {n} | {} | {vname} | {} | {} | {:.1} | {:.1} | {:.2} | {:.1} | {:.2} | {:.2} | {:.2} |",
+                                m.label,
+                                l.layer,
+                                calls[0].chunk,
+                                calls[0].n_items(),
+                                bytes as f64 / 1e6,
+                                t.median_us,
+                                rate,
+                                dt.median_us,
+                                drate,
+                                rate / drate,
+                                dt.median_us / t.median_us,
+                            );
+                            if let Some(f) = json.as_mut() {
+                                let line = serde_json::json!({
+                                    "impl": "moa", "model": m.label, "batch": rows, "prompt": prompt,
+                                    "n_tokens": n, "layer": l.layer, "variant": vname, "chunk_arg": cname,
+                                    "chunk": calls[0].chunk, "items": calls[0].n_items(),
+                                    "kv_bytes": bytes, "us": t.median_us, "us_min": t.min_us,
+                                    "us_max": t.max_us, "tbps": rate, "dense_us": dt.median_us,
+                                    "dense_kv_bytes": dbytes, "dense_tbps": drate,
+                                    "dense_chunk": dchunk,
+                                });
+                                writeln!(f, "{line}").map_err(|e| e.to_string())?;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! The typed kernel ABI: for every generated kernel, its parameters in order, the block
+//! (workgroup) size, its tile sizes and the rule that gives its launch grid. Codegen
+//! emits it beside the source, `manifest.json` stores it as it is (serde), and both
+//! executors (`runtime::cuda`, `runtime::wgpu`) bind arguments by [`Arg`] in the order of
+//! [`KernelAbi::params`] and size the grid with [`Grid::dims`]; nothing about a
+//! kernel's interface is written a second time by hand (docs/DESIGN.md §6).
+
+use serde::{Deserialize, Serialize};
+
+/// What an argument carries. Executors look their buffers and values up by this.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arg {
+    /// WGSL uniform block; its fields are [`Param::fields`], 4-byte words in order.
+    Params,
+    /// Queries: prefill `[total_tokens, q_heads, head_dim]`, decode `[rows, q_heads, head_dim]`.
+    Q,
+    /// Packed prefill keys / values `[total_tokens, kv_heads, head_dim]`.
+    K,
+    V,
+    /// Prefill row boundaries `u32[rows + 1]`.
+    RowStart,
+    /// Decode cache `[rows, row_slots, head_dim]` (docs/DESIGN.md §5).
+    KCache,
+    VCache,
+    /// Position of each row's current token, `u32[rows]`.
+    RowPos,
+    /// Split-K scratch (f32).
+    Partials,
+    /// CUDA decode work list `u32[n_items, 8]` (`runtime::worklist::DecodeWork`).
+    Work,
+    /// CUDA decode: arrival counters per segment, `u32[rows · kv_heads]`, zero between calls.
+    SegDone,
+    /// Attention output.
+    Out,
+    /// N (prompt + max new tokens) the spans are evaluated at.
+    NTokens,
+    /// Batch rows.
+    Rows,
+    /// WGSL decode: chunks per KV head.
+    NChunks,
+    /// CUDA decode: work items in the list.
+    NItems,
+    /// Padding word of a uniform block.
+    Pad,
+}
+
+/// How a kernel uses an argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    /// Read-only buffer (`const T*` in CUDA, `var<storage, read>` in WGSL).
+    Read,
+    /// Written buffer.
+    ReadWrite,
+    /// WGSL uniform block.
+    Uniform,
+    /// A scalar passed by value (CUDA).
+    Value,
+}
+
+/// Element type of an argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Elem {
+    F32,
+    F16,
+    Bf16,
+    U32,
+}
+
+impl Elem {
+    pub fn of(storage: crate::lower::StorageType) -> Elem {
+        match storage {
+            crate::lower::StorageType::F32 => Elem::F32,
+            crate::lower::StorageType::F16 => Elem::F16,
+            crate::lower::StorageType::Bf16 => Elem::Bf16,
+        }
+    }
+}
+
+/// One kernel parameter (CUDA) or binding (WGSL group 0), at position `index`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Param {
+    pub index: u32,
+    pub arg: Arg,
+    pub access: Access,
+    pub elem: Elem,
+    /// Symbolic shape, outermost first (`["rows", "q_heads", "head_dim"]`); empty for a scalar.
+    pub shape: Vec<String>,
+    /// The words of a uniform block, in order (empty otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<Arg>,
+}
+
+impl Param {
+    pub fn buffer(index: u32, arg: Arg, access: Access, elem: Elem, shape: &[&str]) -> Param {
+        Param {
+            index,
+            arg,
+            access,
+            elem,
+            shape: shape.iter().map(|s| s.to_string()).collect(),
+            fields: Vec::new(),
+        }
+    }
+    pub fn value(index: u32, arg: Arg) -> Param {
+        Param {
+            index,
+            arg,
+            access: Access::Value,
+            elem: Elem::U32,
+            shape: Vec::new(),
+            fields: Vec::new(),
+        }
+    }
+    pub fn uniform(index: u32, fields: &[Arg]) -> Param {
+        Param {
+            index,
+            arg: Arg::Params,
+            access: Access::Uniform,
+            elem: Elem::U32,
+            shape: vec![fields.len().to_string()],
+            fields: fields.to_vec(),
+        }
+    }
+}
+
+/// The launch-geometry rule of a kernel: how many blocks (workgroups) per call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "rule")]
+pub enum Grid {
+    /// `[ceil(max_row_len / q_tile), q_heads, rows]`: one block per query tile of a head.
+    QueryTiles { q_tile: u32 },
+    /// `[q_heads, rows, ceil(max_row_len / q_tile)]`: one block per query tile of a head,
+    /// the query heads fastest (CUDA prefill: the kernel counts z from the last tile, so
+    /// the blocks with the longest bands start first; docs/DESIGN.md §6.1).
+    HeadsThenQueryTiles { q_tile: u32 },
+    /// `[n_items, 1, 1]`: one block per item of the decode work list (chunks of
+    /// `key_tile`-multiple slots over every (row, KV head) segment, built by the host).
+    WorkItems,
+    /// `[n_chunks, kv_heads, rows]`, `n_chunks = max over KV heads of ceil(span / chunk)`.
+    Chunks { chunk: u32 },
+    /// `[q_heads, rows, 1]`: one block per (row, query head).
+    QueryHeads,
+}
+
+/// The run-time sizes a grid rule reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LaunchSize {
+    pub rows: u32,
+    pub q_heads: u32,
+    pub kv_heads: u32,
+    /// Longest prefill row.
+    pub max_row_len: u32,
+    /// Longest KV segment (WGSL decode).
+    pub max_span: u32,
+    /// Decode work items.
+    pub n_items: u32,
+}
+
+impl Grid {
+    /// Blocks per dimension for a call of these sizes.
+    pub fn dims(&self, s: &LaunchSize) -> [u32; 3] {
+        match *self {
+            Grid::QueryTiles { q_tile } => {
+                [s.max_row_len.div_ceil(q_tile.max(1)), s.q_heads, s.rows]
+            }
+            Grid::HeadsThenQueryTiles { q_tile } => {
+                [s.q_heads, s.rows, s.max_row_len.div_ceil(q_tile.max(1))]
+            }
+            Grid::WorkItems => [s.n_items, 1, 1],
+            Grid::Chunks { chunk } => {
+                [s.max_span.div_ceil(chunk.max(1)).max(1), s.kv_heads, s.rows]
+            }
+            Grid::QueryHeads => [s.q_heads, s.rows, 1],
+        }
+    }
+}
+
+/// Tile sizes a kernel was generated with (only those it has).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tiles {
+    /// Queries per block (prefill).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q_tile: Option<u32>,
+    /// Keys per tile (prefill) or per pipeline stage (CUDA decode; work-list chunks are
+    /// multiples of it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k_tile: Option<u32>,
+    /// Slots per split-K chunk, where the kernel fixes it (WGSL decode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunk: Option<u32>,
+    /// Asynchronous copy stages (CUDA decode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stages: Option<u32>,
+    /// Query columns per block: the GQA group padded to the MMA width (CUDA decode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q_cols: Option<u32>,
+}
+
+/// Everything an executor needs to bind and launch one kernel.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KernelAbi {
+    /// Parameters (CUDA) or group-0 bindings (WGSL), `params[i].index == i`.
+    pub params: Vec<Param>,
+    /// Threads per block / invocations per workgroup.
+    pub block: [u32; 3],
+    pub grid: Grid,
+    pub tiles: Tiles,
+    /// Dynamic shared memory per block (CUDA; 0 for WGSL).
+    pub dynamic_shared_bytes: u32,
+}
+
+impl KernelAbi {
+    /// The parameter carrying `arg`, if the kernel has one.
+    pub fn param(&self, arg: Arg) -> Option<&Param> {
+        self.params.iter().find(|p| p.arg == arg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_rules() {
+        let s = LaunchSize {
+            rows: 3,
+            q_heads: 8,
+            kv_heads: 2,
+            max_row_len: 65,
+            max_span: 129,
+            n_items: 17,
+        };
+        assert_eq!(Grid::QueryTiles { q_tile: 32 }.dims(&s), [3, 8, 3]);
+        assert_eq!(Grid::HeadsThenQueryTiles { q_tile: 32 }.dims(&s), [8, 3, 3]);
+        assert_eq!(Grid::WorkItems.dims(&s), [17, 1, 1]);
+        assert_eq!(Grid::Chunks { chunk: 64 }.dims(&s), [3, 2, 3]);
+        assert_eq!(Grid::QueryHeads.dims(&s), [8, 3, 1]);
+    }
+
+    #[test]
+    fn abi_round_trips_through_json() {
+        let abi = KernelAbi {
+            params: vec![
+                Param::uniform(0, &[Arg::NTokens, Arg::Rows, Arg::Pad, Arg::Pad]),
+                Param::buffer(
+                    1,
+                    Arg::Q,
+                    Access::Read,
+                    Elem::Bf16,
+                    &["rows", "q_heads", "head_dim"],
+                ),
+                Param::value(2, Arg::NItems),
+            ],
+            block: [128, 1, 1],
+            grid: Grid::Chunks { chunk: 64 },
+            tiles: Tiles {
+                chunk: Some(64),
+                ..Tiles::default()
+            },
+            dynamic_shared_bytes: 0,
+        };
+        let text = serde_json::to_string(&abi).unwrap();
+        let back: KernelAbi = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, abi);
+    }
+}

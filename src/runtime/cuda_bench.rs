@@ -1,0 +1,169 @@
+//! Timing generated CUDA kernels the way a runtime runs them: launches captured once in a
+//! CUDA graph and replayed, the median replay divided by the launches it holds. Used by
+//! `examples/attention_bench.rs` (decode now, prefill next); figures go to
+//! benches/RESULTS.md, never into tests.
+
+use std::sync::Arc;
+
+use cudarc::driver::sys::{
+    CUdevice_attribute, CUevent_flags, CUgraphInstantiate_flags, CUstreamCaptureMode,
+};
+use cudarc::driver::{CudaContext, CudaFunction, CudaStream, LaunchConfig, PushKernelArg};
+use cudarc::nvrtc::Ptx;
+
+use super::cuda::{compile_ptx, CudaError, DevBuf, DEFAULT_ARCH};
+use crate::lower::StorageType;
+
+fn driver(what: &'static str) -> impl FnOnce(cudarc::driver::DriverError) -> CudaError {
+    move |source| CudaError::Driver {
+        what: what.to_string(),
+        source,
+    }
+}
+
+/// Median and spread of one timed kernel sequence, per launch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Timing {
+    /// Median over replays of (replay time / launches per replay), microseconds.
+    pub median_us: f64,
+    pub min_us: f64,
+    pub max_us: f64,
+    pub launches: u32,
+    pub replays: u32,
+}
+
+/// Captures `launches` calls of `launch(i)` (i = 0..launches) on `stream` into a CUDA
+/// graph, replays it twice to warm up, then `replays` times with events around each.
+pub fn time_graph(
+    ctx: &Arc<CudaContext>,
+    stream: &Arc<CudaStream>,
+    launches: u32,
+    replays: u32,
+    mut launch: impl FnMut(u32) -> Result<(), CudaError>,
+) -> Result<Timing, CudaError> {
+    let launches = launches.max(1);
+    stream
+        .begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
+        .map_err(driver("starting a graph capture"))?;
+    let mut captured = Ok(());
+    for i in 0..launches {
+        captured = launch(i);
+        if captured.is_err() {
+            break;
+        }
+    }
+    // End the capture even after an error, so the stream is usable again.
+    let graph = stream
+        .end_capture(CUgraphInstantiate_flags(0))
+        .map_err(driver("ending a graph capture"))?;
+    captured?;
+    let graph =
+        graph.ok_or_else(|| CudaError::InvalidInput("the graph capture was empty".into()))?;
+    graph.upload().map_err(driver("uploading a graph"))?;
+    for _ in 0..2 {
+        graph.launch().map_err(driver("replaying a graph"))?;
+    }
+    stream.synchronize().map_err(driver("warming up"))?;
+    let mut per_launch = Vec::with_capacity(replays.max(1) as usize);
+    for _ in 0..replays.max(1) {
+        let start = ctx
+            .new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
+            .map_err(driver("creating an event"))?;
+        let end = ctx
+            .new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
+            .map_err(driver("creating an event"))?;
+        start.record(stream).map_err(driver("recording an event"))?;
+        graph.launch().map_err(driver("replaying a graph"))?;
+        end.record(stream).map_err(driver("recording an event"))?;
+        let ms = start.elapsed_ms(&end).map_err(driver("reading an event"))?;
+        per_launch.push(f64::from(ms) * 1000.0 / f64::from(launches));
+    }
+    per_launch.sort_by(f64::total_cmp);
+    Ok(Timing {
+        median_us: per_launch[per_launch.len() / 2],
+        min_us: per_launch[0],
+        max_us: per_launch[per_launch.len() - 1],
+        launches,
+        replays: replays.max(1),
+    })
+}
+
+/// The GPU's L2 cache size in bytes (benchmarks rotate over enough copies of their
+/// inputs that a replay cannot be served from L2).
+pub fn l2_bytes(ctx: &Arc<CudaContext>) -> Result<u64, CudaError> {
+    let b = ctx
+        .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE)
+        .map_err(driver("reading the L2 size"))?;
+    Ok(b.max(0) as u64)
+}
+
+const FILL_SRC: &str = r#"
+#include <cuda_fp16.h>
+#include <cuda_bf16.h>
+// Uniform values in [-1, 1) from a hash of the index: kind 0 f32, 1 f16, 2 bf16.
+extern "C" __global__ void moa_fill(void* p, unsigned long long n, unsigned seed, unsigned kind) {
+    for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;
+         i += (unsigned long long)gridDim.x * blockDim.x) {
+        unsigned h = (unsigned)i * 2654435761u ^ (unsigned)(i >> 32) * 40503u ^ seed;
+        h ^= h >> 15; h *= 2246822519u; h ^= h >> 13; h *= 3266489917u; h ^= h >> 16;
+        const float x = (float)(h & 0xffffu) / 32768.0f - 1.0f;
+        if (kind == 0) ((float*)p)[i] = x;
+        else if (kind == 1) ((__half*)p)[i] = __float2half_rn(x);
+        else ((__nv_bfloat16*)p)[i] = __float2bfloat16_rn(x);
+    }
+}
+"#;
+
+/// Fills device tensors with pseudo-random values in [-1, 1) on the device (a 4 GB cache
+/// is not generated on the host).
+pub struct Filler {
+    f: CudaFunction,
+    stream: Arc<CudaStream>,
+}
+
+impl Filler {
+    pub fn new(ctx: &Arc<CudaContext>, stream: &Arc<CudaStream>) -> Result<Filler, CudaError> {
+        let ptx = compile_ptx(FILL_SRC, DEFAULT_ARCH)?;
+        let m = ctx
+            .load_module(Ptx::from_src(ptx))
+            .map_err(driver("loading the fill kernel"))?;
+        let f = m
+            .load_function("moa_fill")
+            .map_err(driver("looking up the fill kernel"))?;
+        Ok(Filler {
+            f,
+            stream: stream.clone(),
+        })
+    }
+
+    pub fn fill(&self, buf: &mut DevBuf, storage: StorageType, seed: u32) -> Result<(), CudaError> {
+        let kind: u32 = match storage {
+            StorageType::F32 => 0,
+            StorageType::F16 => 1,
+            StorageType::Bf16 => 2,
+        };
+        let cfg = LaunchConfig {
+            grid_dim: (4096, 1, 1),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let mut lb = self.stream.launch_builder(&self.f);
+        let n: u64;
+        match buf {
+            DevBuf::F32(s) => {
+                n = s.len() as u64;
+                lb.arg(s);
+            }
+            DevBuf::Half(s) => {
+                n = s.len() as u64;
+                lb.arg(s);
+            }
+        }
+        lb.arg(&n);
+        lb.arg(&seed);
+        lb.arg(&kind);
+        // SAFETY: `n` is the buffer's own length and `kind` its element type.
+        unsafe { lb.launch(cfg) }.map_err(driver("launching the fill kernel"))?;
+        Ok(())
+    }
+}

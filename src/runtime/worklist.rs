@@ -1,0 +1,169 @@
+//! The decode work list (docs/DESIGN.md §6): every (row, KV head) segment's written
+//! slots cut into equal chunks, one thread block per chunk, so a layer whose spans range
+//! from 128 to 16k tokens keeps every SM busy. Built on the host when the lengths change
+//! (once per request, or per step while a ring is still filling), never in the kernel.
+
+use crate::lower::CacheLayout;
+
+/// One decode step's work list for one layer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecodeWork {
+    /// Slots per chunk (a multiple of the kernel's key tile); a segment's last chunk may
+    /// be shorter.
+    pub chunk: u32,
+    /// `[n_items]`: (segment = row · kv_heads + kv_head, first slot, end slot, first item
+    /// of the segment, the segment's first slot in the row, its span, the row's slots,
+    /// the segment's item count); chunk slots are relative to the segment. A segment's
+    /// items are consecutive.
+    pub items: Vec<[u32; 8]>,
+    /// Items per segment, `[rows · kv_heads]` (1: the block writes O itself).
+    pub seg_chunks: Vec<u32>,
+}
+
+/// Slots of a segment of `span` slots holding a token after tokens `0..=t` were written:
+/// the sink and then the ring fill in slot order, so they are the prefix
+/// `[0, min(t + 1, span))` (`lower::CacheLayout::positions`).
+pub fn written_slots(span: u32, t: u32) -> u32 {
+    span.min(t.saturating_add(1))
+}
+
+impl DecodeWork {
+    /// The work list for rows at positions `row_pos` over `layout`, in chunks of `chunk`
+    /// slots (> 0). A segment with no written slot (span 0) still gets one empty item, so
+    /// its output is written (as zeros, as the reference gives for an empty key set).
+    pub fn build(layout: &CacheLayout, row_pos: &[u32], chunk: u32) -> DecodeWork {
+        let chunk = chunk.max(1);
+        let kv = layout.segments.len();
+        let mut items = Vec::new();
+        let mut seg_chunks = Vec::with_capacity(row_pos.len() * kv);
+        for (row, &t) in row_pos.iter().enumerate() {
+            for (h, seg) in layout.segments.iter().enumerate() {
+                let id = (row * kv + h) as u32;
+                let written = written_slots(seg.span, t);
+                let n = written.div_ceil(chunk).max(1);
+                let first = items.len() as u32;
+                for c in 0..n {
+                    let c0 = (c * chunk).min(written);
+                    let c1 = (c0 + chunk).min(written);
+                    items.push([id, c0, c1, first, seg.offset, seg.span, layout.row_slots, n]);
+                }
+                seg_chunks.push(n);
+            }
+        }
+        DecodeWork {
+            chunk,
+            items,
+            seg_chunks,
+        }
+    }
+
+    pub fn n_items(&self) -> u32 {
+        self.items.len() as u32
+    }
+
+    /// The items as the kernel's flat `u32[n_items, 8]`.
+    pub fn flat(&self) -> Vec<u32> {
+        self.items.iter().flatten().copied().collect()
+    }
+}
+
+/// Extra cost of a block besides its slots, in slots: filling the copy pipeline and
+/// writing / merging the partial state. A model constant, checked by the benchmark's
+/// chunk sweep (benches/RESULTS.md).
+const BLOCK_OVERHEAD_TILES: u32 = 2;
+
+/// Chunk size for a step: the multiple of `key_tile` (up to 64 tiles) that minimises
+/// `waves × (chunk + overhead)`, where `waves = ceil(items / concurrent_blocks)` and
+/// `concurrent_blocks` is how many blocks the GPU runs at once (SMs × blocks per SM).
+/// Few long segments get split until every SM has work; many get large chunks, so the
+/// partial states and merges stay few. Ties go to the larger chunk.
+pub fn choose_chunk(
+    layout: &CacheLayout,
+    row_pos: &[u32],
+    key_tile: u32,
+    concurrent_blocks: u32,
+) -> u32 {
+    let key_tile = key_tile.max(1);
+    let slots = concurrent_blocks.max(1) as u64;
+    let written: Vec<u32> = row_pos
+        .iter()
+        .flat_map(|&t| {
+            layout
+                .segments
+                .iter()
+                .map(move |s| written_slots(s.span, t))
+        })
+        .collect();
+    let mut best = (u64::MAX, key_tile);
+    for m in 1..=64u32 {
+        let chunk = key_tile * m;
+        let items: u64 = written
+            .iter()
+            .map(|&w| u64::from(w.div_ceil(chunk).max(1)))
+            .sum();
+        let waves = items.div_ceil(slots);
+        let cost = waves * u64::from(chunk + BLOCK_OVERHEAD_TILES * key_tile);
+        if cost <= best.0 {
+            best = (cost, chunk);
+        }
+    }
+    best.1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lower::Segment;
+
+    fn layout(spans: &[u32]) -> CacheLayout {
+        let mut offset = 0;
+        let segments = spans
+            .iter()
+            .map(|&s| {
+                let seg = Segment {
+                    offset,
+                    span: s,
+                    sink: s.min(4),
+                    ring: s - s.min(4),
+                };
+                offset += s;
+                seg
+            })
+            .collect();
+        CacheLayout {
+            n_tokens: 1000,
+            segments,
+            row_slots: offset,
+        }
+    }
+
+    #[test]
+    fn items_cover_exactly_the_written_slots() {
+        let l = layout(&[100, 7, 0]);
+        let w = DecodeWork::build(&l, &[3, 500], 32);
+        // row 0 (t = 3): 4 written slots in segments 0 and 1, none in segment 2
+        assert_eq!(w.seg_chunks, vec![1, 1, 1, 4, 1, 1]);
+        assert_eq!(w.items[0], [0, 0, 4, 0, 0, 100, 107, 1]);
+        assert_eq!(w.items[2], [2, 0, 0, 2, 107, 0, 107, 1]);
+        // row 1: segment 0 in chunks of 32 up to 100, each pointing at its first item
+        let seg3: Vec<_> = w.items.iter().filter(|i| i[0] == 3).collect();
+        assert_eq!(
+            seg3.iter().map(|i| (i[1], i[2], i[3])).collect::<Vec<_>>(),
+            vec![(0, 32, 3), (32, 64, 3), (64, 96, 3), (96, 100, 3)]
+        );
+        assert!(seg3.iter().all(|i| i[7] == 4));
+        assert_eq!(w.n_items(), 9);
+        assert_eq!(w.flat().len(), 72);
+    }
+
+    #[test]
+    fn chunk_splits_few_segments_and_keeps_many_whole() {
+        let l = layout(&[4096]);
+        // one long segment on 132 slots: split into key tiles
+        assert_eq!(choose_chunk(&l, &[5000], 64, 132), 64);
+        // 512 segments of 4096 slots: the largest chunk
+        let rows = vec![5000; 512];
+        assert_eq!(choose_chunk(&l, &rows, 64, 132), 64 * 64);
+        assert_eq!(choose_chunk(&l, &rows, 64, 132) % 64, 0);
+    }
+}

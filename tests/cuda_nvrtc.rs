@@ -36,9 +36,14 @@ fn llama3_8b() -> Plan {
     upstream::import(&text, &path.display().to_string(), shape).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Compiles one artifact; a missing NVRTC fails the test with the install instructions.
+/// Compiles one artifact for [`DEFAULT_ARCH`]; a missing NVRTC fails the test with the
+/// install instructions.
 fn compile(a: &Artifact) -> String {
-    match compile_artifact(a, DEFAULT_ARCH) {
+    compile_for(a, DEFAULT_ARCH)
+}
+
+fn compile_for(a: &Artifact, arch: &'static str) -> String {
+    match compile_artifact(a, arch) {
         Ok(ptx) => ptx,
         Err(e @ (CudaError::NvrtcMissing { .. } | CudaError::HeadersMissing { .. })) => panic!(
             "{e}\n\nThis test needs NVRTC: run `eval \"$(scripts/cuda-deps.sh)\"` first (CI does)."
@@ -125,6 +130,37 @@ fn fixtures_compile_for_sm90() {
             assert_eq!(n, module.layers.len());
         }
     }
+}
+
+/// The prefill source has two tensor-core bodies: wgmma where it is compiled for sm_90a
+/// (the default, checked above) and mma.sync elsewhere; this compiles the portable one.
+#[test]
+fn prefill_compiles_without_sm90a_features() {
+    for (name, storage) in [
+        ("fixture-gqa.toml", StorageType::F16),
+        ("fixture-mha.toml", StorageType::F16),
+    ] {
+        let module = lower(&fixture(name), storage);
+        let arts = cuda::generate(&module).unwrap_or_else(|e| panic!("{e}"));
+        for a in &arts {
+            for arch in ["sm_90"] {
+                let ptx = compile_for(a, arch);
+                for k in &a.kernels {
+                    assert!(
+                        ptx.contains(&format!(".entry {}(", k.entry_point)),
+                        "{} ({arch}): PTX lacks entry {}",
+                        a.path,
+                        k.entry_point
+                    );
+                }
+                assert!(!ptx.contains("wgmma"), "{} ({arch}) uses wgmma", a.path);
+            }
+        }
+    }
+    // And the default build of a head_dim-64 layer does use warpgroup MMA.
+    let module = lower(&fixture("fixture-gqa.toml"), StorageType::F16);
+    let arts = cuda::generate(&module).unwrap_or_else(|e| panic!("{e}"));
+    assert!(compile(&arts[0]).contains("wgmma.mma_async"));
 }
 
 #[test]

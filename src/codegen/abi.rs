@@ -132,6 +132,10 @@ impl Param {
 pub enum Grid {
     /// `[ceil(max_row_len / q_tile), q_heads, rows]`: one block per query tile of a head.
     QueryTiles { q_tile: u32 },
+    /// `[q_heads, rows, ceil(max_row_len / q_tile)]`: one block per query tile of a head,
+    /// the query heads fastest (CUDA prefill: the kernel counts z from the last tile, so
+    /// the blocks with the longest bands start first; docs/DESIGN.md §6.1).
+    HeadsThenQueryTiles { q_tile: u32 },
     /// `[n_items, 1, 1]`: one block per item of the decode work list (chunks of
     /// `key_tile`-multiple slots over every (row, KV head) segment, built by the host).
     WorkItems,
@@ -161,6 +165,9 @@ impl Grid {
         match *self {
             Grid::QueryTiles { q_tile } => {
                 [s.max_row_len.div_ceil(q_tile.max(1)), s.q_heads, s.rows]
+            }
+            Grid::HeadsThenQueryTiles { q_tile } => {
+                [s.q_heads, s.rows, s.max_row_len.div_ceil(q_tile.max(1))]
             }
             Grid::WorkItems => [s.n_items, 1, 1],
             Grid::Chunks { chunk } => {
@@ -227,6 +234,7 @@ mod tests {
             n_items: 17,
         };
         assert_eq!(Grid::QueryTiles { q_tile: 32 }.dims(&s), [3, 8, 3]);
+        assert_eq!(Grid::HeadsThenQueryTiles { q_tile: 32 }.dims(&s), [8, 3, 3]);
         assert_eq!(Grid::WorkItems.dims(&s), [17, 1, 1]);
         assert_eq!(Grid::Chunks { chunk: 64 }.dims(&s), [3, 2, 3]);
         assert_eq!(Grid::QueryHeads.dims(&s), [8, 3, 1]);

@@ -16,12 +16,14 @@ use super::ctx::LayerCtx;
 use super::{render, Artifact, CodegenError, KernelInfo, Phase, Target};
 use crate::lower::consts::{
     CUDA_DECODE_STAGES, CUDA_DECODE_WARPS, CUDA_PREFILL_K_TILE, CUDA_PREFILL_Q_TILE,
-    CUDA_PREFILL_THREADS,
+    CUDA_PREFILL_TC_K_TILE, CUDA_PREFILL_TC_MIN_BLOCKS, CUDA_PREFILL_TC_Q_TILE,
+    CUDA_PREFILL_TC_THREADS, CUDA_PREFILL_THREADS,
 };
 use crate::lower::{KernelModule, LayerSpec, StorageType};
 
 const COMMON: &str = include_str!("../../templates/cuda/common.cu.j2");
 const LAYER: &str = include_str!("../../templates/cuda/layer.cu.j2");
+const PREFILL: &str = include_str!("../../templates/cuda/prefill.cu.j2");
 const DECODE: &str = include_str!("../../templates/cuda/decode.cu.j2");
 
 /// Path of a layer's file inside the output folder.
@@ -107,9 +109,55 @@ fn ks_stride(head_dim: u32) -> u32 {
     head_dim + 4
 }
 
-/// Dynamic shared memory of a layer's prefill kernel: Q, K and V tiles in f32.
-pub fn prefill_shared_bytes(head_dim: u32) -> u32 {
-    (CUDA_PREFILL_Q_TILE + 2 * CUDA_PREFILL_K_TILE) * ks_stride(head_dim) * 4
+/// Whether a layer's prefill runs on tensor cores (mma.sync m16n8k16): 16-bit storage
+/// (f16, bf16) and whole 16-dim k-steps. Otherwise it is the scalar f32 kernel.
+pub fn prefill_tensor_cores(storage: StorageType, head_dim: u32) -> bool {
+    storage != StorageType::F32 && head_dim.is_multiple_of(16)
+}
+
+/// Whether the tensor-core prefill also has its warpgroup-MMA (wgmma) body, used where the
+/// source is compiled for sm_90a: 64-element swizzle panels need `head_dim % 64 == 0`.
+pub fn prefill_wgmma(storage: StorageType, head_dim: u32) -> bool {
+    prefill_tensor_cores(storage, head_dim) && head_dim.is_multiple_of(64)
+}
+
+/// Threads per prefill block.
+pub fn prefill_threads(storage: StorageType, head_dim: u32) -> u32 {
+    if prefill_tensor_cores(storage, head_dim) {
+        CUDA_PREFILL_TC_THREADS
+    } else {
+        CUDA_PREFILL_THREADS
+    }
+}
+
+/// Query rows per prefill block (the launch grid's z is `ceil(max_row_len / this)`).
+pub fn prefill_q_tile(storage: StorageType, head_dim: u32) -> u32 {
+    if prefill_tensor_cores(storage, head_dim) {
+        CUDA_PREFILL_TC_Q_TILE
+    } else {
+        CUDA_PREFILL_Q_TILE
+    }
+}
+
+/// Keys per prefill K/V tile.
+pub fn prefill_k_tile(storage: StorageType, head_dim: u32) -> u32 {
+    if prefill_tensor_cores(storage, head_dim) {
+        CUDA_PREFILL_TC_K_TILE
+    } else {
+        CUDA_PREFILL_K_TILE
+    }
+}
+
+/// Dynamic shared memory of a layer's prefill kernel in bytes. Tensor cores: the Q tile
+/// and two K and two V tiles (double buffer) in the storage type, rows padded by 8
+/// elements for ldmatrix (the wgmma body needs the same tiles unpadded, less); scalar:
+/// Q, K and V tiles in f32, rows padded by 4 floats.
+pub fn prefill_shared_bytes(storage: StorageType, head_dim: u32) -> u32 {
+    if prefill_tensor_cores(storage, head_dim) {
+        (CUDA_PREFILL_TC_Q_TILE + 4 * CUDA_PREFILL_TC_K_TILE) * (head_dim + 8) * 2
+    } else {
+        (CUDA_PREFILL_Q_TILE + 2 * CUDA_PREFILL_K_TILE) * ks_stride(head_dim) * 4
+    }
 }
 
 /// Dynamic shared memory of a decode kernel. Tensor cores: `stages` K and V tiles of
@@ -150,7 +198,12 @@ struct CudaLayerCtx {
     load_vec: u32,
     prefill_name: String,
     decode_name: String,
+    /// Prefill on tensor cores (`prefill_tensor_cores`), with mma operands of `mma_type`.
+    prefill_tc: bool,
+    prefill_wgmma: bool,
+    mma_type: &'static str,
     prefill_threads: u32,
+    prefill_min_blocks: u32,
     prefill_q_tile: u32,
     prefill_k_tile: u32,
     prefill_smem_bytes: u32,
@@ -266,10 +319,20 @@ fn layer_ctx(module: &KernelModule, layer: &LayerSpec, tuning: DecodeTuning) -> 
         load_vec: load_vec(module.storage, d),
         prefill_name: prefill_name(module.storage, d, layer.layer),
         decode_name: decode_name(module.storage, d, layer.layer),
-        prefill_threads: CUDA_PREFILL_THREADS,
-        prefill_q_tile: CUDA_PREFILL_Q_TILE,
-        prefill_k_tile: CUDA_PREFILL_K_TILE,
-        prefill_smem_bytes: prefill_shared_bytes(d),
+        prefill_tc: prefill_tensor_cores(module.storage, d),
+        prefill_wgmma: prefill_wgmma(module.storage, d),
+        mma_type: module.storage.name(),
+        prefill_threads: prefill_threads(module.storage, d),
+        // Two resident blocks cap registers at 128 per thread: enough up to head_dim 128
+        // (64 f32 accumulators of O per thread); wider heads get one block and more registers.
+        prefill_min_blocks: if d <= 128 {
+            CUDA_PREFILL_TC_MIN_BLOCKS
+        } else {
+            1
+        },
+        prefill_q_tile: prefill_q_tile(module.storage, d),
+        prefill_k_tile: prefill_k_tile(module.storage, d),
+        prefill_smem_bytes: prefill_shared_bytes(module.storage, d),
         decode_mma: decode_uses_mma(module.storage, d),
         decode_threads: 32 * tuning.warps,
         decode_stages: tuning.stages,
@@ -319,6 +382,7 @@ pub fn generate_tuned(
     let env = super::environment(&[
         ("common.cu.j2", COMMON),
         ("layer.cu.j2", LAYER),
+        ("prefill.cu.j2", PREFILL),
         ("decode.cu.j2", DECODE),
     ])?;
     let d = module.shape.head_dim;
@@ -327,6 +391,9 @@ pub fn generate_tuned(
         let ctx = layer_ctx(module, layer, tuning);
         let source = render(&env, "layer.cu.j2", Some(layer.layer), &ctx)?;
         let constants = layer_constants(&ctx);
+        let mut prefill_constants = constants.clone();
+        prefill_constants["tensor_cores"] = json!(ctx.prefill_tc);
+        prefill_constants["wgmma_on_sm90a"] = json!(ctx.prefill_wgmma);
         let kernels = vec![
             KernelInfo {
                 name: ctx.prefill_name.clone(),
@@ -336,18 +403,18 @@ pub fn generate_tuned(
                 entry_point: ctx.prefill_name.clone(),
                 abi: KernelAbi {
                     params: prefill_params(module.storage),
-                    block: [CUDA_PREFILL_THREADS, 1, 1],
-                    grid: Grid::QueryTiles {
-                        q_tile: CUDA_PREFILL_Q_TILE,
+                    block: [ctx.prefill_threads, 1, 1],
+                    grid: Grid::HeadsThenQueryTiles {
+                        q_tile: ctx.prefill_q_tile,
                     },
                     tiles: Tiles {
-                        q_tile: Some(CUDA_PREFILL_Q_TILE),
-                        k_tile: Some(CUDA_PREFILL_K_TILE),
+                        q_tile: Some(ctx.prefill_q_tile),
+                        k_tile: Some(ctx.prefill_k_tile),
                         ..Tiles::default()
                     },
                     dynamic_shared_bytes: ctx.prefill_smem_bytes,
                 },
-                constants: constants.clone(),
+                constants: prefill_constants,
             },
             KernelInfo {
                 name: ctx.decode_name.clone(),
@@ -382,6 +449,31 @@ pub fn generate_tuned(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefill_geometry_fits_an_sm90_block() {
+        for storage in [StorageType::F32, StorageType::F16, StorageType::Bf16] {
+            for d in [4, 32, 36, 64, 68, 96, 128, 256] {
+                let threads = prefill_threads(storage, d);
+                assert_eq!(threads % 32, 0);
+                if prefill_tensor_cores(storage, d) {
+                    // 16 query rows per warp; whole mma k-steps over head_dim.
+                    assert_eq!(prefill_q_tile(storage, d), 16 * threads / 32, "d {d}");
+                    assert_eq!(d % 16, 0);
+                }
+                if prefill_wgmma(storage, d) {
+                    assert_eq!(threads % 128, 0, "whole warpgroups");
+                    assert_eq!(d % 64, 0);
+                }
+                // 227 KiB: the most dynamic shared memory an sm_90 block can opt into.
+                assert!(prefill_shared_bytes(storage, d) <= 227 * 1024, "d {d}");
+            }
+        }
+        // Two blocks share an SM at head_dim 128 (228 KiB per SM, 1 KiB reserved per block).
+        assert!(2 * (prefill_shared_bytes(StorageType::Bf16, 128) + 1024) <= 228 * 1024);
+        assert!(!prefill_tensor_cores(StorageType::F32, 128));
+        assert!(!prefill_wgmma(StorageType::F16, 32));
+    }
 
     #[test]
     fn lanes_cover_head_dim_exactly() {

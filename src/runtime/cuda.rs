@@ -28,8 +28,10 @@ use crate::codegen::cuda::{decode_name, prefill_name, DecodeTuning};
 use crate::codegen::{Artifact, CodegenError};
 use crate::lower::{CacheLayout, KernelModule, StorageType};
 
-/// The architecture the kernels are compiled for by default (H100 / H200).
-pub const DEFAULT_ARCH: &str = "sm_90";
+/// The architecture the kernels are compiled for by default: H100 / H200 with their
+/// arch-specific instructions, so the prefill runs on warpgroup MMA (wgmma). Compiled for
+/// plain `sm_90` (or older) the same source takes its portable mma.sync body.
+pub const DEFAULT_ARCH: &str = "sm_90a";
 /// Folder(s) holding `cuda_fp16.h` (`:`-separated), searched before the usual places.
 pub const INCLUDE_ENV: &str = "MOA_CUDA_INCLUDE";
 
@@ -597,6 +599,17 @@ impl CudaAttention {
             (Arg::NTokens, ArgVal::Value(n_tokens)),
             (Arg::Rows, ArgVal::Value(rows as u32)),
         ];
+        // CUDA limits grid y and z to 65535 (the prefill grid puts rows and query tiles there).
+        if kernels.prefill.abi.grid.dims(&size)[1..]
+            .iter()
+            .any(|&g| g > 65_535)
+        {
+            return Err(CudaError::InvalidInput(format!(
+                "prefill of {rows} rows of up to {max_len} tokens exceeds the launch grid \
+                 (grid {:?}; y and z at most 65535)",
+                kernels.prefill.abi.grid.dims(&size)
+            )));
+        }
         // SAFETY: every tensor has the size checked above.
         unsafe { kernels.prefill.launch(&self.stream, &args, &size) }?;
         self.stream

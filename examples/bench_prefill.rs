@@ -1,0 +1,281 @@
+//! Times every layer's generated prefill kernel through moa's own path (codegen → NVRTC →
+//! cudarc, launched by `runtime::cuda::LoadedKernel` from the kernel's typed ABI) on
+//! upstream MoA plans, and writes
+//! one JSON line per (plan, prompt, rows, layer) with the median time and the layer's
+//! per-head masks, so that `benches/peers/prefill_peers.py` can time PyTorch SDPA (dense
+//! causal) and FlexAttention (the identical per-head mask) on the same shapes in the same
+//! device call and compute the ideal: kept share of causal query–key pairs × dense time.
+//!
+//! ```sh
+//! cargo build --release --example bench_prefill
+//! bench_prefill vicuna.json:32 llama3.json:8 --prompts 4096,16384 --rows 1,4 --out moa.jsonl
+//! ```
+//!
+//! Each plan is `PATH:KV_HEADS` (upstream MoA JSON; 32 layers × 32 query heads × head_dim
+//! 128 unless `--layers/--heads/--head-dim` say otherwise). Spans are taken at
+//! N = prompt + `--decode-tokens` (the N of a request that will decode that many tokens).
+//! Inputs are random, uniform in [-1, 1) (timing does not depend on values).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use cudarc::driver::sys::{CUevent_flags, CUfunction_attribute_enum};
+use cudarc::driver::CudaContext;
+use cudarc::nvrtc::Ptx;
+use moa::codegen::abi::{Arg, LaunchSize};
+use moa::codegen::cuda::{generate, prefill_name};
+use moa::codegen::Phase;
+use moa::lower::{lower, KernelModule, StorageType};
+use moa::plan::{upstream, ModelShape};
+use moa::runtime::cuda::{compile_artifact, ArgVal, DevBuf, LoadedKernel, DEFAULT_ARCH};
+
+#[derive(Parser)]
+#[command(about = "Time the generated CUDA prefill kernels of upstream MoA plans")]
+struct Args {
+    /// Upstream plans as PATH:KV_HEADS.
+    plans: Vec<String>,
+    #[arg(long, default_value_t = 32)]
+    layers: u32,
+    #[arg(long, default_value_t = 32)]
+    heads: u32,
+    #[arg(long, default_value_t = 128)]
+    head_dim: u32,
+    /// Prompt lengths (tokens per row), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "4096,16384")]
+    prompts: Vec<u32>,
+    /// Row counts, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,4")]
+    rows: Vec<u32>,
+    /// Spans are evaluated at N = prompt + this.
+    #[arg(long, default_value_t = 1024)]
+    decode_tokens: u32,
+    /// Timed launches per layer (the median is reported), after 2 warm-up launches.
+    #[arg(long, default_value_t = 15)]
+    reps: usize,
+    /// f16 or bf16.
+    #[arg(long, default_value = "bf16")]
+    dtype: String,
+    /// JSON-lines output.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// Kept query–key pairs of one head over a row of `len` tokens (`HeadWindow::keeps`
+/// summed in closed form per query) and the causal pairs len·(len+1)/2.
+fn kept_pairs(sink: u32, window: u32, len: u32) -> u64 {
+    let (sink, window) = (u64::from(sink), u64::from(window));
+    (0..u64::from(len))
+        .map(|t| {
+            let band_lo = (t + 1).saturating_sub(window).max(sink);
+            (t + 1).min(sink) + (t + 1).saturating_sub(band_lo)
+        })
+        .sum()
+}
+
+fn random_bits(n: usize, seed: u64, storage: StorageType) -> Vec<u16> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let f = (x >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0;
+            match storage {
+                StorageType::Bf16 => half::bf16::from_f32(f).to_bits(),
+                _ => half::f16::from_f32(f).to_bits(),
+            }
+        })
+        .collect()
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    let storage = match args.dtype.as_str() {
+        "bf16" => StorageType::Bf16,
+        "f16" => StorageType::F16,
+        other => return Err(format!("--dtype {other}: expected f16 or bf16")),
+    };
+    let ctx = CudaContext::new(0).map_err(|e| format!("opening GPU 0: {e:?}"))?;
+    let stream = ctx.default_stream();
+    let mut out = std::fs::File::create(&args.out)
+        .map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
+    println!("| plan | prompt | rows | layer | kept share | moa ms |");
+    println!("|---|---|---|---|---|---|");
+    for spec in &args.plans {
+        let (path, kv) = spec
+            .rsplit_once(':')
+            .ok_or_else(|| format!("plan `{spec}`: expected PATH:KV_HEADS"))?;
+        let kv_heads: u32 = kv
+            .parse()
+            .map_err(|_| format!("plan `{spec}`: KV_HEADS `{kv}` is not a number"))?;
+        let label = PathBuf::from(path)
+            .parent()
+            .and_then(|p| p.file_name())
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.to_string());
+        let shape = ModelShape {
+            name: None,
+            layers: args.layers,
+            q_heads: args.heads,
+            kv_heads,
+            head_dim: args.head_dim,
+            max_context_tokens: 262_144,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+        let plan = upstream::import(&text, path, shape).map_err(|e| e.to_string())?;
+        let module: KernelModule = lower(&plan, storage);
+        let d = module.shape.head_dim;
+        let artifacts: Vec<_> = generate(&module)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|a| a.kernels.iter().any(|k| k.phase == Phase::Prefill))
+            .collect();
+        // NVRTC compiles independent programs concurrently; one thread per few layers.
+        let threads = std::thread::available_parallelism()
+            .map_or(4, |n| n.get())
+            .min(16);
+        let ptxs: Vec<Result<String, String>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = artifacts
+                .chunks(artifacts.len().div_ceil(threads).max(1))
+                .map(|chunk| {
+                    scope.spawn(move || {
+                        chunk
+                            .iter()
+                            .map(|a| compile_artifact(a, DEFAULT_ARCH).map_err(|e| e.to_string()))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| vec![Err("compile thread panicked".into())])
+                })
+                .collect()
+        });
+        let mut kernels = Vec::new();
+        for (a, ptx) in artifacts.iter().zip(ptxs) {
+            let ptx = ptx?;
+            let Some(k) = a.kernels.iter().find(|k| k.phase == Phase::Prefill) else {
+                continue;
+            };
+            let m = ctx
+                .load_module(Ptx::from_src(ptx))
+                .map_err(|e| format!("loading {}: {e:?}", a.path))?;
+            let f = m
+                .load_function(&k.entry_point)
+                .map_err(|e| format!("{}: {e:?}", k.entry_point))?;
+            f.set_attribute(
+                CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                k.abi.dynamic_shared_bytes as i32,
+            )
+            .map_err(|e| format!("{}: {e:?}", k.entry_point))?;
+            assert_eq!(
+                k.entry_point,
+                prefill_name(storage, d, k.layer.unwrap_or(0))
+            );
+            let kernel = LoadedKernel {
+                function: f,
+                abi: k.abi.clone(),
+                name: k.entry_point.clone(),
+            };
+            kernels.push((k.layer.unwrap_or(0), kernel));
+        }
+        for &prompt in &args.prompts {
+            for &rows in &args.rows {
+                let total = (rows * prompt) as usize;
+                let (hq, hkv, du) = (module.shape.q_heads as usize, kv_heads as usize, d as usize);
+                let up = |n: usize, seed: u64| -> Result<DevBuf, String> {
+                    stream
+                        .clone_htod(&random_bits(n, seed, storage))
+                        .map(DevBuf::Half)
+                        .map_err(|e| format!("upload: {e:?}"))
+                };
+                let q = up(total * hq * du, 1)?;
+                let k = up(total * hkv * du, 2)?;
+                let v = up(total * hkv * du, 3)?;
+                let o = DevBuf::Half(
+                    stream
+                        .alloc_zeros(total * hq * du)
+                        .map_err(|e| format!("alloc: {e:?}"))?,
+                );
+                let starts: Vec<u32> = (0..=rows).map(|r| r * prompt).collect();
+                let starts = stream
+                    .clone_htod(&starts)
+                    .map_err(|e| format!("upload: {e:?}"))?;
+                let n_tokens = prompt + args.decode_tokens;
+                let size = LaunchSize {
+                    rows,
+                    q_heads: hq as u32,
+                    kv_heads,
+                    max_row_len: prompt,
+                    ..LaunchSize::default()
+                };
+                let launch_args = [
+                    (Arg::Q, ArgVal::Tensor(&q)),
+                    (Arg::K, ArgVal::Tensor(&k)),
+                    (Arg::V, ArgVal::Tensor(&v)),
+                    (Arg::RowStart, ArgVal::U32s(&starts)),
+                    (Arg::Out, ArgVal::Tensor(&o)),
+                    (Arg::NTokens, ArgVal::Value(n_tokens)),
+                    (Arg::Rows, ArgVal::Value(rows)),
+                ];
+                for (layer, kernel) in &kernels {
+                    let spec = &module.layers[*layer as usize];
+                    let heads: Vec<[u32; 2]> = (0..hq)
+                        .map(|h| {
+                            let w = spec.window(h, n_tokens, &module.span);
+                            [w.sink, w.window]
+                        })
+                        .collect();
+                    let kept: u64 = heads.iter().map(|w| kept_pairs(w[0], w[1], prompt)).sum();
+                    let causal = hq as u64 * u64::from(prompt) * (u64::from(prompt) + 1) / 2;
+                    let share = kept as f64 / causal as f64;
+                    let mut times = Vec::with_capacity(args.reps);
+                    for i in 0..args.reps + 2 {
+                        let e0 = stream
+                            .record_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
+                            .map_err(|e| format!("event: {e:?}"))?;
+                        // SAFETY: the buffers hold rows × prompt tokens as row_start says,
+                        // in the shapes of the prefill ABI.
+                        unsafe { kernel.launch(&stream, &launch_args, &size) }
+                            .map_err(|e| format!("launch: {e}"))?;
+                        let e1 = stream
+                            .record_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
+                            .map_err(|e| format!("event: {e:?}"))?;
+                        let ms = e0.elapsed_ms(&e1).map_err(|e| format!("timing: {e:?}"))?;
+                        if i >= 2 {
+                            times.push(ms as f64);
+                        }
+                    }
+                    times.sort_by(f64::total_cmp);
+                    let median = times[times.len() / 2];
+                    println!(
+                        "| {label} | {prompt} | {rows} | {layer} | {share:.3} | {median:.3} |"
+                    );
+                    let line = serde_json::json!({
+                        "plan": label, "prompt": prompt, "rows": rows, "layer": layer,
+                        "n_tokens": n_tokens, "q_heads": hq, "kv_heads": hkv, "head_dim": du,
+                        "dtype": args.dtype, "kept_share": share, "moa_ms": median,
+                        "moa_ms_min": times[0], "heads_sink_window": heads,
+                    });
+                    writeln!(out, "{line}").map_err(|e| format!("writing: {e}"))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

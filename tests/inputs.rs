@@ -521,7 +521,7 @@ fn compile_refuses_kernels_over_the_targets_resource_limits() {
         StorageType::F32,
     );
     let mut arts = codegen::generate(&m, Target::Wgsl).unwrap();
-    arts[0].kernels[0].workgroup_size = [512, 1, 1];
+    arts[0].kernels[0].abi.block = [512, 1, 1];
     let e = limits::check(Target::Wgsl, &arts).unwrap_err().to_string();
     assert!(e.contains("needs 512 threads per block"), "{e}");
     assert!(e.contains("allowed 1..=256 (wgpu default limits)"), "{e}");

@@ -9,7 +9,7 @@
 //! memory from the generated module itself (naga sizes every `var<workgroup>`). A kernel
 //! rewrite changes those figures and this check follows.
 
-use super::{Artifact, CodegenError, KernelInfo, Phase, Target};
+use super::{Artifact, CodegenError, KernelInfo, Target};
 
 /// What one thread block / workgroup of a target may use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,32 +98,19 @@ pub fn resources(
 ) -> Result<KernelResources, CodegenError> {
     let shared_bytes = match kernel.target {
         Target::Wgsl => wgsl_workgroup_bytes(kernel, &artifact.source)?,
+        // The figure the executor launches with (the typed kernel ABI), plus any static
+        // shared memory a template declares.
         Target::Cuda => {
-            let get = |key: &str| kernel.constants.get(key).map(|v| v.as_u64());
-            let dynamic = match get("dynamic_shared_bytes") {
-                Some(Some(b)) => b,
-                Some(None) => {
-                    return Err(compiler_bug(
-                        kernel,
-                        "`dynamic_shared_bytes` is not a whole number".into(),
-                    ))
-                }
-                // The per-layer kernels must record their figure; the merge kernel uses
-                // no shared memory.
-                None if kernel.phase != Phase::DecodeMerge => {
-                    return Err(compiler_bug(
-                        kernel,
-                        "the kernel does not record `dynamic_shared_bytes`".into(),
-                    ))
-                }
-                None => 0,
-            };
-            let fixed = get("static_shared_bytes").flatten().unwrap_or(0);
-            dynamic.saturating_add(fixed)
+            let fixed = kernel
+                .constants
+                .get("static_shared_bytes")
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0);
+            u64::from(kernel.abi.dynamic_shared_bytes).saturating_add(fixed)
         }
     };
     Ok(KernelResources {
-        size: kernel.workgroup_size,
+        size: kernel.abi.block,
         shared_bytes,
     })
 }

@@ -20,9 +20,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use moa::codegen::cuda::DecodeTuning;
 use moa::lower::{lower, CacheLayout, KernelModule, StorageType};
-use moa::plan::{
-    upstream, LayerRules, Meta, ModelShape, Plan, Rule, SpanMode, SpanSection, BETA_DEN,
-};
+use moa::plan::{upstream, ModelShape, Plan};
 use moa::runtime::cuda::{CudaAttention, CudaError, DecodeCall, DEFAULT_ARCH};
 use moa::runtime::cuda_bench::{l2_bytes, time_graph, Filler, Timing};
 
@@ -101,30 +99,7 @@ fn parse_model(spec: &str) -> Result<Model, String> {
 /// the same kernel, over a full-length cache.
 fn dense_plan(mut shape: ModelShape) -> Result<Plan, moa::plan::PlanError> {
     shape.layers = 1;
-    let rule = Rule {
-        alpha: 0,
-        beta_num: BETA_DEN,
-    };
-    Plan::new(
-        shape.clone(),
-        SpanSection {
-            sink_tokens: 0,
-            min_span_tokens: 1,
-            block_tokens: 1,
-            mode: SpanMode::Moa,
-            max_new_tokens: 0,
-        },
-        Meta {
-            provenance: Some("dense: every span is N".into()),
-            ..Meta::default()
-        },
-        vec![
-            LayerRules {
-                rules: vec![rule; shape.q_heads as usize],
-            };
-            1
-        ],
-    )
+    Plan::dense(shape)
 }
 
 fn parse_variant(v: &str) -> Result<DecodeTuning, String> {

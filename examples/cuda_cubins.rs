@@ -14,9 +14,7 @@ use std::process::{Command, ExitCode};
 use clap::Parser;
 use moa::codegen::cuda::{generate_tuned, DecodeTuning};
 use moa::lower::{lower, StorageType};
-use moa::plan::{
-    upstream, LayerRules, Meta, ModelShape, Plan, Rule, SpanMode, SpanSection, BETA_DEN,
-};
+use moa::plan::{upstream, ModelShape, Plan};
 use moa::runtime::cuda::{compile_all, cubin_key, DEFAULT_ARCH};
 
 #[derive(Parser)]
@@ -41,28 +39,7 @@ struct Args {
 
 fn dense(mut shape: ModelShape) -> Result<Plan, String> {
     shape.layers = 1;
-    let rule = Rule {
-        alpha: 0,
-        beta_num: BETA_DEN,
-    };
-    Plan::new(
-        shape.clone(),
-        SpanSection {
-            sink_tokens: 0,
-            min_span_tokens: 1,
-            block_tokens: 1,
-            mode: SpanMode::Moa,
-            max_new_tokens: 0,
-        },
-        Meta::default(),
-        vec![
-            LayerRules {
-                rules: vec![rule; shape.q_heads as usize],
-            };
-            1
-        ],
-    )
-    .map_err(|e| e.to_string())
+    Plan::dense(shape).map_err(|e| e.to_string())
 }
 
 fn run(args: &Args) -> Result<usize, String> {

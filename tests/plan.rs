@@ -205,3 +205,35 @@ fn upstream_import_rejects_wrong_shapes() {
         .to_string();
     assert!(e.starts_with("x.json: not an upstream MoA plan"), "{e}");
 }
+
+/// `Plan::dense` keeps every token of every head at any N (DESIGN.md §2): the dense
+/// baseline that the runtime, the benchmarks and `moa eval` run through the same kernels.
+#[test]
+fn dense_plan_spans_are_n() {
+    let shape = ModelShape {
+        name: None,
+        layers: 3,
+        q_heads: 8,
+        kv_heads: 2,
+        head_dim: 64,
+        max_context_tokens: 1 << 20,
+    };
+    let plan = Plan::dense(shape.clone()).expect("dense plan of a valid shape");
+    for n in [1u32, 2, 63, 64, 65, 4097, 100_000] {
+        for layer in 0..3 {
+            for q in 0..8 {
+                assert_eq!(plan.q_span(layer, q, n), n, "layer {layer} head {q} N {n}");
+                assert!(plan.window(layer, q, n).keeps(u64::from(n) - 1, 0));
+            }
+            for kv in 0..2 {
+                assert_eq!(plan.kv_span(layer, kv, n), n);
+            }
+        }
+    }
+    let bad = ModelShape {
+        q_heads: 0,
+        ..shape
+    };
+    let err = Plan::dense(bad).unwrap_err().to_string();
+    assert!(err.contains("model.q_heads"), "{err}");
+}

@@ -316,6 +316,37 @@ impl Plan {
             })?;
         Ok(plan)
     }
+
+    /// The dense plan of `model`: every query head of every layer keeps every token
+    /// (α = 0, β = 1, no sink, no rounding, so each span is exactly N, DESIGN.md §2).
+    /// Dense attention then runs through the same generated kernels as a sparse plan.
+    /// Errors: `PlanError::Invalid` when `model` itself is out of range.
+    pub fn dense(model: ModelShape) -> Result<Plan, PlanError> {
+        let rule = Rule {
+            alpha: 0,
+            beta_num: BETA_DEN,
+        };
+        let layers = (0..model.layers)
+            .map(|_| LayerRules {
+                rules: vec![rule; model.q_heads as usize],
+            })
+            .collect();
+        Plan::new(
+            model,
+            SpanSection {
+                sink_tokens: 0,
+                min_span_tokens: 1,
+                block_tokens: 1,
+                mode: SpanMode::Moa,
+                max_new_tokens: 0,
+            },
+            Meta {
+                provenance: Some("dense: every span is N".into()),
+                ..Meta::default()
+            },
+            layers,
+        )
+    }
 }
 
 impl ModelShape {

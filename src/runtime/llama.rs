@@ -24,7 +24,7 @@ use super::wgpu::{
 use crate::codegen::{self, CodegenError, Target};
 use crate::lower::{lower, CacheLayout, KernelModule, StorageType};
 use crate::model::{LlamaConfig, Model, ModelError, Weights};
-use crate::plan::{LayerRules, Meta, Plan, PlanError, Rule, SpanMode, SpanSection, BETA_DEN};
+use crate::plan::{Plan, PlanError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -146,31 +146,10 @@ impl Sampling {
     }
 }
 
-/// A plan in which every head keeps every token: dense attention through the same kernels.
+/// A plan in which every head keeps every token: dense attention through the same kernels
+/// (`Plan::dense` of the model's shape).
 pub fn dense_plan(config: &LlamaConfig) -> Result<Plan, PlanError> {
-    let rule = Rule {
-        alpha: 0,
-        beta_num: BETA_DEN,
-    };
-    Plan::new(
-        config.model_shape(),
-        SpanSection {
-            sink_tokens: 0,
-            min_span_tokens: 1,
-            block_tokens: 1,
-            mode: SpanMode::Moa,
-            max_new_tokens: 0,
-        },
-        Meta {
-            provenance: Some("dense: every span is N".into()),
-            ..Meta::default()
-        },
-        (0..config.n_layers)
-            .map(|_| LayerRules {
-                rules: vec![rule; config.q_heads],
-            })
-            .collect(),
-    )
+    Plan::dense(config.model_shape())
 }
 
 struct LayerBuffers {

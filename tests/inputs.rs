@@ -487,6 +487,17 @@ fn compile_refuses_kernels_over_the_targets_resource_limits() {
     );
     // WGSL re-tiles for its 16 KiB and fits.
     codegen::generate(&module, Target::Wgsl).unwrap();
+    // The CUDA runtime, which generates its kernels itself, refuses the plan the same way,
+    // before it needs a driver (so this holds on a machine without a GPU).
+    let e = match moa::runtime::cuda::CudaAttention::new(
+        &module,
+        0,
+        moa::runtime::cuda::DEFAULT_ARCH,
+    ) {
+        Ok(_) => panic!("the CUDA runtime accepted a kernel over sm_90's shared memory"),
+        Err(e) => e.to_string(),
+    };
+    assert!(e.contains("bytes of shared memory per block"), "{e}");
 
     // The CLI refuses it the same way, and writes nothing.
     let dir = scratch("limits");

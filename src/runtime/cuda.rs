@@ -370,6 +370,9 @@ impl CudaAttention {
         tuning: DecodeTuning,
     ) -> Result<CudaAttention, CudaError> {
         let artifacts = crate::codegen::cuda::generate_tuned(module, tuning)?;
+        // The same resource check as `moa-compile`: a tuning or plan whose kernels need
+        // more shared memory or threads than sm_90 allows is refused before NVRTC runs.
+        crate::codegen::limits::check(crate::codegen::Target::Cuda, &artifacts)?;
         let ctx = catch_unwind(AssertUnwindSafe(|| CudaContext::new(ordinal)))
             .map_err(|p| CudaError::DriverMissing {
                 detail: panic_text(p),

@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::bytes::Bytes;
 use common::tiny::{self, tiny};
 use moa::calib::{
     self, passkey_needle, CalibConfig, CalibError, CalibSample, TextCodec, TextSource,
@@ -12,17 +13,6 @@ use moa::calib::{
 use moa::model::{CpuReference, Masking, Model, ModelTokenizer};
 
 /// One token per byte: lengths are easy to reason about.
-struct Bytes;
-
-impl TextCodec for Bytes {
-    fn encode(&self, text: &str) -> Result<Vec<u32>, CalibError> {
-        Ok(text.bytes().map(u32::from).collect())
-    }
-    fn decode(&self, ids: &[u32]) -> Result<String, CalibError> {
-        Ok(String::from_utf8_lossy(&ids.iter().map(|&i| i as u8).collect::<Vec<_>>()).into())
-    }
-}
-
 /// A perfect reader: the pass key, or the rest of the quoted sentence, then a newline and
 /// more text (which the answer cut must drop).
 fn oracle(prompt: &[u32], max_new: usize) -> Result<Vec<u32>, CalibError> {

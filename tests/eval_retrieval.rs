@@ -8,25 +8,15 @@ use std::path::Path;
 use std::process::Command;
 
 use candle_core::quantized::gguf_file::Value;
+use common::bytes::Bytes;
 use common::tiny::{self, tiny};
-use moa::calib::{CalibError, TextCodec};
+use moa::calib::TextCodec;
 use moa::eval::heatmap::write_heatmap;
 use moa::eval::retrieval::{
     build_cases, effective_context_length, fmt_len, is_correct, text_windows, uniform_plan,
     EvalReport, Family, FamilyGrid, GridSpec, PlanResult, ANSWER_TOKENS,
 };
 use moa::plan::Plan;
-
-struct Bytes;
-
-impl TextCodec for Bytes {
-    fn encode(&self, text: &str) -> Result<Vec<u32>, CalibError> {
-        Ok(text.bytes().map(u32::from).collect())
-    }
-    fn decode(&self, ids: &[u32]) -> Result<String, CalibError> {
-        Ok(String::from_utf8_lossy(&ids.iter().map(|&i| i as u8).collect::<Vec<_>>()).into())
-    }
-}
 
 #[test]
 fn answers_are_scored_by_their_first_number() {

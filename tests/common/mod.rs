@@ -1,4 +1,5 @@
 //! Helpers shared by the integration tests.
 
+pub mod bytes;
 pub mod samples;
 pub mod tiny;

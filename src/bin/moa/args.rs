@@ -38,6 +38,9 @@ pub enum Command {
     /// Which heads carry a sample's answer, their influence, and whether a plan reaches
     /// the key (CPU).
     Diagnose(crate::commands::diagnose::DiagnoseArgs),
+    /// The CUDA engine end to end: prefill and decode tokens/s, dense and plans side by
+    /// side, with the decode roofline (weights + KV read / measured copy bandwidth).
+    Bench(crate::commands::bench::BenchArgs),
 }
 
 /// `moa pipeline`.
@@ -256,6 +259,18 @@ pub enum ModelCommand {
     Info {
         /// A GGUF file or a Hugging Face folder (default: the fetched default model).
         path: Option<PathBuf>,
+    },
+    /// Write a random-weight model of a known shape (bf16 Hugging Face folder), for
+    /// benchmarks and tests where the real weights cannot go.
+    Random {
+        /// smollm2-135m, llama-2-7b or llama-3-8b.
+        #[arg(long)]
+        like: String,
+        /// Output folder (created).
+        #[arg(short, long)]
+        output: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
     },
 }
 

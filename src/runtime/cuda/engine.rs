@@ -133,6 +133,9 @@ struct Work {
     capacity: u32,
     buf: DevMem,
     uploaded: Vec<u32>,
+    /// Every segment's ring is full at the uploaded positions: the list no longer
+    /// changes (positions only grow), so steps skip rebuilding it.
+    full: bool,
 }
 
 /// Per-request state: caches sized from the plan at N, activations, the decode graph.
@@ -580,6 +583,7 @@ impl CudaLlama {
                 capacity,
                 buf: self.alloc(capacity as usize * 32, "decode work list")?,
                 uploaded: Vec::new(),
+                full: false,
             });
         }
         let max_items = works.iter().map(|w| w.capacity).max().unwrap_or(1) as usize;
@@ -957,6 +961,9 @@ impl CudaLlama {
         let kv = self.config.kv_heads as u32;
         let positions = req.row_len.clone();
         for w in &mut req.works {
+            if w.full {
+                continue;
+            }
             let list = DecodeWork::build(&w.layout, &positions, w.chunk);
             let mut flat = list.flat();
             // Padding: empty items of the spare row's first segment (one chunk each, so
@@ -975,6 +982,8 @@ impl CudaLlama {
                 w.buf.write(&self.stream, &flat).map_err(cu)?;
                 w.uploaded = flat;
             }
+            let max_span = w.layout.segments.iter().map(|s| s.span).max().unwrap_or(0);
+            w.full = positions.iter().all(|&t| t.saturating_add(1) >= max_span);
         }
         Ok(())
     }

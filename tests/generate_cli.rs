@@ -13,7 +13,8 @@ use std::time::Duration;
 use candle_core::quantized::gguf_file::Value;
 use common::tiny::{self, tiny};
 use moa::model::Model;
-use moa::runtime::llama::{GpuLlama, PrefillProgress, Sampling};
+use moa::runtime::engine::{Engine, PrefillProgress, Sampling};
+use moa::runtime::llama::GpuLlama;
 use moa::runtime::wgpu::WgpuContext;
 
 fn moa() -> Command {

@@ -7,7 +7,8 @@ mod common;
 use candle_core::DType;
 use common::tiny::*;
 use moa::model::{CpuReference, Masking, Model};
-use moa::runtime::llama::{GpuLlama, Sampling};
+use moa::runtime::engine::{Engine, Sampling};
+use moa::runtime::llama::GpuLlama;
 use moa::runtime::wgpu::WgpuContext;
 
 fn context() -> WgpuContext {
@@ -59,7 +60,7 @@ fn parity_with(ctx: &WgpuContext, model: &Model, sparse: bool, force_f32: bool, 
     let mut req = gpu
         .start(&prompts.iter().map(Vec::len).collect::<Vec<_>>(), steps, 0)
         .unwrap();
-    let n = req.n_tokens;
+    let n = req.n_tokens();
     let masking = if sparse {
         Masking::Plan {
             plan: &plan,
@@ -251,4 +252,31 @@ fn precompiled_kernels_load_from_a_moa_compile_folder() {
         .unwrap()
         .to_string();
     assert!(e.contains("manifest.json: cannot read"), "{e}");
+}
+
+/// The engine trait's promises: it is usable as `dyn Engine` (the back end is picked at run
+/// time), a request from another engine is refused with an error instead of being run on
+/// the wrong buffers, and a refused prefill leaves the request's positions as they were.
+#[test]
+fn engine_trait_object_refuses_a_request_of_another_engine() {
+    use moa::runtime::engine::{EngineError, Request};
+    let ctx = context();
+    let model = load("gguf");
+    let gpu: Box<dyn Engine> = Box::new(GpuLlama::new(&ctx, &model, None, true).unwrap());
+    assert!(gpu.describe().starts_with("wgpu "), "{}", gpu.describe());
+    let mut foreign = Request::new("test", 1, 8, 0, 0, ());
+    let e = gpu
+        .prefill_logits(&mut foreign, &[tokens(3, 1)])
+        .err()
+        .unwrap();
+    assert!(matches!(e, EngineError::WrongRequest { .. }), "{e}");
+    assert_eq!(foreign.row_len(), &[0]);
+    let e = gpu.decode_tokens(&mut foreign, &[1], Sampling::greedy());
+    assert!(matches!(e, Err(EngineError::WrongRequest { .. })));
+    // A bad prompt in a later row changes no row's position.
+    let mut req = gpu.start(&[4, 4], 2, 0).unwrap();
+    assert_eq!(req.kv_bytes(), gpu.kv_bytes(2, 6));
+    let bad = vec![tokens(4, 1), vec![VOCAB as u32; 4]];
+    assert!(gpu.prefill_logits(&mut req, &bad).is_err());
+    assert_eq!(req.row_len(), &[0, 0]);
 }

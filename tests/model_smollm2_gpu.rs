@@ -10,7 +10,8 @@ use moa::model::{
     fetch_default_model, ChatMessage, ChatTemplate, CpuReference, Masking, Model, ModelTokenizer,
 };
 use moa::plan::{LayerRules, Meta, Plan, Rule, SpanMode, SpanSection, BETA_DEN};
-use moa::runtime::llama::{GpuLlama, Sampling};
+use moa::runtime::engine::{Engine, Sampling};
+use moa::runtime::llama::GpuLlama;
 use moa::runtime::wgpu::WgpuContext;
 
 fn model() -> &'static Model {
@@ -105,7 +106,7 @@ fn sparse_plan_logits_match_cpu_reference() {
     let mut req = gpu.start(&lens, steps, 0).unwrap();
     let masking = Masking::Plan {
         plan: &plan,
-        n_tokens: req.n_tokens,
+        n_tokens: req.n_tokens(),
     };
     let vocab = m.config.vocab_size;
     let check = |got: &[f32], seq: &[u32], what: &str| {

@@ -11,7 +11,8 @@ use super::{masking_key, response_score, sample_n, SampleScore, ValidateError};
 use crate::calib::CalibSample;
 use crate::model::Model;
 use crate::plan::Plan;
-use crate::runtime::llama::{EngineError, GpuLlama};
+use crate::runtime::engine::{Engine, EngineError, Sampling};
+use crate::runtime::llama::GpuLlama;
 use crate::runtime::wgpu::WgpuContext;
 
 /// Keeps the engine of the plan being scored (samples come plan by plan).
@@ -77,13 +78,13 @@ impl<'a> GpuScorer<'a> {
 /// Greedy answers of one batch of prompts through `gpu` (`max_new` tokens each, no stop):
 /// one prefill of every row, then decode steps; N = longest prompt + `max_new`.
 pub fn greedy_batch(
-    gpu: &GpuLlama,
+    gpu: &dyn Engine,
     prompts: &[Vec<u32>],
     max_new: usize,
 ) -> Result<Vec<Vec<u32>>, EngineError> {
     let lens: Vec<usize> = prompts.iter().map(Vec::len).collect();
     let mut req = gpu.start(&lens, max_new, 0)?;
-    let greedy = crate::runtime::llama::Sampling::greedy();
+    let greedy = Sampling::greedy();
     let mut next = gpu.prefill_tokens(&mut req, prompts, greedy)?;
     let mut out: Vec<Vec<u32>> = next.iter().map(|&t| vec![t]).collect();
     for _ in 1..max_new {
@@ -99,7 +100,7 @@ pub fn greedy_batch(
 /// the same length): prefill `window[..len − scored]`, then feed the window's tokens one
 /// decode step at a time. Returns (summed nats, scored tokens).
 pub fn window_nats(
-    gpu: &GpuLlama,
+    gpu: &dyn Engine,
     windows: &[Vec<u32>],
     scored: usize,
     vocab: usize,

@@ -10,141 +10,22 @@
 //!
 //! Dense mode is the same code path with a plan whose every span is N.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use wgpu::util::DeviceExt;
 
+use super::engine::request_n;
 use super::shaders::{self, Shader, Types};
 use super::wgpu::{
     bind_buffers, storage_u32_buffer, tensor_bytes, uniform_buffer, Dispatch, WgpuAttention,
-    WgpuContext, WgpuError,
+    WgpuContext,
 };
-use crate::codegen::{self, CodegenError, Target};
+use crate::codegen::{self, Target};
 use crate::lower::{lower, CacheLayout, KernelModule, StorageType};
-use crate::model::{LlamaConfig, Model, ModelError, Weights};
+use crate::model::{LlamaConfig, Model, Weights};
 use crate::plan::{Plan, PlanError};
 
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error(transparent)]
-    Wgpu(#[from] WgpuError),
-    #[error(transparent)]
-    Model(#[from] ModelError),
-    #[error(transparent)]
-    Codegen(#[from] CodegenError),
-    #[error(transparent)]
-    Plan(#[from] PlanError),
-    #[error("{0}")]
-    Input(String),
-    #[error("the prompt ({prompt} tokens) plus {max_new} new tokens exceeds the model's context of {context} tokens")]
-    TooLong {
-        prompt: usize,
-        max_new: usize,
-        context: usize,
-    },
-    #[error("tensor `{name}` needs {bytes} bytes, above this adapter's storage binding limit of {limit} bytes")]
-    TooLarge {
-        name: String,
-        bytes: u64,
-        limit: u64,
-    },
-    #[error("GPU error while running {what}: {message}")]
-    Gpu { what: String, message: String },
-}
-
-/// How far a prefill is ([`GpuLlama::prefill_tokens_with_progress`]): reported after each
-/// layer has finished on the device. Every layer processes every prompt token, so the
-/// fraction done is `layers_done / layers`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct PrefillProgress {
-    /// Layers finished on the device.
-    pub layers_done: usize,
-    /// Layers of the model.
-    pub layers: usize,
-    /// Prompt tokens of the pass, all rows together.
-    pub tokens: usize,
-    /// Wall time since the first layer was submitted.
-    pub elapsed: Duration,
-}
-
-impl PrefillProgress {
-    /// Fraction of the prefill done, in [0, 1].
-    pub fn fraction(&self) -> f64 {
-        self.layers_done as f64 / self.layers.max(1) as f64
-    }
-
-    /// Prompt tokens per second so far (tokens × fraction done / elapsed seconds).
-    pub fn tokens_per_s(&self) -> f64 {
-        self.tokens as f64 * self.fraction() / self.elapsed.as_secs_f64().max(1e-9)
-    }
-
-    /// Time left at the rate so far; `None` before the first layer is done.
-    pub fn eta(&self) -> Option<Duration> {
-        if self.layers_done == 0 {
-            return None;
-        }
-        let left = (self.layers - self.layers_done.min(self.layers)) as f64;
-        Some(self.elapsed.mul_f64(left / self.layers_done as f64))
-    }
-
-    /// One status line: `prefill 2048 tokens: 12/30 layers (40%), 812 tok/s, ETA 4 s`
-    /// (`ETA 3 min 5 s` from two minutes on).
-    pub fn line(&self) -> String {
-        let eta = match self.eta().map(|t| t.as_secs_f64().ceil() as u64) {
-            Some(s) if s >= 120 => format!("ETA {} min {} s", s / 60, s % 60),
-            Some(s) => format!("ETA {s} s"),
-            None => "ETA ?".into(),
-        };
-        format!(
-            "prefill {} tokens: {}/{} layers ({:.0}%), {:.0} tok/s, {eta}",
-            self.tokens,
-            self.layers_done,
-            self.layers,
-            100.0 * self.fraction(),
-            self.tokens_per_s()
-        )
-    }
-}
-
-/// How the next token is chosen from the logits.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Sampling {
-    /// 0 means greedy (argmax).
-    pub temperature: f32,
-    pub top_p: f32,
-    pub seed: u64,
-}
-
-impl Sampling {
-    /// Checks the ranges: `temperature` finite and ≥ 0 (0 = greedy), `top_p` in (0, 1].
-    /// NaN or a negative temperature would otherwise fall back to greedy silently, and a
-    /// `top_p` outside (0, 1] would be clamped.
-    pub fn validate(&self) -> Result<(), EngineError> {
-        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
-            return Err(EngineError::Input(format!(
-                "`temperature` = {} is out of range: allowed a finite number >= 0 (0 = greedy)",
-                self.temperature
-            )));
-        }
-        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
-            return Err(EngineError::Input(format!(
-                "`top_p` = {} is out of range: allowed (0, 1]",
-                self.top_p
-            )));
-        }
-        Ok(())
-    }
-
-    pub fn greedy() -> Sampling {
-        Sampling {
-            temperature: 0.0,
-            top_p: 1.0,
-            seed: 0,
-        }
-    }
-}
+pub use super::engine::{Engine, EngineError, PrefillProgress, Request, Sampling};
 
 /// A plan in which every head keeps every token: dense attention through the same kernels
 /// (`Plan::dense` of the model's shape).
@@ -221,6 +102,8 @@ pub struct GpuLlama {
     /// Bound where a shader declares a buffer that this dispatch does not use.
     dummy: wgpu::Buffer,
     max_binding: u64,
+    /// `wgpu <adapter> (<graphics API>)`, for [`Engine::describe`].
+    adapter: String,
     weight_bytes: u64,
     /// Use `matvec.wgsl` for few-row products. Off on CPU adapters (lavapipe), where
     /// its workgroup barriers cost more than the parallelism gains (measured: decode
@@ -228,28 +111,23 @@ pub struct GpuLlama {
     split_k_matvec: bool,
 }
 
-/// Per-request state: KV caches sized from the plan at N, activations sized for the
-/// longest pass.
-pub struct Request {
-    pub rows: usize,
-    /// N: spans are evaluated at this length for the whole request.
-    pub n_tokens: u32,
-    /// Tokens each row has seen so far (its next position).
-    pub row_len: Vec<u32>,
+/// The wgpu engine's part of a [`Request`]: KV caches sized from the plan at N,
+/// activations sized for the longest pass, the recorded decode step.
+struct WgpuRequest {
     layouts: Vec<CacheLayout>,
     k_cache: Vec<wgpu::Buffer>,
     v_cache: Vec<wgpu::Buffer>,
     rope: wgpu::Buffer,
     act: Activations,
     partials: wgpu::Buffer,
-    /// Bytes of all K and V caches of this request.
-    pub kv_bytes: u64,
-    rng: StdRng,
     /// Inputs of decode steps, rewritten every step.
     decode_io: StepIo,
     /// The decode step's dispatches, recorded on the first step and replayed after.
     decode_record: Option<(OutputKind, Vec<Dispatch>)>,
 }
+
+/// Names the wgpu engine in [`Request`]s and their errors.
+const BACKEND: &str = "wgpu";
 
 struct Activations {
     capacity: usize,
@@ -534,6 +412,7 @@ impl GpuLlama {
             layers,
             dummy,
             max_binding,
+            adapter: format!("wgpu {} ({:?})", ctx.adapter_name(), ctx.backend()),
             weight_bytes,
             split_k_matvec: ctx.adapter_info().device_type != wgpu::DeviceType::Cpu,
         })
@@ -542,37 +421,6 @@ impl GpuLlama {
     /// Chooses the few-row product kernel (tests exercise both on any adapter).
     pub fn set_split_k_matvec(&mut self, on: bool) {
         self.split_k_matvec = on;
-    }
-
-    pub fn config(&self) -> &LlamaConfig {
-        &self.config
-    }
-
-    pub fn plan(&self) -> &Plan {
-        &self.plan
-    }
-
-    pub fn storage(&self) -> StorageType {
-        self.storage
-    }
-
-    /// Bytes of weights on the device.
-    pub fn weight_bytes(&self) -> u64 {
-        self.weight_bytes
-    }
-
-    /// KV-cache bytes a request of `rows` rows at N would allocate with this plan.
-    pub fn kv_bytes(&self, rows: usize, n_tokens: u32) -> u64 {
-        let d = self.config.head_dim as u64;
-        self.module
-            .layers
-            .iter()
-            .map(|l| u64::from(CacheLayout::new(l, &self.module.span, n_tokens).row_slots))
-            .sum::<u64>()
-            * 2
-            * d
-            * rows as u64
-            * elem_bytes(self.storage)
     }
 
     fn buffer(&self, label: &str, bytes: u64) -> Result<wgpu::Buffer, EngineError> {
@@ -615,102 +463,6 @@ impl GpuLlama {
             last: self.buffer("last", rows as u64 * c.hidden_size as u64 * f)?,
             logits: self.buffer("logits", rows as u64 * c.vocab_size as u64 * f)?,
             tokens_out: self.buffer("tokens_out", rows as u64 * 4)?,
-        })
-    }
-
-    /// Starts a request: N = longest prompt + `max_new`, caches allocated from the plan.
-    pub fn start(
-        &self,
-        prompt_lens: &[usize],
-        max_new: usize,
-        seed: u64,
-    ) -> Result<Request, EngineError> {
-        let rows = prompt_lens.len();
-        let longest = prompt_lens.iter().copied().max().unwrap_or(0);
-        if rows == 0 || prompt_lens.contains(&0) {
-            return Err(EngineError::Input(
-                "every prompt needs at least one token".into(),
-            ));
-        }
-        // Checked: `max_new` comes from the command line (usize::MAX must not wrap).
-        let n_tokens = longest
-            .checked_add(max_new)
-            .filter(|&n| n <= self.config.context_length)
-            .and_then(|n| u32::try_from(n).ok())
-            .ok_or(EngineError::TooLong {
-                prompt: longest,
-                max_new,
-                context: self.config.context_length,
-            })?;
-        let hd = self.config.head_dim;
-        let d = hd as u64;
-        let s = elem_bytes(self.storage);
-        let layouts: Vec<CacheLayout> = self
-            .module
-            .layers
-            .iter()
-            .map(|l| CacheLayout::new(l, &self.module.span, n_tokens))
-            .collect();
-        let mut k_cache = Vec::new();
-        let mut v_cache = Vec::new();
-        let mut kv_bytes = 0;
-        for (i, layout) in layouts.iter().enumerate() {
-            let bytes = rows as u64 * u64::from(layout.row_slots) * d * s;
-            kv_bytes += 2 * bytes;
-            k_cache.push(self.buffer(&format!("k_cache.{i}"), bytes)?);
-            v_cache.push(self.buffer(&format!("v_cache.{i}"), bytes)?);
-        }
-        // cos/sin per (position, pair), computed in f64 like the CPU reference.
-        let half = hd / 2;
-        let theta = f64::from(self.config.rope_theta);
-        let mut table = Vec::with_capacity(n_tokens as usize * half * 2);
-        for p in 0..n_tokens as usize {
-            for j in 0..half {
-                let inv = theta.powf(-((2 * j) as f64) / hd as f64);
-                let a = p as f64 * inv;
-                table.push(a.cos() as f32);
-                table.push(a.sin() as f32);
-            }
-        }
-        let rope = self
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("rope"),
-                contents: bytemuck::cast_slice(&table),
-                usage: wgpu::BufferUsages::STORAGE,
-            });
-        let total: usize = prompt_lens.iter().sum();
-        let act = self.activations(total.max(rows), rows)?;
-        let n_chunks = layouts
-            .iter()
-            .map(|l| self.attention.n_chunks(l))
-            .max()
-            .unwrap_or(1);
-        let partials = self.buffer(
-            "partials",
-            (rows * self.config.q_heads * n_chunks as usize * (hd + 2) * 4) as u64,
-        )?;
-        let zeros = vec![0u32; rows];
-        let decode_io = self.step_io(
-            &zeros,
-            &vec![[0u32; 4]; rows],
-            &(0..rows as u32).collect::<Vec<_>>(),
-            None,
-        );
-        Ok(Request {
-            rows,
-            n_tokens,
-            row_len: vec![0; rows],
-            layouts,
-            k_cache,
-            v_cache,
-            rope,
-            act,
-            partials,
-            kv_bytes,
-            rng: StdRng::seed_from_u64(seed),
-            decode_io,
-            decode_record: None,
         })
     }
 
@@ -838,7 +590,7 @@ impl GpuLlama {
         last: &[u32],
         row_start: Option<&[u32]>,
     ) -> StepIo {
-        // Ids were checked against the vocabulary by the callers (`check_ids`); the clamp
+        // Ids were checked against the vocabulary by the callers (`engine::check_ids`); the clamp
         // only keeps the embedding gather in bounds for the zero-filled decode buffers.
         let vocab = self.config.vocab_size as u32;
         let clamped: Vec<u32> = tokens.iter().map(|&x| x.min(vocab - 1)).collect();
@@ -881,7 +633,8 @@ impl GpuLlama {
         let mut layer_end = Vec::with_capacity(self.layers.len());
         let c = &self.config;
         let t = io.t;
-        let a = &req.act;
+        let st = req.state::<WgpuRequest>(BACKEND)?;
+        let a = &st.act;
         let (hidden, hd) = (c.hidden_size, c.head_dim);
         let qkv_dim = (c.q_heads + 2 * c.kv_heads) * hd;
         let norm_params = self.uniform(&[t as u32, hidden as u32, c.rms_norm_eps.to_bits(), 0]);
@@ -912,7 +665,7 @@ impl GpuLlama {
                 t,
                 qkv_dim,
             );
-            let layout = &req.layouts[l];
+            let layout = &st.layouts[l];
             let mut words = vec![
                 t as u32,
                 c.q_heads as u32,
@@ -936,12 +689,12 @@ impl GpuLlama {
                     &rp,
                     &a.qkv,
                     &io.info,
-                    &req.rope,
+                    &st.rope,
                     &a.q,
                     &a.k,
                     &a.v,
-                    &req.k_cache[l],
-                    &req.v_cache[l],
+                    &st.k_cache[l],
+                    &st.v_cache[l],
                 ],
                 [
                     (hd as u32 / 2).div_ceil(32),
@@ -952,22 +705,22 @@ impl GpuLlama {
             match &io.prefill {
                 Some((row_start, max_len)) => d.push(self.attention.prefill_dispatch(
                     l,
-                    req.n_tokens,
-                    req.rows as u32,
+                    req.n_tokens(),
+                    req.rows() as u32,
                     *max_len,
                     [row_start, &a.q, &a.k, &a.v, &a.attn_out],
                 )?),
                 None => d.extend(self.attention.decode_dispatches(
                     l,
-                    req.n_tokens,
-                    req.rows as u32,
+                    req.n_tokens(),
+                    req.rows() as u32,
                     self.attention.n_chunks(layout),
                     [
                         &io.row_pos,
                         &a.q,
-                        &req.k_cache[l],
-                        &req.v_cache[l],
-                        &req.partials,
+                        &st.k_cache[l],
+                        &st.v_cache[l],
+                        &st.partials,
                         &a.attn_out,
                     ],
                 )?),
@@ -1024,7 +777,7 @@ impl GpuLlama {
             }
             layer_end.push(d.len());
         }
-        let rows = req.rows;
+        let rows = req.rows();
         let fp = self.uniform(&[rows as u32, hidden as u32, c.rms_norm_eps.to_bits(), 0]);
         d.push(self.dispatch(
             &self.pipes.rmsnorm,
@@ -1080,10 +833,7 @@ impl GpuLlama {
                 d.encode(&mut pass);
             }
         }
-        let (src, words) = match output {
-            OutputKind::Logits => (&req.act.logits, req.rows * self.config.vocab_size),
-            _ => (&req.act.tokens_out, req.rows),
-        };
+        let (src, words) = self.output_buffer(req, output)?;
         self.read_back(scope, encoder, src, words)
     }
 
@@ -1129,18 +879,27 @@ impl GpuLlama {
                 elapsed: t0.elapsed(),
             });
         }
-        let (src, words) = match output {
-            OutputKind::Logits => (&req.act.logits, req.rows * self.config.vocab_size),
-            _ => (&req.act.tokens_out, req.rows),
-        };
+        let (src, words) = self.output_buffer(req, output)?;
         self.read_back(scope, encode(&dispatches[start..]), src, words)
+    }
+
+    /// The buffer a pass's result is read from and its length in 32-bit words: the
+    /// logits `[rows][vocab]` or the chosen tokens `[rows]`.
+    fn output_buffer<'r>(
+        &self,
+        req: &'r Request,
+        output: OutputKind,
+    ) -> Result<(&'r wgpu::Buffer, usize), EngineError> {
+        let act = &req.state::<WgpuRequest>(BACKEND)?.act;
+        Ok(match output {
+            OutputKind::Logits => (&act.logits, req.rows() * self.config.vocab_size),
+            _ => (&act.tokens_out, req.rows()),
+        })
     }
 
     /// Draws this step's uniform numbers for sampling (one per row).
     fn write_uniforms(&self, req: &mut Request, io_uniforms: &wgpu::Buffer) {
-        let u: Vec<u32> = (0..req.rows)
-            .map(|_| req.rng.random::<f32>().to_bits())
-            .collect();
+        let u: Vec<u32> = req.draw_uniforms().iter().map(|x| x.to_bits()).collect();
         self.queue
             .write_buffer(io_uniforms, 0, bytemuck::cast_slice(&u));
     }
@@ -1154,9 +913,11 @@ impl GpuLlama {
         progress: Option<&mut dyn FnMut(&PrefillProgress)>,
     ) -> Result<Vec<u32>, EngineError> {
         let (tokens, info, row_start, last) = packed;
-        if tokens.len() > req.act.capacity {
-            req.act = self.activations(tokens.len(), req.rows)?;
-            req.decode_record = None;
+        let rows = req.rows();
+        let st = req.state_mut::<WgpuRequest>(BACKEND)?;
+        if tokens.len() > st.act.capacity {
+            st.act = self.activations(tokens.len(), rows)?;
+            st.decode_record = None;
         }
         let io = self.step_io(&tokens, &info, &last, Some(&row_start));
         self.write_uniforms(req, &io.uniforms);
@@ -1179,47 +940,36 @@ impl GpuLlama {
         tokens: &[u32],
         output: OutputKind,
     ) -> Result<Vec<u32>, EngineError> {
-        if tokens.len() != req.rows {
-            return Err(EngineError::Input(format!(
-                "{} tokens for a request of {} rows",
-                tokens.len(),
-                req.rows
-            )));
-        }
-        self.check_ids(tokens, "decode input")?;
-        if let Some(b) = req.row_len.iter().position(|&p| p >= req.n_tokens) {
-            return Err(EngineError::Input(format!(
-                "row {b} is at position {}: the request was started for N = {} tokens (longest prompt + max_new); start a longer request",
-                req.row_len[b], req.n_tokens
-            )));
-        }
-        let clamped = tokens;
+        req.check_decode(tokens, self.config.vocab_size)?;
         let info: Vec<[u32; 4]> = req
-            .row_len
+            .row_len()
             .iter()
             .enumerate()
             .map(|(b, &pos)| [pos, b as u32, pos, 0])
             .collect();
+        let st = req.state::<WgpuRequest>(BACKEND)?;
         let q = &self.queue;
-        q.write_buffer(&req.decode_io.tokens, 0, bytemuck::cast_slice(clamped));
+        q.write_buffer(&st.decode_io.tokens, 0, bytemuck::cast_slice(tokens));
         q.write_buffer(
-            &req.decode_io.info,
+            &st.decode_io.info,
             0,
             bytemuck::cast_slice(info.as_flattened()),
         );
         q.write_buffer(
-            &req.decode_io.row_pos,
+            &st.decode_io.row_pos,
             0,
-            bytemuck::cast_slice(&req.row_len),
+            bytemuck::cast_slice(req.row_len()),
         );
-        let uniforms = req.decode_io.uniforms.clone();
+        let uniforms = st.decode_io.uniforms.clone();
         self.write_uniforms(req, &uniforms);
-        let stale = !matches!(&req.decode_record, Some((k, _)) if *k == output);
+        let st = req.state::<WgpuRequest>(BACKEND)?;
+        let stale = !matches!(&st.decode_record, Some((k, _)) if *k == output);
         if stale {
-            let rec = self.record(req, &req.decode_io, output)?;
-            req.decode_record = Some((output, rec));
+            let rec = self.record(req, &st.decode_io, output)?;
+            req.state_mut::<WgpuRequest>(BACKEND)?.decode_record = Some((output, rec));
         }
-        let out = match &req.decode_record {
+        let st = req.state::<WgpuRequest>(BACKEND)?;
+        let out = match &st.decode_record {
             Some((_, rec)) => self.run_pass(req, rec, output)?,
             None => {
                 return Err(EngineError::Input(
@@ -1227,9 +977,7 @@ impl GpuLlama {
                 ))
             }
         };
-        for len in &mut req.row_len {
-            *len += 1;
-        }
+        req.advance();
         Ok(out)
     }
 
@@ -1276,47 +1024,149 @@ impl GpuLlama {
         Ok(out)
     }
 
+    /// Checks the prompts (see [`Request::begin_prefill`]) and packs them into one
+    /// ragged batch.
     fn prefill_inputs(
         &self,
         req: &mut Request,
         prompts: &[Vec<u32>],
     ) -> Result<PackedPrefill, EngineError> {
-        if prompts.len() != req.rows {
-            return Err(EngineError::Input(format!(
-                "{} prompts for a request of {} rows",
-                prompts.len(),
-                req.rows
-            )));
-        }
+        req.state::<WgpuRequest>(BACKEND)?;
+        req.begin_prefill(prompts, self.config.vocab_size)?;
         let mut tokens = Vec::new();
         let mut info = Vec::new();
         let mut row_start = vec![0u32];
         let mut last = Vec::new();
         for (b, p) in prompts.iter().enumerate() {
-            self.check_ids(p, &format!("prompt {b}"))?;
-            let n = u32::try_from(p.len())
-                .ok()
-                .filter(|&n| n >= 1 && n <= req.n_tokens)
-                .ok_or_else(|| {
-                    EngineError::Input(format!(
-                        "prompt {b} has {} tokens: allowed 1..={} (N of this request)",
-                        p.len(),
-                        req.n_tokens
-                    ))
-                })?;
+            let n = p.len() as u32;
             for (i, &tok) in p.iter().enumerate() {
                 tokens.push(tok);
                 info.push([i as u32, b as u32, n - 1, 0]);
             }
             row_start.push(tokens.len() as u32);
             last.push(tokens.len() as u32 - 1);
-            req.row_len[b] = n;
         }
         Ok((tokens, info, row_start, last))
     }
 
-    /// Prefill of every row; returns the logits of each row's last token `[rows][vocab]`.
-    pub fn prefill_logits(
+    fn split_logits(&self, raw: &[u32]) -> Vec<Vec<f32>> {
+        raw.chunks(self.config.vocab_size)
+            .map(|r| r.iter().map(|&b| f32::from_bits(b)).collect())
+            .collect()
+    }
+}
+
+impl Engine for GpuLlama {
+    fn describe(&self) -> String {
+        self.adapter.clone()
+    }
+
+    fn config(&self) -> &LlamaConfig {
+        &self.config
+    }
+
+    fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    fn storage(&self) -> StorageType {
+        self.storage
+    }
+
+    fn weight_bytes(&self) -> u64 {
+        self.weight_bytes
+    }
+
+    fn kv_bytes(&self, rows: usize, n_tokens: u32) -> u64 {
+        let d = self.config.head_dim as u64;
+        self.module
+            .layers
+            .iter()
+            .map(|l| u64::from(CacheLayout::new(l, &self.module.span, n_tokens).row_slots))
+            .sum::<u64>()
+            * 2
+            * d
+            * rows as u64
+            * elem_bytes(self.storage)
+    }
+
+    fn start(
+        &self,
+        prompt_lens: &[usize],
+        max_new: usize,
+        seed: u64,
+    ) -> Result<Request, EngineError> {
+        let n_tokens = request_n(prompt_lens, max_new, &self.config)?;
+        let rows = prompt_lens.len();
+        let hd = self.config.head_dim;
+        let d = hd as u64;
+        let s = elem_bytes(self.storage);
+        let layouts: Vec<CacheLayout> = self
+            .module
+            .layers
+            .iter()
+            .map(|l| CacheLayout::new(l, &self.module.span, n_tokens))
+            .collect();
+        let mut k_cache = Vec::new();
+        let mut v_cache = Vec::new();
+        let mut kv_bytes = 0;
+        for (i, layout) in layouts.iter().enumerate() {
+            let bytes = rows as u64 * u64::from(layout.row_slots) * d * s;
+            kv_bytes += 2 * bytes;
+            k_cache.push(self.buffer(&format!("k_cache.{i}"), bytes)?);
+            v_cache.push(self.buffer(&format!("v_cache.{i}"), bytes)?);
+        }
+        // cos/sin per (position, pair), computed in f64 like the CPU reference.
+        let half = hd / 2;
+        let theta = f64::from(self.config.rope_theta);
+        let mut table = Vec::with_capacity(n_tokens as usize * half * 2);
+        for p in 0..n_tokens as usize {
+            for j in 0..half {
+                let inv = theta.powf(-((2 * j) as f64) / hd as f64);
+                let a = p as f64 * inv;
+                table.push(a.cos() as f32);
+                table.push(a.sin() as f32);
+            }
+        }
+        let rope = self
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("rope"),
+                contents: bytemuck::cast_slice(&table),
+                usage: wgpu::BufferUsages::STORAGE,
+            });
+        let total: usize = prompt_lens.iter().sum();
+        let act = self.activations(total.max(rows), rows)?;
+        let n_chunks = layouts
+            .iter()
+            .map(|l| self.attention.n_chunks(l))
+            .max()
+            .unwrap_or(1);
+        let partials = self.buffer(
+            "partials",
+            (rows * self.config.q_heads * n_chunks as usize * (hd + 2) * 4) as u64,
+        )?;
+        let zeros = vec![0u32; rows];
+        let decode_io = self.step_io(
+            &zeros,
+            &vec![[0u32; 4]; rows],
+            &(0..rows as u32).collect::<Vec<_>>(),
+            None,
+        );
+        let state = WgpuRequest {
+            layouts,
+            k_cache,
+            v_cache,
+            rope,
+            act,
+            partials,
+            decode_io,
+            decode_record: None,
+        };
+        Ok(Request::new(BACKEND, rows, n_tokens, kv_bytes, seed, state))
+    }
+
+    fn prefill_logits(
         &self,
         req: &mut Request,
         prompts: &[Vec<u32>],
@@ -1326,8 +1176,7 @@ impl GpuLlama {
         Ok(self.split_logits(&raw))
     }
 
-    /// Prefill of every row; returns each row's first generated token.
-    pub fn prefill_tokens(
+    fn prefill_tokens(
         &self,
         req: &mut Request,
         prompts: &[Vec<u32>],
@@ -1338,23 +1187,19 @@ impl GpuLlama {
         self.forward_prefill(req, packed, OutputKind::of(sampling), None)
     }
 
-    /// [`Self::prefill_tokens`], submitted one layer at a time: `progress` is called after
-    /// each layer has finished on the device (the same tokens come out; the extra cost is
-    /// one wait per layer, so use it for long prompts, where the wait is small beside the
-    /// work).
-    pub fn prefill_tokens_with_progress(
+    fn prefill_tokens_with_progress(
         &self,
         req: &mut Request,
         prompts: &[Vec<u32>],
         sampling: Sampling,
         progress: &mut dyn FnMut(&PrefillProgress),
     ) -> Result<Vec<u32>, EngineError> {
+        sampling.validate()?;
         let packed = self.prefill_inputs(req, prompts)?;
         self.forward_prefill(req, packed, OutputKind::of(sampling), Some(progress))
     }
 
-    /// One decode step: `tokens[b]` is row b's newest token, at position `row_len[b]`.
-    pub fn decode_logits(
+    fn decode_logits(
         &self,
         req: &mut Request,
         tokens: &[u32],
@@ -1363,8 +1208,7 @@ impl GpuLlama {
         Ok(self.split_logits(&raw))
     }
 
-    /// One decode step returning each row's next token.
-    pub fn decode_tokens(
+    fn decode_tokens(
         &self,
         req: &mut Request,
         tokens: &[u32],
@@ -1372,25 +1216,5 @@ impl GpuLlama {
     ) -> Result<Vec<u32>, EngineError> {
         sampling.validate()?;
         self.forward_decode(req, tokens, OutputKind::of(sampling))
-    }
-
-    /// Every id must index the embedding table: an id ≥ `vocab_size` (a tokenizer of
-    /// another model) is an error naming it, never a clamped or out-of-bounds lookup.
-    fn check_ids(&self, ids: &[u32], what: &str) -> Result<(), EngineError> {
-        let vocab = self.config.vocab_size;
-        match ids.iter().position(|&id| id as usize >= vocab) {
-            None => Ok(()),
-            Some(i) => Err(EngineError::Input(format!(
-                "{what}: token id {} at position {i} is out of range: the model's vocab_size is {vocab} (ids 0..={}); is the tokenizer from another model?",
-                ids[i],
-                vocab.saturating_sub(1)
-            ))),
-        }
-    }
-
-    fn split_logits(&self, raw: &[u32]) -> Vec<Vec<f32>> {
-        raw.chunks(self.config.vocab_size)
-            .map(|r| r.iter().map(|&b| f32::from_bits(b)).collect())
-            .collect()
     }
 }

@@ -3,6 +3,7 @@
 pub mod cases;
 pub mod cuda;
 pub mod cuda_bench;
+pub mod engine;
 pub mod llama;
 pub mod reference;
 pub mod shaders;

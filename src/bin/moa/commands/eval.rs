@@ -18,6 +18,7 @@ use moa::eval::retrieval::{
 use moa::model::{self, Model, ModelTokenizer};
 use moa::plan::{stats::plan_stats, Plan};
 use moa::profile::progress::{fmt_duration, Progress};
+use moa::runtime::engine::Engine;
 use moa::runtime::llama::GpuLlama;
 use moa::runtime::wgpu::WgpuContext;
 

@@ -20,8 +20,8 @@ use super::wgpu::{
     bind_buffers, storage_u32_buffer, tensor_bytes, uniform_buffer, Dispatch, WgpuAttention,
     WgpuContext,
 };
-use crate::codegen::{self, Target};
-use crate::lower::{lower, CacheLayout, KernelModule, StorageType};
+use crate::codegen::{self, Compiled, Target};
+use crate::lower::{CacheLayout, KernelModule, StorageType};
 use crate::model::{LlamaConfig, Model, Weights};
 use crate::plan::{Plan, PlanError};
 
@@ -196,6 +196,15 @@ struct StepIo {
 /// above, `linear.wgsl` (one 4 × 4 block per invocation) has enough parallelism.
 const MATVEC_MAX_ROWS: usize = 32;
 
+/// f16 where the adapter has SHADER_F16 (unless `force_f32`), else f32.
+fn storage_for(ctx: &WgpuContext, force_f32: bool) -> StorageType {
+    if ctx.has_f16() && !force_f32 {
+        StorageType::F16
+    } else {
+        StorageType::F32
+    }
+}
+
 fn elem_bytes(t: StorageType) -> u64 {
     t.bytes() as u64
 }
@@ -210,7 +219,15 @@ impl GpuLlama {
         plan: Option<&Plan>,
         force_f32: bool,
     ) -> Result<GpuLlama, EngineError> {
-        Self::build(ctx, model, plan, force_f32, None)
+        let plan = match plan {
+            Some(p) => {
+                model.config.check_plan(p)?;
+                p.clone()
+            }
+            None => dense_plan(&model.config)?,
+        };
+        let kernels = codegen::compile(&plan, &[Target::Wgsl], storage_for(ctx, force_f32))?;
+        Self::with_kernels(ctx, model, &plan, &kernels)
     }
 
     /// Like [`Self::new`], but the attention kernels are read from a `moa-compile` output
@@ -222,24 +239,27 @@ impl GpuLlama {
         force_f32: bool,
         kernels_dir: &std::path::Path,
     ) -> Result<GpuLlama, EngineError> {
-        Self::build(ctx, model, Some(plan), force_f32, Some(kernels_dir))
+        model.config.check_plan(plan)?;
+        let storage = storage_for(ctx, force_f32);
+        let kernels = Compiled::read(kernels_dir, plan, storage, Target::Wgsl)?;
+        Self::with_kernels(ctx, model, plan, &kernels)
     }
 
-    fn build(
+    /// Uploads the model and loads `kernels`, the WGSL attention kernels compiled ahead of
+    /// time for `plan` (e.g. embedded in an app by its `build.rs`): nothing is generated.
+    /// Weights, Q/K/V and the cache use the kernels' storage type. Errors: a plan of another
+    /// shape than the model, kernels of another plan or without WGSL, f16 kernels on an
+    /// adapter without SHADER_F16, a tensor over the adapter's binding limit.
+    pub fn with_kernels(
         ctx: &WgpuContext,
         model: &Model,
-        plan: Option<&Plan>,
-        force_f32: bool,
-        kernels_dir: Option<&std::path::Path>,
+        plan: &Plan,
+        kernels: &Compiled,
     ) -> Result<GpuLlama, EngineError> {
         let config = model.config.clone();
-        let plan = match plan {
-            Some(p) => {
-                config.check_plan(p)?;
-                p.clone()
-            }
-            None => dense_plan(&config)?,
-        };
+        config.check_plan(plan)?;
+        kernels.check_plan(plan)?;
+        let plan = plan.clone();
         if !config.head_dim.is_multiple_of(2)
             || !config.hidden_size.is_multiple_of(4)
             || !config.ffn_size.is_multiple_of(4)
@@ -255,17 +275,15 @@ impl GpuLlama {
                 config.kv_heads
             )));
         }
-        let storage = if ctx.has_f16() && !force_f32 {
-            StorageType::F16
-        } else {
-            StorageType::F32
-        };
-        let module = lower(&plan, storage);
-        let artifacts = match kernels_dir {
-            Some(dir) => codegen::emit::read_output(dir, &module, Target::Wgsl)?,
-            None => codegen::generate(&module, Target::Wgsl)?,
-        };
-        let attention = WgpuAttention::new(ctx, &module, &artifacts)?;
+        let storage = kernels.storage();
+        let module = kernels.module().clone();
+        let artifacts = kernels.artifacts(Target::Wgsl);
+        if artifacts.is_empty() {
+            return Err(EngineError::Input(
+                "the compiled kernels hold no WGSL: compile the plan for the wgsl target".into(),
+            ));
+        }
+        let attention = WgpuAttention::new(ctx, &module, artifacts)?;
         let device = ctx.device().clone();
         let queue = ctx.queue().clone();
         let max_binding = device.limits().max_storage_buffer_binding_size;

@@ -8,8 +8,8 @@ use candle_core::DType;
 use common::tiny::*;
 use moa::model::{CpuReference, Masking, Model};
 use moa::runtime::engine::{Engine, Sampling};
-use moa::runtime::llama::GpuLlama;
 use moa::runtime::wgpu::WgpuContext;
+use moa::runtime::wgpu_engine::WgpuEngine;
 
 fn context() -> WgpuContext {
     let ctx = WgpuContext::new().expect("a wgpu adapter (lavapipe in CI) is required");
@@ -52,7 +52,7 @@ fn parity(ctx: &WgpuContext, model: &Model, sparse: bool, force_f32: bool) {
 
 fn parity_with(ctx: &WgpuContext, model: &Model, sparse: bool, force_f32: bool, split_k: bool) {
     let plan = sparse_plan();
-    let mut gpu = GpuLlama::new(ctx, model, sparse.then_some(&plan), force_f32).unwrap();
+    let mut gpu = WgpuEngine::new(ctx, model, sparse.then_some(&plan), force_f32).unwrap();
     gpu.set_split_k_matvec(split_k);
     let cpu = CpuReference::from_model(model.clone()).unwrap();
     let prompts = vec![tokens(19, 1), tokens(5, 2), tokens(33, 3)];
@@ -141,7 +141,7 @@ fn greedy_generation_on_gpu_equals_cpu() {
     let ctx = context();
     let model = load("gguf");
     let cpu = CpuReference::from_model(model.clone()).unwrap();
-    let gpu = GpuLlama::new(&ctx, &model, None, true).unwrap();
+    let gpu = WgpuEngine::new(&ctx, &model, None, true).unwrap();
     let prompt = tokens(12, 9);
     let mut req = gpu.start(&[prompt.len()], 8, 0).unwrap();
     let mut out = vec![
@@ -162,7 +162,7 @@ fn greedy_generation_on_gpu_equals_cpu() {
 fn sampling_is_seeded_and_stays_in_the_vocabulary() {
     let ctx = context();
     let model = load("gguf");
-    let gpu = GpuLlama::new(&ctx, &model, None, true).unwrap();
+    let gpu = WgpuEngine::new(&ctx, &model, None, true).unwrap();
     let run = |seed| {
         let prompt = tokens(7, 4);
         let s = Sampling {
@@ -191,7 +191,7 @@ fn sampling_is_seeded_and_stays_in_the_vocabulary() {
 fn bad_requests_are_errors() {
     let ctx = context();
     let model = load("gguf");
-    let gpu = GpuLlama::new(&ctx, &model, None, true).unwrap();
+    let gpu = WgpuEngine::new(&ctx, &model, None, true).unwrap();
     let e = gpu.start(&[100], 100, 0).err().unwrap().to_string();
     assert!(
         e.contains("exceeds the model's context of 128 tokens"),
@@ -204,7 +204,7 @@ fn bad_requests_are_errors() {
         .layers
         .iter_mut()
         .for_each(|l| l.rules.extend(l.rules.clone()));
-    let e = GpuLlama::new(&ctx, &model, Some(&wrong), true)
+    let e = WgpuEngine::new(&ctx, &model, Some(&wrong), true)
         .err()
         .unwrap()
         .to_string();
@@ -231,8 +231,8 @@ fn precompiled_kernels_load_from_a_moa_compile_folder() {
         ),
     ];
     emit::write_output(&dir, &module, &arts).unwrap();
-    let from_dir = GpuLlama::from_compiled(&ctx, &model, &plan, true, &dir).unwrap();
-    let generated = GpuLlama::new(&ctx, &model, Some(&plan), true).unwrap();
+    let from_dir = WgpuEngine::from_compiled(&ctx, &model, &plan, true, &dir).unwrap();
+    let generated = WgpuEngine::new(&ctx, &model, Some(&plan), true).unwrap();
     let prompts = vec![tokens(21, 5)];
     let mut a = from_dir.start(&[21], 2, 0).unwrap();
     let mut b = generated.start(&[21], 2, 0).unwrap();
@@ -242,12 +242,12 @@ fn precompiled_kernels_load_from_a_moa_compile_folder() {
     // Kernels compiled for another plan (or storage type) are refused, not run.
     let mut other = sparse_plan();
     other.layers[1].rules[0].alpha += 1;
-    let e = GpuLlama::from_compiled(&ctx, &model, &other, true, &dir)
+    let e = WgpuEngine::from_compiled(&ctx, &model, &other, true, &dir)
         .err()
         .unwrap()
         .to_string();
     assert!(e.contains("cache_layout.layers"), "{e}");
-    let e = GpuLlama::from_compiled(&ctx, &model, &plan, true, &dir.join("missing"))
+    let e = WgpuEngine::from_compiled(&ctx, &model, &plan, true, &dir.join("missing"))
         .err()
         .unwrap()
         .to_string();
@@ -262,7 +262,7 @@ fn engine_trait_object_refuses_a_request_of_another_engine() {
     use moa::runtime::engine::{EngineError, Request};
     let ctx = context();
     let model = load("gguf");
-    let gpu: Box<dyn Engine> = Box::new(GpuLlama::new(&ctx, &model, None, true).unwrap());
+    let gpu: Box<dyn Engine> = Box::new(WgpuEngine::new(&ctx, &model, None, true).unwrap());
     assert!(gpu.describe().starts_with("wgpu "), "{}", gpu.describe());
     let mut foreign = Request::new("test", 1, 8, 0, 0, ());
     let e = gpu

@@ -12,15 +12,15 @@ use crate::calib::CalibSample;
 use crate::model::Model;
 use crate::plan::Plan;
 use crate::runtime::engine::{Engine, EngineError, Sampling};
-use crate::runtime::llama::GpuLlama;
 use crate::runtime::wgpu::WgpuContext;
+use crate::runtime::wgpu_engine::WgpuEngine;
 
 /// Keeps the engine of the plan being scored (samples come plan by plan).
 pub struct GpuScorer<'a> {
     ctx: &'a WgpuContext,
     model: &'a Model,
     force_f32: bool,
-    current: Option<(String, GpuLlama)>,
+    current: Option<(String, WgpuEngine)>,
 }
 
 impl<'a> GpuScorer<'a> {
@@ -36,7 +36,7 @@ impl<'a> GpuScorer<'a> {
     /// The cache's backend name: `gpu-f16` or `gpu-f32` (the storage type changes the
     /// last digits of the loss).
     pub fn backend(&self) -> Result<String, EngineError> {
-        let engine = GpuLlama::new(self.ctx, self.model, None, self.force_f32)?;
+        let engine = WgpuEngine::new(self.ctx, self.model, None, self.force_f32)?;
         Ok(format!("gpu-{}", engine.storage().name()))
     }
 
@@ -50,7 +50,7 @@ impl<'a> GpuScorer<'a> {
         if self.current.as_ref().map(|(k, _)| k) != Some(&key) {
             // Drop the old engine first: two models' buffers need not fit together.
             self.current = None;
-            let engine = GpuLlama::new(self.ctx, self.model, plan, self.force_f32)?;
+            let engine = WgpuEngine::new(self.ctx, self.model, plan, self.force_f32)?;
             self.current = Some((key, engine));
         }
         let Some((_, gpu)) = &self.current else {

@@ -1,5 +1,5 @@
 //! The backend-neutral model API: what `moa generate`, `moa eval`, the GPU scorer and the
-//! benchmarks drive, implemented by each back end (wgpu: [`super::llama::GpuLlama`]; CUDA
+//! benchmarks drive, implemented by each back end (wgpu: [`super::wgpu_engine::WgpuEngine`]; CUDA
 //! beside it), the way candle's CPU/CUDA/Metal back ends share one storage trait.
 //!
 //! One engine holds one model's weights and one plan's compiled attention kernels. Work

@@ -19,8 +19,8 @@ use moa::model::{self, Model, ModelTokenizer};
 use moa::plan::{stats::plan_stats, Plan};
 use moa::profile::progress::{fmt_duration, Progress};
 use moa::runtime::engine::Engine;
-use moa::runtime::llama::GpuLlama;
 use moa::runtime::wgpu::WgpuContext;
+use moa::runtime::wgpu_engine::WgpuEngine;
 
 /// `moa eval`.
 #[derive(clap::Args)]
@@ -252,7 +252,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         seconds: 0.0,
     };
     for (name, plan) in &plans {
-        let gpu = GpuLlama::new(&ctx, &model, plan.as_ref(), args.f32)?;
+        let gpu = WgpuEngine::new(&ctx, &model, plan.as_ref(), args.f32)?;
         report.backend = format!(
             "wgpu {} ({:?}), {}",
             ctx.adapter_name(),

@@ -8,8 +8,8 @@ use anyhow::{bail, Context};
 use moa::model::{self, ChatMessage, ChatTemplate, Model, ModelTokenizer};
 use moa::plan::Plan;
 use moa::runtime::engine::{Engine, PrefillProgress, Request, Sampling};
-use moa::runtime::llama::GpuLlama;
 use moa::runtime::wgpu::WgpuContext;
+use moa::runtime::wgpu_engine::WgpuEngine;
 
 use crate::args::GenerateArgs;
 
@@ -134,8 +134,10 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     let ctx = WgpuContext::new()?;
     // The back end is chosen here, at run time; everything below drives `dyn Engine`.
     let gpu: Box<dyn Engine> = match (&args.kernels, &plan) {
-        (Some(dir), Some(p)) => Box::new(GpuLlama::from_compiled(&ctx, &model, p, args.f32, dir)?),
-        _ => Box::new(GpuLlama::new(&ctx, &model, plan.as_ref(), args.f32)?),
+        (Some(dir), Some(p)) => {
+            Box::new(WgpuEngine::from_compiled(&ctx, &model, p, args.f32, dir)?)
+        }
+        _ => Box::new(WgpuEngine::new(&ctx, &model, plan.as_ref(), args.f32)?),
     };
     eprintln!(
         "moa: {} on {}, {} storage, plan {plan_name}; loaded in {:.1} s",

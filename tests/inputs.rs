@@ -134,7 +134,7 @@ fn devices_and_oversized_files_are_refused_not_read() {
     assert!(format!("{e:?}").contains("character device"), "{e:?}");
     let e = moa::model::gguf::GgufFile::open(dev).err().unwrap();
     assert!(format!("{e:?}").contains("character device"), "{e:?}");
-    let e = moa::optimize::InfluenceProfile::load(dev).unwrap_err();
+    let e = moa::profile::InfluenceProfile::load(dev).unwrap_err();
     assert!(format!("{e:?}").contains("character device"), "{e:?}");
     let e = moa::input::read_to_string(Path::new("/"), "plan", 100).unwrap_err();
     assert!(e.to_string().contains("directory"), "{e}");

@@ -4,10 +4,11 @@
 use std::time::Duration;
 
 use moa::optimize::{
-    optimize, solve, CandidateGrid, InfluenceProfile, Instance, Method, Objective, OptimizeConfig,
-    OptimizeError, Row, SolveOptions, SolveStatus,
+    optimize, solve, CandidateGrid, Instance, Method, Objective, OptimizeConfig, OptimizeError,
+    Row, SolveOptions, SolveStatus,
 };
 use moa::plan::{ModelShape, Plan, SpanSection};
+use moa::profile::InfluenceProfile;
 
 struct Lcg(u64);
 impl Lcg {

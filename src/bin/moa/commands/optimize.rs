@@ -5,10 +5,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use moa::optimize::{
-    optimize, CandidateGrid, InfluenceProfile, Method, Objective, OptimizeConfig, SolveOptions,
-};
+use moa::optimize::{optimize, CandidateGrid, Method, Objective, OptimizeConfig, SolveOptions};
 use moa::plan::{Plan, SpanSection};
+use moa::profile::InfluenceProfile;
 
 use crate::args::OptimizeArgs;
 

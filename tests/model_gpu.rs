@@ -198,12 +198,12 @@ fn bad_requests_are_errors() {
         "{e}"
     );
     assert!(gpu.start(&[], 1, 0).is_err());
-    let mut wrong = sparse_plan();
-    wrong.model.q_heads = 8;
-    wrong
-        .layers
+    let (mut shape, span, meta, mut layers) = sparse_plan().into_parts();
+    shape.q_heads = 8;
+    layers
         .iter_mut()
         .for_each(|l| l.rules.extend(l.rules.clone()));
+    let wrong = moa::plan::Plan::new(shape, span, meta, layers).unwrap();
     let e = WgpuEngine::new(&ctx, &model, Some(&wrong), true)
         .err()
         .unwrap()
@@ -240,8 +240,9 @@ fn precompiled_kernels_load_from_a_moa_compile_folder() {
     let lb = generated.prefill_logits(&mut b, &prompts).unwrap();
     assert_eq!(la, lb);
     // Kernels compiled for another plan (or storage type) are refused, not run.
-    let mut other = sparse_plan();
-    other.layers[1].rules[0].alpha += 1;
+    let mut layers = sparse_plan().layers().to_vec();
+    layers[1].rules[0].alpha += 1;
+    let other = sparse_plan().with_layers(layers).unwrap();
     let e = WgpuEngine::from_compiled(&ctx, &model, &other, true, &dir)
         .err()
         .unwrap()

@@ -69,7 +69,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     let kernels = compiled.kernels().count();
     eprintln!(
         "moa-compile: {} layers -> {kernels} kernels ({}) in {:.1} ms; {changed} files written to {}",
-        plan.model.layers,
+        plan.model().layers,
         names,
         start.elapsed().as_secs_f64() * 1e3,
         args.output.display()

@@ -140,7 +140,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     if !args.no_uniform {
         let mut seen: Vec<u32> = Vec::new();
         for (name, plan) in &loaded {
-            let d = match plan.meta.target_densities.first() {
+            let d = match plan.meta().target_densities.first() {
                 Some(&d) => d,
                 None => plan_stats(plan, *grid.lengths.last().unwrap_or(&1024), 2).kv_density,
             };

@@ -250,7 +250,7 @@ fn a_plan_cannot_be_changed_into_an_invalid_one() {
     assert_eq!(again, plan);
     // A layer too few, a rule too many, a density out of range, a head count that no
     // longer divides: each refused, naming the field.
-    let e = |r: Result<Plan, PlanError>| r.err().expect("must be refused").to_string();
+    let e = |r: Result<Plan, PlanError>| r.expect_err("must be refused").to_string();
     let short = layers[..layers.len() - 1].to_vec();
     assert!(e(plan.clone().with_layers(short)).contains("`layers`"));
     let mut wide = layers.clone();

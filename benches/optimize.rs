@@ -9,10 +9,10 @@
 use std::time::{Duration, Instant};
 
 use moa::optimize::{
-    optimize, solve, InfluenceProfile, Instance, Method, Objective, OptimizeConfig, OptimizeResult,
-    Row, SolveOptions,
+    optimize, solve, Instance, Method, Objective, OptimizeConfig, OptimizeResult, Row, SolveOptions,
 };
 use moa::plan::ModelShape;
+use moa::profile::InfluenceProfile;
 
 fn report(label: &str, r: &Result<OptimizeResult, moa::optimize::OptimizeError>) {
     match r {

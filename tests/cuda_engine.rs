@@ -9,6 +9,7 @@ use moa::lower::StorageType;
 use moa::model::random::{like, random_model};
 use moa::runtime::cuda::engine::CudaLlama;
 use moa::runtime::cuda::{bench, compile_artifact, ops, CudaError, DEFAULT_ARCH};
+use moa::runtime::engine::Engine;
 
 fn gpu_present() -> bool {
     match ops::open_context(0) {

@@ -9,8 +9,8 @@ use common::samples::sample;
 use common::tiny::{self, naive_logits, tiny, LAYERS, Q_HEADS, VOCAB};
 use moa::calib::CalibSample;
 use moa::model::Model;
-use moa::optimize::InfluenceProfile;
 use moa::profile::influence::influence_row;
+use moa::profile::InfluenceProfile;
 use moa::profile::{self, walk_backward, AttnEdit, Event, GradModel, LossSpan};
 
 fn load(seed: u64, tied: bool, name: &str) -> (tiny::Tiny, Model) {

@@ -17,7 +17,6 @@ pub mod cost;
 mod lagrange;
 mod milp;
 pub mod problem;
-pub mod profile;
 
 use std::time::{Duration, Instant};
 
@@ -27,24 +26,15 @@ pub use problem::{
     solve, Assignment, Instance, Method, Row, SolveOptions, SolveStatus, AUTO_MILP_MAX_VARS,
     ROW_TOLERANCE,
 };
-pub use profile::{
-    CutInfluence, InfluenceProfile, CUT_TENSOR, INFLUENCE_TENSOR, PROFILE_FORMAT,
-    PROFILE_FORMAT_VERSION,
-};
 
 use crate::plan::{HeadWindow, LayerRules, Meta, ModelShape, Plan, PlanError, Rule, SpanSection};
 use crate::profile::influence::cut_loss;
+use crate::profile::{InfluenceProfile, ProfileFileError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OptimizeError {
-    #[error("cannot read or write `{path}`")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("influence profile `{path}`: {message}")]
-    Profile { path: String, message: String },
+    #[error(transparent)]
+    Profile(#[from] ProfileFileError),
     #[error("model shape mismatch: {0}")]
     ShapeMismatch(String),
     #[error("infeasible: {0}")]

@@ -14,6 +14,7 @@
 //! tiles are the same). The mean divides by the number of samples used.
 
 pub mod diagnose;
+pub mod file;
 pub mod influence;
 pub mod model;
 pub mod progress;
@@ -26,7 +27,10 @@ use candle_core::DType;
 
 use crate::calib::CalibSample;
 use crate::model::ModelError;
-use crate::optimize::InfluenceProfile;
+pub use file::{
+    CutInfluence, InfluenceProfile, ProfileFileError, CUT_TENSOR, INFLUENCE_TENSOR, PROFILE_FORMAT,
+    PROFILE_FORMAT_VERSION,
+};
 pub use model::{AttnEdit, GradModel, HeadMask, LayerAttention, LossSpan};
 
 #[derive(Debug, thiserror::Error)]

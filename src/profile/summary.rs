@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::optimize::InfluenceProfile;
+use crate::profile::InfluenceProfile;
 
 /// Per-layer shares, one TSV row per layer (mean over query heads of each head's shares,
 /// so that a head with little mass counts as much as one with a lot).

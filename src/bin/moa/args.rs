@@ -19,7 +19,8 @@ pub enum Command {
     /// The default model and model files (fetch, info).
     #[command(subcommand)]
     Model(ModelCommand),
-    /// Generate text on the GPU (wgpu) through the plan's compiled MoA attention kernels.
+    /// Generate text on the GPU (wgpu, or CUDA with --backend cuda) through the plan's
+    /// compiled MoA attention kernels.
     Generate(GenerateArgs),
     /// Choose per-head rules from influence profiles and write the plans (Pareto set).
     Optimize(OptimizeArgs),
@@ -239,6 +240,10 @@ pub struct GenerateArgs {
     /// Keep weights and caches in f32 even where the GPU has f16.
     #[arg(long)]
     pub f32: bool,
+    /// Back end: `wgpu` (any GPU, f16 storage) or `cuda` (NVIDIA: bf16 storage, cuBLAS
+    /// projections, the plan's CUDA kernels, decode as a CUDA graph).
+    #[arg(long, default_value = "wgpu", value_parser = ["wgpu", "cuda"])]
+    pub backend: String,
     /// Do not stop at the end-of-sequence token (for benchmarks: always generate
     /// --max-new-tokens).
     #[arg(long)]

@@ -18,14 +18,12 @@ use super::ops::DevMem;
 use crate::lower::StorageType;
 use crate::model::{CpuReference, Masking, Model};
 use crate::plan::Plan;
-use crate::runtime::llama::{EngineError, GpuLlama, Sampling};
+use crate::runtime::engine::{Engine, EngineError, Sampling};
 use crate::runtime::wgpu::WgpuContext;
+use crate::runtime::wgpu_engine::WgpuEngine;
 
 fn cu(e: super::CudaError) -> EngineError {
-    EngineError::Gpu {
-        what: "CUDA".into(),
-        message: e.to_string(),
-    }
+    EngineError::Cuda(e)
 }
 
 /// Device copy bandwidth in bytes (read + written) per second: `reps` copies of a
@@ -155,7 +153,7 @@ pub fn run(
     }
     let step_s = t0.elapsed().as_secs_f64() / steps as f64;
     let mid = (spec.prompt + warm + steps / 2) as u32;
-    let kv_read = engine.kv_read_bytes(&engine.layouts(req.n_tokens), &vec![mid; spec.batch]);
+    let kv_read = engine.kv_read_bytes(&engine.layouts(req.n_tokens()), &vec![mid; spec.batch]);
     let roofline_s = (engine.weight_bytes() + kv_read) as f64 / copy_bytes_per_s;
     Ok(BenchRow {
         label: label.to_string(),
@@ -170,7 +168,7 @@ pub fn run(
         decode_tok_s: spec.batch as f64 / step_s,
         weight_bytes: engine.weight_bytes(),
         kv_read_bytes: kv_read,
-        kv_bytes: req.kv_bytes,
+        kv_bytes: req.kv_bytes(),
         copy_gb_s: copy_bytes_per_s / 1e9,
         roofline_ms: roofline_s * 1e3,
         roofline_fraction: roofline_s / step_s,
@@ -180,31 +178,9 @@ pub fn run(
 /// Greedy tokens of one engine for every row.
 pub type RowTokens = Vec<Vec<u32>>;
 
-/// Greedy generation on the CUDA engine: prefill, then `new - 1` decode steps.
-pub fn cuda_greedy(
-    engine: &CudaLlama,
-    prompts: &[Vec<u32>],
-    new: usize,
-) -> Result<RowTokens, EngineError> {
-    let lens: Vec<usize> = prompts.iter().map(Vec::len).collect();
-    let mut req = engine.start(&lens, new, 0)?;
-    let mut out = vec![Vec::new(); prompts.len()];
-    let mut t = engine.prefill_tokens(&mut req, prompts, Sampling::greedy())?;
-    for _ in 0..new {
-        for (o, &x) in out.iter_mut().zip(&t) {
-            o.push(x);
-        }
-        if out[0].len() == new {
-            break;
-        }
-        t = engine.decode_tokens(&mut req, &t, Sampling::greedy())?;
-    }
-    Ok(out)
-}
-
-/// The same on the wgpu engine.
-pub fn wgpu_greedy(
-    engine: &GpuLlama,
+/// Greedy generation on any engine: prefill, then `new - 1` decode steps; `[rows][new]`.
+pub fn greedy(
+    engine: &dyn Engine,
     prompts: &[Vec<u32>],
     new: usize,
 ) -> Result<RowTokens, EngineError> {
@@ -290,7 +266,7 @@ pub fn parity(
             .collect::<Result<_, _>>()?;
         for &s in storages {
             let engine = CudaLlama::new(model, p, s, ordinal)?;
-            let got = cuda_greedy(&engine, prompts, new)?;
+            let got = greedy(&engine, prompts, new)?;
             rows.push(agreement(
                 label,
                 &format!("cuda {}", super::ops::storage_name(s)),
@@ -299,8 +275,8 @@ pub fn parity(
             ));
         }
         if let Some(ctx) = wgpu {
-            let engine = GpuLlama::new(ctx, model, p, true)?;
-            let got = wgpu_greedy(&engine, prompts, new)?;
+            let engine = WgpuEngine::new(ctx, model, p, true)?;
+            let got = greedy(&engine, prompts, new)?;
             rows.push(agreement(label, "wgpu f32", &got, &want));
         }
     }

@@ -20,8 +20,6 @@ use std::sync::Arc;
 
 use cudarc::driver::sys::{CUgraphInstantiate_flags, CUstreamCaptureMode};
 use cudarc::driver::{CudaGraph, CudaStream};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 
 use super::blas::Gemm;
 use super::ops::{self, DevMem, KArg, OpKernels};
@@ -30,14 +28,15 @@ use crate::codegen::abi::{Arg, LaunchSize};
 use crate::lower::{lower, CacheLayout, KernelModule, StorageType};
 use crate::model::{LlamaConfig, Model};
 use crate::plan::Plan;
-use crate::runtime::llama::{dense_plan, EngineError, Sampling};
+use crate::runtime::engine::{request_n, Engine, EngineError, Request, Sampling};
+use crate::runtime::wgpu_engine::dense_plan;
+
+/// The name requests of this engine carry (`EngineError::WrongRequest`).
+const BACKEND: &str = "cuda";
 use crate::runtime::worklist::{choose_chunk, written_slots, DecodeWork};
 
 fn cu(e: CudaError) -> EngineError {
-    EngineError::Gpu {
-        what: "CUDA".into(),
-        message: e.to_string(),
-    }
+    EngineError::Cuda(e)
 }
 
 /// One decoder block's weights on the device.
@@ -75,6 +74,8 @@ pub struct CudaLlama {
     pub prefill_chunk_tokens: usize,
     /// Replay decode steps as a CUDA graph (on by default; off launches every kernel).
     pub use_graph: bool,
+    /// `cuda <GPU name>`.
+    device: String,
 }
 
 /// Where the weights come from.
@@ -138,15 +139,12 @@ struct Work {
     full: bool,
 }
 
-/// Per-request state: caches sized from the plan at N, activations, the decode graph.
-pub struct Request {
-    pub rows: usize,
+/// Per-request state (inside the trait's `Request`): caches sized from the plan at N,
+/// activations, the decode graph.
+struct CudaRequest {
+    rows: usize,
     /// N: spans are evaluated at this length for the whole request.
-    pub n_tokens: u32,
-    /// Tokens each row has seen so far (its next position).
-    pub row_len: Vec<u32>,
-    /// Bytes of all K and V caches of this request.
-    pub kv_bytes: u64,
+    n_tokens: u32,
     layouts: Vec<CacheLayout>,
     k_cache: Vec<DevMem>,
     v_cache: Vec<DevMem>,
@@ -176,7 +174,6 @@ pub struct Request {
     uniforms: DevMem,
     /// u32 `[rows]`.
     tokens_out: DevMem,
-    rng: StdRng,
     graph: Option<(Output, CudaGraph)>,
 }
 
@@ -368,6 +365,10 @@ impl CudaLlama {
         stream
             .synchronize()
             .map_err(|e| cu(super::driver("uploading the weights")(e)))?;
+        let device = format!(
+            "cuda {} (GPU {ordinal})",
+            stream.context().name().unwrap_or_else(|_| "?".into())
+        );
         Ok(CudaLlama {
             attention,
             stream,
@@ -384,19 +385,8 @@ impl CudaLlama {
             weight_bytes,
             prefill_chunk_tokens: 8192,
             use_graph: true,
+            device,
         })
-    }
-
-    pub fn config(&self) -> &LlamaConfig {
-        &self.config
-    }
-
-    pub fn plan(&self) -> &Plan {
-        &self.plan
-    }
-
-    pub fn storage(&self) -> StorageType {
-        self.storage
     }
 
     pub fn stream(&self) -> &Arc<CudaStream> {
@@ -405,11 +395,6 @@ impl CudaLlama {
 
     pub fn ops(&self) -> &OpKernels {
         &self.ops
-    }
-
-    /// Bytes of weights on the device.
-    pub fn weight_bytes(&self) -> u64 {
-        self.weight_bytes
     }
 
     /// The cache layout of every layer at N.
@@ -422,7 +407,7 @@ impl CudaLlama {
     }
 
     /// KV-cache bytes a request of `rows` rows at N allocates with this plan.
-    pub fn kv_bytes(&self, rows: usize, n_tokens: u32) -> u64 {
+    fn kv_cache_bytes(&self, rows: usize, n_tokens: u32) -> u64 {
         let slots: u64 = self
             .layouts(n_tokens)
             .iter()
@@ -465,7 +450,7 @@ impl CudaLlama {
         let n = u32::try_from(prompt + max_new).unwrap_or(u32::MAX);
         let free = self.free_bytes()?.saturating_sub(reserve);
         let cap = self.prefill_chunk_tokens.max(prompt);
-        let per_row = self.kv_bytes(1, n) + self.act_bytes(0, 1) - self.act_bytes(0, 0);
+        let per_row = self.kv_cache_bytes(1, n) + self.act_bytes(0, 1) - self.act_bytes(0, 0);
         let fixed = self.act_bytes(cap, 0);
         Ok((free.saturating_sub(fixed) / per_row.max(1)) as usize)
     }
@@ -498,32 +483,19 @@ impl CudaLlama {
     /// Starts a request: N = longest prompt + `max_new`; caches allocated from the plan
     /// (checked against the free device memory first: a batch that does not fit is an
     /// error naming the largest that does, with nothing allocated).
-    pub fn start(
+    fn start_request(
         &self,
         prompt_lens: &[usize],
         max_new: usize,
         seed: u64,
     ) -> Result<Request, EngineError> {
+        let n_tokens = request_n(prompt_lens, max_new, &self.config)?;
         let rows = prompt_lens.len();
         let longest = prompt_lens.iter().copied().max().unwrap_or(0);
-        if rows == 0 || prompt_lens.contains(&0) {
-            return Err(EngineError::Input(
-                "every prompt needs at least one token".into(),
-            ));
-        }
-        let n_tokens = longest
-            .checked_add(max_new)
-            .filter(|&n| n <= self.config.context_length)
-            .and_then(|n| u32::try_from(n).ok())
-            .ok_or(EngineError::TooLong {
-                prompt: longest,
-                max_new,
-                context: self.config.context_length,
-            })?;
         let c = &self.config;
         let (d, e) = (c.head_dim, self.storage.bytes());
         let cap = self.prefill_chunk_tokens.max(longest);
-        let kv_bytes = self.kv_bytes(rows, n_tokens);
+        let kv_bytes = self.kv_cache_bytes(rows, n_tokens);
         let need = kv_bytes + self.act_bytes(cap, rows);
         let free = self.free_bytes()?;
         if need > free {
@@ -592,11 +564,9 @@ impl CudaLlama {
         let seg_done =
             DevMem::zeros(&self.stream, (rows + 1) * c.kv_heads * 4, "seg_done").map_err(cu)?;
         let row_pos = DevMem::zeros(&self.stream, (rows + 1) * 4, "row_pos").map_err(cu)?;
-        let req = Request {
+        let state = CudaRequest {
             rows,
             n_tokens,
-            row_len: vec![0; rows],
-            kv_bytes,
             prefill: self.act(cap)?,
             decode: self.act(rows + 1)?,
             layouts,
@@ -615,10 +585,9 @@ impl CudaLlama {
             logits: self.alloc(rows * c.vocab_size * 4, "logits")?,
             uniforms: self.alloc(rows * 4, "uniforms")?,
             tokens_out: self.alloc(rows * 4, "tokens_out")?,
-            rng: StdRng::seed_from_u64(seed),
             graph: None,
         };
-        Ok(req)
+        Ok(Request::new(BACKEND, rows, n_tokens, kv_bytes, seed, state))
     }
 
     /// Launches a generated attention kernel with its ABI's parameters taken from `args`.
@@ -671,7 +640,7 @@ impl CudaLlama {
     /// already written). `attend` queues the attention of a layer.
     fn queue_layers(
         &self,
-        req: &Request,
+        req: &CudaRequest,
         a: &Act,
         t: usize,
         attend: &dyn Fn(usize) -> Result<(), EngineError>,
@@ -769,7 +738,7 @@ impl CudaLlama {
     /// `logits` rows `row0..row0 + rows`.
     fn queue_head(
         &self,
-        req: &Request,
+        req: &CudaRequest,
         a: &Act,
         last: u64,
         row0: usize,
@@ -805,7 +774,7 @@ impl CudaLlama {
         }
     }
 
-    fn queue_choice(&self, req: &Request, output: Output) -> Result<(), EngineError> {
+    fn queue_choice(&self, req: &CudaRequest, output: Output) -> Result<(), EngineError> {
         if let Output::Tokens { temperature, top_p } = output {
             // SAFETY: logits [rows, vocab], uniforms and tokens_out [rows].
             unsafe {
@@ -825,12 +794,7 @@ impl CudaLlama {
         Ok(())
     }
 
-    fn write_uniforms(&self, req: &mut Request) -> Result<(), EngineError> {
-        let u: Vec<f32> = (0..req.rows).map(|_| req.rng.random::<f32>()).collect();
-        req.uniforms.write(&self.stream, &u).map_err(cu)
-    }
-
-    fn read_output(&self, req: &Request, output: Output) -> Result<Vec<u32>, EngineError> {
+    fn read_output(&self, req: &CudaRequest, output: Output) -> Result<Vec<u32>, EngineError> {
         match output {
             Output::Logits => req
                 .logits
@@ -843,48 +807,32 @@ impl CudaLlama {
         }
     }
 
-    /// Every id must index the embedding table.
-    fn check_ids(&self, ids: &[u32], what: &str) -> Result<(), EngineError> {
-        let vocab = self.config.vocab_size;
-        match ids.iter().position(|&id| id as usize >= vocab) {
-            None => Ok(()),
-            Some(i) => Err(EngineError::Input(format!(
-                "{what}: token id {} at position {i} is out of range: the model's vocab_size is {vocab} (ids 0..={})",
-                ids[i],
-                vocab.saturating_sub(1)
-            ))),
-        }
-    }
-
     fn forward_prefill(
         &self,
         req: &mut Request,
         prompts: &[Vec<u32>],
         output: Output,
     ) -> Result<Vec<u32>, EngineError> {
-        if prompts.len() != req.rows {
+        req.begin_prefill(prompts, self.config.vocab_size)?;
+        let uniforms = matches!(output, Output::Tokens { .. }).then(|| req.draw_uniforms());
+        let st = req.state_mut::<CudaRequest>(BACKEND)?;
+        if let Some((b, p)) = prompts
+            .iter()
+            .enumerate()
+            .find(|(_, p)| p.len() > st.prefill.cap)
+        {
             return Err(EngineError::Input(format!(
-                "{} prompts for a request of {} rows",
-                prompts.len(),
-                req.rows
+                "prompt {b} has {} tokens: allowed 1..={} (the longest prompt given to start())",
+                p.len(),
+                st.prefill.cap
             )));
-        }
-        for (b, p) in prompts.iter().enumerate() {
-            self.check_ids(p, &format!("prompt {b}"))?;
-            if p.is_empty() || p.len() > req.n_tokens as usize || p.len() > req.prefill.cap {
-                return Err(EngineError::Input(format!(
-                    "prompt {b} has {} tokens: allowed 1..={} (N of this request, and the prompts given to start())",
-                    p.len(),
-                    (req.n_tokens as usize).min(req.prefill.cap)
-                )));
-            }
         }
         // Groups of consecutive rows up to the pass capacity.
         let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
         let mut start = 0;
         let mut tokens = 0;
         for (b, p) in prompts.iter().enumerate() {
-            if b > start && tokens + p.len() > req.prefill.cap {
+            if b > start && tokens + p.len() > st.prefill.cap {
                 groups.push(start..b);
                 start = b;
                 tokens = 0;
@@ -892,8 +840,9 @@ impl CudaLlama {
             tokens += p.len();
         }
         groups.push(start..prompts.len());
-        let n_tokens = req.n_tokens;
+        let n_tokens = st.n_tokens;
         let c = &self.config;
+        let s = &self.stream;
         for g in groups {
             let mut toks = Vec::new();
             let mut info: Vec<[u32; 4]> = Vec::new();
@@ -908,19 +857,17 @@ impl CudaLlama {
                 last.push(toks.len() as u32 - 1);
             }
             let t = toks.len();
-            let s = &self.stream;
-            let r = &mut *req;
-            r.prefill.tokens.write(s, &toks).map_err(cu)?;
-            r.prefill
+            st.prefill.tokens.write(s, &toks).map_err(cu)?;
+            st.prefill
                 .tok_info
                 .write(s, info.as_flattened())
                 .map_err(cu)?;
-            r.row_start.write(s, &row_start).map_err(cu)?;
-            r.last.write(s, &last).map_err(cu)?;
+            st.row_start.write(s, &row_start).map_err(cu)?;
+            st.last.write(s, &last).map_err(cu)?;
             let rows = g.len() as u32;
             let max_len = row_start.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
-            let req_ref: &Request = r;
-            let a = &req_ref.prefill;
+            let r: &CudaRequest = st;
+            let a = &r.prefill;
             let attend = |l: usize| -> Result<(), EngineError> {
                 let (pre, _) = self.attention.layer_kernels(l).map_err(cu)?;
                 let size = LaunchSize {
@@ -934,7 +881,7 @@ impl CudaLlama {
                     (Arg::Q, KArg::Ptr(a.q.ptr)),
                     (Arg::K, KArg::Ptr(a.k.ptr)),
                     (Arg::V, KArg::Ptr(a.v.ptr)),
-                    (Arg::RowStart, KArg::Ptr(req_ref.row_start.ptr)),
+                    (Arg::RowStart, KArg::Ptr(r.row_start.ptr)),
                     (Arg::Out, KArg::Ptr(a.attn.ptr)),
                     (Arg::NTokens, KArg::U32(n_tokens)),
                     (Arg::Rows, KArg::U32(rows)),
@@ -942,29 +889,26 @@ impl CudaLlama {
                 // SAFETY: q/k/v/out hold the group's t tokens; row_start rows + 1 entries.
                 unsafe { self.launch_attention(pre, &args, &size) }
             };
-            self.queue_layers(req_ref, a, t, &attend)?;
-            self.queue_head(req_ref, a, req_ref.last.ptr, g.start, g.len())?;
+            self.queue_layers(r, a, t, &attend)?;
+            self.queue_head(r, a, r.last.ptr, g.start, g.len())?;
         }
-        for (b, p) in prompts.iter().enumerate() {
-            req.row_len[b] = p.len() as u32;
+        if let Some(u) = &uniforms {
+            st.uniforms.write(s, u).map_err(cu)?;
         }
-        if matches!(output, Output::Tokens { .. }) {
-            self.write_uniforms(req)?;
-        }
-        self.queue_choice(req, output)?;
-        self.read_output(req, output)
+        self.queue_choice(st, output)?;
+        self.read_output(st, output)
     }
 
-    /// Writes this step's work lists (only those that changed since the last step).
-    fn update_work(&self, req: &mut Request) -> Result<(), EngineError> {
-        let rows = req.rows as u32;
+    /// Writes this step's work lists (only those that changed since the last step) for
+    /// rows at `positions`.
+    fn update_work(&self, st: &mut CudaRequest, positions: &[u32]) -> Result<(), EngineError> {
+        let rows = st.rows as u32;
         let kv = self.config.kv_heads as u32;
-        let positions = req.row_len.clone();
-        for w in &mut req.works {
+        for w in &mut st.works {
             if w.full {
                 continue;
             }
-            let list = DecodeWork::build(&w.layout, &positions, w.chunk);
+            let list = DecodeWork::build(&w.layout, positions, w.chunk);
             let mut flat = list.flat();
             // Padding: empty items of the spare row's first segment (one chunk each, so
             // they write its zero output themselves and touch no counter).
@@ -989,7 +933,7 @@ impl CudaLlama {
     }
 
     /// Queues one decode step (everything the graph holds).
-    fn queue_decode(&self, req: &Request, output: Output) -> Result<(), EngineError> {
+    fn queue_decode(&self, req: &CudaRequest, output: Output) -> Result<(), EngineError> {
         let c = &self.config;
         let rows = req.rows;
         let a = &req.decode;
@@ -1032,69 +976,56 @@ impl CudaLlama {
         tokens: &[u32],
         output: Output,
     ) -> Result<Vec<u32>, EngineError> {
-        if tokens.len() != req.rows {
-            return Err(EngineError::Input(format!(
-                "{} tokens for a request of {} rows",
-                tokens.len(),
-                req.rows
-            )));
-        }
-        self.check_ids(tokens, "decode input")?;
-        if let Some(b) = req.row_len.iter().position(|&p| p >= req.n_tokens) {
-            return Err(EngineError::Input(format!(
-                "row {b} is at position {}: the request was started for N = {} tokens (longest prompt + max_new); start a longer request",
-                req.row_len[b], req.n_tokens
-            )));
-        }
-        if req.row_len.contains(&0) {
+        req.check_decode(tokens, self.config.vocab_size)?;
+        if req.row_len().contains(&0) {
             return Err(EngineError::Input(
                 "decode before prefill: run prefill_tokens or prefill_logits first".into(),
             ));
         }
+        let positions = req.row_len().to_vec();
+        let uniforms = matches!(output, Output::Tokens { .. }).then(|| req.draw_uniforms());
+        let st = req.state_mut::<CudaRequest>(BACKEND)?;
         let s = self.stream.clone();
-        let info: Vec<[u32; 4]> = req
-            .row_len
+        let info: Vec<[u32; 4]> = positions
             .iter()
             .enumerate()
             .map(|(b, &p)| [p, b as u32, p, 0])
             .collect();
-        let mut pos = req.row_len.clone();
+        let mut pos = positions.clone();
         pos.push(0);
-        req.decode.tokens.write(&s, tokens).map_err(cu)?;
-        req.decode
+        st.decode.tokens.write(&s, tokens).map_err(cu)?;
+        st.decode
             .tok_info
             .write(&s, info.as_flattened())
             .map_err(cu)?;
-        req.row_pos.write(&s, &pos).map_err(cu)?;
-        if matches!(output, Output::Tokens { .. }) {
-            self.write_uniforms(req)?;
+        st.row_pos.write(&s, &pos).map_err(cu)?;
+        if let Some(u) = &uniforms {
+            st.uniforms.write(&s, u).map_err(cu)?;
         }
-        self.update_work(req)?;
+        self.update_work(st, &positions)?;
         if self.use_graph {
-            let stale = !matches!(&req.graph, Some((o, _)) if *o == output);
+            let stale = !matches!(&st.graph, Some((o, _)) if *o == output);
             if stale {
-                req.graph = None;
+                st.graph = None;
                 s.begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
                     .map_err(|e| cu(super::driver("starting a CUDA-graph capture")(e)))?;
-                let queued = self.queue_decode(req, output);
+                let queued = self.queue_decode(st, output);
                 let graph = s.end_capture(CUgraphInstantiate_flags(0));
                 queued?;
                 let graph = graph
                     .map_err(|e| cu(super::driver("capturing the decode step")(e)))?
                     .ok_or_else(|| EngineError::Input("the decode capture was empty".into()))?;
-                req.graph = Some((output, graph));
+                st.graph = Some((output, graph));
             }
-            if let Some((_, g)) = &req.graph {
+            if let Some((_, g)) = &st.graph {
                 g.launch()
                     .map_err(|e| cu(super::driver("replaying the decode step")(e)))?;
             }
         } else {
-            self.queue_decode(req, output)?;
+            self.queue_decode(st, output)?;
         }
-        let out = self.read_output(req, output)?;
-        for p in &mut req.row_len {
-            *p += 1;
-        }
+        let out = self.read_output(st, output)?;
+        req.advance();
         Ok(out)
     }
 
@@ -1102,48 +1033,6 @@ impl CudaLlama {
         raw.chunks(self.config.vocab_size)
             .map(|r| r.iter().map(|&b| f32::from_bits(b)).collect())
             .collect()
-    }
-
-    /// Prefill of every row; returns the logits of each row's last token `[rows][vocab]`.
-    pub fn prefill_logits(
-        &self,
-        req: &mut Request,
-        prompts: &[Vec<u32>],
-    ) -> Result<Vec<Vec<f32>>, EngineError> {
-        let raw = self.forward_prefill(req, prompts, Output::Logits)?;
-        Ok(self.split_logits(&raw))
-    }
-
-    /// Prefill of every row; returns each row's first generated token.
-    pub fn prefill_tokens(
-        &self,
-        req: &mut Request,
-        prompts: &[Vec<u32>],
-        sampling: Sampling,
-    ) -> Result<Vec<u32>, EngineError> {
-        sampling.validate()?;
-        self.forward_prefill(req, prompts, Output::of(sampling))
-    }
-
-    /// One decode step: `tokens[b]` is row b's newest token, at position `row_len[b]`.
-    pub fn decode_logits(
-        &self,
-        req: &mut Request,
-        tokens: &[u32],
-    ) -> Result<Vec<Vec<f32>>, EngineError> {
-        let raw = self.forward_decode(req, tokens, Output::Logits)?;
-        Ok(self.split_logits(&raw))
-    }
-
-    /// One decode step returning each row's next token.
-    pub fn decode_tokens(
-        &self,
-        req: &mut Request,
-        tokens: &[u32],
-        sampling: Sampling,
-    ) -> Result<Vec<u32>, EngineError> {
-        sampling.validate()?;
-        self.forward_decode(req, tokens, Output::of(sampling))
     }
 
     /// Bytes of K and V a decode step reads with rows at `positions`: every written slot
@@ -1165,5 +1054,81 @@ impl CudaLlama {
             })
             .sum::<u64>()
             * per_slot
+    }
+}
+
+impl Engine for CudaLlama {
+    fn describe(&self) -> String {
+        self.device.clone()
+    }
+
+    fn config(&self) -> &LlamaConfig {
+        &self.config
+    }
+
+    fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    fn storage(&self) -> StorageType {
+        self.storage
+    }
+
+    fn weight_bytes(&self) -> u64 {
+        self.weight_bytes
+    }
+
+    fn kv_bytes(&self, rows: usize, n_tokens: u32) -> u64 {
+        self.kv_cache_bytes(rows, n_tokens)
+    }
+
+    /// Caches and activations are checked against the GPU's free memory first: a batch
+    /// that does not fit is [`EngineError::Input`] naming the largest that does, with
+    /// nothing allocated.
+    fn start(
+        &self,
+        prompt_lens: &[usize],
+        max_new: usize,
+        seed: u64,
+    ) -> Result<Request, EngineError> {
+        self.start_request(prompt_lens, max_new, seed)
+    }
+
+    fn prefill_logits(
+        &self,
+        req: &mut Request,
+        prompts: &[Vec<u32>],
+    ) -> Result<Vec<Vec<f32>>, EngineError> {
+        let raw = self.forward_prefill(req, prompts, Output::Logits)?;
+        Ok(self.split_logits(&raw))
+    }
+
+    fn prefill_tokens(
+        &self,
+        req: &mut Request,
+        prompts: &[Vec<u32>],
+        sampling: Sampling,
+    ) -> Result<Vec<u32>, EngineError> {
+        sampling.validate()?;
+        self.forward_prefill(req, prompts, Output::of(sampling))
+    }
+
+    fn decode_logits(
+        &self,
+        req: &mut Request,
+        tokens: &[u32],
+    ) -> Result<Vec<Vec<f32>>, EngineError> {
+        let raw = self.forward_decode(req, tokens, Output::Logits)?;
+        Ok(self.split_logits(&raw))
+    }
+
+    fn decode_tokens(
+        &self,
+        req: &mut Request,
+        tokens: &[u32],
+        sampling: Sampling,
+    ) -> Result<Vec<u32>, EngineError> {
+        sampling.validate()?;
+        self.forward_decode(req, tokens, Output::of(sampling))
     }
 }

@@ -5,10 +5,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use moa::optimize::{
-    optimize, CandidateGrid, InfluenceProfile, Method, Objective, OptimizeConfig, SolveOptions,
-};
+use moa::optimize::{optimize, CandidateGrid, Method, Objective, OptimizeConfig, SolveOptions};
 use moa::plan::{Plan, SpanSection};
+use moa::profile::InfluenceProfile;
 
 use crate::args::OptimizeArgs;
 
@@ -66,7 +65,7 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
     let (model, span) = match &args.plan_shape {
         Some(p) => {
             let plan = Plan::load(p)?;
-            (Some(plan.model), plan.span)
+            (Some(plan.model().clone()), plan.span().clone())
         }
         None => (None, SpanSection::default()),
     };

@@ -27,8 +27,20 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::OptimizeError;
 use crate::plan::ModelShape;
+
+/// Reading or writing a profile file failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileFileError {
+    #[error("cannot read or write `{path}`")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("influence profile `{path}`: {message}")]
+    Format { path: String, message: String },
+}
 
 pub const PROFILE_FORMAT: &str = "moa-influence";
 pub const PROFILE_FORMAT_VERSION: u32 = 1;
@@ -144,7 +156,7 @@ impl InfluenceProfile {
     }
 
     /// Writes the profile as safetensors (see the module docs for the layout).
-    pub fn save(&self, path: &Path) -> Result<(), OptimizeError> {
+    pub fn save(&self, path: &Path) -> Result<(), ProfileFileError> {
         let nb = self.n_blocks();
         let mut meta = BTreeMap::new();
         meta.insert("format".to_string(), PROFILE_FORMAT.to_string());
@@ -197,7 +209,7 @@ impl InfluenceProfile {
         for v in self.cuts.iter().flat_map(|c| &c.values) {
             out.extend_from_slice(&v.to_le_bytes());
         }
-        std::fs::write(path, out).map_err(|source| OptimizeError::Io {
+        std::fs::write(path, out).map_err(|source| ProfileFileError::Io {
             path: path.display().to_string(),
             source,
         })
@@ -205,15 +217,15 @@ impl InfluenceProfile {
 
     /// Reads a profile written by [`InfluenceProfile::save`] (or any safetensors file with
     /// the same tensor and metadata).
-    pub fn load(path: &Path) -> Result<Self, OptimizeError> {
+    pub fn load(path: &Path) -> Result<Self, ProfileFileError> {
         let shown = path.display().to_string();
         let bytes =
             crate::input::read_bytes(path, "influence profile", crate::input::MAX_PROFILE_BYTES)
-                .map_err(|source| OptimizeError::Io {
+                .map_err(|source| ProfileFileError::Io {
                     path: shown.clone(),
                     source,
                 })?;
-        Self::from_bytes(&bytes).map_err(|message| OptimizeError::Profile {
+        Self::from_bytes(&bytes).map_err(|message| ProfileFileError::Format {
             path: shown,
             message,
         })

@@ -65,7 +65,7 @@ pub struct BenchArgs {
     /// Only the checks (--check-ops, --parity), no benchmark.
     #[arg(long)]
     pub checks_only: bool,
-    /// JSON lines of every result row.
+    /// JSON lines of every result row (appended).
     #[arg(long)]
     pub json: Option<PathBuf>,
     #[arg(long, default_value_t = 0)]
@@ -105,8 +105,13 @@ fn load_plan(path: &PathBuf, config: &LlamaConfig) -> anyhow::Result<(String, Pl
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let dtype = storage(&args.dtype)?;
     let mut json = match &args.json {
+        // Appended: several runs of one device call collect into one file.
         Some(p) => Some(
-            std::fs::File::create(p).with_context(|| format!("cannot write `{}`", p.display()))?,
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .with_context(|| format!("cannot write `{}`", p.display()))?,
         ),
         None => None,
     };

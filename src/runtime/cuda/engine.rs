@@ -431,9 +431,25 @@ impl CudaLlama {
         ((cap + rows + 1) * per_token + rows * per_row) as u64
     }
 
-    /// Free device memory, in bytes.
+    /// Free device memory, in bytes. Memory of dropped requests goes back to the
+    /// stream-ordered allocator's pool, which keeps it reserved (invisible to
+    /// `cuMemGetInfo`): the pool is trimmed first, so the planner sees it as free (a
+    /// 7B-shape run measured 19 rows "max" after two requests instead of ~55 before).
     pub fn free_bytes(&self) -> Result<u64, EngineError> {
-        let _ = self.stream.context().bind_to_thread();
+        let ctx = self.stream.context();
+        let _ = ctx.bind_to_thread();
+        self.stream
+            .synchronize()
+            .map_err(|e| cu(super::driver("waiting for the GPU")(e)))?;
+        let mut pool: cudarc::driver::sys::CUmemoryPool = std::ptr::null_mut();
+        // SAFETY: plain driver calls on this context's device; a failure leaves the pool
+        // as it was (the estimate is then only conservative).
+        unsafe {
+            use cudarc::driver::sys;
+            if sys::cuDeviceGetMemPool(&mut pool, ctx.cu_device()) == sys::CUresult::CUDA_SUCCESS {
+                let _ = sys::cuMemPoolTrimTo(pool, 0);
+            }
+        }
         cudarc::driver::result::mem_get_info()
             .map(|(free, _)| free as u64)
             .map_err(|e| cu(super::driver("reading the free memory")(e)))

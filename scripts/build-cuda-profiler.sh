@@ -114,4 +114,19 @@ if ! readelf -d "$bin" | grep -q 'libcuda.so.1'; then
     echo "build-cuda-profiler: $bin has no NEEDED entry for libcuda.so.1" >&2
     exit 1
 fi
+
+# Libraries that let the binary start on this machine (its CPU paths: a dry run of a
+# device script): the same sonames, defining every CUDA symbol the binary takes the
+# address of at load time (lazy binding covers calls only); each returns 999
+# (CUDA_ERROR_UNKNOWN), so a CUDA call here fails cleanly.
+run_stubs="$stubs/run"
+mkdir -p "$run_stubs"
+nm -D --undefined-only "$bin" | awk '{print $NF}' | sed 's/@.*//' |
+    grep -E '^(cu|nvrtc|cublas|curand|__cuda)' | sort -u |
+    sed 's/.*/int &(void) { return 999; }/' >"$run_stubs/stubs.c"
+for pair in cuda:libcuda.so.1 nvrtc:libnvrtc.so.13 cublas:libcublas.so.13 \
+    cublasLt:libcublasLt.so.13 curand:libcurand.so.10 cudart:libcudart.so.13; do
+    gcc -shared -fPIC -o "$run_stubs/${pair##*:}" -Wl,-soname,"${pair##*:}" "$run_stubs/stubs.c"
+done
+echo "build-cuda-profiler: to start it here (CPU paths only): LD_LIBRARY_PATH=$run_stubs $bin" >&2
 echo "$bin"

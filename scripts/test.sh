@@ -24,3 +24,13 @@ cargo clippy --all-targets --locked -- -D warnings
 # The kernel tests run on a real wgpu adapter (lavapipe here); show which one.
 cargo test --locked --test wgpu_kernels adapter_is_present -- --nocapture
 cargo test --locked
+# The example app that embeds a plan's kernels (examples/embed, its own crate): build.rs
+# compiles the plan through the library, main runs the kernels on lavapipe and checks them
+# against the CPU reference. Built in moa's target folder, so the dependencies `cargo test`
+# built above are reused and only moa and the app compile again.
+# Added time, measured on 2 cores shared with other builds: ~30 s to build (moa once more,
+# as the app's dependency, and the app), ~13 s clippy, ~10 s to run.
+cargo fmt --check --manifest-path examples/embed/Cargo.toml
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+cargo clippy --locked --manifest-path examples/embed/Cargo.toml --all-targets -- -D warnings
+cargo run --locked --manifest-path examples/embed/Cargo.toml

@@ -207,7 +207,7 @@ fn pipeline_keeps_the_copy_head_long_and_the_uniform_window_loses_it() {
             "the plan's copy head (span {}) misses the key {} tokens back; plan: {:?}",
             plan.q_span(1, 0, N),
             row - key,
-            plan.layers
+            plan.layers()
         );
         assert!(
             !uniform_w.keeps(row, key),

@@ -230,9 +230,9 @@ fn grid_and_text_errors_name_the_limit() {
 fn uniform_baseline_keeps_the_shape_and_density() {
     let plan = Plan::load(Path::new("plans/smollm2-135m-moa-50.toml")).unwrap();
     let u = uniform_plan(&plan, 0.5).unwrap();
-    assert_eq!(u.model, plan.model);
+    assert_eq!(u.model(), plan.model());
     assert!(u
-        .layers
+        .layers()
         .iter()
         .all(|l| l.rules.iter().all(|r| r.alpha == 0 && r.beta() == 0.5)));
     let d = moa::plan::stats::plan_stats(&u, 4096, 2).kv_density;

@@ -13,8 +13,9 @@ use std::time::Duration;
 use candle_core::quantized::gguf_file::Value;
 use common::tiny::{self, tiny};
 use moa::model::Model;
-use moa::runtime::llama::{GpuLlama, PrefillProgress, Sampling};
+use moa::runtime::engine::{Engine, PrefillProgress, Sampling};
 use moa::runtime::wgpu::WgpuContext;
+use moa::runtime::wgpu_engine::WgpuEngine;
 
 fn moa() -> Command {
     Command::new(env!("CARGO_BIN_EXE_moa"))
@@ -150,7 +151,7 @@ fn prefill_progress_comes_per_layer_and_changes_no_token() {
     let dir = tiny::tmp("cli-progress");
     let model = Model::load(Path::new(&tiny_gguf(&dir, false))).unwrap();
     let ctx = WgpuContext::new().expect("a wgpu adapter (lavapipe in CI)");
-    let gpu = GpuLlama::new(&ctx, &model, None, false).unwrap();
+    let gpu = WgpuEngine::new(&ctx, &model, None, false).unwrap();
     let prompts = vec![tiny::tokens(40, 1), tiny::tokens(17, 2)];
     let lens: Vec<usize> = prompts.iter().map(Vec::len).collect();
     let sampled = Sampling {

@@ -349,9 +349,9 @@ fn plan_import_takes_head_dim_from_a_flag_or_a_model_never_a_default() {
     let (code, out, err) = run("moa", &["plan", "import", j, "--model", m]);
     assert_eq!(code, 0, "{err}");
     let plan = Plan::from_toml_str(&out, "import").unwrap();
-    assert_eq!(plan.model.head_dim, common::tiny::HEAD_DIM as u32);
-    assert_eq!(plan.model.kv_heads, common::tiny::KV_HEADS as u32);
-    assert_eq!(plan.model.max_context_tokens, 128);
+    assert_eq!(plan.model().head_dim, common::tiny::HEAD_DIM as u32);
+    assert_eq!(plan.model().kv_heads, common::tiny::KV_HEADS as u32);
+    assert_eq!(plan.model().max_context_tokens, 128);
     refused(
         "moa",
         &["plan", "import", j, "--model", m, "--head-dim", "128"],

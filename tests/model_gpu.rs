@@ -7,8 +7,9 @@ mod common;
 use candle_core::DType;
 use common::tiny::*;
 use moa::model::{CpuReference, Masking, Model};
-use moa::runtime::llama::{GpuLlama, Sampling};
+use moa::runtime::engine::{Engine, Sampling};
 use moa::runtime::wgpu::WgpuContext;
+use moa::runtime::wgpu_engine::WgpuEngine;
 
 fn context() -> WgpuContext {
     let ctx = WgpuContext::new().expect("a wgpu adapter (lavapipe in CI) is required");
@@ -51,7 +52,7 @@ fn parity(ctx: &WgpuContext, model: &Model, sparse: bool, force_f32: bool) {
 
 fn parity_with(ctx: &WgpuContext, model: &Model, sparse: bool, force_f32: bool, split_k: bool) {
     let plan = sparse_plan();
-    let mut gpu = GpuLlama::new(ctx, model, sparse.then_some(&plan), force_f32).unwrap();
+    let mut gpu = WgpuEngine::new(ctx, model, sparse.then_some(&plan), force_f32).unwrap();
     gpu.set_split_k_matvec(split_k);
     let cpu = CpuReference::from_model(model.clone()).unwrap();
     let prompts = vec![tokens(19, 1), tokens(5, 2), tokens(33, 3)];
@@ -59,7 +60,7 @@ fn parity_with(ctx: &WgpuContext, model: &Model, sparse: bool, force_f32: bool, 
     let mut req = gpu
         .start(&prompts.iter().map(Vec::len).collect::<Vec<_>>(), steps, 0)
         .unwrap();
-    let n = req.n_tokens;
+    let n = req.n_tokens();
     let masking = if sparse {
         Masking::Plan {
             plan: &plan,
@@ -140,7 +141,7 @@ fn greedy_generation_on_gpu_equals_cpu() {
     let ctx = context();
     let model = load("gguf");
     let cpu = CpuReference::from_model(model.clone()).unwrap();
-    let gpu = GpuLlama::new(&ctx, &model, None, true).unwrap();
+    let gpu = WgpuEngine::new(&ctx, &model, None, true).unwrap();
     let prompt = tokens(12, 9);
     let mut req = gpu.start(&[prompt.len()], 8, 0).unwrap();
     let mut out = vec![
@@ -161,7 +162,7 @@ fn greedy_generation_on_gpu_equals_cpu() {
 fn sampling_is_seeded_and_stays_in_the_vocabulary() {
     let ctx = context();
     let model = load("gguf");
-    let gpu = GpuLlama::new(&ctx, &model, None, true).unwrap();
+    let gpu = WgpuEngine::new(&ctx, &model, None, true).unwrap();
     let run = |seed| {
         let prompt = tokens(7, 4);
         let s = Sampling {
@@ -190,20 +191,20 @@ fn sampling_is_seeded_and_stays_in_the_vocabulary() {
 fn bad_requests_are_errors() {
     let ctx = context();
     let model = load("gguf");
-    let gpu = GpuLlama::new(&ctx, &model, None, true).unwrap();
+    let gpu = WgpuEngine::new(&ctx, &model, None, true).unwrap();
     let e = gpu.start(&[100], 100, 0).err().unwrap().to_string();
     assert!(
         e.contains("exceeds the model's context of 128 tokens"),
         "{e}"
     );
     assert!(gpu.start(&[], 1, 0).is_err());
-    let mut wrong = sparse_plan();
-    wrong.model.q_heads = 8;
-    wrong
-        .layers
+    let (mut shape, span, meta, mut layers) = sparse_plan().into_parts();
+    shape.q_heads = 8;
+    layers
         .iter_mut()
         .for_each(|l| l.rules.extend(l.rules.clone()));
-    let e = GpuLlama::new(&ctx, &model, Some(&wrong), true)
+    let wrong = moa::plan::Plan::new(shape, span, meta, layers).unwrap();
+    let e = WgpuEngine::new(&ctx, &model, Some(&wrong), true)
         .err()
         .unwrap()
         .to_string();
@@ -230,8 +231,8 @@ fn precompiled_kernels_load_from_a_moa_compile_folder() {
         ),
     ];
     emit::write_output(&dir, &module, &arts).unwrap();
-    let from_dir = GpuLlama::from_compiled(&ctx, &model, &plan, true, &dir).unwrap();
-    let generated = GpuLlama::new(&ctx, &model, Some(&plan), true).unwrap();
+    let from_dir = WgpuEngine::from_compiled(&ctx, &model, &plan, true, &dir).unwrap();
+    let generated = WgpuEngine::new(&ctx, &model, Some(&plan), true).unwrap();
     let prompts = vec![tokens(21, 5)];
     let mut a = from_dir.start(&[21], 2, 0).unwrap();
     let mut b = generated.start(&[21], 2, 0).unwrap();
@@ -239,16 +240,44 @@ fn precompiled_kernels_load_from_a_moa_compile_folder() {
     let lb = generated.prefill_logits(&mut b, &prompts).unwrap();
     assert_eq!(la, lb);
     // Kernels compiled for another plan (or storage type) are refused, not run.
-    let mut other = sparse_plan();
-    other.layers[1].rules[0].alpha += 1;
-    let e = GpuLlama::from_compiled(&ctx, &model, &other, true, &dir)
+    let mut layers = sparse_plan().layers().to_vec();
+    layers[1].rules[0].alpha += 1;
+    let other = sparse_plan().with_layers(layers).unwrap();
+    let e = WgpuEngine::from_compiled(&ctx, &model, &other, true, &dir)
         .err()
         .unwrap()
         .to_string();
     assert!(e.contains("cache_layout.layers"), "{e}");
-    let e = GpuLlama::from_compiled(&ctx, &model, &plan, true, &dir.join("missing"))
+    let e = WgpuEngine::from_compiled(&ctx, &model, &plan, true, &dir.join("missing"))
         .err()
         .unwrap()
         .to_string();
     assert!(e.contains("manifest.json: cannot read"), "{e}");
+}
+
+/// The engine trait's promises: it is usable as `dyn Engine` (the back end is picked at run
+/// time), a request from another engine is refused with an error instead of being run on
+/// the wrong buffers, and a refused prefill leaves the request's positions as they were.
+#[test]
+fn engine_trait_object_refuses_a_request_of_another_engine() {
+    use moa::runtime::engine::{EngineError, Request};
+    let ctx = context();
+    let model = load("gguf");
+    let gpu: Box<dyn Engine> = Box::new(WgpuEngine::new(&ctx, &model, None, true).unwrap());
+    assert!(gpu.describe().starts_with("wgpu "), "{}", gpu.describe());
+    let mut foreign = Request::new("test", 1, 8, 0, 0, ());
+    let e = gpu
+        .prefill_logits(&mut foreign, &[tokens(3, 1)])
+        .err()
+        .unwrap();
+    assert!(matches!(e, EngineError::WrongRequest { .. }), "{e}");
+    assert_eq!(foreign.row_len(), &[0]);
+    let e = gpu.decode_tokens(&mut foreign, &[1], Sampling::greedy());
+    assert!(matches!(e, Err(EngineError::WrongRequest { .. })));
+    // A bad prompt in a later row changes no row's position.
+    let mut req = gpu.start(&[4, 4], 2, 0).unwrap();
+    assert_eq!(req.kv_bytes(), gpu.kv_bytes(2, 6));
+    let bad = vec![tokens(4, 1), vec![VOCAB as u32; 4]];
+    assert!(gpu.prefill_logits(&mut req, &bad).is_err());
+    assert_eq!(req.row_len(), &[0, 0]);
 }

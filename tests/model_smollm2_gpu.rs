@@ -10,8 +10,9 @@ use moa::model::{
     fetch_default_model, ChatMessage, ChatTemplate, CpuReference, Masking, Model, ModelTokenizer,
 };
 use moa::plan::{LayerRules, Meta, Plan, Rule, SpanMode, SpanSection, BETA_DEN};
-use moa::runtime::llama::{GpuLlama, Sampling};
+use moa::runtime::engine::{Engine, Sampling};
 use moa::runtime::wgpu::WgpuContext;
+use moa::runtime::wgpu_engine::WgpuEngine;
 
 fn model() -> &'static Model {
     static MODEL: OnceLock<Model> = OnceLock::new();
@@ -74,7 +75,7 @@ fn dense_greedy_generation_matches_cpu_reference() {
     let m = model();
     let ctx = WgpuContext::new().expect("a wgpu adapter (lavapipe in CI) is required");
     eprintln!("adapter: {}", ctx.adapter_name());
-    let gpu = GpuLlama::new(&ctx, m, None, true).unwrap();
+    let gpu = WgpuEngine::new(&ctx, m, None, true).unwrap();
     let cpu = CpuReference::from_model(m.clone()).unwrap();
     let p = prompt("What is 2+2?");
     let n = 32;
@@ -97,7 +98,7 @@ fn sparse_plan_logits_match_cpu_reference() {
     let m = model();
     let plan = small_span_plan(m);
     let ctx = WgpuContext::new().expect("a wgpu adapter (lavapipe in CI) is required");
-    let gpu = GpuLlama::new(&ctx, m, Some(&plan), true).unwrap();
+    let gpu = WgpuEngine::new(&ctx, m, Some(&plan), true).unwrap();
     let cpu = CpuReference::from_model(m.clone()).unwrap();
     let prompts = vec![prompt("What is 2+2?"), prompt("Name a color.")];
     let steps = 6;
@@ -105,7 +106,7 @@ fn sparse_plan_logits_match_cpu_reference() {
     let mut req = gpu.start(&lens, steps, 0).unwrap();
     let masking = Masking::Plan {
         plan: &plan,
-        n_tokens: req.n_tokens,
+        n_tokens: req.n_tokens(),
     };
     let vocab = m.config.vocab_size;
     let check = |got: &[f32], seq: &[u32], what: &str| {

@@ -326,8 +326,9 @@ fn plan_for_another_shape_is_rejected() {
     let gguf = dir.join("tiny.gguf");
     w.write_gguf(&gguf, |_, _| {});
     let model = CpuReference::from_model(Model::load(&gguf).unwrap()).unwrap();
-    let mut plan = sparse_plan();
-    plan.model.kv_heads = 4;
+    let (mut shape, span, meta, layers) = sparse_plan().into_parts();
+    shape.kv_heads = 4;
+    let plan = moa::plan::Plan::new(shape, span, meta, layers).unwrap();
     let e = model
         .forward(
             &[1, 2, 3],

@@ -285,7 +285,7 @@ fn mutated_upstream_plans_never_panic_and_errors_name_their_field() {
         .iter()
         .map(|f| {
             let plan = Plan::load(&root.join(f)).unwrap();
-            (moa::plan::upstream::export(&plan), plan.model)
+            (moa::plan::upstream::export(&plan), plan.model().clone())
         })
         .collect();
     let mut rng = StdRng::seed_from_u64(seed() ^ 0x5eed);

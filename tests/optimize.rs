@@ -224,7 +224,7 @@ fn tiny_profiles() -> Vec<InfluenceProfile> {
 
 /// Mean over query heads of span / N, straight from the plan (what the band constrains).
 fn plan_density(plan: &Plan, n: u32) -> f64 {
-    let m = &plan.model;
+    let m = plan.model();
     let mut total = 0.0;
     for l in 0..m.layers as usize {
         for h in 0..m.q_heads as usize {
@@ -255,7 +255,7 @@ fn check_plans(cfg: &OptimizeConfig, method: Method) {
                 "{method:?}: density {d} at N={n} outside [{lo}, {hi}]"
             );
         }
-        for (l, layer) in plan.layers.iter().enumerate() {
+        for (l, layer) in plan.layers().iter().enumerate() {
             let mut rules = layer.rules.clone();
             rules.sort();
             rules.dedup();
@@ -265,7 +265,7 @@ fn check_plans(cfg: &OptimizeConfig, method: Method) {
                 rules.len()
             );
             if cfg.gqa_native {
-                let g = plan.model.group_size() as usize;
+                let g = plan.model().group_size() as usize;
                 for (h, r) in layer.rules.iter().enumerate() {
                     assert_eq!(*r, layer.rules[h / g * g], "layer {l} head {h}");
                 }
@@ -274,7 +274,7 @@ fn check_plans(cfg: &OptimizeConfig, method: Method) {
         // The plan round-trips through TOML with its provenance.
         let back = Plan::from_toml_str(&plan.to_toml(), "<test>").expect("valid TOML");
         assert_eq!(&back, plan);
-        let prov = plan.meta.provenance.as_deref().unwrap_or("");
+        let prov = plan.meta().provenance.as_deref().unwrap_or("");
         assert!(
             prov.contains("a (N=512)") && prov.contains("[0.45, 0.55]"),
             "{prov}"

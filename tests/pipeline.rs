@@ -77,7 +77,7 @@ fn pipeline_finds_validates_and_resumes() {
     // The band [0.45, 0.5] holds at the held-out length, where the optimizer enforced it.
     let d = plan_stats(&plan, 2048, 2).kv_density;
     assert!((0.45 - 1e-9..=0.5 + 1e-9).contains(&d), "density {d}");
-    let notes = plan.meta.notes.clone().unwrap_or_default();
+    let notes = plan.meta().notes.clone().unwrap_or_default();
     assert!(notes.contains("held-out samples"), "{notes}");
     assert!(stdout.contains("dense\t1.0000"), "{stdout}");
     for f in [

@@ -128,11 +128,11 @@ fn error(text: &str) -> String {
 #[test]
 fn defaults_are_upstream_constants_in_moa_mode() {
     let plan = Plan::from_toml_str(GOOD, "good.toml").unwrap();
-    assert_eq!(plan.span.sink_tokens, 64);
-    assert_eq!(plan.span.min_span_tokens, 128);
-    assert_eq!(plan.span.block_tokens, 64);
-    assert_eq!(plan.span.max_new_tokens, 1024);
-    assert_eq!(plan.span.mode, moa::plan::SpanMode::Moa);
+    assert_eq!(plan.span().sink_tokens, 64);
+    assert_eq!(plan.span().min_span_tokens, 128);
+    assert_eq!(plan.span().block_tokens, 64);
+    assert_eq!(plan.span().max_new_tokens, 1024);
+    assert_eq!(plan.span().mode, moa::plan::SpanMode::Moa);
 }
 
 #[test]
@@ -236,4 +236,40 @@ fn dense_plan_spans_are_n() {
     };
     let err = Plan::dense(bad).unwrap_err().to_string();
     assert!(err.contains("model.q_heads"), "{err}");
+}
+
+/// A plan that exists is valid: its fields are private (the doc test on `Plan` checks that
+/// assigning one does not compile), and every way to change one validates again.
+#[test]
+fn a_plan_cannot_be_changed_into_an_invalid_one() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/fixture-gqa.toml");
+    let plan = Plan::load(&path).unwrap();
+    // Taken apart and built again unchanged: the same plan.
+    let (shape, span, meta, layers) = plan.clone().into_parts();
+    let again = Plan::new(shape.clone(), span.clone(), meta.clone(), layers.clone()).unwrap();
+    assert_eq!(again, plan);
+    // A layer too few, a rule too many, a density out of range, a head count that no
+    // longer divides: each refused, naming the field.
+    let e = |r: Result<Plan, PlanError>| r.expect_err("must be refused").to_string();
+    let short = layers[..layers.len() - 1].to_vec();
+    assert!(e(plan.clone().with_layers(short)).contains("`layers`"));
+    let mut wide = layers.clone();
+    let first = wide[2].rules[0];
+    wide[2].rules.push(first);
+    assert!(e(plan.clone().with_layers(wide)).contains("`layers[2]`"));
+    let mut big = layers.clone();
+    big[0].rules[0].beta_num = moa::plan::BETA_DEN + 1;
+    assert!(e(plan.clone().with_layers(big)).contains("layers[0] head 0"));
+    let mut bad_meta = meta.clone();
+    bad_meta.target_densities = vec![0.5, 1.5];
+    assert!(e(plan.clone().with_meta(bad_meta)).contains("meta.target_densities[1]"));
+    let mut odd = shape.clone();
+    odd.kv_heads = 3;
+    assert!(e(Plan::new(odd, span.clone(), meta.clone(), layers.clone())).contains("kv_heads"));
+    // A valid change goes through and is visible through the accessors.
+    let mut noted = meta;
+    noted.notes = Some("checked".into());
+    let noted = plan.clone().with_meta(noted).unwrap();
+    assert_eq!(noted.meta().notes.as_deref(), Some("checked"));
+    assert_eq!(noted.layers(), plan.layers());
 }

@@ -67,9 +67,22 @@ fn inside_repo(p: Option<PathBuf>) -> bool {
     p.is_some_and(|p| p.starts_with(root()))
 }
 
+/// The root of the crate `file` belongs to: the nearest folder above it with a `Cargo.toml`
+/// (the repository root for moa itself, `examples/embed` for the example app). Its paths
+/// that are not `include_str!`s are relative to it (`CARGO_MANIFEST_DIR`, where cargo runs
+/// its tests and build script).
+fn crate_root(file: &Path) -> PathBuf {
+    file.ancestors()
+        .skip(1)
+        .take_while(|d| d.starts_with(root()))
+        .find(|d| d.join("Cargo.toml").is_file())
+        .unwrap_or(root())
+        .to_path_buf()
+}
+
 /// Every `"..."` literal of a Rust file that climbs with `..`, with whether it sits in an
-/// `include_str!`/`include_bytes!` (relative to the file) or not (relative to the
-/// repository root, where `cargo test` runs and `CARGO_MANIFEST_DIR` points). Path literals
+/// `include_str!`/`include_bytes!` (relative to the file) or not (relative to the crate's
+/// root, [`crate_root`]). Path literals
 /// fit on one line, so quotes are paired line by line (a stray `'"'` cannot shift the rest).
 fn rust_path_literals(text: &str) -> Vec<(String, bool)> {
     let mut out = Vec::new();
@@ -106,8 +119,19 @@ fn violations() -> Vec<String> {
         }
         if rel.ends_with(".rs") {
             for (lit, include) in rust_path_literals(&text) {
-                let base = if include { dir } else { root() };
-                if !inside_repo(resolve(base, &lit)) {
+                let base = if include {
+                    dir.to_path_buf()
+                } else {
+                    crate_root(&file)
+                };
+                if !inside_repo(resolve(&base, &lit)) {
+                    bad.push(format!("{rel}: path \"{lit}\" leaves the repository"));
+                }
+            }
+        } else if file.file_name().is_some_and(|n| n == "Cargo.toml") {
+            // A nested crate's manifest may name moa by a path relative to its folder.
+            for (lit, _) in rust_path_literals(&text) {
+                if !inside_repo(resolve(dir, &lit)) {
                     bad.push(format!("{rel}: path \"{lit}\" leaves the repository"));
                 }
             }
@@ -172,6 +196,15 @@ fn the_scan_catches_a_climb_out() {
         root(),
         "tests/fixtures/upstream-plans"
     )));
+    // A nested crate's paths are relative to its own root.
+    let nested = root().join("examples/embed");
+    assert_eq!(crate_root(&nested.join("build.rs")), nested);
+    assert_eq!(crate_root(&root().join("tests/plan.rs")), root());
+    assert!(inside_repo(resolve(
+        &nested,
+        "../../plans/fixture-gqa.toml"
+    )));
+    assert!(!inside_repo(resolve(&nested, "../../../outside")));
 }
 
 #[test]

@@ -266,7 +266,7 @@ fn random_plans(storage: StorageType, seed: u64, plans: usize) {
             s.kv_heads,
             s.head_dim,
             module.span,
-            plan.layers.iter().map(|l| &l.rules).collect::<Vec<_>>(),
+            plan.layers().iter().map(|l| &l.rules).collect::<Vec<_>>(),
             decode
                 .iter()
                 .map(|c| CacheLayout::new(&module.layers[c.layer], &module.span, c.layout.n_tokens).segments)

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
-use moa::codegen::{self, emit, Target};
-use moa::lower::{lower, StorageType};
+use moa::codegen::{self, Target};
+use moa::lower::StorageType;
 use moa::plan::Plan;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -53,33 +53,24 @@ fn run(args: Args) -> anyhow::Result<()> {
         DtypeArg::F16 => StorageType::F16,
         DtypeArg::Bf16 => StorageType::Bf16,
     };
-    let module = lower(&plan, storage);
     let targets: &[Target] = match args.target {
         TargetArg::Wgsl => &[Target::Wgsl],
         TargetArg::Cuda => &[Target::Cuda],
         TargetArg::All => &[Target::Wgsl, Target::Cuda],
     };
-    let mut artifacts = Vec::new();
-    for &t in targets {
-        let arts = codegen::generate(&module, t).with_context(|| {
-            format!(
-                "generating {} kernels for `{}`",
-                t.name(),
-                args.plan.display()
-            )
-        })?;
-        artifacts.push((t, arts));
-    }
-    let changed = emit::write_output(&args.output, &module, &artifacts)?;
-    let kernels: usize = artifacts
+    let names = targets
         .iter()
-        .flat_map(|(_, a)| a.iter())
-        .map(|a| a.kernels.len())
-        .sum();
+        .map(|t| t.name())
+        .collect::<Vec<_>>()
+        .join(" + ");
+    let compiled = codegen::compile(&plan, targets, storage)
+        .with_context(|| format!("generating {names} kernels for `{}`", args.plan.display()))?;
+    let changed = compiled.write(&args.output)?;
+    let kernels = compiled.kernels().count();
     eprintln!(
         "moa-compile: {} layers -> {kernels} kernels ({}) in {:.1} ms; {changed} files written to {}",
-        plan.model.layers,
-        targets.iter().map(|t| t.name()).collect::<Vec<_>>().join(" + "),
+        plan.model().layers,
+        names,
         start.elapsed().as_secs_f64() * 1e3,
         args.output.display()
     );

@@ -252,14 +252,43 @@ pub fn read_output(
     target: Target,
 ) -> Result<Vec<Artifact>, CodegenError> {
     let path = dir.join("manifest.json");
+    let text = crate::input::read_to_string(&path, "manifest", crate::input::MAX_TEXT_BYTES)
+        .map_err(|e| CodegenError::Manifest {
+            path: path.display().to_string(),
+            message: format!("cannot read: {e}"),
+        })?;
+    parse_output(
+        &path.display().to_string(),
+        &text,
+        module,
+        target,
+        &mut |rel| {
+            crate::input::read_to_string(
+                &dir.join(rel),
+                "kernel source",
+                crate::input::MAX_TEXT_BYTES,
+            )
+            .map_err(|e| e.to_string())
+        },
+    )
+}
+
+/// [`read_output`] from a manifest's text (`origin` names it in errors) and a lookup of
+/// each listed source by its relative path: the same checks against `module`, for kernels
+/// an app embedded at build time (`kernels.rs`) as well as for a folder.
+pub fn parse_output(
+    origin: &str,
+    text: &str,
+    module: &KernelModule,
+    target: Target,
+    source_of: &mut dyn FnMut(&str) -> Result<String, String>,
+) -> Result<Vec<Artifact>, CodegenError> {
     let bad = |message: String| CodegenError::Manifest {
-        path: path.display().to_string(),
+        path: origin.to_string(),
         message,
     };
-    let text = crate::input::read_to_string(&path, "manifest", crate::input::MAX_TEXT_BYTES)
-        .map_err(|e| bad(format!("cannot read: {e}")))?;
     let m: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+        serde_json::from_str(text).map_err(|e| bad(format!("not JSON: {e}")))?;
     if m["manifest_version"] != serde_json::json!(MANIFEST_VERSION) {
         return Err(bad(format!(
             "manifest_version {} is not {MANIFEST_VERSION}; recompile with this moa-compile",
@@ -302,12 +331,7 @@ pub fn read_output(
         if !kernels.iter().any(|k| k.target == target) {
             continue;
         }
-        let source = crate::input::read_to_string(
-            &dir.join(rel),
-            "kernel source",
-            crate::input::MAX_TEXT_BYTES,
-        )
-        .map_err(|e| bad(format!("cannot read `{rel}`: {e}")))?;
+        let source = source_of(rel).map_err(|e| bad(format!("cannot read `{rel}`: {e}")))?;
         out.push(Artifact {
             path: rel.to_string(),
             source,

@@ -4,6 +4,7 @@
 //! are the only run-time values. Templates live in `templates/` and are embedded.
 
 pub mod abi;
+pub mod compiled;
 pub mod ctx;
 pub mod cuda;
 pub mod emit;
@@ -13,6 +14,8 @@ pub mod wgsl;
 use serde::{Deserialize, Serialize};
 
 use crate::lower::KernelModule;
+
+pub use compiled::{compile, CompileOptions, Compiled};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CodegenError {
@@ -104,7 +107,8 @@ pub struct Artifact {
     pub kernels: Vec<KernelInfo>,
 }
 
-/// Generates every kernel of `module` for `target`. WGSL output is validated with
+/// Generates every kernel of `module` for `target` (one stage of [`compile`], which is the
+/// entry to use: it lowers the plan and covers several targets). WGSL output is validated with
 /// naga, and every kernel is checked against its target's resource limits
 /// ([`limits::check`]: threads and shared / workgroup memory per block) before it is
 /// returned; `CodegenError::Resources` names the layer and kernel that do not fit.

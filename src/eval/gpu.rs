@@ -11,15 +11,16 @@ use super::{masking_key, response_score, sample_n, SampleScore, ValidateError};
 use crate::calib::CalibSample;
 use crate::model::Model;
 use crate::plan::Plan;
-use crate::runtime::llama::{EngineError, GpuLlama};
+use crate::runtime::engine::{Engine, EngineError, Sampling};
 use crate::runtime::wgpu::WgpuContext;
+use crate::runtime::wgpu_engine::WgpuEngine;
 
 /// Keeps the engine of the plan being scored (samples come plan by plan).
 pub struct GpuScorer<'a> {
     ctx: &'a WgpuContext,
     model: &'a Model,
     force_f32: bool,
-    current: Option<(String, GpuLlama)>,
+    current: Option<(String, WgpuEngine)>,
 }
 
 impl<'a> GpuScorer<'a> {
@@ -35,7 +36,7 @@ impl<'a> GpuScorer<'a> {
     /// The cache's backend name: `gpu-f16` or `gpu-f32` (the storage type changes the
     /// last digits of the loss).
     pub fn backend(&self) -> Result<String, EngineError> {
-        let engine = GpuLlama::new(self.ctx, self.model, None, self.force_f32)?;
+        let engine = WgpuEngine::new(self.ctx, self.model, None, self.force_f32)?;
         Ok(format!("gpu-{}", engine.storage().name()))
     }
 
@@ -49,7 +50,7 @@ impl<'a> GpuScorer<'a> {
         if self.current.as_ref().map(|(k, _)| k) != Some(&key) {
             // Drop the old engine first: two models' buffers need not fit together.
             self.current = None;
-            let engine = GpuLlama::new(self.ctx, self.model, plan, self.force_f32)?;
+            let engine = WgpuEngine::new(self.ctx, self.model, plan, self.force_f32)?;
             self.current = Some((key, engine));
         }
         let Some((_, gpu)) = &self.current else {
@@ -77,13 +78,13 @@ impl<'a> GpuScorer<'a> {
 /// Greedy answers of one batch of prompts through `gpu` (`max_new` tokens each, no stop):
 /// one prefill of every row, then decode steps; N = longest prompt + `max_new`.
 pub fn greedy_batch(
-    gpu: &GpuLlama,
+    gpu: &dyn Engine,
     prompts: &[Vec<u32>],
     max_new: usize,
 ) -> Result<Vec<Vec<u32>>, EngineError> {
     let lens: Vec<usize> = prompts.iter().map(Vec::len).collect();
     let mut req = gpu.start(&lens, max_new, 0)?;
-    let greedy = crate::runtime::llama::Sampling::greedy();
+    let greedy = Sampling::greedy();
     let mut next = gpu.prefill_tokens(&mut req, prompts, greedy)?;
     let mut out: Vec<Vec<u32>> = next.iter().map(|&t| vec![t]).collect();
     for _ in 1..max_new {
@@ -99,7 +100,7 @@ pub fn greedy_batch(
 /// the same length): prefill `window[..len − scored]`, then feed the window's tokens one
 /// decode step at a time. Returns (summed nats, scored tokens).
 pub fn window_nats(
-    gpu: &GpuLlama,
+    gpu: &dyn Engine,
     windows: &[Vec<u32>],
     scored: usize,
     vocab: usize,

@@ -254,7 +254,7 @@ pub enum ValidateError {
     #[error(transparent)]
     Model(#[from] ModelError),
     #[error(transparent)]
-    Engine(#[from] crate::runtime::llama::EngineError),
+    Engine(#[from] crate::runtime::engine::EngineError),
     #[error("score cache: {0}")]
     Cache(String),
 }

@@ -271,8 +271,8 @@ pub fn uniform_plan(like: &Plan, beta: f64) -> Result<Plan, PlanError> {
     let beta_num = (beta.clamp(0.0, 1.0) * f64::from(BETA_DEN)).round() as u32;
     let rule = Rule { alpha: 0, beta_num };
     Plan::new(
-        like.model.clone(),
-        like.span.clone(),
+        like.model().clone(),
+        like.span().clone(),
         Meta {
             target_densities: vec![f64::from(beta_num) / f64::from(BETA_DEN)],
             provenance: Some(format!(
@@ -281,9 +281,9 @@ pub fn uniform_plan(like: &Plan, beta: f64) -> Result<Plan, PlanError> {
             )),
             notes: None,
         },
-        (0..like.model.layers)
+        (0..like.model().layers)
             .map(|_| LayerRules {
-                rules: vec![rule; like.model.q_heads as usize],
+                rules: vec![rule; like.model().q_heads as usize],
             })
             .collect(),
     )

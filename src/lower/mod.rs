@@ -13,10 +13,10 @@ use crate::plan::Plan;
 
 /// Lowers a plan for one storage type. Infallible: `Plan` is validated on construction.
 pub fn lower(plan: &Plan, storage: StorageType) -> KernelModule {
-    let m = &plan.model;
+    let m = plan.model();
     let group = m.group_size();
     let layers = plan
-        .layers
+        .layers()
         .iter()
         .enumerate()
         .map(|(l, layer)| {
@@ -66,7 +66,7 @@ pub fn lower(plan: &Plan, storage: StorageType) -> KernelModule {
         .collect();
     KernelModule {
         shape: m.clone(),
-        span: plan.span.params(),
+        span: plan.span().params(),
         storage,
         layers,
     }

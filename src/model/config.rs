@@ -64,7 +64,7 @@ impl LlamaConfig {
     /// Checks that a plan was made for this model's layers and heads (its context length
     /// may differ: a plan can be made for a shorter context).
     pub fn check_plan(&self, plan: &Plan) -> Result<(), ModelError> {
-        let m = &plan.model;
+        let m = plan.model();
         for (field, p, want) in [
             ("model.layers", m.layers, self.n_layers),
             ("model.q_heads", m.q_heads, self.q_heads),

@@ -1,7 +1,8 @@
 //! The MoA plan: moa's front-end IR, stored as TOML.
 //!
-//! A [`Plan`] can only be built through [`Plan::from_toml_str`] or [`Plan::new`], both of
-//! which validate it, so later stages (`lower`, `codegen`) never re-check shapes or ranges.
+//! A [`Plan`] can only be built through [`Plan::from_toml_str`] or [`Plan::new`] (and the
+//! helpers built on it), all of which validate it, and its fields are private, so later
+//! stages (`lower`, `codegen`) never re-check shapes or ranges.
 //! The meaning of every field is written once in `docs/DESIGN.md`.
 
 pub mod rule;
@@ -138,13 +139,25 @@ pub struct LayerRules {
     pub rules: Vec<Rule>,
 }
 
-/// A validated plan.
+/// A validated plan. Its fields are private: every way to make or change one
+/// ([`Plan::from_toml_str`], [`Plan::new`], [`Plan::dense`], [`Plan::with_meta`],
+/// [`Plan::with_layers`]) validates, so a plan that exists is valid and later stages
+/// (`lower`, `codegen`, the runtimes) never re-check it. Read it through the accessors;
+/// to change the shape or spans, take it apart ([`Plan::into_parts`]) and build a new one.
+///
+/// ```compile_fail
+/// # use moa::plan::{ModelShape, Plan};
+/// let shape = ModelShape { name: None, layers: 2, q_heads: 4, kv_heads: 2, head_dim: 64,
+///     max_context_tokens: 1024 };
+/// let mut plan = Plan::dense(shape).unwrap();
+/// plan.layers.clear(); // private: a plan with no layers cannot be made
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
-    pub model: ModelShape,
-    pub span: SpanSection,
-    pub meta: Meta,
-    pub layers: Vec<LayerRules>,
+    model: ModelShape,
+    span: SpanSection,
+    meta: Meta,
+    layers: Vec<LayerRules>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -315,6 +328,43 @@ impl Plan {
                 message,
             })?;
         Ok(plan)
+    }
+
+    /// The model shape the plan was made for.
+    pub fn model(&self) -> &ModelShape {
+        &self.model
+    }
+
+    /// How rules become spans (sink, minimum span, block, mode, new tokens for N).
+    pub fn span(&self) -> &SpanSection {
+        &self.span
+    }
+
+    /// Where the plan came from (free-form; validated ranges only for densities).
+    pub fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    /// One entry per layer (`model().layers` of them), each with one rule per query head.
+    pub fn layers(&self) -> &[LayerRules] {
+        &self.layers
+    }
+
+    /// The plan with `meta` replaced, validated (a target density outside (0, 1] is an
+    /// error naming it).
+    pub fn with_meta(self, meta: Meta) -> Result<Plan, PlanError> {
+        Plan::new(self.model, self.span, meta, self.layers)
+    }
+
+    /// The plan with `layers` replaced, validated (one entry per layer, one rule per query
+    /// head, each in range).
+    pub fn with_layers(self, layers: Vec<LayerRules>) -> Result<Plan, PlanError> {
+        Plan::new(self.model, self.span, self.meta, layers)
+    }
+
+    /// The parts, to build a changed plan with [`Plan::new`] (which validates again).
+    pub fn into_parts(self) -> (ModelShape, SpanSection, Meta, Vec<LayerRules>) {
+        (self.model, self.span, self.meta, self.layers)
     }
 
     /// The dense plan of `model`: every query head of every layer keeps every token

@@ -130,7 +130,7 @@ pub fn diagnose(
     let mut heads = Vec::new();
     let mut layer_influence = vec![0.0; c.n_layers];
     let mut row = vec![0.0f64; t];
-    let sink = plan.span.sink_tokens as usize;
+    let sink = plan.span().sink_tokens as usize;
     let dense_loss = walk_backward(model, &span, &mut |l, attn| {
         for h in 0..c.q_heads {
             let (a, g) = (&attn.probs[h], &attn.grads[h]);
@@ -186,8 +186,8 @@ pub fn diagnose(
         alpha: 0,
         beta_num: BETA_DEN / 2,
     }
-    .span(n_eval, &plan.span.params());
-    let uniform = HeadWindow::new(half, plan.span.sink_tokens);
+    .span(n_eval, &plan.span().params());
+    let uniform = HeadWindow::new(half, plan.span().sink_tokens);
     let uniform_loss = model.loss_windows(&span, &|_, _| Some(uniform), &[])?;
     let mut layer_restore = vec![None; c.n_layers];
     if opts.restore_layers {

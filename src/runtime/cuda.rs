@@ -369,10 +369,15 @@ impl CudaAttention {
         arch: &'static str,
         tuning: DecodeTuning,
     ) -> Result<CudaAttention, CudaError> {
-        let artifacts = crate::codegen::cuda::generate_tuned(module, tuning)?;
-        // The same resource check as `moa-compile`: a tuning or plan whose kernels need
-        // more shared memory or threads than sm_90 allows is refused before NVRTC runs.
-        crate::codegen::limits::check(crate::codegen::Target::Cuda, &artifacts)?;
+        // The library's compile entry, with the same resource check as `moa-compile`: a
+        // tuning or plan whose kernels need more shared memory or threads than sm_90
+        // allows is refused before NVRTC runs.
+        use crate::codegen::{CompileOptions, Compiled, Target};
+        let options = CompileOptions {
+            cuda_decode: tuning,
+        };
+        let artifacts = Compiled::from_module(module.clone(), &[Target::Cuda], options)?
+            .into_artifacts(Target::Cuda);
         let ctx = catch_unwind(AssertUnwindSafe(|| CudaContext::new(ordinal)))
             .map_err(|p| CudaError::DriverMissing {
                 detail: panic_text(p),

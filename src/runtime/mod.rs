@@ -3,8 +3,9 @@
 pub mod cases;
 pub mod cuda;
 pub mod cuda_bench;
-pub mod llama;
+pub mod engine;
 pub mod reference;
 pub mod shaders;
 pub mod wgpu;
+pub mod wgpu_engine;
 pub mod worklist;

@@ -110,7 +110,7 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
             restore_layers: args.restore_layers,
         };
         let d = diagnose(&grad, s, key, &plan, n, opts)?;
-        let text = report_text(&d, args.top, plan.span.sink_tokens);
+        let text = report_text(&d, args.top, plan.span().sink_tokens);
         println!("{text}");
         out.push_str(&text);
         out.push('\n');

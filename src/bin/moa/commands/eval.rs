@@ -18,8 +18,9 @@ use moa::eval::retrieval::{
 use moa::model::{self, Model, ModelTokenizer};
 use moa::plan::{stats::plan_stats, Plan};
 use moa::profile::progress::{fmt_duration, Progress};
-use moa::runtime::llama::GpuLlama;
+use moa::runtime::engine::Engine;
 use moa::runtime::wgpu::WgpuContext;
+use moa::runtime::wgpu_engine::WgpuEngine;
 
 /// `moa eval`.
 #[derive(clap::Args)]
@@ -139,7 +140,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     if !args.no_uniform {
         let mut seen: Vec<u32> = Vec::new();
         for (name, plan) in &loaded {
-            let d = match plan.meta.target_densities.first() {
+            let d = match plan.meta().target_densities.first() {
                 Some(&d) => d,
                 None => plan_stats(plan, *grid.lengths.last().unwrap_or(&1024), 2).kv_density,
             };
@@ -251,7 +252,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         seconds: 0.0,
     };
     for (name, plan) in &plans {
-        let gpu = GpuLlama::new(&ctx, &model, plan.as_ref(), args.f32)?;
+        let gpu = WgpuEngine::new(&ctx, &model, plan.as_ref(), args.f32)?;
         report.backend = format!(
             "wgpu {} ({:?}), {}",
             ctx.adapter_name(),

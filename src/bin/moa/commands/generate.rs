@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use moa::model::{self, ChatMessage, ChatTemplate, Model, ModelTokenizer};
 use moa::plan::Plan;
-use moa::runtime::llama::{dense_plan, GpuLlama, PrefillProgress, Request, Sampling};
+use moa::runtime::engine::{Engine, PrefillProgress, Request, Sampling};
 use moa::runtime::wgpu::WgpuContext;
+use moa::runtime::wgpu_engine::WgpuEngine;
 
 use crate::args::GenerateArgs;
 
@@ -28,7 +29,7 @@ const PROGRESS_MIN_TOKENS: usize = 256;
 /// and only once a second has passed, then erased. Elsewhere (pipes, CI, benchmarks) it is
 /// one submission, as before.
 fn prefill(
-    gpu: &GpuLlama,
+    gpu: &dyn Engine,
     req: &mut Request,
     prompts: &[Vec<u32>],
     sampling: Sampling,
@@ -131,15 +132,17 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
     check_max_new(args.max_new_tokens, longest, model.config.context_length)?;
     let ctx = WgpuContext::new()?;
-    let gpu = match (&args.kernels, &plan) {
-        (Some(dir), Some(p)) => GpuLlama::from_compiled(&ctx, &model, p, args.f32, dir)?,
-        _ => GpuLlama::new(&ctx, &model, plan.as_ref(), args.f32)?,
+    // The back end is chosen here, at run time; everything below drives `dyn Engine`.
+    let gpu: Box<dyn Engine> = match (&args.kernels, &plan) {
+        (Some(dir), Some(p)) => {
+            Box::new(WgpuEngine::from_compiled(&ctx, &model, p, args.f32, dir)?)
+        }
+        _ => Box::new(WgpuEngine::new(&ctx, &model, plan.as_ref(), args.f32)?),
     };
     eprintln!(
-        "moa: {} on {} ({:?}), {} storage, plan {plan_name}; loaded in {:.1} s",
+        "moa: {} on {}, {} storage, plan {plan_name}; loaded in {:.1} s",
         model.config.name.as_deref().unwrap_or("model"),
-        ctx.adapter_name(),
-        ctx.backend(),
+        gpu.describe(),
         gpu.storage().name(),
         t0.elapsed().as_secs_f64()
     );
@@ -147,7 +150,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     let mut req = gpu.start(&lens, args.max_new_tokens, args.seed)?;
     let rows = prompts.len();
     let t_prefill = Instant::now();
-    let mut next = prefill(&gpu, &mut req, &prompts, sampling)?;
+    let mut next = prefill(gpu.as_ref(), &mut req, &prompts, sampling)?;
     let prefill_s = t_prefill.elapsed().as_secs_f64();
     let eos = &model.special.eos;
     let mut out: Vec<Vec<u32>> = vec![Vec::new(); rows];
@@ -203,10 +206,9 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     let dense_bytes = {
         let c = gpu.config();
         (rows * c.n_layers * c.kv_heads * 2 * c.head_dim) as u64
-            * u64::from(req.n_tokens)
+            * u64::from(req.n_tokens())
             * gpu.storage().bytes() as u64
     };
-    let _ = dense_plan; // dense bytes follow from the shape directly (every span = N)
     eprintln!(
         "prefill: {prompt_tokens} tokens in {prefill_s:.2} s = {:.1} tok/s; decode: {} steps x {rows} rows in {decode_s:.2} s = {:.1} tok/s",
         prompt_tokens as f64 / prefill_s,
@@ -215,10 +217,10 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     );
     eprintln!(
         "KV cache at N = {}: {:.2} MiB with this plan vs {:.2} MiB dense ({:.1}%)",
-        req.n_tokens,
-        mib(req.kv_bytes),
+        req.n_tokens(),
+        mib(req.kv_bytes()),
         mib(dense_bytes),
-        100.0 * req.kv_bytes as f64 / dense_bytes as f64
+        100.0 * req.kv_bytes() as f64 / dense_bytes as f64
     );
     Ok(ExitCode::SUCCESS)
 }

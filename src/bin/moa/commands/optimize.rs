@@ -65,7 +65,7 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
     let (model, span) = match &args.plan_shape {
         Some(p) => {
             let plan = Plan::load(p)?;
-            (Some(plan.model), plan.span)
+            (Some(plan.model().clone()), plan.span().clone())
         }
         None => (None, SpanSection::default()),
     };

@@ -111,7 +111,7 @@ pub fn show(
         );
     }
     let st = plan_stats(plan, n, bytes_per_elem);
-    let m = &plan.model;
+    let m = plan.model();
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -125,12 +125,12 @@ pub fn show(
     let _ = writeln!(
         s,
         "span mode {}, sink {}, min span {}, block {}; N = prompt {} + max_new {} = {}",
-        plan.span.mode.as_str(),
-        plan.span.sink_tokens,
-        plan.span.min_span_tokens,
-        plan.span.block_tokens,
+        plan.span().mode.as_str(),
+        plan.span().sink_tokens,
+        plan.span().min_span_tokens,
+        plan.span().block_tokens,
         prompt_len,
-        plan.span.max_new_tokens,
+        plan.span().max_new_tokens,
         n
     );
     let _ = writeln!(s, "layer  rules  min_span  mean_span  max_span  kv_slots");
@@ -176,7 +176,7 @@ pub fn show(
     );
     // The "never more than dense" guarantee holds exactly when no KV head's span exceeds
     // N: always in moa span mode, not always in upstream mode (docs/DESIGN.md §2, §4).
-    match plan.span.mode {
+    match plan.span().mode {
         SpanMode::Moa => {
             let _ = writeln!(
                 s,
@@ -190,8 +190,8 @@ pub fn show(
                 "upstream span mode: {} of {} KV-head spans exceed N = {n} (upstream rounds spans up to min span {} and block {} even past N); the cache is {pct:.1}% of dense{}; only moa span mode guarantees at most dense",
                 st.kv_spans_over_n,
                 u64::from(m.layers) * u64::from(m.kv_heads),
-                plan.span.min_span_tokens,
-                plan.span.block_tokens,
+                plan.span().min_span_tokens,
+                plan.span().block_tokens,
                 if st.kv_bytes > st.dense_kv_bytes {
                     ", MORE than dense"
                 } else {

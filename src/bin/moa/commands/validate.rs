@@ -140,7 +140,7 @@ pub fn write_best(
     calib: &Path,
     dst: &Path,
 ) -> anyhow::Result<()> {
-    let mut plan = Plan::load(src)?;
+    let plan = Plan::load(src)?;
     let line = format!(
         "validated on {} held-out samples of `{}`: mean response loss {:.4} (dense {:.4}, \
          {:+.4}), argmax agreement with the dense answer {:.3}, KV density {:.3} at the \
@@ -153,10 +153,12 @@ pub fn write_best(
         report.agreement(),
         report.kv_density
     );
-    plan.meta.notes = Some(match plan.meta.notes.take() {
+    let mut meta = plan.meta().clone();
+    meta.notes = Some(match meta.notes.take() {
         Some(n) => format!("{n}; {line}"),
         None => line,
     });
+    let plan = plan.with_meta(meta)?;
     if let Some(dir) = dst.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }

@@ -1,0 +1,225 @@
+//! The library's one entry from a plan to kernels: [`compile`] lowers a [`Plan`] and
+//! generates every kernel for the asked targets; [`Compiled`] holds the result (the
+//! lowered module, the sources per target, each kernel's typed launch interface) and
+//! writes or reads a `moa-compile` output folder. `moa-compile`, the runtimes, the
+//! snapshot tests and apps' `build.rs` all go through here, so a plan compiles to the same
+//! bytes everywhere.
+
+use std::path::Path;
+
+use super::cuda::DecodeTuning;
+use super::{emit, limits, Artifact, CodegenError, KernelInfo, Target};
+use crate::lower::{lower, KernelModule, StorageType};
+use crate::plan::Plan;
+
+/// Choices of a compile beyond the plan, targets and storage type.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CompileOptions {
+    /// Shape of the CUDA decode kernel (warps per block, pipeline depth); the default is
+    /// what `moa-compile` generates, benchmarks compare others.
+    pub cuda_decode: DecodeTuning,
+}
+
+/// The kernels of one plan: the lowered module they were generated from and, per target,
+/// the generated source files with the kernels each defines.
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    module: KernelModule,
+    targets: Vec<(Target, Vec<Artifact>)>,
+}
+
+/// Lowers `plan` with Q/K/V and the cache stored as `storage`, and generates every kernel
+/// for each of `targets` (in the order given, duplicates ignored). WGSL is validated with
+/// naga and every kernel is checked against its target's resource limits
+/// ([`limits::check`]). Errors: [`CodegenError::Unsupported`] (e.g. bf16 for WGSL, no
+/// targets), [`CodegenError::Resources`] naming the layer and kernel over a limit, or a
+/// template failure (a compiler bug).
+pub fn compile(
+    plan: &Plan,
+    targets: &[Target],
+    storage: StorageType,
+) -> Result<Compiled, CodegenError> {
+    Compiled::from_module(lower(plan, storage), targets, CompileOptions::default())
+}
+
+impl Compiled {
+    /// [`compile`] from an already lowered module, with `options` (the runtimes keep the
+    /// module they launch with; benchmarks vary the CUDA decode shape).
+    pub fn from_module(
+        module: KernelModule,
+        targets: &[Target],
+        options: CompileOptions,
+    ) -> Result<Compiled, CodegenError> {
+        if targets.is_empty() {
+            return Err(CodegenError::Unsupported {
+                target: "any",
+                message: "no target asked for: give wgsl, cuda or both".into(),
+            });
+        }
+        let mut out: Vec<(Target, Vec<Artifact>)> = Vec::new();
+        for &t in targets {
+            if out.iter().any(|(have, _)| *have == t) {
+                continue;
+            }
+            let artifacts = match t {
+                Target::Wgsl => super::wgsl::generate(&module)?,
+                Target::Cuda => super::cuda::generate_tuned(&module, options.cuda_decode)?,
+            };
+            limits::check(t, &artifacts)?;
+            out.push((t, artifacts));
+        }
+        Ok(Compiled {
+            module,
+            targets: out,
+        })
+    }
+
+    /// Reads the `target` kernels of `plan` (stored as `storage`) back from a `moa-compile`
+    /// output folder instead of generating them. Errors ([`CodegenError::Manifest`]) when
+    /// the folder was compiled for another plan, storage type or manifest version, or holds
+    /// no kernels of `target`.
+    pub fn read(
+        dir: &Path,
+        plan: &Plan,
+        storage: StorageType,
+        target: Target,
+    ) -> Result<Compiled, CodegenError> {
+        let module = lower(plan, storage);
+        let artifacts = emit::read_output(dir, &module, target)?;
+        Ok(Compiled {
+            module,
+            targets: vec![(target, artifacts)],
+        })
+    }
+
+    /// The `target` kernels of `plan` from what an app embedded at build time: the
+    /// `manifest` text and each source by its relative path (`kernels.rs`'s `MANIFEST` and
+    /// `KERNELS[i].path`, `.source`). Nothing is generated: the storage type is the
+    /// manifest's, and the manifest must have been written for exactly `plan`
+    /// ([`CodegenError::Manifest`] names the first differing field otherwise).
+    pub fn from_embedded(
+        plan: &Plan,
+        target: Target,
+        manifest: &str,
+        sources: &[(&str, &str)],
+    ) -> Result<Compiled, CodegenError> {
+        let origin = "embedded manifest";
+        let storage = manifest_storage(origin, manifest)?;
+        let module = lower(plan, storage);
+        let mut source_of = |rel: &str| {
+            sources
+                .iter()
+                .find(|(p, _)| *p == rel)
+                .map(|(_, s)| s.to_string())
+                .ok_or_else(|| "not among the embedded sources".to_string())
+        };
+        let artifacts = emit::parse_output(origin, manifest, &module, target, &mut source_of)?;
+        Ok(Compiled {
+            module,
+            targets: vec![(target, artifacts)],
+        })
+    }
+
+    /// Checks that these kernels were compiled for exactly `plan` (shape, span constants,
+    /// per-layer rules): kernels bake all of them in, so others would run the wrong masks.
+    /// [`CodegenError::Manifest`] names the first differing field.
+    pub fn check_plan(&self, plan: &Plan) -> Result<(), CodegenError> {
+        let want = lower(plan, self.module.storage);
+        let json = |m: &KernelModule| serde_json::to_value(m).unwrap_or_default();
+        match emit::first_difference("kernels", &json(&self.module), &json(&want)) {
+            None => Ok(()),
+            Some(diff) => Err(CodegenError::Manifest {
+                path: "compiled kernels".into(),
+                message: format!("were compiled for another plan: {diff}"),
+            }),
+        }
+    }
+
+    /// The lowered plan the kernels bake in: shape, span constants, storage type, and per
+    /// layer the rule groups and KV segments (cache layouts follow from it and N).
+    pub fn module(&self) -> &KernelModule {
+        &self.module
+    }
+
+    /// Element type of Q, K, V and the cache in device memory.
+    pub fn storage(&self) -> StorageType {
+        self.module.storage
+    }
+
+    /// The targets compiled, in the order asked.
+    pub fn targets(&self) -> Vec<Target> {
+        self.targets.iter().map(|(t, _)| *t).collect()
+    }
+
+    /// The source files of `target` (empty when it was not compiled).
+    pub fn artifacts(&self, target: Target) -> &[Artifact] {
+        self.targets
+            .iter()
+            .find(|(t, _)| *t == target)
+            .map_or(&[], |(_, a)| a.as_slice())
+    }
+
+    /// Every source file with its target, in target order.
+    pub fn all_artifacts(&self) -> &[(Target, Vec<Artifact>)] {
+        &self.targets
+    }
+
+    /// The manifest entries: every kernel of every target with its typed launch interface
+    /// ([`super::abi::KernelAbi`]: parameters, block, tiles, grid rule).
+    pub fn kernels(&self) -> impl Iterator<Item = &KernelInfo> {
+        self.targets
+            .iter()
+            .flat_map(|(_, a)| a.iter())
+            .flat_map(|a| a.kernels.iter())
+    }
+
+    /// `manifest.json` exactly as `moa-compile` writes it (deterministic).
+    pub fn manifest_json(&self) -> String {
+        emit::manifest_json(&self.module, &self.targets)
+    }
+
+    /// `kernels.rs` exactly as `moa-compile` writes it: every source embedded with
+    /// `include_str!` (paths relative to the output folder) plus the manifest.
+    pub fn embed_rs(&self) -> String {
+        emit::embed_rs(&self.targets)
+    }
+
+    /// Writes the output folder `moa-compile` writes (sources, `manifest.json`,
+    /// `kernels.rs`); unchanged files are left alone and kernel files of an earlier plan
+    /// removed ([`emit::write_output`]). Returns how many files changed.
+    pub fn write(&self, dir: &Path) -> Result<usize, CodegenError> {
+        emit::write_output(dir, &self.module, &self.targets)
+    }
+
+    /// The source files of `target`, by value (empty when it was not compiled).
+    pub fn into_artifacts(self, target: Target) -> Vec<Artifact> {
+        self.targets
+            .into_iter()
+            .find(|(t, _)| *t == target)
+            .map_or_else(Vec::new, |(_, a)| a)
+    }
+
+    /// The lowered module and the sources per target, by value.
+    pub fn into_parts(self) -> (KernelModule, Vec<(Target, Vec<Artifact>)>) {
+        (self.module, self.targets)
+    }
+}
+
+/// The `storage` field of a manifest (`f32`, `f16` or `bf16`).
+fn manifest_storage(origin: &str, manifest: &str) -> Result<StorageType, CodegenError> {
+    let bad = |message: String| CodegenError::Manifest {
+        path: origin.to_string(),
+        message,
+    };
+    let m: serde_json::Value =
+        serde_json::from_str(manifest).map_err(|e| bad(format!("not JSON: {e}")))?;
+    [StorageType::F32, StorageType::F16, StorageType::Bf16]
+        .into_iter()
+        .find(|t| m["storage"].as_str() == Some(t.name()))
+        .ok_or_else(|| {
+            bad(format!(
+                "`storage` is {}: allowed \"f32\", \"f16\" or \"bf16\"",
+                m["storage"]
+            ))
+        })
+}

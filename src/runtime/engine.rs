@@ -1,0 +1,448 @@
+//! The backend-neutral model API: what `moa generate`, `moa eval`, the GPU scorer and the
+//! benchmarks drive, implemented by each back end (wgpu: [`super::wgpu_engine::WgpuEngine`]; CUDA
+//! beside it), the way candle's CPU/CUDA/Metal back ends share one storage trait.
+//!
+//! One engine holds one model's weights and one plan's compiled attention kernels. Work
+//! comes as requests: [`Engine::start`] fixes N (longest prompt + new tokens, docs/DESIGN.md
+//! §1) and allocates every layer's sink + ring cache once from the plan's spans at N; one
+//! prefill of all rows follows, then decode steps of one token per row, each row at its own
+//! position.
+//!
+//! **Why a trait object.** [`Engine`] is object-safe (every method takes `&self`, no
+//! generic methods, the request's back-end state is type-erased inside [`Request`]), so a
+//! back end is picked at run time as a `Box<dyn Engine>` (`moa generate --backend cuda`)
+//! and every caller is compiled once, not once per back end. The price is one dynamic call
+//! per pass (a pass is one or more device round trips, microseconds at least) and a
+//! request started by one engine being refused by another at run time
+//! ([`EngineError::WrongRequest`]) instead of at compile time. A generic trait with an
+//! associated request type would give that check statically but would make each caller
+//! (generate, eval, the scorer, the benches) generic and the back-end choice a `match`
+//! around every one of them.
+//!
+//! Methods take `&self`: everything a pass changes (caches, positions, recorded decode
+//! steps, the sampling RNG) lives in the [`Request`], so one engine serves any number of
+//! requests, one after another or side by side.
+
+use std::any::Any;
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::cuda::CudaError;
+use super::wgpu::WgpuError;
+use crate::codegen::CodegenError;
+use crate::lower::StorageType;
+use crate::model::{LlamaConfig, ModelError};
+use crate::plan::{Plan, PlanError};
+
+/// Why a model engine could not be built or could not run a pass.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Wgpu(#[from] WgpuError),
+    #[error(transparent)]
+    Cuda(#[from] CudaError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Codegen(#[from] CodegenError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// Bad input to a pass (wrong row count, token id out of the vocabulary, a row at N…);
+    /// the message names the value and the allowed range.
+    #[error("{0}")]
+    Input(String),
+    #[error("the prompt ({prompt} tokens) plus {max_new} new tokens exceeds the model's context of {context} tokens")]
+    TooLong {
+        prompt: usize,
+        max_new: usize,
+        context: usize,
+    },
+    #[error("tensor `{name}` needs {bytes} bytes, above this adapter's storage binding limit of {limit} bytes")]
+    TooLarge {
+        name: String,
+        bytes: u64,
+        limit: u64,
+    },
+    #[error("GPU error while running {what}: {message}")]
+    Gpu { what: String, message: String },
+    /// A request handed to an engine other than the one that started it.
+    #[error("this request was started by another engine ({started_by}); start it on `{engine}`")]
+    WrongRequest {
+        started_by: &'static str,
+        engine: &'static str,
+    },
+}
+
+/// How far a prefill is ([`Engine::prefill_tokens_with_progress`]): reported after each
+/// layer has finished on the device. Every layer processes every prompt token, so the
+/// fraction done is `layers_done / layers`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PrefillProgress {
+    /// Layers finished on the device.
+    pub layers_done: usize,
+    /// Layers of the model.
+    pub layers: usize,
+    /// Prompt tokens of the pass, all rows together.
+    pub tokens: usize,
+    /// Wall time since the first layer was submitted.
+    pub elapsed: Duration,
+}
+
+impl PrefillProgress {
+    /// Fraction of the prefill done, in [0, 1].
+    pub fn fraction(&self) -> f64 {
+        self.layers_done as f64 / self.layers.max(1) as f64
+    }
+
+    /// Prompt tokens per second so far (tokens × fraction done / elapsed seconds).
+    pub fn tokens_per_s(&self) -> f64 {
+        self.tokens as f64 * self.fraction() / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Time left at the rate so far; `None` before the first layer is done.
+    pub fn eta(&self) -> Option<Duration> {
+        if self.layers_done == 0 {
+            return None;
+        }
+        let left = (self.layers - self.layers_done.min(self.layers)) as f64;
+        Some(self.elapsed.mul_f64(left / self.layers_done as f64))
+    }
+
+    /// One status line: `prefill 2048 tokens: 12/30 layers (40%), 812 tok/s, ETA 4 s`
+    /// (`ETA 3 min 5 s` from two minutes on).
+    pub fn line(&self) -> String {
+        let eta = match self.eta().map(|t| t.as_secs_f64().ceil() as u64) {
+            Some(s) if s >= 120 => format!("ETA {} min {} s", s / 60, s % 60),
+            Some(s) => format!("ETA {s} s"),
+            None => "ETA ?".into(),
+        };
+        format!(
+            "prefill {} tokens: {}/{} layers ({:.0}%), {:.0} tok/s, {eta}",
+            self.tokens,
+            self.layers_done,
+            self.layers,
+            100.0 * self.fraction(),
+            self.tokens_per_s()
+        )
+    }
+}
+
+/// How the next token is chosen from the logits.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sampling {
+    /// 0 means greedy (argmax).
+    pub temperature: f32,
+    pub top_p: f32,
+    pub seed: u64,
+}
+
+impl Sampling {
+    /// Checks the ranges: `temperature` finite and ≥ 0 (0 = greedy), `top_p` in (0, 1].
+    /// NaN or a negative temperature would otherwise fall back to greedy silently, and a
+    /// `top_p` outside (0, 1] would be clamped.
+    pub fn validate(&self) -> Result<(), EngineError> {
+        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
+            return Err(EngineError::Input(format!(
+                "`temperature` = {} is out of range: allowed a finite number >= 0 (0 = greedy)",
+                self.temperature
+            )));
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return Err(EngineError::Input(format!(
+                "`top_p` = {} is out of range: allowed (0, 1]",
+                self.top_p
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn greedy() -> Sampling {
+        Sampling {
+            temperature: 0.0,
+            top_p: 1.0,
+            seed: 0,
+        }
+    }
+
+    /// Greedy (argmax) rather than sampled.
+    pub fn is_greedy(&self) -> bool {
+        self.temperature <= 0.0
+    }
+}
+
+/// One batch of rows being generated: N, each row's position, the caches' size, and the
+/// back end's own state (caches, activations, recorded decode steps) behind a type-erased
+/// box. Made by [`Engine::start`]; every pass of the request goes to the same engine.
+pub struct Request {
+    rows: usize,
+    n_tokens: u32,
+    row_len: Vec<u32>,
+    kv_bytes: u64,
+    rng: StdRng,
+    started_by: &'static str,
+    state: Box<dyn Any>,
+}
+
+impl Request {
+    /// For back ends: a request of `rows` rows at N = `n_tokens` whose K and V caches take
+    /// `kv_bytes` bytes together; `seed` seeds the sampling RNG; `state` is the back end's
+    /// per-request data, found again with [`Self::state`] / [`Self::state_mut`].
+    /// `backend` names the engine type (for [`EngineError::WrongRequest`]).
+    pub fn new<T: Any>(
+        backend: &'static str,
+        rows: usize,
+        n_tokens: u32,
+        kv_bytes: u64,
+        seed: u64,
+        state: T,
+    ) -> Request {
+        Request {
+            rows,
+            n_tokens,
+            row_len: vec![0; rows],
+            kv_bytes,
+            rng: StdRng::seed_from_u64(seed),
+            started_by: backend,
+            state: Box::new(state),
+        }
+    }
+
+    /// Rows of the batch.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// N: spans are evaluated at this length for the whole request.
+    pub fn n_tokens(&self) -> u32 {
+        self.n_tokens
+    }
+
+    /// Tokens each row has seen so far (its next position), `[rows]`.
+    pub fn row_len(&self) -> &[u32] {
+        &self.row_len
+    }
+
+    /// Bytes of all K and V caches of this request (all layers, all rows).
+    pub fn kv_bytes(&self) -> u64 {
+        self.kv_bytes
+    }
+
+    /// The back end's state, if this request was started by back end `backend` with a
+    /// state of type `T`.
+    pub fn state<T: Any>(&self, backend: &'static str) -> Result<&T, EngineError> {
+        let started_by = self.started_by;
+        self.state.downcast_ref().ok_or(EngineError::WrongRequest {
+            started_by,
+            engine: backend,
+        })
+    }
+
+    /// [`Self::state`], mutable.
+    pub fn state_mut<T: Any>(&mut self, backend: &'static str) -> Result<&mut T, EngineError> {
+        let started_by = self.started_by;
+        self.state.downcast_mut().ok_or(EngineError::WrongRequest {
+            started_by,
+            engine: backend,
+        })
+    }
+
+    /// One uniform number in [0, 1) per row for this pass's sampling, from the request's
+    /// seeded RNG: every back end draws the same numbers, so a seed picks the same tokens
+    /// wherever the logits agree.
+    pub fn draw_uniforms(&mut self) -> Vec<f32> {
+        (0..self.rows).map(|_| self.rng.random::<f32>()).collect()
+    }
+
+    /// Checks a prefill's prompts against the request (one per row, each `1..=N` tokens,
+    /// every id below `vocab`) and sets each row's position to its prompt length.
+    pub fn begin_prefill(&mut self, prompts: &[Vec<u32>], vocab: usize) -> Result<(), EngineError> {
+        if prompts.len() != self.rows {
+            return Err(EngineError::Input(format!(
+                "{} prompts for a request of {} rows",
+                prompts.len(),
+                self.rows
+            )));
+        }
+        let mut lens = Vec::with_capacity(self.rows);
+        for (b, p) in prompts.iter().enumerate() {
+            check_ids(p, vocab, &format!("prompt {b}"))?;
+            let n = u32::try_from(p.len())
+                .ok()
+                .filter(|&n| n >= 1 && n <= self.n_tokens)
+                .ok_or_else(|| {
+                    EngineError::Input(format!(
+                        "prompt {b} has {} tokens: allowed 1..={} (N of this request)",
+                        p.len(),
+                        self.n_tokens
+                    ))
+                })?;
+            lens.push(n);
+        }
+        self.row_len = lens;
+        Ok(())
+    }
+
+    /// Checks a decode step's input: one token per row, ids below `vocab`, and no row
+    /// already at N (the request's caches were sized for N tokens).
+    pub fn check_decode(&self, tokens: &[u32], vocab: usize) -> Result<(), EngineError> {
+        if tokens.len() != self.rows {
+            return Err(EngineError::Input(format!(
+                "{} tokens for a request of {} rows",
+                tokens.len(),
+                self.rows
+            )));
+        }
+        check_ids(tokens, vocab, "decode input")?;
+        if let Some(b) = self.row_len.iter().position(|&p| p >= self.n_tokens) {
+            return Err(EngineError::Input(format!(
+                "row {b} is at position {}: the request was started for N = {} tokens (longest prompt + max_new); start a longer request",
+                self.row_len[b], self.n_tokens
+            )));
+        }
+        Ok(())
+    }
+
+    /// After a decode step: every row moved one position on.
+    pub fn advance(&mut self) {
+        for len in &mut self.row_len {
+            *len += 1;
+        }
+    }
+}
+
+/// N of a request (longest prompt + `max_new`), checked: at least one row, no empty
+/// prompt, N within the model's context and `u32`. Back ends call it first in
+/// [`Engine::start`], so every back end refuses the same requests with the same errors.
+pub fn request_n(
+    prompt_lens: &[usize],
+    max_new: usize,
+    config: &LlamaConfig,
+) -> Result<u32, EngineError> {
+    let longest = prompt_lens.iter().copied().max().unwrap_or(0);
+    if prompt_lens.is_empty() || prompt_lens.contains(&0) {
+        return Err(EngineError::Input(
+            "every prompt needs at least one token".into(),
+        ));
+    }
+    // Checked: `max_new` comes from the command line (usize::MAX must not wrap).
+    longest
+        .checked_add(max_new)
+        .filter(|&n| n <= config.context_length)
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or(EngineError::TooLong {
+            prompt: longest,
+            max_new,
+            context: config.context_length,
+        })
+}
+
+/// Every id must index the embedding table: an id ≥ `vocab` (a tokenizer of another model)
+/// is an error naming it, never a clamped or out-of-bounds lookup.
+pub fn check_ids(ids: &[u32], vocab: usize, what: &str) -> Result<(), EngineError> {
+    match ids.iter().position(|&id| id as usize >= vocab) {
+        None => Ok(()),
+        Some(i) => Err(EngineError::Input(format!(
+            "{what}: token id {} at position {i} is out of range: the model's vocab_size is {vocab} (ids 0..={}); is the tokenizer from another model?",
+            ids[i],
+            vocab.saturating_sub(1)
+        ))),
+    }
+}
+
+/// A Llama-family model on a device with the compiled attention kernels of one plan.
+///
+/// Shapes: `rows` = prompts of a request; logits are `[rows][vocab_size]` f32 (the last
+/// token's of each row); token ids are `u32` below `config().vocab_size`. Every pass
+/// returns [`EngineError::Input`] for input that does not fit the request (row count,
+/// prompt length outside `1..=N`, an id out of the vocabulary, a decode past N) and
+/// [`EngineError::WrongRequest`] for a request of another engine; device failures come as
+/// the back end's variant or [`EngineError::Gpu`].
+pub trait Engine {
+    /// The back end and device, for logs and reports (e.g. `wgpu llvmpipe (Vulkan)`).
+    fn describe(&self) -> String;
+
+    /// The model's shape and hyper-parameters.
+    fn config(&self) -> &LlamaConfig;
+
+    /// The plan whose kernels run the attention (a dense plan, every span N, when built
+    /// without one).
+    fn plan(&self) -> &Plan;
+
+    /// Storage type of the weights, Q/K/V and the KV cache on the device.
+    fn storage(&self) -> StorageType;
+
+    /// Bytes of weights on the device.
+    fn weight_bytes(&self) -> u64;
+
+    /// KV-cache bytes (K and V, all layers) a request of `rows` rows at N = `n_tokens`
+    /// would allocate with this plan.
+    fn kv_bytes(&self, rows: usize, n_tokens: u32) -> u64;
+
+    /// Starts a request of `prompt_lens.len()` rows: N = longest prompt + `max_new`, caches
+    /// allocated from the plan at N, sampling RNG seeded with `seed`. Errors: no rows, an
+    /// empty prompt, N over the model's context ([`EngineError::TooLong`]), or device
+    /// memory ([`EngineError::TooLarge`], the back end's allocation error).
+    fn start(
+        &self,
+        prompt_lens: &[usize],
+        max_new: usize,
+        seed: u64,
+    ) -> Result<Request, EngineError>;
+
+    /// Prefill of every row (`prompts[b]` has `prompt_lens[b]` tokens or fewer, at least
+    /// one); returns the logits of each row's last token, `[rows][vocab_size]`.
+    fn prefill_logits(
+        &self,
+        req: &mut Request,
+        prompts: &[Vec<u32>],
+    ) -> Result<Vec<Vec<f32>>, EngineError>;
+
+    /// Prefill of every row; returns each row's first generated token, `[rows]`, chosen by
+    /// `sampling` (checked with [`Sampling::validate`]).
+    fn prefill_tokens(
+        &self,
+        req: &mut Request,
+        prompts: &[Vec<u32>],
+        sampling: Sampling,
+    ) -> Result<Vec<u32>, EngineError>;
+
+    /// [`Self::prefill_tokens`] with `progress` called as layers finish on the device (the
+    /// same tokens come out; a back end may pay a device round trip per layer for it, so
+    /// use it for long prompts). The default reports once, when the pass is done.
+    fn prefill_tokens_with_progress(
+        &self,
+        req: &mut Request,
+        prompts: &[Vec<u32>],
+        sampling: Sampling,
+        progress: &mut dyn FnMut(&PrefillProgress),
+    ) -> Result<Vec<u32>, EngineError> {
+        let t0 = std::time::Instant::now();
+        let out = self.prefill_tokens(req, prompts, sampling)?;
+        let layers = self.config().n_layers;
+        progress(&PrefillProgress {
+            layers_done: layers,
+            layers,
+            tokens: prompts.iter().map(Vec::len).sum(),
+            elapsed: t0.elapsed(),
+        });
+        Ok(out)
+    }
+
+    /// One decode step: `tokens[b]` is row b's newest token, at position `row_len()[b]`;
+    /// returns the logits of the step, `[rows][vocab_size]`.
+    fn decode_logits(
+        &self,
+        req: &mut Request,
+        tokens: &[u32],
+    ) -> Result<Vec<Vec<f32>>, EngineError>;
+
+    /// One decode step returning each row's next token, `[rows]`.
+    fn decode_tokens(
+        &self,
+        req: &mut Request,
+        tokens: &[u32],
+        sampling: Sampling,
+    ) -> Result<Vec<u32>, EngineError>;
+}

@@ -1,0 +1,279 @@
+//! Running recorded passes: one submission (or one per layer, for prefill progress),
+//! read-back of the logits or the chosen tokens, and the prefill and decode steps that
+//! write a pass's inputs and keep each row's position.
+
+use std::time::Instant;
+
+use super::request::{WgpuRequest, BACKEND};
+use super::{EngineError, WgpuEngine};
+use crate::runtime::engine::{PrefillProgress, Request, Sampling};
+use crate::runtime::wgpu::Dispatch;
+
+/// A packed prefill batch: tokens, per-token (position, row, last position, 0),
+/// `row_start`, and the index of each row's last token.
+pub(super) type PackedPrefill = (Vec<u32>, Vec<[u32; 4]>, Vec<u32>, Vec<u32>);
+
+/// What a forward pass returns: logits, or the chosen token of each row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum OutputKind {
+    Logits,
+    Argmax,
+    /// Temperature and top-p as f32 bits (they go into a uniform as is).
+    Sample {
+        temperature: u32,
+        top_p: u32,
+    },
+}
+
+impl OutputKind {
+    pub(super) fn of(s: Sampling) -> OutputKind {
+        if s.temperature <= 0.0 {
+            OutputKind::Argmax
+        } else {
+            OutputKind::Sample {
+                temperature: s.temperature.to_bits(),
+                top_p: s.top_p.clamp(0.0, 1.0).to_bits(),
+            }
+        }
+    }
+}
+
+impl WgpuEngine {
+    /// Encodes `dispatches` into one command buffer, submits it and reads back the
+    /// logits or the chosen tokens.
+    pub(super) fn run_pass(
+        &self,
+        req: &Request,
+        dispatches: &[Dispatch],
+        output: OutputKind,
+    ) -> Result<Vec<u32>, EngineError> {
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            for d in dispatches {
+                d.encode(&mut pass);
+            }
+        }
+        let (src, words) = self.output_buffer(req, output)?;
+        self.read_back(scope, encoder, src, words)
+    }
+
+    /// [`Self::run_pass`] submitted one layer at a time, waiting for each, so `progress`
+    /// hears of every finished layer: real progress of a single prefill pass (every layer
+    /// processes every token), at the cost of one device round trip per layer.
+    pub(super) fn run_pass_by_layer(
+        &self,
+        req: &Request,
+        dispatches: &[Dispatch],
+        layer_end: &[usize],
+        output: OutputKind,
+        tokens: usize,
+        progress: &mut dyn FnMut(&PrefillProgress),
+    ) -> Result<Vec<u32>, EngineError> {
+        let t0 = Instant::now();
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let encode = |range: &[Dispatch]| {
+            let mut encoder = self.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                for d in range {
+                    d.encode(&mut pass);
+                }
+            }
+            encoder
+        };
+        let mut start = 0;
+        for (i, &end) in layer_end.iter().enumerate() {
+            self.queue
+                .submit([encode(&dispatches[start..end]).finish()]);
+            self.device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map_err(|e| EngineError::Gpu {
+                    what: "waiting for the GPU".into(),
+                    message: e.to_string(),
+                })?;
+            start = end;
+            progress(&PrefillProgress {
+                layers_done: i + 1,
+                layers: layer_end.len(),
+                tokens,
+                elapsed: t0.elapsed(),
+            });
+        }
+        let (src, words) = self.output_buffer(req, output)?;
+        self.read_back(scope, encode(&dispatches[start..]), src, words)
+    }
+
+    /// The buffer a pass's result is read from and its length in 32-bit words: the
+    /// logits `[rows][vocab]` or the chosen tokens `[rows]`.
+    pub(super) fn output_buffer<'r>(
+        &self,
+        req: &'r Request,
+        output: OutputKind,
+    ) -> Result<(&'r wgpu::Buffer, usize), EngineError> {
+        let act = &req.state::<WgpuRequest>(BACKEND)?.act;
+        Ok(match output {
+            OutputKind::Logits => (&act.logits, req.rows() * self.config.vocab_size),
+            _ => (&act.tokens_out, req.rows()),
+        })
+    }
+
+    /// Draws this step's uniform numbers for sampling (one per row).
+    pub(super) fn write_uniforms(&self, req: &mut Request, io_uniforms: &wgpu::Buffer) {
+        let u: Vec<u32> = req.draw_uniforms().iter().map(|x| x.to_bits()).collect();
+        self.queue
+            .write_buffer(io_uniforms, 0, bytemuck::cast_slice(&u));
+    }
+
+    /// A prefill pass over packed rows: one submission, or one per layer with `progress`.
+    pub(super) fn forward_prefill(
+        &self,
+        req: &mut Request,
+        packed: PackedPrefill,
+        output: OutputKind,
+        progress: Option<&mut dyn FnMut(&PrefillProgress)>,
+    ) -> Result<Vec<u32>, EngineError> {
+        let (tokens, info, row_start, last) = packed;
+        let rows = req.rows();
+        let st = req.state_mut::<WgpuRequest>(BACKEND)?;
+        if tokens.len() > st.act.capacity {
+            st.act = self.activations(tokens.len(), rows)?;
+            st.decode_record = None;
+        }
+        let io = self.step_io(&tokens, &info, &last, Some(&row_start));
+        self.write_uniforms(req, &io.uniforms);
+        match progress {
+            None => {
+                let rec = self.record(req, &io, output)?;
+                self.run_pass(req, &rec, output)
+            }
+            Some(progress) => {
+                let (rec, layer_end) = self.record_marked(req, &io, output)?;
+                self.run_pass_by_layer(req, &rec, &layer_end, output, tokens.len(), progress)
+            }
+        }
+    }
+
+    /// A decode pass: one token per row, through the request's recorded dispatches.
+    pub(super) fn forward_decode(
+        &self,
+        req: &mut Request,
+        tokens: &[u32],
+        output: OutputKind,
+    ) -> Result<Vec<u32>, EngineError> {
+        req.check_decode(tokens, self.config.vocab_size)?;
+        let info: Vec<[u32; 4]> = req
+            .row_len()
+            .iter()
+            .enumerate()
+            .map(|(b, &pos)| [pos, b as u32, pos, 0])
+            .collect();
+        let st = req.state::<WgpuRequest>(BACKEND)?;
+        let q = &self.queue;
+        q.write_buffer(&st.decode_io.tokens, 0, bytemuck::cast_slice(tokens));
+        q.write_buffer(
+            &st.decode_io.info,
+            0,
+            bytemuck::cast_slice(info.as_flattened()),
+        );
+        q.write_buffer(
+            &st.decode_io.row_pos,
+            0,
+            bytemuck::cast_slice(req.row_len()),
+        );
+        let uniforms = st.decode_io.uniforms.clone();
+        self.write_uniforms(req, &uniforms);
+        let st = req.state::<WgpuRequest>(BACKEND)?;
+        let stale = !matches!(&st.decode_record, Some((k, _)) if *k == output);
+        if stale {
+            let rec = self.record(req, &st.decode_io, output)?;
+            req.state_mut::<WgpuRequest>(BACKEND)?.decode_record = Some((output, rec));
+        }
+        let st = req.state::<WgpuRequest>(BACKEND)?;
+        let out = match &st.decode_record {
+            Some((_, rec)) => self.run_pass(req, rec, output)?,
+            None => {
+                return Err(EngineError::Input(
+                    "decode dispatches were not recorded".into(),
+                ))
+            }
+        };
+        req.advance();
+        Ok(out)
+    }
+
+    pub(super) fn read_back(
+        &self,
+        scope: wgpu::ErrorScopeGuard,
+        mut encoder: wgpu::CommandEncoder,
+        src: &wgpu::Buffer,
+        words: usize,
+    ) -> Result<Vec<u32>, EngineError> {
+        let bytes = (words * 4) as u64;
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: bytes.max(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        encoder.copy_buffer_to_buffer(src, 0, &staging, 0, bytes);
+        self.queue.submit([encoder.finish()]);
+        let gpu = |what: &str, message: String| EngineError::Gpu {
+            what: what.to_string(),
+            message,
+        };
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(gpu("a forward pass", e.to_string()));
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            // The receiver lives until the poll below returns.
+            let _ = tx.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| gpu("waiting for the GPU", e.to_string()))?;
+        rx.recv()
+            .map_err(|e| gpu("read-back", e.to_string()))?
+            .map_err(|e| gpu("read-back", e.to_string()))?;
+        let view = staging
+            .get_mapped_range(..)
+            .map_err(|e| gpu("read-back", e.to_string()))?;
+        let out = bytemuck::cast_slice::<u8, u32>(&view)[..words].to_vec();
+        drop(view);
+        staging.unmap();
+        Ok(out)
+    }
+
+    /// Checks the prompts (see [`Request::begin_prefill`]) and packs them into one
+    /// ragged batch.
+    pub(super) fn prefill_inputs(
+        &self,
+        req: &mut Request,
+        prompts: &[Vec<u32>],
+    ) -> Result<PackedPrefill, EngineError> {
+        req.state::<WgpuRequest>(BACKEND)?;
+        req.begin_prefill(prompts, self.config.vocab_size)?;
+        let mut tokens = Vec::new();
+        let mut info = Vec::new();
+        let mut row_start = vec![0u32];
+        let mut last = Vec::new();
+        for (b, p) in prompts.iter().enumerate() {
+            let n = p.len() as u32;
+            for (i, &tok) in p.iter().enumerate() {
+                tokens.push(tok);
+                info.push([i as u32, b as u32, n - 1, 0]);
+            }
+            row_start.push(tokens.len() as u32);
+            last.push(tokens.len() as u32 - 1);
+        }
+        Ok((tokens, info, row_start, last))
+    }
+
+    pub(super) fn split_logits(&self, raw: &[u32]) -> Vec<Vec<f32>> {
+        raw.chunks(self.config.vocab_size)
+            .map(|r| r.iter().map(|&b| f32::from_bits(b)).collect())
+            .collect()
+    }
+}

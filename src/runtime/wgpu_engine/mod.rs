@@ -1,0 +1,313 @@
+//! The wgpu engine ([`Engine`] on wgpu): Llama-family models with weights on the device,
+//! the hand-written ops of `shaders/` around the attention kernels compiled for the plan.
+//!
+//! A request ([`Request`]) fixes N = longest prompt + max new tokens, lowers nothing
+//! (the plan was compiled when the engine was built) and allocates every layer's sink +
+//! ring cache once from the plan's spans at N. Prefill runs all rows packed (ragged);
+//! decode runs one token per row, each row at its own position. Each forward pass is
+//! one command buffer (a prefill with progress reports: one per layer); only the sampled
+//! token ids (or, for parity tests, the logits) come back to the host.
+//!
+//! Dense mode is the same code path with a plan whose every span is N.
+//!
+//! By job: `pipelines` (the ops' compute pipelines), `weights` (upload), `request` (a
+//! request's caches and buffers), `record` (the dispatches of a pass), `forward` (running
+//! passes, prefill and decode).
+
+mod forward;
+mod pipelines;
+mod record;
+mod request;
+mod weights;
+
+use forward::OutputKind;
+use pipelines::Pipelines;
+use weights::{DeviceWeights, LayerBuffers};
+
+use super::engine::{Engine, EngineError, PrefillProgress, Request, Sampling};
+use super::wgpu::{WgpuAttention, WgpuContext};
+use crate::codegen::{self, Compiled, Target};
+use crate::lower::{CacheLayout, KernelModule, StorageType};
+use crate::model::{LlamaConfig, Model};
+use crate::plan::{Plan, PlanError};
+
+/// A plan in which every head keeps every token: dense attention through the same kernels
+/// (`Plan::dense` of the model's shape).
+pub fn dense_plan(config: &LlamaConfig) -> Result<Plan, PlanError> {
+    Plan::dense(config.model_shape())
+}
+
+/// A model on a wgpu device with the compiled attention kernels of one plan: the wgpu
+/// implementation of [`Engine`].
+pub struct WgpuEngine {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    config: LlamaConfig,
+    plan: Plan,
+    module: KernelModule,
+    attention: WgpuAttention,
+    pipes: Pipelines,
+    storage: StorageType,
+    embed: wgpu::Buffer,
+    /// `None`: tied to `embed`.
+    lm_head: Option<wgpu::Buffer>,
+    output_norm: wgpu::Buffer,
+    layers: Vec<LayerBuffers>,
+    /// Bound where a shader declares a buffer that this dispatch does not use.
+    dummy: wgpu::Buffer,
+    max_binding: u64,
+    /// `wgpu <adapter> (<graphics API>)`, for [`Engine::describe`].
+    adapter: String,
+    weight_bytes: u64,
+    /// Use `matvec.wgsl` for few-row products. Off on CPU adapters (lavapipe), where
+    /// its workgroup barriers cost more than the parallelism gains (measured: decode
+    /// 1.0 → 0.5 tok/s on lavapipe, while a GPU gains).
+    split_k_matvec: bool,
+}
+
+/// f16 where the adapter has SHADER_F16 (unless `force_f32`), else f32.
+fn storage_for(ctx: &WgpuContext, force_f32: bool) -> StorageType {
+    if ctx.has_f16() && !force_f32 {
+        StorageType::F16
+    } else {
+        StorageType::F32
+    }
+}
+
+fn elem_bytes(t: StorageType) -> u64 {
+    t.bytes() as u64
+}
+
+impl WgpuEngine {
+    /// Uploads the model and compiles the plan's attention kernels (`plan = None`: dense).
+    /// f16 storage for weights, activations between kernels stay f32; f16 is used only
+    /// where the adapter has SHADER_F16, unless `force_f32`.
+    pub fn new(
+        ctx: &WgpuContext,
+        model: &Model,
+        plan: Option<&Plan>,
+        force_f32: bool,
+    ) -> Result<WgpuEngine, EngineError> {
+        let plan = match plan {
+            Some(p) => {
+                model.config.check_plan(p)?;
+                p.clone()
+            }
+            None => dense_plan(&model.config)?,
+        };
+        let kernels = codegen::compile(&plan, &[Target::Wgsl], storage_for(ctx, force_f32))?;
+        Self::with_kernels(ctx, model, &plan, &kernels)
+    }
+
+    /// Like [`Self::new`], but the attention kernels are read from a `moa-compile` output
+    /// folder (its manifest must match `plan` and the chosen storage type).
+    pub fn from_compiled(
+        ctx: &WgpuContext,
+        model: &Model,
+        plan: &Plan,
+        force_f32: bool,
+        kernels_dir: &std::path::Path,
+    ) -> Result<WgpuEngine, EngineError> {
+        model.config.check_plan(plan)?;
+        let storage = storage_for(ctx, force_f32);
+        let kernels = Compiled::read(kernels_dir, plan, storage, Target::Wgsl)?;
+        Self::with_kernels(ctx, model, plan, &kernels)
+    }
+
+    /// Uploads the model and loads `kernels`, the WGSL attention kernels compiled ahead of
+    /// time for `plan` (e.g. embedded in an app by its `build.rs`): nothing is generated.
+    /// Weights, Q/K/V and the cache use the kernels' storage type. Errors: a plan of another
+    /// shape than the model, kernels of another plan or without WGSL, f16 kernels on an
+    /// adapter without SHADER_F16, a tensor over the adapter's binding limit.
+    pub fn with_kernels(
+        ctx: &WgpuContext,
+        model: &Model,
+        plan: &Plan,
+        kernels: &Compiled,
+    ) -> Result<WgpuEngine, EngineError> {
+        let config = model.config.clone();
+        config.check_plan(plan)?;
+        kernels.check_plan(plan)?;
+        let plan = plan.clone();
+        if !config.head_dim.is_multiple_of(2)
+            || !config.hidden_size.is_multiple_of(4)
+            || !config.ffn_size.is_multiple_of(4)
+        {
+            return Err(EngineError::Input(format!(
+                "unsupported shape: head_dim {} must be even, hidden {} and ffn {} multiples of 4",
+                config.head_dim, config.hidden_size, config.ffn_size
+            )));
+        }
+        if config.kv_heads > 64 {
+            return Err(EngineError::Input(format!(
+                "{} KV heads: the RoPE/KV-write shader supports at most 64",
+                config.kv_heads
+            )));
+        }
+        let storage = kernels.storage();
+        let module = kernels.module().clone();
+        let artifacts = kernels.artifacts(Target::Wgsl);
+        if artifacts.is_empty() {
+            return Err(EngineError::Input(
+                "the compiled kernels hold no WGSL: compile the plan for the wgsl target".into(),
+            ));
+        }
+        let attention = WgpuAttention::new(ctx, &module, artifacts)?;
+        let device = ctx.device().clone();
+        let queue = ctx.queue().clone();
+        let max_binding = device.limits().max_storage_buffer_binding_size;
+        let pipes = Pipelines::new(&device, storage)?;
+        let weights = DeviceWeights::upload(&device, &model.weights, storage, max_binding)?;
+        let DeviceWeights {
+            embed,
+            lm_head,
+            output_norm,
+            layers,
+            bytes: weight_bytes,
+        } = weights;
+        let dummy = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("dummy"),
+            size: 16,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        Ok(WgpuEngine {
+            device,
+            queue,
+            config,
+            plan,
+            module,
+            attention,
+            pipes,
+            storage,
+            embed,
+            lm_head,
+            output_norm,
+            layers,
+            dummy,
+            max_binding,
+            adapter: format!("wgpu {} ({:?})", ctx.adapter_name(), ctx.backend()),
+            weight_bytes,
+            split_k_matvec: ctx.adapter_info().device_type != wgpu::DeviceType::Cpu,
+        })
+    }
+
+    /// Chooses the few-row product kernel (tests exercise both on any adapter).
+    pub fn set_split_k_matvec(&mut self, on: bool) {
+        self.split_k_matvec = on;
+    }
+
+    pub(super) fn buffer(&self, label: &str, bytes: u64) -> Result<wgpu::Buffer, EngineError> {
+        if bytes > self.max_binding {
+            return Err(EngineError::TooLarge {
+                name: label.to_string(),
+                bytes,
+                limit: self.max_binding,
+            });
+        }
+        Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.max(16).next_multiple_of(4),
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        }))
+    }
+}
+
+impl Engine for WgpuEngine {
+    fn describe(&self) -> String {
+        self.adapter.clone()
+    }
+
+    fn config(&self) -> &LlamaConfig {
+        &self.config
+    }
+
+    fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    fn storage(&self) -> StorageType {
+        self.storage
+    }
+
+    fn weight_bytes(&self) -> u64 {
+        self.weight_bytes
+    }
+
+    fn kv_bytes(&self, rows: usize, n_tokens: u32) -> u64 {
+        let d = self.config.head_dim as u64;
+        self.module
+            .layers
+            .iter()
+            .map(|l| u64::from(CacheLayout::new(l, &self.module.span, n_tokens).row_slots))
+            .sum::<u64>()
+            * 2
+            * d
+            * rows as u64
+            * elem_bytes(self.storage)
+    }
+
+    fn start(
+        &self,
+        prompt_lens: &[usize],
+        max_new: usize,
+        seed: u64,
+    ) -> Result<Request, EngineError> {
+        self.start_request(prompt_lens, max_new, seed)
+    }
+
+    fn prefill_logits(
+        &self,
+        req: &mut Request,
+        prompts: &[Vec<u32>],
+    ) -> Result<Vec<Vec<f32>>, EngineError> {
+        let packed = self.prefill_inputs(req, prompts)?;
+        let raw = self.forward_prefill(req, packed, OutputKind::Logits, None)?;
+        Ok(self.split_logits(&raw))
+    }
+
+    fn prefill_tokens(
+        &self,
+        req: &mut Request,
+        prompts: &[Vec<u32>],
+        sampling: Sampling,
+    ) -> Result<Vec<u32>, EngineError> {
+        sampling.validate()?;
+        let packed = self.prefill_inputs(req, prompts)?;
+        self.forward_prefill(req, packed, OutputKind::of(sampling), None)
+    }
+
+    fn prefill_tokens_with_progress(
+        &self,
+        req: &mut Request,
+        prompts: &[Vec<u32>],
+        sampling: Sampling,
+        progress: &mut dyn FnMut(&PrefillProgress),
+    ) -> Result<Vec<u32>, EngineError> {
+        sampling.validate()?;
+        let packed = self.prefill_inputs(req, prompts)?;
+        self.forward_prefill(req, packed, OutputKind::of(sampling), Some(progress))
+    }
+
+    fn decode_logits(
+        &self,
+        req: &mut Request,
+        tokens: &[u32],
+    ) -> Result<Vec<Vec<f32>>, EngineError> {
+        let raw = self.forward_decode(req, tokens, OutputKind::Logits)?;
+        Ok(self.split_logits(&raw))
+    }
+
+    fn decode_tokens(
+        &self,
+        req: &mut Request,
+        tokens: &[u32],
+        sampling: Sampling,
+    ) -> Result<Vec<u32>, EngineError> {
+        sampling.validate()?;
+        self.forward_decode(req, tokens, OutputKind::of(sampling))
+    }
+}

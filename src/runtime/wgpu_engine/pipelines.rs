@@ -1,0 +1,100 @@
+//! The compute pipelines of the hand-written ops (`shaders/`): built once per engine, for
+//! the engine's storage type.
+
+use super::EngineError;
+use crate::lower::StorageType;
+use crate::runtime::shaders::{self, Shader, Types};
+
+pub(super) struct Pipelines {
+    pub(super) embed: wgpu::ComputePipeline,
+    pub(super) rmsnorm: wgpu::ComputePipeline,
+    /// Linear with f32 input.
+    pub(super) linear: wgpu::ComputePipeline,
+    /// Linear whose input is the attention output (attention storage type).
+    pub(super) linear_attn: wgpu::ComputePipeline,
+    /// Few-row (decode) variants: K split across a workgroup.
+    pub(super) matvec: wgpu::ComputePipeline,
+    pub(super) matvec_attn: wgpu::ComputePipeline,
+    /// `matvec.wgsl` with RMSNorm (INPUT_MODE 1) or SwiGLU (2) fused into its input.
+    pub(super) matvec_norm: wgpu::ComputePipeline,
+    pub(super) matvec_swiglu: wgpu::ComputePipeline,
+    pub(super) swiglu: wgpu::ComputePipeline,
+    pub(super) rope_kv: wgpu::ComputePipeline,
+    pub(super) argmax: wgpu::ComputePipeline,
+    pub(super) sample: wgpu::ComputePipeline,
+}
+
+impl Pipelines {
+    /// Compiles every op's pipeline on `device`: weights and the attention's Q/K/V in
+    /// `storage`, activations between kernels in f32. A shader the driver rejects is an
+    /// [`EngineError::Gpu`] naming it.
+    pub(super) fn new(
+        device: &wgpu::Device,
+        storage: StorageType,
+    ) -> Result<Pipelines, EngineError> {
+        let types = Types {
+            weights: storage,
+            input: StorageType::F32,
+            attention: storage,
+        };
+        // `constants`: WGSL overrides. Shaders given constants write their workgroup
+        // memory before reading it, so its zero-initialisation (wgpu's default, a cost on
+        // every dispatch) is skipped for them.
+        let pipe_with = |s: Shader,
+                         t: Types,
+                         constants: &[(&str, f64)]|
+         -> Result<wgpu::ComputePipeline, EngineError> {
+            let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(s.name),
+                source: wgpu::ShaderSource::Wgsl(s.source(t).into()),
+            });
+            let p = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(s.name),
+                layout: None,
+                module: &module,
+                entry_point: Some(s.entry_point),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants,
+                    zero_initialize_workgroup_memory: constants.is_empty(),
+                },
+                cache: None,
+            });
+            if let Some(e) = pollster::block_on(scope.pop()) {
+                return Err(EngineError::Gpu {
+                    what: format!("compiling {}", s.name),
+                    message: e.to_string(),
+                });
+            }
+            Ok(p)
+        };
+        let pipe = |s: Shader, t: Types| pipe_with(s, t, &[]);
+        Ok(Pipelines {
+            embed: pipe(shaders::EMBED, types)?,
+            rmsnorm: pipe(shaders::RMSNORM, types)?,
+            linear: pipe(shaders::LINEAR, types)?,
+            linear_attn: pipe(
+                shaders::LINEAR,
+                Types {
+                    input: storage,
+                    ..types
+                },
+            )?,
+            matvec: pipe_with(shaders::MATVEC, types, &[("INPUT_MODE", 0.0)])?,
+            matvec_attn: pipe_with(
+                shaders::MATVEC,
+                Types {
+                    input: storage,
+                    ..types
+                },
+                &[("INPUT_MODE", 0.0)],
+            )?,
+            matvec_norm: pipe_with(shaders::MATVEC, types, &[("INPUT_MODE", 1.0)])?,
+            matvec_swiglu: pipe_with(shaders::MATVEC, types, &[("INPUT_MODE", 2.0)])?,
+            swiglu: pipe(shaders::SWIGLU, types)?,
+            rope_kv: pipe(shaders::ROPE_KV, types)?,
+            argmax: pipe(shaders::ARGMAX, types)?,
+            sample: pipe(shaders::SAMPLE, types)?,
+        })
+    }
+}

@@ -1,0 +1,202 @@
+//! A request's device state: the sink + ring KV caches of every layer sized from the
+//! plan at N, the RoPE table, activations sized for the longest pass, the decode step's
+//! input buffers and its recorded dispatches.
+
+use wgpu::util::DeviceExt;
+
+use super::forward::OutputKind;
+use super::{elem_bytes, EngineError, WgpuEngine};
+use crate::lower::CacheLayout;
+use crate::runtime::engine::{request_n, Request};
+use crate::runtime::wgpu::Dispatch;
+
+/// The wgpu engine's part of a [`Request`]: KV caches sized from the plan at N,
+/// activations sized for the longest pass, the recorded decode step.
+pub(super) struct WgpuRequest {
+    pub(super) layouts: Vec<CacheLayout>,
+    pub(super) k_cache: Vec<wgpu::Buffer>,
+    pub(super) v_cache: Vec<wgpu::Buffer>,
+    pub(super) rope: wgpu::Buffer,
+    pub(super) act: Activations,
+    pub(super) partials: wgpu::Buffer,
+    /// Inputs of decode steps, rewritten every step.
+    pub(super) decode_io: StepIo,
+    /// The decode step's dispatches, recorded on the first step and replayed after.
+    pub(super) decode_record: Option<(OutputKind, Vec<Dispatch>)>,
+}
+
+/// Names the wgpu engine in [`Request`]s and their errors.
+pub(super) const BACKEND: &str = "wgpu";
+
+pub(super) struct Activations {
+    pub(super) capacity: usize,
+    pub(super) x: wgpu::Buffer,
+    pub(super) x_alt: wgpu::Buffer,
+    pub(super) h: wgpu::Buffer,
+    pub(super) qkv: wgpu::Buffer,
+    pub(super) q: wgpu::Buffer,
+    pub(super) k: wgpu::Buffer,
+    pub(super) v: wgpu::Buffer,
+    pub(super) attn_out: wgpu::Buffer,
+    pub(super) gate_up: wgpu::Buffer,
+    pub(super) ffn_act: wgpu::Buffer,
+    pub(super) last: wgpu::Buffer,
+    pub(super) logits: wgpu::Buffer,
+    pub(super) tokens_out: wgpu::Buffer,
+}
+
+/// Input buffers of one forward pass.
+pub(super) struct StepIo {
+    pub(super) t: usize,
+    pub(super) tokens: wgpu::Buffer,
+    /// Per token: (position, row, last position of the row in this pass, 0).
+    pub(super) info: wgpu::Buffer,
+    /// Index of each row's last token in the pass.
+    pub(super) last: wgpu::Buffer,
+    /// Position of each row's newest token (decode attention).
+    pub(super) row_pos: wgpu::Buffer,
+    pub(super) identity: wgpu::Buffer,
+    /// One uniform number per row for sampling.
+    pub(super) uniforms: wgpu::Buffer,
+    /// Prefill only: `row_start` and the longest row.
+    pub(super) prefill: Option<(wgpu::Buffer, u32)>,
+}
+
+impl WgpuEngine {
+    /// [`Engine::start`]: caches of every layer sized from the plan at N, the RoPE table,
+    /// activations for the prompt tokens, the decode step's input buffers.
+    pub(super) fn start_request(
+        &self,
+        prompt_lens: &[usize],
+        max_new: usize,
+        seed: u64,
+    ) -> Result<Request, EngineError> {
+        let n_tokens = request_n(prompt_lens, max_new, &self.config)?;
+        let rows = prompt_lens.len();
+        let hd = self.config.head_dim;
+        let d = hd as u64;
+        let s = elem_bytes(self.storage);
+        let layouts: Vec<CacheLayout> = self
+            .module
+            .layers
+            .iter()
+            .map(|l| CacheLayout::new(l, &self.module.span, n_tokens))
+            .collect();
+        let mut k_cache = Vec::new();
+        let mut v_cache = Vec::new();
+        let mut kv_bytes = 0;
+        for (i, layout) in layouts.iter().enumerate() {
+            let bytes = rows as u64 * u64::from(layout.row_slots) * d * s;
+            kv_bytes += 2 * bytes;
+            k_cache.push(self.buffer(&format!("k_cache.{i}"), bytes)?);
+            v_cache.push(self.buffer(&format!("v_cache.{i}"), bytes)?);
+        }
+        // cos/sin per (position, pair), computed in f64 like the CPU reference.
+        let half = hd / 2;
+        let theta = f64::from(self.config.rope_theta);
+        let mut table = Vec::with_capacity(n_tokens as usize * half * 2);
+        for p in 0..n_tokens as usize {
+            for j in 0..half {
+                let inv = theta.powf(-((2 * j) as f64) / hd as f64);
+                let a = p as f64 * inv;
+                table.push(a.cos() as f32);
+                table.push(a.sin() as f32);
+            }
+        }
+        let rope = self
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("rope"),
+                contents: bytemuck::cast_slice(&table),
+                usage: wgpu::BufferUsages::STORAGE,
+            });
+        let total: usize = prompt_lens.iter().sum();
+        let act = self.activations(total.max(rows), rows)?;
+        let n_chunks = layouts
+            .iter()
+            .map(|l| self.attention.n_chunks(l))
+            .max()
+            .unwrap_or(1);
+        let partials = self.buffer(
+            "partials",
+            (rows * self.config.q_heads * n_chunks as usize * (hd + 2) * 4) as u64,
+        )?;
+        let zeros = vec![0u32; rows];
+        let decode_io = self.step_io(
+            &zeros,
+            &vec![[0u32; 4]; rows],
+            &(0..rows as u32).collect::<Vec<_>>(),
+            None,
+        );
+        let state = WgpuRequest {
+            layouts,
+            k_cache,
+            v_cache,
+            rope,
+            act,
+            partials,
+            decode_io,
+            decode_record: None,
+        };
+        Ok(Request::new(BACKEND, rows, n_tokens, kv_bytes, seed, state))
+    }
+
+    pub(super) fn activations(
+        &self,
+        tokens: usize,
+        rows: usize,
+    ) -> Result<Activations, EngineError> {
+        let c = &self.config;
+        let f = 4u64;
+        let s = elem_bytes(self.storage);
+        let t = tokens as u64;
+        let heads = (c.q_heads + 2 * c.kv_heads) as u64;
+        let hd = c.head_dim as u64;
+        Ok(Activations {
+            capacity: tokens,
+            x: self.buffer("x", t * c.hidden_size as u64 * f)?,
+            x_alt: self.buffer("x_alt", t * c.hidden_size as u64 * f)?,
+            h: self.buffer("h", t * c.hidden_size as u64 * f)?,
+            qkv: self.buffer("qkv", t * heads * hd * f)?,
+            q: self.buffer("q", t * c.q_heads as u64 * hd * s)?,
+            k: self.buffer("k", t * c.kv_heads as u64 * hd * s)?,
+            v: self.buffer("v", t * c.kv_heads as u64 * hd * s)?,
+            attn_out: self.buffer("attn_out", t * c.q_heads as u64 * hd * s)?,
+            gate_up: self.buffer("gate_up", t * 2 * c.ffn_size as u64 * f)?,
+            ffn_act: self.buffer("ffn_act", t * c.ffn_size as u64 * f)?,
+            last: self.buffer("last", rows as u64 * c.hidden_size as u64 * f)?,
+            logits: self.buffer("logits", rows as u64 * c.vocab_size as u64 * f)?,
+            tokens_out: self.buffer("tokens_out", rows as u64 * 4)?,
+        })
+    }
+
+    /// Device buffers for one pass's inputs (tokens, per-token info, each row's last
+    /// token, positions, sampling uniforms), writable so decode steps reuse them.
+    pub(super) fn step_io(
+        &self,
+        tokens: &[u32],
+        info: &[[u32; 4]],
+        last: &[u32],
+        row_start: Option<&[u32]>,
+    ) -> StepIo {
+        // Ids were checked against the vocabulary by the callers (`engine::check_ids`); the clamp
+        // only keeps the embedding gather in bounds for the zero-filled decode buffers.
+        let vocab = self.config.vocab_size as u32;
+        let clamped: Vec<u32> = tokens.iter().map(|&x| x.min(vocab - 1)).collect();
+        let row_pos: Vec<u32> = last.iter().map(|&i| info[i as usize][0]).collect();
+        let identity: Vec<u32> = (0..tokens.len() as u32).collect();
+        StepIo {
+            t: tokens.len(),
+            tokens: self.storage_u32("tokens", &clamped),
+            info: self.storage_u32("tok_info", info.as_flattened()),
+            last: self.storage_u32("last_index", last),
+            row_pos: self.storage_u32("row_pos", &row_pos),
+            identity: self.storage_u32("rows", &identity),
+            uniforms: self.storage_u32("uniforms", &vec![0; last.len()]),
+            prefill: row_start.map(|r| {
+                let max_len = r.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+                (self.storage_u32("row_start", r), max_len)
+            }),
+        }
+    }
+}

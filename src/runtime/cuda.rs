@@ -6,6 +6,12 @@
 //! [`CudaError::NvrtcMissing`] / [`CudaError::DriverMissing`] with install instructions,
 //! so a machine without CUDA gets an error message, not a crash.
 
+// The Llama engine built on these kernels (cuda/engine.rs), its ops and projections.
+pub mod bench;
+pub mod blas;
+pub mod engine;
+pub mod ops;
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -547,6 +553,13 @@ impl CudaAttention {
                 }
             }
         })
+    }
+
+    /// The loaded (prefill, decode) kernels of `layer`, for engines that launch them on
+    /// their own buffers (`cuda::engine`).
+    pub fn layer_kernels(&self, layer: usize) -> Result<(&LoadedKernel, &LoadedKernel), CudaError> {
+        let k = self.layer(layer)?;
+        Ok((&k.prefill, &k.decode))
     }
 
     fn layer(&self, layer: usize) -> Result<&LayerKernels, CudaError> {

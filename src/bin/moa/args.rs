@@ -19,7 +19,8 @@ pub enum Command {
     /// The default model and model files (fetch, info).
     #[command(subcommand)]
     Model(ModelCommand),
-    /// Generate text on the GPU (wgpu) through the plan's compiled MoA attention kernels.
+    /// Generate text on the GPU (wgpu, or CUDA with --backend cuda) through the plan's
+    /// compiled MoA attention kernels.
     Generate(GenerateArgs),
     /// Choose per-head rules from influence profiles and write the plans (Pareto set).
     Optimize(OptimizeArgs),
@@ -38,6 +39,9 @@ pub enum Command {
     /// Which heads carry a sample's answer, their influence, and whether a plan reaches
     /// the key (CPU).
     Diagnose(crate::commands::diagnose::DiagnoseArgs),
+    /// The CUDA engine end to end: prefill and decode tokens/s, dense and plans side by
+    /// side, with the decode roofline (weights + KV read / measured copy bandwidth).
+    Bench(crate::commands::bench::BenchArgs),
 }
 
 /// `moa pipeline`.
@@ -250,6 +254,10 @@ pub struct GenerateArgs {
     /// Keep weights and caches in f32 even where the GPU has f16.
     #[arg(long)]
     pub f32: bool,
+    /// Back end: `wgpu` (any GPU, f16 storage) or `cuda` (NVIDIA: bf16 storage, cuBLAS
+    /// projections, the plan's CUDA kernels, decode as a CUDA graph).
+    #[arg(long, default_value = "wgpu", value_parser = ["wgpu", "cuda"])]
+    pub backend: String,
     /// Do not stop at the end-of-sequence token (for benchmarks: always generate
     /// --max-new-tokens).
     #[arg(long)]
@@ -270,6 +278,18 @@ pub enum ModelCommand {
     Info {
         /// A GGUF file or a Hugging Face folder (default: the fetched default model).
         path: Option<PathBuf>,
+    },
+    /// Write a random-weight model of a known shape (bf16 Hugging Face folder), for
+    /// benchmarks and tests where the real weights cannot go.
+    Random {
+        /// smollm2-135m, llama-2-7b or llama-3-8b.
+        #[arg(long)]
+        like: String,
+        /// Output folder (created).
+        #[arg(short, long)]
+        output: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
     },
 }
 

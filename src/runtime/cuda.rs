@@ -24,7 +24,7 @@ use super::cases::{
 use super::cases::{DecodeCase, PrefillCase};
 use super::worklist::{choose_chunk, DecodeWork};
 use crate::codegen::abi::{Arg, KernelAbi, LaunchSize};
-use crate::codegen::cuda::{decode_name, prefill_name, DecodeTuning};
+use crate::codegen::cuda::{decode_name, prefill_name, DecodeTuning, PrefillTuning};
 use crate::codegen::{Artifact, CodegenError};
 use crate::lower::{CacheLayout, KernelModule, StorageType};
 
@@ -369,7 +369,18 @@ impl CudaAttention {
         arch: &'static str,
         tuning: DecodeTuning,
     ) -> Result<CudaAttention, CudaError> {
-        let artifacts = crate::codegen::cuda::generate_tuned(module, tuning)?;
+        Self::new_variant(module, ordinal, arch, tuning, PrefillTuning::default())
+    }
+
+    /// [`Self::new`] with chosen decode and prefill kernel shapes.
+    pub fn new_variant(
+        module: &KernelModule,
+        ordinal: usize,
+        arch: &'static str,
+        tuning: DecodeTuning,
+        prefill: PrefillTuning,
+    ) -> Result<CudaAttention, CudaError> {
+        let artifacts = crate::codegen::cuda::generate_variant(module, tuning, prefill)?;
         // The same resource check as `moa-compile`: a tuning or plan whose kernels need
         // more shared memory or threads than sm_90 allows is refused before NVRTC runs.
         crate::codegen::limits::check(crate::codegen::Target::Cuda, &artifacts)?;
@@ -876,7 +887,26 @@ pub fn check_tuned(
     arch: &'static str,
     tuning: DecodeTuning,
 ) -> Result<CheckReport, CudaError> {
-    let gpu = CudaAttention::new_tuned(module, ordinal, arch, tuning)?;
+    check_variant(
+        module,
+        seed,
+        ordinal,
+        arch,
+        tuning,
+        PrefillTuning::default(),
+    )
+}
+
+/// [`check_on`] with chosen decode and prefill kernel shapes.
+pub fn check_variant(
+    module: &KernelModule,
+    seed: u64,
+    ordinal: usize,
+    arch: &'static str,
+    tuning: DecodeTuning,
+    prefill: PrefillTuning,
+) -> Result<CheckReport, CudaError> {
+    let gpu = CudaAttention::new_variant(module, ordinal, arch, tuning, prefill)?;
     let tol = tolerance(module.storage);
     let (hq, d) = (
         module.shape.q_heads as usize,

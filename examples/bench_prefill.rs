@@ -16,7 +16,8 @@
 //! by side; `--compare` checks each variant's output against the first one's on the same inputs
 //! (max abs difference over every 61st output element in the JSON line; variants with the
 //! same key tile do the same arithmetic per row, so 0).
-//! Kernels come from the cubins in `MOA_CUBIN_DIR` where present (`cuda_cubins`), else NVRTC.
+//! Kernels come from the cubins in `MOA_CUBIN_DIR` where present (`cuda_cubins`), else from
+//! `--ptx-cache`, else NVRTC (all variants in one parallel batch).
 //!
 //! Each plan is `PATH:KV_HEADS` (upstream MoA JSON; 32 layers × 32 query heads × head_dim
 //! 128 unless `--layers/--heads/--head-dim` say otherwise). Spans are taken at
@@ -30,12 +31,16 @@ use std::process::ExitCode;
 use clap::Parser;
 use cudarc::driver::sys::{CUevent_flags, CUfunction_attribute_enum};
 use cudarc::driver::CudaContext;
+use cudarc::nvrtc::Ptx;
 use moa::codegen::abi::{Arg, LaunchSize};
 use moa::codegen::cuda::{generate_variant, prefill_name, DecodeTuning, PrefillTuning};
+use moa::codegen::Artifact;
 use moa::codegen::Phase;
 use moa::lower::{lower, KernelModule, StorageType};
 use moa::plan::{upstream, ModelShape};
-use moa::runtime::cuda::{load_images, ArgVal, DevBuf, LoadedKernel, DEFAULT_ARCH};
+use moa::runtime::cuda::{
+    compile_all, cubin_key, ArgVal, DevBuf, LoadedKernel, CUBIN_ENV, DEFAULT_ARCH,
+};
 
 #[derive(Parser)]
 #[command(about = "Time the generated CUDA prefill kernels of upstream MoA plans")]
@@ -72,9 +77,53 @@ struct Args {
     /// Time only these layers (default: every layer).
     #[arg(long, value_delimiter = ',')]
     layers_only: Vec<u32>,
-    /// JSON-lines output.
+    /// Folder for the PTX of kernels NVRTC compiled here (those without a cubin in
+    /// `MOA_CUBIN_DIR`), read back by the next run instead of compiling again.
     #[arg(long)]
-    out: PathBuf,
+    ptx_cache: Option<PathBuf>,
+    /// Only compile the kernels (into `--ptx-cache`), time nothing.
+    #[arg(long)]
+    compile_only: bool,
+    /// JSON-lines output.
+    #[arg(long, required_unless_present = "compile_only")]
+    out: Option<PathBuf>,
+}
+
+/// The kernel image of every artifact: its cubin from `MOA_CUBIN_DIR`, else its PTX from
+/// `ptx_cache`, else PTX from NVRTC (all missing ones in one parallel batch, then written
+/// to `ptx_cache`).
+fn images(artifacts: &[Artifact], ptx_cache: Option<&PathBuf>) -> Result<Vec<Ptx>, String> {
+    let cubins = std::env::var_os(CUBIN_ENV).map(PathBuf::from);
+    let keys: Vec<String> = artifacts
+        .iter()
+        .map(|a| cubin_key(&a.source, DEFAULT_ARCH))
+        .collect();
+    let mut out: Vec<Option<Ptx>> = keys
+        .iter()
+        .map(|key| {
+            let cubin = cubins
+                .as_ref()
+                .and_then(|d| std::fs::read(d.join(format!("{key}.cubin"))).ok())
+                .map(Ptx::from_binary);
+            cubin.or_else(|| {
+                ptx_cache
+                    .and_then(|d| std::fs::read_to_string(d.join(format!("{key}.ptx"))).ok())
+                    .map(Ptx::from_src)
+            })
+        })
+        .collect();
+    let missing: Vec<usize> = (0..artifacts.len()).filter(|&i| out[i].is_none()).collect();
+    let todo: Vec<Artifact> = missing.iter().map(|&i| artifacts[i].clone()).collect();
+    let ptxs = compile_all(&todo, DEFAULT_ARCH).map_err(|e| e.to_string())?;
+    for (&i, ptx) in missing.iter().zip(ptxs) {
+        if let Some(d) = ptx_cache {
+            std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+            let path = d.join(format!("{}.ptx", keys[i]));
+            std::fs::write(&path, &ptx).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        out[i] = Some(Ptx::from_src(ptx));
+    }
+    Ok(out.into_iter().flatten().collect())
 }
 
 /// Kept query–key pairs of one head over a row of `len` tokens (`HeadWindow::keeps`
@@ -111,10 +160,17 @@ fn run(args: &Args) -> Result<(), String> {
         "f16" => StorageType::F16,
         other => return Err(format!("--dtype {other}: expected f16 or bf16")),
     };
-    let ctx = CudaContext::new(0).map_err(|e| format!("opening GPU 0: {e:?}"))?;
-    let stream = ctx.default_stream();
-    let mut out = std::fs::File::create(&args.out)
-        .map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
+    let gpu = match args.compile_only {
+        true => None,
+        false => Some(CudaContext::new(0).map_err(|e| format!("opening GPU 0: {e:?}"))?),
+    };
+    let mut out: Box<dyn Write> = match &args.out {
+        Some(path) => Box::new(
+            std::fs::File::create(path)
+                .map_err(|e| format!("cannot create {}: {e}", path.display()))?,
+        ),
+        None => Box::new(std::io::sink()),
+    };
     println!(
         "| plan | prompt | rows | layer | kept share | moa ms | variant | max diff vs first |"
     );
@@ -155,23 +211,37 @@ fn run(args: &Args) -> Result<(), String> {
         if tunings.is_empty() {
             tunings.push(PrefillTuning::default());
         }
+        // Every variant's prefill artifacts, compiled together where no image exists.
+        let mut per_variant: Vec<Vec<Artifact>> = Vec::new();
+        for &tuning in &tunings {
+            per_variant.push(
+                generate_variant(&module, DecodeTuning::default(), tuning)
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .filter(|a| {
+                        a.kernels.iter().any(|k| {
+                            k.phase == Phase::Prefill
+                                && (args.layers_only.is_empty()
+                                    || args.layers_only.contains(&k.layer.unwrap_or(0)))
+                        })
+                    })
+                    .collect(),
+            );
+        }
+        let all: Vec<Artifact> = per_variant.iter().flatten().cloned().collect();
+        let all_images = images(&all, args.ptx_cache.as_ref())?;
+        let Some(ctx) = gpu.as_ref() else {
+            println!("{label}: {} kernel images ready", all_images.len());
+            continue;
+        };
+        let stream = ctx.default_stream();
+        let mut all_images = all_images.into_iter();
         // kernels[variant] = [(layer, kernel)]
         let mut kernels: Vec<Vec<(u32, LoadedKernel)>> = Vec::new();
-        for &tuning in &tunings {
-            let artifacts: Vec<_> = generate_variant(&module, DecodeTuning::default(), tuning)
-                .map_err(|e| e.to_string())?
-                .into_iter()
-                .filter(|a| {
-                    a.kernels.iter().any(|k| {
-                        k.phase == Phase::Prefill
-                            && (args.layers_only.is_empty()
-                                || args.layers_only.contains(&k.layer.unwrap_or(0)))
-                    })
-                })
-                .collect();
-            let images = load_images(&artifacts, DEFAULT_ARCH).map_err(|e| e.to_string())?;
+        for artifacts in &per_variant {
             let mut loaded = Vec::new();
-            for (a, image) in artifacts.iter().zip(images) {
+            for a in artifacts {
+                let image = all_images.next().ok_or("fewer images than kernels")?;
                 let Some(k) = a.kernels.iter().find(|k| k.phase == Phase::Prefill) else {
                     continue;
                 };

@@ -37,6 +37,9 @@ struct Args {
     /// compiled with every decode shape. Default: the compiler's.
     #[arg(long, value_delimiter = ',')]
     prefill_variants: Vec<String>,
+    /// Only these layers (default: all).
+    #[arg(long, value_delimiter = ',')]
+    layers_only: Vec<u32>,
     #[arg(long)]
     out: PathBuf,
 }
@@ -107,6 +110,10 @@ fn run(args: &Args) -> Result<usize, String> {
                 let arts = generate_variant(&module, tuning, prefill).map_err(|e| e.to_string())?;
                 let todo: Vec<_> = arts
                     .into_iter()
+                    .filter(|a| {
+                        let layer = a.kernels.first().and_then(|k| k.layer).unwrap_or(0);
+                        args.layers_only.is_empty() || args.layers_only.contains(&layer)
+                    })
                     .filter(|a| {
                         !args
                             .out

@@ -123,9 +123,10 @@ pub fn compile_artifact(artifact: &Artifact, arch: &'static str) -> Result<Strin
     compile_named(&artifact.path, &artifact.source, arch)
 }
 
-/// Folder of precompiled kernels (`<cubin_key>.cubin`), loaded instead of compiling with
-/// NVRTC when the file for a source is there (`examples/cuda_cubins.rs` writes them), so
-/// a GPU machine with little time does not spend it in NVRTC.
+/// Folder of precompiled kernels (`<cubin_key>.cubin`, or `<cubin_key>.ptx` that the
+/// driver assembles), loaded instead of compiling with NVRTC when the file for a source is
+/// there (`examples/cuda_cubins.rs` writes cubins, `bench_prefill --ptx-cache` PTX), so a
+/// GPU machine with little time does not spend it in NVRTC.
 pub const CUBIN_ENV: &str = "MOA_CUBIN_DIR";
 
 /// The file stem of a source's cubin: SHA-256 of the architecture and the source text.
@@ -138,15 +139,23 @@ pub fn cubin_key(source: &str, arch: &str) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The kernel image of every artifact: the cubin from [`CUBIN_ENV`] where one exists,
-/// else PTX from NVRTC (compiled in parallel).
+/// The kernel image of every artifact: the cubin (or PTX) from [`CUBIN_ENV`] where one
+/// exists, else PTX from NVRTC (compiled in parallel).
 pub fn load_images(artifacts: &[Artifact], arch: &'static str) -> Result<Vec<Ptx>, CudaError> {
     let dir = std::env::var_os(CUBIN_ENV).map(PathBuf::from);
-    let cached: Vec<Option<Vec<u8>>> = artifacts
+    let cached: Vec<Option<Ptx>> = artifacts
         .iter()
         .map(|a| {
+            let key = cubin_key(&a.source, arch);
             dir.as_ref().and_then(|d| {
-                std::fs::read(d.join(format!("{}.cubin", cubin_key(&a.source, arch)))).ok()
+                std::fs::read(d.join(format!("{key}.cubin")))
+                    .ok()
+                    .map(Ptx::from_binary)
+                    .or_else(|| {
+                        std::fs::read_to_string(d.join(format!("{key}.ptx")))
+                            .ok()
+                            .map(Ptx::from_src)
+                    })
             })
         })
         .collect();
@@ -160,7 +169,7 @@ pub fn load_images(artifacts: &[Artifact], arch: &'static str) -> Result<Vec<Ptx
     cached
         .into_iter()
         .map(|c| match c {
-            Some(bin) => Ok(Ptx::from_binary(bin)),
+            Some(image) => Ok(image),
             None => compiled
                 .next()
                 .map(Ptx::from_src)

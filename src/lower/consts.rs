@@ -36,11 +36,14 @@ pub const CUDA_PREFILL_TC_K_TILE: u32 = 64;
 /// softmax and loads.
 pub const CUDA_PREFILL_TC_MIN_BLOCKS: u32 = 2;
 /// CUDA prefill on sm_90a: overlap the softmax of key tile j + 1 with the MMAs of tile j
-/// inside each warpgroup (`codegen::cuda::PrefillTuning::overlap`).
+/// inside each warpgroup (`codegen::cuda::PrefillTuning::overlap`). Off: with one block
+/// per SM (the registers it needs) it measured 9-25% slower than two blocks without it
+/// (H200, benches/RESULTS.md, "CUDA prefill on tensor cores").
 pub const CUDA_PREFILL_TC_OVERLAP: bool = false;
 /// CUDA prefill on sm_90a: each warpgroup computes only the key tiles its own 64 query
-/// rows see (`codegen::cuda::PrefillTuning::skip`).
-pub const CUDA_PREFILL_TC_SKIP: bool = true;
+/// rows see (`codegen::cuda::PrefillTuning::skip`). Off: the variant with it ranked behind
+/// the plain kernel in the H200 sweep (benches/RESULTS.md) and costs 24 bytes of spills.
+pub const CUDA_PREFILL_TC_SKIP: bool = false;
 /// CUDA decode: warps per block. The tensor-core kernel gives each warp 16 keys of a
 /// pipeline stage (key tile 64 with 4 warps).
 pub const CUDA_DECODE_WARPS: u32 = 4;

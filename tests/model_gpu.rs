@@ -9,7 +9,7 @@ use common::tiny::*;
 use moa::model::{CpuReference, Masking, Model};
 use moa::runtime::engine::{Engine, Sampling};
 use moa::runtime::wgpu::WgpuContext;
-use moa::runtime::wgpu_engine::WgpuEngine;
+use moa::runtime::wgpu_engine::{rows_per_part, WgpuEngine};
 
 fn context() -> WgpuContext {
     let ctx = WgpuContext::new().expect("a wgpu adapter (lavapipe in CI) is required");
@@ -18,11 +18,15 @@ fn context() -> WgpuContext {
 }
 
 fn load(kind: &str) -> Model {
+    load_with(kind, false)
+}
+
+fn load_with(kind: &str, tied: bool) -> Model {
     // Tests run in parallel and several load the same model: each call gets its own
     // folder (`tmp` empties it first, which raced with another test reading the file).
     static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let w = tiny(11, false);
+    let w = tiny(11, tied);
     let dir = tmp(&format!("gpu-{kind}-{call}"));
     if kind == "gguf" {
         let path = dir.join("tiny.gguf");
@@ -52,10 +56,20 @@ fn parity(ctx: &WgpuContext, model: &Model, sparse: bool, force_f32: bool) {
 
 fn parity_with(ctx: &WgpuContext, model: &Model, sparse: bool, force_f32: bool, split_k: bool) {
     let plan = sparse_plan();
-    let mut gpu = WgpuEngine::new(ctx, model, sparse.then_some(&plan), force_f32).unwrap();
+    let gpu = WgpuEngine::new(ctx, model, sparse.then_some(&plan), force_f32).unwrap();
+    parity_of(gpu, model, sparse, split_k, &[19, 5, 33]);
+}
+
+/// Prefill rows of `lens` tokens and decode 6 steps on `gpu`, against the CPU reference.
+fn parity_of(mut gpu: WgpuEngine, model: &Model, sparse: bool, split_k: bool, lens: &[usize]) {
+    let plan = sparse_plan();
     gpu.set_split_k_matvec(split_k);
     let cpu = CpuReference::from_model(model.clone()).unwrap();
-    let prompts = vec![tokens(19, 1), tokens(5, 2), tokens(33, 3)];
+    let prompts: Vec<Vec<u32>> = lens
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| tokens(n, i as u64 + 1))
+        .collect();
     let steps = 6;
     let mut req = gpu
         .start(&prompts.iter().map(Vec::len).collect::<Vec<_>>(), steps, 0)
@@ -114,6 +128,43 @@ fn tiny_model_matches_cpu_reference_dense_and_sparse() {
         }
     }
     parity(&ctx, &hf, true, true);
+}
+
+/// Weights over the binding limit are split by output rows (DESIGN.md §7): with a 16 KiB
+/// limit every matrix of the tiny model but one is split (the embedding into 5 parts in
+/// f32, 3 in f16), tied and untied heads, both product kernels; the logits match the CPU
+/// reference as without the split.
+#[test]
+fn weights_over_the_binding_limit_are_split_by_rows() {
+    let ctx = context();
+    let limit = 16 << 10;
+    // The prompts keep every activation under the limit (gate_up: 20 tokens × 768 bytes).
+    let lens = [9, 5, 6];
+    for tied in [false, true] {
+        let model = load_with("gguf", tied);
+        assert!(model.weights.token_embd.data.len() * 4 > 4 * limit as usize);
+        for force_f32 in [true, false] {
+            for (sparse, split_k) in [(false, false), (true, true)] {
+                let plan = sparse_plan();
+                let gpu = WgpuEngine::new_with_binding_limit(
+                    &ctx,
+                    &model,
+                    sparse.then_some(&plan),
+                    force_f32,
+                    limit,
+                )
+                .unwrap();
+                assert_eq!(gpu.max_binding(), limit);
+                parity_of(gpu, &model, sparse, split_k, &lens);
+            }
+        }
+    }
+    // The parts: as many rows as fit, a multiple of the products' 4-column block.
+    let per = rows_per_part("token_embd", VOCAB, HIDDEN, 4, limit).unwrap();
+    assert_eq!(per, 60);
+    assert_eq!(rows_per_part("x", 10, HIDDEN, 4, 1 << 20).unwrap(), 10);
+    let e = rows_per_part("token_embd", VOCAB, HIDDEN, 4, 100).unwrap_err();
+    assert!(e.to_string().contains("token_embd"), "{e}");
 }
 
 #[test]

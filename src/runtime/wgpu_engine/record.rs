@@ -6,6 +6,7 @@
 
 use super::forward::OutputKind;
 use super::request::{StepIo, WgpuRequest, BACKEND};
+use super::weights::Matrix;
 use super::{EngineError, WgpuEngine};
 use crate::runtime::engine::Request;
 use crate::runtime::wgpu::{bind_buffers, storage_u32_buffer, uniform_buffer, Dispatch};
@@ -65,62 +66,69 @@ impl WgpuEngine {
 
     /// `out = f(x) · wᵀ (+ residual)`; `f` is given by `input`. `Input::Norm` and
     /// `Input::SwiGlu` need [`Self::fuses`]; the caller dispatches the op itself otherwise.
+    /// One dispatch per part of `w` (split by output rows over the binding limit), each
+    /// writing its columns `[row0, row0 + rows)` of `out` (`[rows, w.rows]`).
     #[allow(clippy::too_many_arguments)]
     fn linear(
         &self,
+        d: &mut Vec<Dispatch>,
         input: Input,
         x: &wgpu::Buffer,
-        w: &wgpu::Buffer,
+        w: &Matrix,
         residual: Option<&wgpu::Buffer>,
         out: &wgpu::Buffer,
         rows: usize,
-        k: usize,
-        n_out: usize,
-    ) -> Dispatch {
+    ) {
+        let (k, n_total) = (w.cols, w.rows);
         let eps = self.config.rms_norm_eps.to_bits();
-        let params = self.uniform(&[
-            rows as u32,
-            k as u32,
-            n_out as u32,
-            u32::from(residual.is_some()),
-            eps,
-            0,
-            0,
-            0,
-        ]);
         let norm = match input {
             Input::Norm(weight) => weight,
             _ => &self.dummy,
         };
-        // Few rows: split K across a workgroup (a decode step would otherwise run a
-        // handful of workgroups, each walking K serially).
-        if self.fuses(rows) {
+        for part in &w.parts {
+            let n_out = part.rows;
+            let params = self.uniform(&[
+                rows as u32,
+                k as u32,
+                n_out as u32,
+                u32::from(residual.is_some()),
+                eps,
+                n_total as u32,
+                part.row0 as u32,
+                0,
+            ]);
+            let wb = &part.buffer;
+            // Few rows: split K across a workgroup (a decode step would otherwise run a
+            // handful of workgroups, each walking K serially).
+            if self.fuses(rows) {
+                let pipe = match input {
+                    Input::Plain => &self.pipes.matvec,
+                    Input::Attention => &self.pipes.matvec_attn,
+                    Input::Norm(_) => &self.pipes.matvec_norm,
+                    Input::SwiGlu => &self.pipes.matvec_swiglu,
+                };
+                let buffers = [&params, x, wb, residual.unwrap_or(&self.dummy), out, norm];
+                d.push(self.dispatch(
+                    pipe,
+                    &buffers,
+                    [(n_out as u32).div_ceil(4), (rows as u32).div_ceil(4), 1],
+                ));
+                continue;
+            }
             let pipe = match input {
-                Input::Plain => &self.pipes.matvec,
-                Input::Attention => &self.pipes.matvec_attn,
-                Input::Norm(_) => &self.pipes.matvec_norm,
-                Input::SwiGlu => &self.pipes.matvec_swiglu,
+                Input::Plain => &self.pipes.linear,
+                Input::Attention => &self.pipes.linear_attn,
+                Input::Norm(_) | Input::SwiGlu => {
+                    unreachable!("fused inputs are only asked for when the pass fuses")
+                }
             };
-            let buffers = [&params, x, w, residual.unwrap_or(&self.dummy), out, norm];
-            return self.dispatch(
+            let buffers = [&params, x, wb, residual.unwrap_or(&self.dummy), out];
+            d.push(self.dispatch(
                 pipe,
                 &buffers,
-                [(n_out as u32).div_ceil(4), (rows as u32).div_ceil(4), 1],
-            );
+                [(n_out as u32).div_ceil(256), (rows as u32).div_ceil(4), 1],
+            ));
         }
-        let pipe = match input {
-            Input::Plain => &self.pipes.linear,
-            Input::Attention => &self.pipes.linear_attn,
-            Input::Norm(_) | Input::SwiGlu => {
-                unreachable!("fused inputs are only asked for when the pass fuses")
-            }
-        };
-        let buffers = [&params, x, w, residual.unwrap_or(&self.dummy), out];
-        self.dispatch(
-            pipe,
-            &buffers,
-            [(n_out as u32).div_ceil(256), (rows as u32).div_ceil(4), 1],
-        )
     }
 
     /// `out = RMSNorm(x; weight) · wᵀ`: one fused product in few-row passes, else the norm
@@ -133,21 +141,19 @@ impl WgpuEngine {
         norm: &NormIo,
         x: &wgpu::Buffer,
         weight: &wgpu::Buffer,
-        w: &wgpu::Buffer,
+        w: &Matrix,
         out: &wgpu::Buffer,
         rows: usize,
-        n_out: usize,
     ) {
-        let k = self.config.hidden_size;
         if fuse {
-            d.push(self.linear(Input::Norm(weight), x, w, None, out, rows, k, n_out));
+            self.linear(d, Input::Norm(weight), x, w, None, out, rows);
         } else {
             d.push(self.dispatch(
                 &self.pipes.rmsnorm,
                 &[norm.params, x, norm.rows, weight, norm.scratch],
                 [rows as u32, 1, 1],
             ));
-            d.push(self.linear(Input::Plain, norm.scratch, w, None, out, rows, k, n_out));
+            self.linear(d, Input::Plain, norm.scratch, w, None, out, rows);
         }
     }
 
@@ -176,15 +182,26 @@ impl WgpuEngine {
         let st = req.state::<WgpuRequest>(BACKEND)?;
         let a = &st.act;
         let (hidden, hd) = (c.hidden_size, c.head_dim);
-        let qkv_dim = (c.q_heads + 2 * c.kv_heads) * hd;
         let norm_params = self.uniform(&[t as u32, hidden as u32, c.rms_norm_eps.to_bits(), 0]);
         let mut d = Vec::new();
-        let p = self.uniform(&[t as u32, hidden as u32, c.vocab_size as u32, 0]);
-        d.push(self.dispatch(
-            &self.pipes.embed,
-            &[&p, &io.tokens, &self.embed, &a.x],
-            [(hidden as u32).div_ceil(64), t as u32, 1],
-        ));
+        // One gather per part of the embedding: each writes the tokens in its rows.
+        for part in &self.embed.parts {
+            let p = self.uniform(&[
+                t as u32,
+                hidden as u32,
+                c.vocab_size as u32,
+                part.row0 as u32,
+                part.rows as u32,
+                0,
+                0,
+                0,
+            ]);
+            d.push(self.dispatch(
+                &self.pipes.embed,
+                &[&p, &io.tokens, &part.buffer, &a.x],
+                [(hidden as u32).div_ceil(64), t as u32, 1],
+            ));
+        }
         // Decode-sized passes fuse both RMSNorms and SwiGLU into the products that read
         // them: 7 dispatches per layer instead of 10.
         let fuse = self.fuses(t);
@@ -203,7 +220,6 @@ impl WgpuEngine {
                 &lw.wqkv,
                 &a.qkv,
                 t,
-                qkv_dim,
             );
             let layout = &st.layouts[l];
             let mut words = vec![
@@ -265,16 +281,15 @@ impl WgpuEngine {
                     ],
                 )?),
             }
-            d.push(self.linear(
+            self.linear(
+                &mut d,
                 Input::Attention,
                 &a.attn_out,
                 &lw.wo,
                 Some(&a.x),
                 &a.x_alt,
                 t,
-                c.q_heads * hd,
-                hidden,
-            ));
+            );
             self.norm_linear(
                 &mut d,
                 fuse,
@@ -284,19 +299,17 @@ impl WgpuEngine {
                 &lw.w_gate_up,
                 &a.gate_up,
                 t,
-                2 * c.ffn_size,
             );
             if fuse {
-                d.push(self.linear(
+                self.linear(
+                    &mut d,
                     Input::SwiGlu,
                     &a.gate_up,
                     &lw.w_down,
                     Some(&a.x_alt),
                     &a.x,
                     t,
-                    c.ffn_size,
-                    hidden,
-                ));
+                );
             } else {
                 let sp = self.uniform(&[t as u32, c.ffn_size as u32, 0, 0]);
                 d.push(self.dispatch(
@@ -304,16 +317,15 @@ impl WgpuEngine {
                     &[&sp, &a.gate_up, &a.ffn_act],
                     [(c.ffn_size as u32).div_ceil(64), t as u32, 1],
                 ));
-                d.push(self.linear(
+                self.linear(
+                    &mut d,
                     Input::Plain,
                     &a.ffn_act,
                     &lw.w_down,
                     Some(&a.x_alt),
                     &a.x,
                     t,
-                    c.ffn_size,
-                    hidden,
-                ));
+                );
             }
             layer_end.push(d.len());
         }
@@ -325,16 +337,8 @@ impl WgpuEngine {
             [rows as u32, 1, 1],
         ));
         let head = self.lm_head.as_ref().unwrap_or(&self.embed);
-        d.push(self.linear(
-            Input::Plain,
-            &a.last,
-            head,
-            None,
-            &a.logits,
-            rows,
-            hidden,
-            c.vocab_size,
-        ));
+        // The tied head is the embedding: its parts run one product each.
+        self.linear(&mut d, Input::Plain, &a.last, head, None, &a.logits, rows);
         match output {
             OutputKind::Logits => {}
             OutputKind::Argmax => {

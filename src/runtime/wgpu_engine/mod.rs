@@ -10,10 +10,12 @@
 //!
 //! Dense mode is the same code path with a plan whose every span is N.
 //!
-//! By job: `pipelines` (the ops' compute pipelines), `weights` (upload), `request` (a
-//! request's caches and buffers), `record` (the dispatches of a pass), `forward` (running
-//! passes, prefill and decode).
+//! By job: `pipelines` (the ops' compute pipelines), `weights` (upload, split over the
+//! binding limit), `chunks` (prefill passes and token chunks sized from the binding limit),
+//! `request` (a request's caches and buffers), `record` (the dispatches of a pass),
+//! `forward` (running passes, prefill and decode).
 
+pub mod chunks;
 mod forward;
 mod pipelines;
 mod record;
@@ -306,8 +308,7 @@ impl Engine for WgpuEngine {
         req: &mut Request,
         prompts: &[Vec<u32>],
     ) -> Result<Vec<Vec<f32>>, EngineError> {
-        let packed = self.prefill_inputs(req, prompts)?;
-        let raw = self.forward_prefill(req, packed, OutputKind::Logits, None)?;
+        let raw = self.forward_prefill(req, prompts, OutputKind::Logits, None)?;
         Ok(self.split_logits(&raw))
     }
 
@@ -318,8 +319,7 @@ impl Engine for WgpuEngine {
         sampling: Sampling,
     ) -> Result<Vec<u32>, EngineError> {
         sampling.validate()?;
-        let packed = self.prefill_inputs(req, prompts)?;
-        self.forward_prefill(req, packed, OutputKind::of(sampling), None)
+        self.forward_prefill(req, prompts, OutputKind::of(sampling), None)
     }
 
     fn prefill_tokens_with_progress(
@@ -330,8 +330,7 @@ impl Engine for WgpuEngine {
         progress: &mut dyn FnMut(&PrefillProgress),
     ) -> Result<Vec<u32>, EngineError> {
         sampling.validate()?;
-        let packed = self.prefill_inputs(req, prompts)?;
-        self.forward_prefill(req, packed, OutputKind::of(sampling), Some(progress))
+        self.forward_prefill(req, prompts, OutputKind::of(sampling), Some(progress))
     }
 
     fn decode_logits(

@@ -65,7 +65,11 @@ impl Compiled {
             }
             let artifacts = match t {
                 Target::Wgsl => super::wgsl::generate(&module)?,
-                Target::Cuda => super::cuda::generate_variant(&module, options.cuda_decode, options.cuda_prefill)?,
+                Target::Cuda => super::cuda::generate_variant(
+                    &module,
+                    options.cuda_decode,
+                    options.cuda_prefill,
+                )?,
             };
             limits::check(t, &artifacts)?;
             out.push((t, artifacts));

@@ -1,11 +1,17 @@
 // Embedding lookup: out[t, :] = table[tokens[t], :].
+// The table may be split by rows across bindings (DESIGN.md §7): one dispatch per part,
+// each writing only the tokens whose id falls in its rows [row0, row0 + rows).
 // The host prepends `alias wtype = f16;` (with `enable f16;`) or `alias wtype = f32;`.
 
 struct Params {
     n_tokens: u32,
     hidden: u32,
     vocab: u32,
-    _pad: u32,
+    row0: u32,
+    rows: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -23,5 +29,8 @@ fn moa_embed(@builtin(global_invocation_id) gid: vec3<u32>) {
     // An out-of-range id is clamped by the host before upload; clamp again so a bad
     // id can never read outside the table.
     let tok = min(tokens[t], params.vocab - 1u);
-    out[t * params.hidden + i] = f32(table[tok * params.hidden + i]);
+    if (tok < params.row0 || tok >= params.row0 + params.rows) {
+        return;
+    }
+    out[t * params.hidden + i] = f32(table[(tok - params.row0) * params.hidden + i]);
 }

@@ -11,6 +11,13 @@ struct Params {
     k: u32,
     n_out: u32,
     add_residual: u32,
+    // Unused here: matvec.wgsl's RMSNorm epsilon (both read the same parameter words).
+    _eps: u32,
+    // Output row stride and first output column: a weight split by output rows across
+    // bindings (DESIGN.md §7) writes its slice of each output row.
+    out_stride: u32,
+    col_offset: u32,
+    _pad0: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -77,7 +84,7 @@ fn moa_linear(@builtin(global_invocation_id) gid: vec3<u32>) {
             if (n >= params.n_out) {
                 break;
             }
-            let o = t * params.n_out + n;
+            let o = t * params.out_stride + params.col_offset + n;
             var v = acc[r][c];
             if (params.add_residual == 1u) {
                 v += residual[o];

@@ -21,8 +21,10 @@ struct Params {
     add_residual: u32,
     // INPUT_MODE 1 only.
     eps: f32,
-    _pad0: u32,
-    _pad1: u32,
+    // Output row stride and first output column: a weight split by output rows across
+    // bindings (DESIGN.md §7) writes its slice of each output row.
+    out_stride: u32,
+    col_offset: u32,
     _pad2: u32,
 }
 
@@ -117,7 +119,7 @@ fn moa_matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     let t = t0 + r;
     let n = n0 + c;
     if (lid < 16u && t < params.n_rows && n < params.n_out) {
-        let o = t * params.n_out + n;
+        let o = t * params.out_stride + params.col_offset + n;
         var v = red[0][r][c];
         if (INPUT_MODE == 1u) {
             v *= inverseSqrt(red[0][4][r] / f32(params.k) + params.eps);

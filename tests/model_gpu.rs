@@ -6,10 +6,12 @@ mod common;
 
 use candle_core::DType;
 use common::tiny::*;
-use moa::model::{CpuReference, Masking, Model};
+use moa::lower::StorageType;
+use moa::model::{CpuReference, LlamaConfig, Masking, Model};
 use moa::runtime::engine::{Engine, Sampling};
 use moa::runtime::wgpu::WgpuContext;
-use moa::runtime::wgpu_engine::WgpuEngine;
+use moa::runtime::wgpu_engine::chunks::{self, plan_prefill};
+use moa::runtime::wgpu_engine::{rows_per_part, WgpuEngine};
 
 fn context() -> WgpuContext {
     let ctx = WgpuContext::new().expect("a wgpu adapter (lavapipe in CI) is required");
@@ -18,11 +20,15 @@ fn context() -> WgpuContext {
 }
 
 fn load(kind: &str) -> Model {
+    load_with(kind, false)
+}
+
+fn load_with(kind: &str, tied: bool) -> Model {
     // Tests run in parallel and several load the same model: each call gets its own
     // folder (`tmp` empties it first, which raced with another test reading the file).
     static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let w = tiny(11, false);
+    let w = tiny(11, tied);
     let dir = tmp(&format!("gpu-{kind}-{call}"));
     if kind == "gguf" {
         let path = dir.join("tiny.gguf");
@@ -52,10 +58,20 @@ fn parity(ctx: &WgpuContext, model: &Model, sparse: bool, force_f32: bool) {
 
 fn parity_with(ctx: &WgpuContext, model: &Model, sparse: bool, force_f32: bool, split_k: bool) {
     let plan = sparse_plan();
-    let mut gpu = WgpuEngine::new(ctx, model, sparse.then_some(&plan), force_f32).unwrap();
+    let gpu = WgpuEngine::new(ctx, model, sparse.then_some(&plan), force_f32).unwrap();
+    parity_of(gpu, model, sparse, split_k, &[19, 5, 33]);
+}
+
+/// Prefill rows of `lens` tokens and decode 6 steps on `gpu`, against the CPU reference.
+fn parity_of(mut gpu: WgpuEngine, model: &Model, sparse: bool, split_k: bool, lens: &[usize]) {
+    let plan = sparse_plan();
     gpu.set_split_k_matvec(split_k);
     let cpu = CpuReference::from_model(model.clone()).unwrap();
-    let prompts = vec![tokens(19, 1), tokens(5, 2), tokens(33, 3)];
+    let prompts: Vec<Vec<u32>> = lens
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| tokens(n, i as u64 + 1))
+        .collect();
     let steps = 6;
     let mut req = gpu
         .start(&prompts.iter().map(Vec::len).collect::<Vec<_>>(), steps, 0)
@@ -114,6 +130,43 @@ fn tiny_model_matches_cpu_reference_dense_and_sparse() {
         }
     }
     parity(&ctx, &hf, true, true);
+}
+
+/// Weights over the binding limit are split by output rows (DESIGN.md §7): with a 16 KiB
+/// limit every matrix of the tiny model but one is split (the embedding into 5 parts in
+/// f32, 3 in f16), tied and untied heads, both product kernels; the logits match the CPU
+/// reference as without the split.
+#[test]
+fn weights_over_the_binding_limit_are_split_by_rows() {
+    let ctx = context();
+    let limit = 16 << 10;
+    // The prompts keep every activation under the limit (gate_up: 20 tokens × 768 bytes).
+    let lens = [9, 5, 6];
+    for tied in [false, true] {
+        let model = load_with("gguf", tied);
+        assert!(model.weights.token_embd.data.len() * 4 > 4 * limit as usize);
+        for force_f32 in [true, false] {
+            for (sparse, split_k) in [(false, false), (true, true)] {
+                let plan = sparse_plan();
+                let gpu = WgpuEngine::new_with_binding_limit(
+                    &ctx,
+                    &model,
+                    sparse.then_some(&plan),
+                    force_f32,
+                    limit,
+                )
+                .unwrap();
+                assert_eq!(gpu.max_binding(), limit);
+                parity_of(gpu, &model, sparse, split_k, &lens);
+            }
+        }
+    }
+    // The parts: as many rows as fit, a multiple of the products' 4-column block.
+    let per = rows_per_part("token_embd", VOCAB, HIDDEN, 4, limit).unwrap();
+    assert_eq!(per, 60);
+    assert_eq!(rows_per_part("x", 10, HIDDEN, 4, 1 << 20).unwrap(), 10);
+    let e = rows_per_part("token_embd", VOCAB, HIDDEN, 4, 100).unwrap_err();
+    assert!(e.to_string().contains("token_embd"), "{e}");
 }
 
 #[test]
@@ -280,4 +333,116 @@ fn engine_trait_object_refuses_a_request_of_another_engine() {
     let bad = vec![tokens(4, 1), vec![VOCAB as u32; 4]];
     assert!(gpu.prefill_logits(&mut req, &bad).is_err());
     assert_eq!(req.row_len(), &[0, 0]);
+}
+
+/// A prefill whose activations exceed the binding limit runs in passes of row groups and,
+/// inside a pass, per-token products over token chunks (DESIGN.md §7): at a 24 KiB limit (the KV cache of a layer, 21 KiB, still fits)
+/// the tiny model's 97 prompt tokens run as 2 passes of ≤ 96 tokens with gate/up chunks of
+/// ≤ 32 tokens. Logits equal one unlimited pass, and prefill plus decode match the CPU
+/// reference.
+#[test]
+fn prefill_over_the_binding_limit_runs_in_row_groups_and_token_chunks() {
+    let ctx = context();
+    let limit = 24 << 10;
+    let lens = [19, 5, 33, 40];
+    let model = load("gguf");
+    let prompts: Vec<Vec<u32>> = lens
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| tokens(n, i as u64 + 1))
+        .collect();
+    for force_f32 in [true, false] {
+        let full = WgpuEngine::new(&ctx, &model, None, force_f32).unwrap();
+        let split =
+            WgpuEngine::new_with_binding_limit(&ctx, &model, None, force_f32, limit).unwrap();
+        let plan = plan_prefill(&model.config, split.storage(), &lens, limit, 256).unwrap();
+        assert_eq!(plan.groups, vec![0..3, 3..4]);
+        assert!(plan.chunk_tokens < 33, "{plan:?}");
+        let mut r1 = full.start(&lens, 2, 0).unwrap();
+        let mut r2 = split.start(&lens, 2, 0).unwrap();
+        let a = full.prefill_logits(&mut r1, &prompts).unwrap();
+        let mut reports = Vec::new();
+        let b = split
+            .prefill_tokens_with_progress(&mut r2, &prompts, Sampling::greedy(), &mut |p| {
+                reports.push((p.layers_done, p.layers))
+            })
+            .unwrap();
+        // Two passes of two layers each.
+        assert_eq!(reports, vec![(1, 4), (2, 4), (3, 4), (4, 4)]);
+        for (row, (x, &tok)) in a.iter().zip(&b).enumerate() {
+            let argmax = (0..VOCAB).max_by(|&i, &j| x[i].total_cmp(&x[j])).unwrap();
+            assert_eq!(argmax as u32, tok, "row {row}");
+        }
+        let mut r3 = split.start(&lens, 2, 0).unwrap();
+        let c = split.prefill_logits(&mut r3, &prompts).unwrap();
+        for (row, (x, y)) in a.iter().zip(&c).enumerate() {
+            let e = max_err(x, y);
+            assert!(
+                e < 1e-5,
+                "f32={force_f32} row {row}: chunked vs one pass {e}"
+            );
+        }
+        parity_of(split, &model, false, false, &lens);
+    }
+    // A row whose whole-pass activations exceed the limit is refused, naming it.
+    let gpu = WgpuEngine::new_with_binding_limit(&ctx, &model, None, true, limit).unwrap();
+    let e = match gpu.start(&[5, 100], 1, 0) {
+        Ok(_) => panic!("a 70-token row at a 24 KiB limit (the KV cache of a layer, 21 KiB, still fits) must be refused"),
+        Err(e) => e.to_string(),
+    };
+    assert!(e.contains("row 1 (100 tokens"), "{e}");
+}
+
+fn shape(
+    layers: usize,
+    hidden: usize,
+    ffn: usize,
+    heads: (usize, usize),
+    vocab: usize,
+) -> LlamaConfig {
+    LlamaConfig {
+        name: None,
+        n_layers: layers,
+        hidden_size: hidden,
+        ffn_size: ffn,
+        q_heads: heads.0,
+        kv_heads: heads.1,
+        head_dim: 64,
+        rope_theta: 100_000.0,
+        rms_norm_eps: 1e-5,
+        vocab_size: vocab,
+        tied_embeddings: true,
+        context_length: 131_072,
+    }
+}
+
+/// The over-limit cases measured on lavapipe (128 MiB bindings), planned without running
+/// the model: two SmolLM2-135M prompts of 5.6k tokens (refused before: "tensor gate_up
+/// needs 137625600 bytes") and 16 Llama-3.2-1B rows of 4k tokens; every activation the
+/// plan sizes stays within the limit.
+#[test]
+fn prefill_plans_keep_real_shapes_within_128_mib() {
+    let limit = 128 << 20;
+    let cases = [
+        (shape(30, 576, 1536, (9, 3), 49_152), vec![5600, 5600], 1),
+        (shape(16, 2048, 8192, (32, 8), 128_256), vec![4096; 16], 4),
+    ];
+    for (config, lens, passes) in cases {
+        for storage in [StorageType::F16, StorageType::F32] {
+            let plan = plan_prefill(&config, storage, &lens, limit, 256).unwrap();
+            assert_eq!(plan.groups.len(), passes, "{plan:?}");
+            let total: usize = lens.iter().sum();
+            assert!(plan.pass_tokens <= total);
+            let pass = plan.pass_tokens as u64 * chunks::pass_bytes_per_token(&config, storage);
+            let chunk = plan.chunk_tokens as u64 * chunks::chunk_bytes_per_token(&config);
+            assert!(pass <= limit && chunk <= limit, "{plan:?}");
+            assert_eq!(
+                plan.chunk_tokens % chunks::chunk_granule(&config, storage, 256),
+                0
+            );
+        }
+    }
+    // The refused case: the whole 11.2k-token gate/up activation in one binding.
+    let smol = &shape(30, 576, 1536, (9, 3), 49_152);
+    assert_eq!(11_200 * chunks::chunk_bytes_per_token(smol), 137_625_600);
 }

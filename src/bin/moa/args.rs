@@ -84,6 +84,11 @@ pub struct PipelineArgs {
     /// the cores); worth it on many-core machines, where candle's threads stop scaling.
     #[arg(long, default_value_t = 1)]
     pub profile_jobs: usize,
+    /// Where the dense calibration answers and the profiling run: cpu, or cuda / cuda:K
+    /// (needs a build with the `cuda` feature, scripts/build-cuda-profiler.sh; then
+    /// --profile-jobs is not used).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
     #[arg(long, default_value_t = 2)]
     pub max_rules_per_layer: usize,
     /// One rule per query head instead of one per KV-head group (upstream's choice; the
@@ -171,6 +176,11 @@ pub struct CalibArgs {
     /// GGUF file or Hugging Face folder (default: the fetched SmolLM2-135M-Instruct).
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// Where the dense model answers: cpu (the CPU reference, with a KV cache), or cuda /
+    /// cuda:K (f32 through candle on GPU K, each token recomputing the whole prompt; needs
+    /// a build with the `cuda` feature, scripts/build-cuda-profiler.sh).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 /// `moa profile`.
@@ -202,6 +212,10 @@ pub struct ProfileArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Where the forward and backward passes run: cpu, or cuda / cuda:K (GPU K; needs a
+    /// build with the `cuda` feature, scripts/build-cuda-profiler.sh).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 #[derive(clap::Args)]

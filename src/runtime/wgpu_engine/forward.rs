@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use super::chunks;
 use super::request::{WgpuRequest, BACKEND};
 use super::{EngineError, WgpuEngine};
 use crate::runtime::engine::{PrefillProgress, Request, Sampling};
@@ -46,6 +47,7 @@ impl WgpuEngine {
         req: &Request,
         dispatches: &[Dispatch],
         output: OutputKind,
+        rows: usize,
     ) -> Result<Vec<u32>, EngineError> {
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let mut encoder = self.device.create_command_encoder(&Default::default());
@@ -55,23 +57,22 @@ impl WgpuEngine {
                 d.encode(&mut pass);
             }
         }
-        let (src, words) = self.output_buffer(req, output)?;
+        let (src, words) = self.output_buffer(req, output, rows)?;
         self.read_back(scope, encoder, src, words)
     }
 
     /// [`Self::run_pass`] submitted one layer at a time, waiting for each, so `progress`
-    /// hears of every finished layer: real progress of a single prefill pass (every layer
-    /// processes every token), at the cost of one device round trip per layer.
+    /// hears of every finished layer (the count of layers done): real progress of a prefill
+    /// pass (every layer processes every token), at one device round trip per layer.
     pub(super) fn run_pass_by_layer(
         &self,
         req: &Request,
         dispatches: &[Dispatch],
         layer_end: &[usize],
         output: OutputKind,
-        tokens: usize,
-        progress: &mut dyn FnMut(&PrefillProgress),
+        rows: usize,
+        progress: &mut dyn FnMut(usize),
     ) -> Result<Vec<u32>, EngineError> {
-        let t0 = Instant::now();
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let encode = |range: &[Dispatch]| {
             let mut encoder = self.device.create_command_encoder(&Default::default());
@@ -94,28 +95,24 @@ impl WgpuEngine {
                     message: e.to_string(),
                 })?;
             start = end;
-            progress(&PrefillProgress {
-                layers_done: i + 1,
-                layers: layer_end.len(),
-                tokens,
-                elapsed: t0.elapsed(),
-            });
+            progress(i + 1);
         }
-        let (src, words) = self.output_buffer(req, output)?;
+        let (src, words) = self.output_buffer(req, output, rows)?;
         self.read_back(scope, encode(&dispatches[start..]), src, words)
     }
 
     /// The buffer a pass's result is read from and its length in 32-bit words: the
-    /// logits `[rows][vocab]` or the chosen tokens `[rows]`.
+    /// logits `[rows][vocab]` or the chosen tokens `[rows]` of the pass's `rows` rows.
     pub(super) fn output_buffer<'r>(
         &self,
         req: &'r Request,
         output: OutputKind,
+        rows: usize,
     ) -> Result<(&'r wgpu::Buffer, usize), EngineError> {
         let act = &req.state::<WgpuRequest>(BACKEND)?.act;
         Ok(match output {
-            OutputKind::Logits => (&act.logits, req.rows() * self.config.vocab_size),
-            _ => (&act.tokens_out, req.rows()),
+            OutputKind::Logits => (&act.logits, rows * self.config.vocab_size),
+            _ => (&act.tokens_out, rows),
         })
     }
 
@@ -126,33 +123,64 @@ impl WgpuEngine {
             .write_buffer(io_uniforms, 0, bytemuck::cast_slice(&u));
     }
 
-    /// A prefill pass over packed rows: one submission, or one per layer with `progress`.
+    /// The prefill of every row: one pass per group of rows that fits the binding limit
+    /// (`chunks::group_rows`; one pass when everything fits), each submitted at once or one
+    /// layer at a time with `progress`. The sampling uniforms are drawn once for all rows
+    /// (one per row per prefill, as on every back end) and each pass gets its rows' share.
     pub(super) fn forward_prefill(
         &self,
         req: &mut Request,
-        packed: PackedPrefill,
+        prompts: &[Vec<u32>],
         output: OutputKind,
-        progress: Option<&mut dyn FnMut(&PrefillProgress)>,
+        mut progress: Option<&mut dyn FnMut(&PrefillProgress)>,
     ) -> Result<Vec<u32>, EngineError> {
-        let (tokens, info, row_start, last) = packed;
-        let rows = req.rows();
-        let st = req.state_mut::<WgpuRequest>(BACKEND)?;
-        if tokens.len() > st.act.capacity {
-            st.act = self.activations(tokens.len(), rows)?;
-            st.decode_record = None;
+        self.check_prefill(req, prompts)?;
+        let lens: Vec<usize> = prompts.iter().map(Vec::len).collect();
+        let total: usize = lens.iter().sum();
+        let st = req.state::<WgpuRequest>(BACKEND)?;
+        let (capacity, chunk) = (st.act.capacity, st.act.chunk);
+        let plan = chunks::group_rows(
+            &lens,
+            capacity,
+            chunk,
+            chunks::pass_bytes_per_token(&self.config, self.storage),
+            self.max_binding,
+        )?;
+        let uniforms: Vec<u32> = req.draw_uniforms().iter().map(|x| x.to_bits()).collect();
+        let layers = self.layers.len();
+        let passes = plan.groups.len();
+        let t0 = Instant::now();
+        let mut out = Vec::new();
+        for (g, rows) in plan.groups.iter().enumerate() {
+            let (tokens, info, row_start, last) = pack_rows(prompts, rows.clone());
+            let io = self.step_io(&tokens, &info, &last, Some(&row_start));
+            self.queue.write_buffer(
+                &io.uniforms,
+                0,
+                bytemuck::cast_slice(&uniforms[rows.clone()]),
+            );
+            let n = rows.len();
+            let part = match progress.as_deref_mut() {
+                None => {
+                    let rec = self.record(req, &io, output)?;
+                    self.run_pass(req, &rec, output, n)?
+                }
+                Some(progress) => {
+                    let (rec, layer_end) = self.record_marked(req, &io, output)?;
+                    let mut report = |done: usize| {
+                        progress(&PrefillProgress {
+                            layers_done: g * layers + done,
+                            layers: passes * layers,
+                            tokens: total,
+                            elapsed: t0.elapsed(),
+                        })
+                    };
+                    self.run_pass_by_layer(req, &rec, &layer_end, output, n, &mut report)?
+                }
+            };
+            out.extend(part);
         }
-        let io = self.step_io(&tokens, &info, &last, Some(&row_start));
-        self.write_uniforms(req, &io.uniforms);
-        match progress {
-            None => {
-                let rec = self.record(req, &io, output)?;
-                self.run_pass(req, &rec, output)
-            }
-            Some(progress) => {
-                let (rec, layer_end) = self.record_marked(req, &io, output)?;
-                self.run_pass_by_layer(req, &rec, &layer_end, output, tokens.len(), progress)
-            }
-        }
+        Ok(out)
     }
 
     /// A decode pass: one token per row, through the request's recorded dispatches.
@@ -192,7 +220,7 @@ impl WgpuEngine {
         }
         let st = req.state::<WgpuRequest>(BACKEND)?;
         let out = match &st.decode_record {
-            Some((_, rec)) => self.run_pass(req, rec, output)?,
+            Some((_, rec)) => self.run_pass(req, rec, output, req.rows())?,
             None => {
                 return Err(EngineError::Input(
                     "decode dispatches were not recorded".into(),
@@ -246,29 +274,14 @@ impl WgpuEngine {
         Ok(out)
     }
 
-    /// Checks the prompts (see [`Request::begin_prefill`]) and packs them into one
-    /// ragged batch.
-    pub(super) fn prefill_inputs(
+    /// Checks the prompts (see [`Request::begin_prefill`]).
+    pub(super) fn check_prefill(
         &self,
         req: &mut Request,
         prompts: &[Vec<u32>],
-    ) -> Result<PackedPrefill, EngineError> {
+    ) -> Result<(), EngineError> {
         req.state::<WgpuRequest>(BACKEND)?;
-        req.begin_prefill(prompts, self.config.vocab_size)?;
-        let mut tokens = Vec::new();
-        let mut info = Vec::new();
-        let mut row_start = vec![0u32];
-        let mut last = Vec::new();
-        for (b, p) in prompts.iter().enumerate() {
-            let n = p.len() as u32;
-            for (i, &tok) in p.iter().enumerate() {
-                tokens.push(tok);
-                info.push([i as u32, b as u32, n - 1, 0]);
-            }
-            row_start.push(tokens.len() as u32);
-            last.push(tokens.len() as u32 - 1);
-        }
-        Ok((tokens, info, row_start, last))
+        req.begin_prefill(prompts, self.config.vocab_size)
     }
 
     pub(super) fn split_logits(&self, raw: &[u32]) -> Vec<Vec<f32>> {
@@ -276,4 +289,25 @@ impl WgpuEngine {
             .map(|r| r.iter().map(|&b| f32::from_bits(b)).collect())
             .collect()
     }
+}
+
+/// Packs the prompts of `rows` into one ragged prefill pass. Each token's info holds its
+/// row's index in the request (the cache row it is written to); `row_start` and `last`
+/// index the pass's own packed tokens.
+pub(super) fn pack_rows(prompts: &[Vec<u32>], rows: std::ops::Range<usize>) -> PackedPrefill {
+    let mut tokens = Vec::new();
+    let mut info = Vec::new();
+    let mut row_start = vec![0u32];
+    let mut last = Vec::new();
+    for b in rows {
+        let p = &prompts[b];
+        let n = p.len() as u32;
+        for (i, &tok) in p.iter().enumerate() {
+            tokens.push(tok);
+            info.push([i as u32, b as u32, n - 1, 0]);
+        }
+        row_start.push(tokens.len() as u32);
+        last.push(tokens.len() as u32 - 1);
+    }
+    (tokens, info, row_start, last)
 }

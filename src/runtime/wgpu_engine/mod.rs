@@ -10,10 +10,12 @@
 //!
 //! Dense mode is the same code path with a plan whose every span is N.
 //!
-//! By job: `pipelines` (the ops' compute pipelines), `weights` (upload), `request` (a
-//! request's caches and buffers), `record` (the dispatches of a pass), `forward` (running
-//! passes, prefill and decode).
+//! By job: `pipelines` (the ops' compute pipelines), `weights` (upload, split over the
+//! binding limit), `chunks` (prefill passes and token chunks sized from the binding limit),
+//! `request` (a request's caches and buffers), `record` (the dispatches of a pass),
+//! `forward` (running passes, prefill and decode).
 
+pub mod chunks;
 mod forward;
 mod pipelines;
 mod record;
@@ -22,7 +24,8 @@ mod weights;
 
 use forward::OutputKind;
 use pipelines::Pipelines;
-use weights::{DeviceWeights, LayerBuffers};
+pub use weights::rows_per_part;
+use weights::{DeviceWeights, LayerBuffers, Matrix};
 
 use super::engine::{Engine, EngineError, PrefillProgress, Request, Sampling};
 use super::wgpu::{WgpuAttention, WgpuContext};
@@ -48,13 +51,16 @@ pub struct WgpuEngine {
     attention: WgpuAttention,
     pipes: Pipelines,
     storage: StorageType,
-    embed: wgpu::Buffer,
+    /// Split by rows over the binding limit, like every matrix (DESIGN.md §7).
+    embed: Matrix,
     /// `None`: tied to `embed`.
-    lm_head: Option<wgpu::Buffer>,
+    lm_head: Option<Matrix>,
     output_norm: wgpu::Buffer,
     layers: Vec<LayerBuffers>,
     /// Bound where a shader declares a buffer that this dispatch does not use.
     dummy: wgpu::Buffer,
+    /// The storage binding limit in bytes the engine plans for: the adapter's, or a lower
+    /// one given to [`Self::new_with_binding_limit`].
     max_binding: u64,
     /// `wgpu <adapter> (<graphics API>)`, for [`Engine::describe`].
     adapter: String,
@@ -96,7 +102,33 @@ impl WgpuEngine {
             None => dense_plan(&model.config)?,
         };
         let kernels = codegen::compile(&plan, &[Target::Wgsl], storage_for(ctx, force_f32))?;
-        Self::with_kernels(ctx, model, &plan, &kernels)
+        Self::build(ctx, model, &plan, &kernels, None)
+    }
+
+    /// [`Self::new`] planning for a storage binding limit of `max_binding` bytes (clamped to
+    /// the adapter's own): weights are split and buffers bounded as on an adapter with that
+    /// limit. Tests use it to exercise the split paths on a tiny model.
+    pub fn new_with_binding_limit(
+        ctx: &WgpuContext,
+        model: &Model,
+        plan: Option<&Plan>,
+        force_f32: bool,
+        max_binding: u64,
+    ) -> Result<WgpuEngine, EngineError> {
+        let plan = match plan {
+            Some(p) => {
+                model.config.check_plan(p)?;
+                p.clone()
+            }
+            None => dense_plan(&model.config)?,
+        };
+        let kernels = codegen::compile(&plan, &[Target::Wgsl], storage_for(ctx, force_f32))?;
+        Self::build(ctx, model, &plan, &kernels, Some(max_binding))
+    }
+
+    /// The storage binding limit (bytes) this engine plans its buffers for.
+    pub fn max_binding(&self) -> u64 {
+        self.max_binding
     }
 
     /// Like [`Self::new`], but the attention kernels are read from a `moa-compile` output
@@ -111,19 +143,30 @@ impl WgpuEngine {
         model.config.check_plan(plan)?;
         let storage = storage_for(ctx, force_f32);
         let kernels = Compiled::read(kernels_dir, plan, storage, Target::Wgsl)?;
-        Self::with_kernels(ctx, model, plan, &kernels)
+        Self::build(ctx, model, plan, &kernels, None)
     }
 
     /// Uploads the model and loads `kernels`, the WGSL attention kernels compiled ahead of
     /// time for `plan` (e.g. embedded in an app by its `build.rs`): nothing is generated.
     /// Weights, Q/K/V and the cache use the kernels' storage type. Errors: a plan of another
     /// shape than the model, kernels of another plan or without WGSL, f16 kernels on an
-    /// adapter without SHADER_F16, a tensor over the adapter's binding limit.
+    /// adapter without SHADER_F16, a matrix row or norm vector over the adapter's binding
+    /// limit (larger matrices are split by rows, DESIGN.md §7).
     pub fn with_kernels(
         ctx: &WgpuContext,
         model: &Model,
         plan: &Plan,
         kernels: &Compiled,
+    ) -> Result<WgpuEngine, EngineError> {
+        Self::build(ctx, model, plan, kernels, None)
+    }
+
+    fn build(
+        ctx: &WgpuContext,
+        model: &Model,
+        plan: &Plan,
+        kernels: &Compiled,
+        max_binding: Option<u64>,
     ) -> Result<WgpuEngine, EngineError> {
         let config = model.config.clone();
         config.check_plan(plan)?;
@@ -155,7 +198,8 @@ impl WgpuEngine {
         let attention = WgpuAttention::new(ctx, &module, artifacts)?;
         let device = ctx.device().clone();
         let queue = ctx.queue().clone();
-        let max_binding = device.limits().max_storage_buffer_binding_size;
+        let adapter_limit = device.limits().max_storage_buffer_binding_size;
+        let max_binding = max_binding.map_or(adapter_limit, |m| m.min(adapter_limit));
         let pipes = Pipelines::new(&device, storage)?;
         let weights = DeviceWeights::upload(&device, &model.weights, storage, max_binding)?;
         let DeviceWeights {
@@ -264,8 +308,7 @@ impl Engine for WgpuEngine {
         req: &mut Request,
         prompts: &[Vec<u32>],
     ) -> Result<Vec<Vec<f32>>, EngineError> {
-        let packed = self.prefill_inputs(req, prompts)?;
-        let raw = self.forward_prefill(req, packed, OutputKind::Logits, None)?;
+        let raw = self.forward_prefill(req, prompts, OutputKind::Logits, None)?;
         Ok(self.split_logits(&raw))
     }
 
@@ -276,8 +319,7 @@ impl Engine for WgpuEngine {
         sampling: Sampling,
     ) -> Result<Vec<u32>, EngineError> {
         sampling.validate()?;
-        let packed = self.prefill_inputs(req, prompts)?;
-        self.forward_prefill(req, packed, OutputKind::of(sampling), None)
+        self.forward_prefill(req, prompts, OutputKind::of(sampling), None)
     }
 
     fn prefill_tokens_with_progress(
@@ -288,8 +330,7 @@ impl Engine for WgpuEngine {
         progress: &mut dyn FnMut(&PrefillProgress),
     ) -> Result<Vec<u32>, EngineError> {
         sampling.validate()?;
-        let packed = self.prefill_inputs(req, prompts)?;
-        self.forward_prefill(req, packed, OutputKind::of(sampling), Some(progress))
+        self.forward_prefill(req, prompts, OutputKind::of(sampling), Some(progress))
     }
 
     fn decode_logits(

@@ -6,17 +6,10 @@
 
 use super::forward::OutputKind;
 use super::request::{StepIo, WgpuRequest, BACKEND};
-use super::{EngineError, WgpuEngine};
+use super::weights::Matrix;
+use super::{elem_bytes, EngineError, WgpuEngine};
 use crate::runtime::engine::Request;
 use crate::runtime::wgpu::{bind_buffers, storage_u32_buffer, uniform_buffer, Dispatch};
-
-/// What an unfused RMSNorm needs besides its input and weight: its uniforms, the row
-/// index list (identity inside layers) and the buffer it writes.
-struct NormIo<'a> {
-    params: &'a wgpu::Buffer,
-    rows: &'a wgpu::Buffer,
-    scratch: &'a wgpu::Buffer,
-}
 
 /// What a product reads as its input (see `matvec.wgsl`'s INPUT_MODE).
 #[derive(Clone, Copy)]
@@ -34,6 +27,28 @@ enum Input<'a> {
 /// Up to this many rows, products use `matvec.wgsl` (K split across a workgroup);
 /// above, `linear.wgsl` (one 4 × 4 block per invocation) has enough parallelism.
 pub(super) const MATVEC_MAX_ROWS: usize = 32;
+
+/// A storage buffer bound from a byte offset to its end: a chunk of tokens of an
+/// activation (offsets are multiples of the adapter's alignment, `chunks::chunk_granule`).
+#[derive(Clone, Copy)]
+pub(super) struct View<'a> {
+    buf: &'a wgpu::Buffer,
+    offset: u64,
+}
+
+impl<'a> From<&'a wgpu::Buffer> for View<'a> {
+    fn from(buf: &'a wgpu::Buffer) -> View<'a> {
+        View { buf, offset: 0 }
+    }
+}
+
+/// `buf` from token `token` on, for rows of `row_bytes` bytes per token.
+fn at(buf: &wgpu::Buffer, token: usize, row_bytes: u64) -> View<'_> {
+    View {
+        buf,
+        offset: token as u64 * row_bytes,
+    }
+}
 
 impl WgpuEngine {
     pub(super) fn uniform(&self, words: &[u32]) -> wgpu::Buffer {
@@ -58,6 +73,37 @@ impl WgpuEngine {
         }
     }
 
+    /// [`Self::dispatch`] over views: each buffer bound from its offset to its end.
+    pub(super) fn dispatch_at(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        views: &[View],
+        groups: [u32; 3],
+    ) -> Dispatch {
+        let entries: Vec<wgpu::BindGroupEntry<'_>> = views
+            .iter()
+            .enumerate()
+            .map(|(i, v)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: v.buf,
+                    offset: v.offset,
+                    size: None,
+                }),
+            })
+            .collect();
+        let bind = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        Dispatch {
+            pipeline: pipeline.clone(),
+            bind,
+            groups,
+        }
+    }
+
     /// Can this pass fuse RMSNorm and SwiGLU into its products (`matvec.wgsl` only)?
     pub(super) fn fuses(&self, rows: usize) -> bool {
         self.split_k_matvec && rows <= MATVEC_MAX_ROWS
@@ -65,89 +111,81 @@ impl WgpuEngine {
 
     /// `out = f(x) · wᵀ (+ residual)`; `f` is given by `input`. `Input::Norm` and
     /// `Input::SwiGlu` need [`Self::fuses`]; the caller dispatches the op itself otherwise.
+    /// One dispatch per part of `w` (split by output rows over the binding limit), each
+    /// writing its columns `[row0, row0 + rows)` of `out` (`[rows, w.rows]`).
     #[allow(clippy::too_many_arguments)]
     fn linear(
         &self,
+        d: &mut Vec<Dispatch>,
         input: Input,
-        x: &wgpu::Buffer,
-        w: &wgpu::Buffer,
-        residual: Option<&wgpu::Buffer>,
-        out: &wgpu::Buffer,
+        x: View,
+        w: &Matrix,
+        residual: Option<View>,
+        out: View,
         rows: usize,
-        k: usize,
-        n_out: usize,
-    ) -> Dispatch {
+    ) {
+        let (k, n_total) = (w.cols, w.rows);
         let eps = self.config.rms_norm_eps.to_bits();
-        let params = self.uniform(&[
-            rows as u32,
-            k as u32,
-            n_out as u32,
-            u32::from(residual.is_some()),
-            eps,
-            0,
-            0,
-            0,
-        ]);
         let norm = match input {
             Input::Norm(weight) => weight,
             _ => &self.dummy,
         };
-        // Few rows: split K across a workgroup (a decode step would otherwise run a
-        // handful of workgroups, each walking K serially).
-        if self.fuses(rows) {
+        for part in &w.parts {
+            let n_out = part.rows;
+            let params = self.uniform(&[
+                rows as u32,
+                k as u32,
+                n_out as u32,
+                u32::from(residual.is_some()),
+                eps,
+                n_total as u32,
+                part.row0 as u32,
+                0,
+            ]);
+            let wb = &part.buffer;
+            // Few rows: split K across a workgroup (a decode step would otherwise run a
+            // handful of workgroups, each walking K serially).
+            if self.fuses(rows) {
+                let pipe = match input {
+                    Input::Plain => &self.pipes.matvec,
+                    Input::Attention => &self.pipes.matvec_attn,
+                    Input::Norm(_) => &self.pipes.matvec_norm,
+                    Input::SwiGlu => &self.pipes.matvec_swiglu,
+                };
+                let buffers = [
+                    (&params).into(),
+                    x,
+                    wb.into(),
+                    residual.unwrap_or((&self.dummy).into()),
+                    out,
+                    norm.into(),
+                ];
+                d.push(self.dispatch_at(
+                    pipe,
+                    &buffers,
+                    [(n_out as u32).div_ceil(4), (rows as u32).div_ceil(4), 1],
+                ));
+                continue;
+            }
             let pipe = match input {
-                Input::Plain => &self.pipes.matvec,
-                Input::Attention => &self.pipes.matvec_attn,
-                Input::Norm(_) => &self.pipes.matvec_norm,
-                Input::SwiGlu => &self.pipes.matvec_swiglu,
+                Input::Plain => &self.pipes.linear,
+                Input::Attention => &self.pipes.linear_attn,
+                Input::Norm(_) | Input::SwiGlu => {
+                    unreachable!("fused inputs are only asked for when the pass fuses")
+                }
             };
-            let buffers = [&params, x, w, residual.unwrap_or(&self.dummy), out, norm];
-            return self.dispatch(
+            let buffers = [
+                (&params).into(),
+                x,
+                wb.into(),
+                residual.unwrap_or((&self.dummy).into()),
+                out,
+            ];
+            d.push(self.dispatch_at(
                 pipe,
                 &buffers,
-                [(n_out as u32).div_ceil(4), (rows as u32).div_ceil(4), 1],
-            );
-        }
-        let pipe = match input {
-            Input::Plain => &self.pipes.linear,
-            Input::Attention => &self.pipes.linear_attn,
-            Input::Norm(_) | Input::SwiGlu => {
-                unreachable!("fused inputs are only asked for when the pass fuses")
-            }
-        };
-        let buffers = [&params, x, w, residual.unwrap_or(&self.dummy), out];
-        self.dispatch(
-            pipe,
-            &buffers,
-            [(n_out as u32).div_ceil(256), (rows as u32).div_ceil(4), 1],
-        )
-    }
-
-    /// `out = RMSNorm(x; weight) · wᵀ`: one fused product in few-row passes, else the norm
-    /// into `norm.scratch` and a plain product.
-    #[allow(clippy::too_many_arguments)]
-    fn norm_linear(
-        &self,
-        d: &mut Vec<Dispatch>,
-        fuse: bool,
-        norm: &NormIo,
-        x: &wgpu::Buffer,
-        weight: &wgpu::Buffer,
-        w: &wgpu::Buffer,
-        out: &wgpu::Buffer,
-        rows: usize,
-        n_out: usize,
-    ) {
-        let k = self.config.hidden_size;
-        if fuse {
-            d.push(self.linear(Input::Norm(weight), x, w, None, out, rows, k, n_out));
-        } else {
-            d.push(self.dispatch(
-                &self.pipes.rmsnorm,
-                &[norm.params, x, norm.rows, weight, norm.scratch],
-                [rows as u32, 1, 1],
+                [(n_out as u32).div_ceil(256), (rows as u32).div_ceil(4), 1],
             ));
-            d.push(self.linear(Input::Plain, norm.scratch, w, None, out, rows, k, n_out));
         }
     }
 
@@ -176,84 +214,114 @@ impl WgpuEngine {
         let st = req.state::<WgpuRequest>(BACKEND)?;
         let a = &st.act;
         let (hidden, hd) = (c.hidden_size, c.head_dim);
-        let qkv_dim = (c.q_heads + 2 * c.kv_heads) * hd;
         let norm_params = self.uniform(&[t as u32, hidden as u32, c.rms_norm_eps.to_bits(), 0]);
         let mut d = Vec::new();
-        let p = self.uniform(&[t as u32, hidden as u32, c.vocab_size as u32, 0]);
-        d.push(self.dispatch(
-            &self.pipes.embed,
-            &[&p, &io.tokens, &self.embed, &a.x],
-            [(hidden as u32).div_ceil(64), t as u32, 1],
-        ));
-        // Decode-sized passes fuse both RMSNorms and SwiGLU into the products that read
-        // them: 7 dispatches per layer instead of 10.
-        let fuse = self.fuses(t);
-        for (l, lw) in self.layers.iter().enumerate() {
-            let norm = NormIo {
-                params: &norm_params,
-                rows: &io.identity,
-                scratch: &a.h,
-            };
-            self.norm_linear(
-                &mut d,
-                fuse,
-                &norm,
-                &a.x,
-                &lw.attn_norm,
-                &lw.wqkv,
-                &a.qkv,
-                t,
-                qkv_dim,
-            );
-            let layout = &st.layouts[l];
-            let mut words = vec![
+        // One gather per part of the embedding: each writes the tokens in its rows.
+        for part in &self.embed.parts {
+            let p = self.uniform(&[
                 t as u32,
-                c.q_heads as u32,
-                c.kv_heads as u32,
-                hd as u32,
-                layout.row_slots,
-                1,
+                hidden as u32,
+                c.vocab_size as u32,
+                part.row0 as u32,
+                part.rows as u32,
                 0,
                 0,
-            ];
-            for i in 0..64 {
-                match layout.segments.get(i) {
-                    Some(s) => words.extend([s.offset, s.sink, s.ring, 0]),
-                    None => words.extend([0, 0, 0, 0]),
+                0,
+            ]);
+            d.push(self.dispatch(
+                &self.pipes.embed,
+                &[&p, &io.tokens, &part.buffer, &a.x],
+                [(hidden as u32).div_ceil(64), t as u32, 1],
+            ));
+        }
+        // Decode-sized passes fuse both RMSNorms and SwiGLU into the products that read
+        // them: 7 dispatches per layer instead of 10. Other passes run the per-token
+        // products whose outputs are widest (Q/K/V, gate/up) over chunks of `a.chunk`
+        // tokens, so those activations stay within the binding limit (DESIGN.md §7).
+        let fuse = self.fuses(t) && t <= a.chunk;
+        let chunks: Vec<(usize, usize)> = (0..t)
+            .step_by(a.chunk.max(1))
+            .map(|s| (s, a.chunk.min(t - s)))
+            .collect();
+        let sb = elem_bytes(self.storage);
+        let x_row = hidden as u64 * 4;
+        let q_row = (c.q_heads * hd) as u64 * sb;
+        let kv_row = (c.kv_heads * hd) as u64 * sb;
+        let rmsnorm = |d: &mut Vec<Dispatch>, x: &wgpu::Buffer, weight: &wgpu::Buffer| {
+            d.push(self.dispatch(
+                &self.pipes.rmsnorm,
+                &[&norm_params, x, &io.identity, weight, &a.h],
+                [t as u32, 1, 1],
+            ));
+        };
+        for (l, lw) in self.layers.iter().enumerate() {
+            let layout = &st.layouts[l];
+            let rope_params = |n: usize| {
+                let mut words = vec![
+                    n as u32,
+                    c.q_heads as u32,
+                    c.kv_heads as u32,
+                    hd as u32,
+                    layout.row_slots,
+                    1,
+                    0,
+                    0,
+                ];
+                for i in 0..64 {
+                    match layout.segments.get(i) {
+                        Some(s) => words.extend([s.offset, s.sink, s.ring, 0]),
+                        None => words.extend([0, 0, 0, 0]),
+                    }
+                }
+                self.uniform(&words)
+            };
+            let rope_kv = |d: &mut Vec<Dispatch>, s: usize, n: usize| {
+                let rp = rope_params(n);
+                d.push(self.dispatch_at(
+                    &self.pipes.rope_kv,
+                    &[
+                        (&rp).into(),
+                        (&a.qkv).into(),
+                        at(&io.info, s, 16),
+                        (&st.rope).into(),
+                        at(&a.q, s, q_row),
+                        at(&a.k, s, kv_row),
+                        at(&a.v, s, kv_row),
+                        (&st.k_cache[l]).into(),
+                        (&st.v_cache[l]).into(),
+                    ],
+                    [
+                        (hd as u32 / 2).div_ceil(32),
+                        (c.q_heads + 2 * c.kv_heads) as u32,
+                        n as u32,
+                    ],
+                ));
+            };
+            if fuse {
+                let x = (&a.x).into();
+                let norm = Input::Norm(&lw.attn_norm);
+                self.linear(&mut d, norm, x, &lw.wqkv, None, (&a.qkv).into(), t);
+                rope_kv(&mut d, 0, t);
+            } else {
+                rmsnorm(&mut d, &a.x, &lw.attn_norm);
+                for &(s, n) in &chunks {
+                    let h = at(&a.h, s, x_row);
+                    self.linear(&mut d, Input::Plain, h, &lw.wqkv, None, (&a.qkv).into(), n);
+                    rope_kv(&mut d, s, n);
                 }
             }
-            let rp = self.uniform(&words);
-            d.push(self.dispatch(
-                &self.pipes.rope_kv,
-                &[
-                    &rp,
-                    &a.qkv,
-                    &io.info,
-                    &st.rope,
-                    &a.q,
-                    &a.k,
-                    &a.v,
-                    &st.k_cache[l],
-                    &st.v_cache[l],
-                ],
-                [
-                    (hd as u32 / 2).div_ceil(32),
-                    (c.q_heads + 2 * c.kv_heads) as u32,
-                    t as u32,
-                ],
-            ));
             match &io.prefill {
                 Some((row_start, max_len)) => d.push(self.attention.prefill_dispatch(
                     l,
                     req.n_tokens(),
-                    req.rows() as u32,
+                    io.rows as u32,
                     *max_len,
                     [row_start, &a.q, &a.k, &a.v, &a.attn_out],
                 )?),
                 None => d.extend(self.attention.decode_dispatches(
                     l,
                     req.n_tokens(),
-                    req.rows() as u32,
+                    io.rows as u32,
                     self.attention.n_chunks(layout),
                     [
                         &io.row_pos,
@@ -265,59 +333,54 @@ impl WgpuEngine {
                     ],
                 )?),
             }
-            d.push(self.linear(
-                Input::Attention,
-                &a.attn_out,
-                &lw.wo,
-                Some(&a.x),
-                &a.x_alt,
-                t,
-                c.q_heads * hd,
-                hidden,
-            ));
-            self.norm_linear(
+            self.linear(
                 &mut d,
-                fuse,
-                &norm,
-                &a.x_alt,
-                &lw.ffn_norm,
-                &lw.w_gate_up,
-                &a.gate_up,
+                Input::Attention,
+                (&a.attn_out).into(),
+                &lw.wo,
+                Some((&a.x).into()),
+                (&a.x_alt).into(),
                 t,
-                2 * c.ffn_size,
             );
             if fuse {
-                d.push(self.linear(
+                let norm = Input::Norm(&lw.ffn_norm);
+                let (x_alt, gate_up) = ((&a.x_alt).into(), (&a.gate_up).into());
+                self.linear(&mut d, norm, x_alt, &lw.w_gate_up, None, gate_up, t);
+                self.linear(
+                    &mut d,
                     Input::SwiGlu,
-                    &a.gate_up,
+                    (&a.gate_up).into(),
                     &lw.w_down,
-                    Some(&a.x_alt),
-                    &a.x,
+                    Some((&a.x_alt).into()),
+                    (&a.x).into(),
                     t,
-                    c.ffn_size,
-                    hidden,
-                ));
+                );
             } else {
-                let sp = self.uniform(&[t as u32, c.ffn_size as u32, 0, 0]);
-                d.push(self.dispatch(
-                    &self.pipes.swiglu,
-                    &[&sp, &a.gate_up, &a.ffn_act],
-                    [(c.ffn_size as u32).div_ceil(64), t as u32, 1],
-                ));
-                d.push(self.linear(
-                    Input::Plain,
-                    &a.ffn_act,
-                    &lw.w_down,
-                    Some(&a.x_alt),
-                    &a.x,
-                    t,
-                    c.ffn_size,
-                    hidden,
-                ));
+                rmsnorm(&mut d, &a.x_alt, &lw.ffn_norm);
+                for &(s, n) in &chunks {
+                    let h = at(&a.h, s, x_row);
+                    let gate_up = (&a.gate_up).into();
+                    self.linear(&mut d, Input::Plain, h, &lw.w_gate_up, None, gate_up, n);
+                    let sp = self.uniform(&[n as u32, c.ffn_size as u32, 0, 0]);
+                    d.push(self.dispatch(
+                        &self.pipes.swiglu,
+                        &[&sp, &a.gate_up, &a.ffn_act],
+                        [(c.ffn_size as u32).div_ceil(64), n as u32, 1],
+                    ));
+                    self.linear(
+                        &mut d,
+                        Input::Plain,
+                        (&a.ffn_act).into(),
+                        &lw.w_down,
+                        Some(at(&a.x_alt, s, x_row)),
+                        at(&a.x, s, x_row),
+                        n,
+                    );
+                }
             }
             layer_end.push(d.len());
         }
-        let rows = req.rows();
+        let rows = io.rows;
         let fp = self.uniform(&[rows as u32, hidden as u32, c.rms_norm_eps.to_bits(), 0]);
         d.push(self.dispatch(
             &self.pipes.rmsnorm,
@@ -325,16 +388,9 @@ impl WgpuEngine {
             [rows as u32, 1, 1],
         ));
         let head = self.lm_head.as_ref().unwrap_or(&self.embed);
-        d.push(self.linear(
-            Input::Plain,
-            &a.last,
-            head,
-            None,
-            &a.logits,
-            rows,
-            hidden,
-            c.vocab_size,
-        ));
+        // The tied head is the embedding: its parts run one product each.
+        let (last, logits) = ((&a.last).into(), (&a.logits).into());
+        self.linear(&mut d, Input::Plain, last, head, None, logits, rows);
         match output {
             OutputKind::Logits => {}
             OutputKind::Argmax => {

@@ -4,6 +4,7 @@
 
 use wgpu::util::DeviceExt;
 
+use super::chunks::{self, PrefillPlan};
 use super::forward::OutputKind;
 use super::{elem_bytes, EngineError, WgpuEngine};
 use crate::lower::CacheLayout;
@@ -28,8 +29,11 @@ pub(super) struct WgpuRequest {
 /// Names the wgpu engine in [`Request`]s and their errors.
 pub(super) const BACKEND: &str = "wgpu";
 
+/// Activations of one pass. Whole-pass buffers hold `capacity` tokens; `qkv`, `gate_up`
+/// and `ffn_act` hold one chunk of `chunk` tokens (DESIGN.md §7).
 pub(super) struct Activations {
     pub(super) capacity: usize,
+    pub(super) chunk: usize,
     pub(super) x: wgpu::Buffer,
     pub(super) x_alt: wgpu::Buffer,
     pub(super) h: wgpu::Buffer,
@@ -48,6 +52,8 @@ pub(super) struct Activations {
 /// Input buffers of one forward pass.
 pub(super) struct StepIo {
     pub(super) t: usize,
+    /// Rows of the pass (a prefill pass may hold a group of the request's rows).
+    pub(super) rows: usize,
     pub(super) tokens: wgpu::Buffer,
     /// Per token: (position, row, last position of the row in this pass, 0).
     pub(super) info: wgpu::Buffer,
@@ -82,6 +88,9 @@ impl WgpuEngine {
             .iter()
             .map(|l| CacheLayout::new(l, &self.module.span, n_tokens))
             .collect();
+        // Prefill passes and chunks sized from the binding limit (`chunks`): the prompts
+        // may be shorter than `prompt_lens`, never longer, so this plan bounds them.
+        let plan = self.prefill_plan(prompt_lens)?;
         let mut k_cache = Vec::new();
         let mut v_cache = Vec::new();
         let mut kv_bytes = 0;
@@ -110,8 +119,7 @@ impl WgpuEngine {
                 contents: bytemuck::cast_slice(&table),
                 usage: wgpu::BufferUsages::STORAGE,
             });
-        let total: usize = prompt_lens.iter().sum();
-        let act = self.activations(total.max(rows), rows)?;
+        let act = self.activations(plan.pass_tokens.max(rows), plan.chunk_tokens, rows)?;
         let n_chunks = layouts
             .iter()
             .map(|l| self.attention.n_chunks(l))
@@ -141,29 +149,46 @@ impl WgpuEngine {
         Ok(Request::new(BACKEND, rows, n_tokens, kv_bytes, seed, state))
     }
 
+    /// [`chunks::plan_prefill`] for this engine's model, storage type and limits.
+    pub(super) fn prefill_plan(&self, prompt_lens: &[usize]) -> Result<PrefillPlan, EngineError> {
+        chunks::plan_prefill(
+            &self.config,
+            self.storage,
+            prompt_lens,
+            self.max_binding,
+            u64::from(self.device.limits().min_storage_buffer_offset_alignment),
+        )
+    }
+
+    /// Activations for passes of up to `tokens` tokens (and `rows` rows), the per-token
+    /// products run over chunks of `chunk` tokens.
     pub(super) fn activations(
         &self,
         tokens: usize,
+        chunk: usize,
         rows: usize,
     ) -> Result<Activations, EngineError> {
+        let chunk = chunk.clamp(1, tokens.max(1));
         let c = &self.config;
         let f = 4u64;
         let s = elem_bytes(self.storage);
         let t = tokens as u64;
+        let ct = chunk as u64;
         let heads = (c.q_heads + 2 * c.kv_heads) as u64;
         let hd = c.head_dim as u64;
         Ok(Activations {
             capacity: tokens,
+            chunk,
             x: self.buffer("x", t * c.hidden_size as u64 * f)?,
             x_alt: self.buffer("x_alt", t * c.hidden_size as u64 * f)?,
             h: self.buffer("h", t * c.hidden_size as u64 * f)?,
-            qkv: self.buffer("qkv", t * heads * hd * f)?,
+            qkv: self.buffer("qkv", ct * heads * hd * f)?,
             q: self.buffer("q", t * c.q_heads as u64 * hd * s)?,
             k: self.buffer("k", t * c.kv_heads as u64 * hd * s)?,
             v: self.buffer("v", t * c.kv_heads as u64 * hd * s)?,
             attn_out: self.buffer("attn_out", t * c.q_heads as u64 * hd * s)?,
-            gate_up: self.buffer("gate_up", t * 2 * c.ffn_size as u64 * f)?,
-            ffn_act: self.buffer("ffn_act", t * c.ffn_size as u64 * f)?,
+            gate_up: self.buffer("gate_up", ct * 2 * c.ffn_size as u64 * f)?,
+            ffn_act: self.buffer("ffn_act", ct * c.ffn_size as u64 * f)?,
             last: self.buffer("last", rows as u64 * c.hidden_size as u64 * f)?,
             logits: self.buffer("logits", rows as u64 * c.vocab_size as u64 * f)?,
             tokens_out: self.buffer("tokens_out", rows as u64 * 4)?,
@@ -187,6 +212,7 @@ impl WgpuEngine {
         let identity: Vec<u32> = (0..tokens.len() as u32).collect();
         StepIo {
             t: tokens.len(),
+            rows: last.len(),
             tokens: self.storage_u32("tokens", &clamped),
             info: self.storage_u32("tok_info", info.as_flattened()),
             last: self.storage_u32("last_index", last),

@@ -1,5 +1,7 @@
 //! Weight upload: the model's tensors in device buffers, in the layout the ops read (Q, K
-//! and V stacked into one product, gate and up into another).
+//! and V stacked into one product, gate and up into another). A matrix above the
+//! adapter's storage binding limit is split by output rows into parts that each fit one
+//! binding (DESIGN.md §7).
 
 use wgpu::util::DeviceExt;
 
@@ -8,24 +10,68 @@ use crate::lower::StorageType;
 use crate::model::Weights;
 use crate::runtime::wgpu::tensor_bytes;
 
+/// Rows `[row0, row0 + rows)` of a matrix in one buffer (row-major, `[rows, cols]`).
+pub(super) struct Part {
+    pub(super) buffer: wgpu::Buffer,
+    pub(super) row0: usize,
+    pub(super) rows: usize,
+}
+
+/// A row-major `[rows, cols]` matrix on the device, as one or more row ranges (parts), each
+/// within the storage binding limit. A product reads one part per dispatch and writes the
+/// part's columns of the output; the embedding gather reads the part holding the token.
+pub(super) struct Matrix {
+    pub(super) parts: Vec<Part>,
+    pub(super) rows: usize,
+    pub(super) cols: usize,
+}
+
+/// How many rows of `cols` elements of `elem` bytes go into one part under a binding limit
+/// of `max_binding` bytes: all `rows` when they fit, else the most that fit, rounded down to
+/// a multiple of 4 (the products' column block) when that leaves at least 4. Errors: a
+/// single row above the limit, naming the tensor.
+pub fn rows_per_part(
+    name: &str,
+    rows: usize,
+    cols: usize,
+    elem: u64,
+    max_binding: u64,
+) -> Result<usize, EngineError> {
+    let row_bytes = cols as u64 * elem;
+    let total = (rows as u64 * row_bytes).next_multiple_of(4);
+    if total <= max_binding {
+        return Ok(rows.max(1));
+    }
+    // Part sizes are padded to 4 bytes: keep the padded size within the limit.
+    let fit = (max_binding.saturating_sub(3) / row_bytes.max(1)) as usize;
+    if fit == 0 {
+        return Err(EngineError::TooLarge {
+            name: format!("{name} (one row of {cols} elements)"),
+            bytes: row_bytes,
+            limit: max_binding,
+        });
+    }
+    Ok(if fit >= 8 { fit / 4 * 4 } else { fit })
+}
+
 /// One decoder block's weights on the device.
 pub(super) struct LayerBuffers {
     pub(super) attn_norm: wgpu::Buffer,
     /// `[(q_heads + 2 kv_heads) * head_dim, hidden]`: q, k, v projections stacked.
-    pub(super) wqkv: wgpu::Buffer,
-    pub(super) wo: wgpu::Buffer,
+    pub(super) wqkv: Matrix,
+    pub(super) wo: Matrix,
     pub(super) ffn_norm: wgpu::Buffer,
     /// `[2 ffn, hidden]`: gate then up, so one linear feeds SwiGLU.
-    pub(super) w_gate_up: wgpu::Buffer,
-    pub(super) w_down: wgpu::Buffer,
+    pub(super) w_gate_up: Matrix,
+    pub(super) w_down: Matrix,
 }
 
 /// Every weight of a model on the device.
 pub(super) struct DeviceWeights {
     /// `[vocab, hidden]`, in the storage type.
-    pub(super) embed: wgpu::Buffer,
+    pub(super) embed: Matrix,
     /// `[vocab, hidden]`; `None`: tied to `embed`.
-    pub(super) lm_head: Option<wgpu::Buffer>,
+    pub(super) lm_head: Option<Matrix>,
     /// `[hidden]`, f32.
     pub(super) output_norm: wgpu::Buffer,
     pub(super) layers: Vec<LayerBuffers>,
@@ -33,70 +79,125 @@ pub(super) struct DeviceWeights {
     pub(super) bytes: u64,
 }
 
+/// Creates the weight buffers and counts their bytes.
+struct Uploader<'d> {
+    device: &'d wgpu::Device,
+    max_binding: u64,
+    bytes: u64,
+}
+
+impl Uploader<'_> {
+    fn buffer(&mut self, name: &str, bytes: &[u8]) -> Result<wgpu::Buffer, EngineError> {
+        self.bytes += bytes.len() as u64;
+        if bytes.len() as u64 > self.max_binding {
+            return Err(EngineError::TooLarge {
+                name: name.to_string(),
+                bytes: bytes.len() as u64,
+                limit: self.max_binding,
+            });
+        }
+        Ok(self
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(name),
+                contents: bytes,
+                usage: wgpu::BufferUsages::STORAGE,
+            }))
+    }
+
+    /// `data` as a `[rows, data.len() / rows]` matrix in `t`, split by rows over the limit.
+    fn matrix(
+        &mut self,
+        name: &str,
+        data: &[f32],
+        rows: usize,
+        t: StorageType,
+    ) -> Result<Matrix, EngineError> {
+        let cols = data.len() / rows;
+        let per = rows_per_part(name, rows, cols, t.bytes() as u64, self.max_binding)?;
+        let mut parts = Vec::new();
+        let mut row0 = 0;
+        while row0 < rows {
+            let n = per.min(rows - row0);
+            let slice = &data[row0 * cols..(row0 + n) * cols];
+            let label = if per >= rows {
+                name.to_string()
+            } else {
+                format!("{name}[rows {row0}..{}]", row0 + n)
+            };
+            parts.push(Part {
+                buffer: self.buffer(&label, &tensor_bytes(slice, t))?,
+                row0,
+                rows: n,
+            });
+            row0 += n;
+        }
+        Ok(Matrix { parts, rows, cols })
+    }
+
+    /// A norm vector in f32, in one binding.
+    fn vector(&mut self, name: &str, data: &[f32]) -> Result<wgpu::Buffer, EngineError> {
+        self.buffer(name, &tensor_bytes(data, StorageType::F32))
+    }
+}
+
 impl DeviceWeights {
-    /// Uploads `w`: matrices in `storage`, norms in f32. A tensor above the adapter's
-    /// storage binding limit (`max_binding` bytes) is [`EngineError::TooLarge`], naming it.
+    /// Uploads `w`: matrices in `storage`, split by rows where above the adapter's storage
+    /// binding limit (`max_binding` bytes); norms in f32. A norm vector or a single matrix
+    /// row above the limit is [`EngineError::TooLarge`], naming it.
     pub(super) fn upload(
         device: &wgpu::Device,
         w: &Weights,
         storage: StorageType,
         max_binding: u64,
     ) -> Result<DeviceWeights, EngineError> {
-        let mut weight_bytes = 0u64;
-        let mut upload = |name: &str, data: &[f32], t: StorageType| {
-            let bytes = tensor_bytes(data, t);
-            weight_bytes += bytes.len() as u64;
-            if bytes.len() as u64 > max_binding {
-                return Err(EngineError::TooLarge {
-                    name: name.to_string(),
-                    bytes: bytes.len() as u64,
-                    limit: max_binding,
-                });
-            }
-            Ok(
-                device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some(name),
-                    contents: &bytes,
-                    usage: wgpu::BufferUsages::STORAGE,
-                }),
-            )
+        let mut up = Uploader {
+            device,
+            max_binding,
+            bytes: 0,
         };
-        let embed = upload("token_embd", &w.token_embd.data, storage)?;
+        let embed = up.matrix(
+            "token_embd",
+            &w.token_embd.data,
+            w.token_embd.shape[0],
+            storage,
+        )?;
         let lm_head = match &w.output {
-            Some(t) => Some(upload("output", &t.data, storage)?),
+            Some(t) => Some(up.matrix("output", &t.data, t.shape[0], storage)?),
             None => None,
         };
-        let output_norm = upload("output_norm", &w.output_norm.data, StorageType::F32)?;
+        let output_norm = up.vector("output_norm", &w.output_norm.data)?;
         let mut layers = Vec::new();
         for (i, l) in w.layers.iter().enumerate() {
             let cat = |a: &[f32], b: &[f32], c: &[f32]| [a, b, c].concat();
+            let qkv_rows = l.attn_q.shape[0] + l.attn_k.shape[0] + l.attn_v.shape[0];
             layers.push(LayerBuffers {
-                attn_norm: upload(
-                    &format!("blk.{i}.attn_norm"),
-                    &l.attn_norm.data,
-                    StorageType::F32,
-                )?,
-                wqkv: upload(
+                attn_norm: up.vector(&format!("blk.{i}.attn_norm"), &l.attn_norm.data)?,
+                wqkv: up.matrix(
                     &format!("blk.{i}.attn_qkv"),
                     &cat(&l.attn_q.data, &l.attn_k.data, &l.attn_v.data),
+                    qkv_rows,
                     storage,
                 )?,
-                wo: upload(
+                wo: up.matrix(
                     &format!("blk.{i}.attn_output"),
                     &l.attn_output.data,
+                    l.attn_output.shape[0],
                     storage,
                 )?,
-                ffn_norm: upload(
-                    &format!("blk.{i}.ffn_norm"),
-                    &l.ffn_norm.data,
-                    StorageType::F32,
-                )?,
-                w_gate_up: upload(
+                ffn_norm: up.vector(&format!("blk.{i}.ffn_norm"), &l.ffn_norm.data)?,
+                w_gate_up: up.matrix(
                     &format!("blk.{i}.ffn_gate_up"),
                     &cat(&l.ffn_gate.data, &l.ffn_up.data, &[]),
+                    l.ffn_gate.shape[0] + l.ffn_up.shape[0],
                     storage,
                 )?,
-                w_down: upload(&format!("blk.{i}.ffn_down"), &l.ffn_down.data, storage)?,
+                w_down: up.matrix(
+                    &format!("blk.{i}.ffn_down"),
+                    &l.ffn_down.data,
+                    l.ffn_down.shape[0],
+                    storage,
+                )?,
             });
         }
         Ok(DeviceWeights {
@@ -104,7 +205,7 @@ impl DeviceWeights {
             lm_head,
             output_norm,
             layers,
-            bytes: weight_bytes,
+            bytes: up.bytes,
         })
     }
 }

@@ -1,0 +1,154 @@
+//! Prefill passes and token chunks sized from the adapter's storage binding limit
+//! (DESIGN.md §7): rows are grouped into passes whose whole-pass activations fit one
+//! binding, and inside a pass the per-token products whose activations are widest (the
+//! stacked Q/K/V output and the MLP's gate/up and SwiGLU) run over chunks of tokens.
+
+use std::ops::Range;
+
+use super::EngineError;
+use crate::lower::StorageType;
+use crate::model::LlamaConfig;
+
+/// Bytes per token of the activations that a prefill pass keeps for all its tokens: the
+/// residual stream and norm output (`x`, `x_alt`, `h`: `hidden` f32), the attention's Q
+/// and output (`q_heads · head_dim`) and K, V (`kv_heads · head_dim`) in the storage type.
+pub fn pass_bytes_per_token(config: &LlamaConfig, storage: StorageType) -> u64 {
+    let s = storage.bytes() as u64;
+    let hd = config.head_dim as u64;
+    (config.hidden_size as u64 * 4)
+        .max(config.q_heads as u64 * hd * s)
+        .max(config.kv_heads as u64 * hd * s)
+}
+
+/// Bytes per token of the activations that only live inside one chunk of tokens: the
+/// stacked Q/K/V product output (`(q_heads + 2 kv_heads) · head_dim` f32), the gate/up
+/// output (`2 ffn` f32) and the SwiGLU output (`ffn` f32).
+pub fn chunk_bytes_per_token(config: &LlamaConfig) -> u64 {
+    let qkv = ((config.q_heads + 2 * config.kv_heads) * config.head_dim) as u64;
+    (qkv * 4).max(2 * config.ffn_size as u64 * 4)
+}
+
+/// The smallest number of tokens such that a chunk starting at any multiple of it starts
+/// at a byte offset that is a multiple of `offset_align` in every buffer bound at an
+/// offset (`x`, `x_alt`, `h`, Q, K, V and the per-token info of 16 bytes).
+pub fn chunk_granule(config: &LlamaConfig, storage: StorageType, offset_align: u64) -> usize {
+    let s = storage.bytes() as u64;
+    let hd = config.head_dim as u64;
+    let rows = [
+        config.hidden_size as u64 * 4,
+        config.q_heads as u64 * hd * s,
+        config.kv_heads as u64 * hd * s,
+        16,
+    ];
+    let align = offset_align.max(1);
+    rows.iter()
+        .map(|&r| align / gcd(align, r.max(1)))
+        .fold(1, lcm) as usize
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+fn lcm(a: u64, b: u64) -> u64 {
+    a / gcd(a, b) * b
+}
+
+/// How a prefill runs under a binding limit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrefillPlan {
+    /// Consecutive row ranges, one prefill pass each, in row order.
+    pub groups: Vec<Range<usize>>,
+    /// The most tokens of a pass (all its rows): what whole-pass activations are sized for.
+    pub pass_tokens: usize,
+    /// Tokens per chunk of the per-token products: what chunk activations are sized for.
+    pub chunk_tokens: usize,
+}
+
+/// Most tokens a pass may hold under `max_binding`, and the chunk size (a multiple of
+/// [`chunk_granule`], at least one granule).  Errors: a granule of tokens whose chunk
+/// activations exceed the limit.
+pub fn token_limits(
+    config: &LlamaConfig,
+    storage: StorageType,
+    max_binding: u64,
+    offset_align: u64,
+) -> Result<(usize, usize), EngineError> {
+    let pass_max = (max_binding / pass_bytes_per_token(config, storage)) as usize;
+    let per_chunk = chunk_bytes_per_token(config);
+    let granule = chunk_granule(config, storage, offset_align);
+    let chunk = (max_binding / per_chunk) as usize / granule * granule;
+    if chunk == 0 || pass_max == 0 {
+        return Err(EngineError::TooLarge {
+            name: format!("a chunk of {granule} tokens of the gate/up activations"),
+            bytes: granule as u64 * per_chunk,
+            limit: max_binding,
+        });
+    }
+    Ok((pass_max, chunk))
+}
+
+/// Groups rows of `prompt_lens` tokens into prefill passes of at most `max_pass_tokens`
+/// tokens (consecutive rows, greedily, at least one row per pass), chunked by `chunk`
+/// tokens. Errors: a single row longer than `max_pass_tokens`, naming the row.
+pub fn group_rows(
+    prompt_lens: &[usize],
+    max_pass_tokens: usize,
+    chunk: usize,
+    pass_bytes_per_token: u64,
+    max_binding: u64,
+) -> Result<PrefillPlan, EngineError> {
+    let mut groups = Vec::new();
+    let mut start = 0;
+    let mut tokens = 0;
+    let mut pass_tokens = 0;
+    for (b, &len) in prompt_lens.iter().enumerate() {
+        if len > max_pass_tokens {
+            return Err(EngineError::TooLarge {
+                name: format!(
+                    "prefill activations of row {b} ({len} tokens; at most {max_pass_tokens} fit)"
+                ),
+                bytes: len as u64 * pass_bytes_per_token,
+                limit: max_binding,
+            });
+        }
+        if tokens + len > max_pass_tokens {
+            groups.push(start..b);
+            pass_tokens = pass_tokens.max(tokens);
+            start = b;
+            tokens = 0;
+        }
+        tokens += len;
+    }
+    groups.push(start..prompt_lens.len());
+    pass_tokens = pass_tokens.max(tokens);
+    Ok(PrefillPlan {
+        groups,
+        pass_tokens,
+        chunk_tokens: chunk.min(pass_tokens.max(1)),
+    })
+}
+
+/// The prefill plan of rows of `prompt_lens` tokens for a model of `config` under a
+/// storage binding limit of `max_binding` bytes with storage buffer offsets aligned to
+/// `offset_align` bytes: [`token_limits`], then [`group_rows`].
+pub fn plan_prefill(
+    config: &LlamaConfig,
+    storage: StorageType,
+    prompt_lens: &[usize],
+    max_binding: u64,
+    offset_align: u64,
+) -> Result<PrefillPlan, EngineError> {
+    let (pass_max, chunk) = token_limits(config, storage, max_binding, offset_align)?;
+    group_rows(
+        prompt_lens,
+        pass_max,
+        chunk,
+        pass_bytes_per_token(config, storage),
+        max_binding,
+    )
+}

@@ -106,14 +106,11 @@ fn main() -> ExitCode {
             }
         });
     }
-    let tuning = match args.variant.as_deref().map(|v| {
-        v.split_once('x')
-            .and_then(|(w, s)| Some((w.parse().ok()?, s.parse().ok()?)))
-    }) {
+    let tuning = match args.variant.as_deref().map(str::parse::<DecodeTuning>) {
         None => DecodeTuning::default(),
-        Some(Some((warps, stages))) => DecodeTuning { warps, stages },
-        Some(None) => {
-            eprintln!("error: --variant: expected WARPSxSTAGES, e.g. 4x3");
+        Some(Ok(t)) => t,
+        Some(Err(e)) => {
+            eprintln!("error: --variant: {e}");
             return ExitCode::from(2);
         }
     };

@@ -30,9 +30,12 @@ struct Args {
     dense: bool,
     #[arg(long, value_delimiter = ',', default_value = "f16,bf16")]
     dtypes: Vec<String>,
-    /// Decode kernel shapes, WARPSxSTAGES.
+    /// Decode kernel shapes, WARPSxSTAGES[w] (`codegen::cuda::DecodeTuning`).
     #[arg(long, value_delimiter = ',', default_value = "4x3")]
     variants: Vec<String>,
+    /// Only these layers (default: all), e.g. the layers a benchmark sweep times.
+    #[arg(long, value_delimiter = ',')]
+    layers: Vec<u32>,
     #[arg(long)]
     out: PathBuf,
 }
@@ -81,17 +84,18 @@ fn run(args: &Args) -> Result<usize, String> {
                 other => return Err(format!("--dtypes `{other}`")),
             };
             for v in &args.variants {
-                let (w, s) = v
-                    .split_once('x')
-                    .ok_or(format!("variant `{v}`: WARPSxSTAGES"))?;
-                let tuning = DecodeTuning {
-                    warps: w.parse().map_err(|_| format!("variant `{v}`"))?,
-                    stages: s.parse().map_err(|_| format!("variant `{v}`"))?,
-                };
+                let tuning: DecodeTuning = v.parse()?;
                 let module = lower(plan, storage);
                 let arts = generate_tuned(&module, tuning).map_err(|e| e.to_string())?;
                 let todo: Vec<_> = arts
                     .into_iter()
+                    .filter(|a| {
+                        args.layers.is_empty()
+                            || a.kernels
+                                .first()
+                                .and_then(|k| k.layer)
+                                .is_some_and(|l| args.layers.contains(&l))
+                    })
                     .filter(|a| {
                         !args
                             .out

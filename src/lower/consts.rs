@@ -46,3 +46,6 @@ pub const CUDA_DECODE_WARPS: u32 = 4;
 /// and 2 warps x 6 stages (more loads in flight, 4 warps per SM) both read 5-35% slower,
 /// so the kernel is bound by its warps' latency, not by the loads in flight.
 pub const CUDA_DECODE_STAGES: u32 = 3;
+/// CUDA decode: whether each warp of the tensor-core kernel runs its own copy pipeline
+/// (`codegen::cuda::DecodeTuning::warp_pipes`).
+pub const CUDA_DECODE_WARP_PIPES: bool = false;

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Device call 4 (s4-i8-decode): correctness of every variant on the fixtures, a variant
+# Device call 3 (s4-i8-decode; its outputs beyond 8 files were not returned, hence run5.sh): correctness of every variant on the fixtures, a variant
 # sweep and a chunk-policy sweep on layers 0, 2, 17, 31, then every layer of the winner
 # with dense SDPA in the same call, the upstream-plan checks and compute-sanitizer.
 # Carry folder: attention_bench, cuda_check (release), decode_peers.py, select.py,

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Device call 5 (s4-i8-decode): the kernel with the bf16 P residual. Correctness on the
+# Device call 4 (s4-i8-decode): the kernel with the bf16 P residual. Correctness on the
 # fixtures, every layer of both upstream plans with the default kernel (4x3, runtime chunks)
 # and dense SDPA in the same call, the upstream-plan checks (f16, bf16), compute-sanitizer,
 # then the variant and chunk-policy sweeps on layers 0, 2, 17, 31. Everything is packed

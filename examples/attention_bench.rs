@@ -40,7 +40,7 @@ struct Args {
     new_tokens: u32,
     #[arg(long, default_value = "bf16")]
     dtype: String,
-    /// Decode kernel shapes to compare, WARPSxSTAGES.
+    /// Decode kernel shapes to compare, WARPSxSTAGES[w] (`w`: warp-private pipelines).
     #[arg(long, value_delimiter = ',', default_value = "4x3")]
     variants: Vec<String>,
     /// Work-list chunk policies to compare: `auto` (the runtime's), a size in slots,

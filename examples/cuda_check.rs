@@ -45,7 +45,7 @@ struct Args {
     /// Print every case, not only the per-plan summary and failures.
     #[arg(long)]
     verbose: bool,
-    /// Decode kernel shape, WARPSxSTAGES (default: the compiler's).
+    /// Decode kernel shape, WARPSxSTAGES[w] (default: the compiler's).
     #[arg(long)]
     variant: Option<String>,
     /// Storage types to check.

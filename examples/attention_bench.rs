@@ -18,11 +18,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use moa::codegen::cuda::DecodeTuning;
+use moa::codegen::cuda::{decode_key_tile, DecodeTuning};
 use moa::lower::{lower, CacheLayout, KernelModule, StorageType};
 use moa::plan::{upstream, ModelShape, Plan};
 use moa::runtime::cuda::{CudaAttention, CudaError, DecodeCall, DEFAULT_ARCH};
 use moa::runtime::cuda_bench::{l2_bytes, time_graph, Filler, Timing};
+use moa::runtime::worklist::{choose_chunk_with, ChunkPolicy};
 
 #[derive(Parser)]
 #[command(about = "Time the generated decode kernels of upstream MoA plans against dense")]
@@ -39,15 +40,20 @@ struct Args {
     new_tokens: u32,
     #[arg(long, default_value = "bf16")]
     dtype: String,
-    /// Decode kernel shapes to compare, WARPSxSTAGES.
+    /// Decode kernel shapes to compare, WARPSxSTAGES[w] (`w`: warp-private pipelines).
     #[arg(long, value_delimiter = ',', default_value = "4x3")]
     variants: Vec<String>,
-    /// Work-list chunk sizes to compare (`auto`: the runtime's choice).
+    /// Work-list chunk policies to compare: `auto` (the runtime's), a size in slots,
+    /// `waves:OVERHEAD_TILES` or `balanced:OVERHEAD_TILES:TAIL_PCT`
+    /// (`runtime::worklist::ChunkPolicy`).
     #[arg(long, value_delimiter = ',', default_value = "auto")]
     chunks: Vec<String>,
     /// Layers to time (default: all).
     #[arg(long, value_delimiter = ',')]
     layers: Vec<u32>,
+    /// Skip the dense run (sweeps of chunk policies; dense figures are then NaN).
+    #[arg(long)]
+    no_dense: bool,
     /// Launches per graph.
     #[arg(long, default_value_t = 20)]
     launches: u32,
@@ -102,18 +108,6 @@ fn dense_plan(mut shape: ModelShape) -> Result<Plan, moa::plan::PlanError> {
     Plan::dense(shape)
 }
 
-fn parse_variant(v: &str) -> Result<DecodeTuning, String> {
-    let (w, s) = v
-        .split_once('x')
-        .ok_or_else(|| format!("variant `{v}`: expected WARPSxSTAGES"))?;
-    Ok(DecodeTuning {
-        warps: w.parse().map_err(|_| format!("variant `{v}`: bad warps"))?,
-        stages: s
-            .parse()
-            .map_err(|_| format!("variant `{v}`: bad stages"))?,
-    })
-}
-
 /// Rows at position N − 1 (every span full), `copies` independent caches so that the
 /// graph's launches rotate over more bytes than L2 holds.
 fn prepare(
@@ -123,11 +117,13 @@ fn prepare(
     layout: &CacheLayout,
     rows: u32,
     copies: u32,
-    chunk: Option<u32>,
+    (policy, key_tile): (Option<ChunkPolicy>, u32),
 ) -> Result<Vec<DecodeCall>, CudaError> {
     let m = gpu.module();
     let (hq, d) = (m.shape.q_heads as usize, m.shape.head_dim as usize);
     let row_pos = vec![layout.n_tokens - 1; rows as usize];
+    let chunk =
+        policy.map(|p| choose_chunk_with(p, layout, &row_pos, key_tile, gpu.decode_slots()));
     let cache_len = rows as usize * layout.row_slots as usize * d;
     let mut calls = Vec::new();
     for c in 0..copies {
@@ -213,18 +209,16 @@ fn run(args: &Args) -> Result<(), String> {
     let variants = args
         .variants
         .iter()
-        .map(|v| parse_variant(v))
+        .map(|v| v.parse::<DecodeTuning>())
         .collect::<Result<Vec<_>, _>>()?;
-    let chunks: Vec<Option<u32>> = args
+    let chunks: Vec<Option<ChunkPolicy>> = args
         .chunks
         .iter()
         .map(|c| {
             if c == "auto" {
                 Ok(None)
             } else {
-                c.parse()
-                    .map(Some)
-                    .map_err(|_| format!("--chunks `{c}`: a number or auto"))
+                c.parse().map(Some).map_err(|e| format!("--chunks: {e}"))
             }
         })
         .collect::<Result<_, _>>()?;
@@ -248,7 +242,8 @@ fn run(args: &Args) -> Result<(), String> {
         }
         let dense_module = lower(&m.dense, storage);
         for tuning in &variants {
-            let vname = format!("{}x{}", tuning.warps, tuning.stages);
+            let vname = tuning.to_string();
+            let key_tile = decode_key_tile(storage, module.shape.head_dim, *tuning);
             let t0 = std::time::Instant::now();
             let gpu = CudaAttention::new_tuned(&module, args.device, DEFAULT_ARCH, *tuning)
                 .map_err(err)?;
@@ -275,26 +270,46 @@ fn run(args: &Args) -> Result<(), String> {
                         let dlayout =
                             CacheLayout::new(&dense_module.layers[0], &dense_module.span, n);
                         let dbytes = kv_bytes(&dense_module, &dlayout, rows);
-                        let dcalls = prepare(
-                            &dense,
-                            &dense_filler,
-                            0,
-                            &dlayout,
-                            rows,
-                            copies_for(dbytes),
-                            chunk,
-                        )
-                        .map_err(err)?;
-                        let dt = time_calls(&dense, &dcalls, args).map_err(err)?;
-                        let dchunk = dcalls[0].chunk;
-                        drop(dcalls);
+                        let (dt, dchunk) = if args.no_dense {
+                            let nan = f64::NAN;
+                            (
+                                Timing {
+                                    median_us: nan,
+                                    min_us: nan,
+                                    max_us: nan,
+                                    launches: 0,
+                                    replays: 0,
+                                },
+                                0,
+                            )
+                        } else {
+                            let dcalls = prepare(
+                                &dense,
+                                &dense_filler,
+                                0,
+                                &dlayout,
+                                rows,
+                                copies_for(dbytes),
+                                (chunk, key_tile),
+                            )
+                            .map_err(err)?;
+                            let dt = time_calls(&dense, &dcalls, args).map_err(err)?;
+                            (dt, dcalls[0].chunk)
+                        };
                         let drate = dbytes as f64 / (dt.median_us * 1e-6) / 1e12;
                         for (li, l) in module.layers.iter().enumerate() {
                             let layout = CacheLayout::new(l, &module.span, n);
                             let bytes = kv_bytes(&module, &layout, rows);
-                            let calls =
-                                prepare(&gpu, &filler, li, &layout, rows, copies_for(bytes), chunk)
-                                    .map_err(err)?;
+                            let calls = prepare(
+                                &gpu,
+                                &filler,
+                                li,
+                                &layout,
+                                rows,
+                                copies_for(bytes),
+                                (chunk, key_tile),
+                            )
+                            .map_err(err)?;
                             let t = time_calls(&gpu, &calls, args).map_err(err)?;
                             let rate = bytes as f64 / (t.median_us * 1e-6) / 1e12;
                             println!(

@@ -45,7 +45,7 @@ struct Args {
     /// Print every case, not only the per-plan summary and failures.
     #[arg(long)]
     verbose: bool,
-    /// Decode kernel shape, WARPSxSTAGES (default: the compiler's).
+    /// Decode kernel shape, WARPSxSTAGES[w] (default: the compiler's).
     #[arg(long)]
     variant: Option<String>,
     /// Prefill kernel shape, WGxBNxBLOCKS[o][s] (default: the compiler's; see
@@ -110,14 +110,11 @@ fn main() -> ExitCode {
             }
         });
     }
-    let tuning = match args.variant.as_deref().map(|v| {
-        v.split_once('x')
-            .and_then(|(w, s)| Some((w.parse().ok()?, s.parse().ok()?)))
-    }) {
+    let tuning = match args.variant.as_deref().map(str::parse::<DecodeTuning>) {
         None => DecodeTuning::default(),
-        Some(Some((warps, stages))) => DecodeTuning { warps, stages },
-        Some(None) => {
-            eprintln!("error: --variant: expected WARPSxSTAGES, e.g. 4x3");
+        Some(Ok(t)) => t,
+        Some(Err(e)) => {
+            eprintln!("error: --variant: {e}");
             return ExitCode::from(2);
         }
     };

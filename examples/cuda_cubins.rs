@@ -30,16 +30,17 @@ struct Args {
     dense: bool,
     #[arg(long, value_delimiter = ',', default_value = "f16,bf16")]
     dtypes: Vec<String>,
-    /// Decode kernel shapes, WARPSxSTAGES.
+    /// Decode kernel shapes, WARPSxSTAGES[w] (`codegen::cuda::DecodeTuning`).
     #[arg(long, value_delimiter = ',', default_value = "4x3")]
     variants: Vec<String>,
     /// Prefill kernel shapes, WGxBNxBLOCKS[o][s] (`codegen::cuda::PrefillTuning`); each is
     /// compiled with every decode shape. Default: the compiler's.
     #[arg(long, value_delimiter = ',')]
     prefill_variants: Vec<String>,
-    /// Only these layers (default: all).
-    #[arg(long, value_delimiter = ',')]
-    layers_only: Vec<u32>,
+    /// Only these layers (default: all), e.g. the layers a benchmark sweep times
+    /// (`--layers-only` is the same option, the name the prefill scripts use).
+    #[arg(long, alias = "layers-only", value_delimiter = ',')]
+    layers: Vec<u32>,
     #[arg(long)]
     out: PathBuf,
 }
@@ -99,20 +100,17 @@ fn run(args: &Args) -> Result<usize, String> {
                 .iter()
                 .flat_map(|v| prefills.iter().map(move |p| (v, p)))
             {
-                let (w, s) = v
-                    .split_once('x')
-                    .ok_or(format!("variant `{v}`: WARPSxSTAGES"))?;
-                let tuning = DecodeTuning {
-                    warps: w.parse().map_err(|_| format!("variant `{v}`"))?,
-                    stages: s.parse().map_err(|_| format!("variant `{v}`"))?,
-                };
+                let tuning: DecodeTuning = v.parse()?;
                 let module = lower(plan, storage);
                 let arts = generate_variant(&module, tuning, prefill).map_err(|e| e.to_string())?;
                 let todo: Vec<_> = arts
                     .into_iter()
                     .filter(|a| {
-                        let layer = a.kernels.first().and_then(|k| k.layer).unwrap_or(0);
-                        args.layers_only.is_empty() || args.layers_only.contains(&layer)
+                        args.layers.is_empty()
+                            || a.kernels
+                                .first()
+                                .and_then(|k| k.layer)
+                                .is_some_and(|l| args.layers.contains(&l))
                     })
                     .filter(|a| {
                         !args

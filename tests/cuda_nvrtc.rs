@@ -244,3 +244,26 @@ fn generated_sources_are_deterministic_and_named() {
         ]
     );
 }
+
+/// The decode shapes the benchmark compares (`attention_bench --variants`): warp-private
+/// pipelines and other warp / stage counts compile too (first layer of each fixture, the
+/// tensor-core kernel in both MMA types).
+#[test]
+fn decode_variants_compile_for_sm90() {
+    for name in ["fixture-mha.toml", "fixture-gqa.toml"] {
+        for storage in [StorageType::F16, StorageType::Bf16] {
+            let module = lower(&fixture(name), storage);
+            for v in ["4x3w", "2x6w", "4x2w", "2x6"] {
+                let tuning: cuda::DecodeTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
+                let arts = cuda::generate_tuned(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
+                let ptx = compile(&arts[0]);
+                let entry = &arts[0].kernels[1].entry_point;
+                assert!(
+                    ptx.contains(&format!(".entry {entry}(")),
+                    "{name} {} {v}: PTX lacks {entry}",
+                    storage.name()
+                );
+            }
+        }
+    }
+}

@@ -15,9 +15,9 @@ use super::abi::{Access, Arg, Elem, Grid, KernelAbi, Param, Tiles};
 use super::ctx::LayerCtx;
 use super::{render, Artifact, CodegenError, KernelInfo, Phase, Target};
 use crate::lower::consts::{
-    CUDA_DECODE_STAGES, CUDA_DECODE_WARPS, CUDA_PREFILL_K_TILE, CUDA_PREFILL_Q_TILE,
-    CUDA_PREFILL_TC_K_TILE, CUDA_PREFILL_TC_MIN_BLOCKS, CUDA_PREFILL_TC_OVERLAP,
-    CUDA_PREFILL_TC_SKIP, CUDA_PREFILL_TC_THREADS, CUDA_PREFILL_THREADS,
+    CUDA_DECODE_STAGES, CUDA_DECODE_WARPS, CUDA_DECODE_WARP_PIPES, CUDA_PREFILL_K_TILE,
+    CUDA_PREFILL_Q_TILE, CUDA_PREFILL_TC_K_TILE, CUDA_PREFILL_TC_MIN_BLOCKS,
+    CUDA_PREFILL_TC_OVERLAP, CUDA_PREFILL_TC_SKIP, CUDA_PREFILL_TC_THREADS, CUDA_PREFILL_THREADS,
 };
 use crate::lower::{KernelModule, LayerSpec, StorageType};
 
@@ -46,6 +46,10 @@ pub struct DecodeTuning {
     pub warps: u32,
     /// cp.async pipeline depth (tiles in flight + the one being computed).
     pub stages: u32,
+    /// Tensor-core kernel only: every warp runs its own pipeline over its 16 keys of each
+    /// tile (waits with `__syncwarp`), instead of the block waiting for whole tiles
+    /// (`__syncthreads`). Same shared memory and key tile.
+    pub warp_pipes: bool,
 }
 
 impl Default for DecodeTuning {
@@ -53,6 +57,7 @@ impl Default for DecodeTuning {
         DecodeTuning {
             warps: CUDA_DECODE_WARPS,
             stages: CUDA_DECODE_STAGES,
+            warp_pipes: CUDA_DECODE_WARP_PIPES,
         }
     }
 }
@@ -153,6 +158,33 @@ impl PrefillTuning {
             return Err(format!("{} blocks per SM", self.blocks_per_sm));
         }
         Ok(())
+    }
+}
+
+impl std::fmt::Display for DecodeTuning {
+    /// `WARPSxSTAGES`, with a trailing `w` for warp-private pipelines (e.g. `4x3w`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let w = if self.warp_pipes { "w" } else { "" };
+        write!(f, "{}x{}{w}", self.warps, self.stages)
+    }
+}
+
+impl std::str::FromStr for DecodeTuning {
+    type Err = String;
+
+    /// Parses `WARPSxSTAGES` or `WARPSxSTAGESw` (see [`Display`](std::fmt::Display)).
+    fn from_str(v: &str) -> Result<Self, String> {
+        let bad = || format!("decode variant `{v}`: expected WARPSxSTAGES[w], e.g. 4x3 or 4x3w");
+        let (w, s) = v.split_once('x').ok_or_else(bad)?;
+        let (s, warp_pipes) = match s.strip_suffix('w') {
+            Some(s) => (s, true),
+            None => (s, false),
+        };
+        Ok(DecodeTuning {
+            warps: w.parse().map_err(|_| bad())?,
+            stages: s.parse().map_err(|_| bad())?,
+            warp_pipes,
+        })
     }
 }
 
@@ -311,6 +343,7 @@ struct CudaLayerCtx {
     decode_mma: bool,
     decode_threads: u32,
     decode_stages: u32,
+    decode_warp_pipes: bool,
     decode_q_cols: u32,
     decode_smem_bytes: u32,
 }
@@ -441,6 +474,7 @@ fn layer_ctx(
         decode_mma: decode_uses_mma(module.storage, d),
         decode_threads: 32 * tuning.warps,
         decode_stages: tuning.stages,
+        decode_warp_pipes: tuning.warp_pipes,
         decode_q_cols: decode_q_cols(module.storage, d, lctx.group_size),
         decode_smem_bytes: decode_shared_bytes(module.storage, d, lctx.group_size, tuning),
         layer: lctx,

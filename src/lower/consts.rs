@@ -49,7 +49,10 @@ pub const CUDA_PREFILL_TC_SKIP: bool = false;
 pub const CUDA_DECODE_WARPS: u32 = 4;
 /// CUDA decode: cp.async pipeline depth (K/V tiles in shared memory at once): 4 warps x
 /// 3 stages of 32 KB (head_dim 128, 16-bit) = 96 KB per block, two blocks (8 warps) per
-/// SM. Measured on the H200 (benches/RESULTS.md): 4 warps x 4 stages (one block per SM)
-/// and 2 warps x 6 stages (more loads in flight, 4 warps per SM) both read 5-35% slower,
-/// so the kernel is bound by its warps' latency, not by the loads in flight.
+/// SM. Measured on the H200 (benches/RESULTS.md, call 4): ahead of warp-private pipelines
+/// of the same shared memory (4x3w, 2-6 % slower), 4x2w (1-3 %) and 2x6w (4-26 %); earlier
+/// calls: 4x4 (one block per SM) 0-25 % and 2x6 5-35 % slower.
 pub const CUDA_DECODE_STAGES: u32 = 3;
+/// CUDA decode: whether each warp of the tensor-core kernel runs its own copy pipeline
+/// (`codegen::cuda::DecodeTuning::warp_pipes`); measured slower (see the stages above).
+pub const CUDA_DECODE_WARP_PIPES: bool = false;

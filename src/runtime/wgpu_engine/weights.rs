@@ -28,8 +28,8 @@ pub(super) struct Matrix {
 
 /// How many rows of `cols` elements of `elem` bytes go into one part under a binding limit
 /// of `max_binding` bytes: all `rows` when they fit, else the most that fit, rounded down to
-/// a multiple of 4 (the products' column block) when that leaves at least 4. Errors: a
-/// single row above the limit, naming the tensor.
+/// a multiple of 4 (the products' column block) when at least 8 fit. Errors: a single row
+/// above the limit, naming the tensor.
 pub fn rows_per_part(
     name: &str,
     rows: usize,

@@ -9,7 +9,15 @@
 //! ```sh
 //! cargo build --release --example bench_prefill
 //! bench_prefill vicuna.json:32 llama3.json:8 --prompts 4096,16384 --rows 1,4 --out moa.jsonl
+//! bench_prefill vicuna.json:32 --variants 2x64x2,2x64x2s,2x128x1os --layers-only 0,17 --out v.jsonl
 //! ```
+//!
+//! `--variants` times several prefill kernel shapes (`codegen::cuda::PrefillTuning`) side
+//! by side; `--compare` checks each variant's output against the first one's on the same inputs
+//! (max abs difference over every 61st output element in the JSON line; variants with the
+//! same key tile do the same arithmetic per row, so 0).
+//! Kernels come from the cubins in `MOA_CUBIN_DIR` where present (`cuda_cubins`), else from
+//! `--ptx-cache`, else NVRTC (all variants in one parallel batch).
 //!
 //! Each plan is `PATH:KV_HEADS` (upstream MoA JSON; 32 layers × 32 query heads × head_dim
 //! 128 unless `--layers/--heads/--head-dim` say otherwise). Spans are taken at
@@ -25,11 +33,14 @@ use cudarc::driver::sys::{CUevent_flags, CUfunction_attribute_enum};
 use cudarc::driver::CudaContext;
 use cudarc::nvrtc::Ptx;
 use moa::codegen::abi::{Arg, LaunchSize};
-use moa::codegen::cuda::{generate, prefill_name};
+use moa::codegen::cuda::{generate_variant, prefill_name, DecodeTuning, PrefillTuning};
+use moa::codegen::Artifact;
 use moa::codegen::Phase;
 use moa::lower::{lower, KernelModule, StorageType};
 use moa::plan::{upstream, ModelShape};
-use moa::runtime::cuda::{compile_artifact, ArgVal, DevBuf, LoadedKernel, DEFAULT_ARCH};
+use moa::runtime::cuda::{
+    compile_all, cubin_key, ArgVal, DevBuf, LoadedKernel, CUBIN_ENV, DEFAULT_ARCH,
+};
 
 #[derive(Parser)]
 #[command(about = "Time the generated CUDA prefill kernels of upstream MoA plans")]
@@ -57,9 +68,62 @@ struct Args {
     /// f16 or bf16.
     #[arg(long, default_value = "bf16")]
     dtype: String,
-    /// JSON-lines output.
+    /// Prefill kernel shapes, WGxBNxBLOCKS[o][s] (default: the compiler's).
+    #[arg(long, value_delimiter = ',')]
+    variants: Vec<String>,
+    /// Check every variant's output against the first variant's (downloads each output).
     #[arg(long)]
-    out: PathBuf,
+    compare: bool,
+    /// Time only these layers (default: every layer).
+    #[arg(long, value_delimiter = ',')]
+    layers_only: Vec<u32>,
+    /// Folder for the PTX of kernels NVRTC compiled here (those without a cubin in
+    /// `MOA_CUBIN_DIR`), read back by the next run instead of compiling again.
+    #[arg(long)]
+    ptx_cache: Option<PathBuf>,
+    /// Only compile the kernels (into `--ptx-cache`), time nothing.
+    #[arg(long)]
+    compile_only: bool,
+    /// JSON-lines output.
+    #[arg(long, required_unless_present = "compile_only")]
+    out: Option<PathBuf>,
+}
+
+/// The kernel image of every artifact: its cubin from `MOA_CUBIN_DIR`, else its PTX from
+/// `ptx_cache`, else PTX from NVRTC (all missing ones in one parallel batch, then written
+/// to `ptx_cache`).
+fn images(artifacts: &[Artifact], ptx_cache: Option<&PathBuf>) -> Result<Vec<Ptx>, String> {
+    let cubins = std::env::var_os(CUBIN_ENV).map(PathBuf::from);
+    let keys: Vec<String> = artifacts
+        .iter()
+        .map(|a| cubin_key(&a.source, DEFAULT_ARCH))
+        .collect();
+    let mut out: Vec<Option<Ptx>> = keys
+        .iter()
+        .map(|key| {
+            let cubin = cubins
+                .as_ref()
+                .and_then(|d| std::fs::read(d.join(format!("{key}.cubin"))).ok())
+                .map(Ptx::from_binary);
+            cubin.or_else(|| {
+                ptx_cache
+                    .and_then(|d| std::fs::read_to_string(d.join(format!("{key}.ptx"))).ok())
+                    .map(Ptx::from_src)
+            })
+        })
+        .collect();
+    let missing: Vec<usize> = (0..artifacts.len()).filter(|&i| out[i].is_none()).collect();
+    let todo: Vec<Artifact> = missing.iter().map(|&i| artifacts[i].clone()).collect();
+    let ptxs = compile_all(&todo, DEFAULT_ARCH).map_err(|e| e.to_string())?;
+    for (&i, ptx) in missing.iter().zip(ptxs) {
+        if let Some(d) = ptx_cache {
+            std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+            let path = d.join(format!("{}.ptx", keys[i]));
+            std::fs::write(&path, &ptx).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        out[i] = Some(Ptx::from_src(ptx));
+    }
+    Ok(out.into_iter().flatten().collect())
 }
 
 /// Kept query–key pairs of one head over a row of `len` tokens (`HeadWindow::keeps`
@@ -96,12 +160,21 @@ fn run(args: &Args) -> Result<(), String> {
         "f16" => StorageType::F16,
         other => return Err(format!("--dtype {other}: expected f16 or bf16")),
     };
-    let ctx = CudaContext::new(0).map_err(|e| format!("opening GPU 0: {e:?}"))?;
-    let stream = ctx.default_stream();
-    let mut out = std::fs::File::create(&args.out)
-        .map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
-    println!("| plan | prompt | rows | layer | kept share | moa ms |");
-    println!("|---|---|---|---|---|---|");
+    let gpu = match args.compile_only {
+        true => None,
+        false => Some(CudaContext::new(0).map_err(|e| format!("opening GPU 0: {e:?}"))?),
+    };
+    let mut out: Box<dyn Write> = match &args.out {
+        Some(path) => Box::new(
+            std::fs::File::create(path)
+                .map_err(|e| format!("cannot create {}: {e}", path.display()))?,
+        ),
+        None => Box::new(std::io::sink()),
+    };
+    println!(
+        "| plan | prompt | rows | layer | kept share | moa ms | variant | max diff vs first |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
     for spec in &args.plans {
         let (path, kv) = spec
             .rsplit_once(':')
@@ -109,11 +182,16 @@ fn run(args: &Args) -> Result<(), String> {
         let kv_heads: u32 = kv
             .parse()
             .map_err(|_| format!("plan `{spec}`: KV_HEADS `{kv}` is not a number"))?;
-        let label = PathBuf::from(path)
-            .parent()
-            .and_then(|p| p.file_name())
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| path.to_string());
+        // Upstream's layout names the model by the folder (`<model>/moa_alpha_beta.json`);
+        // a renamed copy by its file stem.
+        let p = PathBuf::from(path);
+        let label = if p.file_name().is_some_and(|f| f == "moa_alpha_beta.json") {
+            p.parent().and_then(|d| d.file_name())
+        } else {
+            p.file_stem()
+        }
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.to_string());
         let shape = ModelShape {
             name: None,
             layers: args.layers,
@@ -126,62 +204,70 @@ fn run(args: &Args) -> Result<(), String> {
         let plan = upstream::import(&text, path, shape).map_err(|e| e.to_string())?;
         let module: KernelModule = lower(&plan, storage);
         let d = module.shape.head_dim;
-        let artifacts: Vec<_> = generate(&module)
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .filter(|a| a.kernels.iter().any(|k| k.phase == Phase::Prefill))
-            .collect();
-        // NVRTC compiles independent programs concurrently; one thread per few layers.
-        let threads = std::thread::available_parallelism()
-            .map_or(4, |n| n.get())
-            .min(16);
-        let ptxs: Vec<Result<String, String>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = artifacts
-                .chunks(artifacts.len().div_ceil(threads).max(1))
-                .map(|chunk| {
-                    scope.spawn(move || {
-                        chunk
-                            .iter()
-                            .map(|a| compile_artifact(a, DEFAULT_ARCH).map_err(|e| e.to_string()))
-                            .collect::<Vec<_>>()
+        let mut tunings = Vec::new();
+        for v in &args.variants {
+            tunings.push(v.parse::<PrefillTuning>()?);
+        }
+        if tunings.is_empty() {
+            tunings.push(PrefillTuning::default());
+        }
+        // Every variant's prefill artifacts, compiled together where no image exists.
+        let mut per_variant: Vec<Vec<Artifact>> = Vec::new();
+        for &tuning in &tunings {
+            per_variant.push(
+                generate_variant(&module, DecodeTuning::default(), tuning)
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .filter(|a| {
+                        a.kernels.iter().any(|k| {
+                            k.phase == Phase::Prefill
+                                && (args.layers_only.is_empty()
+                                    || args.layers_only.contains(&k.layer.unwrap_or(0)))
+                        })
                     })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| vec![Err("compile thread panicked".into())])
-                })
-                .collect()
-        });
-        let mut kernels = Vec::new();
-        for (a, ptx) in artifacts.iter().zip(ptxs) {
-            let ptx = ptx?;
-            let Some(k) = a.kernels.iter().find(|k| k.phase == Phase::Prefill) else {
-                continue;
-            };
-            let m = ctx
-                .load_module(Ptx::from_src(ptx))
-                .map_err(|e| format!("loading {}: {e:?}", a.path))?;
-            let f = m
-                .load_function(&k.entry_point)
-                .map_err(|e| format!("{}: {e:?}", k.entry_point))?;
-            f.set_attribute(
-                CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                k.abi.dynamic_shared_bytes as i32,
-            )
-            .map_err(|e| format!("{}: {e:?}", k.entry_point))?;
-            assert_eq!(
-                k.entry_point,
-                prefill_name(storage, d, k.layer.unwrap_or(0))
+                    .collect(),
             );
-            let kernel = LoadedKernel {
-                function: f,
-                abi: k.abi.clone(),
-                name: k.entry_point.clone(),
-            };
-            kernels.push((k.layer.unwrap_or(0), kernel));
+        }
+        let all: Vec<Artifact> = per_variant.iter().flatten().cloned().collect();
+        let all_images = images(&all, args.ptx_cache.as_ref())?;
+        let Some(ctx) = gpu.as_ref() else {
+            println!("{label}: {} kernel images ready", all_images.len());
+            continue;
+        };
+        let stream = ctx.default_stream();
+        let mut all_images = all_images.into_iter();
+        // kernels[variant] = [(layer, kernel)]
+        let mut kernels: Vec<Vec<(u32, LoadedKernel)>> = Vec::new();
+        for artifacts in &per_variant {
+            let mut loaded = Vec::new();
+            for a in artifacts {
+                let image = all_images.next().ok_or("fewer images than kernels")?;
+                let Some(k) = a.kernels.iter().find(|k| k.phase == Phase::Prefill) else {
+                    continue;
+                };
+                let m = ctx
+                    .load_module(image)
+                    .map_err(|e| format!("loading {}: {e:?}", a.path))?;
+                let f = m
+                    .load_function(&k.entry_point)
+                    .map_err(|e| format!("{}: {e:?}", k.entry_point))?;
+                f.set_attribute(
+                    CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                    k.abi.dynamic_shared_bytes as i32,
+                )
+                .map_err(|e| format!("{}: {e:?}", k.entry_point))?;
+                assert_eq!(
+                    k.entry_point,
+                    prefill_name(storage, d, k.layer.unwrap_or(0))
+                );
+                let kernel = LoadedKernel {
+                    function: f,
+                    abi: k.abi.clone(),
+                    name: k.entry_point.clone(),
+                };
+                loaded.push((k.layer.unwrap_or(0), kernel));
+            }
+            kernels.push(loaded);
         }
         for &prompt in &args.prompts {
             for &rows in &args.rows {
@@ -222,8 +308,9 @@ fn run(args: &Args) -> Result<(), String> {
                     (Arg::NTokens, ArgVal::Value(n_tokens)),
                     (Arg::Rows, ArgVal::Value(rows)),
                 ];
-                for (layer, kernel) in &kernels {
-                    let spec = &module.layers[*layer as usize];
+                let layers: Vec<u32> = kernels[0].iter().map(|(l, _)| *l).collect();
+                for (li, &layer) in layers.iter().enumerate() {
+                    let spec = &module.layers[layer as usize];
                     let heads: Vec<[u32; 2]> = (0..hq)
                         .map(|h| {
                             let w = spec.window(h, n_tokens, &module.span);
@@ -233,35 +320,75 @@ fn run(args: &Args) -> Result<(), String> {
                     let kept: u64 = heads.iter().map(|w| kept_pairs(w[0], w[1], prompt)).sum();
                     let causal = hq as u64 * u64::from(prompt) * (u64::from(prompt) + 1) / 2;
                     let share = kept as f64 / causal as f64;
-                    let mut times = Vec::with_capacity(args.reps);
-                    for i in 0..args.reps + 2 {
-                        let e0 = stream
-                            .record_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
-                            .map_err(|e| format!("event: {e:?}"))?;
-                        // SAFETY: the buffers hold rows × prompt tokens as row_start says,
-                        // in the shapes of the prefill ABI.
-                        unsafe { kernel.launch(&stream, &launch_args, &size) }
-                            .map_err(|e| format!("launch: {e}"))?;
-                        let e1 = stream
-                            .record_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
-                            .map_err(|e| format!("event: {e:?}"))?;
-                        let ms = e0.elapsed_ms(&e1).map_err(|e| format!("timing: {e:?}"))?;
-                        if i >= 2 {
-                            times.push(ms as f64);
+                    let mut first_out: Option<Vec<u16>> = None;
+                    for (vi, tuning) in tunings.iter().enumerate() {
+                        let kernel = &kernels[vi][li].1;
+                        let mut times = Vec::with_capacity(args.reps);
+                        for i in 0..args.reps + 2 {
+                            let e0 = stream
+                                .record_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
+                                .map_err(|e| format!("event: {e:?}"))?;
+                            // SAFETY: the buffers hold rows × prompt tokens as row_start
+                            // says, in the shapes of the prefill ABI.
+                            unsafe { kernel.launch(&stream, &launch_args, &size) }
+                                .map_err(|e| format!("launch: {e}"))?;
+                            let e1 = stream
+                                .record_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
+                                .map_err(|e| format!("event: {e:?}"))?;
+                            let ms = e0.elapsed_ms(&e1).map_err(|e| format!("timing: {e:?}"))?;
+                            if i >= 2 {
+                                times.push(ms as f64);
+                            }
                         }
+                        times.sort_by(f64::total_cmp);
+                        let median = times[times.len() / 2];
+                        // Every variant against the first on the same inputs.
+                        let mut max_diff = None;
+                        if args.compare && tunings.len() > 1 {
+                            let DevBuf::Half(ob) = &o else {
+                                return Err("16-bit output expected".into());
+                            };
+                            let host = stream
+                                .clone_dtoh(ob)
+                                .map_err(|e| format!("download: {e:?}"))?;
+                            match &first_out {
+                                None => first_out = Some(host),
+                                Some(base) => {
+                                    let f = |b: u16| match storage {
+                                        StorageType::Bf16 => half::bf16::from_bits(b).to_f32(),
+                                        _ => half::f16::from_bits(b).to_f32(),
+                                    };
+                                    // Every 61st element (61 is prime to head_dim and the
+                                    // head count): all rows, heads and dims, and a cheap check.
+                                    let diff = base
+                                        .iter()
+                                        .zip(&host)
+                                        .step_by(61)
+                                        .map(|(&a, &b)| (f(a) - f(b)).abs())
+                                        .fold(0.0f32, |m, x| {
+                                            if x.is_nan() {
+                                                f32::INFINITY
+                                            } else {
+                                                m.max(x)
+                                            }
+                                        });
+                                    max_diff = Some(diff);
+                                }
+                            }
+                        }
+                        println!(
+                            "| {label} | {prompt} | {rows} | {layer} | {share:.3} | {median:.3} | {tuning} | {} |",
+                            max_diff.map_or("–".to_string(), |x| format!("{x:.2e}"))
+                        );
+                        let line = serde_json::json!({
+                            "plan": label, "prompt": prompt, "rows": rows, "layer": layer,
+                            "n_tokens": n_tokens, "q_heads": hq, "kv_heads": hkv, "head_dim": du,
+                            "dtype": args.dtype, "kept_share": share, "moa_ms": median,
+                            "moa_ms_min": times[0], "heads_sink_window": heads,
+                            "variant": tuning.to_string(), "max_diff_vs_first": max_diff,
+                        });
+                        writeln!(out, "{line}").map_err(|e| format!("writing: {e}"))?;
                     }
-                    times.sort_by(f64::total_cmp);
-                    let median = times[times.len() / 2];
-                    println!(
-                        "| {label} | {prompt} | {rows} | {layer} | {share:.3} | {median:.3} |"
-                    );
-                    let line = serde_json::json!({
-                        "plan": label, "prompt": prompt, "rows": rows, "layer": layer,
-                        "n_tokens": n_tokens, "q_heads": hq, "kv_heads": hkv, "head_dim": du,
-                        "dtype": args.dtype, "kept_share": share, "moa_ms": median,
-                        "moa_ms_min": times[0], "heads_sink_window": heads,
-                    });
-                    writeln!(out, "{line}").map_err(|e| format!("writing: {e}"))?;
                 }
             }
         }

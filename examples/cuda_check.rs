@@ -15,10 +15,10 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use moa::codegen::cuda::DecodeTuning;
+use moa::codegen::cuda::{DecodeTuning, PrefillTuning};
 use moa::lower::{lower, StorageType};
 use moa::plan::{upstream, ModelShape, Plan};
-use moa::runtime::cuda::{check_tuned, DEFAULT_ARCH};
+use moa::runtime::cuda::{check_variant, DEFAULT_ARCH};
 
 #[derive(Parser)]
 #[command(about = "Check the generated CUDA kernels against the CPU reference on a GPU")]
@@ -48,6 +48,10 @@ struct Args {
     /// Decode kernel shape, WARPSxSTAGES (default: the compiler's).
     #[arg(long)]
     variant: Option<String>,
+    /// Prefill kernel shape, WGxBNxBLOCKS[o][s] (default: the compiler's; see
+    /// `codegen::cuda::PrefillTuning`).
+    #[arg(long)]
+    prefill_variant: Option<String>,
     /// Storage types to check.
     #[arg(long, value_delimiter = ',', default_value = "f32,f16,bf16")]
     dtypes: Vec<String>,
@@ -117,13 +121,32 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let prefill = match args
+        .prefill_variant
+        .as_deref()
+        .map(str::parse::<PrefillTuning>)
+    {
+        None => PrefillTuning::default(),
+        Some(Ok(t)) => t,
+        Some(Err(e)) => {
+            eprintln!("error: --prefill-variant: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let mut summary = Vec::new();
     let mut all_passed = true;
     for (name, plan) in &plans {
         for &storage in &storages {
             let module = lower(plan, storage);
             let started = Instant::now();
-            let report = match check_tuned(&module, args.seed, args.device, DEFAULT_ARCH, tuning) {
+            let report = match check_variant(
+                &module,
+                args.seed,
+                args.device,
+                DEFAULT_ARCH,
+                tuning,
+                prefill,
+            ) {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("error: {name} {}: {e}", storage.name());

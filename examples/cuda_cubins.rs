@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
 use clap::Parser;
-use moa::codegen::cuda::{generate_tuned, DecodeTuning};
+use moa::codegen::cuda::{generate_variant, DecodeTuning, PrefillTuning};
 use moa::lower::{lower, StorageType};
 use moa::plan::{upstream, ModelShape, Plan};
 use moa::runtime::cuda::{compile_all, cubin_key, DEFAULT_ARCH};
@@ -33,6 +33,13 @@ struct Args {
     /// Decode kernel shapes, WARPSxSTAGES.
     #[arg(long, value_delimiter = ',', default_value = "4x3")]
     variants: Vec<String>,
+    /// Prefill kernel shapes, WGxBNxBLOCKS[o][s] (`codegen::cuda::PrefillTuning`); each is
+    /// compiled with every decode shape. Default: the compiler's.
+    #[arg(long, value_delimiter = ',')]
+    prefill_variants: Vec<String>,
+    /// Only these layers (default: all).
+    #[arg(long, value_delimiter = ',')]
+    layers_only: Vec<u32>,
     #[arg(long)]
     out: PathBuf,
 }
@@ -71,6 +78,13 @@ fn run(args: &Args) -> Result<usize, String> {
             plans.push(dense(shape)?);
         }
     }
+    let mut prefills = Vec::new();
+    for p in &args.prefill_variants {
+        prefills.push(p.parse::<PrefillTuning>()?);
+    }
+    if prefills.is_empty() {
+        prefills.push(PrefillTuning::default());
+    }
     let mut written = 0;
     for plan in &plans {
         for d in &args.dtypes {
@@ -80,7 +94,11 @@ fn run(args: &Args) -> Result<usize, String> {
                 "bf16" => StorageType::Bf16,
                 other => return Err(format!("--dtypes `{other}`")),
             };
-            for v in &args.variants {
+            for (v, &prefill) in args
+                .variants
+                .iter()
+                .flat_map(|v| prefills.iter().map(move |p| (v, p)))
+            {
                 let (w, s) = v
                     .split_once('x')
                     .ok_or(format!("variant `{v}`: WARPSxSTAGES"))?;
@@ -89,9 +107,13 @@ fn run(args: &Args) -> Result<usize, String> {
                     stages: s.parse().map_err(|_| format!("variant `{v}`"))?,
                 };
                 let module = lower(plan, storage);
-                let arts = generate_tuned(&module, tuning).map_err(|e| e.to_string())?;
+                let arts = generate_variant(&module, tuning, prefill).map_err(|e| e.to_string())?;
                 let todo: Vec<_> = arts
                     .into_iter()
+                    .filter(|a| {
+                        let layer = a.kernels.first().and_then(|k| k.layer).unwrap_or(0);
+                        args.layers_only.is_empty() || args.layers_only.contains(&layer)
+                    })
                     .filter(|a| {
                         !args
                             .out

@@ -53,9 +53,10 @@ fn compile_for(a: &Artifact, arch: &'static str) -> String {
 }
 
 /// Assembles PTX with ptxas when `MOA_PTXAS` is set, and reports register spills.
-fn assemble(name: &str, ptx: &str, dir: &Path) {
+/// Returns ptxas's log (empty without `MOA_PTXAS`).
+fn assemble(name: &str, ptx: &str, dir: &Path) -> String {
     let Some(ptxas) = std::env::var_os("MOA_PTXAS") else {
-        return;
+        return String::new();
     };
     let src = dir.join(format!("{name}.ptx"));
     std::fs::write(&src, ptx).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
@@ -79,6 +80,7 @@ fn assemble(name: &str, ptx: &str, dir: &Path) {
             eprintln!("warning: {entry}: {}", line.trim());
         }
     }
+    log.into_owned()
 }
 
 fn scratch(tag: &str) -> PathBuf {
@@ -161,6 +163,33 @@ fn prefill_compiles_without_sm90a_features() {
     let module = lower(&fixture("fixture-gqa.toml"), StorageType::F16);
     let arts = cuda::generate(&module).unwrap_or_else(|e| panic!("{e}"));
     assert!(compile(&arts[0]).contains("wgmma.mma_async"));
+}
+
+/// Every prefill shape the benchmark compares (`bench_prefill --variants`) compiles in both
+/// bodies: the overlapped wgmma pipeline, 3 warpgroups, 128-key tiles and the mma.sync
+/// fallback with the same tile constants.
+#[test]
+fn prefill_variants_compile() {
+    let module = lower(&fixture("fixture-gqa.toml"), StorageType::Bf16);
+    for v in ["2x64x2", "1x64x2s", "3x64x1os", "2x128x1os"] {
+        let tuning: cuda::PrefillTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
+        let arts = cuda::generate_variant(&module, cuda::DecodeTuning::default(), tuning)
+            .unwrap_or_else(|e| panic!("{v}: {e}"));
+        for arch in [DEFAULT_ARCH, "sm_90"] {
+            let ptx = compile_for(&arts[0], arch);
+            assert_eq!(
+                ptx.contains("wgmma.mma_async"),
+                arch == DEFAULT_ARCH,
+                "{v} {arch}"
+            );
+            if arch == DEFAULT_ARCH {
+                // ptxas silently serializes wgmma (advisories C7510..C7520) when other
+                // instructions touch an in-flight MMA's registers: the overlap would be lost.
+                let log = assemble(&format!("variant-{v}"), &ptx, &scratch("variants"));
+                assert!(!log.contains("are serialized"), "{v}: {log}");
+            }
+        }
+    }
 }
 
 #[test]

@@ -1,10 +1,11 @@
 //! Cut influence (`profile::influence::add_head_cuts`): the closed form equals the
 //! first-order change computed entry by entry from its definition, its sets are exactly
 //! what a window of d blocks drops (`HeadWindow::keeps`), and with a duplicated key the
-//! per-entry influence misses what the cut sees.
+//! per-entry influence misses what the cut sees. The tensor form that runs on a GPU
+//! (`group_tiles_and_cuts`) gives the loops' sums.
 
 use moa::plan::HeadWindow;
-use moa::profile::influence::{add_head_cuts, add_head_tiles, cut_loss};
+use moa::profile::influence::{add_head_cuts, add_head_tiles, cut_loss, group_tiles_and_cuts};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -108,4 +109,57 @@ fn a_duplicated_key_is_invisible_per_entry_but_not_to_the_cut() {
         "per-entry sum of the needle tile: {needle_tile}"
     );
     assert!(cut > 3.0, "cut influence of dropping both copies: {cut}");
+}
+
+/// The tensor form (what `moa profile --device cuda` runs on the GPU) against the row
+/// loops, for a group of heads: a sequence shorter than the profile length (padded tiles),
+/// a sink that is and one that is not a block multiple, and a row whose whole mass sits on
+/// one key (the `1 − A < ONE_EPS` branch).
+#[test]
+fn tensor_form_matches_the_loops() {
+    let (t, block, nb) = (37usize, 8usize, 6usize);
+    let heads: Vec<(Vec<f32>, Vec<f32>)> = (0..3)
+        .map(|h| {
+            let (mut a, g) = random_head(t, 10 + h);
+            if h == 1 {
+                // Row 20 puts everything on key 5.
+                for j in 0..t {
+                    a[20 * t + j] = if j == 5 { 1.0 } else { 0.0 };
+                }
+            }
+            (a, g)
+        })
+        .collect();
+    let flat = |k: usize| -> Vec<f32> {
+        heads
+            .iter()
+            .flat_map(|x| if k == 0 { x.0.clone() } else { x.1.clone() })
+            .collect()
+    };
+    let dev = candle_core::Device::Cpu;
+    let a = candle_core::Tensor::from_vec(flat(0), (3, t, t), &dev).unwrap();
+    let g = candle_core::Tensor::from_vec(flat(1), (3, t, t), &dev).unwrap();
+    for sink in [8usize, 12] {
+        let (tiles, cuts) = group_tiles_and_cuts(&a, &g, block, nb, sink).unwrap();
+        for (h, (ha, hg)) in heads.iter().enumerate() {
+            let mut want_t = vec![0.0f64; nb * nb];
+            let mut want_c = vec![0.0f64; nb * nb];
+            add_head_tiles(ha, hg, t, block, nb, &mut want_t);
+            add_head_cuts(ha, hg, t, block, nb, sink, false, &mut want_c);
+            let got_t = &tiles[h * nb * nb..(h + 1) * nb * nb];
+            let got_c = &cuts[h * nb * nb..(h + 1) * nb * nb];
+            for k in 0..nb * nb {
+                let (x, y) = (got_t[k], want_t[k]);
+                assert!(
+                    (x - y).abs() < 1e-9 * (1.0 + y.abs()),
+                    "tile {h}/{k}: {x} vs {y}"
+                );
+                let (x, y) = (got_c[k], want_c[k]);
+                assert!(
+                    (x - y).abs() < 1e-9 * (1.0 + y.abs()),
+                    "cut {h}/{k} sink {sink}: {x} vs {y}"
+                );
+            }
+        }
+    }
 }

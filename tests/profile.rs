@@ -277,3 +277,38 @@ fn sample_store_resumes_and_merges_shards() {
         .to_string();
     assert!(err.contains("a.safetensors"), "{err}");
 }
+
+/// `moa calib --device cuda` answers through `GradModel::generate_greedy`: the same tokens
+/// as the CPU reference (checked here on the CPU, where both run).
+#[test]
+fn greedy_answers_match_the_cpu_reference() {
+    let (_, m) = load(21, false, "profile-greedy");
+    let model = grad_model(&m, DType::F32);
+    let reference = moa::model::CpuReference::from_model(m).unwrap();
+    for seed in 0..3 {
+        let prompt = tiny::tokens(17 + seed as usize, seed);
+        let want = reference
+            .generate(&prompt, 6, moa::model::Masking::Dense, &[])
+            .unwrap();
+        assert_eq!(model.generate_greedy(&prompt, 6, &[]).unwrap(), want);
+        // A stop token ends the answer before it, as in the reference.
+        let stop = [want[2]];
+        let cut = reference
+            .generate(&prompt, 6, moa::model::Masking::Dense, &stop)
+            .unwrap();
+        assert_eq!(model.generate_greedy(&prompt, 6, &stop).unwrap(), cut);
+    }
+}
+
+/// `--device`: cpu works everywhere; a CUDA device in a build without the `cuda` feature,
+/// or a misspelt name, is a clear error.
+#[test]
+fn device_names() {
+    assert!(profile::device("cpu").unwrap().is_cpu());
+    let e = profile::device("gpu").unwrap_err().to_string();
+    assert!(e.contains("cpu, cuda or cuda:K"), "{e}");
+    if !cfg!(feature = "cuda") {
+        let e = profile::device("cuda:1").unwrap_err().to_string();
+        assert!(e.contains("build-cuda-profiler.sh"), "{e}");
+    }
+}

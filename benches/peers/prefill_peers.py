@@ -12,6 +12,10 @@ layer: moa's median time, the kept share of causal query-key pairs and every que
     `k <= q and (k < sink_h or q - k < window_h)` (block mask built per layer, GQA through
     `enable_gqa`), per layer unless --no-flex.
 
+Rows of several moa kernel variants (`variant` in the JSON, `bench_prefill --variants`)
+share one dense and one FlexAttention time per shape and layer; the summary has one line
+per variant.
+
 Timing: CUDA events around single calls, median of --reps after warm-up, like the Rust side.
 Writes a Markdown table (stdout and --table) and the raw rows as JSON lines (--out).
 
@@ -72,6 +76,7 @@ def main():
     inputs = {}
     t_start = time.time()
     masks = {}
+    flex_done = {}
     out_rows = []
     for r in rows:
         hq, hkv, d = r["q_heads"], r["kv_heads"], r["head_dim"]
@@ -95,9 +100,10 @@ def main():
         q, k, v = inputs[key]
         dense_ms = dense[key]
         ideal = r["kept_share"] * dense_ms
-        flex_ms = None
+        flex_key = (r["plan"], L, B, r["layer"])
+        flex_ms = flex_done.get(flex_key)
         over = args.flex_budget_s > 0 and time.time() - t_start > args.flex_budget_s
-        if flex is not None and r["layer"] % args.flex_every == 0 and not over:
+        if flex is not None and flex_key not in flex_done and r["layer"] % args.flex_every == 0 and not over:
             # One mask_mod and two tensors for every layer, updated in place, so that the
             # compiled FlexAttention is not re-traced per layer.
             if hq not in masks:
@@ -114,6 +120,7 @@ def main():
             window.copy_(sw[:, 1])
             bm = create_block_mask(mask_mod, None, hq, L, L, device=dev)
             flex_ms = median_ms(lambda: flex(q, k, v, block_mask=bm, enable_gqa=hq != hkv), args.reps)
+            flex_done[flex_key] = flex_ms
         row = dict(r)
         row.pop("heads_sink_window", None)
         row.update(dense_ms=dense_ms, ideal_ms=ideal, flex_ms=flex_ms,
@@ -121,7 +128,7 @@ def main():
                    flex_vs_ideal=None if flex_ms is None else flex_ms / ideal)
         out_rows.append(row)
         print(
-            f"{r['plan']} L={L} B={B} layer {r['layer']:2d}: share {r['kept_share']:.3f} "
+            f"{r['plan']} L={L} B={B} layer {r['layer']:2d} {r.get('variant', '')}: share {r['kept_share']:.3f} "
             f"moa {r['moa_ms']:.3f} ms = {row['moa_vs_ideal']:.2f}x ideal, {row['moa_vs_dense']:.2f}x dense"
             + ("" if flex_ms is None else f"; flex {flex_ms:.3f} ms = {row['flex_vs_ideal']:.2f}x ideal"),
             flush=True,
@@ -134,13 +141,13 @@ def main():
 
     # Summary per (plan, prompt, rows): the worst layer and the spread.
     lines = [
-        "| plan | prompt | rows | dense causal SDPA ms | kept share (min–max) | moa / ideal: median, worst (layer) | moa / dense, worst | FlexAttention / ideal: median, worst |",
-        "|---|---|---|---|---|---|---|---|",
+        "| plan | prompt | rows | variant | layers | dense causal SDPA ms | kept share (min–max) | moa / ideal: median, worst (layer) | moa / dense, worst | FlexAttention / ideal: median, worst |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     groups = {}
     for row in out_rows:
-        groups.setdefault((row["plan"], row["prompt"], row["rows"]), []).append(row)
-    for (plan, L, B), rs in groups.items():
+        groups.setdefault((row["plan"], row["prompt"], row["rows"], row.get("variant", "")), []).append(row)
+    for (plan, L, B, variant), rs in groups.items():
         vi = [x["moa_vs_ideal"] for x in rs]
         worst = max(rs, key=lambda x: x["moa_vs_ideal"])
         vd = max(x["moa_vs_dense"] for x in rs)
@@ -148,7 +155,7 @@ def main():
         fls = f"{statistics.median(fl):.2f}, {max(fl):.2f}" if fl else "–"
         shares = [x["kept_share"] for x in rs]
         lines.append(
-            f"| {plan} | {L} | {B} | {rs[0]['dense_ms']:.3f} | {min(shares):.2f}–{max(shares):.2f} | "
+            f"| {plan} | {L} | {B} | {variant} | {len(rs)} | {rs[0]['dense_ms']:.3f} | {min(shares):.2f}–{max(shares):.2f} | "
             f"{statistics.median(vi):.2f}, {max(vi):.2f} (l{worst['layer']}) | {vd:.2f} | {fls} |"
         )
     text = "\n".join(lines)

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use super::cuda::DecodeTuning;
+use super::cuda::{DecodeTuning, PrefillTuning};
 use super::{emit, limits, Artifact, CodegenError, KernelInfo, Target};
 use crate::lower::{lower, KernelModule, StorageType};
 use crate::plan::Plan;
@@ -18,6 +18,8 @@ pub struct CompileOptions {
     /// Shape of the CUDA decode kernel (warps per block, pipeline depth); the default is
     /// what `moa-compile` generates, benchmarks compare others.
     pub cuda_decode: DecodeTuning,
+    /// Shape of the CUDA prefill kernel (warpgroups, key tile, blocks per SM); likewise.
+    pub cuda_prefill: PrefillTuning,
 }
 
 /// The kernels of one plan: the lowered module they were generated from and, per target,
@@ -63,7 +65,11 @@ impl Compiled {
             }
             let artifacts = match t {
                 Target::Wgsl => super::wgsl::generate(&module)?,
-                Target::Cuda => super::cuda::generate_tuned(&module, options.cuda_decode)?,
+                Target::Cuda => super::cuda::generate_variant(
+                    &module,
+                    options.cuda_decode,
+                    options.cuda_prefill,
+                )?,
             };
             limits::check(t, &artifacts)?;
             out.push((t, artifacts));

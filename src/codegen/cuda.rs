@@ -16,8 +16,8 @@ use super::ctx::LayerCtx;
 use super::{render, Artifact, CodegenError, KernelInfo, Phase, Target};
 use crate::lower::consts::{
     CUDA_DECODE_STAGES, CUDA_DECODE_WARPS, CUDA_PREFILL_K_TILE, CUDA_PREFILL_Q_TILE,
-    CUDA_PREFILL_TC_K_TILE, CUDA_PREFILL_TC_MIN_BLOCKS, CUDA_PREFILL_TC_Q_TILE,
-    CUDA_PREFILL_TC_THREADS, CUDA_PREFILL_THREADS,
+    CUDA_PREFILL_TC_K_TILE, CUDA_PREFILL_TC_MIN_BLOCKS, CUDA_PREFILL_TC_OVERLAP,
+    CUDA_PREFILL_TC_SKIP, CUDA_PREFILL_TC_THREADS, CUDA_PREFILL_THREADS,
 };
 use crate::lower::{KernelModule, LayerSpec, StorageType};
 
@@ -54,6 +54,105 @@ impl Default for DecodeTuning {
             warps: CUDA_DECODE_WARPS,
             stages: CUDA_DECODE_STAGES,
         }
+    }
+}
+
+/// Prefill kernel shape choices on tensor cores (defaults: `lower::consts`); the scalar
+/// f32 kernel ignores them. Benchmarks generate variants (`examples/bench_prefill.rs`)
+/// and name them `WGxBNxBLOCKS` plus the letters `o` (overlap) and `s` (skip), e.g. `2x64x2s`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PrefillTuning {
+    /// Warpgroups (4 warps, 64 query rows each) per block, 1..=3: the query tile is 64 × this.
+    pub warpgroups: u32,
+    /// Keys per K/V tile: 64 or 128.
+    pub k_tile: u32,
+    /// Blocks per SM the kernel is compiled for (`__launch_bounds__`), 1 or 2: caps the
+    /// registers per thread at 65536 / (threads × this).
+    pub blocks_per_sm: u32,
+    /// sm_90a: issue Q·Kᵀ of tile j + 1 with P·V of tile j and run tile j + 1's softmax
+    /// while both execute (FlashAttention-3's intra-warpgroup overlap).
+    pub overlap: bool,
+    /// sm_90a: each warpgroup masks per element only the key tiles where its own 64 query
+    /// rows need it and, without `overlap`, computes only the tiles those rows see (the
+    /// overlapped pipeline issues every tile: ptxas serializes wgmma under a branch).
+    pub skip: bool,
+}
+
+impl Default for PrefillTuning {
+    fn default() -> Self {
+        PrefillTuning {
+            warpgroups: CUDA_PREFILL_TC_THREADS / 128,
+            k_tile: CUDA_PREFILL_TC_K_TILE,
+            blocks_per_sm: CUDA_PREFILL_TC_MIN_BLOCKS,
+            overlap: CUDA_PREFILL_TC_OVERLAP,
+            skip: CUDA_PREFILL_TC_SKIP,
+        }
+    }
+}
+
+impl std::fmt::Display for PrefillTuning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}x{}x{}{}{}",
+            self.warpgroups,
+            self.k_tile,
+            self.blocks_per_sm,
+            if self.overlap { "o" } else { "" },
+            if self.skip { "s" } else { "" }
+        )
+    }
+}
+
+impl std::str::FromStr for PrefillTuning {
+    type Err = String;
+    /// Parses `WGxBNxBLOCKS[o][s]` (as written by `Display`) and checks the ranges.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = |why: &str| {
+            format!(
+                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s], warpgroups 1..=3, \
+                 key tile 64 or 128, blocks 1 or 2, e.g. 2x64x2s)"
+            )
+        };
+        let flags_at = text
+            .find(|c: char| c.is_ascii_alphabetic() && c != 'x')
+            .unwrap_or(text.len());
+        let (dims, flags) = text.split_at(flags_at);
+        let nums: Vec<u32> = dims
+            .split('x')
+            .map(|n| n.parse().map_err(|_| bad("not three numbers")))
+            .collect::<Result<_, _>>()?;
+        let [warpgroups, k_tile, blocks_per_sm] = nums[..] else {
+            return Err(bad("not three numbers"));
+        };
+        if flags.chars().any(|c| c != 'o' && c != 's') {
+            return Err(bad("unknown flag"));
+        }
+        let t = PrefillTuning {
+            warpgroups,
+            k_tile,
+            blocks_per_sm,
+            overlap: flags.contains('o'),
+            skip: flags.contains('s'),
+        };
+        t.check().map_err(|e| bad(&e))?;
+        Ok(t)
+    }
+}
+
+impl PrefillTuning {
+    /// The ranges the template supports.
+    pub fn check(&self) -> Result<(), String> {
+        if !(1..=3).contains(&self.warpgroups) {
+            return Err(format!("{} warpgroups", self.warpgroups));
+        }
+        if self.k_tile != 64 && self.k_tile != 128 {
+            return Err(format!("key tile {}", self.k_tile));
+        }
+        if !(1..=2).contains(&self.blocks_per_sm) {
+            return Err(format!("{} blocks per SM", self.blocks_per_sm));
+        }
+        Ok(())
     }
 }
 
@@ -122,27 +221,27 @@ pub fn prefill_wgmma(storage: StorageType, head_dim: u32) -> bool {
 }
 
 /// Threads per prefill block.
-pub fn prefill_threads(storage: StorageType, head_dim: u32) -> u32 {
+pub fn prefill_threads(storage: StorageType, head_dim: u32, tuning: PrefillTuning) -> u32 {
     if prefill_tensor_cores(storage, head_dim) {
-        CUDA_PREFILL_TC_THREADS
+        128 * tuning.warpgroups
     } else {
         CUDA_PREFILL_THREADS
     }
 }
 
 /// Query rows per prefill block (the launch grid's z is `ceil(max_row_len / this)`).
-pub fn prefill_q_tile(storage: StorageType, head_dim: u32) -> u32 {
+pub fn prefill_q_tile(storage: StorageType, head_dim: u32, tuning: PrefillTuning) -> u32 {
     if prefill_tensor_cores(storage, head_dim) {
-        CUDA_PREFILL_TC_Q_TILE
+        64 * tuning.warpgroups
     } else {
         CUDA_PREFILL_Q_TILE
     }
 }
 
 /// Keys per prefill K/V tile.
-pub fn prefill_k_tile(storage: StorageType, head_dim: u32) -> u32 {
+pub fn prefill_k_tile(storage: StorageType, head_dim: u32, tuning: PrefillTuning) -> u32 {
     if prefill_tensor_cores(storage, head_dim) {
-        CUDA_PREFILL_TC_K_TILE
+        tuning.k_tile
     } else {
         CUDA_PREFILL_K_TILE
     }
@@ -152,9 +251,9 @@ pub fn prefill_k_tile(storage: StorageType, head_dim: u32) -> u32 {
 /// and two K and two V tiles (double buffer) in the storage type, rows padded by 8
 /// elements for ldmatrix (the wgmma body needs the same tiles unpadded, less); scalar:
 /// Q, K and V tiles in f32, rows padded by 4 floats.
-pub fn prefill_shared_bytes(storage: StorageType, head_dim: u32) -> u32 {
+pub fn prefill_shared_bytes(storage: StorageType, head_dim: u32, tuning: PrefillTuning) -> u32 {
     if prefill_tensor_cores(storage, head_dim) {
-        (CUDA_PREFILL_TC_Q_TILE + 4 * CUDA_PREFILL_TC_K_TILE) * (head_dim + 8) * 2
+        (prefill_q_tile(storage, head_dim, tuning) + 4 * tuning.k_tile) * (head_dim + 8) * 2
     } else {
         (CUDA_PREFILL_Q_TILE + 2 * CUDA_PREFILL_K_TILE) * ks_stride(head_dim) * 4
     }
@@ -207,6 +306,8 @@ struct CudaLayerCtx {
     prefill_q_tile: u32,
     prefill_k_tile: u32,
     prefill_smem_bytes: u32,
+    prefill_overlap: bool,
+    prefill_skip: bool,
     decode_mma: bool,
     decode_threads: u32,
     decode_stages: u32,
@@ -299,7 +400,12 @@ fn decode_params(storage: StorageType) -> Vec<Param> {
     ]
 }
 
-fn layer_ctx(module: &KernelModule, layer: &LayerSpec, tuning: DecodeTuning) -> CudaLayerCtx {
+fn layer_ctx(
+    module: &KernelModule,
+    layer: &LayerSpec,
+    tuning: DecodeTuning,
+    pt: PrefillTuning,
+) -> CudaLayerCtx {
     let lctx = LayerCtx::new(module, layer);
     let d = module.shape.head_dim;
     let rule_heads = layer
@@ -322,17 +428,16 @@ fn layer_ctx(module: &KernelModule, layer: &LayerSpec, tuning: DecodeTuning) -> 
         prefill_tc: prefill_tensor_cores(module.storage, d),
         prefill_wgmma: prefill_wgmma(module.storage, d),
         mma_type: module.storage.name(),
-        prefill_threads: prefill_threads(module.storage, d),
-        // Two resident blocks cap registers at 128 per thread: enough up to head_dim 128
-        // (64 f32 accumulators of O per thread); wider heads get one block and more registers.
-        prefill_min_blocks: if d <= 128 {
-            CUDA_PREFILL_TC_MIN_BLOCKS
-        } else {
-            1
-        },
-        prefill_q_tile: prefill_q_tile(module.storage, d),
-        prefill_k_tile: prefill_k_tile(module.storage, d),
-        prefill_smem_bytes: prefill_shared_bytes(module.storage, d),
+        prefill_threads: prefill_threads(module.storage, d, pt),
+        // Two resident blocks of 256 threads cap registers at 128 per thread: enough up to
+        // head_dim 128 (64 f32 accumulators of O per thread); wider heads get one block
+        // and more registers.
+        prefill_min_blocks: if d <= 128 { pt.blocks_per_sm } else { 1 },
+        prefill_q_tile: prefill_q_tile(module.storage, d, pt),
+        prefill_k_tile: prefill_k_tile(module.storage, d, pt),
+        prefill_smem_bytes: prefill_shared_bytes(module.storage, d, pt),
+        prefill_overlap: pt.overlap,
+        prefill_skip: pt.skip,
         decode_mma: decode_uses_mma(module.storage, d),
         decode_threads: 32 * tuning.warps,
         decode_stages: tuning.stages,
@@ -371,6 +476,21 @@ pub fn generate_tuned(
     module: &KernelModule,
     tuning: DecodeTuning,
 ) -> Result<Vec<Artifact>, CodegenError> {
+    generate_variant(module, tuning, PrefillTuning::default())
+}
+
+/// [`generate`] with chosen decode and prefill shapes (benchmarks compare variants).
+pub fn generate_variant(
+    module: &KernelModule,
+    tuning: DecodeTuning,
+    prefill: PrefillTuning,
+) -> Result<Vec<Artifact>, CodegenError> {
+    prefill
+        .check()
+        .map_err(|message| CodegenError::Unsupported {
+            target: "cuda",
+            message: format!("prefill tuning {prefill}: {message}"),
+        })?;
     if tuning.warps == 0 || tuning.warps > 16 || tuning.stages < 2 {
         return Err(CodegenError::Unsupported {
             target: "cuda",
@@ -388,12 +508,13 @@ pub fn generate_tuned(
     let d = module.shape.head_dim;
     let mut out = Vec::with_capacity(module.layers.len());
     for layer in &module.layers {
-        let ctx = layer_ctx(module, layer, tuning);
+        let ctx = layer_ctx(module, layer, tuning, prefill);
         let source = render(&env, "layer.cu.j2", Some(layer.layer), &ctx)?;
         let constants = layer_constants(&ctx);
         let mut prefill_constants = constants.clone();
         prefill_constants["tensor_cores"] = json!(ctx.prefill_tc);
         prefill_constants["wgmma_on_sm90a"] = json!(ctx.prefill_wgmma);
+        prefill_constants["tuning"] = json!(prefill.to_string());
         let kernels = vec![
             KernelInfo {
                 name: ctx.prefill_name.clone(),
@@ -452,13 +573,14 @@ mod tests {
 
     #[test]
     fn prefill_geometry_fits_an_sm90_block() {
+        let t = PrefillTuning::default();
         for storage in [StorageType::F32, StorageType::F16, StorageType::Bf16] {
             for d in [4, 32, 36, 64, 68, 96, 128, 256] {
-                let threads = prefill_threads(storage, d);
+                let threads = prefill_threads(storage, d, t);
                 assert_eq!(threads % 32, 0);
                 if prefill_tensor_cores(storage, d) {
                     // 16 query rows per warp; whole mma k-steps over head_dim.
-                    assert_eq!(prefill_q_tile(storage, d), 16 * threads / 32, "d {d}");
+                    assert_eq!(prefill_q_tile(storage, d, t), 16 * threads / 32, "d {d}");
                     assert_eq!(d % 16, 0);
                 }
                 if prefill_wgmma(storage, d) {
@@ -466,13 +588,43 @@ mod tests {
                     assert_eq!(d % 64, 0);
                 }
                 // 227 KiB: the most dynamic shared memory an sm_90 block can opt into.
-                assert!(prefill_shared_bytes(storage, d) <= 227 * 1024, "d {d}");
+                assert!(prefill_shared_bytes(storage, d, t) <= 227 * 1024, "d {d}");
             }
         }
         // Two blocks share an SM at head_dim 128 (228 KiB per SM, 1 KiB reserved per block).
-        assert!(2 * (prefill_shared_bytes(StorageType::Bf16, 128) + 1024) <= 228 * 1024);
+        if t.blocks_per_sm == 2 {
+            assert!(2 * (prefill_shared_bytes(StorageType::Bf16, 128, t) + 1024) <= 228 * 1024);
+        }
         assert!(!prefill_tensor_cores(StorageType::F32, 128));
         assert!(!prefill_wgmma(StorageType::F16, 32));
+    }
+
+    #[test]
+    fn prefill_variants_parse_print_and_fit() {
+        for text in [
+            "2x64x2",
+            "2x64x2s",
+            "2x64x2os",
+            "2x128x1os",
+            "3x64x1os",
+            "1x64x2s",
+        ] {
+            let t: PrefillTuning = text.parse().unwrap();
+            assert_eq!(t.to_string(), text);
+            let smem = prefill_shared_bytes(StorageType::Bf16, 128, t);
+            assert!(
+                t.blocks_per_sm * (smem + 1024) <= 228 * 1024,
+                "{text}: {smem} bytes"
+            );
+        }
+        for bad in ["2x64", "4x64x1", "2x96x1", "2x64x3", "2x64x2q", "axbxc"] {
+            let e = bad.parse::<PrefillTuning>().unwrap_err();
+            assert!(e.contains(bad) && e.contains("WGxBNxBLOCKS"), "{e}");
+        }
+        assert_eq!(
+            PrefillTuning::default().to_string().parse(),
+            Ok(PrefillTuning::default())
+        );
     }
 
     #[test]

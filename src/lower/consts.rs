@@ -22,13 +22,11 @@ pub const CUDA_PREFILL_K_TILE: u32 = 32;
 /// CUDA prefill: threads per block (4 warps).
 pub const CUDA_PREFILL_THREADS: u32 = 128;
 /// CUDA prefill on tensor cores (f16 / bf16, head_dim a multiple of 16): threads per block
-/// (8 warps; on sm_90a two warpgroups of 64 query rows each).
+/// (8 warps; on sm_90a two warpgroups of 64 query rows each). The query tile is 16 rows
+/// per warp, so 128: every K/V tile brought into shared memory then serves twice the rows
+/// of a 64-row block, which halves the L2 → SM traffic that bounds a 64-row block (H200,
+/// benches/RESULTS.md, "CUDA prefill on tensor cores").
 pub const CUDA_PREFILL_TC_THREADS: u32 = 256;
-/// CUDA prefill on tensor cores: query rows per block, 16 per warp. 128 rather than 64:
-/// every K/V tile brought into shared memory then serves twice the rows, which halves the
-/// L2 → SM traffic that bounds a 64-row block (H200, benches/RESULTS.md, "CUDA prefill on
-/// tensor cores").
-pub const CUDA_PREFILL_TC_Q_TILE: u32 = 128;
 /// CUDA prefill on tensor cores: keys per K/V tile. With two buffers of K and V and the Q
 /// tile the block takes 96 KiB of shared memory at head_dim 128, so two blocks share an SM
 /// (128-key tiles leave room for one, and measured 20% slower).
@@ -37,6 +35,15 @@ pub const CUDA_PREFILL_TC_K_TILE: u32 = 64;
 /// at 128 per thread); a second resident block overlaps its MMAs with the first one's
 /// softmax and loads.
 pub const CUDA_PREFILL_TC_MIN_BLOCKS: u32 = 2;
+/// CUDA prefill on sm_90a: overlap the softmax of key tile j + 1 with the MMAs of tile j
+/// inside each warpgroup (`codegen::cuda::PrefillTuning::overlap`). Off: with one block
+/// per SM (the registers it needs) it measured 9-25% slower than two blocks without it
+/// (H200, benches/RESULTS.md, "CUDA prefill on tensor cores").
+pub const CUDA_PREFILL_TC_OVERLAP: bool = false;
+/// CUDA prefill on sm_90a: each warpgroup computes only the key tiles its own 64 query
+/// rows see (`codegen::cuda::PrefillTuning::skip`). Off: the variant with it ranked behind
+/// the plain kernel in the H200 sweep (benches/RESULTS.md) and costs 24 bytes of spills.
+pub const CUDA_PREFILL_TC_SKIP: bool = false;
 /// CUDA decode: warps per block. The tensor-core kernel gives each warp 16 keys of a
 /// pipeline stage (key tile 64 with 4 warps).
 pub const CUDA_DECODE_WARPS: u32 = 4;

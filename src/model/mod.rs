@@ -13,6 +13,7 @@ pub mod fetch;
 pub mod gguf;
 mod gguf_header;
 pub mod quant;
+pub mod random;
 pub mod reference;
 pub mod safetensors;
 pub mod tokenizer;

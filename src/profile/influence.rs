@@ -125,3 +125,130 @@ pub fn cut_loss(col_sums: &[f64], window: u32, block: u32) -> f64 {
     let at = |d: usize| if d < nb { col_sums[d] } else { 0.0 };
     (1.0 - f) * at(d0) + f * at(d0 + 1)
 }
+
+/// [`add_head_tiles`] and [`add_head_cuts`] (signed) for a group of heads at once, as
+/// tensor operations on the device that holds `a` and `g` (`[c, t, t]`, causal, any float
+/// dtype; computed in f64): only the `[c, nb, nb]` results leave the device, which is what
+/// makes profiling on a GPU fast (at T = 8192 one head's A and G are 512 MB in f32).
+/// Returns `(tiles, cuts)`, each `[c, nb, nb]` row-major on the host, cuts indexed by
+/// (query block, distance in blocks) as [`add_head_cuts`] writes them; `t ≤ nb·block`.
+///
+/// The same sums as the row loops, regrouped: per entry `|A/(1−A)·(s − G)|` (or `|G·A|`
+/// where `1 − A < ONE_EPS`), tile sums by reshaping to `[c, nb, block, nb, block]`; for the
+/// cuts, the prefix sums `A_S`, `s_S` of row i up to key `last = kb·block + i mod block`
+/// are the sums over the whole key blocks before kb (a matmul with a strictly upper
+/// triangular matrix) plus the prefix inside block kb (a matmul with an upper triangular
+/// `block × block` matrix, then the column `i mod block` gathered), keys before the sink
+/// zeroed first; row i's change at distance `d = qb − kb` counts where `last ≥ sink`.
+/// `tests/profile.rs` checks it against the loops.
+pub fn group_tiles_and_cuts(
+    a: &candle_core::Tensor,
+    g: &candle_core::Tensor,
+    block: usize,
+    nb: usize,
+    sink: usize,
+) -> candle_core::Result<(Vec<f64>, Vec<f64>)> {
+    use candle_core::{DType, Tensor};
+    let (c, t, t2) = a.dims3()?;
+    let n = nb * block;
+    if t != t2 || t > n || g.dims() != a.dims() {
+        candle_core::bail!(
+            "influence: A {:?} and G {:?} must be [c, t, t] with t ≤ {n}",
+            a.dims(),
+            g.dims()
+        );
+    }
+    let dev = a.device();
+    let pad = |x: &Tensor| -> candle_core::Result<Tensor> {
+        let x = x.to_dtype(DType::F64)?;
+        if t == n {
+            return Ok(x);
+        }
+        x.pad_with_zeros(1, 0, n - t)?.pad_with_zeros(2, 0, n - t)
+    };
+    let a = pad(a)?;
+    let g = pad(g)?;
+    let ga = (&g * &a)?;
+    // s = Σ_n G_in·A_in per row, [c, n, 1].
+    let s = ga.sum_keepdim(2)?;
+    let ones = a.ones_like()?;
+
+    // Per-entry tiles.
+    let tiles = {
+        let rest = a.affine(-1.0, 1.0)?;
+        let single = rest.lt(ONE_EPS)?;
+        let safe = single.where_cond(&ones, &rest)?;
+        let main = (a.div(&safe)? * s.broadcast_sub(&g)?)?;
+        drop((rest, safe));
+        let e = single.where_cond(&ga.neg()?, &main)?.abs()?;
+        drop(main);
+        e.reshape((c, nb, block, nb, block))?.sum(4)?.sum(2)?
+    };
+    drop((g, ones));
+
+    // Cut influence by (row, key block of `last`).
+    let key_kept: Vec<f64> = (0..n).map(|j| f64::from(u8::from(j >= sink))).collect();
+    let key_kept = Tensor::from_vec(key_kept, (1, 1, n), dev)?;
+    let tri: Vec<f64> = (0..block * block)
+        .map(|k| f64::from(u8::from(k / block <= k % block)))
+        .collect();
+    let tri = Tensor::from_vec(tri, (block, block), dev)?;
+    let strict: Vec<f64> = (0..nb * nb)
+        .map(|k| f64::from(u8::from(k / nb < k % nb)))
+        .collect();
+    let strict = Tensor::from_vec(strict, (nb, nb), dev)?;
+    let r_idx: Vec<u32> = (0..n).map(|i| (i % block) as u32).collect();
+    let r_idx = Tensor::from_vec(r_idx, (1, n, 1, 1), dev)?
+        .broadcast_as((c, n, nb, 1))?
+        .contiguous()?;
+    // Σ over keys sink ≤ j ≤ kb·block + (i mod block), per row i and key block kb.
+    let prefix = |x: &Tensor| -> candle_core::Result<Tensor> {
+        let x = x.broadcast_mul(&key_kept)?;
+        let inside = x
+            .reshape((c * n * nb, block))?
+            .matmul(&tri)?
+            .reshape((c, n, nb, block))?
+            .gather(&r_idx, 3)?
+            .squeeze(3)?;
+        let before = x
+            .reshape((c, n, nb, block))?
+            .sum(3)?
+            .reshape((c * n, nb))?
+            .matmul(&strict)?
+            .reshape((c, n, nb))?;
+        before + inside
+    };
+    let a_s = prefix(&a)?;
+    drop(a);
+    let s_s = prefix(&ga)?;
+    drop(ga);
+    let rest = a_s.affine(-1.0, 1.0)?;
+    let single = rest.lt(ONE_EPS)?;
+    let safe = single.where_cond(&rest.ones_like()?, &rest)?;
+    let main = (a_s.broadcast_mul(&s)? - &s_s)?.div(&safe)?;
+    let dl = single.where_cond(&s_s.neg()?, &main)?;
+    // Row i = qb·block + r counts at key block kb when kb ≤ qb and kb·block + r ≥ sink.
+    let valid: Vec<f64> = (0..n * nb)
+        .map(|k| {
+            let (i, kb) = (k / nb, k % nb);
+            f64::from(u8::from(kb <= i / block && kb * block + i % block >= sink))
+        })
+        .collect();
+    let valid = Tensor::from_vec(valid, (1, n, nb), dev)?;
+    let by_kb = dl
+        .broadcast_mul(&valid)?
+        .reshape((c, nb, block, nb))?
+        .sum(2)?;
+
+    let tiles = tiles.flatten_all()?.to_vec1::<f64>()?;
+    let by_kb = by_kb.flatten_all()?.to_vec1::<f64>()?;
+    let mut cuts = vec![0.0f64; c * nb * nb];
+    for h in 0..c {
+        for qb in 0..nb {
+            for kb in 0..=qb {
+                cuts[(h * nb + qb) * nb + (qb - kb)] = by_kb[(h * nb + qb) * nb + kb];
+            }
+        }
+    }
+    Ok((tiles, cuts))
+}

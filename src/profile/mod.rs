@@ -1,6 +1,7 @@
 //! Attention-influence profiling (moa.md §3): for each calibration sample and profile
 //! length, the loss is the mean cross-entropy on the response tokens; G = ∂L/∂A for every
-//! layer and query head comes from candle autograd on the CPU (f32); the influence
+//! layer and query head comes from candle autograd (f32) on the CPU or, with the `cuda`
+//! feature, on an NVIDIA GPU ([`device`]); the influence
 //! |ΔL_ij| ([`influence`]) is summed into block×block tiles and averaged over samples; one
 //! [`InfluenceProfile`] per length is what `moa optimize` reads.
 //!
@@ -23,7 +24,7 @@ pub mod summary;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use candle_core::DType;
+use candle_core::{DType, Device, Tensor};
 
 use crate::calib::CalibSample;
 use crate::model::ModelError;
@@ -31,7 +32,7 @@ pub use file::{
     CutInfluence, InfluenceProfile, ProfileFileError, CUT_TENSOR, INFLUENCE_TENSOR, PROFILE_FORMAT,
     PROFILE_FORMAT_VERSION,
 };
-pub use model::{AttnEdit, GradModel, HeadMask, LayerAttention, LossSpan};
+pub use model::{AttnEdit, GradModel, HeadMask, LayerAttention, LossSpan, SeqContext};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
@@ -61,12 +62,57 @@ pub fn cut_sink_tokens() -> u32 {
     crate::plan::SpanSection::default().sink_tokens
 }
 
+/// The device for `--device NAME`: `cpu`, or `cuda` / `cuda:K` (GPU K) in a build with
+/// the `cuda` feature (scripts/build-cuda-profiler.sh).
+pub fn device(name: &str) -> Result<Device, ProfileError> {
+    let ordinal = match name {
+        "cpu" => return Ok(Device::Cpu),
+        "cuda" => 0,
+        _ => match name.strip_prefix("cuda:").map(str::parse::<usize>) {
+            Some(Ok(k)) => k,
+            _ => {
+                return Err(ProfileError::Invalid(format!(
+                    "--device `{name}`: expected cpu, cuda or cuda:K (K = GPU index)"
+                )))
+            }
+        },
+    };
+    if !cfg!(feature = "cuda") {
+        return Err(ProfileError::Invalid(format!(
+            "--device {name}: this moa was built without the `cuda` feature; build one with \
+             scripts/build-cuda-profiler.sh"
+        )));
+    }
+    Device::new_cuda(ordinal)
+        .map_err(|e| ProfileError::Invalid(format!("--device {name}: no CUDA device: {e}")))
+}
+
 /// The walk for one sequence: forward keeping layer inputs, then layers L−1..0, each
-/// giving its heads' A and G to `visit(layer, &LayerAttention)`. Returns the loss.
+/// giving its heads' A and G to `visit(layer, &LayerAttention)` (on the host). Returns
+/// the loss.
 pub fn walk_backward(
     model: &GradModel,
     span: &LossSpan,
     visit: &mut dyn FnMut(usize, &LayerAttention),
+) -> Result<f64, ProfileError> {
+    walk_layers(model, span, &mut |l, x, grad, ctx| {
+        let (gx, attn) = model.layer_backward(l, x, grad, ctx)?;
+        visit(l, &attn);
+        Ok(gx)
+    })
+}
+
+/// The backward step of one layer: (layer, its input, the gradient at its output,
+/// context) → the gradient at its input.
+type LayerStep<'a> =
+    dyn FnMut(usize, &Tensor, &Tensor, &SeqContext) -> Result<Tensor, ModelError> + 'a;
+
+/// Forward keeping layer inputs, the loss's gradient at the top, then `step` for layers
+/// L−1..0. Returns the loss.
+fn walk_layers(
+    model: &GradModel,
+    span: &LossSpan,
+    step: &mut LayerStep,
 ) -> Result<f64, ProfileError> {
     let ctx = model.context(span.tokens.len())?;
     let mut xs = model.forward_inputs(span.tokens, &ctx, None)?;
@@ -76,9 +122,7 @@ pub fn walk_backward(
     for l in (0..model.config.n_layers).rev() {
         // The input of layer l is no longer needed once its step is done: pop it.
         let x = xs.pop().ok_or(ModelError::EmptyInput)?;
-        let (gx, attn) = model.layer_backward(l, &x, &grad, &ctx)?;
-        visit(l, &attn);
-        grad = gx;
+        grad = step(l, &x, &grad, &ctx)?;
     }
     Ok(loss)
 }
@@ -101,6 +145,20 @@ pub fn sample_influence(
     let mut tiles = vec![0.0f64; model.config.n_layers * heads * nb * nb];
     let mut cuts = vec![0.0f64; tiles.len()];
     let sink = cut_sink_tokens() as usize;
+    if !model.device.is_cpu() {
+        // On a GPU the influence is summed there ([`influence::group_tiles_and_cuts`]):
+        // copying every head's A and G to the host would move 2·L·H·T² floats per sample.
+        let loss = walk_layers(model, span, &mut |l, x, grad, ctx| {
+            model.layer_backward_groups(l, x, grad, ctx, &mut |hs, a, g| {
+                let (t, c) = influence::group_tiles_and_cuts(a, g, block, nb, sink)?;
+                let off = (l * heads + hs.start) * nb * nb;
+                tiles[off..off + t.len()].copy_from_slice(&t);
+                cuts[off..off + c.len()].copy_from_slice(&c);
+                Ok(())
+            })
+        })?;
+        return Ok(SampleInfluence { tiles, cuts, loss });
+    }
     let loss = walk_backward(model, span, &mut |l, attn| {
         for h in 0..heads {
             let off = (l * heads + h) * nb * nb;

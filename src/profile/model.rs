@@ -7,12 +7,15 @@
 //! each layer (`[T, hidden]` per layer, no graph); the backward walk recomputes one layer
 //! at a time, and within a layer one KV group of query heads at a time, so at most
 //! `group · T²` attention values (plus candle's intermediates for them) are alive at once.
+//!
+//! Every tensor lives on the model's [`Device`]: the CPU, or with the `cuda` feature an
+//! NVIDIA GPU ([`GradModel::new_on`]); the walk is the same on both.
 
 use std::ops::Range;
 
 use candle_core::{DType, Device, Tensor, Var, D};
 
-use crate::model::reference::{rms_norm, rope, rope_tables};
+use crate::model::reference::{argmax, rms_norm, rope, rope_tables};
 use crate::model::{HostTensor, LlamaConfig, ModelError, Weights};
 use crate::plan::HeadWindow;
 
@@ -33,6 +36,8 @@ struct GradLayer {
 pub struct GradModel {
     pub config: LlamaConfig,
     pub dtype: DType,
+    /// Where every tensor lives.
+    pub device: Device,
     token_embd: Tensor,
     layers: Vec<GradLayer>,
     output_norm: Tensor,
@@ -76,8 +81,12 @@ pub struct HeadMask {
     pub keys: Range<usize>,
 }
 
-fn host(t: &HostTensor, dtype: DType) -> Result<Tensor, ModelError> {
-    Ok(Tensor::from_slice(&t.data, t.shape.as_slice(), &Device::Cpu)?.to_dtype(dtype)?)
+fn host(t: &HostTensor, dtype: DType, device: &Device) -> Result<Tensor, ModelError> {
+    Ok(
+        Tensor::from_slice(&t.data, t.shape.as_slice(), &Device::Cpu)?
+            .to_dtype(dtype)?
+            .to_device(device)?,
+    )
 }
 
 /// Softmax over the last dimension; the max is detached because a constant shift changes
@@ -90,8 +99,20 @@ fn softmax(x: &Tensor) -> Result<Tensor, ModelError> {
 }
 
 impl GradModel {
-    /// Copies the weights (the caller may still need them for generation).
+    /// Copies the weights (the caller may still need them for generation), on the CPU.
     pub fn new(config: LlamaConfig, weights: &Weights, dtype: DType) -> Result<Self, ModelError> {
+        Self::new_on(config, weights, dtype, &Device::Cpu)
+    }
+
+    /// Copies the weights to `device` (a CUDA device needs the `cuda` feature:
+    /// [`crate::profile::device`]).
+    pub fn new_on(
+        config: LlamaConfig,
+        weights: &Weights,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        let host = |t: &HostTensor, dtype: DType| host(t, dtype, device);
         let token_embd = host(&weights.token_embd, dtype)?;
         let lm_head = match &weights.output {
             Some(o) => host(o, dtype)?,
@@ -118,25 +139,26 @@ impl GradModel {
             output_norm: host(&weights.output_norm, dtype)?,
             config,
             dtype,
+            device: device.clone(),
             token_embd,
             layers,
             lm_head,
         })
     }
 
-    /// Shared per-sequence constants: RoPE tables and the causal additive mask `[T, T]`.
+    /// Shared per-sequence constants: RoPE tables and the causal additive mask `[T, T]`
+    /// (built on the device: 256 MB at T = 8192 in f32).
     pub fn context(&self, n: usize) -> Result<SeqContext, ModelError> {
+        let dev = &self.device;
         let (cos, sin) = rope_tables(&self.config, 0, n)?;
-        let mut m = Vec::with_capacity(n * n);
-        for i in 0..n {
-            for k in 0..n {
-                m.push(if k <= i { 0.0f32 } else { f32::NEG_INFINITY });
-            }
-        }
+        let pos = Tensor::arange(0u32, n as u32, dev)?;
+        let causal = pos.unsqueeze(1)?.broadcast_ge(&pos.unsqueeze(0)?)?;
+        let zeros = Tensor::zeros((n, n), self.dtype, dev)?;
+        let minus_inf = Tensor::full(f32::NEG_INFINITY, (n, n), dev)?.to_dtype(self.dtype)?;
         Ok(SeqContext {
-            cos: cos.to_dtype(self.dtype)?,
-            sin: sin.to_dtype(self.dtype)?,
-            mask: Tensor::from_vec(m, (n, n), &Device::Cpu)?.to_dtype(self.dtype)?,
+            cos: cos.to_dtype(self.dtype)?.to_device(dev)?,
+            sin: sin.to_dtype(self.dtype)?.to_device(dev)?,
+            mask: causal.where_cond(&zeros, &minus_inf)?,
             n,
         })
     }
@@ -153,7 +175,7 @@ impl GradModel {
                 vocab_size: c.vocab_size,
             });
         }
-        let ids = Tensor::new(tokens, &Device::Cpu)?;
+        let ids = Tensor::new(tokens, &self.device)?;
         Ok(self.token_embd.index_select(&ids, 0)?)
     }
 
@@ -185,7 +207,7 @@ impl GradModel {
         let v = split(h.matmul(&wv.t()?)?, kv1 - kv0)?;
         let pick = |t: &Tensor| -> Result<Tensor, ModelError> {
             let idx: Vec<u32> = heads.clone().map(|qh| (qh / g - kv0) as u32).collect();
-            let idx = Tensor::new(idx.as_slice(), &Device::Cpu)?;
+            let idx = Tensor::new(idx.as_slice(), &self.device)?;
             Ok(t.index_select(&idx, 0)?)
         };
         Ok((q, pick(&k)?, pick(&v)?))
@@ -280,7 +302,8 @@ impl GradModel {
                     }
                 }
                 let keep = Tensor::from_vec(keep, (c.q_heads, n, n), &Device::Cpu)?
-                    .to_dtype(self.dtype)?;
+                    .to_dtype(self.dtype)?
+                    .to_device(&self.device)?;
                 let kept = (a * keep)?;
                 // A row whose every entry was removed keeps nothing: guard the division.
                 let sum = (kept.sum_keepdim(D::Minus1)? + 1e-30)?;
@@ -339,7 +362,7 @@ impl GradModel {
         let lse = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
         let logp = shifted.broadcast_sub(&lse)?;
         let targets: Vec<u32> = span.tokens[r.clone()].to_vec();
-        let idx = Tensor::new(targets.as_slice(), &Device::Cpu)?.unsqueeze(1)?;
+        let idx = Tensor::new(targets.as_slice(), &self.device)?.unsqueeze(1)?;
         let picked = logp.gather(&idx, 1)?;
         Ok((picked.sum_all()? * (-1.0 / r.len() as f64))?)
     }
@@ -369,13 +392,8 @@ impl GradModel {
     }
 
     /// The backward step through layer `l`: given its input `x` and the gradient arriving
-    /// at its output, returns the gradient at its input and every head's A and G.
-    ///
-    /// Two recomputations. (1) The attention output O is a leaf: back-propagating
-    /// `sum(out · grad_out)` gives ∂L/∂O and the residual/MLP part of ∂L/∂x. (2) Per KV group
-    /// of query heads, A is recomputed from x (a `Var`) and a zero `Var` Z is added to it, so
-    /// `O_c = (A + Z)·V` has the same value while ∂L/∂Z = ∂L/∂A = G; back-propagating
-    /// `sum(O_c · ∂L/∂O_c)` also gives this group's part of ∂L/∂x through Q, K and V.
+    /// at its output, returns the gradient at its input and every head's A and G (on the
+    /// host; [`GradModel::layer_backward_groups`] leaves them on the device).
     pub fn layer_backward(
         &self,
         l: usize,
@@ -383,6 +401,37 @@ impl GradModel {
         grad_out: &Tensor,
         ctx: &SeqContext,
     ) -> Result<(Tensor, LayerAttention), ModelError> {
+        let mut probs = Vec::with_capacity(self.config.q_heads);
+        let mut gs = Vec::with_capacity(self.config.q_heads);
+        let gx = self.layer_backward_groups(l, x_in, grad_out, ctx, &mut |heads, a, g| {
+            let a = a.to_dtype(DType::F32)?;
+            let g = g.to_dtype(DType::F32)?;
+            for i in 0..heads.len() {
+                probs.push(a.get(i)?.flatten_all()?.to_vec1::<f32>()?);
+                gs.push(g.get(i)?.flatten_all()?.to_vec1::<f32>()?);
+            }
+            Ok(())
+        })?;
+        Ok((gx, LayerAttention { probs, grads: gs }))
+    }
+
+    /// [`GradModel::layer_backward`] with each KV group's A and G `[group, T, T]` (model
+    /// dtype, on the model's device) given to `visit(query heads, A, G)` as soon as they
+    /// exist, so that nothing of size T² has to leave the device.
+    ///
+    /// Two recomputations. (1) The attention output O is a leaf: back-propagating
+    /// `sum(out · grad_out)` gives ∂L/∂O and the residual/MLP part of ∂L/∂x. (2) Per KV group
+    /// of query heads, A is recomputed from x (a `Var`) and a zero `Var` Z is added to it, so
+    /// `O_c = (A + Z)·V` has the same value while ∂L/∂Z = ∂L/∂A = G; back-propagating
+    /// `sum(O_c · ∂L/∂O_c)` also gives this group's part of ∂L/∂x through Q, K and V.
+    pub fn layer_backward_groups(
+        &self,
+        l: usize,
+        x_in: &Tensor,
+        grad_out: &Tensor,
+        ctx: &SeqContext,
+        visit: &mut GroupVisit,
+    ) -> Result<Tensor, ModelError> {
         let c = &self.config;
         let n = ctx.n;
         // (1) Tail with O as a leaf.
@@ -402,28 +451,90 @@ impl GradModel {
         // (2) One KV group at a time.
         let g = c.group_size();
         let d = c.head_dim;
-        let mut probs = Vec::with_capacity(c.q_heads);
-        let mut gs = Vec::with_capacity(c.q_heads);
         for kv in 0..c.kv_heads {
             let heads = kv * g..(kv + 1) * g;
             let x = Var::from_tensor(x_in)?;
             let h = rms_norm(x.as_tensor(), &self.layers[l].attn_norm, c.rms_norm_eps)?;
             let (q, k, v) = self.qkv(l, &h, heads.clone(), ctx)?;
             let a = self.probs(&q, &k, ctx)?;
-            let z = Var::zeros((g, n, n), self.dtype, &Device::Cpu)?;
+            let z = Var::zeros((g, n, n), self.dtype, &self.device)?;
             let oc = Self::merge(&(&a + z.as_tensor())?.matmul(&v)?, n)?;
             let goc = go.narrow(1, heads.start * d, g * d)?;
             let grads = (oc * goc)?.sum_all()?.backward()?;
             gx = (gx + grads.get(x.as_tensor()).ok_or(missing("x"))?)?;
-            let gz = grads.get(z.as_tensor()).ok_or(missing("A"))?;
-            let a = a.detach().to_dtype(DType::F32)?;
-            let gz = gz.to_dtype(DType::F32)?;
-            for i in 0..g {
-                probs.push(a.get(i)?.flatten_all()?.to_vec1::<f32>()?);
-                gs.push(gz.get(i)?.flatten_all()?.to_vec1::<f32>()?);
-            }
+            let gz = grads.get(z.as_tensor()).ok_or(missing("A"))?.clone();
+            drop(grads);
+            visit(heads, &a.detach(), &gz)?;
         }
-        Ok((gx, LayerAttention { probs, grads: gs }))
+        Ok(gx)
+    }
+
+    /// Greedy continuation of `prompt` by the dense model: at most `max_new` tokens,
+    /// stopping before a token of `stop` (which is not returned), as
+    /// `CpuReference::generate` does. The prompt is prefilled once keeping every layer's
+    /// K and V (expanded to the query heads, `[q_heads, T, head_dim]`), then one token at a
+    /// time attends to them: meant for calibration answers on a GPU
+    /// (`moa calib --device cuda`), where the CPU reference's KV cache is not available.
+    pub fn generate_greedy(
+        &self,
+        prompt: &[u32],
+        max_new: usize,
+        stop: &[u32],
+    ) -> Result<Vec<u32>, ModelError> {
+        let c = &self.config;
+        let mut out = Vec::with_capacity(max_new);
+        if max_new == 0 {
+            return Ok(out);
+        }
+        let ctx = self.context(prompt.len())?;
+        let mut x = self.embed(prompt)?;
+        let mut cache = Vec::with_capacity(self.layers.len());
+        for l in 0..self.layers.len() {
+            let h = rms_norm(&x, &self.layers[l].attn_norm, c.rms_norm_eps)?;
+            let (q, k, v) = self.qkv(l, &h, 0..c.q_heads, &ctx)?;
+            let o = Self::merge(&self.probs(&q, &k, &ctx)?.matmul(&v)?, ctx.n)?;
+            x = self.layer_tail(l, &x, &o)?;
+            cache.push((k, v));
+        }
+        drop(ctx);
+        let mut last = x.narrow(0, prompt.len() - 1, 1)?;
+        let mut pos = prompt.len();
+        loop {
+            let h = rms_norm(&last, &self.output_norm, c.rms_norm_eps)?;
+            let logits = h
+                .matmul(&self.lm_head.t()?)?
+                .flatten_all()?
+                .to_dtype(DType::F32)?
+                .to_vec1::<f32>()?;
+            let next = argmax(&logits);
+            if stop.contains(&next) {
+                break;
+            }
+            out.push(next);
+            if out.len() == max_new {
+                break;
+            }
+            // One new position: RoPE at `pos`, every cached key visible.
+            let (cos, sin) = rope_tables(c, pos, 1)?;
+            let step = SeqContext {
+                cos: cos.to_dtype(self.dtype)?.to_device(&self.device)?,
+                sin: sin.to_dtype(self.dtype)?.to_device(&self.device)?,
+                mask: Tensor::zeros((1, pos + 1), self.dtype, &self.device)?,
+                n: 1,
+            };
+            let mut x = self.embed(&[next])?;
+            for (l, kv) in cache.iter_mut().enumerate() {
+                let h = rms_norm(&x, &self.layers[l].attn_norm, c.rms_norm_eps)?;
+                let (q, k, v) = self.qkv(l, &h, 0..c.q_heads, &step)?;
+                kv.0 = Tensor::cat(&[&kv.0, &k], 1)?;
+                kv.1 = Tensor::cat(&[&kv.1, &v], 1)?;
+                let o = Self::merge(&self.probs(&q, &kv.0, &step)?.matmul(&kv.1)?, 1)?;
+                x = self.layer_tail(l, &x, &o)?;
+            }
+            last = x;
+            pos += 1;
+        }
+        Ok(out)
     }
 
     /// The reference for the walk: one autograd pass over the whole model with a zero `Var`
@@ -438,7 +549,7 @@ impl GradModel {
             let h = rms_norm(&x, &self.layers[l].attn_norm, c.rms_norm_eps)?;
             let (q, k, v) = self.qkv(l, &h, 0..c.q_heads, &ctx)?;
             let a = self.probs(&q, &k, &ctx)?;
-            let z = Var::zeros((c.q_heads, n, n), self.dtype, &Device::Cpu)?;
+            let z = Var::zeros((c.q_heads, n, n), self.dtype, &self.device)?;
             let o = Self::merge(&(&a + z.as_tensor())?.matmul(&v)?, n)?;
             x = self.layer_tail(l, &x, &o)?;
             alls.push((a.detach(), z));
@@ -461,6 +572,10 @@ impl GradModel {
             .collect()
     }
 }
+
+/// What [`GradModel::layer_backward_groups`] gives each KV group to: (its query heads,
+/// A, G), both `[group, T, T]` on the model's device.
+pub type GroupVisit<'a> = dyn FnMut(Range<usize>, &Tensor, &Tensor) -> Result<(), ModelError> + 'a;
 
 /// Per-sequence constants of [`GradModel`].
 pub struct SeqContext {
@@ -489,5 +604,7 @@ fn edit_row(a: &Tensor, e: AttnEdit, n: usize) -> Result<Tensor, ModelError> {
         v[row + j] /= norm;
     }
     v[row + e.key] = aij * (1.0 - e.t) / norm;
-    Ok(Tensor::from_vec(v, a.dims(), &Device::Cpu)?.to_dtype(dtype)?)
+    Ok(Tensor::from_vec(v, a.dims(), &Device::Cpu)?
+        .to_dtype(dtype)?
+        .to_device(a.device())?)
 }

@@ -6,6 +6,12 @@
 //! [`CudaError::NvrtcMissing`] / [`CudaError::DriverMissing`] with install instructions,
 //! so a machine without CUDA gets an error message, not a crash.
 
+// The Llama engine built on these kernels (cuda/engine.rs), its ops and projections.
+pub mod bench;
+pub mod blas;
+pub mod engine;
+pub mod ops;
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,7 +30,7 @@ use super::cases::{
 use super::cases::{DecodeCase, PrefillCase};
 use super::worklist::{choose_chunk, DecodeWork};
 use crate::codegen::abi::{Arg, KernelAbi, LaunchSize};
-use crate::codegen::cuda::{decode_name, prefill_name, DecodeTuning};
+use crate::codegen::cuda::{decode_name, prefill_name, DecodeTuning, PrefillTuning};
 use crate::codegen::{Artifact, CodegenError};
 use crate::lower::{CacheLayout, KernelModule, StorageType};
 
@@ -123,9 +129,10 @@ pub fn compile_artifact(artifact: &Artifact, arch: &'static str) -> Result<Strin
     compile_named(&artifact.path, &artifact.source, arch)
 }
 
-/// Folder of precompiled kernels (`<cubin_key>.cubin`), loaded instead of compiling with
-/// NVRTC when the file for a source is there (`examples/cuda_cubins.rs` writes them), so
-/// a GPU machine with little time does not spend it in NVRTC.
+/// Folder of precompiled kernels (`<cubin_key>.cubin`, or `<cubin_key>.ptx` that the
+/// driver assembles), loaded instead of compiling with NVRTC when the file for a source is
+/// there (`examples/cuda_cubins.rs` writes cubins, `bench_prefill --ptx-cache` PTX), so a
+/// GPU machine with little time does not spend it in NVRTC.
 pub const CUBIN_ENV: &str = "MOA_CUBIN_DIR";
 
 /// The file stem of a source's cubin: SHA-256 of the architecture and the source text.
@@ -138,15 +145,23 @@ pub fn cubin_key(source: &str, arch: &str) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The kernel image of every artifact: the cubin from [`CUBIN_ENV`] where one exists,
-/// else PTX from NVRTC (compiled in parallel).
+/// The kernel image of every artifact: the cubin (or PTX) from [`CUBIN_ENV`] where one
+/// exists, else PTX from NVRTC (compiled in parallel).
 pub fn load_images(artifacts: &[Artifact], arch: &'static str) -> Result<Vec<Ptx>, CudaError> {
     let dir = std::env::var_os(CUBIN_ENV).map(PathBuf::from);
-    let cached: Vec<Option<Vec<u8>>> = artifacts
+    let cached: Vec<Option<Ptx>> = artifacts
         .iter()
         .map(|a| {
+            let key = cubin_key(&a.source, arch);
             dir.as_ref().and_then(|d| {
-                std::fs::read(d.join(format!("{}.cubin", cubin_key(&a.source, arch)))).ok()
+                std::fs::read(d.join(format!("{key}.cubin")))
+                    .ok()
+                    .map(Ptx::from_binary)
+                    .or_else(|| {
+                        std::fs::read_to_string(d.join(format!("{key}.ptx")))
+                            .ok()
+                            .map(Ptx::from_src)
+                    })
             })
         })
         .collect();
@@ -160,7 +175,7 @@ pub fn load_images(artifacts: &[Artifact], arch: &'static str) -> Result<Vec<Ptx
     cached
         .into_iter()
         .map(|c| match c {
-            Some(bin) => Ok(Ptx::from_binary(bin)),
+            Some(image) => Ok(image),
             None => compiled
                 .next()
                 .map(Ptx::from_src)
@@ -369,12 +384,24 @@ impl CudaAttention {
         arch: &'static str,
         tuning: DecodeTuning,
     ) -> Result<CudaAttention, CudaError> {
+        Self::new_variant(module, ordinal, arch, tuning, PrefillTuning::default())
+    }
+
+    /// [`Self::new`] with chosen decode and prefill kernel shapes.
+    pub fn new_variant(
+        module: &KernelModule,
+        ordinal: usize,
+        arch: &'static str,
+        tuning: DecodeTuning,
+        prefill: PrefillTuning,
+    ) -> Result<CudaAttention, CudaError> {
         // The library's compile entry, with the same resource check as `moa-compile`: a
         // tuning or plan whose kernels need more shared memory or threads than sm_90
         // allows is refused before NVRTC runs.
         use crate::codegen::{CompileOptions, Compiled, Target};
         let options = CompileOptions {
             cuda_decode: tuning,
+            cuda_prefill: prefill,
         };
         let artifacts = Compiled::from_module(module.clone(), &[Target::Cuda], options)?
             .into_artifacts(Target::Cuda);
@@ -547,6 +574,13 @@ impl CudaAttention {
                 }
             }
         })
+    }
+
+    /// The loaded (prefill, decode) kernels of `layer`, for engines that launch them on
+    /// their own buffers (`cuda::engine`).
+    pub fn layer_kernels(&self, layer: usize) -> Result<(&LoadedKernel, &LoadedKernel), CudaError> {
+        let k = self.layer(layer)?;
+        Ok((&k.prefill, &k.decode))
     }
 
     fn layer(&self, layer: usize) -> Result<&LayerKernels, CudaError> {
@@ -881,7 +915,26 @@ pub fn check_tuned(
     arch: &'static str,
     tuning: DecodeTuning,
 ) -> Result<CheckReport, CudaError> {
-    let gpu = CudaAttention::new_tuned(module, ordinal, arch, tuning)?;
+    check_variant(
+        module,
+        seed,
+        ordinal,
+        arch,
+        tuning,
+        PrefillTuning::default(),
+    )
+}
+
+/// [`check_on`] with chosen decode and prefill kernel shapes.
+pub fn check_variant(
+    module: &KernelModule,
+    seed: u64,
+    ordinal: usize,
+    arch: &'static str,
+    tuning: DecodeTuning,
+    prefill: PrefillTuning,
+) -> Result<CheckReport, CudaError> {
+    let gpu = CudaAttention::new_variant(module, ordinal, arch, tuning, prefill)?;
     let tol = tolerance(module.storage);
     let (hq, d) = (
         module.shape.q_heads as usize,

@@ -19,7 +19,8 @@ pub enum Command {
     /// The default model and model files (fetch, info).
     #[command(subcommand)]
     Model(ModelCommand),
-    /// Generate text on the GPU (wgpu) through the plan's compiled MoA attention kernels.
+    /// Generate text on the GPU (wgpu, or CUDA with --backend cuda) through the plan's
+    /// compiled MoA attention kernels.
     Generate(GenerateArgs),
     /// Choose per-head rules from influence profiles and write the plans (Pareto set).
     Optimize(OptimizeArgs),
@@ -38,6 +39,9 @@ pub enum Command {
     /// Which heads carry a sample's answer, their influence, and whether a plan reaches
     /// the key (CPU).
     Diagnose(crate::commands::diagnose::DiagnoseArgs),
+    /// The CUDA engine end to end: prefill and decode tokens/s, dense and plans side by
+    /// side, with the decode roofline (weights + KV read / measured copy bandwidth).
+    Bench(crate::commands::bench::BenchArgs),
 }
 
 /// `moa pipeline`.
@@ -80,6 +84,11 @@ pub struct PipelineArgs {
     /// the cores); worth it on many-core machines, where candle's threads stop scaling.
     #[arg(long, default_value_t = 1)]
     pub profile_jobs: usize,
+    /// Where the dense calibration answers and the profiling run: cpu, or cuda / cuda:K
+    /// (needs a build with the `cuda` feature, scripts/build-cuda-profiler.sh; then
+    /// --profile-jobs is not used).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
     #[arg(long, default_value_t = 2)]
     pub max_rules_per_layer: usize,
     /// One rule per query head instead of one per KV-head group (upstream's choice; the
@@ -167,6 +176,11 @@ pub struct CalibArgs {
     /// GGUF file or Hugging Face folder (default: the fetched SmolLM2-135M-Instruct).
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// Where the dense model answers: cpu (the CPU reference, with a KV cache), or cuda /
+    /// cuda:K (f32 through candle on GPU K, each token recomputing the whole prompt; needs
+    /// a build with the `cuda` feature, scripts/build-cuda-profiler.sh).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 /// `moa profile`.
@@ -198,6 +212,10 @@ pub struct ProfileArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Where the forward and backward passes run: cpu, or cuda / cuda:K (GPU K; needs a
+    /// build with the `cuda` feature, scripts/build-cuda-profiler.sh).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 #[derive(clap::Args)]
@@ -236,6 +254,10 @@ pub struct GenerateArgs {
     /// Keep weights and caches in f32 even where the GPU has f16.
     #[arg(long)]
     pub f32: bool,
+    /// Back end: `wgpu` (any GPU, f16 storage) or `cuda` (NVIDIA: bf16 storage, cuBLAS
+    /// projections, the plan's CUDA kernels, decode as a CUDA graph).
+    #[arg(long, default_value = "wgpu", value_parser = ["wgpu", "cuda"])]
+    pub backend: String,
     /// Do not stop at the end-of-sequence token (for benchmarks: always generate
     /// --max-new-tokens).
     #[arg(long)]
@@ -256,6 +278,18 @@ pub enum ModelCommand {
     Info {
         /// A GGUF file or a Hugging Face folder (default: the fetched default model).
         path: Option<PathBuf>,
+    },
+    /// Write a random-weight model of a known shape (bf16 Hugging Face folder), for
+    /// benchmarks and tests where the real weights cannot go.
+    Random {
+        /// smollm2-135m, llama-2-7b or llama-3-8b.
+        #[arg(long)]
+        like: String,
+        /// Output folder (created).
+        #[arg(short, long)]
+        output: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
     },
 }
 

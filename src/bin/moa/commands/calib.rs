@@ -1,13 +1,16 @@
-//! `moa calib`: calibration prompts answered by the dense model (CPU reference, greedy),
+//! `moa calib`: calibration prompts answered by the dense model (greedy; the CPU reference,
+//! or with `--device cuda` the profiler's model on a GPU),
 //! written as JSONL; prints the dense accuracy per task and length.
 
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
+use candle_core::DType;
 use moa::calib::{self, CalibConfig, CalibError, TextSource};
 use moa::model::{self, CpuReference, Masking, Model, ModelTokenizer};
 use moa::profile::progress::{fmt_duration, Progress};
+use moa::profile::GradModel;
 
 use crate::args::CalibArgs;
 
@@ -21,6 +24,18 @@ pub fn run(args: CalibArgs) -> anyhow::Result<ExitCode> {
     let tokenizer = ModelTokenizer::load(&path)?;
     let loaded = Model::load(&path)?;
     let eos = loaded.special.eos.clone();
+    let device = moa::profile::device(&args.device)?;
+    // On a GPU the dense answers come from the profiler's model (f32, no KV cache).
+    let gpu = if device.is_cpu() {
+        None
+    } else {
+        Some(GradModel::new_on(
+            loaded.config.clone(),
+            &loaded.weights,
+            DType::F32,
+            &device,
+        )?)
+    };
     let reference = CpuReference::from_model(loaded)?;
     let cfg = CalibConfig {
         lengths: args.lengths.clone(),
@@ -39,7 +54,10 @@ pub fn run(args: CalibArgs) -> anyhow::Result<ExitCode> {
     let mut answer = |prompt: &[u32], max_new: usize| -> Result<Vec<u32>, CalibError> {
         progress.start_item(&format!("answering a {}-token prompt", prompt.len()));
         let t = Instant::now();
-        let mut out = reference.generate(prompt, max_new, Masking::Dense, &eos)?;
+        let mut out = match &gpu {
+            Some(m) => m.generate_greedy(prompt, max_new, &eos)?,
+            None => reference.generate(prompt, max_new, Masking::Dense, &eos)?,
+        };
         // The model ended at once: the end-of-sequence token is its answer.
         if out.is_empty() {
             out.extend(eos.first().copied());

@@ -131,13 +131,30 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     }
     let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
     check_max_new(args.max_new_tokens, longest, model.config.context_length)?;
-    let ctx = WgpuContext::new()?;
     // The back end is chosen here, at run time; everything below drives `dyn Engine`.
-    let gpu: Box<dyn Engine> = match (&args.kernels, &plan) {
-        (Some(dir), Some(p)) => {
-            Box::new(WgpuEngine::from_compiled(&ctx, &model, p, args.f32, dir)?)
+    let gpu: Box<dyn Engine> = if args.backend == "cuda" {
+        if args.kernels.is_some() {
+            bail!("--kernels is for the wgpu back end; --backend cuda compiles the plan's CUDA kernels at start");
         }
-        _ => Box::new(WgpuEngine::new(&ctx, &model, plan.as_ref(), args.f32)?),
+        let storage = if args.f32 {
+            moa::lower::StorageType::F32
+        } else {
+            moa::lower::StorageType::Bf16
+        };
+        Box::new(moa::runtime::cuda::engine::CudaLlama::new(
+            &model,
+            plan.as_ref(),
+            storage,
+            0,
+        )?)
+    } else {
+        let ctx = WgpuContext::new()?;
+        match (&args.kernels, &plan) {
+            (Some(dir), Some(p)) => {
+                Box::new(WgpuEngine::from_compiled(&ctx, &model, p, args.f32, dir)?)
+            }
+            _ => Box::new(WgpuEngine::new(&ctx, &model, plan.as_ref(), args.f32)?),
+        }
     };
     eprintln!(
         "moa: {} on {}, {} storage, plan {plan_name}; loaded in {:.1} s",

@@ -1,3 +1,4 @@
+pub mod bench;
 mod calib;
 pub mod diagnose;
 pub mod eval;
@@ -25,6 +26,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Pipeline(args) => pipeline::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Diagnose(args) => diagnose::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }
 

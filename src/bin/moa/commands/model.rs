@@ -1,4 +1,4 @@
-//! `moa model fetch | info`.
+//! `moa model fetch | info | random`.
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -12,6 +12,12 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
         ModelCommand::Fetch => {
             let outcome = model::fetch_default_model(|line| eprintln!("{line}"))?;
             println!("{}", outcome.path.display());
+        }
+        ModelCommand::Random { like, output, seed } => {
+            let config = model::random::like_or_err(&like)?;
+            let m = model::random::random_model(&config, seed);
+            model::random::write_hf_folder(&m, &output)?;
+            println!("{}", output.display());
         }
         ModelCommand::Info { path } => {
             let path = match path {

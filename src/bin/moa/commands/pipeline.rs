@@ -55,6 +55,7 @@ fn calib_file(
         passkey_source: args.passkey_source.clone(),
         max_new_tokens: args.max_new_tokens,
         model: args.model.clone(),
+        device: args.device.clone(),
     })?;
     std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
     Ok(())
@@ -186,7 +187,8 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
     for f in profile_files.iter().filter(|f| f.exists()) {
         reuse(f);
     }
-    if !missing.is_empty() && args.profile_jobs > 1 {
+    // One process per GPU is enough: the shards are for candle's CPU threads.
+    if !missing.is_empty() && args.profile_jobs > 1 && args.device == "cpu" {
         profile_in_processes(&args, &calib_path, &prof_dir, &missing)?;
     }
     if !missing.is_empty() {
@@ -199,6 +201,7 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
             output: prof_dir.clone(),
             quiet: false,
             shard: None,
+            device: args.device.clone(),
         })?;
     }
 

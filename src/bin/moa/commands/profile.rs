@@ -23,7 +23,8 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
         None => model::default_model_path()?,
     };
     let loaded = Model::load(&path)?;
-    let grad = GradModel::new(loaded.config.clone(), &loaded.weights, DType::F32)?;
+    let device = profile::device(&args.device)?;
+    let grad = GradModel::new_on(loaded.config.clone(), &loaded.weights, DType::F32, &device)?;
     drop(loaded);
     std::fs::create_dir_all(&args.output)
         .with_context(|| format!("creating {}", args.output.display()))?;

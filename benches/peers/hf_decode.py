@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Hugging Face transformers peer of `moa bench`, run in the same device call: the same
+model shape (`--like`, as moa::model::random::like) with random bf16 weights, `--batch`
+rows of `--prompt` random tokens, eager prefill, then greedy decode through a static KV
+cache with the step compiled by `torch.compile(mode="reduce-overhead")` (CUDA graphs).
+Dense attention (HF has no MoA plans).
+
+    python3 benches/peers/hf_decode.py --like llama-2-7b --prompt 4096 --batch 16,32 \
+        --new 32 --json hf.jsonl
+
+Timing as `moa bench`: prefill of all rows (one forward, wall clock around a
+synchronisation); decode steps after three warm-up steps (compilation, graph recording),
+the mean wall-clock per step including the next-token choice.
+"""
+import argparse
+import json
+import sys
+import time
+import traceback
+
+import torch
+
+SHAPES = {
+    "smollm2-135m": dict(num_hidden_layers=30, hidden_size=576, intermediate_size=1536,
+                         num_attention_heads=9, num_key_value_heads=3, head_dim=64,
+                         rope_theta=100000.0, vocab_size=49152, tie_word_embeddings=True,
+                         max_position_embeddings=8192),
+    "llama-2-7b": dict(num_hidden_layers=32, hidden_size=4096, intermediate_size=11008,
+                       num_attention_heads=32, num_key_value_heads=32, head_dim=128,
+                       rope_theta=10000.0, vocab_size=32000, tie_word_embeddings=False,
+                       max_position_embeddings=16384),
+    "llama-3-8b": dict(num_hidden_layers=32, hidden_size=4096, intermediate_size=14336,
+                       num_attention_heads=32, num_key_value_heads=8, head_dim=128,
+                       rope_theta=500000.0, vocab_size=128256, tie_word_embeddings=False,
+                       max_position_embeddings=262144),
+}
+
+
+def build(like):
+    from transformers import LlamaConfig, LlamaForCausalLM
+    cfg = LlamaConfig(rms_norm_eps=1e-5, **SHAPES[like])
+    cfg._attn_implementation = "sdpa"
+    torch.set_default_dtype(torch.bfloat16)
+    with torch.device("cuda"):
+        model = LlamaForCausalLM(cfg)
+    torch.set_default_dtype(torch.float32)
+    model.eval()
+    model.generation_config.eos_token_id = None
+    return model
+
+
+def static_cache(model, batch, length):
+    from transformers import StaticCache
+    try:
+        return StaticCache(config=model.config, max_cache_len=length)
+    except TypeError:
+        return StaticCache(config=model.config, max_batch_size=batch, max_cache_len=length,
+                           device="cuda", dtype=torch.bfloat16)
+
+
+def run(model, prompt, batch, new, warm=3):
+    vocab = model.config.vocab_size
+    ids = torch.randint(0, vocab, (batch, prompt), device="cuda")
+    cache = static_cache(model, batch, prompt + warm + new + 1)
+    with torch.no_grad():
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        out = model(input_ids=ids, past_key_values=cache, use_cache=True,
+                    cache_position=torch.arange(prompt, device="cuda"), logits_to_keep=1)
+        tok = out.logits[:, -1].argmax(-1)
+        torch.cuda.synchronize()
+        prefill_s = time.perf_counter() - t0
+        del out
+
+        def step(tok, pos):
+            o = model(input_ids=tok[:, None], past_key_values=cache, use_cache=True,
+                      cache_position=pos)
+            return o.logits[:, -1].argmax(-1)
+
+        compiled = torch.compile(step, mode="reduce-overhead", fullgraph=True)
+        pos = prompt
+        t0 = time.perf_counter()
+        for _ in range(warm):
+            tok = compiled(tok, torch.tensor([pos], device="cuda")).clone()
+            pos += 1
+        torch.cuda.synchronize()
+        warm_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for _ in range(new):
+            tok = compiled(tok, torch.tensor([pos], device="cuda")).clone()
+            pos += 1
+        _ = tok.cpu()
+        step_s = (time.perf_counter() - t0) / new
+    return dict(prefill_s=prefill_s, prefill_tok_s=batch * prompt / prefill_s,
+                step_ms=step_s * 1e3, decode_tok_s=batch / step_s, warmup_s=warm_s)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--like", default="smollm2-135m", choices=sorted(SHAPES))
+    ap.add_argument("--prompt", default="1024")
+    ap.add_argument("--batch", default="1")
+    ap.add_argument("--new", type=int, default=32)
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    import transformers
+    print(f"transformers {transformers.__version__}, torch {torch.__version__}, "
+          f"{torch.cuda.get_device_name(0)}", file=sys.stderr)
+    model = build(args.like)
+    out = open(args.json, "a") if args.json else None
+    print("| peer | prompt | batch | prefill s | prefill tok/s | step ms | decode tok/s |")
+    print("|---|---|---|---|---|---|---|")
+    for prompt in [int(x) for x in args.prompt.split(",")]:
+        for batch in [int(x) for x in args.batch.split(",")]:
+            try:
+                r = run(model, prompt, batch, args.new)
+            except Exception as e:  # report and go on with the next shape
+                traceback.print_exc()
+                print(f"| HF static+compile | {prompt} | {batch} | failed: {type(e).__name__}: {e} |")
+                torch.cuda.empty_cache()
+                continue
+            print(f"| HF static+compile | {prompt} | {batch} | {r['prefill_s']:.3f} | "
+                  f"{r['prefill_tok_s']:.0f} | {r['step_ms']:.3f} | {r['decode_tok_s']:.0f} |",
+                  flush=True)
+            if out:
+                out.write(json.dumps(dict(kind="hf", like=args.like, prompt=prompt, batch=batch,
+                                          mode="static cache + torch.compile(reduce-overhead)",
+                                          transformers=transformers.__version__, **r)) + "\n")
+                out.flush()
+            torch.cuda.empty_cache()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,297 @@
+//! `moa bench`: the CUDA engine end to end (prefill and decode), dense and plans side by
+//! side, with the decode roofline; `--check-ops` and `--parity` check the engine first.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use moa::lower::StorageType;
+use moa::model::random::{like_or_err, random_model};
+use moa::model::{LlamaConfig, Model};
+use moa::plan::{upstream, Plan};
+use moa::runtime::cuda::bench::{self, BenchSpec};
+use moa::runtime::cuda::engine::CudaLlama;
+use moa::runtime::cuda::ops;
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Random weights (made on the GPU) of a known shape: smollm2-135m, llama-2-7b,
+    /// llama-3-8b. Ignored with --model.
+    #[arg(long, default_value = "smollm2-135m")]
+    pub like: String,
+    /// GGUF file or Hugging Face folder to load instead of random weights.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Plan TOML, or an upstream MoA `moa_alpha_beta.json` (imported for the model's
+    /// shape); repeat for several. Each runs beside dense.
+    #[arg(long)]
+    pub plan: Vec<PathBuf>,
+    /// Leave out the dense runs.
+    #[arg(long)]
+    pub no_dense: bool,
+    /// Prompt lengths in tokens (random ids).
+    #[arg(long, value_delimiter = ',', default_value = "1024")]
+    pub prompt: Vec<usize>,
+    /// Batch sizes; `max` = the largest that fits (the memory planner), per plan.
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    pub batch: Vec<String>,
+    /// Decode steps per run (two warm-up steps, the rest timed).
+    #[arg(long, default_value_t = 32)]
+    pub new: usize,
+    /// Storage type of weights, activations fed to GEMMs and the KV cache: bf16, f16, f32.
+    #[arg(long, default_value = "bf16")]
+    pub dtype: String,
+    /// Also time decode with one launch per kernel (no CUDA graph).
+    #[arg(long)]
+    pub launches: bool,
+    /// Most prompt tokens per prefill pass.
+    #[arg(long, default_value_t = 8192)]
+    pub prefill_chunk: usize,
+    /// Largest batch `max` may choose.
+    #[arg(long, default_value_t = 256)]
+    pub max_batch: usize,
+    /// Run every op kernel against its CPU reference first (bf16, f16, f32).
+    #[arg(long)]
+    pub check_ops: bool,
+    /// Greedy-token parity over this many tokens on a SmolLM2-shaped random model (or
+    /// --model): CPU reference vs the CUDA engine (f32, bf16) and, with --wgpu, the wgpu
+    /// engine; dense and the first --plan. Then the benchmark.
+    #[arg(long)]
+    pub parity: Option<usize>,
+    /// Include the wgpu engine in --parity.
+    #[arg(long)]
+    pub wgpu: bool,
+    /// Only the checks (--check-ops, --parity), no benchmark.
+    #[arg(long)]
+    pub checks_only: bool,
+    /// JSON lines of every result row (appended).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 0)]
+    pub gpu: usize,
+}
+
+fn storage(name: &str) -> anyhow::Result<StorageType> {
+    Ok(match name {
+        "bf16" => StorageType::Bf16,
+        "f16" => StorageType::F16,
+        "f32" => StorageType::F32,
+        other => bail!("--dtype `{other}`: allowed bf16, f16, f32"),
+    })
+}
+
+fn load_plan(path: &PathBuf, config: &LlamaConfig) -> anyhow::Result<(String, Plan)> {
+    let label = path
+        .parent()
+        .and_then(|p| p.file_name())
+        .filter(|_| path.extension().is_some_and(|e| e == "json"))
+        .or_else(|| path.file_stem())
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "plan".into());
+    let plan = if path.extension().is_some_and(|e| e == "json") {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read `{}`", path.display()))?;
+        upstream::import(&text, &path.display().to_string(), config.model_shape())?
+    } else {
+        Plan::load(path)?
+    };
+    config.check_plan(&plan)?;
+    Ok((label, plan))
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let dtype = storage(&args.dtype)?;
+    let mut json = match &args.json {
+        // Appended: several runs of one device call collect into one file.
+        Some(p) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .with_context(|| format!("cannot write `{}`", p.display()))?,
+        ),
+        None => None,
+    };
+    let mut emit = |v: serde_json::Value| -> anyhow::Result<()> {
+        if let Some(f) = json.as_mut() {
+            writeln!(f, "{v}")?;
+        }
+        Ok(())
+    };
+    let mut failed = false;
+    if args.check_ops {
+        for s in [StorageType::Bf16, StorageType::F16, StorageType::F32] {
+            let results = ops::check(args.gpu, s, args.seed)?;
+            for r in &results {
+                println!(
+                    "ops {:4} {:>4}  {:<60} max err {:.2e} (tol {:.1e})",
+                    ops::storage_name(s),
+                    if r.passed { "ok" } else { "FAIL" },
+                    r.name,
+                    r.max_error,
+                    r.tolerance
+                );
+                failed |= !r.passed;
+                emit(
+                    serde_json::json!({"kind": "ops", "dtype": ops::storage_name(s), "name": r.name,
+                    "max_error": r.max_error, "tolerance": r.tolerance, "passed": r.passed}),
+                )?;
+            }
+        }
+    }
+    let model: Option<Model> = match &args.model {
+        Some(p) => Some(Model::load(p)?),
+        None => None,
+    };
+    let config = match &model {
+        Some(m) => m.config.clone(),
+        None => like_or_err(&args.like)?,
+    };
+    let plans: Vec<(String, Plan)> = args
+        .plan
+        .iter()
+        .map(|p| load_plan(p, &config))
+        .collect::<anyhow::Result<_>>()?;
+    if let Some(new) = args.parity {
+        let pm = match &model {
+            Some(m) => m.clone(),
+            None => {
+                let c = like_or_err("smollm2-135m")?;
+                random_model(&c, args.seed)
+            }
+        };
+        let plan = match args.plan.first() {
+            Some(p) => Some(load_plan(p, &pm.config)?.1),
+            None => None,
+        };
+        let vocab = pm.config.vocab_size as u32;
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(args.seed + 1);
+        let prompts: Vec<Vec<u32>> = [400usize, 250, 130]
+            .iter()
+            .map(|&n| {
+                (0..n)
+                    .map(|_| rand::Rng::random_range(&mut rng, 0..vocab))
+                    .collect()
+            })
+            .collect();
+        let ctx = if args.wgpu {
+            Some(moa::runtime::wgpu::WgpuContext::new()?)
+        } else {
+            None
+        };
+        let rows = bench::parity(
+            &pm,
+            plan.as_ref(),
+            &prompts,
+            new,
+            &[StorageType::F32, StorageType::Bf16],
+            ctx.as_ref(),
+            args.gpu,
+        )?;
+        for r in &rows {
+            println!(
+                "parity {:5} {:9} {}/{} greedy tokens equal to the CPU reference{}",
+                r.label,
+                r.engine,
+                r.equal,
+                r.total,
+                r.first_difference
+                    .map(|(row, step)| format!(" (first difference: row {row}, token {step})"))
+                    .unwrap_or_default()
+            );
+            // bf16 rounds every weight: its tokens may drift from f32's; f32 must agree.
+            if r.engine.contains("f32") && r.equal != r.total {
+                failed = true;
+            }
+            emit(
+                serde_json::json!({"kind": "parity", "plan": r.label, "engine": r.engine,
+                "equal": r.equal, "total": r.total, "first_difference": r.first_difference}),
+            )?;
+        }
+    }
+    if args.checks_only {
+        return Ok(if failed {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
+
+    let mut runs: Vec<(String, Option<Plan>)> = Vec::new();
+    if !args.no_dense {
+        runs.push(("dense".into(), None));
+    }
+    for (l, p) in plans {
+        runs.push((l, Some(p)));
+    }
+    println!("{}", bench::table_header());
+    let mut bw = None;
+    for (label, plan) in &runs {
+        let mut engine = match &model {
+            Some(m) => CudaLlama::new(m, plan.as_ref(), dtype, args.gpu)?,
+            None => CudaLlama::random(&config, plan.as_ref(), dtype, args.gpu, args.seed)?,
+        };
+        engine.prefill_chunk_tokens = args.prefill_chunk;
+        let copy = match bw {
+            Some(b) => b,
+            None => {
+                let b = bench::copy_bandwidth(&engine, 2 << 30, 20)?;
+                eprintln!("copy bandwidth: {:.0} GB/s (read + written)", b / 1e9);
+                emit(serde_json::json!({"kind": "copy", "bytes_per_s": b}))?;
+                bw = Some(b);
+                b
+            }
+        };
+        for &prompt in &args.prompt {
+            for b in &args.batch {
+                let batch = if b == "max" {
+                    engine
+                        .max_rows(prompt, args.new, 4 << 30)?
+                        .min(args.max_batch)
+                } else {
+                    b.parse::<usize>()
+                        .with_context(|| format!("--batch `{b}`: allowed a count or `max`"))?
+                };
+                if batch == 0 {
+                    eprintln!("{label}: no row of {prompt} tokens fits");
+                    continue;
+                }
+                let spec = BenchSpec {
+                    prompt,
+                    batch,
+                    new_tokens: args.new,
+                    seed: args.seed,
+                };
+                let graphs: &[bool] = if args.launches {
+                    &[true, false]
+                } else {
+                    &[true]
+                };
+                for &g in graphs {
+                    engine.use_graph = g;
+                    match bench::run(&engine, label, &spec, copy) {
+                        Ok(row) => {
+                            println!("{}", row.markdown());
+                            let mut v = serde_json::to_value(&row)?;
+                            v["kind"] = "bench".into();
+                            v["model"] = config.name.clone().unwrap_or_default().into();
+                            emit(v)?;
+                        }
+                        Err(e) => {
+                            failed = true;
+                            println!("| {label} | {prompt} x {batch} failed: {e} |");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

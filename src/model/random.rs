@@ -1,0 +1,224 @@
+//! Models of a real shape with random weights: for benchmarks and parity tests of shapes
+//! whose real weights cannot be had (7B weights cannot travel to the GPU machine; the
+//! CUDA engine can also make them on the device, `CudaLlama::random`).
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::config::LlamaConfig;
+use super::weights::{HostTensor, LayerWeights, Weights};
+use super::{Model, ModelError, ModelFormat, SpecialTokens};
+
+/// Names accepted by [`like`].
+pub const SHAPES: &[&str] = &["smollm2-135m", "llama-2-7b", "llama-3-8b"];
+
+/// The shape of a known model:
+/// * `smollm2-135m`: HuggingFaceTB/SmolLM2-135M (30 layers, 9 query / 3 KV heads of 64).
+/// * `llama-2-7b`: Llama-2-7B (32 layers, 32 heads of 128, MHA), with the 16k context of
+///   lmsys/vicuna-7b-v1.5-16k, whose upstream MoA plan is in the fixtures.
+/// * `llama-3-8b`: Llama-3-8B (32 layers, 32 query / 8 KV heads of 128), with the 262k
+///   context of gradientai/Llama-3-8B-Instruct-262k (the fixtures' upstream plan).
+///
+/// Returns `None` for another name (the allowed names are [`SHAPES`]).
+pub fn like(name: &str) -> Option<LlamaConfig> {
+    let base = |name: &str| LlamaConfig {
+        name: Some(format!("random {name}")),
+        n_layers: 32,
+        hidden_size: 4096,
+        ffn_size: 11008,
+        q_heads: 32,
+        kv_heads: 32,
+        head_dim: 128,
+        rope_theta: 10_000.0,
+        rms_norm_eps: 1e-5,
+        vocab_size: 32_000,
+        tied_embeddings: false,
+        context_length: 16_384,
+    };
+    match name {
+        "smollm2-135m" => Some(LlamaConfig {
+            n_layers: 30,
+            hidden_size: 576,
+            ffn_size: 1536,
+            q_heads: 9,
+            kv_heads: 3,
+            head_dim: 64,
+            rope_theta: 100_000.0,
+            vocab_size: 49_152,
+            tied_embeddings: true,
+            context_length: 8192,
+            ..base(name)
+        }),
+        "llama-2-7b" => Some(base(name)),
+        "llama-3-8b" => Some(LlamaConfig {
+            ffn_size: 14_336,
+            kv_heads: 8,
+            rope_theta: 500_000.0,
+            vocab_size: 128_256,
+            context_length: 262_144,
+            ..base(name)
+        }),
+        _ => None,
+    }
+}
+
+/// [`like`], or an error naming the allowed shapes.
+pub fn like_or_err(name: &str) -> Result<LlamaConfig, ModelError> {
+    like(name).ok_or_else(|| {
+        ModelError::Invalid(format!(
+            "unknown model shape `{name}`: allowed {}",
+            SHAPES.join(", ")
+        ))
+    })
+}
+
+/// Random weights of `config`'s shape from `seed`: matrices uniform in ±1/√fan-in (so
+/// activations keep their scale through the layers), norms 1, the embedding uniform in ±1.
+pub fn random_weights(config: &LlamaConfig, seed: u64) -> Weights {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let c = config;
+    let mut mat = |rows: usize, cols: usize, scale: f32| HostTensor {
+        shape: vec![rows, cols],
+        data: (0..rows * cols)
+            .map(|_| rng.random_range(-1.0f32..1.0) * scale)
+            .collect(),
+    };
+    let ones = |n: usize| HostTensor {
+        shape: vec![n],
+        data: vec![1.0; n],
+    };
+    let h = c.hidden_size;
+    let fan = |n: usize| 1.0 / (n as f32).sqrt();
+    let token_embd = mat(c.vocab_size, h, 1.0);
+    let layers = (0..c.n_layers)
+        .map(|_| LayerWeights {
+            attn_norm: ones(h),
+            attn_q: mat(c.q_dim(), h, fan(h)),
+            attn_k: mat(c.kv_dim(), h, fan(h)),
+            attn_v: mat(c.kv_dim(), h, fan(h)),
+            attn_output: mat(h, c.q_dim(), fan(c.q_dim())),
+            ffn_norm: ones(h),
+            ffn_gate: mat(c.ffn_size, h, fan(h)),
+            ffn_up: mat(c.ffn_size, h, fan(h)),
+            ffn_down: mat(h, c.ffn_size, fan(c.ffn_size)),
+        })
+        .collect();
+    let output = (!c.tied_embeddings).then(|| mat(c.vocab_size, h, fan(h)));
+    Weights {
+        token_embd,
+        layers,
+        output_norm: ones(h),
+        output,
+    }
+}
+
+/// A random-weight model of `config`'s shape (held in memory; `path` names it in errors).
+pub fn random_model(config: &LlamaConfig, seed: u64) -> Model {
+    Model {
+        path: format!("<random {}>", config.name.as_deref().unwrap_or("model")).into(),
+        format: ModelFormat::HfFolder,
+        config: config.clone(),
+        weights: random_weights(config, seed),
+        special: SpecialTokens::default(),
+    }
+}
+
+/// Writes `model` as a Hugging Face folder (`config.json`, one `model.safetensors` in bf16)
+/// that `Model::load` (and transformers) read back; `dir` is created. Q/K rows are in the
+/// half-split RoPE layout, which is Hugging Face's own (docs/MODEL.md).
+pub fn write_hf_folder(model: &Model, dir: &std::path::Path) -> Result<(), ModelError> {
+    use candle_core::{DType, Device, Tensor};
+    let c = &model.config;
+    std::fs::create_dir_all(dir).map_err(super::io_err(dir))?;
+    let config = serde_json::json!({
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+        "hidden_size": c.hidden_size, "intermediate_size": c.ffn_size,
+        "num_hidden_layers": c.n_layers, "num_attention_heads": c.q_heads,
+        "num_key_value_heads": c.kv_heads, "head_dim": c.head_dim,
+        "rope_theta": c.rope_theta, "rms_norm_eps": c.rms_norm_eps,
+        "vocab_size": c.vocab_size, "tie_word_embeddings": c.tied_embeddings,
+        "max_position_embeddings": c.context_length, "torch_dtype": "bfloat16",
+        "bos_token_id": 1, "eos_token_id": 2,
+    });
+    let path = dir.join("config.json");
+    std::fs::write(&path, config.to_string()).map_err(super::io_err(&path))?;
+    let w = &model.weights;
+    let mut named: Vec<(String, &HostTensor)> = vec![
+        ("token_embd".into(), &w.token_embd),
+        ("output_norm".into(), &w.output_norm),
+    ];
+    if let Some(o) = &w.output {
+        named.push(("output".into(), o));
+    }
+    for (i, l) in w.layers.iter().enumerate() {
+        for (part, t) in [
+            ("attn_norm", &l.attn_norm),
+            ("attn_q", &l.attn_q),
+            ("attn_k", &l.attn_k),
+            ("attn_v", &l.attn_v),
+            ("attn_output", &l.attn_output),
+            ("ffn_norm", &l.ffn_norm),
+            ("ffn_gate", &l.ffn_gate),
+            ("ffn_up", &l.ffn_up),
+            ("ffn_down", &l.ffn_down),
+        ] {
+            named.push((format!("blk.{i}.{part}"), t));
+        }
+    }
+    let mut tensors = std::collections::HashMap::new();
+    for (name, t) in named {
+        let x =
+            Tensor::from_slice(&t.data, t.shape.as_slice(), &Device::Cpu)?.to_dtype(DType::BF16)?;
+        tensors.insert(super::safetensors::hf_tensor_name(&name), x);
+    }
+    candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_are_valid_and_weights_have_them() {
+        for name in SHAPES {
+            let c = like(name).unwrap();
+            c.validate(name).unwrap();
+        }
+        let mut c = like("smollm2-135m").unwrap();
+        c.n_layers = 2;
+        c.vocab_size = 100;
+        let w = random_weights(&c, 1);
+        assert_eq!(w.layers.len(), 2);
+        assert_eq!(w.layers[0].attn_k.data.len(), 3 * 64 * 576);
+        assert!(w.output.is_none());
+        assert_eq!(random_weights(&c, 1), w);
+        assert!(like("gpt-2").is_none());
+        assert!(like_or_err("gpt-2")
+            .unwrap_err()
+            .to_string()
+            .contains("llama-3-8b"));
+    }
+
+    #[test]
+    fn a_written_folder_loads_back_as_the_same_shape_in_bf16() {
+        let mut c = like("llama-3-8b").unwrap();
+        (c.n_layers, c.hidden_size, c.ffn_size, c.vocab_size) = (2, 64, 96, 50);
+        (c.q_heads, c.kv_heads, c.head_dim) = (4, 2, 16);
+        let m = random_model(&c, 3);
+        let dir = std::env::temp_dir().join(format!("moa-random-{}", std::process::id()));
+        write_hf_folder(&m, &dir).unwrap();
+        let back = Model::load(&dir).unwrap();
+        assert_eq!(back.config.kv_heads, 2);
+        assert_eq!(back.config.n_layers, 2);
+        let (a, b) = (
+            &m.weights.layers[1].attn_k.data,
+            &back.weights.layers[1].attn_k.data,
+        );
+        assert!(a
+            .iter()
+            .zip(b)
+            .all(|(x, y)| (x - y).abs() <= x.abs() / 128.0));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

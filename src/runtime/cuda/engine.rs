@@ -1,0 +1,1150 @@
+//! CUDA executor for Llama-family models: weights on the GPU in the storage type (bf16,
+//! f16 or f32), projections as cuBLAS GEMMs (fused QKV and gate/up), the small ops of
+//! `ops.cu`, and attention through the plan's compiled kernels (`runtime::cuda`).
+//!
+//! The public API mirrors the wgpu engine (`runtime::llama::GpuLlama`): a request
+//! ([`Request`]) fixes N = longest prompt + max new tokens and allocates every layer's
+//! sink + ring cache once, sized from the plan's spans at N (docs/DESIGN.md §5), plus the
+//! activations of the largest prefill pass and of a decode step. Prefill runs the rows
+//! packed (ragged) in groups of up to [`CudaLlama::prefill_chunk_tokens`] tokens (a row
+//! is never split: the prefill kernel attends within the pass). Decode runs one token per
+//! row, each row at its own position; the whole step (embedding, every layer, the output
+//! head and the sampling) is captured once as a CUDA graph and replayed; only the tokens,
+//! positions, sampling draws and the decode work lists (docs/DESIGN.md §6) are written
+//! before each replay. The work lists are padded to a fixed length per request with
+//! empty items of a spare row, so the graph's grid never changes.
+//!
+//! Dense mode is the same code path with a plan whose every span is N.
+
+use std::sync::Arc;
+
+use cudarc::driver::sys::{CUgraphInstantiate_flags, CUstreamCaptureMode};
+use cudarc::driver::{CudaGraph, CudaStream};
+
+use super::blas::Gemm;
+use super::ops::{self, DevMem, KArg, OpKernels};
+use super::{CudaAttention, CudaError, LoadedKernel, DEFAULT_ARCH};
+use crate::codegen::abi::{Arg, LaunchSize};
+use crate::lower::{lower, CacheLayout, KernelModule, StorageType};
+use crate::model::{LlamaConfig, Model};
+use crate::plan::Plan;
+use crate::runtime::engine::{request_n, Engine, EngineError, Request, Sampling};
+use crate::runtime::wgpu_engine::dense_plan;
+
+/// The name requests of this engine carry (`EngineError::WrongRequest`).
+const BACKEND: &str = "cuda";
+use crate::runtime::worklist::{choose_chunk, written_slots, DecodeWork};
+
+fn cu(e: CudaError) -> EngineError {
+    EngineError::Cuda(e)
+}
+
+/// One decoder block's weights on the device.
+struct LayerMem {
+    /// f32 `[hidden]`.
+    attn_norm: DevMem,
+    /// `[(q_heads + 2 kv_heads) * head_dim, hidden]`: q, k, v stacked (one GEMM).
+    wqkv: DevMem,
+    /// `[hidden, q_heads * head_dim]`.
+    wo: DevMem,
+    ffn_norm: DevMem,
+    /// `[2 ffn, hidden]`: gate then up (one GEMM feeds SwiGLU).
+    w_gate_up: DevMem,
+    /// `[hidden, ffn]`.
+    w_down: DevMem,
+}
+
+/// A model on one GPU with the compiled attention kernels of one plan.
+pub struct CudaLlama {
+    attention: CudaAttention,
+    stream: Arc<CudaStream>,
+    gemm: Gemm,
+    ops: OpKernels,
+    config: LlamaConfig,
+    plan: Plan,
+    module: KernelModule,
+    storage: StorageType,
+    embed: DevMem,
+    lm_head: Option<DevMem>,
+    output_norm: DevMem,
+    layers: Vec<LayerMem>,
+    weight_bytes: u64,
+    /// Most prompt tokens of one prefill pass (rows are grouped up to it; a longer row
+    /// runs alone). Sets the prefill activations' size.
+    pub prefill_chunk_tokens: usize,
+    /// Replay decode steps as a CUDA graph (on by default; off launches every kernel).
+    pub use_graph: bool,
+    /// `cuda <GPU name>`.
+    device: String,
+}
+
+/// Where the weights come from.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Host(&'a Model),
+    /// Uniform random values made on the device from this seed (`ops::random_value`).
+    Random(u64),
+}
+
+/// How a forward pass ends.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Output {
+    Logits,
+    Tokens { temperature: f32, top_p: f32 },
+}
+
+impl Output {
+    fn of(s: Sampling) -> Output {
+        Output::Tokens {
+            temperature: s.temperature.max(0.0),
+            top_p: s.top_p.clamp(0.0, 1.0),
+        }
+    }
+}
+
+/// Activations of one pass of up to `cap` tokens.
+struct Act {
+    cap: usize,
+    /// f32 `[cap, hidden]`: the residual stream.
+    x: DevMem,
+    /// `[cap, hidden]` storage type: a norm's output (GEMM input).
+    h: DevMem,
+    /// f32 `[cap, (hq + 2 hkv) d]`.
+    qkv: DevMem,
+    /// `[cap, hq, d]`, `[cap, hkv, d]` x2, storage type.
+    q: DevMem,
+    k: DevMem,
+    v: DevMem,
+    /// `[cap, hq, d]` storage type.
+    attn: DevMem,
+    /// f32 `[cap, 2 ffn]`.
+    gu: DevMem,
+    /// `[cap, ffn]` storage type.
+    ffn: DevMem,
+    /// u32 `[cap]` and (position, row, last position, 0) `[cap]`.
+    tokens: DevMem,
+    tok_info: DevMem,
+}
+
+/// One distinct cache layout's decode work list (layers with equal layouts share one).
+struct Work {
+    layout: CacheLayout,
+    chunk: u32,
+    /// Items every step launches: the most the request can need, padded with empty items.
+    capacity: u32,
+    buf: DevMem,
+    uploaded: Vec<u32>,
+    /// Every segment's ring is full at the uploaded positions: the list no longer
+    /// changes (positions only grow), so steps skip rebuilding it.
+    full: bool,
+}
+
+/// Per-request state (inside the trait's `Request`): caches sized from the plan at N,
+/// activations, the decode graph.
+struct CudaRequest {
+    rows: usize,
+    /// N: spans are evaluated at this length for the whole request.
+    n_tokens: u32,
+    layouts: Vec<CacheLayout>,
+    k_cache: Vec<DevMem>,
+    v_cache: Vec<DevMem>,
+    /// Per layer, u32x4 `[kv_heads]`: (offset, sink, ring, 0) of each segment.
+    segs: Vec<DevMem>,
+    /// f32 (cos, sin) `[N, head_dim / 2]`.
+    rope: DevMem,
+    prefill: Act,
+    /// Decode activations for `rows + 1` rows (the spare row takes the padding items).
+    decode: Act,
+    /// u32 `[rows + 1]`: each row's position in the step.
+    row_pos: DevMem,
+    /// Index of each layer's work list in `works`.
+    work_of: Vec<usize>,
+    works: Vec<Work>,
+    partials: DevMem,
+    seg_done: DevMem,
+    /// u32 `[rows + 1]`: prefill row boundaries of a group.
+    row_start: DevMem,
+    /// u32 `[rows]`: index of each row's last token in a pass.
+    last: DevMem,
+    /// `[rows, hidden]` storage type: the final norm of each row's last token.
+    h_last: DevMem,
+    /// f32 `[rows, vocab]`.
+    logits: DevMem,
+    /// f32 `[rows]`: sampling draws.
+    uniforms: DevMem,
+    /// u32 `[rows]`.
+    tokens_out: DevMem,
+    graph: Option<(Output, CudaGraph)>,
+}
+
+impl CudaLlama {
+    /// Uploads `model` (weights converted to `storage`) and compiles the plan's attention
+    /// kernels (`plan = None`: dense) for GPU `ordinal`.
+    pub fn new(
+        model: &Model,
+        plan: Option<&Plan>,
+        storage: StorageType,
+        ordinal: usize,
+    ) -> Result<CudaLlama, EngineError> {
+        Self::build(&model.config, plan, storage, ordinal, Source::Host(model))
+    }
+
+    /// A model of `config`'s shape with uniform random weights made on the GPU (matrices
+    /// ±1/√fan-in, norms 1, embedding ±1): for benchmarks of shapes whose weights cannot
+    /// travel (7B), with the same kernels and bytes as real weights.
+    pub fn random(
+        config: &LlamaConfig,
+        plan: Option<&Plan>,
+        storage: StorageType,
+        ordinal: usize,
+        seed: u64,
+    ) -> Result<CudaLlama, EngineError> {
+        Self::build(config, plan, storage, ordinal, Source::Random(seed))
+    }
+
+    fn build(
+        config: &LlamaConfig,
+        plan: Option<&Plan>,
+        storage: StorageType,
+        ordinal: usize,
+        source: Source,
+    ) -> Result<CudaLlama, EngineError> {
+        let config = config.clone();
+        let plan = match plan {
+            Some(p) => {
+                config.check_plan(p)?;
+                p.clone()
+            }
+            None => dense_plan(&config)?,
+        };
+        if config.kv_heads > 1024 || !config.head_dim.is_multiple_of(16) {
+            return Err(EngineError::Input(format!(
+                "unsupported shape: head_dim {} must be a multiple of 16 (the attention kernels' \
+                 16-byte loads), kv_heads {} at most 1024",
+                config.head_dim, config.kv_heads
+            )));
+        }
+        let module = lower(&plan, storage);
+        let attention = CudaAttention::new(&module, ordinal, DEFAULT_ARCH).map_err(cu)?;
+        let stream = attention.stream().clone();
+        let ops = OpKernels::load(&stream, storage, DEFAULT_ARCH).map_err(cu)?;
+        let gemm = Gemm::new(&stream, storage).map_err(cu)?;
+        let c = &config;
+        let (hidden, ffn, vocab) = (c.hidden_size, c.ffn_size, c.vocab_size);
+        let qkv_rows = (c.q_heads + 2 * c.kv_heads) * c.head_dim;
+        let mut weight_bytes = 0u64;
+        let mut tensor_index = 0u64;
+        // A tensor of `n` values: uploaded from the host, or random on the device.
+        let mut make = |name: &str,
+                        host: &dyn Fn() -> Vec<f32>,
+                        n: usize,
+                        fan_in: usize,
+                        norm: bool|
+         -> Result<DevMem, EngineError> {
+            let t = if norm { StorageType::F32 } else { storage };
+            weight_bytes += (n * t.bytes()) as u64;
+            tensor_index += 1;
+            match source {
+                Source::Host(_) => {
+                    let data = host();
+                    if data.len() != n {
+                        return Err(EngineError::Input(format!(
+                            "tensor `{name}` has {} values, the config needs {n}",
+                            data.len()
+                        )));
+                    }
+                    DevMem::upload(&stream, &data, t, name).map_err(cu)
+                }
+                Source::Random(seed) => {
+                    let m = DevMem::alloc(&stream, n * t.bytes(), name).map_err(cu)?;
+                    let (scale, offset) = if norm {
+                        (0.0, 1.0)
+                    } else {
+                        (1.0 / (fan_in as f32).sqrt(), 0.0)
+                    };
+                    let s = seed ^ tensor_index.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                    // SAFETY: `m` holds n values of the chosen type.
+                    unsafe { ops.fill_random(&stream, m.ptr, n as u64, s, scale, offset, norm) }
+                        .map_err(cu)?;
+                    Ok(m)
+                }
+            }
+        };
+        let w = match source {
+            Source::Host(m) => Some(&m.weights),
+            Source::Random(_) => None,
+        };
+        let embed = make(
+            "token_embd",
+            &|| w.map(|w| w.token_embd.data.clone()).unwrap_or_default(),
+            vocab * hidden,
+            1,
+            false,
+        )?;
+        let lm_head = match (&source, w) {
+            (Source::Host(_), Some(w)) => match &w.output {
+                Some(t) => Some(make(
+                    "output",
+                    &|| t.data.clone(),
+                    vocab * hidden,
+                    hidden,
+                    false,
+                )?),
+                None => None,
+            },
+            _ if c.tied_embeddings => None,
+            _ => Some(make(
+                "output",
+                &|| Vec::new(),
+                vocab * hidden,
+                hidden,
+                false,
+            )?),
+        };
+        let output_norm = make(
+            "output_norm",
+            &|| w.map(|w| w.output_norm.data.clone()).unwrap_or_default(),
+            hidden,
+            1,
+            true,
+        )?;
+        let mut layers = Vec::with_capacity(c.n_layers);
+        for i in 0..c.n_layers {
+            let l = w.map(|w| &w.layers[i]);
+            let get =
+                |f: &dyn Fn(&crate::model::LayerWeights) -> Vec<f32>| l.map(f).unwrap_or_default();
+            layers.push(LayerMem {
+                attn_norm: make(
+                    &format!("blk.{i}.attn_norm"),
+                    &|| get(&|l| l.attn_norm.data.clone()),
+                    hidden,
+                    1,
+                    true,
+                )?,
+                wqkv: make(
+                    &format!("blk.{i}.attn_qkv"),
+                    &|| {
+                        get(&|l| {
+                            [&l.attn_q.data[..], &l.attn_k.data[..], &l.attn_v.data[..]].concat()
+                        })
+                    },
+                    qkv_rows * hidden,
+                    hidden,
+                    false,
+                )?,
+                wo: make(
+                    &format!("blk.{i}.attn_output"),
+                    &|| get(&|l| l.attn_output.data.clone()),
+                    hidden * c.q_dim(),
+                    c.q_dim(),
+                    false,
+                )?,
+                ffn_norm: make(
+                    &format!("blk.{i}.ffn_norm"),
+                    &|| get(&|l| l.ffn_norm.data.clone()),
+                    hidden,
+                    1,
+                    true,
+                )?,
+                w_gate_up: make(
+                    &format!("blk.{i}.ffn_gate_up"),
+                    &|| get(&|l| [&l.ffn_gate.data[..], &l.ffn_up.data[..]].concat()),
+                    2 * ffn * hidden,
+                    hidden,
+                    false,
+                )?,
+                w_down: make(
+                    &format!("blk.{i}.ffn_down"),
+                    &|| get(&|l| l.ffn_down.data.clone()),
+                    hidden * ffn,
+                    ffn,
+                    false,
+                )?,
+            });
+        }
+        stream
+            .synchronize()
+            .map_err(|e| cu(super::driver("uploading the weights")(e)))?;
+        let device = format!(
+            "cuda {} (GPU {ordinal})",
+            stream.context().name().unwrap_or_else(|_| "?".into())
+        );
+        Ok(CudaLlama {
+            attention,
+            stream,
+            gemm,
+            ops,
+            config,
+            plan,
+            module,
+            storage,
+            embed,
+            lm_head,
+            output_norm,
+            layers,
+            weight_bytes,
+            prefill_chunk_tokens: 8192,
+            use_graph: true,
+            device,
+        })
+    }
+
+    pub fn stream(&self) -> &Arc<CudaStream> {
+        &self.stream
+    }
+
+    pub fn ops(&self) -> &OpKernels {
+        &self.ops
+    }
+
+    /// The cache layout of every layer at N.
+    pub fn layouts(&self, n_tokens: u32) -> Vec<CacheLayout> {
+        self.module
+            .layers
+            .iter()
+            .map(|l| CacheLayout::new(l, &self.module.span, n_tokens))
+            .collect()
+    }
+
+    /// KV-cache bytes a request of `rows` rows at N allocates with this plan.
+    fn kv_cache_bytes(&self, rows: usize, n_tokens: u32) -> u64 {
+        let slots: u64 = self
+            .layouts(n_tokens)
+            .iter()
+            .map(|l| u64::from(l.row_slots))
+            .sum();
+        slots * 2 * self.config.head_dim as u64 * rows as u64 * self.storage.bytes() as u64
+    }
+
+    /// Device bytes a request allocates besides its caches: the prefill activations
+    /// (`cap` tokens), the decode activations and the per-row buffers (an upper bound
+    /// that leaves out the small work lists).
+    fn act_bytes(&self, cap: usize, rows: usize) -> u64 {
+        let c = &self.config;
+        let e = self.storage.bytes();
+        let per_token = c.hidden_size * (4 + e)
+            + (c.q_heads + 2 * c.kv_heads) * c.head_dim * (4 + e)
+            + c.q_dim() * e
+            + c.ffn_size * (8 + e)
+            + 20;
+        let per_row = c.vocab_size * 4 + c.hidden_size * e + 64;
+        ((cap + rows + 1) * per_token + rows * per_row) as u64
+    }
+
+    /// Free device memory, in bytes. Memory of dropped requests goes back to the
+    /// stream-ordered allocator's pool, which keeps it reserved (invisible to
+    /// `cuMemGetInfo`): the pool is trimmed first, so the planner sees it as free (a
+    /// 7B-shape run measured 19 rows "max" after two requests instead of ~55 before).
+    pub fn free_bytes(&self) -> Result<u64, EngineError> {
+        let ctx = self.stream.context();
+        let _ = ctx.bind_to_thread();
+        self.stream
+            .synchronize()
+            .map_err(|e| cu(super::driver("waiting for the GPU")(e)))?;
+        let mut pool: cudarc::driver::sys::CUmemoryPool = std::ptr::null_mut();
+        // SAFETY: plain driver calls on this context's device; a failure leaves the pool
+        // as it was (the estimate is then only conservative).
+        unsafe {
+            use cudarc::driver::sys;
+            if sys::cuDeviceGetMemPool(&mut pool, ctx.cu_device()) == sys::CUresult::CUDA_SUCCESS {
+                let _ = sys::cuMemPoolTrimTo(pool, 0);
+            }
+        }
+        cudarc::driver::result::mem_get_info()
+            .map(|(free, _)| free as u64)
+            .map_err(|e| cu(super::driver("reading the free memory")(e)))
+    }
+
+    /// The memory planner: the most rows whose caches (at N = `prompt + max_new`) and
+    /// activations fit in the free device memory, keeping `reserve` bytes spare.
+    pub fn max_rows(
+        &self,
+        prompt: usize,
+        max_new: usize,
+        reserve: u64,
+    ) -> Result<usize, EngineError> {
+        let n = u32::try_from(prompt + max_new).unwrap_or(u32::MAX);
+        let free = self.free_bytes()?.saturating_sub(reserve);
+        let cap = self.prefill_chunk_tokens.max(prompt);
+        let per_row = self.kv_cache_bytes(1, n) + self.act_bytes(0, 1) - self.act_bytes(0, 0);
+        let fixed = self.act_bytes(cap, 0);
+        Ok((free.saturating_sub(fixed) / per_row.max(1)) as usize)
+    }
+
+    fn alloc(&self, bytes: usize, what: &str) -> Result<DevMem, EngineError> {
+        DevMem::alloc(&self.stream, bytes, what).map_err(cu)
+    }
+
+    fn act(&self, cap: usize) -> Result<Act, EngineError> {
+        let c = &self.config;
+        let e = self.storage.bytes();
+        let (d, hq, hkv) = (c.head_dim, c.q_heads, c.kv_heads);
+        Ok(Act {
+            cap,
+            x: self.alloc(cap * c.hidden_size * 4, "x")?,
+            h: self.alloc(cap * c.hidden_size * e, "h")?,
+            qkv: self.alloc(cap * (hq + 2 * hkv) * d * 4, "qkv")?,
+            // Zeroed: the decode pass's spare row is read (never written) by padding items.
+            q: DevMem::zeros(&self.stream, cap * hq * d * e, "q").map_err(cu)?,
+            k: self.alloc(cap * hkv * d * e, "k")?,
+            v: self.alloc(cap * hkv * d * e, "v")?,
+            attn: self.alloc(cap * hq * d * e, "attention output")?,
+            gu: self.alloc(cap * 2 * c.ffn_size * 4, "gate_up")?,
+            ffn: self.alloc(cap * c.ffn_size * e, "ffn")?,
+            tokens: self.alloc(cap * 4, "tokens")?,
+            tok_info: self.alloc(cap * 16, "token info")?,
+        })
+    }
+
+    /// Starts a request: N = longest prompt + `max_new`; caches allocated from the plan
+    /// (checked against the free device memory first: a batch that does not fit is an
+    /// error naming the largest that does, with nothing allocated).
+    fn start_request(
+        &self,
+        prompt_lens: &[usize],
+        max_new: usize,
+        seed: u64,
+    ) -> Result<Request, EngineError> {
+        let n_tokens = request_n(prompt_lens, max_new, &self.config)?;
+        let rows = prompt_lens.len();
+        let longest = prompt_lens.iter().copied().max().unwrap_or(0);
+        let c = &self.config;
+        let (d, e) = (c.head_dim, self.storage.bytes());
+        let cap = self.prefill_chunk_tokens.max(longest);
+        let kv_bytes = self.kv_cache_bytes(rows, n_tokens);
+        let need = kv_bytes + self.act_bytes(cap, rows);
+        let free = self.free_bytes()?;
+        if need > free {
+            let fit = self.max_rows(longest, max_new, 0)?;
+            return Err(EngineError::Input(format!(
+                "a request of {rows} rows at N = {n_tokens} needs {:.2} GiB on the GPU \
+                 ({:.2} GiB of KV cache), {:.2} GiB are free: at most {fit} rows fit with this plan",
+                need as f64 / 1073741824.0,
+                kv_bytes as f64 / 1073741824.0,
+                free as f64 / 1073741824.0
+            )));
+        }
+        let layouts = self.layouts(n_tokens);
+        let mut k_cache = Vec::with_capacity(layouts.len());
+        let mut v_cache = Vec::with_capacity(layouts.len());
+        let mut segs = Vec::with_capacity(layouts.len());
+        for (i, l) in layouts.iter().enumerate() {
+            let bytes = rows * l.row_slots as usize * d * e;
+            k_cache.push(self.alloc(bytes, &format!("k_cache.{i}"))?);
+            v_cache.push(self.alloc(bytes, &format!("v_cache.{i}"))?);
+            let words: Vec<u32> = l
+                .segments
+                .iter()
+                .flat_map(|s| [s.offset, s.sink, s.ring, 0])
+                .collect();
+            let mut m = self.alloc(words.len() * 4, "segments")?;
+            m.write(&self.stream, &words).map_err(cu)?;
+            segs.push(m);
+        }
+        let table = ops::rope_table(n_tokens, d, c.rope_theta);
+        let rope = DevMem::upload(
+            &self.stream,
+            table.as_flattened(),
+            StorageType::F32,
+            "rope table",
+        )
+        .map_err(cu)?;
+        // Decode work lists: one per distinct layout, each with a chunk chosen for the
+        // request's final positions and room for the most items any step needs (items
+        // only grow with the positions).
+        let final_pos = vec![n_tokens - 1; rows];
+        let mut works: Vec<Work> = Vec::new();
+        let mut work_of = Vec::with_capacity(layouts.len());
+        for (i, l) in layouts.iter().enumerate() {
+            if let Some(j) = works.iter().position(|w| &w.layout == l) {
+                work_of.push(j);
+                continue;
+            }
+            let (_, dec) = self.attention.layer_kernels(i).map_err(cu)?;
+            let tile = dec.abi.tiles.k_tile.unwrap_or(1).max(1);
+            let chunk = choose_chunk(l, &final_pos, tile, self.attention.decode_slots());
+            let capacity = DecodeWork::build(l, &final_pos, chunk).n_items();
+            work_of.push(works.len());
+            works.push(Work {
+                layout: l.clone(),
+                chunk,
+                capacity,
+                buf: self.alloc(capacity as usize * 32, "decode work list")?,
+                uploaded: Vec::new(),
+                full: false,
+            });
+        }
+        let max_items = works.iter().map(|w| w.capacity).max().unwrap_or(1) as usize;
+        let group = c.group_size();
+        let partials = self.alloc(max_items * group * (d + 2) * 4, "decode partials")?;
+        let seg_done =
+            DevMem::zeros(&self.stream, (rows + 1) * c.kv_heads * 4, "seg_done").map_err(cu)?;
+        let row_pos = DevMem::zeros(&self.stream, (rows + 1) * 4, "row_pos").map_err(cu)?;
+        let state = CudaRequest {
+            rows,
+            n_tokens,
+            prefill: self.act(cap)?,
+            decode: self.act(rows + 1)?,
+            layouts,
+            k_cache,
+            v_cache,
+            segs,
+            rope,
+            row_pos,
+            work_of,
+            works,
+            partials,
+            seg_done,
+            row_start: self.alloc((rows + 1) * 4, "row_start")?,
+            last: self.alloc(rows * 4, "last")?,
+            h_last: self.alloc(rows * c.hidden_size * e, "h_last")?,
+            logits: self.alloc(rows * c.vocab_size * 4, "logits")?,
+            uniforms: self.alloc(rows * 4, "uniforms")?,
+            tokens_out: self.alloc(rows * 4, "tokens_out")?,
+            graph: None,
+        };
+        Ok(Request::new(BACKEND, rows, n_tokens, kv_bytes, seed, state))
+    }
+
+    /// Launches a generated attention kernel with its ABI's parameters taken from `args`.
+    ///
+    /// # Safety
+    /// Every buffer in `args` has the shape the ABI gives it for `size`.
+    unsafe fn launch_attention(
+        &self,
+        k: &LoadedKernel,
+        args: &[(Arg, KArg)],
+        size: &LaunchSize,
+    ) -> Result<(), EngineError> {
+        let mut vals = Vec::with_capacity(k.abi.params.len());
+        for p in &k.abi.params {
+            let v = args
+                .iter()
+                .find(|(a, _)| *a == p.arg)
+                .map(|(_, v)| *v)
+                .ok_or_else(|| {
+                    EngineError::Input(format!(
+                        "kernel `{}` takes {:?}, which the engine does not provide",
+                        k.name, p.arg
+                    ))
+                })?;
+            vals.push(v);
+        }
+        let grid = k.abi.grid.dims(size);
+        if grid[1..].iter().any(|&g| g > 65_535) {
+            return Err(EngineError::Input(format!(
+                "`{}`: launch grid {grid:?} exceeds CUDA's 65535 in y or z (fewer rows per prefill pass)",
+                k.name
+            )));
+        }
+        // SAFETY: the caller's contract.
+        unsafe {
+            ops::launch(
+                &self.stream,
+                &k.function,
+                &k.name,
+                grid,
+                k.abi.block,
+                k.abi.dynamic_shared_bytes,
+                &vals,
+            )
+        }
+        .map_err(cu)
+    }
+
+    /// Queues the layers of one pass over `t` tokens held in `a` (tokens and token info
+    /// already written). `attend` queues the attention of a layer.
+    fn queue_layers(
+        &self,
+        req: &CudaRequest,
+        a: &Act,
+        t: usize,
+        attend: &dyn Fn(usize) -> Result<(), EngineError>,
+    ) -> Result<(), EngineError> {
+        let c = &self.config;
+        let s = &self.stream;
+        let (hidden, d) = (c.hidden_size, c.head_dim);
+        let (hq, hkv) = (c.q_heads, c.kv_heads);
+        let qkv_dim = (hq + 2 * hkv) * d;
+        let tn = t as u32;
+        let eps = c.rms_norm_eps;
+        // SAFETY (every launch below): buffers were sized for `a.cap` >= t tokens and the
+        // request's rows; weights for the config.
+        unsafe {
+            self.ops
+                .embed(s, a.tokens.ptr, self.embed.ptr, a.x.ptr, tn, hidden as u32)
+                .map_err(cu)?;
+            for (l, w) in self.layers.iter().enumerate() {
+                self.ops
+                    .rmsnorm(
+                        s,
+                        a.x.ptr,
+                        0,
+                        w.attn_norm.ptr,
+                        a.h.ptr,
+                        tn,
+                        hidden as u32,
+                        eps,
+                    )
+                    .map_err(cu)?;
+                self.gemm
+                    .linear(a.h.ptr, w.wqkv.ptr, a.qkv.ptr, t, hidden, qkv_dim, false)
+                    .map_err(cu)?;
+                self.ops
+                    .rope_kv(
+                        s,
+                        a.qkv.ptr,
+                        a.tok_info.ptr,
+                        req.rope.ptr,
+                        req.segs[l].ptr,
+                        [a.q.ptr, a.k.ptr, a.v.ptr],
+                        [req.k_cache[l].ptr, req.v_cache[l].ptr],
+                        tn,
+                        [hq as u32, hkv as u32, d as u32],
+                        req.layouts[l].row_slots,
+                    )
+                    .map_err(cu)?;
+                attend(l)?;
+                self.gemm
+                    .linear(a.attn.ptr, w.wo.ptr, a.x.ptr, t, hq * d, hidden, true)
+                    .map_err(cu)?;
+                self.ops
+                    .rmsnorm(
+                        s,
+                        a.x.ptr,
+                        0,
+                        w.ffn_norm.ptr,
+                        a.h.ptr,
+                        tn,
+                        hidden as u32,
+                        eps,
+                    )
+                    .map_err(cu)?;
+                self.gemm
+                    .linear(
+                        a.h.ptr,
+                        w.w_gate_up.ptr,
+                        a.gu.ptr,
+                        t,
+                        hidden,
+                        2 * c.ffn_size,
+                        false,
+                    )
+                    .map_err(cu)?;
+                self.ops
+                    .swiglu(s, a.gu.ptr, a.ffn.ptr, tn, c.ffn_size as u32)
+                    .map_err(cu)?;
+                self.gemm
+                    .linear(
+                        a.ffn.ptr,
+                        w.w_down.ptr,
+                        a.x.ptr,
+                        t,
+                        c.ffn_size,
+                        hidden,
+                        true,
+                    )
+                    .map_err(cu)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Final norm of the rows' last tokens (`last` indexes `a.x`), the output head into
+    /// `logits` rows `row0..row0 + rows`.
+    fn queue_head(
+        &self,
+        req: &CudaRequest,
+        a: &Act,
+        last: u64,
+        row0: usize,
+        rows: usize,
+    ) -> Result<(), EngineError> {
+        let c = &self.config;
+        let head = self.lm_head.as_ref().unwrap_or(&self.embed);
+        // SAFETY: `last` holds `rows` indices < a.cap; h_last and logits hold every row.
+        unsafe {
+            self.ops
+                .rmsnorm(
+                    &self.stream,
+                    a.x.ptr,
+                    last,
+                    self.output_norm.ptr,
+                    req.h_last.ptr,
+                    rows as u32,
+                    c.hidden_size as u32,
+                    c.rms_norm_eps,
+                )
+                .map_err(cu)?;
+            self.gemm
+                .linear(
+                    req.h_last.ptr,
+                    head.ptr,
+                    req.logits.ptr + (row0 * c.vocab_size * 4) as u64,
+                    rows,
+                    c.hidden_size,
+                    c.vocab_size,
+                    false,
+                )
+                .map_err(cu)
+        }
+    }
+
+    fn queue_choice(&self, req: &CudaRequest, output: Output) -> Result<(), EngineError> {
+        if let Output::Tokens { temperature, top_p } = output {
+            // SAFETY: logits [rows, vocab], uniforms and tokens_out [rows].
+            unsafe {
+                self.ops.choose(
+                    &self.stream,
+                    req.logits.ptr,
+                    req.uniforms.ptr,
+                    req.tokens_out.ptr,
+                    req.rows as u32,
+                    self.config.vocab_size as u32,
+                    temperature,
+                    top_p,
+                )
+            }
+            .map_err(cu)?;
+        }
+        Ok(())
+    }
+
+    fn read_output(&self, req: &CudaRequest, output: Output) -> Result<Vec<u32>, EngineError> {
+        match output {
+            Output::Logits => req
+                .logits
+                .read::<u32>(&self.stream, req.rows * self.config.vocab_size)
+                .map_err(cu),
+            Output::Tokens { .. } => req
+                .tokens_out
+                .read::<u32>(&self.stream, req.rows)
+                .map_err(cu),
+        }
+    }
+
+    fn forward_prefill(
+        &self,
+        req: &mut Request,
+        prompts: &[Vec<u32>],
+        output: Output,
+    ) -> Result<Vec<u32>, EngineError> {
+        req.begin_prefill(prompts, self.config.vocab_size)?;
+        let uniforms = matches!(output, Output::Tokens { .. }).then(|| req.draw_uniforms());
+        let st = req.state_mut::<CudaRequest>(BACKEND)?;
+        if let Some((b, p)) = prompts
+            .iter()
+            .enumerate()
+            .find(|(_, p)| p.len() > st.prefill.cap)
+        {
+            return Err(EngineError::Input(format!(
+                "prompt {b} has {} tokens: allowed 1..={} (the longest prompt given to start())",
+                p.len(),
+                st.prefill.cap
+            )));
+        }
+        // Groups of consecutive rows up to the pass capacity.
+        let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
+        let mut start = 0;
+        let mut tokens = 0;
+        for (b, p) in prompts.iter().enumerate() {
+            if b > start && tokens + p.len() > st.prefill.cap {
+                groups.push(start..b);
+                start = b;
+                tokens = 0;
+            }
+            tokens += p.len();
+        }
+        groups.push(start..prompts.len());
+        let n_tokens = st.n_tokens;
+        let c = &self.config;
+        let s = &self.stream;
+        for g in groups {
+            let mut toks = Vec::new();
+            let mut info: Vec<[u32; 4]> = Vec::new();
+            let mut row_start = vec![0u32];
+            let mut last = Vec::new();
+            for b in g.clone() {
+                let p = &prompts[b];
+                let n = p.len() as u32;
+                toks.extend_from_slice(p);
+                info.extend((0..n).map(|i| [i, b as u32, n - 1, 0]));
+                row_start.push(toks.len() as u32);
+                last.push(toks.len() as u32 - 1);
+            }
+            let t = toks.len();
+            st.prefill.tokens.write(s, &toks).map_err(cu)?;
+            st.prefill
+                .tok_info
+                .write(s, info.as_flattened())
+                .map_err(cu)?;
+            st.row_start.write(s, &row_start).map_err(cu)?;
+            st.last.write(s, &last).map_err(cu)?;
+            let rows = g.len() as u32;
+            let max_len = row_start.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+            let r: &CudaRequest = st;
+            let a = &r.prefill;
+            let attend = |l: usize| -> Result<(), EngineError> {
+                let (pre, _) = self.attention.layer_kernels(l).map_err(cu)?;
+                let size = LaunchSize {
+                    rows,
+                    q_heads: c.q_heads as u32,
+                    kv_heads: c.kv_heads as u32,
+                    max_row_len: max_len,
+                    ..LaunchSize::default()
+                };
+                let args = [
+                    (Arg::Q, KArg::Ptr(a.q.ptr)),
+                    (Arg::K, KArg::Ptr(a.k.ptr)),
+                    (Arg::V, KArg::Ptr(a.v.ptr)),
+                    (Arg::RowStart, KArg::Ptr(r.row_start.ptr)),
+                    (Arg::Out, KArg::Ptr(a.attn.ptr)),
+                    (Arg::NTokens, KArg::U32(n_tokens)),
+                    (Arg::Rows, KArg::U32(rows)),
+                ];
+                // SAFETY: q/k/v/out hold the group's t tokens; row_start rows + 1 entries.
+                unsafe { self.launch_attention(pre, &args, &size) }
+            };
+            self.queue_layers(r, a, t, &attend)?;
+            self.queue_head(r, a, r.last.ptr, g.start, g.len())?;
+        }
+        if let Some(u) = &uniforms {
+            st.uniforms.write(s, u).map_err(cu)?;
+        }
+        self.queue_choice(st, output)?;
+        self.read_output(st, output)
+    }
+
+    /// Writes this step's work lists (only those that changed since the last step) for
+    /// rows at `positions`.
+    fn update_work(&self, st: &mut CudaRequest, positions: &[u32]) -> Result<(), EngineError> {
+        let rows = st.rows as u32;
+        let kv = self.config.kv_heads as u32;
+        for w in &mut st.works {
+            if w.full {
+                continue;
+            }
+            let list = DecodeWork::build(&w.layout, positions, w.chunk);
+            let mut flat = list.flat();
+            // Padding: empty items of the spare row's first segment (one chunk each, so
+            // they write its zero output themselves and touch no counter).
+            for i in list.n_items()..w.capacity {
+                flat.extend([rows * kv, 0, 0, i, 0, 0, w.layout.row_slots, 1]);
+            }
+            if flat.len() != w.capacity as usize * 8 {
+                return Err(EngineError::Input(format!(
+                    "decode work list of {} items exceeds the request's {} (positions beyond N?)",
+                    flat.len() / 8,
+                    w.capacity
+                )));
+            }
+            if flat != w.uploaded {
+                w.buf.write(&self.stream, &flat).map_err(cu)?;
+                w.uploaded = flat;
+            }
+            let max_span = w.layout.segments.iter().map(|s| s.span).max().unwrap_or(0);
+            w.full = positions.iter().all(|&t| t.saturating_add(1) >= max_span);
+        }
+        Ok(())
+    }
+
+    /// Queues one decode step (everything the graph holds).
+    fn queue_decode(&self, req: &CudaRequest, output: Output) -> Result<(), EngineError> {
+        let c = &self.config;
+        let rows = req.rows;
+        let a = &req.decode;
+        let attend = |l: usize| -> Result<(), EngineError> {
+            let (_, dec) = self.attention.layer_kernels(l).map_err(cu)?;
+            let w = &req.works[req.work_of[l]];
+            let size = LaunchSize {
+                rows: rows as u32,
+                q_heads: c.q_heads as u32,
+                kv_heads: c.kv_heads as u32,
+                n_items: w.capacity,
+                ..LaunchSize::default()
+            };
+            let args = [
+                (Arg::Q, KArg::Ptr(a.q.ptr)),
+                (Arg::KCache, KArg::Ptr(req.k_cache[l].ptr)),
+                (Arg::VCache, KArg::Ptr(req.v_cache[l].ptr)),
+                (Arg::RowPos, KArg::Ptr(req.row_pos.ptr)),
+                (Arg::Work, KArg::Ptr(w.buf.ptr)),
+                (Arg::Partials, KArg::Ptr(req.partials.ptr)),
+                (Arg::SegDone, KArg::Ptr(req.seg_done.ptr)),
+                (Arg::Out, KArg::Ptr(a.attn.ptr)),
+                (Arg::NTokens, KArg::U32(req.n_tokens)),
+                (Arg::NItems, KArg::U32(w.capacity)),
+            ];
+            // SAFETY: q and out hold rows + 1 rows (the spare row of the padding items),
+            // row_pos rows + 1 entries, seg_done (rows + 1) kv_heads counters, the work
+            // list and partials `capacity` items.
+            unsafe { self.launch_attention(dec, &args, &size) }
+        };
+        self.queue_layers(req, a, rows, &attend)?;
+        // Decode rows are their own last tokens: no gather.
+        self.queue_head(req, a, 0, 0, rows)?;
+        self.queue_choice(req, output)
+    }
+
+    fn forward_decode(
+        &self,
+        req: &mut Request,
+        tokens: &[u32],
+        output: Output,
+    ) -> Result<Vec<u32>, EngineError> {
+        req.check_decode(tokens, self.config.vocab_size)?;
+        if req.row_len().contains(&0) {
+            return Err(EngineError::Input(
+                "decode before prefill: run prefill_tokens or prefill_logits first".into(),
+            ));
+        }
+        let positions = req.row_len().to_vec();
+        let uniforms = matches!(output, Output::Tokens { .. }).then(|| req.draw_uniforms());
+        let st = req.state_mut::<CudaRequest>(BACKEND)?;
+        let s = self.stream.clone();
+        let info: Vec<[u32; 4]> = positions
+            .iter()
+            .enumerate()
+            .map(|(b, &p)| [p, b as u32, p, 0])
+            .collect();
+        let mut pos = positions.clone();
+        pos.push(0);
+        st.decode.tokens.write(&s, tokens).map_err(cu)?;
+        st.decode
+            .tok_info
+            .write(&s, info.as_flattened())
+            .map_err(cu)?;
+        st.row_pos.write(&s, &pos).map_err(cu)?;
+        if let Some(u) = &uniforms {
+            st.uniforms.write(&s, u).map_err(cu)?;
+        }
+        self.update_work(st, &positions)?;
+        if self.use_graph {
+            let stale = !matches!(&st.graph, Some((o, _)) if *o == output);
+            if stale {
+                st.graph = None;
+                s.begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
+                    .map_err(|e| cu(super::driver("starting a CUDA-graph capture")(e)))?;
+                let queued = self.queue_decode(st, output);
+                let graph = s.end_capture(CUgraphInstantiate_flags(0));
+                queued?;
+                let graph = graph
+                    .map_err(|e| cu(super::driver("capturing the decode step")(e)))?
+                    .ok_or_else(|| EngineError::Input("the decode capture was empty".into()))?;
+                st.graph = Some((output, graph));
+            }
+            if let Some((_, g)) = &st.graph {
+                g.launch()
+                    .map_err(|e| cu(super::driver("replaying the decode step")(e)))?;
+            }
+        } else {
+            self.queue_decode(st, output)?;
+        }
+        let out = self.read_output(st, output)?;
+        req.advance();
+        Ok(out)
+    }
+
+    fn split_logits(&self, raw: &[u32]) -> Vec<Vec<f32>> {
+        raw.chunks(self.config.vocab_size)
+            .map(|r| r.iter().map(|&b| f32::from_bits(b)).collect())
+            .collect()
+    }
+
+    /// Bytes of K and V a decode step reads with rows at `positions`: every written slot
+    /// of every segment (the work list's items), K and V.
+    pub fn kv_read_bytes(&self, layouts: &[CacheLayout], positions: &[u32]) -> u64 {
+        let per_slot = 2 * self.config.head_dim as u64 * self.storage.bytes() as u64;
+        layouts
+            .iter()
+            .map(|l| {
+                positions
+                    .iter()
+                    .map(|&t| {
+                        l.segments
+                            .iter()
+                            .map(|s| u64::from(written_slots(s.span, t)))
+                            .sum::<u64>()
+                    })
+                    .sum::<u64>()
+            })
+            .sum::<u64>()
+            * per_slot
+    }
+}
+
+impl Engine for CudaLlama {
+    fn describe(&self) -> String {
+        self.device.clone()
+    }
+
+    fn config(&self) -> &LlamaConfig {
+        &self.config
+    }
+
+    fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    fn storage(&self) -> StorageType {
+        self.storage
+    }
+
+    fn weight_bytes(&self) -> u64 {
+        self.weight_bytes
+    }
+
+    fn kv_bytes(&self, rows: usize, n_tokens: u32) -> u64 {
+        self.kv_cache_bytes(rows, n_tokens)
+    }
+
+    /// Caches and activations are checked against the GPU's free memory first: a batch
+    /// that does not fit is [`EngineError::Input`] naming the largest that does, with
+    /// nothing allocated.
+    fn start(
+        &self,
+        prompt_lens: &[usize],
+        max_new: usize,
+        seed: u64,
+    ) -> Result<Request, EngineError> {
+        self.start_request(prompt_lens, max_new, seed)
+    }
+
+    fn prefill_logits(
+        &self,
+        req: &mut Request,
+        prompts: &[Vec<u32>],
+    ) -> Result<Vec<Vec<f32>>, EngineError> {
+        let raw = self.forward_prefill(req, prompts, Output::Logits)?;
+        Ok(self.split_logits(&raw))
+    }
+
+    fn prefill_tokens(
+        &self,
+        req: &mut Request,
+        prompts: &[Vec<u32>],
+        sampling: Sampling,
+    ) -> Result<Vec<u32>, EngineError> {
+        sampling.validate()?;
+        self.forward_prefill(req, prompts, Output::of(sampling))
+    }
+
+    fn decode_logits(
+        &self,
+        req: &mut Request,
+        tokens: &[u32],
+    ) -> Result<Vec<Vec<f32>>, EngineError> {
+        let raw = self.forward_decode(req, tokens, Output::Logits)?;
+        Ok(self.split_logits(&raw))
+    }
+
+    fn decode_tokens(
+        &self,
+        req: &mut Request,
+        tokens: &[u32],
+        sampling: Sampling,
+    ) -> Result<Vec<u32>, EngineError> {
+        sampling.validate()?;
+        self.forward_decode(req, tokens, Output::of(sampling))
+    }
+}

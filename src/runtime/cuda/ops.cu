@@ -1,0 +1,292 @@
+// The CUDA engine's small ops around the projections (cuBLAS) and the attention kernels
+// (generated from the plan). Each has a CPU reference in `runtime/cuda/ops.rs` and is
+// checked against it on the device (`ops::check`). The host prepends the storage type:
+// `#define MOA_ELEM 0|1|2` (f32, f16, bf16). Activations between ops are f32 where they
+// are summed (the residual stream, projection outputs) and `elem_t` where a GEMM or the
+// attention kernels read them.
+#if MOA_ELEM == 1
+#include <cuda_fp16.h>
+typedef __half elem_t;
+__device__ __forceinline__ float to_f32(elem_t x) { return __half2float(x); }
+__device__ __forceinline__ elem_t from_f32(float x) { return __float2half_rn(x); }
+#elif MOA_ELEM == 2
+#include <cuda_bf16.h>
+typedef __nv_bfloat16 elem_t;
+__device__ __forceinline__ float to_f32(elem_t x) { return __bfloat162float(x); }
+__device__ __forceinline__ elem_t from_f32(float x) { return __float2bfloat16_rn(x); }
+#else
+typedef float elem_t;
+__device__ __forceinline__ float to_f32(elem_t x) { return x; }
+__device__ __forceinline__ elem_t from_f32(float x) { return x; }
+#endif
+
+#define THREADS 256
+
+// Block-wide sum of 256 threads (every thread gets the total).
+__device__ float block_sum(float v, float* red) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    __syncthreads();
+    if (lane == 0) red[warp] = v;
+    __syncthreads();
+    float t = 0.f;
+    for (int w = 0; w < THREADS / 32; ++w) t += red[w];
+    return t;
+}
+
+__device__ float block_max(float v, float* red) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    __syncthreads();
+    if (lane == 0) red[warp] = v;
+    __syncthreads();
+    float t = red[0];
+    for (int w = 1; w < THREADS / 32; ++w) t = fmaxf(t, red[w]);
+    return t;
+}
+
+// x[t, :] = table[tokens[t], :] (f32). Grid (ceil(hidden / 256), n_tokens).
+extern "C" __global__ void moa_embed(const unsigned* __restrict__ tokens, const elem_t* __restrict__ table,
+                                     float* __restrict__ x, unsigned n_tokens, unsigned hidden) {
+    const unsigned i = blockIdx.x * blockDim.x + threadIdx.x, t = blockIdx.y;
+    if (i >= hidden || t >= n_tokens) return;
+    x[(size_t)t * hidden + i] = to_f32(table[(size_t)tokens[t] * hidden + i]);
+}
+
+// out[r, :] = x[src, :] / sqrt(mean(x[src, :]^2) + eps) * weight, src = rows ? rows[r] : r.
+// One block of 256 threads per row; sums in f32.
+extern "C" __global__ void moa_rmsnorm(const float* __restrict__ x, const unsigned* __restrict__ rows,
+                                       const float* __restrict__ weight, elem_t* __restrict__ out,
+                                       unsigned n_rows, unsigned hidden, float eps) {
+    __shared__ float red[THREADS / 32];
+    const unsigned r = blockIdx.x;
+    if (r >= n_rows) return;
+    const size_t src = (size_t)(rows ? rows[r] : r) * hidden;
+    float ss = 0.f;
+    for (unsigned i = threadIdx.x; i < hidden; i += THREADS) {
+        const float v = x[src + i];
+        ss += v * v;
+    }
+    const float inv = rsqrtf(block_sum(ss, red) / (float)hidden + eps);
+    for (unsigned i = threadIdx.x; i < hidden; i += THREADS)
+        out[(size_t)r * hidden + i] = from_f32(x[src + i] * inv * weight[i]);
+}
+
+// RoPE (half-split pairs) of the fused QKV projection, fused with the KV write into the
+// sink + ring cache (docs/DESIGN.md §5), as shaders/rope_kv.wgsl.
+//  qkv: [n_tokens, (q_heads + 2 kv_heads) * D] f32; tok: per token (position, row, position
+//  of the row's last token in this pass, 0); rope: (cos, sin) per [position, pair];
+//  seg: per KV head (offset, sink, ring, 0). Writes q [n_tokens, q_heads, D], k and v
+//  [n_tokens, kv_heads, D] and, when k_cache is not null, the cache slots
+//  [row, row_slots, D]. A ring slot that a later token of the same pass overwrites is
+//  skipped (the two writes would race). Grid (ceil(D/2 / 64), heads, n_tokens), 64 threads.
+extern "C" __global__ void moa_rope_kv(const float* __restrict__ qkv, const uint4* __restrict__ tok,
+                                       const float2* __restrict__ rope, const uint4* __restrict__ seg,
+                                       elem_t* __restrict__ q, elem_t* __restrict__ k, elem_t* __restrict__ v,
+                                       elem_t* __restrict__ k_cache, elem_t* __restrict__ v_cache,
+                                       unsigned n_tokens, unsigned q_heads, unsigned kv_heads, unsigned d,
+                                       unsigned row_slots) {
+    const unsigned i = blockIdx.x * blockDim.x + threadIdx.x, head = blockIdx.y, t = blockIdx.z;
+    const unsigned half_d = d / 2, heads = q_heads + 2 * kv_heads;
+    if (i >= half_d || head >= heads || t >= n_tokens) return;
+    const uint4 info = tok[t];
+    const size_t src = ((size_t)t * heads + head) * d;
+    float a = qkv[src + i], b = qkv[src + i + half_d];
+    if (head < q_heads + kv_heads) {
+        const float2 cs = rope[(size_t)info.x * half_d + i];
+        const float a2 = a * cs.x - b * cs.y;
+        const float b2 = b * cs.x + a * cs.y;
+        a = a2;
+        b = b2;
+    }
+    if (head < q_heads) {
+        const size_t o = ((size_t)t * q_heads + head) * d;
+        q[o + i] = from_f32(a);
+        q[o + i + half_d] = from_f32(b);
+        return;
+    }
+    const bool is_k = head < q_heads + kv_heads;
+    const unsigned kv = is_k ? head - q_heads : head - q_heads - kv_heads;
+    const size_t o = ((size_t)t * kv_heads + kv) * d;
+    elem_t* packed = is_k ? k : v;
+    packed[o + i] = from_f32(a);
+    packed[o + i + half_d] = from_f32(b);
+    if (!k_cache) return;
+    const uint4 s = seg[kv];  // offset, sink, ring
+    const unsigned p = info.x;
+    unsigned slot;
+    if (p < s.y) {
+        slot = s.x + p;
+    } else {
+        if (s.z == 0u || p + s.z <= info.z) return;
+        slot = s.x + s.y + (p - s.y) % s.z;
+    }
+    elem_t* cache = is_k ? k_cache : v_cache;
+    const size_t c = ((size_t)info.y * row_slots + slot) * d;
+    cache[c + i] = from_f32(a);
+    cache[c + i + half_d] = from_f32(b);
+}
+
+// out[t, j] = silu(gu[t, j]) * gu[t, ffn + j]; gu: [n_tokens, 2 ffn] f32 (gate, then up).
+// Grid (ceil(ffn / 256), n_tokens).
+extern "C" __global__ void moa_swiglu(const float* __restrict__ gu, elem_t* __restrict__ out,
+                                      unsigned n_tokens, unsigned ffn) {
+    const unsigned j = blockIdx.x * blockDim.x + threadIdx.x, t = blockIdx.y;
+    if (j >= ffn || t >= n_tokens) return;
+    const float g = gu[(size_t)t * 2 * ffn + j];
+    const float u = gu[(size_t)t * 2 * ffn + ffn + j];
+    out[(size_t)t * ffn + j] = from_f32(g / (1.f + expf(-g)) * u);
+}
+
+// tokens[r] = index of the largest logit of row r (the first on ties, NaN never wins), as
+// model::reference::argmax. One block of 256 threads per row.
+extern "C" __global__ void moa_argmax(const float* __restrict__ logits, unsigned* __restrict__ tokens,
+                                      unsigned n_rows, unsigned vocab) {
+    __shared__ float sv[THREADS];
+    __shared__ unsigned si[THREADS];
+    const unsigned r = blockIdx.x;
+    if (r >= n_rows) return;
+    const float* row = logits + (size_t)r * vocab;
+    float best = __int_as_float(0xff800000u);  // -inf (no math.h under NVRTC)
+    unsigned idx = 0xffffffffu;
+    for (unsigned i = threadIdx.x; i < vocab; i += THREADS) {
+        const float x = row[i];
+        if (idx == 0xffffffffu ? !(x != x) : x > best) {
+            best = x;
+            idx = i;
+        }
+    }
+    sv[threadIdx.x] = best;
+    si[threadIdx.x] = idx;
+    __syncthreads();
+    for (unsigned s = THREADS / 2; s > 0; s >>= 1) {
+        if (threadIdx.x < s) {
+            const float ov = sv[threadIdx.x + s];
+            const unsigned oi = si[threadIdx.x + s];
+            const float mv = sv[threadIdx.x];
+            const unsigned mi = si[threadIdx.x];
+            if (oi != 0xffffffffu && (mi == 0xffffffffu || ov > mv || (ov == mv && oi < mi))) {
+                sv[threadIdx.x] = ov;
+                si[threadIdx.x] = oi;
+            }
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) tokens[r] = si[0] == 0xffffffffu ? 0u : si[0];
+}
+
+// Temperature + top-p sampling, one block per row, as shaders/sample.wgsl: p_i =
+// exp((l_i - max) / temperature); the nucleus {p_i >= tau}, tau the largest threshold
+// (bisection, 30 steps) whose kept mass is >= top_p * sum p; then the kept token where the
+// running mass (index order) crosses uniforms[r] * kept mass.
+extern "C" __global__ void moa_sample(const float* __restrict__ logits, const float* __restrict__ uniforms,
+                                      unsigned* __restrict__ tokens, unsigned n_rows, unsigned vocab,
+                                      float temperature, float top_p) {
+    __shared__ float red[THREADS / 32];
+    __shared__ float prefix[THREADS];
+    const unsigned r = blockIdx.x;
+    if (r >= n_rows) return;
+    const float* row = logits + (size_t)r * vocab;
+    const float inv_t = 1.f / temperature;
+    float m = -3.4e38f;
+    for (unsigned i = threadIdx.x; i < vocab; i += THREADS) m = fmaxf(m, row[i]);
+    const float mx = block_max(m, red);
+    float z = 0.f;
+    for (unsigned i = threadIdx.x; i < vocab; i += THREADS) z += expf((row[i] - mx) * inv_t);
+    const float want = top_p * block_sum(z, red);
+    float lo = 0.f, hi = 1.f;
+    if (top_p < 1.f) {
+        for (int step = 0; step < 30; ++step) {
+            const float mid = 0.5f * (lo + hi);
+            float kept = 0.f;
+            for (unsigned i = threadIdx.x; i < vocab; i += THREADS) {
+                const float p = expf((row[i] - mx) * inv_t);
+                kept += p >= mid ? p : 0.f;
+            }
+            if (block_sum(kept, red) >= want) lo = mid; else hi = mid;
+        }
+    }
+    const float tau = lo;
+    const unsigned chunk = (vocab + THREADS - 1) / THREADS;
+    const unsigned start = min(threadIdx.x * chunk, vocab), end = min(start + chunk, vocab);
+    float mine = 0.f;
+    for (unsigned i = start; i < end; ++i) {
+        const float p = expf((row[i] - mx) * inv_t);
+        mine += p >= tau ? p : 0.f;
+    }
+    prefix[threadIdx.x] = mine;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        float acc = 0.f;
+        for (int j = 0; j < THREADS; ++j) {
+            const float x = prefix[j];
+            prefix[j] = acc;
+            acc += x;
+        }
+        red[0] = acc;
+    }
+    __syncthreads();
+    const float goal = uniforms[r] * red[0];
+    const float before = prefix[threadIdx.x];
+    if (goal >= before && goal < before + mine) {
+        float acc = before;
+        unsigned pick = end - 1;
+        for (unsigned i = start; i < end; ++i) {
+            const float p = expf((row[i] - mx) * inv_t);
+            if (p >= tau) {
+                acc += p;
+                if (acc > goal) {
+                    pick = i;
+                    break;
+                }
+            }
+        }
+        tokens[r] = pick;
+    }
+    // Rounding can leave the goal at the very end of the mass: the last kept token wins.
+    if (threadIdx.x == THREADS - 1 && goal >= before + mine) {
+        unsigned last = 0;
+        for (unsigned i = 0; i < vocab; ++i)
+            if (expf((row[i] - mx) * inv_t) >= tau) last = i;
+        tokens[r] = last;
+    }
+}
+
+// SplitMix64: the counter-based generator of `ops::random_value` (same numbers on the host).
+__device__ __forceinline__ unsigned long long splitmix(unsigned long long z) {
+    z += 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+// w[i] = offset + scale * u_i, u_i uniform in [-1, 1) from (seed, i): random weights made
+// on the device (a 7B model's weights cannot travel to the GPU machine). Grid-stride.
+extern "C" __global__ void moa_fill_random(elem_t* __restrict__ w, unsigned long long n,
+                                           unsigned long long seed, float scale, float offset) {
+    for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;
+         i += (unsigned long long)gridDim.x * blockDim.x) {
+        const unsigned long long h = splitmix(seed ^ splitmix(i));
+        const float u = (float)(h >> 40) * (1.f / 8388608.f) - 1.f;
+        w[i] = from_f32(offset + scale * u);
+    }
+}
+
+extern "C" __global__ void moa_fill_random_f32(float* __restrict__ w, unsigned long long n,
+                                               unsigned long long seed, float scale, float offset) {
+    for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;
+         i += (unsigned long long)gridDim.x * blockDim.x) {
+        const unsigned long long h = splitmix(seed ^ splitmix(i));
+        const float u = (float)(h >> 40) * (1.f / 8388608.f) - 1.f;
+        w[i] = offset + scale * u;
+    }
+}
+
+// dst = src, 16 bytes per thread per step, grid-stride: the copy bandwidth the roofline
+// of `moa bench` divides by (bytes read + written per second).
+extern "C" __global__ void moa_copy(const uint4* __restrict__ src, uint4* __restrict__ dst,
+                                    unsigned long long n16) {
+    for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n16;
+         i += (unsigned long long)gridDim.x * blockDim.x)
+        dst[i] = src[i];
+}

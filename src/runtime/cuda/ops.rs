@@ -1,0 +1,1102 @@
+//! The CUDA engine's small ops (`ops.cu`): embedding gather, RMSNorm, RoPE fused with the
+//! sink + ring cache write, SwiGLU, greedy and temperature/top-p sampling, random weight
+//! initialisation and the copy kernel of the roofline. Each has its CPU reference here;
+//! [`check`] runs every kernel on random inputs and the cache-layout edge cases on a GPU and
+//! compares. Device memory is handled as raw allocations ([`DevMem`]) so one launcher
+//! serves every storage type.
+
+use std::sync::Arc;
+
+use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, DevicePtr, LaunchConfig, PushKernelArg};
+use cudarc::nvrtc::Ptx;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::{driver, load_images, CudaError};
+use crate::codegen::Artifact;
+use crate::lower::{CacheLayout, StorageType};
+
+/// Opens GPU `ordinal`; a missing driver is [`CudaError::DriverMissing`], not a panic.
+pub fn open_context(ordinal: usize) -> Result<Arc<cudarc::driver::CudaContext>, CudaError> {
+    let ctx = std::panic::catch_unwind(|| cudarc::driver::CudaContext::new(ordinal))
+        .map_err(|p| CudaError::DriverMissing {
+            detail: super::panic_text(p),
+        })?
+        .map_err(driver(format!("opening GPU {ordinal}")))?;
+    // One stream, launches in order: no per-buffer events (they would break graph capture).
+    unsafe { ctx.disable_event_tracking() };
+    Ok(ctx)
+}
+
+/// The ops' CUDA source for one storage type (`MOA_ELEM` 0 = f32, 1 = f16, 2 = bf16).
+pub fn source(storage: StorageType) -> String {
+    let elem = match storage {
+        StorageType::F32 => 0,
+        StorageType::F16 => 1,
+        StorageType::Bf16 => 2,
+    };
+    format!("#define MOA_ELEM {elem}\n{}", include_str!("ops.cu"))
+}
+
+/// The ops source as an artifact (so [`load_images`] finds a precompiled cubin for it).
+pub fn artifact(storage: StorageType) -> Artifact {
+    Artifact {
+        path: format!("engine_ops_{}.cu", storage_name(storage)),
+        source: source(storage),
+        kernels: Vec::new(),
+    }
+}
+
+pub fn storage_name(s: StorageType) -> &'static str {
+    match s {
+        StorageType::F32 => "f32",
+        StorageType::F16 => "f16",
+        StorageType::Bf16 => "bf16",
+    }
+}
+
+/// Threads per block of the row-wise ops (`THREADS` in ops.cu).
+pub const THREADS: u32 = 256;
+
+/// One device allocation of `bytes` bytes and its address (event tracking is off on the
+/// engine's context, so the address stays valid for the allocation's life).
+pub struct DevMem {
+    _buf: CudaSlice<u8>,
+    pub ptr: u64,
+    pub bytes: usize,
+}
+
+impl DevMem {
+    /// Uninitialised memory (at least 16 bytes, so an empty tensor still has an address).
+    pub fn alloc(stream: &Arc<CudaStream>, bytes: usize, what: &str) -> Result<DevMem, CudaError> {
+        let n = bytes.max(16);
+        // SAFETY: every user writes before it reads (or asks for `zeros`).
+        let buf = unsafe { stream.alloc::<u8>(n) }
+            .map_err(driver(format!("allocating {n} bytes for {what}")))?;
+        let ptr = buf.device_ptr(stream).0;
+        Ok(DevMem {
+            _buf: buf,
+            ptr,
+            bytes,
+        })
+    }
+
+    pub fn zeros(stream: &Arc<CudaStream>, bytes: usize, what: &str) -> Result<DevMem, CudaError> {
+        let n = bytes.max(16);
+        let buf = stream
+            .alloc_zeros::<u8>(n)
+            .map_err(driver(format!("allocating {n} bytes for {what}")))?;
+        let ptr = buf.device_ptr(stream).0;
+        Ok(DevMem {
+            _buf: buf,
+            ptr,
+            bytes,
+        })
+    }
+
+    /// Copies `data` into the start of this allocation (stream-ordered).
+    pub fn write<T: bytemuck::Pod>(
+        &mut self,
+        stream: &Arc<CudaStream>,
+        data: &[T],
+    ) -> Result<(), CudaError> {
+        let bytes: &[u8] = bytemuck::cast_slice(data);
+        if bytes.len() > self.bytes.max(16) {
+            return Err(CudaError::InvalidInput(format!(
+                "writing {} bytes into an allocation of {}",
+                bytes.len(),
+                self.bytes
+            )));
+        }
+        let mut view = self._buf.slice_mut(0..bytes.len());
+        stream
+            .memcpy_htod(bytes, &mut view)
+            .map_err(driver("copying to the device"))
+    }
+
+    /// Reads the first `n` values of type `T` back (synchronises the stream).
+    pub fn read<T: bytemuck::Pod>(
+        &self,
+        stream: &Arc<CudaStream>,
+        n: usize,
+    ) -> Result<Vec<T>, CudaError> {
+        let bytes = n * std::mem::size_of::<T>();
+        let mut host = vec![0u8; bytes];
+        stream
+            .memcpy_dtoh(&self._buf.slice(0..bytes), host.as_mut_slice())
+            .map_err(driver("copying from the device"))?;
+        stream
+            .synchronize()
+            .map_err(driver("waiting for a copy from the device"))?;
+        Ok(host
+            .chunks_exact(std::mem::size_of::<T>())
+            .map(bytemuck::pod_read_unaligned)
+            .collect())
+    }
+
+    /// Uploads f32 values converted to `storage`.
+    pub fn upload(
+        stream: &Arc<CudaStream>,
+        data: &[f32],
+        storage: StorageType,
+        what: &str,
+    ) -> Result<DevMem, CudaError> {
+        let mut m = DevMem::alloc(stream, data.len() * storage.bytes(), what)?;
+        match storage {
+            StorageType::F32 => m.write(stream, data)?,
+            StorageType::F16 => m.write(stream, &to_bits(data, storage))?,
+            StorageType::Bf16 => m.write(stream, &to_bits(data, storage))?,
+        }
+        Ok(m)
+    }
+
+    /// Reads `n` values stored as `storage`, as f32.
+    pub fn download(
+        &self,
+        stream: &Arc<CudaStream>,
+        n: usize,
+        storage: StorageType,
+    ) -> Result<Vec<f32>, CudaError> {
+        Ok(match storage {
+            StorageType::F32 => self.read::<f32>(stream, n)?,
+            StorageType::F16 => self
+                .read::<u16>(stream, n)?
+                .into_iter()
+                .map(|b| half::f16::from_bits(b).to_f32())
+                .collect(),
+            StorageType::Bf16 => self
+                .read::<u16>(stream, n)?
+                .into_iter()
+                .map(|b| half::bf16::from_bits(b).to_f32())
+                .collect(),
+        })
+    }
+}
+
+/// f32 values as the bits of a 16-bit storage type (round to nearest even).
+pub fn to_bits(data: &[f32], storage: StorageType) -> Vec<u16> {
+    match storage {
+        StorageType::Bf16 => data
+            .iter()
+            .map(|&x| half::bf16::from_f32(x).to_bits())
+            .collect(),
+        _ => data
+            .iter()
+            .map(|&x| half::f16::from_f32(x).to_bits())
+            .collect(),
+    }
+}
+
+/// `x` rounded to `storage` and back (what the device holds after a store).
+pub fn round(x: f32, storage: StorageType) -> f32 {
+    match storage {
+        StorageType::F32 => x,
+        StorageType::F16 => half::f16::from_f32(x).to_f32(),
+        StorageType::Bf16 => half::bf16::from_f32(x).to_f32(),
+    }
+}
+
+/// One kernel argument: a device address, a 32-bit value, an f32 or a 64-bit value.
+#[derive(Clone, Copy, Debug)]
+pub enum KArg {
+    Ptr(u64),
+    U32(u32),
+    F32(f32),
+    U64(u64),
+}
+
+/// Queues one launch of `f` on `stream` (no synchronisation).
+///
+/// # Safety
+/// The arguments must match the kernel's parameters in order and type, and every address
+/// must hold as many elements as the kernel reads or writes for this grid.
+pub unsafe fn launch(
+    stream: &Arc<CudaStream>,
+    f: &CudaFunction,
+    name: &str,
+    grid: [u32; 3],
+    block: [u32; 3],
+    shared: u32,
+    args: &[KArg],
+) -> Result<(), CudaError> {
+    if grid.contains(&0) {
+        return Ok(());
+    }
+    let mut lb = stream.launch_builder(f);
+    for a in args {
+        match a {
+            KArg::Ptr(p) | KArg::U64(p) => lb.arg(p),
+            KArg::U32(v) => lb.arg(v),
+            KArg::F32(v) => lb.arg(v),
+        };
+    }
+    let cfg = LaunchConfig {
+        grid_dim: (grid[0], grid[1], grid[2]),
+        block_dim: (block[0], block[1], block[2]),
+        shared_mem_bytes: shared,
+    };
+    // SAFETY: the caller's contract (above).
+    unsafe { lb.launch(cfg) }
+        .map(|_| ())
+        .map_err(driver(format!("launching `{name}`")))
+}
+
+/// The loaded ops of one storage type.
+pub struct OpKernels {
+    pub storage: StorageType,
+    pub embed: CudaFunction,
+    pub rmsnorm: CudaFunction,
+    pub rope_kv: CudaFunction,
+    pub swiglu: CudaFunction,
+    pub argmax: CudaFunction,
+    pub sample: CudaFunction,
+    pub fill_random: CudaFunction,
+    pub fill_random_f32: CudaFunction,
+    pub copy: CudaFunction,
+}
+
+impl OpKernels {
+    /// Compiles (NVRTC, or a cubin from `MOA_CUBIN_DIR`) and loads the ops for `storage`.
+    pub fn load(
+        stream: &Arc<CudaStream>,
+        storage: StorageType,
+        arch: &'static str,
+    ) -> Result<OpKernels, CudaError> {
+        let image: Ptx = load_images(&[artifact(storage)], arch)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| CudaError::MissingKernel("engine ops".into()))?;
+        let module = stream
+            .context()
+            .load_module(image)
+            .map_err(driver("loading the engine ops"))?;
+        let f = |name: &str| {
+            module
+                .load_function(name)
+                .map_err(driver(format!("looking up `{name}`")))
+        };
+        Ok(OpKernels {
+            storage,
+            embed: f("moa_embed")?,
+            rmsnorm: f("moa_rmsnorm")?,
+            rope_kv: f("moa_rope_kv")?,
+            swiglu: f("moa_swiglu")?,
+            argmax: f("moa_argmax")?,
+            sample: f("moa_sample")?,
+            fill_random: f("moa_fill_random")?,
+            fill_random_f32: f("moa_fill_random_f32")?,
+            copy: f("moa_copy")?,
+        })
+    }
+
+    /// `x[t, :] = table[tokens[t], :]`; shapes as [`embed_ref`].
+    ///
+    /// # Safety
+    /// `tokens` holds `n` ids < the table's rows, `table` `[vocab, hidden]` (storage type),
+    /// `x` `[n, hidden]` f32.
+    pub unsafe fn embed(
+        &self,
+        s: &Arc<CudaStream>,
+        tokens: u64,
+        table: u64,
+        x: u64,
+        n: u32,
+        hidden: u32,
+    ) -> Result<(), CudaError> {
+        let args = [
+            KArg::Ptr(tokens),
+            KArg::Ptr(table),
+            KArg::Ptr(x),
+            KArg::U32(n),
+            KArg::U32(hidden),
+        ];
+        let grid = [hidden.div_ceil(THREADS), n, 1];
+        unsafe { launch(s, &self.embed, "moa_embed", grid, [THREADS, 1, 1], 0, &args) }
+    }
+
+    /// RMSNorm of rows `rows[r]` (or `r` when `rows` is 0) of `x` into `out`; see
+    /// [`rmsnorm_ref`].
+    ///
+    /// # Safety
+    /// `x` f32 holds every selected row, `weight` f32 `[hidden]`, `out` `[n_rows, hidden]`.
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn rmsnorm(
+        &self,
+        s: &Arc<CudaStream>,
+        x: u64,
+        rows: u64,
+        weight: u64,
+        out: u64,
+        n_rows: u32,
+        hidden: u32,
+        eps: f32,
+    ) -> Result<(), CudaError> {
+        let args = [
+            KArg::Ptr(x),
+            KArg::Ptr(rows),
+            KArg::Ptr(weight),
+            KArg::Ptr(out),
+            KArg::U32(n_rows),
+            KArg::U32(hidden),
+            KArg::F32(eps),
+        ];
+        let grid = [n_rows, 1, 1];
+        unsafe {
+            launch(
+                s,
+                &self.rmsnorm,
+                "moa_rmsnorm",
+                grid,
+                [THREADS, 1, 1],
+                0,
+                &args,
+            )
+        }
+    }
+
+    /// RoPE + KV write; see [`rope_kv_ref`] for the shapes. `k_cache` 0: no cache write.
+    ///
+    /// # Safety
+    /// Every buffer has the shape `rope_kv_ref` gives it; positions index `rope`.
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn rope_kv(
+        &self,
+        s: &Arc<CudaStream>,
+        qkv: u64,
+        tok: u64,
+        rope: u64,
+        seg: u64,
+        qkv_out: [u64; 3],
+        cache: [u64; 2],
+        n: u32,
+        heads: [u32; 3],
+        row_slots: u32,
+    ) -> Result<(), CudaError> {
+        let [q_heads, kv_heads, d] = heads;
+        let args = [
+            KArg::Ptr(qkv),
+            KArg::Ptr(tok),
+            KArg::Ptr(rope),
+            KArg::Ptr(seg),
+            KArg::Ptr(qkv_out[0]),
+            KArg::Ptr(qkv_out[1]),
+            KArg::Ptr(qkv_out[2]),
+            KArg::Ptr(cache[0]),
+            KArg::Ptr(cache[1]),
+            KArg::U32(n),
+            KArg::U32(q_heads),
+            KArg::U32(kv_heads),
+            KArg::U32(d),
+            KArg::U32(row_slots),
+        ];
+        let grid = [(d / 2).div_ceil(64), q_heads + 2 * kv_heads, n];
+        unsafe { launch(s, &self.rope_kv, "moa_rope_kv", grid, [64, 1, 1], 0, &args) }
+    }
+
+    /// `out = silu(gate) * up` of a fused `[n, 2 ffn]` f32 buffer.
+    ///
+    /// # Safety
+    /// `gu` `[n, 2 ffn]` f32, `out` `[n, ffn]` storage type.
+    pub unsafe fn swiglu(
+        &self,
+        s: &Arc<CudaStream>,
+        gu: u64,
+        out: u64,
+        n: u32,
+        ffn: u32,
+    ) -> Result<(), CudaError> {
+        let args = [KArg::Ptr(gu), KArg::Ptr(out), KArg::U32(n), KArg::U32(ffn)];
+        let grid = [ffn.div_ceil(THREADS), n, 1];
+        unsafe {
+            launch(
+                s,
+                &self.swiglu,
+                "moa_swiglu",
+                grid,
+                [THREADS, 1, 1],
+                0,
+                &args,
+            )
+        }
+    }
+
+    /// Greedy (argmax) or temperature/top-p choice of each row's token from f32 logits.
+    ///
+    /// # Safety
+    /// `logits` `[rows, vocab]` f32, `uniforms` `[rows]` f32 (sampling), `tokens` `[rows]`.
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn choose(
+        &self,
+        s: &Arc<CudaStream>,
+        logits: u64,
+        uniforms: u64,
+        tokens: u64,
+        rows: u32,
+        vocab: u32,
+        temperature: f32,
+        top_p: f32,
+    ) -> Result<(), CudaError> {
+        let grid = [rows, 1, 1];
+        if temperature <= 0.0 {
+            let args = [
+                KArg::Ptr(logits),
+                KArg::Ptr(tokens),
+                KArg::U32(rows),
+                KArg::U32(vocab),
+            ];
+            unsafe {
+                launch(
+                    s,
+                    &self.argmax,
+                    "moa_argmax",
+                    grid,
+                    [THREADS, 1, 1],
+                    0,
+                    &args,
+                )
+            }
+        } else {
+            let args = [
+                KArg::Ptr(logits),
+                KArg::Ptr(uniforms),
+                KArg::Ptr(tokens),
+                KArg::U32(rows),
+                KArg::U32(vocab),
+                KArg::F32(temperature),
+                KArg::F32(top_p),
+            ];
+            unsafe {
+                launch(
+                    s,
+                    &self.sample,
+                    "moa_sample",
+                    grid,
+                    [THREADS, 1, 1],
+                    0,
+                    &args,
+                )
+            }
+        }
+    }
+
+    /// Fills `n` values at `w` with `offset + scale * u`, u uniform in [-1, 1) from
+    /// ([`random_value`]`(seed, i)`); `f32` picks the f32 kernel, else the storage type.
+    ///
+    /// # Safety
+    /// `w` holds `n` values of the chosen type.
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn fill_random(
+        &self,
+        s: &Arc<CudaStream>,
+        w: u64,
+        n: u64,
+        seed: u64,
+        scale: f32,
+        offset: f32,
+        f32: bool,
+    ) -> Result<(), CudaError> {
+        let args = [
+            KArg::Ptr(w),
+            KArg::U64(n),
+            KArg::U64(seed),
+            KArg::F32(scale),
+            KArg::F32(offset),
+        ];
+        let blocks = n.div_ceil(u64::from(THREADS)).clamp(1, 132 * 16) as u32;
+        let (f, name) = if f32 {
+            (&self.fill_random_f32, "moa_fill_random_f32")
+        } else {
+            (&self.fill_random, "moa_fill_random")
+        };
+        unsafe { launch(s, f, name, [blocks, 1, 1], [THREADS, 1, 1], 0, &args) }
+    }
+
+    /// Copies `bytes` (a multiple of 16) from `src` to `dst`.
+    ///
+    /// # Safety
+    /// Both hold `bytes` bytes, 16-byte aligned.
+    pub unsafe fn copy(
+        &self,
+        s: &Arc<CudaStream>,
+        src: u64,
+        dst: u64,
+        bytes: u64,
+    ) -> Result<(), CudaError> {
+        let args = [KArg::Ptr(src), KArg::Ptr(dst), KArg::U64(bytes / 16)];
+        let blocks = 132 * 8;
+        unsafe {
+            launch(
+                s,
+                &self.copy,
+                "moa_copy",
+                [blocks, 1, 1],
+                [THREADS, 1, 1],
+                0,
+                &args,
+            )
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// CPU references (the oracle of `check`; the engine's parity tests compare whole models).
+
+/// `[n, hidden]` rows of `table` (`[vocab, hidden]`).
+pub fn embed_ref(tokens: &[u32], table: &[f32], hidden: usize) -> Vec<f32> {
+    tokens
+        .iter()
+        .flat_map(|&t| table[t as usize * hidden..][..hidden].iter().copied())
+        .collect()
+}
+
+/// RMSNorm of the selected rows of `x` (`[*, hidden]`): `x / sqrt(mean(x²) + eps) * w`.
+pub fn rmsnorm_ref(x: &[f32], rows: &[u32], weight: &[f32], eps: f32) -> Vec<f32> {
+    let hidden = weight.len();
+    let mut out = Vec::with_capacity(rows.len() * hidden);
+    for &r in rows {
+        let v = &x[r as usize * hidden..][..hidden];
+        let ms = v.iter().map(|&a| f64::from(a) * f64::from(a)).sum::<f64>() / hidden as f64;
+        let inv = 1.0 / (ms + f64::from(eps)).sqrt();
+        out.extend(
+            v.iter()
+                .zip(weight)
+                .map(|(&a, &w)| (f64::from(a) * inv * f64::from(w)) as f32),
+        );
+    }
+    out
+}
+
+/// The (cos, sin) table of positions `0..n_tokens`, `[n_tokens, head_dim / 2]` pairs,
+/// computed in f64 (`inv_freq_j = theta^(-2j / head_dim)`, as the CPU reference model).
+pub fn rope_table(n_tokens: u32, head_dim: usize, theta: f32) -> Vec<[f32; 2]> {
+    let half = head_dim / 2;
+    let theta = f64::from(theta);
+    let mut t = Vec::with_capacity(n_tokens as usize * half);
+    for p in 0..n_tokens as usize {
+        for j in 0..half {
+            let a = p as f64 * theta.powf(-((2 * j) as f64) / head_dim as f64);
+            t.push([a.cos() as f32, a.sin() as f32]);
+        }
+    }
+    t
+}
+
+/// What [`rope_kv_ref`] produces: packed q, k, v and the caches after the writes.
+pub struct RopeKvOut {
+    pub q: Vec<f32>,
+    pub k: Vec<f32>,
+    pub v: Vec<f32>,
+    pub k_cache: Vec<f32>,
+    pub v_cache: Vec<f32>,
+}
+
+/// RoPE of q and k (half-split pairs) and the cache write of every token's k and v at
+/// `CacheLayout::slot_of` (skipping ring slots a later token of the same row overwrites in
+/// this pass, so the survivor is the newest token, as sequential writes would leave it).
+///
+/// * `qkv`: `[n, (hq + 2 hkv) d]`; `tok[t]` = (position, row, row's last position, 0)
+/// * caches: `[rows, layout.row_slots, d]`, updated in place (values rounded to `storage`).
+#[allow(clippy::too_many_arguments)]
+pub fn rope_kv_ref(
+    qkv: &[f32],
+    tok: &[[u32; 4]],
+    rope: &[[f32; 2]],
+    layout: &CacheLayout,
+    heads: [usize; 3],
+    storage: StorageType,
+    k_cache: &mut [f32],
+    v_cache: &mut [f32],
+) -> RopeKvOut {
+    let [hq, hkv, d] = heads;
+    let half = d / 2;
+    let width = (hq + 2 * hkv) * d;
+    let mut q = vec![0f32; tok.len() * hq * d];
+    let mut k = vec![0f32; tok.len() * hkv * d];
+    let mut v = vec![0f32; tok.len() * hkv * d];
+    for (t, info) in tok.iter().enumerate() {
+        let pos = info[0] as usize;
+        let rotate = |head: usize| -> Vec<f32> {
+            let src = &qkv[t * width + head * d..][..d];
+            let mut o = src.to_vec();
+            for i in 0..half {
+                let [c, s] = rope[pos * half + i];
+                o[i] = src[i] * c - src[i + half] * s;
+                o[i + half] = src[i + half] * c + src[i] * s;
+            }
+            o
+        };
+        for h in 0..hq {
+            let o = rotate(h);
+            for i in 0..d {
+                q[(t * hq + h) * d + i] = round(o[i], storage);
+            }
+        }
+        for h in 0..hkv {
+            let kr = rotate(hq + h);
+            let vr = &qkv[t * width + (hq + hkv + h) * d..][..d];
+            for i in 0..d {
+                k[(t * hkv + h) * d + i] = round(kr[i], storage);
+                v[(t * hkv + h) * d + i] = round(vr[i], storage);
+            }
+            let seg = layout.segments[h];
+            let p = u64::from(info[0]);
+            let overwritten = p >= u64::from(seg.sink)
+                && seg.ring > 0
+                && p + u64::from(seg.ring) <= u64::from(info[2]);
+            if let (Some(slot), false) = (layout.slot_of(h, p), overwritten) {
+                let c = (info[1] as usize * layout.row_slots as usize + slot as usize) * d;
+                for i in 0..d {
+                    k_cache[c + i] = round(kr[i], storage);
+                    v_cache[c + i] = round(vr[i], storage);
+                }
+            }
+        }
+    }
+    RopeKvOut {
+        q,
+        k,
+        v,
+        k_cache: k_cache.to_vec(),
+        v_cache: v_cache.to_vec(),
+    }
+}
+
+/// `silu(gate) * up` of `[n, 2 ffn]` (gate then up).
+pub fn swiglu_ref(gu: &[f32], ffn: usize) -> Vec<f32> {
+    gu.chunks(2 * ffn)
+        .flat_map(|r| {
+            (0..ffn).map(move |j| {
+                let g = f64::from(r[j]);
+                (g / (1.0 + (-g).exp()) * f64::from(r[ffn + j])) as f32
+            })
+        })
+        .collect()
+}
+
+/// `y[t, n] = Σ_k x[t, k] w[n, k]` (+ `y` when `accumulate`): a projection, f64 sums.
+pub fn linear_ref(x: &[f32], w: &[f32], k: usize, y: &mut [f32], accumulate: bool) {
+    let n_out = w.len() / k;
+    for (t, xr) in x.chunks(k).enumerate() {
+        for n in 0..n_out {
+            let wr = &w[n * k..][..k];
+            let s: f64 = xr
+                .iter()
+                .zip(wr)
+                .map(|(&a, &b)| f64::from(a) * f64::from(b))
+                .sum();
+            let o = &mut y[t * n_out + n];
+            *o = if accumulate { *o + s as f32 } else { s as f32 };
+        }
+    }
+}
+
+/// The token temperature/top-p sampling picks (the algorithm of `moa_sample`, in f64):
+/// the nucleus threshold by the same 30-step bisection, then the kept token where the
+/// running mass crosses `u` × kept mass.
+pub fn sample_ref(logits: &[f32], temperature: f32, top_p: f32, u: f32) -> u32 {
+    if temperature <= 0.0 {
+        return crate::model::reference::argmax(logits);
+    }
+    let mx = logits.iter().copied().fold(f32::MIN, f32::max);
+    let p: Vec<f64> = logits
+        .iter()
+        .map(|&l| ((f64::from(l) - f64::from(mx)) / f64::from(temperature)).exp())
+        .collect();
+    let want = f64::from(top_p) * p.iter().sum::<f64>();
+    let (mut lo, mut hi) = (0f64, 1f64);
+    if top_p < 1.0 {
+        for _ in 0..30 {
+            let mid = 0.5 * (lo + hi);
+            let kept: f64 = p.iter().filter(|&&x| x >= mid).sum();
+            if kept >= want {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+    }
+    let kept: f64 = p.iter().filter(|&&x| x >= lo).sum();
+    let goal = f64::from(u) * kept;
+    let mut acc = 0.0;
+    let mut last = 0;
+    for (i, &x) in p.iter().enumerate() {
+        if x >= lo {
+            acc += x;
+            last = i;
+            if acc > goal {
+                return i as u32;
+            }
+        }
+    }
+    last as u32
+}
+
+/// SplitMix64 (the generator of `moa_fill_random`).
+fn splitmix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The uniform number in [-1, 1) that `moa_fill_random` draws for element `i` of `seed`.
+pub fn random_value(seed: u64, i: u64) -> f32 {
+    let h = splitmix(seed ^ splitmix(i));
+    (h >> 40) as f32 * (1.0 / 8_388_608.0) - 1.0
+}
+
+// ---------------------------------------------------------------------------------------
+// The device check.
+
+/// One op's comparison with its CPU reference.
+#[derive(Clone, Debug)]
+pub struct OpResult {
+    pub name: String,
+    pub max_error: f32,
+    pub tolerance: f32,
+    pub passed: bool,
+}
+
+fn compare(name: &str, got: &[f32], want: &[f32], tol: f32) -> OpResult {
+    let mut max_error = if got.len() == want.len() {
+        0f32
+    } else {
+        f32::INFINITY
+    };
+    for (a, b) in got.iter().zip(want) {
+        let e = (a - b).abs() / (1.0 + b.abs());
+        if e.is_nan() {
+            max_error = f32::INFINITY;
+        } else if e > max_error {
+            max_error = e;
+        }
+    }
+    OpResult {
+        name: name.to_string(),
+        max_error,
+        tolerance: tol,
+        passed: max_error <= tol,
+    }
+}
+
+fn random_vec(rng: &mut StdRng, n: usize, scale: f32) -> Vec<f32> {
+    (0..n)
+        .map(|_| rng.random_range(-1.0f32..1.0) * scale)
+        .collect()
+}
+
+/// Runs every op on random inputs (and, for the cache write, a prefill pass whose rows
+/// wrap their rings, a span 0 segment and a decode step after the wrap) on GPU `ordinal`
+/// and compares each with its CPU reference. Errors are relative to `1 + |expected|`.
+pub fn check(ordinal: usize, storage: StorageType, seed: u64) -> Result<Vec<OpResult>, CudaError> {
+    use crate::lower::Segment;
+    let ctx = open_context(ordinal)?;
+    let s = ctx.new_stream().map_err(driver("creating a stream"))?;
+    let ops = OpKernels::load(&s, storage, super::DEFAULT_ARCH)?;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let tol = match storage {
+        StorageType::F32 => 1e-5,
+        StorageType::F16 => 2e-3,
+        StorageType::Bf16 => 1.6e-2,
+    };
+    let e = storage.bytes();
+    let mut out = Vec::new();
+
+    // Embedding: 7 tokens of a 50 x 136 table (hidden not a multiple of the block).
+    let (vocab, hidden) = (50usize, 136usize);
+    let table: Vec<f32> = random_vec(&mut rng, vocab * hidden, 1.0)
+        .into_iter()
+        .map(|x| round(x, storage))
+        .collect();
+    let tokens: Vec<u32> = (0..7).map(|_| rng.random_range(0..vocab as u32)).collect();
+    let table_d = DevMem::upload(&s, &table, storage, "table")?;
+    let mut tok_d = DevMem::alloc(&s, 4 * tokens.len(), "tokens")?;
+    tok_d.write(&s, &tokens)?;
+    let x_d = DevMem::alloc(&s, 4 * tokens.len() * hidden, "x")?;
+    unsafe { ops.embed(&s, tok_d.ptr, table_d.ptr, x_d.ptr, 7, hidden as u32) }?;
+    out.push(compare(
+        "embed",
+        &x_d.read::<f32>(&s, 7 * hidden)?,
+        &embed_ref(&tokens, &table, hidden),
+        0.0,
+    ));
+
+    // RMSNorm with a row gather (hidden 1000: threads loop with a tail).
+    let hidden = 1000usize;
+    let x = random_vec(&mut rng, 5 * hidden, 3.0);
+    let w = random_vec(&mut rng, hidden, 1.0);
+    let rows = [4u32, 0, 2];
+    let x_d = DevMem::upload(&s, &x, StorageType::F32, "x")?;
+    let w_d = DevMem::upload(&s, &w, StorageType::F32, "w")?;
+    let mut rows_d = DevMem::alloc(&s, 12, "rows")?;
+    rows_d.write(&s, &rows)?;
+    let o_d = DevMem::alloc(&s, 3 * hidden * e, "out")?;
+    unsafe {
+        ops.rmsnorm(
+            &s,
+            x_d.ptr,
+            rows_d.ptr,
+            w_d.ptr,
+            o_d.ptr,
+            3,
+            hidden as u32,
+            1e-5,
+        )
+    }?;
+    out.push(compare(
+        "rmsnorm (gathered rows)",
+        &o_d.download(&s, 3 * hidden, storage)?,
+        &rmsnorm_ref(&x, &rows, &w, 1e-5),
+        tol,
+    ));
+    unsafe { ops.rmsnorm(&s, x_d.ptr, 0, w_d.ptr, o_d.ptr, 3, hidden as u32, 1e-5) }?;
+    out.push(compare(
+        "rmsnorm",
+        &o_d.download(&s, 3 * hidden, storage)?,
+        &rmsnorm_ref(&x, &[0, 1, 2], &w, 1e-5),
+        tol,
+    ));
+
+    // RoPE + cache write: 3 KV heads with spans 7 (sink 2, ring 5), 0 and 40, two rows of
+    // 13 and 3 prefill tokens (row 0 wraps its ring), then a decode step at position 30.
+    let (hq, hkv, d) = (6usize, 3usize, 16usize);
+    let mk = |offset, span: u32, sink: u32| Segment {
+        offset,
+        span,
+        sink: sink.min(span),
+        ring: span - sink.min(span),
+    };
+    let layout = CacheLayout {
+        n_tokens: 40,
+        segments: vec![mk(0, 7, 2), mk(7, 0, 2), mk(7, 40, 2)],
+        row_slots: 47,
+    };
+    let rope = rope_table(40, d, 10_000.0);
+    let seg_words: Vec<u32> = layout
+        .segments
+        .iter()
+        .flat_map(|g| [g.offset, g.sink, g.ring, 0])
+        .collect();
+    let mut seg_d = DevMem::alloc(&s, 4 * seg_words.len(), "segments")?;
+    seg_d.write(&s, &seg_words)?;
+    let rope_d = DevMem::upload(&s, rope.as_flattened(), StorageType::F32, "rope")?;
+    let cache_len = 2 * layout.row_slots as usize * d;
+    let mut k_cache = vec![0f32; cache_len];
+    let mut v_cache = vec![0f32; cache_len];
+    let kc_d = DevMem::zeros(&s, cache_len * e, "k cache")?;
+    let vc_d = DevMem::zeros(&s, cache_len * e, "v cache")?;
+    for (pass, tok) in [
+        (0..13)
+            .map(|p| [p, 0, 12, 0])
+            .chain((0..3).map(|p| [p, 1, 2, 0]))
+            .collect::<Vec<[u32; 4]>>(),
+        vec![[30, 0, 30, 0], [3, 1, 3, 0]],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let n = tok.len();
+        let width = (hq + 2 * hkv) * d;
+        let qkv = random_vec(&mut rng, n * width, 2.0);
+        let want = rope_kv_ref(
+            &qkv,
+            &tok,
+            &rope,
+            &layout,
+            [hq, hkv, d],
+            storage,
+            &mut k_cache,
+            &mut v_cache,
+        );
+        let qkv_d = DevMem::upload(&s, &qkv, StorageType::F32, "qkv")?;
+        let mut tok_d = DevMem::alloc(&s, 16 * n, "tok")?;
+        tok_d.write(&s, tok.as_flattened())?;
+        let q_d = DevMem::alloc(&s, n * hq * d * e, "q")?;
+        let k_d = DevMem::alloc(&s, n * hkv * d * e, "k")?;
+        let v_d = DevMem::alloc(&s, n * hkv * d * e, "v")?;
+        unsafe {
+            ops.rope_kv(
+                &s,
+                qkv_d.ptr,
+                tok_d.ptr,
+                rope_d.ptr,
+                seg_d.ptr,
+                [q_d.ptr, k_d.ptr, v_d.ptr],
+                [kc_d.ptr, vc_d.ptr],
+                n as u32,
+                [hq as u32, hkv as u32, d as u32],
+                layout.row_slots,
+            )
+        }?;
+        let name = if pass == 0 { "prefill" } else { "decode" };
+        for (what, got, want) in [
+            ("q", q_d.download(&s, n * hq * d, storage)?, &want.q),
+            ("k", k_d.download(&s, n * hkv * d, storage)?, &want.k),
+            ("v", v_d.download(&s, n * hkv * d, storage)?, &want.v),
+            (
+                "k cache",
+                kc_d.download(&s, cache_len, storage)?,
+                &want.k_cache,
+            ),
+            (
+                "v cache",
+                vc_d.download(&s, cache_len, storage)?,
+                &want.v_cache,
+            ),
+        ] {
+            out.push(compare(&format!("rope_kv {name} {what}"), &got, want, tol));
+        }
+    }
+
+    // SwiGLU.
+    let ffn = 300usize;
+    let gu = random_vec(&mut rng, 4 * 2 * ffn, 4.0);
+    let gu_d = DevMem::upload(&s, &gu, StorageType::F32, "gate_up")?;
+    let a_d = DevMem::alloc(&s, 4 * ffn * e, "act")?;
+    unsafe { ops.swiglu(&s, gu_d.ptr, a_d.ptr, 4, ffn as u32) }?;
+    out.push(compare(
+        "swiglu",
+        &a_d.download(&s, 4 * ffn, storage)?,
+        &swiglu_ref(&gu, ffn),
+        tol,
+    ));
+
+    // Argmax (a tie: the first index wins) and sampling, 4 rows of 5000 logits.
+    let vocab = 5000usize;
+    let mut logits = random_vec(&mut rng, 4 * vocab, 4.0);
+    logits[vocab + 17] = 9.0;
+    logits[vocab + 4000] = 9.0;
+    let l_d = DevMem::upload(&s, &logits, StorageType::F32, "logits")?;
+    let uni: Vec<f32> = (0..4).map(|_| rng.random::<f32>()).collect();
+    let u_d = DevMem::upload(&s, &uni, StorageType::F32, "uniforms")?;
+    let t_d = DevMem::alloc(&s, 16, "tokens")?;
+    for (name, temp, top_p) in [
+        ("argmax", 0.0f32, 1.0f32),
+        ("sample t=0.8", 0.8, 1.0),
+        ("sample t=1 top_p=0.9", 1.0, 0.9),
+    ] {
+        unsafe { ops.choose(&s, l_d.ptr, u_d.ptr, t_d.ptr, 4, vocab as u32, temp, top_p) }?;
+        let got = t_d.read::<u32>(&s, 4)?;
+        let want: Vec<u32> = logits
+            .chunks(vocab)
+            .zip(&uni)
+            .map(|(r, &u)| sample_ref(r, temp, top_p, u))
+            .collect();
+        // f32 on the device vs f64 here: a draw may land next to a boundary, so a
+        // neighbouring kept token counts as equal for sampling (never for argmax).
+        let mismatches = got
+            .iter()
+            .zip(&want)
+            .filter(|(a, b)| a != b && (temp == 0.0 || a.abs_diff(**b) > vocab as u32 / 50))
+            .count();
+        out.push(OpResult {
+            name: format!("{name} (tokens {got:?}, reference {want:?})"),
+            max_error: mismatches as f32,
+            tolerance: 0.0,
+            passed: mismatches == 0,
+        });
+    }
+
+    // Random fill: the device's numbers are the host's.
+    let n = 1000u64;
+    let r_d = DevMem::alloc(&s, 4 * n as usize, "random")?;
+    unsafe { ops.fill_random(&s, r_d.ptr, n, 42, 0.5, 0.25, true) }?;
+    let want: Vec<f32> = (0..n).map(|i| 0.25 + 0.5 * random_value(42, i)).collect();
+    out.push(compare(
+        "fill_random",
+        &r_d.read::<f32>(&s, n as usize)?,
+        &want,
+        1e-6,
+    ));
+
+    // Copy.
+    let src: Vec<u32> = (0..4096).map(|_| rng.random()).collect();
+    let mut src_d = DevMem::alloc(&s, 4 * src.len(), "src")?;
+    src_d.write(&s, &src)?;
+    let dst_d = DevMem::zeros(&s, 4 * src.len(), "dst")?;
+    unsafe { ops.copy(&s, src_d.ptr, dst_d.ptr, 4 * src.len() as u64) }?;
+    let same = dst_d.read::<u32>(&s, src.len())? == src;
+    out.push(OpResult {
+        name: "copy".into(),
+        max_error: if same { 0.0 } else { 1.0 },
+        tolerance: 0.0,
+        passed: same,
+    });
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lower::Segment;
+
+    #[test]
+    fn rope_kv_ref_keeps_the_newest_token_of_each_ring_slot() {
+        // One KV head, span 5 = sink 2 + ring 3; a prefill of 9 tokens wraps the ring twice.
+        let layout = CacheLayout {
+            n_tokens: 9,
+            segments: vec![Segment {
+                offset: 0,
+                span: 5,
+                sink: 2,
+                ring: 3,
+            }],
+            row_slots: 5,
+        };
+        let d = 2;
+        // q, k, v of token p all equal p (RoPE at angle 0 for pair 0 when theta is huge).
+        let qkv: Vec<f32> = (0..9).flat_map(|p| [p as f32, 0.0].repeat(3)).collect();
+        let tok: Vec<[u32; 4]> = (0..9).map(|p| [p, 0, 8, 0]).collect();
+        let rope = vec![[1.0, 0.0]; 9];
+        let (mut kc, mut vc) = (vec![-1.0; 10], vec![-1.0; 10]);
+        let out = rope_kv_ref(
+            &qkv,
+            &tok,
+            &rope,
+            &layout,
+            [1, 1, d],
+            StorageType::F32,
+            &mut kc,
+            &mut vc,
+        );
+        // sink: tokens 0, 1; ring slots hold 6, 7, 8 at (p - 2) % 3 = 1, 2, 0.
+        let slots: Vec<f32> = out.v_cache.chunks(2).map(|c| c[0]).collect();
+        assert_eq!(slots, vec![0.0, 1.0, 8.0, 6.0, 7.0]);
+        for p in 0..9u64 {
+            let s = layout.slot_of(0, p).unwrap() as usize;
+            assert!(p < 6 || slots[s] == p as f32);
+        }
+    }
+
+    #[test]
+    fn sampling_reference_is_greedy_at_zero_temperature_and_inside_the_nucleus() {
+        let logits = [0.0, 5.0, 1.0, 5.0, -3.0];
+        assert_eq!(sample_ref(&logits, 0.0, 1.0, 0.3), 1);
+        for u in [0.0, 0.2, 0.5, 0.99] {
+            // top_p 0.5: only the two tied leaders are kept.
+            let t = sample_ref(&logits, 1.0, 0.5, u);
+            assert!(t == 1 || t == 3, "{t}");
+        }
+        // u near 1 with everything kept reaches the last token's share.
+        assert_eq!(sample_ref(&logits, 100.0, 1.0, 0.999), 4);
+    }
+
+    #[test]
+    fn random_values_are_uniform_in_the_unit_interval() {
+        let v: Vec<f32> = (0..10_000).map(|i| random_value(7, i)).collect();
+        assert!(v.iter().all(|&x| (-1.0..1.0).contains(&x)));
+        let mean = v.iter().sum::<f32>() / v.len() as f32;
+        assert!(mean.abs() < 0.03, "{mean}");
+        assert_ne!(random_value(7, 0), random_value(8, 0));
+    }
+
+    #[test]
+    fn swiglu_and_rmsnorm_references() {
+        let s = swiglu_ref(&[0.0, 1.0, 2.0, 3.0], 2);
+        assert_eq!(s[0], 0.0);
+        assert!((s[1] - 1.0 / (1.0 + (-1f32).exp()) * 3.0).abs() < 1e-6);
+        let n = rmsnorm_ref(&[3.0, 4.0], &[0], &[1.0, 2.0], 0.0);
+        let r = (12.5f32).sqrt();
+        assert!((n[0] - 3.0 / r).abs() < 1e-6 && (n[1] - 8.0 / r).abs() < 1e-6);
+    }
+}

@@ -1,7 +1,9 @@
 //! Llama models from GGUF files (llama.cpp's format), through candle's `gguf_file` reader.
 //!
 //! Tensors of any type candle can dequantize (Q4_0, Q4_1, Q8_0, F16, F32, the K-quants) are
-//! dequantized to f32 on the CPU. `attn_q` / `attn_k` rows are un-permuted from llama.cpp's
+//! dequantized to f32 on the CPU; Q4_K and Q6_K, the most common quantizations of
+//! published GGUF files, through moa's own decoders ([`super::quant`]), checked against
+//! candle's in the tests. `attn_q` / `attn_k` rows are un-permuted from llama.cpp's
 //! interleaved RoPE layout to the half-split layout (see [`super::weights`]).
 
 use std::collections::HashMap;
@@ -142,6 +144,9 @@ impl GgufFile {
             path: path.clone(),
             message: format!("cannot read tensor `{name}`: {e}"),
         };
+        if let Some(data) = self.read_k_quant(name)? {
+            return Ok(Some(HostTensor { shape: found, data }));
+        }
         let q = self
             .content
             .tensor(&mut self.reader, name, &Device::Cpu)
@@ -152,6 +157,44 @@ impl GgufFile {
             .and_then(|t| t.to_vec1::<f32>())
             .map_err(fail)?;
         Ok(Some(HostTensor { shape: found, data }))
+    }
+}
+
+impl GgufFile {
+    /// A Q4_K or Q6_K tensor's weights through [`super::quant`] (`None`: another type).
+    /// Errors: rows that are not whole super-blocks of 256, a short file.
+    fn read_k_quant(&mut self, name: &str) -> Result<Option<Vec<f32>>, ModelError> {
+        use super::quant::{self, QK_K};
+        use candle_core::quantized::GgmlDType;
+        use std::io::{Read, Seek, SeekFrom};
+        let Some(info) = self.content.tensor_infos.get(name) else {
+            return Ok(None);
+        };
+        let (block, decode): (usize, quant::Decoder) = match info.ggml_dtype {
+            GgmlDType::Q4K => (quant::Q4_K_BLOCK_BYTES, quant::dequantize_q4_k),
+            GgmlDType::Q6K => (quant::Q6_K_BLOCK_BYTES, quant::dequantize_q6_k),
+            _ => return Ok(None),
+        };
+        let bad = |message: String| ModelError::Format {
+            path: self.path.clone(),
+            message: format!("tensor `{name}` ({:?}): {message}", info.ggml_dtype),
+        };
+        let dims = info.shape.dims();
+        let row = dims.last().copied().unwrap_or(1);
+        if !row.is_multiple_of(QK_K) {
+            return Err(bad(format!(
+                "rows of {row} weights: K-quant rows must be whole super-blocks of {QK_K}"
+            )));
+        }
+        let elements: usize = dims.iter().product();
+        let bytes = elements / QK_K * block;
+        let start = self.content.tensor_data_offset + info.offset;
+        let mut raw = vec![0u8; bytes];
+        self.reader
+            .seek(SeekFrom::Start(start))
+            .and_then(|_| self.reader.read_exact(&mut raw))
+            .map_err(|e| bad(format!("reading {bytes} bytes at offset {start}: {e}")))?;
+        decode(&raw).map(Some).map_err(bad)
     }
 }
 

@@ -12,6 +12,7 @@ pub mod config;
 pub mod fetch;
 pub mod gguf;
 mod gguf_header;
+pub mod quant;
 pub mod random;
 pub mod reference;
 pub mod safetensors;

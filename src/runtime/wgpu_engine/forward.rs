@@ -125,8 +125,10 @@ impl WgpuEngine {
 
     /// The prefill of every row: one pass per group of rows that fits the binding limit
     /// (`chunks::group_rows`; one pass when everything fits), each submitted at once or one
-    /// layer at a time with `progress`. The sampling uniforms are drawn once for all rows
-    /// (one per row per prefill, as on every back end) and each pass gets its rows' share.
+    /// layer at a time with `progress`, whose `layers` then counts every pass's layers
+    /// (passes × layers) so that `fraction()` stays the share of the work done. The
+    /// sampling uniforms are drawn once for all rows (one per row per prefill, as on every
+    /// back end) and each pass gets its rows' share.
     pub(super) fn forward_prefill(
         &self,
         req: &mut Request,

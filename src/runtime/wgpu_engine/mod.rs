@@ -201,7 +201,7 @@ impl WgpuEngine {
         let adapter_limit = device.limits().max_storage_buffer_binding_size;
         let max_binding = max_binding.map_or(adapter_limit, |m| m.min(adapter_limit));
         let pipes = Pipelines::new(&device, storage)?;
-        let weights = DeviceWeights::upload(&device, &model.weights, storage, max_binding)?;
+        let weights = DeviceWeights::upload(&device, &queue, &model.weights, storage, max_binding)?;
         let DeviceWeights {
             embed,
             lm_head,

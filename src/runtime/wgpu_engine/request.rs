@@ -97,8 +97,16 @@ impl WgpuEngine {
         for (i, layout) in layouts.iter().enumerate() {
             let bytes = rows as u64 * u64::from(layout.row_slots) * d * s;
             kv_bytes += 2 * bytes;
-            k_cache.push(self.buffer(&format!("k_cache.{i}"), bytes)?);
-            v_cache.push(self.buffer(&format!("v_cache.{i}"), bytes)?);
+            // One binding per layer (the attention kernels read it whole): over the limit,
+            // say what would make it fit.
+            let name = |kv: &str| {
+                format!(
+                    "{kv}_cache.{i} ({rows} rows × {} slots × {hd}; fewer rows per request fit)",
+                    layout.row_slots
+                )
+            };
+            k_cache.push(self.buffer(&name("k"), bytes)?);
+            v_cache.push(self.buffer(&name("v"), bytes)?);
         }
         // cos/sin per (position, pair), computed in f64 like the CPU reference.
         let half = hd / 2;

@@ -39,30 +39,9 @@ wheels=(
     nvidia-cuda-runtime==13.0.96
 )
 
-mkdir -p "$cache/wheels" "$root"
-for spec in "${wheels[@]}"; do
-    name="${spec%%==*}"
-    version="${spec##*==}"
-    stamp="$root/.$name-$version.done"
-    # The stamp is written only after a complete unpack, so an interrupted run retries.
-    [[ -f "$stamp" ]] && continue
-    whl_glob="$cache/wheels/${name//-/_}-$version-*.whl"
-    # shellcheck disable=SC2086
-    if ! ls $whl_glob >/dev/null 2>&1; then
-        echo "build-cuda-profiler: downloading $spec" >&2
-        python3 -m pip download --quiet --no-deps --only-binary=:all: \
-            --platform manylinux2010_x86_64 --platform manylinux_2_12_x86_64 \
-            --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 \
-            --platform manylinux_2_27_x86_64 --platform manylinux_2_28_x86_64 \
-            -d "$cache/wheels" "$spec" >&2
-    fi
-    # shellcheck disable=SC2086
-    for whl in $whl_glob; do
-        echo "build-cuda-profiler: unpacking $(basename "$whl")" >&2
-        python3 -m zipfile -e "$whl" "$root"
-    done
-    touch "$stamp"
-done
+# shellcheck source=scripts/wheels.sh
+source "$repo/scripts/wheels.sh"
+fetch_wheels build-cuda-profiler "$cache" "$root" "${wheels[@]}"
 
 cuda="$root/nvidia/cu13"
 if [[ ! -f "$cuda/bin/nvcc" || ! -f "$cuda/include/cuda_fp16.h" ]]; then

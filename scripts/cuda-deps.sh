@@ -22,32 +22,9 @@ if [[ -z "${MOA_CUDA_NO_PTXAS:-}" ]]; then
     wheels+=(nvidia-cuda-nvcc-cu12==12.9.86)
 fi
 
-mkdir -p "$cache/wheels" "$cache/root"
-for spec in "${wheels[@]}"; do
-    name="${spec%%==*}"
-    version="${spec##*==}"
-    stamp="$cache/root/.$name-$version.done"
-    # The stamp is written only after a complete unpack, so an interrupted run retries.
-    if [[ -f "$stamp" ]]; then
-        continue
-    fi
-    whl_glob="$cache/wheels/${name//-/_}-$version-*.whl"
-    # shellcheck disable=SC2086
-    if ! ls $whl_glob >/dev/null 2>&1; then
-        echo "cuda-deps: downloading $spec" >&2
-        python3 -m pip download --quiet --no-deps --only-binary=:all: \
-            --platform manylinux2010_x86_64 --platform manylinux_2_12_x86_64 \
-            --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 \
-            --platform manylinux_2_27_x86_64 --platform manylinux_2_28_x86_64 \
-            -d "$cache/wheels" "$spec" >&2
-    fi
-    # shellcheck disable=SC2086
-    for whl in $whl_glob; do
-        echo "cuda-deps: unpacking $(basename "$whl")" >&2
-        python3 -m zipfile -e "$whl" "$cache/root"
-    done
-    touch "$stamp"
-done
+# shellcheck source=scripts/wheels.sh
+source "$repo/scripts/wheels.sh"
+fetch_wheels cuda-deps "$cache" "$cache/root" "${wheels[@]}"
 
 nvrtc_lib="$cache/root/nvidia/cuda_nvrtc/lib"
 include="$cache/root/nvidia/cuda_runtime/include"

@@ -1,7 +1,7 @@
 # Sourced by scripts/cuda-deps.sh and scripts/build-cuda-profiler.sh: fetch NVIDIA's PyPI
 # wheels into a cache and unpack them into one folder. Not executable on its own.
 #
-# fetch_wheels TAG CACHE ROOT SPEC...
+# fetch_wheels TAG CACHE ROOT SPEC [SPEC ...]
 #   TAG    prefix of the progress lines (stderr)
 #   CACHE  folder holding the downloaded wheels (CACHE/wheels)
 #   ROOT   folder the wheels are unpacked into

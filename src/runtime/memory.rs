@@ -16,8 +16,9 @@
 //!   items), plus per row the f32 logits and the last hidden state. The small buffers
 //!   (work lists, segment tables, the RoPE table) are left out: the caller keeps a reserve.
 
-use crate::lower::{CacheLayout, StorageType};
+use crate::lower::{lower, CacheLayout, StorageType};
 use crate::model::LlamaConfig;
+use crate::plan::Plan;
 
 /// Most prompt tokens of one prefill pass unless set otherwise
 /// (`CudaLlama::prefill_chunk_tokens`, `moa bench --prefill-chunk`).
@@ -109,6 +110,34 @@ impl MemoryPlan {
         }
     }
 
+    /// [`Self::new`] for `plan` lowered to `storage`, with its layouts at N =
+    /// `longest_prompt + new_tokens` (the caller checks N against the model's context).
+    pub fn for_plan(
+        config: &LlamaConfig,
+        storage: StorageType,
+        lm_head: bool,
+        plan: &Plan,
+        longest_prompt: usize,
+        new_tokens: usize,
+        prefill_chunk_tokens: usize,
+    ) -> MemoryPlan {
+        let n = u32::try_from(longest_prompt.saturating_add(new_tokens)).unwrap_or(u32::MAX);
+        let module = lower(plan, storage);
+        let layouts: Vec<CacheLayout> = module
+            .layers
+            .iter()
+            .map(|l| CacheLayout::new(l, &module.span, n))
+            .collect();
+        Self::new(
+            config,
+            storage,
+            lm_head,
+            &layouts,
+            longest_prompt,
+            prefill_chunk_tokens,
+        )
+    }
+
     /// Bytes each row adds: its KV cache and its activations.
     pub fn row_bytes(&self) -> u64 {
         self.kv_bytes_per_row + self.act_bytes_per_row
@@ -149,8 +178,7 @@ impl MemoryPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lower::lower;
-    use crate::plan::{ModelShape, Plan};
+    use crate::plan::ModelShape;
 
     /// 2 layers, hidden 8, ffn 16, 2 query heads / 1 KV head of 4, vocab 10, untied.
     fn tiny() -> LlamaConfig {
@@ -280,6 +308,10 @@ beta = [1.0, 1.0]
         // 48 slots × 2 × 4 × 2 B = 768 bytes a row (dense: 1024).
         let m = MemoryPlan::new(&c, StorageType::Bf16, true, &layouts, 20, 16);
         assert_eq!(m.kv_bytes_per_row, 768);
+        assert_eq!(
+            MemoryPlan::for_plan(&c, StorageType::Bf16, true, &plan, 20, 12, 16),
+            m
+        );
         assert_eq!(m.row_bytes(), 768 + 460);
         // A budget that holds 3 dense rows holds ⌊(3·1484) / 1228⌋ = 3 plan rows; 10 dense
         // rows' budget holds ⌊14840 / 1228⌋ = 12.

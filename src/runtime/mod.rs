@@ -4,6 +4,7 @@ pub mod cases;
 pub mod cuda;
 pub mod cuda_bench;
 pub mod engine;
+pub mod memory;
 pub mod reference;
 pub mod shaders;
 pub mod wgpu;

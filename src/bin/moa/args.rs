@@ -384,12 +384,15 @@ pub enum PlanCommand {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
-    /// Print per-layer span statistics, KV density and KV bytes against dense.
+    /// Print per-layer span statistics, KV density and KV bytes against dense; with
+    /// --max-batch, the largest batch that fits a memory budget, with the plan and dense.
     Show {
+        /// Plan TOML (with --max-batch also an upstream MoA `moa_alpha_beta.json`,
+        /// imported for the model's shape).
         plan: PathBuf,
-        /// Prompt length in tokens; N = prompt + the plan's max_new_tokens must fit the
-        /// plan's model.max_context_tokens.
-        #[arg(long)]
+        /// Prompt length in tokens; N = prompt + the plan's max_new_tokens (with
+        /// --max-batch: + --new) must fit the context.
+        #[arg(long, alias = "prompt")]
         prompt_len: u32,
         /// Bytes per cached element (2 for f16/bf16, 4 for f32; allowed 1..=8).
         #[arg(long, default_value_t = 2)]
@@ -397,5 +400,30 @@ pub enum PlanCommand {
         /// Also print every head's span.
         #[arg(long)]
         heads: bool,
+        /// The memory planner of the CUDA engine (no GPU needed): the most rows whose
+        /// weights, KV caches and activations fit in --memory, with the plan and dense.
+        #[arg(long, requires = "memory")]
+        max_batch: bool,
+        /// The model's shape for --max-batch: smollm2-135m, llama-2-7b, llama-3-8b.
+        #[arg(long, requires = "max_batch", conflicts_with = "model")]
+        like: Option<String>,
+        /// GGUF file or Hugging Face folder whose config gives the shape (--max-batch).
+        #[arg(long, requires = "max_batch")]
+        model: Option<PathBuf>,
+        /// New tokens per row (--max-batch; default: the plan's max_new_tokens).
+        #[arg(long, requires = "max_batch")]
+        new: Option<usize>,
+        /// Device memory for the weights and one request, in GiB (2^30 bytes; a suffix
+        /// GiB, GB, MiB or MB picks the unit): the free memory the engine would see
+        /// after the CUDA context, less the reserve it keeps (`moa bench` keeps 4 GiB).
+        #[arg(long, requires = "max_batch")]
+        memory: Option<String>,
+        /// Storage type of weights, activations and KV cache for --max-batch: bf16, f16,
+        /// f32 (default bf16).
+        #[arg(long, requires = "max_batch")]
+        dtype: Option<String>,
+        /// Most prompt tokens per prefill pass for --max-batch (the engine's default 8192).
+        #[arg(long, requires = "max_batch")]
+        prefill_chunk: Option<usize>,
     },
 }

@@ -29,6 +29,7 @@ use crate::lower::{lower, CacheLayout, KernelModule, StorageType};
 use crate::model::{LlamaConfig, Model};
 use crate::plan::Plan;
 use crate::runtime::engine::{request_n, Engine, EngineError, Request, Sampling};
+use crate::runtime::memory::{self, MemoryPlan};
 use crate::runtime::wgpu_engine::dense_plan;
 
 /// The name requests of this engine carry (`EngineError::WrongRequest`).
@@ -232,7 +233,8 @@ impl CudaLlama {
         let c = &config;
         let (hidden, ffn, vocab) = (c.hidden_size, c.ffn_size, c.vocab_size);
         let qkv_rows = (c.q_heads + 2 * c.kv_heads) * c.head_dim;
-        let mut weight_bytes = 0u64;
+        // Bytes uploaded, checked against the planner's formula below.
+        let mut uploaded = 0u64;
         let mut tensor_index = 0u64;
         // A tensor of `n` values: uploaded from the host, or random on the device.
         let mut make = |name: &str,
@@ -242,7 +244,7 @@ impl CudaLlama {
                         norm: bool|
          -> Result<DevMem, EngineError> {
             let t = if norm { StorageType::F32 } else { storage };
-            weight_bytes += (n * t.bytes()) as u64;
+            uploaded += (n * t.bytes()) as u64;
             tensor_index += 1;
             match source {
                 Source::Host(_) => {
@@ -365,6 +367,8 @@ impl CudaLlama {
         stream
             .synchronize()
             .map_err(|e| cu(super::driver("uploading the weights")(e)))?;
+        let weight_bytes = memory::weight_bytes(&config, storage, lm_head.is_some());
+        debug_assert_eq!(uploaded, weight_bytes, "runtime::memory::weight_bytes");
         let device = format!(
             "cuda {} (GPU {ordinal})",
             stream.context().name().unwrap_or_else(|_| "?".into())
@@ -383,7 +387,7 @@ impl CudaLlama {
             output_norm,
             layers,
             weight_bytes,
-            prefill_chunk_tokens: 8192,
+            prefill_chunk_tokens: memory::DEFAULT_PREFILL_CHUNK_TOKENS,
             use_graph: true,
             device,
         })
@@ -406,29 +410,18 @@ impl CudaLlama {
             .collect()
     }
 
-    /// KV-cache bytes a request of `rows` rows at N allocates with this plan.
-    fn kv_cache_bytes(&self, rows: usize, n_tokens: u32) -> u64 {
-        let slots: u64 = self
-            .layouts(n_tokens)
-            .iter()
-            .map(|l| u64::from(l.row_slots))
-            .sum();
-        slots * 2 * self.config.head_dim as u64 * rows as u64 * self.storage.bytes() as u64
-    }
-
-    /// Device bytes a request allocates besides its caches: the prefill activations
-    /// (`cap` tokens), the decode activations and the per-row buffers (an upper bound
-    /// that leaves out the small work lists).
-    fn act_bytes(&self, cap: usize, rows: usize) -> u64 {
-        let c = &self.config;
-        let e = self.storage.bytes();
-        let per_token = c.hidden_size * (4 + e)
-            + (c.q_heads + 2 * c.kv_heads) * c.head_dim * (4 + e)
-            + c.q_dim() * e
-            + c.ffn_size * (8 + e)
-            + 20;
-        let per_row = c.vocab_size * 4 + c.hidden_size * e + 64;
-        ((cap + rows + 1) * per_token + rows * per_row) as u64
+    /// The device bytes of a request whose longest prompt has `longest_prompt` tokens,
+    /// with the caches of `layouts` ([`Self::layouts`] at its N): the same pure formula
+    /// `moa plan show --max-batch` uses without a GPU (`runtime::memory`).
+    pub fn memory_plan(&self, layouts: &[CacheLayout], longest_prompt: usize) -> MemoryPlan {
+        MemoryPlan::new(
+            &self.config,
+            self.storage,
+            self.lm_head.is_some(),
+            layouts,
+            longest_prompt,
+            self.prefill_chunk_tokens,
+        )
     }
 
     /// Free device memory, in bytes. Memory of dropped requests goes back to the
@@ -463,12 +456,9 @@ impl CudaLlama {
         max_new: usize,
         reserve: u64,
     ) -> Result<usize, EngineError> {
-        let n = u32::try_from(prompt + max_new).unwrap_or(u32::MAX);
+        let n = u32::try_from(prompt.saturating_add(max_new)).unwrap_or(u32::MAX);
         let free = self.free_bytes()?.saturating_sub(reserve);
-        let cap = self.prefill_chunk_tokens.max(prompt);
-        let per_row = self.kv_cache_bytes(1, n) + self.act_bytes(0, 1) - self.act_bytes(0, 0);
-        let fixed = self.act_bytes(cap, 0);
-        Ok((free.saturating_sub(fixed) / per_row.max(1)) as usize)
+        Ok(self.memory_plan(&self.layouts(n), prompt).max_rows(free))
     }
 
     fn alloc(&self, bytes: usize, what: &str) -> Result<DevMem, EngineError> {
@@ -511,11 +501,13 @@ impl CudaLlama {
         let c = &self.config;
         let (d, e) = (c.head_dim, self.storage.bytes());
         let cap = self.prefill_chunk_tokens.max(longest);
-        let kv_bytes = self.kv_cache_bytes(rows, n_tokens);
-        let need = kv_bytes + self.act_bytes(cap, rows);
+        let layouts = self.layouts(n_tokens);
+        let memory = self.memory_plan(&layouts, longest);
+        let kv_bytes = memory.kv_bytes(rows);
+        let need = memory.request_bytes(rows);
         let free = self.free_bytes()?;
         if need > free {
-            let fit = self.max_rows(longest, max_new, 0)?;
+            let fit = memory.max_rows(free);
             return Err(EngineError::Input(format!(
                 "a request of {rows} rows at N = {n_tokens} needs {:.2} GiB on the GPU \
                  ({:.2} GiB of KV cache), {:.2} GiB are free: at most {fit} rows fit with this plan",
@@ -524,7 +516,6 @@ impl CudaLlama {
                 free as f64 / 1073741824.0
             )));
         }
-        let layouts = self.layouts(n_tokens);
         let mut k_cache = Vec::with_capacity(layouts.len());
         let mut v_cache = Vec::with_capacity(layouts.len());
         let mut segs = Vec::with_capacity(layouts.len());
@@ -1095,7 +1086,8 @@ impl Engine for CudaLlama {
     }
 
     fn kv_bytes(&self, rows: usize, n_tokens: u32) -> u64 {
-        self.kv_cache_bytes(rows, n_tokens)
+        memory::kv_bytes_per_row(&self.layouts(n_tokens), self.config.head_dim, self.storage)
+            .saturating_mul(rows as u64)
     }
 
     /// Caches and activations are checked against the GPU's free memory first: a batch

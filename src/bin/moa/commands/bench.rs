@@ -5,14 +5,16 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use moa::lower::StorageType;
 use moa::model::random::{like_or_err, random_model};
-use moa::model::{LlamaConfig, Model};
-use moa::plan::{upstream, Plan};
+use moa::model::Model;
+use moa::plan::Plan;
 use moa::runtime::cuda::bench::{self, BenchSpec};
 use moa::runtime::cuda::engine::CudaLlama;
 use moa::runtime::cuda::ops;
+
+use super::{load_plan, storage};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -72,34 +74,6 @@ pub struct BenchArgs {
     pub seed: u64,
     #[arg(long, default_value_t = 0)]
     pub gpu: usize,
-}
-
-fn storage(name: &str) -> anyhow::Result<StorageType> {
-    Ok(match name {
-        "bf16" => StorageType::Bf16,
-        "f16" => StorageType::F16,
-        "f32" => StorageType::F32,
-        other => bail!("--dtype `{other}`: allowed bf16, f16, f32"),
-    })
-}
-
-fn load_plan(path: &PathBuf, config: &LlamaConfig) -> anyhow::Result<(String, Plan)> {
-    let label = path
-        .parent()
-        .and_then(|p| p.file_name())
-        .filter(|_| path.extension().is_some_and(|e| e == "json"))
-        .or_else(|| path.file_stem())
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "plan".into());
-    let plan = if path.extension().is_some_and(|e| e == "json") {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read `{}`", path.display()))?;
-        upstream::import(&text, &path.display().to_string(), config.model_shape())?
-    } else {
-        Plan::load(path)?
-    };
-    config.check_plan(&plan)?;
-    Ok((label, plan))
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {

@@ -45,3 +45,42 @@ pub fn write_output(path: Option<&std::path::Path>, text: &str) -> anyhow::Resul
         }
     }
 }
+
+/// The storage type named by `--dtype`.
+pub fn storage(name: &str) -> anyhow::Result<moa::lower::StorageType> {
+    use moa::lower::StorageType;
+    Ok(match name {
+        "bf16" => StorageType::Bf16,
+        "f16" => StorageType::F16,
+        "f32" => StorageType::F32,
+        other => anyhow::bail!("--dtype `{other}`: allowed bf16, f16, f32"),
+    })
+}
+
+/// A plan for a model of `config`'s shape: plan TOML, or an upstream MoA
+/// `moa_alpha_beta.json` imported for that shape; checked against the shape. Returns a
+/// label (the JSON's folder, or the TOML's file stem) and the plan.
+pub fn load_plan(
+    path: &std::path::Path,
+    config: &moa::model::LlamaConfig,
+) -> anyhow::Result<(String, moa::plan::Plan)> {
+    use anyhow::Context;
+    let label = path
+        .parent()
+        .and_then(|p| p.file_name())
+        .filter(|_| path.extension().is_some_and(|e| e == "json"))
+        .or_else(|| path.file_stem())
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "plan".into());
+    let plan = if path.extension().is_some_and(|e| e == "json") {
+        let text = moa::input::read_to_string(path, "upstream plan", moa::input::MAX_TEXT_BYTES)
+            .with_context(|| format!("cannot read `{}`", path.display()))?;
+        moa::plan::upstream::import(&text, &path.display().to_string(), config.model_shape())?
+    } else {
+        moa::plan::Plan::load(path)?
+    };
+    config
+        .check_plan(&plan)
+        .with_context(|| format!("plan `{}`", path.display()))?;
+    Ok((label, plan))
+}

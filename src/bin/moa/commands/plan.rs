@@ -8,7 +8,10 @@ use moa::plan::stats::{plan_stats, BYTES_PER_ELEM};
 use moa::plan::SpanMode;
 use moa::plan::{upstream, ModelShape, Plan};
 
-use super::write_output;
+use moa::model::random::{like_or_err, SHAPES};
+use moa::runtime::memory::{self, MemoryPlan};
+
+use super::{load_plan, storage, write_output};
 use crate::args::PlanCommand;
 
 pub fn run(cmd: PlanCommand) -> anyhow::Result<ExitCode> {
@@ -79,8 +82,53 @@ pub fn run(cmd: PlanCommand) -> anyhow::Result<ExitCode> {
         PlanCommand::Show {
             plan: path,
             prompt_len,
+            max_batch: true,
+            like,
+            model,
+            new,
+            memory,
+            dtype,
+            prefill_chunk,
+            ..
+        } => {
+            let config = match (&like, &model) {
+                (Some(name), _) => like_or_err(name).with_context(|| format!("--like {name}"))?,
+                (None, Some(m)) => {
+                    moa::model::read_config(m)
+                        .with_context(|| {
+                            format!("--model: reading the shape of `{}`", m.display())
+                        })?
+                        .0
+                }
+                (None, None) => bail!(
+                    "--max-batch needs the model's shape: --like (allowed {}) or --model FILE",
+                    SHAPES.join(", ")
+                ),
+            };
+            let shape_name = like
+                .clone()
+                .or_else(|| model.as_ref().map(|m| m.display().to_string()))
+                .unwrap_or_default();
+            let (label, plan) = load_plan(&path, &config)?;
+            let report = max_batch(&MaxBatch {
+                config: &config,
+                shape_name: &shape_name,
+                label: &label,
+                plan: &plan,
+                prompt: prompt_len as usize,
+                new,
+                memory: memory.as_deref().unwrap_or_default(),
+                dtype: dtype.as_deref().unwrap_or("bf16"),
+                prefill_chunk: prefill_chunk.unwrap_or(memory::DEFAULT_PREFILL_CHUNK_TOKENS),
+            })?;
+            write_output(None, &report)?;
+        }
+        PlanCommand::Show {
+            plan: path,
+            prompt_len,
             bytes_per_elem,
             heads,
+            ..
         } => {
             let plan = Plan::load(&path)?;
             write_output(None, &show(&plan, prompt_len, bytes_per_elem, heads)?)?;
@@ -206,5 +254,155 @@ pub fn show(
             );
         }
     }
+    Ok(s)
+}
+
+fn gib(bytes: u64) -> f64 {
+    bytes as f64 / (1u64 << 30) as f64
+}
+
+/// `--memory` in bytes: a positive number of GiB, or with a unit (GiB, GB, MiB, MB).
+fn parse_memory(text: &str) -> anyhow::Result<u64> {
+    const GIB: f64 = (1u64 << 30) as f64;
+    let lower = text.trim().to_ascii_lowercase();
+    let (num, scale) = [("gib", GIB), ("gb", 1e9), ("mib", 1048576.0), ("mb", 1e6)]
+        .iter()
+        .find_map(|&(unit, scale)| lower.strip_suffix(unit).map(|n| (n, scale)))
+        .unwrap_or((lower.as_str(), GIB));
+    let value: f64 = num.trim().parse().map_err(|_| {
+        anyhow::anyhow!(
+            "--memory `{text}` is not a size: allowed a number of GiB, or one with a unit GiB, GB, MiB, MB (e.g. 135, 135GiB, 145GB)"
+        )
+    })?;
+    let bytes = value * scale;
+    // 2^60 bytes is far past any device and keeps the sums of the planner within u64.
+    if !(1.0..=(1u64 << 60) as f64).contains(&bytes) {
+        bail!("--memory `{text}` is out of range: allowed 1 byte ..= 2^30 GiB");
+    }
+    Ok(bytes as u64)
+}
+
+/// Inputs of [`max_batch`]: the model's shape (named `shape_name` in errors), the plan
+/// (`label`) and the command-line values, unchecked.
+struct MaxBatch<'a> {
+    config: &'a moa::model::LlamaConfig,
+    shape_name: &'a str,
+    label: &'a str,
+    plan: &'a Plan,
+    prompt: usize,
+    new: Option<usize>,
+    memory: &'a str,
+    dtype: &'a str,
+    prefill_chunk: usize,
+}
+
+/// The report of `moa plan show --max-batch`: the CUDA engine's memory planner
+/// (`runtime::memory`) for the plan and for dense at one budget. Errors name the flag and
+/// its allowed range.
+fn max_batch(a: &MaxBatch) -> anyhow::Result<String> {
+    let c = a.config;
+    let dtype = storage(a.dtype)?;
+    let budget = parse_memory(a.memory)?;
+    if a.prefill_chunk == 0 {
+        bail!("--prefill-chunk 0: allowed 1 or more tokens per prefill pass");
+    }
+    let ctx = c.context_length;
+    let new = a.new.unwrap_or(a.plan.span().max_new_tokens as usize);
+    if new >= ctx {
+        bail!(
+            "--new {new}: the context of `{}` is {ctx} tokens and a prompt needs at least one: allowed 0..={}",
+            a.shape_name,
+            ctx - 1
+        );
+    }
+    if a.prompt == 0 || a.prompt > ctx - new {
+        bail!(
+            "--prompt {} + --new {new} = {} tokens: the context of `{}` is {ctx}: allowed --prompt 1..={} with --new {new}",
+            a.prompt,
+            a.prompt + new,
+            a.shape_name,
+            ctx - new
+        );
+    }
+    let lm_head = !c.tied_embeddings;
+    let dense_plan = Plan::dense(c.model_shape())?;
+    let of = |p: &Plan| MemoryPlan::for_plan(c, dtype, lm_head, p, a.prompt, new, a.prefill_chunk);
+    let (moa, dense) = (of(a.plan), of(&dense_plan));
+    if budget < moa.weight_bytes {
+        bail!(
+            "--memory {:.2} GiB is less than the weights of `{}` in {} ({:.2} GiB): allowed at least {:.2} GiB (the weights, the activations and one row with plan `{}`)",
+            gib(budget),
+            a.shape_name,
+            a.dtype,
+            gib(moa.weight_bytes),
+            gib(moa.budget_for(1)),
+            a.label
+        );
+    }
+    let Some(plan_rows) = moa.max_rows_in(budget).filter(|&r| r > 0) else {
+        bail!(
+            "--memory {:.2} GiB holds no row with plan `{}` (weights {:.2} GiB in {} + one request of 1 row {:.2} GiB): allowed at least {:.2} GiB",
+            gib(budget),
+            a.label,
+            gib(moa.weight_bytes),
+            a.dtype,
+            gib(moa.request_bytes(1)),
+            gib(moa.budget_for(1))
+        );
+    };
+    let dense_rows = dense.max_rows_in(budget).unwrap_or(0);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "model {} : {} layers, {} query / {} KV heads of {}, hidden {}, ffn {}, vocab {}; {}",
+        a.shape_name,
+        c.n_layers,
+        c.q_heads,
+        c.kv_heads,
+        c.head_dim,
+        c.hidden_size,
+        c.ffn_size,
+        c.vocab_size,
+        a.dtype
+    );
+    let _ = writeln!(
+        s,
+        "N = prompt {} + new {new} = {}; prefill passes of up to {} tokens",
+        a.prompt,
+        a.prompt + new,
+        a.prefill_chunk.max(a.prompt)
+    );
+    let _ = writeln!(
+        s,
+        "memory {:.2} GiB ({budget} bytes) = weights {:.2} GiB + prefill/decode activations {:.2} GiB + rows",
+        gib(budget),
+        gib(moa.weight_bytes),
+        gib(moa.fixed_bytes)
+    );
+    let w = a.label.len().max("attention".len());
+    let _ = writeln!(
+        s,
+        "{:<w$}  bytes/row    KV/row GiB  act/row MiB  largest batch  uses GiB",
+        "attention"
+    );
+    for (name, m, rows) in [("dense", &dense, dense_rows), (a.label, &moa, plan_rows)] {
+        let _ = writeln!(
+            s,
+            "{name:<w$}  {:>11}  {:>10.3}  {:>11.2}  {rows:>13}  {:>8.2}",
+            m.row_bytes(),
+            gib(m.kv_bytes_per_row),
+            mib(m.act_bytes_per_row),
+            gib(m.budget_for(rows))
+        );
+    }
+    let _ = writeln!(
+        s,
+        "largest batch: {plan_rows} rows with the plan, {dense_rows} dense = {}",
+        if dense_rows == 0 {
+            "dense fits no row".to_string()
+        } else {
+            format!("{:.2}x dense", plan_rows as f64 / dense_rows as f64)
+        }
+    );
     Ok(s)
 }

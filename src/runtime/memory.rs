@@ -1,0 +1,322 @@
+//! The memory planner of the CUDA engine as a pure function: the device bytes a model and
+//! a request of `rows` rows need, from the model's shape, the storage type and the plan's
+//! cache layout (docs/DESIGN.md §5), with no GPU. `CudaLlama` checks every request and
+//! answers `max_rows` through [`MemoryPlan`]; `moa plan show --max-batch` prints the same
+//! figures for a memory budget given on the command line. One formula serves both, so
+//! the command's answer is the engine's.
+//!
+//! What is counted (all in bytes):
+//! * **weights**: the embedding, the output head (unless tied), and per layer the fused
+//!   QKV, output, fused gate/up and down projections in the storage type; the norms in f32
+//!   (what `CudaLlama` uploads);
+//! * **KV cache**, per row: Σ over layers of the layout's `row_slots` × 2 (K and V) ×
+//!   `head_dim` × the storage type's bytes;
+//! * **activations**: one prefill pass of `max(prefill_chunk_tokens, longest prompt)`
+//!   tokens and one decode step of `rows + 1` tokens (the spare row takes the padding
+//!   items), plus per row the f32 logits and the last hidden state. The small buffers
+//!   (work lists, segment tables, the RoPE table) are left out: the caller keeps a reserve.
+
+use crate::lower::{lower, CacheLayout, StorageType};
+use crate::model::LlamaConfig;
+use crate::plan::Plan;
+
+/// Most prompt tokens of one prefill pass unless set otherwise
+/// (`CudaLlama::prefill_chunk_tokens`, `moa bench --prefill-chunk`).
+pub const DEFAULT_PREFILL_CHUNK_TOKENS: usize = 8192;
+
+/// Bytes of the weights `CudaLlama` uploads for `config` in `storage` (norms in f32).
+/// `lm_head`: the output head is a matrix of its own (false: tied to the embedding).
+pub fn weight_bytes(config: &LlamaConfig, storage: StorageType, lm_head: bool) -> u64 {
+    let c = config;
+    let (e, f32b) = (storage.bytes() as u64, 4u64);
+    let (h, ffn, vocab) = (c.hidden_size as u64, c.ffn_size as u64, c.vocab_size as u64);
+    let qkv_rows = ((c.q_heads + 2 * c.kv_heads) * c.head_dim) as u64;
+    let q_dim = c.q_dim() as u64;
+    let per_layer = 2 * h * f32b // attn_norm, ffn_norm
+        + qkv_rows * h * e
+        + h * q_dim * e
+        + 2 * ffn * h * e
+        + h * ffn * e;
+    let heads = if lm_head { 2 } else { 1 };
+    heads * vocab * h * e + h * f32b + c.n_layers as u64 * per_layer
+}
+
+/// Activation bytes of a request: a pass of `cap` prefill tokens, a decode step of
+/// `rows + 1` tokens and the per-row buffers (logits f32 `[rows, vocab]`, last hidden
+/// state `[rows, hidden]`, a few u32s). Per token: the f32 residual and fused QKV, q/k/v,
+/// the norm and attention outputs in the storage type, the f32 gate/up and the SwiGLU
+/// output, token ids and token info (`CudaLlama`'s `Act`).
+pub fn activation_bytes(
+    config: &LlamaConfig,
+    storage: StorageType,
+    cap: usize,
+    rows: usize,
+) -> u64 {
+    let c = config;
+    let e = storage.bytes() as u64;
+    let per_token = c.hidden_size as u64 * (4 + e)
+        + ((c.q_heads + 2 * c.kv_heads) * c.head_dim) as u64 * (4 + e)
+        + c.q_dim() as u64 * e
+        + c.ffn_size as u64 * (8 + e)
+        + 20;
+    let per_row = c.vocab_size as u64 * 4 + c.hidden_size as u64 * e + 64;
+    (cap as u64 + rows as u64 + 1)
+        .saturating_mul(per_token)
+        .saturating_add((rows as u64).saturating_mul(per_row))
+}
+
+/// KV-cache bytes of one row: Σ `row_slots` over the layers × 2 × `head_dim` × the
+/// storage type's bytes (`layouts`: every layer's [`CacheLayout`] at the request's N).
+pub fn kv_bytes_per_row(layouts: &[CacheLayout], head_dim: usize, storage: StorageType) -> u64 {
+    let slots: u64 = layouts.iter().map(|l| u64::from(l.row_slots)).sum();
+    slots * 2 * head_dim as u64 * storage.bytes() as u64
+}
+
+/// The device bytes of a model and of its requests at one N (longest prompt + new
+/// tokens): a request of `rows` rows takes [`Self::request_bytes`]`(rows)` =
+/// `fixed_bytes + rows × row_bytes()` on top of the weights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryPlan {
+    /// The weights ([`weight_bytes`]).
+    pub weight_bytes: u64,
+    /// KV cache of one row ([`kv_bytes_per_row`]).
+    pub kv_bytes_per_row: u64,
+    /// Activations that grow with the rows (one decode token, logits, last hidden state).
+    pub act_bytes_per_row: u64,
+    /// Activations of any request: the prefill pass and the decode step's spare row.
+    pub fixed_bytes: u64,
+}
+
+impl MemoryPlan {
+    /// The plan for a request whose longest prompt has `longest_prompt` tokens, with the
+    /// caches of `layouts` (every layer's layout at the request's N) and prefill passes of
+    /// up to `prefill_chunk_tokens` tokens (a longer prompt runs alone, so the pass is
+    /// `max(prefill_chunk_tokens, longest_prompt)`). `lm_head` as in [`weight_bytes`].
+    pub fn new(
+        config: &LlamaConfig,
+        storage: StorageType,
+        lm_head: bool,
+        layouts: &[CacheLayout],
+        longest_prompt: usize,
+        prefill_chunk_tokens: usize,
+    ) -> MemoryPlan {
+        let cap = prefill_chunk_tokens.max(longest_prompt);
+        let fixed_bytes = activation_bytes(config, storage, cap, 0);
+        MemoryPlan {
+            weight_bytes: weight_bytes(config, storage, lm_head),
+            kv_bytes_per_row: kv_bytes_per_row(layouts, config.head_dim, storage),
+            act_bytes_per_row: activation_bytes(config, storage, cap, 1) - fixed_bytes,
+            fixed_bytes,
+        }
+    }
+
+    /// [`Self::new`] for `plan` lowered to `storage`, with its layouts at N =
+    /// `longest_prompt + new_tokens` (the caller checks N against the model's context).
+    pub fn for_plan(
+        config: &LlamaConfig,
+        storage: StorageType,
+        lm_head: bool,
+        plan: &Plan,
+        longest_prompt: usize,
+        new_tokens: usize,
+        prefill_chunk_tokens: usize,
+    ) -> MemoryPlan {
+        let n = u32::try_from(longest_prompt.saturating_add(new_tokens)).unwrap_or(u32::MAX);
+        let module = lower(plan, storage);
+        let layouts: Vec<CacheLayout> = module
+            .layers
+            .iter()
+            .map(|l| CacheLayout::new(l, &module.span, n))
+            .collect();
+        Self::new(
+            config,
+            storage,
+            lm_head,
+            &layouts,
+            longest_prompt,
+            prefill_chunk_tokens,
+        )
+    }
+
+    /// Bytes each row adds: its KV cache and its activations.
+    pub fn row_bytes(&self) -> u64 {
+        self.kv_bytes_per_row + self.act_bytes_per_row
+    }
+
+    /// KV-cache bytes of `rows` rows.
+    pub fn kv_bytes(&self, rows: usize) -> u64 {
+        self.kv_bytes_per_row.saturating_mul(rows as u64)
+    }
+
+    /// Device bytes a request of `rows` rows allocates besides the weights.
+    pub fn request_bytes(&self, rows: usize) -> u64 {
+        self.fixed_bytes
+            .saturating_add(self.row_bytes().saturating_mul(rows as u64))
+    }
+
+    /// The most rows whose request fits in `free` bytes (the weights already resident):
+    /// `⌊(free − fixed_bytes) / row_bytes⌋`, 0 when not even the fixed part fits.
+    pub fn max_rows(&self, free: u64) -> usize {
+        let rows = free.saturating_sub(self.fixed_bytes) / self.row_bytes().max(1);
+        usize::try_from(rows).unwrap_or(usize::MAX)
+    }
+
+    /// The most rows that fit in a budget of `budget` bytes for the weights and the
+    /// request together; `None` when the weights alone exceed it.
+    pub fn max_rows_in(&self, budget: u64) -> Option<usize> {
+        budget
+            .checked_sub(self.weight_bytes)
+            .map(|free| self.max_rows(free))
+    }
+
+    /// The smallest budget (weights included) that holds a request of `rows` rows.
+    pub fn budget_for(&self, rows: usize) -> u64 {
+        self.weight_bytes.saturating_add(self.request_bytes(rows))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::ModelShape;
+
+    /// 2 layers, hidden 8, ffn 16, 2 query heads / 1 KV head of 4, vocab 10, untied.
+    fn tiny() -> LlamaConfig {
+        LlamaConfig {
+            name: Some("tiny".into()),
+            n_layers: 2,
+            hidden_size: 8,
+            ffn_size: 16,
+            q_heads: 2,
+            kv_heads: 1,
+            head_dim: 4,
+            rope_theta: 10_000.0,
+            rms_norm_eps: 1e-5,
+            vocab_size: 10,
+            tied_embeddings: false,
+            context_length: 64,
+        }
+    }
+
+    #[test]
+    fn weights_by_hand() {
+        let c = tiny();
+        // Per layer, bf16: norms 2·8·4 = 64; QKV (2+2)·4 = 16 rows × 8 × 2 = 256;
+        // output 8 × 8 × 2 = 128; gate/up 2·16·8·2 = 512; down 8·16·2 = 256 → 1216.
+        // Embedding and head 10·8·2 = 160 each; output norm 32.
+        assert_eq!(
+            weight_bytes(&c, StorageType::Bf16, true),
+            2 * 160 + 32 + 2 * 1216
+        );
+        assert_eq!(
+            weight_bytes(&c, StorageType::Bf16, false),
+            160 + 32 + 2 * 1216
+        );
+        // f32: the matrices double, the norms stay.
+        assert_eq!(
+            weight_bytes(&c, StorageType::F32, true),
+            2 * 320 + 32 + 2 * (64 + 512 + 256 + 1024 + 512)
+        );
+    }
+
+    #[test]
+    fn activations_by_hand() {
+        let c = tiny();
+        // bf16 per token: 8·6 + 16·6 + 8·2 + 16·10 + 20 = 48 + 96 + 16 + 160 + 20 = 340;
+        // per row: 10·4 + 8·2 + 64 = 120.
+        assert_eq!(activation_bytes(&c, StorageType::Bf16, 0, 0), 340);
+        assert_eq!(
+            activation_bytes(&c, StorageType::Bf16, 5, 3),
+            9 * 340 + 3 * 120
+        );
+    }
+
+    #[test]
+    fn dense_and_plan_by_hand() {
+        let c = tiny();
+        let s = StorageType::Bf16;
+        let shape = ModelShape {
+            name: None,
+            layers: 2,
+            q_heads: 2,
+            kv_heads: 1,
+            head_dim: 4,
+            max_context_tokens: 64,
+        };
+        let dense = lower(&Plan::dense(shape).unwrap(), s);
+        // Prompt 20 + 12 new: N = 32; dense holds 32 slots per layer.
+        let layouts: Vec<_> = dense
+            .layers
+            .iter()
+            .map(|l| CacheLayout::new(l, &dense.span, 32))
+            .collect();
+        let m = MemoryPlan::new(&c, s, true, &layouts, 20, 16);
+        // KV: 2 layers × 32 slots × 2 × 4 × 2 B = 1024.
+        assert_eq!(m.kv_bytes_per_row, 1024);
+        // The prefill pass is the prompt (20 > 16 tokens): (20 + 0 + 1) × 340.
+        assert_eq!(m.fixed_bytes, 21 * 340);
+        assert_eq!(m.act_bytes_per_row, 340 + 120);
+        assert_eq!(m.row_bytes(), 1484);
+        assert_eq!(m.request_bytes(3), 21 * 340 + 3 * 1484);
+        assert_eq!(m.weight_bytes, 2784);
+        // A budget of weights + fixed + 3 rows fits 3, one byte less fits 2.
+        let b = m.budget_for(3);
+        assert_eq!(b, 2784 + 7140 + 4452);
+        assert_eq!(m.max_rows_in(b), Some(3));
+        assert_eq!(m.max_rows_in(b - 1), Some(2));
+        assert_eq!(m.max_rows_in(m.weight_bytes + 7139), Some(0));
+        assert_eq!(m.max_rows_in(m.weight_bytes - 1), None);
+        // The engine's check: exactly what `request_bytes` says fits.
+        assert_eq!(m.max_rows(m.request_bytes(5)), 5);
+        assert_eq!(m.max_rows(m.request_bytes(5) - 1), 4);
+    }
+
+    #[test]
+    fn a_plan_counts_the_slots_of_its_layout() {
+        let c = tiny();
+        let plan = Plan::from_toml_str(
+            r#"format_version = 1
+[model]
+layers = 2
+q_heads = 2
+kv_heads = 1
+head_dim = 4
+max_context_tokens = 64
+[span]
+sink_tokens = 2
+min_span_tokens = 4
+block_tokens = 4
+mode = "moa"
+max_new_tokens = 12
+[[layers]]
+alpha = [4, 0]
+beta = [0.0, 0.5]
+[[layers]]
+alpha = [0, 0]
+beta = [1.0, 1.0]
+"#,
+            "tiny.toml",
+        )
+        .unwrap();
+        let module = lower(&plan, StorageType::Bf16);
+        let layouts: Vec<_> = module
+            .layers
+            .iter()
+            .map(|l| CacheLayout::new(l, &module.span, 32))
+            .collect();
+        // At N = 32 the KV head of layer 0 keeps max(4, 0.5·32) = 16 slots, layer 1 all 32:
+        // 48 slots × 2 × 4 × 2 B = 768 bytes a row (dense: 1024).
+        let m = MemoryPlan::new(&c, StorageType::Bf16, true, &layouts, 20, 16);
+        assert_eq!(m.kv_bytes_per_row, 768);
+        assert_eq!(
+            MemoryPlan::for_plan(&c, StorageType::Bf16, true, &plan, 20, 12, 16),
+            m
+        );
+        assert_eq!(m.row_bytes(), 768 + 460);
+        // A budget that holds 3 dense rows holds ⌊(3·1484) / 1228⌋ = 3 plan rows; 10 dense
+        // rows' budget holds ⌊14840 / 1228⌋ = 12.
+        let fixed_and_weights = 2784 + 7140;
+        assert_eq!(m.max_rows_in(fixed_and_weights + 3 * 1484), Some(3));
+        assert_eq!(m.max_rows_in(fixed_and_weights + 10 * 1484), Some(12));
+    }
+}

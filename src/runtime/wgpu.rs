@@ -550,12 +550,43 @@ impl WgpuAttention {
     /// One decode step of one layer: every row's current token (at `row_pos[b]`) is
     /// already in the cache, laid out as `CacheLayout::new(layer, span, n_tokens)`.
     /// The decode and merge dispatches go into one command buffer. Returns O as
-    /// `[rows, q_heads, head_dim]`.
+    /// `[rows, q_heads, head_dim]`. The work list covers each segment's written slots.
     pub fn decode(
         &self,
         layer: usize,
         n_tokens: u32,
         row_pos: &[u32],
+        q: &[f32],
+        k_cache: &[f32],
+        v_cache: &[f32],
+    ) -> Result<Vec<f32>, WgpuError> {
+        self.decode_listing(layer, n_tokens, row_pos, row_pos, q, k_cache, v_cache)
+    }
+
+    /// [`Self::decode`] with a work list over whole segments, written or not, as the wgpu
+    /// engine launches it (its recorded step keeps one list for the whole request); the
+    /// kernel must mask the unwritten slots.
+    pub fn decode_whole_segments(
+        &self,
+        layer: usize,
+        n_tokens: u32,
+        row_pos: &[u32],
+        q: &[f32],
+        k_cache: &[f32],
+        v_cache: &[f32],
+    ) -> Result<Vec<f32>, WgpuError> {
+        let whole = vec![u32::MAX; row_pos.len()];
+        self.decode_listing(layer, n_tokens, row_pos, &whole, q, k_cache, v_cache)
+    }
+
+    /// A decode step whose work list is built for rows at `list_pos`.
+    #[allow(clippy::too_many_arguments)]
+    fn decode_listing(
+        &self,
+        layer: usize,
+        n_tokens: u32,
+        row_pos: &[u32],
+        list_pos: &[u32],
         q: &[f32],
         k_cache: &[f32],
         v_cache: &[f32],
@@ -574,7 +605,7 @@ impl WgpuAttention {
         if rows == 0 {
             return Ok(Vec::new());
         }
-        let work = self.decode_work(&layout, row_pos);
+        let work = self.decode_work(&layout, list_pos);
         let n_items = work.n_items();
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let row_pos_buf = self.storage_u32("row_pos", row_pos);

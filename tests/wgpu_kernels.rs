@@ -93,6 +93,41 @@ fn standard(plan_file: &str, storage: StorageType) {
     );
 }
 
+/// The wgpu engine launches decode over a work list of whole segments (unwritten slots
+/// included, masked by the kernel); the standard cases (rows early in their ring among
+/// them) must give the same result that way.
+#[test]
+fn decode_over_whole_segments_matches_reference() {
+    let ctx = context();
+    for plan_file in ["fixture-gqa.toml", "fixture-mha.toml"] {
+        let module = lower::lower(&fixture(plan_file), StorageType::F32);
+        let exec = compile(ctx, &module);
+        let (hq, d) = (
+            module.shape.q_heads as usize,
+            module.shape.head_dim as usize,
+        );
+        let (_, decode) = standard_cases(&module, 0x5eed);
+        let mut failures = Vec::new();
+        for case in &decode {
+            let got = exec
+                .decode_whole_segments(
+                    case.layer,
+                    case.layout.n_tokens,
+                    &case.row_pos,
+                    &case.q,
+                    &case.k_cache,
+                    &case.v_cache,
+                )
+                .unwrap_or_else(|e| panic!("{plan_file} {}: {e}", case.name));
+            let tol = tolerance(module.storage);
+            if let Err(e) = check_output(&case.name, hq, d, &got, &case.expected, tol) {
+                failures.push(format!("{plan_file}: {e}"));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+}
+
 #[test]
 fn adapter_is_present() {
     let ctx = context();

@@ -27,7 +27,7 @@ pub enum Arg {
     RowPos,
     /// Split-K scratch (f32).
     Partials,
-    /// CUDA decode work list `u32[n_items, 8]` (`runtime::worklist::DecodeWork`).
+    /// Decode work list `u32[n_items, 8]` (`runtime::worklist::DecodeWork`), CUDA and WGSL.
     Work,
     /// CUDA decode: arrival counters per segment, `u32[rows · kv_heads]`, zero between calls.
     SegDone,
@@ -37,9 +37,7 @@ pub enum Arg {
     NTokens,
     /// Batch rows.
     Rows,
-    /// WGSL decode: chunks per KV head.
-    NChunks,
-    /// CUDA decode: work items in the list.
+    /// Decode: work items in the list.
     NItems,
     /// Padding word of a uniform block.
     Pad,
@@ -136,11 +134,10 @@ pub enum Grid {
     /// the query heads fastest (CUDA prefill: the kernel counts z from the last tile, so
     /// the blocks with the longest bands start first; docs/DESIGN.md §6.1).
     HeadsThenQueryTiles { q_tile: u32 },
-    /// `[n_items, 1, 1]`: one block per item of the decode work list (chunks of
-    /// `key_tile`-multiple slots over every (row, KV head) segment, built by the host).
+    /// `[n_items, 1, 1]`: one block per item of the decode work list (chunks over every
+    /// (row, KV head) segment, built by the host: CUDA's a multiple of `tiles.k_tile`
+    /// slots, WGSL's exactly `tiles.chunk`).
     WorkItems,
-    /// `[n_chunks, kv_heads, rows]`, `n_chunks = max over KV heads of ceil(span / chunk)`.
-    Chunks { chunk: u32 },
     /// `[q_heads, rows, 1]`: one block per (row, query head).
     QueryHeads,
 }
@@ -153,8 +150,6 @@ pub struct LaunchSize {
     pub kv_heads: u32,
     /// Longest prefill row.
     pub max_row_len: u32,
-    /// Longest KV segment (WGSL decode).
-    pub max_span: u32,
     /// Decode work items.
     pub n_items: u32,
 }
@@ -170,9 +165,6 @@ impl Grid {
                 [s.q_heads, s.rows, s.max_row_len.div_ceil(q_tile.max(1))]
             }
             Grid::WorkItems => [s.n_items, 1, 1],
-            Grid::Chunks { chunk } => {
-                [s.max_span.div_ceil(chunk.max(1)).max(1), s.kv_heads, s.rows]
-            }
             Grid::QueryHeads => [s.q_heads, s.rows, 1],
         }
     }
@@ -188,7 +180,8 @@ pub struct Tiles {
     /// multiples of it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub k_tile: Option<u32>,
-    /// Slots per split-K chunk, where the kernel fixes it (WGSL decode).
+    /// Slots per work-list chunk, where the kernel fixes it (WGSL decode: its workgroup
+    /// score tile has this many slots).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chunk: Option<u32>,
     /// Asynchronous copy stages (CUDA decode).
@@ -230,13 +223,11 @@ mod tests {
             q_heads: 8,
             kv_heads: 2,
             max_row_len: 65,
-            max_span: 129,
             n_items: 17,
         };
         assert_eq!(Grid::QueryTiles { q_tile: 32 }.dims(&s), [3, 8, 3]);
         assert_eq!(Grid::HeadsThenQueryTiles { q_tile: 32 }.dims(&s), [8, 3, 3]);
         assert_eq!(Grid::WorkItems.dims(&s), [17, 1, 1]);
-        assert_eq!(Grid::Chunks { chunk: 64 }.dims(&s), [3, 2, 3]);
         assert_eq!(Grid::QueryHeads.dims(&s), [8, 3, 1]);
     }
 
@@ -255,7 +246,7 @@ mod tests {
                 Param::value(2, Arg::NItems),
             ],
             block: [128, 1, 1],
-            grid: Grid::Chunks { chunk: 64 },
+            grid: Grid::WorkItems,
             tiles: Tiles {
                 chunk: Some(64),
                 ..Tiles::default()

@@ -68,6 +68,12 @@ pub fn decode_stages_q(group_size: u32, head_dim: u32) -> bool {
         <= WGSL_WORKGROUP_STORAGE_BYTES
 }
 
+/// The decode work list binding, `u32[n_items, 8]` (`runtime::worklist::DecodeWork`,
+/// built by the host with chunks of the kernel's `tiles.chunk` slots).
+fn work_param(index: u32) -> Param {
+    Param::buffer(index, Arg::Work, Access::Read, Elem::U32, &["n_items", "8"])
+}
+
 #[derive(Serialize)]
 struct PrefillCtx<'a> {
     #[serde(flatten)]
@@ -92,6 +98,7 @@ struct MergeCtx<'a> {
     storage: &'a str,
     head_dim: u32,
     q_heads: u32,
+    kv_heads: u32,
     threads: u32,
     entry_point: &'a str,
 }
@@ -256,7 +263,7 @@ pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
         )?;
         validate(&source, DECODE, Some(layer.layer))?;
         let mut params = vec![
-            Param::uniform(0, &[Arg::NTokens, Arg::Rows, Arg::NChunks, Arg::Pad]),
+            Param::uniform(0, &[Arg::NTokens, Arg::Rows, Arg::NItems, Arg::Pad]),
             Param::buffer(1, Arg::RowPos, Access::Read, Elem::U32, &["rows"]),
         ];
         params.extend(qkv(
@@ -266,12 +273,13 @@ pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
             Arg::VCache,
             ["rows", "row_slots", "head_dim"],
         ));
+        params.push(work_param(5));
         params.push(Param::buffer(
-            5,
+            6,
             Arg::Partials,
             Access::ReadWrite,
             Elem::F32,
-            &["rows", "q_heads", "n_chunks", "head_dim + 2"],
+            &["n_items", "group_size", "head_dim + 2"],
         ));
         artifacts.push(Artifact {
             path: format!("wgsl/{label}_decode.wgsl"),
@@ -285,7 +293,7 @@ pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
                 abi: KernelAbi {
                     params,
                     block: [WGSL_DECODE_THREADS, 1, 1],
-                    grid: Grid::Chunks { chunk },
+                    grid: Grid::WorkItems,
                     tiles: Tiles {
                         chunk: Some(chunk),
                         ..Tiles::default()
@@ -306,6 +314,7 @@ pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
             storage: dtype,
             head_dim: d,
             q_heads: hq,
+            kv_heads: hkv,
             threads: WGSL_DECODE_THREADS,
             entry_point: &entry,
         },
@@ -322,16 +331,17 @@ pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
             entry_point: entry,
             abi: KernelAbi {
                 params: vec![
-                    Param::uniform(0, &[Arg::Rows, Arg::NChunks, Arg::Pad, Arg::Pad]),
+                    Param::uniform(0, &[Arg::Rows, Arg::NItems, Arg::Pad, Arg::Pad]),
+                    work_param(1),
                     Param::buffer(
-                        1,
+                        2,
                         Arg::Partials,
                         Access::Read,
                         Elem::F32,
-                        &["rows", "q_heads", "n_chunks", "head_dim + 2"],
+                        &["n_items", "group_size", "head_dim + 2"],
                     ),
                     Param::buffer(
-                        2,
+                        3,
                         Arg::Out,
                         Access::ReadWrite,
                         e,

@@ -12,6 +12,7 @@ use crate::codegen::abi::{Arg, KernelAbi, LaunchSize};
 use crate::codegen::{Artifact, KernelInfo, Phase};
 use crate::lower::{CacheLayout, KernelModule, StorageType};
 use crate::runtime::cases::{DecodeCase, PrefillCase};
+use crate::runtime::worklist::DecodeWork;
 
 /// Gives the process a private `XDG_RUNTIME_DIR` when it has none (unset, empty, or not a
 /// folder): Mesa's Vulkan drivers (lavapipe among them) warn
@@ -465,31 +466,37 @@ impl WgpuAttention {
         self.dispatch(kernel, &values, &buffers, &size)
     }
 
-    /// Number of split-K chunks a decode step over `layout` launches per KV head.
-    pub fn n_chunks(&self, layout: &CacheLayout) -> u32 {
-        layout
-            .segments
-            .iter()
-            .map(|seg| seg.span.div_ceil(self.chunk))
-            .max()
-            .unwrap_or(0)
-            .max(1)
+    /// The decode work list for rows at `row_pos` over `layout`: every (row, KV head)
+    /// segment's written slots in chunks of the kernel's `tiles.chunk` slots
+    /// (docs/DESIGN.md §6). A runtime that records a step once for many steps passes
+    /// `u32::MAX` for every row (the list then covers whole segments: unwritten slots are
+    /// masked in the kernel), so the list does not change while a ring fills.
+    pub fn decode_work(&self, layout: &CacheLayout, row_pos: &[u32]) -> DecodeWork {
+        DecodeWork::build(layout, row_pos, self.chunk)
+    }
+
+    /// f32 elements of the decode scratch for a work list of `n_items` items:
+    /// `[n_items, group_size, head_dim + 2]`.
+    pub fn partials_len(&self, n_items: u32) -> usize {
+        let s = &self.module.shape;
+        n_items as usize * s.group_size() as usize * (s.head_dim as usize + 2)
     }
 
     /// Records one decode step (decode + merge) of one layer into a compute pass over
-    /// device buffers `[row_pos, q, k_cache, v_cache, partials, o]`; `partials` holds
-    /// `rows * q_heads * n_chunks * (head_dim + 2)` f32.
+    /// device buffers `[row_pos, q, k_cache, v_cache, work, partials, o]`; `work` holds
+    /// [`Self::decode_work`]'s `flat()` list of `n_items` items, `partials`
+    /// [`Self::partials_len`]`(n_items)` f32.
     pub fn encode_decode(
         &self,
         pass: &mut wgpu::ComputePass<'_>,
         layer: usize,
         n_tokens: u32,
         rows: u32,
-        n_chunks: u32,
-        buffers: [&wgpu::Buffer; 6],
+        n_items: u32,
+        buffers: [&wgpu::Buffer; 7],
     ) -> Result<(), WgpuError> {
         // Same pass: wgpu orders the merge's read of `partials` after the writes.
-        for d in self.decode_dispatches(layer, n_tokens, rows, n_chunks, buffers)? {
+        for d in self.decode_dispatches(layer, n_tokens, rows, n_items, buffers)? {
             d.encode(pass);
         }
         Ok(())
@@ -502,30 +509,36 @@ impl WgpuAttention {
         layer: usize,
         n_tokens: u32,
         rows: u32,
-        n_chunks: u32,
-        buffers: [&wgpu::Buffer; 6],
+        n_items: u32,
+        buffers: [&wgpu::Buffer; 7],
     ) -> Result<[Dispatch; 2], WgpuError> {
         let kernel = self.layer_kernel(&self.decode, layer, Phase::Decode)?;
         check_n(n_tokens)?;
-        let [row_pos, q, k_cache, v_cache, partials, o] = buffers;
+        let [row_pos, q, k_cache, v_cache, work, partials, o] = buffers;
+        let max_groups = self.device.limits().max_compute_workgroups_per_dimension;
+        if n_items > max_groups {
+            return Err(WgpuError::Input(format!(
+                "the decode work list has {n_items} items, above the adapter's \
+                 {max_groups} workgroups per dispatch dimension (fewer rows per step fit)"
+            )));
+        }
         let values = [
             (Arg::NTokens, n_tokens),
             (Arg::Rows, rows),
-            (Arg::NChunks, n_chunks),
+            (Arg::NItems, n_items),
         ];
         let buffers = [
             (Arg::RowPos, row_pos),
             (Arg::Q, q),
             (Arg::KCache, k_cache),
             (Arg::VCache, v_cache),
+            (Arg::Work, work),
             (Arg::Partials, partials),
             (Arg::Out, o),
         ];
-        // The grid rule of the decode kernel reads the longest segment; n_chunks is
-        // what the caller sized `partials` for, so derive the span from it.
         let size = LaunchSize {
             rows,
-            max_span: n_chunks * self.chunk,
+            n_items,
             ..self.launch_size()
         };
         Ok([
@@ -537,12 +550,43 @@ impl WgpuAttention {
     /// One decode step of one layer: every row's current token (at `row_pos[b]`) is
     /// already in the cache, laid out as `CacheLayout::new(layer, span, n_tokens)`.
     /// The decode and merge dispatches go into one command buffer. Returns O as
-    /// `[rows, q_heads, head_dim]`.
+    /// `[rows, q_heads, head_dim]`. The work list covers each segment's written slots.
     pub fn decode(
         &self,
         layer: usize,
         n_tokens: u32,
         row_pos: &[u32],
+        q: &[f32],
+        k_cache: &[f32],
+        v_cache: &[f32],
+    ) -> Result<Vec<f32>, WgpuError> {
+        self.decode_listing(layer, n_tokens, row_pos, row_pos, q, k_cache, v_cache)
+    }
+
+    /// [`Self::decode`] with a work list over whole segments, written or not, as the wgpu
+    /// engine launches it (its recorded step keeps one list for the whole request); the
+    /// kernel must mask the unwritten slots.
+    pub fn decode_whole_segments(
+        &self,
+        layer: usize,
+        n_tokens: u32,
+        row_pos: &[u32],
+        q: &[f32],
+        k_cache: &[f32],
+        v_cache: &[f32],
+    ) -> Result<Vec<f32>, WgpuError> {
+        let whole = vec![u32::MAX; row_pos.len()];
+        self.decode_listing(layer, n_tokens, row_pos, &whole, q, k_cache, v_cache)
+    }
+
+    /// A decode step whose work list is built for rows at `list_pos`.
+    #[allow(clippy::too_many_arguments)]
+    fn decode_listing(
+        &self,
+        layer: usize,
+        n_tokens: u32,
+        row_pos: &[u32],
+        list_pos: &[u32],
         q: &[f32],
         k_cache: &[f32],
         v_cache: &[f32],
@@ -561,14 +605,16 @@ impl WgpuAttention {
         if rows == 0 {
             return Ok(Vec::new());
         }
-        let n_chunks = self.n_chunks(&layout);
-        let partial_len = rows * hq * n_chunks as usize * (d + 2);
+        let work = self.decode_work(&layout, list_pos);
+        let n_items = work.n_items();
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let row_pos_buf = self.storage_u32("row_pos", row_pos);
         let q_buf = self.storage_tensor("q", q);
         let k_buf = self.storage_tensor("k_cache", k_cache);
         let v_buf = self.storage_tensor("v_cache", v_cache);
-        let partials = self.poisoned_output("partials", partial_len, StorageType::F32);
+        let work_buf = self.storage_u32("work", &work.flat());
+        let partials =
+            self.poisoned_output("partials", self.partials_len(n_items), StorageType::F32);
         let o_buf = self.poisoned_output("o", rows * hq * d, self.module.storage);
         let mut encoder = self.device.create_command_encoder(&Default::default());
         {
@@ -578,8 +624,16 @@ impl WgpuAttention {
                 layer,
                 n_tokens,
                 rows as u32,
-                n_chunks,
-                [&row_pos_buf, &q_buf, &k_buf, &v_buf, &partials, &o_buf],
+                n_items,
+                [
+                    &row_pos_buf,
+                    &q_buf,
+                    &k_buf,
+                    &v_buf,
+                    &work_buf,
+                    &partials,
+                    &o_buf,
+                ],
             )?;
         }
         self.submit_and_read(&kernel.name, scope, encoder, &o_buf, rows * hq * d)

@@ -20,6 +20,10 @@ pub(super) struct WgpuRequest {
     pub(super) rope: wgpu::Buffer,
     pub(super) act: Activations,
     pub(super) partials: wgpu::Buffer,
+    /// Per layer, the decode work list (flat, on the device) and its item count. It covers
+    /// whole segments (`WgpuAttention::decode_work` with every row at `u32::MAX`), so one
+    /// list serves every step of the request and the recorded dispatches stay valid.
+    pub(super) decode_work: Vec<(wgpu::Buffer, u32)>,
     /// Inputs of decode steps, rewritten every step.
     pub(super) decode_io: StepIo,
     /// The decode step's dispatches, recorded on the first step and replayed after.
@@ -128,14 +132,19 @@ impl WgpuEngine {
                 usage: wgpu::BufferUsages::STORAGE,
             });
         let act = self.activations(plan.pass_tokens.max(rows), plan.chunk_tokens, rows)?;
-        let n_chunks = layouts
+        let whole = vec![u32::MAX; rows];
+        let decode_work: Vec<(wgpu::Buffer, u32)> = layouts
             .iter()
-            .map(|l| self.attention.n_chunks(l))
-            .max()
-            .unwrap_or(1);
+            .map(|l| {
+                let work = self.attention.decode_work(l, &whole);
+                let buf = self.storage_u32("decode_work", &work.flat());
+                (buf, work.n_items())
+            })
+            .collect();
+        let max_items = decode_work.iter().map(|w| w.1).max().unwrap_or(1);
         let partials = self.buffer(
             "partials",
-            (rows * self.config.q_heads * n_chunks as usize * (hd + 2) * 4) as u64,
+            (self.attention.partials_len(max_items).max(1) * 4) as u64,
         )?;
         let zeros = vec![0u32; rows];
         let decode_io = self.step_io(
@@ -151,6 +160,7 @@ impl WgpuEngine {
             rope,
             act,
             partials,
+            decode_work,
             decode_io,
             decode_record: None,
         };

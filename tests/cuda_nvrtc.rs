@@ -166,12 +166,21 @@ fn prefill_compiles_without_sm90a_features() {
 }
 
 /// Every prefill shape the benchmark compares (`bench_prefill --variants`) compiles in both
-/// bodies: the overlapped wgmma pipeline, 3 warpgroups, 128-key tiles and the mma.sync
-/// fallback with the same tile constants.
+/// bodies: the overlapped wgmma pipeline, 3 warpgroups, 128-key tiles, P in one or two
+/// parts and the mma.sync fallback with the same tile constants, at head_dim 128 in bf16
+/// (the shape of the upstream plans, where registers are tightest).
 #[test]
 fn prefill_variants_compile() {
-    let module = lower(&fixture("fixture-gqa.toml"), StorageType::Bf16);
-    for v in ["2x64x2", "1x64x2s", "3x64x1os", "2x128x1os"] {
+    let module = lower(&llama3_8b(), StorageType::Bf16);
+    for v in [
+        "2x64x2",
+        "2x64x2p",
+        "2x64x1",
+        "3x64x1",
+        "1x64x2s",
+        "3x64x1os",
+        "2x128x1os",
+    ] {
         let tuning: cuda::PrefillTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
         let arts = cuda::generate_variant(&module, cuda::DecodeTuning::default(), tuning)
             .unwrap_or_else(|e| panic!("{v}: {e}"));
@@ -185,8 +194,18 @@ fn prefill_variants_compile() {
             if arch == DEFAULT_ARCH {
                 // ptxas silently serializes wgmma (advisories C7510..C7520) when other
                 // instructions touch an in-flight MMA's registers: the overlap would be lost.
+                // Without overlap each MMA group is waited at once anyway, so there it is
+                // only reported: the bf16 kernels with P in two parts at 128 registers
+                // (2x64x2) get C7512, and benches/RESULTS.md measures what that costs.
                 let log = assemble(&format!("variant-{v}"), &ptx, &scratch("variants"));
-                assert!(!log.contains("are serialized"), "{v}: {log}");
+                for line in log.lines().filter(|l| l.contains("are serialized")) {
+                    assert!(!tuning.overlap, "{v}: {log}");
+                    eprintln!("{v}: {}", line.trim());
+                }
+                // Registers per thread, in the CI log (2 blocks of 256 threads: at most 128).
+                for line in log.lines().filter(|l| l.contains("registers")) {
+                    eprintln!("{v}: {}", line.trim());
+                }
             }
         }
     }

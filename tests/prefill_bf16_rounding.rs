@@ -26,10 +26,11 @@ const BN: usize = 64;
 /// How P enters P·V.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum PRounding {
-    /// P rounded once to bf16; the row sum adds the rounded weights (the kernel before
-    /// this change).
+    /// P rounded once to bf16; the row sum adds the rounded weights (the `p` prefill
+    /// variant, `PrefillTuning::p_once`; the default before P was split).
     Once,
-    /// P = bf16(p) + bf16(p − bf16(p)), two MMAs; the row sum adds p in f32.
+    /// P = bf16(p) + bf16(p − bf16(p)), two MMAs; the row sum adds p in f32 (the default,
+    /// `P_PARTS` = 2 in the template).
     HiLo,
 }
 

@@ -44,6 +44,11 @@ pub const CUDA_PREFILL_TC_OVERLAP: bool = false;
 /// rows see (`codegen::cuda::PrefillTuning::skip`). Off: the variant with it ranked behind
 /// the plain kernel in the H200 sweep (benches/RESULTS.md) and costs 24 bytes of spills.
 pub const CUDA_PREFILL_TC_SKIP: bool = false;
+/// CUDA prefill in bf16: P enters P·V rounded once (`codegen::cuda::PrefillTuning::p_once`).
+/// Off: rounded once, P's 2^-9 error plus the output's rounding exceeded the 3e-3 bf16
+/// tolerance on six upstream-plan cases (tests/prefill_bf16_rounding.rs); P = hi + lo
+/// doubles the P·V MMAs (cost in benches/RESULTS.md, "CUDA prefill on tensor cores").
+pub const CUDA_PREFILL_TC_P_ONCE: bool = false;
 /// CUDA decode: warps per block. The tensor-core kernel gives each warp 16 keys of a
 /// pipeline stage (key tile 64 with 4 warps).
 pub const CUDA_DECODE_WARPS: u32 = 4;

@@ -1,64 +1,71 @@
 #!/bin/bash
-# One device call (issue 8, prefill): correctness of the upstream plans in f16 and bf16, a
-# sweep of prefill kernel variants on 7 layers, every layer of the baseline and the two
-# fastest variants at 4k and 16k, the PyTorch peers (dense causal SDPA, FlexAttention) on
-# the same shapes, and compute-sanitizer. Run from the carry folder, which holds
-# bench_prefill, cuda_check, cubins/ (cuda_cubins), plans/, prefill_peers.py and pick.py.
-# PV1, PV2: the prefill variants that cuda_check and compute-sanitizer run. Everything it
-# writes comes back as results.tgz.
+# Device calls for the CUDA prefill (issue 8), run from the carry folder, which holds
+# bench_prefill, cuda_check, cubins/ (cuda_cubins, sm_90a), ptx/ (the same kernels as PTX for
+# the driver's JIT), plans/, prefill_peers.py and pick.py. Everything it writes comes back as
+# $OUT/results.tgz (the device returns at most 8 files), repacked after every step so that a
+# step cut off by the time limit keeps the earlier ones.
+#
+#   STAGE=1: cuda_check of both upstream plans in f16 and bf16 and of the fixtures;
+#            compute-sanitizer memcheck + racecheck (fixture-gqa); variants side by side on
+#            7 layers (16k x 1, 4k x 4) with dense SDPA and FlexAttention on the same shapes.
+#   STAGE=2: every layer of VARIANTS at 4k x 1, 4 and 16k x 1, 2 with the peers, the same
+#            kernel from cubin and from PTX, and cuda_check of PV1 if it is not the default.
+#
+# PV1: the prefill variant cuda_check and compute-sanitizer run (the default unless set).
 cd "$(dirname "$0")"
 export LD_LIBRARY_PATH=/usr/local/cuda/lib64:$LD_LIBRARY_PATH MOA_CUDA_INCLUDE=/usr/local/cuda/include MOA_CUBIN_DIR=$PWD/cubins
-# The device tool returns at most 8 files from $OUT: results go to a scratch folder and are packed into
-# $OUT/results.tgz after every step (so a step cut off by the time limit keeps the earlier ones).
 RESULT_DIR=${OUT:-/tmp/out}; mkdir -p "$RESULT_DIR"
 OUT=$(mktemp -d)
-PV1=${PV1:-2x64x2}; PV2=${PV2:-3x64x1os}
-FULLSET=${FULLSET:-2x64x2,2x64x2s,2x64x1os,3x64x1os,2x128x1os}
-SWEEP=${SWEEP:-$FULLSET,1x64x2s}
+STAGE=${STAGE:-1}
+PV1=${PV1:-2x64x2}
+VARIANTS=${VARIANTS:-2x64x2p,2x64x2,2x64x1,3x64x1}
 LAYERS=${LAYERS:-0,9,17,24,27,29,31}
 P="plans/vicuna7b.json:32 plans/llama3_8b.json:8"
+B="./bench_prefill $P"
 s=$(date +%s); t() { echo "# $1 t=$(( $(date +%s) - s )) s" | tee -a "$OUT/times.txt"; tar czf "$RESULT_DIR/results.tgz" -C "$OUT" .; }
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem --format=csv,noheader > "$OUT/env.txt" 2>&1
-nproc >> "$OUT/env.txt"
+t start
 
-# NVRTC once for every kernel without a cubin (PTX kept in cubins/ for the later steps).
-{
-timeout 60 ./bench_prefill $P --compile-only --ptx-cache cubins --variants $FULLSET
-timeout 30 ./bench_prefill $P --compile-only --ptx-cache cubins --variants $PV1 --dtype f16
-} > "$OUT/compile.txt" 2>&1
-t compile
-
-# Task A: correctness against the f64 CPU reference (standard + random cases, every layer).
-{
-for pv in $PV1 $PV2; do
-  echo "== fixtures, prefill $pv"; timeout 25 ./cuda_check plans/fixture-mha.toml plans/fixture-gqa.toml --prefill-variant $pv 2>&1 | tail -8
-done
-echo "== vicuna7b f16,bf16, prefill $PV1"; timeout 45 ./cuda_check --upstream plans/vicuna7b.json --kv-heads 32 --dtypes f16,bf16 --prefill-variant $PV1 2>&1 | tail -6
-echo "== llama3_8b f16,bf16, prefill $PV1"; timeout 45 ./cuda_check --upstream plans/llama3_8b.json --kv-heads 8 --dtypes f16,bf16 --prefill-variant $PV1 2>&1 | tail -6
-echo "== llama3_8b bf16, prefill $PV2"; timeout 30 ./cuda_check --upstream plans/llama3_8b.json --kv-heads 8 --dtypes bf16 --prefill-variant $PV2 2>&1 | tail -5
-} > "$OUT/check.txt" 2>&1
-t check
-
-# Task B: variants side by side on 7 layers (outputs compared with the first variant).
-B="./bench_prefill $P --ptx-cache cubins"
-timeout 40 $B --variants $SWEEP --layers-only $LAYERS --prompts 16384 --rows 1 --reps 7 --compare --out "$OUT/sweep16k.jsonl" > "$OUT/sweep16k.md" 2>&1
-timeout 40 $B --variants $SWEEP --layers-only $LAYERS --prompts 4096 --rows 4 --reps 7 --compare --out "$OUT/sweep4k.jsonl" > "$OUT/sweep4k.md" 2>&1
-t sweep
-BEST=$(python3 pick.py "$OUT/sweep16k.jsonl" "$OUT/sweep4k.jsonl" --top 2 2> "$OUT/sweep_rank.md")
-BEST=${BEST:-2x64x2,$PV1,$PV2}
-echo "$BEST" > "$OUT/best.txt"
-# Every layer of the baseline and the two fastest variants.
-timeout 40 $B --variants $BEST --prompts 4096 --rows 1,4 --reps 9 --out "$OUT/full4k.jsonl" > "$OUT/full4k.md" 2>&1
-timeout 50 $B --variants $BEST --prompts 16384 --rows 1,2 --reps 9 --out "$OUT/full16k.jsonl" > "$OUT/full16k.md" 2>&1
-t full
-cat "$OUT/full4k.jsonl" "$OUT/full16k.jsonl" > "$OUT/moa.jsonl"
-timeout 50 python3 prefill_peers.py "$OUT/moa.jsonl" --reps 7 --flex-every 8 --flex-budget-s 20 --table "$OUT/prefill_table.md" --out "$OUT/peers.jsonl" > "$OUT/peers.log" 2>&1
-t peers
-
-{
-for pv in $PV2 $PV1; do
-  echo "== memcheck, prefill $pv"; timeout 25 compute-sanitizer --tool memcheck ./cuda_check plans/fixture-gqa.toml --dtypes bf16 --prefill-variant $pv 2>&1 | tail -4
-  echo "== racecheck, prefill $pv"; timeout 30 compute-sanitizer --tool racecheck ./cuda_check plans/fixture-gqa.toml --dtypes bf16 --prefill-variant $pv 2>&1 | tail -4
-done
-} > "$OUT/sanitizer.txt" 2>&1
-t sanitizer
+if [ "$STAGE" = 1 ]; then
+  {
+  echo "== fixtures, prefill $PV1"; timeout 15 ./cuda_check plans/fixture-mha.toml plans/fixture-gqa.toml --prefill-variant $PV1 2>&1 | tail -8
+  echo "== vicuna7b f16,bf16, prefill $PV1"; timeout 40 ./cuda_check --upstream plans/vicuna7b.json --kv-heads 32 --dtypes f16,bf16 --prefill-variant $PV1 2>&1 | tail -6
+  echo "== llama3_8b f16,bf16, prefill $PV1"; timeout 25 ./cuda_check --upstream plans/llama3_8b.json --kv-heads 8 --dtypes f16,bf16 --prefill-variant $PV1 2>&1 | tail -6
+  } > "$OUT/check.txt" 2>&1
+  cat "$OUT/check.txt"
+  t check
+  {
+  echo "== memcheck, prefill $PV1"; timeout 20 compute-sanitizer --tool memcheck ./cuda_check plans/fixture-gqa.toml --dtypes bf16 --prefill-variant $PV1 2>&1 | tail -4
+  echo "== racecheck, prefill $PV1"; timeout 25 compute-sanitizer --tool racecheck ./cuda_check plans/fixture-gqa.toml --dtypes bf16 --prefill-variant $PV1 2>&1 | tail -4
+  } > "$OUT/sanitizer.txt" 2>&1
+  cat "$OUT/sanitizer.txt"
+  t sanitizer
+  timeout 30 $B --variants $VARIANTS --layers-only $LAYERS --prompts 16384 --rows 1 --reps 5 --compare --out "$OUT/sweep16k.jsonl" > "$OUT/sweep16k.md" 2>&1
+  timeout 25 $B --variants $VARIANTS --layers-only $LAYERS --prompts 4096 --rows 4 --reps 5 --compare --out "$OUT/sweep4k.jsonl" > "$OUT/sweep4k.md" 2>&1
+  t sweep
+  python3 pick.py "$OUT/sweep16k.jsonl" "$OUT/sweep4k.jsonl" --top 3 > "$OUT/best.txt" 2> "$OUT/sweep_rank.md"
+  cat "$OUT/sweep_rank.md"
+  cat "$OUT/sweep16k.jsonl" "$OUT/sweep4k.jsonl" > "$OUT/sweep.jsonl"
+  timeout 25 python3 prefill_peers.py "$OUT/sweep.jsonl" --reps 5 --flex-budget-s 12 --table "$OUT/sweep_peers.md" --out "$OUT/sweep_peers.jsonl" > "$OUT/sweep_peers.log" 2>&1
+  tail -20 "$OUT/sweep_peers.md"
+  t peers
+else
+  timeout 45 $B --variants $VARIANTS --prompts 4096 --rows 1,4 --reps 7 --out "$OUT/full4k.jsonl" > "$OUT/full4k.md" 2>&1
+  timeout 55 $B --variants $VARIANTS --prompts 16384 --rows 1,2 --reps 7 --out "$OUT/full16k.jsonl" > "$OUT/full16k.md" 2>&1
+  t full
+  cat "$OUT/full4k.jsonl" "$OUT/full16k.jsonl" > "$OUT/moa.jsonl"
+  timeout 40 python3 prefill_peers.py "$OUT/moa.jsonl" --reps 7 --flex-every 8 --flex-budget-s 15 --table "$OUT/prefill_table.md" --out "$OUT/peers.jsonl" > "$OUT/peers.log" 2>&1
+  tail -20 "$OUT/prefill_table.md"
+  t peers
+  # The default kernel JIT-compiled by the driver from PTX, against its cubin (call 2's drift).
+  env -u MOA_CUBIN_DIR timeout 20 $B --ptx-cache ptx --variants $PV1 --layers-only $LAYERS --prompts 16384 --rows 1 --reps 7 --out "$OUT/ptx16k.jsonl" > "$OUT/ptx16k.md" 2>&1
+  t ptx
+  if [ -n "$CHECK" ]; then
+    {
+    echo "== vicuna7b bf16, prefill $PV1"; timeout 25 ./cuda_check --upstream plans/vicuna7b.json --kv-heads 32 --dtypes bf16 --prefill-variant $PV1 2>&1 | tail -5
+    echo "== llama3_8b bf16, prefill $PV1"; timeout 15 ./cuda_check --upstream plans/llama3_8b.json --kv-heads 8 --dtypes bf16 --prefill-variant $PV1 2>&1 | tail -5
+    } > "$OUT/check2.txt" 2>&1
+    cat "$OUT/check2.txt"
+    t check2
+  fi
+fi

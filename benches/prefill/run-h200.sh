@@ -50,8 +50,8 @@ if [ "$STAGE" = 1 ]; then
   tail -20 "$OUT/sweep_peers.md"
   t peers
 else
-  timeout 45 $B --variants $VARIANTS --prompts 4096 --rows 1,4 --reps 7 --out "$OUT/full4k.jsonl" > "$OUT/full4k.md" 2>&1
-  timeout 55 $B --variants $VARIANTS --prompts 16384 --rows 1,2 --reps 7 --out "$OUT/full16k.jsonl" > "$OUT/full16k.md" 2>&1
+  timeout 40 $B --variants $VARIANTS --prompts 4096 --rows 1,4 --reps 7 --out "$OUT/full4k.jsonl" > "$OUT/full4k.md" 2>&1
+  timeout 50 $B --variants $VARIANTS --prompts 16384 --rows 1,2 --reps 7 --out "$OUT/full16k.jsonl" > "$OUT/full16k.md" 2>&1
   t full
   cat "$OUT/full4k.jsonl" "$OUT/full16k.jsonl" > "$OUT/moa.jsonl"
   timeout 40 python3 prefill_peers.py "$OUT/moa.jsonl" --reps 7 --flex-every 8 --flex-budget-s 15 --table "$OUT/prefill_table.md" --out "$OUT/peers.jsonl" > "$OUT/peers.log" 2>&1
@@ -59,6 +59,7 @@ else
   t peers
   # The default kernel JIT-compiled by the driver from PTX, against its cubin (call 2's drift).
   env -u MOA_CUBIN_DIR timeout 20 $B --ptx-cache ptx --variants $PV1 --layers-only $LAYERS --prompts 16384 --rows 1 --reps 7 --out "$OUT/ptx16k.jsonl" > "$OUT/ptx16k.md" 2>&1
+  tail -16 "$OUT/ptx16k.md"
   t ptx
   if [ -n "$CHECK" ]; then
     {

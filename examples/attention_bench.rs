@@ -242,6 +242,7 @@ fn run(args: &Args) -> Result<(), String> {
             return Err(format!("--launch `{l}`: expected plain or pdl"));
         }
     }
+    let mut pdl_ok = true;
     let mut json = match &args.json {
         Some(p) => Some(std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?),
         None => None,
@@ -326,8 +327,21 @@ fn run(args: &Args) -> Result<(), String> {
                             )
                             .map_err(err)?;
                             for launch in &args.launch {
-                                let t =
-                                    time_calls(&gpu, &calls, args, launch == "pdl").map_err(err)?;
+                                let pdl = launch == "pdl";
+                                if pdl && !pdl_ok {
+                                    continue;
+                                }
+                                // A driver that refuses the attribute (or its capture)
+                                // costs the PDL column, not the run.
+                                let t = match time_calls(&gpu, &calls, args, pdl) {
+                                    Ok(t) => t,
+                                    Err(e) if pdl => {
+                                        eprintln!("PDL launches failed, timing plain launches only from here: {e}");
+                                        pdl_ok = false;
+                                        continue;
+                                    }
+                                    Err(e) => return Err(err(e)),
+                                };
                                 let rate = bytes as f64 / (t.median_us * 1e-6) / 1e12;
                                 println!(
                                 "| {} | {rows} | {prompt} | {n} | {} | {vname}{} | {} | {} | {:.1} | {:.1} | {:.2} | {:.1} | {:.2} | {:.2} | {:.2} |",

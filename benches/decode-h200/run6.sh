@@ -8,8 +8,9 @@
 #     16k, the default kernel launched plain and with PDL side by side; own dense
 #  3. decode_peers.py: dense SDPA in the same call
 #  4. wgpu_decode_bench upstream: the WGSL decode against a WGSL copy kernel (Vulkan)
-#  5. cuda_check on both upstream plans in bf16, 6. a kernel-shape sweep on the Llama
-#     layers that miss, 7. compute-sanitizer, 8. the upstream plans in f16.
+#  5. cuda_check on both upstream plans in bf16, 6. a kernel-shape sweep (more, smaller
+#     blocks per SM against the per-block fixed cost) on layers 0, 17 and the Llama
+#     layers that miss (25, 27, 29), prompt 4k, 7. compute-sanitizer, 8. the upstream plans in f16.
 # Run from the repository root; the carry folder holds the release binaries
 # (attention_bench, cuda_check, wgpu_decode_bench), cubins.tar.xz (cuda_cubins) and .gl/
 # (the Vulkan loader .debs, see .library/device/README.md).
@@ -50,7 +51,8 @@ for spec in "$L --kv-heads 8" "$V --kv-heads 32"; do
 done > $R/check-upstream-bf16.txt 2>&1
 grep -E "pass|FAIL" $R/check-upstream-bf16.txt
 pack upstream-bf16
-timeout $(cap 30) $C/attention_bench $M --variants 4x3,3x3,2x3,4x2,2x4 --layers 0,17,25,27,29 --no-dense --replays 5 \
+M4="--model vicuna-7b:32:$V --model llama-3-8b:8:$L --batch 16,4 --prompt 4096"
+timeout $(cap 30) $C/attention_bench $M4 --variants 4x3,3x3,2x3,4x2,2x4 --layers 0,17,25,27,29 --no-dense --replays 5 \
   --json $R/sweep-variants.jsonl > $R/sweep-variants.md 2> $R/sweep-variants.err
 python3 benches/decode-h200/select.py --by variant $R/sweep-variants.jsonl > $R/select-variants.txt 2>&1
 cat $R/select-variants.txt | head -30

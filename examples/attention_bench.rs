@@ -48,6 +48,11 @@ struct Args {
     /// (`runtime::worklist::ChunkPolicy`).
     #[arg(long, value_delimiter = ',', default_value = "auto")]
     chunks: Vec<String>,
+    /// Launch modes to compare on every layer, side by side: `plain` (cuLaunchKernel, as
+    /// the runtime launches) and `pdl` (programmatic dependent launch: each decode grid
+    /// may be scheduled in the previous one's tail; `CudaAttention::launch_decode_with`).
+    #[arg(long, value_delimiter = ',', default_value = "plain")]
+    launch: Vec<String>,
     /// Layers to time (default: all).
     #[arg(long, value_delimiter = ',')]
     layers: Vec<u32>,
@@ -138,13 +143,18 @@ fn prepare(
     Ok(calls)
 }
 
-fn time_calls(gpu: &CudaAttention, calls: &[DecodeCall], args: &Args) -> Result<Timing, CudaError> {
+fn time_calls(
+    gpu: &CudaAttention,
+    calls: &[DecodeCall],
+    args: &Args,
+    pdl: bool,
+) -> Result<Timing, CudaError> {
     time_graph(
         gpu.context(),
         gpu.stream(),
         args.launches,
         args.replays,
-        |i| gpu.launch_decode(&calls[i as usize % calls.len()]),
+        |i| gpu.launch_decode_with(&calls[i as usize % calls.len()], pdl),
     )
 }
 
@@ -227,6 +237,12 @@ fn run(args: &Args) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
     }
+    for l in &args.launch {
+        if l != "plain" && l != "pdl" {
+            return Err(format!("--launch `{l}`: expected plain or pdl"));
+        }
+    }
+    let mut pdl_ok = true;
     let mut json = match &args.json {
         Some(p) => Some(std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?),
         None => None,
@@ -293,7 +309,7 @@ fn run(args: &Args) -> Result<(), String> {
                                 (chunk, key_tile),
                             )
                             .map_err(err)?;
-                            let dt = time_calls(&dense, &dcalls, args).map_err(err)?;
+                            let dt = time_calls(&dense, &dcalls, args, false).map_err(err)?;
                             (dt, dcalls[0].chunk)
                         };
                         let drate = dbytes as f64 / (dt.median_us * 1e-6) / 1e12;
@@ -310,12 +326,28 @@ fn run(args: &Args) -> Result<(), String> {
                                 (chunk, key_tile),
                             )
                             .map_err(err)?;
-                            let t = time_calls(&gpu, &calls, args).map_err(err)?;
-                            let rate = bytes as f64 / (t.median_us * 1e-6) / 1e12;
-                            println!(
-                                "| {} | {rows} | {prompt} | {n} | {} | {vname} | {} | {} | {:.1} | {:.1} | {:.2} | {:.1} | {:.2} | {:.2} | {:.2} |",
+                            for launch in &args.launch {
+                                let pdl = launch == "pdl";
+                                if pdl && !pdl_ok {
+                                    continue;
+                                }
+                                // A driver that refuses the attribute (or its capture)
+                                // costs the PDL column, not the run.
+                                let t = match time_calls(&gpu, &calls, args, pdl) {
+                                    Ok(t) => t,
+                                    Err(e) if pdl => {
+                                        eprintln!("PDL launches failed, timing plain launches only from here: {e}");
+                                        pdl_ok = false;
+                                        continue;
+                                    }
+                                    Err(e) => return Err(err(e)),
+                                };
+                                let rate = bytes as f64 / (t.median_us * 1e-6) / 1e12;
+                                println!(
+                                "| {} | {rows} | {prompt} | {n} | {} | {vname}{} | {} | {} | {:.1} | {:.1} | {:.2} | {:.1} | {:.2} | {:.2} | {:.2} |",
                                 m.label,
                                 l.layer,
+                                if launch == "pdl" { " pdl" } else { "" },
                                 calls[0].chunk,
                                 calls[0].n_items(),
                                 bytes as f64 / 1e6,
@@ -326,17 +358,18 @@ fn run(args: &Args) -> Result<(), String> {
                                 rate / drate,
                                 dt.median_us / t.median_us,
                             );
-                            if let Some(f) = json.as_mut() {
-                                let line = serde_json::json!({
-                                    "impl": "moa", "model": m.label, "batch": rows, "prompt": prompt,
-                                    "n_tokens": n, "layer": l.layer, "variant": vname, "chunk_arg": cname,
-                                    "chunk": calls[0].chunk, "items": calls[0].n_items(),
-                                    "kv_bytes": bytes, "us": t.median_us, "us_min": t.min_us,
-                                    "us_max": t.max_us, "tbps": rate, "dense_us": dt.median_us,
-                                    "dense_kv_bytes": dbytes, "dense_tbps": drate,
-                                    "dense_chunk": dchunk,
-                                });
-                                writeln!(f, "{line}").map_err(|e| e.to_string())?;
+                                if let Some(f) = json.as_mut() {
+                                    let line = serde_json::json!({
+                                        "impl": "moa", "model": m.label, "batch": rows, "prompt": prompt,
+                                        "n_tokens": n, "layer": l.layer, "variant": vname, "chunk_arg": cname,
+                                        "chunk": calls[0].chunk, "items": calls[0].n_items(),
+                                        "kv_bytes": bytes, "us": t.median_us, "us_min": t.min_us,
+                                        "us_max": t.max_us, "tbps": rate, "dense_us": dt.median_us,
+                                        "dense_kv_bytes": dbytes, "dense_tbps": drate,
+                                        "dense_chunk": dchunk, "launch": launch,
+                                    });
+                                    writeln!(f, "{line}").map_err(|e| e.to_string())?;
+                                }
                             }
                         }
                     }

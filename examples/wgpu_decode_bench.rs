@@ -1,13 +1,26 @@
-//! Times one layer's WGSL decode step (decode + merge dispatches, one submit, waited for)
-//! through `runtime::wgpu::WgpuAttention` on whatever adapter wgpu picks (lavapipe here:
-//! a CPU, so the numbers compare kernel versions, not GPUs). Inputs are uploaded once;
-//! each timed iteration records, submits and waits for one step. Prints the median.
+//! Times one layer's WGSL decode step (decode + merge dispatches) through
+//! `runtime::wgpu::WgpuAttention` on whatever adapter wgpu picks. Two forms:
 //!
 //! ```sh
+//! # a moa plan on small rows (lavapipe here: a CPU, so the numbers compare kernel
+//! # versions, not GPUs): each timed iteration records, submits and waits for one step
 //! cargo run --release --example wgpu_decode_bench -- plans/fixture-gqa.toml 2 1024 100,300,600,1000
+//! # an upstream plan at the issue's sizes against a copy kernel on the same adapter
+//! # (issue 8 item 3: the decode's read rate over the bytes the plan needs, and the copy's
+//! # rate over the bytes it reads and writes)
+//! wgpu_decode_bench upstream PATH KV_HEADS LAYERS BATCHES PROMPTS
+//! wgpu_decode_bench upstream llama-3-8b.json 8 0,29 16 4096,16384
 //! ```
 //!
-//! Arguments: plan, layer, N, comma-separated row positions; optional iterations (50).
+//! First form's arguments: plan, layer, N, comma-separated row positions; optional
+//! iterations (50). Second form: an upstream MoA plan (32 layers, 32 query heads,
+//! head_dim 128, `KV_HEADS` KV heads), comma-separated layers, batches and prompts; rows
+//! sit at position N − 1 with N = prompt + 1024 (every span full), f16 storage where the
+//! adapter has it (else f32). Timing: R steps recorded into one compute pass and one
+//! submit, waited for; the time per step is (T(25) − T(5)) / 20 over medians of 5
+//! submits each, so the submit and wait overhead cancels. The copy kernel (`dst[i] =
+//! src[i]`, 16 bytes per invocation, 256 MiB each way, `MOA_COPY_MIB` to change) is
+//! timed the same way.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -33,6 +46,9 @@ fn main() -> ExitCode {
 
 fn run() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("upstream") {
+        return upstream_vs_copy(&args[1..]);
+    }
     let usage = "usage: wgpu_decode_bench PLAN LAYER N POS[,POS...] [ITERS]";
     let [plan, layer, n, pos, rest @ ..] = args.as_slice() else {
         return Err(usage.into());
@@ -114,5 +130,290 @@ fn run() -> Result<(), String> {
         times[times.len() / 2],
         times[0],
     );
+    Ok(())
+}
+
+/// Wall-clock of one submit holding `steps` repetitions of `record`, waited for.
+fn time_submit(
+    ctx: &WgpuContext,
+    steps: u32,
+    record: &dyn Fn(&mut wgpu::ComputePass<'_>, u32),
+) -> Result<f64, String> {
+    let dev = ctx.device();
+    let mut encoder = dev.create_command_encoder(&Default::default());
+    {
+        let mut pass = encoder.begin_compute_pass(&Default::default());
+        for i in 0..steps {
+            record(&mut pass, i);
+        }
+    }
+    let start = Instant::now();
+    ctx.queue().submit([encoder.finish()]);
+    dev.poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| e.to_string())?;
+    Ok(start.elapsed().as_secs_f64())
+}
+
+/// Seconds per step: (median T(25 steps) − median T(5 steps)) / 20, 5 submits each
+/// after one warm-up of each, so the submit and wait overhead cancels.
+fn per_step(
+    ctx: &WgpuContext,
+    record: &dyn Fn(&mut wgpu::ComputePass<'_>, u32),
+) -> Result<f64, String> {
+    let (lo, hi) = (5u32, 25u32);
+    let median = |steps: u32| -> Result<f64, String> {
+        time_submit(ctx, steps, record)?;
+        let mut t = (0..5)
+            .map(|_| time_submit(ctx, steps, record))
+            .collect::<Result<Vec<f64>, String>>()?;
+        t.sort_by(f64::total_cmp);
+        Ok(t[2])
+    };
+    let a = median(lo)?;
+    let b = median(hi)?;
+    Ok((b - a) / f64::from(hi - lo))
+}
+
+const COPY_WGSL: &str = r#"
+@group(0) @binding(0) var<storage, read> src: array<vec4<u32>>;
+@group(0) @binding(1) var<storage, read_write> dst: array<vec4<u32>>;
+struct Params { row: u32, per_thread: u32 }
+@group(0) @binding(2) var<uniform> params: Params;
+
+// Invocation (x, y) copies elements i, i + stride, ... (per_thread of them), with
+// stride = the invocations of the whole grid, so each pass of the grid is coalesced.
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let stride = nwg.x * nwg.y * 256u;
+    let n = arrayLength(&src);
+    var i = gid.x + gid.y * params.row;
+    for (var k = 0u; k < params.per_thread; k++) {
+        if (i < n) {
+            dst[i] = src[i];
+        }
+        i += stride;
+    }
+}
+"#;
+
+/// Bytes per second of the copy kernel (bytes read + bytes written), best of a few
+/// grid shapes (one and four 16-byte elements per invocation).
+fn copy_rate(ctx: &WgpuContext, bytes: u64) -> Result<Vec<(u32, f64)>, String> {
+    let dev = ctx.device();
+    let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some("copy"),
+        source: wgpu::ShaderSource::Wgsl(COPY_WGSL.into()),
+    });
+    let pipeline = dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some("copy"),
+        layout: None,
+        module: &module,
+        entry_point: Some("main"),
+        compilation_options: Default::default(),
+        cache: None,
+    });
+    let buf = |label: &str| {
+        dev.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        })
+    };
+    let (src, dst) = (buf("copy src"), buf("copy dst"));
+    let elems = (bytes / 16) as u32;
+    let mut out = Vec::new();
+    for per_thread in [1u32, 4] {
+        let groups = elems.div_ceil(256 * per_thread);
+        let x = groups.min(32768);
+        let y = groups.div_ceil(x);
+        let params = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("copy params"),
+            contents: bytemuck::cast_slice(&[x * 256, per_thread]),
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let bind = dev.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("copy"),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: src.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: dst.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: params.as_entire_binding(),
+                },
+            ],
+        });
+        let t = per_step(ctx, &|pass, _| {
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, &bind, &[]);
+            pass.dispatch_workgroups(x, y, 1);
+        })?;
+        out.push((per_thread, 2.0 * bytes as f64 / t));
+    }
+    Ok(out)
+}
+
+/// The second form: an upstream plan's layers against the copy kernel (see the top).
+fn upstream_vs_copy(args: &[String]) -> Result<(), String> {
+    let usage = "usage: wgpu_decode_bench upstream PATH KV_HEADS LAYERS BATCHES PROMPTS";
+    let [path, kv, layers, batches, prompts] = args else {
+        return Err(usage.into());
+    };
+    let num = |s: &str| s.parse::<u32>().map_err(|_| format!("`{s}`: {usage}"));
+    let list = |s: &str| s.split(',').map(num).collect::<Result<Vec<u32>, String>>();
+    let (kv_heads, layers, batches, prompts) =
+        (num(kv)?, list(layers)?, list(batches)?, list(prompts)?);
+    let shape = moa::plan::ModelShape {
+        name: None,
+        layers: 32,
+        q_heads: 32,
+        kv_heads,
+        head_dim: 128,
+        max_context_tokens: 262_144,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let plan = moa::plan::upstream::import(&text, path, shape).map_err(|e| e.to_string())?;
+    let ctx = WgpuContext::new().map_err(|e| e.to_string())?;
+    let storage = if ctx.has_f16() {
+        StorageType::F16
+    } else {
+        StorageType::F32
+    };
+    let info = ctx.adapter_info();
+    let limits = ctx.device().limits();
+    println!(
+        "adapter {:?} ({:?}, driver {:?} {:?}), storage {storage:?}, max storage binding {} MiB",
+        info.name,
+        info.backend,
+        info.driver,
+        info.driver_info,
+        limits.max_storage_buffer_binding_size >> 20
+    );
+    let copy_mib: u64 = std::env::var("MOA_COPY_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256);
+    let copy_bytes = (copy_mib << 20).min(limits.max_storage_buffer_binding_size / 16 * 16);
+    let copy = copy_rate(&ctx, copy_bytes)?;
+    let best_copy = copy.iter().map(|c| c.1).fold(0.0, f64::max);
+    for (per_thread, rate) in &copy {
+        println!(
+            "copy {} MiB, {per_thread} x 16 B per invocation: {:.3} TB/s (read + written)",
+            copy_bytes >> 20,
+            rate / 1e12
+        );
+        println!(
+            "{{\"impl\":\"wgpu-copy\",\"bytes\":{copy_bytes},\"per_thread\":{per_thread},\"tbps\":{}}}",
+            rate / 1e12
+        );
+    }
+    let module = lower(&plan, storage);
+    let artifacts = codegen::generate(&module, Target::Wgsl).map_err(|e| e.to_string())?;
+    let exec = WgpuAttention::new(&ctx, &module, &artifacts).map_err(|e| e.to_string())?;
+    let dev = ctx.device();
+    let s = &module.shape;
+    let (hq, d) = (s.q_heads as usize, s.head_dim as usize);
+    let elem = storage.bytes() as u64;
+    for &p in &prompts {
+        let n = p + 1024;
+        for &rows in &batches {
+            for &layer in &layers {
+                let l = layer as usize;
+                if l >= module.layers.len() {
+                    return Err(format!(
+                        "layer {layer} is out of range: the plan has {} layers",
+                        module.layers.len()
+                    ));
+                }
+                let layout = moa::lower::CacheLayout::new(&module.layers[l], &module.span, n);
+                let pos = vec![n - 1; rows as usize];
+                let cache_bytes = u64::from(rows) * u64::from(layout.row_slots) * d as u64 * elem;
+                let kv_bytes = 2 * cache_bytes;
+                let work = exec.decode_work(&layout, &pos);
+                let n_items = work.n_items();
+                let label = format!(
+                    "layer {layer} B={rows} prompt {p} (N={n}, {:.0} MB KV, {n_items} items)",
+                    kv_bytes as f64 / 1e6
+                );
+                if cache_bytes > limits.max_storage_buffer_binding_size
+                    || n_items > limits.max_compute_workgroups_per_dimension
+                {
+                    println!("{label}: skipped (a K/V binding of {cache_bytes} B or {n_items} workgroups exceeds the adapter's limits)");
+                    continue;
+                }
+                // Enough cache copies that a step's bytes, rotated, exceed the 60 MB L2 3x.
+                let copies = (180_000_000u64.div_ceil(kv_bytes)).clamp(1, 4) as usize;
+                let mut seed = 0x2545_f491u32;
+                let q: Vec<f32> = (0..rows as usize * hq * d)
+                    .map(|_| {
+                        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                        (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+                    })
+                    .collect();
+                let init = |label: &str, contents: &[u8]| {
+                    dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                        label: Some(label),
+                        contents,
+                        usage: wgpu::BufferUsages::STORAGE,
+                    })
+                };
+                let zeros = |label: &str, size: u64| {
+                    dev.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some(label),
+                        size,
+                        usage: wgpu::BufferUsages::STORAGE,
+                        mapped_at_creation: false,
+                    })
+                };
+                let row_pos = init("row_pos", bytemuck::cast_slice(&pos));
+                let qb = init("q", &tensor_bytes(&q, storage));
+                let work_b = init("work", bytemuck::cast_slice(&work.flat()));
+                let partials = zeros("partials", 4 * exec.partials_len(n_items) as u64);
+                let o = zeros("o", (rows as usize * hq * d) as u64 * elem);
+                // K/V hold zeros (wgpu zero-fills): the time does not depend on values.
+                let caches: Vec<(wgpu::Buffer, wgpu::Buffer)> = (0..copies)
+                    .map(|_| (zeros("k_cache", cache_bytes), zeros("v_cache", cache_bytes)))
+                    .collect();
+                let steps = caches
+                    .iter()
+                    .map(|(k, v)| {
+                        exec.decode_dispatches(
+                            l,
+                            n,
+                            rows,
+                            n_items,
+                            [&row_pos, &qb, k, v, &work_b, &partials, &o],
+                        )
+                        .map_err(|e| e.to_string())
+                    })
+                    .collect::<Result<Vec<_>, String>>()?;
+                let t = per_step(&ctx, &|pass, i| {
+                    for dsp in &steps[i as usize % steps.len()] {
+                        dsp.encode(pass);
+                    }
+                })?;
+                let rate = kv_bytes as f64 / t;
+                println!(
+                    "{label}: {:.1} us per step, {:.3} TB/s = {:.2} of the copy's rate",
+                    t * 1e6,
+                    rate / 1e12,
+                    rate / best_copy
+                );
+                println!(
+                    "{{\"impl\":\"wgpu-decode\",\"layer\":{layer},\"batch\":{rows},\"prompt\":{p},\"n_tokens\":{n},\"kv_bytes\":{kv_bytes},\"items\":{n_items},\"copies\":{copies},\"us\":{},\"tbps\":{},\"of_copy\":{}}}",
+                    t * 1e6,
+                    rate / 1e12,
+                    rate / best_copy
+                );
+            }
+        }
+    }
     Ok(())
 }

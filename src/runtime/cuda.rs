@@ -285,6 +285,27 @@ impl LoadedKernel {
         args: &[(Arg, ArgVal<'_>)],
         size: &LaunchSize,
     ) -> Result<(), CudaError> {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { self.launch_with(stream, args, size, false) }
+    }
+
+    /// [`Self::launch`], optionally as a programmatic dependent launch (Hopper; CUDA
+    /// `cudaLaunchAttributeProgrammaticStreamSerialization`): the grid may be scheduled
+    /// while the previous kernel on `stream` is still finishing, so its blocks become
+    /// resident in the previous grid's tail and start at once when it completes. Only
+    /// for kernels that execute `griddepcontrol.wait` before touching memory an earlier
+    /// kernel writes (the decode kernels do, see templates/cuda/decode.cu.j2); for others
+    /// the flag would be a race.
+    ///
+    /// # Safety
+    /// As [`Self::launch`]; with `programmatic`, the kernel must wait as described.
+    pub unsafe fn launch_with(
+        &self,
+        stream: &Arc<CudaStream>,
+        args: &[(Arg, ArgVal<'_>)],
+        size: &LaunchSize,
+        programmatic: bool,
+    ) -> Result<(), CudaError> {
         let mut lb = stream.launch_builder(&self.function);
         let mut values = Vec::with_capacity(self.abi.params.len());
         for p in &self.abi.params {
@@ -300,6 +321,19 @@ impl LoadedKernel {
                 })?;
             values.push(v);
         }
+        let g = self.abi.grid.dims(size);
+        let cfg = LaunchConfig {
+            grid_dim: (g[0], g[1], g[2]),
+            block_dim: (self.abi.block[0], self.abi.block[1], self.abi.block[2]),
+            shared_mem_bytes: self.abi.dynamic_shared_bytes,
+        };
+        if g.contains(&0) {
+            return Ok(());
+        }
+        if programmatic {
+            // SAFETY: as above; the caller vouches for the kernel's griddepcontrol.wait.
+            return unsafe { self.launch_programmatic(stream, &values, cfg) };
+        }
         for v in &values {
             match v {
                 ArgVal::Tensor(t) => match *t {
@@ -311,19 +345,75 @@ impl LoadedKernel {
                 ArgVal::Value(x) => lb.arg(x),
             };
         }
-        let g = self.abi.grid.dims(size);
-        let cfg = LaunchConfig {
-            grid_dim: (g[0], g[1], g[2]),
-            block_dim: (self.abi.block[0], self.abi.block[1], self.abi.block[2]),
-            shared_mem_bytes: self.abi.dynamic_shared_bytes,
-        };
-        if g.contains(&0) {
-            return Ok(());
-        }
         // SAFETY: the arguments follow the kernel's own ABI; shapes are the caller's
         // contract (see above).
         unsafe { lb.launch(cfg) }.map_err(driver(format!("launching `{}`", self.name)))?;
         Ok(())
+    }
+
+    /// `cuLaunchKernelEx` with the programmatic-stream-serialization attribute (cudarc's
+    /// launch builder sets no launch attributes). Parameters are passed as pointers to
+    /// 8-byte slots: a device pointer, or a `u32` in the slot's low bytes (little endian).
+    ///
+    /// # Safety
+    /// As [`Self::launch_with`].
+    unsafe fn launch_programmatic(
+        &self,
+        stream: &Arc<CudaStream>,
+        values: &[ArgVal<'_>],
+        cfg: LaunchConfig,
+    ) -> Result<(), CudaError> {
+        use cudarc::driver::sys;
+        use cudarc::driver::DevicePtr;
+        let mut slots: Vec<u64> = values
+            .iter()
+            .map(|v| match *v {
+                ArgVal::Tensor(DevBuf::F32(b)) => b.device_ptr(stream).0,
+                ArgVal::Tensor(DevBuf::Half(b)) => b.device_ptr(stream).0,
+                ArgVal::U32s(b) => b.device_ptr(stream).0,
+                ArgVal::F32s(b) => b.device_ptr(stream).0,
+                ArgVal::Value(x) => u64::from(x),
+            })
+            .collect();
+        let mut params: Vec<*mut std::ffi::c_void> = slots
+            .iter_mut()
+            .map(|s| (s as *mut u64).cast::<std::ffi::c_void>())
+            .collect();
+        let mut attr = sys::CUlaunchAttribute {
+            id: sys::CUlaunchAttributeID::CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION,
+            pad: [0; 4],
+            // SAFETY: a plain-old-data union; every field is valid when zeroed.
+            value: unsafe { std::mem::zeroed() },
+        };
+        attr.value.programmaticStreamSerializationAllowed = 1;
+        let config = sys::CUlaunchConfig {
+            gridDimX: cfg.grid_dim.0,
+            gridDimY: cfg.grid_dim.1,
+            gridDimZ: cfg.grid_dim.2,
+            blockDimX: cfg.block_dim.0,
+            blockDimY: cfg.block_dim.1,
+            blockDimZ: cfg.block_dim.2,
+            sharedMemBytes: cfg.shared_mem_bytes,
+            hStream: stream.cu_stream(),
+            attrs: &mut attr,
+            numAttrs: 1,
+        };
+        stream
+            .context()
+            .bind_to_thread()
+            .map_err(driver(format!("launching `{}`", self.name)))?;
+        // SAFETY: `params` points at one live slot per kernel parameter, in ABI order;
+        // `config` and `attr` outlive the call.
+        unsafe {
+            sys::cuLaunchKernelEx(
+                &config,
+                self.function.cu_function(),
+                params.as_mut_ptr(),
+                std::ptr::null_mut(),
+            )
+        }
+        .result()
+        .map_err(driver(format!("launching `{}` (programmatic)", self.name)))
     }
 }
 
@@ -743,6 +833,18 @@ impl CudaAttention {
 
     /// Queues one decode launch of a prepared call (no synchronisation).
     pub fn launch_decode(&self, call: &DecodeCall) -> Result<(), CudaError> {
+        self.launch_decode_with(call, false)
+    }
+
+    /// [`Self::launch_decode`], optionally as a programmatic dependent launch
+    /// ([`LoadedKernel::launch_with`]): the decode kernel loads its work item, then waits
+    /// for the previous grid (`griddepcontrol.wait`) before reading anything else, so the
+    /// work list must not be written by the kernel launched just before it.
+    pub fn launch_decode_with(
+        &self,
+        call: &DecodeCall,
+        programmatic: bool,
+    ) -> Result<(), CudaError> {
         let kernels = self.layer(call.layer)?;
         let s = &self.module.shape;
         let size = LaunchSize {
@@ -765,8 +867,13 @@ impl CudaAttention {
             (Arg::NItems, ArgVal::Value(call.n_items)),
         ];
         // SAFETY: prepare_decode checked every tensor against the layout and sized the
-        // work list, partials and counters from the same work list.
-        unsafe { kernels.decode.launch(&self.stream, &args, &size) }
+        // work list, partials and counters from the same work list; the decode kernels
+        // wait for the previous grid before touching anything but the work list.
+        unsafe {
+            kernels
+                .decode
+                .launch_with(&self.stream, &args, &size, programmatic)
+        }
     }
 
     /// The output of a prepared call, after its launches finished.
@@ -981,6 +1088,11 @@ pub fn check_variant(
         decode.extend(d);
     }
 
+    let programmatic = gpu
+        .ctx
+        .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)
+        .map_err(driver("reading the compute capability"))?
+        >= 9;
     let mut cases = Vec::new();
     let mut record = |name: &str, actual: &[f32], expected: &[f32]| {
         let (max_error, _) = max_abs_error(actual, expected);
@@ -1011,6 +1123,26 @@ pub fn check_variant(
             Some(1),
         )?;
         record(&format!("{} chunk=tile", c.name), &out, &c.expected);
+        if programmatic {
+            // Programmatic dependent launches (Hopper and newer): the same call three
+            // times back to back, the second and third scheduled in their predecessor's
+            // tail. Each must wait for the previous grid's merge and re-armed counters: a
+            // launch that counted a leftover arrival would merge early and write a wrong O.
+            let call = gpu.prepare_decode(
+                c.layer,
+                &c.layout,
+                &c.row_pos,
+                gpu.upload(&c.q)?,
+                gpu.upload(&c.k_cache)?,
+                gpu.upload(&c.v_cache)?,
+                Some(1),
+            )?;
+            gpu.launch_decode(&call)?;
+            gpu.launch_decode_with(&call, true)?;
+            gpu.launch_decode_with(&call, true)?;
+            let out = gpu.decode_output(&call)?;
+            record(&format!("{} chunk=tile pdl", c.name), &out, &c.expected);
+        }
     }
     Ok(CheckReport {
         storage: module.storage,

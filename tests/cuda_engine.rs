@@ -67,6 +67,19 @@ fn engine_greedy_tokens_match_the_cpu_reference_on_a_gpu() {
 }
 
 #[test]
+fn a_sampled_prefill_copies_rows_equal_to_their_own_prefill_on_a_gpu() {
+    if !gpu_present() {
+        return;
+    }
+    let mut c = like("smollm2-135m").unwrap();
+    c.n_layers = 3;
+    c.vocab_size = 1000;
+    let model = random_model(&c, 6);
+    let r = bench::sampled_prefill_check(&model, None, 90, 10, 0).unwrap();
+    assert_eq!(r.equal, r.total, "{r:?}");
+}
+
+#[test]
 fn a_request_that_does_not_fit_is_an_error_naming_the_largest_batch() {
     if !gpu_present() {
         return;

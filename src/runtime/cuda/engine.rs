@@ -75,6 +75,13 @@ pub struct CudaLlama {
     pub prefill_chunk_tokens: usize,
     /// Replay decode steps as a CUDA graph (on by default; off launches every kernel).
     pub use_graph: bool,
+    /// Benchmarks only (`moa bench --prefill-rows`): prefill computes only the first `k`
+    /// rows; every later row b gets row `b mod k`'s caches and logits by device copies.
+    /// Prompts must then all have one length. Decode is unchanged: a step reads the same
+    /// K/V slots (the work lists depend on positions, not on values), so its time is that
+    /// of a full prefill's, while the call's prefill time drops from `rows` to `k` rows
+    /// (at the largest 8B batch, ~40 s of device time).
+    pub prefill_sample_rows: Option<usize>,
     /// `cuda <GPU name>`.
     device: String,
 }
@@ -389,6 +396,7 @@ impl CudaLlama {
             weight_bytes,
             prefill_chunk_tokens: memory::DEFAULT_PREFILL_CHUNK_TOKENS,
             use_graph: true,
+            prefill_sample_rows: None,
             device,
         })
     }
@@ -834,11 +842,22 @@ impl CudaLlama {
                 st.prefill.cap
             )));
         }
+        let computed = match self.prefill_sample_rows {
+            Some(k) if k < prompts.len() => {
+                if prompts.iter().any(|p| p.len() != prompts[0].len()) {
+                    return Err(EngineError::Input(
+                        "prefill_sample_rows needs prompts of one length (rows are copied)".into(),
+                    ));
+                }
+                k.max(1)
+            }
+            _ => prompts.len(),
+        };
         // Groups of consecutive rows up to the pass capacity.
         let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
         let mut start = 0;
         let mut tokens = 0;
-        for (b, p) in prompts.iter().enumerate() {
+        for (b, p) in prompts[..computed].iter().enumerate() {
             if b > start && tokens + p.len() > st.prefill.cap {
                 groups.push(start..b);
                 start = b;
@@ -846,7 +865,7 @@ impl CudaLlama {
             }
             tokens += p.len();
         }
-        groups.push(start..prompts.len());
+        groups.push(start..computed);
         let n_tokens = st.n_tokens;
         let c = &self.config;
         let s = &self.stream;
@@ -899,11 +918,49 @@ impl CudaLlama {
             self.queue_layers(r, a, t, &attend)?;
             self.queue_head(r, a, r.last.ptr, g.start, g.len())?;
         }
+        if computed < st.rows {
+            self.replicate_rows(st, computed)?;
+        }
         if let Some(u) = &uniforms {
             st.uniforms.write(s, u).map_err(cu)?;
         }
         self.queue_choice(st, output)?;
         self.read_output(st, output)
+    }
+
+    /// Gives every row `b >= k` the caches and logits of row `b mod k` (see
+    /// [`Self::prefill_sample_rows`]): rows are contiguous in every cache and in the
+    /// logits, so rows `[0, m)` copy onto `[m, 2m)`, doubling m: O(log rows) copies.
+    fn replicate_rows(&self, st: &CudaRequest, k: usize) -> Result<(), EngineError> {
+        let c = &self.config;
+        let row_elems = c.head_dim * self.storage.bytes();
+        let mut bufs: Vec<(u64, usize)> = Vec::new();
+        for (l, layout) in st.layouts.iter().enumerate() {
+            let row = layout.row_slots as usize * row_elems;
+            bufs.push((st.k_cache[l].ptr, row));
+            bufs.push((st.v_cache[l].ptr, row));
+        }
+        bufs.push((st.logits.ptr, c.vocab_size * 4));
+        let cs = self.stream.cu_stream();
+        let mut m = k;
+        while m < st.rows {
+            let n = m.min(st.rows - m);
+            for &(ptr, row) in &bufs {
+                // SAFETY: rows [0, n) and [m, m + n) lie inside the buffer of `rows` rows
+                // and do not overlap (n <= m).
+                unsafe {
+                    cudarc::driver::result::memcpy_dtod_async(
+                        ptr + (m * row) as u64,
+                        ptr,
+                        n * row,
+                        cs,
+                    )
+                }
+                .map_err(|e| cu(super::driver("copying prefilled rows")(e)))?;
+            }
+            m += n;
+        }
+        Ok(())
     }
 
     /// Writes this step's work lists (only those that changed since the last step) for

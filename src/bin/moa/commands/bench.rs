@@ -50,6 +50,11 @@ pub struct BenchArgs {
     /// Most prompt tokens per prefill pass.
     #[arg(long, default_value_t = 8192)]
     pub prefill_chunk: usize,
+    /// Prefill computes only this many rows; the others copy their caches from them
+    /// (decode reads the same slots either way; saves device time at large batches).
+    /// Every row then holds the real K/V of a prompt of the same length. Allowed: 1 or more.
+    #[arg(long)]
+    pub prefill_rows: Option<usize>,
     /// Largest batch `max` may choose.
     #[arg(long, default_value_t = 256)]
     pub max_batch: usize,
@@ -78,6 +83,9 @@ pub struct BenchArgs {
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let dtype = storage(&args.dtype)?;
+    if args.prefill_rows == Some(0) {
+        anyhow::bail!("--prefill-rows 0: allowed 1 or more (rows the prefill computes)");
+    }
     let mut json = match &args.json {
         // Appended: several runs of one device call collect into one file.
         Some(p) => Some(
@@ -186,6 +194,21 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             )?;
         }
     }
+    if args.parity.is_some() {
+        // The benchmark's --prefill-rows shortcut: copied rows must equal prefilled ones.
+        let pm = match &model {
+            Some(m) => m.clone(),
+            None => random_model(&like_or_err("smollm2-135m")?, args.seed),
+        };
+        let r = bench::sampled_prefill_check(&pm, None, 300, 12, args.gpu)?;
+        println!(
+            "parity {:5} {} {}/{} greedy tokens equal to a full prefill's",
+            r.label, r.engine, r.equal, r.total
+        );
+        failed |= r.equal != r.total;
+        emit(serde_json::json!({"kind": "sampled_prefill", "engine": r.engine,
+            "equal": r.equal, "total": r.total, "first_difference": r.first_difference}))?;
+    }
     if args.checks_only {
         return Ok(if failed {
             ExitCode::FAILURE
@@ -209,6 +232,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             None => CudaLlama::random(&config, plan.as_ref(), dtype, args.gpu, args.seed)?,
         };
         engine.prefill_chunk_tokens = args.prefill_chunk;
+        engine.prefill_sample_rows = args.prefill_rows;
         let copy = match bw {
             Some(b) => b,
             None => {

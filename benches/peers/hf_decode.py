@@ -76,10 +76,21 @@ def kv_bytes_per_row(model, length):
 
 
 def max_rows(model, prompt, new, reserve_gib, warm=3):
-    """Rows whose bf16 static cache (and logits) fit in the free memory, less the reserve."""
+    """Rows whose bf16 static cache (and logits) fit in the free memory, less the reserve.
+
+    With GQA (KV heads < query heads) transformers' SDPA path repeats one layer's K and V
+    to every query head before the product (`repeat_kv`, sdpa_attention.py): a transient
+    of 2 x q_heads x max_cache_len x head_dim bf16 per row, counted here (on the H200 the
+    Llama-3-8B shape ran out of memory at 236 and 217 rows without it: 7.4 GiB asked).
+    """
     torch.cuda.empty_cache()
     free, _ = torch.cuda.mem_get_info()
-    per_row = kv_bytes_per_row(model, prompt + warm + new + 1) + model.config.vocab_size * 8
+    c = model.config
+    length = prompt + warm + new + 1
+    per_row = kv_bytes_per_row(model, length) + c.vocab_size * 8
+    if c.num_key_value_heads < c.num_attention_heads:
+        one_layer = kv_bytes_per_row(model, length) // c.num_hidden_layers
+        per_row += one_layer * c.num_attention_heads // c.num_key_value_heads
     return max(0, int((free - reserve_gib * 2**30) // per_row))
 
 

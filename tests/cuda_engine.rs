@@ -95,3 +95,30 @@ fn a_request_that_does_not_fit_is_an_error_naming_the_largest_batch() {
         .to_string();
     assert!(err.contains("rows fit"), "{err}");
 }
+
+/// The real SmolLM2-135M-Instruct GGUF on the H200 (`benches/engine-h200/call5.sh`):
+/// `moa generate --backend cuda --prompt "Tell me a short story about a cat."
+/// --max-new-tokens 32 --ignore-eos --print-ids` gave these ids with f32 and bf16
+/// storage, dense and with the default plan. The CPU reference (the fetched model, the
+/// same chat-template prompt) must give the same 32 greedy tokens.
+#[test]
+fn real_smollm2_cpu_reference_gives_the_tokens_the_h200_cuda_engine_generated() {
+    use moa::model::{fetch_default_model, CpuReference, Masking, Model};
+    const PROMPT: [u32; 39] = [
+        1, 9690, 198, 2683, 359, 253, 5356, 5646, 11173, 3365, 3511, 308, 34519, 28, 7018, 411,
+        407, 19712, 8182, 2, 198, 1, 4093, 198, 31530, 549, 253, 1890, 1977, 563, 253, 2644, 30, 2,
+        198, 1, 520, 9531, 198,
+    ];
+    const CUDA: [u32; 32] = [
+        2705, 1194, 28, 253, 2644, 3365, 47809, 41668, 618, 260, 3150, 28, 874, 9462, 1074, 363,
+        1994, 281, 260, 8118, 30, 2306, 761, 787, 2359, 837, 1041, 436, 28, 284, 874, 7615,
+    ];
+    let path = fetch_default_model(|line| eprintln!("{line}"))
+        .unwrap_or_else(|e| panic!("fetching the default model: {e}"))
+        .path;
+    let cpu = CpuReference::from_model(Model::load(&path).unwrap()).unwrap();
+    let got = cpu
+        .generate(&PROMPT, CUDA.len(), Masking::Dense, &[])
+        .unwrap();
+    assert_eq!(got, CUDA);
+}

@@ -206,8 +206,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             r.label, r.engine, r.equal, r.total
         );
         failed |= r.equal != r.total;
-        emit(serde_json::json!({"kind": "sampled_prefill", "engine": r.engine,
-            "equal": r.equal, "total": r.total, "first_difference": r.first_difference}))?;
+        emit(
+            serde_json::json!({"kind": "sampled_prefill", "engine": r.engine,
+            "equal": r.equal, "total": r.total, "first_difference": r.first_difference}),
+        )?;
     }
     if args.checks_only {
         return Ok(if failed {

@@ -96,6 +96,31 @@ fn a_request_that_does_not_fit_is_an_error_naming_the_largest_batch() {
     assert!(err.contains("rows fit"), "{err}");
 }
 
+#[test]
+fn a_model_that_does_not_fit_is_refused_before_any_weight_is_allocated() {
+    if !gpu_present() {
+        return;
+    }
+    // Two layers of a 65536-wide model with a 262144-wide FFN: ~206 GB of bf16 weights.
+    let mut c = like("smollm2-135m").unwrap();
+    c.n_layers = 2;
+    c.hidden_size = 65_536;
+    c.ffn_size = 262_144;
+    c.vocab_size = 1000;
+    let err = CudaLlama::random(&c, None, StorageType::Bf16, 0, 1)
+        .err()
+        .expect("206 GB of weights cannot fit one GPU")
+        .to_string();
+    assert!(
+        err.contains("GiB free") && err.contains("a smaller model"),
+        "{err}"
+    );
+    // Nothing was left behind: a small model still loads.
+    c.hidden_size = 576;
+    c.ffn_size = 1536;
+    CudaLlama::random(&c, None, StorageType::Bf16, 0, 1).unwrap();
+}
+
 /// The real SmolLM2-135M-Instruct GGUF on the H200 (`benches/engine-h200/call5.sh`):
 /// `moa generate --backend cuda --prompt "Tell me a short story about a cat."
 /// --max-new-tokens 32 --ignore-eos --print-ids` gave these ids with f32 and bf16

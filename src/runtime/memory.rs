@@ -41,6 +41,43 @@ pub fn weight_bytes(config: &LlamaConfig, storage: StorageType, lm_head: bool) -
     heads * vocab * h * e + h * f32b + c.n_layers as u64 * per_layer
 }
 
+/// Checks, before anything is uploaded, that the weights fit in `free` device bytes with
+/// `reserve` bytes to spare (the first request's caches and activations come on top and
+/// are checked by the request). Returns the weight bytes.
+///
+/// # Errors
+/// A message naming the model, the storage type, the bytes needed and free, and what
+/// would fit instead (a 2-byte storage type when `storage` is f32).
+pub fn check_weights_fit(
+    config: &LlamaConfig,
+    storage: StorageType,
+    lm_head: bool,
+    free: u64,
+    reserve: u64,
+) -> Result<u64, String> {
+    let need = weight_bytes(config, storage, lm_head);
+    if need.saturating_add(reserve) <= free {
+        return Ok(need);
+    }
+    let gib = |b: u64| b as f64 / 1073741824.0;
+    let hint = if storage.bytes() > 2
+        && weight_bytes(config, StorageType::Bf16, lm_head).saturating_add(reserve) <= free
+    {
+        "; in bf16 or f16 they would fit"
+    } else {
+        "; a smaller model, or a GPU with more free memory"
+    };
+    Err(format!(
+        "the weights of `{}` need {:.2} GiB in {:?} storage, plus a {:.2} GiB reserve; the GPU \
+         has {:.2} GiB free{hint}",
+        config.name.as_deref().unwrap_or("the model"),
+        gib(need),
+        storage,
+        gib(reserve),
+        gib(free),
+    ))
+}
+
 /// Activation bytes of a request: a pass of `cap` prefill tokens, a decode step of
 /// `rows + 1` tokens and the per-row buffers (logits f32 `[rows, vocab]`, last hidden
 /// state `[rows, hidden]`, a few u32s). Per token: the f32 residual and fused QKV, q/k/v,
@@ -196,6 +233,27 @@ mod tests {
             tied_embeddings: false,
             context_length: 64,
         }
+    }
+
+    #[test]
+    fn weights_that_do_not_fit_are_refused_before_any_upload() {
+        let c = tiny();
+        let bf16 = weight_bytes(&c, StorageType::Bf16, true);
+        let f32b = weight_bytes(&c, StorageType::F32, true);
+        assert_eq!(
+            check_weights_fit(&c, StorageType::Bf16, true, bf16 + 10, 10),
+            Ok(bf16)
+        );
+        let e = check_weights_fit(&c, StorageType::F32, true, bf16 + 10, 10).unwrap_err();
+        assert!(
+            e.contains("`tiny`")
+                && e.contains("F32")
+                && e.contains("in bf16 or f16 they would fit"),
+            "{e}"
+        );
+        let e = check_weights_fit(&c, StorageType::Bf16, true, bf16 + 9, 10).unwrap_err();
+        assert!(e.contains("a smaller model"), "{e}");
+        assert!(f32b > bf16);
     }
 
     #[test]

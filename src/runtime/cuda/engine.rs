@@ -185,6 +185,32 @@ struct CudaRequest {
     graph: Option<(Output, CudaGraph)>,
 }
 
+/// Device memory kept free beside the weights when a model is loaded (CUDA's own
+/// workspaces, cuBLAS's, the first request's small buffers).
+const WEIGHT_RESERVE_BYTES: u64 = 512 << 20;
+
+/// Free memory of `stream`'s device, in bytes, after trimming the stream-ordered pool
+/// (memory of dropped buffers stays reserved in it, invisible to `cuMemGetInfo`).
+fn device_free_bytes(stream: &Arc<CudaStream>) -> Result<u64, EngineError> {
+    let ctx = stream.context();
+    let _ = ctx.bind_to_thread();
+    stream
+        .synchronize()
+        .map_err(|e| cu(super::driver("waiting for the GPU")(e)))?;
+    let mut pool: cudarc::driver::sys::CUmemoryPool = std::ptr::null_mut();
+    // SAFETY: plain driver calls on this context's device; a failure leaves the pool
+    // as it was (the estimate is then only conservative).
+    unsafe {
+        use cudarc::driver::sys;
+        if sys::cuDeviceGetMemPool(&mut pool, ctx.cu_device()) == sys::CUresult::CUDA_SUCCESS {
+            let _ = sys::cuMemPoolTrimTo(pool, 0);
+        }
+    }
+    cudarc::driver::result::mem_get_info()
+        .map(|(free, _)| free as u64)
+        .map_err(|e| cu(super::driver("reading the free memory")(e)))
+}
+
 impl CudaLlama {
     /// Uploads `model` (weights converted to `storage`) and compiles the plan's attention
     /// kernels (`plan = None`: dense) for GPU `ordinal`.
@@ -237,6 +263,20 @@ impl CudaLlama {
         let stream = attention.stream().clone();
         let ops = OpKernels::load(&stream, storage, DEFAULT_ARCH).map_err(cu)?;
         let gemm = Gemm::new(&stream, storage).map_err(cu)?;
+        // A model that does not fit is refused here, before any weight is allocated (the
+        // context, kernels and cuBLAS handle drop with the error).
+        let has_head = match source {
+            Source::Host(m) => m.weights.output.is_some(),
+            Source::Random(_) => !config.tied_embeddings,
+        };
+        memory::check_weights_fit(
+            &config,
+            storage,
+            has_head,
+            device_free_bytes(&stream)?,
+            WEIGHT_RESERVE_BYTES,
+        )
+        .map_err(|m| EngineError::Input(format!("GPU {ordinal}: {m}")))?;
         let c = &config;
         let (hidden, ffn, vocab) = (c.hidden_size, c.ffn_size, c.vocab_size);
         let qkv_rows = (c.q_heads + 2 * c.kv_heads) * c.head_dim;
@@ -437,23 +477,7 @@ impl CudaLlama {
     /// `cuMemGetInfo`): the pool is trimmed first, so the planner sees it as free (a
     /// 7B-shape run measured 19 rows "max" after two requests instead of ~55 before).
     pub fn free_bytes(&self) -> Result<u64, EngineError> {
-        let ctx = self.stream.context();
-        let _ = ctx.bind_to_thread();
-        self.stream
-            .synchronize()
-            .map_err(|e| cu(super::driver("waiting for the GPU")(e)))?;
-        let mut pool: cudarc::driver::sys::CUmemoryPool = std::ptr::null_mut();
-        // SAFETY: plain driver calls on this context's device; a failure leaves the pool
-        // as it was (the estimate is then only conservative).
-        unsafe {
-            use cudarc::driver::sys;
-            if sys::cuDeviceGetMemPool(&mut pool, ctx.cu_device()) == sys::CUresult::CUDA_SUCCESS {
-                let _ = sys::cuMemPoolTrimTo(pool, 0);
-            }
-        }
-        cudarc::driver::result::mem_get_info()
-            .map(|(free, _)| free as u64)
-            .map_err(|e| cu(super::driver("reading the free memory")(e)))
+        device_free_bytes(&self.stream)
     }
 
     /// The memory planner: the most rows whose caches (at N = `prompt + max_new`) and

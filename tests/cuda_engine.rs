@@ -67,6 +67,22 @@ fn engine_greedy_tokens_match_the_cpu_reference_on_a_gpu() {
 }
 
 #[test]
+fn a_prefill_in_token_groups_matches_the_cpu_reference_on_a_gpu() {
+    if !gpu_present() {
+        return;
+    }
+    let mut c = like("smollm2-135m").unwrap();
+    c.n_layers = 3;
+    c.vocab_size = 1000;
+    let model = random_model(&c, 8);
+    // Groups of 16 tokens cut every row but the last (`moa bench --parity` runs the same
+    // check with a plan, whose rings the groups write in turn).
+    let prompts = vec![vec![3u32; 70], (0..33).collect(), vec![9; 5]];
+    let r = bench::grouped_prefill_check(&model, None, &prompts, 10, 16, 0).unwrap();
+    assert_eq!(r.equal, r.total, "{r:?}");
+}
+
+#[test]
 fn a_sampled_prefill_copies_rows_equal_to_their_own_prefill_on_a_gpu() {
     if !gpu_present() {
         return;

@@ -89,16 +89,33 @@ pub fn activation_bytes(
     cap: usize,
     rows: usize,
 ) -> u64 {
+    activation_bytes_sub(config, storage, cap, cap, rows)
+}
+
+/// [`activation_bytes`] when the prefill pass runs its norms, QKV and FFN products over
+/// token groups of at most `sub` tokens (`CudaLlama::prefill_sub_tokens`): only the
+/// residual, q/k/v and the attention output (what attention needs at once) stay
+/// `[cap, ·]`; the norm output, the f32 QKV and gate/up and the SwiGLU output are
+/// `[min(sub, cap), ·]`. For the Llama-2-7B shape that is 48 of the 214 KiB a token needs.
+pub fn activation_bytes_sub(
+    config: &LlamaConfig,
+    storage: StorageType,
+    cap: usize,
+    sub: usize,
+    rows: usize,
+) -> u64 {
     let c = config;
     let e = storage.bytes() as u64;
-    let per_token = c.hidden_size as u64 * (4 + e)
-        + ((c.q_heads + 2 * c.kv_heads) * c.head_dim) as u64 * (4 + e)
-        + c.q_dim() as u64 * e
-        + c.ffn_size as u64 * (8 + e)
-        + 20;
+    let qkv = ((c.q_heads + 2 * c.kv_heads) * c.head_dim) as u64;
+    // x (f32), q/k/v and the attention output, token ids and info.
+    let whole = c.hidden_size as u64 * 4 + qkv * e + c.q_dim() as u64 * e + 20;
+    // h, the f32 QKV, the f32 gate/up and the SwiGLU output.
+    let grouped = c.hidden_size as u64 * e + qkv * 4 + c.ffn_size as u64 * (8 + e);
+    let decode = rows as u64 + 1;
     let per_row = c.vocab_size as u64 * 4 + c.hidden_size as u64 * e + 64;
-    (cap as u64 + rows as u64 + 1)
-        .saturating_mul(per_token)
+    (cap as u64 + decode)
+        .saturating_mul(whole)
+        .saturating_add((sub.min(cap) as u64 + decode).saturating_mul(grouped))
         .saturating_add((rows as u64).saturating_mul(per_row))
 }
 
@@ -144,6 +161,26 @@ impl MemoryPlan {
             kv_bytes_per_row: kv_bytes_per_row(layouts, config.head_dim, storage),
             act_bytes_per_row: activation_bytes(config, storage, cap, 1) - fixed_bytes,
             fixed_bytes,
+        }
+    }
+
+    /// The same plan with the prefill pass's norms, QKV and FFN run over groups of at
+    /// most `sub` tokens ([`activation_bytes_sub`]); `None` keeps whole passes.
+    pub fn with_prefill_sub(
+        self,
+        config: &LlamaConfig,
+        storage: StorageType,
+        longest_prompt: usize,
+        prefill_chunk_tokens: usize,
+        sub: Option<usize>,
+    ) -> MemoryPlan {
+        let cap = prefill_chunk_tokens.max(longest_prompt);
+        let sub = sub.unwrap_or(cap).max(1);
+        let fixed_bytes = activation_bytes_sub(config, storage, cap, sub, 0);
+        MemoryPlan {
+            act_bytes_per_row: activation_bytes_sub(config, storage, cap, sub, 1) - fixed_bytes,
+            fixed_bytes,
+            ..self
         }
     }
 
@@ -233,6 +270,36 @@ mod tests {
             tied_embeddings: false,
             context_length: 64,
         }
+    }
+
+    #[test]
+    fn grouped_prefill_bounds_the_ffn_and_qkv_activations() {
+        let c = tiny();
+        // Whole per token: x 8·4 + q/k/v (2+1+1)·4·2 + attention output 8·2 + 20 = 100;
+        // grouped: h 8·2 + QKV 16·4 + gate/up 16·8 + SwiGLU 16·2 = 240; per row: logits
+        // 10·4 + last hidden 8·2 + 64 = 120.
+        let (whole, grouped, per_row) = (100u64, 240u64, 120u64);
+        assert_eq!(
+            activation_bytes(&c, StorageType::Bf16, 100, 3),
+            104 * (whole + grouped) + 3 * per_row
+        );
+        assert_eq!(
+            activation_bytes_sub(&c, StorageType::Bf16, 100, 10, 3),
+            104 * whole + 14 * grouped + 3 * per_row
+        );
+        // A group larger than the pass changes nothing.
+        assert_eq!(
+            activation_bytes_sub(&c, StorageType::Bf16, 100, 1000, 3),
+            activation_bytes(&c, StorageType::Bf16, 100, 3)
+        );
+        let plan = MemoryPlan::new(&c, StorageType::Bf16, true, &[], 100, 50);
+        let grouped_plan = plan.with_prefill_sub(&c, StorageType::Bf16, 100, 50, Some(10));
+        assert_eq!(grouped_plan.fixed_bytes, 101 * whole + 11 * grouped);
+        assert_eq!(grouped_plan.act_bytes_per_row, plan.act_bytes_per_row);
+        assert_eq!(
+            plan.with_prefill_sub(&c, StorageType::Bf16, 100, 50, None),
+            plan
+        );
     }
 
     #[test]

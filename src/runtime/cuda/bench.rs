@@ -296,6 +296,38 @@ pub fn parity(
     Ok(rows)
 }
 
+/// [`CudaLlama::prefill_sub_tokens`] against the CPU reference, f32: greedy `new` tokens
+/// of `prompts` after a prefill whose norms, QKV and FFN run over groups of `sub` tokens
+/// (groups that cut rows, and rows whose ring slots a later group overwrites).
+pub fn grouped_prefill_check(
+    model: &Model,
+    plan: Option<&Plan>,
+    prompts: &[Vec<u32>],
+    new: usize,
+    sub: usize,
+    ordinal: usize,
+) -> Result<ParityRow, EngineError> {
+    let cpu = CpuReference::from_model(model.clone())?;
+    let n_tokens = (prompts.iter().map(Vec::len).max().unwrap_or(0) + new) as u32;
+    let masking = match plan {
+        Some(plan) => Masking::Plan { plan, n_tokens },
+        None => Masking::Dense,
+    };
+    let want: RowTokens = prompts
+        .iter()
+        .map(|pr| cpu.generate(pr, new, masking, &[]))
+        .collect::<Result<_, _>>()?;
+    let mut engine = CudaLlama::new(model, plan, StorageType::F32, ordinal)?;
+    engine.prefill_sub_tokens = Some(sub);
+    let got = greedy(&engine, prompts, new)?;
+    Ok(agreement(
+        if plan.is_some() { "plan" } else { "dense" },
+        &format!("cuda f32, prefill groups of {sub} tokens"),
+        &got,
+        &want,
+    ))
+}
+
 /// [`CudaLlama::prefill_sample_rows`] against a full prefill, f32: 5 rows whose prompts
 /// repeat 2 prompts of `prompt` tokens (row b = prompt b mod 2), greedy `new` tokens
 /// after a full prefill and after a prefill that computes 2 rows and copies the rest.

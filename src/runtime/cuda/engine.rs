@@ -75,6 +75,12 @@ pub struct CudaLlama {
     pub prefill_chunk_tokens: usize,
     /// Replay decode steps as a CUDA graph (on by default; off launches every kernel).
     pub use_graph: bool,
+    /// Prefill runs each layer's norms, QKV product, RoPE and FFN over groups of at most
+    /// this many tokens of the pass (attention and the output projection still see the
+    /// whole pass): the f32 QKV and gate/up, the norm and SwiGLU outputs are then sized
+    /// for the group instead of the pass (`memory::activation_bytes_sub`; 48 of 214 KiB
+    /// per pass token stay for the Llama-2-7B shape). `None` (default): whole passes.
+    pub prefill_sub_tokens: Option<usize>,
     /// Benchmarks only (`moa bench --prefill-rows`): prefill computes only the first `k`
     /// rows; every later row b gets row `b mod k`'s caches and logits by device copies.
     /// Prompts must then all have one length. Decode is unchanged: a step reads the same
@@ -110,14 +116,16 @@ impl Output {
     }
 }
 
-/// Activations of one pass of up to `cap` tokens.
+/// Activations of one pass of up to `cap` tokens, whose norms, QKV and FFN run over
+/// groups of up to `sub` tokens.
 struct Act {
     cap: usize,
+    sub: usize,
     /// f32 `[cap, hidden]`: the residual stream.
     x: DevMem,
-    /// `[cap, hidden]` storage type: a norm's output (GEMM input).
+    /// `[sub, hidden]` storage type: a norm's output (GEMM input).
     h: DevMem,
-    /// f32 `[cap, (hq + 2 hkv) d]`.
+    /// f32 `[sub, (hq + 2 hkv) d]`.
     qkv: DevMem,
     /// `[cap, hq, d]`, `[cap, hkv, d]` x2, storage type.
     q: DevMem,
@@ -125,9 +133,9 @@ struct Act {
     v: DevMem,
     /// `[cap, hq, d]` storage type.
     attn: DevMem,
-    /// f32 `[cap, 2 ffn]`.
+    /// f32 `[sub, 2 ffn]`.
     gu: DevMem,
-    /// `[cap, ffn]` storage type.
+    /// `[sub, ffn]` storage type.
     ffn: DevMem,
     /// u32 `[cap]` and (position, row, last position, 0) `[cap]`.
     tokens: DevMem,
@@ -437,6 +445,7 @@ impl CudaLlama {
             prefill_chunk_tokens: memory::DEFAULT_PREFILL_CHUNK_TOKENS,
             use_graph: true,
             prefill_sample_rows: None,
+            prefill_sub_tokens: None,
             device,
         })
     }
@@ -470,6 +479,13 @@ impl CudaLlama {
             longest_prompt,
             self.prefill_chunk_tokens,
         )
+        .with_prefill_sub(
+            &self.config,
+            self.storage,
+            longest_prompt,
+            self.prefill_chunk_tokens,
+            self.prefill_sub_tokens,
+        )
     }
 
     /// Free device memory, in bytes. Memory of dropped requests goes back to the
@@ -497,22 +513,24 @@ impl CudaLlama {
         DevMem::alloc(&self.stream, bytes, what).map_err(cu)
     }
 
-    fn act(&self, cap: usize) -> Result<Act, EngineError> {
+    fn act(&self, cap: usize, sub: usize) -> Result<Act, EngineError> {
         let c = &self.config;
         let e = self.storage.bytes();
         let (d, hq, hkv) = (c.head_dim, c.q_heads, c.kv_heads);
+        let sub = sub.clamp(1, cap.max(1));
         Ok(Act {
             cap,
+            sub,
             x: self.alloc(cap * c.hidden_size * 4, "x")?,
-            h: self.alloc(cap * c.hidden_size * e, "h")?,
-            qkv: self.alloc(cap * (hq + 2 * hkv) * d * 4, "qkv")?,
+            h: self.alloc(sub * c.hidden_size * e, "h")?,
+            qkv: self.alloc(sub * (hq + 2 * hkv) * d * 4, "qkv")?,
             // Zeroed: the decode pass's spare row is read (never written) by padding items.
             q: DevMem::zeros(&self.stream, cap * hq * d * e, "q").map_err(cu)?,
             k: self.alloc(cap * hkv * d * e, "k")?,
             v: self.alloc(cap * hkv * d * e, "v")?,
             attn: self.alloc(cap * hq * d * e, "attention output")?,
-            gu: self.alloc(cap * 2 * c.ffn_size * 4, "gate_up")?,
-            ffn: self.alloc(cap * c.ffn_size * e, "ffn")?,
+            gu: self.alloc(sub * 2 * c.ffn_size * 4, "gate_up")?,
+            ffn: self.alloc(sub * c.ffn_size * e, "ffn")?,
             tokens: self.alloc(cap * 4, "tokens")?,
             tok_info: self.alloc(cap * 16, "token info")?,
         })
@@ -606,8 +624,8 @@ impl CudaLlama {
         let state = CudaRequest {
             rows,
             n_tokens,
-            prefill: self.act(cap)?,
-            decode: self.act(rows + 1)?,
+            prefill: self.act(cap, self.prefill_sub_tokens.unwrap_or(cap))?,
+            decode: self.act(rows + 1, rows + 1)?,
             layouts,
             k_cache,
             v_cache,
@@ -691,83 +709,96 @@ impl CudaLlama {
         let qkv_dim = (hq + 2 * hkv) * d;
         let tn = t as u32;
         let eps = c.rms_norm_eps;
-        // SAFETY (every launch below): buffers were sized for `a.cap` >= t tokens and the
-        // request's rows; weights for the config.
+        // SAFETY (every launch below): buffers were sized for `a.cap` >= t tokens (h, qkv,
+        // gu and ffn for `a.sub` >= every group's tokens) and the request's rows; weights
+        // for the config.
         unsafe {
             self.ops
                 .embed(s, a.tokens.ptr, self.embed.ptr, a.x.ptr, tn, hidden as u32)
                 .map_err(cu)?;
+            // Token groups of the pass for the norms, QKV, RoPE and FFN (one group unless
+            // `prefill_sub_tokens` bounds them): (first token, tokens).
+            let groups: Vec<(usize, usize)> = (0..t)
+                .step_by(a.sub.max(1))
+                .map(|t0| (t0, a.sub.min(t - t0)))
+                .collect();
+            let (e, f32b) = (self.storage.bytes() as u64, 4u64);
             for (l, w) in self.layers.iter().enumerate() {
-                self.ops
-                    .rmsnorm(
-                        s,
-                        a.x.ptr,
-                        0,
-                        w.attn_norm.ptr,
-                        a.h.ptr,
-                        tn,
-                        hidden as u32,
-                        eps,
-                    )
-                    .map_err(cu)?;
-                self.gemm
-                    .linear(a.h.ptr, w.wqkv.ptr, a.qkv.ptr, t, hidden, qkv_dim, false)
-                    .map_err(cu)?;
-                self.ops
-                    .rope_kv(
-                        s,
-                        a.qkv.ptr,
-                        a.tok_info.ptr,
-                        req.rope.ptr,
-                        req.segs[l].ptr,
-                        [a.q.ptr, a.k.ptr, a.v.ptr],
-                        [req.k_cache[l].ptr, req.v_cache[l].ptr],
-                        tn,
-                        [hq as u32, hkv as u32, d as u32],
-                        req.layouts[l].row_slots,
-                    )
-                    .map_err(cu)?;
+                for &(t0, n) in &groups {
+                    let g = t0 as u64;
+                    self.ops
+                        .rmsnorm(
+                            s,
+                            a.x.ptr + g * (hidden as u64) * f32b,
+                            0,
+                            w.attn_norm.ptr,
+                            a.h.ptr,
+                            n as u32,
+                            hidden as u32,
+                            eps,
+                        )
+                        .map_err(cu)?;
+                    self.gemm
+                        .linear(a.h.ptr, w.wqkv.ptr, a.qkv.ptr, n, hidden, qkv_dim, false)
+                        .map_err(cu)?;
+                    // Each token's cache write depends only on its own token info
+                    // (position, row, the row's last position in the pass), so groups
+                    // write the same slots as one launch over the pass.
+                    self.ops
+                        .rope_kv(
+                            s,
+                            a.qkv.ptr,
+                            a.tok_info.ptr + g * 16,
+                            req.rope.ptr,
+                            req.segs[l].ptr,
+                            [
+                                a.q.ptr + g * (hq * d) as u64 * e,
+                                a.k.ptr + g * (hkv * d) as u64 * e,
+                                a.v.ptr + g * (hkv * d) as u64 * e,
+                            ],
+                            [req.k_cache[l].ptr, req.v_cache[l].ptr],
+                            n as u32,
+                            [hq as u32, hkv as u32, d as u32],
+                            req.layouts[l].row_slots,
+                        )
+                        .map_err(cu)?;
+                }
                 attend(l)?;
                 self.gemm
                     .linear(a.attn.ptr, w.wo.ptr, a.x.ptr, t, hq * d, hidden, true)
                     .map_err(cu)?;
-                self.ops
-                    .rmsnorm(
-                        s,
-                        a.x.ptr,
-                        0,
-                        w.ffn_norm.ptr,
-                        a.h.ptr,
-                        tn,
-                        hidden as u32,
-                        eps,
-                    )
-                    .map_err(cu)?;
-                self.gemm
-                    .linear(
-                        a.h.ptr,
-                        w.w_gate_up.ptr,
-                        a.gu.ptr,
-                        t,
-                        hidden,
-                        2 * c.ffn_size,
-                        false,
-                    )
-                    .map_err(cu)?;
-                self.ops
-                    .swiglu(s, a.gu.ptr, a.ffn.ptr, tn, c.ffn_size as u32)
-                    .map_err(cu)?;
-                self.gemm
-                    .linear(
-                        a.ffn.ptr,
-                        w.w_down.ptr,
-                        a.x.ptr,
-                        t,
-                        c.ffn_size,
-                        hidden,
-                        true,
-                    )
-                    .map_err(cu)?;
+                for &(t0, n) in &groups {
+                    let x = a.x.ptr + t0 as u64 * (hidden as u64) * f32b;
+                    self.ops
+                        .rmsnorm(
+                            s,
+                            x,
+                            0,
+                            w.ffn_norm.ptr,
+                            a.h.ptr,
+                            n as u32,
+                            hidden as u32,
+                            eps,
+                        )
+                        .map_err(cu)?;
+                    self.gemm
+                        .linear(
+                            a.h.ptr,
+                            w.w_gate_up.ptr,
+                            a.gu.ptr,
+                            n,
+                            hidden,
+                            2 * c.ffn_size,
+                            false,
+                        )
+                        .map_err(cu)?;
+                    self.ops
+                        .swiglu(s, a.gu.ptr, a.ffn.ptr, n as u32, c.ffn_size as u32)
+                        .map_err(cu)?;
+                    self.gemm
+                        .linear(a.ffn.ptr, w.w_down.ptr, x, n, c.ffn_size, hidden, true)
+                        .map_err(cu)?;
+                }
             }
         }
         Ok(())

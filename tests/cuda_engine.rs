@@ -113,6 +113,35 @@ fn a_request_that_does_not_fit_is_an_error_naming_the_largest_batch() {
 }
 
 #[test]
+fn without_a_driver_the_engine_is_a_clear_error_not_a_panic() {
+    if ops::driver_present().is_ok() {
+        return;
+    }
+    let mut c = like("smollm2-135m").unwrap();
+    c.n_layers = 1;
+    // A panic caught inside the engine would still print its message and backtrace
+    // through the hook: count them (the hook is process-wide; the tests beside this one
+    // panic only when they fail).
+    static PANICS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {
+        PANICS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }));
+    let r = CudaLlama::random(&c, None, StorageType::Bf16, 0, 1);
+    std::panic::set_hook(hook);
+    assert_eq!(
+        PANICS.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "a panic was raised"
+    );
+    let err = r.err().expect("no driver here").to_string();
+    assert!(
+        err.contains("CUDA driver (libcuda.so) could not be loaded"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_model_that_does_not_fit_is_refused_before_any_weight_is_allocated() {
     if !gpu_present() {
         return;

@@ -267,6 +267,7 @@ impl CudaLlama {
             )));
         }
         let module = lower(&plan, storage);
+        ops::driver_present().map_err(cu)?;
         let attention = CudaAttention::new(&module, ordinal, DEFAULT_ARCH).map_err(cu)?;
         let stream = attention.stream().clone();
         let ops = OpKernels::load(&stream, storage, DEFAULT_ARCH).map_err(cu)?;

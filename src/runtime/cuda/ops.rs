@@ -16,8 +16,30 @@ use super::{driver, load_images, CudaError};
 use crate::codegen::Artifact;
 use crate::lower::{CacheLayout, StorageType};
 
+/// Whether the CUDA driver library can be loaded: checked before cudarc's first driver
+/// call, whose failure is a panic (caught, but its message and backtrace would reach the
+/// user's terminal through the default panic hook).
+///
+/// # Errors
+/// [`CudaError::DriverMissing`] naming the library searched for.
+pub fn driver_present() -> Result<(), CudaError> {
+    #[cfg(feature = "cuda-loading")]
+    {
+        // SAFETY: loads (and unloads) the library; no symbol is called.
+        if !unsafe { cudarc::driver::sys::is_culib_present() } {
+            return Err(CudaError::DriverMissing {
+                detail: "no libcuda.so (or libcuda.so.1) on the library search path, \
+                         LD_LIBRARY_PATH included"
+                    .into(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Opens GPU `ordinal`; a missing driver is [`CudaError::DriverMissing`], not a panic.
 pub fn open_context(ordinal: usize) -> Result<Arc<cudarc::driver::CudaContext>, CudaError> {
+    driver_present()?;
     let ctx = std::panic::catch_unwind(|| cudarc::driver::CudaContext::new(ordinal))
         .map_err(|p| CudaError::DriverMissing {
             detail: super::panic_text(p),

@@ -26,7 +26,7 @@ fn ops_compile_with_nvrtc_for_every_storage_type() {
     for s in [StorageType::F32, StorageType::F16, StorageType::Bf16] {
         match compile_artifact(&ops::artifact(s), DEFAULT_ARCH) {
             Ok(ptx) => {
-                for k in ["moa_embed", "moa_rmsnorm", "moa_rope_kv", "moa_swiglu", "moa_argmax", "moa_sample", "moa_fill_random", "moa_copy"] {
+                for k in ["moa_embed", "moa_rmsnorm", "moa_rope_kv", "moa_swiglu", "moa_norm_gemv", "moa_argmax", "moa_sample", "moa_fill_random", "moa_copy"] {
                     assert!(ptx.contains(k), "{k} missing from the {s:?} PTX");
                 }
             }
@@ -78,7 +78,21 @@ fn a_prefill_in_token_groups_matches_the_cpu_reference_on_a_gpu() {
     // Groups of 16 tokens cut every row but the last (`moa bench --parity` runs the same
     // check with a plan, whose rings the groups write in turn).
     let prompts = vec![vec![3u32; 70], (0..33).collect(), vec![9; 5]];
-    let r = bench::grouped_prefill_check(&model, None, &prompts, 10, 16, 0).unwrap();
+    let r = bench::grouped_prefill_check(&model, None, &prompts, 10, 16, false, 0).unwrap();
+    assert_eq!(r.equal, r.total, "{r:?}");
+}
+
+#[test]
+fn decode_with_fused_norm_projections_matches_the_cpu_reference_on_a_gpu() {
+    if !gpu_present() {
+        return;
+    }
+    let mut c = like("smollm2-135m").unwrap();
+    c.n_layers = 3;
+    c.vocab_size = 1000;
+    let model = random_model(&c, 9);
+    let prompts = vec![vec![4u32; 40], (0..23).collect(), vec![2; 7]];
+    let r = bench::grouped_prefill_check(&model, None, &prompts, 12, 1 << 20, true, 0).unwrap();
     assert_eq!(r.equal, r.total, "{r:?}");
 }
 

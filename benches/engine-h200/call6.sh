@@ -6,7 +6,8 @@
 #  2. The real SmolLM2 GGUF: greedy parity with the CPU reference over 3 ragged rows of
 #     400/250/130 tokens (spans from 128, rings wrap), dense and the default plan, plus
 #     the token-group prefill and the sampled prefill checks (`--parity`), with a longer cap
-#     than call 5's 60 s.
+#     than call 5's 60 s; the fused decode norms (`--fuse`) in the same checks.
+#  3. SmolLM2 16 x 4k decode with and without the fused norms, prefill in token groups.
 # Carry: `.dev-s6-engine/a` with moa.gz, hf_decode.py and the first GGUF part (as call 4),
 # then this script's rest needs the second part: run it as two calls like calls 4/5, or
 # drop step 2's --model to check on the SmolLM2-shaped random model in one call.
@@ -21,8 +22,14 @@ gunzip -c $D/moa.gz > /tmp/moa; chmod +x /tmp/moa; M=/tmp/moa
 L8=tests/fixtures/upstream-plans/gradientai--Llama-3-8B-Instruct-262k/moa_alpha_beta.json
 P50=plans/smollm2-135m-moa-50.toml
 el checks
-timeout 120 $M bench --plan $P50 --parity 32 --check-ops --checks-only --json $R/checks.jsonl > $R/checks.txt 2>&1
-el "checks rc=$?"; grep -v " ok " $R/checks.txt | tail -20; pack
+timeout 120 $M bench --plan $P50 --parity 32 --check-ops --fuse --checks-only --json $R/checks.jsonl > $R/checks.txt 2>&1
+el "checks rc=$?"; grep -v " ok " $R/checks.txt | tail -20; grep norm_gemv $R/checks.txt; pack
+el smollm2-fuse   # launches saved by the fused norms (a step is ~270 launches unfused)
+timeout 40 $M bench --like smollm2-135m --plan $P50 --prompt 4096 --batch 16 --new 20 --prefill-sub 2048 \
+  --json $R/bench.jsonl > $R/bench-smollm2.md 2>&1
+timeout 40 $M bench --like smollm2-135m --plan $P50 --prompt 4096 --batch 16 --new 20 --prefill-sub 2048 --fuse \
+  --json $R/bench.jsonl >> $R/bench-smollm2.md 2>&1
+el "smollm2 rc=$?"; cat $R/bench-smollm2.md; pack
 el 8b
 timeout 65 $M bench --like llama-3-8b --plan $L8 --no-dense --prompt 4096 --batch max --max-batch 1024 \
   --new 10 --prefill-rows 16 --json $R/bench.jsonl > $R/bench-8b.md 2>&1

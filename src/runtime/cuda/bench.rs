@@ -296,15 +296,18 @@ pub fn parity(
     Ok(rows)
 }
 
-/// [`CudaLlama::prefill_sub_tokens`] against the CPU reference, f32: greedy `new` tokens
-/// of `prompts` after a prefill whose norms, QKV and FFN run over groups of `sub` tokens
-/// (groups that cut rows, and rows whose ring slots a later group overwrites).
+/// [`CudaLlama::prefill_sub_tokens`] and [`CudaLlama::fuse_small_decode`] against the
+/// CPU reference, f32: greedy `new` tokens of `prompts` after a prefill whose norms, QKV
+/// and FFN run over groups of `sub` tokens (groups that cut rows, and rows whose ring
+/// slots a later group overwrites), decoding with the fused norm + projection kernels
+/// when `fuse`.
 pub fn grouped_prefill_check(
     model: &Model,
     plan: Option<&Plan>,
     prompts: &[Vec<u32>],
     new: usize,
     sub: usize,
+    fuse: bool,
     ordinal: usize,
 ) -> Result<ParityRow, EngineError> {
     let cpu = CpuReference::from_model(model.clone())?;
@@ -319,10 +322,14 @@ pub fn grouped_prefill_check(
         .collect::<Result<_, _>>()?;
     let mut engine = CudaLlama::new(model, plan, StorageType::F32, ordinal)?;
     engine.prefill_sub_tokens = Some(sub);
+    engine.fuse_small_decode = fuse;
     let got = greedy(&engine, prompts, new)?;
     Ok(agreement(
         if plan.is_some() { "plan" } else { "dense" },
-        &format!("cuda f32, prefill groups of {sub} tokens"),
+        &format!(
+            "cuda f32, prefill groups of {sub} tokens{}",
+            if fuse { ", fused decode norms" } else { "" }
+        ),
         &got,
         &want,
     ))

@@ -81,6 +81,12 @@ pub struct CudaLlama {
     /// for the group instead of the pass (`memory::activation_bytes_sub`; 48 of 214 KiB
     /// per pass token stay for the Llama-2-7B shape). `None` (default): whole passes.
     pub prefill_sub_tokens: Option<usize>,
+    /// Decode steps of few rows run each layer's input norm fused with the QKV product,
+    /// and the FFN norm fused with the gate/up product and SwiGLU (`moa_norm_gemv`): 6
+    /// launches a layer instead of 9, for small models whose step is bound by launches.
+    /// Used when the rows fit the kernel (`OpKernels::norm_gemv_fits`). Off by default
+    /// until checked on a GPU (`moa bench --fuse`; `--check-ops` checks the kernel).
+    pub fuse_small_decode: bool,
     /// Benchmarks only (`moa bench --prefill-rows`): prefill computes only the first `k`
     /// rows; every later row b gets row `b mod k`'s caches and logits by device copies.
     /// Prompts must then all have one length. Decode is unchanged: a step reads the same
@@ -447,6 +453,7 @@ impl CudaLlama {
             use_graph: true,
             prefill_sample_rows: None,
             prefill_sub_tokens: None,
+            fuse_small_decode: false,
             device,
         })
     }
@@ -724,24 +731,46 @@ impl CudaLlama {
                 .map(|t0| (t0, a.sub.min(t - t0)))
                 .collect();
             let (e, f32b) = (self.storage.bytes() as u64, 4u64);
+            // The fused norm + projection kernels: decode steps only (one group).
+            let fused = self.fuse_small_decode
+                && std::ptr::eq(a, &req.decode)
+                && OpKernels::norm_gemv_fits(t, hidden);
             for (l, w) in self.layers.iter().enumerate() {
                 for &(t0, n) in &groups {
                     let g = t0 as u64;
-                    self.ops
-                        .rmsnorm(
-                            s,
-                            a.x.ptr + g * (hidden as u64) * f32b,
-                            0,
-                            w.attn_norm.ptr,
-                            a.h.ptr,
-                            n as u32,
-                            hidden as u32,
-                            eps,
-                        )
-                        .map_err(cu)?;
-                    self.gemm
-                        .linear(a.h.ptr, w.wqkv.ptr, a.qkv.ptr, n, hidden, qkv_dim, false)
-                        .map_err(cu)?;
+                    let x = a.x.ptr + g * (hidden as u64) * f32b;
+                    if fused {
+                        self.ops
+                            .norm_gemv(
+                                s,
+                                x,
+                                w.attn_norm.ptr,
+                                w.wqkv.ptr,
+                                a.qkv.ptr,
+                                n as u32,
+                                hidden as u32,
+                                qkv_dim as u32,
+                                eps,
+                                false,
+                            )
+                            .map_err(cu)?;
+                    } else {
+                        self.ops
+                            .rmsnorm(
+                                s,
+                                x,
+                                0,
+                                w.attn_norm.ptr,
+                                a.h.ptr,
+                                n as u32,
+                                hidden as u32,
+                                eps,
+                            )
+                            .map_err(cu)?;
+                        self.gemm
+                            .linear(a.h.ptr, w.wqkv.ptr, a.qkv.ptr, n, hidden, qkv_dim, false)
+                            .map_err(cu)?;
+                    }
                     // Each token's cache write depends only on its own token info
                     // (position, row, the row's last position in the pass), so groups
                     // write the same slots as one launch over the pass.
@@ -770,32 +799,49 @@ impl CudaLlama {
                     .map_err(cu)?;
                 for &(t0, n) in &groups {
                     let x = a.x.ptr + t0 as u64 * (hidden as u64) * f32b;
-                    self.ops
-                        .rmsnorm(
-                            s,
-                            x,
-                            0,
-                            w.ffn_norm.ptr,
-                            a.h.ptr,
-                            n as u32,
-                            hidden as u32,
-                            eps,
-                        )
-                        .map_err(cu)?;
-                    self.gemm
-                        .linear(
-                            a.h.ptr,
-                            w.w_gate_up.ptr,
-                            a.gu.ptr,
-                            n,
-                            hidden,
-                            2 * c.ffn_size,
-                            false,
-                        )
-                        .map_err(cu)?;
-                    self.ops
-                        .swiglu(s, a.gu.ptr, a.ffn.ptr, n as u32, c.ffn_size as u32)
-                        .map_err(cu)?;
+                    if fused {
+                        self.ops
+                            .norm_gemv(
+                                s,
+                                x,
+                                w.ffn_norm.ptr,
+                                w.w_gate_up.ptr,
+                                a.ffn.ptr,
+                                n as u32,
+                                hidden as u32,
+                                c.ffn_size as u32,
+                                eps,
+                                true,
+                            )
+                            .map_err(cu)?;
+                    } else {
+                        self.ops
+                            .rmsnorm(
+                                s,
+                                x,
+                                0,
+                                w.ffn_norm.ptr,
+                                a.h.ptr,
+                                n as u32,
+                                hidden as u32,
+                                eps,
+                            )
+                            .map_err(cu)?;
+                        self.gemm
+                            .linear(
+                                a.h.ptr,
+                                w.w_gate_up.ptr,
+                                a.gu.ptr,
+                                n,
+                                hidden,
+                                2 * c.ffn_size,
+                                false,
+                            )
+                            .map_err(cu)?;
+                        self.ops
+                            .swiglu(s, a.gu.ptr, a.ffn.ptr, n as u32, c.ffn_size as u32)
+                            .map_err(cu)?;
+                    }
                     self.gemm
                         .linear(a.ffn.ptr, w.w_down.ptr, x, n, c.ffn_size, hidden, true)
                         .map_err(cu)?;

@@ -60,6 +60,11 @@ pub struct BenchArgs {
     /// checks such a prefill (groups of 37 tokens) against the CPU reference.
     #[arg(long)]
     pub prefill_sub: Option<usize>,
+    /// Decode with each layer's norms fused into the QKV and gate/up products
+    /// (`CudaLlama::fuse_small_decode`; up to 32 rows of a small model). With --parity,
+    /// the token-group check decodes this way too.
+    #[arg(long)]
+    pub fuse: bool,
     /// Largest batch `max` may choose.
     #[arg(long, default_value_t = 256)]
     pub max_batch: usize,
@@ -222,7 +227,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                     .collect()
             })
             .collect();
-        let r = bench::grouped_prefill_check(&pm, plan.as_ref(), &prompts, 16, 37, args.gpu)?;
+        let r = bench::grouped_prefill_check(
+            &pm,
+            plan.as_ref(),
+            &prompts,
+            16,
+            37,
+            args.fuse,
+            args.gpu,
+        )?;
         println!(
             "parity {:5} {} {}/{} greedy tokens equal to the CPU reference",
             r.label, r.engine, r.equal, r.total
@@ -268,6 +281,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         engine.prefill_chunk_tokens = args.prefill_chunk;
         engine.prefill_sample_rows = args.prefill_rows;
         engine.prefill_sub_tokens = args.prefill_sub;
+        engine.fuse_small_decode = args.fuse;
         let copy = match bw {
             Some(b) => b,
             None => {

@@ -26,7 +26,7 @@ fn ops_compile_with_nvrtc_for_every_storage_type() {
     for s in [StorageType::F32, StorageType::F16, StorageType::Bf16] {
         match compile_artifact(&ops::artifact(s), DEFAULT_ARCH) {
             Ok(ptx) => {
-                for k in ["moa_embed", "moa_rmsnorm", "moa_rope_kv", "moa_swiglu", "moa_argmax", "moa_sample", "moa_fill_random", "moa_copy"] {
+                for k in ["moa_embed", "moa_rmsnorm", "moa_rope_kv", "moa_swiglu", "moa_norm_gemv", "moa_argmax", "moa_sample", "moa_fill_random", "moa_copy"] {
                     assert!(ptx.contains(k), "{k} missing from the {s:?} PTX");
                 }
             }
@@ -67,6 +67,49 @@ fn engine_greedy_tokens_match_the_cpu_reference_on_a_gpu() {
 }
 
 #[test]
+fn a_prefill_in_token_groups_matches_the_cpu_reference_on_a_gpu() {
+    if !gpu_present() {
+        return;
+    }
+    let mut c = like("smollm2-135m").unwrap();
+    c.n_layers = 3;
+    c.vocab_size = 1000;
+    let model = random_model(&c, 8);
+    // Groups of 16 tokens cut every row but the last (`moa bench --parity` runs the same
+    // check with a plan, whose rings the groups write in turn).
+    let prompts = vec![vec![3u32; 70], (0..33).collect(), vec![9; 5]];
+    let r = bench::grouped_prefill_check(&model, None, &prompts, 10, 16, false, 0).unwrap();
+    assert_eq!(r.equal, r.total, "{r:?}");
+}
+
+#[test]
+fn decode_with_fused_norm_projections_matches_the_cpu_reference_on_a_gpu() {
+    if !gpu_present() {
+        return;
+    }
+    let mut c = like("smollm2-135m").unwrap();
+    c.n_layers = 3;
+    c.vocab_size = 1000;
+    let model = random_model(&c, 9);
+    let prompts = vec![vec![4u32; 40], (0..23).collect(), vec![2; 7]];
+    let r = bench::grouped_prefill_check(&model, None, &prompts, 12, 1 << 20, true, 0).unwrap();
+    assert_eq!(r.equal, r.total, "{r:?}");
+}
+
+#[test]
+fn a_sampled_prefill_copies_rows_equal_to_their_own_prefill_on_a_gpu() {
+    if !gpu_present() {
+        return;
+    }
+    let mut c = like("smollm2-135m").unwrap();
+    c.n_layers = 3;
+    c.vocab_size = 1000;
+    let model = random_model(&c, 6);
+    let r = bench::sampled_prefill_check(&model, None, 90, 10, 0).unwrap();
+    assert_eq!(r.equal, r.total, "{r:?}");
+}
+
+#[test]
 fn a_request_that_does_not_fit_is_an_error_naming_the_largest_batch() {
     if !gpu_present() {
         return;
@@ -81,4 +124,85 @@ fn a_request_that_does_not_fit_is_an_error_naming_the_largest_batch() {
         .unwrap()
         .to_string();
     assert!(err.contains("rows fit"), "{err}");
+}
+
+#[test]
+fn without_a_driver_the_engine_is_a_clear_error_not_a_panic() {
+    if ops::driver_present().is_ok() {
+        return;
+    }
+    let mut c = like("smollm2-135m").unwrap();
+    c.n_layers = 1;
+    // A panic caught inside the engine would still print its message and backtrace
+    // through the hook: count them (the hook is process-wide; the tests beside this one
+    // panic only when they fail).
+    static PANICS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {
+        PANICS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }));
+    let r = CudaLlama::random(&c, None, StorageType::Bf16, 0, 1);
+    std::panic::set_hook(hook);
+    assert_eq!(
+        PANICS.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "a panic was raised"
+    );
+    let err = r.err().expect("no driver here").to_string();
+    assert!(
+        err.contains("CUDA driver (libcuda.so) could not be loaded"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_model_that_does_not_fit_is_refused_before_any_weight_is_allocated() {
+    if !gpu_present() {
+        return;
+    }
+    // Two layers of a 65536-wide model with a 262144-wide FFN: ~206 GB of bf16 weights.
+    let mut c = like("smollm2-135m").unwrap();
+    c.n_layers = 2;
+    c.hidden_size = 65_536;
+    c.ffn_size = 262_144;
+    c.vocab_size = 1000;
+    let err = CudaLlama::random(&c, None, StorageType::Bf16, 0, 1)
+        .err()
+        .expect("206 GB of weights cannot fit one GPU")
+        .to_string();
+    assert!(
+        err.contains("GiB free") && err.contains("a smaller model"),
+        "{err}"
+    );
+    // Nothing was left behind: a small model still loads.
+    c.hidden_size = 576;
+    c.ffn_size = 1536;
+    CudaLlama::random(&c, None, StorageType::Bf16, 0, 1).unwrap();
+}
+
+/// The real SmolLM2-135M-Instruct GGUF on the H200 (`benches/engine-h200/call5.sh`):
+/// `moa generate --backend cuda --prompt "Tell me a short story about a cat."
+/// --max-new-tokens 32 --ignore-eos --print-ids` gave these ids with f32 and bf16
+/// storage, dense and with the default plan. The CPU reference (the fetched model, the
+/// same chat-template prompt) must give the same 32 greedy tokens.
+#[test]
+fn real_smollm2_cpu_reference_gives_the_tokens_the_h200_cuda_engine_generated() {
+    use moa::model::{fetch_default_model, CpuReference, Masking, Model};
+    const PROMPT: [u32; 39] = [
+        1, 9690, 198, 2683, 359, 253, 5356, 5646, 11173, 3365, 3511, 308, 34519, 28, 7018, 411,
+        407, 19712, 8182, 2, 198, 1, 4093, 198, 31530, 549, 253, 1890, 1977, 563, 253, 2644, 30, 2,
+        198, 1, 520, 9531, 198,
+    ];
+    const CUDA: [u32; 32] = [
+        2705, 1194, 28, 253, 2644, 3365, 47809, 41668, 618, 260, 3150, 28, 874, 9462, 1074, 363,
+        1994, 281, 260, 8118, 30, 2306, 761, 787, 2359, 837, 1041, 436, 28, 284, 874, 7615,
+    ];
+    let path = fetch_default_model(|line| eprintln!("{line}"))
+        .unwrap_or_else(|e| panic!("fetching the default model: {e}"))
+        .path;
+    let cpu = CpuReference::from_model(Model::load(&path).unwrap()).unwrap();
+    let got = cpu
+        .generate(&PROMPT, CUDA.len(), Masking::Dense, &[])
+        .unwrap();
+    assert_eq!(got, CUDA);
 }

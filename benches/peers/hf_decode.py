@@ -11,8 +11,19 @@ Dense attention (HF has no MoA plans).
 Timing as `moa bench`: prefill of all rows (one forward, wall clock around a
 synchronisation); decode steps after three warm-up steps (compilation, graph recording),
 the mean wall-clock per step including the next-token choice.
+
+Largest batch (`--batch max`): HF's eager prefill of every row at once runs out of memory
+long before the static cache does (at 50 x 4k rows of the 7B shape its MLP intermediate
+alone is 4.2 GiB). With `--prefill-rows K` the prefill is timed on K rows in their own
+static cache, which is then freed; the decode batch then gets a static cache of its own
+(zeros, one eager step at position prompt - 1 allocates it) and decodes from position
+`prompt`. A static-cache decode step reads all `max_cache_len` slots of every row
+whatever they hold (SDPA over the whole cache, masked), so its time is that of a
+prefilled cache; `max` = the rows whose static cache fits in the free memory after the
+weights, less `--reserve-gib` (CUDA-graph pool, logits, workspace).
 """
 import argparse
+import gc
 import json
 import sys
 import time
@@ -58,10 +69,33 @@ def static_cache(model, batch, length):
                            device="cuda", dtype=torch.bfloat16)
 
 
-def run(model, prompt, batch, new, warm=3):
-    vocab = model.config.vocab_size
-    ids = torch.randint(0, vocab, (batch, prompt), device="cuda")
-    cache = static_cache(model, batch, prompt + warm + new + 1)
+def kv_bytes_per_row(model, length):
+    c = model.config
+    head_dim = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
+    return 2 * c.num_hidden_layers * c.num_key_value_heads * head_dim * length * 2
+
+
+def max_rows(model, prompt, new, reserve_gib, warm=3):
+    """Rows whose bf16 static cache (and logits) fit in the free memory, less the reserve.
+
+    With GQA (KV heads < query heads) transformers' SDPA path repeats one layer's K and V
+    to every query head before the product (`repeat_kv`, sdpa_attention.py): a transient
+    of 2 x q_heads x max_cache_len x head_dim bf16 per row, counted here (on the H200 the
+    Llama-3-8B shape ran out of memory at 236 and 217 rows without it: 7.4 GiB asked).
+    """
+    torch.cuda.empty_cache()
+    free, _ = torch.cuda.mem_get_info()
+    c = model.config
+    length = prompt + warm + new + 1
+    per_row = kv_bytes_per_row(model, length) + c.vocab_size * 8
+    if c.num_key_value_heads < c.num_attention_heads:
+        one_layer = kv_bytes_per_row(model, length) // c.num_hidden_layers
+        per_row += one_layer * c.num_attention_heads // c.num_key_value_heads
+    return max(0, int((free - reserve_gib * 2**30) // per_row))
+
+
+def prefill(model, ids, cache):
+    prompt = ids.shape[1]
     with torch.no_grad():
         torch.cuda.synchronize()
         t0 = time.perf_counter()
@@ -69,8 +103,28 @@ def run(model, prompt, batch, new, warm=3):
                     cache_position=torch.arange(prompt, device="cuda"), logits_to_keep=1)
         tok = out.logits[:, -1].argmax(-1)
         torch.cuda.synchronize()
-        prefill_s = time.perf_counter() - t0
-        del out
+        return tok, time.perf_counter() - t0
+
+
+def run(model, prompt, batch, new, warm=3, prefill_rows=None):
+    vocab = model.config.vocab_size
+    length = prompt + warm + new + 1
+    k = batch if prefill_rows is None else min(prefill_rows, batch)
+    ids = torch.randint(0, vocab, (k, prompt), device="cuda")
+    if k < batch:
+        small = static_cache(model, k, length)
+        tok, prefill_s = prefill(model, ids, small)
+        del small, ids
+        torch.cuda.empty_cache()
+        cache = static_cache(model, batch, length)
+        tok = tok.repeat((batch + k - 1) // k)[:batch]
+        with torch.no_grad():  # allocates the cache (zeros) outside the compiled step
+            model(input_ids=tok[:, None], past_key_values=cache, use_cache=True,
+                  cache_position=torch.tensor([prompt - 1], device="cuda"))
+    else:
+        cache = static_cache(model, batch, length)
+        tok, prefill_s = prefill(model, ids, cache)
+    with torch.no_grad():
 
         def step(tok, pos):
             o = model(input_ids=tok[:, None], past_key_values=cache, use_cache=True,
@@ -91,7 +145,7 @@ def run(model, prompt, batch, new, warm=3):
             pos += 1
         _ = tok.cpu()
         step_s = (time.perf_counter() - t0) / new
-    return dict(prefill_s=prefill_s, prefill_tok_s=batch * prompt / prefill_s,
+    return dict(prefill_rows=k, prefill_s=prefill_s, prefill_tok_s=k * prompt / prefill_s,
                 step_ms=step_s * 1e3, decode_tok_s=batch / step_s, warmup_s=warm_s)
 
 
@@ -101,6 +155,10 @@ def main():
     ap.add_argument("--prompt", default="1024")
     ap.add_argument("--batch", default="1")
     ap.add_argument("--new", type=int, default=32)
+    ap.add_argument("--prefill-rows", type=int,
+                    help="time the prefill on this many rows only (see the module doc)")
+    ap.add_argument("--reserve-gib", type=float, default=5.0,
+                    help="memory `--batch max` leaves free (GiB)")
     ap.add_argument("--json")
     args = ap.parse_args()
     import transformers
@@ -111,15 +169,28 @@ def main():
     print("| peer | prompt | batch | prefill s | prefill tok/s | step ms | decode tok/s |")
     print("|---|---|---|---|---|---|---|")
     for prompt in [int(x) for x in args.prompt.split(",")]:
-        for batch in [int(x) for x in args.batch.split(",")]:
-            try:
-                r = run(model, prompt, batch, args.new)
-            except Exception as e:  # report and go on with the next shape
-                traceback.print_exc()
-                print(f"| HF static+compile | {prompt} | {batch} | failed: {type(e).__name__}: {e} |")
+        for b in args.batch.split(","):
+            batch = (max_rows(model, prompt, args.new, args.reserve_gib) if b == "max"
+                     else int(b))
+            print(f"batch {b} -> {batch} rows", file=sys.stderr, flush=True)
+            r = None
+            for attempt in range(2 if b == "max" else 1):
+                try:
+                    r = run(model, prompt, batch, args.new, prefill_rows=args.prefill_rows)
+                    break
+                except Exception as e:  # report and go on (`max`: once more, 8% fewer rows)
+                    traceback.print_exc()
+                    print(f"| HF static+compile | {prompt} | {batch} | failed: "
+                          f"{type(e).__name__}: {str(e)[:300]} |", flush=True)
+                    batch = int(batch * 0.92)
+                # Outside the except block: its traceback holds the frames (and the cache).
+                torch._dynamo.reset()
+                gc.collect()
                 torch.cuda.empty_cache()
+            if r is None:
                 continue
-            print(f"| HF static+compile | {prompt} | {batch} | {r['prefill_s']:.3f} | "
+            rows = f"{r['prefill_rows']} rows: " if r["prefill_rows"] < batch else ""
+            print(f"| HF static+compile | {prompt} | {batch} | {rows}{r['prefill_s']:.3f} | "
                   f"{r['prefill_tok_s']:.0f} | {r['step_ms']:.3f} | {r['decode_tok_s']:.0f} |",
                   flush=True)
             if out:

@@ -41,6 +41,43 @@ pub fn weight_bytes(config: &LlamaConfig, storage: StorageType, lm_head: bool) -
     heads * vocab * h * e + h * f32b + c.n_layers as u64 * per_layer
 }
 
+/// Checks, before anything is uploaded, that the weights fit in `free` device bytes with
+/// `reserve` bytes to spare (the first request's caches and activations come on top and
+/// are checked by the request). Returns the weight bytes.
+///
+/// # Errors
+/// A message naming the model, the storage type, the bytes needed and free, and what
+/// would fit instead (a 2-byte storage type when `storage` is f32).
+pub fn check_weights_fit(
+    config: &LlamaConfig,
+    storage: StorageType,
+    lm_head: bool,
+    free: u64,
+    reserve: u64,
+) -> Result<u64, String> {
+    let need = weight_bytes(config, storage, lm_head);
+    if need.saturating_add(reserve) <= free {
+        return Ok(need);
+    }
+    let gib = |b: u64| b as f64 / 1073741824.0;
+    let hint = if storage.bytes() > 2
+        && weight_bytes(config, StorageType::Bf16, lm_head).saturating_add(reserve) <= free
+    {
+        "; in bf16 or f16 they would fit"
+    } else {
+        "; a smaller model, or a GPU with more free memory"
+    };
+    Err(format!(
+        "the weights of `{}` need {:.2} GiB in {:?} storage, plus a {:.2} GiB reserve; the GPU \
+         has {:.2} GiB free{hint}",
+        config.name.as_deref().unwrap_or("the model"),
+        gib(need),
+        storage,
+        gib(reserve),
+        gib(free),
+    ))
+}
+
 /// Activation bytes of a request: a pass of `cap` prefill tokens, a decode step of
 /// `rows + 1` tokens and the per-row buffers (logits f32 `[rows, vocab]`, last hidden
 /// state `[rows, hidden]`, a few u32s). Per token: the f32 residual and fused QKV, q/k/v,
@@ -52,16 +89,33 @@ pub fn activation_bytes(
     cap: usize,
     rows: usize,
 ) -> u64 {
+    activation_bytes_sub(config, storage, cap, cap, rows)
+}
+
+/// [`activation_bytes`] when the prefill pass runs its norms, QKV and FFN products over
+/// token groups of at most `sub` tokens (`CudaLlama::prefill_sub_tokens`): only the
+/// residual, q/k/v and the attention output (what attention needs at once) stay
+/// `[cap, ·]`; the norm output, the f32 QKV and gate/up and the SwiGLU output are
+/// `[min(sub, cap), ·]`. For the Llama-2-7B shape that is 48 of the 214 KiB a token needs.
+pub fn activation_bytes_sub(
+    config: &LlamaConfig,
+    storage: StorageType,
+    cap: usize,
+    sub: usize,
+    rows: usize,
+) -> u64 {
     let c = config;
     let e = storage.bytes() as u64;
-    let per_token = c.hidden_size as u64 * (4 + e)
-        + ((c.q_heads + 2 * c.kv_heads) * c.head_dim) as u64 * (4 + e)
-        + c.q_dim() as u64 * e
-        + c.ffn_size as u64 * (8 + e)
-        + 20;
+    let qkv = ((c.q_heads + 2 * c.kv_heads) * c.head_dim) as u64;
+    // x (f32), q/k/v and the attention output, token ids and info.
+    let whole = c.hidden_size as u64 * 4 + qkv * e + c.q_dim() as u64 * e + 20;
+    // h, the f32 QKV, the f32 gate/up and the SwiGLU output.
+    let grouped = c.hidden_size as u64 * e + qkv * 4 + c.ffn_size as u64 * (8 + e);
+    let decode = rows as u64 + 1;
     let per_row = c.vocab_size as u64 * 4 + c.hidden_size as u64 * e + 64;
-    (cap as u64 + rows as u64 + 1)
-        .saturating_mul(per_token)
+    (cap as u64 + decode)
+        .saturating_mul(whole)
+        .saturating_add((sub.min(cap) as u64 + decode).saturating_mul(grouped))
         .saturating_add((rows as u64).saturating_mul(per_row))
 }
 
@@ -107,6 +161,26 @@ impl MemoryPlan {
             kv_bytes_per_row: kv_bytes_per_row(layouts, config.head_dim, storage),
             act_bytes_per_row: activation_bytes(config, storage, cap, 1) - fixed_bytes,
             fixed_bytes,
+        }
+    }
+
+    /// The same plan with the prefill pass's norms, QKV and FFN run over groups of at
+    /// most `sub` tokens ([`activation_bytes_sub`]); `None` keeps whole passes.
+    pub fn with_prefill_sub(
+        self,
+        config: &LlamaConfig,
+        storage: StorageType,
+        longest_prompt: usize,
+        prefill_chunk_tokens: usize,
+        sub: Option<usize>,
+    ) -> MemoryPlan {
+        let cap = prefill_chunk_tokens.max(longest_prompt);
+        let sub = sub.unwrap_or(cap).max(1);
+        let fixed_bytes = activation_bytes_sub(config, storage, cap, sub, 0);
+        MemoryPlan {
+            act_bytes_per_row: activation_bytes_sub(config, storage, cap, sub, 1) - fixed_bytes,
+            fixed_bytes,
+            ..self
         }
     }
 
@@ -196,6 +270,57 @@ mod tests {
             tied_embeddings: false,
             context_length: 64,
         }
+    }
+
+    #[test]
+    fn grouped_prefill_bounds_the_ffn_and_qkv_activations() {
+        let c = tiny();
+        // Whole per token: x 8·4 + q/k/v (2+1+1)·4·2 + attention output 8·2 + 20 = 100;
+        // grouped: h 8·2 + QKV 16·4 + gate/up 16·8 + SwiGLU 16·2 = 240; per row: logits
+        // 10·4 + last hidden 8·2 + 64 = 120.
+        let (whole, grouped, per_row) = (100u64, 240u64, 120u64);
+        assert_eq!(
+            activation_bytes(&c, StorageType::Bf16, 100, 3),
+            104 * (whole + grouped) + 3 * per_row
+        );
+        assert_eq!(
+            activation_bytes_sub(&c, StorageType::Bf16, 100, 10, 3),
+            104 * whole + 14 * grouped + 3 * per_row
+        );
+        // A group larger than the pass changes nothing.
+        assert_eq!(
+            activation_bytes_sub(&c, StorageType::Bf16, 100, 1000, 3),
+            activation_bytes(&c, StorageType::Bf16, 100, 3)
+        );
+        let plan = MemoryPlan::new(&c, StorageType::Bf16, true, &[], 100, 50);
+        let grouped_plan = plan.with_prefill_sub(&c, StorageType::Bf16, 100, 50, Some(10));
+        assert_eq!(grouped_plan.fixed_bytes, 101 * whole + 11 * grouped);
+        assert_eq!(grouped_plan.act_bytes_per_row, plan.act_bytes_per_row);
+        assert_eq!(
+            plan.with_prefill_sub(&c, StorageType::Bf16, 100, 50, None),
+            plan
+        );
+    }
+
+    #[test]
+    fn weights_that_do_not_fit_are_refused_before_any_upload() {
+        let c = tiny();
+        let bf16 = weight_bytes(&c, StorageType::Bf16, true);
+        let f32b = weight_bytes(&c, StorageType::F32, true);
+        assert_eq!(
+            check_weights_fit(&c, StorageType::Bf16, true, bf16 + 10, 10),
+            Ok(bf16)
+        );
+        let e = check_weights_fit(&c, StorageType::F32, true, bf16 + 10, 10).unwrap_err();
+        assert!(
+            e.contains("`tiny`")
+                && e.contains("F32")
+                && e.contains("in bf16 or f16 they would fit"),
+            "{e}"
+        );
+        let e = check_weights_fit(&c, StorageType::Bf16, true, bf16 + 9, 10).unwrap_err();
+        assert!(e.contains("a smaller model"), "{e}");
+        assert!(f32b > bf16);
     }
 
     #[test]

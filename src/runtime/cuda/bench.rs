@@ -60,7 +60,11 @@ pub struct BenchRow {
     pub batch: usize,
     pub new_tokens: usize,
     pub cuda_graph: bool,
-    /// Prefill of every row (all prompt tokens), seconds, and prompt tokens per second.
+    /// Rows the prefill computed (`batch`, or `--prefill-rows`: the rest copied their
+    /// caches from these, `CudaLlama::prefill_sample_rows`).
+    pub prefill_rows: usize,
+    /// Prefill of the computed rows (all their prompt tokens, plus the copies), seconds,
+    /// and computed prompt tokens per second.
     pub prefill_s: f64,
     pub prefill_tok_s: f64,
     /// Mean decode step (every row one token, including the host's uploads and the
@@ -83,12 +87,17 @@ impl BenchRow {
     /// One markdown table row (see [`table_header`]).
     pub fn markdown(&self) -> String {
         format!(
-            "| {} | {} | {} | {} | {} | {:.3} | {:.0} | {:.3} | {:.0} | {:.2} | {:.2} | {:.3} | {:.1}% |",
+            "| {} | {} | {} | {} | {} | {}{:.3} | {:.0} | {:.3} | {:.0} | {:.2} | {:.2} | {:.3} | {:.1}% |",
             self.label,
             self.storage,
             self.prompt,
             self.batch,
             if self.cuda_graph { "graph" } else { "launches" },
+            if self.prefill_rows < self.batch {
+                format!("{} rows: ", self.prefill_rows)
+            } else {
+                String::new()
+            },
             self.prefill_s,
             self.prefill_tok_s,
             self.step_ms,
@@ -152,6 +161,9 @@ pub fn run(
         tokens = engine.decode_tokens(&mut req, &tokens, Sampling::greedy())?;
     }
     let step_s = t0.elapsed().as_secs_f64() / steps as f64;
+    let prefill_rows = engine
+        .prefill_sample_rows
+        .map_or(spec.batch, |k| k.clamp(1, spec.batch));
     let mid = (spec.prompt + warm + steps / 2) as u32;
     let kv_read = engine.kv_read_bytes(&engine.layouts(req.n_tokens()), &vec![mid; spec.batch]);
     let roofline_s = (engine.weight_bytes() + kv_read) as f64 / copy_bytes_per_s;
@@ -162,8 +174,9 @@ pub fn run(
         batch: spec.batch,
         new_tokens: spec.new_tokens,
         cuda_graph: engine.use_graph,
+        prefill_rows,
         prefill_s,
-        prefill_tok_s: (spec.prompt * spec.batch) as f64 / prefill_s,
+        prefill_tok_s: (spec.prompt * prefill_rows) as f64 / prefill_s,
         step_ms: step_s * 1e3,
         decode_tok_s: spec.batch as f64 / step_s,
         weight_bytes: engine.weight_bytes(),
@@ -281,6 +294,74 @@ pub fn parity(
         }
     }
     Ok(rows)
+}
+
+/// [`CudaLlama::prefill_sub_tokens`] and [`CudaLlama::fuse_small_decode`] against the
+/// CPU reference, f32: greedy `new` tokens of `prompts` after a prefill whose norms, QKV
+/// and FFN run over groups of `sub` tokens (groups that cut rows, and rows whose ring
+/// slots a later group overwrites), decoding with the fused norm + projection kernels
+/// when `fuse`.
+pub fn grouped_prefill_check(
+    model: &Model,
+    plan: Option<&Plan>,
+    prompts: &[Vec<u32>],
+    new: usize,
+    sub: usize,
+    fuse: bool,
+    ordinal: usize,
+) -> Result<ParityRow, EngineError> {
+    let cpu = CpuReference::from_model(model.clone())?;
+    let n_tokens = (prompts.iter().map(Vec::len).max().unwrap_or(0) + new) as u32;
+    let masking = match plan {
+        Some(plan) => Masking::Plan { plan, n_tokens },
+        None => Masking::Dense,
+    };
+    let want: RowTokens = prompts
+        .iter()
+        .map(|pr| cpu.generate(pr, new, masking, &[]))
+        .collect::<Result<_, _>>()?;
+    let mut engine = CudaLlama::new(model, plan, StorageType::F32, ordinal)?;
+    engine.prefill_sub_tokens = Some(sub);
+    engine.fuse_small_decode = fuse;
+    let got = greedy(&engine, prompts, new)?;
+    Ok(agreement(
+        if plan.is_some() { "plan" } else { "dense" },
+        &format!(
+            "cuda f32, prefill groups of {sub} tokens{}",
+            if fuse { ", fused decode norms" } else { "" }
+        ),
+        &got,
+        &want,
+    ))
+}
+
+/// [`CudaLlama::prefill_sample_rows`] against a full prefill, f32: 5 rows whose prompts
+/// repeat 2 prompts of `prompt` tokens (row b = prompt b mod 2), greedy `new` tokens
+/// after a full prefill and after a prefill that computes 2 rows and copies the rest.
+/// The copies must give every row the caches and logits its own prefill gives.
+pub fn sampled_prefill_check(
+    model: &Model,
+    plan: Option<&Plan>,
+    prompt: usize,
+    new: usize,
+    ordinal: usize,
+) -> Result<ParityRow, EngineError> {
+    let vocab = model.config.vocab_size as u32;
+    let mut rng = StdRng::seed_from_u64(7);
+    let base: Vec<Vec<u32>> = (0..2)
+        .map(|_| (0..prompt).map(|_| rng.random_range(0..vocab)).collect())
+        .collect();
+    let prompts: Vec<Vec<u32>> = (0..5).map(|b| base[b % 2].clone()).collect();
+    let mut engine = CudaLlama::new(model, plan, StorageType::F32, ordinal)?;
+    let full = greedy(&engine, &prompts, new)?;
+    engine.prefill_sample_rows = Some(2);
+    let sampled = greedy(&engine, &prompts, new)?;
+    Ok(agreement(
+        if plan.is_some() { "plan" } else { "dense" },
+        "cuda f32, 2 of 5 rows prefilled",
+        &sampled,
+        &full,
+    ))
 }
 
 #[cfg(test)]

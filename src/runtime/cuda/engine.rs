@@ -75,6 +75,25 @@ pub struct CudaLlama {
     pub prefill_chunk_tokens: usize,
     /// Replay decode steps as a CUDA graph (on by default; off launches every kernel).
     pub use_graph: bool,
+    /// Prefill runs each layer's norms, QKV product, RoPE and FFN over groups of at most
+    /// this many tokens of the pass (attention and the output projection still see the
+    /// whole pass): the f32 QKV and gate/up, the norm and SwiGLU outputs are then sized
+    /// for the group instead of the pass (`memory::activation_bytes_sub`; 48 of 214 KiB
+    /// per pass token stay for the Llama-2-7B shape). `None` (default): whole passes.
+    pub prefill_sub_tokens: Option<usize>,
+    /// Decode steps of few rows run each layer's input norm fused with the QKV product,
+    /// and the FFN norm fused with the gate/up product and SwiGLU (`moa_norm_gemv`): 6
+    /// launches a layer instead of 9, for small models whose step is bound by launches.
+    /// Used when the rows fit the kernel (`OpKernels::norm_gemv_fits`). Off by default
+    /// until checked on a GPU (`moa bench --fuse`; `--check-ops` checks the kernel).
+    pub fuse_small_decode: bool,
+    /// Benchmarks only (`moa bench --prefill-rows`): prefill computes only the first `k`
+    /// rows; every later row b gets row `b mod k`'s caches and logits by device copies.
+    /// Prompts must then all have one length. Decode is unchanged: a step reads the same
+    /// K/V slots (the work lists depend on positions, not on values), so its time is that
+    /// of a full prefill's, while the call's prefill time drops from `rows` to `k` rows
+    /// (at the largest 8B batch, ~40 s of device time).
+    pub prefill_sample_rows: Option<usize>,
     /// `cuda <GPU name>`.
     device: String,
 }
@@ -103,14 +122,16 @@ impl Output {
     }
 }
 
-/// Activations of one pass of up to `cap` tokens.
+/// Activations of one pass of up to `cap` tokens, whose norms, QKV and FFN run over
+/// groups of up to `sub` tokens.
 struct Act {
     cap: usize,
+    sub: usize,
     /// f32 `[cap, hidden]`: the residual stream.
     x: DevMem,
-    /// `[cap, hidden]` storage type: a norm's output (GEMM input).
+    /// `[sub, hidden]` storage type: a norm's output (GEMM input).
     h: DevMem,
-    /// f32 `[cap, (hq + 2 hkv) d]`.
+    /// f32 `[sub, (hq + 2 hkv) d]`.
     qkv: DevMem,
     /// `[cap, hq, d]`, `[cap, hkv, d]` x2, storage type.
     q: DevMem,
@@ -118,9 +139,9 @@ struct Act {
     v: DevMem,
     /// `[cap, hq, d]` storage type.
     attn: DevMem,
-    /// f32 `[cap, 2 ffn]`.
+    /// f32 `[sub, 2 ffn]`.
     gu: DevMem,
-    /// `[cap, ffn]` storage type.
+    /// `[sub, ffn]` storage type.
     ffn: DevMem,
     /// u32 `[cap]` and (position, row, last position, 0) `[cap]`.
     tokens: DevMem,
@@ -178,6 +199,32 @@ struct CudaRequest {
     graph: Option<(Output, CudaGraph)>,
 }
 
+/// Device memory kept free beside the weights when a model is loaded (CUDA's own
+/// workspaces, cuBLAS's, the first request's small buffers).
+const WEIGHT_RESERVE_BYTES: u64 = 512 << 20;
+
+/// Free memory of `stream`'s device, in bytes, after trimming the stream-ordered pool
+/// (memory of dropped buffers stays reserved in it, invisible to `cuMemGetInfo`).
+fn device_free_bytes(stream: &Arc<CudaStream>) -> Result<u64, EngineError> {
+    let ctx = stream.context();
+    let _ = ctx.bind_to_thread();
+    stream
+        .synchronize()
+        .map_err(|e| cu(super::driver("waiting for the GPU")(e)))?;
+    let mut pool: cudarc::driver::sys::CUmemoryPool = std::ptr::null_mut();
+    // SAFETY: plain driver calls on this context's device; a failure leaves the pool
+    // as it was (the estimate is then only conservative).
+    unsafe {
+        use cudarc::driver::sys;
+        if sys::cuDeviceGetMemPool(&mut pool, ctx.cu_device()) == sys::CUresult::CUDA_SUCCESS {
+            let _ = sys::cuMemPoolTrimTo(pool, 0);
+        }
+    }
+    cudarc::driver::result::mem_get_info()
+        .map(|(free, _)| free as u64)
+        .map_err(|e| cu(super::driver("reading the free memory")(e)))
+}
+
 impl CudaLlama {
     /// Uploads `model` (weights converted to `storage`) and compiles the plan's attention
     /// kernels (`plan = None`: dense) for GPU `ordinal`.
@@ -226,10 +273,25 @@ impl CudaLlama {
             )));
         }
         let module = lower(&plan, storage);
+        ops::driver_present().map_err(cu)?;
         let attention = CudaAttention::new(&module, ordinal, DEFAULT_ARCH).map_err(cu)?;
         let stream = attention.stream().clone();
         let ops = OpKernels::load(&stream, storage, DEFAULT_ARCH).map_err(cu)?;
         let gemm = Gemm::new(&stream, storage).map_err(cu)?;
+        // A model that does not fit is refused here, before any weight is allocated (the
+        // context, kernels and cuBLAS handle drop with the error).
+        let has_head = match source {
+            Source::Host(m) => m.weights.output.is_some(),
+            Source::Random(_) => !config.tied_embeddings,
+        };
+        memory::check_weights_fit(
+            &config,
+            storage,
+            has_head,
+            device_free_bytes(&stream)?,
+            WEIGHT_RESERVE_BYTES,
+        )
+        .map_err(|m| EngineError::Input(format!("GPU {ordinal}: {m}")))?;
         let c = &config;
         let (hidden, ffn, vocab) = (c.hidden_size, c.ffn_size, c.vocab_size);
         let qkv_rows = (c.q_heads + 2 * c.kv_heads) * c.head_dim;
@@ -389,6 +451,9 @@ impl CudaLlama {
             weight_bytes,
             prefill_chunk_tokens: memory::DEFAULT_PREFILL_CHUNK_TOKENS,
             use_graph: true,
+            prefill_sample_rows: None,
+            prefill_sub_tokens: None,
+            fuse_small_decode: false,
             device,
         })
     }
@@ -422,6 +487,13 @@ impl CudaLlama {
             longest_prompt,
             self.prefill_chunk_tokens,
         )
+        .with_prefill_sub(
+            &self.config,
+            self.storage,
+            longest_prompt,
+            self.prefill_chunk_tokens,
+            self.prefill_sub_tokens,
+        )
     }
 
     /// Free device memory, in bytes. Memory of dropped requests goes back to the
@@ -429,23 +501,7 @@ impl CudaLlama {
     /// `cuMemGetInfo`): the pool is trimmed first, so the planner sees it as free (a
     /// 7B-shape run measured 19 rows "max" after two requests instead of ~55 before).
     pub fn free_bytes(&self) -> Result<u64, EngineError> {
-        let ctx = self.stream.context();
-        let _ = ctx.bind_to_thread();
-        self.stream
-            .synchronize()
-            .map_err(|e| cu(super::driver("waiting for the GPU")(e)))?;
-        let mut pool: cudarc::driver::sys::CUmemoryPool = std::ptr::null_mut();
-        // SAFETY: plain driver calls on this context's device; a failure leaves the pool
-        // as it was (the estimate is then only conservative).
-        unsafe {
-            use cudarc::driver::sys;
-            if sys::cuDeviceGetMemPool(&mut pool, ctx.cu_device()) == sys::CUresult::CUDA_SUCCESS {
-                let _ = sys::cuMemPoolTrimTo(pool, 0);
-            }
-        }
-        cudarc::driver::result::mem_get_info()
-            .map(|(free, _)| free as u64)
-            .map_err(|e| cu(super::driver("reading the free memory")(e)))
+        device_free_bytes(&self.stream)
     }
 
     /// The memory planner: the most rows whose caches (at N = `prompt + max_new`) and
@@ -465,22 +521,24 @@ impl CudaLlama {
         DevMem::alloc(&self.stream, bytes, what).map_err(cu)
     }
 
-    fn act(&self, cap: usize) -> Result<Act, EngineError> {
+    fn act(&self, cap: usize, sub: usize) -> Result<Act, EngineError> {
         let c = &self.config;
         let e = self.storage.bytes();
         let (d, hq, hkv) = (c.head_dim, c.q_heads, c.kv_heads);
+        let sub = sub.clamp(1, cap.max(1));
         Ok(Act {
             cap,
+            sub,
             x: self.alloc(cap * c.hidden_size * 4, "x")?,
-            h: self.alloc(cap * c.hidden_size * e, "h")?,
-            qkv: self.alloc(cap * (hq + 2 * hkv) * d * 4, "qkv")?,
+            h: self.alloc(sub * c.hidden_size * e, "h")?,
+            qkv: self.alloc(sub * (hq + 2 * hkv) * d * 4, "qkv")?,
             // Zeroed: the decode pass's spare row is read (never written) by padding items.
             q: DevMem::zeros(&self.stream, cap * hq * d * e, "q").map_err(cu)?,
             k: self.alloc(cap * hkv * d * e, "k")?,
             v: self.alloc(cap * hkv * d * e, "v")?,
             attn: self.alloc(cap * hq * d * e, "attention output")?,
-            gu: self.alloc(cap * 2 * c.ffn_size * 4, "gate_up")?,
-            ffn: self.alloc(cap * c.ffn_size * e, "ffn")?,
+            gu: self.alloc(sub * 2 * c.ffn_size * 4, "gate_up")?,
+            ffn: self.alloc(sub * c.ffn_size * e, "ffn")?,
             tokens: self.alloc(cap * 4, "tokens")?,
             tok_info: self.alloc(cap * 16, "token info")?,
         })
@@ -574,8 +632,8 @@ impl CudaLlama {
         let state = CudaRequest {
             rows,
             n_tokens,
-            prefill: self.act(cap)?,
-            decode: self.act(rows + 1)?,
+            prefill: self.act(cap, self.prefill_sub_tokens.unwrap_or(cap))?,
+            decode: self.act(rows + 1, rows + 1)?,
             layouts,
             k_cache,
             v_cache,
@@ -659,83 +717,135 @@ impl CudaLlama {
         let qkv_dim = (hq + 2 * hkv) * d;
         let tn = t as u32;
         let eps = c.rms_norm_eps;
-        // SAFETY (every launch below): buffers were sized for `a.cap` >= t tokens and the
-        // request's rows; weights for the config.
+        // SAFETY (every launch below): buffers were sized for `a.cap` >= t tokens (h, qkv,
+        // gu and ffn for `a.sub` >= every group's tokens) and the request's rows; weights
+        // for the config.
         unsafe {
             self.ops
                 .embed(s, a.tokens.ptr, self.embed.ptr, a.x.ptr, tn, hidden as u32)
                 .map_err(cu)?;
+            // Token groups of the pass for the norms, QKV, RoPE and FFN (one group unless
+            // `prefill_sub_tokens` bounds them): (first token, tokens).
+            let groups: Vec<(usize, usize)> = (0..t)
+                .step_by(a.sub.max(1))
+                .map(|t0| (t0, a.sub.min(t - t0)))
+                .collect();
+            let (e, f32b) = (self.storage.bytes() as u64, 4u64);
+            // The fused norm + projection kernels: decode steps only (one group).
+            let fused = self.fuse_small_decode
+                && std::ptr::eq(a, &req.decode)
+                && OpKernels::norm_gemv_fits(t, hidden);
             for (l, w) in self.layers.iter().enumerate() {
-                self.ops
-                    .rmsnorm(
-                        s,
-                        a.x.ptr,
-                        0,
-                        w.attn_norm.ptr,
-                        a.h.ptr,
-                        tn,
-                        hidden as u32,
-                        eps,
-                    )
-                    .map_err(cu)?;
-                self.gemm
-                    .linear(a.h.ptr, w.wqkv.ptr, a.qkv.ptr, t, hidden, qkv_dim, false)
-                    .map_err(cu)?;
-                self.ops
-                    .rope_kv(
-                        s,
-                        a.qkv.ptr,
-                        a.tok_info.ptr,
-                        req.rope.ptr,
-                        req.segs[l].ptr,
-                        [a.q.ptr, a.k.ptr, a.v.ptr],
-                        [req.k_cache[l].ptr, req.v_cache[l].ptr],
-                        tn,
-                        [hq as u32, hkv as u32, d as u32],
-                        req.layouts[l].row_slots,
-                    )
-                    .map_err(cu)?;
+                for &(t0, n) in &groups {
+                    let g = t0 as u64;
+                    let x = a.x.ptr + g * (hidden as u64) * f32b;
+                    if fused {
+                        self.ops
+                            .norm_gemv(
+                                s,
+                                x,
+                                w.attn_norm.ptr,
+                                w.wqkv.ptr,
+                                a.qkv.ptr,
+                                n as u32,
+                                hidden as u32,
+                                qkv_dim as u32,
+                                eps,
+                                false,
+                            )
+                            .map_err(cu)?;
+                    } else {
+                        self.ops
+                            .rmsnorm(
+                                s,
+                                x,
+                                0,
+                                w.attn_norm.ptr,
+                                a.h.ptr,
+                                n as u32,
+                                hidden as u32,
+                                eps,
+                            )
+                            .map_err(cu)?;
+                        self.gemm
+                            .linear(a.h.ptr, w.wqkv.ptr, a.qkv.ptr, n, hidden, qkv_dim, false)
+                            .map_err(cu)?;
+                    }
+                    // Each token's cache write depends only on its own token info
+                    // (position, row, the row's last position in the pass), so groups
+                    // write the same slots as one launch over the pass.
+                    self.ops
+                        .rope_kv(
+                            s,
+                            a.qkv.ptr,
+                            a.tok_info.ptr + g * 16,
+                            req.rope.ptr,
+                            req.segs[l].ptr,
+                            [
+                                a.q.ptr + g * (hq * d) as u64 * e,
+                                a.k.ptr + g * (hkv * d) as u64 * e,
+                                a.v.ptr + g * (hkv * d) as u64 * e,
+                            ],
+                            [req.k_cache[l].ptr, req.v_cache[l].ptr],
+                            n as u32,
+                            [hq as u32, hkv as u32, d as u32],
+                            req.layouts[l].row_slots,
+                        )
+                        .map_err(cu)?;
+                }
                 attend(l)?;
                 self.gemm
                     .linear(a.attn.ptr, w.wo.ptr, a.x.ptr, t, hq * d, hidden, true)
                     .map_err(cu)?;
-                self.ops
-                    .rmsnorm(
-                        s,
-                        a.x.ptr,
-                        0,
-                        w.ffn_norm.ptr,
-                        a.h.ptr,
-                        tn,
-                        hidden as u32,
-                        eps,
-                    )
-                    .map_err(cu)?;
-                self.gemm
-                    .linear(
-                        a.h.ptr,
-                        w.w_gate_up.ptr,
-                        a.gu.ptr,
-                        t,
-                        hidden,
-                        2 * c.ffn_size,
-                        false,
-                    )
-                    .map_err(cu)?;
-                self.ops
-                    .swiglu(s, a.gu.ptr, a.ffn.ptr, tn, c.ffn_size as u32)
-                    .map_err(cu)?;
-                self.gemm
-                    .linear(
-                        a.ffn.ptr,
-                        w.w_down.ptr,
-                        a.x.ptr,
-                        t,
-                        c.ffn_size,
-                        hidden,
-                        true,
-                    )
-                    .map_err(cu)?;
+                for &(t0, n) in &groups {
+                    let x = a.x.ptr + t0 as u64 * (hidden as u64) * f32b;
+                    if fused {
+                        self.ops
+                            .norm_gemv(
+                                s,
+                                x,
+                                w.ffn_norm.ptr,
+                                w.w_gate_up.ptr,
+                                a.ffn.ptr,
+                                n as u32,
+                                hidden as u32,
+                                c.ffn_size as u32,
+                                eps,
+                                true,
+                            )
+                            .map_err(cu)?;
+                    } else {
+                        self.ops
+                            .rmsnorm(
+                                s,
+                                x,
+                                0,
+                                w.ffn_norm.ptr,
+                                a.h.ptr,
+                                n as u32,
+                                hidden as u32,
+                                eps,
+                            )
+                            .map_err(cu)?;
+                        self.gemm
+                            .linear(
+                                a.h.ptr,
+                                w.w_gate_up.ptr,
+                                a.gu.ptr,
+                                n,
+                                hidden,
+                                2 * c.ffn_size,
+                                false,
+                            )
+                            .map_err(cu)?;
+                        self.ops
+                            .swiglu(s, a.gu.ptr, a.ffn.ptr, n as u32, c.ffn_size as u32)
+                            .map_err(cu)?;
+                    }
+                    self.gemm
+                        .linear(a.ffn.ptr, w.w_down.ptr, x, n, c.ffn_size, hidden, true)
+                        .map_err(cu)?;
+                }
             }
         }
         Ok(())
@@ -834,11 +944,22 @@ impl CudaLlama {
                 st.prefill.cap
             )));
         }
+        let computed = match self.prefill_sample_rows {
+            Some(k) if k < prompts.len() => {
+                if prompts.iter().any(|p| p.len() != prompts[0].len()) {
+                    return Err(EngineError::Input(
+                        "prefill_sample_rows needs prompts of one length (rows are copied)".into(),
+                    ));
+                }
+                k.max(1)
+            }
+            _ => prompts.len(),
+        };
         // Groups of consecutive rows up to the pass capacity.
         let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
         let mut start = 0;
         let mut tokens = 0;
-        for (b, p) in prompts.iter().enumerate() {
+        for (b, p) in prompts[..computed].iter().enumerate() {
             if b > start && tokens + p.len() > st.prefill.cap {
                 groups.push(start..b);
                 start = b;
@@ -846,7 +967,7 @@ impl CudaLlama {
             }
             tokens += p.len();
         }
-        groups.push(start..prompts.len());
+        groups.push(start..computed);
         let n_tokens = st.n_tokens;
         let c = &self.config;
         let s = &self.stream;
@@ -899,11 +1020,49 @@ impl CudaLlama {
             self.queue_layers(r, a, t, &attend)?;
             self.queue_head(r, a, r.last.ptr, g.start, g.len())?;
         }
+        if computed < st.rows {
+            self.replicate_rows(st, computed)?;
+        }
         if let Some(u) = &uniforms {
             st.uniforms.write(s, u).map_err(cu)?;
         }
         self.queue_choice(st, output)?;
         self.read_output(st, output)
+    }
+
+    /// Gives every row `b >= k` the caches and logits of row `b mod k` (see
+    /// [`Self::prefill_sample_rows`]): rows are contiguous in every cache and in the
+    /// logits, so rows `[0, m)` copy onto `[m, 2m)`, doubling m: O(log rows) copies.
+    fn replicate_rows(&self, st: &CudaRequest, k: usize) -> Result<(), EngineError> {
+        let c = &self.config;
+        let row_elems = c.head_dim * self.storage.bytes();
+        let mut bufs: Vec<(u64, usize)> = Vec::new();
+        for (l, layout) in st.layouts.iter().enumerate() {
+            let row = layout.row_slots as usize * row_elems;
+            bufs.push((st.k_cache[l].ptr, row));
+            bufs.push((st.v_cache[l].ptr, row));
+        }
+        bufs.push((st.logits.ptr, c.vocab_size * 4));
+        let cs = self.stream.cu_stream();
+        let mut m = k;
+        while m < st.rows {
+            let n = m.min(st.rows - m);
+            for &(ptr, row) in &bufs {
+                // SAFETY: rows [0, n) and [m, m + n) lie inside the buffer of `rows` rows
+                // and do not overlap (n <= m).
+                unsafe {
+                    cudarc::driver::result::memcpy_dtod_async(
+                        ptr + (m * row) as u64,
+                        ptr,
+                        n * row,
+                        cs,
+                    )
+                }
+                .map_err(|e| cu(super::driver("copying prefilled rows")(e)))?;
+            }
+            m += n;
+        }
+        Ok(())
     }
 
     /// Writes this step's work lists (only those that changed since the last step) for

@@ -138,6 +138,76 @@ extern "C" __global__ void moa_swiglu(const float* __restrict__ gu, elem_t* __re
     out[(size_t)t * ffn + j] = from_f32(g / (1.f + expf(-g)) * u);
 }
 
+// A decode projection of a few rows fused with its input RMSNorm (small models, whose
+// decode step is bound by its launches, not its bytes). Per row r < n_rows:
+// h = x[r] / sqrt(mean(x[r]^2) + eps) * norm_w, rounded to elem_t as moa_rmsnorm stores
+// it; then for each output j < n_out
+//   mode 0: out_f32[r, j] = sum_k W[j, k] h[k]                         (QKV projection)
+//   mode 1: out_elem[r, j] = silu(g) * u, g = sum_k W[j, k] h[k],
+//           u = sum_k W[n_out + j, k] h[k]                             (gate/up + SwiGLU)
+// W: [n_out (2 n_out in mode 1), hidden] elem_t. One warp per output, 8 per block of 256
+// threads; every block normalizes the rows into dynamic shared memory (n_rows * hidden
+// floats, n_rows <= NORM_GEMV_ROWS). Grid (ceil(n_out / 8)).
+#define NORM_GEMV_ROWS 32
+extern "C" __global__ void moa_norm_gemv(const float* __restrict__ x, const float* __restrict__ norm_w,
+                                         const elem_t* __restrict__ w, void* __restrict__ out,
+                                         unsigned n_rows, unsigned hidden, unsigned n_out, float eps,
+                                         unsigned mode) {
+    extern __shared__ float hs[];
+    __shared__ float red[THREADS / 32];
+    for (unsigned r = 0; r < n_rows; ++r) {
+        const float* xr = x + (size_t)r * hidden;
+        float ss = 0.f;
+        for (unsigned i = threadIdx.x; i < hidden; i += THREADS) {
+            const float v = xr[i];
+            ss += v * v;
+        }
+        const float inv = rsqrtf(block_sum(ss, red) / (float)hidden + eps);
+        for (unsigned i = threadIdx.x; i < hidden; i += THREADS)
+            hs[r * hidden + i] = to_f32(from_f32(xr[i] * inv * norm_w[i]));
+    }
+    __syncthreads();
+    const unsigned warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const unsigned j = blockIdx.x * (THREADS / 32) + warp;
+    if (j >= n_out) return;  // no barrier follows
+    float a[NORM_GEMV_ROWS], b[NORM_GEMV_ROWS];
+#pragma unroll
+    for (int r = 0; r < NORM_GEMV_ROWS; ++r) {
+        a[r] = 0.f;
+        b[r] = 0.f;
+    }
+    const elem_t* wa = w + (size_t)j * hidden;
+    const elem_t* wb = w + (size_t)(n_out + j) * hidden;
+    for (unsigned k = lane; k < hidden; k += 32) {
+        const float va = to_f32(wa[k]);
+        const float vb = mode ? to_f32(wb[k]) : 0.f;
+#pragma unroll
+        for (int r = 0; r < NORM_GEMV_ROWS; ++r) {
+            if (r < (int)n_rows) {
+                const float h = hs[r * hidden + k];
+                a[r] += va * h;
+                b[r] += vb * h;
+            }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < NORM_GEMV_ROWS; ++r) {
+        if (r < (int)n_rows) {
+            float g = a[r], u = b[r];
+            for (int o = 16; o > 0; o >>= 1) {
+                g += __shfl_xor_sync(0xffffffffu, g, o);
+                u += __shfl_xor_sync(0xffffffffu, u, o);
+            }
+            if (lane == 0) {
+                if (mode)
+                    ((elem_t*)out)[(size_t)r * n_out + j] = from_f32(g / (1.f + expf(-g)) * u);
+                else
+                    ((float*)out)[(size_t)r * n_out + j] = g;
+            }
+        }
+    }
+}
+
 // tokens[r] = index of the largest logit of row r (the first on ties, NaN never wins), as
 // model::reference::argmax. One block of 256 threads per row.
 extern "C" __global__ void moa_argmax(const float* __restrict__ logits, unsigned* __restrict__ tokens,

@@ -16,8 +16,33 @@ use super::{driver, load_images, CudaError};
 use crate::codegen::Artifact;
 use crate::lower::{CacheLayout, StorageType};
 
+/// Whether the CUDA driver library can be loaded: checked before cudarc's first driver
+/// call, whose failure is a panic (caught, but its message and backtrace would reach the
+/// user's terminal through the default panic hook).
+///
+/// # Errors
+/// [`CudaError::DriverMissing`] naming the library searched for.
+pub fn driver_present() -> Result<(), CudaError> {
+    #[cfg(feature = "cuda-loading")]
+    {
+        // SAFETY: loads (and unloads) the library; no symbol is called.
+        if !unsafe { cudarc::driver::sys::is_culib_present() } {
+            return Err(CudaError::DriverMissing {
+                detail: "no libcuda.so (or libcuda.so.1) on the library search path, \
+                         LD_LIBRARY_PATH included"
+                    .into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Most rows [`OpKernels::norm_gemv`] takes (`NORM_GEMV_ROWS` in `ops.cu`).
+pub const NORM_GEMV_ROWS: usize = 32;
+
 /// Opens GPU `ordinal`; a missing driver is [`CudaError::DriverMissing`], not a panic.
 pub fn open_context(ordinal: usize) -> Result<Arc<cudarc::driver::CudaContext>, CudaError> {
+    driver_present()?;
     let ctx = std::panic::catch_unwind(|| cudarc::driver::CudaContext::new(ordinal))
         .map_err(|p| CudaError::DriverMissing {
             detail: super::panic_text(p),
@@ -248,6 +273,7 @@ pub struct OpKernels {
     pub rmsnorm: CudaFunction,
     pub rope_kv: CudaFunction,
     pub swiglu: CudaFunction,
+    pub norm_gemv: CudaFunction,
     pub argmax: CudaFunction,
     pub sample: CudaFunction,
     pub fill_random: CudaFunction,
@@ -281,6 +307,7 @@ impl OpKernels {
             rmsnorm: f("moa_rmsnorm")?,
             rope_kv: f("moa_rope_kv")?,
             swiglu: f("moa_swiglu")?,
+            norm_gemv: f("moa_norm_gemv")?,
             argmax: f("moa_argmax")?,
             sample: f("moa_sample")?,
             fill_random: f("moa_fill_random")?,
@@ -349,6 +376,64 @@ impl OpKernels {
                 grid,
                 [THREADS, 1, 1],
                 0,
+                &args,
+            )
+        }
+    }
+
+    /// Whether [`Self::norm_gemv`] takes `n_rows` rows of `hidden`: at most
+    /// [`NORM_GEMV_ROWS`] rows whose normalized copies fit 48 KiB of shared memory.
+    pub fn norm_gemv_fits(n_rows: usize, hidden: usize) -> bool {
+        (1..=NORM_GEMV_ROWS).contains(&n_rows) && n_rows * hidden * 4 <= 48 << 10
+    }
+
+    /// RMSNorm of `n_rows` rows fused with the projection that reads them; see
+    /// [`norm_gemv_ref`]. `swiglu`: `w` is a gate/up matrix `[2 n_out, hidden]` and `out`
+    /// gets `silu(gate) * up` in the storage type, else `out` gets f32 `[n_rows, n_out]`.
+    ///
+    /// # Safety
+    /// `x` `[n_rows, hidden]` f32, `norm_w` `[hidden]` f32, `w` as above (storage type),
+    /// `out` `[n_rows, n_out]`; [`Self::norm_gemv_fits`]`(n_rows, hidden)`.
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn norm_gemv(
+        &self,
+        s: &Arc<CudaStream>,
+        x: u64,
+        norm_w: u64,
+        w: u64,
+        out: u64,
+        n_rows: u32,
+        hidden: u32,
+        n_out: u32,
+        eps: f32,
+        swiglu: bool,
+    ) -> Result<(), CudaError> {
+        if !Self::norm_gemv_fits(n_rows as usize, hidden as usize) {
+            return Err(CudaError::InvalidInput(format!(
+                "moa_norm_gemv: {n_rows} rows of {hidden}: allowed 1..={NORM_GEMV_ROWS} rows \
+                 within 48 KiB of shared memory"
+            )));
+        }
+        let args = [
+            KArg::Ptr(x),
+            KArg::Ptr(norm_w),
+            KArg::Ptr(w),
+            KArg::Ptr(out),
+            KArg::U32(n_rows),
+            KArg::U32(hidden),
+            KArg::U32(n_out),
+            KArg::F32(eps),
+            KArg::U32(u32::from(swiglu)),
+        ];
+        let grid = [n_out.div_ceil(THREADS / 32), 1, 1];
+        unsafe {
+            launch(
+                s,
+                &self.norm_gemv,
+                "moa_norm_gemv",
+                grid,
+                [THREADS, 1, 1],
+                n_rows * hidden * 4,
                 &args,
             )
         }
@@ -673,6 +758,33 @@ pub fn swiglu_ref(gu: &[f32], ffn: usize) -> Vec<f32> {
         .collect()
 }
 
+/// [`OpKernels::norm_gemv`]: the RMSNorm of each row of `x` (`[rows, hidden]`) rounded to
+/// `storage` (what `moa_rmsnorm` stores), then the projection by `w` (`[n_out, hidden]`,
+/// or `[2 n_out, hidden]` gate then up with `swiglu`, which returns `silu(gate) * up`).
+pub fn norm_gemv_ref(
+    x: &[f32],
+    norm_w: &[f32],
+    w: &[f32],
+    eps: f32,
+    storage: StorageType,
+    swiglu: bool,
+) -> Vec<f32> {
+    let hidden = norm_w.len();
+    let rows: Vec<u32> = (0..(x.len() / hidden) as u32).collect();
+    let h: Vec<f32> = rmsnorm_ref(x, &rows, norm_w, eps)
+        .into_iter()
+        .map(|v| round(v, storage))
+        .collect();
+    let n = w.len() / hidden;
+    let mut y = vec![0f32; rows.len() * n];
+    linear_ref(&h, w, hidden, &mut y, false);
+    if swiglu {
+        swiglu_ref(&y, n / 2)
+    } else {
+        y
+    }
+}
+
 /// `y[t, n] = Σ_k x[t, k] w[n, k]` (+ `y` when `accumulate`): a projection, f64 sums.
 pub fn linear_ref(x: &[f32], w: &[f32], k: usize, y: &mut [f32], accumulate: bool) {
     let n_out = w.len() / k;
@@ -961,6 +1073,60 @@ pub fn check(ordinal: usize, storage: StorageType, seed: u64) -> Result<Vec<OpRe
         tol,
     ));
 
+    // RMSNorm fused with a projection (QKV) and with gate/up + SwiGLU: 17 rows (16 and the
+    // decode spare row) of hidden 200 (not a multiple of the warp), 75 and 2 x 45 outputs
+    // (not multiples of the block's 8).
+    let (rows_n, hidden, n_out) = (17usize, 200usize, 75usize);
+    let x = random_vec(&mut rng, rows_n * hidden, 3.0);
+    let nw = random_vec(&mut rng, hidden, 1.0);
+    let x_d = DevMem::upload(&s, &x, StorageType::F32, "x")?;
+    let nw_d = DevMem::upload(&s, &nw, StorageType::F32, "norm weight")?;
+    for (name, swiglu, rows_w) in [
+        ("norm_gemv qkv", false, n_out),
+        ("norm_gemv swiglu", true, 90),
+    ] {
+        let w: Vec<f32> = random_vec(&mut rng, rows_w * hidden, 0.1)
+            .into_iter()
+            .map(|v| round(v, storage))
+            .collect();
+        let w_d = DevMem::upload(&s, &w, storage, "w")?;
+        let outs = if swiglu { rows_w / 2 } else { rows_w };
+        let o_bytes = if swiglu { e } else { 4 };
+        let o_d = DevMem::alloc(&s, rows_n * outs * o_bytes, "out")?;
+        unsafe {
+            ops.norm_gemv(
+                &s,
+                x_d.ptr,
+                nw_d.ptr,
+                w_d.ptr,
+                o_d.ptr,
+                rows_n as u32,
+                hidden as u32,
+                outs as u32,
+                1e-5,
+                swiglu,
+            )
+        }?;
+        let got = if swiglu {
+            o_d.download(&s, rows_n * outs, storage)?
+        } else {
+            o_d.read::<f32>(&s, rows_n * outs)?
+        };
+        // The f32 sums may round h to the other side of a storage step than the reference's
+        // f64: allow the storage type's tolerance, and 1e-4 in f32.
+        let t = if storage == StorageType::F32 {
+            1e-4
+        } else {
+            tol
+        };
+        out.push(compare(
+            name,
+            &got,
+            &norm_gemv_ref(&x, &nw, &w, 1e-5, storage, swiglu),
+            t,
+        ));
+    }
+
     // Argmax (a tie: the first index wins) and sampling, 4 rows of 5000 logits.
     let vocab = 5000usize;
     let mut logits = random_vec(&mut rng, 4 * vocab, 4.0);
@@ -1098,5 +1264,45 @@ mod tests {
         let n = rmsnorm_ref(&[3.0, 4.0], &[0], &[1.0, 2.0], 0.0);
         let r = (12.5f32).sqrt();
         assert!((n[0] - 3.0 / r).abs() < 1e-6 && (n[1] - 8.0 / r).abs() < 1e-6);
+    }
+
+    #[test]
+    fn norm_gemv_reference_is_the_norm_then_the_projection() {
+        let r = (12.5f32).sqrt();
+        let (h0, h1) = (3.0 / r, 4.0 / r);
+        // Identity projection: the normalized row itself.
+        let y = norm_gemv_ref(
+            &[3.0, 4.0],
+            &[1.0, 1.0],
+            &[1.0, 0.0, 0.0, 1.0],
+            0.0,
+            StorageType::F32,
+            false,
+        );
+        assert!(
+            (y[0] - h0).abs() < 1e-6 && (y[1] - h1).abs() < 1e-6,
+            "{y:?}"
+        );
+        // Gate = h0, up = h1.
+        let y = norm_gemv_ref(
+            &[3.0, 4.0],
+            &[1.0, 1.0],
+            &[1.0, 0.0, 0.0, 1.0],
+            0.0,
+            StorageType::F32,
+            true,
+        );
+        assert_eq!(y.len(), 1);
+        assert!((y[0] - h0 / (1.0 + (-h0).exp()) * h1).abs() < 1e-6, "{y:?}");
+        // bf16 storage rounds the normalized row before the product, as moa_rmsnorm stores it.
+        let y = norm_gemv_ref(
+            &[3.0, 4.0],
+            &[1.0, 1.0],
+            &[1.0, 0.0, 0.0, 1.0],
+            0.0,
+            StorageType::Bf16,
+            false,
+        );
+        assert_eq!(y[0], round(h0, StorageType::Bf16));
     }
 }

@@ -50,6 +50,21 @@ pub struct BenchArgs {
     /// Most prompt tokens per prefill pass.
     #[arg(long, default_value_t = 8192)]
     pub prefill_chunk: usize,
+    /// Prefill computes only this many rows; the others copy their caches from them
+    /// (decode reads the same slots either way; saves device time at large batches).
+    /// Every row then holds the real K/V of a prompt of the same length. Allowed: 1 or more.
+    #[arg(long)]
+    pub prefill_rows: Option<usize>,
+    /// Run prefill's norms, QKV and FFN over groups of at most this many tokens of a pass
+    /// (bounds those activations; `CudaLlama::prefill_sub_tokens`). With --parity, also
+    /// checks such a prefill (groups of 37 tokens) against the CPU reference.
+    #[arg(long)]
+    pub prefill_sub: Option<usize>,
+    /// Decode with each layer's norms fused into the QKV and gate/up products
+    /// (`CudaLlama::fuse_small_decode`; up to 32 rows of a small model). With --parity,
+    /// the token-group check decodes this way too.
+    #[arg(long)]
+    pub fuse: bool,
     /// Largest batch `max` may choose.
     #[arg(long, default_value_t = 256)]
     pub max_batch: usize,
@@ -78,6 +93,12 @@ pub struct BenchArgs {
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let dtype = storage(&args.dtype)?;
+    if args.prefill_sub == Some(0) {
+        anyhow::bail!("--prefill-sub 0: allowed 1 or more (tokens per group)");
+    }
+    if args.prefill_rows == Some(0) {
+        anyhow::bail!("--prefill-rows 0: allowed 1 or more (rows the prefill computes)");
+    }
     let mut json = match &args.json {
         // Appended: several runs of one device call collect into one file.
         Some(p) => Some(
@@ -186,6 +207,55 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             )?;
         }
     }
+    if args.parity.is_some() {
+        // The benchmark's --prefill-rows shortcut: copied rows must equal prefilled ones.
+        let pm = match &model {
+            Some(m) => m.clone(),
+            None => random_model(&like_or_err("smollm2-135m")?, args.seed),
+        };
+        let plan = match args.plan.first() {
+            Some(p) => Some(load_plan(p, &pm.config)?.1),
+            None => None,
+        };
+        let vocab = pm.config.vocab_size as u32;
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(args.seed + 2);
+        let prompts: Vec<Vec<u32>> = [300usize, 170, 90]
+            .iter()
+            .map(|&n| {
+                (0..n)
+                    .map(|_| rand::Rng::random_range(&mut rng, 0..vocab))
+                    .collect()
+            })
+            .collect();
+        let r = bench::grouped_prefill_check(
+            &pm,
+            plan.as_ref(),
+            &prompts,
+            16,
+            37,
+            args.fuse,
+            args.gpu,
+        )?;
+        println!(
+            "parity {:5} {} {}/{} greedy tokens equal to the CPU reference",
+            r.label, r.engine, r.equal, r.total
+        );
+        failed |= r.equal != r.total;
+        emit(
+            serde_json::json!({"kind": "grouped_prefill", "engine": r.engine,
+            "equal": r.equal, "total": r.total, "first_difference": r.first_difference}),
+        )?;
+        let r = bench::sampled_prefill_check(&pm, None, 300, 12, args.gpu)?;
+        println!(
+            "parity {:5} {} {}/{} greedy tokens equal to a full prefill's",
+            r.label, r.engine, r.equal, r.total
+        );
+        failed |= r.equal != r.total;
+        emit(
+            serde_json::json!({"kind": "sampled_prefill", "engine": r.engine,
+            "equal": r.equal, "total": r.total, "first_difference": r.first_difference}),
+        )?;
+    }
     if args.checks_only {
         return Ok(if failed {
             ExitCode::FAILURE
@@ -209,6 +279,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             None => CudaLlama::random(&config, plan.as_ref(), dtype, args.gpu, args.seed)?,
         };
         engine.prefill_chunk_tokens = args.prefill_chunk;
+        engine.prefill_sample_rows = args.prefill_rows;
+        engine.prefill_sub_tokens = args.prefill_sub;
+        engine.fuse_small_decode = args.fuse;
         let copy = match bw {
             Some(b) => b,
             None => {

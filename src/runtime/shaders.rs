@@ -33,6 +33,12 @@ pub const MATVEC: Shader = Shader {
     entry_point: "moa_matvec",
     source: include_str!("../../shaders/matvec.wgsl"),
 };
+/// `matvec.wgsl`'s QKV product with RoPE and the KV-cache write in its epilogue.
+pub const MATVEC_ROPE: Shader = Shader {
+    name: "matvec.wgsl",
+    entry_point: "moa_matvec_rope",
+    source: include_str!("../../shaders/matvec.wgsl"),
+};
 pub const SWIGLU: Shader = Shader {
     name: "swiglu.wgsl",
     entry_point: "moa_swiglu",
@@ -55,7 +61,15 @@ pub const SAMPLE: Shader = Shader {
 };
 
 pub const ALL: &[Shader] = &[
-    EMBED, RMSNORM, LINEAR, MATVEC, SWIGLU, ROPE_KV, ARGMAX, SAMPLE,
+    EMBED,
+    RMSNORM,
+    LINEAR,
+    MATVEC,
+    MATVEC_ROPE,
+    SWIGLU,
+    ROPE_KV,
+    ARGMAX,
+    SAMPLE,
 ];
 
 /// Element types a shader instance is specialised for.

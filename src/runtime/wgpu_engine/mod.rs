@@ -24,6 +24,7 @@ mod weights;
 
 use forward::OutputKind;
 use pipelines::Pipelines;
+pub use request::DecodeStats;
 pub use weights::rows_per_part;
 use weights::{DeviceWeights, LayerBuffers, Matrix};
 
@@ -234,6 +235,13 @@ impl WgpuEngine {
             weight_bytes,
             split_k_matvec: ctx.adapter_info().device_type != wgpu::DeviceType::Cpu,
         })
+    }
+
+    /// The decode steps of `req` so far: dispatches per step and host-side times
+    /// (`MOA_WGPU_STATS=1` also prints them when the request ends). Errors: a request of
+    /// another engine.
+    pub fn decode_stats(&self, req: &Request) -> Result<DecodeStats, EngineError> {
+        Ok(req.state::<request::WgpuRequest>(request::BACKEND)?.stats)
     }
 
     /// Chooses the few-row product kernel (tests exercise both on any adapter).

@@ -18,6 +18,8 @@ pub(super) struct Pipelines {
     /// `matvec.wgsl` with RMSNorm (INPUT_MODE 1) or SwiGLU (2) fused into its input.
     pub(super) matvec_norm: wgpu::ComputePipeline,
     pub(super) matvec_swiglu: wgpu::ComputePipeline,
+    /// `matvec.wgsl`'s RMSNorm → QKV product → RoPE + KV-cache write (decode).
+    pub(super) matvec_rope: wgpu::ComputePipeline,
     pub(super) swiglu: wgpu::ComputePipeline,
     pub(super) rope_kv: wgpu::ComputePipeline,
     pub(super) argmax: wgpu::ComputePipeline,
@@ -91,6 +93,7 @@ impl Pipelines {
             )?,
             matvec_norm: pipe_with(shaders::MATVEC, types, &[("INPUT_MODE", 1.0)])?,
             matvec_swiglu: pipe_with(shaders::MATVEC, types, &[("INPUT_MODE", 2.0)])?,
+            matvec_rope: pipe_with(shaders::MATVEC_ROPE, types, &[("INPUT_MODE", 1.0)])?,
             swiglu: pipe(shaders::SWIGLU, types)?,
             rope_kv: pipe(shaders::ROPE_KV, types)?,
             argmax: pipe(shaders::ARGMAX, types)?,

@@ -2,7 +2,8 @@
 //! order (embedding, per layer RMSNorm → QKV product → RoPE + cache write → attention →
 //! output product → RMSNorm → gate/up product → SwiGLU → down product, then the final norm,
 //! the LM head and the argmax or sampling). Decode passes fuse the norms and SwiGLU into
-//! the products that read them.
+//! the products that read them, and RoPE + the cache write into the QKV product's
+//! epilogue: 6 dispatches per layer, where prefill passes run 9 or more.
 
 use super::forward::OutputKind;
 use super::request::{StepIo, WgpuRequest, BACKEND};
@@ -102,6 +103,49 @@ impl WgpuEngine {
             bind,
             groups,
         }
+    }
+
+    /// [`Self::dispatch`] with each view bound at its own binding number (for an entry
+    /// point that uses only some of its module's bindings).
+    pub(super) fn dispatch_bound(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        views: &[(u32, View)],
+        groups: [u32; 3],
+    ) -> Dispatch {
+        let entries: Vec<wgpu::BindGroupEntry<'_>> = views
+            .iter()
+            .map(|(binding, v)| wgpu::BindGroupEntry {
+                binding: *binding,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: v.buf,
+                    offset: v.offset,
+                    size: None,
+                }),
+            })
+            .collect();
+        let bind = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        Dispatch {
+            pipeline: pipeline.clone(),
+            bind,
+            groups,
+        }
+    }
+
+    /// Can a fused pass also fuse RoPE and the cache write into the QKV product
+    /// (`moa_matvec_rope`)? Its workgroups own whole rotation pairs, so head_dim must be a
+    /// multiple of 4 and every part of the split QKV weight must start on a head.
+    fn rope_fuses(&self, wqkv: &Matrix) -> bool {
+        let hd = self.config.head_dim;
+        hd.is_multiple_of(4)
+            && wqkv
+                .parts
+                .iter()
+                .all(|p| p.row0.is_multiple_of(hd) && p.rows.is_multiple_of(hd))
     }
 
     /// Can this pass fuse RMSNorm and SwiGLU into its products (`matvec.wgsl` only)?
@@ -235,7 +279,8 @@ impl WgpuEngine {
             ));
         }
         // Decode-sized passes fuse both RMSNorms and SwiGLU into the products that read
-        // them: 7 dispatches per layer instead of 10. Other passes run the per-token
+        // them, and decode passes RoPE + the cache write into the QKV product: 4 + the
+        // attention's dispatches per layer instead of 8 + the attention's. Other passes run the per-token
         // products whose outputs are widest (Q/K/V, gate/up) over chunks of `a.chunk`
         // tokens, so those activations stay within the binding limit (DESIGN.md §7).
         let fuse = self.fuses(t) && t <= a.chunk;
@@ -297,7 +342,39 @@ impl WgpuEngine {
                     ],
                 ));
             };
-            if fuse {
+            // Decode passes only: a prefill's attention also reads the packed K and V,
+            // which the fused epilogue does not write.
+            if fuse && io.prefill.is_none() && self.rope_fuses(&lw.wqkv) {
+                // RMSNorm → QKV product → RoPE + cache write: one dispatch per part.
+                let rp = rope_params(t);
+                for part in &lw.wqkv.parts {
+                    let params = self.uniform(&[
+                        t as u32,
+                        hidden as u32,
+                        part.rows as u32,
+                        0,
+                        c.rms_norm_eps.to_bits(),
+                        lw.wqkv.rows as u32,
+                        part.row0 as u32,
+                        0,
+                    ]);
+                    let bound: [(u32, View); 10] = [
+                        (0, (&params).into()),
+                        (1, (&a.x).into()),
+                        (2, (&part.buffer).into()),
+                        (5, (&lw.attn_norm).into()),
+                        (6, (&rp).into()),
+                        (7, (&io.info).into()),
+                        (8, (&st.rope).into()),
+                        (9, (&a.q).into()),
+                        (10, (&st.k_cache[l]).into()),
+                        (11, (&st.v_cache[l]).into()),
+                    ];
+                    // One workgroup per 4 columns (two rotation pairs) × 4 rows.
+                    let groups = [(part.rows as u32).div_ceil(4), (t as u32).div_ceil(4), 1];
+                    d.push(self.dispatch_bound(&self.pipes.matvec_rope, &bound, groups));
+                }
+            } else if fuse {
                 let x = (&a.x).into();
                 let norm = Input::Norm(&lw.attn_norm);
                 self.linear(&mut d, norm, x, &lw.wqkv, None, (&a.qkv).into(), t);

@@ -449,7 +449,8 @@ fn prefill_plans_keep_real_shapes_within_128_mib() {
 
 /// A fused decode step (issue 12 item 3) runs 4 dispatches per layer fewer than the
 /// unfused one (both RMSNorms, SwiGLU and RoPE + the cache write fused into the products
-/// that read or write them), gives the same greedy tokens as the CPU reference, and
+/// that read or write them) and one fewer at the end (the final RMSNorm in the LM head's
+/// product), gives the same greedy tokens as the CPU reference, and
 /// reports its dispatch count and times.
 #[test]
 fn fused_decode_step_has_fewer_dispatches_and_the_same_tokens() {
@@ -482,7 +483,7 @@ fn fused_decode_step_has_fewer_dispatches_and_the_same_tokens() {
     let layers = model.config.n_layers;
     assert_eq!(
         counts[0] - counts[1],
-        4 * layers,
+        4 * layers + 1,
         "unfused, fused: {counts:?}"
     );
 }

@@ -459,16 +459,31 @@ impl WgpuEngine {
             layer_end.push(d.len());
         }
         let rows = io.rows;
-        let fp = self.uniform(&[rows as u32, hidden as u32, c.rms_norm_eps.to_bits(), 0]);
-        d.push(self.dispatch(
-            &self.pipes.rmsnorm,
-            &[&fp, &a.x, &io.last, &self.output_norm, &a.last],
-            [rows as u32, 1, 1],
-        ));
         let head = self.lm_head.as_ref().unwrap_or(&self.embed);
         // The tied head is the embedding: its parts run one product each.
-        let (last, logits) = ((&a.last).into(), (&a.logits).into());
-        self.linear(&mut d, Input::Plain, last, head, None, logits, rows);
+        let logits = (&a.logits).into();
+        if fuse && io.prefill.is_none() {
+            // A decode pass's tokens are its rows' last tokens (in order): the final
+            // RMSNorm goes into the head's product, no gather needed.
+            let norm = Input::Norm(&self.output_norm);
+            self.linear(&mut d, norm, (&a.x).into(), head, None, logits, rows);
+        } else {
+            let fp = self.uniform(&[rows as u32, hidden as u32, c.rms_norm_eps.to_bits(), 0]);
+            d.push(self.dispatch(
+                &self.pipes.rmsnorm,
+                &[&fp, &a.x, &io.last, &self.output_norm, &a.last],
+                [rows as u32, 1, 1],
+            ));
+            self.linear(
+                &mut d,
+                Input::Plain,
+                (&a.last).into(),
+                head,
+                None,
+                logits,
+                rows,
+            );
+        }
         match output {
             OutputKind::Logits => {}
             OutputKind::Argmax => {

@@ -102,6 +102,26 @@ impl Shader {
     }
 }
 
+/// `coop_linear.wgsl`: prefill products on matrix units (cooperative matrices), for
+/// adapters that offer 16 × 16 × 16 f16 configurations; its source comes from
+/// [`coop_linear_source`], not [`Shader::source`].
+pub const COOP_LINEAR: Shader = Shader {
+    name: "coop_linear.wgsl",
+    entry_point: "moa_coop_linear",
+    source: include_str!("../../shaders/coop_linear.wgsl"),
+};
+
+/// `coop_linear.wgsl` with its header: f16 weights, `input` as the product's input type
+/// and `accumulator` (f32 or f16) as the cooperative accumulator's element type.
+pub fn coop_linear_source(input: StorageType, accumulator: StorageType) -> String {
+    format!(
+        "enable f16;\nenable wgpu_cooperative_matrix;\nalias wtype = f16;\nalias xtype = {};\nalias ctype = {};\n{}",
+        input.name(),
+        accumulator.name(),
+        COOP_LINEAR.source
+    )
+}
+
 /// Parses and validates a WGSL source with naga; the error is rendered with spans.
 pub fn validate_wgsl(name: &str, source: &str) -> Result<(), String> {
     let module = naga::front::wgsl::parse_str(source)
@@ -137,6 +157,50 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_cooperative_matrix_product_validates_for_every_input_and_accumulator() {
+        let types = [StorageType::F32, StorageType::F16];
+        for input in types {
+            for acc in types {
+                let source = coop_linear_source(input, acc);
+                if let Err(e) = validate_wgsl(COOP_LINEAR.name, &source) {
+                    panic!("input {input:?}, accumulator {acc:?}: {e}");
+                }
+            }
+        }
+    }
+
+    /// What the Vulkan back end will do with it (no adapter here offers the feature):
+    /// the subgroup size override resolved, then SPIR-V written.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_cooperative_matrix_product_translates_to_spirv() {
+        for acc in [StorageType::F32, StorageType::F16] {
+            let source = coop_linear_source(StorageType::F32, acc);
+            let module = naga::front::wgsl::parse_str(&source).unwrap();
+            let info = naga::valid::Validator::new(
+                naga::valid::ValidationFlags::all(),
+                naga::valid::Capabilities::all(),
+            )
+            .validate(&module)
+            .unwrap();
+            let mut constants = naga::back::PipelineConstants::default();
+            constants.insert("SG".to_string(), 32.0);
+            let entry = Some((naga::ShaderStage::Compute, COOP_LINEAR.entry_point));
+            let (module, info) = naga::back::pipeline_constants::process_overrides(
+                &module, &info, entry, &constants,
+            )
+            .unwrap();
+            let options = naga::back::spv::Options {
+                lang_version: (1, 3),
+                ..Default::default()
+            };
+            let spv = naga::back::spv::write_vec(&module, &info, &options, None);
+            let words = spv.unwrap_or_else(|e| panic!("accumulator {acc:?}: {e}"));
+            assert!(words.len() > 100);
         }
     }
 }

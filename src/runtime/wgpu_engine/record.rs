@@ -211,10 +211,14 @@ impl WgpuEngine {
                 ));
                 continue;
             }
-            let pipe = match input {
-                Input::Plain => &self.pipes.linear,
-                Input::Attention => &self.pipes.linear_attn,
-                Input::Norm(_) | Input::SwiGlu => {
+            // Matrix units where the engine has them: one 64 × 64 tile per workgroup.
+            // Else one 4 × 4 block per invocation, 64 invocations per workgroup.
+            let (pipe, tile) = match (input, &self.coop) {
+                (Input::Plain, Some(c)) => (&c.linear, [64, 64]),
+                (Input::Attention, Some(c)) => (&c.linear_attn, [64, 64]),
+                (Input::Plain, None) => (&self.pipes.linear, [256, 4]),
+                (Input::Attention, None) => (&self.pipes.linear_attn, [256, 4]),
+                (Input::Norm(_) | Input::SwiGlu, _) => {
                     unreachable!("fused inputs are only asked for when the pass fuses")
                 }
             };
@@ -228,7 +232,11 @@ impl WgpuEngine {
             d.push(self.dispatch_at(
                 pipe,
                 &buffers,
-                [(n_out as u32).div_ceil(256), (rows as u32).div_ceil(4), 1],
+                [
+                    (n_out as u32).div_ceil(tile[0]),
+                    (rows as u32).div_ceil(tile[1]),
+                    1,
+                ],
             ));
         }
     }

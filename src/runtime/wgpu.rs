@@ -975,3 +975,51 @@ pub fn tensor_bytes(data: &[f32], storage: StorageType) -> Vec<u8> {
     bytes.resize(bytes.len().next_multiple_of(4).max(4), 0);
     bytes
 }
+
+#[cfg(test)]
+mod coop_choice_tests {
+    use super::{choose_coop_matrix, CoopMatrix};
+    use crate::lower::StorageType;
+    use wgpu::CooperativeScalarType as T;
+
+    fn config(m: u32, n: u32, k: u32, ab: T, cr: T) -> wgpu::CooperativeMatrixProperties {
+        wgpu::CooperativeMatrixProperties {
+            m_size: m,
+            n_size: n,
+            k_size: k,
+            ab_type: ab,
+            cr_type: cr,
+            saturating_accumulation: false,
+        }
+    }
+
+    /// What the H200's Vulkan driver reports (benches/RESULTS.md): 16x16x16 f16 with an
+    /// f32 accumulator is chosen over f16; without it f16; other shapes, f32 operands or a
+    /// variable subgroup size give no matrix path (the tiled products run).
+    #[test]
+    fn the_16x16x16_f16_configuration_is_chosen_from_what_the_adapter_reports() {
+        let h200 = [
+            config(16, 16, 16, T::F16, T::F16),
+            config(16, 8, 16, T::F16, T::F16),
+            config(16, 16, 16, T::F16, T::F32),
+            config(16, 8, 8, T::F16, T::F32),
+        ];
+        let f32_acc = CoopMatrix {
+            accumulator: StorageType::F32,
+            subgroup: 32,
+        };
+        assert_eq!(choose_coop_matrix(&h200, 32, 32), Some(f32_acc));
+        let f16_only = [config(16, 16, 16, T::F16, T::F16)];
+        assert_eq!(
+            choose_coop_matrix(&f16_only, 64, 64).map(|c| c.accumulator),
+            Some(StorageType::F16)
+        );
+        assert_eq!(choose_coop_matrix(&h200, 8, 32), None);
+        assert_eq!(choose_coop_matrix(&[], 32, 32), None);
+        let others = [
+            config(8, 8, 8, T::F32, T::F32),
+            config(16, 8, 16, T::F16, T::F32),
+        ];
+        assert_eq!(choose_coop_matrix(&others, 32, 32), None);
+    }
+}

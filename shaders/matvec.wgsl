@@ -59,20 +59,11 @@ fn load_w(col: u32, i: u32) -> vec4<f32> {
     return vec4<f32>(f32(w[o]), f32(w[o + 1u]), f32(w[o + 2u]), f32(w[o + 3u]));
 }
 
-@compute @workgroup_size(64)
-fn moa_matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
-    let lid = lid3.x;
-    let n0 = wid.x * 4u;
-    let t0 = wid.y * 4u;
-    // Uniform per workgroup, so the barriers below are reached by all or none.
-    if (n0 >= params.n_out || t0 >= params.n_rows) {
-        return;
-    }
+// Accumulates the block of rows t0..t0+4 (clamped) × the 4 output columns `cols` of
+// this part of `w` into red[0]: red[0][r][c] = Σ_k f(x)[t0 + r, k] · w[cols[c], k], and
+// red[0][4][r] = Σ_k x[t0 + r, k]² (INPUT_MODE 1). Called in uniform control flow.
+fn block_product(cols: vec4<u32>, t0: u32, lid: u32) {
     let last_row = params.n_rows - 1u;
-    let last_col = params.n_out - 1u;
-    let c1 = min(n0 + 1u, last_col);
-    let c2 = min(n0 + 2u, last_col);
-    let c3 = min(n0 + 3u, last_col);
     let r1 = min(t0 + 1u, last_row);
     let r2 = min(t0 + 2u, last_row);
     let r3 = min(t0 + 3u, last_row);
@@ -82,10 +73,10 @@ fn moa_matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     var a3 = vec4<f32>(0.0);
     var ss = vec4<f32>(0.0);
     for (var i = lid * 4u; i < params.k; i += THREADS * 4u) {
-        let w0 = load_w(n0, i);
-        let w1 = load_w(c1, i);
-        let w2 = load_w(c2, i);
-        let w3 = load_w(c3, i);
+        let w0 = load_w(cols.x, i);
+        let w1 = load_w(cols.y, i);
+        let w2 = load_w(cols.z, i);
+        let w3 = load_w(cols.w, i);
         var x0 = load_x(t0, i);
         var x1 = load_x(r1, i);
         var x2 = load_x(r2, i);
@@ -113,6 +104,28 @@ fn moa_matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
         }
         workgroupBarrier();
     }
+}
+
+// The RMSNorm scale of row r of the block (1 unless INPUT_MODE 1).
+fn row_scale(r: u32) -> f32 {
+    if (INPUT_MODE == 1u) {
+        return inverseSqrt(red[0][4][r] / f32(params.k) + params.eps);
+    }
+    return 1.0;
+}
+
+@compute @workgroup_size(64)
+fn moa_matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
+    let lid = lid3.x;
+    let n0 = wid.x * 4u;
+    let t0 = wid.y * 4u;
+    // Uniform per workgroup, so the barriers below are reached by all or none.
+    if (n0 >= params.n_out || t0 >= params.n_rows) {
+        return;
+    }
+    let last_col = params.n_out - 1u;
+    let cols = vec4<u32>(n0, min(n0 + 1u, last_col), min(n0 + 2u, last_col), min(n0 + 3u, last_col));
+    block_product(cols, t0, lid);
     // One invocation per (row, column) of the block writes.
     let r = lid / 4u;
     let c = lid % 4u;
@@ -120,13 +133,112 @@ fn moa_matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     let n = n0 + c;
     if (lid < 16u && t < params.n_rows && n < params.n_out) {
         let o = t * params.out_stride + params.col_offset + n;
-        var v = red[0][r][c];
-        if (INPUT_MODE == 1u) {
-            v *= inverseSqrt(red[0][4][r] / f32(params.k) + params.eps);
-        }
+        var v = red[0][r][c] * row_scale(r);
         if (params.add_residual == 1u) {
             v += residual[o];
         }
         out[o] = v;
+    }
+}
+
+// ---- The QKV product with RoPE and the KV-cache write in its epilogue (decode) ----
+// What `rope_kv.wgsl` does after the product, done by the product itself, so a decode
+// layer needs one dispatch less and the f32 QKV activation is never written: each
+// workgroup owns the columns (j, j + 1, j + d/2, j + d/2 + 1) of one head, the two
+// rotation pairs of the half-split ("neox") layout, so it can rotate what it reduced.
+// Needs head_dim a multiple of 4 and this part of `w` to start and end on a head.
+
+const MAX_KV_HEADS: u32 = 64u;
+
+struct RopeParams {
+    n_tokens: u32,
+    q_heads: u32,
+    kv_heads: u32,
+    head_dim: u32,
+    row_slots: u32,
+    write_cache: u32,
+    _pad0: u32,
+    _pad1: u32,
+    // per KV head: (offset, sink, ring, unused), from lower::CacheLayout
+    segments: array<vec4<u32>, MAX_KV_HEADS>,
+}
+
+@group(0) @binding(6) var<uniform> rp: RopeParams;
+// per row: (position, batch row, position of the row's last token in this pass, unused)
+@group(0) @binding(7) var<storage, read> tok: array<vec4<u32>>;
+// (cos, sin) per [position, pair], as in rope_kv.wgsl
+@group(0) @binding(8) var<storage, read> rope: array<vec2<f32>>;
+@group(0) @binding(9) var<storage, read_write> q_out: array<stype>;
+@group(0) @binding(10) var<storage, read_write> k_cache: array<stype>;
+@group(0) @binding(11) var<storage, read_write> v_cache: array<stype>;
+
+// Slot of position p in KV head `kv`'s segment, or -1 when the plan does not keep it
+// (the same rule as rope_kv.wgsl's cache_slot).
+fn cache_slot(kv: u32, p: u32, last: u32) -> i32 {
+    let seg = rp.segments[kv];
+    if (p < seg.y) {
+        return i32(seg.x + p);
+    }
+    if (seg.z == 0u || p + seg.z <= last) {
+        return -1;
+    }
+    return i32(seg.x + seg.y + (p - seg.y) % seg.z);
+}
+
+@compute @workgroup_size(64)
+fn moa_matvec_rope(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
+    let lid = lid3.x;
+    let d = rp.head_dim;
+    let half_d = d / 2u;
+    let quads = half_d / 2u;
+    let head_local = wid.x / quads;
+    let j = (wid.x % quads) * 2u;
+    let t0 = wid.y * 4u;
+    if (head_local * d >= params.n_out || t0 >= params.n_rows) {
+        return;
+    }
+    let base = head_local * d + j;
+    block_product(vec4<u32>(base, base + 1u, base + half_d, base + half_d + 1u), t0, lid);
+    // One invocation per (row, rotation pair) of the block.
+    let r = lid / 2u;
+    let c = lid % 2u;
+    let t = t0 + r;
+    if (lid >= 8u || t >= params.n_rows) {
+        return;
+    }
+    let s = row_scale(r);
+    var a = red[0][r][c] * s;
+    var b = red[0][r][c + 2u] * s;
+    let i = j + c;
+    let head = params.col_offset / d + head_local;
+    let info = tok[t];
+    if (head < rp.q_heads + rp.kv_heads) {
+        let cs = rope[info.x * half_d + i];
+        let a2 = a * cs.x - b * cs.y;
+        let b2 = b * cs.x + a * cs.y;
+        a = a2;
+        b = b2;
+    }
+    if (head < rp.q_heads) {
+        let o = (t * rp.q_heads + head) * d;
+        q_out[o + i] = stype(a);
+        q_out[o + i + half_d] = stype(b);
+        return;
+    }
+    let is_k = head < rp.q_heads + rp.kv_heads;
+    var kv = head - rp.q_heads;
+    if (!is_k) {
+        kv = kv - rp.kv_heads;
+    }
+    let slot = cache_slot(kv, info.x, info.z);
+    if (slot >= 0) {
+        let o = (info.y * rp.row_slots + u32(slot)) * d;
+        if (is_k) {
+            k_cache[o + i] = stype(a);
+            k_cache[o + i + half_d] = stype(b);
+        } else {
+            v_cache[o + i] = stype(a);
+            v_cache[o + i + half_d] = stype(b);
+        }
     }
 }

@@ -446,3 +446,44 @@ fn prefill_plans_keep_real_shapes_within_128_mib() {
     let smol = &shape(30, 576, 1536, (9, 3), 49_152);
     assert_eq!(11_200 * chunks::chunk_bytes_per_token(smol), 137_625_600);
 }
+
+/// A fused decode step (issue 12 item 3) runs 4 dispatches per layer fewer than the
+/// unfused one (both RMSNorms, SwiGLU and RoPE + the cache write fused into the products
+/// that read or write them) and one fewer at the end (the final RMSNorm in the LM head's
+/// product), gives the same greedy tokens as the CPU reference, and
+/// reports its dispatch count and times.
+#[test]
+fn fused_decode_step_has_fewer_dispatches_and_the_same_tokens() {
+    let ctx = context();
+    let model = load("gguf");
+    let cpu = CpuReference::from_model(model.clone()).unwrap();
+    let prompt = tokens(12, 9);
+    let want = cpu.generate(&prompt, 6, Masking::Dense, &[]).unwrap();
+    let mut counts = Vec::new();
+    for fused in [false, true] {
+        let mut gpu = WgpuEngine::new(&ctx, &model, None, true).unwrap();
+        gpu.set_split_k_matvec(fused);
+        let mut req = gpu.start(&[prompt.len()], 6, 0).unwrap();
+        let mut out = gpu
+            .prefill_tokens(&mut req, std::slice::from_ref(&prompt), Sampling::greedy())
+            .unwrap();
+        for _ in 0..5 {
+            let next = gpu
+                .decode_tokens(&mut req, &[*out.last().unwrap()], Sampling::greedy())
+                .unwrap();
+            out.push(next[0]);
+        }
+        assert_eq!(out, want, "fused={fused}");
+        let stats = gpu.decode_stats(&req).unwrap();
+        assert_eq!(stats.steps, 5);
+        assert!(stats.encode_s > 0.0 && stats.wait_s > 0.0, "{stats:?}");
+        assert!(stats.summary().contains("dispatches/step"));
+        counts.push(stats.dispatches);
+    }
+    let layers = model.config.n_layers;
+    assert_eq!(
+        counts[0] - counts[1],
+        4 * layers + 1,
+        "unfused, fused: {counts:?}"
+    );
+}

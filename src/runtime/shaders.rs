@@ -33,6 +33,12 @@ pub const MATVEC: Shader = Shader {
     entry_point: "moa_matvec",
     source: include_str!("../../shaders/matvec.wgsl"),
 };
+/// `matvec.wgsl`'s QKV product with RoPE and the KV-cache write in its epilogue.
+pub const MATVEC_ROPE: Shader = Shader {
+    name: "matvec.wgsl",
+    entry_point: "moa_matvec_rope",
+    source: include_str!("../../shaders/matvec.wgsl"),
+};
 pub const SWIGLU: Shader = Shader {
     name: "swiglu.wgsl",
     entry_point: "moa_swiglu",
@@ -55,7 +61,15 @@ pub const SAMPLE: Shader = Shader {
 };
 
 pub const ALL: &[Shader] = &[
-    EMBED, RMSNORM, LINEAR, MATVEC, SWIGLU, ROPE_KV, ARGMAX, SAMPLE,
+    EMBED,
+    RMSNORM,
+    LINEAR,
+    MATVEC,
+    MATVEC_ROPE,
+    SWIGLU,
+    ROPE_KV,
+    ARGMAX,
+    SAMPLE,
 ];
 
 /// Element types a shader instance is specialised for.
@@ -86,6 +100,26 @@ impl Shader {
         s.push_str(self.source);
         s
     }
+}
+
+/// `coop_linear.wgsl`: prefill products on matrix units (cooperative matrices), for
+/// adapters that offer 16 × 16 × 16 f16 configurations; its source comes from
+/// [`coop_linear_source`], not [`Shader::source`].
+pub const COOP_LINEAR: Shader = Shader {
+    name: "coop_linear.wgsl",
+    entry_point: "moa_coop_linear",
+    source: include_str!("../../shaders/coop_linear.wgsl"),
+};
+
+/// `coop_linear.wgsl` with its header: f16 weights, `input` as the product's input type
+/// and `accumulator` (f32 or f16) as the cooperative accumulator's element type.
+pub fn coop_linear_source(input: StorageType, accumulator: StorageType) -> String {
+    format!(
+        "enable f16;\nenable wgpu_cooperative_matrix;\nalias wtype = f16;\nalias xtype = {};\nalias ctype = {};\n{}",
+        input.name(),
+        accumulator.name(),
+        COOP_LINEAR.source
+    )
 }
 
 /// Parses and validates a WGSL source with naga; the error is rendered with spans.
@@ -123,6 +157,50 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_cooperative_matrix_product_validates_for_every_input_and_accumulator() {
+        let types = [StorageType::F32, StorageType::F16];
+        for input in types {
+            for acc in types {
+                let source = coop_linear_source(input, acc);
+                if let Err(e) = validate_wgsl(COOP_LINEAR.name, &source) {
+                    panic!("input {input:?}, accumulator {acc:?}: {e}");
+                }
+            }
+        }
+    }
+
+    /// What the Vulkan back end will do with it (no adapter here offers the feature):
+    /// the subgroup size override resolved, then SPIR-V written.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_cooperative_matrix_product_translates_to_spirv() {
+        for acc in [StorageType::F32, StorageType::F16] {
+            let source = coop_linear_source(StorageType::F32, acc);
+            let module = naga::front::wgsl::parse_str(&source).unwrap();
+            let info = naga::valid::Validator::new(
+                naga::valid::ValidationFlags::all(),
+                naga::valid::Capabilities::all(),
+            )
+            .validate(&module)
+            .unwrap();
+            let mut constants = naga::back::PipelineConstants::default();
+            constants.insert("SG".to_string(), 32.0);
+            let entry = Some((naga::ShaderStage::Compute, COOP_LINEAR.entry_point));
+            let (module, info) = naga::back::pipeline_constants::process_overrides(
+                &module, &info, entry, &constants,
+            )
+            .unwrap();
+            let options = naga::back::spv::Options {
+                lang_version: (1, 3),
+                ..Default::default()
+            };
+            let spv = naga::back::spv::write_vec(&module, &info, &options, None);
+            let words = spv.unwrap_or_else(|e| panic!("accumulator {acc:?}: {e}"));
+            assert!(words.len() > 100);
         }
     }
 }

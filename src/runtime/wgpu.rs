@@ -108,6 +108,49 @@ pub struct WgpuContext {
     queue: wgpu::Queue,
     info: wgpu::AdapterInfo,
     f16: bool,
+    coop: Option<CoopMatrix>,
+    coop_configs: Vec<wgpu::CooperativeMatrixProperties>,
+}
+
+/// The cooperative-matrix configuration the prefill products use (issue 12 item 2):
+/// 16 × 16 × 16 with f16 operands, the accumulator type the adapter offers (f32
+/// preferred), on an adapter with one fixed subgroup size (a workgroup is 4 subgroups).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CoopMatrix {
+    /// Element type of the accumulator (f32 or f16).
+    pub accumulator: crate::lower::StorageType,
+    /// Invocations per subgroup.
+    pub subgroup: u32,
+}
+
+/// Picks the configuration [`CoopMatrix`] describes from an adapter's reported ones:
+/// `None` when there is no 16 × 16 × 16 f16 one or the subgroup size is not fixed.
+pub fn choose_coop_matrix(
+    configs: &[wgpu::CooperativeMatrixProperties],
+    subgroup_min: u32,
+    subgroup_max: u32,
+) -> Option<CoopMatrix> {
+    use crate::lower::StorageType;
+    use wgpu::CooperativeScalarType as T;
+    if subgroup_min != subgroup_max || subgroup_min == 0 {
+        return None;
+    }
+    let has = |cr: T| {
+        configs.iter().any(|c| {
+            (c.m_size, c.n_size, c.k_size) == (16, 16, 16) && c.ab_type == T::F16 && c.cr_type == cr
+        })
+    };
+    let accumulator = if has(T::F32) {
+        StorageType::F32
+    } else if has(T::F16) {
+        StorageType::F16
+    } else {
+        return None;
+    };
+    Some(CoopMatrix {
+        accumulator,
+        subgroup: subgroup_min,
+    })
 }
 
 impl WgpuContext {
@@ -143,17 +186,40 @@ impl WgpuContext {
         };
         let info = adapter.get_info();
         let f16 = adapter.features().contains(wgpu::Features::SHADER_F16);
-        let required_features = if f16 {
+        let mut required_features = if f16 {
             wgpu::Features::SHADER_F16
         } else {
             wgpu::Features::empty()
+        };
+        // Matrix units for the prefill products where the adapter offers them, unless
+        // MOA_WGPU_COOP=0 (the tiled products then run, e.g. to compare the two).
+        let coop_feature = wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
+        let coop_wanted = std::env::var("MOA_WGPU_COOP").map_or(true, |v| v != "0");
+        let coop_configs = if f16 && coop_wanted && adapter.features().contains(coop_feature) {
+            adapter.cooperative_matrix_properties()
+        } else {
+            Vec::new()
+        };
+        let coop = choose_coop_matrix(
+            &coop_configs,
+            info.subgroup_min_size,
+            info.subgroup_max_size,
+        );
+        let experimental_features = if coop.is_some() {
+            required_features |= coop_feature;
+            // SAFETY: wgpu asks callers of experimental features to accept that they may
+            // have bugs; the engine checks the matrix product against the tiled one on
+            // this device before using it (`WgpuEngine` start-up) and falls back.
+            unsafe { wgpu::ExperimentalFeatures::enabled() }
+        } else {
+            wgpu::ExperimentalFeatures::disabled()
         };
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("moa"),
                 required_features,
                 required_limits: adapter.limits(),
-                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                experimental_features,
                 memory_hints: wgpu::MemoryHints::Performance,
                 trace: wgpu::Trace::Off,
             })
@@ -167,7 +233,28 @@ impl WgpuContext {
             queue,
             info,
             f16,
+            coop,
+            coop_configs,
         })
+    }
+
+    /// The cooperative-matrix configuration the prefill products can use, if any.
+    pub fn coop_matrix(&self) -> Option<CoopMatrix> {
+        self.coop
+    }
+
+    /// Every cooperative-matrix configuration the adapter reports (empty without the
+    /// feature, or with MOA_WGPU_COOP=0), as `MxNxK ab->cr` strings.
+    pub fn coop_configs(&self) -> Vec<String> {
+        self.coop_configs
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}x{}x{} {:?}->{:?}",
+                    c.m_size, c.n_size, c.k_size, c.ab_type, c.cr_type
+                )
+            })
+            .collect()
     }
 
     pub fn adapter_name(&self) -> &str {
@@ -887,4 +974,52 @@ pub fn tensor_bytes(data: &[f32], storage: StorageType) -> Vec<u8> {
     };
     bytes.resize(bytes.len().next_multiple_of(4).max(4), 0);
     bytes
+}
+
+#[cfg(test)]
+mod coop_choice_tests {
+    use super::{choose_coop_matrix, CoopMatrix};
+    use crate::lower::StorageType;
+    use wgpu::CooperativeScalarType as T;
+
+    fn config(m: u32, n: u32, k: u32, ab: T, cr: T) -> wgpu::CooperativeMatrixProperties {
+        wgpu::CooperativeMatrixProperties {
+            m_size: m,
+            n_size: n,
+            k_size: k,
+            ab_type: ab,
+            cr_type: cr,
+            saturating_accumulation: false,
+        }
+    }
+
+    /// What the H200's Vulkan driver reports (benches/RESULTS.md): 16x16x16 f16 with an
+    /// f32 accumulator is chosen over f16; without it f16; other shapes, f32 operands or a
+    /// variable subgroup size give no matrix path (the tiled products run).
+    #[test]
+    fn the_16x16x16_f16_configuration_is_chosen_from_what_the_adapter_reports() {
+        let h200 = [
+            config(16, 16, 16, T::F16, T::F16),
+            config(16, 8, 16, T::F16, T::F16),
+            config(16, 16, 16, T::F16, T::F32),
+            config(16, 8, 8, T::F16, T::F32),
+        ];
+        let f32_acc = CoopMatrix {
+            accumulator: StorageType::F32,
+            subgroup: 32,
+        };
+        assert_eq!(choose_coop_matrix(&h200, 32, 32), Some(f32_acc));
+        let f16_only = [config(16, 16, 16, T::F16, T::F16)];
+        assert_eq!(
+            choose_coop_matrix(&f16_only, 64, 64).map(|c| c.accumulator),
+            Some(StorageType::F16)
+        );
+        assert_eq!(choose_coop_matrix(&h200, 8, 32), None);
+        assert_eq!(choose_coop_matrix(&[], 32, 32), None);
+        let others = [
+            config(8, 8, 8, T::F32, T::F32),
+            config(16, 8, 16, T::F16, T::F32),
+        ];
+        assert_eq!(choose_coop_matrix(&others, 32, 32), None);
+    }
 }

@@ -49,6 +49,20 @@ impl WgpuEngine {
         output: OutputKind,
         rows: usize,
     ) -> Result<Vec<u32>, EngineError> {
+        Ok(self.run_pass_timed(req, dispatches, output, rows)?.0)
+    }
+
+    /// [`Self::run_pass`], also returning the seconds spent encoding the dispatches on the
+    /// host and the seconds from submission to the result on the host (the device's work
+    /// plus one round trip).
+    pub(super) fn run_pass_timed(
+        &self,
+        req: &Request,
+        dispatches: &[Dispatch],
+        output: OutputKind,
+        rows: usize,
+    ) -> Result<(Vec<u32>, f64, f64), EngineError> {
+        let t0 = Instant::now();
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let mut encoder = self.device.create_command_encoder(&Default::default());
         {
@@ -57,8 +71,11 @@ impl WgpuEngine {
                 d.encode(&mut pass);
             }
         }
+        let encode = t0.elapsed().as_secs_f64();
         let (src, words) = self.output_buffer(req, output, rows)?;
-        self.read_back(scope, encoder, src, words)
+        let t1 = Instant::now();
+        let out = self.read_back(scope, encoder, src, words)?;
+        Ok((out, encode, t1.elapsed().as_secs_f64()))
     }
 
     /// [`Self::run_pass`] submitted one layer at a time, waiting for each, so `progress`
@@ -221,14 +238,22 @@ impl WgpuEngine {
             req.state_mut::<WgpuRequest>(BACKEND)?.decode_record = Some((output, rec));
         }
         let st = req.state::<WgpuRequest>(BACKEND)?;
-        let out = match &st.decode_record {
-            Some((_, rec)) => self.run_pass(req, rec, output, req.rows())?,
+        let (out, encode, wait, dispatches) = match &st.decode_record {
+            Some((_, rec)) => {
+                let (out, encode, wait) = self.run_pass_timed(req, rec, output, req.rows())?;
+                (out, encode, wait, rec.len())
+            }
             None => {
                 return Err(EngineError::Input(
                     "decode dispatches were not recorded".into(),
                 ))
             }
         };
+        let stats = &mut req.state_mut::<WgpuRequest>(BACKEND)?.stats;
+        stats.steps += 1;
+        stats.dispatches = dispatches;
+        stats.encode_s += encode;
+        stats.wait_s += wait;
         req.advance();
         Ok(out)
     }

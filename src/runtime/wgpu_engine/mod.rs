@@ -16,6 +16,7 @@
 //! `forward` (running passes, prefill and decode).
 
 pub mod chunks;
+mod coop;
 mod forward;
 mod pipelines;
 mod record;
@@ -23,7 +24,8 @@ mod request;
 mod weights;
 
 use forward::OutputKind;
-use pipelines::Pipelines;
+use pipelines::{CoopPipes, Pipelines};
+pub use request::DecodeStats;
 pub use weights::rows_per_part;
 use weights::{DeviceWeights, LayerBuffers, Matrix};
 
@@ -69,6 +71,11 @@ pub struct WgpuEngine {
     /// its workgroup barriers cost more than the parallelism gains (measured: decode
     /// 1.0 → 0.5 tok/s on lavapipe, while a GPU gains).
     split_k_matvec: bool,
+    /// Prefill products on matrix units, where the adapter has them and they passed the
+    /// start-up check (`coop`).
+    coop: Option<CoopPipes>,
+    /// Which prefill products run, for [`Engine::describe`] and [`Self::products`].
+    products: String,
 }
 
 /// f16 where the adapter has SHADER_F16 (unless `force_f32`), else f32.
@@ -215,7 +222,30 @@ impl WgpuEngine {
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
-        Ok(WgpuEngine {
+        let (coop, products) = match ctx.coop_matrix() {
+            Some(c) if storage == StorageType::F16 => {
+                match pipelines::coop_pipes(&device, storage, c) {
+                    Ok(p) => (
+                        Some(p),
+                        format!(
+                            "cooperative matrix 16x16x16 f16->{} (subgroup {})",
+                            c.accumulator.name(),
+                            c.subgroup
+                        ),
+                    ),
+                    Err(e) => (
+                        None,
+                        format!("tiled (the cooperative-matrix product failed to compile: {e})"),
+                    ),
+                }
+            }
+            Some(_) => (None, "tiled (f32 storage)".to_string()),
+            None => (
+                None,
+                "tiled (no cooperative matrices on this adapter)".to_string(),
+            ),
+        };
+        let mut engine = WgpuEngine {
             device,
             queue,
             config,
@@ -233,7 +263,18 @@ impl WgpuEngine {
             adapter: format!("wgpu {} ({:?})", ctx.adapter_name(), ctx.backend()),
             weight_bytes,
             split_k_matvec: ctx.adapter_info().device_type != wgpu::DeviceType::Cpu,
-        })
+            coop,
+            products,
+        };
+        engine.settle_coop();
+        Ok(engine)
+    }
+
+    /// The decode steps of `req` so far: dispatches per step and host-side times
+    /// (`MOA_WGPU_STATS=1` also prints them when the request ends). Errors: a request of
+    /// another engine.
+    pub fn decode_stats(&self, req: &Request) -> Result<DecodeStats, EngineError> {
+        Ok(req.state::<request::WgpuRequest>(request::BACKEND)?.stats)
     }
 
     /// Chooses the few-row product kernel (tests exercise both on any adapter).
@@ -262,7 +303,7 @@ impl WgpuEngine {
 
 impl Engine for WgpuEngine {
     fn describe(&self) -> String {
-        self.adapter.clone()
+        format!("{}, prefill products: {}", self.adapter, self.products)
     }
 
     fn config(&self) -> &LlamaConfig {

@@ -4,6 +4,53 @@
 use super::EngineError;
 use crate::lower::StorageType;
 use crate::runtime::shaders::{self, Shader, Types};
+use crate::runtime::wgpu::CoopMatrix;
+
+/// The prefill products on matrix units (`coop_linear.wgsl`): f32 input and attention
+/// output input.
+pub(super) struct CoopPipes {
+    pub(super) linear: wgpu::ComputePipeline,
+    pub(super) linear_attn: wgpu::ComputePipeline,
+}
+
+/// Compiles `coop_linear.wgsl` for f16 weights and both inputs (`storage` is the
+/// attention output's type). Errors name the driver's complaint; the engine then keeps
+/// the tiled products.
+pub(super) fn coop_pipes(
+    device: &wgpu::Device,
+    storage: StorageType,
+    coop: CoopMatrix,
+) -> Result<CoopPipes, String> {
+    let build = |input: StorageType| -> Result<wgpu::ComputePipeline, String> {
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let source = shaders::coop_linear_source(input, coop.accumulator);
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(shaders::COOP_LINEAR.name),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        let constants = [("SG", f64::from(coop.subgroup))];
+        let p = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(shaders::COOP_LINEAR.name),
+            layout: None,
+            module: &module,
+            entry_point: Some(shaders::COOP_LINEAR.entry_point),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: &constants,
+                // Every workgroup array is written before it is read.
+                zero_initialize_workgroup_memory: false,
+            },
+            cache: None,
+        });
+        match pollster::block_on(scope.pop()) {
+            Some(e) => Err(e.to_string()),
+            None => Ok(p),
+        }
+    };
+    Ok(CoopPipes {
+        linear: build(StorageType::F32)?,
+        linear_attn: build(storage)?,
+    })
+}
 
 pub(super) struct Pipelines {
     pub(super) embed: wgpu::ComputePipeline,
@@ -18,6 +65,8 @@ pub(super) struct Pipelines {
     /// `matvec.wgsl` with RMSNorm (INPUT_MODE 1) or SwiGLU (2) fused into its input.
     pub(super) matvec_norm: wgpu::ComputePipeline,
     pub(super) matvec_swiglu: wgpu::ComputePipeline,
+    /// `matvec.wgsl`'s RMSNorm → QKV product → RoPE + KV-cache write (decode).
+    pub(super) matvec_rope: wgpu::ComputePipeline,
     pub(super) swiglu: wgpu::ComputePipeline,
     pub(super) rope_kv: wgpu::ComputePipeline,
     pub(super) argmax: wgpu::ComputePipeline,
@@ -91,6 +140,7 @@ impl Pipelines {
             )?,
             matvec_norm: pipe_with(shaders::MATVEC, types, &[("INPUT_MODE", 1.0)])?,
             matvec_swiglu: pipe_with(shaders::MATVEC, types, &[("INPUT_MODE", 2.0)])?,
+            matvec_rope: pipe_with(shaders::MATVEC_ROPE, types, &[("INPUT_MODE", 1.0)])?,
             swiglu: pipe(shaders::SWIGLU, types)?,
             rope_kv: pipe(shaders::ROPE_KV, types)?,
             argmax: pipe(shaders::ARGMAX, types)?,

@@ -2,7 +2,8 @@
 //! order (embedding, per layer RMSNorm → QKV product → RoPE + cache write → attention →
 //! output product → RMSNorm → gate/up product → SwiGLU → down product, then the final norm,
 //! the LM head and the argmax or sampling). Decode passes fuse the norms and SwiGLU into
-//! the products that read them.
+//! the products that read them, and RoPE + the cache write into the QKV product's
+//! epilogue: 6 dispatches per layer, where prefill passes run 9 or more.
 
 use super::forward::OutputKind;
 use super::request::{StepIo, WgpuRequest, BACKEND};
@@ -104,6 +105,49 @@ impl WgpuEngine {
         }
     }
 
+    /// [`Self::dispatch`] with each view bound at its own binding number (for an entry
+    /// point that uses only some of its module's bindings).
+    pub(super) fn dispatch_bound(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        views: &[(u32, View)],
+        groups: [u32; 3],
+    ) -> Dispatch {
+        let entries: Vec<wgpu::BindGroupEntry<'_>> = views
+            .iter()
+            .map(|(binding, v)| wgpu::BindGroupEntry {
+                binding: *binding,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: v.buf,
+                    offset: v.offset,
+                    size: None,
+                }),
+            })
+            .collect();
+        let bind = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        Dispatch {
+            pipeline: pipeline.clone(),
+            bind,
+            groups,
+        }
+    }
+
+    /// Can a fused pass also fuse RoPE and the cache write into the QKV product
+    /// (`moa_matvec_rope`)? Its workgroups own whole rotation pairs, so head_dim must be a
+    /// multiple of 4 and every part of the split QKV weight must start on a head.
+    fn rope_fuses(&self, wqkv: &Matrix) -> bool {
+        let hd = self.config.head_dim;
+        hd.is_multiple_of(4)
+            && wqkv
+                .parts
+                .iter()
+                .all(|p| p.row0.is_multiple_of(hd) && p.rows.is_multiple_of(hd))
+    }
+
     /// Can this pass fuse RMSNorm and SwiGLU into its products (`matvec.wgsl` only)?
     pub(super) fn fuses(&self, rows: usize) -> bool {
         self.split_k_matvec && rows <= MATVEC_MAX_ROWS
@@ -167,10 +211,14 @@ impl WgpuEngine {
                 ));
                 continue;
             }
-            let pipe = match input {
-                Input::Plain => &self.pipes.linear,
-                Input::Attention => &self.pipes.linear_attn,
-                Input::Norm(_) | Input::SwiGlu => {
+            // Matrix units where the engine has them: one 64 × 64 tile per workgroup.
+            // Else one 4 × 4 block per invocation, 64 invocations per workgroup.
+            let (pipe, tile) = match (input, &self.coop) {
+                (Input::Plain, Some(c)) => (&c.linear, [64, 64]),
+                (Input::Attention, Some(c)) => (&c.linear_attn, [64, 64]),
+                (Input::Plain, None) => (&self.pipes.linear, [256, 4]),
+                (Input::Attention, None) => (&self.pipes.linear_attn, [256, 4]),
+                (Input::Norm(_) | Input::SwiGlu, _) => {
                     unreachable!("fused inputs are only asked for when the pass fuses")
                 }
             };
@@ -184,7 +232,11 @@ impl WgpuEngine {
             d.push(self.dispatch_at(
                 pipe,
                 &buffers,
-                [(n_out as u32).div_ceil(256), (rows as u32).div_ceil(4), 1],
+                [
+                    (n_out as u32).div_ceil(tile[0]),
+                    (rows as u32).div_ceil(tile[1]),
+                    1,
+                ],
             ));
         }
     }
@@ -235,7 +287,8 @@ impl WgpuEngine {
             ));
         }
         // Decode-sized passes fuse both RMSNorms and SwiGLU into the products that read
-        // them: 7 dispatches per layer instead of 10. Other passes run the per-token
+        // them, and decode passes RoPE + the cache write into the QKV product: 4 + the
+        // attention's dispatches per layer instead of 8 + the attention's. Other passes run the per-token
         // products whose outputs are widest (Q/K/V, gate/up) over chunks of `a.chunk`
         // tokens, so those activations stay within the binding limit (DESIGN.md §7).
         let fuse = self.fuses(t) && t <= a.chunk;
@@ -297,7 +350,39 @@ impl WgpuEngine {
                     ],
                 ));
             };
-            if fuse {
+            // Decode passes only: a prefill's attention also reads the packed K and V,
+            // which the fused epilogue does not write.
+            if fuse && io.prefill.is_none() && self.rope_fuses(&lw.wqkv) {
+                // RMSNorm → QKV product → RoPE + cache write: one dispatch per part.
+                let rp = rope_params(t);
+                for part in &lw.wqkv.parts {
+                    let params = self.uniform(&[
+                        t as u32,
+                        hidden as u32,
+                        part.rows as u32,
+                        0,
+                        c.rms_norm_eps.to_bits(),
+                        lw.wqkv.rows as u32,
+                        part.row0 as u32,
+                        0,
+                    ]);
+                    let bound: [(u32, View); 10] = [
+                        (0, (&params).into()),
+                        (1, (&a.x).into()),
+                        (2, (&part.buffer).into()),
+                        (5, (&lw.attn_norm).into()),
+                        (6, (&rp).into()),
+                        (7, (&io.info).into()),
+                        (8, (&st.rope).into()),
+                        (9, (&a.q).into()),
+                        (10, (&st.k_cache[l]).into()),
+                        (11, (&st.v_cache[l]).into()),
+                    ];
+                    // One workgroup per 4 columns (two rotation pairs) × 4 rows.
+                    let groups = [(part.rows as u32).div_ceil(4), (t as u32).div_ceil(4), 1];
+                    d.push(self.dispatch_bound(&self.pipes.matvec_rope, &bound, groups));
+                }
+            } else if fuse {
                 let x = (&a.x).into();
                 let norm = Input::Norm(&lw.attn_norm);
                 self.linear(&mut d, norm, x, &lw.wqkv, None, (&a.qkv).into(), t);
@@ -382,16 +467,31 @@ impl WgpuEngine {
             layer_end.push(d.len());
         }
         let rows = io.rows;
-        let fp = self.uniform(&[rows as u32, hidden as u32, c.rms_norm_eps.to_bits(), 0]);
-        d.push(self.dispatch(
-            &self.pipes.rmsnorm,
-            &[&fp, &a.x, &io.last, &self.output_norm, &a.last],
-            [rows as u32, 1, 1],
-        ));
         let head = self.lm_head.as_ref().unwrap_or(&self.embed);
         // The tied head is the embedding: its parts run one product each.
-        let (last, logits) = ((&a.last).into(), (&a.logits).into());
-        self.linear(&mut d, Input::Plain, last, head, None, logits, rows);
+        let logits = (&a.logits).into();
+        if fuse && io.prefill.is_none() {
+            // A decode pass's tokens are its rows' last tokens (in order): the final
+            // RMSNorm goes into the head's product, no gather needed.
+            let norm = Input::Norm(&self.output_norm);
+            self.linear(&mut d, norm, (&a.x).into(), head, None, logits, rows);
+        } else {
+            let fp = self.uniform(&[rows as u32, hidden as u32, c.rms_norm_eps.to_bits(), 0]);
+            d.push(self.dispatch(
+                &self.pipes.rmsnorm,
+                &[&fp, &a.x, &io.last, &self.output_norm, &a.last],
+                [rows as u32, 1, 1],
+            ));
+            self.linear(
+                &mut d,
+                Input::Plain,
+                (&a.last).into(),
+                head,
+                None,
+                logits,
+                rows,
+            );
+        }
         match output {
             OutputKind::Logits => {}
             OutputKind::Argmax => {

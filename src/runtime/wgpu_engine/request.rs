@@ -28,6 +28,50 @@ pub(super) struct WgpuRequest {
     pub(super) decode_io: StepIo,
     /// The decode step's dispatches, recorded on the first step and replayed after.
     pub(super) decode_record: Option<(OutputKind, Vec<Dispatch>)>,
+    /// What the decode steps so far cost ([`WgpuEngine::decode_stats`]).
+    pub(super) stats: DecodeStats,
+}
+
+/// The decode steps of one request so far: how many dispatches one step records and
+/// where its time goes on the host (issue 12 item 3: is a step dispatch-bound?).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct DecodeStats {
+    /// Decode steps run.
+    pub steps: usize,
+    /// Compute dispatches in one decode step (the recorded pass; one command buffer).
+    pub dispatches: usize,
+    /// Seconds spent encoding the steps' dispatches on the host, all steps together.
+    pub encode_s: f64,
+    /// Seconds from each step's submission to its result on the host (device work plus
+    /// one round trip), all steps together.
+    pub wait_s: f64,
+}
+
+impl DecodeStats {
+    /// One line: `decode: 64 steps, 184 dispatches/step, 3.10 ms/step (0.41 ms encoding),
+    /// 16.8 us/dispatch`. Time per dispatch is the whole step's time over its dispatches.
+    pub fn summary(&self) -> String {
+        let steps = self.steps.max(1) as f64;
+        let step_ms = (self.encode_s + self.wait_s) / steps * 1e3;
+        format!(
+            "decode: {} steps, {} dispatches/step, {:.2} ms/step ({:.2} ms encoding), {:.1} us/dispatch",
+            self.steps,
+            self.dispatches,
+            step_ms,
+            self.encode_s / steps * 1e3,
+            step_ms * 1e3 / self.dispatches.max(1) as f64
+        )
+    }
+}
+
+impl Drop for WgpuRequest {
+    /// With `MOA_WGPU_STATS=1`, a request that decoded prints [`DecodeStats::summary`] to
+    /// stderr when it ends (benchmarks read it; the engine API has `decode_stats`).
+    fn drop(&mut self) {
+        if self.stats.steps > 0 && std::env::var("MOA_WGPU_STATS").is_ok_and(|v| v == "1") {
+            eprintln!("{}", self.stats.summary());
+        }
+    }
 }
 
 /// Names the wgpu engine in [`Request`]s and their errors.
@@ -163,6 +207,7 @@ impl WgpuEngine {
             decode_work,
             decode_io,
             decode_record: None,
+            stats: DecodeStats::default(),
         };
         Ok(Request::new(BACKEND, rows, n_tokens, kv_bytes, seed, state))
     }

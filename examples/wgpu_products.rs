@@ -1,0 +1,123 @@
+//! The wgpu engine's prefill products on this adapter (issue 12 item 2): which
+//! cooperative-matrix configurations the adapter reports, which products the engine chose
+//! (and its start-up check), the logits of a SmolLM2-shaped random model through the
+//! matrix-unit and the tiled products against the CPU reference, and prefill tokens/s and
+//! decode dispatches per step of both side by side.
+//!
+//! ```sh
+//! cargo run --release --example wgpu_products -- 16 1024
+//! ```
+//!
+//! Arguments: rows and prompt length of the timed prefill (default 16 × 1024).
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use moa::model::random::{like, random_model};
+use moa::model::{CpuReference, Masking};
+use moa::runtime::engine::{Engine, Sampling};
+use moa::runtime::wgpu::WgpuContext;
+use moa::runtime::wgpu_engine::WgpuEngine;
+
+fn main() -> ExitCode {
+    moa::runtime::wgpu::ensure_xdg_runtime_dir();
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wgpu_products: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn ids(n: usize, seed: u64, vocab: usize) -> Vec<u32> {
+    (0..n as u64)
+        .map(|i| ((i * 7919 + seed * 104_729 + i * i) % vocab as u64) as u32)
+        .collect()
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse())
+        .collect::<Result<_, _>>()?;
+    let rows = args.first().copied().unwrap_or(16);
+    let len = args.get(1).copied().unwrap_or(1024);
+    let ctx = WgpuContext::new()?;
+    println!("adapter: {} ({:?})", ctx.adapter_name(), ctx.backend());
+    println!(
+        "cooperative-matrix configurations: {:?}",
+        ctx.coop_configs()
+    );
+    println!("chosen: {:?}", ctx.coop_matrix());
+    let config = like("smollm2-135m").ok_or("no smollm2-135m shape")?;
+    let model = random_model(&config, 7);
+    let vocab = config.vocab_size;
+    let coop = WgpuEngine::new(&ctx, &model, None, false)?;
+    let mut tiled = WgpuEngine::new(&ctx, &model, None, false)?;
+    tiled.disable_coop_matrix();
+    println!("engine: {}", coop.describe());
+
+    // Logits of the last prompt token against the CPU reference (f16 weights on the GPU).
+    let cpu = CpuReference::from_model(model.clone())?;
+    let prompts: Vec<Vec<u32>> = [150usize, 97, 64]
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| ids(n, i as u64 + 1, vocab))
+        .collect();
+    let lens: Vec<usize> = prompts.iter().map(Vec::len).collect();
+    let want: Vec<Vec<f32>> = prompts
+        .iter()
+        .map(|p| {
+            let all = cpu.forward(p, Masking::Dense)?;
+            Ok(all.data[(p.len() - 1) * vocab..p.len() * vocab].to_vec())
+        })
+        .collect::<Result<_, moa::model::ModelError>>()?;
+    let argmax = |v: &[f32]| {
+        v.iter()
+            .enumerate()
+            .fold((0, f32::MIN), |b, (i, &x)| if x > b.1 { (i, x) } else { b })
+            .0
+    };
+    for (name, engine) in [("coop", &coop), ("tiled", &tiled)] {
+        let mut req = engine.start(&lens, 1, 0)?;
+        let got = engine.prefill_logits(&mut req, &prompts)?;
+        let mut err = 0f32;
+        let mut same = 0;
+        for (g, w) in got.iter().zip(&want) {
+            err = g
+                .iter()
+                .zip(w)
+                .map(|(a, b)| (a - b).abs())
+                .fold(err, f32::max);
+            same += usize::from(argmax(g) == argmax(w));
+        }
+        println!(
+            "parity {name}: max |logit err| {err:.4} against the CPU reference, argmax equal {same}/{}",
+            prompts.len()
+        );
+    }
+
+    // Prefill tokens/s and a short decode, side by side.
+    let big: Vec<Vec<u32>> = (0..rows).map(|r| ids(len, 100 + r as u64, vocab)).collect();
+    let big_lens = vec![len; rows];
+    for (name, engine) in [("coop", &coop), ("tiled", &tiled), ("coop", &coop)] {
+        let mut req = engine.start(&big_lens, 16, 0)?;
+        let t0 = Instant::now();
+        let mut next = engine.prefill_tokens(&mut req, &big, Sampling::greedy())?;
+        let prefill = t0.elapsed().as_secs_f64();
+        let t1 = Instant::now();
+        for _ in 0..15 {
+            next = engine.decode_tokens(&mut req, &next, Sampling::greedy())?;
+        }
+        let decode = t1.elapsed().as_secs_f64();
+        let stats = engine.decode_stats(&req)?;
+        println!(
+            "{name}: prefill {rows}x{len} in {prefill:.3} s = {:.0} tok/s; decode {:.0} tok/s; {}",
+            (rows * len) as f64 / prefill,
+            (rows * 15) as f64 / decode,
+            stats.summary()
+        );
+    }
+    Ok(())
+}

@@ -224,6 +224,37 @@ fn prefill_variants_compile() {
     }
 }
 
+/// The warp-specialized prefill (`w`) on the fixtures' other shapes (head_dim 64, f16 and
+/// bf16; the f32 layers keep the scalar kernel), as `cuda_check --prefill-variant 2x64x1w`
+/// runs them: the wgmma body for sm_90a and the mma.sync body, whose producer warpgroup
+/// idles, for sm_90.
+#[test]
+fn warp_specialized_prefill_compiles_on_fixtures() {
+    let tuning: cuda::PrefillTuning = "2x64x1w".parse().unwrap_or_else(|e| panic!("{e}"));
+    for name in ["fixture-mha.toml", "fixture-gqa.toml"] {
+        for storage in [StorageType::F16, StorageType::Bf16] {
+            let module = lower(&fixture(name), storage);
+            let arts = cuda::generate_variant(&module, cuda::DecodeTuning::default(), tuning)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(arts[0].kernels[0].abi.block, [384, 1, 1]);
+            for arch in [DEFAULT_ARCH, "sm_90"] {
+                let ptx = compile_for(&arts[0], arch);
+                assert_eq!(
+                    ptx.contains("setmaxnreg"),
+                    arch == DEFAULT_ARCH && cuda::prefill_wgmma(storage, module.shape.head_dim),
+                    "{name} {} {arch}",
+                    storage.name()
+                );
+                if arch == DEFAULT_ARCH {
+                    let tag = format!("ws-{name}-{}", storage.name()).replace('.', "_");
+                    let log = assemble(&tag, &ptx, &scratch("ws"));
+                    assert!(!log.contains("are serialized"), "{tag}: {log}");
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn llama3_8b_upstream_plan_compiles_for_sm90() {
     let plan = llama3_8b();

@@ -316,6 +316,10 @@ pub fn prefill_k_tile(storage: StorageType, head_dim: u32, tuning: PrefillTuning
     }
 }
 
+/// Dynamic shared memory an sm_90 block can opt into (CUDA programming guide, compute
+/// capability 9.0: 227 KiB).
+const PREFILL_MAX_SHARED_BYTES: u32 = 227 * 1024;
+
 /// Shared memory the warp-specialized prefill's K/V ring may take beside the Q tile.
 const PREFILL_WS_RING_BYTES: u32 = 192 * 1024;
 
@@ -333,8 +337,9 @@ pub fn prefill_stages(storage: StorageType, head_dim: u32, tuning: PrefillTuning
 
 /// Registers per thread of the warp-specialized prefill's producer and consumer
 /// warpgroups after `setmaxnreg` (PTX ISA: multiples of 8 in 24..=256): the producer keeps
-/// 40 (its cp.async loop spilled at 24), and the consumers share what the block was launched with (65536 / threads, rounded
-/// down to 8, at 1 block per SM) less the producer's, at most 240.
+/// 40 (its cp.async loop spilled at 24), and the consumers share what the block was
+/// launched with (65536 / threads, rounded down to 8, at 1 block per SM) less the
+/// producer's, at most 240.
 pub fn prefill_ws_registers(tuning: PrefillTuning) -> (u32, u32) {
     let threads = 128 * (tuning.warpgroups + 1);
     let launch = (65536 / threads).min(255) / 8 * 8;
@@ -618,6 +623,20 @@ pub fn generate_variant(
             target: "cuda",
             message: format!("prefill tuning {prefill}: {message}"),
         })?;
+    // 227 KiB: the most dynamic shared memory an sm_90 block can opt into (128-key tiles
+    // at head_dim 256 need more).
+    let d = module.shape.head_dim;
+    let smem = prefill_shared_bytes(module.storage, d, prefill);
+    if smem > PREFILL_MAX_SHARED_BYTES {
+        return Err(CodegenError::Unsupported {
+            target: "cuda",
+            message: format!(
+                "prefill tuning {prefill} at head_dim {d} needs {smem} bytes of shared memory \
+                 per block, over the {PREFILL_MAX_SHARED_BYTES} an sm_90 block can have \
+                 (use 64-key tiles)"
+            ),
+        });
+    }
     if tuning.warps == 0 || tuning.warps > 16 || tuning.stages < 2 {
         return Err(CodegenError::Unsupported {
             target: "cuda",
@@ -787,6 +806,27 @@ mod tests {
             // 65536 / 384 threads = 168 per thread at launch (multiples of 8).
             assert!(producer * 128 + consumer * 256 <= 168 * 384);
         }
+        // 128-key tiles at head_dim 256 do not fit an SM: an error naming the variant.
+        let module = crate::lower::lower(
+            &crate::plan::Plan::dense(crate::plan::ModelShape {
+                name: None,
+                layers: 1,
+                q_heads: 2,
+                kv_heads: 1,
+                head_dim: 256,
+                max_context_tokens: 4096,
+            })
+            .unwrap(),
+            StorageType::Bf16,
+        );
+        let e = generate_variant(
+            &module,
+            DecodeTuning::default(),
+            "2x128x1w".parse().unwrap(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("2x128x1w") && e.contains("head_dim 256"), "{e}");
         // Without wgmma (head_dim 96) the body is mma.sync: double buffer, producer idle.
         let t: PrefillTuning = "2x64x1w".parse().unwrap();
         assert_eq!(prefill_stages(StorageType::F16, 96, t), 2);

@@ -17,7 +17,8 @@
 #            (first: the baseline pick.py divides by) and 2x64x2p on 7 layers (16k x 1, 4k x 4,
 #            --compare) with the peers; then every layer of 2x64x2, 2x64x2p and WS at 4k x 4
 #            and 16k x 1 with the peers. The sweeps run even if a check fails (their
-#            --compare column shows a wrong kernel too).
+#            --compare column shows a wrong kernel too). The carry folder's build and cubin
+#            commands: benches/RESULTS.md, "Session 6, branch s6-prefill2".
 #
 # PV1: the prefill variant cuda_check and compute-sanitizer run (the default unless set).
 cd "$(dirname "$0")"

@@ -33,7 +33,7 @@ struct Args {
     /// Decode kernel shapes, WARPSxSTAGES[w] (`codegen::cuda::DecodeTuning`).
     #[arg(long, value_delimiter = ',', default_value = "4x3")]
     variants: Vec<String>,
-    /// Prefill kernel shapes, WGxBNxBLOCKS[o][s][p] (`codegen::cuda::PrefillTuning`); each is
+    /// Prefill kernel shapes, WGxBNxBLOCKS[o][s][p][w] (`codegen::cuda::PrefillTuning`); each is
     /// compiled with every decode shape. Default: the compiler's.
     #[arg(long, value_delimiter = ',')]
     prefill_variants: Vec<String>,

@@ -167,8 +167,9 @@ fn prefill_compiles_without_sm90a_features() {
 
 /// Every prefill shape the benchmark compares (`bench_prefill --variants`) compiles in both
 /// bodies: the overlapped wgmma pipeline, 3 warpgroups, 128-key tiles, P in one or two
-/// parts and the mma.sync fallback with the same tile constants, at head_dim 128 in bf16
-/// (the shape of the upstream plans, where registers are tightest).
+/// parts, the warp-specialized producer / consumer kernel (`w`) and the mma.sync fallback
+/// with the same tile constants, at head_dim 128 in bf16 (the shape of the upstream plans,
+/// where registers are tightest).
 #[test]
 fn prefill_variants_compile() {
     let module = lower(&llama3_8b(), StorageType::Bf16);
@@ -180,6 +181,9 @@ fn prefill_variants_compile() {
         "1x64x2s",
         "3x64x1os",
         "2x128x1os",
+        "2x64x1w",
+        "2x128x1w",
+        "2x64x1pw",
     ] {
         let tuning: cuda::PrefillTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
         let arts = cuda::generate_variant(&module, cuda::DecodeTuning::default(), tuning)
@@ -199,12 +203,52 @@ fn prefill_variants_compile() {
                 // (2x64x2) get C7512, and benches/RESULTS.md measures what that costs.
                 let log = assemble(&format!("variant-{v}"), &ptx, &scratch("variants"));
                 for line in log.lines().filter(|l| l.contains("are serialized")) {
-                    assert!(!tuning.overlap, "{v}: {log}");
+                    assert!(!tuning.overlap && !tuning.warp_specialized, "{v}: {log}");
                     eprintln!("{v}: {}", line.trim());
+                }
+                // The warp-specialized consumers have the registers for P in two parts: no
+                // spills either (the point of the variant; DESIGN §6.1).
+                if tuning.warp_specialized {
+                    assert!(
+                        !log.lines().any(|l| l.contains("bytes spill")
+                            && !l.contains(" 0 bytes spill stores, 0 bytes spill loads")),
+                        "{v} spills: {log}"
+                    );
                 }
                 // Registers per thread, in the CI log (2 blocks of 256 threads: at most 128).
                 for line in log.lines().filter(|l| l.contains("registers")) {
                     eprintln!("{v}: {}", line.trim());
+                }
+            }
+        }
+    }
+}
+
+/// The warp-specialized prefill (`w`) on the fixtures' other shapes (head_dim 64, f16 and
+/// bf16; the f32 layers keep the scalar kernel), as `cuda_check --prefill-variant 2x64x1w`
+/// runs them: the wgmma body for sm_90a and the mma.sync body, whose producer warpgroup
+/// idles, for sm_90.
+#[test]
+fn warp_specialized_prefill_compiles_on_fixtures() {
+    let tuning: cuda::PrefillTuning = "2x64x1w".parse().unwrap_or_else(|e| panic!("{e}"));
+    for name in ["fixture-mha.toml", "fixture-gqa.toml"] {
+        for storage in [StorageType::F16, StorageType::Bf16] {
+            let module = lower(&fixture(name), storage);
+            let arts = cuda::generate_variant(&module, cuda::DecodeTuning::default(), tuning)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(arts[0].kernels[0].abi.block, [384, 1, 1]);
+            for arch in [DEFAULT_ARCH, "sm_90"] {
+                let ptx = compile_for(&arts[0], arch);
+                assert_eq!(
+                    ptx.contains("setmaxnreg"),
+                    arch == DEFAULT_ARCH && cuda::prefill_wgmma(storage, module.shape.head_dim),
+                    "{name} {} {arch}",
+                    storage.name()
+                );
+                if arch == DEFAULT_ARCH {
+                    let tag = format!("ws-{name}-{}", storage.name()).replace('.', "_");
+                    let log = assemble(&tag, &ptx, &scratch("ws"));
+                    assert!(!log.contains("are serialized"), "{tag}: {log}");
                 }
             }
         }

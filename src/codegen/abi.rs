@@ -184,7 +184,7 @@ pub struct Tiles {
     /// score tile has this many slots).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chunk: Option<u32>,
-    /// Asynchronous copy stages (CUDA decode).
+    /// Asynchronous copy stages (CUDA decode; the warp-specialized CUDA prefill's K/V ring).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stages: Option<u32>,
     /// Query columns per block: the GQA group padded to the MMA width (CUDA decode).

@@ -65,8 +65,8 @@ impl Default for DecodeTuning {
 
 /// Prefill kernel shape choices on tensor cores (defaults: `lower::consts`); the scalar
 /// f32 kernel ignores them. Benchmarks generate variants (`examples/bench_prefill.rs`)
-/// and name them `WGxBNxBLOCKS` plus the letters `o` (overlap), `s` (skip) and `p` (P once),
-/// e.g. `2x64x2s`.
+/// and name them `WGxBNxBLOCKS` plus the letters `o` (overlap), `s` (skip), `p` (P once) and
+/// `w` (warp-specialized), e.g. `2x64x2s` or `2x64x1w`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PrefillTuning {
     /// Warpgroups (4 warps, 64 query rows each) per block, 1..=3: the query tile is 64 × this.
@@ -88,6 +88,13 @@ pub struct PrefillTuning {
     /// but over the 3e-3 bf16 tolerance on some upstream layers
     /// (tests/prefill_bf16_rounding.rs). f16 always uses one part.
     pub p_once: bool,
+    /// sm_90a: one more warpgroup per block, a producer that only streams K/V tiles in
+    /// (cp.async into a ring of [`prefill_stages`] buffers, handed over by mbarriers), and
+    /// `warpgroups` consumer warpgroups that only compute; `setmaxnreg` moves the
+    /// producer's registers to the consumers (FlashAttention-3's warp specialization), so
+    /// that bf16's two-part P fits beside O without ptxas serializing the MMAs. Needs
+    /// 2 (consumer) warpgroups and 1 block per SM; not combined with `overlap` or `skip`.
+    pub warp_specialized: bool,
 }
 
 impl Default for PrefillTuning {
@@ -99,6 +106,7 @@ impl Default for PrefillTuning {
             overlap: CUDA_PREFILL_TC_OVERLAP,
             skip: CUDA_PREFILL_TC_SKIP,
             p_once: CUDA_PREFILL_TC_P_ONCE,
+            warp_specialized: false,
         }
     }
 }
@@ -107,25 +115,27 @@ impl std::fmt::Display for PrefillTuning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}x{}x{}{}{}{}",
+            "{}x{}x{}{}{}{}{}",
             self.warpgroups,
             self.k_tile,
             self.blocks_per_sm,
             if self.overlap { "o" } else { "" },
             if self.skip { "s" } else { "" },
-            if self.p_once { "p" } else { "" }
+            if self.p_once { "p" } else { "" },
+            if self.warp_specialized { "w" } else { "" }
         )
     }
 }
 
 impl std::str::FromStr for PrefillTuning {
     type Err = String;
-    /// Parses `WGxBNxBLOCKS[o][s][p]` (as written by `Display`) and checks the ranges.
+    /// Parses `WGxBNxBLOCKS[o][s][p][w]` (as written by `Display`) and checks the ranges.
     fn from_str(text: &str) -> Result<Self, String> {
         let bad = |why: &str| {
             format!(
-                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p], warpgroups 1..=3, \
-                 key tile 64 or 128, blocks 1 or 2, e.g. 2x64x2s)"
+                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w], warpgroups 1..=3, \
+                 key tile 64 or 128, blocks 1 or 2, `w` with 2 warpgroups and 1 block and \
+                 without `o` or `s`, e.g. 2x64x2s or 2x64x1w)"
             )
         };
         let flags_at = text
@@ -139,7 +149,7 @@ impl std::str::FromStr for PrefillTuning {
         let [warpgroups, k_tile, blocks_per_sm] = nums[..] else {
             return Err(bad("not three numbers"));
         };
-        if flags.chars().any(|c| !matches!(c, 'o' | 's' | 'p')) {
+        if flags.chars().any(|c| !matches!(c, 'o' | 's' | 'p' | 'w')) {
             return Err(bad("unknown flag"));
         }
         let t = PrefillTuning {
@@ -149,6 +159,7 @@ impl std::str::FromStr for PrefillTuning {
             overlap: flags.contains('o'),
             skip: flags.contains('s'),
             p_once: flags.contains('p'),
+            warp_specialized: flags.contains('w'),
         };
         t.check().map_err(|e| bad(&e))?;
         Ok(t)
@@ -166,6 +177,21 @@ impl PrefillTuning {
         }
         if !(1..=2).contains(&self.blocks_per_sm) {
             return Err(format!("{} blocks per SM", self.blocks_per_sm));
+        }
+        if self.warp_specialized {
+            // One consumer warpgroup has 255 registers without setmaxnreg; two blocks of
+            // producer + consumers leave the consumers no more than without a producer;
+            // three consumers get 152 registers, where ptxas serializes the two-part P·V
+            // (C7512) as at 128.
+            if self.warpgroups != 2 || self.blocks_per_sm != 1 {
+                return Err(format!(
+                    "`w` with {} warpgroups and {} blocks per SM",
+                    self.warpgroups, self.blocks_per_sm
+                ));
+            }
+            if self.overlap || self.skip {
+                return Err("`w` with `o` or `s` (not built)".into());
+            }
         }
         Ok(())
     }
@@ -262,10 +288,11 @@ pub fn prefill_wgmma(storage: StorageType, head_dim: u32) -> bool {
     prefill_tensor_cores(storage, head_dim) && head_dim.is_multiple_of(64)
 }
 
-/// Threads per prefill block.
+/// Threads per prefill block (with `warp_specialized`, the producer warpgroup too: it
+/// idles in the mma.sync body, whose launch contract is the same).
 pub fn prefill_threads(storage: StorageType, head_dim: u32, tuning: PrefillTuning) -> u32 {
     if prefill_tensor_cores(storage, head_dim) {
-        128 * tuning.warpgroups
+        128 * (tuning.warpgroups + u32::from(tuning.warp_specialized))
     } else {
         CUDA_PREFILL_THREADS
     }
@@ -289,13 +316,56 @@ pub fn prefill_k_tile(storage: StorageType, head_dim: u32, tuning: PrefillTuning
     }
 }
 
+/// Dynamic shared memory an sm_90 block can opt into (CUDA programming guide, compute
+/// capability 9.0: 227 KiB).
+const PREFILL_MAX_SHARED_BYTES: u32 = 227 * 1024;
+
+/// Shared memory the warp-specialized prefill's K/V ring may take beside the Q tile.
+const PREFILL_WS_RING_BYTES: u32 = 192 * 1024;
+
+/// K/V buffers (stages) of the prefill's load ring: 2 for the double buffer, and with
+/// `warp_specialized` as many as fit with the Q tile in 192 KiB, at most 4 (the producer
+/// runs up to that many tiles ahead of the consumers).
+pub fn prefill_stages(storage: StorageType, head_dim: u32, tuning: PrefillTuning) -> u32 {
+    if !tuning.warp_specialized || !prefill_wgmma(storage, head_dim) {
+        return 2;
+    }
+    let q = prefill_q_tile(storage, head_dim, tuning) * head_dim * 2;
+    let stage = 2 * tuning.k_tile * head_dim * 2;
+    (PREFILL_WS_RING_BYTES.saturating_sub(q) / stage).clamp(2, 4)
+}
+
+/// Registers per thread of the warp-specialized prefill's producer and consumer
+/// warpgroups after `setmaxnreg` (PTX ISA: multiples of 8 in 24..=256): the producer keeps
+/// 40 (its cp.async loop spilled at 24), and the consumers share what the block was
+/// launched with (65536 / threads, rounded down to 8, at 1 block per SM) less the
+/// producer's, at most 240.
+pub fn prefill_ws_registers(tuning: PrefillTuning) -> (u32, u32) {
+    let threads = 128 * (tuning.warpgroups + 1);
+    let launch = (65536 / threads).min(255) / 8 * 8;
+    let producer = 40;
+    let consumer =
+        ((launch * threads - producer * 128) / (128 * tuning.warpgroups)).min(240) / 8 * 8;
+    (producer, consumer)
+}
+
 /// Dynamic shared memory of a layer's prefill kernel in bytes. Tensor cores: the Q tile
 /// and two K and two V tiles (double buffer) in the storage type, rows padded by 8
-/// elements for ldmatrix (the wgmma body needs the same tiles unpadded, less); scalar:
-/// Q, K and V tiles in f32, rows padded by 4 floats.
+/// elements for ldmatrix (the wgmma body needs the same tiles unpadded, less); with
+/// `warp_specialized` at least the Q tile, the ring of [`prefill_stages`] unpadded K/V
+/// buffers and two mbarriers per stage. Scalar: Q, K and V tiles in f32, rows padded by 4
+/// floats.
 pub fn prefill_shared_bytes(storage: StorageType, head_dim: u32, tuning: PrefillTuning) -> u32 {
     if prefill_tensor_cores(storage, head_dim) {
-        (prefill_q_tile(storage, head_dim, tuning) + 4 * tuning.k_tile) * (head_dim + 8) * 2
+        let q_tile = prefill_q_tile(storage, head_dim, tuning);
+        let padded = (q_tile + 4 * tuning.k_tile) * (head_dim + 8) * 2;
+        if tuning.warp_specialized && prefill_wgmma(storage, head_dim) {
+            let stages = prefill_stages(storage, head_dim, tuning);
+            let ring = (q_tile + stages * 2 * tuning.k_tile) * head_dim * 2 + stages * 2 * 8;
+            padded.max(ring)
+        } else {
+            padded
+        }
     } else {
         (CUDA_PREFILL_Q_TILE + 2 * CUDA_PREFILL_K_TILE) * ks_stride(head_dim) * 4
     }
@@ -350,6 +420,12 @@ struct CudaLayerCtx {
     prefill_smem_bytes: u32,
     prefill_overlap: bool,
     prefill_skip: bool,
+    /// Warp-specialized sm_90a body (`PrefillTuning::warp_specialized`), its K/V ring
+    /// depth and the registers `setmaxnreg` gives producer and consumers.
+    prefill_ws: bool,
+    prefill_stages: u32,
+    prefill_producer_regs: u32,
+    prefill_consumer_regs: u32,
     /// Parts P enters P·V in: 2 (bf16 hi + lo) unless `PrefillTuning::p_once` or 16-bit
     /// f16, which keeps 11 bits (1).
     prefill_p_parts: u32,
@@ -484,6 +560,10 @@ fn layer_ctx(
         prefill_smem_bytes: prefill_shared_bytes(module.storage, d, pt),
         prefill_overlap: pt.overlap,
         prefill_skip: pt.skip,
+        prefill_ws: pt.warp_specialized,
+        prefill_stages: prefill_stages(module.storage, d, pt),
+        prefill_producer_regs: prefill_ws_registers(pt).0,
+        prefill_consumer_regs: prefill_ws_registers(pt).1,
         prefill_p_parts: if module.storage == StorageType::Bf16 && !pt.p_once {
             2
         } else {
@@ -543,6 +623,20 @@ pub fn generate_variant(
             target: "cuda",
             message: format!("prefill tuning {prefill}: {message}"),
         })?;
+    // 227 KiB: the most dynamic shared memory an sm_90 block can opt into (128-key tiles
+    // at head_dim 256 need more).
+    let d = module.shape.head_dim;
+    let smem = prefill_shared_bytes(module.storage, d, prefill);
+    if smem > PREFILL_MAX_SHARED_BYTES {
+        return Err(CodegenError::Unsupported {
+            target: "cuda",
+            message: format!(
+                "prefill tuning {prefill} at head_dim {d} needs {smem} bytes of shared memory \
+                 per block, over the {PREFILL_MAX_SHARED_BYTES} an sm_90 block can have \
+                 (use 64-key tiles)"
+            ),
+        });
+    }
     if tuning.warps == 0 || tuning.warps > 16 || tuning.stages < 2 {
         return Err(CodegenError::Unsupported {
             target: "cuda",
@@ -583,6 +677,8 @@ pub fn generate_variant(
                     tiles: Tiles {
                         q_tile: Some(ctx.prefill_q_tile),
                         k_tile: Some(ctx.prefill_k_tile),
+                        // The warp-specialized body's K/V ring depth (the others double-buffer).
+                        stages: (ctx.prefill_ws && ctx.prefill_wgmma).then_some(ctx.prefill_stages),
                         ..Tiles::default()
                     },
                     dynamic_shared_bytes: ctx.prefill_smem_bytes,
@@ -662,6 +758,9 @@ mod tests {
             "1x64x2s",
             "2x64x2p",
             "2x64x2sp",
+            "2x64x1w",
+            "2x128x1w",
+            "2x64x1pw",
         ] {
             let t: PrefillTuning = text.parse().unwrap();
             assert_eq!(t.to_string(), text);
@@ -671,7 +770,10 @@ mod tests {
                 "{text}: {smem} bytes"
             );
         }
-        for bad in ["2x64", "4x64x1", "2x96x1", "2x64x3", "2x64x2q", "axbxc"] {
+        for bad in [
+            "2x64", "4x64x1", "2x96x1", "2x64x3", "2x64x2q", "axbxc", "3x64x1w", "1x64x1w",
+            "2x64x2w", "2x64x1ow", "2x64x1sw",
+        ] {
             let e = bad.parse::<PrefillTuning>().unwrap_err();
             assert!(e.contains(bad) && e.contains("WGxBNxBLOCKS"), "{e}");
         }
@@ -679,6 +781,56 @@ mod tests {
             PrefillTuning::default().to_string().parse(),
             Ok(PrefillTuning::default())
         );
+    }
+
+    /// The `w` variant: a producer warpgroup beside the consumers, a ring of up to 4 K/V
+    /// buffers with its mbarriers within an SM's shared memory, and `setmaxnreg` counts
+    /// that fit the registers the block was launched with.
+    #[test]
+    fn warp_specialized_prefill_fits() {
+        for (text, stages) in [("2x64x1w", 4), ("2x64x1pw", 4), ("2x128x1w", 2)] {
+            let t: PrefillTuning = text.parse().unwrap();
+            let (bf16, d) = (StorageType::Bf16, 128);
+            assert_eq!(prefill_threads(bf16, d, t), 384);
+            assert_eq!(prefill_q_tile(bf16, d, t), 128);
+            assert_eq!(prefill_stages(bf16, d, t), stages, "{text}");
+            let smem = prefill_shared_bytes(bf16, d, t);
+            // At least the ring (the mma.sync body's padded double buffer may need more).
+            assert!(
+                smem >= (128 + stages * 2 * t.k_tile) * d * 2 + stages * 16,
+                "{text}"
+            );
+            assert!(smem + 1024 <= 228 * 1024, "{text}: {smem}");
+            let (producer, consumer) = prefill_ws_registers(t);
+            assert_eq!((producer, consumer), (40, 232));
+            // 65536 / 384 threads = 168 per thread at launch (multiples of 8).
+            assert!(producer * 128 + consumer * 256 <= 168 * 384);
+        }
+        // 128-key tiles at head_dim 256 do not fit an SM: an error naming the variant.
+        let module = crate::lower::lower(
+            &crate::plan::Plan::dense(crate::plan::ModelShape {
+                name: None,
+                layers: 1,
+                q_heads: 2,
+                kv_heads: 1,
+                head_dim: 256,
+                max_context_tokens: 4096,
+            })
+            .unwrap(),
+            StorageType::Bf16,
+        );
+        let e = generate_variant(
+            &module,
+            DecodeTuning::default(),
+            "2x128x1w".parse().unwrap(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("2x128x1w") && e.contains("head_dim 256"), "{e}");
+        // Without wgmma (head_dim 96) the body is mma.sync: double buffer, producer idle.
+        let t: PrefillTuning = "2x64x1w".parse().unwrap();
+        assert_eq!(prefill_stages(StorageType::F16, 96, t), 2);
+        assert_eq!(prefill_threads(StorageType::F16, 96, t), 384);
     }
 
     #[test]

@@ -128,6 +128,69 @@ fn decode_over_whole_segments_matches_reference() {
     }
 }
 
+/// The decode with chunks of one tile (many items, the merge over many partials) and of
+/// several tiles (the kernel's online softmax carried across tiles), against the
+/// reference on the standard cases, in both storage types.
+#[test]
+fn decode_chunks_of_one_and_several_tiles_match_reference() {
+    let ctx = context();
+    for plan_file in ["fixture-gqa.toml", "fixture-mha.toml"] {
+        for storage in [StorageType::F32, StorageType::F16] {
+            let module = lower::lower(&fixture(plan_file), storage);
+            let exec = compile(ctx, &module);
+            let (hq, d) = (
+                module.shape.q_heads as usize,
+                module.shape.head_dim as usize,
+            );
+            let tile = exec.decode_tile();
+            let (_, decode) = standard_cases(&module, 0x5eed);
+            let longest = decode
+                .iter()
+                .flat_map(|c| c.layout.segments.iter().map(|s| s.span))
+                .max()
+                .unwrap_or(0);
+            assert!(
+                longest > tile,
+                "{plan_file}: no segment spans several tiles"
+            );
+            let mut failures = Vec::new();
+            for tiles in [1, 2, 3] {
+                for case in &decode {
+                    let got = exec
+                        .decode_chunked(
+                            case.layer,
+                            case.layout.n_tokens,
+                            &case.row_pos,
+                            tiles * tile,
+                            &case.q,
+                            &case.k_cache,
+                            &case.v_cache,
+                        )
+                        .unwrap_or_else(|e| panic!("{plan_file} {}: {e}", case.name));
+                    let tol = tolerance(module.storage);
+                    if let Err(e) = check_output(&case.name, hq, d, &got, &case.expected, tol) {
+                        failures.push(format!("{plan_file} {storage:?} {tiles} tiles: {e}"));
+                    }
+                }
+            }
+            assert!(failures.is_empty(), "{}", failures.join("\n"));
+        }
+    }
+}
+
+/// Work lists longer than the adapter's workgroups per dimension fold into a 2-D grid
+/// that still covers every item; only past X² items is it an error.
+#[test]
+fn decode_grid_folds_long_work_lists() {
+    use moa::runtime::wgpu::fold_items;
+    assert_eq!(fold_items(17, 65535), Some([17, 1, 1]));
+    assert_eq!(fold_items(0, 65535), Some([1, 1, 1]));
+    assert_eq!(fold_items(65536, 65535), Some([65535, 2, 1]));
+    assert_eq!(fold_items(70000, 100), None);
+    let [x, y, _] = fold_items(131_071, 65535).unwrap_or_default();
+    assert!(x * y >= 131_071);
+}
+
 #[test]
 fn adapter_is_present() {
     let ctx = context();
@@ -339,9 +402,11 @@ fn random_plans_f16_match_reference() {
 /// decode chunk shrinks and queries are read from Q instead of workgroup memory.
 #[test]
 fn large_gqa_group_matches_reference() {
-    use moa::codegen::wgsl::{decode_chunk, decode_stages_q};
-    assert!(decode_chunk(64) < moa::lower::consts::WGSL_DECODE_CHUNK);
-    assert!(!decode_stages_q(64, 128));
+    use moa::codegen::wgsl::decode_shape;
+    for storage in [StorageType::F32, StorageType::F16] {
+        let shape = decode_shape(storage, 64, 128).unwrap_or_else(|e| panic!("{e}"));
+        assert!(shape.tile < shape.threads && !shape.stage_q, "{shape:?}");
+    }
     let ctx = context();
     let mut rng = StdRng::seed_from_u64(64);
     let rules = (0..64)

@@ -178,6 +178,48 @@ fn decode_chunks_of_one_and_several_tiles_match_reference() {
     }
 }
 
+/// The shape the WGSL decode runs in production (GQA group of 4, head_dim 128: f16
+/// loads 16 bytes wide, 8 slot groups), with chunks as the host picks them and of 1 and
+/// 3 tiles, f32 and f16.
+#[test]
+fn head_dim_128_gqa_decode_matches_reference() {
+    let ctx = context();
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/decode-h200/wgsl-gqa-hd128.toml");
+    let plan = Plan::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    for storage in [StorageType::F32, StorageType::F16] {
+        let module = lower::lower(&plan, storage);
+        let exec = compile(ctx, &module);
+        let (hq, d) = (
+            module.shape.q_heads as usize,
+            module.shape.head_dim as usize,
+        );
+        let tile = exec.decode_tile();
+        let (_, decode) = standard_cases(&module, 0x5eed);
+        let mut failures = run_cases(&exec, &[], &decode, "hd128");
+        for case in &decode {
+            for chunk in [tile, 3 * tile] {
+                let got = exec
+                    .decode_chunked(
+                        case.layer,
+                        case.layout.n_tokens,
+                        &case.row_pos,
+                        chunk,
+                        &case.q,
+                        &case.k_cache,
+                        &case.v_cache,
+                    )
+                    .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+                let tol = tolerance(storage);
+                if let Err(e) = check_output(&case.name, hq, d, &got, &case.expected, tol) {
+                    failures.push(format!("hd128 {storage:?} chunk {chunk}: {e}"));
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+}
+
 /// Work lists longer than the adapter's workgroups per dimension fold into a 2-D grid
 /// that still covers every item; only past X² items is it an error.
 #[test]

@@ -231,6 +231,18 @@ fn decode_grid_folds_long_work_lists() {
     assert_eq!(fold_items(70000, 100), None);
     let [x, y, _] = fold_items(131_071, 65535).unwrap_or_default();
     assert!(x * y >= 131_071);
+    // The kernel side: grids folded at 7 and 3 workgroups per dimension (items not a
+    // multiple of either, so padding workgroups must end without writing) give the
+    // reference's results on the standard cases.
+    let ctx = context();
+    let module = lower::lower(&fixture("fixture-gqa.toml"), StorageType::F32);
+    let (_, decode) = standard_cases(&module, 0x5eed);
+    for x in [7, 3] {
+        let mut exec = compile(ctx, &module);
+        exec.fold_decode_grid_at(x);
+        let failures = run_cases(&exec, &[], &decode, &format!("grid folded at {x}"));
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
 }
 
 #[test]

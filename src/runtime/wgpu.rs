@@ -240,6 +240,9 @@ pub struct WgpuAttention {
     decode: HashMap<u32, Kernel>,
     merge: Kernel,
     chunk: u32,
+    /// Workgroups per grid dimension the decode grid is folded at, below the adapter's
+    /// limit where a test lowered it ([`Self::fold_decode_grid_at`]).
+    grid_x: Option<u32>,
 }
 
 fn tile(k: &KernelInfo, name: &str, value: Option<u32>) -> Result<u32, WgpuError> {
@@ -346,7 +349,15 @@ impl WgpuAttention {
             // Set whenever the module has a layer; a module without layers
             // never launches prefill or decode.
             chunk: chunk.unwrap_or(1),
+            grid_x: None,
         })
+    }
+
+    /// Folds decode grids as if the adapter allowed only `x` (>= 1) workgroups per
+    /// dimension, so tests run the 2-D grid a work list past 65535 items gets (item =
+    /// y · num_workgroups.x + x, padding workgroups end at once) on small cases.
+    pub fn fold_decode_grid_at(&mut self, x: u32) {
+        self.grid_x = Some(x.max(1));
     }
 
     pub fn module(&self) -> &KernelModule {

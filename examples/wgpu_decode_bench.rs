@@ -10,15 +10,23 @@
 //! # rate over the bytes it reads and writes)
 //! wgpu_decode_bench upstream PATH KV_HEADS LAYERS BATCHES PROMPTS
 //! wgpu_decode_bench upstream llama-3-8b.json 8 0,29 16 4096,16384
+//! # the WGSL decode on this adapter against the CPU reference (standard cases of
+//! # runtime/cases.rs, chunks as the host picks them and of 1 and 3 tiles), f32 and f16
+//! wgpu_decode_bench check plans/fixture-mha.toml plans/fixture-gqa.toml
 //! ```
 //!
 //! First form's arguments: plan, layer, N, comma-separated row positions; optional
 //! iterations (50). Second form: an upstream MoA plan (32 layers, 32 query heads,
 //! head_dim 128, `KV_HEADS` KV heads), comma-separated layers, batches and prompts; rows
 //! sit at position N − 1 with N = prompt + 1024 (every span full), f16 storage where the
-//! adapter has it (else f32). Timing: R steps recorded into one compute pass and one
-//! submit, waited for; the time per step is (T(25) − T(5)) / 20 over medians of 5
-//! submits each, so the submit and wait overhead cancels. The copy kernel (`dst[i] =
+//! adapter has it (else f32). `MOA_WGSL_CHUNKS` (comma-separated, `auto` = the host's
+//! choice, else slots per chunk) times each layer with each chunk length; default `auto`.
+//! Timing: R steps recorded into one compute pass and one submit, waited for; after
+//! three warm-up submits of 25 steps (the first use of a buffer zero-fills it and clocks
+//! ramp up: without them the first configuration once timed negative), 7 submits of 5
+//! and of 25 steps alternate, and the time per step is (median T(25) − median T(5)) / 20,
+//! so the submit and wait overhead cancels; a difference ≤ 0 is reported as unreliable,
+//! never as a rate. The copy kernel (`dst[i] =
 //! src[i]`, 16 bytes per invocation, 256 MiB each way, `MOA_COPY_MIB` to change) is
 //! timed the same way.
 
@@ -48,6 +56,9 @@ fn run() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("upstream") {
         return upstream_vs_copy(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("check") {
+        return check(&args[1..]);
     }
     let usage = "usage: wgpu_decode_bench PLAN LAYER N POS[,POS...] [ITERS]";
     let [plan, layer, n, pos, rest @ ..] = args.as_slice() else {
@@ -156,22 +167,96 @@ fn time_submit(
 
 /// Seconds per step: (median T(25 steps) − median T(5 steps)) / 20, 5 submits each
 /// after one warm-up of each, so the submit and wait overhead cancels.
+/// Seconds per step: (median T(25) − median T(5)) / 20 over 7 alternating submits of
+/// each, after 3 warm-up submits of 25 steps; `None` when the difference is not positive
+/// (noise larger than 20 steps: the number would mean nothing).
 fn per_step(
     ctx: &WgpuContext,
     record: &dyn Fn(&mut wgpu::ComputePass<'_>, u32),
-) -> Result<f64, String> {
+) -> Result<Option<f64>, String> {
     let (lo, hi) = (5u32, 25u32);
-    let median = |steps: u32| -> Result<f64, String> {
-        time_submit(ctx, steps, record)?;
-        let mut t = (0..5)
-            .map(|_| time_submit(ctx, steps, record))
-            .collect::<Result<Vec<f64>, String>>()?;
+    for _ in 0..3 {
+        time_submit(ctx, hi, record)?;
+    }
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..7 {
+        a.push(time_submit(ctx, lo, record)?);
+        b.push(time_submit(ctx, hi, record)?);
+    }
+    let median = |mut t: Vec<f64>| {
         t.sort_by(f64::total_cmp);
-        Ok(t[2])
+        t[t.len() / 2]
     };
-    let a = median(lo)?;
-    let b = median(hi)?;
-    Ok((b - a) / f64::from(hi - lo))
+    let d = median(b) - median(a);
+    Ok((d > 0.0).then(|| d / f64::from(hi - lo)))
+}
+
+/// The WGSL decode on this adapter against the CPU reference: every standard decode
+/// case of each plan, f32 and (where the adapter has it) f16, with the host's chunks and
+/// with chunks of 1 and 3 tiles. Prints one line per plan and storage; fails on any
+/// case out of tolerance.
+fn check(plans: &[String]) -> Result<(), String> {
+    use moa::runtime::cases::{check_output, standard_cases, tolerance};
+    if plans.is_empty() {
+        return Err("usage: wgpu_decode_bench check PLAN...".into());
+    }
+    let ctx = WgpuContext::new().map_err(|e| e.to_string())?;
+    println!("check on adapter {:?}", ctx.adapter_name());
+    let mut failures = 0;
+    for path in plans {
+        let plan = Plan::load(Path::new(path)).map_err(|e| e.to_string())?;
+        let mut storages = vec![StorageType::F32];
+        if ctx.has_f16() {
+            storages.push(StorageType::F16);
+        }
+        for storage in storages {
+            let module = lower(&plan, storage);
+            let artifacts = codegen::generate(&module, Target::Wgsl).map_err(|e| e.to_string())?;
+            let exec = WgpuAttention::new(&ctx, &module, &artifacts).map_err(|e| e.to_string())?;
+            let (hq, d) = (
+                module.shape.q_heads as usize,
+                module.shape.head_dim as usize,
+            );
+            let tile = exec.decode_tile();
+            let (_, cases) = standard_cases(&module, 0x5eed);
+            let (mut runs, mut worst) = (0, 0.0f32);
+            for case in &cases {
+                for chunk in [None, Some(tile), Some(3 * tile)] {
+                    let n = case.layout.n_tokens;
+                    let got = match chunk {
+                        None => exec.run_decode_case(case),
+                        Some(c) => exec.decode_chunked(
+                            case.layer,
+                            n,
+                            &case.row_pos,
+                            c,
+                            &case.q,
+                            &case.k_cache,
+                            &case.v_cache,
+                        ),
+                    }
+                    .map_err(|e| format!("{path} {storage:?} {}: {e}", case.name))?;
+                    let tol = tolerance(storage);
+                    let (err, _) = moa::runtime::cases::max_abs_error(&got, &case.expected);
+                    worst = worst.max(err);
+                    runs += 1;
+                    if let Err(e) = check_output(&case.name, hq, d, &got, &case.expected, tol) {
+                        failures += 1;
+                        println!("FAIL {path} {storage:?} chunk {chunk:?}: {e}");
+                    }
+                }
+            }
+            println!(
+                "{path} {storage:?}: {runs} decode runs, max |error| {worst:.3e} (tolerance {:.0e})",
+                tolerance(storage)
+            );
+        }
+    }
+    if failures > 0 {
+        return Err(format!("{failures} decode runs out of tolerance"));
+    }
+    println!("check pass");
+    Ok(())
 }
 
 const COPY_WGSL: &str = r#"
@@ -255,7 +340,12 @@ fn copy_rate(ctx: &WgpuContext, bytes: u64) -> Result<Vec<(u32, f64)>, String> {
             pass.set_bind_group(0, &bind, &[]);
             pass.dispatch_workgroups(x, y, 1);
         })?;
-        out.push((per_thread, 2.0 * bytes as f64 / t));
+        match t {
+            Some(t) => out.push((per_thread, 2.0 * bytes as f64 / t)),
+            None => {
+                println!("copy, {per_thread} x 16 B per invocation: unreliable (T(25) <= T(5))")
+            }
+        }
     }
     Ok(out)
 }
@@ -321,10 +411,24 @@ fn upstream_vs_copy(args: &[String]) -> Result<(), String> {
     let s = &module.shape;
     let (hq, d) = (s.q_heads as usize, s.head_dim as usize);
     let elem = storage.bytes() as u64;
+    let chunks: Vec<Option<u32>> = std::env::var("MOA_WGSL_CHUNKS")
+        .unwrap_or_else(|_| "auto".into())
+        .split(',')
+        .map(|c| match c {
+            "auto" => Ok(None),
+            c => c
+                .parse::<u32>()
+                .map(Some)
+                .map_err(|_| format!("MOA_WGSL_CHUNKS: `{c}` is not `auto` or a slot count")),
+        })
+        .collect::<Result<_, _>>()?;
     for &p in &prompts {
         let n = p + 1024;
         for &rows in &batches {
-            for &layer in &layers {
+            for (&layer, &chunk) in layers
+                .iter()
+                .flat_map(|l| chunks.iter().map(move |c| (l, c)))
+            {
                 let l = layer as usize;
                 if l >= module.layers.len() {
                     return Err(format!(
@@ -336,16 +440,21 @@ fn upstream_vs_copy(args: &[String]) -> Result<(), String> {
                 let pos = vec![n - 1; rows as usize];
                 let cache_bytes = u64::from(rows) * u64::from(layout.row_slots) * d as u64 * elem;
                 let kv_bytes = 2 * cache_bytes;
-                let work = exec.decode_work(&layout, &pos);
+                let work = match chunk {
+                    None => exec.decode_work(&layout, &pos),
+                    Some(c) => exec.decode_work_chunked(&layout, &pos, c),
+                };
                 let n_items = work.n_items();
+                let chunk_label = match chunk {
+                    None => format!("auto {}", work.chunk),
+                    Some(_) => work.chunk.to_string(),
+                };
                 let label = format!(
-                    "layer {layer} B={rows} prompt {p} (N={n}, {:.0} MB KV, {n_items} items)",
+                    "layer {layer} B={rows} prompt {p} (N={n}, {:.0} MB KV, chunk {chunk_label}, {n_items} items)",
                     kv_bytes as f64 / 1e6
                 );
-                if cache_bytes > limits.max_storage_buffer_binding_size
-                    || n_items > limits.max_compute_workgroups_per_dimension
-                {
-                    println!("{label}: skipped (a K/V binding of {cache_bytes} B or {n_items} workgroups exceeds the adapter's limits)");
+                if cache_bytes > limits.max_storage_buffer_binding_size {
+                    println!("{label}: skipped (a K/V binding of {cache_bytes} B exceeds the adapter's limit)");
                     continue;
                 }
                 // Enough cache copies that a step's bytes, rotated, exceed the 60 MB L2 3x.
@@ -399,6 +508,10 @@ fn upstream_vs_copy(args: &[String]) -> Result<(), String> {
                         dsp.encode(pass);
                     }
                 })?;
+                let Some(t) = t else {
+                    println!("{label}: unreliable (T(25) <= T(5)), no rate");
+                    continue;
+                };
                 let rate = kv_bytes as f64 / t;
                 println!(
                     "{label}: {:.1} us per step, {:.3} TB/s = {:.2} of the copy's rate",
@@ -407,7 +520,9 @@ fn upstream_vs_copy(args: &[String]) -> Result<(), String> {
                     rate / best_copy
                 );
                 println!(
-                    "{{\"impl\":\"wgpu-decode\",\"layer\":{layer},\"batch\":{rows},\"prompt\":{p},\"n_tokens\":{n},\"kv_bytes\":{kv_bytes},\"items\":{n_items},\"copies\":{copies},\"us\":{},\"tbps\":{},\"of_copy\":{}}}",
+                    "{{\"impl\":\"wgpu-decode\",\"layer\":{layer},\"batch\":{rows},\"prompt\":{p},\"n_tokens\":{n},\"kv_bytes\":{kv_bytes},\"chunk\":{},\"auto\":{},\"items\":{n_items},\"copies\":{copies},\"us\":{},\"tbps\":{},\"of_copy\":{}}}",
+                    work.chunk,
+                    chunk.is_none(),
                     t * 1e6,
                     rate / 1e12,
                     rate / best_copy

@@ -128,6 +128,123 @@ fn decode_over_whole_segments_matches_reference() {
     }
 }
 
+/// The decode with chunks of one tile (many items, the merge over many partials) and of
+/// several tiles (the kernel's online softmax carried across tiles), against the
+/// reference on the standard cases, in both storage types.
+#[test]
+fn decode_chunks_of_one_and_several_tiles_match_reference() {
+    let ctx = context();
+    for plan_file in ["fixture-gqa.toml", "fixture-mha.toml"] {
+        for storage in [StorageType::F32, StorageType::F16] {
+            let module = lower::lower(&fixture(plan_file), storage);
+            let exec = compile(ctx, &module);
+            let (hq, d) = (
+                module.shape.q_heads as usize,
+                module.shape.head_dim as usize,
+            );
+            let tile = exec.decode_tile();
+            let (_, decode) = standard_cases(&module, 0x5eed);
+            let longest = decode
+                .iter()
+                .flat_map(|c| c.layout.segments.iter().map(|s| s.span))
+                .max()
+                .unwrap_or(0);
+            assert!(
+                longest > tile,
+                "{plan_file}: no segment spans several tiles"
+            );
+            let mut failures = Vec::new();
+            for tiles in [1, 2, 3] {
+                for case in &decode {
+                    let got = exec
+                        .decode_chunked(
+                            case.layer,
+                            case.layout.n_tokens,
+                            &case.row_pos,
+                            tiles * tile,
+                            &case.q,
+                            &case.k_cache,
+                            &case.v_cache,
+                        )
+                        .unwrap_or_else(|e| panic!("{plan_file} {}: {e}", case.name));
+                    let tol = tolerance(module.storage);
+                    if let Err(e) = check_output(&case.name, hq, d, &got, &case.expected, tol) {
+                        failures.push(format!("{plan_file} {storage:?} {tiles} tiles: {e}"));
+                    }
+                }
+            }
+            assert!(failures.is_empty(), "{}", failures.join("\n"));
+        }
+    }
+}
+
+/// The shape the WGSL decode runs in production (GQA group of 4, head_dim 128: f16
+/// loads 16 bytes wide, 8 slot groups), with chunks as the host picks them and of 1 and
+/// 3 tiles, f32 and f16.
+#[test]
+fn head_dim_128_gqa_decode_matches_reference() {
+    let ctx = context();
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/decode-h200/wgsl-gqa-hd128.toml");
+    let plan = Plan::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    for storage in [StorageType::F32, StorageType::F16] {
+        let module = lower::lower(&plan, storage);
+        let exec = compile(ctx, &module);
+        let (hq, d) = (
+            module.shape.q_heads as usize,
+            module.shape.head_dim as usize,
+        );
+        let tile = exec.decode_tile();
+        let (_, decode) = standard_cases(&module, 0x5eed);
+        let mut failures = run_cases(&exec, &[], &decode, "hd128");
+        for case in &decode {
+            for chunk in [tile, 3 * tile] {
+                let got = exec
+                    .decode_chunked(
+                        case.layer,
+                        case.layout.n_tokens,
+                        &case.row_pos,
+                        chunk,
+                        &case.q,
+                        &case.k_cache,
+                        &case.v_cache,
+                    )
+                    .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+                let tol = tolerance(storage);
+                if let Err(e) = check_output(&case.name, hq, d, &got, &case.expected, tol) {
+                    failures.push(format!("hd128 {storage:?} chunk {chunk}: {e}"));
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+}
+
+/// Work lists longer than the adapter's workgroups per dimension fold into a 2-D grid
+/// that still covers every item; only past X² items is it an error.
+#[test]
+fn decode_grid_folds_long_work_lists() {
+    use moa::runtime::wgpu::fold_items;
+    assert_eq!(fold_items(17, 65535), Some([17, 1, 1]));
+    assert_eq!(fold_items(0, 65535), Some([1, 1, 1]));
+    assert_eq!(fold_items(65536, 65535), Some([65535, 2, 1]));
+    assert_eq!(fold_items(70000, 100), None);
+    let [x, y, _] = fold_items(131_071, 65535).unwrap_or_default();
+    assert!(x * y >= 131_071);
+    // The kernel side: grids folded at 7 and 3 workgroups per dimension (items not a
+    // multiple of either, so padding workgroups must end without writing) give the
+    // reference's results on the standard cases.
+    let ctx = context();
+    let module = lower::lower(&fixture("fixture-gqa.toml"), StorageType::F32);
+    let (_, decode) = standard_cases(&module, 0x5eed);
+    for x in [7, 3] {
+        let mut exec = compile(ctx, &module);
+        exec.fold_decode_grid_at(x);
+        let failures = run_cases(&exec, &[], &decode, &format!("grid folded at {x}"));
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+}
+
 #[test]
 fn adapter_is_present() {
     let ctx = context();
@@ -339,9 +456,11 @@ fn random_plans_f16_match_reference() {
 /// decode chunk shrinks and queries are read from Q instead of workgroup memory.
 #[test]
 fn large_gqa_group_matches_reference() {
-    use moa::codegen::wgsl::{decode_chunk, decode_stages_q};
-    assert!(decode_chunk(64) < moa::lower::consts::WGSL_DECODE_CHUNK);
-    assert!(!decode_stages_q(64, 128));
+    use moa::codegen::wgsl::decode_shape;
+    for storage in [StorageType::F32, StorageType::F16] {
+        let shape = decode_shape(storage, 64, 128).unwrap_or_else(|e| panic!("{e}"));
+        assert!(shape.tile < shape.threads && !shape.stage_q, "{shape:?}");
+    }
     let ctx = context();
     let mut rng = StdRng::seed_from_u64(64);
     let rules = (0..64)

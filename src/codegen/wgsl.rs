@@ -9,8 +9,7 @@ use super::abi::{Access, Arg, Elem, Grid, KernelAbi, Param, Tiles};
 use super::ctx::LayerCtx;
 use super::{Artifact, CodegenError, KernelInfo, Phase, Target};
 use crate::lower::consts::{
-    WGSL_DECODE_CHUNK, WGSL_DECODE_THREADS, WGSL_PREFILL_K_TILE, WGSL_PREFILL_Q_TILE,
-    WGSL_WORKGROUP_STORAGE_BYTES,
+    WGSL_DECODE_THREADS, WGSL_PREFILL_K_TILE, WGSL_PREFILL_Q_TILE, WGSL_WORKGROUP_STORAGE_BYTES,
 };
 use crate::lower::{KernelModule, StorageType};
 
@@ -45,31 +44,98 @@ pub fn prefill_k_tile(head_dim: u32) -> u32 {
     tile
 }
 
-/// Workgroup bytes of the decode kernel's score tile (scores of every query head of the
-/// group for every slot, the live flags, and per-head max and sum).
-fn decode_score_bytes(group_size: u32, chunk: u32) -> u32 {
-    group_size * chunk * 4 + chunk * 4 + group_size * 8
+/// How a layer's decode kernel is laid out for a storage type, head dim and GQA group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodeShape {
+    /// Invocations per workgroup: `slot_groups × head_dim / kv_vec`.
+    pub threads: u32,
+    /// Slots per tile (one slot per invocation in QK); work-list chunks are multiples.
+    pub tile: u32,
+    /// Elements per K/V load: 8 f16 (16 bytes) when head_dim allows, else 4.
+    pub kv_vec: u32,
+    /// Invocations per value column in P·V (each runs its own online softmax).
+    pub slot_groups: u32,
+    /// Whether the group's queries are staged in workgroup memory (else re-read from Q).
+    pub stage_q: bool,
+    /// f32 elements of the score tile, reused for the slot groups' accumulators.
+    pub score_len: u32,
 }
 
-/// Slots per decode chunk: `WGSL_DECODE_CHUNK`, halved while the score tile of a large
-/// GQA group would not fit the workgroup memory budget.
-pub fn decode_chunk(group_size: u32) -> u32 {
-    let mut chunk = WGSL_DECODE_CHUNK;
-    while chunk > 1 && decode_score_bytes(group_size, chunk) > WGSL_WORKGROUP_STORAGE_BYTES {
-        chunk /= 2;
+impl DecodeShape {
+    /// Workgroup bytes: scores, live flags, per-slot-group max and sum, staged queries.
+    pub fn workgroup_bytes(&self, group_size: u32, head_dim: u32) -> u32 {
+        4 * (self.score_len
+            + self.tile
+            + 2 * self.slot_groups * group_size
+            + if self.stage_q {
+                group_size * head_dim
+            } else {
+                0
+            })
     }
-    chunk
 }
 
-/// Whether the decode kernel stages the GQA group's queries in workgroup memory: it
-/// does when they fit next to the score tile; otherwise they are re-read from Q.
-pub fn decode_stages_q(group_size: u32, head_dim: u32) -> bool {
-    decode_score_bytes(group_size, decode_chunk(group_size)) + group_size * head_dim * 4
-        <= WGSL_WORKGROUP_STORAGE_BYTES
+/// The decode kernel's layout: `WGSL_DECODE_THREADS` invocations rounded to whole value
+/// rows, a tile of one slot per invocation, the queries staged; for a large GQA group
+/// the queries are read from Q instead and the tile halves until the workgroup memory
+/// fits `WGSL_WORKGROUP_STORAGE_BYTES`. Errors: a head dim too wide for one workgroup
+/// (more than 256 loads per row) or a group whose single-slot tile does not fit.
+pub fn decode_shape(
+    storage: StorageType,
+    group_size: u32,
+    head_dim: u32,
+) -> Result<DecodeShape, CodegenError> {
+    let kv_vec = if storage == StorageType::F16 && head_dim.is_multiple_of(8) {
+        8
+    } else {
+        4
+    };
+    let dv = (head_dim / kv_vec).max(1);
+    if dv > 256 {
+        return Err(CodegenError::Unsupported {
+            target: "wgsl",
+            message: format!(
+                "head_dim {head_dim}: the WGSL decode needs one invocation per {kv_vec} \
+                 elements of a row, at most 256 per workgroup (head_dim <= {})",
+                256 * kv_vec
+            ),
+        });
+    }
+    let slot_groups = (WGSL_DECODE_THREADS / dv).max(1);
+    let threads = dv * slot_groups;
+    let mut shape = DecodeShape {
+        threads,
+        tile: threads,
+        kv_vec,
+        slot_groups,
+        stage_q: true,
+        score_len: (group_size * threads).max(slot_groups * head_dim),
+    };
+    let fits =
+        |s: &DecodeShape| s.workgroup_bytes(group_size, head_dim) <= WGSL_WORKGROUP_STORAGE_BYTES;
+    if fits(&shape) {
+        return Ok(shape);
+    }
+    shape.stage_q = false;
+    while !fits(&shape) && shape.tile > 1 {
+        shape.tile /= 2;
+        shape.score_len = (group_size * shape.tile).max(slot_groups * head_dim);
+    }
+    if !fits(&shape) {
+        return Err(CodegenError::Unsupported {
+            target: "wgsl",
+            message: format!(
+                "a GQA group of {group_size} query heads at head_dim {head_dim}: the \
+                 WGSL decode's per-head state does not fit {WGSL_WORKGROUP_STORAGE_BYTES} \
+                 bytes of workgroup memory"
+            ),
+        });
+    }
+    Ok(shape)
 }
 
 /// The decode work list binding, `u32[n_items, 8]` (`runtime::worklist::DecodeWork`,
-/// built by the host with chunks of the kernel's `tiles.chunk` slots).
+/// built by the host with chunks of a multiple of the kernel's `tiles.k_tile` slots).
 fn work_param(index: u32) -> Param {
     Param::buffer(index, Arg::Work, Access::Read, Elem::U32, &["n_items", "8"])
 }
@@ -88,8 +154,12 @@ struct DecodeCtx<'a> {
     #[serde(flatten)]
     layer: &'a LayerCtx,
     entry_point: &'a str,
-    chunk: u32,
+    tile: u32,
     threads: u32,
+    kv_vec: u32,
+    kv_type: &'a str,
+    slot_groups: u32,
+    score_len: u32,
     stage_q: bool,
 }
 
@@ -247,8 +317,12 @@ pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
         });
 
         let entry = format!("moa_decode_{dtype}_hd{d}_{label}");
-        let stage_q = decode_stages_q(group, d);
-        let chunk = decode_chunk(group);
+        let shape = decode_shape(module.storage, group, d)?;
+        let kv_type = match (module.storage, shape.kv_vec) {
+            (StorageType::F16, 8) => "mat2x4<f16>",
+            (StorageType::F16, _) => "vec4<f16>",
+            _ => "vec4<f32>",
+        };
         let source = super::render(
             &env,
             DECODE,
@@ -256,9 +330,13 @@ pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
             &DecodeCtx {
                 layer: &ctx,
                 entry_point: &entry,
-                chunk,
-                threads: WGSL_DECODE_THREADS,
-                stage_q,
+                tile: shape.tile,
+                threads: shape.threads,
+                kv_vec: shape.kv_vec,
+                kv_type,
+                slot_groups: shape.slot_groups,
+                score_len: shape.score_len,
+                stage_q: shape.stage_q,
             },
         )?;
         validate(&source, DECODE, Some(layer.layer))?;
@@ -292,15 +370,18 @@ pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
                 entry_point: entry,
                 abi: KernelAbi {
                     params,
-                    block: [WGSL_DECODE_THREADS, 1, 1],
+                    block: [shape.threads, 1, 1],
                     grid: Grid::WorkItems,
                     tiles: Tiles {
-                        chunk: Some(chunk),
+                        k_tile: Some(shape.tile),
                         ..Tiles::default()
                     },
                     dynamic_shared_bytes: 0,
                 },
-                constants: merge_json(base_constants, json!({ "stage_q": stage_q })),
+                constants: merge_json(
+                    base_constants,
+                    json!({ "stage_q": shape.stage_q, "kv_vec": shape.kv_vec }),
+                ),
             }],
         });
     }

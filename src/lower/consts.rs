@@ -9,10 +9,14 @@ pub const WGSL_PREFILL_K_TILE: u32 = 32;
 /// WGSL: workgroup memory a kernel may use. WebGPU's default limit, so the kernels run
 /// on any adapter without raising limits.
 pub const WGSL_WORKGROUP_STORAGE_BYTES: u32 = 16384;
-/// WGSL decode: keys per split (one workgroup per chunk, KV head and row).
-pub const WGSL_DECODE_CHUNK: u32 = 64;
-/// WGSL decode: invocations per workgroup.
-pub const WGSL_DECODE_THREADS: u32 = 64;
+/// WGSL decode: invocations per workgroup (rounded down to whole K/V rows of loads;
+/// one slot per invocation per tile). Also the merge's workgroup size.
+pub const WGSL_DECODE_THREADS: u32 = 128;
+/// WGSL decode: workgroups the host assumes run at once when it picks the work list's
+/// chunk length (`runtime::worklist::choose_chunk`; wgpu reports no SM count). The
+/// H200's 132 SMs × 8 resident 128-invocation workgroups; a smaller GPU just runs more
+/// waves of the same chunks.
+pub const WGSL_DECODE_CONCURRENT_WORKGROUPS: u32 = 1056;
 
 /// CUDA prefill: queries per thread block (8 query rows per warp).
 pub const CUDA_PREFILL_Q_TILE: u32 = 32;

@@ -12,7 +12,7 @@ use crate::codegen::abi::{Arg, KernelAbi, LaunchSize};
 use crate::codegen::{Artifact, KernelInfo, Phase};
 use crate::lower::{CacheLayout, KernelModule, StorageType};
 use crate::runtime::cases::{DecodeCase, PrefillCase};
-use crate::runtime::worklist::DecodeWork;
+use crate::runtime::worklist::{choose_chunk, DecodeWork};
 
 /// Gives the process a private `XDG_RUNTIME_DIR` when it has none (unset, empty, or not a
 /// folder): Mesa's Vulkan drivers (lavapipe among them) warn
@@ -301,6 +301,16 @@ impl Dispatch {
     }
 }
 
+/// The WGSL decode's grid for `n_items` work items under `max_per_dim` workgroups per
+/// dimension: `[min(n, X), ceil(n / X), 1]`, so a list past one dimension still launches
+/// every item (never a truncated list); `None` past `X²` items. At least one workgroup.
+pub fn fold_items(n_items: u32, max_per_dim: u32) -> Option<[u32; 3]> {
+    let x = max_per_dim.max(1);
+    let n = n_items.max(1);
+    let y = n.div_ceil(x);
+    (y <= x).then_some([n.min(x), y, 1])
+}
+
 struct Kernel {
     name: String,
     pipeline: wgpu::ComputePipeline,
@@ -317,6 +327,9 @@ pub struct WgpuAttention {
     decode: HashMap<u32, Kernel>,
     merge: Kernel,
     chunk: u32,
+    /// Workgroups per grid dimension the decode grid is folded at, below the adapter's
+    /// limit where a test lowered it ([`Self::fold_decode_grid_at`]).
+    grid_x: Option<u32>,
 }
 
 fn tile(k: &KernelInfo, name: &str, value: Option<u32>) -> Result<u32, WgpuError> {
@@ -391,7 +404,7 @@ impl WgpuAttention {
                         prefill.insert(l, kernel);
                     }
                     (Phase::Decode, Some(l)) => {
-                        chunk = Some(tile(k, "chunk", k.abi.tiles.chunk)?);
+                        chunk = Some(tile(k, "k_tile", k.abi.tiles.k_tile)?);
                         decode.insert(l, kernel);
                     }
                     (Phase::DecodeMerge, _) => merge = Some(kernel),
@@ -423,7 +436,15 @@ impl WgpuAttention {
             // Set whenever the module has a layer; a module without layers
             // never launches prefill or decode.
             chunk: chunk.unwrap_or(1),
+            grid_x: None,
         })
+    }
+
+    /// Folds decode grids as if the adapter allowed only `x` (>= 1) workgroups per
+    /// dimension, so tests run the 2-D grid a work list past 65535 items gets (item =
+    /// y · num_workgroups.x + x, padding workgroups end at once) on small cases.
+    pub fn fold_decode_grid_at(&mut self, x: u32) {
+        self.grid_x = Some(x.max(1));
     }
 
     pub fn module(&self) -> &KernelModule {
@@ -554,12 +575,36 @@ impl WgpuAttention {
     }
 
     /// The decode work list for rows at `row_pos` over `layout`: every (row, KV head)
-    /// segment's written slots in chunks of the kernel's `tiles.chunk` slots
-    /// (docs/DESIGN.md §6). A runtime that records a step once for many steps passes
-    /// `u32::MAX` for every row (the list then covers whole segments: unwritten slots are
-    /// masked in the kernel), so the list does not change while a ring fills.
+    /// segment's written slots in chunks of a multiple of the kernel's `tiles.k_tile`
+    /// slots, the multiple chosen from the layer's total work (`worklist::choose_chunk`
+    /// with `WGSL_DECODE_CONCURRENT_WORKGROUPS`: few long chunks when there is much work,
+    /// short ones when few segments must fill the GPU; docs/DESIGN.md §6). A runtime that
+    /// records a step once for many steps passes `u32::MAX` for every row (the list then
+    /// covers whole segments: unwritten slots are masked in the kernel), so the list does
+    /// not change while a ring fills.
     pub fn decode_work(&self, layout: &CacheLayout, row_pos: &[u32]) -> DecodeWork {
-        DecodeWork::build(layout, row_pos, self.chunk)
+        let chunk = choose_chunk(
+            layout,
+            row_pos,
+            self.chunk,
+            crate::lower::consts::WGSL_DECODE_CONCURRENT_WORKGROUPS,
+        );
+        DecodeWork::build(layout, row_pos, chunk)
+    }
+
+    /// [`Self::decode_work`] with chunks of exactly `chunk` slots (rounded up to the
+    /// kernel's tile), for tests and benchmarks that pick the split themselves.
+    pub fn decode_work_chunked(
+        &self,
+        layout: &CacheLayout,
+        row_pos: &[u32],
+        chunk: u32,
+    ) -> DecodeWork {
+        DecodeWork::build(
+            layout,
+            row_pos,
+            chunk.max(1).div_ceil(self.chunk) * self.chunk,
+        )
     }
 
     /// f32 elements of the decode scratch for a work list of `n_items` items:
@@ -602,13 +647,19 @@ impl WgpuAttention {
         let kernel = self.layer_kernel(&self.decode, layer, Phase::Decode)?;
         check_n(n_tokens)?;
         let [row_pos, q, k_cache, v_cache, work, partials, o] = buffers;
-        let max_groups = self.device.limits().max_compute_workgroups_per_dimension;
-        if n_items > max_groups {
-            return Err(WgpuError::Input(format!(
+        // Lists longer than a grid dimension fold into y (the kernel reads the item as
+        // y * num_workgroups.x + x and ends workgroups past the list).
+        let max_groups = self
+            .device
+            .limits()
+            .max_compute_workgroups_per_dimension
+            .max(1);
+        let folded = fold_items(n_items, max_groups).ok_or_else(|| {
+            WgpuError::Input(format!(
                 "the decode work list has {n_items} items, above the adapter's \
-                 {max_groups} workgroups per dispatch dimension (fewer rows per step fit)"
-            )));
-        }
+                 {max_groups} x {max_groups} workgroups per dispatch (fewer rows per step fit)"
+            ))
+        })?;
         let values = [
             (Arg::NTokens, n_tokens),
             (Arg::Rows, rows),
@@ -628,8 +679,10 @@ impl WgpuAttention {
             n_items,
             ..self.launch_size()
         };
+        let mut decode = self.dispatch(kernel, &values, &buffers, &size)?;
+        decode.groups = folded;
         Ok([
-            self.dispatch(kernel, &values, &buffers, &size)?,
+            decode,
             self.dispatch(&self.merge, &values, &buffers, &size)?,
         ])
     }
@@ -647,7 +700,31 @@ impl WgpuAttention {
         k_cache: &[f32],
         v_cache: &[f32],
     ) -> Result<Vec<f32>, WgpuError> {
-        self.decode_listing(layer, n_tokens, row_pos, row_pos, q, k_cache, v_cache)
+        self.decode_listing(layer, n_tokens, row_pos, row_pos, None, q, k_cache, v_cache)
+    }
+
+    /// [`Self::decode`] with the work list cut into chunks of `chunk` slots (rounded up
+    /// to the kernel's tile) instead of the host's choice: tests use it to run chunks of
+    /// one tile and of several tiles (the kernel's online softmax across tiles) and the
+    /// merge over many chunks.
+    #[allow(clippy::too_many_arguments)]
+    pub fn decode_chunked(
+        &self,
+        layer: usize,
+        n_tokens: u32,
+        row_pos: &[u32],
+        chunk: u32,
+        q: &[f32],
+        k_cache: &[f32],
+        v_cache: &[f32],
+    ) -> Result<Vec<f32>, WgpuError> {
+        let c = Some(chunk);
+        self.decode_listing(layer, n_tokens, row_pos, row_pos, c, q, k_cache, v_cache)
+    }
+
+    /// Slots per tile of the decode kernels (work-list chunks are multiples of it).
+    pub fn decode_tile(&self) -> u32 {
+        self.chunk
     }
 
     /// [`Self::decode`] with a work list over whole segments, written or not, as the wgpu
@@ -663,10 +740,11 @@ impl WgpuAttention {
         v_cache: &[f32],
     ) -> Result<Vec<f32>, WgpuError> {
         let whole = vec![u32::MAX; row_pos.len()];
-        self.decode_listing(layer, n_tokens, row_pos, &whole, q, k_cache, v_cache)
+        self.decode_listing(layer, n_tokens, row_pos, &whole, None, q, k_cache, v_cache)
     }
 
-    /// A decode step whose work list is built for rows at `list_pos`.
+    /// A decode step whose work list is built for rows at `list_pos`, in chunks of
+    /// `chunk` slots if given, else as [`Self::decode_work`] chooses.
     #[allow(clippy::too_many_arguments)]
     fn decode_listing(
         &self,
@@ -674,6 +752,7 @@ impl WgpuAttention {
         n_tokens: u32,
         row_pos: &[u32],
         list_pos: &[u32],
+        chunk: Option<u32>,
         q: &[f32],
         k_cache: &[f32],
         v_cache: &[f32],
@@ -692,7 +771,10 @@ impl WgpuAttention {
         if rows == 0 {
             return Ok(Vec::new());
         }
-        let work = self.decode_work(&layout, list_pos);
+        let work = match chunk {
+            Some(c) => self.decode_work_chunked(&layout, list_pos, c),
+            None => self.decode_work(&layout, list_pos),
+        };
         let n_items = work.n_items();
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let row_pos_buf = self.storage_u32("row_pos", row_pos);

@@ -54,6 +54,8 @@ fn calib_file(
         source: args.source.clone(),
         passkey_source: args.passkey_source.clone(),
         max_new_tokens: args.max_new_tokens,
+        text_samples: args.text_samples,
+        text_scored: args.text_scored,
         model: args.model.clone(),
         device: args.device.clone(),
     })?;
@@ -198,6 +200,7 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
             block: args.block,
             max_samples: None,
             model: args.model.clone(),
+            like: None,
             output: prof_dir.clone(),
             quiet: false,
             shard: None,

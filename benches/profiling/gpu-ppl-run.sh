@@ -84,7 +84,7 @@ mkdir -p "$O/prof"; cp "$W"/profiles/influence_*.safetensors "$O/prof/" 2>/dev/n
 
 # 4. Plans: β-only rules, signed cut influence, the loss at the longest profiled length,
 #    the density band at the profiled lengths, 1k and 8k.
-opt() { # name density profiles...
+opt() { # name, density, then the --profile flags
     local name=$1 d=$2; shift 2
     "$M" optimize "$@" --density "$d" --gqa-native --max-alpha 0 --objective-length "$LAST" \
         --extra-length 1024 --extra-length 8192 --plan-shape plans/smollm2-135m-moa-50.toml \

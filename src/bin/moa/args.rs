@@ -353,6 +353,10 @@ pub struct OptimizeArgs {
     /// the rules that scale with N only (docs/CALIBRATION.md, "Diagnosis").
     #[arg(long)]
     pub max_alpha: Option<i32>,
+    /// Smallest β of the candidate rules (0 to 1; default 0): a floor under every head's
+    /// share of N (docs/CALIBRATION.md, "Perplexity").
+    #[arg(long)]
+    pub min_beta: Option<f64>,
     /// Take the model shape and the [span] section from this plan; profiles must match it.
     #[arg(long)]
     pub plan_shape: Option<PathBuf>,

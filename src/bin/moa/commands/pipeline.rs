@@ -234,6 +234,7 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
                 // beyond every profile, where an α > 0 rule drops keys no profile priced
                 // (docs/CALIBRATION.md, "Diagnosis", finding 4).
                 max_alpha: Some(0),
+                min_beta: None,
                 plan_shape: None,
                 method: "auto".into(),
                 output: opt_dir.clone(),

@@ -41,6 +41,8 @@ fn cfg(seed: u64) -> CalibConfig {
         source: TextSource::Generated,
         passkey_source: TextSource::Repeat,
         max_new_tokens: 96,
+        text_samples: 0,
+        text_scored: 256,
     }
 }
 
@@ -197,6 +199,8 @@ fn tiny_model_answers_through_its_tokenizer() {
         source: TextSource::Generated,
         passkey_source: TextSource::Repeat,
         max_new_tokens: 8,
+        text_samples: 0,
+        text_scored: 256,
     };
     let mut seen = 0;
     let samples =
@@ -250,4 +254,52 @@ fn filler_avoids_the_needle_words() {
     assert!(!calib::text::mentions_needle_words(
         "Lists are mutable sequences."
     ));
+}
+
+/// `text` samples: running text of the source whose last tokens are the response (no model
+/// answer asked for), after the retrieval samples, which they leave unchanged; left out of
+/// the dense accuracy.
+#[test]
+fn text_samples_score_the_texts_own_last_tokens() {
+    let base = cfg(7);
+    let with_text = CalibConfig {
+        text_samples: 2,
+        text_scored: 100,
+        ..base.clone()
+    };
+    let plain = build(&base);
+    let mut asked = 0;
+    let mut counting = |p: &[u32], n: usize| {
+        asked += 1;
+        oracle(p, n)
+    };
+    let all = calib::build_samples(&with_text, &Bytes, &mut counting, &mut |_, _, _| {}).unwrap();
+    assert_eq!(asked, plain.len(), "text samples ask the model nothing");
+    assert_eq!(all.len(), plain.len() + 2 * base.lengths.len());
+    let retrieval: Vec<_> = all.iter().filter(|s| s.task != "text").cloned().collect();
+    assert_eq!(retrieval, plain);
+    for &n in &base.lengths {
+        let texts: Vec<_> = all
+            .iter()
+            .filter(|s| s.task == "text" && s.length_level == n)
+            .collect();
+        assert_eq!(texts.len(), 2);
+        assert_ne!(texts[0].prompt_tokens, texts[1].prompt_tokens);
+        let ids: Vec<_> = texts.iter().map(|s| s.id.clone()).collect();
+        assert_eq!(ids, [format!("text-{n}-6"), format!("text-{n}-7")]);
+        for s in texts {
+            s.check().unwrap();
+            assert_eq!(s.response_tokens.len(), 100);
+            // Whole sentences up to the length: short of it by less than one sentence.
+            assert!(s.n_tokens <= n as usize && 2 * s.n_tokens > n as usize);
+            // The response is the text's own continuation: prompt ++ response is one text.
+            let whole = Bytes.decode(&s.tokens()).unwrap();
+            assert!(!whole.contains("pass key") && !whole.contains("Document:"));
+            assert_eq!(
+                s.dense_answer_text,
+                Bytes.decode(&s.response_tokens).unwrap()
+            );
+        }
+    }
+    assert!(calib::accuracy(&all).iter().all(|a| a.task != "text"));
 }

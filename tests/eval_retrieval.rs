@@ -75,6 +75,7 @@ fn fixed_report() -> EvalReport {
         kv_density: vec![0.5, 0.5],
         retrieval: vec![grid_of(Family::Passkey, pk), grid_of(Family::Code, code)],
         perplexity: Some(ppl),
+        perplexity_nats: Vec::new(),
         effective_context: Vec::new(),
     };
     let t = true;

@@ -206,6 +206,7 @@ fn tiny_config() -> OptimizeConfig {
             alpha_step: 256,
             beta_steps: 4,
             max_alpha: None,
+            min_beta_num: 0,
         }),
         solve: SolveOptions {
             method: Method::Auto,
@@ -461,4 +462,27 @@ fn cli_writes_plans_and_summary() {
         "{err}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--min-beta`: no candidate rule keeps less than that share of N; dense stays.
+#[test]
+fn min_beta_floors_the_candidate_rules() {
+    let grid = CandidateGrid {
+        max_alpha: Some(0),
+        min_beta_num: moa::plan::BETA_DEN / 4,
+        ..CandidateGrid::upstream(1024, 2048, 8192)
+    };
+    let rules = grid.rules();
+    assert!(rules.iter().all(|r| r.beta_num >= moa::plan::BETA_DEN / 4));
+    assert!(rules
+        .iter()
+        .any(|r| r.beta_num == moa::plan::BETA_DEN && r.alpha == 0));
+    let all = CandidateGrid {
+        max_alpha: Some(0),
+        ..CandidateGrid::upstream(1024, 2048, 8192)
+    };
+    assert!(all
+        .rules()
+        .iter()
+        .any(|r| r.beta_num < moa::plan::BETA_DEN / 4));
 }

@@ -80,12 +80,13 @@ pub struct Expected {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CalibSample {
     pub id: String,
-    /// `passkey` or `quote`.
+    /// `passkey`, `quote` or `text`.
     pub task: String,
     /// The profile length N this sample was built for (`n_tokens ≤ length_level`).
     pub length_level: u32,
     pub prompt_tokens: Vec<u32>,
-    /// The dense model's greedy answer (the loss target).
+    /// The dense model's greedy answer (the loss target); for `text`, the text's own
+    /// last tokens.
     pub response_tokens: Vec<u32>,
     /// `prompt_tokens.len() + response_tokens.len()`.
     pub n_tokens: usize,
@@ -153,6 +154,13 @@ pub struct CalibConfig {
     pub passkey_source: TextSource,
     /// The dense model's answer is cut at this many tokens (and at its first newline).
     pub max_new_tokens: usize,
+    /// `text` samples per length, after the retrieval ones (0: none). Each is `length`
+    /// tokens of running `source` text whose last `text_scored` tokens are the response:
+    /// the plain language-model loss of long text, beside the retrieval answers' loss
+    /// (docs/CALIBRATION.md, "Perplexity").
+    pub text_samples: usize,
+    /// Response tokens of a `text` sample (teacher-forced; the text itself is the target).
+    pub text_scored: usize,
 }
 
 /// The per-sample seed: splitmix64 of (seed, length, index), so adding lengths does not
@@ -421,6 +429,22 @@ pub fn quote_prompt(
     })
 }
 
+/// A `text` sample's tokens: consecutive sentences of `pool` from a random start, as many
+/// as fit in `length` tokens; the caller splits off the last `text_scored` as the response.
+/// Perplexity is measured this way (`moa eval`: long windows, the last tokens scored), so
+/// a profile of these samples prices what a plan's windows cost the next-token loss of
+/// running text, which the retrieval answers do not see.
+pub fn text_tokens(
+    pool: &[String],
+    codec: &dyn TextCodec,
+    rng: &mut StdRng,
+    length: usize,
+) -> Result<Vec<u32>, CalibError> {
+    let mut filler = take_filler(pool, codec, rng, length)?;
+    let render = |f: &Filler| join(f);
+    fit(codec, length, &mut filler, &render)
+}
+
 /// Does the (possibly cut) answer give the expected one?
 pub fn answer_is_correct(answer: &str, expected: &str) -> bool {
     // A quoted answer may end with the closing quote.
@@ -492,7 +516,7 @@ pub fn build_samples(
     } else {
         cfg.passkey_source.sentences(cfg.seed)?
     };
-    let total = cfg.lengths.len() * cfg.samples;
+    let total = cfg.lengths.len() * (cfg.samples + cfg.text_samples);
     let mut out = Vec::with_capacity(total);
     for &length in &cfg.lengths {
         let budget = (length as usize)
@@ -557,14 +581,55 @@ pub fn build_samples(
             out.push(sample);
             progress(out.len(), total, &out[out.len() - 1]);
         }
+        // Plain text: no answer to ask for, the text's own last tokens are the target.
+        // Indices after the retrieval samples, so adding text samples changes none of those.
+        for k in 0..cfg.text_samples {
+            let s = cfg.samples + k;
+            let seed = sample_seed(cfg.seed, length, s);
+            let mut rng = StdRng::seed_from_u64(seed);
+            let mut tokens = text_tokens(&pool, codec, &mut rng, length as usize)?;
+            let scored = cfg.text_scored.min(tokens.len() / 4);
+            if scored == 0 {
+                return Err(CalibError::Invalid(format!(
+                    "a text sample at length {length} has {} tokens: too few to score \
+                     --text-scored {} of them",
+                    tokens.len(),
+                    cfg.text_scored
+                )));
+            }
+            let response = tokens.split_off(tokens.len() - scored);
+            let n_tokens = tokens.len() + response.len();
+            let text = codec.decode(&response)?;
+            let sample = CalibSample {
+                id: format!("text-{length}-{s}"),
+                task: "text".into(),
+                length_level: length,
+                response_span: [tokens.len(), n_tokens],
+                prompt_tokens: tokens,
+                response_tokens: response,
+                n_tokens,
+                source: cfg.source.name().to_string(),
+                seed,
+                dense_answer_text: text.clone(),
+                expected: Expected {
+                    answer: text,
+                    correct: true,
+                    depth: None,
+                    needle_token: None,
+                },
+            };
+            out.push(sample);
+            progress(out.len(), total, &out[out.len() - 1]);
+        }
     }
     Ok(out)
 }
 
-/// Dense accuracy per (task, length), in order of first appearance.
+/// Dense accuracy per (task, length), in order of first appearance; `text` samples have no
+/// answer to get right and are left out.
 pub fn accuracy(samples: &[CalibSample]) -> Vec<Accuracy> {
     let mut out: Vec<Accuracy> = Vec::new();
-    for s in samples {
+    for s in samples.iter().filter(|s| s.task != "text") {
         let i = match out
             .iter()
             .position(|a| a.task == s.task && a.length == s.length_level)

@@ -105,6 +105,20 @@ pub fn window_nats(
     scored: usize,
     vocab: usize,
 ) -> Result<(f64, usize), EngineError> {
+    let per = window_token_nats(gpu, windows, scored, vocab)?;
+    let sum = per.iter().flatten().map(|&x| f64::from(x)).sum();
+    Ok((sum, scored * windows.len()))
+}
+
+/// [`window_nats`] per token: `[windows][scored]` cross-entropies (nats) of the scored
+/// tokens in order, so a plan's loss can be compared with dense token by token (paired
+/// differences, by position, by whether the token repeats earlier text).
+pub fn window_token_nats(
+    gpu: &dyn Engine,
+    windows: &[Vec<u32>],
+    scored: usize,
+    vocab: usize,
+) -> Result<Vec<Vec<f32>>, EngineError> {
     let len = windows.first().map_or(0, Vec::len);
     if scored == 0 || scored >= len || windows.iter().any(|w| w.len() != len) {
         return Err(EngineError::Input(format!(
@@ -115,15 +129,15 @@ pub fn window_nats(
     let prompts: Vec<Vec<u32>> = windows.iter().map(|w| w[..ctx].to_vec()).collect();
     let mut req = gpu.start(&vec![ctx; windows.len()], scored, 0)?;
     let mut logits = gpu.prefill_logits(&mut req, &prompts)?;
-    let mut sum = 0.0;
+    let mut out = vec![Vec::with_capacity(scored); windows.len()];
     for i in ctx..len {
-        for (row, w) in logits.iter().zip(windows) {
-            sum += super::cross_entropy(&row[..vocab], w[i] as usize);
+        for ((row, w), o) in logits.iter().zip(windows).zip(out.iter_mut()) {
+            o.push(super::cross_entropy(&row[..vocab], w[i] as usize) as f32);
         }
         if i + 1 < len {
             let feed: Vec<u32> = windows.iter().map(|w| w[i]).collect();
             logits = gpu.decode_logits(&mut req, &feed)?;
         }
     }
-    Ok((sum, scored * windows.len()))
+    Ok(out)
 }

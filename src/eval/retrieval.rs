@@ -299,6 +299,10 @@ pub struct PlanResult {
     pub retrieval: Vec<FamilyGrid>,
     /// Perplexity of the held-out text's scored tokens (None when not measured).
     pub perplexity: Option<f64>,
+    /// Cross-entropy (nats) of every scored token, `[window][token]` (empty when not
+    /// measured): paired comparisons with dense and the spread of the estimate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub perplexity_nats: Vec<Vec<f32>>,
     /// Per family (same order as `retrieval`): the effective context length.
     pub effective_context: Vec<Option<u32>>,
 }

@@ -27,6 +27,12 @@ pub struct CandidateGrid {
     /// with profiles at 1k and 2k, `(α = 2048, β = 0)` costs nothing in the objective and
     /// half the cache at 4k. `Some(0)` keeps the rules that scale with N only.
     pub max_alpha: Option<i32>,
+    /// Smallest β kept, in `1/BETA_DEN` units (0: every step). A floor under every head's
+    /// share of N: the profile's first-order cut cost prices what a window drops from
+    /// the answers it was built from, and cutting heads to N/8 cost running text's
+    /// language-model loss more than the uniform N/2 window (docs/CALIBRATION.md,
+    /// "Perplexity"); held-out validation chooses between grids with and without it.
+    pub min_beta_num: u32,
 }
 
 impl CandidateGrid {
@@ -39,6 +45,7 @@ impl CandidateGrid {
             alpha_step: 1024,
             beta_steps: 8,
             max_alpha: None,
+            min_beta_num: 0,
         }
     }
 
@@ -66,6 +73,7 @@ impl CandidateGrid {
                 let r = Rule { alpha, beta_num };
                 // Exact integer form of the float filter: α + β·L ≤ L etc.
                 if self.max_alpha.is_none_or(|m| alpha <= m)
+                    && beta_num >= self.min_beta_num
                     && r.raw_span(self.max_profile) <= max_p
                     && r.raw_span(self.max_len) <= max_l
                     && r.raw_span(self.min_len) > 0

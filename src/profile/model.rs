@@ -38,6 +38,9 @@ pub struct GradModel {
     pub dtype: DType,
     /// Where every tensor lives.
     pub device: Device,
+    /// Byte budget of one forward step's attention values ([`GradModel::head_chunks`];
+    /// default [`ATTN_CHUNK_BYTES`]).
+    pub attn_chunk_bytes: usize,
     token_embd: Tensor,
     layers: Vec<GradLayer>,
     output_norm: Tensor,
@@ -58,6 +61,10 @@ pub struct LayerAttention {
     pub probs: Vec<Vec<f32>>,
     pub grads: Vec<Vec<f32>>,
 }
+
+/// Most bytes of attention values (`[heads, T, T]`) one forward step computes at once
+/// ([`GradModel::head_chunks`]).
+pub const ATTN_CHUNK_BYTES: usize = 1 << 30;
 
 /// A deliberate change of one attention row, for the finite-difference tests: in `layer`,
 /// `q_head`, row `query`, entry `key` is scaled by `(1 − t)` and the row renormalised.
@@ -140,6 +147,7 @@ impl GradModel {
             config,
             dtype,
             device: device.clone(),
+            attn_chunk_bytes: ATTN_CHUNK_BYTES,
             token_embd,
             layers,
             lm_head,
@@ -248,13 +256,38 @@ impl GradModel {
     ) -> Result<Tensor, ModelError> {
         let c = &self.config;
         let h = rms_norm(x, &self.layers[l].attn_norm, c.rms_norm_eps)?;
-        let (q, k, v) = self.qkv(l, &h, 0..c.q_heads, ctx)?;
-        let mut a = self.probs(&q, &k, ctx)?;
-        if let Some(e) = edit.filter(|e| e.layer == l) {
-            a = edit_row(&a, e, ctx.n)?;
+        let mut outs = Vec::new();
+        for heads in self.head_chunks(ctx.n) {
+            let (q, k, v) = self.qkv(l, &h, heads.clone(), ctx)?;
+            let mut a = self.probs(&q, &k, ctx)?;
+            if let Some(e) = edit.filter(|e| e.layer == l && heads.contains(&e.q_head)) {
+                let local = AttnEdit {
+                    q_head: e.q_head - heads.start,
+                    ..e
+                };
+                a = edit_row(&a, local, ctx.n)?;
+            }
+            outs.push(Self::merge(&a.matmul(&v)?, ctx.n)?);
         }
-        let o = Self::merge(&a.matmul(&v)?, ctx.n)?;
+        let o = Tensor::cat(&outs, 1)?;
         self.layer_tail(l, x, &o)
+    }
+
+    /// Query-head ranges of whole KV groups, in order, whose `[heads, T, T]` attention
+    /// values take at most `attn_chunk_bytes` (one group when a group alone is larger):
+    /// the forward pass holds a few such tensors at a time, not every head's. All heads at
+    /// once ran the H200 out of memory for a Llama-2-7B shape at T = 8192 (32 heads ×
+    /// 8192² × 4 B = 8.6 GB per copy; benches/RESULTS.md, "Perplexity").
+    pub fn head_chunks(&self, n: usize) -> Vec<Range<usize>> {
+        let bytes = self.attn_chunk_bytes;
+        let c = &self.config;
+        let g = c.group_size().max(1);
+        let group_bytes = (g * n * n * self.dtype.size_in_bytes()).max(1);
+        let groups = (bytes / group_bytes).clamp(1, c.kv_heads.max(1));
+        (0..c.q_heads)
+            .step_by(groups * g)
+            .map(|h0| h0..(h0 + groups * g).min(c.q_heads))
+            .collect()
     }
 
     /// The loss with some attention entries removed ([`HeadMask`]), no gradients.

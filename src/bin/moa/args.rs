@@ -77,6 +77,14 @@ pub struct PipelineArgs {
     /// The dense answer is cut at this many tokens.
     #[arg(long, default_value_t = 16)]
     pub max_new_tokens: usize,
+    /// `text` samples per length (running text, the last --text-scored tokens the
+    /// response), in the calibration and the held-out set: the objective and the
+    /// validation then see the language-model loss of long text beside retrieval.
+    #[arg(long, default_value_t = 0)]
+    pub text_samples: usize,
+    /// Response tokens of a `text` sample.
+    #[arg(long, default_value_t = 256)]
+    pub text_scored: usize,
     /// Tile size of the influence profiles, in tokens.
     #[arg(long, default_value_t = 64)]
     pub block: u32,
@@ -173,6 +181,14 @@ pub struct CalibArgs {
     /// The dense answer is cut at this many tokens (and at its first newline).
     #[arg(long, default_value_t = 16)]
     pub max_new_tokens: usize,
+    /// `text` samples per length besides the retrieval ones: `length` tokens of running
+    /// --source text, the last --text-scored of them the response (the plain
+    /// language-model loss of long text, which perplexity measures).
+    #[arg(long, default_value_t = 0)]
+    pub text_samples: usize,
+    /// Response tokens of a `text` sample (at most a quarter of it).
+    #[arg(long, default_value_t = 256)]
+    pub text_scored: usize,
     /// GGUF file or Hugging Face folder (default: the fetched SmolLM2-135M-Instruct).
     #[arg(long)]
     pub model: Option<PathBuf>,
@@ -201,6 +217,11 @@ pub struct ProfileArgs {
     /// GGUF file or Hugging Face folder (default: the fetched SmolLM2-135M-Instruct).
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// Profile a random-weight model of this shape instead (smollm2-135m, llama-2-7b or
+    /// llama-3-8b; weights made in memory, nothing written): the check that a length
+    /// fits the device's memory and how long a sample takes, for models too large to carry.
+    #[arg(long, conflicts_with = "model")]
+    pub like: Option<String>,
     /// Output folder: influence_<N>.safetensors, summary_<N>.tsv and timing_<N>.tsv per
     /// length; samples/<N>/<id>.safetensors per sample (reused by a later run).
     #[arg(short, long)]
@@ -332,6 +353,10 @@ pub struct OptimizeArgs {
     /// the rules that scale with N only (docs/CALIBRATION.md, "Diagnosis").
     #[arg(long)]
     pub max_alpha: Option<i32>,
+    /// Smallest β of the candidate rules (0 to 1; default 0): a floor under every head's
+    /// share of N (docs/CALIBRATION.md, "Perplexity").
+    #[arg(long)]
+    pub min_beta: Option<f64>,
     /// Take the model shape and the [span] section from this plan; profiles must match it.
     #[arg(long)]
     pub plan_shape: Option<PathBuf>,

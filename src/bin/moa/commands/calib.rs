@@ -44,6 +44,8 @@ pub fn run(args: CalibArgs) -> anyhow::Result<ExitCode> {
         source,
         passkey_source,
         max_new_tokens: args.max_new_tokens,
+        text_samples: args.text_samples,
+        text_scored: args.text_scored,
     };
     let total_work: f64 = cfg
         .lengths

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use moa::eval::gpu::{greedy_batch, window_nats};
+use moa::eval::gpu::{greedy_batch, window_token_nats};
 use moa::eval::heatmap::write_heatmap;
 use moa::eval::retrieval::{
     build_cases, perplexity, sorted_lengths, text_windows, uniform_plan, Case, EvalReport, Family,
@@ -298,12 +298,15 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
                 answers,
             });
         }
+        let mut ppl_nats = Vec::new();
         let ppl = match &ppl_windows {
             Some((windows, _)) => {
                 progress.start_item(&format!("{name}: perplexity"));
-                let (nats, count) =
-                    window_nats(&gpu, windows, args.ppl_scored, model.config.vocab_size)?;
-                let p = perplexity(nats, count);
+                let per =
+                    window_token_nats(&gpu, windows, args.ppl_scored, model.config.vocab_size)?;
+                let nats: f64 = per.iter().flatten().map(|&x| f64::from(x)).sum();
+                let p = perplexity(nats, per.iter().map(Vec::len).sum());
+                ppl_nats = per;
                 progress.finish_item(
                     args.ppl_length as f64,
                     &format!("{name}: perplexity {p:.3}"),
@@ -317,6 +320,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
             kv_density,
             retrieval,
             perplexity: ppl,
+            perplexity_nats: ppl_nats,
             effective_context: Vec::new(),
         });
         // Written after every plan: a run stopped early keeps what it measured.

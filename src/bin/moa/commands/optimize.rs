@@ -80,7 +80,15 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
         "lagrangian" => Method::Lagrangian,
         _ => Method::Auto,
     };
-    let grid = args.max_alpha.map(|m| {
+    if let Some(b) = args.min_beta {
+        if !(0.0..=1.0).contains(&b) {
+            anyhow::bail!("--min-beta {b} is outside 0 to 1 (a share of N)");
+        }
+    }
+    let min_beta_num = args
+        .min_beta
+        .map_or(0, |b| (b * f64::from(moa::plan::BETA_DEN)).round() as u32);
+    let grid = (args.max_alpha.is_some() || min_beta_num > 0).then(|| {
         let mut lens: Vec<u32> = profiles.iter().map(|p| p.n_tokens).collect();
         lens.sort_unstable();
         let longest = extra_lengths
@@ -90,7 +98,8 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
             .max()
             .unwrap_or(0);
         CandidateGrid {
-            max_alpha: Some(m),
+            max_alpha: args.max_alpha,
+            min_beta_num,
             ..CandidateGrid::upstream(lens[0], lens[lens.len() - 1], longest)
         }
     });

@@ -54,6 +54,8 @@ fn calib_file(
         source: args.source.clone(),
         passkey_source: args.passkey_source.clone(),
         max_new_tokens: args.max_new_tokens,
+        text_samples: args.text_samples,
+        text_scored: args.text_scored,
         model: args.model.clone(),
         device: args.device.clone(),
     })?;
@@ -198,6 +200,7 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
             block: args.block,
             max_samples: None,
             model: args.model.clone(),
+            like: None,
             output: prof_dir.clone(),
             quiet: false,
             shard: None,
@@ -231,6 +234,7 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
                 // beyond every profile, where an α > 0 rule drops keys no profile priced
                 // (docs/CALIBRATION.md, "Diagnosis", finding 4).
                 max_alpha: Some(0),
+                min_beta: None,
                 plan_shape: None,
                 method: "auto".into(),
                 output: opt_dir.clone(),

@@ -18,11 +18,14 @@ use crate::args::ProfileArgs;
 
 pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
     let samples = calib::read_jsonl(&args.calib)?;
-    let path = match &args.model {
-        Some(p) => p.clone(),
-        None => model::default_model_path()?,
+    let loaded = match (&args.like, &args.model) {
+        (Some(like), _) => {
+            let config = model::random::like_or_err(like)?;
+            model::random::random_model(&config, 0)
+        }
+        (None, Some(p)) => Model::load(p)?,
+        (None, None) => Model::load(&model::default_model_path()?)?,
     };
-    let loaded = Model::load(&path)?;
     let device = profile::device(&args.device)?;
     let grad = GradModel::new_on(loaded.config.clone(), &loaded.weights, DType::F32, &device)?;
     drop(loaded);

@@ -172,19 +172,6 @@ struct RopeParams {
 @group(0) @binding(10) var<storage, read_write> k_cache: array<stype>;
 @group(0) @binding(11) var<storage, read_write> v_cache: array<stype>;
 
-// Slot of position p in KV head `kv`'s segment, or -1 when the plan does not keep it
-// (the same rule as rope_kv.wgsl's cache_slot).
-fn cache_slot(kv: u32, p: u32, last: u32) -> i32 {
-    let seg = rp.segments[kv];
-    if (p < seg.y) {
-        return i32(seg.x + p);
-    }
-    if (seg.z == 0u || p + seg.z <= last) {
-        return -1;
-    }
-    return i32(seg.x + seg.y + (p - seg.y) % seg.z);
-}
-
 @compute @workgroup_size(64)
 fn moa_matvec_rope(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
     let lid = lid3.x;
@@ -230,7 +217,7 @@ fn moa_matvec_rope(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     if (!is_k) {
         kv = kv - rp.kv_heads;
     }
-    let slot = cache_slot(kv, info.x, info.z);
+    let slot = cache_slot(rp.segments[kv], info.x, info.z);
     if (slot >= 0) {
         let o = (info.y * rp.row_slots + u32(slot)) * d;
         if (is_k) {

@@ -33,19 +33,6 @@ struct Params {
 @group(0) @binding(7) var<storage, read_write> k_cache: array<stype>;
 @group(0) @binding(8) var<storage, read_write> v_cache: array<stype>;
 
-// Slot of position p in KV head `kv`'s segment, or -1 when the plan does not keep it
-// (or a later token of the same pass overwrites that ring slot: writing it would race).
-fn cache_slot(kv: u32, p: u32, last: u32) -> i32 {
-    let seg = params.segments[kv];
-    if (p < seg.y) {
-        return i32(seg.x + p);
-    }
-    if (seg.z == 0u || p + seg.z <= last) {
-        return -1;
-    }
-    return i32(seg.x + seg.y + (p - seg.y) % seg.z);
-}
-
 @compute @workgroup_size(32)
 fn moa_rope_kv(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = gid.x;
@@ -88,7 +75,7 @@ fn moa_rope_kv(@builtin(global_invocation_id) gid: vec3<u32>) {
         v_out[o + i + half_d] = stype(b);
     }
     if (params.write_cache == 1u) {
-        let slot = cache_slot(kv, info.x, info.z);
+        let slot = cache_slot(params.segments[kv], info.x, info.z);
         if (slot >= 0) {
             let c = (info.y * params.row_slots + u32(slot)) * d;
             if (is_k) {

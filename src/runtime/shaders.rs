@@ -98,9 +98,18 @@ impl Shader {
             types.attention.name()
         ));
         s.push_str(self.source);
+        // The cache-write rule is one WGSL function shared by the shaders that write the
+        // KV cache, appended here rather than copied into each file.
+        if self.source.contains("cache_slot(") {
+            s.push_str(CACHE_SLOT);
+        }
         s
     }
 }
+
+/// `cache_slot.wgsl`: the sink + ring slot of a position (docs/DESIGN.md §5), used by
+/// `rope_kv.wgsl` and `matvec.wgsl`'s `moa_matvec_rope`.
+const CACHE_SLOT: &str = include_str!("../../shaders/cache_slot.wgsl");
 
 /// `coop_linear.wgsl`: prefill products on matrix units (cooperative matrices), for
 /// adapters that offer 16 × 16 × 16 f16 configurations; its source comes from

@@ -19,6 +19,7 @@ use moa::codegen::cuda::{DecodeTuning, PrefillTuning};
 use moa::lower::{lower, StorageType};
 use moa::plan::{upstream, ModelShape, Plan};
 use moa::runtime::cuda::{check_variant, DEFAULT_ARCH};
+use moa::runtime::worklist::{ChunkPolicy, CUDA_CHUNK_POLICY};
 
 #[derive(Parser)]
 #[command(about = "Check the generated CUDA kernels against the CPU reference on a GPU")]
@@ -52,6 +53,10 @@ struct Args {
     /// `codegen::cuda::PrefillTuning`).
     #[arg(long)]
     prefill_variant: Option<String>,
+    /// Decode work-list chunk policy of the runtime-chunk cases
+    /// (`runtime::worklist::ChunkPolicy`; default: the CUDA runtime's).
+    #[arg(long)]
+    chunk_policy: Option<String>,
     /// Storage types to check.
     #[arg(long, value_delimiter = ',', default_value = "f32,f16,bf16")]
     dtypes: Vec<String>,
@@ -130,6 +135,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let chunk_policy = match args.chunk_policy.as_deref().map(str::parse::<ChunkPolicy>) {
+        None => CUDA_CHUNK_POLICY,
+        Some(Ok(p)) => p,
+        Some(Err(e)) => {
+            eprintln!("error: --chunk-policy: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let mut summary = Vec::new();
     let mut all_passed = true;
     for (name, plan) in &plans {
@@ -143,6 +156,7 @@ fn main() -> ExitCode {
                 DEFAULT_ARCH,
                 tuning,
                 prefill,
+                chunk_policy,
             ) {
                 Ok(r) => r,
                 Err(e) => {

@@ -28,7 +28,7 @@ use super::cases::{
     check_output, decode_case, max_abs_error, prefill_case, standard_layer_cases, tolerance,
 };
 use super::cases::{DecodeCase, PrefillCase};
-use super::worklist::{choose_chunk, DecodeWork};
+use super::worklist::{choose_chunk_with, ChunkPolicy, DecodeWork, CUDA_CHUNK_POLICY};
 use crate::codegen::abi::{Arg, KernelAbi, LaunchSize};
 use crate::codegen::cuda::{decode_name, prefill_name, DecodeTuning, PrefillTuning};
 use crate::codegen::{Artifact, CodegenError};
@@ -455,6 +455,8 @@ pub struct CudaAttention {
     layers: Vec<LayerKernels>,
     /// Blocks of the decode kernel the GPU runs at once (SMs × blocks per SM).
     decode_slots: u32,
+    /// How decode work lists are cut when no chunk is given ([`CUDA_CHUNK_POLICY`]).
+    chunk_policy: ChunkPolicy,
 }
 
 impl CudaAttention {
@@ -574,6 +576,7 @@ impl CudaAttention {
             stream,
             layers,
             decode_slots,
+            chunk_policy: CUDA_CHUNK_POLICY,
         })
     }
 
@@ -592,6 +595,17 @@ impl CudaAttention {
     /// Decode blocks resident at once on this GPU (the work list's wave size).
     pub fn decode_slots(&self) -> u32 {
         self.decode_slots
+    }
+
+    /// The chunk policy of decode work lists built without an explicit chunk.
+    pub fn chunk_policy(&self) -> ChunkPolicy {
+        self.chunk_policy
+    }
+
+    /// Replaces the chunk policy (benchmarks and checks of a candidate policy; the
+    /// default is [`CUDA_CHUNK_POLICY`]).
+    pub fn set_chunk_policy(&mut self, policy: ChunkPolicy) {
+        self.chunk_policy = policy;
     }
 
     /// Uploads f32 host values converted to the storage type.
@@ -752,7 +766,7 @@ impl CudaAttention {
 
     /// Uploads one decode step of one layer (cache laid out as `layout`, rows at
     /// `row_pos`) and builds its work list, in chunks of `chunk` slots (rounded up to the
-    /// kernel's key tile) or, with `None`, of [`choose_chunk`]'s size.
+    /// kernel's key tile) or, with `None`, of the size [`Self::chunk_policy`] chooses.
     #[allow(clippy::too_many_arguments)]
     pub fn prepare_decode(
         &self,
@@ -796,7 +810,7 @@ impl CudaAttention {
         let tile = kernels.decode.abi.tiles.k_tile.unwrap_or(1).max(1);
         let chunk = match chunk {
             Some(c) => c.max(1).div_ceil(tile) * tile,
-            None => choose_chunk(layout, row_pos, tile, self.decode_slots),
+            None => choose_chunk_with(self.chunk_policy, layout, row_pos, tile, self.decode_slots),
         };
         let work = DecodeWork::build(layout, row_pos, chunk);
         let up = |what: &'static str| driver(format!("uploading {what}"));
@@ -1029,10 +1043,13 @@ pub fn check_tuned(
         arch,
         tuning,
         PrefillTuning::default(),
+        CUDA_CHUNK_POLICY,
     )
 }
 
-/// [`check_on`] with chosen decode and prefill kernel shapes.
+/// [`check_on`] with chosen decode and prefill kernel shapes and decode chunk policy (the
+/// runtime-chunk decode cases use the policy's chunk; each case also runs in chunks of one
+/// key tile).
 pub fn check_variant(
     module: &KernelModule,
     seed: u64,
@@ -1040,8 +1057,10 @@ pub fn check_variant(
     arch: &'static str,
     tuning: DecodeTuning,
     prefill: PrefillTuning,
+    chunk_policy: ChunkPolicy,
 ) -> Result<CheckReport, CudaError> {
-    let gpu = CudaAttention::new_variant(module, ordinal, arch, tuning, prefill)?;
+    let mut gpu = CudaAttention::new_variant(module, ordinal, arch, tuning, prefill)?;
+    gpu.set_chunk_policy(chunk_policy);
     let tol = tolerance(module.storage);
     let (hq, d) = (
         module.shape.q_heads as usize,

@@ -84,6 +84,23 @@ pub enum ChunkPolicy {
     Balanced { overhead_tiles: u32, tail_pct: u32 },
     /// A fixed size in slots (rounded up to the key tile).
     Fixed(u32),
+    /// Memory streaming with a per-block rate cap (benches/RESULTS.md, "Call 7"): the time
+    /// of a fluid model fitted to the H200's decode timings. A block streams at most one
+    /// slot per time unit (its own rate, set by the bytes it keeps in flight: Little's
+    /// law), and all blocks together at most `sat_pct` % of `blocks` slots per unit (the
+    /// memory's rate: so `sat_pct` = memory bandwidth × latency / (bytes in flight per
+    /// block × blocks)). Items go, in order, to the least-loaded of `blocks` block slots;
+    /// the slots' totals then drain with that shared rate, so a layer of few long items
+    /// pays its tail at one block's rate, and many short items fill it. Each wave of
+    /// `blocks` items adds `wave_tiles` key tiles of fixed cost (equal chunks start
+    /// together, so their first tiles' latency and their partial writes are not hidden
+    /// behind other blocks' streams), and a list that splits a segment adds `merge_tiles`
+    /// (the last chunk's merge, on the critical path).
+    Stream {
+        sat_pct: u32,
+        wave_tiles: u32,
+        merge_tiles: u32,
+    },
 }
 
 /// The runtime's policy: whole waves with 2 tiles of overhead per block. On the H200
@@ -92,8 +109,13 @@ pub enum ChunkPolicy {
 /// in geometric mean at B = 4).
 pub const DEFAULT_CHUNK_POLICY: ChunkPolicy = ChunkPolicy::Waves { overhead_tiles: 2 };
 
+/// The CUDA executor's policy (`runtime::cuda`, the CUDA engine); [`DEFAULT_CHUNK_POLICY`]
+/// stays the wgpu executor's, whose workgroups were not measured under the stream model.
+pub const CUDA_CHUNK_POLICY: ChunkPolicy = DEFAULT_CHUNK_POLICY;
+
 impl std::fmt::Display for ChunkPolicy {
-    /// `waves:OVERHEAD`, `balanced:OVERHEAD:TAIL_PCT` or the fixed size.
+    /// `waves:OVERHEAD`, `balanced:OVERHEAD:TAIL_PCT`, `stream:SAT_PCT:WAVE_TILES:MERGE_TILES`
+    /// or the fixed size.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ChunkPolicy::Waves { overhead_tiles } => write!(f, "waves:{overhead_tiles}"),
@@ -102,6 +124,11 @@ impl std::fmt::Display for ChunkPolicy {
                 tail_pct,
             } => write!(f, "balanced:{overhead_tiles}:{tail_pct}"),
             ChunkPolicy::Fixed(c) => write!(f, "{c}"),
+            ChunkPolicy::Stream {
+                sat_pct,
+                wave_tiles,
+                merge_tiles,
+            } => write!(f, "stream:{sat_pct}:{wave_tiles}:{merge_tiles}"),
         }
     }
 }
@@ -113,7 +140,8 @@ impl std::str::FromStr for ChunkPolicy {
     fn from_str(v: &str) -> Result<Self, String> {
         let bad = || {
             format!(
-                "chunk policy `{v}`: expected SLOTS, waves:OVERHEAD or balanced:OVERHEAD:TAIL_PCT"
+                "chunk policy `{v}`: expected SLOTS, waves:OVERHEAD, balanced:OVERHEAD:TAIL_PCT \
+                 or stream:SAT_PCT:WAVE_TILES:MERGE_TILES (SAT_PCT 1 to 100)"
             )
         };
         let num = |x: &str| x.parse::<u32>().map_err(|_| bad());
@@ -127,6 +155,17 @@ impl std::str::FromStr for ChunkPolicy {
                 overhead_tiles: num(o)?,
                 tail_pct: num(t)?,
             }),
+            ["stream", sat, w, m] => {
+                let sat_pct = num(sat)?;
+                if !(1..=100).contains(&sat_pct) {
+                    return Err(bad());
+                }
+                Ok(ChunkPolicy::Stream {
+                    sat_pct,
+                    wave_tiles: num(w)?,
+                    merge_tiles: num(m)?,
+                })
+            }
             _ => Err(bad()),
         }
     }
@@ -191,6 +230,18 @@ pub fn choose_chunk_with(
                 (total + items as f64 * f64::from(overhead_tiles * key_tile)) / blocks
                     + f64::from(tail_pct) / 100.0 * f64::from(chunk)
             }
+            ChunkPolicy::Stream {
+                sat_pct,
+                wave_tiles,
+                merge_tiles,
+            } => stream_time(
+                &written,
+                chunk,
+                concurrent_blocks.max(1),
+                f64::from(sat_pct.clamp(1, 100)) / 100.0,
+                f64::from(wave_tiles * key_tile),
+                f64::from(merge_tiles * key_tile),
+            ),
             ChunkPolicy::Fixed(_) => unreachable!("returned above"),
         };
         if cost <= best.0 {
@@ -198,6 +249,62 @@ pub fn choose_chunk_with(
         }
     }
     best.1
+}
+
+/// [`ChunkPolicy::Stream`]'s modelled time, in units of one block streaming one slot at
+/// its own rate, for segments of `written` slots cut into chunks of `chunk`: items in
+/// order to the least-loaded of `blocks` slots (list scheduling, as the block scheduler
+/// hands out blocks in index order), then the slots' loads drain together, each at
+/// `min(1, sat · blocks / active)` slots per unit, where `active` is the number of slots
+/// still streaming (a fluid model: the memory's rate shared, capped per block); plus
+/// `wave_cost` per wave of `blocks` items and `merge_cost` if a segment is split.
+/// O(items · log blocks).
+fn stream_time(
+    written: &[u32],
+    chunk: u32,
+    blocks: u32,
+    sat: f64,
+    wave_cost: f64,
+    merge_cost: f64,
+) -> f64 {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let chunk = chunk.max(1);
+    let blocks = blocks.max(1) as usize;
+    let mut loads: Vec<u64> = Vec::with_capacity(blocks);
+    let mut heap: BinaryHeap<Reverse<u64>> = BinaryHeap::with_capacity(blocks);
+    let (mut items, mut split) = (0usize, false);
+    for &w in written {
+        let n = w.div_ceil(chunk).max(1);
+        split |= n > 1;
+        for c in 0..n {
+            let len = u64::from(chunk.min(w - (c * chunk).min(w)));
+            items += 1;
+            if heap.is_empty() && loads.len() < blocks {
+                loads.push(len);
+            } else {
+                // The first `blocks` items start at once; from then on, the least-loaded
+                // slot takes the next item.
+                if heap.is_empty() {
+                    heap.extend(loads.drain(..).map(Reverse));
+                }
+                let Reverse(least) = heap.pop().expect("blocks > 0 slots");
+                heap.push(Reverse(least + len));
+            }
+        }
+    }
+    if !heap.is_empty() {
+        loads = heap.into_iter().map(|Reverse(l)| l).collect();
+    }
+    loads.sort_unstable();
+    let shared = sat * blocks as f64;
+    let (mut time, mut prev) = (0.0, 0u64);
+    for (j, &l) in loads.iter().enumerate() {
+        let active = (loads.len() - j) as f64;
+        time += (l - prev) as f64 / (shared / active).min(1.0);
+        prev = l;
+    }
+    time + items.div_ceil(blocks) as f64 * wave_cost + if split { merge_cost } else { 0.0 }
 }
 
 #[cfg(test)]
@@ -283,6 +390,33 @@ mod tests {
     }
 
     #[test]
+    fn stream_policy_fills_one_wave_with_bandwidth_bound_chunks() {
+        let stream = ChunkPolicy::Stream {
+            sat_pct: 38,
+            wave_tiles: 4,
+            merge_tiles: 3,
+        };
+        let choose = |spans: &[u32], rows: usize| {
+            choose_chunk_with(stream, &layout(spans), &vec![100_000; rows], 64, 264)
+        };
+        // Llama-3-8B layer 25 at 4k, 16 rows: waves:2 cut it into 784 items of 320 slots
+        // (3 waves of 264 blocks); the stream model keeps one wave (224 items) of chunks
+        // long enough for the memory's rate, never whole 4096-slot segments (128 blocks
+        // with five of eight short: the long ones would drain at one block's rate).
+        let l25 = [640, 4096, 640, 4096, 4096, 640, 640, 640];
+        assert_eq!(choose(&l25, 16), 1408);
+        let w = DecodeWork::build(&layout(&l25), &[100_000; 16], 1408);
+        assert_eq!(w.n_items(), 224);
+        // 128 equal segments: 128 blocks already saturate the memory (sat 38 % of 264 =
+        // 100), so whole segments and no merge.
+        assert_eq!(choose(&[4096], 128), 4096);
+        // One segment on the whole GPU: key tiles, every block streams.
+        assert_eq!(choose(&[4096], 1), 64);
+        // Many segments: whole segments, waves of full blocks.
+        assert_eq!(choose(&[4096], 512), 4096);
+    }
+
+    #[test]
     fn chunk_policies_parse_what_they_print() {
         for p in [
             ChunkPolicy::Waves { overhead_tiles: 2 },
@@ -291,11 +425,19 @@ mod tests {
                 tail_pct: 50,
             },
             ChunkPolicy::Fixed(512),
+            ChunkPolicy::Stream {
+                sat_pct: 38,
+                wave_tiles: 4,
+                merge_tiles: 3,
+            },
         ] {
             assert_eq!(p.to_string().parse::<ChunkPolicy>(), Ok(p));
         }
         let e = "waves".parse::<ChunkPolicy>().unwrap_err();
         assert!(e.contains("waves:OVERHEAD"), "{e}");
         assert!("balanced:2:x".parse::<ChunkPolicy>().is_err());
+        assert!("stream:0:4:3".parse::<ChunkPolicy>().is_err());
+        assert!("stream:101:4:3".parse::<ChunkPolicy>().is_err());
+        assert!("stream:38:4".parse::<ChunkPolicy>().is_err());
     }
 }

@@ -34,7 +34,7 @@ use crate::runtime::wgpu_engine::dense_plan;
 
 /// The name requests of this engine carry (`EngineError::WrongRequest`).
 const BACKEND: &str = "cuda";
-use crate::runtime::worklist::{choose_chunk, written_slots, DecodeWork};
+use crate::runtime::worklist::{choose_chunk_with, written_slots, DecodeWork};
 
 fn cu(e: CudaError) -> EngineError {
     EngineError::Cuda(e)
@@ -611,7 +611,13 @@ impl CudaLlama {
             }
             let (_, dec) = self.attention.layer_kernels(i).map_err(cu)?;
             let tile = dec.abi.tiles.k_tile.unwrap_or(1).max(1);
-            let chunk = choose_chunk(l, &final_pos, tile, self.attention.decode_slots());
+            let chunk = choose_chunk_with(
+                self.attention.chunk_policy(),
+                l,
+                &final_pos,
+                tile,
+                self.attention.decode_slots(),
+            );
             let capacity = DecodeWork::build(l, &final_pos, chunk).n_items();
             work_of.push(works.len());
             works.push(Work {

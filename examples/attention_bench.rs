@@ -23,7 +23,7 @@ use moa::lower::{lower, CacheLayout, KernelModule, StorageType};
 use moa::plan::{upstream, ModelShape, Plan};
 use moa::runtime::cuda::{CudaAttention, CudaError, DecodeCall, DEFAULT_ARCH};
 use moa::runtime::cuda_bench::{l2_bytes, time_graph, Filler, Timing};
-use moa::runtime::worklist::{choose_chunk_with, ChunkPolicy, DecodeWork, CUDA_CHUNK_POLICY};
+use moa::runtime::worklist::{choose_chunk_with, cuda_chunk_policy, ChunkPolicy, DecodeWork};
 
 #[derive(Parser)]
 #[command(about = "Time the generated decode kernels of upstream MoA plans against dense")]
@@ -268,8 +268,7 @@ fn run(args: &Args) -> Result<(), String> {
         for tuning in &variants {
             let vname = tuning.to_string();
             let key_tile = decode_key_tile(storage, module.shape.head_dim, *tuning);
-            // (rows, prompt, layer, chunk, pdl) → the timing and item count.
-            let mut timed: std::collections::HashMap<(u32, u32, usize, u32, bool), (Timing, u32)> =
+            let mut timed: std::collections::HashMap<TimedKey, (Timing, u32)> =
                 std::collections::HashMap::new();
             let t0 = std::time::Instant::now();
             let gpu = CudaAttention::new_tuned(&module, args.device, DEFAULT_ARCH, *tuning)
@@ -410,6 +409,10 @@ fn run(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// A timed work list: (rows, prompt, layer index, chunk, programmatic launch); the value
+/// is its timing and item count.
+type TimedKey = (u32, u32, usize, u32, bool);
+
 /// `--dry-run-blocks`: the work lists the timed run would build, without a GPU.
 fn dry_run(
     args: &Args,
@@ -433,7 +436,8 @@ fn dry_run(
                         }
                         let layout = CacheLayout::new(l, &module.span, n);
                         for &chunk in chunks {
-                            let policy = chunk.unwrap_or(CUDA_CHUNK_POLICY);
+                            let policy =
+                                chunk.unwrap_or(cuda_chunk_policy(module.shape.group_size()));
                             let c = choose_chunk_with(policy, &layout, &row_pos, key_tile, blocks);
                             let items = DecodeWork::build(&layout, &row_pos, c).n_items();
                             let line = serde_json::json!({

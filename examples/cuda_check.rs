@@ -19,7 +19,7 @@ use moa::codegen::cuda::{DecodeTuning, PrefillTuning};
 use moa::lower::{lower, StorageType};
 use moa::plan::{upstream, ModelShape, Plan};
 use moa::runtime::cuda::{check_variant, DEFAULT_ARCH};
-use moa::runtime::worklist::{ChunkPolicy, CUDA_CHUNK_POLICY};
+use moa::runtime::worklist::{cuda_chunk_policy, ChunkPolicy};
 
 #[derive(Parser)]
 #[command(about = "Check the generated CUDA kernels against the CPU reference on a GPU")]
@@ -54,7 +54,7 @@ struct Args {
     #[arg(long)]
     prefill_variant: Option<String>,
     /// Decode work-list chunk policy of the runtime-chunk cases
-    /// (`runtime::worklist::ChunkPolicy`; default: the CUDA runtime's).
+    /// (`runtime::worklist::ChunkPolicy`; default: the CUDA runtime's for the plan's GQA group).
     #[arg(long)]
     chunk_policy: Option<String>,
     /// Storage types to check.
@@ -136,8 +136,8 @@ fn main() -> ExitCode {
         }
     };
     let chunk_policy = match args.chunk_policy.as_deref().map(str::parse::<ChunkPolicy>) {
-        None => CUDA_CHUNK_POLICY,
-        Some(Ok(p)) => p,
+        None => None,
+        Some(Ok(p)) => Some(p),
         Some(Err(e)) => {
             eprintln!("error: --chunk-policy: {e}");
             return ExitCode::from(2);
@@ -156,7 +156,7 @@ fn main() -> ExitCode {
                 DEFAULT_ARCH,
                 tuning,
                 prefill,
-                chunk_policy,
+                chunk_policy.unwrap_or(cuda_chunk_policy(module.shape.group_size())),
             ) {
                 Ok(r) => r,
                 Err(e) => {

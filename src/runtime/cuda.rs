@@ -28,7 +28,7 @@ use super::cases::{
     check_output, decode_case, max_abs_error, prefill_case, standard_layer_cases, tolerance,
 };
 use super::cases::{DecodeCase, PrefillCase};
-use super::worklist::{choose_chunk_with, ChunkPolicy, DecodeWork, CUDA_CHUNK_POLICY};
+use super::worklist::{choose_chunk_with, cuda_chunk_policy, ChunkPolicy, DecodeWork};
 use crate::codegen::abi::{Arg, KernelAbi, LaunchSize};
 use crate::codegen::cuda::{decode_name, prefill_name, DecodeTuning, PrefillTuning};
 use crate::codegen::{Artifact, CodegenError};
@@ -455,7 +455,7 @@ pub struct CudaAttention {
     layers: Vec<LayerKernels>,
     /// Blocks of the decode kernel the GPU runs at once (SMs × blocks per SM).
     decode_slots: u32,
-    /// How decode work lists are cut when no chunk is given ([`CUDA_CHUNK_POLICY`]).
+    /// How decode work lists are cut when no chunk is given ([`cuda_chunk_policy`]).
     chunk_policy: ChunkPolicy,
 }
 
@@ -576,7 +576,7 @@ impl CudaAttention {
             stream,
             layers,
             decode_slots,
-            chunk_policy: CUDA_CHUNK_POLICY,
+            chunk_policy: cuda_chunk_policy(module.shape.group_size()),
         })
     }
 
@@ -603,7 +603,7 @@ impl CudaAttention {
     }
 
     /// Replaces the chunk policy (benchmarks and checks of a candidate policy; the
-    /// default is [`CUDA_CHUNK_POLICY`]).
+    /// default is [`cuda_chunk_policy`] of the model's GQA group).
     pub fn set_chunk_policy(&mut self, policy: ChunkPolicy) {
         self.chunk_policy = policy;
     }
@@ -1043,7 +1043,7 @@ pub fn check_tuned(
         arch,
         tuning,
         PrefillTuning::default(),
-        CUDA_CHUNK_POLICY,
+        cuda_chunk_policy(module.shape.group_size()),
     )
 }
 

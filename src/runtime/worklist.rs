@@ -103,15 +103,35 @@ pub enum ChunkPolicy {
     },
 }
 
-/// The runtime's policy: whole waves with 2 tiles of overhead per block. On the H200
+/// Whole waves with 2 tiles of overhead per block: the wgpu executor's policy
+/// ([`choose_chunk`]) and the CUDA executor's for MHA ([`cuda_chunk_policy`]). On the H200
 /// (benches/RESULTS.md, call 4) it beat `balanced:2:50`, `balanced:2:100` and fixed
 /// 1024-slot chunks on every configuration (equal on Vicuna-7B at B = 16, up to 18 % ahead
 /// in geometric mean at B = 4).
 pub const DEFAULT_CHUNK_POLICY: ChunkPolicy = ChunkPolicy::Waves { overhead_tiles: 2 };
 
-/// The CUDA executor's policy (`runtime::cuda`, the CUDA engine); [`DEFAULT_CHUNK_POLICY`]
-/// stays the wgpu executor's, whose workgroups were not measured under the stream model.
-pub const CUDA_CHUNK_POLICY: ChunkPolicy = DEFAULT_CHUNK_POLICY;
+/// The CUDA executor's policy for GQA layers (group ≥ 2): whole waves with 10 tiles of
+/// overhead per block. A GQA block writes and merges partials of the whole group, so an
+/// extra wave costs it more than an MHA block; on the H200 (benches/RESULTS.md, calls 7
+/// and 8) waves:10 turned Llama-3-8B's multi-wave lists of short chunks into one wave of
+/// longer ones (layers 25, 28, 29 at B = 16, 4k: 12–13 % faster) and was never slower on
+/// any layer at B = 16 or 4, 4k or 16k, while on Vicuna-7B (MHA) it lost 0.4 % in geometric
+/// mean at B = 16 (up to 2.3 % per layer).
+pub const CUDA_CHUNK_POLICY_GQA: ChunkPolicy = ChunkPolicy::Waves { overhead_tiles: 10 };
+
+/// The CUDA executor's policy for MHA layers (group 1): [`DEFAULT_CHUNK_POLICY`].
+pub const CUDA_CHUNK_POLICY_MHA: ChunkPolicy = DEFAULT_CHUNK_POLICY;
+
+/// The CUDA executor's chunk policy (`runtime::cuda`, the CUDA engine) for a model whose
+/// GQA group (query heads per KV head) is `group_size`. [`DEFAULT_CHUNK_POLICY`] stays the
+/// wgpu executor's, whose workgroups were not measured under these policies.
+pub fn cuda_chunk_policy(group_size: u32) -> ChunkPolicy {
+    if group_size > 1 {
+        CUDA_CHUNK_POLICY_GQA
+    } else {
+        CUDA_CHUNK_POLICY_MHA
+    }
+}
 
 impl std::fmt::Display for ChunkPolicy {
     /// `waves:OVERHEAD`, `balanced:OVERHEAD:TAIL_PCT`, `stream:SAT_PCT:WAVE_TILES:MERGE_TILES`
@@ -414,6 +434,25 @@ mod tests {
         assert_eq!(choose(&[4096], 1), 64);
         // Many segments: whole segments, waves of full blocks.
         assert_eq!(choose(&[4096], 512), 4096);
+    }
+
+    #[test]
+    fn cuda_gqa_policy_prefers_one_wave_of_longer_chunks() {
+        assert_eq!(cuda_chunk_policy(1), DEFAULT_CHUNK_POLICY);
+        assert_eq!(cuda_chunk_policy(4), CUDA_CHUNK_POLICY_GQA);
+        // Llama-3-8B layers 25 and 28 at 4k, 16 rows, 264 resident blocks: waves:2 cuts
+        // 320- and 704-slot chunks over 3 and 2 waves, the GQA policy one wave.
+        let rows = vec![100_000; 16];
+        for (spans, old, new) in [
+            ([640, 4096, 640, 4096, 4096, 640, 640, 640], 320, 1408),
+            ([640, 640, 4096, 4096, 4096, 4096, 4096, 640], 704, 2048),
+        ] {
+            let l = layout(&spans);
+            let pick = |p| choose_chunk_with(p, &l, &rows, 64, 264);
+            assert_eq!(pick(cuda_chunk_policy(1)), old);
+            assert_eq!(pick(cuda_chunk_policy(4)), new);
+            assert!(DecodeWork::build(&l, &rows, new).n_items() <= 264);
+        }
     }
 
     #[test]

@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""The fluid model behind the decode chunk policy `stream` (runtime::worklist::ChunkPolicy),
+fitted to attention_bench timings (benches/RESULTS.md, "Call 7").
+
+A decode launch over a work list of items (chunks of segments) on S resident block slots
+(264 for the default 4x3 kernel on the H200): items start in order as slots free up; each
+item spends p µs before streaming (work item, first tiles' latency), then streams its
+slots × 512 bytes (bf16, head_dim 128, K and V) at min(rb, R / n) where n blocks stream at
+once (the memory's rate R shared, capped at one block's rate rb), then spends e µs (partial
+or output write; half of it for a segment of one chunk), and the segment's last chunk
+adds m0 + m1 · chunks (the merge); L µs per launch. Parameters are fitted per GQA group
+size (MHA, GQA) by coordinate descent on the squared log error.
+
+    python3 chunk_model.py fit --spans spans.json call6-moa-4x3.jsonl call4-sweep-chunks.jsonl
+    python3 chunk_model.py predict --spans spans.json --params params.json dry.jsonl
+
+`predict` reads attention_bench --dry-run-blocks lines (the chunks a policy picks) and
+prints the modelled time per policy and configuration, against the model's best chunk.
+"""
+import argparse
+import heapq
+import json
+import math
+
+SLOT_BYTES = 512.0
+
+
+def load_segments(path):
+    return {(m["model"], m["prompt"]): {l["layer"]: l["segment_span"] for l in m["layers"]}
+            for m in json.load(open(path))}
+
+
+def items_for(segs, rows, chunk):
+    """[(slots, chunks of its segment)] in the work list's order (rows at N - 1: every
+    segment full)."""
+    out = []
+    for _ in range(rows):
+        for s in segs:
+            n = max(1, -(-s // chunk))
+            out.extend((min(chunk, s - c * chunk), n) for c in range(n))
+    return out
+
+
+def simulate(items, P, blocks=264):
+    """Modelled µs of one launch (event-driven fluid simulation)."""
+    t, V = 0.0, 0.0  # V: bytes each streaming block has received so far
+    fixed, stream = [], []
+    seg_of, left, k, sid = [], {}, 0, -1
+    for _, n in items:
+        if k == 0:
+            sid += 1
+            k = n
+            left[sid] = n
+        seg_of.append(sid)
+        k -= 1
+    nxt = 0
+    while nxt < len(items) and nxt < blocks:
+        heapq.heappush(fixed, (P["p"], nxt, 0))
+        nxt += 1
+    while fixed or stream:
+        rate = min(P["rb"], P["R"] / len(stream)) if stream else 0.0
+        tf = fixed[0][0] if fixed else math.inf
+        ts = t + (stream[0][0] - V) / rate if stream else math.inf
+        if tf <= ts:
+            V += rate * (tf - t)
+            t = tf
+            _, i, done = heapq.heappop(fixed)
+            if not done:
+                heapq.heappush(stream, (V + items[i][0] * SLOT_BYTES, i))
+            elif nxt < len(items):
+                heapq.heappush(fixed, (t + P["p"], nxt, 0))
+                nxt += 1
+        else:
+            V += rate * (ts - t)
+            t = ts
+            _, i = heapq.heappop(stream)
+            n = items[i][1]
+            left[seg_of[i]] -= 1
+            cost = P["e"] if n > 1 else 0.5 * P["e"]
+            if n > 1 and left[seg_of[i]] == 0:
+                cost += P["m0"] + P["m1"] * n
+            heapq.heappush(fixed, (t + cost, i, 1))
+    return t + P["L"]
+
+
+def group_params(P, model):
+    g = "mha" if model.startswith("vicuna") else "gqa"
+    return {k: P[k] for k in ("L", "p", "R")} | {k: P[f"{k}_{g}"] for k in ("e", "rb", "m0", "m1")}
+
+
+def fit(args):
+    segs = load_segments(args.spans)
+    acc = {}
+    for path in args.jsonl:
+        for line in open(path):
+            r = json.loads(line)
+            if r.get("launch", "plain") != "plain" or r["variant"] != "4x3":
+                continue
+            acc.setdefault((r["model"], r["batch"], r["prompt"], r["layer"], r["chunk"]), []).append(r["us"])
+    pts = [(k, sum(v) / len(v), items_for(segs[(k[0], k[2])][k[3]], k[1], k[4])) for k, v in acc.items()]
+
+    def loss(P):
+        return sum(math.log(simulate(it, group_params(P, k[0])) / us) ** 2 for k, us, it in pts) / len(pts)
+
+    P = {"L": 3.5, "p": 1.0, "R": 4.5e6}
+    for g in ("mha", "gqa"):
+        P |= {f"e_{g}": 1.3, f"rb_{g}": 48e3, f"m0_{g}": 2.0, f"m1_{g}": 0.08}
+    best, step = loss(P), {k: 0.2 for k in P}
+    for it in range(args.iterations):
+        for k in list(P):
+            for sgn in (1, -1):
+                Q = dict(P)
+                Q[k] = P[k] * (1 + sgn * step[k])
+                lq = loss(Q)
+                if lq < best:
+                    best, P = lq, Q
+                    break
+            else:
+                step[k] *= 0.6
+        print(f"iteration {it}: rms log error {math.sqrt(best):.4f}", flush=True)
+    print(json.dumps(P))
+
+
+def predict(args):
+    segs = load_segments(args.spans)
+    P = json.load(open(args.params))
+    rows = [json.loads(l) for l in open(args.dry)]
+    memo = {}
+
+    def t_of(model, b, prompt, layer, chunk):
+        key = (model, b, prompt, layer, chunk)
+        if key not in memo:
+            memo[key] = simulate(items_for(segs[(model, prompt)][layer], b, chunk), group_params(P, model), args.blocks)
+        return memo[key]
+
+    out = {}
+    for r in rows:
+        k = (r["model"], r["batch"], r["prompt"], r["layer"])
+        t = t_of(*k, r["chunk"])
+        best = min(t_of(*k, 64 * m) for m in range(1, 65)) if args.best else t
+        out.setdefault(k[:3], {}).setdefault(r["chunk_arg"], []).append((t, t / best))
+    print("| model | B | prompt | policy | modelled µs, sum of layers | / model's best chunk, geomean / max |")
+    print("|---|---|---|---|---|---|")
+    for cfg, pols in sorted(out.items()):
+        for p, v in pols.items():
+            r = [x[1] for x in v]
+            print(f"| {cfg[0]} | {cfg[1]} | {cfg[2]} | {p} | {sum(x[0] for x in v):.0f} | "
+                  f"{math.exp(sum(map(math.log, r)) / len(r)):.3f} / {max(r):.3f} |")
+
+
+ap = argparse.ArgumentParser()
+sub = ap.add_subparsers(dest="cmd", required=True)
+f = sub.add_parser("fit")
+f.add_argument("--spans", required=True)
+f.add_argument("--iterations", type=int, default=12)
+f.add_argument("jsonl", nargs="+")
+p = sub.add_parser("predict")
+p.add_argument("--spans", required=True)
+p.add_argument("--params", required=True)
+p.add_argument("--blocks", type=int, default=264)
+p.add_argument("--best", action="store_true", help="also search the model's best chunk (slow)")
+p.add_argument("dry")
+a = ap.parse_args()
+fit(a) if a.cmd == "fit" else predict(a)

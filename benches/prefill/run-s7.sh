@@ -89,8 +89,11 @@ else
 fi
 t ncu
 
-timeout 30 ./bench_prefill $P --variants 2x64x2,2x64x2p,2x64x1w,$WG --prompts 4096 --rows 4 --reps 5 --out "$OUT/s7_full4k.jsonl" > "$OUT/s7_full4k.md" 2>&1
-timeout 30 ./bench_prefill $P --variants 2x64x2,2x64x2p,2x64x1w,$WG --prompts 16384 --rows 1 --reps 5 --out "$OUT/s7_full16k.jsonl" > "$OUT/s7_full16k.md" 2>&1
+# FULL_LAYERS: the layers whose cubins were all carried (empty: every layer), so that no
+# layer mixes cubins with the driver's JIT of NVRTC's PTX.
+FL=${FULL_LAYERS:+--layers-only $FULL_LAYERS}
+timeout 30 ./bench_prefill $P --variants 2x64x2,2x64x2p,2x64x1w,$WG $FL --prompts 4096 --rows 4 --reps 5 --out "$OUT/s7_full4k.jsonl" > "$OUT/s7_full4k.md" 2>&1
+timeout 30 ./bench_prefill $P --variants 2x64x2,2x64x2p,2x64x1w,$WG $FL --prompts 16384 --rows 1 --reps 5 --out "$OUT/s7_full16k.jsonl" > "$OUT/s7_full16k.md" 2>&1
 python3 pick.py "$OUT/s7_full4k.jsonl" "$OUT/s7_full16k.jsonl" --top 2 > /dev/null 2> "$OUT/s7_full_rank.md"
 cat "$OUT/s7_full_rank.md"
 t full

@@ -94,7 +94,9 @@ pub struct PrefillTuning {
     /// `warpgroups` consumer warpgroups that only compute; `setmaxnreg` moves the
     /// producer's registers to the consumers (FlashAttention-3's warp specialization), so
     /// that bf16's two-part P fits beside O without ptxas serializing the MMAs. Needs
-    /// 2 (consumer) warpgroups and 1 block per SM; not combined with `overlap` or `skip`.
+    /// 2 (consumer) warpgroups and 1 block per SM; not combined with `skip`. With
+    /// `overlap`, each consumer runs the softmax of tile j while P·V of tile j − 1
+    /// executes, P alternating between two register sets.
     pub warp_specialized: bool,
     /// With `warp_specialized`: the two consumer warpgroups take turns on the tensor cores
     /// (FlashAttention-3's ping-pong): a pair of named barriers lets one warpgroup issue its
@@ -143,7 +145,7 @@ impl std::str::FromStr for PrefillTuning {
             format!(
                 "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g], warpgroups 1..=3, \
                  key tile 64 or 128, blocks 1 or 2, `w` with 2 warpgroups and 1 block and \
-                 without `o` or `s`, `g` only with `w`, e.g. 2x64x2s, 2x64x1w or 2x64x1wg)"
+                 without `s`, `g` only with `w`, e.g. 2x64x2s, 2x64x1w or 2x64x1wg)"
             )
         };
         let flags_at = text
@@ -201,8 +203,8 @@ impl PrefillTuning {
                     self.warpgroups, self.blocks_per_sm
                 ));
             }
-            if self.overlap || self.skip {
-                return Err("`w` with `o` or `s` (not built)".into());
+            if self.skip {
+                return Err("`w` with `s` (not built)".into());
             }
         }
         if self.pingpong && !self.warp_specialized {
@@ -782,6 +784,8 @@ mod tests {
             "2x64x1pw",
             "2x64x1wg",
             "2x64x1pwg",
+            "2x64x1owg",
+            "2x64x1ow",
         ] {
             let t: PrefillTuning = text.parse().unwrap();
             assert_eq!(t.to_string(), text);
@@ -792,8 +796,18 @@ mod tests {
             );
         }
         for bad in [
-            "2x64", "4x64x1", "2x96x1", "2x64x3", "2x64x2q", "axbxc", "3x64x1w", "1x64x1w",
-            "2x64x2w", "2x64x1ow", "2x64x1sw", "2x64x2g",
+            "2x64",
+            "4x64x1",
+            "2x96x1",
+            "2x64x3",
+            "2x64x2q",
+            "axbxc",
+            "3x64x1w",
+            "1x64x1w",
+            "2x64x2w",
+            "2x64x1sw",
+            "2x64x1osw",
+            "2x64x2g",
         ] {
             let e = bad.parse::<PrefillTuning>().unwrap_err();
             assert!(e.contains(bad) && e.contains("WGxBNxBLOCKS"), "{e}");

@@ -186,7 +186,6 @@ fn prefill_variants_compile() {
         "2x64x1pw",
         "2x64x1wg",
         "2x64x1pwg",
-        "2x128x1wg",
         "2x64x1owg",
         "2x64x1opwg",
         "2x64x1ow",

@@ -5,24 +5,31 @@
 # ncu_summary.py; build and cubin commands: benches/RESULTS.md, "Session 7"). Everything
 # it writes comes back as $OUT/results.tgz, repacked after every step.
 #
-#  1. cuda_check of the ping-pong variant WG (2x64x1wg) on the fixtures (f32, f16, bf16),
-#     both upstream plans in bf16 (f16 on the fixtures); compute-sanitizer racecheck and
-#     synccheck on fixture-gqa bf16 (the named barriers are new).
+#  1. cuda_check of the ping-pong variant WG (2x64x1wg) and of OWG (2x64x1owg: ping-pong
+#     and intra-warpgroup overlap) on the fixtures (f32, f16, bf16: the edge cases of
+#     runtime/cases.rs at head_dim 64); compute-sanitizer racecheck and synccheck on
+#     fixture-gqa bf16 (the named barriers and the overlapped waits are new). The upstream
+#     plans are not cuda_checked here (their 64 kernels per variant have no carried cubins:
+#     NVRTC and the driver's JIT would take a minute of device time); the sweep's --compare
+#     column checks them against 2x64x2 on the benchmark's inputs (same arithmetic per row,
+#     so 0 difference is expected).
 #  2. The peers' own error: dense causal SDPA (flash, cuDNN, efficient, math) in bf16 and
 #     f16 against f64 on inputs drawn as cuda_check draws them; dense SDPA time per backend.
 #  3. VARS interleaved per layer (2x64x2 first: pick.py's baseline) on 7 layers, 16k x 1 and
 #     4k x 4, --compare; the same on the dense plan (every head span = N: the kernel's core
 #     speed against dense SDPA, no sparse schedule); dense SDPA beside them (ideal).
-#  4. ncu (hardware counters) of 2x64x2, 2x64x2p, 2x64x1w and WG on Llama-3-8B l13 (kept
+#  4. ncu (hardware counters) of 2x64x2, 2x64x2p, WG and OWG on Llama-3-8B l13 (kept
 #     share 0.92) and l31 (0.26) and the dense plan, 16k x 1, one launch each.
-#  5. Every layer of 2x64x2, 2x64x2p, 2x64x1w and WG at 4k x 4 and 16k x 1 (ratios only).
+#  5. Unless SKIP_FULL is set: every layer (or FULL_LAYERS) of 2x64x2, 2x64x2p, 2x64x1w and
+#     WG at 4k x 4 and 16k x 1 (ratios only).
 cd "$(dirname "$0")"
 export LD_LIBRARY_PATH=/usr/local/cuda/lib64:$LD_LIBRARY_PATH MOA_CUDA_INCLUDE=/usr/local/cuda/include MOA_CUBIN_DIR=$PWD/cubins
 export PYTHONUNBUFFERED=1
 RESULT_DIR=${OUT:-/tmp/out}; mkdir -p "$RESULT_DIR"
 OUT=$(mktemp -d)
 WG=${WG:-2x64x1wg}
-VARS=${VARS:-2x64x2,2x64x2p,2x64x1w,$WG,2x64x1pwg,2x128x1wg}
+OWG=${OWG:-2x64x1owg}
+VARS=${VARS:-2x64x2,2x64x2p,2x64x1w,$WG,$OWG,2x64x1pwg,2x64x1opwg,2x128x1wg}
 LAYERS=${LAYERS:-0,9,17,24,27,29,31}
 P="plans/vicuna7b.json:32 plans/llama3_8b.json:8"
 s=$(date +%s); t() { echo "# $1 t=$(( $(date +%s) - s )) s" | tee -a "$OUT/times.txt"; tar czf "$RESULT_DIR/results.tgz" -C "$OUT" .; }
@@ -31,11 +38,11 @@ cat "$OUT/env.txt"
 t start
 
 {
-echo "== fixtures f32,f16,bf16, prefill $WG"; timeout 20 ./cuda_check plans/fixture-mha.toml plans/fixture-gqa.toml --prefill-variant $WG 2>&1 | tail -8
-echo "== llama3_8b bf16, prefill $WG"; timeout 30 ./cuda_check --upstream plans/llama3_8b.json --kv-heads 8 --dtypes bf16 --prefill-variant $WG 2>&1 | tail -6
-echo "== vicuna7b bf16, prefill $WG"; timeout 30 ./cuda_check --upstream plans/vicuna7b.json --kv-heads 32 --dtypes bf16 --prefill-variant $WG 2>&1 | tail -5
-for tool in racecheck synccheck; do
-  echo "== $tool, prefill $WG"; timeout 25 compute-sanitizer --tool $tool ./cuda_check plans/fixture-gqa.toml --dtypes bf16 --prefill-variant $WG 2>&1 | tail -4
+for V in $WG $OWG; do
+  echo "== fixtures f32,f16,bf16, prefill $V"; timeout 20 ./cuda_check plans/fixture-mha.toml plans/fixture-gqa.toml --prefill-variant $V 2>&1 | tail -8
+  for tool in racecheck synccheck; do
+    echo "== $tool, prefill $V"; timeout 25 compute-sanitizer --tool $tool ./cuda_check plans/fixture-gqa.toml --dtypes bf16 --prefill-variant $V 2>&1 | tail -4
+  done
 done
 } > "$OUT/check_wg.txt" 2>&1
 cat "$OUT/check_wg.txt"
@@ -68,7 +75,7 @@ if [ -n "$NCU" ]; then
   NCU_ARGS=(--clock-control none -k regex:moa_prefill --section SpeedOfLight --section ComputeWorkloadAnalysis
     --section MemoryWorkloadAnalysis --section Occupancy --section WarpStateStats --section SchedulerStats
     --section LaunchStats -f -o "$OUT/ncu")
-  BP=(./bench_prefill plans/llama3_8b.json:8 plans/dense_gqa.json:8 --variants 2x64x2,2x64x2p,2x64x1w,$WG
+  BP=(./bench_prefill plans/llama3_8b.json:8 plans/dense_gqa.json:8 --variants 2x64x2,2x64x2p,$WG,$OWG
     --layers-only 13,31 --prompts 16384 --rows 1 --reps 1 --warmups 0 --out "$OUT/ncu_bench.jsonl")
   timeout 80 "$NCU" "${NCU_ARGS[@]}" ${MET:+--metrics $MET} "${BP[@]}" > "$OUT/ncu.log" 2>&1
   if [ ! -s "$OUT/ncu.ncu-rep" ] && [ -n "$MET" ]; then
@@ -92,8 +99,10 @@ t ncu
 # FULL_LAYERS: the layers whose cubins were all carried (empty: every layer), so that no
 # layer mixes cubins with the driver's JIT of NVRTC's PTX.
 FL=${FULL_LAYERS:+--layers-only $FULL_LAYERS}
+if [ -z "$SKIP_FULL" ]; then
 timeout 30 ./bench_prefill $P --variants 2x64x2,2x64x2p,2x64x1w,$WG $FL --prompts 4096 --rows 4 --reps 5 --out "$OUT/s7_full4k.jsonl" > "$OUT/s7_full4k.md" 2>&1
 timeout 30 ./bench_prefill $P --variants 2x64x2,2x64x2p,2x64x1w,$WG $FL --prompts 16384 --rows 1 --reps 5 --out "$OUT/s7_full16k.jsonl" > "$OUT/s7_full16k.md" 2>&1
 python3 pick.py "$OUT/s7_full4k.jsonl" "$OUT/s7_full16k.jsonl" --top 2 > /dev/null 2> "$OUT/s7_full_rank.md"
 cat "$OUT/s7_full_rank.md"
 t full
+fi

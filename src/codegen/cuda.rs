@@ -658,6 +658,25 @@ pub fn generate_variant(
             ),
         });
     }
+    // The ping-pong and overlapped consumers release a K/V buffer one section after its
+    // tile's Q·Kᵀ (the next section's P·V reads its V), and the producer hands tile j over
+    // only after issuing tile j + 1's copies, into the buffer of tile j + 1 − stages: with
+    // 2 stages the consumers release that buffer only after receiving tile j, a deadlock
+    // (2x128x1wg hung on the H200, benches/RESULTS.md, call 6).
+    let stages = prefill_stages(module.storage, d, prefill);
+    if prefill.warp_specialized
+        && (prefill.pingpong || prefill.overlap)
+        && prefill_wgmma(module.storage, d)
+        && stages < 3
+    {
+        return Err(CodegenError::Unsupported {
+            target: "cuda",
+            message: format!(
+                "prefill tuning {prefill} at head_dim {d} has {stages} K/V stages, and `g` or \
+                 `o` with `w` needs at least 3 (use 64-key tiles)"
+            ),
+        });
+    }
     if tuning.warps == 0 || tuning.warps > 16 || tuning.stages < 2 {
         return Err(CodegenError::Unsupported {
             target: "cuda",
@@ -862,6 +881,32 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("2x128x1w") && e.contains("head_dim 256"), "{e}");
+        // Ping-pong or overlap with only 2 stages (128-key tiles at head_dim 128) would
+        // deadlock: an error naming the variant.
+        let module = crate::lower::lower(
+            &crate::plan::Plan::dense(crate::plan::ModelShape {
+                name: None,
+                layers: 1,
+                q_heads: 2,
+                kv_heads: 1,
+                head_dim: 128,
+                max_context_tokens: 4096,
+            })
+            .unwrap(),
+            StorageType::Bf16,
+        );
+        for v in ["2x128x1wg", "2x128x1ow"] {
+            let e = generate_variant(&module, DecodeTuning::default(), v.parse().unwrap())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(v) && e.contains("2 K/V stages"), "{e}");
+        }
+        assert!(generate_variant(
+            &module,
+            DecodeTuning::default(),
+            "2x128x1w".parse().unwrap()
+        )
+        .is_ok());
         // Without wgmma (head_dim 96) the body is mma.sync: double buffer, producer idle.
         let t: PrefillTuning = "2x64x1w".parse().unwrap();
         assert_eq!(prefill_stages(StorageType::F16, 96, t), 2);

@@ -39,16 +39,18 @@ def main():
     cols = [
         ("ms", first(r"gpu__time_duration\.sum"), 1e-6 if "ns" in units[col.get("gpu__time_duration.sum", 0)] else 1e-3),
         ("SM %", first(r"sm__throughput\.avg\.pct_of_peak_sustained_elapsed"), 1),
-        ("tensor (gmma) %", first(r"sm__pipe_tensor_op_gmma_cycles_active\.avg\.pct_of_peak_sustained_active",
+        ("tensor pipe active % (gmma cycles)", first(r"sm__pipe_tensor_op_gmma_cycles_active\.avg\.pct_of_peak_sustained_active",
                                   r"sm__pipe_tensor.*gmma.*pct_of_peak_sustained_active"), 1),
-        ("tensor (hmma) %", first(r"sm__pipe_tensor_op_hmma_cycles_active\.avg\.pct_of_peak_sustained_active",
+        ("tensor pipe active % (hmma cycles)", first(r"sm__pipe_tensor_op_hmma_cycles_active\.avg\.pct_of_peak_sustained_active",
                                   r"sm__inst_executed_pipe_tensor.*pct_of_peak_sustained_active"), 1),
         ("issue active %", first(r"sm__inst_issued\.avg\.pct_of_peak_sustained_active",
                                  r"smsp__issue_active\.avg\.pct_of_peak_sustained_active"), 1),
         ("occupancy %", first(r"sm__warps_active\.avg\.pct_of_peak_sustained_active"), 1),
-        ("DRAM MB", first(r"dram__bytes_read\.sum", r"dram__bytes\.sum"), None),
-        ("L2 MB", first(r"lts__t_bytes\.sum"), None),
-        ("L1/smem %", first(r"l1tex__throughput\.avg\.pct_of_peak_sustained_active"), 1),
+        ("DRAM GB/s", first(r"dram__bytes\.sum\.per_second"), 1),
+        ("L2 sectors % of peak", first(r"lts__t_sectors\.avg\.pct_of_peak_sustained_elapsed"), 1),
+        ("L2 hit %", first(r"lts__t_sector_hit_rate\.pct"), 1),
+        ("L1 LSU wavefronts %", first(r"l1tex__data_pipe_lsu_wavefronts\.avg\.pct_of_peak_sustained_elapsed",
+                                      r"l1tex__throughput\.avg\.pct_of_peak_sustained_active"), 1),
     ]
     stall_cols = [n for n in head if re.fullmatch(r"smsp__average_warps_issue_stalled_(.+)_per_issue_active\.ratio", n)]
     print("| plan | layer | variant | kept share | " + " | ".join(c[0] for c in cols) + " | largest stalls (warps per issue) |")
@@ -66,8 +68,8 @@ def main():
                 cells.append("–")
             elif label == "ms":
                 cells.append(f"{v * {'ns': 1e-6, 'us': 1e-3, 'usecond': 1e-3, 'nsecond': 1e-6, 'ms': 1, 'msecond': 1}.get(u, 1e-6):.3f}")
-            elif label.endswith("MB"):
-                f = {"byte": 1e-6, "Kbyte": 1e-3, "Mbyte": 1, "Gbyte": 1e3, "KB": 1e-3, "MB": 1, "GB": 1e3}.get(u, 1e-6)
+            elif label.startswith("DRAM"):
+                f = {"byte/second": 1e-9, "Kbyte/s": 1e-6, "Mbyte/s": 1e-3, "Gbyte/s": 1, "Tbyte/s": 1e3}.get(u, 1)
                 cells.append(f"{v * f:.0f}")
             else:
                 cells.append(f"{v:.1f}")

@@ -20,6 +20,10 @@
 #     speed against dense SDPA, no sparse schedule); dense SDPA beside them (ideal).
 #  4. ncu (hardware counters) of 2x64x2, 2x64x2p, WG and OWG on Llama-3-8B l13 (kept
 #     share 0.92) and l31 (0.26) and the dense plan, 16k x 1, one launch each.
+#  NEXT=1 (the follow-up call) instead runs only: cuda_check of OWG and WG on the fixtures
+#     and of OWG on both upstream plans in bf16, compute-sanitizer memcheck, racecheck and
+#     synccheck of both on fixture-gqa bf16, then every layer of 2x64x2, 2x64x2p, 2x64x1w
+#     and OWG at 4k x 4 and 16k x 1 with dense SDPA (the every-layer rule for a default).
 #  5. Unless SKIP_FULL is set: every layer (or FULL_LAYERS) of 2x64x2, 2x64x2p, 2x64x1w and
 #     WG at 4k x 4 and 16k x 1 (ratios only).
 cd "$(dirname "$0")"
@@ -29,13 +33,40 @@ RESULT_DIR=${OUT:-/tmp/out}; mkdir -p "$RESULT_DIR"
 OUT=$(mktemp -d)
 WG=${WG:-2x64x1wg}
 OWG=${OWG:-2x64x1owg}
-VARS=${VARS:-2x64x2,2x64x2p,2x64x1w,$WG,$OWG,2x64x1pwg,2x64x1opwg,2x128x1wg}
+VARS=${VARS:-2x64x2,2x64x2p,2x64x1w,$WG,$OWG,2x64x1pwg,2x64x1opwg}
 LAYERS=${LAYERS:-0,9,17,24,27,29,31}
 P="plans/vicuna7b.json:32 plans/llama3_8b.json:8"
 s=$(date +%s); t() { echo "# $1 t=$(( $(date +%s) - s )) s" | tee -a "$OUT/times.txt"; tar czf "$RESULT_DIR/results.tgz" -C "$OUT" .; }
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem --format=csv,noheader > "$OUT/env.txt" 2>&1
 cat "$OUT/env.txt"
 t start
+
+if [ -n "$NEXT" ]; then
+  {
+  for V in $OWG $WG; do
+    echo "== fixtures f32,f16,bf16, prefill $V"; timeout 20 ./cuda_check plans/fixture-mha.toml plans/fixture-gqa.toml --prefill-variant $V 2>&1 | tail -8
+  done
+  echo "== vicuna7b bf16, prefill $OWG"; timeout 30 ./cuda_check --upstream plans/vicuna7b.json --kv-heads 32 --dtypes bf16 --prefill-variant $OWG 2>&1 | tail -5
+  echo "== llama3_8b bf16, prefill $OWG"; timeout 25 ./cuda_check --upstream plans/llama3_8b.json --kv-heads 8 --dtypes bf16 --prefill-variant $OWG 2>&1 | tail -5
+  for V in $OWG $WG; do
+    for tool in memcheck racecheck synccheck; do
+      echo "== $tool, prefill $V"; timeout 25 compute-sanitizer --tool $tool ./cuda_check plans/fixture-gqa.toml --dtypes bf16 --prefill-variant $V 2>&1 | tail -4
+    done
+  done
+  } > "$OUT/check_next.txt" 2>&1
+  cat "$OUT/check_next.txt"
+  t check
+  timeout 40 ./bench_prefill $P --variants 2x64x2,2x64x2p,2x64x1w,$OWG --prompts 4096 --rows 4 --reps 7 --out "$OUT/next_full4k.jsonl" > "$OUT/next_full4k.md" 2>&1
+  timeout 40 ./bench_prefill $P --variants 2x64x2,2x64x2p,2x64x1w,$OWG --prompts 16384 --rows 1 --reps 7 --out "$OUT/next_full16k.jsonl" > "$OUT/next_full16k.md" 2>&1
+  t full
+  python3 pick.py "$OUT/next_full4k.jsonl" "$OUT/next_full16k.jsonl" --top 2 > /dev/null 2> "$OUT/next_full_rank.md"
+  cat "$OUT/next_full_rank.md"
+  cat "$OUT/next_full4k.jsonl" "$OUT/next_full16k.jsonl" > "$OUT/next_full.jsonl"
+  timeout 40 python3 prefill_peers.py "$OUT/next_full.jsonl" --reps 7 --no-flex --table "$OUT/next_full_table.md" --out "$OUT/next_full_peers.jsonl" > "$OUT/next_full_peers.log" 2>&1
+  cat "$OUT/next_full_table.md"
+  t peers
+  exit 0
+fi
 
 {
 for V in $WG $OWG; do

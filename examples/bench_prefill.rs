@@ -62,9 +62,13 @@ struct Args {
     /// Spans are evaluated at N = prompt + this.
     #[arg(long, default_value_t = 1024)]
     decode_tokens: u32,
-    /// Timed launches per layer (the median is reported), after 2 warm-up launches.
+    /// Timed launches per layer (the median is reported), after `--warmups` launches.
     #[arg(long, default_value_t = 15)]
     reps: usize,
+    /// Untimed launches before the timed ones (0 under a profiler such as `ncu`, which
+    /// then sees each kernel once with `--reps 1`).
+    #[arg(long, default_value_t = 2)]
+    warmups: usize,
     /// f16 or bf16.
     #[arg(long, default_value = "bf16")]
     dtype: String,
@@ -155,6 +159,9 @@ fn random_bits(n: usize, seed: u64, storage: StorageType) -> Vec<u16> {
 }
 
 fn run(args: &Args) -> Result<(), String> {
+    if args.reps == 0 {
+        return Err("--reps 0: at least one timed launch per layer".into());
+    }
     let storage = match args.dtype.as_str() {
         "bf16" => StorageType::Bf16,
         "f16" => StorageType::F16,
@@ -324,7 +331,7 @@ fn run(args: &Args) -> Result<(), String> {
                     for (vi, tuning) in tunings.iter().enumerate() {
                         let kernel = &kernels[vi][li].1;
                         let mut times = Vec::with_capacity(args.reps);
-                        for i in 0..args.reps + 2 {
+                        for i in 0..args.reps + args.warmups {
                             let e0 = stream
                                 .record_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
                                 .map_err(|e| format!("event: {e:?}"))?;
@@ -336,7 +343,7 @@ fn run(args: &Args) -> Result<(), String> {
                                 .record_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
                                 .map_err(|e| format!("event: {e:?}"))?;
                             let ms = e0.elapsed_ms(&e1).map_err(|e| format!("timing: {e:?}"))?;
-                            if i >= 2 {
+                            if i >= args.warmups {
                                 times.push(ms as f64);
                             }
                         }

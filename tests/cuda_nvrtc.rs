@@ -184,6 +184,11 @@ fn prefill_variants_compile() {
         "2x64x1w",
         "2x128x1w",
         "2x64x1pw",
+        "2x64x1wg",
+        "2x64x1pwg",
+        "2x64x1owg",
+        "2x64x1opwg",
+        "2x64x1ow",
     ] {
         let tuning: cuda::PrefillTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
         let arts = cuda::generate_variant(&module, cuda::DecodeTuning::default(), tuning)

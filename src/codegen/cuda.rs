@@ -65,8 +65,9 @@ impl Default for DecodeTuning {
 
 /// Prefill kernel shape choices on tensor cores (defaults: `lower::consts`); the scalar
 /// f32 kernel ignores them. Benchmarks generate variants (`examples/bench_prefill.rs`)
-/// and name them `WGxBNxBLOCKS` plus the letters `o` (overlap), `s` (skip), `p` (P once) and
-/// `w` (warp-specialized), e.g. `2x64x2s` or `2x64x1w`.
+/// and name them `WGxBNxBLOCKS` plus the letters `o` (overlap), `s` (skip), `p` (P once),
+/// `w` (warp-specialized) and `g` (ping-pong of the consumers' MMA turns, with `w`), e.g.
+/// `2x64x2s`, `2x64x1w` or `2x64x1wg`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PrefillTuning {
     /// Warpgroups (4 warps, 64 query rows each) per block, 1..=3: the query tile is 64 × this.
@@ -93,8 +94,15 @@ pub struct PrefillTuning {
     /// `warpgroups` consumer warpgroups that only compute; `setmaxnreg` moves the
     /// producer's registers to the consumers (FlashAttention-3's warp specialization), so
     /// that bf16's two-part P fits beside O without ptxas serializing the MMAs. Needs
-    /// 2 (consumer) warpgroups and 1 block per SM; not combined with `overlap` or `skip`.
+    /// 2 (consumer) warpgroups and 1 block per SM; not combined with `skip`. With
+    /// `overlap`, each consumer runs the softmax of tile j while P·V of tile j − 1
+    /// executes, P alternating between two register sets.
     pub warp_specialized: bool,
+    /// With `warp_specialized`: the two consumer warpgroups take turns on the tensor cores
+    /// (FlashAttention-3's ping-pong): a pair of named barriers lets one warpgroup issue its
+    /// MMAs (P·V of tile j − 1 with Q·Kᵀ of tile j) only after the other has issued its own,
+    /// so one's softmax runs while the other's MMAs execute.
+    pub pingpong: bool,
 }
 
 impl Default for PrefillTuning {
@@ -107,6 +115,7 @@ impl Default for PrefillTuning {
             skip: CUDA_PREFILL_TC_SKIP,
             p_once: CUDA_PREFILL_TC_P_ONCE,
             warp_specialized: false,
+            pingpong: false,
         }
     }
 }
@@ -115,27 +124,28 @@ impl std::fmt::Display for PrefillTuning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}x{}x{}{}{}{}{}",
+            "{}x{}x{}{}{}{}{}{}",
             self.warpgroups,
             self.k_tile,
             self.blocks_per_sm,
             if self.overlap { "o" } else { "" },
             if self.skip { "s" } else { "" },
             if self.p_once { "p" } else { "" },
-            if self.warp_specialized { "w" } else { "" }
+            if self.warp_specialized { "w" } else { "" },
+            if self.pingpong { "g" } else { "" }
         )
     }
 }
 
 impl std::str::FromStr for PrefillTuning {
     type Err = String;
-    /// Parses `WGxBNxBLOCKS[o][s][p][w]` (as written by `Display`) and checks the ranges.
+    /// Parses `WGxBNxBLOCKS[o][s][p][w][g]` (as written by `Display`) and checks the ranges.
     fn from_str(text: &str) -> Result<Self, String> {
         let bad = |why: &str| {
             format!(
-                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w], warpgroups 1..=3, \
+                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g], warpgroups 1..=3, \
                  key tile 64 or 128, blocks 1 or 2, `w` with 2 warpgroups and 1 block and \
-                 without `o` or `s`, e.g. 2x64x2s or 2x64x1w)"
+                 without `s`, `g` only with `w`, e.g. 2x64x2s, 2x64x1w or 2x64x1wg)"
             )
         };
         let flags_at = text
@@ -149,7 +159,10 @@ impl std::str::FromStr for PrefillTuning {
         let [warpgroups, k_tile, blocks_per_sm] = nums[..] else {
             return Err(bad("not three numbers"));
         };
-        if flags.chars().any(|c| !matches!(c, 'o' | 's' | 'p' | 'w')) {
+        if flags
+            .chars()
+            .any(|c| !matches!(c, 'o' | 's' | 'p' | 'w' | 'g'))
+        {
             return Err(bad("unknown flag"));
         }
         let t = PrefillTuning {
@@ -160,6 +173,7 @@ impl std::str::FromStr for PrefillTuning {
             skip: flags.contains('s'),
             p_once: flags.contains('p'),
             warp_specialized: flags.contains('w'),
+            pingpong: flags.contains('g'),
         };
         t.check().map_err(|e| bad(&e))?;
         Ok(t)
@@ -189,9 +203,13 @@ impl PrefillTuning {
                     self.warpgroups, self.blocks_per_sm
                 ));
             }
-            if self.overlap || self.skip {
-                return Err("`w` with `o` or `s` (not built)".into());
+            if self.skip {
+                return Err("`w` with `s` (not built)".into());
             }
+        }
+        if self.pingpong && !self.warp_specialized {
+            // The turns are between the consumer warpgroups of the `w` body.
+            return Err("`g` without `w`".into());
         }
         Ok(())
     }
@@ -423,6 +441,8 @@ struct CudaLayerCtx {
     /// Warp-specialized sm_90a body (`PrefillTuning::warp_specialized`), its K/V ring
     /// depth and the registers `setmaxnreg` gives producer and consumers.
     prefill_ws: bool,
+    /// The consumers' MMA turns (`PrefillTuning::pingpong`).
+    prefill_pingpong: bool,
     prefill_stages: u32,
     prefill_producer_regs: u32,
     prefill_consumer_regs: u32,
@@ -561,6 +581,7 @@ fn layer_ctx(
         prefill_overlap: pt.overlap,
         prefill_skip: pt.skip,
         prefill_ws: pt.warp_specialized,
+        prefill_pingpong: pt.pingpong,
         prefill_stages: prefill_stages(module.storage, d, pt),
         prefill_producer_regs: prefill_ws_registers(pt).0,
         prefill_consumer_regs: prefill_ws_registers(pt).1,
@@ -634,6 +655,25 @@ pub fn generate_variant(
                 "prefill tuning {prefill} at head_dim {d} needs {smem} bytes of shared memory \
                  per block, over the {PREFILL_MAX_SHARED_BYTES} an sm_90 block can have \
                  (use 64-key tiles)"
+            ),
+        });
+    }
+    // The ping-pong and overlapped consumers release a K/V buffer one section after its
+    // tile's Q·Kᵀ (the next section's P·V reads its V), and the producer hands tile j over
+    // only after issuing tile j + 1's copies, into the buffer of tile j + 1 − stages: with
+    // 2 stages the consumers release that buffer only after receiving tile j, a deadlock
+    // (2x128x1wg hung on the H200, benches/RESULTS.md, call 6).
+    let stages = prefill_stages(module.storage, d, prefill);
+    if prefill.warp_specialized
+        && (prefill.pingpong || prefill.overlap)
+        && prefill_wgmma(module.storage, d)
+        && stages < 3
+    {
+        return Err(CodegenError::Unsupported {
+            target: "cuda",
+            message: format!(
+                "prefill tuning {prefill} at head_dim {d} has {stages} K/V stages, and `g` or \
+                 `o` with `w` needs at least 3 (use 64-key tiles)"
             ),
         });
     }
@@ -761,6 +801,10 @@ mod tests {
             "2x64x1w",
             "2x128x1w",
             "2x64x1pw",
+            "2x64x1wg",
+            "2x64x1pwg",
+            "2x64x1owg",
+            "2x64x1ow",
         ] {
             let t: PrefillTuning = text.parse().unwrap();
             assert_eq!(t.to_string(), text);
@@ -771,8 +815,18 @@ mod tests {
             );
         }
         for bad in [
-            "2x64", "4x64x1", "2x96x1", "2x64x3", "2x64x2q", "axbxc", "3x64x1w", "1x64x1w",
-            "2x64x2w", "2x64x1ow", "2x64x1sw",
+            "2x64",
+            "4x64x1",
+            "2x96x1",
+            "2x64x3",
+            "2x64x2q",
+            "axbxc",
+            "3x64x1w",
+            "1x64x1w",
+            "2x64x2w",
+            "2x64x1sw",
+            "2x64x1osw",
+            "2x64x2g",
         ] {
             let e = bad.parse::<PrefillTuning>().unwrap_err();
             assert!(e.contains(bad) && e.contains("WGxBNxBLOCKS"), "{e}");
@@ -827,6 +881,32 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("2x128x1w") && e.contains("head_dim 256"), "{e}");
+        // Ping-pong or overlap with only 2 stages (128-key tiles at head_dim 128) would
+        // deadlock: an error naming the variant.
+        let module = crate::lower::lower(
+            &crate::plan::Plan::dense(crate::plan::ModelShape {
+                name: None,
+                layers: 1,
+                q_heads: 2,
+                kv_heads: 1,
+                head_dim: 128,
+                max_context_tokens: 4096,
+            })
+            .unwrap(),
+            StorageType::Bf16,
+        );
+        for v in ["2x128x1wg", "2x128x1ow"] {
+            let e = generate_variant(&module, DecodeTuning::default(), v.parse().unwrap())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(v) && e.contains("2 K/V stages"), "{e}");
+        }
+        assert!(generate_variant(
+            &module,
+            DecodeTuning::default(),
+            "2x128x1w".parse().unwrap()
+        )
+        .is_ok());
         // Without wgmma (head_dim 96) the body is mma.sync: double buffer, producer idle.
         let t: PrefillTuning = "2x64x1w".parse().unwrap();
         assert_eq!(prefill_stages(StorageType::F16, 96, t), 2);

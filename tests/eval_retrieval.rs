@@ -81,6 +81,7 @@ fn fixed_report() -> EvalReport {
     let t = true;
     let f = false;
     let mut r = EvalReport {
+        perplexity_check: Vec::new(),
         model: "fixed".into(),
         backend: "none".into(),
         grid,

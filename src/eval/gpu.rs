@@ -163,13 +163,48 @@ pub fn window_token_nats_prefill(
             "perplexity windows must share one length above the scored tokens ({scored})"
         )));
     }
+    for w in windows {
+        // The last token is only a target, never fed: checked here, so no thread below
+        // can index past the logits.
+        crate::runtime::engine::check_ids(w, vocab, "perplexity window")?;
+    }
     let prompts: Vec<Vec<u32>> = windows.iter().map(|w| w[..len - 1].to_vec()).collect();
     let mut req = gpu.start(&vec![len - 1; windows.len()], 1, 0)?;
     let from = vec![len - 1 - scored; windows.len()];
     let mut out = vec![Vec::with_capacity(scored); windows.len()];
-    gpu.prefill_positions_logits(&mut req, &prompts, &from, &mut |row, pos, logits| {
-        let target = windows[row][pos + 1] as usize;
-        out[row].push(super::cross_entropy(&logits[..vocab], target) as f32);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    gpu.prefill_positions_logits(&mut req, &prompts, &from, &mut |pairs, logits| {
+        // The host's share: one log-sum-exp over the vocabulary per position, on every
+        // core (SmolLM2: 49k exponentials a token).
+        let per = pairs.len().div_ceil(threads).max(1);
+        let nats: Vec<f32> = std::thread::scope(|scope| {
+            let handles: Vec<_> = pairs
+                .chunks(per)
+                .zip(logits.chunks(per * vocab))
+                .map(|(ps, ls)| {
+                    scope.spawn(move || {
+                        ps.iter()
+                            .zip(ls.chunks_exact(vocab))
+                            .map(|(&(row, pos), l)| {
+                                super::cross_entropy(l, windows[row][pos + 1] as usize) as f32
+                            })
+                            .collect::<Vec<f32>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        if nats.len() != pairs.len() {
+            return Err(EngineError::Input(
+                "a cross-entropy thread of the perplexity failed".into(),
+            ));
+        }
+        for (&(row, _), x) in pairs.iter().zip(nats) {
+            out[row].push(x);
+        }
         Ok(())
     })?;
     Ok(out)

@@ -102,9 +102,9 @@ pub struct CudaLlama {
 /// once (SmolLM2: 96 MiB of f32 logits).
 pub const SCORED_GROUP: usize = 512;
 
-/// What [`CudaLlama::prefill_positions_logits`] hands each scored position to: (row,
-/// position, `[vocab]` f32 logits).
-pub type PositionLogits<'a> = dyn FnMut(usize, usize, &[f32]) -> Result<(), EngineError> + 'a;
+/// What [`CudaLlama::prefill_positions_logits`] hands each group of scored positions to:
+/// their (row, position) pairs and their logits, `[pairs, vocab]` f32.
+pub type PositionLogits<'a> = dyn FnMut(&[(usize, usize)], &[f32]) -> Result<(), EngineError> + 'a;
 
 /// What [`CudaLlama::forward_prefill_with`] calls after each pass: (the pass's
 /// activations, its rows, each row's first token in the pass).
@@ -1231,8 +1231,8 @@ impl CudaLlama {
 
     /// Teacher-forced logits of every position of a prefill, without decode steps: for
     /// each row b, the logits at positions `from[b]..prompts[b].len()` (position t
-    /// predicts token t + 1), `[vocab]` f32, handed to `each(row, position, logits)` row
-    /// by row in order. The attention is the prefill kernel's, whose masks at N are the
+    /// predicts token t + 1), handed to `each(pairs, logits)` in groups of up to
+    /// [`SCORED_GROUP`] (row, position) pairs, rows in order, `[pairs, vocab]` f32. The attention is the prefill kernel's, whose masks at N are the
     /// decode kernel's (token-exact in both, docs/DESIGN.md §3), so scoring a window's
     /// last k tokens this way equals feeding them as k decode steps (`moa eval`'s
     /// perplexity; `tests/cuda_engine.rs` compares the two) at the cost of one pass.
@@ -1314,9 +1314,8 @@ impl CudaLlama {
                         .map_err(cu)?;
                 }
                 let raw: Vec<f32> = logits.read::<f32>(&s, n * vocab).map_err(cu)?;
-                for (w, row) in part.iter().zip(raw.chunks_exact(vocab)) {
-                    each(w.0, w.1, row)?;
-                }
+                let pairs: Vec<(usize, usize)> = part.iter().map(|w| (w.0, w.1)).collect();
+                each(&pairs, &raw)?;
             }
             Ok(())
         };

@@ -16,6 +16,23 @@ echo "GGUF ok"
 mkdir -p "$S/ppl"; tar xzf "$D/ppl.tgz" -C "$S/ppl"
 mkdir -p "$S/d/plans"; cp "$D"/plans/*.toml "$S/d/plans/"; cp "$D"/*.py "$S/d/"
 mv "$S/ppl" "$S/d/ppl"
+# The Llama-2-7B-shape 8k profile (random weights, the KV-group-chunked forward of
+# session 6) beside run.sh: GPU memory sampled every 100 ms.
+nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 >"$R/mem.txt" 2>/dev/null &
+SMI=$!
+nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader,nounits -lms 500 >"$R/mem_apps.txt" 2>/dev/null &
+SMA=$!
+TV=(); [ -x /usr/bin/time ] && TV=(/usr/bin/time -v)
+("${TV[@]}" timeout "${CAP7B:-200}" $S/moa profile --device cuda --like llama-2-7b \
+    --calib $S/r7b.jsonl --lengths 8192 -o $S/p7b --quiet >"$R/profile7b.log" 2>&1
+echo "7B-shape profile exit $?" >>"$R/profile7b.log"; cp $S/p7b/timing_8192.tsv "$R/" 2>/dev/null) &
+P7=$!
+echo "7B-shape profile started as pid $P7's child"
 M=$S/moa W=$S/w O=$R D=$S/d DEADLINE=${DEADLINE:-200} bash "$D/run.sh" 2>&1 | tee "$R/run.log"
+wait $P7; kill $SMI $SMA
+echo "7B-shape 8k profile:"; grep -E "Maximum resident|Elapsed|exit" "$R/profile7b.log"; tail -3 "$R/profile7b.log"
+cat "$R/timing_8192.tsv" 2>/dev/null
+echo "GPU memory used (all processes), MiB: max $(sort -n "$R/mem.txt" | tail -1), samples $(wc -l <"$R/mem.txt")"
+echo "largest single process, MiB: $(sort -t, -k2 -n "$R/mem_apps.txt" | tail -1)"
 tar czf "$OUT/results.tgz" -C "$OUT" r && rm -rf "$R"
 ls -la "$OUT"

@@ -83,7 +83,7 @@ for w in $WEIGHTS; do
         fi
     done
 done
-el "optimized ${#NP[@]} candidates"
+el "optimized $((${#NP[@]} / 2)) candidates"
 
 # 5. Validation: the candidates, dense and the uniform windows on the held-out grid.
 if [ "${#NP[@]}" -gt 0 ]; then

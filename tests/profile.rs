@@ -347,6 +347,27 @@ fn chunked_heads_match_all_heads_at_once() {
     assert!(
         (whole.loss(&span, Some(edit)).unwrap() - whole.loss(&span, None).unwrap()).abs() > 1e-9
     );
+    // The backward walk (whose first step recomputes the attention output in the same
+    // chunks) gives the same A, G and loss.
+    let mut ta = Vec::new();
+    let la = profile::walk_backward(&whole, &span, &mut |_, a| {
+        ta.push((a.probs.clone(), a.grads.clone()))
+    })
+    .unwrap();
+    let mut tb = Vec::new();
+    let lb = profile::walk_backward(&chunked, &span, &mut |_, a| {
+        tb.push((a.probs.clone(), a.grads.clone()))
+    })
+    .unwrap();
+    assert!((la - lb).abs() < 1e-12, "{la} vs {lb}");
+    for ((pa, ga), (pb, gb)) in ta.iter().zip(&tb) {
+        for (x, y) in pa.iter().flatten().zip(pb.iter().flatten()) {
+            assert!((x - y).abs() < 1e-6, "{x} vs {y}");
+        }
+        for (x, y) in ga.iter().flatten().zip(gb.iter().flatten()) {
+            assert!((x - y).abs() < 1e-6 * x.abs().max(1.0), "{x} vs {y}");
+        }
+    }
 }
 
 /// `moa profile --text-weight W`: the profile is Σ w_s·tiles_s / Σ w_s with w = W for

@@ -1232,12 +1232,13 @@ impl CudaLlama {
     /// Teacher-forced logits of every position of a prefill, without decode steps: for
     /// each row b, the logits at positions `from[b]..prompts[b].len()` (position t
     /// predicts token t + 1), handed to `each(pairs, logits)` in groups of up to
-    /// [`SCORED_GROUP`] (row, position) pairs, rows in order, `[pairs, vocab]` f32. The attention is the prefill kernel's, whose masks at N are the
-    /// decode kernel's (token-exact in both, docs/DESIGN.md §3), so scoring a window's
-    /// last k tokens this way equals feeding them as k decode steps (`moa eval`'s
-    /// perplexity; `tests/cuda_engine.rs` compares the two) at the cost of one pass.
-    /// `req` is left prefilled, as by `prefill_logits`. Positions go through the final
-    /// norm and the output head in groups of [`SCORED_GROUP`] tokens.
+    /// [`SCORED_GROUP`] (row, position) pairs, rows in order, `[pairs, vocab]` f32 (each
+    /// group goes through the final norm and the output head on the GPU, then is read
+    /// back). The attention is the prefill kernel's, whose masks at N are the decode
+    /// kernel's (token-exact in both, docs/DESIGN.md §3), so scoring a window's last k
+    /// tokens this way equals feeding them as k decode steps up to the kernels' rounding
+    /// (`moa eval`'s perplexity; `tests/cuda_engine.rs` compares the two) at the cost of
+    /// one pass. `req` is left prefilled, as by `prefill_logits`.
     ///
     /// Errors: `from[b]` beyond row b's prompt, `from` not one entry per row, or
     /// `prefill_sample_rows` set (copied rows have no hidden states of their own).

@@ -206,3 +206,50 @@ fn real_smollm2_cpu_reference_gives_the_tokens_the_h200_cuda_engine_generated() 
         .unwrap();
     assert_eq!(got, CUDA);
 }
+
+/// `moa eval --backend cuda` scores perplexity from one prefill per window
+/// (`window_token_nats_prefill`); it must give the nats that teacher-forcing the same
+/// tokens as decode steps gives (`window_token_nats`, the path wgpu takes), dense and with
+/// a plan whose spans are shorter than the windows, in f32 (to rounding) and bf16 (the two
+/// kernels round P·V differently).
+#[test]
+fn perplexity_from_one_prefill_equals_decode_steps_on_a_gpu() {
+    use moa::eval::gpu::{window_token_nats, window_token_nats_prefill};
+    use moa::eval::retrieval::{uniform_plan, PerplexityCheck};
+    use moa::plan::Plan;
+    if !gpu_present() {
+        return;
+    }
+    let mut c = like("smollm2-135m").unwrap();
+    c.n_layers = 3;
+    c.vocab_size = 1000;
+    let model = random_model(&c, 11);
+    // Three windows of 700 tokens, the last 200 scored; N = 700, so the plan's heads keep
+    // the sink and the last 175 tokens, far fewer than the scored tokens see densely.
+    let windows: Vec<Vec<u32>> = (0..3u32)
+        .map(|w| {
+            (0..700u32)
+                .map(|i| (i * 37 + w * 101 + i * i % 13) % 1000)
+                .collect()
+        })
+        .collect();
+    let plan = uniform_plan(&Plan::dense(c.model_shape()).unwrap(), 0.25).unwrap();
+    for (storage, max_tol, mean_tol) in [
+        (StorageType::F32, 2e-3, 2e-4),
+        (StorageType::Bf16, 0.1, 5e-3),
+    ] {
+        for p in [None, Some(&plan)] {
+            let e = CudaLlama::new(&model, p, storage, 0).unwrap();
+            let fast = window_token_nats_prefill(&e, &windows, 200, c.vocab_size).unwrap();
+            let slow = window_token_nats(&e, &windows, 200, c.vocab_size).unwrap();
+            let check =
+                PerplexityCheck::new(if p.is_some() { "plan" } else { "dense" }, &fast, &slow);
+            eprintln!("{storage:?} {check}");
+            assert_eq!(check.tokens, 600);
+            assert!(
+                check.max_abs_nats < max_tol && check.mean_nats.abs() < mean_tol,
+                "{storage:?} {check}"
+            );
+        }
+    }
+}

@@ -81,6 +81,7 @@ fn fixed_report() -> EvalReport {
     let t = true;
     let f = false;
     let mut r = EvalReport {
+        perplexity_check: Vec::new(),
         model: "fixed".into(),
         backend: "none".into(),
         grid,
@@ -275,6 +276,24 @@ fn eval_refuses_bad_inputs_before_any_gpu_work() {
         err.contains("smollm2-135m-moa-50.toml") && err.contains("layers"),
         "{err}"
     );
+    // The perplexity method is the CUDA engine's choice; wgpu has only decode steps.
+    let out = moa(&[
+        "eval",
+        "--model",
+        m,
+        "--lengths",
+        "1024",
+        "--ppl-rows",
+        "0",
+        "--ppl-method",
+        "both",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("--ppl-method") && err.contains("--backend cuda"),
+        "{err}"
+    );
     // A length beyond the model's context.
     let out = moa(&["eval", "--model", m, "--lengths", "1024,4096"]);
     let err = String::from_utf8_lossy(&out.stderr);
@@ -295,4 +314,17 @@ fn eval_refuses_bad_inputs_before_any_gpu_work() {
         err.contains("lines") && err.contains("passkey or code"),
         "{err}"
     );
+}
+
+/// `moa eval --ppl-method both`: the per-token comparison of the two perplexity paths.
+#[test]
+fn perplexity_check_compares_token_by_token() {
+    use moa::eval::retrieval::PerplexityCheck;
+    let a = vec![vec![1.0f32, 2.0, 3.0], vec![0.5, 0.25]];
+    let b = vec![vec![1.0f32, 2.5, 3.0], vec![0.25, 0.25, 9.0]];
+    let c = PerplexityCheck::new("p", &a, &b);
+    assert_eq!(c.tokens, 5);
+    assert!((c.max_abs_nats - 0.5).abs() < 1e-12);
+    assert!((c.mean_nats - (-0.5 + 0.25) / 5.0).abs() < 1e-12);
+    assert!(c.to_string().contains("5 tokens"), "{c}");
 }

@@ -347,4 +347,78 @@ fn chunked_heads_match_all_heads_at_once() {
     assert!(
         (whole.loss(&span, Some(edit)).unwrap() - whole.loss(&span, None).unwrap()).abs() > 1e-9
     );
+    // The backward walk (whose first step recomputes the attention output in the same
+    // chunks) gives the same A, G and loss.
+    let mut ta = Vec::new();
+    let la = profile::walk_backward(&whole, &span, &mut |_, a| {
+        ta.push((a.probs.clone(), a.grads.clone()))
+    })
+    .unwrap();
+    let mut tb = Vec::new();
+    let lb = profile::walk_backward(&chunked, &span, &mut |_, a| {
+        tb.push((a.probs.clone(), a.grads.clone()))
+    })
+    .unwrap();
+    assert!((la - lb).abs() < 1e-12, "{la} vs {lb}");
+    for ((pa, ga), (pb, gb)) in ta.iter().zip(&tb) {
+        for (x, y) in pa.iter().flatten().zip(pb.iter().flatten()) {
+            assert!((x - y).abs() < 1e-6, "{x} vs {y}");
+        }
+        for (x, y) in ga.iter().flatten().zip(gb.iter().flatten()) {
+            assert!((x - y).abs() < 1e-6 * x.abs().max(1.0), "{x} vs {y}");
+        }
+    }
+}
+
+/// `moa profile --text-weight W`: the profile is Σ w_s·tiles_s / Σ w_s with w = W for
+/// `text` samples and 1 for the others (weight 1 is the plain mean), read from the store.
+#[test]
+fn text_weight_averages_text_samples_with_their_weight() {
+    let (_, m) = load(16, true, "profile-weight");
+    let model = grad_model(&m, DType::F32);
+    let mut samples = [
+        sample("r", tiny::tokens(32, 4), 4, 32),
+        sample("t", tiny::tokens(30, 5), 6, 32),
+    ];
+    samples[1].task = "text".into();
+    let all: Vec<&CalibSample> = samples.iter().collect();
+    let store = tiny::tmp("profile-weight-samples");
+    let one = |i: usize| {
+        profile::profile_length(&model, &all[i..i + 1], 32, 8, Some(&store), &mut |_| {}).unwrap()
+    };
+    let (r, t) = (one(0), one(1));
+    let plain = profile::profile_length(&model, &all, 32, 8, Some(&store), &mut |_| {}).unwrap();
+    let w1 = profile::profile_length_weighted(&model, &all, 32, 8, Some(&store), 1.0, &mut |_| {})
+        .unwrap();
+    assert_eq!(plain, w1);
+    let w3 = profile::profile_length_weighted(&model, &all, 32, 8, Some(&store), 3.0, &mut |_| {})
+        .unwrap();
+    let (rc, tc) = (
+        &r.cuts.as_ref().unwrap().values,
+        &t.cuts.as_ref().unwrap().values,
+    );
+    for (i, &v) in w3.cuts.as_ref().unwrap().values.iter().enumerate() {
+        let want = (f64::from(rc[i]) + 3.0 * f64::from(tc[i])) / 4.0;
+        assert!(
+            (f64::from(v) - want).abs() <= 1e-6 * want.abs().max(1e-3),
+            "{i}: {v} vs {want}"
+        );
+    }
+    for (i, &v) in w3.influence.iter().enumerate() {
+        let want = (f64::from(r.influence[i]) + 3.0 * f64::from(t.influence[i])) / 4.0;
+        assert!(
+            (f64::from(v) - want).abs() <= 1e-6 * want.abs().max(1e-3),
+            "{i}"
+        );
+    }
+    // Weight 0 leaves the text out; no weight at all is an error, as is a negative one.
+    let w0 = profile::profile_length_weighted(&model, &all, 32, 8, Some(&store), 0.0, &mut |_| {})
+        .unwrap();
+    assert_eq!(w0.influence, r.influence);
+    let only_text =
+        profile::profile_length_weighted(&model, &all[1..], 32, 8, Some(&store), 0.0, &mut |_| {});
+    assert!(only_text.unwrap_err().to_string().contains("weight 0"));
+    let neg =
+        profile::profile_length_weighted(&model, &all, 32, 8, Some(&store), -1.0, &mut |_| {});
+    assert!(neg.unwrap_err().to_string().contains("≥ 0"));
 }

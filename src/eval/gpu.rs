@@ -11,6 +11,7 @@ use super::{masking_key, response_score, sample_n, SampleScore, ValidateError};
 use crate::calib::CalibSample;
 use crate::model::Model;
 use crate::plan::Plan;
+use crate::runtime::cuda::engine::CudaLlama;
 use crate::runtime::engine::{Engine, EngineError, Sampling};
 use crate::runtime::wgpu::WgpuContext;
 use crate::runtime::wgpu_engine::WgpuEngine;
@@ -139,5 +140,72 @@ pub fn window_token_nats(
             logits = gpu.decode_logits(&mut req, &feed)?;
         }
     }
+    Ok(out)
+}
+
+/// [`window_token_nats`] from one prefill per window and no decode steps, through the CUDA
+/// engine's [`CudaLlama::prefill_positions_logits`]: window w[..len − 1] is prefilled at
+/// N = len (what the decode path's request gets: `ctx` prompt tokens + `scored` new ones),
+/// and the logits at positions `len − scored − 1 .. len − 1` score the last `scored`
+/// tokens. Same masks, same N, same cross-entropy as the decode path, so the nats agree up
+/// to the storage type's rounding in the two kernels (`tests/cuda_engine.rs` checks it); on
+/// the H200 8 windows × 512 scored tokens take one prefill of 32k tokens instead of 512
+/// decode steps.
+pub fn window_token_nats_prefill(
+    gpu: &CudaLlama,
+    windows: &[Vec<u32>],
+    scored: usize,
+    vocab: usize,
+) -> Result<Vec<Vec<f32>>, EngineError> {
+    let len = windows.first().map_or(0, Vec::len);
+    if scored == 0 || scored >= len || windows.iter().any(|w| w.len() != len) {
+        return Err(EngineError::Input(format!(
+            "perplexity windows must share one length above the scored tokens ({scored})"
+        )));
+    }
+    for w in windows {
+        // The last token is only a target, never fed: checked here, so no thread below
+        // can index past the logits.
+        crate::runtime::engine::check_ids(w, vocab, "perplexity window")?;
+    }
+    let prompts: Vec<Vec<u32>> = windows.iter().map(|w| w[..len - 1].to_vec()).collect();
+    let mut req = gpu.start(&vec![len - 1; windows.len()], 1, 0)?;
+    let from = vec![len - 1 - scored; windows.len()];
+    let mut out = vec![Vec::with_capacity(scored); windows.len()];
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    gpu.prefill_positions_logits(&mut req, &prompts, &from, &mut |pairs, logits| {
+        // The host's share: one log-sum-exp over the vocabulary per position, on every
+        // core (SmolLM2: 49k exponentials a token).
+        let per = pairs.len().div_ceil(threads).max(1);
+        let nats: Vec<f32> = std::thread::scope(|scope| {
+            let handles: Vec<_> = pairs
+                .chunks(per)
+                .zip(logits.chunks(per * vocab))
+                .map(|(ps, ls)| {
+                    scope.spawn(move || {
+                        ps.iter()
+                            .zip(ls.chunks_exact(vocab))
+                            .map(|(&(row, pos), l)| {
+                                super::cross_entropy(l, windows[row][pos + 1] as usize) as f32
+                            })
+                            .collect::<Vec<f32>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        if nats.len() != pairs.len() {
+            return Err(EngineError::Input(
+                "a cross-entropy thread of the perplexity failed".into(),
+            ));
+        }
+        for (&(row, _), x) in pairs.iter().zip(nats) {
+            out[row].push(x);
+        }
+        Ok(())
+    })?;
     Ok(out)
 }

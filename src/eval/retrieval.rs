@@ -318,6 +318,60 @@ pub struct EvalReport {
     /// Dense first.
     pub plans: Vec<PlanResult>,
     pub seconds: f64,
+    /// `--ppl-method both`: per plan, how far the prefill-scored nats are from the
+    /// decode-scored ones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub perplexity_check: Vec<PerplexityCheck>,
+}
+
+/// One plan's perplexity scored two ways (`moa eval --backend cuda --ppl-method both`):
+/// the prefill path (`eval::gpu::window_token_nats_prefill`) against decode steps
+/// (`window_token_nats`), token by token.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PerplexityCheck {
+    pub plan: String,
+    /// Scored tokens compared.
+    pub tokens: usize,
+    /// Largest |prefill − decode| of one token's cross-entropy (nats).
+    pub max_abs_nats: f64,
+    /// Mean of (prefill − decode) over the tokens (nats): the perplexities' log ratio.
+    pub mean_nats: f64,
+}
+
+impl PerplexityCheck {
+    /// Compares `[window][token]` nats of the two paths (`a` prefill, `b` decode);
+    /// windows or tokens missing from either are not counted.
+    pub fn new(plan: &str, a: &[Vec<f32>], b: &[Vec<f32>]) -> PerplexityCheck {
+        let (mut n, mut max, mut sum) = (0usize, 0f64, 0f64);
+        for (x, y) in a.iter().zip(b) {
+            for (&p, &q) in x.iter().zip(y) {
+                let d = f64::from(p) - f64::from(q);
+                n += 1;
+                max = max.max(d.abs());
+                sum += d;
+            }
+        }
+        PerplexityCheck {
+            plan: plan.to_string(),
+            tokens: n,
+            max_abs_nats: max,
+            mean_nats: if n == 0 { 0.0 } else { sum / n as f64 },
+        }
+    }
+}
+
+impl std::fmt::Display for PerplexityCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {} tokens, max |Δ| {:.2e} nats per token, mean Δ {:+.2e} nats (perplexity ratio {:.5})",
+            self.plan,
+            self.tokens,
+            self.max_abs_nats,
+            self.mean_nats,
+            self.mean_nats.exp()
+        )
+    }
 }
 
 impl EvalReport {

@@ -244,6 +244,37 @@ pub fn profile_length(
     store: Option<&Path>,
     report: &mut dyn FnMut(Event),
 ) -> Result<InfluenceProfile, ProfileError> {
+    profile_length_weighted(model, samples, length, block, store, 1.0, report)
+}
+
+/// [`profile_length`] with the `text` samples (running text, `moa calib --text-samples`)
+/// weighted `text_weight` against 1 for every retrieval sample: the profile is
+/// Σ w_s·tiles_s / Σ w_s, so the optimizer's objective is the retrieval loss plus
+/// `text_weight` × (text samples / retrieval samples) × the language-model loss of long
+/// text, without profiling more text samples (a stored sample is read back, so trying
+/// several weights costs one average each; docs/CALIBRATION.md, "Perplexity").
+/// `text_weight` must be finite and ≥ 0, and the weights must not all be 0.
+pub fn profile_length_weighted(
+    model: &GradModel,
+    samples: &[&CalibSample],
+    length: u32,
+    block: u32,
+    store: Option<&Path>,
+    text_weight: f64,
+    report: &mut dyn FnMut(Event),
+) -> Result<InfluenceProfile, ProfileError> {
+    if !(text_weight.is_finite() && text_weight >= 0.0) {
+        return Err(ProfileError::Invalid(format!(
+            "text weight {text_weight}: allowed a finite number ≥ 0"
+        )));
+    }
+    let weight = |s: &CalibSample| if s.task == "text" { text_weight } else { 1.0 };
+    let total_weight: f64 = samples.iter().map(|s| weight(s)).sum();
+    if !samples.is_empty() && total_weight <= 0.0 {
+        return Err(ProfileError::Invalid(format!(
+            "every sample at length {length} has weight 0 (text weight 0 and only text samples)"
+        )));
+    }
     if model.dtype != DType::F32 && model.dtype != DType::F64 {
         return Err(ProfileError::Invalid("profile in f32 or f64".into()));
     }
@@ -297,19 +328,20 @@ pub fn profile_length(
                 (tiles, cuts, one.loss, false)
             }
         };
+        let w = weight(s);
         match &mut cut_sum {
             Some(acc) => acc
                 .iter_mut()
                 .zip(&cuts)
-                .for_each(|(a, &v)| *a += f64::from(v)),
-            None => cut_sum = Some(cuts.iter().map(|&v| f64::from(v)).collect()),
+                .for_each(|(a, &v)| *a += w * f64::from(v)),
+            None => cut_sum = Some(cuts.iter().map(|&v| w * f64::from(v)).collect()),
         }
         match &mut sum {
             Some(acc) => acc
                 .iter_mut()
                 .zip(&tiles)
-                .for_each(|(a, &v)| *a += f64::from(v)),
-            None => sum = Some(tiles.iter().map(|&v| f64::from(v)).collect()),
+                .for_each(|(a, &v)| *a += w * f64::from(v)),
+            None => sum = Some(tiles.iter().map(|&v| w * f64::from(v)).collect()),
         }
         report(Event::Done(&SampleReport {
             id: s.id.clone(),
@@ -320,7 +352,7 @@ pub fn profile_length(
             cached: was_cached,
         }));
     }
-    let count = samples.len() as f64;
+    let count = total_weight;
     let mean = sum
         .unwrap_or_default()
         .into_iter()

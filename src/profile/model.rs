@@ -256,9 +256,24 @@ impl GradModel {
     ) -> Result<Tensor, ModelError> {
         let c = &self.config;
         let h = rms_norm(x, &self.layers[l].attn_norm, c.rms_norm_eps)?;
+        let o = self.attention_output(l, &h, ctx, edit)?;
+        self.layer_tail(l, x, &o)
+    }
+
+    /// The attention output `[T, q_dim]` of layer `l` from its normed input `h`, computed
+    /// in the head chunks of [`GradModel::head_chunks`] (the forward pass and the first
+    /// step of [`GradModel::layer_backward_groups`] both use it, so neither holds every
+    /// head's `[T, T]` values at once), optionally with one row edited.
+    fn attention_output(
+        &self,
+        l: usize,
+        h: &Tensor,
+        ctx: &SeqContext,
+        edit: Option<AttnEdit>,
+    ) -> Result<Tensor, ModelError> {
         let mut outs = Vec::new();
         for heads in self.head_chunks(ctx.n) {
-            let (q, k, v) = self.qkv(l, &h, heads.clone(), ctx)?;
+            let (q, k, v) = self.qkv(l, h, heads.clone(), ctx)?;
             let mut a = self.probs(&q, &k, ctx)?;
             if let Some(e) = edit.filter(|e| e.layer == l && heads.contains(&e.q_head)) {
                 let local = AttnEdit {
@@ -269,8 +284,7 @@ impl GradModel {
             }
             outs.push(Self::merge(&a.matmul(&v)?, ctx.n)?);
         }
-        let o = Tensor::cat(&outs, 1)?;
-        self.layer_tail(l, x, &o)
+        Ok(Tensor::cat(&outs, 1)?)
     }
 
     /// Query-head ranges of whole KV groups, in order, whose `[heads, T, T]` attention
@@ -467,12 +481,12 @@ impl GradModel {
     ) -> Result<Tensor, ModelError> {
         let c = &self.config;
         let n = ctx.n;
-        // (1) Tail with O as a leaf.
+        // (1) Tail with O as a leaf. O in head chunks, as in the forward pass: all heads at
+        // once held every head's [T, T] scores, softmax and its temporaries together, which
+        // ran the H200 out of memory for a Llama-2-7B shape at T = 8192 after the forward
+        // pass itself was chunked (benches/RESULTS.md, issue 9 session 7).
         let h = rms_norm(x_in, &self.layers[l].attn_norm, c.rms_norm_eps)?;
-        let o = {
-            let (q, k, v) = self.qkv(l, &h, 0..c.q_heads, ctx)?;
-            Self::merge(&self.probs(&q, &k, ctx)?.matmul(&v)?, n)?
-        };
+        let o = self.attention_output(l, &h, ctx, None)?;
         let x = Var::from_tensor(x_in)?;
         let o = Var::from_tensor(&o)?;
         let out = self.layer_tail(l, x.as_tensor(), o.as_tensor())?;

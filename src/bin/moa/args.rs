@@ -85,6 +85,10 @@ pub struct PipelineArgs {
     /// Response tokens of a `text` sample.
     #[arg(long, default_value_t = 256)]
     pub text_scored: usize,
+    /// Weight of each `text` sample against 1 per retrieval sample in the profiles
+    /// (`moa profile --text-weight`).
+    #[arg(long, default_value_t = 1.0)]
+    pub text_weight: f64,
     /// Tile size of the influence profiles, in tokens.
     #[arg(long, default_value_t = 64)]
     pub block: u32,
@@ -237,6 +241,12 @@ pub struct ProfileArgs {
     /// build with the `cuda` feature, scripts/build-cuda-profiler.sh).
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Weight of each `text` sample (running text) against 1 for each retrieval sample in
+    /// the averaged profile (≥ 0; 0 leaves the text term out). Stored samples are read
+    /// back, so several weights cost one average each (-o another folder whose
+    /// `samples` links to the same store).
+    #[arg(long, default_value_t = 1.0)]
+    pub text_weight: f64,
 }
 
 #[derive(clap::Args)]

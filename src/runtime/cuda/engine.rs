@@ -98,6 +98,18 @@ pub struct CudaLlama {
     device: String,
 }
 
+/// Positions that [`CudaLlama::prefill_positions_logits`] puts through the output head at
+/// once (SmolLM2: 96 MiB of f32 logits).
+pub const SCORED_GROUP: usize = 512;
+
+/// What [`CudaLlama::prefill_positions_logits`] hands each group of scored positions to:
+/// their (row, position) pairs and their logits, `[pairs, vocab]` f32.
+pub type PositionLogits<'a> = dyn FnMut(&[(usize, usize)], &[f32]) -> Result<(), EngineError> + 'a;
+
+/// What [`CudaLlama::forward_prefill_with`] calls after each pass: (the pass's
+/// activations, its rows, each row's first token in the pass).
+type PassHook<'h> = dyn FnMut(&Act, std::ops::Range<usize>, &[u32]) -> Result<(), EngineError> + 'h;
+
 /// Where the weights come from.
 #[derive(Clone, Copy)]
 enum Source<'a> {
@@ -936,6 +948,19 @@ impl CudaLlama {
         prompts: &[Vec<u32>],
         output: Output,
     ) -> Result<Vec<u32>, EngineError> {
+        self.forward_prefill_with(req, prompts, output, None)
+    }
+
+    /// The prefill; `after` is called after each pass's layers and output head (while the
+    /// pass's residual stream `x` holds its tokens' final hidden states) with the pass's
+    /// rows and each row's first token index in the pass (`rows + 1` entries).
+    fn forward_prefill_with(
+        &self,
+        req: &mut Request,
+        prompts: &[Vec<u32>],
+        output: Output,
+        mut after: Option<&mut PassHook>,
+    ) -> Result<Vec<u32>, EngineError> {
         req.begin_prefill(prompts, self.config.vocab_size)?;
         let uniforms = matches!(output, Output::Tokens { .. }).then(|| req.draw_uniforms());
         let st = req.state_mut::<CudaRequest>(BACKEND)?;
@@ -1025,6 +1050,9 @@ impl CudaLlama {
             };
             self.queue_layers(r, a, t, &attend)?;
             self.queue_head(r, a, r.last.ptr, g.start, g.len())?;
+            if let Some(f) = after.as_mut() {
+                f(a, g.clone(), &row_start)?;
+            }
         }
         if computed < st.rows {
             self.replicate_rows(st, computed)?;
@@ -1205,6 +1233,101 @@ impl CudaLlama {
         raw.chunks(self.config.vocab_size)
             .map(|r| r.iter().map(|&b| f32::from_bits(b)).collect())
             .collect()
+    }
+
+    /// Teacher-forced logits of every position of a prefill, without decode steps: for
+    /// each row b, the logits at positions `from[b]..prompts[b].len()` (position t
+    /// predicts token t + 1), handed to `each(pairs, logits)` in groups of up to
+    /// [`SCORED_GROUP`] (row, position) pairs, rows in order, `[pairs, vocab]` f32 (each
+    /// group goes through the final norm and the output head on the GPU, then is read
+    /// back). The attention is the prefill kernel's, whose masks at N are the decode
+    /// kernel's (token-exact in both, docs/DESIGN.md §3), so scoring a window's last k
+    /// tokens this way equals feeding them as k decode steps up to the kernels' rounding
+    /// (`moa eval`'s perplexity; `tests/cuda_engine.rs` compares the two) at the cost of
+    /// one pass. `req` is left prefilled, as by `prefill_logits`.
+    ///
+    /// Errors: `from[b]` beyond row b's prompt, `from` not one entry per row, or
+    /// `prefill_sample_rows` set (copied rows have no hidden states of their own).
+    pub fn prefill_positions_logits(
+        &self,
+        req: &mut Request,
+        prompts: &[Vec<u32>],
+        from: &[usize],
+        each: &mut PositionLogits,
+    ) -> Result<(), EngineError> {
+        if from.len() != prompts.len() {
+            return Err(EngineError::Input(format!(
+                "prefill_positions_logits: {} start positions for {} rows",
+                from.len(),
+                prompts.len()
+            )));
+        }
+        if let Some((b, _)) = prompts
+            .iter()
+            .zip(from)
+            .enumerate()
+            .find(|(_, (p, &f))| f >= p.len())
+        {
+            return Err(EngineError::Input(format!(
+                "prefill_positions_logits: row {b} starts scoring at position {}, allowed 0..{}",
+                from[b],
+                prompts[b].len()
+            )));
+        }
+        if self.prefill_sample_rows.is_some_and(|k| k < prompts.len()) {
+            return Err(EngineError::Input(
+                "prefill_positions_logits needs every row prefilled (prefill_sample_rows is set)"
+                    .into(),
+            ));
+        }
+        let c = &self.config;
+        let (hidden, vocab) = (c.hidden_size, c.vocab_size);
+        let e = self.storage.bytes();
+        let mut idx = self.alloc(SCORED_GROUP * 4, "scored positions")?;
+        let h = self.alloc(SCORED_GROUP * hidden * e, "scored h")?;
+        let logits = self.alloc(SCORED_GROUP * vocab * 4, "scored logits")?;
+        let head = self.lm_head.as_ref().unwrap_or(&self.embed);
+        let s = self.stream.clone();
+        let mut hook = |a: &Act, rows: std::ops::Range<usize>, row_start: &[u32]| {
+            // (row, position, token index in the pass) of every scored position.
+            let wanted: Vec<(usize, usize, u32)> = rows
+                .clone()
+                .flat_map(|b| {
+                    let base = row_start[b - rows.start];
+                    (from[b]..prompts[b].len()).map(move |t| (b, t, base + t as u32))
+                })
+                .collect();
+            for part in wanted.chunks(SCORED_GROUP) {
+                let ix: Vec<u32> = part.iter().map(|w| w.2).collect();
+                idx.write(&s, &ix).map_err(cu)?;
+                let n = part.len();
+                // SAFETY: idx holds n < a.cap token indices of this pass; h and logits
+                // hold SCORED_GROUP >= n rows.
+                unsafe {
+                    self.ops
+                        .rmsnorm(
+                            &s,
+                            a.x.ptr,
+                            idx.ptr,
+                            self.output_norm.ptr,
+                            h.ptr,
+                            n as u32,
+                            hidden as u32,
+                            c.rms_norm_eps,
+                        )
+                        .map_err(cu)?;
+                    self.gemm
+                        .linear(h.ptr, head.ptr, logits.ptr, n, hidden, vocab, false)
+                        .map_err(cu)?;
+                }
+                let raw: Vec<f32> = logits.read::<f32>(&s, n * vocab).map_err(cu)?;
+                let pairs: Vec<(usize, usize)> = part.iter().map(|w| (w.0, w.1)).collect();
+                each(&pairs, &raw)?;
+            }
+            Ok(())
+        };
+        self.forward_prefill_with(req, prompts, Output::Logits, Some(&mut hook))?;
+        Ok(())
     }
 
     /// Bytes of K and V a decode step reads with rows at `positions`: every written slot

@@ -1,5 +1,5 @@
 //! `moa eval`: scores plans against dense and against a uniform window of the same density
-//! on the GPU runtime (wgpu): retrieval accuracy over lengths × depths for two task
+//! on a GPU runtime (wgpu, or the CUDA engine with `--backend cuda`): retrieval accuracy over lengths × depths for two task
 //! families, perplexity of long held-out text, and the effective context length. Writes a
 //! markdown table (stdout and `--markdown`), JSON (`--json`) and one PNG heatmap per plan
 //! (`--heatmaps DIR`).
@@ -9,15 +9,17 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use moa::eval::gpu::{greedy_batch, window_token_nats};
+use moa::eval::gpu::{greedy_batch, window_token_nats, window_token_nats_prefill};
 use moa::eval::heatmap::write_heatmap;
 use moa::eval::retrieval::{
     build_cases, perplexity, sorted_lengths, text_windows, uniform_plan, Case, EvalReport, Family,
-    FamilyGrid, GridSpec, PlanResult, ANSWER_TOKENS,
+    FamilyGrid, GridSpec, PerplexityCheck, PlanResult, ANSWER_TOKENS,
 };
+use moa::lower::StorageType;
 use moa::model::{self, Model, ModelTokenizer};
 use moa::plan::{stats::plan_stats, Plan};
 use moa::profile::progress::{fmt_duration, Progress};
+use moa::runtime::cuda::engine::CudaLlama;
 use moa::runtime::engine::Engine;
 use moa::runtime::wgpu::WgpuContext;
 use moa::runtime::wgpu_engine::WgpuEngine;
@@ -60,9 +62,19 @@ pub struct EvalArgs {
     /// GGUF file or Hugging Face folder (default: the fetched SmolLM2-135M-Instruct).
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// f32 storage even where the GPU has f16.
+    /// f32 storage (wgpu: even where the GPU has f16; cuda: instead of bf16).
     #[arg(long)]
     pub f32: bool,
+    /// GPU runtime: wgpu (Vulkan, Metal, DX12) or cuda (the CUDA engine, bf16 storage
+    /// unless --f32; NVIDIA GPUs).
+    #[arg(long, default_value = "wgpu", value_parser = ["wgpu", "cuda"])]
+    pub backend: String,
+    /// How the perplexity windows' last tokens are teacher-forced on the CUDA engine:
+    /// prefill (one prefill of each whole window, the logits of every scored position),
+    /// decode (one decode step per scored token, as wgpu does), or both (prefill's scores,
+    /// and the largest per-token difference from decode's on stderr and in the JSON).
+    #[arg(long, default_value = "prefill", value_parser = ["prefill", "decode", "both"])]
+    pub ppl_method: String,
     /// Write the JSON report here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -215,15 +227,25 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         Some((windows, files))
     };
 
-    let ctx = WgpuContext::new()?;
+    let cuda = args.backend == "cuda";
+    if !cuda && args.ppl_method != "prefill" {
+        bail!("--ppl-method is for --backend cuda (wgpu always teacher-forces by decode steps)");
+    }
+    let ctx = if cuda {
+        None
+    } else {
+        Some(WgpuContext::new()?)
+    };
+    let device = match &ctx {
+        Some(ctx) => format!("{} ({:?})", ctx.adapter_name(), ctx.backend()),
+        None => "the CUDA engine".into(),
+    };
     eprintln!(
-        "moa eval: {} plans × {} families × {} lengths × {} depths on {} ({:?})",
+        "moa eval: {} plans × {} families × {} lengths × {} depths on {device}",
         plans.len(),
         families.len(),
         grid.lengths.len(),
         grid.depths.len(),
-        ctx.adapter_name(),
-        ctx.backend()
     );
     // Work ≈ tokens per batch (prefill dominates).
     let per_plan: f64 = grid.lengths.iter().map(|&l| f64::from(l)).sum::<f64>()
@@ -250,15 +272,39 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         }),
         plans: Vec::new(),
         seconds: 0.0,
+        perplexity_check: Vec::new(),
     };
     for (name, plan) in &plans {
-        let gpu = WgpuEngine::new(&ctx, &model, plan.as_ref(), args.f32)?;
-        report.backend = format!(
-            "wgpu {} ({:?}), {}",
-            ctx.adapter_name(),
-            ctx.backend(),
-            gpu.storage().name()
-        );
+        let gpu = match &ctx {
+            Some(ctx) => Gpu::Wgpu(WgpuEngine::new(ctx, &model, plan.as_ref(), args.f32)?),
+            None => {
+                let storage = if args.f32 {
+                    StorageType::F32
+                } else {
+                    StorageType::Bf16
+                };
+                Gpu::Cuda(CudaLlama::new(&model, plan.as_ref(), storage, 0)?)
+            }
+        };
+        let engine = gpu.engine();
+        report.backend = match &ctx {
+            Some(ctx) => format!(
+                "wgpu {} ({:?}), {}",
+                ctx.adapter_name(),
+                ctx.backend(),
+                engine.storage().name()
+            ),
+            None => format!(
+                "{}, {}, perplexity by {}",
+                engine.describe(),
+                engine.storage().name(),
+                if args.ppl_method == "decode" {
+                    "decode steps"
+                } else {
+                    "prefill"
+                }
+            ),
+        };
         let kv_density = grid
             .lengths
             .iter()
@@ -275,7 +321,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
                 progress.start_item(&format!("{name}: {} at {length} tokens", family.name()));
                 let batch: Vec<&Case> = cases[fi].iter().filter(|c| c.length_index == li).collect();
                 let prompts: Vec<Vec<u32>> = batch.iter().map(|c| c.prompt.clone()).collect();
-                let outs = greedy_batch(&gpu, &prompts, ANSWER_TOKENS)
+                let outs = greedy_batch(engine, &prompts, ANSWER_TOKENS)
                     .with_context(|| format!("{name}: {} at {length} tokens", family.name()))?;
                 for (c, o) in batch.iter().zip(&outs) {
                     let text = tokenizer.decode(o, true)?;
@@ -302,8 +348,22 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         let ppl = match &ppl_windows {
             Some((windows, _)) => {
                 progress.start_item(&format!("{name}: perplexity"));
-                let per =
-                    window_token_nats(&gpu, windows, args.ppl_scored, model.config.vocab_size)?;
+                let vocab = model.config.vocab_size;
+                let per = match (&gpu, args.ppl_method.as_str()) {
+                    (Gpu::Cuda(c), "prefill" | "both") => {
+                        let fast = window_token_nats_prefill(c, windows, args.ppl_scored, vocab)?;
+                        if args.ppl_method == "both" {
+                            let slow = window_token_nats(c, windows, args.ppl_scored, vocab)?;
+                            let check = PerplexityCheck::new(name, &fast, &slow);
+                            eprintln!(
+                                "moa eval: perplexity by prefill vs by decode steps: {check}"
+                            );
+                            report.perplexity_check.push(check);
+                        }
+                        fast
+                    }
+                    _ => window_token_nats(engine, windows, args.ppl_scored, vocab)?,
+                };
                 let nats: f64 = per.iter().flatten().map(|&x| f64::from(x)).sum();
                 let p = perplexity(nats, per.iter().map(Vec::len).sum());
                 ppl_nats = per;
@@ -334,4 +394,19 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     print!("{md}");
     eprintln!("moa eval: done in {}", fmt_duration(progress.elapsed()));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The engine a plan is scored on.
+enum Gpu {
+    Wgpu(WgpuEngine),
+    Cuda(CudaLlama),
+}
+
+impl Gpu {
+    fn engine(&self) -> &dyn Engine {
+        match self {
+            Gpu::Wgpu(e) => e,
+            Gpu::Cuda(e) => e,
+        }
+    }
 }

@@ -205,6 +205,7 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
             quiet: false,
             shard: None,
             device: args.device.clone(),
+            text_weight: args.text_weight,
         })?;
     }
 

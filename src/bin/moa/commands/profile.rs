@@ -96,7 +96,15 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
                 );
             }
         };
-        let prof = profile::profile_length(&grad, used, *n, args.block, Some(&store), &mut report)?;
+        let prof = profile::profile_length_weighted(
+            &grad,
+            used,
+            *n,
+            args.block,
+            Some(&store),
+            args.text_weight,
+            &mut report,
+        )?;
         // Timing of the samples computed in this run (reused ones are not timed again).
         let tfile = match shard {
             Some((k, m)) => args.output.join(format!("timing_{n}_shard{k}of{m}.tsv")),

@@ -157,8 +157,11 @@ struct RopeParams {
     head_dim: u32,
     row_slots: u32,
     write_cache: u32,
-    _pad0: u32,
-    _pad1: u32,
+    // The cache part bound here holds rows [cache_row0, cache_row0 + cache_rows) of the
+    // request (a layer's cache split by rows over the binding limit, DESIGN.md §7):
+    // tokens of other rows are not written, and row r is at r - cache_row0.
+    cache_row0: u32,
+    cache_rows: u32,
     // per KV head: (offset, sink, ring, unused), from lower::CacheLayout
     segments: array<vec4<u32>, MAX_KV_HEADS>,
 }
@@ -218,8 +221,10 @@ fn moa_matvec_rope(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
         kv = kv - rp.kv_heads;
     }
     let slot = cache_slot(rp.segments[kv], info.x, info.z);
-    if (slot >= 0) {
-        let o = (info.y * rp.row_slots + u32(slot)) * d;
+    // u32 wrap: rows below cache_row0 fail the test too.
+    let part_row = info.y - rp.cache_row0;
+    if (slot >= 0 && part_row < rp.cache_rows) {
+        let o = (part_row * rp.row_slots + u32(slot)) * d;
         if (is_k) {
             k_cache[o + i] = stype(a);
             k_cache[o + i + half_d] = stype(b);

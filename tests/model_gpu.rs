@@ -393,6 +393,116 @@ fn prefill_over_the_binding_limit_runs_in_row_groups_and_token_chunks() {
     assert!(e.contains("row 1 (100 tokens"), "{e}");
 }
 
+/// A layer's KV cache over the binding limit is split by rows into parts that each fit
+/// (DESIGN.md §7): at a 12 KiB limit the tiny model's dense cache of 6 rows is 3 parts in
+/// f32 and 2 in f16 (the sparse plan's smaller cache: fewer). The RoPE + cache-write
+/// shader writes each part's rows and the decode attention runs per part; prefill and
+/// decode logits match the CPU reference, with both product kernels (the fused QKV
+/// epilogue gives way to the per-part RoPE shader).
+#[test]
+fn kv_cache_over_the_binding_limit_is_split_by_rows() {
+    let ctx = context();
+    let limit = 12 << 10;
+    let lens = [19, 5, 33, 40, 7, 26];
+    let model = load("gguf");
+    for force_f32 in [true, false] {
+        for (sparse, split_k) in [(false, false), (false, true), (true, true)] {
+            let plan = sparse_plan();
+            let gpu = WgpuEngine::new_with_binding_limit(
+                &ctx,
+                &model,
+                sparse.then_some(&plan),
+                force_f32,
+                limit,
+            )
+            .unwrap();
+            let req = gpu.start(&lens, 6, 0).unwrap();
+            let parts = gpu.cache_parts(&req).unwrap();
+            let (n, s) = (req.n_tokens() as u64, gpu.storage().bytes() as u64);
+            for (l, layer) in parts.iter().enumerate() {
+                let rows: Vec<usize> = layer.iter().map(|r| r.len()).collect();
+                assert_eq!(layer.first().unwrap().start, 0);
+                assert_eq!(layer.last().unwrap().end, lens.len());
+                assert!(layer.windows(2).all(|w| w[0].end == w[1].start));
+                if !sparse {
+                    // Dense: N slots per KV head per row.
+                    let row_bytes = n * KV_HEADS as u64 * HEAD_DIM as u64 * s;
+                    let want = if force_f32 { vec![2, 2, 2] } else { vec![3, 3] };
+                    assert_eq!(rows, want, "layer {l}: {row_bytes} B per row");
+                }
+            }
+            assert!(parts.iter().any(|l| l.len() > 1), "{parts:?}");
+            parity_of(gpu, &model, sparse, split_k, &lens);
+        }
+    }
+}
+
+/// The KV-cache split at the real 128 MiB limit (lavapipe's; many integrated GPUs): a
+/// wide-KV random model (8 KV heads of 64, f16) whose 2-row request at N = 70k needs a
+/// 143 MB cache per layer runs in 2 parts, and its greedy tokens equal the CPU
+/// reference's. Before, `start` refused it ("k_cache.0 ... above this adapter's storage
+/// binding limit"). Short prompts keep it fast: the cache is sized from N, the work from
+/// the tokens written.
+#[test]
+fn kv_cache_over_128_mib_runs_in_row_parts() {
+    let ctx = context();
+    if !ctx.has_f16() {
+        eprintln!("skipped: the adapter has no SHADER_F16");
+        return;
+    }
+    let config = LlamaConfig {
+        name: Some("wide-KV test shape".into()),
+        n_layers: 1,
+        hidden_size: 256,
+        ffn_size: 512,
+        q_heads: 8,
+        kv_heads: 8,
+        head_dim: 64,
+        rope_theta: 500_000.0,
+        rms_norm_eps: 1e-5,
+        vocab_size: 512,
+        tied_embeddings: true,
+        context_length: 131_072,
+    };
+    let model = moa::model::random::random_model(&config, 3);
+    let limit = 128 << 20;
+    let gpu = WgpuEngine::new_with_binding_limit(&ctx, &model, None, false, limit).unwrap();
+    let prompts = vec![tokens(16, 1), tokens(9, 2)];
+    let (max_new, steps) = (70_000, 3);
+    let mut req = gpu.start(&[16, 9], max_new, 0).unwrap();
+    let n = u64::from(req.n_tokens());
+    assert!(
+        2 * n * 8 * 64 * 2 > limit,
+        "the layer's cache must exceed the limit"
+    );
+    assert_eq!(gpu.cache_parts(&req).unwrap(), vec![vec![0..1, 1..2]]);
+    let cpu = CpuReference::from_model(model.clone()).unwrap();
+    let mut seqs = prompts.clone();
+    let vocab = config.vocab_size;
+    let mut worst = 0f32;
+    let mut check = |got: &[Vec<f32>], seqs: &[Vec<u32>], what: &str| {
+        for (b, seq) in seqs.iter().enumerate() {
+            let want = cpu.forward(seq, Masking::Dense).unwrap();
+            let last = &want.data[(seq.len() - 1) * vocab..seq.len() * vocab];
+            let e = max_err(&got[b], last);
+            worst = worst.max(e);
+            // f16 weights and cache against the f32 reference (logits of magnitude ~10).
+            assert!(e < 6e-2, "{what} row {b}: max |err| {e}");
+        }
+    };
+    let got = gpu.prefill_logits(&mut req, &prompts).unwrap();
+    check(&got, &seqs, "prefill");
+    for step in 0..steps {
+        let next: Vec<u32> = (0..2).map(|b| (step * 37 + b * 11) as u32).collect();
+        let got = gpu.decode_logits(&mut req, &next).unwrap();
+        for (seq, &t) in seqs.iter_mut().zip(&next) {
+            seq.push(t);
+        }
+        check(&got, &seqs, &format!("decode step {step}"));
+    }
+    eprintln!("max |err| against the CPU reference: {worst}");
+}
+
 fn shape(
     layers: usize,
     hidden: usize,

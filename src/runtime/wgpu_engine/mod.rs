@@ -11,10 +11,11 @@
 //! Dense mode is the same code path with a plan whose every span is N.
 //!
 //! By job: `pipelines` (the ops' compute pipelines), `weights` (upload, split over the
-//! binding limit), `chunks` (prefill passes and token chunks sized from the binding limit),
+//! binding limit), `cache` (a layer's KV cache split by rows over the limit), `chunks` (prefill passes and token chunks sized from the binding limit),
 //! `request` (a request's caches and buffers), `record` (the dispatches of a pass),
 //! `forward` (running passes, prefill and decode).
 
+pub mod cache;
 pub mod chunks;
 mod coop;
 mod forward;
@@ -275,6 +276,21 @@ impl WgpuEngine {
     /// another engine.
     pub fn decode_stats(&self, req: &Request) -> Result<DecodeStats, EngineError> {
         Ok(req.state::<request::WgpuRequest>(request::BACKEND)?.stats)
+    }
+
+    /// Per layer, the row ranges of the parts its KV cache is split into over the binding
+    /// limit (one range `0..rows` where the layer's cache fits one binding; `cache`).
+    /// Errors: a request of another engine.
+    pub fn cache_parts(
+        &self,
+        req: &Request,
+    ) -> Result<Vec<Vec<std::ops::Range<usize>>>, EngineError> {
+        let st = req.state::<request::WgpuRequest>(request::BACKEND)?;
+        Ok(st
+            .caches
+            .iter()
+            .map(|layer| layer.iter().map(|p| p.rows.clone()).collect())
+            .collect())
     }
 
     /// Chooses the few-row product kernel (tests exercise both on any adapter).

@@ -5,6 +5,7 @@
 //! the products that read them, and RoPE + the cache write into the QKV product's
 //! epilogue: 6 dispatches per layer, where prefill passes run 9 or more.
 
+use super::cache::CachePart;
 use super::forward::OutputKind;
 use super::request::{StepIo, WgpuRequest, BACKEND};
 use super::weights::Matrix;
@@ -309,7 +310,9 @@ impl WgpuEngine {
         };
         for (l, lw) in self.layers.iter().enumerate() {
             let layout = &st.layouts[l];
-            let rope_params = |n: usize| {
+            let parts = &st.caches[l];
+            // The cache part's rows: the shaders write only their tokens, at row - row0.
+            let rope_params = |n: usize, part: &CachePart| {
                 let mut words = vec![
                     n as u32,
                     c.q_heads as u32,
@@ -317,8 +320,8 @@ impl WgpuEngine {
                     hd as u32,
                     layout.row_slots,
                     1,
-                    0,
-                    0,
+                    part.rows.start as u32,
+                    part.rows.len() as u32,
                 ];
                 for i in 0..64 {
                     match layout.segments.get(i) {
@@ -328,33 +331,39 @@ impl WgpuEngine {
                 }
                 self.uniform(&words)
             };
+            // One dispatch per cache part (each writes its rows' tokens; Q and the packed
+            // K and V are written alike by every one).
             let rope_kv = |d: &mut Vec<Dispatch>, s: usize, n: usize| {
-                let rp = rope_params(n);
-                d.push(self.dispatch_at(
-                    &self.pipes.rope_kv,
-                    &[
-                        (&rp).into(),
-                        (&a.qkv).into(),
-                        at(&io.info, s, 16),
-                        (&st.rope).into(),
-                        at(&a.q, s, q_row),
-                        at(&a.k, s, kv_row),
-                        at(&a.v, s, kv_row),
-                        (&st.k_cache[l]).into(),
-                        (&st.v_cache[l]).into(),
-                    ],
-                    [
-                        (hd as u32 / 2).div_ceil(32),
-                        (c.q_heads + 2 * c.kv_heads) as u32,
-                        n as u32,
-                    ],
-                ));
+                for part in parts {
+                    let rp = rope_params(n, part);
+                    d.push(self.dispatch_at(
+                        &self.pipes.rope_kv,
+                        &[
+                            (&rp).into(),
+                            (&a.qkv).into(),
+                            at(&io.info, s, 16),
+                            (&st.rope).into(),
+                            at(&a.q, s, q_row),
+                            at(&a.k, s, kv_row),
+                            at(&a.v, s, kv_row),
+                            (&part.k).into(),
+                            (&part.v).into(),
+                        ],
+                        [
+                            (hd as u32 / 2).div_ceil(32),
+                            (c.q_heads + 2 * c.kv_heads) as u32,
+                            n as u32,
+                        ],
+                    ));
+                }
             };
             // Decode passes only: a prefill's attention also reads the packed K and V,
-            // which the fused epilogue does not write.
-            if fuse && io.prefill.is_none() && self.rope_fuses(&lw.wqkv) {
-                // RMSNorm → QKV product → RoPE + cache write: one dispatch per part.
-                let rp = rope_params(t);
+            // which the fused epilogue does not write. A cache in several parts takes the
+            // separate RoPE shader (one dispatch per part) rather than repeating the product.
+            if fuse && io.prefill.is_none() && self.rope_fuses(&lw.wqkv) && parts.len() == 1 {
+                // RMSNorm → QKV product → RoPE + cache write: one dispatch per weight part.
+                let cache = &parts[0];
+                let rp = rope_params(t, cache);
                 for part in &lw.wqkv.parts {
                     let params = self.uniform(&[
                         t as u32,
@@ -375,8 +384,8 @@ impl WgpuEngine {
                         (7, (&io.info).into()),
                         (8, (&st.rope).into()),
                         (9, (&a.q).into()),
-                        (10, (&st.k_cache[l]).into()),
-                        (11, (&st.v_cache[l]).into()),
+                        (10, (&cache.k).into()),
+                        (11, (&cache.v).into()),
                     ];
                     // One workgroup per 4 columns (two rotation pairs) × 4 rows.
                     let groups = [(part.rows as u32).div_ceil(4), (t as u32).div_ceil(4), 1];
@@ -403,21 +412,29 @@ impl WgpuEngine {
                     *max_len,
                     [row_start, &a.q, &a.k, &a.v, &a.attn_out],
                 )?),
-                None => d.extend(self.attention.decode_dispatches(
-                    l,
-                    req.n_tokens(),
-                    io.rows as u32,
-                    st.decode_work[l].1,
-                    [
-                        &io.row_pos,
-                        &a.q,
-                        &st.k_cache[l],
-                        &st.v_cache[l],
-                        &st.decode_work[l].0,
-                        &st.partials,
-                        &a.attn_out,
-                    ],
-                )?),
+                // One decode + merge per cache part, the last part first: a part's merge
+                // runs over rows 0..its end (its grid starts at row 0) and writes rows
+                // before its own from a list without them, which the lower parts'
+                // merges, later in the pass, overwrite.
+                None => {
+                    for part in parts.iter().rev() {
+                        d.extend(self.attention.decode_dispatches(
+                            l,
+                            req.n_tokens(),
+                            part.rows.end as u32,
+                            part.n_items,
+                            [
+                                &io.row_pos,
+                                &a.q,
+                                &part.k,
+                                &part.v,
+                                &part.work,
+                                &st.partials,
+                                &a.attn_out,
+                            ],
+                        )?);
+                    }
+                }
             }
             self.linear(
                 &mut d,

@@ -560,8 +560,9 @@ fn prefill_plans_keep_real_shapes_within_128_mib() {
 /// A fused decode step (issue 12 item 3) runs 4 dispatches per layer fewer than the
 /// unfused one (both RMSNorms, SwiGLU and RoPE + the cache write fused into the products
 /// that read or write them) and one fewer at the end (the final RMSNorm in the LM head's
-/// product), gives the same greedy tokens as the CPU reference, and
-/// reports its dispatch count and times.
+/// product), one more fewer per layer with the attention merge in the output product,
+/// gives the same greedy tokens as the CPU reference, and reports its dispatch count and
+/// times.
 #[test]
 fn fused_decode_step_has_fewer_dispatches_and_the_same_tokens() {
     let ctx = context();
@@ -570,9 +571,10 @@ fn fused_decode_step_has_fewer_dispatches_and_the_same_tokens() {
     let prompt = tokens(12, 9);
     let want = cpu.generate(&prompt, 6, Masking::Dense, &[]).unwrap();
     let mut counts = Vec::new();
-    for fused in [false, true] {
+    for (fused, merge) in [(false, false), (true, false), (true, true)] {
         let mut gpu = WgpuEngine::new(&ctx, &model, None, true).unwrap();
         gpu.set_split_k_matvec(fused);
+        gpu.set_fuse_merge(merge);
         let mut req = gpu.start(&[prompt.len()], 6, 0).unwrap();
         let mut out = gpu
             .prefill_tokens(&mut req, std::slice::from_ref(&prompt), Sampling::greedy())
@@ -583,7 +585,7 @@ fn fused_decode_step_has_fewer_dispatches_and_the_same_tokens() {
                 .unwrap();
             out.push(next[0]);
         }
-        assert_eq!(out, want, "fused={fused}");
+        assert_eq!(out, want, "fused={fused} merge={merge}");
         let stats = gpu.decode_stats(&req).unwrap();
         assert_eq!(stats.steps, 5);
         assert!(stats.encode_s > 0.0 && stats.wait_s > 0.0, "{stats:?}");
@@ -594,6 +596,71 @@ fn fused_decode_step_has_fewer_dispatches_and_the_same_tokens() {
     assert_eq!(
         counts[0] - counts[1],
         4 * layers + 1,
-        "unfused, fused: {counts:?}"
+        "unfused, fused, fused with the merge: {counts:?}"
     );
+    // The attention merge folded into the output product: one dispatch less per layer.
+    assert_eq!(counts[1] - counts[2], layers, "{counts:?}");
+}
+
+/// The attention merge folded into the output product (`matvec.wgsl` INPUT_MODE 3)
+/// matches the CPU reference as the separate merge kernel does: the tiny model dense and
+/// with the sparse plan (segments of one chunk: its context is one 128-slot tile), and a
+/// random model with a longer context whose rows of 300 and 170 tokens span several
+/// chunks per segment (the host splits few segments into one-tile chunks), f32 and f16.
+#[test]
+fn attention_merge_in_the_output_product_matches_the_cpu_reference() {
+    let ctx = context();
+    let model = load("gguf");
+    for force_f32 in [true, false] {
+        for sparse in [false, true] {
+            let plan = sparse_plan();
+            let mut gpu =
+                WgpuEngine::new(&ctx, &model, sparse.then_some(&plan), force_f32).unwrap();
+            gpu.set_fuse_merge(true);
+            parity_of(gpu, &model, sparse, true, &[19, 5, 33, 2]);
+        }
+    }
+    let config = LlamaConfig {
+        name: Some("long-row test shape".into()),
+        n_layers: 2,
+        hidden_size: 128,
+        ffn_size: 256,
+        q_heads: 4,
+        kv_heads: 2,
+        head_dim: 32,
+        rope_theta: 10_000.0,
+        rms_norm_eps: 1e-5,
+        vocab_size: VOCAB,
+        tied_embeddings: true,
+        context_length: 1024,
+    };
+    let long = moa::model::random::random_model(&config, 5);
+    let cpu = CpuReference::from_model(long.clone()).unwrap();
+    let prompts = vec![tokens(300, 1), tokens(40, 2), tokens(170, 3)];
+    let lens: Vec<usize> = prompts.iter().map(Vec::len).collect();
+    for force_f32 in [true, false] {
+        let tol = if force_f32 { 2e-3 } else { 3e-2 };
+        for merge in [true, false] {
+            let mut gpu = WgpuEngine::new(&ctx, &long, None, force_f32).unwrap();
+            gpu.set_split_k_matvec(true);
+            gpu.set_fuse_merge(merge);
+            let mut req = gpu.start(&lens, 3, 0).unwrap();
+            gpu.prefill_logits(&mut req, &prompts).unwrap();
+            let mut seqs = prompts.clone();
+            for step in 0..3 {
+                let next: Vec<u32> = (0..3).map(|b| (step * 31 + b * 7) as u32).collect();
+                let got = gpu.decode_logits(&mut req, &next).unwrap();
+                for (b, seq) in seqs.iter_mut().enumerate() {
+                    seq.push(next[b]);
+                    let want = cpu.forward(seq, Masking::Dense).unwrap();
+                    let last = &want.data[(seq.len() - 1) * VOCAB..seq.len() * VOCAB];
+                    let e = max_err(&got[b], last);
+                    assert!(
+                        e < tol,
+                        "f32={force_f32} merge={merge} step {step} row {b}: max |err| {e}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -2,8 +2,9 @@
 //! order (embedding, per layer RMSNorm → QKV product → RoPE + cache write → attention →
 //! output product → RMSNorm → gate/up product → SwiGLU → down product, then the final norm,
 //! the LM head and the argmax or sampling). Decode passes fuse the norms and SwiGLU into
-//! the products that read them, and RoPE + the cache write into the QKV product's
-//! epilogue: 6 dispatches per layer, where prefill passes run 9 or more.
+//! the products that read them, RoPE + the cache write into the QKV product's epilogue
+//! and the attention's merge into the output product: 5 dispatches per layer, where
+//! prefill passes run 9 or more.
 
 use super::cache::CachePart;
 use super::forward::OutputKind;
@@ -24,6 +25,13 @@ enum Input<'a> {
     Norm(&'a wgpu::Buffer),
     /// SwiGLU of a fused [gate | up] buffer (fused: few-row passes only).
     SwiGlu,
+    /// The decode attention's output merged from its split-K partials (fused: few-row
+    /// passes only): the layer's work list of `n_items` items and the partials.
+    Merged {
+        work: &'a wgpu::Buffer,
+        partials: &'a wgpu::Buffer,
+        n_items: u32,
+    },
 }
 
 /// Up to this many rows, products use `matvec.wgsl` (K split across a workgroup);
@@ -175,6 +183,14 @@ impl WgpuEngine {
             Input::Norm(weight) => weight,
             _ => &self.dummy,
         };
+        let (work, partials, n_items) = match input {
+            Input::Merged {
+                work,
+                partials,
+                n_items,
+            } => (work, partials, n_items),
+            _ => (&self.dummy, &self.dummy, 0),
+        };
         for part in &w.parts {
             let n_out = part.rows;
             let params = self.uniform(&[
@@ -185,7 +201,7 @@ impl WgpuEngine {
                 eps,
                 n_total as u32,
                 part.row0 as u32,
-                0,
+                n_items,
             ]);
             let wb = &part.buffer;
             // Few rows: split K across a workgroup (a decode step would otherwise run a
@@ -196,16 +212,20 @@ impl WgpuEngine {
                     Input::Attention => &self.pipes.matvec_attn,
                     Input::Norm(_) => &self.pipes.matvec_norm,
                     Input::SwiGlu => &self.pipes.matvec_swiglu,
+                    Input::Merged { .. } => &self.pipes.matvec_merge,
                 };
+                // Every mode's bindings are in the module's layout (dummies where unused).
                 let buffers = [
-                    (&params).into(),
-                    x,
-                    wb.into(),
-                    residual.unwrap_or((&self.dummy).into()),
-                    out,
-                    norm.into(),
+                    (0, (&params).into()),
+                    (1, x),
+                    (2, wb.into()),
+                    (3, residual.unwrap_or((&self.dummy).into())),
+                    (4, out),
+                    (5, norm.into()),
+                    (12, work.into()),
+                    (13, partials.into()),
                 ];
-                d.push(self.dispatch_at(
+                d.push(self.dispatch_bound(
                     pipe,
                     &buffers,
                     [(n_out as u32).div_ceil(4), (rows as u32).div_ceil(4), 1],
@@ -219,7 +239,7 @@ impl WgpuEngine {
                 (Input::Attention, Some(c)) => (&c.linear_attn, [64, 64]),
                 (Input::Plain, None) => (&self.pipes.linear, [256, 4]),
                 (Input::Attention, None) => (&self.pipes.linear_attn, [256, 4]),
-                (Input::Norm(_) | Input::SwiGlu, _) => {
+                (Input::Norm(_) | Input::SwiGlu | Input::Merged { .. }, _) => {
                     unreachable!("fused inputs are only asked for when the pass fuses")
                 }
             };
@@ -311,6 +331,15 @@ impl WgpuEngine {
         for (l, lw) in self.layers.iter().enumerate() {
             let layout = &st.layouts[l];
             let parts = &st.caches[l];
+            // The attention merge folds into the output product in fused decode passes
+            // over a one-part cache (the product's workgroup keeps 4 rows × q_heads merge
+            // states: q_heads <= 64).
+            let merge_fuses = self.fuse_merge
+                && fuse
+                && io.prefill.is_none()
+                && parts.len() == 1
+                && c.q_heads <= 64
+                && hd.is_multiple_of(4);
             // The cache part's rows: the shaders write only their tokens, at row - row0.
             let rope_params = |n: usize, part: &CachePart| {
                 let mut words = vec![
@@ -375,11 +404,13 @@ impl WgpuEngine {
                         part.row0 as u32,
                         0,
                     ]);
-                    let bound: [(u32, View); 10] = [
+                    let bound: [(u32, View); 12] = [
                         (0, (&params).into()),
                         (1, (&a.x).into()),
                         (2, (&part.buffer).into()),
                         (5, (&lw.attn_norm).into()),
+                        (12, (&self.dummy).into()),
+                        (13, (&self.dummy).into()),
                         (6, (&rp).into()),
                         (7, (&io.info).into()),
                         (8, (&st.rope).into()),
@@ -416,6 +447,26 @@ impl WgpuEngine {
                 // runs over rows 0..its end (its grid starts at row 0) and writes rows
                 // before its own from a list without them, which the lower parts'
                 // merges, later in the pass, overwrite.
+                // A single-part cache in a fused pass: the decode kernel only; its merge
+                // runs inside the output product below.
+                None if merge_fuses => {
+                    let [decode, _merge] = self.attention.decode_dispatches(
+                        l,
+                        req.n_tokens(),
+                        io.rows as u32,
+                        parts[0].n_items,
+                        [
+                            &io.row_pos,
+                            &a.q,
+                            &parts[0].k,
+                            &parts[0].v,
+                            &parts[0].work,
+                            &st.partials,
+                            &a.attn_out,
+                        ],
+                    )?;
+                    d.push(decode);
+                }
                 None => {
                     for part in parts.iter().rev() {
                         d.extend(self.attention.decode_dispatches(
@@ -436,9 +487,18 @@ impl WgpuEngine {
                     }
                 }
             }
+            let attn_input = if merge_fuses {
+                Input::Merged {
+                    work: &parts[0].work,
+                    partials: &st.partials,
+                    n_items: parts[0].n_items,
+                }
+            } else {
+                Input::Attention
+            };
             self.linear(
                 &mut d,
-                Input::Attention,
+                attn_input,
                 (&a.attn_out).into(),
                 &lw.wo,
                 Some((&a.x).into()),

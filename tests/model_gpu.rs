@@ -355,7 +355,7 @@ fn prefill_over_the_binding_limit_runs_in_row_groups_and_token_chunks() {
         let full = WgpuEngine::new(&ctx, &model, None, force_f32).unwrap();
         let split =
             WgpuEngine::new_with_binding_limit(&ctx, &model, None, force_f32, limit).unwrap();
-        let plan = plan_prefill(&model.config, split.storage(), &lens, limit, 256).unwrap();
+        let plan = plan_prefill(&model.config, split.storage(), &lens, limit, 256, 65535).unwrap();
         assert_eq!(plan.groups, vec![0..3, 3..4]);
         assert!(plan.chunk_tokens < 33, "{plan:?}");
         let mut r1 = full.start(&lens, 2, 0).unwrap();
@@ -539,7 +539,7 @@ fn prefill_plans_keep_real_shapes_within_128_mib() {
     ];
     for (config, lens, passes) in cases {
         for storage in [StorageType::F16, StorageType::F32] {
-            let plan = plan_prefill(&config, storage, &lens, limit, 256).unwrap();
+            let plan = plan_prefill(&config, storage, &lens, limit, 256, 65535).unwrap();
             assert_eq!(plan.groups.len(), passes, "{plan:?}");
             let total: usize = lens.iter().sum();
             assert!(plan.pass_tokens <= total);
@@ -555,6 +555,11 @@ fn prefill_plans_keep_real_shapes_within_128_mib() {
     // The refused case: the whole 11.2k-token gate/up activation in one binding.
     let smol = &shape(30, 576, 1536, (9, 3), 49_152);
     assert_eq!(11_200 * chunks::chunk_bytes_per_token(smol), 137_625_600);
+    // 16 SmolLM2 rows of 4096 tokens fit the H200's 2 GiB bindings in one pass, but not
+    // its 65535 workgroups per grid dimension (the embedding runs one row per token):
+    // a pass of 15 rows and one of 1 (rows are grouped greedily, in order).
+    let plan = plan_prefill(smol, StorageType::F16, &[4096; 16], 2 << 30, 256, 65535).unwrap();
+    assert_eq!(plan.groups, vec![0..15, 15..16]);
 }
 
 /// A fused decode step (issue 12 item 3) runs 4 dispatches per layer fewer than the

@@ -135,15 +135,21 @@ pub fn group_rows(
 
 /// The prefill plan of rows of `prompt_lens` tokens for a model of `config` under a
 /// storage binding limit of `max_binding` bytes with storage buffer offsets aligned to
-/// `offset_align` bytes: [`token_limits`], then [`group_rows`].
+/// `offset_align` bytes: [`token_limits`], then [`group_rows`], with at most
+/// `max_workgroups` tokens per pass (the adapter's workgroups per grid dimension: the
+/// embedding gather, the RMSNorms and the RoPE shader run one workgroup row per token in
+/// one dimension; measured on the H200: 16 rows × 4096 tokens in one pass failed with
+/// "dispatch group size dimension ([9, 65536, 1]) must be less or equal to 65535").
 pub fn plan_prefill(
     config: &LlamaConfig,
     storage: StorageType,
     prompt_lens: &[usize],
     max_binding: u64,
     offset_align: u64,
+    max_workgroups: u32,
 ) -> Result<PrefillPlan, EngineError> {
     let (pass_max, chunk) = token_limits(config, storage, max_binding, offset_align)?;
+    let pass_max = pass_max.min(max_workgroups.max(1) as usize);
     group_rows(
         prompt_lens,
         pass_max,

@@ -220,6 +220,7 @@ impl WgpuEngine {
             prompt_lens,
             self.max_binding,
             u64::from(self.device.limits().min_storage_buffer_offset_alignment),
+            self.device.limits().max_compute_workgroups_per_dimension,
         )
     }
 

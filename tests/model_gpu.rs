@@ -557,9 +557,14 @@ fn prefill_plans_keep_real_shapes_within_128_mib() {
     assert_eq!(11_200 * chunks::chunk_bytes_per_token(smol), 137_625_600);
     // 16 SmolLM2 rows of 4096 tokens fit the H200's 2 GiB bindings in one pass, but not
     // its 65535 workgroups per grid dimension (the embedding runs one row per token):
-    // a pass of 15 rows and one of 1 (rows are grouped greedily, in order).
+    // two passes, of 8 rows each (not 15 + 1).
     let plan = plan_prefill(smol, StorageType::F16, &[4096; 16], 2 << 30, 256, 65535).unwrap();
-    assert_eq!(plan.groups, vec![0..15, 15..16]);
+    assert_eq!(plan.groups, vec![0..8, 8..16]);
+    // Ragged rows: never more passes than greedy filling.
+    let lens = [100, 10, 10, 10, 100];
+    let plan = plan_prefill(smol, StorageType::F16, &lens, 2 << 30, 256, 120).unwrap();
+    assert_eq!(plan.groups, vec![0..3, 3..5]);
+    assert_eq!(plan.pass_tokens, 120);
 }
 
 /// A fused decode step (issue 12 item 3) runs 4 dispatches per layer fewer than the

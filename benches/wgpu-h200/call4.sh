@@ -1,6 +1,6 @@
 #!/bin/bash
-# Device call 4 (prepared in session 7, branch s7-wgpu, after commit 8492e88; not run in
-# that session), carry `.dev-s7-wgpu/` (wpe.gz rebuilt with the 65535-token pass cap, gl/):
+# Device call 4 (prepared in session 7, branch s7-wgpu, after commit 6d601f0; not run in
+# that session), carry `.dev-s7-wgpu/` (wpe.gz rebuilt at 6d601f0: the 65535-token pass cap, balanced passes; gl/):
 # what call 3 could not measure because 16 x 4096 tokens in one prefill pass exceeded the
 # 65535 workgroups per grid dimension: SmolLM2 shape (random weights) 16 x 4096, 64 new
 # tokens, the 50% plan and dense with the attention merge in the output product (153

@@ -11,8 +11,17 @@
 // 1: RMSNorm(x) · norm: the sum of squares of each row is accumulated in the same K
 //    loop, and since Σ_k (x_k·s·g_k)·w_nk = s·Σ_k (x_k·g_k)·w_nk the scale s is applied
 //    once after the reduction (the row's whole K passes through this workgroup);
-// 2: SwiGLU of a fused [gate | up] row of width 2K: x_k = silu(gate_k) · up_k.
+// 2: SwiGLU of a fused [gate | up] row of width 2K: x_k = silu(gate_k) · up_k;
+// 3: the decode attention's output merged from its split-K partials (what the plan's
+//    `moa_decode_merge` kernel writes, done in the output product's input load, so a
+//    decode layer needs one dispatch less): per (row, query head) the max m and sum l of
+//    the segment's chunks are computed once per workgroup, then x_k = Σ_c 2^(m_c - m) ·
+//    acc_c[d] / l (log2 units, as the decode kernel keeps them; 0 where l = 0).
 override INPUT_MODE: u32 = 0u;
+// INPUT_MODE 3: the attention's head_dim, GQA group size and KV heads.
+override MERGE_HEAD_DIM: u32 = 64u;
+override MERGE_GROUP: u32 = 1u;
+override MERGE_KV_HEADS: u32 = 1u;
 
 struct Params {
     n_rows: u32,
@@ -25,7 +34,8 @@ struct Params {
     // bindings (DESIGN.md §7) writes its slice of each output row.
     out_stride: u32,
     col_offset: u32,
-    _pad2: u32,
+    // INPUT_MODE 3 only: items in the work list.
+    n_items: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -35,17 +45,91 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 // INPUT_MODE 1 only (bound to a dummy otherwise).
 @group(0) @binding(5) var<storage, read> norm: array<f32>;
+// INPUT_MODE 3 only (dummies otherwise): the layer's decode work list (u32[n_items, 8],
+// `runtime::worklist::DecodeWork`) and the partials the decode kernel wrote for it
+// ([n_items, group, head_dim + 2]: unnormalised acc, max in log2 units, sum).
+@group(0) @binding(12) var<storage, read> merge_work: array<u32>;
+@group(0) @binding(13) var<storage, read> merge_partials: array<f32>;
 
 const THREADS: u32 = 64u;
 // Per invocation: 4 rows × 4 columns of partial sums, then the 4 rows' sums of squares.
 var<workgroup> red: array<array<vec4<f32>, 5>, 64>;
+// INPUT_MODE 3: per (row of the block, query head), at r * q_heads + h (q_heads <= 64):
+// the segment's first partial, its chunk count, the max over chunks and 1 / sum.
+var<workgroup> merge_base: array<u32, 256>;
+var<workgroup> merge_n: array<u32, 256>;
+var<workgroup> merge_m: array<f32, 256>;
+var<workgroup> merge_inv_l: array<f32, 256>;
+const MERGE_NEG: f32 = -3.0e38;
 
 fn load4(o: u32) -> vec4<f32> {
     return vec4<f32>(f32(x[o]), f32(x[o + 1u]), f32(x[o + 2u]), f32(x[o + 3u]));
 }
 
-// The product's input at (row, i..i+4), before any RMSNorm scale.
-fn load_x(row: u32, i: u32) -> vec4<f32> {
+// INPUT_MODE 3: fills merge_* for rows t0..t0+4 (clamped to the last row) of every
+// query head. Called in uniform control flow (it ends on a barrier).
+fn merge_prologue(t0: u32, lid: u32) {
+    let q_heads = params.k / MERGE_HEAD_DIM;
+    let partial = MERGE_HEAD_DIM + 2u;
+    let stride = MERGE_GROUP * partial;
+    for (var e = lid; e < 4u * q_heads; e += THREADS) {
+        let row = min(t0 + e / q_heads, params.n_rows - 1u);
+        let h = e % q_heads;
+        let seg = row * MERGE_KV_HEADS + h / MERGE_GROUP;
+        // The segment's first item: items are sorted by segment, each has at least one.
+        var lo = 0u;
+        var hi = params.n_items;
+        while (lo < hi) {
+            let mid = (lo + hi) / 2u;
+            if (merge_work[mid * 8u] < seg) {
+                lo = mid + 1u;
+            } else {
+                hi = mid;
+            }
+        }
+        let n = merge_work[lo * 8u + 7u];
+        let base = (lo * MERGE_GROUP + h % MERGE_GROUP) * partial;
+        var m = MERGE_NEG;
+        for (var c = 0u; c < n; c++) {
+            m = max(m, merge_partials[base + c * stride + MERGE_HEAD_DIM]);
+        }
+        var l = 0.0;
+        for (var c = 0u; c < n; c++) {
+            let p = base + c * stride;
+            l += exp2(merge_partials[p + MERGE_HEAD_DIM] - m) * merge_partials[p + MERGE_HEAD_DIM + 1u];
+        }
+        merge_base[e] = base;
+        merge_n[e] = n;
+        merge_m[e] = m;
+        // l = 0 only for a head that sees no slot (span 0): its output is 0.
+        merge_inv_l[e] = select(0.0, 1.0 / l, l > 0.0);
+    }
+    workgroupBarrier();
+}
+
+// INPUT_MODE 3: the merged attention output of block row r at (i..i+4), one head's.
+fn load_merged(r: u32, i: u32) -> vec4<f32> {
+    let q_heads = params.k / MERGE_HEAD_DIM;
+    let stride = MERGE_GROUP * (MERGE_HEAD_DIM + 2u);
+    let e = r * q_heads + i / MERGE_HEAD_DIM;
+    let d = i % MERGE_HEAD_DIM;
+    let base = merge_base[e];
+    let m = merge_m[e];
+    var acc = vec4<f32>(0.0);
+    for (var c = 0u; c < merge_n[e]; c++) {
+        let p = base + c * stride;
+        let f = exp2(merge_partials[p + MERGE_HEAD_DIM] - m);
+        acc += f * vec4<f32>(merge_partials[p + d], merge_partials[p + d + 1u], merge_partials[p + d + 2u], merge_partials[p + d + 3u]);
+    }
+    return acc * merge_inv_l[e];
+}
+
+// The product's input at (row, i..i+4), before any RMSNorm scale; r is the row's index
+// in its block (INPUT_MODE 3).
+fn load_x(row: u32, r: u32, i: u32) -> vec4<f32> {
+    if (INPUT_MODE == 3u) {
+        return load_merged(r, i);
+    }
     if (INPUT_MODE == 2u) {
         let o = row * 2u * params.k + i;
         let g = load4(o);
@@ -72,15 +156,18 @@ fn block_product(cols: vec4<u32>, t0: u32, lid: u32) {
     var a2 = vec4<f32>(0.0);
     var a3 = vec4<f32>(0.0);
     var ss = vec4<f32>(0.0);
+    if (INPUT_MODE == 3u) {
+        merge_prologue(t0, lid);
+    }
     for (var i = lid * 4u; i < params.k; i += THREADS * 4u) {
         let w0 = load_w(cols.x, i);
         let w1 = load_w(cols.y, i);
         let w2 = load_w(cols.z, i);
         let w3 = load_w(cols.w, i);
-        var x0 = load_x(t0, i);
-        var x1 = load_x(r1, i);
-        var x2 = load_x(r2, i);
-        var x3 = load_x(r3, i);
+        var x0 = load_x(t0, 0u, i);
+        var x1 = load_x(r1, 1u, i);
+        var x2 = load_x(r2, 2u, i);
+        var x3 = load_x(r3, 3u, i);
         if (INPUT_MODE == 1u) {
             ss += vec4<f32>(dot(x0, x0), dot(x1, x1), dot(x2, x2), dot(x3, x3));
             let g = vec4<f32>(norm[i], norm[i + 1u], norm[i + 2u], norm[i + 3u]);
@@ -157,8 +244,11 @@ struct RopeParams {
     head_dim: u32,
     row_slots: u32,
     write_cache: u32,
-    _pad0: u32,
-    _pad1: u32,
+    // The cache part bound here holds rows [cache_row0, cache_row0 + cache_rows) of the
+    // request (a layer's cache split by rows over the binding limit, DESIGN.md §7):
+    // tokens of other rows are not written, and row r is at r - cache_row0.
+    cache_row0: u32,
+    cache_rows: u32,
     // per KV head: (offset, sink, ring, unused), from lower::CacheLayout
     segments: array<vec4<u32>, MAX_KV_HEADS>,
 }
@@ -218,8 +308,10 @@ fn moa_matvec_rope(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
         kv = kv - rp.kv_heads;
     }
     let slot = cache_slot(rp.segments[kv], info.x, info.z);
-    if (slot >= 0) {
-        let o = (info.y * rp.row_slots + u32(slot)) * d;
+    // u32 wrap: rows below cache_row0 fail the test too.
+    let part_row = info.y - rp.cache_row0;
+    if (slot >= 0 && part_row < rp.cache_rows) {
+        let o = (part_row * rp.row_slots + u32(slot)) * d;
         if (is_k) {
             k_cache[o + i] = stype(a);
             k_cache[o + i + half_d] = stype(b);

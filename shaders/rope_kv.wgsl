@@ -13,8 +13,11 @@ struct Params {
     head_dim: u32,
     row_slots: u32,
     write_cache: u32,
-    _pad0: u32,
-    _pad1: u32,
+    // The cache part bound here holds rows [cache_row0, cache_row0 + cache_rows) of the
+    // request (a layer's cache split by rows over the binding limit, DESIGN.md §7):
+    // tokens of other rows are not written, and row r is at r - cache_row0.
+    cache_row0: u32,
+    cache_rows: u32,
     // per KV head: (offset, sink, ring, unused), from lower::CacheLayout
     segments: array<vec4<u32>, MAX_KV_HEADS>,
 }
@@ -74,10 +77,12 @@ fn moa_rope_kv(@builtin(global_invocation_id) gid: vec3<u32>) {
         v_out[o + i] = stype(a);
         v_out[o + i + half_d] = stype(b);
     }
-    if (params.write_cache == 1u) {
+    // u32 wrap: rows below cache_row0 fail the test too.
+    let part_row = info.y - params.cache_row0;
+    if (params.write_cache == 1u && part_row < params.cache_rows) {
         let slot = cache_slot(params.segments[kv], info.x, info.z);
         if (slot >= 0) {
-            let c = (info.y * params.row_slots + u32(slot)) * d;
+            let c = (part_row * params.row_slots + u32(slot)) * d;
             if (is_k) {
                 k_cache[c + i] = stype(a);
                 k_cache[c + i + half_d] = stype(b);

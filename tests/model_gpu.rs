@@ -355,7 +355,7 @@ fn prefill_over_the_binding_limit_runs_in_row_groups_and_token_chunks() {
         let full = WgpuEngine::new(&ctx, &model, None, force_f32).unwrap();
         let split =
             WgpuEngine::new_with_binding_limit(&ctx, &model, None, force_f32, limit).unwrap();
-        let plan = plan_prefill(&model.config, split.storage(), &lens, limit, 256).unwrap();
+        let plan = plan_prefill(&model.config, split.storage(), &lens, limit, 256, 65535).unwrap();
         assert_eq!(plan.groups, vec![0..3, 3..4]);
         assert!(plan.chunk_tokens < 33, "{plan:?}");
         let mut r1 = full.start(&lens, 2, 0).unwrap();
@@ -391,6 +391,116 @@ fn prefill_over_the_binding_limit_runs_in_row_groups_and_token_chunks() {
         Err(e) => e.to_string(),
     };
     assert!(e.contains("row 1 (100 tokens"), "{e}");
+}
+
+/// A layer's KV cache over the binding limit is split by rows into parts that each fit
+/// (DESIGN.md §7): at a 12 KiB limit the tiny model's dense cache of 6 rows is 3 parts in
+/// f32 and 2 in f16 (the sparse plan's smaller cache: fewer). The RoPE + cache-write
+/// shader writes each part's rows and the decode attention runs per part; prefill and
+/// decode logits match the CPU reference, with both product kernels (the fused QKV
+/// epilogue gives way to the per-part RoPE shader).
+#[test]
+fn kv_cache_over_the_binding_limit_is_split_by_rows() {
+    let ctx = context();
+    let limit = 12 << 10;
+    let lens = [19, 5, 33, 40, 7, 26];
+    let model = load("gguf");
+    for force_f32 in [true, false] {
+        for (sparse, split_k) in [(false, false), (false, true), (true, true)] {
+            let plan = sparse_plan();
+            let gpu = WgpuEngine::new_with_binding_limit(
+                &ctx,
+                &model,
+                sparse.then_some(&plan),
+                force_f32,
+                limit,
+            )
+            .unwrap();
+            let req = gpu.start(&lens, 6, 0).unwrap();
+            let parts = gpu.cache_parts(&req).unwrap();
+            let (n, s) = (req.n_tokens() as u64, gpu.storage().bytes() as u64);
+            for (l, layer) in parts.iter().enumerate() {
+                let rows: Vec<usize> = layer.iter().map(|r| r.len()).collect();
+                assert_eq!(layer.first().unwrap().start, 0);
+                assert_eq!(layer.last().unwrap().end, lens.len());
+                assert!(layer.windows(2).all(|w| w[0].end == w[1].start));
+                if !sparse {
+                    // Dense: N slots per KV head per row.
+                    let row_bytes = n * KV_HEADS as u64 * HEAD_DIM as u64 * s;
+                    let want = if force_f32 { vec![2, 2, 2] } else { vec![3, 3] };
+                    assert_eq!(rows, want, "layer {l}: {row_bytes} B per row");
+                }
+            }
+            assert!(parts.iter().any(|l| l.len() > 1), "{parts:?}");
+            parity_of(gpu, &model, sparse, split_k, &lens);
+        }
+    }
+}
+
+/// The KV-cache split at the real 128 MiB limit (lavapipe's; many integrated GPUs): a
+/// wide-KV random model (8 KV heads of 64, f16) whose 2-row request at N = 70k needs a
+/// 143 MB cache per layer runs in 2 parts, and its greedy tokens equal the CPU
+/// reference's. Before, `start` refused it ("k_cache.0 ... above this adapter's storage
+/// binding limit"). Short prompts keep it fast: the cache is sized from N, the work from
+/// the tokens written.
+#[test]
+fn kv_cache_over_128_mib_runs_in_row_parts() {
+    let ctx = context();
+    if !ctx.has_f16() {
+        eprintln!("skipped: the adapter has no SHADER_F16");
+        return;
+    }
+    let config = LlamaConfig {
+        name: Some("wide-KV test shape".into()),
+        n_layers: 1,
+        hidden_size: 256,
+        ffn_size: 512,
+        q_heads: 8,
+        kv_heads: 8,
+        head_dim: 64,
+        rope_theta: 500_000.0,
+        rms_norm_eps: 1e-5,
+        vocab_size: 512,
+        tied_embeddings: true,
+        context_length: 131_072,
+    };
+    let model = moa::model::random::random_model(&config, 3);
+    let limit = 128 << 20;
+    let gpu = WgpuEngine::new_with_binding_limit(&ctx, &model, None, false, limit).unwrap();
+    let prompts = vec![tokens(16, 1), tokens(9, 2)];
+    let (max_new, steps) = (70_000, 3);
+    let mut req = gpu.start(&[16, 9], max_new, 0).unwrap();
+    let n = u64::from(req.n_tokens());
+    assert!(
+        2 * n * 8 * 64 * 2 > limit,
+        "the layer's cache must exceed the limit"
+    );
+    assert_eq!(gpu.cache_parts(&req).unwrap(), vec![vec![0..1, 1..2]]);
+    let cpu = CpuReference::from_model(model.clone()).unwrap();
+    let mut seqs = prompts.clone();
+    let vocab = config.vocab_size;
+    let mut worst = 0f32;
+    let mut check = |got: &[Vec<f32>], seqs: &[Vec<u32>], what: &str| {
+        for (b, seq) in seqs.iter().enumerate() {
+            let want = cpu.forward(seq, Masking::Dense).unwrap();
+            let last = &want.data[(seq.len() - 1) * vocab..seq.len() * vocab];
+            let e = max_err(&got[b], last);
+            worst = worst.max(e);
+            // f16 weights and cache against the f32 reference (logits of magnitude ~10).
+            assert!(e < 6e-2, "{what} row {b}: max |err| {e}");
+        }
+    };
+    let got = gpu.prefill_logits(&mut req, &prompts).unwrap();
+    check(&got, &seqs, "prefill");
+    for step in 0..steps {
+        let next: Vec<u32> = (0..2).map(|b| (step * 37 + b * 11) as u32).collect();
+        let got = gpu.decode_logits(&mut req, &next).unwrap();
+        for (seq, &t) in seqs.iter_mut().zip(&next) {
+            seq.push(t);
+        }
+        check(&got, &seqs, &format!("decode step {step}"));
+    }
+    eprintln!("max |err| against the CPU reference: {worst}");
 }
 
 fn shape(
@@ -429,7 +539,7 @@ fn prefill_plans_keep_real_shapes_within_128_mib() {
     ];
     for (config, lens, passes) in cases {
         for storage in [StorageType::F16, StorageType::F32] {
-            let plan = plan_prefill(&config, storage, &lens, limit, 256).unwrap();
+            let plan = plan_prefill(&config, storage, &lens, limit, 256, 65535).unwrap();
             assert_eq!(plan.groups.len(), passes, "{plan:?}");
             let total: usize = lens.iter().sum();
             assert!(plan.pass_tokens <= total);
@@ -445,13 +555,24 @@ fn prefill_plans_keep_real_shapes_within_128_mib() {
     // The refused case: the whole 11.2k-token gate/up activation in one binding.
     let smol = &shape(30, 576, 1536, (9, 3), 49_152);
     assert_eq!(11_200 * chunks::chunk_bytes_per_token(smol), 137_625_600);
+    // 16 SmolLM2 rows of 4096 tokens fit the H200's 2 GiB bindings in one pass, but not
+    // its 65535 workgroups per grid dimension (the embedding runs one row per token):
+    // two passes, of 8 rows each (not 15 + 1).
+    let plan = plan_prefill(smol, StorageType::F16, &[4096; 16], 2 << 30, 256, 65535).unwrap();
+    assert_eq!(plan.groups, vec![0..8, 8..16]);
+    // Ragged rows: never more passes than greedy filling.
+    let lens = [100, 10, 10, 10, 100];
+    let plan = plan_prefill(smol, StorageType::F16, &lens, 2 << 30, 256, 120).unwrap();
+    assert_eq!(plan.groups, vec![0..3, 3..5]);
+    assert_eq!(plan.pass_tokens, 120);
 }
 
 /// A fused decode step (issue 12 item 3) runs 4 dispatches per layer fewer than the
 /// unfused one (both RMSNorms, SwiGLU and RoPE + the cache write fused into the products
 /// that read or write them) and one fewer at the end (the final RMSNorm in the LM head's
-/// product), gives the same greedy tokens as the CPU reference, and
-/// reports its dispatch count and times.
+/// product), one more fewer per layer with the attention merge in the output product,
+/// gives the same greedy tokens as the CPU reference, and reports its dispatch count and
+/// times.
 #[test]
 fn fused_decode_step_has_fewer_dispatches_and_the_same_tokens() {
     let ctx = context();
@@ -460,9 +581,10 @@ fn fused_decode_step_has_fewer_dispatches_and_the_same_tokens() {
     let prompt = tokens(12, 9);
     let want = cpu.generate(&prompt, 6, Masking::Dense, &[]).unwrap();
     let mut counts = Vec::new();
-    for fused in [false, true] {
+    for (fused, merge) in [(false, false), (true, false), (true, true)] {
         let mut gpu = WgpuEngine::new(&ctx, &model, None, true).unwrap();
         gpu.set_split_k_matvec(fused);
+        gpu.set_fuse_merge(merge);
         let mut req = gpu.start(&[prompt.len()], 6, 0).unwrap();
         let mut out = gpu
             .prefill_tokens(&mut req, std::slice::from_ref(&prompt), Sampling::greedy())
@@ -473,7 +595,7 @@ fn fused_decode_step_has_fewer_dispatches_and_the_same_tokens() {
                 .unwrap();
             out.push(next[0]);
         }
-        assert_eq!(out, want, "fused={fused}");
+        assert_eq!(out, want, "fused={fused} merge={merge}");
         let stats = gpu.decode_stats(&req).unwrap();
         assert_eq!(stats.steps, 5);
         assert!(stats.encode_s > 0.0 && stats.wait_s > 0.0, "{stats:?}");
@@ -484,6 +606,71 @@ fn fused_decode_step_has_fewer_dispatches_and_the_same_tokens() {
     assert_eq!(
         counts[0] - counts[1],
         4 * layers + 1,
-        "unfused, fused: {counts:?}"
+        "unfused, fused, fused with the merge: {counts:?}"
     );
+    // The attention merge folded into the output product: one dispatch less per layer.
+    assert_eq!(counts[1] - counts[2], layers, "{counts:?}");
+}
+
+/// The attention merge folded into the output product (`matvec.wgsl` INPUT_MODE 3)
+/// matches the CPU reference as the separate merge kernel does: the tiny model dense and
+/// with the sparse plan (segments of one chunk: its context is one 128-slot tile), and a
+/// random model with a longer context whose rows of 300 and 170 tokens span several
+/// chunks per segment (the host splits few segments into one-tile chunks), f32 and f16.
+#[test]
+fn attention_merge_in_the_output_product_matches_the_cpu_reference() {
+    let ctx = context();
+    let model = load("gguf");
+    for force_f32 in [true, false] {
+        for sparse in [false, true] {
+            let plan = sparse_plan();
+            let mut gpu =
+                WgpuEngine::new(&ctx, &model, sparse.then_some(&plan), force_f32).unwrap();
+            gpu.set_fuse_merge(true);
+            parity_of(gpu, &model, sparse, true, &[19, 5, 33, 2]);
+        }
+    }
+    let config = LlamaConfig {
+        name: Some("long-row test shape".into()),
+        n_layers: 2,
+        hidden_size: 128,
+        ffn_size: 256,
+        q_heads: 4,
+        kv_heads: 2,
+        head_dim: 32,
+        rope_theta: 10_000.0,
+        rms_norm_eps: 1e-5,
+        vocab_size: VOCAB,
+        tied_embeddings: true,
+        context_length: 1024,
+    };
+    let long = moa::model::random::random_model(&config, 5);
+    let cpu = CpuReference::from_model(long.clone()).unwrap();
+    let prompts = vec![tokens(300, 1), tokens(40, 2), tokens(170, 3)];
+    let lens: Vec<usize> = prompts.iter().map(Vec::len).collect();
+    for force_f32 in [true, false] {
+        let tol = if force_f32 { 2e-3 } else { 3e-2 };
+        for merge in [true, false] {
+            let mut gpu = WgpuEngine::new(&ctx, &long, None, force_f32).unwrap();
+            gpu.set_split_k_matvec(true);
+            gpu.set_fuse_merge(merge);
+            let mut req = gpu.start(&lens, 3, 0).unwrap();
+            gpu.prefill_logits(&mut req, &prompts).unwrap();
+            let mut seqs = prompts.clone();
+            for step in 0..3 {
+                let next: Vec<u32> = (0..3).map(|b| (step * 31 + b * 7) as u32).collect();
+                let got = gpu.decode_logits(&mut req, &next).unwrap();
+                for (b, seq) in seqs.iter_mut().enumerate() {
+                    seq.push(next[b]);
+                    let want = cpu.forward(seq, Masking::Dense).unwrap();
+                    let last = &want.data[(seq.len() - 1) * VOCAB..seq.len() * VOCAB];
+                    let e = max_err(&got[b], last);
+                    assert!(
+                        e < tol,
+                        "f32={force_f32} merge={merge} step {step} row {b}: max |err| {e}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -93,8 +93,12 @@ pub fn token_limits(
 }
 
 /// Groups rows of `prompt_lens` tokens into prefill passes of at most `max_pass_tokens`
-/// tokens (consecutive rows, greedily, at least one row per pass), chunked by `chunk`
-/// tokens. Errors: a single row longer than `max_pass_tokens`, naming the row.
+/// tokens (consecutive rows, at least one row per pass), chunked by `chunk` tokens. As few
+/// passes as greedy filling needs, of near-equal size: a pass also ends once it holds
+/// `total / passes` tokens (16 rows of 4096 at 65535 tokens per pass: 8 + 8 rows, not
+/// 15 + 1, whose one-row pass would leave most of a GPU idle), unless that would take
+/// more passes than greedy filling. Errors: a single row longer than `max_pass_tokens`,
+/// naming the row.
 pub fn group_rows(
     prompt_lens: &[usize],
     max_pass_tokens: usize,
@@ -102,10 +106,6 @@ pub fn group_rows(
     pass_bytes_per_token: u64,
     max_binding: u64,
 ) -> Result<PrefillPlan, EngineError> {
-    let mut groups = Vec::new();
-    let mut start = 0;
-    let mut tokens = 0;
-    let mut pass_tokens = 0;
     for (b, &len) in prompt_lens.iter().enumerate() {
         if len > max_pass_tokens {
             return Err(EngineError::TooLarge {
@@ -116,16 +116,24 @@ pub fn group_rows(
                 limit: max_binding,
             });
         }
-        if tokens + len > max_pass_tokens {
-            groups.push(start..b);
-            pass_tokens = pass_tokens.max(tokens);
-            start = b;
-            tokens = 0;
-        }
-        tokens += len;
     }
-    groups.push(start..prompt_lens.len());
-    pass_tokens = pass_tokens.max(tokens);
+    let greedy = fill(prompt_lens, max_pass_tokens, usize::MAX);
+    let total: usize = prompt_lens.iter().sum();
+    let balanced = fill(
+        prompt_lens,
+        max_pass_tokens,
+        total.div_ceil(greedy.len().max(1)),
+    );
+    let groups = if balanced.len() <= greedy.len() {
+        balanced
+    } else {
+        greedy
+    };
+    let pass_tokens = groups
+        .iter()
+        .map(|g| prompt_lens[g.clone()].iter().sum::<usize>())
+        .max()
+        .unwrap_or(0);
     Ok(PrefillPlan {
         groups,
         pass_tokens,
@@ -133,17 +141,38 @@ pub fn group_rows(
     })
 }
 
+/// Consecutive row ranges of at most `max` tokens, each ended once it holds `target`.
+fn fill(lens: &[usize], max: usize, target: usize) -> Vec<Range<usize>> {
+    let mut groups = Vec::new();
+    let (mut start, mut tokens) = (0, 0);
+    for (b, &len) in lens.iter().enumerate() {
+        if b > start && (tokens + len > max || tokens >= target) {
+            groups.push(start..b);
+            (start, tokens) = (b, 0);
+        }
+        tokens += len;
+    }
+    groups.push(start..lens.len());
+    groups
+}
+
 /// The prefill plan of rows of `prompt_lens` tokens for a model of `config` under a
 /// storage binding limit of `max_binding` bytes with storage buffer offsets aligned to
-/// `offset_align` bytes: [`token_limits`], then [`group_rows`].
+/// `offset_align` bytes: [`token_limits`], then [`group_rows`], with at most
+/// `max_workgroups` tokens per pass (the adapter's workgroups per grid dimension: the
+/// embedding gather, the RMSNorms and the RoPE shader run one workgroup row per token in
+/// one dimension; measured on the H200: 16 rows × 4096 tokens in one pass failed with
+/// "dispatch group size dimension ([9, 65536, 1]) must be less or equal to 65535").
 pub fn plan_prefill(
     config: &LlamaConfig,
     storage: StorageType,
     prompt_lens: &[usize],
     max_binding: u64,
     offset_align: u64,
+    max_workgroups: u32,
 ) -> Result<PrefillPlan, EngineError> {
     let (pass_max, chunk) = token_limits(config, storage, max_binding, offset_align)?;
+    let pass_max = pass_max.min(max_workgroups.max(1) as usize);
     group_rows(
         prompt_lens,
         pass_max,

@@ -11,10 +11,11 @@
 //! Dense mode is the same code path with a plan whose every span is N.
 //!
 //! By job: `pipelines` (the ops' compute pipelines), `weights` (upload, split over the
-//! binding limit), `chunks` (prefill passes and token chunks sized from the binding limit),
+//! binding limit), `cache` (a layer's KV cache split by rows over the limit), `chunks` (prefill passes and token chunks sized from the binding limit),
 //! `request` (a request's caches and buffers), `record` (the dispatches of a pass),
 //! `forward` (running passes, prefill and decode).
 
+pub mod cache;
 pub mod chunks;
 mod coop;
 mod forward;
@@ -76,6 +77,10 @@ pub struct WgpuEngine {
     coop: Option<CoopPipes>,
     /// Which prefill products run, for [`Engine::describe`] and [`Self::products`].
     products: String,
+    /// Fold the decode attention's merge into the output product (`matvec.wgsl`
+    /// INPUT_MODE 3) where a pass fuses; `MOA_WGPU_MERGE=0` keeps the separate merge
+    /// kernel (for side-by-side runs).
+    fuse_merge: bool,
 }
 
 /// f16 where the adapter has SHADER_F16 (unless `force_f32`), else f32.
@@ -207,7 +212,8 @@ impl WgpuEngine {
         let queue = ctx.queue().clone();
         let adapter_limit = device.limits().max_storage_buffer_binding_size;
         let max_binding = max_binding.map_or(adapter_limit, |m| m.min(adapter_limit));
-        let pipes = Pipelines::new(&device, storage)?;
+        let group = config.q_heads / config.kv_heads.max(1);
+        let pipes = Pipelines::new(&device, storage, (config.head_dim, group, config.kv_heads))?;
         let weights = DeviceWeights::upload(&device, &queue, &model.weights, storage, max_binding)?;
         let DeviceWeights {
             embed,
@@ -265,6 +271,7 @@ impl WgpuEngine {
             split_k_matvec: ctx.adapter_info().device_type != wgpu::DeviceType::Cpu,
             coop,
             products,
+            fuse_merge: std::env::var("MOA_WGPU_MERGE").map_or(true, |v| v != "0"),
         };
         engine.settle_coop();
         Ok(engine)
@@ -275,6 +282,27 @@ impl WgpuEngine {
     /// another engine.
     pub fn decode_stats(&self, req: &Request) -> Result<DecodeStats, EngineError> {
         Ok(req.state::<request::WgpuRequest>(request::BACKEND)?.stats)
+    }
+
+    /// Per layer, the row ranges of the parts its KV cache is split into over the binding
+    /// limit (one range `0..rows` where the layer's cache fits one binding; `cache`).
+    /// Errors: a request of another engine.
+    pub fn cache_parts(
+        &self,
+        req: &Request,
+    ) -> Result<Vec<Vec<std::ops::Range<usize>>>, EngineError> {
+        let st = req.state::<request::WgpuRequest>(request::BACKEND)?;
+        Ok(st
+            .caches
+            .iter()
+            .map(|layer| layer.iter().map(|p| p.rows.clone()).collect())
+            .collect())
+    }
+
+    /// Folds the decode attention's merge into the output product (the default) or runs
+    /// the plan's merge kernel before it (tests exercise both).
+    pub fn set_fuse_merge(&mut self, on: bool) {
+        self.fuse_merge = on;
     }
 
     /// Chooses the few-row product kernel (tests exercise both on any adapter).

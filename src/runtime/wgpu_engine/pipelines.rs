@@ -67,6 +67,9 @@ pub(super) struct Pipelines {
     pub(super) matvec_swiglu: wgpu::ComputePipeline,
     /// `matvec.wgsl`'s RMSNorm → QKV product → RoPE + KV-cache write (decode).
     pub(super) matvec_rope: wgpu::ComputePipeline,
+    /// `matvec.wgsl` reading the decode attention's split-K partials, merged (INPUT_MODE
+    /// 3): the output product with the attention merge folded in.
+    pub(super) matvec_merge: wgpu::ComputePipeline,
     pub(super) swiglu: wgpu::ComputePipeline,
     pub(super) rope_kv: wgpu::ComputePipeline,
     pub(super) argmax: wgpu::ComputePipeline,
@@ -77,9 +80,12 @@ impl Pipelines {
     /// Compiles every op's pipeline on `device`: weights and the attention's Q/K/V in
     /// `storage`, activations between kernels in f32. A shader the driver rejects is an
     /// [`EngineError::Gpu`] naming it.
+    /// `attention` = (head_dim, GQA group size, KV heads) of the model, for the merge
+    /// folded into the output product.
     pub(super) fn new(
         device: &wgpu::Device,
         storage: StorageType,
+        attention: (usize, usize, usize),
     ) -> Result<Pipelines, EngineError> {
         let types = Types {
             weights: storage,
@@ -141,6 +147,16 @@ impl Pipelines {
             matvec_norm: pipe_with(shaders::MATVEC, types, &[("INPUT_MODE", 1.0)])?,
             matvec_swiglu: pipe_with(shaders::MATVEC, types, &[("INPUT_MODE", 2.0)])?,
             matvec_rope: pipe_with(shaders::MATVEC_ROPE, types, &[("INPUT_MODE", 1.0)])?,
+            matvec_merge: pipe_with(
+                shaders::MATVEC,
+                types,
+                &[
+                    ("INPUT_MODE", 3.0),
+                    ("MERGE_HEAD_DIM", attention.0 as f64),
+                    ("MERGE_GROUP", attention.1 as f64),
+                    ("MERGE_KV_HEADS", attention.2 as f64),
+                ],
+            )?,
             swiglu: pipe(shaders::SWIGLU, types)?,
             rope_kv: pipe(shaders::ROPE_KV, types)?,
             argmax: pipe(shaders::ARGMAX, types)?,

@@ -2,9 +2,11 @@
 //! order (embedding, per layer RMSNorm → QKV product → RoPE + cache write → attention →
 //! output product → RMSNorm → gate/up product → SwiGLU → down product, then the final norm,
 //! the LM head and the argmax or sampling). Decode passes fuse the norms and SwiGLU into
-//! the products that read them, and RoPE + the cache write into the QKV product's
-//! epilogue: 6 dispatches per layer, where prefill passes run 9 or more.
+//! the products that read them, RoPE + the cache write into the QKV product's epilogue
+//! and the attention's merge into the output product: 5 dispatches per layer, where
+//! prefill passes run 9 or more.
 
+use super::cache::CachePart;
 use super::forward::OutputKind;
 use super::request::{StepIo, WgpuRequest, BACKEND};
 use super::weights::Matrix;
@@ -23,6 +25,13 @@ enum Input<'a> {
     Norm(&'a wgpu::Buffer),
     /// SwiGLU of a fused [gate | up] buffer (fused: few-row passes only).
     SwiGlu,
+    /// The decode attention's output merged from its split-K partials (fused: few-row
+    /// passes only): the layer's work list of `n_items` items and the partials.
+    Merged {
+        work: &'a wgpu::Buffer,
+        partials: &'a wgpu::Buffer,
+        n_items: u32,
+    },
 }
 
 /// Up to this many rows, products use `matvec.wgsl` (K split across a workgroup);
@@ -174,6 +183,14 @@ impl WgpuEngine {
             Input::Norm(weight) => weight,
             _ => &self.dummy,
         };
+        let (work, partials, n_items) = match input {
+            Input::Merged {
+                work,
+                partials,
+                n_items,
+            } => (work, partials, n_items),
+            _ => (&self.dummy, &self.dummy, 0),
+        };
         for part in &w.parts {
             let n_out = part.rows;
             let params = self.uniform(&[
@@ -184,7 +201,7 @@ impl WgpuEngine {
                 eps,
                 n_total as u32,
                 part.row0 as u32,
-                0,
+                n_items,
             ]);
             let wb = &part.buffer;
             // Few rows: split K across a workgroup (a decode step would otherwise run a
@@ -195,16 +212,20 @@ impl WgpuEngine {
                     Input::Attention => &self.pipes.matvec_attn,
                     Input::Norm(_) => &self.pipes.matvec_norm,
                     Input::SwiGlu => &self.pipes.matvec_swiglu,
+                    Input::Merged { .. } => &self.pipes.matvec_merge,
                 };
+                // Every mode's bindings are in the module's layout (dummies where unused).
                 let buffers = [
-                    (&params).into(),
-                    x,
-                    wb.into(),
-                    residual.unwrap_or((&self.dummy).into()),
-                    out,
-                    norm.into(),
+                    (0, (&params).into()),
+                    (1, x),
+                    (2, wb.into()),
+                    (3, residual.unwrap_or((&self.dummy).into())),
+                    (4, out),
+                    (5, norm.into()),
+                    (12, work.into()),
+                    (13, partials.into()),
                 ];
-                d.push(self.dispatch_at(
+                d.push(self.dispatch_bound(
                     pipe,
                     &buffers,
                     [(n_out as u32).div_ceil(4), (rows as u32).div_ceil(4), 1],
@@ -218,7 +239,7 @@ impl WgpuEngine {
                 (Input::Attention, Some(c)) => (&c.linear_attn, [64, 64]),
                 (Input::Plain, None) => (&self.pipes.linear, [256, 4]),
                 (Input::Attention, None) => (&self.pipes.linear_attn, [256, 4]),
-                (Input::Norm(_) | Input::SwiGlu, _) => {
+                (Input::Norm(_) | Input::SwiGlu | Input::Merged { .. }, _) => {
                     unreachable!("fused inputs are only asked for when the pass fuses")
                 }
             };
@@ -309,7 +330,18 @@ impl WgpuEngine {
         };
         for (l, lw) in self.layers.iter().enumerate() {
             let layout = &st.layouts[l];
-            let rope_params = |n: usize| {
+            let parts = &st.caches[l];
+            // The attention merge folds into the output product in fused decode passes
+            // over a one-part cache (the product's workgroup keeps 4 rows × q_heads merge
+            // states: q_heads <= 64).
+            let merge_fuses = self.fuse_merge
+                && fuse
+                && io.prefill.is_none()
+                && parts.len() == 1
+                && c.q_heads <= 64
+                && hd.is_multiple_of(4);
+            // The cache part's rows: the shaders write only their tokens, at row - row0.
+            let rope_params = |n: usize, part: &CachePart| {
                 let mut words = vec![
                     n as u32,
                     c.q_heads as u32,
@@ -317,8 +349,8 @@ impl WgpuEngine {
                     hd as u32,
                     layout.row_slots,
                     1,
-                    0,
-                    0,
+                    part.rows.start as u32,
+                    part.rows.len() as u32,
                 ];
                 for i in 0..64 {
                     match layout.segments.get(i) {
@@ -328,33 +360,39 @@ impl WgpuEngine {
                 }
                 self.uniform(&words)
             };
+            // One dispatch per cache part (each writes its rows' tokens; Q and the packed
+            // K and V are written alike by every one).
             let rope_kv = |d: &mut Vec<Dispatch>, s: usize, n: usize| {
-                let rp = rope_params(n);
-                d.push(self.dispatch_at(
-                    &self.pipes.rope_kv,
-                    &[
-                        (&rp).into(),
-                        (&a.qkv).into(),
-                        at(&io.info, s, 16),
-                        (&st.rope).into(),
-                        at(&a.q, s, q_row),
-                        at(&a.k, s, kv_row),
-                        at(&a.v, s, kv_row),
-                        (&st.k_cache[l]).into(),
-                        (&st.v_cache[l]).into(),
-                    ],
-                    [
-                        (hd as u32 / 2).div_ceil(32),
-                        (c.q_heads + 2 * c.kv_heads) as u32,
-                        n as u32,
-                    ],
-                ));
+                for part in parts {
+                    let rp = rope_params(n, part);
+                    d.push(self.dispatch_at(
+                        &self.pipes.rope_kv,
+                        &[
+                            (&rp).into(),
+                            (&a.qkv).into(),
+                            at(&io.info, s, 16),
+                            (&st.rope).into(),
+                            at(&a.q, s, q_row),
+                            at(&a.k, s, kv_row),
+                            at(&a.v, s, kv_row),
+                            (&part.k).into(),
+                            (&part.v).into(),
+                        ],
+                        [
+                            (hd as u32 / 2).div_ceil(32),
+                            (c.q_heads + 2 * c.kv_heads) as u32,
+                            n as u32,
+                        ],
+                    ));
+                }
             };
             // Decode passes only: a prefill's attention also reads the packed K and V,
-            // which the fused epilogue does not write.
-            if fuse && io.prefill.is_none() && self.rope_fuses(&lw.wqkv) {
-                // RMSNorm → QKV product → RoPE + cache write: one dispatch per part.
-                let rp = rope_params(t);
+            // which the fused epilogue does not write. A cache in several parts takes the
+            // separate RoPE shader (one dispatch per part) rather than repeating the product.
+            if fuse && io.prefill.is_none() && self.rope_fuses(&lw.wqkv) && parts.len() == 1 {
+                // RMSNorm → QKV product → RoPE + cache write: one dispatch per weight part.
+                let cache = &parts[0];
+                let rp = rope_params(t, cache);
                 for part in &lw.wqkv.parts {
                     let params = self.uniform(&[
                         t as u32,
@@ -366,17 +404,19 @@ impl WgpuEngine {
                         part.row0 as u32,
                         0,
                     ]);
-                    let bound: [(u32, View); 10] = [
+                    let bound: [(u32, View); 12] = [
                         (0, (&params).into()),
                         (1, (&a.x).into()),
                         (2, (&part.buffer).into()),
                         (5, (&lw.attn_norm).into()),
+                        (12, (&self.dummy).into()),
+                        (13, (&self.dummy).into()),
                         (6, (&rp).into()),
                         (7, (&io.info).into()),
                         (8, (&st.rope).into()),
                         (9, (&a.q).into()),
-                        (10, (&st.k_cache[l]).into()),
-                        (11, (&st.v_cache[l]).into()),
+                        (10, (&cache.k).into()),
+                        (11, (&cache.v).into()),
                     ];
                     // One workgroup per 4 columns (two rotation pairs) × 4 rows.
                     let groups = [(part.rows as u32).div_ceil(4), (t as u32).div_ceil(4), 1];
@@ -403,25 +443,62 @@ impl WgpuEngine {
                     *max_len,
                     [row_start, &a.q, &a.k, &a.v, &a.attn_out],
                 )?),
-                None => d.extend(self.attention.decode_dispatches(
-                    l,
-                    req.n_tokens(),
-                    io.rows as u32,
-                    st.decode_work[l].1,
-                    [
-                        &io.row_pos,
-                        &a.q,
-                        &st.k_cache[l],
-                        &st.v_cache[l],
-                        &st.decode_work[l].0,
-                        &st.partials,
-                        &a.attn_out,
-                    ],
-                )?),
+                // One decode + merge per cache part, the last part first: a part's merge
+                // runs over rows 0..its end (its grid starts at row 0) and writes rows
+                // before its own from a list without them, which the lower parts'
+                // merges, later in the pass, overwrite.
+                // A single-part cache in a fused pass: the decode kernel only; its merge
+                // runs inside the output product below.
+                None if merge_fuses => {
+                    let [decode, _merge] = self.attention.decode_dispatches(
+                        l,
+                        req.n_tokens(),
+                        io.rows as u32,
+                        parts[0].n_items,
+                        [
+                            &io.row_pos,
+                            &a.q,
+                            &parts[0].k,
+                            &parts[0].v,
+                            &parts[0].work,
+                            &st.partials,
+                            &a.attn_out,
+                        ],
+                    )?;
+                    d.push(decode);
+                }
+                None => {
+                    for part in parts.iter().rev() {
+                        d.extend(self.attention.decode_dispatches(
+                            l,
+                            req.n_tokens(),
+                            part.rows.end as u32,
+                            part.n_items,
+                            [
+                                &io.row_pos,
+                                &a.q,
+                                &part.k,
+                                &part.v,
+                                &part.work,
+                                &st.partials,
+                                &a.attn_out,
+                            ],
+                        )?);
+                    }
+                }
             }
+            let attn_input = if merge_fuses {
+                Input::Merged {
+                    work: &parts[0].work,
+                    partials: &st.partials,
+                    n_items: parts[0].n_items,
+                }
+            } else {
+                Input::Attention
+            };
             self.linear(
                 &mut d,
-                Input::Attention,
+                attn_input,
                 (&a.attn_out).into(),
                 &lw.wo,
                 Some((&a.x).into()),

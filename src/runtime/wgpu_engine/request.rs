@@ -4,6 +4,7 @@
 
 use wgpu::util::DeviceExt;
 
+use super::cache::{cache_row_parts, part_work, CachePart};
 use super::chunks::{self, PrefillPlan};
 use super::forward::OutputKind;
 use super::{elem_bytes, EngineError, WgpuEngine};
@@ -15,15 +16,15 @@ use crate::runtime::wgpu::Dispatch;
 /// activations sized for the longest pass, the recorded decode step.
 pub(super) struct WgpuRequest {
     pub(super) layouts: Vec<CacheLayout>,
-    pub(super) k_cache: Vec<wgpu::Buffer>,
-    pub(super) v_cache: Vec<wgpu::Buffer>,
+    /// Per layer, its KV cache in parts of consecutive rows, each within the binding
+    /// limit (one part when the layer fits; `cache`), with each part's decode work list.
+    /// The lists cover whole segments (`WgpuAttention::decode_work` with every row at
+    /// `u32::MAX`), so one list serves every step of the request and the recorded
+    /// dispatches stay valid.
+    pub(super) caches: Vec<Vec<CachePart>>,
     pub(super) rope: wgpu::Buffer,
     pub(super) act: Activations,
     pub(super) partials: wgpu::Buffer,
-    /// Per layer, the decode work list (flat, on the device) and its item count. It covers
-    /// whole segments (`WgpuAttention::decode_work` with every row at `u32::MAX`), so one
-    /// list serves every step of the request and the recorded dispatches stay valid.
-    pub(super) decode_work: Vec<(wgpu::Buffer, u32)>,
     /// Inputs of decode steps, rewritten every step.
     pub(super) decode_io: StepIo,
     /// The decode step's dispatches, recorded on the first step and replayed after.
@@ -139,22 +140,33 @@ impl WgpuEngine {
         // Prefill passes and chunks sized from the binding limit (`chunks`): the prompts
         // may be shorter than `prompt_lens`, never longer, so this plan bounds them.
         let plan = self.prefill_plan(prompt_lens)?;
-        let mut k_cache = Vec::new();
-        let mut v_cache = Vec::new();
+        let mut caches = Vec::with_capacity(layouts.len());
         let mut kv_bytes = 0;
+        let mut max_items = 1;
+        let whole = vec![u32::MAX; rows];
         for (i, layout) in layouts.iter().enumerate() {
-            let bytes = rows as u64 * u64::from(layout.row_slots) * d * s;
-            kv_bytes += 2 * bytes;
-            // One binding per layer (the attention kernels read it whole): over the limit,
-            // say what would make it fit.
-            let name = |kv: &str| {
-                format!(
-                    "{kv}_cache.{i} ({rows} rows × {} slots × {hd}; fewer rows per request fit)",
-                    layout.row_slots
-                )
-            };
-            k_cache.push(self.buffer(&name("k"), bytes)?);
-            v_cache.push(self.buffer(&name("v"), bytes)?);
+            let row_bytes = u64::from(layout.row_slots) * d * s;
+            kv_bytes += 2 * rows as u64 * row_bytes;
+            // Parts of whole rows within the binding limit (`cache`); one row over it is
+            // refused, naming the layer.
+            let name = format!("k_cache.{i} ({} slots × {hd} per row)", layout.row_slots);
+            let parts = cache_row_parts(&name, rows, row_bytes, self.max_binding)?;
+            let work = self.attention.decode_work(layout, &whole);
+            max_items = max_items.max(work.n_items());
+            let mut layer = Vec::with_capacity(parts.len());
+            for r in parts {
+                let label = |kv: &str| format!("{kv}_cache.{i}[rows {}..{}]", r.start, r.end);
+                let bytes = r.len() as u64 * row_bytes;
+                let flat = part_work(&work, self.config.kv_heads, &r);
+                layer.push(CachePart {
+                    k: self.buffer(&label("k"), bytes)?,
+                    v: self.buffer(&label("v"), bytes)?,
+                    work: self.storage_u32("decode_work", &flat),
+                    n_items: (flat.len() / 8) as u32,
+                    rows: r,
+                });
+            }
+            caches.push(layer);
         }
         // cos/sin per (position, pair), computed in f64 like the CPU reference.
         let half = hd / 2;
@@ -176,16 +188,6 @@ impl WgpuEngine {
                 usage: wgpu::BufferUsages::STORAGE,
             });
         let act = self.activations(plan.pass_tokens.max(rows), plan.chunk_tokens, rows)?;
-        let whole = vec![u32::MAX; rows];
-        let decode_work: Vec<(wgpu::Buffer, u32)> = layouts
-            .iter()
-            .map(|l| {
-                let work = self.attention.decode_work(l, &whole);
-                let buf = self.storage_u32("decode_work", &work.flat());
-                (buf, work.n_items())
-            })
-            .collect();
-        let max_items = decode_work.iter().map(|w| w.1).max().unwrap_or(1);
         let partials = self.buffer(
             "partials",
             (self.attention.partials_len(max_items).max(1) * 4) as u64,
@@ -199,12 +201,10 @@ impl WgpuEngine {
         );
         let state = WgpuRequest {
             layouts,
-            k_cache,
-            v_cache,
+            caches,
             rope,
             act,
             partials,
-            decode_work,
             decode_io,
             decode_record: None,
             stats: DecodeStats::default(),
@@ -220,6 +220,7 @@ impl WgpuEngine {
             prompt_lens,
             self.max_binding,
             u64::from(self.device.limits().min_storage_buffer_offset_alignment),
+            self.device.limits().max_compute_workgroups_per_dimension,
         )
     }
 

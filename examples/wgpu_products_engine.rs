@@ -1,0 +1,250 @@
+//! The wgpu engine end to end on a random-weight model of a real shape (issue 12 targets):
+//! for each plan, load (upload + kernels), a parity check of one short row against the CPU
+//! reference (prefill and two decode steps, last-token logits), then `rows × prompt`
+//! tokens of prefill and `new` greedy tokens, with tokens/s, the decode step's dispatches
+//! and times, the KV bytes and how each layer's cache is split over the binding limit.
+//!
+//! ```sh
+//! cargo run --release --example wgpu_products_engine -- --like llama-3.2-1b \
+//!     --rows 4 --prompt 4096 --new 32 --plan dense \
+//!     --plan tests/fixtures/upstream-plans/meta-llama--Llama-3.2-1B-Instruct/moa_alpha_beta.json
+//! ```
+//!
+//! Options: `--like` smollm2-135m, llama-2-7b, llama-3-8b or llama-3.2-1b (16 layers,
+//! 32 query / 8 KV heads of 64, the shape of `tests/model_llama1b_gpu.rs`); `--plan` a
+//! plan TOML, an upstream `moa_alpha_beta.json` (imported for the shape) or `dense`,
+//! repeatable; `--parity T` prompt tokens of the check (0: none; default 24);
+//! `--max-binding B` plans buffers for a binding limit of B bytes (the split paths).
+//! `MOA_WGPU_COOP=0` keeps the tiled prefill products.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use moa::model::random::{like, random_model};
+use moa::model::{CpuReference, LlamaConfig, Masking};
+use moa::plan::{upstream, Plan};
+use moa::runtime::engine::{Engine, Sampling};
+use moa::runtime::wgpu::WgpuContext;
+use moa::runtime::wgpu_engine::WgpuEngine;
+
+fn main() -> ExitCode {
+    moa::runtime::wgpu::ensure_xdg_runtime_dir();
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wgpu_products_engine: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Error = Box<dyn std::error::Error>;
+
+/// The Llama-3.2-1B shape (meta-llama/Llama-3.2-1B-Instruct's config).
+fn shape(name: &str) -> Result<LlamaConfig, Error> {
+    if name == "llama-3.2-1b" {
+        return Ok(LlamaConfig {
+            name: Some("random llama-3.2-1b".into()),
+            n_layers: 16,
+            hidden_size: 2048,
+            ffn_size: 8192,
+            q_heads: 32,
+            kv_heads: 8,
+            head_dim: 64,
+            rope_theta: 500_000.0,
+            rms_norm_eps: 1e-5,
+            vocab_size: 128_256,
+            tied_embeddings: true,
+            context_length: 131_072,
+        });
+    }
+    like(name).ok_or_else(|| format!("--like {name}: unknown shape").into())
+}
+
+fn ids(n: usize, seed: u64, vocab: usize) -> Vec<u32> {
+    (0..n as u64)
+        .map(|i| ((i * 7919 + seed * 104_729 + i * i) % vocab as u64) as u32)
+        .collect()
+}
+
+struct Args {
+    like: String,
+    rows: usize,
+    prompt: usize,
+    new: usize,
+    plans: Vec<String>,
+    parity: usize,
+    max_binding: Option<u64>,
+}
+
+fn args() -> Result<Args, Error> {
+    let mut a = Args {
+        like: "smollm2-135m".into(),
+        rows: 16,
+        prompt: 4096,
+        new: 32,
+        plans: Vec::new(),
+        parity: 24,
+        max_binding: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--like" => a.like = value()?,
+            "--rows" => a.rows = value()?.parse()?,
+            "--prompt" => a.prompt = value()?.parse()?,
+            "--new" => a.new = value()?.parse()?,
+            "--plan" => a.plans.push(value()?),
+            "--parity" => a.parity = value()?.parse()?,
+            "--max-binding" => a.max_binding = Some(value()?.parse()?),
+            other => return Err(format!("unknown option {other}").into()),
+        }
+    }
+    if a.plans.is_empty() {
+        a.plans.push("dense".into());
+    }
+    if a.rows == 0 || a.prompt == 0 || a.new < 2 {
+        return Err("--rows and --prompt must be at least 1, --new at least 2".into());
+    }
+    Ok(a)
+}
+
+fn load_plan(path: &str, config: &LlamaConfig) -> Result<Option<Plan>, Error> {
+    if path == "dense" {
+        return Ok(None);
+    }
+    let plan = if path.ends_with(".json") {
+        let text = std::fs::read_to_string(path)?;
+        upstream::import(&text, path, config.model_shape())?
+    } else {
+        Plan::load(std::path::Path::new(path))?
+    };
+    Ok(Some(plan))
+}
+
+fn max_err(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+fn argmax(v: &[f32]) -> usize {
+    (0..v.len())
+        .max_by(|&i, &j| v[i].total_cmp(&v[j]))
+        .unwrap_or(0)
+}
+
+fn run() -> Result<(), Error> {
+    let a = args()?;
+    let config = shape(&a.like)?;
+    let vocab = config.vocab_size;
+    let t = Instant::now();
+    let model = random_model(&config, 7);
+    println!(
+        "{}: random weights in {:.1} s",
+        a.like,
+        t.elapsed().as_secs_f64()
+    );
+    let ctx = WgpuContext::new()?;
+    let cpu = if a.parity > 0 {
+        Some(CpuReference::from_model(model.clone())?)
+    } else {
+        None
+    };
+    for path in &a.plans {
+        let plan = load_plan(path, &config)?;
+        let t = Instant::now();
+        let gpu = match a.max_binding {
+            Some(b) => WgpuEngine::new_with_binding_limit(&ctx, &model, plan.as_ref(), false, b)?,
+            None => WgpuEngine::new(&ctx, &model, plan.as_ref(), false)?,
+        };
+        let load = t.elapsed().as_secs_f64();
+        let name = if path == "dense" {
+            "dense"
+        } else {
+            path.rsplit('/')
+                .nth(usize::from(path.ends_with(".json")))
+                .unwrap_or(path)
+        };
+        println!(
+            "== {} {name}: {} ({} storage, binding limit {} B, weights {:.2} GB): loaded in {load:.1} s",
+            a.like,
+            gpu.describe(),
+            gpu.storage().name(),
+            gpu.max_binding(),
+            gpu.weight_bytes() as f64 / 1e9
+        );
+        if let Some(cpu) = &cpu {
+            // One row of `parity` tokens and two decode steps, last-token logits.
+            let prompt = ids(a.parity, 1, vocab);
+            let mut req = gpu.start(&[prompt.len()], 2, 0)?;
+            let n = req.n_tokens();
+            let masking = match &plan {
+                Some(p) => Masking::Plan {
+                    plan: p,
+                    n_tokens: n,
+                },
+                None => Masking::Dense,
+            };
+            let mut seq = prompt.clone();
+            let mut got = gpu.prefill_logits(&mut req, std::slice::from_ref(&prompt))?;
+            let (mut err, mut same, mut steps) = (0f32, 0, 0);
+            for step in 0..3 {
+                let want = cpu.forward(&seq, masking)?;
+                let last = &want.data[(seq.len() - 1) * vocab..seq.len() * vocab];
+                err = err.max(max_err(&got[0], last));
+                same += usize::from(argmax(&got[0]) == argmax(last));
+                steps += 1;
+                if step == 2 {
+                    break;
+                }
+                let next = (step * 101 + 7) as u32;
+                seq.push(next);
+                got = gpu.decode_logits(&mut req, &[next])?;
+            }
+            println!(
+                "parity: 1 row x {} tokens + 2 decode steps: max |logit err| {err:.4} against the CPU reference, argmax equal {same}/{steps}",
+                a.parity
+            );
+        }
+        let prompts: Vec<Vec<u32>> = (0..a.rows)
+            .map(|r| ids(a.prompt, 100 + r as u64, vocab))
+            .collect();
+        let lens = vec![a.prompt; a.rows];
+        let mut req = gpu.start(&lens, a.new, 0)?;
+        let parts = gpu.cache_parts(&req)?;
+        let most = parts.iter().map(Vec::len).max().unwrap_or(1);
+        let t0 = Instant::now();
+        let mut next = gpu.prefill_tokens(&mut req, &prompts, Sampling::greedy())?;
+        let prefill = t0.elapsed().as_secs_f64();
+        let mut out = vec![next.clone()];
+        let t1 = Instant::now();
+        for _ in 1..a.new {
+            next = gpu.decode_tokens(&mut req, &next, Sampling::greedy())?;
+            out.push(next.clone());
+        }
+        let decode = t1.elapsed().as_secs_f64();
+        let stats = gpu.decode_stats(&req)?;
+        let steps = a.new - 1;
+        println!(
+            "prefill: {}x{} tokens in {prefill:.3} s = {:.0} tok/s; decode: {steps} steps x {} rows in {decode:.3} s = {:.0} tok/s; \
+             KV cache at N = {}: {:.1} MiB (at most {most} part(s) per layer)",
+            a.rows,
+            a.prompt,
+            (a.rows * a.prompt) as f64 / prefill,
+            a.rows,
+            (a.rows * steps) as f64 / decode,
+            req.n_tokens(),
+            req.kv_bytes() as f64 / (1 << 20) as f64
+        );
+        println!("{}", stats.summary());
+        let row0: Vec<u32> = out.iter().map(|s| s[0]).take(12).collect();
+        println!("row 0 tokens: {row0:?}");
+        if out.iter().flatten().any(|&t| t as usize >= vocab) {
+            return Err("a token id outside the vocabulary".into());
+        }
+    }
+    Ok(())
+}

@@ -21,6 +21,9 @@
 //! sit at position N − 1 with N = prompt + 1024 (every span full), f16 storage where the
 //! adapter has it (else f32). `MOA_WGSL_CHUNKS` (comma-separated, `auto` = the host's
 //! choice, else slots per chunk) times each layer with each chunk length; default `auto`.
+//! `MOA_WGSL_PARTS` (comma-separated `step`, `decode`, `merge`; default `step`) times the
+//! whole step (decode + merge) and/or each dispatch alone (its rate still over the step's
+//! KV bytes), to tell a small step's fixed time in the decode from that in the merge.
 //! Timing: R steps recorded into one compute pass and one submit, waited for; after
 //! three warm-up submits of 25 steps (the first use of a buffer zero-fills it and clocks
 //! ramp up: without them the first configuration once timed negative), 7 submits of 5
@@ -422,6 +425,18 @@ fn upstream_vs_copy(args: &[String]) -> Result<(), String> {
                 .map_err(|_| format!("MOA_WGSL_CHUNKS: `{c}` is not `auto` or a slot count")),
         })
         .collect::<Result<_, _>>()?;
+    let parts: Vec<(&str, std::ops::Range<usize>)> = std::env::var("MOA_WGSL_PARTS")
+        .unwrap_or_else(|_| "step".into())
+        .split(',')
+        .map(|part| match part {
+            "step" => Ok(("step", 0..2)),
+            "decode" => Ok(("decode", 0..1)),
+            "merge" => Ok(("merge", 1..2)),
+            other => Err(format!(
+                "MOA_WGSL_PARTS: `{other}` is not `step`, `decode` or `merge`"
+            )),
+        })
+        .collect::<Result<_, _>>()?;
     for &p in &prompts {
         let n = p + 1024;
         for &rows in &batches {
@@ -503,30 +518,37 @@ fn upstream_vs_copy(args: &[String]) -> Result<(), String> {
                         .map_err(|e| e.to_string())
                     })
                     .collect::<Result<Vec<_>, String>>()?;
-                let t = per_step(&ctx, &|pass, i| {
-                    for dsp in &steps[i as usize % steps.len()] {
-                        dsp.encode(pass);
-                    }
-                })?;
-                let Some(t) = t else {
-                    println!("{label}: unreliable (T(25) <= T(5)), no rate");
-                    continue;
-                };
-                let rate = kv_bytes as f64 / t;
-                println!(
-                    "{label}: {:.1} us per step, {:.3} TB/s = {:.2} of the copy's rate",
-                    t * 1e6,
-                    rate / 1e12,
-                    rate / best_copy
-                );
-                println!(
-                    "{{\"impl\":\"wgpu-decode\",\"layer\":{layer},\"batch\":{rows},\"prompt\":{p},\"n_tokens\":{n},\"kv_bytes\":{kv_bytes},\"chunk\":{},\"auto\":{},\"items\":{n_items},\"copies\":{copies},\"us\":{},\"tbps\":{},\"of_copy\":{}}}",
+                for (part, range) in &parts {
+                    let label = if *part == "step" {
+                        label.clone()
+                    } else {
+                        format!("{label} [{part} only]")
+                    };
+                    let t = per_step(&ctx, &|pass, i| {
+                        for dsp in &steps[i as usize % steps.len()][range.clone()] {
+                            dsp.encode(pass);
+                        }
+                    })?;
+                    let Some(t) = t else {
+                        println!("{label}: unreliable (T(25) <= T(5)), no rate");
+                        continue;
+                    };
+                    let rate = kv_bytes as f64 / t;
+                    println!(
+                        "{label}: {:.1} us per step, {:.3} TB/s = {:.2} of the copy's rate",
+                        t * 1e6,
+                        rate / 1e12,
+                        rate / best_copy
+                    );
+                    println!(
+                    "{{\"impl\":\"wgpu-decode\",\"part\":\"{part}\",\"layer\":{layer},\"batch\":{rows},\"prompt\":{p},\"n_tokens\":{n},\"kv_bytes\":{kv_bytes},\"chunk\":{},\"auto\":{},\"items\":{n_items},\"copies\":{copies},\"us\":{},\"tbps\":{},\"of_copy\":{}}}",
                     work.chunk,
                     chunk.is_none(),
                     t * 1e6,
                     rate / 1e12,
                     rate / best_copy
                 );
+                }
             }
         }
     }

@@ -57,16 +57,33 @@ pub struct DecodeShape {
     pub slot_groups: u32,
     /// Whether the group's queries are staged in workgroup memory (else re-read from Q).
     pub stage_q: bool,
-    /// f32 elements of the score tile, reused for the slot groups' accumulators.
-    pub score_len: u32,
+    /// f32 elements of the probabilities of two alternating tiles (`2 × tile × group`),
+    /// at least `slot_groups × head_dim`: reused for the slot groups' accumulators.
+    pub p_len: u32,
 }
 
+/// Loads one invocation issues before using the first (K vectors of its slot in QK,
+/// V vectors of its slots in P·V): 16 × 16 bytes keep 256 bytes in flight per
+/// invocation at about 64 registers.
+pub const DECODE_LOAD_BATCH: u32 = 16;
+
+/// The largest GQA group whose heads the decode unrolls (per-head state in registers:
+/// 8 heads × 8 columns of accumulators at head_dim 128). Larger groups loop over heads,
+/// which keeps the source (and a CPU driver's compile time) small.
+pub const DECODE_UNROLLED_GROUP: u32 = 8;
+
 impl DecodeShape {
-    /// Workgroup bytes: scores, live flags, per-slot-group max and sum, staged queries.
+    fn p_len_for(tile: u32, group_size: u32, slot_groups: u32, head_dim: u32) -> u32 {
+        (2 * tile * group_size).max(slot_groups * head_dim)
+    }
+
+    /// Workgroup bytes: probabilities (two tiles), live flags (two tiles), tile maxima
+    /// (two tiles), per-slot-group sums, staged queries.
     pub fn workgroup_bytes(&self, group_size: u32, head_dim: u32) -> u32 {
-        4 * (self.score_len
-            + self.tile
-            + 2 * self.slot_groups * group_size
+        4 * (self.p_len
+            + 2 * self.tile
+            + 2 * group_size
+            + self.slot_groups * group_size
             + if self.stage_q {
                 group_size * head_dim
             } else {
@@ -109,7 +126,7 @@ pub fn decode_shape(
         kv_vec,
         slot_groups,
         stage_q: true,
-        score_len: (group_size * threads).max(slot_groups * head_dim),
+        p_len: DecodeShape::p_len_for(threads, group_size, slot_groups, head_dim),
     };
     let fits =
         |s: &DecodeShape| s.workgroup_bytes(group_size, head_dim) <= WGSL_WORKGROUP_STORAGE_BYTES;
@@ -119,7 +136,7 @@ pub fn decode_shape(
     shape.stage_q = false;
     while !fits(&shape) && shape.tile > 1 {
         shape.tile /= 2;
-        shape.score_len = (group_size * shape.tile).max(slot_groups * head_dim);
+        shape.p_len = DecodeShape::p_len_for(shape.tile, group_size, slot_groups, head_dim);
     }
     if !fits(&shape) {
         return Err(CodegenError::Unsupported {
@@ -159,8 +176,13 @@ struct DecodeCtx<'a> {
     kv_vec: u32,
     kv_type: &'a str,
     slot_groups: u32,
-    score_len: u32,
+    p_len: u32,
     stage_q: bool,
+    batch: u32,
+    /// Whether the group's heads are unrolled (`head_ids` = "0u", "1u", ...) or looped
+    /// over (`head_ids` = ["g"]).
+    unroll_heads: bool,
+    head_ids: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -335,8 +357,15 @@ pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
                 kv_vec: shape.kv_vec,
                 kv_type,
                 slot_groups: shape.slot_groups,
-                score_len: shape.score_len,
+                p_len: shape.p_len,
                 stage_q: shape.stage_q,
+                batch: DECODE_LOAD_BATCH,
+                unroll_heads: group <= DECODE_UNROLLED_GROUP,
+                head_ids: if group <= DECODE_UNROLLED_GROUP {
+                    (0..group).map(|g| format!("{g}u")).collect()
+                } else {
+                    vec!["g".into()]
+                },
             },
         )?;
         validate(&source, DECODE, Some(layer.layer))?;

@@ -42,22 +42,6 @@ type Error = Box<dyn std::error::Error>;
 
 /// The Llama-3.2-1B shape (meta-llama/Llama-3.2-1B-Instruct's config).
 fn shape(name: &str) -> Result<LlamaConfig, Error> {
-    if name == "llama-3.2-1b" {
-        return Ok(LlamaConfig {
-            name: Some("random llama-3.2-1b".into()),
-            n_layers: 16,
-            hidden_size: 2048,
-            ffn_size: 8192,
-            q_heads: 32,
-            kv_heads: 8,
-            head_dim: 64,
-            rope_theta: 500_000.0,
-            rms_norm_eps: 1e-5,
-            vocab_size: 128_256,
-            tied_embeddings: true,
-            context_length: 131_072,
-        });
-    }
     like(name).ok_or_else(|| format!("--like {name}: unknown shape").into())
 }
 

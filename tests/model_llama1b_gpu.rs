@@ -17,20 +17,7 @@ use moa::runtime::wgpu::WgpuContext;
 use moa::runtime::wgpu_engine::WgpuEngine;
 
 fn llama_3_2_1b() -> LlamaConfig {
-    LlamaConfig {
-        name: Some("Llama-3.2-1B shape, random weights".into()),
-        n_layers: 16,
-        hidden_size: 2048,
-        ffn_size: 8192,
-        q_heads: 32,
-        kv_heads: 8,
-        head_dim: 64,
-        rope_theta: 500_000.0,
-        rms_norm_eps: 1e-5,
-        vocab_size: 128_256,
-        tied_embeddings: true,
-        context_length: 131_072,
-    }
+    moa::model::random::like("llama-3.2-1b").expect("a known shape")
 }
 
 /// Uniform weights in ±`scale` from a xorshift stream (fast enough in a debug build for

@@ -10,10 +10,12 @@ use super::weights::{HostTensor, LayerWeights, Weights};
 use super::{Model, ModelError, ModelFormat, SpecialTokens};
 
 /// Names accepted by [`like`].
-pub const SHAPES: &[&str] = &["smollm2-135m", "llama-2-7b", "llama-3-8b"];
+pub const SHAPES: &[&str] = &["smollm2-135m", "llama-2-7b", "llama-3-8b", "llama-3.2-1b"];
 
 /// The shape of a known model:
 /// * `smollm2-135m`: HuggingFaceTB/SmolLM2-135M (30 layers, 9 query / 3 KV heads of 64).
+/// * `llama-3.2-1b`: Llama-3.2-1B (16 layers, 32 query / 8 KV heads of 64, tied embedding
+///   of 128256 x 2048: over a 128 MiB storage binding in f16), the upstream plan's shape.
 /// * `llama-2-7b`: Llama-2-7B (32 layers, 32 heads of 128, MHA), with the 16k context of
 ///   lmsys/vicuna-7b-v1.5-16k, whose upstream MoA plan is in the fixtures.
 /// * `llama-3-8b`: Llama-3-8B (32 layers, 32 query / 8 KV heads of 128), with the 262k
@@ -47,6 +49,18 @@ pub fn like(name: &str) -> Option<LlamaConfig> {
             vocab_size: 49_152,
             tied_embeddings: true,
             context_length: 8192,
+            ..base(name)
+        }),
+        "llama-3.2-1b" => Some(LlamaConfig {
+            n_layers: 16,
+            hidden_size: 2048,
+            ffn_size: 8192,
+            kv_heads: 8,
+            head_dim: 64,
+            rope_theta: 500_000.0,
+            vocab_size: 128_256,
+            tied_embeddings: true,
+            context_length: 131_072,
             ..base(name)
         }),
         "llama-2-7b" => Some(base(name)),

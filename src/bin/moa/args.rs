@@ -221,8 +221,8 @@ pub struct ProfileArgs {
     /// GGUF file or Hugging Face folder (default: the fetched SmolLM2-135M-Instruct).
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Profile a random-weight model of this shape instead (smollm2-135m, llama-2-7b or
-    /// llama-3-8b; weights made in memory, nothing written): the check that a length
+    /// Profile a random-weight model of this shape instead (smollm2-135m, llama-2-7b,
+    /// llama-3-8b, llama-3.2-1b; weights made in memory, nothing written): the check that a length
     /// fits the device's memory and how long a sample takes, for models too large to carry.
     #[arg(long, conflicts_with = "model")]
     pub like: Option<String>,
@@ -313,7 +313,7 @@ pub enum ModelCommand {
     /// Write a random-weight model of a known shape (bf16 Hugging Face folder), for
     /// benchmarks and tests where the real weights cannot go.
     Random {
-        /// smollm2-135m, llama-2-7b or llama-3-8b.
+        /// smollm2-135m, llama-2-7b, llama-3-8b or llama-3.2-1b.
         #[arg(long)]
         like: String,
         /// Output folder (created).

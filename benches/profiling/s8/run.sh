@@ -38,8 +38,8 @@ el "test A (baselines) done (exit $?)") &
 TA=$!
 
 # 2. Calibration answers and profiles at 2k and 4k, side by side.
-prof() { # length samples text
-    timeout "${CALIB_CAP:-40}" "$M" calib --device "$DEV" --out "$W/calib$1.jsonl" --lengths "$1" \
+prof() { # length samples text  (REUSE=1: a dry run's calibration file and stored samples)
+    [ "${REUSE:-0}" = 1 ] && [ -f "$W/calib$1.jsonl" ] || timeout "${CALIB_CAP:-40}" "$M" calib --device "$DEV" --out "$W/calib$1.jsonl" --lengths "$1" \
         --samples "$2" --text-samples "$3" --text-scored 256 --seed 0 >"$O/calib$1.txt" 2>"$O/calib$1.log"
     el "calib $1 (exit $?)"
     timeout "$(cap 110)" "$M" profile --device "$DEV" --calib "$W/calib$1.jsonl" --lengths "$1" \
@@ -69,7 +69,7 @@ opt() { # name objective-length min-beta profiles...  (the density band also hol
     local ex=(); for n in 1024 2048 4096 8192; do
         [[ " $* " == *"_$n.safetensors "* ]] || ex+=(--extra-length "$n"); done
     local mbf=(); [ "$mb" != 0 ] && mbf=(--min-beta "$mb")
-    if "$M" optimize "${pr[@]}" --density 0.25 --gqa-native --max-alpha 0 "${mbf[@]}" \
+    if "$M" optimize "${pr[@]}" --density "${DENS:-0.25}" --gqa-native --max-alpha 0 "${mbf[@]}" \
         --objective-length "$obj" "${ex[@]}" \
         --plan-shape "$W/shape.toml" -o "$W/opt-$name" >"$O/optimize-$name.log" 2>&1; then
         cp "$W/opt-$name/plan_0.toml" "$O/$name.toml"
@@ -98,16 +98,17 @@ if [ "${#NP[@]}" -gt 0 ]; then
     el "validation eval (exit $?)"
     python3 "$D/select25.py" "$O/val.json" kept-moa-25 c25 | tee "$O/select.md"
 fi
-C25=$(awk '$1=="CHOSEN"{print $2}' "$O/select.md" 2>/dev/null)
+# The best candidate goes to the test grid whether or not the rule adopts it (the test
+# only reports; the choice was made above).
+C25=$(awk '$1=="BEST"{sub(":", "", $2); print $2}' "$O/select.md" 2>/dev/null)
 
-# 5. Test: the chosen candidate merged into the baselines' report.
+# 5. Test: the best candidate merged into the baselines' report.
 wait $TA
 cp "$W/test_a.json" "$O/" 2>/dev/null
 if [ -n "$C25" ] && [ "$(left)" -gt 8 ]; then
-    cp "$O/$C25.toml" "$O/chosen-moa-25.toml"
     merge=(--no-uniform)
     [ -f "$W/test_a.json" ] && merge+=(--merge "$W/test_a.json")
-    timeout "$(left)" "$M" eval "${TEST[@]}" "${merge[@]}" --plan "$O/chosen-moa-25.toml" \
+    timeout "$(left)" "$M" eval "${TEST[@]}" "${merge[@]}" --plan "$O/$C25.toml" \
         --json "$O/test.json" --markdown "$O/test.md" --heatmaps "$O/heatmaps" 2>"$O/test_b.log"
     el "test eval (exit $?)"
 fi

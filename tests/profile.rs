@@ -316,6 +316,38 @@ fn device_names() {
 /// The forward pass in chunks of one KV group (what a 7B shape at 8k needs to fit a GPU)
 /// gives the loss of the pass over every head at once, with and without an edited row in
 /// a head of a later chunk.
+/// The gradient the walk hands from layer to layer carries no autograd graph: candle
+/// leaves a variable's gradient attached to the tensors it was built from (through RMSNorm
+/// those depend on x), and a walk that passed it on kept every KV group's intermediates
+/// alive and walked them again in the next layer, which ran a Llama-2-7B shape at
+/// T = 8192 out of the H200's memory (benches/RESULTS.md, issue 9 session 8).
+#[test]
+fn walk_gradient_carries_no_graph() {
+    let (_, m) = load(19, false, "profile-detached");
+    let model = grad_model(&m, DType::F32);
+    let tokens = tiny::tokens(24, 9);
+    let span = LossSpan {
+        tokens: &tokens,
+        response: 18..24,
+    };
+    let ctx = model.context(tokens.len()).unwrap();
+    let mut xs = model.forward_inputs(&tokens, &ctx, None).unwrap();
+    assert!(xs.iter().all(|x| !x.track_op()));
+    let last = xs.pop().unwrap();
+    let (mut grad, _) = model.top_grad(&last, &span).unwrap();
+    assert!(!grad.track_op(), "top gradient");
+    for l in (0..LAYERS).rev() {
+        let x = xs.pop().unwrap();
+        grad = model
+            .layer_backward_groups(l, &x, &grad, &ctx, &mut |heads, a, g| {
+                assert!(!a.track_op() && !g.track_op(), "layer {l} heads {heads:?}");
+                Ok(())
+            })
+            .unwrap();
+        assert!(!grad.track_op(), "gradient entering layer {l}");
+    }
+}
+
 #[test]
 fn chunked_heads_match_all_heads_at_once() {
     let (_, m) = load(17, false, "profile-chunks");

@@ -430,10 +430,7 @@ impl GradModel {
         let x = Var::from_tensor(x_last)?;
         let loss = self.response_loss(x.as_tensor(), span)?;
         let grads = loss.backward()?;
-        let g = grads
-            .get(x.as_tensor())
-            .cloned()
-            .ok_or(missing("last hidden"))?;
+        let g = grad_of(&grads, &x, "last hidden")?;
         let value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
         Ok((g, value))
     }
@@ -491,8 +488,8 @@ impl GradModel {
         let o = Var::from_tensor(&o)?;
         let out = self.layer_tail(l, x.as_tensor(), o.as_tensor())?;
         let grads = (out * grad_out)?.sum_all()?.backward()?;
-        let mut gx = grads.get(x.as_tensor()).cloned().ok_or(missing("x"))?;
-        let go = grads.get(o.as_tensor()).cloned().ok_or(missing("O"))?;
+        let mut gx = grad_of(&grads, &x, "x")?;
+        let go = grad_of(&grads, &o, "O")?;
         drop(grads);
 
         // (2) One KV group at a time.
@@ -508,8 +505,8 @@ impl GradModel {
             let oc = Self::merge(&(&a + z.as_tensor())?.matmul(&v)?, n)?;
             let goc = go.narrow(1, heads.start * d, g * d)?;
             let grads = (oc * goc)?.sum_all()?.backward()?;
-            gx = (gx + grads.get(x.as_tensor()).ok_or(missing("x"))?)?;
-            let gz = grads.get(z.as_tensor()).ok_or(missing("A"))?.clone();
+            gx = (gx + grad_of(&grads, &x, "x")?)?;
+            let gz = grad_of(&grads, &z, "A")?;
             drop(grads);
             visit(heads, &a.detach(), &gz)?;
         }
@@ -630,6 +627,21 @@ pub struct SeqContext {
     sin: Tensor,
     mask: Tensor,
     pub n: usize,
+}
+
+/// The gradient of `var`, detached. candle detaches the gradients it passes between nodes
+/// but not the sums it leaves for variables: the sum for x through RMSNorm (x·inv, x²) is
+/// built from tensors that depend on x, so it carries the graph of this step and, through
+/// it, copies of `[T, hidden]` intermediates. Kept as the gradient entering the next
+/// layer, that graph grew by every KV group (about 11 `[T, hidden]` tensors each), and the
+/// next layer's backward walked it again: out of memory for a Llama-2-7B shape at
+/// T = 8192 (32 groups × 11 × 128 MB per layer; benches/RESULTS.md, issue 9 session 8).
+fn grad_of(
+    grads: &candle_core::backprop::GradStore,
+    var: &Var,
+    what: &str,
+) -> Result<Tensor, ModelError> {
+    Ok(grads.get(var.as_tensor()).ok_or(missing(what))?.detach())
 }
 
 fn missing(what: &str) -> ModelError {

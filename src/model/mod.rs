@@ -96,7 +96,10 @@ pub enum ModelError {
     EmptyInput,
     #[error("{0}")]
     Invalid(String),
-    #[error("reference forward pass failed")]
+    /// Any candle tensor operation (forward, backward, allocation): the profiler's backward
+    /// walk returns it too, so the message names no pass (it once said "reference forward
+    /// pass" and an out-of-memory error in the backward read as a forward failure).
+    #[error("tensor operation failed (candle; the cause follows)")]
     Candle(#[from] candle_core::Error),
 }
 

@@ -14,7 +14,8 @@
 //! # runtime/cases.rs, chunks as the host picks them, of 1 and 3 tiles and whole-segment
 //! # lists), f32 and f16; the decode on cooperative matrices where the adapter has them
 //! # (`MOA_WGSL_DECODE=scalar` forces the scalar one, `MOA_WGSL_RESCALE=0` makes the
-//! # matrix decode rescale at every new maximum)
+//! # matrix decode rescale at every new maximum, `MOA_WGSL_COOP_PREFETCH=0` drops its
+//! # software pipeline)
 //! wgpu_decode_bench check plans/fixture-mha.toml plans/fixture-gqa.toml
 //! ```
 //!
@@ -92,7 +93,7 @@ fn run() -> Result<(), String> {
         return Err(format!("row positions {pos:?} must be below N = {n}"));
     }
     let ctx = WgpuContext::new().map_err(|e| e.to_string())?;
-    let artifacts = codegen::generate(&module, Target::Wgsl).map_err(|e| e.to_string())?;
+    let artifacts = wgsl_artifacts(&module)?;
     let exec = WgpuAttention::new(&ctx, &module, &artifacts).map_err(|e| e.to_string())?;
     let case = decode_case(&module, layer, &pos, n, 7);
     let dev = ctx.device();
@@ -148,6 +149,17 @@ fn run() -> Result<(), String> {
         times[0],
     );
     Ok(())
+}
+
+/// The WGSL kernels of `module`, with `MOA_WGSL_COOP_PREFETCH=0` generating the decode
+/// on cooperative matrices without its software pipeline (to time the two).
+fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Artifact>, String> {
+    let tuning = codegen::wgsl::WgslTuning {
+        coop_prefetch: std::env::var("MOA_WGSL_COOP_PREFETCH").map_or(true, |v| v != "0"),
+    };
+    let arts = codegen::wgsl::generate_with(module, tuning).map_err(|e| e.to_string())?;
+    codegen::limits::check(Target::Wgsl, &arts).map_err(|e| e.to_string())?;
+    Ok(arts)
 }
 
 /// Wall-clock of one submit holding `steps` repetitions of `record`, waited for.
@@ -217,7 +229,7 @@ fn check(plans: &[String]) -> Result<(), String> {
         }
         for storage in storages {
             let module = lower(&plan, storage);
-            let artifacts = codegen::generate(&module, Target::Wgsl).map_err(|e| e.to_string())?;
+            let artifacts = wgsl_artifacts(&module)?;
             let exec = WgpuAttention::new(&ctx, &module, &artifacts).map_err(|e| e.to_string())?;
             let (hq, d) = (
                 module.shape.q_heads as usize,
@@ -422,7 +434,7 @@ fn upstream_vs_copy(args: &[String]) -> Result<(), String> {
         );
     }
     let module = lower(&plan, storage);
-    let artifacts = codegen::generate(&module, Target::Wgsl).map_err(|e| e.to_string())?;
+    let artifacts = wgsl_artifacts(&module)?;
     let exec = WgpuAttention::new(&ctx, &module, &artifacts).map_err(|e| e.to_string())?;
     println!(
         "decode kernels: {} (tile {})",

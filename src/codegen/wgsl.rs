@@ -232,6 +232,25 @@ struct DecodeCoopCtx<'a> {
     tile: u32,
     subgroups: u32,
     f_len: u32,
+    prefetch: bool,
+}
+
+/// Choices of the WGSL kernels that change speed, not results (benchmarks compare them;
+/// [`generate`] uses the default).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WgslTuning {
+    /// The decode on cooperative matrices loads each tile's K while the previous tile's
+    /// softmax and P·V run, and its V while its own scores run (a software pipeline in
+    /// the same registers), instead of both at the start of the tile.
+    pub coop_prefetch: bool,
+}
+
+impl Default for WgslTuning {
+    fn default() -> Self {
+        WgslTuning {
+            coop_prefetch: true,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -307,6 +326,14 @@ pub fn validate_with(
 }
 
 pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
+    generate_with(module, WgslTuning::default())
+}
+
+/// [`generate`] with the speed choices of `tuning`.
+pub fn generate_with(
+    module: &KernelModule,
+    tuning: WgslTuning,
+) -> Result<Vec<Artifact>, CodegenError> {
     if module.storage == StorageType::Bf16 {
         return Err(CodegenError::Unsupported {
             target: "wgsl",
@@ -479,7 +506,7 @@ pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
 
     if decode_coop_fits(module.storage, group, d) {
         for layer in &module.layers {
-            artifacts.push(decode_coop_artifact(module, layer, &env)?);
+            artifacts.push(decode_coop_artifact(module, layer, &env, tuning)?);
         }
     }
 
@@ -549,6 +576,7 @@ fn decode_coop_artifact(
     module: &KernelModule,
     layer: &crate::lower::LayerSpec,
     env: &minijinja::Environment<'_>,
+    tuning: WgslTuning,
 ) -> Result<Artifact, CodegenError> {
     let ctx = LayerCtx::new(module, layer);
     let label = &ctx.layer_label;
@@ -565,6 +593,7 @@ fn decode_coop_artifact(
             tile: DECODE_COOP_TILE,
             subgroups: DECODE_COOP_SUBGROUPS,
             f_len: (DECODE_COOP_TILE * 16).max(16 * (d + 16)),
+            prefetch: tuning.coop_prefetch,
         },
     )?;
     validate_with(
@@ -642,6 +671,18 @@ mod tests {
         assert!(!decode_coop_fits(StorageType::F16, 32, 128));
         assert!(!decode_coop_fits(StorageType::F16, 4, 96));
         assert!(decode_coop_workgroup_bytes(128) <= DECODE_COOP_WORKGROUP_BYTES);
+        // The figure is what the module declares (naga's sizes, as `limits` counts).
+        let arts = generate(&lower(
+            &plan("benches/decode-h200/wgsl-gqa-hd128.toml"),
+            StorageType::F16,
+        ))
+        .unwrap();
+        let a = arts
+            .iter()
+            .find(|a| a.kernels[0].abi.tiles.subgroups.is_some())
+            .unwrap();
+        let r = super::super::limits::resources(&a.kernels[0], a).unwrap();
+        assert_eq!(r.shared_bytes, u64::from(decode_coop_workgroup_bytes(128)));
         let count = |name: &str, storage| {
             let arts = generate(&lower(&plan(name), storage)).unwrap();
             arts.iter()
@@ -673,38 +714,44 @@ mod tests {
             "plans/fixture-gqa.toml",
             "benches/decode-h200/wgsl-gqa-hd128.toml",
         ] {
-            let arts = generate(&lower(&plan(name), StorageType::F16)).unwrap();
-            let coop: Vec<&Artifact> = arts
-                .iter()
-                .filter(|a| a.kernels[0].abi.tiles.subgroups.is_some())
-                .collect();
-            assert!(!coop.is_empty(), "{name}");
-            for a in coop {
-                let module = naga::front::wgsl::parse_str(&a.source).unwrap();
-                let info = naga::valid::Validator::new(
-                    naga::valid::ValidationFlags::all(),
-                    naga::valid::Capabilities::all(),
-                )
-                .validate(&module)
-                .unwrap();
-                let mut constants = naga::back::PipelineConstants::default();
-                constants.insert("MOA_SG".to_string(), 32.0);
-                constants.insert("MOA_RESCALE".to_string(), 0.0);
-                let entry = Some((
-                    naga::ShaderStage::Compute,
-                    a.kernels[0].entry_point.as_str(),
-                ));
-                let (module, info) = naga::back::pipeline_constants::process_overrides(
-                    &module, &info, entry, &constants,
+            for coop_prefetch in [false, true] {
+                let arts = generate_with(
+                    &lower(&plan(name), StorageType::F16),
+                    WgslTuning { coop_prefetch },
                 )
                 .unwrap();
-                let options = naga::back::spv::Options {
-                    lang_version: (1, 3),
-                    ..Default::default()
-                };
-                let spv = naga::back::spv::write_vec(&module, &info, &options, None)
-                    .unwrap_or_else(|e| panic!("{name} {}: {e}", a.path));
-                assert!(spv.len() > 100);
+                let coop: Vec<&Artifact> = arts
+                    .iter()
+                    .filter(|a| a.kernels[0].abi.tiles.subgroups.is_some())
+                    .collect();
+                assert!(!coop.is_empty(), "{name}");
+                for a in coop {
+                    let module = naga::front::wgsl::parse_str(&a.source).unwrap();
+                    let info = naga::valid::Validator::new(
+                        naga::valid::ValidationFlags::all(),
+                        naga::valid::Capabilities::all(),
+                    )
+                    .validate(&module)
+                    .unwrap();
+                    let mut constants = naga::back::PipelineConstants::default();
+                    constants.insert("MOA_SG".to_string(), 32.0);
+                    constants.insert("MOA_RESCALE".to_string(), 0.0);
+                    let entry = Some((
+                        naga::ShaderStage::Compute,
+                        a.kernels[0].entry_point.as_str(),
+                    ));
+                    let (module, info) = naga::back::pipeline_constants::process_overrides(
+                        &module, &info, entry, &constants,
+                    )
+                    .unwrap();
+                    let options = naga::back::spv::Options {
+                        lang_version: (1, 3),
+                        ..Default::default()
+                    };
+                    let spv = naga::back::spv::write_vec(&module, &info, &options, None)
+                        .unwrap_or_else(|e| panic!("{name} {}: {e}", a.path));
+                    assert!(spv.len() > 100);
+                }
             }
         }
     }

@@ -4,14 +4,15 @@
 # WGSL copy kernel, through Vulkan on the H200. First the check against the CPU reference
 # with the matrix decode (f16; f32 and fixture-mha's head_dim 32 run the scalar one), then
 # again with MOA_WGSL_RESCALE=0 (a rescale at every new maximum: the rare path exercised),
-# then Llama-3-8B and Vicuna-7B layers as in call 9, each list after a throwaway first
-# configuration (layer 31), then chunk lengths on one layer. One call of <= END s, steps
+# and with MOA_WGSL_COOP_PREFETCH=0 (no software pipeline); Llama-3-8B and Vicuna-7B
+# layers as in call 9, each list after a throwaway first configuration (layer 31): matrix
+# decode, scalar decode, matrix decode without the pipeline; then chunk lengths. One call of <= END s, steps
 # capped by `timeout` and by what is left; results packed into $OUT/results.tar.gz after
 # each step. Carry folder: wgpu_decode_bench, wgsl-gqa-hd128.toml, .gl/ (Vulkan loader .debs).
 # Run from the repository root: bash .dev-<branch>/run10-wgsl.sh
 C=$(cd "$(dirname "$0")" && pwd)
 s=$(date +%s)
-END=${END:-150}
+END=${END:-125}
 el() { echo $(( $(date +%s) - s )); }
 cap() { local left=$(( END - $(el) )); [ "$1" -lt "$left" ] && echo "$1" || echo $(( left > 1 ? left : 1 )); }
 R=/tmp/r10; mkdir -p $R
@@ -28,20 +29,22 @@ echo "check rc=$?" >> $R/check.txt
 grep -E "decode runs|FAIL|pass|rc=" $R/check.txt | head -14
 pack check
 
-timeout $(cap 20) $B upstream $L 8 31,0,2,29 16,4 4096,16384 > $R/llama-coop.txt 2>&1
+timeout $(cap 18) $B upstream $L 8 31,0,2,29 16,4 4096,16384 > $R/llama-coop.txt 2>&1
 short $R/llama-coop.txt; pack llama-coop
-MOA_WGSL_DECODE=scalar timeout $(cap 20) $B upstream $L 8 31,0,2,29 16,4 4096,16384 > $R/llama-scalar.txt 2>&1
+MOA_WGSL_DECODE=scalar timeout $(cap 18) $B upstream $L 8 31,0,2,29 16,4 4096,16384 > $R/llama-scalar.txt 2>&1
 short $R/llama-scalar.txt | grep -v copy; pack llama-scalar
-timeout $(cap 16) $B upstream $V 32 31,0,27 16,4 4096,16384 > $R/vicuna-coop.txt 2>&1
+timeout $(cap 14) $B upstream $V 32 31,0,27 16,4 4096,16384 > $R/vicuna-coop.txt 2>&1
 short $R/vicuna-coop.txt; pack vicuna-coop
-MOA_WGSL_DECODE=scalar timeout $(cap 16) $B upstream $V 32 31,0,27 16,4 4096,16384 > $R/vicuna-scalar.txt 2>&1
+MOA_WGSL_DECODE=scalar timeout $(cap 14) $B upstream $V 32 31,0,27 16,4 4096,16384 > $R/vicuna-scalar.txt 2>&1
 short $R/vicuna-scalar.txt | grep -v copy; pack vicuna-scalar
 
-MOA_WGSL_RESCALE=0 timeout $(cap 15) $B check plans/fixture-gqa.toml $C/wgsl-gqa-hd128.toml > $R/check-rescale0.txt 2>&1
-echo "check rc=$?" >> $R/check-rescale0.txt
-grep -E "decode runs|FAIL|pass|rc=" $R/check-rescale0.txt | head -8
-pack check-rescale0
+{ MOA_WGSL_RESCALE=0 timeout $(cap 12) $B check plans/fixture-gqa.toml $C/wgsl-gqa-hd128.toml; echo "rescale0 check rc=$?"
+  MOA_WGSL_COOP_PREFETCH=0 timeout $(cap 12) $B check plans/fixture-gqa.toml $C/wgsl-gqa-hd128.toml; echo "noprefetch check rc=$?"; } > $R/check-variants.txt 2>&1
+grep -E "decode runs|FAIL|pass|rc=" $R/check-variants.txt | head -12
+pack check-variants
 
-{ MOA_WGSL_CHUNKS=auto,128,512,2048 timeout $(cap 14) $B upstream $L 8 2 16,4 4096
-  MOA_WGSL_PARTS=step,decode,merge timeout $(cap 10) $B upstream $L 8 29 16,4 4096; } > $R/chunks-parts.txt 2>&1
-short $R/chunks-parts.txt | grep -v copy; pack chunks-parts
+MOA_WGSL_COOP_PREFETCH=0 timeout $(cap 18) $B upstream $L 8 31,0,2,29 16,4 4096,16384 > $R/llama-coop-noprefetch.txt 2>&1
+short $R/llama-coop-noprefetch.txt | grep -v copy; pack llama-coop-noprefetch
+
+MOA_WGSL_CHUNKS=auto,128,512,2048 timeout $(cap 12) $B upstream $L 8 31,2 16,4 4096 > $R/llama-chunks.txt 2>&1
+short $R/llama-chunks.txt | grep -v copy; pack llama-chunks

@@ -15,7 +15,7 @@
 //! # lists), f32 and f16; the decode on cooperative matrices where the adapter has them
 //! # (`MOA_WGSL_DECODE=scalar` forces the scalar one, `MOA_WGSL_RESCALE=0` makes the
 //! # matrix decode rescale at every new maximum, `MOA_WGSL_COOP_PREFETCH=0` drops its
-//! # software pipeline)
+//! # software pipeline, `MOA_WGSL_COOP_STAGED=1` stages K and V in workgroup memory)
 //! wgpu_decode_bench check plans/fixture-mha.toml plans/fixture-gqa.toml
 //! ```
 //!
@@ -152,10 +152,12 @@ fn run() -> Result<(), String> {
 }
 
 /// The WGSL kernels of `module`, with `MOA_WGSL_COOP_PREFETCH=0` generating the decode
-/// on cooperative matrices without its software pipeline (to time the two).
+/// on cooperative matrices without its software pipeline and `MOA_WGSL_COOP_STAGED=1`
+/// its staged form (`codegen::wgsl::WgslTuning`; to time them side by side).
 fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Artifact>, String> {
     let tuning = codegen::wgsl::WgslTuning {
         coop_prefetch: std::env::var("MOA_WGSL_COOP_PREFETCH").map_or(true, |v| v != "0"),
+        coop_staged: std::env::var("MOA_WGSL_COOP_STAGED").is_ok_and(|v| v == "1"),
     };
     let arts = codegen::wgsl::generate_with(module, tuning).map_err(|e| e.to_string())?;
     codegen::limits::check(Target::Wgsl, &arts).map_err(|e| e.to_string())?;

@@ -342,6 +342,11 @@ fn coop_decode_matrix(ctx: &WgpuContext) -> Result<CoopMatrix, String> {
         return Err("MOA_WGSL_DECODE=scalar".into());
     }
     match ctx.coop {
+        // The kernels stage with 128 invocations: 4 subgroups of at least 32.
+        Some(c) if c.accumulator == StorageType::F32 && c.subgroup < 32 => Err(format!(
+            "the adapter's subgroups of {} are below the 32 the matrix decode needs",
+            c.subgroup
+        )),
         Some(c) if c.accumulator == StorageType::F32 => Ok(c),
         Some(_) => Err("the adapter's f16 matrices accumulate only in f16".into()),
         None => Err("no cooperative matrices on this adapter".into()),

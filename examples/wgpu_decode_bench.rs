@@ -12,10 +12,10 @@
 //! wgpu_decode_bench upstream llama-3-8b.json 8 0,29 16 4096,16384
 //! # the WGSL decode on this adapter against the CPU reference (standard cases of
 //! # runtime/cases.rs, chunks as the host picks them, of 1 and 3 tiles and whole-segment
-//! # lists), f32 and f16; the decode on cooperative matrices where the adapter has them
-//! # (`MOA_WGSL_DECODE=scalar` forces the scalar one, `MOA_WGSL_RESCALE=0` makes the
+//! # lists), f32 and f16; `MOA_WGSL_DECODE=coop` runs the decode on cooperative matrices
+//! # where the adapter has them (`MOA_WGSL_RESCALE=0` makes the
 //! # matrix decode rescale at every new maximum, `MOA_WGSL_COOP_PREFETCH=0` drops its
-//! # software pipeline, `MOA_WGSL_COOP_STAGED=1` stages K and V in workgroup memory)
+//! # software pipeline)
 //! wgpu_decode_bench check plans/fixture-mha.toml plans/fixture-gqa.toml
 //! ```
 //!
@@ -152,12 +152,11 @@ fn run() -> Result<(), String> {
 }
 
 /// The WGSL kernels of `module`, with `MOA_WGSL_COOP_PREFETCH=0` generating the decode
-/// on cooperative matrices without its software pipeline and `MOA_WGSL_COOP_STAGED=1`
-/// its staged form (`codegen::wgsl::WgslTuning`; to time them side by side).
+/// on cooperative matrices without its software pipeline (`codegen::wgsl::WgslTuning`;
+/// to time the two side by side).
 fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Artifact>, String> {
     let tuning = codegen::wgsl::WgslTuning {
         coop_prefetch: std::env::var("MOA_WGSL_COOP_PREFETCH").map_or(true, |v| v != "0"),
-        coop_staged: std::env::var("MOA_WGSL_COOP_STAGED").is_ok_and(|v| v == "1"),
     };
     let arts = codegen::wgsl::generate_with(module, tuning).map_err(|e| e.to_string())?;
     codegen::limits::check(Target::Wgsl, &arts).map_err(|e| e.to_string())?;

@@ -10,6 +10,9 @@
 # capped by `timeout` and by what is left; results packed into $OUT/results.tar.gz after
 # each step. Carry folder: wgpu_decode_bench, wgsl-gqa-hd128.toml, .gl/ (Vulkan loader .debs).
 # Run from the repository root: bash .dev-<branch>/run10-wgsl.sh
+# At this call the matrix decode was the default where the adapter has the matrices; it
+# is opt-in since (slower than the scalar decode here), hence the export below.
+export MOA_WGSL_DECODE=coop
 C=$(cd "$(dirname "$0")" && pwd)
 s=$(date +%s)
 END=${END:-125}

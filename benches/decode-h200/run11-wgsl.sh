@@ -8,6 +8,11 @@
 # One call of <= END s; results packed into $OUT/results.tar.gz after each step.
 # Carry folder: wgpu_decode_bench, wgsl-gqa-hd128.toml, .gl/ (Vulkan loader .debs).
 # Run from the repository root: bash .dev-<branch>/run11-wgsl.sh
+# At this call the matrix decode was the default where the adapter has the matrices; it
+# is opt-in since (slower than the scalar decode here), hence the export below.
+# The staged form (MOA_WGSL_COOP_STAGED=1) exists only at ba3fb4c: it failed its check and
+# was removed after this call; build the binary from ba3fb4c to rerun this script.
+export MOA_WGSL_DECODE=coop
 C=$(cd "$(dirname "$0")" && pwd)
 s=$(date +%s)
 END=${END:-115}

@@ -16,7 +16,6 @@ use crate::lower::{KernelModule, StorageType};
 const PREFILL: &str = "prefill.wgsl.j2";
 const DECODE: &str = "decode.wgsl.j2";
 const DECODE_COOP: &str = "decode_coop.wgsl.j2";
-const DECODE_COOP_STAGED: &str = "decode_coop_staged.wgsl.j2";
 const MERGE: &str = "decode_merge.wgsl.j2";
 
 const TEMPLATES: &[(&str, &str)] = &[
@@ -32,10 +31,6 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         DECODE_COOP,
         include_str!("../../templates/wgsl/decode_coop.wgsl.j2"),
-    ),
-    (
-        DECODE_COOP_STAGED,
-        include_str!("../../templates/wgsl/decode_coop_staged.wgsl.j2"),
     ),
     (
         MERGE,
@@ -170,23 +165,17 @@ pub const DECODE_COOP_TILE: u32 = 64;
 pub const DECODE_COOP_SUBGROUPS: u32 = 4;
 
 /// Workgroup memory the decode on cooperative matrices may use. It runs only on adapters
-/// with cooperative matrices (GPUs, whose limit is 32–64 KiB; NVIDIA's Vulkan 48 KiB),
-/// so it is not held to the WebGPU default the other kernels keep
-/// (`WGSL_WORKGROUP_STORAGE_BYTES`); a device that refuses it gets the scalar decode.
-pub const DECODE_COOP_WORKGROUP_BYTES: u32 = 49152;
+/// with cooperative matrices (GPUs, whose limit is 32–64 KiB), so it is not held to the
+/// WebGPU default the other kernels keep (`WGSL_WORKGROUP_STORAGE_BYTES`); a device that
+/// refuses it gets the scalar decode.
+pub const DECODE_COOP_WORKGROUP_BYTES: u32 = 32768;
 
-/// Workgroup bytes of the decode on cooperative matrices at `head_dim`: the f32 scores /
-/// accumulator image, the f16 queries and staged rows (`decode_coop.wgsl.j2`: the partial
-/// block's K and V; `decode_coop_staged.wgsl.j2`: the whole tile's), P, the ones
-/// matrix, and 64 per-head words (+ the staged kernel's flag).
-pub fn decode_coop_workgroup_bytes(head_dim: u32, staged: bool) -> u32 {
+/// Workgroup bytes of the decode on cooperative matrices at `head_dim` (template
+/// `decode_coop.wgsl.j2`): the f32 scores / accumulator image, the f16 queries / staged
+/// partial block, P, the ones matrix, and 64 per-head words.
+pub fn decode_coop_workgroup_bytes(head_dim: u32) -> u32 {
     let f_len = (DECODE_COOP_TILE * 16).max(16 * (head_dim + 16));
-    let rows = if staged {
-        2 * 2 * DECODE_COOP_TILE * head_dim + 4
-    } else {
-        2 * 32 * head_dim
-    };
-    4 * f_len + rows + 2 * 16 * DECODE_COOP_TILE + 2 * 256 + 4 * 64
+    4 * f_len + 2 * 32 * head_dim + 2 * 16 * DECODE_COOP_TILE + 2 * 256 + 4 * 64
 }
 
 /// Whether a layer gets a decode on cooperative matrices beside the scalar one: f16
@@ -199,7 +188,7 @@ pub fn decode_coop_fits(storage: StorageType, group_size: u32, head_dim: u32) ->
         && (1..=16).contains(&group_size)
         && head_dim > 0
         && head_dim.is_multiple_of(16 * DECODE_COOP_SUBGROUPS)
-        && decode_coop_workgroup_bytes(head_dim, true) <= DECODE_COOP_WORKGROUP_BYTES
+        && decode_coop_workgroup_bytes(head_dim) <= DECODE_COOP_WORKGROUP_BYTES
 }
 
 /// The decode work list binding, `u32[n_items, 8]` (`runtime::worklist::DecodeWork`,
@@ -255,19 +244,12 @@ pub struct WgslTuning {
     /// softmax and P·V run, and its V while its own scores run (a software pipeline in
     /// the same registers), instead of both at the start of the tile.
     pub coop_prefetch: bool,
-    /// The decode on cooperative matrices reads each tile's K and V with 16-byte loads
-    /// into workgroup memory (one tile ahead, in registers) and loads its matrices from
-    /// there, with a one-pass softmax that takes tile maxima only when a score passes its
-    /// head's reference (`decode_coop_staged.wgsl.j2`), instead of loading matrices
-    /// straight from the cache (`coop_prefetch` then does not apply).
-    pub coop_staged: bool,
 }
 
 impl Default for WgslTuning {
     fn default() -> Self {
         WgslTuning {
             coop_prefetch: true,
-            coop_staged: false,
         }
     }
 }
@@ -602,11 +584,7 @@ fn decode_coop_artifact(
     let d = module.shape.head_dim;
     let dtype = module.storage.name();
     let entry = format!("moa_decode_coop_{dtype}_hd{d}_{label}");
-    let template = if tuning.coop_staged {
-        DECODE_COOP_STAGED
-    } else {
-        DECODE_COOP
-    };
+    let template = DECODE_COOP;
     let source = super::render(
         env,
         template,
@@ -666,7 +644,7 @@ fn decode_coop_artifact(
             },
             constants: merge_json(
                 layer_constants(&ctx),
-                json!({ "workgroup_bytes": decode_coop_workgroup_bytes(d, tuning.coop_staged), "staged": tuning.coop_staged }),
+                json!({ "workgroup_bytes": decode_coop_workgroup_bytes(d) }),
             ),
         }],
     })
@@ -694,30 +672,19 @@ mod tests {
         assert!(!decode_coop_fits(StorageType::F16, 4, 32));
         assert!(!decode_coop_fits(StorageType::F16, 32, 128));
         assert!(!decode_coop_fits(StorageType::F16, 4, 96));
-        assert!(decode_coop_workgroup_bytes(128, true) <= DECODE_COOP_WORKGROUP_BYTES);
+        assert!(decode_coop_workgroup_bytes(128) <= DECODE_COOP_WORKGROUP_BYTES);
         // The figure is what the module declares (naga's sizes, as `limits` counts).
-        for coop_staged in [false, true] {
-            let arts = generate_with(
-                &lower(
-                    &plan("benches/decode-h200/wgsl-gqa-hd128.toml"),
-                    StorageType::F16,
-                ),
-                WgslTuning {
-                    coop_staged,
-                    ..WgslTuning::default()
-                },
-            )
+        let arts = generate(&lower(
+            &plan("benches/decode-h200/wgsl-gqa-hd128.toml"),
+            StorageType::F16,
+        ))
+        .unwrap();
+        let a = arts
+            .iter()
+            .find(|a| a.kernels[0].abi.tiles.subgroups.is_some())
             .unwrap();
-            let a = arts
-                .iter()
-                .find(|a| a.kernels[0].abi.tiles.subgroups.is_some())
-                .unwrap();
-            let r = super::super::limits::resources(&a.kernels[0], a).unwrap();
-            assert_eq!(
-                r.shared_bytes,
-                u64::from(decode_coop_workgroup_bytes(128, coop_staged))
-            );
-        }
+        let r = super::super::limits::resources(&a.kernels[0], a).unwrap();
+        assert_eq!(r.shared_bytes, u64::from(decode_coop_workgroup_bytes(128)));
         let count = |name: &str, storage| {
             let arts = generate(&lower(&plan(name), storage)).unwrap();
             arts.iter()
@@ -749,13 +716,10 @@ mod tests {
             "plans/fixture-gqa.toml",
             "benches/decode-h200/wgsl-gqa-hd128.toml",
         ] {
-            for (coop_prefetch, coop_staged) in [(false, false), (true, false), (true, true)] {
+            for coop_prefetch in [false, true] {
                 let arts = generate_with(
                     &lower(&plan(name), StorageType::F16),
-                    WgslTuning {
-                        coop_prefetch,
-                        coop_staged,
-                    },
+                    WgslTuning { coop_prefetch },
                 )
                 .unwrap();
                 let coop: Vec<&Artifact> = arts

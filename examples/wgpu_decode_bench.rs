@@ -11,7 +11,11 @@
 //! wgpu_decode_bench upstream PATH KV_HEADS LAYERS BATCHES PROMPTS
 //! wgpu_decode_bench upstream llama-3-8b.json 8 0,29 16 4096,16384
 //! # the WGSL decode on this adapter against the CPU reference (standard cases of
-//! # runtime/cases.rs, chunks as the host picks them and of 1 and 3 tiles), f32 and f16
+//! # runtime/cases.rs, chunks as the host picks them, of 1 and 3 tiles and whole-segment
+//! # lists), f32 and f16; `MOA_WGSL_DECODE=coop` runs the decode on cooperative matrices
+//! # where the adapter has them (`MOA_WGSL_RESCALE=0` makes the
+//! # matrix decode rescale at every new maximum, `MOA_WGSL_COOP_PREFETCH=0` drops its
+//! # software pipeline)
 //! wgpu_decode_bench check plans/fixture-mha.toml plans/fixture-gqa.toml
 //! ```
 //!
@@ -89,7 +93,7 @@ fn run() -> Result<(), String> {
         return Err(format!("row positions {pos:?} must be below N = {n}"));
     }
     let ctx = WgpuContext::new().map_err(|e| e.to_string())?;
-    let artifacts = codegen::generate(&module, Target::Wgsl).map_err(|e| e.to_string())?;
+    let artifacts = wgsl_artifacts(&module)?;
     let exec = WgpuAttention::new(&ctx, &module, &artifacts).map_err(|e| e.to_string())?;
     let case = decode_case(&module, layer, &pos, n, 7);
     let dev = ctx.device();
@@ -145,6 +149,18 @@ fn run() -> Result<(), String> {
         times[0],
     );
     Ok(())
+}
+
+/// The WGSL kernels of `module`, with `MOA_WGSL_COOP_PREFETCH=0` generating the decode
+/// on cooperative matrices without its software pipeline (`codegen::wgsl::WgslTuning`;
+/// to time the two side by side).
+fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Artifact>, String> {
+    let tuning = codegen::wgsl::WgslTuning {
+        coop_prefetch: std::env::var("MOA_WGSL_COOP_PREFETCH").map_or(true, |v| v != "0"),
+    };
+    let arts = codegen::wgsl::generate_with(module, tuning).map_err(|e| e.to_string())?;
+    codegen::limits::check(Target::Wgsl, &arts).map_err(|e| e.to_string())?;
+    Ok(arts)
 }
 
 /// Wall-clock of one submit holding `steps` repetitions of `record`, waited for.
@@ -214,7 +230,7 @@ fn check(plans: &[String]) -> Result<(), String> {
         }
         for storage in storages {
             let module = lower(&plan, storage);
-            let artifacts = codegen::generate(&module, Target::Wgsl).map_err(|e| e.to_string())?;
+            let artifacts = wgsl_artifacts(&module)?;
             let exec = WgpuAttention::new(&ctx, &module, &artifacts).map_err(|e| e.to_string())?;
             let (hq, d) = (
                 module.shape.q_heads as usize,
@@ -224,10 +240,20 @@ fn check(plans: &[String]) -> Result<(), String> {
             let (_, cases) = standard_cases(&module, 0x5eed);
             let (mut runs, mut worst) = (0, 0.0f32);
             for case in &cases {
-                for chunk in [None, Some(tile), Some(3 * tile)] {
+                // Chunks as the host picks them, of 1 and 3 tiles, and (0) a list of whole
+                // segments, unwritten slots included, as the wgpu engine launches it.
+                for chunk in [None, Some(tile), Some(3 * tile), Some(0)] {
                     let n = case.layout.n_tokens;
                     let got = match chunk {
                         None => exec.run_decode_case(case),
+                        Some(0) => exec.decode_whole_segments(
+                            case.layer,
+                            n,
+                            &case.row_pos,
+                            &case.q,
+                            &case.k_cache,
+                            &case.v_cache,
+                        ),
                         Some(c) => exec.decode_chunked(
                             case.layer,
                             n,
@@ -250,8 +276,9 @@ fn check(plans: &[String]) -> Result<(), String> {
                 }
             }
             println!(
-                "{path} {storage:?}: {runs} decode runs, max |error| {worst:.3e} (tolerance {:.0e})",
-                tolerance(storage)
+                "{path} {storage:?}: {runs} decode runs, max |error| {worst:.3e} (tolerance {:.0e}), decode {}",
+                tolerance(storage),
+                exec.decode_kernels()
             );
         }
     }
@@ -408,8 +435,13 @@ fn upstream_vs_copy(args: &[String]) -> Result<(), String> {
         );
     }
     let module = lower(&plan, storage);
-    let artifacts = codegen::generate(&module, Target::Wgsl).map_err(|e| e.to_string())?;
+    let artifacts = wgsl_artifacts(&module)?;
     let exec = WgpuAttention::new(&ctx, &module, &artifacts).map_err(|e| e.to_string())?;
+    println!(
+        "decode kernels: {} (tile {})",
+        exec.decode_kernels(),
+        exec.decode_tile()
+    );
     let dev = ctx.device();
     let s = &module.shape;
     let (hq, d) = (s.q_heads as usize, s.head_dim as usize);

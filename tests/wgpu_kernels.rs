@@ -275,10 +275,28 @@ fn fixture_gqa_f16_matches_reference() {
 fn check_artifacts(module: &KernelModule, artifacts: &[Artifact]) {
     let dtype = module.storage.name();
     let d = module.shape.head_dim;
-    assert_eq!(artifacts.len(), 2 * module.layers.len() + 1);
+    // Per layer prefill and decode, the decode on cooperative matrices where it fits,
+    // and the shared merge.
+    let coop = codegen::wgsl::decode_coop_fits(
+        module.storage,
+        module.shape.group_size(),
+        module.shape.head_dim,
+    );
+    let per_layer = if coop { 3 } else { 2 };
+    assert_eq!(artifacts.len(), per_layer * module.layers.len() + 1);
     for a in artifacts {
-        // generate() validated already; validate again so this test pins that promise.
-        codegen::wgsl::validate(&a.source, &a.path, None).unwrap_or_else(|e| panic!("{e}"));
+        let matrix = a.kernels.iter().any(|k| k.abi.tiles.subgroups.is_some());
+        assert!(coop || !matrix, "{}", a.path);
+        // generate() validated already; validate again so this test pins that promise
+        // (the matrix decode with the one capability it adds).
+        let caps = if matrix {
+            naga::valid::Capabilities::SHADER_FLOAT16
+                | naga::valid::Capabilities::COOPERATIVE_MATRIX
+        } else {
+            naga::valid::Capabilities::SHADER_FLOAT16
+        };
+        codegen::wgsl::validate_with(&a.source, &a.path, None, caps)
+            .unwrap_or_else(|e| panic!("{e}"));
         for k in &a.kernels {
             assert!(k.entry_point.starts_with("moa_"), "{}", k.entry_point);
             assert!(
@@ -295,6 +313,10 @@ fn check_artifacts(module: &KernelModule, artifacts: &[Artifact]) {
                     format!("wgsl/l{l:02}_prefill.wgsl"),
                     format!("moa_prefill_{dtype}_hd{d}_l{l:02}"),
                 ),
+                (Phase::Decode, Some(l)) if matrix => (
+                    format!("wgsl/l{l:02}_decode_coop.wgsl"),
+                    format!("moa_decode_coop_{dtype}_hd{d}_l{l:02}"),
+                ),
                 (Phase::Decode, Some(l)) => (
                     format!("wgsl/l{l:02}_decode.wgsl"),
                     format!("moa_decode_{dtype}_hd{d}_l{l:02}"),
@@ -308,6 +330,23 @@ fn check_artifacts(module: &KernelModule, artifacts: &[Artifact]) {
             assert_eq!((a.path.clone(), k.entry_point.clone()), want);
         }
     }
+}
+
+/// Where the adapter has no cooperative matrices (lavapipe), the executor skips the
+/// matrix decode modules (they would not compile there) and runs the scalar decode.
+#[test]
+fn without_cooperative_matrices_the_scalar_decode_runs() {
+    let ctx = context();
+    if !ctx.has_f16() || ctx.coop_matrix().is_some() {
+        return;
+    }
+    let module = lower::lower(&fixture("fixture-gqa.toml"), StorageType::F16);
+    let exec = compile(ctx, &module);
+    assert!(
+        exec.decode_kernels().starts_with("scalar"),
+        "{}",
+        exec.decode_kernels()
+    );
 }
 
 #[test]

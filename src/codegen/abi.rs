@@ -187,9 +187,17 @@ pub struct Tiles {
     /// Asynchronous copy stages (CUDA decode; the warp-specialized CUDA prefill's K/V ring).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stages: Option<u32>,
-    /// Query columns per block: the GQA group padded to the MMA width (CUDA decode).
+    /// Query columns per block: the GQA group padded to the MMA width (CUDA decode; the
+    /// WGSL decode on cooperative matrices, whose matrix rows are the group's heads).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub q_cols: Option<u32>,
+    /// Subgroups per workgroup of a WGSL kernel on cooperative matrices (16 × 16 × 16,
+    /// f16 × f16 → f32): its workgroup is this many of the adapter's subgroups, whose size
+    /// the host passes as the override `MOA_SG` (so `block` holds the size for subgroups of
+    /// 32). An executor whose adapter lacks those matrices runs the layer's kernel of the
+    /// same phase without this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subgroups: Option<u32>,
 }
 
 /// Everything an executor needs to bind and launch one kernel.

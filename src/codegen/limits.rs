@@ -143,7 +143,15 @@ pub fn check(target: Target, artifacts: &[Artifact]) -> Result<(), CodegenError>
                     )));
                 }
             }
-            if r.shared_bytes > u64::from(lim.max_shared_bytes) {
+            // The WGSL decode on cooperative matrices runs only on adapters that have them
+            // (GPUs, 32 KiB or more); the executor falls back to the layer's scalar decode
+            // where the device refuses it.
+            let max_shared = if target == Target::Wgsl && k.abi.tiles.subgroups.is_some() {
+                super::wgsl::DECODE_COOP_WORKGROUP_BYTES
+            } else {
+                lim.max_shared_bytes
+            };
+            if r.shared_bytes > u64::from(max_shared) {
                 return Err(fail(format!(
                     "needs {} bytes of {} memory per block; allowed at most {} ({}); \
                      the figure grows with head_dim and with the query heads per KV head",
@@ -153,7 +161,7 @@ pub fn check(target: Target, artifacts: &[Artifact]) -> Result<(), CodegenError>
                     } else {
                         "workgroup"
                     },
-                    lim.max_shared_bytes,
+                    max_shared,
                     lim.source
                 )));
             }

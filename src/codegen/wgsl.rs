@@ -15,6 +15,7 @@ use crate::lower::{KernelModule, StorageType};
 
 const PREFILL: &str = "prefill.wgsl.j2";
 const DECODE: &str = "decode.wgsl.j2";
+const DECODE_COOP: &str = "decode_coop.wgsl.j2";
 const MERGE: &str = "decode_merge.wgsl.j2";
 
 const TEMPLATES: &[(&str, &str)] = &[
@@ -27,6 +28,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/wgsl/prefill.wgsl.j2"),
     ),
     (DECODE, include_str!("../../templates/wgsl/decode.wgsl.j2")),
+    (
+        DECODE_COOP,
+        include_str!("../../templates/wgsl/decode_coop.wgsl.j2"),
+    ),
     (
         MERGE,
         include_str!("../../templates/wgsl/decode_merge.wgsl.j2"),
@@ -151,6 +156,41 @@ pub fn decode_shape(
     Ok(shape)
 }
 
+/// Slots per tile of the decode on cooperative matrices: one 16-slot block of scores per
+/// subgroup ([`DECODE_COOP_SUBGROUPS`] of them); work-list chunks are multiples.
+pub const DECODE_COOP_TILE: u32 = 64;
+
+/// Subgroups per workgroup of the decode on cooperative matrices: each owns one block of
+/// a tile's scores and `head_dim / 4` value columns of the group's output.
+pub const DECODE_COOP_SUBGROUPS: u32 = 4;
+
+/// Workgroup memory the decode on cooperative matrices may use. It runs only on adapters
+/// with cooperative matrices (GPUs, whose limit is 32–64 KiB), so it is not held to the
+/// WebGPU default the other kernels keep (`WGSL_WORKGROUP_STORAGE_BYTES`); a device that
+/// refuses it gets the scalar decode.
+pub const DECODE_COOP_WORKGROUP_BYTES: u32 = 32768;
+
+/// Workgroup bytes of the decode on cooperative matrices at `head_dim` (template
+/// `decode_coop.wgsl.j2`): the f32 scores / accumulator image, the f16 queries / staged
+/// partial block, P, the ones matrix, and 64 per-head words.
+pub fn decode_coop_workgroup_bytes(head_dim: u32) -> u32 {
+    let f_len = (DECODE_COOP_TILE * 16).max(16 * (head_dim + 16));
+    4 * f_len + 2 * 32 * head_dim + 2 * 16 * DECODE_COOP_TILE + 2 * 256 + 4 * 64
+}
+
+/// Whether a layer gets a decode on cooperative matrices beside the scalar one: f16
+/// storage (the matrix units take f16 operands; f32 keeps its exact scalar path), a GQA
+/// group of at most 16 heads (the matrices' rows), a head dim that splits into 16-wide
+/// columns across the subgroups, and workgroup memory within
+/// [`DECODE_COOP_WORKGROUP_BYTES`].
+pub fn decode_coop_fits(storage: StorageType, group_size: u32, head_dim: u32) -> bool {
+    storage == StorageType::F16
+        && (1..=16).contains(&group_size)
+        && head_dim > 0
+        && head_dim.is_multiple_of(16 * DECODE_COOP_SUBGROUPS)
+        && decode_coop_workgroup_bytes(head_dim) <= DECODE_COOP_WORKGROUP_BYTES
+}
+
 /// The decode work list binding, `u32[n_items, 8]` (`runtime::worklist::DecodeWork`,
 /// built by the host with chunks of a multiple of the kernel's `tiles.k_tile` slots).
 fn work_param(index: u32) -> Param {
@@ -183,6 +223,35 @@ struct DecodeCtx<'a> {
     /// over (`head_ids` = ["g"]).
     unroll_heads: bool,
     head_ids: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct DecodeCoopCtx<'a> {
+    #[serde(flatten)]
+    layer: &'a LayerCtx,
+    entry_point: &'a str,
+    tile: u32,
+    subgroups: u32,
+    f_len: u32,
+    prefetch: bool,
+}
+
+/// Choices of the WGSL kernels that change speed, not results (benchmarks compare them;
+/// [`generate`] uses the default).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WgslTuning {
+    /// The decode on cooperative matrices loads each tile's K while the previous tile's
+    /// softmax and P·V run, and its V while its own scores run (a software pipeline in
+    /// the same registers), instead of both at the start of the tile.
+    pub coop_prefetch: bool,
+}
+
+impl Default for WgslTuning {
+    fn default() -> Self {
+        WgslTuning {
+            coop_prefetch: true,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -227,6 +296,23 @@ fn merge_json(mut base: serde_json::Value, extra: serde_json::Value) -> serde_js
 /// Parses and validates one generated module; a failure is a compiler bug and names
 /// the layer and template.
 pub fn validate(source: &str, template: &str, layer: Option<u32>) -> Result<(), CodegenError> {
+    // Only f16 beyond WebGPU core: the kernels must run wherever wgpu offers SHADER_F16.
+    validate_with(
+        source,
+        template,
+        layer,
+        naga::valid::Capabilities::SHADER_FLOAT16,
+    )
+}
+
+/// [`validate`] with the capabilities the kernel may use (the decode on cooperative
+/// matrices adds `COOPERATIVE_MATRIX`).
+pub fn validate_with(
+    source: &str,
+    template: &str,
+    layer: Option<u32>,
+    capabilities: naga::valid::Capabilities,
+) -> Result<(), CodegenError> {
     let invalid = |message: String| CodegenError::InvalidWgsl {
         template: template.to_string(),
         layer,
@@ -234,17 +320,21 @@ pub fn validate(source: &str, template: &str, layer: Option<u32>) -> Result<(), 
     };
     let module =
         naga::front::wgsl::parse_str(source).map_err(|e| invalid(e.emit_to_string(source)))?;
-    // Only f16 beyond WebGPU core: the kernels must run wherever wgpu offers SHADER_F16.
-    naga::valid::Validator::new(
-        naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::SHADER_FLOAT16,
-    )
-    .validate(&module)
-    .map_err(|e| invalid(e.emit_to_string(source)))?;
+    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), capabilities)
+        .validate(&module)
+        .map_err(|e| invalid(e.emit_to_string(source)))?;
     Ok(())
 }
 
 pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
+    generate_with(module, WgslTuning::default())
+}
+
+/// [`generate`] with the speed choices of `tuning`.
+pub fn generate_with(
+    module: &KernelModule,
+    tuning: WgslTuning,
+) -> Result<Vec<Artifact>, CodegenError> {
     if module.storage == StorageType::Bf16 {
         return Err(CodegenError::Unsupported {
             target: "wgsl",
@@ -415,6 +505,12 @@ pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
         });
     }
 
+    if decode_coop_fits(module.storage, group, d) {
+        for layer in &module.layers {
+            artifacts.push(decode_coop_artifact(module, layer, &env, tuning)?);
+        }
+    }
+
     let entry = format!("moa_decode_merge_{dtype}_hd{d}");
     let source = super::render(
         &env,
@@ -471,4 +567,194 @@ pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
         }],
     });
     Ok(artifacts)
+}
+
+/// The decode of one layer on cooperative matrices (`decode_coop.wgsl.j2`; DESIGN §6):
+/// the scalar decode's bindings, partials and work list, in its own module (the
+/// `enable wgpu_cooperative_matrix` would stop the layer's other kernels from compiling
+/// on adapters without it). The executor picks it where the adapter has the matrices.
+fn decode_coop_artifact(
+    module: &KernelModule,
+    layer: &crate::lower::LayerSpec,
+    env: &minijinja::Environment<'_>,
+    tuning: WgslTuning,
+) -> Result<Artifact, CodegenError> {
+    let ctx = LayerCtx::new(module, layer);
+    let label = &ctx.layer_label;
+    let d = module.shape.head_dim;
+    let dtype = module.storage.name();
+    let entry = format!("moa_decode_coop_{dtype}_hd{d}_{label}");
+    let template = DECODE_COOP;
+    let source = super::render(
+        env,
+        template,
+        Some(layer.layer),
+        &DecodeCoopCtx {
+            layer: &ctx,
+            entry_point: &entry,
+            tile: DECODE_COOP_TILE,
+            subgroups: DECODE_COOP_SUBGROUPS,
+            f_len: (DECODE_COOP_TILE * 16).max(16 * (d + 16)),
+            prefetch: tuning.coop_prefetch,
+        },
+    )?;
+    validate_with(
+        &source,
+        template,
+        Some(layer.layer),
+        naga::valid::Capabilities::SHADER_FLOAT16 | naga::valid::Capabilities::COOPERATIVE_MATRIX,
+    )?;
+    let e = Elem::of(module.storage);
+    let kv_shape = ["rows", "row_slots", "head_dim"];
+    let params = vec![
+        Param::uniform(0, &[Arg::NTokens, Arg::Rows, Arg::NItems, Arg::Pad]),
+        Param::buffer(1, Arg::RowPos, Access::Read, Elem::U32, &["rows"]),
+        Param::buffer(2, Arg::Q, Access::Read, e, &["rows", "q_heads", "head_dim"]),
+        Param::buffer(3, Arg::KCache, Access::Read, e, &kv_shape),
+        Param::buffer(4, Arg::VCache, Access::Read, e, &kv_shape),
+        work_param(5),
+        Param::buffer(
+            6,
+            Arg::Partials,
+            Access::ReadWrite,
+            Elem::F32,
+            &["n_items", "group_size", "head_dim + 2"],
+        ),
+    ];
+    Ok(Artifact {
+        path: format!("wgsl/{label}_decode_coop.wgsl"),
+        source,
+        kernels: vec![KernelInfo {
+            name: entry.clone(),
+            target: Target::Wgsl,
+            phase: Phase::Decode,
+            layer: Some(layer.layer),
+            entry_point: entry,
+            abi: KernelAbi {
+                params,
+                block: [32 * DECODE_COOP_SUBGROUPS, 1, 1],
+                grid: Grid::WorkItems,
+                tiles: Tiles {
+                    k_tile: Some(DECODE_COOP_TILE),
+                    q_cols: Some(16),
+                    subgroups: Some(DECODE_COOP_SUBGROUPS),
+                    ..Tiles::default()
+                },
+                dynamic_shared_bytes: 0,
+            },
+            constants: merge_json(
+                layer_constants(&ctx),
+                json!({ "workgroup_bytes": decode_coop_workgroup_bytes(d) }),
+            ),
+        }],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lower::lower;
+    use crate::plan::Plan;
+
+    fn plan(name: &str) -> Plan {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(name);
+        Plan::load(&path).unwrap()
+    }
+
+    /// The layers that get the matrix decode: f16 GQA at head_dim 64 and 128 do, f32 and
+    /// head_dim 32 (columns per subgroup below one 16-wide matrix) do not.
+    #[test]
+    fn the_matrix_decode_is_generated_where_it_fits() {
+        assert!(decode_coop_fits(StorageType::F16, 4, 128));
+        assert!(decode_coop_fits(StorageType::F16, 1, 64));
+        assert!(decode_coop_fits(StorageType::F16, 16, 128));
+        assert!(!decode_coop_fits(StorageType::F32, 4, 128));
+        assert!(!decode_coop_fits(StorageType::F16, 4, 32));
+        assert!(!decode_coop_fits(StorageType::F16, 32, 128));
+        assert!(!decode_coop_fits(StorageType::F16, 4, 96));
+        assert!(decode_coop_workgroup_bytes(128) <= DECODE_COOP_WORKGROUP_BYTES);
+        // The figure is what the module declares (naga's sizes, as `limits` counts).
+        let arts = generate(&lower(
+            &plan("benches/decode-h200/wgsl-gqa-hd128.toml"),
+            StorageType::F16,
+        ))
+        .unwrap();
+        let a = arts
+            .iter()
+            .find(|a| a.kernels[0].abi.tiles.subgroups.is_some())
+            .unwrap();
+        let r = super::super::limits::resources(&a.kernels[0], a).unwrap();
+        assert_eq!(r.shared_bytes, u64::from(decode_coop_workgroup_bytes(128)));
+        let count = |name: &str, storage| {
+            let arts = generate(&lower(&plan(name), storage)).unwrap();
+            arts.iter()
+                .flat_map(|a| &a.kernels)
+                .filter(|k| k.abi.tiles.subgroups.is_some())
+                .count()
+        };
+        assert_eq!(count("plans/fixture-gqa.toml", StorageType::F16), 3);
+        assert_eq!(count("plans/fixture-gqa.toml", StorageType::F32), 0);
+        assert_eq!(count("plans/fixture-mha.toml", StorageType::F16), 0);
+        assert_eq!(
+            count("benches/decode-h200/wgsl-gqa-hd128.toml", StorageType::F16),
+            lower(
+                &plan("benches/decode-h200/wgsl-gqa-hd128.toml"),
+                StorageType::F16
+            )
+            .layers
+            .len()
+        );
+    }
+
+    /// No adapter here has cooperative matrices (lavapipe), so the matrix decode is checked
+    /// as far as the Vulkan back end goes without one: naga validates it (inside
+    /// `generate`), the subgroup size and rescale overrides resolve, and SPIR-V is written.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_matrix_decode_translates_to_spirv() {
+        for name in [
+            "plans/fixture-gqa.toml",
+            "benches/decode-h200/wgsl-gqa-hd128.toml",
+        ] {
+            for coop_prefetch in [false, true] {
+                let arts = generate_with(
+                    &lower(&plan(name), StorageType::F16),
+                    WgslTuning { coop_prefetch },
+                )
+                .unwrap();
+                let coop: Vec<&Artifact> = arts
+                    .iter()
+                    .filter(|a| a.kernels[0].abi.tiles.subgroups.is_some())
+                    .collect();
+                assert!(!coop.is_empty(), "{name}");
+                for a in coop {
+                    let module = naga::front::wgsl::parse_str(&a.source).unwrap();
+                    let info = naga::valid::Validator::new(
+                        naga::valid::ValidationFlags::all(),
+                        naga::valid::Capabilities::all(),
+                    )
+                    .validate(&module)
+                    .unwrap();
+                    let mut constants = naga::back::PipelineConstants::default();
+                    constants.insert("MOA_SG".to_string(), 32.0);
+                    constants.insert("MOA_RESCALE".to_string(), 0.0);
+                    let entry = Some((
+                        naga::ShaderStage::Compute,
+                        a.kernels[0].entry_point.as_str(),
+                    ));
+                    let (module, info) = naga::back::pipeline_constants::process_overrides(
+                        &module, &info, entry, &constants,
+                    )
+                    .unwrap();
+                    let options = naga::back::spv::Options {
+                        lang_version: (1, 3),
+                        ..Default::default()
+                    };
+                    let spv = naga::back::spv::write_vec(&module, &info, &options, None)
+                        .unwrap_or_else(|e| panic!("{name} {}: {e}", a.path));
+                    assert!(spv.len() > 100);
+                }
+            }
+        }
+    }
 }

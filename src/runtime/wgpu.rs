@@ -330,6 +330,65 @@ pub struct WgpuAttention {
     /// Workgroups per grid dimension the decode grid is folded at, below the adapter's
     /// limit where a test lowered it ([`Self::fold_decode_grid_at`]).
     grid_x: Option<u32>,
+    /// Which decode kernels run, and why (see [`Self::decode_kernels`]).
+    decode_kind: String,
+}
+
+/// Whether the decode on cooperative matrices is wanted: with `MOA_WGSL_DECODE=coop`, on
+/// an adapter with 16 × 16 × 16 f16 matrices accumulating in f32 (the scores need f32).
+/// Not by default: on the H200 it measured 0.7–0.9× the scalar decode's rate
+/// (benches/RESULTS.md, "WGSL decode on cooperative matrices", calls 10–11).
+fn coop_decode_matrix(ctx: &WgpuContext) -> Result<CoopMatrix, String> {
+    if std::env::var("MOA_WGSL_DECODE").map_or(true, |v| v != "coop") {
+        return Err(
+            "the default; MOA_WGSL_DECODE=coop opts in to the cooperative-matrix decode".into(),
+        );
+    }
+    match ctx.coop {
+        Some(c) if c.accumulator == StorageType::F32 => Ok(c),
+        Some(_) => Err("the adapter's f16 matrices accumulate only in f16".into()),
+        None => Err("no cooperative matrices on this adapter".into()),
+    }
+}
+
+/// Compiles a decode kernel on cooperative matrices with the adapter's subgroup size (and
+/// `MOA_WGSL_RESCALE`, the rescale threshold in log2 units, where set: tests use 0 to
+/// exercise the rescale); the driver's complaint on failure (the caller falls back).
+fn build_coop_decode(
+    device: &wgpu::Device,
+    artifact: &Artifact,
+    k: &KernelInfo,
+    coop: CoopMatrix,
+) -> Result<wgpu::ComputePipeline, String> {
+    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(&artifact.path),
+        source: wgpu::ShaderSource::Wgsl(artifact.source.as_str().into()),
+    });
+    let mut constants = vec![("MOA_SG", f64::from(coop.subgroup))];
+    if let Some(r) = std::env::var("MOA_WGSL_RESCALE")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+    {
+        constants.push(("MOA_RESCALE", r.clamp(0.0, 15.0)));
+    }
+    let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(&k.name),
+        layout: None,
+        module: &shader,
+        entry_point: Some(&k.entry_point),
+        compilation_options: wgpu::PipelineCompilationOptions {
+            constants: &constants,
+            // Every workgroup array is written before it is read (stale scores are masked
+            // by select), and zeroing ~20 KB per workgroup would cost every work item.
+            zero_initialize_workgroup_memory: false,
+        },
+        cache: None,
+    });
+    match pollster::block_on(scope.pop()) {
+        Some(e) => Err(e.to_string()),
+        None => Ok(pipeline),
+    }
 }
 
 fn tile(k: &KernelInfo, name: &str, value: Option<u32>) -> Result<u32, WgpuError> {
@@ -357,6 +416,12 @@ impl WgpuAttention {
         let mut decode = HashMap::new();
         let mut merge = None;
         let mut chunk = None;
+        // The decode on cooperative matrices where the adapter has them (each in its own
+        // module), else the scalar decode every adapter runs.
+        let coop = coop_decode_matrix(ctx);
+        let mut coop_decode = HashMap::new();
+        let mut coop_chunk = None;
+        let mut coop_failed = None;
         for artifact in artifacts {
             let wgsl_kernels: Vec<&KernelInfo> = artifact
                 .kernels
@@ -364,6 +429,30 @@ impl WgpuAttention {
                 .filter(|k| k.target == crate::codegen::Target::Wgsl)
                 .collect();
             if wgsl_kernels.is_empty() {
+                continue;
+            }
+            if let Some(k) = wgsl_kernels
+                .iter()
+                .find(|k| k.abi.tiles.subgroups.is_some())
+            {
+                if let (Ok(c), None, (Phase::Decode, Some(l))) =
+                    (&coop, &coop_failed, (k.phase, k.layer))
+                {
+                    match build_coop_decode(device, artifact, k, *c) {
+                        Ok(pipeline) => {
+                            coop_chunk = Some(tile(k, "k_tile", k.abi.tiles.k_tile)?);
+                            coop_decode.insert(
+                                l,
+                                Kernel {
+                                    name: k.name.clone(),
+                                    pipeline,
+                                    abi: k.abi.clone(),
+                                },
+                            );
+                        }
+                        Err(e) => coop_failed = Some(format!("{}: {e}", k.name)),
+                    }
+                }
                 continue;
             }
             // A driver that rejects a naga-validated module reports through the error
@@ -426,6 +515,24 @@ impl WgpuAttention {
             phase: Phase::DecodeMerge,
             layer: None,
         })?;
+        let all_coop = !module.layers.is_empty()
+            && module
+                .layers
+                .iter()
+                .all(|l| coop_decode.contains_key(&l.layer));
+        let decode_kind = match (&coop, coop_failed) {
+            (_, Some(e)) => format!("scalar (the cooperative-matrix decode failed to build: {e})"),
+            (Ok(c), None) if all_coop => {
+                decode = coop_decode;
+                chunk = coop_chunk;
+                format!(
+                    "cooperative matrix 16x16x16 f16->f32 (subgroup {})",
+                    c.subgroup
+                )
+            }
+            (Ok(_), None) => "scalar (the plan's layers have no cooperative-matrix decode: f32 storage, head_dim or group)".into(),
+            (Err(why), None) => format!("scalar ({why})"),
+        };
         Ok(WgpuAttention {
             device: ctx.device.clone(),
             queue: ctx.queue.clone(),
@@ -437,7 +544,13 @@ impl WgpuAttention {
             // never launches prefill or decode.
             chunk: chunk.unwrap_or(1),
             grid_x: None,
+            decode_kind,
         })
+    }
+
+    /// Which decode kernels run: "cooperative matrix ..." or "scalar (why)".
+    pub fn decode_kernels(&self) -> &str {
+        &self.decode_kind
     }
 
     /// Folds decode grids as if the adapter allowed only `x` (>= 1) workgroups per

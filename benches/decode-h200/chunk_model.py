@@ -13,6 +13,11 @@ size (MHA, GQA) by coordinate descent on the squared log error.
 
     python3 chunk_model.py fit --spans spans.json call6-moa-4x3.jsonl call4-sweep-chunks.jsonl
     python3 chunk_model.py predict --spans spans.json --params params.json dry.jsonl
+    python3 chunk_model.py cluster --spans spans.json --params params.json --peers peers.jsonl bench.jsonl
+    python3 chunk_model.py fitcluster --spans spans.json --params params.json bench-*.jsonl
+
+`cluster` predicts what thread-block clusters (one per segment, merged in distributed
+shared memory) would save against the measured default; `fitcluster` fits their cost.
 
 `predict` reads attention_bench --dry-run-blocks lines (the chunks a policy picks) and
 prints the modelled time per policy and configuration, against the model's best chunk.
@@ -248,6 +253,34 @@ def cluster(args):
         print(f"| {model} | {b} | {prompt} | {now38} / {now95} | {gm(ratio):.3f} | {hist} | {gm(pred):.3f} ({min(pred):.3f}) | {p38} / {p95} |")
 
 
+def fitcluster(args):
+    """The cluster state + merge cost (ec + mc, µs) that fits attention_bench lines timed
+    with cluster:SIZE policies (JSON field "cluster" > 1), the other parameters as fitted:
+    a grid search on the squared log error, per GQA group kind; also the rms error of the
+    equal-chunk lines of the same run (the parameters' drift since they were fitted)."""
+    segs = load_segments(args.spans)
+    P = json.load(open(args.params))
+    rows = [json.loads(l) for f in args.jsonl for l in open(f) if l.strip()]
+    for kind in ("mha", "gqa"):
+        sel = [r for r in rows if (r["model"].startswith("vicuna")) == (kind == "mha")]
+        eq = [r for r in sel if r.get("cluster", 1) <= 1 and not r["reused"]]
+        cl = [r for r in sel if r.get("cluster", 1) > 1 and not r["reused"]]
+        if not sel:
+            continue
+        err = lambda xs: math.sqrt(sum(x * x for x in xs) / max(1, len(xs)))
+        G = group_params(P, sel[0]["model"])
+        e_eq = [math.log(simulate(items_for(segs[(r["model"], r["prompt"])][r["layer"]], r["batch"], r["chunk"]), G) / r["us"]) for r in eq]
+        its = [(cluster_items(segs[(r["model"], r["prompt"])][r["layer"]], r["batch"], r["cluster"]), r["us"]) for r in cl]
+        best = None
+        for c10 in range(0, 61):
+            c = c10 / 10
+            e = [math.log(simulate_cluster(it, G, c, 0.0) / us) for it, us in its]
+            if best is None or err(e) < best[1]:
+                best = (c, err(e), sum(e) / max(1, len(e)))
+        print(f"{kind}: equal chunks rms log error {err(e_eq):.4f} (mean {sum(e_eq) / max(1, len(e_eq)):+.4f}, {len(e_eq)} lines); "
+              f"clusters: ec + mc = {best[0]:.1f} µs, rms {best[1]:.4f} (mean {best[2]:+.4f}, {len(its)} lines)")
+
+
 ap = argparse.ArgumentParser()
 sub = ap.add_subparsers(dest="cmd", required=True)
 f = sub.add_parser("fit")
@@ -270,5 +303,9 @@ c.add_argument("--sizes", default="1,2,4,8")
 c.add_argument("--ec", type=float, default=0.4)
 c.add_argument("--mc", type=float, default=0.6)
 c.add_argument("bench")
+fc = sub.add_parser("fitcluster")
+fc.add_argument("--spans", required=True)
+fc.add_argument("--params", required=True)
+fc.add_argument("jsonl", nargs="+")
 a = ap.parse_args()
-{"fit": fit, "predict": predict, "cluster": cluster}[a.cmd](a)
+{"fit": fit, "predict": predict, "cluster": cluster, "fitcluster": fitcluster}[a.cmd](a)

@@ -2,13 +2,15 @@
 # Device call 10 (s8-decode), one call of ≤ 150 s: the thread-block-cluster merge
 # (benches/RESULTS.md "Call 10"). Steps in priority order, each capped; everything is packed
 # into $OUT/results.tar.gz after each step.
-#  1. cuda_check on the fixtures (f32, f16, bf16): every decode case also runs as clusters
-#     of 2 and 8 blocks (the second after a programmatic launch)
+#  1. cuda_check on the fixtures (f32, f16, bf16), runtime chunks as clusters of 4: every
+#     decode case also runs as clusters of 2 and 8 blocks (the second after a programmatic
+#     launch) and in chunks of one key tile (the counter merge)
 #  2. attention_bench, Llama-3-8B then Vicuna-7B, every layer, B = 16 and 4, 4k and 16k:
 #     the runtime's policy (auto), cluster:2, cluster:4, cluster:8 and cluster:auto (a
 #     layer two policies cut alike is timed once)
 #  3. decode_peers.py: dense SDPA for both models, then policies.py tables
-#  4. cuda_check on both upstream plans, bf16 and f16 (cluster cases included)
+#  4. cuda_check on both upstream plans, bf16 and f16, runtime chunks by cluster:auto (the
+#     candidate default; cluster cases included)
 #  5. compute-sanitizer memcheck and racecheck on fixture-gqa bf16 (cluster cases included)
 # Carry folder: attention_bench, cuda_check, cubins.tar.xz, spans.json, policies.py, this.
 C=$(cd "$(dirname "$0")" && pwd)
@@ -23,7 +25,7 @@ pack() { echo "$1 t=$(el)" | tee -a $R/log.txt; tar -czf $OUT/results.tar.gz -C 
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem --format=csv,noheader > $R/env.txt
 V=tests/fixtures/upstream-plans/lmsys--vicuna-7b-v1.5-16k/moa_alpha_beta.json
 L=tests/fixtures/upstream-plans/gradientai--Llama-3-8B-Instruct-262k/moa_alpha_beta.json
-timeout $(cap 20) $C/cuda_check plans/fixture-mha.toml plans/fixture-gqa.toml > $R/check-fixtures.txt 2>&1
+timeout $(cap 20) $C/cuda_check plans/fixture-mha.toml plans/fixture-gqa.toml --chunk-policy cluster:4 > $R/check-fixtures.txt 2>&1
 grep -E "pass|FAIL|error" $R/check-fixtures.txt | tail -8
 pack fixtures
 for m in "llama-3-8b:8:$L:cluster:auto:10" "vicuna-7b:32:$V:cluster:auto:2"; do
@@ -41,7 +43,7 @@ for n in llama-3-8b vicuna-7b; do
   cat $R/policies-$n.md
 done
 pack peers
-for spec in "$L --kv-heads 8" "$V --kv-heads 32"; do
+for spec in "$L --kv-heads 8 --chunk-policy cluster:auto:10" "$V --kv-heads 32 --chunk-policy cluster:auto:2"; do
   echo "== $spec"; timeout $(cap 30) $C/cuda_check --upstream $spec --dtypes bf16,f16 2>&1 | tail -14
 done > $R/check-upstream.txt 2>&1
 grep -E "pass|FAIL|error" $R/check-upstream.txt

@@ -173,6 +173,14 @@ pub enum ChunkPolicy {
     /// `Waves { overhead_tiles }` by the fluid model of one launch ([`FluidModel`], fitted
     /// to the H200: benches/RESULTS.md, "Calls 7 and 8" and session 8's call).
     ClusterAuto { overhead_tiles: u32 },
+    /// `Waves { overhead_tiles }`'s chunks, launched as thread-block clusters of 2 where
+    /// that list is already one cluster of 2 per segment (every segment cut in exactly two
+    /// chunks, the first of ⌈written / 2⌉ slots rounded up to the key tile: the list of
+    /// [`DecodeWork::build_clusters`]`(.., 2, ..)`, item for item), so the same blocks do
+    /// the same work and only the merge moves to distributed shared memory. On the H200
+    /// (benches/RESULTS.md, "Call 10") that was faster on every such layer (17 of 17,
+    /// 0.4–3.3 µs), while clusters of 4 and 8 were slower even with the same items.
+    WavesPairs { overhead_tiles: u32 },
 }
 
 /// The largest thread-block cluster the decode kernel merges in (CUDA's portable
@@ -196,15 +204,20 @@ pub struct DecodeSplit {
 pub const DEFAULT_CHUNK_POLICY: ChunkPolicy = ChunkPolicy::Waves { overhead_tiles: 2 };
 
 /// The CUDA executor's policy for GQA layers (group ≥ 2): whole waves with 10 tiles of
-/// overhead per block. A GQA block writes and merges partials of the whole group, so an
-/// extra wave costs it more than an MHA block; on the H200 (benches/RESULTS.md, calls 7
-/// and 8) waves:10 turned Llama-3-8B's multi-wave lists of short chunks into one wave of
-/// longer ones (layers 25, 28, 29 at B = 16, 4k: 12–13 % faster) and was never slower on
-/// any layer at B = 16 or 4, 4k or 16k, while on Vicuna-7B (MHA) it lost 0.4 % in geometric
-/// mean at B = 16 (up to 2.3 % per layer).
-pub const CUDA_CHUNK_POLICY_GQA: ChunkPolicy = ChunkPolicy::Waves { overhead_tiles: 10 };
+/// overhead per block, lists of two chunks per segment launched as clusters of 2
+/// ([`ChunkPolicy::WavesPairs`]). A GQA block writes and merges partials of the whole
+/// group, so an extra wave costs it more than an MHA block; on the H200 (benches/RESULTS.md,
+/// calls 7 and 8) waves:10 turned Llama-3-8B's multi-wave lists of short chunks into one
+/// wave of longer ones (layers 25, 28, 29 at B = 16, 4k: 12–13 % faster) and was never
+/// slower on any layer at B = 16 or 4, 4k or 16k, while on Vicuna-7B (MHA) it lost 0.4 % in
+/// geometric mean at B = 16 (up to 2.3 % per layer). The pairs (call 10): Llama-3-8B
+/// layers 0, 6, 8, 10, 13–15 at B = 16, 4k, 1.5–3.3 % faster, no other layer changed.
+pub const CUDA_CHUNK_POLICY_GQA: ChunkPolicy = ChunkPolicy::WavesPairs { overhead_tiles: 10 };
 
-/// The CUDA executor's policy for MHA layers (group 1): [`DEFAULT_CHUNK_POLICY`].
+/// The CUDA executor's policy for MHA layers (group 1): [`DEFAULT_CHUNK_POLICY`]. (The
+/// pairs won on Vicuna-7B too, 10 layers 0.4–3.3 µs faster in call 10, but that call's
+/// check of the Vicuna plan with clusters was cut by its time limit: `waves:2:pairs` waits
+/// for it.)
 pub const CUDA_CHUNK_POLICY_MHA: ChunkPolicy = DEFAULT_CHUNK_POLICY;
 
 /// The CUDA executor's chunk policy (`runtime::cuda`, the CUDA engine) for a model whose
@@ -238,6 +251,9 @@ impl std::fmt::Display for ChunkPolicy {
             ChunkPolicy::ClusterAuto { overhead_tiles } => {
                 write!(f, "cluster:auto:{overhead_tiles}")
             }
+            ChunkPolicy::WavesPairs { overhead_tiles } => {
+                write!(f, "waves:{overhead_tiles}:pairs")
+            }
         }
     }
 }
@@ -249,7 +265,7 @@ impl std::str::FromStr for ChunkPolicy {
     fn from_str(v: &str) -> Result<Self, String> {
         let bad = || {
             format!(
-                "chunk policy `{v}`: expected SLOTS, waves:OVERHEAD, balanced:OVERHEAD:TAIL_PCT, \
+                "chunk policy `{v}`: expected SLOTS, waves:OVERHEAD, waves:OVERHEAD:pairs, balanced:OVERHEAD:TAIL_PCT, \
                  stream:SAT_PCT:WAVE_TILES:MERGE_TILES (SAT_PCT 1 to 100), cluster:SIZE (SIZE 2 to \
                  {MAX_CLUSTER}) or cluster:auto:OVERHEAD"
             )
@@ -259,6 +275,9 @@ impl std::str::FromStr for ChunkPolicy {
         match parts.as_slice() {
             [c] => Ok(ChunkPolicy::Fixed(num(c)?.max(1))),
             ["waves", o] => Ok(ChunkPolicy::Waves {
+                overhead_tiles: num(o)?,
+            }),
+            ["waves", o, "pairs"] => Ok(ChunkPolicy::WavesPairs {
                 overhead_tiles: num(o)?,
             }),
             ["balanced", o, t] => Ok(ChunkPolicy::Balanced {
@@ -345,7 +364,7 @@ pub fn choose_chunk_with(
             .map(|&w| u64::from(w.div_ceil(chunk).max(1)))
             .sum();
         let cost = match policy {
-            ChunkPolicy::Waves { overhead_tiles } => {
+            ChunkPolicy::Waves { overhead_tiles } | ChunkPolicy::WavesPairs { overhead_tiles } => {
                 (items as f64 / blocks).ceil() * f64::from(chunk + overhead_tiles * key_tile)
             }
             ChunkPolicy::Balanced {
@@ -397,6 +416,21 @@ pub fn choose_split(
     };
     match policy {
         ChunkPolicy::Cluster { size } => clustered(size.clamp(1, MAX_CLUSTER)),
+        ChunkPolicy::WavesPairs { overhead_tiles } => {
+            let chunk = choose_chunk_with(
+                ChunkPolicy::Waves { overhead_tiles },
+                layout,
+                row_pos,
+                key_tile,
+                concurrent_blocks,
+            );
+            let pairs = DecodeWork::build(layout, row_pos, chunk)
+                == DecodeWork::build_clusters(layout, row_pos, 2, key_tile);
+            DecodeSplit {
+                chunk,
+                cluster: if pairs { 2 } else { 1 },
+            }
+        }
         ChunkPolicy::ClusterAuto { overhead_tiles } => {
             let model = FluidModel::h200(group_size);
             let blocks = concurrent_blocks.max(1);
@@ -456,13 +490,16 @@ pub struct FluidModel {
 
 impl FluidModel {
     /// The H200 parameters fitted to calls 4 and 6 (`benches/decode-h200/chunk-model-params.json`,
-    /// 2.1 % rms) for MHA (`group_size` 1) or GQA; `cluster_us` from session 8's call.
+    /// 2.1 % rms) for MHA (`group_size` 1) or GQA; `cluster_us` fitted to call 10's
+    /// cluster timings (`chunk_model.py fitcluster`: 3.2 µs MHA, 4.3 µs GQA, but 5.6 % and
+    /// 7.9 % rms: the model lacks what made clusters of 4 and 8 slow, most likely fewer
+    /// clusters resident at once than their blocks would allow).
     pub fn h200(group_size: u32) -> FluidModel {
         let slot = 512.0;
-        let (write_us, block_bytes, merge_us, merge_chunk_us) = if group_size > 1 {
-            (1.765, 45_186.0, 2.001, 0.0613)
+        let (write_us, block_bytes, merge_us, merge_chunk_us, cluster_us) = if group_size > 1 {
+            (1.765, 45_186.0, 2.001, 0.0613, 4.3)
         } else {
-            (0.276, 60_147.0, 2.460, 0.1073)
+            (0.276, 60_147.0, 2.460, 0.1073, 3.2)
         };
         FluidModel {
             launch_us: 3.48,
@@ -472,7 +509,7 @@ impl FluidModel {
             write_us,
             merge_us,
             merge_chunk_us,
-            cluster_us: 1.0,
+            cluster_us,
         }
     }
 
@@ -739,6 +776,10 @@ mod tests {
     fn cuda_gqa_policy_prefers_one_wave_of_longer_chunks() {
         assert_eq!(cuda_chunk_policy(1), DEFAULT_CHUNK_POLICY);
         assert_eq!(cuda_chunk_policy(4), CUDA_CHUNK_POLICY_GQA);
+        assert_eq!(
+            CUDA_CHUNK_POLICY_GQA,
+            ChunkPolicy::WavesPairs { overhead_tiles: 10 }
+        );
         // Llama-3-8B layers 25 and 28 at 4k, 16 rows, 264 resident blocks: waves:2 cuts
         // 320- and 704-slot chunks over 3 and 2 waves, the GQA policy one wave.
         let rows = vec![100_000; 16];
@@ -800,14 +841,25 @@ mod tests {
         let rows4 = vec![100_000; 4];
         let rows16 = vec![100_000; 16];
         let auto = ChunkPolicy::ClusterAuto { overhead_tiles: 10 };
-        // Llama-3-8B layer 0 at 4k, 4 rows (32 segments, 264 resident blocks): clusters of
-        // 8, one wave, no partial writes or global merge.
+        // Llama-3-8B layer 0 at 4k, 4 rows (32 segments, 264 resident blocks): with the
+        // cluster cost fitted to call 10 (4.3 µs for GQA), equal chunks of 512 and the
+        // counter merge, as measured there (21.1 µs against 25.1 for clusters of 8).
         let l0 = [3200, 3200, 4480, 4480, 3200, 3200, 3200, 4480];
         let s = choose_split(auto, &layout(&l0), &rows4, 64, 264, 4);
-        assert_eq!(s.cluster, MAX_CLUSTER);
-        let m = FluidModel::h200(4);
+        assert_eq!(
+            s,
+            DecodeSplit {
+                chunk: 512,
+                cluster: 1
+            }
+        );
+        let mut m = FluidModel::h200(4);
         let eq = DecodeWork::build(&layout(&l0), &rows4, 512);
         let cl = DecodeWork::build_clusters(&layout(&l0), &rows4, 8, 64);
+        assert!(m.time_us(&cl, 8, 264) > m.time_us(&eq, 1, 264));
+        // The merge the model charges a cluster decides: at the 1 µs first guessed, the
+        // clusters of 8 (one wave, no partial writes or global merge) would win.
+        m.cluster_us = 1.0;
         assert!(m.time_us(&cl, 8, 264) < m.time_us(&eq, 1, 264));
         // Many segments: equal chunks (whole segments), as Waves picks them.
         let rows64 = vec![100_000; 64];
@@ -848,6 +900,46 @@ mod tests {
     }
 
     #[test]
+    fn pairs_policy_clusters_only_lists_that_already_are_pairs() {
+        let rows16 = vec![100_000; 16];
+        let pairs = CUDA_CHUNK_POLICY_GQA;
+        let split = |spans: &[u32]| choose_split(pairs, &layout(spans), &rows16, 64, 264, 4);
+        // Llama-3-8B layer 8 at 4k, 16 rows: 128 segments of 4096 in halves of 2048, the
+        // list waves:10 cuts anyway: the same items, launched as clusters of 2.
+        assert_eq!(
+            split(&[4096; 8]),
+            DecodeSplit {
+                chunk: 2048,
+                cluster: 2
+            }
+        );
+        let l = layout(&[4096; 8]);
+        assert_eq!(
+            DecodeWork::build(&l, &rows16, 2048),
+            DecodeWork::build_split(&l, &rows16, split(&[4096; 8]), 64)
+        );
+        // Layer 25 (segments of 640 and 4096): waves:10 cuts 1408-slot chunks, 1 to 3 per
+        // segment; not pairs, so a plain launch of the same list.
+        let l25 = [640, 4096, 640, 4096, 4096, 640, 640, 640];
+        assert_eq!(
+            split(&l25),
+            DecodeSplit {
+                chunk: 1408,
+                cluster: 1
+            }
+        );
+        // Executors without clusters get the same chunk as waves:10.
+        let waves = ChunkPolicy::Waves { overhead_tiles: 10 };
+        for spans in [&[4096; 8][..], &l25[..]] {
+            let l = layout(spans);
+            assert_eq!(
+                choose_chunk_with(pairs, &l, &rows16, 64, 264),
+                choose_chunk_with(waves, &l, &rows16, 64, 264)
+            );
+        }
+    }
+
+    #[test]
     fn chunk_policies_parse_what_they_print() {
         for p in [
             ChunkPolicy::Waves { overhead_tiles: 2 },
@@ -858,6 +950,7 @@ mod tests {
             ChunkPolicy::Fixed(512),
             ChunkPolicy::Cluster { size: 8 },
             ChunkPolicy::ClusterAuto { overhead_tiles: 10 },
+            ChunkPolicy::WavesPairs { overhead_tiles: 10 },
             ChunkPolicy::Stream {
                 sat_pct: 38,
                 wave_tiles: 4,

@@ -285,6 +285,20 @@ fn run(args: &Args) -> Result<(), String> {
                 t0.elapsed().as_secs_f64(),
                 gpu.decode_slots()
             );
+            // Clusters resident at once (benches/RESULTS.md, call 10: clusters of 4 and 8
+            // were slower than their blocks' count suggests).
+            let resident: Vec<String> = [2, 4, 8]
+                .iter()
+                .map(|&c| match gpu.decode_max_active_clusters(0, c) {
+                    Ok(n) => format!("{c}: {n} ({} blocks)", n * c),
+                    Err(e) => format!("{c}: {e}"),
+                })
+                .collect();
+            eprintln!(
+                "{} {vname}: clusters resident at once {}",
+                m.label,
+                resident.join(", ")
+            );
             let filler = Filler::new(gpu.context(), gpu.stream()).map_err(err)?;
             let dense_filler = Filler::new(dense.context(), dense.stream()).map_err(err)?;
             let l2 = l2_bytes(gpu.context()).map_err(err)?;

@@ -680,6 +680,49 @@ impl CudaAttention {
         self.decode_slots
     }
 
+    /// Thread-block clusters of `cluster` blocks of `layer`'s decode kernel that the GPU
+    /// holds at once (`cuOccupancyMaxActiveClusters`; a cluster must fit in one GPC, so
+    /// this can be less than [`Self::decode_slots`] / `cluster`). `cluster` 1 to 8.
+    pub fn decode_max_active_clusters(&self, layer: usize, cluster: u32) -> Result<u32, CudaError> {
+        use cudarc::driver::sys;
+        let k = &self.layer(layer)?.decode;
+        if !(1..=MAX_CLUSTER).contains(&cluster) {
+            return Err(CudaError::InvalidInput(format!(
+                "clusters of {cluster} blocks: 1 to {MAX_CLUSTER}"
+            )));
+        }
+        let mut attr = sys::CUlaunchAttribute {
+            id: sys::CUlaunchAttributeID::CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION,
+            pad: [0; 4],
+            // SAFETY: a plain-old-data union; every field is valid when zeroed.
+            value: unsafe { std::mem::zeroed() },
+        };
+        attr.value.clusterDim.x = cluster;
+        attr.value.clusterDim.y = 1;
+        attr.value.clusterDim.z = 1;
+        let config = sys::CUlaunchConfig {
+            gridDimX: cluster * self.decode_slots.max(1),
+            gridDimY: 1,
+            gridDimZ: 1,
+            blockDimX: k.abi.block[0],
+            blockDimY: k.abi.block[1],
+            blockDimZ: k.abi.block[2],
+            sharedMemBytes: k.abi.dynamic_shared_bytes,
+            hStream: self.stream.cu_stream(),
+            attrs: &mut attr,
+            numAttrs: 1,
+        };
+        self.ctx
+            .bind_to_thread()
+            .map_err(driver("querying resident clusters"))?;
+        let mut n: std::ffi::c_int = 0;
+        // SAFETY: `n`, `config` and `attr` outlive the call; the function is loaded.
+        unsafe { sys::cuOccupancyMaxActiveClusters(&mut n, k.function.cu_function(), &config) }
+            .result()
+            .map_err(driver("querying resident clusters"))?;
+        Ok(n.max(0) as u32)
+    }
+
     /// The chunk policy of decode work lists built without an explicit chunk.
     pub fn chunk_policy(&self) -> ChunkPolicy {
         self.chunk_policy

@@ -173,13 +173,14 @@ pub enum ChunkPolicy {
     /// `Waves { overhead_tiles }` by the fluid model of one launch ([`FluidModel`], fitted
     /// to the H200: benches/RESULTS.md, "Calls 7 and 8" and session 8's call).
     ClusterAuto { overhead_tiles: u32 },
-    /// `Waves { overhead_tiles }`'s chunks, launched as thread-block clusters of 2 where
-    /// that list is already one cluster of 2 per segment (every segment cut in exactly two
-    /// chunks, the first of ⌈written / 2⌉ slots rounded up to the key tile: the list of
-    /// [`DecodeWork::build_clusters`]`(.., 2, ..)`, item for item), so the same blocks do
-    /// the same work and only the merge moves to distributed shared memory. On the H200
-    /// (benches/RESULTS.md, "Call 10") that was faster on every such layer (17 of 17,
-    /// 0.4–3.3 µs), while clusters of 4 and 8 were slower even with the same items.
+    /// `Waves { overhead_tiles }`'s list, except where it cuts every segment into exactly
+    /// two chunks: there the segments' halves (⌈written / 2⌉ slots rounded up to the key
+    /// tile, [`DecodeWork::build_clusters`]`(.., 2, ..)`) run as thread-block clusters of
+    /// 2, provided their longest item is the waves chunk, so the launch has the same
+    /// number of blocks and no longer one, and the merge moves to distributed shared
+    /// memory. On the H200 (benches/RESULTS.md, "Call 10") that was faster on every such
+    /// layer (17 of 17, 0.4–3.3 µs), while clusters of 4 and 8 were slower even item for
+    /// item.
     WavesPairs { overhead_tiles: u32 },
 }
 
@@ -425,7 +426,10 @@ pub fn choose_split(
                 concurrent_blocks,
             );
             let pairs = DecodeWork::build(layout, row_pos, chunk)
-                == DecodeWork::build_clusters(layout, row_pos, 2, key_tile);
+                .seg_chunks
+                .iter()
+                .all(|&n| n == 2)
+                && DecodeWork::build_clusters(layout, row_pos, 2, key_tile).chunk == chunk;
             DecodeSplit {
                 chunk,
                 cluster: if pairs { 2 } else { 1 },
@@ -917,6 +921,23 @@ mod tests {
         assert_eq!(
             DecodeWork::build(&l, &rows16, 2048),
             DecodeWork::build_split(&l, &rows16, split(&[4096; 8]), 64)
+        );
+        // Segments of 3840 and 4096 (Vicuna-7B layer 7's spans): waves cuts 2048 + 1792,
+        // the pairs 1920 + 1920; the same item count and longest item.
+        let l7 = [3840, 4096, 3840, 4096, 3840, 4096, 3840, 4096];
+        let s7 = split(&l7);
+        assert_eq!(
+            s7,
+            DecodeSplit {
+                chunk: 2048,
+                cluster: 2
+            }
+        );
+        let w7 = DecodeWork::build_split(&layout(&l7), &rows16, s7, 64);
+        assert_eq!(w7.items[0][1..3], [0, 1920]);
+        assert_eq!(
+            w7.n_items(),
+            DecodeWork::build(&layout(&l7), &rows16, 2048).n_items()
         );
         // Layer 25 (segments of 640 and 4096): waves:10 cuts 1408-slot chunks, 1 to 3 per
         // segment; not pairs, so a plain launch of the same list.

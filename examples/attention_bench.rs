@@ -23,7 +23,9 @@ use moa::lower::{lower, CacheLayout, KernelModule, StorageType};
 use moa::plan::{upstream, ModelShape, Plan};
 use moa::runtime::cuda::{CudaAttention, CudaError, DecodeCall, DEFAULT_ARCH};
 use moa::runtime::cuda_bench::{l2_bytes, time_graph, Filler, Timing};
-use moa::runtime::worklist::{choose_chunk_with, cuda_chunk_policy, ChunkPolicy, DecodeWork};
+use moa::runtime::worklist::{
+    choose_split, cuda_chunk_policy, ChunkPolicy, DecodeWork, FluidModel,
+};
 
 #[derive(Parser)]
 #[command(about = "Time the generated decode kernels of upstream MoA plans against dense")]
@@ -44,8 +46,8 @@ struct Args {
     #[arg(long, value_delimiter = ',', default_value = "4x3")]
     variants: Vec<String>,
     /// Work-list chunk policies to compare: `auto` (the runtime's), a size in slots,
-    /// `waves:OVERHEAD_TILES` or `balanced:OVERHEAD_TILES:TAIL_PCT`
-    /// (`runtime::worklist::ChunkPolicy`).
+    /// `waves:OVERHEAD_TILES`, `balanced:OVERHEAD_TILES:TAIL_PCT`, `cluster:SIZE` or
+    /// `cluster:auto:OVERHEAD_TILES` (`runtime::worklist::ChunkPolicy`).
     #[arg(long, value_delimiter = ',', default_value = "auto")]
     chunks: Vec<String>,
     /// Launch modes to compare on every layer, side by side: `plain` (cuLaunchKernel, as
@@ -132,8 +134,9 @@ fn prepare(
     let m = gpu.module();
     let (hq, d) = (m.shape.q_heads as usize, m.shape.head_dim as usize);
     let row_pos = vec![layout.n_tokens - 1; rows as usize];
-    let chunk =
-        policy.map(|p| choose_chunk_with(p, layout, &row_pos, key_tile, gpu.decode_slots()));
+    let group = m.shape.group_size();
+    let split =
+        policy.map(|p| choose_split(p, layout, &row_pos, key_tile, gpu.decode_slots(), group));
     let cache_len = rows as usize * layout.row_slots as usize * d;
     let mut calls = Vec::new();
     for c in 0..copies {
@@ -143,7 +146,7 @@ fn prepare(
         filler.fill(&mut q, m.storage, 3 * c + 1)?;
         filler.fill(&mut k, m.storage, 3 * c + 2)?;
         filler.fill(&mut v, m.storage, 3 * c + 3)?;
-        calls.push(gpu.prepare_decode(layer, layout, &row_pos, q, k, v, chunk)?);
+        calls.push(gpu.prepare_decode_split(layer, layout, &row_pos, q, k, v, split)?);
     }
     Ok(calls)
 }
@@ -282,6 +285,20 @@ fn run(args: &Args) -> Result<(), String> {
                 t0.elapsed().as_secs_f64(),
                 gpu.decode_slots()
             );
+            // Clusters resident at once (benches/RESULTS.md, call 10: clusters of 4 and 8
+            // were slower than their blocks' count suggests).
+            let resident: Vec<String> = [2, 4, 8]
+                .iter()
+                .map(|&c| match gpu.decode_max_active_clusters(0, c) {
+                    Ok(n) => format!("{c}: {n} ({} blocks)", n * c),
+                    Err(e) => format!("{c}: {e}"),
+                })
+                .collect();
+            eprintln!(
+                "{} {vname}: clusters resident at once {}",
+                m.label,
+                resident.join(", ")
+            );
             let filler = Filler::new(gpu.context(), gpu.stream()).map_err(err)?;
             let dense_filler = Filler::new(dense.context(), dense.stream()).map_err(err)?;
             let l2 = l2_bytes(gpu.context()).map_err(err)?;
@@ -329,20 +346,22 @@ fn run(args: &Args) -> Result<(), String> {
                             // Two policies that cut this layer alike build the same work
                             // list: time it once (the JSON line says `reused`).
                             let row_pos = vec![n - 1; rows as usize];
-                            let chosen = choose_chunk_with(
+                            let split = choose_split(
                                 chunk.unwrap_or(gpu.chunk_policy()),
                                 &layout,
                                 &row_pos,
                                 key_tile,
                                 gpu.decode_slots(),
+                                module.shape.group_size(),
                             );
+                            let (chosen, cluster) = (split.chunk, split.cluster);
                             let mut calls = Vec::new();
                             for launch in &args.launch {
                                 let pdl = launch == "pdl";
                                 if pdl && !pdl_ok {
                                     continue;
                                 }
-                                let key = (rows, prompt, li, chosen, pdl);
+                                let key = (rows, prompt, li, chosen, cluster, pdl);
                                 let reused = timed.get(&key).copied();
                                 if reused.is_none() && calls.is_empty() {
                                     calls = prepare(
@@ -373,11 +392,12 @@ fn run(args: &Args) -> Result<(), String> {
                                 timed.insert(key, (t, items));
                                 let rate = bytes as f64 / (t.median_us * 1e-6) / 1e12;
                                 println!(
-                                "| {} | {rows} | {prompt} | {n} | {} | {vname}{} | {} | {} | {:.1} | {:.1} | {:.2} | {:.1} | {:.2} | {:.2} | {:.2} |",
+                                "| {} | {rows} | {prompt} | {n} | {} | {vname}{} | {}{} | {} | {:.1} | {:.1} | {:.2} | {:.1} | {:.2} | {:.2} | {:.2} |",
                                 m.label,
                                 l.layer,
                                 if launch == "pdl" { " pdl" } else { "" },
                                 chosen,
+                                if cluster > 1 { format!(" c{cluster}") } else { String::new() },
                                 items,
                                 bytes as f64 / 1e6,
                                 t.median_us,
@@ -391,7 +411,7 @@ fn run(args: &Args) -> Result<(), String> {
                                     let line = serde_json::json!({
                                         "impl": "moa", "model": m.label, "batch": rows, "prompt": prompt,
                                         "n_tokens": n, "layer": l.layer, "variant": vname, "chunk_arg": cname,
-                                        "chunk": chosen, "items": items, "reused": reused.is_some(),
+                                        "chunk": chosen, "cluster": cluster, "items": items, "reused": reused.is_some(),
                                         "kv_bytes": bytes, "us": t.median_us, "us_min": t.min_us,
                                         "us_max": t.max_us, "tbps": rate, "dense_us": dt.median_us,
                                         "dense_kv_bytes": dbytes, "dense_tbps": drate,
@@ -409,9 +429,9 @@ fn run(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-/// A timed work list: (rows, prompt, layer index, chunk, programmatic launch); the value
-/// is its timing and item count.
-type TimedKey = (u32, u32, usize, u32, bool);
+/// A timed work list: (rows, prompt, layer index, chunk, cluster, programmatic launch);
+/// the value is its timing and item count.
+type TimedKey = (u32, u32, usize, u32, u32, bool);
 
 /// `--dry-run-blocks`: the work lists the timed run would build, without a GPU.
 fn dry_run(
@@ -438,13 +458,27 @@ fn dry_run(
                         for &chunk in chunks {
                             let policy =
                                 chunk.unwrap_or(cuda_chunk_policy(module.shape.group_size()));
-                            let c = choose_chunk_with(policy, &layout, &row_pos, key_tile, blocks);
-                            let items = DecodeWork::build(&layout, &row_pos, c).n_items();
+                            let split = choose_split(
+                                policy,
+                                &layout,
+                                &row_pos,
+                                key_tile,
+                                blocks,
+                                module.shape.group_size(),
+                            );
+                            let work = DecodeWork::build_split(&layout, &row_pos, split, key_tile);
+                            let (c, items) = (split.chunk, work.n_items());
+                            let model = FluidModel::h200(module.shape.group_size()).time_us(
+                                &work,
+                                split.cluster,
+                                blocks,
+                            );
                             let line = serde_json::json!({
                                 "model": m.label, "batch": rows, "prompt": prompt, "n_tokens": n,
                                 "layer": l.layer, "variant": tuning.to_string(),
                                 "chunk_arg": chunk.map_or("auto".to_string(), |c| c.to_string()),
-                                "chunk": c, "items": items, "blocks": blocks,
+                                "chunk": c, "cluster": split.cluster, "items": items, "blocks": blocks,
+                                "model_us": model,
                             });
                             println!("{line}");
                         }

@@ -335,3 +335,29 @@ fn decode_variants_compile_for_sm90() {
         }
     }
 }
+
+/// The decode kernels merge a segment held by a thread-block cluster through distributed
+/// shared memory (docs/DESIGN.md §6), and keep the arrival-counter merge through global
+/// memory for plain launches: both paths are in the PTX of the tensor-core (bf16) and the
+/// scalar (f32) kernel.
+#[test]
+fn decode_merges_clusters_in_distributed_shared_memory() {
+    for storage in [StorageType::Bf16, StorageType::F32] {
+        let module = lower(&fixture("fixture-gqa.toml"), storage);
+        let arts = cuda::generate(&module).unwrap_or_else(|e| panic!("{e}"));
+        let ptx = compile(&arts[0]);
+        for needle in [
+            "%cluster_nctarank",
+            "barrier.cluster.arrive.release",
+            "barrier.cluster.wait.acquire",
+            "mapa.shared::cluster",
+            "ld.shared::cluster.f32",
+            "atom.global.add",
+        ] {
+            assert!(
+                ptx.contains(needle),
+                "{storage:?} decode PTX lacks `{needle}`"
+            );
+        }
+    }
+}

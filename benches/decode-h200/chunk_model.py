@@ -13,6 +13,11 @@ size (MHA, GQA) by coordinate descent on the squared log error.
 
     python3 chunk_model.py fit --spans spans.json call6-moa-4x3.jsonl call4-sweep-chunks.jsonl
     python3 chunk_model.py predict --spans spans.json --params params.json dry.jsonl
+    python3 chunk_model.py cluster --spans spans.json --params params.json --peers peers.jsonl bench.jsonl
+    python3 chunk_model.py fitcluster --spans spans.json --params params.json bench-*.jsonl
+
+`cluster` predicts what thread-block clusters (one per segment, merged in distributed
+shared memory) would save against the measured default; `fitcluster` fits their cost.
 
 `predict` reads attention_bench --dry-run-blocks lines (the chunks a policy picks) and
 prints the modelled time per policy and configuration, against the model's best chunk.
@@ -83,6 +88,64 @@ def simulate(items, P, blocks=264):
     return t + P["L"]
 
 
+def cluster_items(segs, rows, size, tile=64):
+    """[(slots, size)]: every segment cut into `size` chunks of ceil(slots / size) rounded up
+    to the key tile (a thread-block cluster per segment; trailing chunks may be empty)."""
+    out = []
+    for _ in range(rows):
+        for s in segs:
+            c = max(tile, -(-(-(-s // size)) // tile) * tile)
+            out.extend((max(0, min(c, s - i * c)), size) for i in range(size))
+    return out
+
+
+def simulate_cluster(items, P, ec, mc, blocks=264):
+    """simulate() for a list whose segments are thread-block clusters of `size` items
+    (items[i][1]): a block that has streamed its chunk holds its slot until every block of
+    its cluster has, then all spend ec (state to shared memory, cluster barrier) + mc (the
+    merge through distributed shared memory) µs; no partial writes, no global merge. A
+    cluster starts only when `size` slots are free."""
+    t, V = 0.0, 0.0
+    fixed, stream = [], []
+    size = items[0][1]
+    left = {}
+    nxt = 0
+    free = blocks
+    def start(now):
+        nonlocal nxt, free
+        while nxt < len(items) and free >= size:
+            for i in range(nxt, nxt + size):
+                heapq.heappush(fixed, (now + P["p"], i, 0))
+            left[nxt // size] = size
+            nxt += size
+            free -= size
+    start(0.0)
+    while fixed or stream:
+        rate = min(P["rb"], P["R"] / len(stream)) if stream else 0.0
+        tf = fixed[0][0] if fixed else math.inf
+        ts = t + (stream[0][0] - V) / rate if stream else math.inf
+        if tf <= ts:
+            V += rate * (tf - t)
+            t = tf
+            _, i, done = heapq.heappop(fixed)
+            if done == 0:
+                heapq.heappush(stream, (V + items[i][0] * SLOT_BYTES, i))
+            elif done == 1:
+                free += 1
+                start(t)
+        else:
+            V += rate * (ts - t)
+            t = ts
+            _, i = heapq.heappop(stream)
+            c = i // size
+            left[c] -= 1
+            if left[c] == 0:
+                cost = (ec + mc) if size > 1 else 0.5 * P["e"]
+                for j in range(c * size, c * size + size):
+                    heapq.heappush(fixed, (t + cost, j, 1))
+    return t + P["L"]
+
+
 def group_params(P, model):
     g = "mha" if model.startswith("vicuna") else "gqa"
     return {k: P[k] for k in ("L", "p", "R")} | {k: P[f"{k}_{g}"] for k in ("e", "rb", "m0", "m1")}
@@ -148,6 +211,76 @@ def predict(args):
                   f"{math.exp(sum(map(math.log, r)) / len(r)):.3f} / {max(r):.3f} |")
 
 
+def cluster(args):
+    """Per configuration: the measured time of the default policy (attention_bench lines
+    with --policy's chunk), its modelled time, and the modelled time of one thread-block
+    cluster of C in --sizes per segment, scaled by measured / modelled; counts of layers
+    at >= 3.8 TB/s and at >= 0.95 x SDPA."""
+    segs = load_segments(args.spans)
+    P = json.load(open(args.params))
+    rows = [json.loads(l) for l in open(args.bench)]
+    peers = [json.loads(l) for l in open(args.peers)] if args.peers else []
+    sdpa = {(r["model"], r["batch"], r["prompt"]): r["tbps"] for r in peers if r["impl"] == "sdpa"}
+    sizes = [int(x) for x in args.sizes.split(",")]
+    by = {}
+    for r in rows:
+        pol = args.policy_mha if r["model"].startswith("vicuna") else args.policy_gqa
+        if r["chunk_arg"] == pol and r.get("launch", "plain") == "plain":
+            by.setdefault((r["model"], r["batch"], r["prompt"]), []).append(r)
+    print(f"e_c = {args.ec} µs, m_c = {args.mc} µs")
+    print("| model | B | prompt | measured: ≥3.8 / ≥0.95 SDPA | modelled / measured geomean | cluster: best C per layer | predicted time / now geomean (min) | predicted ≥3.8 / ≥0.95 SDPA |")
+    print("|---|---|---|---|---|---|---|---|")
+    for cfg, rs in sorted(by.items()):
+        model, b, prompt = cfg
+        G = group_params(P, model)
+        ratio, pred, cs, now38, now95, p38, p95 = [], [], [], 0, 0, 0, 0
+        for r in sorted(rs, key=lambda r: r["layer"]):
+            sp = segs[(model, prompt)][r["layer"]]
+            tm = simulate(items_for(sp, b, r["chunk"]), G)
+            ratio.append(tm / r["us"])
+            best = min((simulate_cluster(cluster_items(sp, b, c), G, args.ec, args.mc), c) for c in sizes)
+            tc = min(best[0], tm)
+            cs.append(best[1] if best[0] < tm else 0)
+            new_us = r["us"] * tc / tm
+            pred.append(tc / tm)
+            tb = r["kv_bytes"] / new_us / 1e6
+            now38 += r["tbps"] >= 3.8
+            now95 += r["tbps"] >= 0.95 * sdpa.get(cfg, 1e9)
+            p38 += tb >= 3.8
+            p95 += tb >= 0.95 * sdpa.get(cfg, 1e9)
+        gm = lambda xs: math.exp(sum(map(math.log, xs)) / len(xs))
+        hist = {c: cs.count(c) for c in sorted(set(cs))}
+        print(f"| {model} | {b} | {prompt} | {now38} / {now95} | {gm(ratio):.3f} | {hist} | {gm(pred):.3f} ({min(pred):.3f}) | {p38} / {p95} |")
+
+
+def fitcluster(args):
+    """The cluster state + merge cost (ec + mc, µs) that fits attention_bench lines timed
+    with cluster:SIZE policies (JSON field "cluster" > 1), the other parameters as fitted:
+    a grid search on the squared log error, per GQA group kind; also the rms error of the
+    equal-chunk lines of the same run (the parameters' drift since they were fitted)."""
+    segs = load_segments(args.spans)
+    P = json.load(open(args.params))
+    rows = [json.loads(l) for f in args.jsonl for l in open(f) if l.strip()]
+    for kind in ("mha", "gqa"):
+        sel = [r for r in rows if (r["model"].startswith("vicuna")) == (kind == "mha")]
+        eq = [r for r in sel if r.get("cluster", 1) <= 1 and not r["reused"]]
+        cl = [r for r in sel if r.get("cluster", 1) > 1 and not r["reused"]]
+        if not sel:
+            continue
+        err = lambda xs: math.sqrt(sum(x * x for x in xs) / max(1, len(xs)))
+        G = group_params(P, sel[0]["model"])
+        e_eq = [math.log(simulate(items_for(segs[(r["model"], r["prompt"])][r["layer"]], r["batch"], r["chunk"]), G) / r["us"]) for r in eq]
+        its = [(cluster_items(segs[(r["model"], r["prompt"])][r["layer"]], r["batch"], r["cluster"]), r["us"]) for r in cl]
+        best = None
+        for c10 in range(0, 61):
+            c = c10 / 10
+            e = [math.log(simulate_cluster(it, G, c, 0.0) / us) for it, us in its]
+            if best is None or err(e) < best[1]:
+                best = (c, err(e), sum(e) / max(1, len(e)))
+        print(f"{kind}: equal chunks rms log error {err(e_eq):.4f} (mean {sum(e_eq) / max(1, len(e_eq)):+.4f}, {len(e_eq)} lines); "
+              f"clusters: ec + mc = {best[0]:.1f} µs, rms {best[1]:.4f} (mean {best[2]:+.4f}, {len(its)} lines)")
+
+
 ap = argparse.ArgumentParser()
 sub = ap.add_subparsers(dest="cmd", required=True)
 f = sub.add_parser("fit")
@@ -160,5 +293,19 @@ p.add_argument("--params", required=True)
 p.add_argument("--blocks", type=int, default=264)
 p.add_argument("--best", action="store_true", help="also search the model's best chunk (slow)")
 p.add_argument("dry")
+c = sub.add_parser("cluster")
+c.add_argument("--spans", required=True)
+c.add_argument("--params", required=True)
+c.add_argument("--peers")
+c.add_argument("--policy-gqa", default="waves:10")
+c.add_argument("--policy-mha", default="waves:2")
+c.add_argument("--sizes", default="1,2,4,8")
+c.add_argument("--ec", type=float, default=0.4)
+c.add_argument("--mc", type=float, default=0.6)
+c.add_argument("bench")
+fc = sub.add_parser("fitcluster")
+fc.add_argument("--spans", required=True)
+fc.add_argument("--params", required=True)
+fc.add_argument("jsonl", nargs="+")
 a = ap.parse_args()
-fit(a) if a.cmd == "fit" else predict(a)
+{"fit": fit, "predict": predict, "cluster": cluster, "fitcluster": fitcluster}[a.cmd](a)

@@ -28,7 +28,9 @@ use super::cases::{
     check_output, decode_case, max_abs_error, prefill_case, standard_layer_cases, tolerance,
 };
 use super::cases::{DecodeCase, PrefillCase};
-use super::worklist::{choose_chunk_with, cuda_chunk_policy, ChunkPolicy, DecodeWork};
+use super::worklist::{
+    choose_split, cuda_chunk_policy, ChunkPolicy, DecodeSplit, DecodeWork, MAX_CLUSTER,
+};
 use crate::codegen::abi::{Arg, KernelAbi, LaunchSize};
 use crate::codegen::cuda::{decode_name, prefill_name, DecodeTuning, PrefillTuning};
 use crate::codegen::{Artifact, CodegenError};
@@ -332,7 +334,7 @@ impl LoadedKernel {
         }
         if programmatic {
             // SAFETY: as above; the caller vouches for the kernel's griddepcontrol.wait.
-            return unsafe { self.launch_programmatic(stream, &values, cfg) };
+            return unsafe { self.launch_ex(stream, &values, cfg, true, 1) };
         }
         for v in &values {
             match v {
@@ -351,17 +353,72 @@ impl LoadedKernel {
         Ok(())
     }
 
-    /// `cuLaunchKernelEx` with the programmatic-stream-serialization attribute (cudarc's
-    /// launch builder sets no launch attributes). Parameters are passed as pointers to
-    /// 8-byte slots: a device pointer, or a `u32` in the slot's low bytes (little endian).
+    /// [`Self::launch_with`] as thread-block clusters of `cluster` blocks along x (sm_90;
+    /// 1 to 8, the portable limit): the grid's x must be a multiple of `cluster`. For the
+    /// decode kernels, whose work list then holds each segment as one aligned cluster
+    /// (`worklist::DecodeWork::build_clusters`).
+    ///
+    /// # Safety
+    /// As [`Self::launch_with`]; the kernel must be written for the cluster shape.
+    pub unsafe fn launch_clustered(
+        &self,
+        stream: &Arc<CudaStream>,
+        args: &[(Arg, ArgVal<'_>)],
+        size: &LaunchSize,
+        programmatic: bool,
+        cluster: u32,
+    ) -> Result<(), CudaError> {
+        if cluster <= 1 {
+            // SAFETY: the caller's contract, passed on.
+            return unsafe { self.launch_with(stream, args, size, programmatic) };
+        }
+        let g = self.abi.grid.dims(size);
+        if g.contains(&0) {
+            return Ok(());
+        }
+        if cluster > 8 || !g[0].is_multiple_of(cluster) {
+            return Err(CudaError::InvalidInput(format!(
+                "`{}`: clusters of {cluster} blocks need 2..=8 blocks dividing the grid's x ({})",
+                self.name, g[0]
+            )));
+        }
+        let mut values = Vec::with_capacity(self.abi.params.len());
+        for p in &self.abi.params {
+            let v = args
+                .iter()
+                .find(|(a, _)| *a == p.arg)
+                .map(|(_, v)| *v)
+                .ok_or_else(|| {
+                    CudaError::InvalidInput(format!(
+                        "kernel `{}` takes {:?} (parameter {}), which this call does not provide",
+                        self.name, p.arg, p.index
+                    ))
+                })?;
+            values.push(v);
+        }
+        let cfg = LaunchConfig {
+            grid_dim: (g[0], g[1], g[2]),
+            block_dim: (self.abi.block[0], self.abi.block[1], self.abi.block[2]),
+            shared_mem_bytes: self.abi.dynamic_shared_bytes,
+        };
+        // SAFETY: the caller's contract, passed on.
+        unsafe { self.launch_ex(stream, &values, cfg, programmatic, cluster) }
+    }
+
+    /// `cuLaunchKernelEx` with the programmatic-stream-serialization attribute and / or a
+    /// cluster dimension (cudarc's launch builder sets no launch attributes). Parameters
+    /// are passed as pointers to 8-byte slots: a device pointer, or a `u32` in the slot's
+    /// low bytes (little endian).
     ///
     /// # Safety
     /// As [`Self::launch_with`].
-    unsafe fn launch_programmatic(
+    unsafe fn launch_ex(
         &self,
         stream: &Arc<CudaStream>,
         values: &[ArgVal<'_>],
         cfg: LaunchConfig,
+        programmatic: bool,
+        cluster: u32,
     ) -> Result<(), CudaError> {
         use cudarc::driver::sys;
         use cudarc::driver::DevicePtr;
@@ -379,13 +436,29 @@ impl LoadedKernel {
             .iter_mut()
             .map(|s| (s as *mut u64).cast::<std::ffi::c_void>())
             .collect();
-        let mut attr = sys::CUlaunchAttribute {
-            id: sys::CUlaunchAttributeID::CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION,
-            pad: [0; 4],
-            // SAFETY: a plain-old-data union; every field is valid when zeroed.
-            value: unsafe { std::mem::zeroed() },
-        };
-        attr.value.programmaticStreamSerializationAllowed = 1;
+        let mut attrs = Vec::with_capacity(2);
+        if programmatic {
+            let mut attr = sys::CUlaunchAttribute {
+                id: sys::CUlaunchAttributeID::CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION,
+                pad: [0; 4],
+                // SAFETY: a plain-old-data union; every field is valid when zeroed.
+                value: unsafe { std::mem::zeroed() },
+            };
+            attr.value.programmaticStreamSerializationAllowed = 1;
+            attrs.push(attr);
+        }
+        if cluster > 1 {
+            let mut attr = sys::CUlaunchAttribute {
+                id: sys::CUlaunchAttributeID::CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION,
+                pad: [0; 4],
+                // SAFETY: as above.
+                value: unsafe { std::mem::zeroed() },
+            };
+            attr.value.clusterDim.x = cluster;
+            attr.value.clusterDim.y = 1;
+            attr.value.clusterDim.z = 1;
+            attrs.push(attr);
+        }
         let config = sys::CUlaunchConfig {
             gridDimX: cfg.grid_dim.0,
             gridDimY: cfg.grid_dim.1,
@@ -395,8 +468,8 @@ impl LoadedKernel {
             blockDimZ: cfg.block_dim.2,
             sharedMemBytes: cfg.shared_mem_bytes,
             hStream: stream.cu_stream(),
-            attrs: &mut attr,
-            numAttrs: 1,
+            attrs: attrs.as_mut_ptr(),
+            numAttrs: attrs.len() as u32,
         };
         stream
             .context()
@@ -413,7 +486,10 @@ impl LoadedKernel {
             )
         }
         .result()
-        .map_err(driver(format!("launching `{}` (programmatic)", self.name)))
+        .map_err(driver(format!(
+            "launching `{}` (programmatic {programmatic}, cluster {cluster})",
+            self.name
+        )))
     }
 }
 
@@ -437,13 +513,20 @@ pub struct DecodeCall {
     seg_done: CudaSlice<u32>,
     out: DevBuf,
     n_items: u32,
-    /// Slots per work-list chunk.
+    /// Slots per work-list chunk (the longest item of a cluster split).
     pub chunk: u32,
+    /// Blocks per thread-block cluster (1: equal chunks merged through global memory).
+    cluster: u32,
 }
 
 impl DecodeCall {
     pub fn n_items(&self) -> u32 {
         self.n_items
+    }
+
+    /// Blocks per thread-block cluster of the launch (1: a plain launch).
+    pub fn cluster(&self) -> u32 {
+        self.cluster
     }
 }
 
@@ -595,6 +678,49 @@ impl CudaAttention {
     /// Decode blocks resident at once on this GPU (the work list's wave size).
     pub fn decode_slots(&self) -> u32 {
         self.decode_slots
+    }
+
+    /// Thread-block clusters of `cluster` blocks of `layer`'s decode kernel that the GPU
+    /// holds at once (`cuOccupancyMaxActiveClusters`; a cluster must fit in one GPC, so
+    /// this can be less than [`Self::decode_slots`] / `cluster`). `cluster` 1 to 8.
+    pub fn decode_max_active_clusters(&self, layer: usize, cluster: u32) -> Result<u32, CudaError> {
+        use cudarc::driver::sys;
+        let k = &self.layer(layer)?.decode;
+        if !(1..=MAX_CLUSTER).contains(&cluster) {
+            return Err(CudaError::InvalidInput(format!(
+                "clusters of {cluster} blocks: 1 to {MAX_CLUSTER}"
+            )));
+        }
+        let mut attr = sys::CUlaunchAttribute {
+            id: sys::CUlaunchAttributeID::CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION,
+            pad: [0; 4],
+            // SAFETY: a plain-old-data union; every field is valid when zeroed.
+            value: unsafe { std::mem::zeroed() },
+        };
+        attr.value.clusterDim.x = cluster;
+        attr.value.clusterDim.y = 1;
+        attr.value.clusterDim.z = 1;
+        let config = sys::CUlaunchConfig {
+            gridDimX: cluster * self.decode_slots.max(1),
+            gridDimY: 1,
+            gridDimZ: 1,
+            blockDimX: k.abi.block[0],
+            blockDimY: k.abi.block[1],
+            blockDimZ: k.abi.block[2],
+            sharedMemBytes: k.abi.dynamic_shared_bytes,
+            hStream: self.stream.cu_stream(),
+            attrs: &mut attr,
+            numAttrs: 1,
+        };
+        self.ctx
+            .bind_to_thread()
+            .map_err(driver("querying resident clusters"))?;
+        let mut n: std::ffi::c_int = 0;
+        // SAFETY: `n`, `config` and `attr` outlive the call; the function is loaded.
+        unsafe { sys::cuOccupancyMaxActiveClusters(&mut n, k.function.cu_function(), &config) }
+            .result()
+            .map_err(driver("querying resident clusters"))?;
+        Ok(n.max(0) as u32)
     }
 
     /// The chunk policy of decode work lists built without an explicit chunk.
@@ -766,7 +892,7 @@ impl CudaAttention {
 
     /// Uploads one decode step of one layer (cache laid out as `layout`, rows at
     /// `row_pos`) and builds its work list, in chunks of `chunk` slots (rounded up to the
-    /// kernel's key tile) or, with `None`, of the size [`Self::chunk_policy`] chooses.
+    /// kernel's key tile) or, with `None`, as [`Self::chunk_policy`] cuts it.
     #[allow(clippy::too_many_arguments)]
     pub fn prepare_decode(
         &self,
@@ -777,6 +903,49 @@ impl CudaAttention {
         k_cache: DevBuf,
         v_cache: DevBuf,
         chunk: Option<u32>,
+    ) -> Result<DecodeCall, CudaError> {
+        let split = chunk.map(|chunk| DecodeSplit { chunk, cluster: 1 });
+        self.prepare_decode_split(layer, layout, row_pos, q, k_cache, v_cache, split)
+    }
+
+    /// How [`Self::chunk_policy`] cuts a decode step of `layer` (layout, rows at `row_pos`).
+    pub fn decode_split(
+        &self,
+        layer: usize,
+        layout: &CacheLayout,
+        row_pos: &[u32],
+    ) -> Result<DecodeSplit, CudaError> {
+        let tile = self
+            .layer(layer)?
+            .decode
+            .abi
+            .tiles
+            .k_tile
+            .unwrap_or(1)
+            .max(1);
+        Ok(choose_split(
+            self.chunk_policy,
+            layout,
+            row_pos,
+            tile,
+            self.decode_slots,
+            self.module.shape.group_size(),
+        ))
+    }
+
+    /// [`Self::prepare_decode`] with a chosen split: equal chunks (`cluster` 1; `chunk`
+    /// rounded up to the key tile) or one thread-block cluster of `cluster` items per
+    /// segment (2 to [`MAX_CLUSTER`]); `None`: [`Self::decode_split`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn prepare_decode_split(
+        &self,
+        layer: usize,
+        layout: &CacheLayout,
+        row_pos: &[u32],
+        q: DevBuf,
+        k_cache: DevBuf,
+        v_cache: DevBuf,
+        split: Option<DecodeSplit>,
     ) -> Result<DecodeCall, CudaError> {
         let s = &self.module.shape;
         let (hq, d, group) = (
@@ -808,11 +977,21 @@ impl CudaAttention {
             return Err(CudaError::InvalidInput("decode of zero rows".into()));
         }
         let tile = kernels.decode.abi.tiles.k_tile.unwrap_or(1).max(1);
-        let chunk = match chunk {
-            Some(c) => c.max(1).div_ceil(tile) * tile,
-            None => choose_chunk_with(self.chunk_policy, layout, row_pos, tile, self.decode_slots),
+        let split = match split {
+            Some(DecodeSplit { chunk, cluster }) if cluster <= 1 => DecodeSplit {
+                chunk: chunk.max(1).div_ceil(tile) * tile,
+                cluster: 1,
+            },
+            Some(DecodeSplit { cluster, .. }) if cluster > MAX_CLUSTER => {
+                return Err(CudaError::InvalidInput(format!(
+                    "decode clusters of {cluster} blocks: at most {MAX_CLUSTER}"
+                )))
+            }
+            Some(sp) => sp,
+            None => self.decode_split(layer, layout, row_pos)?,
         };
-        let work = DecodeWork::build(layout, row_pos, chunk);
+        let work = DecodeWork::build_split(layout, row_pos, split, tile);
+        let chunk = work.chunk;
         let up = |what: &'static str| driver(format!("uploading {what}"));
         let row_pos_d = self.stream.clone_htod(row_pos).map_err(up("row_pos"))?;
         let work_d = self
@@ -842,6 +1021,7 @@ impl CudaAttention {
             out,
             n_items: work.n_items(),
             chunk,
+            cluster: split.cluster,
         })
     }
 
@@ -886,7 +1066,7 @@ impl CudaAttention {
         unsafe {
             kernels
                 .decode
-                .launch_with(&self.stream, &args, &size, programmatic)
+                .launch_clustered(&self.stream, &args, &size, programmatic, call.cluster)
         }
     }
 
@@ -1161,6 +1341,30 @@ pub fn check_variant(
             gpu.launch_decode_with(&call, true)?;
             let out = gpu.decode_output(&call)?;
             record(&format!("{} chunk=tile pdl", c.name), &out, &c.expected);
+            // Thread-block clusters (sm_90): every segment one cluster of 2 or of
+            // MAX_CLUSTER blocks merging through distributed shared memory, with empty
+            // items where a segment has fewer written slots than blocks; the second size
+            // also as a programmatic launch right after a plain one.
+            for size in [2, MAX_CLUSTER] {
+                let call = gpu.prepare_decode_split(
+                    c.layer,
+                    &c.layout,
+                    &c.row_pos,
+                    gpu.upload(&c.q)?,
+                    gpu.upload(&c.k_cache)?,
+                    gpu.upload(&c.v_cache)?,
+                    Some(DecodeSplit {
+                        chunk: 0,
+                        cluster: size,
+                    }),
+                )?;
+                gpu.launch_decode(&call)?;
+                if size == MAX_CLUSTER {
+                    gpu.launch_decode_with(&call, true)?;
+                }
+                let out = gpu.decode_output(&call)?;
+                record(&format!("{} cluster={size}", c.name), &out, &c.expected);
+            }
         }
     }
     Ok(CheckReport {

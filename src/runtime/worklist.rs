@@ -57,6 +57,69 @@ impl DecodeWork {
         }
     }
 
+    /// The work list of [`DecodeSplit`] `split`: equal chunks ([`Self::build`]) or, with
+    /// `split.cluster` > 1, [`Self::build_clusters`].
+    pub fn build_split(
+        layout: &CacheLayout,
+        row_pos: &[u32],
+        split: DecodeSplit,
+        key_tile: u32,
+    ) -> DecodeWork {
+        if split.cluster > 1 {
+            DecodeWork::build_clusters(layout, row_pos, split.cluster, key_tile)
+        } else {
+            DecodeWork::build(layout, row_pos, split.chunk)
+        }
+    }
+
+    /// The work list of a thread-block-cluster launch (docs/DESIGN.md §6): every segment
+    /// cut into exactly `size` items (one cluster of `size` blocks, which merge the
+    /// segment through distributed shared memory), each of the segment's written slots
+    /// divided by `size` rounded up to `key_tile`; trailing items of a short segment are
+    /// empty (first slot = end slot). Items of a segment are consecutive and its first
+    /// item is a multiple of `size`, as the launch's clusters are. `chunk` is the
+    /// longest item.
+    pub fn build_clusters(
+        layout: &CacheLayout,
+        row_pos: &[u32],
+        size: u32,
+        key_tile: u32,
+    ) -> DecodeWork {
+        let size = size.max(1);
+        let key_tile = key_tile.max(1);
+        let kv = layout.segments.len();
+        let mut items = Vec::with_capacity(row_pos.len() * kv * size as usize);
+        let mut longest = key_tile;
+        for (row, &t) in row_pos.iter().enumerate() {
+            for (h, seg) in layout.segments.iter().enumerate() {
+                let id = (row * kv + h) as u32;
+                let written = written_slots(seg.span, t);
+                let chunk = written.div_ceil(size).div_ceil(key_tile).max(1) * key_tile;
+                longest = longest.max(chunk.min(written.max(key_tile)));
+                let first = items.len() as u32;
+                for c in 0..size {
+                    let c0 = (c * chunk).min(written);
+                    let c1 = (c0 + chunk).min(written);
+                    items.push([
+                        id,
+                        c0,
+                        c1,
+                        first,
+                        seg.offset,
+                        seg.span,
+                        layout.row_slots,
+                        size,
+                    ]);
+                }
+            }
+        }
+        DecodeWork {
+            chunk: longest,
+            items,
+            seg_chunks: vec![size; row_pos.len() * kv],
+        }
+    }
+
     pub fn n_items(&self) -> u32 {
         self.items.len() as u32
     }
@@ -101,6 +164,37 @@ pub enum ChunkPolicy {
         wave_tiles: u32,
         merge_tiles: u32,
     },
+    /// Thread-block clusters of `size` blocks (2 to [`MAX_CLUSTER`]), one per segment:
+    /// each segment cut into `size` items that merge through distributed shared memory
+    /// ([`DecodeWork::build_clusters`]; sm_90). Executors that launch no clusters cut
+    /// equal chunks of the longest such item instead.
+    Cluster { size: u32 },
+    /// Per step, the fastest of clusters of 2, 4 and 8 blocks and equal chunks of
+    /// `Waves { overhead_tiles }` by the fluid model of one launch ([`FluidModel`], fitted
+    /// to the H200: benches/RESULTS.md, "Calls 7 and 8" and session 8's call).
+    ClusterAuto { overhead_tiles: u32 },
+    /// `Waves { overhead_tiles }`'s list, except where it cuts every segment into exactly
+    /// two chunks: there the segments' halves (⌈written / 2⌉ slots rounded up to the key
+    /// tile, [`DecodeWork::build_clusters`]`(.., 2, ..)`) run as thread-block clusters of
+    /// 2, provided their longest item is the waves chunk, so the launch has the same
+    /// number of blocks and no longer one, and the merge moves to distributed shared
+    /// memory. On the H200 (benches/RESULTS.md, "Call 10") that was faster on every such
+    /// layer (17 of 17, 0.4–3.3 µs), while clusters of 4 and 8 were slower even item for
+    /// item.
+    WavesPairs { overhead_tiles: u32 },
+}
+
+/// The largest thread-block cluster the decode kernel merges in (CUDA's portable
+/// cluster size; `MAX_CLUSTER` in templates/cuda/decode.cu.j2).
+pub const MAX_CLUSTER: u32 = 8;
+
+/// How a decode step's work is cut: equal chunks of `chunk` slots merged through global
+/// memory (`cluster` = 1), or one thread-block cluster of `cluster` items per segment
+/// (`chunk` is then the longest item, for executors that launch no clusters).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodeSplit {
+    pub chunk: u32,
+    pub cluster: u32,
 }
 
 /// Whole waves with 2 tiles of overhead per block: the wgpu executor's policy
@@ -111,15 +205,20 @@ pub enum ChunkPolicy {
 pub const DEFAULT_CHUNK_POLICY: ChunkPolicy = ChunkPolicy::Waves { overhead_tiles: 2 };
 
 /// The CUDA executor's policy for GQA layers (group ≥ 2): whole waves with 10 tiles of
-/// overhead per block. A GQA block writes and merges partials of the whole group, so an
-/// extra wave costs it more than an MHA block; on the H200 (benches/RESULTS.md, calls 7
-/// and 8) waves:10 turned Llama-3-8B's multi-wave lists of short chunks into one wave of
-/// longer ones (layers 25, 28, 29 at B = 16, 4k: 12–13 % faster) and was never slower on
-/// any layer at B = 16 or 4, 4k or 16k, while on Vicuna-7B (MHA) it lost 0.4 % in geometric
-/// mean at B = 16 (up to 2.3 % per layer).
-pub const CUDA_CHUNK_POLICY_GQA: ChunkPolicy = ChunkPolicy::Waves { overhead_tiles: 10 };
+/// overhead per block, lists of two chunks per segment launched as clusters of 2
+/// ([`ChunkPolicy::WavesPairs`]). A GQA block writes and merges partials of the whole
+/// group, so an extra wave costs it more than an MHA block; on the H200 (benches/RESULTS.md,
+/// calls 7 and 8) waves:10 turned Llama-3-8B's multi-wave lists of short chunks into one
+/// wave of longer ones (layers 25, 28, 29 at B = 16, 4k: 12–13 % faster) and was never
+/// slower on any layer at B = 16 or 4, 4k or 16k, while on Vicuna-7B (MHA) it lost 0.4 % in
+/// geometric mean at B = 16 (up to 2.3 % per layer). The pairs (call 10): Llama-3-8B
+/// layers 0, 6, 8, 10, 13–15 at B = 16, 4k, 1.5–3.3 % faster, no other layer changed.
+pub const CUDA_CHUNK_POLICY_GQA: ChunkPolicy = ChunkPolicy::WavesPairs { overhead_tiles: 10 };
 
-/// The CUDA executor's policy for MHA layers (group 1): [`DEFAULT_CHUNK_POLICY`].
+/// The CUDA executor's policy for MHA layers (group 1): [`DEFAULT_CHUNK_POLICY`]. (The
+/// pairs won on Vicuna-7B too, 10 layers 0.4–3.3 µs faster in call 10, but that call's
+/// check of the Vicuna plan with clusters was cut by its time limit: `waves:2:pairs` waits
+/// for it.)
 pub const CUDA_CHUNK_POLICY_MHA: ChunkPolicy = DEFAULT_CHUNK_POLICY;
 
 /// The CUDA executor's chunk policy (`runtime::cuda`, the CUDA engine) for a model whose
@@ -149,6 +248,13 @@ impl std::fmt::Display for ChunkPolicy {
                 wave_tiles,
                 merge_tiles,
             } => write!(f, "stream:{sat_pct}:{wave_tiles}:{merge_tiles}"),
+            ChunkPolicy::Cluster { size } => write!(f, "cluster:{size}"),
+            ChunkPolicy::ClusterAuto { overhead_tiles } => {
+                write!(f, "cluster:auto:{overhead_tiles}")
+            }
+            ChunkPolicy::WavesPairs { overhead_tiles } => {
+                write!(f, "waves:{overhead_tiles}:pairs")
+            }
         }
     }
 }
@@ -160,8 +266,9 @@ impl std::str::FromStr for ChunkPolicy {
     fn from_str(v: &str) -> Result<Self, String> {
         let bad = || {
             format!(
-                "chunk policy `{v}`: expected SLOTS, waves:OVERHEAD, balanced:OVERHEAD:TAIL_PCT \
-                 or stream:SAT_PCT:WAVE_TILES:MERGE_TILES (SAT_PCT 1 to 100)"
+                "chunk policy `{v}`: expected SLOTS, waves:OVERHEAD, waves:OVERHEAD:pairs, balanced:OVERHEAD:TAIL_PCT, \
+                 stream:SAT_PCT:WAVE_TILES:MERGE_TILES (SAT_PCT 1 to 100), cluster:SIZE (SIZE 2 to \
+                 {MAX_CLUSTER}) or cluster:auto:OVERHEAD"
             )
         };
         let num = |x: &str| x.parse::<u32>().map_err(|_| bad());
@@ -169,6 +276,9 @@ impl std::str::FromStr for ChunkPolicy {
         match parts.as_slice() {
             [c] => Ok(ChunkPolicy::Fixed(num(c)?.max(1))),
             ["waves", o] => Ok(ChunkPolicy::Waves {
+                overhead_tiles: num(o)?,
+            }),
+            ["waves", o, "pairs"] => Ok(ChunkPolicy::WavesPairs {
                 overhead_tiles: num(o)?,
             }),
             ["balanced", o, t] => Ok(ChunkPolicy::Balanced {
@@ -185,6 +295,16 @@ impl std::str::FromStr for ChunkPolicy {
                     wave_tiles: num(w)?,
                     merge_tiles: num(m)?,
                 })
+            }
+            ["cluster", "auto", o] => Ok(ChunkPolicy::ClusterAuto {
+                overhead_tiles: num(o)?,
+            }),
+            ["cluster", c] => {
+                let size = num(c)?;
+                if !(2..=MAX_CLUSTER).contains(&size) {
+                    return Err(bad());
+                }
+                Ok(ChunkPolicy::Cluster { size })
             }
             _ => Err(bad()),
         }
@@ -218,8 +338,13 @@ pub fn choose_chunk_with(
     concurrent_blocks: u32,
 ) -> u32 {
     let key_tile = key_tile.max(1);
-    if let ChunkPolicy::Fixed(c) = policy {
-        return c.max(1).div_ceil(key_tile) * key_tile;
+    match policy {
+        ChunkPolicy::Fixed(c) => return c.max(1).div_ceil(key_tile) * key_tile,
+        ChunkPolicy::Cluster { .. } | ChunkPolicy::ClusterAuto { .. } => {
+            // Without the GQA group: the GQA model (the larger per-chunk costs).
+            return choose_split(policy, layout, row_pos, key_tile, concurrent_blocks, 2).chunk;
+        }
+        _ => {}
     }
     let blocks = concurrent_blocks.max(1) as f64;
     let written: Vec<u32> = row_pos
@@ -240,7 +365,7 @@ pub fn choose_chunk_with(
             .map(|&w| u64::from(w.div_ceil(chunk).max(1)))
             .sum();
         let cost = match policy {
-            ChunkPolicy::Waves { overhead_tiles } => {
+            ChunkPolicy::Waves { overhead_tiles } | ChunkPolicy::WavesPairs { overhead_tiles } => {
                 (items as f64 / blocks).ceil() * f64::from(chunk + overhead_tiles * key_tile)
             }
             ChunkPolicy::Balanced {
@@ -262,13 +387,228 @@ pub fn choose_chunk_with(
                 f64::from(wave_tiles * key_tile),
                 f64::from(merge_tiles * key_tile),
             ),
-            ChunkPolicy::Fixed(_) => unreachable!("returned above"),
+            ChunkPolicy::Fixed(_)
+            | ChunkPolicy::Cluster { .. }
+            | ChunkPolicy::ClusterAuto { .. } => {
+                unreachable!("returned above")
+            }
         };
         if cost <= best.0 {
             best = (cost, chunk);
         }
     }
     best.1
+}
+
+/// How a step is cut under `policy` for a model whose GQA group is `group_size`: the
+/// cluster policies' split, or equal chunks of [`choose_chunk_with`]'s size.
+pub fn choose_split(
+    policy: ChunkPolicy,
+    layout: &CacheLayout,
+    row_pos: &[u32],
+    key_tile: u32,
+    concurrent_blocks: u32,
+    group_size: u32,
+) -> DecodeSplit {
+    let key_tile = key_tile.max(1);
+    let clustered = |size: u32| DecodeSplit {
+        chunk: DecodeWork::build_clusters(layout, row_pos, size, key_tile).chunk,
+        cluster: size,
+    };
+    match policy {
+        ChunkPolicy::Cluster { size } => clustered(size.clamp(1, MAX_CLUSTER)),
+        ChunkPolicy::WavesPairs { overhead_tiles } => {
+            let chunk = choose_chunk_with(
+                ChunkPolicy::Waves { overhead_tiles },
+                layout,
+                row_pos,
+                key_tile,
+                concurrent_blocks,
+            );
+            let pairs = DecodeWork::build(layout, row_pos, chunk)
+                .seg_chunks
+                .iter()
+                .all(|&n| n == 2)
+                && DecodeWork::build_clusters(layout, row_pos, 2, key_tile).chunk == chunk;
+            DecodeSplit {
+                chunk,
+                cluster: if pairs { 2 } else { 1 },
+            }
+        }
+        ChunkPolicy::ClusterAuto { overhead_tiles } => {
+            let model = FluidModel::h200(group_size);
+            let blocks = concurrent_blocks.max(1);
+            let chunk = choose_chunk_with(
+                ChunkPolicy::Waves { overhead_tiles },
+                layout,
+                row_pos,
+                key_tile,
+                blocks,
+            );
+            let mut best = (
+                model.time_us(&DecodeWork::build(layout, row_pos, chunk), 1, blocks),
+                DecodeSplit { chunk, cluster: 1 },
+            );
+            for size in [2, 4, MAX_CLUSTER] {
+                let work = DecodeWork::build_clusters(layout, row_pos, size, key_tile);
+                let t = model.time_us(&work, size, blocks);
+                if t < best.0 {
+                    best = (
+                        t,
+                        DecodeSplit {
+                            chunk: work.chunk,
+                            cluster: size,
+                        },
+                    );
+                }
+            }
+            best.1
+        }
+        _ => DecodeSplit {
+            chunk: choose_chunk_with(policy, layout, row_pos, key_tile, concurrent_blocks),
+            cluster: 1,
+        },
+    }
+}
+
+/// A fluid model of one decode launch (benches/decode-h200/chunk_model.py, which fits
+/// it): items start in order on `blocks` block slots (a cluster's items together, when
+/// as many slots are free); each spends `first_us` (work item, first tiles' latency),
+/// then streams its slots at min(`block_rate`, `rate` / n) slots per µs while n blocks
+/// stream, then writes its state: equal chunks `write_us` (half for a segment of one
+/// chunk; the segment's last chunk adds the merge `merge_us` + `merge_chunk_us` per
+/// chunk), a cluster `cluster_us` once its last block has streamed (its blocks hold
+/// their slots until then); plus `launch_us` per launch. Slots are of head_dim 128 in
+/// 16-bit storage (512 bytes of K and V).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FluidModel {
+    pub launch_us: f64,
+    pub first_us: f64,
+    pub rate: f64,
+    pub block_rate: f64,
+    pub write_us: f64,
+    pub merge_us: f64,
+    pub merge_chunk_us: f64,
+    pub cluster_us: f64,
+}
+
+impl FluidModel {
+    /// The H200 parameters fitted to calls 4 and 6 (`benches/decode-h200/chunk-model-params.json`,
+    /// 2.1 % rms) for MHA (`group_size` 1) or GQA; `cluster_us` fitted to call 10's
+    /// cluster timings (`chunk_model.py fitcluster`: 3.2 µs MHA, 4.3 µs GQA, but 5.6 % and
+    /// 7.9 % rms: the model lacks what made clusters of 4 and 8 slow, most likely fewer
+    /// clusters resident at once than their blocks would allow).
+    pub fn h200(group_size: u32) -> FluidModel {
+        let slot = 512.0;
+        let (write_us, block_bytes, merge_us, merge_chunk_us, cluster_us) = if group_size > 1 {
+            (1.765, 45_186.0, 2.001, 0.0613, 4.3)
+        } else {
+            (0.276, 60_147.0, 2.460, 0.1073, 3.2)
+        };
+        FluidModel {
+            launch_us: 3.48,
+            first_us: 1.04,
+            rate: 4_495_558.0 / slot,
+            block_rate: block_bytes / slot,
+            write_us,
+            merge_us,
+            merge_chunk_us,
+            cluster_us,
+        }
+    }
+
+    /// Modelled µs of one launch of `work` (items of one segment consecutive), in
+    /// clusters of `cluster` items (1: equal chunks merged through global memory).
+    pub fn time_us(&self, work: &DecodeWork, cluster: u32, blocks: u32) -> f64 {
+        use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
+        // Times and byte counts are non-negative, so their bit patterns order as they do.
+        let key = |x: f64| x.max(0.0).to_bits();
+        let n = work.items.len();
+        let group = cluster.max(1) as usize;
+        let mut seg_of = Vec::with_capacity(n);
+        let mut left: Vec<u32> = Vec::new();
+        let mut k = 0;
+        for it in &work.items {
+            if k == 0 {
+                left.push(it[7].max(1));
+                k = it[7].max(1);
+            }
+            seg_of.push(left.len() - 1);
+            k -= 1;
+        }
+        let mut fixed: BinaryHeap<Reverse<(u64, usize, bool)>> = BinaryHeap::new();
+        let mut stream: BinaryHeap<Reverse<(u64, usize)>> = BinaryHeap::new();
+        let (mut t, mut v) = (0.0f64, 0.0f64);
+        let (mut next, mut free) = (0usize, blocks.max(group as u32) as usize);
+        let start = |t: f64,
+                     next: &mut usize,
+                     free: &mut usize,
+                     fixed: &mut BinaryHeap<Reverse<(u64, usize, bool)>>| {
+            while *next < n && *free >= group {
+                for i in *next..(*next + group).min(n) {
+                    fixed.push(Reverse((key(t + self.first_us), i, false)));
+                }
+                *next += group;
+                *free -= group;
+            }
+        };
+        start(0.0, &mut next, &mut free, &mut fixed);
+        loop {
+            let rate = if stream.is_empty() {
+                0.0
+            } else {
+                self.block_rate.min(self.rate / stream.len() as f64)
+            };
+            let tf = fixed
+                .peek()
+                .map_or(f64::INFINITY, |Reverse((x, _, _))| f64::from_bits(*x));
+            let ts = stream.peek().map_or(f64::INFINITY, |Reverse((x, _))| {
+                t + (f64::from_bits(*x) - v) / rate
+            });
+            if tf.is_infinite() && ts.is_infinite() {
+                break;
+            }
+            if tf <= ts {
+                v += rate * (tf - t);
+                t = tf;
+                let Reverse((_, i, done)) = fixed.pop().expect("peeked");
+                if done {
+                    free += 1;
+                    start(t, &mut next, &mut free, &mut fixed);
+                } else {
+                    let slots = f64::from(work.items[i][2] - work.items[i][1]);
+                    stream.push(Reverse((key(v + slots), i)));
+                }
+            } else {
+                v += rate * (ts - t);
+                t = ts;
+                let Reverse((_, i)) = stream.pop().expect("peeked");
+                let s = seg_of[i];
+                left[s] -= 1;
+                if group > 1 {
+                    if left[s] == 0 {
+                        let first = work.items[i][3] as usize;
+                        for j in first..first + group {
+                            fixed.push(Reverse((key(t + self.cluster_us), j, true)));
+                        }
+                    }
+                } else {
+                    let chunks = work.items[i][7];
+                    let mut cost = if chunks > 1 {
+                        self.write_us
+                    } else {
+                        0.5 * self.write_us
+                    };
+                    if chunks > 1 && left[s] == 0 {
+                        cost += self.merge_us + self.merge_chunk_us * f64::from(chunks);
+                    }
+                    fixed.push(Reverse((key(t + cost), i, true)));
+                }
+            }
+        }
+        t + self.launch_us
+    }
 }
 
 /// [`ChunkPolicy::Stream`]'s modelled time, in units of one block streaming one slot at
@@ -440,6 +780,10 @@ mod tests {
     fn cuda_gqa_policy_prefers_one_wave_of_longer_chunks() {
         assert_eq!(cuda_chunk_policy(1), DEFAULT_CHUNK_POLICY);
         assert_eq!(cuda_chunk_policy(4), CUDA_CHUNK_POLICY_GQA);
+        assert_eq!(
+            CUDA_CHUNK_POLICY_GQA,
+            ChunkPolicy::WavesPairs { overhead_tiles: 10 }
+        );
         // Llama-3-8B layers 25 and 28 at 4k, 16 rows, 264 resident blocks: waves:2 cuts
         // 320- and 704-slot chunks over 3 and 2 waves, the GQA policy one wave.
         let rows = vec![100_000; 16];
@@ -456,6 +800,167 @@ mod tests {
     }
 
     #[test]
+    fn clusters_cover_the_written_slots_in_aligned_segments() {
+        let l = layout(&[100, 7, 0]);
+        for size in [2, 4, MAX_CLUSTER] {
+            let w = DecodeWork::build_clusters(&l, &[3, 500], size, 16);
+            assert_eq!(w.n_items(), 6 * size);
+            assert_eq!(w.seg_chunks, vec![size; 6]);
+            for (s, seg) in w.items.chunks(size as usize).enumerate() {
+                let first = s as u32 * size;
+                // One cluster per segment: aligned, consecutive, covering [0, written).
+                assert!(seg
+                    .iter()
+                    .all(|i| i[0] == s as u32 && i[3] == first && i[7] == size));
+                let written = written_slots([100, 7, 0][s % 3], [3, 500][s / 3]);
+                assert_eq!(seg[0][1], 0);
+                for p in seg.windows(2) {
+                    assert_eq!(
+                        p[0][2], p[1][1],
+                        "{size}: items of a segment follow each other"
+                    );
+                }
+                assert_eq!(seg[size as usize - 1][2], written);
+                assert!(seg
+                    .iter()
+                    .all(|i| i[2] - i[1] <= w.chunk && (i[1] % 16 == 0 || i[1] == written)));
+            }
+        }
+        // 100 slots in 8 blocks of key tiles of 16: 7 chunks of 16 and one empty.
+        let w = DecodeWork::build_clusters(&l, &[500], 8, 16);
+        let seg0: Vec<_> = w.items[..8].iter().map(|i| i[2] - i[1]).collect();
+        assert_eq!(seg0, vec![16, 16, 16, 16, 16, 16, 4, 0]);
+        let split = DecodeSplit {
+            chunk: 0,
+            cluster: 4,
+        };
+        assert_eq!(
+            DecodeWork::build_split(&l, &[500], split, 16),
+            DecodeWork::build_clusters(&l, &[500], 4, 16)
+        );
+    }
+
+    #[test]
+    fn cluster_auto_policy_follows_the_fluid_model() {
+        let rows4 = vec![100_000; 4];
+        let rows16 = vec![100_000; 16];
+        let auto = ChunkPolicy::ClusterAuto { overhead_tiles: 10 };
+        // Llama-3-8B layer 0 at 4k, 4 rows (32 segments, 264 resident blocks): with the
+        // cluster cost fitted to call 10 (4.3 µs for GQA), equal chunks of 512 and the
+        // counter merge, as measured there (21.1 µs against 25.1 for clusters of 8).
+        let l0 = [3200, 3200, 4480, 4480, 3200, 3200, 3200, 4480];
+        let s = choose_split(auto, &layout(&l0), &rows4, 64, 264, 4);
+        assert_eq!(
+            s,
+            DecodeSplit {
+                chunk: 512,
+                cluster: 1
+            }
+        );
+        let mut m = FluidModel::h200(4);
+        let eq = DecodeWork::build(&layout(&l0), &rows4, 512);
+        let cl = DecodeWork::build_clusters(&layout(&l0), &rows4, 8, 64);
+        assert!(m.time_us(&cl, 8, 264) > m.time_us(&eq, 1, 264));
+        // The merge the model charges a cluster decides: at the 1 µs first guessed, the
+        // clusters of 8 (one wave, no partial writes or global merge) would win.
+        m.cluster_us = 1.0;
+        assert!(m.time_us(&cl, 8, 264) < m.time_us(&eq, 1, 264));
+        // Many segments: equal chunks (whole segments), as Waves picks them.
+        let rows64 = vec![100_000; 64];
+        let s = choose_split(auto, &layout(&[4096; 8]), &rows64, 64, 264, 4);
+        assert_eq!(
+            s,
+            DecodeSplit {
+                chunk: 4096,
+                cluster: 1
+            }
+        );
+        // A fixed size is kept; executors without clusters get its longest item.
+        let s = choose_split(
+            ChunkPolicy::Cluster { size: 2 },
+            &layout(&l0),
+            &rows16,
+            64,
+            264,
+            4,
+        );
+        assert_eq!(
+            s,
+            DecodeSplit {
+                chunk: 2240,
+                cluster: 2
+            }
+        );
+        assert_eq!(
+            choose_chunk_with(
+                ChunkPolicy::Cluster { size: 2 },
+                &layout(&l0),
+                &rows16,
+                64,
+                264
+            ),
+            2240
+        );
+    }
+
+    #[test]
+    fn pairs_policy_clusters_only_lists_that_already_are_pairs() {
+        let rows16 = vec![100_000; 16];
+        let pairs = CUDA_CHUNK_POLICY_GQA;
+        let split = |spans: &[u32]| choose_split(pairs, &layout(spans), &rows16, 64, 264, 4);
+        // Llama-3-8B layer 8 at 4k, 16 rows: 128 segments of 4096 in halves of 2048, the
+        // list waves:10 cuts anyway: the same items, launched as clusters of 2.
+        assert_eq!(
+            split(&[4096; 8]),
+            DecodeSplit {
+                chunk: 2048,
+                cluster: 2
+            }
+        );
+        let l = layout(&[4096; 8]);
+        assert_eq!(
+            DecodeWork::build(&l, &rows16, 2048),
+            DecodeWork::build_split(&l, &rows16, split(&[4096; 8]), 64)
+        );
+        // Segments of 3840 and 4096 (Vicuna-7B layer 7's spans): waves cuts 2048 + 1792,
+        // the pairs 1920 + 1920; the same item count and longest item.
+        let l7 = [3840, 4096, 3840, 4096, 3840, 4096, 3840, 4096];
+        let s7 = split(&l7);
+        assert_eq!(
+            s7,
+            DecodeSplit {
+                chunk: 2048,
+                cluster: 2
+            }
+        );
+        let w7 = DecodeWork::build_split(&layout(&l7), &rows16, s7, 64);
+        assert_eq!(w7.items[0][1..3], [0, 1920]);
+        assert_eq!(
+            w7.n_items(),
+            DecodeWork::build(&layout(&l7), &rows16, 2048).n_items()
+        );
+        // Layer 25 (segments of 640 and 4096): waves:10 cuts 1408-slot chunks, 1 to 3 per
+        // segment; not pairs, so a plain launch of the same list.
+        let l25 = [640, 4096, 640, 4096, 4096, 640, 640, 640];
+        assert_eq!(
+            split(&l25),
+            DecodeSplit {
+                chunk: 1408,
+                cluster: 1
+            }
+        );
+        // Executors without clusters get the same chunk as waves:10.
+        let waves = ChunkPolicy::Waves { overhead_tiles: 10 };
+        for spans in [&[4096; 8][..], &l25[..]] {
+            let l = layout(spans);
+            assert_eq!(
+                choose_chunk_with(pairs, &l, &rows16, 64, 264),
+                choose_chunk_with(waves, &l, &rows16, 64, 264)
+            );
+        }
+    }
+
+    #[test]
     fn chunk_policies_parse_what_they_print() {
         for p in [
             ChunkPolicy::Waves { overhead_tiles: 2 },
@@ -464,6 +969,9 @@ mod tests {
                 tail_pct: 50,
             },
             ChunkPolicy::Fixed(512),
+            ChunkPolicy::Cluster { size: 8 },
+            ChunkPolicy::ClusterAuto { overhead_tiles: 10 },
+            ChunkPolicy::WavesPairs { overhead_tiles: 10 },
             ChunkPolicy::Stream {
                 sat_pct: 38,
                 wave_tiles: 4,
@@ -478,5 +986,9 @@ mod tests {
         assert!("stream:0:4:3".parse::<ChunkPolicy>().is_err());
         assert!("stream:101:4:3".parse::<ChunkPolicy>().is_err());
         assert!("stream:38:4".parse::<ChunkPolicy>().is_err());
+        for bad in ["cluster:1", "cluster:9", "cluster:auto", "cluster:x"] {
+            let e = bad.parse::<ChunkPolicy>().unwrap_err();
+            assert!(e.contains("cluster:SIZE (SIZE 2 to 8)"), "{e}");
+        }
     }
 }

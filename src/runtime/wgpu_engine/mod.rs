@@ -13,19 +13,22 @@
 //! By job: `pipelines` (the ops' compute pipelines), `weights` (upload, split over the
 //! binding limit), `cache` (a layer's KV cache split by rows over the limit), `chunks` (prefill passes and token chunks sized from the binding limit),
 //! `request` (a request's caches and buffers), `record` (the dispatches of a pass),
-//! `forward` (running passes, prefill and decode).
+//! `forward` (running passes, prefill and decode), `profile` (a pass's time per dispatch
+//! kind).
 
 pub mod cache;
 pub mod chunks;
 mod coop;
 mod forward;
 mod pipelines;
+mod profile;
 mod record;
 mod request;
 mod weights;
 
 use forward::OutputKind;
 use pipelines::{CoopPipes, Pipelines};
+pub use profile::KindTime;
 pub use request::DecodeStats;
 pub use weights::rows_per_part;
 use weights::{DeviceWeights, LayerBuffers, Matrix};
@@ -81,6 +84,12 @@ pub struct WgpuEngine {
     /// INPUT_MODE 3) where a pass fuses; `MOA_WGPU_MERGE=0` keeps the separate merge
     /// kernel (for side-by-side runs).
     fuse_merge: bool,
+    /// Greedy decode steps take the two-stage argmax (`argmax.wgsl`'s blocks + finish);
+    /// `MOA_WGPU_ARGMAX2=0` keeps one workgroup per row (for side-by-side runs).
+    two_stage_argmax: bool,
+    /// Decode steps encode the next step's command buffer while the device runs this
+    /// one (`forward::forward_decode`); `MOA_WGPU_PREENCODE=0` encodes after the wait.
+    pre_encode: bool,
 }
 
 /// f16 where the adapter has SHADER_F16 (unless `force_f32`), else f32.
@@ -272,6 +281,8 @@ impl WgpuEngine {
             coop,
             products,
             fuse_merge: std::env::var("MOA_WGPU_MERGE").map_or(true, |v| v != "0"),
+            two_stage_argmax: std::env::var("MOA_WGPU_ARGMAX2").map_or(true, |v| v != "0"),
+            pre_encode: std::env::var("MOA_WGPU_PREENCODE").map_or(true, |v| v != "0"),
         };
         engine.settle_coop();
         Ok(engine)
@@ -303,6 +314,18 @@ impl WgpuEngine {
     /// the plan's merge kernel before it (tests exercise both).
     pub fn set_fuse_merge(&mut self, on: bool) {
         self.fuse_merge = on;
+    }
+
+    /// Chooses the greedy decode's argmax: two stages (the default) or one workgroup per
+    /// row (tests compare both).
+    pub fn set_two_stage_argmax(&mut self, on: bool) {
+        self.two_stage_argmax = on;
+    }
+
+    /// Encodes each decode step's successor while the device runs it (the default), or
+    /// each step after the previous one's result (tests compare both).
+    pub fn set_pre_encode(&mut self, on: bool) {
+        self.pre_encode = on;
     }
 
     /// Chooses the few-row product kernel (tests exercise both on any adapter).

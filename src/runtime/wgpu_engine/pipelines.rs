@@ -73,6 +73,9 @@ pub(super) struct Pipelines {
     pub(super) swiglu: wgpu::ComputePipeline,
     pub(super) rope_kv: wgpu::ComputePipeline,
     pub(super) argmax: wgpu::ComputePipeline,
+    /// The two-stage argmax of decode steps (`argmax.wgsl`): per-block pairs, then rows.
+    pub(super) argmax_blocks: wgpu::ComputePipeline,
+    pub(super) argmax_finish: wgpu::ComputePipeline,
     pub(super) sample: wgpu::ComputePipeline,
 }
 
@@ -160,6 +163,8 @@ impl Pipelines {
             swiglu: pipe(shaders::SWIGLU, types)?,
             rope_kv: pipe(shaders::ROPE_KV, types)?,
             argmax: pipe(shaders::ARGMAX, types)?,
+            argmax_blocks: pipe(shaders::ARGMAX_BLOCKS, types)?,
+            argmax_finish: pipe(shaders::ARGMAX_FINISH, types)?,
             sample: pipe(shaders::SAMPLE, types)?,
         })
     }

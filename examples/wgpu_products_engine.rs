@@ -15,9 +15,12 @@
 //! plan TOML, an upstream `moa_alpha_beta.json` (imported for the shape) or `dense`,
 //! repeatable; `--parity T` prompt tokens of the check (0: none; default 24);
 //! `--max-binding B` plans buffers for a binding limit of B bytes (the split paths);
-//! `--profile R` times the decode step and the first prefill pass per dispatch kind
-//! after the run (`WgpuEngine::profile_decode`, R steps' worth per submission).
-//! `MOA_WGPU_COOP=0` keeps the tiled prefill products.
+//! `--profile R` times the decode step per dispatch kind after the run
+//! (`WgpuEngine::profile_decode`, R steps' worth per submission); `--profile-prefill`
+//! times the first prefill pass per dispatch kind (`WgpuEngine::profile_prefill`).
+//! `MOA_WGPU_COOP=0` keeps the tiled prefill products; `MOA_WGPU_ROW_BLOCK=4`,
+//! `MOA_WGPU_ARGMAX2=0`, `MOA_WGPU_PREENCODE=0` and `MOA_WGPU_MERGE=0` the earlier decode
+//! paths.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -64,6 +67,8 @@ struct Args {
     /// Steps' worth of dispatches per timed submission in the per-kind decode profile (0:
     /// no profile); the prefill profile runs each kind once.
     profile: usize,
+    /// Also time the first prefill pass per dispatch kind (each kind once).
+    profile_prefill: bool,
 }
 
 fn args() -> Result<Args, Error> {
@@ -76,6 +81,7 @@ fn args() -> Result<Args, Error> {
         parity: 24,
         max_binding: None,
         profile: 0,
+        profile_prefill: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -89,6 +95,7 @@ fn args() -> Result<Args, Error> {
             "--parity" => a.parity = value()?.parse()?,
             "--max-binding" => a.max_binding = Some(value()?.parse()?),
             "--profile" => a.profile = value()?.parse()?,
+            "--profile-prefill" => a.profile_prefill = true,
             other => return Err(format!("unknown option {other}").into()),
         }
     }
@@ -253,6 +260,8 @@ fn run() -> Result<(), Error> {
             for k in gpu.profile_decode(&req, a.profile)? {
                 println!("  {}", k.line());
             }
+        }
+        if a.profile_prefill {
             println!("prefill pass 1 per dispatch kind (each once):");
             for k in gpu.profile_prefill(&req, &prompts)? {
                 println!("  {}", k.line());

@@ -222,7 +222,12 @@ impl WgpuEngine {
         let adapter_limit = device.limits().max_storage_buffer_binding_size;
         let max_binding = max_binding.map_or(adapter_limit, |m| m.min(adapter_limit));
         let group = config.q_heads / config.kv_heads.max(1);
-        let pipes = Pipelines::new(&device, storage, (config.head_dim, group, config.kv_heads))?;
+        let pipes = Pipelines::new(
+            &device,
+            storage,
+            (config.head_dim, group, config.kv_heads),
+            pipelines::matvec_row_block(),
+        )?;
         let weights = DeviceWeights::upload(&device, &queue, &model.weights, storage, max_binding)?;
         let DeviceWeights {
             embed,
@@ -326,6 +331,26 @@ impl WgpuEngine {
     /// each step after the previous one's result (tests compare both).
     pub fn set_pre_encode(&mut self, on: bool) {
         self.pre_encode = on;
+    }
+
+    /// Rows per workgroup of the few-row products (4, 8 or 16; `matvec.wgsl`'s ROW_BLOCK),
+    /// rebuilding their pipelines (tests compare them). Errors: another block, or a
+    /// pipeline the driver rejects.
+    pub fn set_row_block(&mut self, row_block: u32) -> Result<(), EngineError> {
+        if ![4, 8, 16].contains(&row_block) {
+            return Err(EngineError::Input(format!(
+                "row block {row_block}: the few-row products take 4, 8 or 16 rows per workgroup"
+            )));
+        }
+        let c = &self.config;
+        let group = c.q_heads / c.kv_heads.max(1);
+        self.pipes = Pipelines::new(
+            &self.device,
+            self.storage,
+            (c.head_dim, group, c.kv_heads),
+            row_block,
+        )?;
+        Ok(())
     }
 
     /// Chooses the few-row product kernel (tests exercise both on any adapter).

@@ -84,11 +84,13 @@ impl WgpuEngine {
     }
 
     /// Per kind (in pass order), then the whole pass and the probe: each timed
-    /// `repeats` times in one submission, the best of three submissions.
+    /// `repeats` times in one submission, the best of `trials` submissions (after one
+    /// untimed warm-up submission when `trials` > 1).
     fn profile_recorded(
         &self,
         rec: &Recorded,
         repeats: usize,
+        trials: usize,
     ) -> Result<Vec<KindTime>, EngineError> {
         let mut kinds: Vec<&'static str> = Vec::new();
         for &k in &rec.kinds {
@@ -105,8 +107,10 @@ impl WgpuEngine {
         let best = |ds: &[&Dispatch]| -> Result<(f64, f64), EngineError> {
             let mut b = (f64::INFINITY, f64::INFINITY);
             // The first submission warms the pipelines and caches.
-            self.time_dispatches(ds, 1)?;
-            for _ in 0..3 {
+            if trials > 1 {
+                self.time_dispatches(ds, 1)?;
+            }
+            for _ in 0..trials.max(1) {
                 let (f, t) = self.time_dispatches(ds, repeats)?;
                 b = (b.0.min(f), b.1.min(t));
             }
@@ -164,11 +168,12 @@ impl WgpuEngine {
     ) -> Result<Vec<KindTime>, EngineError> {
         let st = req.state::<WgpuRequest>(BACKEND)?;
         let rec = self.record_marked(req, &st.decode_io, OutputKind::Argmax)?;
-        self.profile_recorded(&rec, repeats)
+        self.profile_recorded(&rec, repeats, 3)
     }
 
     /// Where the first prefill pass of `prompts` (as [`Engine::prefill`] would group
-    /// them) spends its time, per dispatch kind, each kind run once. Call it on a request
+    /// them) spends its time, per dispatch kind, each kind run once (a pass takes seconds:
+    /// no warm-up, no best of several). Call it on a request
     /// whose prefill and decode are done (it overwrites the caches' slots of the prompts).
     /// Errors: prompts the request was not sized for, a device error.
     ///
@@ -193,6 +198,6 @@ impl WgpuEngine {
         let (tokens, info, row_start, last) = pack_rows(prompts, rows.clone());
         let io = self.step_io(&tokens, &info, &last, Some(&row_start));
         let rec = self.record_marked(req, &io, OutputKind::Argmax)?;
-        self.profile_recorded(&rec, 1)
+        self.profile_recorded(&rec, 1, 1)
     }
 }

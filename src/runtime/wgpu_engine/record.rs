@@ -238,10 +238,18 @@ impl WgpuEngine {
                     (12, work.into()),
                     (13, partials.into()),
                 ];
+                let row_block = match input {
+                    Input::Merged { .. } => self.pipes.merge_row_block,
+                    _ => self.pipes.row_block,
+                };
                 d.push(self.dispatch_bound(
                     pipe,
                     &buffers,
-                    [(n_out as u32).div_ceil(4), (rows as u32).div_ceil(4), 1],
+                    [
+                        (n_out as u32).div_ceil(4),
+                        (rows as u32).div_ceil(row_block),
+                        1,
+                    ],
                 ));
                 continue;
             }
@@ -352,13 +360,13 @@ impl WgpuEngine {
             let layout = &st.layouts[l];
             let parts = &st.caches[l];
             // The attention merge folds into the output product in fused decode passes
-            // over a one-part cache (the product's workgroup keeps 4 rows × q_heads merge
-            // states: q_heads <= 64).
+            // over a one-part cache (the product's workgroup keeps merge_row_block rows ×
+            // q_heads merge states, at most 256).
             let merge_fuses = self.fuse_merge
                 && fuse
                 && io.prefill.is_none()
                 && parts.len() == 1
-                && c.q_heads <= 64
+                && self.pipes.merge_row_block as usize * c.q_heads <= 256
                 && hd.is_multiple_of(4);
             // The cache part's rows: the shaders write only their tokens, at row - row0.
             let rope_params = |n: usize, part: &CachePart| {
@@ -438,8 +446,12 @@ impl WgpuEngine {
                         (10, (&cache.k).into()),
                         (11, (&cache.v).into()),
                     ];
-                    // One workgroup per 4 columns (two rotation pairs) × 4 rows.
-                    let groups = [(part.rows as u32).div_ceil(4), (t as u32).div_ceil(4), 1];
+                    // One workgroup per 4 columns (two rotation pairs) × ROW_BLOCK rows.
+                    let groups = [
+                        (part.rows as u32).div_ceil(4),
+                        (t as u32).div_ceil(self.pipes.row_block),
+                        1,
+                    ];
                     d.push(self.dispatch_bound(&self.pipes.matvec_rope, &bound, groups));
                 }
             } else if fuse {

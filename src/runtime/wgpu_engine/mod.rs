@@ -78,6 +78,10 @@ pub struct WgpuEngine {
     /// Prefill products on matrix units, where the adapter has them and they passed the
     /// start-up check (`coop`).
     coop: Option<CoopPipes>,
+    /// The prefill attention on matrix units, where the adapter has them and it passed
+    /// the start-up check against the scalar kernel (`coop`); `MOA_WGPU_COOP_ATTN=0`
+    /// keeps the scalar kernel.
+    coop_attention: Option<coop::CoopAttention>,
     /// Which prefill products run, for [`Engine::describe`] and [`Self::products`].
     products: String,
     /// Fold the decode attention's merge into the output product (`matvec.wgsl`
@@ -284,12 +288,28 @@ impl WgpuEngine {
             weight_bytes,
             split_k_matvec: ctx.adapter_info().device_type != wgpu::DeviceType::Cpu,
             coop,
+            coop_attention: None,
             products,
             fuse_merge: std::env::var("MOA_WGPU_MERGE").map_or(true, |v| v != "0"),
             two_stage_argmax: std::env::var("MOA_WGPU_ARGMAX2").map_or(true, |v| v != "0"),
             pre_encode: std::env::var("MOA_WGPU_PREENCODE").map_or(true, |v| v != "0"),
         };
         engine.settle_coop();
+        let attn_wanted = std::env::var("MOA_WGPU_COOP_ATTN").map_or(true, |v| v != "0");
+        if let (Some(c), true, true) = (ctx.coop_matrix(), engine.coop.is_some(), attn_wanted) {
+            match coop::coop_attention(&engine.device, &engine.module, c) {
+                Ok(a) => {
+                    engine.coop_attention = Some(a);
+                    engine.settle_coop_attention();
+                }
+                Err(e) => {
+                    engine.products = format!(
+                        "{}; prefill attention: scalar (matrix-unit kernel not built: {e})",
+                        engine.products
+                    );
+                }
+            }
+        }
         Ok(engine)
     }
 

@@ -469,13 +469,18 @@ impl WgpuEngine {
             }
             tag(&mut kinds, &d, "qkv");
             match &io.prefill {
-                Some((row_start, max_len)) => d.push(self.attention.prefill_dispatch(
-                    l,
-                    req.n_tokens(),
-                    io.rows as u32,
-                    *max_len,
-                    [row_start, &a.q, &a.k, &a.v, &a.attn_out],
-                )?),
+                Some((row_start, max_len)) => {
+                    let buffers = [row_start, &a.q, &a.k, &a.v, &a.attn_out];
+                    let (n, rows) = (req.n_tokens(), io.rows as u32);
+                    d.push(match &self.coop_attention {
+                        Some(ca) => {
+                            self.coop_prefill_dispatch(&ca.layers[l], n, rows, *max_len, buffers)
+                        }
+                        None => self
+                            .attention
+                            .prefill_dispatch(l, n, rows, *max_len, buffers)?,
+                    })
+                }
                 // One decode + merge per cache part, the last part first: a part's merge
                 // runs over rows 0..its end (its grid starts at row 0) and writes rows
                 // before its own from a list without them, which the lower parts'

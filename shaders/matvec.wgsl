@@ -5,7 +5,8 @@
 // and its 64 invocations split K, then reduce in workgroup memory.
 // ROW_BLOCK rows share a workgroup (4, 8 or 16): each weight element loaded is used for
 // all of them, so a decode step of up to ROW_BLOCK rows reads each weight once (with 4,
-// a 16-row step read every weight 4 times, once per block of 4 rows).
+// a 16-row step reads every weight 4 times, once per block of 4 rows). 4 is the default:
+// on the H200 16 was slower (fewer workgroups for latency-bound products; RESULTS.md).
 // The host prepends `alias wtype = ...; alias xtype = ...;`.
 //
 // INPUT_MODE fuses the op before the product into its input load, because a decode

@@ -203,13 +203,15 @@ impl Pipelines {
     }
 }
 
-/// Rows per workgroup of the few-row products (`matvec.wgsl`'s ROW_BLOCK): 16, so a
-/// decode step of up to 16 rows reads each weight once; `MOA_WGPU_ROW_BLOCK=4` or `8`
-/// for side-by-side runs (4 was the only block before).
+/// Rows per workgroup of the few-row products (`matvec.wgsl`'s ROW_BLOCK): 4, the
+/// measured best; `MOA_WGPU_ROW_BLOCK=8` or `16` for side-by-side runs. With 16 a 16-row
+/// decode step reads each weight once, yet on the H200 it was slower (benches/RESULTS.md,
+/// session 8: plan decode 6.92 -> 11.29 ms/step): the products are bound by latency, not
+/// bytes, and 4x fewer workgroups (144 for a 576-column product) leave the GPU idle.
 pub(super) fn matvec_row_block() -> u32 {
     match std::env::var("MOA_WGPU_ROW_BLOCK").as_deref() {
-        Ok("4") => 4,
         Ok("8") => 8,
-        _ => 16,
+        Ok("16") => 16,
+        _ => 4,
     }
 }

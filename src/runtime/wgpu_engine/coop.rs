@@ -300,11 +300,12 @@ impl WgpuEngine {
         &self.products
     }
 
-    /// Turns the matrix-unit prefill products off (tests and side-by-side benchmarks);
-    /// they cannot be turned on where the adapter lacks them.
+    /// Turns the matrix-unit prefill products and attention off (tests and side-by-side
+    /// benchmarks); they cannot be turned on where the adapter lacks them.
     pub fn disable_coop_matrix(&mut self) {
-        if self.coop.take().is_some() {
-            self.products = "tiled (turned off)".into();
+        let attention = self.coop_attention.take().is_some();
+        if self.coop.take().is_some() || attention {
+            self.products = "tiled (turned off); prefill attention: scalar".into();
         }
     }
 }

@@ -14,8 +14,14 @@
 //! 32 query / 8 KV heads of 64, the shape of `tests/model_llama1b_gpu.rs`); `--plan` a
 //! plan TOML, an upstream `moa_alpha_beta.json` (imported for the shape) or `dense`,
 //! repeatable; `--parity T` prompt tokens of the check (0: none; default 24);
-//! `--max-binding B` plans buffers for a binding limit of B bytes (the split paths).
-//! `MOA_WGPU_COOP=0` keeps the tiled prefill products.
+//! `--max-binding B` plans buffers for a binding limit of B bytes (the split paths);
+//! `--profile R` times the decode step per dispatch kind after the run
+//! (`WgpuEngine::profile_decode`, R steps' worth per submission); `--profile-prefill`
+//! times the first prefill pass per dispatch kind (`WgpuEngine::profile_prefill`).
+//! `MOA_WGPU_COOP=0` keeps the tiled prefill products, `MOA_WGPU_COOP_ATTN=0` the scalar
+//! prefill attention; `MOA_WGPU_ARGMAX2=0`, `MOA_WGPU_PREENCODE=0` and `MOA_WGPU_MERGE=0`
+//! the earlier decode paths; `MOA_WGPU_ROW_BLOCK=16` (or 8) the decode products with 16
+//! (8) rows per workgroup.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -59,6 +65,11 @@ struct Args {
     plans: Vec<String>,
     parity: usize,
     max_binding: Option<u64>,
+    /// Steps' worth of dispatches per timed submission in the per-kind decode profile (0:
+    /// no profile); the prefill profile runs each kind once.
+    profile: usize,
+    /// Also time the first prefill pass per dispatch kind (each kind once).
+    profile_prefill: bool,
 }
 
 fn args() -> Result<Args, Error> {
@@ -70,6 +81,8 @@ fn args() -> Result<Args, Error> {
         plans: Vec::new(),
         parity: 24,
         max_binding: None,
+        profile: 0,
+        profile_prefill: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -82,6 +95,8 @@ fn args() -> Result<Args, Error> {
             "--plan" => a.plans.push(value()?),
             "--parity" => a.parity = value()?.parse()?,
             "--max-binding" => a.max_binding = Some(value()?.parse()?),
+            "--profile" => a.profile = value()?.parse()?,
+            "--profile-prefill" => a.profile_prefill = true,
             other => return Err(format!("unknown option {other}").into()),
         }
     }
@@ -175,11 +190,21 @@ fn run() -> Result<(), Error> {
             let mut seq = prompt.clone();
             let mut got = gpu.prefill_logits(&mut req, std::slice::from_ref(&prompt))?;
             let (mut err, mut same, mut steps) = (0f32, 0, 0);
+            // The greedy path (the device's argmax) fed the same tokens must pick the
+            // argmax of the device's own logits.
+            let mut greedy_req = gpu.start(&[prompt.len()], 2, 0)?;
+            let mut greedy = gpu.prefill_tokens(
+                &mut greedy_req,
+                std::slice::from_ref(&prompt),
+                Sampling::greedy(),
+            )?;
+            let mut greedy_same = 0;
             for step in 0..3 {
                 let want = cpu.forward(&seq, masking)?;
                 let last = &want.data[(seq.len() - 1) * vocab..seq.len() * vocab];
                 err = err.max(max_err(&got[0], last));
                 same += usize::from(argmax(&got[0]) == argmax(last));
+                greedy_same += usize::from(greedy[0] as usize == argmax(&got[0]));
                 steps += 1;
                 if step == 2 {
                     break;
@@ -187,9 +212,11 @@ fn run() -> Result<(), Error> {
                 let next = (step * 101 + 7) as u32;
                 seq.push(next);
                 got = gpu.decode_logits(&mut req, &[next])?;
+                greedy = gpu.decode_tokens(&mut greedy_req, &[next], Sampling::greedy())?;
             }
             println!(
-                "parity: 1 row x {} tokens + 2 decode steps: max |logit err| {err:.4} against the CPU reference, argmax equal {same}/{steps}",
+                "parity: 1 row x {} tokens + 2 decode steps: max |logit err| {err:.4} against the CPU reference, argmax equal {same}/{steps}; \
+                 greedy tokens = argmax of the device's logits {greedy_same}/{steps}",
                 a.parity
             );
         }
@@ -226,6 +253,21 @@ fn run() -> Result<(), Error> {
         println!("{}", stats.summary());
         let row0: Vec<u32> = out.iter().map(|s| s[0]).take(12).collect();
         println!("row 0 tokens: {row0:?}");
+        if a.profile > 0 {
+            println!(
+                "decode step per dispatch kind ({} steps' worth per submission):",
+                a.profile
+            );
+            for k in gpu.profile_decode(&req, a.profile)? {
+                println!("  {}", k.line());
+            }
+        }
+        if a.profile_prefill {
+            println!("prefill pass 1 per dispatch kind (each once):");
+            for k in gpu.profile_prefill(&req, &prompts)? {
+                println!("  {}", k.line());
+            }
+        }
         if out.iter().flatten().any(|&t| t as usize >= vocab) {
             return Err("a token id outside the vocabulary".into());
         }

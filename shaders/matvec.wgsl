@@ -3,6 +3,10 @@
 // GPU idle when there are only a few rows (576 outputs = 3 workgroups) and serialises
 // the K loop on memory latency. Here a workgroup owns 4 output columns × up to 4 rows
 // and its 64 invocations split K, then reduce in workgroup memory.
+// ROW_BLOCK rows share a workgroup (4, 8 or 16): each weight element loaded is used for
+// all of them, so a decode step of up to ROW_BLOCK rows reads each weight once (with 4,
+// a 16-row step reads every weight 4 times, once per block of 4 rows). 4 is the default:
+// on the H200 16 was slower (fewer workgroups for latency-bound products; RESULTS.md).
 // The host prepends `alias wtype = ...; alias xtype = ...;`.
 //
 // INPUT_MODE fuses the op before the product into its input load, because a decode
@@ -18,6 +22,8 @@
 //    the segment's chunks are computed once per workgroup, then x_k = Σ_c 2^(m_c - m) ·
 //    acc_c[d] / l (log2 units, as the decode kernel keeps them; 0 where l = 0).
 override INPUT_MODE: u32 = 0u;
+// Rows per workgroup: 4, 8 or 16 (the grid's y is ceil(rows / ROW_BLOCK)).
+override ROW_BLOCK: u32 = 4u;
 // INPUT_MODE 3: the attention's head_dim, GQA group size and KV heads.
 override MERGE_HEAD_DIM: u32 = 64u;
 override MERGE_GROUP: u32 = 1u;
@@ -52,9 +58,15 @@ struct Params {
 @group(0) @binding(13) var<storage, read> merge_partials: array<f32>;
 
 const THREADS: u32 = 64u;
-// Per invocation: 4 rows × 4 columns of partial sums, then the 4 rows' sums of squares.
+const MAX_ROW_BLOCK: u32 = 16u;
+// Per invocation: 4 rows × 4 columns of partial sums, then the 4 rows' sums of squares
+// (one group of 4 rows of the block at a time).
 var<workgroup> red: array<array<vec4<f32>, 5>, 64>;
-// INPUT_MODE 3: per (row of the block, query head), at r * q_heads + h (q_heads <= 64):
+// The block's reduced sums: res[r] = the 4 columns of row r; res[16 + g] = the sums of
+// squares of rows 4g..4g+4.
+var<workgroup> res: array<vec4<f32>, 20>;
+// INPUT_MODE 3: per (row of the block, query head), at r * q_heads + h
+// (ROW_BLOCK * q_heads <= 256):
 // the segment's first partial, its chunk count, the max over chunks and 1 / sum.
 var<workgroup> merge_base: array<u32, 256>;
 var<workgroup> merge_n: array<u32, 256>;
@@ -66,13 +78,13 @@ fn load4(o: u32) -> vec4<f32> {
     return vec4<f32>(f32(x[o]), f32(x[o + 1u]), f32(x[o + 2u]), f32(x[o + 3u]));
 }
 
-// INPUT_MODE 3: fills merge_* for rows t0..t0+4 (clamped to the last row) of every
-// query head. Called in uniform control flow (it ends on a barrier).
+// INPUT_MODE 3: fills merge_* for rows t0..t0+ROW_BLOCK (clamped to the last row) of
+// every query head. Called in uniform control flow (it ends on a barrier).
 fn merge_prologue(t0: u32, lid: u32) {
     let q_heads = params.k / MERGE_HEAD_DIM;
     let partial = MERGE_HEAD_DIM + 2u;
     let stride = MERGE_GROUP * partial;
-    for (var e = lid; e < 4u * q_heads; e += THREADS) {
+    for (var e = lid; e < ROW_BLOCK * q_heads; e += THREADS) {
         let row = min(t0 + e / q_heads, params.n_rows - 1u);
         let h = e % q_heads;
         let seg = row * MERGE_KV_HEADS + h / MERGE_GROUP;
@@ -143,52 +155,62 @@ fn load_w(col: u32, i: u32) -> vec4<f32> {
     return vec4<f32>(f32(w[o]), f32(w[o + 1u]), f32(w[o + 2u]), f32(w[o + 3u]));
 }
 
-// Accumulates the block of rows t0..t0+4 (clamped) × the 4 output columns `cols` of
-// this part of `w` into red[0]: red[0][r][c] = Σ_k f(x)[t0 + r, k] · w[cols[c], k], and
-// red[0][4][r] = Σ_k x[t0 + r, k]² (INPUT_MODE 1). Called in uniform control flow.
+// Accumulates the block of rows t0..t0+ROW_BLOCK (clamped) × the 4 output columns
+// `cols` of this part of `w` into res: res[r][c] = Σ_k f(x)[t0 + r, k] · w[cols[c], k],
+// and res[16 + g][j] = Σ_k x[t0 + 4g + j, k]² (INPUT_MODE 1). Called in uniform control
+// flow (it ends on a barrier).
 fn block_product(cols: vec4<u32>, t0: u32, lid: u32) {
     let last_row = params.n_rows - 1u;
-    let r1 = min(t0 + 1u, last_row);
-    let r2 = min(t0 + 2u, last_row);
-    let r3 = min(t0 + 3u, last_row);
-    var a0 = vec4<f32>(0.0);
-    var a1 = vec4<f32>(0.0);
-    var a2 = vec4<f32>(0.0);
-    var a3 = vec4<f32>(0.0);
-    var ss = vec4<f32>(0.0);
+    var acc: array<vec4<f32>, MAX_ROW_BLOCK>;
+    var ss: array<vec4<f32>, 4>;
+    for (var r = 0u; r < ROW_BLOCK; r++) {
+        acc[r] = vec4<f32>(0.0);
+    }
+    for (var g = 0u; g < 4u; g++) {
+        ss[g] = vec4<f32>(0.0);
+    }
     if (INPUT_MODE == 3u) {
         merge_prologue(t0, lid);
     }
     for (var i = lid * 4u; i < params.k; i += THREADS * 4u) {
+        // Each weight element is loaded once for the whole block of rows.
         let w0 = load_w(cols.x, i);
         let w1 = load_w(cols.y, i);
         let w2 = load_w(cols.z, i);
         let w3 = load_w(cols.w, i);
-        var x0 = load_x(t0, 0u, i);
-        var x1 = load_x(r1, 1u, i);
-        var x2 = load_x(r2, 2u, i);
-        var x3 = load_x(r3, 3u, i);
+        var g = vec4<f32>(1.0);
         if (INPUT_MODE == 1u) {
-            ss += vec4<f32>(dot(x0, x0), dot(x1, x1), dot(x2, x2), dot(x3, x3));
-            let g = vec4<f32>(norm[i], norm[i + 1u], norm[i + 2u], norm[i + 3u]);
-            x0 *= g;
-            x1 *= g;
-            x2 *= g;
-            x3 *= g;
+            g = vec4<f32>(norm[i], norm[i + 1u], norm[i + 2u], norm[i + 3u]);
         }
-        a0 += vec4<f32>(dot(x0, w0), dot(x0, w1), dot(x0, w2), dot(x0, w3));
-        a1 += vec4<f32>(dot(x1, w0), dot(x1, w1), dot(x1, w2), dot(x1, w3));
-        a2 += vec4<f32>(dot(x2, w0), dot(x2, w1), dot(x2, w2), dot(x2, w3));
-        a3 += vec4<f32>(dot(x3, w0), dot(x3, w1), dot(x3, w2), dot(x3, w3));
+        for (var r = 0u; r < ROW_BLOCK; r++) {
+            var xr = load_x(min(t0 + r, last_row), r, i);
+            if (INPUT_MODE == 1u) {
+                ss[r / 4u][r % 4u] += dot(xr, xr);
+                xr *= g;
+            }
+            acc[r] += vec4<f32>(dot(xr, w0), dot(xr, w1), dot(xr, w2), dot(xr, w3));
+        }
     }
-    red[lid] = array<vec4<f32>, 5>(a0, a1, a2, a3, ss);
-    workgroupBarrier();
-    for (var s = THREADS / 2u; s > 0u; s = s / 2u) {
-        if (lid < s) {
-            for (var r = 0u; r < 5u; r++) {
-                red[lid][r] += red[lid + s][r];
+    // One tree reduction per group of 4 rows through `red`, the result kept in `res`.
+    for (var g = 0u; g < ROW_BLOCK / 4u; g++) {
+        red[lid] = array<vec4<f32>, 5>(acc[4u * g], acc[4u * g + 1u], acc[4u * g + 2u], acc[4u * g + 3u], ss[g]);
+        workgroupBarrier();
+        for (var s = THREADS / 2u; s > 0u; s = s / 2u) {
+            if (lid < s) {
+                for (var r = 0u; r < 5u; r++) {
+                    red[lid][r] += red[lid + s][r];
+                }
+            }
+            workgroupBarrier();
+        }
+        if (lid < 5u) {
+            if (lid < 4u) {
+                res[4u * g + lid] = red[0][lid];
+            } else {
+                res[16u + g] = red[0][4];
             }
         }
+        // `red` is rewritten by the next group only after every invocation read it.
         workgroupBarrier();
     }
 }
@@ -196,7 +218,7 @@ fn block_product(cols: vec4<u32>, t0: u32, lid: u32) {
 // The RMSNorm scale of row r of the block (1 unless INPUT_MODE 1).
 fn row_scale(r: u32) -> f32 {
     if (INPUT_MODE == 1u) {
-        return inverseSqrt(red[0][4][r] / f32(params.k) + params.eps);
+        return inverseSqrt(res[16u + r / 4u][r % 4u] / f32(params.k) + params.eps);
     }
     return 1.0;
 }
@@ -205,7 +227,7 @@ fn row_scale(r: u32) -> f32 {
 fn moa_matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
     let lid = lid3.x;
     let n0 = wid.x * 4u;
-    let t0 = wid.y * 4u;
+    let t0 = wid.y * ROW_BLOCK;
     // Uniform per workgroup, so the barriers below are reached by all or none.
     if (n0 >= params.n_out || t0 >= params.n_rows) {
         return;
@@ -218,9 +240,9 @@ fn moa_matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     let c = lid % 4u;
     let t = t0 + r;
     let n = n0 + c;
-    if (lid < 16u && t < params.n_rows && n < params.n_out) {
+    if (lid < 4u * ROW_BLOCK && t < params.n_rows && n < params.n_out) {
         let o = t * params.out_stride + params.col_offset + n;
-        var v = red[0][r][c] * row_scale(r);
+        var v = res[r][c] * row_scale(r);
         if (params.add_residual == 1u) {
             v += residual[o];
         }
@@ -270,7 +292,7 @@ fn moa_matvec_rope(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     let quads = half_d / 2u;
     let head_local = wid.x / quads;
     let j = (wid.x % quads) * 2u;
-    let t0 = wid.y * 4u;
+    let t0 = wid.y * ROW_BLOCK;
     if (head_local * d >= params.n_out || t0 >= params.n_rows) {
         return;
     }
@@ -280,12 +302,12 @@ fn moa_matvec_rope(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     let r = lid / 2u;
     let c = lid % 2u;
     let t = t0 + r;
-    if (lid >= 8u || t >= params.n_rows) {
+    if (lid >= 2u * ROW_BLOCK || t >= params.n_rows) {
         return;
     }
     let s = row_scale(r);
-    var a = red[0][r][c] * s;
-    var b = red[0][r][c + 2u] * s;
+    var a = res[r][c] * s;
+    var b = res[r][c + 2u] * s;
     let i = j + c;
     let head = params.col_offset / d + head_local;
     let info = tok[t];

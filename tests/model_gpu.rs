@@ -674,3 +674,59 @@ fn attention_merge_in_the_output_product_matches_the_cpu_reference() {
         }
     }
 }
+
+/// Decode-sized products with 4, 8 and 16 rows per workgroup (`matvec.wgsl`'s ROW_BLOCK:
+/// with 16, a 16-row decode step reads each weight once) over 17 ragged rows (a full
+/// block of 16 and a block of one; with 4 and 8, partial blocks too), f32 and f16, with
+/// the plan (its merge folded into the output product), match the CPU reference. Then
+/// the greedy tokens of those 17 rows are the same with the one-stage argmax, the
+/// two-stage one, and the two-stage one with each step's command buffer encoded during
+/// the previous step.
+#[test]
+fn row_blocks_two_stage_argmax_and_pre_encoding_match() {
+    let ctx = context();
+    let model = load("gguf");
+    let lens: Vec<usize> = (0..17).map(|i| 3 + (i * 7) % 29).collect();
+    for force_f32 in [true, false] {
+        for row_block in [4, 8, 16] {
+            let plan = sparse_plan();
+            let mut gpu = WgpuEngine::new(&ctx, &model, Some(&plan), force_f32).unwrap();
+            gpu.set_row_block(row_block).unwrap();
+            gpu.set_fuse_merge(true);
+            parity_of(gpu, &model, true, true, &lens);
+        }
+    }
+    let mut gpu = WgpuEngine::new(&ctx, &model, None, true).unwrap();
+    assert!(gpu.set_row_block(5).is_err());
+    gpu.set_split_k_matvec(true);
+    let prompts: Vec<Vec<u32>> = lens
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| tokens(n, i as u64 + 3))
+        .collect();
+    let mut outs = Vec::new();
+    for (two_stage, pre_encode) in [(false, false), (true, false), (true, true)] {
+        gpu.set_two_stage_argmax(two_stage);
+        gpu.set_pre_encode(pre_encode);
+        let mut req = gpu.start(&lens, 5, 0).unwrap();
+        let mut next = gpu
+            .prefill_tokens(&mut req, &prompts, Sampling::greedy())
+            .unwrap();
+        let mut out = vec![next.clone()];
+        for _ in 0..4 {
+            next = gpu
+                .decode_tokens(&mut req, &next, Sampling::greedy())
+                .unwrap();
+            out.push(next.clone());
+        }
+        let stats = gpu.decode_stats(&req).unwrap();
+        // Encoded ahead: every step's buffer but the first was ready at its submission.
+        assert_eq!(stats.pre_encode_s > 0.0, pre_encode, "{stats:?}");
+        outs.push(out);
+    }
+    assert_eq!(outs[0], outs[1], "one-stage vs two-stage argmax");
+    assert_eq!(
+        outs[1], outs[2],
+        "encoded after vs during the previous step"
+    );
+}

@@ -14,6 +14,7 @@ use crate::lower::consts::{
 use crate::lower::{KernelModule, StorageType};
 
 const PREFILL: &str = "prefill.wgsl.j2";
+const PREFILL_COOP: &str = "prefill_coop.wgsl.j2";
 const DECODE: &str = "decode.wgsl.j2";
 const DECODE_COOP: &str = "decode_coop.wgsl.j2";
 const MERGE: &str = "decode_merge.wgsl.j2";
@@ -26,6 +27,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         PREFILL,
         include_str!("../../templates/wgsl/prefill.wgsl.j2"),
+    ),
+    (
+        PREFILL_COOP,
+        include_str!("../../templates/wgsl/prefill_coop.wgsl.j2"),
     ),
     (DECODE, include_str!("../../templates/wgsl/decode.wgsl.j2")),
     (
@@ -204,6 +209,89 @@ struct PrefillCtx<'a> {
     entry_point: &'a str,
     q_tile: u32,
     k_tile: u32,
+}
+
+#[derive(Serialize)]
+struct PrefillCoopCtx<'a> {
+    #[serde(flatten)]
+    layer: &'a LayerCtx,
+    entry_point: &'a str,
+    /// f32 elements of the scores / P·V buffer: 64 queries × max(64, head_dim).
+    s_len: u32,
+}
+
+/// Queries (and keys) per tile of the matrix-unit prefill (`prefill_coop.wgsl.j2`).
+pub const WGSL_PREFILL_COOP_TILE: u32 = 64;
+
+/// One layer's prefill on matrix units: its layer, entry point and WGSL source.
+#[derive(Clone, Debug)]
+pub struct CoopPrefill {
+    pub layer: u32,
+    pub entry_point: String,
+    pub source: String,
+}
+
+/// Per layer of `module`, the prefill attention on cooperative matrices
+/// (`templates/wgsl/prefill_coop.wgsl.j2`: 16 × 16 × 16 f16 fragments, f32 accumulators,
+/// 64 queries × 64 keys per tile, 4 subgroups of the `SG` override per workgroup), with
+/// the scalar kernel's parameters, bindings and query-tile grid (`q_tile` 64). Built by
+/// the wgpu engine at start-up where the adapter offers the matrices (it needs the
+/// device feature, so it is not among a plan's portable artifacts). Errors: storage other
+/// than f16, or a head_dim that is not a multiple of 16 up to 128.
+pub fn prefill_coop(module: &KernelModule) -> Result<Vec<CoopPrefill>, CodegenError> {
+    let d = module.shape.head_dim;
+    if module.storage != StorageType::F16 || !d.is_multiple_of(16) || d > 128 {
+        return Err(CodegenError::Unsupported {
+            target: "wgsl",
+            message: format!(
+                "the matrix-unit prefill needs f16 storage and head_dim a multiple of 16 up to \
+                 128 (got {} storage, head_dim {d})",
+                module.storage.name()
+            ),
+        });
+    }
+    let env = super::environment(TEMPLATES)?;
+    let mut out = Vec::with_capacity(module.layers.len());
+    for layer in &module.layers {
+        let ctx = LayerCtx::new(module, layer);
+        let entry = format!("moa_prefill_coop_hd{d}_{}", ctx.layer_label);
+        let source = super::render(
+            &env,
+            PREFILL_COOP,
+            Some(layer.layer),
+            &PrefillCoopCtx {
+                layer: &ctx,
+                entry_point: &entry,
+                s_len: WGSL_PREFILL_COOP_TILE * d.max(WGSL_PREFILL_COOP_TILE),
+            },
+        )?;
+        validate_coop(&source, PREFILL_COOP, Some(layer.layer))?;
+        out.push(CoopPrefill {
+            layer: layer.layer,
+            entry_point: entry,
+            source,
+        });
+    }
+    Ok(out)
+}
+
+/// [`validate`] for a module that uses cooperative matrices (wgpu's experimental
+/// `wgpu_cooperative_matrix` extension).
+fn validate_coop(source: &str, template: &str, layer: Option<u32>) -> Result<(), CodegenError> {
+    let invalid = |message: String| CodegenError::InvalidWgsl {
+        template: template.to_string(),
+        layer,
+        message,
+    };
+    let module =
+        naga::front::wgsl::parse_str(source).map_err(|e| invalid(e.emit_to_string(source)))?;
+    naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::SHADER_FLOAT16 | naga::valid::Capabilities::COOPERATIVE_MATRIX,
+    )
+    .validate(&module)
+    .map_err(|e| invalid(e.emit_to_string(source)))?;
+    Ok(())
 }
 
 #[derive(Serialize)]
@@ -756,5 +844,54 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The matrix-unit prefill of every layer of the shipped SmolLM2 plan (head_dim 64) and
+    /// of a dense head_dim-128 shape validates with naga and translates to SPIR-V with the
+    /// subgroup size resolved, as the Vulkan back end does (no adapter here offers
+    /// cooperative matrices: the device runs it); f32 storage and head_dim 72 are refused.
+    #[test]
+    fn the_matrix_unit_prefill_validates_and_translates_to_spirv() {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let plan = Plan::load(std::path::Path::new(&format!(
+            "{root}/plans/smollm2-135m-moa-50.toml"
+        )))
+        .unwrap();
+        let mut shape = plan.model().clone();
+        shape.head_dim = 128;
+        let dense = Plan::dense(shape).unwrap();
+        for plan in [&plan, &dense] {
+            let kernels = prefill_coop(&lower(plan, StorageType::F16)).unwrap();
+            assert_eq!(kernels.len(), plan.layers().len());
+            for k in kernels.iter().take(2) {
+                let module = naga::front::wgsl::parse_str(&k.source).unwrap();
+                let info = naga::valid::Validator::new(
+                    naga::valid::ValidationFlags::all(),
+                    naga::valid::Capabilities::all(),
+                )
+                .validate(&module)
+                .unwrap();
+                let mut constants = naga::back::PipelineConstants::default();
+                constants.insert("SG".to_string(), 32.0);
+                let entry = Some((naga::ShaderStage::Compute, k.entry_point.as_str()));
+                let (module, info) = naga::back::pipeline_constants::process_overrides(
+                    &module, &info, entry, &constants,
+                )
+                .unwrap();
+                let options = naga::back::spv::Options {
+                    lang_version: (1, 3),
+                    ..Default::default()
+                };
+                let words = naga::back::spv::write_vec(&module, &info, &options, None)
+                    .unwrap_or_else(|e| panic!("layer {}: {e}", k.layer));
+                assert!(words.len() > 100);
+            }
+        }
+        let err = prefill_coop(&lower(&plan, StorageType::F32)).unwrap_err();
+        assert!(err.to_string().contains("f16 storage"), "{err}");
+        let mut shape = plan.model().clone();
+        shape.head_dim = 72;
+        let odd = Plan::dense(shape).unwrap();
+        assert!(prefill_coop(&lower(&odd, StorageType::F16)).is_err());
     }
 }

@@ -54,6 +54,17 @@ pub const ARGMAX: Shader = Shader {
     entry_point: "moa_argmax",
     source: include_str!("../../shaders/argmax.wgsl"),
 };
+/// `argmax.wgsl`'s two stages (decode): per-block (value, index) pairs, then per row.
+pub const ARGMAX_BLOCKS: Shader = Shader {
+    name: "argmax.wgsl",
+    entry_point: "moa_argmax_blocks",
+    source: include_str!("../../shaders/argmax.wgsl"),
+};
+pub const ARGMAX_FINISH: Shader = Shader {
+    name: "argmax.wgsl",
+    entry_point: "moa_argmax_finish",
+    source: include_str!("../../shaders/argmax.wgsl"),
+};
 pub const SAMPLE: Shader = Shader {
     name: "sample.wgsl",
     entry_point: "moa_sample",
@@ -69,6 +80,8 @@ pub const ALL: &[Shader] = &[
     SWIGLU,
     ROPE_KV,
     ARGMAX,
+    ARGMAX_BLOCKS,
+    ARGMAX_FINISH,
     SAMPLE,
 ];
 

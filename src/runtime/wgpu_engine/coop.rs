@@ -2,10 +2,66 @@
 //! prefill products where the adapter offers 16 × 16 × 16 f16 cooperative matrices
 //! (`WgpuContext::coop_matrix`), after checking it on this device against a CPU product;
 //! the tiled `linear.wgsl` stays the fallback (lavapipe, f32 storage, a failed check).
+//! The prefill attention too (`codegen::wgsl::prefill_coop`: QKᵀ and P·V on the matrix
+//! units), checked at start-up against the plan's scalar prefill kernel on this device,
+//! which stays the fallback.
 
 use half::f16;
 
 use super::{EngineError, WgpuEngine};
+use crate::codegen::wgsl::{prefill_coop, WGSL_PREFILL_COOP_TILE};
+use crate::lower::KernelModule;
+use crate::runtime::wgpu::{CoopMatrix, Dispatch};
+
+/// The prefill attention on matrix units: per layer (in the module's order) its pipeline.
+pub(super) struct CoopAttention {
+    pub(super) layers: Vec<wgpu::ComputePipeline>,
+}
+
+/// Compiles every layer's matrix-unit prefill for `coop`'s subgroup size. Errors (as
+/// text, the engine then keeps the scalar kernels): an f16 accumulator only, a shape the
+/// kernel does not take, or the driver's complaint.
+pub(super) fn coop_attention(
+    device: &wgpu::Device,
+    module: &KernelModule,
+    coop: CoopMatrix,
+) -> Result<CoopAttention, String> {
+    if coop.accumulator != crate::lower::StorageType::F32 {
+        return Err("the adapter offers no f16 x f16 -> f32 matrices".into());
+    }
+    let kernels = prefill_coop(module).map_err(|e| e.to_string())?;
+    let constants = [("SG", f64::from(coop.subgroup))];
+    let mut layers = Vec::with_capacity(kernels.len());
+    for k in kernels {
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let m = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(&k.entry_point),
+            source: wgpu::ShaderSource::Wgsl(k.source.into()),
+        });
+        let p = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(&k.entry_point),
+            layout: None,
+            module: &m,
+            entry_point: Some(&k.entry_point),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: &constants,
+                // Every workgroup array is written before it is read.
+                zero_initialize_workgroup_memory: false,
+            },
+            cache: None,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(format!("layer {}: {e}", k.layer));
+        }
+        layers.push(p);
+    }
+    Ok(CoopAttention { layers })
+}
+
+/// The attention check's batch: two rows (lengths not multiples of the 64-token tile),
+/// spans at N = `CHECK_N_TOKENS`.
+const CHECK_ROWS: [u32; 2] = [150, 77];
+const CHECK_N_TOKENS: u32 = 300;
 
 /// The check's product: tokens, K and output columns, none a multiple of the 64 × 64
 /// tile or of K's 32-wide step, so the bounds of every edge are exercised.
@@ -112,16 +168,144 @@ impl WgpuEngine {
         }
     }
 
+    /// The matrix-unit prefill attention's dispatch for `layer` (index into the module's
+    /// layers), with the scalar kernel's buffers: `[row_start, q, k, v, out]`.
+    pub(super) fn coop_prefill_dispatch(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        n_tokens: u32,
+        rows: u32,
+        max_len: u32,
+        buffers: [&wgpu::Buffer; 5],
+    ) -> Dispatch {
+        let params = self.uniform(&[n_tokens, rows, 0, 0]);
+        let [row_start, q, k, v, o] = buffers;
+        self.dispatch(
+            pipeline,
+            &[&params, row_start, q, k, v, o],
+            [
+                max_len.div_ceil(WGSL_PREFILL_COOP_TILE),
+                self.config.q_heads as u32,
+                rows,
+            ],
+        )
+    }
+
+    /// Runs the plan's scalar prefill kernel and `pipeline` for `layer` on the same
+    /// two-row batch (random Q, K, V in f16) and returns the largest |difference| of
+    /// their outputs.
+    fn check_attention(
+        &self,
+        layer: usize,
+        pipeline: &wgpu::ComputePipeline,
+    ) -> Result<f32, EngineError> {
+        let c = &self.config;
+        let total: u32 = CHECK_ROWS.iter().sum();
+        let val = |i: usize, salt: usize| {
+            let x = (i.wrapping_mul(2_654_435_761).wrapping_add(salt * 97_531)) % 2001;
+            x as f32 / 1000.0 - 1.0
+        };
+        let pack = |n: usize, salt: usize| -> Vec<u32> {
+            let h: Vec<u16> = (0..n + 1)
+                .map(|i| f16::from_f32(val(i, salt)).to_bits())
+                .collect();
+            h.chunks(2)
+                .map(|p| u32::from(p[0]) | u32::from(*p.get(1).unwrap_or(&0)) << 16)
+                .collect()
+        };
+        let q_len = total as usize * c.q_heads * c.head_dim;
+        let kv_len = total as usize * c.kv_heads * c.head_dim;
+        let q = self.storage_u32("check q", &pack(q_len, 1));
+        let k = self.storage_u32("check k", &pack(kv_len, 2));
+        let v = self.storage_u32("check v", &pack(kv_len, 3));
+        let row_start = self.storage_u32("check row_start", &[0, CHECK_ROWS[0], total]);
+        let max_len = CHECK_ROWS[0].max(CHECK_ROWS[1]);
+        let mut outs = Vec::new();
+        for coop in [false, true] {
+            let o = self.buffer("check out", (q_len * 2) as u64)?;
+            let buffers = [&row_start, &q, &k, &v, &o];
+            let d = if coop {
+                self.coop_prefill_dispatch(pipeline, CHECK_N_TOKENS, 2, max_len, buffers)
+            } else {
+                self.attention
+                    .prefill_dispatch(layer, CHECK_N_TOKENS, 2, max_len, buffers)?
+            };
+            let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+            let mut encoder = self.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                d.encode(&mut pass);
+            }
+            outs.push(self.read_back(scope, encoder, &o, q_len / 2)?);
+        }
+        let half = |w: &[u32]| -> Vec<f32> {
+            w.iter()
+                .flat_map(|&x| [x as u16, (x >> 16) as u16])
+                .map(|b| f16::from_bits(b).to_f32())
+                .collect()
+        };
+        let (a, b) = (half(&outs[0]), half(&outs[1]));
+        Ok(a.iter()
+            .zip(&b)
+            .map(|(x, y)| {
+                if x.is_finite() && y.is_finite() {
+                    (x - y).abs()
+                } else {
+                    f32::INFINITY
+                }
+            })
+            .fold(0.0, f32::max))
+    }
+
+    /// Keeps the matrix-unit prefill attention only if it matches the scalar kernel on
+    /// this device on the first and last layers (an experimental feature: a driver may
+    /// miscompile it); appends which attention runs to [`Self::products`].
+    pub(super) fn settle_coop_attention(&mut self) {
+        let Some(attn) = self.coop_attention.take() else {
+            return;
+        };
+        // P is rounded to f16 for the matrix units (relative 2⁻¹¹); outputs are convex
+        // combinations of values in [-1, 1], so the difference stays far below this.
+        let tol = 1e-2;
+        let last = attn.layers.len() - 1;
+        let mut worst = 0f32;
+        for layer in [0, last] {
+            match self.check_attention(layer, &attn.layers[layer]) {
+                Ok(e) => worst = worst.max(e),
+                Err(e) => {
+                    self.products = format!(
+                        "{}; prefill attention: scalar (the matrix-unit kernel did not run: {e})",
+                        self.products
+                    );
+                    return;
+                }
+            }
+        }
+        if worst <= tol {
+            self.products = format!(
+                "{}; prefill attention: cooperative matrix (max |diff| {worst:.1e} against the scalar kernel on the start-up check)",
+                self.products
+            );
+            self.coop_attention = Some(attn);
+        } else {
+            self.products = format!(
+                "{}; prefill attention: scalar (the matrix-unit kernel failed its start-up check: max |diff| {worst})",
+                self.products
+            );
+        }
+    }
+
     /// Which prefill products this engine runs: cooperative matrices or tiled.
     pub fn products(&self) -> &str {
         &self.products
     }
 
-    /// Turns the matrix-unit prefill products off (tests and side-by-side benchmarks);
-    /// they cannot be turned on where the adapter lacks them.
+    /// Turns the matrix-unit prefill products and attention off (tests and side-by-side
+    /// benchmarks); they cannot be turned on where the adapter lacks them.
     pub fn disable_coop_matrix(&mut self) {
-        if self.coop.take().is_some() {
-            self.products = "tiled (turned off)".into();
+        let attention = self.coop_attention.take().is_some();
+        if self.coop.take().is_some() || attention {
+            self.products = "tiled (turned off); prefill attention: scalar".into();
         }
     }
 }

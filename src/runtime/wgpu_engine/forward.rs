@@ -185,7 +185,8 @@ impl WgpuEngine {
                     self.run_pass(req, &rec, output, n)?
                 }
                 Some(progress) => {
-                    let (rec, layer_end) = self.record_marked(req, &io, output)?;
+                    let rec = self.record_marked(req, &io, output)?;
+                    let (rec, layer_end) = (rec.dispatches, rec.layer_end);
                     let mut report = |done: usize| {
                         progress(&PrefillProgress {
                             layers_done: g * layers + done,
@@ -234,46 +235,104 @@ impl WgpuEngine {
         let st = req.state::<WgpuRequest>(BACKEND)?;
         let stale = !matches!(&st.decode_record, Some((k, _)) if *k == output);
         if stale {
-            let rec = self.record(req, &st.decode_io, output)?;
-            req.state_mut::<WgpuRequest>(BACKEND)?.decode_record = Some((output, rec));
+            let rec = self.record_marked(req, &st.decode_io, output)?;
+            let st = req.state_mut::<WgpuRequest>(BACKEND)?;
+            st.decode_record = Some((output, rec));
+            // A command buffer encoded for the old record is not this step's.
+            st.next_step = None;
         }
+        let (src, words) = self.output_buffer(req, output, req.rows())?;
+        let src = src.clone();
+        let bytes = (words * 4) as u64;
+        let st = req.state_mut::<WgpuRequest>(BACKEND)?;
+        if st
+            .decode_staging
+            .as_ref()
+            .is_none_or(|b| b.size() != bytes.max(4))
+        {
+            st.decode_staging = Some(self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("decode readback"),
+                size: bytes.max(4),
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }));
+        }
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        // The command buffer encoded during the previous step (the same dispatches over
+        // the same buffers: this step's inputs were written above, and `write_buffer`s
+        // run before the next submission), else encoded now.
+        let st_mut = req.state_mut::<WgpuRequest>(BACKEND)?;
+        let ready = st_mut.next_step.take().filter(|(k, _)| *k == output);
         let st = req.state::<WgpuRequest>(BACKEND)?;
-        let (out, encode, wait, dispatches) = match &st.decode_record {
-            Some((_, rec)) => {
-                let (out, encode, wait) = self.run_pass_timed(req, rec, output, req.rows())?;
-                (out, encode, wait, rec.len())
-            }
-            None => {
-                return Err(EngineError::Input(
-                    "decode dispatches were not recorded".into(),
-                ))
-            }
+        let (Some((_, rec)), Some(staging)) = (&st.decode_record, &st.decode_staging) else {
+            return Err(EngineError::Input(
+                "decode dispatches were not recorded".into(),
+            ));
         };
-        let stats = &mut req.state_mut::<WgpuRequest>(BACKEND)?.stats;
+        let (cb, encode, finish) = match ready {
+            Some((_, cb)) => (cb, 0.0, 0.0),
+            None => self.encode_step(&rec.dispatches, &src, staging, bytes),
+        };
+        let t1 = Instant::now();
+        self.queue.submit([cb]);
+        // Encode the next step while the device runs this one: the host's share of a
+        // step (wgpu validates and records every dispatch when the encoder finishes)
+        // then overlaps the device's.
+        let next = self
+            .pre_encode
+            .then(|| self.encode_step(&rec.dispatches, &src, staging, bytes));
+        let out = self.map_read(scope, staging, words)?;
+        let wait = t1.elapsed().as_secs_f64();
+        let dispatches = rec.dispatches.len();
+        let st = req.state_mut::<WgpuRequest>(BACKEND)?;
+        let stats = &mut st.stats;
         stats.steps += 1;
         stats.dispatches = dispatches;
         stats.encode_s += encode;
+        stats.finish_s += finish;
         stats.wait_s += wait;
+        if let Some((cb, e, f)) = next {
+            stats.pre_encode_s += e + f;
+            st.next_step = Some((output, cb));
+        }
         req.advance();
         Ok(out)
     }
 
-    pub(super) fn read_back(
+    /// One decode step's command buffer: `dispatches` in one compute pass, then the copy
+    /// of `src`'s first `bytes` into `staging`. Returns it with the seconds spent
+    /// recording the pass and finishing the encoder (where wgpu validates and encodes
+    /// every dispatch for the driver).
+    pub(super) fn encode_step(
+        &self,
+        dispatches: &[Dispatch],
+        src: &wgpu::Buffer,
+        staging: &wgpu::Buffer,
+        bytes: u64,
+    ) -> (wgpu::CommandBuffer, f64, f64) {
+        let t0 = Instant::now();
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            for d in dispatches {
+                d.encode(&mut pass);
+            }
+        }
+        encoder.copy_buffer_to_buffer(src, 0, staging, 0, bytes);
+        let encode = t0.elapsed().as_secs_f64();
+        let t1 = Instant::now();
+        let cb = encoder.finish();
+        (cb, encode, t1.elapsed().as_secs_f64())
+    }
+
+    /// Maps `staging` after the submission that fills it, waits, and returns its first
+    /// `words` words (the scope's validation error first, if any).
+    fn map_read(
         &self,
         scope: wgpu::ErrorScopeGuard,
-        mut encoder: wgpu::CommandEncoder,
-        src: &wgpu::Buffer,
+        staging: &wgpu::Buffer,
         words: usize,
     ) -> Result<Vec<u32>, EngineError> {
-        let bytes = (words * 4) as u64;
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size: bytes.max(4),
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        encoder.copy_buffer_to_buffer(src, 0, &staging, 0, bytes);
-        self.queue.submit([encoder.finish()]);
         let gpu = |what: &str, message: String| EngineError::Gpu {
             what: what.to_string(),
             message,
@@ -299,6 +358,25 @@ impl WgpuEngine {
         drop(view);
         staging.unmap();
         Ok(out)
+    }
+
+    pub(super) fn read_back(
+        &self,
+        scope: wgpu::ErrorScopeGuard,
+        mut encoder: wgpu::CommandEncoder,
+        src: &wgpu::Buffer,
+        words: usize,
+    ) -> Result<Vec<u32>, EngineError> {
+        let bytes = (words * 4) as u64;
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: bytes.max(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        encoder.copy_buffer_to_buffer(src, 0, &staging, 0, bytes);
+        self.queue.submit([encoder.finish()]);
+        self.map_read(scope, &staging, words)
     }
 
     /// Checks the prompts (see [`Request::begin_prefill`]).

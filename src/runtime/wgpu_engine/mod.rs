@@ -13,19 +13,22 @@
 //! By job: `pipelines` (the ops' compute pipelines), `weights` (upload, split over the
 //! binding limit), `cache` (a layer's KV cache split by rows over the limit), `chunks` (prefill passes and token chunks sized from the binding limit),
 //! `request` (a request's caches and buffers), `record` (the dispatches of a pass),
-//! `forward` (running passes, prefill and decode).
+//! `forward` (running passes, prefill and decode), `profile` (a pass's time per dispatch
+//! kind).
 
 pub mod cache;
 pub mod chunks;
 mod coop;
 mod forward;
 mod pipelines;
+mod profile;
 mod record;
 mod request;
 mod weights;
 
 use forward::OutputKind;
 use pipelines::{CoopPipes, Pipelines};
+pub use profile::KindTime;
 pub use request::DecodeStats;
 pub use weights::rows_per_part;
 use weights::{DeviceWeights, LayerBuffers, Matrix};
@@ -75,12 +78,22 @@ pub struct WgpuEngine {
     /// Prefill products on matrix units, where the adapter has them and they passed the
     /// start-up check (`coop`).
     coop: Option<CoopPipes>,
+    /// The prefill attention on matrix units, where the adapter has them and it passed
+    /// the start-up check against the scalar kernel (`coop`); `MOA_WGPU_COOP_ATTN=0`
+    /// keeps the scalar kernel.
+    coop_attention: Option<coop::CoopAttention>,
     /// Which prefill products run, for [`Engine::describe`] and [`Self::products`].
     products: String,
     /// Fold the decode attention's merge into the output product (`matvec.wgsl`
     /// INPUT_MODE 3) where a pass fuses; `MOA_WGPU_MERGE=0` keeps the separate merge
     /// kernel (for side-by-side runs).
     fuse_merge: bool,
+    /// Greedy decode steps take the two-stage argmax (`argmax.wgsl`'s blocks + finish);
+    /// `MOA_WGPU_ARGMAX2=0` keeps one workgroup per row (for side-by-side runs).
+    two_stage_argmax: bool,
+    /// Decode steps encode the next step's command buffer while the device runs this
+    /// one (`forward::forward_decode`); `MOA_WGPU_PREENCODE=0` encodes after the wait.
+    pre_encode: bool,
 }
 
 /// f16 where the adapter has SHADER_F16 (unless `force_f32`), else f32.
@@ -213,7 +226,12 @@ impl WgpuEngine {
         let adapter_limit = device.limits().max_storage_buffer_binding_size;
         let max_binding = max_binding.map_or(adapter_limit, |m| m.min(adapter_limit));
         let group = config.q_heads / config.kv_heads.max(1);
-        let pipes = Pipelines::new(&device, storage, (config.head_dim, group, config.kv_heads))?;
+        let pipes = Pipelines::new(
+            &device,
+            storage,
+            (config.head_dim, group, config.kv_heads),
+            pipelines::matvec_row_block(),
+        )?;
         let weights = DeviceWeights::upload(&device, &queue, &model.weights, storage, max_binding)?;
         let DeviceWeights {
             embed,
@@ -270,10 +288,28 @@ impl WgpuEngine {
             weight_bytes,
             split_k_matvec: ctx.adapter_info().device_type != wgpu::DeviceType::Cpu,
             coop,
+            coop_attention: None,
             products,
             fuse_merge: std::env::var("MOA_WGPU_MERGE").map_or(true, |v| v != "0"),
+            two_stage_argmax: std::env::var("MOA_WGPU_ARGMAX2").map_or(true, |v| v != "0"),
+            pre_encode: std::env::var("MOA_WGPU_PREENCODE").map_or(true, |v| v != "0"),
         };
         engine.settle_coop();
+        let attn_wanted = std::env::var("MOA_WGPU_COOP_ATTN").map_or(true, |v| v != "0");
+        if let (Some(c), true, true) = (ctx.coop_matrix(), engine.coop.is_some(), attn_wanted) {
+            match coop::coop_attention(&engine.device, &engine.module, c) {
+                Ok(a) => {
+                    engine.coop_attention = Some(a);
+                    engine.settle_coop_attention();
+                }
+                Err(e) => {
+                    engine.products = format!(
+                        "{}; prefill attention: scalar (matrix-unit kernel not built: {e})",
+                        engine.products
+                    );
+                }
+            }
+        }
         Ok(engine)
     }
 
@@ -303,6 +339,38 @@ impl WgpuEngine {
     /// the plan's merge kernel before it (tests exercise both).
     pub fn set_fuse_merge(&mut self, on: bool) {
         self.fuse_merge = on;
+    }
+
+    /// Chooses the greedy decode's argmax: two stages (the default) or one workgroup per
+    /// row (tests compare both).
+    pub fn set_two_stage_argmax(&mut self, on: bool) {
+        self.two_stage_argmax = on;
+    }
+
+    /// Encodes each decode step's successor while the device runs it (the default), or
+    /// each step after the previous one's result (tests compare both).
+    pub fn set_pre_encode(&mut self, on: bool) {
+        self.pre_encode = on;
+    }
+
+    /// Rows per workgroup of the few-row products (4, 8 or 16; `matvec.wgsl`'s ROW_BLOCK),
+    /// rebuilding their pipelines (tests compare them). Errors: another block, or a
+    /// pipeline the driver rejects.
+    pub fn set_row_block(&mut self, row_block: u32) -> Result<(), EngineError> {
+        if ![4, 8, 16].contains(&row_block) {
+            return Err(EngineError::Input(format!(
+                "row block {row_block}: the few-row products take 4, 8 or 16 rows per workgroup"
+            )));
+        }
+        let c = &self.config;
+        let group = c.q_heads / c.kv_heads.max(1);
+        self.pipes = Pipelines::new(
+            &self.device,
+            self.storage,
+            (c.head_dim, group, c.kv_heads),
+            row_block,
+        )?;
+        Ok(())
     }
 
     /// Chooses the few-row product kernel (tests exercise both on any adapter).

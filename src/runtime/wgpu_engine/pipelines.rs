@@ -70,9 +70,17 @@ pub(super) struct Pipelines {
     /// `matvec.wgsl` reading the decode attention's split-K partials, merged (INPUT_MODE
     /// 3): the output product with the attention merge folded in.
     pub(super) matvec_merge: wgpu::ComputePipeline,
+    /// Rows per workgroup of the `matvec.wgsl` pipelines (`ROW_BLOCK`: each weight is
+    /// read once per block of this many rows), and of `matvec_merge` (lower where its
+    /// per-(row, query head) merge state would not fit its workgroup arrays).
+    pub(super) row_block: u32,
+    pub(super) merge_row_block: u32,
     pub(super) swiglu: wgpu::ComputePipeline,
     pub(super) rope_kv: wgpu::ComputePipeline,
     pub(super) argmax: wgpu::ComputePipeline,
+    /// The two-stage argmax of decode steps (`argmax.wgsl`): per-block pairs, then rows.
+    pub(super) argmax_blocks: wgpu::ComputePipeline,
+    pub(super) argmax_finish: wgpu::ComputePipeline,
     pub(super) sample: wgpu::ComputePipeline,
 }
 
@@ -81,11 +89,13 @@ impl Pipelines {
     /// `storage`, activations between kernels in f32. A shader the driver rejects is an
     /// [`EngineError::Gpu`] naming it.
     /// `attention` = (head_dim, GQA group size, KV heads) of the model, for the merge
-    /// folded into the output product.
+    /// folded into the output product; `row_block` (4, 8 or 16) rows per workgroup of the
+    /// few-row products.
     pub(super) fn new(
         device: &wgpu::Device,
         storage: StorageType,
         attention: (usize, usize, usize),
+        row_block: u32,
     ) -> Result<Pipelines, EngineError> {
         let types = Types {
             weights: storage,
@@ -124,7 +134,16 @@ impl Pipelines {
             Ok(p)
         };
         let pipe = |s: Shader, t: Types| pipe_with(s, t, &[]);
+        // matvec.wgsl keeps 256 merge states per workgroup: ROW_BLOCK × q_heads.
+        let q_heads = attention.1 * attention.2;
+        let mut merge_row_block = row_block;
+        while merge_row_block > 4 && merge_row_block as usize * q_heads > 256 {
+            merge_row_block /= 2;
+        }
+        let (rb, mrb) = (f64::from(row_block), f64::from(merge_row_block));
         Ok(Pipelines {
+            row_block,
+            merge_row_block,
             embed: pipe(shaders::EMBED, types)?,
             rmsnorm: pipe(shaders::RMSNORM, types)?,
             linear: pipe(shaders::LINEAR, types)?,
@@ -135,23 +154,40 @@ impl Pipelines {
                     ..types
                 },
             )?,
-            matvec: pipe_with(shaders::MATVEC, types, &[("INPUT_MODE", 0.0)])?,
+            matvec: pipe_with(
+                shaders::MATVEC,
+                types,
+                &[("INPUT_MODE", 0.0), ("ROW_BLOCK", rb)],
+            )?,
             matvec_attn: pipe_with(
                 shaders::MATVEC,
                 Types {
                     input: storage,
                     ..types
                 },
-                &[("INPUT_MODE", 0.0)],
+                &[("INPUT_MODE", 0.0), ("ROW_BLOCK", rb)],
             )?,
-            matvec_norm: pipe_with(shaders::MATVEC, types, &[("INPUT_MODE", 1.0)])?,
-            matvec_swiglu: pipe_with(shaders::MATVEC, types, &[("INPUT_MODE", 2.0)])?,
-            matvec_rope: pipe_with(shaders::MATVEC_ROPE, types, &[("INPUT_MODE", 1.0)])?,
+            matvec_norm: pipe_with(
+                shaders::MATVEC,
+                types,
+                &[("INPUT_MODE", 1.0), ("ROW_BLOCK", rb)],
+            )?,
+            matvec_swiglu: pipe_with(
+                shaders::MATVEC,
+                types,
+                &[("INPUT_MODE", 2.0), ("ROW_BLOCK", rb)],
+            )?,
+            matvec_rope: pipe_with(
+                shaders::MATVEC_ROPE,
+                types,
+                &[("INPUT_MODE", 1.0), ("ROW_BLOCK", rb)],
+            )?,
             matvec_merge: pipe_with(
                 shaders::MATVEC,
                 types,
                 &[
                     ("INPUT_MODE", 3.0),
+                    ("ROW_BLOCK", mrb),
                     ("MERGE_HEAD_DIM", attention.0 as f64),
                     ("MERGE_GROUP", attention.1 as f64),
                     ("MERGE_KV_HEADS", attention.2 as f64),
@@ -160,7 +196,22 @@ impl Pipelines {
             swiglu: pipe(shaders::SWIGLU, types)?,
             rope_kv: pipe(shaders::ROPE_KV, types)?,
             argmax: pipe(shaders::ARGMAX, types)?,
+            argmax_blocks: pipe(shaders::ARGMAX_BLOCKS, types)?,
+            argmax_finish: pipe(shaders::ARGMAX_FINISH, types)?,
             sample: pipe(shaders::SAMPLE, types)?,
         })
+    }
+}
+
+/// Rows per workgroup of the few-row products (`matvec.wgsl`'s ROW_BLOCK): 4, the
+/// measured best; `MOA_WGPU_ROW_BLOCK=8` or `16` for side-by-side runs. With 16 a 16-row
+/// decode step reads each weight once, yet on the H200 it was slower (benches/RESULTS.md,
+/// session 8: plan decode 6.92 -> 11.29 ms/step): the products are bound by latency, not
+/// bytes, and 4x fewer workgroups (144 for a 576-column product) leave the GPU idle.
+pub(super) fn matvec_row_block() -> u32 {
+    match std::env::var("MOA_WGPU_ROW_BLOCK").as_deref() {
+        Ok("8") => 8,
+        Ok("16") => 16,
+        _ => 4,
     }
 }

@@ -38,6 +38,19 @@ enum Input<'a> {
 /// above, `linear.wgsl` (one 4 × 4 block per invocation) has enough parallelism.
 pub(super) const MATVEC_MAX_ROWS: usize = 32;
 
+/// Blocks per row of the two-stage argmax (`argmax.wgsl`): 49152 logits give blocks of
+/// 768, three per invocation of a 256-wide workgroup.
+pub(super) const ARGMAX_BLOCKS: u32 = 64;
+
+/// One recorded pass: its dispatches, per layer the index one past its last dispatch,
+/// and each dispatch's kind ("embed", "qkv", "attention", "out", "gate_up", "down" or
+/// "mlp", "head", "argmax", "sample"), which [`WgpuEngine::profile_pass`] times apart.
+pub(super) struct Recorded {
+    pub(super) dispatches: Vec<Dispatch>,
+    pub(super) layer_end: Vec<usize>,
+    pub(super) kinds: Vec<&'static str>,
+}
+
 /// A storage buffer bound from a byte offset to its end: a chunk of tokens of an
 /// activation (offsets are multiples of the adapter's alignment, `chunks::chunk_granule`).
 #[derive(Clone, Copy)]
@@ -225,10 +238,18 @@ impl WgpuEngine {
                     (12, work.into()),
                     (13, partials.into()),
                 ];
+                let row_block = match input {
+                    Input::Merged { .. } => self.pipes.merge_row_block,
+                    _ => self.pipes.row_block,
+                };
                 d.push(self.dispatch_bound(
                     pipe,
                     &buffers,
-                    [(n_out as u32).div_ceil(4), (rows as u32).div_ceil(4), 1],
+                    [
+                        (n_out as u32).div_ceil(4),
+                        (rows as u32).div_ceil(row_block),
+                        1,
+                    ],
                 ));
                 continue;
             }
@@ -270,18 +291,24 @@ impl WgpuEngine {
         io: &StepIo,
         output: OutputKind,
     ) -> Result<Vec<Dispatch>, EngineError> {
-        Ok(self.record_marked(req, io, output)?.0)
+        Ok(self.record_marked(req, io, output)?.dispatches)
     }
 
     /// [`Self::record`] plus, per layer, the index one past its last dispatch (the points
-    /// where a prefill can be split into one submission per layer to report progress).
+    /// where a prefill can be split into one submission per layer to report progress)
+    /// and each dispatch's kind (for [`Self::profile_pass`]).
     pub(super) fn record_marked(
         &self,
         req: &Request,
         io: &StepIo,
         output: OutputKind,
-    ) -> Result<(Vec<Dispatch>, Vec<usize>), EngineError> {
+    ) -> Result<Recorded, EngineError> {
         let mut layer_end = Vec::with_capacity(self.layers.len());
+        // kinds[i] names dispatch i: `tag` names every dispatch pushed since the last tag.
+        let mut kinds: Vec<&'static str> = Vec::new();
+        let tag = |kinds: &mut Vec<&'static str>, d: &Vec<Dispatch>, kind: &'static str| {
+            kinds.resize(d.len(), kind)
+        };
         let c = &self.config;
         let t = io.t;
         let st = req.state::<WgpuRequest>(BACKEND)?;
@@ -307,6 +334,7 @@ impl WgpuEngine {
                 [(hidden as u32).div_ceil(64), t as u32, 1],
             ));
         }
+        tag(&mut kinds, &d, "embed");
         // Decode-sized passes fuse both RMSNorms and SwiGLU into the products that read
         // them, and decode passes RoPE + the cache write into the QKV product: 4 + the
         // attention's dispatches per layer instead of 8 + the attention's. Other passes run the per-token
@@ -332,13 +360,13 @@ impl WgpuEngine {
             let layout = &st.layouts[l];
             let parts = &st.caches[l];
             // The attention merge folds into the output product in fused decode passes
-            // over a one-part cache (the product's workgroup keeps 4 rows × q_heads merge
-            // states: q_heads <= 64).
+            // over a one-part cache (the product's workgroup keeps merge_row_block rows ×
+            // q_heads merge states, at most 256).
             let merge_fuses = self.fuse_merge
                 && fuse
                 && io.prefill.is_none()
                 && parts.len() == 1
-                && c.q_heads <= 64
+                && self.pipes.merge_row_block as usize * c.q_heads <= 256
                 && hd.is_multiple_of(4);
             // The cache part's rows: the shaders write only their tokens, at row - row0.
             let rope_params = |n: usize, part: &CachePart| {
@@ -418,8 +446,12 @@ impl WgpuEngine {
                         (10, (&cache.k).into()),
                         (11, (&cache.v).into()),
                     ];
-                    // One workgroup per 4 columns (two rotation pairs) × 4 rows.
-                    let groups = [(part.rows as u32).div_ceil(4), (t as u32).div_ceil(4), 1];
+                    // One workgroup per 4 columns (two rotation pairs) × ROW_BLOCK rows.
+                    let groups = [
+                        (part.rows as u32).div_ceil(4),
+                        (t as u32).div_ceil(self.pipes.row_block),
+                        1,
+                    ];
                     d.push(self.dispatch_bound(&self.pipes.matvec_rope, &bound, groups));
                 }
             } else if fuse {
@@ -435,14 +467,20 @@ impl WgpuEngine {
                     rope_kv(&mut d, s, n);
                 }
             }
+            tag(&mut kinds, &d, "qkv");
             match &io.prefill {
-                Some((row_start, max_len)) => d.push(self.attention.prefill_dispatch(
-                    l,
-                    req.n_tokens(),
-                    io.rows as u32,
-                    *max_len,
-                    [row_start, &a.q, &a.k, &a.v, &a.attn_out],
-                )?),
+                Some((row_start, max_len)) => {
+                    let buffers = [row_start, &a.q, &a.k, &a.v, &a.attn_out];
+                    let (n, rows) = (req.n_tokens(), io.rows as u32);
+                    d.push(match &self.coop_attention {
+                        Some(ca) => {
+                            self.coop_prefill_dispatch(&ca.layers[l], n, rows, *max_len, buffers)
+                        }
+                        None => self
+                            .attention
+                            .prefill_dispatch(l, n, rows, *max_len, buffers)?,
+                    })
+                }
                 // One decode + merge per cache part, the last part first: a part's merge
                 // runs over rows 0..its end (its grid starts at row 0) and writes rows
                 // before its own from a list without them, which the lower parts'
@@ -487,6 +525,7 @@ impl WgpuEngine {
                     }
                 }
             }
+            tag(&mut kinds, &d, "attention");
             let attn_input = if merge_fuses {
                 Input::Merged {
                     work: &parts[0].work,
@@ -505,10 +544,12 @@ impl WgpuEngine {
                 (&a.x_alt).into(),
                 t,
             );
+            tag(&mut kinds, &d, "out");
             if fuse {
                 let norm = Input::Norm(&lw.ffn_norm);
                 let (x_alt, gate_up) = ((&a.x_alt).into(), (&a.gate_up).into());
                 self.linear(&mut d, norm, x_alt, &lw.w_gate_up, None, gate_up, t);
+                tag(&mut kinds, &d, "gate_up");
                 self.linear(
                     &mut d,
                     Input::SwiGlu,
@@ -541,6 +582,7 @@ impl WgpuEngine {
                     );
                 }
             }
+            tag(&mut kinds, &d, if fuse { "down" } else { "mlp" });
             layer_end.push(d.len());
         }
         let rows = io.rows;
@@ -569,8 +611,27 @@ impl WgpuEngine {
                 rows,
             );
         }
+        tag(&mut kinds, &d, "head");
         match output {
             OutputKind::Logits => {}
+            // Two stages where the rows are few (decode): one workgroup per row would
+            // leave most of the device idle walking the whole vocabulary.
+            OutputKind::Argmax if self.two_stage_argmax && rows <= MATVEC_MAX_ROWS => {
+                let blocks = ARGMAX_BLOCKS.min(c.vocab_size as u32);
+                let block_len = (c.vocab_size as u32).div_ceil(blocks);
+                let p = self.uniform(&[rows as u32, c.vocab_size as u32, blocks, block_len]);
+                let (logits, pairs) = ((&a.logits).into(), (&a.argmax_pairs).into());
+                d.push(self.dispatch_bound(
+                    &self.pipes.argmax_blocks,
+                    &[(1, logits), (3, (&p).into()), (4, pairs)],
+                    [blocks, rows as u32, 1],
+                ));
+                d.push(self.dispatch_bound(
+                    &self.pipes.argmax_finish,
+                    &[(2, (&a.tokens_out).into()), (3, (&p).into()), (4, pairs)],
+                    [rows as u32, 1, 1],
+                ));
+            }
             OutputKind::Argmax => {
                 let p = self.uniform(&[rows as u32, c.vocab_size as u32, 0, 0]);
                 d.push(self.dispatch(
@@ -588,6 +649,16 @@ impl WgpuEngine {
                 ));
             }
         }
-        Ok((d, layer_end))
+        let last = match output {
+            OutputKind::Logits => "head",
+            OutputKind::Argmax => "argmax",
+            OutputKind::Sample { .. } => "sample",
+        };
+        tag(&mut kinds, &d, last);
+        Ok(Recorded {
+            dispatches: d,
+            layer_end,
+            kinds,
+        })
     }
 }

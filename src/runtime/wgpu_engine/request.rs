@@ -7,10 +7,10 @@ use wgpu::util::DeviceExt;
 use super::cache::{cache_row_parts, part_work, CachePart};
 use super::chunks::{self, PrefillPlan};
 use super::forward::OutputKind;
+use super::record::Recorded;
 use super::{elem_bytes, EngineError, WgpuEngine};
 use crate::lower::CacheLayout;
 use crate::runtime::engine::{request_n, Request};
-use crate::runtime::wgpu::Dispatch;
 
 /// The wgpu engine's part of a [`Request`]: KV caches sized from the plan at N,
 /// activations sized for the longest pass, the recorded decode step.
@@ -28,7 +28,13 @@ pub(super) struct WgpuRequest {
     /// Inputs of decode steps, rewritten every step.
     pub(super) decode_io: StepIo,
     /// The decode step's dispatches, recorded on the first step and replayed after.
-    pub(super) decode_record: Option<(OutputKind, Vec<Dispatch>)>,
+    pub(super) decode_record: Option<(OutputKind, Recorded)>,
+    /// The next decode step's command buffer, encoded while the device ran the last
+    /// step (`WgpuEngine::pre_encode`).
+    pub(super) next_step: Option<(OutputKind, wgpu::CommandBuffer)>,
+    /// Where decode steps read their result back (kept: one per step would be created
+    /// and mapped every step).
+    pub(super) decode_staging: Option<wgpu::Buffer>,
     /// What the decode steps so far cost ([`WgpuEngine::decode_stats`]).
     pub(super) stats: DecodeStats,
 }
@@ -41,25 +47,37 @@ pub struct DecodeStats {
     pub steps: usize,
     /// Compute dispatches in one decode step (the recorded pass; one command buffer).
     pub dispatches: usize,
-    /// Seconds spent encoding the steps' dispatches on the host, all steps together.
+    /// Seconds spent recording the steps' dispatches into a pass on the host, before
+    /// submission (0 for a step whose command buffer was encoded during the previous
+    /// step), all steps together.
     pub encode_s: f64,
+    /// Seconds spent finishing the command encoder before submission (wgpu validates
+    /// and encodes every dispatch for the driver here), all steps together.
+    pub finish_s: f64,
+    /// Seconds spent encoding and finishing the next step's command buffer while the
+    /// device ran the current one (overlapped, not on the step's path), all steps.
+    pub pre_encode_s: f64,
     /// Seconds from each step's submission to its result on the host (device work plus
-    /// one round trip), all steps together.
+    /// one round trip, plus the overlapped encoding of the next step if it takes longer
+    /// than the device), all steps together.
     pub wait_s: f64,
 }
 
 impl DecodeStats {
-    /// One line: `decode: 64 steps, 184 dispatches/step, 3.10 ms/step (0.41 ms encoding),
-    /// 16.8 us/dispatch`. Time per dispatch is the whole step's time over its dispatches.
+    /// One line: `decode: 64 steps, 184 dispatches/step, 3.10 ms/step (0.41 ms encoding,
+    /// 0.00 ms finishing, 0.52 ms encoded ahead), 16.8 us/dispatch`. Time per dispatch is
+    /// the whole step's time over its dispatches.
     pub fn summary(&self) -> String {
         let steps = self.steps.max(1) as f64;
-        let step_ms = (self.encode_s + self.wait_s) / steps * 1e3;
+        let step_ms = (self.encode_s + self.finish_s + self.wait_s) / steps * 1e3;
         format!(
-            "decode: {} steps, {} dispatches/step, {:.2} ms/step ({:.2} ms encoding), {:.1} us/dispatch",
+            "decode: {} steps, {} dispatches/step, {:.2} ms/step ({:.2} ms encoding, {:.2} ms finishing, {:.2} ms encoded ahead), {:.1} us/dispatch",
             self.steps,
             self.dispatches,
             step_ms,
             self.encode_s / steps * 1e3,
+            self.finish_s / steps * 1e3,
+            self.pre_encode_s / steps * 1e3,
             step_ms * 1e3 / self.dispatches.max(1) as f64
         )
     }
@@ -96,6 +114,8 @@ pub(super) struct Activations {
     pub(super) last: wgpu::Buffer,
     pub(super) logits: wgpu::Buffer,
     pub(super) tokens_out: wgpu::Buffer,
+    /// The two-stage argmax's (value, index) pairs: `[rows, ARGMAX_BLOCKS]` × 2 words.
+    pub(super) argmax_pairs: wgpu::Buffer,
 }
 
 /// Input buffers of one forward pass.
@@ -207,6 +227,8 @@ impl WgpuEngine {
             partials,
             decode_io,
             decode_record: None,
+            next_step: None,
+            decode_staging: None,
             stats: DecodeStats::default(),
         };
         Ok(Request::new(BACKEND, rows, n_tokens, kv_bytes, seed, state))
@@ -256,6 +278,10 @@ impl WgpuEngine {
             last: self.buffer("last", rows as u64 * c.hidden_size as u64 * f)?,
             logits: self.buffer("logits", rows as u64 * c.vocab_size as u64 * f)?,
             tokens_out: self.buffer("tokens_out", rows as u64 * 4)?,
+            argmax_pairs: self.buffer(
+                "argmax_pairs",
+                rows as u64 * u64::from(super::record::ARGMAX_BLOCKS) * 8,
+            )?,
         })
     }
 

@@ -1,0 +1,203 @@
+//! Where a pass's time goes, per dispatch kind (issue 12 item 3): each kind's dispatches
+//! of one recorded pass are encoded alone, repeated, into one command buffer, and timed
+//! on the host from submission to completion (device time plus one round trip, which an
+//! empty submission measures and is subtracted). Timestamp queries would need a device
+//! feature that not every adapter has; this needs none, so it runs on any adapter.
+//!
+//! A kind run alone reads what the last real pass left in its inputs, so its results
+//! are meaningless but its work is the same: the products' and the attention's costs
+//! do not depend on the values. Run it after the request's last real step (it
+//! overwrites activations and the newest cache slots).
+
+use std::time::Instant;
+
+use super::forward::{pack_rows, OutputKind};
+use super::record::Recorded;
+use super::request::{WgpuRequest, BACKEND};
+use super::{EngineError, WgpuEngine};
+use crate::runtime::engine::Request;
+use crate::runtime::wgpu::Dispatch;
+
+/// One dispatch kind's share of a pass.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KindTime {
+    /// "embed", "qkv", "attention", "out", "gate_up", "down" (or "mlp" where the pass
+    /// does not fuse), "head", "argmax", "sample"; "step" for the whole pass and
+    /// "probe" for as many one-workgroup embedding gathers as the pass has dispatches
+    /// (the fixed cost of a dispatch and its barrier on this adapter).
+    pub kind: String,
+    /// Dispatches of this kind in one pass.
+    pub dispatches: usize,
+    /// Host seconds to finish the encoder of one pass's dispatches of this kind (wgpu's
+    /// validation and encoding for the driver).
+    pub finish_s: f64,
+    /// Seconds from submission to completion for one pass's dispatches of this kind,
+    /// less an empty submission's round trip.
+    pub device_s: f64,
+}
+
+impl KindTime {
+    /// `kind: n dispatches, x us device (y us/dispatch), z us host finish`.
+    pub fn line(&self) -> String {
+        format!(
+            "{:>9}: {:>4} dispatches, {:>9.1} us device ({:>7.2} us/dispatch), {:>8.1} us host finish",
+            self.kind,
+            self.dispatches,
+            self.device_s * 1e6,
+            self.device_s * 1e6 / self.dispatches.max(1) as f64,
+            self.finish_s * 1e6
+        )
+    }
+}
+
+impl WgpuEngine {
+    /// Times `dispatches` repeated `repeats` times in one compute pass: (host seconds to
+    /// finish the encoder, seconds from submission to completion), each per repeat.
+    fn time_dispatches(
+        &self,
+        dispatches: &[&Dispatch],
+        repeats: usize,
+    ) -> Result<(f64, f64), EngineError> {
+        let repeats = repeats.max(1);
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            for _ in 0..repeats {
+                for d in dispatches {
+                    d.encode(&mut pass);
+                }
+            }
+        }
+        let t0 = Instant::now();
+        let cb = encoder.finish();
+        let finish = t0.elapsed().as_secs_f64();
+        let t1 = Instant::now();
+        self.queue.submit([cb]);
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| EngineError::Gpu {
+                what: "waiting for the GPU".into(),
+                message: e.to_string(),
+            })?;
+        let r = repeats as f64;
+        Ok((finish / r, t1.elapsed().as_secs_f64() / r))
+    }
+
+    /// Per kind (in pass order), then the whole pass and the probe: each timed
+    /// `repeats` times in one submission, the best of `trials` submissions (after one
+    /// untimed warm-up submission when `trials` > 1).
+    fn profile_recorded(
+        &self,
+        rec: &Recorded,
+        repeats: usize,
+        trials: usize,
+    ) -> Result<Vec<KindTime>, EngineError> {
+        let mut kinds: Vec<&'static str> = Vec::new();
+        for &k in &rec.kinds {
+            if !kinds.contains(&k) {
+                kinds.push(k);
+            }
+        }
+        // An empty submission's round trip, subtracted from every timing.
+        let empty = (0..5)
+            .map(|_| self.time_dispatches(&[], 1).map(|t| t.1))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .fold(f64::INFINITY, f64::min);
+        let best = |ds: &[&Dispatch]| -> Result<(f64, f64), EngineError> {
+            let mut b = (f64::INFINITY, f64::INFINITY);
+            // The first submission warms the pipelines and caches.
+            if trials > 1 {
+                self.time_dispatches(ds, 1)?;
+            }
+            for _ in 0..trials.max(1) {
+                let (f, t) = self.time_dispatches(ds, repeats)?;
+                b = (b.0.min(f), b.1.min(t));
+            }
+            Ok((b.0, (b.1 - empty / repeats.max(1) as f64).max(0.0)))
+        };
+        let mut out = Vec::new();
+        for kind in kinds {
+            let ds: Vec<&Dispatch> = rec
+                .dispatches
+                .iter()
+                .zip(&rec.kinds)
+                .filter(|(_, &k)| k == kind)
+                .map(|(d, _)| d)
+                .collect();
+            let (finish_s, device_s) = best(&ds)?;
+            out.push(KindTime {
+                kind: kind.to_string(),
+                dispatches: ds.len(),
+                finish_s,
+                device_s,
+            });
+        }
+        let all: Vec<&Dispatch> = rec.dispatches.iter().collect();
+        let (finish_s, device_s) = best(&all)?;
+        out.push(KindTime {
+            kind: "step".into(),
+            dispatches: all.len(),
+            finish_s,
+            device_s,
+        });
+        // The embedding gather of one workgroup: as little work as a dispatch can do.
+        if let Some(first) = rec.dispatches.first() {
+            let mut probe = first.clone();
+            probe.groups = [1, 1, 1];
+            let probes = vec![&probe; all.len()];
+            let (finish_s, device_s) = best(&probes)?;
+            out.push(KindTime {
+                kind: "probe".into(),
+                dispatches: probes.len(),
+                finish_s,
+                device_s,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Where a greedy decode step of `req` spends its time, per dispatch kind (module
+    /// doc), each timed over `repeats` steps' worth of dispatches. Call it after the
+    /// request's last decode step: it overwrites the step's activations and caches'
+    /// newest slots. Errors: a request of another engine, a device error.
+    pub fn profile_decode(
+        &self,
+        req: &Request,
+        repeats: usize,
+    ) -> Result<Vec<KindTime>, EngineError> {
+        let st = req.state::<WgpuRequest>(BACKEND)?;
+        let rec = self.record_marked(req, &st.decode_io, OutputKind::Argmax)?;
+        self.profile_recorded(&rec, repeats, 3)
+    }
+
+    /// Where the first prefill pass of `prompts` (as [`Engine::prefill`] would group
+    /// them) spends its time, per dispatch kind, each kind run once (a pass takes seconds:
+    /// no warm-up, no best of several). Call it on a request
+    /// whose prefill and decode are done (it overwrites the caches' slots of the prompts).
+    /// Errors: prompts the request was not sized for, a device error.
+    ///
+    /// [`Engine::prefill`]: crate::runtime::engine::Engine
+    pub fn profile_prefill(
+        &self,
+        req: &Request,
+        prompts: &[Vec<u32>],
+    ) -> Result<Vec<KindTime>, EngineError> {
+        let lens: Vec<usize> = prompts.iter().map(Vec::len).collect();
+        let st = req.state::<WgpuRequest>(BACKEND)?;
+        let plan = super::chunks::group_rows(
+            &lens,
+            st.act.capacity,
+            st.act.chunk,
+            super::chunks::pass_bytes_per_token(&self.config, self.storage),
+            self.max_binding,
+        )?;
+        let Some(rows) = plan.groups.first() else {
+            return Ok(Vec::new());
+        };
+        let (tokens, info, row_start, last) = pack_rows(prompts, rows.clone());
+        let io = self.step_io(&tokens, &info, &last, Some(&row_start));
+        let rec = self.record_marked(req, &io, OutputKind::Argmax)?;
+        self.profile_recorded(&rec, 1, 1)
+    }
+}

@@ -43,6 +43,10 @@ struct Args {
     layers: Vec<u32>,
     #[arg(long)]
     out: PathBuf,
+    /// Folders of earlier cubins (e.g. an earlier carry folder's): a kernel whose cubin is
+    /// there (same source, same key) is copied instead of compiled.
+    #[arg(long)]
+    from: Vec<PathBuf>,
 }
 
 fn dense(mut shape: ModelShape) -> Result<Plan, String> {
@@ -113,10 +117,16 @@ fn run(args: &Args) -> Result<usize, String> {
                                 .is_some_and(|l| args.layers.contains(&l))
                     })
                     .filter(|a| {
+                        let name = format!("{}.cubin", cubin_key(&a.source, DEFAULT_ARCH));
+                        let dst = args.out.join(&name);
+                        if dst.exists() {
+                            return false;
+                        }
+                        // An earlier folder's copy, if any (copied: not counted as written).
                         !args
-                            .out
-                            .join(format!("{}.cubin", cubin_key(&a.source, DEFAULT_ARCH)))
-                            .exists()
+                            .from
+                            .iter()
+                            .any(|d| std::fs::copy(d.join(&name), &dst).is_ok())
                     })
                     .collect();
                 let ptxs = compile_all(&todo, DEFAULT_ARCH).map_err(|e| e.to_string())?;

@@ -15,7 +15,8 @@
 #     against odd rounds of one variant), every row's ratio to 2x64x2.
 #  3. 8 layers and the dense plan (every span = N: the core's speed against dense SDPA):
 #     the same three, the one-part 2x64x1opwg (fails the bf16 tolerance; the speed OWGH
-#     should reach) and BIG (2x128x1owgh: OWGH on 128-key tiles, 3 stages), --rounds 2; on layers 0 and 31 at 4k x 4, every output against
+#     should reach), BIG (2x128x1owgh: OWGH on 128-key tiles, 3 stages) and 2x128x1owg
+#     (the exact two-part P on 128-key tiles), --rounds 2; on layers 0 and 31 at 4k x 4, every output against
 #     2x64x2's (--compare).
 #  4. Dense causal SDPA on the same shapes (prefill_peers.py): moa / ideal per row.
 cd "$(dirname "$0")"
@@ -38,12 +39,12 @@ if [ -z "$SKIP_CHECK" ]; then
     echo "== fixtures f32,f16,bf16, prefill $V"; timeout 20 ./cuda_check plans/fixture-mha.toml plans/fixture-gqa.toml --prefill-variant $V 2>&1 | tail -8
   done
   for DT in bf16 f16; do
-    echo "== vicuna7b $DT, prefill $OWG"; timeout 30 ./cuda_check --upstream plans/vicuna7b.json --kv-heads 32 --dtypes $DT --prefill-variant $OWG 2>&1 | tail -3
-    echo "== llama3_8b $DT, prefill $OWG"; timeout 25 ./cuda_check --upstream plans/llama3_8b.json --kv-heads 8 --dtypes $DT --prefill-variant $OWG 2>&1 | tail -3
+    echo "== vicuna7b $DT, prefill $OWG"; timeout 30 ./cuda_check --upstream plans/vicuna7b.json --kv-heads 32 --dtypes $DT --prefill-variant $OWG 2>&1 | tail -4
+    echo "== llama3_8b $DT, prefill $OWG"; timeout 25 ./cuda_check --upstream plans/llama3_8b.json --kv-heads 8 --dtypes $DT --prefill-variant $OWG 2>&1 | tail -4
   done
   echo "== fixtures f32,f16,bf16, prefill $BIG"; timeout 20 ./cuda_check plans/fixture-mha.toml plans/fixture-gqa.toml --prefill-variant $BIG 2>&1 | tail -8
-  echo "== vicuna7b bf16, prefill $OWGH"; timeout 30 ./cuda_check --upstream plans/vicuna7b.json --kv-heads 32 --dtypes bf16 --prefill-variant $OWGH 2>&1 | tail -3
-  echo "== llama3_8b bf16, prefill $OWGH"; timeout 25 ./cuda_check --upstream plans/llama3_8b.json --kv-heads 8 --dtypes bf16 --prefill-variant $OWGH 2>&1 | tail -3
+  echo "== vicuna7b bf16, prefill $OWGH"; timeout 30 ./cuda_check --upstream plans/vicuna7b.json --kv-heads 32 --dtypes bf16 --prefill-variant $OWGH 2>&1 | tail -4
+  echo "== llama3_8b bf16, prefill $OWGH"; timeout 25 ./cuda_check --upstream plans/llama3_8b.json --kv-heads 8 --dtypes bf16 --prefill-variant $OWGH 2>&1 | tail -4
   for V in $OWG $OWGH; do
     for tool in memcheck racecheck synccheck; do
       echo "== $tool, prefill $V"; timeout 25 compute-sanitizer --tool $tool ./cuda_check plans/fixture-gqa.toml --dtypes bf16 --prefill-variant $V 2>&1 | tail -2
@@ -63,7 +64,7 @@ python3 ab.py "$OUT/ab4k.jsonl" "$OUT/ab16k.jsonl" --collapsed "$OUT/ab_full.jso
 cat "$OUT/ab_full.md"
 t ab
 
-V4=$VARS,2x64x1opwg,$BIG
+V4=$VARS,2x64x1opwg,$BIG,2x128x1owg
 timeout 25 ./bench_prefill $P --variants $V4 --layers-only 0,9,13,17,24,27,29,31 --prompts 16384,4096 --rows 1,4 --reps 5 --rounds 2 --out "$OUT/sub.jsonl" > "$OUT/sub.md" 2>&1
 timeout 20 ./bench_prefill plans/dense_gqa.json:8 plans/dense_mha.json:32 --layers-only 0 --variants $V4 --prompts 16384,4096 --rows 1,4 --reps 5 --rounds 2 --out "$OUT/dense.jsonl" > "$OUT/dense.md" 2>&1
 # Outputs against 2x64x2's on the same inputs (every 61st element; downloads are slow, so 2 layers).

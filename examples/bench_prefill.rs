@@ -221,7 +221,7 @@ fn run(args: &Args) -> Result<(), String> {
             tunings.push(v.parse::<PrefillTuning>()?);
         }
         if tunings.is_empty() {
-            tunings.push(PrefillTuning::default());
+            tunings.push(PrefillTuning::default_for(storage, d));
         }
         // Every variant's prefill artifacts, compiled together where no image exists.
         let mut per_variant: Vec<Vec<Artifact>> = Vec::new();

@@ -87,9 +87,7 @@ fn run(args: &Args) -> Result<usize, String> {
     for p in &args.prefill_variants {
         prefills.push(p.parse::<PrefillTuning>()?);
     }
-    if prefills.is_empty() {
-        prefills.push(PrefillTuning::default());
-    }
+    // Empty: the compiler's default for each module's shape (`PrefillTuning::default_for`).
     let mut written = 0;
     for plan in &plans {
         for d in &args.dtypes {
@@ -99,13 +97,19 @@ fn run(args: &Args) -> Result<usize, String> {
                 "bf16" => StorageType::Bf16,
                 other => return Err(format!("--dtypes `{other}`")),
             };
+            let module = lower(plan, storage);
+            let shape_default = [PrefillTuning::default_for(storage, module.shape.head_dim)];
+            let prefills = if prefills.is_empty() {
+                &shape_default[..]
+            } else {
+                &prefills[..]
+            };
             for (v, &prefill) in args
                 .variants
                 .iter()
                 .flat_map(|v| prefills.iter().map(move |p| (v, p)))
             {
                 let tuning: DecodeTuning = v.parse()?;
-                let module = lower(plan, storage);
                 let arts = generate_variant(&module, tuning, prefill).map_err(|e| e.to_string())?;
                 let todo: Vec<_> = arts
                     .into_iter()

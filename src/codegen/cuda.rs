@@ -17,8 +17,9 @@ use super::{render, Artifact, CodegenError, KernelInfo, Phase, Target};
 use crate::lower::consts::{
     CUDA_DECODE_STAGES, CUDA_DECODE_WARPS, CUDA_DECODE_WARP_PIPES, CUDA_PREFILL_K_TILE,
     CUDA_PREFILL_Q_TILE, CUDA_PREFILL_TC_K_TILE, CUDA_PREFILL_TC_MIN_BLOCKS,
-    CUDA_PREFILL_TC_OVERLAP, CUDA_PREFILL_TC_P_ONCE, CUDA_PREFILL_TC_SKIP, CUDA_PREFILL_TC_THREADS,
-    CUDA_PREFILL_THREADS,
+    CUDA_PREFILL_TC_OVERLAP, CUDA_PREFILL_TC_PINGPONG, CUDA_PREFILL_TC_PV_F16,
+    CUDA_PREFILL_TC_P_ONCE, CUDA_PREFILL_TC_SKIP, CUDA_PREFILL_TC_THREADS,
+    CUDA_PREFILL_TC_WARP_SPECIALIZED, CUDA_PREFILL_THREADS,
 };
 use crate::lower::{KernelModule, LayerSpec, StorageType};
 
@@ -122,9 +123,9 @@ impl Default for PrefillTuning {
             overlap: CUDA_PREFILL_TC_OVERLAP,
             skip: CUDA_PREFILL_TC_SKIP,
             p_once: CUDA_PREFILL_TC_P_ONCE,
-            warp_specialized: false,
-            pingpong: false,
-            pv_f16: false,
+            warp_specialized: CUDA_PREFILL_TC_WARP_SPECIALIZED,
+            pingpong: CUDA_PREFILL_TC_PINGPONG,
+            pv_f16: CUDA_PREFILL_TC_PV_F16,
         }
     }
 }
@@ -193,6 +194,32 @@ impl std::str::FromStr for PrefillTuning {
 }
 
 impl PrefillTuning {
+    /// The default for a module's storage and head_dim: [`PrefillTuning::default`]
+    /// (`2x64x1owg`) where `generate_variant` accepts it, else the former default 2x64x2
+    /// (two blocks of 256 threads, no producer). The ping-pong and overlap consumers need
+    /// 3 K/V stages, which the 226 KiB ring holds at head_dim <= 192 but not at 256
+    /// (2 stages: each side would wait for the other, see `generate_variant`).
+    pub fn default_for(storage: StorageType, head_dim: u32) -> PrefillTuning {
+        let t = PrefillTuning::default();
+        let needs_stages = t.warp_specialized && (t.pingpong || t.overlap);
+        let fits = prefill_shared_bytes(storage, head_dim, t) <= PREFILL_MAX_SHARED_BYTES;
+        if fits
+            && !(needs_stages
+                && prefill_wgmma(storage, head_dim)
+                && prefill_stages(storage, head_dim, t) < 3)
+        {
+            return t;
+        }
+        PrefillTuning {
+            blocks_per_sm: 2,
+            overlap: false,
+            warp_specialized: false,
+            pingpong: false,
+            pv_f16: false,
+            ..t
+        }
+    }
+
     /// The ranges the template supports.
     pub fn check(&self) -> Result<(), String> {
         if !(1..=3).contains(&self.warpgroups) {
@@ -670,7 +697,11 @@ pub fn generate_tuned(
     module: &KernelModule,
     tuning: DecodeTuning,
 ) -> Result<Vec<Artifact>, CodegenError> {
-    generate_variant(module, tuning, PrefillTuning::default())
+    generate_variant(
+        module,
+        tuning,
+        PrefillTuning::default_for(module.storage, module.shape.head_dim),
+    )
 }
 
 /// [`generate`] with chosen decode and prefill shapes (benchmarks compare variants).
@@ -802,14 +833,16 @@ mod tests {
 
     #[test]
     fn prefill_geometry_fits_an_sm90_block() {
-        let t = PrefillTuning::default();
         for storage in [StorageType::F32, StorageType::F16, StorageType::Bf16] {
             for d in [4, 32, 36, 64, 68, 96, 128, 256] {
+                let t = PrefillTuning::default_for(storage, d);
                 let threads = prefill_threads(storage, d, t);
                 assert_eq!(threads % 32, 0);
                 if prefill_tensor_cores(storage, d) {
-                    // 16 query rows per warp; whole mma k-steps over head_dim.
-                    assert_eq!(prefill_q_tile(storage, d, t), 16 * threads / 32, "d {d}");
+                    // 16 query rows per computing warp (not the producer's); whole mma
+                    // k-steps over head_dim.
+                    let computing = threads - 128 * u32::from(t.warp_specialized);
+                    assert_eq!(prefill_q_tile(storage, d, t), 16 * computing / 32, "d {d}");
                     assert_eq!(d % 16, 0);
                 }
                 if prefill_wgmma(storage, d) {
@@ -821,6 +854,7 @@ mod tests {
             }
         }
         // Two blocks share an SM at head_dim 128 (228 KiB per SM, 1 KiB reserved per block).
+        let t = PrefillTuning::default_for(StorageType::Bf16, 128);
         if t.blocks_per_sm == 2 {
             assert!(2 * (prefill_shared_bytes(StorageType::Bf16, 128, t) + 1024) <= 228 * 1024);
         }
@@ -881,6 +915,36 @@ mod tests {
             PrefillTuning::default().to_string().parse(),
             Ok(PrefillTuning::default())
         );
+    }
+
+    /// The default is `2x64x1owg` wherever it generates, and falls back to 2x64x2 where the
+    /// ring holds fewer than the 3 stages ping-pong and overlap need (head_dim 256).
+    #[test]
+    fn prefill_default_per_shape() {
+        assert_eq!(PrefillTuning::default().to_string(), "2x64x1owg");
+        for (storage, d, want) in [
+            (StorageType::Bf16, 128, "2x64x1owg"),
+            (StorageType::F16, 64, "2x64x1owg"),
+            (StorageType::Bf16, 192, "2x64x1owg"),
+            (StorageType::F16, 96, "2x64x1owg"),
+            (StorageType::Bf16, 256, "2x64x2"),
+        ] {
+            let t = PrefillTuning::default_for(storage, d);
+            assert_eq!(t.to_string(), want, "{} d {d}", storage.name());
+            let module = crate::lower::lower(
+                &crate::plan::Plan::dense(crate::plan::ModelShape {
+                    name: None,
+                    layers: 1,
+                    q_heads: 2,
+                    kv_heads: 1,
+                    head_dim: d,
+                    max_context_tokens: 4096,
+                })
+                .unwrap(),
+                storage,
+            );
+            generate(&module).unwrap_or_else(|e| panic!("d {d}: {e}"));
+        }
     }
 
     /// The `w` variant: a producer warpgroup beside the consumers, a ring of up to 4 K/V

@@ -72,12 +72,17 @@ struct Args {
     /// f16 or bf16.
     #[arg(long, default_value = "bf16")]
     dtype: String,
-    /// Prefill kernel shapes, WGxBNxBLOCKS[o][s][p][w] (default: the compiler's).
+    /// Prefill kernel shapes, WGxBNxBLOCKS[o][s][p][w][g][h] (default: the compiler's for the head_dim).
     #[arg(long, value_delimiter = ',')]
     variants: Vec<String>,
     /// Check every variant's output against the first variant's (downloads each output).
     #[arg(long)]
     compare: bool,
+    /// Rounds per layer: the variants are timed in turn `--rounds` times (A B A B ...),
+    /// one JSON line per variant and round (`round`), so that drift over the run falls on
+    /// every variant alike and two rounds of one variant measure the run-to-run noise.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
     /// Time only these layers (default: every layer).
     #[arg(long, value_delimiter = ',')]
     layers_only: Vec<u32>,
@@ -216,7 +221,7 @@ fn run(args: &Args) -> Result<(), String> {
             tunings.push(v.parse::<PrefillTuning>()?);
         }
         if tunings.is_empty() {
-            tunings.push(PrefillTuning::default());
+            tunings.push(PrefillTuning::default_for(storage, d));
         }
         // Every variant's prefill artifacts, compiled together where no image exists.
         let mut per_variant: Vec<Vec<Artifact>> = Vec::new();
@@ -328,7 +333,9 @@ fn run(args: &Args) -> Result<(), String> {
                     let causal = hq as u64 * u64::from(prompt) * (u64::from(prompt) + 1) / 2;
                     let share = kept as f64 / causal as f64;
                     let mut first_out: Option<Vec<u16>> = None;
-                    for (vi, tuning) in tunings.iter().enumerate() {
+                    for (round, (vi, tuning)) in (0..args.rounds.max(1))
+                        .flat_map(|r| tunings.iter().enumerate().map(move |t| (r, t)))
+                    {
                         let kernel = &kernels[vi][li].1;
                         let mut times = Vec::with_capacity(args.reps);
                         for i in 0..args.reps + args.warmups {
@@ -351,7 +358,7 @@ fn run(args: &Args) -> Result<(), String> {
                         let median = times[times.len() / 2];
                         // Every variant against the first on the same inputs.
                         let mut max_diff = None;
-                        if args.compare && tunings.len() > 1 {
+                        if args.compare && tunings.len() > 1 && round == 0 {
                             let DevBuf::Half(ob) = &o else {
                                 return Err("16-bit output expected".into());
                             };
@@ -393,6 +400,7 @@ fn run(args: &Args) -> Result<(), String> {
                             "dtype": args.dtype, "kept_share": share, "moa_ms": median,
                             "moa_ms_min": times[0], "heads_sink_window": heads,
                             "variant": tuning.to_string(), "max_diff_vs_first": max_diff,
+                            "round": round,
                         });
                         writeln!(out, "{line}").map_err(|e| format!("writing: {e}"))?;
                     }

@@ -49,7 +49,7 @@ struct Args {
     /// Decode kernel shape, WARPSxSTAGES[w] (default: the compiler's).
     #[arg(long)]
     variant: Option<String>,
-    /// Prefill kernel shape, WGxBNxBLOCKS[o][s][p][w] (default: the compiler's; see
+    /// Prefill kernel shape, WGxBNxBLOCKS[o][s][p][w][g][h] (default: the compiler's; see
     /// `codegen::cuda::PrefillTuning`).
     #[arg(long)]
     prefill_variant: Option<String>,
@@ -128,8 +128,9 @@ fn main() -> ExitCode {
         .as_deref()
         .map(str::parse::<PrefillTuning>)
     {
-        None => PrefillTuning::default(),
-        Some(Ok(t)) => t,
+        // The compiler's default for each module's shape (below).
+        None => None,
+        Some(Ok(t)) => Some(t),
         Some(Err(e)) => {
             eprintln!("error: --prefill-variant: {e}");
             return ExitCode::from(2);
@@ -155,7 +156,10 @@ fn main() -> ExitCode {
                 args.device,
                 DEFAULT_ARCH,
                 tuning,
-                prefill,
+                prefill.unwrap_or(PrefillTuning::default_for(
+                    module.storage,
+                    module.shape.head_dim,
+                )),
                 chunk_policy.unwrap_or(cuda_chunk_policy(module.shape.group_size())),
             ) {
                 Ok(r) => r,

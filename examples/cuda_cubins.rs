@@ -33,8 +33,8 @@ struct Args {
     /// Decode kernel shapes, WARPSxSTAGES[w] (`codegen::cuda::DecodeTuning`).
     #[arg(long, value_delimiter = ',', default_value = "4x3")]
     variants: Vec<String>,
-    /// Prefill kernel shapes, WGxBNxBLOCKS[o][s][p][w] (`codegen::cuda::PrefillTuning`); each is
-    /// compiled with every decode shape. Default: the compiler's.
+    /// Prefill kernel shapes, WGxBNxBLOCKS[o][s][p][w][g][h] (`codegen::cuda::PrefillTuning`); each is
+    /// compiled with every decode shape. Default: the compiler's for each plan's head_dim.
     #[arg(long, value_delimiter = ',')]
     prefill_variants: Vec<String>,
     /// Only these layers (default: all), e.g. the layers a benchmark sweep times
@@ -43,6 +43,10 @@ struct Args {
     layers: Vec<u32>,
     #[arg(long)]
     out: PathBuf,
+    /// Folders of earlier cubins (e.g. an earlier carry folder's): a kernel whose cubin is
+    /// there (same source, same key) is copied instead of compiled.
+    #[arg(long)]
+    from: Vec<PathBuf>,
 }
 
 fn dense(mut shape: ModelShape) -> Result<Plan, String> {
@@ -83,9 +87,7 @@ fn run(args: &Args) -> Result<usize, String> {
     for p in &args.prefill_variants {
         prefills.push(p.parse::<PrefillTuning>()?);
     }
-    if prefills.is_empty() {
-        prefills.push(PrefillTuning::default());
-    }
+    // Empty: the compiler's default for each module's shape (`PrefillTuning::default_for`).
     let mut written = 0;
     for plan in &plans {
         for d in &args.dtypes {
@@ -95,13 +97,19 @@ fn run(args: &Args) -> Result<usize, String> {
                 "bf16" => StorageType::Bf16,
                 other => return Err(format!("--dtypes `{other}`")),
             };
+            let module = lower(plan, storage);
+            let shape_default = [PrefillTuning::default_for(storage, module.shape.head_dim)];
+            let prefills = if prefills.is_empty() {
+                &shape_default[..]
+            } else {
+                &prefills[..]
+            };
             for (v, &prefill) in args
                 .variants
                 .iter()
                 .flat_map(|v| prefills.iter().map(move |p| (v, p)))
             {
                 let tuning: DecodeTuning = v.parse()?;
-                let module = lower(plan, storage);
                 let arts = generate_variant(&module, tuning, prefill).map_err(|e| e.to_string())?;
                 let todo: Vec<_> = arts
                     .into_iter()
@@ -113,10 +121,16 @@ fn run(args: &Args) -> Result<usize, String> {
                                 .is_some_and(|l| args.layers.contains(&l))
                     })
                     .filter(|a| {
+                        let name = format!("{}.cubin", cubin_key(&a.source, DEFAULT_ARCH));
+                        let dst = args.out.join(&name);
+                        if dst.exists() {
+                            return false;
+                        }
+                        // An earlier folder's copy, if any (copied: not counted as written).
                         !args
-                            .out
-                            .join(format!("{}.cubin", cubin_key(&a.source, DEFAULT_ARCH)))
-                            .exists()
+                            .from
+                            .iter()
+                            .any(|d| std::fs::copy(d.join(&name), &dst).is_ok())
                     })
                     .collect();
                 let ptxs = compile_all(&todo, DEFAULT_ARCH).map_err(|e| e.to_string())?;

@@ -361,3 +361,39 @@ fn decode_merges_clusters_in_distributed_shared_memory() {
         }
     }
 }
+
+/// P·V on f16 operands (`h`, DESIGN §6.1) in the three warp-specialized schedules, at the
+/// upstream plans' shape (bf16, head_dim 128): the f16 wgmma is there on sm_90a, the
+/// producer's V conversion neither spills (40 registers) nor makes ptxas serialize the
+/// consumers' MMAs; f16 storage generates exactly the source without `h` (nothing to
+/// convert), and sm_90 keeps the two-part mma.sync body.
+#[test]
+fn pv_f16_prefill_compiles() {
+    let module = lower(&llama3_8b(), StorageType::Bf16);
+    for v in ["2x64x1owgh", "2x64x1wgh", "2x64x1wh", "2x128x1owgh"] {
+        let tuning: cuda::PrefillTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
+        let arts = cuda::generate_variant(&module, cuda::DecodeTuning::default(), tuning)
+            .unwrap_or_else(|e| panic!("{v}: {e:?}"));
+        let ptx = compile_for(&arts[0], DEFAULT_ARCH);
+        assert!(ptx.contains("m64n128k16.f32.f16.f16"), "{v}: no f16 P·V");
+        assert!(ptx.contains("k16.f32.bf16.bf16"), "{v}: Q·Kᵀ stays bf16");
+        let log = assemble(&format!("pvf16-{v}"), &ptx, &scratch("pvf16"));
+        assert!(!log.contains("are serialized"), "{v}: {log}");
+        assert!(
+            !log.lines().any(|l| l.contains("bytes spill")
+                && !l.contains(" 0 bytes spill stores, 0 bytes spill loads")),
+            "{v} spills: {log}"
+        );
+        for line in log.lines().filter(|l| l.contains("registers")) {
+            eprintln!("{v}: {}", line.trim());
+        }
+        let portable = compile_for(&arts[0], "sm_90");
+        assert!(!portable.contains("f16.f16"), "{v}: sm_90 body in f16");
+    }
+    let f16 = lower(&llama3_8b(), StorageType::F16);
+    let with: cuda::PrefillTuning = "2x64x1owgh".parse().unwrap();
+    let without: cuda::PrefillTuning = "2x64x1owg".parse().unwrap();
+    let a = cuda::generate_variant(&f16, cuda::DecodeTuning::default(), with).unwrap();
+    let b = cuda::generate_variant(&f16, cuda::DecodeTuning::default(), without).unwrap();
+    assert_eq!(a[0].source, b[0].source);
+}

@@ -41,7 +41,13 @@ pub fn compile(
     targets: &[Target],
     storage: StorageType,
 ) -> Result<Compiled, CodegenError> {
-    Compiled::from_module(lower(plan, storage), targets, CompileOptions::default())
+    let module = lower(plan, storage);
+    // The CUDA prefill's default for this head_dim (`PrefillTuning::default_for`).
+    let options = CompileOptions {
+        cuda_prefill: PrefillTuning::default_for(storage, module.shape.head_dim),
+        ..CompileOptions::default()
+    };
+    Compiled::from_module(module, targets, options)
 }
 
 impl Compiled {

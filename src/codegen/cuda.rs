@@ -17,8 +17,9 @@ use super::{render, Artifact, CodegenError, KernelInfo, Phase, Target};
 use crate::lower::consts::{
     CUDA_DECODE_STAGES, CUDA_DECODE_WARPS, CUDA_DECODE_WARP_PIPES, CUDA_PREFILL_K_TILE,
     CUDA_PREFILL_Q_TILE, CUDA_PREFILL_TC_K_TILE, CUDA_PREFILL_TC_MIN_BLOCKS,
-    CUDA_PREFILL_TC_OVERLAP, CUDA_PREFILL_TC_P_ONCE, CUDA_PREFILL_TC_SKIP, CUDA_PREFILL_TC_THREADS,
-    CUDA_PREFILL_THREADS,
+    CUDA_PREFILL_TC_OVERLAP, CUDA_PREFILL_TC_PINGPONG, CUDA_PREFILL_TC_PV_F16,
+    CUDA_PREFILL_TC_P_ONCE, CUDA_PREFILL_TC_SKIP, CUDA_PREFILL_TC_THREADS,
+    CUDA_PREFILL_TC_WARP_SPECIALIZED, CUDA_PREFILL_THREADS,
 };
 use crate::lower::{KernelModule, LayerSpec, StorageType};
 
@@ -66,8 +67,8 @@ impl Default for DecodeTuning {
 /// Prefill kernel shape choices on tensor cores (defaults: `lower::consts`); the scalar
 /// f32 kernel ignores them. Benchmarks generate variants (`examples/bench_prefill.rs`)
 /// and name them `WGxBNxBLOCKS` plus the letters `o` (overlap), `s` (skip), `p` (P once),
-/// `w` (warp-specialized) and `g` (ping-pong of the consumers' MMA turns, with `w`), e.g.
-/// `2x64x2s`, `2x64x1w` or `2x64x1wg`.
+/// `w` (warp-specialized), `g` (ping-pong of the consumers' MMA turns, with `w`) and `h`
+/// (bf16: P·V in f16, with `w`), e.g. `2x64x2s`, `2x64x1w`, `2x64x1wg` or `2x64x1owgh`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PrefillTuning {
     /// Warpgroups (4 warps, 64 query rows each) per block, 1..=3: the query tile is 64 × this.
@@ -103,6 +104,14 @@ pub struct PrefillTuning {
     /// MMAs (P·V of tile j − 1 with Q·Kᵀ of tile j) only after the other has issued its own,
     /// so one's softmax runs while the other's MMAs execute.
     pub pingpong: bool,
+    /// With `warp_specialized`, bf16 storage: P·V runs on f16 operands, one MMA per step.
+    /// The producer converts each V tile in shared memory to f16 after scaling it by a
+    /// power of two 2^-E (E = the running maximum over the tiles so far of the tile's
+    /// largest exponent less 14, so every scaled |v| < 2^15); the consumers rescale O by
+    /// 2^(E_old - E_new) when E grows and the output by 2^E. P then keeps 11 bits (2^-12
+    /// relative, as f16 storage) instead of bf16's 8 in one part or ~16 in two parts
+    /// (`p_once`), at the one-part MMA count. f16 storage ignores it (already f16).
+    pub pv_f16: bool,
 }
 
 impl Default for PrefillTuning {
@@ -114,8 +123,9 @@ impl Default for PrefillTuning {
             overlap: CUDA_PREFILL_TC_OVERLAP,
             skip: CUDA_PREFILL_TC_SKIP,
             p_once: CUDA_PREFILL_TC_P_ONCE,
-            warp_specialized: false,
-            pingpong: false,
+            warp_specialized: CUDA_PREFILL_TC_WARP_SPECIALIZED,
+            pingpong: CUDA_PREFILL_TC_PINGPONG,
+            pv_f16: CUDA_PREFILL_TC_PV_F16,
         }
     }
 }
@@ -124,7 +134,7 @@ impl std::fmt::Display for PrefillTuning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}x{}x{}{}{}{}{}{}",
+            "{}x{}x{}{}{}{}{}{}{}",
             self.warpgroups,
             self.k_tile,
             self.blocks_per_sm,
@@ -132,20 +142,22 @@ impl std::fmt::Display for PrefillTuning {
             if self.skip { "s" } else { "" },
             if self.p_once { "p" } else { "" },
             if self.warp_specialized { "w" } else { "" },
-            if self.pingpong { "g" } else { "" }
+            if self.pingpong { "g" } else { "" },
+            if self.pv_f16 { "h" } else { "" }
         )
     }
 }
 
 impl std::str::FromStr for PrefillTuning {
     type Err = String;
-    /// Parses `WGxBNxBLOCKS[o][s][p][w][g]` (as written by `Display`) and checks the ranges.
+    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h]` (as written by `Display`) and checks the ranges.
     fn from_str(text: &str) -> Result<Self, String> {
         let bad = |why: &str| {
             format!(
-                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g], warpgroups 1..=3, \
+                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h], warpgroups 1..=3, \
                  key tile 64 or 128, blocks 1 or 2, `w` with 2 warpgroups and 1 block and \
-                 without `s`, `g` only with `w`, e.g. 2x64x2s, 2x64x1w or 2x64x1wg)"
+                 without `s`, `g` and `h` only with `w`, `h` without `p`, e.g. 2x64x2s, 2x64x1w, \
+                 2x64x1wg or 2x64x1owgh)"
             )
         };
         let flags_at = text
@@ -161,7 +173,7 @@ impl std::str::FromStr for PrefillTuning {
         };
         if flags
             .chars()
-            .any(|c| !matches!(c, 'o' | 's' | 'p' | 'w' | 'g'))
+            .any(|c| !matches!(c, 'o' | 's' | 'p' | 'w' | 'g' | 'h'))
         {
             return Err(bad("unknown flag"));
         }
@@ -174,6 +186,7 @@ impl std::str::FromStr for PrefillTuning {
             p_once: flags.contains('p'),
             warp_specialized: flags.contains('w'),
             pingpong: flags.contains('g'),
+            pv_f16: flags.contains('h'),
         };
         t.check().map_err(|e| bad(&e))?;
         Ok(t)
@@ -181,6 +194,32 @@ impl std::str::FromStr for PrefillTuning {
 }
 
 impl PrefillTuning {
+    /// The default for a module's storage and head_dim: [`PrefillTuning::default`]
+    /// (`2x64x1owg`) where `generate_variant` accepts it, else the former default 2x64x2
+    /// (two blocks of 256 threads, no producer). The ping-pong and overlap consumers need
+    /// 3 K/V stages, which the 226 KiB ring holds at head_dim <= 192 but not at 256
+    /// (2 stages: each side would wait for the other, see `generate_variant`).
+    pub fn default_for(storage: StorageType, head_dim: u32) -> PrefillTuning {
+        let t = PrefillTuning::default();
+        let needs_stages = t.warp_specialized && (t.pingpong || t.overlap);
+        let fits = prefill_shared_bytes(storage, head_dim, t) <= PREFILL_MAX_SHARED_BYTES;
+        if fits
+            && !(needs_stages
+                && prefill_wgmma(storage, head_dim)
+                && prefill_stages(storage, head_dim, t) < 3)
+        {
+            return t;
+        }
+        PrefillTuning {
+            blocks_per_sm: 2,
+            overlap: false,
+            warp_specialized: false,
+            pingpong: false,
+            pv_f16: false,
+            ..t
+        }
+    }
+
     /// The ranges the template supports.
     pub fn check(&self) -> Result<(), String> {
         if !(1..=3).contains(&self.warpgroups) {
@@ -210,6 +249,13 @@ impl PrefillTuning {
         if self.pingpong && !self.warp_specialized {
             // The turns are between the consumer warpgroups of the `w` body.
             return Err("`g` without `w`".into());
+        }
+        if self.pv_f16 && !self.warp_specialized {
+            // The producer warpgroup converts V to f16.
+            return Err("`h` without `w`".into());
+        }
+        if self.pv_f16 && self.p_once {
+            return Err("`h` with `p` (`h` is one part in f16)".into());
         }
         Ok(())
     }
@@ -338,12 +384,15 @@ pub fn prefill_k_tile(storage: StorageType, head_dim: u32, tuning: PrefillTuning
 /// capability 9.0: 227 KiB).
 const PREFILL_MAX_SHARED_BYTES: u32 = 227 * 1024;
 
-/// Shared memory the warp-specialized prefill's K/V ring may take beside the Q tile.
-const PREFILL_WS_RING_BYTES: u32 = 192 * 1024;
+/// Shared memory the warp-specialized prefill's Q tile and K/V ring may take: all an sm_90
+/// block can opt into less 1 KiB for the mbarriers and `h`'s words. At head_dim 128 that
+/// is 4 stages of 64-key tiles (the cap) and 3 of 128-key tiles (2 under the 192 KiB of
+/// sessions 6-7, too few for `g` and `o`).
+const PREFILL_WS_RING_BYTES: u32 = PREFILL_MAX_SHARED_BYTES - 1024;
 
 /// K/V buffers (stages) of the prefill's load ring: 2 for the double buffer, and with
-/// `warp_specialized` as many as fit with the Q tile in 192 KiB, at most 4 (the producer
-/// runs up to that many tiles ahead of the consumers).
+/// `warp_specialized` as many as fit with the Q tile in `PREFILL_WS_RING_BYTES`, at most 4
+/// (the producer runs up to that many tiles ahead of the consumers).
 pub fn prefill_stages(storage: StorageType, head_dim: u32, tuning: PrefillTuning) -> u32 {
     if !tuning.warp_specialized || !prefill_wgmma(storage, head_dim) {
         return 2;
@@ -351,6 +400,15 @@ pub fn prefill_stages(storage: StorageType, head_dim: u32, tuning: PrefillTuning
     let q = prefill_q_tile(storage, head_dim, tuning) * head_dim * 2;
     let stage = 2 * tuning.k_tile * head_dim * 2;
     (PREFILL_WS_RING_BYTES.saturating_sub(q) / stage).clamp(2, 4)
+}
+
+/// Whether a layer's prefill runs P·V on f16 operands (`PrefillTuning::pv_f16`): the
+/// warp-specialized wgmma body in bf16 storage.
+pub fn prefill_pv_f16(storage: StorageType, head_dim: u32, tuning: PrefillTuning) -> bool {
+    tuning.pv_f16
+        && tuning.warp_specialized
+        && storage == StorageType::Bf16
+        && prefill_wgmma(storage, head_dim)
 }
 
 /// Registers per thread of the warp-specialized prefill's producer and consumer
@@ -380,6 +438,13 @@ pub fn prefill_shared_bytes(storage: StorageType, head_dim: u32, tuning: Prefill
         if tuning.warp_specialized && prefill_wgmma(storage, head_dim) {
             let stages = prefill_stages(storage, head_dim, tuning);
             let ring = (q_tile + stages * 2 * tuning.k_tile) * head_dim * 2 + stages * 2 * 8;
+            // `h`: each stage's V exponent and the producer's two rounds of 4 warp maxima.
+            let ring = ring
+                + if prefill_pv_f16(storage, head_dim, tuning) {
+                    (stages + 8) * 4
+                } else {
+                    0
+                };
             padded.max(ring)
         } else {
             padded
@@ -449,6 +514,8 @@ struct CudaLayerCtx {
     /// Parts P enters P·V in: 2 (bf16 hi + lo) unless `PrefillTuning::p_once` or 16-bit
     /// f16, which keeps 11 bits (1).
     prefill_p_parts: u32,
+    /// P·V on f16 operands (`prefill_pv_f16`).
+    prefill_pv_f16: bool,
     decode_mma: bool,
     decode_threads: u32,
     decode_stages: u32,
@@ -590,6 +657,7 @@ fn layer_ctx(
         } else {
             1
         },
+        prefill_pv_f16: prefill_pv_f16(module.storage, d, pt),
         decode_mma: decode_uses_mma(module.storage, d),
         decode_threads: 32 * tuning.warps,
         decode_stages: tuning.stages,
@@ -629,7 +697,11 @@ pub fn generate_tuned(
     module: &KernelModule,
     tuning: DecodeTuning,
 ) -> Result<Vec<Artifact>, CodegenError> {
-    generate_variant(module, tuning, PrefillTuning::default())
+    generate_variant(
+        module,
+        tuning,
+        PrefillTuning::default_for(module.storage, module.shape.head_dim),
+    )
 }
 
 /// [`generate`] with chosen decode and prefill shapes (benchmarks compare variants).
@@ -761,14 +833,16 @@ mod tests {
 
     #[test]
     fn prefill_geometry_fits_an_sm90_block() {
-        let t = PrefillTuning::default();
         for storage in [StorageType::F32, StorageType::F16, StorageType::Bf16] {
             for d in [4, 32, 36, 64, 68, 96, 128, 256] {
+                let t = PrefillTuning::default_for(storage, d);
                 let threads = prefill_threads(storage, d, t);
                 assert_eq!(threads % 32, 0);
                 if prefill_tensor_cores(storage, d) {
-                    // 16 query rows per warp; whole mma k-steps over head_dim.
-                    assert_eq!(prefill_q_tile(storage, d, t), 16 * threads / 32, "d {d}");
+                    // 16 query rows per computing warp (not the producer's); whole mma
+                    // k-steps over head_dim.
+                    let computing = threads - 128 * u32::from(t.warp_specialized);
+                    assert_eq!(prefill_q_tile(storage, d, t), 16 * computing / 32, "d {d}");
                     assert_eq!(d % 16, 0);
                 }
                 if prefill_wgmma(storage, d) {
@@ -780,6 +854,7 @@ mod tests {
             }
         }
         // Two blocks share an SM at head_dim 128 (228 KiB per SM, 1 KiB reserved per block).
+        let t = PrefillTuning::default_for(StorageType::Bf16, 128);
         if t.blocks_per_sm == 2 {
             assert!(2 * (prefill_shared_bytes(StorageType::Bf16, 128, t) + 1024) <= 228 * 1024);
         }
@@ -805,6 +880,8 @@ mod tests {
             "2x64x1pwg",
             "2x64x1owg",
             "2x64x1ow",
+            "2x64x1owgh",
+            "2x64x1wh",
         ] {
             let t: PrefillTuning = text.parse().unwrap();
             assert_eq!(t.to_string(), text);
@@ -827,6 +904,9 @@ mod tests {
             "2x64x1sw",
             "2x64x1osw",
             "2x64x2g",
+            "2x64x2h",
+            "2x64x1oh",
+            "2x64x1pwh",
         ] {
             let e = bad.parse::<PrefillTuning>().unwrap_err();
             assert!(e.contains(bad) && e.contains("WGxBNxBLOCKS"), "{e}");
@@ -837,12 +917,47 @@ mod tests {
         );
     }
 
+    /// The default is `2x64x1owg` wherever it generates, and falls back to 2x64x2 where the
+    /// ring holds fewer than the 3 stages ping-pong and overlap need (head_dim 256).
+    #[test]
+    fn prefill_default_per_shape() {
+        assert_eq!(PrefillTuning::default().to_string(), "2x64x1owg");
+        for (storage, d, want) in [
+            (StorageType::Bf16, 128, "2x64x1owg"),
+            (StorageType::F16, 64, "2x64x1owg"),
+            (StorageType::Bf16, 192, "2x64x1owg"),
+            (StorageType::F16, 96, "2x64x1owg"),
+            (StorageType::Bf16, 256, "2x64x2"),
+        ] {
+            let t = PrefillTuning::default_for(storage, d);
+            assert_eq!(t.to_string(), want, "{} d {d}", storage.name());
+            let module = crate::lower::lower(
+                &crate::plan::Plan::dense(crate::plan::ModelShape {
+                    name: None,
+                    layers: 1,
+                    q_heads: 2,
+                    kv_heads: 1,
+                    head_dim: d,
+                    max_context_tokens: 4096,
+                })
+                .unwrap(),
+                storage,
+            );
+            generate(&module).unwrap_or_else(|e| panic!("d {d}: {e}"));
+        }
+    }
+
     /// The `w` variant: a producer warpgroup beside the consumers, a ring of up to 4 K/V
     /// buffers with its mbarriers within an SM's shared memory, and `setmaxnreg` counts
     /// that fit the registers the block was launched with.
     #[test]
     fn warp_specialized_prefill_fits() {
-        for (text, stages) in [("2x64x1w", 4), ("2x64x1pw", 4), ("2x128x1w", 2)] {
+        for (text, stages) in [
+            ("2x64x1w", 4),
+            ("2x64x1pw", 4),
+            ("2x128x1w", 3),
+            ("2x128x1owgh", 3),
+        ] {
             let t: PrefillTuning = text.parse().unwrap();
             let (bf16, d) = (StorageType::Bf16, 128);
             assert_eq!(prefill_threads(bf16, d, t), 384);
@@ -881,32 +996,21 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("2x128x1w") && e.contains("head_dim 256"), "{e}");
-        // Ping-pong or overlap with only 2 stages (128-key tiles at head_dim 128) would
+        // Ping-pong or overlap with only 2 stages (64-key tiles at head_dim 256) would
         // deadlock: an error naming the variant.
-        let module = crate::lower::lower(
-            &crate::plan::Plan::dense(crate::plan::ModelShape {
-                name: None,
-                layers: 1,
-                q_heads: 2,
-                kv_heads: 1,
-                head_dim: 128,
-                max_context_tokens: 4096,
-            })
-            .unwrap(),
-            StorageType::Bf16,
-        );
-        for v in ["2x128x1wg", "2x128x1ow"] {
+        for v in ["2x64x1wg", "2x64x1ow"] {
             let e = generate_variant(&module, DecodeTuning::default(), v.parse().unwrap())
                 .unwrap_err()
                 .to_string();
             assert!(e.contains(v) && e.contains("2 K/V stages"), "{e}");
         }
-        assert!(generate_variant(
-            &module,
-            DecodeTuning::default(),
-            "2x128x1w".parse().unwrap()
-        )
-        .is_ok());
+        assert_eq!(
+            prefill_stages(StorageType::Bf16, 256, "2x64x1w".parse().unwrap()),
+            2
+        );
+        assert!(
+            generate_variant(&module, DecodeTuning::default(), "2x64x1w".parse().unwrap()).is_ok()
+        );
         // Without wgmma (head_dim 96) the body is mma.sync: double buffer, producer idle.
         let t: PrefillTuning = "2x64x1w".parse().unwrap();
         assert_eq!(prefill_stages(StorageType::F16, 96, t), 2);

@@ -35,15 +35,33 @@ pub const CUDA_PREFILL_TC_THREADS: u32 = 256;
 /// tile the block takes 96 KiB of shared memory at head_dim 128, so two blocks share an SM
 /// (128-key tiles leave room for one, and measured 20% slower).
 pub const CUDA_PREFILL_TC_K_TILE: u32 = 64;
-/// CUDA prefill on tensor cores: blocks per SM the kernel is compiled for (caps registers
-/// at 128 per thread); a second resident block overlaps its MMAs with the first one's
-/// softmax and loads.
-pub const CUDA_PREFILL_TC_MIN_BLOCKS: u32 = 2;
-/// CUDA prefill on sm_90a: overlap the softmax of key tile j + 1 with the MMAs of tile j
-/// inside each warpgroup (`codegen::cuda::PrefillTuning::overlap`). Off: with one block
-/// per SM (the registers it needs) it measured 9-25% slower than two blocks without it
-/// (H200, benches/RESULTS.md, "CUDA prefill on tensor cores").
-pub const CUDA_PREFILL_TC_OVERLAP: bool = false;
+/// CUDA prefill on tensor cores: blocks per SM the kernel is compiled for. 1: the
+/// warp-specialized default (below) gives its consumers 232 registers per thread through
+/// `setmaxnreg`, which one block of 384 threads per SM allows. (Without it, 2 blocks of 256
+/// threads at 128 registers overlapped one block's MMAs with the other's softmax.)
+pub const CUDA_PREFILL_TC_MIN_BLOCKS: u32 = 1;
+/// CUDA prefill on sm_90a: overlap the softmax of key tile j with P·V of tile j − 1
+/// inside each warpgroup (`codegen::cuda::PrefillTuning::overlap`). On, with the warp
+/// specialization and ping-pong below: `2x64x1owg`, checked on both upstream plans in f16
+/// and bf16 and clean under compute-sanitizer memcheck, racecheck and synccheck, takes
+/// 0.858x the time of the former default 2x64x2 (geometric mean of every layer of both
+/// plans at 4k x 4 and 16k x 1, 128 rows, interleaved rounds) and is faster on every row
+/// (worst 0.963; the A/A spread of one kernel against itself reached 0.92-1.06), with
+/// identical outputs (H200, benches/RESULTS.md, "Call 8"). Without `w` it measured 9-25%
+/// slower than two blocks per SM.
+pub const CUDA_PREFILL_TC_OVERLAP: bool = true;
+/// CUDA prefill on sm_90a: a producer warpgroup streams K/V into a 4-stage mbarrier ring
+/// while two consumer warpgroups compute (`codegen::cuda::PrefillTuning::warp_specialized`,
+/// FlashAttention-3's split; docs/DESIGN.md §6.1). On: see `CUDA_PREFILL_TC_OVERLAP`.
+pub const CUDA_PREFILL_TC_WARP_SPECIALIZED: bool = true;
+/// CUDA prefill on sm_90a: the two consumer warpgroups take turns issuing their MMAs
+/// (`codegen::cuda::PrefillTuning::pingpong`). On: see `CUDA_PREFILL_TC_OVERLAP`.
+pub const CUDA_PREFILL_TC_PINGPONG: bool = true;
+/// CUDA prefill in bf16 on sm_90a: P·V on f16 operands, V converted by the producer
+/// (`codegen::cuda::PrefillTuning::pv_f16`). Off: within the tolerance (2.08e-3 on both
+/// upstream plans) but 1.43x the time of 2x64x2, the producer's conversion starving the
+/// consumers (H200, benches/RESULTS.md, "Call 8").
+pub const CUDA_PREFILL_TC_PV_F16: bool = false;
 /// CUDA prefill on sm_90a: each warpgroup computes only the key tiles its own 64 query
 /// rows see (`codegen::cuda::PrefillTuning::skip`). Off: the variant with it ranked behind
 /// the plain kernel in the H200 sweep (benches/RESULTS.md) and costs 24 bytes of spills.

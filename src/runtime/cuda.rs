@@ -559,7 +559,8 @@ impl CudaAttention {
         arch: &'static str,
         tuning: DecodeTuning,
     ) -> Result<CudaAttention, CudaError> {
-        Self::new_variant(module, ordinal, arch, tuning, PrefillTuning::default())
+        let prefill = PrefillTuning::default_for(module.storage, module.shape.head_dim);
+        Self::new_variant(module, ordinal, arch, tuning, prefill)
     }
 
     /// [`Self::new`] with chosen decode and prefill kernel shapes.
@@ -1222,7 +1223,7 @@ pub fn check_tuned(
         ordinal,
         arch,
         tuning,
-        PrefillTuning::default(),
+        PrefillTuning::default_for(module.storage, module.shape.head_dim),
         cuda_chunk_policy(module.shape.group_size()),
     )
 }

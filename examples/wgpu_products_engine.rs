@@ -19,8 +19,8 @@
 //! (`WgpuEngine::profile_decode`, R steps' worth per submission); `--profile-prefill`
 //! times the first prefill pass per dispatch kind (`WgpuEngine::profile_prefill`).
 //! `MOA_WGPU_COOP=0` keeps the tiled prefill products, `MOA_WGPU_COOP_ATTN=0` the scalar
-//! prefill attention; `MOA_WGPU_ARGMAX2=0`, `MOA_WGPU_PREENCODE=0` and `MOA_WGPU_MERGE=0`
-//! the earlier decode paths; `MOA_WGPU_ROW_BLOCK=16` (or 8) the decode products with 16
+//! prefill attention; `MOA_WGPU_ARGMAX2=0` and `MOA_WGPU_PREENCODE=0`
+//! the earlier decode paths; `MOA_WGPU_MERGE=1` the merge folded into the output product; `MOA_WGPU_ROW_BLOCK=16` (or 8) the decode products with 16
 //! (8) rows per workgroup.
 
 use std::process::ExitCode;

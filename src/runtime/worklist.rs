@@ -215,11 +215,12 @@ pub const DEFAULT_CHUNK_POLICY: ChunkPolicy = ChunkPolicy::Waves { overhead_tile
 /// layers 0, 6, 8, 10, 13–15 at B = 16, 4k, 1.5–3.3 % faster, no other layer changed.
 pub const CUDA_CHUNK_POLICY_GQA: ChunkPolicy = ChunkPolicy::WavesPairs { overhead_tiles: 10 };
 
-/// The CUDA executor's policy for MHA layers (group 1): [`DEFAULT_CHUNK_POLICY`]. (The
-/// pairs won on Vicuna-7B too, 10 layers 0.4–3.3 µs faster in call 10, but that call's
-/// check of the Vicuna plan with clusters was cut by its time limit: `waves:2:pairs` waits
-/// for it.)
-pub const CUDA_CHUNK_POLICY_MHA: ChunkPolicy = DEFAULT_CHUNK_POLICY;
+/// The CUDA executor's policy for MHA layers (group 1): `waves:2:pairs`, the waves:2 list
+/// ([`DEFAULT_CHUNK_POLICY`]) with its two-chunk segments run as clusters of 2. On the
+/// H200 (benches/RESULTS.md, decode call 11) it passed cuda_check on the Vicuna-7B plan in
+/// bf16 and f16 and was never slower than waves:2 on any layer (B = 16 and 4, 4k and 16k;
+/// up to 3.6 % faster at B = 4, 4k).
+pub const CUDA_CHUNK_POLICY_MHA: ChunkPolicy = ChunkPolicy::WavesPairs { overhead_tiles: 2 };
 
 /// The CUDA executor's chunk policy (`runtime::cuda`, the CUDA engine) for a model whose
 /// GQA group (query heads per KV head) is `group_size`. [`DEFAULT_CHUNK_POLICY`] stays the
@@ -778,7 +779,11 @@ mod tests {
 
     #[test]
     fn cuda_gqa_policy_prefers_one_wave_of_longer_chunks() {
-        assert_eq!(cuda_chunk_policy(1), DEFAULT_CHUNK_POLICY);
+        assert_eq!(cuda_chunk_policy(1), CUDA_CHUNK_POLICY_MHA);
+        assert_eq!(
+            CUDA_CHUNK_POLICY_MHA,
+            ChunkPolicy::WavesPairs { overhead_tiles: 2 }
+        );
         assert_eq!(cuda_chunk_policy(4), CUDA_CHUNK_POLICY_GQA);
         assert_eq!(
             CUDA_CHUNK_POLICY_GQA,

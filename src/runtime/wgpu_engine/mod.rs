@@ -85,8 +85,11 @@ pub struct WgpuEngine {
     /// Which prefill products run, for [`Engine::describe`] and [`Self::products`].
     products: String,
     /// Fold the decode attention's merge into the output product (`matvec.wgsl`
-    /// INPUT_MODE 3) where a pass fuses; `MOA_WGPU_MERGE=0` keeps the separate merge
-    /// kernel (for side-by-side runs).
+    /// INPUT_MODE 3) where a pass fuses (`MOA_WGPU_MERGE=1`). Off by default: on the H200
+    /// (benches/RESULTS.md, wgpu session 8, call 2) the folded merge made the output
+    /// product 58 µs a layer against 11.7 µs + 17 µs for the product and the separate
+    /// merge kernel, and the SmolLM2 16 × 4k plan step 6.32 ms against 5.08 ms: each of the
+    /// product's column blocks redoes the row's merge, where the merge kernel does it once.
     fuse_merge: bool,
     /// Greedy decode steps take the two-stage argmax (`argmax.wgsl`'s blocks + finish);
     /// `MOA_WGPU_ARGMAX2=0` keeps one workgroup per row (for side-by-side runs).
@@ -290,7 +293,7 @@ impl WgpuEngine {
             coop,
             coop_attention: None,
             products,
-            fuse_merge: std::env::var("MOA_WGPU_MERGE").map_or(true, |v| v != "0"),
+            fuse_merge: std::env::var("MOA_WGPU_MERGE").is_ok_and(|v| v == "1"),
             two_stage_argmax: std::env::var("MOA_WGPU_ARGMAX2").map_or(true, |v| v != "0"),
             pre_encode: std::env::var("MOA_WGPU_PREENCODE").map_or(true, |v| v != "0"),
         };

@@ -1,4 +1,12 @@
 // Decode-sized products: out[t, n] = Σ_k x[t, k] · w[n, k] (+ residual) for few rows.
+// Session 8's second version (`matvec_v1.wgsl` is the first, `MOA_WGPU_MATVEC=1`): the
+// first was bound by load instructions and DRAM, not bytes: every weight and input
+// element was its own scalar load (16 loads of 2 bytes for 4 columns × 4 k), and the
+// workgroups of one column block but different row blocks ran a whole grid row apart,
+// so a 16-row step read every weight from DRAM once per row block (4 times). Here x
+// and w are bound as vec4 arrays (one 8-byte f16 / 16-byte f32 load per 4 k), and the
+// workgroup id is remapped so the row blocks of one column block run next to each
+// other (the later ones hit L2).
 // `linear.wgsl` gives each invocation a whole dot product, which leaves most of a big
 // GPU idle when there are only a few rows (576 outputs = 3 workgroups) and serialises
 // the K loop on memory latency. Here a workgroup owns 4 output columns × up to 4 rows
@@ -45,8 +53,8 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<xtype>;
-@group(0) @binding(2) var<storage, read> w: array<wtype>;
+@group(0) @binding(1) var<storage, read> x: array<vec4<xtype>>;
+@group(0) @binding(2) var<storage, read> w: array<vec4<wtype>>;
 @group(0) @binding(3) var<storage, read> residual: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 // INPUT_MODE 1 only (bound to a dummy otherwise).
@@ -74,8 +82,9 @@ var<workgroup> merge_m: array<f32, 256>;
 var<workgroup> merge_inv_l: array<f32, 256>;
 const MERGE_NEG: f32 = -3.0e38;
 
+// x[o..o+4] (o a multiple of 4: K is).
 fn load4(o: u32) -> vec4<f32> {
-    return vec4<f32>(f32(x[o]), f32(x[o + 1u]), f32(x[o + 2u]), f32(x[o + 3u]));
+    return vec4<f32>(x[o / 4u]);
 }
 
 // INPUT_MODE 3: fills merge_* for rows t0..t0+ROW_BLOCK (clamped to the last row) of
@@ -151,8 +160,15 @@ fn load_x(row: u32, r: u32, i: u32) -> vec4<f32> {
 }
 
 fn load_w(col: u32, i: u32) -> vec4<f32> {
-    let o = col * params.k + i;
-    return vec4<f32>(f32(w[o]), f32(w[o + 1u]), f32(w[o + 2u]), f32(w[o + 3u]));
+    return vec4<f32>(w[(col * params.k + i) / 4u]);
+}
+
+// The (column block, row block) of this workgroup: the grid is (column blocks, row
+// blocks) as the host dispatches it, but consecutive workgroups (x fastest) are given
+// consecutive row blocks of one column block, so its weights are read from DRAM once.
+fn block_of(wid: vec3<u32>, nwg: vec3<u32>) -> vec2<u32> {
+    let lin = wid.x + wid.y * nwg.x;
+    return vec2<u32>(lin / nwg.y, lin % nwg.y);
 }
 
 // Accumulates the block of rows t0..t0+ROW_BLOCK (clamped) × the 4 output columns
@@ -197,8 +213,11 @@ fn block_product(cols: vec4<u32>, t0: u32, lid: u32) {
         workgroupBarrier();
         for (var s = THREADS / 2u; s > 0u; s = s / 2u) {
             if (lid < s) {
-                for (var r = 0u; r < 5u; r++) {
+                for (var r = 0u; r < 4u; r++) {
                     red[lid][r] += red[lid + s][r];
+                }
+                if (INPUT_MODE == 1u) {
+                    red[lid][4] += red[lid + s][4];
                 }
             }
             workgroupBarrier();
@@ -224,8 +243,9 @@ fn row_scale(r: u32) -> f32 {
 }
 
 @compute @workgroup_size(64)
-fn moa_matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
+fn moa_matvec(@builtin(workgroup_id) wid3: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
     let lid = lid3.x;
+    let wid = block_of(wid3, nwg);
     let n0 = wid.x * 4u;
     let t0 = wid.y * ROW_BLOCK;
     // Uniform per workgroup, so the barriers below are reached by all or none.
@@ -285,8 +305,9 @@ struct RopeParams {
 @group(0) @binding(11) var<storage, read_write> v_cache: array<stype>;
 
 @compute @workgroup_size(64)
-fn moa_matvec_rope(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
+fn moa_matvec_rope(@builtin(workgroup_id) wid3: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
     let lid = lid3.x;
+    let wid = block_of(wid3, nwg);
     let d = rp.head_dim;
     let half_d = d / 2u;
     let quads = half_d / 2u;

@@ -39,6 +39,19 @@ pub const MATVEC_ROPE: Shader = Shader {
     entry_point: "moa_matvec_rope",
     source: include_str!("../../shaders/matvec.wgsl"),
 };
+/// The first version of `matvec.wgsl` (scalar loads; `MOA_WGPU_MATVEC=1`), kept for
+/// side-by-side runs (benches/RESULTS.md, session 8).
+pub const MATVEC_V1: Shader = Shader {
+    name: "matvec_v1.wgsl",
+    entry_point: "moa_matvec",
+    source: include_str!("../../shaders/matvec_v1.wgsl"),
+};
+/// `matvec_v1.wgsl`'s QKV product with RoPE and the KV-cache write.
+pub const MATVEC_V1_ROPE: Shader = Shader {
+    name: "matvec_v1.wgsl",
+    entry_point: "moa_matvec_rope",
+    source: include_str!("../../shaders/matvec_v1.wgsl"),
+};
 pub const SWIGLU: Shader = Shader {
     name: "swiglu.wgsl",
     entry_point: "moa_swiglu",
@@ -77,6 +90,8 @@ pub const ALL: &[Shader] = &[
     LINEAR,
     MATVEC,
     MATVEC_ROPE,
+    MATVEC_V1,
+    MATVEC_V1_ROPE,
     SWIGLU,
     ROPE_KV,
     ARGMAX,

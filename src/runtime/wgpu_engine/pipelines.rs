@@ -141,6 +141,12 @@ impl Pipelines {
             merge_row_block /= 2;
         }
         let (rb, mrb) = (f64::from(row_block), f64::from(merge_row_block));
+        // The first few-row product kernel, for side-by-side runs (`matvec_v1.wgsl`).
+        let (mv, mv_rope) = if std::env::var("MOA_WGPU_MATVEC").is_ok_and(|v| v == "1") {
+            (shaders::MATVEC_V1, shaders::MATVEC_V1_ROPE)
+        } else {
+            (shaders::MATVEC, shaders::MATVEC_ROPE)
+        };
         Ok(Pipelines {
             row_block,
             merge_row_block,
@@ -154,36 +160,20 @@ impl Pipelines {
                     ..types
                 },
             )?,
-            matvec: pipe_with(
-                shaders::MATVEC,
-                types,
-                &[("INPUT_MODE", 0.0), ("ROW_BLOCK", rb)],
-            )?,
+            matvec: pipe_with(mv, types, &[("INPUT_MODE", 0.0), ("ROW_BLOCK", rb)])?,
             matvec_attn: pipe_with(
-                shaders::MATVEC,
+                mv,
                 Types {
                     input: storage,
                     ..types
                 },
                 &[("INPUT_MODE", 0.0), ("ROW_BLOCK", rb)],
             )?,
-            matvec_norm: pipe_with(
-                shaders::MATVEC,
-                types,
-                &[("INPUT_MODE", 1.0), ("ROW_BLOCK", rb)],
-            )?,
-            matvec_swiglu: pipe_with(
-                shaders::MATVEC,
-                types,
-                &[("INPUT_MODE", 2.0), ("ROW_BLOCK", rb)],
-            )?,
-            matvec_rope: pipe_with(
-                shaders::MATVEC_ROPE,
-                types,
-                &[("INPUT_MODE", 1.0), ("ROW_BLOCK", rb)],
-            )?,
+            matvec_norm: pipe_with(mv, types, &[("INPUT_MODE", 1.0), ("ROW_BLOCK", rb)])?,
+            matvec_swiglu: pipe_with(mv, types, &[("INPUT_MODE", 2.0), ("ROW_BLOCK", rb)])?,
+            matvec_rope: pipe_with(mv_rope, types, &[("INPUT_MODE", 1.0), ("ROW_BLOCK", rb)])?,
             matvec_merge: pipe_with(
-                shaders::MATVEC,
+                mv,
                 types,
                 &[
                     ("INPUT_MODE", 3.0),

@@ -188,23 +188,35 @@ fn block_product(cols: vec4<u32>, t0: u32, lid: u32) {
     if (INPUT_MODE == 3u) {
         merge_prologue(t0, lid);
     }
-    for (var i = lid * 4u; i < params.k; i += THREADS * 4u) {
+    // Two steps of K per trip, both steps' weights loaded before either is used, so an
+    // invocation has 8 weight loads in flight instead of waiting on 4 per step (K = 576
+    // is 2.25 steps of 256: two round trips to memory instead of three).
+    for (var i = lid * 4u; i < params.k; i += THREADS * 8u) {
+        let i2 = i + THREADS * 4u;
+        let has2 = i2 < params.k;
+        let j = select(i, i2, has2);
         // Each weight element is loaded once for the whole block of rows.
-        let w0 = load_w(cols.x, i);
-        let w1 = load_w(cols.y, i);
-        let w2 = load_w(cols.z, i);
-        let w3 = load_w(cols.w, i);
-        var g = vec4<f32>(1.0);
-        if (INPUT_MODE == 1u) {
-            g = vec4<f32>(norm[i], norm[i + 1u], norm[i + 2u], norm[i + 3u]);
-        }
-        for (var r = 0u; r < ROW_BLOCK; r++) {
-            var xr = load_x(min(t0 + r, last_row), r, i);
-            if (INPUT_MODE == 1u) {
-                ss[r / 4u][r % 4u] += dot(xr, xr);
-                xr *= g;
+        let ws = array<vec4<f32>, 8>(
+            load_w(cols.x, i), load_w(cols.y, i), load_w(cols.z, i), load_w(cols.w, i),
+            load_w(cols.x, j), load_w(cols.y, j), load_w(cols.z, j), load_w(cols.w, j));
+        for (var u = 0u; u < 2u; u++) {
+            if (u == 1u && !has2) {
+                break;
             }
-            acc[r] += vec4<f32>(dot(xr, w0), dot(xr, w1), dot(xr, w2), dot(xr, w3));
+            let ii = select(i, i2, u == 1u);
+            var g = vec4<f32>(1.0);
+            if (INPUT_MODE == 1u) {
+                g = vec4<f32>(norm[ii], norm[ii + 1u], norm[ii + 2u], norm[ii + 3u]);
+            }
+            for (var r = 0u; r < ROW_BLOCK; r++) {
+                var xr = load_x(min(t0 + r, last_row), r, ii);
+                if (INPUT_MODE == 1u) {
+                    ss[r / 4u][r % 4u] += dot(xr, xr);
+                    xr *= g;
+                }
+                let c = 4u * u;
+                acc[r] += vec4<f32>(dot(xr, ws[c]), dot(xr, ws[c + 1u]), dot(xr, ws[c + 2u]), dot(xr, ws[c + 3u]));
+            }
         }
     }
     // One tree reduction per group of 4 rows through `red`, the result kept in `res`.

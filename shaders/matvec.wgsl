@@ -1,12 +1,4 @@
 // Decode-sized products: out[t, n] = Σ_k x[t, k] · w[n, k] (+ residual) for few rows.
-// Session 8's second version (`matvec_v1.wgsl` is the first, `MOA_WGPU_MATVEC=1`): the
-// first was bound by load instructions and DRAM, not bytes: every weight and input
-// element was its own scalar load (16 loads of 2 bytes for 4 columns × 4 k), and the
-// workgroups of one column block but different row blocks ran a whole grid row apart,
-// so a 16-row step read every weight from DRAM once per row block (4 times). Here x
-// and w are bound as vec4 arrays (one 8-byte f16 / 16-byte f32 load per 4 k), and the
-// workgroup id is remapped so the row blocks of one column block run next to each
-// other (the later ones hit L2).
 // `linear.wgsl` gives each invocation a whole dot product, which leaves most of a big
 // GPU idle when there are only a few rows (576 outputs = 3 workgroups) and serialises
 // the K loop on memory latency. Here a workgroup owns 4 output columns × up to 4 rows
@@ -53,8 +45,8 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<vec4<xtype>>;
-@group(0) @binding(2) var<storage, read> w: array<vec4<wtype>>;
+@group(0) @binding(1) var<storage, read> x: array<xtype>;
+@group(0) @binding(2) var<storage, read> w: array<wtype>;
 @group(0) @binding(3) var<storage, read> residual: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 // INPUT_MODE 1 only (bound to a dummy otherwise).
@@ -82,9 +74,8 @@ var<workgroup> merge_m: array<f32, 256>;
 var<workgroup> merge_inv_l: array<f32, 256>;
 const MERGE_NEG: f32 = -3.0e38;
 
-// x[o..o+4] (o a multiple of 4: K is).
 fn load4(o: u32) -> vec4<f32> {
-    return vec4<f32>(x[o / 4u]);
+    return vec4<f32>(f32(x[o]), f32(x[o + 1u]), f32(x[o + 2u]), f32(x[o + 3u]));
 }
 
 // INPUT_MODE 3: fills merge_* for rows t0..t0+ROW_BLOCK (clamped to the last row) of
@@ -160,15 +151,8 @@ fn load_x(row: u32, r: u32, i: u32) -> vec4<f32> {
 }
 
 fn load_w(col: u32, i: u32) -> vec4<f32> {
-    return vec4<f32>(w[(col * params.k + i) / 4u]);
-}
-
-// The (column block, row block) of this workgroup: the grid is (column blocks, row
-// blocks) as the host dispatches it, but consecutive workgroups (x fastest) are given
-// consecutive row blocks of one column block, so its weights are read from DRAM once.
-fn block_of(wid: vec3<u32>, nwg: vec3<u32>) -> vec2<u32> {
-    let lin = wid.x + wid.y * nwg.x;
-    return vec2<u32>(lin / nwg.y, lin % nwg.y);
+    let o = col * params.k + i;
+    return vec4<f32>(f32(w[o]), f32(w[o + 1u]), f32(w[o + 2u]), f32(w[o + 3u]));
 }
 
 // Accumulates the block of rows t0..t0+ROW_BLOCK (clamped) × the 4 output columns
@@ -188,35 +172,23 @@ fn block_product(cols: vec4<u32>, t0: u32, lid: u32) {
     if (INPUT_MODE == 3u) {
         merge_prologue(t0, lid);
     }
-    // Two steps of K per trip, both steps' weights loaded before either is used, so an
-    // invocation has 8 weight loads in flight instead of waiting on 4 per step (K = 576
-    // is 2.25 steps of 256: two round trips to memory instead of three).
-    for (var i = lid * 4u; i < params.k; i += THREADS * 8u) {
-        let i2 = i + THREADS * 4u;
-        let has2 = i2 < params.k;
-        let j = select(i, i2, has2);
+    for (var i = lid * 4u; i < params.k; i += THREADS * 4u) {
         // Each weight element is loaded once for the whole block of rows.
-        let ws = array<vec4<f32>, 8>(
-            load_w(cols.x, i), load_w(cols.y, i), load_w(cols.z, i), load_w(cols.w, i),
-            load_w(cols.x, j), load_w(cols.y, j), load_w(cols.z, j), load_w(cols.w, j));
-        for (var u = 0u; u < 2u; u++) {
-            if (u == 1u && !has2) {
-                break;
-            }
-            let ii = select(i, i2, u == 1u);
-            var g = vec4<f32>(1.0);
+        let w0 = load_w(cols.x, i);
+        let w1 = load_w(cols.y, i);
+        let w2 = load_w(cols.z, i);
+        let w3 = load_w(cols.w, i);
+        var g = vec4<f32>(1.0);
+        if (INPUT_MODE == 1u) {
+            g = vec4<f32>(norm[i], norm[i + 1u], norm[i + 2u], norm[i + 3u]);
+        }
+        for (var r = 0u; r < ROW_BLOCK; r++) {
+            var xr = load_x(min(t0 + r, last_row), r, i);
             if (INPUT_MODE == 1u) {
-                g = vec4<f32>(norm[ii], norm[ii + 1u], norm[ii + 2u], norm[ii + 3u]);
+                ss[r / 4u][r % 4u] += dot(xr, xr);
+                xr *= g;
             }
-            for (var r = 0u; r < ROW_BLOCK; r++) {
-                var xr = load_x(min(t0 + r, last_row), r, ii);
-                if (INPUT_MODE == 1u) {
-                    ss[r / 4u][r % 4u] += dot(xr, xr);
-                    xr *= g;
-                }
-                let c = 4u * u;
-                acc[r] += vec4<f32>(dot(xr, ws[c]), dot(xr, ws[c + 1u]), dot(xr, ws[c + 2u]), dot(xr, ws[c + 3u]));
-            }
+            acc[r] += vec4<f32>(dot(xr, w0), dot(xr, w1), dot(xr, w2), dot(xr, w3));
         }
     }
     // One tree reduction per group of 4 rows through `red`, the result kept in `res`.
@@ -225,11 +197,8 @@ fn block_product(cols: vec4<u32>, t0: u32, lid: u32) {
         workgroupBarrier();
         for (var s = THREADS / 2u; s > 0u; s = s / 2u) {
             if (lid < s) {
-                for (var r = 0u; r < 4u; r++) {
+                for (var r = 0u; r < 5u; r++) {
                     red[lid][r] += red[lid + s][r];
-                }
-                if (INPUT_MODE == 1u) {
-                    red[lid][4] += red[lid + s][4];
                 }
             }
             workgroupBarrier();
@@ -255,9 +224,8 @@ fn row_scale(r: u32) -> f32 {
 }
 
 @compute @workgroup_size(64)
-fn moa_matvec(@builtin(workgroup_id) wid3: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
+fn moa_matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
     let lid = lid3.x;
-    let wid = block_of(wid3, nwg);
     let n0 = wid.x * 4u;
     let t0 = wid.y * ROW_BLOCK;
     // Uniform per workgroup, so the barriers below are reached by all or none.
@@ -317,9 +285,8 @@ struct RopeParams {
 @group(0) @binding(11) var<storage, read_write> v_cache: array<stype>;
 
 @compute @workgroup_size(64)
-fn moa_matvec_rope(@builtin(workgroup_id) wid3: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
+fn moa_matvec_rope(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
     let lid = lid3.x;
-    let wid = block_of(wid3, nwg);
     let d = rp.head_dim;
     let half_d = d / 2u;
     let quads = half_d / 2u;

@@ -141,9 +141,10 @@ impl Pipelines {
             merge_row_block /= 2;
         }
         let (rb, mrb) = (f64::from(row_block), f64::from(merge_row_block));
-        // The first few-row product kernel, for side-by-side runs (`matvec_v1.wgsl`).
-        let (mv, mv_rope) = if std::env::var("MOA_WGPU_MATVEC").is_ok_and(|v| v == "1") {
-            (shaders::MATVEC_V1, shaders::MATVEC_V1_ROPE)
+        // `MOA_WGPU_MATVEC=2`: the second few-row product kernel (`matvec_v2.wgsl`,
+        // measured slower on the H200; kept for side-by-side runs).
+        let (mv, mv_rope) = if std::env::var("MOA_WGPU_MATVEC").is_ok_and(|v| v == "2") {
+            (shaders::MATVEC_V2, shaders::MATVEC_V2_ROPE)
         } else {
             (shaders::MATVEC, shaders::MATVEC_ROPE)
         };

@@ -2,7 +2,7 @@
 # Session 8, second round (branch s8-wgpu): matvec.wgsl v2 (vec4 loads, row blocks of a
 # column block in consecutive workgroups) against v1 (MOA_WGPU_MATVEC=1), side by side,
 # then HF. Carry `.dev-s8-wgpu/` (wpe.gz = release `examples/wgpu_products_engine` at the
-# v2 commit, the Vulkan loader .debs in gl/).
+# v2 commit a2b7651, the Vulkan loader .debs in gl/).
 D=$PWD/.dev-s8-wgpu
 s=$(date +%s); el() { echo "[t=$(( $(date +%s) - s ))s] $*"; }
 R=$OUT/r; mkdir -p $R

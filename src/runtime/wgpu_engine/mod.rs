@@ -234,6 +234,7 @@ impl WgpuEngine {
             storage,
             (config.head_dim, group, config.kv_heads),
             pipelines::matvec_row_block(),
+            pipelines::matvec_v2(),
         )?;
         let weights = DeviceWeights::upload(&device, &queue, &model.weights, storage, max_binding)?;
         let DeviceWeights {
@@ -372,6 +373,23 @@ impl WgpuEngine {
             self.storage,
             (c.head_dim, group, c.kv_heads),
             row_block,
+            self.pipes.matvec_v2,
+        )?;
+        Ok(())
+    }
+
+    /// Builds the few-row products from `matvec_v2.wgsl` (`on`) or `matvec.wgsl` (the
+    /// default; `MOA_WGPU_MATVEC=2` picks v2 at start-up), keeping the row block.
+    /// Errors: [`EngineError::Gpu`] if a pipeline does not compile.
+    pub fn set_matvec_v2(&mut self, on: bool) -> Result<(), EngineError> {
+        let c = &self.config;
+        let group = c.q_heads / c.kv_heads.max(1);
+        self.pipes = Pipelines::new(
+            &self.device,
+            self.storage,
+            (c.head_dim, group, c.kv_heads),
+            self.pipes.row_block,
+            on,
         )?;
         Ok(())
     }

@@ -62,6 +62,8 @@ pub(super) struct Pipelines {
     /// Few-row (decode) variants: K split across a workgroup.
     pub(super) matvec: wgpu::ComputePipeline,
     pub(super) matvec_attn: wgpu::ComputePipeline,
+    /// Built from `matvec_v2.wgsl` instead of `matvec.wgsl` (the few-row products).
+    pub(super) matvec_v2: bool,
     /// `matvec.wgsl` with RMSNorm (INPUT_MODE 1) or SwiGLU (2) fused into its input.
     pub(super) matvec_norm: wgpu::ComputePipeline,
     pub(super) matvec_swiglu: wgpu::ComputePipeline,
@@ -96,6 +98,7 @@ impl Pipelines {
         storage: StorageType,
         attention: (usize, usize, usize),
         row_block: u32,
+        matvec_v2: bool,
     ) -> Result<Pipelines, EngineError> {
         let types = Types {
             weights: storage,
@@ -141,15 +144,16 @@ impl Pipelines {
             merge_row_block /= 2;
         }
         let (rb, mrb) = (f64::from(row_block), f64::from(merge_row_block));
-        // `MOA_WGPU_MATVEC=2`: the second few-row product kernel (`matvec_v2.wgsl`,
-        // measured slower on the H200; kept for side-by-side runs).
-        let (mv, mv_rope) = if std::env::var("MOA_WGPU_MATVEC").is_ok_and(|v| v == "2") {
+        // The second few-row product kernel (`matvec_v2.wgsl`, measured slower on the
+        // H200; kept for side-by-side runs).
+        let (mv, mv_rope) = if matvec_v2 {
             (shaders::MATVEC_V2, shaders::MATVEC_V2_ROPE)
         } else {
             (shaders::MATVEC, shaders::MATVEC_ROPE)
         };
         Ok(Pipelines {
             row_block,
+            matvec_v2,
             merge_row_block,
             embed: pipe(shaders::EMBED, types)?,
             rmsnorm: pipe(shaders::RMSNORM, types)?,
@@ -192,6 +196,12 @@ impl Pipelines {
             sample: pipe(shaders::SAMPLE, types)?,
         })
     }
+}
+
+/// Whether the few-row products use `matvec_v2.wgsl` (`MOA_WGPU_MATVEC=2`; default
+/// `matvec.wgsl`, measured faster on the H200: benches/RESULTS.md, session 8 call 3).
+pub(super) fn matvec_v2() -> bool {
+    std::env::var("MOA_WGPU_MATVEC").is_ok_and(|v| v == "2")
 }
 
 /// Rows per workgroup of the few-row products (`matvec.wgsl`'s ROW_BLOCK): 4, the

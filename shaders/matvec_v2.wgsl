@@ -31,6 +31,9 @@
 //    the segment's chunks are computed once per workgroup, then x_k = Σ_c 2^(m_c - m) ·
 //    acc_c[d] / l (log2 units, as the decode kernel keeps them; 0 where l = 0).
 override INPUT_MODE: u32 = 0u;
+// The switchable changes (host: `MatvecV2`): the workgroup id remap, two K steps a trip.
+override REMAP: bool = true;
+override TWO_STEPS: bool = true;
 // Rows per workgroup: 4, 8 or 16 (the grid's y is ceil(rows / ROW_BLOCK)).
 override ROW_BLOCK: u32 = 4u;
 // INPUT_MODE 3: the attention's head_dim, GQA group size and KV heads.
@@ -168,6 +171,9 @@ fn load_w(col: u32, i: u32) -> vec4<f32> {
 // blocks) as the host dispatches it, but consecutive workgroups (x fastest) are given
 // consecutive row blocks of one column block, so its weights are read from DRAM once.
 fn block_of(wid: vec3<u32>, nwg: vec3<u32>) -> vec2<u32> {
+    if (!REMAP) {
+        return wid.xy;
+    }
     let lin = wid.x + wid.y * nwg.x;
     return vec2<u32>(lin / nwg.y, lin % nwg.y);
 }
@@ -192,9 +198,10 @@ fn block_product(cols: vec4<u32>, t0: u32, lid: u32) {
     // Two steps of K per trip, both steps' weights loaded before either is used, so an
     // invocation has 8 weight loads in flight instead of waiting on 4 per step (K = 576
     // is 2.25 steps of 256: two round trips to memory instead of three).
-    for (var i = lid * 4u; i < params.k; i += THREADS * 8u) {
+    let trip = select(1u, 2u, TWO_STEPS) * THREADS * 4u;
+    for (var i = lid * 4u; i < params.k; i += trip) {
         let i2 = i + THREADS * 4u;
-        let has2 = i2 < params.k;
+        let has2 = TWO_STEPS && i2 < params.k;
         let j = select(i, i2, has2);
         // Each weight element is loaded once for the whole block of rows.
         let ws = array<vec4<f32>, 8>(

@@ -11,7 +11,7 @@ use moa::model::{CpuReference, LlamaConfig, Masking, Model};
 use moa::runtime::engine::{Engine, Sampling};
 use moa::runtime::wgpu::WgpuContext;
 use moa::runtime::wgpu_engine::chunks::{self, plan_prefill};
-use moa::runtime::wgpu_engine::{rows_per_part, WgpuEngine};
+use moa::runtime::wgpu_engine::{rows_per_part, MatvecV2, WgpuEngine};
 
 fn context() -> WgpuContext {
     let ctx = WgpuContext::new().expect("a wgpu adapter (lavapipe in CI) is required");
@@ -695,11 +695,18 @@ fn row_blocks_two_stage_argmax_and_pre_encoding_match() {
             gpu.set_fuse_merge(true);
             parity_of(gpu, &model, true, true, &lens);
         }
-        // The second product kernel (`matvec_v2.wgsl`), merge folded and separate.
-        for merge in [true, false] {
+        // The second product kernel (`matvec_v2.wgsl`), merge folded and separate, with
+        // each of its switchable changes.
+        for (merge, remap, two_steps) in [
+            (true, true, true),
+            (false, true, true),
+            (true, false, true),
+            (true, true, false),
+        ] {
             let plan = sparse_plan();
             let mut gpu = WgpuEngine::new(&ctx, &model, Some(&plan), force_f32).unwrap();
-            gpu.set_matvec_v2(true).unwrap();
+            gpu.set_matvec_v2(Some(MatvecV2 { remap, two_steps }))
+                .unwrap();
             gpu.set_fuse_merge(merge);
             parity_of(gpu, &model, true, true, &lens);
         }

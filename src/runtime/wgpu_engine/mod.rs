@@ -27,6 +27,7 @@ mod request;
 mod weights;
 
 use forward::OutputKind;
+pub use pipelines::MatvecV2;
 use pipelines::{CoopPipes, Pipelines};
 pub use profile::KindTime;
 pub use request::DecodeStats;
@@ -378,10 +379,11 @@ impl WgpuEngine {
         Ok(())
     }
 
-    /// Builds the few-row products from `matvec_v2.wgsl` (`on`) or `matvec.wgsl` (the
-    /// default; `MOA_WGPU_MATVEC=2` picks v2 at start-up), keeping the row block.
+    /// Builds the few-row products from `matvec_v2.wgsl` with the given changes (`Some`)
+    /// or from `matvec.wgsl` (`None`, the default; `MOA_WGPU_MATVEC=2` picks v2 at
+    /// start-up), keeping the row block.
     /// Errors: [`EngineError::Gpu`] if a pipeline does not compile.
-    pub fn set_matvec_v2(&mut self, on: bool) -> Result<(), EngineError> {
+    pub fn set_matvec_v2(&mut self, on: Option<MatvecV2>) -> Result<(), EngineError> {
         let c = &self.config;
         let group = c.q_heads / c.kv_heads.max(1);
         self.pipes = Pipelines::new(

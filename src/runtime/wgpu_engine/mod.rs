@@ -27,6 +27,7 @@ mod request;
 mod weights;
 
 use forward::OutputKind;
+pub use pipelines::MatvecV2;
 use pipelines::{CoopPipes, Pipelines};
 pub use profile::KindTime;
 pub use request::DecodeStats;
@@ -234,6 +235,7 @@ impl WgpuEngine {
             storage,
             (config.head_dim, group, config.kv_heads),
             pipelines::matvec_row_block(),
+            pipelines::matvec_v2(),
         )?;
         let weights = DeviceWeights::upload(&device, &queue, &model.weights, storage, max_binding)?;
         let DeviceWeights {
@@ -372,6 +374,24 @@ impl WgpuEngine {
             self.storage,
             (c.head_dim, group, c.kv_heads),
             row_block,
+            self.pipes.matvec_v2,
+        )?;
+        Ok(())
+    }
+
+    /// Builds the few-row products from `matvec_v2.wgsl` with the given changes (`Some`)
+    /// or from `matvec.wgsl` (`None`, the default; `MOA_WGPU_MATVEC=2` picks v2 at
+    /// start-up), keeping the row block.
+    /// Errors: [`EngineError::Gpu`] if a pipeline does not compile.
+    pub fn set_matvec_v2(&mut self, on: Option<MatvecV2>) -> Result<(), EngineError> {
+        let c = &self.config;
+        let group = c.q_heads / c.kv_heads.max(1);
+        self.pipes = Pipelines::new(
+            &self.device,
+            self.storage,
+            (c.head_dim, group, c.kv_heads),
+            self.pipes.row_block,
+            on,
         )?;
         Ok(())
     }

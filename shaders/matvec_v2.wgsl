@@ -1,0 +1,386 @@
+// Decode-sized products: out[t, n] = Σ_k x[t, k] · w[n, k] (+ residual) for few rows.
+// A second version of `matvec.wgsl` (session 8, `MOA_WGPU_MATVEC=2`; same bindings and
+// overrides), written on the guess that the first is bound by load instructions and
+// DRAM: x and w are bound as vec4 arrays (one 8-byte f16 / 16-byte f32 load per 4 k
+// instead of 4 scalar loads), the workgroup id is remapped so the row blocks of one
+// column block run next to each other (their weights then hit L2), two K steps' weights
+// are loaded before either is used, and the tree skips the unused sums of squares.
+// MEASURED SLOWER on the H200 (benches/RESULTS.md, session 8 call 3: plan step 6.46 ms
+// against 4.97 ms, every product kind 23-63% slower), so it is not the default; kept
+// for the next attempt to find which of the four changes costs.
+// `linear.wgsl` gives each invocation a whole dot product, which leaves most of a big
+// GPU idle when there are only a few rows (576 outputs = 3 workgroups) and serialises
+// the K loop on memory latency. Here a workgroup owns 4 output columns × up to 4 rows
+// and its 64 invocations split K, then reduce in workgroup memory.
+// ROW_BLOCK rows share a workgroup (4, 8 or 16): each weight element loaded is used for
+// all of them, so a decode step of up to ROW_BLOCK rows reads each weight once (with 4,
+// a 16-row step reads every weight 4 times, once per block of 4 rows). 4 is the default:
+// on the H200 16 was slower (fewer workgroups for latency-bound products; RESULTS.md).
+// The host prepends `alias wtype = ...; alias xtype = ...;`.
+//
+// INPUT_MODE fuses the op before the product into its input load, because a decode
+// step is bound by its number of dispatches, not by bytes (benches/RESULTS.md):
+// 0: x as is;
+// 1: RMSNorm(x) · norm: the sum of squares of each row is accumulated in the same K
+//    loop, and since Σ_k (x_k·s·g_k)·w_nk = s·Σ_k (x_k·g_k)·w_nk the scale s is applied
+//    once after the reduction (the row's whole K passes through this workgroup);
+// 2: SwiGLU of a fused [gate | up] row of width 2K: x_k = silu(gate_k) · up_k;
+// 3: the decode attention's output merged from its split-K partials (what the plan's
+//    `moa_decode_merge` kernel writes, done in the output product's input load, so a
+//    decode layer needs one dispatch less): per (row, query head) the max m and sum l of
+//    the segment's chunks are computed once per workgroup, then x_k = Σ_c 2^(m_c - m) ·
+//    acc_c[d] / l (log2 units, as the decode kernel keeps them; 0 where l = 0).
+override INPUT_MODE: u32 = 0u;
+// The switchable changes (host: `MatvecV2`): the workgroup id remap, two K steps a trip.
+override REMAP: bool = true;
+override TWO_STEPS: bool = true;
+// Rows per workgroup: 4, 8 or 16 (the grid's y is ceil(rows / ROW_BLOCK)).
+override ROW_BLOCK: u32 = 4u;
+// INPUT_MODE 3: the attention's head_dim, GQA group size and KV heads.
+override MERGE_HEAD_DIM: u32 = 64u;
+override MERGE_GROUP: u32 = 1u;
+override MERGE_KV_HEADS: u32 = 1u;
+
+struct Params {
+    n_rows: u32,
+    k: u32,
+    n_out: u32,
+    add_residual: u32,
+    // INPUT_MODE 1 only.
+    eps: f32,
+    // Output row stride and first output column: a weight split by output rows across
+    // bindings (DESIGN.md §7) writes its slice of each output row.
+    out_stride: u32,
+    col_offset: u32,
+    // INPUT_MODE 3 only: items in the work list.
+    n_items: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<vec4<xtype>>;
+@group(0) @binding(2) var<storage, read> w: array<vec4<wtype>>;
+@group(0) @binding(3) var<storage, read> residual: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+// INPUT_MODE 1 only (bound to a dummy otherwise).
+@group(0) @binding(5) var<storage, read> norm: array<f32>;
+// INPUT_MODE 3 only (dummies otherwise): the layer's decode work list (u32[n_items, 8],
+// `runtime::worklist::DecodeWork`) and the partials the decode kernel wrote for it
+// ([n_items, group, head_dim + 2]: unnormalised acc, max in log2 units, sum).
+@group(0) @binding(12) var<storage, read> merge_work: array<u32>;
+@group(0) @binding(13) var<storage, read> merge_partials: array<f32>;
+
+const THREADS: u32 = 64u;
+const MAX_ROW_BLOCK: u32 = 16u;
+// Per invocation: 4 rows × 4 columns of partial sums, then the 4 rows' sums of squares
+// (one group of 4 rows of the block at a time).
+var<workgroup> red: array<array<vec4<f32>, 5>, 64>;
+// The block's reduced sums: res[r] = the 4 columns of row r; res[16 + g] = the sums of
+// squares of rows 4g..4g+4.
+var<workgroup> res: array<vec4<f32>, 20>;
+// INPUT_MODE 3: per (row of the block, query head), at r * q_heads + h
+// (ROW_BLOCK * q_heads <= 256):
+// the segment's first partial, its chunk count, the max over chunks and 1 / sum.
+var<workgroup> merge_base: array<u32, 256>;
+var<workgroup> merge_n: array<u32, 256>;
+var<workgroup> merge_m: array<f32, 256>;
+var<workgroup> merge_inv_l: array<f32, 256>;
+const MERGE_NEG: f32 = -3.0e38;
+
+// x[o..o+4] (o a multiple of 4: K is).
+fn load4(o: u32) -> vec4<f32> {
+    return vec4<f32>(x[o / 4u]);
+}
+
+// INPUT_MODE 3: fills merge_* for rows t0..t0+ROW_BLOCK (clamped to the last row) of
+// every query head. Called in uniform control flow (it ends on a barrier).
+fn merge_prologue(t0: u32, lid: u32) {
+    let q_heads = params.k / MERGE_HEAD_DIM;
+    let partial = MERGE_HEAD_DIM + 2u;
+    let stride = MERGE_GROUP * partial;
+    for (var e = lid; e < ROW_BLOCK * q_heads; e += THREADS) {
+        let row = min(t0 + e / q_heads, params.n_rows - 1u);
+        let h = e % q_heads;
+        let seg = row * MERGE_KV_HEADS + h / MERGE_GROUP;
+        // The segment's first item: items are sorted by segment, each has at least one.
+        var lo = 0u;
+        var hi = params.n_items;
+        while (lo < hi) {
+            let mid = (lo + hi) / 2u;
+            if (merge_work[mid * 8u] < seg) {
+                lo = mid + 1u;
+            } else {
+                hi = mid;
+            }
+        }
+        let n = merge_work[lo * 8u + 7u];
+        let base = (lo * MERGE_GROUP + h % MERGE_GROUP) * partial;
+        var m = MERGE_NEG;
+        for (var c = 0u; c < n; c++) {
+            m = max(m, merge_partials[base + c * stride + MERGE_HEAD_DIM]);
+        }
+        var l = 0.0;
+        for (var c = 0u; c < n; c++) {
+            let p = base + c * stride;
+            l += exp2(merge_partials[p + MERGE_HEAD_DIM] - m) * merge_partials[p + MERGE_HEAD_DIM + 1u];
+        }
+        merge_base[e] = base;
+        merge_n[e] = n;
+        merge_m[e] = m;
+        // l = 0 only for a head that sees no slot (span 0): its output is 0.
+        merge_inv_l[e] = select(0.0, 1.0 / l, l > 0.0);
+    }
+    workgroupBarrier();
+}
+
+// INPUT_MODE 3: the merged attention output of block row r at (i..i+4), one head's.
+fn load_merged(r: u32, i: u32) -> vec4<f32> {
+    let q_heads = params.k / MERGE_HEAD_DIM;
+    let stride = MERGE_GROUP * (MERGE_HEAD_DIM + 2u);
+    let e = r * q_heads + i / MERGE_HEAD_DIM;
+    let d = i % MERGE_HEAD_DIM;
+    let base = merge_base[e];
+    let m = merge_m[e];
+    var acc = vec4<f32>(0.0);
+    for (var c = 0u; c < merge_n[e]; c++) {
+        let p = base + c * stride;
+        let f = exp2(merge_partials[p + MERGE_HEAD_DIM] - m);
+        acc += f * vec4<f32>(merge_partials[p + d], merge_partials[p + d + 1u], merge_partials[p + d + 2u], merge_partials[p + d + 3u]);
+    }
+    return acc * merge_inv_l[e];
+}
+
+// The product's input at (row, i..i+4), before any RMSNorm scale; r is the row's index
+// in its block (INPUT_MODE 3).
+fn load_x(row: u32, r: u32, i: u32) -> vec4<f32> {
+    if (INPUT_MODE == 3u) {
+        return load_merged(r, i);
+    }
+    if (INPUT_MODE == 2u) {
+        let o = row * 2u * params.k + i;
+        let g = load4(o);
+        return g / (1.0 + exp(-g)) * load4(o + params.k);
+    }
+    return load4(row * params.k + i);
+}
+
+fn load_w(col: u32, i: u32) -> vec4<f32> {
+    return vec4<f32>(w[(col * params.k + i) / 4u]);
+}
+
+// The (column block, row block) of this workgroup: the grid is (column blocks, row
+// blocks) as the host dispatches it, but consecutive workgroups (x fastest) are given
+// consecutive row blocks of one column block, so its weights are read from DRAM once.
+fn block_of(wid: vec3<u32>, nwg: vec3<u32>) -> vec2<u32> {
+    if (!REMAP) {
+        return wid.xy;
+    }
+    let lin = wid.x + wid.y * nwg.x;
+    return vec2<u32>(lin / nwg.y, lin % nwg.y);
+}
+
+// Accumulates the block of rows t0..t0+ROW_BLOCK (clamped) × the 4 output columns
+// `cols` of this part of `w` into res: res[r][c] = Σ_k f(x)[t0 + r, k] · w[cols[c], k],
+// and res[16 + g][j] = Σ_k x[t0 + 4g + j, k]² (INPUT_MODE 1). Called in uniform control
+// flow (it ends on a barrier).
+fn block_product(cols: vec4<u32>, t0: u32, lid: u32) {
+    let last_row = params.n_rows - 1u;
+    var acc: array<vec4<f32>, MAX_ROW_BLOCK>;
+    var ss: array<vec4<f32>, 4>;
+    for (var r = 0u; r < ROW_BLOCK; r++) {
+        acc[r] = vec4<f32>(0.0);
+    }
+    for (var g = 0u; g < 4u; g++) {
+        ss[g] = vec4<f32>(0.0);
+    }
+    if (INPUT_MODE == 3u) {
+        merge_prologue(t0, lid);
+    }
+    // Two steps of K per trip, both steps' weights loaded before either is used, so an
+    // invocation has 8 weight loads in flight instead of waiting on 4 per step (K = 576
+    // is 2.25 steps of 256: two round trips to memory instead of three).
+    let trip = select(1u, 2u, TWO_STEPS) * THREADS * 4u;
+    for (var i = lid * 4u; i < params.k; i += trip) {
+        let i2 = i + THREADS * 4u;
+        let has2 = TWO_STEPS && i2 < params.k;
+        let j = select(i, i2, has2);
+        // Each weight element is loaded once for the whole block of rows.
+        let ws = array<vec4<f32>, 8>(
+            load_w(cols.x, i), load_w(cols.y, i), load_w(cols.z, i), load_w(cols.w, i),
+            load_w(cols.x, j), load_w(cols.y, j), load_w(cols.z, j), load_w(cols.w, j));
+        for (var u = 0u; u < 2u; u++) {
+            if (u == 1u && !has2) {
+                break;
+            }
+            let ii = select(i, i2, u == 1u);
+            var g = vec4<f32>(1.0);
+            if (INPUT_MODE == 1u) {
+                g = vec4<f32>(norm[ii], norm[ii + 1u], norm[ii + 2u], norm[ii + 3u]);
+            }
+            for (var r = 0u; r < ROW_BLOCK; r++) {
+                var xr = load_x(min(t0 + r, last_row), r, ii);
+                if (INPUT_MODE == 1u) {
+                    ss[r / 4u][r % 4u] += dot(xr, xr);
+                    xr *= g;
+                }
+                let c = 4u * u;
+                acc[r] += vec4<f32>(dot(xr, ws[c]), dot(xr, ws[c + 1u]), dot(xr, ws[c + 2u]), dot(xr, ws[c + 3u]));
+            }
+        }
+    }
+    // One tree reduction per group of 4 rows through `red`, the result kept in `res`.
+    for (var g = 0u; g < ROW_BLOCK / 4u; g++) {
+        red[lid] = array<vec4<f32>, 5>(acc[4u * g], acc[4u * g + 1u], acc[4u * g + 2u], acc[4u * g + 3u], ss[g]);
+        workgroupBarrier();
+        for (var s = THREADS / 2u; s > 0u; s = s / 2u) {
+            if (lid < s) {
+                for (var r = 0u; r < 4u; r++) {
+                    red[lid][r] += red[lid + s][r];
+                }
+                if (INPUT_MODE == 1u) {
+                    red[lid][4] += red[lid + s][4];
+                }
+            }
+            workgroupBarrier();
+        }
+        if (lid < 5u) {
+            if (lid < 4u) {
+                res[4u * g + lid] = red[0][lid];
+            } else {
+                res[16u + g] = red[0][4];
+            }
+        }
+        // `red` is rewritten by the next group only after every invocation read it.
+        workgroupBarrier();
+    }
+}
+
+// The RMSNorm scale of row r of the block (1 unless INPUT_MODE 1).
+fn row_scale(r: u32) -> f32 {
+    if (INPUT_MODE == 1u) {
+        return inverseSqrt(res[16u + r / 4u][r % 4u] / f32(params.k) + params.eps);
+    }
+    return 1.0;
+}
+
+@compute @workgroup_size(64)
+fn moa_matvec(@builtin(workgroup_id) wid3: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
+    let lid = lid3.x;
+    let wid = block_of(wid3, nwg);
+    let n0 = wid.x * 4u;
+    let t0 = wid.y * ROW_BLOCK;
+    // Uniform per workgroup, so the barriers below are reached by all or none.
+    if (n0 >= params.n_out || t0 >= params.n_rows) {
+        return;
+    }
+    let last_col = params.n_out - 1u;
+    let cols = vec4<u32>(n0, min(n0 + 1u, last_col), min(n0 + 2u, last_col), min(n0 + 3u, last_col));
+    block_product(cols, t0, lid);
+    // One invocation per (row, column) of the block writes.
+    let r = lid / 4u;
+    let c = lid % 4u;
+    let t = t0 + r;
+    let n = n0 + c;
+    if (lid < 4u * ROW_BLOCK && t < params.n_rows && n < params.n_out) {
+        let o = t * params.out_stride + params.col_offset + n;
+        var v = res[r][c] * row_scale(r);
+        if (params.add_residual == 1u) {
+            v += residual[o];
+        }
+        out[o] = v;
+    }
+}
+
+// ---- The QKV product with RoPE and the KV-cache write in its epilogue (decode) ----
+// What `rope_kv.wgsl` does after the product, done by the product itself, so a decode
+// layer needs one dispatch less and the f32 QKV activation is never written: each
+// workgroup owns the columns (j, j + 1, j + d/2, j + d/2 + 1) of one head, the two
+// rotation pairs of the half-split ("neox") layout, so it can rotate what it reduced.
+// Needs head_dim a multiple of 4 and this part of `w` to start and end on a head.
+
+const MAX_KV_HEADS: u32 = 64u;
+
+struct RopeParams {
+    n_tokens: u32,
+    q_heads: u32,
+    kv_heads: u32,
+    head_dim: u32,
+    row_slots: u32,
+    write_cache: u32,
+    // The cache part bound here holds rows [cache_row0, cache_row0 + cache_rows) of the
+    // request (a layer's cache split by rows over the binding limit, DESIGN.md §7):
+    // tokens of other rows are not written, and row r is at r - cache_row0.
+    cache_row0: u32,
+    cache_rows: u32,
+    // per KV head: (offset, sink, ring, unused), from lower::CacheLayout
+    segments: array<vec4<u32>, MAX_KV_HEADS>,
+}
+
+@group(0) @binding(6) var<uniform> rp: RopeParams;
+// per row: (position, batch row, position of the row's last token in this pass, unused)
+@group(0) @binding(7) var<storage, read> tok: array<vec4<u32>>;
+// (cos, sin) per [position, pair], as in rope_kv.wgsl
+@group(0) @binding(8) var<storage, read> rope: array<vec2<f32>>;
+@group(0) @binding(9) var<storage, read_write> q_out: array<stype>;
+@group(0) @binding(10) var<storage, read_write> k_cache: array<stype>;
+@group(0) @binding(11) var<storage, read_write> v_cache: array<stype>;
+
+@compute @workgroup_size(64)
+fn moa_matvec_rope(@builtin(workgroup_id) wid3: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
+    let lid = lid3.x;
+    let wid = block_of(wid3, nwg);
+    let d = rp.head_dim;
+    let half_d = d / 2u;
+    let quads = half_d / 2u;
+    let head_local = wid.x / quads;
+    let j = (wid.x % quads) * 2u;
+    let t0 = wid.y * ROW_BLOCK;
+    if (head_local * d >= params.n_out || t0 >= params.n_rows) {
+        return;
+    }
+    let base = head_local * d + j;
+    block_product(vec4<u32>(base, base + 1u, base + half_d, base + half_d + 1u), t0, lid);
+    // One invocation per (row, rotation pair) of the block.
+    let r = lid / 2u;
+    let c = lid % 2u;
+    let t = t0 + r;
+    if (lid >= 2u * ROW_BLOCK || t >= params.n_rows) {
+        return;
+    }
+    let s = row_scale(r);
+    var a = res[r][c] * s;
+    var b = res[r][c + 2u] * s;
+    let i = j + c;
+    let head = params.col_offset / d + head_local;
+    let info = tok[t];
+    if (head < rp.q_heads + rp.kv_heads) {
+        let cs = rope[info.x * half_d + i];
+        let a2 = a * cs.x - b * cs.y;
+        let b2 = b * cs.x + a * cs.y;
+        a = a2;
+        b = b2;
+    }
+    if (head < rp.q_heads) {
+        let o = (t * rp.q_heads + head) * d;
+        q_out[o + i] = stype(a);
+        q_out[o + i + half_d] = stype(b);
+        return;
+    }
+    let is_k = head < rp.q_heads + rp.kv_heads;
+    var kv = head - rp.q_heads;
+    if (!is_k) {
+        kv = kv - rp.kv_heads;
+    }
+    let slot = cache_slot(rp.segments[kv], info.x, info.z);
+    // u32 wrap: rows below cache_row0 fail the test too.
+    let part_row = info.y - rp.cache_row0;
+    if (slot >= 0 && part_row < rp.cache_rows) {
+        let o = (part_row * rp.row_slots + u32(slot)) * d;
+        if (is_k) {
+            k_cache[o + i] = stype(a);
+            k_cache[o + i + half_d] = stype(b);
+        } else {
+            v_cache[o + i] = stype(a);
+            v_cache[o + i + half_d] = stype(b);
+        }
+    }
+}

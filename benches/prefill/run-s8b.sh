@@ -21,6 +21,8 @@ OUT=$(mktemp -d)
 OWG=${OWG:-2x64x1owg}
 NEW=${NEW:-2x64x1owghv}
 P="plans/vicuna7b.json:32 plans/llama3_8b.json:8"
+# LAYERS=0,9,17,31 cuts step 2 to those layers (a short call).
+LO=${LAYERS:+--layers-only $LAYERS}
 s=$(date +%s); t() { echo "# $1 t=$(( $(date +%s) - s )) s" | tee -a "$OUT/times.txt"; tar czf "$RESULT_DIR/results.tgz" -C "$OUT" .; }
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem --format=csv,noheader > "$OUT/env.txt" 2>&1
 cat "$OUT/env.txt"
@@ -40,9 +42,9 @@ t check
 fi
 
 VARS=$OWG,$NEW
-timeout 40 ./bench_prefill $P --variants $VARS --prompts 4096 --rows 4 --reps 5 --rounds 4 --out "$OUT/ab4k.jsonl" > "$OUT/ab4k.md" 2>&1
+timeout 40 ./bench_prefill $P $LO --variants $VARS --prompts 4096 --rows 4 --reps 5 --rounds 4 --out "$OUT/ab4k.jsonl" > "$OUT/ab4k.md" 2>&1
 t ab4k
-timeout 50 ./bench_prefill $P --variants $VARS --prompts 16384 --rows 1 --reps 5 --rounds 4 --out "$OUT/ab16k.jsonl" > "$OUT/ab16k.md" 2>&1
+timeout 50 ./bench_prefill $P $LO --variants $VARS --prompts 16384 --rows 1 --reps 5 --rounds 4 --out "$OUT/ab16k.jsonl" > "$OUT/ab16k.md" 2>&1
 t ab16k
 python3 ab.py "$OUT/ab4k.jsonl" "$OUT/ab16k.jsonl" --collapsed "$OUT/ab_full.jsonl" > "$OUT/ab_full.md" 2>&1
 cat "$OUT/ab_full.md"

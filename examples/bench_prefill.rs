@@ -30,7 +30,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use cudarc::driver::sys::{CUevent_flags, CUfunction_attribute_enum};
-use cudarc::driver::CudaContext;
+use cudarc::driver::{CudaContext, CudaFunction, LaunchConfig, PushKernelArg};
 use cudarc::nvrtc::Ptx;
 use moa::codegen::abi::{Arg, LaunchSize};
 use moa::codegen::cuda::{generate_variant, prefill_name, DecodeTuning, PrefillTuning};
@@ -72,7 +72,7 @@ struct Args {
     /// f16 or bf16.
     #[arg(long, default_value = "bf16")]
     dtype: String,
-    /// Prefill kernel shapes, WGxBNxBLOCKS[o][s][p][w][g][h] (default: the compiler's for the head_dim).
+    /// Prefill kernel shapes, WGxBNxBLOCKS[o][s][p][w][g][h][v] (default: the compiler's for the head_dim).
     #[arg(long, value_delimiter = ',')]
     variants: Vec<String>,
     /// Check every variant's output against the first variant's (downloads each output).
@@ -248,8 +248,9 @@ fn run(args: &Args) -> Result<(), String> {
         };
         let stream = ctx.default_stream();
         let mut all_images = all_images.into_iter();
-        // kernels[variant] = [(layer, kernel)]
-        let mut kernels: Vec<Vec<(u32, LoadedKernel)>> = Vec::new();
+        // kernels[variant] = [(layer, kernel, the `v` variant's pre-pass kernels)]
+        type Prepass = Option<(CudaFunction, CudaFunction)>;
+        let mut kernels: Vec<Vec<(u32, LoadedKernel, Prepass)>> = Vec::new();
         for artifacts in &per_variant {
             let mut loaded = Vec::new();
             for a in artifacts {
@@ -277,7 +278,17 @@ fn run(args: &Args) -> Result<(), String> {
                     abi: k.abi.clone(),
                     name: k.entry_point.clone(),
                 };
-                loaded.push((k.layer.unwrap_or(0), kernel));
+                // The `v` variant takes V in f16: its module's pre-pass kernels make it.
+                let prepass = if k.abi.params.iter().any(|p| p.arg == Arg::VF16) {
+                    let f = |suffix: &str| {
+                        let name = format!("{}_{suffix}", k.entry_point);
+                        m.load_function(&name).map_err(|e| format!("{name}: {e:?}"))
+                    };
+                    Some((f("vmax")?, f("vf16")?))
+                } else {
+                    None
+                };
+                loaded.push((k.layer.unwrap_or(0), kernel, prepass));
             }
             kernels.push(loaded);
         }
@@ -294,6 +305,15 @@ fn run(args: &Args) -> Result<(), String> {
                 let q = up(total * hq * du, 1)?;
                 let k = up(total * hkv * du, 2)?;
                 let v = up(total * hkv * du, 3)?;
+                // The `v` variant's f16 copy of V and per-KV-head maxima (codegen::abi::Arg::VF16).
+                let v16 = DevBuf::Half(
+                    stream
+                        .alloc_zeros(total * hkv * du)
+                        .map_err(|e| format!("alloc: {e:?}"))?,
+                );
+                let mut vmax = stream
+                    .alloc_zeros::<u32>(hkv)
+                    .map_err(|e| format!("alloc: {e:?}"))?;
                 let o = DevBuf::Half(
                     stream
                         .alloc_zeros(total * hq * du)
@@ -311,16 +331,15 @@ fn run(args: &Args) -> Result<(), String> {
                     max_row_len: prompt,
                     ..LaunchSize::default()
                 };
-                let launch_args = [
-                    (Arg::Q, ArgVal::Tensor(&q)),
-                    (Arg::K, ArgVal::Tensor(&k)),
-                    (Arg::V, ArgVal::Tensor(&v)),
-                    (Arg::RowStart, ArgVal::U32s(&starts)),
-                    (Arg::Out, ArgVal::Tensor(&o)),
-                    (Arg::NTokens, ArgVal::Value(n_tokens)),
-                    (Arg::Rows, ArgVal::Value(rows)),
-                ];
-                let layers: Vec<u32> = kernels[0].iter().map(|(l, _)| *l).collect();
+                let (DevBuf::Half(vb), DevBuf::Half(v16b)) = (&v, &v16) else {
+                    return Err("16-bit V expected".into());
+                };
+                let prepass_cfg = LaunchConfig {
+                    grid_dim: (total.div_ceil(64) as u32, kv_heads, 1),
+                    block_dim: (128, 1, 1),
+                    shared_mem_bytes: 0,
+                };
+                let layers: Vec<u32> = kernels[0].iter().map(|(l, ..)| *l).collect();
                 for (li, &layer) in layers.iter().enumerate() {
                     let spec = &module.layers[layer as usize];
                     let heads: Vec<[u32; 2]> = (0..hq)
@@ -336,12 +355,63 @@ fn run(args: &Args) -> Result<(), String> {
                     for (round, (vi, tuning)) in (0..args.rounds.max(1))
                         .flat_map(|r| tunings.iter().enumerate().map(move |t| (r, t)))
                     {
-                        let kernel = &kernels[vi][li].1;
+                        let (_, kernel, prepass) = &kernels[vi][li];
+                        let mut prepass_times = Vec::new();
                         let mut times = Vec::with_capacity(args.reps);
                         for i in 0..args.reps + args.warmups {
                             let e0 = stream
                                 .record_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
                                 .map_err(|e| format!("event: {e:?}"))?;
+                            if let Some((fmax, fconv)) = prepass {
+                                // The host contract of codegen::abi::Arg::VF16, timed with
+                                // the prefill it serves.
+                                stream
+                                    .memset_zeros(&mut vmax)
+                                    .map_err(|e| format!("memset: {e:?}"))?;
+                                // SAFETY: V holds row_start[rows] tokens of KV_HEADS × D
+                                // values, vmax KV_HEADS words, v16 V's element count.
+                                unsafe {
+                                    stream
+                                        .launch_builder(fmax)
+                                        .arg(vb)
+                                        .arg(&starts)
+                                        .arg(&rows)
+                                        .arg(&vmax)
+                                        .launch(prepass_cfg)
+                                }
+                                .map_err(|e| format!("launch: {e:?}"))?;
+                                // SAFETY: as above.
+                                unsafe {
+                                    stream
+                                        .launch_builder(fconv)
+                                        .arg(vb)
+                                        .arg(&starts)
+                                        .arg(&rows)
+                                        .arg(&vmax)
+                                        .arg(v16b)
+                                        .launch(prepass_cfg)
+                                }
+                                .map_err(|e| format!("launch: {e:?}"))?;
+                                let em = stream
+                                    .record_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
+                                    .map_err(|e| format!("event: {e:?}"))?;
+                                let ms =
+                                    e0.elapsed_ms(&em).map_err(|e| format!("timing: {e:?}"))?;
+                                if i >= args.warmups {
+                                    prepass_times.push(ms as f64);
+                                }
+                            }
+                            let launch_args = [
+                                (Arg::Q, ArgVal::Tensor(&q)),
+                                (Arg::K, ArgVal::Tensor(&k)),
+                                (Arg::V, ArgVal::Tensor(&v)),
+                                (Arg::VF16, ArgVal::Tensor(&v16)),
+                                (Arg::VMax, ArgVal::U32s(&vmax)),
+                                (Arg::RowStart, ArgVal::U32s(&starts)),
+                                (Arg::Out, ArgVal::Tensor(&o)),
+                                (Arg::NTokens, ArgVal::Value(n_tokens)),
+                                (Arg::Rows, ArgVal::Value(rows)),
+                            ];
                             // SAFETY: the buffers hold rows × prompt tokens as row_start
                             // says, in the shapes of the prefill ABI.
                             unsafe { kernel.launch(&stream, &launch_args, &size) }
@@ -356,6 +426,8 @@ fn run(args: &Args) -> Result<(), String> {
                         }
                         times.sort_by(f64::total_cmp);
                         let median = times[times.len() / 2];
+                        prepass_times.sort_by(f64::total_cmp);
+                        let prepass_ms = prepass_times.get(prepass_times.len() / 2).copied();
                         // Every variant against the first on the same inputs.
                         let mut max_diff = None;
                         if args.compare && tunings.len() > 1 && round == 0 {
@@ -400,7 +472,7 @@ fn run(args: &Args) -> Result<(), String> {
                             "dtype": args.dtype, "kept_share": share, "moa_ms": median,
                             "moa_ms_min": times[0], "heads_sink_window": heads,
                             "variant": tuning.to_string(), "max_diff_vs_first": max_diff,
-                            "round": round,
+                            "round": round, "prepass_ms": prepass_ms,
                         });
                         writeln!(out, "{line}").map_err(|e| format!("writing: {e}"))?;
                     }

@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use moa::codegen::{cuda, Artifact};
+use moa::codegen::abi::Arg;
+use moa::codegen::{cuda, Artifact, Phase};
 use moa::lower::{lower, KernelModule, StorageType};
 use moa::plan::{upstream, ModelShape, Plan};
 use moa::runtime::cuda::{compile_artifact, CudaError, DEFAULT_ARCH};
@@ -370,7 +371,14 @@ fn decode_merges_clusters_in_distributed_shared_memory() {
 #[test]
 fn pv_f16_prefill_compiles() {
     let module = lower(&llama3_8b(), StorageType::Bf16);
-    for v in ["2x64x1owgh", "2x64x1wgh", "2x64x1wh", "2x128x1owgh"] {
+    for v in [
+        "2x64x1owgh",
+        "2x64x1wgh",
+        "2x64x1wh",
+        "2x128x1owgh",
+        "2x64x1owghv",
+        "2x64x1wghv",
+    ] {
         let tuning: cuda::PrefillTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
         let arts = cuda::generate_variant(&module, cuda::DecodeTuning::default(), tuning)
             .unwrap_or_else(|e| panic!("{v}: {e:?}"));
@@ -389,6 +397,16 @@ fn pv_f16_prefill_compiles() {
         }
         let portable = compile_for(&arts[0], "sm_90");
         assert!(!portable.contains("f16.f16"), "{v}: sm_90 body in f16");
+        // `v`: the pre-pass kernels are in the module, and the prefill takes VF16 + VMax.
+        let prefill = arts[0]
+            .kernels
+            .iter()
+            .find(|k| k.phase == Phase::Prefill)
+            .unwrap();
+        let takes_f16 = prefill.abi.params.iter().any(|p| p.arg == Arg::VF16);
+        assert_eq!(takes_f16, tuning.v_f16_in, "{v}");
+        assert_eq!(ptx.contains("_vf16("), tuning.v_f16_in, "{v}");
+        assert_eq!(ptx.contains("_vmax("), tuning.v_f16_in, "{v}");
     }
     let f16 = lower(&llama3_8b(), StorageType::F16);
     let with: cuda::PrefillTuning = "2x64x1owgh".parse().unwrap();

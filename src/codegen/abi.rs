@@ -18,6 +18,20 @@ pub enum Arg {
     /// Packed prefill keys / values `[total_tokens, kv_heads, head_dim]`.
     K,
     V,
+    /// The `v` prefill variant (`codegen::cuda::PrefillTuning::v_f16_in`, bf16 storage): V
+    /// as f16, `[total_tokens, kv_heads, head_dim]` (2 bytes per element, the size of V),
+    /// each value v stored as f16(v · 2^-E) with E the KV head's exponent from
+    /// [`Arg::VMax`]. The host allocates it beside V and fills it before every prefill
+    /// by the module's pre-pass kernels: zero `VMax`, launch `{prefill}_vmax(v, row_start,
+    /// rows, v_max)` then `{prefill}_vf16(v, row_start, rows, v_max, v_f16)`, both on the
+    /// grid `[ceil(total_tokens / 64), kv_heads]` of 128 threads, no shared memory.
+    VF16,
+    /// The `v` prefill variant: per KV head, the largest |v| over the batch's V as the
+    /// bits of a non-negative bf16, `u32[kv_heads]` (zero before `{prefill}_vmax`, which
+    /// raises it by atomicMax). E = clamp(biased exponent - 141, -126, 114) so that every
+    /// |v| · 2^-E < 2^15 fits f16 (finite), and values below 2^(E-14) keep f16's absolute
+    /// precision 2^(E-25).
+    VMax,
     /// Prefill row boundaries `u32[rows + 1]`.
     RowStart,
     /// Decode cache `[rows, row_slots, head_dim]` (docs/DESIGN.md §5).

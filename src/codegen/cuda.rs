@@ -68,7 +68,7 @@ impl Default for DecodeTuning {
 /// f32 kernel ignores them. Benchmarks generate variants (`examples/bench_prefill.rs`)
 /// and name them `WGxBNxBLOCKS` plus the letters `o` (overlap), `s` (skip), `p` (P once),
 /// `w` (warp-specialized), `g` (ping-pong of the consumers' MMA turns, with `w`) and `h`
-/// (bf16: P·V in f16, with `w`), e.g. `2x64x2s`, `2x64x1w`, `2x64x1wg` or `2x64x1owgh`.
+/// (bf16: P·V in f16, with `w`) and `v` (V arrives in f16, with `h`), e.g. `2x64x2s`, `2x64x1w`, `2x64x1wg` or `2x64x1owgh`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PrefillTuning {
     /// Warpgroups (4 warps, 64 query rows each) per block, 1..=3: the query tile is 64 × this.
@@ -112,6 +112,12 @@ pub struct PrefillTuning {
     /// relative, as f16 storage) instead of bf16's 8 in one part or ~16 in two parts
     /// (`p_once`), at the one-part MMA count. f16 storage ignores it (already f16).
     pub pv_f16: bool,
+    /// With `pv_f16` (the `v` flag): V arrives in f16 already, converted before the
+    /// kernel by the module's two pre-pass kernels (`{prefill}_vmax`, `{prefill}_vf16`)
+    /// with one power-of-two scale per KV head, so the producer only copies (as for K).
+    /// The kernel then takes [`Arg::VF16`] and [`Arg::VMax`] (codegen::abi states the
+    /// host contract); sm_90a only (the portable body traps).
+    pub v_f16_in: bool,
 }
 
 impl Default for PrefillTuning {
@@ -126,6 +132,7 @@ impl Default for PrefillTuning {
             warp_specialized: CUDA_PREFILL_TC_WARP_SPECIALIZED,
             pingpong: CUDA_PREFILL_TC_PINGPONG,
             pv_f16: CUDA_PREFILL_TC_PV_F16,
+            v_f16_in: false,
         }
     }
 }
@@ -134,7 +141,7 @@ impl std::fmt::Display for PrefillTuning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}x{}x{}{}{}{}{}{}{}",
+            "{}x{}x{}{}{}{}{}{}{}{}",
             self.warpgroups,
             self.k_tile,
             self.blocks_per_sm,
@@ -143,20 +150,21 @@ impl std::fmt::Display for PrefillTuning {
             if self.p_once { "p" } else { "" },
             if self.warp_specialized { "w" } else { "" },
             if self.pingpong { "g" } else { "" },
-            if self.pv_f16 { "h" } else { "" }
+            if self.pv_f16 { "h" } else { "" },
+            if self.v_f16_in { "v" } else { "" }
         )
     }
 }
 
 impl std::str::FromStr for PrefillTuning {
     type Err = String;
-    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h]` (as written by `Display`) and checks the ranges.
+    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v]` (as written by `Display`) and checks the ranges.
     fn from_str(text: &str) -> Result<Self, String> {
         let bad = |why: &str| {
             format!(
-                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h], warpgroups 1..=3, \
+                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v], warpgroups 1..=3, \
                  key tile 64 or 128, blocks 1 or 2, `w` with 2 warpgroups and 1 block and \
-                 without `s`, `g` and `h` only with `w`, `h` without `p`, e.g. 2x64x2s, 2x64x1w, \
+                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, e.g. 2x64x2s, 2x64x1w, \
                  2x64x1wg or 2x64x1owgh)"
             )
         };
@@ -173,7 +181,7 @@ impl std::str::FromStr for PrefillTuning {
         };
         if flags
             .chars()
-            .any(|c| !matches!(c, 'o' | 's' | 'p' | 'w' | 'g' | 'h'))
+            .any(|c| !matches!(c, 'o' | 's' | 'p' | 'w' | 'g' | 'h' | 'v'))
         {
             return Err(bad("unknown flag"));
         }
@@ -187,6 +195,7 @@ impl std::str::FromStr for PrefillTuning {
             warp_specialized: flags.contains('w'),
             pingpong: flags.contains('g'),
             pv_f16: flags.contains('h'),
+            v_f16_in: flags.contains('v'),
         };
         t.check().map_err(|e| bad(&e))?;
         Ok(t)
@@ -216,6 +225,7 @@ impl PrefillTuning {
             warp_specialized: false,
             pingpong: false,
             pv_f16: false,
+            v_f16_in: false,
             ..t
         }
     }
@@ -256,6 +266,10 @@ impl PrefillTuning {
         }
         if self.pv_f16 && self.p_once {
             return Err("`h` with `p` (`h` is one part in f16)".into());
+        }
+        if self.v_f16_in && !self.pv_f16 {
+            // Only the f16 P·V reads f16 V.
+            return Err("`v` without `h`".into());
         }
         Ok(())
     }
@@ -411,6 +425,13 @@ pub fn prefill_pv_f16(storage: StorageType, head_dim: u32, tuning: PrefillTuning
         && prefill_wgmma(storage, head_dim)
 }
 
+/// Whether a layer's prefill takes V already in f16 (`PrefillTuning::v_f16_in` where
+/// [`prefill_pv_f16`] holds): its module then also has the pre-pass kernels
+/// `{prefill}_vmax` and `{prefill}_vf16`.
+pub fn prefill_v_f16_in(storage: StorageType, head_dim: u32, tuning: PrefillTuning) -> bool {
+    tuning.v_f16_in && prefill_pv_f16(storage, head_dim, tuning)
+}
+
 /// Registers per thread of the warp-specialized prefill's producer and consumer
 /// warpgroups after `setmaxnreg` (PTX ISA: multiples of 8 in 24..=256): the producer keeps
 /// 40 (its cp.async loop spilled at 24), and the consumers share what the block was
@@ -516,6 +537,8 @@ struct CudaLayerCtx {
     prefill_p_parts: u32,
     /// P·V on f16 operands (`prefill_pv_f16`).
     prefill_pv_f16: bool,
+    /// V arrives in f16 (`prefill_v_f16_in`).
+    prefill_v_f16_in: bool,
     decode_mma: bool,
     decode_threads: u32,
     decode_stages: u32,
@@ -525,9 +548,10 @@ struct CudaLayerCtx {
 }
 
 /// Parameters of a layer's prefill kernel, in order.
-fn prefill_params(storage: StorageType) -> Vec<Param> {
+fn prefill_params(storage: StorageType, v_f16_in: bool) -> Vec<Param> {
     let e = Elem::of(storage);
-    vec![
+    let kv = ["total_tokens", "kv_heads", "head_dim"];
+    let mut params = vec![
         Param::buffer(
             0,
             Arg::Q,
@@ -535,31 +559,35 @@ fn prefill_params(storage: StorageType) -> Vec<Param> {
             e,
             &["total_tokens", "q_heads", "head_dim"],
         ),
-        Param::buffer(
-            1,
-            Arg::K,
+        Param::buffer(1, Arg::K, Access::Read, e, &kv),
+    ];
+    if v_f16_in {
+        // The `v` variant: the pre-pass kernels' f16 copy of V and its scales.
+        params.push(Param::buffer(2, Arg::VF16, Access::Read, Elem::F16, &kv));
+        params.push(Param::buffer(
+            3,
+            Arg::VMax,
             Access::Read,
-            e,
-            &["total_tokens", "kv_heads", "head_dim"],
-        ),
+            Elem::U32,
+            &["kv_heads"],
+        ));
+    } else {
+        params.push(Param::buffer(2, Arg::V, Access::Read, e, &kv));
+    }
+    let n = params.len() as u32;
+    params.extend([
+        Param::buffer(n, Arg::RowStart, Access::Read, Elem::U32, &["rows + 1"]),
         Param::buffer(
-            2,
-            Arg::V,
-            Access::Read,
-            e,
-            &["total_tokens", "kv_heads", "head_dim"],
-        ),
-        Param::buffer(3, Arg::RowStart, Access::Read, Elem::U32, &["rows + 1"]),
-        Param::buffer(
-            4,
+            n + 1,
             Arg::Out,
             Access::ReadWrite,
             e,
             &["total_tokens", "q_heads", "head_dim"],
         ),
-        Param::value(5, Arg::NTokens),
-        Param::value(6, Arg::Rows),
-    ]
+        Param::value(n + 2, Arg::NTokens),
+        Param::value(n + 3, Arg::Rows),
+    ]);
+    params
 }
 
 /// Parameters of a layer's decode kernel, in order (`templates/cuda/decode.cu.j2`).
@@ -658,6 +686,7 @@ fn layer_ctx(
             1
         },
         prefill_pv_f16: prefill_pv_f16(module.storage, d, pt),
+        prefill_v_f16_in: prefill_v_f16_in(module.storage, d, pt),
         decode_mma: decode_uses_mma(module.storage, d),
         decode_threads: 32 * tuning.warps,
         decode_stages: tuning.stages,
@@ -781,7 +810,7 @@ pub fn generate_variant(
                 layer: Some(layer.layer),
                 entry_point: ctx.prefill_name.clone(),
                 abi: KernelAbi {
-                    params: prefill_params(module.storage),
+                    params: prefill_params(module.storage, ctx.prefill_v_f16_in),
                     block: [ctx.prefill_threads, 1, 1],
                     grid: Grid::HeadsThenQueryTiles {
                         q_tile: ctx.prefill_q_tile,

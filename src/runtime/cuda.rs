@@ -496,6 +496,8 @@ impl LoadedKernel {
 struct LayerKernels {
     prefill: LoadedKernel,
     decode: LoadedKernel,
+    /// The `v` prefill variant's pre-pass kernels (`_vmax`, `_vf16`; codegen::abi::Arg::VF16).
+    prefill_prepass: Option<(CudaFunction, CudaFunction)>,
 }
 
 /// One decode step of one layer with every buffer on the device, ready to be launched
@@ -593,11 +595,21 @@ impl CudaAttention {
         // NVRTC runs one compile per thread; a 32-layer plan compiles in parallel.
         let images = load_images(&artifacts, arch)?;
         let mut functions = std::collections::HashMap::new();
+        let mut prepasses = std::collections::HashMap::new();
         for (a, image) in artifacts.iter().zip(images) {
             let m = ctx
                 .load_module(image)
                 .map_err(driver(format!("loading `{}`", a.path)))?;
             for k in &a.kernels {
+                // A prefill that takes V in f16 comes with its pre-pass kernels.
+                if k.abi.params.iter().any(|p| p.arg == Arg::VF16) {
+                    let f = |suffix: &str| {
+                        let name = format!("{}_{suffix}", k.entry_point);
+                        m.load_function(&name)
+                            .map_err(driver(format!("looking up `{name}`")))
+                    };
+                    prepasses.insert(k.entry_point.clone(), (f("vmax")?, f("vf16")?));
+                }
                 let f = m
                     .load_function(&k.entry_point)
                     .map_err(driver(format!("looking up `{}`", k.entry_point)))?;
@@ -633,6 +645,7 @@ impl CudaAttention {
                 Ok(LayerKernels {
                     prefill: take(prefill_name(s, d, l.layer))?,
                     decode: take(decode_name(s, d, l.layer))?,
+                    prefill_prepass: prepasses.remove(&prefill_name(s, d, l.layer)),
                 })
             })
             .collect::<Result<Vec<_>, CudaError>>()?;
@@ -863,10 +876,61 @@ impl CudaAttention {
             max_row_len: max_len,
             ..LaunchSize::default()
         };
+        // The `v` variant: V in f16 by its pre-pass (the contract of codegen::abi::Arg::VF16).
+        let v16 = self
+            .stream
+            .alloc_zeros::<u16>(if kernels.prefill_prepass.is_some() {
+                v.len()
+            } else {
+                1
+            })
+            .map_err(driver("allocating the f16 copy of V"))?;
+        let mut vmax = self
+            .stream
+            .alloc_zeros::<u32>(hkv)
+            .map_err(driver("allocating the V maxima"))?;
+        if let (Some((fmax, fconv)), DevBuf::Half(v_bits)) = (&kernels.prefill_prepass, &vb) {
+            let cfg = LaunchConfig {
+                grid_dim: ((total as u32).div_ceil(64), s.kv_heads, 1),
+                block_dim: (128, 1, 1),
+                shared_mem_bytes: 0,
+            };
+            let rows_u = rows as u32;
+            self.stream
+                .memset_zeros(&mut vmax)
+                .map_err(driver("zeroing the V maxima"))?;
+            // SAFETY: V holds `total` tokens of kv_heads × head_dim values, vmax kv_heads
+            // words, v16 as many 16-bit values as V.
+            unsafe {
+                self.stream
+                    .launch_builder(fmax)
+                    .arg(v_bits)
+                    .arg(&starts)
+                    .arg(&rows_u)
+                    .arg(&vmax)
+                    .launch(cfg)
+            }
+            .map_err(driver("launching the V maxima pre-pass"))?;
+            // SAFETY: as above.
+            unsafe {
+                self.stream
+                    .launch_builder(fconv)
+                    .arg(v_bits)
+                    .arg(&starts)
+                    .arg(&rows_u)
+                    .arg(&vmax)
+                    .arg(&v16)
+                    .launch(cfg)
+            }
+            .map_err(driver("launching the V f16 pre-pass"))?;
+        }
+        let v16 = DevBuf::Half(v16);
         let args = [
             (Arg::Q, ArgVal::Tensor(&qb)),
             (Arg::K, ArgVal::Tensor(&kb)),
             (Arg::V, ArgVal::Tensor(&vb)),
+            (Arg::VF16, ArgVal::Tensor(&v16)),
+            (Arg::VMax, ArgVal::U32s(&vmax)),
             (Arg::RowStart, ArgVal::U32s(&starts)),
             (Arg::Out, ArgVal::Tensor(&out)),
             (Arg::NTokens, ArgVal::Value(n_tokens)),

@@ -797,6 +797,32 @@ mod tests {
     /// No adapter here has cooperative matrices (lavapipe), so the matrix decode is checked
     /// as far as the Vulkan back end goes without one: naga validates it (inside
     /// `generate`), the subgroup size and rescale overrides resolve, and SPIR-V is written.
+    /// Validates a WGSL module with naga (every capability, as the matrix kernels need),
+    /// resolves the entry point's pipeline overrides and writes SPIR-V 1.3, as the Vulkan
+    /// back end does: the words, or the first error as text.
+    fn spirv(source: &str, entry: &str, overrides: &[(&str, f64)]) -> Result<Vec<u32>, String> {
+        let module = naga::front::wgsl::parse_str(source).map_err(|e| e.to_string())?;
+        let info = naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::all(),
+        )
+        .validate(&module)
+        .map_err(|e| e.to_string())?;
+        let mut constants = naga::back::PipelineConstants::default();
+        for (name, value) in overrides {
+            constants.insert(name.to_string(), *value);
+        }
+        let entry = Some((naga::ShaderStage::Compute, entry));
+        let (module, info) =
+            naga::back::pipeline_constants::process_overrides(&module, &info, entry, &constants)
+                .map_err(|e| e.to_string())?;
+        let options = naga::back::spv::Options {
+            lang_version: (1, 3),
+            ..Default::default()
+        };
+        naga::back::spv::write_vec(&module, &info, &options, None).map_err(|e| e.to_string())
+    }
+
     #[cfg(target_os = "linux")]
     #[test]
     fn the_matrix_decode_translates_to_spirv() {
@@ -816,29 +842,8 @@ mod tests {
                     .collect();
                 assert!(!coop.is_empty(), "{name}");
                 for a in coop {
-                    let module = naga::front::wgsl::parse_str(&a.source).unwrap();
-                    let info = naga::valid::Validator::new(
-                        naga::valid::ValidationFlags::all(),
-                        naga::valid::Capabilities::all(),
-                    )
-                    .validate(&module)
-                    .unwrap();
-                    let mut constants = naga::back::PipelineConstants::default();
-                    constants.insert("MOA_SG".to_string(), 32.0);
-                    constants.insert("MOA_RESCALE".to_string(), 0.0);
-                    let entry = Some((
-                        naga::ShaderStage::Compute,
-                        a.kernels[0].entry_point.as_str(),
-                    ));
-                    let (module, info) = naga::back::pipeline_constants::process_overrides(
-                        &module, &info, entry, &constants,
-                    )
-                    .unwrap();
-                    let options = naga::back::spv::Options {
-                        lang_version: (1, 3),
-                        ..Default::default()
-                    };
-                    let spv = naga::back::spv::write_vec(&module, &info, &options, None)
+                    let entry = a.kernels[0].entry_point.as_str();
+                    let spv = spirv(&a.source, entry, &[("MOA_SG", 32.0), ("MOA_RESCALE", 0.0)])
                         .unwrap_or_else(|e| panic!("{name} {}: {e}", a.path));
                     assert!(spv.len() > 100);
                 }
@@ -864,25 +869,7 @@ mod tests {
             let kernels = prefill_coop(&lower(plan, StorageType::F16)).unwrap();
             assert_eq!(kernels.len(), plan.layers().len());
             for k in kernels.iter().take(2) {
-                let module = naga::front::wgsl::parse_str(&k.source).unwrap();
-                let info = naga::valid::Validator::new(
-                    naga::valid::ValidationFlags::all(),
-                    naga::valid::Capabilities::all(),
-                )
-                .validate(&module)
-                .unwrap();
-                let mut constants = naga::back::PipelineConstants::default();
-                constants.insert("SG".to_string(), 32.0);
-                let entry = Some((naga::ShaderStage::Compute, k.entry_point.as_str()));
-                let (module, info) = naga::back::pipeline_constants::process_overrides(
-                    &module, &info, entry, &constants,
-                )
-                .unwrap();
-                let options = naga::back::spv::Options {
-                    lang_version: (1, 3),
-                    ..Default::default()
-                };
-                let words = naga::back::spv::write_vec(&module, &info, &options, None)
+                let words = spirv(&k.source, &k.entry_point, &[("SG", 32.0)])
                     .unwrap_or_else(|e| panic!("layer {}: {e}", k.layer));
                 assert!(words.len() > 100);
             }

@@ -309,20 +309,7 @@ impl LoadedKernel {
         programmatic: bool,
     ) -> Result<(), CudaError> {
         let mut lb = stream.launch_builder(&self.function);
-        let mut values = Vec::with_capacity(self.abi.params.len());
-        for p in &self.abi.params {
-            let v = args
-                .iter()
-                .find(|(a, _)| *a == p.arg)
-                .map(|(_, v)| *v)
-                .ok_or_else(|| {
-                    CudaError::InvalidInput(format!(
-                        "kernel `{}` takes {:?} (parameter {}), which this call does not provide",
-                        self.name, p.arg, p.index
-                    ))
-                })?;
-            values.push(v);
-        }
+        let values = self.ordered_args(args)?;
         let g = self.abi.grid.dims(size);
         let cfg = LaunchConfig {
             grid_dim: (g[0], g[1], g[2]),
@@ -351,6 +338,26 @@ impl LoadedKernel {
         // contract (see above).
         unsafe { lb.launch(cfg) }.map_err(driver(format!("launching `{}`", self.name)))?;
         Ok(())
+    }
+
+    /// The call's arguments in the kernel's parameter order (its ABI); a parameter the
+    /// call does not provide is [`CudaError::InvalidInput`] naming it.
+    fn ordered_args<'a>(&self, args: &[(Arg, ArgVal<'a>)]) -> Result<Vec<ArgVal<'a>>, CudaError> {
+        self.abi
+            .params
+            .iter()
+            .map(|p| {
+                args.iter()
+                    .find(|(a, _)| *a == p.arg)
+                    .map(|(_, v)| *v)
+                    .ok_or_else(|| {
+                        CudaError::InvalidInput(format!(
+                            "kernel `{}` takes {:?} (parameter {}), which this call does not provide",
+                            self.name, p.arg, p.index
+                        ))
+                    })
+            })
+            .collect()
     }
 
     /// [`Self::launch_with`] as thread-block clusters of `cluster` blocks along x (sm_90;
@@ -382,20 +389,7 @@ impl LoadedKernel {
                 self.name, g[0]
             )));
         }
-        let mut values = Vec::with_capacity(self.abi.params.len());
-        for p in &self.abi.params {
-            let v = args
-                .iter()
-                .find(|(a, _)| *a == p.arg)
-                .map(|(_, v)| *v)
-                .ok_or_else(|| {
-                    CudaError::InvalidInput(format!(
-                        "kernel `{}` takes {:?} (parameter {}), which this call does not provide",
-                        self.name, p.arg, p.index
-                    ))
-                })?;
-            values.push(v);
-        }
+        let values = self.ordered_args(args)?;
         let cfg = LaunchConfig {
             grid_dim: (g[0], g[1], g[2]),
             block_dim: (self.abi.block[0], self.abi.block[1], self.abi.block[2]),

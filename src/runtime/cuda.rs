@@ -442,16 +442,7 @@ impl LoadedKernel {
             attrs.push(attr);
         }
         if cluster > 1 {
-            let mut attr = sys::CUlaunchAttribute {
-                id: sys::CUlaunchAttributeID::CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION,
-                pad: [0; 4],
-                // SAFETY: as above.
-                value: unsafe { std::mem::zeroed() },
-            };
-            attr.value.clusterDim.x = cluster;
-            attr.value.clusterDim.y = 1;
-            attr.value.clusterDim.z = 1;
-            attrs.push(attr);
+            attrs.push(cluster_attribute(cluster));
         }
         let config = sys::CUlaunchConfig {
             gridDimX: cfg.grid_dim.0,
@@ -699,15 +690,7 @@ impl CudaAttention {
                 "clusters of {cluster} blocks: 1 to {MAX_CLUSTER}"
             )));
         }
-        let mut attr = sys::CUlaunchAttribute {
-            id: sys::CUlaunchAttributeID::CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION,
-            pad: [0; 4],
-            // SAFETY: a plain-old-data union; every field is valid when zeroed.
-            value: unsafe { std::mem::zeroed() },
-        };
-        attr.value.clusterDim.x = cluster;
-        attr.value.clusterDim.y = 1;
-        attr.value.clusterDim.z = 1;
+        let mut attr = cluster_attribute(cluster);
         let config = sys::CUlaunchConfig {
             gridDimX: cluster * self.decode_slots.max(1),
             gridDimY: 1,
@@ -1431,4 +1414,20 @@ pub fn check_variant(
         arch: arch.to_string(),
         cases,
     })
+}
+
+/// The launch attribute of thread-block clusters of `cluster` blocks along x (sm_90), as
+/// both the clustered launch and the resident-cluster query pass it to the driver.
+fn cluster_attribute(cluster: u32) -> cudarc::driver::sys::CUlaunchAttribute {
+    use cudarc::driver::sys;
+    let mut attr = sys::CUlaunchAttribute {
+        id: sys::CUlaunchAttributeID::CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION,
+        pad: [0; 4],
+        // SAFETY: a plain-old-data union; every field is valid when zeroed.
+        value: unsafe { std::mem::zeroed() },
+    };
+    attr.value.clusterDim.x = cluster;
+    attr.value.clusterDim.y = 1;
+    attr.value.clusterDim.z = 1;
+    attr
 }

@@ -360,11 +360,6 @@ fn build_coop_decode(
     k: &KernelInfo,
     coop: CoopMatrix,
 ) -> Result<wgpu::ComputePipeline, String> {
-    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-    let shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some(&artifact.path),
-        source: wgpu::ShaderSource::Wgsl(artifact.source.as_str().into()),
-    });
     let mut constants = vec![("MOA_SG", f64::from(coop.subgroup))];
     if let Some(r) = std::env::var("MOA_WGSL_RESCALE")
         .ok()
@@ -372,15 +367,42 @@ fn build_coop_decode(
     {
         constants.push(("MOA_RESCALE", r.clamp(0.0, 15.0)));
     }
+    // Every workgroup array of the kernel is written before it is read (stale scores are
+    // masked by select), as `matrix_pipeline` requires.
+    matrix_pipeline(
+        device,
+        &k.name,
+        &artifact.source,
+        &k.entry_point,
+        &constants,
+    )
+}
+
+/// Compiles one WGSL compute kernel on cooperative matrices (or any kernel compiled only
+/// where the adapter may refuse it) with its pipeline overrides, inside a validation
+/// error scope, so a driver that rejects it is the driver's complaint as text (the callers
+/// fall back to their scalar or tiled kernels) rather than a device-lost error later.
+/// Workgroup memory is not zeroed: the kernel must write every workgroup array before
+/// reading it (zeroing ~20 KB per workgroup would cost every work item).
+pub(crate) fn matrix_pipeline(
+    device: &wgpu::Device,
+    label: &str,
+    source: &str,
+    entry_point: &str,
+    constants: &[(&str, f64)],
+) -> Result<wgpu::ComputePipeline, String> {
+    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(label),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    });
     let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-        label: Some(&k.name),
+        label: Some(label),
         layout: None,
-        module: &shader,
-        entry_point: Some(&k.entry_point),
+        module: &module,
+        entry_point: Some(entry_point),
         compilation_options: wgpu::PipelineCompilationOptions {
-            constants: &constants,
-            // Every workgroup array is written before it is read (stale scores are masked
-            // by select), and zeroing ~20 KB per workgroup would cost every work item.
+            constants,
             zero_initialize_workgroup_memory: false,
         },
         cache: None,

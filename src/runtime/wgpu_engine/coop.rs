@@ -11,7 +11,7 @@ use half::f16;
 use super::{EngineError, WgpuEngine};
 use crate::codegen::wgsl::{prefill_coop, WGSL_PREFILL_COOP_TILE};
 use crate::lower::KernelModule;
-use crate::runtime::wgpu::{CoopMatrix, Dispatch};
+use crate::runtime::wgpu::{matrix_pipeline, CoopMatrix, Dispatch};
 
 /// The prefill attention on matrix units: per layer (in the module's order) its pipeline.
 pub(super) struct CoopAttention {
@@ -33,26 +33,15 @@ pub(super) fn coop_attention(
     let constants = [("SG", f64::from(coop.subgroup))];
     let mut layers = Vec::with_capacity(kernels.len());
     for k in kernels {
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let m = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(&k.entry_point),
-            source: wgpu::ShaderSource::Wgsl(k.source.into()),
-        });
-        let p = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(&k.entry_point),
-            layout: None,
-            module: &m,
-            entry_point: Some(&k.entry_point),
-            compilation_options: wgpu::PipelineCompilationOptions {
-                constants: &constants,
-                // Every workgroup array is written before it is read.
-                zero_initialize_workgroup_memory: false,
-            },
-            cache: None,
-        });
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(format!("layer {}: {e}", k.layer));
-        }
+        // Every workgroup array of prefill_coop.wgsl.j2 is written before it is read.
+        let p = matrix_pipeline(
+            device,
+            &k.entry_point,
+            &k.source,
+            &k.entry_point,
+            &constants,
+        )
+        .map_err(|e| format!("layer {}: {e}", k.layer))?;
         layers.push(p);
     }
     Ok(CoopAttention { layers })

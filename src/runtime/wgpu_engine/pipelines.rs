@@ -4,7 +4,7 @@
 use super::EngineError;
 use crate::lower::StorageType;
 use crate::runtime::shaders::{self, Shader, Types};
-use crate::runtime::wgpu::CoopMatrix;
+use crate::runtime::wgpu::{matrix_pipeline, CoopMatrix};
 
 /// The prefill products on matrix units (`coop_linear.wgsl`): f32 input and attention
 /// output input.
@@ -21,30 +21,15 @@ pub(super) fn coop_pipes(
     storage: StorageType,
     coop: CoopMatrix,
 ) -> Result<CoopPipes, String> {
-    let build = |input: StorageType| -> Result<wgpu::ComputePipeline, String> {
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let source = shaders::coop_linear_source(input, coop.accumulator);
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(shaders::COOP_LINEAR.name),
-            source: wgpu::ShaderSource::Wgsl(source.into()),
-        });
-        let constants = [("SG", f64::from(coop.subgroup))];
-        let p = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(shaders::COOP_LINEAR.name),
-            layout: None,
-            module: &module,
-            entry_point: Some(shaders::COOP_LINEAR.entry_point),
-            compilation_options: wgpu::PipelineCompilationOptions {
-                constants: &constants,
-                // Every workgroup array is written before it is read.
-                zero_initialize_workgroup_memory: false,
-            },
-            cache: None,
-        });
-        match pollster::block_on(scope.pop()) {
-            Some(e) => Err(e.to_string()),
-            None => Ok(p),
-        }
+    // Every workgroup array of coop_linear.wgsl is written before it is read.
+    let build = |input: StorageType| {
+        matrix_pipeline(
+            device,
+            shaders::COOP_LINEAR.name,
+            &shaders::coop_linear_source(input, coop.accumulator),
+            shaders::COOP_LINEAR.entry_point,
+            &[("SG", f64::from(coop.subgroup))],
+        )
     };
     Ok(CoopPipes {
         linear: build(StorageType::F32)?,

@@ -367,6 +367,12 @@ impl WgpuEngine {
                 "row block {row_block}: the few-row products take 4, 8 or 16 rows per workgroup"
             )));
         }
+        self.rebuild_pipes(row_block, self.pipes.matvec_v2)
+    }
+
+    /// Rebuilds the engine's pipelines for the model's shape with the given few-row
+    /// product choices (`set_row_block`, `set_matvec_v2`).
+    fn rebuild_pipes(&mut self, row_block: u32, v2: Option<MatvecV2>) -> Result<(), EngineError> {
         let c = &self.config;
         let group = c.q_heads / c.kv_heads.max(1);
         self.pipes = Pipelines::new(
@@ -374,7 +380,7 @@ impl WgpuEngine {
             self.storage,
             (c.head_dim, group, c.kv_heads),
             row_block,
-            self.pipes.matvec_v2,
+            v2,
         )?;
         Ok(())
     }
@@ -384,16 +390,7 @@ impl WgpuEngine {
     /// start-up), keeping the row block.
     /// Errors: [`EngineError::Gpu`] if a pipeline does not compile.
     pub fn set_matvec_v2(&mut self, on: Option<MatvecV2>) -> Result<(), EngineError> {
-        let c = &self.config;
-        let group = c.q_heads / c.kv_heads.max(1);
-        self.pipes = Pipelines::new(
-            &self.device,
-            self.storage,
-            (c.head_dim, group, c.kv_heads),
-            self.pipes.row_block,
-            on,
-        )?;
-        Ok(())
+        self.rebuild_pipes(self.pipes.row_block, on)
     }
 
     /// Chooses the few-row product kernel (tests exercise both on any adapter).

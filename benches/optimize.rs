@@ -87,11 +87,11 @@ fn run_shape(name: &str, model: ModelShape, lengths: [u32; 3], run_milp: bool) {
     for (label, cfg) in [
         (
             "single objective, lagrangian",
-            config(band, extra, single, Method::Lagrangian, false),
+            config(band, extra, single.clone(), Method::Lagrangian, false),
         ),
         (
             "single objective, gqa-native, auto",
-            config(band, extra, single, Method::Auto, true),
+            config(band, extra, single.clone(), Method::Auto, true),
         ),
         (
             "pareto (ε grid 2), lagrangian",

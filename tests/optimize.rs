@@ -486,3 +486,55 @@ fn min_beta_floors_the_candidate_rules() {
         .iter()
         .any(|r| r.beta_num < moa::plan::BETA_DEN / 4));
 }
+
+#[test]
+fn summed_objective_minimises_the_sum_over_lengths() {
+    // One solve of the loss summed at 512 and 1024 (gqa-native keeps the debug solve short):
+    // its sum is at most that of each single-length plan (both feasible for it), up to the
+    // solver's gap, and its provenance names both lengths.
+    let base = OptimizeConfig {
+        gqa_native: true,
+        solve: SolveOptions {
+            method: Method::Milp,
+            time_limit: Duration::from_secs(180),
+            ..tiny_config().solve
+        },
+        ..tiny_config()
+    };
+    let run = |objective: Objective| {
+        let cfg = OptimizeConfig {
+            objective,
+            ..base.clone()
+        };
+        optimize(&tiny_profiles(), &["a".into(), "b".into()], &cfg).expect("optimizes")
+    };
+    let sum = |p: &moa::optimize::OptimizedPlan| p.losses.iter().map(|l| l.1).sum::<f64>();
+    let both = run(Objective::Sum {
+        n_tokens: vec![1024, 512],
+    });
+    assert_eq!(both.plans.len(), 1);
+    assert_eq!(both.solves, 1);
+    let p = &both.plans[0];
+    assert_eq!(p.objective_lengths, vec![512, 1024]);
+    assert_eq!(p.primary, 512);
+    let prov = p.plan.meta().provenance.as_deref().unwrap_or("");
+    assert!(prov.contains("minimised loss at N = 512 + 1024"), "{prov}");
+    for n in [512, 1024] {
+        let single = run(Objective::Single { n_tokens: n });
+        let s = sum(&single.plans[0]);
+        assert!(
+            sum(p) <= s * (1.0 + 2e-4) + 1e-12,
+            "summed objective {} > single-length ({n}) plan's sum {s}",
+            sum(p)
+        );
+    }
+    // A length that was not profiled is named.
+    let cfg = OptimizeConfig {
+        objective: Objective::Sum {
+            n_tokens: vec![512, 2048],
+        },
+        ..base.clone()
+    };
+    let err = optimize(&tiny_profiles(), &[], &cfg).expect_err("2048 is not profiled");
+    assert!(err.to_string().contains("N = 2048"), "{err}");
+}

@@ -454,3 +454,22 @@ fn text_weight_averages_text_samples_with_their_weight() {
         profile::profile_length_weighted(&model, &all, 32, 8, Some(&store), -1.0, &mut |_| {});
     assert!(neg.unwrap_err().to_string().contains("≥ 0"));
 }
+
+/// `moa profile --drop-wrong`: retrieval samples the dense model answered wrongly are
+/// left out, `text` samples (no answer to get wrong) and right answers are kept, in order.
+#[test]
+fn split_wrong_drops_only_wrong_retrieval_answers() {
+    let mut samples = [
+        sample("right", tiny::tokens(32, 1), 4, 32),
+        sample("wrong", tiny::tokens(32, 2), 4, 32),
+        sample("text", tiny::tokens(32, 3), 4, 32),
+        sample("right2", tiny::tokens(32, 4), 4, 32),
+    ];
+    samples[1].expected.correct = false;
+    samples[2].task = "text".into();
+    samples[2].expected.correct = false;
+    let (kept, dropped) = profile::split_wrong(samples.iter().collect());
+    let ids = |v: &[&CalibSample]| v.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&kept), ["right", "text", "right2"]);
+    assert_eq!(ids(&dropped), ["wrong"]);
+}

@@ -51,10 +51,16 @@ pub enum OptimizeError {
 pub const MAX_LENGTH: u32 = 1 << 30;
 
 /// What to minimise.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Objective {
     /// The summed loss at this profiled length.
     Single { n_tokens: u32 },
+    /// The loss summed over these profiled lengths (each the mean first-order loss change
+    /// of its samples, so the sum is the expected loss of requests spread evenly over the
+    /// lengths): one solve. A plan for every one of several lengths, where a single
+    /// length's profile prices only the keys at that length's distances
+    /// (docs/CALIBRATION.md, "The 25% plan, session 9").
+    Sum { n_tokens: Vec<u32> },
     /// ε-constraint over all profiled lengths: each range of the payoff table is cut into
     /// `intervals` steps (upstream: 4).
     Pareto { intervals: usize },
@@ -147,8 +153,12 @@ pub struct OptimizedPlan {
     /// `(N, runtime KV-cache density)`: per KV head the largest span of its query heads
     /// (DESIGN.md §4); equals `densities` with `gqa_native` or MHA.
     pub cache_densities: Vec<(u32, f64)>,
-    /// The length whose loss was minimised in this solve.
+    /// The length whose loss was minimised in this solve (with [`Objective::Sum`], the
+    /// shortest of its lengths).
     pub primary: u32,
+    /// Every length whose loss entered the minimised sum (`[primary]` but with
+    /// [`Objective::Sum`]).
+    pub objective_lengths: Vec<u32>,
     pub status: SolveStatus,
     pub gap: Option<f64>,
     pub lower_bound: Option<f64>,
@@ -398,28 +408,50 @@ pub fn optimize(
     };
     let mut solves = 0usize;
     let mut skipped = Vec::new();
-    // (primary length index, assignment)
-    let mut found: Vec<(usize, Assignment)> = Vec::new();
+    // (indices of the lengths whose summed loss was minimised, assignment)
+    let mut found: Vec<(Vec<usize>, Assignment)> = Vec::new();
 
-    let primaries: Vec<usize> = match cfg.objective {
-        Objective::Single { n_tokens } => {
-            let i = prep
-                .lengths
+    let index_of = |n_tokens: u32| {
+        prep.lengths
+            .iter()
+            .position(|&n| n == n_tokens)
+            .ok_or_else(|| {
+                OptimizeError::InvalidConfig(format!(
+                    "objective length N = {n_tokens} is not a profiled length ({:?})",
+                    prep.lengths
+                ))
+            })
+    };
+    let primaries: Vec<Vec<usize>> = match &cfg.objective {
+        Objective::Single { n_tokens } => vec![vec![index_of(*n_tokens)?]],
+        Objective::Sum { n_tokens } => {
+            let mut set = n_tokens
                 .iter()
-                .position(|&n| n == n_tokens)
-                .ok_or_else(|| {
-                    OptimizeError::InvalidConfig(format!(
-                        "objective length N = {n_tokens} is not a profiled length ({:?})",
-                        prep.lengths
-                    ))
-                })?;
-            vec![i]
+                .map(|&n| index_of(n))
+                .collect::<Result<Vec<_>, _>>()?;
+            set.sort_unstable();
+            set.dedup();
+            if set.is_empty() {
+                return Err(OptimizeError::InvalidConfig(
+                    "a summed objective needs at least one profiled length".into(),
+                ));
+            }
+            vec![set]
         }
-        Objective::Pareto { .. } => (0..np).collect(),
+        Objective::Pareto { .. } => (0..np).map(|i| vec![i]).collect(),
     };
     let intervals = match cfg.objective {
         Objective::Pareto { intervals } if np > 1 => intervals.max(1),
         _ => 0,
+    };
+    let summed_cost = |set: &[usize]| -> Vec<f64> {
+        let mut c = prep.costs[set[0]].clone();
+        for &m in &set[1..] {
+            for (a, b) in c.iter_mut().zip(&prep.costs[m]) {
+                *a += b;
+            }
+        }
+        c
     };
     let eps_points = if intervals > 0 {
         intervals.pow((np - 1) as u32)
@@ -429,9 +461,9 @@ pub fn optimize(
     let total_solves = primaries.len() * (1 + eps_points);
 
     // Payoff table (or the single solve).
-    for (k, &p) in primaries.iter().enumerate() {
+    for (k, set) in primaries.iter().enumerate() {
         let inst = Instance {
-            cost: prep.costs[p].clone(),
+            cost: summed_cost(set),
             ..base.clone()
         };
         let opts = SolveOptions {
@@ -439,7 +471,7 @@ pub fn optimize(
             ..cfg.solve
         };
         solves += 1;
-        found.push((p, solve(&inst, &opts)?));
+        found.push((set.clone(), solve(&inst, &opts)?));
     }
     if intervals > 0 {
         let value = |p: usize, a: &Assignment| -> f64 {
@@ -495,7 +527,7 @@ pub fn optimize(
                 };
                 solves += 1;
                 match solve(&inst, &opts) {
-                    Ok(a) => found.push((p, a)),
+                    Ok(a) => found.push((vec![p], a)),
                     Err(OptimizeError::Infeasible(why)) => skipped.push(format!(
                         "min loss@{} with {}: {why}",
                         prep.lengths[p],
@@ -536,7 +568,7 @@ pub fn optimize(
     }
     let mut plans = Vec::with_capacity(keep.len());
     for &i in &keep {
-        plans.push(to_plan(&prep, cfg, found[i].0, &found[i].1, &vecs[i])?);
+        plans.push(to_plan(&prep, cfg, &found[i].0, &found[i].1, &vecs[i])?);
     }
     plans.sort_by(|a, b| a.losses[0].1.total_cmp(&b.losses[0].1));
     Ok(OptimizeResult {
@@ -553,7 +585,7 @@ pub fn optimize(
 fn to_plan(
     prep: &Prepared,
     cfg: &OptimizeConfig,
-    primary: usize,
+    objective: &[usize],
     a: &Assignment,
     losses: &[f64],
 ) -> Result<OptimizedPlan, OptimizeError> {
@@ -614,7 +646,11 @@ fn to_plan(
         prep.constrained,
         cfg.max_rules_per_layer,
         if cfg.gqa_native { "one rule per KV-head group (gqa-native)" } else { "one rule per query head" },
-        prep.lengths[primary],
+        objective
+            .iter()
+            .map(|&i| prep.lengths[i].to_string())
+            .collect::<Vec<_>>()
+            .join(" + "),
     );
     let notes = format!(
         "losses (dropped influence) {}; mean KV densities {}; solver {:?} status {} gap {gap}{}",
@@ -655,7 +691,8 @@ fn to_plan(
         losses: loss_pairs,
         densities,
         cache_densities,
-        primary: prep.lengths[primary],
+        primary: prep.lengths[objective[0]],
+        objective_lengths: objective.iter().map(|&i| prep.lengths[i]).collect(),
         status: a.status,
         gap: a.gap,
         lower_bound: a.lower_bound,

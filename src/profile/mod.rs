@@ -222,6 +222,17 @@ pub fn select(
     (used, skipped)
 }
 
+/// Splits a length's samples into those the dense model answered right and those it did
+/// not (`expected.correct`; `text` samples have no answer to get wrong and are always
+/// kept). A wrong answer is still the loss target of its sample, so profiling it would
+/// price the heads that lead to the wrong answer: `moa profile --drop-wrong` leaves such
+/// samples out (docs/CALIBRATION.md, "The 25% plan, session 9").
+pub fn split_wrong(samples: Vec<&CalibSample>) -> (Vec<&CalibSample>, Vec<&CalibSample>) {
+    samples
+        .into_iter()
+        .partition(|s| s.task == "text" || s.expected.correct)
+}
+
 /// What [`profile_length`] tells its caller as it goes.
 pub enum Event<'a> {
     Start(&'a CalibSample),

@@ -247,6 +247,11 @@ pub struct ProfileArgs {
     /// `samples` links to the same store).
     #[arg(long, default_value_t = 1.0)]
     pub text_weight: f64,
+    /// Leave out the retrieval samples the dense model answered wrongly (their loss
+    /// target is the wrong answer); each one is named on stderr. An error if a length is
+    /// left with no sample.
+    #[arg(long)]
+    pub drop_wrong: bool,
 }
 
 #[derive(clap::Args)]
@@ -354,8 +359,10 @@ pub struct OptimizeArgs {
     #[arg(long = "extra-length")]
     pub extra_lengths: Vec<u32>,
     /// Minimise the loss at this profiled length only (default: Pareto set over all).
-    #[arg(long)]
-    pub objective_length: Option<u32>,
+    /// Repeat it to minimise the loss summed over several profiled lengths in one solve
+    /// (e.g. 1024, 2048 and 4096: a plan for requests of every one of those lengths).
+    #[arg(long = "objective-length")]
+    pub objective_lengths: Vec<u32>,
     /// ε-constraint grid: each loss range of the payoff table is cut into this many steps.
     #[arg(long, default_value_t = 4)]
     pub pareto_intervals: usize,

@@ -110,10 +110,15 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
         extra_lengths,
         max_rules_per_layer: args.max_rules_per_layer,
         gqa_native: args.gqa_native,
-        objective: match args.objective_length {
-            Some(n_tokens) => Objective::Single { n_tokens },
-            None => Objective::Pareto {
+        objective: match args.objective_lengths.as_slice() {
+            [] => Objective::Pareto {
                 intervals: args.pareto_intervals,
+            },
+            [n_tokens] => Objective::Single {
+                n_tokens: *n_tokens,
+            },
+            many => Objective::Sum {
+                n_tokens: many.to_vec(),
             },
         },
         grid,
@@ -152,7 +157,11 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
         let _ = writeln!(
             summary,
             "plan_{i}.toml  min loss@{}  losses [{}]  density [{}]  cache density [{}]  {:?} {} gap {} ({:.2} s)",
-            p.primary,
+            p.objective_lengths
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join("+"),
             pairs(&p.losses),
             pairs(&p.densities),
             pairs(&p.cache_densities),

@@ -206,6 +206,9 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
             shard: None,
             device: args.device.clone(),
             text_weight: args.text_weight,
+            // The pipeline profiles every answer (its tests run a random model, which
+            // answers nothing right); `moa profile --drop-wrong` is the opt-in.
+            drop_wrong: false,
         })?;
     }
 
@@ -229,7 +232,7 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
                 time_limit: args.time_limit,
                 mip_gap: 1e-3,
                 extra_lengths: vec![args.validate_length],
-                objective_length: None,
+                objective_lengths: Vec::new(),
                 pareto_intervals: 4,
                 // Rules that scale with N only: the plans serve the validation length,
                 // beyond every profile, where an α > 0 rule drops keys no profile priced

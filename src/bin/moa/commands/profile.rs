@@ -36,18 +36,32 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
         Some(text) => Some(parse_shard(text)?),
         None => None,
     };
-    let plan: Vec<_> = args
-        .lengths
-        .iter()
-        .map(|&n| {
-            let (used, skipped) = profile::select(&samples, n, args.max_samples);
-            let used: Vec<_> = match shard {
-                Some((k, m)) => used.into_iter().skip(k).step_by(m).collect(),
-                None => used,
-            };
-            (n, (used, skipped))
-        })
-        .collect();
+    let mut plan = Vec::with_capacity(args.lengths.len());
+    for &n in &args.lengths {
+        let (mut used, skipped) = profile::select(&samples, n, args.max_samples);
+        if args.drop_wrong {
+            let (right, wrong) = profile::split_wrong(used);
+            for s in &wrong {
+                eprintln!(
+                    "length {n}: dropping {} (--drop-wrong): the dense model answered {:?}, expected {:?}",
+                    s.id, s.dense_answer_text, s.expected.answer
+                );
+            }
+            if right.is_empty() && !wrong.is_empty() {
+                anyhow::bail!(
+                    "length {n}: the dense model answered all {} samples of `{}` wrongly, so --drop-wrong leaves nothing to profile (calibrate more samples, or leave out --drop-wrong)",
+                    wrong.len(),
+                    args.calib.display()
+                );
+            }
+            used = right;
+        }
+        let used: Vec<_> = match shard {
+            Some((k, m)) => used.into_iter().skip(k).step_by(m).collect(),
+            None => used,
+        };
+        plan.push((n, (used, skipped)));
+    }
     // Work ∝ T² (attention dominates the backward walk at these lengths).
     let total_work: f64 = plan
         .iter()

@@ -66,7 +66,7 @@ wait $P1 $P2 $P4
 
 # 3. Candidates.
 NP=()
-opt() { # name "objective lengths" profile-lengths...
+opt() { # name "objective lengths" then the profile lengths
     local name=$1 obj=$2; shift 2
     local pr=() ex=() ob=()
     for n in "$@"; do pr+=(--profile "$W/p$n/influence_$n.safetensors"); done

@@ -473,3 +473,40 @@ fn split_wrong_drops_only_wrong_retrieval_answers() {
     assert_eq!(ids(&kept), ["right", "text", "right2"]);
     assert_eq!(ids(&dropped), ["wrong"]);
 }
+
+/// `moa profile --drop-wrong` on a length whose every sample dense answered wrongly stops
+/// before any work, naming the length, the file and the way out.
+#[test]
+fn drop_wrong_with_nothing_left_is_a_clear_error() {
+    let dir = tiny::tmp("profile-drop-wrong");
+    tiny(17, true).write_gguf(&dir.join("tiny.gguf"), |_, _| {});
+    let mut s = sample("passkey-32-0", tiny::tokens(32, 5), 4, 32);
+    s.expected.correct = false;
+    let calib = dir.join("calib.jsonl");
+    moa::calib::write_jsonl(&calib, &[s]).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_moa"))
+        .args(["profile", "--calib"])
+        .arg(&calib)
+        .args([
+            "--lengths",
+            "32",
+            "--block",
+            "8",
+            "--drop-wrong",
+            "--quiet",
+            "--model",
+        ])
+        .arg(dir.join("tiny.gguf"))
+        .arg("-o")
+        .arg(dir.join("out"))
+        .output()
+        .expect("runs moa");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("dropping passkey-32-0 (--drop-wrong)")
+            && err.contains("length 32: the dense model answered all 1 samples")
+            && err.contains("calib.jsonl"),
+        "{err}"
+    );
+}

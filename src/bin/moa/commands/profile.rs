@@ -18,20 +18,6 @@ use crate::args::ProfileArgs;
 
 pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
     let samples = calib::read_jsonl(&args.calib)?;
-    let loaded = match (&args.like, &args.model) {
-        (Some(like), _) => {
-            let config = model::random::like_or_err(like)?;
-            model::random::random_model(&config, 0)
-        }
-        (None, Some(p)) => Model::load(p)?,
-        (None, None) => Model::load(&model::default_model_path()?)?,
-    };
-    let device = profile::device(&args.device)?;
-    let grad = GradModel::new_on(loaded.config.clone(), &loaded.weights, DType::F32, &device)?;
-    drop(loaded);
-    std::fs::create_dir_all(&args.output)
-        .with_context(|| format!("creating {}", args.output.display()))?;
-
     let shard = match &args.shard {
         Some(text) => Some(parse_shard(text)?),
         None => None,
@@ -62,6 +48,21 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
         };
         plan.push((n, (used, skipped)));
     }
+    // The model is loaded once the samples are known to leave something to profile.
+    let loaded = match (&args.like, &args.model) {
+        (Some(like), _) => {
+            let config = model::random::like_or_err(like)?;
+            model::random::random_model(&config, 0)
+        }
+        (None, Some(p)) => Model::load(p)?,
+        (None, None) => Model::load(&model::default_model_path()?)?,
+    };
+    let device = profile::device(&args.device)?;
+    let grad = GradModel::new_on(loaded.config.clone(), &loaded.weights, DType::F32, &device)?;
+    drop(loaded);
+    std::fs::create_dir_all(&args.output)
+        .with_context(|| format!("creating {}", args.output.display()))?;
+
     // Work ∝ T² (attention dominates the backward walk at these lengths).
     let total_work: f64 = plan
         .iter()

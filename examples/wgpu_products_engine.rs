@@ -21,9 +21,7 @@
 //! `MOA_WGPU_COOP=0` keeps the tiled prefill products, `MOA_WGPU_COOP_ATTN=0` the scalar
 //! prefill attention; `MOA_WGPU_ARGMAX2=0` and `MOA_WGPU_PREENCODE=0`
 //! the earlier decode paths; `MOA_WGPU_MERGE=1` the merge folded into the output product; `MOA_WGPU_ROW_BLOCK=16` (or 8) the decode products with 16
-//! (8) rows per workgroup; `MOA_WGPU_MATVEC=2` the second decode product kernel
-//! (`matvec_v2.wgsl`, slower on the H200), with `MOA_WGPU_MATVEC2_REMAP=0` /
-//! `MOA_WGPU_MATVEC2_TWO_STEPS=0` turning its workgroup remap / two K steps a trip off.
+//! (8) rows per workgroup.
 
 use std::process::ExitCode;
 use std::time::Instant;

@@ -11,7 +11,7 @@ use moa::model::{CpuReference, LlamaConfig, Masking, Model};
 use moa::runtime::engine::{Engine, Sampling};
 use moa::runtime::wgpu::WgpuContext;
 use moa::runtime::wgpu_engine::chunks::{self, plan_prefill};
-use moa::runtime::wgpu_engine::{rows_per_part, MatvecV2, WgpuEngine};
+use moa::runtime::wgpu_engine::{rows_per_part, WgpuEngine};
 
 fn context() -> WgpuContext {
     let ctx = WgpuContext::new().expect("a wgpu adapter (lavapipe in CI) is required");
@@ -681,7 +681,7 @@ fn attention_merge_in_the_output_product_matches_the_cpu_reference() {
 /// the plan (its merge folded into the output product), match the CPU reference. Then
 /// the greedy tokens of those 17 rows are the same with the one-stage argmax, the
 /// two-stage one, and the two-stage one with each step's command buffer encoded during
-/// the previous step. The second product kernel (`matvec_v2.wgsl`) is checked the same way.
+/// the previous step.
 #[test]
 fn row_blocks_two_stage_argmax_and_pre_encoding_match() {
     let ctx = context();
@@ -693,21 +693,6 @@ fn row_blocks_two_stage_argmax_and_pre_encoding_match() {
             let mut gpu = WgpuEngine::new(&ctx, &model, Some(&plan), force_f32).unwrap();
             gpu.set_row_block(row_block).unwrap();
             gpu.set_fuse_merge(true);
-            parity_of(gpu, &model, true, true, &lens);
-        }
-        // The second product kernel (`matvec_v2.wgsl`), merge folded and separate, with
-        // each of its switchable changes.
-        for (merge, remap, two_steps) in [
-            (true, true, true),
-            (false, true, true),
-            (true, false, true),
-            (true, true, false),
-        ] {
-            let plan = sparse_plan();
-            let mut gpu = WgpuEngine::new(&ctx, &model, Some(&plan), force_f32).unwrap();
-            gpu.set_matvec_v2(Some(MatvecV2 { remap, two_steps }))
-                .unwrap();
-            gpu.set_fuse_merge(merge);
             parity_of(gpu, &model, true, true, &lens);
         }
     }

@@ -39,20 +39,6 @@ pub const MATVEC_ROPE: Shader = Shader {
     entry_point: "moa_matvec_rope",
     source: include_str!("../../shaders/matvec.wgsl"),
 };
-/// `matvec.wgsl`'s second version (vec4 loads, row blocks of a column block in
-/// consecutive workgroups; `MOA_WGPU_MATVEC=2`), measured slower on the H200 and kept
-/// for side-by-side runs (benches/RESULTS.md, session 8 call 3).
-pub const MATVEC_V2: Shader = Shader {
-    name: "matvec_v2.wgsl",
-    entry_point: "moa_matvec",
-    source: include_str!("../../shaders/matvec_v2.wgsl"),
-};
-/// `matvec_v2.wgsl`'s QKV product with RoPE and the KV-cache write.
-pub const MATVEC_V2_ROPE: Shader = Shader {
-    name: "matvec_v2.wgsl",
-    entry_point: "moa_matvec_rope",
-    source: include_str!("../../shaders/matvec_v2.wgsl"),
-};
 pub const SWIGLU: Shader = Shader {
     name: "swiglu.wgsl",
     entry_point: "moa_swiglu",
@@ -91,8 +77,6 @@ pub const ALL: &[Shader] = &[
     LINEAR,
     MATVEC,
     MATVEC_ROPE,
-    MATVEC_V2,
-    MATVEC_V2_ROPE,
     SWIGLU,
     ROPE_KV,
     ARGMAX,

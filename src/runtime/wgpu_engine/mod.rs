@@ -27,7 +27,6 @@ mod request;
 mod weights;
 
 use forward::OutputKind;
-pub use pipelines::MatvecV2;
 use pipelines::{CoopPipes, Pipelines};
 pub use profile::KindTime;
 pub use request::DecodeStats;
@@ -235,7 +234,6 @@ impl WgpuEngine {
             storage,
             (config.head_dim, group, config.kv_heads),
             pipelines::matvec_row_block(),
-            pipelines::matvec_v2(),
         )?;
         let weights = DeviceWeights::upload(&device, &queue, &model.weights, storage, max_binding)?;
         let DeviceWeights {
@@ -367,12 +365,12 @@ impl WgpuEngine {
                 "row block {row_block}: the few-row products take 4, 8 or 16 rows per workgroup"
             )));
         }
-        self.rebuild_pipes(row_block, self.pipes.matvec_v2)
+        self.rebuild_pipes(row_block)
     }
 
     /// Rebuilds the engine's pipelines for the model's shape with the given few-row
-    /// product choices (`set_row_block`, `set_matvec_v2`).
-    fn rebuild_pipes(&mut self, row_block: u32, v2: Option<MatvecV2>) -> Result<(), EngineError> {
+    /// product choice (`set_row_block`).
+    fn rebuild_pipes(&mut self, row_block: u32) -> Result<(), EngineError> {
         let c = &self.config;
         let group = c.q_heads / c.kv_heads.max(1);
         self.pipes = Pipelines::new(
@@ -380,17 +378,8 @@ impl WgpuEngine {
             self.storage,
             (c.head_dim, group, c.kv_heads),
             row_block,
-            v2,
         )?;
         Ok(())
-    }
-
-    /// Builds the few-row products from `matvec_v2.wgsl` with the given changes (`Some`)
-    /// or from `matvec.wgsl` (`None`, the default; `MOA_WGPU_MATVEC=2` picks v2 at
-    /// start-up), keeping the row block.
-    /// Errors: [`EngineError::Gpu`] if a pipeline does not compile.
-    pub fn set_matvec_v2(&mut self, on: Option<MatvecV2>) -> Result<(), EngineError> {
-        self.rebuild_pipes(self.pipes.row_block, on)
     }
 
     /// Chooses the few-row product kernel (tests exercise both on any adapter).

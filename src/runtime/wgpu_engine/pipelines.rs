@@ -47,8 +47,6 @@ pub(super) struct Pipelines {
     /// Few-row (decode) variants: K split across a workgroup.
     pub(super) matvec: wgpu::ComputePipeline,
     pub(super) matvec_attn: wgpu::ComputePipeline,
-    /// Built from `matvec_v2.wgsl` (with these of its changes) instead of `matvec.wgsl`.
-    pub(super) matvec_v2: Option<MatvecV2>,
     /// `matvec.wgsl` with RMSNorm (INPUT_MODE 1) or SwiGLU (2) fused into its input.
     pub(super) matvec_norm: wgpu::ComputePipeline,
     pub(super) matvec_swiglu: wgpu::ComputePipeline,
@@ -83,7 +81,6 @@ impl Pipelines {
         storage: StorageType,
         attention: (usize, usize, usize),
         row_block: u32,
-        matvec_v2: Option<MatvecV2>,
     ) -> Result<Pipelines, EngineError> {
         let types = Types {
             weights: storage,
@@ -129,26 +126,9 @@ impl Pipelines {
             merge_row_block /= 2;
         }
         let (rb, mrb) = (f64::from(row_block), f64::from(merge_row_block));
-        // The second few-row product kernel (`matvec_v2.wgsl`, measured slower on the
-        // H200; kept for side-by-side runs).
-        let (mv, mv_rope) = if matvec_v2.is_some() {
-            (shaders::MATVEC_V2, shaders::MATVEC_V2_ROPE)
-        } else {
-            (shaders::MATVEC, shaders::MATVEC_ROPE)
-        };
-        // v2's switchable changes as overrides (v1 has none: an unknown override is an
-        // error).
-        let mvc = |base: &[(&'static str, f64)]| -> Vec<(&'static str, f64)> {
-            let mut c = base.to_vec();
-            if let Some(v) = matvec_v2 {
-                c.push(("REMAP", f64::from(u8::from(v.remap))));
-                c.push(("TWO_STEPS", f64::from(u8::from(v.two_steps))));
-            }
-            c
-        };
+        let (mv, mv_rope) = (shaders::MATVEC, shaders::MATVEC_ROPE);
         Ok(Pipelines {
             row_block,
-            matvec_v2,
             merge_row_block,
             embed: pipe(shaders::EMBED, types)?,
             rmsnorm: pipe(shaders::RMSNORM, types)?,
@@ -160,32 +140,28 @@ impl Pipelines {
                     ..types
                 },
             )?,
-            matvec: pipe_with(mv, types, &mvc(&[("INPUT_MODE", 0.0), ("ROW_BLOCK", rb)]))?,
+            matvec: pipe_with(mv, types, &[("INPUT_MODE", 0.0), ("ROW_BLOCK", rb)])?,
             matvec_attn: pipe_with(
                 mv,
                 Types {
                     input: storage,
                     ..types
                 },
-                &mvc(&[("INPUT_MODE", 0.0), ("ROW_BLOCK", rb)]),
+                &[("INPUT_MODE", 0.0), ("ROW_BLOCK", rb)],
             )?,
-            matvec_norm: pipe_with(mv, types, &mvc(&[("INPUT_MODE", 1.0), ("ROW_BLOCK", rb)]))?,
-            matvec_swiglu: pipe_with(mv, types, &mvc(&[("INPUT_MODE", 2.0), ("ROW_BLOCK", rb)]))?,
-            matvec_rope: pipe_with(
-                mv_rope,
-                types,
-                &mvc(&[("INPUT_MODE", 1.0), ("ROW_BLOCK", rb)]),
-            )?,
+            matvec_norm: pipe_with(mv, types, &[("INPUT_MODE", 1.0), ("ROW_BLOCK", rb)])?,
+            matvec_swiglu: pipe_with(mv, types, &[("INPUT_MODE", 2.0), ("ROW_BLOCK", rb)])?,
+            matvec_rope: pipe_with(mv_rope, types, &[("INPUT_MODE", 1.0), ("ROW_BLOCK", rb)])?,
             matvec_merge: pipe_with(
                 mv,
                 types,
-                &mvc(&[
+                &[
                     ("INPUT_MODE", 3.0),
                     ("ROW_BLOCK", mrb),
                     ("MERGE_HEAD_DIM", attention.0 as f64),
                     ("MERGE_GROUP", attention.1 as f64),
                     ("MERGE_KV_HEADS", attention.2 as f64),
-                ]),
+                ],
             )?,
             swiglu: pipe(shaders::SWIGLU, types)?,
             rope_kv: pipe(shaders::ROPE_KV, types)?,
@@ -195,30 +171,6 @@ impl Pipelines {
             sample: pipe(shaders::SAMPLE, types)?,
         })
     }
-}
-
-/// Two of `matvec_v2.wgsl`'s changes, switchable to find which one made it slower than
-/// `matvec.wgsl` on the H200 (benches/RESULTS.md, session 8 call 3); its vec4 loads are
-/// always on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MatvecV2 {
-    /// The row blocks of one column block in consecutive workgroups (override REMAP).
-    pub remap: bool,
-    /// Two K steps a trip, both steps' weights loaded first (override TWO_STEPS).
-    pub two_steps: bool,
-}
-
-/// Whether the few-row products use `matvec_v2.wgsl` (`MOA_WGPU_MATVEC=2`; default
-/// `matvec.wgsl`, measured faster on the H200), with `MOA_WGPU_MATVEC2_REMAP=0` and
-/// `MOA_WGPU_MATVEC2_TWO_STEPS=0` turning those changes off.
-pub(super) fn matvec_v2() -> Option<MatvecV2> {
-    let on = |name: &str| std::env::var(name).map_or(true, |v| v != "0");
-    std::env::var("MOA_WGPU_MATVEC")
-        .is_ok_and(|v| v == "2")
-        .then(|| MatvecV2 {
-            remap: on("MOA_WGPU_MATVEC2_REMAP"),
-            two_steps: on("MOA_WGPU_MATVEC2_TWO_STEPS"),
-        })
 }
 
 /// Rows per workgroup of the few-row products (`matvec.wgsl`'s ROW_BLOCK): 4, the

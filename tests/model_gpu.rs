@@ -730,3 +730,47 @@ fn row_blocks_two_stage_argmax_and_pre_encoding_match() {
         "encoded after vs during the previous step"
     );
 }
+
+/// The decode products on subgroups (`matvec_sg.wgsl`: 4 columns × 16 rows per subgroup,
+/// `subgroupAdd` reductions, RoPE + cache write in the QKV product's epilogue), one and
+/// two K steps a trip, f32 and f16, dense and with the plan, match the CPU reference:
+/// over 3 ragged rows (one partial group of 4 rows) and over 17 (a full block of 16 and
+/// a second block of one row). Lavapipe offers subgroups with one fixed size; an adapter
+/// without them gets a clear error from `set_subgroup_matvec`.
+#[test]
+fn subgroup_products_match_the_cpu_reference() {
+    let ctx = context();
+    let model = load("gguf");
+    let Some(sg) = ctx.subgroup_size() else {
+        let plan = sparse_plan();
+        let mut gpu = WgpuEngine::new(&ctx, &model, Some(&plan), true).unwrap();
+        let err = gpu
+            .set_subgroup_matvec(Some(false))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("subgroup"), "{err}");
+        eprintln!(
+            "no fixed subgroup size on {}: only the error is checked",
+            ctx.adapter_name()
+        );
+        return;
+    };
+    let lens17: Vec<usize> = (0..17).map(|i| 3 + (i * 7) % 29).collect();
+    for force_f32 in [true, false] {
+        for two_steps in [false, true] {
+            for (sparse, lens) in [(true, &[19, 5, 33][..]), (false, &lens17[..])] {
+                let plan = sparse_plan();
+                let mut gpu =
+                    WgpuEngine::new(&ctx, &model, sparse.then_some(&plan), force_f32).unwrap();
+                gpu.set_subgroup_matvec(Some(two_steps)).unwrap();
+                let want = format!("subgroup ({sg}");
+                assert!(
+                    gpu.decode_products().starts_with(&want),
+                    "{}",
+                    gpu.decode_products()
+                );
+                parity_of(gpu, &model, sparse, true, lens);
+            }
+        }
+    }
+}

@@ -75,6 +75,12 @@ pub struct WgpuEngine {
     /// its workgroup barriers cost more than the parallelism gains (measured: decode
     /// 1.0 → 0.5 tok/s on lavapipe, while a GPU gains).
     split_k_matvec: bool,
+    /// The adapter's fixed subgroup size, where it has subgroup operations
+    /// (`WgpuContext::subgroup_size`).
+    subgroup: Option<u32>,
+    /// Few-row products on subgroups (`matvec_sg.wgsl`) where they were built, instead
+    /// of `matvec.wgsl` (`MOA_WGPU_MATVEC=sg`).
+    subgroup_matvec: bool,
     /// Prefill products on matrix units, where the adapter has them and they passed the
     /// start-up check (`coop`).
     coop: Option<CoopPipes>,
@@ -234,6 +240,8 @@ impl WgpuEngine {
             storage,
             (config.head_dim, group, config.kv_heads),
             pipelines::matvec_row_block(),
+            ctx.subgroup_size(),
+            pipelines::sg_two_steps(),
         )?;
         let weights = DeviceWeights::upload(&device, &queue, &model.weights, storage, max_binding)?;
         let DeviceWeights {
@@ -290,6 +298,8 @@ impl WgpuEngine {
             adapter: format!("wgpu {} ({:?})", ctx.adapter_name(), ctx.backend()),
             weight_bytes,
             split_k_matvec: ctx.adapter_info().device_type != wgpu::DeviceType::Cpu,
+            subgroup: ctx.subgroup_size(),
+            subgroup_matvec: std::env::var("MOA_WGPU_MATVEC").is_ok_and(|v| v == "sg"),
             coop,
             coop_attention: None,
             products,
@@ -365,12 +375,13 @@ impl WgpuEngine {
                 "row block {row_block}: the few-row products take 4, 8 or 16 rows per workgroup"
             )));
         }
-        self.rebuild_pipes(row_block)
+        let two = self.pipes.matvec_sg.as_ref().is_ok_and(|p| p.two_steps);
+        self.rebuild_pipes(row_block, two)
     }
 
     /// Rebuilds the engine's pipelines for the model's shape with the given few-row
     /// product choice (`set_row_block`).
-    fn rebuild_pipes(&mut self, row_block: u32) -> Result<(), EngineError> {
+    fn rebuild_pipes(&mut self, row_block: u32, sg_two_steps: bool) -> Result<(), EngineError> {
         let c = &self.config;
         let group = c.q_heads / c.kv_heads.max(1);
         self.pipes = Pipelines::new(
@@ -378,8 +389,51 @@ impl WgpuEngine {
             self.storage,
             (c.head_dim, group, c.kv_heads),
             row_block,
+            self.subgroup,
+            sg_two_steps,
         )?;
         Ok(())
+    }
+
+    /// Few-row products on subgroups (`matvec_sg.wgsl`, `Some(two_steps)`: with two K
+    /// steps' weights loaded before either is used, or one a trip) or on `matvec.wgsl`
+    /// (`None`). Errors: `Some` where they cannot be built (no fixed subgroup size, or
+    /// the driver refused them; the message says which).
+    pub fn set_subgroup_matvec(&mut self, on: Option<bool>) -> Result<(), EngineError> {
+        if let Some(two) = on {
+            if self
+                .pipes
+                .matvec_sg
+                .as_ref()
+                .is_ok_and(|p| p.two_steps != two)
+            {
+                self.rebuild_pipes(self.pipes.row_block, two)?;
+            }
+        }
+        if let (Some(_), Err(why)) = (on, &self.pipes.matvec_sg) {
+            return Err(EngineError::Input(format!(
+                "subgroup decode products unavailable: {why}"
+            )));
+        }
+        self.subgroup_matvec = on.is_some();
+        Ok(())
+    }
+
+    /// The few-row product kernel in use: `"subgroup (N)"` or `"workgroup tree"`.
+    pub fn decode_products(&self) -> String {
+        match (&self.pipes.matvec_sg, self.subgroup_matvec) {
+            (Ok(p), true) => format!(
+                "subgroup ({}{})",
+                p.subgroup,
+                if p.two_steps {
+                    ", two K steps a trip"
+                } else {
+                    ""
+                }
+            ),
+            (Err(why), true) => format!("workgroup tree (subgroups: {why})"),
+            _ => "workgroup tree".to_string(),
+        }
     }
 
     /// Chooses the few-row product kernel (tests exercise both on any adapter).

@@ -13,6 +13,29 @@ pub(super) struct CoopPipes {
     pub(super) linear_attn: wgpu::ComputePipeline,
 }
 
+/// The decode products on subgroups (`matvec_sg.wgsl`), one pipeline per input (the
+/// merged attention input stays on `matvec.wgsl`).
+pub(super) struct SgPipes {
+    pub(super) plain: wgpu::ComputePipeline,
+    pub(super) attn: wgpu::ComputePipeline,
+    pub(super) norm: wgpu::ComputePipeline,
+    pub(super) swiglu: wgpu::ComputePipeline,
+    /// RMSNorm → QKV product → RoPE + KV-cache write.
+    pub(super) rope: wgpu::ComputePipeline,
+    /// The subgroup size they were built for: a 64-wide workgroup holds 64 / `subgroup`
+    /// subgroups, each owning 4 output columns × 16 rows.
+    pub(super) subgroup: u32,
+    /// Two K steps' weights loaded before either is used (`TWO_STEPS`).
+    pub(super) two_steps: bool,
+}
+
+impl SgPipes {
+    /// Output columns per workgroup.
+    pub(super) fn columns_per_workgroup(&self) -> u32 {
+        4 * (64 / self.subgroup)
+    }
+}
+
 /// Compiles `coop_linear.wgsl` for f16 weights and both inputs (`storage` is the
 /// attention output's type). Errors name the driver's complaint; the engine then keeps
 /// the tiled products.
@@ -60,6 +83,9 @@ pub(super) struct Pipelines {
     /// per-(row, query head) merge state would not fit its workgroup arrays).
     pub(super) row_block: u32,
     pub(super) merge_row_block: u32,
+    /// The same products on subgroups (`matvec_sg.wgsl`), where the adapter has them:
+    /// `Err` says why not (no fixed subgroup size, or the driver refused the shader).
+    pub(super) matvec_sg: Result<SgPipes, String>,
     pub(super) swiglu: wgpu::ComputePipeline,
     pub(super) rope_kv: wgpu::ComputePipeline,
     pub(super) argmax: wgpu::ComputePipeline,
@@ -81,6 +107,8 @@ impl Pipelines {
         storage: StorageType,
         attention: (usize, usize, usize),
         row_block: u32,
+        subgroup: Option<u32>,
+        sg_two_steps: bool,
     ) -> Result<Pipelines, EngineError> {
         let types = Types {
             weights: storage,
@@ -127,8 +155,38 @@ impl Pipelines {
         }
         let (rb, mrb) = (f64::from(row_block), f64::from(merge_row_block));
         let (mv, mv_rope) = (shaders::MATVEC, shaders::MATVEC_ROPE);
+        let matvec_sg = match subgroup {
+            None => Err("no fixed subgroup size on this adapter".to_string()),
+            Some(sg) => {
+                let two = f64::from(u8::from(sg_two_steps));
+                let c = |mode: f64| {
+                    [
+                        ("INPUT_MODE", mode),
+                        ("SG", f64::from(sg)),
+                        ("TWO_STEPS", two),
+                    ]
+                };
+                let attn = Types {
+                    input: storage,
+                    ..types
+                };
+                let build = || -> Result<SgPipes, EngineError> {
+                    Ok(SgPipes {
+                        plain: pipe_with(shaders::MATVEC_SG, types, &c(0.0))?,
+                        attn: pipe_with(shaders::MATVEC_SG, attn, &c(0.0))?,
+                        norm: pipe_with(shaders::MATVEC_SG, types, &c(1.0))?,
+                        swiglu: pipe_with(shaders::MATVEC_SG, types, &c(2.0))?,
+                        rope: pipe_with(shaders::MATVEC_SG_ROPE, types, &c(1.0))?,
+                        subgroup: sg,
+                        two_steps: sg_two_steps,
+                    })
+                };
+                build().map_err(|e| e.to_string())
+            }
+        };
         Ok(Pipelines {
             row_block,
+            matvec_sg,
             merge_row_block,
             embed: pipe(shaders::EMBED, types)?,
             rmsnorm: pipe(shaders::RMSNORM, types)?,
@@ -171,6 +229,12 @@ impl Pipelines {
             sample: pipe(shaders::SAMPLE, types)?,
         })
     }
+}
+
+/// Whether `matvec_sg.wgsl` loads two K steps' weights before using either
+/// (`MOA_WGPU_SG_TWO_STEPS=1`; default one step a trip).
+pub(super) fn sg_two_steps() -> bool {
+    std::env::var("MOA_WGPU_SG_TWO_STEPS").is_ok_and(|v| v == "1")
 }
 
 /// Rows per workgroup of the few-row products (`matvec.wgsl`'s ROW_BLOCK): 4, the

@@ -5,10 +5,15 @@
 // are indexed in loops (a driver may keep those in local memory). Here one subgroup owns
 // 4 output columns × all 16 rows: its lanes split K, each weight vector is loaded once
 // for the 16 rows, the partial sums live in five named 4 × 4 matrices (no array, no
-// dynamic index), and they are reduced with `subgroupAdd`: no workgroup memory, no
-// barrier. A 64-wide workgroup holds 64 / SG subgroups, each with its own 4 columns.
+// dynamic index), and they are reduced with `subgroupAdd`: no workgroup memory and no
+// barrier until the K loop is done. Then one lane per subgroup publishes its 64 sums
+// (and 16 sums of squares) to workgroup memory, and after one barrier the workgroup
+// writes its outputs. Where a product has few columns (a 576-column product is 144
+// groups of 4), KSPLIT subgroups share a column group, each taking every KSPLIT-th
+// stretch of K: a workgroup is 64 · KSPLIT invocations for 64 / SG column groups.
 // The host prepends `alias wtype = ...; alias xtype = ...;` (naga 30 takes the subgroup
-// built-ins without `enable subgroups;`, which it does not parse yet) and builds it only where the adapter has one fixed subgroup size SG (DESIGN.md §7).
+// built-ins without `enable subgroups;`, which it does not parse yet) and builds it only
+// where the adapter has one fixed subgroup size SG from 8 to 64 (DESIGN.md §7).
 // x and w are read as 4-vectors: K must be a multiple of 4 (the host checks).
 //
 // INPUT_MODE (as in matvec.wgsl; no merged input here):
@@ -21,6 +26,10 @@ override INPUT_MODE: u32 = 0u;
 override SG: u32 = 32u;
 // Weight vectors of two K steps loaded before either is used (1) or one step a trip (0).
 override TWO_STEPS: u32 = 0u;
+// Subgroups per column group (1, 2 or 4), each summing its part of K.
+override KSPLIT: u32 = 1u;
+// Invocations per workgroup: 64 · KSPLIT (the host passes it; WGSL wants one name).
+override WG: u32 = 64u;
 
 struct Params {
     n_rows: u32,
@@ -48,6 +57,10 @@ struct Sums {
     a3: mat4x4<f32>,
     s: mat4x4<f32>,
 }
+
+// Per subgroup of the workgroup (at most 256 / 8), its reduced sums: [r] = the 4 columns
+// of block row r (0..16), [16 + g] = the sums of squares of rows 4g..4g+4.
+var<workgroup> part_sums: array<array<vec4<f32>, 20>, 32>;
 
 // x[row, 4j..4j+4] after the input op (before any RMSNorm scale).
 fn load_x(row: u32, j: u32) -> vec4<f32> {
@@ -126,24 +139,26 @@ fn reduce4(m: mat4x4<f32>) -> mat4x4<f32> {
     return mat4x4<f32>(subgroupAdd(m[0]), subgroupAdd(m[1]), subgroupAdd(m[2]), subgroupAdd(m[3]));
 }
 
-// The subgroup's sums over K for rows t0..t0+16 (clamped) × the 4 columns `cols`, in
-// every lane. Called by whole subgroups (every lane of a subgroup has the same cols).
-fn product(cols: vec4<u32>, t0: u32, lane: u32) -> Sums {
+// The subgroup's sums over its part of K (4-vectors part · SG + lane, every KSPLIT · SG)
+// for rows t0..t0+16 (clamped) × the 4 columns `cols`, in every lane. Called by whole
+// subgroups (every lane of a subgroup has the same cols).
+fn product(cols: vec4<u32>, t0: u32, lane: u32, part: u32) -> Sums {
     let k4 = params.k / 4u;
     let n_groups = min(4u, (params.n_rows - t0 + 3u) / 4u);
     let zero = mat4x4<f32>();
     var acc = Sums(zero, zero, zero, zero, zero);
-    var j = lane;
+    let stride = KSPLIT * SG;
+    var j = part * SG + lane;
     if (TWO_STEPS == 1u) {
         // Both steps' weights in flight before the first is used.
-        for (; j + SG < k4; j += 2u * SG) {
+        for (; j + stride < k4; j += 2u * stride) {
             let wa = load_wt(cols, j);
-            let wb = load_wt(cols, j + SG);
+            let wb = load_wt(cols, j + stride);
             acc = step(acc, wa, t0, n_groups, j);
-            acc = step(acc, wb, t0, n_groups, j + SG);
+            acc = step(acc, wb, t0, n_groups, j + stride);
         }
     }
-    for (; j < k4; j += SG) {
+    for (; j < k4; j += stride) {
         acc = step(acc, load_wt(cols, j), t0, n_groups, j);
     }
     var r = Sums(reduce4(acc.a0), zero, zero, zero, zero);
@@ -162,28 +177,54 @@ fn product(cols: vec4<u32>, t0: u32, lane: u32) -> Sums {
     return r;
 }
 
-// m[i][j] for a lane-dependent i, j without indexing a matrix dynamically.
-fn pick(m: mat4x4<f32>, i: u32, j: u32) -> f32 {
-    let v = select(select(m[0], m[1], i == 1u), select(m[2], m[3], i == 3u), i >= 2u);
-    return select(select(v.x, v.y, j == 1u), select(v.z, v.w, j == 3u), j >= 2u);
-}
-
-// The sum of block row r (0..16), column c.
-fn sum_at(s: Sums, r: u32, c: u32) -> f32 {
-    let g = r / 4u;
-    let i = r % 4u;
-    let v = select(select(pick(s.a0, i, c), pick(s.a1, i, c), g == 1u), select(pick(s.a2, i, c), pick(s.a3, i, c), g == 3u), g >= 2u);
-    var scale = 1.0;
-    if (INPUT_MODE == 1u) {
-        scale = inverseSqrt(pick(s.s, g, i) / f32(params.k) + params.eps);
+// Publishes a subgroup's sums in part_sums[sg] (one lane writes), then waits for every
+// subgroup of the workgroup. Called in workgroup-uniform control flow.
+fn publish(s: Sums, sg: u32, lane: u32) {
+    if (lane == 0u) {
+        part_sums[sg][0] = s.a0[0];
+        part_sums[sg][1] = s.a0[1];
+        part_sums[sg][2] = s.a0[2];
+        part_sums[sg][3] = s.a0[3];
+        part_sums[sg][4] = s.a1[0];
+        part_sums[sg][5] = s.a1[1];
+        part_sums[sg][6] = s.a1[2];
+        part_sums[sg][7] = s.a1[3];
+        part_sums[sg][8] = s.a2[0];
+        part_sums[sg][9] = s.a2[1];
+        part_sums[sg][10] = s.a2[2];
+        part_sums[sg][11] = s.a2[3];
+        part_sums[sg][12] = s.a3[0];
+        part_sums[sg][13] = s.a3[1];
+        part_sums[sg][14] = s.a3[2];
+        part_sums[sg][15] = s.a3[3];
+        part_sums[sg][16] = s.s[0];
+        part_sums[sg][17] = s.s[1];
+        part_sums[sg][18] = s.s[2];
+        part_sums[sg][19] = s.s[3];
     }
-    return v * scale;
+    workgroupBarrier();
 }
 
-@compute @workgroup_size(64)
+// The sum over K of block row r (0..16), column c of the workgroup's column group g:
+// its KSPLIT parts added, times the row's RMSNorm scale (INPUT_MODE 1).
+fn sum_at(g: u32, r: u32, c: u32) -> f32 {
+    var v = 0.0;
+    var ss = 0.0;
+    for (var p = 0u; p < KSPLIT; p++) {
+        v += part_sums[g * KSPLIT + p][r][c];
+        ss += part_sums[g * KSPLIT + p][16u + r / 4u][r % 4u];
+    }
+    if (INPUT_MODE == 1u) {
+        v *= inverseSqrt(ss / f32(params.k) + params.eps);
+    }
+    return v;
+}
+
+@compute @workgroup_size(WG)
 fn moa_matvec_sg(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
+    @builtin(subgroup_id) sg: u32,
     @builtin(subgroup_invocation_id) lane: u32,
 ) {
     let t0 = wid.y * 16u;
@@ -192,19 +233,21 @@ fn moa_matvec_sg(
     }
     // Column groups past the end compute clamped columns and write nothing, so every
     // lane of a subgroup reaches the subgroup operations.
-    let n0 = (wid.x * (64u / SG) + lid / SG) * 4u;
+    let groups = 64u / SG;
+    let n0 = (wid.x * groups + sg / KSPLIT) * 4u;
     let last_col = params.n_out - 1u;
     let cols = min(vec4<u32>(n0, n0 + 1u, n0 + 2u, n0 + 3u), vec4<u32>(last_col));
-    let s = product(cols, t0, lane);
-    // The subgroup's 64 outputs, SG lanes at a time.
-    for (var e = lane; e < 64u; e += SG) {
-        let r = e / 4u;
+    publish(product(cols, t0, lane, sg % KSPLIT), sg, lane);
+    // The workgroup's groups × 16 rows × 4 columns of outputs.
+    for (var e = lid; e < 64u * groups; e += WG) {
+        let g = e / 64u;
+        let r = (e % 64u) / 4u;
         let c = e % 4u;
         let t = t0 + r;
-        let n = n0 + c;
+        let n = (wid.x * groups + g) * 4u + c;
         if (t < params.n_rows && n < params.n_out) {
             let o = t * params.out_stride + params.col_offset + n;
-            var v = sum_at(s, r, c);
+            var v = sum_at(g, r, c);
             if (params.add_residual == 1u) {
                 v += residual[o];
             }
@@ -214,13 +257,14 @@ fn moa_matvec_sg(
 }
 
 // The QKV product with RoPE and the KV-cache write in its epilogue (decode), as
-// `matvec.wgsl`'s `moa_matvec_rope`: each subgroup owns the columns (j, j + 1, j + d/2,
-// j + d/2 + 1) of one head, the two rotation pairs of the half-split layout, and
-// `rope_store` (matvec_rope.wgsl) rotates and stores them.
-@compute @workgroup_size(64)
+// `matvec.wgsl`'s `moa_matvec_rope`: each column group is the columns (j, j + 1,
+// j + d/2, j + d/2 + 1) of one head, the two rotation pairs of the half-split layout,
+// and `rope_store` (matvec_rope.wgsl) rotates and stores them.
+@compute @workgroup_size(WG)
 fn moa_matvec_sg_rope(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
+    @builtin(subgroup_id) sg: u32,
     @builtin(subgroup_invocation_id) lane: u32,
 ) {
     let t0 = wid.y * 16u;
@@ -230,21 +274,23 @@ fn moa_matvec_sg_rope(
     let d = rp.head_dim;
     let half_d = d / 2u;
     let quads = half_d / 2u;
-    let q = wid.x * (64u / SG) + lid / SG;
-    let heads = params.n_out / d;
+    let groups = 64u / SG;
+    let n_quads = (params.n_out / d) * quads;
     // Groups past the last head compute the last one and store nothing.
-    let qc = min(q, heads * quads - 1u);
-    let head_local = qc / quads;
-    let j = (qc % quads) * 2u;
-    let base = head_local * d + j;
-    let s = product(vec4<u32>(base, base + 1u, base + half_d, base + half_d + 1u), t0, lane);
-    // One lane per (row, rotation pair) of the block: 32 of them.
-    for (var e = lane; e < 32u; e += SG) {
-        let r = e / 2u;
+    let q = min(wid.x * groups + sg / KSPLIT, n_quads - 1u);
+    let base = (q / quads) * d + (q % quads) * 2u;
+    let cols = vec4<u32>(base, base + 1u, base + half_d, base + half_d + 1u);
+    publish(product(cols, t0, lane, sg % KSPLIT), sg, lane);
+    // One invocation per (column group, row, rotation pair).
+    for (var e = lid; e < 32u * groups; e += WG) {
+        let g = e / 32u;
+        let r = (e % 32u) / 2u;
         let c = e % 2u;
         let t = t0 + r;
-        if (q == qc && t < params.n_rows) {
-            rope_store(t, params.col_offset / d + head_local, j + c, sum_at(s, r, c), sum_at(s, r, c + 2u));
+        let qg = wid.x * groups + g;
+        if (qg < n_quads && t < params.n_rows) {
+            let head = params.col_offset / d + qg / quads;
+            rope_store(t, head, (qg % quads) * 2u + c, sum_at(g, r, c), sum_at(g, r, c + 2u));
         }
     }
 }

@@ -11,7 +11,7 @@ use moa::model::{CpuReference, LlamaConfig, Masking, Model};
 use moa::runtime::engine::{Engine, Sampling};
 use moa::runtime::wgpu::WgpuContext;
 use moa::runtime::wgpu_engine::chunks::{self, plan_prefill};
-use moa::runtime::wgpu_engine::{rows_per_part, WgpuEngine};
+use moa::runtime::wgpu_engine::{rows_per_part, SubgroupProducts, WgpuEngine};
 
 fn context() -> WgpuContext {
     let ctx = WgpuContext::new().expect("a wgpu adapter (lavapipe in CI) is required");
@@ -731,23 +731,24 @@ fn row_blocks_two_stage_argmax_and_pre_encoding_match() {
     );
 }
 
-/// The decode products on subgroups (`matvec_sg.wgsl`: 4 columns × 16 rows per subgroup,
-/// `subgroupAdd` reductions, RoPE + cache write in the QKV product's epilogue), one and
-/// two K steps a trip, f32 and f16, dense and with the plan, match the CPU reference:
-/// over 3 ragged rows (one partial group of 4 rows) and over 17 (a full block of 16 and
-/// a second block of one row). Lavapipe offers subgroups with one fixed size; an adapter
-/// without them gets a clear error from `set_subgroup_matvec`.
+/// The decode products on subgroups (`matvec_sg.wgsl`: 4 columns × 16 rows per KSPLIT
+/// subgroups, `subgroupAdd` reductions, RoPE + cache write in the QKV product's
+/// epilogue) match the CPU reference: KSPLIT 1, 2, 4 and chosen per product, one and two
+/// K steps a trip, f32 and f16, with the plan over 3 ragged rows (one partial group of 4
+/// rows) and dense over 17 (a full block of 16 and a second block of one row). The tiny
+/// model's K = 64 gives lavapipe's subgroups of 8 two trips at KSPLIT 1 and none for
+/// half the subgroups at KSPLIT 4 (their zero sums must not matter). An adapter without
+/// subgroups gets a clear error from `set_subgroup_matvec`.
 #[test]
 fn subgroup_products_match_the_cpu_reference() {
     let ctx = context();
     let model = load("gguf");
+    let plan = sparse_plan();
+    let choice = |two_steps, ksplit| SubgroupProducts { two_steps, ksplit };
     let Some(sg) = ctx.subgroup_size() else {
-        let plan = sparse_plan();
         let mut gpu = WgpuEngine::new(&ctx, &model, Some(&plan), true).unwrap();
-        let err = gpu
-            .set_subgroup_matvec(Some(false))
-            .unwrap_err()
-            .to_string();
+        let err = gpu.set_subgroup_matvec(Some(choice(false, None)));
+        let err = err.unwrap_err().to_string();
         assert!(err.contains("subgroup"), "{err}");
         eprintln!(
             "no fixed subgroup size on {}: only the error is checked",
@@ -757,13 +758,19 @@ fn subgroup_products_match_the_cpu_reference() {
     };
     let lens17: Vec<usize> = (0..17).map(|i| 3 + (i * 7) % 29).collect();
     for force_f32 in [true, false] {
-        for two_steps in [false, true] {
+        for (two_steps, ksplit) in [
+            (false, None),
+            (true, Some(1)),
+            (false, Some(2)),
+            (true, Some(4)),
+        ] {
             for (sparse, lens) in [(true, &[19, 5, 33][..]), (false, &lens17[..])] {
-                let plan = sparse_plan();
                 let mut gpu =
                     WgpuEngine::new(&ctx, &model, sparse.then_some(&plan), force_f32).unwrap();
-                gpu.set_subgroup_matvec(Some(two_steps)).unwrap();
-                let want = format!("subgroup ({sg}");
+                gpu.set_subgroup_matvec(Some(choice(two_steps, ksplit)))
+                    .unwrap();
+                gpu.set_split_k_matvec(true);
+                let want = format!("subgroup {sg} ");
                 assert!(
                     gpu.decode_products().starts_with(&want),
                     "{}",
@@ -773,4 +780,8 @@ fn subgroup_products_match_the_cpu_reference() {
             }
         }
     }
+    let mut gpu = WgpuEngine::new(&ctx, &model, None, true).unwrap();
+    assert!(gpu
+        .set_subgroup_matvec(Some(choice(false, Some(3))))
+        .is_err());
 }

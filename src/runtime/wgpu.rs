@@ -156,9 +156,10 @@ pub fn choose_coop_matrix(
 
 /// The subgroup size `matvec_sg.wgsl` is built for: `None` without the feature, with a
 /// size that varies between dispatches (min != max: its workgroups place 64 / size
-/// subgroups by a fixed size), or with one that is not a power of two from 4 to 64.
+/// subgroups by a fixed size), or with one that is not a power of two from 8 to 64 (its
+/// workgroup memory holds 32 subgroups' sums: 256 invocations of 8).
 pub fn choose_subgroup_size(feature: bool, min: u32, max: u32) -> Option<u32> {
-    (feature && min == max && min.is_power_of_two() && (4..=64).contains(&min)).then_some(min)
+    (feature && min == max && min.is_power_of_two() && (8..=64).contains(&min)).then_some(min)
 }
 
 impl WgpuContext {
@@ -1268,12 +1269,13 @@ mod coop_choice_tests {
     }
 
     /// The subgroup products need the feature and one fixed power-of-two size that
-    /// divides a 64-wide workgroup (NVIDIA 32, AMD 64 or 32 fixed, a CPU's 4–16).
+    /// divides a 64-wide workgroup (NVIDIA 32, AMD 64 or 32 fixed, lavapipe's 8).
     #[test]
     fn the_subgroup_products_take_only_a_fixed_size_dividing_64() {
         assert_eq!(choose_subgroup_size(true, 32, 32), Some(32));
         assert_eq!(choose_subgroup_size(true, 64, 64), Some(64));
-        assert_eq!(choose_subgroup_size(true, 4, 4), Some(4));
+        assert_eq!(choose_subgroup_size(true, 8, 8), Some(8));
+        assert_eq!(choose_subgroup_size(true, 4, 4), None);
         assert_eq!(choose_subgroup_size(false, 32, 32), None);
         assert_eq!(choose_subgroup_size(true, 8, 32), None);
         assert_eq!(choose_subgroup_size(true, 128, 128), None);

@@ -27,6 +27,7 @@ mod request;
 mod weights;
 
 use forward::OutputKind;
+pub use pipelines::SubgroupProducts;
 use pipelines::{CoopPipes, Pipelines};
 pub use profile::KindTime;
 pub use request::DecodeStats;
@@ -241,7 +242,7 @@ impl WgpuEngine {
             (config.head_dim, group, config.kv_heads),
             pipelines::matvec_row_block(),
             ctx.subgroup_size(),
-            pipelines::sg_two_steps(),
+            SubgroupProducts::from_env(),
         )?;
         let weights = DeviceWeights::upload(&device, &queue, &model.weights, storage, max_binding)?;
         let DeviceWeights {
@@ -375,13 +376,16 @@ impl WgpuEngine {
                 "row block {row_block}: the few-row products take 4, 8 or 16 rows per workgroup"
             )));
         }
-        let two = self.pipes.matvec_sg.as_ref().is_ok_and(|p| p.two_steps);
-        self.rebuild_pipes(row_block, two)
+        self.rebuild_pipes(row_block, self.sg_choice())
     }
 
     /// Rebuilds the engine's pipelines for the model's shape with the given few-row
     /// product choice (`set_row_block`).
-    fn rebuild_pipes(&mut self, row_block: u32, sg_two_steps: bool) -> Result<(), EngineError> {
+    fn rebuild_pipes(
+        &mut self,
+        row_block: u32,
+        sg_choice: SubgroupProducts,
+    ) -> Result<(), EngineError> {
         let c = &self.config;
         let group = c.q_heads / c.kv_heads.max(1);
         self.pipes = Pipelines::new(
@@ -390,49 +394,65 @@ impl WgpuEngine {
             (c.head_dim, group, c.kv_heads),
             row_block,
             self.subgroup,
-            sg_two_steps,
+            sg_choice,
         )?;
         Ok(())
     }
 
-    /// Few-row products on subgroups (`matvec_sg.wgsl`, `Some(two_steps)`: with two K
-    /// steps' weights loaded before either is used, or one a trip) or on `matvec.wgsl`
-    /// (`None`). Errors: `Some` where they cannot be built (no fixed subgroup size, or
-    /// the driver refused them; the message says which).
-    pub fn set_subgroup_matvec(&mut self, on: Option<bool>) -> Result<(), EngineError> {
-        if let Some(two) = on {
-            if self
-                .pipes
-                .matvec_sg
-                .as_ref()
-                .is_ok_and(|p| p.two_steps != two)
-            {
-                self.rebuild_pipes(self.pipes.row_block, two)?;
+    /// The subgroup products' choice the pipelines were built with (the default where
+    /// they were not).
+    fn sg_choice(&self) -> SubgroupProducts {
+        self.pipes
+            .matvec_sg
+            .as_ref()
+            .map_or(SubgroupProducts::from_env(), |p| p.choice)
+    }
+
+    /// Few-row products on subgroups (`matvec_sg.wgsl`, `Some`: with these overrides) or
+    /// on `matvec.wgsl` (`None`). Errors: `Some` where they cannot be built (no fixed
+    /// subgroup size, or the driver refused them; the message says which), or a KSPLIT
+    /// other than 1, 2 or 4.
+    pub fn set_subgroup_matvec(&mut self, on: Option<SubgroupProducts>) -> Result<(), EngineError> {
+        if let Some(choice) = on {
+            if choice.ksplit.is_some_and(|k| ![1, 2, 4].contains(&k)) {
+                return Err(EngineError::Input(format!(
+                    "KSPLIT {:?}: the subgroup products split K over 1, 2 or 4 subgroups",
+                    choice.ksplit
+                )));
             }
-        }
-        if let (Some(_), Err(why)) = (on, &self.pipes.matvec_sg) {
-            return Err(EngineError::Input(format!(
-                "subgroup decode products unavailable: {why}"
-            )));
+            if let Err(why) = &self.pipes.matvec_sg {
+                return Err(EngineError::Input(format!(
+                    "subgroup decode products unavailable: {why}"
+                )));
+            }
+            if self.sg_choice() != choice {
+                self.rebuild_pipes(self.pipes.row_block, choice)?;
+            }
         }
         self.subgroup_matvec = on.is_some();
         Ok(())
     }
 
-    /// The few-row product kernel in use: `"subgroup (N)"` or `"workgroup tree"`.
+    /// The few-row (decode) product kernel in use, for [`Engine::describe`].
     pub fn decode_products(&self) -> String {
+        if !self.split_k_matvec {
+            return "one dot product per invocation (linear.wgsl)".to_string();
+        }
         match (&self.pipes.matvec_sg, self.subgroup_matvec) {
             (Ok(p), true) => format!(
-                "subgroup ({}{})",
+                "subgroup {} (matvec_sg.wgsl, {}, KSPLIT {})",
                 p.subgroup,
-                if p.two_steps {
-                    ", two K steps a trip"
+                if p.choice.two_steps {
+                    "two K steps a trip"
                 } else {
-                    ""
-                }
+                    "one K step a trip"
+                },
+                p.choice
+                    .ksplit
+                    .map_or("per product".to_string(), |k| k.to_string())
             ),
-            (Err(why), true) => format!("workgroup tree (subgroups: {why})"),
-            _ => "workgroup tree".to_string(),
+            (Err(why), true) => format!("workgroup tree (matvec.wgsl; subgroups: {why})"),
+            _ => "workgroup tree (matvec.wgsl)".to_string(),
         }
     }
 
@@ -462,7 +482,12 @@ impl WgpuEngine {
 
 impl Engine for WgpuEngine {
     fn describe(&self) -> String {
-        format!("{}, prefill products: {}", self.adapter, self.products)
+        format!(
+            "{}, prefill products: {}; decode products: {}",
+            self.adapter,
+            self.products,
+            self.decode_products()
+        )
     }
 
     fn config(&self) -> &LlamaConfig {

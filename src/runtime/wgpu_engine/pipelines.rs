@@ -13,26 +13,78 @@ pub(super) struct CoopPipes {
     pub(super) linear_attn: wgpu::ComputePipeline,
 }
 
-/// The decode products on subgroups (`matvec_sg.wgsl`), one pipeline per input (the
-/// merged attention input stays on `matvec.wgsl`).
-pub(super) struct SgPipes {
+/// How the decode products on subgroups run (`matvec_sg.wgsl`'s overrides).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SubgroupProducts {
+    /// Two K steps' weights loaded before either is used (`TWO_STEPS`), or one a trip.
+    pub two_steps: bool,
+    /// Subgroups per column group (1, 2 or 4: `KSPLIT`); `None` chooses per product
+    /// ([`SgPipes::ksplit`]).
+    pub ksplit: Option<u32>,
+}
+
+impl SubgroupProducts {
+    /// `MOA_WGPU_SG_TWO_STEPS=1` and `MOA_WGPU_SG_KSPLIT=1|2|4` (default: one step a
+    /// trip, KSPLIT chosen per product).
+    pub(super) fn from_env() -> SubgroupProducts {
+        SubgroupProducts {
+            two_steps: std::env::var("MOA_WGPU_SG_TWO_STEPS").is_ok_and(|v| v == "1"),
+            ksplit: std::env::var("MOA_WGPU_SG_KSPLIT")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .filter(|k| [1, 2, 4].contains(k)),
+        }
+    }
+}
+
+/// `matvec_sg.wgsl` for one KSPLIT, one pipeline per input (the merged attention input
+/// stays on `matvec.wgsl`).
+pub(super) struct SgSet {
     pub(super) plain: wgpu::ComputePipeline,
     pub(super) attn: wgpu::ComputePipeline,
     pub(super) norm: wgpu::ComputePipeline,
     pub(super) swiglu: wgpu::ComputePipeline,
     /// RMSNorm → QKV product → RoPE + KV-cache write.
     pub(super) rope: wgpu::ComputePipeline,
-    /// The subgroup size they were built for: a 64-wide workgroup holds 64 / `subgroup`
-    /// subgroups, each owning 4 output columns × 16 rows.
+}
+
+/// The decode products on subgroups, for KSPLIT 1, 2 and 4.
+pub(super) struct SgPipes {
+    sets: Vec<SgSet>,
+    /// The subgroup size they were built for: a workgroup holds 64 / `subgroup` column
+    /// groups of 4 output columns × 16 rows, KSPLIT subgroups each.
     pub(super) subgroup: u32,
-    /// Two K steps' weights loaded before either is used (`TWO_STEPS`).
-    pub(super) two_steps: bool,
+    pub(super) choice: SubgroupProducts,
 }
 
 impl SgPipes {
     /// Output columns per workgroup.
     pub(super) fn columns_per_workgroup(&self) -> u32 {
         4 * (64 / self.subgroup)
+    }
+
+    /// KSPLIT for a product of `n_out` columns and inner size `k` (unless the choice
+    /// fixes it): enough subgroups to fill a large GPU (about 1024: 8 per SM of an H200)
+    /// where the product has few column groups, yet at least one full trip of the K loop
+    /// per subgroup (k / 4 ≥ KSPLIT · subgroup).
+    pub(super) fn ksplit(&self, n_out: usize, k: usize) -> u32 {
+        let groups = n_out.div_ceil(4);
+        let mut ks = self.choice.ksplit.unwrap_or(match groups {
+            g if g >= 1024 => 1,
+            g if g >= 512 => 2,
+            _ => 4,
+        });
+        if self.choice.ksplit.is_none() {
+            while ks > 1 && k / 4 < (ks * self.subgroup) as usize {
+                ks /= 2;
+            }
+        }
+        ks
+    }
+
+    /// The pipelines of one KSPLIT (1, 2 or 4).
+    pub(super) fn set(&self, ksplit: u32) -> &SgSet {
+        &self.sets[ksplit.trailing_zeros() as usize]
     }
 }
 
@@ -108,7 +160,7 @@ impl Pipelines {
         attention: (usize, usize, usize),
         row_block: u32,
         subgroup: Option<u32>,
-        sg_two_steps: bool,
+        sg_choice: SubgroupProducts,
     ) -> Result<Pipelines, EngineError> {
         let types = Types {
             weights: storage,
@@ -156,32 +208,41 @@ impl Pipelines {
         let (rb, mrb) = (f64::from(row_block), f64::from(merge_row_block));
         let (mv, mv_rope) = (shaders::MATVEC, shaders::MATVEC_ROPE);
         let matvec_sg = match subgroup {
-            None => Err("no fixed subgroup size on this adapter".to_string()),
+            None => Err("no fixed subgroup size from 8 to 64 on this adapter".to_string()),
             Some(sg) => {
-                let two = f64::from(u8::from(sg_two_steps));
-                let c = |mode: f64| {
-                    [
-                        ("INPUT_MODE", mode),
-                        ("SG", f64::from(sg)),
-                        ("TWO_STEPS", two),
-                    ]
-                };
+                let two = f64::from(u8::from(sg_choice.two_steps));
                 let attn = Types {
                     input: storage,
                     ..types
                 };
-                let build = || -> Result<SgPipes, EngineError> {
-                    Ok(SgPipes {
+                let build = |ks: u32| -> Result<SgSet, EngineError> {
+                    let c = |mode: f64| {
+                        [
+                            ("INPUT_MODE", mode),
+                            ("SG", f64::from(sg)),
+                            ("TWO_STEPS", two),
+                            ("KSPLIT", f64::from(ks)),
+                            ("WG", f64::from(64 * ks)),
+                        ]
+                    };
+                    Ok(SgSet {
                         plain: pipe_with(shaders::MATVEC_SG, types, &c(0.0))?,
                         attn: pipe_with(shaders::MATVEC_SG, attn, &c(0.0))?,
                         norm: pipe_with(shaders::MATVEC_SG, types, &c(1.0))?,
                         swiglu: pipe_with(shaders::MATVEC_SG, types, &c(2.0))?,
                         rope: pipe_with(shaders::MATVEC_SG_ROPE, types, &c(1.0))?,
-                        subgroup: sg,
-                        two_steps: sg_two_steps,
                     })
                 };
-                build().map_err(|e| e.to_string())
+                [1, 2, 4]
+                    .into_iter()
+                    .map(build)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(|sets| SgPipes {
+                        sets,
+                        subgroup: sg,
+                        choice: sg_choice,
+                    })
+                    .map_err(|e| e.to_string())
             }
         };
         Ok(Pipelines {
@@ -229,12 +290,6 @@ impl Pipelines {
             sample: pipe(shaders::SAMPLE, types)?,
         })
     }
-}
-
-/// Whether `matvec_sg.wgsl` loads two K steps' weights before using either
-/// (`MOA_WGPU_SG_TWO_STEPS=1`; default one step a trip).
-pub(super) fn sg_two_steps() -> bool {
-    std::env::var("MOA_WGPU_SG_TWO_STEPS").is_ok_and(|v| v == "1")
 }
 
 /// Rows per workgroup of the few-row products (`matvec.wgsl`'s ROW_BLOCK): 4, the

@@ -230,16 +230,19 @@ impl WgpuEngine {
             let wb = &part.buffer;
             // Few rows: split K across a workgroup (a decode step would otherwise run a
             // handful of workgroups, each walking K serially).
-            // Subgroups where the adapter has them: 4 columns × 16 rows per subgroup.
+            // Subgroups where the adapter has them: 4 columns × 16 rows per KSPLIT
+            // subgroups.
             let sg = self.sg_pipes(k);
             if let (true, Some(sg), false) =
                 (self.fuses(rows), sg, matches!(input, Input::Merged { .. }))
             {
+                let ksplit = sg.ksplit(n_out, k);
+                let set = sg.set(ksplit);
                 let pipe = match input {
-                    Input::Plain => &sg.plain,
-                    Input::Attention => &sg.attn,
-                    Input::Norm(_) => &sg.norm,
-                    Input::SwiGlu => &sg.swiglu,
+                    Input::Plain => &set.plain,
+                    Input::Attention => &set.attn,
+                    Input::Norm(_) => &set.norm,
+                    Input::SwiGlu => &set.swiglu,
                     Input::Merged { .. } => unreachable!("the merged input stays on matvec.wgsl"),
                 };
                 let buffers = [
@@ -497,7 +500,8 @@ impl WgpuEngine {
                             .into_iter()
                             .filter(|(b, _)| *b < 12 || *b > 13)
                             .collect();
-                        d.push(self.dispatch_bound(&sg.rope, &bound, groups));
+                        let set = sg.set(sg.ksplit(part.rows, hidden));
+                        d.push(self.dispatch_bound(&set.rope, &bound, groups));
                         continue;
                     }
                     // One workgroup per 4 columns (two rotation pairs) × ROW_BLOCK rows.

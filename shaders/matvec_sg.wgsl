@@ -26,6 +26,9 @@ override INPUT_MODE: u32 = 0u;
 override SG: u32 = 32u;
 // Weight vectors of two K steps loaded before either is used (1) or one step a trip (0).
 override TWO_STEPS: u32 = 0u;
+// The subgroup reduction: 0 `subgroupAdd` of every sum, 1 a halving butterfly of
+// `subgroupShuffleXor` (see `publish`).
+override REDUCE: u32 = 0u;
 // Subgroups per column group (1, 2 or 4), each summing its part of K.
 override KSPLIT: u32 = 1u;
 // Invocations per workgroup: 64 · KSPLIT (the host passes it; WGSL wants one name).
@@ -135,72 +138,161 @@ fn step(acc: Sums, wt: mat4x4<f32>, t0: u32, n_groups: u32, j: u32) -> Sums {
     return r;
 }
 
+// Groups of 4 rows of the block from row t0 that hold rows (1 to 4, uniform).
+fn n_groups(t0: u32) -> u32 {
+    return min(4u, (params.n_rows - t0 + 3u) / 4u);
+}
+
 fn reduce4(m: mat4x4<f32>) -> mat4x4<f32> {
     return mat4x4<f32>(subgroupAdd(m[0]), subgroupAdd(m[1]), subgroupAdd(m[2]), subgroupAdd(m[3]));
 }
 
-// The subgroup's sums over its part of K (4-vectors part · SG + lane, every KSPLIT · SG)
-// for rows t0..t0+16 (clamped) × the 4 columns `cols`, in every lane. Called by whole
-// subgroups (every lane of a subgroup has the same cols).
+// This lane's partial sums over its part of K (4-vectors part · SG + lane, every
+// KSPLIT · SG) for rows t0..t0+16 (clamped) × the 4 columns `cols`.
 fn product(cols: vec4<u32>, t0: u32, lane: u32, part: u32) -> Sums {
     let k4 = params.k / 4u;
-    let n_groups = min(4u, (params.n_rows - t0 + 3u) / 4u);
+    let n_groups = n_groups(t0);
     let zero = mat4x4<f32>();
     var acc = Sums(zero, zero, zero, zero, zero);
     let stride = KSPLIT * SG;
-    var j = part * SG + lane;
+    // Every lane of a subgroup runs the same trips (lanes past K add zeros), so the
+    // subgroup operations after the loop see all lanes together even where a driver does
+    // not reconverge after a loop whose trip count differs between lanes (lavapipe with
+    // subgroups of 32 does not: wrong sums where K / 4 is not a multiple of SG).
+    var jb = part * SG;
     if (TWO_STEPS == 1u) {
-        // Both steps' weights in flight before the first is used.
-        for (; j + stride < k4; j += 2u * stride) {
-            let wa = load_wt(cols, j);
-            let wb = load_wt(cols, j + stride);
-            acc = step(acc, wa, t0, n_groups, j);
-            acc = step(acc, wb, t0, n_groups, j + stride);
+        // Both steps' weights in flight before the first is used (whole steps only).
+        for (; jb + stride + SG <= k4; jb += 2u * stride) {
+            let wa = load_wt(cols, jb + lane);
+            let wb = load_wt(cols, jb + stride + lane);
+            acc = step(acc, wa, t0, n_groups, jb + lane);
+            acc = step(acc, wb, t0, n_groups, jb + stride + lane);
         }
     }
-    for (; j < k4; j += stride) {
-        acc = step(acc, load_wt(cols, j), t0, n_groups, j);
+    for (; jb < k4; jb += stride) {
+        let j = min(jb + lane, k4 - 1u);
+        let live = select(0.0, 1.0, jb + lane < k4);
+        acc = step(acc, load_wt(cols, j) * live, t0, n_groups, j);
     }
-    var r = Sums(reduce4(acc.a0), zero, zero, zero, zero);
-    if (n_groups > 1u) {
-        r.a1 = reduce4(acc.a1);
-    }
-    if (n_groups > 2u) {
-        r.a2 = reduce4(acc.a2);
-    }
-    if (n_groups > 3u) {
-        r.a3 = reduce4(acc.a3);
-    }
-    if (INPUT_MODE == 1u) {
-        r.s = reduce4(acc.s);
-    }
-    return r;
+    return acc;
 }
 
-// Publishes a subgroup's sums in part_sums[sg] (one lane writes), then waits for every
-// subgroup of the workgroup. Called in workgroup-uniform control flow.
-fn publish(s: Sums, sg: u32, lane: u32) {
-    if (lane == 0u) {
-        part_sums[sg][0] = s.a0[0];
-        part_sums[sg][1] = s.a0[1];
-        part_sums[sg][2] = s.a0[2];
-        part_sums[sg][3] = s.a0[3];
-        part_sums[sg][4] = s.a1[0];
-        part_sums[sg][5] = s.a1[1];
-        part_sums[sg][6] = s.a1[2];
-        part_sums[sg][7] = s.a1[3];
-        part_sums[sg][8] = s.a2[0];
-        part_sums[sg][9] = s.a2[1];
-        part_sums[sg][10] = s.a2[2];
-        part_sums[sg][11] = s.a2[3];
-        part_sums[sg][12] = s.a3[0];
-        part_sums[sg][13] = s.a3[1];
-        part_sums[sg][14] = s.a3[2];
-        part_sums[sg][15] = s.a3[3];
-        part_sums[sg][16] = s.s[0];
-        part_sums[sg][17] = s.s[1];
-        part_sums[sg][18] = s.s[2];
-        part_sums[sg][19] = s.s[3];
+// Per-column selects and shuffles of 4 × 4 matrices (WGSL has neither for matrices).
+fn selm(f: mat4x4<f32>, t: mat4x4<f32>, c: bool) -> mat4x4<f32> {
+    return mat4x4<f32>(select(f[0], t[0], c), select(f[1], t[1], c), select(f[2], t[2], c), select(f[3], t[3], c));
+}
+
+fn shufm(m: mat4x4<f32>, mask: u32) -> mat4x4<f32> {
+    return mat4x4<f32>(
+        subgroupShuffleXor(m[0], mask),
+        subgroupShuffleXor(m[1], mask),
+        subgroupShuffleXor(m[2], mask),
+        subgroupShuffleXor(m[3], mask),
+    );
+}
+
+// The half of pair p (0: .xy, 1: .zw) of a 4-vector, and the other half.
+fn half(v: vec4<f32>, p: bool) -> vec2<f32> {
+    return select(v.xy, v.zw, p);
+}
+
+// Reduces the subgroup's partial sums and publishes them in part_sums[sg], then waits
+// for every subgroup of the workgroup. Called by whole subgroups, in workgroup-uniform
+// control flow.
+// REDUCE 0: `subgroupAdd` of each of the 20 4-vectors (every lane gets every sum; on 32
+// lanes, 80 five-step reductions), lane 0 writes.
+// REDUCE 1: a butterfly that halves what a lane holds at each step, so each shuffle moves
+// a value that still needs adding: with mask SG/2 a lane keeps row groups {0, 1} or
+// {2, 3} (and their sums of squares) and adds its partner's copy of them; with SG/4 one
+// row group g; with SG/8 columns (0, 1) or (2, 3) of its 4 rows (and 2 of the 4 sums of
+// squares); with SG/16 one column; the masks below add the rest. On 32 lanes that is 80
+// scalar shuffles instead of 400. Each lane then holds the sums of rows 4g..4g+4 at
+// column 2d + e and the sum of squares of row 4g + 2d + e (b, c, d, e its bits
+// SG/2, SG/4, SG/8, SG/16; g = 2b + c); on 8 lanes, both columns 2d and 2d + 1.
+fn publish(acc: Sums, sg: u32, lane: u32, n_groups: u32) {
+    if (REDUCE == 0u) {
+        let zero = mat4x4<f32>();
+        var r = Sums(reduce4(acc.a0), zero, zero, zero, zero);
+        if (n_groups > 1u) {
+            r.a1 = reduce4(acc.a1);
+        }
+        if (n_groups > 2u) {
+            r.a2 = reduce4(acc.a2);
+        }
+        if (n_groups > 3u) {
+            r.a3 = reduce4(acc.a3);
+        }
+        if (INPUT_MODE == 1u) {
+            r.s = reduce4(acc.s);
+        }
+        if (lane == 0u) {
+            for (var i = 0u; i < 4u; i++) {
+                part_sums[sg][i] = r.a0[i];
+                part_sums[sg][4u + i] = r.a1[i];
+                part_sums[sg][8u + i] = r.a2[i];
+                part_sums[sg][12u + i] = r.a3[i];
+                part_sums[sg][16u + i] = r.s[i];
+            }
+        }
+    } else {
+        let m1 = SG / 2u;
+        let b = (lane & m1) != 0u;
+        // Row groups 2b and 2b + 1.
+        let p = selm(acc.a0, acc.a2, b) + shufm(selm(acc.a2, acc.a0, b), m1);
+        let q = selm(acc.a1, acc.a3, b) + shufm(selm(acc.a3, acc.a1, b), m1);
+        let s0 = select(acc.s[0], acc.s[2], b) + subgroupShuffleXor(select(acc.s[2], acc.s[0], b), m1);
+        let s1 = select(acc.s[1], acc.s[3], b) + subgroupShuffleXor(select(acc.s[3], acc.s[1], b), m1);
+        // Row group g = 2b + c.
+        let m2 = SG / 4u;
+        let c = (lane & m2) != 0u;
+        let rg = selm(p, q, c) + shufm(selm(q, p, c), m2);
+        let t = select(s0, s1, c) + subgroupShuffleXor(select(s1, s0, c), m2);
+        let g = 2u * u32(b) + u32(c);
+        // Columns 2d, 2d + 1 (rows 2d, 2d + 1 of the sums of squares).
+        let m3 = SG / 8u;
+        let d = (lane & m3) != 0u;
+        let u0 = half(rg[0], d) + subgroupShuffleXor(half(rg[0], !d), m3);
+        let u1 = half(rg[1], d) + subgroupShuffleXor(half(rg[1], !d), m3);
+        let u2 = half(rg[2], d) + subgroupShuffleXor(half(rg[2], !d), m3);
+        let u3 = half(rg[3], d) + subgroupShuffleXor(half(rg[3], !d), m3);
+        let v = half(t, d) + subgroupShuffleXor(half(t, !d), m3);
+        let col = 2u * u32(d);
+        if (SG == 8u) {
+            if ((lane & (m1 | m2 | m3)) == lane) {
+                for (var k = 0u; k < 2u; k++) {
+                    part_sums[sg][4u * g][col + k] = u0[k];
+                    part_sums[sg][4u * g + 1u][col + k] = u1[k];
+                    part_sums[sg][4u * g + 2u][col + k] = u2[k];
+                    part_sums[sg][4u * g + 3u][col + k] = u3[k];
+                    part_sums[sg][16u + g][col + k] = v[k];
+                }
+            }
+        } else {
+            // Column 2d + e.
+            let m4 = SG / 16u;
+            let e = (lane & m4) != 0u;
+            let ke = u32(e);
+            var x0 = u0[ke] + subgroupShuffleXor(u0[1u - ke], m4);
+            var x1 = u1[ke] + subgroupShuffleXor(u1[1u - ke], m4);
+            var x2 = u2[ke] + subgroupShuffleXor(u2[1u - ke], m4);
+            var x3 = u3[ke] + subgroupShuffleXor(u3[1u - ke], m4);
+            var y = v[ke] + subgroupShuffleXor(v[1u - ke], m4);
+            for (var m = m4 / 2u; m > 0u; m = m / 2u) {
+                x0 += subgroupShuffleXor(x0, m);
+                x1 += subgroupShuffleXor(x1, m);
+                x2 += subgroupShuffleXor(x2, m);
+                x3 += subgroupShuffleXor(x3, m);
+                y += subgroupShuffleXor(y, m);
+            }
+            if ((lane & (m1 | m2 | m3 | m4)) == lane) {
+                let cc = col + ke;
+                part_sums[sg][4u * g][cc] = x0;
+                part_sums[sg][4u * g + 1u][cc] = x1;
+                part_sums[sg][4u * g + 2u][cc] = x2;
+                part_sums[sg][4u * g + 3u][cc] = x3;
+                part_sums[sg][16u + g][cc] = y;
+            }
+        }
     }
     workgroupBarrier();
 }
@@ -237,7 +329,7 @@ fn moa_matvec_sg(
     let n0 = (wid.x * groups + sg / KSPLIT) * 4u;
     let last_col = params.n_out - 1u;
     let cols = min(vec4<u32>(n0, n0 + 1u, n0 + 2u, n0 + 3u), vec4<u32>(last_col));
-    publish(product(cols, t0, lane, sg % KSPLIT), sg, lane);
+    publish(product(cols, t0, lane, sg % KSPLIT), sg, lane, n_groups(t0));
     // The workgroup's groups × 16 rows × 4 columns of outputs.
     for (var e = lid; e < 64u * groups; e += WG) {
         let g = e / 64u;
@@ -280,7 +372,7 @@ fn moa_matvec_sg_rope(
     let q = min(wid.x * groups + sg / KSPLIT, n_quads - 1u);
     let base = (q / quads) * d + (q % quads) * 2u;
     let cols = vec4<u32>(base, base + 1u, base + half_d, base + half_d + 1u);
-    publish(product(cols, t0, lane, sg % KSPLIT), sg, lane);
+    publish(product(cols, t0, lane, sg % KSPLIT), sg, lane, n_groups(t0));
     // One invocation per (column group, row, rotation pair).
     for (var e = lid; e < 32u * groups; e += WG) {
         let g = e / 32u;

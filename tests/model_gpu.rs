@@ -734,20 +734,27 @@ fn row_blocks_two_stage_argmax_and_pre_encoding_match() {
 /// The decode products on subgroups (`matvec_sg.wgsl`: 4 columns × 16 rows per KSPLIT
 /// subgroups, `subgroupAdd` reductions, RoPE + cache write in the QKV product's
 /// epilogue) match the CPU reference: KSPLIT 1, 2, 4 and chosen per product, one and two
-/// K steps a trip, f32 and f16, with the plan over 3 ragged rows (one partial group of 4
+/// K steps a trip, `subgroupAdd` and the butterfly reduction, f32 and f16, with the plan over 3 ragged rows (one partial group of 4
 /// rows) and dense over 17 (a full block of 16 and a second block of one row). The tiny
 /// model's K = 64 gives lavapipe's subgroups of 8 two trips at KSPLIT 1 and none for
 /// half the subgroups at KSPLIT 4 (their zero sums must not matter). An adapter without
-/// subgroups gets a clear error from `set_subgroup_matvec`.
+/// subgroups gets a clear error from `set_subgroup_matvec`. `LP_NATIVE_VECTOR_WIDTH=512`
+/// gives lavapipe subgroups of 16 (the butterfly's last halving step; passed when
+/// written); at 1024 lavapipe reports 32 but runs 16 lanes, so it cannot stand in for
+/// a GPU's 32 (the device runs check those against the CPU reference).
 #[test]
 fn subgroup_products_match_the_cpu_reference() {
     let ctx = context();
     let model = load("gguf");
     let plan = sparse_plan();
-    let choice = |two_steps, ksplit| SubgroupProducts { two_steps, ksplit };
+    let choice = |two_steps, ksplit, butterfly| SubgroupProducts {
+        two_steps,
+        ksplit,
+        butterfly,
+    };
     let Some(sg) = ctx.subgroup_size() else {
         let mut gpu = WgpuEngine::new(&ctx, &model, Some(&plan), true).unwrap();
-        let err = gpu.set_subgroup_matvec(Some(choice(false, None)));
+        let err = gpu.set_subgroup_matvec(Some(choice(false, None, false)));
         let err = err.unwrap_err().to_string();
         assert!(err.contains("subgroup"), "{err}");
         eprintln!(
@@ -756,18 +763,19 @@ fn subgroup_products_match_the_cpu_reference() {
         );
         return;
     };
+    eprintln!("subgroups of {sg} on {}", ctx.adapter_name());
     let lens17: Vec<usize> = (0..17).map(|i| 3 + (i * 7) % 29).collect();
     for force_f32 in [true, false] {
-        for (two_steps, ksplit) in [
-            (false, None),
-            (true, Some(1)),
-            (false, Some(2)),
-            (true, Some(4)),
+        for (two_steps, ksplit, butterfly) in [
+            (false, None, false),
+            (true, Some(1), true),
+            (false, Some(2), true),
+            (true, Some(4), false),
         ] {
             for (sparse, lens) in [(true, &[19, 5, 33][..]), (false, &lens17[..])] {
                 let mut gpu =
                     WgpuEngine::new(&ctx, &model, sparse.then_some(&plan), force_f32).unwrap();
-                gpu.set_subgroup_matvec(Some(choice(two_steps, ksplit)))
+                gpu.set_subgroup_matvec(Some(choice(two_steps, ksplit, butterfly)))
                     .unwrap();
                 gpu.set_split_k_matvec(true);
                 let want = format!("subgroup {sg} ");
@@ -782,6 +790,6 @@ fn subgroup_products_match_the_cpu_reference() {
     }
     let mut gpu = WgpuEngine::new(&ctx, &model, None, true).unwrap();
     assert!(gpu
-        .set_subgroup_matvec(Some(choice(false, Some(3))))
+        .set_subgroup_matvec(Some(choice(false, Some(3), false)))
         .is_err());
 }

@@ -21,11 +21,15 @@ pub struct SubgroupProducts {
     /// Subgroups per column group (1, 2 or 4: `KSPLIT`); `None` chooses per product
     /// ([`SgPipes::ksplit`]).
     pub ksplit: Option<u32>,
+    /// Reduce with a halving butterfly of `subgroupShuffleXor` (`REDUCE` 1: a fifth of
+    /// the shuffles on 32 lanes) instead of `subgroupAdd` of every sum.
+    pub butterfly: bool,
 }
 
 impl SubgroupProducts {
-    /// `MOA_WGPU_SG_TWO_STEPS=1` and `MOA_WGPU_SG_KSPLIT=1|2|4` (default: one step a
-    /// trip, KSPLIT chosen per product).
+    /// `MOA_WGPU_SG_TWO_STEPS=1`, `MOA_WGPU_SG_KSPLIT=1|2|4` and
+    /// `MOA_WGPU_SG_BUTTERFLY=1` (default: one step a trip, KSPLIT chosen per product,
+    /// `subgroupAdd`).
     pub(super) fn from_env() -> SubgroupProducts {
         SubgroupProducts {
             two_steps: std::env::var("MOA_WGPU_SG_TWO_STEPS").is_ok_and(|v| v == "1"),
@@ -33,6 +37,7 @@ impl SubgroupProducts {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .filter(|k| [1, 2, 4].contains(k)),
+            butterfly: std::env::var("MOA_WGPU_SG_BUTTERFLY").is_ok_and(|v| v == "1"),
         }
     }
 }
@@ -222,6 +227,7 @@ impl Pipelines {
                             ("SG", f64::from(sg)),
                             ("TWO_STEPS", two),
                             ("KSPLIT", f64::from(ks)),
+                            ("REDUCE", f64::from(u8::from(sg_choice.butterfly))),
                             ("WG", f64::from(64 * ks)),
                         ]
                     };

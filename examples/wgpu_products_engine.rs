@@ -24,7 +24,8 @@
 //! (8) rows per workgroup; `MOA_WGPU_MATVEC=sg` the decode products on subgroups
 //! (`matvec_sg.wgsl`), with `MOA_WGPU_SG_TWO_STEPS=1` (two K steps a trip) and
 //! `MOA_WGPU_SG_KSPLIT=1|2|4` (subgroups per column group; default chosen per product);
-//! `MOA_WGPU_SUBGROUPS=0` does not request subgroups.
+//! `MOA_WGPU_SUBGROUPS=0` does not request subgroups; `MOA_WGPU_SPLIT_K=1` (or `0`)
+//! forces the split-K decode products on (off), e.g. on lavapipe.
 
 use std::process::ExitCode;
 use std::time::Instant;

@@ -106,33 +106,34 @@ fn squares(m: mat4x4<f32>) -> vec4<f32> {
     return vec4<f32>(dot(m[0], m[0]), dot(m[1], m[1]), dot(m[2], m[2]), dot(m[3], m[3]));
 }
 
-// Adds K step j of the active row groups (n_groups of 4, uniform) to `acc`.
-fn step(acc: Sums, wt: mat4x4<f32>, t0: u32, n_groups: u32, j: u32) -> Sums {
+// Adds K step j of the active row groups (n_groups of 4, uniform) to `acc`; `live` is 0
+// for a lane past K (its wt is 0 and its x must not count in the sums of squares).
+fn step(acc: Sums, wt: mat4x4<f32>, t0: u32, n_groups: u32, j: u32, live: f32) -> Sums {
     var r = acc;
     let x0 = rows4(t0, j);
     r.a0 += wt * x0;
     if (INPUT_MODE == 1u) {
-        r.s[0] += squares(x0);
+        r.s[0] += squares(x0) * live;
     }
     if (n_groups > 1u) {
         let x1 = rows4(t0 + 4u, j);
         r.a1 += wt * x1;
         if (INPUT_MODE == 1u) {
-            r.s[1] += squares(x1);
+            r.s[1] += squares(x1) * live;
         }
     }
     if (n_groups > 2u) {
         let x2 = rows4(t0 + 8u, j);
         r.a2 += wt * x2;
         if (INPUT_MODE == 1u) {
-            r.s[2] += squares(x2);
+            r.s[2] += squares(x2) * live;
         }
     }
     if (n_groups > 3u) {
         let x3 = rows4(t0 + 12u, j);
         r.a3 += wt * x3;
         if (INPUT_MODE == 1u) {
-            r.s[3] += squares(x3);
+            r.s[3] += squares(x3) * live;
         }
     }
     return r;
@@ -165,14 +166,14 @@ fn product(cols: vec4<u32>, t0: u32, lane: u32, part: u32) -> Sums {
         for (; jb + stride + SG <= k4; jb += 2u * stride) {
             let wa = load_wt(cols, jb + lane);
             let wb = load_wt(cols, jb + stride + lane);
-            acc = step(acc, wa, t0, n_groups, jb + lane);
-            acc = step(acc, wb, t0, n_groups, jb + stride + lane);
+            acc = step(acc, wa, t0, n_groups, jb + lane, 1.0);
+            acc = step(acc, wb, t0, n_groups, jb + stride + lane, 1.0);
         }
     }
     for (; jb < k4; jb += stride) {
         let j = min(jb + lane, k4 - 1u);
         let live = select(0.0, 1.0, jb + lane < k4);
-        acc = step(acc, load_wt(cols, j) * live, t0, n_groups, j);
+        acc = step(acc, load_wt(cols, j) * live, t0, n_groups, j, live);
     }
     return acc;
 }

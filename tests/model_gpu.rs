@@ -793,3 +793,74 @@ fn subgroup_products_match_the_cpu_reference() {
         .set_subgroup_matvec(Some(choice(false, Some(3), false)))
         .is_err());
 }
+
+/// The subgroup products where K / 4 is not a multiple of the subgroup size, so the last
+/// trip of the K loop has lanes past K (on the H200's 32 lanes every SmolLM2 product with
+/// K = 576 does; session 9's first device run had those lanes add their clamped x to the
+/// RMSNorm sums of squares, logits off by 6.4): a random model with hidden 48 and MLP 80
+/// (K / 4 = 12 and 20: half and a quarter of a trip past the last whole one on lavapipe's
+/// 8 lanes), dense, against the CPU reference at every KSPLIT and both reductions.
+#[test]
+fn subgroup_products_with_a_partial_last_trip_match_the_cpu_reference() {
+    let ctx = context();
+    if ctx.subgroup_size().is_none() {
+        eprintln!(
+            "no fixed subgroup size on {}: nothing to check",
+            ctx.adapter_name()
+        );
+        return;
+    }
+    let config = moa::model::LlamaConfig {
+        name: Some("random k48".into()),
+        n_layers: 2,
+        hidden_size: 48,
+        ffn_size: 80,
+        q_heads: 3,
+        kv_heads: 1,
+        head_dim: 16,
+        rope_theta: 10000.0,
+        rms_norm_eps: 1e-5,
+        vocab_size: 96,
+        tied_embeddings: true,
+        context_length: 512,
+    };
+    let model = moa::model::random::random_model(&config, 5);
+    let cpu = CpuReference::from_model(model.clone()).unwrap();
+    let vocab = config.vocab_size;
+    for (ksplit, butterfly) in [(None, false), (Some(1), true), (Some(4), true)] {
+        for force_f32 in [true, false] {
+            let mut gpu = WgpuEngine::new(&ctx, &model, None, force_f32).unwrap();
+            gpu.set_subgroup_matvec(Some(SubgroupProducts {
+                two_steps: false,
+                ksplit,
+                butterfly,
+            }))
+            .unwrap();
+            gpu.set_split_k_matvec(true);
+            let tol = if force_f32 { 2e-3 } else { 3e-2 };
+            // 5 rows of 9 tokens: a 45-token prefill (not fused), then fused decode steps.
+            let prompts: Vec<Vec<u32>> = (0..5)
+                .map(|b| (0..9).map(|i| ((i * 7 + b * 13) % vocab) as u32).collect())
+                .collect();
+            let mut req = gpu.start(&[9; 5], 3, 0).unwrap();
+            gpu.prefill_logits(&mut req, &prompts).unwrap();
+            let mut seqs = prompts.clone();
+            for step in 0..3 {
+                let next: Vec<u32> = (0..5)
+                    .map(|b| ((step * 5 + b * 3) % vocab) as u32)
+                    .collect();
+                let got = gpu.decode_logits(&mut req, &next).unwrap();
+                for (b, seq) in seqs.iter_mut().enumerate() {
+                    seq.push(next[b]);
+                    let want = cpu.forward(seq, Masking::Dense).unwrap();
+                    let last = &want.data[(seq.len() - 1) * vocab..seq.len() * vocab];
+                    let e = max_err(&got[b], last);
+                    assert!(
+                        e < tol,
+                        "ksplit {ksplit:?} butterfly {butterfly} f32 {force_f32}: step {step} row {b}: max |err| {e}"
+                    );
+                }
+            }
+        }
+    }
+}

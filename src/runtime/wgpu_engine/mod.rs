@@ -74,7 +74,8 @@ pub struct WgpuEngine {
     weight_bytes: u64,
     /// Use `matvec.wgsl` for few-row products. Off on CPU adapters (lavapipe), where
     /// its workgroup barriers cost more than the parallelism gains (measured: decode
-    /// 1.0 → 0.5 tok/s on lavapipe, while a GPU gains).
+    /// 1.0 → 0.5 tok/s on lavapipe, while a GPU gains); `MOA_WGPU_SPLIT_K=1` or `0`
+    /// forces it.
     split_k_matvec: bool,
     /// The adapter's fixed subgroup size, where it has subgroup operations
     /// (`WgpuContext::subgroup_size`).
@@ -298,7 +299,11 @@ impl WgpuEngine {
             max_binding,
             adapter: format!("wgpu {} ({:?})", ctx.adapter_name(), ctx.backend()),
             weight_bytes,
-            split_k_matvec: ctx.adapter_info().device_type != wgpu::DeviceType::Cpu,
+            split_k_matvec: match std::env::var("MOA_WGPU_SPLIT_K").as_deref() {
+                Ok("1") => true,
+                Ok("0") => false,
+                _ => ctx.adapter_info().device_type != wgpu::DeviceType::Cpu,
+            },
             subgroup: ctx.subgroup_size(),
             subgroup_matvec: std::env::var("MOA_WGPU_MATVEC").is_ok_and(|v| v == "sg"),
             coop,

@@ -675,7 +675,8 @@ fn attention_merge_in_the_output_product_matches_the_cpu_reference() {
     }
 }
 
-/// Decode-sized products with 4, 8 and 16 rows per workgroup (`matvec.wgsl`'s ROW_BLOCK:
+/// Decode-sized products of the workgroup-tree kernel (the fallback where an adapter has
+/// no fixed subgroup size) with 4, 8 and 16 rows per workgroup (`matvec.wgsl`'s ROW_BLOCK:
 /// with 16, a 16-row decode step reads each weight once) over 17 ragged rows (a full
 /// block of 16 and a block of one; with 4 and 8, partial blocks too), f32 and f16, with
 /// the plan (its merge folded into the output product), match the CPU reference. Then
@@ -692,6 +693,8 @@ fn row_blocks_two_stage_argmax_and_pre_encoding_match() {
             let plan = sparse_plan();
             let mut gpu = WgpuEngine::new(&ctx, &model, Some(&plan), force_f32).unwrap();
             gpu.set_row_block(row_block).unwrap();
+            // The workgroup-tree kernel (the fallback without subgroups), not the default.
+            gpu.set_subgroup_matvec(None).unwrap();
             gpu.set_fuse_merge(true);
             parity_of(gpu, &model, true, true, &lens);
         }

@@ -80,8 +80,9 @@ pub struct WgpuEngine {
     /// The adapter's fixed subgroup size, where it has subgroup operations
     /// (`WgpuContext::subgroup_size`).
     subgroup: Option<u32>,
-    /// Few-row products on subgroups (`matvec_sg.wgsl`) where they were built, instead
-    /// of `matvec.wgsl` (`MOA_WGPU_MATVEC=sg`).
+    /// Few-row products on subgroups (`matvec_sg.wgsl`) where they were built (the
+    /// default: on the H200 the SmolLM2 16 × 4k plan step went from 4.99 to 2.51 ms,
+    /// benches/RESULTS.md, wgpu session 9), else `matvec.wgsl` (`MOA_WGPU_MATVEC=tree`).
     subgroup_matvec: bool,
     /// Prefill products on matrix units, where the adapter has them and they passed the
     /// start-up check (`coop`).
@@ -305,7 +306,7 @@ impl WgpuEngine {
                 _ => ctx.adapter_info().device_type != wgpu::DeviceType::Cpu,
             },
             subgroup: ctx.subgroup_size(),
-            subgroup_matvec: std::env::var("MOA_WGPU_MATVEC").is_ok_and(|v| v == "sg"),
+            subgroup_matvec: std::env::var("MOA_WGPU_MATVEC").map_or(true, |v| v != "tree"),
             coop,
             coop_attention: None,
             products,

@@ -28,8 +28,8 @@ pub struct SubgroupProducts {
 
 impl SubgroupProducts {
     /// `MOA_WGPU_SG_TWO_STEPS=1`, `MOA_WGPU_SG_KSPLIT=1|2|4` and
-    /// `MOA_WGPU_SG_BUTTERFLY=1` (default: one step a trip, KSPLIT chosen per product,
-    /// `subgroupAdd`).
+    /// `MOA_WGPU_SG_BUTTERFLY=0` (default: one step a trip, KSPLIT chosen per product,
+    /// the butterfly; each measured best on the H200, benches/RESULTS.md, session 9).
     pub(super) fn from_env() -> SubgroupProducts {
         SubgroupProducts {
             two_steps: std::env::var("MOA_WGPU_SG_TWO_STEPS").is_ok_and(|v| v == "1"),
@@ -37,7 +37,7 @@ impl SubgroupProducts {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .filter(|k| [1, 2, 4].contains(k)),
-            butterfly: std::env::var("MOA_WGPU_SG_BUTTERFLY").is_ok_and(|v| v == "1"),
+            butterfly: std::env::var("MOA_WGPU_SG_BUTTERFLY").map_or(true, |v| v != "0"),
         }
     }
 }

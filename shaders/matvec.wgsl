@@ -254,36 +254,9 @@ fn moa_matvec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
 // What `rope_kv.wgsl` does after the product, done by the product itself, so a decode
 // layer needs one dispatch less and the f32 QKV activation is never written: each
 // workgroup owns the columns (j, j + 1, j + d/2, j + d/2 + 1) of one head, the two
-// rotation pairs of the half-split ("neox") layout, so it can rotate what it reduced.
+// rotation pairs of the half-split ("neox") layout, so it can rotate what it reduced
+// (`rope_store`, matvec_rope.wgsl, appended by the host).
 // Needs head_dim a multiple of 4 and this part of `w` to start and end on a head.
-
-const MAX_KV_HEADS: u32 = 64u;
-
-struct RopeParams {
-    n_tokens: u32,
-    q_heads: u32,
-    kv_heads: u32,
-    head_dim: u32,
-    row_slots: u32,
-    write_cache: u32,
-    // The cache part bound here holds rows [cache_row0, cache_row0 + cache_rows) of the
-    // request (a layer's cache split by rows over the binding limit, DESIGN.md §7):
-    // tokens of other rows are not written, and row r is at r - cache_row0.
-    cache_row0: u32,
-    cache_rows: u32,
-    // per KV head: (offset, sink, ring, unused), from lower::CacheLayout
-    segments: array<vec4<u32>, MAX_KV_HEADS>,
-}
-
-@group(0) @binding(6) var<uniform> rp: RopeParams;
-// per row: (position, batch row, position of the row's last token in this pass, unused)
-@group(0) @binding(7) var<storage, read> tok: array<vec4<u32>>;
-// (cos, sin) per [position, pair], as in rope_kv.wgsl
-@group(0) @binding(8) var<storage, read> rope: array<vec2<f32>>;
-@group(0) @binding(9) var<storage, read_write> q_out: array<stype>;
-@group(0) @binding(10) var<storage, read_write> k_cache: array<stype>;
-@group(0) @binding(11) var<storage, read_write> v_cache: array<stype>;
-
 @compute @workgroup_size(64)
 fn moa_matvec_rope(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
     let lid = lid3.x;
@@ -306,40 +279,5 @@ fn moa_matvec_rope(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
         return;
     }
     let s = row_scale(r);
-    var a = res[r][c] * s;
-    var b = res[r][c + 2u] * s;
-    let i = j + c;
-    let head = params.col_offset / d + head_local;
-    let info = tok[t];
-    if (head < rp.q_heads + rp.kv_heads) {
-        let cs = rope[info.x * half_d + i];
-        let a2 = a * cs.x - b * cs.y;
-        let b2 = b * cs.x + a * cs.y;
-        a = a2;
-        b = b2;
-    }
-    if (head < rp.q_heads) {
-        let o = (t * rp.q_heads + head) * d;
-        q_out[o + i] = stype(a);
-        q_out[o + i + half_d] = stype(b);
-        return;
-    }
-    let is_k = head < rp.q_heads + rp.kv_heads;
-    var kv = head - rp.q_heads;
-    if (!is_k) {
-        kv = kv - rp.kv_heads;
-    }
-    let slot = cache_slot(rp.segments[kv], info.x, info.z);
-    // u32 wrap: rows below cache_row0 fail the test too.
-    let part_row = info.y - rp.cache_row0;
-    if (slot >= 0 && part_row < rp.cache_rows) {
-        let o = (part_row * rp.row_slots + u32(slot)) * d;
-        if (is_k) {
-            k_cache[o + i] = stype(a);
-            k_cache[o + i + half_d] = stype(b);
-        } else {
-            v_cache[o + i] = stype(a);
-            v_cache[o + i + half_d] = stype(b);
-        }
-    }
+    rope_store(t, params.col_offset / d + head_local, j + c, res[r][c] * s, res[r][c + 2u] * s);
 }

@@ -11,7 +11,7 @@ use moa::model::{CpuReference, LlamaConfig, Masking, Model};
 use moa::runtime::engine::{Engine, Sampling};
 use moa::runtime::wgpu::WgpuContext;
 use moa::runtime::wgpu_engine::chunks::{self, plan_prefill};
-use moa::runtime::wgpu_engine::{rows_per_part, MatvecV2, WgpuEngine};
+use moa::runtime::wgpu_engine::{rows_per_part, SubgroupProducts, WgpuEngine};
 
 fn context() -> WgpuContext {
     let ctx = WgpuContext::new().expect("a wgpu adapter (lavapipe in CI) is required");
@@ -675,13 +675,14 @@ fn attention_merge_in_the_output_product_matches_the_cpu_reference() {
     }
 }
 
-/// Decode-sized products with 4, 8 and 16 rows per workgroup (`matvec.wgsl`'s ROW_BLOCK:
+/// Decode-sized products of the workgroup-tree kernel (the fallback where an adapter has
+/// no fixed subgroup size) with 4, 8 and 16 rows per workgroup (`matvec.wgsl`'s ROW_BLOCK:
 /// with 16, a 16-row decode step reads each weight once) over 17 ragged rows (a full
 /// block of 16 and a block of one; with 4 and 8, partial blocks too), f32 and f16, with
 /// the plan (its merge folded into the output product), match the CPU reference. Then
 /// the greedy tokens of those 17 rows are the same with the one-stage argmax, the
 /// two-stage one, and the two-stage one with each step's command buffer encoded during
-/// the previous step. The second product kernel (`matvec_v2.wgsl`) is checked the same way.
+/// the previous step.
 #[test]
 fn row_blocks_two_stage_argmax_and_pre_encoding_match() {
     let ctx = context();
@@ -692,22 +693,9 @@ fn row_blocks_two_stage_argmax_and_pre_encoding_match() {
             let plan = sparse_plan();
             let mut gpu = WgpuEngine::new(&ctx, &model, Some(&plan), force_f32).unwrap();
             gpu.set_row_block(row_block).unwrap();
+            // The workgroup-tree kernel (the fallback without subgroups), not the default.
+            gpu.set_subgroup_matvec(None).unwrap();
             gpu.set_fuse_merge(true);
-            parity_of(gpu, &model, true, true, &lens);
-        }
-        // The second product kernel (`matvec_v2.wgsl`), merge folded and separate, with
-        // each of its switchable changes.
-        for (merge, remap, two_steps) in [
-            (true, true, true),
-            (false, true, true),
-            (true, false, true),
-            (true, true, false),
-        ] {
-            let plan = sparse_plan();
-            let mut gpu = WgpuEngine::new(&ctx, &model, Some(&plan), force_f32).unwrap();
-            gpu.set_matvec_v2(Some(MatvecV2 { remap, two_steps }))
-                .unwrap();
-            gpu.set_fuse_merge(merge);
             parity_of(gpu, &model, true, true, &lens);
         }
     }
@@ -744,4 +732,138 @@ fn row_blocks_two_stage_argmax_and_pre_encoding_match() {
         outs[1], outs[2],
         "encoded after vs during the previous step"
     );
+}
+
+/// The decode products on subgroups (`matvec_sg.wgsl`: 4 columns × 16 rows per KSPLIT
+/// subgroups, `subgroupAdd` reductions, RoPE + cache write in the QKV product's
+/// epilogue) match the CPU reference: KSPLIT 1, 2, 4 and chosen per product, one and two
+/// K steps a trip, `subgroupAdd` and the butterfly reduction, f32 and f16, with the plan over 3 ragged rows (one partial group of 4
+/// rows) and dense over 17 (a full block of 16 and a second block of one row). The tiny
+/// model's K = 64 gives lavapipe's subgroups of 8 two trips at KSPLIT 1 and none for
+/// half the subgroups at KSPLIT 4 (their zero sums must not matter). An adapter without
+/// subgroups gets a clear error from `set_subgroup_matvec`. `LP_NATIVE_VECTOR_WIDTH=512`
+/// gives lavapipe subgroups of 16 (the butterfly's last halving step; passed when
+/// written); at 1024 lavapipe reports 32 but runs 16 lanes, so it cannot stand in for
+/// a GPU's 32 (the device runs check those against the CPU reference).
+#[test]
+fn subgroup_products_match_the_cpu_reference() {
+    let ctx = context();
+    let model = load("gguf");
+    let plan = sparse_plan();
+    let choice = |two_steps, ksplit, butterfly| SubgroupProducts {
+        two_steps,
+        ksplit,
+        butterfly,
+    };
+    let Some(sg) = ctx.subgroup_size() else {
+        let mut gpu = WgpuEngine::new(&ctx, &model, Some(&plan), true).unwrap();
+        let err = gpu.set_subgroup_matvec(Some(choice(false, None, false)));
+        let err = err.unwrap_err().to_string();
+        assert!(err.contains("subgroup"), "{err}");
+        eprintln!(
+            "no fixed subgroup size on {}: only the error is checked",
+            ctx.adapter_name()
+        );
+        return;
+    };
+    eprintln!("subgroups of {sg} on {}", ctx.adapter_name());
+    let lens17: Vec<usize> = (0..17).map(|i| 3 + (i * 7) % 29).collect();
+    for force_f32 in [true, false] {
+        for (two_steps, ksplit, butterfly) in [
+            (false, None, false),
+            (true, Some(1), true),
+            (false, Some(2), true),
+            (true, Some(4), false),
+        ] {
+            for (sparse, lens) in [(true, &[19, 5, 33][..]), (false, &lens17[..])] {
+                let mut gpu =
+                    WgpuEngine::new(&ctx, &model, sparse.then_some(&plan), force_f32).unwrap();
+                gpu.set_subgroup_matvec(Some(choice(two_steps, ksplit, butterfly)))
+                    .unwrap();
+                gpu.set_split_k_matvec(true);
+                let want = format!("subgroup {sg} ");
+                assert!(
+                    gpu.decode_products().starts_with(&want),
+                    "{}",
+                    gpu.decode_products()
+                );
+                parity_of(gpu, &model, sparse, true, lens);
+            }
+        }
+    }
+    let mut gpu = WgpuEngine::new(&ctx, &model, None, true).unwrap();
+    assert!(gpu
+        .set_subgroup_matvec(Some(choice(false, Some(3), false)))
+        .is_err());
+}
+
+/// The subgroup products where K / 4 is not a multiple of the subgroup size, so the last
+/// trip of the K loop has lanes past K (on the H200's 32 lanes every SmolLM2 product with
+/// K = 576 does; session 9's first device run had those lanes add their clamped x to the
+/// RMSNorm sums of squares, logits off by 6.4): a random model with hidden 48 and MLP 80
+/// (K / 4 = 12 and 20: half and a quarter of a trip past the last whole one on lavapipe's
+/// 8 lanes), dense, against the CPU reference at every KSPLIT and both reductions.
+#[test]
+fn subgroup_products_with_a_partial_last_trip_match_the_cpu_reference() {
+    let ctx = context();
+    if ctx.subgroup_size().is_none() {
+        eprintln!(
+            "no fixed subgroup size on {}: nothing to check",
+            ctx.adapter_name()
+        );
+        return;
+    }
+    let config = moa::model::LlamaConfig {
+        name: Some("random k48".into()),
+        n_layers: 2,
+        hidden_size: 48,
+        ffn_size: 80,
+        q_heads: 3,
+        kv_heads: 1,
+        head_dim: 16,
+        rope_theta: 10000.0,
+        rms_norm_eps: 1e-5,
+        vocab_size: 96,
+        tied_embeddings: true,
+        context_length: 512,
+    };
+    let model = moa::model::random::random_model(&config, 5);
+    let cpu = CpuReference::from_model(model.clone()).unwrap();
+    let vocab = config.vocab_size;
+    for (ksplit, butterfly) in [(None, false), (Some(1), true), (Some(4), true)] {
+        for force_f32 in [true, false] {
+            let mut gpu = WgpuEngine::new(&ctx, &model, None, force_f32).unwrap();
+            gpu.set_subgroup_matvec(Some(SubgroupProducts {
+                two_steps: false,
+                ksplit,
+                butterfly,
+            }))
+            .unwrap();
+            gpu.set_split_k_matvec(true);
+            let tol = if force_f32 { 2e-3 } else { 3e-2 };
+            // 5 rows of 9 tokens: a 45-token prefill (not fused), then fused decode steps.
+            let prompts: Vec<Vec<u32>> = (0..5)
+                .map(|b| (0..9).map(|i| ((i * 7 + b * 13) % vocab) as u32).collect())
+                .collect();
+            let mut req = gpu.start(&[9; 5], 3, 0).unwrap();
+            gpu.prefill_logits(&mut req, &prompts).unwrap();
+            let mut seqs = prompts.clone();
+            for step in 0..3 {
+                let next: Vec<u32> = (0..5)
+                    .map(|b| ((step * 5 + b * 3) % vocab) as u32)
+                    .collect();
+                let got = gpu.decode_logits(&mut req, &next).unwrap();
+                for (b, seq) in seqs.iter_mut().enumerate() {
+                    seq.push(next[b]);
+                    let want = cpu.forward(seq, Masking::Dense).unwrap();
+                    let last = &want.data[(seq.len() - 1) * vocab..seq.len() * vocab];
+                    let e = max_err(&got[b], last);
+                    assert!(
+                        e < tol,
+                        "ksplit {ksplit:?} butterfly {butterfly} f32 {force_f32}: step {step} row {b}: max |err| {e}"
+                    );
+                }
+            }
+        }
+    }
 }

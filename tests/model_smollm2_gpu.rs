@@ -12,7 +12,7 @@ use moa::model::{
 use moa::plan::{LayerRules, Meta, Plan, Rule, SpanMode, SpanSection, BETA_DEN};
 use moa::runtime::engine::{Engine, Sampling};
 use moa::runtime::wgpu::WgpuContext;
-use moa::runtime::wgpu_engine::{MatvecV2, WgpuEngine};
+use moa::runtime::wgpu_engine::WgpuEngine;
 
 fn model() -> &'static Model {
     static MODEL: OnceLock<Model> = OnceLock::new();
@@ -95,30 +95,30 @@ fn dense_greedy_generation_matches_cpu_reference() {
 
 #[test]
 fn sparse_plan_logits_match_cpu_reference() {
-    sparse_plan_logits_with(false, None);
+    sparse_plan_logits_with(false, false);
 }
 
-/// The same with the few-row products of a GPU adapter (`matvec.wgsl`): the real model's
-/// K (576, and 1536 for the down product) takes more than one step of a workgroup's K
-/// loop, which the tiny model's (64, 96) never does.
+/// The same with the few-row products of a GPU adapter (`matvec_sg.wgsl` where the adapter
+/// has subgroups, then `matvec.wgsl`): the real model's K (576, and 1536 for the down
+/// product) takes more than one step of a workgroup's K loop, which the tiny model's
+/// (64, 96) never does.
 #[test]
 fn sparse_plan_logits_match_cpu_reference_with_split_k_products() {
-    sparse_plan_logits_with(true, None);
-    // The second product kernel (`matvec_v2.wgsl`), whose K loop takes two steps a trip.
-    let v2 = MatvecV2 {
-        remap: true,
-        two_steps: true,
-    };
-    sparse_plan_logits_with(true, Some(v2));
+    // The default few-row products: on subgroups where the adapter has them
+    // (`matvec_sg.wgsl`), then the workgroup-tree fallback.
+    sparse_plan_logits_with(true, false);
+    sparse_plan_logits_with(true, true);
 }
 
-fn sparse_plan_logits_with(split_k: bool, matvec_v2: Option<MatvecV2>) {
+fn sparse_plan_logits_with(split_k: bool, tree: bool) {
     let m = model();
     let plan = small_span_plan(m);
     let ctx = WgpuContext::new().expect("a wgpu adapter (lavapipe in CI) is required");
     let mut gpu = WgpuEngine::new(&ctx, m, Some(&plan), true).unwrap();
     gpu.set_split_k_matvec(split_k);
-    gpu.set_matvec_v2(matvec_v2).unwrap();
+    if tree {
+        gpu.set_subgroup_matvec(None).unwrap();
+    }
     let cpu = CpuReference::from_model(m.clone()).unwrap();
     let prompts = vec![prompt("What is 2+2?"), prompt("Name a color.")];
     let steps = 6;

@@ -39,19 +39,19 @@ pub const MATVEC_ROPE: Shader = Shader {
     entry_point: "moa_matvec_rope",
     source: include_str!("../../shaders/matvec.wgsl"),
 };
-/// `matvec.wgsl`'s second version (vec4 loads, row blocks of a column block in
-/// consecutive workgroups; `MOA_WGPU_MATVEC=2`), measured slower on the H200 and kept
-/// for side-by-side runs (benches/RESULTS.md, session 8 call 3).
-pub const MATVEC_V2: Shader = Shader {
-    name: "matvec_v2.wgsl",
-    entry_point: "moa_matvec",
-    source: include_str!("../../shaders/matvec_v2.wgsl"),
+/// The decode products on subgroups (`matvec_sg.wgsl`: one subgroup per 4 columns × 16
+/// rows, reduced with `subgroupAdd`), for adapters with the `SUBGROUP` feature and one
+/// fixed subgroup size.
+pub const MATVEC_SG: Shader = Shader {
+    name: "matvec_sg.wgsl",
+    entry_point: "moa_matvec_sg",
+    source: include_str!("../../shaders/matvec_sg.wgsl"),
 };
-/// `matvec_v2.wgsl`'s QKV product with RoPE and the KV-cache write.
-pub const MATVEC_V2_ROPE: Shader = Shader {
-    name: "matvec_v2.wgsl",
-    entry_point: "moa_matvec_rope",
-    source: include_str!("../../shaders/matvec_v2.wgsl"),
+/// `matvec_sg.wgsl`'s QKV product with RoPE and the KV-cache write in its epilogue.
+pub const MATVEC_SG_ROPE: Shader = Shader {
+    name: "matvec_sg.wgsl",
+    entry_point: "moa_matvec_sg_rope",
+    source: include_str!("../../shaders/matvec_sg.wgsl"),
 };
 pub const SWIGLU: Shader = Shader {
     name: "swiglu.wgsl",
@@ -91,8 +91,8 @@ pub const ALL: &[Shader] = &[
     LINEAR,
     MATVEC,
     MATVEC_ROPE,
-    MATVEC_V2,
-    MATVEC_V2_ROPE,
+    MATVEC_SG,
+    MATVEC_SG_ROPE,
     SWIGLU,
     ROPE_KV,
     ARGMAX,
@@ -127,14 +127,22 @@ impl Shader {
             types.attention.name()
         ));
         s.push_str(self.source);
+        // The decode QKV products' RoPE + cache-write epilogue, shared the same way.
+        if self.source.contains("rope_store(") {
+            s.push_str(MATVEC_ROPE_EPILOGUE);
+        }
         // The cache-write rule is one WGSL function shared by the shaders that write the
         // KV cache, appended here rather than copied into each file.
-        if self.source.contains("cache_slot(") {
+        if s.contains("cache_slot(") {
             s.push_str(CACHE_SLOT);
         }
         s
     }
 }
+
+/// `matvec_rope.wgsl`: RoPE + the KV-cache write of one rotation pair (`rope_store`),
+/// the epilogue of `matvec.wgsl`'s and `matvec_sg.wgsl`'s decode QKV products.
+const MATVEC_ROPE_EPILOGUE: &str = include_str!("../../shaders/matvec_rope.wgsl");
 
 /// `cache_slot.wgsl`: the sink + ring slot of a position (docs/DESIGN.md §5), used by
 /// `rope_kv.wgsl` and `matvec.wgsl`'s `moa_matvec_rope`.

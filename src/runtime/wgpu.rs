@@ -110,6 +110,7 @@ pub struct WgpuContext {
     f16: bool,
     coop: Option<CoopMatrix>,
     coop_configs: Vec<wgpu::CooperativeMatrixProperties>,
+    subgroup: Option<u32>,
 }
 
 /// The cooperative-matrix configuration the prefill products use (issue 12 item 2):
@@ -151,6 +152,14 @@ pub fn choose_coop_matrix(
         accumulator,
         subgroup: subgroup_min,
     })
+}
+
+/// The subgroup size `matvec_sg.wgsl` is built for: `None` without the feature, with a
+/// size that varies between dispatches (min != max: its workgroups place 64 / size
+/// subgroups by a fixed size), or with one that is not a power of two from 8 to 64 (its
+/// workgroup memory holds 32 subgroups' sums: 256 invocations of 8).
+pub fn choose_subgroup_size(feature: bool, min: u32, max: u32) -> Option<u32> {
+    (feature && min == max && min.is_power_of_two() && (8..=64).contains(&min)).then_some(min)
 }
 
 impl WgpuContext {
@@ -205,6 +214,18 @@ impl WgpuContext {
             info.subgroup_min_size,
             info.subgroup_max_size,
         );
+        // Subgroup operations for the decode products (`matvec_sg.wgsl`) where the adapter
+        // has them with one fixed subgroup size that divides a 64-wide workgroup, unless
+        // MOA_WGPU_SUBGROUPS=0.
+        let subgroup_wanted = std::env::var("MOA_WGPU_SUBGROUPS").map_or(true, |v| v != "0");
+        let subgroup = choose_subgroup_size(
+            subgroup_wanted && adapter.features().contains(wgpu::Features::SUBGROUP),
+            info.subgroup_min_size,
+            info.subgroup_max_size,
+        );
+        if subgroup.is_some() {
+            required_features |= wgpu::Features::SUBGROUP;
+        }
         let experimental_features = if coop.is_some() {
             required_features |= coop_feature;
             // SAFETY: wgpu asks callers of experimental features to accept that they may
@@ -235,7 +256,14 @@ impl WgpuContext {
             f16,
             coop,
             coop_configs,
+            subgroup,
         })
+    }
+
+    /// The subgroup size of the decode products on subgroups, where the device has the
+    /// `SUBGROUP` feature with one fixed size dividing 64 ([`choose_subgroup_size`]).
+    pub fn subgroup_size(&self) -> Option<u32> {
+        self.subgroup
     }
 
     /// The cooperative-matrix configuration the prefill products can use, if any.
@@ -1195,7 +1223,7 @@ pub fn tensor_bytes(data: &[f32], storage: StorageType) -> Vec<u8> {
 
 #[cfg(test)]
 mod coop_choice_tests {
-    use super::{choose_coop_matrix, CoopMatrix};
+    use super::{choose_coop_matrix, choose_subgroup_size, CoopMatrix};
     use crate::lower::StorageType;
     use wgpu::CooperativeScalarType as T;
 
@@ -1238,5 +1266,20 @@ mod coop_choice_tests {
             config(16, 8, 16, T::F16, T::F32),
         ];
         assert_eq!(choose_coop_matrix(&others, 32, 32), None);
+    }
+
+    /// The subgroup products need the feature and one fixed power-of-two size that
+    /// divides a 64-wide workgroup (NVIDIA 32, AMD 64 or 32 fixed, lavapipe's 8).
+    #[test]
+    fn the_subgroup_products_take_only_a_fixed_size_dividing_64() {
+        assert_eq!(choose_subgroup_size(true, 32, 32), Some(32));
+        assert_eq!(choose_subgroup_size(true, 64, 64), Some(64));
+        assert_eq!(choose_subgroup_size(true, 8, 8), Some(8));
+        assert_eq!(choose_subgroup_size(true, 4, 4), None);
+        assert_eq!(choose_subgroup_size(false, 32, 32), None);
+        assert_eq!(choose_subgroup_size(true, 8, 32), None);
+        assert_eq!(choose_subgroup_size(true, 128, 128), None);
+        assert_eq!(choose_subgroup_size(true, 24, 24), None);
+        assert_eq!(choose_subgroup_size(true, 0, 0), None);
     }
 }

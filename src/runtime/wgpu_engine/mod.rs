@@ -27,7 +27,7 @@ mod request;
 mod weights;
 
 use forward::OutputKind;
-pub use pipelines::MatvecV2;
+pub use pipelines::SubgroupProducts;
 use pipelines::{CoopPipes, Pipelines};
 pub use profile::KindTime;
 pub use request::DecodeStats;
@@ -74,8 +74,16 @@ pub struct WgpuEngine {
     weight_bytes: u64,
     /// Use `matvec.wgsl` for few-row products. Off on CPU adapters (lavapipe), where
     /// its workgroup barriers cost more than the parallelism gains (measured: decode
-    /// 1.0 → 0.5 tok/s on lavapipe, while a GPU gains).
+    /// 1.0 → 0.5 tok/s on lavapipe, while a GPU gains); `MOA_WGPU_SPLIT_K=1` or `0`
+    /// forces it.
     split_k_matvec: bool,
+    /// The adapter's fixed subgroup size, where it has subgroup operations
+    /// (`WgpuContext::subgroup_size`).
+    subgroup: Option<u32>,
+    /// Few-row products on subgroups (`matvec_sg.wgsl`) where they were built (the
+    /// default: on the H200 the SmolLM2 16 × 4k plan step went from 4.99 to 2.51 ms,
+    /// benches/RESULTS.md, wgpu session 9), else `matvec.wgsl` (`MOA_WGPU_MATVEC=tree`).
+    subgroup_matvec: bool,
     /// Prefill products on matrix units, where the adapter has them and they passed the
     /// start-up check (`coop`).
     coop: Option<CoopPipes>,
@@ -235,7 +243,8 @@ impl WgpuEngine {
             storage,
             (config.head_dim, group, config.kv_heads),
             pipelines::matvec_row_block(),
-            pipelines::matvec_v2(),
+            ctx.subgroup_size(),
+            SubgroupProducts::from_env(),
         )?;
         let weights = DeviceWeights::upload(&device, &queue, &model.weights, storage, max_binding)?;
         let DeviceWeights {
@@ -291,7 +300,13 @@ impl WgpuEngine {
             max_binding,
             adapter: format!("wgpu {} ({:?})", ctx.adapter_name(), ctx.backend()),
             weight_bytes,
-            split_k_matvec: ctx.adapter_info().device_type != wgpu::DeviceType::Cpu,
+            split_k_matvec: match std::env::var("MOA_WGPU_SPLIT_K").as_deref() {
+                Ok("1") => true,
+                Ok("0") => false,
+                _ => ctx.adapter_info().device_type != wgpu::DeviceType::Cpu,
+            },
+            subgroup: ctx.subgroup_size(),
+            subgroup_matvec: std::env::var("MOA_WGPU_MATVEC").map_or(true, |v| v != "tree"),
             coop,
             coop_attention: None,
             products,
@@ -367,12 +382,16 @@ impl WgpuEngine {
                 "row block {row_block}: the few-row products take 4, 8 or 16 rows per workgroup"
             )));
         }
-        self.rebuild_pipes(row_block, self.pipes.matvec_v2)
+        self.rebuild_pipes(row_block, self.sg_choice())
     }
 
     /// Rebuilds the engine's pipelines for the model's shape with the given few-row
-    /// product choices (`set_row_block`, `set_matvec_v2`).
-    fn rebuild_pipes(&mut self, row_block: u32, v2: Option<MatvecV2>) -> Result<(), EngineError> {
+    /// product choice (`set_row_block`).
+    fn rebuild_pipes(
+        &mut self,
+        row_block: u32,
+        sg_choice: SubgroupProducts,
+    ) -> Result<(), EngineError> {
         let c = &self.config;
         let group = c.q_heads / c.kv_heads.max(1);
         self.pipes = Pipelines::new(
@@ -380,17 +399,67 @@ impl WgpuEngine {
             self.storage,
             (c.head_dim, group, c.kv_heads),
             row_block,
-            v2,
+            self.subgroup,
+            sg_choice,
         )?;
         Ok(())
     }
 
-    /// Builds the few-row products from `matvec_v2.wgsl` with the given changes (`Some`)
-    /// or from `matvec.wgsl` (`None`, the default; `MOA_WGPU_MATVEC=2` picks v2 at
-    /// start-up), keeping the row block.
-    /// Errors: [`EngineError::Gpu`] if a pipeline does not compile.
-    pub fn set_matvec_v2(&mut self, on: Option<MatvecV2>) -> Result<(), EngineError> {
-        self.rebuild_pipes(self.pipes.row_block, on)
+    /// The subgroup products' choice the pipelines were built with (the default where
+    /// they were not).
+    fn sg_choice(&self) -> SubgroupProducts {
+        self.pipes
+            .matvec_sg
+            .as_ref()
+            .map_or(SubgroupProducts::from_env(), |p| p.choice)
+    }
+
+    /// Few-row products on subgroups (`matvec_sg.wgsl`, `Some`: with these overrides) or
+    /// on `matvec.wgsl` (`None`). Errors: `Some` where they cannot be built (no fixed
+    /// subgroup size, or the driver refused them; the message says which), or a KSPLIT
+    /// other than 1, 2 or 4.
+    pub fn set_subgroup_matvec(&mut self, on: Option<SubgroupProducts>) -> Result<(), EngineError> {
+        if let Some(choice) = on {
+            if choice.ksplit.is_some_and(|k| ![1, 2, 4].contains(&k)) {
+                return Err(EngineError::Input(format!(
+                    "KSPLIT {:?}: the subgroup products split K over 1, 2 or 4 subgroups",
+                    choice.ksplit
+                )));
+            }
+            if let Err(why) = &self.pipes.matvec_sg {
+                return Err(EngineError::Input(format!(
+                    "subgroup decode products unavailable: {why}"
+                )));
+            }
+            if self.sg_choice() != choice {
+                self.rebuild_pipes(self.pipes.row_block, choice)?;
+            }
+        }
+        self.subgroup_matvec = on.is_some();
+        Ok(())
+    }
+
+    /// The few-row (decode) product kernel in use, for [`Engine::describe`].
+    pub fn decode_products(&self) -> String {
+        if !self.split_k_matvec {
+            return "one dot product per invocation (linear.wgsl)".to_string();
+        }
+        match (&self.pipes.matvec_sg, self.subgroup_matvec) {
+            (Ok(p), true) => format!(
+                "subgroup {} (matvec_sg.wgsl, {}, KSPLIT {})",
+                p.subgroup,
+                if p.choice.two_steps {
+                    "two K steps a trip"
+                } else {
+                    "one K step a trip"
+                },
+                p.choice
+                    .ksplit
+                    .map_or("per product".to_string(), |k| k.to_string())
+            ),
+            (Err(why), true) => format!("workgroup tree (matvec.wgsl; subgroups: {why})"),
+            _ => "workgroup tree (matvec.wgsl)".to_string(),
+        }
     }
 
     /// Chooses the few-row product kernel (tests exercise both on any adapter).
@@ -419,7 +488,12 @@ impl WgpuEngine {
 
 impl Engine for WgpuEngine {
     fn describe(&self) -> String {
-        format!("{}, prefill products: {}", self.adapter, self.products)
+        format!(
+            "{}, prefill products: {}; decode products: {}",
+            self.adapter,
+            self.products,
+            self.decode_products()
+        )
     }
 
     fn config(&self) -> &LlamaConfig {

@@ -13,6 +13,86 @@ pub(super) struct CoopPipes {
     pub(super) linear_attn: wgpu::ComputePipeline,
 }
 
+/// How the decode products on subgroups run (`matvec_sg.wgsl`'s overrides).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SubgroupProducts {
+    /// Two K steps' weights loaded before either is used (`TWO_STEPS`), or one a trip.
+    pub two_steps: bool,
+    /// Subgroups per column group (1, 2 or 4: `KSPLIT`); `None` chooses per product
+    /// ([`SgPipes::ksplit`]).
+    pub ksplit: Option<u32>,
+    /// Reduce with a halving butterfly of `subgroupShuffleXor` (`REDUCE` 1: a fifth of
+    /// the shuffles on 32 lanes) instead of `subgroupAdd` of every sum.
+    pub butterfly: bool,
+}
+
+impl SubgroupProducts {
+    /// `MOA_WGPU_SG_TWO_STEPS=1`, `MOA_WGPU_SG_KSPLIT=1|2|4` and
+    /// `MOA_WGPU_SG_BUTTERFLY=0` (default: one step a trip, KSPLIT chosen per product,
+    /// the butterfly; each measured best on the H200, benches/RESULTS.md, session 9).
+    pub(super) fn from_env() -> SubgroupProducts {
+        SubgroupProducts {
+            two_steps: std::env::var("MOA_WGPU_SG_TWO_STEPS").is_ok_and(|v| v == "1"),
+            ksplit: std::env::var("MOA_WGPU_SG_KSPLIT")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .filter(|k| [1, 2, 4].contains(k)),
+            butterfly: std::env::var("MOA_WGPU_SG_BUTTERFLY").map_or(true, |v| v != "0"),
+        }
+    }
+}
+
+/// `matvec_sg.wgsl` for one KSPLIT, one pipeline per input (the merged attention input
+/// stays on `matvec.wgsl`).
+pub(super) struct SgSet {
+    pub(super) plain: wgpu::ComputePipeline,
+    pub(super) attn: wgpu::ComputePipeline,
+    pub(super) norm: wgpu::ComputePipeline,
+    pub(super) swiglu: wgpu::ComputePipeline,
+    /// RMSNorm → QKV product → RoPE + KV-cache write.
+    pub(super) rope: wgpu::ComputePipeline,
+}
+
+/// The decode products on subgroups, for KSPLIT 1, 2 and 4.
+pub(super) struct SgPipes {
+    sets: Vec<SgSet>,
+    /// The subgroup size they were built for: a workgroup holds 64 / `subgroup` column
+    /// groups of 4 output columns × 16 rows, KSPLIT subgroups each.
+    pub(super) subgroup: u32,
+    pub(super) choice: SubgroupProducts,
+}
+
+impl SgPipes {
+    /// Output columns per workgroup.
+    pub(super) fn columns_per_workgroup(&self) -> u32 {
+        4 * (64 / self.subgroup)
+    }
+
+    /// KSPLIT for a product of `n_out` columns and inner size `k` (unless the choice
+    /// fixes it): enough subgroups to fill a large GPU (about 1024: 8 per SM of an H200)
+    /// where the product has few column groups, yet at least one full trip of the K loop
+    /// per subgroup (k / 4 ≥ KSPLIT · subgroup).
+    pub(super) fn ksplit(&self, n_out: usize, k: usize) -> u32 {
+        let groups = n_out.div_ceil(4);
+        let mut ks = self.choice.ksplit.unwrap_or(match groups {
+            g if g >= 1024 => 1,
+            g if g >= 512 => 2,
+            _ => 4,
+        });
+        if self.choice.ksplit.is_none() {
+            while ks > 1 && k / 4 < (ks * self.subgroup) as usize {
+                ks /= 2;
+            }
+        }
+        ks
+    }
+
+    /// The pipelines of one KSPLIT (1, 2 or 4).
+    pub(super) fn set(&self, ksplit: u32) -> &SgSet {
+        &self.sets[ksplit.trailing_zeros() as usize]
+    }
+}
+
 /// Compiles `coop_linear.wgsl` for f16 weights and both inputs (`storage` is the
 /// attention output's type). Errors name the driver's complaint; the engine then keeps
 /// the tiled products.
@@ -47,8 +127,6 @@ pub(super) struct Pipelines {
     /// Few-row (decode) variants: K split across a workgroup.
     pub(super) matvec: wgpu::ComputePipeline,
     pub(super) matvec_attn: wgpu::ComputePipeline,
-    /// Built from `matvec_v2.wgsl` (with these of its changes) instead of `matvec.wgsl`.
-    pub(super) matvec_v2: Option<MatvecV2>,
     /// `matvec.wgsl` with RMSNorm (INPUT_MODE 1) or SwiGLU (2) fused into its input.
     pub(super) matvec_norm: wgpu::ComputePipeline,
     pub(super) matvec_swiglu: wgpu::ComputePipeline,
@@ -62,6 +140,9 @@ pub(super) struct Pipelines {
     /// per-(row, query head) merge state would not fit its workgroup arrays).
     pub(super) row_block: u32,
     pub(super) merge_row_block: u32,
+    /// The same products on subgroups (`matvec_sg.wgsl`), where the adapter has them:
+    /// `Err` says why not (no fixed subgroup size, or the driver refused the shader).
+    pub(super) matvec_sg: Result<SgPipes, String>,
     pub(super) swiglu: wgpu::ComputePipeline,
     pub(super) rope_kv: wgpu::ComputePipeline,
     pub(super) argmax: wgpu::ComputePipeline,
@@ -83,7 +164,8 @@ impl Pipelines {
         storage: StorageType,
         attention: (usize, usize, usize),
         row_block: u32,
-        matvec_v2: Option<MatvecV2>,
+        subgroup: Option<u32>,
+        sg_choice: SubgroupProducts,
     ) -> Result<Pipelines, EngineError> {
         let types = Types {
             weights: storage,
@@ -129,26 +211,49 @@ impl Pipelines {
             merge_row_block /= 2;
         }
         let (rb, mrb) = (f64::from(row_block), f64::from(merge_row_block));
-        // The second few-row product kernel (`matvec_v2.wgsl`, measured slower on the
-        // H200; kept for side-by-side runs).
-        let (mv, mv_rope) = if matvec_v2.is_some() {
-            (shaders::MATVEC_V2, shaders::MATVEC_V2_ROPE)
-        } else {
-            (shaders::MATVEC, shaders::MATVEC_ROPE)
-        };
-        // v2's switchable changes as overrides (v1 has none: an unknown override is an
-        // error).
-        let mvc = |base: &[(&'static str, f64)]| -> Vec<(&'static str, f64)> {
-            let mut c = base.to_vec();
-            if let Some(v) = matvec_v2 {
-                c.push(("REMAP", f64::from(u8::from(v.remap))));
-                c.push(("TWO_STEPS", f64::from(u8::from(v.two_steps))));
+        let (mv, mv_rope) = (shaders::MATVEC, shaders::MATVEC_ROPE);
+        let matvec_sg = match subgroup {
+            None => Err("no fixed subgroup size from 8 to 64 on this adapter".to_string()),
+            Some(sg) => {
+                let two = f64::from(u8::from(sg_choice.two_steps));
+                let attn = Types {
+                    input: storage,
+                    ..types
+                };
+                let build = |ks: u32| -> Result<SgSet, EngineError> {
+                    let c = |mode: f64| {
+                        [
+                            ("INPUT_MODE", mode),
+                            ("SG", f64::from(sg)),
+                            ("TWO_STEPS", two),
+                            ("KSPLIT", f64::from(ks)),
+                            ("REDUCE", f64::from(u8::from(sg_choice.butterfly))),
+                            ("WG", f64::from(64 * ks)),
+                        ]
+                    };
+                    Ok(SgSet {
+                        plain: pipe_with(shaders::MATVEC_SG, types, &c(0.0))?,
+                        attn: pipe_with(shaders::MATVEC_SG, attn, &c(0.0))?,
+                        norm: pipe_with(shaders::MATVEC_SG, types, &c(1.0))?,
+                        swiglu: pipe_with(shaders::MATVEC_SG, types, &c(2.0))?,
+                        rope: pipe_with(shaders::MATVEC_SG_ROPE, types, &c(1.0))?,
+                    })
+                };
+                [1, 2, 4]
+                    .into_iter()
+                    .map(build)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(|sets| SgPipes {
+                        sets,
+                        subgroup: sg,
+                        choice: sg_choice,
+                    })
+                    .map_err(|e| e.to_string())
             }
-            c
         };
         Ok(Pipelines {
             row_block,
-            matvec_v2,
+            matvec_sg,
             merge_row_block,
             embed: pipe(shaders::EMBED, types)?,
             rmsnorm: pipe(shaders::RMSNORM, types)?,
@@ -160,32 +265,28 @@ impl Pipelines {
                     ..types
                 },
             )?,
-            matvec: pipe_with(mv, types, &mvc(&[("INPUT_MODE", 0.0), ("ROW_BLOCK", rb)]))?,
+            matvec: pipe_with(mv, types, &[("INPUT_MODE", 0.0), ("ROW_BLOCK", rb)])?,
             matvec_attn: pipe_with(
                 mv,
                 Types {
                     input: storage,
                     ..types
                 },
-                &mvc(&[("INPUT_MODE", 0.0), ("ROW_BLOCK", rb)]),
+                &[("INPUT_MODE", 0.0), ("ROW_BLOCK", rb)],
             )?,
-            matvec_norm: pipe_with(mv, types, &mvc(&[("INPUT_MODE", 1.0), ("ROW_BLOCK", rb)]))?,
-            matvec_swiglu: pipe_with(mv, types, &mvc(&[("INPUT_MODE", 2.0), ("ROW_BLOCK", rb)]))?,
-            matvec_rope: pipe_with(
-                mv_rope,
-                types,
-                &mvc(&[("INPUT_MODE", 1.0), ("ROW_BLOCK", rb)]),
-            )?,
+            matvec_norm: pipe_with(mv, types, &[("INPUT_MODE", 1.0), ("ROW_BLOCK", rb)])?,
+            matvec_swiglu: pipe_with(mv, types, &[("INPUT_MODE", 2.0), ("ROW_BLOCK", rb)])?,
+            matvec_rope: pipe_with(mv_rope, types, &[("INPUT_MODE", 1.0), ("ROW_BLOCK", rb)])?,
             matvec_merge: pipe_with(
                 mv,
                 types,
-                &mvc(&[
+                &[
                     ("INPUT_MODE", 3.0),
                     ("ROW_BLOCK", mrb),
                     ("MERGE_HEAD_DIM", attention.0 as f64),
                     ("MERGE_GROUP", attention.1 as f64),
                     ("MERGE_KV_HEADS", attention.2 as f64),
-                ]),
+                ],
             )?,
             swiglu: pipe(shaders::SWIGLU, types)?,
             rope_kv: pipe(shaders::ROPE_KV, types)?,
@@ -195,30 +296,6 @@ impl Pipelines {
             sample: pipe(shaders::SAMPLE, types)?,
         })
     }
-}
-
-/// Two of `matvec_v2.wgsl`'s changes, switchable to find which one made it slower than
-/// `matvec.wgsl` on the H200 (benches/RESULTS.md, session 8 call 3); its vec4 loads are
-/// always on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MatvecV2 {
-    /// The row blocks of one column block in consecutive workgroups (override REMAP).
-    pub remap: bool,
-    /// Two K steps a trip, both steps' weights loaded first (override TWO_STEPS).
-    pub two_steps: bool,
-}
-
-/// Whether the few-row products use `matvec_v2.wgsl` (`MOA_WGPU_MATVEC=2`; default
-/// `matvec.wgsl`, measured faster on the H200), with `MOA_WGPU_MATVEC2_REMAP=0` and
-/// `MOA_WGPU_MATVEC2_TWO_STEPS=0` turning those changes off.
-pub(super) fn matvec_v2() -> Option<MatvecV2> {
-    let on = |name: &str| std::env::var(name).map_or(true, |v| v != "0");
-    std::env::var("MOA_WGPU_MATVEC")
-        .is_ok_and(|v| v == "2")
-        .then(|| MatvecV2 {
-            remap: on("MOA_WGPU_MATVEC2_REMAP"),
-            two_steps: on("MOA_WGPU_MATVEC2_TWO_STEPS"),
-        })
 }
 
 /// Rows per workgroup of the few-row products (`matvec.wgsl`'s ROW_BLOCK): 4, the

@@ -8,6 +8,7 @@
 
 use super::cache::CachePart;
 use super::forward::OutputKind;
+use super::pipelines::SgPipes;
 use super::request::{StepIo, WgpuRequest, BACKEND};
 use super::weights::Matrix;
 use super::{elem_bytes, EngineError, WgpuEngine};
@@ -175,6 +176,16 @@ impl WgpuEngine {
         self.split_k_matvec && rows <= MATVEC_MAX_ROWS
     }
 
+    /// The subgroup products (`matvec_sg.wgsl`) for a fused product of inner size `k`,
+    /// where they are built and chosen: they read x and w as 4-vectors, so k must be a
+    /// multiple of 4.
+    fn sg_pipes(&self, k: usize) -> Option<&SgPipes> {
+        match &self.pipes.matvec_sg {
+            Ok(p) if self.subgroup_matvec && k.is_multiple_of(4) => Some(p),
+            _ => None,
+        }
+    }
+
     /// `out = f(x) · wᵀ (+ residual)`; `f` is given by `input`. `Input::Norm` and
     /// `Input::SwiGlu` need [`Self::fuses`]; the caller dispatches the op itself otherwise.
     /// One dispatch per part of `w` (split by output rows over the binding limit), each
@@ -219,6 +230,37 @@ impl WgpuEngine {
             let wb = &part.buffer;
             // Few rows: split K across a workgroup (a decode step would otherwise run a
             // handful of workgroups, each walking K serially).
+            // Subgroups where the adapter has them: 4 columns × 16 rows per KSPLIT
+            // subgroups.
+            let sg = self.sg_pipes(k);
+            if let (true, Some(sg), false) =
+                (self.fuses(rows), sg, matches!(input, Input::Merged { .. }))
+            {
+                let ksplit = sg.ksplit(n_out, k);
+                let set = sg.set(ksplit);
+                let pipe = match input {
+                    Input::Plain => &set.plain,
+                    Input::Attention => &set.attn,
+                    Input::Norm(_) => &set.norm,
+                    Input::SwiGlu => &set.swiglu,
+                    Input::Merged { .. } => unreachable!("the merged input stays on matvec.wgsl"),
+                };
+                let buffers = [
+                    (0, (&params).into()),
+                    (1, x),
+                    (2, wb.into()),
+                    (3, residual.unwrap_or((&self.dummy).into())),
+                    (4, out),
+                    (5, norm.into()),
+                ];
+                let groups = [
+                    (n_out as u32).div_ceil(sg.columns_per_workgroup()),
+                    (rows as u32).div_ceil(16),
+                    1,
+                ];
+                d.push(self.dispatch_bound(pipe, &buffers, groups));
+                continue;
+            }
             if self.fuses(rows) {
                 let pipe = match input {
                     Input::Plain => &self.pipes.matvec,
@@ -446,6 +488,22 @@ impl WgpuEngine {
                         (10, (&cache.k).into()),
                         (11, (&cache.v).into()),
                     ];
+                    if let Some(sg) = self.sg_pipes(hidden) {
+                        // One subgroup per 4 columns (two rotation pairs) × 16 rows; no
+                        // merge bindings (12, 13) in its layout.
+                        let groups = [
+                            (part.rows as u32).div_ceil(sg.columns_per_workgroup()),
+                            (t as u32).div_ceil(16),
+                            1,
+                        ];
+                        let bound: Vec<(u32, View)> = bound
+                            .into_iter()
+                            .filter(|(b, _)| *b < 12 || *b > 13)
+                            .collect();
+                        let set = sg.set(sg.ksplit(part.rows, hidden));
+                        d.push(self.dispatch_bound(&set.rope, &bound, groups));
+                        continue;
+                    }
                     // One workgroup per 4 columns (two rotation pairs) × ROW_BLOCK rows.
                     let groups = [
                         (part.rows as u32).div_ceil(4),

@@ -1,0 +1,389 @@
+// Decode-sized products on subgroups: out[t, n] = Σ_k f(x)[t, k] · w[n, k] (+ residual)
+// for up to 16 rows a workgroup row (the grid's y is ceil(rows / 16)).
+// `matvec.wgsl` splits K over a whole 64-wide workgroup and reduces through a 6-level
+// barrier tree in workgroup memory, with its partial sums in function-scope arrays that
+// are indexed in loops (a driver may keep those in local memory). Here one subgroup owns
+// 4 output columns × all 16 rows: its lanes split K, each weight vector is loaded once
+// for the 16 rows, the partial sums live in five named 4 × 4 matrices (no array, no
+// dynamic index), and they are reduced with `subgroupAdd`: no workgroup memory and no
+// barrier until the K loop is done. Then one lane per subgroup publishes its 64 sums
+// (and 16 sums of squares) to workgroup memory, and after one barrier the workgroup
+// writes its outputs. Where a product has few columns (a 576-column product is 144
+// groups of 4), KSPLIT subgroups share a column group, each taking every KSPLIT-th
+// stretch of K: a workgroup is 64 · KSPLIT invocations for 64 / SG column groups.
+// The host prepends `alias wtype = ...; alias xtype = ...;` (naga 30 takes the subgroup
+// built-ins without `enable subgroups;`, which it does not parse yet) and builds it only
+// where the adapter has one fixed subgroup size SG from 8 to 64 (DESIGN.md §7).
+// x and w are read as 4-vectors: K must be a multiple of 4 (the host checks).
+//
+// INPUT_MODE (as in matvec.wgsl; no merged input here):
+// 0: x as is;
+// 1: RMSNorm(x) · norm, the sums of squares accumulated in the same K loop and the row
+//    scale applied after the reduction (Σ_k (x_k·s·g_k)·w_nk = s·Σ_k x_k·(g_k·w_nk));
+// 2: SwiGLU of a fused [gate | up] row of width 2K: x_k = silu(gate_k) · up_k.
+override INPUT_MODE: u32 = 0u;
+// The adapter's subgroup size (a power of two dividing 64).
+override SG: u32 = 32u;
+// Weight vectors of two K steps loaded before either is used (1) or one step a trip (0).
+override TWO_STEPS: u32 = 0u;
+// The subgroup reduction: 0 `subgroupAdd` of every sum, 1 a halving butterfly of
+// `subgroupShuffleXor` (see `publish`).
+override REDUCE: u32 = 0u;
+// Subgroups per column group (1, 2 or 4), each summing its part of K.
+override KSPLIT: u32 = 1u;
+// Invocations per workgroup: 64 · KSPLIT (the host passes it; WGSL wants one name).
+override WG: u32 = 64u;
+
+struct Params {
+    n_rows: u32,
+    k: u32,
+    n_out: u32,
+    add_residual: u32,
+    eps: f32,
+    out_stride: u32,
+    col_offset: u32,
+    unused: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<vec4<xtype>>;
+@group(0) @binding(2) var<storage, read> w: array<vec4<wtype>>;
+@group(0) @binding(3) var<storage, read> residual: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read> norm: array<vec4<f32>>;
+
+// The 16 rows' sums: a[g][r][c] = row 4g + r, column c; s[g][r] = Σ x² of row 4g + r.
+struct Sums {
+    a0: mat4x4<f32>,
+    a1: mat4x4<f32>,
+    a2: mat4x4<f32>,
+    a3: mat4x4<f32>,
+    s: mat4x4<f32>,
+}
+
+// Per subgroup of the workgroup (at most 256 / 8), its reduced sums: [r] = the 4 columns
+// of block row r (0..16), [16 + g] = the sums of squares of rows 4g..4g+4.
+var<workgroup> part_sums: array<array<vec4<f32>, 20>, 32>;
+
+// x[row, 4j..4j+4] after the input op (before any RMSNorm scale).
+fn load_x(row: u32, j: u32) -> vec4<f32> {
+    let k4 = params.k / 4u;
+    if (INPUT_MODE == 2u) {
+        let g = vec4<f32>(x[row * 2u * k4 + j]);
+        return g / (1.0 + exp(-g)) * vec4<f32>(x[row * 2u * k4 + k4 + j]);
+    }
+    return vec4<f32>(x[row * k4 + j]);
+}
+
+// The four columns' weights at 4j..4j+4, as the transpose of [w_c0 | w_c1 | w_c2 | w_c3]
+// (times the RMSNorm weight): (wt · X)[r][c] = Σ_k w_c[k] · x_r[k] for X = [x_r0 | …].
+fn load_wt(cols: vec4<u32>, j: u32) -> mat4x4<f32> {
+    let k4 = params.k / 4u;
+    var g = vec4<f32>(1.0);
+    if (INPUT_MODE == 1u) {
+        g = norm[j];
+    }
+    return transpose(mat4x4<f32>(
+        vec4<f32>(w[cols.x * k4 + j]) * g,
+        vec4<f32>(w[cols.y * k4 + j]) * g,
+        vec4<f32>(w[cols.z * k4 + j]) * g,
+        vec4<f32>(w[cols.w * k4 + j]) * g,
+    ));
+}
+
+// One K step of one group of 4 rows (first row r0, clamped to the last row).
+fn rows4(r0: u32, j: u32) -> mat4x4<f32> {
+    let last = params.n_rows - 1u;
+    return mat4x4<f32>(
+        load_x(min(r0, last), j),
+        load_x(min(r0 + 1u, last), j),
+        load_x(min(r0 + 2u, last), j),
+        load_x(min(r0 + 3u, last), j),
+    );
+}
+
+fn squares(m: mat4x4<f32>) -> vec4<f32> {
+    return vec4<f32>(dot(m[0], m[0]), dot(m[1], m[1]), dot(m[2], m[2]), dot(m[3], m[3]));
+}
+
+// Adds K step j of the active row groups (n_groups of 4, uniform) to `acc`; `live` is 0
+// for a lane past K (its wt is 0 and its x must not count in the sums of squares).
+fn step(acc: Sums, wt: mat4x4<f32>, t0: u32, n_groups: u32, j: u32, live: f32) -> Sums {
+    var r = acc;
+    let x0 = rows4(t0, j);
+    r.a0 += wt * x0;
+    if (INPUT_MODE == 1u) {
+        r.s[0] += squares(x0) * live;
+    }
+    if (n_groups > 1u) {
+        let x1 = rows4(t0 + 4u, j);
+        r.a1 += wt * x1;
+        if (INPUT_MODE == 1u) {
+            r.s[1] += squares(x1) * live;
+        }
+    }
+    if (n_groups > 2u) {
+        let x2 = rows4(t0 + 8u, j);
+        r.a2 += wt * x2;
+        if (INPUT_MODE == 1u) {
+            r.s[2] += squares(x2) * live;
+        }
+    }
+    if (n_groups > 3u) {
+        let x3 = rows4(t0 + 12u, j);
+        r.a3 += wt * x3;
+        if (INPUT_MODE == 1u) {
+            r.s[3] += squares(x3) * live;
+        }
+    }
+    return r;
+}
+
+// Groups of 4 rows of the block from row t0 that hold rows (1 to 4, uniform).
+fn n_groups(t0: u32) -> u32 {
+    return min(4u, (params.n_rows - t0 + 3u) / 4u);
+}
+
+fn reduce4(m: mat4x4<f32>) -> mat4x4<f32> {
+    return mat4x4<f32>(subgroupAdd(m[0]), subgroupAdd(m[1]), subgroupAdd(m[2]), subgroupAdd(m[3]));
+}
+
+// This lane's partial sums over its part of K (4-vectors part · SG + lane, every
+// KSPLIT · SG) for rows t0..t0+16 (clamped) × the 4 columns `cols`.
+fn product(cols: vec4<u32>, t0: u32, lane: u32, part: u32) -> Sums {
+    let k4 = params.k / 4u;
+    let n_groups = n_groups(t0);
+    let zero = mat4x4<f32>();
+    var acc = Sums(zero, zero, zero, zero, zero);
+    let stride = KSPLIT * SG;
+    // Every lane of a subgroup runs the same trips (lanes past K add zeros), so the
+    // subgroup operations after the loop see all lanes together even where a driver does
+    // not reconverge after a loop whose trip count differs between lanes (lavapipe with
+    // subgroups of 32 does not: wrong sums where K / 4 is not a multiple of SG).
+    var jb = part * SG;
+    if (TWO_STEPS == 1u) {
+        // Both steps' weights in flight before the first is used (whole steps only).
+        for (; jb + stride + SG <= k4; jb += 2u * stride) {
+            let wa = load_wt(cols, jb + lane);
+            let wb = load_wt(cols, jb + stride + lane);
+            acc = step(acc, wa, t0, n_groups, jb + lane, 1.0);
+            acc = step(acc, wb, t0, n_groups, jb + stride + lane, 1.0);
+        }
+    }
+    for (; jb < k4; jb += stride) {
+        let j = min(jb + lane, k4 - 1u);
+        let live = select(0.0, 1.0, jb + lane < k4);
+        acc = step(acc, load_wt(cols, j) * live, t0, n_groups, j, live);
+    }
+    return acc;
+}
+
+// Per-column selects and shuffles of 4 × 4 matrices (WGSL has neither for matrices).
+fn selm(f: mat4x4<f32>, t: mat4x4<f32>, c: bool) -> mat4x4<f32> {
+    return mat4x4<f32>(select(f[0], t[0], c), select(f[1], t[1], c), select(f[2], t[2], c), select(f[3], t[3], c));
+}
+
+fn shufm(m: mat4x4<f32>, mask: u32) -> mat4x4<f32> {
+    return mat4x4<f32>(
+        subgroupShuffleXor(m[0], mask),
+        subgroupShuffleXor(m[1], mask),
+        subgroupShuffleXor(m[2], mask),
+        subgroupShuffleXor(m[3], mask),
+    );
+}
+
+// The half of pair p (0: .xy, 1: .zw) of a 4-vector, and the other half.
+fn half(v: vec4<f32>, p: bool) -> vec2<f32> {
+    return select(v.xy, v.zw, p);
+}
+
+// Reduces the subgroup's partial sums and publishes them in part_sums[sg], then waits
+// for every subgroup of the workgroup. Called by whole subgroups, in workgroup-uniform
+// control flow.
+// REDUCE 0: `subgroupAdd` of each of the 20 4-vectors (every lane gets every sum; on 32
+// lanes, 80 five-step reductions), lane 0 writes.
+// REDUCE 1: a butterfly that halves what a lane holds at each step, so each shuffle moves
+// a value that still needs adding: with mask SG/2 a lane keeps row groups {0, 1} or
+// {2, 3} (and their sums of squares) and adds its partner's copy of them; with SG/4 one
+// row group g; with SG/8 columns (0, 1) or (2, 3) of its 4 rows (and 2 of the 4 sums of
+// squares); with SG/16 one column; the masks below add the rest. On 32 lanes that is 80
+// scalar shuffles instead of 400. Each lane then holds the sums of rows 4g..4g+4 at
+// column 2d + e and the sum of squares of row 4g + 2d + e (b, c, d, e its bits
+// SG/2, SG/4, SG/8, SG/16; g = 2b + c); on 8 lanes, both columns 2d and 2d + 1.
+fn publish(acc: Sums, sg: u32, lane: u32, n_groups: u32) {
+    if (REDUCE == 0u) {
+        let zero = mat4x4<f32>();
+        var r = Sums(reduce4(acc.a0), zero, zero, zero, zero);
+        if (n_groups > 1u) {
+            r.a1 = reduce4(acc.a1);
+        }
+        if (n_groups > 2u) {
+            r.a2 = reduce4(acc.a2);
+        }
+        if (n_groups > 3u) {
+            r.a3 = reduce4(acc.a3);
+        }
+        if (INPUT_MODE == 1u) {
+            r.s = reduce4(acc.s);
+        }
+        if (lane == 0u) {
+            for (var i = 0u; i < 4u; i++) {
+                part_sums[sg][i] = r.a0[i];
+                part_sums[sg][4u + i] = r.a1[i];
+                part_sums[sg][8u + i] = r.a2[i];
+                part_sums[sg][12u + i] = r.a3[i];
+                part_sums[sg][16u + i] = r.s[i];
+            }
+        }
+    } else {
+        let m1 = SG / 2u;
+        let b = (lane & m1) != 0u;
+        // Row groups 2b and 2b + 1.
+        let p = selm(acc.a0, acc.a2, b) + shufm(selm(acc.a2, acc.a0, b), m1);
+        let q = selm(acc.a1, acc.a3, b) + shufm(selm(acc.a3, acc.a1, b), m1);
+        let s0 = select(acc.s[0], acc.s[2], b) + subgroupShuffleXor(select(acc.s[2], acc.s[0], b), m1);
+        let s1 = select(acc.s[1], acc.s[3], b) + subgroupShuffleXor(select(acc.s[3], acc.s[1], b), m1);
+        // Row group g = 2b + c.
+        let m2 = SG / 4u;
+        let c = (lane & m2) != 0u;
+        let rg = selm(p, q, c) + shufm(selm(q, p, c), m2);
+        let t = select(s0, s1, c) + subgroupShuffleXor(select(s1, s0, c), m2);
+        let g = 2u * u32(b) + u32(c);
+        // Columns 2d, 2d + 1 (rows 2d, 2d + 1 of the sums of squares).
+        let m3 = SG / 8u;
+        let d = (lane & m3) != 0u;
+        let u0 = half(rg[0], d) + subgroupShuffleXor(half(rg[0], !d), m3);
+        let u1 = half(rg[1], d) + subgroupShuffleXor(half(rg[1], !d), m3);
+        let u2 = half(rg[2], d) + subgroupShuffleXor(half(rg[2], !d), m3);
+        let u3 = half(rg[3], d) + subgroupShuffleXor(half(rg[3], !d), m3);
+        let v = half(t, d) + subgroupShuffleXor(half(t, !d), m3);
+        let col = 2u * u32(d);
+        if (SG == 8u) {
+            if ((lane & (m1 | m2 | m3)) == lane) {
+                for (var k = 0u; k < 2u; k++) {
+                    part_sums[sg][4u * g][col + k] = u0[k];
+                    part_sums[sg][4u * g + 1u][col + k] = u1[k];
+                    part_sums[sg][4u * g + 2u][col + k] = u2[k];
+                    part_sums[sg][4u * g + 3u][col + k] = u3[k];
+                    part_sums[sg][16u + g][col + k] = v[k];
+                }
+            }
+        } else {
+            // Column 2d + e.
+            let m4 = SG / 16u;
+            let e = (lane & m4) != 0u;
+            let ke = u32(e);
+            var x0 = u0[ke] + subgroupShuffleXor(u0[1u - ke], m4);
+            var x1 = u1[ke] + subgroupShuffleXor(u1[1u - ke], m4);
+            var x2 = u2[ke] + subgroupShuffleXor(u2[1u - ke], m4);
+            var x3 = u3[ke] + subgroupShuffleXor(u3[1u - ke], m4);
+            var y = v[ke] + subgroupShuffleXor(v[1u - ke], m4);
+            for (var m = m4 / 2u; m > 0u; m = m / 2u) {
+                x0 += subgroupShuffleXor(x0, m);
+                x1 += subgroupShuffleXor(x1, m);
+                x2 += subgroupShuffleXor(x2, m);
+                x3 += subgroupShuffleXor(x3, m);
+                y += subgroupShuffleXor(y, m);
+            }
+            if ((lane & (m1 | m2 | m3 | m4)) == lane) {
+                let cc = col + ke;
+                part_sums[sg][4u * g][cc] = x0;
+                part_sums[sg][4u * g + 1u][cc] = x1;
+                part_sums[sg][4u * g + 2u][cc] = x2;
+                part_sums[sg][4u * g + 3u][cc] = x3;
+                part_sums[sg][16u + g][cc] = y;
+            }
+        }
+    }
+    workgroupBarrier();
+}
+
+// The sum over K of block row r (0..16), column c of the workgroup's column group g:
+// its KSPLIT parts added, times the row's RMSNorm scale (INPUT_MODE 1).
+fn sum_at(g: u32, r: u32, c: u32) -> f32 {
+    var v = 0.0;
+    var ss = 0.0;
+    for (var p = 0u; p < KSPLIT; p++) {
+        v += part_sums[g * KSPLIT + p][r][c];
+        ss += part_sums[g * KSPLIT + p][16u + r / 4u][r % 4u];
+    }
+    if (INPUT_MODE == 1u) {
+        v *= inverseSqrt(ss / f32(params.k) + params.eps);
+    }
+    return v;
+}
+
+@compute @workgroup_size(WG)
+fn moa_matvec_sg(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(subgroup_id) sg: u32,
+    @builtin(subgroup_invocation_id) lane: u32,
+) {
+    let t0 = wid.y * 16u;
+    if (t0 >= params.n_rows) {
+        return;
+    }
+    // Column groups past the end compute clamped columns and write nothing, so every
+    // lane of a subgroup reaches the subgroup operations.
+    let groups = 64u / SG;
+    let n0 = (wid.x * groups + sg / KSPLIT) * 4u;
+    let last_col = params.n_out - 1u;
+    let cols = min(vec4<u32>(n0, n0 + 1u, n0 + 2u, n0 + 3u), vec4<u32>(last_col));
+    publish(product(cols, t0, lane, sg % KSPLIT), sg, lane, n_groups(t0));
+    // The workgroup's groups × 16 rows × 4 columns of outputs.
+    for (var e = lid; e < 64u * groups; e += WG) {
+        let g = e / 64u;
+        let r = (e % 64u) / 4u;
+        let c = e % 4u;
+        let t = t0 + r;
+        let n = (wid.x * groups + g) * 4u + c;
+        if (t < params.n_rows && n < params.n_out) {
+            let o = t * params.out_stride + params.col_offset + n;
+            var v = sum_at(g, r, c);
+            if (params.add_residual == 1u) {
+                v += residual[o];
+            }
+            out[o] = v;
+        }
+    }
+}
+
+// The QKV product with RoPE and the KV-cache write in its epilogue (decode), as
+// `matvec.wgsl`'s `moa_matvec_rope`: each column group is the columns (j, j + 1,
+// j + d/2, j + d/2 + 1) of one head, the two rotation pairs of the half-split layout,
+// and `rope_store` (matvec_rope.wgsl) rotates and stores them.
+@compute @workgroup_size(WG)
+fn moa_matvec_sg_rope(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(subgroup_id) sg: u32,
+    @builtin(subgroup_invocation_id) lane: u32,
+) {
+    let t0 = wid.y * 16u;
+    if (t0 >= params.n_rows) {
+        return;
+    }
+    let d = rp.head_dim;
+    let half_d = d / 2u;
+    let quads = half_d / 2u;
+    let groups = 64u / SG;
+    let n_quads = (params.n_out / d) * quads;
+    // Groups past the last head compute the last one and store nothing.
+    let q = min(wid.x * groups + sg / KSPLIT, n_quads - 1u);
+    let base = (q / quads) * d + (q % quads) * 2u;
+    let cols = vec4<u32>(base, base + 1u, base + half_d, base + half_d + 1u);
+    publish(product(cols, t0, lane, sg % KSPLIT), sg, lane, n_groups(t0));
+    // One invocation per (column group, row, rotation pair).
+    for (var e = lid; e < 32u * groups; e += WG) {
+        let g = e / 32u;
+        let r = (e % 32u) / 2u;
+        let c = e % 2u;
+        let t = t0 + r;
+        let qg = wid.x * groups + g;
+        if (qg < n_quads && t < params.n_rows) {
+            let head = params.col_offset / d + qg / quads;
+            rope_store(t, head, (qg % quads) * 2u + c, sum_at(g, r, c), sum_at(g, r, c + 2u));
+        }
+    }
+}

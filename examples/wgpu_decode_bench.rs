@@ -154,7 +154,8 @@ fn run() -> Result<(), String> {
 /// The WGSL kernels of `module`, with `MOA_WGSL_COOP_PREFETCH=0` generating the decode
 /// on cooperative matrices without its software pipeline and `MOA_WGSL_DECODE_FORM`
 /// (`eager`, `lazy`, `quad`) choosing the scalar decode's form, `MOA_WGSL_LAZY_MARGIN`
-/// its margin (`codegen::wgsl::WgslTuning`; to time them side by side, and to run the
+/// its margin, `MOA_WGSL_EARLY_V=1` their V loads before the last barrier
+/// (`codegen::wgsl::WgslTuning`; to time them side by side, and to run the
 /// lazy forms' rescale path on every tile with margin 0).
 fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Artifact>, String> {
     let mut tuning = codegen::wgsl::WgslTuning {
@@ -166,6 +167,7 @@ fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Arti
             format!("MOA_WGSL_DECODE_FORM: `{name}` is not `eager`, `lazy` or `quad`")
         })?;
     }
+    tuning.decode_early_v = std::env::var("MOA_WGSL_EARLY_V").is_ok_and(|v| v == "1");
     if let Ok(m) = std::env::var("MOA_WGSL_LAZY_MARGIN") {
         tuning.decode_lazy_margin = m
             .parse()
@@ -184,7 +186,10 @@ fn decode_forms(artifacts: &[codegen::Artifact]) -> String {
         if k.phase != moa::codegen::Phase::Decode || k.abi.tiles.subgroups.is_some() {
             continue;
         }
-        let form = k.constants["decode_form"].as_str().unwrap_or("eager").to_string();
+        let form = k.constants["decode_form"]
+            .as_str()
+            .unwrap_or("eager")
+            .to_string();
         match counts.iter_mut().find(|(f, _)| *f == form) {
             Some((_, n)) => *n += 1,
             None => counts.push((form, 1)),
@@ -476,10 +481,15 @@ fn upstream_vs_copy(args: &[String]) -> Result<(), String> {
     let artifacts = wgsl_artifacts(&module)?;
     let exec = WgpuAttention::new(&ctx, &module, &artifacts).map_err(|e| e.to_string())?;
     println!(
-        "decode kernels: {} (tile {}), scalar decode form {}",
+        "decode kernels: {} (tile {}), scalar decode form {}{}",
         exec.decode_kernels(),
         exec.decode_tile(),
-        decode_forms(&artifacts)
+        decode_forms(&artifacts),
+        if std::env::var("MOA_WGSL_EARLY_V").is_ok_and(|v| v == "1") {
+            ", early V loads"
+        } else {
+            ""
+        }
     );
     let dev = ctx.device();
     let s = &module.shape;

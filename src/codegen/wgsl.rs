@@ -317,6 +317,8 @@ struct DecodeCtx<'a> {
     quad: bool,
     /// [`WgslTuning::decode_lazy_margin`].
     lazy_margin: u32,
+    /// [`WgslTuning::decode_early_v`].
+    early_v: bool,
 }
 
 #[derive(Serialize)]
@@ -344,6 +346,9 @@ pub struct WgslTuning {
     /// before the reference moves: p stays <= 2^margin. 8 by default; 0 moves it at every
     /// new maximum (tests use it to run the rescale path on every tile).
     pub decode_lazy_margin: u32,
+    /// The lazy forms issue a tile's V loads before its last barrier instead of after
+    /// it (where all of a tile's V loads fit one batch).
+    pub decode_early_v: bool,
 }
 
 impl Default for WgslTuning {
@@ -352,6 +357,7 @@ impl Default for WgslTuning {
             coop_prefetch: true,
             decode_form: DecodeForm::Eager,
             decode_lazy_margin: 8,
+            decode_early_v: false,
         }
     }
 }
@@ -641,6 +647,7 @@ pub fn generate_with(
                 lazy: form != DecodeForm::Eager,
                 quad: form == DecodeForm::Quad,
                 lazy_margin: tuning.decode_lazy_margin.min(64),
+                early_v: tuning.decode_early_v,
             },
         )?;
         validate(&source, DECODE, Some(layer.layer))?;
@@ -1009,15 +1016,23 @@ mod tests {
             let group = module.shape.group_size();
             let d = module.shape.head_dim;
             let shape = decode_shape(storage, group, d).unwrap();
-            for wanted in [DecodeForm::Eager, DecodeForm::Lazy, DecodeForm::Quad] {
+            for (wanted, early_v) in [
+                (DecodeForm::Eager, false),
+                (DecodeForm::Lazy, false),
+                (DecodeForm::Lazy, true),
+                (DecodeForm::Quad, false),
+                (DecodeForm::Quad, true),
+            ] {
                 let tuning = WgslTuning {
                     decode_form: wanted,
+                    decode_early_v: early_v,
                     ..WgslTuning::default()
                 };
                 let arts = generate_with(&module, tuning).unwrap();
                 let got = decode_form_for(wanted, &shape, group, d);
                 for a in arts.iter().filter(|a| {
-                    a.kernels[0].phase == Phase::Decode && a.kernels[0].abi.tiles.subgroups.is_none()
+                    a.kernels[0].phase == Phase::Decode
+                        && a.kernels[0].abi.tiles.subgroups.is_none()
                 }) {
                     let k = &a.kernels[0];
                     let form = k.constants["decode_form"].as_str().unwrap_or("eager");

@@ -153,8 +153,9 @@ fn run() -> Result<(), String> {
 
 /// The WGSL kernels of `module`, with `MOA_WGSL_COOP_PREFETCH=0` generating the decode
 /// on cooperative matrices without its software pipeline and `MOA_WGSL_DECODE_FORM`
-/// (`eager`, `lazy`, `quad`) choosing the scalar decode's form, `MOA_WGSL_LAZY_MARGIN`
-/// its margin, `MOA_WGSL_EARLY_V=1` their V loads before the last barrier
+/// (`eager`, `lazy`, `quad`; default `quad`) choosing the scalar decode's form, `MOA_WGSL_LAZY_MARGIN`
+/// its margin, `MOA_WGSL_EARLY_V=1` / `0` their V loads before the last barrier or
+/// not (default: before for a GQA group)
 /// (`codegen::wgsl::WgslTuning`; to time them side by side, and to run the
 /// lazy forms' rescale path on every tile with margin 0).
 fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Artifact>, String> {
@@ -167,7 +168,9 @@ fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Arti
             format!("MOA_WGSL_DECODE_FORM: `{name}` is not `eager`, `lazy` or `quad`")
         })?;
     }
-    tuning.decode_early_v = std::env::var("MOA_WGSL_EARLY_V").is_ok_and(|v| v == "1");
+    if let Ok(v) = std::env::var("MOA_WGSL_EARLY_V") {
+        tuning.decode_early_v = Some(v == "1");
+    }
     if let Ok(m) = std::env::var("MOA_WGSL_LAZY_MARGIN") {
         tuning.decode_lazy_margin = m
             .parse()
@@ -494,10 +497,10 @@ fn upstream_vs_copy(args: &[String]) -> Result<(), String> {
         exec.decode_kernels(),
         exec.decode_tile(),
         decode_forms(&artifacts),
-        if std::env::var("MOA_WGSL_EARLY_V").is_ok_and(|v| v == "1") {
-            ", early V loads"
-        } else {
-            ""
+        match std::env::var("MOA_WGSL_EARLY_V").as_deref() {
+            Ok("1") => ", early V loads",
+            Ok(_) => ", no early V loads",
+            Err(_) => "",
         }
     );
     let dev = ctx.device();

@@ -347,17 +347,19 @@ pub struct WgslTuning {
     /// new maximum (tests use it to run the rescale path on every tile).
     pub decode_lazy_margin: u32,
     /// The lazy forms issue a tile's V loads before its last barrier instead of after
-    /// it (where all of a tile's V loads fit one batch).
-    pub decode_early_v: bool,
+    /// it (where all of a tile's V loads fit one batch). `None` (the default): on for a
+    /// GQA group (measured faster on Llama-3-8B, RESULTS call 13), off for MHA (not
+    /// measured there).
+    pub decode_early_v: Option<bool>,
 }
 
 impl Default for WgslTuning {
     fn default() -> Self {
         WgslTuning {
             coop_prefetch: true,
-            decode_form: DecodeForm::Eager,
+            decode_form: DecodeForm::Quad,
             decode_lazy_margin: 8,
-            decode_early_v: false,
+            decode_early_v: None,
         }
     }
 }
@@ -377,6 +379,8 @@ pub enum DecodeForm {
     Lazy,
     /// `Lazy`, with Q·K read by four invocations per slot (64 contiguous bytes of a row
     /// per load instead of 16) and summed through workgroup memory (one more barrier).
+    /// The default: 1.26× (Llama-3-8B) and 1.45× (Vicuna-7B) the eager form's speed on
+    /// the H200 (RESULTS, WGSL decode session 9).
     Quad,
 }
 
@@ -618,6 +622,10 @@ pub fn generate_with(
         let entry = format!("moa_decode_{dtype}_hd{d}_{label}");
         let shape = decode_shape(module.storage, group, d)?;
         let form = decode_form_for(tuning.decode_form, &shape, group, d);
+        // Early V loads need a lazy form and all of a tile's V loads in one batch.
+        let early_v = form != DecodeForm::Eager
+            && tuning.decode_early_v.unwrap_or(group > 1)
+            && shape.tile.div_ceil(shape.slot_groups) <= DECODE_LOAD_BATCH;
         let kv_type = match (module.storage, shape.kv_vec) {
             (StorageType::F16, 8) => "mat2x4<f16>",
             (StorageType::F16, _) => "vec4<f16>",
@@ -647,7 +655,7 @@ pub fn generate_with(
                 lazy: form != DecodeForm::Eager,
                 quad: form == DecodeForm::Quad,
                 lazy_margin: tuning.decode_lazy_margin.min(64),
-                early_v: tuning.decode_early_v,
+                early_v,
             },
         )?;
         validate(&source, DECODE, Some(layer.layer))?;
@@ -698,6 +706,7 @@ pub fn generate_with(
                             "stage_q": shape.stage_q,
                             "kv_vec": shape.kv_vec,
                             "decode_form": form.name(),
+                            "decode_early_v": early_v,
                         })
                     },
                 ),
@@ -1025,7 +1034,7 @@ mod tests {
             ] {
                 let tuning = WgslTuning {
                     decode_form: wanted,
-                    decode_early_v: early_v,
+                    decode_early_v: Some(early_v),
                     ..WgslTuning::default()
                 };
                 let arts = generate_with(&module, tuning).unwrap();

@@ -17,6 +17,7 @@ use moa::runtime::wgpu::{WgpuAttention, WgpuContext};
 
 #[test]
 fn decode_forms_match_reference() {
+    moa::runtime::wgpu::ensure_xdg_runtime_dir();
     let ctx = WgpuContext::new().unwrap_or_else(|e| panic!("{e}"));
     let tunings = [
         (DecodeForm::Eager, 8, None),

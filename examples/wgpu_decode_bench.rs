@@ -15,7 +15,7 @@
 //! # lists), f32 and f16; `MOA_WGSL_DECODE=coop` runs the decode on cooperative matrices
 //! # where the adapter has them (`MOA_WGSL_RESCALE=0` makes the
 //! # matrix decode rescale at every new maximum, `MOA_WGSL_COOP_PREFETCH=0` drops its
-//! # software pipeline)
+//! # software pipeline; `MOA_WGSL_DECODE_FORM=lazy|quad` picks the scalar decode's form)
 //! wgpu_decode_bench check plans/fixture-mha.toml plans/fixture-gqa.toml
 //! ```
 //!
@@ -152,15 +152,60 @@ fn run() -> Result<(), String> {
 }
 
 /// The WGSL kernels of `module`, with `MOA_WGSL_COOP_PREFETCH=0` generating the decode
-/// on cooperative matrices without its software pipeline (`codegen::wgsl::WgslTuning`;
-/// to time the two side by side).
+/// on cooperative matrices without its software pipeline and `MOA_WGSL_DECODE_FORM`
+/// (`eager`, `lazy`, `quad`; default `quad`) choosing the scalar decode's form, `MOA_WGSL_LAZY_MARGIN`
+/// its margin, `MOA_WGSL_EARLY_V=1` / `0` their V loads before the last barrier or
+/// not (default: before for a GQA group)
+/// (`codegen::wgsl::WgslTuning`; to time them side by side, and to run the
+/// lazy forms' rescale path on every tile with margin 0).
 fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Artifact>, String> {
-    let tuning = codegen::wgsl::WgslTuning {
+    let mut tuning = codegen::wgsl::WgslTuning {
         coop_prefetch: std::env::var("MOA_WGSL_COOP_PREFETCH").map_or(true, |v| v != "0"),
+        ..Default::default()
     };
+    if let Ok(name) = std::env::var("MOA_WGSL_DECODE_FORM") {
+        tuning.decode_form = codegen::wgsl::DecodeForm::parse(&name).ok_or_else(|| {
+            format!("MOA_WGSL_DECODE_FORM: `{name}` is not `eager`, `lazy` or `quad`")
+        })?;
+    }
+    if let Ok(v) = std::env::var("MOA_WGSL_EARLY_V") {
+        tuning.decode_early_v = Some(v == "1");
+    }
+    if let Ok(m) = std::env::var("MOA_WGSL_LAZY_MARGIN") {
+        tuning.decode_lazy_margin = m
+            .parse()
+            .map_err(|_| format!("MOA_WGSL_LAZY_MARGIN: `{m}` is not a whole number 0..=64"))?;
+    }
     let arts = codegen::wgsl::generate_with(module, tuning).map_err(|e| e.to_string())?;
     codegen::limits::check(Target::Wgsl, &arts).map_err(|e| e.to_string())?;
     Ok(arts)
+}
+
+/// The scalar decode forms the layers got (`decode_form` in the manifest; `eager` where
+/// absent), e.g. "quad" or "lazy x 3, quad x 29".
+fn decode_forms(artifacts: &[codegen::Artifact]) -> String {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for k in artifacts.iter().flat_map(|a| &a.kernels) {
+        if k.phase != moa::codegen::Phase::Decode || k.abi.tiles.subgroups.is_some() {
+            continue;
+        }
+        let form = k.constants["decode_form"]
+            .as_str()
+            .unwrap_or("eager")
+            .to_string();
+        match counts.iter_mut().find(|(f, _)| *f == form) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((form, 1)),
+        }
+    }
+    match counts.as_slice() {
+        [(f, _)] => f.clone(),
+        _ => counts
+            .iter()
+            .map(|(f, n)| format!("{f} x {n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
 }
 
 /// Wall-clock of one submit holding `steps` repetitions of `record`, waited for.
@@ -276,9 +321,10 @@ fn check(plans: &[String]) -> Result<(), String> {
                 }
             }
             println!(
-                "{path} {storage:?}: {runs} decode runs, max |error| {worst:.3e} (tolerance {:.0e}), decode {}",
+                "{path} {storage:?}: {runs} decode runs, max |error| {worst:.3e} (tolerance {:.0e}), decode {}, form {}",
                 tolerance(storage),
-                exec.decode_kernels()
+                exec.decode_kernels(),
+                decode_forms(&artifacts)
             );
         }
     }
@@ -434,13 +480,28 @@ fn upstream_vs_copy(args: &[String]) -> Result<(), String> {
             rate / 1e12
         );
     }
-    let module = lower(&plan, storage);
+    let mut module = lower(&plan, storage);
+    if let Some(&bad) = layers.iter().find(|&&l| l as usize >= module.layers.len()) {
+        return Err(format!(
+            "layer {bad} is out of range: the plan has {} layers",
+            module.layers.len()
+        ));
+    }
+    // Only the listed layers' kernels are generated and built: a fresh driver compiles
+    // each pipeline (prefill and decode) on first use, over 14 s for all 32 layers.
+    module.layers.retain(|s| layers.contains(&s.layer));
     let artifacts = wgsl_artifacts(&module)?;
     let exec = WgpuAttention::new(&ctx, &module, &artifacts).map_err(|e| e.to_string())?;
     println!(
-        "decode kernels: {} (tile {})",
+        "decode kernels: {} (tile {}), scalar decode form {}{}",
         exec.decode_kernels(),
-        exec.decode_tile()
+        exec.decode_tile(),
+        decode_forms(&artifacts),
+        match std::env::var("MOA_WGSL_EARLY_V").as_deref() {
+            Ok("1") => ", early V loads",
+            Ok(_) => ", no early V loads",
+            Err(_) => "",
+        }
     );
     let dev = ctx.device();
     let s = &module.shape;
@@ -476,13 +537,12 @@ fn upstream_vs_copy(args: &[String]) -> Result<(), String> {
                 .iter()
                 .flat_map(|l| chunks.iter().map(move |c| (l, c)))
             {
-                let l = layer as usize;
-                if l >= module.layers.len() {
-                    return Err(format!(
-                        "layer {layer} is out of range: the plan has {} layers",
-                        module.layers.len()
-                    ));
-                }
+                // Index into the retained layers (the executor's layer argument).
+                let l = module
+                    .layers
+                    .iter()
+                    .position(|s| s.layer == layer)
+                    .expect("every listed layer is retained");
                 let layout = moa::lower::CacheLayout::new(&module.layers[l], &module.span, n);
                 let pos = vec![n - 1; rows as usize];
                 let cache_bytes = u64::from(rows) * u64::from(layout.row_slots) * d as u64 * elem;

@@ -311,6 +311,14 @@ struct DecodeCtx<'a> {
     /// over (`head_ids` = ["g"]).
     unroll_heads: bool,
     head_ids: Vec<String>,
+    /// The lazy maximum ([`DecodeForm::Lazy`]).
+    lazy: bool,
+    /// Q.K by four invocations per slot ([`DecodeForm::Quad`]).
+    quad: bool,
+    /// [`WgslTuning::decode_lazy_margin`].
+    lazy_margin: u32,
+    /// [`WgslTuning::decode_early_v`].
+    early_v: bool,
 }
 
 #[derive(Serialize)]
@@ -332,14 +340,109 @@ pub struct WgslTuning {
     /// softmax and P·V run, and its V while its own scores run (a software pipeline in
     /// the same registers), instead of both at the start of the tile.
     pub coop_prefetch: bool,
+    /// The form of the scalar decode (`decode.wgsl.j2`; DESIGN §6).
+    pub decode_form: DecodeForm,
+    /// How far (log2 units) a score may pass the running reference of the lazy forms
+    /// before the reference moves: p stays <= 2^margin. 8 by default; 0 moves it at every
+    /// new maximum (tests use it to run the rescale path on every tile).
+    pub decode_lazy_margin: u32,
+    /// The lazy forms issue a tile's V loads before its last barrier instead of after
+    /// it (where all of a tile's V loads fit one batch). `None` (the default): on for a
+    /// GQA group (measured faster on Llama-3-8B, RESULTS call 13), off for MHA (not
+    /// measured there).
+    pub decode_early_v: Option<bool>,
 }
 
 impl Default for WgslTuning {
     fn default() -> Self {
         WgslTuning {
             coop_prefetch: true,
+            decode_form: DecodeForm::Quad,
+            decode_lazy_margin: 8,
+            decode_early_v: None,
         }
     }
+}
+
+/// How the scalar decode takes each tile's softmax maximum and its Q·K (DESIGN §6).
+/// Every form computes the same softmax; they differ in barriers, workgroup atomics and
+/// how K is read. A layer where a form does not apply (a looped GQA group for `Lazy`; no
+/// staged queries, a tile other than the workgroup or no room for the partials for
+/// `Quad`) gets the next simpler one; the manifest records the form each layer got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecodeForm {
+    /// Exact tile maxima every tile: a workgroup `atomicMax` per (slot, head) and two
+    /// barriers per tile.
+    Eager,
+    /// Exact maxima on a chunk's first tile only; later tiles keep the running reference
+    /// unless a score passes it by more than 2^8, so one barrier per tile and rare atomics.
+    Lazy,
+    /// `Lazy`, with Q·K read by four invocations per slot (64 contiguous bytes of a row
+    /// per load instead of 16) and summed through workgroup memory (one more barrier).
+    /// The default: 1.26× (Llama-3-8B) and 1.45× (Vicuna-7B) the eager form's speed on
+    /// the H200 (RESULTS, WGSL decode session 9).
+    Quad,
+}
+
+impl DecodeForm {
+    /// The form's name in the manifest and in `MOA_WGSL_DECODE_FORM`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DecodeForm::Eager => "eager",
+            DecodeForm::Lazy => "lazy",
+            DecodeForm::Quad => "quad",
+        }
+    }
+
+    /// Parses [`DecodeForm::name`]; `None` for anything else.
+    pub fn parse(name: &str) -> Option<Self> {
+        [DecodeForm::Eager, DecodeForm::Lazy, DecodeForm::Quad]
+            .into_iter()
+            .find(|f| f.name() == name)
+    }
+}
+
+/// The form a layer's scalar decode gets for `wanted` (see [`DecodeForm`]): `Lazy` needs
+/// the group's heads unrolled; `Quad` also needs staged queries, a tile of one slot per
+/// invocation, whole rows of four-vector parts and room for the partial dot products.
+pub fn decode_form_for(
+    wanted: DecodeForm,
+    shape: &DecodeShape,
+    group_size: u32,
+    head_dim: u32,
+) -> DecodeForm {
+    if wanted == DecodeForm::Eager || group_size > DECODE_UNROLLED_GROUP {
+        return DecodeForm::Eager;
+    }
+    let dv = head_dim / shape.kv_vec;
+    let quad_fits = shape.stage_q
+        && shape.tile == shape.threads
+        && dv.is_multiple_of(4)
+        && shape.threads.is_multiple_of(4)
+        && decode_workgroup_bytes(shape, DecodeForm::Quad, group_size, head_dim)
+            <= WGSL_WORKGROUP_STORAGE_BYTES;
+    if wanted == DecodeForm::Quad && quad_fits {
+        DecodeForm::Quad
+    } else {
+        DecodeForm::Lazy
+    }
+}
+
+/// Workgroup bytes of the scalar decode in `form`: the shape's, plus a third buffer of
+/// tile maxima (`Lazy`, `Quad`) and the partial dot products, `group × tile` vec4 of f32
+/// (`Quad`).
+pub fn decode_workgroup_bytes(
+    shape: &DecodeShape,
+    form: DecodeForm,
+    group_size: u32,
+    head_dim: u32,
+) -> u32 {
+    shape.workgroup_bytes(group_size, head_dim)
+        + match form {
+            DecodeForm::Eager => 0,
+            DecodeForm::Lazy => 4 * group_size,
+            DecodeForm::Quad => 4 * group_size + 16 * group_size * shape.tile,
+        }
 }
 
 #[derive(Serialize)]
@@ -518,6 +621,11 @@ pub fn generate_with(
 
         let entry = format!("moa_decode_{dtype}_hd{d}_{label}");
         let shape = decode_shape(module.storage, group, d)?;
+        let form = decode_form_for(tuning.decode_form, &shape, group, d);
+        // Early V loads need a lazy form and all of a tile's V loads in one batch.
+        let early_v = form != DecodeForm::Eager
+            && tuning.decode_early_v.unwrap_or(group > 1)
+            && shape.tile.div_ceil(shape.slot_groups) <= DECODE_LOAD_BATCH;
         let kv_type = match (module.storage, shape.kv_vec) {
             (StorageType::F16, 8) => "mat2x4<f16>",
             (StorageType::F16, _) => "vec4<f16>",
@@ -544,6 +652,10 @@ pub fn generate_with(
                 } else {
                     vec!["g".into()]
                 },
+                lazy: form != DecodeForm::Eager,
+                quad: form == DecodeForm::Quad,
+                lazy_margin: tuning.decode_lazy_margin.min(64),
+                early_v,
             },
         )?;
         validate(&source, DECODE, Some(layer.layer))?;
@@ -587,7 +699,16 @@ pub fn generate_with(
                 },
                 constants: merge_json(
                     base_constants,
-                    json!({ "stage_q": shape.stage_q, "kv_vec": shape.kv_vec }),
+                    if form == DecodeForm::Eager {
+                        json!({ "stage_q": shape.stage_q, "kv_vec": shape.kv_vec })
+                    } else {
+                        json!({
+                            "stage_q": shape.stage_q,
+                            "kv_vec": shape.kv_vec,
+                            "decode_form": form.name(),
+                            "decode_early_v": early_v,
+                        })
+                    },
                 ),
             }],
         });
@@ -833,7 +954,10 @@ mod tests {
             for coop_prefetch in [false, true] {
                 let arts = generate_with(
                     &lower(&plan(name), StorageType::F16),
-                    WgslTuning { coop_prefetch },
+                    WgslTuning {
+                        coop_prefetch,
+                        ..WgslTuning::default()
+                    },
                 )
                 .unwrap();
                 let coop: Vec<&Artifact> = arts
@@ -880,5 +1004,74 @@ mod tests {
         shape.head_dim = 72;
         let odd = Plan::dense(shape).unwrap();
         assert!(prefill_coop(&lower(&odd, StorageType::F16)).is_err());
+    }
+
+    /// Every form of the scalar decode validates with naga (inside `generate_with`),
+    /// translates to SPIR-V, declares the workgroup bytes its form adds, and falls back
+    /// where it does not apply: f32 and f16, head_dim 32 to 128, MHA, GQA and a group too
+    /// large to unroll.
+    #[test]
+    fn every_scalar_decode_form_validates_and_falls_back() {
+        let cases = [
+            ("plans/fixture-mha.toml", StorageType::F32),
+            ("plans/fixture-mha.toml", StorageType::F16),
+            ("plans/fixture-gqa.toml", StorageType::F16),
+            ("plans/fixture-gqa.toml", StorageType::F32),
+            ("benches/decode-h200/wgsl-gqa-hd128.toml", StorageType::F16),
+            ("benches/decode-h200/wgsl-gqa-hd128.toml", StorageType::F32),
+        ];
+        for (name, storage) in cases {
+            let module = lower(&plan(name), storage);
+            let group = module.shape.group_size();
+            let d = module.shape.head_dim;
+            let shape = decode_shape(storage, group, d).unwrap();
+            for (wanted, early_v) in [
+                (DecodeForm::Eager, false),
+                (DecodeForm::Lazy, false),
+                (DecodeForm::Lazy, true),
+                (DecodeForm::Quad, false),
+                (DecodeForm::Quad, true),
+            ] {
+                let tuning = WgslTuning {
+                    decode_form: wanted,
+                    decode_early_v: Some(early_v),
+                    ..WgslTuning::default()
+                };
+                let arts = generate_with(&module, tuning).unwrap();
+                let got = decode_form_for(wanted, &shape, group, d);
+                for a in arts.iter().filter(|a| {
+                    a.kernels[0].phase == Phase::Decode
+                        && a.kernels[0].abi.tiles.subgroups.is_none()
+                }) {
+                    let k = &a.kernels[0];
+                    let form = k.constants["decode_form"].as_str().unwrap_or("eager");
+                    assert_eq!(form, got.name(), "{name} {storage:?} {wanted:?}");
+                    let r = super::super::limits::resources(k, a).unwrap();
+                    assert_eq!(
+                        r.shared_bytes,
+                        u64::from(decode_workgroup_bytes(&shape, got, group, d)),
+                        "{name} {storage:?} {wanted:?}"
+                    );
+                    spirv(&a.source, &k.entry_point, &[])
+                        .unwrap_or_else(|e| panic!("{name} {storage:?} {wanted:?}: {e}"));
+                }
+            }
+        }
+        // A group past the unrolled limit keeps the eager form.
+        let shape = decode_shape(StorageType::F16, 16, 64).unwrap();
+        assert_eq!(
+            decode_form_for(DecodeForm::Quad, &shape, 16, 64),
+            DecodeForm::Eager
+        );
+        // Llama-3-8B's layer shape (group 4, head_dim 128, f16) gets the quad form.
+        let shape = decode_shape(StorageType::F16, 4, 128).unwrap();
+        assert_eq!(
+            decode_form_for(DecodeForm::Quad, &shape, 4, 128),
+            DecodeForm::Quad
+        );
+        for f in [DecodeForm::Eager, DecodeForm::Lazy, DecodeForm::Quad] {
+            assert_eq!(DecodeForm::parse(f.name()), Some(f));
+        }
+        assert_eq!(DecodeForm::parse("fast"), None);
     }
 }

@@ -1,0 +1,89 @@
+//! The scalar WGSL decode's forms (`codegen::wgsl::DecodeForm`) other than the default,
+//! run through wgpu (lavapipe in CI) against the CPU reference on the standard cases of
+//! `runtime/cases.rs`: `eager` (the fallback for groups too large to unroll, and for
+//! layers where `quad` does not fit), `lazy`, and `quad` with margin 0 (the lazy forms'
+//! rescale path, which margin 8 rarely takes on random inputs, runs on every tile), each
+//! with chunks of three tiles (the softmax carried across tiles) and over whole segments
+//! (unwritten slots masked, as the wgpu engine launches it). `tests/wgpu_kernels.rs` runs
+//! the default form.
+
+use std::path::Path;
+
+use moa::codegen::wgsl::{generate_with, DecodeForm, WgslTuning};
+use moa::lower::{self, StorageType};
+use moa::plan::Plan;
+use moa::runtime::cases::{check_output, standard_cases, tolerance};
+use moa::runtime::wgpu::{WgpuAttention, WgpuContext};
+
+#[test]
+fn decode_forms_match_reference() {
+    moa::runtime::wgpu::ensure_xdg_runtime_dir();
+    let ctx = WgpuContext::new().unwrap_or_else(|e| panic!("{e}"));
+    let tunings = [
+        (DecodeForm::Eager, 8, None),
+        (DecodeForm::Lazy, 0, Some(true)),
+        (DecodeForm::Quad, 0, Some(false)),
+        (DecodeForm::Quad, 0, Some(true)),
+    ];
+    let mut failures = Vec::new();
+    for (plan_file, storage) in [
+        ("fixture-gqa.toml", StorageType::F16),
+        ("fixture-mha.toml", StorageType::F32),
+    ] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("plans")
+            .join(plan_file);
+        let plan = Plan::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let module = lower::lower(&plan, storage);
+        let (hq, d) = (
+            module.shape.q_heads as usize,
+            module.shape.head_dim as usize,
+        );
+        let (_, cases) = standard_cases(&module, 0x5eed);
+        for (form, margin, early_v) in tunings {
+            let tuning = WgslTuning {
+                decode_form: form,
+                decode_lazy_margin: margin,
+                decode_early_v: early_v,
+                ..WgslTuning::default()
+            };
+            let artifacts = generate_with(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
+            let exec =
+                WgpuAttention::new(&ctx, &module, &artifacts).unwrap_or_else(|e| panic!("{e}"));
+            let label =
+                format!("{plan_file} {storage:?} {form:?} margin {margin} early {early_v:?}");
+            let tile = exec.decode_tile();
+            for case in &cases {
+                let n = case.layout.n_tokens;
+                for whole in [false, true] {
+                    let got = if whole {
+                        exec.decode_whole_segments(
+                            case.layer,
+                            n,
+                            &case.row_pos,
+                            &case.q,
+                            &case.k_cache,
+                            &case.v_cache,
+                        )
+                    } else {
+                        exec.decode_chunked(
+                            case.layer,
+                            n,
+                            &case.row_pos,
+                            3 * tile,
+                            &case.q,
+                            &case.k_cache,
+                            &case.v_cache,
+                        )
+                    }
+                    .unwrap_or_else(|e| panic!("{label} {}: {e}", case.name));
+                    let tol = tolerance(storage);
+                    if let Err(e) = check_output(&case.name, hq, d, &got, &case.expected, tol) {
+                        failures.push(format!("{label} whole segments {whole}: {e}"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

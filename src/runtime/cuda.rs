@@ -515,6 +515,13 @@ impl DecodeCall {
     pub fn cluster(&self) -> u32 {
         self.cluster
     }
+
+    /// The step's inputs a kernel before the launch may write (benchmarks model that
+    /// kernel, `cuda_bench::Producer`): Q `[rows, q_heads, D]`, the K and V caches
+    /// `[rows, row_slots, D]`.
+    pub fn written_inputs(&self) -> [&DevBuf; 3] {
+        [&self.q, &self.k_cache, &self.v_cache]
+    }
 }
 
 /// The generated kernels of one module, loaded on one GPU.

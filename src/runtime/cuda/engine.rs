@@ -88,10 +88,10 @@ pub struct CudaLlama {
     /// until checked on a GPU (`moa bench --fuse`; `--check-ops` checks the kernel).
     pub fuse_small_decode: bool,
     /// Decode attention is a programmatic dependent launch after the cache write
-    /// (`moa_rope_kv`, which lets it start at once): its blocks become resident, load
-    /// their work items and ask the L2 for their first K/V tiles while the cache write
-    /// runs, then wait for it (`griddepcontrol.wait`) before reading Q or the cache
-    /// (docs/DESIGN.md §6; benches/RESULTS.md, decode call 12).
+    /// (`moa_rope_kv`, which lets it start at once): its blocks become resident and load
+    /// their work items while the cache write runs, then wait for it
+    /// (`griddepcontrol.wait`) before reading Q, `row_pos` or the cache (docs/DESIGN.md §6;
+    /// benches/RESULTS.md, decode calls 12–13).
     pub decode_pdl: bool,
     /// Benchmarks only (`moa bench --prefill-rows`): prefill computes only the first `k`
     /// rows; every later row b gets row `b mod k`'s caches and logits by device copies.

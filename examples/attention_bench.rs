@@ -22,7 +22,7 @@ use moa::codegen::cuda::{decode_key_tile, DecodeTuning};
 use moa::lower::{lower, CacheLayout, KernelModule, StorageType};
 use moa::plan::{upstream, ModelShape, Plan};
 use moa::runtime::cuda::{CudaAttention, CudaError, DecodeCall, DEFAULT_ARCH};
-use moa::runtime::cuda_bench::{l2_bytes, time_graph, Filler, Timing};
+use moa::runtime::cuda_bench::{l2_bytes, time_graph, Filler, Producer, Timing};
 use moa::runtime::worklist::{
     choose_split, cuda_chunk_policy, ChunkPolicy, DecodeWork, FluidModel,
 };
@@ -55,6 +55,14 @@ struct Args {
     /// may be scheduled in the previous one's tail; `CudaAttention::launch_decode_with`).
     #[arg(long, value_delimiter = ',', default_value = "plain")]
     launch: Vec<String>,
+    /// Time attention where a model runs it: each graph launch is a producer kernel (the
+    /// shape of `moa_rope_kv`: it writes the step's Q and the current token's K/V slot,
+    /// `cuda_bench::Producer`, letting a programmatic launch start at once) followed by
+    /// the decode; the producer alone is timed too, and `µs` is the pair's time minus
+    /// the producer's (what attention adds to a decode step). `pdl` then launches the
+    /// decode programmatically after the producer.
+    #[arg(long)]
+    producer: bool,
     /// Layers to time (default: all).
     #[arg(long, value_delimiter = ',')]
     layers: Vec<u32>,
@@ -166,6 +174,91 @@ fn time_calls(
     )
 }
 
+/// The producer's inputs for one layer's calls: qkv f32 `[rows, q_heads + 2 kv_heads, D]`
+/// and each (row, KV head)'s current-token slot (rows at N - 1) as an element offset.
+struct ProducerInputs {
+    qkv: cudarc::driver::CudaSlice<f32>,
+    slot: cudarc::driver::CudaSlice<u64>,
+    dims: [u32; 4],
+}
+
+fn producer_inputs(
+    gpu: &CudaAttention,
+    layout: &CacheLayout,
+    rows: u32,
+) -> Result<ProducerInputs, CudaError> {
+    let s = &gpu.module().shape;
+    let d = u64::from(s.head_dim);
+    let t = layout.n_tokens - 1;
+    let mut slot = Vec::with_capacity(rows as usize * layout.segments.len());
+    for r in 0..u64::from(rows) {
+        let row0 = r * u64::from(layout.row_slots);
+        for g in &layout.segments {
+            // The slot moa_rope_kv writes (sink, then the ring); a segment that keeps no
+            // slot for t (span <= sink, or span 0) gets the row's first slot instead, so
+            // every write stays inside the cache.
+            let j = if t < g.sink {
+                Some(t)
+            } else if g.ring > 0 {
+                Some(g.sink + (t - g.sink) % g.ring)
+            } else {
+                None
+            };
+            let off = j.map_or(row0, |j| row0 + u64::from(g.offset + j));
+            slot.push(off * d);
+        }
+    }
+    let heads = (s.q_heads + 2 * s.kv_heads) as usize;
+    let qkv: Vec<f32> = (0..rows as usize * heads * s.head_dim as usize)
+        .map(|i| ((i * 2_654_435_761) % 2001) as f32 / 1000.0 - 1.0)
+        .collect();
+    let up = |e| CudaError::Driver {
+        what: "uploading the producer's inputs".into(),
+        source: e,
+    };
+    Ok(ProducerInputs {
+        qkv: gpu.stream().clone_htod(&qkv).map_err(up)?,
+        slot: gpu.stream().clone_htod(&slot).map_err(up)?,
+        dims: [rows, s.q_heads, s.kv_heads, s.head_dim],
+    })
+}
+
+/// The producer alone (`decode: None`) or the producer then the decode, per graph launch.
+fn time_with_producer(
+    gpu: &CudaAttention,
+    producer: &Producer,
+    inputs: &ProducerInputs,
+    calls: &[DecodeCall],
+    args: &Args,
+    decode: Option<bool>,
+) -> Result<Timing, CudaError> {
+    let storage = gpu.module().storage;
+    time_graph(
+        gpu.context(),
+        gpu.stream(),
+        args.launches,
+        args.replays,
+        |i| {
+            let call = &calls[i as usize % calls.len()];
+            // SAFETY: producer_inputs computed every slot offset from the calls' layout.
+            unsafe {
+                producer.launch(
+                    &inputs.qkv,
+                    call.written_inputs(),
+                    &inputs.slot,
+                    inputs.dims,
+                    storage,
+                    true,
+                )?;
+            }
+            match decode {
+                Some(pdl) => gpu.launch_decode_with(call, pdl),
+                None => Ok(()),
+            }
+        },
+    )
+}
+
 fn kv_bytes(module: &KernelModule, layout: &CacheLayout, rows: u32) -> u64 {
     u64::from(rows)
         * u64::from(layout.row_slots)
@@ -273,6 +366,9 @@ fn run(args: &Args) -> Result<(), String> {
             let key_tile = decode_key_tile(storage, module.shape.head_dim, *tuning);
             let mut timed: std::collections::HashMap<TimedKey, (Timing, u32)> =
                 std::collections::HashMap::new();
+            // --producer: the producer alone per (rows, prompt, layer index), µs.
+            let mut producer_times: std::collections::HashMap<(u32, u32, usize), f64> =
+                std::collections::HashMap::new();
             let t0 = std::time::Instant::now();
             let gpu = CudaAttention::new_tuned(&module, args.device, DEFAULT_ARCH, *tuning)
                 .map_err(err)?;
@@ -300,6 +396,11 @@ fn run(args: &Args) -> Result<(), String> {
                 resident.join(", ")
             );
             let filler = Filler::new(gpu.context(), gpu.stream()).map_err(err)?;
+            let producer = if args.producer {
+                Some(Producer::new(gpu.context(), gpu.stream()).map_err(err)?)
+            } else {
+                None
+            };
             let dense_filler = Filler::new(dense.context(), dense.stream()).map_err(err)?;
             let l2 = l2_bytes(gpu.context()).map_err(err)?;
             for &rows in &args.batch {
@@ -356,6 +457,8 @@ fn run(args: &Args) -> Result<(), String> {
                             );
                             let (chosen, cluster) = (split.chunk, split.cluster);
                             let mut calls = Vec::new();
+                            // With --producer: the producer alone on this layer's calls.
+                            let mut alone: Option<ProducerInputs> = None;
                             for launch in &args.launch {
                                 let pdl = launch == "pdl";
                                 if pdl && !pdl_ok {
@@ -375,11 +478,28 @@ fn run(args: &Args) -> Result<(), String> {
                                     )
                                     .map_err(err)?;
                                 }
+                                if let (Some(p), None, false) =
+                                    (&producer, &alone, calls.is_empty())
+                                {
+                                    let inputs =
+                                        producer_inputs(&gpu, &layout, rows).map_err(err)?;
+                                    let t =
+                                        time_with_producer(&gpu, p, &inputs, &calls, args, None)
+                                            .map_err(err)?;
+                                    producer_times.insert((rows, prompt, li), t.median_us);
+                                    alone = Some(inputs);
+                                }
                                 // A driver that refuses the attribute (or its capture)
                                 // costs the PDL column, not the run.
+                                let time_now = || match (&producer, &alone) {
+                                    (Some(p), Some(inputs)) => {
+                                        time_with_producer(&gpu, p, inputs, &calls, args, Some(pdl))
+                                    }
+                                    _ => time_calls(&gpu, &calls, args, pdl),
+                                };
                                 let (t, items) = match reused {
                                     Some(r) => r,
-                                    None => match time_calls(&gpu, &calls, args, pdl) {
+                                    None => match time_now() {
                                         Ok(t) => (t, calls[0].n_items()),
                                         Err(e) if pdl => {
                                             eprintln!("PDL launches failed, timing plain launches only from here: {e}");
@@ -390,7 +510,14 @@ fn run(args: &Args) -> Result<(), String> {
                                     },
                                 };
                                 timed.insert(key, (t, items));
-                                let rate = bytes as f64 / (t.median_us * 1e-6) / 1e12;
+                                // With the producer: what attention adds to the pair.
+                                let producer_us = producer_times
+                                    .get(&(rows, prompt, li))
+                                    .copied()
+                                    .unwrap_or(0.0);
+                                let pair_us = t.median_us;
+                                let us = pair_us - producer_us;
+                                let rate = bytes as f64 / (us * 1e-6) / 1e12;
                                 println!(
                                 "| {} | {rows} | {prompt} | {n} | {} | {vname}{} | {}{} | {} | {:.1} | {:.1} | {:.2} | {:.1} | {:.2} | {:.2} | {:.2} |",
                                 m.label,
@@ -400,22 +527,24 @@ fn run(args: &Args) -> Result<(), String> {
                                 if cluster > 1 { format!(" c{cluster}") } else { String::new() },
                                 items,
                                 bytes as f64 / 1e6,
-                                t.median_us,
+                                us,
                                 rate,
                                 dt.median_us,
                                 drate,
                                 rate / drate,
-                                dt.median_us / t.median_us,
+                                dt.median_us / us,
                             );
                                 if let Some(f) = json.as_mut() {
                                     let line = serde_json::json!({
                                         "impl": "moa", "model": m.label, "batch": rows, "prompt": prompt,
                                         "n_tokens": n, "layer": l.layer, "variant": vname, "chunk_arg": cname,
                                         "chunk": chosen, "cluster": cluster, "items": items, "reused": reused.is_some(),
-                                        "kv_bytes": bytes, "us": t.median_us, "us_min": t.min_us,
-                                        "us_max": t.max_us, "tbps": rate, "dense_us": dt.median_us,
+                                        "kv_bytes": bytes, "us": us, "us_min": t.min_us - producer_us,
+                                        "us_max": t.max_us - producer_us, "tbps": rate, "dense_us": dt.median_us,
                                         "dense_kv_bytes": dbytes, "dense_tbps": drate,
                                         "dense_chunk": dchunk, "launch": launch,
+                                        "producer": producer.is_some(), "pair_us": pair_us,
+                                        "producer_us": producer_us,
                                     });
                                     writeln!(f, "{line}").map_err(|e| e.to_string())?;
                                 }

@@ -253,3 +253,44 @@ fn perplexity_from_one_prefill_equals_decode_steps_on_a_gpu() {
         }
     }
 }
+
+/// Decode work lists as thread-block clusters (`CudaLlama::set_decode_chunk_policy`; the
+/// default policy picks clusters of 2 only on some layers of large batches) and
+/// attention launched programmatically after the cache write (`decode_pdl`) give the CPU
+/// reference's greedy tokens, dense and with a plan whose rings wrap during the decode.
+#[test]
+fn decode_in_clusters_and_programmatic_launches_matches_the_cpu_reference_on_a_gpu() {
+    use moa::eval::retrieval::uniform_plan;
+    use moa::model::{CpuReference, Masking};
+    use moa::plan::Plan;
+    use moa::runtime::cuda::bench::greedy;
+    if !gpu_present() {
+        return;
+    }
+    let mut c = like("smollm2-135m").unwrap();
+    c.n_layers = 3;
+    c.vocab_size = 1000;
+    let model = random_model(&c, 12);
+    let prompts = vec![vec![5u32; 150], (0..97).collect(), vec![8; 6]];
+    let new = 24;
+    let n_tokens = 150 + new as u32;
+    let plan = uniform_plan(&Plan::dense(c.model_shape()).unwrap(), 0.25).unwrap();
+    let cpu = CpuReference::from_model(model.clone()).unwrap();
+    for p in [None, Some(&plan)] {
+        let masking = match p {
+            Some(plan) => Masking::Plan { plan, n_tokens },
+            None => Masking::Dense,
+        };
+        let want: Vec<Vec<u32>> = prompts
+            .iter()
+            .map(|pr| cpu.generate(pr, new, masking, &[]).unwrap())
+            .collect();
+        for (policy, pdl) in [("cluster:2", true), ("cluster:4", false)] {
+            let mut e = CudaLlama::new(&model, p, StorageType::F32, 0).unwrap();
+            e.set_decode_chunk_policy(policy.parse().unwrap());
+            e.decode_pdl = pdl;
+            let got = greedy(&e, &prompts, new).unwrap();
+            assert_eq!(got, want, "plan {} policy {policy} pdl {pdl}", p.is_some());
+        }
+    }
+}

@@ -10,6 +10,12 @@ median per call; inputs rotate over enough copies that a replay cannot be served
     python3 benches/peers/decode_peers.py --spans spans.json --batch 16,4 \
         --moa results.jsonl --json peers.jsonl
 
+With `--producer`, dense SDPA is also timed where a model runs it, as moa's
+`attention_bench --producer`: each graph call first writes the step's Q (from an f32 QKV
+buffer of [B, q_heads + 2 kv_heads, D]) and the current token's K/V slot, then runs SDPA;
+the writes alone are timed too, and the JSON line `impl: sdpa_producer` holds the pair's
+time minus theirs (what SDPA adds to a decode step).
+
 With `--moa`, also prints the combined table: moa's read rate over the bytes its plan
 needs against dense SDPA's read rate over the full cache, and moa's wall-clock against
 SDPA's.
@@ -78,6 +84,8 @@ def main():
     ap.add_argument("--flex-layers", default="all", help="'all', 'none' or a comma list")
     ap.add_argument("--json")
     ap.add_argument("--moa", help="moa's results (JSON lines) for the combined table")
+    ap.add_argument("--producer", action="store_true",
+                    help="also time SDPA after a kernel writing Q and the K/V slot (impl sdpa_producer)")
     args = ap.parse_args()
     from torch.nn.attention import sdpa_kernel
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention
@@ -127,6 +135,30 @@ def main():
             print(f"| sdpa dense | {cfg['model']} | {b} | {cfg['prompt']} | all | {us:.1f} | {rate:.2f} | | {backend} |")
             emit({"impl": "sdpa", "model": cfg["model"], "batch": b, "prompt": cfg["prompt"],
                   "n_tokens": n, "us": us, "kv_bytes": dense_bytes, "tbps": rate, "backend": backend})
+            if args.producer and backend is not None:
+                backends = dict(sdpa_backend())[backend]
+                qkv = torch.rand(b, hq + 2 * hkv, d, device=dev, dtype=torch.float32) * 2 - 1
+
+                def produce(j):
+                    qs[j].copy_(qkv[:, :hq].unsqueeze(2))
+                    ks[j][:, :, n - 1].copy_(qkv[:, hq:hq + hkv])
+                    vs[j][:, :, n - 1].copy_(qkv[:, hq + hkv:])
+
+                def pair(i, backends=backends):
+                    j = i % ncopy
+                    produce(j)
+                    if backends is None:
+                        return F.scaled_dot_product_attention(qs[j], ks[j], vs[j], enable_gqa=gqa)
+                    with sdpa_kernel(backends):
+                        return F.scaled_dot_product_attention(qs[j], ks[j], vs[j], enable_gqa=gqa)
+                p_us = time_graph(lambda i: produce(i % ncopy), args.launches, args.replays)
+                pair_us = time_graph(pair, args.launches, args.replays)
+                net = pair_us - p_us
+                prate = dense_bytes / (net * 1e-6) / 1e12
+                print(f"| sdpa after producer | {cfg['model']} | {b} | {cfg['prompt']} | all | {net:.1f} | {prate:.2f} | | {backend} (pair {pair_us:.1f}, producer {p_us:.1f}) |")
+                emit({"impl": "sdpa_producer", "model": cfg["model"], "batch": b, "prompt": cfg["prompt"],
+                      "n_tokens": n, "us": net, "pair_us": pair_us, "producer_us": p_us,
+                      "kv_bytes": dense_bytes, "tbps": prate, "backend": backend})
             # FlexAttention with each layer's per-head mask, same full-length cache.
             if args.flex_layers == "none":
                 continue

@@ -414,7 +414,6 @@ impl LoadedKernel {
         programmatic: bool,
         cluster: u32,
     ) -> Result<(), CudaError> {
-        use cudarc::driver::sys;
         use cudarc::driver::DevicePtr;
         let mut slots: Vec<u64> = values
             .iter()
@@ -426,6 +425,41 @@ impl LoadedKernel {
                 ArgVal::Value(x) => u64::from(x),
             })
             .collect();
+        // SAFETY: the caller's contract.
+        unsafe {
+            launch_raw_ex(
+                stream,
+                &self.function,
+                &self.name,
+                &mut slots,
+                cfg,
+                programmatic,
+                cluster,
+            )
+        }
+    }
+}
+
+/// `cuLaunchKernelEx` of `function` with the programmatic-stream-serialization attribute
+/// and / or a cluster dimension of `cluster` blocks along x (cudarc's launch builder sets
+/// no launch attributes). `slots` holds one 8-byte slot per kernel parameter, in order: a
+/// device pointer, or a 4-byte value in the slot's low bytes (little endian).
+///
+/// # Safety
+/// The slots match the kernel's parameters, every buffer is as large as the kernel
+/// indexes it for `cfg`, and with `programmatic` the kernel waits for the previous grid
+/// (`griddepcontrol.wait`) before reading anything that grid may write.
+pub(crate) unsafe fn launch_raw_ex(
+    stream: &Arc<CudaStream>,
+    function: &CudaFunction,
+    name: &str,
+    slots: &mut [u64],
+    cfg: LaunchConfig,
+    programmatic: bool,
+    cluster: u32,
+) -> Result<(), CudaError> {
+    {
+        use cudarc::driver::sys;
         let mut params: Vec<*mut std::ffi::c_void> = slots
             .iter_mut()
             .map(|s| (s as *mut u64).cast::<std::ffi::c_void>())
@@ -459,21 +493,20 @@ impl LoadedKernel {
         stream
             .context()
             .bind_to_thread()
-            .map_err(driver(format!("launching `{}`", self.name)))?;
+            .map_err(driver(format!("launching `{name}`")))?;
         // SAFETY: `params` points at one live slot per kernel parameter, in ABI order;
         // `config` and `attr` outlive the call.
         unsafe {
             sys::cuLaunchKernelEx(
                 &config,
-                self.function.cu_function(),
+                function.cu_function(),
                 params.as_mut_ptr(),
                 std::ptr::null_mut(),
             )
         }
         .result()
         .map_err(driver(format!(
-            "launching `{}` (programmatic {programmatic}, cluster {cluster})",
-            self.name
+            "launching `{name}` (programmatic {programmatic}, cluster {cluster})"
         )))
     }
 }
@@ -514,6 +547,13 @@ impl DecodeCall {
     /// Blocks per thread-block cluster of the launch (1: a plain launch).
     pub fn cluster(&self) -> u32 {
         self.cluster
+    }
+
+    /// The step's inputs a kernel before the launch may write (benchmarks model that
+    /// kernel, `cuda_bench::Producer`): Q `[rows, q_heads, D]`, the K and V caches
+    /// `[rows, row_slots, D]`.
+    pub fn written_inputs(&self) -> [&DevBuf; 3] {
+        [&self.q, &self.k_cache, &self.v_cache]
     }
 }
 

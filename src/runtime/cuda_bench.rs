@@ -8,7 +8,9 @@ use std::sync::Arc;
 use cudarc::driver::sys::{
     CUdevice_attribute, CUevent_flags, CUgraphInstantiate_flags, CUstreamCaptureMode,
 };
-use cudarc::driver::{CudaContext, CudaFunction, CudaStream, LaunchConfig, PushKernelArg};
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
+};
 use cudarc::nvrtc::Ptx;
 
 use super::cuda::{compile_ptx, CudaError, DevBuf, DEFAULT_ARCH};
@@ -164,6 +166,144 @@ impl Filler {
         lb.arg(&kind);
         // SAFETY: `n` is the buffer's own length and `kind` its element type.
         unsafe { lb.launch(cfg) }.map_err(driver("launching the fill kernel"))?;
+        Ok(())
+    }
+}
+
+const PRODUCER_SRC: &str = r#"
+#include <cuda_fp16.h>
+#include <cuda_bf16.h>
+// A stand-in for the kernel a model runs just before decode attention (moa_rope_kv of
+// runtime/cuda/ops.cu: grid (1, heads, rows) of 64 threads). Reads qkv [rows, q_heads +
+// 2 kv_heads, d] f32; writes q [rows, q_heads, d] and each (row, KV head)'s K and V row at
+// element offset slot[row * kv_heads + h] of the caches (the current token's slot).
+// kind: 0 f32, 1 f16, 2 bf16. With `trigger`, a programmatic launch after this kernel may
+// start at once (griddepcontrol.launch_dependents; it still waits for this grid's
+// completion before reading what this kernel writes).
+__device__ __forceinline__ void put(void* p, size_t i, float x, unsigned kind) {
+    if (kind == 0) ((float*)p)[i] = x;
+    else if (kind == 1) ((__half*)p)[i] = __float2half_rn(x);
+    else ((__nv_bfloat16*)p)[i] = __float2bfloat16_rn(x);
+}
+extern "C" __global__ void moa_producer(const float* __restrict__ qkv, void* q, void* k_cache, void* v_cache,
+                                        const unsigned long long* __restrict__ slot, unsigned q_heads,
+                                        unsigned kv_heads, unsigned d, unsigned kind, unsigned trigger) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    if (trigger) asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+    const unsigned head = blockIdx.y, row = blockIdx.z, heads = q_heads + 2 * kv_heads;
+    for (unsigned i = threadIdx.x; i < d; i += blockDim.x) {
+        const float x = qkv[((size_t)row * heads + head) * d + i];
+        if (head < q_heads) {
+            put(q, ((size_t)row * q_heads + head) * d + i, x, kind);
+        } else {
+            const unsigned kv = (head - q_heads) % kv_heads;
+            put(head < q_heads + kv_heads ? k_cache : v_cache, slot[row * kv_heads + kv] + i, x, kind);
+        }
+    }
+}
+"#;
+
+/// The kernel a decode step runs just before attention, for timing attention where a
+/// model runs it (`examples/attention_bench.rs --producer`): the shape of `moa_rope_kv`
+/// (runtime/cuda/ops.cu), which writes the step's queries and the current token's K/V slot.
+pub struct Producer {
+    f: CudaFunction,
+    stream: Arc<CudaStream>,
+}
+
+impl Producer {
+    pub fn new(ctx: &Arc<CudaContext>, stream: &Arc<CudaStream>) -> Result<Producer, CudaError> {
+        let ptx = compile_ptx(PRODUCER_SRC, DEFAULT_ARCH)?;
+        let m = ctx
+            .load_module(Ptx::from_src(ptx))
+            .map_err(driver("loading the producer kernel"))?;
+        let f = m
+            .load_function("moa_producer")
+            .map_err(driver("looking up the producer kernel"))?;
+        Ok(Producer {
+            f,
+            stream: stream.clone(),
+        })
+    }
+
+    /// Queues one launch: `qkv` f32 `[rows, q_heads + 2 kv_heads, d]` into `q`
+    /// `[rows, q_heads, d]` and each (row, KV head)'s K and V row at element offset
+    /// `slot[row * kv_heads + h]` of `k_cache` / `v_cache` (all of element type
+    /// `storage`). With `trigger`, a programmatic launch queued after it may start at once.
+    ///
+    /// # Errors
+    /// [`CudaError::InvalidInput`] when a buffer is smaller than the shapes say (or of
+    /// the wrong element type); a driver error from the launch.
+    ///
+    /// # Safety
+    /// Every offset in `slot` plus `d` must lie inside the caches.
+    pub unsafe fn launch(
+        &self,
+        qkv: &CudaSlice<f32>,
+        [q, k_cache, v_cache]: [&DevBuf; 3],
+        slot: &CudaSlice<u64>,
+        [rows, q_heads, kv_heads, d]: [u32; 4],
+        storage: StorageType,
+        trigger: bool,
+    ) -> Result<(), CudaError> {
+        let kind: u32 = match storage {
+            StorageType::F32 => 0,
+            StorageType::F16 => 1,
+            StorageType::Bf16 => 2,
+        };
+        let (r, hq, hkv, dd) = (
+            rows as usize,
+            q_heads as usize,
+            kv_heads as usize,
+            d as usize,
+        );
+        let len = |b: &DevBuf| match b {
+            DevBuf::F32(x) if kind == 0 => x.len(),
+            DevBuf::Half(x) if kind != 0 => x.len(),
+            _ => 0,
+        };
+        if qkv.len() < r * (hq + 2 * hkv) * dd
+            || len(q) < r * hq * dd
+            || slot.len() < r * hkv
+            || len(k_cache) == 0
+            || len(v_cache) != len(k_cache)
+        {
+            return Err(CudaError::InvalidInput(format!(
+                "producer: qkv {} (want {rows} x {} x {d}), q {} (want {rows} x {q_heads} x {d}), \
+                 slots {} (want {rows} x {kv_heads}), caches {} / {} of {}",
+                qkv.len(),
+                hq + 2 * hkv,
+                len(q),
+                slot.len(),
+                len(k_cache),
+                len(v_cache),
+                storage.name()
+            )));
+        }
+        let cfg = LaunchConfig {
+            grid_dim: (1, q_heads + 2 * kv_heads, rows),
+            block_dim: (64, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let mut lb = self.stream.launch_builder(&self.f);
+        lb.arg(qkv);
+        for b in [q, k_cache, v_cache] {
+            match b {
+                DevBuf::F32(s) => lb.arg(s),
+                DevBuf::Half(s) => lb.arg(s),
+            };
+        }
+        let trig = u32::from(trigger);
+        lb.arg(slot);
+        lb.arg(&q_heads);
+        lb.arg(&kv_heads);
+        lb.arg(&d);
+        lb.arg(&kind);
+        lb.arg(&trig);
+        // SAFETY: every buffer holds what the shapes index (checked above); the slot
+        // offsets are the caller's contract.
+        unsafe { lb.launch(cfg) }.map_err(driver("launching the producer kernel"))?;
         Ok(())
     }
 }

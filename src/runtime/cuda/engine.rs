@@ -23,7 +23,7 @@ use cudarc::driver::{CudaGraph, CudaStream};
 
 use super::blas::Gemm;
 use super::ops::{self, DevMem, KArg, OpKernels};
-use super::{CudaAttention, CudaError, LoadedKernel, DEFAULT_ARCH};
+use super::{launch_raw_ex, CudaAttention, CudaError, LoadedKernel, DEFAULT_ARCH};
 use crate::codegen::abi::{Arg, LaunchSize};
 use crate::lower::{lower, CacheLayout, KernelModule, StorageType};
 use crate::model::{LlamaConfig, Model};
@@ -34,7 +34,7 @@ use crate::runtime::wgpu_engine::dense_plan;
 
 /// The name requests of this engine carry (`EngineError::WrongRequest`).
 const BACKEND: &str = "cuda";
-use crate::runtime::worklist::{choose_chunk_with, written_slots, DecodeWork};
+use crate::runtime::worklist::{choose_split, written_slots, ChunkPolicy, DecodeSplit, DecodeWork};
 
 fn cu(e: CudaError) -> EngineError {
     EngineError::Cuda(e)
@@ -87,6 +87,12 @@ pub struct CudaLlama {
     /// Used when the rows fit the kernel (`OpKernels::norm_gemv_fits`). Off by default
     /// until checked on a GPU (`moa bench --fuse`; `--check-ops` checks the kernel).
     pub fuse_small_decode: bool,
+    /// Decode attention is a programmatic dependent launch after the cache write
+    /// (`moa_rope_kv`, which lets it start at once): its blocks become resident and load
+    /// their work items while the cache write runs, then wait for it
+    /// (`griddepcontrol.wait`) before reading Q, `row_pos` or the cache (docs/DESIGN.md §6;
+    /// benches/RESULTS.md, decode calls 12–13).
+    pub decode_pdl: bool,
     /// Benchmarks only (`moa bench --prefill-rows`): prefill computes only the first `k`
     /// rows; every later row b gets row `b mod k`'s caches and logits by device copies.
     /// Prompts must then all have one length. Decode is unchanged: a step reads the same
@@ -163,7 +169,10 @@ struct Act {
 /// One distinct cache layout's decode work list (layers with equal layouts share one).
 struct Work {
     layout: CacheLayout,
-    chunk: u32,
+    /// Equal chunks (cluster 1) or every segment as one thread-block cluster, chosen
+    /// for the request's final positions.
+    split: DecodeSplit,
+    key_tile: u32,
     /// Items every step launches: the most the request can need, padded with empty items.
     capacity: u32,
     buf: DevMem,
@@ -466,12 +475,21 @@ impl CudaLlama {
             prefill_sample_rows: None,
             prefill_sub_tokens: None,
             fuse_small_decode: false,
+            decode_pdl: true,
             device,
         })
     }
 
     pub fn stream(&self) -> &Arc<CudaStream> {
         &self.stream
+    }
+
+    /// How decode work lists are cut (default `worklist::cuda_chunk_policy` of the GQA
+    /// group): for requests started after the call. A policy that picks thread-block
+    /// clusters (`waves:N:pairs` where every segment is cut in two, `cluster:C`) makes
+    /// the request's lists clusters and launches them so (`LoadedKernel::launch_clustered`).
+    pub fn set_decode_chunk_policy(&mut self, policy: ChunkPolicy) {
+        self.attention.set_chunk_policy(policy);
     }
 
     pub fn ops(&self) -> &OpKernels {
@@ -623,18 +641,22 @@ impl CudaLlama {
             }
             let (_, dec) = self.attention.layer_kernels(i).map_err(cu)?;
             let tile = dec.abi.tiles.k_tile.unwrap_or(1).max(1);
-            let chunk = choose_chunk_with(
+            let split = choose_split(
                 self.attention.chunk_policy(),
                 l,
                 &final_pos,
                 tile,
                 self.attention.decode_slots(),
+                c.group_size() as u32,
             );
-            let capacity = DecodeWork::build(l, &final_pos, chunk).n_items();
+            // A cluster list holds every segment's C items at every position (C rows x
+            // KV heads items, some empty early on): its capacity never changes.
+            let capacity = DecodeWork::build_split(l, &final_pos, split, tile).n_items();
             work_of.push(works.len());
             works.push(Work {
                 layout: l.clone(),
-                chunk,
+                split,
+                key_tile: tile,
                 capacity,
                 buf: self.alloc(capacity as usize * 32, "decode work list")?,
                 uploaded: Vec::new(),
@@ -682,6 +704,7 @@ impl CudaLlama {
         k: &LoadedKernel,
         args: &[(Arg, KArg)],
         size: &LaunchSize,
+        (cluster, programmatic): (u32, bool),
     ) -> Result<(), EngineError> {
         let mut vals = Vec::with_capacity(k.abi.params.len());
         for p in &k.abi.params {
@@ -703,6 +726,41 @@ impl CudaLlama {
                 "`{}`: launch grid {grid:?} exceeds CUDA's 65535 in y or z (fewer rows per prefill pass)",
                 k.name
             )));
+        }
+        if cluster > 1 || programmatic {
+            if !grid[0].is_multiple_of(cluster.max(1)) {
+                return Err(EngineError::Input(format!(
+                    "`{}`: clusters of {cluster} blocks do not divide the grid's {} blocks",
+                    k.name, grid[0]
+                )));
+            }
+            let mut slots: Vec<u64> = vals
+                .iter()
+                .map(|v| match *v {
+                    KArg::Ptr(p) | KArg::U64(p) => p,
+                    KArg::U32(x) => u64::from(x),
+                    KArg::F32(x) => u64::from(x.to_bits()),
+                })
+                .collect();
+            let cfg = cudarc::driver::LaunchConfig {
+                grid_dim: (grid[0], grid[1], grid[2]),
+                block_dim: (k.abi.block[0], k.abi.block[1], k.abi.block[2]),
+                shared_mem_bytes: k.abi.dynamic_shared_bytes,
+            };
+            // SAFETY: the caller's contract; the decode kernels read nothing but their
+            // work item before griddepcontrol.wait.
+            return unsafe {
+                launch_raw_ex(
+                    &self.stream,
+                    &k.function,
+                    &k.name,
+                    &mut slots,
+                    cfg,
+                    programmatic,
+                    cluster,
+                )
+            }
+            .map_err(cu);
         }
         // SAFETY: the caller's contract.
         unsafe {
@@ -1046,7 +1104,7 @@ impl CudaLlama {
                     (Arg::Rows, KArg::U32(rows)),
                 ];
                 // SAFETY: q/k/v/out hold the group's t tokens; row_start rows + 1 entries.
-                unsafe { self.launch_attention(pre, &args, &size) }
+                unsafe { self.launch_attention(pre, &args, &size, (1, false)) }
             };
             self.queue_layers(r, a, t, &attend)?;
             self.queue_head(r, a, r.last.ptr, g.start, g.len())?;
@@ -1108,12 +1166,15 @@ impl CudaLlama {
             if w.full {
                 continue;
             }
-            let list = DecodeWork::build(&w.layout, positions, w.chunk);
+            let list = DecodeWork::build_split(&w.layout, positions, w.split, w.key_tile);
             let mut flat = list.flat();
-            // Padding: empty items of the spare row's first segment (one chunk each, so
-            // they write its zero output themselves and touch no counter).
-            for i in list.n_items()..w.capacity {
-                flat.extend([rows * kv, 0, 0, i, 0, 0, w.layout.row_slots, 1]);
+            // Padding (equal chunks only; a cluster list is always full): empty items of
+            // the spare row's first segment (one chunk each, so they write its zero output
+            // themselves and touch no counter).
+            if w.split.cluster <= 1 {
+                for i in list.n_items()..w.capacity {
+                    flat.extend([rows * kv, 0, 0, i, 0, 0, w.layout.row_slots, 1]);
+                }
             }
             if flat.len() != w.capacity as usize * 8 {
                 return Err(EngineError::Input(format!(
@@ -1161,8 +1222,9 @@ impl CudaLlama {
             ];
             // SAFETY: q and out hold rows + 1 rows (the spare row of the padding items),
             // row_pos rows + 1 entries, seg_done (rows + 1) kv_heads counters, the work
-            // list and partials `capacity` items.
-            unsafe { self.launch_attention(dec, &args, &size) }
+            // list and partials `capacity` items; the kernel just before is moa_rope_kv,
+            // which writes neither the work list nor row_pos (host copies).
+            unsafe { self.launch_attention(dec, &args, &size, (w.split.cluster, self.decode_pdl)) }
         };
         self.queue_layers(req, a, rows, &attend)?;
         // Decode rows are their own last tokens: no gather.

@@ -86,6 +86,11 @@ extern "C" __global__ void moa_rope_kv(const float* __restrict__ qkv, const uint
                                        elem_t* __restrict__ k_cache, elem_t* __restrict__ v_cache,
                                        unsigned n_tokens, unsigned q_heads, unsigned kv_heads, unsigned d,
                                        unsigned row_slots) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    // Decode attention, launched programmatically after this kernel (CudaLlama::decode_pdl),
+    // may start at once: it reads nothing this kernel writes before griddepcontrol.wait.
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
     const unsigned i = blockIdx.x * blockDim.x + threadIdx.x, head = blockIdx.y, t = blockIdx.z;
     const unsigned half_d = d / 2, heads = q_heads + 2 * kv_heads;
     if (i >= half_d || head >= heads || t >= n_tokens) return;

@@ -190,6 +190,7 @@ fn prefill_variants_compile() {
         "2x64x1owg",
         "2x64x1opwg",
         "2x64x1ow",
+        "2x64x1owgr",
     ] {
         let tuning: cuda::PrefillTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
         let arts = cuda::generate_variant(&module, cuda::DecodeTuning::default(), tuning)
@@ -378,6 +379,7 @@ fn pv_f16_prefill_compiles() {
         "2x128x1owgh",
         "2x64x1owghv",
         "2x64x1wghv",
+        "2x64x1owghvr",
     ] {
         let tuning: cuda::PrefillTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
         let arts = cuda::generate_variant(&module, cuda::DecodeTuning::default(), tuning)

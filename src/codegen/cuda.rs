@@ -68,7 +68,8 @@ impl Default for DecodeTuning {
 /// f32 kernel ignores them. Benchmarks generate variants (`examples/bench_prefill.rs`)
 /// and name them `WGxBNxBLOCKS` plus the letters `o` (overlap), `s` (skip), `p` (P once),
 /// `w` (warp-specialized), `g` (ping-pong of the consumers' MMA turns, with `w`), `h`
-/// (bf16: P·V in f16, with `w`), `v` (V arrives in f16, with `h`) and `r` (lazy rescale),
+/// (bf16: P·V in f16, with `w`), `v` (V arrives in f16, with `h`), `u` (`v`'s pre-pass
+/// reads V once) and `r` (lazy rescale),
 /// e.g. `2x64x2s`, `2x64x1w`, `2x64x1wg`, `2x64x1owghv` or `2x64x1owghvr`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PrefillTuning {
@@ -124,6 +125,11 @@ pub struct PrefillTuning {
     /// rescaled only when the max grows by more; exact (O and the row sum l share the
     /// stale max, the weights stay below 2^8). The mma.sync body ignores it.
     pub lazy_rescale: bool,
+    /// With `v` (the `u` flag): the pre-pass converts V at scale 1 in the same pass that
+    /// finds each KV head's largest |v| (`{prefill}_vcvt`), and converts again only the
+    /// heads whose largest |v| lies outside [2^-10, 2^15) (`{prefill}_vfix`), so V is read
+    /// once, not twice (codegen::abi::Arg::VF16 states both forms of the host contract).
+    pub v_unit: bool,
 }
 
 impl Default for PrefillTuning {
@@ -140,6 +146,7 @@ impl Default for PrefillTuning {
             pv_f16: CUDA_PREFILL_TC_PV_F16,
             v_f16_in: CUDA_PREFILL_TC_V_F16_IN,
             lazy_rescale: CUDA_PREFILL_TC_LAZY_RESCALE,
+            v_unit: false,
         }
     }
 }
@@ -148,7 +155,7 @@ impl std::fmt::Display for PrefillTuning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}x{}x{}{}{}{}{}{}{}{}{}",
+            "{}x{}x{}{}{}{}{}{}{}{}{}{}",
             self.warpgroups,
             self.k_tile,
             self.blocks_per_sm,
@@ -159,6 +166,7 @@ impl std::fmt::Display for PrefillTuning {
             if self.pingpong { "g" } else { "" },
             if self.pv_f16 { "h" } else { "" },
             if self.v_f16_in { "v" } else { "" },
+            if self.v_unit { "u" } else { "" },
             if self.lazy_rescale { "r" } else { "" }
         )
     }
@@ -166,13 +174,13 @@ impl std::fmt::Display for PrefillTuning {
 
 impl std::str::FromStr for PrefillTuning {
     type Err = String;
-    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][r]` (as written by `Display`) and checks the ranges.
+    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r]` (as written by `Display`) and checks the ranges.
     fn from_str(text: &str) -> Result<Self, String> {
         let bad = |why: &str| {
             format!(
-                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][r], warpgroups 1..=3, \
+                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r], warpgroups 1..=3, \
                  key tile 64 or 128, blocks 1 or 2, `w` with 2 warpgroups and 1 block and \
-                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, e.g. 2x64x2s, 2x64x1w, \
+                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, e.g. 2x64x2s, 2x64x1w, \
                  2x64x1wg or 2x64x1owgh)"
             )
         };
@@ -189,7 +197,7 @@ impl std::str::FromStr for PrefillTuning {
         };
         if flags
             .chars()
-            .any(|c| !matches!(c, 'o' | 's' | 'p' | 'w' | 'g' | 'h' | 'v' | 'r'))
+            .any(|c| !matches!(c, 'o' | 's' | 'p' | 'w' | 'g' | 'h' | 'v' | 'u' | 'r'))
         {
             return Err(bad("unknown flag"));
         }
@@ -205,6 +213,7 @@ impl std::str::FromStr for PrefillTuning {
             pv_f16: flags.contains('h'),
             v_f16_in: flags.contains('v'),
             lazy_rescale: flags.contains('r'),
+            v_unit: flags.contains('u'),
         };
         t.check().map_err(|e| bad(&e))?;
         Ok(t)
@@ -227,6 +236,7 @@ impl PrefillTuning {
         if !prefill_pv_f16(storage, head_dim, t) {
             t.pv_f16 = false;
             t.v_f16_in = false;
+            t.v_unit = false;
         }
         let needs_stages = t.warp_specialized && (t.pingpong || t.overlap);
         let fits = prefill_shared_bytes(storage, head_dim, t) <= PREFILL_MAX_SHARED_BYTES;
@@ -288,6 +298,10 @@ impl PrefillTuning {
         if self.v_f16_in && !self.pv_f16 {
             // Only the f16 P·V reads f16 V.
             return Err("`v` without `h`".into());
+        }
+        if self.v_unit && !self.v_f16_in {
+            // `u` is a form of `v`'s pre-pass.
+            return Err("`u` without `v`".into());
         }
         Ok(())
     }
@@ -559,6 +573,8 @@ struct CudaLayerCtx {
     prefill_v_f16_in: bool,
     /// Lazy rescale of O (`PrefillTuning::lazy_rescale`, the wgmma bodies' softmax).
     prefill_lazy: bool,
+    /// The `u` form of the `v` pre-pass (`PrefillTuning::v_unit`).
+    prefill_v_unit: bool,
     decode_mma: bool,
     decode_threads: u32,
     decode_stages: u32,
@@ -708,6 +724,7 @@ fn layer_ctx(
         prefill_pv_f16: prefill_pv_f16(module.storage, d, pt),
         prefill_v_f16_in: prefill_v_f16_in(module.storage, d, pt),
         prefill_lazy: pt.lazy_rescale,
+        prefill_v_unit: pt.v_unit && prefill_v_f16_in(module.storage, d, pt),
         decode_mma: decode_uses_mma(module.storage, d),
         decode_threads: 32 * tuning.warps,
         decode_stages: tuning.stages,
@@ -936,6 +953,8 @@ mod tests {
             "2x64x1owgr",
             "2x64x1owghvr",
             "2x64x2r",
+            "2x64x1owghvu",
+            "2x64x1owghvur",
         ] {
             let t: PrefillTuning = text.parse().unwrap();
             assert_eq!(t.to_string(), text);
@@ -961,6 +980,7 @@ mod tests {
             "2x64x2h",
             "2x64x1oh",
             "2x64x1pwh",
+            "2x64x1owghu",
         ] {
             let e = bad.parse::<PrefillTuning>().unwrap_err();
             assert!(e.contains(bad) && e.contains("WGxBNxBLOCKS"), "{e}");

@@ -478,11 +478,14 @@ impl LoadedKernel {
     }
 }
 
-/// The `v` prefill variant's pre-pass kernels of one layer (`{prefill}_vmax`,
-/// `{prefill}_vf16`), which turn V into the f16 copy its prefill takes.
+/// The `v` prefill variant's pre-pass kernels of one layer, which turn V into the f16 copy
+/// its prefill takes: `{prefill}_vmax` then `{prefill}_vf16`, or in the `u` form
+/// `{prefill}_vcvt` then `{prefill}_vfix` (codegen::abi::Arg::VF16).
 pub struct VPrepass {
-    vmax: CudaFunction,
-    vf16: CudaFunction,
+    first: CudaFunction,
+    second: CudaFunction,
+    /// The `u` form: the first kernel also writes the f16 copy.
+    unit: bool,
 }
 
 /// Bytes the `v` pre-pass needs beside V for a pass of `total` tokens: the f16 copy
@@ -492,9 +495,48 @@ pub fn v_prepass_bytes(total: usize, kv_heads: usize, head_dim: usize) -> (usize
 }
 
 impl VPrepass {
+    /// The pre-pass kernels of the prefill `entry_point` in `module`, loaded from its
+    /// module image `m`, or `None` where that prefill takes V as stored.
+    pub fn load(
+        m: &Arc<cudarc::driver::CudaModule>,
+        artifact: &Artifact,
+        entry_point: &str,
+    ) -> Result<Option<VPrepass>, CudaError> {
+        let Some(k) = artifact
+            .kernels
+            .iter()
+            .find(|k| k.entry_point == entry_point)
+        else {
+            return Err(CudaError::MissingKernel(entry_point.into()));
+        };
+        if !k.abi.params.iter().any(|p| p.arg == Arg::VF16) {
+            return Ok(None);
+        }
+        let f = |suffix: &str| {
+            let name = format!("{entry_point}_{suffix}");
+            m.load_function(&name)
+                .map_err(driver(format!("looking up `{name}`")))
+        };
+        let unit = artifact.source.contains(&format!("{entry_point}_vcvt("));
+        Ok(Some(if unit {
+            VPrepass {
+                first: f("vcvt")?,
+                second: f("vfix")?,
+                unit,
+            }
+        } else {
+            VPrepass {
+                first: f("vmax")?,
+                second: f("vf16")?,
+                unit,
+            }
+        }))
+    }
+
     /// Queues the pre-pass on `stream` (no synchronisation), the host contract of
     /// `codegen::abi::Arg::VF16`: `v_max` zeroed, then `_vmax(v, row_start, rows, v_max)`
-    /// and `_vf16(v, row_start, rows, v_max, v_f16)` on the grid
+    /// and `_vf16(v, row_start, rows, v_max, v_f16)` (`u`: `_vcvt` and `_vfix`, both
+    /// `(v, row_start, rows, v_max, v_f16)`) on the grid
     /// `[ceil(total / 64), kv_heads]` of 128 threads. Addresses are device pointers, so the
     /// engine's raw allocations and `CudaSlice`s both fit; CUDA-graph capture is fine (a
     /// memset and two launches).
@@ -539,19 +581,18 @@ impl VPrepass {
         .map_err(driver("zeroing the V maxima"))?;
         // SAFETY: the caller's contract.
         unsafe {
-            stream
-                .launch_builder(&self.vmax)
-                .arg(&v)
-                .arg(&row_start)
-                .arg(&rows)
-                .arg(&v_max)
-                .launch(cfg)
+            let mut first = stream.launch_builder(&self.first);
+            first.arg(&v).arg(&row_start).arg(&rows).arg(&v_max);
+            if self.unit {
+                first.arg(&v_f16);
+            }
+            first.launch(cfg)
         }
         .map_err(driver("launching the V maxima pre-pass"))?;
         // SAFETY: the caller's contract.
         unsafe {
             stream
-                .launch_builder(&self.vf16)
+                .launch_builder(&self.second)
                 .arg(&v)
                 .arg(&row_start)
                 .arg(&rows)
@@ -673,19 +714,8 @@ impl CudaAttention {
                 .map_err(driver(format!("loading `{}`", a.path)))?;
             for k in &a.kernels {
                 // A prefill that takes V in f16 comes with its pre-pass kernels.
-                if k.abi.params.iter().any(|p| p.arg == Arg::VF16) {
-                    let f = |suffix: &str| {
-                        let name = format!("{}_{suffix}", k.entry_point);
-                        m.load_function(&name)
-                            .map_err(driver(format!("looking up `{name}`")))
-                    };
-                    prepasses.insert(
-                        k.entry_point.clone(),
-                        VPrepass {
-                            vmax: f("vmax")?,
-                            vf16: f("vf16")?,
-                        },
-                    );
+                if let Some(pre) = VPrepass::load(&m, a, &k.entry_point)? {
+                    prepasses.insert(k.entry_point.clone(), pre);
                 }
                 let f = m
                     .load_function(&k.entry_point)

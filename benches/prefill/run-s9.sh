@@ -27,7 +27,9 @@ P="plans/vicuna7b.json:32 plans/llama3_8b.json:8"
 # LAYERS=0,9,17,31 cuts step 3 to those layers (a short call).
 LO=${LAYERS:+--layers-only $LAYERS}
 s=$(date +%s); t() { echo "# $1 t=$(( $(date +%s) - s )) s" | tee -a "$OUT/times.txt"; tar czf "$RESULT_DIR/results.tgz" -C "$OUT" .; }
-[ -d cubins ] || { mkdir -p cubins && tar xJf cubins.tar.xz -C cubins; }
+[ -d cubins ] || { mkdir -p cubins && { tar xJf cubins.tar.xz -C cubins ||
+  python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' cubins.tar.xz cubins; }; }
+ls cubins | wc -l
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem --format=csv,noheader > "$OUT/env.txt" 2>&1
 cat "$OUT/env.txt"
 t start

@@ -19,7 +19,8 @@ use crate::lower::consts::{
     CUDA_PREFILL_Q_TILE, CUDA_PREFILL_TC_K_TILE, CUDA_PREFILL_TC_LAZY_RESCALE,
     CUDA_PREFILL_TC_MIN_BLOCKS, CUDA_PREFILL_TC_OVERLAP, CUDA_PREFILL_TC_PINGPONG,
     CUDA_PREFILL_TC_PV_F16, CUDA_PREFILL_TC_P_ONCE, CUDA_PREFILL_TC_SKIP, CUDA_PREFILL_TC_THREADS,
-    CUDA_PREFILL_TC_V_F16_IN, CUDA_PREFILL_TC_WARP_SPECIALIZED, CUDA_PREFILL_THREADS,
+    CUDA_PREFILL_TC_V_F16_IN, CUDA_PREFILL_TC_V_UNIT, CUDA_PREFILL_TC_WARP_SPECIALIZED,
+    CUDA_PREFILL_THREADS,
 };
 use crate::lower::{KernelModule, LayerSpec, StorageType};
 
@@ -146,7 +147,7 @@ impl Default for PrefillTuning {
             pv_f16: CUDA_PREFILL_TC_PV_F16,
             v_f16_in: CUDA_PREFILL_TC_V_F16_IN,
             lazy_rescale: CUDA_PREFILL_TC_LAZY_RESCALE,
-            v_unit: false,
+            v_unit: CUDA_PREFILL_TC_V_UNIT,
         }
     }
 }
@@ -222,8 +223,9 @@ impl std::str::FromStr for PrefillTuning {
 
 impl PrefillTuning {
     /// The default for a module's storage and head_dim: [`PrefillTuning::default`]
-    /// (`2x64x1owghv`: bf16 multiplies P·V on f16 operands, V converted before the kernel
-    /// by its pre-pass; `2x64x1owg` where that does not apply, f16 storage among them)
+    /// (`2x64x1owghvu`: bf16 multiplies P·V on f16 operands, V converted before the kernel
+    /// by its one-read pre-pass; `2x64x1owg` where that does not apply, f16 storage among
+    /// them)
     /// where `generate_variant` accepts it, else the former default 2x64x2
     /// (two blocks of 256 threads, no producer). The ping-pong and overlap consumers need
     /// 3 K/V stages, which the 226 KiB ring holds at head_dim <= 192 but not at 256
@@ -254,6 +256,7 @@ impl PrefillTuning {
             pingpong: false,
             pv_f16: false,
             v_f16_in: false,
+            v_unit: false,
             ..t
         }
     }
@@ -991,17 +994,17 @@ mod tests {
         );
     }
 
-    /// The default is `2x64x1owghv` in bf16 and `2x64x1owg` in f16 (and where bf16 has no
+    /// The default is `2x64x1owghvu` in bf16 and `2x64x1owg` in f16 (and where bf16 has no
     /// wgmma body) wherever it generates, and falls back to 2x64x2 where the ring holds
     /// fewer than the 3 stages ping-pong and overlap need (head_dim 256).
     #[test]
     fn prefill_default_per_shape() {
-        assert_eq!(PrefillTuning::default().to_string(), "2x64x1owghv");
+        assert_eq!(PrefillTuning::default().to_string(), "2x64x1owghvu");
         for (storage, d, want) in [
-            (StorageType::Bf16, 128, "2x64x1owghv"),
+            (StorageType::Bf16, 128, "2x64x1owghvu"),
             (StorageType::F16, 128, "2x64x1owg"),
             (StorageType::F16, 64, "2x64x1owg"),
-            (StorageType::Bf16, 192, "2x64x1owghv"),
+            (StorageType::Bf16, 192, "2x64x1owghvu"),
             (StorageType::Bf16, 96, "2x64x1owg"),
             (StorageType::F16, 96, "2x64x1owg"),
             (StorageType::Bf16, 256, "2x64x2"),

@@ -71,8 +71,19 @@ pub const CUDA_PREFILL_TC_PV_F16: bool = true;
 /// every layer of both plans at 4k x 4 and 16k x 1, the pre-pass included; no row slower
 /// beyond the A/A noise; H200, benches/RESULTS.md, "Session 9, call 1").
 pub const CUDA_PREFILL_TC_V_F16_IN: bool = true;
+/// CUDA prefill in bf16 on sm_90a, with `CUDA_PREFILL_TC_V_F16_IN`: the pre-pass reads V
+/// once (`codegen::cuda::PrefillTuning::v_unit`, the `u` letter: converted at scale 1 while
+/// the maxima are found, re-converted only for heads outside [2^-10, 2^15)). On:
+/// `2x64x1owghvu` gives outputs identical to `2x64x1owghv` on layers 0 and 31 of both
+/// upstream plans, its pre-pass passed cuda_check, memcheck and racecheck (as
+/// `2x64x1owghvur`), and it takes 0.987x `2x64x1owghv`'s time (0.970x on Vicuna 4k x 4,
+/// faster on every row there; no row slower beyond the A/A noise; H200,
+/// benches/RESULTS.md, "Session 9, call 2").
+pub const CUDA_PREFILL_TC_V_UNIT: bool = true;
 /// CUDA prefill on sm_90a: lazy rescale of O (`codegen::cuda::PrefillTuning::lazy_rescale`,
-/// the `r` letter). Off until measured on the H200.
+/// the `r` letter). Off: exact, but 0.998x `2x64x1owghvu`'s time on the geometric mean,
+/// worst row 1.036 (H200, benches/RESULTS.md, "Session 9, call 2"): the rescale it skips
+/// is not on the critical path.
 pub const CUDA_PREFILL_TC_LAZY_RESCALE: bool = false;
 /// CUDA prefill on sm_90a: each warpgroup computes only the key tiles its own 64 query
 /// rows see (`codegen::cuda::PrefillTuning::skip`). Off: the variant with it ranked behind

@@ -1513,7 +1513,7 @@ mod tests {
 
     /// The engine gives every default prefill kernel each argument its ABI takes, the
     /// `v` variant's f16 copy of V and maxima included (bf16 at head_dim 128: the default
-    /// is `2x64x1owghv`, whose module carries the pre-pass kernels the engine queues), and
+    /// is `2x64x1owghvu`, whose module carries the pre-pass kernels the engine queues), and
     /// nothing the others do not take: checked on the generated ABI, no GPU needed.
     #[test]
     fn prefill_arguments_cover_every_default_kernel() {
@@ -1545,7 +1545,7 @@ mod tests {
             assert_eq!(takes, v_f16, "{what}");
             // The pre-pass kernels come with the module exactly where the ABI takes VF16
             // (CudaAttention loads them by these names).
-            for suffix in ["_vmax(", "_vf16("] {
+            for suffix in ["_vcvt(", "_vfix("] {
                 let name = format!("{}{suffix}", prefill.entry_point);
                 assert_eq!(arts[0].source.contains(&name), v_f16, "{what}: {name}");
             }

@@ -30,7 +30,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use cudarc::driver::sys::{CUevent_flags, CUfunction_attribute_enum};
-use cudarc::driver::{CudaContext, CudaFunction, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaContext, DevicePtr};
 use cudarc::nvrtc::Ptx;
 use moa::codegen::abi::{Arg, LaunchSize};
 use moa::codegen::cuda::{generate_variant, prefill_name, DecodeTuning, PrefillTuning};
@@ -39,7 +39,7 @@ use moa::codegen::Phase;
 use moa::lower::{lower, KernelModule, StorageType};
 use moa::plan::{upstream, ModelShape};
 use moa::runtime::cuda::{
-    compile_all, cubin_key, ArgVal, DevBuf, LoadedKernel, CUBIN_ENV, DEFAULT_ARCH,
+    compile_all, cubin_key, ArgVal, DevBuf, LoadedKernel, VPrepass, CUBIN_ENV, DEFAULT_ARCH,
 };
 
 #[derive(Parser)]
@@ -72,7 +72,7 @@ struct Args {
     /// f16 or bf16.
     #[arg(long, default_value = "bf16")]
     dtype: String,
-    /// Prefill kernel shapes, WGxBNxBLOCKS[o][s][p][w][g][h][v] (default: the compiler's for the head_dim).
+    /// Prefill kernel shapes, WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r] (default: the compiler's for the head_dim).
     #[arg(long, value_delimiter = ',')]
     variants: Vec<String>,
     /// Check every variant's output against the first variant's (downloads each output).
@@ -249,7 +249,7 @@ fn run(args: &Args) -> Result<(), String> {
         let stream = ctx.default_stream();
         let mut all_images = all_images.into_iter();
         // kernels[variant] = [(layer, kernel, the `v` variant's pre-pass kernels)]
-        type Prepass = Option<(CudaFunction, CudaFunction)>;
+        type Prepass = Option<VPrepass>;
         let mut kernels: Vec<Vec<(u32, LoadedKernel, Prepass)>> = Vec::new();
         for artifacts in &per_variant {
             let mut loaded = Vec::new();
@@ -279,15 +279,7 @@ fn run(args: &Args) -> Result<(), String> {
                     name: k.entry_point.clone(),
                 };
                 // The `v` variant takes V in f16: its module's pre-pass kernels make it.
-                let prepass = if k.abi.params.iter().any(|p| p.arg == Arg::VF16) {
-                    let f = |suffix: &str| {
-                        let name = format!("{}_{suffix}", k.entry_point);
-                        m.load_function(&name).map_err(|e| format!("{name}: {e:?}"))
-                    };
-                    Some((f("vmax")?, f("vf16")?))
-                } else {
-                    None
-                };
+                let prepass = VPrepass::load(&m, a, &k.entry_point).map_err(|e| e.to_string())?;
                 loaded.push((k.layer.unwrap_or(0), kernel, prepass));
             }
             kernels.push(loaded);
@@ -311,7 +303,7 @@ fn run(args: &Args) -> Result<(), String> {
                         .alloc_zeros(total * hkv * du)
                         .map_err(|e| format!("alloc: {e:?}"))?,
                 );
-                let mut vmax = stream
+                let vmax = stream
                     .alloc_zeros::<u32>(hkv)
                     .map_err(|e| format!("alloc: {e:?}"))?;
                 let o = DevBuf::Half(
@@ -333,11 +325,6 @@ fn run(args: &Args) -> Result<(), String> {
                 };
                 let (DevBuf::Half(vb), DevBuf::Half(v16b)) = (&v, &v16) else {
                     return Err("16-bit V expected".into());
-                };
-                let prepass_cfg = LaunchConfig {
-                    grid_dim: (total.div_ceil(64) as u32, kv_heads, 1),
-                    block_dim: (128, 1, 1),
-                    shared_mem_bytes: 0,
                 };
                 let layers: Vec<u32> = kernels[0].iter().map(|(l, ..)| *l).collect();
                 for (li, &layer) in layers.iter().enumerate() {
@@ -362,36 +349,24 @@ fn run(args: &Args) -> Result<(), String> {
                             let e0 = stream
                                 .record_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
                                 .map_err(|e| format!("event: {e:?}"))?;
-                            if let Some((fmax, fconv)) = prepass {
+                            if let Some(pre) = prepass {
                                 // The host contract of codegen::abi::Arg::VF16, timed with
                                 // the prefill it serves.
-                                stream
-                                    .memset_zeros(&mut vmax)
-                                    .map_err(|e| format!("memset: {e:?}"))?;
                                 // SAFETY: V holds row_start[rows] tokens of KV_HEADS × D
                                 // values, vmax KV_HEADS words, v16 V's element count.
                                 unsafe {
-                                    stream
-                                        .launch_builder(fmax)
-                                        .arg(vb)
-                                        .arg(&starts)
-                                        .arg(&rows)
-                                        .arg(&vmax)
-                                        .launch(prepass_cfg)
+                                    pre.queue(
+                                        &stream,
+                                        vb.device_ptr(&stream).0,
+                                        starts.device_ptr(&stream).0,
+                                        rows,
+                                        vmax.device_ptr(&stream).0,
+                                        v16b.device_ptr(&stream).0,
+                                        total as u32,
+                                        kv_heads,
+                                    )
                                 }
-                                .map_err(|e| format!("launch: {e:?}"))?;
-                                // SAFETY: as above.
-                                unsafe {
-                                    stream
-                                        .launch_builder(fconv)
-                                        .arg(vb)
-                                        .arg(&starts)
-                                        .arg(&rows)
-                                        .arg(&vmax)
-                                        .arg(v16b)
-                                        .launch(prepass_cfg)
-                                }
-                                .map_err(|e| format!("launch: {e:?}"))?;
+                                .map_err(|e| format!("pre-pass: {e}"))?;
                                 let em = stream
                                     .record_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
                                     .map_err(|e| format!("event: {e:?}"))?;

@@ -49,7 +49,7 @@ struct Args {
     /// Decode kernel shape, WARPSxSTAGES[w] (default: the compiler's).
     #[arg(long)]
     variant: Option<String>,
-    /// Prefill kernel shape, WGxBNxBLOCKS[o][s][p][w][g][h][v] (default: the compiler's; see
+    /// Prefill kernel shape, WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r] (default: the compiler's; see
     /// `codegen::cuda::PrefillTuning`).
     #[arg(long)]
     prefill_variant: Option<String>,

@@ -234,9 +234,16 @@ fn perplexity_from_one_prefill_equals_decode_steps_on_a_gpu() {
         })
         .collect();
     let plan = uniform_plan(&Plan::dense(c.model_shape()).unwrap(), 0.25).unwrap();
+    // bf16: prefill and decode round differently (the bf16 prefill multiplies P·V on f16
+    // operands since session 9, P rounded once to 11 bits; decode keeps P in bf16), so
+    // single tokens differ by up to 0.141 nats here (0.098 with P in two bf16 parts; up to
+    // 0.45 on the real SmolLM2, benches/RESULTS.md) while the mean stays ~1e-5 nats. A
+    // broken prefill (a wrong mask, position or row) moves the mean and single tokens by
+    // whole nats.
+    let mut failed = Vec::new();
     for (storage, max_tol, mean_tol) in [
         (StorageType::F32, 2e-3, 2e-4),
-        (StorageType::Bf16, 0.1, 5e-3),
+        (StorageType::Bf16, 0.25, 5e-3),
     ] {
         for p in [None, Some(&plan)] {
             let e = CudaLlama::new(&model, p, storage, 0).unwrap();
@@ -246,12 +253,12 @@ fn perplexity_from_one_prefill_equals_decode_steps_on_a_gpu() {
                 PerplexityCheck::new(if p.is_some() { "plan" } else { "dense" }, &fast, &slow);
             eprintln!("{storage:?} {check}");
             assert_eq!(check.tokens, 600);
-            assert!(
-                check.max_abs_nats < max_tol && check.mean_nats.abs() < mean_tol,
-                "{storage:?} {check}"
-            );
+            if !(check.max_abs_nats < max_tol && check.mean_nats.abs() < mean_tol) {
+                failed.push(format!("{storage:?} {check}"));
+            }
         }
     }
+    assert!(failed.is_empty(), "{failed:?}");
 }
 
 /// Decode work lists as thread-block clusters (`CudaLlama::set_decode_chunk_policy`; the

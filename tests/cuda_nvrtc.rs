@@ -190,6 +190,7 @@ fn prefill_variants_compile() {
         "2x64x1owg",
         "2x64x1opwg",
         "2x64x1ow",
+        "2x64x1owgr",
     ] {
         let tuning: cuda::PrefillTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
         let arts = cuda::generate_variant(&module, cuda::DecodeTuning::default(), tuning)
@@ -378,6 +379,8 @@ fn pv_f16_prefill_compiles() {
         "2x128x1owgh",
         "2x64x1owghv",
         "2x64x1wghv",
+        "2x64x1owghvr",
+        "2x64x1owghvu",
     ] {
         let tuning: cuda::PrefillTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
         let arts = cuda::generate_variant(&module, cuda::DecodeTuning::default(), tuning)
@@ -405,8 +408,15 @@ fn pv_f16_prefill_compiles() {
             .unwrap();
         let takes_f16 = prefill.abi.params.iter().any(|p| p.arg == Arg::VF16);
         assert_eq!(takes_f16, tuning.v_f16_in, "{v}");
-        assert_eq!(ptx.contains("_vf16("), tuning.v_f16_in, "{v}");
-        assert_eq!(ptx.contains("_vmax("), tuning.v_f16_in, "{v}");
+        // `u`: its one-read form (`_vcvt`, `_vfix`) in place of `_vmax`, `_vf16`.
+        let (two_reads, one_read) = (
+            tuning.v_f16_in && !tuning.v_unit,
+            tuning.v_f16_in && tuning.v_unit,
+        );
+        assert_eq!(ptx.contains("_vf16("), two_reads, "{v}");
+        assert_eq!(ptx.contains("_vmax("), two_reads, "{v}");
+        assert_eq!(ptx.contains("_vcvt("), one_read, "{v}");
+        assert_eq!(ptx.contains("_vfix("), one_read, "{v}");
     }
     let f16 = lower(&llama3_8b(), StorageType::F16);
     let with: cuda::PrefillTuning = "2x64x1owgh".parse().unwrap();

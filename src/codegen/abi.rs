@@ -24,7 +24,11 @@ pub enum Arg {
     /// [`Arg::VMax`]. The host allocates it beside V and fills it before every prefill
     /// by the module's pre-pass kernels: zero `VMax`, launch `{prefill}_vmax(v, row_start,
     /// rows, v_max)` then `{prefill}_vf16(v, row_start, rows, v_max, v_f16)`, both on the
-    /// grid `[ceil(total_tokens / 64), kv_heads]` of 128 threads, no shared memory.
+    /// grid `[ceil(total_tokens / 64), kv_heads]` of 128 threads, no shared memory. The
+    /// `u` form (`PrefillTuning::v_unit`) has `{prefill}_vcvt` and `{prefill}_vfix` in their
+    /// place, both taking `(v, row_start, rows, v_max, v_f16)`, launched the same way; its
+    /// E is 0 while the head's largest |v| lies in [2^-10, 2^15) (`runtime::cuda::VPrepass`
+    /// launches either form).
     VF16,
     /// The `v` prefill variant: per KV head, the largest |v| over the batch's V as the
     /// bits of a non-negative bf16, `u32[kv_heads]` (zero before `{prefill}_vmax`, which

@@ -16,10 +16,11 @@ use super::ctx::LayerCtx;
 use super::{render, Artifact, CodegenError, KernelInfo, Phase, Target};
 use crate::lower::consts::{
     CUDA_DECODE_STAGES, CUDA_DECODE_WARPS, CUDA_DECODE_WARP_PIPES, CUDA_PREFILL_K_TILE,
-    CUDA_PREFILL_Q_TILE, CUDA_PREFILL_TC_K_TILE, CUDA_PREFILL_TC_MIN_BLOCKS,
-    CUDA_PREFILL_TC_OVERLAP, CUDA_PREFILL_TC_PINGPONG, CUDA_PREFILL_TC_PV_F16,
-    CUDA_PREFILL_TC_P_ONCE, CUDA_PREFILL_TC_SKIP, CUDA_PREFILL_TC_THREADS,
-    CUDA_PREFILL_TC_WARP_SPECIALIZED, CUDA_PREFILL_THREADS,
+    CUDA_PREFILL_Q_TILE, CUDA_PREFILL_TC_K_TILE, CUDA_PREFILL_TC_LAZY_RESCALE,
+    CUDA_PREFILL_TC_MIN_BLOCKS, CUDA_PREFILL_TC_OVERLAP, CUDA_PREFILL_TC_PINGPONG,
+    CUDA_PREFILL_TC_PV_F16, CUDA_PREFILL_TC_P_ONCE, CUDA_PREFILL_TC_SKIP, CUDA_PREFILL_TC_THREADS,
+    CUDA_PREFILL_TC_V_F16_IN, CUDA_PREFILL_TC_V_UNIT, CUDA_PREFILL_TC_WARP_SPECIALIZED,
+    CUDA_PREFILL_THREADS,
 };
 use crate::lower::{KernelModule, LayerSpec, StorageType};
 
@@ -67,8 +68,10 @@ impl Default for DecodeTuning {
 /// Prefill kernel shape choices on tensor cores (defaults: `lower::consts`); the scalar
 /// f32 kernel ignores them. Benchmarks generate variants (`examples/bench_prefill.rs`)
 /// and name them `WGxBNxBLOCKS` plus the letters `o` (overlap), `s` (skip), `p` (P once),
-/// `w` (warp-specialized), `g` (ping-pong of the consumers' MMA turns, with `w`) and `h`
-/// (bf16: P·V in f16, with `w`) and `v` (V arrives in f16, with `h`), e.g. `2x64x2s`, `2x64x1w`, `2x64x1wg` or `2x64x1owgh`.
+/// `w` (warp-specialized), `g` (ping-pong of the consumers' MMA turns, with `w`), `h`
+/// (bf16: P·V in f16, with `w`), `v` (V arrives in f16, with `h`), `u` (`v`'s pre-pass
+/// reads V once) and `r` (lazy rescale),
+/// e.g. `2x64x2s`, `2x64x1w`, `2x64x1wg`, `2x64x1owghv` or `2x64x1owghvr`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PrefillTuning {
     /// Warpgroups (4 warps, 64 query rows each) per block, 1..=3: the query tile is 64 × this.
@@ -118,6 +121,16 @@ pub struct PrefillTuning {
     /// The kernel then takes [`Arg::VF16`] and [`Arg::VMax`] (codegen::abi states the
     /// host contract); sm_90a only (the portable body traps).
     pub v_f16_in: bool,
+    /// sm_90a (the `r` flag): lazy rescale (FlashAttention-4's). A row's running max
+    /// stays while a tile's maximum exceeds it by at most 2^8 (8 in log2 units), so O is
+    /// rescaled only when the max grows by more; exact (O and the row sum l share the
+    /// stale max, the weights stay below 2^8). The mma.sync body ignores it.
+    pub lazy_rescale: bool,
+    /// With `v` (the `u` flag): the pre-pass converts V at scale 1 in the same pass that
+    /// finds each KV head's largest |v| (`{prefill}_vcvt`), and converts again only the
+    /// heads whose largest |v| lies outside [2^-10, 2^15) (`{prefill}_vfix`), so V is read
+    /// once, not twice (codegen::abi::Arg::VF16 states both forms of the host contract).
+    pub v_unit: bool,
 }
 
 impl Default for PrefillTuning {
@@ -132,7 +145,9 @@ impl Default for PrefillTuning {
             warp_specialized: CUDA_PREFILL_TC_WARP_SPECIALIZED,
             pingpong: CUDA_PREFILL_TC_PINGPONG,
             pv_f16: CUDA_PREFILL_TC_PV_F16,
-            v_f16_in: false,
+            v_f16_in: CUDA_PREFILL_TC_V_F16_IN,
+            lazy_rescale: CUDA_PREFILL_TC_LAZY_RESCALE,
+            v_unit: CUDA_PREFILL_TC_V_UNIT,
         }
     }
 }
@@ -141,7 +156,7 @@ impl std::fmt::Display for PrefillTuning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}x{}x{}{}{}{}{}{}{}{}",
+            "{}x{}x{}{}{}{}{}{}{}{}{}{}",
             self.warpgroups,
             self.k_tile,
             self.blocks_per_sm,
@@ -151,20 +166,22 @@ impl std::fmt::Display for PrefillTuning {
             if self.warp_specialized { "w" } else { "" },
             if self.pingpong { "g" } else { "" },
             if self.pv_f16 { "h" } else { "" },
-            if self.v_f16_in { "v" } else { "" }
+            if self.v_f16_in { "v" } else { "" },
+            if self.v_unit { "u" } else { "" },
+            if self.lazy_rescale { "r" } else { "" }
         )
     }
 }
 
 impl std::str::FromStr for PrefillTuning {
     type Err = String;
-    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v]` (as written by `Display`) and checks the ranges.
+    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r]` (as written by `Display`) and checks the ranges.
     fn from_str(text: &str) -> Result<Self, String> {
         let bad = |why: &str| {
             format!(
-                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v], warpgroups 1..=3, \
+                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r], warpgroups 1..=3, \
                  key tile 64 or 128, blocks 1 or 2, `w` with 2 warpgroups and 1 block and \
-                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, e.g. 2x64x2s, 2x64x1w, \
+                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, e.g. 2x64x2s, 2x64x1w, \
                  2x64x1wg or 2x64x1owgh)"
             )
         };
@@ -181,7 +198,7 @@ impl std::str::FromStr for PrefillTuning {
         };
         if flags
             .chars()
-            .any(|c| !matches!(c, 'o' | 's' | 'p' | 'w' | 'g' | 'h' | 'v'))
+            .any(|c| !matches!(c, 'o' | 's' | 'p' | 'w' | 'g' | 'h' | 'v' | 'u' | 'r'))
         {
             return Err(bad("unknown flag"));
         }
@@ -196,6 +213,8 @@ impl std::str::FromStr for PrefillTuning {
             pingpong: flags.contains('g'),
             pv_f16: flags.contains('h'),
             v_f16_in: flags.contains('v'),
+            lazy_rescale: flags.contains('r'),
+            v_unit: flags.contains('u'),
         };
         t.check().map_err(|e| bad(&e))?;
         Ok(t)
@@ -204,12 +223,23 @@ impl std::str::FromStr for PrefillTuning {
 
 impl PrefillTuning {
     /// The default for a module's storage and head_dim: [`PrefillTuning::default`]
-    /// (`2x64x1owg`) where `generate_variant` accepts it, else the former default 2x64x2
+    /// (`2x64x1owghvu`: bf16 multiplies P·V on f16 operands, V converted before the kernel
+    /// by its one-read pre-pass; `2x64x1owg` where that does not apply, f16 storage among
+    /// them)
+    /// where `generate_variant` accepts it, else the former default 2x64x2
     /// (two blocks of 256 threads, no producer). The ping-pong and overlap consumers need
     /// 3 K/V stages, which the 226 KiB ring holds at head_dim <= 192 but not at 256
     /// (2 stages: each side would wait for the other, see `generate_variant`).
     pub fn default_for(storage: StorageType, head_dim: u32) -> PrefillTuning {
-        let t = PrefillTuning::default();
+        let mut t = PrefillTuning::default();
+        // `h` and `v` only change bf16's wgmma body (f16 storage already multiplies f16
+        // operands and reads V as it is, with no pre-pass to pay): the name says what is
+        // generated, so f16 and the mma.sync body keep `2x64x1owg`.
+        if !prefill_pv_f16(storage, head_dim, t) {
+            t.pv_f16 = false;
+            t.v_f16_in = false;
+            t.v_unit = false;
+        }
         let needs_stages = t.warp_specialized && (t.pingpong || t.overlap);
         let fits = prefill_shared_bytes(storage, head_dim, t) <= PREFILL_MAX_SHARED_BYTES;
         if fits
@@ -226,6 +256,7 @@ impl PrefillTuning {
             pingpong: false,
             pv_f16: false,
             v_f16_in: false,
+            v_unit: false,
             ..t
         }
     }
@@ -270,6 +301,10 @@ impl PrefillTuning {
         if self.v_f16_in && !self.pv_f16 {
             // Only the f16 P·V reads f16 V.
             return Err("`v` without `h`".into());
+        }
+        if self.v_unit && !self.v_f16_in {
+            // `u` is a form of `v`'s pre-pass.
+            return Err("`u` without `v`".into());
         }
         Ok(())
     }
@@ -539,6 +574,10 @@ struct CudaLayerCtx {
     prefill_pv_f16: bool,
     /// V arrives in f16 (`prefill_v_f16_in`).
     prefill_v_f16_in: bool,
+    /// Lazy rescale of O (`PrefillTuning::lazy_rescale`, the wgmma bodies' softmax).
+    prefill_lazy: bool,
+    /// The `u` form of the `v` pre-pass (`PrefillTuning::v_unit`).
+    prefill_v_unit: bool,
     decode_mma: bool,
     decode_threads: u32,
     decode_stages: u32,
@@ -687,6 +726,8 @@ fn layer_ctx(
         },
         prefill_pv_f16: prefill_pv_f16(module.storage, d, pt),
         prefill_v_f16_in: prefill_v_f16_in(module.storage, d, pt),
+        prefill_lazy: pt.lazy_rescale,
+        prefill_v_unit: pt.v_unit && prefill_v_f16_in(module.storage, d, pt),
         decode_mma: decode_uses_mma(module.storage, d),
         decode_threads: 32 * tuning.warps,
         decode_stages: tuning.stages,
@@ -911,6 +952,12 @@ mod tests {
             "2x64x1ow",
             "2x64x1owgh",
             "2x64x1wh",
+            "2x64x1owghv",
+            "2x64x1owgr",
+            "2x64x1owghvr",
+            "2x64x2r",
+            "2x64x1owghvu",
+            "2x64x1owghvur",
         ] {
             let t: PrefillTuning = text.parse().unwrap();
             assert_eq!(t.to_string(), text);
@@ -936,6 +983,7 @@ mod tests {
             "2x64x2h",
             "2x64x1oh",
             "2x64x1pwh",
+            "2x64x1owghu",
         ] {
             let e = bad.parse::<PrefillTuning>().unwrap_err();
             assert!(e.contains(bad) && e.contains("WGxBNxBLOCKS"), "{e}");
@@ -946,15 +994,18 @@ mod tests {
         );
     }
 
-    /// The default is `2x64x1owg` wherever it generates, and falls back to 2x64x2 where the
-    /// ring holds fewer than the 3 stages ping-pong and overlap need (head_dim 256).
+    /// The default is `2x64x1owghvu` in bf16 and `2x64x1owg` in f16 (and where bf16 has no
+    /// wgmma body) wherever it generates, and falls back to 2x64x2 where the ring holds
+    /// fewer than the 3 stages ping-pong and overlap need (head_dim 256).
     #[test]
     fn prefill_default_per_shape() {
-        assert_eq!(PrefillTuning::default().to_string(), "2x64x1owg");
+        assert_eq!(PrefillTuning::default().to_string(), "2x64x1owghvu");
         for (storage, d, want) in [
-            (StorageType::Bf16, 128, "2x64x1owg"),
+            (StorageType::Bf16, 128, "2x64x1owghvu"),
+            (StorageType::F16, 128, "2x64x1owg"),
             (StorageType::F16, 64, "2x64x1owg"),
-            (StorageType::Bf16, 192, "2x64x1owg"),
+            (StorageType::Bf16, 192, "2x64x1owghvu"),
+            (StorageType::Bf16, 96, "2x64x1owg"),
             (StorageType::F16, 96, "2x64x1owg"),
             (StorageType::Bf16, 256, "2x64x2"),
         ] {

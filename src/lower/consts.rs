@@ -57,11 +57,34 @@ pub const CUDA_PREFILL_TC_WARP_SPECIALIZED: bool = true;
 /// CUDA prefill on sm_90a: the two consumer warpgroups take turns issuing their MMAs
 /// (`codegen::cuda::PrefillTuning::pingpong`). On: see `CUDA_PREFILL_TC_OVERLAP`.
 pub const CUDA_PREFILL_TC_PINGPONG: bool = true;
-/// CUDA prefill in bf16 on sm_90a: P·V on f16 operands, V converted by the producer
-/// (`codegen::cuda::PrefillTuning::pv_f16`). Off: within the tolerance (2.08e-3 on both
-/// upstream plans) but 1.43x the time of 2x64x2, the producer's conversion starving the
-/// consumers (H200, benches/RESULTS.md, "Call 8").
-pub const CUDA_PREFILL_TC_PV_F16: bool = false;
+/// CUDA prefill in bf16 on sm_90a: P·V on f16 operands (`codegen::cuda::PrefillTuning::pv_f16`),
+/// one MMA per step where bf16 needs P in two parts. On, with V converted before the kernel
+/// (`CUDA_PREFILL_TC_V_F16_IN`): with the producer converting V instead it was 1.43x the
+/// time of 2x64x2 (the conversion starved the consumers; benches/RESULTS.md, "Call 8").
+/// f16 storage ignores it (its P·V is on f16 operands already).
+pub const CUDA_PREFILL_TC_PV_F16: bool = true;
+/// CUDA prefill in bf16 on sm_90a, with `CUDA_PREFILL_TC_PV_F16`: V converted to f16 by the
+/// module's pre-pass kernels, one power-of-two scale per KV head
+/// (`codegen::cuda::PrefillTuning::v_f16_in`, the `v` letter). On: `2x64x1owghv` passes
+/// cuda_check on both upstream plans in bf16 (max 2.075e-3, tolerance 3e-3), memcheck and
+/// racecheck are clean, and it takes 0.941x the time of `2x64x1owg` (geometric mean of
+/// every layer of both plans at 4k x 4 and 16k x 1, the pre-pass included; no row slower
+/// beyond the A/A noise; H200, benches/RESULTS.md, "Session 9, call 1").
+pub const CUDA_PREFILL_TC_V_F16_IN: bool = true;
+/// CUDA prefill in bf16 on sm_90a, with `CUDA_PREFILL_TC_V_F16_IN`: the pre-pass reads V
+/// once (`codegen::cuda::PrefillTuning::v_unit`, the `u` letter: converted at scale 1 while
+/// the maxima are found, re-converted only for heads outside [2^-10, 2^15)). On:
+/// `2x64x1owghvu` gives outputs identical to `2x64x1owghv` on layers 0 and 31 of both
+/// upstream plans, its pre-pass passed cuda_check, memcheck and racecheck (as
+/// `2x64x1owghvur`), and it takes 0.987x `2x64x1owghv`'s time (0.970x on Vicuna 4k x 4,
+/// faster on every row there; no row slower beyond the A/A noise; H200,
+/// benches/RESULTS.md, "Session 9, call 2").
+pub const CUDA_PREFILL_TC_V_UNIT: bool = true;
+/// CUDA prefill on sm_90a: lazy rescale of O (`codegen::cuda::PrefillTuning::lazy_rescale`,
+/// the `r` letter). Off: exact, but 0.998x `2x64x1owghvu`'s time on the geometric mean,
+/// worst row 1.036 (H200, benches/RESULTS.md, "Session 9, call 2"): the rescale it skips
+/// is not on the critical path.
+pub const CUDA_PREFILL_TC_LAZY_RESCALE: bool = false;
 /// CUDA prefill on sm_90a: each warpgroup computes only the key tiles its own 64 query
 /// rows see (`codegen::cuda::PrefillTuning::skip`). Off: the variant with it ranked behind
 /// the plain kernel in the H200 sweep (benches/RESULTS.md) and costs 24 bytes of spills.

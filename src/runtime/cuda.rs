@@ -511,11 +511,138 @@ pub(crate) unsafe fn launch_raw_ex(
     }
 }
 
+/// The `v` prefill variant's pre-pass kernels of one layer, which turn V into the f16 copy
+/// its prefill takes: `{prefill}_vmax` then `{prefill}_vf16`, or in the `u` form
+/// `{prefill}_vcvt` then `{prefill}_vfix` (codegen::abi::Arg::VF16).
+pub struct VPrepass {
+    first: CudaFunction,
+    second: CudaFunction,
+    /// The `u` form: the first kernel also writes the f16 copy.
+    unit: bool,
+}
+
+/// Bytes the `v` pre-pass needs beside V for a pass of `total` tokens: the f16 copy
+/// (`[total, kv_heads, head_dim]`, 2 bytes each) and the maxima (`u32[kv_heads]`).
+pub fn v_prepass_bytes(total: usize, kv_heads: usize, head_dim: usize) -> (usize, usize) {
+    (total * kv_heads * head_dim * 2, kv_heads * 4)
+}
+
+impl VPrepass {
+    /// The pre-pass kernels of the prefill `entry_point` in `module`, loaded from its
+    /// module image `m`, or `None` where that prefill takes V as stored.
+    pub fn load(
+        m: &Arc<cudarc::driver::CudaModule>,
+        artifact: &Artifact,
+        entry_point: &str,
+    ) -> Result<Option<VPrepass>, CudaError> {
+        let Some(k) = artifact
+            .kernels
+            .iter()
+            .find(|k| k.entry_point == entry_point)
+        else {
+            return Err(CudaError::MissingKernel(entry_point.into()));
+        };
+        if !k.abi.params.iter().any(|p| p.arg == Arg::VF16) {
+            return Ok(None);
+        }
+        let f = |suffix: &str| {
+            let name = format!("{entry_point}_{suffix}");
+            m.load_function(&name)
+                .map_err(driver(format!("looking up `{name}`")))
+        };
+        let unit = artifact.source.contains(&format!("{entry_point}_vcvt("));
+        Ok(Some(if unit {
+            VPrepass {
+                first: f("vcvt")?,
+                second: f("vfix")?,
+                unit,
+            }
+        } else {
+            VPrepass {
+                first: f("vmax")?,
+                second: f("vf16")?,
+                unit,
+            }
+        }))
+    }
+
+    /// Queues the pre-pass on `stream` (no synchronisation), the host contract of
+    /// `codegen::abi::Arg::VF16`: `v_max` zeroed, then `_vmax(v, row_start, rows, v_max)`
+    /// and `_vf16(v, row_start, rows, v_max, v_f16)` (`u`: `_vcvt` and `_vfix`, both
+    /// `(v, row_start, rows, v_max, v_f16)`) on the grid
+    /// `[ceil(total / 64), kv_heads]` of 128 threads. Addresses are device pointers, so the
+    /// engine's raw allocations and `CudaSlice`s both fit; CUDA-graph capture is fine (a
+    /// memset and two launches).
+    ///
+    /// # Safety
+    /// `v` holds `total` tokens × `kv_heads` × head_dim 16-bit values, `row_start`
+    /// `rows + 1` words whose last is `total`, `v_max` `kv_heads` words and `v_f16` as many
+    /// 16-bit values as `v`.
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn queue(
+        &self,
+        stream: &Arc<CudaStream>,
+        v: u64,
+        row_start: u64,
+        rows: u32,
+        v_max: u64,
+        v_f16: u64,
+        total: u32,
+        kv_heads: u32,
+    ) -> Result<(), CudaError> {
+        if total == 0 || kv_heads == 0 {
+            return Ok(());
+        }
+        let cfg = LaunchConfig {
+            grid_dim: (total.div_ceil(64), kv_heads, 1),
+            block_dim: (128, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        stream
+            .context()
+            .bind_to_thread()
+            .map_err(driver("zeroing the V maxima"))?;
+        // SAFETY: the caller's contract (v_max holds kv_heads words).
+        unsafe {
+            cudarc::driver::result::memset_d8_async(
+                v_max,
+                0,
+                kv_heads as usize * 4,
+                stream.cu_stream(),
+            )
+        }
+        .map_err(driver("zeroing the V maxima"))?;
+        // SAFETY: the caller's contract.
+        unsafe {
+            let mut first = stream.launch_builder(&self.first);
+            first.arg(&v).arg(&row_start).arg(&rows).arg(&v_max);
+            if self.unit {
+                first.arg(&v_f16);
+            }
+            first.launch(cfg)
+        }
+        .map_err(driver("launching the V maxima pre-pass"))?;
+        // SAFETY: the caller's contract.
+        unsafe {
+            stream
+                .launch_builder(&self.second)
+                .arg(&v)
+                .arg(&row_start)
+                .arg(&rows)
+                .arg(&v_max)
+                .arg(&v_f16)
+                .launch(cfg)
+        }
+        .map_err(driver("launching the V f16 pre-pass"))?;
+        Ok(())
+    }
+}
+
 struct LayerKernels {
     prefill: LoadedKernel,
     decode: LoadedKernel,
     /// The `v` prefill variant's pre-pass kernels (`_vmax`, `_vf16`; codegen::abi::Arg::VF16).
-    prefill_prepass: Option<(CudaFunction, CudaFunction)>,
+    prefill_prepass: Option<VPrepass>,
 }
 
 /// One decode step of one layer with every buffer on the device, ready to be launched
@@ -627,13 +754,8 @@ impl CudaAttention {
                 .map_err(driver(format!("loading `{}`", a.path)))?;
             for k in &a.kernels {
                 // A prefill that takes V in f16 comes with its pre-pass kernels.
-                if k.abi.params.iter().any(|p| p.arg == Arg::VF16) {
-                    let f = |suffix: &str| {
-                        let name = format!("{}_{suffix}", k.entry_point);
-                        m.load_function(&name)
-                            .map_err(driver(format!("looking up `{name}`")))
-                    };
-                    prepasses.insert(k.entry_point.clone(), (f("vmax")?, f("vf16")?));
+                if let Some(pre) = VPrepass::load(&m, a, &k.entry_point)? {
+                    prepasses.insert(k.entry_point.clone(), pre);
                 }
                 let f = m
                     .load_function(&k.entry_point)
@@ -844,6 +966,13 @@ impl CudaAttention {
         Ok((&k.prefill, &k.decode))
     }
 
+    /// The pre-pass kernels of `layer`'s prefill where it takes V in f16 (the `v`
+    /// variant, `codegen::abi::Arg::VF16`), else `None`: engines that launch the prefill
+    /// on their own buffers queue it before the prefill ([`VPrepass::queue`]).
+    pub fn prefill_prepass(&self, layer: usize) -> Result<Option<&VPrepass>, CudaError> {
+        Ok(self.layer(layer)?.prefill_prepass.as_ref())
+    }
+
     fn layer(&self, layer: usize) -> Result<&LayerKernels, CudaError> {
         self.layers
             .get(layer)
@@ -902,44 +1031,27 @@ impl CudaAttention {
                 1
             })
             .map_err(driver("allocating the f16 copy of V"))?;
-        let mut vmax = self
+        let vmax = self
             .stream
             .alloc_zeros::<u32>(hkv)
             .map_err(driver("allocating the V maxima"))?;
-        if let (Some((fmax, fconv)), DevBuf::Half(v_bits)) = (&kernels.prefill_prepass, &vb) {
-            let cfg = LaunchConfig {
-                grid_dim: ((total as u32).div_ceil(64), s.kv_heads, 1),
-                block_dim: (128, 1, 1),
-                shared_mem_bytes: 0,
-            };
-            let rows_u = rows as u32;
-            self.stream
-                .memset_zeros(&mut vmax)
-                .map_err(driver("zeroing the V maxima"))?;
-            // SAFETY: V holds `total` tokens of kv_heads × head_dim values, vmax kv_heads
-            // words, v16 as many 16-bit values as V.
+        if let (Some(pre), DevBuf::Half(v_bits)) = (&kernels.prefill_prepass, &vb) {
+            use cudarc::driver::DevicePtr;
+            let st = &self.stream;
+            // SAFETY: V holds `total` tokens of kv_heads × head_dim values, starts rows + 1
+            // words ending at total, vmax kv_heads words, v16 as many 16-bit values as V.
             unsafe {
-                self.stream
-                    .launch_builder(fmax)
-                    .arg(v_bits)
-                    .arg(&starts)
-                    .arg(&rows_u)
-                    .arg(&vmax)
-                    .launch(cfg)
-            }
-            .map_err(driver("launching the V maxima pre-pass"))?;
-            // SAFETY: as above.
-            unsafe {
-                self.stream
-                    .launch_builder(fconv)
-                    .arg(v_bits)
-                    .arg(&starts)
-                    .arg(&rows_u)
-                    .arg(&vmax)
-                    .arg(&v16)
-                    .launch(cfg)
-            }
-            .map_err(driver("launching the V f16 pre-pass"))?;
+                pre.queue(
+                    st,
+                    v_bits.device_ptr(st).0,
+                    starts.device_ptr(st).0,
+                    rows as u32,
+                    vmax.device_ptr(st).0,
+                    v16.device_ptr(st).0,
+                    total as u32,
+                    s.kv_heads,
+                )
+            }?;
         }
         let v16 = DevBuf::Half(v16);
         let args = [

@@ -82,7 +82,8 @@ pub fn check_weights_fit(
 /// `rows + 1` tokens and the per-row buffers (logits f32 `[rows, vocab]`, last hidden
 /// state `[rows, hidden]`, a few u32s). Per token: the f32 residual and fused QKV, q/k/v,
 /// the norm and attention outputs in the storage type, the f32 gate/up and the SwiGLU
-/// output, token ids and token info (`CudaLlama`'s `Act`).
+/// output, token ids and token info (`CudaLlama`'s `Act`), and where the default prefill
+/// takes V in f16 (bf16 at head_dim a multiple of 64) the `v` pre-pass's copy of V.
 pub fn activation_bytes(
     config: &LlamaConfig,
     storage: StorageType,
@@ -107,7 +108,18 @@ pub fn activation_bytes_sub(
     let c = config;
     let e = storage.bytes() as u64;
     let qkv = ((c.q_heads + 2 * c.kv_heads) * c.head_dim) as u64;
-    // x (f32), q/k/v and the attention output, token ids and info.
+    // x (f32), q/k/v and the attention output, token ids and info; where the default
+    // prefill takes V in f16 (bf16, the `v` variant), the pre-pass's f16 copy of the
+    // prefill pass's V (prefill tokens only).
+    let v_f16 = {
+        use crate::codegen::cuda::{prefill_v_f16_in, PrefillTuning};
+        let d = c.head_dim as u32;
+        if prefill_v_f16_in(storage, d, PrefillTuning::default_for(storage, d)) {
+            (c.kv_heads * c.head_dim) as u64 * 2
+        } else {
+            0
+        }
+    };
     let whole = c.hidden_size as u64 * 4 + qkv * e + c.q_dim() as u64 * e + 20;
     // h, the f32 QKV, the f32 gate/up and the SwiGLU output.
     let grouped = c.hidden_size as u64 * e + qkv * 4 + c.ffn_size as u64 * (8 + e);
@@ -115,6 +127,7 @@ pub fn activation_bytes_sub(
     let per_row = c.vocab_size as u64 * 4 + c.hidden_size as u64 * e + 64;
     (cap as u64 + decode)
         .saturating_mul(whole)
+        .saturating_add((cap as u64).saturating_mul(v_f16))
         .saturating_add((sub.min(cap) as u64 + decode).saturating_mul(grouped))
         .saturating_add((rows as u64).saturating_mul(per_row))
 }
@@ -299,6 +312,25 @@ mod tests {
         assert_eq!(
             plan.with_prefill_sub(&c, StorageType::Bf16, 100, 50, None),
             plan
+        );
+    }
+
+    /// bf16 at head_dim 128 (the `v` default prefill) counts the pre-pass's f16 copy of V
+    /// per pass token, f16 (V read as stored) does not: both store 2 bytes per value.
+    #[test]
+    fn the_v_prefill_copy_of_v_is_counted() {
+        let c = LlamaConfig {
+            head_dim: 128,
+            q_heads: 4,
+            kv_heads: 2,
+            hidden_size: 512,
+            ..tiny()
+        };
+        let (cap, rows) = (100u64, 3usize);
+        let copy = cap * 2 * 128 * 2;
+        assert_eq!(
+            activation_bytes(&c, StorageType::Bf16, cap as usize, rows),
+            activation_bytes(&c, StorageType::F16, cap as usize, rows) + copy
         );
     }
 

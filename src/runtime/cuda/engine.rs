@@ -36,6 +36,33 @@ use crate::runtime::wgpu_engine::dense_plan;
 const BACKEND: &str = "cuda";
 use crate::runtime::worklist::{choose_split, written_slots, ChunkPolicy, DecodeSplit, DecodeWork};
 
+/// The arguments the engine gives a layer's prefill kernel (looked up by [`Arg`] in its
+/// ABI's order): `bufs` = q, k, v and, with `v_f16`, the pre-pass's f16 copy of V and its
+/// maxima (`codegen::abi::Arg::VF16`, `Arg::VMax`); device pointers.
+fn prefill_args(
+    bufs: [u64; 5],
+    row_start: u64,
+    out: u64,
+    n_tokens: u32,
+    rows: u32,
+    v_f16: bool,
+) -> Vec<(Arg, KArg)> {
+    let [q, k, v, v16, vmax] = bufs;
+    let mut args = vec![
+        (Arg::Q, KArg::Ptr(q)),
+        (Arg::K, KArg::Ptr(k)),
+        (Arg::V, KArg::Ptr(v)),
+        (Arg::RowStart, KArg::Ptr(row_start)),
+        (Arg::Out, KArg::Ptr(out)),
+        (Arg::NTokens, KArg::U32(n_tokens)),
+        (Arg::Rows, KArg::U32(rows)),
+    ];
+    if v_f16 {
+        args.extend([(Arg::VF16, KArg::Ptr(v16)), (Arg::VMax, KArg::Ptr(vmax))]);
+    }
+    args
+}
+
 fn cu(e: CudaError) -> EngineError {
     EngineError::Cuda(e)
 }
@@ -218,6 +245,10 @@ struct CudaRequest {
     /// u32 `[rows]`.
     tokens_out: DevMem,
     graph: Option<(Output, CudaGraph)>,
+    /// Where a layer's prefill takes V in f16 (the `v` variant, `codegen::abi::Arg::VF16`):
+    /// the pre-pass's f16 copy of the pass's V `[cap, kv_heads, head_dim]` and its maxima
+    /// `u32[kv_heads]`, rewritten by each layer's pre-pass before its prefill.
+    v_f16: Option<(DevMem, DevMem)>,
 }
 
 /// Device memory kept free beside the weights when a model is loaded (CUDA's own
@@ -551,6 +582,17 @@ impl CudaLlama {
         DevMem::alloc(&self.stream, bytes, what).map_err(cu)
     }
 
+    /// Whether any layer's prefill takes V in f16 (the `v` variant: its pre-pass needs
+    /// the request's f16 copy of V).
+    fn takes_v_f16(&self) -> Result<bool, EngineError> {
+        for l in 0..self.layers.len() {
+            if self.attention.prefill_prepass(l).map_err(cu)?.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     fn act(&self, cap: usize, sub: usize) -> Result<Act, EngineError> {
         let c = &self.config;
         let e = self.storage.bytes();
@@ -691,6 +733,15 @@ impl CudaLlama {
             uniforms: self.alloc(rows * 4, "uniforms")?,
             tokens_out: self.alloc(rows * 4, "tokens_out")?,
             graph: None,
+            v_f16: if self.takes_v_f16()? {
+                let (copy, maxima) = super::v_prepass_bytes(cap, c.kv_heads, d);
+                Some((
+                    self.alloc(copy, "f16 copy of V")?,
+                    self.alloc(maxima, "V maxima")?,
+                ))
+            } else {
+                None
+            },
         };
         Ok(Request::new(BACKEND, rows, n_tokens, kv_bytes, seed, state))
     }
@@ -1094,16 +1145,41 @@ impl CudaLlama {
                     max_row_len: max_len,
                     ..LaunchSize::default()
                 };
-                let args = [
-                    (Arg::Q, KArg::Ptr(a.q.ptr)),
-                    (Arg::K, KArg::Ptr(a.k.ptr)),
-                    (Arg::V, KArg::Ptr(a.v.ptr)),
-                    (Arg::RowStart, KArg::Ptr(r.row_start.ptr)),
-                    (Arg::Out, KArg::Ptr(a.attn.ptr)),
-                    (Arg::NTokens, KArg::U32(n_tokens)),
-                    (Arg::Rows, KArg::U32(rows)),
-                ];
-                // SAFETY: q/k/v/out hold the group's t tokens; row_start rows + 1 entries.
+                // The `v` variant: V in f16 by the layer's pre-pass, queued after the
+                // pass's cache writes (V is complete) and before its prefill.
+                let (v16, vmax) = match (self.attention.prefill_prepass(l).map_err(cu)?, &r.v_f16) {
+                    (Some(pp), Some((v16, vmax))) => {
+                        // SAFETY: a.v holds the pass's t tokens of kv_heads × head_dim
+                        // values, row_start rows + 1 words ending at t, v16 and vmax were
+                        // sized for `cap` >= t tokens (start_request).
+                        unsafe {
+                            pp.queue(
+                                s,
+                                a.v.ptr,
+                                r.row_start.ptr,
+                                rows,
+                                vmax.ptr,
+                                v16.ptr,
+                                t as u32,
+                                c.kv_heads as u32,
+                            )
+                        }
+                        .map_err(cu)?;
+                        (v16.ptr, vmax.ptr)
+                    }
+                    // No pre-pass: the prefill takes V as stored.
+                    _ => (0, 0),
+                };
+                let args = prefill_args(
+                    [a.q.ptr, a.k.ptr, a.v.ptr, v16, vmax],
+                    r.row_start.ptr,
+                    a.attn.ptr,
+                    n_tokens,
+                    rows,
+                    v16 != 0,
+                );
+                // SAFETY: q/k/v/out hold the group's t tokens; row_start rows + 1 entries;
+                // the f16 copy of V and its maxima were written by the pre-pass above.
                 unsafe { self.launch_attention(pre, &args, &size, (1, false)) }
             };
             self.queue_layers(r, a, t, &attend)?;
@@ -1488,5 +1564,68 @@ impl Engine for CudaLlama {
     ) -> Result<Vec<u32>, EngineError> {
         sampling.validate()?;
         self.forward_decode(req, tokens, Output::of(sampling))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codegen::{cuda as cg, Phase};
+    use crate::plan::ModelShape;
+
+    /// The engine gives every default prefill kernel each argument its ABI takes, the
+    /// `v` variant's f16 copy of V and maxima included (bf16 at head_dim 128: the default
+    /// is `2x64x1owghvu`, whose module carries the pre-pass kernels the engine queues), and
+    /// nothing the others do not take: checked on the generated ABI, no GPU needed.
+    #[test]
+    fn prefill_arguments_cover_every_default_kernel() {
+        for (storage, head_dim, kv_heads, v_f16) in [
+            (StorageType::Bf16, 128, 8, true),
+            (StorageType::Bf16, 128, 32, true),
+            (StorageType::F16, 128, 8, false),
+            (StorageType::Bf16, 64, 2, true),
+            (StorageType::Bf16, 96, 2, false),
+            (StorageType::F32, 128, 8, false),
+        ] {
+            let shape = ModelShape {
+                name: None,
+                layers: 1,
+                q_heads: 32,
+                kv_heads,
+                head_dim,
+                max_context_tokens: 4096,
+            };
+            let module = lower(&Plan::dense(shape).unwrap(), storage);
+            let arts = cg::generate(&module).unwrap();
+            let prefill = arts[0]
+                .kernels
+                .iter()
+                .find(|k| k.phase == Phase::Prefill)
+                .unwrap();
+            let takes = prefill.abi.params.iter().any(|p| p.arg == Arg::VF16);
+            let what = format!("{} hd {head_dim}", storage.name());
+            assert_eq!(takes, v_f16, "{what}");
+            // The pre-pass kernels come with the module exactly where the ABI takes VF16
+            // (CudaAttention loads them by these names).
+            for suffix in ["_vcvt(", "_vfix("] {
+                let name = format!("{}{suffix}", prefill.entry_point);
+                assert_eq!(arts[0].source.contains(&name), v_f16, "{what}: {name}");
+            }
+            let args = prefill_args([1, 2, 3, 4, 5], 6, 7, 8, 9, takes);
+            for p in &prefill.abi.params {
+                assert!(
+                    args.iter().any(|(a, _)| *a == p.arg),
+                    "{what}: {:?} not provided",
+                    p.arg
+                );
+            }
+            // Only V or its f16 copy is read: the ABI takes one of them.
+            let reads_v = prefill.abi.params.iter().any(|p| p.arg == Arg::V);
+            assert_eq!(reads_v, !v_f16, "{what}");
+        }
+        assert_eq!(
+            super::super::v_prepass_bytes(4096, 8, 128),
+            (4096 * 8 * 128 * 2, 32)
+        );
     }
 }

@@ -8,7 +8,7 @@
 # rule written before the run (docs/CALIBRATION.md). Test: seed-0 grid with the 7.5k column
 # and 24 windows of the language reference, the baselines started first in the background.
 # Environment: M (moa, `cuda` feature), W (work), O (output), D (carry: plans/, ppl/,
-# select25.py, ppl_stats.py), DEADLINE (s), DEV (cuda; cpu for a dry run here).
+# select25.py: benches/profiling/s9/select25.py, the one copy, with the rule fixed; ppl_stats.py), DEADLINE (s), DEV (cuda; cpu for a dry run here).
 set -u
 M=${M:?}; W=${W:?}; O=${O:?}; D=${D:?}
 DEV=${DEV:-cuda}; DL=${DEADLINE:-185}

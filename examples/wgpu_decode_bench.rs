@@ -24,7 +24,8 @@
 //! head_dim 128, `KV_HEADS` KV heads), comma-separated layers, batches and prompts; rows
 //! sit at position N − 1 with N = prompt + 1024 (every span full), f16 storage where the
 //! adapter has it (else f32). `MOA_WGSL_CHUNKS` (comma-separated, `auto` = the host's
-//! choice, else slots per chunk) times each layer with each chunk length; default `auto`.
+//! choice, `auto@W` = the host's model with W resident workgroups, else slots per chunk)
+//! times each layer with each chunk length; default `auto`.
 //! `MOA_WGSL_PARTS` (comma-separated `step`, `decode`, `merge`; default `step`) times the
 //! whole step (decode + merge) and/or each dispatch alone (its rate still over the step's
 //! KV bytes), to tell a small step's fixed time in the decode from that in the merge.
@@ -47,6 +48,16 @@ use moa::plan::Plan;
 use moa::runtime::cases::decode_case;
 use moa::runtime::wgpu::{tensor_bytes, WgpuAttention, WgpuContext};
 use wgpu::util::DeviceExt;
+
+/// One chunk length setting of `MOA_WGSL_CHUNKS`.
+#[derive(Clone, Copy)]
+enum Chunk {
+    /// The host's choice (`worklist::choose_chunk`), with this many resident workgroups
+    /// instead of `WGSL_DECODE_CONCURRENT_WORKGROUPS` where given.
+    Auto(Option<u32>),
+    /// Slots per chunk (rounded up to the tile).
+    Fixed(u32),
+}
 
 fn main() -> ExitCode {
     moa::runtime::wgpu::ensure_xdg_runtime_dir();
@@ -155,7 +166,8 @@ fn run() -> Result<(), String> {
 /// on cooperative matrices without its software pipeline and `MOA_WGSL_DECODE_FORM`
 /// (`eager`, `lazy`, `quad`; default `quad`) choosing the scalar decode's form, `MOA_WGSL_LAZY_MARGIN`
 /// its margin, `MOA_WGSL_EARLY_V=1` / `0` their V loads before the last barrier or
-/// not (default: before for a GQA group)
+/// not (default: before for a GQA group), `MOA_WGSL_K_PREFETCH` (`off`, `first`, `ahead`)
+/// where the quad form loads K, `MOA_WGSL_PAIRED_EPILOGUE=1` / `0` its end-of-chunk sum
 /// (`codegen::wgsl::WgslTuning`; to time them side by side, and to run the
 /// lazy forms' rescale path on every tile with margin 0).
 fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Artifact>, String> {
@@ -175,6 +187,14 @@ fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Arti
         tuning.decode_lazy_margin = m
             .parse()
             .map_err(|_| format!("MOA_WGSL_LAZY_MARGIN: `{m}` is not a whole number 0..=64"))?;
+    }
+    if let Ok(k) = std::env::var("MOA_WGSL_K_PREFETCH") {
+        tuning.decode_k_prefetch = codegen::wgsl::KPrefetch::parse(&k).ok_or_else(|| {
+            format!("MOA_WGSL_K_PREFETCH: `{k}` is not `off`, `first` or `ahead`")
+        })?;
+    }
+    if let Ok(v) = std::env::var("MOA_WGSL_PAIRED_EPILOGUE") {
+        tuning.decode_paired_epilogue = v == "1";
     }
     let arts = codegen::wgsl::generate_with(module, tuning).map_err(|e| e.to_string())?;
     codegen::limits::check(Target::Wgsl, &arts).map_err(|e| e.to_string())?;
@@ -507,15 +527,23 @@ fn upstream_vs_copy(args: &[String]) -> Result<(), String> {
     let s = &module.shape;
     let (hq, d) = (s.q_heads as usize, s.head_dim as usize);
     let elem = storage.bytes() as u64;
-    let chunks: Vec<Option<u32>> = std::env::var("MOA_WGSL_CHUNKS")
+    // `auto` = the host's choice; `auto@W` = the same model with W resident workgroups
+    // instead of `WGSL_DECODE_CONCURRENT_WORKGROUPS`; else slots per chunk.
+    let chunks: Vec<Chunk> = std::env::var("MOA_WGSL_CHUNKS")
         .unwrap_or_else(|_| "auto".into())
         .split(',')
-        .map(|c| match c {
-            "auto" => Ok(None),
-            c => c
-                .parse::<u32>()
-                .map(Some)
-                .map_err(|_| format!("MOA_WGSL_CHUNKS: `{c}` is not `auto` or a slot count")),
+        .map(|c| {
+            let bad = || format!("MOA_WGSL_CHUNKS: `{c}` is not `auto`, `auto@W` or a slot count");
+            match c.strip_prefix("auto") {
+                Some("") => Ok(Chunk::Auto(None)),
+                Some(w) => w
+                    .strip_prefix('@')
+                    .and_then(|w| w.parse::<u32>().ok())
+                    .filter(|&w| w > 0)
+                    .map(|w| Chunk::Auto(Some(w)))
+                    .ok_or_else(bad),
+                None => c.parse::<u32>().map(Chunk::Fixed).map_err(|_| bad()),
+            }
         })
         .collect::<Result<_, _>>()?;
     let parts: Vec<(&str, std::ops::Range<usize>)> = std::env::var("MOA_WGSL_PARTS")
@@ -548,13 +576,19 @@ fn upstream_vs_copy(args: &[String]) -> Result<(), String> {
                 let cache_bytes = u64::from(rows) * u64::from(layout.row_slots) * d as u64 * elem;
                 let kv_bytes = 2 * cache_bytes;
                 let work = match chunk {
-                    None => exec.decode_work(&layout, &pos),
-                    Some(c) => exec.decode_work_chunked(&layout, &pos, c),
+                    Chunk::Auto(None) => exec.decode_work(&layout, &pos),
+                    Chunk::Auto(Some(w)) => exec.decode_work_chunked(
+                        &layout,
+                        &pos,
+                        moa::runtime::worklist::choose_chunk(&layout, &pos, exec.decode_tile(), w),
+                    ),
+                    Chunk::Fixed(c) => exec.decode_work_chunked(&layout, &pos, c),
                 };
                 let n_items = work.n_items();
                 let chunk_label = match chunk {
-                    None => format!("auto {}", work.chunk),
-                    Some(_) => work.chunk.to_string(),
+                    Chunk::Auto(None) => format!("auto {}", work.chunk),
+                    Chunk::Auto(Some(w)) => format!("auto@{w} {}", work.chunk),
+                    Chunk::Fixed(_) => work.chunk.to_string(),
                 };
                 let label = format!(
                     "layer {layer} B={rows} prompt {p} (N={n}, {:.0} MB KV, chunk {chunk_label}, {n_items} items)",
@@ -635,7 +669,7 @@ fn upstream_vs_copy(args: &[String]) -> Result<(), String> {
                     println!(
                     "{{\"impl\":\"wgpu-decode\",\"part\":\"{part}\",\"layer\":{layer},\"batch\":{rows},\"prompt\":{p},\"n_tokens\":{n},\"kv_bytes\":{kv_bytes},\"chunk\":{},\"auto\":{},\"items\":{n_items},\"copies\":{copies},\"us\":{},\"tbps\":{},\"of_copy\":{}}}",
                     work.chunk,
-                    chunk.is_none(),
+                    matches!(chunk, Chunk::Auto(_)),
                     t * 1e6,
                     rate / 1e12,
                     rate / best_copy

@@ -4,12 +4,13 @@
 //! layers where `quad` does not fit), `lazy`, and `quad` with margin 0 (the lazy forms'
 //! rescale path, which margin 8 rarely takes on random inputs, runs on every tile), each
 //! with chunks of three tiles (the softmax carried across tiles) and over whole segments
-//! (unwritten slots masked, as the wgpu engine launches it). `tests/wgpu_kernels.rs` runs
-//! the default form.
+//! (unwritten slots masked, as the wgpu engine launches it); `quad` also with K in
+//! carried registers (`first` without early V loads, `ahead` with them) and the paired
+//! end-of-chunk sums. `tests/wgpu_kernels.rs` runs the default form.
 
 use std::path::Path;
 
-use moa::codegen::wgsl::{generate_with, DecodeForm, WgslTuning};
+use moa::codegen::wgsl::{generate_with, DecodeForm, KPrefetch, WgslTuning};
 use moa::lower::{self, StorageType};
 use moa::plan::Plan;
 use moa::runtime::cases::{check_output, standard_cases, tolerance};
@@ -19,11 +20,14 @@ use moa::runtime::wgpu::{WgpuAttention, WgpuContext};
 fn decode_forms_match_reference() {
     moa::runtime::wgpu::ensure_xdg_runtime_dir();
     let ctx = WgpuContext::new().unwrap_or_else(|e| panic!("{e}"));
+    // (form, margin, early V, K prefetch, paired end-of-chunk sums).
     let tunings = [
-        (DecodeForm::Eager, 8, None),
-        (DecodeForm::Lazy, 0, Some(true)),
-        (DecodeForm::Quad, 0, Some(false)),
-        (DecodeForm::Quad, 0, Some(true)),
+        (DecodeForm::Eager, 8, None, KPrefetch::Off, false),
+        (DecodeForm::Lazy, 0, Some(true), KPrefetch::Off, false),
+        (DecodeForm::Quad, 0, Some(false), KPrefetch::Off, false),
+        (DecodeForm::Quad, 0, Some(true), KPrefetch::Off, false),
+        (DecodeForm::Quad, 0, Some(false), KPrefetch::First, true),
+        (DecodeForm::Quad, 0, Some(true), KPrefetch::Ahead, true),
     ];
     let mut failures = Vec::new();
     for (plan_file, storage) in [
@@ -40,18 +44,22 @@ fn decode_forms_match_reference() {
             module.shape.head_dim as usize,
         );
         let (_, cases) = standard_cases(&module, 0x5eed);
-        for (form, margin, early_v) in tunings {
+        for (form, margin, early_v, k_prefetch, paired) in tunings {
             let tuning = WgslTuning {
                 decode_form: form,
                 decode_lazy_margin: margin,
                 decode_early_v: early_v,
+                decode_k_prefetch: k_prefetch,
+                decode_paired_epilogue: paired,
                 ..WgslTuning::default()
             };
             let artifacts = generate_with(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
             let exec =
                 WgpuAttention::new(&ctx, &module, &artifacts).unwrap_or_else(|e| panic!("{e}"));
-            let label =
-                format!("{plan_file} {storage:?} {form:?} margin {margin} early {early_v:?}");
+            let label = format!(
+                "{plan_file} {storage:?} {form:?} margin {margin} early {early_v:?} \
+                 K {k_prefetch:?} paired {paired}"
+            );
             let tile = exec.decode_tile();
             for case in &cases {
                 let n = case.layout.n_tokens;

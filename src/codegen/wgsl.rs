@@ -319,6 +319,13 @@ struct DecodeCtx<'a> {
     lazy_margin: u32,
     /// [`WgslTuning::decode_early_v`].
     early_v: bool,
+    /// [`WgslTuning::decode_k_prefetch`] as its name (`off`, `first`, `ahead`).
+    k_prefetch: &'a str,
+    /// [`WgslTuning::decode_paired_epilogue`], where it applies.
+    paired_epilogue: bool,
+    /// Heads whose slot-group accumulators fit the Q·K partials' buffer at once
+    /// (`group × tile / (threads × kv_vec / 4)`), for the paired end-of-chunk sum.
+    epi_heads: u32,
 }
 
 #[derive(Serialize)]
@@ -351,6 +358,47 @@ pub struct WgslTuning {
     /// GQA group (measured faster on Llama-3-8B, RESULTS call 13), off for MHA (not
     /// measured there).
     pub decode_early_v: Option<bool>,
+    /// Where the `Quad` form loads K (DESIGN §6): in each tile (`Off`), or into registers
+    /// carried from tile to tile, the chunk's first tile before the queries are staged
+    /// (`First`), and also each next tile's before this tile's P·V (`Ahead`, with early V
+    /// loads only; else `First`). Applies where all of a tile's K loads of an invocation
+    /// fit one batch ([`DECODE_LOAD_BATCH`]).
+    pub decode_k_prefetch: KPrefetch,
+    /// The `Quad` form sums the slot groups' accumulators at the end of a chunk several
+    /// heads at a time through its Q·K partials' buffer (a group of 4 at head_dim 128 in
+    /// f16: 3 barriers instead of 9), where at least one head's fits.
+    pub decode_paired_epilogue: bool,
+}
+
+/// Where the scalar decode's `Quad` form loads each tile's K ([`WgslTuning::decode_k_prefetch`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KPrefetch {
+    /// At the start of each tile, after the queries are staged.
+    Off,
+    /// The chunk's first tile before the queries are staged; later tiles after the
+    /// previous tile's P·V.
+    First,
+    /// The first tile as in `First`; each later tile right after the previous tile's V
+    /// loads, so its wait overlaps that tile's P·V (64 more registers held through P·V).
+    Ahead,
+}
+
+impl KPrefetch {
+    /// The name in the manifest and in `MOA_WGSL_K_PREFETCH`.
+    pub fn name(self) -> &'static str {
+        match self {
+            KPrefetch::Off => "off",
+            KPrefetch::First => "first",
+            KPrefetch::Ahead => "ahead",
+        }
+    }
+
+    /// Parses [`KPrefetch::name`]; `None` for anything else.
+    pub fn parse(name: &str) -> Option<Self> {
+        [KPrefetch::Off, KPrefetch::First, KPrefetch::Ahead]
+            .into_iter()
+            .find(|k| k.name() == name)
+    }
 }
 
 impl Default for WgslTuning {
@@ -360,6 +408,8 @@ impl Default for WgslTuning {
             decode_form: DecodeForm::Quad,
             decode_lazy_margin: 8,
             decode_early_v: None,
+            decode_k_prefetch: KPrefetch::Off,
+            decode_paired_epilogue: false,
         }
     }
 }
@@ -626,6 +676,27 @@ pub fn generate_with(
         let early_v = form != DecodeForm::Eager
             && tuning.decode_early_v.unwrap_or(group > 1)
             && shape.tile.div_ceil(shape.slot_groups) <= DECODE_LOAD_BATCH;
+        // K in carried registers: the quad form's K loads of one tile (slots per
+        // invocation × vectors per slot) must fit one batch; `Ahead` needs early V.
+        let quad = form == DecodeForm::Quad;
+        let k_loads = if quad {
+            (shape.tile / (shape.threads / 4)) * (d / shape.kv_vec / 4)
+        } else {
+            u32::MAX
+        };
+        let k_prefetch = match tuning.decode_k_prefetch {
+            _ if !quad || k_loads > DECODE_LOAD_BATCH => KPrefetch::Off,
+            KPrefetch::Ahead if !early_v => KPrefetch::First,
+            k => k,
+        };
+        // Heads whose accumulators (threads × kv_vec / 4 vec4 each) fit the partials'
+        // buffer (group × tile vec4) at once.
+        let epi_heads = if quad {
+            group * shape.tile / (shape.threads * shape.kv_vec / 4)
+        } else {
+            0
+        };
+        let paired_epilogue = quad && tuning.decode_paired_epilogue && epi_heads >= 1;
         let kv_type = match (module.storage, shape.kv_vec) {
             (StorageType::F16, 8) => "mat2x4<f16>",
             (StorageType::F16, _) => "vec4<f16>",
@@ -656,6 +727,9 @@ pub fn generate_with(
                 quad: form == DecodeForm::Quad,
                 lazy_margin: tuning.decode_lazy_margin.min(64),
                 early_v,
+                k_prefetch: k_prefetch.name(),
+                paired_epilogue,
+                epi_heads: epi_heads.max(1),
             },
         )?;
         validate(&source, DECODE, Some(layer.layer))?;
@@ -707,6 +781,8 @@ pub fn generate_with(
                             "kv_vec": shape.kv_vec,
                             "decode_form": form.name(),
                             "decode_early_v": early_v,
+                            "decode_k_prefetch": k_prefetch.name(),
+                            "decode_paired_epilogue": paired_epilogue,
                         })
                     },
                 ),
@@ -1025,16 +1101,21 @@ mod tests {
             let group = module.shape.group_size();
             let d = module.shape.head_dim;
             let shape = decode_shape(storage, group, d).unwrap();
-            for (wanted, early_v) in [
-                (DecodeForm::Eager, false),
-                (DecodeForm::Lazy, false),
-                (DecodeForm::Lazy, true),
-                (DecodeForm::Quad, false),
-                (DecodeForm::Quad, true),
+            for (wanted, early_v, k_prefetch, paired) in [
+                (DecodeForm::Eager, false, KPrefetch::Ahead, true),
+                (DecodeForm::Lazy, false, KPrefetch::Off, false),
+                (DecodeForm::Lazy, true, KPrefetch::First, true),
+                (DecodeForm::Quad, false, KPrefetch::Off, false),
+                (DecodeForm::Quad, true, KPrefetch::Off, false),
+                (DecodeForm::Quad, false, KPrefetch::Ahead, true),
+                (DecodeForm::Quad, true, KPrefetch::First, false),
+                (DecodeForm::Quad, true, KPrefetch::Ahead, true),
             ] {
                 let tuning = WgslTuning {
                     decode_form: wanted,
                     decode_early_v: Some(early_v),
+                    decode_k_prefetch: k_prefetch,
+                    decode_paired_epilogue: paired,
                     ..WgslTuning::default()
                 };
                 let arts = generate_with(&module, tuning).unwrap();
@@ -1046,6 +1127,21 @@ mod tests {
                     let k = &a.kernels[0];
                     let form = k.constants["decode_form"].as_str().unwrap_or("eager");
                     assert_eq!(form, got.name(), "{name} {storage:?} {wanted:?}");
+                    // K prefetch and paired sums only in the quad form; `ahead` only
+                    // with early V loads (else `first`).
+                    let kp = k.constants["decode_k_prefetch"].as_str().unwrap_or("off");
+                    let early = k.constants["decode_early_v"].as_bool().unwrap_or(false);
+                    let k_loads = shape.tile / (shape.threads / 4) * (d / shape.kv_vec / 4);
+                    let want_kp = match (got, k_prefetch) {
+                        (DecodeForm::Quad, _) if k_loads > DECODE_LOAD_BATCH => "off",
+                        (DecodeForm::Quad, KPrefetch::Ahead) if !early => "first",
+                        (DecodeForm::Quad, k) => k.name(),
+                        _ => "off",
+                    };
+                    assert_eq!(kp, want_kp, "{name} {storage:?} {wanted:?}");
+                    if got != DecodeForm::Quad {
+                        assert_ne!(k.constants["decode_paired_epilogue"], true);
+                    }
                     let r = super::super::limits::resources(k, a).unwrap();
                     assert_eq!(
                         r.shared_bytes,
@@ -1073,5 +1169,9 @@ mod tests {
             assert_eq!(DecodeForm::parse(f.name()), Some(f));
         }
         assert_eq!(DecodeForm::parse("fast"), None);
+        for k in [KPrefetch::Off, KPrefetch::First, KPrefetch::Ahead] {
+            assert_eq!(KPrefetch::parse(k.name()), Some(k));
+        }
+        assert_eq!(KPrefetch::parse("all"), None);
     }
 }

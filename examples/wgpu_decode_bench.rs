@@ -166,8 +166,9 @@ fn run() -> Result<(), String> {
 /// on cooperative matrices without its software pipeline and `MOA_WGSL_DECODE_FORM`
 /// (`eager`, `lazy`, `quad`; default `quad`) choosing the scalar decode's form, `MOA_WGSL_LAZY_MARGIN`
 /// its margin, `MOA_WGSL_EARLY_V=1` / `0` their V loads before the last barrier or
-/// not (default: before for a GQA group), `MOA_WGSL_K_PREFETCH` (`off`, `first`, `ahead`)
-/// where the quad form loads K, `MOA_WGSL_PAIRED_EPILOGUE=1` / `0` its end-of-chunk sum
+/// not (default: before for a GQA group), `MOA_WGSL_PAIRED_EPILOGUE=0` the quad form's
+/// end-of-chunk sums one head at a time, `MOA_WGSL_LOAD_BATCH` loads in flight (16),
+/// `MOA_WGSL_NARROW_LOADS=1` f16 loads of 8 bytes
 /// (`codegen::wgsl::WgslTuning`; to time them side by side, and to run the
 /// lazy forms' rescale path on every tile with margin 0).
 fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Artifact>, String> {
@@ -188,13 +189,18 @@ fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Arti
             .parse()
             .map_err(|_| format!("MOA_WGSL_LAZY_MARGIN: `{m}` is not a whole number 0..=64"))?;
     }
-    if let Ok(k) = std::env::var("MOA_WGSL_K_PREFETCH") {
-        tuning.decode_k_prefetch = codegen::wgsl::KPrefetch::parse(&k).ok_or_else(|| {
-            format!("MOA_WGSL_K_PREFETCH: `{k}` is not `off`, `first` or `ahead`")
-        })?;
-    }
     if let Ok(v) = std::env::var("MOA_WGSL_PAIRED_EPILOGUE") {
-        tuning.decode_paired_epilogue = v == "1";
+        tuning.decode_paired_epilogue = v != "0";
+    }
+    if let Ok(v) = std::env::var("MOA_WGSL_NARROW_LOADS") {
+        tuning.decode_narrow_loads = v == "1";
+    }
+    if let Ok(b) = std::env::var("MOA_WGSL_LOAD_BATCH") {
+        tuning.decode_load_batch = b
+            .parse()
+            .ok()
+            .filter(|b| (1..=64).contains(b))
+            .ok_or_else(|| format!("MOA_WGSL_LOAD_BATCH: `{b}` is not a whole number 1..=64"))?;
     }
     let arts = codegen::wgsl::generate_with(module, tuning).map_err(|e| e.to_string())?;
     codegen::limits::check(Target::Wgsl, &arts).map_err(|e| e.to_string())?;

@@ -4,13 +4,14 @@
 //! layers where `quad` does not fit), `lazy`, and `quad` with margin 0 (the lazy forms'
 //! rescale path, which margin 8 rarely takes on random inputs, runs on every tile), each
 //! with chunks of three tiles (the softmax carried across tiles) and over whole segments
-//! (unwritten slots masked, as the wgpu engine launches it); `quad` also with K in
-//! carried registers (`first` without early V loads, `ahead` with them) and the paired
-//! end-of-chunk sums. `tests/wgpu_kernels.rs` runs the default form.
+//! (unwritten slots masked, as the wgpu engine launches it); `quad` with and without
+//! early V loads and its paired end-of-chunk sums, with loads in batches of 8, and with
+//! 8-byte f16 loads.
+//! `tests/wgpu_kernels.rs` runs the default (quad, paired sums, early V for GQA).
 
 use std::path::Path;
 
-use moa::codegen::wgsl::{generate_with, DecodeForm, KPrefetch, WgslTuning};
+use moa::codegen::wgsl::{generate_with, DecodeForm, WgslTuning};
 use moa::lower::{self, StorageType};
 use moa::plan::Plan;
 use moa::runtime::cases::{check_output, standard_cases, tolerance};
@@ -20,14 +21,14 @@ use moa::runtime::wgpu::{WgpuAttention, WgpuContext};
 fn decode_forms_match_reference() {
     moa::runtime::wgpu::ensure_xdg_runtime_dir();
     let ctx = WgpuContext::new().unwrap_or_else(|e| panic!("{e}"));
-    // (form, margin, early V, K prefetch, paired end-of-chunk sums).
+    // (form, margin, early V, paired end-of-chunk sums, loads per batch, narrow loads).
     let tunings = [
-        (DecodeForm::Eager, 8, None, KPrefetch::Off, false),
-        (DecodeForm::Lazy, 0, Some(true), KPrefetch::Off, false),
-        (DecodeForm::Quad, 0, Some(false), KPrefetch::Off, false),
-        (DecodeForm::Quad, 0, Some(true), KPrefetch::Off, false),
-        (DecodeForm::Quad, 0, Some(false), KPrefetch::First, true),
-        (DecodeForm::Quad, 0, Some(true), KPrefetch::Ahead, true),
+        (DecodeForm::Eager, 8, None, false, 16, false),
+        (DecodeForm::Lazy, 0, Some(true), false, 16, false),
+        (DecodeForm::Quad, 0, Some(false), false, 16, false),
+        (DecodeForm::Quad, 0, Some(true), true, 16, false),
+        (DecodeForm::Quad, 0, Some(false), true, 8, false),
+        (DecodeForm::Quad, 0, Some(true), true, 16, true),
     ];
     let mut failures = Vec::new();
     for (plan_file, storage) in [
@@ -44,13 +45,14 @@ fn decode_forms_match_reference() {
             module.shape.head_dim as usize,
         );
         let (_, cases) = standard_cases(&module, 0x5eed);
-        for (form, margin, early_v, k_prefetch, paired) in tunings {
+        for (form, margin, early_v, paired, batch, narrow) in tunings {
             let tuning = WgslTuning {
                 decode_form: form,
                 decode_lazy_margin: margin,
                 decode_early_v: early_v,
-                decode_k_prefetch: k_prefetch,
                 decode_paired_epilogue: paired,
+                decode_load_batch: batch,
+                decode_narrow_loads: narrow,
                 ..WgslTuning::default()
             };
             let artifacts = generate_with(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
@@ -58,7 +60,7 @@ fn decode_forms_match_reference() {
                 WgpuAttention::new(&ctx, &module, &artifacts).unwrap_or_else(|e| panic!("{e}"));
             let label = format!(
                 "{plan_file} {storage:?} {form:?} margin {margin} early {early_v:?} \
-                 K {k_prefetch:?} paired {paired}"
+                 paired {paired} batch {batch} narrow {narrow}"
             );
             let tile = exec.decode_tile();
             for case in &cases {

@@ -112,7 +112,18 @@ pub fn decode_shape(
     group_size: u32,
     head_dim: u32,
 ) -> Result<DecodeShape, CodegenError> {
-    let kv_vec = if storage == StorageType::F16 && head_dim.is_multiple_of(8) {
+    decode_shape_with(storage, group_size, head_dim, true)
+}
+
+/// [`decode_shape`], with f16 loads of 8 bytes (4 elements) instead of 16 where
+/// `wide_loads` is false ([`WgslTuning::decode_narrow_loads`]).
+pub fn decode_shape_with(
+    storage: StorageType,
+    group_size: u32,
+    head_dim: u32,
+    wide_loads: bool,
+) -> Result<DecodeShape, CodegenError> {
+    let kv_vec = if wide_loads && storage == StorageType::F16 && head_dim.is_multiple_of(8) {
         8
     } else {
         4
@@ -319,8 +330,6 @@ struct DecodeCtx<'a> {
     lazy_margin: u32,
     /// [`WgslTuning::decode_early_v`].
     early_v: bool,
-    /// [`WgslTuning::decode_k_prefetch`] as its name (`off`, `first`, `ahead`).
-    k_prefetch: &'a str,
     /// [`WgslTuning::decode_paired_epilogue`], where it applies.
     paired_epilogue: bool,
     /// Heads whose slot-group accumulators fit the Q·K partials' buffer at once
@@ -358,47 +367,24 @@ pub struct WgslTuning {
     /// GQA group (measured faster on Llama-3-8B, RESULTS call 13), off for MHA (not
     /// measured there).
     pub decode_early_v: Option<bool>,
-    /// Where the `Quad` form loads K (DESIGN §6): in each tile (`Off`), or into registers
-    /// carried from tile to tile, the chunk's first tile before the queries are staged
-    /// (`First`), and also each next tile's before this tile's P·V (`Ahead`, with early V
-    /// loads only; else `First`). Applies where all of a tile's K loads of an invocation
-    /// fit one batch ([`DECODE_LOAD_BATCH`]).
-    pub decode_k_prefetch: KPrefetch,
     /// The `Quad` form sums the slot groups' accumulators at the end of a chunk several
     /// heads at a time through its Q·K partials' buffer (a group of 4 at head_dim 128 in
-    /// f16: 3 barriers instead of 9), where at least one head's fits.
+    /// f16: 3 barriers instead of 9), where at least one head's fits. On by default:
+    /// 0.97× the per-head sums' time on Llama-3-8B (RESULTS, WGSL decode session 10); it
+    /// does not apply to Vicuna-7B's MHA layers in f16 (one head's sums fill the buffer
+    /// twice over).
     pub decode_paired_epilogue: bool,
-}
-
-/// Where the scalar decode's `Quad` form loads each tile's K ([`WgslTuning::decode_k_prefetch`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KPrefetch {
-    /// At the start of each tile, after the queries are staged.
-    Off,
-    /// The chunk's first tile before the queries are staged; later tiles after the
-    /// previous tile's P·V.
-    First,
-    /// The first tile as in `First`; each later tile right after the previous tile's V
-    /// loads, so its wait overlaps that tile's P·V (64 more registers held through P·V).
-    Ahead,
-}
-
-impl KPrefetch {
-    /// The name in the manifest and in `MOA_WGSL_K_PREFETCH`.
-    pub fn name(self) -> &'static str {
-        match self {
-            KPrefetch::Off => "off",
-            KPrefetch::First => "first",
-            KPrefetch::Ahead => "ahead",
-        }
-    }
-
-    /// Parses [`KPrefetch::name`]; `None` for anything else.
-    pub fn parse(name: &str) -> Option<Self> {
-        [KPrefetch::Off, KPrefetch::First, KPrefetch::Ahead]
-            .into_iter()
-            .find(|k| k.name() == name)
-    }
+    /// Loads an invocation issues before using the first ([`DECODE_LOAD_BATCH`] by
+    /// default): fewer hold fewer registers, which may let more workgroups share an SM;
+    /// early V loads need all of a tile's V loads of an invocation in one batch. Not
+    /// measured below 16 yet.
+    pub decode_load_batch: u32,
+    /// f16 K/V loads of 8 bytes (`vec4<f16>`) instead of 16 (`mat2x4<f16>`): twice the
+    /// value-column invocations per row, so half the accumulators and load registers per
+    /// invocation (a GQA group of 4 at head_dim 128: 16 accumulators, not 32) and the
+    /// paired end-of-chunk sums in one round, for twice the load instructions and P·V
+    /// probability reads. Off by default; not measured yet.
+    pub decode_narrow_loads: bool,
 }
 
 impl Default for WgslTuning {
@@ -408,8 +394,9 @@ impl Default for WgslTuning {
             decode_form: DecodeForm::Quad,
             decode_lazy_margin: 8,
             decode_early_v: None,
-            decode_k_prefetch: KPrefetch::Off,
-            decode_paired_epilogue: false,
+            decode_paired_epilogue: true,
+            decode_load_batch: DECODE_LOAD_BATCH,
+            decode_narrow_loads: false,
         }
     }
 }
@@ -670,25 +657,14 @@ pub fn generate_with(
         });
 
         let entry = format!("moa_decode_{dtype}_hd{d}_{label}");
-        let shape = decode_shape(module.storage, group, d)?;
+        let shape = decode_shape_with(module.storage, group, d, !tuning.decode_narrow_loads)?;
         let form = decode_form_for(tuning.decode_form, &shape, group, d);
+        let batch = tuning.decode_load_batch.clamp(1, 64);
         // Early V loads need a lazy form and all of a tile's V loads in one batch.
         let early_v = form != DecodeForm::Eager
             && tuning.decode_early_v.unwrap_or(group > 1)
-            && shape.tile.div_ceil(shape.slot_groups) <= DECODE_LOAD_BATCH;
-        // K in carried registers: the quad form's K loads of one tile (slots per
-        // invocation × vectors per slot) must fit one batch; `Ahead` needs early V.
+            && shape.tile.div_ceil(shape.slot_groups) <= batch;
         let quad = form == DecodeForm::Quad;
-        let k_loads = if quad {
-            (shape.tile / (shape.threads / 4)) * (d / shape.kv_vec / 4)
-        } else {
-            u32::MAX
-        };
-        let k_prefetch = match tuning.decode_k_prefetch {
-            _ if !quad || k_loads > DECODE_LOAD_BATCH => KPrefetch::Off,
-            KPrefetch::Ahead if !early_v => KPrefetch::First,
-            k => k,
-        };
         // Heads whose accumulators (threads × kv_vec / 4 vec4 each) fit the partials'
         // buffer (group × tile vec4) at once.
         let epi_heads = if quad {
@@ -716,7 +692,7 @@ pub fn generate_with(
                 slot_groups: shape.slot_groups,
                 p_len: shape.p_len,
                 stage_q: shape.stage_q,
-                batch: DECODE_LOAD_BATCH,
+                batch,
                 unroll_heads: group <= DECODE_UNROLLED_GROUP,
                 head_ids: if group <= DECODE_UNROLLED_GROUP {
                     (0..group).map(|g| format!("{g}u")).collect()
@@ -727,7 +703,6 @@ pub fn generate_with(
                 quad: form == DecodeForm::Quad,
                 lazy_margin: tuning.decode_lazy_margin.min(64),
                 early_v,
-                k_prefetch: k_prefetch.name(),
                 paired_epilogue,
                 epi_heads: epi_heads.max(1),
             },
@@ -781,7 +756,6 @@ pub fn generate_with(
                             "kv_vec": shape.kv_vec,
                             "decode_form": form.name(),
                             "decode_early_v": early_v,
-                            "decode_k_prefetch": k_prefetch.name(),
                             "decode_paired_epilogue": paired_epilogue,
                         })
                     },
@@ -1100,24 +1074,25 @@ mod tests {
             let module = lower(&plan(name), storage);
             let group = module.shape.group_size();
             let d = module.shape.head_dim;
-            let shape = decode_shape(storage, group, d).unwrap();
-            for (wanted, early_v, k_prefetch, paired) in [
-                (DecodeForm::Eager, false, KPrefetch::Ahead, true),
-                (DecodeForm::Lazy, false, KPrefetch::Off, false),
-                (DecodeForm::Lazy, true, KPrefetch::First, true),
-                (DecodeForm::Quad, false, KPrefetch::Off, false),
-                (DecodeForm::Quad, true, KPrefetch::Off, false),
-                (DecodeForm::Quad, false, KPrefetch::Ahead, true),
-                (DecodeForm::Quad, true, KPrefetch::First, false),
-                (DecodeForm::Quad, true, KPrefetch::Ahead, true),
+            for (wanted, early_v, paired, batch, narrow) in [
+                (DecodeForm::Eager, false, true, 16, false),
+                (DecodeForm::Lazy, false, false, 16, false),
+                (DecodeForm::Lazy, true, true, 8, true),
+                (DecodeForm::Quad, false, false, 16, false),
+                (DecodeForm::Quad, true, false, 16, false),
+                (DecodeForm::Quad, false, true, 8, false),
+                (DecodeForm::Quad, true, true, 16, false),
+                (DecodeForm::Quad, true, true, 16, true),
             ] {
                 let tuning = WgslTuning {
                     decode_form: wanted,
                     decode_early_v: Some(early_v),
-                    decode_k_prefetch: k_prefetch,
                     decode_paired_epilogue: paired,
+                    decode_load_batch: batch,
+                    decode_narrow_loads: narrow,
                     ..WgslTuning::default()
                 };
+                let shape = decode_shape_with(storage, group, d, !narrow).unwrap();
                 let arts = generate_with(&module, tuning).unwrap();
                 let got = decode_form_for(wanted, &shape, group, d);
                 for a in arts.iter().filter(|a| {
@@ -1127,21 +1102,19 @@ mod tests {
                     let k = &a.kernels[0];
                     let form = k.constants["decode_form"].as_str().unwrap_or("eager");
                     assert_eq!(form, got.name(), "{name} {storage:?} {wanted:?}");
-                    // K prefetch and paired sums only in the quad form; `ahead` only
-                    // with early V loads (else `first`).
-                    let kp = k.constants["decode_k_prefetch"].as_str().unwrap_or("off");
-                    let early = k.constants["decode_early_v"].as_bool().unwrap_or(false);
-                    let k_loads = shape.tile / (shape.threads / 4) * (d / shape.kv_vec / 4);
-                    let want_kp = match (got, k_prefetch) {
-                        (DecodeForm::Quad, _) if k_loads > DECODE_LOAD_BATCH => "off",
-                        (DecodeForm::Quad, KPrefetch::Ahead) if !early => "first",
-                        (DecodeForm::Quad, k) => k.name(),
-                        _ => "off",
-                    };
-                    assert_eq!(kp, want_kp, "{name} {storage:?} {wanted:?}");
-                    if got != DecodeForm::Quad {
-                        assert_ne!(k.constants["decode_paired_epilogue"], true);
+                    // Paired sums only in the quad form, and only where a head's
+                    // accumulators fit its partials' buffer; early V only where a
+                    // tile's V loads fit one batch.
+                    let epi = group * shape.tile / (shape.threads * shape.kv_vec / 4);
+                    assert_eq!(
+                        k.constants["decode_paired_epilogue"] == true,
+                        paired && got == DecodeForm::Quad && epi >= 1,
+                        "{name} {storage:?} {wanted:?}"
+                    );
+                    if k.constants["decode_early_v"] == true {
+                        assert!(shape.tile.div_ceil(shape.slot_groups) <= batch);
                     }
+                    assert_eq!(k.constants["kv_vec"], shape.kv_vec, "{name} {storage:?}");
                     let r = super::super::limits::resources(k, a).unwrap();
                     assert_eq!(
                         r.shared_bytes,
@@ -1169,9 +1142,5 @@ mod tests {
             assert_eq!(DecodeForm::parse(f.name()), Some(f));
         }
         assert_eq!(DecodeForm::parse("fast"), None);
-        for k in [KPrefetch::Off, KPrefetch::First, KPrefetch::Ahead] {
-            assert_eq!(KPrefetch::parse(k.name()), Some(k));
-        }
-        assert_eq!(KPrefetch::parse("all"), None);
     }
 }

@@ -17,6 +17,12 @@ pub const WGSL_DECODE_THREADS: u32 = 128;
 /// H200's 132 SMs × 8 resident 128-invocation workgroups; a smaller GPU just runs more
 /// waves of the same chunks.
 pub const WGSL_DECODE_CONCURRENT_WORKGROUPS: u32 = 1056;
+/// WGSL decode: the same for a GQA layer (group ≥ 2). Measured on the H200 (RESULTS,
+/// WGSL decode session 10): Llama-3-8B's steps took the same time with 256 items of 51
+/// tiles as with 960 of 13, so few workgroups run at once per SM (their registers; the
+/// driver does not say how many), and the chunks this model picks with 264 (2 per SM)
+/// were 0.74–1.01× the time of those picked with 1056 (B=4: 0.74–0.91×).
+pub const WGSL_DECODE_CONCURRENT_WORKGROUPS_GQA: u32 = 264;
 
 /// CUDA prefill: queries per thread block (8 query rows per warp).
 pub const CUDA_PREFILL_Q_TILE: u32 = 32;

@@ -740,7 +740,8 @@ impl WgpuAttention {
     /// The decode work list for rows at `row_pos` over `layout`: every (row, KV head)
     /// segment's written slots in chunks of a multiple of the kernel's `tiles.k_tile`
     /// slots, the multiple chosen from the layer's total work (`worklist::choose_chunk`
-    /// with `WGSL_DECODE_CONCURRENT_WORKGROUPS`: few long chunks when there is much work,
+    /// with `WGSL_DECODE_CONCURRENT_WORKGROUPS`, `..._GQA` for a GQA group: few long
+    /// chunks when there is much work,
     /// short ones when few segments must fill the GPU; docs/DESIGN.md §6). A runtime that
     /// records a step once for many steps passes `u32::MAX` for every row (the list then
     /// covers whole segments: unwritten slots are masked in the kernel), so the list does
@@ -750,7 +751,11 @@ impl WgpuAttention {
             layout,
             row_pos,
             self.chunk,
-            crate::lower::consts::WGSL_DECODE_CONCURRENT_WORKGROUPS,
+            if self.module.shape.group_size() > 1 {
+                crate::lower::consts::WGSL_DECODE_CONCURRENT_WORKGROUPS_GQA
+            } else {
+                crate::lower::consts::WGSL_DECODE_CONCURRENT_WORKGROUPS
+            },
         );
         DecodeWork::build(layout, row_pos, chunk)
     }

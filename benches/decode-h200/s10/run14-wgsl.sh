@@ -1,5 +1,6 @@
 #!/bin/bash
-# Device call 14 (s10-wgsl): the quad form's new options side by side through Vulkan on
+# Device call 14 (s10-wgsl; binary at be60a07, whose K-prefetch knob was removed after
+# this call): the quad form's new options side by side through Vulkan on
 # the H200, one binary (codegen::wgsl::WgslTuning through the bench's environment):
 #   base   = main's default (quad; early V loads for GQA, none for MHA),
 #   pair   = + MOA_WGSL_PAIRED_EPILOGUE=1 (end-of-chunk sums two heads at a time through
@@ -24,7 +25,7 @@ cap() { local left=$(( END - $(el) )); [ "$1" -lt "$left" ] && echo "$1" || echo
 R=/tmp/r14; mkdir -p $R
 pack() { echo "$1 t=$(el)" | tee -a $R/log.txt; [ -n "$OUT" ] && tar -czf $OUT/results.tar.gz -C $R --exclude=glcache --exclude=cubins .; }
 command -v nvidia-smi > /dev/null && ( for f in $C/.gl/*.deb; do dpkg -x $f /; done; ldconfig ) > $R/vulkan-setup.txt 2>&1
-[ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ] && export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json; ls /usr/local/nvidia/share/vulkan/icd.d/ >> $R/vulkan-setup.txt 2>&1
 export __GL_SHADER_DISK_CACHE=1 __GL_SHADER_DISK_CACHE_PATH=$R/glcache __GL_SHADER_DISK_CACHE_SKIP_CLEANUP=1
 mkdir -p $R/glcache
 V=tests/fixtures/upstream-plans/lmsys--vicuna-7b-v1.5-16k/moa_alpha_beta.json

@@ -51,11 +51,17 @@ pub(super) struct SgSet {
     pub(super) swiglu: wgpu::ComputePipeline,
     /// RMSNorm → QKV product → RoPE + KV-cache write.
     pub(super) rope: wgpu::ComputePipeline,
+    /// RMSNorm → gate/up product → SwiGLU (`moa_matvec_sg_swiglu_out`).
+    pub(super) swiglu_out: wgpu::ComputePipeline,
 }
 
 /// The decode products on subgroups, for KSPLIT 1, 2 and 4.
 pub(super) struct SgPipes {
     sets: Vec<SgSet>,
+    /// The decode LM head with the final RMSNorm (`head.wgsl`): writing the logits, or
+    /// (`head_argmax`) each workgroup's best (value, index) per row for the argmax.
+    pub(super) head: wgpu::ComputePipeline,
+    pub(super) head_argmax: wgpu::ComputePipeline,
     /// The subgroup size they were built for: a workgroup holds 64 / `subgroup` column
     /// groups of 4 output columns × 16 rows, KSPLIT subgroups each.
     pub(super) subgroup: u32,
@@ -86,6 +92,9 @@ impl SgPipes {
         }
         ks
     }
+
+    /// Output columns per workgroup of the LM head (`head.wgsl`'s WG).
+    pub(super) const HEAD_COLUMNS: u32 = 128;
 
     /// The pipelines of one KSPLIT (1, 2 or 4).
     pub(super) fn set(&self, ksplit: u32) -> &SgSet {
@@ -237,18 +246,30 @@ impl Pipelines {
                         norm: pipe_with(shaders::MATVEC_SG, types, &c(1.0))?,
                         swiglu: pipe_with(shaders::MATVEC_SG, types, &c(2.0))?,
                         rope: pipe_with(shaders::MATVEC_SG_ROPE, types, &c(1.0))?,
+                        swiglu_out: pipe_with(shaders::MATVEC_SG_SWIGLU_OUT, types, &c(1.0))?,
                     })
                 };
-                [1, 2, 4]
+                let head = |argmax: f64| {
+                    pipe_with(
+                        shaders::HEAD,
+                        types,
+                        &[("NORM", 1.0), ("ARGMAX", argmax), ("SG", f64::from(sg))],
+                    )
+                };
+                let sets = [1, 2, 4]
                     .into_iter()
                     .map(build)
-                    .collect::<Result<Vec<_>, _>>()
-                    .map(|sets| SgPipes {
+                    .collect::<Result<Vec<_>, _>>();
+                sets.and_then(|sets| {
+                    Ok(SgPipes {
                         sets,
+                        head: head(0.0)?,
+                        head_argmax: head(1.0)?,
                         subgroup: sg,
                         choice: sg_choice,
                     })
-                    .map_err(|e| e.to_string())
+                })
+                .map_err(|e| e.to_string())
             }
         };
         Ok(Pipelines {

@@ -3,15 +3,18 @@
 // with the final RMSNorm fused and, for greedy steps, the argmax's first stage in the
 // epilogue (ARGMAX 1: no logits are written, only each workgroup's best (value, index)
 // per row, which `argmax.wgsl`'s `moa_argmax_finish` reduces).
-// `matvec_sg.wgsl` gives a subgroup 4 columns and splits K over its lanes: each of the
-// 12 288 subgroups of a 49 152-column head re-reads the 16 rows of x, then reduces 80
-// sums across its lanes. Here each invocation owns one column and walks all of K, so no
-// cross-lane reduction is needed, and the 16 rows of x are staged once per workgroup in
-// workgroup memory, where every invocation reads the same address at the same time (a
-// broadcast): per 4-vector of K, one weight load feeds 16 rows.
-// The host prepends `alias wtype = ...;` (and the subgroup built-ins need an adapter
-// with a fixed subgroup size, as for `matvec_sg.wgsl`). x and w are read as 4-vectors: K
-// must be a multiple of 4.
+// The 16 rows of x are staged once per workgroup in workgroup memory, by tiles of
+// TILE4 4-vectors of K. An invocation owns 4 columns × 4 rows (row group g) and every
+// 4th 4-vector of K (its K part p; the 4 parts are neighbouring lanes, reduced with two
+// shuffles at the end): per 4-vector of K it loads 4 weight vectors and 4 x vectors and
+// does 64 multiply-adds. Why this shape (benches/RESULTS.md, wgpu session 10): one
+// column per invocation over all 16 rows needs 16 workgroup-memory reads per 64
+// multiply-adds, and a 49 152-column head then took as long as `matvec_sg.wgsl`'s
+// (92 µs for 56.6 MB on the H200), bound by workgroup-memory bandwidth; here it is 4 per
+// 64, and the 4 K parts keep 4 times the weight loads of a column in flight.
+// The host prepends `alias wtype = ...;`; the K reduction uses subgroup shuffles, so it
+// runs where the adapter has a fixed subgroup size of at least 4 (as `matvec_sg.wgsl`).
+// x and w are read as 4-vectors: K must be a multiple of 4.
 //
 // NORM 1: RMSNorm(x) · norm (the sums of squares taken while x is staged, the row scale
 // applied to the sums at the end: Σ_k (x_k·s·g_k)·w_nk = s·Σ_k (x_k·g_k)·w_nk);
@@ -19,14 +22,20 @@
 override NORM: u32 = 1u;
 // 1: write (value, index) pairs per row and workgroup instead of the logits.
 override ARGMAX: u32 = 0u;
-// The adapter's subgroup size (a power of two from 8 to 64).
+// The adapter's subgroup size (a power of two from 8 to 64): lane quartets are the 4 K
+// parts of one (column group, row group).
 override SG: u32 = 32u;
 
-// Invocations (= output columns) per workgroup.
-const WG: u32 = 128u;
-// 4-vectors of K staged per tile: 16 rows × 48 × 16 bytes = 12 KiB of workgroup memory
-// (with the rest, under the 16 KiB every WebGPU adapter offers).
+// Invocations per workgroup: 16 column groups × 4 row groups × 4 K parts.
+const WG: u32 = 256u;
+// Output columns per workgroup.
+const COLS: u32 = 64u;
+// 4-vectors of K staged per tile: 48 × 18 × 16 bytes = 13.5 KiB of workgroup memory
+// (with `best`, under the 16 KiB every WebGPU adapter offers).
 const TILE4: u32 = 48u;
+// xs holds K step j's 16 rows at j * XSTRIDE + 4 i + g for row 4g + i; the 2 spare
+// vectors per step put the 4 K parts of a lane quartet on different banks.
+const XSTRIDE: u32 = 18u;
 
 struct Params {
     n_rows: u32,
@@ -49,63 +58,45 @@ struct Params {
 // [rows, blocks] × (f32 bits of the value, index), as `argmax.wgsl`'s stage 1 writes.
 @group(0) @binding(5) var<storage, read_write> pairs: array<u32>;
 
-// xs[k4 * 16 + r] = x[t0 + r, 4 (kt + k4) ..][× norm]: a K step's 16 rows are 16
-// consecutive 4-vectors.
-var<workgroup> xs: array<vec4<f32>, 768>;
-// Per invocation, the sum of squares of its staging row (lid % 16).
-var<workgroup> ss_part: array<f32, WG>;
-// Per (subgroup, row): the subgroup's best (value bits, index).
+// After the K loop, xs[lid].x holds each invocation's sum of squares of its staging
+// row (lid % 16).
+var<workgroup> xs: array<vec4<f32>, 864>;
+// Per (row, column group): the best (value bits, index) of its 4 columns.
 var<workgroup> best: array<vec2<u32>, 256>;
 
-// Sums of the 16 rows (a0: rows 0..4, …).
-struct Acc {
-    a0: vec4<f32>,
-    a1: vec4<f32>,
-    a2: vec4<f32>,
-    a3: vec4<f32>,
+// A K step's 4 weight vectors (one per column), as stored.
+struct WK {
+    c0: vec4<wtype>,
+    c1: vec4<wtype>,
+    c2: vec4<wtype>,
+    c3: vec4<wtype>,
 }
 
-// The weights of four K steps from j (zero past the tile's `len`).
-struct W4 {
-    w0: vec4<f32>,
-    w1: vec4<f32>,
-    w2: vec4<f32>,
-    w3: vec4<f32>,
+// Column c's weight vector at K step j of the tile (zero past its `len` steps; the
+// index clamped into the row first, so every lane loads).
+fn wv(base: u32, kt: u32, len: u32, j: u32) -> vec4<wtype> {
+    let v = w[base + kt + min(j, len - 1u)];
+    return select(vec4<wtype>(0.0), v, j < len);
 }
 
-fn wv(base: u32, kt: u32, len: u32, j: u32) -> vec4<f32> {
-    // Clamped into the row, then zeroed: lanes of one subgroup stay on one path.
-    let v = vec4<f32>(w[base + kt + min(j, len - 1u)]);
-    return select(vec4<f32>(0.0), v, j < len);
+fn wk(bases: vec4<u32>, kt: u32, len: u32, j: u32) -> WK {
+    return WK(wv(bases.x, kt, len, j), wv(bases.y, kt, len, j), wv(bases.z, kt, len, j), wv(bases.w, kt, len, j));
 }
 
-fn w4(base: u32, kt: u32, len: u32, j: u32) -> W4 {
-    return W4(wv(base, kt, len, j), wv(base, kt, len, j + 1u), wv(base, kt, len, j + 2u), wv(base, kt, len, j + 3u));
+// Adds K step j of the tile for rows 4g..4g+4: acc[i][c] += Σ w_c · x_{4g+i}.
+fn step(acc: mat4x4<f32>, v: WK, j: u32, g: u32) -> mat4x4<f32> {
+    let wt = transpose(mat4x4<f32>(vec4<f32>(v.c0), vec4<f32>(v.c1), vec4<f32>(v.c2), vec4<f32>(v.c3)));
+    let b = j * XSTRIDE + g;
+    return acc + wt * mat4x4<f32>(xs[b], xs[b + 4u], xs[b + 8u], xs[b + 12u]);
 }
 
-// K step j of the staged tile for the 16 rows, weight vector v.
-fn step(acc: Acc, v: vec4<f32>, j: u32) -> Acc {
-    let b = j * 16u;
-    var r = acc;
-    r.a0 += v * mat4x4<f32>(xs[b], xs[b + 1u], xs[b + 2u], xs[b + 3u]);
-    r.a1 += v * mat4x4<f32>(xs[b + 4u], xs[b + 5u], xs[b + 6u], xs[b + 7u]);
-    r.a2 += v * mat4x4<f32>(xs[b + 8u], xs[b + 9u], xs[b + 10u], xs[b + 11u]);
-    r.a3 += v * mat4x4<f32>(xs[b + 12u], xs[b + 13u], xs[b + 14u], xs[b + 15u]);
-    return r;
-}
-
-// Row r's sum (0..16).
-fn row_sum(acc: Acc, r: u32) -> f32 {
-    let g = r / 4u;
-    var v = acc.a0;
-    if (g == 1u) {
-        v = acc.a1;
-    } else if (g == 2u) {
-        v = acc.a2;
-    } else if (g == 3u) {
-        v = acc.a3;
-    }
-    return v[r % 4u];
+fn shufm(m: mat4x4<f32>, mask: u32) -> mat4x4<f32> {
+    return mat4x4<f32>(
+        subgroupShuffleXor(m[0], mask),
+        subgroupShuffleXor(m[1], mask),
+        subgroupShuffleXor(m[2], mask),
+        subgroupShuffleXor(m[3], mask),
+    );
 }
 
 @compute @workgroup_size(WG)
@@ -120,20 +111,28 @@ fn moa_head(
         return;
     }
     let k4 = params.k / 4u;
-    let n = wid.x * WG + lid;
+    // Lane quartets of a subgroup are the 4 K parts of one (column group, row group).
+    let part = lane % 4u;
+    let quartet = sg * (SG / 4u) + lane / 4u;
+    let g = quartet % 4u;
+    let cg = quartet / 4u;
+    let n0 = wid.x * COLS + cg * 4u;
     // Columns past the end compute the last one and write nothing (every invocation
-    // reaches the barriers and the subgroup operations).
-    let base = min(n, params.n_out - 1u) * k4;
+    // reaches the barriers and the shuffles).
+    let last = params.n_out - 1u;
+    let bases = min(vec4<u32>(n0, n0 + 1u, n0 + 2u, n0 + 3u), vec4<u32>(last)) * k4;
     // This invocation stages row lid % 16 of every tile (WG is a multiple of 16).
     let r_st = lid % 16u;
     let t_st = min(t0 + r_st, params.n_rows - 1u);
     let live_row = t0 + r_st < params.n_rows;
+    let xo = (r_st % 4u) * 4u + r_st / 4u;
     var ss = 0.0;
-    var acc = Acc(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var acc = mat4x4<f32>();
     for (var kt = 0u; kt < k4; kt += TILE4) {
         let len = min(TILE4, k4 - kt);
-        // The first four K steps' weights are in flight across the staging barriers.
-        var cur = w4(base, kt, len, 0u);
+        // The first two steps' weights are in flight across the staging barriers.
+        var cur0 = wk(bases, kt, len, part);
+        var cur1 = wk(bases, kt, len, part + 4u);
         // The last tile's readers are done.
         workgroupBarrier();
         for (var e = lid; e < TILE4 * 16u; e += WG) {
@@ -146,45 +145,64 @@ fn moa_head(
                     v *= norm[kt + j];
                 }
             }
-            xs[e] = v;
+            xs[j * XSTRIDE + xo] = v;
         }
         workgroupBarrier();
-        // Four K steps a trip, the next four's weights loaded before these are used.
-        for (var j = 0u; j < len; j += 4u) {
-            let next = w4(base, kt, len, j + 4u);
-            acc = step(acc, cur.w0, j);
-            acc = step(acc, cur.w1, j + 1u);
-            acc = step(acc, cur.w2, j + 2u);
-            acc = step(acc, cur.w3, j + 3u);
-            cur = next;
+        // Two of this lane's steps a trip (every 4th step of the tile, from its part),
+        // the next two's weights loaded before these are used.
+        for (var j = part; j < len; j += 8u) {
+            let next0 = wk(bases, kt, len, j + 8u);
+            let next1 = wk(bases, kt, len, j + 12u);
+            acc = step(acc, cur0, j, g);
+            if (j + 4u < len) {
+                acc = step(acc, cur1, j + 4u, g);
+            }
+            cur0 = next0;
+            cur1 = next1;
         }
     }
-    ss_part[lid] = ss;
+    // The 4 K parts of the quartet: every lane ends with the whole sums.
+    acc += shufm(acc, 1u);
+    acc += shufm(acc, 2u);
+    // The last tile's readers are done with xs.
     workgroupBarrier();
-    let col = params.col_offset + n;
-    for (var r = 0u; r < 16u; r++) {
-        var scale = 1.0;
-        if (NORM == 1u) {
+    xs[lid] = vec4<f32>(ss, 0.0, 0.0, 0.0);
+    workgroupBarrier();
+    // Row 4g + i's scale.
+    var scale = vec4<f32>(1.0);
+    if (NORM == 1u) {
+        for (var i = 0u; i < 4u; i++) {
             var s = 0.0;
-            for (var i = r; i < WG; i += 16u) {
-                s += ss_part[i];
+            for (var l = 4u * g + i; l < WG; l += 16u) {
+                s += xs[l].x;
             }
-            scale = inverseSqrt(s / f32(params.k) + params.eps);
+            scale[i] = inverseSqrt(s / f32(params.k) + params.eps);
         }
-        let v = row_sum(acc, r) * scale;
+    }
+    let col = params.col_offset + n0;
+    for (var i = 0u; i < 4u; i++) {
+        let r = 4u * g + i;
         let t = t0 + r;
+        let v = acc[i] * scale[i];
         if (ARGMAX == 0u) {
-            if (t < params.n_rows && n < params.n_out) {
-                out[t * params.out_stride + col] = v;
+            if (part == 0u && t < params.n_rows) {
+                for (var c = 0u; c < 4u; c++) {
+                    if (n0 + c < params.n_out) {
+                        out[t * params.out_stride + col + c] = v[c];
+                    }
+                }
             }
-        } else {
-            // The subgroup's best of row r, lowest index on ties (as torch.argmax).
-            let vv = select(-3.4e38, v, n < params.n_out);
-            let m = subgroupMax(vv);
-            let i = subgroupMin(select(0xffffffffu, col, vv == m));
-            if (lane == 0u) {
-                best[sg * 16u + r] = vec2<u32>(bitcast<u32>(m), i);
+        } else if (part == 0u) {
+            // The best of the 4 columns, lowest index on ties (as torch.argmax).
+            var bv = -3.4e38;
+            var bi = 0xffffffffu;
+            for (var c = 0u; c < 4u; c++) {
+                if (n0 + c < params.n_out && v[c] > bv) {
+                    bv = v[c];
+                    bi = col + c;
+                }
             }
+            best[r * 16u + cg] = vec2<u32>(bitcast<u32>(bv), bi);
         }
     }
     if (ARGMAX == 1u) {
@@ -193,8 +211,8 @@ fn moa_head(
         if (lid < 16u && t < params.n_rows) {
             var bv = -3.4e38;
             var bi = 0xffffffffu;
-            for (var s = 0u; s < WG / SG; s++) {
-                let p = best[s * 16u + lid];
+            for (var c = 0u; c < 16u; c++) {
+                let p = best[lid * 16u + c];
                 let v = bitcast<f32>(p.x);
                 if (v > bv || (v == bv && p.y < bi)) {
                     bv = v;

@@ -93,8 +93,8 @@ impl SgPipes {
         ks
     }
 
-    /// Output columns per workgroup of the LM head (`head.wgsl`'s WG).
-    pub(super) const HEAD_COLUMNS: u32 = 128;
+    /// Output columns per workgroup of the LM head (`head.wgsl`'s COLS).
+    pub(super) const HEAD_COLUMNS: u32 = 64;
 
     /// The pipelines of one KSPLIT (1, 2 or 4).
     pub(super) fn set(&self, ksplit: u32) -> &SgSet {

@@ -7,6 +7,7 @@
 #          argmax's first stage in its epilogue, SwiGLU in the gate/up product's epilogue
 #   headsg new with MOA_WGPU_HEAD=sg (the LM head on matvec_sg.wgsl, the separate argmax)
 #   new-dense  new, dense (call 1's timed out loading: 25 s cap)
+#   new-1row, base-1row  one row x 4096 (a step's round trip to the host weighs more)
 # Carry `.dev-s10-wgpu/` (wpe.gz = release `examples/wgpu_products_engine` of this branch,
 # the Vulkan loader .debs in gl/). SmolLM2 shape, random weights (seed 7), 16 x 4096,
 # 64 new tokens, `--profile 5`; MOA_WGPU_COOP_ATTN=0 (the scalar prefill attention: its
@@ -30,5 +31,8 @@ run new 40 $A --plan $P50 --parity 24
 MOA_WGPU_HEAD=sg run headsg 25 $A --plan $P50 --parity 0
 base base 25 $A --plan $P50 --parity 0
 run new-dense 45 $A --plan dense --parity 24
+A1="--like smollm2-135m --rows 1 --prompt 4096 --new 64 --profile 5"
+run new-1row 20 $A1 --plan $P50 --parity 0
+base base-1row 20 $A1 --plan $P50 --parity 0
 pack; grep -h -E "^== |^decode:|parity|qkv:|attention:|merge:|out:|gate_up:|down:|head:|argmax:|step:|probe:" $R/*.txt | cut -c1-220
 el done

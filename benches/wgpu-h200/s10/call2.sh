@@ -6,7 +6,7 @@
 #   new    defaults: greedy steps submitted ahead, the LM head on head.wgsl with the
 #          argmax's first stage in its epilogue, SwiGLU in the gate/up product's epilogue
 #   headsg new with MOA_WGPU_HEAD=sg (the LM head on matvec_sg.wgsl, the separate argmax)
-#   new-dense  new, dense (call 1's timed out loading: 25 s cap)
+#   (no dense run: its kernels take 15 s to build on a cold machine; call 1 has base-dense)
 #   new-1row, base-1row  one row x 4096 (a step's round trip to the host weighs more)
 # Carry `.dev-s10-wgpu/` (wpe.gz = release `examples/wgpu_products_engine` of this branch,
 # the Vulkan loader .debs in gl/). SmolLM2 shape, random weights (seed 7), 16 x 4096,
@@ -30,7 +30,6 @@ base() { MOA_WGPU_AHEAD=0 MOA_WGPU_HEAD=sg MOA_WGPU_SWIGLU_OUT=0 run "$@"; }
 run new 40 $A --plan $P50 --parity 24
 MOA_WGPU_HEAD=sg run headsg 25 $A --plan $P50 --parity 0
 base base 25 $A --plan $P50 --parity 0
-run new-dense 45 $A --plan dense --parity 24
 A1="--like smollm2-135m --rows 1 --prompt 4096 --new 64 --profile 5"
 run new-1row 20 $A1 --plan $P50 --parity 0
 base base-1row 20 $A1 --plan $P50 --parity 0

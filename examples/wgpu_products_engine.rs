@@ -29,9 +29,8 @@
 //! `MOA_WGPU_SUBGROUPS=0` does not request subgroups; `MOA_WGPU_SPLIT_K=1` (or `0`)
 //! forces the split-K decode products on (off), e.g. on lavapipe; `MOA_WGPU_AHEAD=0`
 //! waits for each greedy step's call instead of submitting it during the last step;
-//! `MOA_WGPU_HEAD=sg` runs the LM head on `matvec_sg.wgsl` with the separate argmax
-//! instead of `head.wgsl`; `MOA_WGPU_SWIGLU_OUT=0` keeps SwiGLU in the down product's
-//! input instead of the gate/up product's epilogue.
+//! `MOA_WGPU_SWIGLU_OUT=0` keeps SwiGLU in the down product's input instead of the
+//! gate/up product's epilogue.
 
 use std::process::ExitCode;
 use std::time::Instant;

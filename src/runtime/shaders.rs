@@ -59,14 +59,6 @@ pub const MATVEC_SG_SWIGLU_OUT: Shader = Shader {
     entry_point: "moa_matvec_sg_swiglu_out",
     source: include_str!("../../shaders/matvec_sg.wgsl"),
 };
-/// The decode LM head (`head.wgsl`: one output column per invocation, the rows of x
-/// staged in workgroup memory, the final RMSNorm fused, the argmax's first stage in its
-/// epilogue for greedy steps).
-pub const HEAD: Shader = Shader {
-    name: "head.wgsl",
-    entry_point: "moa_head",
-    source: include_str!("../../shaders/head.wgsl"),
-};
 pub const SWIGLU: Shader = Shader {
     name: "swiglu.wgsl",
     entry_point: "moa_swiglu",
@@ -108,7 +100,6 @@ pub const ALL: &[Shader] = &[
     MATVEC_SG,
     MATVEC_SG_ROPE,
     MATVEC_SG_SWIGLU_OUT,
-    HEAD,
     SWIGLU,
     ROPE_KV,
     ARGMAX,

@@ -111,11 +111,6 @@ pub struct WgpuEngine {
     /// back to back instead of idling for each step's round trip to the host
     /// (`forward::forward_decode`); `MOA_WGPU_AHEAD=0` waits for each call.
     submit_ahead: bool,
-    /// Decode passes run the LM head on `head.wgsl` (one column per invocation, the
-    /// final RMSNorm and, for greedy steps, the argmax's first stage fused) where the
-    /// subgroup products are built; `MOA_WGPU_HEAD=sg` keeps `matvec_sg.wgsl` and the
-    /// separate two-stage argmax.
-    head_kernel: bool,
     /// Decode passes on the subgroup products put SwiGLU into the gate/up product's
     /// epilogue (`moa_matvec_sg_swiglu_out`), so the down product reads `ffn` values a
     /// row instead of `2 · ffn`; `MOA_WGPU_SWIGLU_OUT=0` keeps SwiGLU in the down
@@ -329,7 +324,6 @@ impl WgpuEngine {
             two_stage_argmax: std::env::var("MOA_WGPU_ARGMAX2").map_or(true, |v| v != "0"),
             pre_encode: std::env::var("MOA_WGPU_PREENCODE").map_or(true, |v| v != "0"),
             submit_ahead: std::env::var("MOA_WGPU_AHEAD").map_or(true, |v| v != "0"),
-            head_kernel: std::env::var("MOA_WGPU_HEAD").map_or(true, |v| v != "sg"),
             swiglu_out: std::env::var("MOA_WGPU_SWIGLU_OUT").map_or(true, |v| v != "0"),
         };
         engine.settle_coop();
@@ -395,12 +389,6 @@ impl WgpuEngine {
     /// or runs each step when its call comes (tests compare both).
     pub fn set_submit_ahead(&mut self, on: bool) {
         self.submit_ahead = on;
-    }
-
-    /// Runs the decode LM head on `head.wgsl` (the default where the subgroup products
-    /// are built) or on `matvec_sg.wgsl` with the separate argmax (tests compare both).
-    pub fn set_head_kernel(&mut self, on: bool) {
-        self.head_kernel = on;
     }
 
     /// Puts SwiGLU into the decode gate/up product's epilogue (the default where the

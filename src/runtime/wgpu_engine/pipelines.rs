@@ -58,10 +58,6 @@ pub(super) struct SgSet {
 /// The decode products on subgroups, for KSPLIT 1, 2 and 4.
 pub(super) struct SgPipes {
     sets: Vec<SgSet>,
-    /// The decode LM head with the final RMSNorm (`head.wgsl`): writing the logits, or
-    /// (`head_argmax`) each workgroup's best (value, index) per row for the argmax.
-    pub(super) head: wgpu::ComputePipeline,
-    pub(super) head_argmax: wgpu::ComputePipeline,
     /// The subgroup size they were built for: a workgroup holds 64 / `subgroup` column
     /// groups of 4 output columns × 16 rows, KSPLIT subgroups each.
     pub(super) subgroup: u32,
@@ -92,9 +88,6 @@ impl SgPipes {
         }
         ks
     }
-
-    /// Output columns per workgroup of the LM head (`head.wgsl`'s COLS).
-    pub(super) const HEAD_COLUMNS: u32 = 64;
 
     /// The pipelines of one KSPLIT (1, 2 or 4).
     pub(super) fn set(&self, ksplit: u32) -> &SgSet {
@@ -249,27 +242,16 @@ impl Pipelines {
                         swiglu_out: pipe_with(shaders::MATVEC_SG_SWIGLU_OUT, types, &c(1.0))?,
                     })
                 };
-                let head = |argmax: f64| {
-                    pipe_with(
-                        shaders::HEAD,
-                        types,
-                        &[("NORM", 1.0), ("ARGMAX", argmax), ("SG", f64::from(sg))],
-                    )
-                };
-                let sets = [1, 2, 4]
+                [1, 2, 4]
                     .into_iter()
                     .map(build)
-                    .collect::<Result<Vec<_>, _>>();
-                sets.and_then(|sets| {
-                    Ok(SgPipes {
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(|sets| SgPipes {
                         sets,
-                        head: head(0.0)?,
-                        head_argmax: head(1.0)?,
                         subgroup: sg,
                         choice: sg_choice,
                     })
-                })
-                .map_err(|e| e.to_string())
+                    .map_err(|e| e.to_string())
             }
         };
         Ok(Pipelines {

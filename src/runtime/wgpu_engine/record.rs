@@ -160,16 +160,6 @@ impl WgpuEngine {
         }
     }
 
-    /// Workgroups of the decode LM head (`head.wgsl`) over all parts of the head: the
-    /// pairs per row its argmax epilogue writes.
-    pub(super) fn head_blocks(&self) -> u32 {
-        let head = self.lm_head.as_ref().unwrap_or(&self.embed);
-        head.parts
-            .iter()
-            .map(|p| (p.rows as u32).div_ceil(SgPipes::HEAD_COLUMNS))
-            .sum()
-    }
-
     /// Can a fused pass also fuse RoPE and the cache write into the QKV product
     /// (`moa_matvec_rope`)? Its workgroups own whole rotation pairs, so head_dim must be a
     /// multiple of 4 and every part of the split QKV weight must start on a head.
@@ -717,71 +707,7 @@ impl WgpuEngine {
         let head = self.lm_head.as_ref().unwrap_or(&self.embed);
         // The tied head is the embedding: its parts run one product each.
         let logits = (&a.logits).into();
-        // Greedy decode steps of few rows: the head's epilogue writes each workgroup's
-        // best (value, index) per row, and only the argmax's second stage follows.
-        let head_sg = self
-            .sg_pipes(hidden)
-            .filter(|_| self.head_kernel && fuse && io.prefill.is_none());
-        let head_argmax = head_sg.is_some()
-            && output == OutputKind::Argmax
-            && self.two_stage_argmax
-            && rows <= MATVEC_MAX_ROWS;
-        if let Some(sg) = head_sg {
-            // One invocation per column (`head.wgsl`), the final RMSNorm fused; one
-            // dispatch per part of the head, each a run of the pairs of a row.
-            let blocks = self.head_blocks();
-            let mut block0 = 0;
-            for part in &head.parts {
-                let params = self.uniform(&[
-                    rows as u32,
-                    hidden as u32,
-                    part.rows as u32,
-                    blocks,
-                    c.rms_norm_eps.to_bits(),
-                    head.rows as u32,
-                    part.row0 as u32,
-                    block0,
-                ]);
-                let groups = (part.rows as u32).div_ceil(SgPipes::HEAD_COLUMNS);
-                let pipe = if head_argmax {
-                    &sg.head_argmax
-                } else {
-                    &sg.head
-                };
-                d.push(self.dispatch_bound(
-                    pipe,
-                    &[
-                        (0, (&params).into()),
-                        (1, (&a.x).into()),
-                        (2, (&part.buffer).into()),
-                        (3, (&self.output_norm).into()),
-                        (4, logits),
-                        (5, (&a.argmax_pairs).into()),
-                    ],
-                    [groups, (rows as u32).div_ceil(16), 1],
-                ));
-                block0 += groups;
-            }
-            if head_argmax {
-                tag(&mut kinds, &d, "head");
-                let p = self.uniform(&[rows as u32, c.vocab_size as u32, blocks, 0]);
-                d.push(self.dispatch_bound(
-                    &self.pipes.argmax_finish,
-                    &[
-                        (2, (&a.tokens_out).into()),
-                        (3, (&p).into()),
-                        (4, (&a.argmax_pairs).into()),
-                    ],
-                    [rows as u32, 1, 1],
-                ));
-                tag(&mut kinds, &d, "argmax");
-                return Ok(Recorded {
-                    dispatches: d,
-                    layer_end,
-                    kinds,
-                });
-            }
-        } else if fuse && io.prefill.is_none() {
+        if fuse && io.prefill.is_none() {
             // A decode pass's tokens are its rows' last tokens (in order): the final
             // RMSNorm goes into the head's product, no gather needed.
             let norm = Input::Norm(&self.output_norm);

@@ -139,8 +139,7 @@ pub(super) struct Activations {
     pub(super) last: wgpu::Buffer,
     pub(super) logits: wgpu::Buffer,
     pub(super) tokens_out: wgpu::Buffer,
-    /// The two-stage argmax's (value, index) pairs: `[rows, ARGMAX_BLOCKS]` × 2 words, or
-    /// the LM head's (`[rows, head_blocks]`).
+    /// The two-stage argmax's (value, index) pairs: `[rows, ARGMAX_BLOCKS]` × 2 words.
     pub(super) argmax_pairs: wgpu::Buffer,
 }
 
@@ -306,10 +305,9 @@ impl WgpuEngine {
             last: self.buffer("last", rows as u64 * c.hidden_size as u64 * f)?,
             logits: self.buffer("logits", rows as u64 * c.vocab_size as u64 * f)?,
             tokens_out: self.buffer("tokens_out", rows as u64 * 4)?,
-            // The two-stage argmax's pairs, or those of the LM head's epilogue.
             argmax_pairs: self.buffer(
                 "argmax_pairs",
-                rows as u64 * u64::from(super::record::ARGMAX_BLOCKS.max(self.head_blocks())) * 8,
+                rows as u64 * u64::from(super::record::ARGMAX_BLOCKS) * 8,
             )?,
         })
     }

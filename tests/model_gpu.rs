@@ -708,6 +708,10 @@ fn row_blocks_two_stage_argmax_and_pre_encoding_match() {
         .map(|(i, &n)| tokens(n, i as u64 + 3))
         .collect();
     let mut outs = Vec::new();
+    // Steps submitted ahead encode their successor during the step too: off here, so
+    // the encoding ahead of each configuration is what the stats show
+    // (`decode_steps_submitted_ahead_match_steps_run_on_demand` checks them).
+    gpu.set_submit_ahead(false);
     for (two_stage, pre_encode) in [(false, false), (true, false), (true, true)] {
         gpu.set_two_stage_argmax(two_stage);
         gpu.set_pre_encode(pre_encode);

@@ -1,4 +1,7 @@
 #!/bin/bash
+# (A record of what ran: head.wgsl and MOA_WGPU_HEAD were deleted after call 2 (737e0c9); the
+# binaries were built at a854b54 (call 1) and 5d0feb6 (call 2). The device tool sends the
+# session's checkout, so the carry folder was a copy in its ignored .dev-s10-wgpu/.)
 # Session 10 (branch s10-wgpu), call 2: head.wgsl with 4 columns x 4 rows x 4 K parts per invocation (call 1 measured its first form, one column per invocation, no faster than matvec_sg.wgsl), A/B in one call; the decode step with both session-9 changes
 # merged (WGSL decode form `quad`, subgroup products), per dispatch kind with the
 # attention's decode kernel and merge apart, against this branch's three changes:

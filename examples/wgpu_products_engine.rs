@@ -27,7 +27,10 @@
 //! trip), `MOA_WGPU_SG_KSPLIT=1|2|4` (subgroups per column group; default chosen per
 //! product) and `MOA_WGPU_SG_BUTTERFLY=0` (`subgroupAdd` instead of the butterfly);
 //! `MOA_WGPU_SUBGROUPS=0` does not request subgroups; `MOA_WGPU_SPLIT_K=1` (or `0`)
-//! forces the split-K decode products on (off), e.g. on lavapipe.
+//! forces the split-K decode products on (off), e.g. on lavapipe; `MOA_WGPU_AHEAD=0`
+//! waits for each greedy step's call instead of submitting it during the last step;
+//! `MOA_WGPU_SWIGLU_OUT=0` keeps SwiGLU in the down product's input instead of the
+//! gate/up product's epilogue.
 
 use std::process::ExitCode;
 use std::time::Instant;

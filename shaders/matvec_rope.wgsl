@@ -1,6 +1,7 @@
-// The RoPE + KV-cache write epilogue of the decode QKV products (`matvec.wgsl`'s
-// `moa_matvec_rope`, `matvec_sg.wgsl`'s `moa_matvec_sg_rope`), appended by the host to
-// the sources that call `rope_store`: what `rope_kv.wgsl` does after a product.
+// RoPE + the KV-cache write of one rotation pair: the epilogue of the decode QKV
+// products (`matvec.wgsl`'s `moa_matvec_rope`, `matvec_sg.wgsl`'s `moa_matvec_sg_rope`)
+// and the body of `rope_kv.wgsl` (prefill, and decode over a split cache), appended by
+// the host to the sources that call `rope_store`.
 
 const MAX_KV_HEADS: u32 = 64u;
 
@@ -10,6 +11,7 @@ struct RopeParams {
     kv_heads: u32,
     head_dim: u32,
     row_slots: u32,
+    // 0: no cache write (Q and the packed K/V only).
     write_cache: u32,
     // The cache part bound here holds rows [cache_row0, cache_row0 + cache_rows) of the
     // request (a layer's cache split by rows over the binding limit, DESIGN.md §7):
@@ -32,7 +34,8 @@ struct RopeParams {
 // Stores rotation pair i (columns i and i + head_dim/2, sums a and b) of QKV head
 // `head` (0-based over q, k, v heads) of token row t: q heads to q_out, k and v heads to
 // the cache slot of the token's position (q and k heads rotated, v heads as they are).
-fn rope_store(t: u32, head: u32, i: u32, a_in: f32, b_in: f32) {
+// Returns the pair as stored (rotated where it is rotated).
+fn rope_store(t: u32, head: u32, i: u32, a_in: f32, b_in: f32) -> vec2<f32> {
     let d = rp.head_dim;
     let half_d = d / 2u;
     var a = a_in;
@@ -49,7 +52,7 @@ fn rope_store(t: u32, head: u32, i: u32, a_in: f32, b_in: f32) {
         let o = (t * rp.q_heads + head) * d;
         q_out[o + i] = stype(a);
         q_out[o + i + half_d] = stype(b);
-        return;
+        return vec2<f32>(a, b);
     }
     let is_k = head < rp.q_heads + rp.kv_heads;
     var kv = head - rp.q_heads;
@@ -59,7 +62,7 @@ fn rope_store(t: u32, head: u32, i: u32, a_in: f32, b_in: f32) {
     let slot = cache_slot(rp.segments[kv], info.x, info.z);
     // u32 wrap: rows below cache_row0 fail the test too.
     let part_row = info.y - rp.cache_row0;
-    if (slot >= 0 && part_row < rp.cache_rows) {
+    if (rp.write_cache == 1u && slot >= 0 && part_row < rp.cache_rows) {
         let o = (part_row * rp.row_slots + u32(slot)) * d;
         if (is_k) {
             k_cache[o + i] = stype(a);
@@ -69,4 +72,5 @@ fn rope_store(t: u32, head: u32, i: u32, a_in: f32, b_in: f32) {
             v_cache[o + i + half_d] = stype(b);
         }
     }
+    return vec2<f32>(a, b);
 }

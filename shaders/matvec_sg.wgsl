@@ -387,3 +387,41 @@ fn moa_matvec_sg_rope(
         }
     }
 }
+
+// The gate/up product with SwiGLU in its epilogue (decode): with n_out = 2 · ffn rows of
+// [gate | up] weights, column group q takes gate columns 2q, 2q + 1 and up columns
+// ffn + 2q, ffn + 2q + 1 (as the RoPE variant takes both halves of its rotation pairs),
+// and writes silu(gate) · up of its two columns to out [rows, ffn] (out_stride = ffn).
+// The down product then reads ffn values per row, not 2 · ffn, and no exp.
+@compute @workgroup_size(WG)
+fn moa_matvec_sg_swiglu_out(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(subgroup_id) sg: u32,
+    @builtin(subgroup_invocation_id) lane: u32,
+) {
+    let t0 = wid.y * 16u;
+    if (t0 >= params.n_rows) {
+        return;
+    }
+    let ffn = params.n_out / 2u;
+    let n_pairs = ffn / 2u;
+    let groups = 64u / SG;
+    // Groups past the last pair compute the last one and store nothing.
+    let q = min(wid.x * groups + sg / KSPLIT, n_pairs - 1u);
+    let cols = vec4<u32>(2u * q, 2u * q + 1u, ffn + 2u * q, ffn + 2u * q + 1u);
+    publish(product(cols, t0, lane, sg % KSPLIT), sg, lane, n_groups(t0));
+    // One invocation per (column group, row, output column).
+    for (var e = lid; e < 32u * groups; e += WG) {
+        let g = e / 32u;
+        let r = (e % 32u) / 2u;
+        let c = e % 2u;
+        let t = t0 + r;
+        let qg = wid.x * groups + g;
+        if (qg < n_pairs && t < params.n_rows) {
+            let gate = sum_at(g, r, c);
+            let up = sum_at(g, r, c + 2u);
+            out[t * params.out_stride + 2u * qg + c] = gate / (1.0 + exp(-gate)) * up;
+        }
+    }
+}

@@ -708,6 +708,10 @@ fn row_blocks_two_stage_argmax_and_pre_encoding_match() {
         .map(|(i, &n)| tokens(n, i as u64 + 3))
         .collect();
     let mut outs = Vec::new();
+    // Steps submitted ahead encode their successor during the step too: off here, so
+    // the encoding ahead of each configuration is what the stats show
+    // (`decode_steps_submitted_ahead_match_steps_run_on_demand` checks them).
+    gpu.set_submit_ahead(false);
     for (two_stage, pre_encode) in [(false, false), (true, false), (true, true)] {
         gpu.set_two_stage_argmax(two_stage);
         gpu.set_pre_encode(pre_encode);
@@ -863,6 +867,204 @@ fn subgroup_products_with_a_partial_last_trip_match_the_cpu_reference() {
                         "ksplit {ksplit:?} butterfly {butterfly} f32 {force_f32}: step {step} row {b}: max |err| {e}"
                     );
                 }
+            }
+        }
+    }
+}
+
+/// Greedy decode steps submitted ahead (each step's successor is submitted before the
+/// step's result is read, its tokens copied on the device) give what steps run on
+/// demand give, against the CPU reference too: a greedy loop, a call that feeds other
+/// tokens than the last step's (the step ahead is waited for and run again at the same
+/// positions), a call for logits, a sampled step (the request's generator must be where
+/// steps run on demand leave it), then greedy again, with the plan and the split-K
+/// products (the tiny model's step on lavapipe is fast, so the step ahead is often
+/// already done: the order of events, not the overlap, is what this checks).
+#[test]
+fn decode_steps_submitted_ahead_match_steps_run_on_demand() {
+    let ctx = context();
+    let model = load("gguf");
+    let plan = sparse_plan();
+    let cpu = CpuReference::from_model(model.clone()).unwrap();
+    let lens = [9usize, 4, 17];
+    let prompts: Vec<Vec<u32>> = lens
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| tokens(n, i as u64 + 5))
+        .collect();
+    let greedy = Sampling::greedy();
+    let sampled = Sampling {
+        temperature: 0.9,
+        top_p: 0.95,
+        seed: 3,
+    };
+    let run = |gpu: &WgpuEngine| {
+        let mut req = gpu.start(&lens, 10, 7).unwrap();
+        let mut next = gpu.prefill_tokens(&mut req, &prompts, greedy).unwrap();
+        let mut seqs = prompts.clone();
+        let mut out = vec![next.clone()];
+        let mut logits = Vec::new();
+        for step in 0..9 {
+            let fed: Vec<u32> = if step == 3 {
+                next.iter().map(|&t| (t + 1) % VOCAB as u32).collect()
+            } else {
+                next.clone()
+            };
+            for (s, &t) in seqs.iter_mut().zip(&fed) {
+                s.push(t);
+            }
+            next = match step {
+                5 => {
+                    let l = gpu.decode_logits(&mut req, &fed).unwrap();
+                    let picks = l
+                        .iter()
+                        .map(|row| {
+                            (0..row.len())
+                                .max_by(|&i, &j| row[i].total_cmp(&row[j]).then(j.cmp(&i)))
+                                .unwrap() as u32
+                        })
+                        .collect();
+                    logits.push(l);
+                    picks
+                }
+                6 => gpu.decode_tokens(&mut req, &fed, sampled).unwrap(),
+                _ => gpu.decode_tokens(&mut req, &fed, greedy).unwrap(),
+            };
+            out.push(next.clone());
+        }
+        let stats = gpu.decode_stats(&req).unwrap();
+        (out, logits, seqs, stats)
+    };
+    for split_k in [false, true] {
+        let mut gpu = WgpuEngine::new(&ctx, &model, Some(&plan), true).unwrap();
+        gpu.set_split_k_matvec(split_k);
+        gpu.set_submit_ahead(false);
+        let (want, want_logits, seqs, stats) = run(&gpu);
+        assert_eq!(stats.ahead, 0);
+        gpu.set_submit_ahead(true);
+        let (got, got_logits, _, stats) = run(&gpu);
+        // Steps 1, 2 and 4 (after greedy steps that were fed their predecessor's
+        // tokens), 8 (after the greedy step 7); not 3 (other tokens), 5 (logits), 6
+        // (sampled), 7 (after a sampled step, nothing was submitted ahead).
+        assert_eq!(stats.ahead, 4, "split_k={split_k}: {stats:?}");
+        assert_eq!(got, want, "split_k={split_k}: tokens");
+        assert_eq!(got_logits, want_logits, "split_k={split_k}: logits");
+        // Each greedy pick is the CPU reference's argmax for the same sequence (the
+        // sampled step 6 is left out; a near-tie would be a false alarm, so compare
+        // with a margin).
+        let masking = Masking::Plan {
+            plan: &plan,
+            n_tokens: gpu.start(&lens, 10, 7).unwrap().n_tokens(),
+        };
+        for (b, seq) in seqs.iter().enumerate() {
+            let want = cpu.forward(seq, masking).unwrap();
+            for step in [0usize, 1, 2, 3, 4, 7] {
+                // Token `out[step + 1]` follows the prompt and step + 1 fed tokens.
+                let at = lens[b] + step;
+                let row = &want.data[at * VOCAB..(at + 1) * VOCAB];
+                let pick = got[step + 1][b] as usize;
+                let best = row.iter().copied().fold(f32::MIN, f32::max);
+                assert!(
+                    best - row[pick] < 2e-3,
+                    "split_k={split_k} row {b} step {step}: token {pick} has logit {} against the CPU's best {best}",
+                    row[pick]
+                );
+            }
+        }
+    }
+}
+
+/// SwiGLU in the decode gate/up product's epilogue (`moa_matvec_sg_swiglu_out`: each
+/// column group takes 2 gate and the 2 matching up columns and writes silu(gate) · up)
+/// matches the CPU reference, on and off: a random model with hidden 204 (K / 4 = 51)
+/// and MLP 84 (42 column groups of 2 gate + 2 up columns: the last workgroup has groups
+/// past the end on lavapipe's 8-lane subgroups), 17 rows (a second block of rows), f32 and f16; and over a 64 KiB
+/// binding limit, where the [gate | up] weight is split into parts and the engine keeps
+/// SwiGLU in the down product's input. Greedy steps fed the same tokens pick the argmax
+/// of those logits.
+#[test]
+fn swiglu_in_the_gate_up_epilogue_matches_the_cpu_reference() {
+    let ctx = context();
+    if ctx.subgroup_size().is_none() {
+        eprintln!(
+            "no fixed subgroup size on {}: nothing to check",
+            ctx.adapter_name()
+        );
+        return;
+    }
+    let config = moa::model::LlamaConfig {
+        name: Some("random k204".into()),
+        n_layers: 2,
+        hidden_size: 204,
+        ffn_size: 84,
+        q_heads: 4,
+        kv_heads: 2,
+        head_dim: 16,
+        rope_theta: 10000.0,
+        rms_norm_eps: 1e-5,
+        vocab_size: 300,
+        tied_embeddings: true,
+        context_length: 512,
+    };
+    let model = moa::model::random::random_model(&config, 9);
+    let cpu = CpuReference::from_model(model.clone()).unwrap();
+    let vocab = config.vocab_size;
+    let rows = 17;
+    let prompts: Vec<Vec<u32>> = (0..rows)
+        .map(|b| {
+            (0..3 + b % 5)
+                .map(|i| ((i * 11 + b * 17) % vocab) as u32)
+                .collect()
+        })
+        .collect();
+    let lens: Vec<usize> = prompts.iter().map(Vec::len).collect();
+    let argmax = |v: &[f32]| -> u32 {
+        let mut best = 0;
+        for (i, &x) in v.iter().enumerate() {
+            if x > v[best] {
+                best = i;
+            }
+        }
+        best as u32
+    };
+    for force_f32 in [true, false] {
+        let tol = if force_f32 { 2e-3 } else { 3e-2 };
+        for (limit, swiglu) in [(None, false), (None, true), (Some(65536), true)] {
+            let mut gpu = match limit {
+                None => WgpuEngine::new(&ctx, &model, None, force_f32),
+                Some(l) => WgpuEngine::new_with_binding_limit(&ctx, &model, None, force_f32, l),
+            }
+            .unwrap();
+            gpu.set_split_k_matvec(true);
+            gpu.set_swiglu_out(swiglu);
+            let what = format!("f32 {force_f32} limit {limit:?} swiglu {swiglu}");
+            let mut req = gpu.start(&lens, 3, 0).unwrap();
+            gpu.prefill_logits(&mut req, &prompts).unwrap();
+            let mut seqs = prompts.clone();
+            let mut steps = Vec::new();
+            for step in 0..2 {
+                let next: Vec<u32> = (0..rows)
+                    .map(|b| ((step * 7 + b * 5) % vocab) as u32)
+                    .collect();
+                let got = gpu.decode_logits(&mut req, &next).unwrap();
+                for (b, seq) in seqs.iter_mut().enumerate() {
+                    seq.push(next[b]);
+                    let want = cpu.forward(seq, Masking::Dense).unwrap();
+                    let last = &want.data[(seq.len() - 1) * vocab..seq.len() * vocab];
+                    let e = max_err(&got[b], last);
+                    assert!(e < tol, "{what}: step {step} row {b}: max |err| {e}");
+                }
+                steps.push((next, got));
+            }
+            let mut req = gpu.start(&lens, 3, 0).unwrap();
+            gpu.prefill_tokens(&mut req, &prompts, Sampling::greedy())
+                .unwrap();
+            for (step, (next, logits)) in steps.iter().enumerate() {
+                let toks = gpu
+                    .decode_tokens(&mut req, next, Sampling::greedy())
+                    .unwrap();
+                let want: Vec<u32> = logits.iter().map(|l| argmax(l)).collect();
+                assert_eq!(toks, want, "{what}: greedy step {step}");
             }
         }
     }

@@ -53,6 +53,12 @@ pub const MATVEC_SG_ROPE: Shader = Shader {
     entry_point: "moa_matvec_sg_rope",
     source: include_str!("../../shaders/matvec_sg.wgsl"),
 };
+/// `matvec_sg.wgsl`'s gate/up product with SwiGLU in its epilogue (decode).
+pub const MATVEC_SG_SWIGLU_OUT: Shader = Shader {
+    name: "matvec_sg.wgsl",
+    entry_point: "moa_matvec_sg_swiglu_out",
+    source: include_str!("../../shaders/matvec_sg.wgsl"),
+};
 pub const SWIGLU: Shader = Shader {
     name: "swiglu.wgsl",
     entry_point: "moa_swiglu",
@@ -93,6 +99,7 @@ pub const ALL: &[Shader] = &[
     MATVEC_ROPE,
     MATVEC_SG,
     MATVEC_SG_ROPE,
+    MATVEC_SG_SWIGLU_OUT,
     SWIGLU,
     ROPE_KV,
     ARGMAX,
@@ -141,11 +148,12 @@ impl Shader {
 }
 
 /// `matvec_rope.wgsl`: RoPE + the KV-cache write of one rotation pair (`rope_store`),
-/// the epilogue of `matvec.wgsl`'s and `matvec_sg.wgsl`'s decode QKV products.
+/// the epilogue of `matvec.wgsl`'s and `matvec_sg.wgsl`'s decode QKV products and the
+/// body of `rope_kv.wgsl` (one copy of the rotation and the stores).
 const MATVEC_ROPE_EPILOGUE: &str = include_str!("../../shaders/matvec_rope.wgsl");
 
 /// `cache_slot.wgsl`: the sink + ring slot of a position (docs/DESIGN.md §5), used by
-/// `rope_kv.wgsl` and `matvec.wgsl`'s `moa_matvec_rope`.
+/// `matvec_rope.wgsl`'s `rope_store`.
 const CACHE_SLOT: &str = include_str!("../../shaders/cache_slot.wgsl");
 
 /// `coop_linear.wgsl`: prefill products on matrix units (cooperative matrices), for

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use super::chunks;
-use super::request::{WgpuRequest, BACKEND};
+use super::request::{Ahead, WgpuRequest, BACKEND};
 use super::{EngineError, WgpuEngine};
 use crate::runtime::engine::{PrefillProgress, Request, Sampling};
 use crate::runtime::wgpu::Dispatch;
@@ -154,6 +154,10 @@ impl WgpuEngine {
         mut progress: Option<&mut dyn FnMut(&PrefillProgress)>,
     ) -> Result<Vec<u32>, EngineError> {
         self.check_prefill(req, prompts)?;
+        // A decode step submitted ahead was for the old positions: never this request's
+        // next step now (queue order runs it before this prefill, whose slots and later
+        // steps' writes overwrite what it wrote before anything reads them).
+        req.state_mut::<WgpuRequest>(BACKEND)?.ahead = None;
         let lens: Vec<usize> = prompts.iter().map(Vec::len).collect();
         let total: usize = lens.iter().sum();
         let st = req.state::<WgpuRequest>(BACKEND)?;
@@ -204,6 +208,15 @@ impl WgpuEngine {
     }
 
     /// A decode pass: one token per row, through the request's recorded dispatches.
+    ///
+    /// Greedy steps with `submit_ahead` (the default) also submit the next step before
+    /// waiting for this one: its tokens are copied on the device from this step's output
+    /// and its positions are one on, so the device runs steps back to back instead of
+    /// idling for each step's round trip to the host and back. When the next call feeds
+    /// back those tokens (a greedy loop does), that step is already running. Other tokens
+    /// or another output kind wait for it and run the step again at the same positions:
+    /// it rewrites the same cache slots and activations, so the result is that of a step
+    /// run on demand. A request that stops leaves one such step unused.
     pub(super) fn forward_decode(
         &self,
         req: &mut Request,
@@ -211,27 +224,7 @@ impl WgpuEngine {
         output: OutputKind,
     ) -> Result<Vec<u32>, EngineError> {
         req.check_decode(tokens, self.config.vocab_size)?;
-        let info: Vec<[u32; 4]> = req
-            .row_len()
-            .iter()
-            .enumerate()
-            .map(|(b, &pos)| [pos, b as u32, pos, 0])
-            .collect();
-        let st = req.state::<WgpuRequest>(BACKEND)?;
-        let q = &self.queue;
-        q.write_buffer(&st.decode_io.tokens, 0, bytemuck::cast_slice(tokens));
-        q.write_buffer(
-            &st.decode_io.info,
-            0,
-            bytemuck::cast_slice(info.as_flattened()),
-        );
-        q.write_buffer(
-            &st.decode_io.row_pos,
-            0,
-            bytemuck::cast_slice(req.row_len()),
-        );
-        let uniforms = st.decode_io.uniforms.clone();
-        self.write_uniforms(req, &uniforms);
+        let t_call = Instant::now();
         let st = req.state::<WgpuRequest>(BACKEND)?;
         let stale = !matches!(&st.decode_record, Some((k, _)) if *k == output);
         if stale {
@@ -247,71 +240,197 @@ impl WgpuEngine {
         let st = req.state_mut::<WgpuRequest>(BACKEND)?;
         if st
             .decode_staging
-            .as_ref()
+            .first()
             .is_none_or(|b| b.size() != bytes.max(4))
         {
-            st.decode_staging = Some(self.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("decode readback"),
-                size: bytes.max(4),
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            }));
+            st.decode_staging = (0..2)
+                .map(|_| {
+                    self.device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some("decode readback"),
+                        size: bytes.max(4),
+                        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                        mapped_at_creation: false,
+                    })
+                })
+                .collect();
+            // Encoded for the old read-back buffers.
+            st.next_step = None;
         }
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        // The command buffer encoded during the previous step (the same dispatches over
-        // the same buffers: this step's inputs were written above, and `write_buffer`s
-        // run before the next submission), else encoded now.
-        let st_mut = req.state_mut::<WgpuRequest>(BACKEND)?;
-        let ready = st_mut.next_step.take().filter(|(k, _)| *k == output);
+        let ahead = st.ahead.take();
+        let (index, turn, scope, submit_t) = match ahead {
+            Some(a) if a.output == output && a.input == tokens => {
+                // Already running. Draw this step's sampling numbers all the same, so the
+                // request's generator stays where steps run on demand leave it.
+                let uniforms = st.decode_io.uniforms.clone();
+                self.write_uniforms(req, &uniforms);
+                let st = req.state_mut::<WgpuRequest>(BACKEND)?;
+                st.stats.ahead += 1;
+                (a.index, a.staging, None, t_call)
+            }
+            stale_ahead => {
+                if let Some(a) = stale_ahead {
+                    // Its writes are redone below, after it.
+                    self.wait_for(a.index)?;
+                }
+                self.write_step_inputs(req, tokens, 0)?;
+                let uniforms = req
+                    .state::<WgpuRequest>(BACKEND)?
+                    .decode_io
+                    .uniforms
+                    .clone();
+                self.write_uniforms(req, &uniforms);
+                let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+                // The command buffer encoded during the previous step (the same
+                // dispatches over the same buffers: this step's inputs were written
+                // above, and `write_buffer`s run before the next submission), else
+                // encoded now.
+                let st = req.state_mut::<WgpuRequest>(BACKEND)?;
+                let ready = st.next_step.take().filter(|(k, _, _)| *k == output);
+                let (turn, cb, encode, finish) = match ready {
+                    Some((_, turn, cb)) => (turn, cb, 0.0, 0.0),
+                    None => {
+                        let turn = take_turn(st);
+                        let Some((_, rec)) = &st.decode_record else {
+                            return Err(not_recorded());
+                        };
+                        let (cb, e, f) = self.encode_step(
+                            &rec.dispatches,
+                            &src,
+                            &st.decode_staging[turn],
+                            bytes,
+                            None,
+                        );
+                        (turn, cb, e, f)
+                    }
+                };
+                st.stats.encode_s += encode;
+                st.stats.finish_s += finish;
+                let t1 = Instant::now();
+                (self.queue.submit([cb]), turn, Some(scope), t1)
+            }
+        };
+        // The next step: submitted now (greedy, and the request has room for it), else
+        // encoded while the device runs this one (the host's share of a step: wgpu
+        // validates and records every dispatch when the encoder finishes).
+        let room = req.row_len().iter().all(|&p| p + 1 < req.n_tokens());
+        let mut submitted = None;
+        if self.submit_ahead && output == OutputKind::Argmax && room {
+            self.write_step_inputs(req, &[], 1)?;
+            let st = req.state_mut::<WgpuRequest>(BACKEND)?;
+            let next_turn = take_turn(st);
+            let Some((_, rec)) = &st.decode_record else {
+                return Err(not_recorded());
+            };
+            let inner = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+            let feed = (&st.act.tokens_out, &st.decode_io.tokens);
+            let (cb, e, f) = self.encode_step(
+                &rec.dispatches,
+                &src,
+                &st.decode_staging[next_turn],
+                bytes,
+                Some(feed),
+            );
+            let next_index = self.queue.submit([cb]);
+            if let Some(e) = pollster::block_on(inner.pop()) {
+                return Err(EngineError::Gpu {
+                    what: "a decode step submitted ahead".into(),
+                    message: e.to_string(),
+                });
+            }
+            st.stats.pre_encode_s += e + f;
+            submitted = Some((next_index, next_turn));
+        } else if self.pre_encode {
+            let st = req.state_mut::<WgpuRequest>(BACKEND)?;
+            let next_turn = take_turn(st);
+            let Some((_, rec)) = &st.decode_record else {
+                return Err(not_recorded());
+            };
+            let (cb, e, f) = self.encode_step(
+                &rec.dispatches,
+                &src,
+                &st.decode_staging[next_turn],
+                bytes,
+                None,
+            );
+            st.stats.pre_encode_s += e + f;
+            st.next_step = Some((output, next_turn, cb));
+        }
         let st = req.state::<WgpuRequest>(BACKEND)?;
-        let (Some((_, rec)), Some(staging)) = (&st.decode_record, &st.decode_staging) else {
-            return Err(EngineError::Input(
-                "decode dispatches were not recorded".into(),
-            ));
-        };
-        let (cb, encode, finish) = match ready {
-            Some((_, cb)) => (cb, 0.0, 0.0),
-            None => self.encode_step(&rec.dispatches, &src, staging, bytes),
-        };
-        let t1 = Instant::now();
-        self.queue.submit([cb]);
-        // Encode the next step while the device runs this one: the host's share of a
-        // step (wgpu validates and records every dispatch when the encoder finishes)
-        // then overlaps the device's.
-        let next = self
-            .pre_encode
-            .then(|| self.encode_step(&rec.dispatches, &src, staging, bytes));
-        let out = self.map_read(scope, staging, words)?;
-        let wait = t1.elapsed().as_secs_f64();
-        let dispatches = rec.dispatches.len();
+        let out = self.map_read(scope, &st.decode_staging[turn], words, Some(index))?;
+        let wait = submit_t.elapsed().as_secs_f64();
         let st = req.state_mut::<WgpuRequest>(BACKEND)?;
+        let dispatches = st
+            .decode_record
+            .as_ref()
+            .map_or(0, |(_, r)| r.dispatches.len());
         let stats = &mut st.stats;
         stats.steps += 1;
         stats.dispatches = dispatches;
-        stats.encode_s += encode;
-        stats.finish_s += finish;
         stats.wait_s += wait;
-        if let Some((cb, e, f)) = next {
-            stats.pre_encode_s += e + f;
-            st.next_step = Some((output, cb));
+        if let Some((index, staging)) = submitted {
+            st.ahead = Some(Ahead {
+                output,
+                input: out.clone(),
+                index,
+                staging,
+            });
         }
         req.advance();
         Ok(out)
     }
 
-    /// One decode step's command buffer: `dispatches` in one compute pass, then the copy
-    /// of `src`'s first `bytes` into `staging`. Returns it with the seconds spent
-    /// recording the pass and finishing the encoder (where wgpu validates and encodes
-    /// every dispatch for the driver).
+    /// Writes a decode step's inputs for the rows' positions `on` past where they are:
+    /// the tokens (unless `tokens` is empty: a step submitted ahead copies them on the
+    /// device), each token's (position, row, position, 0) and each row's position.
+    fn write_step_inputs(&self, req: &Request, tokens: &[u32], on: u32) -> Result<(), EngineError> {
+        let pos: Vec<u32> = req.row_len().iter().map(|&p| p + on).collect();
+        let info: Vec<[u32; 4]> = pos
+            .iter()
+            .enumerate()
+            .map(|(b, &p)| [p, b as u32, p, 0])
+            .collect();
+        let io = &req.state::<WgpuRequest>(BACKEND)?.decode_io;
+        let q = &self.queue;
+        if !tokens.is_empty() {
+            q.write_buffer(&io.tokens, 0, bytemuck::cast_slice(tokens));
+        }
+        q.write_buffer(&io.info, 0, bytemuck::cast_slice(info.as_flattened()));
+        q.write_buffer(&io.row_pos, 0, bytemuck::cast_slice(&pos));
+        Ok(())
+    }
+
+    /// Blocks until submission `index` has run.
+    fn wait_for(&self, index: wgpu::SubmissionIndex) -> Result<(), EngineError> {
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(index),
+                timeout: None,
+            })
+            .map(|_| ())
+            .map_err(|e| EngineError::Gpu {
+                what: "waiting for the GPU".into(),
+                message: e.to_string(),
+            })
+    }
+
+    /// One decode step's command buffer: with `feed = Some((from, to))` first a copy of
+    /// the last step's tokens into this step's input (a step submitted ahead), then
+    /// `dispatches` in one compute pass, then the copy of `src`'s first `bytes` into
+    /// `staging`. Returns it with the seconds spent recording the pass and finishing the
+    /// encoder (where wgpu validates and encodes every dispatch for the driver).
     pub(super) fn encode_step(
         &self,
         dispatches: &[Dispatch],
         src: &wgpu::Buffer,
         staging: &wgpu::Buffer,
         bytes: u64,
+        feed: Option<(&wgpu::Buffer, &wgpu::Buffer)>,
     ) -> (wgpu::CommandBuffer, f64, f64) {
         let t0 = Instant::now();
         let mut encoder = self.device.create_command_encoder(&Default::default());
+        if let Some((from, to)) = feed {
+            encoder.copy_buffer_to_buffer(from, 0, to, 0, to.size().min(from.size()));
+        }
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
             for d in dispatches {
@@ -325,19 +444,21 @@ impl WgpuEngine {
         (cb, encode, t1.elapsed().as_secs_f64())
     }
 
-    /// Maps `staging` after the submission that fills it, waits, and returns its first
-    /// `words` words (the scope's validation error first, if any).
+    /// Maps `staging` after the submission that fills it (`index`; `None`: the latest),
+    /// waits for that submission, and returns its first `words` words (the scope's
+    /// validation error first, if any).
     fn map_read(
         &self,
-        scope: wgpu::ErrorScopeGuard,
+        scope: Option<wgpu::ErrorScopeGuard>,
         staging: &wgpu::Buffer,
         words: usize,
+        index: Option<wgpu::SubmissionIndex>,
     ) -> Result<Vec<u32>, EngineError> {
         let gpu = |what: &str, message: String| EngineError::Gpu {
             what: what.to_string(),
             message,
         };
-        if let Some(e) = pollster::block_on(scope.pop()) {
+        if let Some(e) = scope.and_then(|s| pollster::block_on(s.pop())) {
             return Err(gpu("a forward pass", e.to_string()));
         }
         let (tx, rx) = std::sync::mpsc::channel();
@@ -346,7 +467,10 @@ impl WgpuEngine {
             let _ = tx.send(r);
         });
         self.device
-            .poll(wgpu::PollType::wait_indefinitely())
+            .poll(wgpu::PollType::Wait {
+                submission_index: index,
+                timeout: None,
+            })
             .map_err(|e| gpu("waiting for the GPU", e.to_string()))?;
         rx.recv()
             .map_err(|e| gpu("read-back", e.to_string()))?
@@ -376,7 +500,7 @@ impl WgpuEngine {
         });
         encoder.copy_buffer_to_buffer(src, 0, &staging, 0, bytes);
         self.queue.submit([encoder.finish()]);
-        self.map_read(scope, &staging, words)
+        self.map_read(Some(scope), &staging, words, None)
     }
 
     /// Checks the prompts (see [`Request::begin_prefill`]).
@@ -415,4 +539,15 @@ pub(super) fn pack_rows(prompts: &[Vec<u32>], rows: std::ops::Range<usize>) -> P
         last.push(tokens.len() as u32 - 1);
     }
     (tokens, info, row_start, last)
+}
+
+/// The read-back buffer for the next step encoded, the two taken in turn.
+fn take_turn(st: &mut WgpuRequest) -> usize {
+    let turn = st.staging_turn;
+    st.staging_turn = (turn + 1) % st.decode_staging.len().max(1);
+    turn
+}
+
+fn not_recorded() -> EngineError {
+    EngineError::Input("decode dispatches were not recorded".into())
 }

@@ -106,6 +106,16 @@ pub struct WgpuEngine {
     /// Decode steps encode the next step's command buffer while the device runs this
     /// one (`forward::forward_decode`); `MOA_WGPU_PREENCODE=0` encodes after the wait.
     pre_encode: bool,
+    /// Greedy decode steps submit the next step before waiting for this one, its input
+    /// tokens copied on the device from this step's output, so the device runs steps
+    /// back to back instead of idling for each step's round trip to the host
+    /// (`forward::forward_decode`); `MOA_WGPU_AHEAD=0` waits for each call.
+    submit_ahead: bool,
+    /// Decode passes on the subgroup products put SwiGLU into the gate/up product's
+    /// epilogue (`moa_matvec_sg_swiglu_out`), so the down product reads `ffn` values a
+    /// row instead of `2 · ffn`; `MOA_WGPU_SWIGLU_OUT=0` keeps SwiGLU in the down
+    /// product's input.
+    swiglu_out: bool,
 }
 
 /// f16 where the adapter has SHADER_F16 (unless `force_f32`), else f32.
@@ -313,6 +323,8 @@ impl WgpuEngine {
             fuse_merge: std::env::var("MOA_WGPU_MERGE").is_ok_and(|v| v == "1"),
             two_stage_argmax: std::env::var("MOA_WGPU_ARGMAX2").map_or(true, |v| v != "0"),
             pre_encode: std::env::var("MOA_WGPU_PREENCODE").map_or(true, |v| v != "0"),
+            submit_ahead: std::env::var("MOA_WGPU_AHEAD").map_or(true, |v| v != "0"),
+            swiglu_out: std::env::var("MOA_WGPU_SWIGLU_OUT").map_or(true, |v| v != "0"),
         };
         engine.settle_coop();
         let attn_wanted = std::env::var("MOA_WGPU_COOP_ATTN").map_or(true, |v| v != "0");
@@ -371,6 +383,18 @@ impl WgpuEngine {
     /// each step after the previous one's result (tests compare both).
     pub fn set_pre_encode(&mut self, on: bool) {
         self.pre_encode = on;
+    }
+
+    /// Submits each greedy decode step's successor before waiting for it (the default),
+    /// or runs each step when its call comes (tests compare both).
+    pub fn set_submit_ahead(&mut self, on: bool) {
+        self.submit_ahead = on;
+    }
+
+    /// Puts SwiGLU into the decode gate/up product's epilogue (the default where the
+    /// subgroup products run) or into the down product's input (tests compare both).
+    pub fn set_swiglu_out(&mut self, on: bool) {
+        self.swiglu_out = on;
     }
 
     /// Rows per workgroup of the few-row products (4, 8 or 16; `matvec.wgsl`'s ROW_BLOCK),

@@ -51,6 +51,8 @@ pub(super) struct SgSet {
     pub(super) swiglu: wgpu::ComputePipeline,
     /// RMSNorm → QKV product → RoPE + KV-cache write.
     pub(super) rope: wgpu::ComputePipeline,
+    /// RMSNorm → gate/up product → SwiGLU (`moa_matvec_sg_swiglu_out`).
+    pub(super) swiglu_out: wgpu::ComputePipeline,
 }
 
 /// The decode products on subgroups, for KSPLIT 1, 2 and 4.
@@ -237,6 +239,7 @@ impl Pipelines {
                         norm: pipe_with(shaders::MATVEC_SG, types, &c(1.0))?,
                         swiglu: pipe_with(shaders::MATVEC_SG, types, &c(2.0))?,
                         rope: pipe_with(shaders::MATVEC_SG_ROPE, types, &c(1.0))?,
+                        swiglu_out: pipe_with(shaders::MATVEC_SG_SWIGLU_OUT, types, &c(1.0))?,
                     })
                 };
                 [1, 2, 4]

@@ -21,7 +21,8 @@ use crate::runtime::wgpu::Dispatch;
 /// One dispatch kind's share of a pass.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KindTime {
-    /// "embed", "qkv", "attention", "out", "gate_up", "down" (or "mlp" where the pass
+    /// "embed", "qkv", "attention", "merge" (the decode attention's merge, apart from its
+    /// kernel), "out", "gate_up", "down" (or "mlp" where the pass
     /// does not fuse), "head", "argmax", "sample"; "step" for the whole pass and
     /// "probe" for as many one-workgroup embedding gathers as the pass has dispatches
     /// (the fixed cost of a dispatch and its barrier on this adapter).

@@ -44,8 +44,9 @@ pub(super) const MATVEC_MAX_ROWS: usize = 32;
 pub(super) const ARGMAX_BLOCKS: u32 = 64;
 
 /// One recorded pass: its dispatches, per layer the index one past its last dispatch,
-/// and each dispatch's kind ("embed", "qkv", "attention", "out", "gate_up", "down" or
-/// "mlp", "head", "argmax", "sample"), which [`WgpuEngine::profile_pass`] times apart.
+/// and each dispatch's kind ("embed", "qkv", "attention" (the decode kernel, or the
+/// prefill kernel), "merge" (the decode's merge), "out", "gate_up", "down" or "mlp",
+/// "head", "argmax", "sample"), which [`WgpuEngine::profile_pass`] times apart.
 pub(super) struct Recorded {
     pub(super) dispatches: Vec<Dispatch>,
     pub(super) layer_end: Vec<usize>,
@@ -435,18 +436,19 @@ impl WgpuEngine {
             let rope_kv = |d: &mut Vec<Dispatch>, s: usize, n: usize| {
                 for part in parts {
                     let rp = rope_params(n, part);
-                    d.push(self.dispatch_at(
+                    // Bindings of rope_kv.wgsl (1–3) and matvec_rope.wgsl (6–11).
+                    d.push(self.dispatch_bound(
                         &self.pipes.rope_kv,
                         &[
-                            (&rp).into(),
-                            (&a.qkv).into(),
-                            at(&io.info, s, 16),
-                            (&st.rope).into(),
-                            at(&a.q, s, q_row),
-                            at(&a.k, s, kv_row),
-                            at(&a.v, s, kv_row),
-                            (&part.k).into(),
-                            (&part.v).into(),
+                            (6, (&rp).into()),
+                            (1, (&a.qkv).into()),
+                            (7, at(&io.info, s, 16)),
+                            (8, (&st.rope).into()),
+                            (9, at(&a.q, s, q_row)),
+                            (2, at(&a.k, s, kv_row)),
+                            (3, at(&a.v, s, kv_row)),
+                            (10, (&part.k).into()),
+                            (11, (&part.v).into()),
                         ],
                         [
                             (hd as u32 / 2).div_ceil(32),
@@ -563,9 +565,11 @@ impl WgpuEngine {
                     )?;
                     d.push(decode);
                 }
+                // The decode kernel and the merge are kinds of their own (the profile
+                // times them apart).
                 None => {
                     for part in parts.iter().rev() {
-                        d.extend(self.attention.decode_dispatches(
+                        let [decode, merge] = self.attention.decode_dispatches(
                             l,
                             req.n_tokens(),
                             part.rows.end as u32,
@@ -579,7 +583,11 @@ impl WgpuEngine {
                                 &st.partials,
                                 &a.attn_out,
                             ],
-                        )?);
+                        )?;
+                        d.push(decode);
+                        tag(&mut kinds, &d, "attention");
+                        d.push(merge);
+                        tag(&mut kinds, &d, "merge");
                     }
                 }
             }
@@ -603,7 +611,59 @@ impl WgpuEngine {
                 t,
             );
             tag(&mut kinds, &d, "out");
-            if fuse {
+            // SwiGLU in the gate/up product's epilogue: subgroup products, a one-part
+            // [gate | up] weight (its column groups take rows of both halves).
+            let swiglu_sg = self
+                .sg_pipes(hidden)
+                .filter(|_| {
+                    self.swiglu_out
+                        && fuse
+                        && lw.w_gate_up.parts.len() == 1
+                        && c.ffn_size.is_multiple_of(2)
+                })
+                .map(|sg| (sg, &lw.w_gate_up.parts[0]));
+            if let Some((sg, part)) = swiglu_sg {
+                let n_out = 2 * c.ffn_size;
+                let params = self.uniform(&[
+                    t as u32,
+                    hidden as u32,
+                    n_out as u32,
+                    0,
+                    c.rms_norm_eps.to_bits(),
+                    c.ffn_size as u32,
+                    0,
+                    0,
+                ]);
+                // Column groups of 2 gate + 2 up columns: ffn / 2 of them.
+                let pairs = (c.ffn_size / 2) as u32;
+                let set = sg.set(sg.ksplit(n_out, hidden));
+                d.push(self.dispatch_bound(
+                    &set.swiglu_out,
+                    &[
+                        (0, (&params).into()),
+                        (1, (&a.x_alt).into()),
+                        (2, (&part.buffer).into()),
+                        // No residual (binding 3): the entry point does not use it.
+                        (4, (&a.ffn_act).into()),
+                        (5, (&lw.ffn_norm).into()),
+                    ],
+                    [
+                        pairs.div_ceil(sg.columns_per_workgroup() / 4),
+                        (t as u32).div_ceil(16),
+                        1,
+                    ],
+                ));
+                tag(&mut kinds, &d, "gate_up");
+                self.linear(
+                    &mut d,
+                    Input::Plain,
+                    (&a.ffn_act).into(),
+                    &lw.w_down,
+                    Some((&a.x_alt).into()),
+                    (&a.x).into(),
+                    t,
+                );
+            } else if fuse {
                 let norm = Input::Norm(&lw.ffn_norm);
                 let (x_alt, gate_up) = ((&a.x_alt).into(), (&a.gate_up).into());
                 self.linear(&mut d, norm, x_alt, &lw.w_gate_up, None, gate_up, t);

@@ -30,13 +30,32 @@ pub(super) struct WgpuRequest {
     /// The decode step's dispatches, recorded on the first step and replayed after.
     pub(super) decode_record: Option<(OutputKind, Recorded)>,
     /// The next decode step's command buffer, encoded while the device ran the last
-    /// step (`WgpuEngine::pre_encode`).
-    pub(super) next_step: Option<(OutputKind, wgpu::CommandBuffer)>,
-    /// Where decode steps read their result back (kept: one per step would be created
-    /// and mapped every step).
-    pub(super) decode_staging: Option<wgpu::Buffer>,
+    /// step (`WgpuEngine::pre_encode`), and the read-back buffer it copies into.
+    pub(super) next_step: Option<(OutputKind, usize, wgpu::CommandBuffer)>,
+    /// Where decode steps read their result back: two, taken in turn (`staging_turn`),
+    /// so a step submitted ahead copies its tokens into the one the host does not map
+    /// (kept: one per step would be created and mapped every step).
+    pub(super) decode_staging: Vec<wgpu::Buffer>,
+    /// The read-back buffer the next encoded step copies into.
+    pub(super) staging_turn: usize,
+    /// The greedy step submitted while the device ran the last one
+    /// (`WgpuEngine::submit_ahead`), fed on the device with that step's tokens.
+    pub(super) ahead: Option<Ahead>,
     /// What the decode steps so far cost ([`WgpuEngine::decode_stats`]).
     pub(super) stats: DecodeStats,
+}
+
+/// A greedy decode step submitted before its caller asked for it: its tokens are the
+/// previous step's output, copied on the device, and it is this request's next step if
+/// the caller feeds those same tokens back (`forward::forward_decode`).
+pub(super) struct Ahead {
+    /// The output kind it was recorded for (`Argmax`).
+    pub(super) output: OutputKind,
+    /// The tokens it read: the previous step's result, as returned to the caller.
+    pub(super) input: Vec<u32>,
+    pub(super) index: wgpu::SubmissionIndex,
+    /// The read-back buffer its tokens are copied into.
+    pub(super) staging: usize,
 }
 
 /// The decode steps of one request so far: how many dispatches one step records and
@@ -59,25 +78,31 @@ pub struct DecodeStats {
     pub pre_encode_s: f64,
     /// Seconds from each step's submission to its result on the host (device work plus
     /// one round trip, plus the overlapped encoding of the next step if it takes longer
-    /// than the device), all steps together.
+    /// than the device), all steps together; for a step submitted ahead, from the call
+    /// that asked for it to its result.
     pub wait_s: f64,
+    /// Steps that were already submitted when their call came (`submit_ahead`): their
+    /// time between calls is not in `wait_s`, so time steps by the wall clock.
+    pub ahead: usize,
 }
 
 impl DecodeStats {
     /// One line: `decode: 64 steps, 184 dispatches/step, 3.10 ms/step (0.41 ms encoding,
-    /// 0.00 ms finishing, 0.52 ms encoded ahead), 16.8 us/dispatch`. Time per dispatch is
-    /// the whole step's time over its dispatches.
+    /// 0.00 ms finishing, 0.52 ms encoded ahead, 0 submitted ahead), 16.8 us/dispatch`.
+    /// Time per dispatch is the whole step's time over its dispatches. With steps
+    /// submitted ahead, ms/step leaves out the host's time between calls.
     pub fn summary(&self) -> String {
         let steps = self.steps.max(1) as f64;
         let step_ms = (self.encode_s + self.finish_s + self.wait_s) / steps * 1e3;
         format!(
-            "decode: {} steps, {} dispatches/step, {:.2} ms/step ({:.2} ms encoding, {:.2} ms finishing, {:.2} ms encoded ahead), {:.1} us/dispatch",
+            "decode: {} steps, {} dispatches/step, {:.2} ms/step ({:.2} ms encoding, {:.2} ms finishing, {:.2} ms encoded ahead, {} submitted ahead), {:.1} us/dispatch",
             self.steps,
             self.dispatches,
             step_ms,
             self.encode_s / steps * 1e3,
             self.finish_s / steps * 1e3,
             self.pre_encode_s / steps * 1e3,
+            self.ahead,
             step_ms * 1e3 / self.dispatches.max(1) as f64
         )
     }
@@ -228,7 +253,9 @@ impl WgpuEngine {
             decode_io,
             decode_record: None,
             next_step: None,
-            decode_staging: None,
+            decode_staging: Vec::new(),
+            staging_turn: 0,
+            ahead: None,
             stats: DecodeStats::default(),
         };
         Ok(Request::new(BACKEND, rows, n_tokens, kv_bytes, seed, state))

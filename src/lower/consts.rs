@@ -106,3 +106,11 @@ pub const CUDA_DECODE_STAGES: u32 = 3;
 /// CUDA decode: whether each warp of the tensor-core kernel runs its own copy pipeline
 /// (`codegen::cuda::DecodeTuning::warp_pipes`); measured slower (see the stages above).
 pub const CUDA_DECODE_WARP_PIPES: bool = false;
+/// CUDA decode: a block issues its first K/V tiles before `griddepcontrol.wait`
+/// (`codegen::cuda::DecodeTuning::early_loads`), so after a programmatic launch they
+/// stream while the cache write still runs.
+pub const CUDA_DECODE_EARLY_LOADS: bool = true;
+/// CUDA decode: the last chunk of a segment merges the partials in one L2 round trip per
+/// batch of chunks, after one thread's acquire-release atomic
+/// (`codegen::cuda::DecodeTuning::fast_merge`).
+pub const CUDA_DECODE_FAST_MERGE: bool = true;

@@ -118,8 +118,10 @@ fn main() -> ExitCode {
     }
     let tuning = match args.variant.as_deref().map(str::parse::<DecodeTuning>) {
         None => DecodeTuning::default(),
-        Some(Ok(t)) if t.probe => {
-            eprintln!("error: --variant {t}: `z` is the benchmark probe, which computes no output");
+        Some(Ok(t)) if t.probe || t.probe_no_merge => {
+            eprintln!(
+                "error: --variant {t}: `z` and `y` are benchmark probes, whose output is undefined"
+            );
             return ExitCode::from(2);
         }
         Some(Ok(t)) => t,

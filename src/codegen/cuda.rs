@@ -70,6 +70,10 @@ pub struct DecodeTuning {
     /// does nothing else (no math, no merge, O unwritten), so its time is the floor of this
     /// work list's memory traffic. Never a runtime kernel: its output is undefined.
     pub probe: bool,
+    /// Benchmark probe only (the letter `y`): the whole kernel, but a chunk of a split
+    /// segment writes its partial and exits (no arrival counter, no merge), so the time
+    /// against the full kernel is what the arrival and the merge cost. Output undefined.
+    pub probe_no_merge: bool,
 }
 
 impl Default for DecodeTuning {
@@ -81,6 +85,7 @@ impl Default for DecodeTuning {
             early_loads: CUDA_DECODE_EARLY_LOADS,
             fast_merge: CUDA_DECODE_FAST_MERGE,
             probe: false,
+            probe_no_merge: false,
         }
     }
 }
@@ -332,8 +337,8 @@ impl PrefillTuning {
 
 impl std::fmt::Display for DecodeTuning {
     /// `WARPSxSTAGES` and the letters of the options that are on, in the order `w`
-    /// (warp-private pipelines), `e` (early loads), `m` (fast merge), `z` (probe), e.g.
-    /// `4x3em` or `4x3w`.
+    /// (warp-private pipelines), `e` (early loads), `m` (fast merge), `z` and `y` (the
+    /// probes), e.g. `4x3em` or `4x3w`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}x{}", self.warps, self.stages)?;
         for (on, letter) in [
@@ -341,6 +346,7 @@ impl std::fmt::Display for DecodeTuning {
             (self.early_loads, 'e'),
             (self.fast_merge, 'm'),
             (self.probe, 'z'),
+            (self.probe_no_merge, 'y'),
         ] {
             if on {
                 write!(f, "{letter}")?;
@@ -354,11 +360,11 @@ impl std::str::FromStr for DecodeTuning {
     type Err = String;
 
     /// Parses what [`Display`](std::fmt::Display) writes: `WARPSxSTAGES` and any of the
-    /// letters `w`, `e`, `m`, `z` (a letter not written is off, whatever the default).
+    /// letters `w`, `e`, `m`, `z`, `y` (a letter not written is off, whatever the default).
     fn from_str(v: &str) -> Result<Self, String> {
         let bad = || {
             format!(
-                "decode variant `{v}`: expected WARPSxSTAGES and option letters from w, e, m, z, \
+                "decode variant `{v}`: expected WARPSxSTAGES and option letters from w, e, m, z, y, \
                  e.g. 4x3, 4x3em or 4x3w"
             )
         };
@@ -374,6 +380,7 @@ impl std::str::FromStr for DecodeTuning {
             early_loads: false,
             fast_merge: false,
             probe: false,
+            probe_no_merge: false,
         };
         for c in letters.chars() {
             let flag = match c {
@@ -381,6 +388,7 @@ impl std::str::FromStr for DecodeTuning {
                 'e' => &mut t.early_loads,
                 'm' => &mut t.fast_merge,
                 'z' => &mut t.probe,
+                'y' => &mut t.probe_no_merge,
                 _ => return Err(bad()),
             };
             if *flag {
@@ -393,12 +401,13 @@ impl std::str::FromStr for DecodeTuning {
 }
 
 /// Chunks whose partials the fast merge (`DecodeTuning::fast_merge`) loads per L2 round
-/// trip: each thread keeps one partial sum and one (m, l) pair per chunk for each of its
-/// `ceil(group_size × head_dim / threads)` output elements (at most 8, else the kernel
-/// keeps the shared-memory merge), 32 partial sums in all: at least 4 chunks, at most 32.
+/// trip: one chunk's (m, l) per lane, so at most 32, and each thread keeps the batch's
+/// partial sums of its `ceil(group_size × head_dim / threads)` output elements (at most 8,
+/// else the kernel keeps the shared-memory merge), 64 registers in all: 16 chunks for a
+/// GQA group of 4 at head_dim 128 and 128 threads, 32 for MHA.
 pub fn decode_merge_batch(head_dim: u32, group_size: u32, threads: u32) -> u32 {
     let per_thread = (group_size * head_dim).div_ceil(threads.max(1)).max(1);
-    (32 / per_thread).clamp(4, 32)
+    (64 / per_thread).clamp(1, 32)
 }
 
 /// Whether a module's decode runs on tensor cores: 16-bit storage and `head_dim % 16 == 0`
@@ -652,6 +661,7 @@ struct CudaLayerCtx {
     /// Chunks per round trip of the fast merge ([`decode_merge_batch`]).
     decode_merge_batch: u32,
     decode_probe: bool,
+    decode_probe_no_merge: bool,
     decode_q_cols: u32,
     decode_smem_bytes: u32,
 }
@@ -806,11 +816,15 @@ fn layer_ctx(
             && !tuning.warp_pipes
             && decode_uses_mma(module.storage, d),
         // Up to 8 output elements per thread (every MMA shape up to a group of 8 at head_dim
-        // 128); beyond, the batch's registers would spill: the shared-memory merge.
+        // 128; beyond, the batch's registers would spill), and a warp's elements of one head
+        // (head_dim % 32 == 0, so shuffles share a chunk's weight); else the shared-memory
+        // merge.
         decode_fast_merge: tuning.fast_merge
+            && d.is_multiple_of(32)
             && (lctx.group_size * d).div_ceil(32 * tuning.warps) <= 8,
         decode_merge_batch: decode_merge_batch(d, lctx.group_size, 32 * tuning.warps),
         decode_probe: tuning.probe && decode_uses_mma(module.storage, d),
+        decode_probe_no_merge: tuning.probe_no_merge,
         decode_q_cols: decode_q_cols(module.storage, d, lctx.group_size),
         decode_smem_bytes: decode_shared_bytes(module.storage, d, lctx.group_size, tuning),
         layer: lctx,
@@ -1174,6 +1188,38 @@ mod tests {
         let t: PrefillTuning = "2x64x1w".parse().unwrap();
         assert_eq!(prefill_stages(StorageType::F16, 96, t), 2);
         assert_eq!(prefill_threads(StorageType::F16, 96, t), 384);
+    }
+
+    #[test]
+    fn decode_tunings_parse_what_they_print() {
+        for v in [
+            "4x3", "4x3w", "4x3em", "4x3e", "4x3m", "4x3ez", "4x3emy", "2x6w",
+        ] {
+            let t: DecodeTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(t.to_string(), v);
+        }
+        // Letters in any order, each once; the default prints its letters.
+        assert_eq!(
+            "4x3me".parse::<DecodeTuning>().unwrap().to_string(),
+            "4x3em"
+        );
+        for bad in ["4x3ee", "4x3q", "x3", "4x", "4x3 e"] {
+            let e = bad.parse::<DecodeTuning>().unwrap_err();
+            assert!(e.contains(bad) && e.contains("w, e, m, z, y"), "{e}");
+        }
+        let d = DecodeTuning::default();
+        assert_eq!(d.to_string().parse::<DecodeTuning>(), Ok(d));
+        assert!(!d.probe && !d.probe_no_merge);
+    }
+
+    #[test]
+    fn fast_merge_batches_fill_64_registers_and_at_most_the_lanes() {
+        // GQA-4 at head_dim 128 over 128 threads: 4 elements per thread, 16 chunks.
+        assert_eq!(decode_merge_batch(128, 4, 128), 16);
+        // MHA: one element per thread, one chunk per lane.
+        assert_eq!(decode_merge_batch(128, 1, 128), 32);
+        assert_eq!(decode_merge_batch(128, 8, 128), 8);
+        assert_eq!(decode_merge_batch(64, 4, 128), 32);
     }
 
     #[test]

@@ -182,56 +182,6 @@ pub enum ChunkPolicy {
     /// layer (17 of 17, 0.4–3.3 µs), while clusters of 4 and 8 were slower even item for
     /// item.
     WavesPairs { overhead_tiles: u32 },
-    /// [`ChunkPolicy::WavesPairs`] with an overhead chosen per step from its work: where the
-    /// written slots per resident block are fewer than `small_below_tiles` key tiles (a
-    /// short step: few rows or short spans), `small_overhead_tiles`, so the list becomes
-    /// one wave of longer chunks; else `overhead_tiles`.
-    WavesPairsSized {
-        overhead_tiles: u32,
-        small_overhead_tiles: u32,
-        small_below_tiles: u32,
-    },
-}
-
-impl ChunkPolicy {
-    /// The policy [`ChunkPolicy::WavesPairsSized`] stands for at rows `row_pos` over
-    /// `layout` (a [`ChunkPolicy::WavesPairs`]); every other policy as it is.
-    pub fn resolve(
-        self,
-        layout: &CacheLayout,
-        row_pos: &[u32],
-        key_tile: u32,
-        concurrent_blocks: u32,
-    ) -> ChunkPolicy {
-        match self {
-            ChunkPolicy::WavesPairsSized {
-                overhead_tiles,
-                small_overhead_tiles,
-                small_below_tiles,
-            } => {
-                let written: u64 = row_pos
-                    .iter()
-                    .flat_map(|&t| {
-                        layout
-                            .segments
-                            .iter()
-                            .map(move |s| u64::from(written_slots(s.span, t)))
-                    })
-                    .sum();
-                let per_block = written as f64
-                    / f64::from(key_tile.max(1))
-                    / f64::from(concurrent_blocks.max(1));
-                ChunkPolicy::WavesPairs {
-                    overhead_tiles: if per_block < f64::from(small_below_tiles) {
-                        small_overhead_tiles
-                    } else {
-                        overhead_tiles
-                    },
-                }
-            }
-            other => other,
-        }
-    }
 }
 
 /// The largest thread-block cluster the decode kernel merges in (CUDA's portable
@@ -306,14 +256,6 @@ impl std::fmt::Display for ChunkPolicy {
             ChunkPolicy::WavesPairs { overhead_tiles } => {
                 write!(f, "waves:{overhead_tiles}:pairs")
             }
-            ChunkPolicy::WavesPairsSized {
-                overhead_tiles,
-                small_overhead_tiles,
-                small_below_tiles,
-            } => write!(
-                f,
-                "waves:{overhead_tiles}:pairs:{small_overhead_tiles}:{small_below_tiles}"
-            ),
         }
     }
 }
@@ -325,8 +267,7 @@ impl std::str::FromStr for ChunkPolicy {
     fn from_str(v: &str) -> Result<Self, String> {
         let bad = || {
             format!(
-                "chunk policy `{v}`: expected SLOTS, waves:OVERHEAD, waves:OVERHEAD:pairs, \
-                 waves:OVERHEAD:pairs:SMALL_OVERHEAD:SMALL_BELOW_TILES, balanced:OVERHEAD:TAIL_PCT, \
+                "chunk policy `{v}`: expected SLOTS, waves:OVERHEAD, waves:OVERHEAD:pairs, balanced:OVERHEAD:TAIL_PCT, \
                  stream:SAT_PCT:WAVE_TILES:MERGE_TILES (SAT_PCT 1 to 100), cluster:SIZE (SIZE 2 to \
                  {MAX_CLUSTER}) or cluster:auto:OVERHEAD"
             )
@@ -340,11 +281,6 @@ impl std::str::FromStr for ChunkPolicy {
             }),
             ["waves", o, "pairs"] => Ok(ChunkPolicy::WavesPairs {
                 overhead_tiles: num(o)?,
-            }),
-            ["waves", o, "pairs", so, below] => Ok(ChunkPolicy::WavesPairsSized {
-                overhead_tiles: num(o)?,
-                small_overhead_tiles: num(so)?,
-                small_below_tiles: num(below)?,
             }),
             ["balanced", o, t] => Ok(ChunkPolicy::Balanced {
                 overhead_tiles: num(o)?,
@@ -403,7 +339,6 @@ pub fn choose_chunk_with(
     concurrent_blocks: u32,
 ) -> u32 {
     let key_tile = key_tile.max(1);
-    let policy = policy.resolve(layout, row_pos, key_tile, concurrent_blocks);
     match policy {
         ChunkPolicy::Fixed(c) => return c.max(1).div_ceil(key_tile) * key_tile,
         ChunkPolicy::Cluster { .. } | ChunkPolicy::ClusterAuto { .. } => {
@@ -455,9 +390,8 @@ pub fn choose_chunk_with(
             ),
             ChunkPolicy::Fixed(_)
             | ChunkPolicy::Cluster { .. }
-            | ChunkPolicy::ClusterAuto { .. }
-            | ChunkPolicy::WavesPairsSized { .. } => {
-                unreachable!("returned or resolved above")
+            | ChunkPolicy::ClusterAuto { .. } => {
+                unreachable!("returned above")
             }
         };
         if cost <= best.0 {
@@ -478,7 +412,6 @@ pub fn choose_split(
     group_size: u32,
 ) -> DecodeSplit {
     let key_tile = key_tile.max(1);
-    let policy = policy.resolve(layout, row_pos, key_tile, concurrent_blocks);
     let clustered = |size: u32| DecodeSplit {
         chunk: DecodeWork::build_clusters(layout, row_pos, size, key_tile).chunk,
         cluster: size,
@@ -1033,37 +966,6 @@ mod tests {
     }
 
     #[test]
-    fn sized_pairs_policy_takes_the_small_overhead_on_short_steps_only() {
-        let sized = ChunkPolicy::WavesPairsSized {
-            overhead_tiles: 2,
-            small_overhead_tiles: 10,
-            small_below_tiles: 32,
-        };
-        // 32 segments of 4480 written slots: 4 rows x 32 heads x 70 tiles / 264 blocks =
-        // 34 tiles per block (large), at 1 row 8.5 (small).
-        let l = layout(&[4480; 32]);
-        let at = |rows: usize| vec![5000u32; rows];
-        for (rows, overhead) in [(4, 2), (1, 10), (16, 2)] {
-            let want = ChunkPolicy::WavesPairs {
-                overhead_tiles: overhead,
-            };
-            assert_eq!(sized.resolve(&l, &at(rows), 64, 264), want, "rows {rows}");
-            assert_eq!(
-                choose_split(sized, &l, &at(rows), 64, 264, 1),
-                choose_split(want, &l, &at(rows), 64, 264, 1),
-                "rows {rows}"
-            );
-            assert_eq!(
-                choose_chunk_with(sized, &l, &at(rows), 64, 264),
-                choose_chunk_with(want, &l, &at(rows), 64, 264)
-            );
-        }
-        // Other policies resolve to themselves.
-        let w = ChunkPolicy::Waves { overhead_tiles: 2 };
-        assert_eq!(w.resolve(&l, &at(1), 64, 264), w);
-    }
-
-    #[test]
     fn chunk_policies_parse_what_they_print() {
         for p in [
             ChunkPolicy::Waves { overhead_tiles: 2 },
@@ -1075,11 +977,6 @@ mod tests {
             ChunkPolicy::Cluster { size: 8 },
             ChunkPolicy::ClusterAuto { overhead_tiles: 10 },
             ChunkPolicy::WavesPairs { overhead_tiles: 10 },
-            ChunkPolicy::WavesPairsSized {
-                overhead_tiles: 2,
-                small_overhead_tiles: 10,
-                small_below_tiles: 32,
-            },
             ChunkPolicy::Stream {
                 sat_pct: 38,
                 wave_tiles: 4,

@@ -20,7 +20,7 @@ export LD_LIBRARY_PATH=/usr/local/cuda/lib64:$LD_LIBRARY_PATH MOA_CUDA_INCLUDE=/
 mkdir -p /tmp/cl; cb=$(ls /usr/local/cuda/lib64/libcublas.so.* 2>/dev/null | head -1); [ -n "$cb" ] && ln -sf $cb /tmp/cl/libcublas.so
 export LD_LIBRARY_PATH=/tmp/cl:$LD_LIBRARY_PATH
 s=$(date +%s)
-END=${END:-150}
+END=${END:-175}
 el() { echo $(( $(date +%s) - s )); }
 cap() { local left=$(( END - $(el) )); [ "$1" -lt "$left" ] && echo "$1" || echo $(( left > 1 ? left : 1 )); }
 R=/tmp/r14; mkdir -p $R /tmp/cubins /tmp/bin
@@ -51,7 +51,7 @@ timeout $(cap 25) python3 $C/decode_peers.py --spans $C/spans.json --batch 16,4 
   --replays 7 --json $R/peers.jsonl > $R/peers.md 2> $R/peers.err; echo "peers rc=$?"; tail -2 $R/peers.err
 pack peers
 python3 $C/variants.py $R/bench.jsonl $R/peers.jsonl > $R/summary.md 2>&1; cat $R/summary.md
-timeout $(cap 15) $B/attention_bench $M $T --variants 4x3ez --json $R/probe.jsonl > $R/probe.md 2> $R/probe.err; echo "probe rc=$?"
+timeout $(cap 20) $B/attention_bench $M $T --variants 4x3ez --json $R/probe.jsonl > $R/probe.md 2> $R/probe.err; echo "probe rc=$?"
 pack probe
 timeout $(cap 15) $B/attention_bench --model vicuna-7b:32:$V $T --variants 4x3em --chunks waves:10:pairs \
   --json $R/policy.jsonl > $R/policy.md 2> $R/policy.err; echo "policy rc=$?"

@@ -22,7 +22,7 @@ use moa::codegen::cuda::{decode_key_tile, DecodeTuning};
 use moa::lower::{lower, CacheLayout, KernelModule, StorageType};
 use moa::plan::{upstream, ModelShape, Plan};
 use moa::runtime::cuda::{CudaAttention, CudaError, DecodeCall, DEFAULT_ARCH};
-use moa::runtime::cuda_bench::{l2_bytes, time_graph, Filler, Producer, Timing};
+use moa::runtime::cuda_bench::{current_slots, l2_bytes, time_graph, Filler, Producer, Timing};
 use moa::runtime::worklist::{
     choose_split, cuda_chunk_policy, ChunkPolicy, DecodeWork, FluidModel,
 };
@@ -42,8 +42,10 @@ struct Args {
     new_tokens: u32,
     #[arg(long, default_value = "bf16")]
     dtype: String,
-    /// Decode kernel shapes to compare, WARPSxSTAGES[w] (`w`: warp-private pipelines).
-    #[arg(long, value_delimiter = ',', default_value = "4x3")]
+    /// Decode kernels to compare, WARPSxSTAGES and option letters (`w` warp-private
+    /// pipelines, `e` early loads, `m` fast merge, `z` the streaming probe;
+    /// `codegen::cuda::DecodeTuning`), e.g. 4x3,4x3em. Default: the compiler's.
+    #[arg(long, value_delimiter = ',')]
     variants: Vec<String>,
     /// Work-list chunk policies to compare: `auto` (the runtime's), a size in slots,
     /// `waves:OVERHEAD_TILES`, `balanced:OVERHEAD_TILES:TAIL_PCT`, `cluster:SIZE` or
@@ -188,26 +190,13 @@ fn producer_inputs(
     rows: u32,
 ) -> Result<ProducerInputs, CudaError> {
     let s = &gpu.module().shape;
-    let d = u64::from(s.head_dim);
-    let t = layout.n_tokens - 1;
-    let mut slot = Vec::with_capacity(rows as usize * layout.segments.len());
-    for r in 0..u64::from(rows) {
-        let row0 = r * u64::from(layout.row_slots);
-        for g in &layout.segments {
-            // The slot moa_rope_kv writes (sink, then the ring); a segment that keeps no
-            // slot for t (span <= sink, or span 0) gets the row's first slot instead, so
-            // every write stays inside the cache.
-            let j = if t < g.sink {
-                Some(t)
-            } else if g.ring > 0 {
-                Some(g.sink + (t - g.sink) % g.ring)
-            } else {
-                None
-            };
-            let off = j.map_or(row0, |j| row0 + u64::from(g.offset + j));
-            slot.push(off * d);
-        }
-    }
+    // The slot moa_rope_kv writes (sink, then the ring), none where the segment keeps no
+    // slot for t: the only cache slot the decode may read before its wait.
+    let slot = current_slots(
+        layout,
+        &vec![layout.n_tokens - 1; rows as usize],
+        s.head_dim,
+    );
     let heads = (s.q_heads + 2 * s.kv_heads) as usize;
     let qkv: Vec<f32> = (0..rows as usize * heads * s.head_dim as usize)
         .map(|i| ((i * 2_654_435_761) % 2001) as f32 / 1000.0 - 1.0)
@@ -317,11 +306,14 @@ fn run(args: &Args) -> Result<(), String> {
         .iter()
         .map(|s| parse_model(s))
         .collect::<Result<Vec<_>, _>>()?;
-    let variants = args
+    let mut variants = args
         .variants
         .iter()
         .map(|v| v.parse::<DecodeTuning>())
         .collect::<Result<Vec<_>, _>>()?;
+    if variants.is_empty() {
+        variants.push(DecodeTuning::default());
+    }
     let chunks: Vec<Option<ChunkPolicy>> = args
         .chunks
         .iter()

@@ -46,7 +46,8 @@ struct Args {
     /// Print every case, not only the per-plan summary and failures.
     #[arg(long)]
     verbose: bool,
-    /// Decode kernel shape, WARPSxSTAGES[w] (default: the compiler's).
+    /// Decode kernel, WARPSxSTAGES and option letters from w, e, m
+    /// (`codegen::cuda::DecodeTuning`; default: the compiler's).
     #[arg(long)]
     variant: Option<String>,
     /// Prefill kernel shape, WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r] (default: the compiler's; see
@@ -117,6 +118,12 @@ fn main() -> ExitCode {
     }
     let tuning = match args.variant.as_deref().map(str::parse::<DecodeTuning>) {
         None => DecodeTuning::default(),
+        Some(Ok(t)) if t.probe || t.probe_no_merge => {
+            eprintln!(
+                "error: --variant {t}: `z` and `y` are benchmark probes, whose output is undefined"
+            );
+            return ExitCode::from(2);
+        }
         Some(Ok(t)) => t,
         Some(Err(e)) => {
             eprintln!("error: --variant: {e}");

@@ -4,7 +4,7 @@
 //! (`eval "$(scripts/cuda-deps.sh)"`).
 //!
 //! ```sh
-//! cuda_cubins --out cubins --dtypes f16,bf16 --variants 4x3 plans/fixture-gqa.toml \
+//! cuda_cubins --out cubins --dtypes f16,bf16 --variants 4x3em plans/fixture-gqa.toml \
 //!     --upstream llama-3-8b:8:PATH/moa_alpha_beta.json --dense
 //! ```
 
@@ -30,8 +30,9 @@ struct Args {
     dense: bool,
     #[arg(long, value_delimiter = ',', default_value = "f16,bf16")]
     dtypes: Vec<String>,
-    /// Decode kernel shapes, WARPSxSTAGES[w] (`codegen::cuda::DecodeTuning`).
-    #[arg(long, value_delimiter = ',', default_value = "4x3")]
+    /// Decode kernels, WARPSxSTAGES and option letters from w, e, m, z
+    /// (`codegen::cuda::DecodeTuning`). Default: the compiler's.
+    #[arg(long, value_delimiter = ',')]
     variants: Vec<String>,
     /// Prefill kernel shapes, WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r] (`codegen::cuda::PrefillTuning`); each is
     /// compiled with every decode shape. Default: the compiler's for each plan's head_dim.
@@ -83,6 +84,13 @@ fn run(args: &Args) -> Result<usize, String> {
             plans.push(dense(shape)?);
         }
     }
+    let mut variants = Vec::new();
+    for v in &args.variants {
+        variants.push(v.parse::<DecodeTuning>()?);
+    }
+    if variants.is_empty() {
+        variants.push(DecodeTuning::default());
+    }
     let mut prefills = Vec::new();
     for p in &args.prefill_variants {
         prefills.push(p.parse::<PrefillTuning>()?);
@@ -104,12 +112,10 @@ fn run(args: &Args) -> Result<usize, String> {
             } else {
                 &prefills[..]
             };
-            for (v, &prefill) in args
-                .variants
+            for (&tuning, &prefill) in variants
                 .iter()
                 .flat_map(|v| prefills.iter().map(move |p| (v, p)))
             {
-                let tuning: DecodeTuning = v.parse()?;
                 let arts = generate_variant(&module, tuning, prefill).map_err(|e| e.to_string())?;
                 let todo: Vec<_> = arts
                     .into_iter()

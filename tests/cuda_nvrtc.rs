@@ -323,7 +323,9 @@ fn decode_variants_compile_for_sm90() {
     for name in ["fixture-mha.toml", "fixture-gqa.toml"] {
         for storage in [StorageType::F16, StorageType::Bf16] {
             let module = lower(&fixture(name), storage);
-            for v in ["4x3w", "2x6w", "4x2w", "2x6"] {
+            for v in [
+                "4x3", "4x3w", "2x6w", "4x2w", "2x6", "4x3e", "4x3m", "4x3we", "4x3ez",
+            ] {
                 let tuning: cuda::DecodeTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
                 let arts = cuda::generate_tuned(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
                 let ptx = compile(&arts[0]);
@@ -335,6 +337,60 @@ fn decode_variants_compile_for_sm90() {
                 );
             }
         }
+    }
+}
+
+/// The decode entry's PTX (from its `.entry` to the next entry or the end).
+fn decode_entry<'a>(ptx: &'a str, entry: &str) -> &'a str {
+    let start = ptx
+        .find(&format!(".entry {entry}("))
+        .unwrap_or_else(|| panic!("PTX lacks {entry}"));
+    let rest = &ptx[start..];
+    let end = rest[1..].find(".entry ").map_or(rest.len(), |e| e + 1);
+    &rest[..end]
+}
+
+/// Early loads (`DecodeTuning::early_loads`, DESIGN §6): the tensor-core decode issues its
+/// first tiles' `cp.async` before `griddepcontrol.wait`, and without them after it; the
+/// warp-private pipelines and the f32 kernel keep the wait first. The fast merge replaces
+/// the fences in every thread by one acquire-release atomic.
+#[test]
+fn decode_early_loads_issue_tiles_before_the_grid_wait() {
+    for (storage, v, early, fast) in [
+        (StorageType::Bf16, "4x3em", true, true),
+        (StorageType::F16, "4x3e", true, false),
+        (StorageType::Bf16, "4x3m", false, true),
+        (StorageType::Bf16, "4x3", false, false),
+        (StorageType::Bf16, "4x3we", false, false),
+        (StorageType::F32, "4x3em", false, true),
+    ] {
+        let module = lower(&fixture("fixture-gqa.toml"), storage);
+        let tuning: cuda::DecodeTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
+        let arts = cuda::generate_tuned(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
+        let ptx = compile(&arts[0]);
+        let body = decode_entry(&ptx, &arts[0].kernels[1].entry_point);
+        let wait = body.find("griddepcontrol.wait").expect("the grid wait");
+        if storage != StorageType::F32 {
+            let copy = body.find("cp.async.cg.shared.global").expect("cp.async");
+            assert_eq!(
+                copy < wait,
+                early,
+                "{} {v}: cp.async before the wait",
+                storage.name()
+            );
+        }
+        assert_eq!(
+            body.contains("atom.acq_rel.gpu.global.add.u32"),
+            fast,
+            "{} {v}: acquire-release arrival",
+            storage.name()
+        );
+        assert_eq!(
+            body.contains("membar.gl"),
+            !fast,
+            "{} {v}: fences",
+            storage.name()
+        );
     }
 }
 
@@ -354,7 +410,8 @@ fn decode_merges_clusters_in_distributed_shared_memory() {
             "barrier.cluster.wait.acquire",
             "mapa.shared::cluster",
             "ld.shared::cluster.f32",
-            "atom.global.add",
+            // The counter merge's arrival (the fast merge's one acquire-release atomic).
+            "atom.acq_rel.gpu.global.add.u32",
         ] {
             assert!(
                 ptx.contains(needle),

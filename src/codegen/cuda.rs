@@ -14,6 +14,7 @@ use serde_json::json;
 use super::abi::{Access, Arg, Elem, Grid, KernelAbi, Param, Tiles};
 use super::ctx::LayerCtx;
 use super::{render, Artifact, CodegenError, KernelInfo, Phase, Target};
+use crate::lower::consts::{CUDA_DECODE_EARLY_LOADS, CUDA_DECODE_FAST_MERGE};
 use crate::lower::consts::{
     CUDA_DECODE_STAGES, CUDA_DECODE_WARPS, CUDA_DECODE_WARP_PIPES, CUDA_PREFILL_K_TILE,
     CUDA_PREFILL_Q_TILE, CUDA_PREFILL_TC_K_TILE, CUDA_PREFILL_TC_LAZY_RESCALE,
@@ -53,6 +54,26 @@ pub struct DecodeTuning {
     /// tile (waits with `__syncwarp`), instead of the block waiting for whole tiles
     /// (`__syncthreads`). Same shared memory and key tile.
     pub warp_pipes: bool,
+    /// Tensor-core kernel with the block-wide pipeline only (the letter `e`): a block issues
+    /// its first `stages - 1` K/V tiles before `griddepcontrol.wait`, so after a
+    /// programmatic launch they stream while the kernel before still runs; the one slot
+    /// that kernel may write (the current token's, at `row_pos[row]`) is read again after
+    /// the wait (docs/DESIGN.md §6). A no-op for plain launches.
+    pub early_loads: bool,
+    /// The letter `m`: the segment's last chunk learns it is last from one thread's
+    /// acquire-release atomic (no fence in every thread), and merges the partials of up to
+    /// [`decode_merge_batch`] chunks per L2 round trip, each thread its own output
+    /// elements (no shared-memory weights, no barriers), instead of two round trips per
+    /// 32 chunks.
+    pub fast_merge: bool,
+    /// Benchmark probe only (the letter `z`): the kernel streams its chunk's K/V tiles and
+    /// does nothing else (no math, no merge, O unwritten), so its time is the floor of this
+    /// work list's memory traffic. Never a runtime kernel: its output is undefined.
+    pub probe: bool,
+    /// Benchmark probe only (the letter `y`): the whole kernel, but a chunk of a split
+    /// segment writes its partial and exits (no arrival counter, no merge), so the time
+    /// against the full kernel is what the arrival and the merge cost. Output undefined.
+    pub probe_no_merge: bool,
 }
 
 impl Default for DecodeTuning {
@@ -61,6 +82,10 @@ impl Default for DecodeTuning {
             warps: CUDA_DECODE_WARPS,
             stages: CUDA_DECODE_STAGES,
             warp_pipes: CUDA_DECODE_WARP_PIPES,
+            early_loads: CUDA_DECODE_EARLY_LOADS,
+            fast_merge: CUDA_DECODE_FAST_MERGE,
+            probe: false,
+            probe_no_merge: false,
         }
     }
 }
@@ -311,30 +336,78 @@ impl PrefillTuning {
 }
 
 impl std::fmt::Display for DecodeTuning {
-    /// `WARPSxSTAGES`, with a trailing `w` for warp-private pipelines (e.g. `4x3w`).
+    /// `WARPSxSTAGES` and the letters of the options that are on, in the order `w`
+    /// (warp-private pipelines), `e` (early loads), `m` (fast merge), `z` and `y` (the
+    /// probes), e.g. `4x3em` or `4x3w`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let w = if self.warp_pipes { "w" } else { "" };
-        write!(f, "{}x{}{w}", self.warps, self.stages)
+        write!(f, "{}x{}", self.warps, self.stages)?;
+        for (on, letter) in [
+            (self.warp_pipes, 'w'),
+            (self.early_loads, 'e'),
+            (self.fast_merge, 'm'),
+            (self.probe, 'z'),
+            (self.probe_no_merge, 'y'),
+        ] {
+            if on {
+                write!(f, "{letter}")?;
+            }
+        }
+        Ok(())
     }
 }
 
 impl std::str::FromStr for DecodeTuning {
     type Err = String;
 
-    /// Parses `WARPSxSTAGES` or `WARPSxSTAGESw` (see [`Display`](std::fmt::Display)).
+    /// Parses what [`Display`](std::fmt::Display) writes: `WARPSxSTAGES` and any of the
+    /// letters `w`, `e`, `m`, `z`, `y` (a letter not written is off, whatever the default).
     fn from_str(v: &str) -> Result<Self, String> {
-        let bad = || format!("decode variant `{v}`: expected WARPSxSTAGES[w], e.g. 4x3 or 4x3w");
-        let (w, s) = v.split_once('x').ok_or_else(bad)?;
-        let (s, warp_pipes) = match s.strip_suffix('w') {
-            Some(s) => (s, true),
-            None => (s, false),
+        let bad = || {
+            format!(
+                "decode variant `{v}`: expected WARPSxSTAGES and option letters from w, e, m, z, y, \
+                 e.g. 4x3, 4x3em or 4x3w"
+            )
         };
-        Ok(DecodeTuning {
+        let (w, rest) = v.split_once('x').ok_or_else(bad)?;
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let (s, letters) = rest.split_at(digits);
+        let mut t = DecodeTuning {
             warps: w.parse().map_err(|_| bad())?,
             stages: s.parse().map_err(|_| bad())?,
-            warp_pipes,
-        })
+            warp_pipes: false,
+            early_loads: false,
+            fast_merge: false,
+            probe: false,
+            probe_no_merge: false,
+        };
+        for c in letters.chars() {
+            let flag = match c {
+                'w' => &mut t.warp_pipes,
+                'e' => &mut t.early_loads,
+                'm' => &mut t.fast_merge,
+                'z' => &mut t.probe,
+                'y' => &mut t.probe_no_merge,
+                _ => return Err(bad()),
+            };
+            if *flag {
+                return Err(bad());
+            }
+            *flag = true;
+        }
+        Ok(t)
     }
+}
+
+/// Chunks whose partials the fast merge (`DecodeTuning::fast_merge`) loads per L2 round
+/// trip: one chunk's (m, l) per lane, so at most 32, and each thread keeps the batch's
+/// partial sums of its `ceil(group_size × head_dim / threads)` output elements (at most 8,
+/// else the kernel keeps the shared-memory merge), 64 registers in all: 16 chunks for a
+/// GQA group of 4 at head_dim 128 and 128 threads, 32 for MHA.
+pub fn decode_merge_batch(head_dim: u32, group_size: u32, threads: u32) -> u32 {
+    let per_thread = (group_size * head_dim).div_ceil(threads.max(1)).max(1);
+    (64 / per_thread).clamp(1, 32)
 }
 
 /// Whether a module's decode runs on tensor cores: 16-bit storage and `head_dim % 16 == 0`
@@ -582,6 +655,13 @@ struct CudaLayerCtx {
     decode_threads: u32,
     decode_stages: u32,
     decode_warp_pipes: bool,
+    /// `DecodeTuning::early_loads` where it applies (tensor cores, block-wide pipeline).
+    decode_early_loads: bool,
+    decode_fast_merge: bool,
+    /// Chunks per round trip of the fast merge ([`decode_merge_batch`]).
+    decode_merge_batch: u32,
+    decode_probe: bool,
+    decode_probe_no_merge: bool,
     decode_q_cols: u32,
     decode_smem_bytes: u32,
 }
@@ -732,6 +812,19 @@ fn layer_ctx(
         decode_threads: 32 * tuning.warps,
         decode_stages: tuning.stages,
         decode_warp_pipes: tuning.warp_pipes,
+        decode_early_loads: tuning.early_loads
+            && !tuning.warp_pipes
+            && decode_uses_mma(module.storage, d),
+        // Up to 8 output elements per thread (every MMA shape up to a group of 8 at head_dim
+        // 128; beyond, the batch's registers would spill), and a warp's elements of one head
+        // (head_dim % 32 == 0, so shuffles share a chunk's weight); else the shared-memory
+        // merge.
+        decode_fast_merge: tuning.fast_merge
+            && d.is_multiple_of(32)
+            && (lctx.group_size * d).div_ceil(32 * tuning.warps) <= 8,
+        decode_merge_batch: decode_merge_batch(d, lctx.group_size, 32 * tuning.warps),
+        decode_probe: tuning.probe && decode_uses_mma(module.storage, d),
+        decode_probe_no_merge: tuning.probe_no_merge,
         decode_q_cols: decode_q_cols(module.storage, d, lctx.group_size),
         decode_smem_bytes: decode_shared_bytes(module.storage, d, lctx.group_size, tuning),
         layer: lctx,
@@ -1095,6 +1188,38 @@ mod tests {
         let t: PrefillTuning = "2x64x1w".parse().unwrap();
         assert_eq!(prefill_stages(StorageType::F16, 96, t), 2);
         assert_eq!(prefill_threads(StorageType::F16, 96, t), 384);
+    }
+
+    #[test]
+    fn decode_tunings_parse_what_they_print() {
+        for v in [
+            "4x3", "4x3w", "4x3em", "4x3e", "4x3m", "4x3ez", "4x3emy", "2x6w",
+        ] {
+            let t: DecodeTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(t.to_string(), v);
+        }
+        // Letters in any order, each once; the default prints its letters.
+        assert_eq!(
+            "4x3me".parse::<DecodeTuning>().unwrap().to_string(),
+            "4x3em"
+        );
+        for bad in ["4x3ee", "4x3q", "x3", "4x", "4x3 e"] {
+            let e = bad.parse::<DecodeTuning>().unwrap_err();
+            assert!(e.contains(bad) && e.contains("w, e, m, z, y"), "{e}");
+        }
+        let d = DecodeTuning::default();
+        assert_eq!(d.to_string().parse::<DecodeTuning>(), Ok(d));
+        assert!(!d.probe && !d.probe_no_merge);
+    }
+
+    #[test]
+    fn fast_merge_batches_fill_64_registers_and_at_most_the_lanes() {
+        // GQA-4 at head_dim 128 over 128 threads: 4 elements per thread, 16 chunks.
+        assert_eq!(decode_merge_batch(128, 4, 128), 16);
+        // MHA: one element per thread, one chunk per lane.
+        assert_eq!(decode_merge_batch(128, 1, 128), 32);
+        assert_eq!(decode_merge_batch(128, 8, 128), 8);
+        assert_eq!(decode_merge_batch(64, 4, 128), 32);
     }
 
     #[test]

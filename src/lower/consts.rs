@@ -112,3 +112,16 @@ pub const CUDA_DECODE_STAGES: u32 = 3;
 /// CUDA decode: whether each warp of the tensor-core kernel runs its own copy pipeline
 /// (`codegen::cuda::DecodeTuning::warp_pipes`); measured slower (see the stages above).
 pub const CUDA_DECODE_WARP_PIPES: bool = false;
+/// CUDA decode: a block issues its first K/V tiles before `griddepcontrol.wait`
+/// (`codegen::cuda::DecodeTuning::early_loads`), so after a programmatic launch they
+/// stream while the cache write still runs. Measured on the H200 after the cache write's
+/// shape (benches/RESULTS.md, call 14): 0.3–0.85 µs less per launch on Llama-3-8B at B = 4,
+/// about nothing elsewhere.
+pub const CUDA_DECODE_EARLY_LOADS: bool = true;
+/// CUDA decode: the last chunk of a segment merges the partials in one L2 round trip per
+/// batch of chunks (16 for a GQA group of 4, 32 for MHA), after one thread's
+/// acquire-release atomic (`codegen::cuda::DecodeTuning::fast_merge`). With the early loads
+/// (call 15): 0.944 of the previous kernel's time on Llama-3-8B at B = 4, 4k, 0.959 on
+/// Vicuna-7B, 0.975–0.999 elsewhere (geometric means); a first form with batches of 8
+/// (GQA) was slower where segments had 9–16 chunks (call 14).
+pub const CUDA_DECODE_FAST_MERGE: bool = true;

@@ -1486,6 +1486,7 @@ pub fn check_variant(
         .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)
         .map_err(driver("reading the compute capability"))?
         >= 9;
+    let writer = super::cuda_bench::Producer::new(&gpu.ctx, &gpu.stream)?;
     let mut cases = Vec::new();
     let mut record = |name: &str, actual: &[f32], expected: &[f32]| {
         let (max_error, _) = max_abs_error(actual, expected);
@@ -1535,6 +1536,44 @@ pub fn check_variant(
             gpu.launch_decode_with(&call, true)?;
             let out = gpu.decode_output(&call)?;
             record(&format!("{} chunk=tile pdl", c.name), &out, &c.expected);
+            // After the kernel that writes the step's Q and current K/V slots (the cache
+            // write's shape), launched programmatically: the decode issues its first tiles
+            // before that kernel is done (DecodeTuning::early_loads), so those inputs start
+            // as NaN and only the writer's values may reach O. Runtime chunks and chunks
+            // of one key tile (the current slot then in a chunk's first tile).
+            // (A layer whose cache holds no slot has nothing to write.)
+            let chunks: &[Option<u32>] = if c.k_cache.is_empty() {
+                &[]
+            } else {
+                &[None, Some(1)]
+            };
+            for &chunk in chunks {
+                let (call, qkv, slots) = after_write_inputs(&gpu, c, chunk)?;
+                // SAFETY: current_slots computed every slot offset from the call's layout.
+                unsafe {
+                    writer.launch(
+                        &qkv,
+                        call.written_inputs(),
+                        &slots,
+                        [
+                            c.row_pos.len() as u32,
+                            module.shape.q_heads,
+                            module.shape.kv_heads,
+                            module.shape.head_dim,
+                        ],
+                        module.storage,
+                        true,
+                    )?;
+                }
+                gpu.launch_decode_with(&call, true)?;
+                let out = gpu.decode_output(&call)?;
+                let chunk_name = if chunk.is_some() { " chunk=tile" } else { "" };
+                record(
+                    &format!("{}{chunk_name} pdl after write", c.name),
+                    &out,
+                    &c.expected,
+                );
+            }
             // Thread-block clusters (sm_90): every segment one cluster of 2 or of
             // MAX_CLUSTER blocks merging through distributed shared memory, with empty
             // items where a segment has fewer written slots than blocks; the second size
@@ -1566,6 +1605,61 @@ pub fn check_variant(
         arch: arch.to_string(),
         cases,
     })
+}
+
+/// A decode call of case `c` whose Q and current-token K/V slots hold NaN, and what a
+/// [`super::cuda_bench::Producer`] needs to write the case's values there: QKV f32
+/// `[rows, q_heads + 2 kv_heads, head_dim]` and the slots' element offsets.
+fn after_write_inputs(
+    gpu: &CudaAttention,
+    c: &DecodeCase,
+    chunk: Option<u32>,
+) -> Result<(DecodeCall, CudaSlice<f32>, CudaSlice<u64>), CudaError> {
+    use super::cuda_bench::{current_slots, NO_SLOT};
+    let shape = &gpu.module.shape;
+    let (hq, hkv, d) = (
+        shape.q_heads as usize,
+        shape.kv_heads as usize,
+        shape.head_dim as usize,
+    );
+    let rows = c.row_pos.len();
+    let slots = current_slots(&c.layout, &c.row_pos, shape.head_dim);
+    let (mut k, mut v) = (c.k_cache.clone(), c.v_cache.clone());
+    let mut qkv = vec![0.0f32; rows * (hq + 2 * hkv) * d];
+    for r in 0..rows {
+        let heads = r * (hq + 2 * hkv);
+        qkv[heads * d..(heads + hq) * d].copy_from_slice(&c.q[r * hq * d..(r + 1) * hq * d]);
+        for h in 0..hkv {
+            let off = slots[r * hkv + h];
+            if off == NO_SLOT {
+                continue;
+            }
+            let off = off as usize;
+            let (kd, vd) = ((heads + hq + h) * d, (heads + hq + hkv + h) * d);
+            qkv[kd..kd + d].copy_from_slice(&c.k_cache[off..off + d]);
+            qkv[vd..vd + d].copy_from_slice(&c.v_cache[off..off + d]);
+            k[off..off + d].fill(f32::NAN);
+            v[off..off + d].fill(f32::NAN);
+        }
+    }
+    let q = vec![f32::NAN; c.q.len()];
+    let call = gpu.prepare_decode(
+        c.layer,
+        &c.layout,
+        &c.row_pos,
+        gpu.upload(&q)?,
+        gpu.upload(&k)?,
+        gpu.upload(&v)?,
+        chunk,
+    )?;
+    let up = driver("uploading the writer's inputs");
+    Ok((
+        call,
+        gpu.stream.clone_htod(&qkv).map_err(up)?,
+        gpu.stream
+            .clone_htod(&slots)
+            .map_err(driver("uploading the writer's slots"))?,
+    ))
 }
 
 /// The launch attribute of thread-block clusters of `cluster` blocks along x (sm_90), as

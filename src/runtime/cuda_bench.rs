@@ -176,7 +176,8 @@ const PRODUCER_SRC: &str = r#"
 // A stand-in for the kernel a model runs just before decode attention (moa_rope_kv of
 // runtime/cuda/ops.cu: grid (1, heads, rows) of 64 threads). Reads qkv [rows, q_heads +
 // 2 kv_heads, d] f32; writes q [rows, q_heads, d] and each (row, KV head)'s K and V row at
-// element offset slot[row * kv_heads + h] of the caches (the current token's slot).
+// element offset slot[row * kv_heads + h] of the caches (the current token's slot; all ones:
+// the segment keeps no slot for it, nothing written, as moa_rope_kv skips it).
 // kind: 0 f32, 1 f16, 2 bf16. With `trigger`, a programmatic launch after this kernel may
 // start at once (griddepcontrol.launch_dependents; it still waits for this grid's
 // completion before reading what this kernel writes).
@@ -198,11 +199,42 @@ extern "C" __global__ void moa_producer(const float* __restrict__ qkv, void* q, 
             put(q, ((size_t)row * q_heads + head) * d + i, x, kind);
         } else {
             const unsigned kv = (head - q_heads) % kv_heads;
-            put(head < q_heads + kv_heads ? k_cache : v_cache, slot[row * kv_heads + kv] + i, x, kind);
+            const unsigned long long s = slot[row * kv_heads + kv];
+            if (s != ~0ull) put(head < q_heads + kv_heads ? k_cache : v_cache, s + i, x, kind);
         }
     }
 }
 "#;
+
+/// A [`Producer`] slot offset that writes nothing: the segment keeps no slot for the
+/// current token (all sink, and the token past it), as `moa_rope_kv` skips it.
+pub const NO_SLOT: u64 = u64::MAX;
+
+/// Element offsets, per (row, KV head) of `layout`, of the cache slot the current token at
+/// `row_pos[row]` occupies (the slot `moa_rope_kv` writes: the sink, then the ring,
+/// docs/DESIGN.md §5), or [`NO_SLOT`]; for [`Producer::launch`].
+pub fn current_slots(
+    layout: &crate::lower::CacheLayout,
+    row_pos: &[u32],
+    head_dim: u32,
+) -> Vec<u64> {
+    let d = u64::from(head_dim);
+    let mut slots = Vec::with_capacity(row_pos.len() * layout.segments.len());
+    for (r, &t) in row_pos.iter().enumerate() {
+        let row0 = r as u64 * u64::from(layout.row_slots);
+        for g in &layout.segments {
+            let j = if t < g.sink {
+                Some(t)
+            } else if g.ring > 0 {
+                Some(g.sink + (t - g.sink) % g.ring)
+            } else {
+                None
+            };
+            slots.push(j.map_or(NO_SLOT, |j| (row0 + u64::from(g.offset + j)) * d));
+        }
+    }
+    slots
+}
 
 /// The kernel a decode step runs just before attention, for timing attention where a
 /// model runs it (`examples/attention_bench.rs --producer`): the shape of `moa_rope_kv`
@@ -230,7 +262,8 @@ impl Producer {
     /// Queues one launch: `qkv` f32 `[rows, q_heads + 2 kv_heads, d]` into `q`
     /// `[rows, q_heads, d]` and each (row, KV head)'s K and V row at element offset
     /// `slot[row * kv_heads + h]` of `k_cache` / `v_cache` (all of element type
-    /// `storage`). With `trigger`, a programmatic launch queued after it may start at once.
+    /// `storage`; [`NO_SLOT`]: none written). With `trigger`, a programmatic launch queued
+    /// after it may start at once.
     ///
     /// # Errors
     /// [`CudaError::InvalidInput`] when a buffer is smaller than the shapes say (or of

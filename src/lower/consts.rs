@@ -85,6 +85,12 @@ pub const CUDA_PREFILL_TC_V_UNIT: bool = true;
 /// worst row 1.036 (H200, benches/RESULTS.md, "Session 9, call 2"): the rescale it skips
 /// is not on the critical path.
 pub const CUDA_PREFILL_TC_LAZY_RESCALE: bool = false;
+/// CUDA prefill on sm_90a: Q·Kᵀ with Q's A fragments in registers
+/// (`codegen::cuda::PrefillTuning::q_regs`, the `q` letter). Off until measured.
+pub const CUDA_PREFILL_TC_Q_REGS: bool = false;
+/// CUDA prefill on sm_90a: O's rescale while the next Q·Kᵀ executes
+/// (`codegen::cuda::PrefillTuning::early_rescale`, the `e` letter). Off until measured.
+pub const CUDA_PREFILL_TC_EARLY_RESCALE: bool = false;
 /// CUDA prefill on sm_90a: each warpgroup computes only the key tiles its own 64 query
 /// rows see (`codegen::cuda::PrefillTuning::skip`). Off: the variant with it ranked behind
 /// the plain kernel in the H200 sweep (benches/RESULTS.md) and costs 24 bytes of spills.

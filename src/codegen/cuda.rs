@@ -18,8 +18,8 @@ use crate::lower::consts::{
     CUDA_DECODE_STAGES, CUDA_DECODE_WARPS, CUDA_DECODE_WARP_PIPES, CUDA_PREFILL_K_TILE,
     CUDA_PREFILL_Q_TILE, CUDA_PREFILL_TC_EARLY_RESCALE, CUDA_PREFILL_TC_K_TILE,
     CUDA_PREFILL_TC_LAZY_RESCALE, CUDA_PREFILL_TC_MIN_BLOCKS, CUDA_PREFILL_TC_OVERLAP,
-    CUDA_PREFILL_TC_PINGPONG, CUDA_PREFILL_TC_PV_F16, CUDA_PREFILL_TC_P_ONCE,
-    CUDA_PREFILL_TC_Q_REGS, CUDA_PREFILL_TC_SKIP, CUDA_PREFILL_TC_THREADS,
+    CUDA_PREFILL_TC_PINGPONG, CUDA_PREFILL_TC_PV_F16, CUDA_PREFILL_TC_PV_F16_WARPGROUPS,
+    CUDA_PREFILL_TC_P_ONCE, CUDA_PREFILL_TC_Q_REGS, CUDA_PREFILL_TC_SKIP, CUDA_PREFILL_TC_THREADS,
     CUDA_PREFILL_TC_V_F16_IN, CUDA_PREFILL_TC_V_UNIT, CUDA_PREFILL_TC_WARP_SPECIALIZED,
     CUDA_PREFILL_THREADS,
 };
@@ -99,7 +99,8 @@ pub struct PrefillTuning {
     /// `warpgroups` consumer warpgroups that only compute; `setmaxnreg` moves the
     /// producer's registers to the consumers (FlashAttention-3's warp specialization), so
     /// that bf16's two-part P fits beside O without ptxas serializing the MMAs. Needs
-    /// 2 (consumer) warpgroups and 1 block per SM; not combined with `skip`. With
+    /// 2 (consumer) warpgroups, or 3 with `pv_f16` and 64-key tiles, and 1 block per SM;
+    /// not combined with `skip`. With
     /// `overlap`, each consumer runs the softmax of tile j while P·V of tile j − 1
     /// executes, P alternating between two register sets.
     pub warp_specialized: bool,
@@ -246,7 +247,8 @@ impl PrefillTuning {
     /// The default for a module's storage and head_dim: [`PrefillTuning::default`]
     /// (`2x64x1owghvu`: bf16 multiplies P·V on f16 operands, V converted before the kernel
     /// by its one-read pre-pass; `2x64x1owg` where that does not apply, f16 storage among
-    /// them)
+    /// them), with three consumer warpgroups (`3x64x1owghvu`) where P·V is in f16 at
+    /// head_dim 128 (`CUDA_PREFILL_TC_PV_F16_WARPGROUPS`),
     /// where `generate_variant` accepts it, else the former default 2x64x2
     /// (two blocks of 256 threads, no producer). The ping-pong and overlap consumers need
     /// 3 K/V stages, which the 226 KiB ring holds at head_dim <= 192 but not at 256
@@ -260,6 +262,10 @@ impl PrefillTuning {
             t.pv_f16 = false;
             t.v_f16_in = false;
             t.v_unit = false;
+        } else if head_dim == 128 {
+            // Three consumer warpgroups where P·V is one f16 MMA per step (the two-part P
+            // does not fit their registers), at the head_dim they were measured at.
+            t.warpgroups = CUDA_PREFILL_TC_PV_F16_WARPGROUPS;
         }
         let needs_stages = t.warp_specialized && (t.pingpong || t.overlap);
         let fits = prefill_shared_bytes(storage, head_dim, t) <= PREFILL_MAX_SHARED_BYTES;
@@ -1035,7 +1041,7 @@ mod tests {
     fn prefill_default_per_shape() {
         assert_eq!(PrefillTuning::default().to_string(), "2x64x1owghvu");
         for (storage, d, want) in [
-            (StorageType::Bf16, 128, "2x64x1owghvu"),
+            (StorageType::Bf16, 128, "3x64x1owghvu"),
             (StorageType::F16, 128, "2x64x1owg"),
             (StorageType::F16, 64, "2x64x1owg"),
             (StorageType::Bf16, 192, "2x64x1owghvu"),
@@ -1089,6 +1095,17 @@ mod tests {
             // 65536 / 384 threads = 168 per thread at launch (multiples of 8).
             assert!(producer * 128 + consumer * 256 <= 168 * 384);
         }
+        // Three consumer warpgroups (P·V in f16): 512 threads, a 192-row query tile, 4
+        // stages, and consumers of 152 registers beside a producer of 40.
+        let t: PrefillTuning = "3x64x1owghvu".parse().unwrap();
+        let (bf16, d) = (StorageType::Bf16, 128);
+        assert_eq!(prefill_threads(bf16, d, t), 512);
+        assert_eq!(prefill_q_tile(bf16, d, t), 192);
+        assert_eq!(prefill_stages(bf16, d, t), 4);
+        assert_eq!(prefill_ws_registers(t), (40, 152));
+        assert!(prefill_shared_bytes(bf16, d, t) + 1024 <= 228 * 1024);
+        // Without `h` (P in two bf16 parts) three consumers would serialize: refused.
+        assert!("3x64x1owg".parse::<PrefillTuning>().is_err());
         // 128-key tiles at head_dim 256 do not fit an SM: an error naming the variant.
         let module = crate::lower::lower(
             &crate::plan::Plan::dense(crate::plan::ModelShape {

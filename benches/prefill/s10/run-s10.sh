@@ -74,14 +74,14 @@ t compare
 
 # The candidate with the lowest geomean over every row (ab_full.md's A/B table), if < 1.
 PICK=${PICK:-$(python3 - "$OUT/ab_full.md" <<'EOF'
-import sys
+import re, sys
 best, ab = None, False
 for line in open(sys.argv[1]):
     ab = ab or line.startswith("A/B")
     if line.startswith("Per configuration"):
         break
     c = [x.strip() for x in line.split("|")]
-    if ab and len(c) > 4 and c[1].startswith("2x") and c[2].isdigit():
+    if ab and len(c) > 4 and re.match(r"\d+x\d+x\d", c[1]) and c[2].isdigit():
         try:
             g = float(c[3])
         except ValueError:

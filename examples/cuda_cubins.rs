@@ -33,7 +33,7 @@ struct Args {
     /// Decode kernel shapes, WARPSxSTAGES[w] (`codegen::cuda::DecodeTuning`).
     #[arg(long, value_delimiter = ',', default_value = "4x3")]
     variants: Vec<String>,
-    /// Prefill kernel shapes, WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r] (`codegen::cuda::PrefillTuning`); each is
+    /// Prefill kernel shapes, WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e] (`codegen::cuda::PrefillTuning`); each is
     /// compiled with every decode shape. Default: the compiler's for each plan's head_dim.
     #[arg(long, value_delimiter = ',')]
     prefill_variants: Vec<String>,

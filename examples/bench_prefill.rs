@@ -72,7 +72,7 @@ struct Args {
     /// f16 or bf16.
     #[arg(long, default_value = "bf16")]
     dtype: String,
-    /// Prefill kernel shapes, WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r] (default: the compiler's for the head_dim).
+    /// Prefill kernel shapes, WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e] (default: the compiler's for the head_dim).
     #[arg(long, value_delimiter = ',')]
     variants: Vec<String>,
     /// Check every variant's output against the first variant's (downloads each output).

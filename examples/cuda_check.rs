@@ -18,7 +18,8 @@ use clap::Parser;
 use moa::codegen::cuda::{DecodeTuning, PrefillTuning};
 use moa::lower::{lower, StorageType};
 use moa::plan::{upstream, ModelShape, Plan};
-use moa::runtime::cuda::{check_variant, DEFAULT_ARCH};
+use moa::runtime::cases::{check_output, standard_layer_cases};
+use moa::runtime::cuda::{check_variant, CudaAttention, DEFAULT_ARCH};
 use moa::runtime::worklist::{cuda_chunk_policy, ChunkPolicy};
 
 #[derive(Parser)]
@@ -50,7 +51,7 @@ struct Args {
     /// (`codegen::cuda::DecodeTuning`; default: the compiler's).
     #[arg(long)]
     variant: Option<String>,
-    /// Prefill kernel shape, WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r] (default: the compiler's; see
+    /// Prefill kernel shape, WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e] (default: the compiler's; see
     /// `codegen::cuda::PrefillTuning`).
     #[arg(long)]
     prefill_variant: Option<String>,
@@ -61,6 +62,13 @@ struct Args {
     /// Storage types to check.
     #[arg(long, value_delimiter = ',', default_value = "f32,f16,bf16")]
     dtypes: Vec<String>,
+    /// Also run every layer's standard prefill cases in bf16 with V of KV head h scaled
+    /// by 2^e, e = this list's entry h mod its length (e.g. `16,0,-13,0`): powers of two
+    /// are exact in bf16, so the expected output scales alike and the error is compared
+    /// in the unscaled units. Heads whose largest |v| leaves [2^-10, 2^15) take the `u`
+    /// pre-pass's second conversion (`{prefill}_vfix`), which inputs in [-1, 1) never do.
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+    v_exponents: Vec<i32>,
 }
 
 fn main() -> ExitCode {
@@ -211,6 +219,35 @@ fn main() -> ExitCode {
             ));
         }
     }
+    if !args.v_exponents.is_empty() {
+        for (name, plan) in &plans {
+            let module = lower(plan, StorageType::Bf16);
+            let prefill = prefill.unwrap_or(PrefillTuning::default_for(
+                module.storage,
+                module.shape.head_dim,
+            ));
+            let label = format!("bf16, V x 2^{:?}", args.v_exponents);
+            match check_v_scaled(&module, &args, tuning, prefill) {
+                Ok((cases, worst, failed)) => {
+                    all_passed &= failed == 0;
+                    summary.push(format!(
+                        "| {name} | {label} | {cases} | {worst:.3e} | {:.0e} | {} |",
+                        tolerance_of(StorageType::Bf16),
+                        if failed == 0 {
+                            "pass".to_string()
+                        } else {
+                            format!("FAIL {failed}")
+                        }
+                    ));
+                }
+                Err(e) => {
+                    eprintln!("error: {name} {label}: {e}");
+                    all_passed = false;
+                    summary.push(format!("| {name} | {label} | error: {e} | | | |"));
+                }
+            }
+        }
+    }
     println!();
     println!("| plan | storage | cases | max abs error | tolerance | result |");
     println!("|---|---|---|---|---|---|");
@@ -222,6 +259,50 @@ fn main() -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// The standard prefill cases of every layer with V of KV head h scaled by
+/// 2^`v_exponents[h % len]` (`--v-exponents`); the GPU output of each query head is scaled
+/// back by its KV head's factor before the comparison with the unscaled reference.
+/// Returns the number of cases, the largest error and the number of failed cases.
+fn check_v_scaled(
+    module: &moa::lower::KernelModule,
+    args: &Args,
+    tuning: DecodeTuning,
+    prefill: PrefillTuning,
+) -> Result<(usize, f32, usize), String> {
+    let gpu = CudaAttention::new_variant(module, args.device, DEFAULT_ARCH, tuning, prefill)
+        .map_err(|e| e.to_string())?;
+    let (hq, hkv, d) = (
+        module.shape.q_heads as usize,
+        module.shape.kv_heads as usize,
+        module.shape.head_dim as usize,
+    );
+    let group = hq / hkv;
+    let factor = |kv: usize| 2f32.powi(args.v_exponents[kv % args.v_exponents.len()]);
+    let tol = tolerance_of(module.storage);
+    let (mut cases, mut worst, mut failed) = (0, 0f32, 0);
+    for layer in 0..module.layers.len() {
+        for mut c in standard_layer_cases(module, layer, args.seed).0 {
+            for (i, x) in c.v.iter_mut().enumerate() {
+                *x *= factor((i / d) % hkv);
+            }
+            let mut out = gpu.run_prefill_case(&c).map_err(|e| e.to_string())?;
+            for (i, x) in out.iter_mut().enumerate() {
+                *x /= factor(((i / d) % hq) / group);
+            }
+            let name = format!("{} (V scaled)", c.name);
+            let verdict = check_output(&name, hq, d, &out, &c.expected, tol);
+            let (err, _) = moa::runtime::cases::max_abs_error(&out, &c.expected);
+            worst = worst.max(err);
+            cases += 1;
+            if let Err(detail) = verdict {
+                failed += 1;
+                println!("{detail}");
+            }
+        }
+    }
+    Ok((cases, worst, failed))
 }
 
 fn tolerance_of(storage: StorageType) -> f32 {

@@ -34,7 +34,7 @@ struct Args {
     /// (`codegen::cuda::DecodeTuning`). Default: the compiler's.
     #[arg(long, value_delimiter = ',')]
     variants: Vec<String>,
-    /// Prefill kernel shapes, WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r] (`codegen::cuda::PrefillTuning`); each is
+    /// Prefill kernel shapes, WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e] (`codegen::cuda::PrefillTuning`); each is
     /// compiled with every decode shape. Default: the compiler's for each plan's head_dim.
     #[arg(long, value_delimiter = ',')]
     prefill_variants: Vec<String>,

@@ -438,6 +438,10 @@ fn pv_f16_prefill_compiles() {
         "2x64x1wghv",
         "2x64x1owghvr",
         "2x64x1owghvu",
+        "2x64x1owghvuq",
+        "2x64x1owghvue",
+        "3x64x1owghvu",
+        "2x128x1owghvu",
     ] {
         let tuning: cuda::PrefillTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
         let arts = cuda::generate_variant(&module, cuda::DecodeTuning::default(), tuning)

@@ -17,9 +17,10 @@ use super::{render, Artifact, CodegenError, KernelInfo, Phase, Target};
 use crate::lower::consts::{CUDA_DECODE_EARLY_LOADS, CUDA_DECODE_FAST_MERGE};
 use crate::lower::consts::{
     CUDA_DECODE_STAGES, CUDA_DECODE_WARPS, CUDA_DECODE_WARP_PIPES, CUDA_PREFILL_K_TILE,
-    CUDA_PREFILL_Q_TILE, CUDA_PREFILL_TC_K_TILE, CUDA_PREFILL_TC_LAZY_RESCALE,
-    CUDA_PREFILL_TC_MIN_BLOCKS, CUDA_PREFILL_TC_OVERLAP, CUDA_PREFILL_TC_PINGPONG,
-    CUDA_PREFILL_TC_PV_F16, CUDA_PREFILL_TC_P_ONCE, CUDA_PREFILL_TC_SKIP, CUDA_PREFILL_TC_THREADS,
+    CUDA_PREFILL_Q_TILE, CUDA_PREFILL_TC_EARLY_RESCALE, CUDA_PREFILL_TC_K_TILE,
+    CUDA_PREFILL_TC_LAZY_RESCALE, CUDA_PREFILL_TC_MIN_BLOCKS, CUDA_PREFILL_TC_OVERLAP,
+    CUDA_PREFILL_TC_PINGPONG, CUDA_PREFILL_TC_PV_F16, CUDA_PREFILL_TC_PV_F16_WARPGROUPS,
+    CUDA_PREFILL_TC_P_ONCE, CUDA_PREFILL_TC_Q_REGS, CUDA_PREFILL_TC_SKIP, CUDA_PREFILL_TC_THREADS,
     CUDA_PREFILL_TC_V_F16_IN, CUDA_PREFILL_TC_V_UNIT, CUDA_PREFILL_TC_WARP_SPECIALIZED,
     CUDA_PREFILL_THREADS,
 };
@@ -95,8 +96,8 @@ impl Default for DecodeTuning {
 /// and name them `WGxBNxBLOCKS` plus the letters `o` (overlap), `s` (skip), `p` (P once),
 /// `w` (warp-specialized), `g` (ping-pong of the consumers' MMA turns, with `w`), `h`
 /// (bf16: P·V in f16, with `w`), `v` (V arrives in f16, with `h`), `u` (`v`'s pre-pass
-/// reads V once) and `r` (lazy rescale),
-/// e.g. `2x64x2s`, `2x64x1w`, `2x64x1wg`, `2x64x1owghv` or `2x64x1owghvr`.
+/// reads V once), `r` (lazy rescale), `q` (Q in registers) and `e` (O rescaled under
+/// Q·Kᵀ), e.g. `2x64x2s`, `2x64x1w`, `2x64x1wg`, `2x64x1owghv` or `2x64x1owghvuqe`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PrefillTuning {
     /// Warpgroups (4 warps, 64 query rows each) per block, 1..=3: the query tile is 64 × this.
@@ -123,7 +124,8 @@ pub struct PrefillTuning {
     /// `warpgroups` consumer warpgroups that only compute; `setmaxnreg` moves the
     /// producer's registers to the consumers (FlashAttention-3's warp specialization), so
     /// that bf16's two-part P fits beside O without ptxas serializing the MMAs. Needs
-    /// 2 (consumer) warpgroups and 1 block per SM; not combined with `skip`. With
+    /// 2 (consumer) warpgroups, or 3 with `pv_f16` and 64-key tiles, and 1 block per SM;
+    /// not combined with `skip`. With
     /// `overlap`, each consumer runs the softmax of tile j while P·V of tile j − 1
     /// executes, P alternating between two register sets.
     pub warp_specialized: bool,
@@ -156,6 +158,18 @@ pub struct PrefillTuning {
     /// heads whose largest |v| lies outside [2^-10, 2^15) (`{prefill}_vfix`), so V is read
     /// once, not twice (codegen::abi::Arg::VF16 states both forms of the host contract).
     pub v_unit: bool,
+    /// With `warp_specialized` and `overlap`, sm_90a (the `q` flag): each consumer keeps its
+    /// Q rows as wgmma A fragments in registers (32 per thread at head_dim 128, loaded once
+    /// by ldmatrix) and issues Q·Kᵀ with A from registers, so the tensor cores read only K
+    /// from shared memory: per pair of 64-key tiles the block's shared-memory traffic falls
+    /// from 128 KiB (Q 32, K 32, V 32, the producer's writes 32) to 96 KiB, which at the
+    /// dense MMA rate is 94 of the 128 bytes per cycle an SM's shared memory delivers.
+    pub q_regs: bool,
+    /// With `warp_specialized` and `overlap`, sm_90a (the `e` flag): O's rescale by the last
+    /// tile's correction runs after the next Q·Kᵀ is issued and before P·V is, while that
+    /// Q·Kᵀ executes (FlashAttention-3's order), instead of between P·V's completion and
+    /// the next turn, where it lengthens each consumer's serial chain.
+    pub early_rescale: bool,
 }
 
 impl Default for PrefillTuning {
@@ -173,6 +187,8 @@ impl Default for PrefillTuning {
             v_f16_in: CUDA_PREFILL_TC_V_F16_IN,
             lazy_rescale: CUDA_PREFILL_TC_LAZY_RESCALE,
             v_unit: CUDA_PREFILL_TC_V_UNIT,
+            q_regs: CUDA_PREFILL_TC_Q_REGS,
+            early_rescale: CUDA_PREFILL_TC_EARLY_RESCALE,
         }
     }
 }
@@ -181,7 +197,7 @@ impl std::fmt::Display for PrefillTuning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}x{}x{}{}{}{}{}{}{}{}{}{}",
+            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}",
             self.warpgroups,
             self.k_tile,
             self.blocks_per_sm,
@@ -193,20 +209,22 @@ impl std::fmt::Display for PrefillTuning {
             if self.pv_f16 { "h" } else { "" },
             if self.v_f16_in { "v" } else { "" },
             if self.v_unit { "u" } else { "" },
-            if self.lazy_rescale { "r" } else { "" }
+            if self.lazy_rescale { "r" } else { "" },
+            if self.q_regs { "q" } else { "" },
+            if self.early_rescale { "e" } else { "" }
         )
     }
 }
 
 impl std::str::FromStr for PrefillTuning {
     type Err = String;
-    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r]` (as written by `Display`) and checks the ranges.
+    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e]` (as written by `Display`) and checks the ranges.
     fn from_str(text: &str) -> Result<Self, String> {
         let bad = |why: &str| {
             format!(
-                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r], warpgroups 1..=3, \
-                 key tile 64 or 128, blocks 1 or 2, `w` with 2 warpgroups and 1 block and \
-                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, e.g. 2x64x2s, 2x64x1w, \
+                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e], warpgroups 1..=3, \
+                 key tile 64 or 128, blocks 1 or 2, `w` with 2 warpgroups (3 with `h` and 64-key tiles) and 1 block and \
+                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, e.g. 2x64x2s, 2x64x1w, \
                  2x64x1wg or 2x64x1owgh)"
             )
         };
@@ -221,10 +239,12 @@ impl std::str::FromStr for PrefillTuning {
         let [warpgroups, k_tile, blocks_per_sm] = nums[..] else {
             return Err(bad("not three numbers"));
         };
-        if flags
-            .chars()
-            .any(|c| !matches!(c, 'o' | 's' | 'p' | 'w' | 'g' | 'h' | 'v' | 'u' | 'r'))
-        {
+        if flags.chars().any(|c| {
+            !matches!(
+                c,
+                'o' | 's' | 'p' | 'w' | 'g' | 'h' | 'v' | 'u' | 'r' | 'q' | 'e'
+            )
+        }) {
             return Err(bad("unknown flag"));
         }
         let t = PrefillTuning {
@@ -240,6 +260,8 @@ impl std::str::FromStr for PrefillTuning {
             v_f16_in: flags.contains('v'),
             lazy_rescale: flags.contains('r'),
             v_unit: flags.contains('u'),
+            q_regs: flags.contains('q'),
+            early_rescale: flags.contains('e'),
         };
         t.check().map_err(|e| bad(&e))?;
         Ok(t)
@@ -250,7 +272,8 @@ impl PrefillTuning {
     /// The default for a module's storage and head_dim: [`PrefillTuning::default`]
     /// (`2x64x1owghvu`: bf16 multiplies P·V on f16 operands, V converted before the kernel
     /// by its one-read pre-pass; `2x64x1owg` where that does not apply, f16 storage among
-    /// them)
+    /// them), with three consumer warpgroups (`3x64x1owghvu`) where P·V is in f16 at
+    /// head_dim 128 (`CUDA_PREFILL_TC_PV_F16_WARPGROUPS`),
     /// where `generate_variant` accepts it, else the former default 2x64x2
     /// (two blocks of 256 threads, no producer). The ping-pong and overlap consumers need
     /// 3 K/V stages, which the 226 KiB ring holds at head_dim <= 192 but not at 256
@@ -264,6 +287,10 @@ impl PrefillTuning {
             t.pv_f16 = false;
             t.v_f16_in = false;
             t.v_unit = false;
+        } else if head_dim == 128 {
+            // Three consumer warpgroups where P·V is one f16 MMA per step (the two-part P
+            // does not fit their registers), at the head_dim they were measured at.
+            t.warpgroups = CUDA_PREFILL_TC_PV_F16_WARPGROUPS;
         }
         let needs_stages = t.warp_specialized && (t.pingpong || t.overlap);
         let fits = prefill_shared_bytes(storage, head_dim, t) <= PREFILL_MAX_SHARED_BYTES;
@@ -301,8 +328,11 @@ impl PrefillTuning {
             // One consumer warpgroup has 255 registers without setmaxnreg; two blocks of
             // producer + consumers leave the consumers no more than without a producer;
             // three consumers get 152 registers, where ptxas serializes the two-part P·V
-            // (C7512) as at 128.
-            if self.warpgroups != 2 || self.blocks_per_sm != 1 {
+            // (C7512) as at 128, so three need P·V in f16 (`h`: one part, 16 registers
+            // of P instead of 32).
+            let consumers_fit =
+                self.warpgroups == 2 || (self.warpgroups == 3 && self.pv_f16 && self.k_tile == 64);
+            if !consumers_fit || self.blocks_per_sm != 1 {
                 return Err(format!(
                     "`w` with {} warpgroups and {} blocks per SM",
                     self.warpgroups, self.blocks_per_sm
@@ -330,6 +360,10 @@ impl PrefillTuning {
         if self.v_unit && !self.v_f16_in {
             // `u` is a form of `v`'s pre-pass.
             return Err("`u` without `v`".into());
+        }
+        if (self.q_regs || self.early_rescale) && !(self.warp_specialized && self.overlap) {
+            // Both change only the overlapped consumer loop of the `w` body.
+            return Err("`q` or `e` without `o` and `w`".into());
         }
         Ok(())
     }
@@ -651,6 +685,10 @@ struct CudaLayerCtx {
     prefill_lazy: bool,
     /// The `u` form of the `v` pre-pass (`PrefillTuning::v_unit`).
     prefill_v_unit: bool,
+    /// Q as register A fragments of Q·Kᵀ (`PrefillTuning::q_regs`).
+    prefill_q_regs: bool,
+    /// O rescaled while the next Q·Kᵀ executes (`PrefillTuning::early_rescale`).
+    prefill_early_rescale: bool,
     decode_mma: bool,
     decode_threads: u32,
     decode_stages: u32,
@@ -808,6 +846,8 @@ fn layer_ctx(
         prefill_v_f16_in: prefill_v_f16_in(module.storage, d, pt),
         prefill_lazy: pt.lazy_rescale,
         prefill_v_unit: pt.v_unit && prefill_v_f16_in(module.storage, d, pt),
+        prefill_q_regs: pt.q_regs,
+        prefill_early_rescale: pt.early_rescale,
         decode_mma: decode_uses_mma(module.storage, d),
         decode_threads: 32 * tuning.warps,
         decode_stages: tuning.stages,
@@ -1094,7 +1134,7 @@ mod tests {
     fn prefill_default_per_shape() {
         assert_eq!(PrefillTuning::default().to_string(), "2x64x1owghvu");
         for (storage, d, want) in [
-            (StorageType::Bf16, 128, "2x64x1owghvu"),
+            (StorageType::Bf16, 128, "3x64x1owghvu"),
             (StorageType::F16, 128, "2x64x1owg"),
             (StorageType::F16, 64, "2x64x1owg"),
             (StorageType::Bf16, 192, "2x64x1owghvu"),
@@ -1148,6 +1188,17 @@ mod tests {
             // 65536 / 384 threads = 168 per thread at launch (multiples of 8).
             assert!(producer * 128 + consumer * 256 <= 168 * 384);
         }
+        // Three consumer warpgroups (P·V in f16): 512 threads, a 192-row query tile, 4
+        // stages, and consumers of 152 registers beside a producer of 40.
+        let t: PrefillTuning = "3x64x1owghvu".parse().unwrap();
+        let (bf16, d) = (StorageType::Bf16, 128);
+        assert_eq!(prefill_threads(bf16, d, t), 512);
+        assert_eq!(prefill_q_tile(bf16, d, t), 192);
+        assert_eq!(prefill_stages(bf16, d, t), 4);
+        assert_eq!(prefill_ws_registers(t), (40, 152));
+        assert!(prefill_shared_bytes(bf16, d, t) + 1024 <= 228 * 1024);
+        // Without `h` (P in two bf16 parts) three consumers would serialize: refused.
+        assert!("3x64x1owg".parse::<PrefillTuning>().is_err());
         // 128-key tiles at head_dim 256 do not fit an SM: an error naming the variant.
         let module = crate::lower::lower(
             &crate::plan::Plan::dense(crate::plan::ModelShape {

@@ -91,6 +91,24 @@ pub const CUDA_PREFILL_TC_V_UNIT: bool = true;
 /// worst row 1.036 (H200, benches/RESULTS.md, "Session 9, call 2"): the rescale it skips
 /// is not on the critical path.
 pub const CUDA_PREFILL_TC_LAZY_RESCALE: bool = false;
+/// CUDA prefill in bf16 on sm_90a at head_dim 128, with `CUDA_PREFILL_TC_PV_F16`: consumer
+/// warpgroups per block (`codegen::cuda::PrefillTuning::warpgroups`; the ping-pong turns go
+/// round the three). 3: `3x64x1owghvu` takes 0.906x the time of `2x64x1owghvu` on the
+/// geometric mean of every layer of both upstream plans at 4k x 4 and 16k x 1 (128 rows,
+/// faster on every row, worst 0.994, paired worst 0.971; 0.81-0.98x on a dense plan), with
+/// outputs identical on the layers compared (H200, benches/RESULTS.md, "Session 10").
+/// P in one f16 part leaves the 152 registers of three consumers enough; 2 elsewhere.
+pub const CUDA_PREFILL_TC_PV_F16_WARPGROUPS: u32 = 3;
+/// CUDA prefill on sm_90a: Q·Kᵀ with Q's A fragments in registers
+/// (`codegen::cuda::PrefillTuning::q_regs`, the `q` letter). Off: 0.993x `2x64x1owghvu`
+/// on the geometric mean of every layer (53 of 128 rows slower, all within the A/A noise;
+/// H200, benches/RESULTS.md, "Session 10"): shared-memory reads are not the limit.
+pub const CUDA_PREFILL_TC_Q_REGS: bool = false;
+/// CUDA prefill on sm_90a: O's rescale while the next Q·Kᵀ executes
+/// (`codegen::cuda::PrefillTuning::early_rescale`, the `e` letter). Off: 1.159x the time
+/// of `2x64x1owghvu` on the geometric mean, slower on every row (f16: 1.172x `2x64x1owg`;
+/// H200, benches/RESULTS.md, "Session 10").
+pub const CUDA_PREFILL_TC_EARLY_RESCALE: bool = false;
 /// CUDA prefill on sm_90a: each warpgroup computes only the key tiles its own 64 query
 /// rows see (`codegen::cuda::PrefillTuning::skip`). Off: the variant with it ranked behind
 /// the plain kernel in the H200 sweep (benches/RESULTS.md) and costs 24 bytes of spills.

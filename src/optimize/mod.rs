@@ -371,7 +371,14 @@ fn prepare(
             hi,
         });
     }
-    let sources = order.iter().map(|&i| name(i)).collect();
+    // A profile taken under a plan (`moa profile --under-plan`) says so in the provenance.
+    let sources = order
+        .iter()
+        .map(|&i| match &profiles[i].under_plan {
+            Some(u) => format!("{} [taken under {u}]", name(i)),
+            None => name(i),
+        })
+        .collect();
     Ok(Prepared {
         cut_costs,
         sources,

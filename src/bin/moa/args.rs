@@ -252,6 +252,13 @@ pub struct ProfileArgs {
     /// left with no sample.
     #[arg(long)]
     pub drop_wrong: bool,
+    /// Profile under this plan: every head restricted to the plan's window at each length,
+    /// so the cut influence is the loss of a head's window *with the other heads already
+    /// cut* (and the gain of restoring a cut head is seen), not with every other head
+    /// dense. Re-optimise from it and iterate (docs/CALIBRATION.md, "Cost under the plan").
+    /// The plan must have the model's shape; stored samples record it.
+    #[arg(long)]
+    pub under_plan: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]

@@ -14,9 +14,7 @@ use moa::model::weights::LayerWeights;
 use moa::model::{HostTensor, LlamaConfig, Weights};
 use moa::optimize::{optimize, Objective, OptimizeConfig};
 use moa::plan::{HeadWindow, LayerRules, Meta, ModelShape, Plan, Rule, SpanSection, BETA_DEN};
-use moa::profile::{
-    profile_length, profile_length_under, GradModel, InfluenceProfile, LossSpan,
-};
+use moa::profile::{profile_length, profile_length_under, GradModel, InfluenceProfile, LossSpan};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -197,7 +195,13 @@ fn plan_cutting_both_copies() -> Plan {
         },
         LayerRules {
             rules: (0..HEADS)
-                .map(|h| if h < COPIES { beta(BETA_DEN / 4) } else { dense })
+                .map(|h| {
+                    if h < COPIES {
+                        beta(BETA_DEN / 4)
+                    } else {
+                        dense
+                    }
+                })
                 .collect(),
         },
     ];
@@ -230,14 +234,17 @@ fn a_dense_plan_gives_the_dense_profile() {
     let refs: Vec<&CalibSample> = samples.iter().take(2).collect();
     let dense = profile_length(&model, &refs, N, 64, None, &mut |_| {}).unwrap();
     let all = Plan::dense(shape()).unwrap();
-    let under = profile_length_under(&model, &refs, N, 64, None, 1.0, Some(&all), &mut |_| {})
-        .unwrap();
+    let under =
+        profile_length_under(&model, &refs, N, 64, None, 1.0, Some(&all), &mut |_| {}).unwrap();
     assert!(dense.under_plan.is_none());
     assert!(under.under_plan.as_deref().unwrap().starts_with("plan:"));
     let (a, b) = (&dense.cuts.unwrap().values, &under.cuts.unwrap().values);
     let scale = a.iter().fold(0f32, |m, v| m.max(v.abs()));
     for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!((x - y).abs() <= 1e-5 * scale, "cut #{i}: dense {x}, under a dense plan {y}");
+        assert!(
+            (x - y).abs() <= 1e-5 * scale,
+            "cut #{i}: dense {x}, under a dense plan {y}"
+        );
     }
 }
 
@@ -257,13 +264,14 @@ fn under_the_plan_the_redundant_heads_are_priced_and_restored() {
         tokens: &tokens,
         response: s.response_range(),
     };
-    let loss_with = |w: &dyn Fn(usize, usize) -> Option<HeadWindow>| {
-        model.loss_windows(&span, w, &[]).unwrap()
-    };
+    let loss_with =
+        |w: &dyn Fn(usize, usize) -> Option<HeadWindow>| model.loss_windows(&span, w, &[]).unwrap();
     let dense_loss = loss_with(&|_, _| None);
     let one_cut = loss_with(&|l, h| (l == 1 && h == 0).then(|| start.window(1, 0, N)));
     let both_cut = loss_with(&|l, h| Some(start.window(l, h, N)));
-    eprintln!("loss: dense {dense_loss:.4}, one copy head cut {one_cut:.4}, both cut {both_cut:.4}");
+    eprintln!(
+        "loss: dense {dense_loss:.4}, one copy head cut {one_cut:.4}, both cut {both_cut:.4}"
+    );
     assert!(dense_loss < 0.05, "dense loss {dense_loss}");
     assert!(one_cut < 0.05, "one copy head cut: loss {one_cut}");
     assert!(both_cut > 1.0, "both copy heads cut: loss {both_cut}");
@@ -272,12 +280,17 @@ fn under_the_plan_the_redundant_heads_are_priced_and_restored() {
     // start plan it costs (to first order) a large part of the answer.
     let dense = profile_length(&model, &refs, N, 64, None, &mut |_| {}).unwrap();
     let under =
-        profile_length_under(&model, &refs, N, 64, None, 1.0, Some(&start), &mut |_| {})
-            .unwrap();
+        profile_length_under(&model, &refs, N, 64, None, 1.0, Some(&start), &mut |_| {}).unwrap();
     for h in 0..COPIES {
-        let (at_dense, at_plan) = (cut_at(&dense, 1, h, cut_window), cut_at(&under, 1, h, cut_window));
+        let (at_dense, at_plan) = (
+            cut_at(&dense, 1, h, cut_window),
+            cut_at(&under, 1, h, cut_window),
+        );
         eprintln!("head 1.{h} cut to the start plan's window: cost at dense {at_dense:.5}, under the plan {at_plan:.4}");
-        assert!(at_dense.abs() < 0.02, "head 1.{h}: cost at dense {at_dense}");
+        assert!(
+            at_dense.abs() < 0.02,
+            "head 1.{h}: cost at dense {at_dense}"
+        );
         assert!(
             at_plan > 0.2 && at_plan > 20.0 * at_dense.abs(),
             "head 1.{h}: cost under the plan {at_plan}, at dense {at_dense}"
@@ -323,9 +336,14 @@ fn under_the_plan_the_redundant_heads_are_priced_and_restored() {
     let flat = loss_with(&|_, _| Some(uniform));
     eprintln!(
         "re-optimised spans of the copy heads {:?}; loss {planned:.4}, uniform N/2 {flat:.4}",
-        (0..COPIES).map(|h| plan.q_span(1, h, N)).collect::<Vec<_>>()
+        (0..COPIES)
+            .map(|h| plan.q_span(1, h, N))
+            .collect::<Vec<_>>()
     );
-    assert!(planned < dense_loss + 0.05, "re-optimised plan: loss {planned}");
+    assert!(
+        planned < dense_loss + 0.05,
+        "re-optimised plan: loss {planned}"
+    );
     assert!(flat > 1.0, "uniform N/2 window: loss {flat}");
 }
 

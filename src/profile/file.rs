@@ -161,10 +161,22 @@ impl InfluenceProfile {
         let first = profiles.first().ok_or("no profile to average")?;
         let same = |p: &InfluenceProfile| {
             let (a, b) = (&p.model, &first.model);
-            (a.layers, a.q_heads, a.kv_heads, a.head_dim, p.n_tokens, p.block_tokens)
-                == (b.layers, b.q_heads, b.kv_heads, b.head_dim, first.n_tokens, first.block_tokens)
-                && p.cuts.as_ref().map(|c| c.sink_tokens)
-                    == first.cuts.as_ref().map(|c| c.sink_tokens)
+            (
+                a.layers,
+                a.q_heads,
+                a.kv_heads,
+                a.head_dim,
+                p.n_tokens,
+                p.block_tokens,
+            ) == (
+                b.layers,
+                b.q_heads,
+                b.kv_heads,
+                b.head_dim,
+                first.n_tokens,
+                first.block_tokens,
+            ) && p.cuts.as_ref().map(|c| c.sink_tokens)
+                == first.cuts.as_ref().map(|c| c.sink_tokens)
         };
         if let Some(i) = profiles.iter().position(|p| !same(p)) {
             return Err(format!(
@@ -195,10 +207,7 @@ impl InfluenceProfile {
             .iter()
             .map(|p| p.under_plan.as_deref().unwrap_or("dense"))
             .collect();
-        out.under_plan = plans
-            .iter()
-            .any(|&u| u != "dense")
-            .then(|| plans.join("+"));
+        out.under_plan = plans.iter().any(|&u| u != "dense").then(|| plans.join("+"));
         Ok(out)
     }
 

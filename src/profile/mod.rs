@@ -310,7 +310,16 @@ pub fn profile_length_weighted(
     text_weight: f64,
     report: &mut dyn FnMut(Event),
 ) -> Result<InfluenceProfile, ProfileError> {
-    profile_length_under(model, samples, length, block, store, text_weight, None, report)
+    profile_length_under(
+        model,
+        samples,
+        length,
+        block,
+        store,
+        text_weight,
+        None,
+        report,
+    )
 }
 
 /// [`profile_length_weighted`] taken under `plan` ([`sample_influence_under`], the plan's

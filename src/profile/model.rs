@@ -180,8 +180,7 @@ impl GradModel {
             None => None,
             Some(m) => {
                 let c = &self.config;
-                if m.windows.len() != c.n_layers || m.windows.iter().any(|l| l.len() != c.q_heads)
-                {
+                if m.windows.len() != c.n_layers || m.windows.iter().any(|l| l.len() != c.q_heads) {
                     return Err(ModelError::Format {
                         path: "<plan masks>".into(),
                         message: format!(

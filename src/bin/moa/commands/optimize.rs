@@ -206,8 +206,9 @@ fn mean_by_length(
                 return Ok((ps.remove(0), ns.join("")));
             }
             let label = format!("mean({})", ns.join(", "));
-            let m = InfluenceProfile::mean(&ps)
-                .map_err(|e| anyhow::anyhow!("averaging the profiles of N = {n} ({}): {e}", ns.join(", ")))?;
+            let m = InfluenceProfile::mean(&ps).map_err(|e| {
+                anyhow::anyhow!("averaging the profiles of N = {n} ({}): {e}", ns.join(", "))
+            })?;
             Ok((m, label))
         })
         .collect::<anyhow::Result<Vec<_>>>()

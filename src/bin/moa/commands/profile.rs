@@ -59,8 +59,7 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
     };
     let under = match &args.under_plan {
         Some(p) => Some(
-            moa::plan::Plan::load(p)
-                .with_context(|| format!("--under-plan {}", p.display()))?,
+            moa::plan::Plan::load(p).with_context(|| format!("--under-plan {}", p.display()))?,
         ),
         None => None,
     };

@@ -19,6 +19,6 @@ cat $S/gguf.xz.part1 "$D/gguf.xz.part2" | python3 -c "import lzma,shutil,sys; sh
 echo "GGUF ok"
 mkdir -p "$S/d"; untar "$D/ppl.txz" "$S/d"
 mkdir -p "$S/d/plans"; cp "$D"/plans/*.toml "$S/d/plans/"; cp "$D"/*.py "$S/d/"
-M=$S/moa W=$S/w O=$R D=$S/d DEADLINE=${DEADLINE:-300} bash "$D/run.sh" 2>&1 | tee "$R/run.log"
+M=$S/moa W=$S/w O=$R D=$S/d DEADLINE=${DEADLINE:-250} bash "$D/run.sh" 2>&1 | tee "$R/run.log"
 tar czf "$OUT/results.tgz" -C "$OUT" r && rm -rf "$R"
 ls -la "$OUT"; echo "[$(($(date +%s) - t0)) s] call B end"

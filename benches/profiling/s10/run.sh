@@ -28,15 +28,15 @@
 # select25.py, ppl_stats.py), DEADLINE (s), DEV (cuda; cpu for a dry run here).
 set -u
 M=${M:?}; W=${W:?}; O=${O:?}; D=${D:?}
-DEV=${DEV:-cuda}; DL=${DEADLINE:-300}; ROUNDS=${ROUNDS:-3}
+DEV=${DEV:-cuda}; DL=${DEADLINE:-250}; ROUNDS=${ROUNDS:-3}
 DEPTHS=${DEPTHS:-16}
 TL=${TEST_LENGTHS:-1024,2048,4096,7680}; VL=${VAL_LENGTHS:-1024,2048,4096}
 TP=${TEST_PPL:-"--ppl-rows 24 --ppl-length 4096 --ppl-scored 1024"}
 VP=${VAL_PPL:-"--ppl-rows 12 --ppl-length 4096 --ppl-scored 1024"}
 BK=${BACKEND:-"--backend cuda"}
 L1=${L1:-1024}; L2=${L2:-2048}; L4=${L4:-4096}   # profile lengths (smaller for a dry run)
-ROUND_S=${ROUND_S:-45}     # expected seconds of one round (profiles + optimize)
-TAIL_S=${TAIL_S:-90}       # seconds kept for validation and the test
+ROUND_S=${ROUND_S:-38}     # expected seconds of one round (profiles + optimize)
+TAIL_S=${TAIL_S:-95}       # seconds kept for validation and the test
 mkdir -p "$W" "$O"
 t0=$(date +%s)
 el() { echo "[$(($(date +%s) - t0)) s] $*"; }

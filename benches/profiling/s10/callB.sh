@@ -1,6 +1,6 @@
 #!/bin/bash
-# Issue 9 (session 10), device call B of 2 (the machine still warm from call A, which left
-# the binary and the GGUF's first part in /tmp/s10): the GGUF put together and checked,
+# Issue 9 (session 10), device call B, the last (the machine still warm from calls A1, A2, which left
+# the binary and the first parts of the GGUF in /tmp/s10): the GGUF put together and checked,
 # python3-doc's sources, then run.sh; everything packed into $OUT/results.tgz.
 # Carry folder as $1 (made by pack.sh).
 set -u
@@ -14,7 +14,7 @@ untar() { python3 -c "import tarfile,sys; tarfile.open(sys.argv[1]).extractall(s
 mkdir -p /tmp/moa-cache /usr/share/doc/python3/html/_sources
 untar "$D/pydoc.txz" /usr/share/doc/python3/html/_sources
 G=/tmp/moa-cache/SmolLM2-135M-Instruct.Q4_1.gguf
-cat $S/gguf.xz.part1 "$D/gguf.xz.part2" | python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.stdin.buffer), sys.stdout.buffer)" >$G
+cat $S/gguf.xz.part* "$D"/gguf.xz.part* | python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.stdin.buffer), sys.stdout.buffer)" >$G
 [ "$(sha256sum $G | cut -c1-64)" = "$(cat "$D/gguf.sha256")" ] || { echo "GGUF checksum differs"; ls -la $S; exit 1; }
 echo "GGUF ok"
 mkdir -p "$S/d"; untar "$D/ppl.txz" "$S/d"

@@ -1,5 +1,6 @@
 #!/bin/bash
-# Builds the two carry folders of session 10's device calls (issue 9) from this checkout:
+# Builds the three carry folders of session 10's device calls (issue 9); each call runs in
+# the lead's checkout, so the folders (with the call scripts) go there as .dev-s10-plans/:
 #   .dev-s10-plans/a: moa.xz (the `cuda`-feature binary, stripped) + the GGUF's first 42 MB
 #                     (xz'd); .dev-s10-plans/b: the rest of the GGUF, its sha256, python3-doc
 #                     sources (pydoc.txz: tutorial/faq/howto for calibration's quote task;
@@ -19,14 +20,15 @@ bin)
     # The scripts and plans again (they may have changed since `pack.sh data`).
     cp "$repo"/plans/smollm2-135m-moa-25.toml "$repo"/plans/smollm2-135m-moa-50.toml "$b/plans/"
     cp "$here/run.sh" "$repo/benches/profiling/s9/select25.py" "$repo/benches/eval/ppl_stats.py" "$b/"
-    # Split the xz'd GGUF so that each call's carry plus the tracked tree stays under
-    # 64 MiB: call A holds the binary and the first part, call B the rest.
-    tree=$(cd "$repo" && git ls-files -z | xargs -0 cat | wc -c)
-    g="$repo/.dev-s10-plans/gguf.xz"
-    first=$((67108864 - tree - $(stat -c %s "$a/moa.xz") - 200000))
-    head -c "$first" "$g" >"$a/gguf.xz.part1"
-    tail -c +$((first + 1)) "$g" >"$b/gguf.xz.part2"
-    echo "tree $tree B; A: $(du -cb "$a" | tail -1 | cut -f1) B; B: $(du -cb "$b" | tail -1 | cut -f1) B (limit each $((67108864 - tree)))"
+    # Split the xz'd GGUF in three, so that each call's carry plus the tracked tree stays
+    # well under 64 MiB: A1 holds the binary and the first part, A2 the second, B the rest.
+    g="$repo/.dev-s10-plans/gguf.xz"; a2="$repo/.dev-s10-plans/a2"
+    rm -rf "$a2"; mkdir -p "$a2"; rm -f "$a"/gguf.xz.part* "$b"/gguf.xz.part*
+    head -c 30000000 "$g" >"$a/gguf.xz.part1"
+    dd if="$g" of="$a2/gguf.xz.part2" iflag=skip_bytes,count_bytes skip=30000000 count=40000000 status=none
+    tail -c +70000001 "$g" >"$b/gguf.xz.part3"
+    cp "$here/callA.sh" "$a/"; cp "$here/callA.sh" "$a2/"; cp "$here/callB.sh" "$b/"
+    du -sh "$a2"
     ;;
 data)
     gguf="${MOA_CACHE:-$HOME/.cache/moa}/SmolLM2-135M-Instruct.Q4_1.gguf"

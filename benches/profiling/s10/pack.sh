@@ -10,7 +10,7 @@
 #        pack.sh bin CUDA_MOA  (the binary from scripts/build-cuda-profiler.sh)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "$here/../../.." && pwd)"
+repo="$(dirname "$(dirname "$(dirname "$here")")")"
 a="$repo/.dev-s10-plans/a"; b="$repo/.dev-s10-plans/b"
 case "${1:-}" in
 bin)

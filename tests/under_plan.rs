@@ -362,3 +362,39 @@ fn a_plan_of_another_shape_is_refused() {
         .to_string();
     assert!(e.contains("--under-plan") && e.contains("layers=3"), "{e}");
 }
+
+#[test]
+fn profiles_of_one_length_average_and_keep_their_plan() {
+    let with_cuts = |seed: u64, under: Option<&str>| {
+        let p = InfluenceProfile::synthetic(shape(), N, 64, seed);
+        let cuts: Vec<f32> = p.influence.iter().map(|v| v - 0.001).collect();
+        let mut p = p.with_cuts(64, cuts).unwrap();
+        p.under_plan = under.map(str::to_string);
+        p
+    };
+    let (a, b) = (with_cuts(1, Some("plan:aaaa")), with_cuts(2, None));
+    // The plan a profile was taken under survives the file.
+    let dir = std::env::temp_dir().join(format!("moa-under-plan-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("a.safetensors");
+    a.save(&f).unwrap();
+    assert_eq!(InfluenceProfile::load(&f).unwrap(), a);
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let m = InfluenceProfile::mean(&[a.clone(), b.clone()]).unwrap();
+    assert_eq!(m.under_plan.as_deref(), Some("plan:aaaa+dense"));
+    let (ca, cb, cm) = (
+        &a.cuts.as_ref().unwrap().values,
+        &b.cuts.as_ref().unwrap().values,
+        &m.cuts.as_ref().unwrap().values,
+    );
+    for i in [0, 17, cm.len() - 1] {
+        assert!((cm[i] - (ca[i] + cb[i]) / 2.0).abs() < 1e-7);
+        assert!((m.influence[i] - (a.influence[i] + b.influence[i]) / 2.0).abs() < 1e-7);
+    }
+    let other = with_cuts(3, None)
+        .with_cuts(32, vec![0.0; a.influence.len()])
+        .unwrap();
+    let e = InfluenceProfile::mean(&[a, other]).unwrap_err();
+    assert!(e.contains("cut sink"), "{e}");
+}

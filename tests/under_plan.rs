@@ -12,7 +12,7 @@ use candle_core::DType;
 use moa::calib::{CalibSample, Expected};
 use moa::model::weights::LayerWeights;
 use moa::model::{HostTensor, LlamaConfig, Weights};
-use moa::optimize::{optimize, Objective, OptimizeConfig};
+use moa::optimize::{optimize, Near, Objective, OptimizeConfig};
 use moa::plan::{HeadWindow, LayerRules, Meta, ModelShape, Plan, Rule, SpanSection, BETA_DEN};
 use moa::profile::{profile_length, profile_length_under, GradModel, InfluenceProfile, LossSpan};
 use rand::rngs::StdRng;
@@ -397,4 +397,70 @@ fn profiles_of_one_length_average_and_keep_their_plan() {
         .unwrap();
     let e = InfluenceProfile::mean(&[a, other]).unwrap_err();
     assert!(e.contains("cut sink"), "{e}");
+}
+
+#[test]
+fn near_keeps_the_plan_within_max_changes() {
+    // Two synthetic profiles: the plan optimised on the first is the near plan; the second
+    // moves the optimum, and --max-changes bounds how far.
+    let (a, b) = (
+        InfluenceProfile::synthetic(shape(), N, 64, 1),
+        InfluenceProfile::synthetic(shape(), N, 64, 9),
+    );
+    let cfg = OptimizeConfig {
+        model: Some(shape()),
+        density_band: (0.4, 0.5),
+        objective: Objective::Single { n_tokens: N },
+        ..OptimizeConfig::default()
+    };
+    let solve = |p: &InfluenceProfile, near: Option<Near>| {
+        let cfg = OptimizeConfig {
+            near,
+            ..cfg.clone()
+        };
+        optimize(std::slice::from_ref(p), &[], &cfg).map(|r| r.plans[0].plan.clone())
+    };
+    let start = solve(&a, None).unwrap();
+    let changed = |p: &Plan| {
+        (0..2)
+            .flat_map(|l| (0..HEADS).map(move |h| (l, h)))
+            .filter(|&(l, h)| p.layers()[l].rules[h] != start.layers()[l].rules[h])
+            .count()
+    };
+    let free = solve(&b, None).unwrap();
+    for k in [0, 1, 2] {
+        let near = solve(
+            &b,
+            Some(Near {
+                plan: start.clone(),
+                max_changes: k,
+            }),
+        )
+        .unwrap();
+        assert!(changed(&near) <= k, "{k}: {} changed", changed(&near));
+        assert!(near
+            .meta()
+            .provenance
+            .as_deref()
+            .unwrap()
+            .contains("near plan"));
+    }
+    eprintln!("units changed by the free optimum: {}", changed(&free));
+    assert!(
+        changed(&free) > 2,
+        "the second profile should move the optimum further than 2 units"
+    );
+    let mut other = shape();
+    other.layers = 3;
+    let wrong = Plan::dense(other).unwrap();
+    let e = solve(
+        &b,
+        Some(Near {
+            plan: wrong,
+            max_changes: 1,
+        }),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("near plan") && e.contains("layers=3"), "{e}");
 }

@@ -104,6 +104,13 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
             ..CandidateGrid::upstream(lens[0], lens[lens.len() - 1], longest)
         }
     });
+    let near = match (&args.near, args.max_changes) {
+        (Some(p), Some(k)) => Some(moa::optimize::Near {
+            plan: Plan::load(p).with_context(|| format!("--near {}", p.display()))?,
+            max_changes: k,
+        }),
+        _ => None,
+    };
     let cfg = OptimizeConfig {
         span,
         model,
@@ -128,6 +135,7 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
             mip_gap: args.mip_gap,
             time_limit: Duration::from_secs_f64(args.time_limit),
         },
+        near,
     };
     let result = optimize(&profiles, &names, &cfg)?;
 

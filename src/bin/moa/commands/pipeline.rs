@@ -242,6 +242,8 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
                 // (docs/CALIBRATION.md, "Diagnosis", finding 4).
                 max_alpha: Some(0),
                 min_beta: None,
+                near: None,
+                max_changes: None,
                 plan_shape: None,
                 method: "auto".into(),
                 output: opt_dir.clone(),

@@ -213,6 +213,7 @@ fn tiny_config() -> OptimizeConfig {
             mip_gap: 1e-4,
             time_limit: Duration::from_secs(20),
         },
+        near: None,
     }
 }
 

@@ -27,7 +27,9 @@ pub use problem::{
     ROW_TOLERANCE,
 };
 
-use crate::plan::{HeadWindow, LayerRules, Meta, ModelShape, Plan, PlanError, Rule, SpanSection};
+use crate::plan::{
+    HeadWindow, LayerRules, Meta, ModelShape, Plan, PlanError, Rule, SpanSection, BETA_DEN,
+};
 use crate::profile::influence::cut_loss;
 use crate::profile::{InfluenceProfile, ProfileFileError};
 
@@ -85,6 +87,22 @@ pub struct OptimizeConfig {
     pub grid: Option<CandidateGrid>,
     /// `time_limit` is the budget of the whole run, shared among the ε solves.
     pub solve: SolveOptions,
+    /// Stay near a plan: a trust region for re-optimising from profiles taken under that
+    /// plan ([`Near`]); `None`: no such bound.
+    pub near: Option<Near>,
+}
+
+/// At most `max_changes` units (KV groups with `gqa_native`, else query heads) take a
+/// rule other than `plan`'s. A cost taken under a plan (`moa profile --under-plan`)
+/// prices each head's move away from that plan with the others kept at it, so it is good
+/// for a few moves at a time; an unbounded re-optimisation moved 27–40 of 90 groups at
+/// once and swung between plans (docs/CALIBRATION.md, "Cost under the plan"). One linear
+/// row, `Σ_u [rule(u) ≠ plan's] ≤ max_changes`, beside the density rows. `plan` must have
+/// the model's shape, one rule per unit, and its rules among the candidates.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Near {
+    pub plan: Plan,
+    pub max_changes: usize,
 }
 
 impl Default for OptimizeConfig {
@@ -99,6 +117,7 @@ impl Default for OptimizeConfig {
             objective: Objective::Pareto { intervals: 4 },
             grid: None,
             solve: SolveOptions::default(),
+            near: None,
         }
     }
 }
@@ -201,6 +220,8 @@ struct Prepared {
     /// `costs[p][u·R + c]`.
     costs: Vec<Vec<f64>>,
     density_rows: Vec<Row>,
+    /// The trust-region row of [`Near`], if any.
+    near: Option<Row>,
     /// Profile labels in `lengths` order.
     sources: Vec<String>,
     /// Every profile's cost was its cut influence (else some used per-entry tiles).
@@ -371,7 +392,18 @@ fn prepare(
             hi,
         });
     }
-    let sources = order.iter().map(|&i| name(i)).collect();
+    // A profile taken under a plan (`moa profile --under-plan`) says so in the provenance.
+    let near = match &cfg.near {
+        Some(n) => Some(near_row(n, &model, &rules, group, units_per_layer)?),
+        None => None,
+    };
+    let sources = order
+        .iter()
+        .map(|&i| match &profiles[i].under_plan {
+            Some(u) => format!("{} [taken under {u}]", name(i)),
+            None => name(i),
+        })
+        .collect();
     Ok(Prepared {
         cut_costs,
         sources,
@@ -382,6 +414,53 @@ fn prepare(
         layer_of,
         costs,
         density_rows,
+        near,
+    })
+}
+
+/// The trust-region row of [`Near`]: coefficient 1 for every rule of a unit but the near
+/// plan's, at most `max_changes`.
+fn near_row(
+    near: &Near,
+    model: &ModelShape,
+    rules: &[Rule],
+    group: usize,
+    units_per_layer: usize,
+) -> Result<Row, OptimizeError> {
+    let pm = near.plan.model();
+    if !same_shape(pm, model) {
+        return Err(OptimizeError::ShapeMismatch(format!(
+            "the near plan is for {} but the profiles are for {}",
+            shape_str(pm),
+            shape_str(model)
+        )));
+    }
+    let nr = rules.len();
+    let layers = near.plan.layers();
+    let mut coef = vec![1.0; layers.len() * units_per_layer * nr];
+    for (l, layer) in layers.iter().enumerate() {
+        for k in 0..units_per_layer {
+            let heads = &layer.rules[k * group..(k + 1) * group];
+            let r = heads[0];
+            if heads.iter().any(|&x| x != r) {
+                return Err(OptimizeError::InvalidConfig(format!(
+                    "the near plan gives the query heads of layer {l}, unit {k} different rules: with one rule per KV group (--gqa-native) they must agree"
+                )));
+            }
+            let c = rules.iter().position(|&x| x == r).ok_or_else(|| {
+                OptimizeError::InvalidConfig(format!(
+                    "the near plan's rule of layer {l}, unit {k} (alpha {}, beta {}/{BETA_DEN}) is not a candidate rule: optimise with the grid it was made with (--max-alpha, --min-beta, the profiled lengths)",
+                    r.alpha, r.beta_num
+                ))
+            })?;
+            coef[(l * units_per_layer + k) * nr + c] = 0.0;
+        }
+    }
+    Ok(Row {
+        name: "changes from the near plan".into(),
+        coef,
+        lo: f64::NEG_INFINITY,
+        hi: near.max_changes as f64,
     })
 }
 
@@ -399,7 +478,12 @@ pub fn optimize(
         rules: prep.rules.len(),
         layer_of: prep.layer_of.clone(),
         cost: Vec::new(),
-        rows: prep.density_rows.clone(),
+        rows: prep
+            .density_rows
+            .iter()
+            .chain(&prep.near)
+            .cloned()
+            .collect(),
         max_rules_per_layer: cfg.max_rules_per_layer,
     };
     let budget = cfg.solve.time_limit;
@@ -500,7 +584,12 @@ pub fn optimize(
                     ));
                     break 'outer;
                 }
-                let mut rows = prep.density_rows.clone();
+                let mut rows: Vec<Row> = prep
+                    .density_rows
+                    .iter()
+                    .chain(&prep.near)
+                    .cloned()
+                    .collect();
                 let mut idx = combo;
                 let mut label = Vec::new();
                 for &m in &others {
@@ -638,8 +727,15 @@ fn to_plan(
         .collect();
     let gap = a.gap.map_or("unknown".to_string(), |g| format!("{g:.3e}"));
     let (lo, hi) = cfg.density_band;
+    let near = cfg.near.as_ref().map_or(String::new(), |n| {
+        format!(
+            "; at most {} units changed from the near plan {}",
+            n.max_changes,
+            crate::eval::masking_key(Some(&n.plan))
+        )
+    });
     let provenance = format!(
-        "moa optimize from {}; cost: {}; {} candidate rules; KV density band [{lo}, {hi}] at N = {:?}; at most {} rules per layer; {}; minimised loss at N = {}",
+        "moa optimize from {}; cost: {}; {} candidate rules; KV density band [{lo}, {hi}] at N = {:?}; at most {} rules per layer; {}; minimised loss at N = {}{near}",
         sources.join(", "),
         if prep.cut_costs { "cut influence (all keys past each window removed at once)" } else { "per-entry influence tiles" },
         prep.rules.len(),

@@ -21,6 +21,11 @@
 //! metadata `cut_sink_tokens` (the sink those cuts keep). The optimizer prefers it when
 //! present and its sink is the plan's (docs/CALIBRATION.md, "Diagnosis").
 //!
+//! Optionally the metadata `under_plan`: the plan whose windows every head was restricted to
+//! while profiling (`moa profile --under-plan`; `eval::masking_key` of the plan, or
+//! several such keys joined by `+` for a mean of profiles taken under several plans). Absent:
+//! profiled dense.
+//!
 //! The writer and reader are hand-written (a header length, a JSON header, raw bytes) so
 //! that the metadata round-trips; any safetensors reader (candle, Python) loads the tensor.
 
@@ -69,6 +74,8 @@ pub struct InfluenceProfile {
     pub influence: Vec<f32>,
     /// Optional cut influence (same shape).
     pub cuts: Option<CutInfluence>,
+    /// The plan the profile was taken under (see the module docs); `None`: dense.
+    pub under_plan: Option<String>,
 }
 
 impl InfluenceProfile {
@@ -110,6 +117,7 @@ impl InfluenceProfile {
             block_tokens,
             influence,
             cuts: None,
+            under_plan: None,
         })
     }
 
@@ -141,6 +149,66 @@ impl InfluenceProfile {
         let nb2 = self.n_blocks() * self.n_blocks();
         let i = (layer * self.model.q_heads as usize + q_head) * nb2;
         self.cuts.as_ref().map(|c| &c.values[i..i + nb2])
+    }
+
+    /// The mean of profiles of one length (same model shape, block size and cut sink;
+    /// every one with cut influence or none): what `moa optimize` uses when it is given
+    /// several profiles of one N, e.g. the cut influence taken under successive plans,
+    /// whose mean prices a head by every plan it was measured under (docs/CALIBRATION.md,
+    /// "Cost under the plan"). `under_plan` lists the plans (`dense` for a profile taken
+    /// without one), joined by `+`.
+    pub fn mean(profiles: &[InfluenceProfile]) -> Result<InfluenceProfile, String> {
+        let first = profiles.first().ok_or("no profile to average")?;
+        let same = |p: &InfluenceProfile| {
+            let (a, b) = (&p.model, &first.model);
+            (
+                a.layers,
+                a.q_heads,
+                a.kv_heads,
+                a.head_dim,
+                p.n_tokens,
+                p.block_tokens,
+            ) == (
+                b.layers,
+                b.q_heads,
+                b.kv_heads,
+                b.head_dim,
+                first.n_tokens,
+                first.block_tokens,
+            ) && p.cuts.as_ref().map(|c| c.sink_tokens)
+                == first.cuts.as_ref().map(|c| c.sink_tokens)
+        };
+        if let Some(i) = profiles.iter().position(|p| !same(p)) {
+            return Err(format!(
+                "profile #{i} differs from profile #0 in model shape, length, block size or cut sink: only profiles of one kind can be averaged"
+            ));
+        }
+        let k = profiles.len() as f64;
+        let avg = |get: &dyn Fn(&InfluenceProfile) -> &[f32]| -> Vec<f32> {
+            let mut acc = vec![0.0f64; get(first).len()];
+            for p in profiles {
+                acc.iter_mut()
+                    .zip(get(p))
+                    .for_each(|(a, &v)| *a += f64::from(v));
+            }
+            acc.into_iter().map(|v| (v / k) as f32).collect()
+        };
+        let mut out = InfluenceProfile::new(
+            first.model.clone(),
+            first.n_tokens,
+            first.block_tokens,
+            avg(&|p| &p.influence),
+        )?;
+        if let Some(c) = &first.cuts {
+            let cuts = avg(&|p| p.cuts.as_ref().map_or(&[][..], |c| &c.values));
+            out = out.with_cuts(c.sink_tokens, cuts)?;
+        }
+        let plans: Vec<&str> = profiles
+            .iter()
+            .map(|p| p.under_plan.as_deref().unwrap_or("dense"))
+            .collect();
+        out.under_plan = plans.iter().any(|&u| u != "dense").then(|| plans.join("+"));
+        Ok(out)
     }
 
     /// Blocks per side, NB.
@@ -187,6 +255,9 @@ impl InfluenceProfile {
                 "data_offsets": [0, bytes],
             }
         });
+        if let Some(u) = &self.under_plan {
+            header["__metadata__"]["under_plan"] = u.clone().into();
+        }
         if let Some(c) = &self.cuts {
             header["__metadata__"]["cut_sink_tokens"] = c.sink_tokens.to_string().into();
             header[CUT_TENSOR] = serde_json::json!({
@@ -335,7 +406,12 @@ impl InfluenceProfile {
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                 .collect())
         };
-        let p = InfluenceProfile::new(model, n_tokens, block_tokens, tensor(INFLUENCE_TENSOR)?)?;
+        let mut p =
+            InfluenceProfile::new(model, n_tokens, block_tokens, tensor(INFLUENCE_TENSOR)?)?;
+        p.under_plan = meta
+            .get("under_plan")
+            .and_then(|v| v.as_str())
+            .map(str::to_string);
         if header.get(CUT_TENSOR).is_none() {
             return Ok(p);
         }
@@ -396,6 +472,7 @@ impl InfluenceProfile {
             block_tokens: block_tokens.max(1),
             influence,
             cuts: None,
+            under_plan: None,
         }
     }
 }

@@ -28,11 +28,12 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::calib::CalibSample;
 use crate::model::ModelError;
+use crate::plan::Plan;
 pub use file::{
     CutInfluence, InfluenceProfile, ProfileFileError, CUT_TENSOR, INFLUENCE_TENSOR, PROFILE_FORMAT,
     PROFILE_FORMAT_VERSION,
 };
-pub use model::{AttnEdit, GradModel, HeadMask, LayerAttention, LossSpan, SeqContext};
+pub use model::{AttnEdit, GradModel, HeadMask, LayerAttention, LossSpan, PlanMasks, SeqContext};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
@@ -95,7 +96,20 @@ pub fn walk_backward(
     span: &LossSpan,
     visit: &mut dyn FnMut(usize, &LayerAttention),
 ) -> Result<f64, ProfileError> {
-    walk_layers(model, span, &mut |l, x, grad, ctx| {
+    walk_backward_under(model, span, None, visit)
+}
+
+/// [`walk_backward`] with every head restricted to `masks` (a plan's windows): the loss and
+/// G are those of the model under the plan, and the probabilities given to `visit` are the
+/// causal (unmasked) rows of the same scores, so that the cut formula gives the change of
+/// moving one head's window from the plan's to another ([`sample_influence_under`]).
+pub fn walk_backward_under(
+    model: &GradModel,
+    span: &LossSpan,
+    masks: Option<&PlanMasks>,
+    visit: &mut dyn FnMut(usize, &LayerAttention),
+) -> Result<f64, ProfileError> {
+    walk_layers(model, span, masks, &mut |l, x, grad, ctx| {
         let (gx, attn) = model.layer_backward(l, x, grad, ctx)?;
         visit(l, &attn);
         Ok(gx)
@@ -112,9 +126,10 @@ type LayerStep<'a> =
 fn walk_layers(
     model: &GradModel,
     span: &LossSpan,
+    masks: Option<&PlanMasks>,
     step: &mut LayerStep,
 ) -> Result<f64, ProfileError> {
-    let ctx = model.context(span.tokens.len())?;
+    let ctx = model.context_under(span.tokens.len(), masks)?;
     let mut xs = model.forward_inputs(span.tokens, &ctx, None)?;
     let last = xs.pop().ok_or(ModelError::EmptyInput)?;
     let (mut grad, loss) = model.top_grad(&last, span)?;
@@ -134,6 +149,27 @@ pub fn sample_influence(
     n_tokens: usize,
     block: usize,
 ) -> Result<SampleInfluence, ProfileError> {
+    sample_influence_under(model, span, n_tokens, block, None)
+}
+
+/// [`sample_influence`] taken under a plan (`masks`: its windows at `n_tokens`): the
+/// forward pass, the loss and G = ∂L/∂A are the model's with every head restricted to its
+/// window, and the cut formula is applied to the causal rows P of the same scores. For a
+/// row with kept set K_d = keys closer than d blocks (and the sink), linearising at the
+/// plan's rows A gives `ΔL(plan → d) = Σ_{K_d} G·P / P(K_d) − Σ G·A`, so the stored
+/// `cuts[qb, d]` = `(P_S·u − u_S)/(1 − P_S)` with u = Σ G·P (the dense formula on P)
+/// equals `ΔL(plan → d) − ΔL(plan → dense)`: the loss of giving that head window d rather
+/// than the whole row *while every other head keeps the plan's window*, which is 0 at
+/// every d for a head the rows do not need and large for heads that only matter together.
+/// With a dense plan it is [`sample_influence`]'s value (docs/CALIBRATION.md, "Cost under
+/// the plan"). The per-entry tiles are the per-entry formula on (P, G).
+pub fn sample_influence_under(
+    model: &GradModel,
+    span: &LossSpan,
+    n_tokens: usize,
+    block: usize,
+    masks: Option<&PlanMasks>,
+) -> Result<SampleInfluence, ProfileError> {
     let t = span.tokens.len();
     if block == 0 || !n_tokens.is_multiple_of(block) || t > n_tokens {
         return Err(ProfileError::Invalid(format!(
@@ -148,7 +184,7 @@ pub fn sample_influence(
     if !model.device.is_cpu() {
         // On a GPU the influence is summed there ([`influence::group_tiles_and_cuts`]):
         // copying every head's A and G to the host would move 2·L·H·T² floats per sample.
-        let loss = walk_layers(model, span, &mut |l, x, grad, ctx| {
+        let loss = walk_layers(model, span, masks, &mut |l, x, grad, ctx| {
             model.layer_backward_groups(l, x, grad, ctx, &mut |hs, a, g| {
                 let (t, c) = influence::group_tiles_and_cuts(a, g, block, nb, sink)?;
                 let off = (l * heads + hs.start) * nb * nb;
@@ -159,7 +195,7 @@ pub fn sample_influence(
         })?;
         return Ok(SampleInfluence { tiles, cuts, loss });
     }
-    let loss = walk_backward(model, span, &mut |l, attn| {
+    let loss = walk_backward_under(model, span, masks, &mut |l, attn| {
         for h in 0..heads {
             let off = (l * heads + h) * nb * nb;
             influence::add_head_tiles(
@@ -274,6 +310,50 @@ pub fn profile_length_weighted(
     text_weight: f64,
     report: &mut dyn FnMut(Event),
 ) -> Result<InfluenceProfile, ProfileError> {
+    profile_length_under(
+        model,
+        samples,
+        length,
+        block,
+        store,
+        text_weight,
+        None,
+        report,
+    )
+}
+
+/// [`profile_length_weighted`] taken under `plan` ([`sample_influence_under`], the plan's
+/// windows at `length`): `moa profile --under-plan`. The profile and every stored sample
+/// record the plan (`under_plan`: [`crate::eval::masking_key`]); a stored sample
+/// taken under another plan, or dense when a plan is given (or the reverse), is an error
+/// naming its file rather than being mixed in. The plan must have the model's shape.
+#[allow(clippy::too_many_arguments)]
+pub fn profile_length_under(
+    model: &GradModel,
+    samples: &[&CalibSample],
+    length: u32,
+    block: u32,
+    store: Option<&Path>,
+    text_weight: f64,
+    plan: Option<&Plan>,
+    report: &mut dyn FnMut(Event),
+) -> Result<InfluenceProfile, ProfileError> {
+    let under = plan.map(|p| crate::eval::masking_key(Some(p)));
+    let masks = match plan {
+        None => None,
+        Some(p) => {
+            let (a, b) = (p.model(), model.config.model_shape());
+            if (a.layers, a.q_heads, a.kv_heads, a.head_dim)
+                != (b.layers, b.q_heads, b.kv_heads, b.head_dim)
+            {
+                return Err(ProfileError::Invalid(format!(
+                    "--under-plan: the plan is for layers={} q_heads={} kv_heads={} head_dim={}, the model has layers={} q_heads={} kv_heads={} head_dim={}",
+                    a.layers, a.q_heads, a.kv_heads, a.head_dim, b.layers, b.q_heads, b.kv_heads, b.head_dim
+                )));
+            }
+            Some(PlanMasks::from_plan(p, length))
+        }
+    };
     if !(text_weight.is_finite() && text_weight >= 0.0) {
         return Err(ProfileError::Invalid(format!(
             "text weight {text_weight}: allowed a finite number ≥ 0"
@@ -313,6 +393,14 @@ pub fn profile_length_weighted(
                         f.display()
                     )));
                 }
+                if p.under_plan != under {
+                    return Err(ProfileError::Invalid(format!(
+                        "`{}` was profiled under {} but this run profiles under {}: use another output folder or delete it",
+                        f.display(),
+                        p.under_plan.as_deref().unwrap_or("no plan (dense)"),
+                        under.as_deref().unwrap_or("no plan (dense)"),
+                    )));
+                }
                 Some(p)
             }
             _ => None,
@@ -330,11 +418,11 @@ pub fn profile_length_weighted(
                     tokens: &tokens,
                     response: s.response_range(),
                 };
-                let one = sample_influence(model, &span, n, b)?;
+                let one = sample_influence_under(model, &span, n, b, masks.as_ref())?;
                 let tiles: Vec<f32> = one.tiles.iter().map(|&v| v as f32).collect();
                 let cuts: Vec<f32> = one.cuts.iter().map(|&v| v as f32).collect();
                 if let Some(f) = &file {
-                    save_sample(f, &shape, length, block, &tiles, &cuts)?;
+                    save_sample(f, &shape, length, block, &tiles, &cuts, under.as_deref())?;
                 }
                 (tiles, cuts, one.loss, false)
             }
@@ -374,9 +462,11 @@ pub fn profile_length_weighted(
         .into_iter()
         .map(|v| (v / count) as f32)
         .collect();
-    InfluenceProfile::new(shape, length, block, mean)
+    let mut p = InfluenceProfile::new(shape, length, block, mean)
         .and_then(|p| p.with_cuts(sink, cut_mean))
-        .map_err(ProfileError::Invalid)
+        .map_err(ProfileError::Invalid)?;
+    p.under_plan = under;
+    Ok(p)
 }
 
 /// Whether a stored sample has cut influence for `sink` (else it is profiled again).
@@ -400,15 +490,17 @@ fn save_sample(
     block: u32,
     tiles: &[f32],
     cuts: &[f32],
+    under_plan: Option<&str>,
 ) -> Result<(), ProfileError> {
     if let Some(dir) = file.parent() {
         std::fs::create_dir_all(dir).map_err(|e| {
             ProfileError::Invalid(format!("cannot create `{}`: {e}", dir.display()))
         })?;
     }
-    let p = InfluenceProfile::new(shape.clone(), length, block, tiles.to_vec())
+    let mut p = InfluenceProfile::new(shape.clone(), length, block, tiles.to_vec())
         .and_then(|p| p.with_cuts(cut_sink_tokens(), cuts.to_vec()))
         .map_err(ProfileError::Invalid)?;
+    p.under_plan = under_plan.map(str::to_string);
     // Written under another name, then renamed: a killed process leaves no half file
     // that a later run would take for a finished sample.
     let tmp = file.with_extension("partial");

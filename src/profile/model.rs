@@ -11,13 +11,14 @@
 //! Every tensor lives on the model's [`Device`]: the CPU, or with the `cuda` feature an
 //! NVIDIA GPU ([`GradModel::new_on`]); the walk is the same on both.
 
+use std::collections::HashMap;
 use std::ops::Range;
 
 use candle_core::{DType, Device, Tensor, Var, D};
 
 use crate::model::reference::{argmax, rms_norm, rope, rope_tables};
 use crate::model::{HostTensor, LlamaConfig, ModelError, Weights};
-use crate::plan::HeadWindow;
+use crate::plan::{HeadWindow, Plan};
 
 struct GradLayer {
     attn_norm: Tensor,
@@ -157,18 +158,121 @@ impl GradModel {
     /// Shared per-sequence constants: RoPE tables and the causal additive mask `[T, T]`
     /// (built on the device: 256 MB at T = 8192 in f32).
     pub fn context(&self, n: usize) -> Result<SeqContext, ModelError> {
+        self.context_under(n, None)
+    }
+
+    /// [`GradModel::context`] with every head restricted to a plan's window
+    /// ([`PlanMasks`]): the forward pass, the loss and the gradients are then those of the
+    /// model under that plan. Each distinct window's additive mask `[T, T]` is built once,
+    /// on the device (a handful per plan: 64 MB each at T = 4096 in f32).
+    pub fn context_under(
+        &self,
+        n: usize,
+        masks: Option<&PlanMasks>,
+    ) -> Result<SeqContext, ModelError> {
         let dev = &self.device;
         let (cos, sin) = rope_tables(&self.config, 0, n)?;
         let pos = Tensor::arange(0u32, n as u32, dev)?;
         let causal = pos.unsqueeze(1)?.broadcast_ge(&pos.unsqueeze(0)?)?;
         let zeros = Tensor::zeros((n, n), self.dtype, dev)?;
         let minus_inf = Tensor::full(f32::NEG_INFINITY, (n, n), dev)?.to_dtype(self.dtype)?;
+        let plan = match masks {
+            None => None,
+            Some(m) => {
+                let c = &self.config;
+                if m.windows.len() != c.n_layers || m.windows.iter().any(|l| l.len() != c.q_heads) {
+                    return Err(ModelError::Format {
+                        path: "<plan masks>".into(),
+                        message: format!(
+                            "plan masks for {} layers × {:?} heads, but the model has {} layers × {} query heads",
+                            m.windows.len(),
+                            m.windows.first().map(Vec::len),
+                            c.n_layers,
+                            c.q_heads
+                        ),
+                    });
+                }
+                // Keys and queries as exact small integers in f32 (T < 2^24).
+                let p = pos.to_dtype(DType::F32)?;
+                let diff = p.unsqueeze(1)?.broadcast_sub(&p.unsqueeze(0)?)?;
+                let key = p.unsqueeze(0)?.broadcast_as((n, n))?.contiguous()?;
+                let mut by_window = HashMap::new();
+                for w in m.windows.iter().flatten() {
+                    if by_window.contains_key(&(w.sink, w.window)) {
+                        continue;
+                    }
+                    if w.sink == 0 && w.window == 0 {
+                        return Err(ModelError::Format {
+                            path: "<plan masks>".into(),
+                            message: "a head keeps no key (span 0): every row would be empty"
+                                .into(),
+                        });
+                    }
+                    // HeadWindow::keeps: k ≤ q and (k < sink or q − k < window).
+                    let near = diff.lt(f64::from(w.window))?.to_dtype(DType::F32)?;
+                    let sink = key.lt(f64::from(w.sink))?.to_dtype(DType::F32)?;
+                    let causal = diff.ge(0.0)?.to_dtype(DType::F32)?;
+                    let keep = ((near + sink)?.minimum(1.0)? * causal)?.ge(0.5)?;
+                    by_window.insert((w.sink, w.window), keep.where_cond(&zeros, &minus_inf)?);
+                }
+                Some(PlanContext {
+                    windows: m.windows.clone(),
+                    by_window,
+                })
+            }
+        };
         Ok(SeqContext {
             cos: cos.to_dtype(self.dtype)?.to_device(dev)?,
             sin: sin.to_dtype(self.dtype)?.to_device(dev)?,
             mask: causal.where_cond(&zeros, &minus_inf)?,
             n,
+            plan,
         })
+    }
+
+    /// The additive mask `[c, T, T]` (0 kept, −∞ removed) of query heads `heads` of layer
+    /// `l` under the context's plan, or `None` without a plan.
+    fn plan_mask(
+        &self,
+        l: usize,
+        heads: Range<usize>,
+        ctx: &SeqContext,
+    ) -> Result<Option<Tensor>, ModelError> {
+        let Some(p) = &ctx.plan else {
+            return Ok(None);
+        };
+        let per_head = heads
+            .map(|h| {
+                let w = p.windows[l][h];
+                p.by_window
+                    .get(&(w.sink, w.window))
+                    .ok_or_else(|| missing("a plan window's mask"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(Tensor::stack(&per_head, 0)?))
+    }
+
+    /// Scaled scores `q·kᵀ/√d` `[c, T, T]`, no mask.
+    fn scores(&self, q: &Tensor, k: &Tensor) -> Result<Tensor, ModelError> {
+        let scale = 1.0 / (self.config.head_dim as f64).sqrt();
+        Ok((q.matmul(&k.t()?)? * scale)?)
+    }
+
+    /// The attention the model uses for query heads `heads` of layer `l`: the causal
+    /// softmax, or under a plan the softmax over each head's kept keys (which equals the
+    /// causal row with the removed entries zeroed and renormalised).
+    fn probs_used(
+        &self,
+        l: usize,
+        heads: Range<usize>,
+        q: &Tensor,
+        k: &Tensor,
+        ctx: &SeqContext,
+    ) -> Result<Tensor, ModelError> {
+        match self.plan_mask(l, heads, ctx)? {
+            None => self.probs(q, k, ctx),
+            Some(m) => softmax(&self.scores(q, k)?.broadcast_add(&m)?),
+        }
     }
 
     /// The token embeddings `[T, hidden]`.
@@ -274,7 +378,7 @@ impl GradModel {
         let mut outs = Vec::new();
         for heads in self.head_chunks(ctx.n) {
             let (q, k, v) = self.qkv(l, h, heads.clone(), ctx)?;
-            let mut a = self.probs(&q, &k, ctx)?;
+            let mut a = self.probs_used(l, heads.clone(), &q, &k, ctx)?;
             if let Some(e) = edit.filter(|e| e.layer == l && heads.contains(&e.q_head)) {
                 let local = AttnEdit {
                     q_head: e.q_head - heads.start,
@@ -500,7 +604,18 @@ impl GradModel {
             let x = Var::from_tensor(x_in)?;
             let h = rms_norm(x.as_tensor(), &self.layers[l].attn_norm, c.rms_norm_eps)?;
             let (q, k, v) = self.qkv(l, &h, heads.clone(), ctx)?;
-            let a = self.probs(&q, &k, ctx)?;
+            // Under a plan the masked rows enter the output (and so the gradients), while
+            // the influence is given the causal rows P of the same scores: with G taken at
+            // the plan, the cut formula on P is the first-order change of moving a head's
+            // window from the plan's to any other (docs/CALIBRATION.md, "Cost under the plan").
+            let (a, p) = match self.plan_mask(l, heads.clone(), ctx)? {
+                None => (self.probs(&q, &k, ctx)?, None),
+                Some(m) => {
+                    let s = self.scores(&q, &k)?;
+                    let p = softmax(&s.broadcast_add(&ctx.mask)?)?.detach();
+                    (softmax(&s.broadcast_add(&m)?)?, Some(p))
+                }
+            };
             let z = Var::zeros((g, n, n), self.dtype, &self.device)?;
             let oc = Self::merge(&(&a + z.as_tensor())?.matmul(&v)?, n)?;
             let goc = go.narrow(1, heads.start * d, g * d)?;
@@ -508,7 +623,12 @@ impl GradModel {
             gx = (gx + grad_of(&grads, &x, "x")?)?;
             let gz = grad_of(&grads, &z, "A")?;
             drop(grads);
-            visit(heads, &a.detach(), &gz)?;
+            let p = match p {
+                Some(p) => p,
+                None => a.detach(),
+            };
+            drop(a);
+            visit(heads, &p, &gz)?;
         }
         Ok(gx)
     }
@@ -565,6 +685,7 @@ impl GradModel {
                 sin: sin.to_dtype(self.dtype)?.to_device(&self.device)?,
                 mask: Tensor::zeros((1, pos + 1), self.dtype, &self.device)?,
                 n: 1,
+                plan: None,
             };
             let mut x = self.embed(&[next])?;
             for (l, kv) in cache.iter_mut().enumerate() {
@@ -627,6 +748,38 @@ pub struct SeqContext {
     sin: Tensor,
     mask: Tensor,
     pub n: usize,
+    /// The plan every head is restricted to ([`GradModel::context_under`]), if any.
+    plan: Option<PlanContext>,
+}
+
+/// A plan's windows at one sequence length, `[layer][q_head]` (`Plan::window` at N): what
+/// [`GradModel::context_under`] masks with, so that the profile is taken under that plan.
+#[derive(Clone, Debug)]
+pub struct PlanMasks {
+    pub windows: Vec<Vec<HeadWindow>>,
+}
+
+impl PlanMasks {
+    /// Every head's window of `plan` at `n_tokens` (the profiled length: the optimizer
+    /// prices a rule by its span at that N, so the plan is applied at the same N).
+    pub fn from_plan(plan: &Plan, n_tokens: u32) -> Self {
+        let m = plan.model();
+        PlanMasks {
+            windows: (0..m.layers as usize)
+                .map(|l| {
+                    (0..m.q_heads as usize)
+                        .map(|h| plan.window(l, h, n_tokens))
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+}
+
+/// [`PlanMasks`] with each distinct window's additive mask on the device.
+struct PlanContext {
+    windows: Vec<Vec<HeadWindow>>,
+    by_window: HashMap<(u32, u32), Tensor>,
 }
 
 /// The gradient of `var`, detached. candle detaches the gradients it passes between nodes

@@ -252,6 +252,13 @@ pub struct ProfileArgs {
     /// left with no sample.
     #[arg(long)]
     pub drop_wrong: bool,
+    /// Profile under this plan: every head restricted to the plan's window at each length,
+    /// so the cut influence is the loss of a head's window *with the other heads already
+    /// cut* (and the gain of restoring a cut head is seen), not with every other head
+    /// dense. Re-optimise from it and iterate (docs/CALIBRATION.md, "Cost under the plan").
+    /// The plan must have the model's shape; stored samples record it.
+    #[arg(long)]
+    pub under_plan: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -374,6 +381,15 @@ pub struct OptimizeArgs {
     /// share of N (docs/CALIBRATION.md, "Perplexity").
     #[arg(long)]
     pub min_beta: Option<f64>,
+    /// Stay near this plan: with --max-changes K, at most K units (KV groups with
+    /// --gqa-native) take another rule than its. A trust region for re-optimising from a
+    /// profile taken under that plan (`moa profile --under-plan`), whose cost prices a few
+    /// moves away from the plan, not many (docs/CALIBRATION.md, "Cost under the plan").
+    #[arg(long, requires = "max_changes")]
+    pub near: Option<PathBuf>,
+    /// With --near: the most units whose rule may differ from the near plan's.
+    #[arg(long, requires = "near")]
+    pub max_changes: Option<usize>,
     /// Take the model shape and the [span] section from this plan; profiles must match it.
     #[arg(long)]
     pub plan_shape: Option<PathBuf>,

@@ -62,6 +62,7 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
         profiles.push(InfluenceProfile::load(path)?);
         names.push(path.display().to_string());
     }
+    let (profiles, names) = mean_by_length(profiles, names)?;
     let (model, span) = match &args.plan_shape {
         Some(p) => {
             let plan = Plan::load(p)?;
@@ -103,6 +104,13 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
             ..CandidateGrid::upstream(lens[0], lens[lens.len() - 1], longest)
         }
     });
+    let near = match (&args.near, args.max_changes) {
+        (Some(p), Some(k)) => Some(moa::optimize::Near {
+            plan: Plan::load(p).with_context(|| format!("--near {}", p.display()))?,
+            max_changes: k,
+        }),
+        _ => None,
+    };
     let cfg = OptimizeConfig {
         span,
         model,
@@ -127,6 +135,7 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
             mip_gap: args.mip_gap,
             time_limit: Duration::from_secs_f64(args.time_limit),
         },
+        near,
     };
     let result = optimize(&profiles, &names, &cfg)?;
 
@@ -179,4 +188,37 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot write `{}`", file.display()))?;
     print!("{summary}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Several profiles of one length are averaged (`InfluenceProfile::mean`): e.g. the cut
+/// influence taken under successive plans (`moa profile --under-plan`), so that a head is
+/// priced by every plan it was measured under. The name of a mean lists its files.
+fn mean_by_length(
+    profiles: Vec<InfluenceProfile>,
+    names: Vec<String>,
+) -> anyhow::Result<(Vec<InfluenceProfile>, Vec<String>)> {
+    let mut groups: Vec<(u32, Vec<InfluenceProfile>, Vec<String>)> = Vec::new();
+    for (p, name) in profiles.into_iter().zip(names) {
+        match groups.iter_mut().find(|g| g.0 == p.n_tokens) {
+            Some(g) => {
+                g.1.push(p);
+                g.2.push(name);
+            }
+            None => groups.push((p.n_tokens, vec![p], vec![name])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(n, mut ps, ns)| {
+            if ps.len() == 1 {
+                return Ok((ps.remove(0), ns.join("")));
+            }
+            let label = format!("mean({})", ns.join(", "));
+            let m = InfluenceProfile::mean(&ps).map_err(|e| {
+                anyhow::anyhow!("averaging the profiles of N = {n} ({}): {e}", ns.join(", "))
+            })?;
+            Ok((m, label))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()
+        .map(|v| v.into_iter().unzip())
 }

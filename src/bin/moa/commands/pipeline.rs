@@ -209,6 +209,9 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
             // The pipeline profiles every answer (its tests run a random model, which
             // answers nothing right); `moa profile --drop-wrong` is the opt-in.
             drop_wrong: false,
+            // The pipeline profiles at dense; `moa profile --under-plan` then re-profiles
+            // under a chosen plan (docs/CALIBRATION.md, "Cost under the plan").
+            under_plan: None,
         })?;
     }
 
@@ -239,6 +242,8 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
                 // (docs/CALIBRATION.md, "Diagnosis", finding 4).
                 max_alpha: Some(0),
                 min_beta: None,
+                near: None,
+                max_changes: None,
                 plan_shape: None,
                 method: "auto".into(),
                 output: opt_dir.clone(),

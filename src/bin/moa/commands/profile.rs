@@ -57,6 +57,12 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
         (None, Some(p)) => Model::load(p)?,
         (None, None) => Model::load(&model::default_model_path()?)?,
     };
+    let under = match &args.under_plan {
+        Some(p) => Some(
+            moa::plan::Plan::load(p).with_context(|| format!("--under-plan {}", p.display()))?,
+        ),
+        None => None,
+    };
     let device = profile::device(&args.device)?;
     let grad = GradModel::new_on(loaded.config.clone(), &loaded.weights, DType::F32, &device)?;
     drop(loaded);
@@ -111,15 +117,20 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
                 );
             }
         };
-        let prof = profile::profile_length_weighted(
+        let prof = profile::profile_length_under(
             &grad,
             used,
             *n,
             args.block,
             Some(&store),
             args.text_weight,
+            under.as_ref(),
             &mut report,
-        )?;
+        )
+        .with_context(|| match &args.under_plan {
+            Some(p) => format!("profiling length {n} under {}", p.display()),
+            None => format!("profiling length {n}"),
+        })?;
         // Timing of the samples computed in this run (reused ones are not timed again).
         let tfile = match shard {
             Some((k, m)) => args.output.join(format!("timing_{n}_shard{k}of{m}.tsv")),

@@ -9,174 +9,24 @@
 //! does not.
 
 use candle_core::DType;
-use moa::calib::{CalibSample, Expected};
-use moa::model::weights::LayerWeights;
-use moa::model::{HostTensor, LlamaConfig, Weights};
+use moa::calib::CalibSample;
 use moa::optimize::{optimize, Near, Objective, OptimizeConfig};
-use moa::plan::{HeadWindow, LayerRules, Meta, ModelShape, Plan, Rule, SpanSection, BETA_DEN};
+use moa::plan::{HeadWindow, LayerRules, Meta, Plan, Rule, SpanSection, BETA_DEN};
 use moa::profile::{profile_length, profile_length_under, GradModel, InfluenceProfile, LossSpan};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 
-const HIDDEN: usize = 48;
-const HEAD_DIM: usize = 8;
-const HEADS: usize = 4;
-const FFN: usize = 8;
-const VOCAB: usize = 64;
-/// Tokens 0..KEYS are keys; QUERY asks for the key; the rest is filler.
-const KEYS: usize = 8;
-const QUERY: u32 = 8;
-const N: u32 = 512;
-/// Layer 1's query heads 0..COPIES copy the key.
-const COPIES: usize = 2;
+mod common;
 
-fn t(shape: &[usize], data: Vec<f32>) -> HostTensor {
-    HostTensor::new(shape.to_vec(), data).unwrap()
-}
+use common::copy_model::{copy_model, sample, shape, CopySpec, HEADS, N};
 
-fn rand(rng: &mut StdRng, shape: &[usize], scale: f32) -> HostTensor {
-    let n = shape.iter().product();
-    t(
-        shape,
-        (0..n).map(|_| rng.random_range(-scale..scale)).collect(),
-    )
-}
-
-/// Residual layout as in `tests/copy_head.rs`: 0 = bias, 1 = "is a key", 2..10 = key
-/// identity, 10..18 = the key copied by the copy heads (both write the same dims), 18.. =
-/// filler features.
-fn redundant_copy_model() -> (LlamaConfig, Weights) {
-    let mut rng = StdRng::seed_from_u64(7);
-    let config = LlamaConfig {
-        name: Some("two-copy-heads".into()),
-        n_layers: 2,
-        hidden_size: HIDDEN,
-        ffn_size: FFN,
-        q_heads: HEADS,
-        kv_heads: HEADS,
-        head_dim: HEAD_DIM,
-        // The copy heads use the slowest RoPE pair, which barely turns over 512 tokens.
-        rope_theta: 1.0e6,
-        rms_norm_eps: 1e-5,
-        vocab_size: VOCAB,
-        tied_embeddings: false,
-        context_length: 1024,
-    };
-    let mut embd = vec![0.0f32; VOCAB * HIDDEN];
-    for tok in 0..VOCAB {
-        let row = &mut embd[tok * HIDDEN..(tok + 1) * HIDDEN];
-        row[0] = 1.0;
-        if tok < KEYS {
-            row[1] = 1.0;
-            row[2 + tok] = 1.0;
-        } else {
-            for v in &mut row[18..] {
-                *v = rng.random_range(-0.4..0.4);
-            }
-        }
-    }
-    let q_dim = HEADS * HEAD_DIM;
-    let layer = |rng: &mut StdRng, copy: bool| {
-        let mut wq = rand(rng, &[q_dim, HIDDEN], 0.5);
-        let mut wk = rand(rng, &[q_dim, HIDDEN], 0.5);
-        let mut wv = rand(rng, &[q_dim, HIDDEN], 0.3);
-        let mut wo = vec![0.0f32; HIDDEN * q_dim];
-        let first_filler = if copy { COPIES * HEAD_DIM } else { 0 };
-        for o in 18..HIDDEN {
-            for i in first_filler..q_dim {
-                wo[o * q_dim + i] = rng.random_range(-0.2..0.2);
-            }
-        }
-        if copy {
-            for h in 0..COPIES {
-                let r0 = h * HEAD_DIM;
-                for r in r0..r0 + HEAD_DIM {
-                    for c in 0..HIDDEN {
-                        wq.data[r * HIDDEN + c] = 0.0;
-                        wk.data[r * HIDDEN + c] = 0.0;
-                        wv.data[r * HIDDEN + c] = 0.0;
-                    }
-                }
-                wq.data[(r0 + 3) * HIDDEN] = 3.0;
-                wk.data[(r0 + 3) * HIDDEN + 1] = 3.0;
-                for i in 0..HEAD_DIM {
-                    wv.data[(r0 + i) * HIDDEN + 2 + i] = 1.0;
-                    wo[(10 + i) * q_dim + r0 + i] = 1.0;
-                }
-            }
-        }
-        LayerWeights {
-            attn_norm: t(&[HIDDEN], vec![1.0; HIDDEN]),
-            attn_q: wq,
-            attn_k: wk,
-            attn_v: wv,
-            attn_output: t(&[HIDDEN, q_dim], wo),
-            ffn_norm: t(&[HIDDEN], vec![1.0; HIDDEN]),
-            ffn_gate: t(&[FFN, HIDDEN], vec![0.0; FFN * HIDDEN]),
-            ffn_up: t(&[FFN, HIDDEN], vec![0.0; FFN * HIDDEN]),
-            ffn_down: t(&[HIDDEN, FFN], vec![0.0; FFN * HIDDEN]),
-        }
-    };
-    let layers = vec![layer(&mut rng, false), layer(&mut rng, true)];
-    // Strong enough that one copy alone answers with near certainty.
-    let mut out = vec![0.0f32; VOCAB * HIDDEN];
-    for k in 0..KEYS {
-        out[k * HIDDEN + 10 + k] = 20.0;
-    }
-    for tok in KEYS..VOCAB {
-        for c in 18..HIDDEN {
-            out[tok * HIDDEN + c] = rng.random_range(-0.1..0.1);
-        }
-    }
-    let weights = Weights {
-        token_embd: t(&[VOCAB, HIDDEN], embd),
-        layers,
-        output_norm: t(&[HIDDEN], vec![1.0; HIDDEN]),
-        output: Some(t(&[VOCAB, HIDDEN], out)),
-    };
-    (config, weights)
-}
-
-/// Filler with the key at `key_pos`, ending with QUERY; the answer is the key.
-fn sample(i: usize, key_pos: usize, len: usize) -> CalibSample {
-    let mut rng = StdRng::seed_from_u64(100 + i as u64);
-    let key = (i % KEYS) as u32;
-    let mut prompt: Vec<u32> = (0..len - 2)
-        .map(|_| rng.random_range(QUERY + 1..VOCAB as u32))
-        .collect();
-    prompt[key_pos] = key;
-    prompt.push(QUERY);
-    let n = prompt.len() + 1;
-    CalibSample {
-        id: format!("copy-{i}"),
-        task: "passkey".into(),
-        length_level: N,
-        response_span: [prompt.len(), n],
-        prompt_tokens: prompt,
-        response_tokens: vec![key],
-        n_tokens: n,
-        source: "constructed".into(),
-        seed: i as u64,
-        dense_answer_text: String::new(),
-        expected: Expected {
-            answer: key.to_string(),
-            correct: true,
-            depth: None,
-            needle_token: Some(key_pos),
-        },
-    }
-}
-
-fn shape() -> ModelShape {
-    ModelShape {
-        name: Some("two-copy-heads".into()),
-        layers: 2,
-        q_heads: HEADS as u32,
-        kv_heads: HEADS as u32,
-        head_dim: HEAD_DIM as u32,
-        max_context_tokens: 1024,
-    }
-}
+/// Layer 1's query heads 0..2 copy the key, strongly enough that one copy alone answers
+/// with near certainty.
+const MODEL: CopySpec = CopySpec {
+    name: "two-copy-heads",
+    seed: 7,
+    copies: 2,
+    score_gain: 3.0,
+    out_gain: 20.0,
+};
 
 fn beta(num: u32) -> Rule {
     Rule {
@@ -196,7 +46,7 @@ fn plan_cutting_both_copies() -> Plan {
         LayerRules {
             rules: (0..HEADS)
                 .map(|h| {
-                    if h < COPIES {
+                    if h < MODEL.copies {
                         beta(BETA_DEN / 4)
                     } else {
                         dense
@@ -205,7 +55,13 @@ fn plan_cutting_both_copies() -> Plan {
                 .collect(),
         },
     ];
-    Plan::new(shape(), SpanSection::default(), Meta::default(), layers).unwrap()
+    Plan::new(
+        shape(MODEL.name),
+        SpanSection::default(),
+        Meta::default(),
+        layers,
+    )
+    .unwrap()
 }
 
 /// Σ_qb cuts[qb, d] of one head at the window `d` blocks (64 tokens each) past the sink.
@@ -228,12 +84,12 @@ fn samples() -> Vec<CalibSample> {
 
 #[test]
 fn a_dense_plan_gives_the_dense_profile() {
-    let (config, weights) = redundant_copy_model();
+    let (config, weights) = copy_model(&MODEL);
     let model = GradModel::new(config, &weights, DType::F64).unwrap();
     let samples = samples();
     let refs: Vec<&CalibSample> = samples.iter().take(2).collect();
     let dense = profile_length(&model, &refs, N, 64, None, &mut |_| {}).unwrap();
-    let all = Plan::dense(shape()).unwrap();
+    let all = Plan::dense(shape(MODEL.name)).unwrap();
     let under =
         profile_length_under(&model, &refs, N, 64, None, 1.0, Some(&all), &mut |_| {}).unwrap();
     assert!(dense.under_plan.is_none());
@@ -250,7 +106,7 @@ fn a_dense_plan_gives_the_dense_profile() {
 
 #[test]
 fn under_the_plan_the_redundant_heads_are_priced_and_restored() {
-    let (config, weights) = redundant_copy_model();
+    let (config, weights) = copy_model(&MODEL);
     let model = GradModel::new(config, &weights, DType::F32).unwrap();
     let samples = samples();
     let refs: Vec<&CalibSample> = samples.iter().collect();
@@ -281,7 +137,7 @@ fn under_the_plan_the_redundant_heads_are_priced_and_restored() {
     let dense = profile_length(&model, &refs, N, 64, None, &mut |_| {}).unwrap();
     let under =
         profile_length_under(&model, &refs, N, 64, None, 1.0, Some(&start), &mut |_| {}).unwrap();
-    for h in 0..COPIES {
+    for h in 0..MODEL.copies {
         let (at_dense, at_plan) = (
             cut_at(&dense, 1, h, cut_window),
             cut_at(&under, 1, h, cut_window),
@@ -301,7 +157,7 @@ fn under_the_plan_the_redundant_heads_are_priced_and_restored() {
     // plan could have had (50%), the copy heads reach the key and the answer is back; the
     // uniform N/2 window loses it.
     let cfg = OptimizeConfig {
-        model: Some(shape()),
+        model: Some(shape(MODEL.name)),
         density_band: (0.45, 0.5),
         objective: Objective::Single { n_tokens: N },
         ..OptimizeConfig::default()
@@ -325,7 +181,7 @@ fn under_the_plan_the_redundant_heads_are_priced_and_restored() {
         let key = s.expected.needle_token.unwrap() as u64;
         let row = (s.response_span[0] - 1) as u64;
         assert!(
-            (0..COPIES).any(|h| plan.window(1, h, N).keeps(row, key)),
+            (0..MODEL.copies).any(|h| plan.window(1, h, N).keeps(row, key)),
             "no copy head reaches the key {} tokens back: {:?}",
             row - key,
             plan.layers()
@@ -336,7 +192,7 @@ fn under_the_plan_the_redundant_heads_are_priced_and_restored() {
     let flat = loss_with(&|_, _| Some(uniform));
     eprintln!(
         "re-optimised spans of the copy heads {:?}; loss {planned:.4}, uniform N/2 {flat:.4}",
-        (0..COPIES)
+        (0..MODEL.copies)
             .map(|h| plan.q_span(1, h, N))
             .collect::<Vec<_>>()
     );
@@ -349,11 +205,11 @@ fn under_the_plan_the_redundant_heads_are_priced_and_restored() {
 
 #[test]
 fn a_plan_of_another_shape_is_refused() {
-    let (config, weights) = redundant_copy_model();
+    let (config, weights) = copy_model(&MODEL);
     let model = GradModel::new(config, &weights, DType::F32).unwrap();
     let samples = samples();
     let refs: Vec<&CalibSample> = samples.iter().take(1).collect();
-    let mut other = shape();
+    let mut other = shape(MODEL.name);
     other.layers = 3;
     let plan = Plan::dense(other).unwrap();
     let e = profile_length_under(&model, &refs, N, 64, None, 1.0, Some(&plan), &mut |_| {})
@@ -366,7 +222,7 @@ fn a_plan_of_another_shape_is_refused() {
 #[test]
 fn profiles_of_one_length_average_and_keep_their_plan() {
     let with_cuts = |seed: u64, under: Option<&str>| {
-        let p = InfluenceProfile::synthetic(shape(), N, 64, seed);
+        let p = InfluenceProfile::synthetic(shape(MODEL.name), N, 64, seed);
         let cuts: Vec<f32> = p.influence.iter().map(|v| v - 0.001).collect();
         let mut p = p.with_cuts(64, cuts).unwrap();
         p.under_plan = under.map(str::to_string);
@@ -404,11 +260,11 @@ fn near_keeps_the_plan_within_max_changes() {
     // Two synthetic profiles: the plan optimised on the first is the near plan; the second
     // moves the optimum, and --max-changes bounds how far.
     let (a, b) = (
-        InfluenceProfile::synthetic(shape(), N, 64, 1),
-        InfluenceProfile::synthetic(shape(), N, 64, 9),
+        InfluenceProfile::synthetic(shape(MODEL.name), N, 64, 1),
+        InfluenceProfile::synthetic(shape(MODEL.name), N, 64, 9),
     );
     let cfg = OptimizeConfig {
-        model: Some(shape()),
+        model: Some(shape(MODEL.name)),
         density_band: (0.4, 0.5),
         objective: Objective::Single { n_tokens: N },
         ..OptimizeConfig::default()
@@ -450,7 +306,7 @@ fn near_keeps_the_plan_within_max_changes() {
         changed(&free) > 2,
         "the second profile should move the optimum further than 2 units"
     );
-    let mut other = shape();
+    let mut other = shape(MODEL.name);
     other.layers = 3;
     let wrong = Plan::dense(other).unwrap();
     let e = solve(

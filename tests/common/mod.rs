@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests.
 
 pub mod bytes;
+pub mod copy_model;
 pub mod samples;
 pub mod tiny;

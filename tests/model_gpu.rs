@@ -49,6 +49,27 @@ fn max_err(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0, f32::max)
 }
 
+/// One decode step's check: appends `next[b]` to row `b` of `seqs` and asserts that the
+/// step's logits `got[b]` (`vocab` values) are within `tol` of the dense CPU reference's
+/// last-token logits for that row; `what` leads each failure message.
+fn check_dense_step(
+    cpu: &CpuReference,
+    seqs: &mut [Vec<u32>],
+    next: &[u32],
+    got: &[Vec<f32>],
+    vocab: usize,
+    tol: f32,
+    what: &str,
+) {
+    for (b, seq) in seqs.iter_mut().enumerate() {
+        seq.push(next[b]);
+        let want = cpu.forward(seq, Masking::Dense).unwrap();
+        let last = &want.data[(seq.len() - 1) * vocab..seq.len() * vocab];
+        let e = max_err(&got[b], last);
+        assert!(e < tol, "{what} row {b}: max |err| {e}");
+    }
+}
+
 /// Prefill a ragged batch, then decode a few steps feeding fixed tokens, comparing the
 /// logits of every row at every step with the CPU reference.
 fn parity(ctx: &WgpuContext, model: &Model, sparse: bool, force_f32: bool) {
@@ -660,16 +681,8 @@ fn attention_merge_in_the_output_product_matches_the_cpu_reference() {
             for step in 0..3 {
                 let next: Vec<u32> = (0..3).map(|b| (step * 31 + b * 7) as u32).collect();
                 let got = gpu.decode_logits(&mut req, &next).unwrap();
-                for (b, seq) in seqs.iter_mut().enumerate() {
-                    seq.push(next[b]);
-                    let want = cpu.forward(seq, Masking::Dense).unwrap();
-                    let last = &want.data[(seq.len() - 1) * VOCAB..seq.len() * VOCAB];
-                    let e = max_err(&got[b], last);
-                    assert!(
-                        e < tol,
-                        "f32={force_f32} merge={merge} step {step} row {b}: max |err| {e}"
-                    );
-                }
+                let what = format!("f32={force_f32} merge={merge} step {step}");
+                check_dense_step(&cpu, &mut seqs, &next, &got, VOCAB, tol, &what);
             }
         }
     }
@@ -857,16 +870,9 @@ fn subgroup_products_with_a_partial_last_trip_match_the_cpu_reference() {
                     .map(|b| ((step * 5 + b * 3) % vocab) as u32)
                     .collect();
                 let got = gpu.decode_logits(&mut req, &next).unwrap();
-                for (b, seq) in seqs.iter_mut().enumerate() {
-                    seq.push(next[b]);
-                    let want = cpu.forward(seq, Masking::Dense).unwrap();
-                    let last = &want.data[(seq.len() - 1) * vocab..seq.len() * vocab];
-                    let e = max_err(&got[b], last);
-                    assert!(
-                        e < tol,
-                        "ksplit {ksplit:?} butterfly {butterfly} f32 {force_f32}: step {step} row {b}: max |err| {e}"
-                    );
-                }
+                let what =
+                    format!("ksplit {ksplit:?} butterfly {butterfly} f32 {force_f32}: step {step}");
+                check_dense_step(&cpu, &mut seqs, &next, &got, vocab, tol, &what);
             }
         }
     }
@@ -1047,13 +1053,8 @@ fn swiglu_in_the_gate_up_epilogue_matches_the_cpu_reference() {
                     .map(|b| ((step * 7 + b * 5) % vocab) as u32)
                     .collect();
                 let got = gpu.decode_logits(&mut req, &next).unwrap();
-                for (b, seq) in seqs.iter_mut().enumerate() {
-                    seq.push(next[b]);
-                    let want = cpu.forward(seq, Masking::Dense).unwrap();
-                    let last = &want.data[(seq.len() - 1) * vocab..seq.len() * vocab];
-                    let e = max_err(&got[b], last);
-                    assert!(e < tol, "{what}: step {step} row {b}: max |err| {e}");
-                }
+                let label = format!("{what}: step {step}");
+                check_dense_step(&cpu, &mut seqs, &next, &got, vocab, tol, &label);
                 steps.push((next, got));
             }
             let mut req = gpu.start(&lens, 3, 0).unwrap();

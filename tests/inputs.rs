@@ -519,6 +519,7 @@ fn compile_refuses_kernels_over_the_targets_resource_limits() {
         "fixture-mha.toml",
         "fixture-gqa.toml",
         "smollm2-135m-moa-50.toml",
+        "smollm2-135m-moa-25.toml",
     ] {
         let m = lower(&Plan::load(&fixture(name)).unwrap(), StorageType::F16);
         for t in [Target::Wgsl, Target::Cuda] {

@@ -26,7 +26,7 @@
 # windows of the language reference; the baselines (dense, uniform-25, kept 25%; then the
 # 50% default and uniform-50) start first in the background, the best candidate is merged.
 # Environment: M (moa, `cuda` feature), W (work), O (output), D (carry: plans/, ppl/,
-# select25.py, ppl_stats.py), DEADLINE (s), DEV (cuda; cpu for a dry run here).
+# select25.py, ppl_stats.py), DEADLINE (s), DEV (cuda; cpu for a dry run here), P0 (plan).
 set -u
 M=${M:?}; W=${W:?}; O=${O:?}; D=${D:?}
 DEV=${DEV:-cuda}; DL=${DEADLINE:-175}
@@ -43,7 +43,9 @@ t0=$(date +%s)
 el() { echo "[$(($(date +%s) - t0)) s] $*"; }
 left() { echo $((DL - ($(date +%s) - t0))); }
 cap() { local c=$(($(left) - $1)); [ "$c" -lt 5 ] && c=5; echo $c; }
-cp "$D/plans/smollm2-135m-moa-25.toml" "$W/kept-moa-25.toml"
+# P0: the plan the profiles are taken under and the step stays near (a second step: the
+# plan this run adopted, P0=plans/smollm2-135m-moa-25.toml of the commit after it).
+cp "${P0:-$D/plans/smollm2-135m-moa-25.toml}" "$W/kept-moa-25.toml"
 cp "$D/plans/smollm2-135m-moa-50.toml" "$W/moa-50.toml"
 PT=(); for f in "$D"/ppl/reference/*.rst.txt; do PT+=(--ppl-text "$f"); done
 PV=(); for f in "$D"/ppl/library/*.rst.txt; do PV+=(--ppl-text "$f"); done

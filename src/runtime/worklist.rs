@@ -259,13 +259,18 @@ pub enum ChunkPolicy {
     /// layer (17 of 17, 0.4–3.3 µs), while clusters of 4 and 8 were slower even item for
     /// item.
     WavesPairs { overhead_tiles: u32 },
-    /// `Waves { overhead_tiles }`'s chunk, with the segments' chunks (re-cut evenly, so
-    /// no item is longer) packed whole into thread-block clusters of the smallest size
-    /// in 2, 4, 8 that holds every segment's chunk count and keeps the list in one wave
-    /// of resident clusters ([`DecodeWork::build_packed`], [`DecodeSlots`]): the same
-    /// blocks and longest item as the waves list, the merge through distributed shared
-    /// memory instead of partials, an arrival counter and a global merge. Otherwise the
-    /// waves list (a segment of more than 8 chunks, or more blocks than fit).
+    /// `Waves { overhead_tiles }`'s list with its segments packed whole into thread-block
+    /// clusters ([`DecodeWork::build_packed`]), so the chunks of a segment merge through
+    /// distributed shared memory (no partials, arrival counter or global merge), where
+    /// that fits: per cluster size C in 8, 4, 2, the shortest chunk from the waves chunk up
+    /// to [`PACKED_EXTRA_TILES`] key tiles longer that cuts no segment into more than C
+    /// items and whose list fits [`DecodeSlots::packed_fit`]; of those, the one with the
+    /// shortest longest item (ties: the larger C). Otherwise (a segment of more chunks, or
+    /// too many blocks) `WavesPairs { overhead_tiles }`'s split. On the H200 (benches/RESULTS.md, decode call 16):
+    /// clusters of 4 and 8 filling more than ~91 % of the resident clusters lost 2–19 µs
+    /// (some clusters wait), while below it packed lists beat the counter merge, also with
+    /// up to 5 tiles longer chunks and fewer blocks at B = 4, 4k; 6 tiles or more longer at
+    /// 16k lost.
     WavesPacked { overhead_tiles: u32 },
     /// Whole segments packed into clusters of `size` blocks (2 to [`MAX_CLUSTER`]), each
     /// in at most `size` items: the shortest chunk (a multiple of the key tile) whose list
@@ -319,6 +324,15 @@ impl DecodeSplit {
     }
 }
 
+/// Share of the resident clusters of 4 or 8 blocks a packed list may fill
+/// ([`DecodeSlots::packed_fit`]).
+pub const PACKED_FIT_PCT: u32 = 91;
+
+/// Key tiles by which [`ChunkPolicy::WavesPacked`] may lengthen the waves chunk so that a
+/// packed cluster list fits (decode call 16: up to 5 tiles longer won at B = 4, 4k, where
+/// the merge weighs most; 6 or more lost at 16k).
+pub const PACKED_EXTRA_TILES: u32 = 5;
+
 /// Decode blocks the GPU holds at once: launched plainly, and as thread-block clusters
 /// of 2, 4 and 8 (`cuOccupancyMaxActiveClusters` × size: a cluster must fit in one GPC,
 /// so larger clusters lose blocks; H200, 4x3 kernel: 264, 264, 248, 240, decode call 11).
@@ -340,6 +354,20 @@ impl DecodeSlots {
                 blocks * 248 / 264 / 4 * 4,
                 blocks * 240 / 264 / 8 * 8,
             ],
+        }
+    }
+
+    /// Blocks that a packed cluster list may use, as clusters of `size` (2, 4 or 8): all
+    /// resident ones for clusters of 2, [`PACKED_FIT_PCT`] % for 4 and 8, whose lists
+    /// slowed by 2–19 µs on the H200 when they filled 232–248 of 240–248 resident blocks
+    /// (after the cache write, programmatic launch: some clusters then wait for a second
+    /// wave), while up to 224 of 248 and 208 of 240 ran at full speed (decode call 16).
+    pub fn packed_fit(&self, size: u32) -> u32 {
+        let b = self.for_cluster(size);
+        if size <= 2 {
+            b
+        } else {
+            b * PACKED_FIT_PCT / 100 / size * size
         }
     }
 
@@ -647,7 +675,7 @@ pub fn choose_split_in(
                 key_tile,
                 concurrent_blocks,
             );
-            let most = row_pos
+            let written: Vec<u32> = row_pos
                 .iter()
                 .flat_map(|&t| {
                     layout
@@ -655,21 +683,45 @@ pub fn choose_split_in(
                         .iter()
                         .map(move |s| written_slots(s.span, t))
                 })
-                .map(|w| w.div_ceil(chunk))
-                .max()
-                .unwrap_or(0);
-            if most > 1 {
-                for size in [2, 4, MAX_CLUSTER] {
-                    if size >= most
-                        && DecodeWork::build_packed(layout, row_pos, size, chunk, key_tile)
-                            .n_items()
-                            <= slots.for_cluster(size)
-                    {
-                        return DecodeSplit::packed(size, chunk);
+                .collect();
+            let most = |c: u32| written.iter().map(|w| w.div_ceil(c)).max().unwrap_or(0);
+            if most(chunk) <= 1 {
+                // No segment is split: nothing to merge.
+                return DecodeSplit::chunks(chunk);
+            }
+            // Per cluster size, the shortest chunk from the waves chunk up to
+            // PACKED_EXTRA_TILES longer whose packed list fits; then the candidate with
+            // the shortest longest item, ties to the larger cluster.
+            let mut best: Option<(u32, DecodeSplit)> = None;
+            for size in [MAX_CLUSTER, 4, 2] {
+                let fit = slots.packed_fit(size);
+                for extra in 0..=PACKED_EXTRA_TILES {
+                    let c = chunk + extra * key_tile;
+                    if most(c) > size {
+                        continue;
+                    }
+                    let w = DecodeWork::build_packed(layout, row_pos, size, c, key_tile);
+                    if w.n_items() <= fit {
+                        if best.is_none_or(|(longest, _)| w.chunk < longest) {
+                            best = Some((w.chunk, DecodeSplit::packed(size, c)));
+                        }
+                        break;
                     }
                 }
             }
-            DecodeSplit::chunks(chunk)
+            match best {
+                Some((_, split)) => split,
+                // Whatever the pairs rule makes of the waves list (clusters of 2 over
+                // several waves where every segment is two chunks).
+                None => choose_split_in(
+                    ChunkPolicy::WavesPairs { overhead_tiles },
+                    layout,
+                    row_pos,
+                    key_tile,
+                    slots,
+                    group_size,
+                ),
+            }
         }
         ChunkPolicy::Packed { size } => {
             let size = size.clamp(2, MAX_CLUSTER);

@@ -392,21 +392,28 @@ impl DecodeSlots {
 pub const DEFAULT_CHUNK_POLICY: ChunkPolicy = ChunkPolicy::Waves { overhead_tiles: 2 };
 
 /// The CUDA executor's policy for GQA layers (group ≥ 2): whole waves with 10 tiles of
-/// overhead per block, lists of two chunks per segment launched as clusters of 2
-/// ([`ChunkPolicy::WavesPairs`]). A GQA block writes and merges partials of the whole
+/// overhead per block, whose segments go packed whole into thread-block clusters where
+/// they fit ([`ChunkPolicy::WavesPacked`]; else the pairs rule, [`ChunkPolicy::WavesPairs`]).
+/// Packed (benches/RESULTS.md, decode calls 16 and 17): Llama-3-8B 0.982 of waves:10:pairs'
+/// time in geometric mean at B = 16, 4k (26 layers changed, 0.961–1.003) and 0.959 at
+/// B = 4, 4k (21 layers, 0.934–0.999); the 16k lists barely change (one layer, 1.005). The
+/// CUDA engine keeps the pairs rule (its captured graphs need a fixed item count, which
+/// packing does not give while rings fill). A GQA block writes and merges partials of the whole
 /// group, so an extra wave costs it more than an MHA block; on the H200 (benches/RESULTS.md,
 /// calls 7 and 8) waves:10 turned Llama-3-8B's multi-wave lists of short chunks into one
 /// wave of longer ones (layers 25, 28, 29 at B = 16, 4k: 12–13 % faster) and was never
 /// slower on any layer at B = 16 or 4, 4k or 16k, while on Vicuna-7B (MHA) it lost 0.4 % in
 /// geometric mean at B = 16 (up to 2.3 % per layer). The pairs (call 10): Llama-3-8B
 /// layers 0, 6, 8, 10, 13–15 at B = 16, 4k, 1.5–3.3 % faster, no other layer changed.
-pub const CUDA_CHUNK_POLICY_GQA: ChunkPolicy = ChunkPolicy::WavesPairs { overhead_tiles: 10 };
+pub const CUDA_CHUNK_POLICY_GQA: ChunkPolicy = ChunkPolicy::WavesPacked { overhead_tiles: 10 };
 
 /// The CUDA executor's policy for MHA layers (group 1): `waves:2:pairs`, the waves:2 list
 /// ([`DEFAULT_CHUNK_POLICY`]) with its two-chunk segments run as clusters of 2. On the
 /// H200 (benches/RESULTS.md, decode call 11) it passed cuda_check on the Vicuna-7B plan in
 /// bf16 and f16 and was never slower than waves:2 on any layer (B = 16 and 4, 4k and 16k;
-/// up to 3.6 % faster at B = 4, 4k).
+/// up to 3.6 % faster at B = 4, 4k). `waves:2:packed` lost on Vicuna-7B at B = 4, 4k
+/// (1.017 in geometric mean over 21 layers, up to 1.070; decode call 17: its clusters of 8
+/// and longer chunks cost more than an MHA block's cheap merge saves).
 pub const CUDA_CHUNK_POLICY_MHA: ChunkPolicy = ChunkPolicy::WavesPairs { overhead_tiles: 2 };
 
 /// The CUDA executor's chunk policy (`runtime::cuda`, the CUDA engine) for a model whose
@@ -1099,7 +1106,7 @@ mod tests {
         assert_eq!(cuda_chunk_policy(4), CUDA_CHUNK_POLICY_GQA);
         assert_eq!(
             CUDA_CHUNK_POLICY_GQA,
-            ChunkPolicy::WavesPairs { overhead_tiles: 10 }
+            ChunkPolicy::WavesPacked { overhead_tiles: 10 }
         );
         // Llama-3-8B layers 25 and 28 at 4k, 16 rows, 264 resident blocks: waves:2 cuts
         // 320- and 704-slot chunks over 3 and 2 waves, the GQA policy one wave.
@@ -1227,7 +1234,7 @@ mod tests {
     #[test]
     fn pairs_policy_clusters_only_lists_that_already_are_pairs() {
         let rows16 = vec![100_000; 16];
-        let pairs = CUDA_CHUNK_POLICY_GQA;
+        let pairs = ChunkPolicy::WavesPairs { overhead_tiles: 10 };
         let split = |spans: &[u32]| choose_split(pairs, &layout(spans), &rows16, 64, 264, 4);
         // Llama-3-8B layer 8 at 4k, 16 rows: 128 segments of 4096 in halves of 2048, the
         // list waves:10 cuts anyway: the same items, launched as clusters of 2.
@@ -1345,6 +1352,31 @@ mod tests {
         // More than 8 chunks per segment (4 rows of 17408-slot segments): the waves list.
         let rows4 = vec![100_000; 4];
         let s = choose_split_in(packed, &layout(&[17408; 8]), &rows4, 64, slots, 4);
+        assert_eq!((s.cluster, s.packed), (1, false));
+        // Llama-3-8B layer 16 at 4k, 4 rows: waves:10 cuts 448-slot chunks (264 items, up
+        // to 10 per segment); chunks of 512 give 8 per segment, 208 items in clusters of 8
+        // (at most 91 % of 240), one tile longer.
+        let l16 = [4096, 1024, 4096, 1024, 4096, 4096, 4096, 4096];
+        let s = choose_split_in(packed, &layout(&l16), &rows4, 64, slots, 4);
+        assert_eq!(s, DecodeSplit::packed(8, 512));
+        assert_eq!(
+            DecodeWork::build_split(&layout(&l16), &rows4, s, 64).n_items(),
+            208
+        );
+        // 64 rows: waves:10 keeps segments whole, nothing to merge or pack; as the pairs rule.
+        let rows64 = vec![100_000; 64];
+        let s = choose_split_in(packed, &layout(&[4096; 8]), &rows64, 64, slots, 4);
+        assert_eq!(
+            s,
+            choose_split_in(
+                ChunkPolicy::WavesPairs { overhead_tiles: 10 },
+                &layout(&[4096; 8]),
+                &rows64,
+                64,
+                slots,
+                4
+            )
+        );
         assert_eq!((s.cluster, s.packed), (1, false));
         // A forced size picks the shortest chunk whose clusters fit one wave: 32 segments
         // of 8 (or 7) items are 32 clusters, more than the 30 resident, so 4 items each,

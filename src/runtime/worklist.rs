@@ -1299,7 +1299,7 @@ mod tests {
                 let rows = [3, 500, 60];
                 let w = DecodeWork::build_packed(&l, &rows, size, chunk, 16);
                 assert_eq!(w.n_items() % size, 0, "{size}/{chunk}: whole clusters");
-                let mut covered = vec![0u32; 12];
+                let mut covered = [0u32; 12];
                 let mut i = 0;
                 while i < w.items.len() {
                     let it = w.items[i];

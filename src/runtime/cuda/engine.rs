@@ -685,7 +685,7 @@ impl CudaLlama {
             let tile = dec.abi.tiles.k_tile.unwrap_or(1).max(1);
             // Packed cluster lists re-pack their segments as positions grow, so their
             // item count is not fixed for a captured graph: the engine takes the pairs
-            // rule of the same waves chunk there (docs/DESIGN.md §7.2).
+            // rule of the same waves chunk there (docs/DESIGN.md §6, packed clusters).
             let policy = match self.attention.chunk_policy() {
                 ChunkPolicy::WavesPacked { overhead_tiles } => {
                     ChunkPolicy::WavesPairs { overhead_tiles }

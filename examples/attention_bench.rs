@@ -24,7 +24,7 @@ use moa::plan::{upstream, ModelShape, Plan};
 use moa::runtime::cuda::{CudaAttention, CudaError, DecodeCall, DEFAULT_ARCH};
 use moa::runtime::cuda_bench::{current_slots, l2_bytes, time_graph, Filler, Producer, Timing};
 use moa::runtime::worklist::{
-    choose_split, cuda_chunk_policy, ChunkPolicy, DecodeWork, FluidModel,
+    choose_split_in, cuda_chunk_policy, ChunkPolicy, DecodeSlots, DecodeWork, FluidModel,
 };
 
 #[derive(Parser)]
@@ -145,8 +145,8 @@ fn prepare(
     let (hq, d) = (m.shape.q_heads as usize, m.shape.head_dim as usize);
     let row_pos = vec![layout.n_tokens - 1; rows as usize];
     let group = m.shape.group_size();
-    let split =
-        policy.map(|p| choose_split(p, layout, &row_pos, key_tile, gpu.decode_slots(), group));
+    let split = policy
+        .map(|p| choose_split_in(p, layout, &row_pos, key_tile, gpu.decode_resident(), group));
     let cache_len = rows as usize * layout.row_slots as usize * d;
     let mut calls = Vec::new();
     for c in 0..copies {
@@ -439,12 +439,12 @@ fn run(args: &Args) -> Result<(), String> {
                             // Two policies that cut this layer alike build the same work
                             // list: time it once (the JSON line says `reused`).
                             let row_pos = vec![n - 1; rows as usize];
-                            let split = choose_split(
+                            let split = choose_split_in(
                                 chunk.unwrap_or(gpu.chunk_policy()),
                                 &layout,
                                 &row_pos,
                                 key_tile,
-                                gpu.decode_slots(),
+                                gpu.decode_resident(),
                                 module.shape.group_size(),
                             );
                             let (chosen, cluster) = (split.chunk, split.cluster);
@@ -456,7 +456,7 @@ fn run(args: &Args) -> Result<(), String> {
                                 if pdl && !pdl_ok {
                                     continue;
                                 }
-                                let key = (rows, prompt, li, chosen, cluster, pdl);
+                                let key = (rows, prompt, li, chosen, cluster, split.packed, pdl);
                                 let reused = timed.get(&key).copied();
                                 if reused.is_none() && calls.is_empty() {
                                     calls = prepare(
@@ -516,7 +516,7 @@ fn run(args: &Args) -> Result<(), String> {
                                 l.layer,
                                 if launch == "pdl" { " pdl" } else { "" },
                                 chosen,
-                                if cluster > 1 { format!(" c{cluster}") } else { String::new() },
+                                if cluster > 1 { format!(" c{cluster}{}", if split.packed { "p" } else { "" }) } else { String::new() },
                                 items,
                                 bytes as f64 / 1e6,
                                 us,
@@ -530,7 +530,7 @@ fn run(args: &Args) -> Result<(), String> {
                                     let line = serde_json::json!({
                                         "impl": "moa", "model": m.label, "batch": rows, "prompt": prompt,
                                         "n_tokens": n, "layer": l.layer, "variant": vname, "chunk_arg": cname,
-                                        "chunk": chosen, "cluster": cluster, "items": items, "reused": reused.is_some(),
+                                        "chunk": chosen, "cluster": cluster, "packed": split.packed, "items": items, "reused": reused.is_some(),
                                         "kv_bytes": bytes, "us": us, "us_min": t.min_us - producer_us,
                                         "us_max": t.max_us - producer_us, "tbps": rate, "dense_us": dt.median_us,
                                         "dense_kv_bytes": dbytes, "dense_tbps": drate,
@@ -550,9 +550,9 @@ fn run(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-/// A timed work list: (rows, prompt, layer index, chunk, cluster, programmatic launch);
-/// the value is its timing and item count.
-type TimedKey = (u32, u32, usize, u32, u32, bool);
+/// A timed work list: (rows, prompt, layer index, chunk, cluster, packed, programmatic
+/// launch); the value is its timing and item count.
+type TimedKey = (u32, u32, usize, u32, u32, bool, bool);
 
 /// `--dry-run-blocks`: the work lists the timed run would build, without a GPU.
 fn dry_run(
@@ -579,12 +579,12 @@ fn dry_run(
                         for &chunk in chunks {
                             let policy =
                                 chunk.unwrap_or(cuda_chunk_policy(module.shape.group_size()));
-                            let split = choose_split(
+                            let split = choose_split_in(
                                 policy,
                                 &layout,
                                 &row_pos,
                                 key_tile,
-                                blocks,
+                                DecodeSlots::estimate(blocks),
                                 module.shape.group_size(),
                             );
                             let work = DecodeWork::build_split(&layout, &row_pos, split, key_tile);
@@ -598,7 +598,7 @@ fn dry_run(
                                 "model": m.label, "batch": rows, "prompt": prompt, "n_tokens": n,
                                 "layer": l.layer, "variant": tuning.to_string(),
                                 "chunk_arg": chunk.map_or("auto".to_string(), |c| c.to_string()),
-                                "chunk": c, "cluster": split.cluster, "items": items, "blocks": blocks,
+                                "chunk": c, "cluster": split.cluster, "packed": split.packed, "items": items, "blocks": blocks,
                                 "model_us": model,
                             });
                             println!("{line}");

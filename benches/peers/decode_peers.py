@@ -16,6 +16,13 @@ buffer of [B, q_heads + 2 kv_heads, D]) and the current token's K/V slot, then r
 the writes alone are timed too, and the JSON line `impl: sdpa_producer` holds the pair's
 time minus theirs (what SDPA adds to a decode step).
 
+With `--same-bytes MOA_JSONL`, for every distinct byte count of moa's lines there (filtered
+by `--same-bytes-batch`), times what a plain read of that many bytes reaches in the same
+call: dense SDPA over a full cache of the same bytes (N' = bytes / (B · kv_heads · D · 4)
+tokens, `impl: sdpa_same_bytes`), a device copy moving that many bytes (half read, half
+written: `impl: copy_same_bytes`) and a sum reading them (`impl: sum_same_bytes`); each
+rate is those bytes / time.
+
 With `--moa`, also prints the combined table: moa's read rate over the bytes its plan
 needs against dense SDPA's read rate over the full cache, and moa's wall-clock against
 SDPA's.
@@ -86,6 +93,8 @@ def main():
     ap.add_argument("--moa", help="moa's results (JSON lines) for the combined table")
     ap.add_argument("--producer", action="store_true",
                     help="also time SDPA after a kernel writing Q and the K/V slot (impl sdpa_producer)")
+    ap.add_argument("--same-bytes", help="moa's results (JSON lines): time SDPA, a copy and a sum on each byte count")
+    ap.add_argument("--same-bytes-batch", default="4", help="batches of --same-bytes lines to take")
     args = ap.parse_args()
     from torch.nn.attention import sdpa_kernel
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention
@@ -195,6 +204,9 @@ def main():
             del qs, ks, vs
             torch.cuda.empty_cache()
 
+    if args.same_bytes:
+        same_bytes(args, configs, dtype, dev, emit)
+
     if args.moa:
         sdpa = {(r["model"], r["batch"], r["prompt"]): r for r in rows_out if r["impl"] == "sdpa"}
         flexr = {(r["model"], r["batch"], r["prompt"], r["layer"]): r for r in rows_out if r["impl"] == "flex"}
@@ -212,6 +224,53 @@ def main():
                   f"{r['us']:.1f} | {r['tbps']:.2f} | {s['us']:.1f} | {s['tbps']:.2f} | "
                   f"{r['tbps'] / s['tbps']:.2f} | {s['us'] / r['us']:.2f} | {r['dense_us']:.1f} | "
                   f"{'' if f is None else format(f['us'], '.1f')} |")
+
+
+def same_bytes(args, configs, dtype, dev, emit):
+    """SDPA dense, a copy and a sum on each byte count of moa's lines (see the module doc)."""
+    batches = {int(b) for b in args.same_bytes_batch.split(",")}
+    shape = {c["model"]: c for c in configs}
+    seen = set()
+    for line in open(args.same_bytes):
+        if not line.strip():
+            continue
+        r = json.loads(line)
+        key = (r["model"], r["batch"], r["kv_bytes"])
+        if r["batch"] not in batches or r["model"] not in shape or key in seen:
+            continue
+        seen.add(key)
+        c = shape[r["model"]]
+        b, hq, hkv, d = r["batch"], c["q_heads"], c["kv_heads"], c["head_dim"]
+        nbytes = r["kv_bytes"]
+        n = max(1, round(nbytes / (b * hkv * d * 4)))
+        ncopy = copies_for(nbytes)
+        qs = [torch.randn(b, hq, 1, d, device=dev, dtype=dtype) for _ in range(ncopy)]
+        ks = [torch.rand(b, hkv, n, d, device=dev, dtype=dtype) for _ in range(ncopy)]
+        vs = [torch.rand(b, hkv, n, d, device=dev, dtype=dtype) for _ in range(ncopy)]
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        def run(i):
+            j = i % ncopy
+            with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):
+                return F.scaled_dot_product_attention(qs[j], ks[j], vs[j], enable_gqa=hq != hkv)
+        sdpa_bytes = b * hkv * n * d * 4
+        us = time_graph(run, args.launches, args.replays)
+        base = {"model": r["model"], "batch": b, "prompt": r["prompt"], "layer": r["layer"], "kv_bytes": nbytes}
+        emit({**base, "impl": "sdpa_same_bytes", "n_tokens": n, "us": us, "bytes": sdpa_bytes,
+              "tbps": sdpa_bytes / (us * 1e-6) / 1e12})
+        del qs, ks, vs
+        half = nbytes // 4  # bf16 elements in half the bytes
+        src = [torch.rand(half, device=dev, dtype=dtype) for _ in range(ncopy)]
+        dst = [torch.empty_like(x) for x in src]
+        us = time_graph(lambda i: dst[i % ncopy].copy_(src[i % ncopy]), args.launches, args.replays)
+        emit({**base, "impl": "copy_same_bytes", "us": us, "bytes": 4 * half, "tbps": 4 * half / (us * 1e-6) / 1e12})
+        del src, dst
+        full = [torch.rand(nbytes // 2, device=dev, dtype=dtype) for _ in range(ncopy)]
+        us = time_graph(lambda i: full[i % ncopy].sum(dtype=torch.float32), args.launches, args.replays)
+        emit({**base, "impl": "sum_same_bytes", "us": us, "bytes": nbytes, "tbps": nbytes / (us * 1e-6) / 1e12})
+        del full
+        torch.cuda.empty_cache()
+        print(f"same bytes {r['model']} B={b} {nbytes / 1e6:.1f} MB done", file=sys.stderr)
 
 
 if __name__ == "__main__":

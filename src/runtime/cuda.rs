@@ -29,7 +29,8 @@ use super::cases::{
 };
 use super::cases::{DecodeCase, PrefillCase};
 use super::worklist::{
-    choose_split, cuda_chunk_policy, ChunkPolicy, DecodeSplit, DecodeWork, MAX_CLUSTER,
+    choose_split_in, cuda_chunk_policy, ChunkPolicy, DecodeSlots, DecodeSplit, DecodeWork,
+    MAX_CLUSTER,
 };
 use crate::codegen::abi::{Arg, KernelAbi, LaunchSize};
 use crate::codegen::cuda::{decode_name, prefill_name, DecodeTuning, PrefillTuning};
@@ -692,6 +693,8 @@ pub struct CudaAttention {
     layers: Vec<LayerKernels>,
     /// Blocks of the decode kernel the GPU runs at once (SMs × blocks per SM).
     decode_slots: u32,
+    /// The same, plainly and as clusters of 2, 4 and 8 ([`Self::decode_resident`]).
+    decode_resident: DecodeSlots,
     /// How decode work lists are cut when no chunk is given ([`cuda_chunk_policy`]).
     chunk_policy: ChunkPolicy,
 }
@@ -814,14 +817,29 @@ impl CudaAttention {
             }
             None => 1,
         };
-        Ok(CudaAttention {
+        let mut gpu = CudaAttention {
             module: module.clone(),
             ctx,
             stream,
             layers,
             decode_slots,
+            decode_resident: DecodeSlots::estimate(decode_slots),
             chunk_policy: cuda_chunk_policy(module.shape.group_size()),
-        })
+        };
+        // Resident clusters as the driver counts them (sm_90; elsewhere, or if the query
+        // fails, the estimate stays: cluster policies then fall back to plain lists only
+        // where the estimate says so).
+        if !gpu.layers.is_empty() {
+            let mut clusters = gpu.decode_resident.cluster_blocks;
+            for (i, size) in [2u32, 4, MAX_CLUSTER].into_iter().enumerate() {
+                match gpu.decode_max_active_clusters(0, size) {
+                    Ok(n) if n > 0 => clusters[i] = n * size,
+                    _ => {}
+                }
+            }
+            gpu.decode_resident.cluster_blocks = clusters;
+        }
+        Ok(gpu)
     }
 
     pub fn module(&self) -> &KernelModule {
@@ -839,6 +857,12 @@ impl CudaAttention {
     /// Decode blocks resident at once on this GPU (the work list's wave size).
     pub fn decode_slots(&self) -> u32 {
         self.decode_slots
+    }
+
+    /// Decode blocks resident at once, plainly and as clusters of 2, 4 and 8 (the
+    /// driver's `cuOccupancyMaxActiveClusters` of layer 0's kernel where it answers).
+    pub fn decode_resident(&self) -> DecodeSlots {
+        self.decode_resident
     }
 
     /// Thread-block clusters of `cluster` blocks of `layer`'s decode kernel that the GPU
@@ -1098,7 +1122,7 @@ impl CudaAttention {
         v_cache: DevBuf,
         chunk: Option<u32>,
     ) -> Result<DecodeCall, CudaError> {
-        let split = chunk.map(|chunk| DecodeSplit { chunk, cluster: 1 });
+        let split = chunk.map(DecodeSplit::chunks);
         self.prepare_decode_split(layer, layout, row_pos, q, k_cache, v_cache, split)
     }
 
@@ -1117,12 +1141,12 @@ impl CudaAttention {
             .k_tile
             .unwrap_or(1)
             .max(1);
-        Ok(choose_split(
+        Ok(choose_split_in(
             self.chunk_policy,
             layout,
             row_pos,
             tile,
-            self.decode_slots,
+            self.decode_resident,
             self.module.shape.group_size(),
         ))
     }
@@ -1172,10 +1196,9 @@ impl CudaAttention {
         }
         let tile = kernels.decode.abi.tiles.k_tile.unwrap_or(1).max(1);
         let split = match split {
-            Some(DecodeSplit { chunk, cluster }) if cluster <= 1 => DecodeSplit {
-                chunk: chunk.max(1).div_ceil(tile) * tile,
-                cluster: 1,
-            },
+            Some(DecodeSplit { chunk, cluster, .. }) if cluster <= 1 => {
+                DecodeSplit::chunks(chunk.max(1).div_ceil(tile) * tile)
+            }
             Some(DecodeSplit { cluster, .. }) if cluster > MAX_CLUSTER => {
                 return Err(CudaError::InvalidInput(format!(
                     "decode clusters of {cluster} blocks: at most {MAX_CLUSTER}"
@@ -1589,6 +1612,7 @@ pub fn check_variant(
                     Some(DecodeSplit {
                         chunk: 0,
                         cluster: size,
+                        packed: false,
                     }),
                 )?;
                 gpu.launch_decode(&call)?;
@@ -1597,6 +1621,27 @@ pub fn check_variant(
                 }
                 let out = gpu.decode_output(&call)?;
                 record(&format!("{} cluster={size}", c.name), &out, &c.expected);
+            }
+            // Whole segments packed into clusters (DecodeWork::build_packed), in chunks
+            // of one key tile: segments of one to `size` items share a cluster, spare
+            // blocks are empty items; clusters of 4 plainly, of 8 after a plain launch as
+            // a programmatic one.
+            for size in [4, MAX_CLUSTER] {
+                let call = gpu.prepare_decode_split(
+                    c.layer,
+                    &c.layout,
+                    &c.row_pos,
+                    gpu.upload(&c.q)?,
+                    gpu.upload(&c.k_cache)?,
+                    gpu.upload(&c.v_cache)?,
+                    Some(DecodeSplit::packed(size, 1)),
+                )?;
+                gpu.launch_decode(&call)?;
+                if size == MAX_CLUSTER {
+                    gpu.launch_decode_with(&call, true)?;
+                }
+                let out = gpu.decode_output(&call)?;
+                record(&format!("{} packed={size}", c.name), &out, &c.expected);
             }
         }
     }

@@ -65,10 +65,87 @@ impl DecodeWork {
         split: DecodeSplit,
         key_tile: u32,
     ) -> DecodeWork {
-        if split.cluster > 1 {
+        if split.packed {
+            DecodeWork::build_packed(layout, row_pos, split.cluster, split.chunk, key_tile)
+        } else if split.cluster > 1 {
             DecodeWork::build_clusters(layout, row_pos, split.cluster, key_tile)
         } else {
             DecodeWork::build(layout, row_pos, split.chunk)
+        }
+    }
+
+    /// The work list of a thread-block-cluster launch with whole segments packed into
+    /// clusters of `size` blocks (docs/DESIGN.md §6): a segment of `written` slots gets
+    /// k = ⌈written / `chunk`⌉ items (at most `size`; at least 1), each of ⌈written / k⌉
+    /// slots rounded up to `key_tile` (so never longer than `chunk` when k < `size` and
+    /// `chunk` is a multiple of `key_tile`), and the segments go, largest k first, to the
+    /// first cluster with room (first-fit decreasing); a cluster's spare blocks become
+    /// empty items of its last segment, so every cluster is full and each segment's items
+    /// are consecutive inside one cluster, where they merge through distributed shared
+    /// memory. Launched plainly, the same list merges through the arrival counter (the
+    /// empty items count in and carry no key). `chunk` of the result is the longest item.
+    pub fn build_packed(
+        layout: &CacheLayout,
+        row_pos: &[u32],
+        size: u32,
+        chunk: u32,
+        key_tile: u32,
+    ) -> DecodeWork {
+        let size = size.clamp(1, MAX_CLUSTER);
+        let key_tile = key_tile.max(1);
+        let chunk = chunk.max(1);
+        let kv = layout.segments.len();
+        // (segment id, written slots, items, item length)
+        let mut segs = Vec::with_capacity(row_pos.len() * kv);
+        for (row, &t) in row_pos.iter().enumerate() {
+            for (h, seg) in layout.segments.iter().enumerate() {
+                let written = written_slots(seg.span, t);
+                let k = written.div_ceil(chunk).clamp(1, size);
+                let len = written.div_ceil(k).div_ceil(key_tile).max(1) * key_tile;
+                segs.push(((row * kv + h) as u32, written, k, len));
+            }
+        }
+        let mut order: Vec<usize> = (0..segs.len()).collect();
+        // Stable: segments of equal k keep the list order.
+        order.sort_by_key(|&i| std::cmp::Reverse(segs[i].2));
+        let mut bins: Vec<(u32, Vec<usize>)> = Vec::new();
+        for i in order {
+            let k = segs[i].2;
+            match bins.iter_mut().find(|b| b.0 + k <= size) {
+                Some(b) => {
+                    b.0 += k;
+                    b.1.push(i);
+                }
+                None => bins.push((k, vec![i])),
+            }
+        }
+        let mut items = Vec::with_capacity(bins.len() * size as usize);
+        let mut seg_chunks = vec![0; segs.len()];
+        let mut longest = 0;
+        for (used, members) in &bins {
+            for (m, &i) in members.iter().enumerate() {
+                let (id, written, k, len) = segs[i];
+                let seg = &layout.segments[id as usize % kv];
+                // The cluster's spare blocks: empty items of its last segment.
+                let n = if m + 1 == members.len() {
+                    k + size - used
+                } else {
+                    k
+                };
+                let first = items.len() as u32;
+                for c in 0..n {
+                    let c0 = (c * len).min(written);
+                    let c1 = (c0 + len).min(written);
+                    longest = longest.max(c1 - c0);
+                    items.push([id, c0, c1, first, seg.offset, seg.span, layout.row_slots, n]);
+                }
+                seg_chunks[id as usize] = n;
+            }
+        }
+        DecodeWork {
+            chunk: longest.max(1),
+            items,
+            seg_chunks,
         }
     }
 
@@ -182,6 +259,23 @@ pub enum ChunkPolicy {
     /// layer (17 of 17, 0.4–3.3 µs), while clusters of 4 and 8 were slower even item for
     /// item.
     WavesPairs { overhead_tiles: u32 },
+    /// `Waves { overhead_tiles }`'s list with its segments packed whole into thread-block
+    /// clusters ([`DecodeWork::build_packed`]), so the chunks of a segment merge through
+    /// distributed shared memory (no partials, arrival counter or global merge), where
+    /// that fits: per cluster size C in 8, 4, 2, the shortest chunk from the waves chunk up
+    /// to [`PACKED_EXTRA_TILES`] key tiles longer that cuts no segment into more than C
+    /// items and whose list fits [`DecodeSlots::packed_fit`]; of those, the one with the
+    /// shortest longest item (ties: the larger C). Otherwise (a segment of more chunks, or
+    /// too many blocks) `WavesPairs { overhead_tiles }`'s split. On the H200 (benches/RESULTS.md, decode call 16):
+    /// clusters of 4 and 8 filling more than ~91 % of the resident clusters lost 2–19 µs
+    /// (some clusters wait), while below it packed lists beat the counter merge, also with
+    /// up to 5 tiles longer chunks and fewer blocks at B = 4, 4k; 6 tiles or more longer at
+    /// 16k lost.
+    WavesPacked { overhead_tiles: u32 },
+    /// Whole segments packed into clusters of `size` blocks (2 to [`MAX_CLUSTER`]), each
+    /// in at most `size` items: the shortest chunk (a multiple of the key tile) whose list
+    /// fits one wave of resident clusters; if none does, the one with the fewest items.
+    Packed { size: u32 },
 }
 
 /// The largest thread-block cluster the decode kernel merges in (CUDA's portable
@@ -195,6 +289,99 @@ pub const MAX_CLUSTER: u32 = 8;
 pub struct DecodeSplit {
     pub chunk: u32,
     pub cluster: u32,
+    /// Whole segments packed into clusters of `cluster` blocks, each cut into at most
+    /// `cluster` items of at most `chunk` slots ([`DecodeWork::build_packed`]).
+    pub packed: bool,
+}
+
+impl DecodeSplit {
+    /// Equal chunks of `chunk` slots, merged through global memory.
+    pub fn chunks(chunk: u32) -> DecodeSplit {
+        DecodeSplit {
+            chunk,
+            cluster: 1,
+            packed: false,
+        }
+    }
+
+    /// One cluster of `size` items per segment ([`DecodeWork::build_clusters`]), whose
+    /// longest item is `chunk`.
+    pub fn clusters(size: u32, chunk: u32) -> DecodeSplit {
+        DecodeSplit {
+            chunk,
+            cluster: size,
+            packed: false,
+        }
+    }
+
+    /// Whole segments packed into clusters of `size` ([`DecodeWork::build_packed`]).
+    pub fn packed(size: u32, chunk: u32) -> DecodeSplit {
+        DecodeSplit {
+            chunk,
+            cluster: size,
+            packed: true,
+        }
+    }
+}
+
+/// Share of the resident clusters of 4 or 8 blocks a packed list may fill
+/// ([`DecodeSlots::packed_fit`]).
+pub const PACKED_FIT_PCT: u32 = 91;
+
+/// Key tiles by which [`ChunkPolicy::WavesPacked`] may lengthen the waves chunk so that a
+/// packed cluster list fits (decode call 16: up to 5 tiles longer won at B = 4, 4k, where
+/// the merge weighs most; 6 or more lost at 16k).
+pub const PACKED_EXTRA_TILES: u32 = 5;
+
+/// Decode blocks the GPU holds at once: launched plainly, and as thread-block clusters
+/// of 2, 4 and 8 (`cuOccupancyMaxActiveClusters` × size: a cluster must fit in one GPC,
+/// so larger clusters lose blocks; H200, 4x3 kernel: 264, 264, 248, 240, decode call 11).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodeSlots {
+    pub blocks: u32,
+    /// Blocks resident as clusters of 2, 4 and 8.
+    pub cluster_blocks: [u32; 3],
+}
+
+impl DecodeSlots {
+    /// From the plain count alone, with the H200's measured loss for clusters of 4 and 8
+    /// (248 and 240 of 264 blocks): for executors that cannot ask the driver.
+    pub fn estimate(blocks: u32) -> DecodeSlots {
+        DecodeSlots {
+            blocks,
+            cluster_blocks: [
+                blocks / 2 * 2,
+                blocks * 248 / 264 / 4 * 4,
+                blocks * 240 / 264 / 8 * 8,
+            ],
+        }
+    }
+
+    /// Blocks that a packed cluster list may use, as clusters of `size` (2, 4 or 8): all
+    /// resident ones for clusters of 2, [`PACKED_FIT_PCT`] % for 4 and 8, whose lists
+    /// slowed by 2–19 µs on the H200 when they filled 232–248 of 240–248 resident blocks
+    /// (after the cache write, programmatic launch: some clusters then wait for a second
+    /// wave), while up to 224 of 248 and 208 of 240 ran at full speed (decode call 16).
+    pub fn packed_fit(&self, size: u32) -> u32 {
+        let b = self.for_cluster(size);
+        if size <= 2 {
+            b
+        } else {
+            b * PACKED_FIT_PCT / 100 / size * size
+        }
+    }
+
+    /// Blocks resident as clusters of `size` (1, 2, 4 or 8; other sizes: the next larger
+    /// measured one's count, rounded down to a multiple of `size`).
+    pub fn for_cluster(&self, size: u32) -> u32 {
+        let b = match size {
+            0 | 1 => return self.blocks,
+            2 => self.cluster_blocks[0],
+            3 | 4 => self.cluster_blocks[1],
+            _ => self.cluster_blocks[2],
+        };
+        b / size * size
+    }
 }
 
 /// Whole waves with 2 tiles of overhead per block: the wgpu executor's policy
@@ -205,21 +392,28 @@ pub struct DecodeSplit {
 pub const DEFAULT_CHUNK_POLICY: ChunkPolicy = ChunkPolicy::Waves { overhead_tiles: 2 };
 
 /// The CUDA executor's policy for GQA layers (group ≥ 2): whole waves with 10 tiles of
-/// overhead per block, lists of two chunks per segment launched as clusters of 2
-/// ([`ChunkPolicy::WavesPairs`]). A GQA block writes and merges partials of the whole
+/// overhead per block, whose segments go packed whole into thread-block clusters where
+/// they fit ([`ChunkPolicy::WavesPacked`]; else the pairs rule, [`ChunkPolicy::WavesPairs`]).
+/// Packed (benches/RESULTS.md, decode calls 16 and 17): Llama-3-8B 0.982 of waves:10:pairs'
+/// time in geometric mean at B = 16, 4k (26 layers changed, 0.961–1.003) and 0.959 at
+/// B = 4, 4k (21 layers, 0.934–0.999); the 16k lists barely change (one layer, 1.005). The
+/// CUDA engine keeps the pairs rule (its captured graphs need a fixed item count, which
+/// packing does not give while rings fill). A GQA block writes and merges partials of the whole
 /// group, so an extra wave costs it more than an MHA block; on the H200 (benches/RESULTS.md,
 /// calls 7 and 8) waves:10 turned Llama-3-8B's multi-wave lists of short chunks into one
 /// wave of longer ones (layers 25, 28, 29 at B = 16, 4k: 12–13 % faster) and was never
 /// slower on any layer at B = 16 or 4, 4k or 16k, while on Vicuna-7B (MHA) it lost 0.4 % in
 /// geometric mean at B = 16 (up to 2.3 % per layer). The pairs (call 10): Llama-3-8B
 /// layers 0, 6, 8, 10, 13–15 at B = 16, 4k, 1.5–3.3 % faster, no other layer changed.
-pub const CUDA_CHUNK_POLICY_GQA: ChunkPolicy = ChunkPolicy::WavesPairs { overhead_tiles: 10 };
+pub const CUDA_CHUNK_POLICY_GQA: ChunkPolicy = ChunkPolicy::WavesPacked { overhead_tiles: 10 };
 
 /// The CUDA executor's policy for MHA layers (group 1): `waves:2:pairs`, the waves:2 list
 /// ([`DEFAULT_CHUNK_POLICY`]) with its two-chunk segments run as clusters of 2. On the
 /// H200 (benches/RESULTS.md, decode call 11) it passed cuda_check on the Vicuna-7B plan in
 /// bf16 and f16 and was never slower than waves:2 on any layer (B = 16 and 4, 4k and 16k;
-/// up to 3.6 % faster at B = 4, 4k).
+/// up to 3.6 % faster at B = 4, 4k). `waves:2:packed` lost on Vicuna-7B at B = 4, 4k
+/// (1.017 in geometric mean over 21 layers, up to 1.070; decode call 17: its clusters of 8
+/// and longer chunks cost more than an MHA block's cheap merge saves).
 pub const CUDA_CHUNK_POLICY_MHA: ChunkPolicy = ChunkPolicy::WavesPairs { overhead_tiles: 2 };
 
 /// The CUDA executor's chunk policy (`runtime::cuda`, the CUDA engine) for a model whose
@@ -256,6 +450,10 @@ impl std::fmt::Display for ChunkPolicy {
             ChunkPolicy::WavesPairs { overhead_tiles } => {
                 write!(f, "waves:{overhead_tiles}:pairs")
             }
+            ChunkPolicy::WavesPacked { overhead_tiles } => {
+                write!(f, "waves:{overhead_tiles}:packed")
+            }
+            ChunkPolicy::Packed { size } => write!(f, "packed:{size}"),
         }
     }
 }
@@ -267,9 +465,9 @@ impl std::str::FromStr for ChunkPolicy {
     fn from_str(v: &str) -> Result<Self, String> {
         let bad = || {
             format!(
-                "chunk policy `{v}`: expected SLOTS, waves:OVERHEAD, waves:OVERHEAD:pairs, balanced:OVERHEAD:TAIL_PCT, \
-                 stream:SAT_PCT:WAVE_TILES:MERGE_TILES (SAT_PCT 1 to 100), cluster:SIZE (SIZE 2 to \
-                 {MAX_CLUSTER}) or cluster:auto:OVERHEAD"
+                "chunk policy `{v}`: expected SLOTS, waves:OVERHEAD, waves:OVERHEAD:pairs, waves:OVERHEAD:packed, \
+                 balanced:OVERHEAD:TAIL_PCT, stream:SAT_PCT:WAVE_TILES:MERGE_TILES (SAT_PCT 1 to 100), \
+                 cluster:SIZE (SIZE 2 to {MAX_CLUSTER}), packed:SIZE or cluster:auto:OVERHEAD"
             )
         };
         let num = |x: &str| x.parse::<u32>().map_err(|_| bad());
@@ -282,6 +480,16 @@ impl std::str::FromStr for ChunkPolicy {
             ["waves", o, "pairs"] => Ok(ChunkPolicy::WavesPairs {
                 overhead_tiles: num(o)?,
             }),
+            ["waves", o, "packed"] => Ok(ChunkPolicy::WavesPacked {
+                overhead_tiles: num(o)?,
+            }),
+            ["packed", c] => {
+                let size = num(c)?;
+                if !(2..=MAX_CLUSTER).contains(&size) {
+                    return Err(bad());
+                }
+                Ok(ChunkPolicy::Packed { size })
+            }
             ["balanced", o, t] => Ok(ChunkPolicy::Balanced {
                 overhead_tiles: num(o)?,
                 tail_pct: num(t)?,
@@ -341,7 +549,9 @@ pub fn choose_chunk_with(
     let key_tile = key_tile.max(1);
     match policy {
         ChunkPolicy::Fixed(c) => return c.max(1).div_ceil(key_tile) * key_tile,
-        ChunkPolicy::Cluster { .. } | ChunkPolicy::ClusterAuto { .. } => {
+        ChunkPolicy::Cluster { .. }
+        | ChunkPolicy::ClusterAuto { .. }
+        | ChunkPolicy::Packed { .. } => {
             // Without the GQA group: the GQA model (the larger per-chunk costs).
             return choose_split(policy, layout, row_pos, key_tile, concurrent_blocks, 2).chunk;
         }
@@ -366,7 +576,9 @@ pub fn choose_chunk_with(
             .map(|&w| u64::from(w.div_ceil(chunk).max(1)))
             .sum();
         let cost = match policy {
-            ChunkPolicy::Waves { overhead_tiles } | ChunkPolicy::WavesPairs { overhead_tiles } => {
+            ChunkPolicy::Waves { overhead_tiles }
+            | ChunkPolicy::WavesPairs { overhead_tiles }
+            | ChunkPolicy::WavesPacked { overhead_tiles } => {
                 (items as f64 / blocks).ceil() * f64::from(chunk + overhead_tiles * key_tile)
             }
             ChunkPolicy::Balanced {
@@ -390,7 +602,8 @@ pub fn choose_chunk_with(
             ),
             ChunkPolicy::Fixed(_)
             | ChunkPolicy::Cluster { .. }
-            | ChunkPolicy::ClusterAuto { .. } => {
+            | ChunkPolicy::ClusterAuto { .. }
+            | ChunkPolicy::Packed { .. } => {
                 unreachable!("returned above")
             }
         };
@@ -402,7 +615,9 @@ pub fn choose_chunk_with(
 }
 
 /// How a step is cut under `policy` for a model whose GQA group is `group_size`: the
-/// cluster policies' split, or equal chunks of [`choose_chunk_with`]'s size.
+/// cluster policies' split, or equal chunks of [`choose_chunk_with`]'s size. Resident
+/// clusters estimated from `concurrent_blocks` ([`DecodeSlots::estimate`]); executors
+/// that can ask the driver call [`choose_split_in`].
 pub fn choose_split(
     policy: ChunkPolicy,
     layout: &CacheLayout,
@@ -411,10 +626,32 @@ pub fn choose_split(
     concurrent_blocks: u32,
     group_size: u32,
 ) -> DecodeSplit {
+    choose_split_in(
+        policy,
+        layout,
+        row_pos,
+        key_tile,
+        DecodeSlots::estimate(concurrent_blocks),
+        group_size,
+    )
+}
+
+/// [`choose_split`] on a GPU that holds `slots` decode blocks at once.
+pub fn choose_split_in(
+    policy: ChunkPolicy,
+    layout: &CacheLayout,
+    row_pos: &[u32],
+    key_tile: u32,
+    slots: DecodeSlots,
+    group_size: u32,
+) -> DecodeSplit {
     let key_tile = key_tile.max(1);
-    let clustered = |size: u32| DecodeSplit {
-        chunk: DecodeWork::build_clusters(layout, row_pos, size, key_tile).chunk,
-        cluster: size,
+    let concurrent_blocks = slots.blocks;
+    let clustered = |size: u32| {
+        DecodeSplit::clusters(
+            size,
+            DecodeWork::build_clusters(layout, row_pos, size, key_tile).chunk,
+        )
     };
     match policy {
         ChunkPolicy::Cluster { size } => clustered(size.clamp(1, MAX_CLUSTER)),
@@ -434,7 +671,92 @@ pub fn choose_split(
             DecodeSplit {
                 chunk,
                 cluster: if pairs { 2 } else { 1 },
+                packed: false,
             }
+        }
+        ChunkPolicy::WavesPacked { overhead_tiles } => {
+            let chunk = choose_chunk_with(
+                ChunkPolicy::Waves { overhead_tiles },
+                layout,
+                row_pos,
+                key_tile,
+                concurrent_blocks,
+            );
+            let written: Vec<u32> = row_pos
+                .iter()
+                .flat_map(|&t| {
+                    layout
+                        .segments
+                        .iter()
+                        .map(move |s| written_slots(s.span, t))
+                })
+                .collect();
+            let most = |c: u32| written.iter().map(|w| w.div_ceil(c)).max().unwrap_or(0);
+            if most(chunk) <= 1 {
+                // No segment is split: nothing to merge.
+                return DecodeSplit::chunks(chunk);
+            }
+            // Per cluster size, the shortest chunk from the waves chunk up to
+            // PACKED_EXTRA_TILES longer whose packed list fits; then the candidate with
+            // the shortest longest item, ties to the larger cluster.
+            let mut best: Option<(u32, DecodeSplit)> = None;
+            for size in [MAX_CLUSTER, 4, 2] {
+                let fit = slots.packed_fit(size);
+                for extra in 0..=PACKED_EXTRA_TILES {
+                    let c = chunk + extra * key_tile;
+                    if most(c) > size {
+                        continue;
+                    }
+                    let w = DecodeWork::build_packed(layout, row_pos, size, c, key_tile);
+                    if w.n_items() <= fit {
+                        if best.is_none_or(|(longest, _)| w.chunk < longest) {
+                            best = Some((w.chunk, DecodeSplit::packed(size, c)));
+                        }
+                        break;
+                    }
+                }
+            }
+            match best {
+                Some((_, split)) => split,
+                // Whatever the pairs rule makes of the waves list (clusters of 2 over
+                // several waves where every segment is two chunks).
+                None => choose_split_in(
+                    ChunkPolicy::WavesPairs { overhead_tiles },
+                    layout,
+                    row_pos,
+                    key_tile,
+                    slots,
+                    group_size,
+                ),
+            }
+        }
+        ChunkPolicy::Packed { size } => {
+            let size = size.clamp(2, MAX_CLUSTER);
+            let fit = slots.for_cluster(size);
+            let longest = row_pos
+                .iter()
+                .flat_map(|&t| {
+                    layout
+                        .segments
+                        .iter()
+                        .map(move |s| written_slots(s.span, t))
+                })
+                .max()
+                .unwrap_or(0);
+            let tiles = longest.div_ceil(size).div_ceil(key_tile).max(1);
+            let most = longest.div_ceil(key_tile).max(tiles);
+            let mut fewest = (u32::MAX, tiles * key_tile);
+            for m in tiles..=most {
+                let n = DecodeWork::build_packed(layout, row_pos, size, m * key_tile, key_tile)
+                    .n_items();
+                if n <= fit {
+                    return DecodeSplit::packed(size, m * key_tile);
+                }
+                if n < fewest.0 {
+                    fewest = (n, m * key_tile);
+                }
+            }
+            DecodeSplit::packed(size, fewest.1)
         }
         ChunkPolicy::ClusterAuto { overhead_tiles } => {
             let model = FluidModel::h200(group_size);
@@ -448,27 +770,24 @@ pub fn choose_split(
             );
             let mut best = (
                 model.time_us(&DecodeWork::build(layout, row_pos, chunk), 1, blocks),
-                DecodeSplit { chunk, cluster: 1 },
+                DecodeSplit::chunks(chunk),
             );
             for size in [2, 4, MAX_CLUSTER] {
                 let work = DecodeWork::build_clusters(layout, row_pos, size, key_tile);
                 let t = model.time_us(&work, size, blocks);
                 if t < best.0 {
-                    best = (
-                        t,
-                        DecodeSplit {
-                            chunk: work.chunk,
-                            cluster: size,
-                        },
-                    );
+                    best = (t, DecodeSplit::clusters(size, work.chunk));
                 }
             }
             best.1
         }
-        _ => DecodeSplit {
-            chunk: choose_chunk_with(policy, layout, row_pos, key_tile, concurrent_blocks),
-            cluster: 1,
-        },
+        _ => DecodeSplit::chunks(choose_chunk_with(
+            policy,
+            layout,
+            row_pos,
+            key_tile,
+            concurrent_blocks,
+        )),
     }
 }
 
@@ -787,7 +1106,7 @@ mod tests {
         assert_eq!(cuda_chunk_policy(4), CUDA_CHUNK_POLICY_GQA);
         assert_eq!(
             CUDA_CHUNK_POLICY_GQA,
-            ChunkPolicy::WavesPairs { overhead_tiles: 10 }
+            ChunkPolicy::WavesPacked { overhead_tiles: 10 }
         );
         // Llama-3-8B layers 25 and 28 at 4k, 16 rows, 264 resident blocks: waves:2 cuts
         // 320- and 704-slot chunks over 3 and 2 waves, the GQA policy one wave.
@@ -838,6 +1157,7 @@ mod tests {
         let split = DecodeSplit {
             chunk: 0,
             cluster: 4,
+            packed: false,
         };
         assert_eq!(
             DecodeWork::build_split(&l, &[500], split, 16),
@@ -859,7 +1179,8 @@ mod tests {
             s,
             DecodeSplit {
                 chunk: 512,
-                cluster: 1
+                cluster: 1,
+                packed: false
             }
         );
         let mut m = FluidModel::h200(4);
@@ -877,7 +1198,8 @@ mod tests {
             s,
             DecodeSplit {
                 chunk: 4096,
-                cluster: 1
+                cluster: 1,
+                packed: false
             }
         );
         // A fixed size is kept; executors without clusters get its longest item.
@@ -893,7 +1215,8 @@ mod tests {
             s,
             DecodeSplit {
                 chunk: 2240,
-                cluster: 2
+                cluster: 2,
+                packed: false
             }
         );
         assert_eq!(
@@ -911,7 +1234,7 @@ mod tests {
     #[test]
     fn pairs_policy_clusters_only_lists_that_already_are_pairs() {
         let rows16 = vec![100_000; 16];
-        let pairs = CUDA_CHUNK_POLICY_GQA;
+        let pairs = ChunkPolicy::WavesPairs { overhead_tiles: 10 };
         let split = |spans: &[u32]| choose_split(pairs, &layout(spans), &rows16, 64, 264, 4);
         // Llama-3-8B layer 8 at 4k, 16 rows: 128 segments of 4096 in halves of 2048, the
         // list waves:10 cuts anyway: the same items, launched as clusters of 2.
@@ -919,7 +1242,8 @@ mod tests {
             split(&[4096; 8]),
             DecodeSplit {
                 chunk: 2048,
-                cluster: 2
+                cluster: 2,
+                packed: false
             }
         );
         let l = layout(&[4096; 8]);
@@ -935,7 +1259,8 @@ mod tests {
             s7,
             DecodeSplit {
                 chunk: 2048,
-                cluster: 2
+                cluster: 2,
+                packed: false
             }
         );
         let w7 = DecodeWork::build_split(&layout(&l7), &rows16, s7, 64);
@@ -951,7 +1276,8 @@ mod tests {
             split(&l25),
             DecodeSplit {
                 chunk: 1408,
-                cluster: 1
+                cluster: 1,
+                packed: false
             }
         );
         // Executors without clusters get the same chunk as waves:10.
@@ -966,6 +1292,108 @@ mod tests {
     }
 
     #[test]
+    fn packed_clusters_hold_whole_segments() {
+        let l = layout(&[100, 7, 0, 300]);
+        for size in [2, 4, MAX_CLUSTER] {
+            for chunk in [16, 48, 1000] {
+                let rows = [3, 500, 60];
+                let w = DecodeWork::build_packed(&l, &rows, size, chunk, 16);
+                assert_eq!(w.n_items() % size, 0, "{size}/{chunk}: whole clusters");
+                let mut covered = [0u32; 12];
+                let mut i = 0;
+                while i < w.items.len() {
+                    let it = w.items[i];
+                    let (seg, n) = (it[0] as usize, it[7] as usize);
+                    assert_eq!(it[3] as usize, i, "the segment's first item");
+                    assert_eq!(w.seg_chunks[seg] as usize, n);
+                    // A segment's items lie in one cluster, consecutive, covering [0, written).
+                    assert_eq!(i / size as usize, (i + n - 1) / size as usize);
+                    let written = written_slots([100, 7, 0, 300][seg % 4], rows[seg / 4]);
+                    assert_eq!(it[1], 0);
+                    for p in w.items[i..i + n].windows(2) {
+                        assert_eq!(p[0][2], p[1][1]);
+                        assert_eq!((p[1][0], p[1][3], p[1][7]), (it[0], it[3], it[7]));
+                    }
+                    assert_eq!(w.items[i + n - 1][2], written);
+                    for x in &w.items[i..i + n] {
+                        assert!(x[2] - x[1] <= w.chunk);
+                        // Items shorter than `chunk` unless the segment needs more than `size`.
+                        if written.div_ceil(chunk) <= size {
+                            assert!(x[2] - x[1] <= chunk.div_ceil(16) * 16, "{size}/{chunk}");
+                        }
+                    }
+                    covered[seg] += 1;
+                    i += n;
+                }
+                assert!(covered.iter().all(|&c| c == 1), "every segment once");
+            }
+        }
+        // Segments of 2, 1 and 1 chunks in clusters of 4: one cluster, no spare block.
+        let w = DecodeWork::build_packed(&layout(&[128, 64, 64]), &[500], 4, 64, 64);
+        assert_eq!(w.n_items(), 4);
+        assert_eq!(w.seg_chunks, vec![2, 1, 1]);
+    }
+
+    #[test]
+    fn waves_packed_policy_keeps_the_waves_items() {
+        let rows16 = vec![100_000; 16];
+        let packed = ChunkPolicy::WavesPacked { overhead_tiles: 10 };
+        let slots = DecodeSlots::estimate(264);
+        let split = |spans: &[u32]| choose_split_in(packed, &layout(spans), &rows16, 64, slots, 4);
+        // Llama-3-8B layer 25 at 4k, 16 rows: waves:10 cuts 1408-slot chunks, 1 to 3 per
+        // segment (224 items); packed into 56 clusters of 4, the same chunk and items.
+        let l25 = [640, 4096, 640, 4096, 4096, 640, 640, 640];
+        assert_eq!(split(&l25), DecodeSplit::packed(4, 1408));
+        let w = DecodeWork::build_split(&layout(&l25), &rows16, split(&l25), 64);
+        assert_eq!(w.n_items(), 224);
+        assert!(w.chunk <= 1408);
+        // Segments of 1 or 2 chunks: clusters of 2.
+        assert_eq!(split(&[4096; 8]), DecodeSplit::packed(2, 2048));
+        // More than 8 chunks per segment (4 rows of 17408-slot segments): the waves list.
+        let rows4 = vec![100_000; 4];
+        let s = choose_split_in(packed, &layout(&[17408; 8]), &rows4, 64, slots, 4);
+        assert_eq!((s.cluster, s.packed), (1, false));
+        // Llama-3-8B layer 16 at 4k, 4 rows: waves:10 cuts 448-slot chunks (264 items, up
+        // to 10 per segment); chunks of 512 give 8 per segment, 208 items in clusters of 8
+        // (at most 91 % of 240), one tile longer.
+        let l16 = [4096, 1024, 4096, 1024, 4096, 4096, 4096, 4096];
+        let s = choose_split_in(packed, &layout(&l16), &rows4, 64, slots, 4);
+        assert_eq!(s, DecodeSplit::packed(8, 512));
+        assert_eq!(
+            DecodeWork::build_split(&layout(&l16), &rows4, s, 64).n_items(),
+            208
+        );
+        // 64 rows: waves:10 keeps segments whole, nothing to merge or pack; as the pairs rule.
+        let rows64 = vec![100_000; 64];
+        let s = choose_split_in(packed, &layout(&[4096; 8]), &rows64, 64, slots, 4);
+        assert_eq!(
+            s,
+            choose_split_in(
+                ChunkPolicy::WavesPairs { overhead_tiles: 10 },
+                &layout(&[4096; 8]),
+                &rows64,
+                64,
+                slots,
+                4
+            )
+        );
+        assert_eq!((s.cluster, s.packed), (1, false));
+        // A forced size picks the shortest chunk whose clusters fit one wave: 32 segments
+        // of 8 (or 7) items are 32 clusters, more than the 30 resident, so 4 items each,
+        // two segments per cluster.
+        let s = choose_split_in(
+            ChunkPolicy::Packed { size: 8 },
+            &layout(&[17408; 8]),
+            &rows4,
+            64,
+            slots,
+            4,
+        );
+        assert_eq!(s, DecodeSplit::packed(8, 4352));
+        assert_eq!(DecodeSlots::estimate(264).cluster_blocks, [264, 248, 240]);
+    }
+
+    #[test]
     fn chunk_policies_parse_what_they_print() {
         for p in [
             ChunkPolicy::Waves { overhead_tiles: 2 },
@@ -977,6 +1405,8 @@ mod tests {
             ChunkPolicy::Cluster { size: 8 },
             ChunkPolicy::ClusterAuto { overhead_tiles: 10 },
             ChunkPolicy::WavesPairs { overhead_tiles: 10 },
+            ChunkPolicy::WavesPacked { overhead_tiles: 10 },
+            ChunkPolicy::Packed { size: 4 },
             ChunkPolicy::Stream {
                 sat_pct: 38,
                 wave_tiles: 4,

@@ -683,8 +683,20 @@ impl CudaLlama {
             }
             let (_, dec) = self.attention.layer_kernels(i).map_err(cu)?;
             let tile = dec.abi.tiles.k_tile.unwrap_or(1).max(1);
+            // Packed cluster lists re-pack their segments as positions grow, so their
+            // item count is not fixed for a captured graph: the engine takes the pairs
+            // rule of the same waves chunk there (docs/DESIGN.md §6, packed clusters).
+            let policy = match self.attention.chunk_policy() {
+                ChunkPolicy::WavesPacked { overhead_tiles } => {
+                    ChunkPolicy::WavesPairs { overhead_tiles }
+                }
+                ChunkPolicy::Packed { .. } => {
+                    crate::runtime::worklist::cuda_chunk_policy(c.group_size() as u32)
+                }
+                p => p,
+            };
             let split = choose_split(
-                self.attention.chunk_policy(),
+                policy,
                 l,
                 &final_pos,
                 tile,

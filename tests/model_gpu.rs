@@ -232,6 +232,45 @@ fn greedy_generation_on_gpu_equals_cpu() {
     assert_eq!(out, want);
 }
 
+/// On a CPU adapter (lavapipe) the engine runs each pipeline once at load, so
+/// llvmpipe's compile-at-first-dispatch lands in the load time, not in the first
+/// request's prefill and decode; the throw-away request leaves nothing behind: a greedy
+/// generation after it equals the CPU reference.
+#[test]
+fn kernels_run_once_at_load_on_cpu_adapters() {
+    let ctx = context();
+    let model = load("gguf");
+    let gpu = WgpuEngine::new(&ctx, &model, None, true).unwrap();
+    let cpu_adapter = ctx.adapter_info().device_type == wgpu::DeviceType::Cpu;
+    let wanted = std::env::var("MOA_WGPU_WARM").map_or(cpu_adapter, |v| v == "1");
+    assert_eq!(
+        gpu.warm_up_seconds().is_some(),
+        wanted,
+        "{}",
+        gpu.describe()
+    );
+    if wanted {
+        assert!(
+            gpu.describe().contains("run once at load"),
+            "{}",
+            gpu.describe()
+        );
+    }
+    let cpu = CpuReference::from_model(model.clone()).unwrap();
+    let prompt = tokens(9, 3);
+    let mut req = gpu.start(&[prompt.len()], 4, 0).unwrap();
+    let mut out = gpu
+        .prefill_tokens(&mut req, std::slice::from_ref(&prompt), Sampling::greedy())
+        .unwrap();
+    for _ in 0..3 {
+        let t = gpu
+            .decode_tokens(&mut req, &[*out.last().unwrap()], Sampling::greedy())
+            .unwrap();
+        out.push(t[0]);
+    }
+    assert_eq!(out, cpu.generate(&prompt, 4, Masking::Dense, &[]).unwrap());
+}
+
 #[test]
 fn sampling_is_seeded_and_stays_in_the_vocabulary() {
     let ctx = context();
@@ -767,14 +806,15 @@ fn subgroup_products_match_the_cpu_reference() {
     let ctx = context();
     let model = load("gguf");
     let plan = sparse_plan();
-    let choice = |two_steps, ksplit, butterfly| SubgroupProducts {
+    let choice = |two_steps, ksplit, butterfly, prefetch| SubgroupProducts {
         two_steps,
         ksplit,
         butterfly,
+        prefetch,
     };
     let Some(sg) = ctx.subgroup_size() else {
         let mut gpu = WgpuEngine::new(&ctx, &model, Some(&plan), true).unwrap();
-        let err = gpu.set_subgroup_matvec(Some(choice(false, None, false)));
+        let err = gpu.set_subgroup_matvec(Some(choice(false, None, false, false)));
         let err = err.unwrap_err().to_string();
         assert!(err.contains("subgroup"), "{err}");
         eprintln!(
@@ -786,16 +826,16 @@ fn subgroup_products_match_the_cpu_reference() {
     eprintln!("subgroups of {sg} on {}", ctx.adapter_name());
     let lens17: Vec<usize> = (0..17).map(|i| 3 + (i * 7) % 29).collect();
     for force_f32 in [true, false] {
-        for (two_steps, ksplit, butterfly) in [
-            (false, None, false),
-            (true, Some(1), true),
-            (false, Some(2), true),
-            (true, Some(4), false),
+        for (two_steps, ksplit, butterfly, prefetch) in [
+            (false, None, false, false),
+            (true, Some(1), true, true),
+            (false, Some(2), true, true),
+            (true, Some(4), false, false),
         ] {
             for (sparse, lens) in [(true, &[19, 5, 33][..]), (false, &lens17[..])] {
                 let mut gpu =
                     WgpuEngine::new(&ctx, &model, sparse.then_some(&plan), force_f32).unwrap();
-                gpu.set_subgroup_matvec(Some(choice(two_steps, ksplit, butterfly)))
+                gpu.set_subgroup_matvec(Some(choice(two_steps, ksplit, butterfly, prefetch)))
                     .unwrap();
                 gpu.set_split_k_matvec(true);
                 let want = format!("subgroup {sg} ");
@@ -810,7 +850,7 @@ fn subgroup_products_match_the_cpu_reference() {
     }
     let mut gpu = WgpuEngine::new(&ctx, &model, None, true).unwrap();
     assert!(gpu
-        .set_subgroup_matvec(Some(choice(false, Some(3), false)))
+        .set_subgroup_matvec(Some(choice(false, Some(3), false, false)))
         .is_err());
 }
 
@@ -847,13 +887,20 @@ fn subgroup_products_with_a_partial_last_trip_match_the_cpu_reference() {
     let model = moa::model::random::random_model(&config, 5);
     let cpu = CpuReference::from_model(model.clone()).unwrap();
     let vocab = config.vocab_size;
-    for (ksplit, butterfly) in [(None, false), (Some(1), true), (Some(4), true)] {
+    for (ksplit, butterfly, two_steps) in [
+        (None, false, false),
+        (Some(1), true, false),
+        (Some(4), true, false),
+        (Some(1), true, true),
+        (Some(2), true, true),
+    ] {
         for force_f32 in [true, false] {
             let mut gpu = WgpuEngine::new(&ctx, &model, None, force_f32).unwrap();
             gpu.set_subgroup_matvec(Some(SubgroupProducts {
-                two_steps: false,
+                two_steps,
                 ksplit,
                 butterfly,
+                prefetch: two_steps,
             }))
             .unwrap();
             gpu.set_split_k_matvec(true);

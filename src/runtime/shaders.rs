@@ -176,6 +176,25 @@ pub fn coop_linear_source(input: StorageType, accumulator: StorageType) -> Strin
     )
 }
 
+/// `coop_head.wgsl`: the decode LM head on matrix units (up to 16 rows, f16 weights, f32
+/// accumulator), for adapters that offer 16 × 16 × 16 f16 → f32 configurations; its
+/// source comes from [`coop_head_source`].
+pub const COOP_HEAD: Shader = Shader {
+    name: "coop_head.wgsl",
+    entry_point: "moa_coop_head",
+    source: include_str!("../../shaders/coop_head.wgsl"),
+};
+
+/// `coop_head.wgsl` with its header for a product of inner size `k` (a multiple of 16:
+/// the workgroup stages 16 rows of it) and `tiles` (1, 2 or 4) 16-column tiles per
+/// subgroup.
+pub fn coop_head_source(k: usize, tiles: u32) -> String {
+    format!(
+        "enable f16;\nenable wgpu_cooperative_matrix;\nconst KX: u32 = {k}u;\nconst TILES: u32 = {tiles}u;\n{}",
+        COOP_HEAD.source
+    )
+}
+
 /// Parses and validates a WGSL source with naga; the error is rendered with spans.
 pub fn validate_wgsl(name: &str, source: &str) -> Result<(), String> {
     let module = naga::front::wgsl::parse_str(source)
@@ -223,6 +242,43 @@ mod tests {
                 if let Err(e) = validate_wgsl(COOP_LINEAR.name, &source) {
                     panic!("input {input:?}, accumulator {acc:?}: {e}");
                 }
+            }
+        }
+    }
+
+    /// The matrix-unit LM head: validated, its overrides resolved and SPIR-V written for
+    /// every tile count, both input modes and both outputs (no adapter here offers the
+    /// feature; the device checks it against a CPU product at start-up).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_matrix_unit_head_validates_and_translates_to_spirv() {
+        for tiles in [1, 2, 4] {
+            let source = coop_head_source(576, tiles);
+            validate_wgsl(COOP_HEAD.name, &source).unwrap_or_else(|e| panic!("{e}"));
+            let module = naga::front::wgsl::parse_str(&source).unwrap();
+            let info = naga::valid::Validator::new(
+                naga::valid::ValidationFlags::all(),
+                naga::valid::Capabilities::all(),
+            )
+            .validate(&module)
+            .unwrap();
+            for (mode, argmax) in [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0)] {
+                let mut constants = naga::back::PipelineConstants::default();
+                constants.insert("SG".to_string(), 32.0);
+                constants.insert("INPUT_MODE".to_string(), mode);
+                constants.insert("ARGMAX".to_string(), argmax);
+                let entry = Some((naga::ShaderStage::Compute, COOP_HEAD.entry_point));
+                let (module, info) = naga::back::pipeline_constants::process_overrides(
+                    &module, &info, entry, &constants,
+                )
+                .unwrap();
+                let options = naga::back::spv::Options {
+                    lang_version: (1, 3),
+                    ..Default::default()
+                };
+                let spv = naga::back::spv::write_vec(&module, &info, &options, None);
+                let words = spv.unwrap_or_else(|e| panic!("tiles {tiles}: {e}"));
+                assert!(words.len() > 100);
             }
         }
     }

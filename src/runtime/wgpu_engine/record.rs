@@ -707,7 +707,46 @@ impl WgpuEngine {
         let head = self.lm_head.as_ref().unwrap_or(&self.embed);
         // The tied head is the embedding: its parts run one product each.
         let logits = (&a.logits).into();
-        if fuse && io.prefill.is_none() {
+        // Pairs per row that the head's epilogue wrote (the argmax's first stage).
+        let mut head_pairs = None;
+        let coop_head = match &self.coop_head {
+            Ok(h) if head.parts.len() == 1 && head.rows.is_multiple_of(16) && head.cols == h.k => {
+                Some(h)
+            }
+            _ => None,
+        };
+        if let (true, true, Some(h)) = (fuse, io.prefill.is_none(), coop_head) {
+            // The head on matrix units, the final RMSNorm fused; for greedy steps the
+            // argmax's first stage in its epilogue instead of the logits.
+            let blocks = (head.rows as u32).div_ceil(h.columns());
+            let argmax = h.fold_argmax
+                && self.two_stage_argmax
+                && matches!(output, OutputKind::Argmax)
+                && rows <= MATVEC_MAX_ROWS;
+            let params = self.uniform(&[
+                rows as u32,
+                hidden as u32,
+                head.rows as u32,
+                0,
+                c.rms_norm_eps.to_bits(),
+                head.rows as u32,
+                0,
+                blocks,
+            ]);
+            d.push(self.dispatch_bound(
+                if argmax { &h.argmax } else { &h.logits },
+                &[
+                    (0, (&params).into()),
+                    (1, (&a.x).into()),
+                    (2, (&head.parts[0].buffer).into()),
+                    (4, logits),
+                    (5, (&self.output_norm).into()),
+                    (6, (&a.argmax_pairs).into()),
+                ],
+                [blocks, (rows as u32).div_ceil(16), 1],
+            ));
+            head_pairs = argmax.then_some(blocks);
+        } else if fuse && io.prefill.is_none() {
             // A decode pass's tokens are its rows' last tokens (in order): the final
             // RMSNorm goes into the head's product, no gather needed.
             let norm = Input::Norm(&self.output_norm);
@@ -732,6 +771,20 @@ impl WgpuEngine {
         tag(&mut kinds, &d, "head");
         match output {
             OutputKind::Logits => {}
+            // The head wrote the first stage's pairs: the finish only.
+            OutputKind::Argmax if head_pairs.is_some() => {
+                let blocks = head_pairs.unwrap_or(1);
+                let p = self.uniform(&[rows as u32, c.vocab_size as u32, blocks, 0]);
+                d.push(self.dispatch_bound(
+                    &self.pipes.argmax_finish,
+                    &[
+                        (2, (&a.tokens_out).into()),
+                        (3, (&p).into()),
+                        (4, (&a.argmax_pairs).into()),
+                    ],
+                    [rows as u32, 1, 1],
+                ));
+            }
             // Two stages where the rows are few (decode): one workgroup per row would
             // leave most of the device idle walking the whole vocabulary.
             OutputKind::Argmax if self.two_stage_argmax && rows <= MATVEC_MAX_ROWS => {

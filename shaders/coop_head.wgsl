@@ -1,0 +1,219 @@
+// The decode LM head on matrix units: out[t, n] = Σ_k f(x)[t, k] · w[n, k]
+// for rows t of 16-row blocks (the grid's y), each one 16-row A fragment of a 16 × 16 × 16 cooperative matrix
+// (wgpu's EXPERIMENTAL_COOPERATIVE_MATRIX; f16 operands, f32 accumulator).
+// Why: on SIMT lanes (`matvec_sg.wgsl`) 16 rows cost 16 f32 multiply-adds per weight, and
+// SmolLM2's 49152 × 576 head (56.6 MB) took 90–118 µs on the H200, issue-bound (about
+// 28 M warp instructions, 27 µs at a perfect issue rate), where its bytes take 13.5 µs at
+// 4.2 TB/s. On the matrix units the multiply-adds are a few hundred instructions a
+// workgroup and the kernel is left with its weight loads.
+// A workgroup is 4 subgroups of SG; it stages f(x) of all rows (rows past n_rows as 0)
+// in workgroup memory as f16 once, then each subgroup owns TILES tiles of 16 output
+// columns and walks K 64 at a time (4 A and 4 · TILES B fragments loaded before the
+// multiply-adds, so each subgroup keeps 4 · TILES · 512 bytes of weights in flight),
+// with B = wᵀ read straight from storage (w's rows are the columns of B).
+// INPUT_MODE 0: x as is; 1: RMSNorm(x) · norm (the row's scale is found first, so the
+// staged values are O(1) and fit f16 whatever the residual stream's magnitude).
+// ARGMAX 1: instead of writing out, each workgroup writes, per row, the (value, index)
+// of its largest output (lowest index on ties) to pairs[(t · params.blocks + wid.x) · 2]
+// (f32 bits, index): the first stage of `argmax.wgsl`'s two-stage argmax, whose
+// `moa_argmax_finish` then reduces a row's `blocks` pairs (one dispatch fewer, and no
+// logits written and read back).
+// The host prepends `enable f16; enable wgpu_cooperative_matrix;`, `const KX: u32 = K;`
+// (the product's K, a multiple of 16: xs holds 16 rows of it) and `const TILES: u32`
+// (1, 2 or 4); n_out must be a multiple of 16 (the host checks both).
+
+override SG: u32 = 32u;
+override INPUT_MODE: u32 = 1u;
+override ARGMAX: u32 = 0u;
+
+struct Params {
+    n_rows: u32,
+    k: u32,
+    n_out: u32,
+    _unused: u32,
+    eps: f32,
+    out_stride: u32,
+    col_offset: u32,
+    // Workgroups of the dispatch (pairs per row, ARGMAX 1).
+    blocks: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> w: array<f16>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read> norm: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> pairs: array<u32>;
+
+const COLS: u32 = 4u * TILES * 16u;
+// f(x) of the 16 rows, [16][KX] row-major, f16.
+var<workgroup> xs: array<f16, 16u * KX>;
+// The finished tiles, [4 · TILES tiles][16 rows][16 columns].
+var<workgroup> cs: array<f32, 4u * TILES * 256u>;
+
+// A ≥ B in argmax order: larger value, or equal value and lower index.
+fn better(v: f32, i: u32, bv: f32, bi: u32) -> bool {
+    return v > bv || (v == bv && i < bi);
+}
+
+@compute @workgroup_size(4u * SG)
+fn moa_coop_head(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(subgroup_id) sg: u32,
+    @builtin(subgroup_invocation_id) lane: u32,
+) {
+    // No early return: the matrix operations need uniform control flow.
+    let wg = 4u * SG;
+    let i = sg * SG + lane;
+    // The block's rows: t0 + 0..16.
+    let t0 = wid.y * 16u;
+    // Stage f(x): TPR consecutive lanes per row, each taking every TPR-th 4-vector. Loops
+    // followed by subgroup operations run the same trips on every lane.
+    let tpr = wg / 16u;
+    let r = i / tpr;
+    let p = i % tpr;
+    let k4 = params.k / 4u;
+    var s = 1.0;
+    if (INPUT_MODE == 1u) {
+        var ss = 0.0;
+        for (var jj = 0u; jj < k4; jj += tpr) {
+            let j = jj + p;
+            if (j < k4 && t0 + r < params.n_rows) {
+                let v = x[(t0 + r) * k4 + j];
+                ss += dot(v, v);
+            }
+        }
+        for (var m = tpr / 2u; m > 0u; m = m / 2u) {
+            ss += subgroupShuffleXor(ss, m);
+        }
+        s = inverseSqrt(ss / f32(params.k) + params.eps);
+    }
+    for (var j = p; j < k4; j += tpr) {
+        var v = vec4<f32>(0.0);
+        if (t0 + r < params.n_rows) {
+            v = x[(t0 + r) * k4 + j] * s;
+            if (INPUT_MODE == 1u) {
+                v *= norm[j];
+            }
+        }
+        let h = vec4<f16>(v);
+        let o = r * KX + 4u * j;
+        xs[o] = h.x;
+        xs[o + 1u] = h.y;
+        xs[o + 2u] = h.z;
+        xs[o + 3u] = h.w;
+    }
+    workgroupBarrier();
+    // This subgroup's tiles: columns n0 + 16 j; tiles past n_out read the last tile and
+    // write nothing.
+    let n0 = (wid.x * 4u + sg) * TILES * 16u;
+    let last = params.n_out - 16u;
+    let b0 = min(n0, last) * params.k;
+    let b1 = min(n0 + 16u, last) * params.k;
+    let b2 = min(n0 + 32u, last) * params.k;
+    let b3 = min(n0 + 48u, last) * params.k;
+    var c0 = coop_mat16x16<f32, C>();
+    var c1 = coop_mat16x16<f32, C>();
+    var c2 = coop_mat16x16<f32, C>();
+    var c3 = coop_mat16x16<f32, C>();
+    var k0 = 0u;
+    for (; k0 + 64u <= params.k; k0 += 64u) {
+        let a0 = coopLoadT<coop_mat16x16<f16, A>>(&xs[k0], KX);
+        let a1 = coopLoadT<coop_mat16x16<f16, A>>(&xs[k0 + 16u], KX);
+        let a2 = coopLoadT<coop_mat16x16<f16, A>>(&xs[k0 + 32u], KX);
+        let a3 = coopLoadT<coop_mat16x16<f16, A>>(&xs[k0 + 48u], KX);
+        let w00 = coopLoad<coop_mat16x16<f16, B>>(&w[b0 + k0], params.k);
+        let w01 = coopLoad<coop_mat16x16<f16, B>>(&w[b0 + k0 + 16u], params.k);
+        let w02 = coopLoad<coop_mat16x16<f16, B>>(&w[b0 + k0 + 32u], params.k);
+        let w03 = coopLoad<coop_mat16x16<f16, B>>(&w[b0 + k0 + 48u], params.k);
+        if (TILES > 1u) {
+            let w10 = coopLoad<coop_mat16x16<f16, B>>(&w[b1 + k0], params.k);
+            let w11 = coopLoad<coop_mat16x16<f16, B>>(&w[b1 + k0 + 16u], params.k);
+            let w12 = coopLoad<coop_mat16x16<f16, B>>(&w[b1 + k0 + 32u], params.k);
+            let w13 = coopLoad<coop_mat16x16<f16, B>>(&w[b1 + k0 + 48u], params.k);
+            c1 = coopMultiplyAdd(a0, w10, c1);
+            c1 = coopMultiplyAdd(a1, w11, c1);
+            c1 = coopMultiplyAdd(a2, w12, c1);
+            c1 = coopMultiplyAdd(a3, w13, c1);
+        }
+        if (TILES > 2u) {
+            let w20 = coopLoad<coop_mat16x16<f16, B>>(&w[b2 + k0], params.k);
+            let w21 = coopLoad<coop_mat16x16<f16, B>>(&w[b2 + k0 + 16u], params.k);
+            let w22 = coopLoad<coop_mat16x16<f16, B>>(&w[b2 + k0 + 32u], params.k);
+            let w23 = coopLoad<coop_mat16x16<f16, B>>(&w[b2 + k0 + 48u], params.k);
+            let w30 = coopLoad<coop_mat16x16<f16, B>>(&w[b3 + k0], params.k);
+            let w31 = coopLoad<coop_mat16x16<f16, B>>(&w[b3 + k0 + 16u], params.k);
+            let w32 = coopLoad<coop_mat16x16<f16, B>>(&w[b3 + k0 + 32u], params.k);
+            let w33 = coopLoad<coop_mat16x16<f16, B>>(&w[b3 + k0 + 48u], params.k);
+            c2 = coopMultiplyAdd(a0, w20, c2);
+            c2 = coopMultiplyAdd(a1, w21, c2);
+            c2 = coopMultiplyAdd(a2, w22, c2);
+            c2 = coopMultiplyAdd(a3, w23, c2);
+            c3 = coopMultiplyAdd(a0, w30, c3);
+            c3 = coopMultiplyAdd(a1, w31, c3);
+            c3 = coopMultiplyAdd(a2, w32, c3);
+            c3 = coopMultiplyAdd(a3, w33, c3);
+        }
+        c0 = coopMultiplyAdd(a0, w00, c0);
+        c0 = coopMultiplyAdd(a1, w01, c0);
+        c0 = coopMultiplyAdd(a2, w02, c0);
+        c0 = coopMultiplyAdd(a3, w03, c0);
+    }
+    for (; k0 < params.k; k0 += 16u) {
+        let a = coopLoadT<coop_mat16x16<f16, A>>(&xs[k0], KX);
+        c0 = coopMultiplyAdd(a, coopLoad<coop_mat16x16<f16, B>>(&w[b0 + k0], params.k), c0);
+        if (TILES > 1u) {
+            c1 = coopMultiplyAdd(a, coopLoad<coop_mat16x16<f16, B>>(&w[b1 + k0], params.k), c1);
+        }
+        if (TILES > 2u) {
+            c2 = coopMultiplyAdd(a, coopLoad<coop_mat16x16<f16, B>>(&w[b2 + k0], params.k), c2);
+            c3 = coopMultiplyAdd(a, coopLoad<coop_mat16x16<f16, B>>(&w[b3 + k0], params.k), c3);
+        }
+    }
+    let s0 = sg * TILES * 256u;
+    coopStoreT(c0, &cs[s0], 16u);
+    if (TILES > 1u) {
+        coopStoreT(c1, &cs[s0 + 256u], 16u);
+    }
+    if (TILES > 2u) {
+        coopStoreT(c2, &cs[s0 + 512u], 16u);
+        coopStoreT(c3, &cs[s0 + 768u], 16u);
+    }
+    workgroupBarrier();
+    let col0 = wid.x * COLS;
+    if (ARGMAX == 1u) {
+        // Row r's TPR lanes scan its columns in increasing order, then meet.
+        var bv = -3.4e38;
+        var bi = 0xffffffffu;
+        for (var cc = 0u; cc < COLS; cc += tpr) {
+            let c = cc + p;
+            let n = col0 + c;
+            let v = cs[(c / 16u) * 256u + r * 16u + c % 16u];
+            if (n < params.n_out && v > bv) {
+                bv = v;
+                bi = n;
+            }
+        }
+        for (var m = tpr / 2u; m > 0u; m = m / 2u) {
+            let ov = subgroupShuffleXor(bv, m);
+            let oi = subgroupShuffleXor(bi, m);
+            if (better(ov, oi, bv, bi)) {
+                bv = ov;
+                bi = oi;
+            }
+        }
+        if (p == 0u && t0 + r < params.n_rows) {
+            let o = ((t0 + r) * params.blocks + wid.x) * 2u;
+            pairs[o] = bitcast<u32>(bv);
+            pairs[o + 1u] = bi;
+        }
+    } else {
+        for (var e = i; e < 4u * TILES * 256u; e += wg) {
+            let t = t0 + (e % 256u) / 16u;
+            let n = col0 + (e / 256u) * 16u + e % 16u;
+            if (t < params.n_rows && n < params.n_out) {
+                out[t * params.out_stride + params.col_offset + n] = cs[e];
+            }
+        }
+    }
+}

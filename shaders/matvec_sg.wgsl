@@ -24,16 +24,8 @@
 override INPUT_MODE: u32 = 0u;
 // The adapter's subgroup size (a power of two dividing 64).
 override SG: u32 = 32u;
-// Two K steps a trip, both steps' loads issued before either is used (1; the second step
-// masked where it passes K, so every trip has both, the partial last one included), or
-// one step a trip (0). With one step, a lane's trips are dependent round trips to memory:
-// 2 for SmolLM2's K = 576 products at KSPLIT 4, 3 for gate/up (KSPLIT 2) and down
-// (K = 1536); with two, 1, 2 and 2.
+// Weight vectors of two K steps loaded before either is used (1) or one step a trip (0).
 override TWO_STEPS: u32 = 0u;
-// Load the epilogue's inputs (the residual; RoPE's position and angle) before the K loop
-// (1), so their round trip overlaps the weights' instead of following the reduction,
-// or where they are used (0).
-override PREFETCH: u32 = 0u;
 // The subgroup reduction: 0 `subgroupAdd` of every sum, 1 a halving butterfly of
 // `subgroupShuffleXor` (see `publish`).
 override REDUCE: u32 = 0u;
@@ -170,17 +162,12 @@ fn product(cols: vec4<u32>, t0: u32, lane: u32, part: u32) -> Sums {
     // subgroups of 32 does not: wrong sums where K / 4 is not a multiple of SG).
     var jb = part * SG;
     if (TWO_STEPS == 1u) {
-        // Both steps' loads in flight before the first is used; a lane past K (in either
-        // step) loads the last vector and adds nothing.
-        for (; jb < k4; jb += 2u * stride) {
-            let ja = min(jb + lane, k4 - 1u);
-            let jc = min(jb + stride + lane, k4 - 1u);
-            let la = select(0.0, 1.0, jb + lane < k4);
-            let lc = select(0.0, 1.0, jb + stride + lane < k4);
-            let wa = load_wt(cols, ja) * la;
-            let wc = load_wt(cols, jc) * lc;
-            acc = step(acc, wa, t0, n_groups, ja, la);
-            acc = step(acc, wc, t0, n_groups, jc, lc);
+        // Both steps' weights in flight before the first is used (whole steps only).
+        for (; jb + stride + SG <= k4; jb += 2u * stride) {
+            let wa = load_wt(cols, jb + lane);
+            let wb = load_wt(cols, jb + stride + lane);
+            acc = step(acc, wa, t0, n_groups, jb + lane, 1.0);
+            acc = step(acc, wb, t0, n_groups, jb + stride + lane, 1.0);
         }
     }
     for (; jb < k4; jb += stride) {
@@ -343,40 +330,23 @@ fn moa_matvec_sg(
     let n0 = (wid.x * groups + sg / KSPLIT) * 4u;
     let last_col = params.n_out - 1u;
     let cols = min(vec4<u32>(n0, n0 + 1u, n0 + 2u, n0 + 3u), vec4<u32>(last_col));
-    // The residual of this invocation's first output, loaded now (PREFETCH 1).
-    var res = 0.0;
-    if (PREFETCH == 1u && params.add_residual == 1u) {
-        let o = out_index(wid.x, t0, lid);
-        if (o.y == 1u) {
-            res = residual[o.x];
-        }
-    }
     publish(product(cols, t0, lane, sg % KSPLIT), sg, lane, n_groups(t0));
     // The workgroup's groups × 16 rows × 4 columns of outputs.
     for (var e = lid; e < 64u * groups; e += WG) {
-        let o = out_index(wid.x, t0, e);
-        if (o.y == 1u) {
-            var v = sum_at(e / 64u, (e % 64u) / 4u, e % 4u);
+        let g = e / 64u;
+        let r = (e % 64u) / 4u;
+        let c = e % 4u;
+        let t = t0 + r;
+        let n = (wid.x * groups + g) * 4u + c;
+        if (t < params.n_rows && n < params.n_out) {
+            let o = t * params.out_stride + params.col_offset + n;
+            var v = sum_at(g, r, c);
             if (params.add_residual == 1u) {
-                if (PREFETCH == 1u && e == lid) {
-                    v += res;
-                } else {
-                    v += residual[o.x];
-                }
+                v += residual[o];
             }
-            out[o.x] = v;
+            out[o] = v;
         }
     }
-}
-
-// Output e of workgroup (wx, rows from t0): column group e / 64, block row (e % 64) / 4,
-// column e % 4. Returns (its index in out, 1 if it exists else 0).
-fn out_index(wx: u32, t0: u32, e: u32) -> vec2<u32> {
-    let groups = 64u / SG;
-    let t = t0 + (e % 64u) / 4u;
-    let n = (wx * groups + e / 64u) * 4u + e % 4u;
-    let inside = t < params.n_rows && n < params.n_out && e < 64u * groups;
-    return vec2<u32>(t * params.out_stride + params.col_offset + n, select(0u, 1u, inside));
 }
 
 // The QKV product with RoPE and the KV-cache write in its epilogue (decode), as
@@ -403,16 +373,6 @@ fn moa_matvec_sg_rope(
     let q = min(wid.x * groups + sg / KSPLIT, n_quads - 1u);
     let base = (q / quads) * d + (q % quads) * 2u;
     let cols = vec4<u32>(base, base + 1u, base + half_d, base + half_d + 1u);
-    // This invocation's first token's position and rotation, loaded now (PREFETCH 1).
-    var info = vec4<u32>();
-    var cs = vec2<f32>(1.0, 0.0);
-    if (PREFETCH == 1u) {
-        let e = lid;
-        let t = min(t0 + (e % 32u) / 2u, params.n_rows - 1u);
-        let qg = min(wid.x * groups + e / 32u, n_quads - 1u);
-        info = tok[t];
-        cs = rope[info.x * half_d + (qg % quads) * 2u + e % 2u];
-    }
     publish(product(cols, t0, lane, sg % KSPLIT), sg, lane, n_groups(t0));
     // One invocation per (column group, row, rotation pair).
     for (var e = lid; e < 32u * groups; e += WG) {
@@ -423,12 +383,7 @@ fn moa_matvec_sg_rope(
         let qg = wid.x * groups + g;
         if (qg < n_quads && t < params.n_rows) {
             let head = params.col_offset / d + qg / quads;
-            let i = (qg % quads) * 2u + c;
-            if (PREFETCH == 1u && e == lid) {
-                rope_store_at(t, head, i, sum_at(g, r, c), sum_at(g, r, c + 2u), info, cs);
-            } else {
-                rope_store(t, head, i, sum_at(g, r, c), sum_at(g, r, c + 2u));
-            }
+            rope_store(t, head, (qg % quads) * 2u + c, sum_at(g, r, c), sum_at(g, r, c + 2u));
         }
     }
 }

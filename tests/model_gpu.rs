@@ -806,15 +806,14 @@ fn subgroup_products_match_the_cpu_reference() {
     let ctx = context();
     let model = load("gguf");
     let plan = sparse_plan();
-    let choice = |two_steps, ksplit, butterfly, prefetch| SubgroupProducts {
+    let choice = |two_steps, ksplit, butterfly| SubgroupProducts {
         two_steps,
         ksplit,
         butterfly,
-        prefetch,
     };
     let Some(sg) = ctx.subgroup_size() else {
         let mut gpu = WgpuEngine::new(&ctx, &model, Some(&plan), true).unwrap();
-        let err = gpu.set_subgroup_matvec(Some(choice(false, None, false, false)));
+        let err = gpu.set_subgroup_matvec(Some(choice(false, None, false)));
         let err = err.unwrap_err().to_string();
         assert!(err.contains("subgroup"), "{err}");
         eprintln!(
@@ -826,16 +825,16 @@ fn subgroup_products_match_the_cpu_reference() {
     eprintln!("subgroups of {sg} on {}", ctx.adapter_name());
     let lens17: Vec<usize> = (0..17).map(|i| 3 + (i * 7) % 29).collect();
     for force_f32 in [true, false] {
-        for (two_steps, ksplit, butterfly, prefetch) in [
-            (false, None, false, false),
-            (true, Some(1), true, true),
-            (false, Some(2), true, true),
-            (true, Some(4), false, false),
+        for (two_steps, ksplit, butterfly) in [
+            (false, None, false),
+            (true, Some(1), true),
+            (false, Some(2), true),
+            (true, Some(4), false),
         ] {
             for (sparse, lens) in [(true, &[19, 5, 33][..]), (false, &lens17[..])] {
                 let mut gpu =
                     WgpuEngine::new(&ctx, &model, sparse.then_some(&plan), force_f32).unwrap();
-                gpu.set_subgroup_matvec(Some(choice(two_steps, ksplit, butterfly, prefetch)))
+                gpu.set_subgroup_matvec(Some(choice(two_steps, ksplit, butterfly)))
                     .unwrap();
                 gpu.set_split_k_matvec(true);
                 let want = format!("subgroup {sg} ");
@@ -850,7 +849,7 @@ fn subgroup_products_match_the_cpu_reference() {
     }
     let mut gpu = WgpuEngine::new(&ctx, &model, None, true).unwrap();
     assert!(gpu
-        .set_subgroup_matvec(Some(choice(false, Some(3), false, false)))
+        .set_subgroup_matvec(Some(choice(false, Some(3), false)))
         .is_err());
 }
 
@@ -887,20 +886,13 @@ fn subgroup_products_with_a_partial_last_trip_match_the_cpu_reference() {
     let model = moa::model::random::random_model(&config, 5);
     let cpu = CpuReference::from_model(model.clone()).unwrap();
     let vocab = config.vocab_size;
-    for (ksplit, butterfly, two_steps) in [
-        (None, false, false),
-        (Some(1), true, false),
-        (Some(4), true, false),
-        (Some(1), true, true),
-        (Some(2), true, true),
-    ] {
+    for (ksplit, butterfly) in [(None, false), (Some(1), true), (Some(4), true)] {
         for force_f32 in [true, false] {
             let mut gpu = WgpuEngine::new(&ctx, &model, None, force_f32).unwrap();
             gpu.set_subgroup_matvec(Some(SubgroupProducts {
-                two_steps,
+                two_steps: false,
                 ksplit,
                 butterfly,
-                prefetch: two_steps,
             }))
             .unwrap();
             gpu.set_split_k_matvec(true);

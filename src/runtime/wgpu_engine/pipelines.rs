@@ -16,12 +16,8 @@ pub(super) struct CoopPipes {
 /// How the decode products on subgroups run (`matvec_sg.wgsl`'s overrides).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SubgroupProducts {
-    /// Two K steps a trip, both steps' loads issued before either is used (`TWO_STEPS`;
-    /// the second step masked past K), or one a trip.
+    /// Two K steps' weights loaded before either is used (`TWO_STEPS`), or one a trip.
     pub two_steps: bool,
-    /// The epilogue's inputs (residual; RoPE's position and angle) loaded before the K
-    /// loop (`PREFETCH`), or after the reduction where they are used.
-    pub prefetch: bool,
     /// Subgroups per column group (1, 2 or 4: `KSPLIT`); `None` chooses per product
     /// ([`SgPipes::ksplit`]).
     pub ksplit: Option<u32>,
@@ -31,10 +27,9 @@ pub struct SubgroupProducts {
 }
 
 impl SubgroupProducts {
-    /// `MOA_WGPU_SG_TWO_STEPS=1`, `MOA_WGPU_SG_KSPLIT=1|2|4`, `MOA_WGPU_SG_BUTTERFLY=0`
-    /// and `MOA_WGPU_SG_PREFETCH=0|1` (default: one step a trip, KSPLIT chosen per
-    /// product, the butterfly, each measured best on the H200, benches/RESULTS.md,
-    /// session 9; the epilogue's inputs prefetched).
+    /// `MOA_WGPU_SG_TWO_STEPS=1`, `MOA_WGPU_SG_KSPLIT=1|2|4` and
+    /// `MOA_WGPU_SG_BUTTERFLY=0` (default: one step a trip, KSPLIT chosen per product,
+    /// the butterfly; each measured best on the H200, benches/RESULTS.md, session 9).
     pub(super) fn from_env() -> SubgroupProducts {
         SubgroupProducts {
             two_steps: std::env::var("MOA_WGPU_SG_TWO_STEPS").is_ok_and(|v| v == "1"),
@@ -43,7 +38,6 @@ impl SubgroupProducts {
                 .and_then(|v| v.parse().ok())
                 .filter(|k| [1, 2, 4].contains(k)),
             butterfly: std::env::var("MOA_WGPU_SG_BUTTERFLY").map_or(true, |v| v != "0"),
-            prefetch: std::env::var("MOA_WGPU_SG_PREFETCH").map_or(true, |v| v != "0"),
         }
     }
 }
@@ -237,7 +231,6 @@ impl Pipelines {
                             ("KSPLIT", f64::from(ks)),
                             ("REDUCE", f64::from(u8::from(sg_choice.butterfly))),
                             ("WG", f64::from(64 * ks)),
-                            ("PREFETCH", f64::from(u8::from(sg_choice.prefetch))),
                         ]
                     };
                     Ok(SgSet {

@@ -19,7 +19,7 @@
 pub mod cache;
 pub mod chunks;
 mod coop;
-mod coop_head;
+mod coop_matvec;
 mod forward;
 mod pipelines;
 mod profile;
@@ -120,9 +120,16 @@ pub struct WgpuEngine {
     /// Seconds spent at load running every pipeline once (`Self::warm_up`), where the
     /// engine did (CPU adapters).
     warm_up: Option<f64>,
-    /// The decode LM head on matrix units (`coop_head`), where the adapter has them and
+    /// The decode LM head on matrix units (`coop_matvec`), where the adapter has them and
     /// it passed its start-up check; `Err` says why not.
-    coop_head: Result<coop_head::CoopHead, String>,
+    coop_head: Result<coop_matvec::CoopHead, String>,
+    /// The decode output and gate/up products on matrix units (`coop_matvec`), where
+    /// they built and the head passed its check.
+    coop_out: Option<coop_matvec::CoopProduct>,
+    coop_gate_up: Option<coop_matvec::CoopProduct>,
+    /// Why the matrix-unit output and gate/up products were turned off at start-up
+    /// (empty where they were not), for `decode_products`.
+    coop_note: String,
     /// Which LM head decode passes run, for [`Engine::describe`].
     head_kind: String,
 }
@@ -303,9 +310,16 @@ impl WgpuEngine {
             ),
         };
         let coop_head =
-            coop_head::coop_head(&device, storage, ctx.coop_matrix(), config.hidden_size);
+            coop_matvec::coop_head(&device, storage, ctx.coop_matrix(), config.hidden_size);
+        let (coop_out, coop_gate_up) = coop_matvec::coop_products(
+            &device,
+            storage,
+            ctx.coop_matrix(),
+            config.q_heads * config.head_dim,
+            config.hidden_size,
+        );
         let head_kind = match &coop_head {
-            Ok(_) => "matrix units (coop_head.wgsl)".to_string(),
+            Ok(_) => "matrix units (coop_matvec.wgsl)".to_string(),
             Err(why) => format!("as the other products (the matrix-unit head: {why})"),
         };
         let mut engine = WgpuEngine {
@@ -342,6 +356,9 @@ impl WgpuEngine {
             swiglu_out: std::env::var("MOA_WGPU_SWIGLU_OUT").map_or(true, |v| v != "0"),
             warm_up: None,
             coop_head,
+            coop_out,
+            coop_gate_up,
+            coop_note: String::new(),
             head_kind,
         };
         engine.settle_coop();
@@ -521,7 +538,15 @@ impl WgpuEngine {
         if !self.split_k_matvec {
             return "one dot product per invocation (linear.wgsl)".to_string();
         }
-        match (&self.pipes.matvec_sg, self.subgroup_matvec) {
+        let coop = match (&self.coop_out, &self.coop_gate_up) {
+            (None, None) => "",
+            (Some(_), None) => "; output products on matrix units (coop_matvec.wgsl)",
+            (None, Some(_)) => "; gate/up products on matrix units (coop_matvec.wgsl)",
+            (Some(_), Some(_)) => {
+                "; output and gate/up products on matrix units (coop_matvec.wgsl)"
+            }
+        };
+        let sg = match (&self.pipes.matvec_sg, self.subgroup_matvec) {
             (Ok(p), true) => format!(
                 "subgroup {} (matvec_sg.wgsl, {}, KSPLIT {})",
                 p.subgroup,
@@ -536,7 +561,8 @@ impl WgpuEngine {
             ),
             (Err(why), true) => format!("workgroup tree (matvec.wgsl; subgroups: {why})"),
             _ => "workgroup tree (matvec.wgsl)".to_string(),
-        }
+        };
+        sg + coop + &self.coop_note
     }
 
     /// Chooses the few-row product kernel (tests exercise both on any adapter).

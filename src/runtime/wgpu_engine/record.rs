@@ -601,16 +601,55 @@ impl WgpuEngine {
             } else {
                 Input::Attention
             };
-            self.linear(
-                &mut d,
-                attn_input,
-                (&a.attn_out).into(),
-                &lw.wo,
-                Some((&a.x).into()),
-                (&a.x_alt).into(),
-                t,
-            );
+            let decode = fuse && io.prefill.is_none();
+            let coop_out = self
+                .coop_out
+                .as_ref()
+                .filter(|p| decode && !merge_fuses && coop_fits(&lw.wo, p.k, 16, t));
+            if let Some(p) = coop_out {
+                // On matrix units: 16 columns a workgroup, K over its 4 subgroups.
+                let n_out = lw.wo.rows as u32;
+                let params = self.uniform(&[
+                    t as u32,
+                    p.k as u32,
+                    n_out,
+                    1,
+                    c.rms_norm_eps.to_bits(),
+                    n_out,
+                    0,
+                    0,
+                ]);
+                d.push(self.dispatch_bound(
+                    &p.pipeline,
+                    &[
+                        (0, (&params).into()),
+                        (1, (&a.attn_out).into()),
+                        (2, (&lw.wo.parts[0].buffer).into()),
+                        (3, (&a.x).into()),
+                        (4, (&a.x_alt).into()),
+                        (5, (&self.dummy).into()),
+                        (6, (&self.dummy).into()),
+                    ],
+                    [n_out / 16, (t as u32).div_ceil(16), 1],
+                ));
+            } else {
+                self.linear(
+                    &mut d,
+                    attn_input,
+                    (&a.attn_out).into(),
+                    &lw.wo,
+                    Some((&a.x).into()),
+                    (&a.x_alt).into(),
+                    t,
+                );
+            }
             tag(&mut kinds, &d, "out");
+            // The gate/up product on matrix units, SwiGLU in its epilogue: 16 gate + 16
+            // up columns a workgroup (a one-part weight whose halves are ffn columns, a
+            // multiple of 16).
+            let coop_gate_up = self.coop_gate_up.as_ref().filter(|p| {
+                decode && c.ffn_size.is_multiple_of(16) && coop_fits(&lw.w_gate_up, p.k, 32, t)
+            });
             // SwiGLU in the gate/up product's epilogue: subgroup products, a one-part
             // [gate | up] weight (its column groups take rows of both halves).
             let swiglu_sg = self
@@ -622,7 +661,41 @@ impl WgpuEngine {
                         && c.ffn_size.is_multiple_of(2)
                 })
                 .map(|sg| (sg, &lw.w_gate_up.parts[0]));
-            if let Some((sg, part)) = swiglu_sg {
+            if let Some(p) = coop_gate_up {
+                let params = self.uniform(&[
+                    t as u32,
+                    hidden as u32,
+                    2 * c.ffn_size as u32,
+                    0,
+                    c.rms_norm_eps.to_bits(),
+                    c.ffn_size as u32,
+                    0,
+                    0,
+                ]);
+                d.push(self.dispatch_bound(
+                    &p.pipeline,
+                    &[
+                        (0, (&params).into()),
+                        (1, (&a.x_alt).into()),
+                        (2, (&lw.w_gate_up.parts[0].buffer).into()),
+                        (3, (&self.dummy).into()),
+                        (4, (&a.ffn_act).into()),
+                        (5, (&lw.ffn_norm).into()),
+                        (6, (&self.dummy).into()),
+                    ],
+                    [(c.ffn_size / 16) as u32, (t as u32).div_ceil(16), 1],
+                ));
+                tag(&mut kinds, &d, "gate_up");
+                self.linear(
+                    &mut d,
+                    Input::Plain,
+                    (&a.ffn_act).into(),
+                    &lw.w_down,
+                    Some((&a.x_alt).into()),
+                    (&a.x).into(),
+                    t,
+                );
+            } else if let Some((sg, part)) = swiglu_sg {
                 let n_out = 2 * c.ffn_size;
                 let params = self.uniform(&[
                     t as u32,
@@ -832,4 +905,11 @@ impl WgpuEngine {
             kinds,
         })
     }
+}
+
+/// Can a decode product of `rows` rows run on matrix units compiled for K = `k`: a
+/// one-part weight of that K whose output rows are a multiple of `multiple`, at most 32
+/// rows (two 16-row blocks)?
+fn coop_fits(w: &Matrix, k: usize, multiple: usize, rows: usize) -> bool {
+    w.parts.len() == 1 && w.cols == k && w.rows.is_multiple_of(multiple) && rows <= MATVEC_MAX_ROWS
 }

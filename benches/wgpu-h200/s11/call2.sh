@@ -8,7 +8,6 @@
 #   new   this branch's defaults: the LM head (2 tiles a subgroup, the argmax's first
 #         stage in its epilogue), the output products (+ residual) and the gate/up
 #         products (SwiGLU epilogue) on matrix units
-#   t4    new with MOA_WGPU_COOP_HEAD_TILES=4
 #   head  (only if new's parity fails) MOA_WGPU_COOP_DECODE=0: the head alone
 # Carry `.dev-s11-wgpu/` (wpe.gz = release `examples/wgpu_products_engine` of this branch,
 # the Vulkan loader .debs in gl/, this script).
@@ -31,6 +30,5 @@ ok=$(awk '/max \|logit err\|/ { for (i = 1; i <= NF; i++) if ($i == "err|") e = 
 [ "$ok" = yes ] && grep -q "^decode:" $R/new1.txt || MOA_WGPU_COOP_DECODE=0 run head 25 24
 base base2 20 0
 run new2 20 0
-MOA_WGPU_COOP_HEAD_TILES=4 run t4 20 0
 grep -h -E "^== |parity|^decode:|qkv:|attention:|merge:|out:|gate_up:|down:|head:|argmax:|step:|probe:" $R/*.txt | cut -c1-500
 el done

@@ -303,6 +303,8 @@ impl WgpuEngine {
         let words = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<u32>>();
         let rel = |got: u32, want: f32| (f32::from_bits(got) - want).abs() / (1.0 + want.abs());
         let mut worst = 0f32;
+        // Bound writable where a product writes no pairs (the read-only dummy cannot be).
+        let no_pairs = self.buffer("check pairs", 16)?;
         if let Some(p) = &self.coop_out {
             let (k, n, stride, col0) = (p.k, 48, 53, 3);
             let x: Vec<f16> = (0..rows * k).map(|i| f16::from_f32(val(i, 4))).collect();
@@ -330,7 +332,7 @@ impl WgpuEngine {
                 (3, &rb),
                 (4, &out),
                 (5, &self.dummy),
-                (6, &self.dummy),
+                (6, &no_pairs),
             ];
             let groups = [(n / 16) as u32, rows.div_ceil(16) as u32, 1];
             let got = self.run_coop_check(&p.pipeline, &bound, groups, &out, rows * stride)?;
@@ -370,7 +372,7 @@ impl WgpuEngine {
                 (3, &self.dummy),
                 (4, &out),
                 (5, &gb),
-                (6, &self.dummy),
+                (6, &no_pairs),
             ];
             let groups = [(ffn / 16) as u32, rows.div_ceil(16) as u32, 1];
             let got = self.run_coop_check(&p.pipeline, &bound, groups, &out, rows * ffn)?;

@@ -628,7 +628,9 @@ impl WgpuEngine {
                         (3, (&a.x).into()),
                         (4, (&a.x_alt).into()),
                         (5, (&self.dummy).into()),
-                        (6, (&self.dummy).into()),
+                        // Unused here; a buffer of its own (the read-only dummy cannot
+                        // also be bound writable in one dispatch).
+                        (6, (&a.argmax_pairs).into()),
                     ],
                     [n_out / 16, (t as u32).div_ceil(16), 1],
                 ));
@@ -681,7 +683,7 @@ impl WgpuEngine {
                         (3, (&self.dummy).into()),
                         (4, (&a.ffn_act).into()),
                         (5, (&lw.ffn_norm).into()),
-                        (6, (&self.dummy).into()),
+                        (6, (&a.argmax_pairs).into()),
                     ],
                     [(c.ffn_size / 16) as u32, (t as u32).div_ceil(16), 1],
                 ));
@@ -812,6 +814,7 @@ impl WgpuEngine {
                     (0, (&params).into()),
                     (1, (&a.x).into()),
                     (2, (&head.parts[0].buffer).into()),
+                    (3, (&self.dummy).into()),
                     (4, logits),
                     (5, (&self.output_norm).into()),
                     (6, (&a.argmax_pairs).into()),

@@ -1,4 +1,6 @@
 #!/bin/bash
+# (A record of what ran, binary at 625e95b: MOA_WGPU_SG_PREFETCH and the masked two-step
+# form were reverted after this call, c740a60.)
 # Session 11 (branch s11-wgpu), call 1: the decode step's products and LM head, A/B/A/B in
 # one call, one process each (SmolLM2 shape, random weights seed 7, 16 x 4096, moa-50,
 # 64 greedy tokens, --profile 5; MOA_WGPU_COOP_ATTN=0: the scalar prefill attention, whose

@@ -1,4 +1,6 @@
 #!/bin/bash
+# (A record of what ran, binary at 0d2c2be, where the output and gate/up products on matrix
+# units were the default; since the commit after call 3 they are opt-in: MOA_WGPU_COOP_DECODE=1.)
 # Session 11 (branch s11-wgpu), call 2: decode products on matrix units (coop_matvec.wgsl),
 # every loop bound by the compiled K (the driver unrolls it and issues its loads together;
 # call 1's head walked params.k, one dependent round trip a trip: 75-84 us), A/B/A/B in

@@ -1,9 +1,10 @@
 //! Decode products on matrix units (`coop_matvec.wgsl`, issue 12 item 3): where the
 //! adapter offers 16 × 16 × 16 f16 → f32 cooperative matrices, a decode pass's LM head
 //! (final RMSNorm fused; for greedy steps also the argmax's first stage: one (value,
-//! index) pair per row and workgroup, which `argmax.wgsl`'s finish reduces), its output
-//! products (+ residual) and its gate/up products (RMSNorm fused, SwiGLU in the epilogue)
-//! run on them, up to 16 rows a fragment. The head is checked at start-up on the device
+//! index) pair per row and workgroup, which `argmax.wgsl`'s finish reduces) runs on
+//! them, up to 16 rows a fragment; on request (`MOA_WGPU_COOP_DECODE=1`, slower on the
+//! H200) also its output products (+ residual) and gate/up products (RMSNorm fused,
+//! SwiGLU in the epilogue). The head is checked at start-up on the device
 //! against a CPU product (the feature is experimental; a failed check turns all of them
 //! off); `matvec_sg.wgsl` / `matvec.wgsl` stay the fallback and the path of every other
 //! adapter (lavapipe has no cooperative matrices).
@@ -43,6 +44,21 @@ pub(super) struct CoopProduct {
     pub(super) pipeline: wgpu::ComputePipeline,
     /// The product's K, compiled into the kernel.
     pub(super) k: usize,
+}
+
+/// The decode products on matrix units an engine holds.
+pub(super) struct CoopDecode {
+    /// The LM head, where the adapter has matrix units and it passed its start-up check;
+    /// `Err` says why not.
+    pub(super) head: Result<CoopHead, String>,
+    /// The output and gate/up products, where asked for, built and checked.
+    pub(super) out: Option<CoopProduct>,
+    pub(super) gate_up: Option<CoopProduct>,
+    /// Why the output and gate/up products were turned off at start-up (empty where they
+    /// were not), for `decode_products`.
+    pub(super) note: String,
+    /// Which LM head decode passes run, for `describe`.
+    pub(super) head_kind: String,
 }
 
 /// Tiles per subgroup of the head: `MOA_WGPU_COOP_HEAD_TILES=1|2|4`, default 2
@@ -121,7 +137,10 @@ pub(super) fn coop_head(
 
 /// The output product (K = `k_attn`, the attention output in `storage`, + residual) and
 /// the gate/up product (K = `hidden`, RMSNorm, SwiGLU epilogue) on matrix units, each
-/// where it builds; none where turned off (`MOA_WGPU_COOP_DECODE=0`).
+/// where it builds, only where asked for (`MOA_WGPU_COOP_DECODE=1`): on the H200 they
+/// took 9.8 and 19.2 µs against 5.7–6.0 and 8.8–9.2 on `matvec_sg.wgsl` (SmolLM2 16 × 4k,
+/// benches/RESULTS.md, wgpu session 11, call 3), so they are kept for the next form of
+/// the kernel to be compared against, not used.
 pub(super) fn coop_products(
     device: &wgpu::Device,
     storage: StorageType,
@@ -129,7 +148,7 @@ pub(super) fn coop_products(
     k_attn: usize,
     hidden: usize,
 ) -> (Option<CoopProduct>, Option<CoopProduct>) {
-    if std::env::var("MOA_WGPU_COOP_DECODE").is_ok_and(|v| v == "0") {
+    if !std::env::var("MOA_WGPU_COOP_DECODE").is_ok_and(|v| v == "1") {
         return (None, None);
     }
     let out = build(device, storage, coop, k_attn, (1, 4), storage, 0, 0)
@@ -305,7 +324,7 @@ impl WgpuEngine {
         let mut worst = 0f32;
         // Bound writable where a product writes no pairs (the read-only dummy cannot be).
         let no_pairs = self.buffer("check pairs", 16)?;
-        if let Some(p) = &self.coop_out {
+        if let Some(p) = &self.coop_decode.out {
             let (k, n, stride, col0) = (p.k, 48, 53, 3);
             let x: Vec<f16> = (0..rows * k).map(|i| f16::from_f32(val(i, 4))).collect();
             let w: Vec<f16> = (0..n * k).map(|i| f16::from_f32(val(i, 5))).collect();
@@ -346,7 +365,7 @@ impl WgpuEngine {
                 }
             }
         }
-        if let Some(p) = &self.coop_gate_up {
+        if let Some(p) = &self.coop_decode.gate_up {
             let (k, ffn, eps) = (p.k, 48, 1e-5f32);
             let x: Vec<f32> = (0..rows * k).map(|i| 3.0 * val(i, 6)).collect();
             let g: Vec<f32> = (0..k).map(|i| 1.0 + 0.5 * val(i, 7)).collect();
@@ -397,7 +416,8 @@ impl WgpuEngine {
     pub(super) fn argmax_blocks_max(&self) -> u32 {
         let head = self.lm_head.as_ref().unwrap_or(&self.embed);
         let coop = self
-            .coop_head
+            .coop_decode
+            .head
             .as_ref()
             .map_or(0, |h| (head.rows as u32).div_ceil(h.columns()));
         super::record::ARGMAX_BLOCKS.max(coop)
@@ -406,7 +426,7 @@ impl WgpuEngine {
     /// Keeps the matrix-unit head only if it matches the CPU on this device, and says
     /// which head runs (for `describe`).
     pub(super) fn settle_coop_head(&mut self) {
-        let Ok(h) = &self.coop_head else {
+        let Ok(h) = &self.coop_decode.head else {
             return;
         };
         // f16 operands (the CPU rounds them the same way), f32 sums of k terms ≤ 3 in
@@ -430,7 +450,7 @@ impl WgpuEngine {
         };
         match verdict {
             Ok(s) => {
-                self.head_kind = s;
+                self.coop_decode.head_kind = s;
                 // The output and gate/up products: f32 sums of the same f16 operands as
                 // the CPU's.
                 match self.check_coop_products() {
@@ -442,11 +462,12 @@ impl WgpuEngine {
                 }
             }
             Err(why) => {
-                self.head_kind = format!("as the other products (the matrix-unit head {why})");
-                self.coop_head = Err(why);
+                self.coop_decode.head_kind =
+                    format!("as the other products (the matrix-unit head {why})");
+                self.coop_decode.head = Err(why);
                 // The same feature and kernel: the other matrix-unit products go too.
-                self.coop_out = None;
-                self.coop_gate_up = None;
+                self.coop_decode.out = None;
+                self.coop_decode.gate_up = None;
             }
         }
     }
@@ -454,8 +475,8 @@ impl WgpuEngine {
     /// Turns the matrix-unit output and gate/up products off, saying why in
     /// `decode_products`.
     fn drop_coop_products(&mut self, why: String) {
-        if self.coop_out.take().is_some() | self.coop_gate_up.take().is_some() {
-            self.coop_note = format!("; the matrix-unit output and gate/up products {why}");
+        if self.coop_decode.out.take().is_some() | self.coop_decode.gate_up.take().is_some() {
+            self.coop_decode.note = format!("; the matrix-unit output and gate/up products {why}");
         }
     }
 }

@@ -120,18 +120,9 @@ pub struct WgpuEngine {
     /// Seconds spent at load running every pipeline once (`Self::warm_up`), where the
     /// engine did (CPU adapters).
     warm_up: Option<f64>,
-    /// The decode LM head on matrix units (`coop_matvec`), where the adapter has them and
-    /// it passed its start-up check; `Err` says why not.
-    coop_head: Result<coop_matvec::CoopHead, String>,
-    /// The decode output and gate/up products on matrix units (`coop_matvec`), where
-    /// they built and the head passed its check.
-    coop_out: Option<coop_matvec::CoopProduct>,
-    coop_gate_up: Option<coop_matvec::CoopProduct>,
-    /// Why the matrix-unit output and gate/up products were turned off at start-up
-    /// (empty where they were not), for `decode_products`.
-    coop_note: String,
-    /// Which LM head decode passes run, for [`Engine::describe`].
-    head_kind: String,
+    /// The decode products on matrix units (`coop_matvec`); boxed, as callers hold the
+    /// engine by value beside the CUDA engine (an enum's variants stay near in size).
+    coop_decode: Box<coop_matvec::CoopDecode>,
 }
 
 /// f16 where the adapter has SHADER_F16 (unless `force_f32`), else f32.
@@ -309,16 +300,15 @@ impl WgpuEngine {
                 "tiled (no cooperative matrices on this adapter)".to_string(),
             ),
         };
-        let coop_head =
-            coop_matvec::coop_head(&device, storage, ctx.coop_matrix(), config.hidden_size);
-        let (coop_out, coop_gate_up) = coop_matvec::coop_products(
+        let head = coop_matvec::coop_head(&device, storage, ctx.coop_matrix(), config.hidden_size);
+        let (out, gate_up) = coop_matvec::coop_products(
             &device,
             storage,
             ctx.coop_matrix(),
             config.q_heads * config.head_dim,
             config.hidden_size,
         );
-        let head_kind = match &coop_head {
+        let head_kind = match &head {
             Ok(_) => "matrix units (coop_matvec.wgsl)".to_string(),
             Err(why) => format!("as the other products (the matrix-unit head: {why})"),
         };
@@ -355,11 +345,13 @@ impl WgpuEngine {
             submit_ahead: std::env::var("MOA_WGPU_AHEAD").map_or(true, |v| v != "0"),
             swiglu_out: std::env::var("MOA_WGPU_SWIGLU_OUT").map_or(true, |v| v != "0"),
             warm_up: None,
-            coop_head,
-            coop_out,
-            coop_gate_up,
-            coop_note: String::new(),
-            head_kind,
+            coop_decode: Box::new(coop_matvec::CoopDecode {
+                head,
+                out,
+                gate_up,
+                note: String::new(),
+                head_kind,
+            }),
         };
         engine.settle_coop();
         engine.settle_coop_head();
@@ -538,7 +530,7 @@ impl WgpuEngine {
         if !self.split_k_matvec {
             return "one dot product per invocation (linear.wgsl)".to_string();
         }
-        let coop = match (&self.coop_out, &self.coop_gate_up) {
+        let coop = match (&self.coop_decode.out, &self.coop_decode.gate_up) {
             (None, None) => "",
             (Some(_), None) => "; output products on matrix units (coop_matvec.wgsl)",
             (None, Some(_)) => "; gate/up products on matrix units (coop_matvec.wgsl)",
@@ -562,7 +554,7 @@ impl WgpuEngine {
             (Err(why), true) => format!("workgroup tree (matvec.wgsl; subgroups: {why})"),
             _ => "workgroup tree (matvec.wgsl)".to_string(),
         };
-        sg + coop + &self.coop_note
+        sg + coop + &self.coop_decode.note
     }
 
     /// Chooses the few-row product kernel (tests exercise both on any adapter).
@@ -599,7 +591,7 @@ impl Engine for WgpuEngine {
             self.adapter,
             self.products,
             self.decode_products(),
-            self.head_kind
+            self.coop_decode.head_kind
         )
     }
 

@@ -603,7 +603,8 @@ impl WgpuEngine {
             };
             let decode = fuse && io.prefill.is_none();
             let coop_out = self
-                .coop_out
+                .coop_decode
+                .out
                 .as_ref()
                 .filter(|p| decode && !merge_fuses && coop_fits(&lw.wo, p.k, 16, t));
             if let Some(p) = coop_out {
@@ -649,7 +650,7 @@ impl WgpuEngine {
             // The gate/up product on matrix units, SwiGLU in its epilogue: 16 gate + 16
             // up columns a workgroup (a one-part weight whose halves are ffn columns, a
             // multiple of 16).
-            let coop_gate_up = self.coop_gate_up.as_ref().filter(|p| {
+            let coop_gate_up = self.coop_decode.gate_up.as_ref().filter(|p| {
                 decode && c.ffn_size.is_multiple_of(16) && coop_fits(&lw.w_gate_up, p.k, 32, t)
             });
             // SwiGLU in the gate/up product's epilogue: subgroup products, a one-part
@@ -784,7 +785,7 @@ impl WgpuEngine {
         let logits = (&a.logits).into();
         // Pairs per row that the head's epilogue wrote (the argmax's first stage).
         let mut head_pairs = None;
-        let coop_head = match &self.coop_head {
+        let coop_head = match &self.coop_decode.head {
             Ok(h) if head.parts.len() == 1 && head.rows.is_multiple_of(16) && head.cols == h.k => {
                 Some(h)
             }

@@ -30,7 +30,11 @@
 //! forces the split-K decode products on (off), e.g. on lavapipe; `MOA_WGPU_AHEAD=0`
 //! waits for each greedy step's call instead of submitting it during the last step;
 //! `MOA_WGPU_SWIGLU_OUT=0` keeps SwiGLU in the down product's input instead of the
-//! gate/up product's epilogue.
+//! gate/up product's epilogue; `MOA_WGPU_COOP_HEAD=0` keeps the decode LM head
+//! on the other products' kernel instead of matrix units, `MOA_WGPU_COOP_HEAD_TILES=1|4`
+//! gives its subgroups 1 or 4 tiles of 16 columns (default 2), `MOA_WGPU_HEAD_ARGMAX=0`
+//! has it write logits for the separate two-stage argmax; `MOA_WGPU_COOP_DECODE=1` puts
+//! the output and gate/up products on matrix units too (slower on the H200).
 
 use std::process::ExitCode;
 use std::time::Instant;

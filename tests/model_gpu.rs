@@ -232,6 +232,45 @@ fn greedy_generation_on_gpu_equals_cpu() {
     assert_eq!(out, want);
 }
 
+/// On a CPU adapter (lavapipe) the engine runs each pipeline once at load, so
+/// llvmpipe's compile-at-first-dispatch lands in the load time, not in the first
+/// request's prefill and decode; the throw-away request leaves nothing behind: a greedy
+/// generation after it equals the CPU reference.
+#[test]
+fn kernels_run_once_at_load_on_cpu_adapters() {
+    let ctx = context();
+    let model = load("gguf");
+    let gpu = WgpuEngine::new(&ctx, &model, None, true).unwrap();
+    let cpu_adapter = ctx.adapter_info().device_type == wgpu::DeviceType::Cpu;
+    let wanted = std::env::var("MOA_WGPU_WARM").map_or(cpu_adapter, |v| v == "1");
+    assert_eq!(
+        gpu.warm_up_seconds().is_some(),
+        wanted,
+        "{}",
+        gpu.describe()
+    );
+    if wanted {
+        assert!(
+            gpu.describe().contains("run once at load"),
+            "{}",
+            gpu.describe()
+        );
+    }
+    let cpu = CpuReference::from_model(model.clone()).unwrap();
+    let prompt = tokens(9, 3);
+    let mut req = gpu.start(&[prompt.len()], 4, 0).unwrap();
+    let mut out = gpu
+        .prefill_tokens(&mut req, std::slice::from_ref(&prompt), Sampling::greedy())
+        .unwrap();
+    for _ in 0..3 {
+        let t = gpu
+            .decode_tokens(&mut req, &[*out.last().unwrap()], Sampling::greedy())
+            .unwrap();
+        out.push(t[0]);
+    }
+    assert_eq!(out, cpu.generate(&prompt, 4, Masking::Dense, &[]).unwrap());
+}
+
 #[test]
 fn sampling_is_seeded_and_stays_in_the_vocabulary() {
     let ctx = context();

@@ -176,6 +176,27 @@ pub fn coop_linear_source(input: StorageType, accumulator: StorageType) -> Strin
     )
 }
 
+/// `coop_matvec.wgsl`: decode products on matrix units (up to 16 rows a fragment, f16
+/// weights, f32 accumulator), for adapters that offer 16 × 16 × 16 f16 → f32
+/// configurations; its source comes from [`coop_matvec_source`].
+pub const COOP_MATVEC: Shader = Shader {
+    name: "coop_matvec.wgsl",
+    entry_point: "moa_coop_matvec",
+    source: include_str!("../../shaders/coop_matvec.wgsl"),
+};
+
+/// `coop_matvec.wgsl` with its header for a product of inner size `k` (a multiple of 16,
+/// of 64 where `kparts` is 4: the workgroup stages 16 rows of it), `input` as x's type,
+/// `tiles` (1, 2 or 4) 16-column tiles per subgroup (or per workgroup where `kparts`
+/// = 4 subgroups split K).
+pub fn coop_matvec_source(k: usize, tiles: u32, kparts: u32, input: StorageType) -> String {
+    format!(
+        "enable f16;\nenable wgpu_cooperative_matrix;\nalias xtype = {};\nconst KX: u32 = {k}u;\nconst TILES: u32 = {tiles}u;\nconst KPARTS: u32 = {kparts}u;\n{}",
+        input.name(),
+        COOP_MATVEC.source
+    )
+}
+
 /// Parses and validates a WGSL source with naga; the error is rendered with spans.
 pub fn validate_wgsl(name: &str, source: &str) -> Result<(), String> {
     let module = naga::front::wgsl::parse_str(source)
@@ -223,6 +244,50 @@ mod tests {
                 if let Err(e) = validate_wgsl(COOP_LINEAR.name, &source) {
                     panic!("input {input:?}, accumulator {acc:?}: {e}");
                 }
+            }
+        }
+    }
+
+    /// The matrix-unit decode products: validated, their overrides resolved and SPIR-V
+    /// written for every tile count, K split, input type and epilogue (no adapter here
+    /// offers the feature; the device checks them at start-up and against the CPU
+    /// reference in its runs).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_matrix_unit_products_validate_and_translate_to_spirv() {
+        for (tiles, kparts, input) in [
+            (1, 1, StorageType::F32),
+            (2, 1, StorageType::F32),
+            (4, 1, StorageType::F32),
+            (1, 4, StorageType::F16),
+            (2, 4, StorageType::F32),
+        ] {
+            let source = coop_matvec_source(576, tiles, kparts, input);
+            validate_wgsl(COOP_MATVEC.name, &source).unwrap_or_else(|e| panic!("{e}"));
+            let module = naga::front::wgsl::parse_str(&source).unwrap();
+            let info = naga::valid::Validator::new(
+                naga::valid::ValidationFlags::all(),
+                naga::valid::Capabilities::all(),
+            )
+            .validate(&module)
+            .unwrap();
+            for (mode, epi) in [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (1.0, 2.0)] {
+                let mut constants = naga::back::PipelineConstants::default();
+                constants.insert("SG".to_string(), 32.0);
+                constants.insert("INPUT_MODE".to_string(), mode);
+                constants.insert("EPI".to_string(), epi);
+                let entry = Some((naga::ShaderStage::Compute, COOP_MATVEC.entry_point));
+                let (module, info) = naga::back::pipeline_constants::process_overrides(
+                    &module, &info, entry, &constants,
+                )
+                .unwrap();
+                let options = naga::back::spv::Options {
+                    lang_version: (1, 3),
+                    ..Default::default()
+                };
+                let spv = naga::back::spv::write_vec(&module, &info, &options, None);
+                let words = spv.unwrap_or_else(|e| panic!("tiles {tiles} kparts {kparts}: {e}"));
+                assert!(words.len() > 100);
             }
         }
     }

@@ -19,6 +19,7 @@
 pub mod cache;
 pub mod chunks;
 mod coop;
+mod coop_matvec;
 mod forward;
 mod pipelines;
 mod profile;
@@ -116,6 +117,12 @@ pub struct WgpuEngine {
     /// row instead of `2 · ffn`; `MOA_WGPU_SWIGLU_OUT=0` keeps SwiGLU in the down
     /// product's input.
     swiglu_out: bool,
+    /// Seconds spent at load running every pipeline once (`Self::warm_up`), where the
+    /// engine did (CPU adapters).
+    warm_up: Option<f64>,
+    /// The decode products on matrix units (`coop_matvec`); boxed, as callers hold the
+    /// engine by value beside the CUDA engine (an enum's variants stay near in size).
+    coop_decode: Box<coop_matvec::CoopDecode>,
 }
 
 /// f16 where the adapter has SHADER_F16 (unless `force_f32`), else f32.
@@ -293,6 +300,18 @@ impl WgpuEngine {
                 "tiled (no cooperative matrices on this adapter)".to_string(),
             ),
         };
+        let head = coop_matvec::coop_head(&device, storage, ctx.coop_matrix(), config.hidden_size);
+        let (out, gate_up) = coop_matvec::coop_products(
+            &device,
+            storage,
+            ctx.coop_matrix(),
+            config.q_heads * config.head_dim,
+            config.hidden_size,
+        );
+        let head_kind = match &head {
+            Ok(_) => "matrix units (coop_matvec.wgsl)".to_string(),
+            Err(why) => format!("as the other products (the matrix-unit head: {why})"),
+        };
         let mut engine = WgpuEngine {
             device,
             queue,
@@ -325,8 +344,17 @@ impl WgpuEngine {
             pre_encode: std::env::var("MOA_WGPU_PREENCODE").map_or(true, |v| v != "0"),
             submit_ahead: std::env::var("MOA_WGPU_AHEAD").map_or(true, |v| v != "0"),
             swiglu_out: std::env::var("MOA_WGPU_SWIGLU_OUT").map_or(true, |v| v != "0"),
+            warm_up: None,
+            coop_decode: Box::new(coop_matvec::CoopDecode {
+                head,
+                out,
+                gate_up,
+                note: String::new(),
+                head_kind,
+            }),
         };
         engine.settle_coop();
+        engine.settle_coop_head();
         let attn_wanted = std::env::var("MOA_WGPU_COOP_ATTN").map_or(true, |v| v != "0");
         if let (Some(c), true, true) = (ctx.coop_matrix(), engine.coop.is_some(), attn_wanted) {
             match coop::coop_attention(&engine.device, &engine.module, c) {
@@ -342,7 +370,41 @@ impl WgpuEngine {
                 }
             }
         }
+        let cpu = ctx.adapter_info().device_type == wgpu::DeviceType::Cpu;
+        if std::env::var("MOA_WGPU_WARM").map_or(cpu, |v| v == "1") {
+            let t0 = std::time::Instant::now();
+            engine.warm_up()?;
+            engine.warm_up = Some(t0.elapsed().as_secs_f64());
+        }
         Ok(engine)
+    }
+
+    /// Runs every pipeline that a request of up to 32 rows uses once, on a throw-away
+    /// request of one row (a 2-token prompt, then a greedy and a sampled decode step):
+    /// llvmpipe (lavapipe) compiles a kernel at its first dispatch, not when wgpu creates
+    /// the pipeline, so without this a first run's prefill and decode times held about
+    /// 100 s of shader compilation (benches/RESULTS.md, `moa generate` on lavapipe).
+    /// Done at load on CPU adapters (`MOA_WGPU_WARM=0` skips it, `=1` forces it on any
+    /// adapter), so the cost shows as load time. Not covered: the one-workgroup argmax of
+    /// passes over 32 rows and paths switched on after load (the `set_*` methods).
+    fn warm_up(&self) -> Result<(), EngineError> {
+        let greedy = Sampling::greedy();
+        let sampled = Sampling {
+            temperature: 1.0,
+            top_p: 0.9,
+            seed: 0,
+        };
+        let mut req = self.start(&[2], 2, 0)?;
+        let t = self.prefill_tokens(&mut req, &[vec![0, 1]], greedy)?;
+        let t = self.decode_tokens(&mut req, &t, greedy)?;
+        self.decode_tokens(&mut req, &t, sampled)?;
+        Ok(())
+    }
+
+    /// Seconds the engine spent at load running each pipeline once (`None` where it did
+    /// not: GPU adapters compile when the pipeline is created).
+    pub fn warm_up_seconds(&self) -> Option<f64> {
+        self.warm_up
     }
 
     /// The decode steps of `req` so far: dispatches per step and host-side times
@@ -468,7 +530,15 @@ impl WgpuEngine {
         if !self.split_k_matvec {
             return "one dot product per invocation (linear.wgsl)".to_string();
         }
-        match (&self.pipes.matvec_sg, self.subgroup_matvec) {
+        let coop = match (&self.coop_decode.out, &self.coop_decode.gate_up) {
+            (None, None) => "",
+            (Some(_), None) => "; output products on matrix units (coop_matvec.wgsl)",
+            (None, Some(_)) => "; gate/up products on matrix units (coop_matvec.wgsl)",
+            (Some(_), Some(_)) => {
+                "; output and gate/up products on matrix units (coop_matvec.wgsl)"
+            }
+        };
+        let sg = match (&self.pipes.matvec_sg, self.subgroup_matvec) {
             (Ok(p), true) => format!(
                 "subgroup {} (matvec_sg.wgsl, {}, KSPLIT {})",
                 p.subgroup,
@@ -483,7 +553,8 @@ impl WgpuEngine {
             ),
             (Err(why), true) => format!("workgroup tree (matvec.wgsl; subgroups: {why})"),
             _ => "workgroup tree (matvec.wgsl)".to_string(),
-        }
+        };
+        sg + coop + &self.coop_decode.note
     }
 
     /// Chooses the few-row product kernel (tests exercise both on any adapter).
@@ -512,11 +583,15 @@ impl WgpuEngine {
 
 impl Engine for WgpuEngine {
     fn describe(&self) -> String {
+        let warm = self.warm_up.map_or(String::new(), |s| {
+            format!("; each kernel run once at load ({s:.1} s: llvmpipe compiles at first use)")
+        });
         format!(
-            "{}, prefill products: {}; decode products: {}",
+            "{}, prefill products: {}; decode products: {}; decode LM head: {}{warm}",
             self.adapter,
             self.products,
-            self.decode_products()
+            self.decode_products(),
+            self.coop_decode.head_kind
         )
     }
 

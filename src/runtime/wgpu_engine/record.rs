@@ -601,16 +601,58 @@ impl WgpuEngine {
             } else {
                 Input::Attention
             };
-            self.linear(
-                &mut d,
-                attn_input,
-                (&a.attn_out).into(),
-                &lw.wo,
-                Some((&a.x).into()),
-                (&a.x_alt).into(),
-                t,
-            );
+            let decode = fuse && io.prefill.is_none();
+            let coop_out = self
+                .coop_decode
+                .out
+                .as_ref()
+                .filter(|p| decode && !merge_fuses && coop_fits(&lw.wo, p.k, 16, t));
+            if let Some(p) = coop_out {
+                // On matrix units: 16 columns a workgroup, K over its 4 subgroups.
+                let n_out = lw.wo.rows as u32;
+                let params = self.uniform(&[
+                    t as u32,
+                    p.k as u32,
+                    n_out,
+                    1,
+                    c.rms_norm_eps.to_bits(),
+                    n_out,
+                    0,
+                    0,
+                ]);
+                d.push(self.dispatch_bound(
+                    &p.pipeline,
+                    &[
+                        (0, (&params).into()),
+                        (1, (&a.attn_out).into()),
+                        (2, (&lw.wo.parts[0].buffer).into()),
+                        (3, (&a.x).into()),
+                        (4, (&a.x_alt).into()),
+                        (5, (&self.dummy).into()),
+                        // Unused here; a buffer of its own (the read-only dummy cannot
+                        // also be bound writable in one dispatch).
+                        (6, (&a.argmax_pairs).into()),
+                    ],
+                    [n_out / 16, (t as u32).div_ceil(16), 1],
+                ));
+            } else {
+                self.linear(
+                    &mut d,
+                    attn_input,
+                    (&a.attn_out).into(),
+                    &lw.wo,
+                    Some((&a.x).into()),
+                    (&a.x_alt).into(),
+                    t,
+                );
+            }
             tag(&mut kinds, &d, "out");
+            // The gate/up product on matrix units, SwiGLU in its epilogue: 16 gate + 16
+            // up columns a workgroup (a one-part weight whose halves are ffn columns, a
+            // multiple of 16).
+            let coop_gate_up = self.coop_decode.gate_up.as_ref().filter(|p| {
+                decode && c.ffn_size.is_multiple_of(16) && coop_fits(&lw.w_gate_up, p.k, 32, t)
+            });
             // SwiGLU in the gate/up product's epilogue: subgroup products, a one-part
             // [gate | up] weight (its column groups take rows of both halves).
             let swiglu_sg = self
@@ -622,7 +664,41 @@ impl WgpuEngine {
                         && c.ffn_size.is_multiple_of(2)
                 })
                 .map(|sg| (sg, &lw.w_gate_up.parts[0]));
-            if let Some((sg, part)) = swiglu_sg {
+            if let Some(p) = coop_gate_up {
+                let params = self.uniform(&[
+                    t as u32,
+                    hidden as u32,
+                    2 * c.ffn_size as u32,
+                    0,
+                    c.rms_norm_eps.to_bits(),
+                    c.ffn_size as u32,
+                    0,
+                    0,
+                ]);
+                d.push(self.dispatch_bound(
+                    &p.pipeline,
+                    &[
+                        (0, (&params).into()),
+                        (1, (&a.x_alt).into()),
+                        (2, (&lw.w_gate_up.parts[0].buffer).into()),
+                        (3, (&self.dummy).into()),
+                        (4, (&a.ffn_act).into()),
+                        (5, (&lw.ffn_norm).into()),
+                        (6, (&a.argmax_pairs).into()),
+                    ],
+                    [(c.ffn_size / 16) as u32, (t as u32).div_ceil(16), 1],
+                ));
+                tag(&mut kinds, &d, "gate_up");
+                self.linear(
+                    &mut d,
+                    Input::Plain,
+                    (&a.ffn_act).into(),
+                    &lw.w_down,
+                    Some((&a.x_alt).into()),
+                    (&a.x).into(),
+                    t,
+                );
+            } else if let Some((sg, part)) = swiglu_sg {
                 let n_out = 2 * c.ffn_size;
                 let params = self.uniform(&[
                     t as u32,
@@ -707,7 +783,47 @@ impl WgpuEngine {
         let head = self.lm_head.as_ref().unwrap_or(&self.embed);
         // The tied head is the embedding: its parts run one product each.
         let logits = (&a.logits).into();
-        if fuse && io.prefill.is_none() {
+        // Pairs per row that the head's epilogue wrote (the argmax's first stage).
+        let mut head_pairs = None;
+        let coop_head = match &self.coop_decode.head {
+            Ok(h) if head.parts.len() == 1 && head.rows.is_multiple_of(16) && head.cols == h.k => {
+                Some(h)
+            }
+            _ => None,
+        };
+        if let (true, true, Some(h)) = (fuse, io.prefill.is_none(), coop_head) {
+            // The head on matrix units, the final RMSNorm fused; for greedy steps the
+            // argmax's first stage in its epilogue instead of the logits.
+            let blocks = (head.rows as u32).div_ceil(h.columns());
+            let argmax = h.fold_argmax
+                && self.two_stage_argmax
+                && matches!(output, OutputKind::Argmax)
+                && rows <= MATVEC_MAX_ROWS;
+            let params = self.uniform(&[
+                rows as u32,
+                hidden as u32,
+                head.rows as u32,
+                0,
+                c.rms_norm_eps.to_bits(),
+                head.rows as u32,
+                0,
+                blocks,
+            ]);
+            d.push(self.dispatch_bound(
+                if argmax { &h.argmax } else { &h.logits },
+                &[
+                    (0, (&params).into()),
+                    (1, (&a.x).into()),
+                    (2, (&head.parts[0].buffer).into()),
+                    (3, (&self.dummy).into()),
+                    (4, logits),
+                    (5, (&self.output_norm).into()),
+                    (6, (&a.argmax_pairs).into()),
+                ],
+                [blocks, (rows as u32).div_ceil(16), 1],
+            ));
+            head_pairs = argmax.then_some(blocks);
+        } else if fuse && io.prefill.is_none() {
             // A decode pass's tokens are its rows' last tokens (in order): the final
             // RMSNorm goes into the head's product, no gather needed.
             let norm = Input::Norm(&self.output_norm);
@@ -732,6 +848,20 @@ impl WgpuEngine {
         tag(&mut kinds, &d, "head");
         match output {
             OutputKind::Logits => {}
+            // The head wrote the first stage's pairs: the finish only.
+            OutputKind::Argmax if head_pairs.is_some() => {
+                let blocks = head_pairs.unwrap_or(1);
+                let p = self.uniform(&[rows as u32, c.vocab_size as u32, blocks, 0]);
+                d.push(self.dispatch_bound(
+                    &self.pipes.argmax_finish,
+                    &[
+                        (2, (&a.tokens_out).into()),
+                        (3, (&p).into()),
+                        (4, (&a.argmax_pairs).into()),
+                    ],
+                    [rows as u32, 1, 1],
+                ));
+            }
             // Two stages where the rows are few (decode): one workgroup per row would
             // leave most of the device idle walking the whole vocabulary.
             OutputKind::Argmax if self.two_stage_argmax && rows <= MATVEC_MAX_ROWS => {
@@ -779,4 +909,11 @@ impl WgpuEngine {
             kinds,
         })
     }
+}
+
+/// Can a decode product of `rows` rows run on matrix units compiled for K = `k`: a
+/// one-part weight of that K whose output rows are a multiple of `multiple`, at most 32
+/// rows (two 16-row blocks)?
+fn coop_fits(w: &Matrix, k: usize, multiple: usize, rows: usize) -> bool {
+    w.parts.len() == 1 && w.cols == k && w.rows.is_multiple_of(multiple) && rows <= MATVEC_MAX_ROWS
 }

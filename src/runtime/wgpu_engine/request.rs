@@ -307,7 +307,7 @@ impl WgpuEngine {
             tokens_out: self.buffer("tokens_out", rows as u64 * 4)?,
             argmax_pairs: self.buffer(
                 "argmax_pairs",
-                rows as u64 * u64::from(super::record::ARGMAX_BLOCKS) * 8,
+                rows as u64 * u64::from(self.argmax_blocks_max()) * 8,
             )?,
         })
     }

@@ -1,0 +1,482 @@
+//! Decode products on matrix units (`coop_matvec.wgsl`, issue 12 item 3): where the
+//! adapter offers 16 × 16 × 16 f16 → f32 cooperative matrices, a decode pass's LM head
+//! (final RMSNorm fused; for greedy steps also the argmax's first stage: one (value,
+//! index) pair per row and workgroup, which `argmax.wgsl`'s finish reduces) runs on
+//! them, up to 16 rows a fragment; on request (`MOA_WGPU_COOP_DECODE=1`, slower on the
+//! H200) also its output products (+ residual) and gate/up products (RMSNorm fused,
+//! SwiGLU in the epilogue). The head is checked at start-up on the device
+//! against a CPU product (the feature is experimental; a failed check turns all of them
+//! off); `matvec_sg.wgsl` / `matvec.wgsl` stay the fallback and the path of every other
+//! adapter (lavapipe has no cooperative matrices).
+
+use half::f16;
+
+use super::{EngineError, WgpuEngine};
+use crate::lower::StorageType;
+use crate::runtime::shaders::{coop_matvec_source, COOP_MATVEC};
+use crate::runtime::wgpu::{matrix_pipeline, CoopMatrix};
+
+/// The head's two pipelines (logits out, or the argmax's first stage) for one K.
+pub(super) struct CoopHead {
+    pub(super) logits: wgpu::ComputePipeline,
+    pub(super) argmax: wgpu::ComputePipeline,
+    /// 16-column tiles per subgroup (`TILES`): a workgroup owns 64 · tiles columns.
+    pub(super) tiles: u32,
+    /// The product's K (the model's hidden size), compiled into the kernel.
+    pub(super) k: usize,
+    /// Whether greedy decode passes take the argmax's first stage in the head's
+    /// epilogue (`MOA_WGPU_HEAD_ARGMAX=0`: the head writes logits, `argmax.wgsl` runs
+    /// both stages).
+    pub(super) fold_argmax: bool,
+}
+
+impl CoopHead {
+    /// Output columns per workgroup.
+    pub(super) fn columns(&self) -> u32 {
+        64 * self.tiles
+    }
+}
+
+/// A decode product on matrix units with K split over the workgroup's 4 subgroups
+/// (`KPARTS` 4): the output product (+ residual, 16 columns a workgroup) or the gate/up
+/// product (SwiGLU epilogue, 16 gate + 16 up columns a workgroup).
+pub(super) struct CoopProduct {
+    pub(super) pipeline: wgpu::ComputePipeline,
+    /// The product's K, compiled into the kernel.
+    pub(super) k: usize,
+}
+
+/// The decode products on matrix units an engine holds.
+pub(super) struct CoopDecode {
+    /// The LM head, where the adapter has matrix units and it passed its start-up check;
+    /// `Err` says why not.
+    pub(super) head: Result<CoopHead, String>,
+    /// The output and gate/up products, where asked for, built and checked.
+    pub(super) out: Option<CoopProduct>,
+    pub(super) gate_up: Option<CoopProduct>,
+    /// Why the output and gate/up products were turned off at start-up (empty where they
+    /// were not), for `decode_products`.
+    pub(super) note: String,
+    /// Which LM head decode passes run, for `describe`.
+    pub(super) head_kind: String,
+}
+
+/// Tiles per subgroup of the head: `MOA_WGPU_COOP_HEAD_TILES=1|2|4`, default 2
+/// (SmolLM2's head: 384 workgroups of 128 columns).
+fn tiles_from_env() -> u32 {
+    match std::env::var("MOA_WGPU_COOP_HEAD_TILES").as_deref() {
+        Ok("1") => 1,
+        Ok("4") => 4,
+        _ => 2,
+    }
+}
+
+/// Compiles `coop_matvec.wgsl` for K = `k`, x of type `input`, `tiles`, `kparts`, input
+/// mode and epilogue, where it can run: an f32 accumulator, f16 weights, K a multiple of
+/// 16 (64 where `kparts` is 4), the workgroup arrays within the device's limit.
+#[allow(clippy::too_many_arguments)]
+fn build(
+    device: &wgpu::Device,
+    storage: StorageType,
+    coop: Option<CoopMatrix>,
+    k: usize,
+    (tiles, kparts): (u32, u32),
+    input: StorageType,
+    mode: u32,
+    epi: u32,
+) -> Result<wgpu::ComputePipeline, String> {
+    let coop = coop.ok_or("no cooperative matrices on this adapter")?;
+    if coop.accumulator != StorageType::F32 || storage != StorageType::F16 {
+        return Err("needs f16 weights and an f16 x f16 -> f32 configuration".into());
+    }
+    if !k.is_multiple_of(16 * kparts as usize) {
+        return Err(format!("K = {k} is not a multiple of {}", 16 * kparts));
+    }
+    let bytes = 16 * k as u64 * 2 + 4 * u64::from(tiles) * 256 * 4;
+    let limit = u64::from(device.limits().max_compute_workgroup_storage_size);
+    if bytes > limit {
+        return Err(format!(
+            "its workgroup arrays need {bytes} bytes, above this adapter's {limit}"
+        ));
+    }
+    // Every workgroup array of coop_matvec.wgsl is written before it is read.
+    matrix_pipeline(
+        device,
+        COOP_MATVEC.name,
+        &coop_matvec_source(k, tiles, kparts, input),
+        COOP_MATVEC.entry_point,
+        &[
+            ("SG", f64::from(coop.subgroup)),
+            ("INPUT_MODE", f64::from(mode)),
+            ("EPI", f64::from(epi)),
+        ],
+    )
+}
+
+/// The head for K = `k` (the hidden size), unless turned off (`MOA_WGPU_COOP_HEAD=0`).
+/// `Err` says why not (for `describe`).
+pub(super) fn coop_head(
+    device: &wgpu::Device,
+    storage: StorageType,
+    coop: Option<CoopMatrix>,
+    k: usize,
+) -> Result<CoopHead, String> {
+    if std::env::var("MOA_WGPU_COOP_HEAD").is_ok_and(|v| v == "0") {
+        return Err("turned off (MOA_WGPU_COOP_HEAD=0)".into());
+    }
+    let tiles = tiles_from_env();
+    let f32_x = StorageType::F32;
+    Ok(CoopHead {
+        logits: build(device, storage, coop, k, (tiles, 1), f32_x, 1, 0)?,
+        argmax: build(device, storage, coop, k, (tiles, 1), f32_x, 1, 1)?,
+        tiles,
+        k,
+        fold_argmax: std::env::var("MOA_WGPU_HEAD_ARGMAX").map_or(true, |v| v != "0"),
+    })
+}
+
+/// The output product (K = `k_attn`, the attention output in `storage`, + residual) and
+/// the gate/up product (K = `hidden`, RMSNorm, SwiGLU epilogue) on matrix units, each
+/// where it builds, only where asked for (`MOA_WGPU_COOP_DECODE=1`): on the H200 they
+/// took 9.8 and 19.2 µs against 5.7–6.0 and 8.8–9.2 on `matvec_sg.wgsl` (SmolLM2 16 × 4k,
+/// benches/RESULTS.md, wgpu session 11, call 3), so they are kept for the next form of
+/// the kernel to be compared against, not used.
+pub(super) fn coop_products(
+    device: &wgpu::Device,
+    storage: StorageType,
+    coop: Option<CoopMatrix>,
+    k_attn: usize,
+    hidden: usize,
+) -> (Option<CoopProduct>, Option<CoopProduct>) {
+    if !std::env::var("MOA_WGPU_COOP_DECODE").is_ok_and(|v| v == "1") {
+        return (None, None);
+    }
+    let out = build(device, storage, coop, k_attn, (1, 4), storage, 0, 0)
+        .ok()
+        .map(|pipeline| CoopProduct {
+            pipeline,
+            k: k_attn,
+        });
+    let gate_up = build(
+        device,
+        storage,
+        coop,
+        hidden,
+        (2, 4),
+        StorageType::F32,
+        1,
+        2,
+    )
+    .ok()
+    .map(|pipeline| CoopProduct {
+        pipeline,
+        k: hidden,
+    });
+    (out, gate_up)
+}
+
+/// The start-up check's product: 21 rows (a full 16-row block and a partial one), 400
+/// columns (25 tiles: the last workgroup partly past the end at every tile count), written
+/// at column 3 of rows 405 wide.
+const CHECK_ROWS: usize = 21;
+const CHECK_N: usize = 400;
+const CHECK_STRIDE: usize = 405;
+const CHECK_COL0: usize = 3;
+
+impl WgpuEngine {
+    /// Runs the head's logits and argmax pipelines on the check product and returns the
+    /// largest |error| of the logits against the CPU, and whether every (value, index)
+    /// pair is the largest of its workgroup's columns of those logits (lowest index on
+    /// ties), exactly.
+    fn check_coop_head(&self, h: &CoopHead) -> Result<(f32, bool), EngineError> {
+        let k = h.k;
+        let eps = 1e-5f32;
+        let val = |i: usize, salt: usize| {
+            let x = (i.wrapping_mul(2_654_435_761).wrapping_add(salt * 97_531)) % 2001;
+            x as f32 / 1000.0 - 1.0
+        };
+        let x: Vec<f32> = (0..CHECK_ROWS * k).map(|i| 3.0 * val(i, 1)).collect();
+        let g: Vec<f32> = (0..k).map(|i| 1.0 + 0.5 * val(i, 2)).collect();
+        let w: Vec<f16> = (0..CHECK_N * k).map(|i| f16::from_f32(val(i, 3))).collect();
+        let words = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<u32>>();
+        let xb = self.storage_u32("head check x", &words(&x));
+        let gb = self.storage_u32("head check norm", &words(&g));
+        let mut w_words: Vec<u32> = bytemuck::cast_slice::<f16, u16>(&w)
+            .chunks(2)
+            .map(|p| u32::from(p[0]) | u32::from(*p.get(1).unwrap_or(&0)) << 16)
+            .collect();
+        w_words.push(0);
+        let wb = self.storage_u32("head check w", &w_words);
+        let out = self.buffer("head check out", (CHECK_ROWS * CHECK_STRIDE * 4) as u64)?;
+        let blocks = (CHECK_N as u32).div_ceil(h.columns());
+        let pairs = self.buffer(
+            "head check pairs",
+            CHECK_ROWS as u64 * u64::from(blocks) * 8,
+        )?;
+        let params = self.uniform(&[
+            CHECK_ROWS as u32,
+            k as u32,
+            CHECK_N as u32,
+            0,
+            eps.to_bits(),
+            CHECK_STRIDE as u32,
+            CHECK_COL0 as u32,
+            blocks,
+        ]);
+        let groups = [blocks, (CHECK_ROWS as u32).div_ceil(16), 1];
+        let run = |pipeline: &wgpu::ComputePipeline, dst: &wgpu::Buffer, words: usize| {
+            let d = self.dispatch_bound(
+                pipeline,
+                &[
+                    (0, (&params).into()),
+                    (1, (&xb).into()),
+                    (2, (&wb).into()),
+                    (3, (&self.dummy).into()),
+                    (4, (&out).into()),
+                    (5, (&gb).into()),
+                    (6, (&pairs).into()),
+                ],
+                groups,
+            );
+            let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+            let mut encoder = self.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                d.encode(&mut pass);
+            }
+            self.read_back(scope, encoder, dst, words)
+        };
+        let got = run(&h.logits, &out, CHECK_ROWS * CHECK_STRIDE)?;
+        let got_pairs = run(&h.argmax, &pairs, CHECK_ROWS * blocks as usize * 2)?;
+        let logit = |t: usize, n: usize| f32::from_bits(got[t * CHECK_STRIDE + CHECK_COL0 + n]);
+        let mut max_err = 0f32;
+        let mut pairs_ok = true;
+        for t in 0..CHECK_ROWS {
+            let row = &x[t * k..(t + 1) * k];
+            let ms = row.iter().map(|v| v * v).sum::<f32>() / k as f32;
+            let s = 1.0 / (ms + eps).sqrt();
+            // The staged operand is rounded to f16, as on the device.
+            let a: Vec<f32> = (0..k)
+                .map(|i| f16::from_f32(row[i] * s * g[i]).to_f32())
+                .collect();
+            for n in 0..CHECK_N {
+                let want: f32 = (0..k).map(|i| a[i] * w[n * k + i].to_f32()).sum();
+                max_err = max_err.max((logit(t, n) - want).abs());
+            }
+            for b in 0..blocks as usize {
+                let cols = b * h.columns() as usize..((b + 1) * h.columns() as usize).min(CHECK_N);
+                // The first index of the largest value (no NaN here).
+                let best =
+                    cols.clone().fold(
+                        cols.start,
+                        |bi, n| if logit(t, n) > logit(t, bi) { n } else { bi },
+                    );
+                let o = (t * blocks as usize + b) * 2;
+                pairs_ok &=
+                    got_pairs[o] == logit(t, best).to_bits() && got_pairs[o + 1] == best as u32;
+            }
+        }
+        Ok((max_err, pairs_ok))
+    }
+
+    /// Runs `pipeline` (bindings 0–6 of `coop_matvec.wgsl`) once and reads `words` words
+    /// of `dst` back.
+    fn run_coop_check(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        bound: &[(u32, &wgpu::Buffer); 7],
+        groups: [u32; 3],
+        dst: &wgpu::Buffer,
+        words: usize,
+    ) -> Result<Vec<u32>, EngineError> {
+        let views: Vec<(u32, super::record::View)> =
+            bound.iter().map(|(i, b)| (*i, (*b).into())).collect();
+        let d = self.dispatch_bound(pipeline, &views, groups);
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            d.encode(&mut pass);
+        }
+        self.read_back(scope, encoder, dst, words)
+    }
+
+    /// Runs the output product (f16 input, + residual, at column 3 of rows 53 wide) and the
+    /// gate/up product (RMSNorm, SwiGLU epilogue, ffn = 48) on matrix units on 21 rows of
+    /// check data and returns their largest error against the CPU, relative to 1 + |the
+    /// CPU's value| (the f16 operands rounded as on the device).
+    fn check_coop_products(&self) -> Result<f32, EngineError> {
+        let rows = CHECK_ROWS;
+        let val = |i: usize, salt: usize| {
+            let x = (i.wrapping_mul(2_654_435_761).wrapping_add(salt * 97_531)) % 2001;
+            x as f32 / 1000.0 - 1.0
+        };
+        let f16_words = |v: &[f16]| -> Vec<u32> {
+            let mut w: Vec<u32> = bytemuck::cast_slice::<f16, u16>(v)
+                .chunks(2)
+                .map(|p| u32::from(p[0]) | u32::from(*p.get(1).unwrap_or(&0)) << 16)
+                .collect();
+            w.push(0);
+            w
+        };
+        let words = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<u32>>();
+        let rel = |got: u32, want: f32| (f32::from_bits(got) - want).abs() / (1.0 + want.abs());
+        let mut worst = 0f32;
+        // Bound writable where a product writes no pairs (the read-only dummy cannot be).
+        let no_pairs = self.buffer("check pairs", 16)?;
+        if let Some(p) = &self.coop_decode.out {
+            let (k, n, stride, col0) = (p.k, 48, 53, 3);
+            let x: Vec<f16> = (0..rows * k).map(|i| f16::from_f32(val(i, 4))).collect();
+            let w: Vec<f16> = (0..n * k).map(|i| f16::from_f32(val(i, 5))).collect();
+            let res: Vec<f32> = (0..rows * stride).map(|i| (i % 7) as f32).collect();
+            let xb = self.storage_u32("out check x", &f16_words(&x));
+            let wb = self.storage_u32("out check w", &f16_words(&w));
+            let rb = self.storage_u32("out check residual", &words(&res));
+            let out = self.buffer("out check out", (rows * stride * 4) as u64)?;
+            let eps = 1e-5f32.to_bits();
+            let params = self.uniform(&[
+                rows as u32,
+                k as u32,
+                n as u32,
+                1,
+                eps,
+                stride as u32,
+                col0 as u32,
+                0,
+            ]);
+            let bound = [
+                (0, &params),
+                (1, &xb),
+                (2, &wb),
+                (3, &rb),
+                (4, &out),
+                (5, &self.dummy),
+                (6, &no_pairs),
+            ];
+            let groups = [(n / 16) as u32, rows.div_ceil(16) as u32, 1];
+            let got = self.run_coop_check(&p.pipeline, &bound, groups, &out, rows * stride)?;
+            for t in 0..rows {
+                for c in 0..n {
+                    let dot: f32 = (0..k)
+                        .map(|i| x[t * k + i].to_f32() * w[c * k + i].to_f32())
+                        .sum();
+                    let o = t * stride + col0 + c;
+                    worst = worst.max(rel(got[o], dot + res[o]));
+                }
+            }
+        }
+        if let Some(p) = &self.coop_decode.gate_up {
+            let (k, ffn, eps) = (p.k, 48, 1e-5f32);
+            let x: Vec<f32> = (0..rows * k).map(|i| 3.0 * val(i, 6)).collect();
+            let g: Vec<f32> = (0..k).map(|i| 1.0 + 0.5 * val(i, 7)).collect();
+            let w: Vec<f16> = (0..2 * ffn * k).map(|i| f16::from_f32(val(i, 8))).collect();
+            let xb = self.storage_u32("gate/up check x", &words(&x));
+            let gb = self.storage_u32("gate/up check norm", &words(&g));
+            let wb = self.storage_u32("gate/up check w", &f16_words(&w));
+            let out = self.buffer("gate/up check out", (rows * ffn * 4) as u64)?;
+            let params = self.uniform(&[
+                rows as u32,
+                k as u32,
+                2 * ffn as u32,
+                0,
+                eps.to_bits(),
+                ffn as u32,
+                0,
+                0,
+            ]);
+            let bound = [
+                (0, &params),
+                (1, &xb),
+                (2, &wb),
+                (3, &self.dummy),
+                (4, &out),
+                (5, &gb),
+                (6, &no_pairs),
+            ];
+            let groups = [(ffn / 16) as u32, rows.div_ceil(16) as u32, 1];
+            let got = self.run_coop_check(&p.pipeline, &bound, groups, &out, rows * ffn)?;
+            for t in 0..rows {
+                let row = &x[t * k..(t + 1) * k];
+                let s = 1.0 / (row.iter().map(|v| v * v).sum::<f32>() / k as f32 + eps).sqrt();
+                let a: Vec<f32> = (0..k)
+                    .map(|i| f16::from_f32(row[i] * s * g[i]).to_f32())
+                    .collect();
+                let dot = |n: usize| -> f32 { (0..k).map(|i| a[i] * w[n * k + i].to_f32()).sum() };
+                for c in 0..ffn {
+                    let (gate, up) = (dot(c), dot(ffn + c));
+                    worst = worst.max(rel(got[t * ffn + c], gate / (1.0 + (-gate).exp()) * up));
+                }
+            }
+        }
+        Ok(worst)
+    }
+
+    /// Pairs per row the argmax's first stage may write: `argmax.wgsl`'s blocks, or one
+    /// per workgroup of the matrix-unit head.
+    pub(super) fn argmax_blocks_max(&self) -> u32 {
+        let head = self.lm_head.as_ref().unwrap_or(&self.embed);
+        let coop = self
+            .coop_decode
+            .head
+            .as_ref()
+            .map_or(0, |h| (head.rows as u32).div_ceil(h.columns()));
+        super::record::ARGMAX_BLOCKS.max(coop)
+    }
+
+    /// Keeps the matrix-unit head only if it matches the CPU on this device, and says
+    /// which head runs (for `describe`).
+    pub(super) fn settle_coop_head(&mut self) {
+        let Ok(h) = &self.coop_decode.head else {
+            return;
+        };
+        // f16 operands (the CPU rounds them the same way), f32 sums of k terms ≤ 3 in
+        // magnitude: only the order of the additions differs.
+        let tol = 1e-2;
+        let verdict = match self.check_coop_head(h) {
+            Ok((e, true)) if e <= tol => Ok(format!(
+                "matrix units (coop_matvec.wgsl, {} tiles a subgroup{}; max |err| {e:.1e} on the start-up check)",
+                h.tiles,
+                if h.fold_argmax {
+                    ", argmax stage 1 in its epilogue"
+                } else {
+                    ""
+                }
+            )),
+            Ok((e, pairs)) => Err(format!(
+                "failed its start-up check: max |err| {e}, argmax pairs {}",
+                if pairs { "right" } else { "wrong" }
+            )),
+            Err(e) => Err(format!("did not run: {e}")),
+        };
+        match verdict {
+            Ok(s) => {
+                self.coop_decode.head_kind = s;
+                // The output and gate/up products: f32 sums of the same f16 operands as
+                // the CPU's.
+                match self.check_coop_products() {
+                    Ok(e) if e <= 1e-3 => {}
+                    Ok(e) => self.drop_coop_products(format!(
+                        "failed its start-up check: max relative error {e}"
+                    )),
+                    Err(e) => self.drop_coop_products(format!("did not run: {e}")),
+                }
+            }
+            Err(why) => {
+                self.coop_decode.head_kind =
+                    format!("as the other products (the matrix-unit head {why})");
+                self.coop_decode.head = Err(why);
+                // The same feature and kernel: the other matrix-unit products go too.
+                self.coop_decode.out = None;
+                self.coop_decode.gate_up = None;
+            }
+        }
+    }
+
+    /// Turns the matrix-unit output and gate/up products off, saying why in
+    /// `decode_products`.
+    fn drop_coop_products(&mut self, why: String) {
+        if self.coop_decode.out.take().is_some() | self.coop_decode.gate_up.take().is_some() {
+            self.coop_decode.note = format!("; the matrix-unit output and gate/up products {why}");
+        }
+    }
+}

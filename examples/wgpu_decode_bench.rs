@@ -1,5 +1,6 @@
 //! Times one layer's WGSL decode step (decode + merge dispatches) through
-//! `runtime::wgpu::WgpuAttention` on whatever adapter wgpu picks. Two forms:
+//! `runtime::wgpu::WgpuAttention` on whatever adapter wgpu picks, and reads what the
+//! driver compiled it into:
 //!
 //! ```sh
 //! # a moa plan on small rows (lavapipe here: a CPU, so the numbers compare kernel
@@ -17,6 +18,13 @@
 //! # matrix decode rescale at every new maximum, `MOA_WGSL_COOP_PREFETCH=0` drops its
 //! # software pipeline; `MOA_WGSL_DECODE_FORM=lazy|quad` picks the scalar decode's form)
 //! wgpu_decode_bench check plans/fixture-mha.toml plans/fixture-gqa.toml
+//! # a moa plan (TOML) at its own shape against the copy kernel, rows at N - 1 (the wgpu
+//! # engine's SmolLM2 step: 16 rows x 4096)
+//! wgpu_decode_bench plan plans/smollm2-135m-moa-50.toml 0,6 16 4096
+//! # registers, shared memory and code size of each listed layer's decode and of the
+//! # merge, from the Vulkan driver (VK_KHR_pipeline_executable_properties; see `regs`)
+//! wgpu_decode_bench regs llama-3-8b.json 8 2
+//! wgpu_decode_bench regs plans/smollm2-135m-moa-50.toml - 6
 //! ```
 //!
 //! First form's arguments: plan, layer, N, comma-separated row positions; optional

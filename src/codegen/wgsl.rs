@@ -1157,6 +1157,44 @@ mod tests {
     /// where it does not apply: f32 and f16, head_dim 32 to 128, MHA, GQA and a group too
     /// large to unroll.
     #[test]
+    fn wider_narrower_and_shuffled_decodes_fit_their_limits() {
+        // The opt-in workgroup sizes and quad shuffles keep the quad form where it fits
+        // (256 invocations: within the wide budget, past WebGPU's 16 KiB), record what
+        // they are, and pass the limits check the executors run.
+        for name in [
+            "plans/fixture-gqa.toml",
+            "benches/decode-h200/wgsl-gqa-hd128.toml",
+        ] {
+            let module = lower(&plan(name), StorageType::F16);
+            for (threads, shuffle) in [(64, false), (256, false), (128, true), (256, true)] {
+                let tuning = WgslTuning {
+                    decode_threads: threads,
+                    decode_quad_shuffle: shuffle,
+                    ..WgslTuning::default()
+                };
+                let arts = generate_with(&module, tuning).unwrap();
+                super::super::limits::check(Target::Wgsl, &arts)
+                    .unwrap_or_else(|e| panic!("{name} {threads} {shuffle}: {e}"));
+                for a in arts.iter().filter(|a| {
+                    a.kernels[0].phase == Phase::Decode
+                        && a.kernels[0].abi.tiles.subgroups.is_none()
+                }) {
+                    let k = &a.kernels[0];
+                    assert_eq!(k.abi.block[0], threads, "{name}");
+                    assert_eq!(k.abi.tiles.k_tile, Some(threads), "{name}");
+                    assert_eq!(k.constants["decode_form"], "quad", "{name} {threads}");
+                    assert_eq!(
+                        k.constants.get("decode_quad_shuffle") == Some(&json!(true)),
+                        shuffle,
+                        "{name}"
+                    );
+                    assert_eq!(a.source.contains("subgroupShuffleXor"), shuffle, "{name}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn every_scalar_decode_form_validates_and_falls_back() {
         let cases = [
             ("plans/fixture-mha.toml", StorageType::F32),

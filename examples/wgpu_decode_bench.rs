@@ -1,5 +1,6 @@
 //! Times one layer's WGSL decode step (decode + merge dispatches) through
-//! `runtime::wgpu::WgpuAttention` on whatever adapter wgpu picks. Two forms:
+//! `runtime::wgpu::WgpuAttention` on whatever adapter wgpu picks, and reads what the
+//! driver compiled it into:
 //!
 //! ```sh
 //! # a moa plan on small rows (lavapipe here: a CPU, so the numbers compare kernel
@@ -17,6 +18,13 @@
 //! # matrix decode rescale at every new maximum, `MOA_WGSL_COOP_PREFETCH=0` drops its
 //! # software pipeline; `MOA_WGSL_DECODE_FORM=lazy|quad` picks the scalar decode's form)
 //! wgpu_decode_bench check plans/fixture-mha.toml plans/fixture-gqa.toml
+//! # a moa plan (TOML) at its own shape against the copy kernel, rows at N - 1 (the wgpu
+//! # engine's SmolLM2 step: 16 rows x 4096)
+//! wgpu_decode_bench plan plans/smollm2-135m-moa-50.toml 0,6 16 4096
+//! # registers, shared memory and code size of each listed layer's decode and of the
+//! # merge, from the Vulkan driver (VK_KHR_pipeline_executable_properties; see `regs`)
+//! wgpu_decode_bench regs llama-3-8b.json 8 2
+//! wgpu_decode_bench regs plans/smollm2-135m-moa-50.toml - 6
 //! ```
 //!
 //! First form's arguments: plan, layer, N, comma-separated row positions; optional
@@ -30,8 +38,9 @@
 //! whole step (decode + merge) and/or each dispatch alone (its rate still over the step's
 //! KV bytes), to tell a small step's fixed time in the decode from that in the merge.
 //! Timing: R steps recorded into one compute pass and one submit, waited for; after
-//! three warm-up submits of 25 steps (the first use of a buffer zero-fills it and clocks
-//! ramp up: without them the first configuration once timed negative), 7 submits of 5
+//! warm-up submits of 25 steps (at least three and 50 ms: the first use of a buffer
+//! zero-fills it and clocks ramp up; without them the first configuration once timed
+//! negative, and after only three it often ran 3-4x slow), 7 submits of 5
 //! and of 25 steps alternate, and the time per step is (median T(25) − median T(5)) / 20,
 //! so the submit and wait overhead cancels; a difference ≤ 0 is reported as unreliable,
 //! never as a rate. The copy kernel (`dst[i] =
@@ -46,7 +55,7 @@ use moa::codegen::{self, Target};
 use moa::lower::{lower, StorageType};
 use moa::plan::Plan;
 use moa::runtime::cases::decode_case;
-use moa::runtime::wgpu::{tensor_bytes, WgpuAttention, WgpuContext};
+use moa::runtime::wgpu::{tensor_bytes, DecodePipelineOptions, WgpuAttention, WgpuContext};
 use wgpu::util::DeviceExt;
 
 /// One chunk length setting of `MOA_WGSL_CHUNKS`.
@@ -78,6 +87,12 @@ fn run() -> Result<(), String> {
     if args.first().map(String::as_str) == Some("check") {
         return check(&args[1..]);
     }
+    if args.first().map(String::as_str) == Some("plan") {
+        return plan_vs_copy(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("regs") {
+        return regs::run(&args[1..]);
+    }
     let usage = "usage: wgpu_decode_bench PLAN LAYER N POS[,POS...] [ITERS]";
     let [plan, layer, n, pos, rest @ ..] = args.as_slice() else {
         return Err(usage.into());
@@ -105,7 +120,7 @@ fn run() -> Result<(), String> {
     }
     let ctx = WgpuContext::new().map_err(|e| e.to_string())?;
     let artifacts = wgsl_artifacts(&module)?;
-    let exec = WgpuAttention::new(&ctx, &module, &artifacts).map_err(|e| e.to_string())?;
+    let exec = attention(&ctx, &module, &artifacts)?;
     let case = decode_case(&module, layer, &pos, n, 7);
     let dev = ctx.device();
     let tensor = |label: &str, data: &[f32]| {
@@ -168,7 +183,8 @@ fn run() -> Result<(), String> {
 /// its margin, `MOA_WGSL_EARLY_V=1` / `0` their V loads before the last barrier or
 /// not (default: before for a GQA group), `MOA_WGSL_PAIRED_EPILOGUE=0` the quad form's
 /// end-of-chunk sums one head at a time, `MOA_WGSL_LOAD_BATCH` loads in flight (16),
-/// `MOA_WGSL_NARROW_LOADS=1` f16 loads of 8 bytes
+/// `MOA_WGSL_NARROW_LOADS=1` f16 loads of 8 bytes, `MOA_WGSL_THREADS` invocations per decode workgroup (128),
+/// `MOA_WGSL_QUAD_SHUFFLE=1` the quad form's scores summed by subgroup shuffles
 /// (`codegen::wgsl::WgslTuning`; to time them side by side, and to run the
 /// lazy forms' rescale path on every tile with margin 0).
 fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Artifact>, String> {
@@ -202,9 +218,43 @@ fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Arti
             .filter(|b| (1..=64).contains(b))
             .ok_or_else(|| format!("MOA_WGSL_LOAD_BATCH: `{b}` is not a whole number 1..=64"))?;
     }
+    if let Ok(t) = std::env::var("MOA_WGSL_THREADS") {
+        tuning.decode_threads = t
+            .parse()
+            .ok()
+            .filter(|t| (32..=256).contains(t))
+            .ok_or_else(|| format!("MOA_WGSL_THREADS: `{t}` is not a whole number 32..=256"))?;
+    }
+    if let Ok(v) = std::env::var("MOA_WGSL_QUAD_SHUFFLE") {
+        tuning.decode_quad_shuffle = v == "1";
+    }
     let arts = codegen::wgsl::generate_with(module, tuning).map_err(|e| e.to_string())?;
     codegen::limits::check(Target::Wgsl, &arts).map_err(|e| e.to_string())?;
     Ok(arts)
+}
+
+/// How the decode pipelines are built (`runtime::wgpu::DecodePipelineOptions`):
+/// `MOA_WGSL_ZERO_INIT=0` without wgpu's zero-fill of workgroup memory,
+/// `MOA_WGSL_CHECKS=0` without naga's index clamps and loop counters; `1` forces either
+/// on; unset, the executor's default.
+fn pipeline_options() -> DecodePipelineOptions {
+    let mut o = DecodePipelineOptions::default();
+    if let Ok(v) = std::env::var("MOA_WGSL_ZERO_INIT") {
+        o.zero_init_workgroup_memory = v != "0";
+    }
+    if let Ok(v) = std::env::var("MOA_WGSL_CHECKS") {
+        o.runtime_checks = v != "0";
+    }
+    o
+}
+
+/// The executor over `artifacts` with [`pipeline_options`].
+fn attention(
+    ctx: &WgpuContext,
+    module: &moa::lower::KernelModule,
+    artifacts: &[codegen::Artifact],
+) -> Result<WgpuAttention, String> {
+    WgpuAttention::new_with(ctx, module, artifacts, pipeline_options()).map_err(|e| e.to_string())
 }
 
 /// The scalar decode forms the layers got (`decode_form` in the manifest; `eager` where
@@ -265,8 +315,16 @@ fn per_step(
     record: &dyn Fn(&mut wgpu::ComputePass<'_>, u32),
 ) -> Result<Option<f64>, String> {
     let (lo, hi) = (5u32, 25u32);
-    for _ in 0..3 {
-        time_submit(ctx, hi, record)?;
+    // At least 3 warm-up submits and 50 ms of them: after 3 submits alone, the first
+    // configurations after a process's pipeline builds often ran 3-4x slow (~100 us
+    // steps: 7.5 ms of warm-up; clocks ramping up is the guess; RESULTS "WGSL decode,
+    // session 11").
+    let mut warm = 0.0;
+    for i in 0.. {
+        if i >= 3 && warm >= 0.05 {
+            break;
+        }
+        warm += time_submit(ctx, hi, record)?;
     }
     let (mut a, mut b) = (Vec::new(), Vec::new());
     for _ in 0..7 {
@@ -302,7 +360,7 @@ fn check(plans: &[String]) -> Result<(), String> {
         for storage in storages {
             let module = lower(&plan, storage);
             let artifacts = wgsl_artifacts(&module)?;
-            let exec = WgpuAttention::new(&ctx, &module, &artifacts).map_err(|e| e.to_string())?;
+            let exec = attention(&ctx, &module, &artifacts)?;
             let (hq, d) = (
                 module.shape.q_heads as usize,
                 module.shape.head_dim as usize,
@@ -472,6 +530,35 @@ fn upstream_vs_copy(args: &[String]) -> Result<(), String> {
     };
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
     let plan = moa::plan::upstream::import(&text, path, shape).map_err(|e| e.to_string())?;
+    let ns: Vec<(u32, u32)> = prompts.iter().map(|&p| (p, p + 1024)).collect();
+    layers_vs_copy(&plan, &layers, &batches, &ns)
+}
+
+/// The third form: a moa plan (TOML) at its own shape, `wgpu_decode_bench plan PATH
+/// LAYERS BATCHES NS`: rows at position N − 1 for each N of NS (comma-separated), the
+/// rest as `upstream` (the wgpu engine's SmolLM2 step: `plan
+/// plans/smollm2-135m-moa-50.toml 0,... 16 4096`). Its rows carry `"prompt": N`.
+fn plan_vs_copy(args: &[String]) -> Result<(), String> {
+    let usage = "usage: wgpu_decode_bench plan PATH LAYERS BATCHES NS";
+    let [path, layers, batches, ns] = args else {
+        return Err(usage.into());
+    };
+    let num = |s: &str| s.parse::<u32>().map_err(|_| format!("`{s}`: {usage}"));
+    let list = |s: &str| s.split(',').map(num).collect::<Result<Vec<u32>, String>>();
+    let (layers, batches, ns) = (list(layers)?, list(batches)?, list(ns)?);
+    let plan = Plan::load(Path::new(path)).map_err(|e| e.to_string())?;
+    let ns: Vec<(u32, u32)> = ns.iter().map(|&n| (n, n)).collect();
+    layers_vs_copy(&plan, &layers, &batches, &ns)
+}
+
+/// The listed layers of `plan` at each (label, N) of `ns` and each batch, against the
+/// copy kernel (see the top).
+fn layers_vs_copy(
+    plan: &Plan,
+    layers: &[u32],
+    batches: &[u32],
+    ns: &[(u32, u32)],
+) -> Result<(), String> {
     let ctx = WgpuContext::new().map_err(|e| e.to_string())?;
     let storage = if ctx.has_f16() {
         StorageType::F16
@@ -506,7 +593,7 @@ fn upstream_vs_copy(args: &[String]) -> Result<(), String> {
             rate / 1e12
         );
     }
-    let mut module = lower(&plan, storage);
+    let mut module = lower(plan, storage);
     if let Some(&bad) = layers.iter().find(|&&l| l as usize >= module.layers.len()) {
         return Err(format!(
             "layer {bad} is out of range: the plan has {} layers",
@@ -517,7 +604,7 @@ fn upstream_vs_copy(args: &[String]) -> Result<(), String> {
     // each pipeline (prefill and decode) on first use, over 14 s for all 32 layers.
     module.layers.retain(|s| layers.contains(&s.layer));
     let artifacts = wgsl_artifacts(&module)?;
-    let exec = WgpuAttention::new(&ctx, &module, &artifacts).map_err(|e| e.to_string())?;
+    let exec = attention(&ctx, &module, &artifacts)?;
     println!(
         "decode kernels: {} (tile {}), scalar decode form {}{}",
         exec.decode_kernels(),
@@ -564,9 +651,8 @@ fn upstream_vs_copy(args: &[String]) -> Result<(), String> {
             )),
         })
         .collect::<Result<_, _>>()?;
-    for &p in &prompts {
-        let n = p + 1024;
-        for &rows in &batches {
+    for &(p, n) in ns {
+        for &rows in batches {
             for (&layer, &chunk) in layers
                 .iter()
                 .flat_map(|l| chunks.iter().map(move |c| (l, c)))
@@ -685,4 +771,351 @@ fn upstream_vs_copy(args: &[String]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `wgpu_decode_bench regs PLAN KV_HEADS LAYERS`: what the Vulkan driver compiled each
+/// listed layer's decode (and the merge) into, through `VK_KHR_pipeline_executable_properties`
+/// (registers per invocation, shared memory, binary size, as the driver names them),
+/// since wgpu shows none of it. PLAN is an upstream JSON plan (32 layers, head_dim 128,
+/// `KV_HEADS` KV heads) or a moa TOML plan (`-` for KV_HEADS). The kernels are generated
+/// with the bench's tuning knobs (`wgsl_artifacts`), f16 storage, and translated to
+/// SPIR-V by naga with the options wgpu 30 uses on Vulkan 1.3 (index clamps and loop
+/// counters unless `MOA_WGSL_CHECKS=0`, workgroup memory zero-filled by the driver
+/// unless `MOA_WGSL_ZERO_INIT=0`), then built on the first GPU through raw Vulkan with
+/// statistics captured. One line per kernel: `regs layer L: NAME=VALUE, ...`.
+mod regs {
+    use std::ffi::{CStr, CString};
+
+    use ash::vk;
+    use moa::lower::{lower, StorageType};
+    use moa::plan::Plan;
+
+    pub fn run(args: &[String]) -> Result<(), String> {
+        let usage = "usage: wgpu_decode_bench regs PLAN KV_HEADS|- LAYERS";
+        let [path, kv, layers] = args else {
+            return Err(usage.into());
+        };
+        let layers: Vec<u32> = layers
+            .split(',')
+            .map(|l| l.parse().map_err(|_| format!("`{l}`: {usage}")))
+            .collect::<Result<_, _>>()?;
+        let plan = if path.ends_with(".toml") {
+            Plan::load(std::path::Path::new(path)).map_err(|e| e.to_string())?
+        } else {
+            let kv_heads = kv.parse().map_err(|_| format!("`{kv}`: {usage}"))?;
+            let shape = moa::plan::ModelShape {
+                name: None,
+                layers: 32,
+                q_heads: 32,
+                kv_heads,
+                head_dim: 128,
+                max_context_tokens: 262_144,
+            };
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+            moa::plan::upstream::import(&text, path, shape).map_err(|e| e.to_string())?
+        };
+        let mut module = lower(&plan, StorageType::F16);
+        module.layers.retain(|s| layers.contains(&s.layer));
+        let artifacts = super::wgsl_artifacts(&module)?;
+        let opts = super::pipeline_options();
+        let vk = Vulkan::new()?;
+        println!("regs on {} ({})", vk.name, vk.driver);
+        for a in &artifacts {
+            for k in &a.kernels {
+                let wanted = match k.phase {
+                    moa::codegen::Phase::Decode => k.abi.tiles.subgroups.is_none(),
+                    moa::codegen::Phase::DecodeMerge => true,
+                    _ => false,
+                };
+                if !wanted {
+                    continue;
+                }
+                let spv = spirv(&a.source, &k.entry_point, opts)?;
+                let stats = vk
+                    .statistics(&spv, &k.entry_point)
+                    .map_err(|e| format!("{}: {e}", k.name))?;
+                let layer = k.layer.map_or("merge".to_string(), |l| l.to_string());
+                println!(
+                    "regs layer {layer}: threads {}, {}",
+                    k.abi.block[0],
+                    stats.join(", ")
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// SPIR-V of one entry point as wgpu-hal 30 writes it for a Vulkan 1.3 device
+    /// (`vulkan/adapter.rs`'s `naga_options`, with `robustBufferAccess2`: buffer
+    /// accesses unchecked, indices restricted), or with the runtime checks off.
+    fn spirv(
+        source: &str,
+        entry: &str,
+        opts: moa::runtime::wgpu::DecodePipelineOptions,
+    ) -> Result<Vec<u32>, String> {
+        use naga::back::spv;
+        use naga::proc::{BoundsCheckPolicies, BoundsCheckPolicy};
+        let module = naga::front::wgsl::parse_str(source).map_err(|e| e.to_string())?;
+        let info = naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::all(),
+        )
+        .validate(&module)
+        .map_err(|e| e.to_string())?;
+        let index = if opts.runtime_checks {
+            BoundsCheckPolicy::Restrict
+        } else {
+            BoundsCheckPolicy::Unchecked
+        };
+        let options = spv::Options {
+            lang_version: (1, 6),
+            bounds_check_policies: BoundsCheckPolicies {
+                index,
+                buffer: BoundsCheckPolicy::Unchecked,
+                image_load: BoundsCheckPolicy::Unchecked,
+                binding_array: BoundsCheckPolicy::Unchecked,
+            },
+            zero_initialize_workgroup_memory: if opts.zero_init_workgroup_memory {
+                spv::ZeroInitializeWorkgroupMemoryMode::Native
+            } else {
+                spv::ZeroInitializeWorkgroupMemoryMode::None
+            },
+            force_loop_bounding: opts.runtime_checks,
+            ..Default::default()
+        };
+        let pipeline = spv::PipelineOptions {
+            entry_point: entry.to_string(),
+            shader_stage: naga::ShaderStage::Compute,
+        };
+        spv::write_vec(&module, &info, &options, Some(&pipeline)).map_err(|e| e.to_string())
+    }
+
+    struct Vulkan {
+        _entry: ash::Entry,
+        instance: ash::Instance,
+        device: ash::Device,
+        exec: ash::khr::pipeline_executable_properties::Device,
+        name: String,
+        driver: String,
+    }
+
+    impl Drop for Vulkan {
+        fn drop(&mut self) {
+            // SAFETY: every object made from them was destroyed in `statistics`.
+            unsafe {
+                self.device.destroy_device(None);
+                self.instance.destroy_instance(None);
+            }
+        }
+    }
+
+    impl Vulkan {
+        fn new() -> Result<Vulkan, String> {
+            let err = |what: &str, e: vk::Result| format!("{what}: {e}");
+            // SAFETY: plain Vulkan set-up; every handle is used only while `Vulkan` lives.
+            unsafe {
+                let entry = ash::Entry::load().map_err(|e| format!("Vulkan loader: {e}"))?;
+                let app = vk::ApplicationInfo::default().api_version(vk::API_VERSION_1_3);
+                let instance = entry
+                    .create_instance(
+                        &vk::InstanceCreateInfo::default().application_info(&app),
+                        None,
+                    )
+                    .map_err(|e| err("vkCreateInstance", e))?;
+                let phys = instance
+                    .enumerate_physical_devices()
+                    .map_err(|e| err("vkEnumeratePhysicalDevices", e))?;
+                let ext = ash::khr::pipeline_executable_properties::NAME;
+                let pick = phys.iter().copied().find(|&p| {
+                    instance
+                        .enumerate_device_extension_properties(p)
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|e| e.extension_name_as_c_str() == Ok(ext))
+                });
+                let Some(pd) = pick else {
+                    instance.destroy_instance(None);
+                    return Err(
+                        "no Vulkan device offers VK_KHR_pipeline_executable_properties".into(),
+                    );
+                };
+                let props = instance.get_physical_device_properties(pd);
+                let mut driver_props = vk::PhysicalDeviceDriverProperties::default();
+                let mut props2 =
+                    vk::PhysicalDeviceProperties2::default().push_next(&mut driver_props);
+                instance.get_physical_device_properties2(pd, &mut props2);
+                let name = props
+                    .device_name_as_c_str()
+                    .map(|c| c.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let driver = driver_props
+                    .driver_info_as_c_str()
+                    .map(|c| c.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let family = instance
+                    .get_physical_device_queue_family_properties(pd)
+                    .iter()
+                    .position(|q| q.queue_flags.contains(vk::QueueFlags::COMPUTE))
+                    .ok_or("no compute queue")? as u32;
+                let prio = [1.0f32];
+                let queues = [vk::DeviceQueueCreateInfo::default()
+                    .queue_family_index(family)
+                    .queue_priorities(&prio)];
+                let mut exec_features =
+                    vk::PhysicalDevicePipelineExecutablePropertiesFeaturesKHR::default()
+                        .pipeline_executable_info(true);
+                let mut v11 = vk::PhysicalDeviceVulkan11Features::default()
+                    .storage_buffer16_bit_access(true)
+                    .uniform_and_storage_buffer16_bit_access(true);
+                let mut v12 = vk::PhysicalDeviceVulkan12Features::default()
+                    .shader_float16(true)
+                    .vulkan_memory_model(true);
+                let mut v13 = vk::PhysicalDeviceVulkan13Features::default()
+                    .shader_zero_initialize_workgroup_memory(true);
+                let exts = [ext.as_ptr()];
+                let info = vk::DeviceCreateInfo::default()
+                    .queue_create_infos(&queues)
+                    .enabled_extension_names(&exts)
+                    .push_next(&mut exec_features)
+                    .push_next(&mut v11)
+                    .push_next(&mut v12)
+                    .push_next(&mut v13);
+                let device = match instance.create_device(pd, &info, None) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        instance.destroy_instance(None);
+                        return Err(err("vkCreateDevice", e));
+                    }
+                };
+                let exec =
+                    ash::khr::pipeline_executable_properties::Device::new(&instance, &device);
+                Ok(Vulkan {
+                    _entry: entry,
+                    instance,
+                    device,
+                    exec,
+                    name,
+                    driver,
+                })
+            }
+        }
+
+        /// Builds `spv`'s compute entry `entry` (bindings as the module declares them:
+        /// set 0, binding i = uniform for 0, storage otherwise) with statistics captured,
+        /// and returns them as `NAME=VALUE` per executable.
+        fn statistics(&self, spv: &[u32], entry: &str) -> Result<Vec<String>, String> {
+            let err = |what: &str, e: vk::Result| format!("{what}: {e}");
+            let d = &self.device;
+            // SAFETY: objects created here are destroyed before returning.
+            unsafe {
+                let shader = d
+                    .create_shader_module(&vk::ShaderModuleCreateInfo::default().code(spv), None)
+                    .map_err(|e| err("vkCreateShaderModule", e))?;
+                // The decode binds a uniform at 0 and six storage buffers, the merge a
+                // uniform at 0 and storage after it: bindings past the module's are unused.
+                let bindings: Vec<vk::DescriptorSetLayoutBinding> = (0..8)
+                    .map(|i| {
+                        vk::DescriptorSetLayoutBinding::default()
+                            .binding(i)
+                            .descriptor_type(if i == 0 {
+                                vk::DescriptorType::UNIFORM_BUFFER
+                            } else {
+                                vk::DescriptorType::STORAGE_BUFFER
+                            })
+                            .descriptor_count(1)
+                            .stage_flags(vk::ShaderStageFlags::COMPUTE)
+                    })
+                    .collect();
+                let set_layout = d
+                    .create_descriptor_set_layout(
+                        &vk::DescriptorSetLayoutCreateInfo::default().bindings(&bindings),
+                        None,
+                    )
+                    .map_err(|e| err("vkCreateDescriptorSetLayout", e))?;
+                let sets = [set_layout];
+                let layout = d
+                    .create_pipeline_layout(
+                        &vk::PipelineLayoutCreateInfo::default().set_layouts(&sets),
+                        None,
+                    )
+                    .map_err(|e| err("vkCreatePipelineLayout", e))?;
+                let name = CString::new(entry).map_err(|e| e.to_string())?;
+                let stage = vk::PipelineShaderStageCreateInfo::default()
+                    .stage(vk::ShaderStageFlags::COMPUTE)
+                    .module(shader)
+                    .name(&name);
+                let info = vk::ComputePipelineCreateInfo::default()
+                    .flags(vk::PipelineCreateFlags::CAPTURE_STATISTICS_KHR)
+                    .stage(stage)
+                    .layout(layout);
+                let built = d.create_compute_pipelines(vk::PipelineCache::null(), &[info], None);
+                let result = match built {
+                    Ok(p) => {
+                        let out = self.read(p[0]);
+                        d.destroy_pipeline(p[0], None);
+                        out
+                    }
+                    Err((_, e)) => Err(err("vkCreateComputePipelines", e)),
+                };
+                d.destroy_pipeline_layout(layout, None);
+                d.destroy_descriptor_set_layout(set_layout, None);
+                d.destroy_shader_module(shader, None);
+                result
+            }
+        }
+
+        fn read(&self, pipeline: vk::Pipeline) -> Result<Vec<String>, String> {
+            let err = |what: &str, e: vk::Result| format!("{what}: {e}");
+            let text = |c: Result<&CStr, _>| {
+                c.map(|c: &CStr| c.to_string_lossy().replace(' ', "_"))
+                    .unwrap_or_default()
+            };
+            let mut out = Vec::new();
+            // SAFETY: `pipeline` was created with CAPTURE_STATISTICS on a device with the
+            // extension's feature enabled.
+            unsafe {
+                let execs = self
+                    .exec
+                    .get_pipeline_executable_properties(
+                        &vk::PipelineInfoKHR::default().pipeline(pipeline),
+                    )
+                    .map_err(|e| err("vkGetPipelineExecutablePropertiesKHR", e))?;
+                for (i, ex) in execs.iter().enumerate() {
+                    out.push(format!(
+                        "exec{i}={}/subgroup{}",
+                        text(ex.name_as_c_str()),
+                        ex.subgroup_size
+                    ));
+                    let stats = self
+                        .exec
+                        .get_pipeline_executable_statistics(
+                            &vk::PipelineExecutableInfoKHR::default()
+                                .pipeline(pipeline)
+                                .executable_index(i as u32),
+                        )
+                        .map_err(|e| err("vkGetPipelineExecutableStatisticsKHR", e))?;
+                    for st in &stats {
+                        let v = match st.format {
+                            vk::PipelineExecutableStatisticFormatKHR::BOOL32 => {
+                                st.value.b32.to_string()
+                            }
+                            vk::PipelineExecutableStatisticFormatKHR::INT64 => {
+                                st.value.i64.to_string()
+                            }
+                            vk::PipelineExecutableStatisticFormatKHR::UINT64 => {
+                                st.value.u64.to_string()
+                            }
+                            vk::PipelineExecutableStatisticFormatKHR::FLOAT64 => {
+                                st.value.f64.to_string()
+                            }
+                            _ => "?".into(),
+                        };
+                        out.push(format!("{}={v}", text(st.name_as_c_str())));
+                    }
+                }
+            }
+            Ok(out)
+        }
+    }
 }

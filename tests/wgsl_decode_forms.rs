@@ -5,8 +5,11 @@
 //! rescale path, which margin 8 rarely takes on random inputs, runs on every tile), each
 //! with chunks of three tiles (the softmax carried across tiles) and over whole segments
 //! (unwritten slots masked, as the wgpu engine launches it); `quad` with and without
-//! early V loads and its paired end-of-chunk sums, with loads in batches of 8, and with
-//! 8-byte f16 loads.
+//! early V loads and its paired end-of-chunk sums, with loads in batches of 8, with
+//! 8-byte f16 loads, with 64 and 256 invocations per workgroup, with its scores summed
+//! by subgroup shuffles (where the adapter has subgroups), and built with wgpu's
+//! workgroup zero-fill and naga's runtime checks (the executor's default leaves both
+//! out).
 //! `tests/wgpu_kernels.rs` runs the default (quad, paired sums, early V for GQA).
 
 use std::path::Path;
@@ -15,14 +18,14 @@ use moa::codegen::wgsl::{generate_with, DecodeForm, WgslTuning};
 use moa::lower::{self, StorageType};
 use moa::plan::Plan;
 use moa::runtime::cases::{check_output, standard_cases, tolerance};
-use moa::runtime::wgpu::{WgpuAttention, WgpuContext};
+use moa::runtime::wgpu::{DecodePipelineOptions, WgpuAttention, WgpuContext};
 
 #[test]
 fn decode_forms_match_reference() {
     moa::runtime::wgpu::ensure_xdg_runtime_dir();
     let ctx = WgpuContext::new().unwrap_or_else(|e| panic!("{e}"));
     // (form, margin, early V, paired end-of-chunk sums, loads per batch, narrow loads).
-    let tunings = [
+    let base = [
         (DecodeForm::Eager, 8, None, false, 16, false),
         (DecodeForm::Lazy, 0, Some(true), false, 16, false),
         (DecodeForm::Quad, 0, Some(false), false, 16, false),
@@ -30,6 +33,56 @@ fn decode_forms_match_reference() {
         (DecodeForm::Quad, 0, Some(false), true, 8, false),
         (DecodeForm::Quad, 0, Some(true), true, 16, true),
     ];
+    let quad = WgslTuning {
+        decode_lazy_margin: 0,
+        ..WgslTuning::default()
+    };
+    // (label, tuning, pipeline options): the options beyond the table above.
+    let mut tunings: Vec<(String, WgslTuning, DecodePipelineOptions)> = base
+        .iter()
+        .map(|&(form, margin, early_v, paired, batch, narrow)| {
+            (
+                format!(
+                    "{form:?} margin {margin} early {early_v:?} paired {paired} batch {batch} \
+                     narrow {narrow}"
+                ),
+                WgslTuning {
+                    decode_form: form,
+                    decode_lazy_margin: margin,
+                    decode_early_v: early_v,
+                    decode_paired_epilogue: paired,
+                    decode_load_batch: batch,
+                    decode_narrow_loads: narrow,
+                    ..WgslTuning::default()
+                },
+                DecodePipelineOptions::default(),
+            )
+        })
+        .collect();
+    let default = DecodePipelineOptions::default();
+    let checked = DecodePipelineOptions {
+        zero_init_workgroup_memory: true,
+        runtime_checks: true,
+    };
+    tunings.push((
+        "quad margin 0, wgpu's checks and zero-fill".into(),
+        quad,
+        checked,
+    ));
+    for threads in [64, 256] {
+        let t = WgslTuning {
+            decode_threads: threads,
+            ..quad
+        };
+        tunings.push((format!("quad margin 0, {threads} invocations"), t, default));
+    }
+    if ctx.subgroup_size().is_some() {
+        let t = WgslTuning {
+            decode_quad_shuffle: true,
+            ..quad
+        };
+        tunings.push(("quad margin 0, quad shuffles".into(), t, default));
+    }
     let mut failures = Vec::new();
     for (plan_file, storage) in [
         ("fixture-gqa.toml", StorageType::F16),
@@ -45,23 +98,11 @@ fn decode_forms_match_reference() {
             module.shape.head_dim as usize,
         );
         let (_, cases) = standard_cases(&module, 0x5eed);
-        for (form, margin, early_v, paired, batch, narrow) in tunings {
-            let tuning = WgslTuning {
-                decode_form: form,
-                decode_lazy_margin: margin,
-                decode_early_v: early_v,
-                decode_paired_epilogue: paired,
-                decode_load_batch: batch,
-                decode_narrow_loads: narrow,
-                ..WgslTuning::default()
-            };
-            let artifacts = generate_with(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
-            let exec =
-                WgpuAttention::new(&ctx, &module, &artifacts).unwrap_or_else(|e| panic!("{e}"));
-            let label = format!(
-                "{plan_file} {storage:?} {form:?} margin {margin} early {early_v:?} \
-                 paired {paired} batch {batch} narrow {narrow}"
-            );
+        for (name, tuning, options) in &tunings {
+            let artifacts = generate_with(&module, *tuning).unwrap_or_else(|e| panic!("{e}"));
+            let exec = WgpuAttention::new_with(&ctx, &module, &artifacts, *options)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let label = format!("{plan_file} {storage:?} {name}");
             let tile = exec.decode_tile();
             for case in &cases {
                 let n = case.layout.n_tokens;

@@ -146,8 +146,15 @@ pub fn check(target: Target, artifacts: &[Artifact]) -> Result<(), CodegenError>
             // The WGSL decode on cooperative matrices runs only on adapters that have them
             // (GPUs, 32 KiB or more); the executor falls back to the layer's scalar decode
             // where the device refuses it.
+            // So does a scalar decode wider than the default workgroup
+            // (`WgslTuning::decode_threads`, opt-in).
             let max_shared = if target == Target::Wgsl && k.abi.tiles.subgroups.is_some() {
                 super::wgsl::DECODE_COOP_WORKGROUP_BYTES
+            } else if target == Target::Wgsl
+                && k.phase == super::Phase::Decode
+                && threads > u64::from(crate::lower::consts::WGSL_DECODE_THREADS)
+            {
+                super::wgsl::DECODE_WIDE_WORKGROUP_BYTES
             } else {
                 lim.max_shared_bytes
             };

@@ -123,6 +123,27 @@ pub fn decode_shape_with(
     head_dim: u32,
     wide_loads: bool,
 ) -> Result<DecodeShape, CodegenError> {
+    decode_shape_sized(
+        storage,
+        group_size,
+        head_dim,
+        wide_loads,
+        WGSL_DECODE_THREADS,
+        WGSL_WORKGROUP_STORAGE_BYTES,
+    )
+}
+
+/// [`decode_shape_with`] for about `threads` invocations per workgroup (rounded down to
+/// whole value rows; [`WgslTuning::decode_threads`]) within `budget` bytes of workgroup
+/// memory.
+pub fn decode_shape_sized(
+    storage: StorageType,
+    group_size: u32,
+    head_dim: u32,
+    wide_loads: bool,
+    threads: u32,
+    budget: u32,
+) -> Result<DecodeShape, CodegenError> {
     let kv_vec = if wide_loads && storage == StorageType::F16 && head_dim.is_multiple_of(8) {
         8
     } else {
@@ -139,7 +160,7 @@ pub fn decode_shape_with(
             ),
         });
     }
-    let slot_groups = (WGSL_DECODE_THREADS / dv).max(1);
+    let slot_groups = (threads / dv).max(1);
     let threads = dv * slot_groups;
     let mut shape = DecodeShape {
         threads,
@@ -149,8 +170,7 @@ pub fn decode_shape_with(
         stage_q: true,
         p_len: DecodeShape::p_len_for(threads, group_size, slot_groups, head_dim),
     };
-    let fits =
-        |s: &DecodeShape| s.workgroup_bytes(group_size, head_dim) <= WGSL_WORKGROUP_STORAGE_BYTES;
+    let fits = |s: &DecodeShape| s.workgroup_bytes(group_size, head_dim) <= budget;
     if fits(&shape) {
         return Ok(shape);
     }
@@ -164,8 +184,8 @@ pub fn decode_shape_with(
             target: "wgsl",
             message: format!(
                 "a GQA group of {group_size} query heads at head_dim {head_dim}: the \
-                 WGSL decode's per-head state does not fit {WGSL_WORKGROUP_STORAGE_BYTES} \
-                 bytes of workgroup memory"
+                 WGSL decode's per-head state does not fit {budget} bytes of workgroup \
+                 memory"
             ),
         });
     }
@@ -318,6 +338,8 @@ struct DecodeCtx<'a> {
     p_len: u32,
     stage_q: bool,
     batch: u32,
+    /// [`WgslTuning::decode_quad_shuffle`], where the form is `Quad`.
+    quad_shuffle: bool,
     /// Whether the group's heads are unrolled (`head_ids` = "0u", "1u", ...) or looped
     /// over (`head_ids` = ["g"]).
     unroll_heads: bool,
@@ -385,7 +407,23 @@ pub struct WgslTuning {
     /// paired end-of-chunk sums in one round, for twice the load instructions and P·V
     /// probability reads. Off by default; not measured yet.
     pub decode_narrow_loads: bool,
+    /// Invocations per decode workgroup (about: rounded down to whole value rows), so
+    /// slots per tile. [`WGSL_DECODE_THREADS`] (128) by default; more (256: the same work
+    /// per invocation over a tile twice as long, half the barriers per byte) need
+    /// [`DECODE_WIDE_WORKGROUP_BYTES`] of workgroup memory for the `Quad` form, above
+    /// WebGPU's default limit, so only GPUs run them. Not measured yet.
+    pub decode_threads: u32,
+    /// The `Quad` form sums a slot's four partial dot products by subgroup shuffles within
+    /// the quad of invocations that computed them, not through workgroup memory: one
+    /// barrier less per tile. Needs the adapter's `SUBGROUP` feature (naga validates the
+    /// module with subgroup operations), so off by default. Not measured yet.
+    pub decode_quad_shuffle: bool,
 }
+
+/// Workgroup memory a decode with more than [`WGSL_DECODE_THREADS`] invocations may use
+/// ([`WgslTuning::decode_threads`]): GPUs offer 32 KiB or more (the H200 through Vulkan
+/// 48 KiB); the check against WebGPU's default 16 KiB does not apply to it.
+pub const DECODE_WIDE_WORKGROUP_BYTES: u32 = 32 * 1024;
 
 impl Default for WgslTuning {
     fn default() -> Self {
@@ -397,6 +435,8 @@ impl Default for WgslTuning {
             decode_paired_epilogue: true,
             decode_load_batch: DECODE_LOAD_BATCH,
             decode_narrow_loads: false,
+            decode_threads: WGSL_DECODE_THREADS,
+            decode_quad_shuffle: false,
         }
     }
 }
@@ -448,6 +488,23 @@ pub fn decode_form_for(
     group_size: u32,
     head_dim: u32,
 ) -> DecodeForm {
+    decode_form_within(
+        wanted,
+        shape,
+        group_size,
+        head_dim,
+        WGSL_WORKGROUP_STORAGE_BYTES,
+    )
+}
+
+/// [`decode_form_for`] within `budget` bytes of workgroup memory.
+pub fn decode_form_within(
+    wanted: DecodeForm,
+    shape: &DecodeShape,
+    group_size: u32,
+    head_dim: u32,
+    budget: u32,
+) -> DecodeForm {
     if wanted == DecodeForm::Eager || group_size > DECODE_UNROLLED_GROUP {
         return DecodeForm::Eager;
     }
@@ -456,8 +513,7 @@ pub fn decode_form_for(
         && shape.tile == shape.threads
         && dv.is_multiple_of(4)
         && shape.threads.is_multiple_of(4)
-        && decode_workgroup_bytes(shape, DecodeForm::Quad, group_size, head_dim)
-            <= WGSL_WORKGROUP_STORAGE_BYTES;
+        && decode_workgroup_bytes(shape, DecodeForm::Quad, group_size, head_dim) <= budget;
     if wanted == DecodeForm::Quad && quad_fits {
         DecodeForm::Quad
     } else {
@@ -548,7 +604,14 @@ pub fn validate_with(
     };
     let module =
         naga::front::wgsl::parse_str(source).map_err(|e| invalid(e.emit_to_string(source)))?;
-    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), capabilities)
+    let mut validator =
+        naga::valid::Validator::new(naga::valid::ValidationFlags::all(), capabilities);
+    if capabilities.contains(naga::valid::Capabilities::SUBGROUP) {
+        validator
+            .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+            .subgroup_operations(naga::valid::SubgroupOperationSet::all());
+    }
+    validator
         .validate(&module)
         .map_err(|e| invalid(e.emit_to_string(source)))?;
     Ok(())
@@ -657,8 +720,21 @@ pub fn generate_with(
         });
 
         let entry = format!("moa_decode_{dtype}_hd{d}_{label}");
-        let shape = decode_shape_with(module.storage, group, d, !tuning.decode_narrow_loads)?;
-        let form = decode_form_for(tuning.decode_form, &shape, group, d);
+        let threads = tuning.decode_threads.clamp(32, 256);
+        let budget = if threads > WGSL_DECODE_THREADS {
+            DECODE_WIDE_WORKGROUP_BYTES
+        } else {
+            WGSL_WORKGROUP_STORAGE_BYTES
+        };
+        let shape = decode_shape_sized(
+            module.storage,
+            group,
+            d,
+            !tuning.decode_narrow_loads,
+            threads,
+            budget,
+        )?;
+        let form = decode_form_within(tuning.decode_form, &shape, group, d, budget);
         let batch = tuning.decode_load_batch.clamp(1, 64);
         // Early V loads need a lazy form and all of a tile's V loads in one batch.
         let early_v = form != DecodeForm::Eager
@@ -693,6 +769,7 @@ pub fn generate_with(
                 p_len: shape.p_len,
                 stage_q: shape.stage_q,
                 batch,
+                quad_shuffle: quad && tuning.decode_quad_shuffle,
                 unroll_heads: group <= DECODE_UNROLLED_GROUP,
                 head_ids: if group <= DECODE_UNROLLED_GROUP {
                     (0..group).map(|g| format!("{g}u")).collect()
@@ -707,7 +784,16 @@ pub fn generate_with(
                 epi_heads: epi_heads.max(1),
             },
         )?;
-        validate(&source, DECODE, Some(layer.layer))?;
+        if quad && tuning.decode_quad_shuffle {
+            validate_with(
+                &source,
+                DECODE,
+                Some(layer.layer),
+                naga::valid::Capabilities::SHADER_FLOAT16 | naga::valid::Capabilities::SUBGROUP,
+            )?;
+        } else {
+            validate(&source, DECODE, Some(layer.layer))?;
+        }
         let mut params = vec![
             Param::uniform(0, &[Arg::NTokens, Arg::Rows, Arg::NItems, Arg::Pad]),
             Param::buffer(1, Arg::RowPos, Access::Read, Elem::U32, &["rows"]),
@@ -748,7 +834,17 @@ pub fn generate_with(
                 },
                 constants: merge_json(
                     base_constants,
-                    if form == DecodeForm::Eager {
+                    if quad && tuning.decode_quad_shuffle {
+                        // Recorded only where on, so default manifests do not change.
+                        json!({
+                            "stage_q": shape.stage_q,
+                            "kv_vec": shape.kv_vec,
+                            "decode_form": form.name(),
+                            "decode_early_v": early_v,
+                            "decode_paired_epilogue": paired_epilogue,
+                            "decode_quad_shuffle": true,
+                        })
+                    } else if form == DecodeForm::Eager {
                         json!({ "stage_q": shape.stage_q, "kv_vec": shape.kv_vec })
                     } else {
                         json!({
@@ -1060,6 +1156,44 @@ mod tests {
     /// translates to SPIR-V, declares the workgroup bytes its form adds, and falls back
     /// where it does not apply: f32 and f16, head_dim 32 to 128, MHA, GQA and a group too
     /// large to unroll.
+    #[test]
+    fn wider_narrower_and_shuffled_decodes_fit_their_limits() {
+        // The opt-in workgroup sizes and quad shuffles keep the quad form where it fits
+        // (256 invocations: within the wide budget, past WebGPU's 16 KiB), record what
+        // they are, and pass the limits check the executors run.
+        for name in [
+            "plans/fixture-gqa.toml",
+            "benches/decode-h200/wgsl-gqa-hd128.toml",
+        ] {
+            let module = lower(&plan(name), StorageType::F16);
+            for (threads, shuffle) in [(64, false), (256, false), (128, true), (256, true)] {
+                let tuning = WgslTuning {
+                    decode_threads: threads,
+                    decode_quad_shuffle: shuffle,
+                    ..WgslTuning::default()
+                };
+                let arts = generate_with(&module, tuning).unwrap();
+                super::super::limits::check(Target::Wgsl, &arts)
+                    .unwrap_or_else(|e| panic!("{name} {threads} {shuffle}: {e}"));
+                for a in arts.iter().filter(|a| {
+                    a.kernels[0].phase == Phase::Decode
+                        && a.kernels[0].abi.tiles.subgroups.is_none()
+                }) {
+                    let k = &a.kernels[0];
+                    assert_eq!(k.abi.block[0], threads, "{name}");
+                    assert_eq!(k.abi.tiles.k_tile, Some(threads), "{name}");
+                    assert_eq!(k.constants["decode_form"], "quad", "{name} {threads}");
+                    assert_eq!(
+                        k.constants.get("decode_quad_shuffle") == Some(&json!(true)),
+                        shuffle,
+                        "{name}"
+                    );
+                    assert_eq!(a.source.contains("subgroupShuffleXor"), shuffle, "{name}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn every_scalar_decode_form_validates_and_falls_back() {
         let cases = [

@@ -23,6 +23,24 @@ pub const WGSL_DECODE_CONCURRENT_WORKGROUPS: u32 = 1056;
 /// driver does not say how many), and the chunks this model picks with 264 (2 per SM)
 /// were 0.74–1.01× the time of those picked with 1056 (B=4: 0.74–0.91×).
 pub const WGSL_DECODE_CONCURRENT_WORKGROUPS_GQA: u32 = 264;
+/// WGSL decode: the same for a GQA layer of head_dim ≤ 64. The driver gives the decode
+/// of SmolLM2-135M's shape (head_dim 64, group 3, f16) 128 registers per invocation, so
+/// 4 workgroups per SM (528 on the H200), against 168 and 3 per SM for Llama-3-8B's
+/// (head_dim 128, group 4; RESULTS, WGSL decode session 11, read through
+/// VK_KHR_pipeline_executable_properties); its 16-row 4k steps took 0.90× the time with
+/// the chunks this model picks with 528 as with 264. Head_dim stands in for the
+/// register count, which codegen cannot know: two measured shapes, not a fitted rule.
+pub const WGSL_DECODE_CONCURRENT_WORKGROUPS_GQA_HD64: u32 = 528;
+
+/// Workgroups the host's chunk model assumes resident for a WGSL decode layer of this
+/// GQA group and head_dim (the three constants above).
+pub fn wgsl_decode_concurrent_workgroups(group_size: u32, head_dim: u32) -> u32 {
+    match (group_size > 1, head_dim <= 64) {
+        (false, _) => WGSL_DECODE_CONCURRENT_WORKGROUPS,
+        (true, false) => WGSL_DECODE_CONCURRENT_WORKGROUPS_GQA,
+        (true, true) => WGSL_DECODE_CONCURRENT_WORKGROUPS_GQA_HD64,
+    }
+}
 
 /// CUDA prefill: queries per thread block (8 query rows per warp).
 pub const CUDA_PREFILL_Q_TILE: u32 = 32;

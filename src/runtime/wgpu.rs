@@ -362,6 +362,31 @@ pub struct WgpuAttention {
     decode_kind: String,
 }
 
+/// How [`WgpuAttention`] builds its decode and merge pipelines: choices that change
+/// speed, not results (the generated kernels write every workgroup word before reading
+/// it, and index only inside their arrays; both are checked against the CPU reference).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodePipelineOptions {
+    /// wgpu zero-fills a kernel's workgroup memory at the start of every workgroup unless
+    /// told not to (about 15 KB per decode workgroup: stores and a barrier per work item).
+    pub zero_init_workgroup_memory: bool,
+    /// naga's runtime checks: clamped indices into workgroup and local arrays and a
+    /// counter on every loop. Off: `create_shader_module_trusted` with none.
+    pub runtime_checks: bool,
+}
+
+/// Both off by default: on the H200 through Vulkan the checks cost the Llama-3-8B decode
+/// 160 → 168 registers and 9% of its code, and together with the zero-fill 0.93× its
+/// time, 0.96× on Vicuna-7B (benches/RESULTS.md, "WGSL decode, session 11").
+impl Default for DecodePipelineOptions {
+    fn default() -> Self {
+        DecodePipelineOptions {
+            zero_init_workgroup_memory: false,
+            runtime_checks: false,
+        }
+    }
+}
+
 /// Whether the decode on cooperative matrices is wanted: with `MOA_WGSL_DECODE=coop`, on
 /// an adapter with 16 × 16 × 16 f16 matrices accumulating in f32 (the scores need f32).
 /// Not by default: on the H200 it measured 0.7–0.9× the scalar decode's rate
@@ -458,6 +483,16 @@ impl WgpuAttention {
         module: &KernelModule,
         artifacts: &[Artifact],
     ) -> Result<WgpuAttention, WgpuError> {
+        Self::new_with(ctx, module, artifacts, DecodePipelineOptions::default())
+    }
+
+    /// [`Self::new`] with the scalar decode and merge pipelines built as `options` says.
+    pub fn new_with(
+        ctx: &WgpuContext,
+        module: &KernelModule,
+        artifacts: &[Artifact],
+        options: DecodePipelineOptions,
+    ) -> Result<WgpuAttention, WgpuError> {
         if module.storage == StorageType::F16 && !ctx.f16 {
             return Err(WgpuError::NoF16(ctx.info.name.clone()));
         }
@@ -508,10 +543,26 @@ impl WgpuAttention {
             // A driver that rejects a naga-validated module reports through the error
             // scope, not a panic, so the message can name the kernel.
             let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-            let shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            let decode_phase = wgsl_kernels
+                .iter()
+                .all(|k| matches!(k.phase, Phase::Decode | Phase::DecodeMerge));
+            let desc = wgpu::ShaderModuleDescriptor {
                 label: Some(&artifact.path),
                 source: wgpu::ShaderSource::Wgsl(artifact.source.as_str().into()),
-            });
+            };
+            let shader = if decode_phase && !options.runtime_checks {
+                // SAFETY: the generated decode and merge index only inside their arrays
+                // (indices are clamped into the tile and the list by construction), and
+                // every loop is bounded by the work item; CI runs them against the CPU
+                // reference (tests/wgsl_decode_forms.rs) with these options.
+                unsafe {
+                    device
+                        .create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
+                }
+            } else {
+                device.create_shader_module(desc)
+            };
+            let zero_init = !decode_phase || options.zero_init_workgroup_memory;
             let mut built = Vec::new();
             for k in wgsl_kernels {
                 let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -519,7 +570,10 @@ impl WgpuAttention {
                     layout: None,
                     module: &shader,
                     entry_point: Some(&k.entry_point),
-                    compilation_options: Default::default(),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        zero_initialize_workgroup_memory: zero_init,
+                        ..Default::default()
+                    },
                     cache: None,
                 });
                 built.push((k, pipeline));
@@ -740,7 +794,7 @@ impl WgpuAttention {
     /// The decode work list for rows at `row_pos` over `layout`: every (row, KV head)
     /// segment's written slots in chunks of a multiple of the kernel's `tiles.k_tile`
     /// slots, the multiple chosen from the layer's total work (`worklist::choose_chunk`
-    /// with `WGSL_DECODE_CONCURRENT_WORKGROUPS`, `..._GQA` for a GQA group: few long
+    /// with `consts::wgsl_decode_concurrent_workgroups` for the group and head_dim: few long
     /// chunks when there is much work,
     /// short ones when few segments must fill the GPU; docs/DESIGN.md §6). A runtime that
     /// records a step once for many steps passes `u32::MAX` for every row (the list then
@@ -751,11 +805,10 @@ impl WgpuAttention {
             layout,
             row_pos,
             self.chunk,
-            if self.module.shape.group_size() > 1 {
-                crate::lower::consts::WGSL_DECODE_CONCURRENT_WORKGROUPS_GQA
-            } else {
-                crate::lower::consts::WGSL_DECODE_CONCURRENT_WORKGROUPS
-            },
+            crate::lower::consts::wgsl_decode_concurrent_workgroups(
+                self.module.shape.group_size(),
+                self.module.shape.head_dim,
+            ),
         );
         DecodeWork::build(layout, row_pos, chunk)
     }

@@ -109,6 +109,17 @@ pub const CUDA_PREFILL_TC_Q_REGS: bool = false;
 /// of `2x64x1owghvu` on the geometric mean, slower on every row (f16: 1.172x `2x64x1owg`;
 /// H200, benches/RESULTS.md, "Session 10").
 pub const CUDA_PREFILL_TC_EARLY_RESCALE: bool = false;
+/// CUDA prefill on sm_90a, warp-specialized body: the leaner consumer section
+/// (`codegen::cuda::PrefillTuning::lean`, the `n` letter: descriptors as a base plus
+/// immediates, masking out of the row-max loop, per-warp boundary tiles). Same outputs.
+pub const CUDA_PREFILL_TC_LEAN: bool = true;
+/// CUDA prefill on sm_90a, warp-specialized body: the strength-reduced producer copies
+/// (`codegen::cuda::PrefillTuning::lean_copy`, the `c` letter). Same outputs.
+pub const CUDA_PREFILL_TC_LEAN_COPY: bool = true;
+/// CUDA prefill on sm_90a, warp-specialized overlapped body: each consumer warpgroup
+/// issues MMAs only for its own key tiles (`codegen::cuda::PrefillTuning::key_range`, the
+/// `k` letter). Same outputs.
+pub const CUDA_PREFILL_TC_KEY_RANGE: bool = true;
 /// CUDA prefill on sm_90a: each warpgroup computes only the key tiles its own 64 query
 /// rows see (`codegen::cuda::PrefillTuning::skip`). Off: the variant with it ranked behind
 /// the plain kernel in the H200 sweep (benches/RESULTS.md) and costs 24 bytes of spills.

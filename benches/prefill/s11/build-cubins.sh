@@ -21,13 +21,11 @@ $C --dtypes f32 --prefill-variants 3x64x1owghvunck $FX
 echo "done fixtures $(date -u +%T)"
 $C --dtypes bf16 --prefill-variants 3x64x1owghvunck,3x64x1owghvu $U
 echo "done bf16 base+cand $(date -u +%T)"
-$C --dtypes f16 --prefill-variants 3x64x1owghvunck $U
-echo "done f16 cand $(date -u +%T)"
+$C --dtypes f16 --prefill-variants 2x64x1owgnck,2x64x1owg $U
+echo "done f16 full $(date -u +%T)"
 $C --dtypes bf16 --prefill-variants 3x64x1owghvunc $U
 echo "done bf16 nc $(date -u +%T)"
-$C --dtypes f16 --prefill-variants 2x64x1owg,2x64x1owgnck $U
-echo "done f16 full $(date -u +%T)"
-$C --dtypes f16 --prefill-variants 3x64x1owghnck $U
-echo "done f16 3x64 $(date -u +%T)"
 $C --dtypes bf16 --prefill-variants 3x64x1owghvun,3x64x1owghvuc --layers $SUB $U
-echo "done bf16 sub $(date -u +%T)"
+$C --dtypes f16 --prefill-variants 3x64x1owghnck --layers $SUB $U
+$C --dtypes f16 --prefill-variants 3x64x1owghnck,2x64x1owgnck,2x64x1owg --layers 0 $DN
+echo "done sub $(date -u +%T)"

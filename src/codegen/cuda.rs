@@ -300,10 +300,12 @@ impl std::str::FromStr for PrefillTuning {
 
 impl PrefillTuning {
     /// The default for a module's storage and head_dim: [`PrefillTuning::default`]
-    /// (`2x64x1owghvu`: bf16 multiplies P·V on f16 operands, V converted before the kernel
-    /// by its one-read pre-pass; `2x64x1owg` where that does not apply, f16 storage among
-    /// them), with three consumer warpgroups (`3x64x1owghvu`) where P·V is in f16 at
-    /// head_dim 128 (`CUDA_PREFILL_TC_PV_F16_WARPGROUPS`),
+    /// (`2x64x1owghvunc`: bf16 multiplies P·V on f16 operands, V converted before the
+    /// kernel by its one-read pre-pass, lean consumer sections and producer copies;
+    /// `2x64x1owgnc` where P·V in f16 does not apply, f16 storage among them, and
+    /// `2x64x1owg` without a wgmma body), with three consumer warpgroups (`3x64x1owghvunc`)
+    /// where P·V is in f16 at head_dim 128 (`CUDA_PREFILL_TC_PV_F16_WARPGROUPS`); `c` only
+    /// at head_dim 64 and 128 ([`prefill_lean_copy`]),
     /// where `generate_variant` accepts it, else the former default 2x64x2
     /// (two blocks of 256 threads, no producer). The ping-pong and overlap consumers need
     /// 3 K/V stages, which the 226 KiB ring holds at head_dim <= 192 but not at 256
@@ -1197,17 +1199,17 @@ mod tests {
         );
     }
 
-    /// The default is `2x64x1owghvunck` in bf16 and `2x64x1owgnck` in f16 (`2x64x1owg` where
+    /// The default is `2x64x1owghvunc` in bf16 and `2x64x1owgnc` in f16 (`2x64x1owg` where
     /// there is no wgmma body) wherever it generates, and falls back to 2x64x2 where the ring holds
     /// fewer than the 3 stages ping-pong and overlap need (head_dim 256).
     #[test]
     fn prefill_default_per_shape() {
-        assert_eq!(PrefillTuning::default().to_string(), "2x64x1owghvunck");
+        assert_eq!(PrefillTuning::default().to_string(), "2x64x1owghvunc");
         for (storage, d, want) in [
-            (StorageType::Bf16, 128, "3x64x1owghvunck"),
-            (StorageType::F16, 128, "2x64x1owgnck"),
-            (StorageType::F16, 64, "2x64x1owgnck"),
-            (StorageType::Bf16, 192, "2x64x1owghvunk"),
+            (StorageType::Bf16, 128, "3x64x1owghvunc"),
+            (StorageType::F16, 128, "2x64x1owgnc"),
+            (StorageType::F16, 64, "2x64x1owgnc"),
+            (StorageType::Bf16, 192, "2x64x1owghvun"),
             (StorageType::Bf16, 96, "2x64x1owg"),
             (StorageType::F16, 96, "2x64x1owg"),
             (StorageType::Bf16, 256, "2x64x2"),

@@ -27,5 +27,5 @@ P="plans/vicuna7b.json:32 plans/llama3_8b.json:8"
 timeout 30 ./bench_prefill $P --dtype f16 --variants 2x64x1owg,$F,2x64x1owgnck --prompts 4096 --rows 4 --reps 5 --rounds 2 --out "$RESULT_DIR/f16_4k.jsonl" > /dev/null 2>&1
 timeout 40 ./bench_prefill $P --dtype f16 --variants 2x64x1owg,$F,2x64x1owgnck --prompts 16384 --rows 1 --reps 5 --rounds 2 --out "$RESULT_DIR/f16_16k.jsonl" > /dev/null 2>&1
 python3 ab.py "$RESULT_DIR/f16_4k.jsonl" "$RESULT_DIR/f16_16k.jsonl" > "$RESULT_DIR/f16_ab.md" 2>&1; sed -n '/^A\/B/,/^Per/p' "$RESULT_DIR/f16_ab.md"
-(cd .. && MOA_CUBIN_DIR= timeout 120 ./.dev-s11-prefill/cuda_engine --test-threads 1 > "$RESULT_DIR/engine.txt" 2>&1)
+(cd "$(dirname "$PWD")" && MOA_CUBIN_DIR= timeout 120 ./.dev-s11-prefill/cuda_engine --test-threads 1 > "$RESULT_DIR/engine.txt" 2>&1)
 grep -E "^test |test result" "$RESULT_DIR/engine.txt" | tail -14

@@ -112,6 +112,6 @@ t peers
 
 # The engine's tests from the repository root (their fixtures), with CAND's letters as
 # the default the test binary was built with; unset MOA_CUBIN_DIR: the engine compiles.
-(cd .. && MOA_CUBIN_DIR= timeout ${ENGINE_T:-100} ./.dev-s11-prefill/cuda_engine --test-threads 1 > "$OUT/engine.txt" 2>&1)
+(cd "$(dirname "$PWD")" && MOA_CUBIN_DIR= timeout ${ENGINE_T:-100} ./.dev-s11-prefill/cuda_engine --test-threads 1 > "$OUT/engine.txt" 2>&1)
 grep -E "^test |test result" "$OUT/engine.txt" | tail -20
 t engine

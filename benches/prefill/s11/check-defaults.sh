@@ -3,8 +3,9 @@
 # .dev-s11-prefill/ after pack.sh, on a warm machine: about 100 s): cuda_check of the bf16
 # default 3x64x1owghvunc and the f16 default 2x64x1owgnc on both upstream plans,
 # the `_vfix` path, memcheck and racecheck of both on fixture-gqa, f16 2x64x1owgnc timed
-# against 2x64x1owg and 2x64x1owgnck on every layer, then tests/cuda_engine.rs (release
-# test binary built with these defaults).
+# against 2x64x1owg, 2x64x1owgnck and three warpgroups (3x64x1owghnc: the next f16
+# candidate, 0.73x 2x64x1owg on 40 rows in session 11) on every layer, then
+# tests/cuda_engine.rs (release test binary built with these defaults).
 cd "$(dirname "$0")"
 export LD_LIBRARY_PATH=/usr/local/cuda/lib64:$LD_LIBRARY_PATH MOA_CUDA_INCLUDE=/usr/local/cuda/include MOA_CUBIN_DIR=$PWD/cubins
 RESULT_DIR=${OUT:-/tmp/out}; mkdir -p "$RESULT_DIR"
@@ -24,8 +25,8 @@ for b in bench_prefill cuda_check cuda_engine; do [ -x $b ] || { gunzip -f $b.gz
   done
 } 2>&1 | tee "$RESULT_DIR/check-defaults.txt"
 P="plans/vicuna7b.json:32 plans/llama3_8b.json:8"
-timeout 30 ./bench_prefill $P --dtype f16 --variants 2x64x1owg,$F,2x64x1owgnck --prompts 4096 --rows 4 --reps 5 --rounds 2 --out "$RESULT_DIR/f16_4k.jsonl" > /dev/null 2>&1
-timeout 40 ./bench_prefill $P --dtype f16 --variants 2x64x1owg,$F,2x64x1owgnck --prompts 16384 --rows 1 --reps 5 --rounds 2 --out "$RESULT_DIR/f16_16k.jsonl" > /dev/null 2>&1
+timeout 40 ./bench_prefill $P --dtype f16 --variants 2x64x1owg,$F,2x64x1owgnck,3x64x1owghnc --prompts 4096 --rows 4 --reps 5 --rounds 2 --out "$RESULT_DIR/f16_4k.jsonl" > /dev/null 2>&1
+timeout 50 ./bench_prefill $P --dtype f16 --variants 2x64x1owg,$F,2x64x1owgnck,3x64x1owghnc --prompts 16384 --rows 1 --reps 5 --rounds 2 --out "$RESULT_DIR/f16_16k.jsonl" > /dev/null 2>&1
 python3 ab.py "$RESULT_DIR/f16_4k.jsonl" "$RESULT_DIR/f16_16k.jsonl" > "$RESULT_DIR/f16_ab.md" 2>&1; sed -n '/^A\/B/,/^Per/p' "$RESULT_DIR/f16_ab.md"
 (cd "$(dirname "$PWD")" && MOA_CUBIN_DIR= timeout 120 ./.dev-s11-prefill/cuda_engine --test-threads 1 > "$RESULT_DIR/engine.txt" 2>&1)
 grep -E "^test |test result" "$RESULT_DIR/engine.txt" | tail -14

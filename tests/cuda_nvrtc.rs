@@ -191,6 +191,9 @@ fn prefill_variants_compile() {
         "2x64x1opwg",
         "2x64x1ow",
         "2x64x1owgr",
+        "2x64x1owgnc",
+        "2x64x1wgnc",
+        "2x64x1owgnck",
     ] {
         let tuning: cuda::PrefillTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
         let arts = cuda::generate_variant(&module, cuda::DecodeTuning::default(), tuning)
@@ -442,6 +445,12 @@ fn pv_f16_prefill_compiles() {
         "2x64x1owghvue",
         "3x64x1owghvu",
         "2x128x1owghvu",
+        "3x64x1owghvunc",
+        "3x64x1owghvun",
+        "3x64x1owghvuc",
+        "2x64x1owghvunc",
+        "3x64x1owghvunck",
+        "2x64x1owghvunck",
     ] {
         let tuning: cuda::PrefillTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
         let arts = cuda::generate_variant(&module, cuda::DecodeTuning::default(), tuning)

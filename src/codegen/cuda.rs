@@ -17,8 +17,9 @@ use super::{render, Artifact, CodegenError, KernelInfo, Phase, Target};
 use crate::lower::consts::{CUDA_DECODE_EARLY_LOADS, CUDA_DECODE_FAST_MERGE};
 use crate::lower::consts::{
     CUDA_DECODE_STAGES, CUDA_DECODE_WARPS, CUDA_DECODE_WARP_PIPES, CUDA_PREFILL_K_TILE,
-    CUDA_PREFILL_Q_TILE, CUDA_PREFILL_TC_EARLY_RESCALE, CUDA_PREFILL_TC_K_TILE,
-    CUDA_PREFILL_TC_LAZY_RESCALE, CUDA_PREFILL_TC_MIN_BLOCKS, CUDA_PREFILL_TC_OVERLAP,
+    CUDA_PREFILL_Q_TILE, CUDA_PREFILL_TC_EARLY_RESCALE, CUDA_PREFILL_TC_KEY_RANGE,
+    CUDA_PREFILL_TC_K_TILE, CUDA_PREFILL_TC_LAZY_RESCALE, CUDA_PREFILL_TC_LEAN,
+    CUDA_PREFILL_TC_LEAN_COPY, CUDA_PREFILL_TC_MIN_BLOCKS, CUDA_PREFILL_TC_OVERLAP,
     CUDA_PREFILL_TC_PINGPONG, CUDA_PREFILL_TC_PV_F16, CUDA_PREFILL_TC_PV_F16_WARPGROUPS,
     CUDA_PREFILL_TC_P_ONCE, CUDA_PREFILL_TC_Q_REGS, CUDA_PREFILL_TC_SKIP, CUDA_PREFILL_TC_THREADS,
     CUDA_PREFILL_TC_V_F16_IN, CUDA_PREFILL_TC_V_UNIT, CUDA_PREFILL_TC_WARP_SPECIALIZED,
@@ -170,6 +171,26 @@ pub struct PrefillTuning {
     /// Q·Kᵀ executes (FlashAttention-3's order), instead of between P·V's completion and
     /// the next turn, where it lengthens each consumer's serial chain.
     pub early_rescale: bool,
+    /// With `warp_specialized`, sm_90a (the `n` flag): a leaner consumer section. The
+    /// wgmma descriptors of a tile are one base word plus immediates (not rebuilt from the
+    /// address for each 16-wide step: ~50 uniform instructions per tile between the
+    /// turn and the last MMA issue), the masking leaves the row-max loop (one branch per
+    /// tile instead of one per score pair), and a tile is masked per element only where
+    /// the warp's own 16 query rows need it, not the whole block's 64 × warpgroups rows
+    /// (a 192-row block's band has ~7 such tiles; a warp's ~2). Same outputs.
+    pub lean: bool,
+    /// With `warp_specialized` (the `c` flag): the producer's copy loop strength-reduced.
+    /// Each producer thread copies one fixed 16-byte column chunk of every 8th row, so the
+    /// shared and global addresses of a tile are a base plus compile-time steps.
+    pub lean_copy: bool,
+    /// With `warp_specialized` and `overlap`, not `early_rescale`, sm_90a (the `k` flag):
+    /// each consumer warpgroup issues MMAs only for the key tiles its own 64 rows see
+    /// (the block's sink tiles and its own band, which starts up to 2 tiles later and
+    /// ends up to 2 tiles earlier than the block's), taking its other turns without MMAs.
+    /// With 3 warpgroups the block's band is 128 keys wider than one warpgroup's: up to
+    /// 4 of a warpgroup's tiles per block are wasted, 11% of a dense layer's work at 4k
+    /// and up to 31% on Vicuna-7B's narrowest 4k layers (2% and 9% at this granularity).
+    pub key_range: bool,
 }
 
 impl Default for PrefillTuning {
@@ -189,6 +210,9 @@ impl Default for PrefillTuning {
             v_unit: CUDA_PREFILL_TC_V_UNIT,
             q_regs: CUDA_PREFILL_TC_Q_REGS,
             early_rescale: CUDA_PREFILL_TC_EARLY_RESCALE,
+            lean: CUDA_PREFILL_TC_LEAN,
+            lean_copy: CUDA_PREFILL_TC_LEAN_COPY,
+            key_range: CUDA_PREFILL_TC_KEY_RANGE,
         }
     }
 }
@@ -197,7 +221,7 @@ impl std::fmt::Display for PrefillTuning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}",
+            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
             self.warpgroups,
             self.k_tile,
             self.blocks_per_sm,
@@ -211,20 +235,23 @@ impl std::fmt::Display for PrefillTuning {
             if self.v_unit { "u" } else { "" },
             if self.lazy_rescale { "r" } else { "" },
             if self.q_regs { "q" } else { "" },
-            if self.early_rescale { "e" } else { "" }
+            if self.early_rescale { "e" } else { "" },
+            if self.lean { "n" } else { "" },
+            if self.lean_copy { "c" } else { "" },
+            if self.key_range { "k" } else { "" }
         )
     }
 }
 
 impl std::str::FromStr for PrefillTuning {
     type Err = String;
-    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e]` (as written by `Display`) and checks the ranges.
+    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k]` (as written by `Display`) and checks the ranges.
     fn from_str(text: &str) -> Result<Self, String> {
         let bad = |why: &str| {
             format!(
-                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e], warpgroups 1..=3, \
+                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k], warpgroups 1..=3, \
                  key tile 64 or 128, blocks 1 or 2, `w` with 2 warpgroups (3 with `h` and 64-key tiles) and 1 block and \
-                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, e.g. 2x64x2s, 2x64x1w, \
+                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, e.g. 2x64x2s, 2x64x1w, \
                  2x64x1wg or 2x64x1owgh)"
             )
         };
@@ -242,7 +269,7 @@ impl std::str::FromStr for PrefillTuning {
         if flags.chars().any(|c| {
             !matches!(
                 c,
-                'o' | 's' | 'p' | 'w' | 'g' | 'h' | 'v' | 'u' | 'r' | 'q' | 'e'
+                'o' | 's' | 'p' | 'w' | 'g' | 'h' | 'v' | 'u' | 'r' | 'q' | 'e' | 'n' | 'c' | 'k'
             )
         }) {
             return Err(bad("unknown flag"));
@@ -262,6 +289,9 @@ impl std::str::FromStr for PrefillTuning {
             v_unit: flags.contains('u'),
             q_regs: flags.contains('q'),
             early_rescale: flags.contains('e'),
+            lean: flags.contains('n'),
+            lean_copy: flags.contains('c'),
+            key_range: flags.contains('k'),
         };
         t.check().map_err(|e| bad(&e))?;
         Ok(t)
@@ -270,10 +300,12 @@ impl std::str::FromStr for PrefillTuning {
 
 impl PrefillTuning {
     /// The default for a module's storage and head_dim: [`PrefillTuning::default`]
-    /// (`2x64x1owghvu`: bf16 multiplies P·V on f16 operands, V converted before the kernel
-    /// by its one-read pre-pass; `2x64x1owg` where that does not apply, f16 storage among
-    /// them), with three consumer warpgroups (`3x64x1owghvu`) where P·V is in f16 at
-    /// head_dim 128 (`CUDA_PREFILL_TC_PV_F16_WARPGROUPS`),
+    /// (`2x64x1owghvunc`: bf16 multiplies P·V on f16 operands, V converted before the
+    /// kernel by its one-read pre-pass, lean consumer sections and producer copies;
+    /// `2x64x1owgnc` where P·V in f16 does not apply, f16 storage among them, and
+    /// `2x64x1owg` without a wgmma body), with three consumer warpgroups (`3x64x1owghvunc`)
+    /// where P·V is in f16 at head_dim 128 (`CUDA_PREFILL_TC_PV_F16_WARPGROUPS`); `c` only
+    /// at head_dim 64 and 128 ([`prefill_lean_copy`]),
     /// where `generate_variant` accepts it, else the former default 2x64x2
     /// (two blocks of 256 threads, no producer). The ping-pong and overlap consumers need
     /// 3 K/V stages, which the 226 KiB ring holds at head_dim <= 192 but not at 256
@@ -283,6 +315,13 @@ impl PrefillTuning {
         // `h` and `v` only change bf16's wgmma body (f16 storage already multiplies f16
         // operands and reads V as it is, with no pre-pass to pay): the name says what is
         // generated, so f16 and the mma.sync body keep `2x64x1owg`.
+        if !prefill_wgmma(storage, head_dim) {
+            // `n`, `c` and `k` change only the wgmma body.
+            t.lean = false;
+            t.lean_copy = false;
+            t.key_range = false;
+        }
+        t.lean_copy &= prefill_lean_copy(head_dim, t);
         if !prefill_pv_f16(storage, head_dim, t) {
             t.pv_f16 = false;
             t.v_f16_in = false;
@@ -309,6 +348,9 @@ impl PrefillTuning {
             pv_f16: false,
             v_f16_in: false,
             v_unit: false,
+            lean: false,
+            lean_copy: false,
+            key_range: false,
             ..t
         }
     }
@@ -364,6 +406,14 @@ impl PrefillTuning {
         if (self.q_regs || self.early_rescale) && !(self.warp_specialized && self.overlap) {
             // Both change only the overlapped consumer loop of the `w` body.
             return Err("`q` or `e` without `o` and `w`".into());
+        }
+        if (self.lean || self.lean_copy) && !self.warp_specialized {
+            // Both change only the `w` body (its consumer sections and its producer).
+            return Err("`n` or `c` without `w`".into());
+        }
+        if self.key_range && !(self.warp_specialized && self.overlap && !self.early_rescale) {
+            // The own-tile sections are a form of the overlapped consumer loop.
+            return Err("`k` without `o` and `w`, or with `e`".into());
         }
         Ok(())
     }
@@ -558,6 +608,14 @@ pub fn prefill_stages(storage: StorageType, head_dim: u32, tuning: PrefillTuning
     (PREFILL_WS_RING_BYTES.saturating_sub(q) / stage).clamp(2, 4)
 }
 
+/// Whether the producer's copies are strength-reduced (`PrefillTuning::lean_copy`): each
+/// of its 128 threads keeps one 16-byte column chunk, which needs 128 to be a multiple of
+/// the head_dim / 8 chunks of a row and the rows a thread copies to lie 8 apart (the
+/// swizzle's period): head_dim 64 and 128.
+pub fn prefill_lean_copy(head_dim: u32, tuning: PrefillTuning) -> bool {
+    tuning.lean_copy && tuning.warp_specialized && (head_dim == 64 || head_dim == 128)
+}
+
 /// Whether a layer's prefill runs P·V on f16 operands (`PrefillTuning::pv_f16`): the
 /// warp-specialized wgmma body in bf16 storage.
 pub fn prefill_pv_f16(storage: StorageType, head_dim: u32, tuning: PrefillTuning) -> bool {
@@ -689,6 +747,12 @@ struct CudaLayerCtx {
     prefill_q_regs: bool,
     /// O rescaled while the next Q·Kᵀ executes (`PrefillTuning::early_rescale`).
     prefill_early_rescale: bool,
+    /// The leaner consumer section (`PrefillTuning::lean`).
+    prefill_lean: bool,
+    /// The strength-reduced producer copies (`PrefillTuning::lean_copy`).
+    prefill_lean_copy: bool,
+    /// Each consumer warpgroup's own key tiles (`PrefillTuning::key_range`).
+    prefill_key_range: bool,
     decode_mma: bool,
     decode_threads: u32,
     decode_stages: u32,
@@ -848,6 +912,9 @@ fn layer_ctx(
         prefill_v_unit: pt.v_unit && prefill_v_f16_in(module.storage, d, pt),
         prefill_q_regs: pt.q_regs,
         prefill_early_rescale: pt.early_rescale,
+        prefill_lean: pt.lean,
+        prefill_lean_copy: prefill_lean_copy(d, pt),
+        prefill_key_range: pt.key_range,
         decode_mma: decode_uses_mma(module.storage, d),
         decode_threads: 32 * tuning.warps,
         decode_stages: tuning.stages,
@@ -1091,6 +1158,11 @@ mod tests {
             "2x64x2r",
             "2x64x1owghvu",
             "2x64x1owghvur",
+            "3x64x1owghvunc",
+            "3x64x1owghvunck",
+            "2x64x1owgnc",
+            "2x64x1owgc",
+            "2x64x1owgk",
         ] {
             let t: PrefillTuning = text.parse().unwrap();
             assert_eq!(t.to_string(), text);
@@ -1127,17 +1199,17 @@ mod tests {
         );
     }
 
-    /// The default is `2x64x1owghvu` in bf16 and `2x64x1owg` in f16 (and where bf16 has no
-    /// wgmma body) wherever it generates, and falls back to 2x64x2 where the ring holds
+    /// The default is `2x64x1owghvunc` in bf16 and `2x64x1owgnc` in f16 (`2x64x1owg` where
+    /// there is no wgmma body) wherever it generates, and falls back to 2x64x2 where the ring holds
     /// fewer than the 3 stages ping-pong and overlap need (head_dim 256).
     #[test]
     fn prefill_default_per_shape() {
-        assert_eq!(PrefillTuning::default().to_string(), "2x64x1owghvu");
+        assert_eq!(PrefillTuning::default().to_string(), "2x64x1owghvunc");
         for (storage, d, want) in [
-            (StorageType::Bf16, 128, "3x64x1owghvu"),
-            (StorageType::F16, 128, "2x64x1owg"),
-            (StorageType::F16, 64, "2x64x1owg"),
-            (StorageType::Bf16, 192, "2x64x1owghvu"),
+            (StorageType::Bf16, 128, "3x64x1owghvunc"),
+            (StorageType::F16, 128, "2x64x1owgnc"),
+            (StorageType::F16, 64, "2x64x1owgnc"),
+            (StorageType::Bf16, 192, "2x64x1owghvun"),
             (StorageType::Bf16, 96, "2x64x1owg"),
             (StorageType::F16, 96, "2x64x1owg"),
             (StorageType::Bf16, 256, "2x64x2"),

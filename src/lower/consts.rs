@@ -127,6 +127,25 @@ pub const CUDA_PREFILL_TC_Q_REGS: bool = false;
 /// of `2x64x1owghvu` on the geometric mean, slower on every row (f16: 1.172x `2x64x1owg`;
 /// H200, benches/RESULTS.md, "Session 10").
 pub const CUDA_PREFILL_TC_EARLY_RESCALE: bool = false;
+/// CUDA prefill on sm_90a, warp-specialized body: the leaner consumer section
+/// (`codegen::cuda::PrefillTuning::lean`, the `n` letter: descriptors as a base plus
+/// immediates, masking out of the row-max loop, per-warp boundary tiles). On, with `c`:
+/// `3x64x1owghvunc` takes 0.778x the time of `3x64x1owghvu` on the geometric mean of every
+/// layer of both upstream plans at 4k x 4 and 16k x 1 (128 rows, every row faster, worst
+/// 0.874; `n` alone 0.918x on 32 sub-layer rows), outputs identical; in f16
+/// `2x64x1owgnck` takes 0.814x `2x64x1owg` (128 rows, every row faster; H200,
+/// benches/RESULTS.md, "Session 11").
+pub const CUDA_PREFILL_TC_LEAN: bool = true;
+/// CUDA prefill on sm_90a, warp-specialized body: the strength-reduced producer copies
+/// (`codegen::cuda::PrefillTuning::lean_copy`, the `c` letter). On, with `n` (above; `c`
+/// alone 0.931x `3x64x1owghvu` on 32 sub-layer rows).
+pub const CUDA_PREFILL_TC_LEAN_COPY: bool = true;
+/// CUDA prefill on sm_90a, warp-specialized overlapped body: each consumer warpgroup
+/// issues MMAs only for its own key tiles (`codegen::cuda::PrefillTuning::key_range`, the
+/// `k` letter). Off: `3x64x1owghvunck` takes 1.004x `3x64x1owghvunc` (0.989x at 4k, where
+/// the tile count predicted 0.85-0.93, and 1.015-1.026x at 16k; H200, benches/RESULTS.md,
+/// "Session 11"): the skipped MMAs were not what the consumers waited on.
+pub const CUDA_PREFILL_TC_KEY_RANGE: bool = false;
 /// CUDA prefill on sm_90a: each warpgroup computes only the key tiles its own 64 query
 /// rows see (`codegen::cuda::PrefillTuning::skip`). Off: the variant with it ranked behind
 /// the plain kernel in the H200 sweep (benches/RESULTS.md) and costs 24 bytes of spills.

@@ -1599,9 +1599,25 @@ pub fn check_variant(
             }
             // Thread-block clusters (sm_90): every segment one cluster of 2 or of
             // MAX_CLUSTER blocks merging through distributed shared memory, with empty
-            // items where a segment has fewer written slots than blocks; the second size
-            // also as a programmatic launch right after a plain one.
-            for size in [2, MAX_CLUSTER] {
+            // items where a segment has fewer written slots than blocks. Then whole
+            // segments packed into clusters (DecodeWork::build_packed), in chunks of one
+            // key tile: segments of one to `size` items share a cluster, spare blocks are
+            // empty items (clusters of 4 and MAX_CLUSTER). Each MAX_CLUSTER list also runs
+            // as a programmatic launch right after a plain one.
+            let splits = [
+                (DecodeSplit::clusters(2, 0), "cluster=2".to_string()),
+                (
+                    DecodeSplit::clusters(MAX_CLUSTER, 0),
+                    format!("cluster={MAX_CLUSTER}"),
+                ),
+                (DecodeSplit::packed(4, 1), "packed=4".to_string()),
+                (
+                    DecodeSplit::packed(MAX_CLUSTER, 1),
+                    format!("packed={MAX_CLUSTER}"),
+                ),
+            ];
+            for (split, label) in splits {
+                let size = split.cluster;
                 let call = gpu.prepare_decode_split(
                     c.layer,
                     &c.layout,
@@ -1609,39 +1625,14 @@ pub fn check_variant(
                     gpu.upload(&c.q)?,
                     gpu.upload(&c.k_cache)?,
                     gpu.upload(&c.v_cache)?,
-                    Some(DecodeSplit {
-                        chunk: 0,
-                        cluster: size,
-                        packed: false,
-                    }),
+                    Some(split),
                 )?;
                 gpu.launch_decode(&call)?;
                 if size == MAX_CLUSTER {
                     gpu.launch_decode_with(&call, true)?;
                 }
                 let out = gpu.decode_output(&call)?;
-                record(&format!("{} cluster={size}", c.name), &out, &c.expected);
-            }
-            // Whole segments packed into clusters (DecodeWork::build_packed), in chunks
-            // of one key tile: segments of one to `size` items share a cluster, spare
-            // blocks are empty items; clusters of 4 plainly, of 8 after a plain launch as
-            // a programmatic one.
-            for size in [4, MAX_CLUSTER] {
-                let call = gpu.prepare_decode_split(
-                    c.layer,
-                    &c.layout,
-                    &c.row_pos,
-                    gpu.upload(&c.q)?,
-                    gpu.upload(&c.k_cache)?,
-                    gpu.upload(&c.v_cache)?,
-                    Some(DecodeSplit::packed(size, 1)),
-                )?;
-                gpu.launch_decode(&call)?;
-                if size == MAX_CLUSTER {
-                    gpu.launch_decode_with(&call, true)?;
-                }
-                let out = gpu.decode_output(&call)?;
-                record(&format!("{} packed={size}", c.name), &out, &c.expected);
+                record(&format!("{} {label}", c.name), &out, &c.expected);
             }
         }
     }

@@ -248,6 +248,40 @@ mod tests {
         }
     }
 
+    /// SPIR-V of `source`'s compute entry point `entry` with the `constants` overrides
+    /// resolved, as wgpu's Vulkan back end writes it (validated with every capability:
+    /// no adapter here offers cooperative matrices). Errors: naga's SPIR-V writer's.
+    #[cfg(target_os = "linux")]
+    fn spirv_words(
+        source: &str,
+        entry: &str,
+        constants: &[(&str, f64)],
+    ) -> Result<Vec<u32>, naga::back::spv::Error> {
+        let module = naga::front::wgsl::parse_str(source).unwrap();
+        let info = naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::all(),
+        )
+        .validate(&module)
+        .unwrap();
+        let constants: naga::back::PipelineConstants = constants
+            .iter()
+            .map(|&(name, value)| (name.to_string(), value))
+            .collect();
+        let (module, info) = naga::back::pipeline_constants::process_overrides(
+            &module,
+            &info,
+            Some((naga::ShaderStage::Compute, entry)),
+            &constants,
+        )
+        .unwrap();
+        let options = naga::back::spv::Options {
+            lang_version: (1, 3),
+            ..Default::default()
+        };
+        naga::back::spv::write_vec(&module, &info, &options, None)
+    }
+
     /// The matrix-unit decode products: validated, their overrides resolved and SPIR-V
     /// written for every tile count, K split, input type and epilogue (no adapter here
     /// offers the feature; the device checks them at start-up and against the CPU
@@ -264,29 +298,10 @@ mod tests {
         ] {
             let source = coop_matvec_source(576, tiles, kparts, input);
             validate_wgsl(COOP_MATVEC.name, &source).unwrap_or_else(|e| panic!("{e}"));
-            let module = naga::front::wgsl::parse_str(&source).unwrap();
-            let info = naga::valid::Validator::new(
-                naga::valid::ValidationFlags::all(),
-                naga::valid::Capabilities::all(),
-            )
-            .validate(&module)
-            .unwrap();
             for (mode, epi) in [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (1.0, 2.0)] {
-                let mut constants = naga::back::PipelineConstants::default();
-                constants.insert("SG".to_string(), 32.0);
-                constants.insert("INPUT_MODE".to_string(), mode);
-                constants.insert("EPI".to_string(), epi);
-                let entry = Some((naga::ShaderStage::Compute, COOP_MATVEC.entry_point));
-                let (module, info) = naga::back::pipeline_constants::process_overrides(
-                    &module, &info, entry, &constants,
-                )
-                .unwrap();
-                let options = naga::back::spv::Options {
-                    lang_version: (1, 3),
-                    ..Default::default()
-                };
-                let spv = naga::back::spv::write_vec(&module, &info, &options, None);
-                let words = spv.unwrap_or_else(|e| panic!("tiles {tiles} kparts {kparts}: {e}"));
+                let constants = [("SG", 32.0), ("INPUT_MODE", mode), ("EPI", epi)];
+                let words = spirv_words(&source, COOP_MATVEC.entry_point, &constants)
+                    .unwrap_or_else(|e| panic!("tiles {tiles} kparts {kparts}: {e}"));
                 assert!(words.len() > 100);
             }
         }
@@ -299,26 +314,8 @@ mod tests {
     fn the_cooperative_matrix_product_translates_to_spirv() {
         for acc in [StorageType::F32, StorageType::F16] {
             let source = coop_linear_source(StorageType::F32, acc);
-            let module = naga::front::wgsl::parse_str(&source).unwrap();
-            let info = naga::valid::Validator::new(
-                naga::valid::ValidationFlags::all(),
-                naga::valid::Capabilities::all(),
-            )
-            .validate(&module)
-            .unwrap();
-            let mut constants = naga::back::PipelineConstants::default();
-            constants.insert("SG".to_string(), 32.0);
-            let entry = Some((naga::ShaderStage::Compute, COOP_LINEAR.entry_point));
-            let (module, info) = naga::back::pipeline_constants::process_overrides(
-                &module, &info, entry, &constants,
-            )
-            .unwrap();
-            let options = naga::back::spv::Options {
-                lang_version: (1, 3),
-                ..Default::default()
-            };
-            let spv = naga::back::spv::write_vec(&module, &info, &options, None);
-            let words = spv.unwrap_or_else(|e| panic!("accumulator {acc:?}: {e}"));
+            let words = spirv_words(&source, COOP_LINEAR.entry_point, &[("SG", 32.0)])
+                .unwrap_or_else(|e| panic!("accumulator {acc:?}: {e}"));
             assert!(words.len() > 100);
         }
     }

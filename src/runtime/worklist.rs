@@ -27,6 +27,21 @@ pub fn written_slots(span: u32, t: u32) -> u32 {
     span.min(t.saturating_add(1))
 }
 
+/// Written slots of every (row, KV segment) pair, row-major: [`written_slots`] of each
+/// segment of `layout` for each position in `row_pos` (`row_pos.len() × segments` values,
+/// in slots).
+fn written_per_segment<'a>(
+    layout: &'a CacheLayout,
+    row_pos: &'a [u32],
+) -> impl Iterator<Item = u32> + 'a {
+    row_pos.iter().flat_map(move |&t| {
+        layout
+            .segments
+            .iter()
+            .map(move |s| written_slots(s.span, t))
+    })
+}
+
 impl DecodeWork {
     /// The work list for rows at positions `row_pos` over `layout`, in chunks of `chunk`
     /// slots (> 0). A segment with no written slot (span 0) still gets one empty item, so
@@ -558,15 +573,7 @@ pub fn choose_chunk_with(
         _ => {}
     }
     let blocks = concurrent_blocks.max(1) as f64;
-    let written: Vec<u32> = row_pos
-        .iter()
-        .flat_map(|&t| {
-            layout
-                .segments
-                .iter()
-                .map(move |s| written_slots(s.span, t))
-        })
-        .collect();
+    let written: Vec<u32> = written_per_segment(layout, row_pos).collect();
     let total: f64 = written.iter().map(|&w| f64::from(w)).sum();
     let mut best = (f64::INFINITY, key_tile);
     for m in 1..=64u32 {
@@ -682,15 +689,7 @@ pub fn choose_split_in(
                 key_tile,
                 concurrent_blocks,
             );
-            let written: Vec<u32> = row_pos
-                .iter()
-                .flat_map(|&t| {
-                    layout
-                        .segments
-                        .iter()
-                        .map(move |s| written_slots(s.span, t))
-                })
-                .collect();
+            let written: Vec<u32> = written_per_segment(layout, row_pos).collect();
             let most = |c: u32| written.iter().map(|w| w.div_ceil(c)).max().unwrap_or(0);
             if most(chunk) <= 1 {
                 // No segment is split: nothing to merge.
@@ -733,16 +732,7 @@ pub fn choose_split_in(
         ChunkPolicy::Packed { size } => {
             let size = size.clamp(2, MAX_CLUSTER);
             let fit = slots.for_cluster(size);
-            let longest = row_pos
-                .iter()
-                .flat_map(|&t| {
-                    layout
-                        .segments
-                        .iter()
-                        .map(move |s| written_slots(s.span, t))
-                })
-                .max()
-                .unwrap_or(0);
+            let longest = written_per_segment(layout, row_pos).max().unwrap_or(0);
             let tiles = longest.div_ceil(size).div_ceil(key_tile).max(1);
             let most = longest.div_ceil(key_tile).max(tiles);
             let mut fewest = (u32::MAX, tiles * key_tile);

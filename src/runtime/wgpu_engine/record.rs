@@ -129,6 +129,23 @@ impl WgpuEngine {
         }
     }
 
+    /// One `coop_matvec.wgsl` dispatch (a decode product on matrix units): `params` are
+    /// the shader's eight `Params` words (n_rows, k, n_out, add_residual, eps bits,
+    /// out_stride, col_offset, blocks) and `views` its bindings 1–6 in order (x, w,
+    /// residual, out, norm, pairs); the one place that knows that layout on the host.
+    pub(super) fn coop_dispatch(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        params: [u32; 8],
+        views: [View; 6],
+        groups: [u32; 3],
+    ) -> Dispatch {
+        let params = self.uniform(&params);
+        let mut bound = vec![(0, (&params).into())];
+        bound.extend((1..).zip(views));
+        self.dispatch_bound(pipeline, &bound, groups)
+    }
+
     /// [`Self::dispatch`] with each view bound at its own binding number (for an entry
     /// point that uses only some of its module's bindings).
     pub(super) fn dispatch_bound(
@@ -610,7 +627,7 @@ impl WgpuEngine {
             if let Some(p) = coop_out {
                 // On matrix units: 16 columns a workgroup, K over its 4 subgroups.
                 let n_out = lw.wo.rows as u32;
-                let params = self.uniform(&[
+                let params = [
                     t as u32,
                     p.k as u32,
                     n_out,
@@ -619,19 +636,19 @@ impl WgpuEngine {
                     n_out,
                     0,
                     0,
-                ]);
-                d.push(self.dispatch_bound(
+                ];
+                d.push(self.coop_dispatch(
                     &p.pipeline,
-                    &[
-                        (0, (&params).into()),
-                        (1, (&a.attn_out).into()),
-                        (2, (&lw.wo.parts[0].buffer).into()),
-                        (3, (&a.x).into()),
-                        (4, (&a.x_alt).into()),
-                        (5, (&self.dummy).into()),
+                    params,
+                    [
+                        (&a.attn_out).into(),
+                        (&lw.wo.parts[0].buffer).into(),
+                        (&a.x).into(),
+                        (&a.x_alt).into(),
+                        (&self.dummy).into(),
                         // Unused here; a buffer of its own (the read-only dummy cannot
                         // also be bound writable in one dispatch).
-                        (6, (&a.argmax_pairs).into()),
+                        (&a.argmax_pairs).into(),
                     ],
                     [n_out / 16, (t as u32).div_ceil(16), 1],
                 ));
@@ -665,7 +682,7 @@ impl WgpuEngine {
                 })
                 .map(|sg| (sg, &lw.w_gate_up.parts[0]));
             if let Some(p) = coop_gate_up {
-                let params = self.uniform(&[
+                let params = [
                     t as u32,
                     hidden as u32,
                     2 * c.ffn_size as u32,
@@ -674,17 +691,17 @@ impl WgpuEngine {
                     c.ffn_size as u32,
                     0,
                     0,
-                ]);
-                d.push(self.dispatch_bound(
+                ];
+                d.push(self.coop_dispatch(
                     &p.pipeline,
-                    &[
-                        (0, (&params).into()),
-                        (1, (&a.x_alt).into()),
-                        (2, (&lw.w_gate_up.parts[0].buffer).into()),
-                        (3, (&self.dummy).into()),
-                        (4, (&a.ffn_act).into()),
-                        (5, (&lw.ffn_norm).into()),
-                        (6, (&a.argmax_pairs).into()),
+                    params,
+                    [
+                        (&a.x_alt).into(),
+                        (&lw.w_gate_up.parts[0].buffer).into(),
+                        (&self.dummy).into(),
+                        (&a.ffn_act).into(),
+                        (&lw.ffn_norm).into(),
+                        (&a.argmax_pairs).into(),
                     ],
                     [(c.ffn_size / 16) as u32, (t as u32).div_ceil(16), 1],
                 ));
@@ -799,7 +816,7 @@ impl WgpuEngine {
                 && self.two_stage_argmax
                 && matches!(output, OutputKind::Argmax)
                 && rows <= MATVEC_MAX_ROWS;
-            let params = self.uniform(&[
+            let params = [
                 rows as u32,
                 hidden as u32,
                 head.rows as u32,
@@ -808,17 +825,17 @@ impl WgpuEngine {
                 head.rows as u32,
                 0,
                 blocks,
-            ]);
-            d.push(self.dispatch_bound(
+            ];
+            d.push(self.coop_dispatch(
                 if argmax { &h.argmax } else { &h.logits },
-                &[
-                    (0, (&params).into()),
-                    (1, (&a.x).into()),
-                    (2, (&head.parts[0].buffer).into()),
-                    (3, (&self.dummy).into()),
-                    (4, logits),
-                    (5, (&self.output_norm).into()),
-                    (6, (&a.argmax_pairs).into()),
+                params,
+                [
+                    (&a.x).into(),
+                    (&head.parts[0].buffer).into(),
+                    (&self.dummy).into(),
+                    logits,
+                    (&self.output_norm).into(),
+                    (&a.argmax_pairs).into(),
                 ],
                 [blocks, (rows as u32).div_ceil(16), 1],
             ));

@@ -1,6 +1,9 @@
 //! `moa pipeline` and `moa validate` end to end on the tiny random Llama (generated filler):
 //! the chosen plan holds its density band at the validation length and records its scores,
-//! a second run resumes from every output, and bad plans are refused by name.
+//! a second run resumes from every output, and bad plans are refused by name. With
+//! `--near PLAN --max-changes K` (one trust-region step from PLAN): the profiles are taken
+//! under PLAN in their own folder, the chosen plan is at most K KV groups from PLAN, and a
+//! bad PLAN or K is a clear error before any step runs.
 
 mod common;
 
@@ -9,7 +12,7 @@ use std::process::Command;
 
 use candle_core::quantized::gguf_file::Value;
 use common::tiny::{self, tiny};
-use moa::plan::{stats::plan_stats, Plan};
+use moa::plan::{stats::plan_stats, LayerRules, Meta, ModelShape, Plan, Rule, SpanSection};
 
 fn moa(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_moa"))
@@ -141,5 +144,169 @@ fn validate_refuses_a_plan_of_another_shape() {
     assert!(
         err.contains("fixture-mha.toml") && err.contains("does not fit"),
         "{err}"
+    );
+}
+
+/// A plan of the tiny model's shape on the pipeline's grid (α = 0, β in eighths), inside
+/// the 50% band: per layer one KV group at 3/8 and one at 5/8 of N.
+fn tiny_near_plan(path: &Path) {
+    let rule = |eighths: u32| Rule {
+        alpha: 0,
+        beta_num: eighths * moa::plan::BETA_DEN / 8,
+    };
+    let group = tiny::Q_HEADS / tiny::KV_HEADS;
+    let layers = (0..tiny::LAYERS)
+        .map(|_| LayerRules {
+            rules: (0..tiny::Q_HEADS)
+                .map(|h| if h / group == 0 { rule(3) } else { rule(5) })
+                .collect(),
+        })
+        .collect();
+    let shape = ModelShape {
+        name: Some("tiny".into()),
+        layers: tiny::LAYERS as u32,
+        q_heads: tiny::Q_HEADS as u32,
+        kv_heads: tiny::KV_HEADS as u32,
+        head_dim: tiny::HEAD_DIM as u32,
+        max_context_tokens: 4096,
+    };
+    let plan = Plan::new(shape, SpanSection::default(), Meta::default(), layers).unwrap();
+    std::fs::write(path, plan.to_toml()).unwrap();
+}
+
+/// KV groups whose rule differs between two plans of one shape.
+fn changed_groups(a: &Plan, b: &Plan) -> usize {
+    let group = (a.model().q_heads / a.model().kv_heads) as usize;
+    a.layers()
+        .iter()
+        .zip(b.layers())
+        .map(|(x, y)| {
+            x.rules
+                .chunks(group)
+                .zip(y.rules.chunks(group))
+                .filter(|(u, v)| u != v)
+                .count()
+        })
+        .sum()
+}
+
+#[test]
+fn pipeline_near_takes_one_trust_region_step() {
+    let dir = tiny::tmp("pipeline-near");
+    let model = tiny_gguf(&dir);
+    let work = dir.join("work");
+    let plans = dir.join("plans");
+    let near = dir.join("near.toml");
+    tiny_near_plan(&near);
+    let run = |near: &str, k: &str| {
+        moa(&[
+            "pipeline",
+            "--model",
+            &model,
+            "--workdir",
+            work.to_str().unwrap(),
+            "--plans-dir",
+            plans.to_str().unwrap(),
+            "--name",
+            "tiny-near",
+            "--profile-lengths",
+            "512",
+            "--validate-length",
+            "1024",
+            "--samples",
+            "2",
+            "--validate-samples",
+            "1",
+            "--densities",
+            "0.5",
+            "--source",
+            "generated",
+            "--max-new-tokens",
+            "2",
+            "--time-limit",
+            "10",
+            // The shards get --under-plan too.
+            "--profile-jobs",
+            "2",
+            "--near",
+            near,
+            "--max-changes",
+            k,
+        ])
+    };
+    let out = run(near.to_str().unwrap(), "2");
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{log}");
+    let start = Plan::load(&near).unwrap();
+    let chosen = Plan::load(&plans.join("tiny-near-50.toml")).unwrap();
+    assert!(changed_groups(&start, &chosen) <= 2, "{chosen:?}");
+    // Profiles under the plan, in their own folder; no dense profile is taken.
+    let hash = moa::eval::masking_key(Some(&start));
+    let hex = hash.trim_start_matches("plan:");
+    let prof = work.join(format!("profiles-under-{hex}/influence_512.safetensors"));
+    let p = moa::profile::InfluenceProfile::load(&prof).unwrap();
+    assert_eq!(p.under_plan.as_deref(), Some(hash.as_str()));
+    assert!(!work.join("profiles").exists());
+    // The step moved, within the region, where the same profile optimised without the
+    // region moves more groups than K.
+    let step = Plan::load(&work.join(format!("optimize-50-near-{hex}-k2/plan_0.toml"))).unwrap();
+    assert!((1..=2).contains(&changed_groups(&start, &step)), "{step:?}");
+    let free = dir.join("free");
+    let out = moa(&[
+        "optimize",
+        "--profile",
+        prof.to_str().unwrap(),
+        "--density",
+        "0.5",
+        "--gqa-native",
+        "--max-alpha",
+        "0",
+        "--extra-length",
+        "1024",
+        "-o",
+        free.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let free = Plan::load(&free.join("plan_0.toml")).unwrap();
+    assert!(changed_groups(&start, &free) > 2, "{free:?}");
+
+    // Resumes: calib, held-out, the profile and the optimizer output are reused.
+    let again = run(near.to_str().unwrap(), "2");
+    let log2 = String::from_utf8_lossy(&again.stderr).to_string();
+    assert!(again.status.success(), "{log2}");
+    assert_eq!(log2.matches("reusing").count(), 4, "{log2}");
+
+    // Bad inputs: named flag, file and allowed range, before any step runs.
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/plans/fixture-mha.toml");
+    let bad = |near: &str, k: &str, want: &[&str]| {
+        let out = run(near, k);
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !err.contains("panicked") && !err.contains("== 1/5"),
+            "{err}"
+        );
+        for w in want {
+            assert!(err.contains(w), "{w:?} not in {err}");
+        }
+    };
+    bad(
+        fixture,
+        "1",
+        &["--near", "fixture-mha.toml", "another model shape"],
+    );
+    let n = near.to_str().unwrap();
+    bad(n, "0", &["--max-changes 0", "allowed 1 to 4", "near.toml"]);
+    bad(n, "5", &["--max-changes 5", "allowed 1 to 4"]);
+    let junk = dir.join("junk.toml");
+    std::fs::write(&junk, "not a plan").unwrap();
+    bad(
+        junk.to_str().unwrap(),
+        "1",
+        &["--near", "junk.toml", "not a usable plan"],
     );
 }

@@ -48,7 +48,8 @@ pub enum Command {
 #[derive(clap::Args)]
 pub struct PipelineArgs {
     /// Work folder: calib.jsonl, heldout.jsonl, profiles/, optimize-<pct>/, scores.tsv,
-    /// validate-<pct>.tsv. A step whose output is there is skipped.
+    /// validate-<pct>.tsv (with --near: profiles-under-<hash>/, optimize-<pct>-near-<hash>-k<K>/).
+    /// A step whose output is there is skipped.
     #[arg(long, default_value = "runs/smollm2-135m")]
     pub workdir: PathBuf,
     /// Profile lengths in tokens.
@@ -121,6 +122,27 @@ pub struct PipelineArgs {
     /// GGUF file or Hugging Face folder (default: the fetched SmolLM2-135M-Instruct).
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// One trust-region step from this plan instead of plans from dense profiles: profile
+    /// under it (`moa profile --under-plan`, into profiles-under-<hash>/), optimize with
+    /// at most --max-changes K units (KV groups; query heads with --per-query-head) off
+    /// its rules (`moa optimize --near`), then validate the candidates and the plan itself.
+    /// Its shape must be the model's and its rules on the pipeline's grid (α = 0, β in
+    /// eighths). With --densities 0.25 this is the step that made the shipped 25% plan
+    /// (docs/CALIBRATION.md, "A trust-region step").
+    #[arg(long, requires = "max_changes")]
+    pub near: Option<PathBuf>,
+    /// With --near: the most units whose rule may differ from the near plan's (1 to the
+    /// plan's units: layers × KV heads, or × query heads with --per-query-head).
+    #[arg(long, requires = "near")]
+    pub max_changes: Option<usize>,
+    /// Minimise the loss summed over these profiled lengths in one solve (`moa optimize
+    /// --objective-length`, comma separated) instead of the Pareto set over them.
+    #[arg(long, value_delimiter = ',')]
+    pub objective_lengths: Vec<u32>,
+    /// Profile only the retrieval samples the dense model answered right (`moa profile
+    /// --drop-wrong`); off by default, as a random test model answers nothing right.
+    #[arg(long)]
+    pub drop_wrong: bool,
 }
 
 /// `moa validate`.

@@ -2,6 +2,11 @@
 //! each step skipped when its output is already there (so an interrupted run resumes, and
 //! any step can be redone by deleting its output). The best validated plan per density
 //! goes to `<plans-dir>/<name>-<percent>.toml`.
+//!
+//! With `--near PLAN --max-changes K` the profile and optimize steps are one trust-region
+//! step from PLAN instead (docs/CALIBRATION.md, "A trust-region step"): profiles taken
+//! under PLAN, in a folder named by PLAN's hash so that they never mix with dense ones or
+//! another plan's, and plans at most K units away from PLAN; PLAN is validated beside them.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -72,6 +77,7 @@ fn profile_in_processes(
     calib: &Path,
     out: &Path,
     lengths: &[u32],
+    under_plan: Option<&Path>,
 ) -> anyhow::Result<()> {
     let jobs = args.profile_jobs;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -98,6 +104,12 @@ fn profile_in_processes(
         if let Some(m) = &args.model {
             cmd.arg("--model").arg(m);
         }
+        if let Some(p) = under_plan {
+            cmd.arg("--under-plan").arg(p);
+        }
+        if args.drop_wrong {
+            cmd.arg("--drop-wrong");
+        }
         children.push(
             cmd.spawn()
                 .with_context(|| format!("starting `{}`", exe.display()))?,
@@ -113,6 +125,89 @@ fn profile_in_processes(
         bail!("{failed} of {jobs} profile processes failed (their errors are above)");
     }
     Ok(())
+}
+
+/// The trust-region step of `--near PLAN --max-changes K`, checked before any step runs.
+struct NearStep {
+    plan: PathBuf,
+    /// The hex digits of PLAN's hash ([`moa::eval::masking_key`]): names its folders.
+    hash: String,
+    max_changes: usize,
+}
+
+fn near_step(args: &PipelineArgs) -> anyhow::Result<Option<NearStep>> {
+    let (Some(path), Some(k)) = (&args.near, args.max_changes) else {
+        return Ok(None);
+    };
+    let plan = moa::plan::Plan::load(path)
+        .with_context(|| format!("--near `{}`: not a usable plan", path.display()))?;
+    let model = match &args.model {
+        Some(m) => m.clone(),
+        None => moa::model::default_model_path()?,
+    };
+    let (config, _) = moa::model::read_config(&model)
+        .with_context(|| format!("reading the config of `{}`", model.display()))?;
+    config.check_plan(&plan).with_context(|| {
+        format!(
+            "--near `{}` is for another model shape than `{}`",
+            path.display(),
+            model.display()
+        )
+    })?;
+    let m = plan.model();
+    let per_layer = if args.per_query_head {
+        m.q_heads
+    } else {
+        m.kv_heads
+    };
+    let units = m.layers as usize * per_layer as usize;
+    if !(1..=units).contains(&k) {
+        bail!(
+            "--max-changes {k}: allowed 1 to {units} (the units of --near `{}`: {} layers × {per_layer} {}){}",
+            path.display(),
+            m.layers,
+            if args.per_query_head { "query heads" } else { "KV groups" },
+            if k == 0 { "; 0 would return the plan unchanged" } else { "" }
+        );
+    }
+    // The optimizer checks these too, but only after the profiles: here they cost nothing.
+    let grid = {
+        let mut lens = args.profile_lengths.clone();
+        lens.sort_unstable();
+        let (lo, hi) = (lens[0], lens[lens.len() - 1]);
+        moa::optimize::CandidateGrid {
+            max_alpha: Some(0),
+            ..moa::optimize::CandidateGrid::upstream(lo, hi, hi.max(args.validate_length))
+        }
+        .rules()
+    };
+    let group = (m.q_heads / per_layer) as usize;
+    for (l, layer) in plan.layers().iter().enumerate() {
+        for (u, heads) in layer.rules.chunks(group).enumerate() {
+            let r = heads[0];
+            if heads.iter().any(|&x| x != r) {
+                bail!(
+                    "--near `{}`: layer {l}, KV group {u} gives its query heads different rules; the pipeline optimises one rule per KV group (or give --per-query-head)",
+                    path.display()
+                );
+            }
+            if !grid.contains(&r) {
+                bail!(
+                    "--near `{}`: layer {l}, unit {u} has the rule alpha {}, beta {}/{}, not one of the pipeline's candidate rules (alpha 0, beta a multiple of 1/8 with the span within N at --profile-lengths and --validate-length)",
+                    path.display(),
+                    r.alpha,
+                    r.beta_num,
+                    moa::plan::BETA_DEN
+                );
+            }
+        }
+    }
+    let key = moa::eval::masking_key(Some(&plan));
+    Ok(Some(NearStep {
+        plan: path.clone(),
+        hash: key.trim_start_matches("plan:").to_string(),
+        max_changes: k,
+    }))
 }
 
 /// `0.5` → `50`, `0.125` → `12.5`.
@@ -144,6 +239,18 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
             bail!("--densities: {d} is outside (0, 1]");
         }
     }
+    if let Some(n) = args
+        .objective_lengths
+        .iter()
+        .find(|n| !args.profile_lengths.contains(n))
+    {
+        bail!(
+            "--objective-lengths: {n} is not one of --profile-lengths {:?}",
+            args.profile_lengths
+        );
+    }
+    // Before the long steps: a bad --near fails in a second, not after calibration.
+    let near = near_step(&args)?;
 
     step(
         "1/5 calib",
@@ -169,11 +276,26 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
         args.seed.wrapping_add(1_000_003),
     )?;
 
-    step(
-        "3/5 profile",
-        "influence of every attention entry on the response loss",
-    );
-    let prof_dir = w.join("profiles");
+    let prof_dir = match &near {
+        Some(n) => {
+            step(
+                "3/5 profile",
+                &format!(
+                    "influence of every attention entry on the response loss, under --near `{}`",
+                    n.plan.display()
+                ),
+            );
+            w.join(format!("profiles-under-{}", n.hash))
+        }
+        None => {
+            step(
+                "3/5 profile",
+                "influence of every attention entry on the response loss",
+            );
+            w.join("profiles")
+        }
+    };
+    let under_plan = near.as_ref().map(|n| n.plan.clone());
     let profile_files: Vec<PathBuf> = args
         .profile_lengths
         .iter()
@@ -191,7 +313,13 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
     }
     // One process per GPU is enough: the shards are for candle's CPU threads.
     if !missing.is_empty() && args.profile_jobs > 1 && args.device == "cpu" {
-        profile_in_processes(&args, &calib_path, &prof_dir, &missing)?;
+        profile_in_processes(
+            &args,
+            &calib_path,
+            &prof_dir,
+            &missing,
+            under_plan.as_deref(),
+        )?;
     }
     if !missing.is_empty() {
         super::profile::run(ProfileArgs {
@@ -206,12 +334,12 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
             shard: None,
             device: args.device.clone(),
             text_weight: args.text_weight,
-            // The pipeline profiles every answer (its tests run a random model, which
-            // answers nothing right); `moa profile --drop-wrong` is the opt-in.
-            drop_wrong: false,
-            // The pipeline profiles at dense; `moa profile --under-plan` then re-profiles
-            // under a chosen plan (docs/CALIBRATION.md, "Cost under the plan").
-            under_plan: None,
+            // The pipeline profiles every answer unless told (its tests run a random
+            // model, which answers nothing right).
+            drop_wrong: args.drop_wrong,
+            // At dense, or under the --near plan (docs/CALIBRATION.md, "Cost under the
+            // plan"); its own folder, so a resumed run never mixes the two.
+            under_plan: under_plan.clone(),
         })?;
     }
 
@@ -220,9 +348,15 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
         let pct = percent_label(density);
         step(
             "4/5 optimize",
-            &format!("plans at {pct}% KV density (Pareto set over the profiled lengths)"),
+            &match args.objective_lengths.as_slice() {
+                [] => format!("plans at {pct}% KV density (Pareto set over the profiled lengths)"),
+                ns => format!("a plan at {pct}% KV density (loss summed at N = {ns:?})"),
+            },
         );
-        let opt_dir = w.join(format!("optimize-{pct}"));
+        let opt_dir = match &near {
+            Some(n) => w.join(format!("optimize-{pct}-near-{}-k{}", n.hash, n.max_changes)),
+            None => w.join(format!("optimize-{pct}")),
+        };
         if opt_dir.join("summary.txt").exists() {
             reuse(&opt_dir);
         } else {
@@ -235,18 +369,27 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
                 time_limit: args.time_limit,
                 mip_gap: 1e-3,
                 extra_lengths: vec![args.validate_length],
-                objective_lengths: Vec::new(),
+                objective_lengths: args.objective_lengths.clone(),
                 pareto_intervals: 4,
                 // Rules that scale with N only: the plans serve the validation length,
                 // beyond every profile, where an α > 0 rule drops keys no profile priced
                 // (docs/CALIBRATION.md, "Diagnosis", finding 4).
                 max_alpha: Some(0),
                 min_beta: None,
-                near: None,
-                max_changes: None,
-                plan_shape: None,
+                near: under_plan.clone(),
+                max_changes: near.as_ref().map(|n| n.max_changes),
+                // The written plans keep the near plan's model name and [span] section.
+                plan_shape: under_plan.clone(),
                 method: "auto".into(),
                 output: opt_dir.clone(),
+            })
+            .with_context(|| match &near {
+                Some(n) => format!(
+                    "optimizing at {pct}% with --near `{}` --max-changes {}",
+                    n.plan.display(),
+                    n.max_changes
+                ),
+                None => format!("optimizing at {pct}%"),
             })?;
         }
         let mut plans: Vec<PathBuf> = std::fs::read_dir(&opt_dir)
@@ -260,6 +403,10 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
                 "the optimizer wrote no plan to `{}` (see its summary.txt)",
                 opt_dir.display()
             );
+        }
+        // The step is taken only if a candidate validates better than where it started.
+        if let Some(p) = &under_plan {
+            plans.push(p.clone());
         }
 
         step(

@@ -174,7 +174,9 @@ fn near_step(args: &PipelineArgs) -> anyhow::Result<Option<NearStep>> {
     let grid = {
         let mut lens = args.profile_lengths.clone();
         lens.sort_unstable();
-        let (lo, hi) = (lens[0], lens[lens.len() - 1]);
+        let (Some(&lo), Some(&hi)) = (lens.first(), lens.last()) else {
+            bail!("--profile-lengths: give at least one length to profile under --near");
+        };
         moa::optimize::CandidateGrid {
             max_alpha: Some(0),
             ..moa::optimize::CandidateGrid::upstream(lo, hi, hi.max(args.validate_length))

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Side-by-side table of WGSL decode lists (wgpu_decode_bench `upstream` output).
 
-usage: wgsl_table.py NAME=FILE [NAME=FILE ...]
-Each FILE holds the bench's JSON lines; layer 31 (each list's throwaway first
-configuration) is left out. Prints, per (plan, layer, B, prompt), each list's share of
+usage: wgsl_table.py [--skip LAYER] NAME=FILE [NAME=FILE ...]
+Each FILE holds the bench's JSON lines; layer 31 (each upstream list's throwaway first
+configuration), or LAYER where given, is left out. Prints, per (plan, layer, B, prompt), each list's share of
 the copy kernel's rate, and each list's geometric mean over the rows all lists have
 against the first list's (time ratio: < 1 is faster than the first).
 """
@@ -12,7 +12,12 @@ import math
 import sys
 
 cols = []
-for arg in sys.argv[1:]:
+args = sys.argv[1:]
+skip = 31
+if args[:1] == ["--skip"]:
+    skip = int(args[1])
+    args = args[2:]
+for arg in args:
     name, path = arg.split("=", 1)
     rows = {}
     try:
@@ -21,7 +26,7 @@ for arg in sys.argv[1:]:
                 if not line.startswith('{"impl":"wgpu-decode"'):
                     continue
                 r = json.loads(line)
-                if r["layer"] == 31 or r.get("part", "step") != "step":
+                if r["layer"] == skip or r.get("part", "step") != "step":
                     continue
                 key = (r["kv_bytes"], r["layer"], r["batch"], r["prompt"], r["chunk"] if not r["auto"] else "auto")
                 rows[key] = r

@@ -340,6 +340,10 @@ struct DecodeCtx<'a> {
     batch: u32,
     /// [`WgslTuning::decode_quad_shuffle`], where the form is `Quad`.
     quad_shuffle: bool,
+    /// [`WgslTuning::decode_f16_qk`], where it applies (`Quad`, f16 storage).
+    f16_qk: bool,
+    /// [`WgslTuning::decode_f16_pv`], where it applies (`Quad`, f16 storage).
+    f16_pv: bool,
     /// Whether the group's heads are unrolled (`head_ids` = "0u", "1u", ...) or looped
     /// over (`head_ids` = ["g"]).
     unroll_heads: bool,
@@ -418,7 +422,20 @@ pub struct WgslTuning {
     /// barrier less per tile. Needs the adapter's `SUBGROUP` feature (naga validates the
     /// module with subgroup operations), so off by default. Not measured yet.
     pub decode_quad_shuffle: bool,
+    /// The `Quad` form's Q·K in f16 arithmetic (f16 storage only): keys times queries
+    /// rounded to f16, head_dim / 16 products per vector lane summed in f16, the lanes
+    /// then in f32. No f16 → f32 conversion of K. Off by default.
+    pub decode_f16_qk: bool,
+    /// The `Quad` form's P·V in f16 arithmetic (f16 storage only): values times p rounded
+    /// to f16, an invocation's 16 slots of a tile summed in f16, then added to the f32
+    /// accumulators; l stays f32. The lazy margin is held to ≤ [`DECODE_F16_PV_MARGIN`]
+    /// so a tile's f16 sums stay far from f16's 65504. Off by default.
+    pub decode_f16_pv: bool,
 }
+
+/// The lazy margin (log2 units) with f16 P·V ([`WgslTuning::decode_f16_pv`]): p ≤ 2⁴, so
+/// a tile's f16 sum of 16 slots stays below f16's largest finite value while |v| < 256.
+pub const DECODE_F16_PV_MARGIN: u32 = 4;
 
 /// Workgroup memory a decode with more than [`WGSL_DECODE_THREADS`] invocations may use
 /// ([`WgslTuning::decode_threads`]): GPUs offer 32 KiB or more (the H200 through Vulkan
@@ -437,6 +454,8 @@ impl Default for WgslTuning {
             decode_narrow_loads: false,
             decode_threads: WGSL_DECODE_THREADS,
             decode_quad_shuffle: false,
+            decode_f16_qk: false,
+            decode_f16_pv: false,
         }
     }
 }
@@ -568,6 +587,28 @@ fn layer_constants(ctx: &LayerCtx) -> serde_json::Value {
             "beta_num": h.beta_num,
         })).collect::<Vec<_>>(),
     })
+}
+
+/// `constants` with the f16-product choices of a decode added where one is on (so
+/// default manifests do not change).
+fn with_f16_products(
+    constants: serde_json::Value,
+    f16_qk: bool,
+    f16_pv: bool,
+    lazy_margin: u32,
+) -> serde_json::Value {
+    if f16_qk || f16_pv {
+        merge_json(
+            constants,
+            json!({
+                "decode_f16_qk": f16_qk,
+                "decode_f16_pv": f16_pv,
+                "decode_lazy_margin": lazy_margin,
+            }),
+        )
+    } else {
+        constants
+    }
 }
 
 fn merge_json(mut base: serde_json::Value, extra: serde_json::Value) -> serde_json::Value {
@@ -749,6 +790,13 @@ pub fn generate_with(
             0
         };
         let paired_epilogue = quad && tuning.decode_paired_epilogue && epi_heads >= 1;
+        let half = quad && module.storage == StorageType::F16;
+        let (f16_qk, f16_pv) = (half && tuning.decode_f16_qk, half && tuning.decode_f16_pv);
+        let lazy_margin = if f16_pv {
+            tuning.decode_lazy_margin.min(DECODE_F16_PV_MARGIN)
+        } else {
+            tuning.decode_lazy_margin.min(64)
+        };
         let kv_type = match (module.storage, shape.kv_vec) {
             (StorageType::F16, 8) => "mat2x4<f16>",
             (StorageType::F16, _) => "vec4<f16>",
@@ -770,6 +818,8 @@ pub fn generate_with(
                 stage_q: shape.stage_q,
                 batch,
                 quad_shuffle: quad && tuning.decode_quad_shuffle,
+                f16_qk,
+                f16_pv,
                 unroll_heads: group <= DECODE_UNROLLED_GROUP,
                 head_ids: if group <= DECODE_UNROLLED_GROUP {
                     (0..group).map(|g| format!("{g}u")).collect()
@@ -778,7 +828,7 @@ pub fn generate_with(
                 },
                 lazy: form != DecodeForm::Eager,
                 quad: form == DecodeForm::Quad,
-                lazy_margin: tuning.decode_lazy_margin.min(64),
+                lazy_margin,
                 early_v,
                 paired_epilogue,
                 epi_heads: epi_heads.max(1),
@@ -832,29 +882,34 @@ pub fn generate_with(
                     },
                     dynamic_shared_bytes: 0,
                 },
-                constants: merge_json(
-                    base_constants,
-                    if quad && tuning.decode_quad_shuffle {
-                        // Recorded only where on, so default manifests do not change.
-                        json!({
-                            "stage_q": shape.stage_q,
-                            "kv_vec": shape.kv_vec,
-                            "decode_form": form.name(),
-                            "decode_early_v": early_v,
-                            "decode_paired_epilogue": paired_epilogue,
-                            "decode_quad_shuffle": true,
-                        })
-                    } else if form == DecodeForm::Eager {
-                        json!({ "stage_q": shape.stage_q, "kv_vec": shape.kv_vec })
-                    } else {
-                        json!({
-                            "stage_q": shape.stage_q,
-                            "kv_vec": shape.kv_vec,
-                            "decode_form": form.name(),
-                            "decode_early_v": early_v,
-                            "decode_paired_epilogue": paired_epilogue,
-                        })
-                    },
+                constants: with_f16_products(
+                    merge_json(
+                        base_constants,
+                        if quad && tuning.decode_quad_shuffle {
+                            // Recorded only where on, so default manifests do not change.
+                            json!({
+                                "stage_q": shape.stage_q,
+                                "kv_vec": shape.kv_vec,
+                                "decode_form": form.name(),
+                                "decode_early_v": early_v,
+                                "decode_paired_epilogue": paired_epilogue,
+                                "decode_quad_shuffle": true,
+                            })
+                        } else if form == DecodeForm::Eager {
+                            json!({ "stage_q": shape.stage_q, "kv_vec": shape.kv_vec })
+                        } else {
+                            json!({
+                                "stage_q": shape.stage_q,
+                                "kv_vec": shape.kv_vec,
+                                "decode_form": form.name(),
+                                "decode_early_v": early_v,
+                                "decode_paired_epilogue": paired_epilogue,
+                            })
+                        },
+                    ),
+                    f16_qk,
+                    f16_pv,
+                    lazy_margin,
                 ),
             }],
         });

@@ -569,6 +569,29 @@ pub fn decode_workgroup_bytes(
         }
 }
 
+/// [`decode_workgroup_bytes`] with the `Quad` form's options that change it: queries
+/// staged as f16 ([`WgslTuning::decode_f16_qk`]: half the staging bytes) and the sums of
+/// p by the Q·K invocations ([`WgslTuning::decode_qk_sums`]: one sum per 8 slots and head,
+/// not one per slot group and head). Without them, the same.
+pub fn decode_workgroup_bytes_with(
+    shape: &DecodeShape,
+    form: DecodeForm,
+    group_size: u32,
+    head_dim: u32,
+    f16_qk: bool,
+    qk_sums: bool,
+) -> u32 {
+    let quad = form == DecodeForm::Quad;
+    let mut bytes = decode_workgroup_bytes(shape, form, group_size, head_dim);
+    if quad && f16_qk && shape.stage_q {
+        bytes -= 2 * group_size * head_dim;
+    }
+    if quad && qk_sums {
+        bytes = bytes - 4 * shape.slot_groups * group_size + 4 * (shape.threads / 8) * group_size;
+    }
+    bytes
+}
+
 #[derive(Serialize)]
 struct MergeCtx<'a> {
     storage: &'a str,
@@ -813,6 +836,11 @@ pub fn generate_with(
             half && tuning.decode_f16_qk,
             half && tuning.decode_f16_pv.unwrap_or(group > 1),
         );
+        // The Q·K invocations' sums of p where the paired end-of-chunk sums run and their
+        // per-8-slot sums fit the budget (with f32 queries they may not).
+        let qk_sums = paired_epilogue
+            && tuning.decode_qk_sums
+            && decode_workgroup_bytes_with(&shape, form, group, d, f16_qk, true) <= budget;
         let lazy_margin = if f16_pv {
             tuning.decode_lazy_margin.min(DECODE_F16_PV_MARGIN)
         } else {
@@ -841,7 +869,7 @@ pub fn generate_with(
                 quad_shuffle: quad && tuning.decode_quad_shuffle,
                 f16_qk,
                 f16_pv,
-                qk_sums: paired_epilogue && tuning.decode_qk_sums,
+                qk_sums,
                 unroll_heads: group <= DECODE_UNROLLED_GROUP,
                 head_ids: if group <= DECODE_UNROLLED_GROUP {
                     (0..group).map(|g| format!("{g}u")).collect()
@@ -932,7 +960,7 @@ pub fn generate_with(
                     f16_qk,
                     f16_pv,
                     lazy_margin,
-                    paired_epilogue && tuning.decode_qk_sums,
+                    qk_sums,
                 ),
             }],
         });
@@ -1334,6 +1362,20 @@ mod tests {
                         sums && paired,
                         "{label}"
                     );
+                    let shape = decode_shape(storage, group, module.shape.head_dim).unwrap();
+                    let r = super::super::limits::resources(k, a).unwrap();
+                    assert_eq!(
+                        r.shared_bytes,
+                        u64::from(decode_workgroup_bytes_with(
+                            &shape,
+                            DecodeForm::Quad,
+                            group,
+                            module.shape.head_dim,
+                            on("decode_f16_qk"),
+                            on("decode_qk_sums"),
+                        )),
+                        "{label}"
+                    );
                     let spv = spirv(&a.source, &k.entry_point, &[])
                         .unwrap_or_else(|e| panic!("{label}: {e}"));
                     assert!(spv.len() > 100, "{label}");
@@ -1398,9 +1440,12 @@ mod tests {
                     }
                     assert_eq!(k.constants["kv_vec"], shape.kv_vec, "{name} {storage:?}");
                     let r = super::super::limits::resources(k, a).unwrap();
+                    let f16_qk = k.constants.get("decode_f16_qk") == Some(&json!(true));
                     assert_eq!(
                         r.shared_bytes,
-                        u64::from(decode_workgroup_bytes(&shape, got, group, d)),
+                        u64::from(decode_workgroup_bytes_with(
+                            &shape, got, group, d, f16_qk, false
+                        )),
                         "{name} {storage:?} {wanted:?}"
                     );
                     spirv(&a.source, &k.entry_point, &[])

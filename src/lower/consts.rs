@@ -30,7 +30,8 @@ pub const WGSL_DECODE_CONCURRENT_WORKGROUPS_GQA: u32 = 396;
 /// (head_dim 128, group 4; RESULTS, WGSL decode session 11, read through
 /// VK_KHR_pipeline_executable_properties); its 16-row 4k steps took 0.90× the time with
 /// the chunks this model picks with 528 as with 264. (With f16 products, session 12, it
-/// takes 99–104 registers: 5 per SM; 660 not measured yet.) Head_dim stands in for the
+/// takes 102 registers, so 5 per SM, but the chunks picked with 660 took 1.02× the time of
+/// those with 528: kept.) Head_dim stands in for the
 /// register count, which codegen cannot know: two measured shapes, not a fitted rule.
 pub const WGSL_DECODE_CONCURRENT_WORKGROUPS_GQA_HD64: u32 = 528;
 

@@ -184,8 +184,10 @@ fn run() -> Result<(), String> {
 /// not (default: before for a GQA group), `MOA_WGSL_PAIRED_EPILOGUE=0` the quad form's
 /// end-of-chunk sums one head at a time, `MOA_WGSL_LOAD_BATCH` loads in flight (16),
 /// `MOA_WGSL_NARROW_LOADS=1` f16 loads of 8 bytes, `MOA_WGSL_THREADS` invocations per decode workgroup (128),
-/// `MOA_WGSL_QUAD_SHUFFLE=1` the quad form's scores summed by subgroup shuffles
-/// (`codegen::wgsl::WgslTuning`; to time them side by side, and to run the
+/// `MOA_WGSL_QUAD_SHUFFLE=1` the quad form's scores summed by subgroup shuffles,
+/// `MOA_WGSL_F16` (`0`, `qk`, `pv`, `both`; default qk, and pv for a GQA group) the
+/// quad form's products in f16 arithmetic, `MOA_WGSL_QK_SUMS=1` its sums of p by the
+/// Q·K invocations (`codegen::wgsl::WgslTuning`; to time them side by side, and to run the
 /// lazy forms' rescale path on every tile with margin 0).
 fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Artifact>, String> {
     let mut tuning = codegen::wgsl::WgslTuning {
@@ -227,6 +229,18 @@ fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Arti
     }
     if let Ok(v) = std::env::var("MOA_WGSL_QUAD_SHUFFLE") {
         tuning.decode_quad_shuffle = v == "1";
+    }
+    if let Ok(v) = std::env::var("MOA_WGSL_QK_SUMS") {
+        tuning.decode_qk_sums = v == "1";
+    }
+    if let Ok(v) = std::env::var("MOA_WGSL_F16") {
+        (tuning.decode_f16_qk, tuning.decode_f16_pv) = match v.as_str() {
+            "0" => (false, Some(false)),
+            "qk" => (true, Some(false)),
+            "pv" => (false, Some(true)),
+            "1" | "both" => (true, Some(true)),
+            _ => return Err(format!("MOA_WGSL_F16: `{v}` is not 0, qk, pv or both")),
+        };
     }
     let arts = codegen::wgsl::generate_with(module, tuning).map_err(|e| e.to_string())?;
     codegen::limits::check(Target::Wgsl, &arts).map_err(|e| e.to_string())?;

@@ -7,10 +7,12 @@
 //! (unwritten slots masked, as the wgpu engine launches it); `quad` with and without
 //! early V loads and its paired end-of-chunk sums, with loads in batches of 8, with
 //! 8-byte f16 loads, with 64 and 256 invocations per workgroup, with its scores summed
-//! by subgroup shuffles (where the adapter has subgroups), and built with wgpu's
-//! workgroup zero-fill and naga's runtime checks (the executor's default leaves both
-//! out).
-//! `tests/wgpu_kernels.rs` runs the default (quad, paired sums, early V for GQA).
+//! by subgroup shuffles (where the adapter has subgroups), with its f16-storage products
+//! in f32 arithmetic and with f16 Q·K alone, with its sums of p by the Q·K invocations,
+//! and built with wgpu's workgroup zero-fill
+//! and naga's runtime checks (the executor's default leaves both out).
+//! `tests/wgpu_kernels.rs` runs the default (quad, paired sums, early V for GQA, f16 Q·K,
+//! f16 P·V for GQA).
 
 use std::path::Path;
 
@@ -68,6 +70,28 @@ fn decode_forms_match_reference() {
         "quad margin 0, wgpu's checks and zero-fill".into(),
         quad,
         checked,
+    ));
+    // The f16-storage products in f32 arithmetic (the default is f16 Q.K, and f16 P.V
+    // for a GQA group), and f16 Q.K alone.
+    for (label, qk, pv) in [
+        ("f32 products", false, false),
+        ("f16 Q.K only", true, false),
+    ] {
+        let t = WgslTuning {
+            decode_f16_qk: qk,
+            decode_f16_pv: Some(pv),
+            ..quad
+        };
+        tunings.push((format!("quad margin 0, {label}"), t, default));
+    }
+    let t = WgslTuning {
+        decode_qk_sums: true,
+        ..quad
+    };
+    tunings.push((
+        "quad margin 0, sums of p by the Q.K invocations".into(),
+        t,
+        default,
     ));
     for threads in [64, 256] {
         let t = WgslTuning {

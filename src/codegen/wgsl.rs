@@ -340,6 +340,12 @@ struct DecodeCtx<'a> {
     batch: u32,
     /// [`WgslTuning::decode_quad_shuffle`], where the form is `Quad`.
     quad_shuffle: bool,
+    /// [`WgslTuning::decode_f16_qk`], where it applies (`Quad`, f16 storage).
+    f16_qk: bool,
+    /// [`WgslTuning::decode_f16_pv`], where it applies (`Quad`, f16 storage).
+    f16_pv: bool,
+    /// [`WgslTuning::decode_qk_sums`] (applies with the paired end-of-chunk sums).
+    qk_sums: bool,
     /// Whether the group's heads are unrolled (`head_ids` = "0u", "1u", ...) or looped
     /// over (`head_ids` = ["g"]).
     unroll_heads: bool,
@@ -418,7 +424,29 @@ pub struct WgslTuning {
     /// barrier less per tile. Needs the adapter's `SUBGROUP` feature (naga validates the
     /// module with subgroup operations), so off by default. Not measured yet.
     pub decode_quad_shuffle: bool,
+    /// The `Quad` form's Q·K in f16 arithmetic (f16 storage only): keys times queries
+    /// rounded to f16, head_dim / 16 products per vector lane summed in f16, the lanes
+    /// then in f32. No f16 → f32 conversion of K. On by default: 0.955× the f32 form's
+    /// time on Llama-3-8B, 0.966× on Vicuna-7B, the same on SmolLM2-135M (H200, RESULTS
+    /// "WGSL decode, session 12"); max |error| 4.6e-4 against 2.4e-4 (tolerance 2e-3).
+    pub decode_f16_qk: bool,
+    /// The `Quad` form's P·V in f16 arithmetic (f16 storage only): values times p rounded
+    /// to f16, an invocation's 16 slots of a tile summed in f16, then added to the f32
+    /// accumulators; l stays f32. The lazy margin is held to ≤ [`DECODE_F16_PV_MARGIN`]
+    /// so a tile's f16 sums stay far from f16's 65504. `None` (the default): on for a GQA
+    /// group (with f16 Q·K 0.97× Q·K alone's time on Llama-3-8B), off for MHA (1.30× on
+    /// Vicuna-7B).
+    pub decode_f16_pv: Option<bool>,
+    /// The `Quad` form with paired end-of-chunk sums takes the sums l += p in the Q·K
+    /// invocation of each slot (once per slot and head), not in each of the value-column
+    /// invocations of its slot group (16× at head_dim 128 in f16); the 128 invocations'
+    /// sums meet at the end of the chunk (one more barrier). Off by default.
+    pub decode_qk_sums: bool,
 }
+
+/// The lazy margin (log2 units) with f16 P·V ([`WgslTuning::decode_f16_pv`]): p ≤ 2⁴, so
+/// a tile's f16 sum of 16 slots stays below f16's largest finite value while |v| < 256.
+pub const DECODE_F16_PV_MARGIN: u32 = 4;
 
 /// Workgroup memory a decode with more than [`WGSL_DECODE_THREADS`] invocations may use
 /// ([`WgslTuning::decode_threads`]): GPUs offer 32 KiB or more (the H200 through Vulkan
@@ -437,6 +465,9 @@ impl Default for WgslTuning {
             decode_narrow_loads: false,
             decode_threads: WGSL_DECODE_THREADS,
             decode_quad_shuffle: false,
+            decode_f16_qk: true,
+            decode_f16_pv: None,
+            decode_qk_sums: false,
         }
     }
 }
@@ -538,6 +569,29 @@ pub fn decode_workgroup_bytes(
         }
 }
 
+/// [`decode_workgroup_bytes`] with the `Quad` form's options that change it: queries
+/// staged as f16 ([`WgslTuning::decode_f16_qk`]: half the staging bytes) and the sums of
+/// p by the Q·K invocations ([`WgslTuning::decode_qk_sums`]: one sum per 8 slots and head,
+/// not one per slot group and head). Without them, the same.
+pub fn decode_workgroup_bytes_with(
+    shape: &DecodeShape,
+    form: DecodeForm,
+    group_size: u32,
+    head_dim: u32,
+    f16_qk: bool,
+    qk_sums: bool,
+) -> u32 {
+    let quad = form == DecodeForm::Quad;
+    let mut bytes = decode_workgroup_bytes(shape, form, group_size, head_dim);
+    if quad && f16_qk && shape.stage_q {
+        bytes -= 2 * group_size * head_dim;
+    }
+    if quad && qk_sums {
+        bytes = bytes - 4 * shape.slot_groups * group_size + 4 * (shape.threads / 8) * group_size;
+    }
+    bytes
+}
+
 #[derive(Serialize)]
 struct MergeCtx<'a> {
     storage: &'a str,
@@ -568,6 +622,34 @@ fn layer_constants(ctx: &LayerCtx) -> serde_json::Value {
             "beta_num": h.beta_num,
         })).collect::<Vec<_>>(),
     })
+}
+
+/// `constants` with the f16-product and Q·K-sum choices of a decode added where one is
+/// on (so manifests without them do not change).
+fn with_f16_products(
+    constants: serde_json::Value,
+    f16_qk: bool,
+    f16_pv: bool,
+    lazy_margin: u32,
+    qk_sums: bool,
+) -> serde_json::Value {
+    let c = if f16_qk || f16_pv {
+        merge_json(
+            constants,
+            json!({
+                "decode_f16_qk": f16_qk,
+                "decode_f16_pv": f16_pv,
+                "decode_lazy_margin": lazy_margin,
+            }),
+        )
+    } else {
+        constants
+    };
+    if qk_sums {
+        merge_json(c, json!({ "decode_qk_sums": true }))
+    } else {
+        c
+    }
 }
 
 fn merge_json(mut base: serde_json::Value, extra: serde_json::Value) -> serde_json::Value {
@@ -749,6 +831,21 @@ pub fn generate_with(
             0
         };
         let paired_epilogue = quad && tuning.decode_paired_epilogue && epi_heads >= 1;
+        let half = quad && module.storage == StorageType::F16;
+        let (f16_qk, f16_pv) = (
+            half && tuning.decode_f16_qk,
+            half && tuning.decode_f16_pv.unwrap_or(group > 1),
+        );
+        // The Q·K invocations' sums of p where the paired end-of-chunk sums run and their
+        // per-8-slot sums fit the budget (with f32 queries they may not).
+        let qk_sums = paired_epilogue
+            && tuning.decode_qk_sums
+            && decode_workgroup_bytes_with(&shape, form, group, d, f16_qk, true) <= budget;
+        let lazy_margin = if f16_pv {
+            tuning.decode_lazy_margin.min(DECODE_F16_PV_MARGIN)
+        } else {
+            tuning.decode_lazy_margin.min(64)
+        };
         let kv_type = match (module.storage, shape.kv_vec) {
             (StorageType::F16, 8) => "mat2x4<f16>",
             (StorageType::F16, _) => "vec4<f16>",
@@ -770,6 +867,9 @@ pub fn generate_with(
                 stage_q: shape.stage_q,
                 batch,
                 quad_shuffle: quad && tuning.decode_quad_shuffle,
+                f16_qk,
+                f16_pv,
+                qk_sums,
                 unroll_heads: group <= DECODE_UNROLLED_GROUP,
                 head_ids: if group <= DECODE_UNROLLED_GROUP {
                     (0..group).map(|g| format!("{g}u")).collect()
@@ -778,7 +878,7 @@ pub fn generate_with(
                 },
                 lazy: form != DecodeForm::Eager,
                 quad: form == DecodeForm::Quad,
-                lazy_margin: tuning.decode_lazy_margin.min(64),
+                lazy_margin,
                 early_v,
                 paired_epilogue,
                 epi_heads: epi_heads.max(1),
@@ -832,29 +932,35 @@ pub fn generate_with(
                     },
                     dynamic_shared_bytes: 0,
                 },
-                constants: merge_json(
-                    base_constants,
-                    if quad && tuning.decode_quad_shuffle {
-                        // Recorded only where on, so default manifests do not change.
-                        json!({
-                            "stage_q": shape.stage_q,
-                            "kv_vec": shape.kv_vec,
-                            "decode_form": form.name(),
-                            "decode_early_v": early_v,
-                            "decode_paired_epilogue": paired_epilogue,
-                            "decode_quad_shuffle": true,
-                        })
-                    } else if form == DecodeForm::Eager {
-                        json!({ "stage_q": shape.stage_q, "kv_vec": shape.kv_vec })
-                    } else {
-                        json!({
-                            "stage_q": shape.stage_q,
-                            "kv_vec": shape.kv_vec,
-                            "decode_form": form.name(),
-                            "decode_early_v": early_v,
-                            "decode_paired_epilogue": paired_epilogue,
-                        })
-                    },
+                constants: with_f16_products(
+                    merge_json(
+                        base_constants,
+                        if quad && tuning.decode_quad_shuffle {
+                            // Recorded only where on, so default manifests do not change.
+                            json!({
+                                "stage_q": shape.stage_q,
+                                "kv_vec": shape.kv_vec,
+                                "decode_form": form.name(),
+                                "decode_early_v": early_v,
+                                "decode_paired_epilogue": paired_epilogue,
+                                "decode_quad_shuffle": true,
+                            })
+                        } else if form == DecodeForm::Eager {
+                            json!({ "stage_q": shape.stage_q, "kv_vec": shape.kv_vec })
+                        } else {
+                            json!({
+                                "stage_q": shape.stage_q,
+                                "kv_vec": shape.kv_vec,
+                                "decode_form": form.name(),
+                                "decode_early_v": early_v,
+                                "decode_paired_epilogue": paired_epilogue,
+                            })
+                        },
+                    ),
+                    f16_qk,
+                    f16_pv,
+                    lazy_margin,
+                    qk_sums,
                 ),
             }],
         });
@@ -1194,6 +1300,90 @@ mod tests {
         }
     }
 
+    /// The f16 products and the Q·K invocations' sums of p validate (inside
+    /// `generate_with`), pass the limits check, translate to SPIR-V, apply only where
+    /// they fit (the quad form with f16 storage; the sums with paired end-of-chunk sums)
+    /// and are recorded in the manifest only where on.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn f16_products_and_qk_sums_apply_where_they_fit() {
+        let cases = [
+            ("plans/fixture-mha.toml", StorageType::F16),
+            ("plans/fixture-gqa.toml", StorageType::F16),
+            ("plans/fixture-gqa.toml", StorageType::F32),
+            ("benches/decode-h200/wgsl-gqa-hd128.toml", StorageType::F16),
+        ];
+        for (name, storage) in cases {
+            let module = lower(&plan(name), storage);
+            let group = module.shape.group_size();
+            for (qk, pv, sums) in [
+                (false, Some(false), false),
+                (true, Some(false), false),
+                (false, Some(true), true),
+                (true, None, true),
+            ] {
+                let tuning = WgslTuning {
+                    decode_f16_qk: qk,
+                    decode_f16_pv: pv,
+                    decode_qk_sums: sums,
+                    decode_lazy_margin: 8,
+                    ..WgslTuning::default()
+                };
+                let arts = generate_with(&module, tuning).unwrap();
+                super::super::limits::check(Target::Wgsl, &arts)
+                    .unwrap_or_else(|e| panic!("{name} {storage:?}: {e}"));
+                let half = storage == StorageType::F16;
+                let want_pv = half && pv.unwrap_or(group > 1);
+                for a in arts.iter().filter(|a| {
+                    a.kernels[0].phase == Phase::Decode
+                        && a.kernels[0].abi.tiles.subgroups.is_none()
+                }) {
+                    let k = &a.kernels[0];
+                    let label = format!("{name} {storage:?} qk {qk} pv {pv:?} sums {sums}");
+                    assert_eq!(k.constants["decode_form"], "quad", "{label}");
+                    let on = |key: &str| k.constants.get(key) == Some(&json!(true));
+                    assert_eq!(on("decode_f16_qk"), half && qk, "{label}");
+                    assert_eq!(on("decode_f16_pv"), want_pv, "{label}");
+                    if want_pv {
+                        assert_eq!(
+                            k.constants["decode_lazy_margin"], DECODE_F16_PV_MARGIN,
+                            "{label}"
+                        );
+                    }
+                    let paired = on("decode_paired_epilogue");
+                    assert_eq!(on("decode_qk_sums"), sums && paired, "{label}");
+                    assert_eq!(
+                        a.source.contains("fn moa_part16"),
+                        half && (qk || want_pv),
+                        "{label}"
+                    );
+                    assert_eq!(
+                        a.source.contains("Sums of p (this variant)"),
+                        sums && paired,
+                        "{label}"
+                    );
+                    let shape = decode_shape(storage, group, module.shape.head_dim).unwrap();
+                    let r = super::super::limits::resources(k, a).unwrap();
+                    assert_eq!(
+                        r.shared_bytes,
+                        u64::from(decode_workgroup_bytes_with(
+                            &shape,
+                            DecodeForm::Quad,
+                            group,
+                            module.shape.head_dim,
+                            on("decode_f16_qk"),
+                            on("decode_qk_sums"),
+                        )),
+                        "{label}"
+                    );
+                    let spv = spirv(&a.source, &k.entry_point, &[])
+                        .unwrap_or_else(|e| panic!("{label}: {e}"));
+                    assert!(spv.len() > 100, "{label}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn every_scalar_decode_form_validates_and_falls_back() {
         let cases = [
@@ -1250,9 +1440,12 @@ mod tests {
                     }
                     assert_eq!(k.constants["kv_vec"], shape.kv_vec, "{name} {storage:?}");
                     let r = super::super::limits::resources(k, a).unwrap();
+                    let f16_qk = k.constants.get("decode_f16_qk") == Some(&json!(true));
                     assert_eq!(
                         r.shared_bytes,
-                        u64::from(decode_workgroup_bytes(&shape, got, group, d)),
+                        u64::from(decode_workgroup_bytes_with(
+                            &shape, got, group, d, f16_qk, false
+                        )),
                         "{name} {storage:?} {wanted:?}"
                     );
                     spirv(&a.source, &k.entry_point, &[])

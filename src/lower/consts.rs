@@ -17,18 +17,21 @@ pub const WGSL_DECODE_THREADS: u32 = 128;
 /// H200's 132 SMs × 8 resident 128-invocation workgroups; a smaller GPU just runs more
 /// waves of the same chunks.
 pub const WGSL_DECODE_CONCURRENT_WORKGROUPS: u32 = 1056;
-/// WGSL decode: the same for a GQA layer (group ≥ 2). Measured on the H200 (RESULTS,
-/// WGSL decode session 10): Llama-3-8B's steps took the same time with 256 items of 51
-/// tiles as with 960 of 13, so few workgroups run at once per SM (their registers; the
-/// driver does not say how many), and the chunks this model picks with 264 (2 per SM)
-/// were 0.74–1.01× the time of those picked with 1056 (B=4: 0.74–0.91×).
-pub const WGSL_DECODE_CONCURRENT_WORKGROUPS_GQA: u32 = 264;
+/// WGSL decode: the same for a GQA layer (group ≥ 2). The driver gives the decode of
+/// Llama-3-8B's shape (head_dim 128, group 4, f16) 158–168 registers per invocation,
+/// so 3 workgroups of 128 per SM: 396 on the H200's 132 SMs (RESULTS, WGSL decode
+/// session 11). The chunks this model picks with 396 took 0.90× the time of those with
+/// 264 (the session-10 value, which beat 1056 by 0.74–1.01×) on Llama-3-8B (session 12):
+/// the model fits best where it assumes the residency the registers allow.
+pub const WGSL_DECODE_CONCURRENT_WORKGROUPS_GQA: u32 = 396;
 /// WGSL decode: the same for a GQA layer of head_dim ≤ 64. The driver gives the decode
 /// of SmolLM2-135M's shape (head_dim 64, group 3, f16) 128 registers per invocation, so
 /// 4 workgroups per SM (528 on the H200), against 168 and 3 per SM for Llama-3-8B's
 /// (head_dim 128, group 4; RESULTS, WGSL decode session 11, read through
 /// VK_KHR_pipeline_executable_properties); its 16-row 4k steps took 0.90× the time with
-/// the chunks this model picks with 528 as with 264. Head_dim stands in for the
+/// the chunks this model picks with 528 as with 264. (With f16 products, session 12, it
+/// takes 102 registers, so 5 per SM, but the chunks picked with 660 took 1.02× the time of
+/// those with 528: kept.) Head_dim stands in for the
 /// register count, which codegen cannot know: two measured shapes, not a fitted rule.
 pub const WGSL_DECODE_CONCURRENT_WORKGROUPS_GQA_HD64: u32 = 528;
 

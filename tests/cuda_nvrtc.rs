@@ -194,6 +194,7 @@ fn prefill_variants_compile() {
         "2x64x1owgnc",
         "2x64x1wgnc",
         "2x64x1owgnck",
+        "2x64x1owgnct",
     ] {
         let tuning: cuda::PrefillTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
         let arts = cuda::generate_variant(&module, cuda::DecodeTuning::default(), tuning)
@@ -451,6 +452,8 @@ fn pv_f16_prefill_compiles() {
         "2x64x1owghvunc",
         "3x64x1owghvunck",
         "2x64x1owghvunck",
+        "3x64x1owghvunct",
+        "2x64x1owghvunct",
     ] {
         let tuning: cuda::PrefillTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
         let arts = cuda::generate_variant(&module, cuda::DecodeTuning::default(), tuning)

@@ -158,6 +158,15 @@ pub enum Grid {
     WorkItems,
     /// `[q_heads, rows, 1]`: one block per (row, query head).
     QueryHeads,
+    /// `[min(tiles, resident), 1, 1]` with `tiles = q_heads · rows · ceil(max_row_len /
+    /// q_tile)`: persistent blocks that take the query tiles of
+    /// [`Grid::HeadsThenQueryTiles`] (in its order) from a counter of the kernel's module
+    /// (the CUDA prefill's `t` letter). `resident` is the number of blocks the device holds
+    /// at once (its SM count at one block per SM, [`Grid::dims_on`]); [`Grid::dims`] gives
+    /// one block per tile, also correct. The counter makes each launch depend on the
+    /// previous one of the same module having ended: no two launches of one module's
+    /// kernel may run at once.
+    PersistentQueryTiles { q_tile: u32 },
 }
 
 /// The run-time sizes a grid rule reads.
@@ -184,6 +193,26 @@ impl Grid {
             }
             Grid::WorkItems => [s.n_items, 1, 1],
             Grid::QueryHeads => [s.q_heads, s.rows, 1],
+            Grid::PersistentQueryTiles { .. } => self.dims_on(s, 0),
+        }
+    }
+
+    /// [`Grid::dims`] on a device that holds `resident` blocks of the kernel at once
+    /// (0: unknown): persistent grids take at most that many blocks, the others ignore it.
+    pub fn dims_on(&self, s: &LaunchSize, resident: u32) -> [u32; 3] {
+        match *self {
+            Grid::PersistentQueryTiles { q_tile } => {
+                let tiles = s.max_row_len.div_ceil(q_tile.max(1)) as u64
+                    * u64::from(s.q_heads)
+                    * u64::from(s.rows);
+                let cap = if resident == 0 {
+                    u64::MAX
+                } else {
+                    u64::from(resident)
+                };
+                [tiles.min(cap).min(u64::from(i32::MAX as u32)) as u32, 1, 1]
+            }
+            _ => self.dims(s),
         }
     }
 }
@@ -255,6 +284,12 @@ mod tests {
         assert_eq!(Grid::HeadsThenQueryTiles { q_tile: 32 }.dims(&s), [8, 3, 3]);
         assert_eq!(Grid::WorkItems.dims(&s), [17, 1, 1]);
         assert_eq!(Grid::QueryHeads.dims(&s), [8, 3, 1]);
+        let p = Grid::PersistentQueryTiles { q_tile: 32 };
+        assert_eq!(p.dims(&s), [72, 1, 1]);
+        assert_eq!(p.dims_on(&s, 0), [72, 1, 1]);
+        assert_eq!(p.dims_on(&s, 50), [50, 1, 1]);
+        assert_eq!(p.dims_on(&s, 132), [72, 1, 1]);
+        assert_eq!(Grid::WorkItems.dims_on(&s, 5), [17, 1, 1]);
     }
 
     #[test]

@@ -20,10 +20,10 @@ use crate::lower::consts::{
     CUDA_PREFILL_Q_TILE, CUDA_PREFILL_TC_EARLY_RESCALE, CUDA_PREFILL_TC_KEY_RANGE,
     CUDA_PREFILL_TC_K_TILE, CUDA_PREFILL_TC_LAZY_RESCALE, CUDA_PREFILL_TC_LEAN,
     CUDA_PREFILL_TC_LEAN_COPY, CUDA_PREFILL_TC_MIN_BLOCKS, CUDA_PREFILL_TC_OVERLAP,
-    CUDA_PREFILL_TC_PINGPONG, CUDA_PREFILL_TC_PV_F16, CUDA_PREFILL_TC_PV_F16_WARPGROUPS,
-    CUDA_PREFILL_TC_P_ONCE, CUDA_PREFILL_TC_Q_REGS, CUDA_PREFILL_TC_SKIP, CUDA_PREFILL_TC_THREADS,
-    CUDA_PREFILL_TC_V_F16_IN, CUDA_PREFILL_TC_V_UNIT, CUDA_PREFILL_TC_WARP_SPECIALIZED,
-    CUDA_PREFILL_THREADS,
+    CUDA_PREFILL_TC_PERSISTENT, CUDA_PREFILL_TC_PINGPONG, CUDA_PREFILL_TC_PV_F16,
+    CUDA_PREFILL_TC_PV_F16_WARPGROUPS, CUDA_PREFILL_TC_P_ONCE, CUDA_PREFILL_TC_Q_REGS,
+    CUDA_PREFILL_TC_SKIP, CUDA_PREFILL_TC_THREADS, CUDA_PREFILL_TC_V_F16_IN,
+    CUDA_PREFILL_TC_V_UNIT, CUDA_PREFILL_TC_WARP_SPECIALIZED, CUDA_PREFILL_THREADS,
 };
 use crate::lower::{KernelModule, LayerSpec, StorageType};
 
@@ -191,6 +191,16 @@ pub struct PrefillTuning {
     /// 4 of a warpgroup's tiles per block are wasted, 11% of a dense layer's work at 4k
     /// and up to 31% on Vicuna-7B's narrowest 4k layers (2% and 9% at this granularity).
     pub key_range: bool,
+    /// With `warp_specialized`, `pingpong`, `overlap` and `lean`, without `key_range`,
+    /// `early_rescale` and `q_regs`, and in bf16 `v_f16_in` where `pv_f16` (the `t` flag): persistent
+    /// blocks. The grid is one block per SM ([`Grid::PersistentQueryTiles`]); each block
+    /// takes query tiles (today's blocks, in today's order) from a counter in the module
+    /// and its producer loads the next tile's Q (a second Q buffer) and first K/V tiles
+    /// while the consumers finish the current one, so the per-block fixed cost (launch,
+    /// barrier set-up, Q load, the ring's fill: about 7 us a block on the H200, RESULTS
+    /// "Session 12") overlaps the previous tile's work. sm_90a only (the portable body
+    /// traps). A module's prefill must not run concurrently with itself (the counter).
+    pub persistent: bool,
 }
 
 impl Default for PrefillTuning {
@@ -213,6 +223,7 @@ impl Default for PrefillTuning {
             lean: CUDA_PREFILL_TC_LEAN,
             lean_copy: CUDA_PREFILL_TC_LEAN_COPY,
             key_range: CUDA_PREFILL_TC_KEY_RANGE,
+            persistent: CUDA_PREFILL_TC_PERSISTENT,
         }
     }
 }
@@ -221,7 +232,7 @@ impl std::fmt::Display for PrefillTuning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
+            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
             self.warpgroups,
             self.k_tile,
             self.blocks_per_sm,
@@ -238,20 +249,21 @@ impl std::fmt::Display for PrefillTuning {
             if self.early_rescale { "e" } else { "" },
             if self.lean { "n" } else { "" },
             if self.lean_copy { "c" } else { "" },
-            if self.key_range { "k" } else { "" }
+            if self.key_range { "k" } else { "" },
+            if self.persistent { "t" } else { "" }
         )
     }
 }
 
 impl std::str::FromStr for PrefillTuning {
     type Err = String;
-    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k]` (as written by `Display`) and checks the ranges.
+    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t]` (as written by `Display`) and checks the ranges.
     fn from_str(text: &str) -> Result<Self, String> {
         let bad = |why: &str| {
             format!(
-                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k], warpgroups 1..=3, \
+                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t], warpgroups 1..=3, \
                  key tile 64 or 128, blocks 1 or 2, `w` with 2 warpgroups (3 with `h` and 64-key tiles) and 1 block and \
-                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, e.g. 2x64x2s, 2x64x1w, \
+                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, `t` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, e.g. 2x64x2s, 2x64x1w, \
                  2x64x1wg or 2x64x1owgh)"
             )
         };
@@ -269,7 +281,20 @@ impl std::str::FromStr for PrefillTuning {
         if flags.chars().any(|c| {
             !matches!(
                 c,
-                'o' | 's' | 'p' | 'w' | 'g' | 'h' | 'v' | 'u' | 'r' | 'q' | 'e' | 'n' | 'c' | 'k'
+                'o' | 's'
+                    | 'p'
+                    | 'w'
+                    | 'g'
+                    | 'h'
+                    | 'v'
+                    | 'u'
+                    | 'r'
+                    | 'q'
+                    | 'e'
+                    | 'n'
+                    | 'c'
+                    | 'k'
+                    | 't'
             )
         }) {
             return Err(bad("unknown flag"));
@@ -292,6 +317,7 @@ impl std::str::FromStr for PrefillTuning {
             lean: flags.contains('n'),
             lean_copy: flags.contains('c'),
             key_range: flags.contains('k'),
+            persistent: flags.contains('t'),
         };
         t.check().map_err(|e| bad(&e))?;
         Ok(t)
@@ -304,7 +330,8 @@ impl PrefillTuning {
     /// kernel by its one-read pre-pass, lean consumer sections and producer copies;
     /// `2x64x1owgnc` where P·V in f16 does not apply, f16 storage among them, and
     /// `2x64x1owg` without a wgmma body), with three consumer warpgroups (`3x64x1owghvunc`)
-    /// where P·V is in f16 at head_dim 128 (`CUDA_PREFILL_TC_PV_F16_WARPGROUPS`); `c` only
+    /// where P·V is in f16 at head_dim 128 (`CUDA_PREFILL_TC_PV_F16_WARPGROUPS`), f16
+    /// storage too since session 12 (`3x64x1owghnc`: the `h` lets `check` take three); `c` only
     /// at head_dim 64 and 128 ([`prefill_lean_copy`]),
     /// where `generate_variant` accepts it, else the former default 2x64x2
     /// (two blocks of 256 threads, no producer). The ping-pong and overlap consumers need
@@ -320,9 +347,19 @@ impl PrefillTuning {
             t.lean = false;
             t.lean_copy = false;
             t.key_range = false;
+            t.persistent = false;
         }
         t.lean_copy &= prefill_lean_copy(head_dim, t);
-        if !prefill_pv_f16(storage, head_dim, t) {
+        if storage == StorageType::F16 && head_dim == 128 && prefill_wgmma(storage, head_dim) {
+            // f16's P·V is one f16 MMA per step already: three consumer warpgroups fit as
+            // in bf16 with `h` (measured at head_dim 128). `h` stays in the name: it is the
+            // letter that lets `check` take three consumers, and f16 ignores it otherwise
+            // (`3x64x1owghnc`, the variant timed).
+            t.pv_f16 = true;
+            t.v_f16_in = false;
+            t.v_unit = false;
+            t.warpgroups = CUDA_PREFILL_TC_PV_F16_WARPGROUPS;
+        } else if !prefill_pv_f16(storage, head_dim, t) {
             t.pv_f16 = false;
             t.v_f16_in = false;
             t.v_unit = false;
@@ -331,14 +368,24 @@ impl PrefillTuning {
             // does not fit their registers), at the head_dim they were measured at.
             t.warpgroups = CUDA_PREFILL_TC_PV_F16_WARPGROUPS;
         }
-        let needs_stages = t.warp_specialized && (t.pingpong || t.overlap);
-        let fits = prefill_shared_bytes(storage, head_dim, t) <= PREFILL_MAX_SHARED_BYTES;
-        if fits
-            && !(needs_stages
-                && prefill_wgmma(storage, head_dim)
-                && prefill_stages(storage, head_dim, t) < 3)
-        {
+        let runs = |t: PrefillTuning| {
+            let needs_stages = t.warp_specialized && (t.pingpong || t.overlap);
+            prefill_shared_bytes(storage, head_dim, t) <= PREFILL_MAX_SHARED_BYTES
+                && !(needs_stages
+                    && prefill_wgmma(storage, head_dim)
+                    && prefill_stages(storage, head_dim, t) < 3)
+        };
+        if runs(t) {
             return t;
+        }
+        // `t`'s second Q tile leaves fewer K/V stages: at head_dim 192 two, too few for the
+        // ping-pong; there the blocks are not persistent rather than not warp-specialized.
+        let one_tile = PrefillTuning {
+            persistent: false,
+            ..t
+        };
+        if t.persistent && runs(one_tile) {
+            return one_tile;
         }
         PrefillTuning {
             blocks_per_sm: 2,
@@ -351,6 +398,7 @@ impl PrefillTuning {
             lean: false,
             lean_copy: false,
             key_range: false,
+            persistent: false,
             ..t
         }
     }
@@ -414,6 +462,18 @@ impl PrefillTuning {
         if self.key_range && !(self.warp_specialized && self.overlap && !self.early_rescale) {
             // The own-tile sections are a form of the overlapped consumer loop.
             return Err("`k` without `o` and `w`, or with `e`".into());
+        }
+        if self.persistent
+            && !(self.warp_specialized
+                && self.pingpong
+                && self.overlap
+                && self.lean
+                && !self.key_range
+                && !self.early_rescale
+                && !self.q_regs)
+        {
+            // The query-tile loop is built into the lean overlapped ping-pong consumers only.
+            return Err("`t` without `w`, `g`, `o` and `n`, or with `k`, `e` or `q`".into());
         }
         Ok(())
     }
@@ -603,7 +663,11 @@ pub fn prefill_stages(storage: StorageType, head_dim: u32, tuning: PrefillTuning
     if !tuning.warp_specialized || !prefill_wgmma(storage, head_dim) {
         return 2;
     }
-    let q = prefill_q_tile(storage, head_dim, tuning) * head_dim * 2;
+    // `t`: two Q tiles (the next query tile's loads while the current one runs).
+    let q = prefill_q_tile(storage, head_dim, tuning)
+        * head_dim
+        * 2
+        * if tuning.persistent { 2 } else { 1 };
     let stage = 2 * tuning.k_tile * head_dim * 2;
     (PREFILL_WS_RING_BYTES.saturating_sub(q) / stage).clamp(2, 4)
 }
@@ -658,7 +722,17 @@ pub fn prefill_shared_bytes(storage: StorageType, head_dim: u32, tuning: Prefill
         let padded = (q_tile + 4 * tuning.k_tile) * (head_dim + 8) * 2;
         if tuning.warp_specialized && prefill_wgmma(storage, head_dim) {
             let stages = prefill_stages(storage, head_dim, tuning);
-            let ring = (q_tile + stages * 2 * tuning.k_tile) * head_dim * 2 + stages * 2 * 8;
+            let q_tiles = if tuning.persistent { 2 } else { 1 };
+            let ring =
+                (q_tiles * q_tile + stages * 2 * tuning.k_tile) * head_dim * 2 + stages * 2 * 8;
+            // `t`: the Q tiles' full and empty barriers, their two item words and the
+            // query-tile count.
+            let ring = ring
+                + if tuning.persistent {
+                    2 * 2 * 8 + 2 * 4 + 8
+                } else {
+                    0
+                };
             // `h`: each stage's V exponent and the producer's two rounds of 4 warp maxima.
             let ring = ring
                 + if prefill_pv_f16(storage, head_dim, tuning) {
@@ -753,6 +827,8 @@ struct CudaLayerCtx {
     prefill_lean_copy: bool,
     /// Each consumer warpgroup's own key tiles (`PrefillTuning::key_range`).
     prefill_key_range: bool,
+    /// Persistent blocks (`PrefillTuning::persistent`, the wgmma body only).
+    prefill_persistent: bool,
     decode_mma: bool,
     decode_threads: u32,
     decode_stages: u32,
@@ -915,6 +991,9 @@ fn layer_ctx(
         prefill_lean: pt.lean,
         prefill_lean_copy: prefill_lean_copy(d, pt),
         prefill_key_range: pt.key_range,
+        prefill_persistent: pt.persistent
+            && pt.warp_specialized
+            && prefill_wgmma(module.storage, d),
         decode_mma: decode_uses_mma(module.storage, d),
         decode_threads: 32 * tuning.warps,
         decode_stages: tuning.stages,
@@ -1019,6 +1098,17 @@ pub fn generate_variant(
             ),
         });
     }
+    // `t`'s producer copies V as it is: the in-kernel conversion of `h` without `v` is not
+    // built into its loop.
+    if prefill.persistent
+        && prefill_pv_f16(module.storage, d, prefill)
+        && !prefill_v_f16_in(module.storage, d, prefill)
+    {
+        return Err(CodegenError::Unsupported {
+            target: "cuda",
+            message: format!("prefill tuning {prefill}: `t` with `h` needs `v` in bf16"),
+        });
+    }
     if tuning.warps == 0 || tuning.warps > 16 || tuning.stages < 2 {
         return Err(CodegenError::Unsupported {
             target: "cuda",
@@ -1053,8 +1143,14 @@ pub fn generate_variant(
                 abi: KernelAbi {
                     params: prefill_params(module.storage, ctx.prefill_v_f16_in),
                     block: [ctx.prefill_threads, 1, 1],
-                    grid: Grid::HeadsThenQueryTiles {
-                        q_tile: ctx.prefill_q_tile,
+                    grid: if ctx.prefill_persistent {
+                        Grid::PersistentQueryTiles {
+                            q_tile: ctx.prefill_q_tile,
+                        }
+                    } else {
+                        Grid::HeadsThenQueryTiles {
+                            q_tile: ctx.prefill_q_tile,
+                        }
                     },
                     tiles: Tiles {
                         q_tile: Some(ctx.prefill_q_tile),
@@ -1163,6 +1259,10 @@ mod tests {
             "2x64x1owgnc",
             "2x64x1owgc",
             "2x64x1owgk",
+            "3x64x1owghvunct",
+            "2x64x1owgnct",
+            "2x64x1owgnt",
+            "3x64x1owghnct",
         ] {
             let t: PrefillTuning = text.parse().unwrap();
             assert_eq!(t.to_string(), text);
@@ -1189,6 +1289,13 @@ mod tests {
             "2x64x1oh",
             "2x64x1pwh",
             "2x64x1owghu",
+            "2x64x1wgnt",
+            "2x64x1ownt",
+            "2x64x1owgt",
+            "3x64x1owghvunckt",
+            "2x64x1owgnqt",
+            "2x64x1owgnet",
+            "2x64x2t",
         ] {
             let e = bad.parse::<PrefillTuning>().unwrap_err();
             assert!(e.contains(bad) && e.contains("WGxBNxBLOCKS"), "{e}");
@@ -1200,14 +1307,14 @@ mod tests {
     }
 
     /// The default is `2x64x1owghvunc` in bf16 and `2x64x1owgnc` in f16 (`2x64x1owg` where
-    /// there is no wgmma body) wherever it generates, and falls back to 2x64x2 where the ring holds
+    /// there is no wgmma body; three warpgroups at head_dim 128) wherever it generates, and falls back to 2x64x2 where the ring holds
     /// fewer than the 3 stages ping-pong and overlap need (head_dim 256).
     #[test]
     fn prefill_default_per_shape() {
         assert_eq!(PrefillTuning::default().to_string(), "2x64x1owghvunc");
         for (storage, d, want) in [
             (StorageType::Bf16, 128, "3x64x1owghvunc"),
-            (StorageType::F16, 128, "2x64x1owgnc"),
+            (StorageType::F16, 128, "3x64x1owghnc"),
             (StorageType::F16, 64, "2x64x1owgnc"),
             (StorageType::Bf16, 192, "2x64x1owghvun"),
             (StorageType::Bf16, 96, "2x64x1owg"),
@@ -1311,6 +1418,67 @@ mod tests {
         let t: PrefillTuning = "2x64x1w".parse().unwrap();
         assert_eq!(prefill_stages(StorageType::F16, 96, t), 2);
         assert_eq!(prefill_threads(StorageType::F16, 96, t), 384);
+    }
+
+    /// `t`: two Q tiles beside the ring still leave 4 stages at head_dim 128 (2 or 3
+    /// consumer warpgroups), the ABI takes the persistent grid, and where the second Q tile
+    /// would leave fewer than 3 stages (head_dim 192) the default drops `t`, not `w`.
+    #[test]
+    fn persistent_prefill_fits() {
+        for (text, storage) in [
+            ("3x64x1owghvunct", StorageType::Bf16),
+            ("2x64x1owgnct", StorageType::F16),
+            ("3x64x1owghnct", StorageType::F16),
+        ] {
+            let t: PrefillTuning = text.parse().unwrap();
+            assert_eq!(prefill_stages(storage, 128, t), 4, "{text}");
+            let smem = prefill_shared_bytes(storage, 128, t);
+            assert!(smem <= PREFILL_MAX_SHARED_BYTES, "{text}: {smem}");
+            let q = prefill_q_tile(storage, 128, t) * 128 * 2;
+            assert!(
+                smem >= 2 * q + 4 * 2 * 64 * 128 * 2 + 4 * 16 + 2 * 16,
+                "{text}: {smem}"
+            );
+            let module = crate::lower::lower(
+                &crate::plan::Plan::dense(crate::plan::ModelShape {
+                    name: None,
+                    layers: 1,
+                    q_heads: 4,
+                    kv_heads: 2,
+                    head_dim: 128,
+                    max_context_tokens: 4096,
+                })
+                .unwrap(),
+                storage,
+            );
+            let artifacts = generate_variant(&module, DecodeTuning::default(), t).unwrap();
+            let k = artifacts
+                .iter()
+                .flat_map(|a| &a.kernels)
+                .find(|k| k.phase == Phase::Prefill)
+                .unwrap();
+            assert_eq!(k.abi.grid, Grid::PersistentQueryTiles { q_tile: q / 256 });
+            assert!(artifacts[0].source.contains("pf_item_next"), "{text}");
+        }
+        // bf16 `h` without `v` converts V in the producer, which `t`'s loop does not.
+        let module = crate::lower::lower(
+            &crate::plan::Plan::dense(crate::plan::ModelShape {
+                name: None,
+                layers: 1,
+                q_heads: 2,
+                kv_heads: 1,
+                head_dim: 128,
+                max_context_tokens: 4096,
+            })
+            .unwrap(),
+            StorageType::Bf16,
+        );
+        let t: PrefillTuning = "2x64x1owghnt".parse().unwrap();
+        assert!(generate_variant(&module, DecodeTuning::default(), t).is_err());
+        let mut t = PrefillTuning::default_for(StorageType::Bf16, 192);
+        assert!(!t.persistent && t.warp_specialized, "{t}");
+        t.persistent = true;
+        assert!(prefill_stages(StorageType::Bf16, 192, t) < 3);
     }
 
     #[test]

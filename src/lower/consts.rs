@@ -119,6 +119,10 @@ pub const CUDA_PREFILL_TC_LAZY_RESCALE: bool = false;
 /// faster on every row, worst 0.994, paired worst 0.971; 0.81-0.98x on a dense plan), with
 /// outputs identical on the layers compared (H200, benches/RESULTS.md, "Session 10").
 /// P in one f16 part leaves the 152 registers of three consumers enough; 2 elsewhere.
+/// Since session 12 also f16 storage at head_dim 128 (its P·V is one f16 MMA per step
+/// too): `3x64x1owghnc` takes 0.869x the time of `2x64x1owgnc` over the same 128 rows
+/// (faster on every row, worst 0.945; 0.84-0.90 per configuration; H200,
+/// benches/RESULTS.md, "Session 12").
 pub const CUDA_PREFILL_TC_PV_F16_WARPGROUPS: u32 = 3;
 /// CUDA prefill on sm_90a: Q·Kᵀ with Q's A fragments in registers
 /// (`codegen::cuda::PrefillTuning::q_regs`, the `q` letter). Off: 0.993x `2x64x1owghvu`
@@ -149,6 +153,15 @@ pub const CUDA_PREFILL_TC_LEAN_COPY: bool = true;
 /// the tile count predicted 0.85-0.93, and 1.015-1.026x at 16k; H200, benches/RESULTS.md,
 /// "Session 11"): the skipped MMAs were not what the consumers waited on.
 pub const CUDA_PREFILL_TC_KEY_RANGE: bool = false;
+/// CUDA prefill on sm_90a, warp-specialized overlapped body: persistent blocks
+/// (`codegen::cuda::PrefillTuning::persistent`, the `t` letter), one per SM, each taking
+/// query tiles from a counter while its producer loads the next tile's Q and K/V under the
+/// current one's last sections. Off: `3x64x1owghvunct` takes 1.008x the time of
+/// `3x64x1owghvunc` over every layer of both upstream plans (0.987-0.996 at 4k x 4,
+/// 1.022-1.026 at 16k x 1, up to 1.09 on a dense plan at 16k; H200, benches/RESULTS.md,
+/// "Session 12"): the fixed cost per query tile fell from 6.9 to 4.9 us, but each tile
+/// took 4.8% longer (13 more instructions per consumer section for the ring index).
+pub const CUDA_PREFILL_TC_PERSISTENT: bool = false;
 /// CUDA prefill on sm_90a: each warpgroup computes only the key tiles its own 64 query
 /// rows see (`codegen::cuda::PrefillTuning::skip`). Off: the variant with it ranked behind
 /// the plain kernel in the H200 sweep (benches/RESULTS.md) and costs 24 bytes of spills.

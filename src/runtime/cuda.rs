@@ -32,7 +32,7 @@ use super::worklist::{
     choose_split_in, cuda_chunk_policy, ChunkPolicy, DecodeSlots, DecodeSplit, DecodeWork,
     MAX_CLUSTER,
 };
-use crate::codegen::abi::{Arg, KernelAbi, LaunchSize};
+use crate::codegen::abi::{Arg, Grid, KernelAbi, LaunchSize};
 use crate::codegen::cuda::{decode_name, prefill_name, DecodeTuning, PrefillTuning};
 use crate::codegen::{Artifact, CodegenError};
 use crate::lower::{CacheLayout, KernelModule, StorageType};
@@ -311,7 +311,7 @@ impl LoadedKernel {
     ) -> Result<(), CudaError> {
         let mut lb = stream.launch_builder(&self.function);
         let values = self.ordered_args(args)?;
-        let g = self.abi.grid.dims(size);
+        let g = self.grid_on(stream, size)?;
         let cfg = LaunchConfig {
             grid_dim: (g[0], g[1], g[2]),
             block_dim: (self.abi.block[0], self.abi.block[1], self.abi.block[2]),
@@ -339,6 +339,21 @@ impl LoadedKernel {
         // contract (see above).
         unsafe { lb.launch(cfg) }.map_err(driver(format!("launching `{}`", self.name)))?;
         Ok(())
+    }
+
+    /// The launch grid for `size` on `stream`'s device: a persistent grid
+    /// ([`Grid::PersistentQueryTiles`]) takes one block per SM (its kernels run one block
+    /// per SM), every other rule its [`Grid::dims`].
+    fn grid_on(&self, stream: &Arc<CudaStream>, size: &LaunchSize) -> Result<[u32; 3], CudaError> {
+        let sms = match self.abi.grid {
+            Grid::PersistentQueryTiles { .. } => stream
+                .context()
+                .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
+                .map_err(driver("reading the SM count"))?
+                .max(1) as u32,
+            _ => 0,
+        };
+        Ok(self.abi.grid.dims_on(size, sms))
     }
 
     /// The call's arguments in the kernel's parameter order (its ABI); a parameter the
@@ -380,7 +395,7 @@ impl LoadedKernel {
             // SAFETY: the caller's contract, passed on.
             return unsafe { self.launch_with(stream, args, size, programmatic) };
         }
-        let g = self.abi.grid.dims(size);
+        let g = self.grid_on(stream, size)?;
         if g.contains(&0) {
             return Ok(());
         }

@@ -18,13 +18,13 @@
 
 use std::sync::Arc;
 
-use cudarc::driver::sys::{CUgraphInstantiate_flags, CUstreamCaptureMode};
+use cudarc::driver::sys::{CUdevice_attribute, CUgraphInstantiate_flags, CUstreamCaptureMode};
 use cudarc::driver::{CudaGraph, CudaStream};
 
 use super::blas::Gemm;
 use super::ops::{self, DevMem, KArg, OpKernels};
 use super::{launch_raw_ex, CudaAttention, CudaError, LoadedKernel, DEFAULT_ARCH};
-use crate::codegen::abi::{Arg, LaunchSize};
+use crate::codegen::abi::{Arg, Grid, LaunchSize};
 use crate::lower::{lower, CacheLayout, KernelModule, StorageType};
 use crate::model::{LlamaConfig, Model};
 use crate::plan::Plan;
@@ -783,7 +783,16 @@ impl CudaLlama {
                 })?;
             vals.push(v);
         }
-        let grid = k.abi.grid.dims(size);
+        // A persistent prefill (`Grid::PersistentQueryTiles`) takes one block per SM.
+        let sms = match k.abi.grid {
+            Grid::PersistentQueryTiles { .. } => self
+                .stream
+                .context()
+                .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
+                .map_or(0, |n| n.max(0) as u32),
+            _ => 0,
+        };
+        let grid = k.abi.grid.dims_on(size, sms);
         if grid[1..].iter().any(|&g| g > 65_535) {
             return Err(EngineError::Input(format!(
                 "`{}`: launch grid {grid:?} exceeds CUDA's 65535 in y or z (fewer rows per prefill pass)",

@@ -197,6 +197,47 @@ pub fn coop_matvec_source(k: usize, tiles: u32, kparts: u32, input: StorageType)
     )
 }
 
+/// `coop_head.wgsl`: the decode LM head on matrix units with its weights staged through
+/// workgroup memory by 16-byte loads (f16 weights, f32 accumulator); its source comes from
+/// [`coop_head_source`].
+pub const COOP_HEAD: Shader = Shader {
+    name: "coop_head.wgsl",
+    entry_point: "moa_coop_head",
+    source: include_str!("../../shaders/coop_head.wgsl"),
+};
+
+/// 16-byte weight vectors each invocation of `coop_head.wgsl` fetches per stage of `ks`
+/// weights × 64 columns, with workgroups of 4 subgroups of `sg`.
+pub fn coop_head_vectors(ks: usize, sg: u32) -> usize {
+    (8 * ks).div_ceil(4 * sg as usize)
+}
+
+/// `coop_head.wgsl` with its header for the hidden size `k` (a multiple of 16), stages of
+/// `ks` weights (a multiple of 16 dividing `k`), `bpw` blocks of 64 columns a workgroup
+/// and subgroups of `sg`: the constants, and `fetch_all` / `put_all` over
+/// [`coop_head_vectors`] named registers (a struct, unrolled here so that no driver puts
+/// them in an indexed array).
+pub fn coop_head_source(k: usize, ks: usize, bpw: u32, sg: u32) -> String {
+    let n = coop_head_vectors(ks, sg);
+    let fields: Vec<String> = (0..n).map(|m| format!("r{m}: vec4<u32>")).collect();
+    let fetches: Vec<String> = (0..n)
+        .map(|m| format!("fetch(wx, s, i + {m}u * WG)"))
+        .collect();
+    let puts: String = (0..n)
+        .map(|m| format!("    put(i + {m}u * WG, r.r{m});\n"))
+        .collect();
+    format!(
+        "enable f16;\nenable wgpu_cooperative_matrix;\nconst KX: u32 = {k}u;\nconst KS: u32 = {ks}u;\n\
+         const BPW: u32 = {bpw}u;\nconst SG: u32 = {sg}u;\n\
+         struct Regs {{ {} }}\n\
+         fn fetch_all(wx: u32, s: u32, i: u32) -> Regs {{\n    return Regs({});\n}}\n\
+         fn put_all(i: u32, r: Regs) {{\n{puts}}}\n{}",
+        fields.join(", "),
+        fetches.join(", "),
+        COOP_HEAD.source
+    )
+}
+
 /// Parses and validates a WGSL source with naga; the error is rendered with spans.
 pub fn validate_wgsl(name: &str, source: &str) -> Result<(), String> {
     let module = naga::front::wgsl::parse_str(source)
@@ -302,6 +343,55 @@ mod tests {
                 let constants = [("SG", 32.0), ("INPUT_MODE", mode), ("EPI", epi)];
                 let words = spirv_words(&source, COOP_MATVEC.entry_point, &constants)
                     .unwrap_or_else(|e| panic!("tiles {tiles} kparts {kparts}: {e}"));
+                assert!(words.len() > 100);
+            }
+        }
+    }
+
+    /// The subgroup products' timing diagnostics (`DIAG` 1 and 2, `MOA_WGPU_SG_DIAG`) resolve
+    /// and translate to SPIR-V for every entry point, as the device builds them.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_subgroup_product_diagnostics_translate_to_spirv() {
+        let t = Types {
+            weights: StorageType::F16,
+            input: StorageType::F32,
+            attention: StorageType::F16,
+        };
+        for shader in [MATVEC_SG, MATVEC_SG_ROPE, MATVEC_SG_SWIGLU_OUT] {
+            for diag in [1.0, 2.0] {
+                let constants = [
+                    ("INPUT_MODE", 1.0),
+                    ("SG", 32.0),
+                    ("KSPLIT", 4.0),
+                    ("REDUCE", 1.0),
+                    ("WG", 256.0),
+                    ("DIAG", diag),
+                ];
+                let words = spirv_words(&shader.source(t), shader.entry_point, &constants)
+                    .unwrap_or_else(|e| panic!("{} DIAG {diag}: {e}", shader.entry_point));
+                assert!(words.len() > 100);
+            }
+        }
+    }
+
+    /// The staged matrix-unit LM head: validated and SPIR-V written for both epilogues at
+    /// the stage widths and blocks a workgroup the engine picks (SmolLM2's K = 576 and a
+    /// 2048 one), subgroups of 32 and 64.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_staged_matrix_unit_head_validates_and_translates_to_spirv() {
+        for (k, ks, bpw, sg) in [
+            (576, 192, 2, 32),
+            (576, 144, 1, 32),
+            (576, 96, 3, 64),
+            (2048, 128, 2, 32),
+        ] {
+            let source = coop_head_source(k, ks, bpw, sg);
+            validate_wgsl(COOP_HEAD.name, &source).unwrap_or_else(|e| panic!("{e}"));
+            for epi in [0.0, 1.0] {
+                let words = spirv_words(&source, COOP_HEAD.entry_point, &[("EPI", epi)])
+                    .unwrap_or_else(|e| panic!("k {k} ks {ks} bpw {bpw} sg {sg}: {e}"));
                 assert!(words.len() > 100);
             }
         }

@@ -1,0 +1,211 @@
+// The decode LM head on matrix units with its weights staged through workgroup memory:
+// out[t, n] = Σ_k RMSNorm(x)[t, k] · w[n, k] for the 16 rows t of a block (the grid's y),
+// or (EPI 1) per row and workgroup the (value, index) of the largest output: the first
+// stage of `argmax.wgsl`'s two-stage argmax, as `coop_matvec.wgsl`'s EPI 1.
+// Why: `coop_matvec.wgsl` reads its B fragments with `coopLoad` straight from the f16
+// weights (16 strided 32-byte pieces a fragment) and took 73–76 µs for SmolLM2's
+// 49152 × 576 head (56.6 MB: 0.75 TB/s; benches/RESULTS.md, wgpu session 11), where the
+// bytes take 13.5 µs at 4.2 TB/s. Here every invocation reads the weights with 16-byte
+// loads (w bound as `vec4<u32>`, 8 f16 each; a warp reads whole 16-byte-aligned runs of
+// a weight row), one stage ahead of the multiply-adds, and the matrix units read them
+// from workgroup memory.
+// A workgroup is 4 subgroups of SG and owns BPW blocks of 64 output columns (subgroup s:
+// columns 16s..16s+16 of each block); it stages RMSNorm(x) of its 16 rows once (rows past
+// n_rows as 0), then walks NST = BPW · KX / KS stages of KS weights × 64 columns: at
+// stage s it stores the registers fetched during stage s − 1 into `ws`, issues the
+// fetches of stage s + 1, and runs its KS / 16 multiply-adds from `xs` and `ws`. The row
+// strides of `xs` and `ws` are padded by 8 f16 (16 bytes) so the 16 rows (columns) of a
+// fragment start on different banks. Columns past n_out read the last column and write
+// nothing.
+// The host prepends `enable f16; enable wgpu_cooperative_matrix;`, the constants KX (the
+// hidden size, a multiple of 16), KS (a multiple of 16 dividing KX), BPW, SG (the
+// adapter's subgroup size) and VPI (16-byte weight vectors per invocation and stage,
+// ceil(8 · KS / (4 · SG))), and the functions `fetch_all` / `put_all` that name VPI
+// registers (unrolled in the source, so they stay in registers whatever the driver
+// unrolls).
+
+override EPI: u32 = 0u;
+
+struct Params {
+    n_rows: u32,
+    k: u32,
+    n_out: u32,
+    add_residual: u32,
+    eps: f32,
+    out_stride: u32,
+    col_offset: u32,
+    // Workgroups of the dispatch (pairs per row, EPI 1).
+    blocks: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;
+@group(0) @binding(3) var<storage, read> residual: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read> norm: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> pairs: array<u32>;
+
+const WG: u32 = 4u * SG;
+const LDX: u32 = KX + 8u;
+const LDS: u32 = KS + 8u;
+// Stages per 64-column block, stages per workgroup.
+const SPB: u32 = KX / KS;
+const NST: u32 = BPW * SPB;
+// 16-byte weight vectors per column and per stage.
+const VPC: u32 = KS / 8u;
+const VPS: u32 = 64u * VPC;
+
+// RMSNorm(x) of the 16 rows, [16][LDX] row-major, f16.
+var<workgroup> xs: array<f16, 16u * LDX>;
+// One stage of weights: [64 columns][LDS], f16 (B's columns).
+var<workgroup> ws: array<f16, 64u * LDS>;
+// Each subgroup's finished tile of the block, [4][16 rows][16 columns].
+var<workgroup> cs: array<f32, 1024u>;
+
+// A ≥ B in argmax order: larger value, or equal value and lower index.
+fn better(v: f32, i: u32, bv: f32, bi: u32) -> bool {
+    return v > bv || (v == bv && i < bi);
+}
+
+// Vector e (0..VPS, clamped) of stage s of workgroup wx's weights.
+fn fetch(wx: u32, s: u32, e: u32) -> vec4<u32> {
+    let ee = min(e, VPS - 1u);
+    let n = min((wx * BPW + s / SPB) * 64u + ee / VPC, params.n_out - 1u);
+    return w[n * (KX / 8u) + (s % SPB) * VPC + ee % VPC];
+}
+
+// Stores vector e of a stage (if e < VPS) as 8 f16 into ws (unpacked through f32, exact:
+// naga 30 does not take `bitcast<vec2<f16>>` of a u32).
+fn put(e: u32, v: vec4<u32>) {
+    if (e < VPS) {
+        let o = (e / VPC) * LDS + (e % VPC) * 8u;
+        let h0 = vec2<f16>(unpack2x16float(v.x));
+        let h1 = vec2<f16>(unpack2x16float(v.y));
+        let h2 = vec2<f16>(unpack2x16float(v.z));
+        let h3 = vec2<f16>(unpack2x16float(v.w));
+        ws[o] = h0.x;
+        ws[o + 1u] = h0.y;
+        ws[o + 2u] = h1.x;
+        ws[o + 3u] = h1.y;
+        ws[o + 4u] = h2.x;
+        ws[o + 5u] = h2.y;
+        ws[o + 6u] = h3.x;
+        ws[o + 7u] = h3.y;
+    }
+}
+
+@compute @workgroup_size(WG)
+fn moa_coop_head(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(subgroup_id) sg: u32,
+    @builtin(subgroup_invocation_id) lane: u32,
+) {
+    // No early return: the matrix operations need uniform control flow.
+    let i = sg * SG + lane;
+    let t0 = wid.y * 16u;
+    // Stage 0's weights first: their round trip overlaps the staging of x.
+    var regs = fetch_all(wid.x, 0u, i);
+    // Stage RMSNorm(x): TPR consecutive lanes per row, each taking every TPR-th 4-vector;
+    // the row's scale is found first, so the staged values are O(1) and fit f16. Loops
+    // followed by subgroup operations run the same trips on every lane.
+    let tpr = WG / 16u;
+    let r = i / tpr;
+    let p = i % tpr;
+    let k4 = KX / 4u;
+    var ss = 0.0;
+    for (var jj = 0u; jj < k4; jj += tpr) {
+        let j = jj + p;
+        if (j < k4 && t0 + r < params.n_rows) {
+            let v = x[(t0 + r) * k4 + j];
+            ss += dot(v, v);
+        }
+    }
+    for (var m = tpr / 2u; m > 0u; m = m / 2u) {
+        ss += subgroupShuffleXor(ss, m);
+    }
+    let scale = inverseSqrt(ss / f32(KX) + params.eps);
+    for (var jj = 0u; jj < k4; jj += tpr) {
+        let j = min(jj + p, k4 - 1u);
+        var v = vec4<f32>(0.0);
+        if (t0 + r < params.n_rows) {
+            v = x[(t0 + r) * k4 + j] * scale * norm[j];
+        }
+        let h = vec4<f16>(v);
+        let o = r * LDX + 4u * j;
+        if (jj + p < k4) {
+            xs[o] = h.x;
+            xs[o + 1u] = h.y;
+            xs[o + 2u] = h.z;
+            xs[o + 3u] = h.w;
+        }
+    }
+    var c = coop_mat16x16<f32, C>();
+    // EPI 1: row r's running best over the workgroup's columns (this lane's share).
+    var bv = -3.4e38;
+    var bi = 0xffffffffu;
+    for (var s = 0u; s < NST; s++) {
+        // Every subgroup is done with ws (stage s − 1) and xs is staged.
+        workgroupBarrier();
+        put_all(i, regs);
+        workgroupBarrier();
+        if (s + 1u < NST) {
+            regs = fetch_all(wid.x, s + 1u, i);
+        }
+        let kb = (s % SPB) * KS;
+        for (var kk = 0u; kk < KS; kk += 16u) {
+            let a = coopLoadT<coop_mat16x16<f16, A>>(&xs[kb + kk], LDX);
+            let b = coopLoad<coop_mat16x16<f16, B>>(&ws[sg * 16u * LDS + kk], LDS);
+            c = coopMultiplyAdd(a, b, c);
+        }
+        if (s % SPB == SPB - 1u) {
+            // The block is done: its 16 rows × 64 columns go through cs (the next write
+            // of cs is a block later, after this stage's and the next stages' barriers).
+            coopStoreT(c, &cs[sg * 256u], 16u);
+            c = coop_mat16x16<f32, C>();
+            workgroupBarrier();
+            let col0 = (wid.x * BPW + s / SPB) * 64u;
+            if (EPI == 1u) {
+                // Lane p of row r scans columns p, p + tpr, … in increasing order, so
+                // its first largest value keeps the lowest index.
+                for (var cc = 0u; cc < 64u; cc += tpr) {
+                    let cl = cc + p;
+                    let v = cs[(cl / 16u) * 256u + r * 16u + cl % 16u];
+                    if (col0 + cl < params.n_out && v > bv) {
+                        bv = v;
+                        bi = col0 + cl;
+                    }
+                }
+            } else {
+                for (var e = i; e < 1024u; e += WG) {
+                    let t = t0 + e / 64u;
+                    let cl = e % 64u;
+                    let n = col0 + cl;
+                    if (t < params.n_rows && n < params.n_out) {
+                        let o = t * params.out_stride + params.col_offset + n;
+                        var v = cs[(cl / 16u) * 256u + (e / 64u) * 16u + cl % 16u];
+                        if (params.add_residual == 1u) {
+                            v += residual[o];
+                        }
+                        out[o] = v;
+                    }
+                }
+            }
+        }
+    }
+    if (EPI == 1u) {
+        for (var m = tpr / 2u; m > 0u; m = m / 2u) {
+            let ov = subgroupShuffleXor(bv, m);
+            let oi = subgroupShuffleXor(bi, m);
+            if (better(ov, oi, bv, bi)) {
+                bv = ov;
+                bi = oi;
+            }
+        }
+        if (p == 0u && t0 + r < params.n_rows) {
+            let o = ((t0 + r) * params.blocks + wid.x) * 2u;
+            pairs[o] = bitcast<u32>(bv);
+            pairs[o + 1u] = bi;
+        }
+    }
+}

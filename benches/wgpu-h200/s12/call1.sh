@@ -23,6 +23,7 @@ export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 gunzip -c $D/wpe.gz > /tmp/wpe; chmod +x /tmp/wpe; W=/tmp/wpe
 export MOA_WGPU_COOP_ATTN=0
 P="--like smollm2-135m --rows 16 --new 64 --profile 5 --plan plans/smollm2-135m-moa-50.toml"
+ldconfig -p | grep -E "libvulkan|libGLX|libEGL" | head -5; ls /usr/local/nvidia/share/vulkan/icd.d/
 el setup
 # Each run only while the call is under LIMIT seconds (the helper's device cap).
 LIMIT=${LIMIT:-150}
@@ -31,6 +32,8 @@ run() { local name=$1 cap=$2 prompt=$3 par=$4; [ $(( $(date +%s) - s )) -gt $LIM
   el "$name rc=${PIPESTATUS[0]}"; }
 base() { MOA_WGPU_COOP_HEAD=direct run "$@"; }
 base base1 40 4096 0
+# (The first try of this call found no Vulkan loader: only 4 of the 7 .debs were carried.)
+grep -q "no wgpu adapter" $R/base1.txt && { cat $R/base1.txt; exit 1; }
 run new1 40 4096 24
 base base2 30 4096 0
 run new2 30 4096 0

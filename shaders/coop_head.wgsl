@@ -25,6 +25,12 @@
 // unrolls).
 
 override EPI: u32 = 0u;
+// A timing diagnostic (`MOA_WGPU_COOP_HEAD_DIAG`; the results are wrong and the engine
+// skips its start-up check): 1 fetches, stores and multiplies no weights (what is left is
+// the dispatch, the staging of x, the barriers and the epilogue); 2 does not stage x;
+// 3 stores each 16-byte vector as one f16 (its 8 values added) instead of 8; 4 runs no
+// multiply-adds.
+override DIAG: u32 = 0u;
 
 struct Params {
     n_rows: u32,
@@ -84,6 +90,10 @@ fn put(e: u32, v: vec4<u32>) {
         let h1 = vec2<f16>(unpack2x16float(v.y));
         let h2 = vec2<f16>(unpack2x16float(v.z));
         let h3 = vec2<f16>(unpack2x16float(v.w));
+        if (DIAG == 3u) {
+            ws[o] = h0.x + h0.y + h1.x + h1.y + h2.x + h2.y + h3.x + h3.y;
+            return;
+        }
         ws[o] = h0.x;
         ws[o + 1u] = h0.y;
         ws[o + 2u] = h1.x;
@@ -105,7 +115,10 @@ fn moa_coop_head(
     let i = sg * SG + lane;
     let t0 = wid.y * 16u;
     // Stage 0's weights first: their round trip overlaps the staging of x.
-    var regs = fetch_all(wid.x, 0u, i);
+    var regs = Regs();
+    if (DIAG != 1u) {
+        regs = fetch_all(wid.x, 0u, i);
+    }
     // Stage RMSNorm(x): TPR consecutive lanes per row, each taking every TPR-th 4-vector;
     // the row's scale is found first, so the staged values are O(1) and fit f16. Loops
     // followed by subgroup operations run the same trips on every lane.
@@ -125,7 +138,7 @@ fn moa_coop_head(
         ss += subgroupShuffleXor(ss, m);
     }
     let scale = inverseSqrt(ss / f32(KX) + params.eps);
-    for (var jj = 0u; jj < k4; jj += tpr) {
+    for (var jj = 0u; jj < select(k4, 0u, DIAG == 2u); jj += tpr) {
         let j = min(jj + p, k4 - 1u);
         var v = vec4<f32>(0.0);
         if (t0 + r < params.n_rows) {
@@ -147,13 +160,15 @@ fn moa_coop_head(
     for (var s = 0u; s < NST; s++) {
         // Every subgroup is done with ws (stage s − 1) and xs is staged.
         workgroupBarrier();
-        put_all(i, regs);
+        if (DIAG != 1u) {
+            put_all(i, regs);
+        }
         workgroupBarrier();
-        if (s + 1u < NST) {
+        if (s + 1u < NST && DIAG != 1u) {
             regs = fetch_all(wid.x, s + 1u, i);
         }
         let kb = (s % SPB) * KS;
-        for (var kk = 0u; kk < KS; kk += 16u) {
+        for (var kk = 0u; kk < select(KS, 0u, DIAG == 1u || DIAG == 4u); kk += 16u) {
             let a = coopLoadT<coop_mat16x16<f16, A>>(&xs[kb + kk], LDX);
             let b = coopLoad<coop_mat16x16<f16, B>>(&ws[sg * 16u * LDS + kk], LDS);
             c = coopMultiplyAdd(a, b, c);

@@ -389,9 +389,17 @@ mod tests {
         ] {
             let source = coop_head_source(k, ks, bpw, sg);
             validate_wgsl(COOP_HEAD.name, &source).unwrap_or_else(|e| panic!("{e}"));
-            for epi in [0.0, 1.0] {
-                let words = spirv_words(&source, COOP_HEAD.entry_point, &[("EPI", epi)])
-                    .unwrap_or_else(|e| panic!("k {k} ks {ks} bpw {bpw} sg {sg}: {e}"));
+            for (epi, diag) in [
+                (0.0, 0.0),
+                (1.0, 0.0),
+                (1.0, 1.0),
+                (1.0, 2.0),
+                (0.0, 3.0),
+                (1.0, 4.0),
+            ] {
+                let constants = [("EPI", epi), ("DIAG", diag)];
+                let words = spirv_words(&source, COOP_HEAD.entry_point, &constants)
+                    .unwrap_or_else(|e| panic!("k {k} ks {ks} bpw {bpw} sg {sg} DIAG {diag}: {e}"));
                 assert!(words.len() > 100);
             }
         }

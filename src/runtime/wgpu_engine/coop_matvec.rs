@@ -129,6 +129,16 @@ fn blocks_from_env() -> u32 {
         .unwrap_or(2)
 }
 
+/// `coop_head.wgsl`'s timing diagnostic (`MOA_WGPU_COOP_HEAD_DIAG=1..4`, its `DIAG`: wrong
+/// results, no start-up check), 0 where unset.
+fn head_diag() -> u32 {
+    std::env::var("MOA_WGPU_COOP_HEAD_DIAG")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|d| (1..=4).contains(d))
+        .unwrap_or(0)
+}
+
 /// Workgroup memory of `coop_head.wgsl` for K = `k` and stages of `ks`: x of 16 rows and
 /// one stage of 64 weight rows in f16 (rows padded by 8), 4 f32 tiles of 16 × 16.
 fn coop_head_bytes(k: usize, ks: usize) -> u64 {
@@ -182,7 +192,7 @@ fn build_staged(
             COOP_HEAD.name,
             &source,
             COOP_HEAD.entry_point,
-            &[("EPI", f64::from(epi))],
+            &[("EPI", f64::from(epi)), ("DIAG", f64::from(head_diag()))],
         )
     };
     Ok(CoopHead {
@@ -520,6 +530,13 @@ impl WgpuEngine {
         let Ok(h) = &self.coop_decode.head else {
             return;
         };
+        if h.staged.is_some() && head_diag() != 0 {
+            self.coop_decode.head_kind = format!(
+                "matrix units (coop_head.wgsl, timing diagnostic DIAG {}: wrong results, unchecked)",
+                head_diag()
+            );
+            return;
+        }
         // f16 operands (the CPU rounds them the same way), f32 sums of k terms ≤ 3 in
         // magnitude: only the order of the additions differs.
         let tol = 1e-2;

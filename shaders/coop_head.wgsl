@@ -31,6 +31,13 @@ override EPI: u32 = 0u;
 // 3 stores each 16-byte vector as one f16 (its 8 values added) instead of 8; 4 runs no
 // multiply-adds.
 override DIAG: u32 = 0u;
+// How x is staged: 0 two loops over the row (sums of squares, then the scaled stores),
+// each trip's load waiting for the last (measured on the H200: 13 µs of the head's 66 for
+// the second loop, 24 µs with the first and no weights; benches/RESULTS.md, wgpu session
+// 12, call 2); 1 every load of the invocation's share issued at once into named
+// registers (`x_all`), the sums of squares and the stores from those registers (one
+// round trip, one read of x). Not measured yet, so 0 is the default.
+override XSTAGE: u32 = 0u;
 
 struct Params {
     n_rows: u32,
@@ -61,6 +68,8 @@ const NST: u32 = BPW * SPB;
 // 16-byte weight vectors per column and per stage.
 const VPC: u32 = KS / 8u;
 const VPS: u32 = 64u * VPC;
+// Invocations per row of x.
+const TPR: u32 = WG / 16u;
 
 // RMSNorm(x) of the 16 rows, [16][LDX] row-major, f16.
 var<workgroup> xs: array<f16, 16u * LDX>;
@@ -72,6 +81,26 @@ var<workgroup> cs: array<f32, 1024u>;
 // A ≥ B in argmax order: larger value, or equal value and lower index.
 fn better(v: f32, i: u32, bv: f32, bi: u32) -> bool {
     return v > bv || (v == bv && i < bi);
+}
+
+// x's 4-vector j of row `row` (0 past the row or the rows).
+fn xv(row: u32, j: u32) -> vec4<f32> {
+    if (j < KX / 4u && row < params.n_rows) {
+        return x[row * (KX / 4u) + j];
+    }
+    return vec4<f32>(0.0);
+}
+
+// Stores RMSNorm'd 4-vector j of block row r as f16 (nothing past the row).
+fn xput(r: u32, j: u32, v: vec4<f32>, scale: f32) {
+    if (j < KX / 4u) {
+        let h = vec4<f16>(v * scale * norm[j]);
+        let o = r * LDX + 4u * j;
+        xs[o] = h.x;
+        xs[o + 1u] = h.y;
+        xs[o + 2u] = h.z;
+        xs[o + 3u] = h.w;
+    }
 }
 
 // Vector e (0..VPS, clamped) of stage s of workgroup wx's weights.
@@ -122,12 +151,20 @@ fn moa_coop_head(
     // Stage RMSNorm(x): TPR consecutive lanes per row, each taking every TPR-th 4-vector;
     // the row's scale is found first, so the staged values are O(1) and fit f16. Loops
     // followed by subgroup operations run the same trips on every lane.
-    let tpr = WG / 16u;
+    let tpr = TPR;
     let r = i / tpr;
     let p = i % tpr;
     let k4 = KX / 4u;
+    if (XSTAGE == 1u && DIAG != 2u) {
+        let xr = x_all(t0 + r, p);
+        var sq = x_sumsq(xr);
+        for (var m = tpr / 2u; m > 0u; m = m / 2u) {
+            sq += subgroupShuffleXor(sq, m);
+        }
+        x_put_all(r, p, xr, inverseSqrt(sq / f32(KX) + params.eps));
+    }
     var ss = 0.0;
-    for (var jj = 0u; jj < k4; jj += tpr) {
+    for (var jj = 0u; jj < select(k4, 0u, XSTAGE == 1u); jj += tpr) {
         let j = jj + p;
         if (j < k4 && t0 + r < params.n_rows) {
             let v = x[(t0 + r) * k4 + j];
@@ -138,7 +175,7 @@ fn moa_coop_head(
         ss += subgroupShuffleXor(ss, m);
     }
     let scale = inverseSqrt(ss / f32(KX) + params.eps);
-    for (var jj = 0u; jj < select(k4, 0u, DIAG == 2u); jj += tpr) {
+    for (var jj = 0u; jj < select(k4, 0u, DIAG == 2u || XSTAGE == 1u); jj += tpr) {
         let j = min(jj + p, k4 - 1u);
         var v = vec4<f32>(0.0);
         if (t0 + r < params.n_rows) {

@@ -214,9 +214,10 @@ pub fn coop_head_vectors(ks: usize, sg: u32) -> usize {
 
 /// `coop_head.wgsl` with its header for the hidden size `k` (a multiple of 16), stages of
 /// `ks` weights (a multiple of 16 dividing `k`), `bpw` blocks of 64 columns a workgroup
-/// and subgroups of `sg`: the constants, and `fetch_all` / `put_all` over
+/// and subgroups of `sg`: the constants, `fetch_all` / `put_all` over
 /// [`coop_head_vectors`] named registers (a struct, unrolled here so that no driver puts
-/// them in an indexed array).
+/// them in an indexed array), and `x_all` / `x_sumsq` / `x_put_all` over an invocation's
+/// ceil(k / 4 / (sg / 4)) 4-vectors of x (its `XSTAGE` 1).
 pub fn coop_head_source(k: usize, ks: usize, bpw: u32, sg: u32) -> String {
     let n = coop_head_vectors(ks, sg);
     let fields: Vec<String> = (0..n).map(|m| format!("r{m}: vec4<u32>")).collect();
@@ -226,14 +227,31 @@ pub fn coop_head_source(k: usize, ks: usize, bpw: u32, sg: u32) -> String {
     let puts: String = (0..n)
         .map(|m| format!("    put(i + {m}u * WG, r.r{m});\n"))
         .collect();
+    // x's 4-vectors per invocation when TPR = SG / 4 invocations share a row (XSTAGE 1).
+    let nx = (k / 4).div_ceil(sg as usize / 4);
+    let xfields: Vec<String> = (0..nx).map(|m| format!("x{m}: vec4<f32>")).collect();
+    let xloads: Vec<String> = (0..nx)
+        .map(|m| format!("xv(row, p + {m}u * TPR)"))
+        .collect();
+    let xsums: Vec<String> = (0..nx).map(|m| format!("dot(v.x{m}, v.x{m})")).collect();
+    let xputs: String = (0..nx)
+        .map(|m| format!("    xput(r, p + {m}u * TPR, v.x{m}, scale);\n"))
+        .collect();
     format!(
         "enable f16;\nenable wgpu_cooperative_matrix;\nconst KX: u32 = {k}u;\nconst KS: u32 = {ks}u;\n\
          const BPW: u32 = {bpw}u;\nconst SG: u32 = {sg}u;\n\
          struct Regs {{ {} }}\n\
          fn fetch_all(wx: u32, s: u32, i: u32) -> Regs {{\n    return Regs({});\n}}\n\
-         fn put_all(i: u32, r: Regs) {{\n{puts}}}\n{}",
+         fn put_all(i: u32, r: Regs) {{\n{puts}}}\n\
+         struct XRegs {{ {} }}\n\
+         fn x_all(row: u32, p: u32) -> XRegs {{\n    return XRegs({});\n}}\n\
+         fn x_sumsq(v: XRegs) -> f32 {{\n    return {};\n}}\n\
+         fn x_put_all(r: u32, p: u32, v: XRegs, scale: f32) {{\n{xputs}}}\n{}",
         fields.join(", "),
         fetches.join(", "),
+        xfields.join(", "),
+        xloads.join(", "),
+        xsums.join(" + "),
         COOP_HEAD.source
     )
 }
@@ -389,17 +407,21 @@ mod tests {
         ] {
             let source = coop_head_source(k, ks, bpw, sg);
             validate_wgsl(COOP_HEAD.name, &source).unwrap_or_else(|e| panic!("{e}"));
-            for (epi, diag) in [
-                (0.0, 0.0),
-                (1.0, 0.0),
-                (1.0, 1.0),
-                (1.0, 2.0),
-                (0.0, 3.0),
-                (1.0, 4.0),
+            for (epi, diag, xstage) in [
+                (0.0, 0.0, 0.0),
+                (1.0, 0.0, 0.0),
+                (0.0, 0.0, 1.0),
+                (1.0, 0.0, 1.0),
+                (1.0, 1.0, 0.0),
+                (1.0, 2.0, 1.0),
+                (0.0, 3.0, 0.0),
+                (1.0, 4.0, 0.0),
             ] {
-                let constants = [("EPI", epi), ("DIAG", diag)];
-                let words = spirv_words(&source, COOP_HEAD.entry_point, &constants)
-                    .unwrap_or_else(|e| panic!("k {k} ks {ks} bpw {bpw} sg {sg} DIAG {diag}: {e}"));
+                let constants = [("EPI", epi), ("DIAG", diag), ("XSTAGE", xstage)];
+                let words =
+                    spirv_words(&source, COOP_HEAD.entry_point, &constants).unwrap_or_else(|e| {
+                        panic!("k {k} ks {ks} bpw {bpw} sg {sg} DIAG {diag} XSTAGE {xstage}: {e}")
+                    });
                 assert!(words.len() > 100);
             }
         }

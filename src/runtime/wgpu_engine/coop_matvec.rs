@@ -139,6 +139,13 @@ fn head_diag() -> u32 {
         .unwrap_or(0)
 }
 
+/// Whether `coop_head.wgsl` stages x with every load of an invocation issued at once
+/// (`MOA_WGPU_COOP_HEAD_XSTAGE=1`, its `XSTAGE` 1; not yet measured) rather than in two
+/// loops of dependent loads (the default, measured).
+fn x_in_one_trip() -> bool {
+    std::env::var("MOA_WGPU_COOP_HEAD_XSTAGE").is_ok_and(|v| v == "1")
+}
+
 /// Workgroup memory of `coop_head.wgsl` for K = `k` and stages of `ks`: x of 16 rows and
 /// one stage of 64 weight rows in f16 (rows padded by 8), 4 f32 tiles of 16 × 16.
 fn coop_head_bytes(k: usize, ks: usize) -> u64 {
@@ -192,7 +199,11 @@ fn build_staged(
             COOP_HEAD.name,
             &source,
             COOP_HEAD.entry_point,
-            &[("EPI", f64::from(epi)), ("DIAG", f64::from(head_diag()))],
+            &[
+                ("EPI", f64::from(epi)),
+                ("DIAG", f64::from(head_diag())),
+                ("XSTAGE", f64::from(u8::from(x_in_one_trip()))),
+            ],
         )
     };
     Ok(CoopHead {
@@ -545,8 +556,13 @@ impl WgpuEngine {
                 "matrix units ({}{}; max |err| {e:.1e} on the start-up check)",
                 match h.staged {
                     Some(ks) => format!(
-                        "coop_head.wgsl, weights staged {ks} of K at a time, {} blocks of 64 columns a workgroup",
-                        h.tiles
+                        "coop_head.wgsl, weights staged {ks} of K at a time, {} blocks of 64 columns a workgroup{}",
+                        h.tiles,
+                        if x_in_one_trip() {
+                            ", x staged in one round trip"
+                        } else {
+                            ""
+                        }
                     ),
                     None => format!("coop_matvec.wgsl, {} tiles a subgroup", h.tiles),
                 },

@@ -209,7 +209,7 @@ pub const COOP_HEAD: Shader = Shader {
 /// 16-byte weight vectors each invocation of `coop_head.wgsl` fetches per stage of `ks`
 /// weights × 64 columns, with workgroups of 4 subgroups of `sg`.
 pub fn coop_head_vectors(ks: usize, sg: u32) -> usize {
-    (8 * ks).div_ceil(4 * sg as usize)
+    (8 * ks).div_ceil(4 * (sg as usize).max(1))
 }
 
 /// `coop_head.wgsl` with its header for the hidden size `k` (a multiple of 16), stages of
@@ -228,7 +228,7 @@ pub fn coop_head_source(k: usize, ks: usize, bpw: u32, sg: u32) -> String {
         .map(|m| format!("    put(i + {m}u * WG, r.r{m});\n"))
         .collect();
     // x's 4-vectors per invocation when TPR = SG / 4 invocations share a row (XSTAGE 1).
-    let nx = (k / 4).div_ceil(sg as usize / 4);
+    let nx = (k / 4).div_ceil((sg as usize / 4).max(1));
     let xfields: Vec<String> = (0..nx).map(|m| format!("x{m}: vec4<f32>")).collect();
     let xloads: Vec<String> = (0..nx)
         .map(|m| format!("xv(row, p + {m}u * TPR)"))

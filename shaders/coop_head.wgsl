@@ -22,7 +22,8 @@
 // adapter's subgroup size) and VPI (16-byte weight vectors per invocation and stage,
 // ceil(8 · KS / (4 · SG))), and the functions `fetch_all` / `put_all` that name VPI
 // registers (unrolled in the source, so they stay in registers whatever the driver
-// unrolls).
+// unrolls), TPR (SG / 4: invocations per row of x) and `x_all` / `x_sumsq` / `x_put_all`
+// (XSTAGE 1, over an invocation's 4-vectors of x).
 
 override EPI: u32 = 0u;
 // A timing diagnostic (`MOA_WGPU_COOP_HEAD_DIAG`; the results are wrong and the engine
@@ -36,7 +37,8 @@ override DIAG: u32 = 0u;
 // the second loop, 24 µs with the first and no weights; benches/RESULTS.md, wgpu session
 // 12, call 2); 1 every load of the invocation's share issued at once into named
 // registers (`x_all`), the sums of squares and the stores from those registers (one
-// round trip, one read of x). Not measured yet, so 0 is the default.
+// round trip, one read of x; `MOA_WGPU_COOP_XSTAGE=1`). Not measured yet, so 0 is the
+// default.
 override XSTAGE: u32 = 0u;
 
 struct Params {
@@ -68,8 +70,6 @@ const NST: u32 = BPW * SPB;
 // 16-byte weight vectors per column and per stage.
 const VPC: u32 = KS / 8u;
 const VPS: u32 = 64u * VPC;
-// Invocations per row of x.
-const TPR: u32 = WG / 16u;
 
 // RMSNorm(x) of the 16 rows, [16][LDX] row-major, f16.
 var<workgroup> xs: array<f16, 16u * LDX>;

@@ -29,14 +29,19 @@
 // workgroup q owns gate columns 16q.. and up columns ffn + 16q.. and writes
 // silu(gate) · up to out[t · out_stride + 16q + c] (as `matvec_sg.wgsl`'s
 // `moa_matvec_sg_swiglu_out`).
-// The host prepends `enable f16; enable wgpu_cooperative_matrix;`, `alias xtype = ...;`
-// and the constants KX (the product's K: a multiple of 16, of 64 where KPARTS is 4),
-// TILES (1, 2 or 4) and KPARTS (1 or 4); n_out must be a multiple of 16 (the host
-// checks).
+// The host prepends `enable f16; enable wgpu_cooperative_matrix;`, `alias xtype = ...;`,
+// the constants KX (the product's K: a multiple of 16, of 64 where KPARTS is 4), TILES
+// (1, 2 or 4), KPARTS (1 or 4) and TPR (SG / 4), and `x_all` / `x_sumsq` / `x_put_all`
+// (XSTAGE 1); n_out must be a multiple of 16 (the host checks).
 
 override SG: u32 = 32u;
 override INPUT_MODE: u32 = 1u;
 override EPI: u32 = 0u;
+// How x is staged (as `coop_head.wgsl`'s XSTAGE): 0 loops over the row whose trips each
+// wait for their load (the sums of squares, then the scaled stores); 1 every load of the
+// invocation's share at once into named registers (`x_all`, written by the host with TPR
+// = SG / 4), the sums and the stores from them. Not measured yet, so 0 is the default.
+override XSTAGE: u32 = 0u;
 
 struct Params {
     n_rows: u32,
@@ -65,6 +70,31 @@ const KQ: u32 = KX / KPARTS;
 var<workgroup> xs: array<f16, 16u * KX>;
 // Each subgroup's finished tiles, [4 subgroups][TILES][16 rows][16 columns].
 var<workgroup> cs: array<f32, 4u * TILES * 256u>;
+
+// x's 4-vector j of row `row` (0 past the row or the rows), as f32.
+fn xv(row: u32, j: u32) -> vec4<f32> {
+    if (j < KX / 4u && row < params.n_rows) {
+        return vec4<f32>(x[row * (KX / 4u) + j]);
+    }
+    return vec4<f32>(0.0);
+}
+
+// Stores f(x) of 4-vector j of block row r as f16 (times the row's scale and, INPUT_MODE 1,
+// the norm weights; nothing past the row).
+fn xput(r: u32, j: u32, v: vec4<f32>, scale: f32) {
+    if (j < KX / 4u) {
+        var u = v * scale;
+        if (INPUT_MODE == 1u) {
+            u *= norm[j];
+        }
+        let h = vec4<f16>(u);
+        let o = r * KX + 4u * j;
+        xs[o] = h.x;
+        xs[o + 1u] = h.y;
+        xs[o + 2u] = h.z;
+        xs[o + 3u] = h.w;
+    }
+}
 
 // A ≥ B in argmax order: larger value, or equal value and lower index.
 fn better(v: f32, i: u32, bv: f32, bi: u32) -> bool {
@@ -108,10 +138,24 @@ fn moa_coop_matvec(
     let r = i / tpr;
     let p = i % tpr;
     let k4 = KX / 4u;
+    if (XSTAGE == 1u) {
+        let xr = x_all(t0 + r, p);
+        var s1 = 1.0;
+        if (INPUT_MODE == 1u) {
+            var sq = x_sumsq(xr);
+            for (var m = tpr / 2u; m > 0u; m = m / 2u) {
+                sq += subgroupShuffleXor(sq, m);
+            }
+            s1 = inverseSqrt(sq / f32(KX) + params.eps);
+        }
+        x_put_all(r, p, xr, s1);
+    }
+    // XSTAGE 0: the loops below (no trips where XSTAGE is 1).
+    let k4s = select(k4, 0u, XSTAGE == 1u);
     var s = 1.0;
     if (INPUT_MODE == 1u) {
         var ss = 0.0;
-        for (var jj = 0u; jj < k4; jj += tpr) {
+        for (var jj = 0u; jj < k4s; jj += tpr) {
             let j = jj + p;
             if (j < k4 && t0 + r < params.n_rows) {
                 let v = vec4<f32>(x[(t0 + r) * k4 + j]);
@@ -123,7 +167,7 @@ fn moa_coop_matvec(
         }
         s = inverseSqrt(ss / f32(KX) + params.eps);
     }
-    for (var jj = 0u; jj < k4; jj += tpr) {
+    for (var jj = 0u; jj < k4s; jj += tpr) {
         let j = min(jj + p, k4 - 1u);
         var v = vec4<f32>(0.0);
         if (t0 + r < params.n_rows) {

@@ -189,11 +189,44 @@ pub const COOP_MATVEC: Shader = Shader {
 /// of 64 where `kparts` is 4: the workgroup stages 16 rows of it), `input` as x's type,
 /// `tiles` (1, 2 or 4) 16-column tiles per subgroup (or per workgroup where `kparts`
 /// = 4 subgroups split K).
-pub fn coop_matvec_source(k: usize, tiles: u32, kparts: u32, input: StorageType) -> String {
+pub fn coop_matvec_source(
+    k: usize,
+    tiles: u32,
+    kparts: u32,
+    input: StorageType,
+    sg: u32,
+) -> String {
     format!(
-        "enable f16;\nenable wgpu_cooperative_matrix;\nalias xtype = {};\nconst KX: u32 = {k}u;\nconst TILES: u32 = {tiles}u;\nconst KPARTS: u32 = {kparts}u;\n{}",
+        "enable f16;\nenable wgpu_cooperative_matrix;\nalias xtype = {};\nconst KX: u32 = {k}u;\nconst TILES: u32 = {tiles}u;\nconst KPARTS: u32 = {kparts}u;\nconst TPR: u32 = {}u;\n{}{}",
         input.name(),
+        (sg / 4).max(1),
+        x_registers(k, sg),
         COOP_MATVEC.source
+    )
+}
+
+/// The x staging of the matrix-unit decode kernels in one round trip (their `XSTAGE` 1):
+/// `x_all` loads an invocation's ceil(k / 4 / (sg / 4)) 4-vectors of x (through the
+/// kernel's `xv`) into named registers, `x_sumsq` sums their squares, `x_put_all` stores
+/// them (through the kernel's `xput`), TPR = sg / 4 invocations sharing a row.
+fn x_registers(k: usize, sg: u32) -> String {
+    let nx = (k / 4).div_ceil((sg as usize / 4).max(1));
+    let fields: Vec<String> = (0..nx).map(|m| format!("x{m}: vec4<f32>")).collect();
+    let loads: Vec<String> = (0..nx)
+        .map(|m| format!("xv(row, p + {m}u * TPR)"))
+        .collect();
+    let sums: Vec<String> = (0..nx).map(|m| format!("dot(v.x{m}, v.x{m})")).collect();
+    let puts: String = (0..nx)
+        .map(|m| format!("    xput(r, p + {m}u * TPR, v.x{m}, scale);\n"))
+        .collect();
+    format!(
+        "struct XRegs {{ {} }}\n\
+         fn x_all(row: u32, p: u32) -> XRegs {{\n    return XRegs({});\n}}\n\
+         fn x_sumsq(v: XRegs) -> f32 {{\n    return {};\n}}\n\
+         fn x_put_all(r: u32, p: u32, v: XRegs, scale: f32) {{\n{puts}}}\n",
+        fields.join(", "),
+        loads.join(", "),
+        sums.join(" + "),
     )
 }
 
@@ -216,8 +249,7 @@ pub fn coop_head_vectors(ks: usize, sg: u32) -> usize {
 /// `ks` weights (a multiple of 16 dividing `k`), `bpw` blocks of 64 columns a workgroup
 /// and subgroups of `sg`: the constants, `fetch_all` / `put_all` over
 /// [`coop_head_vectors`] named registers (a struct, unrolled here so that no driver puts
-/// them in an indexed array), and `x_all` / `x_sumsq` / `x_put_all` over an invocation's
-/// ceil(k / 4 / (sg / 4)) 4-vectors of x (its `XSTAGE` 1).
+/// them in an indexed array), and [`x_registers`] (its `XSTAGE` 1).
 pub fn coop_head_source(k: usize, ks: usize, bpw: u32, sg: u32) -> String {
     let n = coop_head_vectors(ks, sg);
     let fields: Vec<String> = (0..n).map(|m| format!("r{m}: vec4<u32>")).collect();
@@ -227,31 +259,16 @@ pub fn coop_head_source(k: usize, ks: usize, bpw: u32, sg: u32) -> String {
     let puts: String = (0..n)
         .map(|m| format!("    put(i + {m}u * WG, r.r{m});\n"))
         .collect();
-    // x's 4-vectors per invocation when TPR = SG / 4 invocations share a row (XSTAGE 1).
-    let nx = (k / 4).div_ceil((sg as usize / 4).max(1));
-    let xfields: Vec<String> = (0..nx).map(|m| format!("x{m}: vec4<f32>")).collect();
-    let xloads: Vec<String> = (0..nx)
-        .map(|m| format!("xv(row, p + {m}u * TPR)"))
-        .collect();
-    let xsums: Vec<String> = (0..nx).map(|m| format!("dot(v.x{m}, v.x{m})")).collect();
-    let xputs: String = (0..nx)
-        .map(|m| format!("    xput(r, p + {m}u * TPR, v.x{m}, scale);\n"))
-        .collect();
     format!(
         "enable f16;\nenable wgpu_cooperative_matrix;\nconst KX: u32 = {k}u;\nconst KS: u32 = {ks}u;\n\
-         const BPW: u32 = {bpw}u;\nconst SG: u32 = {sg}u;\n\
+         const BPW: u32 = {bpw}u;\nconst SG: u32 = {sg}u;\nconst TPR: u32 = {}u;\n\
          struct Regs {{ {} }}\n\
          fn fetch_all(wx: u32, s: u32, i: u32) -> Regs {{\n    return Regs({});\n}}\n\
-         fn put_all(i: u32, r: Regs) {{\n{puts}}}\n\
-         struct XRegs {{ {} }}\n\
-         fn x_all(row: u32, p: u32) -> XRegs {{\n    return XRegs({});\n}}\n\
-         fn x_sumsq(v: XRegs) -> f32 {{\n    return {};\n}}\n\
-         fn x_put_all(r: u32, p: u32, v: XRegs, scale: f32) {{\n{xputs}}}\n{}",
+         fn put_all(i: u32, r: Regs) {{\n{puts}}}\n{}{}",
+        (sg / 4).max(1),
         fields.join(", "),
         fetches.join(", "),
-        xfields.join(", "),
-        xloads.join(", "),
-        xsums.join(" + "),
+        x_registers(k, sg),
         COOP_HEAD.source
     )
 }
@@ -355,10 +372,23 @@ mod tests {
             (1, 4, StorageType::F16),
             (2, 4, StorageType::F32),
         ] {
-            let source = coop_matvec_source(576, tiles, kparts, input);
+            let source = coop_matvec_source(576, tiles, kparts, input, 32);
             validate_wgsl(COOP_MATVEC.name, &source).unwrap_or_else(|e| panic!("{e}"));
-            for (mode, epi) in [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (1.0, 2.0)] {
-                let constants = [("SG", 32.0), ("INPUT_MODE", mode), ("EPI", epi)];
+            for (mode, epi, xstage) in [
+                (0.0, 0.0, 0.0),
+                (1.0, 0.0, 0.0),
+                (1.0, 1.0, 0.0),
+                (1.0, 2.0, 0.0),
+                (0.0, 0.0, 1.0),
+                (1.0, 1.0, 1.0),
+                (1.0, 2.0, 1.0),
+            ] {
+                let constants = [
+                    ("SG", 32.0),
+                    ("INPUT_MODE", mode),
+                    ("EPI", epi),
+                    ("XSTAGE", xstage),
+                ];
                 let words = spirv_words(&source, COOP_MATVEC.entry_point, &constants)
                     .unwrap_or_else(|e| panic!("tiles {tiles} kparts {kparts}: {e}"));
                 assert!(words.len() > 100);

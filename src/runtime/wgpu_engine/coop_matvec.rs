@@ -109,12 +109,13 @@ fn build(
     matrix_pipeline(
         device,
         COOP_MATVEC.name,
-        &coop_matvec_source(k, tiles, kparts, input),
+        &coop_matvec_source(k, tiles, kparts, input, coop.subgroup),
         COOP_MATVEC.entry_point,
         &[
             ("SG", f64::from(coop.subgroup)),
             ("INPUT_MODE", f64::from(mode)),
             ("EPI", f64::from(epi)),
+            ("XSTAGE", f64::from(u8::from(x_in_one_trip()))),
         ],
     )
 }
@@ -139,11 +140,12 @@ fn head_diag() -> u32 {
         .unwrap_or(0)
 }
 
-/// Whether `coop_head.wgsl` stages x with every load of an invocation issued at once
-/// (`MOA_WGPU_COOP_HEAD_XSTAGE=1`, its `XSTAGE` 1; not yet measured) rather than in two
-/// loops of dependent loads (the default, measured).
+/// Whether the matrix-unit decode kernels (`coop_head.wgsl`, `coop_matvec.wgsl`) stage x
+/// with every load of an invocation issued at once (`MOA_WGPU_COOP_XSTAGE=1`, their
+/// `XSTAGE` 1; not yet measured) rather than in loops of dependent loads (the default,
+/// measured).
 fn x_in_one_trip() -> bool {
-    std::env::var("MOA_WGPU_COOP_HEAD_XSTAGE").is_ok_and(|v| v == "1")
+    std::env::var("MOA_WGPU_COOP_XSTAGE").is_ok_and(|v| v == "1")
 }
 
 /// Workgroup memory of `coop_head.wgsl` for K = `k` and stages of `ks`: x of 16 rows and
@@ -564,7 +566,15 @@ impl WgpuEngine {
                             ""
                         }
                     ),
-                    None => format!("coop_matvec.wgsl, {} tiles a subgroup", h.tiles),
+                    None => format!(
+                        "coop_matvec.wgsl, {} tiles a subgroup{}",
+                        h.tiles,
+                        if x_in_one_trip() {
+                            ", x staged in one round trip"
+                        } else {
+                            ""
+                        }
+                    ),
                 },
                 if h.fold_argmax {
                     ", argmax stage 1 in its epilogue"

@@ -12,8 +12,9 @@
 // A workgroup is 4 subgroups of SG and owns BPW blocks of 64 output columns (subgroup s:
 // columns 16s..16s+16 of each block); it stages RMSNorm(x) of its 16 rows once (rows past
 // n_rows as 0), then walks NST = BPW · KX / KS stages of KS weights × 64 columns: at
-// stage s it stores the registers fetched during stage s − 1 into `ws`, issues the
-// fetches of stage s + 1, and runs its KS / 16 multiply-adds from `xs` and `ws`. The row
+// stage s it stores the registers fetched during stage s − 1 (DEEP 1: s − 2) into `ws`,
+// issues the fetches of stage s + 1 (s + 2), and runs its KS / 16 multiply-adds from `xs`
+// and `ws`. The row
 // strides of `xs` and `ws` are padded by 8 f16 (16 bytes) so the 16 rows (columns) of a
 // fragment start on different banks. Columns past n_out read the last column and write
 // nothing.
@@ -23,7 +24,10 @@
 // ceil(8 · KS / (4 · SG))), and the functions `fetch_all` / `put_all` that name VPI
 // registers (unrolled in the source, so they stay in registers whatever the driver
 // unrolls), TPR (SG / 4: invocations per row of x) and `x_all` / `x_sumsq` / `x_put_all`
-// (XSTAGE 1, over an invocation's 4-vectors of x).
+// (XSTAGE 1, over an invocation's 4-vectors of x), and the element types of the workgroup
+// arrays with their stores (`xse`, XSW, `xs_put`; `wse`, WSW, `ws_put`): f16 and scalar
+// stores, or (VSTORE, `MOA_WGPU_COOP_VSTORE=1`) packed vectors stored whole, which the
+// matrix loads read with offsets and strides in those vectors (the host's `wg_stores`).
 
 override EPI: u32 = 0u;
 // A timing diagnostic (`MOA_WGPU_COOP_HEAD_DIAG`; the results are wrong and the engine
@@ -37,9 +41,15 @@ override DIAG: u32 = 0u;
 // the second loop, 24 µs with the first and no weights; benches/RESULTS.md, wgpu session
 // 12, call 2); 1 every load of the invocation's share issued at once into named
 // registers (`x_all`), the sums of squares and the stores from those registers (one
-// round trip, one read of x; `MOA_WGPU_COOP_XSTAGE=1`). Not measured yet, so 0 is the
-// default.
-override XSTAGE: u32 = 0u;
+// round trip, one read of x; `MOA_WGPU_COOP_XSTAGE=0` for 0): 56 against 66-74 µs for the
+// head on the H200 (wgpu session 12, call 3), so 1 is the default.
+override XSTAGE: u32 = 1u;
+// How far ahead the weights are fetched: 0 one stage (the loads of stage s + 1 are in
+// flight only during stage s's multiply-adds, then its stores wait for them); 1 two
+// stages, in two register sets taken in turn (stage s + 2's loads are issued right after
+// stage s's stores, so they have the multiply-adds of s and the stores and multiply-adds
+// of s + 1 to arrive in; `MOA_WGPU_COOP_HEAD_DEEP=1`, twice the weight registers).
+override DEEP: u32 = 0u;
 
 struct Params {
     n_rows: u32,
@@ -72,9 +82,11 @@ const VPC: u32 = KS / 8u;
 const VPS: u32 = 64u * VPC;
 
 // RMSNorm(x) of the 16 rows, [16][LDX] row-major, f16.
-var<workgroup> xs: array<f16, 16u * LDX>;
+// (`xse`: f16, or with VSTORE 4 f16 packed in a vec2<u32>, XSW f16 an element.)
+var<workgroup> xs: array<xse, 16u * LDX / XSW>;
 // One stage of weights: [64 columns][LDS], f16 (B's columns).
-var<workgroup> ws: array<f16, 64u * LDS>;
+// (`wse`: f16, or with VSTORE 8 f16 packed in a vec4<u32>, WSW f16 an element.)
+var<workgroup> ws: array<wse, 64u * LDS / WSW>;
 // Each subgroup's finished tile of the block, [4][16 rows][16 columns].
 var<workgroup> cs: array<f32, 1024u>;
 
@@ -94,12 +106,7 @@ fn xv(row: u32, j: u32) -> vec4<f32> {
 // Stores RMSNorm'd 4-vector j of block row r as f16 (nothing past the row).
 fn xput(r: u32, j: u32, v: vec4<f32>, scale: f32) {
     if (j < KX / 4u) {
-        let h = vec4<f16>(v * scale * norm[j]);
-        let o = r * LDX + 4u * j;
-        xs[o] = h.x;
-        xs[o + 1u] = h.y;
-        xs[o + 2u] = h.z;
-        xs[o + 3u] = h.w;
+        xs_put(r * LDX + 4u * j, v * scale * norm[j]);
     }
 }
 
@@ -110,27 +117,11 @@ fn fetch(wx: u32, s: u32, e: u32) -> vec4<u32> {
     return w[n * (KX / 8u) + (s % SPB) * VPC + ee % VPC];
 }
 
-// Stores vector e of a stage (if e < VPS) as 8 f16 into ws (unpacked through f32, exact:
-// naga 30 does not take `bitcast<vec2<f16>>` of a u32).
+// Stores vector e of a stage (if e < VPS) into ws at its f16 offset (`ws_put`, written
+// by the host: one 16-byte store, or 8 f16 stores, see VSTORE there).
 fn put(e: u32, v: vec4<u32>) {
     if (e < VPS) {
-        let o = (e / VPC) * LDS + (e % VPC) * 8u;
-        let h0 = vec2<f16>(unpack2x16float(v.x));
-        let h1 = vec2<f16>(unpack2x16float(v.y));
-        let h2 = vec2<f16>(unpack2x16float(v.z));
-        let h3 = vec2<f16>(unpack2x16float(v.w));
-        if (DIAG == 3u) {
-            ws[o] = h0.x + h0.y + h1.x + h1.y + h2.x + h2.y + h3.x + h3.y;
-            return;
-        }
-        ws[o] = h0.x;
-        ws[o + 1u] = h0.y;
-        ws[o + 2u] = h1.x;
-        ws[o + 3u] = h1.y;
-        ws[o + 4u] = h2.x;
-        ws[o + 5u] = h2.y;
-        ws[o + 6u] = h3.x;
-        ws[o + 7u] = h3.y;
+        ws_put((e / VPC) * LDS + (e % VPC) * 8u, v);
     }
 }
 
@@ -144,9 +135,14 @@ fn moa_coop_head(
     let i = sg * SG + lane;
     let t0 = wid.y * 16u;
     // Stage 0's weights first: their round trip overlaps the staging of x.
-    var regs = Regs();
+    var ra = Regs();
+    var rb = Regs();
     if (DIAG != 1u) {
-        regs = fetch_all(wid.x, 0u, i);
+        ra = fetch_all(wid.x, 0u, i);
+        // DEEP 1: stage 1's too, into the second set.
+        if (DEEP == 1u && NST > 1u) {
+            rb = fetch_all(wid.x, 1u, i);
+        }
     }
     // Stage RMSNorm(x): TPR consecutive lanes per row, each taking every TPR-th 4-vector;
     // the row's scale is found first, so the staged values are O(1) and fit f16. Loops
@@ -181,13 +177,8 @@ fn moa_coop_head(
         if (t0 + r < params.n_rows) {
             v = x[(t0 + r) * k4 + j] * scale * norm[j];
         }
-        let h = vec4<f16>(v);
-        let o = r * LDX + 4u * j;
         if (jj + p < k4) {
-            xs[o] = h.x;
-            xs[o + 1u] = h.y;
-            xs[o + 2u] = h.z;
-            xs[o + 3u] = h.w;
+            xs_put(r * LDX + 4u * j, v);
         }
     }
     var c = coop_mat16x16<f32, C>();
@@ -197,17 +188,31 @@ fn moa_coop_head(
     for (var s = 0u; s < NST; s++) {
         // Every subgroup is done with ws (stage s − 1) and xs is staged.
         workgroupBarrier();
+        // Stage s's registers: ra, or (DEEP 1) rb for odd s. A uniform branch, not a
+        // copy, so no move waits on loads still in flight.
+        let odd = DEEP == 1u && s % 2u == 1u;
         if (DIAG != 1u) {
-            put_all(i, regs);
+            if (odd) {
+                put_all(i, rb);
+            } else {
+                put_all(i, ra);
+            }
         }
         workgroupBarrier();
-        if (s + 1u < NST && DIAG != 1u) {
-            regs = fetch_all(wid.x, s + 1u, i);
+        // The set just stored takes stage s + 1 (DEEP 0) or s + 2 (DEEP 1).
+        let next = s + 1u + DEEP;
+        if (next < NST && DIAG != 1u) {
+            if (odd) {
+                rb = fetch_all(wid.x, next, i);
+            } else {
+                ra = fetch_all(wid.x, next, i);
+            }
         }
         let kb = (s % SPB) * KS;
         for (var kk = 0u; kk < select(KS, 0u, DIAG == 1u || DIAG == 4u); kk += 16u) {
-            let a = coopLoadT<coop_mat16x16<f16, A>>(&xs[kb + kk], LDX);
-            let b = coopLoad<coop_mat16x16<f16, B>>(&ws[sg * 16u * LDS + kk], LDS);
+            // Offsets and strides in elements of xs and ws (XSW, WSW f16 each).
+            let a = coopLoadT<coop_mat16x16<f16, A>>(&xs[(kb + kk) / XSW], LDX / XSW);
+            let b = coopLoad<coop_mat16x16<f16, B>>(&ws[(sg * 16u * LDS + kk) / WSW], LDS / WSW);
             c = coopMultiplyAdd(a, b, c);
         }
         if (s % SPB == SPB - 1u) {

@@ -32,7 +32,11 @@
 // The host prepends `enable f16; enable wgpu_cooperative_matrix;`, `alias xtype = ...;`,
 // the constants KX (the product's K: a multiple of 16, of 64 where KPARTS is 4), TILES
 // (1, 2 or 4), KPARTS (1 or 4) and TPR (SG / 4), and `x_all` / `x_sumsq` / `x_put_all`
-// (XSTAGE 1); n_out must be a multiple of 16 (the host checks).
+// (XSTAGE 1); n_out must be a multiple of 16 (the host checks). It also writes how xs is
+// laid out and stored (`wg_stores`): XPAD (0, or 8 f16 with VSTORE,
+// `MOA_WGPU_COOP_VSTORE=1`, so that the 16 rows of an A fragment start on different
+// banks), its element type `xse` (f16, or with VSTORE 4 f16 packed in a vec2<u32>), XSW
+// (f16 an element) and `xs_put`.
 
 override SG: u32 = 32u;
 override INPUT_MODE: u32 = 1u;
@@ -40,8 +44,10 @@ override EPI: u32 = 0u;
 // How x is staged (as `coop_head.wgsl`'s XSTAGE): 0 loops over the row whose trips each
 // wait for their load (the sums of squares, then the scaled stores); 1 every load of the
 // invocation's share at once into named registers (`x_all`, written by the host with TPR
-// = SG / 4), the sums and the stores from them. Not measured yet, so 0 is the default.
-override XSTAGE: u32 = 0u;
+// = SG / 4), the sums and the stores from them. On the H200 1 took the output product
+// from 9.9 to 6.9 µs and gate/up from 19.0 to 9.6-9.8 (wgpu session 12, call 3), so 1 is
+// the default.
+override XSTAGE: u32 = 1u;
 
 struct Params {
     n_rows: u32,
@@ -66,8 +72,9 @@ struct Params {
 // Tiles per workgroup, and K per subgroup.
 const TPW: u32 = select(TILES, 4u * TILES, KPARTS == 1u);
 const KQ: u32 = KX / KPARTS;
-// f(x) of the 16 rows, [16][KX] row-major, f16.
-var<workgroup> xs: array<f16, 16u * KX>;
+// f(x) of the 16 rows, [16][LDX] row-major, f16 (XSW of them an element).
+const LDX: u32 = KX + XPAD;
+var<workgroup> xs: array<xse, 16u * LDX / XSW>;
 // Each subgroup's finished tiles, [4 subgroups][TILES][16 rows][16 columns].
 var<workgroup> cs: array<f32, 4u * TILES * 256u>;
 
@@ -87,12 +94,7 @@ fn xput(r: u32, j: u32, v: vec4<f32>, scale: f32) {
         if (INPUT_MODE == 1u) {
             u *= norm[j];
         }
-        let h = vec4<f16>(u);
-        let o = r * KX + 4u * j;
-        xs[o] = h.x;
-        xs[o + 1u] = h.y;
-        xs[o + 2u] = h.z;
-        xs[o + 3u] = h.w;
+        xs_put(r * LDX + 4u * j, u);
     }
 }
 
@@ -176,13 +178,8 @@ fn moa_coop_matvec(
                 v *= norm[j];
             }
         }
-        let h = vec4<f16>(v);
-        let o = r * KX + 4u * j;
         if (jj + p < k4) {
-            xs[o] = h.x;
-            xs[o + 1u] = h.y;
-            xs[o + 2u] = h.z;
-            xs[o + 3u] = h.w;
+            xs_put(r * LDX + 4u * j, v);
         }
     }
     workgroupBarrier();
@@ -201,10 +198,10 @@ fn moa_coop_matvec(
     var c3 = coop_mat16x16<f32, C>();
     var k0 = 0u;
     for (; k0 + 64u <= KQ; k0 += 64u) {
-        let a0 = coopLoadT<coop_mat16x16<f16, A>>(&xs[kb + k0], KX);
-        let a1 = coopLoadT<coop_mat16x16<f16, A>>(&xs[kb + k0 + 16u], KX);
-        let a2 = coopLoadT<coop_mat16x16<f16, A>>(&xs[kb + k0 + 32u], KX);
-        let a3 = coopLoadT<coop_mat16x16<f16, A>>(&xs[kb + k0 + 48u], KX);
+        let a0 = coopLoadT<coop_mat16x16<f16, A>>(&xs[(kb + k0) / XSW], LDX / XSW);
+        let a1 = coopLoadT<coop_mat16x16<f16, A>>(&xs[(kb + k0 + 16u) / XSW], LDX / XSW);
+        let a2 = coopLoadT<coop_mat16x16<f16, A>>(&xs[(kb + k0 + 32u) / XSW], LDX / XSW);
+        let a3 = coopLoadT<coop_mat16x16<f16, A>>(&xs[(kb + k0 + 48u) / XSW], LDX / XSW);
         let w00 = coopLoad<coop_mat16x16<f16, B>>(&w[b0 + k0], KX);
         let w01 = coopLoad<coop_mat16x16<f16, B>>(&w[b0 + k0 + 16u], KX);
         let w02 = coopLoad<coop_mat16x16<f16, B>>(&w[b0 + k0 + 32u], KX);
@@ -243,7 +240,7 @@ fn moa_coop_matvec(
         c0 = coopMultiplyAdd(a3, w03, c0);
     }
     for (; k0 < KQ; k0 += 16u) {
-        let a = coopLoadT<coop_mat16x16<f16, A>>(&xs[kb + k0], KX);
+        let a = coopLoadT<coop_mat16x16<f16, A>>(&xs[(kb + k0) / XSW], LDX / XSW);
         c0 = coopMultiplyAdd(a, coopLoad<coop_mat16x16<f16, B>>(&w[b0 + k0], KX), c0);
         if (TILES > 1u) {
             c1 = coopMultiplyAdd(a, coopLoad<coop_mat16x16<f16, B>>(&w[b1 + k0], KX), c1);

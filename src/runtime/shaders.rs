@@ -188,21 +188,75 @@ pub const COOP_MATVEC: Shader = Shader {
 /// `coop_matvec.wgsl` with its header for a product of inner size `k` (a multiple of 16,
 /// of 64 where `kparts` is 4: the workgroup stages 16 rows of it), `input` as x's type,
 /// `tiles` (1, 2 or 4) 16-column tiles per subgroup (or per workgroup where `kparts`
-/// = 4 subgroups split K).
+/// = 4 subgroups split K), and `vstore` (see [`wg_stores`]; with it the staged rows are
+/// padded by [`COOP_MATVEC_VSTORE_PAD`] f16).
 pub fn coop_matvec_source(
     k: usize,
     tiles: u32,
     kparts: u32,
     input: StorageType,
     sg: u32,
+    vstore: bool,
 ) -> String {
     format!(
-        "enable f16;\nenable wgpu_cooperative_matrix;\nalias xtype = {};\nconst KX: u32 = {k}u;\nconst TILES: u32 = {tiles}u;\nconst KPARTS: u32 = {kparts}u;\nconst TPR: u32 = {}u;\n{}{}",
+        "enable f16;\nenable wgpu_cooperative_matrix;\nalias xtype = {};\nconst KX: u32 = {k}u;\nconst TILES: u32 = {tiles}u;\nconst KPARTS: u32 = {kparts}u;\nconst TPR: u32 = {}u;\nconst XPAD: u32 = {}u;\n{}{}{}",
         input.name(),
         (sg / 4).max(1),
+        if vstore { COOP_MATVEC_VSTORE_PAD } else { 0 },
         x_registers(k, sg),
+        wg_stores(vstore, false),
         COOP_MATVEC.source
     )
+}
+
+/// f16 of padding at the end of each staged row of x in `coop_matvec.wgsl` with
+/// `vstore`: 16 bytes, so that the 16 rows of an A fragment (rows K · 2 bytes apart, a
+/// multiple of 128 for every K here) start on different banks.
+pub const COOP_MATVEC_VSTORE_PAD: usize = 8;
+
+/// How the matrix-unit decode kernels store their workgroup operands: the element type
+/// and width in f16 of `xs` (`xse`, XSW) and of the head's `ws` (`wse`, WSW, with
+/// `head`), and their stores `xs_put(o, v)` (4 values at f16 offset `o`, a multiple of 4)
+/// and `ws_put(o, v)` (8 f16 packed in a `vec4<u32>`, at `o`, a multiple of 8). Without
+/// `vstore` the arrays are f16 and every value is one 2-byte store (on the H200 the
+/// head's 8 stores a weight vector, 16 bytes apart across a warp, conflict 4 ways: ~9 µs
+/// of its 66, wgpu session 12, call 2); with it (`MOA_WGPU_COOP_VSTORE=1`) `xs` holds
+/// `vec2<u32>` (4 f16 packed by `pack2x16float`) and `ws` `vec4<u32>` (the fetched
+/// vector as is: no unpacking), one store each, and the kernels' matrix loads take
+/// offsets and strides in those elements (a cooperative load's stride counts elements of
+/// the pointer's type). DIAG 3 (the head's one-store diagnostic) is in the f16 form only.
+fn wg_stores(vstore: bool, head: bool) -> String {
+    let mut s = if vstore {
+        "alias xse = vec2<u32>;\nconst XSW: u32 = 4u;\n\
+         fn xs_put(o: u32, v: vec4<f32>) {\n    \
+         xs[o / 4u] = vec2<u32>(pack2x16float(v.xy), pack2x16float(v.zw));\n}\n"
+            .to_string()
+    } else {
+        "alias xse = f16;\nconst XSW: u32 = 1u;\n\
+         fn xs_put(o: u32, v: vec4<f32>) {\n    let h = vec4<f16>(v);\n    \
+         xs[o] = h.x;\n    xs[o + 1u] = h.y;\n    xs[o + 2u] = h.z;\n    xs[o + 3u] = h.w;\n}\n"
+            .to_string()
+    };
+    if head {
+        s.push_str(if vstore {
+            "alias wse = vec4<u32>;\nconst WSW: u32 = 8u;\n\
+             fn ws_put(o: u32, v: vec4<u32>) {\n    ws[o / 8u] = v;\n}\n"
+        } else {
+            // Unpacked through f32, exact: naga 30 does not take `bitcast<vec2<f16>>` of
+            // a u32.
+            "alias wse = f16;\nconst WSW: u32 = 1u;\n\
+             fn ws_put(o: u32, v: vec4<u32>) {\n    \
+             let h0 = vec2<f16>(unpack2x16float(v.x));\n    \
+             let h1 = vec2<f16>(unpack2x16float(v.y));\n    \
+             let h2 = vec2<f16>(unpack2x16float(v.z));\n    \
+             let h3 = vec2<f16>(unpack2x16float(v.w));\n    \
+             if (DIAG == 3u) {\n        \
+             ws[o] = h0.x + h0.y + h1.x + h1.y + h2.x + h2.y + h3.x + h3.y;\n        return;\n    }\n    \
+             ws[o] = h0.x;\n    ws[o + 1u] = h0.y;\n    ws[o + 2u] = h1.x;\n    ws[o + 3u] = h1.y;\n    \
+             ws[o + 4u] = h2.x;\n    ws[o + 5u] = h2.y;\n    ws[o + 6u] = h3.x;\n    ws[o + 7u] = h3.y;\n}\n"
+        });
+    }
+    s
 }
 
 /// The x staging of the matrix-unit decode kernels in one round trip (their `XSTAGE` 1):
@@ -249,8 +303,9 @@ pub fn coop_head_vectors(ks: usize, sg: u32) -> usize {
 /// `ks` weights (a multiple of 16 dividing `k`), `bpw` blocks of 64 columns a workgroup
 /// and subgroups of `sg`: the constants, `fetch_all` / `put_all` over
 /// [`coop_head_vectors`] named registers (a struct, unrolled here so that no driver puts
-/// them in an indexed array), and [`x_registers`] (its `XSTAGE` 1).
-pub fn coop_head_source(k: usize, ks: usize, bpw: u32, sg: u32) -> String {
+/// them in an indexed array), [`x_registers`] (its `XSTAGE` 1) and [`wg_stores`] with
+/// `vstore`.
+pub fn coop_head_source(k: usize, ks: usize, bpw: u32, sg: u32, vstore: bool) -> String {
     let n = coop_head_vectors(ks, sg);
     let fields: Vec<String> = (0..n).map(|m| format!("r{m}: vec4<u32>")).collect();
     let fetches: Vec<String> = (0..n)
@@ -264,11 +319,12 @@ pub fn coop_head_source(k: usize, ks: usize, bpw: u32, sg: u32) -> String {
          const BPW: u32 = {bpw}u;\nconst SG: u32 = {sg}u;\nconst TPR: u32 = {}u;\n\
          struct Regs {{ {} }}\n\
          fn fetch_all(wx: u32, s: u32, i: u32) -> Regs {{\n    return Regs({});\n}}\n\
-         fn put_all(i: u32, r: Regs) {{\n{puts}}}\n{}{}",
+         fn put_all(i: u32, r: Regs) {{\n{puts}}}\n{}{}{}",
         (sg / 4).max(1),
         fields.join(", "),
         fetches.join(", "),
         x_registers(k, sg),
+        wg_stores(vstore, true),
         COOP_HEAD.source
     )
 }
@@ -372,26 +428,30 @@ mod tests {
             (1, 4, StorageType::F16),
             (2, 4, StorageType::F32),
         ] {
-            let source = coop_matvec_source(576, tiles, kparts, input, 32);
-            validate_wgsl(COOP_MATVEC.name, &source).unwrap_or_else(|e| panic!("{e}"));
-            for (mode, epi, xstage) in [
-                (0.0, 0.0, 0.0),
-                (1.0, 0.0, 0.0),
-                (1.0, 1.0, 0.0),
-                (1.0, 2.0, 0.0),
-                (0.0, 0.0, 1.0),
-                (1.0, 1.0, 1.0),
-                (1.0, 2.0, 1.0),
-            ] {
-                let constants = [
-                    ("SG", 32.0),
-                    ("INPUT_MODE", mode),
-                    ("EPI", epi),
-                    ("XSTAGE", xstage),
-                ];
-                let words = spirv_words(&source, COOP_MATVEC.entry_point, &constants)
-                    .unwrap_or_else(|e| panic!("tiles {tiles} kparts {kparts}: {e}"));
-                assert!(words.len() > 100);
+            for vstore in [false, true] {
+                let source = coop_matvec_source(576, tiles, kparts, input, 32, vstore);
+                validate_wgsl(COOP_MATVEC.name, &source).unwrap_or_else(|e| panic!("{e}"));
+                for (mode, epi, xstage) in [
+                    (0.0, 0.0, 0.0),
+                    (1.0, 0.0, 0.0),
+                    (1.0, 1.0, 0.0),
+                    (1.0, 2.0, 0.0),
+                    (0.0, 0.0, 1.0),
+                    (1.0, 1.0, 1.0),
+                    (1.0, 2.0, 1.0),
+                ] {
+                    let constants = [
+                        ("SG", 32.0),
+                        ("INPUT_MODE", mode),
+                        ("EPI", epi),
+                        ("XSTAGE", xstage),
+                    ];
+                    let words = spirv_words(&source, COOP_MATVEC.entry_point, &constants)
+                        .unwrap_or_else(|e| {
+                            panic!("tiles {tiles} kparts {kparts} vstore {vstore}: {e}")
+                        });
+                    assert!(words.len() > 100);
+                }
             }
         }
     }
@@ -435,24 +495,33 @@ mod tests {
             (576, 96, 3, 64),
             (2048, 128, 2, 32),
         ] {
-            let source = coop_head_source(k, ks, bpw, sg);
-            validate_wgsl(COOP_HEAD.name, &source).unwrap_or_else(|e| panic!("{e}"));
-            for (epi, diag, xstage) in [
-                (0.0, 0.0, 0.0),
-                (1.0, 0.0, 0.0),
-                (0.0, 0.0, 1.0),
-                (1.0, 0.0, 1.0),
-                (1.0, 1.0, 0.0),
-                (1.0, 2.0, 1.0),
-                (0.0, 3.0, 0.0),
-                (1.0, 4.0, 0.0),
-            ] {
-                let constants = [("EPI", epi), ("DIAG", diag), ("XSTAGE", xstage)];
-                let words =
+            for vstore in [false, true] {
+                let source = coop_head_source(k, ks, bpw, sg, vstore);
+                validate_wgsl(COOP_HEAD.name, &source).unwrap_or_else(|e| panic!("{e}"));
+                for (epi, diag, xstage, deep) in [
+                    (0.0, 0.0, 0.0, 0.0),
+                    (1.0, 0.0, 0.0, 0.0),
+                    (0.0, 0.0, 1.0, 0.0),
+                    (1.0, 0.0, 1.0, 0.0),
+                    (0.0, 0.0, 1.0, 1.0),
+                    (1.0, 0.0, 1.0, 1.0),
+                    (1.0, 1.0, 0.0, 1.0),
+                    (1.0, 2.0, 1.0, 0.0),
+                    (0.0, 3.0, 0.0, 0.0),
+                    (1.0, 4.0, 0.0, 0.0),
+                ] {
+                    let constants = [
+                        ("EPI", epi),
+                        ("DIAG", diag),
+                        ("XSTAGE", xstage),
+                        ("DEEP", deep),
+                    ];
+                    let words =
                     spirv_words(&source, COOP_HEAD.entry_point, &constants).unwrap_or_else(|e| {
-                        panic!("k {k} ks {ks} bpw {bpw} sg {sg} DIAG {diag} XSTAGE {xstage}: {e}")
+                        panic!("k {k} ks {ks} bpw {bpw} sg {sg} vstore {vstore} DIAG {diag} XSTAGE {xstage} DEEP {deep}: {e}")
                     });
-                assert!(words.len() > 100);
+                    assert!(words.len() > 100);
+                }
             }
         }
     }

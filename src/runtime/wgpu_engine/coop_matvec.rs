@@ -15,7 +15,9 @@ use half::f16;
 
 use super::{EngineError, WgpuEngine};
 use crate::lower::StorageType;
-use crate::runtime::shaders::{coop_head_source, coop_matvec_source, COOP_HEAD, COOP_MATVEC};
+use crate::runtime::shaders::{
+    coop_head_source, coop_matvec_source, COOP_HEAD, COOP_MATVEC, COOP_MATVEC_VSTORE_PAD,
+};
 use crate::runtime::wgpu::{matrix_pipeline, CoopMatrix};
 
 /// The head's two pipelines (logits out, or the argmax's first stage) for one K.
@@ -98,7 +100,12 @@ fn build(
     if !k.is_multiple_of(16 * kparts as usize) {
         return Err(format!("K = {k} is not a multiple of {}", 16 * kparts));
     }
-    let bytes = 16 * k as u64 * 2 + 4 * u64::from(tiles) * 256 * 4;
+    let pad = if vector_stores() {
+        COOP_MATVEC_VSTORE_PAD
+    } else {
+        0
+    };
+    let bytes = 16 * (k + pad) as u64 * 2 + 4 * u64::from(tiles) * 256 * 4;
     let limit = u64::from(device.limits().max_compute_workgroup_storage_size);
     if bytes > limit {
         return Err(format!(
@@ -109,7 +116,7 @@ fn build(
     matrix_pipeline(
         device,
         COOP_MATVEC.name,
-        &coop_matvec_source(k, tiles, kparts, input, coop.subgroup),
+        &coop_matvec_source(k, tiles, kparts, input, coop.subgroup, vector_stores()),
         COOP_MATVEC.entry_point,
         &[
             ("SG", f64::from(coop.subgroup)),
@@ -141,11 +148,26 @@ fn head_diag() -> u32 {
 }
 
 /// Whether the matrix-unit decode kernels (`coop_head.wgsl`, `coop_matvec.wgsl`) stage x
-/// with every load of an invocation issued at once (`MOA_WGPU_COOP_XSTAGE=1`, their
-/// `XSTAGE` 1; not yet measured) rather than in loops of dependent loads (the default,
-/// measured).
+/// with every load of an invocation issued at once (their `XSTAGE` 1, the default) rather
+/// than in loops of dependent loads (`MOA_WGPU_COOP_XSTAGE=0`): on the H200 the head took
+/// 52-61 µs against 66-74, the matrix-unit output and gate/up products 6.9 and 9.6-9.8 µs
+/// against 9.9 and 19.0 (benches/RESULTS.md, wgpu session 12, call 3).
 fn x_in_one_trip() -> bool {
-    std::env::var("MOA_WGPU_COOP_XSTAGE").is_ok_and(|v| v == "1")
+    std::env::var("MOA_WGPU_COOP_XSTAGE").map_or(true, |v| v != "0")
+}
+
+/// Whether `coop_head.wgsl` fetches its weights two stages ahead in two register sets
+/// (`MOA_WGPU_COOP_HEAD_DEEP=1`, its `DEEP` 1) rather than one (the default until
+/// measured).
+fn head_two_deep() -> bool {
+    std::env::var("MOA_WGPU_COOP_HEAD_DEEP").is_ok_and(|v| v == "1")
+}
+
+/// Whether the matrix-unit decode kernels store their workgroup operands as packed
+/// vectors, one store each (`MOA_WGPU_COOP_VSTORE=1`; `shaders::wg_stores`), rather than
+/// one f16 at a time (the default until measured).
+fn vector_stores() -> bool {
+    std::env::var("MOA_WGPU_COOP_VSTORE").is_ok_and(|v| v == "1")
 }
 
 /// Workgroup memory of `coop_head.wgsl` for K = `k` and stages of `ks`: x of 16 rows and
@@ -193,7 +215,7 @@ fn build_staged(
             coop_head_bytes(k, 16)
         )
     })?;
-    let source = coop_head_source(k, ks, bpw, coop.subgroup);
+    let source = coop_head_source(k, ks, bpw, coop.subgroup, vector_stores());
     // Every workgroup array of coop_head.wgsl is written before it is read.
     let pipe = |epi: u32| {
         matrix_pipeline(
@@ -205,6 +227,7 @@ fn build_staged(
                 ("EPI", f64::from(epi)),
                 ("DIAG", f64::from(head_diag())),
                 ("XSTAGE", f64::from(u8::from(x_in_one_trip()))),
+                ("DEEP", f64::from(u8::from(head_two_deep()))),
             ],
         )
     };
@@ -558,10 +581,20 @@ impl WgpuEngine {
                 "matrix units ({}{}; max |err| {e:.1e} on the start-up check)",
                 match h.staged {
                     Some(ks) => format!(
-                        "coop_head.wgsl, weights staged {ks} of K at a time, {} blocks of 64 columns a workgroup{}",
+                        "coop_head.wgsl, weights staged {ks} of K at a time, {} blocks of 64 columns a workgroup{}{}{}",
                         h.tiles,
                         if x_in_one_trip() {
                             ", x staged in one round trip"
+                        } else {
+                            ""
+                        },
+                        if vector_stores() {
+                            ", vector stores"
+                        } else {
+                            ""
+                        },
+                        if head_two_deep() {
+                            ", fetched two stages ahead"
                         } else {
                             ""
                         }

@@ -26,7 +26,7 @@
 // unrolls), TPR (SG / 4: invocations per row of x) and `x_all` / `x_sumsq` / `x_put_all`
 // (XSTAGE 1, over an invocation's 4-vectors of x), and the element types of the workgroup
 // arrays with their stores (`xse`, XSW, `xs_put`; `wse`, WSW, `ws_put`): f16 and scalar
-// stores, or (VSTORE, `MOA_WGPU_COOP_VSTORE=1`) packed vectors stored whole, which the
+// stores, or (VSTORE, `MOA_WGPU_COOP_VSTORE=1`) `vec4<f16>` elements stored whole, which the
 // matrix loads read with offsets and strides in those vectors (the host's `wg_stores`).
 
 override EPI: u32 = 0u;
@@ -82,10 +82,10 @@ const VPC: u32 = KS / 8u;
 const VPS: u32 = 64u * VPC;
 
 // RMSNorm(x) of the 16 rows, [16][LDX] row-major, f16.
-// (`xse`: f16, or with VSTORE 4 f16 packed in a vec2<u32>, XSW f16 an element.)
+// (`xse`: f16, or with VSTORE vec4<f16>; XSW f16 an element.)
 var<workgroup> xs: array<xse, 16u * LDX / XSW>;
 // One stage of weights: [64 columns][LDS], f16 (B's columns).
-// (`wse`: f16, or with VSTORE 8 f16 packed in a vec4<u32>, WSW f16 an element.)
+// (`wse`: f16, or with VSTORE vec4<f16>; WSW f16 an element.)
 var<workgroup> ws: array<wse, 64u * LDS / WSW>;
 // Each subgroup's finished tile of the block, [4][16 rows][16 columns].
 var<workgroup> cs: array<f32, 1024u>;
@@ -118,7 +118,7 @@ fn fetch(wx: u32, s: u32, e: u32) -> vec4<u32> {
 }
 
 // Stores vector e of a stage (if e < VPS) into ws at its f16 offset (`ws_put`, written
-// by the host: one 16-byte store, or 8 f16 stores, see VSTORE there).
+// by the host: 8 f16 stores, or with VSTORE two 8-byte ones).
 fn put(e: u32, v: vec4<u32>) {
     if (e < VPS) {
         ws_put((e / VPC) * LDS + (e % VPC) * 8u, v);

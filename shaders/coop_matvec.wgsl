@@ -33,9 +33,9 @@
 // the constants KX (the product's K: a multiple of 16, of 64 where KPARTS is 4), TILES
 // (1, 2 or 4), KPARTS (1 or 4) and TPR (SG / 4), and `x_all` / `x_sumsq` / `x_put_all`
 // (XSTAGE 1); n_out must be a multiple of 16 (the host checks). It also writes how xs is
-// laid out and stored (`wg_stores`): XPAD (0, or 8 f16 with VSTORE,
-// `MOA_WGPU_COOP_VSTORE=1`, so that the 16 rows of an A fragment start on different
-// banks), its element type `xse` (f16, or with VSTORE 4 f16 packed in a vec2<u32>), XSW
+// laid out and stored (`wg_stores`): XPAD (0, or 8 f16 with `MOA_WGPU_COOP_XPAD=1`, so
+// that the 16 rows of an A fragment start on different banks), its element type `xse`
+// (f16, or vec4<f16> with VSTORE, `MOA_WGPU_COOP_VSTORE=1`), XSW
 // (f16 an element) and `xs_put`.
 
 override SG: u32 = 32u;

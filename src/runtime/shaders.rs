@@ -188,8 +188,8 @@ pub const COOP_MATVEC: Shader = Shader {
 /// `coop_matvec.wgsl` with its header for a product of inner size `k` (a multiple of 16,
 /// of 64 where `kparts` is 4: the workgroup stages 16 rows of it), `input` as x's type,
 /// `tiles` (1, 2 or 4) 16-column tiles per subgroup (or per workgroup where `kparts`
-/// = 4 subgroups split K), and `vstore` (see [`wg_stores`]; with it the staged rows are
-/// padded by [`COOP_MATVEC_VSTORE_PAD`] f16).
+/// = 4 subgroups split K), `vstore` (see [`wg_stores`]) and `xpad` (the staged rows
+/// padded by [`COOP_MATVEC_XPAD`] f16).
 pub fn coop_matvec_source(
     k: usize,
     tiles: u32,
@@ -197,22 +197,24 @@ pub fn coop_matvec_source(
     input: StorageType,
     sg: u32,
     vstore: bool,
+    xpad: bool,
 ) -> String {
     format!(
         "enable f16;\nenable wgpu_cooperative_matrix;\nalias xtype = {};\nconst KX: u32 = {k}u;\nconst TILES: u32 = {tiles}u;\nconst KPARTS: u32 = {kparts}u;\nconst TPR: u32 = {}u;\nconst XPAD: u32 = {}u;\n{}{}{}",
         input.name(),
         (sg / 4).max(1),
-        if vstore { COOP_MATVEC_VSTORE_PAD } else { 0 },
+        if xpad { COOP_MATVEC_XPAD } else { 0 },
         x_registers(k, sg),
         wg_stores(vstore, false),
         COOP_MATVEC.source
     )
 }
 
-/// f16 of padding at the end of each staged row of x in `coop_matvec.wgsl` with
-/// `vstore`: 16 bytes, so that the 16 rows of an A fragment (rows K · 2 bytes apart, a
-/// multiple of 128 for every K here) start on different banks.
-pub const COOP_MATVEC_VSTORE_PAD: usize = 8;
+/// f16 of padding at the end of each staged row of x in `coop_matvec.wgsl` with `xpad`
+/// (`MOA_WGPU_COOP_XPAD=1`; not measured yet): 16 bytes, so that the 16 rows of an A
+/// fragment (unpadded, rows K · 2 bytes apart, a multiple of 128 for every K here, all
+/// on the same banks) start on different banks.
+pub const COOP_MATVEC_XPAD: usize = 8;
 
 /// How the matrix-unit decode kernels store their workgroup operands: the element type
 /// and width in f16 of `xs` (`xse`, XSW) and of the head's `ws` (`wse`, WSW, with
@@ -220,16 +222,18 @@ pub const COOP_MATVEC_VSTORE_PAD: usize = 8;
 /// and `ws_put(o, v)` (8 f16 packed in a `vec4<u32>`, at `o`, a multiple of 8). Without
 /// `vstore` the arrays are f16 and every value is one 2-byte store (on the H200 the
 /// head's 8 stores a weight vector, 16 bytes apart across a warp, conflict 4 ways: ~9 µs
-/// of its 66, wgpu session 12, call 2); with it (`MOA_WGPU_COOP_VSTORE=1`) `xs` holds
-/// `vec2<u32>` (4 f16 packed by `pack2x16float`) and `ws` `vec4<u32>` (the fetched
-/// vector as is: no unpacking), one store each, and the kernels' matrix loads take
-/// offsets and strides in those elements (a cooperative load's stride counts elements of
-/// the pointer's type). DIAG 3 (the head's one-store diagnostic) is in the f16 form only.
+/// of its 66, wgpu session 12, call 2). With it (`MOA_WGPU_COOP_VSTORE=1`, not measured
+/// yet) both arrays hold `vec4<f16>`: one 8-byte store for x's 4 values, two for a weight
+/// vector, and the matrix loads take offsets and strides in those elements (a cooperative
+/// load's stride counts elements of its pointer's type). A first form with `u32` vectors
+/// (`ws` as the fetched `vec4<u32>`, no conversion) failed NVIDIA's compiler on the H200
+/// ("NVVM compilation failed", the device lost: call 4): its element type differed from
+/// the matrices'; this one keeps f16. DIAG 3 (the head's one-store diagnostic) is in the
+/// scalar form only.
 fn wg_stores(vstore: bool, head: bool) -> String {
     let mut s = if vstore {
-        "alias xse = vec2<u32>;\nconst XSW: u32 = 4u;\n\
-         fn xs_put(o: u32, v: vec4<f32>) {\n    \
-         xs[o / 4u] = vec2<u32>(pack2x16float(v.xy), pack2x16float(v.zw));\n}\n"
+        "alias xse = vec4<f16>;\nconst XSW: u32 = 4u;\n\
+         fn xs_put(o: u32, v: vec4<f32>) {\n    xs[o / 4u] = vec4<f16>(v);\n}\n"
             .to_string()
     } else {
         "alias xse = f16;\nconst XSW: u32 = 1u;\n\
@@ -239,8 +243,11 @@ fn wg_stores(vstore: bool, head: bool) -> String {
     };
     if head {
         s.push_str(if vstore {
-            "alias wse = vec4<u32>;\nconst WSW: u32 = 8u;\n\
-             fn ws_put(o: u32, v: vec4<u32>) {\n    ws[o / 8u] = v;\n}\n"
+            // Unpacked through f32, exact (as below).
+            "alias wse = vec4<f16>;\nconst WSW: u32 = 4u;\n\
+             fn ws_put(o: u32, v: vec4<u32>) {\n    \
+             ws[o / 4u] = vec4<f16>(vec4<f32>(unpack2x16float(v.x), unpack2x16float(v.y)));\n    \
+             ws[o / 4u + 1u] = vec4<f16>(vec4<f32>(unpack2x16float(v.z), unpack2x16float(v.w)));\n}\n"
         } else {
             // Unpacked through f32, exact: naga 30 does not take `bitcast<vec2<f16>>` of
             // a u32.
@@ -428,8 +435,8 @@ mod tests {
             (1, 4, StorageType::F16),
             (2, 4, StorageType::F32),
         ] {
-            for vstore in [false, true] {
-                let source = coop_matvec_source(576, tiles, kparts, input, 32, vstore);
+            for (vstore, xpad) in [(false, false), (true, false), (false, true), (true, true)] {
+                let source = coop_matvec_source(576, tiles, kparts, input, 32, vstore, xpad);
                 validate_wgsl(COOP_MATVEC.name, &source).unwrap_or_else(|e| panic!("{e}"));
                 for (mode, epi, xstage) in [
                     (0.0, 0.0, 0.0),
@@ -448,7 +455,7 @@ mod tests {
                     ];
                     let words = spirv_words(&source, COOP_MATVEC.entry_point, &constants)
                         .unwrap_or_else(|e| {
-                            panic!("tiles {tiles} kparts {kparts} vstore {vstore}: {e}")
+                            panic!("tiles {tiles} kparts {kparts} vstore {vstore} xpad {xpad}: {e}")
                         });
                     assert!(words.len() > 100);
                 }

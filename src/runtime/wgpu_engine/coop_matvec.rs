@@ -16,7 +16,7 @@ use half::f16;
 use super::{EngineError, WgpuEngine};
 use crate::lower::StorageType;
 use crate::runtime::shaders::{
-    coop_head_source, coop_matvec_source, COOP_HEAD, COOP_MATVEC, COOP_MATVEC_VSTORE_PAD,
+    coop_head_source, coop_matvec_source, COOP_HEAD, COOP_MATVEC, COOP_MATVEC_XPAD,
 };
 use crate::runtime::wgpu::{matrix_pipeline, CoopMatrix};
 
@@ -100,11 +100,7 @@ fn build(
     if !k.is_multiple_of(16 * kparts as usize) {
         return Err(format!("K = {k} is not a multiple of {}", 16 * kparts));
     }
-    let pad = if vector_stores() {
-        COOP_MATVEC_VSTORE_PAD
-    } else {
-        0
-    };
+    let pad = if x_padded() { COOP_MATVEC_XPAD } else { 0 };
     let bytes = 16 * (k + pad) as u64 * 2 + 4 * u64::from(tiles) * 256 * 4;
     let limit = u64::from(device.limits().max_compute_workgroup_storage_size);
     if bytes > limit {
@@ -116,7 +112,15 @@ fn build(
     matrix_pipeline(
         device,
         COOP_MATVEC.name,
-        &coop_matvec_source(k, tiles, kparts, input, coop.subgroup, vector_stores()),
+        &coop_matvec_source(
+            k,
+            tiles,
+            kparts,
+            input,
+            coop.subgroup,
+            vector_stores(),
+            x_padded(),
+        ),
         COOP_MATVEC.entry_point,
         &[
             ("SG", f64::from(coop.subgroup)),
@@ -163,11 +167,18 @@ fn head_two_deep() -> bool {
     std::env::var("MOA_WGPU_COOP_HEAD_DEEP").is_ok_and(|v| v == "1")
 }
 
-/// Whether the matrix-unit decode kernels store their workgroup operands as packed
-/// vectors, one store each (`MOA_WGPU_COOP_VSTORE=1`; `shaders::wg_stores`), rather than
-/// one f16 at a time (the default until measured).
+/// Whether the matrix-unit decode kernels store their workgroup operands as f16 vectors
+/// (`MOA_WGPU_COOP_VSTORE=1`; `shaders::wg_stores`) rather than one f16 at a time (the
+/// default: the vector form is not measured yet, and an earlier one, with `u32`
+/// vectors, failed NVIDIA's compiler and lost the device, wgpu session 12, call 4).
 fn vector_stores() -> bool {
     std::env::var("MOA_WGPU_COOP_VSTORE").is_ok_and(|v| v == "1")
+}
+
+/// Whether `coop_matvec.wgsl` pads its staged rows of x by 16 bytes
+/// (`MOA_WGPU_COOP_XPAD=1`, `shaders::COOP_MATVEC_XPAD`; not measured yet).
+fn x_padded() -> bool {
+    std::env::var("MOA_WGPU_COOP_XPAD").is_ok_and(|v| v == "1")
 }
 
 /// Workgroup memory of `coop_head.wgsl` for K = `k` and stages of `ks`: x of 16 rows and
@@ -276,8 +287,9 @@ pub(super) fn coop_head(
 /// the gate/up product (K = `hidden`, RMSNorm, SwiGLU epilogue) on matrix units, each
 /// where it builds, only where asked for (`MOA_WGPU_COOP_DECODE=1`): on the H200 they
 /// took 9.8 and 19.2 µs against 5.7–6.0 and 8.8–9.2 on `matvec_sg.wgsl` (SmolLM2 16 × 4k,
-/// benches/RESULTS.md, wgpu session 11, call 3), so they are kept for the next form of
-/// the kernel to be compared against, not used.
+/// benches/RESULTS.md, wgpu session 11, call 3), and with x staged in one round trip
+/// still 6.3–7.0 and 9.3–10.7 against 5.8–6.3 and 9.1–9.4 (session 12, calls 3 and 4), so
+/// they are kept for the next form of the kernel to be compared against, not used.
 pub(super) fn coop_products(
     device: &wgpu::Device,
     storage: StorageType,

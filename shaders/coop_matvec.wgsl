@@ -29,14 +29,25 @@
 // workgroup q owns gate columns 16q.. and up columns ffn + 16q.. and writes
 // silu(gate) · up to out[t · out_stride + 16q + c] (as `matvec_sg.wgsl`'s
 // `moa_matvec_sg_swiglu_out`).
-// The host prepends `enable f16; enable wgpu_cooperative_matrix;`, `alias xtype = ...;`
-// and the constants KX (the product's K: a multiple of 16, of 64 where KPARTS is 4),
-// TILES (1, 2 or 4) and KPARTS (1 or 4); n_out must be a multiple of 16 (the host
-// checks).
+// The host prepends `enable f16; enable wgpu_cooperative_matrix;`, `alias xtype = ...;`,
+// the constants KX (the product's K: a multiple of 16, of 64 where KPARTS is 4), TILES
+// (1, 2 or 4), KPARTS (1 or 4) and TPR (SG / 4), and `x_all` / `x_sumsq` / `x_put_all`
+// (XSTAGE 1); n_out must be a multiple of 16 (the host checks). It also writes how xs is
+// laid out and stored (`wg_stores`): XPAD (0, or 8 f16 with `MOA_WGPU_COOP_XPAD=1`, so
+// that the 16 rows of an A fragment start on different banks), its element type `xse`
+// (f16, or vec4<f16> with VSTORE, `MOA_WGPU_COOP_VSTORE=1`), XSW
+// (f16 an element) and `xs_put`.
 
 override SG: u32 = 32u;
 override INPUT_MODE: u32 = 1u;
 override EPI: u32 = 0u;
+// How x is staged (as `coop_head.wgsl`'s XSTAGE): 0 loops over the row whose trips each
+// wait for their load (the sums of squares, then the scaled stores); 1 every load of the
+// invocation's share at once into named registers (`x_all`, written by the host with TPR
+// = SG / 4), the sums and the stores from them. On the H200 1 took the output product
+// from 9.9 to 6.9 µs and gate/up from 19.0 to 9.6-9.8 (wgpu session 12, call 3), so 1 is
+// the default.
+override XSTAGE: u32 = 1u;
 
 struct Params {
     n_rows: u32,
@@ -61,10 +72,31 @@ struct Params {
 // Tiles per workgroup, and K per subgroup.
 const TPW: u32 = select(TILES, 4u * TILES, KPARTS == 1u);
 const KQ: u32 = KX / KPARTS;
-// f(x) of the 16 rows, [16][KX] row-major, f16.
-var<workgroup> xs: array<f16, 16u * KX>;
+// f(x) of the 16 rows, [16][LDX] row-major, f16 (XSW of them an element).
+const LDX: u32 = KX + XPAD;
+var<workgroup> xs: array<xse, 16u * LDX / XSW>;
 // Each subgroup's finished tiles, [4 subgroups][TILES][16 rows][16 columns].
 var<workgroup> cs: array<f32, 4u * TILES * 256u>;
+
+// x's 4-vector j of row `row` (0 past the row or the rows), as f32.
+fn xv(row: u32, j: u32) -> vec4<f32> {
+    if (j < KX / 4u && row < params.n_rows) {
+        return vec4<f32>(x[row * (KX / 4u) + j]);
+    }
+    return vec4<f32>(0.0);
+}
+
+// Stores f(x) of 4-vector j of block row r as f16 (times the row's scale and, INPUT_MODE 1,
+// the norm weights; nothing past the row).
+fn xput(r: u32, j: u32, v: vec4<f32>, scale: f32) {
+    if (j < KX / 4u) {
+        var u = v * scale;
+        if (INPUT_MODE == 1u) {
+            u *= norm[j];
+        }
+        xs_put(r * LDX + 4u * j, u);
+    }
+}
 
 // A ≥ B in argmax order: larger value, or equal value and lower index.
 fn better(v: f32, i: u32, bv: f32, bi: u32) -> bool {
@@ -108,10 +140,24 @@ fn moa_coop_matvec(
     let r = i / tpr;
     let p = i % tpr;
     let k4 = KX / 4u;
+    if (XSTAGE == 1u) {
+        let xr = x_all(t0 + r, p);
+        var s1 = 1.0;
+        if (INPUT_MODE == 1u) {
+            var sq = x_sumsq(xr);
+            for (var m = tpr / 2u; m > 0u; m = m / 2u) {
+                sq += subgroupShuffleXor(sq, m);
+            }
+            s1 = inverseSqrt(sq / f32(KX) + params.eps);
+        }
+        x_put_all(r, p, xr, s1);
+    }
+    // XSTAGE 0: the loops below (no trips where XSTAGE is 1).
+    let k4s = select(k4, 0u, XSTAGE == 1u);
     var s = 1.0;
     if (INPUT_MODE == 1u) {
         var ss = 0.0;
-        for (var jj = 0u; jj < k4; jj += tpr) {
+        for (var jj = 0u; jj < k4s; jj += tpr) {
             let j = jj + p;
             if (j < k4 && t0 + r < params.n_rows) {
                 let v = vec4<f32>(x[(t0 + r) * k4 + j]);
@@ -123,7 +169,7 @@ fn moa_coop_matvec(
         }
         s = inverseSqrt(ss / f32(KX) + params.eps);
     }
-    for (var jj = 0u; jj < k4; jj += tpr) {
+    for (var jj = 0u; jj < k4s; jj += tpr) {
         let j = min(jj + p, k4 - 1u);
         var v = vec4<f32>(0.0);
         if (t0 + r < params.n_rows) {
@@ -132,13 +178,8 @@ fn moa_coop_matvec(
                 v *= norm[j];
             }
         }
-        let h = vec4<f16>(v);
-        let o = r * KX + 4u * j;
         if (jj + p < k4) {
-            xs[o] = h.x;
-            xs[o + 1u] = h.y;
-            xs[o + 2u] = h.z;
-            xs[o + 3u] = h.w;
+            xs_put(r * LDX + 4u * j, v);
         }
     }
     workgroupBarrier();
@@ -157,10 +198,10 @@ fn moa_coop_matvec(
     var c3 = coop_mat16x16<f32, C>();
     var k0 = 0u;
     for (; k0 + 64u <= KQ; k0 += 64u) {
-        let a0 = coopLoadT<coop_mat16x16<f16, A>>(&xs[kb + k0], KX);
-        let a1 = coopLoadT<coop_mat16x16<f16, A>>(&xs[kb + k0 + 16u], KX);
-        let a2 = coopLoadT<coop_mat16x16<f16, A>>(&xs[kb + k0 + 32u], KX);
-        let a3 = coopLoadT<coop_mat16x16<f16, A>>(&xs[kb + k0 + 48u], KX);
+        let a0 = coopLoadT<coop_mat16x16<f16, A>>(&xs[(kb + k0) / XSW], LDX / XSW);
+        let a1 = coopLoadT<coop_mat16x16<f16, A>>(&xs[(kb + k0 + 16u) / XSW], LDX / XSW);
+        let a2 = coopLoadT<coop_mat16x16<f16, A>>(&xs[(kb + k0 + 32u) / XSW], LDX / XSW);
+        let a3 = coopLoadT<coop_mat16x16<f16, A>>(&xs[(kb + k0 + 48u) / XSW], LDX / XSW);
         let w00 = coopLoad<coop_mat16x16<f16, B>>(&w[b0 + k0], KX);
         let w01 = coopLoad<coop_mat16x16<f16, B>>(&w[b0 + k0 + 16u], KX);
         let w02 = coopLoad<coop_mat16x16<f16, B>>(&w[b0 + k0 + 32u], KX);
@@ -199,7 +240,7 @@ fn moa_coop_matvec(
         c0 = coopMultiplyAdd(a3, w03, c0);
     }
     for (; k0 < KQ; k0 += 16u) {
-        let a = coopLoadT<coop_mat16x16<f16, A>>(&xs[kb + k0], KX);
+        let a = coopLoadT<coop_mat16x16<f16, A>>(&xs[(kb + k0) / XSW], LDX / XSW);
         c0 = coopMultiplyAdd(a, coopLoad<coop_mat16x16<f16, B>>(&w[b0 + k0], KX), c0);
         if (TILES > 1u) {
             c1 = coopMultiplyAdd(a, coopLoad<coop_mat16x16<f16, B>>(&w[b1 + k0], KX), c1);

@@ -33,6 +33,11 @@ override REDUCE: u32 = 0u;
 override KSPLIT: u32 = 1u;
 // Invocations per workgroup: 64 · KSPLIT (the host passes it; WGSL wants one name).
 override WG: u32 = 64u;
+// A timing diagnostic (`MOA_WGPU_SG_DIAG`; the results are wrong): 1 skips the K loop
+// (lane-dependent sums, so the reduction still runs: what is left is the dispatch, the
+// reduction, the barrier and the epilogue); 2 reads row 0's x for all 16 rows (one x load
+// a step instead of 16: the cost of x's loads).
+override DIAG: u32 = 0u;
 
 struct Params {
     n_rows: u32,
@@ -93,7 +98,7 @@ fn load_wt(cols: vec4<u32>, j: u32) -> mat4x4<f32> {
 
 // One K step of one group of 4 rows (first row r0, clamped to the last row).
 fn rows4(r0: u32, j: u32) -> mat4x4<f32> {
-    let last = params.n_rows - 1u;
+    let last = select(params.n_rows - 1u, 0u, DIAG == 2u);
     return mat4x4<f32>(
         load_x(min(r0, last), j),
         load_x(min(r0 + 1u, last), j),
@@ -161,6 +166,12 @@ fn product(cols: vec4<u32>, t0: u32, lane: u32, part: u32) -> Sums {
     // not reconverge after a loop whose trip count differs between lanes (lavapipe with
     // subgroups of 32 does not: wrong sums where K / 4 is not a multiple of SG).
     var jb = part * SG;
+    if (DIAG == 1u) {
+        let v = vec4<f32>(f32(lane));
+        let m = mat4x4<f32>(v, v + 1.0, v + 2.0, v + 3.0);
+        acc = Sums(m, m, m, m, m);
+        jb = k4;
+    }
     if (TWO_STEPS == 1u) {
         // Both steps' weights in flight before the first is used (whole steps only).
         for (; jb + stride + SG <= k4; jb += 2u * stride) {

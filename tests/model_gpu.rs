@@ -1109,3 +1109,50 @@ fn swiglu_in_the_gate_up_epilogue_matches_the_cpu_reference() {
         }
     }
 }
+
+/// The decode profile times every dispatch kind of a step, then the whole step and the three
+/// probes (with barriers, with the step's widest grid, and read-only ones without barriers),
+/// each with as many dispatches as the step (session 12's measure of what a dispatch costs).
+#[test]
+fn decode_profile_times_the_kinds_the_step_and_three_probes() {
+    let ctx = context();
+    let model = load("gguf");
+    let plan = sparse_plan();
+    let gpu = WgpuEngine::new(&ctx, &model, Some(&plan), true).unwrap();
+    let lens = [5usize, 3];
+    let prompts: Vec<Vec<u32>> = lens
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| tokens(n, i as u64 + 11))
+        .collect();
+    let greedy = Sampling::greedy();
+    let mut req = gpu.start(&lens, 2, 1).unwrap();
+    let next = gpu.prefill_tokens(&mut req, &prompts, greedy).unwrap();
+    gpu.decode_tokens(&mut req, &next, greedy).unwrap();
+    let kinds = gpu.profile_decode(&req, 1).unwrap();
+    let names: Vec<&str> = kinds.iter().map(|k| k.kind.as_str()).collect();
+    let at = |name: &str| {
+        kinds
+            .iter()
+            .find(|k| k.kind == name)
+            .unwrap_or_else(|| panic!("no {name} in {names:?}"))
+    };
+    let step = at("step");
+    assert_eq!(
+        kinds
+            .iter()
+            .take_while(|k| k.kind != "step")
+            .map(|k| k.dispatches)
+            .sum::<usize>(),
+        step.dispatches
+    );
+    for probe in ["probe", "probe_wide", "probe_free"] {
+        let p = at(probe);
+        assert_eq!(p.dispatches, step.dispatches, "{probe}");
+        assert!(p.device_s.is_finite() && p.device_s >= 0.0, "{probe}");
+    }
+    assert_eq!(
+        &names[names.len() - 4..],
+        ["step", "probe", "probe_wide", "probe_free"]
+    );
+}

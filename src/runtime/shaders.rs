@@ -188,12 +188,151 @@ pub const COOP_MATVEC: Shader = Shader {
 /// `coop_matvec.wgsl` with its header for a product of inner size `k` (a multiple of 16,
 /// of 64 where `kparts` is 4: the workgroup stages 16 rows of it), `input` as x's type,
 /// `tiles` (1, 2 or 4) 16-column tiles per subgroup (or per workgroup where `kparts`
-/// = 4 subgroups split K).
-pub fn coop_matvec_source(k: usize, tiles: u32, kparts: u32, input: StorageType) -> String {
+/// = 4 subgroups split K), `vstore` (see [`wg_stores`]) and `xpad` (the staged rows
+/// padded by [`COOP_MATVEC_XPAD`] f16).
+pub fn coop_matvec_source(
+    k: usize,
+    tiles: u32,
+    kparts: u32,
+    input: StorageType,
+    sg: u32,
+    vstore: bool,
+    xpad: bool,
+) -> String {
     format!(
-        "enable f16;\nenable wgpu_cooperative_matrix;\nalias xtype = {};\nconst KX: u32 = {k}u;\nconst TILES: u32 = {tiles}u;\nconst KPARTS: u32 = {kparts}u;\n{}",
+        "enable f16;\nenable wgpu_cooperative_matrix;\nalias xtype = {};\nconst KX: u32 = {k}u;\nconst TILES: u32 = {tiles}u;\nconst KPARTS: u32 = {kparts}u;\nconst TPR: u32 = {}u;\nconst XPAD: u32 = {}u;\n{}{}{}",
         input.name(),
+        (sg / 4).max(1),
+        if xpad { COOP_MATVEC_XPAD } else { 0 },
+        x_registers(k, sg),
+        wg_stores(vstore, false),
         COOP_MATVEC.source
+    )
+}
+
+/// f16 of padding at the end of each staged row of x in `coop_matvec.wgsl` with `xpad`
+/// (`MOA_WGPU_COOP_XPAD=1`; not measured yet): 16 bytes, so that the 16 rows of an A
+/// fragment (unpadded, rows K · 2 bytes apart, a multiple of 128 for every K here, all
+/// on the same banks) start on different banks.
+pub const COOP_MATVEC_XPAD: usize = 8;
+
+/// How the matrix-unit decode kernels store their workgroup operands: the element type
+/// and width in f16 of `xs` (`xse`, XSW) and of the head's `ws` (`wse`, WSW, with
+/// `head`), and their stores `xs_put(o, v)` (4 values at f16 offset `o`, a multiple of 4)
+/// and `ws_put(o, v)` (8 f16 packed in a `vec4<u32>`, at `o`, a multiple of 8). Without
+/// `vstore` the arrays are f16 and every value is one 2-byte store (on the H200 the
+/// head's 8 stores a weight vector, 16 bytes apart across a warp, conflict 4 ways: ~9 µs
+/// of its 66, wgpu session 12, call 2). With it (`MOA_WGPU_COOP_VSTORE=1`, not measured
+/// yet) both arrays hold `vec4<f16>`: one 8-byte store for x's 4 values, two for a weight
+/// vector, and the matrix loads take offsets and strides in those elements (a cooperative
+/// load's stride counts elements of its pointer's type). A first form with `u32` vectors
+/// (`ws` as the fetched `vec4<u32>`, no conversion) failed NVIDIA's compiler on the H200
+/// ("NVVM compilation failed", the device lost: call 4): its element type differed from
+/// the matrices'; this one keeps f16. DIAG 3 (the head's one-store diagnostic) is in the
+/// scalar form only.
+fn wg_stores(vstore: bool, head: bool) -> String {
+    let mut s = if vstore {
+        "alias xse = vec4<f16>;\nconst XSW: u32 = 4u;\n\
+         fn xs_put(o: u32, v: vec4<f32>) {\n    xs[o / 4u] = vec4<f16>(v);\n}\n"
+            .to_string()
+    } else {
+        "alias xse = f16;\nconst XSW: u32 = 1u;\n\
+         fn xs_put(o: u32, v: vec4<f32>) {\n    let h = vec4<f16>(v);\n    \
+         xs[o] = h.x;\n    xs[o + 1u] = h.y;\n    xs[o + 2u] = h.z;\n    xs[o + 3u] = h.w;\n}\n"
+            .to_string()
+    };
+    if head {
+        s.push_str(if vstore {
+            // Unpacked through f32, exact (as below).
+            "alias wse = vec4<f16>;\nconst WSW: u32 = 4u;\n\
+             fn ws_put(o: u32, v: vec4<u32>) {\n    \
+             ws[o / 4u] = vec4<f16>(vec4<f32>(unpack2x16float(v.x), unpack2x16float(v.y)));\n    \
+             ws[o / 4u + 1u] = vec4<f16>(vec4<f32>(unpack2x16float(v.z), unpack2x16float(v.w)));\n}\n"
+        } else {
+            // Unpacked through f32, exact: naga 30 does not take `bitcast<vec2<f16>>` of
+            // a u32.
+            "alias wse = f16;\nconst WSW: u32 = 1u;\n\
+             fn ws_put(o: u32, v: vec4<u32>) {\n    \
+             let h0 = vec2<f16>(unpack2x16float(v.x));\n    \
+             let h1 = vec2<f16>(unpack2x16float(v.y));\n    \
+             let h2 = vec2<f16>(unpack2x16float(v.z));\n    \
+             let h3 = vec2<f16>(unpack2x16float(v.w));\n    \
+             if (DIAG == 3u) {\n        \
+             ws[o] = h0.x + h0.y + h1.x + h1.y + h2.x + h2.y + h3.x + h3.y;\n        return;\n    }\n    \
+             ws[o] = h0.x;\n    ws[o + 1u] = h0.y;\n    ws[o + 2u] = h1.x;\n    ws[o + 3u] = h1.y;\n    \
+             ws[o + 4u] = h2.x;\n    ws[o + 5u] = h2.y;\n    ws[o + 6u] = h3.x;\n    ws[o + 7u] = h3.y;\n}\n"
+        });
+    }
+    s
+}
+
+/// The x staging of the matrix-unit decode kernels in one round trip (their `XSTAGE` 1):
+/// `x_all` loads an invocation's ceil(k / 4 / (sg / 4)) 4-vectors of x (through the
+/// kernel's `xv`) into named registers, `x_sumsq` sums their squares, `x_put_all` stores
+/// them (through the kernel's `xput`), TPR = sg / 4 invocations sharing a row.
+fn x_registers(k: usize, sg: u32) -> String {
+    let nx = (k / 4).div_ceil((sg as usize / 4).max(1));
+    let fields: Vec<String> = (0..nx).map(|m| format!("x{m}: vec4<f32>")).collect();
+    let loads: Vec<String> = (0..nx)
+        .map(|m| format!("xv(row, p + {m}u * TPR)"))
+        .collect();
+    let sums: Vec<String> = (0..nx).map(|m| format!("dot(v.x{m}, v.x{m})")).collect();
+    let puts: String = (0..nx)
+        .map(|m| format!("    xput(r, p + {m}u * TPR, v.x{m}, scale);\n"))
+        .collect();
+    format!(
+        "struct XRegs {{ {} }}\n\
+         fn x_all(row: u32, p: u32) -> XRegs {{\n    return XRegs({});\n}}\n\
+         fn x_sumsq(v: XRegs) -> f32 {{\n    return {};\n}}\n\
+         fn x_put_all(r: u32, p: u32, v: XRegs, scale: f32) {{\n{puts}}}\n",
+        fields.join(", "),
+        loads.join(", "),
+        sums.join(" + "),
+    )
+}
+
+/// `coop_head.wgsl`: the decode LM head on matrix units with its weights staged through
+/// workgroup memory by 16-byte loads (f16 weights, f32 accumulator); its source comes from
+/// [`coop_head_source`].
+pub const COOP_HEAD: Shader = Shader {
+    name: "coop_head.wgsl",
+    entry_point: "moa_coop_head",
+    source: include_str!("../../shaders/coop_head.wgsl"),
+};
+
+/// 16-byte weight vectors each invocation of `coop_head.wgsl` fetches per stage of `ks`
+/// weights × 64 columns, with workgroups of 4 subgroups of `sg`.
+pub fn coop_head_vectors(ks: usize, sg: u32) -> usize {
+    (8 * ks).div_ceil(4 * (sg as usize).max(1))
+}
+
+/// `coop_head.wgsl` with its header for the hidden size `k` (a multiple of 16), stages of
+/// `ks` weights (a multiple of 16 dividing `k`), `bpw` blocks of 64 columns a workgroup
+/// and subgroups of `sg`: the constants, `fetch_all` / `put_all` over
+/// [`coop_head_vectors`] named registers (a struct, unrolled here so that no driver puts
+/// them in an indexed array), [`x_registers`] (its `XSTAGE` 1) and [`wg_stores`] with
+/// `vstore`.
+pub fn coop_head_source(k: usize, ks: usize, bpw: u32, sg: u32, vstore: bool) -> String {
+    let n = coop_head_vectors(ks, sg);
+    let fields: Vec<String> = (0..n).map(|m| format!("r{m}: vec4<u32>")).collect();
+    let fetches: Vec<String> = (0..n)
+        .map(|m| format!("fetch(wx, s, i + {m}u * WG)"))
+        .collect();
+    let puts: String = (0..n)
+        .map(|m| format!("    put(i + {m}u * WG, r.r{m});\n"))
+        .collect();
+    format!(
+        "enable f16;\nenable wgpu_cooperative_matrix;\nconst KX: u32 = {k}u;\nconst KS: u32 = {ks}u;\n\
+         const BPW: u32 = {bpw}u;\nconst SG: u32 = {sg}u;\nconst TPR: u32 = {}u;\n\
+         struct Regs {{ {} }}\n\
+         fn fetch_all(wx: u32, s: u32, i: u32) -> Regs {{\n    return Regs({});\n}}\n\
+         fn put_all(i: u32, r: Regs) {{\n{puts}}}\n{}{}{}",
+        (sg / 4).max(1),
+        fields.join(", "),
+        fetches.join(", "),
+        x_registers(k, sg),
+        wg_stores(vstore, true),
+        COOP_HEAD.source
     )
 }
 
@@ -296,13 +435,100 @@ mod tests {
             (1, 4, StorageType::F16),
             (2, 4, StorageType::F32),
         ] {
-            let source = coop_matvec_source(576, tiles, kparts, input);
-            validate_wgsl(COOP_MATVEC.name, &source).unwrap_or_else(|e| panic!("{e}"));
-            for (mode, epi) in [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (1.0, 2.0)] {
-                let constants = [("SG", 32.0), ("INPUT_MODE", mode), ("EPI", epi)];
-                let words = spirv_words(&source, COOP_MATVEC.entry_point, &constants)
-                    .unwrap_or_else(|e| panic!("tiles {tiles} kparts {kparts}: {e}"));
+            for (vstore, xpad) in [(false, false), (true, false), (false, true), (true, true)] {
+                let source = coop_matvec_source(576, tiles, kparts, input, 32, vstore, xpad);
+                validate_wgsl(COOP_MATVEC.name, &source).unwrap_or_else(|e| panic!("{e}"));
+                for (mode, epi, xstage) in [
+                    (0.0, 0.0, 0.0),
+                    (1.0, 0.0, 0.0),
+                    (1.0, 1.0, 0.0),
+                    (1.0, 2.0, 0.0),
+                    (0.0, 0.0, 1.0),
+                    (1.0, 1.0, 1.0),
+                    (1.0, 2.0, 1.0),
+                ] {
+                    let constants = [
+                        ("SG", 32.0),
+                        ("INPUT_MODE", mode),
+                        ("EPI", epi),
+                        ("XSTAGE", xstage),
+                    ];
+                    let words = spirv_words(&source, COOP_MATVEC.entry_point, &constants)
+                        .unwrap_or_else(|e| {
+                            panic!("tiles {tiles} kparts {kparts} vstore {vstore} xpad {xpad}: {e}")
+                        });
+                    assert!(words.len() > 100);
+                }
+            }
+        }
+    }
+
+    /// The subgroup products' timing diagnostics (`DIAG` 1 and 2, `MOA_WGPU_SG_DIAG`) resolve
+    /// and translate to SPIR-V for every entry point, as the device builds them.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_subgroup_product_diagnostics_translate_to_spirv() {
+        let t = Types {
+            weights: StorageType::F16,
+            input: StorageType::F32,
+            attention: StorageType::F16,
+        };
+        for shader in [MATVEC_SG, MATVEC_SG_ROPE, MATVEC_SG_SWIGLU_OUT] {
+            for diag in [1.0, 2.0] {
+                let constants = [
+                    ("INPUT_MODE", 1.0),
+                    ("SG", 32.0),
+                    ("KSPLIT", 4.0),
+                    ("REDUCE", 1.0),
+                    ("WG", 256.0),
+                    ("DIAG", diag),
+                ];
+                let words = spirv_words(&shader.source(t), shader.entry_point, &constants)
+                    .unwrap_or_else(|e| panic!("{} DIAG {diag}: {e}", shader.entry_point));
                 assert!(words.len() > 100);
+            }
+        }
+    }
+
+    /// The staged matrix-unit LM head: validated and SPIR-V written for both epilogues at
+    /// the stage widths and blocks a workgroup the engine picks (SmolLM2's K = 576 and a
+    /// 2048 one), subgroups of 32 and 64.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_staged_matrix_unit_head_validates_and_translates_to_spirv() {
+        for (k, ks, bpw, sg) in [
+            (576, 192, 2, 32),
+            (576, 144, 1, 32),
+            (576, 96, 3, 64),
+            (2048, 128, 2, 32),
+        ] {
+            for vstore in [false, true] {
+                let source = coop_head_source(k, ks, bpw, sg, vstore);
+                validate_wgsl(COOP_HEAD.name, &source).unwrap_or_else(|e| panic!("{e}"));
+                for (epi, diag, xstage, deep) in [
+                    (0.0, 0.0, 0.0, 0.0),
+                    (1.0, 0.0, 0.0, 0.0),
+                    (0.0, 0.0, 1.0, 0.0),
+                    (1.0, 0.0, 1.0, 0.0),
+                    (0.0, 0.0, 1.0, 1.0),
+                    (1.0, 0.0, 1.0, 1.0),
+                    (1.0, 1.0, 0.0, 1.0),
+                    (1.0, 2.0, 1.0, 0.0),
+                    (0.0, 3.0, 0.0, 0.0),
+                    (1.0, 4.0, 0.0, 0.0),
+                ] {
+                    let constants = [
+                        ("EPI", epi),
+                        ("DIAG", diag),
+                        ("XSTAGE", xstage),
+                        ("DEEP", deep),
+                    ];
+                    let words =
+                    spirv_words(&source, COOP_HEAD.entry_point, &constants).unwrap_or_else(|e| {
+                        panic!("k {k} ks {ks} bpw {bpw} sg {sg} vstore {vstore} DIAG {diag} XSTAGE {xstage} DEEP {deep}: {e}")
+                    });
+                    assert!(words.len() > 100);
+                }
             }
         }
     }

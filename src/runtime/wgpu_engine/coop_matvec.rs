@@ -2,7 +2,9 @@
 //! adapter offers 16 × 16 × 16 f16 → f32 cooperative matrices, a decode pass's LM head
 //! (final RMSNorm fused; for greedy steps also the argmax's first stage: one (value,
 //! index) pair per row and workgroup, which `argmax.wgsl`'s finish reduces) runs on
-//! them, up to 16 rows a fragment; on request (`MOA_WGPU_COOP_DECODE=1`, slower on the
+//! them, up to 16 rows a fragment (`coop_head.wgsl`, its weights staged through
+//! workgroup memory by 16-byte loads; `coop_matvec.wgsl` where that does not build or
+//! `MOA_WGPU_COOP_HEAD=direct`); on request (`MOA_WGPU_COOP_DECODE=1`, slower on the
 //! H200) also its output products (+ residual) and gate/up products (RMSNorm fused,
 //! SwiGLU in the epilogue). The head is checked at start-up on the device
 //! against a CPU product (the feature is experimental; a failed check turns all of them
@@ -13,15 +15,21 @@ use half::f16;
 
 use super::{EngineError, WgpuEngine};
 use crate::lower::StorageType;
-use crate::runtime::shaders::{coop_matvec_source, COOP_MATVEC};
+use crate::runtime::shaders::{
+    coop_head_source, coop_matvec_source, COOP_HEAD, COOP_MATVEC, COOP_MATVEC_XPAD,
+};
 use crate::runtime::wgpu::{matrix_pipeline, CoopMatrix};
 
 /// The head's two pipelines (logits out, or the argmax's first stage) for one K.
 pub(super) struct CoopHead {
     pub(super) logits: wgpu::ComputePipeline,
     pub(super) argmax: wgpu::ComputePipeline,
-    /// 16-column tiles per subgroup (`TILES`): a workgroup owns 64 · tiles columns.
+    /// 16-column tiles per subgroup (`TILES` of `coop_matvec.wgsl`; blocks of 64 columns
+    /// a workgroup, `BPW`, of `coop_head.wgsl`): a workgroup owns 64 · tiles columns.
     pub(super) tiles: u32,
+    /// `coop_head.wgsl`'s stage width (weights of K a stage), or `None` for
+    /// `coop_matvec.wgsl` (B fragments read straight from storage).
+    pub(super) staged: Option<usize>,
     /// The product's K (the model's hidden size), compiled into the kernel.
     pub(super) k: usize,
     /// Whether greedy decode passes take the argmax's first stage in the head's
@@ -92,7 +100,8 @@ fn build(
     if !k.is_multiple_of(16 * kparts as usize) {
         return Err(format!("K = {k} is not a multiple of {}", 16 * kparts));
     }
-    let bytes = 16 * k as u64 * 2 + 4 * u64::from(tiles) * 256 * 4;
+    let pad = if x_padded() { COOP_MATVEC_XPAD } else { 0 };
+    let bytes = 16 * (k + pad) as u64 * 2 + 4 * u64::from(tiles) * 256 * 4;
     let limit = u64::from(device.limits().max_compute_workgroup_storage_size);
     if bytes > limit {
         return Err(format!(
@@ -103,26 +112,164 @@ fn build(
     matrix_pipeline(
         device,
         COOP_MATVEC.name,
-        &coop_matvec_source(k, tiles, kparts, input),
+        &coop_matvec_source(
+            k,
+            tiles,
+            kparts,
+            input,
+            coop.subgroup,
+            vector_stores(),
+            x_padded(),
+        ),
         COOP_MATVEC.entry_point,
         &[
             ("SG", f64::from(coop.subgroup)),
             ("INPUT_MODE", f64::from(mode)),
             ("EPI", f64::from(epi)),
+            ("XSTAGE", f64::from(u8::from(x_in_one_trip()))),
         ],
     )
 }
 
-/// The head for K = `k` (the hidden size), unless turned off (`MOA_WGPU_COOP_HEAD=0`).
-/// `Err` says why not (for `describe`).
+/// Blocks of 64 columns a workgroup of `coop_head.wgsl`: `MOA_WGPU_COOP_HEAD_BLOCKS=1..4`,
+/// default 2 (SmolLM2's head: 384 workgroups, all resident on the H200 at 48 KB each).
+fn blocks_from_env() -> u32 {
+    std::env::var("MOA_WGPU_COOP_HEAD_BLOCKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|b| (1..=4).contains(b))
+        .unwrap_or(2)
+}
+
+/// `coop_head.wgsl`'s timing diagnostic (`MOA_WGPU_COOP_HEAD_DIAG=1..4`, its `DIAG`: wrong
+/// results, no start-up check), 0 where unset.
+fn head_diag() -> u32 {
+    std::env::var("MOA_WGPU_COOP_HEAD_DIAG")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|d| (1..=4).contains(d))
+        .unwrap_or(0)
+}
+
+/// Whether the matrix-unit decode kernels (`coop_head.wgsl`, `coop_matvec.wgsl`) stage x
+/// with every load of an invocation issued at once (their `XSTAGE` 1, the default) rather
+/// than in loops of dependent loads (`MOA_WGPU_COOP_XSTAGE=0`): on the H200 the head took
+/// 52-61 µs against 66-74, the matrix-unit output and gate/up products 6.9 and 9.6-9.8 µs
+/// against 9.9 and 19.0 (benches/RESULTS.md, wgpu session 12, call 3).
+fn x_in_one_trip() -> bool {
+    std::env::var("MOA_WGPU_COOP_XSTAGE").map_or(true, |v| v != "0")
+}
+
+/// Whether `coop_head.wgsl` fetches its weights two stages ahead in two register sets
+/// (`MOA_WGPU_COOP_HEAD_DEEP=1`, its `DEEP` 1) rather than one (the default until
+/// measured).
+fn head_two_deep() -> bool {
+    std::env::var("MOA_WGPU_COOP_HEAD_DEEP").is_ok_and(|v| v == "1")
+}
+
+/// Whether the matrix-unit decode kernels store their workgroup operands as f16 vectors
+/// (`MOA_WGPU_COOP_VSTORE=1`; `shaders::wg_stores`) rather than one f16 at a time (the
+/// default: the vector form is not measured yet, and an earlier one, with `u32`
+/// vectors, failed NVIDIA's compiler and lost the device, wgpu session 12, call 4).
+fn vector_stores() -> bool {
+    std::env::var("MOA_WGPU_COOP_VSTORE").is_ok_and(|v| v == "1")
+}
+
+/// Whether `coop_matvec.wgsl` pads its staged rows of x by 16 bytes
+/// (`MOA_WGPU_COOP_XPAD=1`, `shaders::COOP_MATVEC_XPAD`; not measured yet).
+fn x_padded() -> bool {
+    std::env::var("MOA_WGPU_COOP_XPAD").is_ok_and(|v| v == "1")
+}
+
+/// Workgroup memory of `coop_head.wgsl` for K = `k` and stages of `ks`: x of 16 rows and
+/// one stage of 64 weight rows in f16 (rows padded by 8), 4 f32 tiles of 16 × 16.
+fn coop_head_bytes(k: usize, ks: usize) -> u64 {
+    (2 * 16 * (k + 8) + 2 * 64 * (ks + 8) + 4 * 1024) as u64
+}
+
+/// The stage width of `coop_head.wgsl` for K = `k`: `MOA_WGPU_COOP_HEAD_KS` where it is
+/// valid, else the widest multiple of 16 dividing K, at most 192 (12 registers of 16
+/// bytes an invocation on 32 lanes), whose workgroup memory fits `limit`.
+fn stage_width(k: usize, limit: u64) -> Option<usize> {
+    let fits = |ks: usize| {
+        ks > 0 && ks.is_multiple_of(16) && k.is_multiple_of(ks) && coop_head_bytes(k, ks) <= limit
+    };
+    let asked = std::env::var("MOA_WGPU_COOP_HEAD_KS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok());
+    if let Some(ks) = asked.filter(|&ks| fits(ks)) {
+        return Some(ks);
+    }
+    (1..=12).rev().map(|m| 16 * m).find(|&ks| fits(ks))
+}
+
+/// The staged head (`coop_head.wgsl`) for K = `k`, where it can run: an f32 accumulator,
+/// f16 weights, K a multiple of 16, a stage width whose workgroup memory fits.
+fn build_staged(
+    device: &wgpu::Device,
+    storage: StorageType,
+    coop: Option<CoopMatrix>,
+    k: usize,
+    bpw: u32,
+) -> Result<CoopHead, String> {
+    let coop = coop.ok_or("no cooperative matrices on this adapter")?;
+    if coop.accumulator != StorageType::F32 || storage != StorageType::F16 {
+        return Err("needs f16 weights and an f16 x f16 -> f32 configuration".into());
+    }
+    if !k.is_multiple_of(16) {
+        return Err(format!("K = {k} is not a multiple of 16"));
+    }
+    let limit = u64::from(device.limits().max_compute_workgroup_storage_size);
+    let ks = stage_width(k, limit).ok_or_else(|| {
+        format!(
+            "its workgroup arrays need at least {} bytes, above this adapter's {limit}",
+            coop_head_bytes(k, 16)
+        )
+    })?;
+    let source = coop_head_source(k, ks, bpw, coop.subgroup, vector_stores());
+    // Every workgroup array of coop_head.wgsl is written before it is read.
+    let pipe = |epi: u32| {
+        matrix_pipeline(
+            device,
+            COOP_HEAD.name,
+            &source,
+            COOP_HEAD.entry_point,
+            &[
+                ("EPI", f64::from(epi)),
+                ("DIAG", f64::from(head_diag())),
+                ("XSTAGE", f64::from(u8::from(x_in_one_trip()))),
+                ("DEEP", f64::from(u8::from(head_two_deep()))),
+            ],
+        )
+    };
+    Ok(CoopHead {
+        logits: pipe(0)?,
+        argmax: pipe(1)?,
+        tiles: bpw,
+        staged: Some(ks),
+        k,
+        fold_argmax: std::env::var("MOA_WGPU_HEAD_ARGMAX").map_or(true, |v| v != "0"),
+    })
+}
+
+/// The head for K = `k` (the hidden size), unless turned off (`MOA_WGPU_COOP_HEAD=0`):
+/// `coop_head.wgsl` (weights staged through workgroup memory) where it builds, else or
+/// with `MOA_WGPU_COOP_HEAD=direct` `coop_matvec.wgsl`. `Err` says why neither (for
+/// `describe`).
 pub(super) fn coop_head(
     device: &wgpu::Device,
     storage: StorageType,
     coop: Option<CoopMatrix>,
     k: usize,
 ) -> Result<CoopHead, String> {
-    if std::env::var("MOA_WGPU_COOP_HEAD").is_ok_and(|v| v == "0") {
+    let env = std::env::var("MOA_WGPU_COOP_HEAD");
+    if env.as_deref().is_ok_and(|v| v == "0") {
         return Err("turned off (MOA_WGPU_COOP_HEAD=0)".into());
+    }
+    if !env.as_deref().is_ok_and(|v| v == "direct") {
+        if let Ok(head) = build_staged(device, storage, coop, k, blocks_from_env()) {
+            return Ok(head);
+        }
     }
     let tiles = tiles_from_env();
     let f32_x = StorageType::F32;
@@ -130,6 +277,7 @@ pub(super) fn coop_head(
         logits: build(device, storage, coop, k, (tiles, 1), f32_x, 1, 0)?,
         argmax: build(device, storage, coop, k, (tiles, 1), f32_x, 1, 1)?,
         tiles,
+        staged: None,
         k,
         fold_argmax: std::env::var("MOA_WGPU_HEAD_ARGMAX").map_or(true, |v| v != "0"),
     })
@@ -139,8 +287,9 @@ pub(super) fn coop_head(
 /// the gate/up product (K = `hidden`, RMSNorm, SwiGLU epilogue) on matrix units, each
 /// where it builds, only where asked for (`MOA_WGPU_COOP_DECODE=1`): on the H200 they
 /// took 9.8 and 19.2 µs against 5.7–6.0 and 8.8–9.2 on `matvec_sg.wgsl` (SmolLM2 16 × 4k,
-/// benches/RESULTS.md, wgpu session 11, call 3), so they are kept for the next form of
-/// the kernel to be compared against, not used.
+/// benches/RESULTS.md, wgpu session 11, call 3), and with x staged in one round trip
+/// still 6.3–7.0 and 9.3–10.7 against 5.8–6.3 and 9.1–9.4 (session 12, calls 3 and 4), so
+/// they are kept for the next form of the kernel to be compared against, not used.
 pub(super) fn coop_products(
     device: &wgpu::Device,
     storage: StorageType,
@@ -429,13 +578,49 @@ impl WgpuEngine {
         let Ok(h) = &self.coop_decode.head else {
             return;
         };
+        if h.staged.is_some() && head_diag() != 0 {
+            self.coop_decode.head_kind = format!(
+                "matrix units (coop_head.wgsl, timing diagnostic DIAG {}: wrong results, unchecked)",
+                head_diag()
+            );
+            return;
+        }
         // f16 operands (the CPU rounds them the same way), f32 sums of k terms ≤ 3 in
         // magnitude: only the order of the additions differs.
         let tol = 1e-2;
         let verdict = match self.check_coop_head(h) {
             Ok((e, true)) if e <= tol => Ok(format!(
-                "matrix units (coop_matvec.wgsl, {} tiles a subgroup{}; max |err| {e:.1e} on the start-up check)",
-                h.tiles,
+                "matrix units ({}{}; max |err| {e:.1e} on the start-up check)",
+                match h.staged {
+                    Some(ks) => format!(
+                        "coop_head.wgsl, weights staged {ks} of K at a time, {} blocks of 64 columns a workgroup{}{}{}",
+                        h.tiles,
+                        if x_in_one_trip() {
+                            ", x staged in one round trip"
+                        } else {
+                            ""
+                        },
+                        if vector_stores() {
+                            ", vector stores"
+                        } else {
+                            ""
+                        },
+                        if head_two_deep() {
+                            ", fetched two stages ahead"
+                        } else {
+                            ""
+                        }
+                    ),
+                    None => format!(
+                        "coop_matvec.wgsl, {} tiles a subgroup{}",
+                        h.tiles,
+                        if x_in_one_trip() {
+                            ", x staged in one round trip"
+                        } else {
+                            ""
+                        }
+                    ),
+                },
                 if h.fold_argmax {
                     ", argmax stage 1 in its epilogue"
                 } else {

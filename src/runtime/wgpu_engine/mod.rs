@@ -309,6 +309,7 @@ impl WgpuEngine {
             config.hidden_size,
         );
         let head_kind = match &head {
+            Ok(h) if h.staged.is_some() => "matrix units (coop_head.wgsl)".to_string(),
             Ok(_) => "matrix units (coop_matvec.wgsl)".to_string(),
             Err(why) => format!("as the other products (the matrix-unit head: {why})"),
         };

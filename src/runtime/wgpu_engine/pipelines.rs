@@ -218,6 +218,13 @@ impl Pipelines {
             None => Err("no fixed subgroup size from 8 to 64 on this adapter".to_string()),
             Some(sg) => {
                 let two = f64::from(u8::from(sg_choice.two_steps));
+                // A timing diagnostic only (`MOA_WGPU_SG_DIAG`, wrong results: see
+                // matvec_sg.wgsl's DIAG).
+                let diag = match std::env::var("MOA_WGPU_SG_DIAG").as_deref() {
+                    Ok("1") => 1.0,
+                    Ok("2") => 2.0,
+                    _ => 0.0,
+                };
                 let attn = Types {
                     input: storage,
                     ..types
@@ -231,6 +238,7 @@ impl Pipelines {
                             ("KSPLIT", f64::from(ks)),
                             ("REDUCE", f64::from(u8::from(sg_choice.butterfly))),
                             ("WG", f64::from(64 * ks)),
+                            ("DIAG", diag),
                         ]
                     };
                     Ok(SgSet {

@@ -25,7 +25,10 @@ pub struct KindTime {
     /// kernel), "out", "gate_up", "down" (or "mlp" where the pass
     /// does not fuse), "head", "argmax", "sample"; "step" for the whole pass and
     /// "probe" for as many one-workgroup embedding gathers as the pass has dispatches
-    /// (the fixed cost of a dispatch and its barrier on this adapter).
+    /// (the fixed cost of a dispatch and its barrier on this adapter); "probe_free" for as
+    /// many one-workgroup dispatches of an empty kernel that only reads (no barrier
+    /// between them: wgpu orders only writes), and "probe_wide" for the probe with as many
+    /// workgroups as the step's largest dispatch (the cost of launching a grid).
     pub kind: String,
     /// Dispatches of this kind in one pass.
     pub dispatches: usize,
@@ -154,8 +157,70 @@ impl WgpuEngine {
                 finish_s,
                 device_s,
             });
+            // The same gathers with the grid of the step's largest dispatch: what a
+            // dispatch's size adds to its fixed cost (the gather's workgroups past the
+            // token count return at once).
+            let widest = rec
+                .dispatches
+                .iter()
+                .map(|d| d.groups.iter().map(|&g| u64::from(g)).product::<u64>())
+                .max()
+                .unwrap_or(1);
+            let max_dim = u64::from(self.device.limits().max_compute_workgroups_per_dimension);
+            let mut wide = first.clone();
+            wide.groups = [
+                widest.min(max_dim) as u32,
+                widest.div_ceil(max_dim).max(1) as u32,
+                1,
+            ];
+            let wides = vec![&wide; all.len()];
+            let (finish_s, device_s) = best(&wides)?;
+            out.push(KindTime {
+                kind: "probe_wide".into(),
+                dispatches: wides.len(),
+                finish_s,
+                device_s,
+            });
+            let free = self.read_only_probe()?;
+            let frees = vec![&free; all.len()];
+            let (finish_s, device_s) = best(&frees)?;
+            out.push(KindTime {
+                kind: "probe_free".into(),
+                dispatches: frees.len(),
+                finish_s,
+                device_s,
+            });
         }
         Ok(out)
+    }
+
+    /// One workgroup of a kernel that reads one storage buffer and writes nothing: wgpu
+    /// puts no barrier between such dispatches (it orders writes only), so a run of them
+    /// measures a dispatch without the wait for the previous one.
+    fn read_only_probe(&self) -> Result<Dispatch, EngineError> {
+        const SOURCE: &str = "@group(0) @binding(0) var<storage, read> d: array<u32>;\n\
+             @compute @workgroup_size(64)\n\
+             fn moa_probe(@builtin(local_invocation_index) i: u32) {\n\
+                 if (i > 64u) { _ = d[0]; }\n\
+             }\n";
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some("read-only probe"),
+                source: wgpu::ShaderSource::Wgsl(SOURCE.into()),
+            });
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some("read-only probe"),
+                layout: None,
+                module: &module,
+                entry_point: Some("moa_probe"),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+        let buf = self.buffer("read-only probe", 16)?;
+        Ok(self.dispatch(&pipeline, &[&buf], [1, 1, 1]))
     }
 
     /// Where a greedy decode step of `req` spends its time, per dispatch kind (module

@@ -180,3 +180,14 @@ pub const CUDA_DECODE_EARLY_LOADS: bool = true;
 /// Vicuna-7B, 0.975–0.999 elsewhere (geometric means); a first form with batches of 8
 /// (GQA) was slower where segments had 9–16 chunks (call 14).
 pub const CUDA_DECODE_FAST_MERGE: bool = true;
+/// CUDA decode: the lean epilogue (`codegen::cuda::DecodeTuning::lean`): the warps'
+/// states go to a stage the last two tiles do not use (no barrier before the stores), only
+/// the group's own columns, with a padded row stride (no bank conflicts).
+pub const CUDA_DECODE_LEAN_EPILOGUE: bool = false;
+/// CUDA decode: the ticket merge (`codegen::cuda::DecodeTuning::ticket`): the chunk that
+/// starts its last tile last merges, without writing its own partial, once the others
+/// have published theirs.
+pub const CUDA_DECODE_TICKET_MERGE: bool = false;
+/// CUDA decode: the full prologue (`codegen::cuda::DecodeTuning::full_prologue`): a block
+/// issues every stage's tile before its first wait, not `stages - 1`.
+pub const CUDA_DECODE_FULL_PROLOGUE: bool = false;

@@ -16,7 +16,7 @@ use super::ctx::LayerCtx;
 use super::{render, Artifact, CodegenError, KernelInfo, Phase, Target};
 use crate::lower::consts::{
     CUDA_DECODE_EARLY_LOADS, CUDA_DECODE_FAST_MERGE, CUDA_DECODE_FULL_PROLOGUE,
-    CUDA_DECODE_LEAN_EPILOGUE, CUDA_DECODE_TICKET_MERGE,
+    CUDA_DECODE_LEAN_EPILOGUE, CUDA_DECODE_TICKET_MERGE, CUDA_DECODE_WIDE_MERGE,
 };
 use crate::lower::consts::{
     CUDA_DECODE_STAGES, CUDA_DECODE_WARPS, CUDA_DECODE_WARP_PIPES, CUDA_PREFILL_K_TILE,
@@ -88,6 +88,12 @@ pub struct DecodeTuning {
     /// `stages - 1` (no stage is computed on yet), so it has a stage more in flight while
     /// it waits for Q and its first tile; the loop's first iteration then issues nothing.
     pub full_prologue: bool,
+    /// With the fast merge (the letter `b`): batches of up to 32 chunks per L2 round trip
+    /// with 128 registers of partial sums per thread ([`decode_merge_batch_wide`]: 32 for
+    /// a GQA group of 4 at head_dim 128), not 64 registers (16), so segments of 17–32
+    /// chunks merge in one round trip instead of two. The merge runs after the main loop,
+    /// whose registers are dead by then.
+    pub wide_merge: bool,
     /// Benchmark probe only (the letter `z`): the kernel streams its chunk's K/V tiles and
     /// does nothing else (no math, no merge, O unwritten), so its time is the floor of this
     /// work list's memory traffic. Never a runtime kernel: its output is undefined.
@@ -124,6 +130,7 @@ impl Default for DecodeTuning {
             lean: CUDA_DECODE_LEAN_EPILOGUE,
             ticket: CUDA_DECODE_TICKET_MERGE,
             full_prologue: CUDA_DECODE_FULL_PROLOGUE,
+            wide_merge: CUDA_DECODE_WIDE_MERGE,
             probe: false,
             probe_no_merge: false,
             probe_no_epilogue: false,
@@ -462,8 +469,8 @@ impl PrefillTuning {
 impl std::fmt::Display for DecodeTuning {
     /// `WARPSxSTAGES` and the letters of the options that are on, in the order `w`
     /// (warp-private pipelines), `e` (early loads), `f` (full prologue), `m` (fast merge),
-    /// `s` (lean epilogue), `t` (ticket merge), `z`, `y`, `x` and `q` (the probes), e.g.
-    /// `4x3em`, `4x3efmst` or `4x3w`.
+    /// `s` (lean epilogue), `t` (ticket merge), `b` (wide merge batches), `z`, `y`, `x` and
+    /// `q` (the probes), e.g. `4x3em`, `4x3efmstb` or `4x3w`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}x{}", self.warps, self.stages)?;
         for (on, letter) in [
@@ -473,6 +480,7 @@ impl std::fmt::Display for DecodeTuning {
             (self.fast_merge, 'm'),
             (self.lean, 's'),
             (self.ticket, 't'),
+            (self.wide_merge, 'b'),
             (self.probe, 'z'),
             (self.probe_no_merge, 'y'),
             (self.probe_no_epilogue, 'x'),
@@ -490,13 +498,13 @@ impl std::str::FromStr for DecodeTuning {
     type Err = String;
 
     /// Parses what [`Display`](std::fmt::Display) writes: `WARPSxSTAGES` and any of the
-    /// letters `w`, `e`, `f`, `m`, `s`, `t`, `z`, `y`, `x`, `q` (a letter not written is
-    /// off, whatever the default).
+    /// letters `w`, `e`, `f`, `m`, `s`, `t`, `b`, `z`, `y`, `x`, `q` (a letter not written
+    /// is off, whatever the default).
     fn from_str(v: &str) -> Result<Self, String> {
         let bad = || {
             format!(
                 "decode variant `{v}`: expected WARPSxSTAGES and option letters from w, e, f, m, s, \
-                 t, z, y, x, q, e.g. 4x3, 4x3emst or 4x3w"
+                 t, b, z, y, x, q, e.g. 4x3, 4x3emst or 4x3w"
             )
         };
         let (w, rest) = v.split_once('x').ok_or_else(bad)?;
@@ -513,6 +521,7 @@ impl std::str::FromStr for DecodeTuning {
             lean: false,
             ticket: false,
             full_prologue: false,
+            wide_merge: false,
             probe: false,
             probe_no_merge: false,
             probe_no_epilogue: false,
@@ -526,6 +535,7 @@ impl std::str::FromStr for DecodeTuning {
                 'm' => &mut t.fast_merge,
                 's' => &mut t.lean,
                 't' => &mut t.ticket,
+                'b' => &mut t.wide_merge,
                 'z' => &mut t.probe,
                 'y' => &mut t.probe_no_merge,
                 'x' => &mut t.probe_no_epilogue,
@@ -549,6 +559,14 @@ impl std::str::FromStr for DecodeTuning {
 pub fn decode_merge_batch(head_dim: u32, group_size: u32, threads: u32) -> u32 {
     let per_thread = (group_size * head_dim).div_ceil(threads.max(1)).max(1);
     (64 / per_thread).clamp(1, 32)
+}
+
+/// [`decode_merge_batch`] with 128 registers of partial sums per thread
+/// (`DecodeTuning::wide_merge`): 32 chunks for a GQA group of 4 at head_dim 128 and 128
+/// threads, 16 for a group of 8.
+pub fn decode_merge_batch_wide(head_dim: u32, group_size: u32, threads: u32) -> u32 {
+    let per_thread = (group_size * head_dim).div_ceil(threads.max(1)).max(1);
+    (128 / per_thread).clamp(1, 32)
 }
 
 /// Whether the lean decode epilogue (`DecodeTuning::lean`) applies: tensor cores, the
@@ -1011,7 +1029,11 @@ fn layer_ctx(
         decode_fast_merge: tuning.fast_merge
             && d.is_multiple_of(32)
             && (lctx.group_size * d).div_ceil(32 * tuning.warps) <= 8,
-        decode_merge_batch: decode_merge_batch(d, lctx.group_size, 32 * tuning.warps),
+        decode_merge_batch: if tuning.wide_merge {
+            decode_merge_batch_wide(d, lctx.group_size, 32 * tuning.warps)
+        } else {
+            decode_merge_batch(d, lctx.group_size, 32 * tuning.warps)
+        },
         decode_lean: decode_lean(module.storage, d, tuning),
         decode_wstride: if decode_lean(module.storage, d, tuning) {
             d + 4
@@ -1417,8 +1439,23 @@ mod tests {
     #[test]
     fn decode_tunings_parse_what_they_print() {
         for v in [
-            "4x3", "4x3w", "4x3em", "4x3e", "4x3m", "4x3ez", "4x3emy", "2x6w", "4x3emst", "4x3ems",
-            "4x3emt", "4x3emx", "4x3emq", "4x3emxq", "4x3efmst", "4x3efm",
+            "4x3",
+            "4x3w",
+            "4x3em",
+            "4x3e",
+            "4x3m",
+            "4x3ez",
+            "4x3emy",
+            "2x6w",
+            "4x3emst",
+            "4x3ems",
+            "4x3emt",
+            "4x3emx",
+            "4x3emq",
+            "4x3emxq",
+            "4x3efmst",
+            "4x3efm",
+            "4x3efmstb",
         ] {
             let t: DecodeTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(t.to_string(), v);
@@ -1445,6 +1482,8 @@ mod tests {
         assert_eq!(decode_merge_batch(128, 1, 128), 32);
         assert_eq!(decode_merge_batch(128, 8, 128), 8);
         assert_eq!(decode_merge_batch(64, 4, 128), 32);
+        assert_eq!(decode_merge_batch_wide(128, 4, 128), 32);
+        assert_eq!(decode_merge_batch_wide(128, 8, 128), 16);
     }
 
     #[test]

@@ -191,3 +191,6 @@ pub const CUDA_DECODE_TICKET_MERGE: bool = false;
 /// CUDA decode: the full prologue (`codegen::cuda::DecodeTuning::full_prologue`): a block
 /// issues every stage's tile before its first wait, not `stages - 1`.
 pub const CUDA_DECODE_FULL_PROLOGUE: bool = false;
+/// CUDA decode: wide merge batches (`codegen::cuda::DecodeTuning::wide_merge`): up to 32
+/// chunks per L2 round trip with 128 registers of partial sums per thread (16 with 64).
+pub const CUDA_DECODE_WIDE_MERGE: bool = false;

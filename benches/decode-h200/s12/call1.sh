@@ -14,7 +14,7 @@
 #     merge batches of 32 chunks, not 16), each under the
 #     default policy (waves:10:packed) and waves:10:pairs (s11's, plain lists where
 #     packed takes clusters); the probes 4x3ez (stream only), 4x3emx (stream + math),
-#     4x3emq (Q a constant), 4x3emy (no merge) under the default policy on layers 0, 8,
+#     4x3emq (Q a constant), 4x3emy (no merge) under waves:10:pairs (plain lists) on layers 0, 8,
 #     12, 19, 25, 27, 28, 29 (bytes from small to large); Vicuna-7B B = 16 and 4, 4k and
 #     16k, 4x3em, 4x3emst, 4x3efmstb (for MHA the same merge batch as 4x3efmst: 32).
 #  3. decode_peers.py --producer: dense SDPA; --same-bytes (Llama B = 4 lines): SDPA, a
@@ -52,7 +52,7 @@ timeout $(cap 60) $B/attention_bench --model llama-3-8b:8:$L --batch 16,4 --prom
   --variants 4x3em,4x3ems,4x3emt,4x3emst,4x3efmst,4x3efmstb --chunks auto,waves:10:pairs --json $R/bench-llama.jsonl > $R/bench-llama.md 2> $R/bench-llama.err
 echo "bench llama rc=$?"; tail -2 $R/bench-llama.err; pack bench-llama
 timeout $(cap 20) $B/attention_bench --model llama-3-8b:8:$L --batch 16,4 --prompt 4096,16384 $T \
-  --variants 4x3ez,4x3emx,4x3emq,4x3emy --layers 0,8,12,19,25,27,28,29 --json $R/probe.jsonl > $R/probe.md 2> $R/probe.err
+  --variants 4x3ez,4x3emx,4x3emq,4x3emy --chunks waves:10:pairs --layers 0,8,12,19,25,27,28,29 --json $R/probe.jsonl > $R/probe.md 2> $R/probe.err
 echo "probe rc=$?"; tail -2 $R/probe.err; pack probe
 timeout $(cap 25) $B/attention_bench --model vicuna-7b:32:$V --batch 16,4 --prompt 4096,16384 $T \
   --variants 4x3em,4x3emst,4x3efmstb --json $R/bench-vicuna.jsonl > $R/bench-vicuna.md 2> $R/bench-vicuna.err

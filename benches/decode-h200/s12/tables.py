@@ -7,7 +7,7 @@
    geometric mean over the layers), layers >= 0.95 x dense SDPA's rate (after the same
    writes, same call) and >= 3.8 TB/s, the fit time = bytes / R + c, and time / the base
    variant's (default 4x3em) under the same policy, per layer min / geometric mean / max.
-2. Where a launch's fixed cost goes (probes, same lists): per configuration the median
+2. Where a launch's fixed cost goes (probes, same lists: waves:10:pairs): per configuration the median
    and range over the layers of x - z (Q, the math and the last tile after the stream),
    y - x (the epilogue and the partial or O writes), em - y (arrival and merge) and
    em - q (waiting for Q), in µs.
@@ -80,11 +80,12 @@ for cfg in cfgs:
         print(f"| {cfg[0]} | {cfg[1]} | {cfg[2]} | {k[3]} | {k[4]} | {min(rates):.2f} / {gm(rates):.2f} | "
               f"{s['tbps'] if s else float('nan'):.2f} | {n95}/{len(rows)} | {n38}/{len(rows)} | {R:.2f} / {c:.1f} | {rs_} |")
 
-print("\nWhere the fixed cost goes (default policy; µs, median [min, max] over the layers):\n")
+PROBE_POLICY = "waves:10:pairs"
+print(f"\nWhere the fixed cost goes ({PROBE_POLICY}, the probes' lists; µs, median [min, max] over the layers):\n")
 print("| model | B | prompt | z µs (stream) | x - z (Q, math, last tile) | y - x (epilogue, writes) | em - y (arrival, merge) | em - q (wait for Q) |")
 print("|---|---|---|---|---|---|---|---|")
 for cfg in cfgs:
-    g = {v: groups.get(cfg + (v, "auto"), {}) for v in ("4x3ez", "4x3emx", "4x3emy", "4x3em", "4x3emq")}
+    g = {v: groups.get(cfg + (v, PROBE_POLICY), {}) for v in ("4x3ez", "4x3emx", "4x3emy", "4x3em", "4x3emq")}
     if not g["4x3ez"]:
         continue
 

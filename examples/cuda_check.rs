@@ -128,7 +128,7 @@ fn main() -> ExitCode {
         None => DecodeTuning::default(),
         Some(Ok(t)) if t.is_probe() => {
             eprintln!(
-                "error: --variant {t}: `z`, `y`, `x` and `q` are benchmark probes, whose output is undefined"
+                "error: --variant {t}: `z`, `y` and `x` are benchmark probes, whose output is undefined"
             );
             return ExitCode::from(2);
         }

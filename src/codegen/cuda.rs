@@ -106,16 +106,12 @@ pub struct DecodeTuning {
     /// nothing (no combine of the warps' states, no partial or O written), so its time
     /// against `y` is what the epilogue and the writes cost. Output undefined.
     pub probe_no_epilogue: bool,
-    /// Benchmark probe only (the letter `q`): Q is a constant instead of loaded after the
-    /// programmatic wait, so its time against the same kernel without `q` is what waiting
-    /// for Q costs. Output undefined.
-    pub probe_no_q: bool,
 }
 
 impl DecodeTuning {
-    /// Whether this is a benchmark probe (`z`, `y`, `x`, `q`), whose output is undefined.
+    /// Whether this is a benchmark probe (`z`, `y`, `x`), whose output is undefined.
     pub fn is_probe(&self) -> bool {
-        self.probe || self.probe_no_merge || self.probe_no_epilogue || self.probe_no_q
+        self.probe || self.probe_no_merge || self.probe_no_epilogue
     }
 }
 
@@ -134,7 +130,6 @@ impl Default for DecodeTuning {
             probe: false,
             probe_no_merge: false,
             probe_no_epilogue: false,
-            probe_no_q: false,
         }
     }
 }
@@ -469,8 +464,8 @@ impl PrefillTuning {
 impl std::fmt::Display for DecodeTuning {
     /// `WARPSxSTAGES` and the letters of the options that are on, in the order `w`
     /// (warp-private pipelines), `e` (early loads), `f` (full prologue), `m` (fast merge),
-    /// `s` (lean epilogue), `t` (ticket merge), `b` (wide merge batches), `z`, `y`, `x` and
-    /// `q` (the probes), e.g. `4x3em`, `4x3efmstb` or `4x3w`.
+    /// `s` (lean epilogue), `t` (ticket merge), `b` (wide merge batches), `z`, `y` and `x` (the
+    /// probes), e.g. `4x3em`, `4x3efmstb` or `4x3w`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}x{}", self.warps, self.stages)?;
         for (on, letter) in [
@@ -484,7 +479,6 @@ impl std::fmt::Display for DecodeTuning {
             (self.probe, 'z'),
             (self.probe_no_merge, 'y'),
             (self.probe_no_epilogue, 'x'),
-            (self.probe_no_q, 'q'),
         ] {
             if on {
                 write!(f, "{letter}")?;
@@ -498,13 +492,13 @@ impl std::str::FromStr for DecodeTuning {
     type Err = String;
 
     /// Parses what [`Display`](std::fmt::Display) writes: `WARPSxSTAGES` and any of the
-    /// letters `w`, `e`, `f`, `m`, `s`, `t`, `b`, `z`, `y`, `x`, `q` (a letter not written
+    /// letters `w`, `e`, `f`, `m`, `s`, `t`, `b`, `z`, `y`, `x` (a letter not written
     /// is off, whatever the default).
     fn from_str(v: &str) -> Result<Self, String> {
         let bad = || {
             format!(
                 "decode variant `{v}`: expected WARPSxSTAGES and option letters from w, e, f, m, s, \
-                 t, b, z, y, x, q, e.g. 4x3, 4x3emst or 4x3w"
+                 t, b, z, y, x, e.g. 4x3, 4x3emsb or 4x3w"
             )
         };
         let (w, rest) = v.split_once('x').ok_or_else(bad)?;
@@ -525,7 +519,6 @@ impl std::str::FromStr for DecodeTuning {
             probe: false,
             probe_no_merge: false,
             probe_no_epilogue: false,
-            probe_no_q: false,
         };
         for c in letters.chars() {
             let flag = match c {
@@ -539,7 +532,6 @@ impl std::str::FromStr for DecodeTuning {
                 'z' => &mut t.probe,
                 'y' => &mut t.probe_no_merge,
                 'x' => &mut t.probe_no_epilogue,
-                'q' => &mut t.probe_no_q,
                 _ => return Err(bad()),
             };
             if *flag {
@@ -863,7 +855,6 @@ struct CudaLayerCtx {
     decode_probe: bool,
     decode_probe_no_merge: bool,
     decode_probe_no_epilogue: bool,
-    decode_probe_no_q: bool,
     decode_q_cols: u32,
     decode_smem_bytes: u32,
 }
@@ -1054,7 +1045,6 @@ fn layer_ctx(
         decode_probe: tuning.probe && decode_uses_mma(module.storage, d),
         decode_probe_no_merge: tuning.probe_no_merge,
         decode_probe_no_epilogue: tuning.probe_no_epilogue && decode_uses_mma(module.storage, d),
-        decode_probe_no_q: tuning.probe_no_q && decode_uses_mma(module.storage, d),
         decode_q_cols: decode_q_cols(module.storage, d, lctx.group_size),
         decode_smem_bytes: decode_shared_bytes(module.storage, d, lctx.group_size, tuning),
         layer: lctx,
@@ -1465,7 +1455,7 @@ mod tests {
             "4x3me".parse::<DecodeTuning>().unwrap().to_string(),
             "4x3em"
         );
-        for bad in ["4x3ee", "4x3qq", "4x3k", "x3", "4x", "4x3 e"] {
+        for bad in ["4x3ee", "4x3q", "4x3k", "x3", "4x", "4x3 e"] {
             let e = bad.parse::<DecodeTuning>().unwrap_err();
             assert!(e.contains(bad) && e.contains("w, e, f, m, s, t"), "{e}");
         }

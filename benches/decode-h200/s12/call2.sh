@@ -6,11 +6,12 @@
 #     and racecheck on fixture-gqa bf16; the CUDA engine's GPU tests (its decode runs the
 #     default kernel, a programmatic launch after moa_rope_kv).
 #  2. Timing alone, in the model's position: Llama-3-8B and Vicuna-7B, B = 16 and 4, 4k
-#     and 16k, the old default 4x3em against the new one ($NEW), and dense SDPA.
+#     and 16k, the old default 4x3em against the new one ($NEW; Llama also 4x3ems, the
+#     new one without wide merge batches), and dense SDPA.
 # Carry .dev-s12-decode (call 1's files; attention_bench.gz, cuda_check.gz, cuda_engine.gz
-# and cubins.tar.xz replaced). On the device: NEW=4x3efmstb bash .dev-s12-decode/call2.sh
+# and cubins.tar.xz replaced). On the device: bash .dev-s12-decode/call2.sh
 C=$(cd "$(dirname "$0")" && pwd)
-NEW=${NEW:-4x3efmstb}
+NEW=${NEW:-4x3emsb}
 export LD_LIBRARY_PATH=/usr/local/cuda/lib64:$LD_LIBRARY_PATH MOA_CUDA_INCLUDE=/usr/local/cuda/include MOA_CUBIN_DIR=/tmp/cubins
 mkdir -p /tmp/cl; cb=$(ls /usr/local/cuda/lib64/libcublas.so.* 2>/dev/null | head -1); [ -n "$cb" ] && ln -sf $cb /tmp/cl/libcublas.so
 export LD_LIBRARY_PATH=/tmp/cl:$LD_LIBRARY_PATH
@@ -39,11 +40,15 @@ for f in $R/check-*.txt; do echo "== $f"; grep -E "pass|FAIL|fail|error|rc=" $f 
 grep -E "SUMMARY|==" $R/sanitizer.txt; grep -E "test result|rc=|FAILED|panicked" $R/engine-tests.txt | tail -6
 pack checks
 T="--batch 16,4 --prompt 4096,16384 --no-dense --replays 7 --producer --launch pdl"
-timeout $(cap 30) $B/attention_bench --model llama-3-8b:8:$L --model vicuna-7b:32:$V $T --variants 4x3em,$NEW \
-  --json $R/bench.jsonl > $R/bench.md 2> $R/bench.err
-echo "bench rc=$?"; tail -2 $R/bench.err; pack bench
+timeout $(cap 25) $B/attention_bench --model llama-3-8b:8:$L $T --variants 4x3em,4x3ems,$NEW \
+  --json $R/bench-llama.jsonl > $R/bench-llama.md 2> $R/bench-llama.err
+echo "bench llama rc=$?"; tail -2 $R/bench-llama.err; pack bench-llama
+timeout $(cap 20) $B/attention_bench --model vicuna-7b:32:$V $T --variants 4x3em,$NEW \
+  --json $R/bench-vicuna.jsonl > $R/bench-vicuna.md 2> $R/bench-vicuna.err
+echo "bench vicuna rc=$?"; tail -2 $R/bench-vicuna.err; pack bench-vicuna
+cat $R/bench-llama.jsonl $R/bench-vicuna.jsonl > $R/bench.jsonl
 timeout $(cap 25) python3 $C/decode_peers.py --spans $C/spans.json --batch 16,4 --flex-layers none --producer \
   --replays 7 --json $R/peers.jsonl > $R/peers.md 2> $R/peers.err
 echo "peers rc=$?"; tail -2 $R/peers.err
-python3 $C/tables.py $R/bench.jsonl $R/peers.jsonl /dev/null > $R/summary.md 2>&1; head -20 $R/summary.md
+python3 $C/tables.py $R/bench.jsonl $R/peers.jsonl /dev/null > $R/summary.md 2>&1; head -22 $R/summary.md
 pack done

@@ -103,7 +103,7 @@ for cfg in cfgs:
     if cfg[1] != 4:
         continue
     vs = sorted({k[3] for k in groups if k[:3] == cfg and k[4] == "auto" and k[3] in
-                 ("4x3em", "4x3ems", "4x3emt", "4x3emst", "4x3efmst", "4x3efmstb") + tuple(sys.argv[5:])})
+                 ("4x3em", "4x3ems", "4x3emsb", "4x3emt", "4x3emst", "4x3efmst", "4x3efmstb") + tuple(sys.argv[5:])})
     if BASE not in vs:
         continue
     base = groups[cfg + (BASE, "auto")]

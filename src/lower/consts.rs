@@ -198,8 +198,10 @@ pub const CUDA_DECODE_TICKET_MERGE: bool = false;
 /// (session 12, call 1: +0.2 to +0.5 µs per launch), so off.
 pub const CUDA_DECODE_FULL_PROLOGUE: bool = false;
 /// CUDA decode: wide merge batches (`codegen::cuda::DecodeTuning::wide_merge`): up to 32
-/// chunks per L2 round trip with 128 registers of partial sums per thread (16 with 64), so
-/// Llama-3-8B's segments of 17–22 chunks (B = 4, 16k, layers 27 and 29) merge in one round
-/// trip: 1.1–1.4 µs less there (session 12, call 1); the kernel takes 202 registers, no
-/// spills (occupancy is set by shared memory: 2 blocks per SM).
-pub const CUDA_DECODE_WIDE_MERGE: bool = true;
+/// chunks per L2 round trip with 128 registers of partial sums per thread (16 with 64).
+/// Measured (session 12, call 19, against the lean epilogue alone): 0.3–0.7 µs less on the
+/// layers whose segments have 17–22 chunks (Llama-3-8B B = 4, 16k, layers 27 and 29), but
+/// 0.1–0.7 µs more on most others (the kernel then takes 202 registers, and the main loop
+/// is compiled differently): 1.001 against 0.995 of 4x3em's time in geometric mean at
+/// B = 4, 16k. So off.
+pub const CUDA_DECODE_WIDE_MERGE: bool = false;

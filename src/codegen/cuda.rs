@@ -1441,11 +1441,10 @@ mod tests {
             "4x3ems",
             "4x3emt",
             "4x3emx",
-            "4x3emq",
-            "4x3emxq",
             "4x3efmst",
             "4x3efm",
             "4x3efmstb",
+            "4x3emsb",
         ] {
             let t: DecodeTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(t.to_string(), v);

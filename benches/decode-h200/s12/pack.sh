@@ -5,7 +5,7 @@
 # call's script.  Usage: pack.sh CARRY_DIR CUBIN_DIR CALL_SCRIPT [EXTRA_BINARY...]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../../.." && pwd)
+repo=$(dirname "$(dirname "$(dirname "$here")")")
 carry=$1; cubins=$2; script=$3; shift 3
 mkdir -p "$carry"
 for b in attention_bench cuda_check; do gzip -c "$repo/target/release/examples/$b" > "$carry/$b.gz"; done

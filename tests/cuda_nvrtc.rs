@@ -414,7 +414,11 @@ fn decode_session12_options_compile() {
     };
     let barriers = |b: &str| b.matches("bar.sync").count();
     let (lean, plain) = (body_of("4x3ems"), body_of("4x3em"));
-    assert_eq!(barriers(&lean) + 1, barriers(&plain), "4x3ems: one barrier fewer");
+    assert_eq!(
+        barriers(&lean) + 1,
+        barriers(&plain),
+        "4x3ems: one barrier fewer"
+    );
     let ticket = body_of("4x3emst");
     for needle in [
         "atom.relaxed.gpu.global.add.u32",

@@ -183,23 +183,23 @@ pub const CUDA_DECODE_FAST_MERGE: bool = true;
 /// CUDA decode: the lean epilogue (`codegen::cuda::DecodeTuning::lean`): the warps'
 /// states go to a stage the last two tiles do not use (no barrier before the stores), only
 /// the group's own columns, with a padded row stride (no bank conflicts). Measured on the
-/// H200 in the model's position (benches/RESULTS.md, decode session 12, call 1): 0.2–0.8 µs
-/// less per launch on nearly every layer of Llama-3-8B and Vicuna-7B (0.983–0.997 of the
-/// time in geometric mean per configuration).
+/// H200 in the model's position (benches/RESULTS.md, decode calls 18–19): up to 0.84 µs
+/// less per launch on 126 of 128 Llama-3-8B layer × configuration cells, 0.981–0.997 of
+/// the time in geometric mean per configuration (Vicuna-7B 0.983–0.997).
 pub const CUDA_DECODE_LEAN_EPILOGUE: bool = true;
 /// CUDA decode: the ticket merge (`codegen::cuda::DecodeTuning::ticket`): the chunk that
 /// starts its last tile last merges, without writing its own partial, once the others
-/// have published theirs. Measured slower (session 12, call 1: +0.2 to +1 µs per launch
-/// at B = 4, up to +7 µs where lists run in several waves, a waiting merger holding its
-/// slot), so off.
+/// have published theirs. Measured slower on every layer (benches/RESULTS.md, decode call
+/// 18: +0.1 to +3.3 µs per launch at B = 4, up to +7 µs where lists run in several waves, a
+/// waiting merger holding its slot), so off.
 pub const CUDA_DECODE_TICKET_MERGE: bool = false;
 /// CUDA decode: the full prologue (`codegen::cuda::DecodeTuning::full_prologue`): a block
 /// issues every stage's tile before its first wait, not `stages - 1`. Measured slower
-/// (session 12, call 1: +0.2 to +0.5 µs per launch), so off.
+/// (decode call 18: +0.1 to +1.9 µs per launch on most layers), so off.
 pub const CUDA_DECODE_FULL_PROLOGUE: bool = false;
 /// CUDA decode: wide merge batches (`codegen::cuda::DecodeTuning::wide_merge`): up to 32
 /// chunks per L2 round trip with 128 registers of partial sums per thread (16 with 64).
-/// Measured (session 12, call 19, against the lean epilogue alone): 0.3–0.7 µs less on the
+/// Measured (decode call 19, against the lean epilogue alone): 0.3–0.7 µs less on the
 /// layers whose segments have 17–22 chunks (Llama-3-8B B = 4, 16k, layers 27 and 29), but
 /// 0.1–0.7 µs more on most others (the kernel then takes 202 registers, and the main loop
 /// is compiled differently): 1.001 against 0.995 of 4x3em's time in geometric mean at

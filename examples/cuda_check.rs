@@ -47,7 +47,7 @@ struct Args {
     /// Print every case, not only the per-plan summary and failures.
     #[arg(long)]
     verbose: bool,
-    /// Decode kernel, WARPSxSTAGES and option letters from w, e, m
+    /// Decode kernel, WARPSxSTAGES and option letters from w, e, m, s, t
     /// (`codegen::cuda::DecodeTuning`; default: the compiler's).
     #[arg(long)]
     variant: Option<String>,
@@ -126,9 +126,9 @@ fn main() -> ExitCode {
     }
     let tuning = match args.variant.as_deref().map(str::parse::<DecodeTuning>) {
         None => DecodeTuning::default(),
-        Some(Ok(t)) if t.probe || t.probe_no_merge => {
+        Some(Ok(t)) if t.is_probe() => {
             eprintln!(
-                "error: --variant {t}: `z` and `y` are benchmark probes, whose output is undefined"
+                "error: --variant {t}: `z`, `y` and `x` are benchmark probes, whose output is undefined"
             );
             return ExitCode::from(2);
         }

@@ -398,6 +398,41 @@ fn decode_early_loads_issue_tiles_before_the_grid_wait() {
     }
 }
 
+/// The decode options of session 12 (DESIGN §6, "The launch's fixed cost, placed") and
+/// its probe compile for sm_90: the lean epilogue (`s`, the default) stores the warps'
+/// states without a barrier before them, so its decode entry has one `bar.sync` fewer
+/// than the same kernel without it; the ticket merge (`t`) takes relaxed tickets,
+/// publishes with release adds and waits with acquire loads; the full prologue (`f`),
+/// wide merge batches (`b`) and the no-epilogue probe (`x`) compile.
+#[test]
+fn decode_session12_options_compile() {
+    let module = lower(&fixture("fixture-gqa.toml"), StorageType::Bf16);
+    let body_of = |v: &str| {
+        let tuning: cuda::DecodeTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
+        let arts = cuda::generate_tuned(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
+        let ptx = compile(&arts[0]);
+        decode_entry(&ptx, &arts[0].kernels[1].entry_point).to_string()
+    };
+    let barriers = |b: &str| b.matches("bar.sync").count();
+    let (lean, plain) = (body_of("4x3ems"), body_of("4x3em"));
+    assert_eq!(
+        barriers(&lean) + 1,
+        barriers(&plain),
+        "4x3ems: one barrier fewer"
+    );
+    let ticket = body_of("4x3emst");
+    for needle in [
+        "atom.relaxed.gpu.global.add.u32",
+        "red.release.gpu.global.add.u32",
+        "ld.acquire.gpu.global.u32",
+    ] {
+        assert!(ticket.contains(needle), "4x3emst lacks {needle}");
+    }
+    for v in ["4x3efmsb", "4x3emx"] {
+        assert!(body_of(v).contains("mma.sync.aligned.m16n8k16"), "{v}");
+    }
+}
+
 /// The decode kernels merge a segment held by a thread-block cluster through distributed
 /// shared memory (docs/DESIGN.md §6), and keep the arrival-counter merge through global
 /// memory for plain launches: both paths are in the PTX of the tensor-core (bf16) and the

@@ -14,7 +14,10 @@ use serde_json::json;
 use super::abi::{Access, Arg, Elem, Grid, KernelAbi, Param, Tiles};
 use super::ctx::LayerCtx;
 use super::{render, Artifact, CodegenError, KernelInfo, Phase, Target};
-use crate::lower::consts::{CUDA_DECODE_EARLY_LOADS, CUDA_DECODE_FAST_MERGE};
+use crate::lower::consts::{
+    CUDA_DECODE_EARLY_LOADS, CUDA_DECODE_FAST_MERGE, CUDA_DECODE_FULL_PROLOGUE,
+    CUDA_DECODE_LEAN_EPILOGUE, CUDA_DECODE_TICKET_MERGE, CUDA_DECODE_WIDE_MERGE,
+};
 use crate::lower::consts::{
     CUDA_DECODE_STAGES, CUDA_DECODE_WARPS, CUDA_DECODE_WARP_PIPES, CUDA_PREFILL_K_TILE,
     CUDA_PREFILL_Q_TILE, CUDA_PREFILL_TC_EARLY_RESCALE, CUDA_PREFILL_TC_KEY_RANGE,
@@ -68,6 +71,29 @@ pub struct DecodeTuning {
     /// elements (no shared-memory weights, no barriers), instead of two round trips per
     /// 32 chunks.
     pub fast_merge: bool,
+    /// Tensor-core kernel with the block-wide pipeline and at least 3 stages (the letter
+    /// `s`): the lean epilogue. The warps' states go to a stage the last two tiles do not
+    /// use, so no barrier precedes the stores; only the group's own query columns are
+    /// stored (not the MMA's padding columns), with a row stride of head_dim + 4 floats (no
+    /// shared-memory bank conflicts).
+    pub lean: bool,
+    /// With the fast merge on tensor cores (the letter `t`): the ticket merge. A chunk of a
+    /// split segment takes a ticket (a relaxed atomic) when it starts its last tile; the
+    /// last ticket merges, keeping its own state in registers, after the others have
+    /// published their partials (a release add each, waited for with acquire loads), so
+    /// its own partial stores, fence and counter round trip leave the critical path.
+    pub ticket: bool,
+    /// Tensor-core kernel with the block-wide pipeline (the letter `f`): the full
+    /// prologue. A block issues all `stages` tiles before its first wait, not
+    /// `stages - 1` (no stage is computed on yet), so it has a stage more in flight while
+    /// it waits for Q and its first tile; the loop's first iteration then issues nothing.
+    pub full_prologue: bool,
+    /// With the fast merge (the letter `b`): batches of up to 32 chunks per L2 round trip
+    /// with 128 registers of partial sums per thread ([`decode_merge_batch_wide`]: 32 for
+    /// a GQA group of 4 at head_dim 128), not 64 registers (16), so segments of 17–32
+    /// chunks merge in one round trip instead of two. The merge runs after the main loop,
+    /// whose registers are dead by then.
+    pub wide_merge: bool,
     /// Benchmark probe only (the letter `z`): the kernel streams its chunk's K/V tiles and
     /// does nothing else (no math, no merge, O unwritten), so its time is the floor of this
     /// work list's memory traffic. Never a runtime kernel: its output is undefined.
@@ -76,6 +102,17 @@ pub struct DecodeTuning {
     /// segment writes its partial and exits (no arrival counter, no merge), so the time
     /// against the full kernel is what the arrival and the merge cost. Output undefined.
     pub probe_no_merge: bool,
+    /// Benchmark probe only (the letter `x`): the stream and the math of every tile, then
+    /// nothing (no combine of the warps' states, no partial or O written), so its time
+    /// against `y` is what the epilogue and the writes cost. Output undefined.
+    pub probe_no_epilogue: bool,
+}
+
+impl DecodeTuning {
+    /// Whether this is a benchmark probe (`z`, `y`, `x`), whose output is undefined.
+    pub fn is_probe(&self) -> bool {
+        self.probe || self.probe_no_merge || self.probe_no_epilogue
+    }
 }
 
 impl Default for DecodeTuning {
@@ -86,8 +123,13 @@ impl Default for DecodeTuning {
             warp_pipes: CUDA_DECODE_WARP_PIPES,
             early_loads: CUDA_DECODE_EARLY_LOADS,
             fast_merge: CUDA_DECODE_FAST_MERGE,
+            lean: CUDA_DECODE_LEAN_EPILOGUE,
+            ticket: CUDA_DECODE_TICKET_MERGE,
+            full_prologue: CUDA_DECODE_FULL_PROLOGUE,
+            wide_merge: CUDA_DECODE_WIDE_MERGE,
             probe: false,
             probe_no_merge: false,
+            probe_no_epilogue: false,
         }
     }
 }
@@ -481,16 +523,22 @@ impl PrefillTuning {
 
 impl std::fmt::Display for DecodeTuning {
     /// `WARPSxSTAGES` and the letters of the options that are on, in the order `w`
-    /// (warp-private pipelines), `e` (early loads), `m` (fast merge), `z` and `y` (the
-    /// probes), e.g. `4x3em` or `4x3w`.
+    /// (warp-private pipelines), `e` (early loads), `f` (full prologue), `m` (fast merge),
+    /// `s` (lean epilogue), `t` (ticket merge), `b` (wide merge batches), `z`, `y` and `x` (the
+    /// probes), e.g. `4x3em`, `4x3efmstb` or `4x3w`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}x{}", self.warps, self.stages)?;
         for (on, letter) in [
             (self.warp_pipes, 'w'),
             (self.early_loads, 'e'),
+            (self.full_prologue, 'f'),
             (self.fast_merge, 'm'),
+            (self.lean, 's'),
+            (self.ticket, 't'),
+            (self.wide_merge, 'b'),
             (self.probe, 'z'),
             (self.probe_no_merge, 'y'),
+            (self.probe_no_epilogue, 'x'),
         ] {
             if on {
                 write!(f, "{letter}")?;
@@ -504,12 +552,13 @@ impl std::str::FromStr for DecodeTuning {
     type Err = String;
 
     /// Parses what [`Display`](std::fmt::Display) writes: `WARPSxSTAGES` and any of the
-    /// letters `w`, `e`, `m`, `z`, `y` (a letter not written is off, whatever the default).
+    /// letters `w`, `e`, `f`, `m`, `s`, `t`, `b`, `z`, `y`, `x` (a letter not written
+    /// is off, whatever the default).
     fn from_str(v: &str) -> Result<Self, String> {
         let bad = || {
             format!(
-                "decode variant `{v}`: expected WARPSxSTAGES and option letters from w, e, m, z, y, \
-                 e.g. 4x3, 4x3em or 4x3w"
+                "decode variant `{v}`: expected WARPSxSTAGES and option letters from w, e, f, m, s, \
+                 t, b, z, y, x, e.g. 4x3, 4x3emsb or 4x3w"
             )
         };
         let (w, rest) = v.split_once('x').ok_or_else(bad)?;
@@ -523,16 +572,26 @@ impl std::str::FromStr for DecodeTuning {
             warp_pipes: false,
             early_loads: false,
             fast_merge: false,
+            lean: false,
+            ticket: false,
+            full_prologue: false,
+            wide_merge: false,
             probe: false,
             probe_no_merge: false,
+            probe_no_epilogue: false,
         };
         for c in letters.chars() {
             let flag = match c {
                 'w' => &mut t.warp_pipes,
                 'e' => &mut t.early_loads,
+                'f' => &mut t.full_prologue,
                 'm' => &mut t.fast_merge,
+                's' => &mut t.lean,
+                't' => &mut t.ticket,
+                'b' => &mut t.wide_merge,
                 'z' => &mut t.probe,
                 'y' => &mut t.probe_no_merge,
+                'x' => &mut t.probe_no_epilogue,
                 _ => return Err(bad()),
             };
             if *flag {
@@ -552,6 +611,21 @@ impl std::str::FromStr for DecodeTuning {
 pub fn decode_merge_batch(head_dim: u32, group_size: u32, threads: u32) -> u32 {
     let per_thread = (group_size * head_dim).div_ceil(threads.max(1)).max(1);
     (64 / per_thread).clamp(1, 32)
+}
+
+/// [`decode_merge_batch`] with 128 registers of partial sums per thread
+/// (`DecodeTuning::wide_merge`): 32 chunks for a GQA group of 4 at head_dim 128 and 128
+/// threads, 16 for a group of 8.
+pub fn decode_merge_batch_wide(head_dim: u32, group_size: u32, threads: u32) -> u32 {
+    let per_thread = (group_size * head_dim).div_ceil(threads.max(1)).max(1);
+    (128 / per_thread).clamp(1, 32)
+}
+
+/// Whether the lean decode epilogue (`DecodeTuning::lean`) applies: tensor cores, the
+/// block-wide pipeline and at least 3 stages (the states take the stage of tile
+/// n_tiles − 2, which needs a third).
+pub fn decode_lean(storage: StorageType, head_dim: u32, tuning: DecodeTuning) -> bool {
+    tuning.lean && decode_uses_mma(storage, head_dim) && !tuning.warp_pipes && tuning.stages >= 3
 }
 
 /// Whether a module's decode runs on tensor cores: 16-bit storage and `head_dim % 16 == 0`
@@ -760,7 +834,14 @@ pub fn decode_shared_bytes(
 ) -> u32 {
     let warps = tuning.warps;
     let q_cols = decode_q_cols(storage, head_dim, group_size);
-    let states = warps * q_cols * (head_dim + 2) * 4;
+    // m and l per (warp, column), then each column's accumulator row (head_dim floats, or
+    // head_dim + 4 with the lean epilogue's padding).
+    let row = if decode_lean(storage, head_dim, tuning) {
+        head_dim + 4
+    } else {
+        head_dim
+    };
+    let states = warps * q_cols * (row + 2) * 4;
     if decode_uses_mma(storage, head_dim) {
         let tiles = tuning.stages * 2 * 16 * warps * head_dim * 2;
         tiles.max(states)
@@ -838,8 +919,18 @@ struct CudaLayerCtx {
     decode_fast_merge: bool,
     /// Chunks per round trip of the fast merge ([`decode_merge_batch`]).
     decode_merge_batch: u32,
+    /// `DecodeTuning::lean` where it applies (tensor cores, block-wide pipeline, ≥ 3 stages).
+    decode_lean: bool,
+    /// Row stride (floats) of the warps' accumulators in shared memory.
+    decode_wstride: u32,
+    /// `DecodeTuning::ticket` where it applies (the fast merge on tensor cores, no probe
+    /// that skips the arrival).
+    decode_ticket: bool,
+    /// `DecodeTuning::full_prologue` where it applies (tensor cores, block-wide pipeline).
+    decode_full_prologue: bool,
     decode_probe: bool,
     decode_probe_no_merge: bool,
+    decode_probe_no_epilogue: bool,
     decode_q_cols: u32,
     decode_smem_bytes: u32,
 }
@@ -1008,9 +1099,31 @@ fn layer_ctx(
         decode_fast_merge: tuning.fast_merge
             && d.is_multiple_of(32)
             && (lctx.group_size * d).div_ceil(32 * tuning.warps) <= 8,
-        decode_merge_batch: decode_merge_batch(d, lctx.group_size, 32 * tuning.warps),
+        decode_merge_batch: if tuning.wide_merge {
+            decode_merge_batch_wide(d, lctx.group_size, 32 * tuning.warps)
+        } else {
+            decode_merge_batch(d, lctx.group_size, 32 * tuning.warps)
+        },
+        decode_lean: decode_lean(module.storage, d, tuning),
+        decode_wstride: if decode_lean(module.storage, d, tuning) {
+            d + 4
+        } else {
+            d
+        },
+        decode_ticket: tuning.ticket
+            && decode_uses_mma(module.storage, d)
+            && tuning.fast_merge
+            && d.is_multiple_of(32)
+            && (lctx.group_size * d).div_ceil(32 * tuning.warps) <= 8
+            && !tuning.probe
+            && !tuning.probe_no_merge
+            && !tuning.probe_no_epilogue,
+        decode_full_prologue: tuning.full_prologue
+            && !tuning.warp_pipes
+            && decode_uses_mma(module.storage, d),
         decode_probe: tuning.probe && decode_uses_mma(module.storage, d),
         decode_probe_no_merge: tuning.probe_no_merge,
+        decode_probe_no_epilogue: tuning.probe_no_epilogue && decode_uses_mma(module.storage, d),
         decode_q_cols: decode_q_cols(module.storage, d, lctx.group_size),
         decode_smem_bytes: decode_shared_bytes(module.storage, d, lctx.group_size, tuning),
         layer: lctx,
@@ -1484,7 +1597,22 @@ mod tests {
     #[test]
     fn decode_tunings_parse_what_they_print() {
         for v in [
-            "4x3", "4x3w", "4x3em", "4x3e", "4x3m", "4x3ez", "4x3emy", "2x6w",
+            "4x3",
+            "4x3w",
+            "4x3em",
+            "4x3e",
+            "4x3m",
+            "4x3ez",
+            "4x3emy",
+            "2x6w",
+            "4x3emst",
+            "4x3ems",
+            "4x3emt",
+            "4x3emx",
+            "4x3efmst",
+            "4x3efm",
+            "4x3efmstb",
+            "4x3emsb",
         ] {
             let t: DecodeTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(t.to_string(), v);
@@ -1494,13 +1622,13 @@ mod tests {
             "4x3me".parse::<DecodeTuning>().unwrap().to_string(),
             "4x3em"
         );
-        for bad in ["4x3ee", "4x3q", "x3", "4x", "4x3 e"] {
+        for bad in ["4x3ee", "4x3q", "4x3k", "x3", "4x", "4x3 e"] {
             let e = bad.parse::<DecodeTuning>().unwrap_err();
-            assert!(e.contains(bad) && e.contains("w, e, m, z, y"), "{e}");
+            assert!(e.contains(bad) && e.contains("w, e, f, m, s, t"), "{e}");
         }
         let d = DecodeTuning::default();
         assert_eq!(d.to_string().parse::<DecodeTuning>(), Ok(d));
-        assert!(!d.probe && !d.probe_no_merge);
+        assert!(!d.is_probe());
     }
 
     #[test]
@@ -1511,6 +1639,8 @@ mod tests {
         assert_eq!(decode_merge_batch(128, 1, 128), 32);
         assert_eq!(decode_merge_batch(128, 8, 128), 8);
         assert_eq!(decode_merge_batch(64, 4, 128), 32);
+        assert_eq!(decode_merge_batch_wide(128, 4, 128), 32);
+        assert_eq!(decode_merge_batch_wide(128, 8, 128), 16);
     }
 
     #[test]

@@ -196,3 +196,28 @@ pub const CUDA_DECODE_EARLY_LOADS: bool = true;
 /// Vicuna-7B, 0.975–0.999 elsewhere (geometric means); a first form with batches of 8
 /// (GQA) was slower where segments had 9–16 chunks (call 14).
 pub const CUDA_DECODE_FAST_MERGE: bool = true;
+/// CUDA decode: the lean epilogue (`codegen::cuda::DecodeTuning::lean`): the warps'
+/// states go to a stage the last two tiles do not use (no barrier before the stores), only
+/// the group's own columns, with a padded row stride (no bank conflicts). Measured on the
+/// H200 in the model's position (benches/RESULTS.md, decode calls 18–19): up to 0.84 µs
+/// less per launch on 126 of 128 Llama-3-8B layer × configuration cells, 0.981–0.997 of
+/// the time in geometric mean per configuration (Vicuna-7B 0.983–0.997).
+pub const CUDA_DECODE_LEAN_EPILOGUE: bool = true;
+/// CUDA decode: the ticket merge (`codegen::cuda::DecodeTuning::ticket`): the chunk that
+/// starts its last tile last merges, without writing its own partial, once the others
+/// have published theirs. Measured slower on every layer (benches/RESULTS.md, decode call
+/// 18: +0.1 to +3.3 µs per launch at B = 4, up to +7 µs where lists run in several waves, a
+/// waiting merger holding its slot), so off.
+pub const CUDA_DECODE_TICKET_MERGE: bool = false;
+/// CUDA decode: the full prologue (`codegen::cuda::DecodeTuning::full_prologue`): a block
+/// issues every stage's tile before its first wait, not `stages - 1`. Measured slower
+/// (decode call 18: +0.1 to +1.9 µs per launch on most layers), so off.
+pub const CUDA_DECODE_FULL_PROLOGUE: bool = false;
+/// CUDA decode: wide merge batches (`codegen::cuda::DecodeTuning::wide_merge`): up to 32
+/// chunks per L2 round trip with 128 registers of partial sums per thread (16 with 64).
+/// Measured (decode call 19, against the lean epilogue alone): 0.3–0.7 µs less on the
+/// layers whose segments have 17–22 chunks (Llama-3-8B B = 4, 16k, layers 27 and 29), but
+/// 0.1–0.7 µs more on most others (the kernel then takes 202 registers, and the main loop
+/// is compiled differently): 1.001 against 0.995 of 4x3em's time in geometric mean at
+/// B = 4, 16k. So off.
+pub const CUDA_DECODE_WIDE_MERGE: bool = false;

@@ -7,6 +7,8 @@
 set -e
 D=${D:-/work/main/.dev-s12-prefill2}
 FROM=${FROM:-/tmp/pf/cubins-s12}
+# The carry folder's plans/ holds the session-12 plans plus this folder's 160-sink fixture.
+mkdir -p $D/plans && cp "$(dirname "$0")/fixture-gqa-sink160.toml" $D/plans/
 export MOA_CUDA_CACHE=/work/cuda-cache; eval "$(scripts/cuda-deps.sh)"
 C="target/release/examples/cuda_cubins --out $D/cubins --from $FROM"
 U="--upstream v:32:$D/plans/vicuna7b.json --upstream l:8:$D/plans/llama3_8b.json"

@@ -156,12 +156,16 @@ pub const CUDA_PREFILL_TC_KEY_RANGE: bool = false;
 /// CUDA prefill on sm_90a, warp-specialized overlapped body: persistent blocks
 /// (`codegen::cuda::PrefillTuning::persistent`, the `t` letter), one per SM, each taking
 /// query tiles from a counter while its producer loads the next tile's Q and K/V under the
-/// current one's last sections. Off: `3x64x1owghvunct` takes 1.008x the time of
-/// `3x64x1owghvunc` over every layer of both upstream plans (0.987-0.996 at 4k x 4,
-/// 1.022-1.026 at 16k x 1, up to 1.09 on a dense plan at 16k; H200, benches/RESULTS.md,
-/// "Session 12"): the fixed cost per query tile fell from 6.9 to 4.9 us, but each tile
-/// took 4.8% longer (13 more instructions per consumer section for the ring index).
-pub const CUDA_PREFILL_TC_PERSISTENT: bool = false;
+/// current one's last sections. On for bf16 at head_dim 128 (three consumer warpgroups
+/// with P·V in f16; `PrefillTuning::default_for`), since session 12's second round:
+/// with the consumers' loop over ring positions (529 SASS instructions a section, base
+/// 530) `3x64x1owghvunct` takes 0.9925x the time of `3x64x1owghvunc` over every layer of
+/// both upstream plans (0.980-0.983 at 4k x 4, 1.002-1.005 at 16k x 1, worst row 1.072,
+/// none beyond the A/A noise; dense plans 0.99-1.00 at 4k x 4, 1.05-1.06 at 16k x 1;
+/// H200, benches/RESULTS.md, "Session 12, second round"). The first form took 1.008x
+/// (13 more instructions a section). Other storages and shapes were not measured with
+/// the new loop and keep one block per query tile.
+pub const CUDA_PREFILL_TC_PERSISTENT: bool = true;
 /// CUDA prefill on sm_90a: each warpgroup computes only the key tiles its own 64 query
 /// rows see (`codegen::cuda::PrefillTuning::skip`). Off: the variant with it ranked behind
 /// the plain kernel in the H200 sweep (benches/RESULTS.md) and costs 24 bytes of spills.

@@ -1314,6 +1314,28 @@ pub fn generate_variant(
 mod tests {
     use super::*;
 
+    /// A one-layer dense plan of `q_heads` / `kv_heads` heads of `head_dim`, lowered to
+    /// `storage` (4096-token context): the module the prefill tuning tests generate from.
+    fn dense_module(
+        q_heads: u32,
+        kv_heads: u32,
+        head_dim: u32,
+        storage: StorageType,
+    ) -> crate::lower::KernelModule {
+        crate::lower::lower(
+            &crate::plan::Plan::dense(crate::plan::ModelShape {
+                name: None,
+                layers: 1,
+                q_heads,
+                kv_heads,
+                head_dim,
+                max_context_tokens: 4096,
+            })
+            .unwrap(),
+            storage,
+        )
+    }
+
     #[test]
     fn prefill_geometry_fits_an_sm90_block() {
         for storage in [StorageType::F32, StorageType::F16, StorageType::Bf16] {
@@ -1440,18 +1462,7 @@ mod tests {
         ] {
             let t = PrefillTuning::default_for(storage, d);
             assert_eq!(t.to_string(), want, "{} d {d}", storage.name());
-            let module = crate::lower::lower(
-                &crate::plan::Plan::dense(crate::plan::ModelShape {
-                    name: None,
-                    layers: 1,
-                    q_heads: 2,
-                    kv_heads: 1,
-                    head_dim: d,
-                    max_context_tokens: 4096,
-                })
-                .unwrap(),
-                storage,
-            );
+            let module = dense_module(2, 1, d, storage);
             generate(&module).unwrap_or_else(|e| panic!("d {d}: {e}"));
         }
     }
@@ -1496,18 +1507,7 @@ mod tests {
         // Without `h` (P in two bf16 parts) three consumers would serialize: refused.
         assert!("3x64x1owg".parse::<PrefillTuning>().is_err());
         // 128-key tiles at head_dim 256 do not fit an SM: an error naming the variant.
-        let module = crate::lower::lower(
-            &crate::plan::Plan::dense(crate::plan::ModelShape {
-                name: None,
-                layers: 1,
-                q_heads: 2,
-                kv_heads: 1,
-                head_dim: 256,
-                max_context_tokens: 4096,
-            })
-            .unwrap(),
-            StorageType::Bf16,
-        );
+        let module = dense_module(2, 1, 256, StorageType::Bf16);
         let e = generate_variant(
             &module,
             DecodeTuning::default(),
@@ -1556,18 +1556,7 @@ mod tests {
                 smem >= 2 * q + 4 * 2 * 64 * 128 * 2 + 4 * 16 + 2 * 16,
                 "{text}: {smem}"
             );
-            let module = crate::lower::lower(
-                &crate::plan::Plan::dense(crate::plan::ModelShape {
-                    name: None,
-                    layers: 1,
-                    q_heads: 4,
-                    kv_heads: 2,
-                    head_dim: 128,
-                    max_context_tokens: 4096,
-                })
-                .unwrap(),
-                storage,
-            );
+            let module = dense_module(4, 2, 128, storage);
             let artifacts = generate_variant(&module, DecodeTuning::default(), t).unwrap();
             let k = artifacts
                 .iter()
@@ -1578,18 +1567,7 @@ mod tests {
             assert!(artifacts[0].source.contains("pf_item_next"), "{text}");
         }
         // bf16 `h` without `v` converts V in the producer, which `t`'s loop does not.
-        let module = crate::lower::lower(
-            &crate::plan::Plan::dense(crate::plan::ModelShape {
-                name: None,
-                layers: 1,
-                q_heads: 2,
-                kv_heads: 1,
-                head_dim: 128,
-                max_context_tokens: 4096,
-            })
-            .unwrap(),
-            StorageType::Bf16,
-        );
+        let module = dense_module(2, 1, 128, StorageType::Bf16);
         let t: PrefillTuning = "2x64x1owghnt".parse().unwrap();
         assert!(generate_variant(&module, DecodeTuning::default(), t).is_err());
         let mut t = PrefillTuning::default_for(StorageType::Bf16, 192);

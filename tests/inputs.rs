@@ -591,6 +591,13 @@ fn compiling_a_smaller_plan_into_a_used_folder_leaves_no_stale_kernels() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(kernel_files(&out), listed_files(&out));
     assert!(kernel_files(&out).iter().all(|f| f.starts_with("wgsl/")));
+    // The removal is said, not counted as files written (it used to print "5 files
+    // written" for the manifest and kernels.rs written and 3 .cu files removed).
+    assert!(err.contains("; 2 files written to "), "{err}");
+    assert!(
+        err.contains("; 3 kernel files this compile does not produce removed from "),
+        "{err}"
+    );
     // A second identical compile changes nothing.
     let (code, _, err) = run(
         "moa-compile",

@@ -178,6 +178,42 @@ fn main_sh_chats_through_the_kernels_it_compiled() {
 }
 
 #[test]
+fn generate_says_when_it_runs_kernels_from_a_compile_folder() {
+    // With --kernels the load line named only the plan, so a user could not tell whether
+    // moa-compile's files or kernels generated at start were running.
+    let dir = tiny::tmp("cli-kernels");
+    let model = tiny_gguf(&dir, false);
+    let plan = dir.join("tiny.toml");
+    std::fs::write(&plan, tiny::sparse_plan().to_toml()).unwrap();
+    let out = dir.join("kernels");
+    let status = Command::new(env!("CARGO_BIN_EXE_moa-compile"))
+        .args([plan.to_str().unwrap(), "-o", out.to_str().unwrap()])
+        .args(["--target", "wgsl"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let gen = |kernels: bool| {
+        let mut cmd = moa();
+        cmd.args([
+            "generate",
+            "--model",
+            &model,
+            "--plan",
+            plan.to_str().unwrap(),
+        ])
+        .args(["--prompt", "hi", "--max-new-tokens", "2"]);
+        if kernels {
+            cmd.args(["--kernels", out.to_str().unwrap()]);
+        }
+        run(&mut cmd).1
+    };
+    let stderr = gen(true);
+    let want = format!(", kernels from `{}`; loaded in ", out.display());
+    assert!(stderr.contains(&want), "{stderr}");
+    assert!(!gen(false).contains("kernels from"));
+}
+
+#[test]
 fn prefill_progress_comes_per_layer_and_changes_no_token() {
     let dir = tiny::tmp("cli-progress");
     let model = Model::load(Path::new(&tiny_gguf(&dir, false))).unwrap();

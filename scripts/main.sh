@@ -16,7 +16,8 @@ chmod 700 "$XDG_RUNTIME_DIR"
 cargo build --release --locked --bin moa --bin moa-compile
 target/release/moa model fetch
 target/release/moa-compile plans/smollm2-135m-moa-50.toml -o out/smollm2-135m
-target/release/moa generate --prompt "${1:-What is 2+2? Answer in one sentence.}" --max-new-tokens 64
+# The chat runs the kernels moa-compile just wrote (the built-in plan is this same plan).
+target/release/moa generate --kernels out/smollm2-135m --prompt "${1:-What is 2+2? Answer in one sentence.}" --max-new-tokens 64
 # A short chat's N is below every head's span, so its KV cache above is the dense one; the
 # saving shows at a realistic length: the same plan at a 4096-token prompt.
 echo "What the plan saves at a 4096-token prompt (moa plan show):"

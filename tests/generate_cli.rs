@@ -147,6 +147,73 @@ fn main_sh_closes_with_what_the_plan_saves() {
 }
 
 #[test]
+fn main_sh_chats_through_the_kernels_it_compiled() {
+    // main.sh compiled the plan's kernels and then let `moa generate` generate its own, so
+    // the compile step's output went unused; the chat must run them (`--kernels`), and the
+    // compiled plan must be the built-in one that `generate` checks the manifest against.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = std::fs::read_to_string(root.join("scripts/main.sh")).unwrap();
+    let args_of = |prefix: &str| -> Vec<String> {
+        let line = script
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` line in main.sh"));
+        line.split_whitespace().map(String::from).collect()
+    };
+    let after = |args: &[String], flag: &str| -> Option<String> {
+        let i = args.iter().position(|a| a == flag)?;
+        args.get(i + 1).cloned()
+    };
+    let compile = args_of("target/release/moa-compile ");
+    let generate = args_of("target/release/moa generate ");
+    assert_eq!(compile[1], "plans/smollm2-135m-moa-50.toml", "{compile:?}");
+    assert!(!generate
+        .iter()
+        .any(|a| a == "--plan" || a == "--dense" || a == "--f32"));
+    let out = after(&compile, "-o").expect("moa-compile -o");
+    assert_eq!(after(&generate, "--kernels"), Some(out), "{generate:?}");
+    // Both sides at the default storage (f16) and the compile covers WGSL.
+    assert!(!compile.iter().any(|a| a == "--dtype" || a == "--target"));
+}
+
+#[test]
+fn generate_says_when_it_runs_kernels_from_a_compile_folder() {
+    // With --kernels the load line named only the plan, so a user could not tell whether
+    // moa-compile's files or kernels generated at start were running.
+    let dir = tiny::tmp("cli-kernels");
+    let model = tiny_gguf(&dir, false);
+    let plan = dir.join("tiny.toml");
+    std::fs::write(&plan, tiny::sparse_plan().to_toml()).unwrap();
+    let out = dir.join("kernels");
+    let status = Command::new(env!("CARGO_BIN_EXE_moa-compile"))
+        .args([plan.to_str().unwrap(), "-o", out.to_str().unwrap()])
+        .args(["--target", "wgsl"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let gen = |kernels: bool| {
+        let mut cmd = moa();
+        cmd.args([
+            "generate",
+            "--model",
+            &model,
+            "--plan",
+            plan.to_str().unwrap(),
+        ])
+        .args(["--prompt", "hi", "--max-new-tokens", "2"]);
+        if kernels {
+            cmd.args(["--kernels", out.to_str().unwrap()]);
+        }
+        run(&mut cmd).1
+    };
+    let stderr = gen(true);
+    let want = format!(", kernels from `{}`; loaded in ", out.display());
+    assert!(stderr.contains(&want), "{stderr}");
+    assert!(!gen(false).contains("kernels from"));
+}
+
+#[test]
 fn prefill_progress_comes_per_layer_and_changes_no_token() {
     let dir = tiny::tmp("cli-progress");
     let model = Model::load(Path::new(&tiny_gguf(&dir, false))).unwrap();

@@ -591,6 +591,13 @@ fn compiling_a_smaller_plan_into_a_used_folder_leaves_no_stale_kernels() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(kernel_files(&out), listed_files(&out));
     assert!(kernel_files(&out).iter().all(|f| f.starts_with("wgsl/")));
+    // The removal is said, not counted as files written (it used to print "5 files
+    // written" for the manifest and kernels.rs written and 3 .cu files removed).
+    assert!(err.contains("; 2 files written to "), "{err}");
+    assert!(
+        err.contains("; 3 kernel files this compile does not produce removed from "),
+        "{err}"
+    );
     // A second identical compile changes nothing.
     let (code, _, err) = run(
         "moa-compile",
@@ -693,4 +700,78 @@ fn kv_memory_never_exceeds_dense_in_moa_mode_and_plan_show_says_when_upstream_do
     );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("no KV-head span exceeds N = 4096"), "{out}");
+}
+
+#[test]
+fn span_constants_longer_than_the_context_are_refused() {
+    // A sink, minimum span or block past model.max_context_tokens (1024 here) used to
+    // compile with exit 0: every head prefix-only (sink) or silently dense (moa mode).
+    let text = std::fs::read_to_string(fixture("fixture-gqa.toml")).unwrap();
+    for (from, to, want) in [
+        (
+            "sink_tokens = 16",
+            "sink_tokens = 5000",
+            "p.toml: `span.sink_tokens` = 5000 is out of range: allowed 0..=1024 (at most model.max_context_tokens = 1024)",
+        ),
+        (
+            "min_span_tokens = 32",
+            "min_span_tokens = 100000",
+            "p.toml: `span.min_span_tokens` = 100000 is out of range: allowed 1..=1024 (at most model.max_context_tokens = 1024)",
+        ),
+        (
+            "block_tokens = 16",
+            "block_tokens = 2048",
+            "p.toml: `span.block_tokens` = 2048 is out of range: allowed 1..=1024 (at most model.max_context_tokens = 1024)",
+        ),
+    ] {
+        let e = Plan::from_toml_str(&text.replace(from, to), "p.toml")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, want);
+    }
+    // Up to the context is allowed; past the fixed bound the fixed bound is named.
+    Plan::from_toml_str(
+        &text.replace("sink_tokens = 16", "sink_tokens = 1024"),
+        "p.toml",
+    )
+    .unwrap();
+    let big = text.replace("max_context_tokens = 1024", "max_context_tokens = 1048576");
+    let e = Plan::from_toml_str(
+        &big.replace("block_tokens = 16", "block_tokens = 5000"),
+        "p.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.ends_with("= 5000 is out of range: allowed 1..=4096"),
+        "{e}"
+    );
+
+    // The CLI names the file and writes nothing.
+    let dir = scratch("span-context");
+    let file = dir.join("sink.toml");
+    std::fs::write(
+        &file,
+        text.replace("sink_tokens = 16", "sink_tokens = 5000"),
+    )
+    .unwrap();
+    let out = dir.join("out");
+    refused(
+        "moa-compile",
+        &[file.to_str().unwrap(), "-o", out.to_str().unwrap()],
+        &["sink.toml: `span.sink_tokens` = 5000 is out of range: allowed 0..=1024"],
+    );
+    assert!(!out.join("manifest.json").exists());
+    // An upstream import for a context shorter than upstream's minimum span (128).
+    let json = dir.join("u.json");
+    std::fs::write(&json, r#"{"alphas": [[0, 0]], "betas": [[0.5, 0.5]]}"#).unwrap();
+    let j = json.to_str().unwrap();
+    refused(
+        "moa",
+        &[
+            "plan", "import", j, "--layers", "1", "--heads", "2", "--kv-heads", "1",
+            "--head-dim", "64", "--max-context", "100",
+        ],
+        &["`span.min_span_tokens` = 128 is out of range: allowed 1..=100 (at most model.max_context_tokens = 100)"],
+    );
 }

@@ -1,7 +1,7 @@
 //! `moa-compile plan.toml -o out/`: lowers a MoA plan into per-layer fused attention
 //! kernels (WGSL and/or CUDA C++), a manifest and a Rust file that embeds them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -65,16 +65,41 @@ fn run(args: Args) -> anyhow::Result<()> {
         .join(" + ");
     let compiled = codegen::compile(&plan, targets, storage)
         .with_context(|| format!("generating {names} kernels for `{}`", args.plan.display()))?;
+    let before = kernel_files(&args.output);
     let changed = compiled.write(&args.output)?;
+    // `write` counts removals as changes; say them apart, so that emptying `wgsl/` for a
+    // `--target cuda` compile into the same folder is not reported as files written.
+    let removed = before.iter().filter(|p| !p.exists()).count();
+    let written = changed.saturating_sub(removed);
     let kernels = compiled.kernels().count();
+    let removed_note = if removed > 0 {
+        format!(
+            "; {removed} kernel files this compile does not produce removed from {}",
+            args.output.display()
+        )
+    } else {
+        String::new()
+    };
     eprintln!(
-        "moa-compile: {} layers -> {kernels} kernels ({}) in {:.1} ms; {changed} files written to {}",
+        "moa-compile: {} layers -> {kernels} kernels ({}) in {:.1} ms; {written} files written to {}{removed_note}",
         plan.model().layers,
         names,
         start.elapsed().as_secs_f64() * 1e3,
         args.output.display()
     );
     Ok(())
+}
+
+/// The files in `dir/wgsl` and `dir/cuda` (the folders moa-compile owns), if any.
+fn kernel_files(dir: &Path) -> Vec<PathBuf> {
+    ["wgsl", "cuda"]
+        .iter()
+        .filter_map(|sub| std::fs::read_dir(dir.join(sub)).ok())
+        .flatten()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect()
 }
 
 fn main() -> ExitCode {

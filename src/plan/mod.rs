@@ -443,14 +443,40 @@ fn range(field: &str, v: u32, lo: u32, hi: u32) -> Result<(), (String, String)> 
     }
 }
 
+/// [`range`] with the upper bound also capped at `model.max_context_tokens`: a sink,
+/// minimum span or block longer than any sequence the model can hold is never what a plan
+/// means (every head would keep only its first tokens, or be silently dense in `moa` span
+/// mode and larger than dense in `upstream` mode), so it is refused, naming the cap.
+fn range_in_context(
+    field: &str,
+    v: u32,
+    lo: u32,
+    hi: u32,
+    ctx: u32,
+) -> Result<(), (String, String)> {
+    if ctx >= hi {
+        return range(field, v, lo, hi);
+    }
+    if v < lo || v > ctx {
+        return Err((
+            field.to_string(),
+            format!(
+                "= {v} is out of range: allowed {lo}..={ctx} (at most model.max_context_tokens = {ctx})"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 impl Plan {
     fn validate(&self) -> Result<(), (String, String)> {
         let m = &self.model;
         m.validate()?;
         let s = &self.span;
-        range("span.sink_tokens", s.sink_tokens, 0, 1 << 20)?;
-        range("span.min_span_tokens", s.min_span_tokens, 1, 1 << 24)?;
-        range("span.block_tokens", s.block_tokens, 1, 4096)?;
+        let ctx = m.max_context_tokens;
+        range_in_context("span.sink_tokens", s.sink_tokens, 0, 1 << 20, ctx)?;
+        range_in_context("span.min_span_tokens", s.min_span_tokens, 1, 1 << 24, ctx)?;
+        range_in_context("span.block_tokens", s.block_tokens, 1, 4096, ctx)?;
         range("span.max_new_tokens", s.max_new_tokens, 0, 1 << 30)?;
         for (i, d) in self.meta.target_densities.iter().enumerate() {
             if !d.is_finite() || *d <= 0.0 || *d > 1.0 {

@@ -156,8 +156,14 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             _ => Box::new(WgpuEngine::new(&ctx, &model, plan.as_ref(), args.f32)?),
         }
     };
+    // Say where the attention kernels came from: with --kernels they are moa-compile's
+    // files, which the plan name alone does not tell.
+    let kernels_from = match &args.kernels {
+        Some(dir) => format!(", kernels from `{}`", dir.display()),
+        None => String::new(),
+    };
     eprintln!(
-        "moa: {} on {}, {} storage, plan {plan_name}; loaded in {:.1} s",
+        "moa: {} on {}, {} storage, plan {plan_name}{kernels_from}; loaded in {:.1} s",
         model.config.name.as_deref().unwrap_or("model"),
         gpu.describe(),
         gpu.storage().name(),

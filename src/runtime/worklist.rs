@@ -486,6 +486,16 @@ impl std::str::FromStr for ChunkPolicy {
             )
         };
         let num = |x: &str| x.parse::<u32>().map_err(|_| bad());
+        // A cluster holds 2 to MAX_CLUSTER blocks (`cluster:SIZE`, `packed:SIZE`).
+        let cluster_size = |x: &str| {
+            num(x).and_then(|c| {
+                if (2..=MAX_CLUSTER).contains(&c) {
+                    Ok(c)
+                } else {
+                    Err(bad())
+                }
+            })
+        };
         let parts: Vec<&str> = v.split(':').collect();
         match parts.as_slice() {
             [c] => Ok(ChunkPolicy::Fixed(num(c)?.max(1))),
@@ -498,13 +508,9 @@ impl std::str::FromStr for ChunkPolicy {
             ["waves", o, "packed"] => Ok(ChunkPolicy::WavesPacked {
                 overhead_tiles: num(o)?,
             }),
-            ["packed", c] => {
-                let size = num(c)?;
-                if !(2..=MAX_CLUSTER).contains(&size) {
-                    return Err(bad());
-                }
-                Ok(ChunkPolicy::Packed { size })
-            }
+            ["packed", c] => Ok(ChunkPolicy::Packed {
+                size: cluster_size(c)?,
+            }),
             ["balanced", o, t] => Ok(ChunkPolicy::Balanced {
                 overhead_tiles: num(o)?,
                 tail_pct: num(t)?,
@@ -523,13 +529,9 @@ impl std::str::FromStr for ChunkPolicy {
             ["cluster", "auto", o] => Ok(ChunkPolicy::ClusterAuto {
                 overhead_tiles: num(o)?,
             }),
-            ["cluster", c] => {
-                let size = num(c)?;
-                if !(2..=MAX_CLUSTER).contains(&size) {
-                    return Err(bad());
-                }
-                Ok(ChunkPolicy::Cluster { size })
-            }
+            ["cluster", c] => Ok(ChunkPolicy::Cluster {
+                size: cluster_size(c)?,
+            }),
             _ => Err(bad()),
         }
     }

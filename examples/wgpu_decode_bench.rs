@@ -213,19 +213,11 @@ fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Arti
     if let Ok(v) = std::env::var("MOA_WGSL_NARROW_LOADS") {
         tuning.decode_narrow_loads = v == "1";
     }
-    if let Ok(b) = std::env::var("MOA_WGSL_LOAD_BATCH") {
-        tuning.decode_load_batch = b
-            .parse()
-            .ok()
-            .filter(|b| (1..=64).contains(b))
-            .ok_or_else(|| format!("MOA_WGSL_LOAD_BATCH: `{b}` is not a whole number 1..=64"))?;
+    if let Some(b) = env_u32_in("MOA_WGSL_LOAD_BATCH", 1..=64)? {
+        tuning.decode_load_batch = b;
     }
-    if let Ok(t) = std::env::var("MOA_WGSL_THREADS") {
-        tuning.decode_threads = t
-            .parse()
-            .ok()
-            .filter(|t| (32..=256).contains(t))
-            .ok_or_else(|| format!("MOA_WGSL_THREADS: `{t}` is not a whole number 32..=256"))?;
+    if let Some(t) = env_u32_in("MOA_WGSL_THREADS", 32..=256)? {
+        tuning.decode_threads = t;
     }
     if let Ok(v) = std::env::var("MOA_WGSL_QUAD_SHUFFLE") {
         tuning.decode_quad_shuffle = v == "1";
@@ -1132,4 +1124,23 @@ mod regs {
             Ok(out)
         }
     }
+}
+
+/// The knob `name` as a whole number in `range`: `None` where it is not set, an error
+/// naming the variable, its value and the range where it is not such a number.
+fn env_u32_in(name: &str, range: std::ops::RangeInclusive<u32>) -> Result<Option<u32>, String> {
+    let Ok(v) = std::env::var(name) else {
+        return Ok(None);
+    };
+    v.parse()
+        .ok()
+        .filter(|n| range.contains(n))
+        .map(Some)
+        .ok_or_else(|| {
+            format!(
+                "{name}: `{v}` is not a whole number {}..={}",
+                range.start(),
+                range.end()
+            )
+        })
 }

@@ -36,7 +36,15 @@
 // laid out and stored (`wg_stores`): XPAD (0, or 8 f16 with `MOA_WGPU_COOP_XPAD=1`, so
 // that the 16 rows of an A fragment start on different banks), its element type `xse`
 // (f16, or vec4<f16> with VSTORE, `MOA_WGPU_COOP_VSTORE=1`), XSW
-// (f16 an element) and `xs_put`.
+// (f16 an element) and `xs_put`. It also declares x (binding 1) and `xv` (`x_binding`):
+// `x: array<vec4<xtype>>`, or with DIRECT 1 `xh: array<f16>` (f16 input, INPUT_MODE 0),
+// which the A fragments are loaded from straight (no staging, no barrier before the
+// multiply-adds; the host binds it only where the buffer holds whole 16-row blocks; xs
+// is then one element, XS_LEN). `otype` is the output's type: f32, or f16 for the
+// gate/up product whose SwiGLU output the down product reads with DIRECT 1.
+// EARLY 1 (`MOA_WGPU_COOP_EARLY=1`, KPARTS 4): the host writes the K walk out in the
+// source (`@early_loads`, `@early_mma` below): every B fragment of the subgroup is loaded
+// before x is staged, so the weights' round trip overlaps x's instead of following it.
 
 override SG: u32 = 32u;
 override INPUT_MODE: u32 = 1u;
@@ -62,10 +70,9 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<vec4<xtype>>;
 @group(0) @binding(2) var<storage, read> w: array<f16>;
 @group(0) @binding(3) var<storage, read> residual: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<otype>;
 @group(0) @binding(5) var<storage, read> norm: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> pairs: array<u32>;
 
@@ -74,17 +81,9 @@ const TPW: u32 = select(TILES, 4u * TILES, KPARTS == 1u);
 const KQ: u32 = KX / KPARTS;
 // f(x) of the 16 rows, [16][LDX] row-major, f16 (XSW of them an element).
 const LDX: u32 = KX + XPAD;
-var<workgroup> xs: array<xse, 16u * LDX / XSW>;
+var<workgroup> xs: array<xse, XS_LEN>;
 // Each subgroup's finished tiles, [4 subgroups][TILES][16 rows][16 columns].
 var<workgroup> cs: array<f32, 4u * TILES * 256u>;
-
-// x's 4-vector j of row `row` (0 past the row or the rows), as f32.
-fn xv(row: u32, j: u32) -> vec4<f32> {
-    if (j < KX / 4u && row < params.n_rows) {
-        return vec4<f32>(x[row * (KX / 4u) + j]);
-    }
-    return vec4<f32>(0.0);
-}
 
 // Stores f(x) of 4-vector j of block row r as f16 (times the row's scale and, INPUT_MODE 1,
 // the norm weights; nothing past the row).
@@ -134,13 +133,24 @@ fn moa_coop_matvec(
     let i = sg * SG + lane;
     // The block's rows: t0 + 0..16.
     let t0 = wid.y * 16u;
-    // Stage f(x): TPR consecutive lanes per row, each taking every TPR-th 4-vector. Loops
-    // followed by subgroup operations run the same trips on every lane.
+    // This subgroup's tiles (wg-tile jw = j, or sg · TILES + j where each subgroup owns
+    // its own) and K range; tiles past n_out read the last tile and write nothing.
+    let jw0 = select(0u, sg * TILES, KPARTS == 1u);
+    let kb = select(0u, sg * KQ, KPARTS == 4u);
+    let last = params.n_out - 16u;
+    let b0 = min(tile_col(wid.x, jw0), last) * KX + kb;
+    let b1 = min(tile_col(wid.x, jw0 + 1u), last) * KX + kb;
+    let b2 = min(tile_col(wid.x, jw0 + 2u), last) * KX + kb;
+    let b3 = min(tile_col(wid.x, jw0 + 3u), last) * KX + kb;
+    // @early_loads
+    // Stage f(x) (not with DIRECT): TPR consecutive lanes per row, each taking every
+    // TPR-th 4-vector. Loops followed by subgroup operations run the same trips on every
+    // lane.
     let tpr = wg / 16u;
     let r = i / tpr;
     let p = i % tpr;
     let k4 = KX / 4u;
-    if (XSTAGE == 1u) {
+    if (XSTAGE == 1u && DIRECT == 0u) {
         let xr = x_all(t0 + r, p);
         var s1 = 1.0;
         if (INPUT_MODE == 1u) {
@@ -153,16 +163,14 @@ fn moa_coop_matvec(
         x_put_all(r, p, xr, s1);
     }
     // XSTAGE 0: the loops below (no trips where XSTAGE is 1).
-    let k4s = select(k4, 0u, XSTAGE == 1u);
+    let k4s = select(k4, 0u, XSTAGE == 1u || DIRECT == 1u);
     var s = 1.0;
     if (INPUT_MODE == 1u) {
         var ss = 0.0;
         for (var jj = 0u; jj < k4s; jj += tpr) {
             let j = jj + p;
-            if (j < k4 && t0 + r < params.n_rows) {
-                let v = vec4<f32>(x[(t0 + r) * k4 + j]);
-                ss += dot(v, v);
-            }
+            let v = xv(t0 + r, j);
+            ss += dot(v, v);
         }
         for (var m = tpr / 2u; m > 0u; m = m / 2u) {
             ss += subgroupShuffleXor(ss, m);
@@ -171,32 +179,23 @@ fn moa_coop_matvec(
     }
     for (var jj = 0u; jj < k4s; jj += tpr) {
         let j = min(jj + p, k4 - 1u);
-        var v = vec4<f32>(0.0);
-        if (t0 + r < params.n_rows) {
-            v = vec4<f32>(x[(t0 + r) * k4 + j]) * s;
-            if (INPUT_MODE == 1u) {
-                v *= norm[j];
-            }
+        var v = xv(t0 + r, j) * s;
+        if (INPUT_MODE == 1u) {
+            v *= norm[j];
         }
         if (jj + p < k4) {
             xs_put(r * LDX + 4u * j, v);
         }
     }
-    workgroupBarrier();
-    // This subgroup's tiles (wg-tile jw = j, or sg · TILES + j where each subgroup owns
-    // its own) and K range; tiles past n_out read the last tile and write nothing.
-    let jw0 = select(0u, sg * TILES, KPARTS == 1u);
-    let kb = select(0u, sg * KQ, KPARTS == 4u);
-    let last = params.n_out - 16u;
-    let b0 = min(tile_col(wid.x, jw0), last) * KX + kb;
-    let b1 = min(tile_col(wid.x, jw0 + 1u), last) * KX + kb;
-    let b2 = min(tile_col(wid.x, jw0 + 2u), last) * KX + kb;
-    let b3 = min(tile_col(wid.x, jw0 + 3u), last) * KX + kb;
+    if (DIRECT == 0u) {
+        workgroupBarrier();
+    }
     var c0 = coop_mat16x16<f32, C>();
     var c1 = coop_mat16x16<f32, C>();
     var c2 = coop_mat16x16<f32, C>();
     var c3 = coop_mat16x16<f32, C>();
-    var k0 = 0u;
+    // @early_mma
+    var k0 = select(0u, KQ, EARLY == 1u);
     for (; k0 + 64u <= KQ; k0 += 64u) {
         let a0 = coopLoadT<coop_mat16x16<f16, A>>(&xs[(kb + k0) / XSW], LDX / XSW);
         let a1 = coopLoadT<coop_mat16x16<f16, A>>(&xs[(kb + k0 + 16u) / XSW], LDX / XSW);
@@ -293,7 +292,7 @@ fn moa_coop_matvec(
             if (t < params.n_rows && n < params.n_out / 2u) {
                 let gate = tile_at(0u, e / 16u, e % 16u);
                 let up = tile_at(1u, e / 16u, e % 16u);
-                out[t * params.out_stride + n] = gate / (1.0 + exp(-gate)) * up;
+                out[t * params.out_stride + n] = otype(gate / (1.0 + exp(-gate)) * up);
             }
         }
     } else {
@@ -306,7 +305,7 @@ fn moa_coop_matvec(
                 if (params.add_residual == 1u) {
                     v += residual[o];
                 }
-                out[o] = v;
+                out[o] = otype(v);
             }
         }
     }

@@ -185,11 +185,46 @@ pub const COOP_MATVEC: Shader = Shader {
     source: include_str!("../../shaders/coop_matvec.wgsl"),
 };
 
+/// How `coop_matvec.wgsl` walks K: `early` (its EARLY 1, `MOA_WGPU_COOP_EARLY=1`; K split
+/// over 4 subgroups only) writes the walk out in the source with every B fragment loaded
+/// before x is staged; `direct` (DIRECT 1, with `early`, an f16 x without RMSNorm) loads
+/// the A fragments straight from x instead of staging them.
+/// `output` is the type of what it writes (`otype`: f32, or f16 for a gate/up product
+/// whose SwiGLU output a direct down product reads).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CoopWalk {
+    pub early: bool,
+    pub direct: bool,
+    pub output: StorageType,
+}
+
+impl Default for CoopWalk {
+    fn default() -> Self {
+        CoopWalk {
+            early: false,
+            direct: false,
+            output: StorageType::F32,
+        }
+    }
+}
+
+/// Elements of `coop_matvec.wgsl`'s `xs` (16 rows of `k` + the padding, in elements of
+/// 4 f16 with `vstore`), or 1 where the walk is `direct` (nothing staged).
+pub fn coop_matvec_xs_len(k: usize, direct: bool, vstore: bool, xpad: bool) -> usize {
+    if direct {
+        return 1;
+    }
+    let ldx = k + if xpad { COOP_MATVEC_XPAD } else { 0 };
+    16 * ldx / if vstore { 4 } else { 1 }
+}
+
 /// `coop_matvec.wgsl` with its header for a product of inner size `k` (a multiple of 16,
 /// of 64 where `kparts` is 4: the workgroup stages 16 rows of it), `input` as x's type,
 /// `tiles` (1, 2 or 4) 16-column tiles per subgroup (or per workgroup where `kparts`
-/// = 4 subgroups split K), `vstore` (see [`wg_stores`]) and `xpad` (the staged rows
-/// padded by [`COOP_MATVEC_XPAD`] f16).
+/// = 4 subgroups split K), `vstore` (see [`wg_stores`]), `xpad` (the staged rows
+/// padded by [`COOP_MATVEC_XPAD`] f16) and `walk` (ignored where `kparts` is not 4;
+/// `direct` also needs `input` f16, and then nothing is staged).
+#[allow(clippy::too_many_arguments)]
 pub fn coop_matvec_source(
     k: usize,
     tiles: u32,
@@ -198,16 +233,88 @@ pub fn coop_matvec_source(
     sg: u32,
     vstore: bool,
     xpad: bool,
+    walk: CoopWalk,
 ) -> String {
+    let xs_len = coop_matvec_xs_len(k, walk.direct && kparts == 4 && input == StorageType::F16, vstore, xpad);
+    let early = walk.early && kparts == 4;
+    let direct = early && walk.direct && input == StorageType::F16;
+    let body = if early {
+        let (loads, mma) = coop_matvec_walk(k / kparts as usize, tiles, direct);
+        COOP_MATVEC
+            .source
+            .replacen("    // @early_loads\n", &loads, 1)
+            .replacen("    // @early_mma\n", &mma, 1)
+    } else {
+        COOP_MATVEC.source.to_string()
+    };
     format!(
-        "enable f16;\nenable wgpu_cooperative_matrix;\nalias xtype = {};\nconst KX: u32 = {k}u;\nconst TILES: u32 = {tiles}u;\nconst KPARTS: u32 = {kparts}u;\nconst TPR: u32 = {}u;\nconst XPAD: u32 = {}u;\n{}{}{}",
+        "enable f16;\nenable wgpu_cooperative_matrix;\nalias xtype = {};\nalias otype = {};\nconst KX: u32 = {k}u;\nconst TILES: u32 = {tiles}u;\nconst KPARTS: u32 = {kparts}u;\nconst TPR: u32 = {}u;\nconst XPAD: u32 = {}u;\nconst XS_LEN: u32 = {xs_len}u;\nconst EARLY: u32 = {}u;\nconst DIRECT: u32 = {}u;\n{}{}{}{}",
         input.name(),
+        walk.output.name(),
         (sg / 4).max(1),
         if xpad { COOP_MATVEC_XPAD } else { 0 },
+        u32::from(early),
+        u32::from(direct),
+        x_binding(direct),
         x_registers(k, sg),
         wg_stores(vstore, false),
-        COOP_MATVEC.source
+        body
     )
+}
+
+/// `coop_matvec.wgsl`'s x (binding 1) and `xv(row, j)` (its 4-vector j of row `row` as
+/// f32, 0 past the row or the rows): 4-vectors of `xtype`, or with `direct` f16 scalars
+/// (the A fragments' loads take f16 pointers).
+fn x_binding(direct: bool) -> &'static str {
+    if direct {
+        "@group(0) @binding(1) var<storage, read> xh: array<f16>;\n\
+         fn xv(row: u32, j: u32) -> vec4<f32> {\n    \
+         if (j < KX / 4u && row < params.n_rows) {\n        \
+         let o = row * KX + 4u * j;\n        \
+         return vec4<f32>(f32(xh[o]), f32(xh[o + 1u]), f32(xh[o + 2u]), f32(xh[o + 3u]));\n    }\n    \
+         return vec4<f32>(0.0);\n}\n"
+    } else {
+        "@group(0) @binding(1) var<storage, read> x: array<vec4<xtype>>;\n\
+         fn xv(row: u32, j: u32) -> vec4<f32> {\n    \
+         if (j < KX / 4u && row < params.n_rows) {\n        \
+         return vec4<f32>(x[row * (KX / 4u) + j]);\n    }\n    \
+         return vec4<f32>(0.0);\n}\n"
+    }
+}
+
+/// `coop_matvec.wgsl`'s K walk written out for EARLY 1 over `kq` (a subgroup's share of
+/// K, a multiple of 16) and `tiles`: the loads of every B fragment (`wf{tile}_{step}`,
+/// spliced before x is staged, so they are in flight during the staging) and the
+/// multiply-adds (spliced after the accumulators), whose A fragments come from the staged
+/// `xs` or, `direct`, straight from `xh`.
+fn coop_matvec_walk(kq: usize, tiles: u32, direct: bool) -> (String, String) {
+    let steps = kq / 16;
+    let mut loads = String::from("    // Every B fragment first (EARLY 1).\n");
+    for j in 0..tiles {
+        for st in 0..steps {
+            loads.push_str(&format!(
+                "    let wf{j}_{st} = coopLoad<coop_mat16x16<f16, B>>(&w[b{j} + {}u], KX);\n",
+                16 * st
+            ));
+        }
+    }
+    let mut mma = String::new();
+    for st in 0..steps {
+        let a = if direct {
+            format!("&xh[t0 * KX + kb + {}u], KX", 16 * st)
+        } else {
+            format!("&xs[(kb + {}u) / XSW], LDX / XSW", 16 * st)
+        };
+        mma.push_str(&format!(
+            "    let xa{st} = coopLoadT<coop_mat16x16<f16, A>>({a});\n"
+        ));
+        for j in 0..tiles {
+            mma.push_str(&format!(
+                "    c{j} = coopMultiplyAdd(xa{st}, wf{j}_{st}, c{j});\n"
+            ));
+        }
+    }
+    (loads, mma)
 }
 
 /// f16 of padding at the end of each staged row of x in `coop_matvec.wgsl` with `xpad`
@@ -435,8 +542,30 @@ mod tests {
             (1, 4, StorageType::F16),
             (2, 4, StorageType::F32),
         ] {
-            for (vstore, xpad) in [(false, false), (true, false), (false, true), (true, true)] {
-                let source = coop_matvec_source(576, tiles, kparts, input, 32, vstore, xpad);
+            let early = CoopWalk {
+                early: true,
+                ..CoopWalk::default()
+            };
+            let direct = CoopWalk {
+                direct: true,
+                ..early
+            };
+            let f16_out = CoopWalk {
+                output: StorageType::F16,
+                ..early
+            };
+            for (vstore, xpad, walk) in [
+                (false, false, CoopWalk::default()),
+                (true, false, CoopWalk::default()),
+                (false, true, CoopWalk::default()),
+                (true, true, CoopWalk::default()),
+                (false, false, early),
+                (false, true, early),
+                (false, false, direct),
+                (false, false, f16_out),
+            ] {
+                let source =
+                    coop_matvec_source(576, tiles, kparts, input, 32, vstore, xpad, walk);
                 validate_wgsl(COOP_MATVEC.name, &source).unwrap_or_else(|e| panic!("{e}"));
                 for (mode, epi, xstage) in [
                     (0.0, 0.0, 0.0),
@@ -455,12 +584,31 @@ mod tests {
                     ];
                     let words = spirv_words(&source, COOP_MATVEC.entry_point, &constants)
                         .unwrap_or_else(|e| {
-                            panic!("tiles {tiles} kparts {kparts} vstore {vstore} xpad {xpad}: {e}")
+                            panic!("tiles {tiles} kparts {kparts} vstore {vstore} xpad {xpad} {walk:?}: {e}")
                         });
                     assert!(words.len() > 100);
                 }
             }
         }
+        // The down product's shape (K = 1536, direct: nothing staged, so its 16 rows of K
+        // take no workgroup memory) and its xs of one element.
+        let direct = CoopWalk {
+            early: true,
+            direct: true,
+            ..CoopWalk::default()
+        };
+        assert_eq!(coop_matvec_xs_len(1536, true, false, false), 1);
+        let source = coop_matvec_source(1536, 1, 4, StorageType::F16, 32, false, false, direct);
+        validate_wgsl(COOP_MATVEC.name, &source).unwrap_or_else(|e| panic!("{e}"));
+        let constants = [
+            ("SG", 32.0),
+            ("INPUT_MODE", 0.0),
+            ("EPI", 0.0),
+            ("XSTAGE", 1.0),
+        ];
+        let words = spirv_words(&source, COOP_MATVEC.entry_point, &constants)
+            .unwrap_or_else(|e| panic!("down: {e}"));
+        assert!(words.len() > 100);
     }
 
     /// The subgroup products' timing diagnostics (`DIAG` 1 and 2, `MOA_WGPU_SG_DIAG`) resolve

@@ -16,7 +16,7 @@ use half::f16;
 use super::{EngineError, WgpuEngine};
 use crate::lower::StorageType;
 use crate::runtime::shaders::{
-    coop_head_source, coop_matvec_source, COOP_HEAD, COOP_MATVEC, COOP_MATVEC_XPAD,
+    coop_head_source, coop_matvec_source, coop_matvec_xs_len, CoopWalk, COOP_HEAD, COOP_MATVEC,
 };
 use crate::runtime::wgpu::{matrix_pipeline, CoopMatrix};
 
@@ -50,7 +50,24 @@ impl CoopHead {
 /// product (SwiGLU epilogue, 16 gate + 16 up columns a workgroup).
 pub(super) struct CoopProduct {
     pub(super) pipeline: wgpu::ComputePipeline,
+    /// The output product with its A fragments loaded straight from the f16 attention
+    /// output (`MOA_WGPU_COOP_EARLY=1`, `coop_matvec.wgsl`'s DIRECT 1): for inputs that
+    /// hold whole 16-row blocks (it reads every row of a block).
+    pub(super) direct: Option<wgpu::ComputePipeline>,
     /// The product's K, compiled into the kernel.
+    pub(super) k: usize,
+}
+
+/// The MLP's down product on matrix units (+ residual, 16 columns a workgroup, K = ffn
+/// over the 4 subgroups, `coop_matvec.wgsl`'s DIRECT 1): its A fragments are loaded
+/// straight from the SwiGLU output, so `gate_up` writes that output in f16 (the operand
+/// the matrix units take; a staged product rounds it the same way). 16 rows of f16
+/// ffn-wide input would be 48 KB of workgroup memory to stage, more than adapters give.
+pub(super) struct CoopDown {
+    /// The gate/up product (RMSNorm, SwiGLU epilogue) writing f16.
+    pub(super) gate_up: wgpu::ComputePipeline,
+    pub(super) down: wgpu::ComputePipeline,
+    /// The down product's K (the MLP's width).
     pub(super) k: usize,
 }
 
@@ -62,6 +79,10 @@ pub(super) struct CoopDecode {
     /// The output and gate/up products, where asked for, built and checked.
     pub(super) out: Option<CoopProduct>,
     pub(super) gate_up: Option<CoopProduct>,
+    /// The down product with its A fragments straight from an f16 SwiGLU output, and
+    /// the gate/up product that writes it (`MOA_WGPU_COOP_DOWN=1`, with the matrix-unit
+    /// gate/up product).
+    pub(super) down: Option<CoopDown>,
     /// Why the output and gate/up products were turned off at start-up (empty where they
     /// were not), for `decode_products`.
     pub(super) note: String,
@@ -80,8 +101,9 @@ fn tiles_from_env() -> u32 {
 }
 
 /// Compiles `coop_matvec.wgsl` for K = `k`, x of type `input`, `tiles`, `kparts`, input
-/// mode and epilogue, where it can run: an f32 accumulator, f16 weights, K a multiple of
-/// 16 (64 where `kparts` is 4), the workgroup arrays within the device's limit.
+/// mode and epilogue, and K walk, where it can run: an f32 accumulator, f16 weights, K a
+/// multiple of 16 (64 where `kparts` is 4), the workgroup arrays within the device's
+/// limit (a direct walk only with input mode 0: it applies no RMSNorm).
 #[allow(clippy::too_many_arguments)]
 fn build(
     device: &wgpu::Device,
@@ -90,9 +112,12 @@ fn build(
     k: usize,
     (tiles, kparts): (u32, u32),
     input: StorageType,
-    mode: u32,
-    epi: u32,
+    (mode, epi): (u32, u32),
+    walk: CoopWalk,
 ) -> Result<wgpu::ComputePipeline, String> {
+    if walk.direct && (mode != 0 || input != StorageType::F16 || kparts != 4) {
+        return Err("a direct walk needs an f16 input without RMSNorm and K in 4 parts".into());
+    }
     let coop = coop.ok_or("no cooperative matrices on this adapter")?;
     if coop.accumulator != StorageType::F32 || storage != StorageType::F16 {
         return Err("needs f16 weights and an f16 x f16 -> f32 configuration".into());
@@ -100,8 +125,10 @@ fn build(
     if !k.is_multiple_of(16 * kparts as usize) {
         return Err(format!("K = {k} is not a multiple of {}", 16 * kparts));
     }
-    let pad = if x_padded() { COOP_MATVEC_XPAD } else { 0 };
-    let bytes = 16 * (k + pad) as u64 * 2 + 4 * u64::from(tiles) * 256 * 4;
+    // xs (f16, or 8-byte elements of 4 with vector stores) and cs (f32 tiles).
+    let xs_len = coop_matvec_xs_len(k, walk.direct, vector_stores(), x_padded());
+    let xs_bytes = xs_len as u64 * if vector_stores() { 8 } else { 2 };
+    let bytes = xs_bytes + 4 * u64::from(tiles) * 256 * 4;
     let limit = u64::from(device.limits().max_compute_workgroup_storage_size);
     if bytes > limit {
         return Err(format!(
@@ -120,6 +147,7 @@ fn build(
             coop.subgroup,
             vector_stores(),
             x_padded(),
+            walk,
         ),
         COOP_MATVEC.entry_point,
         &[
@@ -273,9 +301,10 @@ pub(super) fn coop_head(
     }
     let tiles = tiles_from_env();
     let f32_x = StorageType::F32;
+    let walk0 = CoopWalk::default();
     Ok(CoopHead {
-        logits: build(device, storage, coop, k, (tiles, 1), f32_x, 1, 0)?,
-        argmax: build(device, storage, coop, k, (tiles, 1), f32_x, 1, 1)?,
+        logits: build(device, storage, coop, k, (tiles, 1), f32_x, (1, 0), walk0)?,
+        argmax: build(device, storage, coop, k, (tiles, 1), f32_x, (1, 1), walk0)?,
         tiles,
         staged: None,
         k,
@@ -290,38 +319,76 @@ pub(super) fn coop_head(
 /// benches/RESULTS.md, wgpu session 11, call 3), and with x staged in one round trip
 /// still 6.3–7.0 and 9.3–10.7 against 5.8–6.3 and 9.1–9.4 (session 12, calls 3 and 4), so
 /// they are kept for the next form of the kernel to be compared against, not used.
+/// With `MOA_WGPU_COOP_DOWN=1` also the down product (K = `ffn`; [`CoopDown`]).
 pub(super) fn coop_products(
     device: &wgpu::Device,
     storage: StorageType,
     coop: Option<CoopMatrix>,
     k_attn: usize,
     hidden: usize,
-) -> (Option<CoopProduct>, Option<CoopProduct>) {
+    ffn: usize,
+) -> (Option<CoopProduct>, Option<CoopProduct>, Option<CoopDown>) {
     if !std::env::var("MOA_WGPU_COOP_DECODE").is_ok_and(|v| v == "1") {
-        return (None, None);
+        return (None, None, None);
     }
-    let out = build(device, storage, coop, k_attn, (1, 4), storage, 0, 0)
+    let early = CoopWalk {
+        early: early_walk(),
+        ..CoopWalk::default()
+    };
+    let out = build(device, storage, coop, k_attn, (1, 4), storage, (0, 0), early)
         .ok()
         .map(|pipeline| CoopProduct {
             pipeline,
+            direct: early
+                .early
+                .then(|| {
+                    let direct = CoopWalk {
+                        direct: true,
+                        ..early
+                    };
+                    build(device, storage, coop, k_attn, (1, 4), storage, (0, 0), direct).ok()
+                })
+                .flatten(),
             k: k_attn,
         });
-    let gate_up = build(
-        device,
-        storage,
-        coop,
-        hidden,
-        (2, 4),
-        StorageType::F32,
-        1,
-        2,
-    )
-    .ok()
-    .map(|pipeline| CoopProduct {
-        pipeline,
-        k: hidden,
-    });
-    (out, gate_up)
+    let f32_x = StorageType::F32;
+    let gate_up = build(device, storage, coop, hidden, (2, 4), f32_x, (1, 2), early)
+        .ok()
+        .map(|pipeline| CoopProduct {
+            pipeline,
+            direct: None,
+            k: hidden,
+        });
+    let down = (gate_up.is_some()
+        && storage == StorageType::F16
+        && std::env::var("MOA_WGPU_COOP_DOWN").is_ok_and(|v| v == "1"))
+    .then(|| {
+        let f16_out = CoopWalk {
+            output: StorageType::F16,
+            ..early
+        };
+        let direct = CoopWalk {
+            early: true,
+            direct: true,
+            ..CoopWalk::default()
+        };
+        Some(CoopDown {
+            gate_up: build(device, storage, coop, hidden, (2, 4), f32_x, (1, 2), f16_out).ok()?,
+            down: build(device, storage, coop, ffn, (1, 4), storage, (0, 0), direct).ok()?,
+            k: ffn,
+        })
+    })
+    .flatten();
+    (out, gate_up, down)
+}
+
+/// Whether the matrix-unit output and gate/up products load every B fragment before x
+/// is staged, and the output product its A fragments straight from the f16 attention
+/// output (`MOA_WGPU_COOP_EARLY=1`; `shaders::CoopWalk`): predicted on the H200 one
+/// round trip (~1 µs) off each, which would take them under the subgroup products
+/// (session 12: 6.3–6.9 and 9.3–9.8 µs against 5.8–6.3 and 9.1–9.4). Off until measured.
+fn early_walk() -> bool {
+    std::env::var("MOA_WGPU_COOP_EARLY").is_ok_and(|v| v == "1")
 }
 
 /// The start-up check's product: 21 rows (a full 16-row block and a partial one), 400
@@ -331,6 +398,32 @@ const CHECK_ROWS: usize = 21;
 const CHECK_N: usize = 400;
 const CHECK_STRIDE: usize = 405;
 const CHECK_COL0: usize = 3;
+
+/// The start-up checks' data: a value in [-1, 1] for index `i` and salt `salt`.
+fn check_val(i: usize, salt: usize) -> f32 {
+    let x = (i.wrapping_mul(2_654_435_761).wrapping_add(salt * 97_531)) % 2001;
+    x as f32 / 1000.0 - 1.0
+}
+
+/// f16 values as the u32 words of a storage buffer (one word of padding at the end).
+fn f16_words(v: &[f16]) -> Vec<u32> {
+    let mut w: Vec<u32> = bytemuck::cast_slice::<f16, u16>(v)
+        .chunks(2)
+        .map(|p| u32::from(p[0]) | u32::from(*p.get(1).unwrap_or(&0)) << 16)
+        .collect();
+    w.push(0);
+    w
+}
+
+/// f32 values as u32 words.
+fn f32_words(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|f| f.to_bits()).collect()
+}
+
+/// |got − want| relative to 1 + |want|.
+fn check_rel(got: f32, want: f32) -> f32 {
+    (got - want).abs() / (1.0 + want.abs())
+}
 
 impl WgpuEngine {
     /// Runs the head's logits and argmax pipelines on the check product and returns the
@@ -450,111 +543,146 @@ impl WgpuEngine {
         self.read_back(scope, encoder, dst, words)
     }
 
-    /// Runs the output product (f16 input, + residual, at column 3 of rows 53 wide) and the
-    /// gate/up product (RMSNorm, SwiGLU epilogue, ffn = 48) on matrix units on 21 rows of
-    /// check data and returns their largest error against the CPU, relative to 1 + |the
-    /// CPU's value| (the f16 operands rounded as on the device).
+    /// Runs the output product (f16 input, + residual, at column 3 of rows 53 wide; staged
+    /// and direct), the gate/up product (RMSNorm, SwiGLU epilogue, ffn = 48; f32 and, for
+    /// the down pair, f16 output) and the down product (direct, f16 input) on matrix units
+    /// on 21 rows of check data and returns their largest error against the CPU, relative
+    /// to 1 + |the CPU's value| (the f16 operands, and an f16 output, rounded as on the
+    /// device).
     fn check_coop_products(&self) -> Result<f32, EngineError> {
-        let rows = CHECK_ROWS;
-        let val = |i: usize, salt: usize| {
-            let x = (i.wrapping_mul(2_654_435_761).wrapping_add(salt * 97_531)) % 2001;
-            x as f32 / 1000.0 - 1.0
-        };
-        let f16_words = |v: &[f16]| -> Vec<u32> {
-            let mut w: Vec<u32> = bytemuck::cast_slice::<f16, u16>(v)
-                .chunks(2)
-                .map(|p| u32::from(p[0]) | u32::from(*p.get(1).unwrap_or(&0)) << 16)
-                .collect();
-            w.push(0);
-            w
-        };
-        let words = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<u32>>();
-        let rel = |got: u32, want: f32| (f32::from_bits(got) - want).abs() / (1.0 + want.abs());
         let mut worst = 0f32;
-        // Bound writable where a product writes no pairs (the read-only dummy cannot be).
-        let no_pairs = self.buffer("check pairs", 16)?;
         if let Some(p) = &self.coop_decode.out {
-            let (k, n, stride, col0) = (p.k, 48, 53, 3);
-            let x: Vec<f16> = (0..rows * k).map(|i| f16::from_f32(val(i, 4))).collect();
-            let w: Vec<f16> = (0..n * k).map(|i| f16::from_f32(val(i, 5))).collect();
-            let res: Vec<f32> = (0..rows * stride).map(|i| (i % 7) as f32).collect();
-            let xb = self.storage_u32("out check x", &f16_words(&x));
-            let wb = self.storage_u32("out check w", &f16_words(&w));
-            let rb = self.storage_u32("out check residual", &words(&res));
-            let out = self.buffer("out check out", (rows * stride * 4) as u64)?;
-            let eps = 1e-5f32.to_bits();
-            let params = self.uniform(&[
-                rows as u32,
-                k as u32,
-                n as u32,
-                1,
-                eps,
-                stride as u32,
-                col0 as u32,
-                0,
-            ]);
-            let bound = [
-                (0, &params),
-                (1, &xb),
-                (2, &wb),
-                (3, &rb),
-                (4, &out),
-                (5, &self.dummy),
-                (6, &no_pairs),
-            ];
-            let groups = [(n / 16) as u32, rows.div_ceil(16) as u32, 1];
-            let got = self.run_coop_check(&p.pipeline, &bound, groups, &out, rows * stride)?;
-            for t in 0..rows {
-                for c in 0..n {
-                    let dot: f32 = (0..k)
-                        .map(|i| x[t * k + i].to_f32() * w[c * k + i].to_f32())
-                        .sum();
-                    let o = t * stride + col0 + c;
-                    worst = worst.max(rel(got[o], dot + res[o]));
-                }
+            for pipeline in std::iter::once(&p.pipeline).chain(&p.direct) {
+                worst = worst.max(self.check_coop_plain(pipeline, p.k)?);
             }
         }
         if let Some(p) = &self.coop_decode.gate_up {
-            let (k, ffn, eps) = (p.k, 48, 1e-5f32);
-            let x: Vec<f32> = (0..rows * k).map(|i| 3.0 * val(i, 6)).collect();
-            let g: Vec<f32> = (0..k).map(|i| 1.0 + 0.5 * val(i, 7)).collect();
-            let w: Vec<f16> = (0..2 * ffn * k).map(|i| f16::from_f32(val(i, 8))).collect();
-            let xb = self.storage_u32("gate/up check x", &words(&x));
-            let gb = self.storage_u32("gate/up check norm", &words(&g));
-            let wb = self.storage_u32("gate/up check w", &f16_words(&w));
-            let out = self.buffer("gate/up check out", (rows * ffn * 4) as u64)?;
-            let params = self.uniform(&[
-                rows as u32,
-                k as u32,
-                2 * ffn as u32,
-                0,
-                eps.to_bits(),
-                ffn as u32,
-                0,
-                0,
-            ]);
-            let bound = [
-                (0, &params),
-                (1, &xb),
-                (2, &wb),
-                (3, &self.dummy),
-                (4, &out),
-                (5, &gb),
-                (6, &no_pairs),
-            ];
-            let groups = [(ffn / 16) as u32, rows.div_ceil(16) as u32, 1];
-            let got = self.run_coop_check(&p.pipeline, &bound, groups, &out, rows * ffn)?;
-            for t in 0..rows {
-                let row = &x[t * k..(t + 1) * k];
-                let s = 1.0 / (row.iter().map(|v| v * v).sum::<f32>() / k as f32 + eps).sqrt();
-                let a: Vec<f32> = (0..k)
-                    .map(|i| f16::from_f32(row[i] * s * g[i]).to_f32())
-                    .collect();
-                let dot = |n: usize| -> f32 { (0..k).map(|i| a[i] * w[n * k + i].to_f32()).sum() };
-                for c in 0..ffn {
-                    let (gate, up) = (dot(c), dot(ffn + c));
-                    worst = worst.max(rel(got[t * ffn + c], gate / (1.0 + (-gate).exp()) * up));
+            worst = worst.max(self.check_coop_gate_up(&p.pipeline, p.k, false)?);
+        }
+        if let Some(d) = &self.coop_decode.down {
+            worst = worst.max(self.check_coop_gate_up(&d.gate_up, self.config.hidden_size, true)?);
+            worst = worst.max(self.check_coop_plain(&d.down, d.k)?);
+        }
+        Ok(worst)
+    }
+
+    /// A product of f16 x (K = `k`) + residual, at column 3 of rows 53 wide (the output
+    /// and down products): its largest relative error against the CPU.
+    fn check_coop_plain(&self, pipeline: &wgpu::ComputePipeline, k: usize) -> Result<f32, EngineError> {
+        let rows = CHECK_ROWS;
+        let (n, stride, col0) = (48, 53, 3);
+        // Whole 16-row blocks of x (the direct walk reads every row of a block; rows past
+        // `rows` are finite and write nothing).
+        let x_rows = rows.div_ceil(16) * 16;
+        let x: Vec<f16> = (0..x_rows * k).map(|i| f16::from_f32(check_val(i, 4))).collect();
+        let w: Vec<f16> = (0..n * k).map(|i| f16::from_f32(check_val(i, 5))).collect();
+        let res: Vec<f32> = (0..rows * stride).map(|i| (i % 7) as f32).collect();
+        let xb = self.storage_u32("out check x", &f16_words(&x));
+        let wb = self.storage_u32("out check w", &f16_words(&w));
+        let rb = self.storage_u32("out check residual", &f32_words(&res));
+        let out = self.buffer("out check out", (rows * stride * 4) as u64)?;
+        // Bound writable where a product writes no pairs (the read-only dummy cannot be).
+        let no_pairs = self.buffer("check pairs", 16)?;
+        let eps = 1e-5f32.to_bits();
+        let params = self.uniform(&[
+            rows as u32,
+            k as u32,
+            n as u32,
+            1,
+            eps,
+            stride as u32,
+            col0 as u32,
+            0,
+        ]);
+        let bound = [
+            (0, &params),
+            (1, &xb),
+            (2, &wb),
+            (3, &rb),
+            (4, &out),
+            (5, &self.dummy),
+            (6, &no_pairs),
+        ];
+        let groups = [(n / 16) as u32, rows.div_ceil(16) as u32, 1];
+        let got = self.run_coop_check(pipeline, &bound, groups, &out, rows * stride)?;
+        let mut worst = 0f32;
+        for t in 0..rows {
+            for c in 0..n {
+                let dot: f32 = (0..k)
+                    .map(|i| x[t * k + i].to_f32() * w[c * k + i].to_f32())
+                    .sum();
+                let o = t * stride + col0 + c;
+                worst = worst.max(check_rel(f32::from_bits(got[o]), dot + res[o]));
+            }
+        }
+        Ok(worst)
+    }
+
+    /// The gate/up product (f32 x, K = `k`, RMSNorm, SwiGLU epilogue, ffn = 48), its output
+    /// f32 or (`f16_out`) f16: its largest relative error against the CPU.
+    fn check_coop_gate_up(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        k: usize,
+        f16_out: bool,
+    ) -> Result<f32, EngineError> {
+        let rows = CHECK_ROWS;
+        let (ffn, eps) = (48, 1e-5f32);
+        let x: Vec<f32> = (0..rows * k).map(|i| 3.0 * check_val(i, 6)).collect();
+        let g: Vec<f32> = (0..k).map(|i| 1.0 + 0.5 * check_val(i, 7)).collect();
+        let w: Vec<f16> = (0..2 * ffn * k).map(|i| f16::from_f32(check_val(i, 8))).collect();
+        let xb = self.storage_u32("gate/up check x", &f32_words(&x));
+        let gb = self.storage_u32("gate/up check norm", &f32_words(&g));
+        let wb = self.storage_u32("gate/up check w", &f16_words(&w));
+        let out = self.buffer("gate/up check out", (rows * ffn * 4) as u64)?;
+        let no_pairs = self.buffer("check pairs", 16)?;
+        let params = self.uniform(&[
+            rows as u32,
+            k as u32,
+            2 * ffn as u32,
+            0,
+            eps.to_bits(),
+            ffn as u32,
+            0,
+            0,
+        ]);
+        let bound = [
+            (0, &params),
+            (1, &xb),
+            (2, &wb),
+            (3, &self.dummy),
+            (4, &out),
+            (5, &gb),
+            (6, &no_pairs),
+        ];
+        let groups = [(ffn / 16) as u32, rows.div_ceil(16) as u32, 1];
+        let words = if f16_out { (rows * ffn).div_ceil(2) } else { rows * ffn };
+        let got = self.run_coop_check(pipeline, &bound, groups, &out, words)?;
+        let value = |e: usize| -> f32 {
+            if f16_out {
+                let half = (got[e / 2] >> (16 * (e % 2))) as u16;
+                f16::from_bits(half).to_f32()
+            } else {
+                f32::from_bits(got[e])
+            }
+        };
+        let mut worst = 0f32;
+        for t in 0..rows {
+            let row = &x[t * k..(t + 1) * k];
+            let s = 1.0 / (row.iter().map(|v| v * v).sum::<f32>() / k as f32 + eps).sqrt();
+            let a: Vec<f32> = (0..k)
+                .map(|i| f16::from_f32(row[i] * s * g[i]).to_f32())
+                .collect();
+            let dot = |n: usize| -> f32 { (0..k).map(|i| a[i] * w[n * k + i].to_f32()).sum() };
+            for c in 0..ffn {
+                let (gate, up) = (dot(c), dot(ffn + c));
+                let mut want = gate / (1.0 + (-gate).exp()) * up;
+                if f16_out {
+                    want = f16::from_f32(want).to_f32();
                 }
+                // An f16 output differs by at most one rounding of its own.
+                let slack = if f16_out { want.abs() * 1e-3 } else { 0.0 };
+                worst = worst.max((check_rel(value(t * ffn + c), want) - slack).max(0.0));
             }
         }
         Ok(worst)
@@ -653,6 +781,7 @@ impl WgpuEngine {
                 // The same feature and kernel: the other matrix-unit products go too.
                 self.coop_decode.out = None;
                 self.coop_decode.gate_up = None;
+                self.coop_decode.down = None;
             }
         }
     }
@@ -660,6 +789,7 @@ impl WgpuEngine {
     /// Turns the matrix-unit output and gate/up products off, saying why in
     /// `decode_products`.
     fn drop_coop_products(&mut self, why: String) {
+        self.coop_decode.down = None;
         if self.coop_decode.out.take().is_some() | self.coop_decode.gate_up.take().is_some() {
             self.coop_decode.note = format!("; the matrix-unit output and gate/up products {why}");
         }

@@ -40,8 +40,7 @@
 // `x: array<vec4<xtype>>`, or with DIRECT 1 `xh: array<f16>` (f16 input, INPUT_MODE 0),
 // which the A fragments are loaded from straight (no staging, no barrier before the
 // multiply-adds; the host binds it only where the buffer holds whole 16-row blocks; xs
-// is then one element, XS_LEN). `otype` is the output's type: f32, or f16 for the
-// gate/up product whose SwiGLU output the down product reads with DIRECT 1.
+// is then one element, XS_LEN).
 // EARLY 1 (`MOA_WGPU_COOP_EARLY=1`, KPARTS 4): the host writes the K walk out in the
 // source (`@early_loads`, `@early_mma` below): every B fragment of the subgroup is loaded
 // before x is staged, so the weights' round trip overlaps x's instead of following it.
@@ -72,7 +71,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read> w: array<f16>;
 @group(0) @binding(3) var<storage, read> residual: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<otype>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read> norm: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> pairs: array<u32>;
 
@@ -292,7 +291,7 @@ fn moa_coop_matvec(
             if (t < params.n_rows && n < params.n_out / 2u) {
                 let gate = tile_at(0u, e / 16u, e % 16u);
                 let up = tile_at(1u, e / 16u, e % 16u);
-                out[t * params.out_stride + n] = otype(gate / (1.0 + exp(-gate)) * up);
+                out[t * params.out_stride + n] = gate / (1.0 + exp(-gate)) * up;
             }
         }
     } else {
@@ -305,7 +304,7 @@ fn moa_coop_matvec(
                 if (params.add_residual == 1u) {
                     v += residual[o];
                 }
-                out[o] = otype(v);
+                out[o] = v;
             }
         }
     }

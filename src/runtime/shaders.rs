@@ -189,23 +189,10 @@ pub const COOP_MATVEC: Shader = Shader {
 /// over 4 subgroups only) writes the walk out in the source with every B fragment loaded
 /// before x is staged; `direct` (DIRECT 1, with `early`, an f16 x without RMSNorm) loads
 /// the A fragments straight from x instead of staging them.
-/// `output` is the type of what it writes (`otype`: f32, or f16 for a gate/up product
-/// whose SwiGLU output a direct down product reads).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CoopWalk {
     pub early: bool,
     pub direct: bool,
-    pub output: StorageType,
-}
-
-impl Default for CoopWalk {
-    fn default() -> Self {
-        CoopWalk {
-            early: false,
-            direct: false,
-            output: StorageType::F32,
-        }
-    }
 }
 
 /// Elements of `coop_matvec.wgsl`'s `xs` (16 rows of `k` + the padding, in elements of
@@ -248,9 +235,8 @@ pub fn coop_matvec_source(
         COOP_MATVEC.source.to_string()
     };
     format!(
-        "enable f16;\nenable wgpu_cooperative_matrix;\nalias xtype = {};\nalias otype = {};\nconst KX: u32 = {k}u;\nconst TILES: u32 = {tiles}u;\nconst KPARTS: u32 = {kparts}u;\nconst TPR: u32 = {}u;\nconst XPAD: u32 = {}u;\nconst XS_LEN: u32 = {xs_len}u;\nconst EARLY: u32 = {}u;\nconst DIRECT: u32 = {}u;\n{}{}{}{}",
+        "enable f16;\nenable wgpu_cooperative_matrix;\nalias xtype = {};\nconst KX: u32 = {k}u;\nconst TILES: u32 = {tiles}u;\nconst KPARTS: u32 = {kparts}u;\nconst TPR: u32 = {}u;\nconst XPAD: u32 = {}u;\nconst XS_LEN: u32 = {xs_len}u;\nconst EARLY: u32 = {}u;\nconst DIRECT: u32 = {}u;\n{}{}{}{}",
         input.name(),
-        walk.output.name(),
         (sg / 4).max(1),
         if xpad { COOP_MATVEC_XPAD } else { 0 },
         u32::from(early),
@@ -318,7 +304,7 @@ fn coop_matvec_walk(kq: usize, tiles: u32, direct: bool) -> (String, String) {
 }
 
 /// f16 of padding at the end of each staged row of x in `coop_matvec.wgsl` with `xpad`
-/// (`MOA_WGPU_COOP_XPAD=1`; not measured yet): 16 bytes, so that the 16 rows of an A
+/// (the default; `MOA_WGPU_COOP_XPAD=0` for none): 16 bytes, so that the 16 rows of an A
 /// fragment (unpadded, rows K · 2 bytes apart, a multiple of 128 for every K here, all
 /// on the same banks) start on different banks.
 pub const COOP_MATVEC_XPAD: usize = 8;
@@ -327,12 +313,13 @@ pub const COOP_MATVEC_XPAD: usize = 8;
 /// and width in f16 of `xs` (`xse`, XSW) and of the head's `ws` (`wse`, WSW, with
 /// `head`), and their stores `xs_put(o, v)` (4 values at f16 offset `o`, a multiple of 4)
 /// and `ws_put(o, v)` (8 f16 packed in a `vec4<u32>`, at `o`, a multiple of 8). Without
-/// `vstore` the arrays are f16 and every value is one 2-byte store (on the H200 the
-/// head's 8 stores a weight vector, 16 bytes apart across a warp, conflict 4 ways: ~9 µs
-/// of its 66, wgpu session 12, call 2). With it (`MOA_WGPU_COOP_VSTORE=1`, not measured
-/// yet) both arrays hold `vec4<f16>`: one 8-byte store for x's 4 values, two for a weight
-/// vector, and the matrix loads take offsets and strides in those elements (a cooperative
-/// load's stride counts elements of its pointer's type). A first form with `u32` vectors
+/// `vstore` (`MOA_WGPU_COOP_VSTORE=0`) the arrays are f16 and every value is one 2-byte
+/// store (on the H200 the head's 8 stores a weight vector, 16 bytes apart across a warp,
+/// conflict 4 ways: ~9 µs of its 66, wgpu session 12, call 2). With it (the default) both
+/// arrays hold `vec4<f16>`: one 8-byte store for x's 4 values, two for a weight vector,
+/// and the matrix loads take offsets and strides in those elements (a cooperative load's
+/// stride counts elements of its pointer's type); the head went from 53–56 to 34–47 µs
+/// (wgpu session 13, call 2). A first form with `u32` vectors
 /// (`ws` as the fetched `vec4<u32>`, no conversion) failed NVIDIA's compiler on the H200
 /// ("NVVM compilation failed", the device lost: call 4): its element type differed from
 /// the matrices'; this one keeps f16. DIAG 3 (the head's one-store diagnostic) is in the
@@ -550,10 +537,6 @@ mod tests {
                 direct: true,
                 ..early
             };
-            let f16_out = CoopWalk {
-                output: StorageType::F16,
-                ..early
-            };
             for (vstore, xpad, walk) in [
                 (false, false, CoopWalk::default()),
                 (true, false, CoopWalk::default()),
@@ -562,7 +545,6 @@ mod tests {
                 (false, false, early),
                 (false, true, early),
                 (false, false, direct),
-                (false, false, f16_out),
             ] {
                 let source =
                     coop_matvec_source(576, tiles, kparts, input, 32, vstore, xpad, walk);
@@ -590,25 +572,8 @@ mod tests {
                 }
             }
         }
-        // The down product's shape (K = 1536, direct: nothing staged, so its 16 rows of K
-        // take no workgroup memory) and its xs of one element.
-        let direct = CoopWalk {
-            early: true,
-            direct: true,
-            ..CoopWalk::default()
-        };
-        assert_eq!(coop_matvec_xs_len(1536, true, false, false), 1);
-        let source = coop_matvec_source(1536, 1, 4, StorageType::F16, 32, false, false, direct);
-        validate_wgsl(COOP_MATVEC.name, &source).unwrap_or_else(|e| panic!("{e}"));
-        let constants = [
-            ("SG", 32.0),
-            ("INPUT_MODE", 0.0),
-            ("EPI", 0.0),
-            ("XSTAGE", 1.0),
-        ];
-        let words = spirv_words(&source, COOP_MATVEC.entry_point, &constants)
-            .unwrap_or_else(|e| panic!("down: {e}"));
-        assert!(words.len() > 100);
+        // Direct: nothing staged, xs of one element.
+        assert_eq!(coop_matvec_xs_len(576, true, false, false), 1);
     }
 
     /// The subgroup products' timing diagnostics (`DIAG` 1 and 2, `MOA_WGPU_SG_DIAG`) resolve
@@ -653,27 +618,20 @@ mod tests {
             for vstore in [false, true] {
                 let source = coop_head_source(k, ks, bpw, sg, vstore);
                 validate_wgsl(COOP_HEAD.name, &source).unwrap_or_else(|e| panic!("{e}"));
-                for (epi, diag, xstage, deep) in [
-                    (0.0, 0.0, 0.0, 0.0),
-                    (1.0, 0.0, 0.0, 0.0),
-                    (0.0, 0.0, 1.0, 0.0),
-                    (1.0, 0.0, 1.0, 0.0),
-                    (0.0, 0.0, 1.0, 1.0),
-                    (1.0, 0.0, 1.0, 1.0),
-                    (1.0, 1.0, 0.0, 1.0),
-                    (1.0, 2.0, 1.0, 0.0),
-                    (0.0, 3.0, 0.0, 0.0),
-                    (1.0, 4.0, 0.0, 0.0),
+                for (epi, diag, xstage) in [
+                    (0.0, 0.0, 0.0),
+                    (1.0, 0.0, 0.0),
+                    (0.0, 0.0, 1.0),
+                    (1.0, 0.0, 1.0),
+                    (1.0, 1.0, 0.0),
+                    (1.0, 2.0, 1.0),
+                    (0.0, 3.0, 0.0),
+                    (1.0, 4.0, 0.0),
                 ] {
-                    let constants = [
-                        ("EPI", epi),
-                        ("DIAG", diag),
-                        ("XSTAGE", xstage),
-                        ("DEEP", deep),
-                    ];
+                    let constants = [("EPI", epi), ("DIAG", diag), ("XSTAGE", xstage)];
                     let words =
                     spirv_words(&source, COOP_HEAD.entry_point, &constants).unwrap_or_else(|e| {
-                        panic!("k {k} ks {ks} bpw {bpw} sg {sg} vstore {vstore} DIAG {diag} XSTAGE {xstage} DEEP {deep}: {e}")
+                        panic!("k {k} ks {ks} bpw {bpw} sg {sg} vstore {vstore} DIAG {diag} XSTAGE {xstage}: {e}")
                     });
                     assert!(words.len() > 100);
                 }

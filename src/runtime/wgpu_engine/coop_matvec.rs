@@ -4,9 +4,9 @@
 //! index) pair per row and workgroup, which `argmax.wgsl`'s finish reduces) runs on
 //! them, up to 16 rows a fragment (`coop_head.wgsl`, its weights staged through
 //! workgroup memory by 16-byte loads; `coop_matvec.wgsl` where that does not build or
-//! `MOA_WGPU_COOP_HEAD=direct`); on request (`MOA_WGPU_COOP_DECODE=1`, slower on the
-//! H200) also its output products (+ residual) and gate/up products (RMSNorm fused,
-//! SwiGLU in the epilogue). The head is checked at start-up on the device
+//! `MOA_WGPU_COOP_HEAD=direct`); also its gate/up products (RMSNorm fused, SwiGLU in
+//! the epilogue) and, on request (`MOA_WGPU_COOP_DECODE=1`, no faster on the H200), its
+//! output products (+ residual). The head is checked at start-up on the device
 //! against a CPU product (the feature is experimental; a failed check turns all of them
 //! off); `matvec_sg.wgsl` / `matvec.wgsl` stay the fallback and the path of every other
 //! adapter (lavapipe has no cooperative matrices).
@@ -58,19 +58,6 @@ pub(super) struct CoopProduct {
     pub(super) k: usize,
 }
 
-/// The MLP's down product on matrix units (+ residual, 16 columns a workgroup, K = ffn
-/// over the 4 subgroups, `coop_matvec.wgsl`'s DIRECT 1): its A fragments are loaded
-/// straight from the SwiGLU output, so `gate_up` writes that output in f16 (the operand
-/// the matrix units take; a staged product rounds it the same way). 16 rows of f16
-/// ffn-wide input would be 48 KB of workgroup memory to stage, more than adapters give.
-pub(super) struct CoopDown {
-    /// The gate/up product (RMSNorm, SwiGLU epilogue) writing f16.
-    pub(super) gate_up: wgpu::ComputePipeline,
-    pub(super) down: wgpu::ComputePipeline,
-    /// The down product's K (the MLP's width).
-    pub(super) k: usize,
-}
-
 /// The decode products on matrix units an engine holds.
 pub(super) struct CoopDecode {
     /// The LM head, where the adapter has matrix units and it passed its start-up check;
@@ -79,10 +66,6 @@ pub(super) struct CoopDecode {
     /// The output and gate/up products, where asked for, built and checked.
     pub(super) out: Option<CoopProduct>,
     pub(super) gate_up: Option<CoopProduct>,
-    /// The down product with its A fragments straight from an f16 SwiGLU output, and
-    /// the gate/up product that writes it (`MOA_WGPU_COOP_DOWN=1`, with the matrix-unit
-    /// gate/up product).
-    pub(super) down: Option<CoopDown>,
     /// Why the output and gate/up products were turned off at start-up (empty where they
     /// were not), for `decode_products`.
     pub(super) note: String,
@@ -188,25 +171,22 @@ fn x_in_one_trip() -> bool {
     std::env::var("MOA_WGPU_COOP_XSTAGE").map_or(true, |v| v != "0")
 }
 
-/// Whether `coop_head.wgsl` fetches its weights two stages ahead in two register sets
-/// (`MOA_WGPU_COOP_HEAD_DEEP=1`, its `DEEP` 1) rather than one (the default until
-/// measured).
-fn head_two_deep() -> bool {
-    std::env::var("MOA_WGPU_COOP_HEAD_DEEP").is_ok_and(|v| v == "1")
-}
-
 /// Whether the matrix-unit decode kernels store their workgroup operands as f16 vectors
-/// (`MOA_WGPU_COOP_VSTORE=1`; `shaders::wg_stores`) rather than one f16 at a time (the
-/// default: the vector form is not measured yet, and an earlier one, with `u32`
-/// vectors, failed NVIDIA's compiler and lost the device, wgpu session 12, call 4).
+/// (`shaders::wg_stores`; the default) rather than one f16 at a time
+/// (`MOA_WGPU_COOP_VSTORE=0`): on the H200 the staged head took 34–47 µs against 53–56
+/// (benches/RESULTS.md, wgpu session 13, call 2; an earlier form with `u32` vectors failed
+/// NVIDIA's compiler and lost the device, session 12, call 4).
 fn vector_stores() -> bool {
-    std::env::var("MOA_WGPU_COOP_VSTORE").is_ok_and(|v| v == "1")
+    std::env::var("MOA_WGPU_COOP_VSTORE").map_or(true, |v| v != "0")
 }
 
 /// Whether `coop_matvec.wgsl` pads its staged rows of x by 16 bytes
-/// (`MOA_WGPU_COOP_XPAD=1`, `shaders::COOP_MATVEC_XPAD`; not measured yet).
+/// (`shaders::COOP_MATVEC_XPAD`; the default, `MOA_WGPU_COOP_XPAD=0` for none): unpadded,
+/// the 16 rows of an A fragment are 2 · K bytes apart, all on the same banks. Part of the
+/// set that won its A/B on the H200 (benches/RESULTS.md, wgpu session 13, call 2); alone
+/// one run of call 1 (gate/up 8.08 µs against 8.45–8.83 unpadded).
 fn x_padded() -> bool {
-    std::env::var("MOA_WGPU_COOP_XPAD").is_ok_and(|v| v == "1")
+    std::env::var("MOA_WGPU_COOP_XPAD").map_or(true, |v| v != "0")
 }
 
 /// Workgroup memory of `coop_head.wgsl` for K = `k` and stages of `ks`: x of 16 rows and
@@ -266,7 +246,6 @@ fn build_staged(
                 ("EPI", f64::from(epi)),
                 ("DIAG", f64::from(head_diag())),
                 ("XSTAGE", f64::from(u8::from(x_in_one_trip()))),
-                ("DEEP", f64::from(u8::from(head_two_deep()))),
             ],
         )
     };
@@ -314,29 +293,33 @@ pub(super) fn coop_head(
 
 /// The output product (K = `k_attn`, the attention output in `storage`, + residual) and
 /// the gate/up product (K = `hidden`, RMSNorm, SwiGLU epilogue) on matrix units, each
-/// where it builds, only where asked for (`MOA_WGPU_COOP_DECODE=1`): on the H200 they
-/// took 9.8 and 19.2 µs against 5.7–6.0 and 8.8–9.2 on `matvec_sg.wgsl` (SmolLM2 16 × 4k,
-/// benches/RESULTS.md, wgpu session 11, call 3), and with x staged in one round trip
-/// still 6.3–7.0 and 9.3–10.7 against 5.8–6.3 and 9.1–9.4 (session 12, calls 3 and 4), so
-/// they are kept for the next form of the kernel to be compared against, not used.
-/// With `MOA_WGPU_COOP_DOWN=1` also the down product (K = `ffn`; [`CoopDown`]).
+/// where it builds. `MOA_WGPU_COOP_DECODE`: unset, the gate/up product only; `1` both; `0`
+/// neither. Session 11 measured both slower than `matvec_sg.wgsl` (9.8 and 19.2 µs against
+/// 5.7–6.0 and 8.8–9.2 on the H200; session 12 with x staged in one round trip 6.3–7.0 and
+/// 9.3–10.7 against 5.8–6.3 and 9.1–9.4); with every B fragment loaded before x is staged
+/// (the early walk) and the output product's A straight from storage, gate/up took
+/// 8.15–8.74 µs against 9.17–9.31 in both A/B pairs of two calls, the output product
+/// 5.72–6.13 against 5.89–6.14 (a win in one call, a loss in the other: noise), so only
+/// gate/up runs there by default (benches/RESULTS.md, wgpu session 13, calls 1–2).
 pub(super) fn coop_products(
     device: &wgpu::Device,
     storage: StorageType,
     coop: Option<CoopMatrix>,
     k_attn: usize,
     hidden: usize,
-    ffn: usize,
-) -> (Option<CoopProduct>, Option<CoopProduct>, Option<CoopDown>) {
-    if !std::env::var("MOA_WGPU_COOP_DECODE").is_ok_and(|v| v == "1") {
-        return (None, None, None);
+) -> (Option<CoopProduct>, Option<CoopProduct>) {
+    let which = std::env::var("MOA_WGPU_COOP_DECODE");
+    if which.as_deref().is_ok_and(|v| v == "0") {
+        return (None, None);
     }
+    let with_out = which.as_deref().is_ok_and(|v| v == "1");
     let early = CoopWalk {
         early: early_walk(),
         ..CoopWalk::default()
     };
-    let out = build(device, storage, coop, k_attn, (1, 4), storage, (0, 0), early)
-        .ok()
+    let out = with_out
+        .then(|| build(device, storage, coop, k_attn, (1, 4), storage, (0, 0), early).ok())
+        .flatten()
         .map(|pipeline| CoopProduct {
             pipeline,
             direct: early
@@ -359,36 +342,17 @@ pub(super) fn coop_products(
             direct: None,
             k: hidden,
         });
-    let down = (gate_up.is_some()
-        && storage == StorageType::F16
-        && std::env::var("MOA_WGPU_COOP_DOWN").is_ok_and(|v| v == "1"))
-    .then(|| {
-        let f16_out = CoopWalk {
-            output: StorageType::F16,
-            ..early
-        };
-        let direct = CoopWalk {
-            early: true,
-            direct: true,
-            ..CoopWalk::default()
-        };
-        Some(CoopDown {
-            gate_up: build(device, storage, coop, hidden, (2, 4), f32_x, (1, 2), f16_out).ok()?,
-            down: build(device, storage, coop, ffn, (1, 4), storage, (0, 0), direct).ok()?,
-            k: ffn,
-        })
-    })
-    .flatten();
-    (out, gate_up, down)
+    (out, gate_up)
 }
 
 /// Whether the matrix-unit output and gate/up products load every B fragment before x
 /// is staged, and the output product its A fragments straight from the f16 attention
-/// output (`MOA_WGPU_COOP_EARLY=1`; `shaders::CoopWalk`): predicted on the H200 one
-/// round trip (~1 µs) off each, which would take them under the subgroup products
-/// (session 12: 6.3–6.9 and 9.3–9.8 µs against 5.8–6.3 and 9.1–9.4). Off until measured.
+/// output (`shaders::CoopWalk`; `MOA_WGPU_COOP_EARLY=0` keeps the loops that load them
+/// after): the weights' round trip then overlaps x's instead of following it. On the H200
+/// gate/up went from 9.96 to 8.53–8.74 µs, the output product from 6.94 to 5.72–5.80
+/// (benches/RESULTS.md, wgpu session 13, call 1).
 fn early_walk() -> bool {
-    std::env::var("MOA_WGPU_COOP_EARLY").is_ok_and(|v| v == "1")
+    std::env::var("MOA_WGPU_COOP_EARLY").map_or(true, |v| v != "0")
 }
 
 /// The start-up check's product: 21 rows (a full 16-row block and a partial one), 400
@@ -544,11 +508,9 @@ impl WgpuEngine {
     }
 
     /// Runs the output product (f16 input, + residual, at column 3 of rows 53 wide; staged
-    /// and direct), the gate/up product (RMSNorm, SwiGLU epilogue, ffn = 48; f32 and, for
-    /// the down pair, f16 output) and the down product (direct, f16 input) on matrix units
-    /// on 21 rows of check data and returns their largest error against the CPU, relative
-    /// to 1 + |the CPU's value| (the f16 operands, and an f16 output, rounded as on the
-    /// device).
+    /// and direct) and the gate/up product (RMSNorm, SwiGLU epilogue, ffn = 48) on matrix
+    /// units on 21 rows of check data and returns their largest error against the CPU,
+    /// relative to 1 + |the CPU's value| (the f16 operands rounded as on the device).
     fn check_coop_products(&self) -> Result<f32, EngineError> {
         let mut worst = 0f32;
         if let Some(p) = &self.coop_decode.out {
@@ -557,17 +519,13 @@ impl WgpuEngine {
             }
         }
         if let Some(p) = &self.coop_decode.gate_up {
-            worst = worst.max(self.check_coop_gate_up(&p.pipeline, p.k, false)?);
-        }
-        if let Some(d) = &self.coop_decode.down {
-            worst = worst.max(self.check_coop_gate_up(&d.gate_up, self.config.hidden_size, true)?);
-            worst = worst.max(self.check_coop_plain(&d.down, d.k)?);
+            worst = worst.max(self.check_coop_gate_up(&p.pipeline, p.k)?);
         }
         Ok(worst)
     }
 
     /// A product of f16 x (K = `k`) + residual, at column 3 of rows 53 wide (the output
-    /// and down products): its largest relative error against the CPU.
+    /// product): its largest relative error against the CPU.
     fn check_coop_plain(&self, pipeline: &wgpu::ComputePipeline, k: usize) -> Result<f32, EngineError> {
         let rows = CHECK_ROWS;
         let (n, stride, col0) = (48, 53, 3);
@@ -618,13 +576,12 @@ impl WgpuEngine {
         Ok(worst)
     }
 
-    /// The gate/up product (f32 x, K = `k`, RMSNorm, SwiGLU epilogue, ffn = 48), its output
-    /// f32 or (`f16_out`) f16: its largest relative error against the CPU.
+    /// The gate/up product (f32 x, K = `k`, RMSNorm, SwiGLU epilogue, ffn = 48): its
+    /// largest relative error against the CPU.
     fn check_coop_gate_up(
         &self,
         pipeline: &wgpu::ComputePipeline,
         k: usize,
-        f16_out: bool,
     ) -> Result<f32, EngineError> {
         let rows = CHECK_ROWS;
         let (ffn, eps) = (48, 1e-5f32);
@@ -656,16 +613,7 @@ impl WgpuEngine {
             (6, &no_pairs),
         ];
         let groups = [(ffn / 16) as u32, rows.div_ceil(16) as u32, 1];
-        let words = if f16_out { (rows * ffn).div_ceil(2) } else { rows * ffn };
-        let got = self.run_coop_check(pipeline, &bound, groups, &out, words)?;
-        let value = |e: usize| -> f32 {
-            if f16_out {
-                let half = (got[e / 2] >> (16 * (e % 2))) as u16;
-                f16::from_bits(half).to_f32()
-            } else {
-                f32::from_bits(got[e])
-            }
-        };
+        let got = self.run_coop_check(pipeline, &bound, groups, &out, rows * ffn)?;
         let mut worst = 0f32;
         for t in 0..rows {
             let row = &x[t * k..(t + 1) * k];
@@ -676,13 +624,8 @@ impl WgpuEngine {
             let dot = |n: usize| -> f32 { (0..k).map(|i| a[i] * w[n * k + i].to_f32()).sum() };
             for c in 0..ffn {
                 let (gate, up) = (dot(c), dot(ffn + c));
-                let mut want = gate / (1.0 + (-gate).exp()) * up;
-                if f16_out {
-                    want = f16::from_f32(want).to_f32();
-                }
-                // An f16 output differs by at most one rounding of its own.
-                let slack = if f16_out { want.abs() * 1e-3 } else { 0.0 };
-                worst = worst.max((check_rel(value(t * ffn + c), want) - slack).max(0.0));
+                let want = gate / (1.0 + (-gate).exp()) * up;
+                worst = worst.max(check_rel(f32::from_bits(got[t * ffn + c]), want));
             }
         }
         Ok(worst)
@@ -721,7 +664,7 @@ impl WgpuEngine {
                 "matrix units ({}{}; max |err| {e:.1e} on the start-up check)",
                 match h.staged {
                     Some(ks) => format!(
-                        "coop_head.wgsl, weights staged {ks} of K at a time, {} blocks of 64 columns a workgroup{}{}{}",
+                        "coop_head.wgsl, weights staged {ks} of K at a time, {} blocks of 64 columns a workgroup{}{}",
                         h.tiles,
                         if x_in_one_trip() {
                             ", x staged in one round trip"
@@ -730,11 +673,6 @@ impl WgpuEngine {
                         },
                         if vector_stores() {
                             ", vector stores"
-                        } else {
-                            ""
-                        },
-                        if head_two_deep() {
-                            ", fetched two stages ahead"
                         } else {
                             ""
                         }
@@ -781,7 +719,6 @@ impl WgpuEngine {
                 // The same feature and kernel: the other matrix-unit products go too.
                 self.coop_decode.out = None;
                 self.coop_decode.gate_up = None;
-                self.coop_decode.down = None;
             }
         }
     }
@@ -789,7 +726,6 @@ impl WgpuEngine {
     /// Turns the matrix-unit output and gate/up products off, saying why in
     /// `decode_products`.
     fn drop_coop_products(&mut self, why: String) {
-        self.coop_decode.down = None;
         if self.coop_decode.out.take().is_some() | self.coop_decode.gate_up.take().is_some() {
             self.coop_decode.note = format!("; the matrix-unit output and gate/up products {why}");
         }

@@ -301,13 +301,12 @@ impl WgpuEngine {
             ),
         };
         let head = coop_matvec::coop_head(&device, storage, ctx.coop_matrix(), config.hidden_size);
-        let (out, gate_up, down) = coop_matvec::coop_products(
+        let (out, gate_up) = coop_matvec::coop_products(
             &device,
             storage,
             ctx.coop_matrix(),
             config.q_heads * config.head_dim,
             config.hidden_size,
-            config.ffn_size,
         );
         let head_kind = match &head {
             Ok(h) if h.staged.is_some() => "matrix units (coop_head.wgsl)".to_string(),
@@ -351,7 +350,6 @@ impl WgpuEngine {
                 head,
                 out,
                 gate_up,
-                down,
                 note: String::new(),
                 head_kind,
             }),
@@ -563,13 +561,7 @@ impl WgpuEngine {
             }
             _ => "",
         };
-        let down = if self.coop_decode.down.is_some() {
-            "; down products on matrix units (coop_matvec.wgsl, A straight from the f16 \
-             SwiGLU output of the gate/up product)"
-        } else {
-            ""
-        };
-        sg + coop + walk + down + &self.coop_decode.note
+        sg + coop + walk + &self.coop_decode.note
     }
 
     /// Chooses the few-row product kernel (tests exercise both on any adapter).

@@ -689,63 +689,7 @@ impl WgpuEngine {
                         && c.ffn_size.is_multiple_of(2)
                 })
                 .map(|sg| (sg, &lw.w_gate_up.parts[0]));
-            // The down product on matrix units, its A fragments straight from the gate/up
-            // product's f16 SwiGLU output (which holds whole 16-row blocks here).
-            let coop_down = self.coop_decode.down.as_ref().filter(|dn| {
-                coop_gate_up.is_some()
-                    && coop_fits(&lw.w_down, dn.k, 16, t)
-                    && a.ffn_act.size() >= (t.div_ceil(16) * 16 * dn.k * 2) as u64
-            });
-            if let Some(dn) = coop_down {
-                let params = [
-                    t as u32,
-                    hidden as u32,
-                    2 * c.ffn_size as u32,
-                    0,
-                    c.rms_norm_eps.to_bits(),
-                    c.ffn_size as u32,
-                    0,
-                    0,
-                ];
-                d.push(self.coop_dispatch(
-                    &dn.gate_up,
-                    params,
-                    [
-                        (&a.x_alt).into(),
-                        (&lw.w_gate_up.parts[0].buffer).into(),
-                        (&self.dummy).into(),
-                        (&a.ffn_act).into(),
-                        (&lw.ffn_norm).into(),
-                        (&a.argmax_pairs).into(),
-                    ],
-                    [(c.ffn_size / 16) as u32, (t as u32).div_ceil(16), 1],
-                ));
-                tag(&mut kinds, &d, "gate_up");
-                let n_out = lw.w_down.rows as u32;
-                let params = [
-                    t as u32,
-                    dn.k as u32,
-                    n_out,
-                    1,
-                    c.rms_norm_eps.to_bits(),
-                    n_out,
-                    0,
-                    0,
-                ];
-                d.push(self.coop_dispatch(
-                    &dn.down,
-                    params,
-                    [
-                        (&a.ffn_act).into(),
-                        (&lw.w_down.parts[0].buffer).into(),
-                        (&a.x_alt).into(),
-                        (&a.x).into(),
-                        (&self.dummy).into(),
-                        (&a.argmax_pairs).into(),
-                    ],
-                    [n_out / 16, (t as u32).div_ceil(16), 1],
-                ));
-            } else if let Some(p) = coop_gate_up {
+            if let Some(p) = coop_gate_up {
                 let params = [
                     t as u32,
                     hidden as u32,

@@ -33,17 +33,19 @@
 // the constants KX (the product's K: a multiple of 16, of 64 where KPARTS is 4), TILES
 // (1, 2 or 4), KPARTS (1 or 4) and TPR (SG / 4), and `x_all` / `x_sumsq` / `x_put_all`
 // (XSTAGE 1); n_out must be a multiple of 16 (the host checks). It also writes how xs is
-// laid out and stored (`wg_stores`): XPAD (0, or 8 f16 with `MOA_WGPU_COOP_XPAD=1`, so
-// that the 16 rows of an A fragment start on different banks), its element type `xse`
-// (f16, or vec4<f16> with VSTORE, `MOA_WGPU_COOP_VSTORE=1`), XSW
-// (f16 an element) and `xs_put`. It also declares x (binding 1) and `xv` (`x_binding`):
+// laid out and stored (`wg_stores`): XPAD (8 f16, so that the 16 rows of an A fragment
+// start on different banks; 0 with `MOA_WGPU_COOP_XPAD=0`), its element type `xse`
+// (vec4<f16>, or f16 with `MOA_WGPU_COOP_VSTORE=0`), XSW (f16 an element) and `xs_put`.
+// It also declares x (binding 1) and `xv` (`x_binding`):
 // `x: array<vec4<xtype>>`, or with DIRECT 1 `xh: array<f16>` (f16 input, INPUT_MODE 0),
 // which the A fragments are loaded from straight (no staging, no barrier before the
 // multiply-adds; the host binds it only where the buffer holds whole 16-row blocks; xs
 // is then one element, XS_LEN).
-// EARLY 1 (`MOA_WGPU_COOP_EARLY=1`, KPARTS 4): the host writes the K walk out in the
-// source (`@early_loads`, `@early_mma` below): every B fragment of the subgroup is loaded
-// before x is staged, so the weights' round trip overlaps x's instead of following it.
+// EARLY 1 (KPARTS 4; the default, `MOA_WGPU_COOP_EARLY=0` for the loops): the host writes
+// the K walk out in the source (`@early_loads`, `@early_mma` below): every B fragment of
+// the subgroup is loaded before x is staged, so the weights' round trip overlaps x's
+// instead of following it (gate/up 9.96 -> 8.53-8.74 µs on the H200, benches/RESULTS.md,
+// wgpu session 13, call 1).
 
 override SG: u32 = 32u;
 override INPUT_MODE: u32 = 1u;

@@ -222,9 +222,9 @@ pub fn coop_matvec_source(
     xpad: bool,
     walk: CoopWalk,
 ) -> String {
-    let xs_len = coop_matvec_xs_len(k, walk.direct && kparts == 4 && input == StorageType::F16, vstore, xpad);
     let early = walk.early && kparts == 4;
     let direct = early && walk.direct && input == StorageType::F16;
+    let xs_len = coop_matvec_xs_len(k, direct, vstore, xpad);
     let body = if early {
         let (loads, mma) = coop_matvec_walk(k / kparts as usize, tiles, direct);
         COOP_MATVEC
@@ -546,8 +546,7 @@ mod tests {
                 (false, true, early),
                 (false, false, direct),
             ] {
-                let source =
-                    coop_matvec_source(576, tiles, kparts, input, 32, vstore, xpad, walk);
+                let source = coop_matvec_source(576, tiles, kparts, input, 32, vstore, xpad, walk);
                 validate_wgsl(COOP_MATVEC.name, &source).unwrap_or_else(|e| panic!("{e}"));
                 for (mode, epi, xstage) in [
                     (0.0, 0.0, 0.0),

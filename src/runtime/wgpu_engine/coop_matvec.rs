@@ -98,8 +98,11 @@ fn build(
     (mode, epi): (u32, u32),
     walk: CoopWalk,
 ) -> Result<wgpu::ComputePipeline, String> {
-    if walk.direct && (mode != 0 || input != StorageType::F16 || kparts != 4) {
-        return Err("a direct walk needs an f16 input without RMSNorm and K in 4 parts".into());
+    if walk.direct && (!walk.early || mode != 0 || input != StorageType::F16 || kparts != 4) {
+        return Err(
+            "a direct walk needs the early walk, an f16 input without RMSNorm and K in 4 parts"
+                .into(),
+        );
     }
     let coop = coop.ok_or("no cooperative matrices on this adapter")?;
     if coop.accumulator != StorageType::F32 || storage != StorageType::F16 {
@@ -318,7 +321,19 @@ pub(super) fn coop_products(
         ..CoopWalk::default()
     };
     let out = with_out
-        .then(|| build(device, storage, coop, k_attn, (1, 4), storage, (0, 0), early).ok())
+        .then(|| {
+            build(
+                device,
+                storage,
+                coop,
+                k_attn,
+                (1, 4),
+                storage,
+                (0, 0),
+                early,
+            )
+            .ok()
+        })
         .flatten()
         .map(|pipeline| CoopProduct {
             pipeline,
@@ -329,7 +344,17 @@ pub(super) fn coop_products(
                         direct: true,
                         ..early
                     };
-                    build(device, storage, coop, k_attn, (1, 4), storage, (0, 0), direct).ok()
+                    build(
+                        device,
+                        storage,
+                        coop,
+                        k_attn,
+                        (1, 4),
+                        storage,
+                        (0, 0),
+                        direct,
+                    )
+                    .ok()
                 })
                 .flatten(),
             k: k_attn,
@@ -526,13 +551,19 @@ impl WgpuEngine {
 
     /// A product of f16 x (K = `k`) + residual, at column 3 of rows 53 wide (the output
     /// product): its largest relative error against the CPU.
-    fn check_coop_plain(&self, pipeline: &wgpu::ComputePipeline, k: usize) -> Result<f32, EngineError> {
+    fn check_coop_plain(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        k: usize,
+    ) -> Result<f32, EngineError> {
         let rows = CHECK_ROWS;
         let (n, stride, col0) = (48, 53, 3);
         // Whole 16-row blocks of x (the direct walk reads every row of a block; rows past
         // `rows` are finite and write nothing).
         let x_rows = rows.div_ceil(16) * 16;
-        let x: Vec<f16> = (0..x_rows * k).map(|i| f16::from_f32(check_val(i, 4))).collect();
+        let x: Vec<f16> = (0..x_rows * k)
+            .map(|i| f16::from_f32(check_val(i, 4)))
+            .collect();
         let w: Vec<f16> = (0..n * k).map(|i| f16::from_f32(check_val(i, 5))).collect();
         let res: Vec<f32> = (0..rows * stride).map(|i| (i % 7) as f32).collect();
         let xb = self.storage_u32("out check x", &f16_words(&x));
@@ -587,7 +618,9 @@ impl WgpuEngine {
         let (ffn, eps) = (48, 1e-5f32);
         let x: Vec<f32> = (0..rows * k).map(|i| 3.0 * check_val(i, 6)).collect();
         let g: Vec<f32> = (0..k).map(|i| 1.0 + 0.5 * check_val(i, 7)).collect();
-        let w: Vec<f16> = (0..2 * ffn * k).map(|i| f16::from_f32(check_val(i, 8))).collect();
+        let w: Vec<f16> = (0..2 * ffn * k)
+            .map(|i| f16::from_f32(check_val(i, 8)))
+            .collect();
         let xb = self.storage_u32("gate/up check x", &f32_words(&x));
         let gb = self.storage_u32("gate/up check norm", &f32_words(&g));
         let wb = self.storage_u32("gate/up check w", &f16_words(&w));

@@ -556,9 +556,9 @@ impl WgpuEngine {
             _ => "workgroup tree (matvec.wgsl)".to_string(),
         };
         let walk = match &self.coop_decode.out {
-            Some(coop_matvec::CoopProduct { direct: Some(_), .. }) => {
-                ", B fragments loaded before x, the output product's A straight from storage"
-            }
+            Some(coop_matvec::CoopProduct {
+                direct: Some(_), ..
+            }) => ", B fragments loaded before x, the output product's A straight from storage",
             _ => "",
         };
         sg + coop + walk + &self.coop_decode.note

@@ -25,6 +25,11 @@
 // (lowest index on ties) to pairs[(t · params.blocks + wid.x) · 2] (f32 bits, index): the
 // first stage of `argmax.wgsl`'s two-stage argmax, whose `moa_argmax_finish` reduces a
 // row's `blocks` pairs (one dispatch fewer; no logits written and read back).
+// EPI 3 (the decode QKV product, KPARTS 4, TILES 2, built with `rope`): workgroup q owns
+// columns 16 · sub.. of both halves of head q / (ROPE_HD / 32) (sub = q % (ROPE_HD / 32)),
+// 16 rotation pairs of the half-split layout, and `rope_epi` (`matvec_rope.wgsl`'s
+// `rope_store`) rotates and stores them as `matvec_sg.wgsl`'s `moa_matvec_sg_rope` does;
+// n_out = heads · ROPE_HD from column 0, ROPE_HD a multiple of 32.
 // EPI 2 (the gate/up product, KPARTS 4, TILES 2): with n_out = 2 · ffn rows of [gate | up],
 // workgroup q owns gate columns 16q.. and up columns ffn + 16q.. and writes
 // silu(gate) · up to out[t · out_stride + 16q + c] (as `matvec_sg.wgsl`'s
@@ -41,6 +46,8 @@
 // which the A fragments are loaded from straight (no staging, no barrier before the
 // multiply-adds; the host binds it only where the buffer holds whole 16-row blocks; xs
 // is then one element, XS_LEN).
+// The host also writes `pairs` (binding 6, or 12 where `rope` puts `matvec_rope.wgsl`'s
+// bindings 6–11 in), ROPE_HD and `rope_epi` (a stub without `rope`).
 // EARLY 1 (KPARTS 4; the default, `MOA_WGPU_COOP_EARLY=0` for the loops): the host writes
 // the K walk out in the source (`@early_loads`, `@early_mma` below): every B fragment of
 // the subgroup is loaded before x is staged, so the weights' round trip overlaps x's
@@ -75,7 +82,6 @@ struct Params {
 @group(0) @binding(3) var<storage, read> residual: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read> norm: array<vec4<f32>>;
-@group(0) @binding(6) var<storage, read_write> pairs: array<u32>;
 
 // Tiles per workgroup, and K per subgroup.
 const TPW: u32 = select(TILES, 4u * TILES, KPARTS == 1u);
@@ -107,6 +113,12 @@ fn better(v: f32, i: u32, bv: f32, bi: u32) -> bool {
 fn tile_col(wx: u32, jw: u32) -> u32 {
     if (EPI == 2u) {
         return select(16u * wx, params.n_out / 2u + 16u * wx, jw == 1u);
+    }
+    if (EPI == 3u) {
+        // ROPE_HD / 32 workgroups a head: workgroup wx takes columns 16 · sub.. of both
+        // halves of head wx / (ROPE_HD / 32).
+        let hq = ROPE_HD / 32u;
+        return (wx / hq) * ROPE_HD + (wx % hq) * 16u + select(0u, ROPE_HD / 2u, jw == 1u);
     }
     return (wx * TPW + jw) * 16u;
 }
@@ -285,6 +297,18 @@ fn moa_coop_matvec(
             let o = ((t0 + r) * params.blocks + wid.x) * 2u;
             pairs[o] = bitcast<u32>(bv);
             pairs[o + 1u] = bi;
+        }
+    } else if (EPI == 3u) {
+        // Tile 0 holds the first columns of 16 rotation pairs, tile 1 their partners
+        // (ROPE_HD / 2 further): `rope_epi` rotates them and stores Q or the cache slot.
+        let hq = ROPE_HD / 32u;
+        for (var e = i; e < 256u; e += wg) {
+            let t = t0 + e / 16u;
+            if (t < params.n_rows && tile_col(wid.x, 1u) < params.n_out) {
+                let a = tile_at(0u, e / 16u, e % 16u);
+                let b = tile_at(1u, e / 16u, e % 16u);
+                rope_epi(t, wid.x / hq, (wid.x % hq) * 16u + e % 16u, a, b);
+            }
         }
     } else if (EPI == 2u) {
         for (var e = i; e < 256u; e += wg) {

@@ -185,14 +185,17 @@ pub const COOP_MATVEC: Shader = Shader {
     source: include_str!("../../shaders/coop_matvec.wgsl"),
 };
 
-/// How `coop_matvec.wgsl` walks K: `early` (its EARLY 1, `MOA_WGPU_COOP_EARLY=1`; K split
-/// over 4 subgroups only) writes the walk out in the source with every B fragment loaded
-/// before x is staged; `direct` (DIRECT 1, with `early`, an f16 x without RMSNorm) loads
-/// the A fragments straight from x instead of staging them.
+/// How `coop_matvec.wgsl` walks K: `early` (its EARLY 1, the default; K split over 4
+/// subgroups only) writes the walk out in the source with every B fragment loaded before
+/// x is staged; `direct` (DIRECT 1, with `early`, an f16 x without RMSNorm) loads the A
+/// fragments straight from x instead of staging them. `rope` = Some(head_dim) builds the
+/// QKV product's epilogue (EPI 3: `matvec_rope.wgsl`'s RoPE + cache write, f16 storage,
+/// head_dim a multiple of 32).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CoopWalk {
     pub early: bool,
     pub direct: bool,
+    pub rope: Option<usize>,
 }
 
 /// Elements of `coop_matvec.wgsl`'s `xs` (16 rows of `k` + the padding, in elements of
@@ -235,17 +238,40 @@ pub fn coop_matvec_source(
         COOP_MATVEC.source.to_string()
     };
     format!(
-        "enable f16;\nenable wgpu_cooperative_matrix;\nalias xtype = {};\nconst KX: u32 = {k}u;\nconst TILES: u32 = {tiles}u;\nconst KPARTS: u32 = {kparts}u;\nconst TPR: u32 = {}u;\nconst XPAD: u32 = {}u;\nconst XS_LEN: u32 = {xs_len}u;\nconst EARLY: u32 = {}u;\nconst DIRECT: u32 = {}u;\n{}{}{}{}",
+        "enable f16;\nenable wgpu_cooperative_matrix;\nalias xtype = {};\nconst KX: u32 = {k}u;\nconst TILES: u32 = {tiles}u;\nconst KPARTS: u32 = {kparts}u;\nconst TPR: u32 = {}u;\nconst XPAD: u32 = {}u;\nconst XS_LEN: u32 = {xs_len}u;\nconst EARLY: u32 = {}u;\nconst DIRECT: u32 = {}u;\n{}{}{}{}{}",
         input.name(),
         (sg / 4).max(1),
         if xpad { COOP_MATVEC_XPAD } else { 0 },
         u32::from(early),
         u32::from(direct),
         x_binding(direct),
+        coop_rope(walk.rope),
         x_registers(k, sg),
         wg_stores(vstore, false),
-        body
+        if walk.rope.is_some() {
+            format!("{body}{MATVEC_ROPE_EPILOGUE}{CACHE_SLOT}")
+        } else {
+            body
+        }
     )
+}
+
+/// `coop_matvec.wgsl`'s `pairs` binding, ROPE_HD and `rope_epi`: with `rope` (the head
+/// dimension) the stored type of `matvec_rope.wgsl` (f16), whose bindings 6–11 move
+/// `pairs` to 12, and `rope_epi` calling its `rope_store`; else `pairs` at 6 and a stub.
+fn coop_rope(rope: Option<usize>) -> String {
+    match rope {
+        Some(hd) => format!(
+            "alias stype = f16;\nconst ROPE_HD: u32 = {hd}u;\n\
+             @group(0) @binding(12) var<storage, read_write> pairs: array<u32>;\n\
+             fn rope_epi(t: u32, head: u32, i: u32, a: f32, b: f32) {{\n    \
+             _ = rope_store(t, head, i, a, b);\n}}\n"
+        ),
+        None => "const ROPE_HD: u32 = 32u;\n\
+                 @group(0) @binding(6) var<storage, read_write> pairs: array<u32>;\n\
+                 fn rope_epi(t: u32, head: u32, i: u32, a: f32, b: f32) {}\n"
+            .to_string(),
+    }
 }
 
 /// `coop_matvec.wgsl`'s x (binding 1) and `xv(row, j)` (its 4-vector j of row `row` as
@@ -573,6 +599,26 @@ mod tests {
         }
         // Direct: nothing staged, xs of one element.
         assert_eq!(coop_matvec_xs_len(576, true, false, false), 1);
+        // The QKV product with RoPE + the cache write (EPI 3): `matvec_rope.wgsl`'s
+        // bindings 6–11, `pairs` at 12, head_dim 64 and 128.
+        for (hd, vstore) in [(64, true), (128, false)] {
+            let rope = CoopWalk {
+                early: true,
+                rope: Some(hd),
+                ..CoopWalk::default()
+            };
+            let source = coop_matvec_source(576, 2, 4, StorageType::F32, 32, vstore, true, rope);
+            validate_wgsl(COOP_MATVEC.name, &source).unwrap_or_else(|e| panic!("{e}"));
+            let constants = [
+                ("SG", 32.0),
+                ("INPUT_MODE", 1.0),
+                ("EPI", 3.0),
+                ("XSTAGE", 1.0),
+            ];
+            let words = spirv_words(&source, COOP_MATVEC.entry_point, &constants)
+                .unwrap_or_else(|e| panic!("rope {hd}: {e}"));
+            assert!(words.len() > 100);
+        }
     }
 
     /// The subgroup products' timing diagnostics (`DIAG` 1 and 2, `MOA_WGPU_SG_DIAG`) resolve

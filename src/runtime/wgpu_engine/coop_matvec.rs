@@ -63,9 +63,10 @@ pub(super) struct CoopDecode {
     /// The LM head, where the adapter has matrix units and it passed its start-up check;
     /// `Err` says why not.
     pub(super) head: Result<CoopHead, String>,
-    /// The output and gate/up products, where asked for, built and checked.
+    /// The output, gate/up and QKV products, where asked for, built and checked.
     pub(super) out: Option<CoopProduct>,
     pub(super) gate_up: Option<CoopProduct>,
+    pub(super) qkv: Option<CoopProduct>,
     /// Why the output and gate/up products were turned off at start-up (empty where they
     /// were not), for `decode_products`.
     pub(super) note: String,
@@ -304,16 +305,25 @@ pub(super) fn coop_head(
 /// 8.15–8.74 µs against 9.17–9.31 in both A/B pairs of two calls, the output product
 /// 5.72–6.13 against 5.89–6.14 (a win in one call, a loss in the other: noise), so only
 /// gate/up runs there by default (benches/RESULTS.md, wgpu session 13, calls 1–2).
+/// `MOA_WGPU_COOP_QKV=1` (prepared in session 13, not measured: its device time was
+/// spent) also puts the decode QKV product (K = `hidden`) there, RoPE + the cache write
+/// in its epilogue, built like the gate/up product that won: predicted 7.5 → ~6.5 µs a
+/// layer on the H200; checked at start-up against the CPU (`check_coop_qkv`).
 pub(super) fn coop_products(
     device: &wgpu::Device,
     storage: StorageType,
     coop: Option<CoopMatrix>,
     k_attn: usize,
     hidden: usize,
-) -> (Option<CoopProduct>, Option<CoopProduct>) {
+    head_dim: usize,
+) -> (
+    Option<CoopProduct>,
+    Option<CoopProduct>,
+    Option<CoopProduct>,
+) {
     let which = std::env::var("MOA_WGPU_COOP_DECODE");
     if which.as_deref().is_ok_and(|v| v == "0") {
-        return (None, None);
+        return (None, None, None);
     }
     let with_out = which.as_deref().is_ok_and(|v| v == "1");
     let early = CoopWalk {
@@ -367,7 +377,23 @@ pub(super) fn coop_products(
             direct: None,
             k: hidden,
         });
-    (out, gate_up)
+    // The QKV product with RoPE + the cache write in its epilogue (EPI 3): 16 rotation
+    // pairs a workgroup, so head_dim a multiple of 32; f16 storage (`rope_store`'s type).
+    let rope = CoopWalk {
+        rope: Some(head_dim),
+        ..early
+    };
+    let qkv = (std::env::var("MOA_WGPU_COOP_QKV").is_ok_and(|v| v == "1")
+        && head_dim.is_multiple_of(32)
+        && storage == StorageType::F16)
+        .then(|| build(device, storage, coop, hidden, (2, 4), f32_x, (1, 3), rope).ok())
+        .flatten()
+        .map(|pipeline| CoopProduct {
+            pipeline,
+            direct: None,
+            k: hidden,
+        });
+    (out, gate_up, qkv)
 }
 
 /// Whether the matrix-unit output and gate/up products load every B fragment before x
@@ -510,12 +536,12 @@ impl WgpuEngine {
         Ok((max_err, pairs_ok))
     }
 
-    /// Runs `pipeline` (bindings 0–6 of `coop_matvec.wgsl`) once and reads `words` words
-    /// of `dst` back.
+    /// Runs `pipeline` (`coop_matvec.wgsl` with the buffers `bound`) once and reads
+    /// `words` words of `dst` back.
     fn run_coop_check(
         &self,
         pipeline: &wgpu::ComputePipeline,
-        bound: &[(u32, &wgpu::Buffer); 7],
+        bound: &[(u32, &wgpu::Buffer)],
         groups: [u32; 3],
         dst: &wgpu::Buffer,
         words: usize,
@@ -545,6 +571,131 @@ impl WgpuEngine {
         }
         if let Some(p) = &self.coop_decode.gate_up {
             worst = worst.max(self.check_coop_gate_up(&p.pipeline, p.k)?);
+        }
+        if let Some(p) = &self.coop_decode.qkv {
+            worst = worst.max(self.check_coop_qkv(&p.pipeline, p.k)?);
+        }
+        Ok(worst)
+    }
+
+    /// The QKV product with RoPE + the cache write (f32 x, K = `k`, RMSNorm; 3 query heads
+    /// and 1 KV head of the model's head_dim; 21 rows at positions 5.., each with a cache
+    /// row of 32 slots, all sink, so position p is slot p): its largest error against the
+    /// CPU over Q, the K cache and the V cache, relative to 1 + |the CPU's value| (the
+    /// staged x rounded to f16 as on the device; the outputs are f16).
+    fn check_coop_qkv(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        k: usize,
+    ) -> Result<f32, EngineError> {
+        let rows = CHECK_ROWS;
+        let (hd, qh, slots, eps) = (self.config.head_dim, 3usize, 32usize, 1e-5f32);
+        let half = hd / 2;
+        let n = (qh + 2) * hd;
+        let pos = |t: usize| 5 + t;
+        let x: Vec<f32> = (0..rows * k).map(|i| 3.0 * check_val(i, 9)).collect();
+        let g: Vec<f32> = (0..k).map(|i| 1.0 + 0.5 * check_val(i, 10)).collect();
+        let w: Vec<f16> = (0..n * k)
+            .map(|i| f16::from_f32(check_val(i, 11)))
+            .collect();
+        // (cos, sin) per [position, pair].
+        let angle = |p: usize, i: usize| p as f32 * (0.9f32).powi(i as i32);
+        let table: Vec<f32> = (0..slots * half)
+            .flat_map(|e| {
+                let a = angle(e / half, e % half);
+                [a.cos(), a.sin()]
+            })
+            .collect();
+        let info: Vec<u32> = (0..rows)
+            .flat_map(|t| [pos(t) as u32, t as u32, pos(t) as u32, 0])
+            .collect();
+        let mut rp = vec![
+            rows as u32,
+            qh as u32,
+            1,
+            hd as u32,
+            slots as u32,
+            1,
+            0,
+            rows as u32,
+        ];
+        rp.extend([0, slots as u32, 0, 0]);
+        rp.resize(8 + 4 * 64, 0);
+        let params = self.uniform(&[
+            rows as u32,
+            k as u32,
+            n as u32,
+            0,
+            eps.to_bits(),
+            n as u32,
+            0,
+            0,
+        ]);
+        let rpb = self.uniform(&rp);
+        let xb = self.storage_u32("qkv check x", &f32_words(&x));
+        let gb = self.storage_u32("qkv check norm", &f32_words(&g));
+        let wb = self.storage_u32("qkv check w", &f16_words(&w));
+        let ib = self.storage_u32("qkv check info", &info);
+        let tb = self.storage_u32("qkv check rope", &f32_words(&table));
+        let q_words = (rows * qh * hd).div_ceil(2);
+        let c_words = (rows * slots * hd).div_ceil(2);
+        let qb = self.buffer("qkv check q", 4 * q_words as u64)?;
+        let kb = self.buffer("qkv check k cache", 4 * c_words as u64)?;
+        let vb = self.buffer("qkv check v cache", 4 * c_words as u64)?;
+        // Written by no EPI 3 dispatch; bound writable as its layout has them.
+        let scratch = self.buffer("qkv check out", 16)?;
+        let no_pairs = self.buffer("check pairs", 16)?;
+        let bound = [
+            (0, &params),
+            (1, &xb),
+            (2, &wb),
+            (3, &self.dummy),
+            (4, &scratch),
+            (5, &gb),
+            (6, &rpb),
+            (7, &ib),
+            (8, &tb),
+            (9, &qb),
+            (10, &kb),
+            (11, &vb),
+            (12, &no_pairs),
+        ];
+        let groups = [(n / 32) as u32, rows.div_ceil(16) as u32, 1];
+        let halves = |words: Vec<u32>| -> Vec<f32> {
+            words
+                .iter()
+                .flat_map(|w| [*w as u16, (*w >> 16) as u16])
+                .map(|h| f16::from_bits(h).to_f32())
+                .collect()
+        };
+        let got_q = halves(self.run_coop_check(pipeline, &bound, groups, &qb, q_words)?);
+        let got_k = halves(self.run_coop_check(pipeline, &bound, groups, &kb, c_words)?);
+        let got_v = halves(self.run_coop_check(pipeline, &bound, groups, &vb, c_words)?);
+        let mut worst = 0f32;
+        for t in 0..rows {
+            let row = &x[t * k..(t + 1) * k];
+            let s = 1.0 / (row.iter().map(|v| v * v).sum::<f32>() / k as f32 + eps).sqrt();
+            let a: Vec<f32> = (0..k)
+                .map(|i| f16::from_f32(row[i] * s * g[i]).to_f32())
+                .collect();
+            let dot = |c: usize| -> f32 { (0..k).map(|i| a[i] * w[c * k + i].to_f32()).sum() };
+            let p = pos(t);
+            for h in 0..qh + 2 {
+                for i in 0..half {
+                    let (mut va, mut vb) = (dot(h * hd + i), dot(h * hd + half + i));
+                    if h <= qh {
+                        let (c, sn) = (table[2 * (p * half + i)], table[2 * (p * half + i) + 1]);
+                        (va, vb) = (va * c - vb * sn, vb * c + va * sn);
+                    }
+                    let (got, o) = match h {
+                        h if h < qh => (&got_q, (t * qh + h) * hd),
+                        h if h == qh => (&got_k, (t * slots + p) * hd),
+                        _ => (&got_v, (t * slots + p) * hd),
+                    };
+                    worst = worst.max(check_rel(got[o + i], va));
+                    worst = worst.max(check_rel(got[o + half + i], vb));
+                }
+            }
         }
         Ok(worst)
     }
@@ -752,6 +903,7 @@ impl WgpuEngine {
                 // The same feature and kernel: the other matrix-unit products go too.
                 self.coop_decode.out = None;
                 self.coop_decode.gate_up = None;
+                self.coop_decode.qkv = None;
             }
         }
     }
@@ -759,8 +911,10 @@ impl WgpuEngine {
     /// Turns the matrix-unit output and gate/up products off, saying why in
     /// `decode_products`.
     fn drop_coop_products(&mut self, why: String) {
-        if self.coop_decode.out.take().is_some() | self.coop_decode.gate_up.take().is_some() {
-            self.coop_decode.note = format!("; the matrix-unit output and gate/up products {why}");
+        let qkv = self.coop_decode.qkv.take().is_some();
+        if self.coop_decode.out.take().is_some() | self.coop_decode.gate_up.take().is_some() | qkv {
+            self.coop_decode.note =
+                format!("; the matrix-unit output, gate/up and QKV products {why}");
         }
     }
 }

@@ -34,7 +34,10 @@
 //! on the other products' kernel instead of matrix units, `MOA_WGPU_COOP_HEAD_TILES=1|4`
 //! gives its subgroups 1 or 4 tiles of 16 columns (default 2), `MOA_WGPU_HEAD_ARGMAX=0`
 //! has it write logits for the separate two-stage argmax; `MOA_WGPU_COOP_DECODE=1` puts
-//! the output and gate/up products on matrix units too (slower on the H200).
+//! the output products on matrix units too (no faster on the H200), `=0` also takes the
+//! gate/up products off them; `MOA_WGPU_COOP_EARLY=0`, `MOA_WGPU_COOP_XPAD=0` and
+//! `MOA_WGPU_COOP_VSTORE=0` restore session 12's forms of the matrix-unit kernels (B
+//! fragments after x is staged, unpadded staged rows, scalar f16 stores).
 
 use std::process::ExitCode;
 use std::time::Instant;

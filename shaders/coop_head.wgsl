@@ -12,9 +12,10 @@
 // A workgroup is 4 subgroups of SG and owns BPW blocks of 64 output columns (subgroup s:
 // columns 16s..16s+16 of each block); it stages RMSNorm(x) of its 16 rows once (rows past
 // n_rows as 0), then walks NST = BPW · KX / KS stages of KS weights × 64 columns: at
-// stage s it stores the registers fetched during stage s − 1 (DEEP 1: s − 2) into `ws`,
-// issues the fetches of stage s + 1 (s + 2), and runs its KS / 16 multiply-adds from `xs`
-// and `ws`. The row
+// stage s it stores the registers fetched during stage s − 1 into `ws`, issues the
+// fetches of stage s + 1, and runs its KS / 16 multiply-adds from `xs` and `ws`. (Two
+// stages ahead in two register sets took the head from 54.5 to 68.8–74.4 µs on the H200,
+// benches/RESULTS.md, wgpu session 13, call 1: removed.) The row
 // strides of `xs` and `ws` are padded by 8 f16 (16 bytes) so the 16 rows (columns) of a
 // fragment start on different banks. Columns past n_out read the last column and write
 // nothing.
@@ -26,8 +27,9 @@
 // unrolls), TPR (SG / 4: invocations per row of x) and `x_all` / `x_sumsq` / `x_put_all`
 // (XSTAGE 1, over an invocation's 4-vectors of x), and the element types of the workgroup
 // arrays with their stores (`xse`, XSW, `xs_put`; `wse`, WSW, `ws_put`): f16 and scalar
-// stores, or (VSTORE, `MOA_WGPU_COOP_VSTORE=1`) `vec4<f16>` elements stored whole, which the
-// matrix loads read with offsets and strides in those vectors (the host's `wg_stores`).
+// stores (`MOA_WGPU_COOP_VSTORE=0`), or (VSTORE, the default) `vec4<f16>` elements stored
+// whole, which the matrix loads read with offsets and strides in those vectors (the
+// host's `wg_stores`).
 
 override EPI: u32 = 0u;
 // A timing diagnostic (`MOA_WGPU_COOP_HEAD_DIAG`; the results are wrong and the engine
@@ -44,12 +46,6 @@ override DIAG: u32 = 0u;
 // round trip, one read of x; `MOA_WGPU_COOP_XSTAGE=0` for 0): 56 against 66-74 µs for the
 // head on the H200 (wgpu session 12, call 3), so 1 is the default.
 override XSTAGE: u32 = 1u;
-// How far ahead the weights are fetched: 0 one stage (the loads of stage s + 1 are in
-// flight only during stage s's multiply-adds, then its stores wait for them); 1 two
-// stages, in two register sets taken in turn (stage s + 2's loads are issued right after
-// stage s's stores, so they have the multiply-adds of s and the stores and multiply-adds
-// of s + 1 to arrive in; `MOA_WGPU_COOP_HEAD_DEEP=1`, twice the weight registers).
-override DEEP: u32 = 0u;
 
 struct Params {
     n_rows: u32,
@@ -136,13 +132,8 @@ fn moa_coop_head(
     let t0 = wid.y * 16u;
     // Stage 0's weights first: their round trip overlaps the staging of x.
     var ra = Regs();
-    var rb = Regs();
     if (DIAG != 1u) {
         ra = fetch_all(wid.x, 0u, i);
-        // DEEP 1: stage 1's too, into the second set.
-        if (DEEP == 1u && NST > 1u) {
-            rb = fetch_all(wid.x, 1u, i);
-        }
     }
     // Stage RMSNorm(x): TPR consecutive lanes per row, each taking every TPR-th 4-vector;
     // the row's scale is found first, so the staged values are O(1) and fit f16. Loops
@@ -188,25 +179,13 @@ fn moa_coop_head(
     for (var s = 0u; s < NST; s++) {
         // Every subgroup is done with ws (stage s − 1) and xs is staged.
         workgroupBarrier();
-        // Stage s's registers: ra, or (DEEP 1) rb for odd s. A uniform branch, not a
-        // copy, so no move waits on loads still in flight.
-        let odd = DEEP == 1u && s % 2u == 1u;
         if (DIAG != 1u) {
-            if (odd) {
-                put_all(i, rb);
-            } else {
-                put_all(i, ra);
-            }
+            put_all(i, ra);
         }
         workgroupBarrier();
-        // The set just stored takes stage s + 1 (DEEP 0) or s + 2 (DEEP 1).
-        let next = s + 1u + DEEP;
-        if (next < NST && DIAG != 1u) {
-            if (odd) {
-                rb = fetch_all(wid.x, next, i);
-            } else {
-                ra = fetch_all(wid.x, next, i);
-            }
+        // The registers just stored take stage s + 1.
+        if (s + 1u < NST && DIAG != 1u) {
+            ra = fetch_all(wid.x, s + 1u, i);
         }
         let kb = (s % SPB) * KS;
         for (var kk = 0u; kk < select(KS, 0u, DIAG == 1u || DIAG == 4u); kk += 16u) {

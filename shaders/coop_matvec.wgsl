@@ -25,6 +25,11 @@
 // (lowest index on ties) to pairs[(t · params.blocks + wid.x) · 2] (f32 bits, index): the
 // first stage of `argmax.wgsl`'s two-stage argmax, whose `moa_argmax_finish` reduces a
 // row's `blocks` pairs (one dispatch fewer; no logits written and read back).
+// EPI 3 (the decode QKV product, KPARTS 4, TILES 2, built with `rope`): workgroup q owns
+// columns 16 · sub.. of both halves of head q / (ROPE_HD / 32) (sub = q % (ROPE_HD / 32)),
+// 16 rotation pairs of the half-split layout, and `rope_epi` (`matvec_rope.wgsl`'s
+// `rope_store`) rotates and stores them as `matvec_sg.wgsl`'s `moa_matvec_sg_rope` does;
+// n_out = heads · ROPE_HD from column 0, ROPE_HD a multiple of 32.
 // EPI 2 (the gate/up product, KPARTS 4, TILES 2): with n_out = 2 · ffn rows of [gate | up],
 // workgroup q owns gate columns 16q.. and up columns ffn + 16q.. and writes
 // silu(gate) · up to out[t · out_stride + 16q + c] (as `matvec_sg.wgsl`'s
@@ -33,10 +38,21 @@
 // the constants KX (the product's K: a multiple of 16, of 64 where KPARTS is 4), TILES
 // (1, 2 or 4), KPARTS (1 or 4) and TPR (SG / 4), and `x_all` / `x_sumsq` / `x_put_all`
 // (XSTAGE 1); n_out must be a multiple of 16 (the host checks). It also writes how xs is
-// laid out and stored (`wg_stores`): XPAD (0, or 8 f16 with `MOA_WGPU_COOP_XPAD=1`, so
-// that the 16 rows of an A fragment start on different banks), its element type `xse`
-// (f16, or vec4<f16> with VSTORE, `MOA_WGPU_COOP_VSTORE=1`), XSW
-// (f16 an element) and `xs_put`.
+// laid out and stored (`wg_stores`): XPAD (8 f16, so that the 16 rows of an A fragment
+// start on different banks; 0 with `MOA_WGPU_COOP_XPAD=0`), its element type `xse`
+// (vec4<f16>, or f16 with `MOA_WGPU_COOP_VSTORE=0`), XSW (f16 an element) and `xs_put`.
+// It also declares x (binding 1) and `xv` (`x_binding`):
+// `x: array<vec4<xtype>>`, or with DIRECT 1 `xh: array<f16>` (f16 input, INPUT_MODE 0),
+// which the A fragments are loaded from straight (no staging, no barrier before the
+// multiply-adds; the host binds it only where the buffer holds whole 16-row blocks; xs
+// is then one element, XS_LEN).
+// The host also writes `pairs` (binding 6, or 12 where `rope` puts `matvec_rope.wgsl`'s
+// bindings 6–11 in), ROPE_HD and `rope_epi` (a stub without `rope`).
+// EARLY 1 (KPARTS 4; the default, `MOA_WGPU_COOP_EARLY=0` for the loops): the host writes
+// the K walk out in the source (`@early_loads`, `@early_mma` below): every B fragment of
+// the subgroup is loaded before x is staged, so the weights' round trip overlaps x's
+// instead of following it (gate/up 9.96 -> 8.53-8.74 µs on the H200, benches/RESULTS.md,
+// wgpu session 13, call 1).
 
 override SG: u32 = 32u;
 override INPUT_MODE: u32 = 1u;
@@ -62,29 +78,19 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<vec4<xtype>>;
 @group(0) @binding(2) var<storage, read> w: array<f16>;
 @group(0) @binding(3) var<storage, read> residual: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read> norm: array<vec4<f32>>;
-@group(0) @binding(6) var<storage, read_write> pairs: array<u32>;
 
 // Tiles per workgroup, and K per subgroup.
 const TPW: u32 = select(TILES, 4u * TILES, KPARTS == 1u);
 const KQ: u32 = KX / KPARTS;
 // f(x) of the 16 rows, [16][LDX] row-major, f16 (XSW of them an element).
 const LDX: u32 = KX + XPAD;
-var<workgroup> xs: array<xse, 16u * LDX / XSW>;
+var<workgroup> xs: array<xse, XS_LEN>;
 // Each subgroup's finished tiles, [4 subgroups][TILES][16 rows][16 columns].
 var<workgroup> cs: array<f32, 4u * TILES * 256u>;
-
-// x's 4-vector j of row `row` (0 past the row or the rows), as f32.
-fn xv(row: u32, j: u32) -> vec4<f32> {
-    if (j < KX / 4u && row < params.n_rows) {
-        return vec4<f32>(x[row * (KX / 4u) + j]);
-    }
-    return vec4<f32>(0.0);
-}
 
 // Stores f(x) of 4-vector j of block row r as f16 (times the row's scale and, INPUT_MODE 1,
 // the norm weights; nothing past the row).
@@ -107,6 +113,12 @@ fn better(v: f32, i: u32, bv: f32, bi: u32) -> bool {
 fn tile_col(wx: u32, jw: u32) -> u32 {
     if (EPI == 2u) {
         return select(16u * wx, params.n_out / 2u + 16u * wx, jw == 1u);
+    }
+    if (EPI == 3u) {
+        // ROPE_HD / 32 workgroups a head: workgroup wx takes columns 16 · sub.. of both
+        // halves of head wx / (ROPE_HD / 32).
+        let hq = ROPE_HD / 32u;
+        return (wx / hq) * ROPE_HD + (wx % hq) * 16u + select(0u, ROPE_HD / 2u, jw == 1u);
     }
     return (wx * TPW + jw) * 16u;
 }
@@ -134,13 +146,24 @@ fn moa_coop_matvec(
     let i = sg * SG + lane;
     // The block's rows: t0 + 0..16.
     let t0 = wid.y * 16u;
-    // Stage f(x): TPR consecutive lanes per row, each taking every TPR-th 4-vector. Loops
-    // followed by subgroup operations run the same trips on every lane.
+    // This subgroup's tiles (wg-tile jw = j, or sg · TILES + j where each subgroup owns
+    // its own) and K range; tiles past n_out read the last tile and write nothing.
+    let jw0 = select(0u, sg * TILES, KPARTS == 1u);
+    let kb = select(0u, sg * KQ, KPARTS == 4u);
+    let last = params.n_out - 16u;
+    let b0 = min(tile_col(wid.x, jw0), last) * KX + kb;
+    let b1 = min(tile_col(wid.x, jw0 + 1u), last) * KX + kb;
+    let b2 = min(tile_col(wid.x, jw0 + 2u), last) * KX + kb;
+    let b3 = min(tile_col(wid.x, jw0 + 3u), last) * KX + kb;
+    // @early_loads
+    // Stage f(x) (not with DIRECT): TPR consecutive lanes per row, each taking every
+    // TPR-th 4-vector. Loops followed by subgroup operations run the same trips on every
+    // lane.
     let tpr = wg / 16u;
     let r = i / tpr;
     let p = i % tpr;
     let k4 = KX / 4u;
-    if (XSTAGE == 1u) {
+    if (XSTAGE == 1u && DIRECT == 0u) {
         let xr = x_all(t0 + r, p);
         var s1 = 1.0;
         if (INPUT_MODE == 1u) {
@@ -153,16 +176,14 @@ fn moa_coop_matvec(
         x_put_all(r, p, xr, s1);
     }
     // XSTAGE 0: the loops below (no trips where XSTAGE is 1).
-    let k4s = select(k4, 0u, XSTAGE == 1u);
+    let k4s = select(k4, 0u, XSTAGE == 1u || DIRECT == 1u);
     var s = 1.0;
     if (INPUT_MODE == 1u) {
         var ss = 0.0;
         for (var jj = 0u; jj < k4s; jj += tpr) {
             let j = jj + p;
-            if (j < k4 && t0 + r < params.n_rows) {
-                let v = vec4<f32>(x[(t0 + r) * k4 + j]);
-                ss += dot(v, v);
-            }
+            let v = xv(t0 + r, j);
+            ss += dot(v, v);
         }
         for (var m = tpr / 2u; m > 0u; m = m / 2u) {
             ss += subgroupShuffleXor(ss, m);
@@ -171,32 +192,23 @@ fn moa_coop_matvec(
     }
     for (var jj = 0u; jj < k4s; jj += tpr) {
         let j = min(jj + p, k4 - 1u);
-        var v = vec4<f32>(0.0);
-        if (t0 + r < params.n_rows) {
-            v = vec4<f32>(x[(t0 + r) * k4 + j]) * s;
-            if (INPUT_MODE == 1u) {
-                v *= norm[j];
-            }
+        var v = xv(t0 + r, j) * s;
+        if (INPUT_MODE == 1u) {
+            v *= norm[j];
         }
         if (jj + p < k4) {
             xs_put(r * LDX + 4u * j, v);
         }
     }
-    workgroupBarrier();
-    // This subgroup's tiles (wg-tile jw = j, or sg · TILES + j where each subgroup owns
-    // its own) and K range; tiles past n_out read the last tile and write nothing.
-    let jw0 = select(0u, sg * TILES, KPARTS == 1u);
-    let kb = select(0u, sg * KQ, KPARTS == 4u);
-    let last = params.n_out - 16u;
-    let b0 = min(tile_col(wid.x, jw0), last) * KX + kb;
-    let b1 = min(tile_col(wid.x, jw0 + 1u), last) * KX + kb;
-    let b2 = min(tile_col(wid.x, jw0 + 2u), last) * KX + kb;
-    let b3 = min(tile_col(wid.x, jw0 + 3u), last) * KX + kb;
+    if (DIRECT == 0u) {
+        workgroupBarrier();
+    }
     var c0 = coop_mat16x16<f32, C>();
     var c1 = coop_mat16x16<f32, C>();
     var c2 = coop_mat16x16<f32, C>();
     var c3 = coop_mat16x16<f32, C>();
-    var k0 = 0u;
+    // @early_mma
+    var k0 = select(0u, KQ, EARLY == 1u);
     for (; k0 + 64u <= KQ; k0 += 64u) {
         let a0 = coopLoadT<coop_mat16x16<f16, A>>(&xs[(kb + k0) / XSW], LDX / XSW);
         let a1 = coopLoadT<coop_mat16x16<f16, A>>(&xs[(kb + k0 + 16u) / XSW], LDX / XSW);
@@ -285,6 +297,18 @@ fn moa_coop_matvec(
             let o = ((t0 + r) * params.blocks + wid.x) * 2u;
             pairs[o] = bitcast<u32>(bv);
             pairs[o + 1u] = bi;
+        }
+    } else if (EPI == 3u) {
+        // Tile 0 holds the first columns of 16 rotation pairs, tile 1 their partners
+        // (ROPE_HD / 2 further): `rope_epi` rotates them and stores Q or the cache slot.
+        let hq = ROPE_HD / 32u;
+        for (var e = i; e < 256u; e += wg) {
+            let t = t0 + e / 16u;
+            if (t < params.n_rows && tile_col(wid.x, 1u) < params.n_out) {
+                let a = tile_at(0u, e / 16u, e % 16u);
+                let b = tile_at(1u, e / 16u, e % 16u);
+                rope_epi(t, wid.x / hq, (wid.x % hq) * 16u + e % 16u, a, b);
+            }
         }
     } else if (EPI == 2u) {
         for (var e = i; e < 256u; e += wg) {

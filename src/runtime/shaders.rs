@@ -185,11 +185,36 @@ pub const COOP_MATVEC: Shader = Shader {
     source: include_str!("../../shaders/coop_matvec.wgsl"),
 };
 
+/// How `coop_matvec.wgsl` walks K: `early` (its EARLY 1, the default; K split over 4
+/// subgroups only) writes the walk out in the source with every B fragment loaded before
+/// x is staged; `direct` (DIRECT 1, with `early`, an f16 x without RMSNorm) loads the A
+/// fragments straight from x instead of staging them. `rope` = Some(head_dim) builds the
+/// QKV product's epilogue (EPI 3: `matvec_rope.wgsl`'s RoPE + cache write, f16 storage,
+/// head_dim a multiple of 32).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CoopWalk {
+    pub early: bool,
+    pub direct: bool,
+    pub rope: Option<usize>,
+}
+
+/// Elements of `coop_matvec.wgsl`'s `xs` (16 rows of `k` + the padding, in elements of
+/// 4 f16 with `vstore`), or 1 where the walk is `direct` (nothing staged).
+pub fn coop_matvec_xs_len(k: usize, direct: bool, vstore: bool, xpad: bool) -> usize {
+    if direct {
+        return 1;
+    }
+    let ldx = k + if xpad { COOP_MATVEC_XPAD } else { 0 };
+    16 * ldx / if vstore { 4 } else { 1 }
+}
+
 /// `coop_matvec.wgsl` with its header for a product of inner size `k` (a multiple of 16,
 /// of 64 where `kparts` is 4: the workgroup stages 16 rows of it), `input` as x's type,
 /// `tiles` (1, 2 or 4) 16-column tiles per subgroup (or per workgroup where `kparts`
-/// = 4 subgroups split K), `vstore` (see [`wg_stores`]) and `xpad` (the staged rows
-/// padded by [`COOP_MATVEC_XPAD`] f16).
+/// = 4 subgroups split K), `vstore` (see [`wg_stores`]), `xpad` (the staged rows
+/// padded by [`COOP_MATVEC_XPAD`] f16) and `walk` (ignored where `kparts` is not 4;
+/// `direct` also needs `input` f16, and then nothing is staged).
+#[allow(clippy::too_many_arguments)]
 pub fn coop_matvec_source(
     k: usize,
     tiles: u32,
@@ -198,20 +223,114 @@ pub fn coop_matvec_source(
     sg: u32,
     vstore: bool,
     xpad: bool,
+    walk: CoopWalk,
 ) -> String {
+    let early = walk.early && kparts == 4;
+    let direct = early && walk.direct && input == StorageType::F16;
+    let xs_len = coop_matvec_xs_len(k, direct, vstore, xpad);
+    let body = if early {
+        let (loads, mma) = coop_matvec_walk(k / kparts as usize, tiles, direct);
+        COOP_MATVEC
+            .source
+            .replacen("    // @early_loads\n", &loads, 1)
+            .replacen("    // @early_mma\n", &mma, 1)
+    } else {
+        COOP_MATVEC.source.to_string()
+    };
     format!(
-        "enable f16;\nenable wgpu_cooperative_matrix;\nalias xtype = {};\nconst KX: u32 = {k}u;\nconst TILES: u32 = {tiles}u;\nconst KPARTS: u32 = {kparts}u;\nconst TPR: u32 = {}u;\nconst XPAD: u32 = {}u;\n{}{}{}",
+        "enable f16;\nenable wgpu_cooperative_matrix;\nalias xtype = {};\nconst KX: u32 = {k}u;\nconst TILES: u32 = {tiles}u;\nconst KPARTS: u32 = {kparts}u;\nconst TPR: u32 = {}u;\nconst XPAD: u32 = {}u;\nconst XS_LEN: u32 = {xs_len}u;\nconst EARLY: u32 = {}u;\nconst DIRECT: u32 = {}u;\n{}{}{}{}{}",
         input.name(),
         (sg / 4).max(1),
         if xpad { COOP_MATVEC_XPAD } else { 0 },
+        u32::from(early),
+        u32::from(direct),
+        x_binding(direct),
+        coop_rope(walk.rope),
         x_registers(k, sg),
         wg_stores(vstore, false),
-        COOP_MATVEC.source
+        if walk.rope.is_some() {
+            format!("{body}{MATVEC_ROPE_EPILOGUE}{CACHE_SLOT}")
+        } else {
+            body
+        }
     )
 }
 
+/// `coop_matvec.wgsl`'s `pairs` binding, ROPE_HD and `rope_epi`: with `rope` (the head
+/// dimension) the stored type of `matvec_rope.wgsl` (f16), whose bindings 6–11 move
+/// `pairs` to 12, and `rope_epi` calling its `rope_store`; else `pairs` at 6 and a stub.
+fn coop_rope(rope: Option<usize>) -> String {
+    match rope {
+        Some(hd) => format!(
+            "alias stype = f16;\nconst ROPE_HD: u32 = {hd}u;\n\
+             @group(0) @binding(12) var<storage, read_write> pairs: array<u32>;\n\
+             fn rope_epi(t: u32, head: u32, i: u32, a: f32, b: f32) {{\n    \
+             _ = rope_store(t, head, i, a, b);\n}}\n"
+        ),
+        None => "const ROPE_HD: u32 = 32u;\n\
+                 @group(0) @binding(6) var<storage, read_write> pairs: array<u32>;\n\
+                 fn rope_epi(t: u32, head: u32, i: u32, a: f32, b: f32) {}\n"
+            .to_string(),
+    }
+}
+
+/// `coop_matvec.wgsl`'s x (binding 1) and `xv(row, j)` (its 4-vector j of row `row` as
+/// f32, 0 past the row or the rows): 4-vectors of `xtype`, or with `direct` f16 scalars
+/// (the A fragments' loads take f16 pointers).
+fn x_binding(direct: bool) -> &'static str {
+    if direct {
+        "@group(0) @binding(1) var<storage, read> xh: array<f16>;\n\
+         fn xv(row: u32, j: u32) -> vec4<f32> {\n    \
+         if (j < KX / 4u && row < params.n_rows) {\n        \
+         let o = row * KX + 4u * j;\n        \
+         return vec4<f32>(f32(xh[o]), f32(xh[o + 1u]), f32(xh[o + 2u]), f32(xh[o + 3u]));\n    }\n    \
+         return vec4<f32>(0.0);\n}\n"
+    } else {
+        "@group(0) @binding(1) var<storage, read> x: array<vec4<xtype>>;\n\
+         fn xv(row: u32, j: u32) -> vec4<f32> {\n    \
+         if (j < KX / 4u && row < params.n_rows) {\n        \
+         return vec4<f32>(x[row * (KX / 4u) + j]);\n    }\n    \
+         return vec4<f32>(0.0);\n}\n"
+    }
+}
+
+/// `coop_matvec.wgsl`'s K walk written out for EARLY 1 over `kq` (a subgroup's share of
+/// K, a multiple of 16) and `tiles`: the loads of every B fragment (`wf{tile}_{step}`,
+/// spliced before x is staged, so they are in flight during the staging) and the
+/// multiply-adds (spliced after the accumulators), whose A fragments come from the staged
+/// `xs` or, `direct`, straight from `xh`.
+fn coop_matvec_walk(kq: usize, tiles: u32, direct: bool) -> (String, String) {
+    let steps = kq / 16;
+    let mut loads = String::from("    // Every B fragment first (EARLY 1).\n");
+    for j in 0..tiles {
+        for st in 0..steps {
+            loads.push_str(&format!(
+                "    let wf{j}_{st} = coopLoad<coop_mat16x16<f16, B>>(&w[b{j} + {}u], KX);\n",
+                16 * st
+            ));
+        }
+    }
+    let mut mma = String::new();
+    for st in 0..steps {
+        let a = if direct {
+            format!("&xh[t0 * KX + kb + {}u], KX", 16 * st)
+        } else {
+            format!("&xs[(kb + {}u) / XSW], LDX / XSW", 16 * st)
+        };
+        mma.push_str(&format!(
+            "    let xa{st} = coopLoadT<coop_mat16x16<f16, A>>({a});\n"
+        ));
+        for j in 0..tiles {
+            mma.push_str(&format!(
+                "    c{j} = coopMultiplyAdd(xa{st}, wf{j}_{st}, c{j});\n"
+            ));
+        }
+    }
+    (loads, mma)
+}
+
 /// f16 of padding at the end of each staged row of x in `coop_matvec.wgsl` with `xpad`
-/// (`MOA_WGPU_COOP_XPAD=1`; not measured yet): 16 bytes, so that the 16 rows of an A
+/// (the default; `MOA_WGPU_COOP_XPAD=0` for none): 16 bytes, so that the 16 rows of an A
 /// fragment (unpadded, rows K · 2 bytes apart, a multiple of 128 for every K here, all
 /// on the same banks) start on different banks.
 pub const COOP_MATVEC_XPAD: usize = 8;
@@ -220,12 +339,13 @@ pub const COOP_MATVEC_XPAD: usize = 8;
 /// and width in f16 of `xs` (`xse`, XSW) and of the head's `ws` (`wse`, WSW, with
 /// `head`), and their stores `xs_put(o, v)` (4 values at f16 offset `o`, a multiple of 4)
 /// and `ws_put(o, v)` (8 f16 packed in a `vec4<u32>`, at `o`, a multiple of 8). Without
-/// `vstore` the arrays are f16 and every value is one 2-byte store (on the H200 the
-/// head's 8 stores a weight vector, 16 bytes apart across a warp, conflict 4 ways: ~9 µs
-/// of its 66, wgpu session 12, call 2). With it (`MOA_WGPU_COOP_VSTORE=1`, not measured
-/// yet) both arrays hold `vec4<f16>`: one 8-byte store for x's 4 values, two for a weight
-/// vector, and the matrix loads take offsets and strides in those elements (a cooperative
-/// load's stride counts elements of its pointer's type). A first form with `u32` vectors
+/// `vstore` (`MOA_WGPU_COOP_VSTORE=0`) the arrays are f16 and every value is one 2-byte
+/// store (on the H200 the head's 8 stores a weight vector, 16 bytes apart across a warp,
+/// conflict 4 ways: ~9 µs of its 66, wgpu session 12, call 2). With it (the default) both
+/// arrays hold `vec4<f16>`: one 8-byte store for x's 4 values, two for a weight vector,
+/// and the matrix loads take offsets and strides in those elements (a cooperative load's
+/// stride counts elements of its pointer's type); the head went from 53–56 to 34–47 µs
+/// (wgpu session 13, call 2). A first form with `u32` vectors
 /// (`ws` as the fetched `vec4<u32>`, no conversion) failed NVIDIA's compiler on the H200
 /// ("NVVM compilation failed", the device lost: call 4): its element type differed from
 /// the matrices'; this one keeps f16. DIAG 3 (the head's one-store diagnostic) is in the
@@ -435,8 +555,24 @@ mod tests {
             (1, 4, StorageType::F16),
             (2, 4, StorageType::F32),
         ] {
-            for (vstore, xpad) in [(false, false), (true, false), (false, true), (true, true)] {
-                let source = coop_matvec_source(576, tiles, kparts, input, 32, vstore, xpad);
+            let early = CoopWalk {
+                early: true,
+                ..CoopWalk::default()
+            };
+            let direct = CoopWalk {
+                direct: true,
+                ..early
+            };
+            for (vstore, xpad, walk) in [
+                (false, false, CoopWalk::default()),
+                (true, false, CoopWalk::default()),
+                (false, true, CoopWalk::default()),
+                (true, true, CoopWalk::default()),
+                (false, false, early),
+                (false, true, early),
+                (false, false, direct),
+            ] {
+                let source = coop_matvec_source(576, tiles, kparts, input, 32, vstore, xpad, walk);
                 validate_wgsl(COOP_MATVEC.name, &source).unwrap_or_else(|e| panic!("{e}"));
                 for (mode, epi, xstage) in [
                     (0.0, 0.0, 0.0),
@@ -455,11 +591,33 @@ mod tests {
                     ];
                     let words = spirv_words(&source, COOP_MATVEC.entry_point, &constants)
                         .unwrap_or_else(|e| {
-                            panic!("tiles {tiles} kparts {kparts} vstore {vstore} xpad {xpad}: {e}")
+                            panic!("tiles {tiles} kparts {kparts} vstore {vstore} xpad {xpad} {walk:?}: {e}")
                         });
                     assert!(words.len() > 100);
                 }
             }
+        }
+        // Direct: nothing staged, xs of one element.
+        assert_eq!(coop_matvec_xs_len(576, true, false, false), 1);
+        // The QKV product with RoPE + the cache write (EPI 3): `matvec_rope.wgsl`'s
+        // bindings 6–11, `pairs` at 12, head_dim 64 and 128.
+        for (hd, vstore) in [(64, true), (128, false)] {
+            let rope = CoopWalk {
+                early: true,
+                rope: Some(hd),
+                ..CoopWalk::default()
+            };
+            let source = coop_matvec_source(576, 2, 4, StorageType::F32, 32, vstore, true, rope);
+            validate_wgsl(COOP_MATVEC.name, &source).unwrap_or_else(|e| panic!("{e}"));
+            let constants = [
+                ("SG", 32.0),
+                ("INPUT_MODE", 1.0),
+                ("EPI", 3.0),
+                ("XSTAGE", 1.0),
+            ];
+            let words = spirv_words(&source, COOP_MATVEC.entry_point, &constants)
+                .unwrap_or_else(|e| panic!("rope {hd}: {e}"));
+            assert!(words.len() > 100);
         }
     }
 
@@ -505,27 +663,20 @@ mod tests {
             for vstore in [false, true] {
                 let source = coop_head_source(k, ks, bpw, sg, vstore);
                 validate_wgsl(COOP_HEAD.name, &source).unwrap_or_else(|e| panic!("{e}"));
-                for (epi, diag, xstage, deep) in [
-                    (0.0, 0.0, 0.0, 0.0),
-                    (1.0, 0.0, 0.0, 0.0),
-                    (0.0, 0.0, 1.0, 0.0),
-                    (1.0, 0.0, 1.0, 0.0),
-                    (0.0, 0.0, 1.0, 1.0),
-                    (1.0, 0.0, 1.0, 1.0),
-                    (1.0, 1.0, 0.0, 1.0),
-                    (1.0, 2.0, 1.0, 0.0),
-                    (0.0, 3.0, 0.0, 0.0),
-                    (1.0, 4.0, 0.0, 0.0),
+                for (epi, diag, xstage) in [
+                    (0.0, 0.0, 0.0),
+                    (1.0, 0.0, 0.0),
+                    (0.0, 0.0, 1.0),
+                    (1.0, 0.0, 1.0),
+                    (1.0, 1.0, 0.0),
+                    (1.0, 2.0, 1.0),
+                    (0.0, 3.0, 0.0),
+                    (1.0, 4.0, 0.0),
                 ] {
-                    let constants = [
-                        ("EPI", epi),
-                        ("DIAG", diag),
-                        ("XSTAGE", xstage),
-                        ("DEEP", deep),
-                    ];
+                    let constants = [("EPI", epi), ("DIAG", diag), ("XSTAGE", xstage)];
                     let words =
                     spirv_words(&source, COOP_HEAD.entry_point, &constants).unwrap_or_else(|e| {
-                        panic!("k {k} ks {ks} bpw {bpw} sg {sg} vstore {vstore} DIAG {diag} XSTAGE {xstage} DEEP {deep}: {e}")
+                        panic!("k {k} ks {ks} bpw {bpw} sg {sg} vstore {vstore} DIAG {diag} XSTAGE {xstage}: {e}")
                     });
                     assert!(words.len() > 100);
                 }

@@ -4,9 +4,9 @@
 //! index) pair per row and workgroup, which `argmax.wgsl`'s finish reduces) runs on
 //! them, up to 16 rows a fragment (`coop_head.wgsl`, its weights staged through
 //! workgroup memory by 16-byte loads; `coop_matvec.wgsl` where that does not build or
-//! `MOA_WGPU_COOP_HEAD=direct`); on request (`MOA_WGPU_COOP_DECODE=1`, slower on the
-//! H200) also its output products (+ residual) and gate/up products (RMSNorm fused,
-//! SwiGLU in the epilogue). The head is checked at start-up on the device
+//! `MOA_WGPU_COOP_HEAD=direct`); also its gate/up products (RMSNorm fused, SwiGLU in
+//! the epilogue) and, on request (`MOA_WGPU_COOP_DECODE=1`, no faster on the H200), its
+//! output products (+ residual). The head is checked at start-up on the device
 //! against a CPU product (the feature is experimental; a failed check turns all of them
 //! off); `matvec_sg.wgsl` / `matvec.wgsl` stay the fallback and the path of every other
 //! adapter (lavapipe has no cooperative matrices).
@@ -16,7 +16,7 @@ use half::f16;
 use super::{EngineError, WgpuEngine};
 use crate::lower::StorageType;
 use crate::runtime::shaders::{
-    coop_head_source, coop_matvec_source, COOP_HEAD, COOP_MATVEC, COOP_MATVEC_XPAD,
+    coop_head_source, coop_matvec_source, coop_matvec_xs_len, CoopWalk, COOP_HEAD, COOP_MATVEC,
 };
 use crate::runtime::wgpu::{matrix_pipeline, CoopMatrix};
 
@@ -50,6 +50,10 @@ impl CoopHead {
 /// product (SwiGLU epilogue, 16 gate + 16 up columns a workgroup).
 pub(super) struct CoopProduct {
     pub(super) pipeline: wgpu::ComputePipeline,
+    /// The output product with its A fragments loaded straight from the f16 attention
+    /// output (`MOA_WGPU_COOP_EARLY=1`, `coop_matvec.wgsl`'s DIRECT 1): for inputs that
+    /// hold whole 16-row blocks (it reads every row of a block).
+    pub(super) direct: Option<wgpu::ComputePipeline>,
     /// The product's K, compiled into the kernel.
     pub(super) k: usize,
 }
@@ -59,9 +63,10 @@ pub(super) struct CoopDecode {
     /// The LM head, where the adapter has matrix units and it passed its start-up check;
     /// `Err` says why not.
     pub(super) head: Result<CoopHead, String>,
-    /// The output and gate/up products, where asked for, built and checked.
+    /// The output, gate/up and QKV products, where asked for, built and checked.
     pub(super) out: Option<CoopProduct>,
     pub(super) gate_up: Option<CoopProduct>,
+    pub(super) qkv: Option<CoopProduct>,
     /// Why the output and gate/up products were turned off at start-up (empty where they
     /// were not), for `decode_products`.
     pub(super) note: String,
@@ -80,8 +85,9 @@ fn tiles_from_env() -> u32 {
 }
 
 /// Compiles `coop_matvec.wgsl` for K = `k`, x of type `input`, `tiles`, `kparts`, input
-/// mode and epilogue, where it can run: an f32 accumulator, f16 weights, K a multiple of
-/// 16 (64 where `kparts` is 4), the workgroup arrays within the device's limit.
+/// mode and epilogue, and K walk, where it can run: an f32 accumulator, f16 weights, K a
+/// multiple of 16 (64 where `kparts` is 4), the workgroup arrays within the device's
+/// limit (a direct walk only with input mode 0: it applies no RMSNorm).
 #[allow(clippy::too_many_arguments)]
 fn build(
     device: &wgpu::Device,
@@ -90,9 +96,15 @@ fn build(
     k: usize,
     (tiles, kparts): (u32, u32),
     input: StorageType,
-    mode: u32,
-    epi: u32,
+    (mode, epi): (u32, u32),
+    walk: CoopWalk,
 ) -> Result<wgpu::ComputePipeline, String> {
+    if walk.direct && (!walk.early || mode != 0 || input != StorageType::F16 || kparts != 4) {
+        return Err(
+            "a direct walk needs the early walk, an f16 input without RMSNorm and K in 4 parts"
+                .into(),
+        );
+    }
     let coop = coop.ok_or("no cooperative matrices on this adapter")?;
     if coop.accumulator != StorageType::F32 || storage != StorageType::F16 {
         return Err("needs f16 weights and an f16 x f16 -> f32 configuration".into());
@@ -100,8 +112,10 @@ fn build(
     if !k.is_multiple_of(16 * kparts as usize) {
         return Err(format!("K = {k} is not a multiple of {}", 16 * kparts));
     }
-    let pad = if x_padded() { COOP_MATVEC_XPAD } else { 0 };
-    let bytes = 16 * (k + pad) as u64 * 2 + 4 * u64::from(tiles) * 256 * 4;
+    // xs (f16, or 8-byte elements of 4 with vector stores) and cs (f32 tiles).
+    let xs_len = coop_matvec_xs_len(k, walk.direct, vector_stores(), x_padded());
+    let xs_bytes = xs_len as u64 * if vector_stores() { 8 } else { 2 };
+    let bytes = xs_bytes + 4 * u64::from(tiles) * 256 * 4;
     let limit = u64::from(device.limits().max_compute_workgroup_storage_size);
     if bytes > limit {
         return Err(format!(
@@ -120,6 +134,7 @@ fn build(
             coop.subgroup,
             vector_stores(),
             x_padded(),
+            walk,
         ),
         COOP_MATVEC.entry_point,
         &[
@@ -160,25 +175,22 @@ fn x_in_one_trip() -> bool {
     std::env::var("MOA_WGPU_COOP_XSTAGE").map_or(true, |v| v != "0")
 }
 
-/// Whether `coop_head.wgsl` fetches its weights two stages ahead in two register sets
-/// (`MOA_WGPU_COOP_HEAD_DEEP=1`, its `DEEP` 1) rather than one (the default until
-/// measured).
-fn head_two_deep() -> bool {
-    std::env::var("MOA_WGPU_COOP_HEAD_DEEP").is_ok_and(|v| v == "1")
-}
-
 /// Whether the matrix-unit decode kernels store their workgroup operands as f16 vectors
-/// (`MOA_WGPU_COOP_VSTORE=1`; `shaders::wg_stores`) rather than one f16 at a time (the
-/// default: the vector form is not measured yet, and an earlier one, with `u32`
-/// vectors, failed NVIDIA's compiler and lost the device, wgpu session 12, call 4).
+/// (`shaders::wg_stores`; the default) rather than one f16 at a time
+/// (`MOA_WGPU_COOP_VSTORE=0`): on the H200 the staged head took 34–47 µs against 53–56
+/// (benches/RESULTS.md, wgpu session 13, call 2; an earlier form with `u32` vectors failed
+/// NVIDIA's compiler and lost the device, session 12, call 4).
 fn vector_stores() -> bool {
-    std::env::var("MOA_WGPU_COOP_VSTORE").is_ok_and(|v| v == "1")
+    std::env::var("MOA_WGPU_COOP_VSTORE").map_or(true, |v| v != "0")
 }
 
 /// Whether `coop_matvec.wgsl` pads its staged rows of x by 16 bytes
-/// (`MOA_WGPU_COOP_XPAD=1`, `shaders::COOP_MATVEC_XPAD`; not measured yet).
+/// (`shaders::COOP_MATVEC_XPAD`; the default, `MOA_WGPU_COOP_XPAD=0` for none): unpadded,
+/// the 16 rows of an A fragment are 2 · K bytes apart, all on the same banks. Part of the
+/// set that won its A/B on the H200 (benches/RESULTS.md, wgpu session 13, call 2); alone
+/// one run of call 1 (gate/up 8.08 µs against 8.45–8.83 unpadded).
 fn x_padded() -> bool {
-    std::env::var("MOA_WGPU_COOP_XPAD").is_ok_and(|v| v == "1")
+    std::env::var("MOA_WGPU_COOP_XPAD").map_or(true, |v| v != "0")
 }
 
 /// Workgroup memory of `coop_head.wgsl` for K = `k` and stages of `ks`: x of 16 rows and
@@ -238,7 +250,6 @@ fn build_staged(
                 ("EPI", f64::from(epi)),
                 ("DIAG", f64::from(head_diag())),
                 ("XSTAGE", f64::from(u8::from(x_in_one_trip()))),
-                ("DEEP", f64::from(u8::from(head_two_deep()))),
             ],
         )
     };
@@ -273,9 +284,10 @@ pub(super) fn coop_head(
     }
     let tiles = tiles_from_env();
     let f32_x = StorageType::F32;
+    let walk0 = CoopWalk::default();
     Ok(CoopHead {
-        logits: build(device, storage, coop, k, (tiles, 1), f32_x, 1, 0)?,
-        argmax: build(device, storage, coop, k, (tiles, 1), f32_x, 1, 1)?,
+        logits: build(device, storage, coop, k, (tiles, 1), f32_x, (1, 0), walk0)?,
+        argmax: build(device, storage, coop, k, (tiles, 1), f32_x, (1, 1), walk0)?,
         tiles,
         staged: None,
         k,
@@ -285,43 +297,113 @@ pub(super) fn coop_head(
 
 /// The output product (K = `k_attn`, the attention output in `storage`, + residual) and
 /// the gate/up product (K = `hidden`, RMSNorm, SwiGLU epilogue) on matrix units, each
-/// where it builds, only where asked for (`MOA_WGPU_COOP_DECODE=1`): on the H200 they
-/// took 9.8 and 19.2 µs against 5.7–6.0 and 8.8–9.2 on `matvec_sg.wgsl` (SmolLM2 16 × 4k,
-/// benches/RESULTS.md, wgpu session 11, call 3), and with x staged in one round trip
-/// still 6.3–7.0 and 9.3–10.7 against 5.8–6.3 and 9.1–9.4 (session 12, calls 3 and 4), so
-/// they are kept for the next form of the kernel to be compared against, not used.
+/// where it builds. `MOA_WGPU_COOP_DECODE`: unset, the gate/up product only; `1` both; `0`
+/// neither. Session 11 measured both slower than `matvec_sg.wgsl` (9.8 and 19.2 µs against
+/// 5.7–6.0 and 8.8–9.2 on the H200; session 12 with x staged in one round trip 6.3–7.0 and
+/// 9.3–10.7 against 5.8–6.3 and 9.1–9.4); with every B fragment loaded before x is staged
+/// (the early walk) and the output product's A straight from storage, gate/up took
+/// 8.15–8.74 µs against 9.17–9.31 in both A/B pairs of two calls, the output product
+/// 5.72–6.13 against 5.89–6.14 (a win in one call, a loss in the other: noise), so only
+/// gate/up runs there by default (benches/RESULTS.md, wgpu session 13, calls 1–2).
+/// `MOA_WGPU_COOP_QKV=1` (prepared in session 13, not measured: its device time was
+/// spent) also puts the decode QKV product (K = `hidden`) there, RoPE + the cache write
+/// in its epilogue, built like the gate/up product that won: predicted 7.5 → ~6.5 µs a
+/// layer on the H200; checked at start-up against the CPU (`check_coop_qkv`).
 pub(super) fn coop_products(
     device: &wgpu::Device,
     storage: StorageType,
     coop: Option<CoopMatrix>,
     k_attn: usize,
     hidden: usize,
-) -> (Option<CoopProduct>, Option<CoopProduct>) {
-    if !std::env::var("MOA_WGPU_COOP_DECODE").is_ok_and(|v| v == "1") {
-        return (None, None);
+    head_dim: usize,
+) -> (
+    Option<CoopProduct>,
+    Option<CoopProduct>,
+    Option<CoopProduct>,
+) {
+    let which = std::env::var("MOA_WGPU_COOP_DECODE");
+    if which.as_deref().is_ok_and(|v| v == "0") {
+        return (None, None, None);
     }
-    let out = build(device, storage, coop, k_attn, (1, 4), storage, 0, 0)
+    let with_out = which.as_deref().is_ok_and(|v| v == "1");
+    let early = CoopWalk {
+        early: early_walk(),
+        ..CoopWalk::default()
+    };
+    let out = with_out
+        .then(|| {
+            build(
+                device,
+                storage,
+                coop,
+                k_attn,
+                (1, 4),
+                storage,
+                (0, 0),
+                early,
+            )
+            .ok()
+        })
+        .flatten()
+        .map(|pipeline| CoopProduct {
+            pipeline,
+            direct: early
+                .early
+                .then(|| {
+                    let direct = CoopWalk {
+                        direct: true,
+                        ..early
+                    };
+                    build(
+                        device,
+                        storage,
+                        coop,
+                        k_attn,
+                        (1, 4),
+                        storage,
+                        (0, 0),
+                        direct,
+                    )
+                    .ok()
+                })
+                .flatten(),
+            k: k_attn,
+        });
+    let f32_x = StorageType::F32;
+    let gate_up = build(device, storage, coop, hidden, (2, 4), f32_x, (1, 2), early)
         .ok()
         .map(|pipeline| CoopProduct {
             pipeline,
-            k: k_attn,
+            direct: None,
+            k: hidden,
         });
-    let gate_up = build(
-        device,
-        storage,
-        coop,
-        hidden,
-        (2, 4),
-        StorageType::F32,
-        1,
-        2,
-    )
-    .ok()
-    .map(|pipeline| CoopProduct {
-        pipeline,
-        k: hidden,
-    });
-    (out, gate_up)
+    // The QKV product with RoPE + the cache write in its epilogue (EPI 3): 16 rotation
+    // pairs a workgroup, so head_dim a multiple of 32; f16 storage (`rope_store`'s type).
+    let rope = CoopWalk {
+        rope: Some(head_dim),
+        ..early
+    };
+    let qkv = (std::env::var("MOA_WGPU_COOP_QKV").is_ok_and(|v| v == "1")
+        && head_dim.is_multiple_of(32)
+        && storage == StorageType::F16)
+        .then(|| build(device, storage, coop, hidden, (2, 4), f32_x, (1, 3), rope).ok())
+        .flatten()
+        .map(|pipeline| CoopProduct {
+            pipeline,
+            direct: None,
+            k: hidden,
+        });
+    (out, gate_up, qkv)
+}
+
+/// Whether the matrix-unit output and gate/up products load every B fragment before x
+/// is staged, and the output product its A fragments straight from the f16 attention
+/// output (`shaders::CoopWalk`; `MOA_WGPU_COOP_EARLY=0` keeps the loops that load them
+/// after): the weights' round trip then overlaps x's instead of following it. On the H200
+/// gate/up went from 9.96 to 8.53–8.74 µs, the output product from 6.94 to 5.72–5.80
+/// (benches/RESULTS.md, wgpu session 13, call 1).
+fn early_walk() -> bool {
+    std::env::var("MOA_WGPU_COOP_EARLY").map_or(true, |v| v != "0")
 }
 
 /// The start-up check's product: 21 rows (a full 16-row block and a partial one), 400
@@ -331,6 +413,32 @@ const CHECK_ROWS: usize = 21;
 const CHECK_N: usize = 400;
 const CHECK_STRIDE: usize = 405;
 const CHECK_COL0: usize = 3;
+
+/// The start-up checks' data: a value in [-1, 1] for index `i` and salt `salt`.
+fn check_val(i: usize, salt: usize) -> f32 {
+    let x = (i.wrapping_mul(2_654_435_761).wrapping_add(salt * 97_531)) % 2001;
+    x as f32 / 1000.0 - 1.0
+}
+
+/// f16 values as the u32 words of a storage buffer (one word of padding at the end).
+fn f16_words(v: &[f16]) -> Vec<u32> {
+    let mut w: Vec<u32> = bytemuck::cast_slice::<f16, u16>(v)
+        .chunks(2)
+        .map(|p| u32::from(p[0]) | u32::from(*p.get(1).unwrap_or(&0)) << 16)
+        .collect();
+    w.push(0);
+    w
+}
+
+/// f32 values as u32 words.
+fn f32_words(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|f| f.to_bits()).collect()
+}
+
+/// |got − want| relative to 1 + |want|.
+fn check_rel(got: f32, want: f32) -> f32 {
+    (got - want).abs() / (1.0 + want.abs())
+}
 
 impl WgpuEngine {
     /// Runs the head's logits and argmax pipelines on the check product and returns the
@@ -428,12 +536,12 @@ impl WgpuEngine {
         Ok((max_err, pairs_ok))
     }
 
-    /// Runs `pipeline` (bindings 0–6 of `coop_matvec.wgsl`) once and reads `words` words
-    /// of `dst` back.
+    /// Runs `pipeline` (`coop_matvec.wgsl` with the buffers `bound`) once and reads
+    /// `words` words of `dst` back.
     fn run_coop_check(
         &self,
         pipeline: &wgpu::ComputePipeline,
-        bound: &[(u32, &wgpu::Buffer); 7],
+        bound: &[(u32, &wgpu::Buffer)],
         groups: [u32; 3],
         dst: &wgpu::Buffer,
         words: usize,
@@ -450,111 +558,258 @@ impl WgpuEngine {
         self.read_back(scope, encoder, dst, words)
     }
 
-    /// Runs the output product (f16 input, + residual, at column 3 of rows 53 wide) and the
-    /// gate/up product (RMSNorm, SwiGLU epilogue, ffn = 48) on matrix units on 21 rows of
-    /// check data and returns their largest error against the CPU, relative to 1 + |the
-    /// CPU's value| (the f16 operands rounded as on the device).
+    /// Runs the output product (f16 input, + residual, at column 3 of rows 53 wide; staged
+    /// and direct) and the gate/up product (RMSNorm, SwiGLU epilogue, ffn = 48) on matrix
+    /// units on 21 rows of check data and returns their largest error against the CPU,
+    /// relative to 1 + |the CPU's value| (the f16 operands rounded as on the device).
     fn check_coop_products(&self) -> Result<f32, EngineError> {
-        let rows = CHECK_ROWS;
-        let val = |i: usize, salt: usize| {
-            let x = (i.wrapping_mul(2_654_435_761).wrapping_add(salt * 97_531)) % 2001;
-            x as f32 / 1000.0 - 1.0
-        };
-        let f16_words = |v: &[f16]| -> Vec<u32> {
-            let mut w: Vec<u32> = bytemuck::cast_slice::<f16, u16>(v)
-                .chunks(2)
-                .map(|p| u32::from(p[0]) | u32::from(*p.get(1).unwrap_or(&0)) << 16)
-                .collect();
-            w.push(0);
-            w
-        };
-        let words = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<u32>>();
-        let rel = |got: u32, want: f32| (f32::from_bits(got) - want).abs() / (1.0 + want.abs());
         let mut worst = 0f32;
-        // Bound writable where a product writes no pairs (the read-only dummy cannot be).
-        let no_pairs = self.buffer("check pairs", 16)?;
         if let Some(p) = &self.coop_decode.out {
-            let (k, n, stride, col0) = (p.k, 48, 53, 3);
-            let x: Vec<f16> = (0..rows * k).map(|i| f16::from_f32(val(i, 4))).collect();
-            let w: Vec<f16> = (0..n * k).map(|i| f16::from_f32(val(i, 5))).collect();
-            let res: Vec<f32> = (0..rows * stride).map(|i| (i % 7) as f32).collect();
-            let xb = self.storage_u32("out check x", &f16_words(&x));
-            let wb = self.storage_u32("out check w", &f16_words(&w));
-            let rb = self.storage_u32("out check residual", &words(&res));
-            let out = self.buffer("out check out", (rows * stride * 4) as u64)?;
-            let eps = 1e-5f32.to_bits();
-            let params = self.uniform(&[
-                rows as u32,
-                k as u32,
-                n as u32,
-                1,
-                eps,
-                stride as u32,
-                col0 as u32,
-                0,
-            ]);
-            let bound = [
-                (0, &params),
-                (1, &xb),
-                (2, &wb),
-                (3, &rb),
-                (4, &out),
-                (5, &self.dummy),
-                (6, &no_pairs),
-            ];
-            let groups = [(n / 16) as u32, rows.div_ceil(16) as u32, 1];
-            let got = self.run_coop_check(&p.pipeline, &bound, groups, &out, rows * stride)?;
-            for t in 0..rows {
-                for c in 0..n {
-                    let dot: f32 = (0..k)
-                        .map(|i| x[t * k + i].to_f32() * w[c * k + i].to_f32())
-                        .sum();
-                    let o = t * stride + col0 + c;
-                    worst = worst.max(rel(got[o], dot + res[o]));
-                }
+            for pipeline in std::iter::once(&p.pipeline).chain(&p.direct) {
+                worst = worst.max(self.check_coop_plain(pipeline, p.k)?);
             }
         }
         if let Some(p) = &self.coop_decode.gate_up {
-            let (k, ffn, eps) = (p.k, 48, 1e-5f32);
-            let x: Vec<f32> = (0..rows * k).map(|i| 3.0 * val(i, 6)).collect();
-            let g: Vec<f32> = (0..k).map(|i| 1.0 + 0.5 * val(i, 7)).collect();
-            let w: Vec<f16> = (0..2 * ffn * k).map(|i| f16::from_f32(val(i, 8))).collect();
-            let xb = self.storage_u32("gate/up check x", &words(&x));
-            let gb = self.storage_u32("gate/up check norm", &words(&g));
-            let wb = self.storage_u32("gate/up check w", &f16_words(&w));
-            let out = self.buffer("gate/up check out", (rows * ffn * 4) as u64)?;
-            let params = self.uniform(&[
-                rows as u32,
-                k as u32,
-                2 * ffn as u32,
-                0,
-                eps.to_bits(),
-                ffn as u32,
-                0,
-                0,
-            ]);
-            let bound = [
-                (0, &params),
-                (1, &xb),
-                (2, &wb),
-                (3, &self.dummy),
-                (4, &out),
-                (5, &gb),
-                (6, &no_pairs),
-            ];
-            let groups = [(ffn / 16) as u32, rows.div_ceil(16) as u32, 1];
-            let got = self.run_coop_check(&p.pipeline, &bound, groups, &out, rows * ffn)?;
-            for t in 0..rows {
-                let row = &x[t * k..(t + 1) * k];
-                let s = 1.0 / (row.iter().map(|v| v * v).sum::<f32>() / k as f32 + eps).sqrt();
-                let a: Vec<f32> = (0..k)
-                    .map(|i| f16::from_f32(row[i] * s * g[i]).to_f32())
-                    .collect();
-                let dot = |n: usize| -> f32 { (0..k).map(|i| a[i] * w[n * k + i].to_f32()).sum() };
-                for c in 0..ffn {
-                    let (gate, up) = (dot(c), dot(ffn + c));
-                    worst = worst.max(rel(got[t * ffn + c], gate / (1.0 + (-gate).exp()) * up));
+            worst = worst.max(self.check_coop_gate_up(&p.pipeline, p.k)?);
+        }
+        if let Some(p) = &self.coop_decode.qkv {
+            worst = worst.max(self.check_coop_qkv(&p.pipeline, p.k)?);
+        }
+        Ok(worst)
+    }
+
+    /// The QKV product with RoPE + the cache write (f32 x, K = `k`, RMSNorm; 3 query heads
+    /// and 1 KV head of the model's head_dim; 21 rows at positions 5.., each with a cache
+    /// row of 32 slots, all sink, so position p is slot p): its largest error against the
+    /// CPU over Q, the K cache and the V cache, relative to 1 + |the CPU's value| (the
+    /// staged x rounded to f16 as on the device; the outputs are f16).
+    fn check_coop_qkv(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        k: usize,
+    ) -> Result<f32, EngineError> {
+        let rows = CHECK_ROWS;
+        let (hd, qh, slots, eps) = (self.config.head_dim, 3usize, 32usize, 1e-5f32);
+        let half = hd / 2;
+        let n = (qh + 2) * hd;
+        let pos = |t: usize| 5 + t;
+        let x: Vec<f32> = (0..rows * k).map(|i| 3.0 * check_val(i, 9)).collect();
+        let g: Vec<f32> = (0..k).map(|i| 1.0 + 0.5 * check_val(i, 10)).collect();
+        let w: Vec<f16> = (0..n * k)
+            .map(|i| f16::from_f32(check_val(i, 11)))
+            .collect();
+        // (cos, sin) per [position, pair].
+        let angle = |p: usize, i: usize| p as f32 * (0.9f32).powi(i as i32);
+        let table: Vec<f32> = (0..slots * half)
+            .flat_map(|e| {
+                let a = angle(e / half, e % half);
+                [a.cos(), a.sin()]
+            })
+            .collect();
+        let info: Vec<u32> = (0..rows)
+            .flat_map(|t| [pos(t) as u32, t as u32, pos(t) as u32, 0])
+            .collect();
+        let mut rp = vec![
+            rows as u32,
+            qh as u32,
+            1,
+            hd as u32,
+            slots as u32,
+            1,
+            0,
+            rows as u32,
+        ];
+        rp.extend([0, slots as u32, 0, 0]);
+        rp.resize(8 + 4 * 64, 0);
+        let params = self.uniform(&[
+            rows as u32,
+            k as u32,
+            n as u32,
+            0,
+            eps.to_bits(),
+            n as u32,
+            0,
+            0,
+        ]);
+        let rpb = self.uniform(&rp);
+        let xb = self.storage_u32("qkv check x", &f32_words(&x));
+        let gb = self.storage_u32("qkv check norm", &f32_words(&g));
+        let wb = self.storage_u32("qkv check w", &f16_words(&w));
+        let ib = self.storage_u32("qkv check info", &info);
+        let tb = self.storage_u32("qkv check rope", &f32_words(&table));
+        let q_words = (rows * qh * hd).div_ceil(2);
+        let c_words = (rows * slots * hd).div_ceil(2);
+        let qb = self.buffer("qkv check q", 4 * q_words as u64)?;
+        let kb = self.buffer("qkv check k cache", 4 * c_words as u64)?;
+        let vb = self.buffer("qkv check v cache", 4 * c_words as u64)?;
+        // Written by no EPI 3 dispatch; bound writable as its layout has them.
+        let scratch = self.buffer("qkv check out", 16)?;
+        let no_pairs = self.buffer("check pairs", 16)?;
+        let bound = [
+            (0, &params),
+            (1, &xb),
+            (2, &wb),
+            (3, &self.dummy),
+            (4, &scratch),
+            (5, &gb),
+            (6, &rpb),
+            (7, &ib),
+            (8, &tb),
+            (9, &qb),
+            (10, &kb),
+            (11, &vb),
+            (12, &no_pairs),
+        ];
+        let groups = [(n / 32) as u32, rows.div_ceil(16) as u32, 1];
+        let halves = |words: Vec<u32>| -> Vec<f32> {
+            words
+                .iter()
+                .flat_map(|w| [*w as u16, (*w >> 16) as u16])
+                .map(|h| f16::from_bits(h).to_f32())
+                .collect()
+        };
+        let got_q = halves(self.run_coop_check(pipeline, &bound, groups, &qb, q_words)?);
+        let got_k = halves(self.run_coop_check(pipeline, &bound, groups, &kb, c_words)?);
+        let got_v = halves(self.run_coop_check(pipeline, &bound, groups, &vb, c_words)?);
+        let mut worst = 0f32;
+        for t in 0..rows {
+            let row = &x[t * k..(t + 1) * k];
+            let s = 1.0 / (row.iter().map(|v| v * v).sum::<f32>() / k as f32 + eps).sqrt();
+            let a: Vec<f32> = (0..k)
+                .map(|i| f16::from_f32(row[i] * s * g[i]).to_f32())
+                .collect();
+            let dot = |c: usize| -> f32 { (0..k).map(|i| a[i] * w[c * k + i].to_f32()).sum() };
+            let p = pos(t);
+            for h in 0..qh + 2 {
+                for i in 0..half {
+                    let (mut va, mut vb) = (dot(h * hd + i), dot(h * hd + half + i));
+                    if h <= qh {
+                        let (c, sn) = (table[2 * (p * half + i)], table[2 * (p * half + i) + 1]);
+                        (va, vb) = (va * c - vb * sn, vb * c + va * sn);
+                    }
+                    let (got, o) = match h {
+                        h if h < qh => (&got_q, (t * qh + h) * hd),
+                        h if h == qh => (&got_k, (t * slots + p) * hd),
+                        _ => (&got_v, (t * slots + p) * hd),
+                    };
+                    worst = worst.max(check_rel(got[o + i], va));
+                    worst = worst.max(check_rel(got[o + half + i], vb));
                 }
+            }
+        }
+        Ok(worst)
+    }
+
+    /// A product of f16 x (K = `k`) + residual, at column 3 of rows 53 wide (the output
+    /// product): its largest relative error against the CPU.
+    fn check_coop_plain(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        k: usize,
+    ) -> Result<f32, EngineError> {
+        let rows = CHECK_ROWS;
+        let (n, stride, col0) = (48, 53, 3);
+        // Whole 16-row blocks of x (the direct walk reads every row of a block; rows past
+        // `rows` are finite and write nothing).
+        let x_rows = rows.div_ceil(16) * 16;
+        let x: Vec<f16> = (0..x_rows * k)
+            .map(|i| f16::from_f32(check_val(i, 4)))
+            .collect();
+        let w: Vec<f16> = (0..n * k).map(|i| f16::from_f32(check_val(i, 5))).collect();
+        let res: Vec<f32> = (0..rows * stride).map(|i| (i % 7) as f32).collect();
+        let xb = self.storage_u32("out check x", &f16_words(&x));
+        let wb = self.storage_u32("out check w", &f16_words(&w));
+        let rb = self.storage_u32("out check residual", &f32_words(&res));
+        let out = self.buffer("out check out", (rows * stride * 4) as u64)?;
+        // Bound writable where a product writes no pairs (the read-only dummy cannot be).
+        let no_pairs = self.buffer("check pairs", 16)?;
+        let eps = 1e-5f32.to_bits();
+        let params = self.uniform(&[
+            rows as u32,
+            k as u32,
+            n as u32,
+            1,
+            eps,
+            stride as u32,
+            col0 as u32,
+            0,
+        ]);
+        let bound = [
+            (0, &params),
+            (1, &xb),
+            (2, &wb),
+            (3, &rb),
+            (4, &out),
+            (5, &self.dummy),
+            (6, &no_pairs),
+        ];
+        let groups = [(n / 16) as u32, rows.div_ceil(16) as u32, 1];
+        let got = self.run_coop_check(pipeline, &bound, groups, &out, rows * stride)?;
+        let mut worst = 0f32;
+        for t in 0..rows {
+            for c in 0..n {
+                let dot: f32 = (0..k)
+                    .map(|i| x[t * k + i].to_f32() * w[c * k + i].to_f32())
+                    .sum();
+                let o = t * stride + col0 + c;
+                worst = worst.max(check_rel(f32::from_bits(got[o]), dot + res[o]));
+            }
+        }
+        Ok(worst)
+    }
+
+    /// The gate/up product (f32 x, K = `k`, RMSNorm, SwiGLU epilogue, ffn = 48): its
+    /// largest relative error against the CPU.
+    fn check_coop_gate_up(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        k: usize,
+    ) -> Result<f32, EngineError> {
+        let rows = CHECK_ROWS;
+        let (ffn, eps) = (48, 1e-5f32);
+        let x: Vec<f32> = (0..rows * k).map(|i| 3.0 * check_val(i, 6)).collect();
+        let g: Vec<f32> = (0..k).map(|i| 1.0 + 0.5 * check_val(i, 7)).collect();
+        let w: Vec<f16> = (0..2 * ffn * k)
+            .map(|i| f16::from_f32(check_val(i, 8)))
+            .collect();
+        let xb = self.storage_u32("gate/up check x", &f32_words(&x));
+        let gb = self.storage_u32("gate/up check norm", &f32_words(&g));
+        let wb = self.storage_u32("gate/up check w", &f16_words(&w));
+        let out = self.buffer("gate/up check out", (rows * ffn * 4) as u64)?;
+        let no_pairs = self.buffer("check pairs", 16)?;
+        let params = self.uniform(&[
+            rows as u32,
+            k as u32,
+            2 * ffn as u32,
+            0,
+            eps.to_bits(),
+            ffn as u32,
+            0,
+            0,
+        ]);
+        let bound = [
+            (0, &params),
+            (1, &xb),
+            (2, &wb),
+            (3, &self.dummy),
+            (4, &out),
+            (5, &gb),
+            (6, &no_pairs),
+        ];
+        let groups = [(ffn / 16) as u32, rows.div_ceil(16) as u32, 1];
+        let got = self.run_coop_check(pipeline, &bound, groups, &out, rows * ffn)?;
+        let mut worst = 0f32;
+        for t in 0..rows {
+            let row = &x[t * k..(t + 1) * k];
+            let s = 1.0 / (row.iter().map(|v| v * v).sum::<f32>() / k as f32 + eps).sqrt();
+            let a: Vec<f32> = (0..k)
+                .map(|i| f16::from_f32(row[i] * s * g[i]).to_f32())
+                .collect();
+            let dot = |n: usize| -> f32 { (0..k).map(|i| a[i] * w[n * k + i].to_f32()).sum() };
+            for c in 0..ffn {
+                let (gate, up) = (dot(c), dot(ffn + c));
+                let want = gate / (1.0 + (-gate).exp()) * up;
+                worst = worst.max(check_rel(f32::from_bits(got[t * ffn + c]), want));
             }
         }
         Ok(worst)
@@ -593,7 +848,7 @@ impl WgpuEngine {
                 "matrix units ({}{}; max |err| {e:.1e} on the start-up check)",
                 match h.staged {
                     Some(ks) => format!(
-                        "coop_head.wgsl, weights staged {ks} of K at a time, {} blocks of 64 columns a workgroup{}{}{}",
+                        "coop_head.wgsl, weights staged {ks} of K at a time, {} blocks of 64 columns a workgroup{}{}",
                         h.tiles,
                         if x_in_one_trip() {
                             ", x staged in one round trip"
@@ -602,11 +857,6 @@ impl WgpuEngine {
                         },
                         if vector_stores() {
                             ", vector stores"
-                        } else {
-                            ""
-                        },
-                        if head_two_deep() {
-                            ", fetched two stages ahead"
                         } else {
                             ""
                         }
@@ -653,6 +903,7 @@ impl WgpuEngine {
                 // The same feature and kernel: the other matrix-unit products go too.
                 self.coop_decode.out = None;
                 self.coop_decode.gate_up = None;
+                self.coop_decode.qkv = None;
             }
         }
     }
@@ -660,8 +911,10 @@ impl WgpuEngine {
     /// Turns the matrix-unit output and gate/up products off, saying why in
     /// `decode_products`.
     fn drop_coop_products(&mut self, why: String) {
-        if self.coop_decode.out.take().is_some() | self.coop_decode.gate_up.take().is_some() {
-            self.coop_decode.note = format!("; the matrix-unit output and gate/up products {why}");
+        let qkv = self.coop_decode.qkv.take().is_some();
+        if self.coop_decode.out.take().is_some() | self.coop_decode.gate_up.take().is_some() | qkv {
+            self.coop_decode.note =
+                format!("; the matrix-unit output, gate/up and QKV products {why}");
         }
     }
 }

@@ -301,12 +301,13 @@ impl WgpuEngine {
             ),
         };
         let head = coop_matvec::coop_head(&device, storage, ctx.coop_matrix(), config.hidden_size);
-        let (out, gate_up) = coop_matvec::coop_products(
+        let (out, gate_up, qkv) = coop_matvec::coop_products(
             &device,
             storage,
             ctx.coop_matrix(),
             config.q_heads * config.head_dim,
             config.hidden_size,
+            config.head_dim,
         );
         let head_kind = match &head {
             Ok(h) if h.staged.is_some() => "matrix units (coop_head.wgsl)".to_string(),
@@ -350,6 +351,7 @@ impl WgpuEngine {
                 head,
                 out,
                 gate_up,
+                qkv,
                 note: String::new(),
                 head_kind,
             }),
@@ -555,7 +557,18 @@ impl WgpuEngine {
             (Err(why), true) => format!("workgroup tree (matvec.wgsl; subgroups: {why})"),
             _ => "workgroup tree (matvec.wgsl)".to_string(),
         };
-        sg + coop + &self.coop_decode.note
+        let qkv = if self.coop_decode.qkv.is_some() {
+            "; QKV products on matrix units (coop_matvec.wgsl, RoPE + cache write in the epilogue)"
+        } else {
+            ""
+        };
+        let walk = match &self.coop_decode.out {
+            Some(coop_matvec::CoopProduct {
+                direct: Some(_), ..
+            }) => ", B fragments loaded before x, the output product's A straight from storage",
+            _ => "",
+        };
+        sg + coop + walk + qkv + &self.coop_decode.note
     }
 
     /// Chooses the few-row product kernel (tests exercise both on any adapter).

@@ -507,6 +507,45 @@ impl WgpuEngine {
                         (10, (&cache.k).into()),
                         (11, (&cache.v).into()),
                     ];
+                    // On matrix units (`MOA_WGPU_COOP_QKV=1`): 16 rotation pairs (32
+                    // columns) a workgroup, K over its 4 subgroups; `pairs` at binding 12
+                    // and `out` / `residual` unused, as its layout has them.
+                    let coop_qkv = self
+                        .coop_decode
+                        .qkv
+                        .as_ref()
+                        .filter(|p| coop_fits(&lw.wqkv, p.k, 32, t));
+                    if let Some(p) = coop_qkv {
+                        let n_out = part.rows as u32;
+                        let coop_params = self.uniform(&[
+                            t as u32,
+                            p.k as u32,
+                            n_out,
+                            0,
+                            c.rms_norm_eps.to_bits(),
+                            n_out,
+                            0,
+                            0,
+                        ]);
+                        let bound: [(u32, View); 13] = [
+                            (0, (&coop_params).into()),
+                            (1, (&a.x).into()),
+                            (2, (&part.buffer).into()),
+                            (3, (&self.dummy).into()),
+                            (4, (&a.qkv).into()),
+                            (5, (&lw.attn_norm).into()),
+                            (6, (&rp).into()),
+                            (7, (&io.info).into()),
+                            (8, (&st.rope).into()),
+                            (9, (&a.q).into()),
+                            (10, (&cache.k).into()),
+                            (11, (&cache.v).into()),
+                            (12, (&a.argmax_pairs).into()),
+                        ];
+                        let groups = [n_out / 32, (t as u32).div_ceil(16), 1];
+                        d.push(self.dispatch_bound(&p.pipeline, &bound, groups));
+                        continue;
+                    }
                     if let Some(sg) = self.sg_pipes(hidden) {
                         // One subgroup per 4 columns (two rotation pairs) × 16 rows; no
                         // merge bindings (12, 13) in its layout.
@@ -625,7 +664,15 @@ impl WgpuEngine {
                 .as_ref()
                 .filter(|p| decode && !merge_fuses && coop_fits(&lw.wo, p.k, 16, t));
             if let Some(p) = coop_out {
-                // On matrix units: 16 columns a workgroup, K over its 4 subgroups.
+                // On matrix units: 16 columns a workgroup, K over its 4 subgroups; the A
+                // fragments straight from the attention output where it holds whole
+                // 16-row blocks (the direct walk reads every row of a block).
+                let blocks_bytes = (t.div_ceil(16) * 16 * p.k * 2) as u64;
+                let pipeline = p
+                    .direct
+                    .as_ref()
+                    .filter(|_| a.attn_out.size() >= blocks_bytes)
+                    .unwrap_or(&p.pipeline);
                 let n_out = lw.wo.rows as u32;
                 let params = [
                     t as u32,
@@ -638,7 +685,7 @@ impl WgpuEngine {
                     0,
                 ];
                 d.push(self.coop_dispatch(
-                    &p.pipeline,
+                    pipeline,
                     params,
                     [
                         (&a.attn_out).into(),

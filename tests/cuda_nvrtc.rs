@@ -433,6 +433,38 @@ fn decode_session12_options_compile() {
     }
 }
 
+/// Refill when free (`r`, DESIGN §6): the decode refills a stage after a block barrier
+/// that follows the math, so its entry has more barriers than the same kernel without
+/// it; with the stream-only probe (`z`), the no-epilogue probe (`x`) and arrival barriers
+/// (`a`: the copies counted by mbarriers) it compiles too.
+#[test]
+fn decode_refill_when_free_compiles() {
+    let module = lower(&fixture("fixture-gqa.toml"), StorageType::Bf16);
+    let body_of = |v: &str| {
+        let tuning: cuda::DecodeTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
+        let arts = cuda::generate_tuned(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
+        let ptx = compile(&arts[0]);
+        decode_entry(&ptx, &arts[0].kernels[1].entry_point).to_string()
+    };
+    let barriers = |b: &str| b.matches("bar.sync").count();
+    let (refill, plain) = (body_of("4x3emsr"), body_of("4x3ems"));
+    assert!(
+        barriers(&refill) > barriers(&plain),
+        "4x3emsr: a barrier after the math"
+    );
+    for v in ["4x3erz", "4x3ermsx", "4x3efrms", "4x3eraz", "4x3eramsx"] {
+        assert!(body_of(v).contains("cp.async.cg.shared.global"), "{v}");
+    }
+    // With arrival barriers the warps wait on the stages' mbarriers, one block barrier
+    // per tile fewer.
+    let arrive = body_of("4x3erams");
+    assert!(
+        arrive.contains("cp.async.mbarrier.arrive.noinc"),
+        "4x3erams"
+    );
+    assert!(arrive.contains("mbarrier.try_wait.parity"), "4x3erams");
+}
+
 /// The decode kernels merge a segment held by a thread-block cluster through distributed
 /// shared memory (docs/DESIGN.md §6), and keep the arrival-counter merge through global
 /// memory for plain launches: both paths are in the PTX of the tensor-core (bf16) and the

@@ -15,8 +15,9 @@ use super::abi::{Access, Arg, Elem, Grid, KernelAbi, Param, Tiles};
 use super::ctx::LayerCtx;
 use super::{render, Artifact, CodegenError, KernelInfo, Phase, Target};
 use crate::lower::consts::{
-    CUDA_DECODE_EARLY_LOADS, CUDA_DECODE_FAST_MERGE, CUDA_DECODE_FULL_PROLOGUE,
-    CUDA_DECODE_LEAN_EPILOGUE, CUDA_DECODE_TICKET_MERGE, CUDA_DECODE_WIDE_MERGE,
+    CUDA_DECODE_ARRIVE, CUDA_DECODE_EARLY_LOADS, CUDA_DECODE_FAST_MERGE, CUDA_DECODE_FULL_PROLOGUE,
+    CUDA_DECODE_LEAN_EPILOGUE, CUDA_DECODE_REFILL, CUDA_DECODE_TICKET_MERGE,
+    CUDA_DECODE_UNMASKED_TILES, CUDA_DECODE_WIDE_MERGE,
 };
 use crate::lower::consts::{
     CUDA_DECODE_STAGES, CUDA_DECODE_WARPS, CUDA_DECODE_WARP_PIPES, CUDA_PREFILL_K_TILE,
@@ -88,6 +89,23 @@ pub struct DecodeTuning {
     /// `stages - 1` (no stage is computed on yet), so it has a stage more in flight while
     /// it waits for Q and its first tile; the loop's first iteration then issues nothing.
     pub full_prologue: bool,
+    /// Tensor-core kernel with the block-wide pipeline (the letter `r`): refill when free.
+    /// A stage is refilled once every warp has finished computing its tile (a block barrier
+    /// after the math), not once the next tile has landed (the barrier before the math, which
+    /// also makes that tile visible), so a block waiting for a tile has `stages` tiles in
+    /// flight, not `stages - 1`, and a burst of landed tiles no longer holds the next copy
+    /// behind the slowest warp's math on the tile before. Two barriers per tile.
+    pub refill: bool,
+    /// With refill when free (the letter `a`): arrival barriers. Each stage has an
+    /// mbarrier that every thread's `cp.async.mbarrier.arrive.noinc` counts, so a warp
+    /// waits for a tile's copies by the barrier's phase instead of its own copies and a
+    /// block barrier: one block barrier per tile (the refill's) instead of two.
+    pub arrive: bool,
+    /// Tensor-core kernel (the letter `u`): unmasked tiles. Where a GQA group's heads have
+    /// different spans, a warp skips the per-key mask on a 16-key tile that every head of
+    /// the group sees whole (sink slots every head keeps, or ring slots younger than the
+    /// narrowest window), instead of masking every tile of such a segment.
+    pub unmasked_tiles: bool,
     /// With the fast merge (the letter `b`): batches of up to 32 chunks per L2 round trip
     /// with 128 registers of partial sums per thread ([`decode_merge_batch_wide`]: 32 for
     /// a GQA group of 4 at head_dim 128), not 64 registers (16), so segments of 17–32
@@ -126,6 +144,9 @@ impl Default for DecodeTuning {
             lean: CUDA_DECODE_LEAN_EPILOGUE,
             ticket: CUDA_DECODE_TICKET_MERGE,
             full_prologue: CUDA_DECODE_FULL_PROLOGUE,
+            refill: CUDA_DECODE_REFILL,
+            arrive: CUDA_DECODE_ARRIVE,
+            unmasked_tiles: CUDA_DECODE_UNMASKED_TILES,
             wide_merge: CUDA_DECODE_WIDE_MERGE,
             probe: false,
             probe_no_merge: false,
@@ -527,7 +548,8 @@ impl PrefillTuning {
 
 impl std::fmt::Display for DecodeTuning {
     /// `WARPSxSTAGES` and the letters of the options that are on, in the order `w`
-    /// (warp-private pipelines), `e` (early loads), `f` (full prologue), `m` (fast merge),
+    /// (warp-private pipelines), `e` (early loads), `f` (full prologue), `r` (refill when
+    /// free), `a` (arrival barriers), `u` (unmasked tiles), `m` (fast merge),
     /// `s` (lean epilogue), `t` (ticket merge), `b` (wide merge batches), `z`, `y` and `x` (the
     /// probes), e.g. `4x3em`, `4x3efmstb` or `4x3w`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -536,6 +558,9 @@ impl std::fmt::Display for DecodeTuning {
             (self.warp_pipes, 'w'),
             (self.early_loads, 'e'),
             (self.full_prologue, 'f'),
+            (self.refill, 'r'),
+            (self.arrive, 'a'),
+            (self.unmasked_tiles, 'u'),
             (self.fast_merge, 'm'),
             (self.lean, 's'),
             (self.ticket, 't'),
@@ -556,13 +581,13 @@ impl std::str::FromStr for DecodeTuning {
     type Err = String;
 
     /// Parses what [`Display`](std::fmt::Display) writes: `WARPSxSTAGES` and any of the
-    /// letters `w`, `e`, `f`, `m`, `s`, `t`, `b`, `z`, `y`, `x` (a letter not written
-    /// is off, whatever the default).
+    /// letters `w`, `e`, `f`, `r`, `a`, `u`, `m`, `s`, `t`, `b`, `z`, `y`, `x` (a letter not
+    /// written is off, whatever the default); `a` needs `r`.
     fn from_str(v: &str) -> Result<Self, String> {
         let bad = || {
             format!(
-                "decode variant `{v}`: expected WARPSxSTAGES and option letters from w, e, f, m, s, \
-                 t, b, z, y, x, e.g. 4x3, 4x3emsb or 4x3w"
+                "decode variant `{v}`: expected WARPSxSTAGES and option letters from w, e, f, r, a, \
+                 u, m, s, t, b, z, y, x (a only with r), e.g. 4x3, 4x3emsb or 4x3w"
             )
         };
         let (w, rest) = v.split_once('x').ok_or_else(bad)?;
@@ -579,6 +604,9 @@ impl std::str::FromStr for DecodeTuning {
             lean: false,
             ticket: false,
             full_prologue: false,
+            refill: false,
+            arrive: false,
+            unmasked_tiles: false,
             wide_merge: false,
             probe: false,
             probe_no_merge: false,
@@ -589,6 +617,9 @@ impl std::str::FromStr for DecodeTuning {
                 'w' => &mut t.warp_pipes,
                 'e' => &mut t.early_loads,
                 'f' => &mut t.full_prologue,
+                'r' => &mut t.refill,
+                'a' => &mut t.arrive,
+                'u' => &mut t.unmasked_tiles,
                 'm' => &mut t.fast_merge,
                 's' => &mut t.lean,
                 't' => &mut t.ticket,
@@ -602,6 +633,11 @@ impl std::str::FromStr for DecodeTuning {
                 return Err(bad());
             }
             *flag = true;
+        }
+        if t.arrive && !t.refill {
+            // The arrival barriers replace the barrier before each tile, which only the
+            // refill's barrier after the math makes safe to drop.
+            return Err(bad());
         }
         Ok(t)
     }
@@ -932,6 +968,12 @@ struct CudaLayerCtx {
     decode_ticket: bool,
     /// `DecodeTuning::full_prologue` where it applies (tensor cores, block-wide pipeline).
     decode_full_prologue: bool,
+    /// `DecodeTuning::refill` where it applies (tensor cores, block-wide pipeline).
+    decode_refill: bool,
+    /// `DecodeTuning::arrive` where it applies (with `decode_refill`).
+    decode_arrive: bool,
+    /// `DecodeTuning::unmasked_tiles` where it applies (tensor cores).
+    decode_unmasked_tiles: bool,
     decode_probe: bool,
     decode_probe_no_merge: bool,
     decode_probe_no_epilogue: bool,
@@ -1123,6 +1165,12 @@ fn layer_ctx(
             && !tuning.probe_no_merge
             && !tuning.probe_no_epilogue,
         decode_full_prologue: tuning.full_prologue
+            && !tuning.warp_pipes
+            && decode_uses_mma(module.storage, d),
+        decode_refill: tuning.refill && !tuning.warp_pipes && decode_uses_mma(module.storage, d),
+        decode_unmasked_tiles: tuning.unmasked_tiles && decode_uses_mma(module.storage, d),
+        decode_arrive: tuning.arrive
+            && tuning.refill
             && !tuning.warp_pipes
             && decode_uses_mma(module.storage, d),
         decode_probe: tuning.probe && decode_uses_mma(module.storage, d),
@@ -1595,6 +1643,12 @@ mod tests {
             "4x3efm",
             "4x3efmstb",
             "4x3emsb",
+            "4x3ermsx",
+            "4x3erz",
+            "4x3eramsx",
+            "4x3eraz",
+            "4x3eums",
+            "4x3eraumsx",
         ] {
             let t: DecodeTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(t.to_string(), v);
@@ -1604,9 +1658,12 @@ mod tests {
             "4x3me".parse::<DecodeTuning>().unwrap().to_string(),
             "4x3em"
         );
-        for bad in ["4x3ee", "4x3q", "4x3k", "x3", "4x", "4x3 e"] {
+        for bad in ["4x3ee", "4x3q", "4x3k", "x3", "4x", "4x3 e", "4x3ema"] {
             let e = bad.parse::<DecodeTuning>().unwrap_err();
-            assert!(e.contains(bad) && e.contains("w, e, f, m, s, t"), "{e}");
+            assert!(
+                e.contains(bad) && e.contains("w, e, f, r, a, u, m, s, t"),
+                "{e}"
+            );
         }
         let d = DecodeTuning::default();
         assert_eq!(d.to_string().parse::<DecodeTuning>(), Ok(d));

@@ -218,6 +218,24 @@ pub const CUDA_DECODE_TICKET_MERGE: bool = false;
 /// issues every stage's tile before its first wait, not `stages - 1`. Measured slower
 /// (decode call 18: +0.1 to +1.9 µs per launch on most layers), so off.
 pub const CUDA_DECODE_FULL_PROLOGUE: bool = false;
+/// CUDA decode: refill when free (`codegen::cuda::DecodeTuning::refill`): a stage is
+/// refilled once every warp has finished its tile, not once the next tile has landed.
+/// Measured slower (benches/RESULTS.md, decode call 20): Llama-3-8B 1.020–1.030 of the
+/// time in geometric mean per configuration (up to +8 µs per layer), Vicuna-7B
+/// 1.001–1.008; a third tile in flight does not speed the bare stream (probe `z`), and the
+/// barrier after the math costs more than the earlier refill gains. So off.
+pub const CUDA_DECODE_REFILL: bool = false;
+/// CUDA decode: arrival barriers with refill when free
+/// (`codegen::cuda::DecodeTuning::arrive`): a warp waits for a tile's copies on the
+/// stage's mbarrier, not on a block barrier. Measured (decode call 20): Llama-3-8B
+/// 1.016–1.025 of the default's time in geometric mean, Vicuna-7B 0.997–1.000. So off.
+pub const CUDA_DECODE_ARRIVE: bool = false;
+/// CUDA decode: unmasked tiles (`codegen::cuda::DecodeTuning::unmasked_tiles`): a warp
+/// skips the per-key mask on a tile every head of the GQA group sees whole. Measured
+/// (decode call 21, Llama-3-8B): 1.003–1.006 of the default's time in geometric mean, the
+/// stream-and-math probe 0.13–0.23 µs slower: the per-tile test costs more than the mask
+/// it skips. So off.
+pub const CUDA_DECODE_UNMASKED_TILES: bool = false;
 /// CUDA decode: wide merge batches (`codegen::cuda::DecodeTuning::wide_merge`): up to 32
 /// chunks per L2 round trip with 128 registers of partial sums per thread (16 with 64).
 /// Measured (decode call 19, against the lean epilogue alone): 0.3–0.7 µs less on the

@@ -167,6 +167,21 @@ pub const CUDA_PREFILL_TC_KEY_RANGE: bool = false;
 /// 1.05-1.06x. The first form took 1.008x (13 more instructions a section). Other
 /// storages and shapes were not measured with the new loop.
 pub const CUDA_PREFILL_TC_PERSISTENT: bool = false;
+/// CUDA prefill on sm_90a: persistent blocks on a plan's narrow layers only
+/// (`codegen::cuda::PrefillTuning::persistent_narrow`, the `a` letter; one block per query
+/// tile elsewhere), applied by `PrefillTuning::default_for` where `t` would be. A layer is
+/// narrow where its mean span at `CUDA_PREFILL_TC_NARROW_REF_TOKENS` tokens is at most
+/// `CUDA_PREFILL_TC_NARROW_SPAN_SHARE` of them (`codegen::cuda::prefill_span_share`).
+/// Chosen from session 12's second-round rows (benches/RESULTS.md): on the 20 upstream
+/// layers at or below 0.4, `t` took 0.975x at 4k x 4 and 0.993x at 16k x 1; on the
+/// near-dense layers it lost up to 7% at 16k.
+pub const CUDA_PREFILL_TC_PERSISTENT_NARROW: bool = false;
+/// The sequence length at which `CUDA_PREFILL_TC_PERSISTENT_NARROW`'s rule measures a
+/// layer's spans (upstream MoA rules grow with N, so the share is taken at a long prompt).
+pub const CUDA_PREFILL_TC_NARROW_REF_TOKENS: u32 = 16384;
+/// The largest mean span share (span / N at `CUDA_PREFILL_TC_NARROW_REF_TOKENS`) of a layer
+/// that `CUDA_PREFILL_TC_PERSISTENT_NARROW` gives persistent blocks.
+pub const CUDA_PREFILL_TC_NARROW_SPAN_SHARE: f64 = 0.4;
 /// CUDA prefill on sm_90a: each warpgroup computes only the key tiles its own 64 query
 /// rows see (`codegen::cuda::PrefillTuning::skip`). Off: the variant with it ranked behind
 /// the plain kernel in the H200 sweep (benches/RESULTS.md) and costs 24 bytes of spills.

@@ -387,8 +387,9 @@ impl PrefillTuning {
     /// (`2x64x1owghvunc`: bf16 multiplies P·V on f16 operands, V converted before the
     /// kernel by its one-read pre-pass, lean consumer sections and producer copies;
     /// `2x64x1owgnc` where P·V in f16 does not apply, f16 storage among them, and
-    /// `2x64x1owg` without a wgmma body), with three consumer warpgroups (`3x64x1owghvunc`;
-    /// persistent blocks, `3x64x1owghvunct`, where `CUDA_PREFILL_TC_PERSISTENT` is on) where
+    /// `2x64x1owg` without a wgmma body), with three consumer warpgroups (`3x64x1owghvunca`:
+    /// persistent blocks on the narrow layers, `CUDA_PREFILL_TC_PERSISTENT_NARROW`, since
+    /// session 13; on every layer, `3x64x1owghvunct`, where `CUDA_PREFILL_TC_PERSISTENT` is on) where
     /// P·V is in f16 at head_dim 128 (`CUDA_PREFILL_TC_PV_F16_WARPGROUPS`), three warpgroups for f16
     /// storage too since session 12 (`3x64x1owghnc`: the `h` lets `check` take three); `c` only
     /// at head_dim 64 and 128 ([`prefill_lean_copy`]),
@@ -1534,7 +1535,7 @@ mod tests {
     fn prefill_default_per_shape() {
         assert_eq!(PrefillTuning::default().to_string(), "2x64x1owghvunc");
         for (storage, d, want) in [
-            (StorageType::Bf16, 128, "3x64x1owghvunc"),
+            (StorageType::Bf16, 128, "3x64x1owghvunca"),
             (StorageType::F16, 128, "3x64x1owghnc"),
             (StorageType::F16, 64, "2x64x1owgnc"),
             (StorageType::Bf16, 192, "2x64x1owghvun"),

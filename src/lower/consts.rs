@@ -172,10 +172,12 @@ pub const CUDA_PREFILL_TC_PERSISTENT: bool = false;
 /// tile elsewhere), applied by `PrefillTuning::default_for` where `t` would be. A layer is
 /// narrow where its mean span at `CUDA_PREFILL_TC_NARROW_REF_TOKENS` tokens is at most
 /// `CUDA_PREFILL_TC_NARROW_SPAN_SHARE` of them (`codegen::cuda::prefill_span_share`).
-/// Chosen from session 12's second-round rows (benches/RESULTS.md): on the 20 upstream
-/// layers at or below 0.4, `t` took 0.975x at 4k x 4 and 0.993x at 16k x 1; on the
-/// near-dense layers it lost up to 7% at 16k.
-pub const CUDA_PREFILL_TC_PERSISTENT_NARROW: bool = false;
+/// On (session 13): `3x64x1owghvunca` takes 0.971x the time of `3x64x1owghvunc` on the
+/// narrow layers of both upstream plans at 4k x 4 (worst row 0.998) and 0.993x at 16k x 1
+/// (worst 1.017, within the A/A noise), and generates the same kernels elsewhere (the
+/// near-dense layers, where `t` lost 5-7% at 16k, keep one block per query tile); Vicuna-7B
+/// l27 at 4k x 4 2.25 -> 2.16x its ideal (H200, benches/RESULTS.md, "Session 13").
+pub const CUDA_PREFILL_TC_PERSISTENT_NARROW: bool = true;
 /// The sequence length at which `CUDA_PREFILL_TC_PERSISTENT_NARROW`'s rule measures a
 /// layer's spans (upstream MoA rules grow with N, so the share is taken at a long prompt).
 pub const CUDA_PREFILL_TC_NARROW_REF_TOKENS: u32 = 16384;

@@ -537,6 +537,12 @@ pub struct VPrepass {
     unit: bool,
 }
 
+/// Blocks of 128 threads that the `u` pre-pass kernels (`_vcvt`, `_vfix`) are launched
+/// with, over all KV heads (at least one per head): about one wave on an H200 (132 SMs, 8
+/// blocks of 56 registers a thread each). One block per 64 tokens, as before session 13,
+/// made Vicuna-7B's 32 KV heads × 16k tokens 8192 blocks of 16 KiB each.
+pub const V_PREPASS_BLOCKS: u32 = 1024;
+
 /// Bytes the `v` pre-pass needs beside V for a pass of `total` tokens: the f16 copy
 /// (`[total, kv_heads, head_dim]`, 2 bytes each) and the maxima (`u32[kv_heads]`).
 pub fn v_prepass_bytes(total: usize, kv_heads: usize, head_dim: usize) -> (usize, usize) {
@@ -584,9 +590,10 @@ impl VPrepass {
 
     /// Queues the pre-pass on `stream` (no synchronisation), the host contract of
     /// `codegen::abi::Arg::VF16`: `v_max` zeroed, then `_vmax(v, row_start, rows, v_max)`
-    /// and `_vf16(v, row_start, rows, v_max, v_f16)` (`u`: `_vcvt` and `_vfix`, both
-    /// `(v, row_start, rows, v_max, v_f16)`) on the grid
-    /// `[ceil(total / 64), kv_heads]` of 128 threads. Addresses are device pointers, so the
+    /// and `_vf16(v, row_start, rows, v_max, v_f16)` on the grid
+    /// `[ceil(total / 64), kv_heads]` of 128 threads (`u`: `_vcvt` and `_vfix`, both
+    /// `(v, row_start, rows, v_max, v_f16)`, on `[min(ceil(total / 64), max(1,
+    /// V_PREPASS_BLOCKS / kv_heads)), kv_heads]`). Addresses are device pointers, so the
     /// engine's raw allocations and `CudaSlice`s both fit; CUDA-graph capture is fine (a
     /// memset and two launches).
     ///
@@ -609,8 +616,16 @@ impl VPrepass {
         if total == 0 || kv_heads == 0 {
             return Ok(());
         }
+        // `u`'s kernels loop over 64-token groups: about one wave of blocks in all
+        // (V_PREPASS_BLOCKS); `v`'s take one block per group.
+        let groups = total.div_ceil(64);
+        let x = if self.unit {
+            groups.min((V_PREPASS_BLOCKS / kv_heads).max(1))
+        } else {
+            groups
+        };
         let cfg = LaunchConfig {
-            grid_dim: (total.div_ceil(64), kv_heads, 1),
+            grid_dim: (x, kv_heads, 1),
             block_dim: (128, 1, 1),
             shared_mem_bytes: 0,
         };

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """`a` (persistent blocks on narrow layers) against the one-tile default, split by the rule.
 
-Reads a call's ab4k.jsonl / ab16k.jsonl (bench_prefill rows of 3x64x1owghvunc and
-3x64x1owghvunca) and peers.jsonl (dense causal SDPA), takes the layers that `a` generates
+Reads a call's ab4k.jsonl / ab16k.jsonl (or .gz) (bench_prefill rows of 3x64x1owghvunc and
+3x64x1owghvunca) and peers.jsonl[.gz] (dense causal SDPA), takes the layers that `a` generates
 with persistent blocks (NARROW: codegen::cuda::prefill_span_share <= 0.4 at N = 16384 on
 the repository's upstream plans, printed by the compiler at this commit), and prints per
 configuration the geometric mean and worst of time(a) / time(base) over the narrow layers
@@ -10,17 +10,24 @@ and over the others (whose kernels are the same), and the layers' moa / ideal.
 
 usage: narrow_ab.py CALL_FOLDER
 """
-import json, math, os, statistics as st, sys
+import gzip, json, math, os, statistics as st, sys
 from collections import defaultdict
 
 d = sys.argv[1]
+
+
+def lines(name):
+    path = os.path.join(d, name)
+    return gzip.open(path + ".gz", "rt") if os.path.exists(path + ".gz") else open(path)
+
+
 g = defaultdict(list)
 for f in ("ab4k.jsonl", "ab16k.jsonl"):
-    for line in open(os.path.join(d, f)):
+    for line in lines(f):
         r = json.loads(line)
         g[(r["plan"], r["prompt"], r["layer"], r["variant"])].append(r)
 dense = {}
-for line in open(os.path.join(d, "peers.jsonl")):
+for line in lines("peers.jsonl"):
     p = json.loads(line)
     if p.get("dense_ms"):
         dense[(p["plan"], p["prompt"])] = p["dense_ms"]

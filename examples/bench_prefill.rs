@@ -78,6 +78,11 @@ struct Args {
     /// Check every variant's output against the first variant's (downloads each output).
     #[arg(long)]
     compare: bool,
+    /// After the first timed layer of each shape, check the `v` pre-pass's f16 copy of V and
+    /// its per-KV-head maxima against the host's conversion of every element (at the full
+    /// batch, where `cuda_check`'s small cases keep the pre-pass kernels to one pass).
+    #[arg(long)]
+    check_prepass: bool,
     /// Rounds per layer: the variants are timed in turn `--rounds` times (A B A B ...),
     /// one JSON line per variant and round (`round`), so that drift over the run falls on
     /// every variant alike and two rounds of one variant measure the run-to-run noise.
@@ -161,6 +166,59 @@ fn random_bits(n: usize, seed: u64, storage: StorageType) -> Vec<u16> {
             }
         })
         .collect()
+}
+
+/// The `v` pre-pass's results (after the last one queued on `stream`) against the host:
+/// v_max[h] the largest |v| of KV head h as bf16 bits, and every f16 value
+/// f16(v · 2^-E) rounded to nearest even, E by the `u` rule (0 while the largest |v| lies in
+/// [2^-10, 2^15), else clamp(its biased exponent - 141, -126, 114); codegen::abi::Arg::VF16).
+/// An error names the first element that differs.
+fn check_prepass(
+    stream: &std::sync::Arc<cudarc::driver::CudaStream>,
+    v: &cudarc::driver::CudaSlice<u16>,
+    v16: &cudarc::driver::CudaSlice<u16>,
+    vmax: &cudarc::driver::CudaSlice<u32>,
+    kv_heads: usize,
+    head_dim: usize,
+) -> Result<String, String> {
+    let down = |e| format!("download: {e:?}");
+    let v = stream.clone_dtoh(v).map_err(down)?;
+    let v16 = stream.clone_dtoh(v16).map_err(down)?;
+    let vmax = stream.clone_dtoh(vmax).map_err(down)?;
+    let mut want_max = vec![0u32; kv_heads];
+    for (i, &b) in v.iter().enumerate() {
+        let h = i / head_dim % kv_heads;
+        want_max[h] = want_max[h].max(u32::from(b & 0x7fff));
+    }
+    if want_max != vmax {
+        return Err(format!("pre-pass maxima {vmax:?}, expected {want_max:?}"));
+    }
+    let exps: Vec<i32> = vmax
+        .iter()
+        .map(|&m| {
+            let b = (m >> 7) as i32;
+            if (117..=141).contains(&b) {
+                0
+            } else {
+                (b - 141).clamp(-126, 114)
+            }
+        })
+        .collect();
+    for (i, (&b, &h)) in v.iter().zip(&v16).enumerate() {
+        let e = exps[i / head_dim % kv_heads];
+        let want = half::f16::from_f32(half::bf16::from_bits(b).to_f32() * (-e as f32).exp2());
+        if want.to_bits() != h && !(want.is_nan() && half::f16::from_bits(h).is_nan()) {
+            return Err(format!(
+                "pre-pass value {i} (KV head {}): f16 bits {h:#06x}, expected {:#06x}",
+                i / head_dim % kv_heads,
+                want.to_bits()
+            ));
+        }
+    }
+    Ok(format!(
+        "pre-pass check: {} values and {kv_heads} maxima equal the host's (E {exps:?})",
+        v.len()
+    ))
 }
 
 fn run(args: &Args) -> Result<(), String> {
@@ -398,6 +456,12 @@ fn run(args: &Args) -> Result<(), String> {
                             if i >= args.warmups {
                                 times.push(ms as f64);
                             }
+                        }
+                        if args.check_prepass && li == 0 && round == 0 && prepass.is_some() {
+                            println!(
+                                "{label} {prompt} x {rows}: {}",
+                                check_prepass(&stream, vb, v16b, &vmax, hkv, du)?
+                            );
                         }
                         times.sort_by(f64::total_cmp);
                         let median = times[times.len() / 2];

@@ -521,6 +521,7 @@ fn pv_f16_prefill_compiles() {
         "2x64x1owghvunck",
         "3x64x1owghvunct",
         "2x64x1owghvunct",
+        "3x64x1owghvunca",
     ] {
         let tuning: cuda::PrefillTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
         let arts = cuda::generate_variant(&module, cuda::DecodeTuning::default(), tuning)

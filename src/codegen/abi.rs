@@ -26,8 +26,9 @@ pub enum Arg {
     /// rows, v_max)` then `{prefill}_vf16(v, row_start, rows, v_max, v_f16)`, both on the
     /// grid `[ceil(total_tokens / 64), kv_heads]` of 128 threads, no shared memory. The
     /// `u` form (`PrefillTuning::v_unit`) has `{prefill}_vcvt` and `{prefill}_vfix` in their
-    /// place, both taking `(v, row_start, rows, v_max, v_f16)`, launched the same way; its
-    /// E is 0 while the head's largest |v| lies in [2^-10, 2^15) (`runtime::cuda::VPrepass`
+    /// place, both taking `(v, row_start, rows, v_max, v_f16)`, launched the same way but
+    /// on any grid `[X, kv_heads]` with X >= 1 (block x converts the 64-token groups x,
+    /// x + X, …); its E is 0 while the head's largest |v| lies in [2^-10, 2^15) (`runtime::cuda::VPrepass`
     /// launches either form).
     VF16,
     /// The `v` prefill variant: per KV head, the largest |v| over the batch's V as the

@@ -23,13 +23,15 @@ use crate::lower::consts::{
     CUDA_DECODE_STAGES, CUDA_DECODE_WARPS, CUDA_DECODE_WARP_PIPES, CUDA_PREFILL_K_TILE,
     CUDA_PREFILL_Q_TILE, CUDA_PREFILL_TC_EARLY_RESCALE, CUDA_PREFILL_TC_KEY_RANGE,
     CUDA_PREFILL_TC_K_TILE, CUDA_PREFILL_TC_LAZY_RESCALE, CUDA_PREFILL_TC_LEAN,
-    CUDA_PREFILL_TC_LEAN_COPY, CUDA_PREFILL_TC_MIN_BLOCKS, CUDA_PREFILL_TC_OVERLAP,
-    CUDA_PREFILL_TC_PERSISTENT, CUDA_PREFILL_TC_PINGPONG, CUDA_PREFILL_TC_PV_F16,
+    CUDA_PREFILL_TC_LEAN_COPY, CUDA_PREFILL_TC_MIN_BLOCKS, CUDA_PREFILL_TC_NARROW_REF_TOKENS,
+    CUDA_PREFILL_TC_NARROW_SPAN_SHARE, CUDA_PREFILL_TC_OVERLAP, CUDA_PREFILL_TC_PERSISTENT,
+    CUDA_PREFILL_TC_PERSISTENT_NARROW, CUDA_PREFILL_TC_PINGPONG, CUDA_PREFILL_TC_PV_F16,
     CUDA_PREFILL_TC_PV_F16_WARPGROUPS, CUDA_PREFILL_TC_P_ONCE, CUDA_PREFILL_TC_Q_REGS,
     CUDA_PREFILL_TC_SKIP, CUDA_PREFILL_TC_THREADS, CUDA_PREFILL_TC_V_F16_IN,
     CUDA_PREFILL_TC_V_UNIT, CUDA_PREFILL_TC_WARP_SPECIALIZED, CUDA_PREFILL_THREADS,
 };
 use crate::lower::{KernelModule, LayerSpec, StorageType};
+use crate::plan::SpanParams;
 
 const COMMON: &str = include_str!("../../templates/cuda/common.cu.j2");
 const LAYER: &str = include_str!("../../templates/cuda/layer.cu.j2");
@@ -264,6 +266,15 @@ pub struct PrefillTuning {
     /// "Session 12") overlaps the previous tile's work. sm_90a only (the portable body
     /// traps). A module's prefill must not run concurrently with itself (the counter).
     pub persistent: bool,
+    /// The `a` flag, under the same conditions as `t` and not with it: persistent blocks
+    /// on the module's narrow layers only ([`PrefillTuning::for_layer`]: the layer's mean
+    /// span at `CUDA_PREFILL_TC_NARROW_REF_TOKENS` tokens is at most
+    /// `CUDA_PREFILL_TC_NARROW_SPAN_SHARE` of them), one block per query tile elsewhere.
+    /// `t` saves fixed cost per query tile and costs ~2% per key tile, so it pays where a
+    /// query tile has few key tiles and loses on near-dense layers at 16k (RESULTS,
+    /// "Session 12, second round"). Each layer's kernel is generated with the tuning
+    /// `for_layer` gives it (its manifest constant `tuning` says which).
+    pub persistent_narrow: bool,
 }
 
 impl Default for PrefillTuning {
@@ -286,8 +297,9 @@ impl Default for PrefillTuning {
             lean: CUDA_PREFILL_TC_LEAN,
             lean_copy: CUDA_PREFILL_TC_LEAN_COPY,
             key_range: CUDA_PREFILL_TC_KEY_RANGE,
-            // Only bf16 at head_dim 128 takes `t` (`default_for`).
+            // Only bf16 at head_dim 128 takes `t` or `a` (`default_for`).
             persistent: false,
+            persistent_narrow: false,
         }
     }
 }
@@ -296,7 +308,7 @@ impl std::fmt::Display for PrefillTuning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
+            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
             self.warpgroups,
             self.k_tile,
             self.blocks_per_sm,
@@ -314,20 +326,21 @@ impl std::fmt::Display for PrefillTuning {
             if self.lean { "n" } else { "" },
             if self.lean_copy { "c" } else { "" },
             if self.key_range { "k" } else { "" },
-            if self.persistent { "t" } else { "" }
+            if self.persistent { "t" } else { "" },
+            if self.persistent_narrow { "a" } else { "" }
         )
     }
 }
 
 impl std::str::FromStr for PrefillTuning {
     type Err = String;
-    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t]` (as written by `Display`) and checks the ranges.
+    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a]` (as written by `Display`) and checks the ranges.
     fn from_str(text: &str) -> Result<Self, String> {
         let bad = |why: &str| {
             format!(
-                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t], warpgroups 1..=3, \
+                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a], warpgroups 1..=3, \
                  key tile 64 or 128, blocks 1 or 2, `w` with 2 warpgroups (3 with `h` and 64-key tiles) and 1 block and \
-                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, `t` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, e.g. 2x64x2s, 2x64x1w, \
+                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, `t` and `a` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, not together, e.g. 2x64x2s, 2x64x1w, \
                  2x64x1wg or 2x64x1owgh)"
             )
         };
@@ -359,6 +372,7 @@ impl std::str::FromStr for PrefillTuning {
                     | 'c'
                     | 'k'
                     | 't'
+                    | 'a'
             )
         }) {
             return Err(bad("unknown flag"));
@@ -382,6 +396,7 @@ impl std::str::FromStr for PrefillTuning {
             lean_copy: flags.contains('c'),
             key_range: flags.contains('k'),
             persistent: flags.contains('t'),
+            persistent_narrow: flags.contains('a'),
         };
         t.check().map_err(|e| bad(&e))?;
         Ok(t)
@@ -393,8 +408,9 @@ impl PrefillTuning {
     /// (`2x64x1owghvunc`: bf16 multiplies P·V on f16 operands, V converted before the
     /// kernel by its one-read pre-pass, lean consumer sections and producer copies;
     /// `2x64x1owgnc` where P·V in f16 does not apply, f16 storage among them, and
-    /// `2x64x1owg` without a wgmma body), with three consumer warpgroups (`3x64x1owghvunc`;
-    /// persistent blocks, `3x64x1owghvunct`, where `CUDA_PREFILL_TC_PERSISTENT` is on) where
+    /// `2x64x1owg` without a wgmma body), with three consumer warpgroups (`3x64x1owghvunca`:
+    /// persistent blocks on the narrow layers, `CUDA_PREFILL_TC_PERSISTENT_NARROW`, since
+    /// session 13; on every layer, `3x64x1owghvunct`, where `CUDA_PREFILL_TC_PERSISTENT` is on) where
     /// P·V is in f16 at head_dim 128 (`CUDA_PREFILL_TC_PV_F16_WARPGROUPS`), three warpgroups for f16
     /// storage too since session 12 (`3x64x1owghnc`: the `h` lets `check` take three); `c` only
     /// at head_dim 64 and 128 ([`prefill_lean_copy`]),
@@ -413,6 +429,7 @@ impl PrefillTuning {
             t.lean_copy = false;
             t.key_range = false;
             t.persistent = false;
+            t.persistent_narrow = false;
         }
         t.lean_copy &= prefill_lean_copy(head_dim, t);
         if storage == StorageType::F16 && head_dim == 128 && prefill_wgmma(storage, head_dim) {
@@ -434,6 +451,8 @@ impl PrefillTuning {
             // persistent blocks there (`CUDA_PREFILL_TC_PERSISTENT`, measured only there).
             t.warpgroups = CUDA_PREFILL_TC_PV_F16_WARPGROUPS;
             t.persistent = CUDA_PREFILL_TC_PERSISTENT;
+            // Or on the narrow layers only (`a`, `CUDA_PREFILL_TC_PERSISTENT_NARROW`).
+            t.persistent_narrow = CUDA_PREFILL_TC_PERSISTENT_NARROW && !t.persistent;
         }
         let runs = |t: PrefillTuning| {
             let needs_stages = t.warp_specialized && (t.pingpong || t.overlap);
@@ -442,6 +461,16 @@ impl PrefillTuning {
                     && prefill_wgmma(storage, head_dim)
                     && prefill_stages(storage, head_dim, t) < 3)
         };
+        // `a`: where the narrow layers' persistent form does not fit, none takes it.
+        if t.persistent_narrow
+            && !runs(PrefillTuning {
+                persistent: true,
+                persistent_narrow: false,
+                ..t
+            })
+        {
+            t.persistent_narrow = false;
+        }
         if runs(t) {
             return t;
         }
@@ -449,6 +478,7 @@ impl PrefillTuning {
         // ping-pong; there the blocks are not persistent rather than not warp-specialized.
         let one_tile = PrefillTuning {
             persistent: false,
+            persistent_narrow: false,
             ..t
         };
         if t.persistent && runs(one_tile) {
@@ -466,7 +496,26 @@ impl PrefillTuning {
             lean_copy: false,
             key_range: false,
             persistent: false,
+            persistent_narrow: false,
             ..t
+        }
+    }
+
+    /// The tuning `layer`'s prefill is generated with: `self`, but with `a`
+    /// ([`PrefillTuning::persistent_narrow`]) persistent blocks (`t`) where the layer is
+    /// narrow, its [`prefill_span_share`] at `CUDA_PREFILL_TC_NARROW_REF_TOKENS` tokens at
+    /// most `CUDA_PREFILL_TC_NARROW_SPAN_SHARE`, and one block per query tile elsewhere.
+    /// The rule reads only the plan, so a layer's kernel is the same at every prompt
+    /// length (the kernels are compiled before the prompt is known).
+    pub fn for_layer(self, layer: &LayerSpec, span: &SpanParams) -> PrefillTuning {
+        if !self.persistent_narrow {
+            return self;
+        }
+        PrefillTuning {
+            persistent: prefill_span_share(layer, span, CUDA_PREFILL_TC_NARROW_REF_TOKENS)
+                <= CUDA_PREFILL_TC_NARROW_SPAN_SHARE,
+            persistent_narrow: false,
+            ..self
         }
     }
 
@@ -530,7 +579,11 @@ impl PrefillTuning {
             // The own-tile sections are a form of the overlapped consumer loop.
             return Err("`k` without `o` and `w`, or with `e`".into());
         }
-        if self.persistent
+        if self.persistent && self.persistent_narrow {
+            // `t` is every layer, `a` the narrow ones.
+            return Err("`t` with `a`".into());
+        }
+        if (self.persistent || self.persistent_narrow)
             && !(self.warp_specialized
                 && self.pingpong
                 && self.overlap
@@ -540,7 +593,7 @@ impl PrefillTuning {
                 && !self.q_regs)
         {
             // The query-tile loop is built into the lean overlapped ping-pong consumers only.
-            return Err("`t` without `w`, `g`, `o` and `n`, or with `k`, `e` or `q`".into());
+            return Err("`t` or `a` without `w`, `g`, `o` and `n`, or with `k`, `e` or `q`".into());
         }
         Ok(())
     }
@@ -792,6 +845,22 @@ pub fn prefill_stages(storage: StorageType, head_dim: u32, tuning: PrefillTuning
 /// swizzle's period): head_dim 64 and 128.
 pub fn prefill_lean_copy(head_dim: u32, tuning: PrefillTuning) -> bool {
     tuning.lean_copy && tuning.warp_specialized && (head_dim == 64 || head_dim == 128)
+}
+
+/// The mean over a layer's query heads of the share of the last `n_tokens` positions that
+/// a query at the end of an `n_tokens` sequence sees (its span, sink included, capped at
+/// `n_tokens`), in [0, 1]: how narrow the layer's bands are, whatever the batch.
+/// `PrefillTuning::for_layer`'s rule (`a`); 1 for a layer without query heads.
+pub fn prefill_span_share(layer: &LayerSpec, span: &SpanParams, n_tokens: u32) -> f64 {
+    if layer.q_heads.is_empty() || n_tokens == 0 {
+        return 1.0;
+    }
+    let sum: f64 = layer
+        .q_heads
+        .iter()
+        .map(|h| f64::from(h.rule.span(n_tokens, span).min(n_tokens)) / f64::from(n_tokens))
+        .sum();
+    sum / layer.q_heads.len() as f64
 }
 
 /// Whether a layer's prefill runs P·V on f16 operands (`PrefillTuning::pv_f16`): the
@@ -1230,10 +1299,17 @@ pub fn generate_variant(
             target: "cuda",
             message: format!("prefill tuning {prefill}: {message}"),
         })?;
+    // `a` generates `t` on some layers: the checks below take that form, the most shared
+    // memory and the fewest stages.
+    let widest = PrefillTuning {
+        persistent: prefill.persistent || prefill.persistent_narrow,
+        persistent_narrow: false,
+        ..prefill
+    };
     // 227 KiB: the most dynamic shared memory an sm_90 block can opt into (128-key tiles
     // at head_dim 256 need more).
     let d = module.shape.head_dim;
-    let smem = prefill_shared_bytes(module.storage, d, prefill);
+    let smem = prefill_shared_bytes(module.storage, d, widest);
     if smem > PREFILL_MAX_SHARED_BYTES {
         return Err(CodegenError::Unsupported {
             target: "cuda",
@@ -1249,7 +1325,7 @@ pub fn generate_variant(
     // only after issuing tile j + 1's copies, into the buffer of tile j + 1 − stages: with
     // 2 stages the consumers release that buffer only after receiving tile j, a deadlock
     // (2x128x1wg hung on the H200, benches/RESULTS.md, call 6).
-    let stages = prefill_stages(module.storage, d, prefill);
+    let stages = prefill_stages(module.storage, d, widest);
     if prefill.warp_specialized
         && (prefill.pingpong || prefill.overlap)
         && prefill_wgmma(module.storage, d)
@@ -1265,7 +1341,7 @@ pub fn generate_variant(
     }
     // `t`'s producer copies V as it is: the in-kernel conversion of `h` without `v` is not
     // built into its loop.
-    if prefill.persistent
+    if widest.persistent
         && prefill_pv_f16(module.storage, d, prefill)
         && !prefill_v_f16_in(module.storage, d, prefill)
     {
@@ -1291,6 +1367,7 @@ pub fn generate_variant(
     let d = module.shape.head_dim;
     let mut out = Vec::with_capacity(module.layers.len());
     for layer in &module.layers {
+        let prefill = prefill.for_layer(layer, &module.span);
         let ctx = layer_ctx(module, layer, tuning, prefill);
         let source = render(&env, "layer.cu.j2", Some(layer.layer), &ctx)?;
         let constants = layer_constants(&ctx);
@@ -1450,6 +1527,8 @@ mod tests {
             "2x64x1owgnct",
             "2x64x1owgnt",
             "3x64x1owghnct",
+            "3x64x1owghvunca",
+            "2x64x1owgnca",
         ] {
             let t: PrefillTuning = text.parse().unwrap();
             assert_eq!(t.to_string(), text);
@@ -1483,6 +1562,10 @@ mod tests {
             "2x64x1owgnqt",
             "2x64x1owgnet",
             "2x64x2t",
+            "3x64x1owghvuncta",
+            "2x64x1wgna",
+            "3x64x1owghvuncka",
+            "2x64x2a",
         ] {
             let e = bad.parse::<PrefillTuning>().unwrap_err();
             assert!(e.contains(bad) && e.contains("WGxBNxBLOCKS"), "{e}");
@@ -1500,7 +1583,7 @@ mod tests {
     fn prefill_default_per_shape() {
         assert_eq!(PrefillTuning::default().to_string(), "2x64x1owghvunc");
         for (storage, d, want) in [
-            (StorageType::Bf16, 128, "3x64x1owghvunc"),
+            (StorageType::Bf16, 128, "3x64x1owghvunca"),
             (StorageType::F16, 128, "3x64x1owghnc"),
             (StorageType::F16, 64, "2x64x1owgnc"),
             (StorageType::Bf16, 192, "2x64x1owghvun"),
@@ -1622,6 +1705,97 @@ mod tests {
         assert!(!t.persistent && t.warp_specialized, "{t}");
         t.persistent = true;
         assert!(prefill_stages(StorageType::Bf16, 192, t) < 3);
+    }
+
+    /// `a`: persistent blocks (`t`) on the narrow layers only, by the layer's mean span
+    /// share at `CUDA_PREFILL_TC_NARROW_REF_TOKENS`; every other layer's source is the
+    /// one-tile kernel's byte for byte (the same cubin), and each kernel's `tuning`
+    /// constant names the form it was generated in.
+    #[test]
+    fn narrow_layers_take_persistent_blocks() {
+        let plan = crate::plan::Plan::from_toml_str(
+            r#"
+format_version = 1
+[model]
+layers = 3
+q_heads = 4
+kv_heads = 1
+head_dim = 128
+max_context_tokens = 32768
+[span]
+sink_tokens = 64
+min_span_tokens = 64
+block_tokens = 64
+mode = "moa"
+[[layers]]
+alpha = [512, 512, 1024, 0]
+beta = [0.125, 0.1875, 0.125, 0.25]
+[[layers]]
+alpha = [0, 0, 0, 0]
+beta = [1.0, 1.0, 1.0, 1.0]
+[[layers]]
+alpha = [0, 0, 0, 0]
+beta = [0.5, 0.25, 0.375, 0.5]
+"#,
+            "narrow.toml",
+        )
+        .unwrap();
+        let module = crate::lower::lower(&plan, StorageType::Bf16);
+        let share: Vec<f64> = module
+            .layers
+            .iter()
+            .map(|l| prefill_span_share(l, &module.span, CUDA_PREFILL_TC_NARROW_REF_TOKENS))
+            .collect();
+        // The betas' mean plus the alphas' 2048 of 4 · 16384 tokens; 1; 0.40625.
+        assert!(
+            (share[0] - (0.171875 + 2048.0 / 65536.0)).abs() < 0.005,
+            "{share:?}"
+        );
+        assert!(
+            (share[1] - 1.0).abs() < 1e-9 && (share[2] - 0.40625).abs() < 0.005,
+            "{share:?}"
+        );
+        let narrow = [true, false, false];
+        let t: PrefillTuning = "3x64x1owghvunca".parse().unwrap();
+        let artifacts = generate_variant(&module, DecodeTuning::default(), t).unwrap();
+        let base = generate_variant(
+            &module,
+            DecodeTuning::default(),
+            "3x64x1owghvunc".parse().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(artifacts.len(), 3);
+        for ((a, b), narrow) in artifacts.iter().zip(&base).zip(narrow) {
+            let k = a
+                .kernels
+                .iter()
+                .find(|k| k.phase == Phase::Prefill)
+                .unwrap();
+            let want = if narrow {
+                "3x64x1owghvunct"
+            } else {
+                "3x64x1owghvunc"
+            };
+            assert_eq!(k.constants["tuning"], json!(want));
+            assert_eq!(
+                matches!(k.abi.grid, Grid::PersistentQueryTiles { .. }),
+                narrow
+            );
+            assert_eq!(a.source.contains("pf_item_next"), narrow);
+            assert_eq!(a.source == b.source, !narrow);
+        }
+        // Where the default has `a` it is the bf16 head_dim-128 one, and `t` with it never.
+        for (storage, d) in [
+            (StorageType::Bf16, 128),
+            (StorageType::F16, 128),
+            (StorageType::Bf16, 64),
+        ] {
+            let t = PrefillTuning::default_for(storage, d);
+            assert!(!(t.persistent && t.persistent_narrow), "{t}");
+            if t.persistent_narrow {
+                assert_eq!((storage, d), (StorageType::Bf16, 128), "{t}");
+            }
+        }
     }
 
     #[test]

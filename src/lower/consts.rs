@@ -167,6 +167,26 @@ pub const CUDA_PREFILL_TC_KEY_RANGE: bool = false;
 /// 1.05-1.06x. The first form took 1.008x (13 more instructions a section). Other
 /// storages and shapes were not measured with the new loop.
 pub const CUDA_PREFILL_TC_PERSISTENT: bool = false;
+/// CUDA prefill on sm_90a: persistent blocks on a plan's narrow layers only
+/// (`codegen::cuda::PrefillTuning::persistent_narrow`, the `a` letter; one block per query
+/// tile elsewhere), applied by `PrefillTuning::default_for` where `t` would be. A layer is
+/// narrow where its mean span at `CUDA_PREFILL_TC_NARROW_REF_TOKENS` tokens is at most
+/// `CUDA_PREFILL_TC_NARROW_SPAN_SHARE` of them (`codegen::cuda::prefill_span_share`).
+/// On (session 13): on the 12 narrow layers of each upstream plan `3x64x1owghvunca` took
+/// 0.966-0.981x the time of `3x64x1owghvunc` at 4k x 4 and 0.993-0.995x at 16k x 1 in two
+/// calls (worst row 1.043, within the A/A noise), with outputs identical, and it generates
+/// the same kernels on the other layers (the near-dense ones, where `t` lost 5-7% at 16k,
+/// keep one block per query tile); Vicuna-7B l27 at 4k x 4 2.25 -> 2.16x its ideal (H200,
+/// benches/RESULTS.md, "Session 13").
+pub const CUDA_PREFILL_TC_PERSISTENT_NARROW: bool = true;
+/// The sequence length at which `CUDA_PREFILL_TC_PERSISTENT_NARROW`'s rule measures a
+/// layer's spans (upstream MoA rules grow with N, so the share is taken at a long prompt).
+pub const CUDA_PREFILL_TC_NARROW_REF_TOKENS: u32 = 16384;
+/// The largest mean span share (span / N at `CUDA_PREFILL_TC_NARROW_REF_TOKENS`) of a layer
+/// that `CUDA_PREFILL_TC_PERSISTENT_NARROW` gives persistent blocks. From session 12's rows
+/// of `t` on every layer: at or below 0.4, 0.975x at 4k x 4 and 0.993x at 16k x 1 with no
+/// row slower beyond the noise; from 0.4 to 0.6 about even at 16k; above, up to 1.07x.
+pub const CUDA_PREFILL_TC_NARROW_SPAN_SHARE: f64 = 0.4;
 /// CUDA prefill on sm_90a: each warpgroup computes only the key tiles its own 64 query
 /// rows see (`codegen::cuda::PrefillTuning::skip`). Off: the variant with it ranked behind
 /// the plain kernel in the H200 sweep (benches/RESULTS.md) and costs 24 bytes of spills.

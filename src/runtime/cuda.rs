@@ -537,6 +537,25 @@ pub struct VPrepass {
     unit: bool,
 }
 
+/// Blocks of 128 threads that the `u` pre-pass kernels (`_vcvt`, `_vfix`) are launched
+/// with, over all KV heads (at least one per head): about one wave on an H200 (132 SMs, 8
+/// blocks of 56 registers a thread each). One block per 64 tokens, as before session 13,
+/// made Vicuna-7B's 32 KV heads × 16k tokens 8192 blocks of 16 KiB each.
+pub const V_PREPASS_BLOCKS: u32 = 1024;
+
+/// The grid of the `v` pre-pass kernels for `total` tokens: `[ceil(total / 64), kv_heads]`,
+/// one block per 64-token group; in the `u` form (`unit`), whose kernels loop over the
+/// groups, at most `max(1, V_PREPASS_BLOCKS / kv_heads)` blocks per KV head.
+pub fn v_prepass_grid(total: u32, kv_heads: u32, unit: bool) -> (u32, u32, u32) {
+    let groups = total.div_ceil(64);
+    let x = if unit {
+        groups.min((V_PREPASS_BLOCKS / kv_heads.max(1)).max(1))
+    } else {
+        groups
+    };
+    (x, kv_heads, 1)
+}
+
 /// Bytes the `v` pre-pass needs beside V for a pass of `total` tokens: the f16 copy
 /// (`[total, kv_heads, head_dim]`, 2 bytes each) and the maxima (`u32[kv_heads]`).
 pub fn v_prepass_bytes(total: usize, kv_heads: usize, head_dim: usize) -> (usize, usize) {
@@ -584,9 +603,10 @@ impl VPrepass {
 
     /// Queues the pre-pass on `stream` (no synchronisation), the host contract of
     /// `codegen::abi::Arg::VF16`: `v_max` zeroed, then `_vmax(v, row_start, rows, v_max)`
-    /// and `_vf16(v, row_start, rows, v_max, v_f16)` (`u`: `_vcvt` and `_vfix`, both
-    /// `(v, row_start, rows, v_max, v_f16)`) on the grid
-    /// `[ceil(total / 64), kv_heads]` of 128 threads. Addresses are device pointers, so the
+    /// and `_vf16(v, row_start, rows, v_max, v_f16)` on the grid
+    /// `[ceil(total / 64), kv_heads]` of 128 threads (`u`: `_vcvt` and `_vfix`, both
+    /// `(v, row_start, rows, v_max, v_f16)`, on `[min(ceil(total / 64), max(1,
+    /// V_PREPASS_BLOCKS / kv_heads)), kv_heads]`). Addresses are device pointers, so the
     /// engine's raw allocations and `CudaSlice`s both fit; CUDA-graph capture is fine (a
     /// memset and two launches).
     ///
@@ -610,7 +630,7 @@ impl VPrepass {
             return Ok(());
         }
         let cfg = LaunchConfig {
-            grid_dim: (total.div_ceil(64), kv_heads, 1),
+            grid_dim: v_prepass_grid(total, kv_heads, self.unit),
             block_dim: (128, 1, 1),
             shared_mem_bytes: 0,
         };
@@ -1727,4 +1747,28 @@ fn cluster_attribute(cluster: u32) -> cudarc::driver::sys::CUlaunchAttribute {
     attr.value.clusterDim.y = 1;
     attr.value.clusterDim.z = 1;
     attr
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{v_prepass_grid, V_PREPASS_BLOCKS};
+
+    /// The `u` pre-pass takes about one wave of blocks however long the batch, at least one
+    /// per KV head and never more than one per 64-token group; `v` keeps one per group.
+    #[test]
+    fn v_prepass_grids() {
+        // Vicuna-7B at 4 x 4096 tokens: 256 groups, 32 blocks per head (8 groups each).
+        assert_eq!(v_prepass_grid(16384, 32, true), (32, 32, 1));
+        assert_eq!(v_prepass_grid(16384, 32, false), (256, 32, 1));
+        // Llama-3-8B: 128 blocks per head; a short batch: one per group.
+        assert_eq!(v_prepass_grid(16384, 8, true), (128, 8, 1));
+        assert_eq!(v_prepass_grid(130, 8, true), (3, 8, 1));
+        // More heads than V_PREPASS_BLOCKS: still one block per head.
+        assert_eq!(v_prepass_grid(4096, V_PREPASS_BLOCKS * 2, true).0, 1);
+        for (total, heads) in [(1, 1), (64, 4), (65, 4), (100_000, 2), (100_000, 64)] {
+            let (x, y, _) = v_prepass_grid(total, heads, true);
+            assert!(x >= 1 && x <= total.div_ceil(64) && y == heads);
+            assert!(x * heads <= V_PREPASS_BLOCKS.max(heads), "{total} {heads}");
+        }
+    }
 }

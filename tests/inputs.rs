@@ -775,3 +775,198 @@ fn span_constants_longer_than_the_context_are_refused() {
         &["`span.min_span_tokens` = 128 is out of range: allowed 1..=100 (at most model.max_context_tokens = 100)"],
     );
 }
+
+#[test]
+fn compile_refuses_max_new_tokens_that_leave_no_prompt_in_the_context() {
+    // Session 12's fresh-user finding 2: max_new_tokens past model.max_context_tokens
+    // compiled with exit 0, though no request can run such a plan (N = prompt + new).
+    let text = std::fs::read_to_string(fixture("fixture-gqa.toml")).unwrap();
+    assert!(text.contains("max_new_tokens = 32\n") && text.contains("max_context_tokens = 1024"));
+    let dir = scratch("max-new");
+    let out = dir.join("out");
+    let compile = |name: &str, toml: String| {
+        let file = dir.join(name);
+        std::fs::write(&file, toml).unwrap();
+        file.to_str().unwrap().to_string()
+    };
+    let f = compile(
+        "new.toml",
+        text.replace("max_new_tokens = 32", "max_new_tokens = 5000"),
+    );
+    refused(
+        "moa-compile",
+        &[&f, "-o", out.to_str().unwrap()],
+        &["new.toml: `span.max_new_tokens` = 5000 is out of range: allowed 0..=1023 (N = prompt + max_new_tokens must fit model.max_context_tokens = 1024 with at least one prompt token)"],
+    );
+    assert!(!out.join("manifest.json").exists());
+    // Not set: the default 1024 is named as the default.
+    let f = compile("default.toml", text.replace("max_new_tokens = 32\n", ""));
+    refused(
+        "moa-compile",
+        &[&f, "-o", out.to_str().unwrap()],
+        &[
+            "`span.max_new_tokens` = 1024 is out of range: allowed 0..=1023",
+            "1024 is the default when [span] does not set it",
+        ],
+    );
+    // One prompt token left is enough.
+    let f = compile(
+        "edge.toml",
+        text.replace("max_new_tokens = 32", "max_new_tokens = 1023"),
+    );
+    let (code, _, err) = run(
+        "moa-compile",
+        &[&f, "-o", out.to_str().unwrap(), "--target", "wgsl"],
+    );
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn plan_import_writes_and_prints_the_context_it_assumes() {
+    // Session 12's fresh-user finding 3: with shape flags only, the context defaulted to
+    // 32768 and nothing said so.
+    let dir = scratch("import-context");
+    let json = dir.join("up.json");
+    std::fs::write(&json, r#"{"alphas": [[0, 0]], "betas": [[0.5, 0.5]]}"#).unwrap();
+    let j = json.to_str().unwrap();
+    let shape = [
+        "--layers",
+        "1",
+        "--heads",
+        "2",
+        "--kv-heads",
+        "1",
+        "--head-dim",
+        "64",
+    ];
+    let (code, out, err) = run("moa", &[&["plan", "import", j][..], &shape].concat());
+    assert_eq!(code, 0, "{err}");
+    let note = "model.max_context_tokens = 32768 is assumed, not the model's: neither --max-context nor --model was given";
+    assert!(err.contains(note), "{err}");
+    let plan = Plan::from_toml_str(&out, "import").unwrap();
+    assert_eq!(plan.model().max_context_tokens, 32768);
+    assert_eq!(plan.meta().notes.as_deref(), Some(note));
+    // Given, nothing is assumed.
+    let (code, out, err) = run(
+        "moa",
+        &[&["plan", "import", j, "--max-context", "4096"][..], &shape].concat(),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("assumed"), "{err}");
+    let plan = Plan::from_toml_str(&out, "import").unwrap();
+    assert_eq!(
+        (plan.model().max_context_tokens, plan.meta().notes.clone()),
+        (4096, None)
+    );
+    // A context that upstream's 1024 new tokens fill is written, with a warning.
+    let (code, _, err) = run(
+        "moa",
+        &[&["plan", "import", j, "--max-context", "1024"][..], &shape].concat(),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("warning: model.max_context_tokens = 1024 leaves no prompt token"),
+        "{err}"
+    );
+}
+
+#[test]
+fn generate_names_both_files_when_the_plan_is_for_another_model() {
+    // A plan of another shape used to say only "plan does not fit the model: plan
+    // `model.layers` = 3, model has 2", after loading the weights.
+    let dir = scratch("other-model");
+    let model = tiny_gguf(&dir, common::tiny::VOCAB);
+    let plan = fixture("fixture-gqa.toml");
+    refused(
+        "moa",
+        &[
+            "generate",
+            "--model",
+            model.to_str().unwrap(),
+            "--plan",
+            plan.to_str().unwrap(),
+            "--prompt",
+            "hello",
+        ],
+        &[
+            "fixture-gqa.toml` was made for another model than `",
+            "tiny.gguf`",
+            "plan `model.layers` = 3, model has 2",
+        ],
+    );
+}
+
+/// The tiny model as a Hugging Face folder (F32, two shards), and its first shard.
+fn tiny_hf(name: &str) -> (PathBuf, PathBuf) {
+    let dir = scratch(name);
+    common::tiny::tiny(3, true).write_hf(&dir, candle_core::DType::F32, true);
+    let shard = dir.join("model-00001-of-00002.safetensors");
+    (dir, shard)
+}
+
+/// Rewrites one tensor's dtype in a safetensors header (same length: `F32` → `I32`).
+fn retype(shard: &Path, from: &str, to: &str) -> String {
+    let mut bytes = std::fs::read(shard).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header = std::str::from_utf8(&bytes[8..8 + n]).unwrap().to_string();
+    let at = header.find(&format!("\"dtype\":\"{from}\"")).unwrap();
+    let name_end = header[..at].rfind("\":{").unwrap();
+    let name = header[..name_end].rsplit('"').next().unwrap().to_string();
+    let new = header.replacen(
+        &format!("\"dtype\":\"{from}\""),
+        &format!("\"dtype\":\"{to}\""),
+        1,
+    );
+    assert_eq!(new.len(), header.len());
+    bytes.splice(8..8 + n, new.into_bytes());
+    std::fs::write(shard, bytes).unwrap();
+    name
+}
+
+#[test]
+fn a_broken_safetensors_file_is_named_with_what_is_wrong() {
+    use moa::model::Model;
+    let err = |dir: &Path| Model::load(dir).unwrap_err().to_string();
+    // Truncated (a download cut short): candle said "file not fully covered".
+    let (dir, shard) = tiny_hf("st-truncated");
+    let len = std::fs::metadata(&shard).unwrap().len();
+    let bytes = std::fs::read(&shard).unwrap();
+    std::fs::write(&shard, &bytes[..(len / 2) as usize]).unwrap();
+    let e = err(&dir);
+    assert!(
+        e.contains("model-00001-of-00002.safetensors`: tensor `"),
+        "{e}"
+    );
+    assert!(
+        e.contains(&format!("the file is truncated ({} bytes)", len / 2)),
+        "{e}"
+    );
+    std::fs::write(&shard, &bytes[..5]).unwrap();
+    assert!(
+        err(&dir).contains("the file has 5 bytes, less than the 8 of a safetensors header length")
+    );
+    std::fs::write(&shard, &bytes[..100]).unwrap();
+    assert!(err(&dir).contains("the header length says"));
+    // An unknown dtype, and one whose width does not match the tensor's bytes.
+    let (dir, shard) = tiny_hf("st-dtype");
+    let name = retype(&shard, "F32", "X32");
+    assert!(err(&dir).contains(&format!("tensor `{name}` has an unknown dtype `X32`")));
+    let (dir, shard) = tiny_hf("st-width");
+    let name = retype(&shard, "F32", "I64");
+    let e = err(&dir);
+    assert!(e.contains(&format!("tensor `{name}` (I64 [")), "{e}");
+    assert!(
+        e.contains("needs") && e.contains("but its data_offsets"),
+        "{e}"
+    );
+    // An integer tensor of a float's width loaded as numbers and ran as garbage.
+    let (dir, shard) = tiny_hf("st-int");
+    let name = retype(&shard, "F32", "I32");
+    let e = err(&dir);
+    assert!(
+        e.contains(&format!(
+            "tensor `{name}` has dtype I32: moa reads float weights"
+        )),
+        "{e}"
+    );
+}

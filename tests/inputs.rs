@@ -970,3 +970,28 @@ fn a_broken_safetensors_file_is_named_with_what_is_wrong() {
         "{e}"
     );
 }
+
+#[test]
+fn a_truncated_gguf_is_refused_when_opened_not_tensors_later() {
+    // A download cut short loaded tensor after tensor and failed at the first missing
+    // one ("tensor needs N bytes at offset O, only 0 remaining in file"); `moa model info`
+    // and `plan import --model` accepted it.
+    let dir = scratch("gguf-truncated");
+    let model = tiny_gguf(&dir, common::tiny::VOCAB);
+    let bytes = std::fs::read(&model).unwrap();
+    let cut = bytes.len() - 1;
+    std::fs::write(&model, &bytes[..cut]).unwrap();
+    let e = moa::model::Model::load(&model).unwrap_err().to_string();
+    assert!(
+        e.contains(&format!(
+            "tiny.gguf`: the file is truncated: it has {cut} bytes but its tensor data ends at byte {}",
+            bytes.len()
+        )),
+        "{e}"
+    );
+    refused(
+        "moa",
+        &["model", "info", model.to_str().unwrap()],
+        &["tiny.gguf`: the file is truncated"],
+    );
+}

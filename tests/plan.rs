@@ -326,14 +326,14 @@ fn upstream_import_rejects_wrong_shapes() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("`alphas` has 32 layers but --layers is 30"),
+        e.contains("`alphas` has 32 layers but the model has 30 (model.layers)"),
         "{e}"
     );
     let e = upstream::import(&text, "v7.json", shape(32, 16))
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("`alphas[0]` has 32 heads but --heads is 16"),
+        e.contains("`alphas[0]` has 32 heads but the model has 16 query heads"),
         "{e}"
     );
     let e = upstream::import("{\"alphas\": 3}", "x.json", shape(1, 1))

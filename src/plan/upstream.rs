@@ -56,7 +56,13 @@ pub fn import(text: &str, path: &str, model: ModelShape) -> Result<Plan, PlanErr
         if rows.len() != model.layers as usize {
             return Err(invalid(
                 name.into(),
-                format!("has {} layers but --layers is {}", rows.len(), model.layers),
+                // The shape comes from --layers, --model or --like: name the number, not
+                // a flag the user may not have given.
+                format!(
+                    "has {} layers but the model has {} (model.layers)",
+                    rows.len(),
+                    model.layers
+                ),
             ));
         }
         for (l, row) in rows.iter().enumerate() {
@@ -64,7 +70,7 @@ pub fn import(text: &str, path: &str, model: ModelShape) -> Result<Plan, PlanErr
                 return Err(invalid(
                     format!("{name}[{l}]"),
                     format!(
-                        "has {} heads but --heads is {} (upstream plans are per query head)",
+                        "has {} heads but the model has {} query heads (model.q_heads; upstream plans are per query head)",
                         row.len(),
                         model.q_heads
                     ),

@@ -994,4 +994,12 @@ fn a_truncated_gguf_is_refused_when_opened_not_tensors_later() {
         &["model", "info", model.to_str().unwrap()],
         &["tiny.gguf`: the file is truncated"],
     );
+    // The whole file: special ids print as plain numbers (they printed `Some(1)`).
+    std::fs::write(&model, &bytes).unwrap();
+    let (code, out, err) = run("moa", &["model", "info", model.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("\nbos              1\neos              2\n"),
+        "{out}"
+    );
 }

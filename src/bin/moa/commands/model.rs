@@ -46,8 +46,17 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
             line("vocab", c.vocab_size.to_string());
             line("tied_embedding", c.tied_embeddings.to_string());
             line("context_length", c.context_length.to_string());
-            line("bos", format!("{:?}", special.bos));
-            line("eos", format!("{:?}", special.eos));
+            // Plain ids (`-` for none), not Rust's `Some(1)` / `[2]`.
+            let ids = |ids: &[u32]| match ids {
+                [] => "-".to_string(),
+                _ => ids
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            };
+            line("bos", ids(special.bos.as_slice()));
+            line("eos", ids(&special.eos));
             line(
                 "tokenizer",
                 format!("{} tokens", tokenizer.inner.get_vocab_size(true)),

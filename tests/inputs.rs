@@ -1003,3 +1003,48 @@ fn a_truncated_gguf_is_refused_when_opened_not_tensors_later() {
         "{out}"
     );
 }
+
+#[test]
+fn a_config_with_fewer_layers_than_the_weights_is_refused_not_truncated() {
+    use candle_core::quantized::gguf_file::Value;
+    use moa::model::Model;
+    // num_hidden_layers = 1 over the tiny model's 2 layers ran the first layer only, exit 0.
+    let (dir, _) = tiny_hf("fewer-layers-hf");
+    let config = dir.join("config.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    json["num_hidden_layers"] = 1.into();
+    std::fs::write(&config, json.to_string()).unwrap();
+    let e = Model::load(&dir).unwrap_err().to_string();
+    assert!(
+        e.contains("config.json`: the weights hold 2 layers (tensor `model.layers.1.")
+            && e.contains("but num_hidden_layers = 1: config and weights disagree"),
+        "{e}"
+    );
+    // The same in GGUF.
+    let dir = scratch("fewer-layers-gguf");
+    let path = dir.join("tiny.gguf");
+    common::tiny::tiny(3, true).write_gguf(&path, |md, _| {
+        for (k, v) in md.iter_mut() {
+            if k == "llama.block_count" {
+                *v = Value::U32(1);
+            }
+        }
+    });
+    let e = Model::load(&path).unwrap_err().to_string();
+    assert!(
+        e.contains("the weights hold 2 layers (tensor `blk.1.")
+            && e.contains("but llama.block_count = 1"),
+        "{e}"
+    );
+    // A context of 0 is refused with the config, not later as "no room for a new token".
+    let (dir, _) = tiny_hf("zero-context");
+    json["num_hidden_layers"] = (common::tiny::LAYERS).into();
+    json["max_position_embeddings"] = 0.into();
+    std::fs::write(dir.join("config.json"), json.to_string()).unwrap();
+    let e = moa::model::read_config(&dir).unwrap_err().to_string();
+    assert!(
+        e.contains("config.json`: unsupported model: `context_length` is 0: allowed 1 or more"),
+        "{e}"
+    );
+}

@@ -15,7 +15,7 @@ use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::Device;
 
 use super::config::LlamaConfig;
-use super::weights::{assemble, check_shape, unpermute_rope_rows, HostTensor};
+use super::weights::{assemble, check_layer_count, check_shape, unpermute_rope_rows, HostTensor};
 use super::{io_err, Model, ModelError, ModelFormat, SpecialTokens};
 
 /// An open GGUF file: parsed header (metadata and tensor index) and a reader for the data.
@@ -328,6 +328,13 @@ pub fn load(path: &Path) -> Result<Model, ModelError> {
     let config = read_config(&g)?;
     let special = read_special_tokens(&g)?;
     let file = g.path.clone();
+    check_layer_count(
+        &config,
+        &file,
+        "llama.block_count",
+        "blk.",
+        g.content.tensor_infos.keys().map(String::as_str),
+    )?;
     let (q_heads, kv_heads, head_dim, hidden) = (
         config.q_heads,
         config.kv_heads,

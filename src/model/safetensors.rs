@@ -9,7 +9,7 @@ use candle_core::{DType, Device, Tensor};
 use serde_json::Value;
 
 use super::config::LlamaConfig;
-use super::weights::{assemble, check_shape, HostTensor};
+use super::weights::{assemble, check_layer_count, check_shape, HostTensor};
 use super::{io_err, Model, ModelError, ModelFormat, SpecialTokens};
 
 /// Hugging Face tensor name of a GGUF-style name (`blk.3.attn_q` → `model.layers.3.self_attn.q_proj.weight`).
@@ -326,6 +326,13 @@ pub fn load(dir: &Path) -> Result<Model, ModelError> {
         }
     }
     let dir_name = dir.display().to_string();
+    check_layer_count(
+        &config,
+        &dir.join("config.json").display().to_string(),
+        "num_hidden_layers",
+        "model.layers.",
+        tensors.keys().map(String::as_str),
+    )?;
     let weights = assemble(&config, &dir_name, |gguf_name, shape| {
         let hf = hf_tensor_name(gguf_name);
         let Some((t, file)) = tensors.remove(&hf) else {

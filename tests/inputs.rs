@@ -357,6 +357,13 @@ fn plan_import_takes_head_dim_from_a_flag_or_a_model_never_a_default() {
         &["plan", "import", j, "--model", m, "--head-dim", "128"],
         &["--head-dim 128 disagrees with the model", "says 16"],
     );
+    // A longer context than the model's is refused (a shorter one is a choice, here
+    // refused only by upstream's minimum span of 128).
+    refused(
+        "moa",
+        &["plan", "import", j, "--model", m, "--max-context", "129"],
+        &["--max-context 129 is out of range: allowed 1..=128 (the context of the model `"],
+    );
 }
 
 #[test]

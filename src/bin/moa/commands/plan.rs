@@ -73,6 +73,17 @@ pub fn run(cmd: PlanCommand) -> anyhow::Result<ExitCode> {
                     .or(from_model.as_ref().map(|m| m.max_context_tokens))
                     .unwrap_or(ASSUMED_CONTEXT),
             };
+            // Shorter than the model's is a choice (a plan for short requests); longer
+            // would claim a context the model does not have.
+            if let (Some(given), Some(m)) = (max_context, from_model.as_ref()) {
+                if given > m.max_context_tokens {
+                    bail!(
+                        "--max-context {given} is out of range: allowed 1..={} (the context of the model `{}`)",
+                        m.max_context_tokens,
+                        shown.as_deref().unwrap_or_default()
+                    );
+                }
+            }
             let assumed = max_context.is_none() && from_model.is_none();
             let shown = path.display().to_string();
             let mut plan = upstream::import(&text, &shown, shape)?;

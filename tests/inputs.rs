@@ -1044,6 +1044,13 @@ fn a_config_with_fewer_layers_than_the_weights_is_refused_not_truncated() {
             && e.contains("but llama.block_count = 1"),
         "{e}"
     );
+    // A folder without config.json that holds a GGUF file names it.
+    let e = Model::load(&dir).unwrap_err().to_string();
+    assert!(
+        e.contains("has no `config.json`; it holds `")
+            && e.contains("tiny.gguf`: pass a GGUF file itself"),
+        "{e}"
+    );
     // A context of 0 is refused with the config, not later as "no room for a new token".
     let (dir, _) = tiny_hf("zero-context");
     json["num_hidden_layers"] = (common::tiny::LAYERS).into();

@@ -103,6 +103,27 @@ impl HfConfig<'_> {
 /// defaults).
 pub fn read_config(dir: &Path) -> Result<(LlamaConfig, SpecialTokens), ModelError> {
     let path = dir.join("config.json");
+    if !path.exists() {
+        // A folder given as --model is read as a Hugging Face folder; one that holds a
+        // GGUF file (the model cache, a download folder) is a common slip.
+        let ggufs: Vec<String> = std::fs::read_dir(dir)
+            .map_err(io_err(dir))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "gguf"))
+            .map(|p| format!("`{}`", p.display()))
+            .collect();
+        let hint = if ggufs.is_empty() {
+            String::new()
+        } else {
+            format!("; it holds {}: pass a GGUF file itself", ggufs.join(", "))
+        };
+        return Err(ModelError::Format {
+            path: dir.display().to_string(),
+            message: format!(
+                "a folder is read as a Hugging Face model, and this one has no `config.json`{hint}"
+            ),
+        });
+    }
     let json = read_json(&path)?;
     let c = HfConfig {
         path: path.display().to_string(),

@@ -966,6 +966,18 @@ fn a_broken_safetensors_file_is_named_with_what_is_wrong() {
         e.contains("needs") && e.contains("but its data_offsets"),
         "{e}"
     );
+    // Two copies of the weights (a consolidated file beside its shards, no index): the
+    // later file won silently.
+    let (dir, shard) = tiny_hf("st-twice");
+    std::fs::remove_file(dir.join("model.safetensors.index.json")).unwrap();
+    std::fs::copy(&shard, dir.join("model.safetensors")).unwrap();
+    let e = err(&dir);
+    assert!(
+        e.contains("model.safetensors`: tensor `")
+            && e.contains("is also in `")
+            && e.contains("the folder holds two copies of the weights"),
+        "{e}"
+    );
     // An integer tensor of a float's width loaded as numbers and ran as garbage.
     let (dir, shard) = tiny_hf("st-int");
     let name = retype(&shard, "F32", "I32");

@@ -343,7 +343,16 @@ pub fn load(dir: &Path) -> Result<Model, ModelError> {
             }
         })?;
         for (k, t) in loaded {
-            tensors.insert(k, (t, name.clone()));
+            // Without an index every `*.safetensors` is read: a consolidated file beside
+            // its shards would otherwise let the later file win silently.
+            if let Some((_, first)) = tensors.insert(k.clone(), (t, name.clone())) {
+                return Err(ModelError::Format {
+                    path: name,
+                    message: format!(
+                        "tensor `{k}` is also in `{first}`: the folder holds two copies of the weights (keep one, or add the model.safetensors.index.json that lists the shards)"
+                    ),
+                });
+            }
         }
     }
     let dir_name = dir.display().to_string();

@@ -1074,3 +1074,36 @@ fn a_config_with_fewer_layers_than_the_weights_is_refused_not_truncated() {
         "{e}"
     );
 }
+
+#[test]
+fn pipeline_names_its_work_folder_and_plans_after_the_model() {
+    // `moa pipeline --model M` used SmolLM2's defaults: it resumed from runs/smollm2-135m
+    // (SmolLM2's calibration and profiles, skipped as done) and wrote
+    // plans/smollm2-135m-moa-*.toml, the shipped plans, with plans for M.
+    let dir = scratch("pipeline-names");
+    let stderr = |model: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_moa"))
+            .current_dir(&dir)
+            .env("MOA_CACHE", dir.join("no-cache"))
+            // Refused before any step: only the names are under test.
+            .args(["pipeline", "--model", model, "--validate-length", "10"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let e = stderr("models/Llama-3.2-1B Instruct");
+    assert!(
+        e.contains(&format!(
+            "work folder {}, plans {}",
+            Path::new("runs/llama-3.2-1b-instruct").display(),
+            Path::new("plans/llama-3.2-1b-instruct-moa-<percent>.toml").display()
+        )),
+        "{e}"
+    );
+    let e = stderr("SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(
+        e.contains("runs/smollm2-135m-instruct.q4_1, plans plans/smollm2-135m-instruct.q4_1-moa-"),
+        "{e}"
+    );
+}

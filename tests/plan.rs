@@ -267,6 +267,10 @@ fn a_number_of_the_wrong_type_or_sign_names_the_field_and_its_range() {
             "for `{to}`:\n  got  {msg}\n  want {want}"
         );
     }
+    // A long string is cut: the error stays one short line.
+    let msg = error(&span(&format!("sink_tokens = \"{}\"", "x".repeat(10_000))));
+    let want = format!("= \"{}\"... is not a whole number", "x".repeat(40));
+    assert!(msg.contains(&want) && msg.len() < 200, "{msg}");
     let meta = GOOD.replace(
         "[[layers]]",
         "[meta]\ntarget_densities = [\"half\"]\n[[layers]]",

@@ -225,7 +225,8 @@ struct RawMeta {
 pub(crate) enum Num {
     Int(i64),
     Float(f64),
-    /// Not a number: how it reads in an error (`"x"` for a string, `an array`, …).
+    /// Not a number: how it reads in an error (`"x"` for a string, `[...]` for an array,
+    /// `{...}` for a table, a date as written, …).
     Other(String),
 }
 
@@ -287,7 +288,14 @@ impl<'de> Deserialize<'de> for Num {
                 Ok(Num::Other(v.to_string()))
             }
             fn visit_str<E>(self, v: &str) -> Result<Num, E> {
-                Ok(Num::Other(format!("{v:?}")))
+                // Quoted and escaped; a long string is cut so the error stays one line.
+                const SHOWN_CHARS: usize = 40;
+                Ok(Num::Other(if v.chars().count() > SHOWN_CHARS {
+                    let cut: String = v.chars().take(SHOWN_CHARS).collect();
+                    format!("{:?}...", cut)
+                } else {
+                    format!("{v:?}")
+                }))
             }
             fn visit_unit<E>(self) -> Result<Num, E> {
                 Ok(Num::Other("null".into()))

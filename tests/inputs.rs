@@ -1107,3 +1107,44 @@ fn pipeline_names_its_work_folder_and_plans_after_the_model() {
         "{e}"
     );
 }
+
+#[test]
+fn a_calibration_of_another_tokenizer_names_the_file_and_sample() {
+    // validate, profile and diagnose said only "token id 5000 is out of range: vocabulary
+    // has 300 tokens", deep in the forward pass.
+    let dir = scratch("calib-vocab");
+    let model = tiny_gguf(&dir, common::tiny::VOCAB);
+    let calib = dir.join("other.jsonl");
+    let mut tokens = common::tiny::tokens(40, 1);
+    tokens[7] = 5000;
+    moa::calib::write_jsonl(&calib, &[common::samples::sample("s0", tokens, 4, 64)]).unwrap();
+    let plan = dir.join("tiny.toml");
+    std::fs::write(&plan, common::tiny::sparse_plan().to_toml()).unwrap();
+    let prof = dir.join("prof");
+    let (m, c, p, o) = (
+        model.to_str().unwrap(),
+        calib.to_str().unwrap(),
+        plan.to_str().unwrap(),
+        prof.to_str().unwrap(),
+    );
+    let want = "other.jsonl`: sample `s0` has token id 5000, but the model `";
+    let tail =
+        "has vocab_size 300 (ids 0..=299): the calibration was made with another model's tokenizer";
+    for args in [
+        vec!["validate", "--calib", c, "--plan", p, "--model", m],
+        vec!["diagnose", "--calib", c, "--plan", p, "--model", m],
+        vec![
+            "profile",
+            "--calib",
+            c,
+            "--lengths",
+            "64",
+            "-o",
+            o,
+            "--model",
+            m,
+        ],
+    ] {
+        refused("moa", &args, &[want, tail]);
+    }
+}

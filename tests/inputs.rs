@@ -901,6 +901,25 @@ fn generate_names_both_files_when_the_plan_is_for_another_model() {
             "plan `model.layers` = 3, model has 2",
         ],
     );
+    // A --kernels folder moa-compile never wrote, said before anything loads.
+    let missing = dir.join("no-kernels");
+    refused(
+        "moa",
+        &[
+            "generate",
+            "--model",
+            model.to_str().unwrap(),
+            "--plan",
+            plan.to_str().unwrap(),
+            "--prompt",
+            "hello",
+            "--kernels",
+            missing.to_str().unwrap(),
+        ],
+        &[
+            "no-kernels`: no manifest.json there; it is the folder moa-compile writes (`moa-compile PLAN -o ",
+        ],
+    );
 }
 
 /// The tiny model as a Hugging Face folder (F32, two shards), and its first shard.

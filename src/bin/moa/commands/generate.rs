@@ -82,6 +82,16 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     if args.max_new_tokens == 0 {
         bail!("--max-new-tokens 0 is out of range: generation needs at least 1 new token");
     }
+    if let Some(dir) = &args.kernels {
+        // Before the model loads: a wrong folder is a typo, not a reason to wait.
+        if !dir.join("manifest.json").is_file() {
+            bail!(
+                "--kernels `{}`: no manifest.json there; it is the folder moa-compile writes (`moa-compile PLAN -o {} --target wgsl`)",
+                dir.display(),
+                dir.display()
+            );
+        }
+    }
     let model_path = match &args.model {
         Some(p) => p.clone(),
         None => model::default_model_path()?,

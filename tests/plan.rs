@@ -308,6 +308,26 @@ fn a_number_of_the_wrong_type_or_sign_names_the_field_and_its_range() {
 }
 
 #[test]
+fn an_upstream_json_where_a_plan_goes_says_how_to_convert_it() {
+    // moa-compile, plan show and generate --plan echoed the whole JSON line (10 kB) in a
+    // TOML "expected key" error.
+    let path = upstream_plans().join("meta-llama--Llama-3.2-1B-Instruct/moa_alpha_beta.json");
+    let e = Plan::load(&path).unwrap_err().to_string();
+    assert!(
+        e.ends_with("moa_alpha_beta.json: is JSON, not a moa plan (TOML): convert an upstream MoA plan ({\"alphas\": ..., \"betas\": ...}) with `moa plan import FILE --model MODEL -o PLAN.toml`"),
+        "{e}"
+    );
+    // Any other long line that toml quotes is cut.
+    let long = format!("alpha = [0, 16, 0, 16{}, ?]", ", 0".repeat(500));
+    let e = error(&GOOD.replace("alpha = [0, 16, 0, 16]", &long));
+    assert!(
+        e.contains("alpha = [0, 16, 0, 16, 0, 0") && e.contains("..."),
+        "{e}"
+    );
+    assert!(e.lines().all(|l| l.chars().count() <= 200), "{e}");
+}
+
+#[test]
 fn load_names_a_missing_file() {
     let err = Plan::load(Path::new("no/such/plan.toml")).unwrap_err();
     assert!(matches!(err, PlanError::Io { .. }));

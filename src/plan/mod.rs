@@ -356,6 +356,22 @@ pub fn compact_number(x: f64) -> String {
     }
 }
 
+/// `text` with every line longer than 160 characters cut there (`...` added): toml's
+/// errors quote the offending source line, which in a plan can be a layer's whole α list.
+fn shorten_lines(text: &str) -> String {
+    const MAX_CHARS: usize = 160;
+    text.lines()
+        .map(|l| {
+            if l.chars().count() > MAX_CHARS {
+                format!("{}...", l.chars().take(MAX_CHARS).collect::<String>())
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Checks a raw (α, β) pair and converts it; `field` names the place for errors.
 pub fn rule_from_f64(alpha: f64, beta: f64) -> Result<Rule, (&'static str, String)> {
     rule_from_num(&Num::Float(alpha), &Num::Float(beta))
@@ -417,9 +433,17 @@ impl Plan {
 
     /// Parses and validates plan TOML; `path` only names the source in errors.
     pub fn from_toml_str(text: &str, path: &str) -> Result<Plan, PlanError> {
+        if text.trim_start().starts_with('{') {
+            // toml would echo the whole JSON line (10 kB for a 16-layer plan) and say
+            // "expected key"; an upstream plan given where a moa plan goes is the cause.
+            return Err(PlanError::Parse {
+                path: path.to_string(),
+                message: "is JSON, not a moa plan (TOML): convert an upstream MoA plan ({\"alphas\": ..., \"betas\": ...}) with `moa plan import FILE --model MODEL -o PLAN.toml`".into(),
+            });
+        }
         let raw: RawPlanIn = toml::from_str(text).map_err(|e| PlanError::Parse {
             path: path.to_string(),
-            message: e.to_string().trim_end().to_string(),
+            message: shorten_lines(e.to_string().trim_end()),
         })?;
         let invalid = |(field, message): (String, String)| PlanError::Invalid {
             path: path.to_string(),

@@ -1167,3 +1167,36 @@ fn a_calibration_of_another_tokenizer_names_the_file_and_sample() {
         refused("moa", &args, &[want, tail]);
     }
 }
+
+#[test]
+fn model_random_never_writes_over_a_folder_that_holds_files() {
+    // `-o` at a real model's folder replaced its config.json and weights with random ones.
+    let (dir, _) = tiny_hf("random-over");
+    let config = std::fs::read(dir.join("config.json")).unwrap();
+    refused(
+        "moa",
+        &[
+            "model",
+            "random",
+            "--like",
+            "smollm2-135m",
+            "-o",
+            dir.to_str().unwrap(),
+        ],
+        &["exists and is not an empty folder: moa model random writes a new one"],
+    );
+    assert_eq!(std::fs::read(dir.join("config.json")).unwrap(), config);
+    let file = dir.join("config.json");
+    refused(
+        "moa",
+        &[
+            "model",
+            "random",
+            "--like",
+            "smollm2-135m",
+            "-o",
+            file.to_str().unwrap(),
+        ],
+        &["config.json` exists and is not an empty folder"],
+    );
+}

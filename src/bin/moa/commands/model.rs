@@ -14,6 +14,18 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
             println!("{}", outcome.path.display());
         }
         ModelCommand::Random { like, output, seed } => {
+            // Never over a model that is there: `-o` pointed at a real model's folder would
+            // replace its config.json and model.safetensors with random weights.
+            let used = match std::fs::read_dir(&output) {
+                Ok(mut entries) => entries.next().is_some(),
+                Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+            };
+            if used {
+                anyhow::bail!(
+                    "-o `{}` exists and is not an empty folder: moa model random writes a new one (config.json and model.safetensors would be replaced)",
+                    output.display()
+                );
+            }
             let config = model::random::like_or_err(&like)?;
             let m = model::random::random_model(&config, seed);
             model::random::write_hf_folder(&m, &output)?;

@@ -1200,3 +1200,43 @@ fn model_random_never_writes_over_a_folder_that_holds_files() {
         &["config.json` exists and is not an empty folder"],
     );
 }
+
+#[test]
+fn generate_refuses_a_request_longer_than_the_plans_context() {
+    // A plan made for 20 tokens of context ran at N = 35 with exit 0 (plan show refuses
+    // such a length; generate did not).
+    let dir = scratch("plan-context");
+    let model = tiny_gguf(&dir, common::tiny::VOCAB);
+    let plan = dir.join("short.toml");
+    let toml = common::tiny::sparse_plan().to_toml();
+    assert!(toml.contains("max_context_tokens = 128"));
+    std::fs::write(
+        &plan,
+        toml.replace("max_context_tokens = 128", "max_context_tokens = 20"),
+    )
+    .unwrap();
+    let (m, p) = (model.to_str().unwrap(), plan.to_str().unwrap());
+    let args = |new: &'static str| {
+        vec![
+            "generate",
+            "--model",
+            m,
+            "--plan",
+            p,
+            "--raw",
+            "--prompt",
+            "hello",
+            "--max-new-tokens",
+            new,
+        ]
+    };
+    refused(
+        "moa",
+        &args("30"),
+        &[
+            "+ --max-new-tokens 30 = ",
+            "tokens is past the plan's model.max_context_tokens = 20 (`",
+            "short.toml`): allowed N 1..=20",
+        ],
+    );
+}

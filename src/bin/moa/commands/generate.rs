@@ -154,6 +154,18 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     }
     let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
     check_max_new(args.max_new_tokens, longest, model.config.context_length)?;
+    if let Some(p) = &plan {
+        // A plan's context may be shorter than the model's (a plan for short requests),
+        // and its span constants were checked against it: past it, the plan says nothing.
+        let ctx = p.model().max_context_tokens as usize;
+        let n = longest + args.max_new_tokens;
+        if n > ctx {
+            bail!(
+                "N = longest prompt {longest} + --max-new-tokens {} = {n} tokens is past the plan's model.max_context_tokens = {ctx} (`{plan_name}`): allowed N 1..={ctx}; shorten the request, or make the plan for a longer context",
+                args.max_new_tokens
+            );
+        }
+    }
     // The back end is chosen here, at run time; everything below drives `dyn Engine`.
     let gpu: Box<dyn Engine> = if args.backend == "cuda" {
         if args.kernels.is_some() {

@@ -1240,3 +1240,52 @@ fn generate_refuses_a_request_longer_than_the_plans_context() {
         ],
     );
 }
+
+#[test]
+fn plan_export_says_when_the_json_loses_the_plans_span_constants() {
+    // Exporting a moa-mode plan (sink 16, block 16, …) wrote JSON silently; upstream's
+    // runtime reads it with sink 64, min span 128, block 64 and upstream span mode.
+    let (code, out, err) = run(
+        "moa",
+        &[
+            "plan",
+            "export",
+            fixture("fixture-gqa.toml").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("{\"alphas\""), "{out}");
+    assert!(
+        err.contains("fixture-gqa.toml` has [span] sink 16, min span 32, block 16, mode moa, max_new 32; upstream JSON cannot carry them"),
+        "{err}"
+    );
+    // An imported plan has upstream's constants: nothing to say.
+    let dir = scratch("export");
+    let json = dir.join("up.json");
+    std::fs::write(&json, r#"{"alphas": [[0, 0]], "betas": [[0.5, 0.5]]}"#).unwrap();
+    let toml = dir.join("up.toml");
+    let (code, _, err) = run(
+        "moa",
+        &[
+            "plan",
+            "import",
+            json.to_str().unwrap(),
+            "--layers",
+            "1",
+            "--heads",
+            "2",
+            "--kv-heads",
+            "1",
+            "--head-dim",
+            "64",
+            "--max-context",
+            "4096",
+            "-o",
+            toml.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run("moa", &["plan", "export", toml.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("warning"), "{err}");
+}

@@ -113,7 +113,27 @@ pub fn run(cmd: PlanCommand) -> anyhow::Result<ExitCode> {
             write_output(output.as_deref(), &plan.to_toml())?;
         }
         PlanCommand::Export { plan, output } => {
-            let plan = Plan::load(&plan)?;
+            let path = plan;
+            let plan = Plan::load(&path)?;
+            // The JSON holds only α and β: upstream's runtime applies its own constants.
+            let ours = plan.span();
+            let theirs = upstream::upstream_span_section();
+            if *ours != theirs {
+                eprintln!(
+                    "moa plan export: warning: `{}` has [span] sink {}, min span {}, block {}, mode {}, max_new {}; upstream JSON cannot carry them, and upstream's runtime uses sink {}, min span {}, block {}, mode {}, max_new {}, so its spans will differ from this plan's",
+                    path.display(),
+                    ours.sink_tokens,
+                    ours.min_span_tokens,
+                    ours.block_tokens,
+                    ours.mode.as_str(),
+                    ours.max_new_tokens,
+                    theirs.sink_tokens,
+                    theirs.min_span_tokens,
+                    theirs.block_tokens,
+                    theirs.mode.as_str(),
+                    theirs.max_new_tokens
+                );
+            }
             let mut json = upstream::export(&plan);
             json.push('\n');
             write_output(output.as_deref(), &json)?;

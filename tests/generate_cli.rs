@@ -178,6 +178,33 @@ fn main_sh_chats_through_the_kernels_it_compiled() {
 }
 
 #[test]
+fn generate_says_why_an_upstream_mode_cache_exceeds_dense() {
+    // An imported (upstream-mode) plan at a short N printed a cache of 853% of dense with
+    // no reason; the reason was only in DESIGN.md §2 and `moa plan show`.
+    let dir = tiny::tmp("cli-upstream-mode");
+    let model = tiny_gguf(&dir, false);
+    let toml = tiny::sparse_plan().to_toml();
+    let gen = |name: &str, toml: String| {
+        let plan = dir.join(name);
+        std::fs::write(&plan, toml).unwrap();
+        let mut cmd = moa();
+        cmd.args(["generate", "--model", &model, "--plan"])
+            .arg(&plan)
+            .args(["--prompt", "hi", "--max-new-tokens", "2"]);
+        run(&mut cmd).1
+    };
+    // Every span at least 64 slots, N = 23 (a chat prompt of 21 tokens + 2).
+    let upstream = toml
+        .replace("mode = \"moa\"", "mode = \"upstream\"")
+        .replace("min_span_tokens = 3", "min_span_tokens = 64");
+    assert_ne!(upstream, toml);
+    let note = "upstream span mode rounds every span up to span.min_span_tokens";
+    let stderr = gen("upstream.toml", upstream);
+    assert!(stderr.contains(note), "{stderr}");
+    assert!(!gen("moa.toml", toml).contains(note));
+}
+
+#[test]
 fn generate_says_when_it_runs_kernels_from_a_compile_folder() {
     // With --kernels the load line named only the plan, so a user could not tell whether
     // moa-compile's files or kernels generated at start were running.

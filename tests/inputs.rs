@@ -357,6 +357,13 @@ fn plan_import_takes_head_dim_from_a_flag_or_a_model_never_a_default() {
         &["plan", "import", j, "--model", m, "--head-dim", "128"],
         &["--head-dim 128 disagrees with the model", "says 16"],
     );
+    // A longer context than the model's is refused (a shorter one is a choice, here
+    // refused only by upstream's minimum span of 128).
+    refused(
+        "moa",
+        &["plan", "import", j, "--model", m, "--max-context", "129"],
+        &["--max-context 129 is out of range: allowed 1..=128 (the context of the model `"],
+    );
 }
 
 #[test]
@@ -774,4 +781,511 @@ fn span_constants_longer_than_the_context_are_refused() {
         ],
         &["`span.min_span_tokens` = 128 is out of range: allowed 1..=100 (at most model.max_context_tokens = 100)"],
     );
+}
+
+#[test]
+fn compile_refuses_max_new_tokens_that_leave_no_prompt_in_the_context() {
+    // Session 12's fresh-user finding 2: max_new_tokens past model.max_context_tokens
+    // compiled with exit 0, though no request can run such a plan (N = prompt + new).
+    let text = std::fs::read_to_string(fixture("fixture-gqa.toml")).unwrap();
+    assert!(text.contains("max_new_tokens = 32\n") && text.contains("max_context_tokens = 1024"));
+    let dir = scratch("max-new");
+    let out = dir.join("out");
+    let compile = |name: &str, toml: String| {
+        let file = dir.join(name);
+        std::fs::write(&file, toml).unwrap();
+        file.to_str().unwrap().to_string()
+    };
+    let f = compile(
+        "new.toml",
+        text.replace("max_new_tokens = 32", "max_new_tokens = 5000"),
+    );
+    refused(
+        "moa-compile",
+        &[&f, "-o", out.to_str().unwrap()],
+        &["new.toml: `span.max_new_tokens` = 5000 is out of range: allowed 0..=1023 (N = prompt + max_new_tokens must fit model.max_context_tokens = 1024 with at least one prompt token)"],
+    );
+    assert!(!out.join("manifest.json").exists());
+    // Not set: the default 1024 is named as the default.
+    let f = compile("default.toml", text.replace("max_new_tokens = 32\n", ""));
+    refused(
+        "moa-compile",
+        &[&f, "-o", out.to_str().unwrap()],
+        &[
+            "`span.max_new_tokens` = 1024 is out of range: allowed 0..=1023",
+            "1024 is the default when [span] does not set it",
+        ],
+    );
+    // One prompt token left is enough.
+    let f = compile(
+        "edge.toml",
+        text.replace("max_new_tokens = 32", "max_new_tokens = 1023"),
+    );
+    let (code, _, err) = run(
+        "moa-compile",
+        &[&f, "-o", out.to_str().unwrap(), "--target", "wgsl"],
+    );
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn plan_import_writes_and_prints_the_context_it_assumes() {
+    // Session 12's fresh-user finding 3: with shape flags only, the context defaulted to
+    // 32768 and nothing said so.
+    let dir = scratch("import-context");
+    let json = dir.join("up.json");
+    std::fs::write(&json, r#"{"alphas": [[0, 0]], "betas": [[0.5, 0.5]]}"#).unwrap();
+    let j = json.to_str().unwrap();
+    let shape = [
+        "--layers",
+        "1",
+        "--heads",
+        "2",
+        "--kv-heads",
+        "1",
+        "--head-dim",
+        "64",
+    ];
+    let (code, out, err) = run("moa", &[&["plan", "import", j][..], &shape].concat());
+    assert_eq!(code, 0, "{err}");
+    let note = "model.max_context_tokens = 32768 is assumed, not the model's: neither --max-context nor --model was given";
+    assert!(err.contains(note), "{err}");
+    let plan = Plan::from_toml_str(&out, "import").unwrap();
+    assert_eq!(plan.model().max_context_tokens, 32768);
+    assert_eq!(plan.meta().notes.as_deref(), Some(note));
+    // Given, nothing is assumed.
+    let (code, out, err) = run(
+        "moa",
+        &[&["plan", "import", j, "--max-context", "4096"][..], &shape].concat(),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("assumed"), "{err}");
+    let plan = Plan::from_toml_str(&out, "import").unwrap();
+    assert_eq!(
+        (plan.model().max_context_tokens, plan.meta().notes.clone()),
+        (4096, None)
+    );
+    // A context that upstream's 1024 new tokens fill is written, with a warning.
+    let (code, _, err) = run(
+        "moa",
+        &[&["plan", "import", j, "--max-context", "1024"][..], &shape].concat(),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("warning: model.max_context_tokens = 1024 leaves no prompt token"),
+        "{err}"
+    );
+}
+
+#[test]
+fn generate_names_both_files_when_the_plan_is_for_another_model() {
+    // A plan of another shape used to say only "plan does not fit the model: plan
+    // `model.layers` = 3, model has 2", after loading the weights.
+    let dir = scratch("other-model");
+    let model = tiny_gguf(&dir, common::tiny::VOCAB);
+    let plan = fixture("fixture-gqa.toml");
+    refused(
+        "moa",
+        &[
+            "generate",
+            "--model",
+            model.to_str().unwrap(),
+            "--plan",
+            plan.to_str().unwrap(),
+            "--prompt",
+            "hello",
+        ],
+        &[
+            "fixture-gqa.toml` was made for another model than `",
+            "tiny.gguf`",
+            "plan `model.layers` = 3, model has 2",
+        ],
+    );
+    // A --kernels folder moa-compile never wrote, said before anything loads.
+    let missing = dir.join("no-kernels");
+    refused(
+        "moa",
+        &[
+            "generate",
+            "--model",
+            model.to_str().unwrap(),
+            "--plan",
+            plan.to_str().unwrap(),
+            "--prompt",
+            "hello",
+            "--kernels",
+            missing.to_str().unwrap(),
+        ],
+        &[
+            "no-kernels`: no manifest.json there; it is the folder moa-compile writes (`moa-compile PLAN -o ",
+        ],
+    );
+}
+
+/// The tiny model as a Hugging Face folder (F32, two shards), and its first shard.
+fn tiny_hf(name: &str) -> (PathBuf, PathBuf) {
+    let dir = scratch(name);
+    common::tiny::tiny(3, true).write_hf(&dir, candle_core::DType::F32, true);
+    let shard = dir.join("model-00001-of-00002.safetensors");
+    (dir, shard)
+}
+
+/// Rewrites one tensor's dtype in a safetensors header (same length: `F32` → `I32`).
+fn retype(shard: &Path, from: &str, to: &str) -> String {
+    let mut bytes = std::fs::read(shard).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header = std::str::from_utf8(&bytes[8..8 + n]).unwrap().to_string();
+    let at = header.find(&format!("\"dtype\":\"{from}\"")).unwrap();
+    let name_end = header[..at].rfind("\":{").unwrap();
+    let name = header[..name_end].rsplit('"').next().unwrap().to_string();
+    let new = header.replacen(
+        &format!("\"dtype\":\"{from}\""),
+        &format!("\"dtype\":\"{to}\""),
+        1,
+    );
+    assert_eq!(new.len(), header.len());
+    bytes.splice(8..8 + n, new.into_bytes());
+    std::fs::write(shard, bytes).unwrap();
+    name
+}
+
+#[test]
+fn a_broken_safetensors_file_is_named_with_what_is_wrong() {
+    use moa::model::Model;
+    let err = |dir: &Path| Model::load(dir).unwrap_err().to_string();
+    // Truncated (a download cut short): candle said "file not fully covered".
+    let (dir, shard) = tiny_hf("st-truncated");
+    let len = std::fs::metadata(&shard).unwrap().len();
+    let bytes = std::fs::read(&shard).unwrap();
+    std::fs::write(&shard, &bytes[..(len / 2) as usize]).unwrap();
+    let e = err(&dir);
+    assert!(
+        e.contains("model-00001-of-00002.safetensors`: tensor `"),
+        "{e}"
+    );
+    assert!(
+        e.contains(&format!("the file is truncated ({} bytes)", len / 2)),
+        "{e}"
+    );
+    std::fs::write(&shard, &bytes[..5]).unwrap();
+    assert!(
+        err(&dir).contains("the file has 5 bytes, less than the 8 of a safetensors header length")
+    );
+    std::fs::write(&shard, &bytes[..100]).unwrap();
+    assert!(err(&dir).contains("the header length says"));
+    // An unknown dtype, and one whose width does not match the tensor's bytes.
+    let (dir, shard) = tiny_hf("st-dtype");
+    let name = retype(&shard, "F32", "X32");
+    assert!(err(&dir).contains(&format!("tensor `{name}` has an unknown dtype `X32`")));
+    let (dir, shard) = tiny_hf("st-width");
+    let name = retype(&shard, "F32", "I64");
+    let e = err(&dir);
+    assert!(e.contains(&format!("tensor `{name}` (I64 [")), "{e}");
+    assert!(
+        e.contains("needs") && e.contains("but its data_offsets"),
+        "{e}"
+    );
+    // Two copies of the weights (a consolidated file beside its shards, no index): the
+    // later file won silently.
+    let (dir, shard) = tiny_hf("st-twice");
+    std::fs::remove_file(dir.join("model.safetensors.index.json")).unwrap();
+    std::fs::copy(&shard, dir.join("model.safetensors")).unwrap();
+    let e = err(&dir);
+    assert!(
+        e.contains("model.safetensors`: tensor `")
+            && e.contains("is also in `")
+            && e.contains("the folder holds two copies of the weights"),
+        "{e}"
+    );
+    // An integer tensor of a float's width loaded as numbers and ran as garbage.
+    let (dir, shard) = tiny_hf("st-int");
+    let name = retype(&shard, "F32", "I32");
+    let e = err(&dir);
+    assert!(
+        e.contains(&format!(
+            "tensor `{name}` has dtype I32: moa reads float weights"
+        )),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_truncated_gguf_is_refused_when_opened_not_tensors_later() {
+    // A download cut short loaded tensor after tensor and failed at the first missing
+    // one ("tensor needs N bytes at offset O, only 0 remaining in file"); `moa model info`
+    // and `plan import --model` accepted it.
+    let dir = scratch("gguf-truncated");
+    let model = tiny_gguf(&dir, common::tiny::VOCAB);
+    let bytes = std::fs::read(&model).unwrap();
+    let cut = bytes.len() - 1;
+    std::fs::write(&model, &bytes[..cut]).unwrap();
+    let e = moa::model::Model::load(&model).unwrap_err().to_string();
+    assert!(
+        e.contains(&format!(
+            "tiny.gguf`: the file is truncated: it has {cut} bytes but its tensor data ends at byte {}",
+            bytes.len()
+        )),
+        "{e}"
+    );
+    refused(
+        "moa",
+        &["model", "info", model.to_str().unwrap()],
+        &["tiny.gguf`: the file is truncated"],
+    );
+    // The whole file: special ids print as plain numbers (they printed `Some(1)`).
+    std::fs::write(&model, &bytes).unwrap();
+    let (code, out, err) = run("moa", &["model", "info", model.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("\nbos              1\neos              2\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_config_with_fewer_layers_than_the_weights_is_refused_not_truncated() {
+    use candle_core::quantized::gguf_file::Value;
+    use moa::model::Model;
+    // num_hidden_layers = 1 over the tiny model's 2 layers ran the first layer only, exit 0.
+    let (dir, _) = tiny_hf("fewer-layers-hf");
+    let config = dir.join("config.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    json["num_hidden_layers"] = 1.into();
+    std::fs::write(&config, json.to_string()).unwrap();
+    let e = Model::load(&dir).unwrap_err().to_string();
+    assert!(
+        e.contains("config.json`: the weights hold 2 layers (tensor `model.layers.1.")
+            && e.contains("but num_hidden_layers = 1: config and weights disagree"),
+        "{e}"
+    );
+    // The same in GGUF.
+    let dir = scratch("fewer-layers-gguf");
+    let path = dir.join("tiny.gguf");
+    common::tiny::tiny(3, true).write_gguf(&path, |md, _| {
+        for (k, v) in md.iter_mut() {
+            if k == "llama.block_count" {
+                *v = Value::U32(1);
+            }
+        }
+    });
+    let e = Model::load(&path).unwrap_err().to_string();
+    assert!(
+        e.contains("the weights hold 2 layers (tensor `blk.1.")
+            && e.contains("but llama.block_count = 1"),
+        "{e}"
+    );
+    // A folder without config.json that holds a GGUF file names it.
+    let e = Model::load(&dir).unwrap_err().to_string();
+    assert!(
+        e.contains("has no `config.json`; it holds `")
+            && e.contains("tiny.gguf`: pass a GGUF file itself"),
+        "{e}"
+    );
+    // A context of 0 is refused with the config, not later as "no room for a new token".
+    let (dir, _) = tiny_hf("zero-context");
+    json["num_hidden_layers"] = (common::tiny::LAYERS).into();
+    json["max_position_embeddings"] = 0.into();
+    std::fs::write(dir.join("config.json"), json.to_string()).unwrap();
+    let e = moa::model::read_config(&dir).unwrap_err().to_string();
+    assert!(
+        e.contains("config.json`: unsupported model: `context_length` is 0: allowed 1 or more"),
+        "{e}"
+    );
+}
+
+#[test]
+fn pipeline_names_its_work_folder_and_plans_after_the_model() {
+    // `moa pipeline --model M` used SmolLM2's defaults: it resumed from runs/smollm2-135m
+    // (SmolLM2's calibration and profiles, skipped as done) and wrote
+    // plans/smollm2-135m-moa-*.toml, the shipped plans, with plans for M.
+    let dir = scratch("pipeline-names");
+    let stderr = |model: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_moa"))
+            .current_dir(&dir)
+            .env("MOA_CACHE", dir.join("no-cache"))
+            // Refused before any step: only the names are under test.
+            .args(["pipeline", "--model", model, "--validate-length", "10"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let e = stderr("models/Llama-3.2-1B Instruct");
+    assert!(
+        e.contains(&format!(
+            "work folder {}, plans {}",
+            Path::new("runs/llama-3.2-1b-instruct").display(),
+            Path::new("plans/llama-3.2-1b-instruct-moa-<percent>.toml").display()
+        )),
+        "{e}"
+    );
+    let e = stderr("SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(
+        e.contains("runs/smollm2-135m-instruct.q4_1, plans plans/smollm2-135m-instruct.q4_1-moa-"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_calibration_of_another_tokenizer_names_the_file_and_sample() {
+    // validate, profile and diagnose said only "token id 5000 is out of range: vocabulary
+    // has 300 tokens", deep in the forward pass.
+    let dir = scratch("calib-vocab");
+    let model = tiny_gguf(&dir, common::tiny::VOCAB);
+    let calib = dir.join("other.jsonl");
+    let mut tokens = common::tiny::tokens(40, 1);
+    tokens[7] = 5000;
+    moa::calib::write_jsonl(&calib, &[common::samples::sample("s0", tokens, 4, 64)]).unwrap();
+    let plan = dir.join("tiny.toml");
+    std::fs::write(&plan, common::tiny::sparse_plan().to_toml()).unwrap();
+    let prof = dir.join("prof");
+    let (m, c, p, o) = (
+        model.to_str().unwrap(),
+        calib.to_str().unwrap(),
+        plan.to_str().unwrap(),
+        prof.to_str().unwrap(),
+    );
+    let want = "other.jsonl`: sample `s0` has token id 5000, but the model `";
+    let tail =
+        "has vocab_size 300 (ids 0..=299): the calibration was made with another model's tokenizer";
+    for args in [
+        vec!["validate", "--calib", c, "--plan", p, "--model", m],
+        vec!["diagnose", "--calib", c, "--plan", p, "--model", m],
+        vec![
+            "profile",
+            "--calib",
+            c,
+            "--lengths",
+            "64",
+            "-o",
+            o,
+            "--model",
+            m,
+        ],
+    ] {
+        refused("moa", &args, &[want, tail]);
+    }
+}
+
+#[test]
+fn model_random_never_writes_over_a_folder_that_holds_files() {
+    // `-o` at a real model's folder replaced its config.json and weights with random ones.
+    let (dir, _) = tiny_hf("random-over");
+    let config = std::fs::read(dir.join("config.json")).unwrap();
+    refused(
+        "moa",
+        &[
+            "model",
+            "random",
+            "--like",
+            "smollm2-135m",
+            "-o",
+            dir.to_str().unwrap(),
+        ],
+        &["exists and is not an empty folder: moa model random writes a new one"],
+    );
+    assert_eq!(std::fs::read(dir.join("config.json")).unwrap(), config);
+    let file = dir.join("config.json");
+    refused(
+        "moa",
+        &[
+            "model",
+            "random",
+            "--like",
+            "smollm2-135m",
+            "-o",
+            file.to_str().unwrap(),
+        ],
+        &["config.json` exists and is not an empty folder"],
+    );
+}
+
+#[test]
+fn generate_refuses_a_request_longer_than_the_plans_context() {
+    // A plan made for 20 tokens of context ran at N = 35 with exit 0 (plan show refuses
+    // such a length; generate did not).
+    let dir = scratch("plan-context");
+    let model = tiny_gguf(&dir, common::tiny::VOCAB);
+    let plan = dir.join("short.toml");
+    let toml = common::tiny::sparse_plan().to_toml();
+    assert!(toml.contains("max_context_tokens = 128"));
+    std::fs::write(
+        &plan,
+        toml.replace("max_context_tokens = 128", "max_context_tokens = 20"),
+    )
+    .unwrap();
+    let (m, p) = (model.to_str().unwrap(), plan.to_str().unwrap());
+    let args = |new: &'static str| {
+        vec![
+            "generate",
+            "--model",
+            m,
+            "--plan",
+            p,
+            "--raw",
+            "--prompt",
+            "hello",
+            "--max-new-tokens",
+            new,
+        ]
+    };
+    refused(
+        "moa",
+        &args("30"),
+        &[
+            "+ --max-new-tokens 30 = ",
+            "tokens is past the plan's model.max_context_tokens = 20 (`",
+            "short.toml`): allowed N 1..=20",
+        ],
+    );
+}
+
+#[test]
+fn plan_export_says_when_the_json_loses_the_plans_span_constants() {
+    // Exporting a moa-mode plan (sink 16, block 16, …) wrote JSON silently; upstream's
+    // runtime reads it with sink 64, min span 128, block 64 and upstream span mode.
+    let (code, out, err) = run(
+        "moa",
+        &[
+            "plan",
+            "export",
+            fixture("fixture-gqa.toml").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("{\"alphas\""), "{out}");
+    assert!(
+        err.contains("fixture-gqa.toml` has [span] sink 16, min span 32, block 16, mode moa, max_new 32; upstream JSON cannot carry them"),
+        "{err}"
+    );
+    // An imported plan has upstream's constants: nothing to say.
+    let dir = scratch("export");
+    let json = dir.join("up.json");
+    std::fs::write(&json, r#"{"alphas": [[0, 0]], "betas": [[0.5, 0.5]]}"#).unwrap();
+    let toml = dir.join("up.toml");
+    let (code, _, err) = run(
+        "moa",
+        &[
+            "plan",
+            "import",
+            json.to_str().unwrap(),
+            "--layers",
+            "1",
+            "--heads",
+            "2",
+            "--kv-heads",
+            "1",
+            "--head-dim",
+            "64",
+            "--max-context",
+            "4096",
+            "-o",
+            toml.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run("moa", &["plan", "export", toml.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("warning"), "{err}");
 }

@@ -315,8 +315,8 @@ fn errors_name_the_file_and_the_tensor_or_key() {
     let empty = dir.join("empty");
     std::fs::create_dir_all(&empty).unwrap();
     let (e, s) = load_err(&empty);
-    assert!(matches!(e, ModelError::Io { .. }), "{s}");
-    assert!(s.contains("config.json"), "{s}");
+    assert!(matches!(e, ModelError::Format { .. }), "{s}");
+    assert!(s.contains("has no `config.json`"), "{s}");
 }
 
 #[test]

@@ -167,6 +167,166 @@ fn errors_name_file_field_and_allowed_range() {
     assert!(error("not toml [").starts_with("bad.toml: "));
 }
 
+/// Session 12's fresh-user finding: `sink_tokens = "x"`, `-1` or `1.5` gave serde's
+/// "invalid type: string, expected u32" with no allowed range. Every number of a plan is
+/// now read as written and checked by validation, so a wrong type and a wrong value of a
+/// field give the same message: file, field, value as written, allowed range.
+#[test]
+fn a_number_of_the_wrong_type_or_sign_names_the_field_and_its_range() {
+    let span = |line: &str| GOOD.replace("[[layers]]", &format!("[span]\n{line}\n[[layers]]"));
+    let sink = "`span.sink_tokens`";
+    let range = "allowed 0..=256 (at most model.max_context_tokens = 256)";
+    for (line, want) in [
+        (
+            "sink_tokens = \"x\"",
+            format!("{sink} = \"x\" is not a whole number: {range}"),
+        ),
+        (
+            "sink_tokens = -1",
+            format!("{sink} = -1 is out of range: {range}"),
+        ),
+        (
+            "sink_tokens = 1.5",
+            format!("{sink} = 1.5 is not a whole number: {range}"),
+        ),
+        (
+            "sink_tokens = true",
+            format!("{sink} = true is not a whole number: {range}"),
+        ),
+        (
+            "sink_tokens = [1]",
+            format!("{sink} = [...] is not a whole number: {range}"),
+        ),
+        (
+            "sink_tokens = 1979-05-27",
+            format!("{sink} = 1979-05-27 is not a whole number: {range}"),
+        ),
+        (
+            "sink_tokens = 1e300",
+            format!("{sink} = 1e300 is out of range: {range}"),
+        ),
+        (
+            "max_new_tokens = -5",
+            "`span.max_new_tokens` = -5 is out of range: allowed 0..=1073741824".to_string(),
+        ),
+        (
+            "block_tokens = \"64\"",
+            "`span.block_tokens` = \"64\" is not a whole number: allowed 1..=256 (at most"
+                .to_string(),
+        ),
+    ] {
+        let msg = error(&span(line));
+        assert!(msg.starts_with("bad.toml: "), "{msg}");
+        assert!(
+            msg.contains(&want),
+            "for `{line}`:\n  got  {msg}\n  want {want}"
+        );
+    }
+    for (from, to, want) in [
+        (
+            "q_heads = 4",
+            "q_heads = \"4\"",
+            "`model.q_heads` = \"4\" is not a whole number: allowed 1..=1024",
+        ),
+        (
+            "layers = 1",
+            "layers = -2",
+            "`model.layers` = -2 is out of range: allowed 1..=1024",
+        ),
+        (
+            "head_dim = 32",
+            "head_dim = 32.5",
+            "`model.head_dim` = 32.5 is not a whole number: allowed 4..=256",
+        ),
+        (
+            "max_context_tokens = 256",
+            "max_context_tokens = 4294967296",
+            "`model.max_context_tokens` = 4294967296 is out of range: allowed 1..=1073741824",
+        ),
+        (
+            "format_version = 1",
+            "format_version = \"1\"",
+            "`format_version` = \"1\" is not supported",
+        ),
+        (
+            "alpha = [0, 16, 0, 16]",
+            "alpha = [0, \"x\", 0, 16]",
+            "`layers[0].alpha[1]` = \"x\" is not allowed: alpha must be a whole number of tokens",
+        ),
+        (
+            "beta = [0.5, 0.0, 0.5, 0.0]",
+            "beta = [0.5, 0.0, true, 0.0]",
+            "`layers[0].beta[2]` = true is out of range: beta must be a fraction of N in [0, 1]",
+        ),
+    ] {
+        assert!(GOOD.contains(from), "fixture lacks {from}");
+        let msg = error(&GOOD.replacen(from, to, 1));
+        assert!(msg.starts_with("bad.toml: "), "{msg}");
+        assert!(
+            msg.contains(want),
+            "for `{to}`:\n  got  {msg}\n  want {want}"
+        );
+    }
+    // A long string is cut: the error stays one short line.
+    let msg = error(&span(&format!("sink_tokens = \"{}\"", "x".repeat(10_000))));
+    let want = format!("= \"{}\"... is not a whole number", "x".repeat(40));
+    assert!(msg.contains(&want) && msg.len() < 200, "{msg}");
+    let meta = GOOD.replace(
+        "[[layers]]",
+        "[meta]\ntarget_densities = [\"half\"]\n[[layers]]",
+    );
+    assert!(error(&meta)
+        .contains("`meta.target_densities[0]` = \"half\" is out of range: a density is in (0, 1]"));
+    // A whole number written as a float is that number, as for alpha.
+    let plan =
+        Plan::from_toml_str(&span("sink_tokens = 16.0\nmax_new_tokens = 32"), "ok.toml").unwrap();
+    assert_eq!(plan.span().sink_tokens, 16);
+    // Upstream JSON: a string or null in a row is named like a number out of range.
+    let shape = ModelShape {
+        name: None,
+        layers: 1,
+        q_heads: 2,
+        kv_heads: 1,
+        head_dim: 64,
+        max_context_tokens: 4096,
+    };
+    for (json, want) in [
+        (
+            r#"{"alphas": [[0, "x"]], "betas": [[0.5, 0.5]]}"#,
+            "u.json: `alphas[0][1]` = \"x\" is not allowed: alpha must be a whole number",
+        ),
+        (
+            r#"{"alphas": [[0, 0]], "betas": [[null, 0.5]]}"#,
+            "u.json: `betas[0][0]` = null is out of range: beta must be a fraction of N in [0, 1]",
+        ),
+    ] {
+        let e = upstream::import(json, "u.json", shape.clone())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(want), "{e}");
+    }
+}
+
+#[test]
+fn an_upstream_json_where_a_plan_goes_says_how_to_convert_it() {
+    // moa-compile, plan show and generate --plan echoed the whole JSON line (10 kB) in a
+    // TOML "expected key" error.
+    let path = upstream_plans().join("meta-llama--Llama-3.2-1B-Instruct/moa_alpha_beta.json");
+    let e = Plan::load(&path).unwrap_err().to_string();
+    assert!(
+        e.ends_with("moa_alpha_beta.json: is JSON, not a moa plan (TOML): convert an upstream MoA plan ({\"alphas\": ..., \"betas\": ...}) with `moa plan import FILE --model MODEL -o PLAN.toml`"),
+        "{e}"
+    );
+    // Any other long line that toml quotes is cut.
+    let long = format!("alpha = [0, 16, 0, 16{}, ?]", ", 0".repeat(500));
+    let e = error(&GOOD.replace("alpha = [0, 16, 0, 16]", &long));
+    assert!(
+        e.contains("alpha = [0, 16, 0, 16, 0, 0") && e.contains("..."),
+        "{e}"
+    );
+    assert!(e.lines().all(|l| l.chars().count() <= 200), "{e}");
+}
+
 #[test]
 fn load_names_a_missing_file() {
     let err = Plan::load(Path::new("no/such/plan.toml")).unwrap_err();
@@ -190,14 +350,14 @@ fn upstream_import_rejects_wrong_shapes() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("`alphas` has 32 layers but --layers is 30"),
+        e.contains("`alphas` has 32 layers but the model has 30 (model.layers)"),
         "{e}"
     );
     let e = upstream::import(&text, "v7.json", shape(32, 16))
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("`alphas[0]` has 32 heads but --heads is 16"),
+        e.contains("`alphas[0]` has 32 heads but the model has 16 query heads"),
         "{e}"
     );
     let e = upstream::import("{\"alphas\": 3}", "x.json", shape(1, 1))

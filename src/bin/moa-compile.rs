@@ -48,6 +48,7 @@ struct Args {
 fn run(args: Args) -> anyhow::Result<()> {
     let start = Instant::now();
     let plan = Plan::load(&args.plan)?;
+    plan.check_prompt_room(&args.plan.display().to_string())?;
     let storage = match args.dtype {
         DtypeArg::F32 => StorageType::F32,
         DtypeArg::F16 => StorageType::F16,

@@ -98,6 +98,9 @@ impl LlamaConfig {
             ("kv_heads", self.kv_heads),
             ("head_dim", self.head_dim),
             ("vocab_size", self.vocab_size),
+            // 0 made every request fail later with "no room for a new token" and plan
+            // import with a plan range error, neither naming the config.
+            ("context_length", self.context_length),
         ] {
             if v == 0 {
                 return Err(bad(format!("`{field}` is 0: allowed 1 or more")));

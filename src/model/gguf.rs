@@ -15,7 +15,7 @@ use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::Device;
 
 use super::config::LlamaConfig;
-use super::weights::{assemble, check_shape, unpermute_rope_rows, HostTensor};
+use super::weights::{assemble, check_layer_count, check_shape, unpermute_rope_rows, HostTensor};
 use super::{io_err, Model, ModelError, ModelFormat, SpecialTokens};
 
 /// An open GGUF file: parsed header (metadata and tensor index) and a reader for the data.
@@ -25,11 +25,37 @@ pub struct GgufFile {
     reader: BufReader<File>,
 }
 
+/// Checks that every tensor's data lies inside the file (`size` bytes), by candle's own
+/// sizes. Why: a download cut short otherwise loads tensor after tensor (minutes for a big
+/// model) and fails at the first missing one with candle's "tensor needs N bytes at offset
+/// O, only 0 remaining", which does not say the file is truncated.
+fn check_extent(content: &Content, size: u64) -> Result<(), String> {
+    let last = content
+        .tensor_infos
+        .iter()
+        .map(|(name, t)| {
+            let blocks = (t.shape.elem_count() / t.ggml_dtype.block_size()) as u64;
+            let bytes = blocks.saturating_mul(t.ggml_dtype.type_size() as u64);
+            let end = content
+                .tensor_data_offset
+                .saturating_add(t.offset)
+                .saturating_add(bytes);
+            (end, name)
+        })
+        .max();
+    match last {
+        Some((end, name)) if end > size => Err(format!(
+            "the file is truncated: it has {size} bytes but its tensor data ends at byte {end} (tensor `{name}`)"
+        )),
+        _ => Ok(()),
+    }
+}
+
 impl GgufFile {
     pub fn open(path: &Path) -> Result<GgufFile, ModelError> {
         // Only the header is read here (bounded by the checks of `gguf_header`); tensor
         // data is read tensor by tensor, so the file itself may be of any size.
-        let (file, _) =
+        let (file, size) =
             crate::input::open_regular(path, "GGUF model", u64::MAX).map_err(io_err(path))?;
         let mut reader = BufReader::new(file);
         super::gguf_header::check(&mut reader).map_err(|message| ModelError::Format {
@@ -39,6 +65,10 @@ impl GgufFile {
         let content = Content::read(&mut reader).map_err(|e| ModelError::Format {
             path: path.display().to_string(),
             message: format!("not a readable GGUF file: {e}"),
+        })?;
+        check_extent(&content, size).map_err(|message| ModelError::Format {
+            path: path.display().to_string(),
+            message,
         })?;
         Ok(GgufFile {
             path: path.display().to_string(),
@@ -298,6 +328,13 @@ pub fn load(path: &Path) -> Result<Model, ModelError> {
     let config = read_config(&g)?;
     let special = read_special_tokens(&g)?;
     let file = g.path.clone();
+    check_layer_count(
+        &config,
+        &file,
+        "llama.block_count",
+        "blk.",
+        g.content.tensor_infos.keys().map(String::as_str),
+    )?;
     let (q_heads, kv_heads, head_dim, hidden) = (
         config.q_heads,
         config.kv_heads,

@@ -9,7 +9,7 @@ use candle_core::{DType, Device, Tensor};
 use serde_json::Value;
 
 use super::config::LlamaConfig;
-use super::weights::{assemble, check_shape, HostTensor};
+use super::weights::{assemble, check_layer_count, check_shape, HostTensor};
 use super::{io_err, Model, ModelError, ModelFormat, SpecialTokens};
 
 /// Hugging Face tensor name of a GGUF-style name (`blk.3.attn_q` → `model.layers.3.self_attn.q_proj.weight`).
@@ -103,6 +103,27 @@ impl HfConfig<'_> {
 /// defaults).
 pub fn read_config(dir: &Path) -> Result<(LlamaConfig, SpecialTokens), ModelError> {
     let path = dir.join("config.json");
+    if !path.exists() {
+        // A folder given as --model is read as a Hugging Face folder; one that holds a
+        // GGUF file (the model cache, a download folder) is a common slip.
+        let ggufs: Vec<String> = std::fs::read_dir(dir)
+            .map_err(io_err(dir))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "gguf"))
+            .map(|p| format!("`{}`", p.display()))
+            .collect();
+        let hint = if ggufs.is_empty() {
+            String::new()
+        } else {
+            format!("; it holds {}: pass a GGUF file itself", ggufs.join(", "))
+        };
+        return Err(ModelError::Format {
+            path: dir.display().to_string(),
+            message: format!(
+                "a folder is read as a Hugging Face model, and this one has no `config.json`{hint}"
+            ),
+        });
+    }
     let json = read_json(&path)?;
     let c = HfConfig {
         path: path.display().to_string(),
@@ -216,6 +237,97 @@ fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
     Ok(files)
 }
 
+/// Largest safetensors header moa reads (the format's own limit is 100 MB).
+const MAX_HEADER_BYTES: u64 = 100_000_000;
+
+/// The float dtypes moa converts to f32.
+const FLOAT_DTYPES: [DType; 4] = [DType::F32, DType::F16, DType::BF16, DType::F64];
+
+/// Bytes per element of the safetensors dtypes of a whole number of bytes (the sub-byte
+/// `F4`, `F6_*` are not checked here; candle checks them).
+fn dtype_bytes(dtype: &str) -> Option<u64> {
+    Some(match dtype {
+        "BOOL" | "U8" | "I8" => 1,
+        d if d.starts_with("F8_") => 1,
+        "I16" | "U16" | "F16" | "BF16" => 2,
+        "I32" | "U32" | "F32" => 4,
+        "I64" | "U64" | "F64" | "C64" => 8,
+        _ => return None,
+    })
+}
+
+/// Checks a safetensors file's header against the file before candle reads it: the header
+/// fits, and every tensor's byte range matches its dtype and shape and lies inside the
+/// file. Why: candle's own errors name neither the tensor nor the cause ("invalid shape,
+/// data type, or offset for tensor", "file not fully covered" for a truncated download).
+fn check_header(path: &Path) -> Result<(), ModelError> {
+    use std::io::Read as _;
+    let bad = |message: String| ModelError::Format {
+        path: path.display().to_string(),
+        message,
+    };
+    let (file, size) =
+        crate::input::open_regular(path, "safetensors file", u64::MAX).map_err(io_err(path))?;
+    let mut file = file.take(8 + MAX_HEADER_BYTES);
+    let mut len = [0u8; 8];
+    if size < 8 {
+        return Err(bad(format!(
+            "the file has {size} bytes, less than the 8 of a safetensors header length (truncated or not safetensors)"
+        )));
+    }
+    file.read_exact(&mut len).map_err(io_err(path))?;
+    let n = u64::from_le_bytes(len);
+    if n > MAX_HEADER_BYTES || 8 + n > size {
+        return Err(bad(format!(
+            "the header length says {n} bytes but the file has {} after it (truncated or not safetensors)",
+            size - 8
+        )));
+    }
+    let mut header = vec![0u8; n as usize];
+    file.read_exact(&mut header).map_err(io_err(path))?;
+    let header: serde_json::Map<String, Value> = serde_json::from_slice(&header)
+        .map_err(|e| bad(format!("the header is not a JSON object: {e}")))?;
+    let data = size - 8 - n;
+    for (name, t) in header.iter().filter(|(k, _)| *k != "__metadata__") {
+        let dtype = t.get("dtype").and_then(Value::as_str).unwrap_or("?");
+        let Some(width) = dtype_bytes(dtype) else {
+            if dtype.starts_with("F4") || dtype.starts_with("F6") {
+                continue;
+            }
+            return Err(bad(format!(
+                "tensor `{name}` has an unknown dtype `{dtype}`"
+            )));
+        };
+        let shape: Option<Vec<u64>> = t
+            .get("shape")
+            .and_then(Value::as_array)
+            .and_then(|a| a.iter().map(Value::as_u64).collect());
+        let offsets: Option<Vec<u64>> = t
+            .get("data_offsets")
+            .and_then(Value::as_array)
+            .and_then(|a| a.iter().map(Value::as_u64).collect());
+        let (Some(shape), Some(&[start, end])) = (shape, offsets.as_deref()) else {
+            return Err(bad(format!(
+                "tensor `{name}`: `shape` or `data_offsets` is missing or not a list of whole numbers"
+            )));
+        };
+        let bytes = shape.iter().try_fold(width, |acc, &d| acc.checked_mul(d));
+        if start > end || bytes != Some(end - start) {
+            return Err(bad(format!(
+                "tensor `{name}` ({dtype} {shape:?}) needs {} bytes but its data_offsets [{start}, {end}] hold {}",
+                bytes.map_or("more than 2^64".into(), |b| b.to_string()),
+                end.saturating_sub(start)
+            )));
+        }
+        if end > data {
+            return Err(bad(format!(
+                "tensor `{name}` lies at data bytes {start}..{end} but the file holds only {data} bytes of data after its header: the file is truncated ({size} bytes)"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Loads config and weights from a Hugging Face folder.
 pub fn load(dir: &Path) -> Result<Model, ModelError> {
     let (config, special) = read_config(dir)?;
@@ -223,6 +335,7 @@ pub fn load(dir: &Path) -> Result<Model, ModelError> {
     let mut tensors: HashMap<String, (Tensor, String)> = HashMap::new();
     for file in weight_files(dir)? {
         let name = file.display().to_string();
+        check_header(&file)?;
         let loaded = candle_core::safetensors::load(&file, &Device::Cpu).map_err(|e| {
             ModelError::Format {
                 path: name.clone(),
@@ -230,10 +343,26 @@ pub fn load(dir: &Path) -> Result<Model, ModelError> {
             }
         })?;
         for (k, t) in loaded {
-            tensors.insert(k, (t, name.clone()));
+            // Without an index every `*.safetensors` is read: a consolidated file beside
+            // its shards would otherwise let the later file win silently.
+            if let Some((_, first)) = tensors.insert(k.clone(), (t, name.clone())) {
+                return Err(ModelError::Format {
+                    path: name,
+                    message: format!(
+                        "tensor `{k}` is also in `{first}`: the folder holds two copies of the weights (keep one, or add the model.safetensors.index.json that lists the shards)"
+                    ),
+                });
+            }
         }
     }
     let dir_name = dir.display().to_string();
+    check_layer_count(
+        &config,
+        &dir.join("config.json").display().to_string(),
+        "num_hidden_layers",
+        "model.layers.",
+        tensors.keys().map(String::as_str),
+    )?;
     let weights = assemble(&config, &dir_name, |gguf_name, shape| {
         let hf = hf_tensor_name(gguf_name);
         let Some((t, file)) = tensors.remove(&hf) else {
@@ -244,6 +373,17 @@ pub fn load(dir: &Path) -> Result<Model, ModelError> {
             });
         };
         check_shape(&file, &hf, shape, t.dims())?;
+        // An integer tensor of a float's width (I16 where BF16 belongs) would convert to
+        // numbers and run as garbage.
+        if !FLOAT_DTYPES.contains(&t.dtype()) {
+            return Err(ModelError::Format {
+                path: file.clone(),
+                message: format!(
+                    "tensor `{hf}` has dtype {:?}: moa reads float weights (F32, F16, BF16, F64); quantized or integer checkpoints are not supported",
+                    t.dtype()
+                ),
+            });
+        }
         let data = t
             .to_dtype(DType::F32)
             .and_then(|t| t.flatten_all())

@@ -116,6 +116,36 @@ pub(crate) fn layer_specs(c: &LlamaConfig) -> [(&'static str, Vec<usize>); 9] {
 /// Builds [`Weights`] from a format-specific getter. `get(gguf_name, expected_shape)` returns
 /// `Ok(None)` when the tensor is absent and checks the shape itself (so its error names the
 /// file's own tensor name). Only `output` may be absent (tied embeddings).
+/// Refuses weights that hold a layer the config does not have: a tensor named
+/// `{prefix}{i}.…` with `i ≥ n_layers`. Why: the loader reads only the config's layers,
+/// so a config that says 15 layers over a 16-layer checkpoint ran a truncated model with
+/// exit 0. `key` names the config's layer count as written (`num_hidden_layers`).
+pub(crate) fn check_layer_count<'a>(
+    c: &LlamaConfig,
+    path: &str,
+    key: &str,
+    prefix: &str,
+    names: impl Iterator<Item = &'a str>,
+) -> Result<(), ModelError> {
+    let layer = |name: &'a str| {
+        let rest = name.strip_prefix(prefix)?;
+        let i: usize = rest.split('.').next()?.parse().ok()?;
+        Some((i, name))
+    };
+    match names.filter_map(layer).max() {
+        Some((i, name)) if i >= c.n_layers => Err(ModelError::Format {
+            path: path.to_string(),
+            message: format!(
+                "the weights hold {} layers (tensor `{name}`) but {key} = {}: config and weights disagree (running the first {} layers would be a truncated model)",
+                i + 1,
+                c.n_layers,
+                c.n_layers
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
 pub(crate) fn assemble(
     c: &LlamaConfig,
     path: &str,

@@ -160,16 +160,169 @@ pub struct Plan {
     layers: Vec<LayerRules>,
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPlan<L> {
+/// What `to_toml` writes.
+#[derive(Serialize)]
+struct RawPlan {
     format_version: u32,
     model: ModelShape,
-    #[serde(default)]
     span: SpanSection,
-    #[serde(default, skip_serializing_if = "is_default_meta")]
+    #[serde(skip_serializing_if = "is_default_meta")]
     meta: Meta,
-    layers: Vec<L>,
+    layers: Vec<RawLayerOut>,
+}
+
+/// What `from_toml_str` reads: every number as written ([`Num`]), so that validation,
+/// not serde, reports a wrong type or value with the field's allowed range.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlanIn {
+    format_version: Num,
+    model: RawShape,
+    #[serde(default)]
+    span: RawSpan,
+    #[serde(default)]
+    meta: RawMeta,
+    layers: Vec<RawLayer>,
+}
+
+/// `[model]` as written (fields as in [`ModelShape`]).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawShape {
+    #[serde(default)]
+    name: Option<String>,
+    layers: Num,
+    q_heads: Num,
+    kv_heads: Num,
+    head_dim: Num,
+    max_context_tokens: Num,
+}
+
+/// `[span]` as written; an absent field takes [`SpanSection::default`]'s value.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawSpan {
+    sink_tokens: Option<Num>,
+    min_span_tokens: Option<Num>,
+    block_tokens: Option<Num>,
+    mode: Option<SpanMode>,
+    max_new_tokens: Option<Num>,
+}
+
+/// `[meta]` as written (fields as in [`Meta`]).
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawMeta {
+    target_densities: Vec<Num>,
+    provenance: Option<String>,
+    notes: Option<String>,
+}
+
+/// A plan number as written, of whatever TOML or JSON type, so that a wrong type or value
+/// is reported by validation with the field's allowed range (serde's own error names only
+/// the Rust type it expected, `u32` or `f64`, and says nothing of the range).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Num {
+    Int(i64),
+    Float(f64),
+    /// Not a number: how it reads in an error (`"x"` for a string, `[...]` for an array,
+    /// `{...}` for a table, a date as written, …).
+    Other(String),
+}
+
+impl From<u32> for Num {
+    fn from(v: u32) -> Self {
+        Num::Int(i64::from(v))
+    }
+}
+
+impl Num {
+    /// The value as an error shows it.
+    pub(crate) fn shown(&self) -> String {
+        match self {
+            Num::Int(v) => v.to_string(),
+            Num::Float(v) => compact_number(*v),
+            Num::Other(s) => s.clone(),
+        }
+    }
+
+    /// The value as a float, if it is a number.
+    pub(crate) fn number(&self) -> Option<f64> {
+        match self {
+            Num::Int(v) => Some(*v as f64),
+            Num::Float(v) => Some(*v),
+            Num::Other(_) => None,
+        }
+    }
+
+    /// The value as an integer, if it is a whole number (`64.0` is, as α's floats are).
+    fn whole(&self) -> Option<i64> {
+        match self {
+            Num::Int(v) => Some(*v),
+            Num::Float(v) if v.is_finite() && v.fract() == 0.0 && v.abs() < 9.0e18 => {
+                Some(*v as i64)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Num {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Num;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number")
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Num, E> {
+                Ok(Num::Int(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Num, E> {
+                Ok(i64::try_from(v).map_or(Num::Float(v as f64), Num::Int))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Num, E> {
+                Ok(Num::Float(v))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Num, E> {
+                Ok(Num::Other(v.to_string()))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Num, E> {
+                // Quoted and escaped; a long string is cut so the error stays one line.
+                const SHOWN_CHARS: usize = 40;
+                Ok(Num::Other(if v.chars().count() > SHOWN_CHARS {
+                    let cut: String = v.chars().take(SHOWN_CHARS).collect();
+                    format!("{:?}...", cut)
+                } else {
+                    format!("{v:?}")
+                }))
+            }
+            fn visit_unit<E>(self) -> Result<Num, E> {
+                Ok(Num::Other("null".into()))
+            }
+            fn visit_none<E>(self) -> Result<Num, E> {
+                Ok(Num::Other("null".into()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Num, A::Error> {
+                while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Num::Other("[...]".into()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Num, A::Error> {
+                // The toml crate hands a date or time over as a map of one private key
+                // (`$__toml_private_datetime`) whose value is the date as written.
+                let mut shown = "{...}".to_string();
+                while let Some(key) = a.next_key::<String>()? {
+                    if key.starts_with("$__toml_private") {
+                        shown = a.next_value::<String>()?;
+                    } else {
+                        a.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                Ok(Num::Other(shown))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 fn is_default_meta(m: &Meta) -> bool {
@@ -187,9 +340,9 @@ struct RawLayerOut {
 #[serde(deny_unknown_fields)]
 struct RawLayer {
     /// α per query head, in tokens.
-    alpha: Vec<f64>,
+    alpha: Vec<Num>,
     /// β per query head, a fraction of N.
-    beta: Vec<f64>,
+    beta: Vec<Num>,
 }
 
 /// A number as it goes into an error message: Rust's shortest round-trip form, unless
@@ -203,26 +356,53 @@ pub fn compact_number(x: f64) -> String {
     }
 }
 
+/// `text` with every line longer than 160 characters cut there (`...` added): toml's
+/// errors quote the offending source line, which in a plan can be a layer's whole α list.
+fn shorten_lines(text: &str) -> String {
+    const MAX_CHARS: usize = 160;
+    text.lines()
+        .map(|l| {
+            if l.chars().count() > MAX_CHARS {
+                format!("{}...", l.chars().take(MAX_CHARS).collect::<String>())
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Checks a raw (α, β) pair and converts it; `field` names the place for errors.
 pub fn rule_from_f64(alpha: f64, beta: f64) -> Result<Rule, (&'static str, String)> {
-    if !alpha.is_finite() || alpha.fract() != 0.0 || alpha.abs() >= MAX_ABS_ALPHA as f64 {
+    rule_from_num(&Num::Float(alpha), &Num::Float(beta))
+}
+
+/// [`rule_from_f64`] for numbers as written, which may not be numbers at all.
+pub(crate) fn rule_from_num(alpha: &Num, beta: &Num) -> Result<Rule, (&'static str, String)> {
+    let Some(alpha) = alpha
+        .number()
+        .filter(|a| a.is_finite() && a.fract() == 0.0 && a.abs() < MAX_ABS_ALPHA as f64)
+    else {
         return Err((
             "alpha",
             format!(
                 "= {} is not allowed: alpha must be a whole number of tokens with |alpha| < {MAX_ABS_ALPHA}",
-                compact_number(alpha)
+                alpha.shown()
             ),
         ));
-    }
-    if !beta.is_finite() || !(0.0..=1.0).contains(&beta) {
+    };
+    let Some(beta) = beta
+        .number()
+        .filter(|b| b.is_finite() && (0.0..=1.0).contains(b))
+    else {
         return Err((
             "beta",
             format!(
                 "= {} is out of range: beta must be a fraction of N in [0, 1]",
-                compact_number(beta)
+                beta.shown()
             ),
         ));
-    }
+    };
     let scaled = beta * f64::from(BETA_DEN);
     if scaled.fract() != 0.0 {
         return Err((
@@ -253,58 +433,105 @@ impl Plan {
 
     /// Parses and validates plan TOML; `path` only names the source in errors.
     pub fn from_toml_str(text: &str, path: &str) -> Result<Plan, PlanError> {
-        let raw: RawPlan<RawLayer> = toml::from_str(text).map_err(|e| PlanError::Parse {
+        if text.trim_start().starts_with('{') {
+            // toml would echo the whole JSON line (10 kB for a 16-layer plan) and say
+            // "expected key"; an upstream plan given where a moa plan goes is the cause.
+            return Err(PlanError::Parse {
+                path: path.to_string(),
+                message: "is JSON, not a moa plan (TOML): convert an upstream MoA plan ({\"alphas\": ..., \"betas\": ...}) with `moa plan import FILE --model MODEL -o PLAN.toml`".into(),
+            });
+        }
+        let raw: RawPlanIn = toml::from_str(text).map_err(|e| PlanError::Parse {
             path: path.to_string(),
-            message: e.to_string().trim_end().to_string(),
+            message: shorten_lines(e.to_string().trim_end()),
         })?;
-        let invalid = |field: String, message: String| PlanError::Invalid {
+        let invalid = |(field, message): (String, String)| PlanError::Invalid {
             path: path.to_string(),
             field,
             message,
         };
-        if raw.format_version != FORMAT_VERSION {
-            return Err(invalid(
+        if raw.format_version.whole() != Some(i64::from(FORMAT_VERSION)) {
+            return Err(invalid((
                 "format_version".into(),
                 format!(
                     "= {} is not supported: this moa reads format_version = {FORMAT_VERSION}",
-                    raw.format_version
+                    raw.format_version.shown()
                 ),
-            ));
+            )));
         }
-        // The shape first: the per-layer checks below count entries against it, so
-        // `q_heads = 0` must be reported as itself, not as a wrong alpha length.
-        raw.model
-            .validate()
-            .map_err(|(field, message)| invalid(field, message))?;
+        // The shape first: the span's ranges are capped by its context, and the per-layer
+        // checks below count entries against it, so `q_heads = 0` must be reported as
+        // itself, not as a wrong alpha length.
+        let m = &raw.model;
+        let model = shape_from(
+            m.name.clone(),
+            [
+                &m.layers,
+                &m.q_heads,
+                &m.kv_heads,
+                &m.head_dim,
+                &m.max_context_tokens,
+            ],
+        )
+        .map_err(invalid)?;
+        let d = SpanSection::default();
+        let s = &raw.span;
+        let span = span_from(
+            model.max_context_tokens,
+            [
+                s.sink_tokens.as_ref().unwrap_or(&d.sink_tokens.into()),
+                s.min_span_tokens
+                    .as_ref()
+                    .unwrap_or(&d.min_span_tokens.into()),
+                s.block_tokens.as_ref().unwrap_or(&d.block_tokens.into()),
+                s.max_new_tokens
+                    .as_ref()
+                    .unwrap_or(&d.max_new_tokens.into()),
+            ],
+            s.mode.unwrap_or(d.mode),
+        )
+        .map_err(invalid)?;
+        let target_densities = raw
+            .meta
+            .target_densities
+            .iter()
+            .enumerate()
+            .map(|(i, v)| density(i, v))
+            .collect::<Result<_, _>>()
+            .map_err(invalid)?;
+        let meta = Meta {
+            target_densities,
+            provenance: raw.meta.provenance,
+            notes: raw.meta.notes,
+        };
         let mut layers = Vec::with_capacity(raw.layers.len());
         for (l, layer) in raw.layers.iter().enumerate() {
             for (name, len) in [("alpha", layer.alpha.len()), ("beta", layer.beta.len())] {
-                if len != raw.model.q_heads as usize {
-                    return Err(invalid(
+                if len != model.q_heads as usize {
+                    return Err(invalid((
                         format!("layers[{l}].{name}"),
                         format!(
                             "has {len} entries: expected one per query head, model.q_heads = {}",
-                            raw.model.q_heads
+                            model.q_heads
                         ),
-                    ));
+                    )));
                 }
             }
             let mut rules = Vec::with_capacity(layer.alpha.len());
-            for (h, (&a, &b)) in layer.alpha.iter().zip(&layer.beta).enumerate() {
-                let rule = rule_from_f64(a, b)
-                    .map_err(|(f, m)| invalid(format!("layers[{l}].{f}[{h}]"), m))?;
+            for (h, (a, b)) in layer.alpha.iter().zip(&layer.beta).enumerate() {
+                let rule = rule_from_num(a, b)
+                    .map_err(|(f, m)| invalid((format!("layers[{l}].{f}[{h}]"), m)))?;
                 rules.push(rule);
             }
             layers.push(LayerRules { rules });
         }
         let plan = Plan {
-            model: raw.model,
-            span: raw.span,
-            meta: raw.meta,
+            model,
+            span,
+            meta,
             layers,
         };
-        plan.validate()
-            .map_err(|(field, message)| invalid(field, message))?;
+        plan.validate().map_err(invalid)?;
         Ok(plan)
     }
 
@@ -404,43 +631,99 @@ impl ModelShape {
     /// field as in TOML (`model.q_heads`, …).
     pub fn validate(&self) -> Result<(), (String, String)> {
         let m = self;
-        range("model.layers", m.layers, 1, 1024)?;
-        range("model.q_heads", m.q_heads, 1, 1024)?;
-        range("model.kv_heads", m.kv_heads, 1, m.q_heads)?;
-        if !m.q_heads.is_multiple_of(m.kv_heads) {
-            return Err((
-                "model.kv_heads".into(),
-                format!(
-                    "= {} does not divide model.q_heads = {}: every KV head must serve the same number of query heads",
-                    m.kv_heads, m.q_heads
-                ),
-            ));
-        }
-        range("model.head_dim", m.head_dim, 4, MAX_HEAD_DIM)?;
-        if !m.head_dim.is_multiple_of(4) {
-            return Err((
-                "model.head_dim".into(),
-                format!(
-                    "= {} is not a multiple of 4: kernels load keys as 4-wide vectors",
-                    m.head_dim
-                ),
-            ));
-        }
-        range("model.max_context_tokens", m.max_context_tokens, 1, 1 << 30)?;
-        Ok(())
+        let fields = [
+            m.layers,
+            m.q_heads,
+            m.kv_heads,
+            m.head_dim,
+            m.max_context_tokens,
+        ];
+        shape_from(m.name.clone(), fields.map(Num::from).each_ref()).map(drop)
     }
 }
 
-/// `Err((field, "= v is out of range: allowed lo..=hi"))` unless `lo ≤ v ≤ hi`.
-fn range(field: &str, v: u32, lo: u32, hi: u32) -> Result<(), (String, String)> {
-    if v < lo || v > hi {
-        Err((
-            field.to_string(),
-            format!("= {v} is out of range: allowed {lo}..={hi}"),
-        ))
-    } else {
-        Ok(())
+/// The one definition of the shape's ranges: `[layers, q_heads, kv_heads, head_dim,
+/// max_context_tokens]` as written, checked in that order.
+fn shape_from(name: Option<String>, v: [&Num; 5]) -> Result<ModelShape, (String, String)> {
+    let layers = range("model.layers", v[0], 1, 1024)?;
+    let q_heads = range("model.q_heads", v[1], 1, 1024)?;
+    let kv_heads = range("model.kv_heads", v[2], 1, q_heads)?;
+    if !q_heads.is_multiple_of(kv_heads) {
+        return Err((
+            "model.kv_heads".into(),
+            format!(
+                "= {kv_heads} does not divide model.q_heads = {q_heads}: every KV head must serve the same number of query heads"
+            ),
+        ));
     }
+    let head_dim = range("model.head_dim", v[3], 4, MAX_HEAD_DIM)?;
+    if !head_dim.is_multiple_of(4) {
+        return Err((
+            "model.head_dim".into(),
+            format!("= {head_dim} is not a multiple of 4: kernels load keys as 4-wide vectors"),
+        ));
+    }
+    let max_context_tokens = range("model.max_context_tokens", v[4], 1, 1 << 30)?;
+    Ok(ModelShape {
+        name,
+        layers,
+        q_heads,
+        kv_heads,
+        head_dim,
+        max_context_tokens,
+    })
+}
+
+/// The one definition of the span section's ranges: `[sink_tokens, min_span_tokens,
+/// block_tokens, max_new_tokens]` as written, for a model of `ctx` tokens of context.
+fn span_from(ctx: u32, v: [&Num; 4], mode: SpanMode) -> Result<SpanSection, (String, String)> {
+    Ok(SpanSection {
+        sink_tokens: range_in_context("span.sink_tokens", v[0], 0, 1 << 20, ctx)?,
+        min_span_tokens: range_in_context("span.min_span_tokens", v[1], 1, 1 << 24, ctx)?,
+        block_tokens: range_in_context("span.block_tokens", v[2], 1, 4096, ctx)?,
+        mode,
+        max_new_tokens: range("span.max_new_tokens", v[3], 0, 1 << 30)?,
+    })
+}
+
+/// `meta.target_densities[i]`, a density in (0, 1].
+fn density(i: usize, v: &Num) -> Result<f64, (String, String)> {
+    match v.number() {
+        Some(d) if d.is_finite() && d > 0.0 && d <= 1.0 => Ok(d),
+        _ => Err((
+            format!("meta.target_densities[{i}]"),
+            format!("= {} is out of range: a density is in (0, 1]", v.shown()),
+        )),
+    }
+}
+
+/// `v` as a whole number in `lo..=hi`, or `Err((field, "= v is out of range: allowed
+/// lo..=hi"))` (`is not a whole number` for a fraction, a string, …).
+fn range(field: &str, v: &Num, lo: u32, hi: u32) -> Result<u32, (String, String)> {
+    range_noted(field, v, lo, hi, "")
+}
+
+/// [`range`] with `note` after the allowed range.
+fn range_noted(
+    field: &str,
+    v: &Num,
+    lo: u32,
+    hi: u32,
+    note: &str,
+) -> Result<u32, (String, String)> {
+    let what = match (v.whole(), v) {
+        (Some(x), _) => match u32::try_from(x) {
+            Ok(x) if (lo..=hi).contains(&x) => return Ok(x),
+            _ => "is out of range",
+        },
+        // Whole, but past what an i64 holds.
+        (None, Num::Float(x)) if x.is_finite() && x.fract() == 0.0 => "is out of range",
+        (None, _) => "is not a whole number",
+    };
+    Err((
+        field.to_string(),
+        format!("= {} {what}: allowed {lo}..={hi}{note}", v.shown()),
+    ))
 }
 
 /// [`range`] with the upper bound also capped at `model.max_context_tokens`: a sink,
@@ -449,23 +732,21 @@ fn range(field: &str, v: u32, lo: u32, hi: u32) -> Result<(), (String, String)> 
 /// mode and larger than dense in `upstream` mode), so it is refused, naming the cap.
 fn range_in_context(
     field: &str,
-    v: u32,
+    v: &Num,
     lo: u32,
     hi: u32,
     ctx: u32,
-) -> Result<(), (String, String)> {
+) -> Result<u32, (String, String)> {
     if ctx >= hi {
         return range(field, v, lo, hi);
     }
-    if v < lo || v > ctx {
-        return Err((
-            field.to_string(),
-            format!(
-                "= {v} is out of range: allowed {lo}..={ctx} (at most model.max_context_tokens = {ctx})"
-            ),
-        ));
-    }
-    Ok(())
+    range_noted(
+        field,
+        v,
+        lo,
+        ctx,
+        &format!(" (at most model.max_context_tokens = {ctx})"),
+    )
 }
 
 impl Plan {
@@ -473,21 +754,19 @@ impl Plan {
         let m = &self.model;
         m.validate()?;
         let s = &self.span;
-        let ctx = m.max_context_tokens;
-        range_in_context("span.sink_tokens", s.sink_tokens, 0, 1 << 20, ctx)?;
-        range_in_context("span.min_span_tokens", s.min_span_tokens, 1, 1 << 24, ctx)?;
-        range_in_context("span.block_tokens", s.block_tokens, 1, 4096, ctx)?;
-        range("span.max_new_tokens", s.max_new_tokens, 0, 1 << 30)?;
-        for (i, d) in self.meta.target_densities.iter().enumerate() {
-            if !d.is_finite() || *d <= 0.0 || *d > 1.0 {
-                return Err((
-                    format!("meta.target_densities[{i}]"),
-                    format!(
-                        "= {} is out of range: a density is in (0, 1]",
-                        compact_number(*d)
-                    ),
-                ));
-            }
+        let fields = [
+            s.sink_tokens,
+            s.min_span_tokens,
+            s.block_tokens,
+            s.max_new_tokens,
+        ];
+        span_from(
+            m.max_context_tokens,
+            fields.map(Num::from).each_ref(),
+            s.mode,
+        )?;
+        for (i, &d) in self.meta.target_densities.iter().enumerate() {
+            density(i, &Num::Float(d))?;
         }
         if self.layers.len() != m.layers as usize {
             return Err((
@@ -557,6 +836,32 @@ impl Plan {
             .max_context_tokens
             .checked_sub(self.span.max_new_tokens)?;
         (room >= 1).then_some(1..=room)
+    }
+
+    /// Refuses a plan that no request can run: one whose `span.max_new_tokens` leaves no
+    /// prompt token in `model.max_context_tokens` (N = prompt + max_new_tokens must fit the
+    /// context, DESIGN.md §2). Validation allows such a plan, since the rules are
+    /// evaluated at any N by the optimizer, profiler and `plan show` (and test models of a
+    /// short context keep the default 1024); `moa-compile` and `moa plan import` call this
+    /// so that kernels are never written for a plan nobody can run. `path` names the file.
+    pub fn check_prompt_room(&self, path: &str) -> Result<(), PlanError> {
+        let (ctx, max_new) = (self.model.max_context_tokens, self.span.max_new_tokens);
+        if self.prompt_range().is_some() {
+            return Ok(());
+        }
+        let default = if max_new == default_max_new() {
+            format!(" ({max_new} is the default when [span] does not set it)")
+        } else {
+            String::new()
+        };
+        Err(PlanError::Invalid {
+            path: path.to_string(),
+            field: "span.max_new_tokens".into(),
+            message: format!(
+                "= {max_new} is out of range: allowed 0..={} (N = prompt + max_new_tokens must fit model.max_context_tokens = {ctx} with at least one prompt token){default}",
+                ctx - 1
+            ),
+        })
     }
 
     /// [`Plan::n_for_prompt`] for a prompt length given by a user: errors (naming the

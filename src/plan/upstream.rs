@@ -5,12 +5,23 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{rule_from_f64, LayerRules, Meta, ModelShape, Plan, PlanError, SpanMode, SpanSection};
+use super::{
+    rule_from_num, LayerRules, Meta, ModelShape, Num, Plan, PlanError, SpanMode, SpanSection,
+};
 
-#[derive(Serialize, Deserialize)]
+/// What `export` writes.
+#[derive(Serialize)]
 struct UpstreamJson {
     alphas: Vec<Vec<f64>>,
     betas: Vec<Vec<f64>>,
+}
+
+/// What `import` reads: numbers as written, so a string or `null` in a row is reported
+/// with the field (`alphas[l][h]`) and its allowed range, as a number out of range is.
+#[derive(Deserialize)]
+struct UpstreamIn {
+    alphas: Vec<Vec<Num>>,
+    betas: Vec<Vec<Num>>,
 }
 
 /// The span constants of upstream's runtime, so imported plans reproduce its spans.
@@ -35,7 +46,7 @@ pub fn import(text: &str, path: &str, model: ModelShape) -> Result<Plan, PlanErr
     model
         .validate()
         .map_err(|(field, message)| invalid(field, message))?;
-    let raw: UpstreamJson = serde_json::from_str(text).map_err(|e| PlanError::Parse {
+    let raw: UpstreamIn = serde_json::from_str(text).map_err(|e| PlanError::Parse {
         path: path.to_string(),
         message: format!(
             "not an upstream MoA plan ({{\"alphas\": [[...]], \"betas\": [[...]]}}): {e}"
@@ -45,7 +56,13 @@ pub fn import(text: &str, path: &str, model: ModelShape) -> Result<Plan, PlanErr
         if rows.len() != model.layers as usize {
             return Err(invalid(
                 name.into(),
-                format!("has {} layers but --layers is {}", rows.len(), model.layers),
+                // The shape comes from --layers, --model or --like: name the number, not
+                // a flag the user may not have given.
+                format!(
+                    "has {} layers but the model has {} (model.layers)",
+                    rows.len(),
+                    model.layers
+                ),
             ));
         }
         for (l, row) in rows.iter().enumerate() {
@@ -53,7 +70,7 @@ pub fn import(text: &str, path: &str, model: ModelShape) -> Result<Plan, PlanErr
                 return Err(invalid(
                     format!("{name}[{l}]"),
                     format!(
-                        "has {} heads but --heads is {} (upstream plans are per query head)",
+                        "has {} heads but the model has {} query heads (model.q_heads; upstream plans are per query head)",
                         row.len(),
                         model.q_heads
                     ),
@@ -64,9 +81,9 @@ pub fn import(text: &str, path: &str, model: ModelShape) -> Result<Plan, PlanErr
     let mut layers = Vec::new();
     for (l, (alphas, betas)) in raw.alphas.iter().zip(&raw.betas).enumerate() {
         let mut rules = Vec::new();
-        for (h, (&a, &b)) in alphas.iter().zip(betas).enumerate() {
+        for (h, (a, b)) in alphas.iter().zip(betas).enumerate() {
             let field = |f: &str| format!("{}s[{l}][{h}]", f);
-            rules.push(rule_from_f64(a, b).map_err(|(f, m)| invalid(field(f), m))?);
+            rules.push(rule_from_num(a, b).map_err(|(f, m)| invalid(field(f), m))?);
         }
         layers.push(LayerRules { rules });
     }

@@ -49,9 +49,10 @@ pub enum Command {
 pub struct PipelineArgs {
     /// Work folder: calib.jsonl, heldout.jsonl, profiles/, optimize-<pct>/, scores.tsv,
     /// validate-<pct>.tsv (with --near: profiles-under-<hash>/, optimize-<pct>-near-<hash>-k<K>/).
-    /// A step whose output is there is skipped.
-    #[arg(long, default_value = "runs/smollm2-135m")]
-    pub workdir: PathBuf,
+    /// A step whose output is there is skipped. Default: runs/<model>, where <model> is
+    /// smollm2-135m, or the --model file's stem / folder's name.
+    #[arg(long)]
+    pub workdir: Option<PathBuf>,
     /// Profile lengths in tokens.
     #[arg(long, default_value = "1024,2048", value_delimiter = ',')]
     pub profile_lengths: Vec<u32>,
@@ -114,8 +115,9 @@ pub struct PipelineArgs {
     /// Where the chosen plans go, as `<name>-<percent>.toml`.
     #[arg(long, default_value = "plans")]
     pub plans_dir: PathBuf,
-    #[arg(long, default_value = "smollm2-135m-moa")]
-    pub name: String,
+    /// Name of the written plans (default: <model>-moa, <model> as for --workdir).
+    #[arg(long)]
+    pub name: Option<String>,
     /// Validate on the GPU runtime (wgpu) instead of the CPU reference.
     #[arg(long)]
     pub gpu: bool,

@@ -65,6 +65,7 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         None => model::default_model_path()?,
     };
     let loaded = Model::load(&path)?;
+    super::check_calib_vocab(&args.calib, &samples, &loaded.config)?;
     loaded.config.check_plan(&plan).with_context(|| {
         format!(
             "plan `{}` does not fit `{}`",

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use moa::model::{self, ChatMessage, ChatTemplate, Model, ModelTokenizer};
-use moa::plan::Plan;
+use moa::plan::{Plan, SpanMode};
 use moa::runtime::engine::{Engine, PrefillProgress, Request, Sampling};
 use moa::runtime::wgpu::WgpuContext;
 use moa::runtime::wgpu_engine::WgpuEngine;
@@ -82,20 +82,40 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     if args.max_new_tokens == 0 {
         bail!("--max-new-tokens 0 is out of range: generation needs at least 1 new token");
     }
+    if let Some(dir) = &args.kernels {
+        // Before the model loads: a wrong folder is a typo, not a reason to wait.
+        if !dir.join("manifest.json").is_file() {
+            bail!(
+                "--kernels `{}`: no manifest.json there; it is the folder moa-compile writes (`moa-compile PLAN -o {} --target wgsl`)",
+                dir.display(),
+                dir.display()
+            );
+        }
+    }
     let model_path = match &args.model {
         Some(p) => p.clone(),
         None => model::default_model_path()?,
     };
     let t0 = Instant::now();
-    let model = Model::load(&model_path)?;
-    let tokenizer = ModelTokenizer::load(&model_path)?;
-    let template = ChatTemplate::load(&model_path)?;
+    // The plan is checked against the model's config before the weights are read, so a
+    // plan for another model fails at once, naming both files.
+    let config = model::read_config(&model_path)?.0;
     let (plan, plan_name) = match (&args.plan, args.dense) {
         (_, true) => (None, "dense".to_string()),
-        (Some(p), false) => (Some(Plan::load(p)?), p.display().to_string()),
+        (Some(p), false) => {
+            let plan = Plan::load(p)?;
+            config.check_plan(&plan).with_context(|| {
+                format!(
+                    "plan `{}` was made for another model than `{}`",
+                    p.display(),
+                    model_path.display()
+                )
+            })?;
+            (Some(plan), p.display().to_string())
+        }
         (None, false) => {
             let plan = Plan::from_toml_str(DEFAULT_PLAN, DEFAULT_PLAN_NAME)?;
-            if model.config.check_plan(&plan).is_err() {
+            if config.check_plan(&plan).is_err() {
                 bail!(
                     "the built-in plan is for SmolLM2-135M; `{}` has another shape: pass --plan PLAN.toml or --dense",
                     model_path.display()
@@ -104,6 +124,9 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             (Some(plan), DEFAULT_PLAN_NAME.to_string())
         }
     };
+    let model = Model::load(&model_path)?;
+    let tokenizer = ModelTokenizer::load(&model_path)?;
+    let template = ChatTemplate::load(&model_path)?;
     let mut texts = args.prompt.clone();
     for f in &args.prompt_file {
         texts.push(
@@ -131,6 +154,18 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     }
     let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
     check_max_new(args.max_new_tokens, longest, model.config.context_length)?;
+    if let Some(p) = &plan {
+        // A plan's context may be shorter than the model's (a plan for short requests),
+        // and its span constants were checked against it: past it, the plan says nothing.
+        let ctx = p.model().max_context_tokens as usize;
+        let n = longest + args.max_new_tokens;
+        if n > ctx {
+            bail!(
+                "N = longest prompt {longest} + --max-new-tokens {} = {n} tokens is past the plan's model.max_context_tokens = {ctx} (`{plan_name}`): allowed N 1..={ctx}; shorten the request, or make the plan for a longer context",
+                args.max_new_tokens
+            );
+        }
+    }
     // The back end is chosen here, at run time; everything below drives `dyn Engine`.
     let gpu: Box<dyn Engine> = if args.backend == "cuda" {
         if args.kernels.is_some() {
@@ -245,5 +280,15 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         mib(dense_bytes),
         100.0 * req.kv_bytes() as f64 / dense_bytes as f64
     );
+    if req.kv_bytes() > dense_bytes
+        && plan
+            .as_ref()
+            .is_some_and(|p| p.span().mode == SpanMode::Upstream)
+    {
+        // An imported plan at a short N: say why, or a fresh user reads it as a bug.
+        eprintln!(
+            "(upstream span mode rounds every span up to span.min_span_tokens and span.block_tokens, even past N: at short N the cache exceeds dense; `moa plan show` counts the spans, and mode = \"moa\" in the plan's [span] keeps it at most dense; docs/DESIGN.md §2)"
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

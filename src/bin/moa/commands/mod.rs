@@ -84,3 +84,28 @@ pub fn load_plan(
         .with_context(|| format!("plan `{}`", path.display()))?;
     Ok((label, plan))
 }
+
+/// Every token id of the calibration samples read from `path` must be below the model's
+/// `vocab_size`: a calibration made with another model's tokenizer otherwise fails deep in
+/// the forward pass with "token id … is out of range", naming neither the file nor the
+/// sample.
+pub fn check_calib_vocab(
+    path: &std::path::Path,
+    samples: &[moa::calib::CalibSample],
+    config: &moa::model::LlamaConfig,
+) -> anyhow::Result<()> {
+    let vocab = config.vocab_size;
+    for s in samples {
+        let ids = s.prompt_tokens.iter().chain(&s.response_tokens);
+        if let Some(id) = ids.copied().find(|&id| id as usize >= vocab) {
+            anyhow::bail!(
+                "`{}`: sample `{}` has token id {id}, but the model `{}` has vocab_size {vocab} (ids 0..={}): the calibration was made with another model's tokenizer",
+                path.display(),
+                s.id,
+                config.name.as_deref().unwrap_or("?"),
+                vocab.saturating_sub(1)
+            );
+        }
+    }
+    Ok(())
+}

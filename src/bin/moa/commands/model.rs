@@ -14,6 +14,18 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
             println!("{}", outcome.path.display());
         }
         ModelCommand::Random { like, output, seed } => {
+            // Never over a model that is there: `-o` pointed at a real model's folder would
+            // replace its config.json and model.safetensors with random weights.
+            let used = match std::fs::read_dir(&output) {
+                Ok(mut entries) => entries.next().is_some(),
+                Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+            };
+            if used {
+                anyhow::bail!(
+                    "-o `{}` exists and is not an empty folder: moa model random writes a new one (config.json and model.safetensors would be replaced)",
+                    output.display()
+                );
+            }
             let config = model::random::like_or_err(&like)?;
             let m = model::random::random_model(&config, seed);
             model::random::write_hf_folder(&m, &output)?;
@@ -46,8 +58,17 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
             line("vocab", c.vocab_size.to_string());
             line("tied_embedding", c.tied_embeddings.to_string());
             line("context_length", c.context_length.to_string());
-            line("bos", format!("{:?}", special.bos));
-            line("eos", format!("{:?}", special.eos));
+            // Plain ids (`-` for none), not Rust's `Some(1)` / `[2]`.
+            let ids = |ids: &[u32]| match ids {
+                [] => "-".to_string(),
+                _ => ids
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            };
+            line("bos", ids(special.bos.as_slice()));
+            line("eos", ids(&special.eos));
             line(
                 "tokenizer",
                 format!("{} tokens", tokenizer.inner.get_vocab_size(true)),

@@ -222,9 +222,52 @@ pub fn percent_label(density: f64) -> String {
     }
 }
 
+/// What names a model's work folder and plans: `smollm2-135m` for the default model, else
+/// the --model file's stem or folder's name, lowercased, other characters than letters,
+/// digits, `.`, `_` and `-` as `-`. Why: with fixed defaults, `moa pipeline --model M`
+/// resumed from SmolLM2's work folder (its calibration and profiles, skipped as done) and
+/// overwrote the shipped plans/smollm2-135m-moa-*.toml with plans for M.
+fn model_label(model: Option<&std::path::Path>) -> String {
+    // A folder's whole name: `Llama-3.2-1B` has no extension to strip.
+    let stem = model.and_then(|m| {
+        if m.extension().is_some_and(|e| e == "gguf") {
+            m.file_stem()
+        } else {
+            m.file_name()
+        }
+    });
+    let Some(stem) = stem else {
+        return "smollm2-135m".into();
+    };
+    stem.to_string_lossy()
+        .to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
 pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
-    let w = &args.workdir;
+    let label = model_label(args.model.as_deref());
+    let workdir = args
+        .workdir
+        .clone()
+        .unwrap_or_else(|| std::path::Path::new("runs").join(&label));
+    let name = args.name.clone().unwrap_or_else(|| format!("{label}-moa"));
+    let w = &workdir;
     std::fs::create_dir_all(w).with_context(|| format!("creating {}", w.display()))?;
+    eprintln!(
+        "moa pipeline: work folder {}, plans {}",
+        w.display(),
+        args.plans_dir
+            .join(format!("{name}-<percent>.toml"))
+            .display()
+    );
     if let Some(&n) = args
         .profile_lengths
         .iter()
@@ -419,7 +462,7 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
                 plans.len()
             ),
         );
-        let out = args.plans_dir.join(format!("{}-{pct}.toml", args.name));
+        let out = args.plans_dir.join(format!("{name}-{pct}.toml"));
         let vargs = ValidateArgs {
             calib: heldout.clone(),
             plans,

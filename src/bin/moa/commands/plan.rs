@@ -14,6 +14,9 @@ use moa::runtime::memory::{self, MemoryPlan};
 use super::{load_plan, storage, write_output};
 use crate::args::PlanCommand;
 
+/// `model.max_context_tokens` of an import given neither `--max-context` nor `--model`.
+const ASSUMED_CONTEXT: u32 = 32768;
+
 pub fn run(cmd: PlanCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         PlanCommand::Import {
@@ -68,13 +71,69 @@ pub fn run(cmd: PlanCommand) -> anyhow::Result<ExitCode> {
                 )?,
                 max_context_tokens: max_context
                     .or(from_model.as_ref().map(|m| m.max_context_tokens))
-                    .unwrap_or(32768),
+                    .unwrap_or(ASSUMED_CONTEXT),
             };
-            let plan = upstream::import(&text, &path.display().to_string(), shape)?;
+            // Shorter than the model's is a choice (a plan for short requests); longer
+            // would claim a context the model does not have.
+            if let (Some(given), Some(m)) = (max_context, from_model.as_ref()) {
+                if given > m.max_context_tokens {
+                    bail!(
+                        "--max-context {given} is out of range: allowed 1..={} (the context of the model `{}`)",
+                        m.max_context_tokens,
+                        shown.as_deref().unwrap_or_default()
+                    );
+                }
+            }
+            let assumed = max_context.is_none() && from_model.is_none();
+            let shown = path.display().to_string();
+            let mut plan = upstream::import(&text, &shown, shape)?;
+            if plan.prompt_range().is_none() {
+                // Written all the same (the import has no flag for it, and the TOML is the
+                // place to change it), but said: moa-compile refuses such a plan.
+                eprintln!(
+                    "moa plan import: warning: model.max_context_tokens = {} leaves no prompt token with upstream's span.max_new_tokens = {} (N = prompt + new tokens must fit the context): moa-compile refuses this plan until span.max_new_tokens is lowered below the context in the written TOML",
+                    plan.model().max_context_tokens,
+                    plan.span().max_new_tokens
+                );
+            }
+            if assumed {
+                // Written into the plan, not only printed: the context caps the span
+                // constants and the prompt length, and a reader of the plan must see that
+                // it was a guess.
+                let note = format!(
+                    "model.max_context_tokens = {ASSUMED_CONTEXT} is assumed, not the model's: neither --max-context nor --model was given"
+                );
+                eprintln!("moa plan import: {note}");
+                let meta = moa::plan::Meta {
+                    notes: Some(note),
+                    ..plan.meta().clone()
+                };
+                plan = plan.with_meta(meta)?;
+            }
             write_output(output.as_deref(), &plan.to_toml())?;
         }
         PlanCommand::Export { plan, output } => {
-            let plan = Plan::load(&plan)?;
+            let path = plan;
+            let plan = Plan::load(&path)?;
+            // The JSON holds only α and β: upstream's runtime applies its own constants.
+            let ours = plan.span();
+            let theirs = upstream::upstream_span_section();
+            if *ours != theirs {
+                eprintln!(
+                    "moa plan export: warning: `{}` has [span] sink {}, min span {}, block {}, mode {}, max_new {}; upstream JSON cannot carry them, and upstream's runtime uses sink {}, min span {}, block {}, mode {}, max_new {}, so its spans will differ from this plan's",
+                    path.display(),
+                    ours.sink_tokens,
+                    ours.min_span_tokens,
+                    ours.block_tokens,
+                    ours.mode.as_str(),
+                    ours.max_new_tokens,
+                    theirs.sink_tokens,
+                    theirs.min_span_tokens,
+                    theirs.block_tokens,
+                    theirs.mode.as_str(),
+                    theirs.max_new_tokens
+                );
+            }
             let mut json = upstream::export(&plan);
             json.push('\n');
             write_output(output.as_deref(), &json)?;

@@ -57,6 +57,7 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
         (None, Some(p)) => Model::load(p)?,
         (None, None) => Model::load(&model::default_model_path()?)?,
     };
+    super::check_calib_vocab(&args.calib, &samples, &loaded.config)?;
     let under = match &args.under_plan {
         Some(p) => Some(
             moa::plan::Plan::load(p).with_context(|| format!("--under-plan {}", p.display()))?,

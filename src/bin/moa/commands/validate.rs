@@ -60,6 +60,7 @@ pub fn validate(args: &ValidateArgs) -> anyhow::Result<Outcome> {
         None => model::default_model_path()?,
     };
     let model = Model::load(&path)?;
+    super::check_calib_vocab(&args.calib, &samples, &model.config)?;
     for (name, plan) in &plans {
         model.config.check_plan(plan).with_context(|| {
             format!("plan `{name}` does not fit the model `{}`", path.display())

@@ -147,10 +147,12 @@ fn run() -> Result<(), String> {
         tensor("k_cache", &case.k_cache),
         tensor("v_cache", &case.v_cache),
         words("work", &work.flat()),
-        tensor("partials", &vec![0.0; exec.partials_len(n_items)]),
-        tensor("o", &vec![0.0; o_len]),
     ];
-    let refs: [&wgpu::Buffer; 7] = std::array::from_fn(|i| &bufs[i]);
+    let (partials, seg_done) = exec.decode_scratch(n_items, pos.len() as u32);
+    let o = tensor("o", &vec![0.0; o_len]);
+    let refs: [&wgpu::Buffer; 8] = [
+        &bufs[0], &bufs[1], &bufs[2], &bufs[3], &bufs[4], &partials, &seg_done, &o,
+    ];
     let mut times = Vec::with_capacity(iters as usize);
     for i in 0..iters + 3 {
         let start = Instant::now();
@@ -187,7 +189,9 @@ fn run() -> Result<(), String> {
 /// `MOA_WGSL_QUAD_SHUFFLE=1` the quad form's scores summed by subgroup shuffles,
 /// `MOA_WGSL_F16` (`0`, `qk`, `pv`, `both`; default qk, and pv for a GQA group) the
 /// quad form's products in f16 arithmetic, `MOA_WGSL_QK_SUMS=1` its sums of p by the
-/// Q·K invocations (`codegen::wgsl::WgslTuning`; to time them side by side, and to run the
+/// Q·K invocations, `MOA_WGSL_FUSED_MERGE=1` / `0` the decode merging each segment itself
+/// (no merge dispatch) or not, `MOA_WGSL_V_FIRST=1` the quad form's V loads at the start
+/// of each tile (`codegen::wgsl::WgslTuning`; to time them side by side, and to run the
 /// lazy forms' rescale path on every tile with margin 0).
 fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Artifact>, String> {
     let mut tuning = codegen::wgsl::WgslTuning {
@@ -224,6 +228,12 @@ fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Arti
     }
     if let Ok(v) = std::env::var("MOA_WGSL_QK_SUMS") {
         tuning.decode_qk_sums = v == "1";
+    }
+    if let Ok(v) = std::env::var("MOA_WGSL_FUSED_MERGE") {
+        tuning.decode_fused_merge = v == "1";
+    }
+    if let Ok(v) = std::env::var("MOA_WGSL_V_FIRST") {
+        tuning.decode_v_first = v == "1";
     }
     if let Ok(v) = std::env::var("MOA_WGSL_F16") {
         (tuning.decode_f16_qk, tuning.decode_f16_pv) = match v.as_str() {
@@ -723,7 +733,7 @@ fn layers_vs_copy(
                 let row_pos = init("row_pos", bytemuck::cast_slice(&pos));
                 let qb = init("q", &tensor_bytes(&q, storage));
                 let work_b = init("work", bytemuck::cast_slice(&work.flat()));
-                let partials = zeros("partials", 4 * exec.partials_len(n_items) as u64);
+                let (partials, seg_done) = exec.decode_scratch(n_items, rows);
                 let o = zeros("o", (rows as usize * hq * d) as u64 * elem);
                 // K/V hold zeros (wgpu zero-fills): the time does not depend on values.
                 let caches: Vec<(wgpu::Buffer, wgpu::Buffer)> = (0..copies)
@@ -737,7 +747,7 @@ fn layers_vs_copy(
                             n,
                             rows,
                             n_items,
-                            [&row_pos, &qb, k, v, &work_b, &partials, &o],
+                            [&row_pos, &qb, k, v, &work_b, &partials, &seg_done, &o],
                         )
                         .map_err(|e| e.to_string())
                     })
@@ -748,6 +758,11 @@ fn layers_vs_copy(
                     } else {
                         format!("{label} [{part} only]")
                     };
+                    // A decode that merges itself is one dispatch: no `merge` part.
+                    let range = range.start..range.end.min(steps[0].len());
+                    if range.is_empty() {
+                        continue;
+                    }
                     let t = per_step(&ctx, &|pass, i| {
                         for dsp in &steps[i as usize % steps.len()][range.clone()] {
                             dsp.encode(pass);

@@ -363,6 +363,12 @@ struct DecodeCtx<'a> {
     /// Heads whose slot-group accumulators fit the Q·K partials' buffer at once
     /// (`group × tile / (threads × kv_vec / 4)`), for the paired end-of-chunk sum.
     epi_heads: u32,
+    /// [`WgslTuning::decode_fused_merge`]: the segment's last item merges into O.
+    fused: bool,
+    /// Chunks whose partials a fused merger loads at once ([`DECODE_MERGE_BATCH`]).
+    merge_batch: u32,
+    /// [`WgslTuning::decode_v_first`], where it applies (`Quad`, one load batch each).
+    v_first: bool,
 }
 
 #[derive(Serialize)]
@@ -442,7 +448,28 @@ pub struct WgslTuning {
     /// invocations of its slot group (16× at head_dim 128 in f16); the 128 invocations'
     /// sums meet at the end of the chunk (one more barrier). Off by default.
     pub decode_qk_sums: bool,
+    /// The decode merges each segment's partials itself: every work item counts itself in
+    /// on a per-segment counter ([`Arg::SegDone`]) after writing its partial, and the last
+    /// to arrive combines the segment's partials into O ([`Arg::Out`]), so a decode step is
+    /// one dispatch, not two (the separate merge and the barrier before it cost ~5 µs a
+    /// layer on the H200). Partials are exchanged only through atomic loads and stores,
+    /// each word empty (`MOA_EMPTY`) between steps; the host fills the partials buffer
+    /// with [`DECODE_PARTIAL_EMPTY`] and the counters with 0 once (DESIGN §6).
+    pub decode_fused_merge: bool,
+    /// The `Quad` form issues each tile's V loads right behind its K loads, at the start
+    /// of the tile, instead of before its last barrier: one memory round trip per tile
+    /// for both products, for the V registers held through Q·K. Needs all of a tile's K
+    /// loads and all of its V loads of an invocation in one batch each.
+    pub decode_v_first: bool,
 }
+
+/// The bits of an empty partial word of the fused merge ([`WgslTuning::decode_fused_merge`];
+/// the template's `MOA_EMPTY`): a NaN that no arithmetic produces.
+pub const DECODE_PARTIAL_EMPTY: u32 = 0xffba_dbad;
+
+/// Chunks whose partials a fused merger ([`WgslTuning::decode_fused_merge`]) loads at
+/// once before combining them.
+pub const DECODE_MERGE_BATCH: u32 = 8;
 
 /// The lazy margin (log2 units) with f16 P·V ([`WgslTuning::decode_f16_pv`]): p ≤ 2⁴, so
 /// a tile's f16 sum of 16 slots stays below f16's largest finite value while |v| < 256.
@@ -468,6 +495,8 @@ impl Default for WgslTuning {
             decode_f16_qk: true,
             decode_f16_pv: None,
             decode_qk_sums: false,
+            decode_fused_merge: false,
+            decode_v_first: false,
         }
     }
 }
@@ -650,6 +679,23 @@ fn with_f16_products(
     } else {
         c
     }
+}
+
+/// `constants` with the fused merge and early-V-at-tile-start choices added where on (so
+/// manifests without them do not change).
+fn with_decode_flags(
+    constants: serde_json::Value,
+    fused: bool,
+    v_first: bool,
+) -> serde_json::Value {
+    let mut extra = serde_json::Map::new();
+    if fused {
+        extra.insert("decode_fused_merge".into(), true.into());
+    }
+    if v_first {
+        extra.insert("decode_v_first".into(), true.into());
+    }
+    merge_json(constants, serde_json::Value::Object(extra))
 }
 
 fn merge_json(mut base: serde_json::Value, extra: serde_json::Value) -> serde_json::Value {
@@ -846,6 +892,11 @@ pub fn generate_with(
         } else {
             tuning.decode_lazy_margin.min(64)
         };
+        // V loads at the tile's start need its K loads and its V loads each in one batch.
+        let v_first = quad
+            && tuning.decode_v_first
+            && shape.tile.div_ceil(shape.slot_groups) <= batch
+            && (shape.tile / (shape.threads / 4)) * (d / shape.kv_vec / 4) <= batch;
         let kv_type = match (module.storage, shape.kv_vec) {
             (StorageType::F16, 8) => "mat2x4<f16>",
             (StorageType::F16, _) => "vec4<f16>",
@@ -882,6 +933,9 @@ pub fn generate_with(
                 early_v,
                 paired_epilogue,
                 epi_heads: epi_heads.max(1),
+                fused: tuning.decode_fused_merge,
+                merge_batch: DECODE_MERGE_BATCH,
+                v_first,
             },
         )?;
         if quad && tuning.decode_quad_shuffle {
@@ -913,6 +967,22 @@ pub fn generate_with(
             Elem::F32,
             &["n_items", "group_size", "head_dim + 2"],
         ));
+        if tuning.decode_fused_merge {
+            params.push(Param::buffer(
+                7,
+                Arg::SegDone,
+                Access::ReadWrite,
+                Elem::U32,
+                &["rows * kv_heads"],
+            ));
+            params.push(Param::buffer(
+                8,
+                Arg::Out,
+                Access::ReadWrite,
+                e,
+                &["rows", "q_heads", "head_dim"],
+            ));
+        }
         artifacts.push(Artifact {
             path: format!("wgsl/{label}_decode.wgsl"),
             source,
@@ -932,35 +1002,39 @@ pub fn generate_with(
                     },
                     dynamic_shared_bytes: 0,
                 },
-                constants: with_f16_products(
-                    merge_json(
-                        base_constants,
-                        if quad && tuning.decode_quad_shuffle {
-                            // Recorded only where on, so default manifests do not change.
-                            json!({
-                                "stage_q": shape.stage_q,
-                                "kv_vec": shape.kv_vec,
-                                "decode_form": form.name(),
-                                "decode_early_v": early_v,
-                                "decode_paired_epilogue": paired_epilogue,
-                                "decode_quad_shuffle": true,
-                            })
-                        } else if form == DecodeForm::Eager {
-                            json!({ "stage_q": shape.stage_q, "kv_vec": shape.kv_vec })
-                        } else {
-                            json!({
-                                "stage_q": shape.stage_q,
-                                "kv_vec": shape.kv_vec,
-                                "decode_form": form.name(),
-                                "decode_early_v": early_v,
-                                "decode_paired_epilogue": paired_epilogue,
-                            })
-                        },
+                constants: with_decode_flags(
+                    with_f16_products(
+                        merge_json(
+                            base_constants,
+                            if quad && tuning.decode_quad_shuffle {
+                                // Recorded only where on, so default manifests do not change.
+                                json!({
+                                    "stage_q": shape.stage_q,
+                                    "kv_vec": shape.kv_vec,
+                                    "decode_form": form.name(),
+                                    "decode_early_v": early_v,
+                                    "decode_paired_epilogue": paired_epilogue,
+                                    "decode_quad_shuffle": true,
+                                })
+                            } else if form == DecodeForm::Eager {
+                                json!({ "stage_q": shape.stage_q, "kv_vec": shape.kv_vec })
+                            } else {
+                                json!({
+                                    "stage_q": shape.stage_q,
+                                    "kv_vec": shape.kv_vec,
+                                    "decode_form": form.name(),
+                                    "decode_early_v": early_v,
+                                    "decode_paired_epilogue": paired_epilogue,
+                                })
+                            },
+                        ),
+                        f16_qk,
+                        f16_pv,
+                        lazy_margin,
+                        qk_sums,
                     ),
-                    f16_qk,
-                    f16_pv,
-                    lazy_margin,
-                    qk_sums,
+                    tuning.decode_fused_merge,
+                    v_first,
                 ),
             }],
         });

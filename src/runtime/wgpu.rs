@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use wgpu::util::DeviceExt;
 
 use crate::codegen::abi::{Arg, KernelAbi, LaunchSize};
+use crate::codegen::wgsl::DECODE_PARTIAL_EMPTY;
 use crate::codegen::{Artifact, KernelInfo, Phase};
 use crate::lower::{CacheLayout, KernelModule, StorageType};
 use crate::runtime::cases::{DecodeCase, PrefillCase};
@@ -835,10 +836,39 @@ impl WgpuAttention {
         n_items as usize * s.group_size() as usize * (s.head_dim as usize + 2)
     }
 
+    /// Whether the decode kernels merge each segment's partials themselves
+    /// (`WgslTuning::decode_fused_merge`: their ABI binds the per-segment counters), so a
+    /// step is one dispatch and its scratch must start as [`Self::decode_scratch`] makes it.
+    pub fn decode_fused(&self) -> bool {
+        self.decode
+            .values()
+            .any(|k| k.abi.params.iter().any(|p| p.arg == Arg::SegDone))
+    }
+
+    /// The decode's scratch for a work list of `n_items` items over `rows` rows: the
+    /// partials ([`Self::partials_len`] f32, every word [`DECODE_PARTIAL_EMPTY`] where the
+    /// decode merges itself: its mergers poll a word until an item has written it, and
+    /// empty it again) and the per-segment arrival counters (`rows × kv_heads` u32, zero;
+    /// the last item of each segment re-arms its own). Both stay valid across steps and
+    /// layers of the same head shape, provided every step runs to its end.
+    pub fn decode_scratch(&self, n_items: u32, rows: u32) -> (wgpu::Buffer, wgpu::Buffer) {
+        let fill = if self.decode_fused() {
+            DECODE_PARTIAL_EMPTY
+        } else {
+            0
+        };
+        let partials = vec![fill; self.partials_len(n_items).max(1)];
+        let segs = rows as usize * self.module.shape.kv_heads as usize;
+        (
+            self.storage_u32("partials", &partials),
+            self.storage_u32("seg_done", &vec![0u32; segs.max(1)]),
+        )
+    }
+
     /// Records one decode step (decode + merge) of one layer into a compute pass over
-    /// device buffers `[row_pos, q, k_cache, v_cache, work, partials, o]`; `work` holds
-    /// [`Self::decode_work`]'s `flat()` list of `n_items` items, `partials`
-    /// [`Self::partials_len`]`(n_items)` f32.
+    /// device buffers `[row_pos, q, k_cache, v_cache, work, partials, seg_done, o]`;
+    /// `work` holds [`Self::decode_work`]'s `flat()` list of `n_items` items, `partials`
+    /// and `seg_done` are [`Self::decode_scratch`]`(n_items, rows)`.
     pub fn encode_decode(
         &self,
         pass: &mut wgpu::ComputePass<'_>,
@@ -846,7 +876,7 @@ impl WgpuAttention {
         n_tokens: u32,
         rows: u32,
         n_items: u32,
-        buffers: [&wgpu::Buffer; 7],
+        buffers: [&wgpu::Buffer; 8],
     ) -> Result<(), WgpuError> {
         // Same pass: wgpu orders the merge's read of `partials` after the writes.
         for d in self.decode_dispatches(layer, n_tokens, rows, n_items, buffers)? {
@@ -855,19 +885,21 @@ impl WgpuAttention {
         Ok(())
     }
 
-    /// One decode step of one layer as two reusable [`Dispatch`]es (decode, then merge),
-    /// for runtimes that record the same step many times over the same buffers.
+    /// One decode step of one layer as reusable [`Dispatch`]es (the decode, then the merge
+    /// unless the decode merges itself: [`Self::decode_fused`]), for runtimes that record
+    /// the same step many times over the same buffers (`buffers` as in
+    /// [`Self::encode_decode`]).
     pub fn decode_dispatches(
         &self,
         layer: usize,
         n_tokens: u32,
         rows: u32,
         n_items: u32,
-        buffers: [&wgpu::Buffer; 7],
-    ) -> Result<[Dispatch; 2], WgpuError> {
+        buffers: [&wgpu::Buffer; 8],
+    ) -> Result<Vec<Dispatch>, WgpuError> {
         let kernel = self.layer_kernel(&self.decode, layer, Phase::Decode)?;
         check_n(n_tokens)?;
-        let [row_pos, q, k_cache, v_cache, work, partials, o] = buffers;
+        let [row_pos, q, k_cache, v_cache, work, partials, seg_done, o] = buffers;
         // Lists longer than a grid dimension fold into y (the kernel reads the item as
         // y * num_workgroups.x + x and ends workgroups past the list).
         let max_groups = self
@@ -893,6 +925,7 @@ impl WgpuAttention {
             (Arg::VCache, v_cache),
             (Arg::Work, work),
             (Arg::Partials, partials),
+            (Arg::SegDone, seg_done),
             (Arg::Out, o),
         ];
         let size = LaunchSize {
@@ -902,7 +935,10 @@ impl WgpuAttention {
         };
         let mut decode = self.dispatch(kernel, &values, &buffers, &size)?;
         decode.groups = folded;
-        Ok([
+        if kernel.abi.params.iter().any(|p| p.arg == Arg::SegDone) {
+            return Ok(vec![decode]);
+        }
+        Ok(vec![
             decode,
             self.dispatch(&self.merge, &values, &buffers, &size)?,
         ])
@@ -1003,8 +1039,12 @@ impl WgpuAttention {
         let k_buf = self.storage_tensor("k_cache", k_cache);
         let v_buf = self.storage_tensor("v_cache", v_cache);
         let work_buf = self.storage_u32("work", &work.flat());
-        let partials =
-            self.poisoned_output("partials", self.partials_len(n_items), StorageType::F32);
+        let (partials, seg_done) = if self.decode_fused() {
+            self.decode_scratch(n_items, rows as u32)
+        } else {
+            let p = self.poisoned_output("partials", self.partials_len(n_items), StorageType::F32);
+            (p, self.storage_u32("seg_done", &[0]))
+        };
         let o_buf = self.poisoned_output("o", rows * hq * d, self.module.storage);
         let mut encoder = self.device.create_command_encoder(&Default::default());
         {
@@ -1022,6 +1062,7 @@ impl WgpuAttention {
                     &v_buf,
                     &work_buf,
                     &partials,
+                    &seg_done,
                     &o_buf,
                 ],
             )?;

@@ -387,7 +387,13 @@ fn check(plans: &[String]) -> Result<(), String> {
             for case in &cases {
                 // Chunks as the host picks them, of 1 and 3 tiles, and (0) a list of whole
                 // segments, unwritten slots included, as the wgpu engine launches it.
-                for chunk in [None, Some(tile), Some(3 * tile), Some(0)] {
+                // (1) Where the decode merges itself: three steps back to back over one
+                // scratch in chunks of one tile (the last step's O, and the scratch left
+                // as it started).
+                for chunk in [None, Some(tile), Some(3 * tile), Some(0), Some(1)] {
+                    if chunk == Some(1) && !exec.decode_fused() {
+                        continue;
+                    }
                     let n = case.layout.n_tokens;
                     let got = match chunk {
                         None => exec.run_decode_case(case),
@@ -399,6 +405,27 @@ fn check(plans: &[String]) -> Result<(), String> {
                             &case.k_cache,
                             &case.v_cache,
                         ),
+                        Some(1) => exec
+                            .decode_repeated(
+                                case.layer,
+                                n,
+                                &case.row_pos,
+                                tile,
+                                &case.q,
+                                &case.k_cache,
+                                &case.v_cache,
+                                3,
+                            )
+                            .map(|(o, clean)| {
+                                if !clean {
+                                    failures += 1;
+                                    println!(
+                                        "FAIL {path} {storage:?} {}: the fused merge left its scratch dirty",
+                                        case.name
+                                    );
+                                }
+                                o
+                            }),
                         Some(c) => exec.decode_chunked(
                             case.layer,
                             n,
@@ -620,9 +647,11 @@ fn layers_vs_copy(
     // each pipeline (prefill and decode) on first use, over 14 s for all 32 layers.
     module.layers.retain(|s| layers.contains(&s.layer));
     let artifacts = wgsl_artifacts(&module)?;
+    let built = Instant::now();
     let exec = attention(&ctx, &module, &artifacts)?;
     println!(
-        "decode kernels: {} (tile {}), scalar decode form {}{}",
+        "decode kernels ({:.1} s to build the pipelines): {} (tile {}), scalar decode form {}{}",
+        built.elapsed().as_secs_f64(),
         exec.decode_kernels(),
         exec.decode_tile(),
         decode_forms(&artifacts),

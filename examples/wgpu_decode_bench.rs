@@ -230,7 +230,7 @@ fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Arti
         tuning.decode_qk_sums = v == "1";
     }
     if let Ok(v) = std::env::var("MOA_WGSL_FUSED_MERGE") {
-        tuning.decode_fused_merge = v == "1";
+        tuning.decode_fused_merge = Some(v == "1");
     }
     if let Ok(v) = std::env::var("MOA_WGSL_V_FIRST") {
         tuning.decode_v_first = v == "1";

@@ -454,8 +454,13 @@ pub struct WgslTuning {
     /// one dispatch, not two (the separate merge and the barrier before it cost ~5 µs a
     /// layer on the H200). Partials are exchanged only through atomic loads and stores,
     /// each word empty (`MOA_EMPTY`) between steps; the host fills the partials buffer
-    /// with [`DECODE_PARTIAL_EMPTY`] and the counters with 0 once (DESIGN §6).
-    pub decode_fused_merge: bool,
+    /// with [`DECODE_PARTIAL_EMPTY`] and the counters with 0 once (DESIGN §6). `None` (the
+    /// default): on where the merger has at most [`DECODE_FUSED_OUTPUTS_PER_INVOCATION`]
+    /// outputs per invocation (group × head_dim ≤ 2 × invocations: SmolLM2-135M's 3 × 64,
+    /// MHA at head_dim 128), off above (Llama-3-8B's 4 × 128: its merger's four serial
+    /// rounds of partial loads cost about what the separate merge does; RESULTS, "WGSL
+    /// decode, session 13").
+    pub decode_fused_merge: Option<bool>,
     /// The `Quad` form issues each tile's V loads right behind its K loads, at the start
     /// of the tile, instead of before its last barrier: one memory round trip per tile
     /// for both products, for the V registers held through Q·K. Needs all of a tile's K
@@ -466,6 +471,10 @@ pub struct WgslTuning {
 /// The bits of an empty partial word of the fused merge ([`WgslTuning::decode_fused_merge`];
 /// the template's `MOA_EMPTY`): a NaN that no arithmetic produces.
 pub const DECODE_PARTIAL_EMPTY: u32 = 0xffba_dbad;
+
+/// The most outputs (query heads × head_dim) per invocation for which the decode merges
+/// its segments itself by default ([`WgslTuning::decode_fused_merge`]).
+pub const DECODE_FUSED_OUTPUTS_PER_INVOCATION: u32 = 2;
 
 /// Chunks whose partials a fused merger ([`WgslTuning::decode_fused_merge`]) loads at
 /// once before combining them.
@@ -495,7 +504,7 @@ impl Default for WgslTuning {
             decode_f16_qk: true,
             decode_f16_pv: None,
             decode_qk_sums: false,
-            decode_fused_merge: false,
+            decode_fused_merge: None,
             decode_v_first: false,
         }
     }
@@ -897,6 +906,9 @@ pub fn generate_with(
             && tuning.decode_v_first
             && shape.tile.div_ceil(shape.slot_groups) <= batch
             && (shape.tile / (shape.threads / 4)) * (d / shape.kv_vec / 4) <= batch;
+        let fused = tuning
+            .decode_fused_merge
+            .unwrap_or(group * d <= DECODE_FUSED_OUTPUTS_PER_INVOCATION * shape.threads);
         let kv_type = match (module.storage, shape.kv_vec) {
             (StorageType::F16, 8) => "mat2x4<f16>",
             (StorageType::F16, _) => "vec4<f16>",
@@ -933,7 +945,7 @@ pub fn generate_with(
                 early_v,
                 paired_epilogue,
                 epi_heads: epi_heads.max(1),
-                fused: tuning.decode_fused_merge,
+                fused,
                 merge_batch: DECODE_MERGE_BATCH,
                 v_first,
             },
@@ -967,7 +979,7 @@ pub fn generate_with(
             Elem::F32,
             &["n_items", "group_size", "head_dim + 2"],
         ));
-        if tuning.decode_fused_merge {
+        if fused {
             params.push(Param::buffer(
                 7,
                 Arg::SegDone,
@@ -1033,7 +1045,7 @@ pub fn generate_with(
                         lazy_margin,
                         qk_sums,
                     ),
-                    tuning.decode_fused_merge,
+                    fused,
                     v_first,
                 ),
             }],

@@ -476,6 +476,9 @@ pub const DECODE_PARTIAL_EMPTY: u32 = 0xffba_dbad;
 /// its segments itself by default ([`WgslTuning::decode_fused_merge`]).
 pub const DECODE_FUSED_OUTPUTS_PER_INVOCATION: u32 = 2;
 
+/// Workgroup bytes the fused merge adds to the decode (`moa_last`, which item merges).
+pub const DECODE_FUSED_WORKGROUP_BYTES: u32 = 4;
+
 /// Chunks whose partials a fused merger ([`WgslTuning::decode_fused_merge`]) loads at
 /// once before combining them.
 pub const DECODE_MERGE_BATCH: u32 = 8;
@@ -871,6 +874,16 @@ pub fn generate_with(
             threads,
             budget,
         )?;
+        let fused = tuning
+            .decode_fused_merge
+            .unwrap_or(group * d <= DECODE_FUSED_OUTPUTS_PER_INVOCATION * shape.threads);
+        // The fused merge's one workgroup word (which item merges) comes off the budget.
+        let budget = budget
+            - if fused {
+                DECODE_FUSED_WORKGROUP_BYTES
+            } else {
+                0
+            };
         let form = decode_form_within(tuning.decode_form, &shape, group, d, budget);
         let batch = tuning.decode_load_batch.clamp(1, 64);
         // Early V loads need a lazy form and all of a tile's V loads in one batch.
@@ -906,9 +919,6 @@ pub fn generate_with(
             && tuning.decode_v_first
             && shape.tile.div_ceil(shape.slot_groups) <= batch
             && (shape.tile / (shape.threads / 4)) * (d / shape.kv_vec / 4) <= batch;
-        let fused = tuning
-            .decode_fused_merge
-            .unwrap_or(group * d <= DECODE_FUSED_OUTPUTS_PER_INVOCATION * shape.threads);
         let kv_type = match (module.storage, shape.kv_vec) {
             (StorageType::F16, 8) => "mat2x4<f16>",
             (StorageType::F16, _) => "vec4<f16>",
@@ -1208,6 +1218,32 @@ mod tests {
         Plan::load(&path).unwrap()
     }
 
+    /// The decode merges its segments itself by default where its merger has at most two
+    /// outputs per invocation (the fixtures' 4 × 64 and 1 × 32; SmolLM2's 3 × 64), and
+    /// binds the counters and O then; Llama-3-8B's 4 × 128 keeps the merge dispatch.
+    #[test]
+    fn the_fused_merge_is_the_default_where_the_merger_is_small() {
+        let binds_counters = |name: &str| {
+            let arts = generate(&lower(&plan(name), StorageType::F16)).unwrap();
+            let decodes: Vec<bool> = arts
+                .iter()
+                .flat_map(|a| &a.kernels)
+                .filter(|k| k.phase == Phase::Decode && k.abi.tiles.subgroups.is_none())
+                .map(|k| {
+                    let args: Vec<Arg> = k.abi.params.iter().map(|p| p.arg).collect();
+                    args.contains(&Arg::SegDone) && args.contains(&Arg::Out)
+                })
+                .collect();
+            assert!(!decodes.is_empty(), "{name}: no decode");
+            assert!(decodes.iter().all(|&d| d == decodes[0]), "{name}: mixed");
+            decodes[0]
+        };
+        assert!(binds_counters("plans/fixture-gqa.toml"));
+        assert!(binds_counters("plans/fixture-mha.toml"));
+        assert!(binds_counters("plans/smollm2-135m-moa-50.toml"));
+        assert!(!binds_counters("benches/decode-h200/wgsl-gqa-hd128.toml"));
+    }
+
     /// The layers that get the matrix decode: f16 GQA at head_dim 64 and 128 do, f32 and
     /// head_dim 32 (columns per subgroup below one 16-wide matrix) do not.
     #[test]
@@ -1450,8 +1486,14 @@ mod tests {
                     );
                     let shape = decode_shape(storage, group, module.shape.head_dim).unwrap();
                     let r = super::super::limits::resources(k, a).unwrap();
+                    let fused = u64::from(
+                        DECODE_FUSED_WORKGROUP_BYTES
+                            * u32::from(
+                                k.constants.get("decode_fused_merge") == Some(&json!(true)),
+                            ),
+                    );
                     assert_eq!(
-                        r.shared_bytes,
+                        r.shared_bytes - fused,
                         u64::from(decode_workgroup_bytes_with(
                             &shape,
                             DecodeForm::Quad,
@@ -1527,8 +1569,14 @@ mod tests {
                     assert_eq!(k.constants["kv_vec"], shape.kv_vec, "{name} {storage:?}");
                     let r = super::super::limits::resources(k, a).unwrap();
                     let f16_qk = k.constants.get("decode_f16_qk") == Some(&json!(true));
+                    let fused = u64::from(
+                        DECODE_FUSED_WORKGROUP_BYTES
+                            * u32::from(
+                                k.constants.get("decode_fused_merge") == Some(&json!(true)),
+                            ),
+                    );
                     assert_eq!(
-                        r.shared_bytes,
+                        r.shared_bytes - fused,
                         u64::from(decode_workgroup_bytes_with(
                             &shape, got, group, d, f16_qk, false
                         )),

@@ -147,10 +147,12 @@ fn run() -> Result<(), String> {
         tensor("k_cache", &case.k_cache),
         tensor("v_cache", &case.v_cache),
         words("work", &work.flat()),
-        tensor("partials", &vec![0.0; exec.partials_len(n_items)]),
-        tensor("o", &vec![0.0; o_len]),
     ];
-    let refs: [&wgpu::Buffer; 7] = std::array::from_fn(|i| &bufs[i]);
+    let (partials, seg_done) = exec.decode_scratch(n_items, pos.len() as u32);
+    let o = tensor("o", &vec![0.0; o_len]);
+    let refs: [&wgpu::Buffer; 8] = [
+        &bufs[0], &bufs[1], &bufs[2], &bufs[3], &bufs[4], &partials, &seg_done, &o,
+    ];
     let mut times = Vec::with_capacity(iters as usize);
     for i in 0..iters + 3 {
         let start = Instant::now();
@@ -187,7 +189,9 @@ fn run() -> Result<(), String> {
 /// `MOA_WGSL_QUAD_SHUFFLE=1` the quad form's scores summed by subgroup shuffles,
 /// `MOA_WGSL_F16` (`0`, `qk`, `pv`, `both`; default qk, and pv for a GQA group) the
 /// quad form's products in f16 arithmetic, `MOA_WGSL_QK_SUMS=1` its sums of p by the
-/// Q·K invocations (`codegen::wgsl::WgslTuning`; to time them side by side, and to run the
+/// Q·K invocations, `MOA_WGSL_FUSED_MERGE=1` / `0` the decode merging each segment itself
+/// (no merge dispatch) or not, `MOA_WGSL_V_FIRST=1` the quad form's V loads at the start
+/// of each tile (`codegen::wgsl::WgslTuning`; to time them side by side, and to run the
 /// lazy forms' rescale path on every tile with margin 0).
 fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Artifact>, String> {
     let mut tuning = codegen::wgsl::WgslTuning {
@@ -224,6 +228,12 @@ fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Arti
     }
     if let Ok(v) = std::env::var("MOA_WGSL_QK_SUMS") {
         tuning.decode_qk_sums = v == "1";
+    }
+    if let Ok(v) = std::env::var("MOA_WGSL_FUSED_MERGE") {
+        tuning.decode_fused_merge = Some(v == "1");
+    }
+    if let Ok(v) = std::env::var("MOA_WGSL_V_FIRST") {
+        tuning.decode_v_first = v == "1";
     }
     if let Ok(v) = std::env::var("MOA_WGSL_F16") {
         (tuning.decode_f16_qk, tuning.decode_f16_pv) = match v.as_str() {
@@ -377,7 +387,13 @@ fn check(plans: &[String]) -> Result<(), String> {
             for case in &cases {
                 // Chunks as the host picks them, of 1 and 3 tiles, and (0) a list of whole
                 // segments, unwritten slots included, as the wgpu engine launches it.
-                for chunk in [None, Some(tile), Some(3 * tile), Some(0)] {
+                // (1) Where the decode merges itself: three steps back to back over one
+                // scratch in chunks of one tile (the last step's O, and the scratch left
+                // as it started).
+                for chunk in [None, Some(tile), Some(3 * tile), Some(0), Some(1)] {
+                    if chunk == Some(1) && !exec.decode_fused() {
+                        continue;
+                    }
                     let n = case.layout.n_tokens;
                     let got = match chunk {
                         None => exec.run_decode_case(case),
@@ -389,6 +405,27 @@ fn check(plans: &[String]) -> Result<(), String> {
                             &case.k_cache,
                             &case.v_cache,
                         ),
+                        Some(1) => exec
+                            .decode_repeated(
+                                case.layer,
+                                n,
+                                &case.row_pos,
+                                tile,
+                                &case.q,
+                                &case.k_cache,
+                                &case.v_cache,
+                                3,
+                            )
+                            .map(|(o, clean)| {
+                                if !clean {
+                                    failures += 1;
+                                    println!(
+                                        "FAIL {path} {storage:?} {}: the fused merge left its scratch dirty",
+                                        case.name
+                                    );
+                                }
+                                o
+                            }),
                         Some(c) => exec.decode_chunked(
                             case.layer,
                             n,
@@ -610,9 +647,11 @@ fn layers_vs_copy(
     // each pipeline (prefill and decode) on first use, over 14 s for all 32 layers.
     module.layers.retain(|s| layers.contains(&s.layer));
     let artifacts = wgsl_artifacts(&module)?;
+    let built = Instant::now();
     let exec = attention(&ctx, &module, &artifacts)?;
     println!(
-        "decode kernels: {} (tile {}), scalar decode form {}{}",
+        "decode kernels ({:.1} s to build the pipelines): {} (tile {}), scalar decode form {}{}",
+        built.elapsed().as_secs_f64(),
         exec.decode_kernels(),
         exec.decode_tile(),
         decode_forms(&artifacts),
@@ -723,7 +762,7 @@ fn layers_vs_copy(
                 let row_pos = init("row_pos", bytemuck::cast_slice(&pos));
                 let qb = init("q", &tensor_bytes(&q, storage));
                 let work_b = init("work", bytemuck::cast_slice(&work.flat()));
-                let partials = zeros("partials", 4 * exec.partials_len(n_items) as u64);
+                let (partials, seg_done) = exec.decode_scratch(n_items, rows);
                 let o = zeros("o", (rows as usize * hq * d) as u64 * elem);
                 // K/V hold zeros (wgpu zero-fills): the time does not depend on values.
                 let caches: Vec<(wgpu::Buffer, wgpu::Buffer)> = (0..copies)
@@ -737,7 +776,7 @@ fn layers_vs_copy(
                             n,
                             rows,
                             n_items,
-                            [&row_pos, &qb, k, v, &work_b, &partials, &o],
+                            [&row_pos, &qb, k, v, &work_b, &partials, &seg_done, &o],
                         )
                         .map_err(|e| e.to_string())
                     })
@@ -748,6 +787,11 @@ fn layers_vs_copy(
                     } else {
                         format!("{label} [{part} only]")
                     };
+                    // A decode that merges itself is one dispatch: no `merge` part.
+                    let range = range.start..range.end.min(steps[0].len());
+                    if range.is_empty() {
+                        continue;
+                    }
                     let t = per_step(&ctx, &|pass, i| {
                         for dsp in &steps[i as usize % steps.len()][range.clone()] {
                             dsp.encode(pass);

@@ -11,7 +11,7 @@ use moa::model::{CpuReference, LlamaConfig, Masking, Model};
 use moa::runtime::engine::{Engine, Sampling};
 use moa::runtime::wgpu::WgpuContext;
 use moa::runtime::wgpu_engine::chunks::{self, plan_prefill};
-use moa::runtime::wgpu_engine::{rows_per_part, SubgroupProducts, WgpuEngine};
+use moa::runtime::wgpu_engine::{dense_plan, rows_per_part, SubgroupProducts, WgpuEngine};
 
 fn context() -> WgpuContext {
     let ctx = WgpuContext::new().expect("a wgpu adapter (lavapipe in CI) is required");
@@ -641,8 +641,21 @@ fn fused_decode_step_has_fewer_dispatches_and_the_same_tokens() {
     let prompt = tokens(12, 9);
     let want = cpu.generate(&prompt, 6, Masking::Dense, &[]).unwrap();
     let mut counts = Vec::new();
-    for (fused, merge) in [(false, false), (true, false), (true, true)] {
-        let mut gpu = WgpuEngine::new(&ctx, &model, None, true).unwrap();
+    // The attention's decode with its separate merge dispatch, whose merge the output
+    // product can fold, then the default decode, which merges each segment itself.
+    let separate = separate_merge_kernels(&ctx, &model, None, true);
+    let dense = dense_plan(&model.config).unwrap();
+    for (fused, merge, default) in [
+        (false, false, false),
+        (true, false, false),
+        (true, true, false),
+        (true, false, true),
+    ] {
+        let mut gpu = if default {
+            WgpuEngine::new(&ctx, &model, None, true).unwrap()
+        } else {
+            WgpuEngine::with_kernels(&ctx, &model, &dense, &separate).unwrap()
+        };
         gpu.set_split_k_matvec(fused);
         gpu.set_fuse_merge(merge);
         let mut req = gpu.start(&[prompt.len()], 6, 0).unwrap();
@@ -655,7 +668,7 @@ fn fused_decode_step_has_fewer_dispatches_and_the_same_tokens() {
                 .unwrap();
             out.push(next[0]);
         }
-        assert_eq!(out, want, "fused={fused} merge={merge}");
+        assert_eq!(out, want, "fused={fused} merge={merge} default={default}");
         let stats = gpu.decode_stats(&req).unwrap();
         assert_eq!(stats.steps, 5);
         assert!(stats.encode_s > 0.0 && stats.wait_s > 0.0, "{stats:?}");
@@ -668,12 +681,39 @@ fn fused_decode_step_has_fewer_dispatches_and_the_same_tokens() {
         4 * layers + 1,
         "unfused, fused, fused with the merge: {counts:?}"
     );
-    // The attention merge folded into the output product: one dispatch less per layer.
+    // The attention merge folded into the output product: one dispatch less per layer;
+    // the decode that merges itself (the default for this shape) has none to fold.
     assert_eq!(counts[1] - counts[2], layers, "{counts:?}");
+    assert_eq!(counts[1] - counts[3], layers, "{counts:?}");
 }
 
-/// The attention merge folded into the output product (`matvec.wgsl` INPUT_MODE 3)
-/// matches the CPU reference as the separate merge kernel does: the tiny model dense and
+/// The attention kernels of `plan` (dense where `None`) with the decode's separate merge
+/// dispatch (`WgslTuning::decode_fused_merge` off), for the engine paths that need it (the
+/// merge folded into the output product).
+fn separate_merge_kernels(
+    ctx: &WgpuContext,
+    model: &Model,
+    plan: Option<&moa::plan::Plan>,
+    force_f32: bool,
+) -> moa::codegen::Compiled {
+    let plan = plan
+        .cloned()
+        .unwrap_or_else(|| dense_plan(&model.config).unwrap());
+    let storage = if force_f32 || !ctx.has_f16() {
+        StorageType::F32
+    } else {
+        StorageType::F16
+    };
+    let tuning = moa::codegen::wgsl::WgslTuning {
+        decode_fused_merge: Some(false),
+        ..Default::default()
+    };
+    moa::codegen::Compiled::wgsl_with(&plan, storage, tuning).unwrap()
+}
+
+/// The attention merge folded into the output product (`matvec.wgsl` INPUT_MODE 3, over
+/// kernels whose decode has its separate merge: the default decode of these shapes merges
+/// each segment itself) matches the CPU reference as the separate merge kernel does: the tiny model dense and
 /// with the sparse plan (segments of one chunk: its context is one 128-slot tile), and a
 /// random model with a longer context whose rows of 300 and 170 tokens span several
 /// chunks per segment (the host splits few segments into one-tile chunks), f32 and f16.
@@ -684,8 +724,13 @@ fn attention_merge_in_the_output_product_matches_the_cpu_reference() {
     for force_f32 in [true, false] {
         for sparse in [false, true] {
             let plan = sparse_plan();
-            let mut gpu =
-                WgpuEngine::new(&ctx, &model, sparse.then_some(&plan), force_f32).unwrap();
+            let kernels = separate_merge_kernels(&ctx, &model, sparse.then_some(&plan), force_f32);
+            let used = if sparse {
+                plan.clone()
+            } else {
+                dense_plan(&model.config).unwrap()
+            };
+            let mut gpu = WgpuEngine::with_kernels(&ctx, &model, &used, &kernels).unwrap();
             gpu.set_fuse_merge(true);
             parity_of(gpu, &model, sparse, true, &[19, 5, 33, 2]);
         }
@@ -710,8 +755,15 @@ fn attention_merge_in_the_output_product_matches_the_cpu_reference() {
     let lens: Vec<usize> = prompts.iter().map(Vec::len).collect();
     for force_f32 in [true, false] {
         let tol = if force_f32 { 2e-3 } else { 3e-2 };
+        let separate = separate_merge_kernels(&ctx, &long, None, force_f32);
+        let dense = dense_plan(&config).unwrap();
         for merge in [true, false] {
-            let mut gpu = WgpuEngine::new(&ctx, &long, None, force_f32).unwrap();
+            // Folding needs the decode with its separate merge; unfolded runs the default.
+            let mut gpu = if merge {
+                WgpuEngine::with_kernels(&ctx, &long, &dense, &separate).unwrap()
+            } else {
+                WgpuEngine::new(&ctx, &long, None, force_f32).unwrap()
+            };
             gpu.set_split_k_matvec(true);
             gpu.set_fuse_merge(merge);
             let mut req = gpu.start(&lens, 3, 0).unwrap();
@@ -743,7 +795,9 @@ fn row_blocks_two_stage_argmax_and_pre_encoding_match() {
     for force_f32 in [true, false] {
         for row_block in [4, 8, 16] {
             let plan = sparse_plan();
-            let mut gpu = WgpuEngine::new(&ctx, &model, Some(&plan), force_f32).unwrap();
+            // The decode with its separate merge, so the output product folds it.
+            let kernels = separate_merge_kernels(&ctx, &model, Some(&plan), force_f32);
+            let mut gpu = WgpuEngine::with_kernels(&ctx, &model, &plan, &kernels).unwrap();
             gpu.set_row_block(row_block).unwrap();
             // The workgroup-tree kernel (the fallback without subgroups), not the default.
             gpu.set_subgroup_matvec(None).unwrap();

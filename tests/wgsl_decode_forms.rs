@@ -10,7 +10,9 @@
 //! by subgroup shuffles (where the adapter has subgroups), with its f16-storage products
 //! in f32 arithmetic and with f16 Q·K alone, with its sums of p by the Q·K invocations,
 //! and built with wgpu's workgroup zero-fill
-//! and naga's runtime checks (the executor's default leaves both out).
+//! and naga's runtime checks (the executor's default leaves both out); with the fused
+//! merge on and off (and three steps over one scratch where on: re-armed counters, emptied
+//! partials), and with each tile's V loads at its start.
 //! `tests/wgpu_kernels.rs` runs the default (quad, paired sums, early V for GQA, f16 Q·K,
 //! f16 P·V for GQA).
 
@@ -100,6 +102,21 @@ fn decode_forms_match_reference() {
         };
         tunings.push((format!("quad margin 0, {threads} invocations"), t, default));
     }
+    // The fused merge forced on (the default for both fixtures, whose group × head_dim
+    // fits) and off (the separate merge dispatch), and with each tile's V loads at its
+    // start.
+    for (label, fused, v_first) in [
+        ("fused merge", Some(true), false),
+        ("separate merge", Some(false), false),
+        ("fused merge, V loads at the tile's start", Some(true), true),
+    ] {
+        let t = WgslTuning {
+            decode_fused_merge: fused,
+            decode_v_first: v_first,
+            ..quad
+        };
+        tunings.push((format!("quad margin 0, {label}"), t, default));
+    }
     if ctx.subgroup_size().is_some() {
         let t = WgslTuning {
             decode_quad_shuffle: true,
@@ -155,6 +172,29 @@ fn decode_forms_match_reference() {
                     let tol = tolerance(storage);
                     if let Err(e) = check_output(&case.name, hq, d, &got, &case.expected, tol) {
                         failures.push(format!("{label} whole segments {whole}: {e}"));
+                    }
+                }
+                // Three steps over one scratch, chunks of one tile (many merges): a fused
+                // merge must re-arm its counters and empty its partials every step.
+                if exec.decode_fused() {
+                    let (got, clean) = exec
+                        .decode_repeated(
+                            case.layer,
+                            n,
+                            &case.row_pos,
+                            tile,
+                            &case.q,
+                            &case.k_cache,
+                            &case.v_cache,
+                            3,
+                        )
+                        .unwrap_or_else(|e| panic!("{label} {}: {e}", case.name));
+                    let tol = tolerance(storage);
+                    if let Err(e) = check_output(&case.name, hq, d, &got, &case.expected, tol) {
+                        failures.push(format!("{label} three steps: {e}"));
+                    }
+                    if !clean {
+                        failures.push(format!("{label} {}: scratch left dirty", case.name));
                     }
                 }
             }

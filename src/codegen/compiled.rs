@@ -51,6 +51,23 @@ pub fn compile(
 }
 
 impl Compiled {
+    /// [`compile`] for the WGSL target alone with the WGSL kernels' speed choices `tuning`
+    /// instead of the default (tests run the wgpu engine over kernels other than the
+    /// default, e.g. the decode with its separate merge dispatch).
+    pub fn wgsl_with(
+        plan: &Plan,
+        storage: StorageType,
+        tuning: super::wgsl::WgslTuning,
+    ) -> Result<Compiled, CodegenError> {
+        let module = lower(plan, storage);
+        let artifacts = super::wgsl::generate_with(&module, tuning)?;
+        limits::check(Target::Wgsl, &artifacts)?;
+        Ok(Compiled {
+            module,
+            targets: vec![(Target::Wgsl, artifacts)],
+        })
+    }
+
     /// [`compile`] from an already lowered module, with `options` (the runtimes keep the
     /// module they launch with; benchmarks vary the CUDA decode shape).
     pub fn from_module(

@@ -363,6 +363,12 @@ struct DecodeCtx<'a> {
     /// Heads whose slot-group accumulators fit the Q·K partials' buffer at once
     /// (`group × tile / (threads × kv_vec / 4)`), for the paired end-of-chunk sum.
     epi_heads: u32,
+    /// [`WgslTuning::decode_fused_merge`]: the segment's last item merges into O.
+    fused: bool,
+    /// Chunks whose partials a fused merger loads at once ([`DECODE_MERGE_BATCH`]).
+    merge_batch: u32,
+    /// [`WgslTuning::decode_v_first`], where it applies (`Quad`, one load batch each).
+    v_first: bool,
 }
 
 #[derive(Serialize)]
@@ -442,7 +448,40 @@ pub struct WgslTuning {
     /// invocations of its slot group (16× at head_dim 128 in f16); the 128 invocations'
     /// sums meet at the end of the chunk (one more barrier). Off by default.
     pub decode_qk_sums: bool,
+    /// The decode merges each segment's partials itself: every work item counts itself in
+    /// on a per-segment counter ([`Arg::SegDone`]) after writing its partial, and the last
+    /// to arrive combines the segment's partials into O ([`Arg::Out`]), so a decode step is
+    /// one dispatch, not two (the separate merge and the barrier before it cost ~5 µs a
+    /// layer on the H200). Partials are exchanged only through atomic loads and stores,
+    /// each word empty (`MOA_EMPTY`) between steps; the host fills the partials buffer
+    /// with [`DECODE_PARTIAL_EMPTY`] and the counters with 0 once (DESIGN §6). `None` (the
+    /// default): on where the merger has at most [`DECODE_FUSED_OUTPUTS_PER_INVOCATION`]
+    /// outputs per invocation (group × head_dim ≤ 2 × invocations: SmolLM2-135M's 3 × 64,
+    /// MHA at head_dim 128), off above (Llama-3-8B's 4 × 128: its merger's four serial
+    /// rounds of partial loads cost about what the separate merge does; RESULTS, "WGSL
+    /// decode, session 13").
+    pub decode_fused_merge: Option<bool>,
+    /// The `Quad` form issues each tile's V loads right behind its K loads, at the start
+    /// of the tile, instead of before its last barrier: one memory round trip per tile
+    /// for both products, for the V registers held through Q·K. Needs all of a tile's K
+    /// loads and all of its V loads of an invocation in one batch each.
+    pub decode_v_first: bool,
 }
+
+/// The bits of an empty partial word of the fused merge ([`WgslTuning::decode_fused_merge`];
+/// the template's `MOA_EMPTY`): a NaN that no arithmetic produces.
+pub const DECODE_PARTIAL_EMPTY: u32 = 0xffba_dbad;
+
+/// The most outputs (query heads × head_dim) per invocation for which the decode merges
+/// its segments itself by default ([`WgslTuning::decode_fused_merge`]).
+pub const DECODE_FUSED_OUTPUTS_PER_INVOCATION: u32 = 2;
+
+/// Workgroup bytes the fused merge adds to the decode (`moa_last`, which item merges).
+pub const DECODE_FUSED_WORKGROUP_BYTES: u32 = 4;
+
+/// Chunks whose partials a fused merger ([`WgslTuning::decode_fused_merge`]) loads at
+/// once before combining them.
+pub const DECODE_MERGE_BATCH: u32 = 8;
 
 /// The lazy margin (log2 units) with f16 P·V ([`WgslTuning::decode_f16_pv`]): p ≤ 2⁴, so
 /// a tile's f16 sum of 16 slots stays below f16's largest finite value while |v| < 256.
@@ -468,6 +507,8 @@ impl Default for WgslTuning {
             decode_f16_qk: true,
             decode_f16_pv: None,
             decode_qk_sums: false,
+            decode_fused_merge: None,
+            decode_v_first: false,
         }
     }
 }
@@ -652,6 +693,23 @@ fn with_f16_products(
     }
 }
 
+/// `constants` with the fused merge and early-V-at-tile-start choices added where on (so
+/// manifests without them do not change).
+fn with_decode_flags(
+    constants: serde_json::Value,
+    fused: bool,
+    v_first: bool,
+) -> serde_json::Value {
+    let mut extra = serde_json::Map::new();
+    if fused {
+        extra.insert("decode_fused_merge".into(), true.into());
+    }
+    if v_first {
+        extra.insert("decode_v_first".into(), true.into());
+    }
+    merge_json(constants, serde_json::Value::Object(extra))
+}
+
 fn merge_json(mut base: serde_json::Value, extra: serde_json::Value) -> serde_json::Value {
     if let (Some(b), serde_json::Value::Object(e)) = (base.as_object_mut(), extra) {
         b.extend(e);
@@ -816,6 +874,16 @@ pub fn generate_with(
             threads,
             budget,
         )?;
+        let fused = tuning
+            .decode_fused_merge
+            .unwrap_or(group * d <= DECODE_FUSED_OUTPUTS_PER_INVOCATION * shape.threads);
+        // The fused merge's one workgroup word (which item merges) comes off the budget.
+        let budget = budget
+            - if fused {
+                DECODE_FUSED_WORKGROUP_BYTES
+            } else {
+                0
+            };
         let form = decode_form_within(tuning.decode_form, &shape, group, d, budget);
         let batch = tuning.decode_load_batch.clamp(1, 64);
         // Early V loads need a lazy form and all of a tile's V loads in one batch.
@@ -846,6 +914,11 @@ pub fn generate_with(
         } else {
             tuning.decode_lazy_margin.min(64)
         };
+        // V loads at the tile's start need its K loads and its V loads each in one batch.
+        let v_first = quad
+            && tuning.decode_v_first
+            && shape.tile.div_ceil(shape.slot_groups) <= batch
+            && (shape.tile / (shape.threads / 4)) * (d / shape.kv_vec / 4) <= batch;
         let kv_type = match (module.storage, shape.kv_vec) {
             (StorageType::F16, 8) => "mat2x4<f16>",
             (StorageType::F16, _) => "vec4<f16>",
@@ -882,6 +955,9 @@ pub fn generate_with(
                 early_v,
                 paired_epilogue,
                 epi_heads: epi_heads.max(1),
+                fused,
+                merge_batch: DECODE_MERGE_BATCH,
+                v_first,
             },
         )?;
         if quad && tuning.decode_quad_shuffle {
@@ -913,6 +989,22 @@ pub fn generate_with(
             Elem::F32,
             &["n_items", "group_size", "head_dim + 2"],
         ));
+        if fused {
+            params.push(Param::buffer(
+                7,
+                Arg::SegDone,
+                Access::ReadWrite,
+                Elem::U32,
+                &["rows * kv_heads"],
+            ));
+            params.push(Param::buffer(
+                8,
+                Arg::Out,
+                Access::ReadWrite,
+                e,
+                &["rows", "q_heads", "head_dim"],
+            ));
+        }
         artifacts.push(Artifact {
             path: format!("wgsl/{label}_decode.wgsl"),
             source,
@@ -932,35 +1024,39 @@ pub fn generate_with(
                     },
                     dynamic_shared_bytes: 0,
                 },
-                constants: with_f16_products(
-                    merge_json(
-                        base_constants,
-                        if quad && tuning.decode_quad_shuffle {
-                            // Recorded only where on, so default manifests do not change.
-                            json!({
-                                "stage_q": shape.stage_q,
-                                "kv_vec": shape.kv_vec,
-                                "decode_form": form.name(),
-                                "decode_early_v": early_v,
-                                "decode_paired_epilogue": paired_epilogue,
-                                "decode_quad_shuffle": true,
-                            })
-                        } else if form == DecodeForm::Eager {
-                            json!({ "stage_q": shape.stage_q, "kv_vec": shape.kv_vec })
-                        } else {
-                            json!({
-                                "stage_q": shape.stage_q,
-                                "kv_vec": shape.kv_vec,
-                                "decode_form": form.name(),
-                                "decode_early_v": early_v,
-                                "decode_paired_epilogue": paired_epilogue,
-                            })
-                        },
+                constants: with_decode_flags(
+                    with_f16_products(
+                        merge_json(
+                            base_constants,
+                            if quad && tuning.decode_quad_shuffle {
+                                // Recorded only where on, so default manifests do not change.
+                                json!({
+                                    "stage_q": shape.stage_q,
+                                    "kv_vec": shape.kv_vec,
+                                    "decode_form": form.name(),
+                                    "decode_early_v": early_v,
+                                    "decode_paired_epilogue": paired_epilogue,
+                                    "decode_quad_shuffle": true,
+                                })
+                            } else if form == DecodeForm::Eager {
+                                json!({ "stage_q": shape.stage_q, "kv_vec": shape.kv_vec })
+                            } else {
+                                json!({
+                                    "stage_q": shape.stage_q,
+                                    "kv_vec": shape.kv_vec,
+                                    "decode_form": form.name(),
+                                    "decode_early_v": early_v,
+                                    "decode_paired_epilogue": paired_epilogue,
+                                })
+                            },
+                        ),
+                        f16_qk,
+                        f16_pv,
+                        lazy_margin,
+                        qk_sums,
                     ),
-                    f16_qk,
-                    f16_pv,
-                    lazy_margin,
-                    qk_sums,
+                    fused,
+                    v_first,
                 ),
             }],
         });
@@ -1120,6 +1216,32 @@ mod tests {
     fn plan(name: &str) -> Plan {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(name);
         Plan::load(&path).unwrap()
+    }
+
+    /// The decode merges its segments itself by default where its merger has at most two
+    /// outputs per invocation (the fixtures' 4 × 64 and 1 × 32; SmolLM2's 3 × 64), and
+    /// binds the counters and O then; Llama-3-8B's 4 × 128 keeps the merge dispatch.
+    #[test]
+    fn the_fused_merge_is_the_default_where_the_merger_is_small() {
+        let binds_counters = |name: &str| {
+            let arts = generate(&lower(&plan(name), StorageType::F16)).unwrap();
+            let decodes: Vec<bool> = arts
+                .iter()
+                .flat_map(|a| &a.kernels)
+                .filter(|k| k.phase == Phase::Decode && k.abi.tiles.subgroups.is_none())
+                .map(|k| {
+                    let args: Vec<Arg> = k.abi.params.iter().map(|p| p.arg).collect();
+                    args.contains(&Arg::SegDone) && args.contains(&Arg::Out)
+                })
+                .collect();
+            assert!(!decodes.is_empty(), "{name}: no decode");
+            assert!(decodes.iter().all(|&d| d == decodes[0]), "{name}: mixed");
+            decodes[0]
+        };
+        assert!(binds_counters("plans/fixture-gqa.toml"));
+        assert!(binds_counters("plans/fixture-mha.toml"));
+        assert!(binds_counters("plans/smollm2-135m-moa-50.toml"));
+        assert!(!binds_counters("benches/decode-h200/wgsl-gqa-hd128.toml"));
     }
 
     /// The layers that get the matrix decode: f16 GQA at head_dim 64 and 128 do, f32 and
@@ -1364,8 +1486,14 @@ mod tests {
                     );
                     let shape = decode_shape(storage, group, module.shape.head_dim).unwrap();
                     let r = super::super::limits::resources(k, a).unwrap();
+                    let fused = u64::from(
+                        DECODE_FUSED_WORKGROUP_BYTES
+                            * u32::from(
+                                k.constants.get("decode_fused_merge") == Some(&json!(true)),
+                            ),
+                    );
                     assert_eq!(
-                        r.shared_bytes,
+                        r.shared_bytes - fused,
                         u64::from(decode_workgroup_bytes_with(
                             &shape,
                             DecodeForm::Quad,
@@ -1441,8 +1569,14 @@ mod tests {
                     assert_eq!(k.constants["kv_vec"], shape.kv_vec, "{name} {storage:?}");
                     let r = super::super::limits::resources(k, a).unwrap();
                     let f16_qk = k.constants.get("decode_f16_qk") == Some(&json!(true));
+                    let fused = u64::from(
+                        DECODE_FUSED_WORKGROUP_BYTES
+                            * u32::from(
+                                k.constants.get("decode_fused_merge") == Some(&json!(true)),
+                            ),
+                    );
                     assert_eq!(
-                        r.shared_bytes,
+                        r.shared_bytes - fused,
                         u64::from(decode_workgroup_bytes_with(
                             &shape, got, group, d, f16_qk, false
                         )),

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use wgpu::util::DeviceExt;
 
 use crate::codegen::abi::{Arg, KernelAbi, LaunchSize};
+use crate::codegen::wgsl::DECODE_PARTIAL_EMPTY;
 use crate::codegen::{Artifact, KernelInfo, Phase};
 use crate::lower::{CacheLayout, KernelModule, StorageType};
 use crate::runtime::cases::{DecodeCase, PrefillCase};
@@ -835,10 +836,47 @@ impl WgpuAttention {
         n_items as usize * s.group_size() as usize * (s.head_dim as usize + 2)
     }
 
+    /// Whether the decode kernels merge each segment's partials themselves
+    /// (`WgslTuning::decode_fused_merge`: their ABI binds the per-segment counters), so a
+    /// step is one dispatch and its scratch must start as [`Self::decode_scratch`] makes it.
+    pub fn decode_fused(&self) -> bool {
+        self.decode
+            .values()
+            .any(|k| k.abi.params.iter().any(|p| p.arg == Arg::SegDone))
+    }
+
+    /// The decode's scratch for a work list of `n_items` items over `rows` rows: the
+    /// partials ([`Self::partials_len`] f32, every word [`DECODE_PARTIAL_EMPTY`] where the
+    /// decode merges itself: its mergers poll a word until an item has written it, and
+    /// empty it again) and the per-segment arrival counters (`rows × kv_heads` u32, zero;
+    /// the last item of each segment re-arms its own). Both stay valid across steps and
+    /// layers of the same head shape, provided every step runs to its end.
+    pub fn decode_scratch(&self, n_items: u32, rows: u32) -> (wgpu::Buffer, wgpu::Buffer) {
+        let fill = if self.decode_fused() {
+            DECODE_PARTIAL_EMPTY
+        } else {
+            0
+        };
+        let partials = vec![fill; self.partials_len(n_items).max(1)];
+        let segs = rows as usize * self.module.shape.kv_heads as usize;
+        let words = |label: &str, data: &[u32]| {
+            self.device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some(label),
+                    contents: bytemuck::cast_slice(data),
+                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+                })
+        };
+        (
+            words("partials", &partials),
+            words("seg_done", &vec![0u32; segs.max(1)]),
+        )
+    }
+
     /// Records one decode step (decode + merge) of one layer into a compute pass over
-    /// device buffers `[row_pos, q, k_cache, v_cache, work, partials, o]`; `work` holds
-    /// [`Self::decode_work`]'s `flat()` list of `n_items` items, `partials`
-    /// [`Self::partials_len`]`(n_items)` f32.
+    /// device buffers `[row_pos, q, k_cache, v_cache, work, partials, seg_done, o]`;
+    /// `work` holds [`Self::decode_work`]'s `flat()` list of `n_items` items, `partials`
+    /// and `seg_done` are [`Self::decode_scratch`]`(n_items, rows)`.
     pub fn encode_decode(
         &self,
         pass: &mut wgpu::ComputePass<'_>,
@@ -846,7 +884,7 @@ impl WgpuAttention {
         n_tokens: u32,
         rows: u32,
         n_items: u32,
-        buffers: [&wgpu::Buffer; 7],
+        buffers: [&wgpu::Buffer; 8],
     ) -> Result<(), WgpuError> {
         // Same pass: wgpu orders the merge's read of `partials` after the writes.
         for d in self.decode_dispatches(layer, n_tokens, rows, n_items, buffers)? {
@@ -855,19 +893,21 @@ impl WgpuAttention {
         Ok(())
     }
 
-    /// One decode step of one layer as two reusable [`Dispatch`]es (decode, then merge),
-    /// for runtimes that record the same step many times over the same buffers.
+    /// One decode step of one layer as reusable [`Dispatch`]es (the decode, then the merge
+    /// unless the decode merges itself: [`Self::decode_fused`]), for runtimes that record
+    /// the same step many times over the same buffers (`buffers` as in
+    /// [`Self::encode_decode`]).
     pub fn decode_dispatches(
         &self,
         layer: usize,
         n_tokens: u32,
         rows: u32,
         n_items: u32,
-        buffers: [&wgpu::Buffer; 7],
-    ) -> Result<[Dispatch; 2], WgpuError> {
+        buffers: [&wgpu::Buffer; 8],
+    ) -> Result<Vec<Dispatch>, WgpuError> {
         let kernel = self.layer_kernel(&self.decode, layer, Phase::Decode)?;
         check_n(n_tokens)?;
-        let [row_pos, q, k_cache, v_cache, work, partials, o] = buffers;
+        let [row_pos, q, k_cache, v_cache, work, partials, seg_done, o] = buffers;
         // Lists longer than a grid dimension fold into y (the kernel reads the item as
         // y * num_workgroups.x + x and ends workgroups past the list).
         let max_groups = self
@@ -893,6 +933,7 @@ impl WgpuAttention {
             (Arg::VCache, v_cache),
             (Arg::Work, work),
             (Arg::Partials, partials),
+            (Arg::SegDone, seg_done),
             (Arg::Out, o),
         ];
         let size = LaunchSize {
@@ -902,7 +943,10 @@ impl WgpuAttention {
         };
         let mut decode = self.dispatch(kernel, &values, &buffers, &size)?;
         decode.groups = folded;
-        Ok([
+        if kernel.abi.params.iter().any(|p| p.arg == Arg::SegDone) {
+            return Ok(vec![decode]);
+        }
+        Ok(vec![
             decode,
             self.dispatch(&self.merge, &values, &buffers, &size)?,
         ])
@@ -941,6 +985,117 @@ impl WgpuAttention {
     ) -> Result<Vec<f32>, WgpuError> {
         let c = Some(chunk);
         self.decode_listing(layer, n_tokens, row_pos, row_pos, c, q, k_cache, v_cache)
+    }
+
+    /// `steps` decode steps of one layer back to back over one scratch
+    /// ([`Self::decode_scratch`]), as the wgpu engine runs a request's steps, chunks of
+    /// `chunk` slots (rounded up to the tile): O is cleared to 0 before each step after the
+    /// first, and the last step's O is returned, with whether the scratch is back to its
+    /// start (every partial word [`DECODE_PARTIAL_EMPTY`] and every counter 0) where the
+    /// decode merges itself (always true otherwise). A fused merge that failed to re-arm a
+    /// counter would leave a segment unmerged (O = 0), and one that left a word filled
+    /// would let the next step read a stale partial: tests check both.
+    #[allow(clippy::too_many_arguments)]
+    pub fn decode_repeated(
+        &self,
+        layer: usize,
+        n_tokens: u32,
+        row_pos: &[u32],
+        chunk: u32,
+        q: &[f32],
+        k_cache: &[f32],
+        v_cache: &[f32],
+        steps: u32,
+    ) -> Result<(Vec<f32>, bool), WgpuError> {
+        let kernel = self.layer_kernel(&self.decode, layer, Phase::Decode)?;
+        check_n(n_tokens)?;
+        let s = &self.module.shape;
+        let (hq, d) = (s.q_heads as usize, s.head_dim as usize);
+        let layout = CacheLayout::new(&self.module.layers[layer], &self.module.span, n_tokens);
+        let rows = row_pos.len();
+        let slots = layout.row_slots as usize;
+        check_len("q", q, rows * hq * d, "[rows, q_heads, head_dim]")?;
+        let cache_shape = format!("[rows, row_slots = {slots}, head_dim] at N = {n_tokens}");
+        check_len("k_cache", k_cache, rows * slots * d, &cache_shape)?;
+        check_len("v_cache", v_cache, rows * slots * d, &cache_shape)?;
+        if rows == 0 {
+            return Ok((Vec::new(), true));
+        }
+        let work = self.decode_work_chunked(&layout, row_pos, chunk);
+        let n_items = work.n_items();
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let row_pos_buf = self.storage_u32("row_pos", row_pos);
+        let q_buf = self.storage_tensor("q", q);
+        let k_buf = self.storage_tensor("k_cache", k_cache);
+        let v_buf = self.storage_tensor("v_cache", v_cache);
+        let work_buf = self.storage_u32("work", &work.flat());
+        let (partials, seg_done) = self.decode_scratch(n_items, rows as u32);
+        let o_buf = self.poisoned_output("o", rows * hq * d, self.module.storage);
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        for step in 0..steps.max(1) {
+            if step > 0 {
+                encoder.clear_buffer(&o_buf, 0, None);
+            }
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            self.encode_decode(
+                &mut pass,
+                layer,
+                n_tokens,
+                rows as u32,
+                n_items,
+                [
+                    &row_pos_buf,
+                    &q_buf,
+                    &k_buf,
+                    &v_buf,
+                    &work_buf,
+                    &partials,
+                    &seg_done,
+                    &o_buf,
+                ],
+            )?;
+        }
+        let out = self.submit_and_read(&kernel.name, scope, encoder, &o_buf, rows * hq * d)?;
+        if !self.decode_fused() {
+            return Ok((out, true));
+        }
+        let p = self.read_words(&partials)?;
+        let c = self.read_words(&seg_done)?;
+        let clean = p.iter().all(|&w| w == DECODE_PARTIAL_EMPTY) && c.iter().all(|&w| w == 0);
+        Ok((out, clean))
+    }
+
+    /// The u32 words of a buffer made with COPY_SRC.
+    fn read_words(&self, buffer: &wgpu::Buffer) -> Result<Vec<u32>, WgpuError> {
+        let bytes = buffer.size();
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, bytes);
+        self.queue.submit([encoder.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            // The receiver outlives the poll below; a closed channel cannot happen.
+            let _ = tx.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| WgpuError::Readback(e.to_string()))?;
+        rx.recv()
+            .map_err(|e| WgpuError::Readback(e.to_string()))?
+            .map_err(|e| WgpuError::Readback(e.to_string()))?;
+        let words = {
+            let view = staging
+                .get_mapped_range(..)
+                .map_err(|e| WgpuError::Readback(e.to_string()))?;
+            bytemuck::cast_slice::<u8, u32>(&view).to_vec()
+        };
+        staging.unmap();
+        Ok(words)
     }
 
     /// Slots per tile of the decode kernels (work-list chunks are multiples of it).
@@ -1003,8 +1158,12 @@ impl WgpuAttention {
         let k_buf = self.storage_tensor("k_cache", k_cache);
         let v_buf = self.storage_tensor("v_cache", v_cache);
         let work_buf = self.storage_u32("work", &work.flat());
-        let partials =
-            self.poisoned_output("partials", self.partials_len(n_items), StorageType::F32);
+        let (partials, seg_done) = if self.decode_fused() {
+            self.decode_scratch(n_items, rows as u32)
+        } else {
+            let p = self.poisoned_output("partials", self.partials_len(n_items), StorageType::F32);
+            (p, self.storage_u32("seg_done", &[0]))
+        };
         let o_buf = self.poisoned_output("o", rows * hq * d, self.module.storage);
         let mut encoder = self.device.create_command_encoder(&Default::default());
         {
@@ -1022,6 +1181,7 @@ impl WgpuAttention {
                     &v_buf,
                     &work_buf,
                     &partials,
+                    &seg_done,
                     &o_buf,
                 ],
             )?;
@@ -1076,7 +1236,9 @@ impl WgpuAttention {
             .create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some(label),
                 contents: &bytes,
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::COPY_DST,
             })
     }
 

@@ -422,7 +422,9 @@ impl WgpuEngine {
             // The attention merge folds into the output product in fused decode passes
             // over a one-part cache (the product's workgroup keeps merge_row_block rows ×
             // q_heads merge states, at most 256).
+            // (Not where the decode merges itself: it writes O.)
             let merge_fuses = self.fuse_merge
+                && !self.attention.decode_fused()
                 && fuse
                 && io.prefill.is_none()
                 && parts.len() == 1
@@ -604,7 +606,7 @@ impl WgpuEngine {
                 // A single-part cache in a fused pass: the decode kernel only; its merge
                 // runs inside the output product below.
                 None if merge_fuses => {
-                    let [decode, _merge] = self.attention.decode_dispatches(
+                    let decode = self.attention.decode_dispatches(
                         l,
                         req.n_tokens(),
                         io.rows as u32,
@@ -616,34 +618,42 @@ impl WgpuEngine {
                             &parts[0].v,
                             &parts[0].work,
                             &st.partials,
+                            &st.seg_done,
                             &a.attn_out,
                         ],
                     )?;
-                    d.push(decode);
+                    d.extend(decode.into_iter().take(1));
                 }
                 // The decode kernel and the merge are kinds of their own (the profile
                 // times them apart).
                 None => {
                     for part in parts.iter().rev() {
-                        let [decode, merge] = self.attention.decode_dispatches(
-                            l,
-                            req.n_tokens(),
-                            part.rows.end as u32,
-                            part.n_items,
-                            [
-                                &io.row_pos,
-                                &a.q,
-                                &part.k,
-                                &part.v,
-                                &part.work,
-                                &st.partials,
-                                &a.attn_out,
-                            ],
-                        )?;
-                        d.push(decode);
+                        let mut steps = self
+                            .attention
+                            .decode_dispatches(
+                                l,
+                                req.n_tokens(),
+                                part.rows.end as u32,
+                                part.n_items,
+                                [
+                                    &io.row_pos,
+                                    &a.q,
+                                    &part.k,
+                                    &part.v,
+                                    &part.work,
+                                    &st.partials,
+                                    &st.seg_done,
+                                    &a.attn_out,
+                                ],
+                            )?
+                            .into_iter();
+                        // The decode, then the merge unless the decode merged itself.
+                        d.extend(steps.next());
                         tag(&mut kinds, &d, "attention");
-                        d.push(merge);
-                        tag(&mut kinds, &d, "merge");
+                        if let Some(merge) = steps.next() {
+                            d.push(merge);
+                            tag(&mut kinds, &d, "merge");
+                        }
                     }
                 }
             }

@@ -25,6 +25,9 @@ pub(super) struct WgpuRequest {
     pub(super) rope: wgpu::Buffer,
     pub(super) act: Activations,
     pub(super) partials: wgpu::Buffer,
+    /// Per segment of the decode attention, its items' arrival counter (a decode that
+    /// merges itself; zero between steps).
+    pub(super) seg_done: wgpu::Buffer,
     /// Inputs of decode steps, rewritten every step.
     pub(super) decode_io: StepIo,
     /// The decode step's dispatches, recorded on the first step and replayed after.
@@ -237,6 +240,18 @@ impl WgpuEngine {
             "partials",
             (self.attention.partials_len(max_items).max(1) * 4) as u64,
         )?;
+        // A decode that merges itself needs its partials empty and its per-segment
+        // counters zero before its first step (`WgpuAttention::decode_scratch`); each step
+        // leaves them so.
+        let seg_done = self.buffer("seg_done", (rows * self.config.kv_heads * 4) as u64)?;
+        if self.attention.decode_fused() {
+            let empty = vec![
+                crate::codegen::wgsl::DECODE_PARTIAL_EMPTY;
+                self.attention.partials_len(max_items).max(1)
+            ];
+            self.queue
+                .write_buffer(&partials, 0, bytemuck::cast_slice(&empty));
+        }
         let zeros = vec![0u32; rows];
         let decode_io = self.step_io(
             &zeros,
@@ -250,6 +265,7 @@ impl WgpuEngine {
             rope,
             act,
             partials,
+            seg_done,
             decode_io,
             decode_record: None,
             next_step: None,

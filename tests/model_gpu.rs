@@ -641,21 +641,19 @@ fn fused_decode_step_has_fewer_dispatches_and_the_same_tokens() {
     let prompt = tokens(12, 9);
     let want = cpu.generate(&prompt, 6, Masking::Dense, &[]).unwrap();
     let mut counts = Vec::new();
-    // The attention's decode with its separate merge dispatch, whose merge the output
-    // product can fold, then the default decode, which merges each segment itself.
+    // The attention's decode with its separate merge dispatch (the default), whose merge
+    // the output product can fold, then the opt-in decode that merges each segment itself.
     let separate = separate_merge_kernels(&ctx, &model, None, true);
+    let self_merging = merge_kernels(&ctx, &model, None, true, true);
     let dense = dense_plan(&model.config).unwrap();
-    for (fused, merge, default) in [
+    for (fused, merge, self_merge) in [
         (false, false, false),
         (true, false, false),
         (true, true, false),
         (true, false, true),
     ] {
-        let mut gpu = if default {
-            WgpuEngine::new(&ctx, &model, None, true).unwrap()
-        } else {
-            WgpuEngine::with_kernels(&ctx, &model, &dense, &separate).unwrap()
-        };
+        let kernels = if self_merge { &self_merging } else { &separate };
+        let mut gpu = WgpuEngine::with_kernels(&ctx, &model, &dense, kernels).unwrap();
         gpu.set_split_k_matvec(fused);
         gpu.set_fuse_merge(merge);
         let mut req = gpu.start(&[prompt.len()], 6, 0).unwrap();
@@ -668,7 +666,10 @@ fn fused_decode_step_has_fewer_dispatches_and_the_same_tokens() {
                 .unwrap();
             out.push(next[0]);
         }
-        assert_eq!(out, want, "fused={fused} merge={merge} default={default}");
+        assert_eq!(
+            out, want,
+            "fused={fused} merge={merge} self_merge={self_merge}"
+        );
         let stats = gpu.decode_stats(&req).unwrap();
         assert_eq!(stats.steps, 5);
         assert!(stats.encode_s > 0.0 && stats.wait_s > 0.0, "{stats:?}");
@@ -682,19 +683,32 @@ fn fused_decode_step_has_fewer_dispatches_and_the_same_tokens() {
         "unfused, fused, fused with the merge: {counts:?}"
     );
     // The attention merge folded into the output product: one dispatch less per layer;
-    // the decode that merges itself (the default for this shape) has none to fold.
+    // the decode that merges itself (opt-in) has none to fold.
     assert_eq!(counts[1] - counts[2], layers, "{counts:?}");
     assert_eq!(counts[1] - counts[3], layers, "{counts:?}");
 }
 
 /// The attention kernels of `plan` (dense where `None`) with the decode's separate merge
-/// dispatch (`WgslTuning::decode_fused_merge` off), for the engine paths that need it (the
-/// merge folded into the output product).
+/// dispatch (`WgslTuning::decode_fused_merge` off, the default), for the engine paths that
+/// need it (the merge folded into the output product).
 fn separate_merge_kernels(
     ctx: &WgpuContext,
     model: &Model,
     plan: Option<&moa::plan::Plan>,
     force_f32: bool,
+) -> moa::codegen::Compiled {
+    merge_kernels(ctx, model, plan, force_f32, false)
+}
+
+/// The attention kernels of `plan` (dense where `None`), the decode merging each segment
+/// itself where `fused` (`WgslTuning::decode_fused_merge`, opt-in) or with its separate
+/// merge dispatch.
+fn merge_kernels(
+    ctx: &WgpuContext,
+    model: &Model,
+    plan: Option<&moa::plan::Plan>,
+    force_f32: bool,
+    fused: bool,
 ) -> moa::codegen::Compiled {
     let plan = plan
         .cloned()
@@ -705,15 +719,14 @@ fn separate_merge_kernels(
         StorageType::F16
     };
     let tuning = moa::codegen::wgsl::WgslTuning {
-        decode_fused_merge: Some(false),
+        decode_fused_merge: Some(fused),
         ..Default::default()
     };
     moa::codegen::Compiled::wgsl_with(&plan, storage, tuning).unwrap()
 }
 
 /// The attention merge folded into the output product (`matvec.wgsl` INPUT_MODE 3, over
-/// kernels whose decode has its separate merge: the default decode of these shapes merges
-/// each segment itself) matches the CPU reference as the separate merge kernel does: the tiny model dense and
+/// kernels whose decode has its separate merge, the default) matches the CPU reference as the separate merge kernel does: the tiny model dense and
 /// with the sparse plan (segments of one chunk: its context is one 128-slot tile), and a
 /// random model with a longer context whose rows of 300 and 170 tokens span several
 /// chunks per segment (the host splits few segments into one-tile chunks), f32 and f16.

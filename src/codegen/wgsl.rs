@@ -455,11 +455,11 @@ pub struct WgslTuning {
     /// layer on the H200). Partials are exchanged only through atomic loads and stores,
     /// each word empty (`MOA_EMPTY`) between steps; the host fills the partials buffer
     /// with [`DECODE_PARTIAL_EMPTY`] and the counters with 0 once (DESIGN §6). `None` (the
-    /// default): on where the merger has at most [`DECODE_FUSED_OUTPUTS_PER_INVOCATION`]
-    /// outputs per invocation (group × head_dim ≤ 2 × invocations: SmolLM2-135M's 3 × 64,
-    /// MHA at head_dim 128), off above (Llama-3-8B's 4 × 128: its merger's four serial
-    /// rounds of partial loads cost about what the separate merge does; RESULTS, "WGSL
-    /// decode, session 13").
+    /// default) is off: in the wgpu engine's decode step on the H200 (SmolLM2-135M, 16 × 4096)
+    /// the fused decode took 28.7–29.0 µs a layer against 22.1–22.7 + 4.0–4.5 for the
+    /// decode and its separate merge, the step 2.005 against 1.891–1.912 ms, although the
+    /// kernel alone (`wgpu_decode_bench`) took 0.89× (RESULTS, "WGSL decode, session 13"
+    /// and "Lead calls (session 13)"). `Some(true)` turns it on.
     pub decode_fused_merge: Option<bool>,
     /// The `Quad` form issues each tile's V loads right behind its K loads, at the start
     /// of the tile, instead of before its last barrier: one memory round trip per tile
@@ -471,10 +471,6 @@ pub struct WgslTuning {
 /// The bits of an empty partial word of the fused merge ([`WgslTuning::decode_fused_merge`];
 /// the template's `MOA_EMPTY`): a NaN that no arithmetic produces.
 pub const DECODE_PARTIAL_EMPTY: u32 = 0xffba_dbad;
-
-/// The most outputs (query heads × head_dim) per invocation for which the decode merges
-/// its segments itself by default ([`WgslTuning::decode_fused_merge`]).
-pub const DECODE_FUSED_OUTPUTS_PER_INVOCATION: u32 = 2;
 
 /// Workgroup bytes the fused merge adds to the decode (`moa_last`, which item merges).
 pub const DECODE_FUSED_WORKGROUP_BYTES: u32 = 4;
@@ -874,9 +870,8 @@ pub fn generate_with(
             threads,
             budget,
         )?;
-        let fused = tuning
-            .decode_fused_merge
-            .unwrap_or(group * d <= DECODE_FUSED_OUTPUTS_PER_INVOCATION * shape.threads);
+        // Off unless asked for: it lost in the engine's step (`decode_fused_merge`).
+        let fused = tuning.decode_fused_merge.unwrap_or(false);
         // The fused merge's one workgroup word (which item merges) comes off the budget.
         let budget = budget
             - if fused {
@@ -1218,13 +1213,17 @@ mod tests {
         Plan::load(&path).unwrap()
     }
 
-    /// The decode merges its segments itself by default where its merger has at most two
-    /// outputs per invocation (the fixtures' 4 × 64 and 1 × 32; SmolLM2's 3 × 64), and
-    /// binds the counters and O then; Llama-3-8B's 4 × 128 keeps the merge dispatch.
+    /// The decode merges its segments itself only when asked (`decode_fused_merge:
+    /// Some(true)`), and binds the counters and O then; by default every shape keeps the
+    /// separate merge dispatch.
     #[test]
-    fn the_fused_merge_is_the_default_where_the_merger_is_small() {
-        let binds_counters = |name: &str| {
-            let arts = generate(&lower(&plan(name), StorageType::F16)).unwrap();
+    fn the_fused_merge_is_opt_in() {
+        let binds_counters = |name: &str, fused: Option<bool>| {
+            let tuning = WgslTuning {
+                decode_fused_merge: fused,
+                ..Default::default()
+            };
+            let arts = generate_with(&lower(&plan(name), StorageType::F16), tuning).unwrap();
             let decodes: Vec<bool> = arts
                 .iter()
                 .flat_map(|a| &a.kernels)
@@ -1238,10 +1237,15 @@ mod tests {
             assert!(decodes.iter().all(|&d| d == decodes[0]), "{name}: mixed");
             decodes[0]
         };
-        assert!(binds_counters("plans/fixture-gqa.toml"));
-        assert!(binds_counters("plans/fixture-mha.toml"));
-        assert!(binds_counters("plans/smollm2-135m-moa-50.toml"));
-        assert!(!binds_counters("benches/decode-h200/wgsl-gqa-hd128.toml"));
+        for name in [
+            "plans/fixture-gqa.toml",
+            "plans/fixture-mha.toml",
+            "plans/smollm2-135m-moa-50.toml",
+            "benches/decode-h200/wgsl-gqa-hd128.toml",
+        ] {
+            assert!(!binds_counters(name, None), "{name}");
+            assert!(binds_counters(name, Some(true)), "{name}");
+        }
     }
 
     /// The layers that get the matrix decode: f16 GQA at head_dim 64 and 128 do, f32 and

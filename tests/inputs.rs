@@ -1357,8 +1357,7 @@ fn a_truncated_edited_or_deleted_kernel_file_is_refused_naming_it() {
             format!("re-run `moa-compile PLAN -o {}`", dir.display()),
         ];
         let read = codegen::Compiled::read(&dir, &plan, StorageType::F16, target)
-            .err()
-            .expect(rel)
+            .expect_err(rel)
             .to_string();
         let verified = emit::verify_output(&dir).unwrap_err().to_string();
         assert_eq!(read, verified);

@@ -427,6 +427,10 @@ fn check_file(
     String::from_utf8(bytes).map_err(|e| differs(format!("not UTF-8 text: {e}; {rerun}")))
 }
 
+/// What [`parse_output`]'s lookup gives for one relative path: the name to show in
+/// errors, and the file's bytes or why there are none (the end of "expected …, but …").
+pub type SourceLookup = (String, Result<Vec<u8>, String>);
+
 /// [`read_output`] from a manifest's text (`origin` names it in errors) and a lookup of
 /// each listed source by its relative path (giving the path to name in errors and the
 /// bytes, or why they cannot be read): the same checks against `module` and of each
@@ -439,7 +443,7 @@ pub fn parse_output(
     rerun: &str,
     module: &KernelModule,
     target: Target,
-    source_of: &mut dyn FnMut(&str) -> (String, Result<Vec<u8>, String>),
+    source_of: &mut dyn FnMut(&str) -> SourceLookup,
 ) -> Result<Vec<Artifact>, CodegenError> {
     let bad = |message: String| CodegenError::Manifest {
         path: origin.to_string(),

@@ -1289,3 +1289,144 @@ fn plan_export_says_when_the_json_loses_the_plans_span_constants() {
     assert_eq!(code, 0, "{err}");
     assert!(!err.contains("warning"), "{err}");
 }
+
+/// A kernel file of a compiled folder that was truncated, edited in place (same length) or
+/// deleted is refused by every loader (the CUDA and WGSL readers, `generate --kernels`
+/// before the model loads, an app's embedded copy), naming the file, what the manifest
+/// records (bytes, sha256) and what the file has, never as a compile error later.
+/// [docs/DESIGN.md §8]
+#[test]
+fn a_truncated_edited_or_deleted_kernel_file_is_refused_naming_it() {
+    let plan = Plan::load(&fixture("fixture-gqa.toml")).unwrap();
+    let compiled =
+        codegen::compile(&plan, &[Target::Wgsl, Target::Cuda], StorageType::F16).unwrap();
+    let expected = |rel: &str| {
+        let a = compiled
+            .all_artifacts()
+            .iter()
+            .flat_map(|(_, a)| a.iter())
+            .find(|a| a.path == rel)
+            .unwrap();
+        (a.source.len(), emit::sha256_hex(a.source.as_bytes()))
+    };
+    // Each case: which file, which target reads it, what is done to it, what is said.
+    type Break = fn(&Path);
+    let cases: [(&str, Target, Break, &str); 3] = [
+        (
+            "wgsl/l01_decode.wgsl",
+            Target::Wgsl,
+            |p| {
+                let t = std::fs::read(p).unwrap();
+                std::fs::write(p, &t[..t.len() / 2]).unwrap();
+            },
+            "bytes (sha256 ",
+        ),
+        (
+            "cuda/l02.cu",
+            Target::Cuda,
+            |p| {
+                let t = std::fs::read_to_string(p).unwrap();
+                let edited = t.replacen("float", "FLOAT", 1);
+                assert_eq!(edited.len(), t.len());
+                assert_ne!(edited, t);
+                std::fs::write(p, edited).unwrap();
+            },
+            "(edited after moa-compile wrote it)",
+        ),
+        (
+            "wgsl/l00_prefill.wgsl",
+            Target::Wgsl,
+            |p| std::fs::remove_file(p).unwrap(),
+            "but the file is missing",
+        ),
+    ];
+    for (i, (rel, target, break_it, says)) in cases.into_iter().enumerate() {
+        let dir = scratch(&format!("kernel-file-{i}"));
+        compiled.write(&dir).unwrap();
+        codegen::Compiled::read(&dir, &plan, StorageType::F16, target).unwrap();
+        emit::verify_output(&dir).unwrap();
+        let file = dir.join(rel);
+        assert!(file.is_file(), "{rel}");
+        break_it(&file);
+        let (bytes, sha) = expected(rel);
+        let want = [
+            format!("kernel file `{}` does not match ", file.display()),
+            "manifest.json (written by moa-compile ".to_string(),
+            format!("expected {bytes} bytes, sha256 {sha}"),
+            says.to_string(),
+            format!("re-run `moa-compile PLAN -o {}`", dir.display()),
+        ];
+        let read = codegen::Compiled::read(&dir, &plan, StorageType::F16, target)
+            .expect_err(rel)
+            .to_string();
+        let verified = emit::verify_output(&dir).unwrap_err().to_string();
+        assert_eq!(read, verified);
+        for w in &want {
+            assert!(read.contains(w.as_str()), "`{w}` not in: {read}");
+        }
+        // `generate --kernels` says it before anything loads: the model does not exist.
+        let msg = refused(
+            "moa",
+            &[
+                "generate",
+                "--model",
+                dir.join("no-model.gguf").to_str().unwrap(),
+                "--prompt",
+                "hello",
+                "--kernels",
+                dir.to_str().unwrap(),
+            ],
+            &[&want[0], &want[2], says],
+        );
+        assert!(!msg.contains("no-model"), "{msg}");
+    }
+
+    // A manifest of an older moa-compile (no `bytes` / `sha256`) is refused with the fix.
+    let dir = scratch("kernel-file-old-manifest");
+    compiled.write(&dir).unwrap();
+    let path = dir.join("manifest.json");
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    m["manifest_version"] = serde_json::json!(2);
+    for f in m["files"].as_array_mut().unwrap() {
+        let f = f.as_object_mut().unwrap();
+        f.remove("bytes");
+        f.remove("sha256");
+    }
+    std::fs::write(&path, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+    let e = codegen::Compiled::read(&dir, &plan, StorageType::F16, Target::Wgsl)
+        .err()
+        .unwrap()
+        .to_string();
+    for w in [
+        "manifest_version 2 (written by moa-compile ",
+        "records no byte length or sha256 per kernel file",
+        &format!("re-run `moa-compile PLAN -o {}`", dir.display()),
+    ] {
+        assert!(e.contains(w), "`{w}` not in: {e}");
+    }
+
+    // An app's embedded copy is checked the same way.
+    let manifest = compiled.manifest_json();
+    let mut sources: Vec<(String, String)> = compiled
+        .artifacts(Target::Wgsl)
+        .iter()
+        .map(|a| (a.path.clone(), a.source.clone()))
+        .collect();
+    sources[0].1.truncate(100);
+    let refs: Vec<(&str, &str)> = sources
+        .iter()
+        .map(|(p, s)| (p.as_str(), s.as_str()))
+        .collect();
+    let e = codegen::Compiled::from_embedded(&plan, Target::Wgsl, &manifest, &refs)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains(&format!(
+            "kernel file `{}` does not match embedded manifest",
+            sources[0].0
+        )) && e.contains("it has 100 bytes"),
+        "{e}"
+    );
+}

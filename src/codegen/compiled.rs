@@ -136,13 +136,16 @@ impl Compiled {
         let storage = manifest_storage(origin, manifest)?;
         let module = lower(plan, storage);
         let mut source_of = |rel: &str| {
-            sources
+            let found = sources
                 .iter()
                 .find(|(p, _)| *p == rel)
-                .map(|(_, s)| s.to_string())
-                .ok_or_else(|| "not among the embedded sources".to_string())
+                .map(|(_, s)| s.as_bytes().to_vec())
+                .ok_or_else(|| "it is not among the embedded sources".to_string());
+            (rel.to_string(), found)
         };
-        let artifacts = emit::parse_output(origin, manifest, &module, target, &mut source_of)?;
+        let rerun = "rebuild the app, whose build.rs writes the kernels and the manifest together";
+        let artifacts =
+            emit::parse_output(origin, manifest, rerun, &module, target, &mut source_of)?;
         Ok(Compiled {
             module,
             targets: vec![(target, artifacts)],

@@ -11,8 +11,9 @@ use super::{Artifact, CodegenError, KernelInfo, Target};
 use crate::lower::{CacheLayout, KernelModule};
 use crate::plan::ModelShape;
 
-/// Manifest format version (bumped when a field changes meaning).
-pub const MANIFEST_VERSION: u32 = 2;
+/// Manifest format version (bumped when a field changes meaning). 3: every file entry
+/// records its `bytes` and `sha256`, which the loaders check (docs/DESIGN.md §8).
+pub const MANIFEST_VERSION: u32 = 3;
 
 #[derive(Serialize)]
 struct Manifest<'a> {
@@ -38,7 +39,20 @@ struct CacheDoc<'a> {
 #[derive(Serialize)]
 struct FileEntry<'a> {
     path: &'a str,
+    /// Length of the file in bytes, and its content's sha256 (lowercase hex): a loader
+    /// refuses a file that was edited, truncated or replaced after moa-compile wrote it.
+    bytes: usize,
+    sha256: String,
     kernels: &'a [KernelInfo],
+}
+
+/// Lowercase hex sha256 of `bytes` (the `sha256` of a manifest's file entry).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The manifest as JSON text (deterministic: no timestamps or absolute paths).
@@ -50,6 +64,8 @@ pub fn manifest_json(module: &KernelModule, artifacts: &[(Target, Vec<Artifact>)
         .flat_map(|(_, a)| a.iter())
         .map(|a| FileEntry {
             path: &a.path,
+            bytes: a.source.len(),
+            sha256: sha256_hex(a.source.as_bytes()),
             kernels: &a.kernels,
         })
         .collect();
@@ -245,44 +261,81 @@ pub fn write_output(
 /// Reads the kernels of `target` back from a `moa-compile` output folder, for a runtime
 /// that loads precompiled kernels instead of generating them. The manifest must have been
 /// written for exactly `module` (same shape, span constants, storage type and per-layer
-/// rules): kernels bake all of them in, so a mismatch would run the wrong masks.
+/// rules): kernels bake all of them in, so a mismatch would run the wrong masks. Each file
+/// read must have the manifest's `bytes` and `sha256` ([`CodegenError::KernelFile`]).
 pub fn read_output(
     dir: &Path,
     module: &KernelModule,
     target: Target,
 ) -> Result<Vec<Artifact>, CodegenError> {
     let path = dir.join("manifest.json");
-    let text = crate::input::read_to_string(&path, "manifest", crate::input::MAX_TEXT_BYTES)
-        .map_err(|e| CodegenError::Manifest {
-            path: path.display().to_string(),
-            message: format!("cannot read: {e}"),
-        })?;
+    let text = read_manifest(&path)?;
     parse_output(
         &path.display().to_string(),
         &text,
+        &rerun_in(dir),
         module,
         target,
         &mut |rel| {
-            crate::input::read_to_string(
-                &dir.join(rel),
-                "kernel source",
-                crate::input::MAX_TEXT_BYTES,
-            )
-            .map_err(|e| e.to_string())
+            let file = dir.join(rel);
+            (file.display().to_string(), read_kernel(&file))
         },
     )
 }
 
-/// [`read_output`] from a manifest's text (`origin` names it in errors) and a lookup of
-/// each listed source by its relative path: the same checks against `module`, for kernels
-/// an app embedded at build time (`kernels.rs`) as well as for a folder.
-pub fn parse_output(
+/// A kernel file's bytes, or why not, as the end of "expected …, but …".
+fn read_kernel(file: &Path) -> Result<Vec<u8>, String> {
+    crate::input::read_bytes(file, "kernel source", crate::input::MAX_TEXT_BYTES).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            "the file is missing".to_string()
+        } else {
+            format!("it cannot be read ({e})")
+        }
+    })
+}
+
+fn read_manifest(path: &Path) -> Result<String, CodegenError> {
+    crate::input::read_to_string(path, "manifest", crate::input::MAX_TEXT_BYTES).map_err(|e| {
+        CodegenError::Manifest {
+            path: path.display().to_string(),
+            message: format!("cannot read: {e}"),
+        }
+    })
+}
+
+/// The end of every "does not match" message for a folder: the command that rewrites it.
+fn rerun_in(dir: &Path) -> String {
+    format!("re-run `moa-compile PLAN -o {}`", dir.display())
+}
+
+/// Checks every kernel file a `moa-compile` output folder's manifest lists (any target)
+/// against the manifest's `bytes` and `sha256`, without a plan: `moa generate --kernels`
+/// calls it before the model loads, so a broken folder is refused at once. The plan
+/// checks come later, in [`read_output`].
+pub fn verify_output(dir: &Path) -> Result<(), CodegenError> {
+    let path = dir.join("manifest.json");
+    let origin = path.display().to_string();
+    let text = read_manifest(&path)?;
+    let rerun = rerun_in(dir);
+    let m = parse_manifest(&origin, &text, &rerun)?;
+    for f in manifest_files(&origin, &m)? {
+        let rel = entry_path(&origin, f)?;
+        let file = dir.join(rel);
+        let bytes = read_kernel(&file);
+        check_file(&origin, &m, f, &file.display().to_string(), bytes, &rerun)?;
+    }
+    Ok(())
+}
+
+/// The manifest's JSON, refused unless it is of [`MANIFEST_VERSION`]. Older manifests
+/// (version 2 and before) record no `bytes` or `sha256` per file, so an edited kernel
+/// could not be told from the one moa-compile wrote: they are refused with `rerun`
+/// (docs/DESIGN.md §8).
+fn parse_manifest(
     origin: &str,
     text: &str,
-    module: &KernelModule,
-    target: Target,
-    source_of: &mut dyn FnMut(&str) -> Result<String, String>,
-) -> Result<Vec<Artifact>, CodegenError> {
+    rerun: &str,
+) -> Result<serde_json::Value, CodegenError> {
     let bad = |message: String| CodegenError::Manifest {
         path: origin.to_string(),
         message,
@@ -290,11 +343,113 @@ pub fn parse_output(
     let m: serde_json::Value =
         serde_json::from_str(text).map_err(|e| bad(format!("not JSON: {e}")))?;
     if m["manifest_version"] != serde_json::json!(MANIFEST_VERSION) {
+        let older = m["manifest_version"]
+            .as_u64()
+            .is_some_and(|v| v < u64::from(MANIFEST_VERSION));
         return Err(bad(format!(
-            "manifest_version {} is not {MANIFEST_VERSION}; recompile with this moa-compile",
-            m["manifest_version"]
+            "manifest_version {} (written by moa-compile {}) is not {MANIFEST_VERSION}, the one this moa reads{}; {rerun}",
+            m["manifest_version"],
+            written_by(&m),
+            if older {
+                ": it records no byte length or sha256 per kernel file, so an edited or truncated kernel could not be told apart"
+            } else {
+                ""
+            }
         )));
     }
+    Ok(m)
+}
+
+fn written_by(m: &serde_json::Value) -> String {
+    m["moa_version"]
+        .as_str()
+        .unwrap_or("of unknown version")
+        .to_string()
+}
+
+fn manifest_files<'m>(
+    origin: &str,
+    m: &'m serde_json::Value,
+) -> Result<&'m Vec<serde_json::Value>, CodegenError> {
+    m["files"].as_array().ok_or_else(|| CodegenError::Manifest {
+        path: origin.to_string(),
+        message: "has no `files` list".into(),
+    })
+}
+
+fn entry_path<'m>(origin: &str, f: &'m serde_json::Value) -> Result<&'m str, CodegenError> {
+    f["path"].as_str().ok_or_else(|| CodegenError::Manifest {
+        path: origin.to_string(),
+        message: "a file entry has no `path`".into(),
+    })
+}
+
+/// One kernel file's content (`content`: its bytes, or why it could not be read; `shown`:
+/// its path in messages) against its manifest entry `f`: the length first, then the
+/// sha256. Returns the content as text.
+fn check_file(
+    origin: &str,
+    m: &serde_json::Value,
+    f: &serde_json::Value,
+    shown: &str,
+    content: Result<Vec<u8>, String>,
+    rerun: &str,
+) -> Result<String, CodegenError> {
+    let rel = f["path"].as_str().unwrap_or("?");
+    let (Some(want_len), Some(want_hash)) = (f["bytes"].as_u64(), f["sha256"].as_str()) else {
+        return Err(CodegenError::Manifest {
+            path: origin.to_string(),
+            message: format!(
+                "the entry of `{rel}` has no `bytes` or no `sha256` (a manifest written by an older or another tool); {rerun}"
+            ),
+        });
+    };
+    let differs = |message: String| CodegenError::KernelFile {
+        path: shown.to_string(),
+        manifest: origin.to_string(),
+        written_by: written_by(m),
+        message,
+    };
+    let expected = format!("expected {want_len} bytes, sha256 {want_hash}");
+    let bytes = content.map_err(|e| differs(format!("{expected}, but {e}; {rerun}")))?;
+    let found = sha256_hex(&bytes);
+    if bytes.len() as u64 != want_len {
+        return Err(differs(format!(
+            "{expected}; it has {} bytes (sha256 {found}); {rerun}",
+            bytes.len()
+        )));
+    }
+    if found != want_hash {
+        return Err(differs(format!(
+            "{expected}; it has {want_len} bytes but sha256 {found} (edited after moa-compile wrote it); {rerun}"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| differs(format!("not UTF-8 text: {e}; {rerun}")))
+}
+
+/// What [`parse_output`]'s lookup gives for one relative path: the name to show in
+/// errors, and the file's bytes or why there are none (the end of "expected …, but …").
+pub type SourceLookup = (String, Result<Vec<u8>, String>);
+
+/// [`read_output`] from a manifest's text (`origin` names it in errors) and a lookup of
+/// each listed source by its relative path (giving the path to name in errors and the
+/// bytes, or why they cannot be read): the same checks against `module` and of each
+/// source against its `bytes` and `sha256`, for kernels an app embedded at build time
+/// (`kernels.rs`) as well as for a folder. `rerun` ends a mismatch message with the
+/// command that rewrites the kernels.
+pub fn parse_output(
+    origin: &str,
+    text: &str,
+    rerun: &str,
+    module: &KernelModule,
+    target: Target,
+    source_of: &mut dyn FnMut(&str) -> SourceLookup,
+) -> Result<Vec<Artifact>, CodegenError> {
+    let bad = |message: String| CodegenError::Manifest {
+        path: origin.to_string(),
+        message,
+    };
+    let m = parse_manifest(origin, text, rerun)?;
     let expect =
         |field: &str, got: &serde_json::Value, want: serde_json::Value| match first_difference(
             field, got, &want,
@@ -318,20 +473,16 @@ pub fn parse_output(
         &m["cache_layout"]["layers"],
         json(&module.layers),
     )?;
-    let files = m["files"]
-        .as_array()
-        .ok_or_else(|| bad("has no `files` list".into()))?;
     let mut out = Vec::new();
-    for f in files {
-        let rel = f["path"]
-            .as_str()
-            .ok_or_else(|| bad("a file entry has no `path`".into()))?;
+    for f in manifest_files(origin, &m)? {
+        let rel = entry_path(origin, f)?;
         let kernels: Vec<KernelInfo> = serde_json::from_value(f["kernels"].clone())
             .map_err(|e| bad(format!("kernels of `{rel}`: {e}")))?;
         if !kernels.iter().any(|k| k.target == target) {
             continue;
         }
-        let source = source_of(rel).map_err(|e| bad(format!("cannot read `{rel}`: {e}")))?;
+        let (shown, content) = source_of(rel);
+        let source = check_file(origin, &m, f, &shown, content, rerun)?;
         out.push(Artifact {
             path: rel.to_string(),
             source,

@@ -40,6 +40,16 @@ pub enum CodegenError {
     },
     #[error("{path}: {message}")]
     Manifest { path: String, message: String },
+    /// A kernel file of a compile output folder (or an embedded source) is missing or not
+    /// what the manifest records (`bytes`, `sha256`): edited, truncated or replaced after
+    /// moa-compile wrote it. Checked before anything compiles or loads it.
+    #[error("kernel file `{path}` does not match {manifest} (written by moa-compile {written_by}): {message}")]
+    KernelFile {
+        path: String,
+        manifest: String,
+        written_by: String,
+        message: String,
+    },
     /// A kernel exceeds a resource limit of its target (see [`limits`]).
     #[error("{}: {target} kernel `{kernel}` {message}", .layer.map_or("all layers".to_string(), |l| format!("layer {l}")))]
     Resources {

@@ -91,6 +91,10 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
                 dir.display()
             );
         }
+        // Every kernel file against the manifest's length and sha256, before the model
+        // loads and before anything compiles: an edited or truncated file is named here,
+        // not reported later as a missing entry point or a driver's compile error.
+        moa::codegen::emit::verify_output(dir)?;
     }
     let model_path = match &args.model {
         Some(p) => p.clone(),

@@ -1007,62 +1007,10 @@ impl WgpuAttention {
         v_cache: &[f32],
         steps: u32,
     ) -> Result<(Vec<f32>, bool), WgpuError> {
-        let kernel = self.layer_kernel(&self.decode, layer, Phase::Decode)?;
-        check_n(n_tokens)?;
-        let s = &self.module.shape;
-        let (hq, d) = (s.q_heads as usize, s.head_dim as usize);
-        let layout = CacheLayout::new(&self.module.layers[layer], &self.module.span, n_tokens);
-        let rows = row_pos.len();
-        let slots = layout.row_slots as usize;
-        check_len("q", q, rows * hq * d, "[rows, q_heads, head_dim]")?;
-        let cache_shape = format!("[rows, row_slots = {slots}, head_dim] at N = {n_tokens}");
-        check_len("k_cache", k_cache, rows * slots * d, &cache_shape)?;
-        check_len("v_cache", v_cache, rows * slots * d, &cache_shape)?;
-        if rows == 0 {
-            return Ok((Vec::new(), true));
-        }
-        let work = self.decode_work_chunked(&layout, row_pos, chunk);
-        let n_items = work.n_items();
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let row_pos_buf = self.storage_u32("row_pos", row_pos);
-        let q_buf = self.storage_tensor("q", q);
-        let k_buf = self.storage_tensor("k_cache", k_cache);
-        let v_buf = self.storage_tensor("v_cache", v_cache);
-        let work_buf = self.storage_u32("work", &work.flat());
-        let (partials, seg_done) = self.decode_scratch(n_items, rows as u32);
-        let o_buf = self.poisoned_output("o", rows * hq * d, self.module.storage);
-        let mut encoder = self.device.create_command_encoder(&Default::default());
-        for step in 0..steps.max(1) {
-            if step > 0 {
-                encoder.clear_buffer(&o_buf, 0, None);
-            }
-            let mut pass = encoder.begin_compute_pass(&Default::default());
-            self.encode_decode(
-                &mut pass,
-                layer,
-                n_tokens,
-                rows as u32,
-                n_items,
-                [
-                    &row_pos_buf,
-                    &q_buf,
-                    &k_buf,
-                    &v_buf,
-                    &work_buf,
-                    &partials,
-                    &seg_done,
-                    &o_buf,
-                ],
-            )?;
-        }
-        let out = self.submit_and_read(&kernel.name, scope, encoder, &o_buf, rows * hq * d)?;
-        if !self.decode_fused() {
-            return Ok((out, true));
-        }
-        let p = self.read_words(&partials)?;
-        let c = self.read_words(&seg_done)?;
-        let clean = p.iter().all(|&w| w == DECODE_PARTIAL_EMPTY) && c.iter().all(|&w| w == 0);
-        Ok((out, clean))
+        let c = Some(chunk);
+        self.decode_steps(
+            layer, n_tokens, row_pos, row_pos, c, q, k_cache, v_cache, steps,
+        )
     }
 
     /// The u32 words of a buffer made with COPY_SRC.
@@ -1133,6 +1081,32 @@ impl WgpuAttention {
         k_cache: &[f32],
         v_cache: &[f32],
     ) -> Result<Vec<f32>, WgpuError> {
+        let (out, _) = self.decode_steps(
+            layer, n_tokens, row_pos, list_pos, chunk, q, k_cache, v_cache, 1,
+        )?;
+        Ok(out)
+    }
+
+    /// `steps` (at least one) decode steps of one layer over one work list, built for rows
+    /// at `list_pos` in chunks of `chunk` slots if given (else as [`Self::decode_work`]
+    /// chooses), and one scratch: the decode that merges itself gets
+    /// [`Self::decode_scratch`], the separate merge partials poisoned with NaN (so a read
+    /// of a partial no item wrote shows). O is cleared to 0 before each step after the
+    /// first; returns the last step's O and whether the scratch is back to its start (see
+    /// [`Self::decode_repeated`]; always true without the fused merge).
+    #[allow(clippy::too_many_arguments)]
+    fn decode_steps(
+        &self,
+        layer: usize,
+        n_tokens: u32,
+        row_pos: &[u32],
+        list_pos: &[u32],
+        chunk: Option<u32>,
+        q: &[f32],
+        k_cache: &[f32],
+        v_cache: &[f32],
+        steps: u32,
+    ) -> Result<(Vec<f32>, bool), WgpuError> {
         let kernel = self.layer_kernel(&self.decode, layer, Phase::Decode)?;
         check_n(n_tokens)?;
         let s = &self.module.shape;
@@ -1145,7 +1119,7 @@ impl WgpuAttention {
         check_len("k_cache", k_cache, rows * slots * d, &cache_shape)?;
         check_len("v_cache", v_cache, rows * slots * d, &cache_shape)?;
         if rows == 0 {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), true));
         }
         let work = match chunk {
             Some(c) => self.decode_work_chunked(&layout, list_pos, c),
@@ -1166,7 +1140,10 @@ impl WgpuAttention {
         };
         let o_buf = self.poisoned_output("o", rows * hq * d, self.module.storage);
         let mut encoder = self.device.create_command_encoder(&Default::default());
-        {
+        for step in 0..steps.max(1) {
+            if step > 0 {
+                encoder.clear_buffer(&o_buf, 0, None);
+            }
             let mut pass = encoder.begin_compute_pass(&Default::default());
             self.encode_decode(
                 &mut pass,
@@ -1186,7 +1163,14 @@ impl WgpuAttention {
                 ],
             )?;
         }
-        self.submit_and_read(&kernel.name, scope, encoder, &o_buf, rows * hq * d)
+        let out = self.submit_and_read(&kernel.name, scope, encoder, &o_buf, rows * hq * d)?;
+        if !self.decode_fused() {
+            return Ok((out, true));
+        }
+        let p = self.read_words(&partials)?;
+        let c = self.read_words(&seg_done)?;
+        let clean = p.iter().all(|&w| w == DECODE_PARTIAL_EMPTY) && c.iter().all(|&w| w == 0);
+        Ok((out, clean))
     }
 
     pub fn run_prefill_case(&self, case: &PrefillCase) -> Result<Vec<f32>, WgpuError> {

@@ -1,7 +1,7 @@
 //! The compute pipelines of the hand-written ops (`shaders/`): built once per engine, for
 //! the engine's storage type.
 
-use super::EngineError;
+use super::{EngineError, WgpuEngineOptions};
 use crate::lower::StorageType;
 use crate::runtime::shaders::{self, Shader, Types};
 use crate::runtime::wgpu::{matrix_pipeline, CoopMatrix};
@@ -27,17 +27,14 @@ pub struct SubgroupProducts {
 }
 
 impl SubgroupProducts {
-    /// `MOA_WGPU_SG_TWO_STEPS=1`, `MOA_WGPU_SG_KSPLIT=1|2|4` and
-    /// `MOA_WGPU_SG_BUTTERFLY=0` (default: one step a trip, KSPLIT chosen per product,
-    /// the butterfly; each measured best on the H200, benches/RESULTS.md, session 9).
-    pub(super) fn from_env() -> SubgroupProducts {
+    /// The choice of `options` (`sg_two_steps`, `sg_ksplit`, `sg_butterfly`; default: one
+    /// step a trip, KSPLIT chosen per product, the butterfly; each measured best on the
+    /// H200, benches/RESULTS.md, session 9).
+    pub(super) fn from_options(options: &WgpuEngineOptions) -> SubgroupProducts {
         SubgroupProducts {
-            two_steps: std::env::var("MOA_WGPU_SG_TWO_STEPS").is_ok_and(|v| v == "1"),
-            ksplit: std::env::var("MOA_WGPU_SG_KSPLIT")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .filter(|k| [1, 2, 4].contains(k)),
-            butterfly: std::env::var("MOA_WGPU_SG_BUTTERFLY").map_or(true, |v| v != "0"),
+            two_steps: options.sg_two_steps,
+            ksplit: options.sg_ksplit,
+            butterfly: options.sg_butterfly,
         }
     }
 }
@@ -160,7 +157,8 @@ impl Pipelines {
     /// [`EngineError::Gpu`] naming it.
     /// `attention` = (head_dim, GQA group size, KV heads) of the model, for the merge
     /// folded into the output product; `row_block` (4, 8 or 16) rows per workgroup of the
-    /// few-row products.
+    /// few-row products; `sg_diag` the subgroup products' timing diagnostic (0: none;
+    /// `WgpuEngineOptions::sg_diag`).
     pub(super) fn new(
         device: &wgpu::Device,
         storage: StorageType,
@@ -168,6 +166,7 @@ impl Pipelines {
         row_block: u32,
         subgroup: Option<u32>,
         sg_choice: SubgroupProducts,
+        sg_diag: u32,
     ) -> Result<Pipelines, EngineError> {
         let types = Types {
             weights: storage,
@@ -220,11 +219,7 @@ impl Pipelines {
                 let two = f64::from(u8::from(sg_choice.two_steps));
                 // A timing diagnostic only (`MOA_WGPU_SG_DIAG`, wrong results: see
                 // matvec_sg.wgsl's DIAG).
-                let diag = match std::env::var("MOA_WGPU_SG_DIAG").as_deref() {
-                    Ok("1") => 1.0,
-                    Ok("2") => 2.0,
-                    _ => 0.0,
-                };
+                let diag = f64::from(sg_diag);
                 let attn = Types {
                     input: storage,
                     ..types
@@ -306,18 +301,5 @@ impl Pipelines {
             argmax_finish: pipe(shaders::ARGMAX_FINISH, types)?,
             sample: pipe(shaders::SAMPLE, types)?,
         })
-    }
-}
-
-/// Rows per workgroup of the few-row products (`matvec.wgsl`'s ROW_BLOCK): 4, the
-/// measured best; `MOA_WGPU_ROW_BLOCK=8` or `16` for side-by-side runs. With 16 a 16-row
-/// decode step reads each weight once, yet on the H200 it was slower (benches/RESULTS.md,
-/// session 8: plan decode 6.92 -> 11.29 ms/step): the products are bound by latency, not
-/// bytes, and 4x fewer workgroups (144 for a 576-column product) leave the GPU idle.
-pub(super) fn matvec_row_block() -> u32 {
-    match std::env::var("MOA_WGPU_ROW_BLOCK").as_deref() {
-        Ok("8") => 8,
-        Ok("16") => 16,
-        _ => 4,
     }
 }

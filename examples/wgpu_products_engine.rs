@@ -20,7 +20,7 @@
 //! times the first prefill pass per dispatch kind (`WgpuEngine::profile_prefill`).
 //! `MOA_WGPU_COOP=0` keeps the tiled prefill products, `MOA_WGPU_COOP_ATTN=0` the scalar
 //! prefill attention; `MOA_WGPU_ARGMAX2=0` and `MOA_WGPU_PREENCODE=0`
-//! the earlier decode paths; `MOA_WGPU_MERGE=1` the merge folded into the output product; `MOA_WGPU_ROW_BLOCK=16` (or 8) the decode products with 16
+//! the earlier decode paths; `MOA_WGPU_ROW_BLOCK=16` (or 8) the decode products with 16
 //! (8) rows per workgroup of the workgroup-tree decode products, which
 //! `MOA_WGPU_MATVEC=tree` picks over the subgroup ones (`matvec_sg.wgsl`, the default
 //! where the adapter has subgroups), those with `MOA_WGPU_SG_TWO_STEPS=1` (two K steps a

@@ -16,7 +16,7 @@
 // where the adapter has one fixed subgroup size SG from 8 to 64 (DESIGN.md §7).
 // x and w are read as 4-vectors: K must be a multiple of 4 (the host checks).
 //
-// INPUT_MODE (as in matvec.wgsl; no merged input here):
+// INPUT_MODE (as in matvec.wgsl):
 // 0: x as is;
 // 1: RMSNorm(x) · norm, the sums of squares accumulated in the same K loop and the row
 //    scale applied after the reduction (Σ_k (x_k·s·g_k)·w_nk = s·Σ_k x_k·(g_k·w_nk));

@@ -101,13 +101,6 @@ pub struct WgpuEngine {
     coop_attention: Option<coop::CoopAttention>,
     /// Which prefill products run, for [`Engine::describe`] and [`Self::products`].
     products: String,
-    /// Fold the decode attention's merge into the output product (`matvec.wgsl`
-    /// INPUT_MODE 3) where a pass fuses (`MOA_WGPU_MERGE=1`). Off by default: on the H200
-    /// (benches/RESULTS.md, wgpu session 8, call 2) the folded merge made the output
-    /// product 58 µs a layer against 11.7 µs + 17 µs for the product and the separate
-    /// merge kernel, and the SmolLM2 16 × 4k plan step 6.32 ms against 5.08 ms: each of the
-    /// product's column blocks redoes the row's merge, where the merge kernel does it once.
-    fuse_merge: bool,
     /// Greedy decode steps take the two-stage argmax (`argmax.wgsl`'s blocks + finish);
     /// `MOA_WGPU_ARGMAX2=0` keeps one workgroup per row (for side-by-side runs).
     two_stage_argmax: bool,
@@ -310,11 +303,9 @@ impl WgpuEngine {
         let queue = ctx.queue().clone();
         let adapter_limit = device.limits().max_storage_buffer_binding_size;
         let max_binding = max_binding.map_or(adapter_limit, |m| m.min(adapter_limit));
-        let group = config.q_heads / config.kv_heads.max(1);
         let pipes = Pipelines::new(
             &device,
             storage,
-            (config.head_dim, group, config.kv_heads),
             options.row_block,
             ctx.subgroup_size(),
             SubgroupProducts::from_options(&options),
@@ -404,7 +395,6 @@ impl WgpuEngine {
             coop,
             coop_attention: None,
             products,
-            fuse_merge: options.fuse_merge,
             two_stage_argmax: options.two_stage_argmax,
             pre_encode: options.pre_encode,
             submit_ahead: options.submit_ahead,
@@ -498,12 +488,6 @@ impl WgpuEngine {
             .collect())
     }
 
-    /// Folds the decode attention's merge into the output product (the default) or runs
-    /// the plan's merge kernel before it (tests exercise both).
-    pub fn set_fuse_merge(&mut self, on: bool) {
-        self.fuse_merge = on;
-    }
-
     /// Chooses the greedy decode's argmax: two stages (the default) or one workgroup per
     /// row (tests compare both).
     pub fn set_two_stage_argmax(&mut self, on: bool) {
@@ -547,12 +531,9 @@ impl WgpuEngine {
         row_block: u32,
         sg_choice: SubgroupProducts,
     ) -> Result<(), EngineError> {
-        let c = &self.config;
-        let group = c.q_heads / c.kv_heads.max(1);
         self.pipes = Pipelines::new(
             &self.device,
             self.storage,
-            (c.head_dim, group, c.kv_heads),
             row_block,
             self.subgroup,
             sg_choice,

@@ -227,10 +227,6 @@ pub struct WgpuEngineOptions {
     /// `MOA_WGPU_ROW_BLOCK` (default `4`): rows per workgroup of `matvec.wgsl`, 4, 8 or
     /// 16. 16 was slower on the H200: plan step 6.92 → 11.29 ms (session 8).
     pub row_block: u32,
-    /// `MOA_WGPU_MERGE` (default `0`): fold the decode attention's merge into the output
-    /// product (`matvec.wgsl` INPUT_MODE 3). Slower on the H200: 6.32 against 5.08 ms a
-    /// step (session 8, call 2).
-    pub fuse_merge: bool,
     /// `MOA_WGPU_ARGMAX2` (default `1`): greedy decode steps take the two-stage argmax;
     /// `0` one workgroup a row. Two stages won on the H200: 39 → 12 µs (session 8).
     pub two_stage_argmax: bool,
@@ -309,7 +305,6 @@ impl Default for WgpuEngineOptions {
             sg_butterfly: true,
             sg_diag: 0,
             row_block: 4,
-            fuse_merge: false,
             two_stage_argmax: true,
             pre_encode: true,
             submit_ahead: true,
@@ -375,7 +370,6 @@ impl WgpuEngineOptions {
                 &[("4", 4), ("8", 8), ("16", 16)],
                 d.row_block,
             )?,
-            fuse_merge: flag(env, "MOA_WGPU_MERGE", d.fuse_merge)?,
             two_stage_argmax: flag(env, "MOA_WGPU_ARGMAX2", d.two_stage_argmax)?,
             pre_encode: flag(env, "MOA_WGPU_PREENCODE", d.pre_encode)?,
             submit_ahead: flag(env, "MOA_WGPU_AHEAD", d.submit_ahead)?,
@@ -454,7 +448,6 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_SG_BUTTERFLY",
     "MOA_WGPU_SG_DIAG",
     "MOA_WGPU_ROW_BLOCK",
-    "MOA_WGPU_MERGE",
     "MOA_WGPU_ARGMAX2",
     "MOA_WGPU_PREENCODE",
     "MOA_WGPU_AHEAD",
@@ -500,6 +493,10 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGPU_MERGE",
+        "the merge folded into the output product was slower, 6.32 against 5.08 ms a step, and was deleted (benches/RESULTS.md, wgpu session 8, call 2)",
+    ),
     (
         "MOA_WGPU_MATVEC2_REMAP",
         "matvec_v2.wgsl lost on every change and was deleted (benches/RESULTS.md, session 8 call 4)",
@@ -653,7 +650,7 @@ mod tests {
     fn a_malformed_value_is_an_error_naming_the_variable_value_and_choices() {
         for (name, value, accepted) in [
             ("MOA_WGPU_SPLIT_K", "abc", "0, 1 or auto"),
-            ("MOA_WGPU_MERGE", "yes", "0 or 1"),
+            ("MOA_WGPU_ARGMAX2", "yes", "0 or 1"),
             ("MOA_WGPU_MATVEC", "subgroup", "sg or tree"),
             ("MOA_WGPU_SG_KSPLIT", "3", "1, 2, 4 or auto"),
             ("MOA_WGPU_ROW_BLOCK", "5", "4, 8 or 16"),

@@ -131,14 +131,9 @@ pub(super) struct Pipelines {
     pub(super) matvec_swiglu: wgpu::ComputePipeline,
     /// `matvec.wgsl`'s RMSNorm → QKV product → RoPE + KV-cache write (decode).
     pub(super) matvec_rope: wgpu::ComputePipeline,
-    /// `matvec.wgsl` reading the decode attention's split-K partials, merged (INPUT_MODE
-    /// 3): the output product with the attention merge folded in.
-    pub(super) matvec_merge: wgpu::ComputePipeline,
     /// Rows per workgroup of the `matvec.wgsl` pipelines (`ROW_BLOCK`: each weight is
-    /// read once per block of this many rows), and of `matvec_merge` (lower where its
-    /// per-(row, query head) merge state would not fit its workgroup arrays).
+    /// read once per block of this many rows).
     pub(super) row_block: u32,
-    pub(super) merge_row_block: u32,
     /// The same products on subgroups (`matvec_sg.wgsl`), where the adapter has them:
     /// `Err` says why not (no fixed subgroup size, or the driver refused the shader).
     pub(super) matvec_sg: Result<SgPipes, String>,
@@ -155,14 +150,11 @@ impl Pipelines {
     /// Compiles every op's pipeline on `device`: weights and the attention's Q/K/V in
     /// `storage`, activations between kernels in f32. A shader the driver rejects is an
     /// [`EngineError::Gpu`] naming it.
-    /// `attention` = (head_dim, GQA group size, KV heads) of the model, for the merge
-    /// folded into the output product; `row_block` (4, 8 or 16) rows per workgroup of the
-    /// few-row products; `sg_diag` the subgroup products' timing diagnostic (0: none;
+    /// `row_block` (4, 8 or 16) rows per workgroup of the few-row products; `sg_diag` the subgroup products' timing diagnostic (0: none;
     /// `WgpuEngineOptions::sg_diag`).
     pub(super) fn new(
         device: &wgpu::Device,
         storage: StorageType,
-        attention: (usize, usize, usize),
         row_block: u32,
         subgroup: Option<u32>,
         sg_choice: SubgroupProducts,
@@ -205,21 +197,15 @@ impl Pipelines {
             Ok(p)
         };
         let pipe = |s: Shader, t: Types| pipe_with(s, t, &[]);
-        // matvec.wgsl keeps 256 merge states per workgroup: ROW_BLOCK × q_heads.
-        let q_heads = attention.1 * attention.2;
-        let mut merge_row_block = row_block;
-        while merge_row_block > 4 && merge_row_block as usize * q_heads > 256 {
-            merge_row_block /= 2;
-        }
-        let (rb, mrb) = (f64::from(row_block), f64::from(merge_row_block));
+        let rb = f64::from(row_block);
         let (mv, mv_rope) = (shaders::MATVEC, shaders::MATVEC_ROPE);
         let matvec_sg = match subgroup {
             None => Err("no fixed subgroup size from 8 to 64 on this adapter".to_string()),
             Some(sg) => {
-                let two = f64::from(u8::from(sg_choice.two_steps));
                 // A timing diagnostic only (`MOA_WGPU_SG_DIAG`, wrong results: see
                 // matvec_sg.wgsl's DIAG).
                 let diag = f64::from(sg_diag);
+                let two = f64::from(u8::from(sg_choice.two_steps));
                 let attn = Types {
                     input: storage,
                     ..types
@@ -260,7 +246,6 @@ impl Pipelines {
         Ok(Pipelines {
             row_block,
             matvec_sg,
-            merge_row_block,
             embed: pipe(shaders::EMBED, types)?,
             rmsnorm: pipe(shaders::RMSNORM, types)?,
             linear: pipe(shaders::LINEAR, types)?,
@@ -283,17 +268,6 @@ impl Pipelines {
             matvec_norm: pipe_with(mv, types, &[("INPUT_MODE", 1.0), ("ROW_BLOCK", rb)])?,
             matvec_swiglu: pipe_with(mv, types, &[("INPUT_MODE", 2.0), ("ROW_BLOCK", rb)])?,
             matvec_rope: pipe_with(mv_rope, types, &[("INPUT_MODE", 1.0), ("ROW_BLOCK", rb)])?,
-            matvec_merge: pipe_with(
-                mv,
-                types,
-                &[
-                    ("INPUT_MODE", 3.0),
-                    ("ROW_BLOCK", mrb),
-                    ("MERGE_HEAD_DIM", attention.0 as f64),
-                    ("MERGE_GROUP", attention.1 as f64),
-                    ("MERGE_KV_HEADS", attention.2 as f64),
-                ],
-            )?,
             swiglu: pipe(shaders::SWIGLU, types)?,
             rope_kv: pipe(shaders::ROPE_KV, types)?,
             argmax: pipe(shaders::ARGMAX, types)?,

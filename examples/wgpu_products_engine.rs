@@ -23,8 +23,7 @@
 //! the earlier decode paths; `MOA_WGPU_ROW_BLOCK=16` (or 8) the decode products with 16
 //! (8) rows per workgroup of the workgroup-tree decode products, which
 //! `MOA_WGPU_MATVEC=tree` picks over the subgroup ones (`matvec_sg.wgsl`, the default
-//! where the adapter has subgroups), those with `MOA_WGPU_SG_TWO_STEPS=1` (two K steps a
-//! trip), `MOA_WGPU_SG_KSPLIT=1|2|4` (subgroups per column group; default chosen per
+//! where the adapter has subgroups), those with `MOA_WGPU_SG_KSPLIT=1|2|4` (subgroups per column group; default chosen per
 //! product) and `MOA_WGPU_SG_BUTTERFLY=0` (`subgroupAdd` instead of the butterfly);
 //! `MOA_WGPU_SUBGROUPS=0` does not request subgroups; `MOA_WGPU_SPLIT_K=1` (or `0`)
 //! forces the split-K decode products on (off), e.g. on lavapipe; `MOA_WGPU_AHEAD=0`

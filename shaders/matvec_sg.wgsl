@@ -24,8 +24,6 @@
 override INPUT_MODE: u32 = 0u;
 // The adapter's subgroup size (a power of two dividing 64).
 override SG: u32 = 32u;
-// Weight vectors of two K steps loaded before either is used (1) or one step a trip (0).
-override TWO_STEPS: u32 = 0u;
 // The subgroup reduction: 0 `subgroupAdd` of every sum, 1 a halving butterfly of
 // `subgroupShuffleXor` (see `publish`).
 override REDUCE: u32 = 0u;
@@ -172,15 +170,8 @@ fn product(cols: vec4<u32>, t0: u32, lane: u32, part: u32) -> Sums {
         acc = Sums(m, m, m, m, m);
         jb = k4;
     }
-    if (TWO_STEPS == 1u) {
-        // Both steps' weights in flight before the first is used (whole steps only).
-        for (; jb + stride + SG <= k4; jb += 2u * stride) {
-            let wa = load_wt(cols, jb + lane);
-            let wb = load_wt(cols, jb + stride + lane);
-            acc = step(acc, wa, t0, n_groups, jb + lane, 1.0);
-            acc = step(acc, wb, t0, n_groups, jb + stride + lane, 1.0);
-        }
-    }
+    // One K step a trip: two steps' weights loaded before either is used were slower on
+    // the H200 in both forms tried (RESULTS.md, wgpu sessions 9 and 11) and were deleted.
     for (; jb < k4; jb += stride) {
         let j = min(jb + lane, k4 - 1u);
         let live = select(0.0, 1.0, jb + lane < k4);

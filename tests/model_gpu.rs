@@ -820,8 +820,8 @@ fn row_blocks_two_stage_argmax_and_pre_encoding_match() {
 
 /// The decode products on subgroups (`matvec_sg.wgsl`: 4 columns × 16 rows per KSPLIT
 /// subgroups, `subgroupAdd` reductions, RoPE + cache write in the QKV product's
-/// epilogue) match the CPU reference: KSPLIT 1, 2, 4 and chosen per product, one and two
-/// K steps a trip, `subgroupAdd` and the butterfly reduction, f32 and f16, with the plan over 3 ragged rows (one partial group of 4
+/// epilogue) match the CPU reference: KSPLIT 1, 2, 4 and chosen per product,
+/// `subgroupAdd` and the butterfly reduction, f32 and f16, with the plan over 3 ragged rows (one partial group of 4
 /// rows) and dense over 17 (a full block of 16 and a second block of one row). The tiny
 /// model's K = 64 gives lavapipe's subgroups of 8 two trips at KSPLIT 1 and none for
 /// half the subgroups at KSPLIT 4 (their zero sums must not matter). An adapter without
@@ -834,14 +834,10 @@ fn subgroup_products_match_the_cpu_reference() {
     let ctx = context();
     let model = load("gguf");
     let plan = sparse_plan();
-    let choice = |two_steps, ksplit, butterfly| SubgroupProducts {
-        two_steps,
-        ksplit,
-        butterfly,
-    };
+    let choice = |ksplit, butterfly| SubgroupProducts { ksplit, butterfly };
     let Some(sg) = ctx.subgroup_size() else {
         let mut gpu = WgpuEngine::new(&ctx, &model, Some(&plan), true).unwrap();
-        let err = gpu.set_subgroup_matvec(Some(choice(false, None, false)));
+        let err = gpu.set_subgroup_matvec(Some(choice(None, false)));
         let err = err.unwrap_err().to_string();
         assert!(err.contains("subgroup"), "{err}");
         eprintln!(
@@ -853,16 +849,16 @@ fn subgroup_products_match_the_cpu_reference() {
     eprintln!("subgroups of {sg} on {}", ctx.adapter_name());
     let lens17: Vec<usize> = (0..17).map(|i| 3 + (i * 7) % 29).collect();
     for force_f32 in [true, false] {
-        for (two_steps, ksplit, butterfly) in [
-            (false, None, false),
-            (true, Some(1), true),
-            (false, Some(2), true),
-            (true, Some(4), false),
+        for (ksplit, butterfly) in [
+            (None, false),
+            (Some(1), true),
+            (Some(2), true),
+            (Some(4), false),
         ] {
             for (sparse, lens) in [(true, &[19, 5, 33][..]), (false, &lens17[..])] {
                 let mut gpu =
                     WgpuEngine::new(&ctx, &model, sparse.then_some(&plan), force_f32).unwrap();
-                gpu.set_subgroup_matvec(Some(choice(two_steps, ksplit, butterfly)))
+                gpu.set_subgroup_matvec(Some(choice(ksplit, butterfly)))
                     .unwrap();
                 gpu.set_split_k_matvec(true);
                 let want = format!("subgroup {sg} ");
@@ -877,7 +873,7 @@ fn subgroup_products_match_the_cpu_reference() {
     }
     let mut gpu = WgpuEngine::new(&ctx, &model, None, true).unwrap();
     assert!(gpu
-        .set_subgroup_matvec(Some(choice(false, Some(3), false)))
+        .set_subgroup_matvec(Some(choice(Some(3), false)))
         .is_err());
 }
 
@@ -918,7 +914,6 @@ fn subgroup_products_with_a_partial_last_trip_match_the_cpu_reference() {
         for force_f32 in [true, false] {
             let mut gpu = WgpuEngine::new(&ctx, &model, None, force_f32).unwrap();
             gpu.set_subgroup_matvec(Some(SubgroupProducts {
-                two_steps: false,
                 ksplit,
                 butterfly,
             }))

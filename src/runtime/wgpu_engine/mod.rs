@@ -591,13 +591,8 @@ impl WgpuEngine {
         };
         let sg = match (&self.pipes.matvec_sg, self.subgroup_matvec) {
             (Ok(p), true) => format!(
-                "subgroup {} (matvec_sg.wgsl, {}, KSPLIT {})",
+                "subgroup {} (matvec_sg.wgsl, KSPLIT {})",
                 p.subgroup,
-                if p.choice.two_steps {
-                    "two K steps a trip"
-                } else {
-                    "one K step a trip"
-                },
                 p.choice
                     .ksplit
                     .map_or("per product".to_string(), |k| k.to_string())

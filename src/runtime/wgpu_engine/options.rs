@@ -207,10 +207,6 @@ pub struct WgpuEngineOptions {
     /// `matvec.wgsl` (the fallback without subgroups). sg won on the H200: plan step
     /// 4.99 → 2.51 ms (RESULTS "wgpu engine, session 9", call 2).
     pub subgroup_matvec: bool,
-    /// `MOA_WGPU_SG_TWO_STEPS` (default `0`): the subgroup products load two K steps'
-    /// weights a trip. Slower on the H200: 2.45 → 3.14 ms a step (session 9, call 1),
-    /// gate/up 9.2 → 13.1 µs (session 11, call 1).
-    pub sg_two_steps: bool,
     /// `MOA_WGPU_SG_KSPLIT` (default unset: per product, about 1024 subgroups): subgroups
     /// per column group of the subgroup products, 1, 2 or 4. A fixed KSPLIT was slower on
     /// the H200 (1: 3.20 ms, 4: 2.67 against 2.45 ms a step; session 9, call 1); kept to
@@ -300,7 +296,6 @@ impl Default for WgpuEngineOptions {
         WgpuEngineOptions {
             split_k: None,
             subgroup_matvec: true,
-            sg_two_steps: false,
             sg_ksplit: None,
             sg_butterfly: true,
             sg_diag: 0,
@@ -348,7 +343,6 @@ impl WgpuEngineOptions {
                 &[("sg", true), ("tree", false)],
                 d.subgroup_matvec,
             )?,
-            sg_two_steps: flag(env, "MOA_WGPU_SG_TWO_STEPS", d.sg_two_steps)?,
             sg_ksplit: choice(
                 env,
                 "MOA_WGPU_SG_KSPLIT",
@@ -443,7 +437,6 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGSL_RESCALE",
     "MOA_WGPU_SPLIT_K",
     "MOA_WGPU_MATVEC",
-    "MOA_WGPU_SG_TWO_STEPS",
     "MOA_WGPU_SG_KSPLIT",
     "MOA_WGPU_SG_BUTTERFLY",
     "MOA_WGPU_SG_DIAG",
@@ -493,6 +486,10 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGPU_SG_TWO_STEPS",
+        "two K steps a trip in the subgroup products were slower, 3.14 against 2.45 ms a step, gate/up 13.1 against 9.2 µs, and were deleted (benches/RESULTS.md, wgpu sessions 9 and 11)",
+    ),
     (
         "MOA_WGPU_MERGE",
         "the merge folded into the output product was slower, 6.32 against 5.08 ms a step, and was deleted (benches/RESULTS.md, wgpu session 8, call 2)",

@@ -16,8 +16,6 @@ pub(super) struct CoopPipes {
 /// How the decode products on subgroups run (`matvec_sg.wgsl`'s overrides).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SubgroupProducts {
-    /// Two K steps' weights loaded before either is used (`TWO_STEPS`), or one a trip.
-    pub two_steps: bool,
     /// Subgroups per column group (1, 2 or 4: `KSPLIT`); `None` chooses per product
     /// ([`SgPipes::ksplit`]).
     pub ksplit: Option<u32>,
@@ -27,12 +25,11 @@ pub struct SubgroupProducts {
 }
 
 impl SubgroupProducts {
-    /// The choice of `options` (`sg_two_steps`, `sg_ksplit`, `sg_butterfly`; default: one
-    /// step a trip, KSPLIT chosen per product, the butterfly; each measured best on the
-    /// H200, benches/RESULTS.md, session 9).
+    /// The choice of `options` (`sg_ksplit`, `sg_butterfly`; default: KSPLIT chosen per
+    /// product, the butterfly; each measured best on the H200, benches/RESULTS.md,
+    /// session 9).
     pub(super) fn from_options(options: &WgpuEngineOptions) -> SubgroupProducts {
         SubgroupProducts {
-            two_steps: options.sg_two_steps,
             ksplit: options.sg_ksplit,
             butterfly: options.sg_butterfly,
         }
@@ -205,7 +202,6 @@ impl Pipelines {
                 // A timing diagnostic only (`MOA_WGPU_SG_DIAG`, wrong results: see
                 // matvec_sg.wgsl's DIAG).
                 let diag = f64::from(sg_diag);
-                let two = f64::from(u8::from(sg_choice.two_steps));
                 let attn = Types {
                     input: storage,
                     ..types
@@ -215,7 +211,6 @@ impl Pipelines {
                         [
                             ("INPUT_MODE", mode),
                             ("SG", f64::from(sg)),
-                            ("TWO_STEPS", two),
                             ("KSPLIT", f64::from(ks)),
                             ("REDUCE", f64::from(u8::from(sg_choice.butterfly))),
                             ("WG", f64::from(64 * ks)),

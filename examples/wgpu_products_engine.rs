@@ -24,7 +24,7 @@
 //! (8) rows per workgroup of the workgroup-tree decode products, which
 //! `MOA_WGPU_MATVEC=tree` picks over the subgroup ones (`matvec_sg.wgsl`, the default
 //! where the adapter has subgroups), those with `MOA_WGPU_SG_KSPLIT=1|2|4` (subgroups per column group; default chosen per
-//! product) and `MOA_WGPU_SG_BUTTERFLY=0` (`subgroupAdd` instead of the butterfly);
+//! product);
 //! `MOA_WGPU_SUBGROUPS=0` does not request subgroups; `MOA_WGPU_SPLIT_K=1` (or `0`)
 //! forces the split-K decode products on (off), e.g. on lavapipe; `MOA_WGPU_AHEAD=0`
 //! waits for each greedy step's call instead of submitting it during the last step;

@@ -819,9 +819,9 @@ fn row_blocks_two_stage_argmax_and_pre_encoding_match() {
 }
 
 /// The decode products on subgroups (`matvec_sg.wgsl`: 4 columns × 16 rows per KSPLIT
-/// subgroups, `subgroupAdd` reductions, RoPE + cache write in the QKV product's
+/// subgroups, butterfly reductions, RoPE + cache write in the QKV product's
 /// epilogue) match the CPU reference: KSPLIT 1, 2, 4 and chosen per product,
-/// `subgroupAdd` and the butterfly reduction, f32 and f16, with the plan over 3 ragged rows (one partial group of 4
+/// the butterfly reduction, f32 and f16, with the plan over 3 ragged rows (one partial group of 4
 /// rows) and dense over 17 (a full block of 16 and a second block of one row). The tiny
 /// model's K = 64 gives lavapipe's subgroups of 8 two trips at KSPLIT 1 and none for
 /// half the subgroups at KSPLIT 4 (their zero sums must not matter). An adapter without
@@ -834,10 +834,10 @@ fn subgroup_products_match_the_cpu_reference() {
     let ctx = context();
     let model = load("gguf");
     let plan = sparse_plan();
-    let choice = |ksplit, butterfly| SubgroupProducts { ksplit, butterfly };
+    let choice = |ksplit| SubgroupProducts { ksplit };
     let Some(sg) = ctx.subgroup_size() else {
         let mut gpu = WgpuEngine::new(&ctx, &model, Some(&plan), true).unwrap();
-        let err = gpu.set_subgroup_matvec(Some(choice(None, false)));
+        let err = gpu.set_subgroup_matvec(Some(choice(None)));
         let err = err.unwrap_err().to_string();
         assert!(err.contains("subgroup"), "{err}");
         eprintln!(
@@ -849,16 +849,11 @@ fn subgroup_products_match_the_cpu_reference() {
     eprintln!("subgroups of {sg} on {}", ctx.adapter_name());
     let lens17: Vec<usize> = (0..17).map(|i| 3 + (i * 7) % 29).collect();
     for force_f32 in [true, false] {
-        for (ksplit, butterfly) in [
-            (None, false),
-            (Some(1), true),
-            (Some(2), true),
-            (Some(4), false),
-        ] {
+        for ksplit in [None, Some(1), Some(2), Some(4)] {
             for (sparse, lens) in [(true, &[19, 5, 33][..]), (false, &lens17[..])] {
                 let mut gpu =
                     WgpuEngine::new(&ctx, &model, sparse.then_some(&plan), force_f32).unwrap();
-                gpu.set_subgroup_matvec(Some(choice(ksplit, butterfly)))
+                gpu.set_subgroup_matvec(Some(choice(ksplit)))
                     .unwrap();
                 gpu.set_split_k_matvec(true);
                 let want = format!("subgroup {sg} ");
@@ -873,7 +868,7 @@ fn subgroup_products_match_the_cpu_reference() {
     }
     let mut gpu = WgpuEngine::new(&ctx, &model, None, true).unwrap();
     assert!(gpu
-        .set_subgroup_matvec(Some(choice(Some(3), false)))
+        .set_subgroup_matvec(Some(choice(Some(3))))
         .is_err());
 }
 
@@ -882,7 +877,7 @@ fn subgroup_products_match_the_cpu_reference() {
 /// K = 576 does; session 9's first device run had those lanes add their clamped x to the
 /// RMSNorm sums of squares, logits off by 6.4): a random model with hidden 48 and MLP 80
 /// (K / 4 = 12 and 20: half and a quarter of a trip past the last whole one on lavapipe's
-/// 8 lanes), dense, against the CPU reference at every KSPLIT and both reductions.
+/// 8 lanes), dense, against the CPU reference at every KSPLIT.
 #[test]
 fn subgroup_products_with_a_partial_last_trip_match_the_cpu_reference() {
     let ctx = context();
@@ -910,13 +905,10 @@ fn subgroup_products_with_a_partial_last_trip_match_the_cpu_reference() {
     let model = moa::model::random::random_model(&config, 5);
     let cpu = CpuReference::from_model(model.clone()).unwrap();
     let vocab = config.vocab_size;
-    for (ksplit, butterfly) in [(None, false), (Some(1), true), (Some(4), true)] {
+    for ksplit in [None, Some(1), Some(4)] {
         for force_f32 in [true, false] {
             let mut gpu = WgpuEngine::new(&ctx, &model, None, force_f32).unwrap();
-            gpu.set_subgroup_matvec(Some(SubgroupProducts {
-                ksplit,
-                butterfly,
-            }))
+            gpu.set_subgroup_matvec(Some(SubgroupProducts { ksplit }))
             .unwrap();
             gpu.set_split_k_matvec(true);
             let tol = if force_f32 { 2e-3 } else { 3e-2 };
@@ -933,7 +925,7 @@ fn subgroup_products_with_a_partial_last_trip_match_the_cpu_reference() {
                     .collect();
                 let got = gpu.decode_logits(&mut req, &next).unwrap();
                 let what =
-                    format!("ksplit {ksplit:?} butterfly {butterfly} f32 {force_f32}: step {step}");
+                    format!("ksplit {ksplit:?} f32 {force_f32}: step {step}");
                 check_dense_step(&cpu, &mut seqs, &next, &got, vocab, tol, &what);
             }
         }

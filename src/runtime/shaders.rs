@@ -40,7 +40,7 @@ pub const MATVEC_ROPE: Shader = Shader {
     source: include_str!("../../shaders/matvec.wgsl"),
 };
 /// The decode products on subgroups (`matvec_sg.wgsl`: one subgroup per 4 columns × 16
-/// rows, reduced with `subgroupAdd`), for adapters with the `SUBGROUP` feature and one
+/// rows, reduced by a butterfly of `subgroupShuffleXor`), for adapters with the `SUBGROUP` feature and one
 /// fixed subgroup size.
 pub const MATVEC_SG: Shader = Shader {
     name: "matvec_sg.wgsl",
@@ -637,7 +637,6 @@ mod tests {
                     ("INPUT_MODE", 1.0),
                     ("SG", 32.0),
                     ("KSPLIT", 4.0),
-                    ("REDUCE", 1.0),
                     ("WG", 256.0),
                     ("DIAG", diag),
                 ];

@@ -212,10 +212,6 @@ pub struct WgpuEngineOptions {
     /// the H200 (1: 3.20 ms, 4: 2.67 against 2.45 ms a step; session 9, call 1); kept to
     /// tune other adapters.
     pub sg_ksplit: Option<u32>,
-    /// `MOA_WGPU_SG_BUTTERFLY` (default `1`): the subgroup products reduce with a halving
-    /// butterfly of `subgroupShuffleXor`; `0` with `subgroupAdd` of every sum. The
-    /// butterfly won on the H200: 3.56 → 2.45 ms a step (session 9, call 1).
-    pub sg_butterfly: bool,
     /// `MOA_WGPU_SG_DIAG` (default `0`): a timing diagnostic of the subgroup products
     /// (`1`: no K loop, `2`: one row's x for all rows). **Wrong results**: for the profile
     /// only (RESULTS "wgpu engine, session 12", "What bounds the small products").
@@ -297,7 +293,6 @@ impl Default for WgpuEngineOptions {
             split_k: None,
             subgroup_matvec: true,
             sg_ksplit: None,
-            sg_butterfly: true,
             sg_diag: 0,
             row_block: 4,
             two_stage_argmax: true,
@@ -355,7 +350,6 @@ impl WgpuEngineOptions {
                 ],
                 d.sg_ksplit,
             )?,
-            sg_butterfly: flag(env, "MOA_WGPU_SG_BUTTERFLY", d.sg_butterfly)?,
             sg_diag: number(env, "MOA_WGPU_SG_DIAG", "0, 1 or 2", 0..=2)?.unwrap_or(d.sg_diag),
             row_block: choice(
                 env,
@@ -438,7 +432,6 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_SPLIT_K",
     "MOA_WGPU_MATVEC",
     "MOA_WGPU_SG_KSPLIT",
-    "MOA_WGPU_SG_BUTTERFLY",
     "MOA_WGPU_SG_DIAG",
     "MOA_WGPU_ROW_BLOCK",
     "MOA_WGPU_ARGMAX2",
@@ -486,6 +479,10 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGPU_SG_BUTTERFLY",
+        "the subgroupAdd reduction of the subgroup products was slower than the butterfly, 3.56 against 2.45 ms a step, and was deleted (benches/RESULTS.md, wgpu session 9, call 1)",
+    ),
     (
         "MOA_WGPU_SG_TWO_STEPS",
         "two K steps a trip in the subgroup products were slower, 3.14 against 2.45 ms a step, gate/up 13.1 against 9.2 µs, and were deleted (benches/RESULTS.md, wgpu sessions 9 and 11)",

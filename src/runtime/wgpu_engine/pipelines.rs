@@ -19,19 +19,14 @@ pub struct SubgroupProducts {
     /// Subgroups per column group (1, 2 or 4: `KSPLIT`); `None` chooses per product
     /// ([`SgPipes::ksplit`]).
     pub ksplit: Option<u32>,
-    /// Reduce with a halving butterfly of `subgroupShuffleXor` (`REDUCE` 1: a fifth of
-    /// the shuffles on 32 lanes) instead of `subgroupAdd` of every sum.
-    pub butterfly: bool,
 }
 
 impl SubgroupProducts {
-    /// The choice of `options` (`sg_ksplit`, `sg_butterfly`; default: KSPLIT chosen per
-    /// product, the butterfly; each measured best on the H200, benches/RESULTS.md,
-    /// session 9).
+    /// The choice of `options` (`sg_ksplit`; default: KSPLIT chosen per product, measured
+    /// best on the H200, benches/RESULTS.md, session 9).
     pub(super) fn from_options(options: &WgpuEngineOptions) -> SubgroupProducts {
         SubgroupProducts {
             ksplit: options.sg_ksplit,
-            butterfly: options.sg_butterfly,
         }
     }
 }
@@ -212,7 +207,6 @@ impl Pipelines {
                             ("INPUT_MODE", mode),
                             ("SG", f64::from(sg)),
                             ("KSPLIT", f64::from(ks)),
-                            ("REDUCE", f64::from(u8::from(sg_choice.butterfly))),
                             ("WG", f64::from(64 * ks)),
                             ("DIAG", diag),
                         ]

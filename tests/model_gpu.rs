@@ -11,7 +11,9 @@ use moa::model::{CpuReference, LlamaConfig, Masking, Model};
 use moa::runtime::engine::{Engine, Sampling};
 use moa::runtime::wgpu::WgpuContext;
 use moa::runtime::wgpu_engine::chunks::{self, plan_prefill};
-use moa::runtime::wgpu_engine::{dense_plan, rows_per_part, SubgroupProducts, WgpuEngine};
+use moa::runtime::wgpu_engine::{
+    dense_plan, rows_per_part, SubgroupProducts, WgpuContextOptions, WgpuEngine, WgpuEngineOptions,
+};
 
 fn context() -> WgpuContext {
     let ctx = WgpuContext::new().expect("a wgpu adapter (lavapipe in CI) is required");
@@ -230,6 +232,151 @@ fn greedy_generation_on_gpu_equals_cpu() {
     }
     let want = cpu.generate(&prompt, 8, Masking::Dense, &[]).unwrap();
     assert_eq!(out, want);
+}
+
+/// Every setting of `WgpuEngineOptions` that lavapipe can run (all but the matrix-unit
+/// paths, which it lacks, and the timing diagnostics, whose results are wrong by design),
+/// given programmatically (no process environment): the engine keeps the options it was
+/// built with, its logits match the CPU reference with the plan (f16, 3 ragged rows,
+/// prefill + 6 decode steps) and its greedy tokens equal the CPU's. Then a context that
+/// does not request subgroups runs the default options on the workgroup-tree products.
+#[test]
+fn every_option_lavapipe_runs_matches_the_cpu_reference() {
+    let ctx = context();
+    let model = load("gguf");
+    let cpu = CpuReference::from_model(model.clone()).unwrap();
+    let plan = sparse_plan();
+    let d = WgpuEngineOptions::default();
+    let tree = WgpuEngineOptions {
+        subgroup_matvec: false,
+        ..d
+    };
+    let variants = [
+        ("defaults", d),
+        (
+            "split_k off",
+            WgpuEngineOptions {
+                split_k: Some(false),
+                ..d
+            },
+        ),
+        ("matvec tree", tree),
+        (
+            "ksplit 1",
+            WgpuEngineOptions {
+                sg_ksplit: Some(1),
+                ..d
+            },
+        ),
+        (
+            "ksplit 2",
+            WgpuEngineOptions {
+                sg_ksplit: Some(2),
+                ..d
+            },
+        ),
+        (
+            "ksplit 4",
+            WgpuEngineOptions {
+                sg_ksplit: Some(4),
+                ..d
+            },
+        ),
+        (
+            "tree, row block 8",
+            WgpuEngineOptions {
+                row_block: 8,
+                ..tree
+            },
+        ),
+        (
+            "tree, row block 16",
+            WgpuEngineOptions {
+                row_block: 16,
+                ..tree
+            },
+        ),
+        (
+            "one-stage argmax",
+            WgpuEngineOptions {
+                two_stage_argmax: false,
+                ..d
+            },
+        ),
+        (
+            "no pre-encoding",
+            WgpuEngineOptions {
+                pre_encode: false,
+                ..d
+            },
+        ),
+        (
+            "no steps ahead",
+            WgpuEngineOptions {
+                submit_ahead: false,
+                ..d
+            },
+        ),
+        (
+            "SwiGLU in down",
+            WgpuEngineOptions {
+                swiglu_out: false,
+                ..d
+            },
+        ),
+        (
+            "warm-up off",
+            WgpuEngineOptions {
+                warm_up: Some(false),
+                ..d
+            },
+        ),
+        (
+            "stats printed",
+            WgpuEngineOptions {
+                print_stats: true,
+                ..d
+            },
+        ),
+    ];
+    let prompt = tokens(12, 9);
+    let want = cpu.generate(&prompt, 6, Masking::Dense, &[]).unwrap();
+    let greedy = |gpu: &WgpuEngine, what: &str| {
+        let mut req = gpu.start(&[prompt.len()], 6, 0).unwrap();
+        let mut out = gpu
+            .prefill_tokens(&mut req, std::slice::from_ref(&prompt), Sampling::greedy())
+            .unwrap();
+        for _ in 0..5 {
+            let t = gpu
+                .decode_tokens(&mut req, &[*out.last().unwrap()], Sampling::greedy())
+                .unwrap();
+            out.push(t[0]);
+        }
+        assert_eq!(out, want, "{what}");
+    };
+    for (what, options) in variants {
+        let split_k = options.split_k.unwrap_or(true);
+        let gpu = WgpuEngine::new_with_options(&ctx, &model, Some(&plan), false, options).unwrap();
+        assert_eq!(gpu.options(), &options, "{what}");
+        parity_of(gpu, &model, true, split_k, &[19, 5, 33]);
+        let mut gpu = WgpuEngine::new_with_options(&ctx, &model, None, true, options).unwrap();
+        gpu.set_split_k_matvec(split_k);
+        greedy(&gpu, what);
+    }
+    let no_sg = WgpuContext::with_options(WgpuContextOptions {
+        subgroups: false,
+        ..WgpuContextOptions::default()
+    })
+    .unwrap();
+    assert_eq!(no_sg.subgroup_size(), None);
+    let mut gpu = WgpuEngine::new_with_options(&no_sg, &model, None, true, d).unwrap();
+    gpu.set_split_k_matvec(true);
+    assert!(
+        gpu.decode_products().starts_with("workgroup tree"),
+        "{}",
+        gpu.decode_products()
+    );
+    greedy(&gpu, "no subgroups requested");
 }
 
 /// On a CPU adapter (lavapipe) the engine runs each pipeline once at load, so
@@ -853,8 +1000,7 @@ fn subgroup_products_match_the_cpu_reference() {
             for (sparse, lens) in [(true, &[19, 5, 33][..]), (false, &lens17[..])] {
                 let mut gpu =
                     WgpuEngine::new(&ctx, &model, sparse.then_some(&plan), force_f32).unwrap();
-                gpu.set_subgroup_matvec(Some(choice(ksplit)))
-                    .unwrap();
+                gpu.set_subgroup_matvec(Some(choice(ksplit))).unwrap();
                 gpu.set_split_k_matvec(true);
                 let want = format!("subgroup {sg} ");
                 assert!(
@@ -867,9 +1013,7 @@ fn subgroup_products_match_the_cpu_reference() {
         }
     }
     let mut gpu = WgpuEngine::new(&ctx, &model, None, true).unwrap();
-    assert!(gpu
-        .set_subgroup_matvec(Some(choice(Some(3))))
-        .is_err());
+    assert!(gpu.set_subgroup_matvec(Some(choice(Some(3)))).is_err());
 }
 
 /// The subgroup products where K / 4 is not a multiple of the subgroup size, so the last
@@ -909,7 +1053,7 @@ fn subgroup_products_with_a_partial_last_trip_match_the_cpu_reference() {
         for force_f32 in [true, false] {
             let mut gpu = WgpuEngine::new(&ctx, &model, None, force_f32).unwrap();
             gpu.set_subgroup_matvec(Some(SubgroupProducts { ksplit }))
-            .unwrap();
+                .unwrap();
             gpu.set_split_k_matvec(true);
             let tol = if force_f32 { 2e-3 } else { 3e-2 };
             // 5 rows of 9 tokens: a 45-token prefill (not fused), then fused decode steps.
@@ -924,8 +1068,7 @@ fn subgroup_products_with_a_partial_last_trip_match_the_cpu_reference() {
                     .map(|b| ((step * 5 + b * 3) % vocab) as u32)
                     .collect();
                 let got = gpu.decode_logits(&mut req, &next).unwrap();
-                let what =
-                    format!("ksplit {ksplit:?} f32 {force_f32}: step {step}");
+                let what = format!("ksplit {ksplit:?} f32 {force_f32}: step {step}");
                 check_dense_step(&cpu, &mut seqs, &next, &got, vocab, tol, &what);
             }
         }

@@ -18,9 +18,16 @@ fn generate(dir: &Path, vars: &[(&str, &str)]) -> Output {
         tiny(5, true).write_gguf(&model, |_, _| {});
     }
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_moa"));
-    cmd.args(["generate", "--dense", "--prompt", "hi", "--max-new-tokens", "1"])
-        .arg("--model")
-        .arg(&model);
+    cmd.args([
+        "generate",
+        "--dense",
+        "--prompt",
+        "hi",
+        "--max-new-tokens",
+        "1",
+    ])
+    .arg("--model")
+    .arg(&model);
     for (k, v) in vars {
         cmd.env(k, v);
     }

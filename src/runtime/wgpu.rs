@@ -222,11 +222,12 @@ impl WgpuContext {
         // Matrix units for the prefill products where the adapter offers them, unless
         // MOA_WGPU_COOP=0 (the tiled products then run, e.g. to compare the two).
         let coop_feature = wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
-        let coop_configs = if f16 && options.cooperative_matrices && adapter.features().contains(coop_feature) {
-            adapter.cooperative_matrix_properties()
-        } else {
-            Vec::new()
-        };
+        let coop_configs =
+            if f16 && options.cooperative_matrices && adapter.features().contains(coop_feature) {
+                adapter.cooperative_matrix_properties()
+            } else {
+                Vec::new()
+            };
         let coop = choose_coop_matrix(
             &coop_configs,
             info.subgroup_min_size,

@@ -230,8 +230,28 @@ pub(super) fn coop_head(
     let f32_x = StorageType::F32;
     let walk0 = CoopWalk::default();
     Ok(CoopHead {
-        logits: build(device, o, storage, coop, k, (tiles, 1), f32_x, (1, 0), walk0)?,
-        argmax: build(device, o, storage, coop, k, (tiles, 1), f32_x, (1, 1), walk0)?,
+        logits: build(
+            device,
+            o,
+            storage,
+            coop,
+            k,
+            (tiles, 1),
+            f32_x,
+            (1, 0),
+            walk0,
+        )?,
+        argmax: build(
+            device,
+            o,
+            storage,
+            coop,
+            k,
+            (tiles, 1),
+            f32_x,
+            (1, 1),
+            walk0,
+        )?,
         tiles,
         staged: None,
         k,
@@ -316,13 +336,23 @@ pub(super) fn coop_products(
             k: k_attn,
         });
     let f32_x = StorageType::F32;
-    let gate_up = build(device, o, storage, coop, hidden, (2, 4), f32_x, (1, 2), early)
-        .ok()
-        .map(|pipeline| CoopProduct {
-            pipeline,
-            direct: None,
-            k: hidden,
-        });
+    let gate_up = build(
+        device,
+        o,
+        storage,
+        coop,
+        hidden,
+        (2, 4),
+        f32_x,
+        (1, 2),
+        early,
+    )
+    .ok()
+    .map(|pipeline| CoopProduct {
+        pipeline,
+        direct: None,
+        k: hidden,
+    });
     // The QKV product with RoPE + the cache write in its epilogue (EPI 3): 16 rotation
     // pairs a workgroup, so head_dim a multiple of 32; f16 storage (`rope_store`'s type).
     let rope = CoopWalk {
@@ -330,7 +360,20 @@ pub(super) fn coop_products(
         ..early
     };
     let qkv = (o.coop_qkv && head_dim.is_multiple_of(32) && storage == StorageType::F16)
-        .then(|| build(device, o, storage, coop, hidden, (2, 4), f32_x, (1, 3), rope).ok())
+        .then(|| {
+            build(
+                device,
+                o,
+                storage,
+                coop,
+                hidden,
+                (2, 4),
+                f32_x,
+                (1, 3),
+                rope,
+            )
+            .ok()
+        })
         .flatten()
         .map(|pipeline| CoopProduct {
             pipeline,

@@ -160,7 +160,12 @@ impl WgpuContextOptions {
                 &[("scalar", false), ("coop", true)],
                 d.wgsl_coop_decode,
             )?,
-            wgsl_rescale: number(env, "MOA_WGSL_RESCALE", "a whole number from 0 to 15", 0..=15)?,
+            wgsl_rescale: number(
+                env,
+                "MOA_WGSL_RESCALE",
+                "a whole number from 0 to 15",
+                0..=15,
+            )?,
         })
     }
 }
@@ -557,7 +562,9 @@ pub fn unknown_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String
             continue;
         }
         if let Some((_, why)) = REMOVED.iter().find(|(n, _)| *n == name) {
-            out.push(format!("{name} is ignored: that setting was removed ({why})"));
+            out.push(format!(
+                "{name} is ignored: that setting was removed ({why})"
+            ));
             continue;
         }
         let closest = KNOWN
@@ -649,7 +656,11 @@ mod tests {
             ("MOA_WGPU_SG_KSPLIT", "3", "1, 2, 4 or auto"),
             ("MOA_WGPU_ROW_BLOCK", "5", "4, 8 or 16"),
             ("MOA_WGPU_COOP_HEAD_BLOCKS", "9", "1, 2, 3 or 4"),
-            ("MOA_WGPU_COOP_HEAD_KS", "100", "a multiple of 16 from 16 to 4096"),
+            (
+                "MOA_WGPU_COOP_HEAD_KS",
+                "100",
+                "a multiple of 16 from 16 to 4096",
+            ),
             ("MOA_WGPU_COOP_HEAD", "1x", "auto, 1, direct or 0"),
         ] {
             let vars = [(name, value)];
@@ -691,7 +702,9 @@ mod tests {
             "MOA_WGPU_HEAD",
         ]);
         assert_eq!(w.len(), 3, "{w:?}");
-        assert!(w[0].contains("MOA_WGPU_SPLITK") && w[0].contains("did you mean MOA_WGPU_SPLIT_K?"));
+        assert!(
+            w[0].contains("MOA_WGPU_SPLITK") && w[0].contains("did you mean MOA_WGPU_SPLIT_K?")
+        );
         assert!(w[1].contains("did you mean MOA_WGSL_DECODE?"), "{}", w[1]);
         assert!(w[2].contains("MOA_WGPU_HEAD is ignored") && w[2].contains("removed"));
     }

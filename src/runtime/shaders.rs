@@ -198,21 +198,21 @@ pub struct CoopWalk {
     pub rope: Option<usize>,
 }
 
-/// Elements of `coop_matvec.wgsl`'s `xs` (16 rows of `k` + the padding, in elements of
-/// 4 f16 with `vstore`), or 1 where the walk is `direct` (nothing staged).
-pub fn coop_matvec_xs_len(k: usize, direct: bool, vstore: bool, xpad: bool) -> usize {
+/// Elements of `coop_matvec.wgsl`'s `xs` (16 rows of `k` + [`COOP_MATVEC_XPAD`], in
+/// elements of 4 f16 with `vstore`), or 1 where the walk is `direct` (nothing staged).
+pub fn coop_matvec_xs_len(k: usize, direct: bool, vstore: bool) -> usize {
     if direct {
         return 1;
     }
-    let ldx = k + if xpad { COOP_MATVEC_XPAD } else { 0 };
+    let ldx = k + COOP_MATVEC_XPAD;
     16 * ldx / if vstore { 4 } else { 1 }
 }
 
 /// `coop_matvec.wgsl` with its header for a product of inner size `k` (a multiple of 16,
 /// of 64 where `kparts` is 4: the workgroup stages 16 rows of it), `input` as x's type,
 /// `tiles` (1, 2 or 4) 16-column tiles per subgroup (or per workgroup where `kparts`
-/// = 4 subgroups split K), `vstore` (see [`wg_stores`]), `xpad` (the staged rows
-/// padded by [`COOP_MATVEC_XPAD`] f16) and `walk` (ignored where `kparts` is not 4;
+/// = 4 subgroups split K), `vstore` (see [`wg_stores`]) and `walk` (ignored where
+/// `kparts` is not 4;
 /// `direct` also needs `input` f16, and then nothing is staged).
 #[allow(clippy::too_many_arguments)]
 pub fn coop_matvec_source(
@@ -222,12 +222,11 @@ pub fn coop_matvec_source(
     input: StorageType,
     sg: u32,
     vstore: bool,
-    xpad: bool,
     walk: CoopWalk,
 ) -> String {
     let early = walk.early && kparts == 4;
     let direct = early && walk.direct && input == StorageType::F16;
-    let xs_len = coop_matvec_xs_len(k, direct, vstore, xpad);
+    let xs_len = coop_matvec_xs_len(k, direct, vstore);
     let body = if early {
         let (loads, mma) = coop_matvec_walk(k / kparts as usize, tiles, direct);
         COOP_MATVEC
@@ -241,7 +240,7 @@ pub fn coop_matvec_source(
         "enable f16;\nenable wgpu_cooperative_matrix;\nalias xtype = {};\nconst KX: u32 = {k}u;\nconst TILES: u32 = {tiles}u;\nconst KPARTS: u32 = {kparts}u;\nconst TPR: u32 = {}u;\nconst XPAD: u32 = {}u;\nconst XS_LEN: u32 = {xs_len}u;\nconst EARLY: u32 = {}u;\nconst DIRECT: u32 = {}u;\n{}{}{}{}{}",
         input.name(),
         (sg / 4).max(1),
-        if xpad { COOP_MATVEC_XPAD } else { 0 },
+        COOP_MATVEC_XPAD,
         u32::from(early),
         u32::from(direct),
         x_binding(direct),
@@ -329,10 +328,11 @@ fn coop_matvec_walk(kq: usize, tiles: u32, direct: bool) -> (String, String) {
     (loads, mma)
 }
 
-/// f16 of padding at the end of each staged row of x in `coop_matvec.wgsl` with `xpad`
-/// (the default; `MOA_WGPU_COOP_XPAD=0` for none): 16 bytes, so that the 16 rows of an A
-/// fragment (unpadded, rows K · 2 bytes apart, a multiple of 128 for every K here, all
-/// on the same banks) start on different banks.
+/// f16 of padding at the end of each staged row of x in `coop_matvec.wgsl`: 16 bytes, so
+/// that the 16 rows of an A fragment (unpadded, rows K · 2 bytes apart, a multiple of 128
+/// for every K here, all on the same banks) start on different banks. Unpadded rows
+/// (`MOA_WGPU_COOP_XPAD=0`, deleted in session 14) were slower on the H200: gate/up 8.45–8.83
+/// against 8.08 µs (benches/RESULTS.md, wgpu session 13, call 1).
 pub const COOP_MATVEC_XPAD: usize = 8;
 
 /// How the matrix-unit decode kernels store their workgroup operands: the element type
@@ -563,16 +563,14 @@ mod tests {
                 direct: true,
                 ..early
             };
-            for (vstore, xpad, walk) in [
-                (false, false, CoopWalk::default()),
-                (true, false, CoopWalk::default()),
-                (false, true, CoopWalk::default()),
-                (true, true, CoopWalk::default()),
-                (false, false, early),
-                (false, true, early),
-                (false, false, direct),
+            for (vstore, walk) in [
+                (false, CoopWalk::default()),
+                (true, CoopWalk::default()),
+                (false, early),
+                (true, early),
+                (false, direct),
             ] {
-                let source = coop_matvec_source(576, tiles, kparts, input, 32, vstore, xpad, walk);
+                let source = coop_matvec_source(576, tiles, kparts, input, 32, vstore, walk);
                 validate_wgsl(COOP_MATVEC.name, &source).unwrap_or_else(|e| panic!("{e}"));
                 for (mode, epi, xstage) in [
                     (0.0, 0.0, 0.0),
@@ -591,14 +589,14 @@ mod tests {
                     ];
                     let words = spirv_words(&source, COOP_MATVEC.entry_point, &constants)
                         .unwrap_or_else(|e| {
-                            panic!("tiles {tiles} kparts {kparts} vstore {vstore} xpad {xpad} {walk:?}: {e}")
+                            panic!("tiles {tiles} kparts {kparts} vstore {vstore} {walk:?}: {e}")
                         });
                     assert!(words.len() > 100);
                 }
             }
         }
         // Direct: nothing staged, xs of one element.
-        assert_eq!(coop_matvec_xs_len(576, true, false, false), 1);
+        assert_eq!(coop_matvec_xs_len(576, true, false), 1);
         // The QKV product with RoPE + the cache write (EPI 3): `matvec_rope.wgsl`'s
         // bindings 6–11, `pairs` at 12, head_dim 64 and 128.
         for (hd, vstore) in [(64, true), (128, false)] {
@@ -607,7 +605,7 @@ mod tests {
                 rope: Some(hd),
                 ..CoopWalk::default()
             };
-            let source = coop_matvec_source(576, 2, 4, StorageType::F32, 32, vstore, true, rope);
+            let source = coop_matvec_source(576, 2, 4, StorageType::F32, 32, vstore, rope);
             validate_wgsl(COOP_MATVEC.name, &source).unwrap_or_else(|e| panic!("{e}"));
             let constants = [
                 ("SG", 32.0),

@@ -104,7 +104,7 @@ fn build(
         return Err(format!("K = {k} is not a multiple of {}", 16 * kparts));
     }
     // xs (f16, or 8-byte elements of 4 with vector stores) and cs (f32 tiles).
-    let xs_len = coop_matvec_xs_len(k, walk.direct, o.coop_vstore, o.coop_xpad);
+    let xs_len = coop_matvec_xs_len(k, walk.direct, o.coop_vstore);
     let xs_bytes = xs_len as u64 * if o.coop_vstore { 8 } else { 2 };
     let bytes = xs_bytes + 4 * u64::from(tiles) * 256 * 4;
     let limit = u64::from(device.limits().max_compute_workgroup_storage_size);
@@ -124,7 +124,6 @@ fn build(
             input,
             coop.subgroup,
             o.coop_vstore,
-            o.coop_xpad,
             walk,
         ),
         COOP_MATVEC.entry_point,

@@ -284,9 +284,6 @@ pub struct WgpuEngineOptions {
     /// `MOA_WGPU_COOP_VSTORE` (default `1`): their workgroup operands stored as f16
     /// vectors; `0` one f16 at a time. Head 53–56 → 34–47 µs (session 13, call 2).
     pub coop_vstore: bool,
-    /// `MOA_WGPU_COOP_XPAD` (default `1`): `coop_matvec.wgsl`'s staged rows padded by 16
-    /// bytes; `0` unpadded (gate/up 8.08 against 8.45–8.83 µs, session 13, call 1).
-    pub coop_xpad: bool,
     /// `MOA_WGPU_COOP_EARLY` (default `1`): the matrix-unit products load every B fragment
     /// before staging x; `0` after (session 13, calls 1–2).
     pub coop_early: bool,
@@ -317,7 +314,6 @@ impl Default for WgpuEngineOptions {
             coop_qkv: false,
             coop_xstage: true,
             coop_vstore: true,
-            coop_xpad: true,
             coop_early: true,
         }
     }
@@ -422,7 +418,6 @@ impl WgpuEngineOptions {
             coop_qkv: flag(env, "MOA_WGPU_COOP_QKV", d.coop_qkv)?,
             coop_xstage: flag(env, "MOA_WGPU_COOP_XSTAGE", d.coop_xstage)?,
             coop_vstore: flag(env, "MOA_WGPU_COOP_VSTORE", d.coop_vstore)?,
-            coop_xpad: flag(env, "MOA_WGPU_COOP_XPAD", d.coop_xpad)?,
             coop_early: flag(env, "MOA_WGPU_COOP_EARLY", d.coop_early)?,
         })
     }
@@ -456,7 +451,6 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_COOP_QKV",
     "MOA_WGPU_COOP_XSTAGE",
     "MOA_WGPU_COOP_VSTORE",
-    "MOA_WGPU_COOP_XPAD",
     "MOA_WGPU_COOP_EARLY",
 ];
 
@@ -484,6 +478,10 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGPU_COOP_XPAD",
+        "unpadded staged rows in the matrix-unit products were slower, gate/up 8.45-8.83 against 8.08 us, and were deleted (benches/RESULTS.md, wgpu session 13, call 1)",
+    ),
     (
         "MOA_WGPU_SG_BUTTERFLY",
         "the subgroupAdd reduction of the subgroup products was slower than the butterfly, 3.56 against 2.45 ms a step, and was deleted (benches/RESULTS.md, wgpu session 9, call 1)",

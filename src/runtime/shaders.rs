@@ -386,7 +386,7 @@ fn wg_stores(vstore: bool, head: bool) -> String {
     s
 }
 
-/// The x staging of the matrix-unit decode kernels in one round trip (their `XSTAGE` 1):
+/// The x staging of the matrix-unit decode kernels in one round trip:
 /// `x_all` loads an invocation's ceil(k / 4 / (sg / 4)) 4-vectors of x (through the
 /// kernel's `xv`) into named registers, `x_sumsq` sums their squares, `x_put_all` stores
 /// them (through the kernel's `xput`), TPR = sg / 4 invocations sharing a row.
@@ -430,7 +430,7 @@ pub fn coop_head_vectors(ks: usize, sg: u32) -> usize {
 /// `ks` weights (a multiple of 16 dividing `k`), `bpw` blocks of 64 columns a workgroup
 /// and subgroups of `sg`: the constants, `fetch_all` / `put_all` over
 /// [`coop_head_vectors`] named registers (a struct, unrolled here so that no driver puts
-/// them in an indexed array), [`x_registers`] (its `XSTAGE` 1) and [`wg_stores`] with
+/// them in an indexed array), [`x_registers`] (x staged in one round trip) and [`wg_stores`] with
 /// `vstore`.
 pub fn coop_head_source(k: usize, ks: usize, bpw: u32, sg: u32, vstore: bool) -> String {
     let n = coop_head_vectors(ks, sg);
@@ -572,21 +572,8 @@ mod tests {
             ] {
                 let source = coop_matvec_source(576, tiles, kparts, input, 32, vstore, walk);
                 validate_wgsl(COOP_MATVEC.name, &source).unwrap_or_else(|e| panic!("{e}"));
-                for (mode, epi, xstage) in [
-                    (0.0, 0.0, 0.0),
-                    (1.0, 0.0, 0.0),
-                    (1.0, 1.0, 0.0),
-                    (1.0, 2.0, 0.0),
-                    (0.0, 0.0, 1.0),
-                    (1.0, 1.0, 1.0),
-                    (1.0, 2.0, 1.0),
-                ] {
-                    let constants = [
-                        ("SG", 32.0),
-                        ("INPUT_MODE", mode),
-                        ("EPI", epi),
-                        ("XSTAGE", xstage),
-                    ];
+                for (mode, epi) in [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (1.0, 2.0)] {
+                    let constants = [("SG", 32.0), ("INPUT_MODE", mode), ("EPI", epi)];
                     let words = spirv_words(&source, COOP_MATVEC.entry_point, &constants)
                         .unwrap_or_else(|e| {
                             panic!("tiles {tiles} kparts {kparts} vstore {vstore} {walk:?}: {e}")
@@ -607,12 +594,7 @@ mod tests {
             };
             let source = coop_matvec_source(576, 2, 4, StorageType::F32, 32, vstore, rope);
             validate_wgsl(COOP_MATVEC.name, &source).unwrap_or_else(|e| panic!("{e}"));
-            let constants = [
-                ("SG", 32.0),
-                ("INPUT_MODE", 1.0),
-                ("EPI", 3.0),
-                ("XSTAGE", 1.0),
-            ];
+            let constants = [("SG", 32.0), ("INPUT_MODE", 1.0), ("EPI", 3.0)];
             let words = spirv_words(&source, COOP_MATVEC.entry_point, &constants)
                 .unwrap_or_else(|e| panic!("rope {hd}: {e}"));
             assert!(words.len() > 100);
@@ -660,20 +642,18 @@ mod tests {
             for vstore in [false, true] {
                 let source = coop_head_source(k, ks, bpw, sg, vstore);
                 validate_wgsl(COOP_HEAD.name, &source).unwrap_or_else(|e| panic!("{e}"));
-                for (epi, diag, xstage) in [
-                    (0.0, 0.0, 0.0),
-                    (1.0, 0.0, 0.0),
-                    (0.0, 0.0, 1.0),
-                    (1.0, 0.0, 1.0),
-                    (1.0, 1.0, 0.0),
-                    (1.0, 2.0, 1.0),
-                    (0.0, 3.0, 0.0),
-                    (1.0, 4.0, 0.0),
+                for (epi, diag) in [
+                    (0.0, 0.0),
+                    (1.0, 0.0),
+                    (1.0, 1.0),
+                    (1.0, 2.0),
+                    (0.0, 3.0),
+                    (1.0, 4.0),
                 ] {
-                    let constants = [("EPI", epi), ("DIAG", diag), ("XSTAGE", xstage)];
+                    let constants = [("EPI", epi), ("DIAG", diag)];
                     let words =
                     spirv_words(&source, COOP_HEAD.entry_point, &constants).unwrap_or_else(|e| {
-                        panic!("k {k} ks {ks} bpw {bpw} sg {sg} vstore {vstore} DIAG {diag} XSTAGE {xstage}: {e}")
+                        panic!("k {k} ks {ks} bpw {bpw} sg {sg} vstore {vstore} DIAG {diag}: {e}")
                     });
                     assert!(words.len() > 100);
                 }

@@ -131,7 +131,6 @@ fn build(
             ("SG", f64::from(coop.subgroup)),
             ("INPUT_MODE", f64::from(mode)),
             ("EPI", f64::from(epi)),
-            ("XSTAGE", f64::from(u8::from(o.coop_xstage))),
         ],
     )
 }
@@ -191,7 +190,6 @@ fn build_staged(
             &[
                 ("EPI", f64::from(epi)),
                 ("DIAG", f64::from(o.coop_head_diag)),
-                ("XSTAGE", f64::from(u8::from(o.coop_xstage))),
             ],
         )
     };
@@ -825,13 +823,8 @@ impl WgpuEngine {
                 "matrix units ({}{}; max |err| {e:.1e} on the start-up check)",
                 match h.staged {
                     Some(ks) => format!(
-                        "coop_head.wgsl, weights staged {ks} of K at a time, {} blocks of 64 columns a workgroup{}{}",
+                        "coop_head.wgsl, weights staged {ks} of K at a time, {} blocks of 64 columns a workgroup, x staged in one round trip{}",
                         h.tiles,
-                        if o.coop_xstage {
-                            ", x staged in one round trip"
-                        } else {
-                            ""
-                        },
                         if o.coop_vstore {
                             ", vector stores"
                         } else {
@@ -839,13 +832,8 @@ impl WgpuEngine {
                         }
                     ),
                     None => format!(
-                        "coop_matvec.wgsl, {} tiles a subgroup{}",
-                        h.tiles,
-                        if o.coop_xstage {
-                            ", x staged in one round trip"
-                        } else {
-                            ""
-                        }
+                        "coop_matvec.wgsl, {} tiles a subgroup, x staged in one round trip",
+                        h.tiles
                     ),
                 },
                 if h.fold_argmax {

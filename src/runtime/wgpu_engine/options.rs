@@ -278,9 +278,6 @@ pub struct WgpuEngineOptions {
     /// cache write in its epilogue). Measured once: 8.09 against 7.35 µs (RESULTS "Lead
     /// calls (session 13)"); opt-in.
     pub coop_qkv: bool,
-    /// `MOA_WGPU_COOP_XSTAGE` (default `1`): the matrix-unit decode kernels stage x with
-    /// every load at once; `0` in loops. Head 66–74 → 52–61 µs (session 12, call 3).
-    pub coop_xstage: bool,
     /// `MOA_WGPU_COOP_VSTORE` (default `1`): their workgroup operands stored as f16
     /// vectors; `0` one f16 at a time. Head 53–56 → 34–47 µs (session 13, call 2).
     pub coop_vstore: bool,
@@ -312,7 +309,6 @@ impl Default for WgpuEngineOptions {
             head_argmax: true,
             coop_decode: CoopDecodeChoice::GateUp,
             coop_qkv: false,
-            coop_xstage: true,
             coop_vstore: true,
             coop_early: true,
         }
@@ -416,7 +412,6 @@ impl WgpuEngineOptions {
                 d.coop_decode,
             )?,
             coop_qkv: flag(env, "MOA_WGPU_COOP_QKV", d.coop_qkv)?,
-            coop_xstage: flag(env, "MOA_WGPU_COOP_XSTAGE", d.coop_xstage)?,
             coop_vstore: flag(env, "MOA_WGPU_COOP_VSTORE", d.coop_vstore)?,
             coop_early: flag(env, "MOA_WGPU_COOP_EARLY", d.coop_early)?,
         })
@@ -449,7 +444,6 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_HEAD_ARGMAX",
     "MOA_WGPU_COOP_DECODE",
     "MOA_WGPU_COOP_QKV",
-    "MOA_WGPU_COOP_XSTAGE",
     "MOA_WGPU_COOP_VSTORE",
     "MOA_WGPU_COOP_EARLY",
 ];
@@ -478,6 +472,10 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGPU_COOP_XSTAGE",
+        "staging x in loops of dependent loads in the matrix-unit decode kernels was slower, head 66-74 against 52-61 us, and was deleted (benches/RESULTS.md, wgpu session 12, call 3)",
+    ),
     (
         "MOA_WGPU_COOP_XPAD",
         "unpadded staged rows in the matrix-unit products were slower, gate/up 8.45-8.83 against 8.08 us, and were deleted (benches/RESULTS.md, wgpu session 13, call 1)",

@@ -26,17 +26,15 @@
 // registers (unrolled in the source, so they stay in registers whatever the driver
 // unrolls), TPR (SG / 4: invocations per row of x) and `x_all` / `x_sumsq` / `x_put_all`
 // (over an invocation's 4-vectors of x), and the element types of the workgroup
-// arrays with their stores (`xse`, XSW, `xs_put`; `wse`, WSW, `ws_put`): f16 and scalar
-// stores (`MOA_WGPU_COOP_VSTORE=0`), or (VSTORE, the default) `vec4<f16>` elements stored
-// whole, which the matrix loads read with offsets and strides in those vectors (the
-// host's `wg_stores`).
+// arrays with their stores (`xse`, XSW, `xs_put`; `wse`, WSW, `ws_put`): `vec4<f16>`
+// elements stored whole, which the matrix loads read with offsets and strides in those
+// vectors (the host's `wg_stores`; scalar f16 stores were slower and were deleted).
 
 override EPI: u32 = 0u;
 // A timing diagnostic (`MOA_WGPU_COOP_HEAD_DIAG`; the results are wrong and the engine
 // skips its start-up check): 1 fetches, stores and multiplies no weights (what is left is
 // the dispatch, the staging of x, the barriers and the epilogue); 2 does not stage x;
-// 3 stores each 16-byte vector as one f16 (its 8 values added) instead of 8; 4 runs no
-// multiply-adds.
+// 4 runs no multiply-adds. (3, one f16 store a weight vector, went with the scalar stores.)
 override DIAG: u32 = 0u;
 // x is staged with every load of the invocation's share issued at once into named
 // registers (`x_all`), the sums of squares and the stores from those registers (one
@@ -75,10 +73,10 @@ const VPC: u32 = KS / 8u;
 const VPS: u32 = 64u * VPC;
 
 // RMSNorm(x) of the 16 rows, [16][LDX] row-major, f16.
-// (`xse`: f16, or with VSTORE vec4<f16>; XSW f16 an element.)
+// (`xse`: vec4<f16>; XSW f16 an element.)
 var<workgroup> xs: array<xse, 16u * LDX / XSW>;
 // One stage of weights: [64 columns][LDS], f16 (B's columns).
-// (`wse`: f16, or with VSTORE vec4<f16>; WSW f16 an element.)
+// (`wse`: vec4<f16>; WSW f16 an element.)
 var<workgroup> ws: array<wse, 64u * LDS / WSW>;
 // Each subgroup's finished tile of the block, [4][16 rows][16 columns].
 var<workgroup> cs: array<f32, 1024u>;
@@ -111,7 +109,7 @@ fn fetch(wx: u32, s: u32, e: u32) -> vec4<u32> {
 }
 
 // Stores vector e of a stage (if e < VPS) into ws at its f16 offset (`ws_put`, written
-// by the host: 8 f16 stores, or with VSTORE two 8-byte ones).
+// by the host: two 8-byte stores).
 fn put(e: u32, v: vec4<u32>) {
     if (e < VPS) {
         ws_put((e / VPC) * LDS + (e % VPC) * 8u, v);

@@ -41,7 +41,7 @@
 // laid out and stored (`wg_stores`): XPAD (8 f16, so that the 16 rows of an A fragment
 // start on different banks; unpadded rows were slower and were deleted: RESULTS.md, wgpu
 // session 13, call 1), its element type `xse`
-// (vec4<f16>, or f16 with `MOA_WGPU_COOP_VSTORE=0`), XSW (f16 an element) and `xs_put`.
+// (vec4<f16>), XSW (f16 an element) and `xs_put`.
 // It also declares x (binding 1) and `xv` (`x_binding`):
 // `x: array<vec4<xtype>>`, or with DIRECT 1 `xh: array<f16>` (f16 input, INPUT_MODE 0),
 // which the A fragments are loaded from straight (no staging, no barrier before the

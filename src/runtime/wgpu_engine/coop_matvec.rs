@@ -81,7 +81,6 @@ pub(super) struct CoopDecode {
 #[allow(clippy::too_many_arguments)]
 fn build(
     device: &wgpu::Device,
-    o: &WgpuEngineOptions,
     storage: StorageType,
     coop: Option<CoopMatrix>,
     k: usize,
@@ -104,8 +103,8 @@ fn build(
         return Err(format!("K = {k} is not a multiple of {}", 16 * kparts));
     }
     // xs (f16, or 8-byte elements of 4 with vector stores) and cs (f32 tiles).
-    let xs_len = coop_matvec_xs_len(k, walk.direct, o.coop_vstore);
-    let xs_bytes = xs_len as u64 * if o.coop_vstore { 8 } else { 2 };
+    let xs_len = coop_matvec_xs_len(k, walk.direct);
+    let xs_bytes = xs_len as u64 * 8;
     let bytes = xs_bytes + 4 * u64::from(tiles) * 256 * 4;
     let limit = u64::from(device.limits().max_compute_workgroup_storage_size);
     if bytes > limit {
@@ -117,15 +116,7 @@ fn build(
     matrix_pipeline(
         device,
         COOP_MATVEC.name,
-        &coop_matvec_source(
-            k,
-            tiles,
-            kparts,
-            input,
-            coop.subgroup,
-            o.coop_vstore,
-            walk,
-        ),
+        &coop_matvec_source(k, tiles, kparts, input, coop.subgroup, walk),
         COOP_MATVEC.entry_point,
         &[
             ("SG", f64::from(coop.subgroup)),
@@ -179,7 +170,7 @@ fn build_staged(
             coop_head_bytes(k, 16)
         )
     })?;
-    let source = coop_head_source(k, ks, bpw, coop.subgroup, o.coop_vstore);
+    let source = coop_head_source(k, ks, bpw, coop.subgroup);
     // Every workgroup array of coop_head.wgsl is written before it is read.
     let pipe = |epi: u32| {
         matrix_pipeline(
@@ -227,28 +218,8 @@ pub(super) fn coop_head(
     let f32_x = StorageType::F32;
     let walk0 = CoopWalk::default();
     Ok(CoopHead {
-        logits: build(
-            device,
-            o,
-            storage,
-            coop,
-            k,
-            (tiles, 1),
-            f32_x,
-            (1, 0),
-            walk0,
-        )?,
-        argmax: build(
-            device,
-            o,
-            storage,
-            coop,
-            k,
-            (tiles, 1),
-            f32_x,
-            (1, 1),
-            walk0,
-        )?,
+        logits: build(device, storage, coop, k, (tiles, 1), f32_x, (1, 0), walk0)?,
+        argmax: build(device, storage, coop, k, (tiles, 1), f32_x, (1, 1), walk0)?,
         tiles,
         staged: None,
         k,
@@ -295,7 +266,6 @@ pub(super) fn coop_products(
         .then(|| {
             build(
                 device,
-                o,
                 storage,
                 coop,
                 k_attn,
@@ -318,7 +288,6 @@ pub(super) fn coop_products(
                     };
                     build(
                         device,
-                        o,
                         storage,
                         coop,
                         k_attn,
@@ -333,23 +302,13 @@ pub(super) fn coop_products(
             k: k_attn,
         });
     let f32_x = StorageType::F32;
-    let gate_up = build(
-        device,
-        o,
-        storage,
-        coop,
-        hidden,
-        (2, 4),
-        f32_x,
-        (1, 2),
-        early,
-    )
-    .ok()
-    .map(|pipeline| CoopProduct {
-        pipeline,
-        direct: None,
-        k: hidden,
-    });
+    let gate_up = build(device, storage, coop, hidden, (2, 4), f32_x, (1, 2), early)
+        .ok()
+        .map(|pipeline| CoopProduct {
+            pipeline,
+            direct: None,
+            k: hidden,
+        });
     // The QKV product with RoPE + the cache write in its epilogue (EPI 3): 16 rotation
     // pairs a workgroup, so head_dim a multiple of 32; f16 storage (`rope_store`'s type).
     let rope = CoopWalk {
@@ -357,20 +316,7 @@ pub(super) fn coop_products(
         ..early
     };
     let qkv = (o.coop_qkv && head_dim.is_multiple_of(32) && storage == StorageType::F16)
-        .then(|| {
-            build(
-                device,
-                o,
-                storage,
-                coop,
-                hidden,
-                (2, 4),
-                f32_x,
-                (1, 3),
-                rope,
-            )
-            .ok()
-        })
+        .then(|| build(device, storage, coop, hidden, (2, 4), f32_x, (1, 3), rope).ok())
         .flatten()
         .map(|pipeline| CoopProduct {
             pipeline,
@@ -823,13 +769,8 @@ impl WgpuEngine {
                 "matrix units ({}{}; max |err| {e:.1e} on the start-up check)",
                 match h.staged {
                     Some(ks) => format!(
-                        "coop_head.wgsl, weights staged {ks} of K at a time, {} blocks of 64 columns a workgroup, x staged in one round trip{}",
-                        h.tiles,
-                        if o.coop_vstore {
-                            ", vector stores"
-                        } else {
-                            ""
-                        }
+                        "coop_head.wgsl, weights staged {ks} of K at a time, {} blocks of 64 columns a workgroup, x staged in one round trip, vector stores",
+                        h.tiles
                     ),
                     None => format!(
                         "coop_matvec.wgsl, {} tiles a subgroup, x staged in one round trip",

@@ -262,8 +262,9 @@ pub struct WgpuEngineOptions {
     /// `MOA_WGPU_COOP_HEAD_KS` (default unset: the widest multiple of 16 dividing K, at
     /// most 192, that fits): the staged head's K a stage; ignored where it does not fit.
     pub coop_head_ks: Option<u32>,
-    /// `MOA_WGPU_COOP_HEAD_DIAG` (default `0`): the staged head's timing diagnostic, 1 to
-    /// 4. **Wrong results, no start-up check**: for the profile only (session 12, call 2).
+    /// `MOA_WGPU_COOP_HEAD_DIAG` (default `0`): the staged head's timing diagnostic, 1
+    /// (no weights), 2 (no x staged) or 4 (no multiply-adds). **Wrong results, no start-up
+    /// check**: for the profile only (session 12, call 2).
     pub coop_head_diag: u32,
     /// `MOA_WGPU_HEAD_ARGMAX` (default `1`): greedy steps take the argmax's first stage
     /// in the matrix-unit head's epilogue; `0` writes logits (argmax 10.6 → 5–8 µs,
@@ -278,9 +279,6 @@ pub struct WgpuEngineOptions {
     /// cache write in its epilogue). Measured once: 8.09 against 7.35 µs (RESULTS "Lead
     /// calls (session 13)"); opt-in.
     pub coop_qkv: bool,
-    /// `MOA_WGPU_COOP_VSTORE` (default `1`): their workgroup operands stored as f16
-    /// vectors; `0` one f16 at a time. Head 53–56 → 34–47 µs (session 13, call 2).
-    pub coop_vstore: bool,
     /// `MOA_WGPU_COOP_EARLY` (default `1`): the matrix-unit products load every B fragment
     /// before staging x; `0` after (session 13, calls 1–2).
     pub coop_early: bool,
@@ -309,7 +307,6 @@ impl Default for WgpuEngineOptions {
             head_argmax: true,
             coop_decode: CoopDecodeChoice::GateUp,
             coop_qkv: false,
-            coop_vstore: true,
             coop_early: true,
         }
     }
@@ -397,8 +394,13 @@ impl WgpuEngineOptions {
                 })
             })
             .transpose()?,
-            coop_head_diag: number(env, "MOA_WGPU_COOP_HEAD_DIAG", "0 to 4", 0..=4)?
-                .unwrap_or(d.coop_head_diag),
+            coop_head_diag: choice(
+                env,
+                "MOA_WGPU_COOP_HEAD_DIAG",
+                "0, 1, 2 or 4",
+                &[("0", 0), ("1", 1), ("2", 2), ("4", 4)],
+                d.coop_head_diag,
+            )?,
             head_argmax: flag(env, "MOA_WGPU_HEAD_ARGMAX", d.head_argmax)?,
             coop_decode: choice(
                 env,
@@ -412,7 +414,6 @@ impl WgpuEngineOptions {
                 d.coop_decode,
             )?,
             coop_qkv: flag(env, "MOA_WGPU_COOP_QKV", d.coop_qkv)?,
-            coop_vstore: flag(env, "MOA_WGPU_COOP_VSTORE", d.coop_vstore)?,
             coop_early: flag(env, "MOA_WGPU_COOP_EARLY", d.coop_early)?,
         })
     }
@@ -444,7 +445,6 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_HEAD_ARGMAX",
     "MOA_WGPU_COOP_DECODE",
     "MOA_WGPU_COOP_QKV",
-    "MOA_WGPU_COOP_VSTORE",
     "MOA_WGPU_COOP_EARLY",
 ];
 
@@ -472,6 +472,10 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGPU_COOP_VSTORE",
+        "scalar f16 stores of the matrix-unit kernels' workgroup operands were slower, head 53-56 against 34-47 us, and were deleted (benches/RESULTS.md, wgpu session 13, call 2)",
+    ),
     (
         "MOA_WGPU_COOP_XSTAGE",
         "staging x in loops of dependent loads in the matrix-unit decode kernels was slower, head 66-74 against 52-61 us, and was deleted (benches/RESULTS.md, wgpu session 12, call 3)",

@@ -49,7 +49,7 @@
 // is then one element, XS_LEN).
 // The host also writes `pairs` (binding 6, or 12 where `rope` puts `matvec_rope.wgsl`'s
 // bindings 6–11 in), ROPE_HD and `rope_epi` (a stub without `rope`).
-// EARLY 1 (KPARTS 4; the default, `MOA_WGPU_COOP_EARLY=0` for the loops): the host writes
+// EARLY 1 (every product with KPARTS 4; the loops below serve KPARTS 1): the host writes
 // the K walk out in the source (`@early_loads`, `@early_mma` below): every B fragment of
 // the subgroup is loaded before x is staged, so the weights' round trip overlaps x's
 // instead of following it (gate/up 9.96 -> 8.53-8.74 µs on the H200, benches/RESULTS.md,

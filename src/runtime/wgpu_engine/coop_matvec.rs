@@ -259,7 +259,7 @@ pub(super) fn coop_products(
     }
     let with_out = o.coop_decode == CoopDecodeChoice::OutAndGateUp;
     let early = CoopWalk {
-        early: o.coop_early,
+        early: true,
         ..CoopWalk::default()
     };
     let out = with_out
@@ -279,26 +279,20 @@ pub(super) fn coop_products(
         .flatten()
         .map(|pipeline| CoopProduct {
             pipeline,
-            direct: early
-                .early
-                .then(|| {
-                    let direct = CoopWalk {
-                        direct: true,
-                        ..early
-                    };
-                    build(
-                        device,
-                        storage,
-                        coop,
-                        k_attn,
-                        (1, 4),
-                        storage,
-                        (0, 0),
-                        direct,
-                    )
-                    .ok()
-                })
-                .flatten(),
+            direct: build(
+                device,
+                storage,
+                coop,
+                k_attn,
+                (1, 4),
+                storage,
+                (0, 0),
+                CoopWalk {
+                    direct: true,
+                    ..early
+                },
+            )
+            .ok(),
             k: k_attn,
         });
     let f32_x = StorageType::F32;

@@ -279,9 +279,6 @@ pub struct WgpuEngineOptions {
     /// cache write in its epilogue). Measured once: 8.09 against 7.35 µs (RESULTS "Lead
     /// calls (session 13)"); opt-in.
     pub coop_qkv: bool,
-    /// `MOA_WGPU_COOP_EARLY` (default `1`): the matrix-unit products load every B fragment
-    /// before staging x; `0` after (session 13, calls 1–2).
-    pub coop_early: bool,
 }
 
 impl Default for WgpuEngineOptions {
@@ -307,7 +304,6 @@ impl Default for WgpuEngineOptions {
             head_argmax: true,
             coop_decode: CoopDecodeChoice::GateUp,
             coop_qkv: false,
-            coop_early: true,
         }
     }
 }
@@ -414,7 +410,6 @@ impl WgpuEngineOptions {
                 d.coop_decode,
             )?,
             coop_qkv: flag(env, "MOA_WGPU_COOP_QKV", d.coop_qkv)?,
-            coop_early: flag(env, "MOA_WGPU_COOP_EARLY", d.coop_early)?,
         })
     }
 }
@@ -445,7 +440,6 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_HEAD_ARGMAX",
     "MOA_WGPU_COOP_DECODE",
     "MOA_WGPU_COOP_QKV",
-    "MOA_WGPU_COOP_EARLY",
 ];
 
 /// The WGSL decode kernel bench's own knobs (examples/wgpu_decode_bench.rs reads them;
@@ -472,6 +466,10 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGPU_COOP_EARLY",
+        "loading the matrix-unit products' B fragments after x is staged was slower, gate/up 9.96 against 8.53-8.74 us, output 6.94 against 5.72-5.80, and the switch was deleted (benches/RESULTS.md, wgpu session 13, call 1)",
+    ),
     (
         "MOA_WGPU_COOP_VSTORE",
         "scalar f16 stores of the matrix-unit kernels' workgroup operands were slower, head 53-56 against 34-47 us, and were deleted (benches/RESULTS.md, wgpu session 13, call 2)",

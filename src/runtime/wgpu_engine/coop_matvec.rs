@@ -51,7 +51,7 @@ impl CoopHead {
 pub(super) struct CoopProduct {
     pub(super) pipeline: wgpu::ComputePipeline,
     /// The output product with its A fragments loaded straight from the f16 attention
-    /// output (`MOA_WGPU_COOP_EARLY=1`, `coop_matvec.wgsl`'s DIRECT 1): for inputs that
+    /// output (`coop_matvec.wgsl`'s DIRECT 1, with the early walk): for inputs that
     /// hold whole 16-row blocks (it reads every row of a block).
     pub(super) direct: Option<wgpu::ComputePipeline>,
     /// The product's K, compiled into the kernel.
@@ -237,10 +237,10 @@ pub(super) fn coop_head(
 /// 8.15–8.74 µs against 9.17–9.31 in both A/B pairs of two calls, the output product
 /// 5.72–6.13 against 5.89–6.14 (a win in one call, a loss in the other: noise), so only
 /// gate/up runs there by default (benches/RESULTS.md, wgpu session 13, calls 1–2).
-/// `MOA_WGPU_COOP_QKV=1` (prepared in session 13, not measured: its device time was
-/// spent) also puts the decode QKV product (K = `hidden`) there, RoPE + the cache write
-/// in its epilogue, built like the gate/up product that won: predicted 7.5 → ~6.5 µs a
-/// layer on the H200; checked at start-up against the CPU (`check_coop_qkv`).
+/// `MOA_WGPU_COOP_QKV=1` also puts the decode QKV product (K = `hidden`) there, RoPE +
+/// the cache write in its epilogue, built like the gate/up product that won; checked at
+/// start-up against the CPU (`check_coop_qkv`). Opt-in: measured once, 8.09 against 7.35
+/// µs a layer on the subgroups (benches/RESULTS.md, "Lead calls (session 13)").
 pub(super) fn coop_products(
     device: &wgpu::Device,
     o: &WgpuEngineOptions,

@@ -39,7 +39,7 @@ use moa::codegen::Phase;
 use moa::lower::{lower, KernelModule, StorageType};
 use moa::plan::{upstream, ModelShape};
 use moa::runtime::cuda::{
-    compile_all, cubin_key, ArgVal, DevBuf, LoadedKernel, VPrepass, CUBIN_ENV, DEFAULT_ARCH,
+    compile_all, cubin_dir, cubin_key, ArgVal, DevBuf, LoadedKernel, VPrepass, DEFAULT_ARCH,
 };
 
 #[derive(Parser)]
@@ -107,7 +107,7 @@ struct Args {
 /// `ptx_cache`, else PTX from NVRTC (all missing ones in one parallel batch, then written
 /// to `ptx_cache`).
 fn images(artifacts: &[Artifact], ptx_cache: Option<&PathBuf>) -> Result<Vec<Ptx>, String> {
-    let cubins = std::env::var_os(CUBIN_ENV).map(PathBuf::from);
+    let cubins = cubin_dir().map_err(|e| e.to_string())?;
     let keys: Vec<String> = artifacts
         .iter()
         .map(|a| cubin_key(&a.source, DEFAULT_ARCH))

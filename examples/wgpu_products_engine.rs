@@ -18,26 +18,12 @@
 //! `--profile R` times the decode step per dispatch kind after the run
 //! (`WgpuEngine::profile_decode`, R steps' worth per submission); `--profile-prefill`
 //! times the first prefill pass per dispatch kind (`WgpuEngine::profile_prefill`).
-//! `MOA_WGPU_COOP=0` keeps the tiled prefill products, `MOA_WGPU_COOP_ATTN=0` the scalar
-//! prefill attention; `MOA_WGPU_ARGMAX2=0` and `MOA_WGPU_PREENCODE=0`
-//! the earlier decode paths; `MOA_WGPU_MERGE=1` the merge folded into the output product; `MOA_WGPU_ROW_BLOCK=16` (or 8) the decode products with 16
-//! (8) rows per workgroup of the workgroup-tree decode products, which
-//! `MOA_WGPU_MATVEC=tree` picks over the subgroup ones (`matvec_sg.wgsl`, the default
-//! where the adapter has subgroups), those with `MOA_WGPU_SG_TWO_STEPS=1` (two K steps a
-//! trip), `MOA_WGPU_SG_KSPLIT=1|2|4` (subgroups per column group; default chosen per
-//! product) and `MOA_WGPU_SG_BUTTERFLY=0` (`subgroupAdd` instead of the butterfly);
-//! `MOA_WGPU_SUBGROUPS=0` does not request subgroups; `MOA_WGPU_SPLIT_K=1` (or `0`)
-//! forces the split-K decode products on (off), e.g. on lavapipe; `MOA_WGPU_AHEAD=0`
-//! waits for each greedy step's call instead of submitting it during the last step;
-//! `MOA_WGPU_SWIGLU_OUT=0` keeps SwiGLU in the down product's input instead of the
-//! gate/up product's epilogue; `MOA_WGPU_COOP_HEAD=0` keeps the decode LM head
-//! on the other products' kernel instead of matrix units, `MOA_WGPU_COOP_HEAD_TILES=1|4`
-//! gives its subgroups 1 or 4 tiles of 16 columns (default 2), `MOA_WGPU_HEAD_ARGMAX=0`
-//! has it write logits for the separate two-stage argmax; `MOA_WGPU_COOP_DECODE=1` puts
-//! the output products on matrix units too (no faster on the H200), `=0` also takes the
-//! gate/up products off them; `MOA_WGPU_COOP_EARLY=0`, `MOA_WGPU_COOP_XPAD=0` and
-//! `MOA_WGPU_COOP_VSTORE=0` restore session 12's forms of the matrix-unit kernels (B
-//! fragments after x is staged, unpadded staged rows, scalar f16 stores).
+//! The engine's paths are chosen by the `MOA_WGPU_*` / `MOA_WGSL_*` settings of the
+//! environment (`WgpuEngineOptions`, `WgpuContextOptions`): docs/DESIGN.md §7 has the
+//! table of them, their defaults and their measured verdicts; a malformed value stops the
+//! run naming it, an unknown name is a warning. The bench scripts use e.g.
+//! `MOA_WGPU_COOP_ATTN=0` (the scalar prefill attention: loads in 2 s instead of 15 when
+//! only decode is timed), `MOA_WGPU_MATVEC=tree`, `MOA_WGPU_COOP_DECODE=1`.
 
 use std::process::ExitCode;
 use std::time::Instant;

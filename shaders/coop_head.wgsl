@@ -25,27 +25,22 @@
 // ceil(8 · KS / (4 · SG))), and the functions `fetch_all` / `put_all` that name VPI
 // registers (unrolled in the source, so they stay in registers whatever the driver
 // unrolls), TPR (SG / 4: invocations per row of x) and `x_all` / `x_sumsq` / `x_put_all`
-// (XSTAGE 1, over an invocation's 4-vectors of x), and the element types of the workgroup
-// arrays with their stores (`xse`, XSW, `xs_put`; `wse`, WSW, `ws_put`): f16 and scalar
-// stores (`MOA_WGPU_COOP_VSTORE=0`), or (VSTORE, the default) `vec4<f16>` elements stored
-// whole, which the matrix loads read with offsets and strides in those vectors (the
-// host's `wg_stores`).
+// (over an invocation's 4-vectors of x), and the element types of the workgroup
+// arrays with their stores (`xse`, XSW, `xs_put`; `wse`, WSW, `ws_put`): `vec4<f16>`
+// elements stored whole, which the matrix loads read with offsets and strides in those
+// vectors (the host's `wg_stores`; scalar f16 stores were slower and were deleted).
 
 override EPI: u32 = 0u;
 // A timing diagnostic (`MOA_WGPU_COOP_HEAD_DIAG`; the results are wrong and the engine
 // skips its start-up check): 1 fetches, stores and multiplies no weights (what is left is
 // the dispatch, the staging of x, the barriers and the epilogue); 2 does not stage x;
-// 3 stores each 16-byte vector as one f16 (its 8 values added) instead of 8; 4 runs no
-// multiply-adds.
+// 4 runs no multiply-adds. (3, one f16 store a weight vector, went with the scalar stores.)
 override DIAG: u32 = 0u;
-// How x is staged: 0 two loops over the row (sums of squares, then the scaled stores),
-// each trip's load waiting for the last (measured on the H200: 13 µs of the head's 66 for
-// the second loop, 24 µs with the first and no weights; benches/RESULTS.md, wgpu session
-// 12, call 2); 1 every load of the invocation's share issued at once into named
+// x is staged with every load of the invocation's share issued at once into named
 // registers (`x_all`), the sums of squares and the stores from those registers (one
-// round trip, one read of x; `MOA_WGPU_COOP_XSTAGE=0` for 0): 56 against 66-74 µs for the
-// head on the H200 (wgpu session 12, call 3), so 1 is the default.
-override XSTAGE: u32 = 1u;
+// round trip, one read of x): 56 µs for the head on the H200 against 66-74 with two loops
+// over the row whose trips each waited for the last load (XSTAGE 0, deleted in session
+// 14; benches/RESULTS.md, wgpu session 12, calls 2-3).
 
 struct Params {
     n_rows: u32,
@@ -78,10 +73,10 @@ const VPC: u32 = KS / 8u;
 const VPS: u32 = 64u * VPC;
 
 // RMSNorm(x) of the 16 rows, [16][LDX] row-major, f16.
-// (`xse`: f16, or with VSTORE vec4<f16>; XSW f16 an element.)
+// (`xse`: vec4<f16>; XSW f16 an element.)
 var<workgroup> xs: array<xse, 16u * LDX / XSW>;
 // One stage of weights: [64 columns][LDS], f16 (B's columns).
-// (`wse`: f16, or with VSTORE vec4<f16>; WSW f16 an element.)
+// (`wse`: vec4<f16>; WSW f16 an element.)
 var<workgroup> ws: array<wse, 64u * LDS / WSW>;
 // Each subgroup's finished tile of the block, [4][16 rows][16 columns].
 var<workgroup> cs: array<f32, 1024u>;
@@ -114,7 +109,7 @@ fn fetch(wx: u32, s: u32, e: u32) -> vec4<u32> {
 }
 
 // Stores vector e of a stage (if e < VPS) into ws at its f16 offset (`ws_put`, written
-// by the host: 8 f16 stores, or with VSTORE two 8-byte ones).
+// by the host: two 8-byte stores).
 fn put(e: u32, v: vec4<u32>) {
     if (e < VPS) {
         ws_put((e / VPC) * LDS + (e % VPC) * 8u, v);
@@ -141,36 +136,13 @@ fn moa_coop_head(
     let tpr = TPR;
     let r = i / tpr;
     let p = i % tpr;
-    let k4 = KX / 4u;
-    if (XSTAGE == 1u && DIAG != 2u) {
+    if (DIAG != 2u) {
         let xr = x_all(t0 + r, p);
         var sq = x_sumsq(xr);
         for (var m = tpr / 2u; m > 0u; m = m / 2u) {
             sq += subgroupShuffleXor(sq, m);
         }
         x_put_all(r, p, xr, inverseSqrt(sq / f32(KX) + params.eps));
-    }
-    var ss = 0.0;
-    for (var jj = 0u; jj < select(k4, 0u, XSTAGE == 1u); jj += tpr) {
-        let j = jj + p;
-        if (j < k4 && t0 + r < params.n_rows) {
-            let v = x[(t0 + r) * k4 + j];
-            ss += dot(v, v);
-        }
-    }
-    for (var m = tpr / 2u; m > 0u; m = m / 2u) {
-        ss += subgroupShuffleXor(ss, m);
-    }
-    let scale = inverseSqrt(ss / f32(KX) + params.eps);
-    for (var jj = 0u; jj < select(k4, 0u, DIAG == 2u || XSTAGE == 1u); jj += tpr) {
-        let j = min(jj + p, k4 - 1u);
-        var v = vec4<f32>(0.0);
-        if (t0 + r < params.n_rows) {
-            v = x[(t0 + r) * k4 + j] * scale * norm[j];
-        }
-        if (jj + p < k4) {
-            xs_put(r * LDX + 4u * j, v);
-        }
     }
     var c = coop_mat16x16<f32, C>();
     // EPI 1: row r's running best over the workgroup's columns (this lane's share).

@@ -37,10 +37,11 @@
 // The host prepends `enable f16; enable wgpu_cooperative_matrix;`, `alias xtype = ...;`,
 // the constants KX (the product's K: a multiple of 16, of 64 where KPARTS is 4), TILES
 // (1, 2 or 4), KPARTS (1 or 4) and TPR (SG / 4), and `x_all` / `x_sumsq` / `x_put_all`
-// (XSTAGE 1); n_out must be a multiple of 16 (the host checks). It also writes how xs is
+// (x staged in one round trip); n_out must be a multiple of 16 (the host checks). It also writes how xs is
 // laid out and stored (`wg_stores`): XPAD (8 f16, so that the 16 rows of an A fragment
-// start on different banks; 0 with `MOA_WGPU_COOP_XPAD=0`), its element type `xse`
-// (vec4<f16>, or f16 with `MOA_WGPU_COOP_VSTORE=0`), XSW (f16 an element) and `xs_put`.
+// start on different banks; unpadded rows were slower and were deleted: RESULTS.md, wgpu
+// session 13, call 1), its element type `xse`
+// (vec4<f16>), XSW (f16 an element) and `xs_put`.
 // It also declares x (binding 1) and `xv` (`x_binding`):
 // `x: array<vec4<xtype>>`, or with DIRECT 1 `xh: array<f16>` (f16 input, INPUT_MODE 0),
 // which the A fragments are loaded from straight (no staging, no barrier before the
@@ -48,7 +49,7 @@
 // is then one element, XS_LEN).
 // The host also writes `pairs` (binding 6, or 12 where `rope` puts `matvec_rope.wgsl`'s
 // bindings 6–11 in), ROPE_HD and `rope_epi` (a stub without `rope`).
-// EARLY 1 (KPARTS 4; the default, `MOA_WGPU_COOP_EARLY=0` for the loops): the host writes
+// EARLY 1 (every product with KPARTS 4; the loops below serve KPARTS 1): the host writes
 // the K walk out in the source (`@early_loads`, `@early_mma` below): every B fragment of
 // the subgroup is loaded before x is staged, so the weights' round trip overlaps x's
 // instead of following it (gate/up 9.96 -> 8.53-8.74 µs on the H200, benches/RESULTS.md,
@@ -57,13 +58,11 @@
 override SG: u32 = 32u;
 override INPUT_MODE: u32 = 1u;
 override EPI: u32 = 0u;
-// How x is staged (as `coop_head.wgsl`'s XSTAGE): 0 loops over the row whose trips each
-// wait for their load (the sums of squares, then the scaled stores); 1 every load of the
-// invocation's share at once into named registers (`x_all`, written by the host with TPR
-// = SG / 4), the sums and the stores from them. On the H200 1 took the output product
-// from 9.9 to 6.9 µs and gate/up from 19.0 to 9.6-9.8 (wgpu session 12, call 3), so 1 is
-// the default.
-override XSTAGE: u32 = 1u;
+// x is staged with every load of the invocation's share at once into named registers
+// (`x_all`, written by the host with TPR = SG / 4), the sums and the stores from them.
+// Loops over the row whose trips each waited for their load (XSTAGE 0) took the output
+// product 9.9 µs against 6.9 and gate/up 19.0 against 9.6-9.8 on the H200 and were
+// deleted (RESULTS.md, wgpu session 12, call 3).
 
 struct Params {
     n_rows: u32,
@@ -162,8 +161,7 @@ fn moa_coop_matvec(
     let tpr = wg / 16u;
     let r = i / tpr;
     let p = i % tpr;
-    let k4 = KX / 4u;
-    if (XSTAGE == 1u && DIRECT == 0u) {
+    if (DIRECT == 0u) {
         let xr = x_all(t0 + r, p);
         var s1 = 1.0;
         if (INPUT_MODE == 1u) {
@@ -174,31 +172,6 @@ fn moa_coop_matvec(
             s1 = inverseSqrt(sq / f32(KX) + params.eps);
         }
         x_put_all(r, p, xr, s1);
-    }
-    // XSTAGE 0: the loops below (no trips where XSTAGE is 1).
-    let k4s = select(k4, 0u, XSTAGE == 1u || DIRECT == 1u);
-    var s = 1.0;
-    if (INPUT_MODE == 1u) {
-        var ss = 0.0;
-        for (var jj = 0u; jj < k4s; jj += tpr) {
-            let j = jj + p;
-            let v = xv(t0 + r, j);
-            ss += dot(v, v);
-        }
-        for (var m = tpr / 2u; m > 0u; m = m / 2u) {
-            ss += subgroupShuffleXor(ss, m);
-        }
-        s = inverseSqrt(ss / f32(KX) + params.eps);
-    }
-    for (var jj = 0u; jj < k4s; jj += tpr) {
-        let j = min(jj + p, k4 - 1u);
-        var v = xv(t0 + r, j) * s;
-        if (INPUT_MODE == 1u) {
-            v *= norm[j];
-        }
-        if (jj + p < k4) {
-            xs_put(r * LDX + 4u * j, v);
-        }
     }
     if (DIRECT == 0u) {
         workgroupBarrier();

@@ -15,19 +15,13 @@
 // 1: RMSNorm(x) · norm: the sum of squares of each row is accumulated in the same K
 //    loop, and since Σ_k (x_k·s·g_k)·w_nk = s·Σ_k (x_k·g_k)·w_nk the scale s is applied
 //    once after the reduction (the row's whole K passes through this workgroup);
-// 2: SwiGLU of a fused [gate | up] row of width 2K: x_k = silu(gate_k) · up_k;
-// 3: the decode attention's output merged from its split-K partials (what the plan's
-//    `moa_decode_merge` kernel writes, done in the output product's input load, so a
-//    decode layer needs one dispatch less): per (row, query head) the max m and sum l of
-//    the segment's chunks are computed once per workgroup, then x_k = Σ_c 2^(m_c - m) ·
-//    acc_c[d] / l (log2 units, as the decode kernel keeps them; 0 where l = 0).
+// 2: SwiGLU of a fused [gate | up] row of width 2K: x_k = silu(gate_k) · up_k.
+// (A mode 3 that merged the decode attention's partials in the output product's input
+// load was slower than the separate merge kernel and was deleted: RESULTS.md, wgpu
+// session 8, call 2.)
 override INPUT_MODE: u32 = 0u;
 // Rows per workgroup: 4, 8 or 16 (the grid's y is ceil(rows / ROW_BLOCK)).
 override ROW_BLOCK: u32 = 4u;
-// INPUT_MODE 3: the attention's head_dim, GQA group size and KV heads.
-override MERGE_HEAD_DIM: u32 = 64u;
-override MERGE_GROUP: u32 = 1u;
-override MERGE_KV_HEADS: u32 = 1u;
 
 struct Params {
     n_rows: u32,
@@ -40,8 +34,8 @@ struct Params {
     // bindings (DESIGN.md §7) writes its slice of each output row.
     out_stride: u32,
     col_offset: u32,
-    // INPUT_MODE 3 only: items in the work list.
-    n_items: u32,
+    // Unused (the host writes 0).
+    pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -51,11 +45,6 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 // INPUT_MODE 1 only (bound to a dummy otherwise).
 @group(0) @binding(5) var<storage, read> norm: array<f32>;
-// INPUT_MODE 3 only (dummies otherwise): the layer's decode work list (u32[n_items, 8],
-// `runtime::worklist::DecodeWork`) and the partials the decode kernel wrote for it
-// ([n_items, group, head_dim + 2]: unnormalised acc, max in log2 units, sum).
-@group(0) @binding(12) var<storage, read> merge_work: array<u32>;
-@group(0) @binding(13) var<storage, read> merge_partials: array<f32>;
 
 const THREADS: u32 = 64u;
 const MAX_ROW_BLOCK: u32 = 16u;
@@ -65,83 +54,12 @@ var<workgroup> red: array<array<vec4<f32>, 5>, 64>;
 // The block's reduced sums: res[r] = the 4 columns of row r; res[16 + g] = the sums of
 // squares of rows 4g..4g+4.
 var<workgroup> res: array<vec4<f32>, 20>;
-// INPUT_MODE 3: per (row of the block, query head), at r * q_heads + h
-// (ROW_BLOCK * q_heads <= 256):
-// the segment's first partial, its chunk count, the max over chunks and 1 / sum.
-var<workgroup> merge_base: array<u32, 256>;
-var<workgroup> merge_n: array<u32, 256>;
-var<workgroup> merge_m: array<f32, 256>;
-var<workgroup> merge_inv_l: array<f32, 256>;
-const MERGE_NEG: f32 = -3.0e38;
-
 fn load4(o: u32) -> vec4<f32> {
     return vec4<f32>(f32(x[o]), f32(x[o + 1u]), f32(x[o + 2u]), f32(x[o + 3u]));
 }
 
-// INPUT_MODE 3: fills merge_* for rows t0..t0+ROW_BLOCK (clamped to the last row) of
-// every query head. Called in uniform control flow (it ends on a barrier).
-fn merge_prologue(t0: u32, lid: u32) {
-    let q_heads = params.k / MERGE_HEAD_DIM;
-    let partial = MERGE_HEAD_DIM + 2u;
-    let stride = MERGE_GROUP * partial;
-    for (var e = lid; e < ROW_BLOCK * q_heads; e += THREADS) {
-        let row = min(t0 + e / q_heads, params.n_rows - 1u);
-        let h = e % q_heads;
-        let seg = row * MERGE_KV_HEADS + h / MERGE_GROUP;
-        // The segment's first item: items are sorted by segment, each has at least one.
-        var lo = 0u;
-        var hi = params.n_items;
-        while (lo < hi) {
-            let mid = (lo + hi) / 2u;
-            if (merge_work[mid * 8u] < seg) {
-                lo = mid + 1u;
-            } else {
-                hi = mid;
-            }
-        }
-        let n = merge_work[lo * 8u + 7u];
-        let base = (lo * MERGE_GROUP + h % MERGE_GROUP) * partial;
-        var m = MERGE_NEG;
-        for (var c = 0u; c < n; c++) {
-            m = max(m, merge_partials[base + c * stride + MERGE_HEAD_DIM]);
-        }
-        var l = 0.0;
-        for (var c = 0u; c < n; c++) {
-            let p = base + c * stride;
-            l += exp2(merge_partials[p + MERGE_HEAD_DIM] - m) * merge_partials[p + MERGE_HEAD_DIM + 1u];
-        }
-        merge_base[e] = base;
-        merge_n[e] = n;
-        merge_m[e] = m;
-        // l = 0 only for a head that sees no slot (span 0): its output is 0.
-        merge_inv_l[e] = select(0.0, 1.0 / l, l > 0.0);
-    }
-    workgroupBarrier();
-}
-
-// INPUT_MODE 3: the merged attention output of block row r at (i..i+4), one head's.
-fn load_merged(r: u32, i: u32) -> vec4<f32> {
-    let q_heads = params.k / MERGE_HEAD_DIM;
-    let stride = MERGE_GROUP * (MERGE_HEAD_DIM + 2u);
-    let e = r * q_heads + i / MERGE_HEAD_DIM;
-    let d = i % MERGE_HEAD_DIM;
-    let base = merge_base[e];
-    let m = merge_m[e];
-    var acc = vec4<f32>(0.0);
-    for (var c = 0u; c < merge_n[e]; c++) {
-        let p = base + c * stride;
-        let f = exp2(merge_partials[p + MERGE_HEAD_DIM] - m);
-        acc += f * vec4<f32>(merge_partials[p + d], merge_partials[p + d + 1u], merge_partials[p + d + 2u], merge_partials[p + d + 3u]);
-    }
-    return acc * merge_inv_l[e];
-}
-
-// The product's input at (row, i..i+4), before any RMSNorm scale; r is the row's index
-// in its block (INPUT_MODE 3).
-fn load_x(row: u32, r: u32, i: u32) -> vec4<f32> {
-    if (INPUT_MODE == 3u) {
-        return load_merged(r, i);
-    }
+// The product's input at (row, i..i+4), before any RMSNorm scale.
+fn load_x(row: u32, i: u32) -> vec4<f32> {
     if (INPUT_MODE == 2u) {
         let o = row * 2u * params.k + i;
         let g = load4(o);
@@ -169,9 +87,6 @@ fn block_product(cols: vec4<u32>, t0: u32, lid: u32) {
     for (var g = 0u; g < 4u; g++) {
         ss[g] = vec4<f32>(0.0);
     }
-    if (INPUT_MODE == 3u) {
-        merge_prologue(t0, lid);
-    }
     for (var i = lid * 4u; i < params.k; i += THREADS * 4u) {
         // Each weight element is loaded once for the whole block of rows.
         let w0 = load_w(cols.x, i);
@@ -183,7 +98,7 @@ fn block_product(cols: vec4<u32>, t0: u32, lid: u32) {
             g = vec4<f32>(norm[i], norm[i + 1u], norm[i + 2u], norm[i + 3u]);
         }
         for (var r = 0u; r < ROW_BLOCK; r++) {
-            var xr = load_x(min(t0 + r, last_row), r, i);
+            var xr = load_x(min(t0 + r, last_row), i);
             if (INPUT_MODE == 1u) {
                 ss[r / 4u][r % 4u] += dot(xr, xr);
                 xr *= g;

@@ -5,7 +5,7 @@
 // are indexed in loops (a driver may keep those in local memory). Here one subgroup owns
 // 4 output columns × all 16 rows: its lanes split K, each weight vector is loaded once
 // for the 16 rows, the partial sums live in five named 4 × 4 matrices (no array, no
-// dynamic index), and they are reduced with `subgroupAdd`: no workgroup memory and no
+// dynamic index), and they are reduced with subgroup shuffles: no workgroup memory and no
 // barrier until the K loop is done. Then one lane per subgroup publishes its 64 sums
 // (and 16 sums of squares) to workgroup memory, and after one barrier the workgroup
 // writes its outputs. Where a product has few columns (a 576-column product is 144
@@ -16,7 +16,7 @@
 // where the adapter has one fixed subgroup size SG from 8 to 64 (DESIGN.md §7).
 // x and w are read as 4-vectors: K must be a multiple of 4 (the host checks).
 //
-// INPUT_MODE (as in matvec.wgsl; no merged input here):
+// INPUT_MODE (as in matvec.wgsl):
 // 0: x as is;
 // 1: RMSNorm(x) · norm, the sums of squares accumulated in the same K loop and the row
 //    scale applied after the reduction (Σ_k (x_k·s·g_k)·w_nk = s·Σ_k x_k·(g_k·w_nk));
@@ -24,11 +24,6 @@
 override INPUT_MODE: u32 = 0u;
 // The adapter's subgroup size (a power of two dividing 64).
 override SG: u32 = 32u;
-// Weight vectors of two K steps loaded before either is used (1) or one step a trip (0).
-override TWO_STEPS: u32 = 0u;
-// The subgroup reduction: 0 `subgroupAdd` of every sum, 1 a halving butterfly of
-// `subgroupShuffleXor` (see `publish`).
-override REDUCE: u32 = 0u;
 // Subgroups per column group (1, 2 or 4), each summing its part of K.
 override KSPLIT: u32 = 1u;
 // Invocations per workgroup: 64 · KSPLIT (the host passes it; WGSL wants one name).
@@ -149,10 +144,6 @@ fn n_groups(t0: u32) -> u32 {
     return min(4u, (params.n_rows - t0 + 3u) / 4u);
 }
 
-fn reduce4(m: mat4x4<f32>) -> mat4x4<f32> {
-    return mat4x4<f32>(subgroupAdd(m[0]), subgroupAdd(m[1]), subgroupAdd(m[2]), subgroupAdd(m[3]));
-}
-
 // This lane's partial sums over its part of K (4-vectors part · SG + lane, every
 // KSPLIT · SG) for rows t0..t0+16 (clamped) × the 4 columns `cols`.
 fn product(cols: vec4<u32>, t0: u32, lane: u32, part: u32) -> Sums {
@@ -172,15 +163,8 @@ fn product(cols: vec4<u32>, t0: u32, lane: u32, part: u32) -> Sums {
         acc = Sums(m, m, m, m, m);
         jb = k4;
     }
-    if (TWO_STEPS == 1u) {
-        // Both steps' weights in flight before the first is used (whole steps only).
-        for (; jb + stride + SG <= k4; jb += 2u * stride) {
-            let wa = load_wt(cols, jb + lane);
-            let wb = load_wt(cols, jb + stride + lane);
-            acc = step(acc, wa, t0, n_groups, jb + lane, 1.0);
-            acc = step(acc, wb, t0, n_groups, jb + stride + lane, 1.0);
-        }
-    }
+    // One K step a trip: two steps' weights loaded before either is used were slower on
+    // the H200 in both forms tried (RESULTS.md, wgpu sessions 9 and 11) and were deleted.
     for (; jb < k4; jb += stride) {
         let j = min(jb + lane, k4 - 1u);
         let live = select(0.0, 1.0, jb + lane < k4);
@@ -211,99 +195,73 @@ fn half(v: vec4<f32>, p: bool) -> vec2<f32> {
 // Reduces the subgroup's partial sums and publishes them in part_sums[sg], then waits
 // for every subgroup of the workgroup. Called by whole subgroups, in workgroup-uniform
 // control flow.
-// REDUCE 0: `subgroupAdd` of each of the 20 4-vectors (every lane gets every sum; on 32
-// lanes, 80 five-step reductions), lane 0 writes.
-// REDUCE 1: a butterfly that halves what a lane holds at each step, so each shuffle moves
-// a value that still needs adding: with mask SG/2 a lane keeps row groups {0, 1} or
+// The reduction: a butterfly that halves what a lane holds at each step, so each shuffle
+// moves a value that still needs adding: with mask SG/2 a lane keeps row groups {0, 1} or
 // {2, 3} (and their sums of squares) and adds its partner's copy of them; with SG/4 one
 // row group g; with SG/8 columns (0, 1) or (2, 3) of its 4 rows (and 2 of the 4 sums of
 // squares); with SG/16 one column; the masks below add the rest. On 32 lanes that is 80
-// scalar shuffles instead of 400. Each lane then holds the sums of rows 4g..4g+4 at
+// scalar shuffles instead of 400 for `subgroupAdd` of every sum (that reduction was
+// slower on the H200, 3.56 against 2.45 ms a step, and was deleted: RESULTS.md, wgpu
+// session 9, call 1). `n_groups` is unused (every row group is reduced). Each lane then holds the sums of rows 4g..4g+4 at
 // column 2d + e and the sum of squares of row 4g + 2d + e (b, c, d, e its bits
 // SG/2, SG/4, SG/8, SG/16; g = 2b + c); on 8 lanes, both columns 2d and 2d + 1.
 fn publish(acc: Sums, sg: u32, lane: u32, n_groups: u32) {
-    if (REDUCE == 0u) {
-        let zero = mat4x4<f32>();
-        var r = Sums(reduce4(acc.a0), zero, zero, zero, zero);
-        if (n_groups > 1u) {
-            r.a1 = reduce4(acc.a1);
-        }
-        if (n_groups > 2u) {
-            r.a2 = reduce4(acc.a2);
-        }
-        if (n_groups > 3u) {
-            r.a3 = reduce4(acc.a3);
-        }
-        if (INPUT_MODE == 1u) {
-            r.s = reduce4(acc.s);
-        }
-        if (lane == 0u) {
-            for (var i = 0u; i < 4u; i++) {
-                part_sums[sg][i] = r.a0[i];
-                part_sums[sg][4u + i] = r.a1[i];
-                part_sums[sg][8u + i] = r.a2[i];
-                part_sums[sg][12u + i] = r.a3[i];
-                part_sums[sg][16u + i] = r.s[i];
+    let m1 = SG / 2u;
+    let b = (lane & m1) != 0u;
+    // Row groups 2b and 2b + 1.
+    let p = selm(acc.a0, acc.a2, b) + shufm(selm(acc.a2, acc.a0, b), m1);
+    let q = selm(acc.a1, acc.a3, b) + shufm(selm(acc.a3, acc.a1, b), m1);
+    let s0 = select(acc.s[0], acc.s[2], b) + subgroupShuffleXor(select(acc.s[2], acc.s[0], b), m1);
+    let s1 = select(acc.s[1], acc.s[3], b) + subgroupShuffleXor(select(acc.s[3], acc.s[1], b), m1);
+    // Row group g = 2b + c.
+    let m2 = SG / 4u;
+    let c = (lane & m2) != 0u;
+    let rg = selm(p, q, c) + shufm(selm(q, p, c), m2);
+    let t = select(s0, s1, c) + subgroupShuffleXor(select(s1, s0, c), m2);
+    let g = 2u * u32(b) + u32(c);
+    // Columns 2d, 2d + 1 (rows 2d, 2d + 1 of the sums of squares).
+    let m3 = SG / 8u;
+    let d = (lane & m3) != 0u;
+    let u0 = half(rg[0], d) + subgroupShuffleXor(half(rg[0], !d), m3);
+    let u1 = half(rg[1], d) + subgroupShuffleXor(half(rg[1], !d), m3);
+    let u2 = half(rg[2], d) + subgroupShuffleXor(half(rg[2], !d), m3);
+    let u3 = half(rg[3], d) + subgroupShuffleXor(half(rg[3], !d), m3);
+    let v = half(t, d) + subgroupShuffleXor(half(t, !d), m3);
+    let col = 2u * u32(d);
+    if (SG == 8u) {
+        if ((lane & (m1 | m2 | m3)) == lane) {
+            for (var k = 0u; k < 2u; k++) {
+                part_sums[sg][4u * g][col + k] = u0[k];
+                part_sums[sg][4u * g + 1u][col + k] = u1[k];
+                part_sums[sg][4u * g + 2u][col + k] = u2[k];
+                part_sums[sg][4u * g + 3u][col + k] = u3[k];
+                part_sums[sg][16u + g][col + k] = v[k];
             }
         }
     } else {
-        let m1 = SG / 2u;
-        let b = (lane & m1) != 0u;
-        // Row groups 2b and 2b + 1.
-        let p = selm(acc.a0, acc.a2, b) + shufm(selm(acc.a2, acc.a0, b), m1);
-        let q = selm(acc.a1, acc.a3, b) + shufm(selm(acc.a3, acc.a1, b), m1);
-        let s0 = select(acc.s[0], acc.s[2], b) + subgroupShuffleXor(select(acc.s[2], acc.s[0], b), m1);
-        let s1 = select(acc.s[1], acc.s[3], b) + subgroupShuffleXor(select(acc.s[3], acc.s[1], b), m1);
-        // Row group g = 2b + c.
-        let m2 = SG / 4u;
-        let c = (lane & m2) != 0u;
-        let rg = selm(p, q, c) + shufm(selm(q, p, c), m2);
-        let t = select(s0, s1, c) + subgroupShuffleXor(select(s1, s0, c), m2);
-        let g = 2u * u32(b) + u32(c);
-        // Columns 2d, 2d + 1 (rows 2d, 2d + 1 of the sums of squares).
-        let m3 = SG / 8u;
-        let d = (lane & m3) != 0u;
-        let u0 = half(rg[0], d) + subgroupShuffleXor(half(rg[0], !d), m3);
-        let u1 = half(rg[1], d) + subgroupShuffleXor(half(rg[1], !d), m3);
-        let u2 = half(rg[2], d) + subgroupShuffleXor(half(rg[2], !d), m3);
-        let u3 = half(rg[3], d) + subgroupShuffleXor(half(rg[3], !d), m3);
-        let v = half(t, d) + subgroupShuffleXor(half(t, !d), m3);
-        let col = 2u * u32(d);
-        if (SG == 8u) {
-            if ((lane & (m1 | m2 | m3)) == lane) {
-                for (var k = 0u; k < 2u; k++) {
-                    part_sums[sg][4u * g][col + k] = u0[k];
-                    part_sums[sg][4u * g + 1u][col + k] = u1[k];
-                    part_sums[sg][4u * g + 2u][col + k] = u2[k];
-                    part_sums[sg][4u * g + 3u][col + k] = u3[k];
-                    part_sums[sg][16u + g][col + k] = v[k];
-                }
-            }
-        } else {
-            // Column 2d + e.
-            let m4 = SG / 16u;
-            let e = (lane & m4) != 0u;
-            let ke = u32(e);
-            var x0 = u0[ke] + subgroupShuffleXor(u0[1u - ke], m4);
-            var x1 = u1[ke] + subgroupShuffleXor(u1[1u - ke], m4);
-            var x2 = u2[ke] + subgroupShuffleXor(u2[1u - ke], m4);
-            var x3 = u3[ke] + subgroupShuffleXor(u3[1u - ke], m4);
-            var y = v[ke] + subgroupShuffleXor(v[1u - ke], m4);
-            for (var m = m4 / 2u; m > 0u; m = m / 2u) {
-                x0 += subgroupShuffleXor(x0, m);
-                x1 += subgroupShuffleXor(x1, m);
-                x2 += subgroupShuffleXor(x2, m);
-                x3 += subgroupShuffleXor(x3, m);
-                y += subgroupShuffleXor(y, m);
-            }
-            if ((lane & (m1 | m2 | m3 | m4)) == lane) {
-                let cc = col + ke;
-                part_sums[sg][4u * g][cc] = x0;
-                part_sums[sg][4u * g + 1u][cc] = x1;
-                part_sums[sg][4u * g + 2u][cc] = x2;
-                part_sums[sg][4u * g + 3u][cc] = x3;
-                part_sums[sg][16u + g][cc] = y;
-            }
+        // Column 2d + e.
+        let m4 = SG / 16u;
+        let e = (lane & m4) != 0u;
+        let ke = u32(e);
+        var x0 = u0[ke] + subgroupShuffleXor(u0[1u - ke], m4);
+        var x1 = u1[ke] + subgroupShuffleXor(u1[1u - ke], m4);
+        var x2 = u2[ke] + subgroupShuffleXor(u2[1u - ke], m4);
+        var x3 = u3[ke] + subgroupShuffleXor(u3[1u - ke], m4);
+        var y = v[ke] + subgroupShuffleXor(v[1u - ke], m4);
+        for (var m = m4 / 2u; m > 0u; m = m / 2u) {
+            x0 += subgroupShuffleXor(x0, m);
+            x1 += subgroupShuffleXor(x1, m);
+            x2 += subgroupShuffleXor(x2, m);
+            x3 += subgroupShuffleXor(x3, m);
+            y += subgroupShuffleXor(y, m);
+        }
+        if ((lane & (m1 | m2 | m3 | m4)) == lane) {
+            let cc = col + ke;
+            part_sums[sg][4u * g][cc] = x0;
+            part_sums[sg][4u * g + 1u][cc] = x1;
+            part_sums[sg][4u * g + 2u][cc] = x2;
+            part_sums[sg][4u * g + 3u][cc] = x3;
+            part_sums[sg][16u + g][cc] = y;
         }
     }
     workgroupBarrier();

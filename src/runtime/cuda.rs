@@ -75,6 +75,8 @@ pub enum CudaError {
     MissingKernel(String),
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    #[error("{CUBIN_ENV}={0:?} is not a folder: point it at a folder of precompiled kernels (examples/cuda_cubins.rs writes one) or unset it to compile with NVRTC")]
+    CubinDir(String),
 }
 
 fn driver(what: impl Into<String>) -> impl FnOnce(DriverError) -> CudaError {
@@ -148,10 +150,26 @@ pub fn cubin_key(source: &str, arch: &str) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The folder [`CUBIN_ENV`] names (unset or empty: `None`). Errors: a value that is not a
+/// folder (a typo would otherwise silently compile everything with NVRTC).
+pub fn cubin_dir() -> Result<Option<PathBuf>, CudaError> {
+    cubin_dir_of(std::env::var_os(CUBIN_ENV))
+}
+
+/// [`cubin_dir`] for the value `v` of [`CUBIN_ENV`].
+fn cubin_dir_of(v: Option<std::ffi::OsString>) -> Result<Option<PathBuf>, CudaError> {
+    match v.filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) if Path::new(&v).is_dir() => Ok(Some(PathBuf::from(v))),
+        Some(v) => Err(CudaError::CubinDir(v.to_string_lossy().into_owned())),
+    }
+}
+
 /// The kernel image of every artifact: the cubin (or PTX) from [`CUBIN_ENV`] where one
-/// exists, else PTX from NVRTC (compiled in parallel).
+/// exists, else PTX from NVRTC (compiled in parallel). Errors: [`CUBIN_ENV`] set to
+/// something that is not a folder, or NVRTC's.
 pub fn load_images(artifacts: &[Artifact], arch: &'static str) -> Result<Vec<Ptx>, CudaError> {
-    let dir = std::env::var_os(CUBIN_ENV).map(PathBuf::from);
+    let dir = cubin_dir()?;
     let cached: Vec<Option<Ptx>> = artifacts
         .iter()
         .map(|a| {
@@ -1751,7 +1769,24 @@ fn cluster_attribute(cluster: u32) -> cudarc::driver::sys::CUlaunchAttribute {
 
 #[cfg(test)]
 mod tests {
-    use super::{v_prepass_grid, V_PREPASS_BLOCKS};
+    use super::{cubin_dir_of, v_prepass_grid, CudaError, V_PREPASS_BLOCKS};
+
+    /// `MOA_CUBIN_DIR` unset or empty: no folder; a folder: it; anything else (a typo) an
+    /// error naming the variable and the value, not a silent fall back to NVRTC.
+    #[test]
+    fn the_cubin_folder_must_be_a_folder() {
+        assert!(cubin_dir_of(None).unwrap().is_none());
+        assert!(cubin_dir_of(Some("".into())).unwrap().is_none());
+        let here = std::env::temp_dir();
+        assert_eq!(cubin_dir_of(Some(here.clone().into())).unwrap(), Some(here));
+        let err = cubin_dir_of(Some("/no/such/cubins".into())).unwrap_err();
+        assert!(matches!(err, CudaError::CubinDir(_)));
+        let text = err.to_string();
+        assert!(
+            text.contains("MOA_CUBIN_DIR") && text.contains("/no/such/cubins"),
+            "{text}"
+        );
+    }
 
     /// The `u` pre-pass takes about one wave of blocks however long the batch, at least one
     /// per KV head and never more than one per 64-token group; `v` keeps one per group.

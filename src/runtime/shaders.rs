@@ -40,7 +40,7 @@ pub const MATVEC_ROPE: Shader = Shader {
     source: include_str!("../../shaders/matvec.wgsl"),
 };
 /// The decode products on subgroups (`matvec_sg.wgsl`: one subgroup per 4 columns × 16
-/// rows, reduced with `subgroupAdd`), for adapters with the `SUBGROUP` feature and one
+/// rows, reduced by a butterfly of `subgroupShuffleXor`), for adapters with the `SUBGROUP` feature and one
 /// fixed subgroup size.
 pub const MATVEC_SG: Shader = Shader {
     name: "matvec_sg.wgsl",
@@ -198,21 +198,20 @@ pub struct CoopWalk {
     pub rope: Option<usize>,
 }
 
-/// Elements of `coop_matvec.wgsl`'s `xs` (16 rows of `k` + the padding, in elements of
-/// 4 f16 with `vstore`), or 1 where the walk is `direct` (nothing staged).
-pub fn coop_matvec_xs_len(k: usize, direct: bool, vstore: bool, xpad: bool) -> usize {
+/// Elements of `coop_matvec.wgsl`'s `xs` (16 rows of `k` + [`COOP_MATVEC_XPAD`], in
+/// elements of 4 f16), or 1 where the walk is `direct` (nothing staged).
+pub fn coop_matvec_xs_len(k: usize, direct: bool) -> usize {
     if direct {
         return 1;
     }
-    let ldx = k + if xpad { COOP_MATVEC_XPAD } else { 0 };
-    16 * ldx / if vstore { 4 } else { 1 }
+    let ldx = k + COOP_MATVEC_XPAD;
+    16 * ldx / 4
 }
 
 /// `coop_matvec.wgsl` with its header for a product of inner size `k` (a multiple of 16,
 /// of 64 where `kparts` is 4: the workgroup stages 16 rows of it), `input` as x's type,
 /// `tiles` (1, 2 or 4) 16-column tiles per subgroup (or per workgroup where `kparts`
-/// = 4 subgroups split K), `vstore` (see [`wg_stores`]), `xpad` (the staged rows
-/// padded by [`COOP_MATVEC_XPAD`] f16) and `walk` (ignored where `kparts` is not 4;
+/// = 4 subgroups split K) and `walk` (ignored where `kparts` is not 4;
 /// `direct` also needs `input` f16, and then nothing is staged).
 #[allow(clippy::too_many_arguments)]
 pub fn coop_matvec_source(
@@ -221,13 +220,11 @@ pub fn coop_matvec_source(
     kparts: u32,
     input: StorageType,
     sg: u32,
-    vstore: bool,
-    xpad: bool,
     walk: CoopWalk,
 ) -> String {
     let early = walk.early && kparts == 4;
     let direct = early && walk.direct && input == StorageType::F16;
-    let xs_len = coop_matvec_xs_len(k, direct, vstore, xpad);
+    let xs_len = coop_matvec_xs_len(k, direct);
     let body = if early {
         let (loads, mma) = coop_matvec_walk(k / kparts as usize, tiles, direct);
         COOP_MATVEC
@@ -241,13 +238,13 @@ pub fn coop_matvec_source(
         "enable f16;\nenable wgpu_cooperative_matrix;\nalias xtype = {};\nconst KX: u32 = {k}u;\nconst TILES: u32 = {tiles}u;\nconst KPARTS: u32 = {kparts}u;\nconst TPR: u32 = {}u;\nconst XPAD: u32 = {}u;\nconst XS_LEN: u32 = {xs_len}u;\nconst EARLY: u32 = {}u;\nconst DIRECT: u32 = {}u;\n{}{}{}{}{}",
         input.name(),
         (sg / 4).max(1),
-        if xpad { COOP_MATVEC_XPAD } else { 0 },
+        COOP_MATVEC_XPAD,
         u32::from(early),
         u32::from(direct),
         x_binding(direct),
         coop_rope(walk.rope),
         x_registers(k, sg),
-        wg_stores(vstore, false),
+        wg_stores(false),
         if walk.rope.is_some() {
             format!("{body}{MATVEC_ROPE_EPILOGUE}{CACHE_SLOT}")
         } else {
@@ -329,64 +326,44 @@ fn coop_matvec_walk(kq: usize, tiles: u32, direct: bool) -> (String, String) {
     (loads, mma)
 }
 
-/// f16 of padding at the end of each staged row of x in `coop_matvec.wgsl` with `xpad`
-/// (the default; `MOA_WGPU_COOP_XPAD=0` for none): 16 bytes, so that the 16 rows of an A
-/// fragment (unpadded, rows K · 2 bytes apart, a multiple of 128 for every K here, all
-/// on the same banks) start on different banks.
+/// f16 of padding at the end of each staged row of x in `coop_matvec.wgsl`: 16 bytes, so
+/// that the 16 rows of an A fragment (unpadded, rows K · 2 bytes apart, a multiple of 128
+/// for every K here, all on the same banks) start on different banks. Unpadded rows
+/// (`MOA_WGPU_COOP_XPAD=0`, deleted in session 14) were slower on the H200: gate/up 8.45–8.83
+/// against 8.08 µs (benches/RESULTS.md, wgpu session 13, call 1).
 pub const COOP_MATVEC_XPAD: usize = 8;
 
 /// How the matrix-unit decode kernels store their workgroup operands: the element type
 /// and width in f16 of `xs` (`xse`, XSW) and of the head's `ws` (`wse`, WSW, with
 /// `head`), and their stores `xs_put(o, v)` (4 values at f16 offset `o`, a multiple of 4)
-/// and `ws_put(o, v)` (8 f16 packed in a `vec4<u32>`, at `o`, a multiple of 8). Without
-/// `vstore` (`MOA_WGPU_COOP_VSTORE=0`) the arrays are f16 and every value is one 2-byte
-/// store (on the H200 the head's 8 stores a weight vector, 16 bytes apart across a warp,
-/// conflict 4 ways: ~9 µs of its 66, wgpu session 12, call 2). With it (the default) both
+/// and `ws_put(o, v)` (8 f16 packed in a `vec4<u32>`, at `o`, a multiple of 8). Both
 /// arrays hold `vec4<f16>`: one 8-byte store for x's 4 values, two for a weight vector,
 /// and the matrix loads take offsets and strides in those elements (a cooperative load's
 /// stride counts elements of its pointer's type); the head went from 53–56 to 34–47 µs
-/// (wgpu session 13, call 2). A first form with `u32` vectors
-/// (`ws` as the fetched `vec4<u32>`, no conversion) failed NVIDIA's compiler on the H200
-/// ("NVVM compilation failed", the device lost: call 4): its element type differed from
-/// the matrices'; this one keeps f16. DIAG 3 (the head's one-store diagnostic) is in the
-/// scalar form only.
-fn wg_stores(vstore: bool, head: bool) -> String {
-    let mut s = if vstore {
-        "alias xse = vec4<f16>;\nconst XSW: u32 = 4u;\n\
-         fn xs_put(o: u32, v: vec4<f32>) {\n    xs[o / 4u] = vec4<f16>(v);\n}\n"
-            .to_string()
-    } else {
-        "alias xse = f16;\nconst XSW: u32 = 1u;\n\
-         fn xs_put(o: u32, v: vec4<f32>) {\n    let h = vec4<f16>(v);\n    \
-         xs[o] = h.x;\n    xs[o + 1u] = h.y;\n    xs[o + 2u] = h.z;\n    xs[o + 3u] = h.w;\n}\n"
-            .to_string()
-    };
+/// (benches/RESULTS.md, wgpu session 13, call 2) against f16 arrays stored one value at
+/// a time (the head's 8 stores a weight vector, 16 bytes apart across a warp, conflict 4
+/// ways: ~9 µs of its 66, session 12, call 2), which were deleted in session 14 with
+/// `MOA_WGPU_COOP_VSTORE` and the head's one-store diagnostic (DIAG 3). A first form with
+/// `u32` vectors (`ws` as the fetched `vec4<u32>`, no conversion) failed NVIDIA's compiler
+/// on the H200 ("NVVM compilation failed", the device lost: session 12, call 4): its
+/// element type differed from the matrices'; this one keeps f16.
+fn wg_stores(head: bool) -> String {
+    let mut s = "alias xse = vec4<f16>;\nconst XSW: u32 = 4u;\n\
+                 fn xs_put(o: u32, v: vec4<f32>) {\n    xs[o / 4u] = vec4<f16>(v);\n}\n"
+        .to_string();
     if head {
-        s.push_str(if vstore {
-            // Unpacked through f32, exact (as below).
+        // Unpacked through f32, exact: naga 30 does not take `bitcast<vec2<f16>>` of a u32.
+        s.push_str(
             "alias wse = vec4<f16>;\nconst WSW: u32 = 4u;\n\
              fn ws_put(o: u32, v: vec4<u32>) {\n    \
              ws[o / 4u] = vec4<f16>(vec4<f32>(unpack2x16float(v.x), unpack2x16float(v.y)));\n    \
-             ws[o / 4u + 1u] = vec4<f16>(vec4<f32>(unpack2x16float(v.z), unpack2x16float(v.w)));\n}\n"
-        } else {
-            // Unpacked through f32, exact: naga 30 does not take `bitcast<vec2<f16>>` of
-            // a u32.
-            "alias wse = f16;\nconst WSW: u32 = 1u;\n\
-             fn ws_put(o: u32, v: vec4<u32>) {\n    \
-             let h0 = vec2<f16>(unpack2x16float(v.x));\n    \
-             let h1 = vec2<f16>(unpack2x16float(v.y));\n    \
-             let h2 = vec2<f16>(unpack2x16float(v.z));\n    \
-             let h3 = vec2<f16>(unpack2x16float(v.w));\n    \
-             if (DIAG == 3u) {\n        \
-             ws[o] = h0.x + h0.y + h1.x + h1.y + h2.x + h2.y + h3.x + h3.y;\n        return;\n    }\n    \
-             ws[o] = h0.x;\n    ws[o + 1u] = h0.y;\n    ws[o + 2u] = h1.x;\n    ws[o + 3u] = h1.y;\n    \
-             ws[o + 4u] = h2.x;\n    ws[o + 5u] = h2.y;\n    ws[o + 6u] = h3.x;\n    ws[o + 7u] = h3.y;\n}\n"
-        });
+             ws[o / 4u + 1u] = vec4<f16>(vec4<f32>(unpack2x16float(v.z), unpack2x16float(v.w)));\n}\n",
+        );
     }
     s
 }
 
-/// The x staging of the matrix-unit decode kernels in one round trip (their `XSTAGE` 1):
+/// The x staging of the matrix-unit decode kernels in one round trip:
 /// `x_all` loads an invocation's ceil(k / 4 / (sg / 4)) 4-vectors of x (through the
 /// kernel's `xv`) into named registers, `x_sumsq` sums their squares, `x_put_all` stores
 /// them (through the kernel's `xput`), TPR = sg / 4 invocations sharing a row.
@@ -430,9 +407,9 @@ pub fn coop_head_vectors(ks: usize, sg: u32) -> usize {
 /// `ks` weights (a multiple of 16 dividing `k`), `bpw` blocks of 64 columns a workgroup
 /// and subgroups of `sg`: the constants, `fetch_all` / `put_all` over
 /// [`coop_head_vectors`] named registers (a struct, unrolled here so that no driver puts
-/// them in an indexed array), [`x_registers`] (its `XSTAGE` 1) and [`wg_stores`] with
-/// `vstore`.
-pub fn coop_head_source(k: usize, ks: usize, bpw: u32, sg: u32, vstore: bool) -> String {
+/// them in an indexed array), [`x_registers`] (x staged in one round trip) and
+/// [`wg_stores`].
+pub fn coop_head_source(k: usize, ks: usize, bpw: u32, sg: u32) -> String {
     let n = coop_head_vectors(ks, sg);
     let fields: Vec<String> = (0..n).map(|m| format!("r{m}: vec4<u32>")).collect();
     let fetches: Vec<String> = (0..n)
@@ -451,7 +428,7 @@ pub fn coop_head_source(k: usize, ks: usize, bpw: u32, sg: u32, vstore: bool) ->
         fields.join(", "),
         fetches.join(", "),
         x_registers(k, sg),
-        wg_stores(vstore, true),
+        wg_stores(true),
         COOP_HEAD.source
     )
 }
@@ -563,58 +540,30 @@ mod tests {
                 direct: true,
                 ..early
             };
-            for (vstore, xpad, walk) in [
-                (false, false, CoopWalk::default()),
-                (true, false, CoopWalk::default()),
-                (false, true, CoopWalk::default()),
-                (true, true, CoopWalk::default()),
-                (false, false, early),
-                (false, true, early),
-                (false, false, direct),
-            ] {
-                let source = coop_matvec_source(576, tiles, kparts, input, 32, vstore, xpad, walk);
+            for walk in [CoopWalk::default(), early, direct] {
+                let source = coop_matvec_source(576, tiles, kparts, input, 32, walk);
                 validate_wgsl(COOP_MATVEC.name, &source).unwrap_or_else(|e| panic!("{e}"));
-                for (mode, epi, xstage) in [
-                    (0.0, 0.0, 0.0),
-                    (1.0, 0.0, 0.0),
-                    (1.0, 1.0, 0.0),
-                    (1.0, 2.0, 0.0),
-                    (0.0, 0.0, 1.0),
-                    (1.0, 1.0, 1.0),
-                    (1.0, 2.0, 1.0),
-                ] {
-                    let constants = [
-                        ("SG", 32.0),
-                        ("INPUT_MODE", mode),
-                        ("EPI", epi),
-                        ("XSTAGE", xstage),
-                    ];
+                for (mode, epi) in [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (1.0, 2.0)] {
+                    let constants = [("SG", 32.0), ("INPUT_MODE", mode), ("EPI", epi)];
                     let words = spirv_words(&source, COOP_MATVEC.entry_point, &constants)
-                        .unwrap_or_else(|e| {
-                            panic!("tiles {tiles} kparts {kparts} vstore {vstore} xpad {xpad} {walk:?}: {e}")
-                        });
+                        .unwrap_or_else(|e| panic!("tiles {tiles} kparts {kparts} {walk:?}: {e}"));
                     assert!(words.len() > 100);
                 }
             }
         }
         // Direct: nothing staged, xs of one element.
-        assert_eq!(coop_matvec_xs_len(576, true, false, false), 1);
+        assert_eq!(coop_matvec_xs_len(576, true), 1);
         // The QKV product with RoPE + the cache write (EPI 3): `matvec_rope.wgsl`'s
         // bindings 6–11, `pairs` at 12, head_dim 64 and 128.
-        for (hd, vstore) in [(64, true), (128, false)] {
+        for hd in [64, 128] {
             let rope = CoopWalk {
                 early: true,
                 rope: Some(hd),
                 ..CoopWalk::default()
             };
-            let source = coop_matvec_source(576, 2, 4, StorageType::F32, 32, vstore, true, rope);
+            let source = coop_matvec_source(576, 2, 4, StorageType::F32, 32, rope);
             validate_wgsl(COOP_MATVEC.name, &source).unwrap_or_else(|e| panic!("{e}"));
-            let constants = [
-                ("SG", 32.0),
-                ("INPUT_MODE", 1.0),
-                ("EPI", 3.0),
-                ("XSTAGE", 1.0),
-            ];
+            let constants = [("SG", 32.0), ("INPUT_MODE", 1.0), ("EPI", 3.0)];
             let words = spirv_words(&source, COOP_MATVEC.entry_point, &constants)
                 .unwrap_or_else(|e| panic!("rope {hd}: {e}"));
             assert!(words.len() > 100);
@@ -637,7 +586,6 @@ mod tests {
                     ("INPUT_MODE", 1.0),
                     ("SG", 32.0),
                     ("KSPLIT", 4.0),
-                    ("REDUCE", 1.0),
                     ("WG", 256.0),
                     ("DIAG", diag),
                 ];
@@ -660,26 +608,20 @@ mod tests {
             (576, 96, 3, 64),
             (2048, 128, 2, 32),
         ] {
-            for vstore in [false, true] {
-                let source = coop_head_source(k, ks, bpw, sg, vstore);
-                validate_wgsl(COOP_HEAD.name, &source).unwrap_or_else(|e| panic!("{e}"));
-                for (epi, diag, xstage) in [
-                    (0.0, 0.0, 0.0),
-                    (1.0, 0.0, 0.0),
-                    (0.0, 0.0, 1.0),
-                    (1.0, 0.0, 1.0),
-                    (1.0, 1.0, 0.0),
-                    (1.0, 2.0, 1.0),
-                    (0.0, 3.0, 0.0),
-                    (1.0, 4.0, 0.0),
-                ] {
-                    let constants = [("EPI", epi), ("DIAG", diag), ("XSTAGE", xstage)];
-                    let words =
-                    spirv_words(&source, COOP_HEAD.entry_point, &constants).unwrap_or_else(|e| {
-                        panic!("k {k} ks {ks} bpw {bpw} sg {sg} vstore {vstore} DIAG {diag} XSTAGE {xstage}: {e}")
-                    });
-                    assert!(words.len() > 100);
-                }
+            let source = coop_head_source(k, ks, bpw, sg);
+            validate_wgsl(COOP_HEAD.name, &source).unwrap_or_else(|e| panic!("{e}"));
+            for (epi, diag) in [
+                (0.0, 0.0),
+                (1.0, 0.0),
+                (1.0, 1.0),
+                (1.0, 2.0),
+                (0.0, 3.0),
+                (1.0, 4.0),
+            ] {
+                let constants = [("EPI", epi), ("DIAG", diag)];
+                let words = spirv_words(&source, COOP_HEAD.entry_point, &constants)
+                    .unwrap_or_else(|e| panic!("k {k} ks {ks} bpw {bpw} sg {sg} DIAG {diag}: {e}"));
+                assert!(words.len() > 100);
             }
         }
     }

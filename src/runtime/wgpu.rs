@@ -13,6 +13,7 @@ use crate::codegen::wgsl::DECODE_PARTIAL_EMPTY;
 use crate::codegen::{Artifact, KernelInfo, Phase};
 use crate::lower::{CacheLayout, KernelModule, StorageType};
 use crate::runtime::cases::{DecodeCase, PrefillCase};
+use crate::runtime::wgpu_engine::WgpuContextOptions;
 use crate::runtime::worklist::{choose_chunk, DecodeWork};
 
 /// Gives the process a private `XDG_RUNTIME_DIR` when it has none (unset, empty, or not a
@@ -101,6 +102,8 @@ pub enum WgpuError {
     Run { kernel: String, message: String },
     #[error("reading results back failed: {0}")]
     Readback(String),
+    #[error(transparent)]
+    Options(#[from] crate::runtime::wgpu_engine::OptionsError),
 }
 
 /// One wgpu device and queue (Vulkan preferred: it is what lavapipe and real GPUs share).
@@ -112,6 +115,9 @@ pub struct WgpuContext {
     coop: Option<CoopMatrix>,
     coop_configs: Vec<wgpu::CooperativeMatrixProperties>,
     subgroup: Option<u32>,
+    /// The settings it was opened with (`MOA_WGPU_COOP`, `MOA_WGPU_SUBGROUPS`,
+    /// `MOA_WGSL_DECODE`, `MOA_WGSL_RESCALE`).
+    options: WgpuContextOptions,
 }
 
 /// The cooperative-matrix configuration the prefill products use (issue 12 item 2):
@@ -165,12 +171,24 @@ pub fn choose_subgroup_size(feature: bool, min: u32, max: u32) -> Option<u32> {
 
 impl WgpuContext {
     /// Opens the first adapter wgpu offers, preferring Vulkan, with SHADER_F16 where the
-    /// adapter has it and the adapter's own limits (lavapipe's exceed WebGPU defaults).
+    /// adapter has it and the adapter's own limits (lavapipe's exceed WebGPU defaults),
+    /// with the environment's settings ([`WgpuContextOptions::from_env`]; a malformed one
+    /// is [`WgpuError::Options`]).
     pub fn new() -> Result<WgpuContext, WgpuError> {
-        pollster::block_on(Self::new_async())
+        Self::with_options(WgpuContextOptions::from_env()?)
     }
 
-    async fn new_async() -> Result<WgpuContext, WgpuError> {
+    /// [`Self::new`] with `options` instead of the environment's settings.
+    pub fn with_options(options: WgpuContextOptions) -> Result<WgpuContext, WgpuError> {
+        pollster::block_on(Self::new_async(options))
+    }
+
+    /// The settings this context was opened with.
+    pub fn options(&self) -> &WgpuContextOptions {
+        &self.options
+    }
+
+    async fn new_async(options: WgpuContextOptions) -> Result<WgpuContext, WgpuError> {
         let instance =
             wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let mut adapters = instance.enumerate_adapters(wgpu::Backends::all()).await;
@@ -204,12 +222,12 @@ impl WgpuContext {
         // Matrix units for the prefill products where the adapter offers them, unless
         // MOA_WGPU_COOP=0 (the tiled products then run, e.g. to compare the two).
         let coop_feature = wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
-        let coop_wanted = std::env::var("MOA_WGPU_COOP").map_or(true, |v| v != "0");
-        let coop_configs = if f16 && coop_wanted && adapter.features().contains(coop_feature) {
-            adapter.cooperative_matrix_properties()
-        } else {
-            Vec::new()
-        };
+        let coop_configs =
+            if f16 && options.cooperative_matrices && adapter.features().contains(coop_feature) {
+                adapter.cooperative_matrix_properties()
+            } else {
+                Vec::new()
+            };
         let coop = choose_coop_matrix(
             &coop_configs,
             info.subgroup_min_size,
@@ -218,9 +236,8 @@ impl WgpuContext {
         // Subgroup operations for the decode products (`matvec_sg.wgsl`) where the adapter
         // has them with one fixed subgroup size that divides a 64-wide workgroup, unless
         // MOA_WGPU_SUBGROUPS=0.
-        let subgroup_wanted = std::env::var("MOA_WGPU_SUBGROUPS").map_or(true, |v| v != "0");
         let subgroup = choose_subgroup_size(
-            subgroup_wanted && adapter.features().contains(wgpu::Features::SUBGROUP),
+            options.subgroups && adapter.features().contains(wgpu::Features::SUBGROUP),
             info.subgroup_min_size,
             info.subgroup_max_size,
         );
@@ -258,6 +275,7 @@ impl WgpuContext {
             coop,
             coop_configs,
             subgroup,
+            options,
         })
     }
 
@@ -393,7 +411,7 @@ impl Default for DecodePipelineOptions {
 /// Not by default: on the H200 it measured 0.7–0.9× the scalar decode's rate
 /// (benches/RESULTS.md, "WGSL decode on cooperative matrices", calls 10–11).
 fn coop_decode_matrix(ctx: &WgpuContext) -> Result<CoopMatrix, String> {
-    if std::env::var("MOA_WGSL_DECODE").map_or(true, |v| v != "coop") {
+    if !ctx.options.wgsl_coop_decode {
         return Err(
             "the default; MOA_WGSL_DECODE=coop opts in to the cooperative-matrix decode".into(),
         );
@@ -413,13 +431,11 @@ fn build_coop_decode(
     artifact: &Artifact,
     k: &KernelInfo,
     coop: CoopMatrix,
+    rescale: Option<u32>,
 ) -> Result<wgpu::ComputePipeline, String> {
     let mut constants = vec![("MOA_SG", f64::from(coop.subgroup))];
-    if let Some(r) = std::env::var("MOA_WGSL_RESCALE")
-        .ok()
-        .and_then(|v| v.parse::<f64>().ok())
-    {
-        constants.push(("MOA_RESCALE", r.clamp(0.0, 15.0)));
+    if let Some(r) = rescale {
+        constants.push(("MOA_RESCALE", f64::from(r)));
     }
     // Every workgroup array of the kernel is written before it is read (stale scores are
     // masked by select), as `matrix_pipeline` requires.
@@ -524,7 +540,7 @@ impl WgpuAttention {
                 if let (Ok(c), None, (Phase::Decode, Some(l))) =
                     (&coop, &coop_failed, (k.phase, k.layer))
                 {
-                    match build_coop_decode(device, artifact, k, *c) {
+                    match build_coop_decode(device, artifact, k, *c, ctx.options.wgsl_rescale) {
                         Ok(pipeline) => {
                             coop_chunk = Some(tile(k, "k_tile", k.abi.tiles.k_tile)?);
                             coop_decode.insert(

@@ -13,7 +13,7 @@
 
 use half::f16;
 
-use super::{EngineError, WgpuEngine};
+use super::{CoopDecodeChoice, CoopHeadChoice, EngineError, WgpuEngine, WgpuEngineOptions};
 use crate::lower::StorageType;
 use crate::runtime::shaders::{
     coop_head_source, coop_matvec_source, coop_matvec_xs_len, CoopWalk, COOP_HEAD, COOP_MATVEC,
@@ -51,7 +51,7 @@ impl CoopHead {
 pub(super) struct CoopProduct {
     pub(super) pipeline: wgpu::ComputePipeline,
     /// The output product with its A fragments loaded straight from the f16 attention
-    /// output (`MOA_WGPU_COOP_EARLY=1`, `coop_matvec.wgsl`'s DIRECT 1): for inputs that
+    /// output (`coop_matvec.wgsl`'s DIRECT 1, with the early walk): for inputs that
     /// hold whole 16-row blocks (it reads every row of a block).
     pub(super) direct: Option<wgpu::ComputePipeline>,
     /// The product's K, compiled into the kernel.
@@ -72,16 +72,6 @@ pub(super) struct CoopDecode {
     pub(super) note: String,
     /// Which LM head decode passes run, for `describe`.
     pub(super) head_kind: String,
-}
-
-/// Tiles per subgroup of the head: `MOA_WGPU_COOP_HEAD_TILES=1|2|4`, default 2
-/// (SmolLM2's head: 384 workgroups of 128 columns).
-fn tiles_from_env() -> u32 {
-    match std::env::var("MOA_WGPU_COOP_HEAD_TILES").as_deref() {
-        Ok("1") => 1,
-        Ok("4") => 4,
-        _ => 2,
-    }
 }
 
 /// Compiles `coop_matvec.wgsl` for K = `k`, x of type `input`, `tiles`, `kparts`, input
@@ -113,8 +103,8 @@ fn build(
         return Err(format!("K = {k} is not a multiple of {}", 16 * kparts));
     }
     // xs (f16, or 8-byte elements of 4 with vector stores) and cs (f32 tiles).
-    let xs_len = coop_matvec_xs_len(k, walk.direct, vector_stores(), x_padded());
-    let xs_bytes = xs_len as u64 * if vector_stores() { 8 } else { 2 };
+    let xs_len = coop_matvec_xs_len(k, walk.direct);
+    let xs_bytes = xs_len as u64 * 8;
     let bytes = xs_bytes + 4 * u64::from(tiles) * 256 * 4;
     let limit = u64::from(device.limits().max_compute_workgroup_storage_size);
     if bytes > limit {
@@ -126,71 +116,14 @@ fn build(
     matrix_pipeline(
         device,
         COOP_MATVEC.name,
-        &coop_matvec_source(
-            k,
-            tiles,
-            kparts,
-            input,
-            coop.subgroup,
-            vector_stores(),
-            x_padded(),
-            walk,
-        ),
+        &coop_matvec_source(k, tiles, kparts, input, coop.subgroup, walk),
         COOP_MATVEC.entry_point,
         &[
             ("SG", f64::from(coop.subgroup)),
             ("INPUT_MODE", f64::from(mode)),
             ("EPI", f64::from(epi)),
-            ("XSTAGE", f64::from(u8::from(x_in_one_trip()))),
         ],
     )
-}
-
-/// Blocks of 64 columns a workgroup of `coop_head.wgsl`: `MOA_WGPU_COOP_HEAD_BLOCKS=1..4`,
-/// default 2 (SmolLM2's head: 384 workgroups, all resident on the H200 at 48 KB each).
-fn blocks_from_env() -> u32 {
-    std::env::var("MOA_WGPU_COOP_HEAD_BLOCKS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|b| (1..=4).contains(b))
-        .unwrap_or(2)
-}
-
-/// `coop_head.wgsl`'s timing diagnostic (`MOA_WGPU_COOP_HEAD_DIAG=1..4`, its `DIAG`: wrong
-/// results, no start-up check), 0 where unset.
-fn head_diag() -> u32 {
-    std::env::var("MOA_WGPU_COOP_HEAD_DIAG")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|d| (1..=4).contains(d))
-        .unwrap_or(0)
-}
-
-/// Whether the matrix-unit decode kernels (`coop_head.wgsl`, `coop_matvec.wgsl`) stage x
-/// with every load of an invocation issued at once (their `XSTAGE` 1, the default) rather
-/// than in loops of dependent loads (`MOA_WGPU_COOP_XSTAGE=0`): on the H200 the head took
-/// 52-61 µs against 66-74, the matrix-unit output and gate/up products 6.9 and 9.6-9.8 µs
-/// against 9.9 and 19.0 (benches/RESULTS.md, wgpu session 12, call 3).
-fn x_in_one_trip() -> bool {
-    std::env::var("MOA_WGPU_COOP_XSTAGE").map_or(true, |v| v != "0")
-}
-
-/// Whether the matrix-unit decode kernels store their workgroup operands as f16 vectors
-/// (`shaders::wg_stores`; the default) rather than one f16 at a time
-/// (`MOA_WGPU_COOP_VSTORE=0`): on the H200 the staged head took 34–47 µs against 53–56
-/// (benches/RESULTS.md, wgpu session 13, call 2; an earlier form with `u32` vectors failed
-/// NVIDIA's compiler and lost the device, session 12, call 4).
-fn vector_stores() -> bool {
-    std::env::var("MOA_WGPU_COOP_VSTORE").map_or(true, |v| v != "0")
-}
-
-/// Whether `coop_matvec.wgsl` pads its staged rows of x by 16 bytes
-/// (`shaders::COOP_MATVEC_XPAD`; the default, `MOA_WGPU_COOP_XPAD=0` for none): unpadded,
-/// the 16 rows of an A fragment are 2 · K bytes apart, all on the same banks. Part of the
-/// set that won its A/B on the H200 (benches/RESULTS.md, wgpu session 13, call 2); alone
-/// one run of call 1 (gate/up 8.08 µs against 8.45–8.83 unpadded).
-fn x_padded() -> bool {
-    std::env::var("MOA_WGPU_COOP_XPAD").map_or(true, |v| v != "0")
 }
 
 /// Workgroup memory of `coop_head.wgsl` for K = `k` and stages of `ks`: x of 16 rows and
@@ -199,17 +132,15 @@ fn coop_head_bytes(k: usize, ks: usize) -> u64 {
     (2 * 16 * (k + 8) + 2 * 64 * (ks + 8) + 4 * 1024) as u64
 }
 
-/// The stage width of `coop_head.wgsl` for K = `k`: `MOA_WGPU_COOP_HEAD_KS` where it is
-/// valid, else the widest multiple of 16 dividing K, at most 192 (12 registers of 16
-/// bytes an invocation on 32 lanes), whose workgroup memory fits `limit`.
-fn stage_width(k: usize, limit: u64) -> Option<usize> {
+/// The stage width of `coop_head.wgsl` for K = `k`: `asked`
+/// (`WgpuEngineOptions::coop_head_ks`) where it divides K and fits, else the widest
+/// multiple of 16 dividing K, at most 192 (12 registers of 16 bytes an invocation on 32
+/// lanes), whose workgroup memory fits `limit`.
+fn stage_width(k: usize, limit: u64, asked: Option<u32>) -> Option<usize> {
     let fits = |ks: usize| {
         ks > 0 && ks.is_multiple_of(16) && k.is_multiple_of(ks) && coop_head_bytes(k, ks) <= limit
     };
-    let asked = std::env::var("MOA_WGPU_COOP_HEAD_KS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok());
-    if let Some(ks) = asked.filter(|&ks| fits(ks)) {
+    if let Some(ks) = asked.map(|ks| ks as usize).filter(|&ks| fits(ks)) {
         return Some(ks);
     }
     (1..=12).rev().map(|m| 16 * m).find(|&ks| fits(ks))
@@ -219,11 +150,12 @@ fn stage_width(k: usize, limit: u64) -> Option<usize> {
 /// f16 weights, K a multiple of 16, a stage width whose workgroup memory fits.
 fn build_staged(
     device: &wgpu::Device,
+    o: &WgpuEngineOptions,
     storage: StorageType,
     coop: Option<CoopMatrix>,
     k: usize,
-    bpw: u32,
 ) -> Result<CoopHead, String> {
+    let bpw = o.coop_head_blocks;
     let coop = coop.ok_or("no cooperative matrices on this adapter")?;
     if coop.accumulator != StorageType::F32 || storage != StorageType::F16 {
         return Err("needs f16 weights and an f16 x f16 -> f32 configuration".into());
@@ -232,13 +164,13 @@ fn build_staged(
         return Err(format!("K = {k} is not a multiple of 16"));
     }
     let limit = u64::from(device.limits().max_compute_workgroup_storage_size);
-    let ks = stage_width(k, limit).ok_or_else(|| {
+    let ks = stage_width(k, limit, o.coop_head_ks).ok_or_else(|| {
         format!(
             "its workgroup arrays need at least {} bytes, above this adapter's {limit}",
             coop_head_bytes(k, 16)
         )
     })?;
-    let source = coop_head_source(k, ks, bpw, coop.subgroup, vector_stores());
+    let source = coop_head_source(k, ks, bpw, coop.subgroup);
     // Every workgroup array of coop_head.wgsl is written before it is read.
     let pipe = |epi: u32| {
         matrix_pipeline(
@@ -248,8 +180,7 @@ fn build_staged(
             COOP_HEAD.entry_point,
             &[
                 ("EPI", f64::from(epi)),
-                ("DIAG", f64::from(head_diag())),
-                ("XSTAGE", f64::from(u8::from(x_in_one_trip()))),
+                ("DIAG", f64::from(o.coop_head_diag)),
             ],
         )
     };
@@ -259,7 +190,7 @@ fn build_staged(
         tiles: bpw,
         staged: Some(ks),
         k,
-        fold_argmax: std::env::var("MOA_WGPU_HEAD_ARGMAX").map_or(true, |v| v != "0"),
+        fold_argmax: o.head_argmax,
     })
 }
 
@@ -272,17 +203,18 @@ pub(super) fn coop_head(
     storage: StorageType,
     coop: Option<CoopMatrix>,
     k: usize,
+    o: &WgpuEngineOptions,
 ) -> Result<CoopHead, String> {
-    let env = std::env::var("MOA_WGPU_COOP_HEAD");
-    if env.as_deref().is_ok_and(|v| v == "0") {
-        return Err("turned off (MOA_WGPU_COOP_HEAD=0)".into());
-    }
-    if !env.as_deref().is_ok_and(|v| v == "direct") {
-        if let Ok(head) = build_staged(device, storage, coop, k, blocks_from_env()) {
-            return Ok(head);
+    match o.coop_head {
+        CoopHeadChoice::Off => return Err("turned off (MOA_WGPU_COOP_HEAD=0)".into()),
+        CoopHeadChoice::Staged => {
+            if let Ok(head) = build_staged(device, o, storage, coop, k) {
+                return Ok(head);
+            }
         }
+        CoopHeadChoice::Direct => {}
     }
-    let tiles = tiles_from_env();
+    let tiles = o.coop_head_tiles;
     let f32_x = StorageType::F32;
     let walk0 = CoopWalk::default();
     Ok(CoopHead {
@@ -291,7 +223,7 @@ pub(super) fn coop_head(
         tiles,
         staged: None,
         k,
-        fold_argmax: std::env::var("MOA_WGPU_HEAD_ARGMAX").map_or(true, |v| v != "0"),
+        fold_argmax: o.head_argmax,
     })
 }
 
@@ -305,12 +237,13 @@ pub(super) fn coop_head(
 /// 8.15–8.74 µs against 9.17–9.31 in both A/B pairs of two calls, the output product
 /// 5.72–6.13 against 5.89–6.14 (a win in one call, a loss in the other: noise), so only
 /// gate/up runs there by default (benches/RESULTS.md, wgpu session 13, calls 1–2).
-/// `MOA_WGPU_COOP_QKV=1` (prepared in session 13, not measured: its device time was
-/// spent) also puts the decode QKV product (K = `hidden`) there, RoPE + the cache write
-/// in its epilogue, built like the gate/up product that won: predicted 7.5 → ~6.5 µs a
-/// layer on the H200; checked at start-up against the CPU (`check_coop_qkv`).
+/// `MOA_WGPU_COOP_QKV=1` also puts the decode QKV product (K = `hidden`) there, RoPE +
+/// the cache write in its epilogue, built like the gate/up product that won; checked at
+/// start-up against the CPU (`check_coop_qkv`). Opt-in: measured once, 8.09 against 7.35
+/// µs a layer on the subgroups (benches/RESULTS.md, "Lead calls (session 13)").
 pub(super) fn coop_products(
     device: &wgpu::Device,
+    o: &WgpuEngineOptions,
     storage: StorageType,
     coop: Option<CoopMatrix>,
     k_attn: usize,
@@ -321,13 +254,12 @@ pub(super) fn coop_products(
     Option<CoopProduct>,
     Option<CoopProduct>,
 ) {
-    let which = std::env::var("MOA_WGPU_COOP_DECODE");
-    if which.as_deref().is_ok_and(|v| v == "0") {
+    if o.coop_decode == CoopDecodeChoice::Off {
         return (None, None, None);
     }
-    let with_out = which.as_deref().is_ok_and(|v| v == "1");
+    let with_out = o.coop_decode == CoopDecodeChoice::OutAndGateUp;
     let early = CoopWalk {
-        early: early_walk(),
+        early: true,
         ..CoopWalk::default()
     };
     let out = with_out
@@ -347,26 +279,20 @@ pub(super) fn coop_products(
         .flatten()
         .map(|pipeline| CoopProduct {
             pipeline,
-            direct: early
-                .early
-                .then(|| {
-                    let direct = CoopWalk {
-                        direct: true,
-                        ..early
-                    };
-                    build(
-                        device,
-                        storage,
-                        coop,
-                        k_attn,
-                        (1, 4),
-                        storage,
-                        (0, 0),
-                        direct,
-                    )
-                    .ok()
-                })
-                .flatten(),
+            direct: build(
+                device,
+                storage,
+                coop,
+                k_attn,
+                (1, 4),
+                storage,
+                (0, 0),
+                CoopWalk {
+                    direct: true,
+                    ..early
+                },
+            )
+            .ok(),
             k: k_attn,
         });
     let f32_x = StorageType::F32;
@@ -383,9 +309,7 @@ pub(super) fn coop_products(
         rope: Some(head_dim),
         ..early
     };
-    let qkv = (std::env::var("MOA_WGPU_COOP_QKV").is_ok_and(|v| v == "1")
-        && head_dim.is_multiple_of(32)
-        && storage == StorageType::F16)
+    let qkv = (o.coop_qkv && head_dim.is_multiple_of(32) && storage == StorageType::F16)
         .then(|| build(device, storage, coop, hidden, (2, 4), f32_x, (1, 3), rope).ok())
         .flatten()
         .map(|pipeline| CoopProduct {
@@ -394,16 +318,6 @@ pub(super) fn coop_products(
             k: hidden,
         });
     (out, gate_up, qkv)
-}
-
-/// Whether the matrix-unit output and gate/up products load every B fragment before x
-/// is staged, and the output product its A fragments straight from the f16 attention
-/// output (`shaders::CoopWalk`; `MOA_WGPU_COOP_EARLY=0` keeps the loops that load them
-/// after): the weights' round trip then overlaps x's instead of following it. On the H200
-/// gate/up went from 9.96 to 8.53–8.74 µs, the output product from 6.94 to 5.72–5.80
-/// (benches/RESULTS.md, wgpu session 13, call 1).
-fn early_walk() -> bool {
-    std::env::var("MOA_WGPU_COOP_EARLY").map_or(true, |v| v != "0")
 }
 
 /// The start-up check's product: 21 rows (a full 16-row block and a partial one), 400
@@ -833,10 +747,11 @@ impl WgpuEngine {
         let Ok(h) = &self.coop_decode.head else {
             return;
         };
-        if h.staged.is_some() && head_diag() != 0 {
+        let o = self.options;
+        if h.staged.is_some() && o.coop_head_diag != 0 {
             self.coop_decode.head_kind = format!(
                 "matrix units (coop_head.wgsl, timing diagnostic DIAG {}: wrong results, unchecked)",
-                head_diag()
+                o.coop_head_diag
             );
             return;
         }
@@ -848,27 +763,12 @@ impl WgpuEngine {
                 "matrix units ({}{}; max |err| {e:.1e} on the start-up check)",
                 match h.staged {
                     Some(ks) => format!(
-                        "coop_head.wgsl, weights staged {ks} of K at a time, {} blocks of 64 columns a workgroup{}{}",
-                        h.tiles,
-                        if x_in_one_trip() {
-                            ", x staged in one round trip"
-                        } else {
-                            ""
-                        },
-                        if vector_stores() {
-                            ", vector stores"
-                        } else {
-                            ""
-                        }
+                        "coop_head.wgsl, weights staged {ks} of K at a time, {} blocks of 64 columns a workgroup, x staged in one round trip, vector stores",
+                        h.tiles
                     ),
                     None => format!(
-                        "coop_matvec.wgsl, {} tiles a subgroup{}",
-                        h.tiles,
-                        if x_in_one_trip() {
-                            ", x staged in one round trip"
-                        } else {
-                            ""
-                        }
+                        "coop_matvec.wgsl, {} tiles a subgroup, x staged in one round trip",
+                        h.tiles
                     ),
                 },
                 if h.fold_argmax {

@@ -21,6 +21,7 @@ pub mod chunks;
 mod coop;
 mod coop_matvec;
 mod forward;
+pub mod options;
 mod pipelines;
 mod profile;
 mod record;
@@ -28,6 +29,9 @@ mod request;
 mod weights;
 
 use forward::OutputKind;
+pub use options::{
+    CoopDecodeChoice, CoopHeadChoice, OptionsError, WgpuContextOptions, WgpuEngineOptions,
+};
 pub use pipelines::SubgroupProducts;
 use pipelines::{CoopPipes, Pipelines};
 pub use profile::KindTime;
@@ -36,7 +40,7 @@ pub use weights::rows_per_part;
 use weights::{DeviceWeights, LayerBuffers, Matrix};
 
 use super::engine::{Engine, EngineError, PrefillProgress, Request, Sampling};
-use super::wgpu::{WgpuAttention, WgpuContext};
+use super::wgpu::{WgpuAttention, WgpuContext, WgpuError};
 use crate::codegen::{self, Compiled, Target};
 use crate::lower::{CacheLayout, KernelModule, StorageType};
 use crate::model::{LlamaConfig, Model};
@@ -73,6 +77,9 @@ pub struct WgpuEngine {
     /// `wgpu <adapter> (<graphics API>)`, for [`Engine::describe`].
     adapter: String,
     weight_bytes: u64,
+    /// The settings the engine was built with ([`WgpuEngineOptions`]; the `set_*`
+    /// methods change the live fields below, not this copy).
+    options: WgpuEngineOptions,
     /// Use `matvec.wgsl` for few-row products. Off on CPU adapters (lavapipe), where
     /// its workgroup barriers cost more than the parallelism gains (measured: decode
     /// 1.0 → 0.5 tok/s on lavapipe, while a GPU gains); `MOA_WGPU_SPLIT_K=1` or `0`
@@ -94,13 +101,6 @@ pub struct WgpuEngine {
     coop_attention: Option<coop::CoopAttention>,
     /// Which prefill products run, for [`Engine::describe`] and [`Self::products`].
     products: String,
-    /// Fold the decode attention's merge into the output product (`matvec.wgsl`
-    /// INPUT_MODE 3) where a pass fuses (`MOA_WGPU_MERGE=1`). Off by default: on the H200
-    /// (benches/RESULTS.md, wgpu session 8, call 2) the folded merge made the output
-    /// product 58 µs a layer against 11.7 µs + 17 µs for the product and the separate
-    /// merge kernel, and the SmolLM2 16 × 4k plan step 6.32 ms against 5.08 ms: each of the
-    /// product's column blocks redoes the row's merge, where the merge kernel does it once.
-    fuse_merge: bool,
     /// Greedy decode steps take the two-stage argmax (`argmax.wgsl`'s blocks + finish);
     /// `MOA_WGPU_ARGMAX2=0` keeps one workgroup per row (for side-by-side runs).
     two_stage_argmax: bool,
@@ -123,6 +123,11 @@ pub struct WgpuEngine {
     /// The decode products on matrix units (`coop_matvec`); boxed, as callers hold the
     /// engine by value beside the CUDA engine (an enum's variants stay near in size).
     coop_decode: Box<coop_matvec::CoopDecode>,
+}
+
+/// The environment's engine settings, a malformed one an error naming it.
+fn env_options() -> Result<WgpuEngineOptions, EngineError> {
+    WgpuEngineOptions::from_env().map_err(|e| EngineError::Wgpu(WgpuError::from(e)))
 }
 
 /// f16 where the adapter has SHADER_F16 (unless `force_f32`), else f32.
@@ -156,7 +161,27 @@ impl WgpuEngine {
             None => dense_plan(&model.config)?,
         };
         let kernels = codegen::compile(&plan, &[Target::Wgsl], storage_for(ctx, force_f32))?;
-        Self::build(ctx, model, &plan, &kernels, None)
+        Self::build(ctx, model, &plan, &kernels, None, env_options()?)
+    }
+
+    /// [`Self::new`] with `options` instead of the environment's `MOA_WGPU_*` settings
+    /// (tests and benches choose paths without a process-wide environment).
+    pub fn new_with_options(
+        ctx: &WgpuContext,
+        model: &Model,
+        plan: Option<&Plan>,
+        force_f32: bool,
+        options: WgpuEngineOptions,
+    ) -> Result<WgpuEngine, EngineError> {
+        let plan = match plan {
+            Some(p) => {
+                model.config.check_plan(p)?;
+                p.clone()
+            }
+            None => dense_plan(&model.config)?,
+        };
+        let kernels = codegen::compile(&plan, &[Target::Wgsl], storage_for(ctx, force_f32))?;
+        Self::build(ctx, model, &plan, &kernels, None, options)
     }
 
     /// [`Self::new`] planning for a storage binding limit of `max_binding` bytes (clamped to
@@ -177,7 +202,14 @@ impl WgpuEngine {
             None => dense_plan(&model.config)?,
         };
         let kernels = codegen::compile(&plan, &[Target::Wgsl], storage_for(ctx, force_f32))?;
-        Self::build(ctx, model, &plan, &kernels, Some(max_binding))
+        Self::build(
+            ctx,
+            model,
+            &plan,
+            &kernels,
+            Some(max_binding),
+            env_options()?,
+        )
     }
 
     /// The storage binding limit (bytes) this engine plans its buffers for.
@@ -197,7 +229,7 @@ impl WgpuEngine {
         model.config.check_plan(plan)?;
         let storage = storage_for(ctx, force_f32);
         let kernels = Compiled::read(kernels_dir, plan, storage, Target::Wgsl)?;
-        Self::build(ctx, model, plan, &kernels, None)
+        Self::build(ctx, model, plan, &kernels, None, env_options()?)
     }
 
     /// Uploads the model and loads `kernels`, the WGSL attention kernels compiled ahead of
@@ -212,7 +244,23 @@ impl WgpuEngine {
         plan: &Plan,
         kernels: &Compiled,
     ) -> Result<WgpuEngine, EngineError> {
-        Self::build(ctx, model, plan, kernels, None)
+        Self::build(ctx, model, plan, kernels, None, env_options()?)
+    }
+
+    /// [`Self::with_kernels`] with `options` instead of the environment's settings.
+    pub fn with_kernels_and_options(
+        ctx: &WgpuContext,
+        model: &Model,
+        plan: &Plan,
+        kernels: &Compiled,
+        options: WgpuEngineOptions,
+    ) -> Result<WgpuEngine, EngineError> {
+        Self::build(ctx, model, plan, kernels, None, options)
+    }
+
+    /// The settings the engine was built with.
+    pub fn options(&self) -> &WgpuEngineOptions {
+        &self.options
     }
 
     fn build(
@@ -221,6 +269,7 @@ impl WgpuEngine {
         plan: &Plan,
         kernels: &Compiled,
         max_binding: Option<u64>,
+        options: WgpuEngineOptions,
     ) -> Result<WgpuEngine, EngineError> {
         let config = model.config.clone();
         config.check_plan(plan)?;
@@ -254,14 +303,13 @@ impl WgpuEngine {
         let queue = ctx.queue().clone();
         let adapter_limit = device.limits().max_storage_buffer_binding_size;
         let max_binding = max_binding.map_or(adapter_limit, |m| m.min(adapter_limit));
-        let group = config.q_heads / config.kv_heads.max(1);
         let pipes = Pipelines::new(
             &device,
             storage,
-            (config.head_dim, group, config.kv_heads),
-            pipelines::matvec_row_block(),
+            options.row_block,
             ctx.subgroup_size(),
-            SubgroupProducts::from_env(),
+            SubgroupProducts::from_options(&options),
+            options.sg_diag,
         )?;
         let weights = DeviceWeights::upload(&device, &queue, &model.weights, storage, max_binding)?;
         let DeviceWeights {
@@ -300,9 +348,16 @@ impl WgpuEngine {
                 "tiled (no cooperative matrices on this adapter)".to_string(),
             ),
         };
-        let head = coop_matvec::coop_head(&device, storage, ctx.coop_matrix(), config.hidden_size);
+        let head = coop_matvec::coop_head(
+            &device,
+            storage,
+            ctx.coop_matrix(),
+            config.hidden_size,
+            &options,
+        );
         let (out, gate_up, qkv) = coop_matvec::coop_products(
             &device,
+            &options,
             storage,
             ctx.coop_matrix(),
             config.q_heads * config.head_dim,
@@ -331,21 +386,19 @@ impl WgpuEngine {
             max_binding,
             adapter: format!("wgpu {} ({:?})", ctx.adapter_name(), ctx.backend()),
             weight_bytes,
-            split_k_matvec: match std::env::var("MOA_WGPU_SPLIT_K").as_deref() {
-                Ok("1") => true,
-                Ok("0") => false,
-                _ => ctx.adapter_info().device_type != wgpu::DeviceType::Cpu,
-            },
+            options,
+            split_k_matvec: options
+                .split_k
+                .unwrap_or(ctx.adapter_info().device_type != wgpu::DeviceType::Cpu),
             subgroup: ctx.subgroup_size(),
-            subgroup_matvec: std::env::var("MOA_WGPU_MATVEC").map_or(true, |v| v != "tree"),
+            subgroup_matvec: options.subgroup_matvec,
             coop,
             coop_attention: None,
             products,
-            fuse_merge: std::env::var("MOA_WGPU_MERGE").is_ok_and(|v| v == "1"),
-            two_stage_argmax: std::env::var("MOA_WGPU_ARGMAX2").map_or(true, |v| v != "0"),
-            pre_encode: std::env::var("MOA_WGPU_PREENCODE").map_or(true, |v| v != "0"),
-            submit_ahead: std::env::var("MOA_WGPU_AHEAD").map_or(true, |v| v != "0"),
-            swiglu_out: std::env::var("MOA_WGPU_SWIGLU_OUT").map_or(true, |v| v != "0"),
+            two_stage_argmax: options.two_stage_argmax,
+            pre_encode: options.pre_encode,
+            submit_ahead: options.submit_ahead,
+            swiglu_out: options.swiglu_out,
             warm_up: None,
             coop_decode: Box::new(coop_matvec::CoopDecode {
                 head,
@@ -358,8 +411,11 @@ impl WgpuEngine {
         };
         engine.settle_coop();
         engine.settle_coop_head();
-        let attn_wanted = std::env::var("MOA_WGPU_COOP_ATTN").map_or(true, |v| v != "0");
-        if let (Some(c), true, true) = (ctx.coop_matrix(), engine.coop.is_some(), attn_wanted) {
+        if let (Some(c), true, true) = (
+            ctx.coop_matrix(),
+            engine.coop.is_some(),
+            options.coop_attention,
+        ) {
             match coop::coop_attention(&engine.device, &engine.module, c) {
                 Ok(a) => {
                     engine.coop_attention = Some(a);
@@ -374,7 +430,7 @@ impl WgpuEngine {
             }
         }
         let cpu = ctx.adapter_info().device_type == wgpu::DeviceType::Cpu;
-        if std::env::var("MOA_WGPU_WARM").map_or(cpu, |v| v == "1") {
+        if options.warm_up.unwrap_or(cpu) {
             let t0 = std::time::Instant::now();
             engine.warm_up()?;
             engine.warm_up = Some(t0.elapsed().as_secs_f64());
@@ -432,12 +488,6 @@ impl WgpuEngine {
             .collect())
     }
 
-    /// Folds the decode attention's merge into the output product (the default) or runs
-    /// the plan's merge kernel before it (tests exercise both).
-    pub fn set_fuse_merge(&mut self, on: bool) {
-        self.fuse_merge = on;
-    }
-
     /// Chooses the greedy decode's argmax: two stages (the default) or one workgroup per
     /// row (tests compare both).
     pub fn set_two_stage_argmax(&mut self, on: bool) {
@@ -481,15 +531,13 @@ impl WgpuEngine {
         row_block: u32,
         sg_choice: SubgroupProducts,
     ) -> Result<(), EngineError> {
-        let c = &self.config;
-        let group = c.q_heads / c.kv_heads.max(1);
         self.pipes = Pipelines::new(
             &self.device,
             self.storage,
-            (c.head_dim, group, c.kv_heads),
             row_block,
             self.subgroup,
             sg_choice,
+            self.options.sg_diag,
         )?;
         Ok(())
     }
@@ -500,7 +548,7 @@ impl WgpuEngine {
         self.pipes
             .matvec_sg
             .as_ref()
-            .map_or(SubgroupProducts::from_env(), |p| p.choice)
+            .map_or(SubgroupProducts::from_options(&self.options), |p| p.choice)
     }
 
     /// Few-row products on subgroups (`matvec_sg.wgsl`, `Some`: with these overrides) or
@@ -543,13 +591,8 @@ impl WgpuEngine {
         };
         let sg = match (&self.pipes.matvec_sg, self.subgroup_matvec) {
             (Ok(p), true) => format!(
-                "subgroup {} (matvec_sg.wgsl, {}, KSPLIT {})",
+                "subgroup {} (matvec_sg.wgsl, KSPLIT {})",
                 p.subgroup,
-                if p.choice.two_steps {
-                    "two K steps a trip"
-                } else {
-                    "one K step a trip"
-                },
                 p.choice
                     .ksplit
                     .map_or("per product".to_string(), |k| k.to_string())

@@ -1,7 +1,7 @@
 //! The compute pipelines of the hand-written ops (`shaders/`): built once per engine, for
 //! the engine's storage type.
 
-use super::EngineError;
+use super::{EngineError, WgpuEngineOptions};
 use crate::lower::StorageType;
 use crate::runtime::shaders::{self, Shader, Types};
 use crate::runtime::wgpu::{matrix_pipeline, CoopMatrix};
@@ -16,28 +16,17 @@ pub(super) struct CoopPipes {
 /// How the decode products on subgroups run (`matvec_sg.wgsl`'s overrides).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SubgroupProducts {
-    /// Two K steps' weights loaded before either is used (`TWO_STEPS`), or one a trip.
-    pub two_steps: bool,
     /// Subgroups per column group (1, 2 or 4: `KSPLIT`); `None` chooses per product
     /// ([`SgPipes::ksplit`]).
     pub ksplit: Option<u32>,
-    /// Reduce with a halving butterfly of `subgroupShuffleXor` (`REDUCE` 1: a fifth of
-    /// the shuffles on 32 lanes) instead of `subgroupAdd` of every sum.
-    pub butterfly: bool,
 }
 
 impl SubgroupProducts {
-    /// `MOA_WGPU_SG_TWO_STEPS=1`, `MOA_WGPU_SG_KSPLIT=1|2|4` and
-    /// `MOA_WGPU_SG_BUTTERFLY=0` (default: one step a trip, KSPLIT chosen per product,
-    /// the butterfly; each measured best on the H200, benches/RESULTS.md, session 9).
-    pub(super) fn from_env() -> SubgroupProducts {
+    /// The choice of `options` (`sg_ksplit`; default: KSPLIT chosen per product, measured
+    /// best on the H200, benches/RESULTS.md, session 9).
+    pub(super) fn from_options(options: &WgpuEngineOptions) -> SubgroupProducts {
         SubgroupProducts {
-            two_steps: std::env::var("MOA_WGPU_SG_TWO_STEPS").is_ok_and(|v| v == "1"),
-            ksplit: std::env::var("MOA_WGPU_SG_KSPLIT")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .filter(|k| [1, 2, 4].contains(k)),
-            butterfly: std::env::var("MOA_WGPU_SG_BUTTERFLY").map_or(true, |v| v != "0"),
+            ksplit: options.sg_ksplit,
         }
     }
 }
@@ -134,14 +123,9 @@ pub(super) struct Pipelines {
     pub(super) matvec_swiglu: wgpu::ComputePipeline,
     /// `matvec.wgsl`'s RMSNorm → QKV product → RoPE + KV-cache write (decode).
     pub(super) matvec_rope: wgpu::ComputePipeline,
-    /// `matvec.wgsl` reading the decode attention's split-K partials, merged (INPUT_MODE
-    /// 3): the output product with the attention merge folded in.
-    pub(super) matvec_merge: wgpu::ComputePipeline,
     /// Rows per workgroup of the `matvec.wgsl` pipelines (`ROW_BLOCK`: each weight is
-    /// read once per block of this many rows), and of `matvec_merge` (lower where its
-    /// per-(row, query head) merge state would not fit its workgroup arrays).
+    /// read once per block of this many rows).
     pub(super) row_block: u32,
-    pub(super) merge_row_block: u32,
     /// The same products on subgroups (`matvec_sg.wgsl`), where the adapter has them:
     /// `Err` says why not (no fixed subgroup size, or the driver refused the shader).
     pub(super) matvec_sg: Result<SgPipes, String>,
@@ -158,16 +142,15 @@ impl Pipelines {
     /// Compiles every op's pipeline on `device`: weights and the attention's Q/K/V in
     /// `storage`, activations between kernels in f32. A shader the driver rejects is an
     /// [`EngineError::Gpu`] naming it.
-    /// `attention` = (head_dim, GQA group size, KV heads) of the model, for the merge
-    /// folded into the output product; `row_block` (4, 8 or 16) rows per workgroup of the
-    /// few-row products.
+    /// `row_block` (4, 8 or 16) rows per workgroup of the few-row products; `sg_diag` the subgroup products' timing diagnostic (0: none;
+    /// `WgpuEngineOptions::sg_diag`).
     pub(super) fn new(
         device: &wgpu::Device,
         storage: StorageType,
-        attention: (usize, usize, usize),
         row_block: u32,
         subgroup: Option<u32>,
         sg_choice: SubgroupProducts,
+        sg_diag: u32,
     ) -> Result<Pipelines, EngineError> {
         let types = Types {
             weights: storage,
@@ -206,25 +189,14 @@ impl Pipelines {
             Ok(p)
         };
         let pipe = |s: Shader, t: Types| pipe_with(s, t, &[]);
-        // matvec.wgsl keeps 256 merge states per workgroup: ROW_BLOCK × q_heads.
-        let q_heads = attention.1 * attention.2;
-        let mut merge_row_block = row_block;
-        while merge_row_block > 4 && merge_row_block as usize * q_heads > 256 {
-            merge_row_block /= 2;
-        }
-        let (rb, mrb) = (f64::from(row_block), f64::from(merge_row_block));
+        let rb = f64::from(row_block);
         let (mv, mv_rope) = (shaders::MATVEC, shaders::MATVEC_ROPE);
         let matvec_sg = match subgroup {
             None => Err("no fixed subgroup size from 8 to 64 on this adapter".to_string()),
             Some(sg) => {
-                let two = f64::from(u8::from(sg_choice.two_steps));
                 // A timing diagnostic only (`MOA_WGPU_SG_DIAG`, wrong results: see
                 // matvec_sg.wgsl's DIAG).
-                let diag = match std::env::var("MOA_WGPU_SG_DIAG").as_deref() {
-                    Ok("1") => 1.0,
-                    Ok("2") => 2.0,
-                    _ => 0.0,
-                };
+                let diag = f64::from(sg_diag);
                 let attn = Types {
                     input: storage,
                     ..types
@@ -234,9 +206,7 @@ impl Pipelines {
                         [
                             ("INPUT_MODE", mode),
                             ("SG", f64::from(sg)),
-                            ("TWO_STEPS", two),
                             ("KSPLIT", f64::from(ks)),
-                            ("REDUCE", f64::from(u8::from(sg_choice.butterfly))),
                             ("WG", f64::from(64 * ks)),
                             ("DIAG", diag),
                         ]
@@ -265,7 +235,6 @@ impl Pipelines {
         Ok(Pipelines {
             row_block,
             matvec_sg,
-            merge_row_block,
             embed: pipe(shaders::EMBED, types)?,
             rmsnorm: pipe(shaders::RMSNORM, types)?,
             linear: pipe(shaders::LINEAR, types)?,
@@ -288,17 +257,6 @@ impl Pipelines {
             matvec_norm: pipe_with(mv, types, &[("INPUT_MODE", 1.0), ("ROW_BLOCK", rb)])?,
             matvec_swiglu: pipe_with(mv, types, &[("INPUT_MODE", 2.0), ("ROW_BLOCK", rb)])?,
             matvec_rope: pipe_with(mv_rope, types, &[("INPUT_MODE", 1.0), ("ROW_BLOCK", rb)])?,
-            matvec_merge: pipe_with(
-                mv,
-                types,
-                &[
-                    ("INPUT_MODE", 3.0),
-                    ("ROW_BLOCK", mrb),
-                    ("MERGE_HEAD_DIM", attention.0 as f64),
-                    ("MERGE_GROUP", attention.1 as f64),
-                    ("MERGE_KV_HEADS", attention.2 as f64),
-                ],
-            )?,
             swiglu: pipe(shaders::SWIGLU, types)?,
             rope_kv: pipe(shaders::ROPE_KV, types)?,
             argmax: pipe(shaders::ARGMAX, types)?,
@@ -306,18 +264,5 @@ impl Pipelines {
             argmax_finish: pipe(shaders::ARGMAX_FINISH, types)?,
             sample: pipe(shaders::SAMPLE, types)?,
         })
-    }
-}
-
-/// Rows per workgroup of the few-row products (`matvec.wgsl`'s ROW_BLOCK): 4, the
-/// measured best; `MOA_WGPU_ROW_BLOCK=8` or `16` for side-by-side runs. With 16 a 16-row
-/// decode step reads each weight once, yet on the H200 it was slower (benches/RESULTS.md,
-/// session 8: plan decode 6.92 -> 11.29 ms/step): the products are bound by latency, not
-/// bytes, and 4x fewer workgroups (144 for a 576-column product) leave the GPU idle.
-pub(super) fn matvec_row_block() -> u32 {
-    match std::env::var("MOA_WGPU_ROW_BLOCK").as_deref() {
-        Ok("8") => 8,
-        Ok("16") => 16,
-        _ => 4,
     }
 }

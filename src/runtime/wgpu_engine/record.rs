@@ -2,9 +2,8 @@
 //! order (embedding, per layer RMSNorm → QKV product → RoPE + cache write → attention →
 //! output product → RMSNorm → gate/up product → SwiGLU → down product, then the final norm,
 //! the LM head and the argmax or sampling). Decode passes fuse the norms and SwiGLU into
-//! the products that read them, RoPE + the cache write into the QKV product's epilogue
-//! and the attention's merge into the output product: 5 dispatches per layer, where
-//! prefill passes run 9 or more.
+//! the products that read them and RoPE + the cache write into the QKV product's
+//! epilogue: 4 dispatches per layer + the attention's, where prefill passes run 8 or more.
 
 use super::cache::CachePart;
 use super::forward::OutputKind;
@@ -26,13 +25,6 @@ enum Input<'a> {
     Norm(&'a wgpu::Buffer),
     /// SwiGLU of a fused [gate | up] buffer (fused: few-row passes only).
     SwiGlu,
-    /// The decode attention's output merged from its split-K partials (fused: few-row
-    /// passes only): the layer's work list of `n_items` items and the partials.
-    Merged {
-        work: &'a wgpu::Buffer,
-        partials: &'a wgpu::Buffer,
-        n_items: u32,
-    },
 }
 
 /// Up to this many rows, products use `matvec.wgsl` (K split across a workgroup);
@@ -225,14 +217,6 @@ impl WgpuEngine {
             Input::Norm(weight) => weight,
             _ => &self.dummy,
         };
-        let (work, partials, n_items) = match input {
-            Input::Merged {
-                work,
-                partials,
-                n_items,
-            } => (work, partials, n_items),
-            _ => (&self.dummy, &self.dummy, 0),
-        };
         for part in &w.parts {
             let n_out = part.rows;
             let params = self.uniform(&[
@@ -243,7 +227,7 @@ impl WgpuEngine {
                 eps,
                 n_total as u32,
                 part.row0 as u32,
-                n_items,
+                0,
             ]);
             let wb = &part.buffer;
             // Few rows: split K across a workgroup (a decode step would otherwise run a
@@ -251,9 +235,7 @@ impl WgpuEngine {
             // Subgroups where the adapter has them: 4 columns × 16 rows per KSPLIT
             // subgroups.
             let sg = self.sg_pipes(k);
-            if let (true, Some(sg), false) =
-                (self.fuses(rows), sg, matches!(input, Input::Merged { .. }))
-            {
+            if let (true, Some(sg)) = (self.fuses(rows), sg) {
                 let ksplit = sg.ksplit(n_out, k);
                 let set = sg.set(ksplit);
                 let pipe = match input {
@@ -261,7 +243,6 @@ impl WgpuEngine {
                     Input::Attention => &set.attn,
                     Input::Norm(_) => &set.norm,
                     Input::SwiGlu => &set.swiglu,
-                    Input::Merged { .. } => unreachable!("the merged input stays on matvec.wgsl"),
                 };
                 let buffers = [
                     (0, (&params).into()),
@@ -285,7 +266,6 @@ impl WgpuEngine {
                     Input::Attention => &self.pipes.matvec_attn,
                     Input::Norm(_) => &self.pipes.matvec_norm,
                     Input::SwiGlu => &self.pipes.matvec_swiglu,
-                    Input::Merged { .. } => &self.pipes.matvec_merge,
                 };
                 // Every mode's bindings are in the module's layout (dummies where unused).
                 let buffers = [
@@ -295,19 +275,13 @@ impl WgpuEngine {
                     (3, residual.unwrap_or((&self.dummy).into())),
                     (4, out),
                     (5, norm.into()),
-                    (12, work.into()),
-                    (13, partials.into()),
                 ];
-                let row_block = match input {
-                    Input::Merged { .. } => self.pipes.merge_row_block,
-                    _ => self.pipes.row_block,
-                };
                 d.push(self.dispatch_bound(
                     pipe,
                     &buffers,
                     [
                         (n_out as u32).div_ceil(4),
-                        (rows as u32).div_ceil(row_block),
+                        (rows as u32).div_ceil(self.pipes.row_block),
                         1,
                     ],
                 ));
@@ -320,7 +294,7 @@ impl WgpuEngine {
                 (Input::Attention, Some(c)) => (&c.linear_attn, [64, 64]),
                 (Input::Plain, None) => (&self.pipes.linear, [256, 4]),
                 (Input::Attention, None) => (&self.pipes.linear_attn, [256, 4]),
-                (Input::Norm(_) | Input::SwiGlu | Input::Merged { .. }, _) => {
+                (Input::Norm(_) | Input::SwiGlu, _) => {
                     unreachable!("fused inputs are only asked for when the pass fuses")
                 }
             };
@@ -419,17 +393,6 @@ impl WgpuEngine {
         for (l, lw) in self.layers.iter().enumerate() {
             let layout = &st.layouts[l];
             let parts = &st.caches[l];
-            // The attention merge folds into the output product in fused decode passes
-            // over a one-part cache (the product's workgroup keeps merge_row_block rows ×
-            // q_heads merge states, at most 256).
-            // (Not where the decode merges itself: it writes O.)
-            let merge_fuses = self.fuse_merge
-                && !self.attention.decode_fused()
-                && fuse
-                && io.prefill.is_none()
-                && parts.len() == 1
-                && self.pipes.merge_row_block as usize * c.q_heads <= 256
-                && hd.is_multiple_of(4);
             // The cache part's rows: the shaders write only their tokens, at row - row0.
             let rope_params = |n: usize, part: &CachePart| {
                 let mut words = vec![
@@ -495,13 +458,11 @@ impl WgpuEngine {
                         part.row0 as u32,
                         0,
                     ]);
-                    let bound: [(u32, View); 12] = [
+                    let bound: [(u32, View); 10] = [
                         (0, (&params).into()),
                         (1, (&a.x).into()),
                         (2, (&part.buffer).into()),
                         (5, (&lw.attn_norm).into()),
-                        (12, (&self.dummy).into()),
-                        (13, (&self.dummy).into()),
                         (6, (&rp).into()),
                         (7, (&io.info).into()),
                         (8, (&st.rope).into()),
@@ -549,17 +510,12 @@ impl WgpuEngine {
                         continue;
                     }
                     if let Some(sg) = self.sg_pipes(hidden) {
-                        // One subgroup per 4 columns (two rotation pairs) × 16 rows; no
-                        // merge bindings (12, 13) in its layout.
+                        // One subgroup per 4 columns (two rotation pairs) × 16 rows.
                         let groups = [
                             (part.rows as u32).div_ceil(sg.columns_per_workgroup()),
                             (t as u32).div_ceil(16),
                             1,
                         ];
-                        let bound: Vec<(u32, View)> = bound
-                            .into_iter()
-                            .filter(|(b, _)| *b < 12 || *b > 13)
-                            .collect();
                         let set = sg.set(sg.ksplit(part.rows, hidden));
                         d.push(self.dispatch_bound(&set.rope, &bound, groups));
                         continue;
@@ -603,27 +559,6 @@ impl WgpuEngine {
                 // runs over rows 0..its end (its grid starts at row 0) and writes rows
                 // before its own from a list without them, which the lower parts'
                 // merges, later in the pass, overwrite.
-                // A single-part cache in a fused pass: the decode kernel only; its merge
-                // runs inside the output product below.
-                None if merge_fuses => {
-                    let decode = self.attention.decode_dispatches(
-                        l,
-                        req.n_tokens(),
-                        io.rows as u32,
-                        parts[0].n_items,
-                        [
-                            &io.row_pos,
-                            &a.q,
-                            &parts[0].k,
-                            &parts[0].v,
-                            &parts[0].work,
-                            &st.partials,
-                            &st.seg_done,
-                            &a.attn_out,
-                        ],
-                    )?;
-                    d.extend(decode.into_iter().take(1));
-                }
                 // The decode kernel and the merge are kinds of their own (the profile
                 // times them apart).
                 None => {
@@ -658,21 +593,13 @@ impl WgpuEngine {
                 }
             }
             tag(&mut kinds, &d, "attention");
-            let attn_input = if merge_fuses {
-                Input::Merged {
-                    work: &parts[0].work,
-                    partials: &st.partials,
-                    n_items: parts[0].n_items,
-                }
-            } else {
-                Input::Attention
-            };
+            let attn_input = Input::Attention;
             let decode = fuse && io.prefill.is_none();
             let coop_out = self
                 .coop_decode
                 .out
                 .as_ref()
-                .filter(|p| decode && !merge_fuses && coop_fits(&lw.wo, p.k, 16, t));
+                .filter(|p| decode && coop_fits(&lw.wo, p.k, 16, t));
             if let Some(p) = coop_out {
                 // On matrix units: 16 columns a workgroup, K over its 4 subgroups; the A
                 // fragments straight from the attention output where it holds whole

@@ -46,6 +46,8 @@ pub(super) struct WgpuRequest {
     pub(super) ahead: Option<Ahead>,
     /// What the decode steps so far cost ([`WgpuEngine::decode_stats`]).
     pub(super) stats: DecodeStats,
+    /// Print `stats` to stderr when the request ends (`WgpuEngineOptions::print_stats`).
+    pub(super) print_stats: bool,
 }
 
 /// A greedy decode step submitted before its caller asked for it: its tokens are the
@@ -115,7 +117,7 @@ impl Drop for WgpuRequest {
     /// With `MOA_WGPU_STATS=1`, a request that decoded prints [`DecodeStats::summary`] to
     /// stderr when it ends (benchmarks read it; the engine API has `decode_stats`).
     fn drop(&mut self) {
-        if self.stats.steps > 0 && std::env::var("MOA_WGPU_STATS").is_ok_and(|v| v == "1") {
+        if self.stats.steps > 0 && self.print_stats {
             eprintln!("{}", self.stats.summary());
         }
     }
@@ -273,6 +275,7 @@ impl WgpuEngine {
             staging_turn: 0,
             ahead: None,
             stats: DecodeStats::default(),
+            print_stats: self.options.print_stats,
         };
         Ok(Request::new(BACKEND, rows, n_tokens, kv_bytes, seed, state))
     }

@@ -1,0 +1,719 @@
+//! The wgpu back end's settings, read from the environment in one place.
+//!
+//! Every `MOA_WGPU_*` / `MOA_WGSL_*` variable the library reads is parsed here into a
+//! typed value: [`WgpuContextOptions`] (what `WgpuContext` asks of the adapter, and how
+//! `WgpuAttention` builds its decode) and [`WgpuEngineOptions`] (which kernels and
+//! schedules the engine runs). `Default` is the measured default of each setting; tests
+//! and benches set fields directly (no process-wide environment needed), users set the
+//! variables. A value a setting does not take is an [`OptionsError`] naming the variable,
+//! the value and the accepted values (never silently ignored); an empty value counts as
+//! unset (`MOA_WGPU_COOP= moa …`). An unknown name of either family is a warning that
+//! names the closest known one ([`unknown_names`]). docs/DESIGN.md §7 has the table of
+//! these settings and their verdicts (benches/RESULTS.md).
+
+/// A `MOA_*` variable whose value its setting does not take.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{name}={value:?} is not a value it takes (accepted: {accepted})")]
+pub struct OptionsError {
+    /// The variable, e.g. `MOA_WGPU_SPLIT_K`.
+    pub name: &'static str,
+    /// Its value as read (lossily decoded where it was not UTF-8).
+    pub value: String,
+    /// What it takes, e.g. `0 or 1`.
+    pub accepted: &'static str,
+}
+
+/// Looks a variable up: `Some(value)` where it is set to a non-empty value.
+pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The process environment as a [`Lookup`] (empty values count as unset; a non-UTF-8
+/// value is decoded lossily, so it fails its parse naming what was read).
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var_os(name)
+        .map(|v| v.to_string_lossy().into_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// A [`Lookup`] over `(name, value)` pairs, for tests and benches (empty values count as
+/// unset, as in the environment).
+pub fn lookup_in<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+    move |name: &str| {
+        vars.iter()
+            .rev()
+            .find(|(n, v)| *n == name && !v.is_empty())
+            .map(|(_, v)| v.to_string())
+    }
+}
+
+/// One of `choices` (value, meaning), or `default` where unset.
+fn choice<T: Copy>(
+    env: Lookup,
+    name: &'static str,
+    accepted: &'static str,
+    choices: &[(&str, T)],
+    default: T,
+) -> Result<T, OptionsError> {
+    let Some(v) = env(name) else {
+        return Ok(default);
+    };
+    choices
+        .iter()
+        .find(|(s, _)| *s == v.trim())
+        .map(|(_, t)| *t)
+        .ok_or(OptionsError {
+            name,
+            value: v,
+            accepted,
+        })
+}
+
+/// `0` (off) or `1` (on), `default` where unset.
+fn flag(env: Lookup, name: &'static str, default: bool) -> Result<bool, OptionsError> {
+    choice(env, name, "0 or 1", &[("0", false), ("1", true)], default)
+}
+
+/// `0`, `1` or `auto` (`None`: the engine decides by adapter), `None` where unset.
+fn tristate(env: Lookup, name: &'static str) -> Result<Option<bool>, OptionsError> {
+    choice(
+        env,
+        name,
+        "0, 1 or auto",
+        &[("0", Some(false)), ("1", Some(true)), ("auto", None)],
+        None,
+    )
+}
+
+/// A whole number in `range`, `None` where unset.
+fn number(
+    env: Lookup,
+    name: &'static str,
+    accepted: &'static str,
+    range: std::ops::RangeInclusive<u32>,
+) -> Result<Option<u32>, OptionsError> {
+    let Some(v) = env(name) else {
+        return Ok(None);
+    };
+    match v.trim().parse::<u32>() {
+        Ok(n) if range.contains(&n) => Ok(Some(n)),
+        _ => Err(OptionsError {
+            name,
+            value: v,
+            accepted,
+        }),
+    }
+}
+
+/// What [`crate::runtime::wgpu::WgpuContext`] asks of the adapter and how
+/// [`crate::runtime::wgpu::WgpuAttention`] builds the decode attention.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WgpuContextOptions {
+    /// `MOA_WGPU_COOP` (default `1`): request the adapter's cooperative matrices (the
+    /// prefill products and attention, the decode LM head and gate/up product on matrix
+    /// units, each checked at start-up against the CPU); `0` keeps every kernel scalar.
+    /// Won on the H200: prefill attention 5.2× (benches/RESULTS.md, "wgpu engine, session
+    /// 8"), head and gate/up (sessions 11–13). lavapipe has no matrix units.
+    pub cooperative_matrices: bool,
+    /// `MOA_WGPU_SUBGROUPS` (default `1`): request subgroup operations (a fixed size from
+    /// 8 to 64) for the decode products on subgroups; `0` does not, so `matvec.wgsl` runs.
+    /// Won on the H200: plan step 4.99 → 2.51 ms (RESULTS "wgpu engine, session 9").
+    pub subgroups: bool,
+    /// `MOA_WGSL_DECODE` (default `scalar`): `coop` runs the WGSL decode attention on
+    /// cooperative matrices where the adapter has f16 → f32 ones. Slower on the H200
+    /// (0.7–0.9× the scalar decode, RESULTS "WGSL decode on cooperative matrices", calls
+    /// 10–11); kept opt-in for adapters whose matrix units may win (AMD, Metal).
+    pub wgsl_coop_decode: bool,
+    /// `MOA_WGSL_RESCALE` (default unset: the kernel's own threshold): the cooperative
+    /// decode's rescale threshold in log2 units, 0 to 15 (`0` rescales at every tile;
+    /// tests use it to exercise the rescale). Only with `wgsl_coop_decode`.
+    pub wgsl_rescale: Option<u32>,
+}
+
+impl Default for WgpuContextOptions {
+    fn default() -> Self {
+        WgpuContextOptions {
+            cooperative_matrices: true,
+            subgroups: true,
+            wgsl_coop_decode: false,
+            wgsl_rescale: None,
+        }
+    }
+}
+
+impl WgpuContextOptions {
+    /// The settings of the process environment; warns (stderr, once a process) of unknown
+    /// `MOA_WGPU_*` / `MOA_WGSL_*` names.
+    pub fn from_env() -> Result<Self, OptionsError> {
+        warn_unknown_once();
+        Self::from_lookup(&process_env)
+    }
+
+    /// The settings `env` gives (unset: the defaults).
+    pub fn from_lookup(env: Lookup) -> Result<Self, OptionsError> {
+        let d = Self::default();
+        Ok(WgpuContextOptions {
+            cooperative_matrices: flag(env, "MOA_WGPU_COOP", d.cooperative_matrices)?,
+            subgroups: flag(env, "MOA_WGPU_SUBGROUPS", d.subgroups)?,
+            wgsl_coop_decode: choice(
+                env,
+                "MOA_WGSL_DECODE",
+                "scalar or coop",
+                &[("scalar", false), ("coop", true)],
+                d.wgsl_coop_decode,
+            )?,
+            wgsl_rescale: number(
+                env,
+                "MOA_WGSL_RESCALE",
+                "a whole number from 0 to 15",
+                0..=15,
+            )?,
+        })
+    }
+}
+
+/// Which kernel runs the decode LM head where the adapter has matrix units
+/// (`MOA_WGPU_COOP_HEAD`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CoopHeadChoice {
+    /// `coop_head.wgsl` (weights staged through workgroup memory) where it builds, else
+    /// `coop_matvec.wgsl` (`auto` or `1`, the default).
+    Staged,
+    /// `coop_matvec.wgsl` (B fragments straight from storage; `direct`).
+    Direct,
+    /// Not on matrix units: the head runs as the other products (`0`).
+    Off,
+}
+
+/// Which decode layer products run on matrix units besides the head
+/// (`MOA_WGPU_COOP_DECODE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CoopDecodeChoice {
+    /// Neither the output nor the gate/up product (`0`).
+    Off,
+    /// The gate/up product (unset or `auto`, the default).
+    GateUp,
+    /// The output and the gate/up product (`1`).
+    OutAndGateUp,
+}
+
+/// How [`super::WgpuEngine`] runs a model: which product kernels, which decode schedule.
+/// Each field's doc says its variable, default, what it switches and its measurement
+/// (benches/RESULTS.md). Settings that only change speed; every path is checked against
+/// the CPU reference (tests/model_gpu.rs, or the start-up checks of the matrix-unit ones).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WgpuEngineOptions {
+    /// `MOA_WGPU_SPLIT_K` (default `auto`: on for GPU adapters, off for CPU ones): the
+    /// few-row (decode) products split K over a workgroup (`matvec_sg.wgsl` /
+    /// `matvec.wgsl`) rather than one dot product per invocation (`linear.wgsl`). On
+    /// lavapipe split-K halves decode (1.0 → 0.5 tok/s: its barriers cost a CPU more than
+    /// the parallelism gains), on a GPU it is what the decode products are.
+    pub split_k: Option<bool>,
+    /// `MOA_WGPU_MATVEC` (default `sg`): the decode products on subgroups
+    /// (`matvec_sg.wgsl`, where the adapter has them) or `tree`, the workgroup-tree
+    /// `matvec.wgsl` (the fallback without subgroups). sg won on the H200: plan step
+    /// 4.99 → 2.51 ms (RESULTS "wgpu engine, session 9", call 2).
+    pub subgroup_matvec: bool,
+    /// `MOA_WGPU_SG_KSPLIT` (default unset: per product, about 1024 subgroups): subgroups
+    /// per column group of the subgroup products, 1, 2 or 4. A fixed KSPLIT was slower on
+    /// the H200 (1: 3.20 ms, 4: 2.67 against 2.45 ms a step; session 9, call 1); kept to
+    /// tune other adapters.
+    pub sg_ksplit: Option<u32>,
+    /// `MOA_WGPU_SG_DIAG` (default `0`): a timing diagnostic of the subgroup products
+    /// (`1`: no K loop, `2`: one row's x for all rows). **Wrong results**: for the profile
+    /// only (RESULTS "wgpu engine, session 12", "What bounds the small products").
+    pub sg_diag: u32,
+    /// `MOA_WGPU_ROW_BLOCK` (default `4`): rows per workgroup of `matvec.wgsl`, 4, 8 or
+    /// 16. 16 was slower on the H200: plan step 6.92 → 11.29 ms (session 8).
+    pub row_block: u32,
+    /// `MOA_WGPU_ARGMAX2` (default `1`): greedy decode steps take the two-stage argmax;
+    /// `0` one workgroup a row. Two stages won on the H200: 39 → 12 µs (session 8).
+    pub two_stage_argmax: bool,
+    /// `MOA_WGPU_PREENCODE` (default `1`): encode the next decode step while the device
+    /// runs this one; `0` after the wait. Took the 0.44 ms finish off the step's path on
+    /// the H200 (session 8).
+    pub pre_encode: bool,
+    /// `MOA_WGPU_AHEAD` (default `1`): greedy decode steps submit the next step before
+    /// waiting for this one; `0` waits for each call (no step that no one reads). +14–18%
+    /// tokens/s on the H200 (session 10).
+    pub submit_ahead: bool,
+    /// `MOA_WGPU_SWIGLU_OUT` (default `1`): SwiGLU in the subgroup gate/up product's
+    /// epilogue; `0` in the down product's input (the path of split weights). Down
+    /// 11.1–11.8 → 8.3 µs on the H200 (session 10).
+    pub swiglu_out: bool,
+    /// `MOA_WGPU_COOP_ATTN` (default `1`): the prefill attention on matrix units where the
+    /// prefill products run there; `0` keeps the scalar kernel (and loads ~13 s faster on
+    /// the H200: benches set it when they time decode). 5.2× the scalar kernel (session 8).
+    pub coop_attention: bool,
+    /// `MOA_WGPU_WARM` (default `auto`: on CPU adapters): run every pipeline once at load
+    /// (llvmpipe compiles at first dispatch: ~100 s inside a first run's timings).
+    pub warm_up: Option<bool>,
+    /// `MOA_WGPU_STATS` (default `0`): `1` prints each request's decode summary
+    /// ([`super::DecodeStats::summary`]) to stderr when it ends.
+    pub print_stats: bool,
+    /// `MOA_WGPU_COOP_HEAD` (default `auto`): the decode LM head on matrix units. The
+    /// matrix-unit head took 87–97 → 73–84 µs (session 11), staged 75–77 → 70–71
+    /// (session 12).
+    pub coop_head: CoopHeadChoice,
+    /// `MOA_WGPU_COOP_HEAD_TILES` (default `2`): 16-column tiles per subgroup of the
+    /// direct head (`coop_matvec.wgsl`), 1, 2 or 4.
+    pub coop_head_tiles: u32,
+    /// `MOA_WGPU_COOP_HEAD_BLOCKS` (default `2`): blocks of 64 columns per workgroup of
+    /// the staged head, 1 to 4; 2 against 3: noise (session 12, calls 1–2).
+    pub coop_head_blocks: u32,
+    /// `MOA_WGPU_COOP_HEAD_KS` (default unset: the widest multiple of 16 dividing K, at
+    /// most 192, that fits): the staged head's K a stage; ignored where it does not fit.
+    pub coop_head_ks: Option<u32>,
+    /// `MOA_WGPU_COOP_HEAD_DIAG` (default `0`): the staged head's timing diagnostic, 1
+    /// (no weights), 2 (no x staged) or 4 (no multiply-adds). **Wrong results, no start-up
+    /// check**: for the profile only (session 12, call 2).
+    pub coop_head_diag: u32,
+    /// `MOA_WGPU_HEAD_ARGMAX` (default `1`): greedy steps take the argmax's first stage
+    /// in the matrix-unit head's epilogue; `0` writes logits (argmax 10.6 → 5–8 µs,
+    /// session 11).
+    pub head_argmax: bool,
+    /// `MOA_WGPU_COOP_DECODE` (default `auto`: gate/up): the decode products on matrix
+    /// units. Gate/up won (8.15–8.74 against 9.17–9.31 µs), the output product tied
+    /// (5.72–6.13 against 5.89–6.14: a win in one call, a loss in the other), so `1` adds
+    /// it on request (session 13, calls 1–2); `0` takes gate/up off too.
+    pub coop_decode: CoopDecodeChoice,
+    /// `MOA_WGPU_COOP_QKV` (default `0`): the decode QKV product on matrix units (RoPE +
+    /// cache write in its epilogue). Measured once: 8.09 against 7.35 µs (RESULTS "Lead
+    /// calls (session 13)"); opt-in.
+    pub coop_qkv: bool,
+}
+
+impl Default for WgpuEngineOptions {
+    fn default() -> Self {
+        WgpuEngineOptions {
+            split_k: None,
+            subgroup_matvec: true,
+            sg_ksplit: None,
+            sg_diag: 0,
+            row_block: 4,
+            two_stage_argmax: true,
+            pre_encode: true,
+            submit_ahead: true,
+            swiglu_out: true,
+            coop_attention: true,
+            warm_up: None,
+            print_stats: false,
+            coop_head: CoopHeadChoice::Staged,
+            coop_head_tiles: 2,
+            coop_head_blocks: 2,
+            coop_head_ks: None,
+            coop_head_diag: 0,
+            head_argmax: true,
+            coop_decode: CoopDecodeChoice::GateUp,
+            coop_qkv: false,
+        }
+    }
+}
+
+impl WgpuEngineOptions {
+    /// The settings of the process environment; warns (stderr, once a process) of unknown
+    /// `MOA_WGPU_*` / `MOA_WGSL_*` names.
+    pub fn from_env() -> Result<Self, OptionsError> {
+        warn_unknown_once();
+        Self::from_lookup(&process_env)
+    }
+
+    /// The settings `env` gives (unset: the defaults).
+    pub fn from_lookup(env: Lookup) -> Result<Self, OptionsError> {
+        let d = Self::default();
+        Ok(WgpuEngineOptions {
+            split_k: tristate(env, "MOA_WGPU_SPLIT_K")?,
+            subgroup_matvec: choice(
+                env,
+                "MOA_WGPU_MATVEC",
+                "sg or tree",
+                &[("sg", true), ("tree", false)],
+                d.subgroup_matvec,
+            )?,
+            sg_ksplit: choice(
+                env,
+                "MOA_WGPU_SG_KSPLIT",
+                "1, 2, 4 or auto",
+                &[
+                    ("1", Some(1)),
+                    ("2", Some(2)),
+                    ("4", Some(4)),
+                    ("auto", None),
+                ],
+                d.sg_ksplit,
+            )?,
+            sg_diag: number(env, "MOA_WGPU_SG_DIAG", "0, 1 or 2", 0..=2)?.unwrap_or(d.sg_diag),
+            row_block: choice(
+                env,
+                "MOA_WGPU_ROW_BLOCK",
+                "4, 8 or 16",
+                &[("4", 4), ("8", 8), ("16", 16)],
+                d.row_block,
+            )?,
+            two_stage_argmax: flag(env, "MOA_WGPU_ARGMAX2", d.two_stage_argmax)?,
+            pre_encode: flag(env, "MOA_WGPU_PREENCODE", d.pre_encode)?,
+            submit_ahead: flag(env, "MOA_WGPU_AHEAD", d.submit_ahead)?,
+            swiglu_out: flag(env, "MOA_WGPU_SWIGLU_OUT", d.swiglu_out)?,
+            coop_attention: flag(env, "MOA_WGPU_COOP_ATTN", d.coop_attention)?,
+            warm_up: tristate(env, "MOA_WGPU_WARM")?,
+            print_stats: flag(env, "MOA_WGPU_STATS", d.print_stats)?,
+            coop_head: choice(
+                env,
+                "MOA_WGPU_COOP_HEAD",
+                "auto, 1, direct or 0",
+                &[
+                    ("auto", CoopHeadChoice::Staged),
+                    ("1", CoopHeadChoice::Staged),
+                    ("direct", CoopHeadChoice::Direct),
+                    ("0", CoopHeadChoice::Off),
+                ],
+                d.coop_head,
+            )?,
+            coop_head_tiles: choice(
+                env,
+                "MOA_WGPU_COOP_HEAD_TILES",
+                "1, 2 or 4",
+                &[("1", 1), ("2", 2), ("4", 4)],
+                d.coop_head_tiles,
+            )?,
+            coop_head_blocks: number(env, "MOA_WGPU_COOP_HEAD_BLOCKS", "1, 2, 3 or 4", 1..=4)?
+                .unwrap_or(d.coop_head_blocks),
+            coop_head_ks: number(
+                env,
+                "MOA_WGPU_COOP_HEAD_KS",
+                "a multiple of 16 from 16 to 4096",
+                16..=4096,
+            )?
+            .map(|ks| {
+                ks.is_multiple_of(16).then_some(ks).ok_or(OptionsError {
+                    name: "MOA_WGPU_COOP_HEAD_KS",
+                    value: ks.to_string(),
+                    accepted: "a multiple of 16 from 16 to 4096",
+                })
+            })
+            .transpose()?,
+            coop_head_diag: choice(
+                env,
+                "MOA_WGPU_COOP_HEAD_DIAG",
+                "0, 1, 2 or 4",
+                &[("0", 0), ("1", 1), ("2", 2), ("4", 4)],
+                d.coop_head_diag,
+            )?,
+            head_argmax: flag(env, "MOA_WGPU_HEAD_ARGMAX", d.head_argmax)?,
+            coop_decode: choice(
+                env,
+                "MOA_WGPU_COOP_DECODE",
+                "0, 1 or auto",
+                &[
+                    ("0", CoopDecodeChoice::Off),
+                    ("auto", CoopDecodeChoice::GateUp),
+                    ("1", CoopDecodeChoice::OutAndGateUp),
+                ],
+                d.coop_decode,
+            )?,
+            coop_qkv: flag(env, "MOA_WGPU_COOP_QKV", d.coop_qkv)?,
+        })
+    }
+}
+
+/// Every `MOA_WGPU_*` / `MOA_WGSL_*` variable the library reads (the fields above).
+pub const KNOWN: &[&str] = &[
+    "MOA_WGPU_COOP",
+    "MOA_WGPU_SUBGROUPS",
+    "MOA_WGSL_DECODE",
+    "MOA_WGSL_RESCALE",
+    "MOA_WGPU_SPLIT_K",
+    "MOA_WGPU_MATVEC",
+    "MOA_WGPU_SG_KSPLIT",
+    "MOA_WGPU_SG_DIAG",
+    "MOA_WGPU_ROW_BLOCK",
+    "MOA_WGPU_ARGMAX2",
+    "MOA_WGPU_PREENCODE",
+    "MOA_WGPU_AHEAD",
+    "MOA_WGPU_SWIGLU_OUT",
+    "MOA_WGPU_COOP_ATTN",
+    "MOA_WGPU_WARM",
+    "MOA_WGPU_STATS",
+    "MOA_WGPU_COOP_HEAD",
+    "MOA_WGPU_COOP_HEAD_TILES",
+    "MOA_WGPU_COOP_HEAD_BLOCKS",
+    "MOA_WGPU_COOP_HEAD_KS",
+    "MOA_WGPU_COOP_HEAD_DIAG",
+    "MOA_WGPU_HEAD_ARGMAX",
+    "MOA_WGPU_COOP_DECODE",
+    "MOA_WGPU_COOP_QKV",
+];
+
+/// The WGSL decode kernel bench's own knobs (examples/wgpu_decode_bench.rs reads them;
+/// the library does not), known so that they draw no warning.
+pub const BENCH_ONLY: &[&str] = &[
+    "MOA_WGSL_CHECKS",
+    "MOA_WGSL_CHUNKS",
+    "MOA_WGSL_COOP_PREFETCH",
+    "MOA_WGSL_DECODE_FORM",
+    "MOA_WGSL_EARLY_V",
+    "MOA_WGSL_F16",
+    "MOA_WGSL_FUSED_MERGE",
+    "MOA_WGSL_LAZY_MARGIN",
+    "MOA_WGSL_LOAD_BATCH",
+    "MOA_WGSL_NARROW_LOADS",
+    "MOA_WGSL_PAIRED_EPILOGUE",
+    "MOA_WGSL_PARTS",
+    "MOA_WGSL_QK_SUMS",
+    "MOA_WGSL_QUAD_SHUFFLE",
+    "MOA_WGSL_THREADS",
+    "MOA_WGSL_V_FIRST",
+    "MOA_WGSL_ZERO_INIT",
+];
+
+/// Variables of deleted paths (older bench scripts still set them), with why they went.
+pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGPU_COOP_EARLY",
+        "loading the matrix-unit products' B fragments after x is staged was slower, gate/up 9.96 against 8.53-8.74 us, output 6.94 against 5.72-5.80, and the switch was deleted (benches/RESULTS.md, wgpu session 13, call 1)",
+    ),
+    (
+        "MOA_WGPU_COOP_VSTORE",
+        "scalar f16 stores of the matrix-unit kernels' workgroup operands were slower, head 53-56 against 34-47 us, and were deleted (benches/RESULTS.md, wgpu session 13, call 2)",
+    ),
+    (
+        "MOA_WGPU_COOP_XSTAGE",
+        "staging x in loops of dependent loads in the matrix-unit decode kernels was slower, head 66-74 against 52-61 us, and was deleted (benches/RESULTS.md, wgpu session 12, call 3)",
+    ),
+    (
+        "MOA_WGPU_COOP_XPAD",
+        "unpadded staged rows in the matrix-unit products were slower, gate/up 8.45-8.83 against 8.08 us, and were deleted (benches/RESULTS.md, wgpu session 13, call 1)",
+    ),
+    (
+        "MOA_WGPU_SG_BUTTERFLY",
+        "the subgroupAdd reduction of the subgroup products was slower than the butterfly, 3.56 against 2.45 ms a step, and was deleted (benches/RESULTS.md, wgpu session 9, call 1)",
+    ),
+    (
+        "MOA_WGPU_SG_TWO_STEPS",
+        "two K steps a trip in the subgroup products were slower, 3.14 against 2.45 ms a step, gate/up 13.1 against 9.2 µs, and were deleted (benches/RESULTS.md, wgpu sessions 9 and 11)",
+    ),
+    (
+        "MOA_WGPU_MERGE",
+        "the merge folded into the output product was slower, 6.32 against 5.08 ms a step, and was deleted (benches/RESULTS.md, wgpu session 8, call 2)",
+    ),
+    (
+        "MOA_WGPU_MATVEC2_REMAP",
+        "matvec_v2.wgsl lost on every change and was deleted (benches/RESULTS.md, session 8 call 4)",
+    ),
+    (
+        "MOA_WGPU_MATVEC2_TWO_STEPS",
+        "matvec_v2.wgsl lost on every change and was deleted (benches/RESULTS.md, session 8 call 4)",
+    ),
+    (
+        "MOA_WGPU_HEAD",
+        "head.wgsl lost in both forms and was deleted (benches/RESULTS.md, wgpu session 10)",
+    ),
+    (
+        "MOA_WGPU_SG_PREFETCH",
+        "loading the epilogue's inputs early changed nothing and was reverted (wgpu session 11)",
+    ),
+    (
+        "MOA_WGPU_COOP_HEAD_DEEP",
+        "two stages of head weights in flight lost and were deleted (wgpu session 13, call 1)",
+    ),
+    (
+        "MOA_WGPU_COOP_DOWN",
+        "the down product on matrix units lost and was deleted (wgpu session 13, call 1)",
+    ),
+    (
+        "MOA_WGSL_COOP_STAGED",
+        "a WGSL decode bench knob of an earlier session, since removed (benches/RESULTS.md, WGSL decode)",
+    ),
+    (
+        "MOA_WGSL_K_PREFETCH",
+        "a WGSL decode bench knob of an earlier session, since removed (benches/RESULTS.md, WGSL decode)",
+    ),
+    (
+        "MOA_WGSL_QK_BATCH",
+        "a WGSL decode bench knob of an earlier session, since removed (benches/RESULTS.md, WGSL decode)",
+    ),
+];
+
+/// Edit distance between `a` and `b` (insertions, deletions, substitutions).
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev + usize::from(ca != *cb);
+            prev = row[j + 1];
+            row[j + 1] = sub.min(prev + 1).min(row[j] + 1);
+        }
+    }
+    row[b.len()]
+}
+
+/// One warning per `MOA_WGPU_*` / `MOA_WGSL_*` name in `names` that the library does not
+/// read: a removed setting says why it went, any other names the closest known one.
+pub fn unknown_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut out = Vec::new();
+    for name in names {
+        if !(name.starts_with("MOA_WGPU_") || name.starts_with("MOA_WGSL_"))
+            || KNOWN.contains(&name)
+            || BENCH_ONLY.contains(&name)
+        {
+            continue;
+        }
+        if let Some((_, why)) = REMOVED.iter().find(|(n, _)| *n == name) {
+            out.push(format!(
+                "{name} is ignored: that setting was removed ({why})"
+            ));
+            continue;
+        }
+        let closest = KNOWN
+            .iter()
+            .chain(BENCH_ONLY)
+            .min_by_key(|k| distance(name, k))
+            .copied()
+            .unwrap_or("MOA_WGPU_COOP");
+        out.push(format!(
+            "{name} is not a setting moa reads (did you mean {closest}?); ignored"
+        ));
+    }
+    out
+}
+
+/// Prints [`unknown_names`] of the process environment to stderr, once per process.
+fn warn_unknown_once() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let names: Vec<String> = std::env::vars_os()
+            .filter_map(|(k, _)| k.into_string().ok())
+            .collect();
+        for w in unknown_names(names.iter().map(String::as_str)) {
+            eprintln!("warning: {w}");
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unset_is_the_defaults() {
+        let none = lookup_in(&[]);
+        assert_eq!(
+            WgpuEngineOptions::from_lookup(&none).unwrap(),
+            WgpuEngineOptions::default()
+        );
+        assert_eq!(
+            WgpuContextOptions::from_lookup(&none).unwrap(),
+            WgpuContextOptions::default()
+        );
+        // Empty values count as unset.
+        let empty = lookup_in(&[("MOA_WGPU_SPLIT_K", ""), ("MOA_WGSL_DECODE", "")]);
+        assert_eq!(
+            WgpuEngineOptions::from_lookup(&empty).unwrap(),
+            WgpuEngineOptions::default()
+        );
+    }
+
+    #[test]
+    fn values_set_their_fields() {
+        let env = lookup_in(&[
+            ("MOA_WGPU_SPLIT_K", "1"),
+            ("MOA_WGPU_MATVEC", "tree"),
+            ("MOA_WGPU_SG_KSPLIT", "2"),
+            ("MOA_WGPU_AHEAD", "0"),
+            ("MOA_WGPU_WARM", "auto"),
+            ("MOA_WGPU_COOP_HEAD", "direct"),
+            ("MOA_WGPU_COOP_HEAD_KS", "96"),
+            ("MOA_WGPU_COOP_DECODE", "1"),
+        ]);
+        let o = WgpuEngineOptions::from_lookup(&env).unwrap();
+        assert_eq!(o.split_k, Some(true));
+        assert!(!o.subgroup_matvec);
+        assert_eq!(o.sg_ksplit, Some(2));
+        assert!(!o.submit_ahead);
+        assert_eq!(o.warm_up, None);
+        assert_eq!(o.coop_head, CoopHeadChoice::Direct);
+        assert_eq!(o.coop_head_ks, Some(96));
+        assert_eq!(o.coop_decode, CoopDecodeChoice::OutAndGateUp);
+        let c = WgpuContextOptions::from_lookup(&lookup_in(&[
+            ("MOA_WGPU_COOP", "0"),
+            ("MOA_WGSL_DECODE", "coop"),
+            ("MOA_WGSL_RESCALE", "0"),
+        ]))
+        .unwrap();
+        assert!(!c.cooperative_matrices && c.subgroups && c.wgsl_coop_decode);
+        assert_eq!(c.wgsl_rescale, Some(0));
+    }
+
+    #[test]
+    fn a_malformed_value_is_an_error_naming_the_variable_value_and_choices() {
+        for (name, value, accepted) in [
+            ("MOA_WGPU_SPLIT_K", "abc", "0, 1 or auto"),
+            ("MOA_WGPU_ARGMAX2", "yes", "0 or 1"),
+            ("MOA_WGPU_MATVEC", "subgroup", "sg or tree"),
+            ("MOA_WGPU_SG_KSPLIT", "3", "1, 2, 4 or auto"),
+            ("MOA_WGPU_ROW_BLOCK", "5", "4, 8 or 16"),
+            ("MOA_WGPU_COOP_HEAD_BLOCKS", "9", "1, 2, 3 or 4"),
+            (
+                "MOA_WGPU_COOP_HEAD_KS",
+                "100",
+                "a multiple of 16 from 16 to 4096",
+            ),
+            ("MOA_WGPU_COOP_HEAD", "1x", "auto, 1, direct or 0"),
+        ] {
+            let vars = [(name, value)];
+            let err = WgpuEngineOptions::from_lookup(&lookup_in(&vars)).unwrap_err();
+            assert_eq!(
+                err,
+                OptionsError {
+                    name,
+                    value: value.into(),
+                    accepted
+                }
+            );
+            let text = err.to_string();
+            assert!(
+                text.contains(name) && text.contains(value) && text.contains(accepted),
+                "{text}"
+            );
+        }
+        for (name, value) in [
+            ("MOA_WGPU_COOP", "off"),
+            ("MOA_WGSL_DECODE", "matrix"),
+            ("MOA_WGSL_RESCALE", "16"),
+            ("MOA_WGSL_RESCALE", "-1"),
+        ] {
+            let vars = [(name, value)];
+            let err = WgpuContextOptions::from_lookup(&lookup_in(&vars)).unwrap_err();
+            assert_eq!((err.name, err.value.as_str()), (name, value));
+        }
+    }
+
+    #[test]
+    fn unknown_names_warn_with_the_closest_known_one() {
+        let w = unknown_names([
+            "MOA_WGPU_SPLITK",
+            "MOA_WGSL_DECOD",
+            "MOA_WGPU_STATS",
+            "MOA_WGSL_DECODE_FORM",
+            "MOA_CACHE",
+            "MOA_WGPU_HEAD",
+        ]);
+        assert_eq!(w.len(), 3, "{w:?}");
+        assert!(
+            w[0].contains("MOA_WGPU_SPLITK") && w[0].contains("did you mean MOA_WGPU_SPLIT_K?")
+        );
+        assert!(w[1].contains("did you mean MOA_WGSL_DECODE?"), "{}", w[1]);
+        assert!(w[2].contains("MOA_WGPU_HEAD is ignored") && w[2].contains("removed"));
+    }
+
+    #[test]
+    fn every_setting_is_known_once() {
+        let mut all: Vec<&str> = KNOWN.iter().chain(BENCH_ONLY).copied().collect();
+        all.extend(REMOVED.iter().map(|(n, _)| *n));
+        let n = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), n);
+    }
+}

@@ -1,0 +1,80 @@
+//! The wgpu back end's `MOA_WGPU_*` / `MOA_WGSL_*` settings as a user meets them through
+//! `moa generate` (lavapipe in CI): a malformed value stops the run naming the variable,
+//! the value and what it takes; an unknown name is a warning naming the closest known
+//! one; a removed one says why it went. Each run is a process of its own, so the
+//! environment of one never reaches another test.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::tiny::{self, tiny};
+
+/// `moa generate --dense` on the tiny random Llama with `vars` set, 1 new token.
+fn generate(dir: &Path, vars: &[(&str, &str)]) -> Output {
+    let model = dir.join("tiny.gguf");
+    if !model.exists() {
+        tiny(5, true).write_gguf(&model, |_, _| {});
+    }
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_moa"));
+    cmd.args([
+        "generate",
+        "--dense",
+        "--prompt",
+        "hi",
+        "--max-new-tokens",
+        "1",
+    ])
+    .arg("--model")
+    .arg(&model);
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("running moa")
+}
+
+#[test]
+fn malformed_values_stop_the_run_naming_variable_value_and_choices() {
+    let dir = tiny::tmp("options-malformed");
+    for (name, value, accepted) in [
+        ("MOA_WGPU_SPLIT_K", "abc", "0, 1 or auto"),
+        ("MOA_WGPU_AHEAD", "yes", "0 or 1"),
+        ("MOA_WGPU_COOP", "off", "0 or 1"),
+        ("MOA_WGSL_DECODE", "matrix", "scalar or coop"),
+    ] {
+        let out = generate(&dir, &[(name, value)]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name}={value} ran:\n{stderr}");
+        assert!(
+            stderr.contains(name) && stderr.contains(value) && stderr.contains(accepted),
+            "{name}={value}:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn unknown_names_warn_and_known_values_run() {
+    let dir = tiny::tmp("options-unknown");
+    let out = generate(
+        &dir,
+        &[
+            ("MOA_WGPU_SPLITK", "1"),
+            ("MOA_WGPU_SG_PREFETCH", "0"),
+            ("MOA_WGPU_SPLIT_K", "1"),
+            ("MOA_WGPU_WARM", "0"),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("MOA_WGPU_SPLITK") && stderr.contains("did you mean MOA_WGPU_SPLIT_K?"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("MOA_WGPU_SG_PREFETCH is ignored: that setting was removed"),
+        "{stderr}"
+    );
+    // One warning per name, not one per engine or context built.
+    assert_eq!(stderr.matches("MOA_WGPU_SPLITK").count(), 1, "{stderr}");
+}

@@ -373,6 +373,8 @@ struct DecodeCtx<'a> {
     /// issued with the work item (`pre_k`), and its V loads too (`pre_v`).
     pre_k: bool,
     pre_v: bool,
+    /// [`ItemLoads::KVShared`] where it fits: the first tile's V parked in workgroup memory.
+    v_stash: bool,
     /// [`WgslTuning::decode_next_k`], where it applies: each later tile's K loaded by the
     /// tile before, ahead of that tile's softmax and P·V.
     next_k: bool,
@@ -502,6 +504,12 @@ pub enum ItemLoads {
     /// Its K and V loads (the V registers then held through the first tile's Q·K and
     /// softmax, as [`WgslTuning::decode_v_first`] holds them in every tile).
     KV,
+    /// Its K and V loads, V parked in workgroup memory until the first tile's P·V (each
+    /// invocation reads back only what it stored, so no barrier): the registers of `K`,
+    /// for `tile × head_dim` elements more workgroup memory (SmolLM2 in f16: 16 KiB,
+    /// 28 KiB in all; beyond WebGPU's default 16 KiB, so GPUs only). Where that passes
+    /// [`DECODE_WIDE_WORKGROUP_BYTES`] the layer gets `KV`.
+    KVShared,
 }
 
 impl ItemLoads {
@@ -511,14 +519,20 @@ impl ItemLoads {
             ItemLoads::InTile => "tile",
             ItemLoads::K => "k",
             ItemLoads::KV => "kv",
+            ItemLoads::KVShared => "kv-shared",
         }
     }
 
-    /// [`ItemLoads::name`] back (`tile`, `k`, `kv`).
+    /// [`ItemLoads::name`] back (`tile`, `k`, `kv`, `kv-shared`).
     pub fn parse(name: &str) -> Option<ItemLoads> {
-        [ItemLoads::InTile, ItemLoads::K, ItemLoads::KV]
-            .into_iter()
-            .find(|l| l.name() == name)
+        [
+            ItemLoads::InTile,
+            ItemLoads::K,
+            ItemLoads::KV,
+            ItemLoads::KVShared,
+        ]
+        .into_iter()
+        .find(|l| l.name() == name)
     }
 }
 
@@ -985,8 +999,27 @@ pub fn generate_with(
             quad && (shape.tile / (shape.threads / 4)) * (d / shape.kv_vec / 4) <= batch;
         let pre_k = k_one_batch && tuning.decode_item_loads != ItemLoads::InTile;
         let pre_v = pre_k
-            && tuning.decode_item_loads == ItemLoads::KV
+            && matches!(
+                tuning.decode_item_loads,
+                ItemLoads::KV | ItemLoads::KVShared
+            )
             && shape.tile.div_ceil(shape.slot_groups) <= batch;
+        // The parked V: one storage vector per (P·V slot, invocation), within the wide
+        // workgroup budget.
+        let stash_bytes = shape.tile.div_ceil(shape.slot_groups)
+            * shape.threads
+            * shape.kv_vec
+            * module.storage.bytes() as u32;
+        let v_stash = pre_v
+            && tuning.decode_item_loads == ItemLoads::KVShared
+            && decode_workgroup_bytes_with(&shape, form, group, d, f16_qk, qk_sums)
+                + stash_bytes
+                + if fused {
+                    DECODE_FUSED_WORKGROUP_BYTES
+                } else {
+                    0
+                }
+                <= DECODE_WIDE_WORKGROUP_BYTES;
         let next_k = k_one_batch && tuning.decode_next_k;
         let kv_type = match (module.storage, shape.kv_vec) {
             (StorageType::F16, 8) => "mat2x4<f16>",
@@ -1029,6 +1062,7 @@ pub fn generate_with(
                 v_first,
                 pre_k,
                 pre_v,
+                v_stash,
                 next_k,
             },
         )?;
@@ -1129,10 +1163,11 @@ pub fn generate_with(
                     ),
                     fused,
                     v_first,
-                    match (pre_k, pre_v) {
-                        (false, _) => ItemLoads::InTile,
-                        (true, false) => ItemLoads::K,
-                        (true, true) => ItemLoads::KV,
+                    match (pre_k, pre_v, v_stash) {
+                        (false, _, _) => ItemLoads::InTile,
+                        (true, false, _) => ItemLoads::K,
+                        (true, true, false) => ItemLoads::KV,
+                        (true, true, true) => ItemLoads::KVShared,
                     },
                     next_k,
                 ),
@@ -1376,7 +1411,22 @@ mod tests {
         };
         let f32_128 = built(hd128, StorageType::F32, wide);
         assert!(f32_128.iter().all(|k| k == &("kv".into(), true)));
+        // V parked in workgroup memory: SmolLM2 in f16 (16 KiB more, 28 KiB in all, within
+        // the wide budget and accepted by the limits check); in f32 it would take 32 KiB
+        // more, so the layer keeps V in registers.
+        let shared = WgslTuning {
+            decode_item_loads: ItemLoads::KVShared,
+            ..on
+        };
+        let smollm2 = "plans/smollm2-135m-moa-50.toml";
+        let f16 = built(smollm2, StorageType::F16, shared);
+        assert!(f16.iter().all(|k| k == &("kv-shared".into(), true)));
+        let arts = generate_with(&lower(&plan(smollm2), StorageType::F16), shared).unwrap();
+        crate::codegen::limits::check(Target::Wgsl, &arts).unwrap();
+        let f32 = built(smollm2, StorageType::F32, shared);
+        assert!(f32.iter().all(|k| k == &("kv".into(), true)));
         assert_eq!(ItemLoads::parse("kv"), Some(ItemLoads::KV));
+        assert_eq!(ItemLoads::parse("kv-shared"), Some(ItemLoads::KVShared));
         assert_eq!(ItemLoads::parse("v"), None);
     }
 

@@ -209,16 +209,12 @@ fn decode_forms_match_reference() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// The first tile's loads with the work item and the next tile's K loaded by the tile
-/// before (opt-in forms of the default `quad` decode, margin 0 so the rescale path runs
-/// every tile), against the CPU reference on the standard cases (spans past N and below
-/// the sink, N not a multiple of the tile, rows of different lengths, decode after the
-/// ring wraps), in chunks of one and three tiles (one tile: only the peeled first tile
-/// runs; three: the loop after it) and over whole segments.
-#[test]
-fn item_loads_match_reference() {
-    moa::runtime::wgpu::ensure_xdg_runtime_dir();
-    let ctx = WgpuContext::new().unwrap_or_else(|e| panic!("{e}"));
+/// Named decode tunings.
+type Forms = Vec<(&'static str, WgslTuning)>;
+
+/// The forms of `item_loads_match_reference*`: (name, tuning), every combination and
+/// the two that cover the others' template paths elsewhere.
+fn item_load_forms() -> (Forms, Forms) {
     let quad = WgslTuning {
         decode_lazy_margin: 0,
         ..WgslTuning::default()
@@ -263,20 +259,59 @@ fn item_loads_match_reference() {
         ("K with the item", form(ItemLoads::K, false)),
         ("K and V with the item, next K", form(ItemLoads::KV, true)),
     ];
-    let shared = vec![(
-        "K and V with the item, V in workgroup memory, next K",
-        form(ItemLoads::KVShared, true),
-    )];
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    // (plan, storage types, layers kept (None: all), loads per batch, forms). head_dim 128
-    // in f32 has 32 K loads per invocation and tile: the forms need them in one batch.
-    type Run<'a> = (
-        &'a str,
-        &'a [StorageType],
-        Option<&'a [u32]>,
-        u32,
-        &'a [(&'a str, WgslTuning)],
-    );
+    (all, two)
+}
+
+/// (plan, storage types, layers kept (None: all), loads per batch, forms). head_dim 128
+/// in f32 has 32 K loads per invocation and tile: the forms need them in one batch.
+type Run<'a> = (
+    &'a str,
+    &'a [StorageType],
+    Option<&'a [u32]>,
+    u32,
+    &'a [(&'a str, WgslTuning)],
+);
+
+/// The new forms on the fixtures, in CI: every combination on fixture-gqa in f16 (V
+/// parked in workgroup memory included) and K and V with the next K on fixture-mha in
+/// f32. Lavapipe builds each form's pipelines in 20-60 s with a cold shader cache (a CI
+/// machine's), so SmolLM2's layers and the head_dim-128 plan are in
+/// `item_loads_match_reference_on_every_plan` (ignored; run it with `--ignored`).
+#[test]
+fn item_loads_match_reference() {
+    let (all, two) = item_load_forms();
+    let runs: [Run; 2] = [
+        (
+            "plans/fixture-gqa.toml",
+            &[StorageType::F16],
+            None,
+            16,
+            &all,
+        ),
+        (
+            "plans/fixture-mha.toml",
+            &[StorageType::F32],
+            None,
+            16,
+            &two[1..],
+        ),
+    ];
+    check_item_loads(&runs);
+}
+
+/// Every run of the new forms (about 14 minutes on lavapipe with a cold shader cache):
+/// every combination on fixture-gqa in f16 and fixture-mha, the two covering forms on
+/// fixture-gqa in f32, two layers of SmolLM2-135M's plan (f16 and f32, V in workgroup
+/// memory in f16) and the head_dim-128 GQA plan.
+#[test]
+#[ignore = "about 14 minutes on lavapipe with a cold shader cache; the CI subset is item_loads_match_reference"]
+fn item_loads_match_reference_on_every_plan() {
+    let (all, two) = item_load_forms();
+    let shared: Vec<_> = all
+        .iter()
+        .filter(|(_, t)| t.decode_item_loads == ItemLoads::KVShared)
+        .copied()
+        .collect();
     let runs: [Run; 6] = [
         (
             "plans/fixture-gqa.toml",
@@ -321,9 +356,24 @@ fn item_loads_match_reference() {
             &two,
         ),
     ];
+    check_item_loads(&runs);
+}
+
+/// The first tile's loads with the work item and the next tile's K loaded by the tile
+/// before (opt-in forms of the default `quad` decode, margin 0 so the rescale path runs
+/// every tile), against the CPU reference on the standard cases (spans past N and below
+/// the sink, N not a multiple of the tile, rows of different lengths, decode after the
+/// ring wraps), in chunks of one and three tiles (one tile: only the peeled first tile
+/// runs; three: the loop after it) and over whole segments.
+/// For each run: builds its forms, checks that each decode kernel is the form asked for
+/// and, with the fused merge, three steps over one scratch.
+fn check_item_loads(runs: &[Run]) {
+    moa::runtime::wgpu::ensure_xdg_runtime_dir();
+    let ctx = WgpuContext::new().unwrap_or_else(|e| panic!("{e}"));
     let mut failures = Vec::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut shared_built = 0;
-    for (plan_file, storages, keep, batch, forms) in runs {
+    for &(plan_file, storages, keep, batch, forms) in runs {
         let plan = Plan::load(&root.join(plan_file)).unwrap_or_else(|e| panic!("{e}"));
         for &storage in storages {
             let mut module = lower::lower(&plan, storage);

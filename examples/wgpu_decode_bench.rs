@@ -37,6 +37,10 @@
 //! `MOA_WGSL_PARTS` (comma-separated `step`, `decode`, `merge`; default `step`) times the
 //! whole step (decode + merge) and/or each dispatch alone (its rate still over the step's
 //! KV bytes), to tell a small step's fixed time in the decode from that in the merge.
+//! `MOA_WGSL_SEQUENCE=1` (`only`: without the per-layer rows) also times all listed
+//! layers' steps back to back in one pass, each layer with its own list, caches and
+//! scratch, as the wgpu engine's profile times its attention kind (a layer's step
+//! repeated alone keeps its pipeline's code and its partials hot; the engine's does not).
 //! Timing: R steps recorded into one compute pass and one submit, waited for; after
 //! warm-up submits of 25 steps (at least three and 50 ms: the first use of a buffer
 //! zero-fills it and clocks ramp up; without them the first configuration once timed
@@ -191,8 +195,10 @@ fn run() -> Result<(), String> {
 /// quad form's products in f16 arithmetic, `MOA_WGSL_QK_SUMS=1` its sums of p by the
 /// Q·K invocations, `MOA_WGSL_FUSED_MERGE=1` / `0` the decode merging each segment itself
 /// (no merge dispatch) or not, `MOA_WGSL_V_FIRST=1` the quad form's V loads at the start
-/// of each tile (`codegen::wgsl::WgslTuning`; to time them side by side, and to run the
-/// lazy forms' rescale path on every tile with margin 0).
+/// of each tile, `MOA_WGSL_ITEM_LOADS` (`tile`, `k`, `kv`; default `tile`) the chunk's
+/// first tile's K (and V) loads issued with the work item, `MOA_WGSL_NEXT_K=1` each later
+/// tile's K loaded during the tile before (`codegen::wgsl::WgslTuning`; to time them side
+/// by side, and to run the lazy forms' rescale path on every tile with margin 0).
 fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Artifact>, String> {
     let mut tuning = codegen::wgsl::WgslTuning {
         coop_prefetch: std::env::var("MOA_WGSL_COOP_PREFETCH").map_or(true, |v| v != "0"),
@@ -234,6 +240,13 @@ fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Arti
     }
     if let Ok(v) = std::env::var("MOA_WGSL_V_FIRST") {
         tuning.decode_v_first = v == "1";
+    }
+    if let Ok(v) = std::env::var("MOA_WGSL_ITEM_LOADS") {
+        tuning.decode_item_loads = codegen::wgsl::ItemLoads::parse(&v)
+            .ok_or_else(|| format!("MOA_WGSL_ITEM_LOADS: `{v}` is not `tile`, `k` or `kv`"))?;
+    }
+    if let Ok(v) = std::env::var("MOA_WGSL_NEXT_K") {
+        tuning.decode_next_k = v == "1";
     }
     if let Ok(v) = std::env::var("MOA_WGSL_F16") {
         (tuning.decode_f16_qk, tuning.decode_f16_pv) = match v.as_str() {
@@ -281,10 +294,21 @@ fn decode_forms(artifacts: &[codegen::Artifact]) -> String {
         if k.phase != moa::codegen::Phase::Decode || k.abi.tiles.subgroups.is_some() {
             continue;
         }
-        let form = k.constants["decode_form"]
+        let mut form = k.constants["decode_form"]
             .as_str()
             .unwrap_or("eager")
             .to_string();
+        // The opt-in load placements, where built (a shape they do not fit gets none).
+        if let Some(l) = k
+            .constants
+            .get("decode_item_loads")
+            .and_then(|v| v.as_str())
+        {
+            form.push_str(&format!(" + {l} with the item"));
+        }
+        if k.constants.get("decode_next_k").is_some() {
+            form.push_str(" + next K");
+        }
         match counts.iter_mut().find(|(f, _)| *f == form) {
             Some((_, n)) => *n += 1,
             None => counts.push((form, 1)),
@@ -696,6 +720,20 @@ fn layers_vs_copy(
             )),
         })
         .collect::<Result<_, _>>()?;
+    // `MOA_WGSL_SEQUENCE=1` also times every listed layer's step back to back in one pass
+    // (each layer its own list, caches and scratch, one copy), as the wgpu engine's
+    // profile times its attention kind, after the per-layer rows; `only`: that alone.
+    let sequence = std::env::var("MOA_WGSL_SEQUENCE").unwrap_or_default();
+    let (sequence, per_layer) = match sequence.as_str() {
+        "" | "0" => (false, true),
+        "1" => (true, true),
+        "only" => (true, false),
+        other => return Err(format!("MOA_WGSL_SEQUENCE: `{other}` is not 0, 1 or only")),
+    };
+    // Per (rows, prompt, chunk setting): its label, KV bytes and items over the layers so
+    // far, and each layer's step.
+    type Sequence = (String, u64, u32, Vec<Vec<moa::runtime::wgpu::Dispatch>>);
+    let mut sequences: Vec<Sequence> = Vec::new();
     for &(p, n) in ns {
         for &rows in batches {
             for (&layer, &chunk) in layers
@@ -781,7 +819,7 @@ fn layers_vs_copy(
                         .map_err(|e| e.to_string())
                     })
                     .collect::<Result<Vec<_>, String>>()?;
-                for (part, range) in &parts {
+                for (part, range) in parts.iter().filter(|_| per_layer) {
                     let label = if *part == "step" {
                         label.clone()
                     } else {
@@ -817,8 +855,61 @@ fn layers_vs_copy(
                     rate / best_copy
                 );
                 }
+                if sequence {
+                    let key = format!(
+                        "B={rows} prompt {p} (N={n}, chunk {})",
+                        match chunk {
+                            Chunk::Auto(None) => "auto".to_string(),
+                            Chunk::Auto(Some(w)) => format!("auto@{w}"),
+                            Chunk::Fixed(c) => c.to_string(),
+                        }
+                    );
+                    let mut steps = steps;
+                    let step = steps.swap_remove(0);
+                    match sequences.iter_mut().find(|s| s.0 == key) {
+                        Some(s) => {
+                            s.1 += kv_bytes;
+                            s.2 += n_items;
+                            s.3.push(step);
+                        }
+                        None => sequences.push((key, kv_bytes, n_items, vec![step])),
+                    }
+                }
             }
         }
+    }
+    for (key, kv_bytes, n_items, steps) in &sequences {
+        let t = per_step(&ctx, &|pass, _| {
+            for step in steps {
+                for dsp in step {
+                    dsp.encode(pass);
+                }
+            }
+        })?;
+        let layers = steps.len();
+        let label = format!(
+            "sequence of {layers} layers {key} ({:.0} MB KV, {n_items} items)",
+            *kv_bytes as f64 / 1e6
+        );
+        let Some(t) = t else {
+            println!("{label}: unreliable (T(25) <= T(5)), no rate");
+            continue;
+        };
+        let rate = *kv_bytes as f64 / t;
+        println!(
+            "{label}: {:.1} us per step = {:.2} us per layer, {:.3} TB/s = {:.2} of the copy's rate",
+            t * 1e6,
+            t * 1e6 / layers as f64,
+            rate / 1e12,
+            rate / best_copy
+        );
+        println!(
+            "{{\"impl\":\"wgpu-decode-sequence\",\"layers\":{layers},\"key\":\"{key}\",\"kv_bytes\":{kv_bytes},\"items\":{n_items},\"us\":{},\"us_per_layer\":{},\"tbps\":{},\"of_copy\":{}}}",
+            t * 1e6,
+            t * 1e6 / layers as f64,
+            rate / 1e12,
+            rate / best_copy
+        );
     }
     Ok(())
 }

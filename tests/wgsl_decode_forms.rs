@@ -12,13 +12,19 @@
 //! and built with wgpu's workgroup zero-fill
 //! and naga's runtime checks (the executor's default leaves both out); with the fused
 //! merge on and off (and three steps over one scratch where on: re-armed counters, emptied
-//! partials), and with each tile's V loads at its start.
+//! partials), and with each tile's V loads at its start. `item_loads_match_reference`:
+//! the chunk's first tile's K (and V, in registers or parked in workgroup memory) loads
+//! issued with the work item and each later
+//! tile's K loaded by the tile before (`WgslTuning::decode_item_loads`, `decode_next_k`),
+//! alone and together, on the fixtures, two layers of SmolLM2-135M's plan and the
+//! head_dim-128 GQA plan, f32 and f16.
 //! `tests/wgpu_kernels.rs` runs the default (quad, paired sums, early V for GQA, f16 Q·K,
 //! f16 P·V for GQA).
 
 use std::path::Path;
 
-use moa::codegen::wgsl::{generate_with, DecodeForm, WgslTuning};
+use moa::codegen::wgsl::{generate_with, DecodeForm, ItemLoads, WgslTuning};
+use moa::codegen::Phase;
 use moa::lower::{self, StorageType};
 use moa::plan::Plan;
 use moa::runtime::cases::{check_output, standard_cases, tolerance};
@@ -200,5 +206,281 @@ fn decode_forms_match_reference() {
             }
         }
     }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Named decode tunings.
+type Forms = Vec<(&'static str, WgslTuning)>;
+
+/// The forms of `item_loads_match_reference*`: (name, tuning), every combination and
+/// the two that cover the others' template paths elsewhere.
+fn item_load_forms() -> (Forms, Forms) {
+    let quad = WgslTuning {
+        decode_lazy_margin: 0,
+        ..WgslTuning::default()
+    };
+    let form = |item_loads, next_k| WgslTuning {
+        decode_item_loads: item_loads,
+        decode_next_k: next_k,
+        ..quad
+    };
+    // Every combination on fixture-gqa in f16 and fixture-mha; the two that cover the
+    // others' template paths (K alone: early V in the first tile; K and V with the next
+    // K) elsewhere (lavapipe builds each form's pipelines in 20-60 s).
+    let all: Vec<(&str, WgslTuning)> = vec![
+        ("K with the item", form(ItemLoads::K, false)),
+        ("K and V with the item", form(ItemLoads::KV, false)),
+        ("next K", form(ItemLoads::InTile, true)),
+        ("K with the item, next K", form(ItemLoads::K, true)),
+        ("K and V with the item, next K", form(ItemLoads::KV, true)),
+        (
+            "K and V with the item, V in workgroup memory, next K",
+            form(ItemLoads::KVShared, true),
+        ),
+        (
+            "K and V with the item, next K, V at the tile's start, fused merge",
+            WgslTuning {
+                decode_v_first: true,
+                decode_fused_merge: Some(true),
+                ..form(ItemLoads::KV, true)
+            },
+        ),
+        (
+            "K and V with the item, next K, f32 products, no early V",
+            WgslTuning {
+                decode_f16_qk: false,
+                decode_f16_pv: Some(false),
+                decode_early_v: Some(false),
+                ..form(ItemLoads::KV, true)
+            },
+        ),
+    ];
+    let two = vec![
+        ("K with the item", form(ItemLoads::K, false)),
+        ("K and V with the item, next K", form(ItemLoads::KV, true)),
+    ];
+    (all, two)
+}
+
+/// (plan, storage types, layers kept (None: all), loads per batch, forms). head_dim 128
+/// in f32 has 32 K loads per invocation and tile: the forms need them in one batch.
+type Run<'a> = (
+    &'a str,
+    &'a [StorageType],
+    Option<&'a [u32]>,
+    u32,
+    &'a [(&'a str, WgslTuning)],
+);
+
+/// The new forms on the fixtures, in CI: every combination on fixture-gqa in f16 (V
+/// parked in workgroup memory included) and K and V with the next K on fixture-mha in
+/// f32. Lavapipe builds each form's pipelines in 20-60 s with a cold shader cache (a CI
+/// machine's), so SmolLM2's layers and the head_dim-128 plan are in
+/// `item_loads_match_reference_on_every_plan` (ignored; run it with `--ignored`).
+#[test]
+fn item_loads_match_reference() {
+    let (all, two) = item_load_forms();
+    let runs: [Run; 2] = [
+        (
+            "plans/fixture-gqa.toml",
+            &[StorageType::F16],
+            None,
+            16,
+            &all,
+        ),
+        (
+            "plans/fixture-mha.toml",
+            &[StorageType::F32],
+            None,
+            16,
+            &two[1..],
+        ),
+    ];
+    check_item_loads(&runs);
+}
+
+/// Every run of the new forms (about 14 minutes on lavapipe with a cold shader cache):
+/// every combination on fixture-gqa in f16 and fixture-mha, the two covering forms on
+/// fixture-gqa in f32, two layers of SmolLM2-135M's plan (f16 and f32, V in workgroup
+/// memory in f16) and the head_dim-128 GQA plan.
+#[test]
+#[ignore = "about 14 minutes on lavapipe with a cold shader cache; the CI subset is item_loads_match_reference"]
+fn item_loads_match_reference_on_every_plan() {
+    let (all, two) = item_load_forms();
+    let shared: Vec<_> = all
+        .iter()
+        .filter(|(_, t)| t.decode_item_loads == ItemLoads::KVShared)
+        .copied()
+        .collect();
+    let runs: [Run; 6] = [
+        (
+            "plans/fixture-gqa.toml",
+            &[StorageType::F16],
+            None,
+            16,
+            &all,
+        ),
+        (
+            "plans/fixture-gqa.toml",
+            &[StorageType::F32],
+            None,
+            16,
+            &two,
+        ),
+        (
+            "plans/fixture-mha.toml",
+            &[StorageType::F32],
+            None,
+            16,
+            &all,
+        ),
+        (
+            "plans/smollm2-135m-moa-50.toml",
+            &[StorageType::F16, StorageType::F32],
+            Some(&[0, 9]),
+            16,
+            &two,
+        ),
+        (
+            "plans/smollm2-135m-moa-50.toml",
+            &[StorageType::F16],
+            Some(&[0, 9]),
+            16,
+            &shared,
+        ),
+        (
+            "benches/decode-h200/wgsl-gqa-hd128.toml",
+            &[StorageType::F16, StorageType::F32],
+            None,
+            32,
+            &two,
+        ),
+    ];
+    check_item_loads(&runs);
+}
+
+/// The first tile's loads with the work item and the next tile's K loaded by the tile
+/// before (opt-in forms of the default `quad` decode, margin 0 so the rescale path runs
+/// every tile), against the CPU reference on the standard cases (spans past N and below
+/// the sink, N not a multiple of the tile, rows of different lengths, decode after the
+/// ring wraps), in chunks of one and three tiles (one tile: only the peeled first tile
+/// runs; three: the loop after it) and over whole segments.
+/// For each run: builds its forms, checks that each decode kernel is the form asked for
+/// and, with the fused merge, three steps over one scratch.
+fn check_item_loads(runs: &[Run]) {
+    moa::runtime::wgpu::ensure_xdg_runtime_dir();
+    let ctx = WgpuContext::new().unwrap_or_else(|e| panic!("{e}"));
+    let mut failures = Vec::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut shared_built = 0;
+    for &(plan_file, storages, keep, batch, forms) in runs {
+        let plan = Plan::load(&root.join(plan_file)).unwrap_or_else(|e| panic!("{e}"));
+        for &storage in storages {
+            let mut module = lower::lower(&plan, storage);
+            if let Some(keep) = keep {
+                module.layers.retain(|l| keep.contains(&l.layer));
+            }
+            let (hq, d) = (
+                module.shape.q_heads as usize,
+                module.shape.head_dim as usize,
+            );
+            let (_, cases) = standard_cases(&module, 0x5eed);
+            for (name, tuning) in forms {
+                let tuning = WgslTuning {
+                    decode_load_batch: batch,
+                    ..*tuning
+                };
+                let artifacts =
+                    generate_with(&module, tuning).unwrap_or_else(|e| panic!("{name}: {e}"));
+                // The form must be what was built (a shape it does not fit would silently
+                // test the default).
+                for k in artifacts.iter().flat_map(|a| &a.kernels) {
+                    // The scalar decode (not the cooperative-matrix one, which lavapipe
+                    // does not run).
+                    if k.phase == Phase::Decode && k.abi.tiles.subgroups.is_none() {
+                        let c = &k.constants;
+                        let want = tuning.decode_item_loads.name();
+                        let got = c["decode_item_loads"].as_str().unwrap_or("tile");
+                        // V in workgroup memory falls back to registers where it does not
+                        // fit the wide workgroup budget (f32 at head_dim 64).
+                        let fallback = tuning.decode_item_loads == ItemLoads::KVShared
+                            && got == ItemLoads::KV.name();
+                        assert!(
+                            got == want || fallback,
+                            "{plan_file} {name}: {} got {got}",
+                            k.name
+                        );
+                        shared_built += usize::from(got == ItemLoads::KVShared.name());
+                        assert_eq!(
+                            c.get("decode_next_k").is_some(),
+                            tuning.decode_next_k,
+                            "{plan_file} {name}: {}",
+                            k.name
+                        );
+                    }
+                }
+                let exec = WgpuAttention::new_with(
+                    &ctx,
+                    &module,
+                    &artifacts,
+                    DecodePipelineOptions::default(),
+                )
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+                let label = format!("{plan_file} {storage:?} {name}");
+                let tile = exec.decode_tile();
+                let tol = tolerance(storage);
+                for case in &cases {
+                    let n = case.layout.n_tokens;
+                    for chunk in [Some(tile), Some(3 * tile), None] {
+                        let got = match chunk {
+                            Some(c) => exec.decode_chunked(
+                                case.layer,
+                                n,
+                                &case.row_pos,
+                                c,
+                                &case.q,
+                                &case.k_cache,
+                                &case.v_cache,
+                            ),
+                            None => exec.decode_whole_segments(
+                                case.layer,
+                                n,
+                                &case.row_pos,
+                                &case.q,
+                                &case.k_cache,
+                                &case.v_cache,
+                            ),
+                        }
+                        .unwrap_or_else(|e| panic!("{label} {}: {e}", case.name));
+                        if let Err(e) = check_output(&case.name, hq, d, &got, &case.expected, tol) {
+                            failures.push(format!("{label} chunk {chunk:?}: {e}"));
+                        }
+                    }
+                    if exec.decode_fused() {
+                        let (got, clean) = exec
+                            .decode_repeated(
+                                case.layer,
+                                n,
+                                &case.row_pos,
+                                tile,
+                                &case.q,
+                                &case.k_cache,
+                                &case.v_cache,
+                                3,
+                            )
+                            .unwrap_or_else(|e| panic!("{label} {}: {e}", case.name));
+                        if let Err(e) = check_output(&case.name, hq, d, &got, &case.expected, tol) {
+                            failures.push(format!("{label} three steps: {e}"));
+                        }
+                        if !clean {
+                            failures.push(format!("{label} {}: scratch left dirty", case.name));
+                        }
+                    }
+                }
+                eprintln!("{label}: checked");
+            }
+        }
+    }
+    assert!(shared_built > 0, "no decode parked V in workgroup memory");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -147,12 +147,17 @@ pub fn check(target: Target, artifacts: &[Artifact]) -> Result<(), CodegenError>
             // (GPUs, 32 KiB or more); the executor falls back to the layer's scalar decode
             // where the device refuses it.
             // So does a scalar decode wider than the default workgroup
-            // (`WgslTuning::decode_threads`, opt-in).
+            // (`WgslTuning::decode_threads`, opt-in), or one that parks the first tile's V
+            // in workgroup memory (`ItemLoads::KVShared`, opt-in).
             let max_shared = if target == Target::Wgsl && k.abi.tiles.subgroups.is_some() {
                 super::wgsl::DECODE_COOP_WORKGROUP_BYTES
             } else if target == Target::Wgsl
                 && k.phase == super::Phase::Decode
-                && threads > u64::from(crate::lower::consts::WGSL_DECODE_THREADS)
+                && (threads > u64::from(crate::lower::consts::WGSL_DECODE_THREADS)
+                    || k.constants
+                        .get("decode_item_loads")
+                        .and_then(|v| v.as_str())
+                        == Some(super::wgsl::ItemLoads::KVShared.name()))
             {
                 super::wgsl::DECODE_WIDE_WORKGROUP_BYTES
             } else {

@@ -195,7 +195,7 @@ fn run() -> Result<(), String> {
 /// quad form's products in f16 arithmetic, `MOA_WGSL_QK_SUMS=1` its sums of p by the
 /// Q·K invocations, `MOA_WGSL_FUSED_MERGE=1` / `0` the decode merging each segment itself
 /// (no merge dispatch) or not, `MOA_WGSL_V_FIRST=1` the quad form's V loads at the start
-/// of each tile, `MOA_WGSL_ITEM_LOADS` (`tile`, `k`, `kv`; default `tile`) the chunk's
+/// of each tile, `MOA_WGSL_ITEM_LOADS` (`tile`, `k`, `kv`, `kv-shared`; default `tile`) the chunk's
 /// first tile's K (and V) loads issued with the work item, `MOA_WGSL_NEXT_K=1` each later
 /// tile's K loaded during the tile before (`codegen::wgsl::WgslTuning`; to time them side
 /// by side, and to run the lazy forms' rescale path on every tile with margin 0).
@@ -242,8 +242,9 @@ fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Arti
         tuning.decode_v_first = v == "1";
     }
     if let Ok(v) = std::env::var("MOA_WGSL_ITEM_LOADS") {
-        tuning.decode_item_loads = codegen::wgsl::ItemLoads::parse(&v)
-            .ok_or_else(|| format!("MOA_WGSL_ITEM_LOADS: `{v}` is not `tile`, `k` or `kv`"))?;
+        tuning.decode_item_loads = codegen::wgsl::ItemLoads::parse(&v).ok_or_else(|| {
+            format!("MOA_WGSL_ITEM_LOADS: `{v}` is not `tile`, `k`, `kv` or `kv-shared`")
+        })?;
     }
     if let Ok(v) = std::env::var("MOA_WGSL_NEXT_K") {
         tuning.decode_next_k = v == "1";

@@ -452,13 +452,16 @@ pub const BENCH_ONLY: &[&str] = &[
     "MOA_WGSL_EARLY_V",
     "MOA_WGSL_F16",
     "MOA_WGSL_FUSED_MERGE",
+    "MOA_WGSL_ITEM_LOADS",
     "MOA_WGSL_LAZY_MARGIN",
     "MOA_WGSL_LOAD_BATCH",
     "MOA_WGSL_NARROW_LOADS",
+    "MOA_WGSL_NEXT_K",
     "MOA_WGSL_PAIRED_EPILOGUE",
     "MOA_WGSL_PARTS",
     "MOA_WGSL_QK_SUMS",
     "MOA_WGSL_QUAD_SHUFFLE",
+    "MOA_WGSL_SEQUENCE",
     "MOA_WGSL_THREADS",
     "MOA_WGSL_V_FIRST",
     "MOA_WGSL_ZERO_INIT",
@@ -705,6 +708,26 @@ mod tests {
         );
         assert!(w[1].contains("did you mean MOA_WGSL_DECODE?"), "{}", w[1]);
         assert!(w[2].contains("MOA_WGPU_HEAD is ignored") && w[2].contains("removed"));
+    }
+
+    /// The decode bench's own variables are listed, so setting one does not warn (a
+    /// knob added to the bench without its name here would).
+    #[test]
+    fn every_bench_variable_is_listed() {
+        let bench = include_str!("../../../examples/wgpu_decode_bench.rs");
+        for piece in bench.split("\"MOA_").skip(1) {
+            let name: String = piece
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            let name = format!("MOA_{name}");
+            if name.starts_with("MOA_WGSL_") || name.starts_with("MOA_WGPU_") {
+                assert!(
+                    BENCH_ONLY.contains(&name.as_str()) || KNOWN.contains(&name.as_str()),
+                    "{name} (read by examples/wgpu_decode_bench.rs) is not in BENCH_ONLY"
+                );
+            }
+        }
     }
 
     #[test]

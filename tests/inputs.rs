@@ -251,6 +251,45 @@ fn generate_max_new_tokens_does_not_wrap_around() {
     );
 }
 
+/// An empty prompt (`--prompt "$Q"` with Q unset, an empty --prompt-file) is refused
+/// naming the flag, before the weights load: it used to answer an empty chat message, or
+/// with --raw fail after the load with "every prompt needs at least one token". The
+/// weights here miss a tensor, so an error from the load would show instead.
+#[test]
+fn generate_refuses_an_empty_prompt_before_the_weights_load() {
+    let dir = scratch("empty-prompt");
+    let path = dir.join("tiny.gguf");
+    common::tiny::tiny(3, true)
+        .write_gguf(&path, |_, t| t.retain(|(n, _)| n != "blk.1.ffn_up.weight"));
+    let m = path.to_str().unwrap();
+    let empty = dir.join("empty.txt");
+    std::fs::write(&empty, "\n").unwrap();
+    let e = empty.to_str().unwrap();
+    let base = ["generate", "--model", m, "--dense", "--max-new-tokens", "2"];
+    let with = |extra: &[&'static str]| -> Vec<&str> {
+        base.iter().copied().chain(extra.iter().copied()).collect()
+    };
+    refused(
+        "moa",
+        &with(&["--prompt", ""]),
+        &["--prompt #1 is empty: give the text of the user message"],
+    );
+    refused(
+        "moa",
+        &with(&["--raw", "--prompt", "hi", "--prompt", " "]),
+        &["--prompt #2 is empty"],
+    );
+    let mut args = with(&["--prompt", "hi", "--prompt-file"]);
+    args.push(e);
+    refused("moa", &args, &[&format!("--prompt-file `{e}` is empty")]);
+    // Not empty: now the load runs, and names the missing tensor.
+    refused(
+        "moa",
+        &with(&["--prompt", "hi"]),
+        &["`blk.1.ffn_up.weight`"],
+    );
+}
+
 #[test]
 fn generate_refuses_token_ids_beyond_the_models_vocabulary() {
     let dir = scratch("vocab");

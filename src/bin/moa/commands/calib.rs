@@ -2,6 +2,7 @@
 //! or with `--device cuda` the profiler's model on a GPU),
 //! written as JSONL; prints the dense accuracy per task and length.
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -53,9 +54,14 @@ pub fn run(args: CalibArgs) -> anyhow::Result<ExitCode> {
         .map(|&n| f64::from(n) * cfg.samples as f64)
         .sum();
     let mut progress = Progress::new(cfg.lengths.len() * cfg.samples, total_work, true);
+    let mut log = AnswerLog::open(&args.out, &path, &args.device)?;
     let mut answer = |prompt: &[u32], max_new: usize| -> Result<Vec<u32>, CalibError> {
         progress.start_item(&format!("answering a {}-token prompt", prompt.len()));
         let t = Instant::now();
+        if let Some(out) = log.get(prompt, max_new) {
+            progress.finish_item(prompt.len() as f64, "  (answered by an earlier run)");
+            return Ok(out);
+        }
         let mut out = match &gpu {
             Some(m) => m.generate_greedy(prompt, max_new, &eos)?,
             None => reference.generate(prompt, max_new, Masking::Dense, &eos)?,
@@ -64,6 +70,7 @@ pub fn run(args: CalibArgs) -> anyhow::Result<ExitCode> {
         if out.is_empty() {
             out.extend(eos.first().copied());
         }
+        log.put(prompt, max_new, &out)?;
         progress.finish_item(
             prompt.len() as f64,
             &format!("  ({})", fmt_duration(t.elapsed())),
@@ -83,6 +90,7 @@ pub fn run(args: CalibArgs) -> anyhow::Result<ExitCode> {
     let samples = calib::build_samples(&cfg, &tokenizer, &mut answer, &mut report)?;
     calib::write_jsonl(&args.out, &samples)
         .with_context(|| format!("writing {}", args.out.display()))?;
+    log.finish();
     println!("wrote {} samples to {}", samples.len(), args.out.display());
     println!(
         "dense accuracy (pass-key filler: {}; quote documents: {}):",
@@ -96,4 +104,121 @@ pub fn run(args: CalibArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The dense answers of a `moa calib` run, appended to `<out>.answers` as each prompt is
+/// answered (one JSON line: key, token ids), so that a run stopped before it writes
+/// `<out>` (the answers take minutes: 20 s per 2k prompt on 2 cores) loses none of them:
+/// the next run with the same --out answers from the log. The key is the prompt, the
+/// answer length, the model file (path, size, modification time) and the device, so a
+/// changed model or device never reuses an answer. A line cut by a kill is skipped. The
+/// log is removed once `<out>` is written.
+struct AnswerLog {
+    path: std::path::PathBuf,
+    /// What every key starts with: the model and device.
+    origin: String,
+    known: std::collections::HashMap<String, Vec<u32>>,
+    file: Option<std::fs::File>,
+}
+
+impl AnswerLog {
+    fn open(out: &Path, model: &Path, device: &str) -> anyhow::Result<AnswerLog> {
+        let mut path = out.as_os_str().to_owned();
+        path.push(".answers");
+        let path = std::path::PathBuf::from(path);
+        let meta = std::fs::metadata(model)
+            .with_context(|| format!("cannot read `{}`", model.display()))?;
+        let modified = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        let origin = format!(
+            "{}|{}|{modified}|{device}",
+            std::fs::canonicalize(model)
+                .unwrap_or_else(|_| model.to_path_buf())
+                .display(),
+            meta.len()
+        );
+        let mut known = std::collections::HashMap::new();
+        // Only a regular file is a log (an --out of /dev/stdout has none).
+        if std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+            let text = moa::input::read_to_string(&path, "answer log", moa::input::MAX_DATA_BYTES)
+                .with_context(|| format!("cannot read `{}`", path.display()))?;
+            for line in text.lines() {
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                    continue;
+                };
+                let (Some(key), Some(ids)) = (v["key"].as_str(), v["answer"].as_array()) else {
+                    continue;
+                };
+                let ids: Option<Vec<u32>> = ids
+                    .iter()
+                    .map(|x| x.as_u64().and_then(|x| u32::try_from(x).ok()))
+                    .collect();
+                if let Some(ids) = ids {
+                    known.insert(key.to_string(), ids);
+                }
+            }
+            if !known.is_empty() {
+                eprintln!(
+                    "   `{}`: {} dense answers of an earlier, stopped run (used where the model, device and prompt are the same)",
+                    path.display(),
+                    known.len()
+                );
+            }
+        }
+        let special = std::fs::metadata(out).is_ok_and(|m| !m.is_file());
+        let file = if special {
+            None
+        } else {
+            Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .with_context(|| format!("cannot write `{}`", path.display()))?,
+            )
+        };
+        Ok(AnswerLog {
+            path,
+            origin,
+            known,
+            file,
+        })
+    }
+
+    fn key(&self, prompt: &[u32], max_new: usize) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(self.origin.as_bytes());
+        h.update((max_new as u64).to_le_bytes());
+        for id in prompt {
+            h.update(id.to_le_bytes());
+        }
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn get(&self, prompt: &[u32], max_new: usize) -> Option<Vec<u32>> {
+        self.known.get(&self.key(prompt, max_new)).cloned()
+    }
+
+    fn put(&mut self, prompt: &[u32], max_new: usize, answer: &[u32]) -> Result<(), CalibError> {
+        use std::io::Write;
+        let line = serde_json::json!({ "key": self.key(prompt, max_new), "answer": answer });
+        let Some(f) = &mut self.file else {
+            return Ok(());
+        };
+        writeln!(f, "{line}").map_err(|source| CalibError::Io {
+            path: self.path.display().to_string(),
+            source,
+        })
+    }
+
+    /// `<out>` is written: the log has served.
+    fn finish(self) {
+        if self.file.is_some() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }

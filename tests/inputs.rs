@@ -290,6 +290,103 @@ fn generate_refuses_an_empty_prompt_before_the_weights_load() {
     );
 }
 
+/// `moa calib`, `profile` and `pipeline` values that were taken silently or failed late:
+/// a length past the model's context aborted the process ("memory allocation of
+/// 138232265616 bytes failed" for `--lengths 100000` on a 4k model), `--samples 0` wrote
+/// an empty file and exited 0 (the pipeline then failed at the profile step, its work
+/// folder holding the empty calibration), `--max-new-tokens 0` made every answer the end
+/// token, an --out in a missing folder failed after every answer was computed, and
+/// `--block 7` failed at the first sample. Each is refused before any work, naming the
+/// flag and what is allowed; a refused pipeline creates no work folder.
+#[test]
+fn calib_profile_and_pipeline_refuse_values_before_any_work() {
+    let dir = scratch("calib-values");
+    // The tiny model's context is 128 tokens.
+    let model = tiny_gguf(&dir, common::tiny::VOCAB);
+    let m = model.to_str().unwrap();
+    let out = dir.join("c.jsonl");
+    let o = out.to_str().unwrap();
+    let calib = |extra: &[&str]| -> Vec<String> {
+        ["calib", "--model", m, "--out", o, "--source", "generated"]
+            .iter()
+            .chain(extra)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let check = |args: Vec<String>, needles: &[&str]| {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        refused("moa", &a, needles);
+    };
+    check(
+        calib(&["--lengths", "100000"]),
+        &[
+            "length 100000 is past the context of",
+            "(128 tokens): allowed lengths up to 128",
+        ],
+    );
+    check(
+        calib(&["--lengths", "128", "--samples", "0"]),
+        &["--samples 0 (with no --text-samples) builds no sample: allowed 1 or more"],
+    );
+    check(
+        calib(&["--lengths", "128", "--max-new-tokens", "0"]),
+        &["--max-new-tokens 0: the dense answer needs at least 1 token"],
+    );
+    assert!(!out.exists());
+    let nowhere = dir.join("missing/c.jsonl");
+    let n = nowhere.to_str().unwrap();
+    refused(
+        "moa",
+        &["calib", "--model", m, "--out", n, "--lengths", "128"],
+        &[&format!("--out `{n}`: the folder `"), "does not exist"],
+    );
+    refused(
+        "moa",
+        &[
+            "profile",
+            "--model",
+            m,
+            "--calib",
+            o,
+            "--lengths",
+            "128",
+            "-o",
+            o,
+            "--block",
+            "7",
+        ],
+        &[
+            "--block 7 does not divide length 128",
+            "allowed a divisor of every length",
+        ],
+    );
+    let work = dir.join("work");
+    let w = work.to_str().unwrap();
+    let pipeline = |extra: &[&str], needles: &[&str]| {
+        let mut a = vec!["pipeline", "--model", m, "--workdir", w];
+        a.extend_from_slice(extra);
+        refused("moa", &a, needles);
+        assert!(!work.exists(), "{extra:?} left a work folder");
+    };
+    let short = ["--profile-lengths", "64", "--validate-length", "128"];
+    pipeline(
+        &["--profile-lengths", "64", "--validate-length", "100000"],
+        &["length 100000 is past the context"],
+    );
+    pipeline(
+        &[&short[..], &["--samples", "0"]].concat(),
+        &["--samples 0"],
+    );
+    pipeline(
+        &[&short[..], &["--validate-samples", "0"]].concat(),
+        &["--validate-samples 0 (with no --text-samples) leaves nothing to validate"],
+    );
+    pipeline(
+        &[&short[..], &["--block", "0"]].concat(),
+        &["--block 0 does not divide length 64"],
+    );
+}
+
 #[test]
 fn generate_refuses_token_ids_beyond_the_models_vocabulary() {
     let dir = scratch("vocab");

@@ -22,6 +22,24 @@ pub fn run(args: CalibArgs) -> anyhow::Result<ExitCode> {
         Some(p) => p.clone(),
         None => model::default_model_path()?,
     };
+    let context = model::read_config(&path)?.0.context_length;
+    check_args(
+        &args.lengths,
+        args.samples + args.text_samples,
+        args.max_new_tokens,
+        context,
+        &path,
+    )?;
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        // Found now, not after minutes of answers.
+        if !dir.is_dir() {
+            anyhow::bail!(
+                "--out `{}`: the folder `{}` does not exist",
+                args.out.display(),
+                dir.display()
+            );
+        }
+    }
     let tokenizer = ModelTokenizer::load(&path)?;
     let loaded = Model::load(&path)?;
     let eos = loaded.special.eos.clone();
@@ -104,6 +122,34 @@ pub fn run(args: CalibArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The values of `moa calib` (and `moa pipeline`, which passes them on) that the steps
+/// would otherwise take silently or fail on late: no sample at all (0 written, exit 0, and
+/// the pipeline's next step then found none), no answer token (every answer was the end
+/// token), and a length past the model's context (the CPU reference then asked for a
+/// cache of the whole length: "memory allocation of 138232265616 bytes failed", an abort,
+/// for `--lengths 100000`; 5000 on a 4096-token model ran, beyond what RoPE was trained on).
+pub fn check_args(
+    lengths: &[u32],
+    samples: usize,
+    max_new_tokens: usize,
+    context: usize,
+    model: &Path,
+) -> anyhow::Result<()> {
+    if samples == 0 {
+        anyhow::bail!("--samples 0 (with no --text-samples) builds no sample: allowed 1 or more");
+    }
+    if max_new_tokens == 0 {
+        anyhow::bail!("--max-new-tokens 0: the dense answer needs at least 1 token");
+    }
+    if let Some(n) = lengths.iter().find(|&&n| n as usize > context) {
+        anyhow::bail!(
+            "length {n} is past the context of `{}` ({context} tokens): allowed lengths up to {context}",
+            model.display()
+        );
+    }
+    Ok(())
 }
 
 /// The dense answers of a `moa calib` run, appended to `<out>.answers` as each prompt is

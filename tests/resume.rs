@@ -8,6 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
+use candle_core::quantized::gguf_file::Value;
 use common::tiny::{self, tiny};
 
 /// `moa calib` of 3 samples at 512 tokens into `out`: (success, stderr).
@@ -29,9 +30,17 @@ fn calib(model: &Path, out: &Path) -> (bool, String) {
 fn a_stopped_calib_reuses_its_answers_and_writes_the_same_file() {
     let dir = tiny::tmp("resume-calib");
     let model = dir.join("tiny.gguf");
-    tiny(21, true).write_gguf(&model, |_, _| {});
     let other = dir.join("other.gguf");
-    tiny(22, true).write_gguf(&other, |_, _| {});
+    for (seed, path) in [(21, &model), (22, &other)] {
+        // A 1k context: the prompts are 512 tokens (the tiny model's own is 128).
+        tiny(seed, true).write_gguf(path, |md, _| {
+            for (k, v) in md.iter_mut() {
+                if k == "llama.context_length" {
+                    *v = Value::U32(1024);
+                }
+            }
+        });
+    }
 
     // The reference: one run that is not stopped leaves no log.
     let (ok, err) = calib(&model, &dir.join("ref.jsonl"));

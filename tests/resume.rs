@@ -1,7 +1,9 @@
 //! Work a stopped run keeps: `moa calib` logs each dense answer as it is computed (its
 //! answers are minutes of the pipeline's first step), so a run stopped before it writes
 //! its output answers again from the log, to the same bytes; the log is never used for
-//! another model. Runs the binary on the tiny random Llama; no GPU.
+//! another model. `moa optimize` into a used folder leaves only its own plans and
+//! writes its summary (the pipeline's mark of a finished step) last. Runs the binary on
+//! the tiny random Llama and synthetic profiles; no GPU.
 
 mod common;
 
@@ -86,4 +88,61 @@ fn a_stopped_calib_reuses_its_answers_and_writes_the_same_file() {
     assert_eq!(std::fs::read(&out).unwrap(), want);
     assert!(!log.exists());
     assert!(!blocker.exists());
+}
+
+/// `moa optimize -o DIR` into a folder of an earlier run: its plans past this run's count
+/// used to stay beside the new ones (the pipeline validates every `.toml` there), and the
+/// earlier `summary.txt` stayed while the new plans were written, so a run stopped then
+/// was taken for finished.
+#[test]
+fn optimize_into_a_used_folder_leaves_only_its_own_plans() {
+    use moa::plan::ModelShape;
+    use moa::profile::InfluenceProfile;
+    let dir = tiny::tmp("resume-optimize");
+    let shape = ModelShape {
+        name: Some("tiny".into()),
+        layers: 3,
+        q_heads: 4,
+        kv_heads: 2,
+        head_dim: 64,
+        max_context_tokens: 4096,
+    };
+    let prof = dir.join("influence_512.safetensors");
+    InfluenceProfile::synthetic(shape, 512, 64, 42)
+        .save(&prof)
+        .unwrap();
+    let out = dir.join("opt");
+    std::fs::create_dir_all(&out).unwrap();
+    for i in 0..9 {
+        std::fs::write(out.join(format!("plan_{i}.toml")), "# an earlier run's\n").unwrap();
+    }
+    std::fs::write(out.join("notes.toml"), "# the user's own\n").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_moa"))
+        .args(["optimize", "--profile"])
+        .arg(&prof)
+        .args(["--density", "0.5", "--time-limit", "10", "-o"])
+        .arg(&out)
+        .output()
+        .expect("running moa");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let summary = std::fs::read_to_string(out.join("summary.txt")).unwrap();
+    let written = summary.lines().filter(|l| l.starts_with("plan_")).count();
+    assert!((1..9).contains(&written), "{summary}");
+    for i in 0..9 {
+        let f = out.join(format!("plan_{i}.toml"));
+        assert_eq!(f.exists(), i < written, "{}: {err}", f.display());
+    }
+    assert!(moa::plan::Plan::load(&out.join("plan_0.toml")).is_ok());
+    assert!(
+        out.join("notes.toml").exists(),
+        "a file not named plan_<i>.toml was removed"
+    );
+    assert!(
+        err.contains(&format!(
+            "removed {} plan(s) of an earlier run",
+            9 - written
+        )),
+        "{err}"
+    );
 }

@@ -1566,3 +1566,18 @@ fn a_truncated_edited_or_deleted_kernel_file_is_refused_naming_it() {
         "{e}"
     );
 }
+
+/// `moa model info` on a folder without tokenizer.json (what `moa model random` writes)
+/// shows the config and says there is no tokenizer; it failed with "cannot read
+/// tokenizer.json" on the folders moa itself writes.
+#[test]
+fn model_info_shows_a_folder_without_a_tokenizer() {
+    let (dir, _) = tiny_hf("info-no-tokenizer");
+    let _ = std::fs::remove_file(dir.join("tokenizer.json"));
+    let (code, out, err) = run("moa", &["model", "info", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("layers ") && out.contains("tokenizer        none: no tokenizer.json"),
+        "{out}"
+    );
+}

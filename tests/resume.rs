@@ -60,11 +60,30 @@ fn a_stopped_calib_reuses_its_answers_and_writes_the_same_file() {
     assert!(!out.exists());
     let log = dir.join("calib.jsonl.answers");
     assert!(log.exists(), "no answer log after a stopped run:\n{err}");
+    // A kill cut the last answer's line: it is skipped, not an error, and the answer
+    // computed again goes on a line of its own (stopped once more, here by the blocker).
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    std::fs::write(
+        &log,
+        format!("{}\n{}\n{{\"key\": \"cut", lines[0], lines[1]),
+    )
+    .unwrap();
+    let (ok, err) = calib(&model, &out);
+    assert!(!ok, "the write should have failed:\n{err}");
+    assert_eq!(
+        err.matches("(answered by an earlier run)").count(),
+        2,
+        "{err}"
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    let parsed = text
+        .lines()
+        .filter(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+        .count();
+    assert_eq!(parsed, 3, "{text}");
     std::fs::remove_dir(&blocker).unwrap();
-    // A line cut by the kill is skipped, not an error.
-    let mut text = std::fs::read_to_string(&log).unwrap();
-    text.push_str("{\"key\": \"cut");
-    std::fs::write(&log, text).unwrap();
 
     // Another model at the same --out reuses nothing (its answers would be another's).
     let other_out = dir.join("other.jsonl");

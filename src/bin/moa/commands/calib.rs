@@ -165,6 +165,8 @@ struct AnswerLog {
     origin: String,
     known: std::collections::HashMap<String, Vec<u32>>,
     file: Option<std::fs::File>,
+    /// The log ends in a line cut by a kill: the next line starts on a line of its own.
+    cut: bool,
 }
 
 impl AnswerLog {
@@ -187,10 +189,12 @@ impl AnswerLog {
             meta.len()
         );
         let mut known = std::collections::HashMap::new();
+        let mut cut = false;
         // Only a regular file is a log (an --out of /dev/stdout has none).
         if std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
             let text = moa::input::read_to_string(&path, "answer log", moa::input::MAX_DATA_BYTES)
                 .with_context(|| format!("cannot read `{}`", path.display()))?;
+            cut = !text.is_empty() && !text.ends_with('\n');
             for line in text.lines() {
                 let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
                     continue;
@@ -231,6 +235,7 @@ impl AnswerLog {
             origin,
             known,
             file,
+            cut,
         })
     }
 
@@ -251,14 +256,18 @@ impl AnswerLog {
 
     fn put(&mut self, prompt: &[u32], max_new: usize, answer: &[u32]) -> Result<(), CalibError> {
         use std::io::Write;
-        let line = serde_json::json!({ "key": self.key(prompt, max_new), "answer": answer });
+        let json = serde_json::json!({ "key": self.key(prompt, max_new), "answer": answer });
         let Some(f) = &mut self.file else {
             return Ok(());
         };
-        writeln!(f, "{line}").map_err(|source| CalibError::Io {
-            path: self.path.display().to_string(),
-            source,
-        })
+        // One write per line, so a kill cuts at most the line being written.
+        let line = format!("{}{json}\n", if self.cut { "\n" } else { "" });
+        self.cut = false;
+        f.write_all(line.as_bytes())
+            .map_err(|source| CalibError::Io {
+                path: self.path.display().to_string(),
+                source,
+            })
     }
 
     /// `<out>` is written: the log has served.

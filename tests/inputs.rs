@@ -282,6 +282,19 @@ fn generate_refuses_an_empty_prompt_before_the_weights_load() {
     let mut args = with(&["--prompt", "hi", "--prompt-file"]);
     args.push(e);
     refused("moa", &args, &[&format!("--prompt-file `{e}` is empty")]);
+    // A prompt past the context (128 tokens) is named by its flag, also before the load.
+    let long = "word ".repeat(200);
+    let mut args = with(&["--raw", "--prompt", "hi", "--prompt"]);
+    args.push(&long);
+    refused(
+        "moa",
+        &args,
+        &[
+            "--prompt #2 has",
+            "leaves no room for a new token",
+            "(128 tokens)",
+        ],
+    );
     // Not empty: now the load runs, and names the missing tensor.
     refused(
         "moa",

@@ -170,6 +170,19 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
+    // Which prompt is too long, by its flag (several may be given).
+    if let Some(((what, _), p)) = texts
+        .iter()
+        .zip(&prompts)
+        .find(|(_, p)| p.len() >= config.context_length)
+    {
+        bail!(
+            "{what} has {} tokens, which leaves no room for a new token in the context of `{}` ({} tokens)",
+            p.len(),
+            model_path.display(),
+            config.context_length
+        );
+    }
     check_max_new(args.max_new_tokens, longest, config.context_length)?;
     if let Some(p) = &plan {
         // A plan's context may be shorter than the model's (a plan for short requests),

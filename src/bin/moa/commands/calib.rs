@@ -164,6 +164,9 @@ struct AnswerLog {
     /// What every key starts with: the model and device.
     origin: String,
     known: std::collections::HashMap<String, Vec<u32>>,
+    /// False for an --out that is not a regular file (`/dev/stdout`).
+    enabled: bool,
+    /// Opened for appending at the first answer.
     file: Option<std::fs::File>,
     /// The log ends in a line cut by a kill: the next line starts on a line of its own.
     cut: bool,
@@ -218,23 +221,15 @@ impl AnswerLog {
                 );
             }
         }
-        let special = std::fs::metadata(out).is_ok_and(|m| !m.is_file());
-        let file = if special {
-            None
-        } else {
-            Some(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&path)
-                    .with_context(|| format!("cannot write `{}`", path.display()))?,
-            )
-        };
+        // An --out of /dev/stdout keeps no log; otherwise the log is made at the first
+        // answer, so a run refused before any leaves no file.
+        let enabled = std::fs::metadata(out).map_or(true, |m| m.is_file());
         Ok(AnswerLog {
             path,
             origin,
             known,
-            file,
+            enabled,
+            file: None,
             cut,
         })
     }
@@ -257,22 +252,33 @@ impl AnswerLog {
     fn put(&mut self, prompt: &[u32], max_new: usize, answer: &[u32]) -> Result<(), CalibError> {
         use std::io::Write;
         let json = serde_json::json!({ "key": self.key(prompt, max_new), "answer": answer });
+        if !self.enabled {
+            return Ok(());
+        }
+        let io = |source| CalibError::Io {
+            path: self.path.display().to_string(),
+            source,
+        };
+        if self.file.is_none() {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .map_err(io)?;
+            self.file = Some(f);
+        }
         let Some(f) = &mut self.file else {
             return Ok(());
         };
         // One write per line, so a kill cuts at most the line being written.
         let line = format!("{}{json}\n", if self.cut { "\n" } else { "" });
         self.cut = false;
-        f.write_all(line.as_bytes())
-            .map_err(|source| CalibError::Io {
-                path: self.path.display().to_string(),
-                source,
-            })
+        f.write_all(line.as_bytes()).map_err(io)
     }
 
     /// `<out>` is written: the log has served.
     fn finish(self) {
-        if self.file.is_some() {
+        if self.enabled {
             let _ = std::fs::remove_file(&self.path);
         }
     }

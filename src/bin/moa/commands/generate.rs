@@ -215,6 +215,19 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         )?)
     } else {
         let ctx = WgpuContext::new()?;
+        // Said before the engine is built: on a CPU adapter that takes minutes the first
+        // time, and main.sh's terminal showed nothing at all meanwhile (252 s measured on
+        // 2 busy cores), which reads as a hang.
+        let cpu = ctx.adapter_info().device_type == wgpu::DeviceType::Cpu;
+        eprintln!(
+            "moa: building the engine on {}{}",
+            ctx.adapter_name(),
+            if cpu {
+                " (a CPU adapter: the first run compiles every kernel, 1-5 min on 2 cores; Mesa keeps them for later runs)"
+            } else {
+                ""
+            }
+        );
         match (&args.kernels, &plan) {
             (Some(dir), Some(p)) => {
                 Box::new(WgpuEngine::from_compiled(&ctx, &model, p, args.f32, dir)?)

@@ -328,3 +328,41 @@ fn perplexity_check_compares_token_by_token() {
     assert!((c.mean_nats - (-0.5 + 0.25) / 5.0).abs() < 1e-12);
     assert!(c.to_string().contains("5 tokens"), "{c}");
 }
+
+/// `moa eval` run outside the repository root: its default perplexity texts
+/// (docs/DESIGN.md, README.md) were read from the working directory, so it failed with
+/// "--ppl-text: cannot read `docs/DESIGN.md`" anywhere else. They are built in now: the
+/// run gets past the texts to the next check (here the refused --ppl-method, which comes
+/// before any GPU work).
+#[test]
+fn eval_runs_outside_the_repository_root() {
+    let dir = tiny::tmp("eval-elsewhere");
+    let model = dir.join("tiny.gguf");
+    tiny(5, true).write_gguf(&model, |md, _| {
+        for (k, v) in md.iter_mut() {
+            if k == "llama.context_length" {
+                *v = Value::U32(2048);
+            }
+        }
+    });
+    let out = Command::new(env!("CARGO_BIN_EXE_moa"))
+        .current_dir(&dir)
+        .args(["eval", "--model", model.to_str().unwrap()])
+        .args([
+            "--lengths",
+            "1024",
+            "--ppl-length",
+            "1024",
+            "--ppl-method",
+            "both",
+        ])
+        .output()
+        .expect("running moa");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(!err.contains("cannot read"), "{err}");
+    assert!(
+        err.contains("--ppl-method") && err.contains("--backend cuda"),
+        "{err}"
+    );
+}

@@ -302,3 +302,27 @@ fn progress_line_gives_rate_and_eta() {
     };
     assert!(slow.line().ends_with("ETA 5 min 19 s"), "{}", slow.line());
 }
+
+/// Before the engine is built (minutes on lavapipe the first time) generate says so, naming
+/// the adapter; main.sh's terminal was silent for 252 s after the compile line, which a new
+/// user takes for a hang.
+#[test]
+fn generate_says_it_builds_the_engine_before_the_wait() {
+    let dir = tiny::tmp("cli-building");
+    let model = tiny_gguf(&dir, false);
+    let (_, stderr) = run(moa()
+        .args(["generate", "--model", &model, "--dense", "--prompt", "hi"])
+        .args(["--max-new-tokens", "2"]));
+    let building = stderr
+        .find("moa: building the engine on ")
+        .unwrap_or_else(|| panic!("no building line in:\n{stderr}"));
+    let loaded = stderr.find("loaded in").expect("load line");
+    assert!(building < loaded, "{stderr}");
+    // lavapipe in CI: the line says what the wait is.
+    if stderr.contains("llvmpipe") {
+        assert!(
+            stderr.contains("a CPU adapter: the first run compiles every kernel"),
+            "{stderr}"
+        );
+    }
+}

@@ -251,6 +251,155 @@ fn generate_max_new_tokens_does_not_wrap_around() {
     );
 }
 
+/// An empty prompt (`--prompt "$Q"` with Q unset, an empty --prompt-file) is refused
+/// naming the flag, before the weights load: it used to answer an empty chat message, or
+/// with --raw fail after the load with "every prompt needs at least one token". The
+/// weights here miss a tensor, so an error from the load would show instead.
+#[test]
+fn generate_refuses_an_empty_prompt_before_the_weights_load() {
+    let dir = scratch("empty-prompt");
+    let path = dir.join("tiny.gguf");
+    common::tiny::tiny(3, true)
+        .write_gguf(&path, |_, t| t.retain(|(n, _)| n != "blk.1.ffn_up.weight"));
+    let m = path.to_str().unwrap();
+    let empty = dir.join("empty.txt");
+    std::fs::write(&empty, "\n").unwrap();
+    let e = empty.to_str().unwrap();
+    let base = ["generate", "--model", m, "--dense", "--max-new-tokens", "2"];
+    let with = |extra: &[&'static str]| -> Vec<&str> {
+        base.iter().copied().chain(extra.iter().copied()).collect()
+    };
+    refused(
+        "moa",
+        &with(&["--prompt", ""]),
+        &["--prompt #1 is empty: give the text of the user message"],
+    );
+    refused(
+        "moa",
+        &with(&["--raw", "--prompt", "hi", "--prompt", " "]),
+        &["--prompt #2 is empty"],
+    );
+    let mut args = with(&["--prompt", "hi", "--prompt-file"]);
+    args.push(e);
+    refused("moa", &args, &[&format!("--prompt-file `{e}` is empty")]);
+    // A prompt past the context (128 tokens) is named by its flag, also before the load.
+    let long = "word ".repeat(200);
+    let mut args = with(&["--raw", "--prompt", "hi", "--prompt"]);
+    args.push(&long);
+    refused(
+        "moa",
+        &args,
+        &[
+            "--prompt #2 has",
+            "leaves no room for a new token",
+            "(128 tokens)",
+        ],
+    );
+    // Not empty: now the load runs, and names the missing tensor.
+    refused(
+        "moa",
+        &with(&["--prompt", "hi"]),
+        &["`blk.1.ffn_up.weight`"],
+    );
+}
+
+/// `moa calib`, `profile` and `pipeline` values that were taken silently or failed late:
+/// a length past the model's context aborted the process ("memory allocation of
+/// 138232265616 bytes failed" for `--lengths 100000` on a 4k model), `--samples 0` wrote
+/// an empty file and exited 0 (the pipeline then failed at the profile step, its work
+/// folder holding the empty calibration), `--max-new-tokens 0` made every answer the end
+/// token, an --out in a missing folder failed after every answer was computed, and
+/// `--block 7` failed at the first sample. Each is refused before any work, naming the
+/// flag and what is allowed; a refused pipeline creates no work folder.
+#[test]
+fn calib_profile_and_pipeline_refuse_values_before_any_work() {
+    let dir = scratch("calib-values");
+    // The tiny model's context is 128 tokens.
+    let model = tiny_gguf(&dir, common::tiny::VOCAB);
+    let m = model.to_str().unwrap();
+    let out = dir.join("c.jsonl");
+    let o = out.to_str().unwrap();
+    let calib = |extra: &[&str]| -> Vec<String> {
+        ["calib", "--model", m, "--out", o, "--source", "generated"]
+            .iter()
+            .chain(extra)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let check = |args: Vec<String>, needles: &[&str]| {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        refused("moa", &a, needles);
+    };
+    check(
+        calib(&["--lengths", "100000"]),
+        &[
+            "length 100000 is past the context of",
+            "(128 tokens): allowed lengths up to 128",
+        ],
+    );
+    check(
+        calib(&["--lengths", "128", "--samples", "0"]),
+        &["--samples 0 (with no --text-samples) builds no sample: allowed 1 or more"],
+    );
+    check(
+        calib(&["--lengths", "128", "--max-new-tokens", "0"]),
+        &["--max-new-tokens 0: the dense answer needs at least 1 token"],
+    );
+    assert!(!out.exists());
+    let nowhere = dir.join("missing/c.jsonl");
+    let n = nowhere.to_str().unwrap();
+    refused(
+        "moa",
+        &["calib", "--model", m, "--out", n, "--lengths", "128"],
+        &[&format!("--out `{n}`: the folder `"), "does not exist"],
+    );
+    refused(
+        "moa",
+        &[
+            "profile",
+            "--model",
+            m,
+            "--calib",
+            o,
+            "--lengths",
+            "128",
+            "-o",
+            o,
+            "--block",
+            "7",
+        ],
+        &[
+            "--block 7 does not divide length 128",
+            "allowed a divisor of every length",
+        ],
+    );
+    let work = dir.join("work");
+    let w = work.to_str().unwrap();
+    let pipeline = |extra: &[&str], needles: &[&str]| {
+        let mut a = vec!["pipeline", "--model", m, "--workdir", w];
+        a.extend_from_slice(extra);
+        refused("moa", &a, needles);
+        assert!(!work.exists(), "{extra:?} left a work folder");
+    };
+    let short = ["--profile-lengths", "64", "--validate-length", "128"];
+    pipeline(
+        &["--profile-lengths", "64", "--validate-length", "100000"],
+        &["length 100000 is past the context"],
+    );
+    pipeline(
+        &[&short[..], &["--samples", "0"]].concat(),
+        &["--samples 0"],
+    );
+    pipeline(
+        &[&short[..], &["--validate-samples", "0"]].concat(),
+        &["--validate-samples 0 (with no --text-samples) leaves nothing to validate"],
+    );
+    pipeline(
+        &[&short[..], &["--block", "0"]].concat(),
+        &["--block 0 does not divide length 64"],
+    );
+}
+
 #[test]
 fn generate_refuses_token_ids_beyond_the_models_vocabulary() {
     let dir = scratch("vocab");
@@ -1428,5 +1577,20 @@ fn a_truncated_edited_or_deleted_kernel_file_is_refused_naming_it() {
             sources[0].0
         )) && e.contains("it has 100 bytes"),
         "{e}"
+    );
+}
+
+/// `moa model info` on a folder without tokenizer.json (what `moa model random` writes)
+/// shows the config and says there is no tokenizer; it failed with "cannot read
+/// tokenizer.json" on the folders moa itself writes.
+#[test]
+fn model_info_shows_a_folder_without_a_tokenizer() {
+    let (dir, _) = tiny_hf("info-no-tokenizer");
+    let _ = std::fs::remove_file(dir.join("tokenizer.json"));
+    let (code, out, err) = run("moa", &["model", "info", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("layers ") && out.contains("tokenizer        none: no tokenizer.json"),
+        "{out}"
     );
 }

@@ -43,9 +43,16 @@ struct Args {
     /// Element type of Q, K, V and the cache in device memory (arithmetic is f32).
     #[arg(long, value_enum, default_value = "f16")]
     dtype: DtypeArg,
+    /// Write nothing: compare the output folder with what this plan compiles to (for CI
+    /// that commits generated kernels). Names every file that differs, is missing, or
+    /// would be removed, and exits with 1 if any; 0 when the folder is exactly this
+    /// compile's output. Give the --target and --dtype the folder was compiled with.
+    #[arg(long)]
+    check: bool,
 }
 
-fn run(args: Args) -> anyhow::Result<()> {
+/// Compiles (or with --check compares); `Ok(false)`: --check found differences.
+fn run(args: Args) -> anyhow::Result<bool> {
     let start = Instant::now();
     let plan = Plan::load(&args.plan)?;
     plan.check_prompt_room(&args.plan.display().to_string())?;
@@ -66,6 +73,9 @@ fn run(args: Args) -> anyhow::Result<()> {
         .join(" + ");
     let compiled = codegen::compile(&plan, targets, storage)
         .with_context(|| format!("generating {names} kernels for `{}`", args.plan.display()))?;
+    if args.check {
+        return check(&args, &compiled);
+    }
     let before = kernel_files(&args.output);
     let changed = compiled.write(&args.output)?;
     // `write` counts removals as changes; say them apart, so that emptying `wgsl/` for a
@@ -88,7 +98,96 @@ fn run(args: Args) -> anyhow::Result<()> {
         start.elapsed().as_secs_f64() * 1e3,
         args.output.display()
     );
-    Ok(())
+    Ok(true)
+}
+
+/// `--check`: compares `args.output` with `compiled`'s files as `write` would leave them
+/// (every source, `manifest.json`, `kernels.rs`, no other kernel file in `wgsl/` or
+/// `cuda/`), naming each difference on stderr. `Ok(false)` when anything differs.
+fn check(args: &Args, compiled: &codegen::Compiled) -> anyhow::Result<bool> {
+    let dir = &args.output;
+    let mut want: Vec<(String, String)> = compiled
+        .all_artifacts()
+        .iter()
+        .flat_map(|(_, a)| a.iter())
+        .map(|a| (a.path.clone(), a.source.clone()))
+        .collect();
+    want.push(("manifest.json".into(), compiled.manifest_json()));
+    want.push(("kernels.rs".into(), compiled.embed_rs()));
+    let mut problems = Vec::new();
+    for (rel, source) in &want {
+        let path = dir.join(rel);
+        match std::fs::read(&path) {
+            Ok(have) if have == source.as_bytes() => {}
+            Ok(have) => problems.push(format!(
+                "differs: {} ({} bytes, expected {}; first difference at line {})",
+                path.display(),
+                have.len(),
+                source.len(),
+                first_differing_line(&have, source.as_bytes())
+            )),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                problems.push(format!("missing: {}", path.display()))
+            }
+            Err(e) => problems.push(format!("unreadable: {} ({e})", path.display())),
+        }
+    }
+    let mut extra: Vec<PathBuf> = kernel_files(dir)
+        .into_iter()
+        .filter(|p| {
+            let ours = p.extension().is_some_and(|e| e == "wgsl" || e == "cu");
+            ours && !want.iter().any(|(rel, _)| dir.join(rel) == *p)
+        })
+        .collect();
+    extra.sort();
+    for p in extra {
+        problems.push(format!(
+            "not produced by this plan (a compile would remove it): {}",
+            p.display()
+        ));
+    }
+    let rerun = format!(
+        "moa-compile {} -o {} --target {} --dtype {}",
+        args.plan.display(),
+        dir.display(),
+        args.target
+            .to_possible_value()
+            .map_or("all".into(), |v| v.get_name().to_string()),
+        args.dtype
+            .to_possible_value()
+            .map_or("f16".into(), |v| v.get_name().to_string()),
+    );
+    if problems.is_empty() {
+        eprintln!(
+            "moa-compile --check: {} matches `{}` ({} files)",
+            dir.display(),
+            args.plan.display(),
+            want.len()
+        );
+        return Ok(true);
+    }
+    for p in &problems {
+        eprintln!("  {p}");
+    }
+    eprintln!(
+        "moa-compile --check: {} differs from what `{}` compiles to ({} of {} files; listed above); `{rerun}` rewrites it",
+        dir.display(),
+        args.plan.display(),
+        problems.len(),
+        want.len()
+    );
+    Ok(false)
+}
+
+/// The 1-based line of the first byte where `a` and `b` differ (one past the shorter's
+/// last line when one is a prefix of the other).
+fn first_differing_line(a: &[u8], b: &[u8]) -> usize {
+    let at = a
+        .iter()
+        .zip(b)
+        .position(|(x, y)| x != y)
+        .unwrap_or(a.len().min(b.len()));
+    1 + a[..at].iter().filter(|&&c| c == b'\n').count()
 }
 
 /// The files in `dir/wgsl` and `dir/cuda` (the folders moa-compile owns), if any.
@@ -105,7 +204,8 @@ fn kernel_files(dir: &Path) -> Vec<PathBuf> {
 
 fn main() -> ExitCode {
     match run(Args::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
         Err(err) => {
             eprintln!("moa-compile failed");
             for cause in err.chain() {

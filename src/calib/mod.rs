@@ -650,18 +650,38 @@ pub fn accuracy(samples: &[CalibSample]) -> Vec<Accuracy> {
     out
 }
 
+/// Writes `samples` as JSONL at `path`, through a `.partial` file beside it that is
+/// renamed over `path` once complete: a process killed during the write leaves `path` as
+/// it was, never a file cut after some whole lines, which would read back as a valid
+/// calibration with fewer samples.
 pub fn write_jsonl(path: &Path, samples: &[CalibSample]) -> Result<(), CalibError> {
     let io = |source| CalibError::Io {
         path: path.display().to_string(),
         source,
     };
-    let file = std::fs::File::create(path).map_err(io)?;
+    // A device or pipe (`--out /dev/stdout`) is written directly: renaming over it would
+    // replace it.
+    let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file());
+    let mut tmp = path.as_os_str().to_owned();
+    if !special {
+        tmp.push(".partial");
+    }
+    let tmp = std::path::PathBuf::from(tmp);
+    let file = std::fs::File::create(&tmp).map_err(io)?;
     let mut w = std::io::BufWriter::new(file);
     for s in samples {
         let line = serde_json::to_string(s).map_err(|e| CalibError::Invalid(e.to_string()))?;
         writeln!(w, "{line}").map_err(io)?;
     }
-    w.flush().map_err(io)
+    w.flush().map_err(io)?;
+    drop(w);
+    if special {
+        return Ok(());
+    }
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io(e)
+    })
 }
 
 pub fn read_jsonl(path: &Path) -> Result<Vec<CalibSample>, CalibError> {

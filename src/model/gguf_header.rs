@@ -19,9 +19,63 @@ const MAX_ARRAY_DEPTH: usize = 8;
 const MAX_KEY_BYTES: u64 = 65_535;
 /// Most dimensions a tensor may have (ggml's `GGML_MAX_DIMS`).
 const MAX_DIMS: u32 = 4;
-/// ggml type ids candle can read (`GgmlDType`): F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
-/// Q8_1, Q2_K … Q8_K, BF16.
-const GGML_TYPES: &[u32] = &[0, 1, 2, 3, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 30];
+/// ggml type ids moa reads (candle's `qtensor_from_ggml` or `model::quant`), with their
+/// llama.cpp names. Q8_1 and Q8_K are left out: candle knows them but cannot load them
+/// from a file ("not supported yet", found only once the weights load).
+const GGML_TYPES: &[(u32, &str)] = &[
+    (0, "F32"),
+    (1, "F16"),
+    (30, "BF16"),
+    (2, "Q4_0"),
+    (3, "Q4_1"),
+    (6, "Q5_0"),
+    (7, "Q5_1"),
+    (8, "Q8_0"),
+    (10, "Q2_K"),
+    (11, "Q3_K"),
+    (12, "Q4_K"),
+    (13, "Q5_K"),
+    (14, "Q6_K"),
+];
+
+/// Names of the other ggml type ids (ggml.h's `ggml_type`), so that an error says
+/// `IQ4_XS` rather than 23.
+const OTHER_GGML_TYPES: &[(u32, &str)] = &[
+    (9, "Q8_1"),
+    (15, "Q8_K"),
+    (16, "IQ2_XXS"),
+    (17, "IQ2_XS"),
+    (18, "IQ3_XXS"),
+    (19, "IQ1_S"),
+    (20, "IQ4_NL"),
+    (21, "IQ3_S"),
+    (22, "IQ2_S"),
+    (23, "IQ4_XS"),
+    (24, "I8"),
+    (25, "I16"),
+    (26, "I32"),
+    (27, "I64"),
+    (28, "F64"),
+    (29, "IQ1_M"),
+    (34, "TQ1_0"),
+    (35, "TQ2_0"),
+    (39, "MXFP4"),
+];
+
+/// The error for a tensor of ggml type `ty` that moa does not read: the type by name, the
+/// types it reads, and how to get one of them.
+fn unsupported_type(field: &str, ty: u32) -> String {
+    let name = OTHER_GGML_TYPES
+        .iter()
+        .find(|(id, _)| *id == ty)
+        .map_or_else(|| format!("type {ty}"), |(_, n)| format!("{n} (type {ty})"));
+    let allowed: Vec<&str> = GGML_TYPES.iter().map(|(_, n)| *n).collect();
+    format!(
+        "{field} is {name}, which moa cannot read: allowed {}; re-quantize the model to one \
+         of them (e.g. llama.cpp's `llama-quantize IN.gguf OUT.gguf Q4_K_M`)",
+        allowed.join(", ")
+    )
+}
 
 struct Cursor<'a, R> {
     r: &'a mut R,
@@ -325,11 +379,8 @@ fn check_at<R: Read>(reader: &mut R, size: u64) -> Result<(), String> {
             ));
         }
         let ty = c.u32(&|| field("the ggml type"))?;
-        if !GGML_TYPES.contains(&ty) {
-            return Err(format!(
-                "{} = {ty} is not a type moa reads: allowed {GGML_TYPES:?}",
-                field("the ggml type")
-            ));
+        if !GGML_TYPES.iter().any(|(id, _)| *id == ty) {
+            return Err(unsupported_type(&field("the ggml type"), ty));
         }
         c.u64(&|| field("the data offset"))?;
         if !names.insert(name.clone()) {

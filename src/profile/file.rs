@@ -280,9 +280,20 @@ impl InfluenceProfile {
         for v in self.cuts.iter().flat_map(|c| &c.values) {
             out.extend_from_slice(&v.to_le_bytes());
         }
-        std::fs::write(path, out).map_err(|source| ProfileFileError::Io {
+        // Written beside `path`, then renamed over it: `moa pipeline` takes an existing
+        // profile file for a finished step, so a process killed half-way through the
+        // write (hundreds of MB at long lengths) must not leave a cut file at `path`.
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".partial");
+        let tmp = std::path::PathBuf::from(tmp);
+        let io = |source| ProfileFileError::Io {
             path: path.display().to_string(),
             source,
+        };
+        std::fs::write(&tmp, out).map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            io(e)
         })
     }
 

@@ -2,9 +2,13 @@
 //! an app needs to run them: [`plan`] and [`kernels`] give them back without a plan file or
 //! a compiler at run time, and [`engine`] puts them behind moa's engine trait.
 
+use std::error::Error;
+use std::path::Path;
+
 use moa::codegen::CodegenError;
+use moa::model::{ChatMessage, ChatTemplate, ModelTokenizer};
 use moa::plan::PlanError;
-use moa::{Compiled, Engine, EngineError, Model, Plan, Target, WgpuContext, WgpuEngine};
+use moa::{Compiled, Engine, EngineError, Model, Plan, Sampling, Target, WgpuContext, WgpuEngine};
 
 /// What `build.rs` generated: `MANIFEST` (the manifest JSON) and `KERNELS` (every kernel
 /// with its source embedded by `include_str!`).
@@ -39,4 +43,37 @@ pub fn engine(ctx: &WgpuContext, model: &Model) -> Result<Box<dyn Engine>, Engin
     Ok(Box::new(WgpuEngine::with_kernels(
         ctx, model, &plan, &kernels,
     )?))
+}
+
+/// A greedy chat answer from a model file (GGUF, or a Hugging Face folder) through the
+/// embedded kernels: what an app with real weights does. `main` runs random weights
+/// instead, so that CI needs no model file; to chat, point `build.rs`'s `PLAN` at a plan
+/// for your model (e.g. `plans/smollm2-135m-moa-50.toml` for the model `moa model fetch`
+/// gets) and call this. At most `max_new` tokens, fewer when the model ends its answer.
+/// Errors: the model is not of the plan's shape, or any load or device error.
+pub fn chat(
+    ctx: &WgpuContext,
+    model_path: &Path,
+    message: &str,
+    max_new: usize,
+) -> Result<String, Box<dyn Error>> {
+    let model = Model::load(model_path)?;
+    let tokenizer = ModelTokenizer::load(model_path)?;
+    // Chat models carry their template; a model without one gets the text as it is.
+    let prompt = match ChatTemplate::load(model_path)? {
+        Some(t) => t.apply(&tokenizer, &[ChatMessage::new("user", message)], true)?,
+        None => tokenizer.encode(message)?,
+    };
+    let engine = engine(ctx, &model)?;
+    let mut req = engine.start(&[prompt.len()], max_new, 0)?;
+    let mut next = engine.prefill_tokens(&mut req, &[prompt], Sampling::greedy())?;
+    let mut answer = Vec::new();
+    while !model.special.eos.contains(&next[0]) {
+        answer.push(next[0]);
+        if answer.len() == max_new {
+            break;
+        }
+        next = engine.decode_tokens(&mut req, &next, Sampling::greedy())?;
+    }
+    Ok(tokenizer.decode(&answer, true)?)
 }

@@ -2,6 +2,7 @@
 //! or with `--device cuda` the profiler's model on a GPU),
 //! written as JSONL; prints the dense accuracy per task and length.
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -21,6 +22,24 @@ pub fn run(args: CalibArgs) -> anyhow::Result<ExitCode> {
         Some(p) => p.clone(),
         None => model::default_model_path()?,
     };
+    let context = model::read_config(&path)?.0.context_length;
+    check_args(
+        &args.lengths,
+        args.samples + args.text_samples,
+        args.max_new_tokens,
+        context,
+        &path,
+    )?;
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        // Found now, not after minutes of answers.
+        if !dir.is_dir() {
+            anyhow::bail!(
+                "--out `{}`: the folder `{}` does not exist",
+                args.out.display(),
+                dir.display()
+            );
+        }
+    }
     let tokenizer = ModelTokenizer::load(&path)?;
     let loaded = Model::load(&path)?;
     let eos = loaded.special.eos.clone();
@@ -53,9 +72,14 @@ pub fn run(args: CalibArgs) -> anyhow::Result<ExitCode> {
         .map(|&n| f64::from(n) * cfg.samples as f64)
         .sum();
     let mut progress = Progress::new(cfg.lengths.len() * cfg.samples, total_work, true);
+    let mut log = AnswerLog::open(&args.out, &path, &args.device)?;
     let mut answer = |prompt: &[u32], max_new: usize| -> Result<Vec<u32>, CalibError> {
         progress.start_item(&format!("answering a {}-token prompt", prompt.len()));
         let t = Instant::now();
+        if let Some(out) = log.get(prompt, max_new) {
+            progress.finish_item(prompt.len() as f64, "  (answered by an earlier run)");
+            return Ok(out);
+        }
         let mut out = match &gpu {
             Some(m) => m.generate_greedy(prompt, max_new, &eos)?,
             None => reference.generate(prompt, max_new, Masking::Dense, &eos)?,
@@ -64,6 +88,7 @@ pub fn run(args: CalibArgs) -> anyhow::Result<ExitCode> {
         if out.is_empty() {
             out.extend(eos.first().copied());
         }
+        log.put(prompt, max_new, &out)?;
         progress.finish_item(
             prompt.len() as f64,
             &format!("  ({})", fmt_duration(t.elapsed())),
@@ -83,6 +108,7 @@ pub fn run(args: CalibArgs) -> anyhow::Result<ExitCode> {
     let samples = calib::build_samples(&cfg, &tokenizer, &mut answer, &mut report)?;
     calib::write_jsonl(&args.out, &samples)
         .with_context(|| format!("writing {}", args.out.display()))?;
+    log.finish();
     println!("wrote {} samples to {}", samples.len(), args.out.display());
     println!(
         "dense accuracy (pass-key filler: {}; quote documents: {}):",
@@ -96,4 +122,164 @@ pub fn run(args: CalibArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The values of `moa calib` (and `moa pipeline`, which passes them on) that the steps
+/// would otherwise take silently or fail on late: no sample at all (0 written, exit 0, and
+/// the pipeline's next step then found none), no answer token (every answer was the end
+/// token), and a length past the model's context (the CPU reference then asked for a
+/// cache of the whole length: "memory allocation of 138232265616 bytes failed", an abort,
+/// for `--lengths 100000`; 5000 on a 4096-token model ran, beyond what RoPE was trained on).
+pub fn check_args(
+    lengths: &[u32],
+    samples: usize,
+    max_new_tokens: usize,
+    context: usize,
+    model: &Path,
+) -> anyhow::Result<()> {
+    if samples == 0 {
+        anyhow::bail!("--samples 0 (with no --text-samples) builds no sample: allowed 1 or more");
+    }
+    if max_new_tokens == 0 {
+        anyhow::bail!("--max-new-tokens 0: the dense answer needs at least 1 token");
+    }
+    if let Some(n) = lengths.iter().find(|&&n| n as usize > context) {
+        anyhow::bail!(
+            "length {n} is past the context of `{}` ({context} tokens): allowed lengths up to {context}",
+            model.display()
+        );
+    }
+    Ok(())
+}
+
+/// The dense answers of a `moa calib` run, appended to `<out>.answers` as each prompt is
+/// answered (one JSON line: key, token ids), so that a run stopped before it writes
+/// `<out>` (the answers take minutes: 20 s per 2k prompt on 2 cores) loses none of them:
+/// the next run with the same --out answers from the log. The key is the prompt, the
+/// answer length, the model file (path, size, modification time) and the device, so a
+/// changed model or device never reuses an answer. A line cut by a kill is skipped. The
+/// log is removed once `<out>` is written.
+struct AnswerLog {
+    path: std::path::PathBuf,
+    /// What every key starts with: the model and device.
+    origin: String,
+    known: std::collections::HashMap<String, Vec<u32>>,
+    /// False for an --out that is not a regular file (`/dev/stdout`).
+    enabled: bool,
+    /// Opened for appending at the first answer.
+    file: Option<std::fs::File>,
+    /// The log ends in a line cut by a kill: the next line starts on a line of its own.
+    cut: bool,
+}
+
+impl AnswerLog {
+    fn open(out: &Path, model: &Path, device: &str) -> anyhow::Result<AnswerLog> {
+        let mut path = out.as_os_str().to_owned();
+        path.push(".answers");
+        let path = std::path::PathBuf::from(path);
+        let meta = std::fs::metadata(model)
+            .with_context(|| format!("cannot read `{}`", model.display()))?;
+        let modified = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        let origin = format!(
+            "{}|{}|{modified}|{device}",
+            std::fs::canonicalize(model)
+                .unwrap_or_else(|_| model.to_path_buf())
+                .display(),
+            meta.len()
+        );
+        let mut known = std::collections::HashMap::new();
+        let mut cut = false;
+        // Only a regular file is a log (an --out of /dev/stdout has none).
+        if std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+            let text = moa::input::read_to_string(&path, "answer log", moa::input::MAX_DATA_BYTES)
+                .with_context(|| format!("cannot read `{}`", path.display()))?;
+            cut = !text.is_empty() && !text.ends_with('\n');
+            for line in text.lines() {
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                    continue;
+                };
+                let (Some(key), Some(ids)) = (v["key"].as_str(), v["answer"].as_array()) else {
+                    continue;
+                };
+                let ids: Option<Vec<u32>> = ids
+                    .iter()
+                    .map(|x| x.as_u64().and_then(|x| u32::try_from(x).ok()))
+                    .collect();
+                if let Some(ids) = ids {
+                    known.insert(key.to_string(), ids);
+                }
+            }
+            if !known.is_empty() {
+                eprintln!(
+                    "   `{}`: {} dense answers of an earlier, stopped run (used where the model, device and prompt are the same)",
+                    path.display(),
+                    known.len()
+                );
+            }
+        }
+        // An --out of /dev/stdout keeps no log; otherwise the log is made at the first
+        // answer, so a run refused before any leaves no file.
+        let enabled = std::fs::metadata(out).map_or(true, |m| m.is_file());
+        Ok(AnswerLog {
+            path,
+            origin,
+            known,
+            enabled,
+            file: None,
+            cut,
+        })
+    }
+
+    fn key(&self, prompt: &[u32], max_new: usize) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(self.origin.as_bytes());
+        h.update((max_new as u64).to_le_bytes());
+        for id in prompt {
+            h.update(id.to_le_bytes());
+        }
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn get(&self, prompt: &[u32], max_new: usize) -> Option<Vec<u32>> {
+        self.known.get(&self.key(prompt, max_new)).cloned()
+    }
+
+    fn put(&mut self, prompt: &[u32], max_new: usize, answer: &[u32]) -> Result<(), CalibError> {
+        use std::io::Write;
+        let json = serde_json::json!({ "key": self.key(prompt, max_new), "answer": answer });
+        if !self.enabled {
+            return Ok(());
+        }
+        let io = |source| CalibError::Io {
+            path: self.path.display().to_string(),
+            source,
+        };
+        if self.file.is_none() {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .map_err(io)?;
+            self.file = Some(f);
+        }
+        let Some(f) = &mut self.file else {
+            return Ok(());
+        };
+        // One write per line, so a kill cuts at most the line being written.
+        let line = format!("{}{json}\n", if self.cut { "\n" } else { "" });
+        self.cut = false;
+        f.write_all(line.as_bytes()).map_err(io)
+    }
+
+    /// `<out>` is written: the log has served.
+    fn finish(self) {
+        if self.enabled {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }

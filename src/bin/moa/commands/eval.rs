@@ -25,6 +25,12 @@ use moa::runtime::wgpu::WgpuContext;
 use moa::runtime::wgpu_engine::WgpuEngine;
 
 /// `moa eval`.
+/// The default perplexity texts, docs/DESIGN.md and README.md, as this moa was built.
+const DEFAULT_PPL_TEXTS: [&str; 2] = [
+    include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/DESIGN.md")),
+    include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")),
+];
+
 #[derive(clap::Args)]
 pub struct EvalArgs {
     /// A plan TOML to score; repeat for each. Dense is always scored, and a uniform
@@ -47,7 +53,8 @@ pub struct EvalArgs {
     #[arg(long)]
     pub no_uniform: bool,
     /// Held-out text for perplexity (repeatable; default: the repository's docs/DESIGN.md
-    /// and README.md, text calibration never sees). `--ppl-rows 0` skips perplexity.
+    /// and README.md as built into moa, text calibration never sees). `--ppl-rows 0` skips
+    /// perplexity.
     #[arg(long = "ppl-text")]
     pub ppl_text: Vec<PathBuf>,
     /// Tokens per perplexity window (context + scored tokens).
@@ -201,15 +208,25 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let ppl_windows = if args.ppl_rows == 0 {
         None
     } else {
-        let files = if args.ppl_text.is_empty() {
-            vec![PathBuf::from("docs/DESIGN.md"), PathBuf::from("README.md")]
-        } else {
-            args.ppl_text.clone()
-        };
+        // The default texts are built in: read from the working directory, they made
+        // `moa eval` fail ("cannot read `docs/DESIGN.md`") anywhere but the repository root.
+        let builtin = [
+            ("docs/DESIGN.md", DEFAULT_PPL_TEXTS[0]),
+            ("README.md", DEFAULT_PPL_TEXTS[1]),
+        ];
+        let mut files = Vec::new();
         let mut text = String::new();
-        for f in &files {
+        if args.ppl_text.is_empty() {
+            for (name, t) in builtin {
+                files.push(PathBuf::from(name));
+                text.push_str(t);
+                text.push_str("\n\n");
+            }
+        }
+        for f in &args.ppl_text {
+            files.push(f.clone());
             text.push_str(
-                &std::fs::read_to_string(f)
+                &moa::input::read_to_string(f, "perplexity text", moa::input::MAX_DATA_BYTES)
                     .with_context(|| format!("--ppl-text: cannot read `{}`", f.display()))?,
             );
             text.push_str("\n\n");

@@ -128,25 +128,38 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             (Some(plan), DEFAULT_PLAN_NAME.to_string())
         }
     };
-    let model = Model::load(&model_path)?;
-    let tokenizer = ModelTokenizer::load(&model_path)?;
-    let template = ChatTemplate::load(&model_path)?;
-    let mut texts = args.prompt.clone();
+    // The prompts are read, checked and tokenized before the weights load (seconds to
+    // minutes), so that a missing file or an empty prompt fails at once.
+    let mut texts: Vec<(String, String)> = args
+        .prompt
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (format!("--prompt #{}", i + 1), t.clone()))
+        .collect();
     for f in &args.prompt_file {
-        texts.push(
+        texts.push((
+            format!("--prompt-file `{}`", f.display()),
             moa::input::read_to_string(f, "prompt file", moa::input::MAX_DATA_BYTES)
                 .with_context(|| format!("cannot read `{}`", f.display()))?,
-        );
+        ));
     }
+    if let Some((what, _)) = texts.iter().find(|(_, t)| t.trim().is_empty()) {
+        // An unset shell variable (`--prompt "$Q"`) gave an answer to nothing with the
+        // chat template, and "every prompt needs at least one token" after the load with
+        // --raw.
+        bail!("{what} is empty: give the text of the user message");
+    }
+    let tokenizer = ModelTokenizer::load(&model_path)?;
+    let template = ChatTemplate::load(&model_path)?;
     let mut prompts = Vec::new();
-    for text in &texts {
+    for (_, text) in &texts {
         // A chat is tokenized as transformers does (no BOS added on top of the template's).
         prompts.push(match (&template, args.raw) {
             (Some(t), false) => t.apply(&tokenizer, &[ChatMessage::new("user", text)], true)?,
             _ => tokenizer.encode(text)?,
         });
     }
-    let vocab = model.config.vocab_size;
+    let vocab = config.vocab_size;
     for (i, p) in prompts.iter().enumerate() {
         if let Some(&id) = p.iter().find(|&&id| id as usize >= vocab) {
             bail!(
@@ -157,7 +170,20 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
-    check_max_new(args.max_new_tokens, longest, model.config.context_length)?;
+    // Which prompt is too long, by its flag (several may be given).
+    if let Some(((what, _), p)) = texts
+        .iter()
+        .zip(&prompts)
+        .find(|(_, p)| p.len() >= config.context_length)
+    {
+        bail!(
+            "{what} has {} tokens, which leaves no room for a new token in the context of `{}` ({} tokens)",
+            p.len(),
+            model_path.display(),
+            config.context_length
+        );
+    }
+    check_max_new(args.max_new_tokens, longest, config.context_length)?;
     if let Some(p) = &plan {
         // A plan's context may be shorter than the model's (a plan for short requests),
         // and its span constants were checked against it: past it, the plan says nothing.
@@ -170,6 +196,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    let model = Model::load(&model_path)?;
     // The back end is chosen here, at run time; everything below drives `dyn Engine`.
     let gpu: Box<dyn Engine> = if args.backend == "cuda" {
         if args.kernels.is_some() {
@@ -188,6 +215,19 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         )?)
     } else {
         let ctx = WgpuContext::new()?;
+        // Said before the engine is built: on a CPU adapter that takes minutes the first
+        // time, and main.sh's terminal showed nothing at all meanwhile (252 s measured on
+        // 2 busy cores), which reads as a hang.
+        let cpu = ctx.adapter_info().device_type == wgpu::DeviceType::Cpu;
+        eprintln!(
+            "moa: building the engine on {}{}",
+            ctx.adapter_name(),
+            if cpu {
+                " (a CPU adapter: the first run compiles every kernel, 1-5 min on 2 cores; Mesa keeps them for later runs)"
+            } else {
+                ""
+            }
+        );
         match (&args.kernels, &plan) {
             (Some(dir), Some(p)) => {
                 Box::new(WgpuEngine::from_compiled(&ctx, &model, p, args.f32, dir)?)

@@ -37,7 +37,14 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
                 None => model::default_model_path()?,
             };
             let (config, special) = model::read_config(&path)?;
-            let tokenizer = ModelTokenizer::load(&path)?;
+            // A folder without tokenizer.json (what `moa model random` writes) still has a
+            // config to show; `info` used to fail on it with "cannot read tokenizer.json".
+            let no_tokenizer = path.is_dir() && !path.join("tokenizer.json").exists();
+            let tokenizer = if no_tokenizer {
+                None
+            } else {
+                Some(ModelTokenizer::load(&path)?)
+            };
             let template = ChatTemplate::load(&path)?;
             let c = &config;
             let mut out = String::new();
@@ -71,7 +78,12 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
             line("eos", ids(&special.eos));
             line(
                 "tokenizer",
-                format!("{} tokens", tokenizer.inner.get_vocab_size(true)),
+                match &tokenizer {
+                    Some(t) => format!("{} tokens", t.inner.get_vocab_size(true)),
+                    None => "none: no tokenizer.json (generate, calib, eval and diagnose \
+                             need one; bench, profile and validate do not)"
+                        .into(),
+                },
             );
             line(
                 "chat_template",

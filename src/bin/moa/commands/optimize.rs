@@ -141,6 +141,26 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
 
     let out = &args.output;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create `{}`", out.display()))?;
+    // The folder is this run's: `moa pipeline` takes `summary.txt` as the mark of a finished
+    // step and validates every `.toml` beside it. So an earlier run's summary goes first
+    // (a run stopped while writing leaves none), and its plans past this run's count
+    // (a Pareto set of 5, then one of 2) are removed rather than validated with these.
+    let summary_file = out.join("summary.txt");
+    if summary_file.is_file() {
+        std::fs::remove_file(&summary_file)
+            .with_context(|| format!("cannot remove `{}`", summary_file.display()))?;
+    }
+    let stale = stale_plans(out, result.plans.len());
+    for f in &stale {
+        std::fs::remove_file(f).with_context(|| format!("cannot remove `{}`", f.display()))?;
+    }
+    if !stale.is_empty() {
+        eprintln!(
+            "moa optimize: removed {} plan(s) of an earlier run from {}",
+            stale.len(),
+            out.display()
+        );
+    }
     let mut summary = String::new();
     let _ = writeln!(
         summary,
@@ -183,11 +203,32 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
     for s in &result.skipped {
         let _ = writeln!(summary, "skipped: {s}");
     }
-    let file = out.join("summary.txt");
-    std::fs::write(&file, &summary)
-        .with_context(|| format!("cannot write `{}`", file.display()))?;
+    std::fs::write(&summary_file, &summary)
+        .with_context(|| format!("cannot write `{}`", summary_file.display()))?;
     print!("{summary}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `plan_<i>.toml` files in `dir` with `i >= keep` (the plans an earlier run wrote beyond
+/// this run's count).
+fn stale_plans(dir: &std::path::Path, keep: usize) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<_> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let index = name
+                .strip_prefix("plan_")
+                .and_then(|r| r.strip_suffix(".toml"))
+                .and_then(|i| i.parse::<usize>().ok());
+            p.is_file() && index.is_some_and(|i| i >= keep)
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// Several profiles of one length are averaged (`InfluenceProfile::mean`): e.g. the cut

@@ -260,7 +260,6 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| std::path::Path::new("runs").join(&label));
     let name = args.name.clone().unwrap_or_else(|| format!("{label}-moa"));
     let w = &workdir;
-    std::fs::create_dir_all(w).with_context(|| format!("creating {}", w.display()))?;
     eprintln!(
         "moa pipeline: work folder {}, plans {}",
         w.display(),
@@ -294,8 +293,29 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
             args.profile_lengths
         );
     }
-    // Before the long steps: a bad --near fails in a second, not after calibration.
+    // Before the long steps: bad values fail in a second, not after calibration.
+    let model_path = match &args.model {
+        Some(p) => p.clone(),
+        None => moa::model::default_model_path()?,
+    };
+    let context = moa::model::read_config(&model_path)?.0.context_length;
+    let mut lengths = args.profile_lengths.clone();
+    lengths.push(args.validate_length);
+    super::calib::check_args(
+        &lengths,
+        args.samples + args.text_samples,
+        args.max_new_tokens,
+        context,
+        &model_path,
+    )
+    .context("--profile-lengths, --validate-length, --samples or --max-new-tokens")?;
+    if args.validate_samples + args.text_samples == 0 {
+        bail!("--validate-samples 0 (with no --text-samples) leaves nothing to validate: allowed 1 or more");
+    }
+    super::profile::check_block(args.block, &args.profile_lengths)?;
     let near = near_step(&args)?;
+    // Only once the values are known good: a refused run leaves no empty work folder.
+    std::fs::create_dir_all(w).with_context(|| format!("creating {}", w.display()))?;
 
     step(
         "1/5 calib",

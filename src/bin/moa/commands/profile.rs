@@ -16,7 +16,20 @@ use moa::profile::{self, Event, GradModel};
 
 use crate::args::ProfileArgs;
 
+/// `--block` against the lengths: tiles are `block × block` tokens, so it must divide
+/// every length (it used to fail at the first sample as "does not fit length 512 in
+/// blocks of 0").
+pub fn check_block(block: u32, lengths: &[u32]) -> anyhow::Result<()> {
+    if let Some(n) = lengths.iter().find(|&&n| block == 0 || n % block != 0) {
+        anyhow::bail!(
+            "--block {block} does not divide length {n}: the profile's tiles are block x block tokens; allowed a divisor of every length (default 64)"
+        );
+    }
+    Ok(())
+}
+
 pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
+    check_block(args.block, &args.lengths)?;
     let samples = calib::read_jsonl(&args.calib)?;
     let shard = match &args.shard {
         Some(text) => Some(parse_shard(text)?),

@@ -1,0 +1,143 @@
+//! CI that commits a plan's generated kernels and snapshot-tests them: `moa-compile` must
+//! write the same bytes wherever and from whatever working directory it runs, and
+//! `moa-compile --check` must say, without writing anything, whether a committed folder is
+//! exactly what the plan compiles to, naming each file that is not (exit 1), so that CI
+//! fails on a stale or hand-edited kernel. Runs the binary; no GPU.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn scratch(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("compile-check-{name}"));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// `moa-compile args` run in `cwd`: (exit code, stderr).
+fn compile(cwd: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_moa-compile"))
+        .current_dir(cwd)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Every file under `dir`, relative path → bytes, sorted.
+fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().display().to_string();
+                out.push((rel, std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn the_same_plan_compiles_to_the_same_bytes_from_any_folder() {
+    let dir = scratch("same");
+    let plan = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/fixture-gqa.toml");
+    // The plan at an absolute path from one folder, a copy by a relative path from another.
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    std::fs::copy(&plan, b.join("p.toml")).unwrap();
+    let (code, err) = compile(&a, &[plan.to_str().unwrap(), "-o", "out"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, err) = compile(&b, &["p.toml", "-o", "nested/out"]);
+    assert_eq!(code, 0, "{err}");
+    let (ta, tb) = (tree(&a.join("out")), tree(&b.join("nested/out")));
+    assert!(
+        ta.len() > 4,
+        "{:?}",
+        ta.iter().map(|t| &t.0).collect::<Vec<_>>()
+    );
+    let names = |t: &[(String, Vec<u8>)]| t.iter().map(|f| f.0.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&ta), names(&tb));
+    for ((name, x), (_, y)) in ta.iter().zip(&tb) {
+        assert!(x == y, "{name} differs between the two compiles");
+    }
+}
+
+#[test]
+fn check_names_each_differing_missing_or_extra_file_and_writes_nothing() {
+    let dir = scratch("check");
+    let plan = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/fixture-gqa.toml");
+    let p = plan.to_str().unwrap();
+    let out = dir.join("out");
+    let o = out.to_str().unwrap();
+    // A folder that does not exist is not created, and every file is missing.
+    let (code, err) = compile(&dir, &[p, "-o", o, "--check"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(!out.exists(), "--check created {o}");
+    assert!(
+        err.contains(&format!("missing: {o}/manifest.json")),
+        "{err}"
+    );
+
+    let (code, err) = compile(&dir, &[p, "-o", o, "--target", "wgsl", "--dtype", "f32"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, err) = compile(
+        &dir,
+        &[p, "-o", o, "--target", "wgsl", "--dtype", "f32", "--check"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("matches"), "{err}");
+    // Another --dtype than the folder's: the manifest and every source differ.
+    let (code, err) = compile(&dir, &[p, "-o", o, "--target", "wgsl", "--check"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!("differs: {o}/manifest.json")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "`moa-compile {p} -o {o} --target wgsl --dtype f16` rewrites it"
+        )),
+        "{err}"
+    );
+
+    // One kernel edited on its third line, one deleted, one left by another plan.
+    let edited = out.join("wgsl/l01_decode.wgsl");
+    let mut text = std::fs::read_to_string(&edited).unwrap();
+    let third = text.match_indices('\n').nth(1).unwrap().0 + 1;
+    text.insert_str(third, "// hand edit\n");
+    std::fs::write(&edited, &text).unwrap();
+    std::fs::remove_file(out.join("wgsl/l02_prefill.wgsl")).unwrap();
+    std::fs::write(out.join("wgsl/l07_decode.wgsl"), "// old plan\n").unwrap();
+    let (code, err) = compile(
+        &dir,
+        &[p, "-o", o, "--target", "wgsl", "--dtype", "f32", "--check"],
+    );
+    assert_eq!(code, 1, "{err}");
+    for want in [
+        format!("differs: {o}/wgsl/l01_decode.wgsl ("),
+        "first difference at line 3)".to_string(),
+        format!("missing: {o}/wgsl/l02_prefill.wgsl"),
+        format!("not produced by this plan (a compile would remove it): {o}/wgsl/l07_decode.wgsl"),
+        "(3 of ".to_string(),
+    ] {
+        assert!(err.contains(&want), "`{want}` not in:\n{err}");
+    }
+    // Nothing was written: the edit, the deletion and the extra file are all still there.
+    assert_eq!(std::fs::read_to_string(&edited).unwrap(), text);
+    assert!(!out.join("wgsl/l02_prefill.wgsl").exists());
+    assert!(out.join("wgsl/l07_decode.wgsl").exists());
+
+    // A bad plan is an error (exit 2), not a difference.
+    let (code, err) = compile(&dir, &["nope.toml", "-o", o, "--check"]);
+    assert_eq!(code, 2, "{err}");
+}

@@ -1,0 +1,167 @@
+//! Work a stopped run keeps: `moa calib` logs each dense answer as it is computed (its
+//! answers are minutes of the pipeline's first step), so a run stopped before it writes
+//! its output answers again from the log, to the same bytes; the log is never used for
+//! another model. `moa optimize` into a used folder leaves only its own plans and
+//! writes its summary (the pipeline's mark of a finished step) last. Runs the binary on
+//! the tiny random Llama and synthetic profiles; no GPU.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use candle_core::quantized::gguf_file::Value;
+use common::tiny::{self, tiny};
+
+/// `moa calib` of 3 samples at 512 tokens into `out`: (success, stderr).
+fn calib(model: &Path, out: &Path) -> (bool, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_moa"))
+        .args(["calib", "--model", model.to_str().unwrap(), "--out"])
+        .arg(out)
+        .args(["--lengths", "512", "--samples", "3", "--seed", "5"])
+        .args(["--source", "generated", "--max-new-tokens", "8"])
+        .output()
+        .expect("running moa");
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_stopped_calib_reuses_its_answers_and_writes_the_same_file() {
+    let dir = tiny::tmp("resume-calib");
+    let model = dir.join("tiny.gguf");
+    let other = dir.join("other.gguf");
+    for (seed, path) in [(21, &model), (22, &other)] {
+        // A 1k context: the prompts are 512 tokens (the tiny model's own is 128).
+        tiny(seed, true).write_gguf(path, |md, _| {
+            for (k, v) in md.iter_mut() {
+                if k == "llama.context_length" {
+                    *v = Value::U32(1024);
+                }
+            }
+        });
+    }
+
+    // The reference: one run that is not stopped leaves no log.
+    let (ok, err) = calib(&model, &dir.join("ref.jsonl"));
+    assert!(ok, "{err}");
+    assert!(!dir.join("ref.jsonl.answers").exists());
+    let want = std::fs::read(dir.join("ref.jsonl")).unwrap();
+
+    // A run stopped after its answers, before its output is written (here: a folder
+    // stands where the output's temporary file goes, so the write fails).
+    let out = dir.join("calib.jsonl");
+    let blocker = dir.join("calib.jsonl.partial");
+    std::fs::create_dir_all(&blocker).unwrap();
+    let (ok, err) = calib(&model, &out);
+    assert!(!ok, "the write should have failed:\n{err}");
+    assert!(!out.exists());
+    let log = dir.join("calib.jsonl.answers");
+    assert!(log.exists(), "no answer log after a stopped run:\n{err}");
+    // A kill cut the last answer's line: it is skipped, not an error, and the answer
+    // computed again goes on a line of its own (stopped once more, here by the blocker).
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    std::fs::write(
+        &log,
+        format!("{}\n{}\n{{\"key\": \"cut", lines[0], lines[1]),
+    )
+    .unwrap();
+    let (ok, err) = calib(&model, &out);
+    assert!(!ok, "the write should have failed:\n{err}");
+    assert_eq!(
+        err.matches("(answered by an earlier run)").count(),
+        2,
+        "{err}"
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    let parsed = text
+        .lines()
+        .filter(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+        .count();
+    assert_eq!(parsed, 3, "{text}");
+    std::fs::remove_dir(&blocker).unwrap();
+
+    // Another model at the same --out reuses nothing (its answers would be another's).
+    let other_out = dir.join("other.jsonl");
+    std::fs::copy(&log, dir.join("other.jsonl.answers")).unwrap();
+    let (ok, err) = calib(&other, &other_out);
+    assert!(ok, "{err}");
+    assert!(!err.contains("answered by an earlier run"), "{err}");
+
+    // The same run again: every answer from the log, the same bytes, the log removed.
+    let (ok, err) = calib(&model, &out);
+    assert!(ok, "{err}");
+    assert_eq!(
+        err.matches("(answered by an earlier run)").count(),
+        3,
+        "{err}"
+    );
+    assert!(
+        err.contains("3 dense answers of an earlier, stopped run"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), want);
+    assert!(!log.exists());
+    assert!(!blocker.exists());
+}
+
+/// `moa optimize -o DIR` into a folder of an earlier run: its plans past this run's count
+/// used to stay beside the new ones (the pipeline validates every `.toml` there), and the
+/// earlier `summary.txt` stayed while the new plans were written, so a run stopped then
+/// was taken for finished.
+#[test]
+fn optimize_into_a_used_folder_leaves_only_its_own_plans() {
+    use moa::plan::ModelShape;
+    use moa::profile::InfluenceProfile;
+    let dir = tiny::tmp("resume-optimize");
+    let shape = ModelShape {
+        name: Some("tiny".into()),
+        layers: 3,
+        q_heads: 4,
+        kv_heads: 2,
+        head_dim: 64,
+        max_context_tokens: 4096,
+    };
+    let prof = dir.join("influence_512.safetensors");
+    InfluenceProfile::synthetic(shape, 512, 64, 42)
+        .save(&prof)
+        .unwrap();
+    let out = dir.join("opt");
+    std::fs::create_dir_all(&out).unwrap();
+    for i in 0..9 {
+        std::fs::write(out.join(format!("plan_{i}.toml")), "# an earlier run's\n").unwrap();
+    }
+    std::fs::write(out.join("notes.toml"), "# the user's own\n").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_moa"))
+        .args(["optimize", "--profile"])
+        .arg(&prof)
+        .args(["--density", "0.5", "--time-limit", "10", "-o"])
+        .arg(&out)
+        .output()
+        .expect("running moa");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let summary = std::fs::read_to_string(out.join("summary.txt")).unwrap();
+    let written = summary.lines().filter(|l| l.starts_with("plan_")).count();
+    assert!((1..9).contains(&written), "{summary}");
+    for i in 0..9 {
+        let f = out.join(format!("plan_{i}.toml"));
+        assert_eq!(f.exists(), i < written, "{}: {err}", f.display());
+    }
+    assert!(moa::plan::Plan::load(&out.join("plan_0.toml")).is_ok());
+    assert!(
+        out.join("notes.toml").exists(),
+        "a file not named plan_<i>.toml was removed"
+    );
+    assert!(
+        err.contains(&format!(
+            "removed {} plan(s) of an earlier run",
+            9 - written
+        )),
+        "{err}"
+    );
+}

@@ -141,3 +141,46 @@ fn check_names_each_differing_missing_or_extra_file_and_writes_nothing() {
     let (code, err) = compile(&dir, &["nope.toml", "-o", o, "--check"]);
     assert_eq!(code, 2, "{err}");
 }
+
+/// The fixture GQA plan, loaded.
+fn fixture_plan() -> moa::Plan {
+    moa::Plan::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/fixture-gqa.toml")).unwrap()
+}
+
+/// An app that includes `kernels.rs` in a private module and reads only `path` and
+/// `source` of `KERNELS` (not `MANIFEST`, not the other fields) builds with `-D warnings`:
+/// a dead-code warning there would fail the app's CI. Checked with the rustc that built
+/// this test (`--emit=metadata`: the lints run, nothing is linked).
+#[test]
+fn kernels_rs_is_warning_free_in_a_private_module_of_an_app() {
+    let dir = scratch("embed-warnings");
+    let compiled =
+        moa::codegen::compile(&fixture_plan(), &[moa::Target::Wgsl], moa::StorageType::F32)
+            .unwrap();
+    compiled.write(&dir.join("kernels")).unwrap();
+    std::fs::write(
+        dir.join("main.rs"),
+        "mod generated {\n    include!(\"kernels/kernels.rs\");\n}\n\n\
+         fn main() {\n    for k in generated::KERNELS {\n        println!(\"{} {}\", k.path, k.source.len());\n    }\n}\n",
+    )
+    .unwrap();
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let out = Command::new(rustc)
+        .current_dir(&dir)
+        .args([
+            "--edition",
+            "2021",
+            "--crate-type",
+            "bin",
+            "--crate-name",
+            "app",
+        ])
+        .args(["--emit=metadata", "-D", "warnings", "main.rs"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

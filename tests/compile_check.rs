@@ -184,3 +184,50 @@ fn kernels_rs_is_warning_free_in_a_private_module_of_an_app() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A folder whose `manifest.json` or `kernels.rs` moa-compile did not write is refused,
+/// naming the file and the ways out, and nothing in it is touched: before, the `files` of
+/// an unrelated manifest were deleted and both files overwritten.
+#[test]
+fn an_unrelated_manifest_or_kernels_rs_is_refused_and_nothing_is_deleted() {
+    let dir = scratch("unrelated");
+    let plan = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/fixture-gqa.toml");
+    let p = plan.to_str().unwrap();
+    let out = dir.join("out");
+    std::fs::create_dir_all(out.join("wgsl")).unwrap();
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    let theirs = r#"{"name": "my app", "files": [{"path": "notes.txt"}]}"#;
+    std::fs::write(out.join("manifest.json"), theirs).unwrap();
+    let before = tree(&out);
+    let (code, err) = compile(&dir, &[p, "-o", "out", "--target", "wgsl"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("manifest.json")
+            && err.contains("not a manifest moa-compile wrote")
+            && err.contains("-o")
+            && err.contains("remove this file"),
+        "{err}"
+    );
+    assert_eq!(tree(&out), before, "a refused compile changed the folder");
+    // A kernels.rs of the user's, beside no manifest.
+    std::fs::remove_file(out.join("manifest.json")).unwrap();
+    std::fs::write(out.join("kernels.rs"), "pub fn mine() {}\n").unwrap();
+    let before = tree(&out);
+    let (code, err) = compile(&dir, &[p, "-o", "out", "--target", "wgsl"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("kernels.rs") && err.contains("not written by moa-compile"),
+        "{err}"
+    );
+    assert_eq!(tree(&out), before, "a refused compile changed the folder");
+    // moa-compile's own output is still rewritten in place.
+    std::fs::remove_file(out.join("kernels.rs")).unwrap();
+    let (code, err) = compile(&dir, &[p, "-o", "out", "--target", "wgsl"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, err) = compile(&dir, &[p, "-o", "out", "--target", "all"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("notes.txt")).unwrap(),
+        "mine"
+    );
+}

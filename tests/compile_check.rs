@@ -231,3 +231,49 @@ fn an_unrelated_manifest_or_kernels_rs_is_refused_and_nothing_is_deleted() {
         "mine"
     );
 }
+
+/// Two compiles into one folder at once (each writing every file, the second run of a
+/// pair over a folder of another dtype): temporary names are per process and every file
+/// lands by rename, so the folder ends consistent, its manifest's sha256 checks pass.
+#[test]
+fn concurrent_compiles_into_one_folder_end_consistent() {
+    let dir = scratch("concurrent");
+    let plan = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/fixture-gqa.toml");
+    let p = plan.to_str().unwrap();
+    for round in 0..4 {
+        // Start from the other dtype's output, so that both runs rewrite every file.
+        let (first, second) = if round % 2 == 0 {
+            ("f16", "f32")
+        } else {
+            ("f32", "f16")
+        };
+        let (code, err) = compile(
+            &dir,
+            &[p, "-o", "out", "--target", "wgsl", "--dtype", first],
+        );
+        assert_eq!(code, 0, "{err}");
+        let run = || {
+            Command::new(env!("CARGO_BIN_EXE_moa-compile"))
+                .current_dir(&dir)
+                .args([p, "-o", "out", "--target", "wgsl", "--dtype", second])
+                .spawn()
+                .unwrap()
+        };
+        let (mut a, mut b) = (run(), run());
+        assert!(a.wait().unwrap().success() && b.wait().unwrap().success());
+        let storage = if second == "f16" {
+            moa::StorageType::F16
+        } else {
+            moa::StorageType::F32
+        };
+        let out = dir.join("out");
+        moa::codegen::emit::verify_output(&out).unwrap();
+        moa::Compiled::read(&out, &fixture_plan(), storage, moa::Target::Wgsl).unwrap();
+        let left: Vec<String> = tree(&out)
+            .into_iter()
+            .map(|f| f.0)
+            .filter(|n| n.contains("moa-tmp"))
+            .collect();
+        assert!(left.is_empty(), "temporary files left: {left:?}");
+    }
+}

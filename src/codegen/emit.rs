@@ -159,10 +159,17 @@ pub fn write_if_different(path: &Path, contents: &str) -> Result<bool, CodegenEr
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io)?;
     }
+    // Unique per process and call: two compiles into one folder must not write into each
+    // other's temporary file (the rename then publishes one whole file or the other).
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".moa-tmp");
+    tmp.push(format!(".moa-tmp-{}-{n}", std::process::id()));
     let tmp = std::path::PathBuf::from(tmp);
-    std::fs::write(&tmp, contents).map_err(io)?;
+    std::fs::write(&tmp, contents).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io(e)
+    })?;
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         io(e)
@@ -267,6 +274,16 @@ fn check_owned(dir: &Path) -> Result<(), CodegenError> {
     Ok(())
 }
 
+/// `remove_file` that counts a file already gone as removed: a concurrent compile into
+/// the same folder may have removed it first.
+fn remove_if_there(path: &Path) -> std::io::Result<bool> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Writes a whole compile output folder; returns how many files changed (written or
 /// removed).
 ///
@@ -304,7 +321,7 @@ pub fn write_output(
         move |source| CodegenError::Io { path, source }
     };
     if manifest_path.is_file() && !holds(&manifest_path, &manifest) {
-        std::fs::remove_file(&manifest_path).map_err(io(&manifest_path))?;
+        remove_if_there(&manifest_path).map_err(io(&manifest_path))?;
     }
     let mut changed = 0;
     for (rel, source) in &sources {
@@ -312,8 +329,7 @@ pub fn write_output(
     }
     for rel in &stale {
         let path = dir.join(rel);
-        std::fs::remove_file(&path).map_err(io(&path))?;
-        changed += 1;
+        changed += usize::from(remove_if_there(&path).map_err(io(&path))?);
     }
     changed += usize::from(write_if_different(&dir.join("kernels.rs"), &embed)?);
     changed += usize::from(write_if_different(&manifest_path, &manifest)?);

@@ -277,3 +277,32 @@ fn concurrent_compiles_into_one_folder_end_consistent() {
         assert!(left.is_empty(), "temporary files left: {left:?}");
     }
 }
+
+/// Kernels of another storage type than the run's are refused naming both ways out: a
+/// compile for the run's dtype, or a run in the folder's (`--f32`, or without it).
+#[test]
+fn a_wrong_dtype_folder_names_the_compile_and_the_run_flag() {
+    let dir = scratch("dtype");
+    let plan = fixture_plan();
+    for (have, want) in [
+        (moa::StorageType::F32, moa::StorageType::F16),
+        (moa::StorageType::F16, moa::StorageType::F32),
+    ] {
+        let out = dir.join(have.name());
+        moa::codegen::compile(&plan, &[moa::Target::Wgsl], have)
+            .unwrap()
+            .write(&out)
+            .unwrap();
+        let e = moa::Compiled::read(&out, &plan, want, moa::Target::Wgsl)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains(&format!("--dtype {}", want.name())), "{e}");
+        let run = if have == moa::StorageType::F32 {
+            "moa generate --f32 --kernels DIR"
+        } else {
+            "without `--f32`"
+        };
+        assert!(e.contains(run), "{e}");
+    }
+}

@@ -541,11 +541,22 @@ pub fn parse_output(
         };
     expect("model", &m["model"], json(&module.shape))?;
     expect("span", &m["span"], json(&module.span))?;
-    expect(
-        "storage",
-        &m["storage"],
-        serde_json::json!(module.storage.name()),
-    )?;
+    let want = module.storage.name();
+    if let Some(have) = m["storage"].as_str().filter(|h| *h != want) {
+        // Two ways out: kernels for this run's storage, or a run in the folder's storage
+        // (`moa generate --kernels` is the one command that reads a folder; f16 needs a GPU
+        // with shader-f16).
+        let run_as = match have {
+            "f32" => "run in f32 as the folder is (`moa generate --f32 --kernels DIR`)".to_string(),
+            "f16" => "run in f16 as the folder is (`moa generate --kernels DIR` without `--f32`, on a GPU with shader-f16)".to_string(),
+            other => format!("{other} kernels are for the CUDA back end, which compiles its own at start"),
+        };
+        return Err(bad(format!(
+            "holds {have} kernels but this run stores Q/K/V and the cache as {want}: either \
+             compile them for {want} (`moa-compile PLAN -o DIR --dtype {want}`), or {run_as}"
+        )));
+    }
+    expect("storage", &m["storage"], serde_json::json!(want))?;
     expect(
         "cache_layout.layers",
         &m["cache_layout"]["layers"],

@@ -141,3 +141,168 @@ fn check_names_each_differing_missing_or_extra_file_and_writes_nothing() {
     let (code, err) = compile(&dir, &["nope.toml", "-o", o, "--check"]);
     assert_eq!(code, 2, "{err}");
 }
+
+/// The fixture GQA plan, loaded.
+fn fixture_plan() -> moa::Plan {
+    moa::Plan::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/fixture-gqa.toml")).unwrap()
+}
+
+/// An app that includes `kernels.rs` in a private module and reads only `path` and
+/// `source` of `KERNELS` (not `MANIFEST`, not the other fields) builds with `-D warnings`:
+/// a dead-code warning there would fail the app's CI. Checked with the rustc that built
+/// this test (`--emit=metadata`: the lints run, nothing is linked).
+#[test]
+fn kernels_rs_is_warning_free_in_a_private_module_of_an_app() {
+    let dir = scratch("embed-warnings");
+    let compiled =
+        moa::codegen::compile(&fixture_plan(), &[moa::Target::Wgsl], moa::StorageType::F32)
+            .unwrap();
+    compiled.write(&dir.join("kernels")).unwrap();
+    std::fs::write(
+        dir.join("main.rs"),
+        "mod generated {\n    include!(\"kernels/kernels.rs\");\n}\n\n\
+         fn main() {\n    for k in generated::KERNELS {\n        println!(\"{} {}\", k.path, k.source.len());\n    }\n}\n",
+    )
+    .unwrap();
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let out = Command::new(rustc)
+        .current_dir(&dir)
+        .args([
+            "--edition",
+            "2021",
+            "--crate-type",
+            "bin",
+            "--crate-name",
+            "app",
+        ])
+        .args(["--emit=metadata", "-D", "warnings", "main.rs"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A folder whose `manifest.json` or `kernels.rs` moa-compile did not write is refused,
+/// naming the file and the ways out, and nothing in it is touched: before, the `files` of
+/// an unrelated manifest were deleted and both files overwritten.
+#[test]
+fn an_unrelated_manifest_or_kernels_rs_is_refused_and_nothing_is_deleted() {
+    let dir = scratch("unrelated");
+    let plan = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/fixture-gqa.toml");
+    let p = plan.to_str().unwrap();
+    let out = dir.join("out");
+    std::fs::create_dir_all(out.join("wgsl")).unwrap();
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    let theirs = r#"{"name": "my app", "files": [{"path": "notes.txt"}]}"#;
+    std::fs::write(out.join("manifest.json"), theirs).unwrap();
+    let before = tree(&out);
+    let (code, err) = compile(&dir, &[p, "-o", "out", "--target", "wgsl"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("manifest.json")
+            && err.contains("not a manifest moa-compile wrote")
+            && err.contains("-o")
+            && err.contains("remove this file"),
+        "{err}"
+    );
+    assert_eq!(tree(&out), before, "a refused compile changed the folder");
+    // A kernels.rs of the user's, beside no manifest.
+    std::fs::remove_file(out.join("manifest.json")).unwrap();
+    std::fs::write(out.join("kernels.rs"), "pub fn mine() {}\n").unwrap();
+    let before = tree(&out);
+    let (code, err) = compile(&dir, &[p, "-o", "out", "--target", "wgsl"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("kernels.rs") && err.contains("not written by moa-compile"),
+        "{err}"
+    );
+    assert_eq!(tree(&out), before, "a refused compile changed the folder");
+    // moa-compile's own output is still rewritten in place.
+    std::fs::remove_file(out.join("kernels.rs")).unwrap();
+    let (code, err) = compile(&dir, &[p, "-o", "out", "--target", "wgsl"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, err) = compile(&dir, &[p, "-o", "out", "--target", "all"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("notes.txt")).unwrap(),
+        "mine"
+    );
+}
+
+/// Two compiles into one folder at once (each writing every file, the second run of a
+/// pair over a folder of another dtype): temporary names are per process and every file
+/// lands by rename, so the folder ends consistent, its manifest's sha256 checks pass.
+#[test]
+fn concurrent_compiles_into_one_folder_end_consistent() {
+    let dir = scratch("concurrent");
+    let plan = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/fixture-gqa.toml");
+    let p = plan.to_str().unwrap();
+    for round in 0..4 {
+        // Start from the other dtype's output, so that both runs rewrite every file.
+        let (first, second) = if round % 2 == 0 {
+            ("f16", "f32")
+        } else {
+            ("f32", "f16")
+        };
+        let (code, err) = compile(
+            &dir,
+            &[p, "-o", "out", "--target", "wgsl", "--dtype", first],
+        );
+        assert_eq!(code, 0, "{err}");
+        let run = || {
+            Command::new(env!("CARGO_BIN_EXE_moa-compile"))
+                .current_dir(&dir)
+                .args([p, "-o", "out", "--target", "wgsl", "--dtype", second])
+                .spawn()
+                .unwrap()
+        };
+        let (mut a, mut b) = (run(), run());
+        assert!(a.wait().unwrap().success() && b.wait().unwrap().success());
+        let storage = if second == "f16" {
+            moa::StorageType::F16
+        } else {
+            moa::StorageType::F32
+        };
+        let out = dir.join("out");
+        moa::codegen::emit::verify_output(&out).unwrap();
+        moa::Compiled::read(&out, &fixture_plan(), storage, moa::Target::Wgsl).unwrap();
+        let left: Vec<String> = tree(&out)
+            .into_iter()
+            .map(|f| f.0)
+            .filter(|n| n.contains("moa-tmp"))
+            .collect();
+        assert!(left.is_empty(), "temporary files left: {left:?}");
+    }
+}
+
+/// Kernels of another storage type than the run's are refused naming both ways out: a
+/// compile for the run's dtype, or a run in the folder's (`--f32`, or without it).
+#[test]
+fn a_wrong_dtype_folder_names_the_compile_and_the_run_flag() {
+    let dir = scratch("dtype");
+    let plan = fixture_plan();
+    for (have, want) in [
+        (moa::StorageType::F32, moa::StorageType::F16),
+        (moa::StorageType::F16, moa::StorageType::F32),
+    ] {
+        let out = dir.join(have.name());
+        moa::codegen::compile(&plan, &[moa::Target::Wgsl], have)
+            .unwrap()
+            .write(&out)
+            .unwrap();
+        let e = moa::Compiled::read(&out, &plan, want, moa::Target::Wgsl)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains(&format!("--dtype {}", want.name())), "{e}");
+        let run = if have == moa::StorageType::F32 {
+            "moa generate --f32 --kernels DIR"
+        } else {
+            "without `--f32`"
+        };
+        assert!(e.contains(run), "{e}");
+    }
+}

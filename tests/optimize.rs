@@ -539,3 +539,38 @@ fn summed_objective_minimises_the_sum_over_lengths() {
     let err = optimize(&tiny_profiles(), &[], &cfg).expect_err("2048 is not profiled");
     assert!(err.to_string().contains("N = 2048"), "{err}");
 }
+
+/// Cut influence that is negative for every head and rule (removing keys lowers the loss
+/// to first order, as on a tiny Hugging Face model) costs 0, by design: the loss at that
+/// length is 0 and the result says why (`zero_loss_note`, printed in the summary), where
+/// "losses 0.00000" alone read as a bug.
+#[test]
+fn negative_cut_influence_gives_loss_zero_and_says_why() {
+    let cfg = OptimizeConfig {
+        objective: Objective::Single { n_tokens: 512 },
+        ..tiny_config()
+    };
+    let sink = cfg.span.params().sink_tokens;
+    let mut profiles = tiny_profiles();
+    let n = profiles[0].influence.len();
+    profiles[0] = profiles[0].clone().with_cuts(sink, vec![-1e-3; n]).unwrap();
+    let out = optimize(&profiles, &[], &cfg).expect("optimizes");
+    let (neg, total) = match out.negative_cuts.as_slice() {
+        [(512, neg, total)] => (*neg, *total),
+        other => panic!("{other:?}"),
+    };
+    assert!(neg > 0 && neg <= total, "{neg} of {total}");
+    let plan = &out.plans[0];
+    assert_eq!(plan.losses[0], (512, 0.0));
+    let note = moa::optimize::zero_loss_note(&out, plan).expect("a note for loss 0");
+    assert!(
+        note.contains("N = 512") && note.contains("clamped at 0"),
+        "{note}"
+    );
+    // Positive cut influence: no zero loss, no note.
+    let mut profiles = tiny_profiles();
+    profiles[0] = profiles[0].clone().with_cuts(sink, vec![1e-3; n]).unwrap();
+    let out = optimize(&profiles, &[], &cfg).expect("optimizes");
+    assert_eq!(out.negative_cuts, vec![(512, 0, out.negative_cuts[0].2)]);
+    assert!(moa::optimize::zero_loss_note(&out, &out.plans[0]).is_none());
+}

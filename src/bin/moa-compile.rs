@@ -34,7 +34,8 @@ struct Args {
     plan: PathBuf,
     /// Output folder (created if missing; unchanged files are not rewritten). Its `wgsl/`
     /// and `cuda/` folders belong to moa-compile: kernel files there that this plan does
-    /// not produce (e.g. from a deeper model's plan) are removed.
+    /// not produce (e.g. from a deeper model's plan) are removed. A `manifest.json` or
+    /// `kernels.rs` there that moa-compile did not write is refused, never overwritten.
     #[arg(short, long, default_value = "out")]
     output: PathBuf,
     /// Which back ends to generate.

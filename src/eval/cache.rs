@@ -44,12 +44,30 @@ impl ScoreCache {
     }
 
     /// Reads `path` if it exists (rows that do not parse are an error naming the line).
+    /// Every row is written with its newline, so a last line without one was cut by a
+    /// kill: it is dropped (with a note on stderr) and cut from the file, so that the next
+    /// row appended does not land on it; the rows before it are kept.
     pub fn open(path: &Path) -> Result<ScoreCache, String> {
         let mut rows = HashMap::new();
         if path.exists() {
-            let text =
+            let mut text =
                 crate::input::read_to_string(path, "score cache", crate::input::MAX_DATA_BYTES)
                     .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+            if !text.is_empty() && !text.ends_with('\n') {
+                let keep = text.rfind('\n').map_or(0, |i| i + 1);
+                eprintln!(
+                    "note: `{}`: the last line `{}` has no newline (a run was stopped while \
+                     writing it); dropped, its score is computed again",
+                    path.display(),
+                    &text[keep..]
+                );
+                let cut = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .and_then(|f| f.set_len(keep as u64));
+                cut.map_err(|e| format!("cannot cut the last line of `{}`: {e}", path.display()))?;
+                text.truncate(keep);
+            }
             for (i, line) in text.lines().enumerate().skip(1) {
                 let bad = || {
                     format!(
@@ -85,7 +103,8 @@ impl ScoreCache {
     /// Records a score (appended to the file at once, so a kill loses at most one).
     pub fn put(&mut self, key: &str, score: SampleScore) -> Result<(), String> {
         if let Some(path) = &self.path {
-            let new = !path.exists();
+            // Empty too: a file whose cut header line was dropped by `open`.
+            let new = std::fs::metadata(path).map_or(true, |m| m.len() == 0);
             let mut f = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
@@ -106,5 +125,58 @@ impl ScoreCache {
         self.rows
             .insert((key.to_string(), score.sample_id.clone()), score);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn score(id: &str, loss: f64) -> SampleScore {
+        SampleScore {
+            sample_id: id.into(),
+            loss,
+            agree: 5,
+            n_response: 7,
+        }
+    }
+
+    /// A last line cut by a kill is dropped and cut from the file, the rows before it are
+    /// kept, and the next row appended lands on a line of its own; a malformed line in the
+    /// middle stays an error naming the file and line.
+    #[test]
+    fn a_cut_last_line_is_dropped_and_a_bad_middle_line_refused() {
+        let dir = std::env::temp_dir().join(format!("moa-score-cache-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("scores.tsv");
+        let _ = std::fs::remove_file(&path);
+        let mut c = ScoreCache::open(&path).unwrap();
+        c.put("dense", score("a", 1.5)).unwrap();
+        c.put("dense", score("b", 2.5)).unwrap();
+        let whole = std::fs::read_to_string(&path).unwrap();
+        // Cut inside the last row's last field: it would parse, with a wrong count.
+        std::fs::write(&path, &whole[..whole.len() - 2]).unwrap();
+        let mut c = ScoreCache::open(&path).unwrap();
+        assert_eq!(c.get("dense", "a").map(|s| s.loss), Some(1.5));
+        assert!(c.get("dense", "b").is_none());
+        c.put("dense", score("c", 3.5)).unwrap();
+        let c = ScoreCache::open(&path).unwrap();
+        assert!(c.get("dense", "a").is_some() && c.get("dense", "c").is_some());
+        // A cut header alone: the file is emptied and the header written again.
+        std::fs::write(&path, &HEADER[..5]).unwrap();
+        let mut c = ScoreCache::open(&path).unwrap();
+        c.put("dense", score("d", 4.5)).unwrap();
+        let c = ScoreCache::open(&path).unwrap();
+        assert_eq!(c.get("dense", "d").map(|s| s.loss), Some(4.5));
+        // A malformed row in the middle is refused, naming file and line.
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(
+            &path,
+            format!("{HEADER}\nbroken\n{}", &text[HEADER.len() + 1..]),
+        )
+        .unwrap();
+        let e = ScoreCache::open(&path).err().unwrap();
+        assert!(e.contains("scores.tsv") && e.contains("line 2"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

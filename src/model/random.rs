@@ -137,10 +137,48 @@ pub fn random_model(config: &LlamaConfig, seed: u64) -> Model {
     }
 }
 
+/// The sibling folder [`write_hf_folder`] writes into before renaming it to `dir`:
+/// `<dir>.partial-<pid>`, or `None` when `dir` has no last component to add to (`/`, `..`).
+pub fn partial_dir(dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    let name = dir.file_name()?.to_string_lossy().into_owned();
+    Some(dir.with_file_name(format!("{name}.partial-{}", std::process::id())))
+}
+
 /// Writes `model` as a Hugging Face folder (`config.json`, one `model.safetensors` in bf16)
-/// that `Model::load` (and transformers) read back; `dir` is created. Q/K rows are in the
-/// half-split RoPE layout, which is Hugging Face's own (docs/MODEL.md).
+/// that `Model::load` (and transformers) read back; `dir` is created, or may be an empty
+/// folder. Q/K rows are in the half-split RoPE layout, which is Hugging Face's own
+/// (docs/MODEL.md).
+///
+/// Atomic: the files are written into [`partial_dir`] and that folder is renamed to `dir`
+/// at the end, so a run killed half-way leaves no `dir` (only the `.partial-<pid>` folder,
+/// without `config.json` until the weights are whole), never a cut model that a later load
+/// would take, and a rerun with the same `-o` works.
 pub fn write_hf_folder(model: &Model, dir: &std::path::Path) -> Result<(), ModelError> {
+    let tmp = partial_dir(dir).ok_or_else(|| {
+        ModelError::Invalid(format!(
+            "-o `{}` names no folder to create: give a path that ends in a folder name",
+            dir.display()
+        ))
+    })?;
+    // A leftover of an earlier run of this pid (pids are reused), never someone's files.
+    let _ = std::fs::remove_dir_all(&tmp);
+    let written = write_hf_files(model, &tmp).and_then(|()| {
+        // An empty `dir` is allowed (and `rename` cannot replace it everywhere):
+        // `remove_dir` fails on a folder that holds anything, which is then not replaced.
+        if dir.is_dir() {
+            std::fs::remove_dir(dir).map_err(super::io_err(dir))?;
+        }
+        std::fs::rename(&tmp, dir).map_err(super::io_err(dir))
+    });
+    if written.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    written
+}
+
+/// The files of [`write_hf_folder`] in `dir` (created): the weights first, `config.json`
+/// last, so a folder without `config.json` is never a whole model.
+fn write_hf_files(model: &Model, dir: &std::path::Path) -> Result<(), ModelError> {
     use candle_core::{DType, Device, Tensor};
     let c = &model.config;
     std::fs::create_dir_all(dir).map_err(super::io_err(dir))?;
@@ -154,8 +192,6 @@ pub fn write_hf_folder(model: &Model, dir: &std::path::Path) -> Result<(), Model
         "max_position_embeddings": c.context_length, "torch_dtype": "bfloat16",
         "bos_token_id": 1, "eos_token_id": 2,
     });
-    let path = dir.join("config.json");
-    std::fs::write(&path, config.to_string()).map_err(super::io_err(&path))?;
     let w = &model.weights;
     let mut named: Vec<(String, &HostTensor)> = vec![
         ("token_embd".into(), &w.token_embd),
@@ -186,6 +222,8 @@ pub fn write_hf_folder(model: &Model, dir: &std::path::Path) -> Result<(), Model
         tensors.insert(super::safetensors::hf_tensor_name(&name), x);
     }
     candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))?;
+    let path = dir.join("config.json");
+    std::fs::write(&path, config.to_string()).map_err(super::io_err(&path))?;
     Ok(())
 }
 
@@ -234,5 +272,44 @@ mod tests {
             .zip(b)
             .all(|(x, y)| (x - y).abs() <= x.abs() / 128.0));
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// What a killed run leaves (the `.partial-<pid>` folder with a cut weights file, and
+    /// the empty `-o` folder the command may have been given) is not a model a load takes,
+    /// and a rerun writes the whole folder over it, leaving no partial folder behind.
+    #[test]
+    fn a_killed_write_leaves_nothing_loadable_and_a_rerun_works() {
+        let mut c = like("llama-3-8b").unwrap();
+        (c.n_layers, c.hidden_size, c.ffn_size, c.vocab_size) = (1, 32, 48, 40);
+        (c.q_heads, c.kv_heads, c.head_dim) = (2, 1, 16);
+        let m = random_model(&c, 5);
+        let root = std::env::temp_dir().join(format!("moa-random-kill-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let dir = root.join("model");
+        let partial = partial_dir(&dir).unwrap();
+        // The killed run: weights cut half-way, no config.json yet.
+        std::fs::create_dir_all(&partial).unwrap();
+        write_hf_files(&m, &partial).unwrap();
+        let w = std::fs::read(partial.join("model.safetensors")).unwrap();
+        std::fs::write(partial.join("model.safetensors"), &w[..w.len() / 2]).unwrap();
+        std::fs::remove_file(partial.join("config.json")).unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        assert!(Model::load(&dir).is_err());
+        assert!(Model::load(&partial).is_err());
+        // The rerun.
+        write_hf_folder(&m, &dir).unwrap();
+        assert_eq!(Model::load(&dir).unwrap().config.n_layers, 1);
+        assert!(!partial.exists());
+        // A folder that holds a file is never replaced.
+        let busy = root.join("busy");
+        std::fs::create_dir_all(&busy).unwrap();
+        std::fs::write(busy.join("mine.txt"), "mine").unwrap();
+        assert!(write_hf_folder(&m, &busy).is_err());
+        assert_eq!(
+            std::fs::read_to_string(busy.join("mine.txt")).unwrap(),
+            "mine"
+        );
+        assert!(!partial_dir(&busy).unwrap().exists());
+        std::fs::remove_dir_all(&root).ok();
     }
 }

@@ -195,7 +195,36 @@ pub struct OptimizeResult {
     pub solves: usize,
     /// ε points that gave no plan, and why (infeasible box, budget spent).
     pub skipped: Vec<String>,
+    /// Per profiled length with cut influence, `(N, negative, total)`: how many of the
+    /// (query head, candidate rule) cut influences were below 0 and so cost 0 (a mask
+    /// that lowers the loss to first order is not a gain the solver may spend). A plan
+    /// whose loss is 0 at N chose only such rules there; [`zero_loss_note`] says so.
+    pub negative_cuts: Vec<(u32, usize, usize)>,
     pub seconds: f64,
+}
+
+/// Why `plan`'s loss is 0 at some profiled length, when it is: every head's chosen rule
+/// has a negative first-order cut influence there, and a cost is never below 0. `None`
+/// when no loss is 0 or the zeros are not from negative cut influence.
+pub fn zero_loss_note(result: &OptimizeResult, plan: &OptimizedPlan) -> Option<String> {
+    let zeros: Vec<String> = plan
+        .losses
+        .iter()
+        .filter(|(_, loss)| *loss == 0.0)
+        .filter_map(|(n, _)| {
+            let (_, neg, total) = result.negative_cuts.iter().find(|c| c.0 == *n)?;
+            (*neg > 0).then(|| format!("N = {n} ({neg} of {total} head-rule cut influences < 0)"))
+        })
+        .collect();
+    (!zeros.is_empty()).then(|| {
+        format!(
+            "loss 0 at {}: not a bug; removing the keys past each chosen window lowers the \
+             loss to first order there (signed cut influence < 0, common on tiny or random \
+             models), and a rule's cost is its cut influence clamped at 0, so plans are told \
+             apart by density alone at that length",
+            zeros.join(", ")
+        )
+    })
 }
 
 fn shape_str(m: &ModelShape) -> String {
@@ -226,6 +255,8 @@ struct Prepared {
     sources: Vec<String>,
     /// Every profile's cost was its cut influence (else some used per-entry tiles).
     cut_costs: bool,
+    /// `(N, negative, total)` per profile that used cut influence.
+    negative_cuts: Vec<(u32, usize, usize)>,
 }
 
 fn prepare(
@@ -304,6 +335,7 @@ fn prepare(
 
     let mut costs = Vec::with_capacity(order.len());
     let mut cut_costs = true;
+    let mut negative_cuts = Vec::new();
     for &i in &order {
         let p = &profiles[i];
         let nb = p.n_blocks();
@@ -338,6 +370,7 @@ fn prepare(
             None => false,
         };
         cut_costs &= use_cuts;
+        let (mut negative, mut total) = (0usize, 0usize);
         let mut cost = vec![0.0; nu * nr];
         for l in 0..layers {
             for h in 0..q_heads {
@@ -352,7 +385,10 @@ fn prepare(
                     // The expected first-order change, signed over rows and samples; a
                     // mask that helps to first order costs 0 (a loss is never negative).
                     for (c, &w) in windows.iter().enumerate() {
-                        cost[u * nr + c] += cut_loss(&col, w, p.block_tokens).max(0.0);
+                        let loss = cut_loss(&col, w, p.block_tokens);
+                        negative += usize::from(loss < 0.0);
+                        total += 1;
+                        cost[u * nr + c] += loss.max(0.0);
                     }
                 } else {
                     let head = HeadInfluence::new(p.head(l, h), nb, sink_blocks);
@@ -363,6 +399,9 @@ fn prepare(
             }
         }
         costs.push(cost);
+        if use_cuts {
+            negative_cuts.push((p.n_tokens, negative, total));
+        }
     }
 
     let mut density_rows = Vec::with_capacity(constrained.len());
@@ -406,6 +445,7 @@ fn prepare(
         .collect();
     Ok(Prepared {
         cut_costs,
+        negative_cuts,
         sources,
         model,
         rules,
@@ -667,6 +707,7 @@ pub fn optimize(
         constrained_lengths: prep.constrained,
         solves,
         skipped,
+        negative_cuts: prep.negative_cuts,
         seconds: start.elapsed().as_secs_f64(),
     })
 }

@@ -328,6 +328,25 @@ impl InfluenceProfile {
         let header: serde_json::Value = serde_json::from_slice(header)
             .map_err(|e| format!("{not_st}: header is not JSON ({e})"))?;
         let data = &bytes[8 + header_len..];
+        // Bytes past the last tensor's end: a file appended to (or two concatenated) is not
+        // what `save` wrote, and a reader cannot know which part is the profile.
+        let tensors_end = header
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| k.as_str() != "__metadata__")
+            .filter_map(|(_, t)| t.get("data_offsets")?.as_array()?.get(1)?.as_u64())
+            .max()
+            .unwrap_or(0);
+        if data.len() as u64 > tensors_end {
+            let expected = 8 + header_len as u64 + tensors_end;
+            return Err(format!(
+                "is {} bytes but its tensors end at byte {expected}: {} bytes were appended \
+                 after the last tensor (profile again, or restore the file `moa profile` wrote)",
+                bytes.len(),
+                bytes.len() as u64 - expected
+            ));
+        }
 
         let meta = header
             .get("__metadata__")
@@ -485,5 +504,42 @@ impl InfluenceProfile {
             cuts: None,
             under_plan: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bytes appended after the last tensor are refused, naming the file, its length and
+    /// where the tensors end; the file as `save` wrote it loads.
+    #[test]
+    fn bytes_after_the_last_tensor_are_refused() {
+        let model = ModelShape {
+            name: None,
+            layers: 2,
+            q_heads: 2,
+            kv_heads: 1,
+            head_dim: 64,
+            max_context_tokens: 4096,
+        };
+        let p = InfluenceProfile::synthetic(model, 512, 64, 3);
+        let dir = std::env::temp_dir().join(format!("moa-profile-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("p.safetensors");
+        p.save(&path).unwrap();
+        InfluenceProfile::load(&path).unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        let n = bytes.len();
+        bytes.extend_from_slice(&[0u8; 12]);
+        std::fs::write(&path, &bytes).unwrap();
+        let e = InfluenceProfile::load(&path).err().unwrap().to_string();
+        assert!(
+            e.contains("p.safetensors")
+                && e.contains(&format!("is {} bytes", n + 12))
+                && e.contains(&format!("end at byte {n}")),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

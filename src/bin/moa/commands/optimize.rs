@@ -199,6 +199,10 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
             p.gap.map_or("unknown".into(), |g| format!("{g:.2e}")),
             p.seconds
         );
+        // "losses 0.00000" reads as a bug; say where the zero comes from.
+        if let Some(note) = moa::optimize::zero_loss_note(&result, p) {
+            let _ = writeln!(summary, "  note: {note}");
+        }
     }
     for s in &result.skipped {
         let _ = writeln!(summary, "skipped: {s}");

@@ -123,6 +123,10 @@ pub struct WgpuEngine {
     /// The decode products on matrix units (`coop_matvec`); boxed, as callers hold the
     /// engine by value beside the CUDA engine (an enum's variants stay near in size).
     coop_decode: Box<coop_matvec::CoopDecode>,
+    /// Slots per decode work item for requests started from now on (rounded up to the
+    /// decode's key tile; [`Self::set_decode_chunk`]); `None`: chosen per layer from the
+    /// layer's work (`WgpuAttention::decode_work`).
+    decode_chunk: Option<u32>,
 }
 
 /// The environment's engine settings, a malformed one an error naming it.
@@ -438,6 +442,7 @@ impl WgpuEngine {
                 note: String::new(),
                 head_kind,
             }),
+            decode_chunk: None,
         };
         engine.settle_coop();
         engine.settle_coop_head();
@@ -642,6 +647,15 @@ impl WgpuEngine {
             _ => "",
         };
         sg + coop + walk + qkv + &self.coop_decode.note
+    }
+
+    /// Fixes the slots of each decode work item of requests started from now on
+    /// (`Some(c)`: `c` rounded up to the decode's key tile) instead of choosing them per
+    /// layer (`None`, the default). Small shapes get one-tile chunks from the choice, so
+    /// tests use it to run the decode's tile loop, and the WGSL forms that change it
+    /// (`WgslTuning::decode_next_k`), through the engine.
+    pub fn set_decode_chunk(&mut self, slots: Option<u32>) {
+        self.decode_chunk = slots;
     }
 
     /// Chooses the few-row product kernel (tests exercise both on any adapter).

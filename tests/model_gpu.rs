@@ -1401,7 +1401,12 @@ fn long_model_and_plan() -> (Model, Plan) {
 fn form_applies(plan: &Plan, storage: StorageType, tuning: WgslTuning, what: &str) -> u32 {
     let kernels = moa::codegen::Compiled::wgsl_with(plan, storage, tuning).unwrap();
     let mut tile = 0;
-    for k in kernels.kernels().filter(|k| k.phase == Phase::Decode) {
+    // The scalar decodes: the forms are theirs (the decode on cooperative matrices,
+    // generated beside them where f16 matrices fit, runs only with `MOA_WGSL_DECODE=coop`).
+    let scalar = |k: &&moa::codegen::KernelInfo| {
+        k.phase == Phase::Decode && !k.name.starts_with("moa_decode_coop")
+    };
+    for k in kernels.kernels().filter(scalar) {
         let c = &k.constants;
         let on = |name: &str| c.get(name).is_some_and(|v| v != &serde_json::json!(false));
         let applied = match what {
@@ -1409,6 +1414,11 @@ fn form_applies(plan: &Plan, storage: StorageType, tuning: WgslTuning, what: &st
             "V first" => on("decode_v_first"),
             "next K" => on("decode_next_k"),
             "kv + next K" => on("decode_next_k") && c["decode_item_loads"] == "kv",
+            // Where parking V would pass the workgroup memory it may use, a layer gets `kv`.
+            "kv-shared" => {
+                let got = &c["decode_item_loads"];
+                got == "kv-shared" || (got == "kv" && storage == StorageType::F32)
+            }
             loads => c.get("decode_item_loads") == Some(&serde_json::json!(loads)),
         };
         assert!(applied, "{what} ({storage:?}): {} got {c}", k.name);
@@ -1545,21 +1555,74 @@ fn decode_forms_in_the_engine_match_the_cpu_reference() {
     );
 }
 
-/// [`decode_forms_in_the_engine_match_the_cpu_reference`] over more: the tiny GGUF model
-/// with its plan (3 ragged rows of at most 33 tokens: one tile) and the long-row model with
-/// the engine's own chunk choice and with one-tile and three-tile chunks, f32 and f16, the
-/// split-K products on and off. About 10 min on lavapipe with a cold shader cache, so
-/// ignored in CI: `cargo test --test model_gpu -- --ignored every_decode_form`.
+/// A random model with SmolLM2-135M's attention shape (9 query / 3 KV heads of 64; 2
+/// layers, hidden 128, context 1024) and a plan for it: per layer one dense head, spans
+/// of `alpha + beta·N` mixed within each GQA group, sink 2.
+fn smollm2_attention_model_and_plan() -> (Model, Plan) {
+    use moa::plan::{LayerRules, Rule, BETA_DEN};
+    let config = LlamaConfig {
+        name: Some("SmolLM2 attention test shape".into()),
+        n_layers: 2,
+        hidden_size: 128,
+        ffn_size: 256,
+        q_heads: 9,
+        kv_heads: 3,
+        head_dim: 64,
+        rope_theta: 10_000.0,
+        rms_norm_eps: 1e-5,
+        vocab_size: VOCAB,
+        tied_embeddings: true,
+        context_length: 1024,
+    };
+    let tiny = sparse_plan();
+    let shape = moa::plan::ModelShape {
+        q_heads: 9,
+        kv_heads: 3,
+        head_dim: 64,
+        max_context_tokens: 1024,
+        ..tiny.model().clone()
+    };
+    let r = |alpha: i32, beta: u32| Rule {
+        alpha,
+        beta_num: beta * BETA_DEN / 8,
+    };
+    let layer = |shift: u32| LayerRules {
+        rules: (0..9u32)
+            .map(|h| match (h + shift) % 4 {
+                0 => r(0, 8),
+                1 => r(7, 1),
+                2 => r(-2, 4),
+                _ => r(40, 0),
+            })
+            .collect(),
+    };
+    let plan = Plan::new(
+        shape,
+        tiny.span().clone(),
+        tiny.meta().clone(),
+        vec![layer(0), layer(1)],
+    )
+    .unwrap();
+    (moa::model::random::random_model(&config, 9), plan)
+}
+
+/// [`decode_forms_in_the_engine_match_the_cpu_reference`] over more: the long-row model
+/// and a model with SmolLM2-135M's attention shape (the shape the device script times;
+/// f32 there gets `kv` for `kv-shared`, over the workgroup memory `kv-shared` may use),
+/// f32 and f16, with the engine's own chunk choice, one-tile chunks (several chunks a
+/// segment, so their partials merge) and three-tile chunks, the split-K products on and
+/// off. (The tiny GGUF model's head_dim 16 gets the `lazy` form, where none of these
+/// forms applies.) About 10 min on lavapipe with a cold shader cache, so ignored in CI:
+/// `cargo test --test model_gpu -- --ignored every_decode_form`.
 #[test]
 #[ignore]
 fn every_decode_form_matches_the_cpu_reference_everywhere() {
     let ctx = context();
-    let tiny = load("gguf");
-    let tiny_plan = sparse_plan();
     let (long, long_plan) = long_model_and_plan();
+    let (smol, smol_plan) = smollm2_attention_model_and_plan();
     let cases = [
-        (&tiny, &tiny_plan, vec![19, 5, 33], 6),
         (&long, &long_plan, vec![300, 40, 170], 4),
+        (&smol, &smol_plan, vec![260, 9, 131, 77], 3),
     ];
     for (what, tuning) in decode_forms() {
         let options = WgpuEngineOptions {
@@ -1588,8 +1651,8 @@ fn every_decode_form_matches_the_cpu_reference_everywhere() {
                     gpu.set_decode_chunk(chunk);
                     gpu.set_split_k_matvec(split_k);
                     let what = format!(
-                        "{what} ({storage:?}, {} layers' shape, chunk {chunk:?}, split-K {split_k})",
-                        model.config.hidden_size
+                        "{what} ({storage:?}, head_dim {}, chunk {chunk:?}, split-K {split_k})",
+                        model.config.head_dim
                     );
                     form_parity(&gpu, &cpu, plan, lens, *steps, tol, force_f32, &what);
                 }

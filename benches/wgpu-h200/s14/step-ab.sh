@@ -38,6 +38,9 @@
 # checked every form, tests/model_gpu.rs) and compiles its 30 decode pipelines cold.
 # The 14 runs (~15-20 s each) may not all fit 240 s: FORMS="k kv kvs" and then
 # FORMS="nk kvnk fused" as two calls covers all (base runs in both).
+# Smoke test on lavapipe (how it was checked here): BIN=target/release/examples/
+# wgpu_products_engine ROWS=1 PROMPT=64 FORMS=kv CAP1=300 CAP2=300 END=1200
+# MOA_WGPU_WARM=0 bash benches/wgpu-h200/s14/step-ab.sh
 D=$(cd "$(dirname "$0")" && pwd)
 s=$(date +%s); el() { echo "[t=$(( $(date +%s) - s ))s] $*"; }
 END=${END:-240}
@@ -74,8 +77,8 @@ run() { local name=$1 form=$2 par=$3 cap=$4 vars
   el "$name rc=$?"
 }
 order="base $FORMS"
-for f in $order; do run "${f}1" "$f" 24 40; done
-for f in $order; do run "${f}2" "$f" 0 25; done
+for f in $order; do run "${f}1" "$f" 24 "${CAP1:-40}"; done
+for f in $order; do run "${f}2" "$f" 0 "${CAP2:-25}"; done
 # Summary: per run tok/s, wall ms/step, device step us, attention and merge us a layer
 # (the profile's us/dispatch: one dispatch a layer), parity, and the tuning the load line
 # names (so a variable the binary did not read shows as "default").

@@ -77,7 +77,7 @@ run() { local name=$1 form=$2 par=$3 cap=$4 vars
   el "$name rc=$?"
 }
 order="base $FORMS"
-for f in $order; do run "${f}1" "$f" 24 "${CAP1:-40}"; done
+for f in $order; do run "${f}1" "$f" 24 "${CAP1:-45}"; done
 for f in $order; do run "${f}2" "$f" 0 "${CAP2:-25}"; done
 # Summary: per run tok/s, wall ms/step, device step us, attention and merge us a layer
 # (the profile's us/dispatch: one dispatch a layer), parity, and the tuning the load line
@@ -90,7 +90,7 @@ for r in 1 2; do for f in $order; do t=$R/$f$r.txt; [ -f "$t" ] || continue
   per() { grep -E "^ *$1: " "$t" | grep -o -E "[0-9.]+ us/dispatch" | cut -d' ' -f1; }
   par=$(grep -o -E "max .logit err. [0-9.]+" "$t" | grep -o -E "[0-9.]+$")
   arg=$(grep -o -E "argmax equal [0-9/]+" "$t" | cut -d' ' -f3)
-  tun=$(grep -o -E "WGSL attention tuning: [^;]*" "$t" | cut -d: -f2- | tr -d ' ')
+  tun=$(grep -o -E "WGSL attention tuning: [^;(]*" "$t" | cut -d: -f2- | sed -E 's/, /,/g; s/ //g')
   printf "%-7s %8s %8s %9s %9s %7s %-24s %s\n" "$f$r" "${tok:--}" "${ms:--}" "$(us step)" \
     "$(per attention)" "$(per merge)" "${par:+$par,$arg}" "${tun:-default}"
   grep -h -o -E "(panicked[^;]*|wgpu_products_engine: .*)" "$t" | head -2

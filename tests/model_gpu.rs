@@ -6,8 +6,11 @@ mod common;
 
 use candle_core::DType;
 use common::tiny::*;
+use moa::codegen::wgsl::{ItemLoads, WgslTuning};
+use moa::codegen::Phase;
 use moa::lower::StorageType;
 use moa::model::{CpuReference, LlamaConfig, Masking, Model};
+use moa::plan::Plan;
 use moa::runtime::engine::{Engine, Sampling};
 use moa::runtime::wgpu::WgpuContext;
 use moa::runtime::wgpu_engine::chunks::{self, plan_prefill};
@@ -1313,4 +1316,347 @@ fn decode_profile_times_the_kinds_the_step_and_three_probes() {
         &names[names.len() - 4..],
         ["step", "probe", "probe_wide", "probe_free"]
     );
+}
+
+/// The WGSL decode forms the engine compiles on request (`WgpuEngineOptions::wgsl_tuning`,
+/// `MOA_WGSL_ITEM_LOADS` / `_NEXT_K` / `_FUSED_MERGE` / `_V_FIRST`), each named as the
+/// device script names it (benches/wgpu-h200/s14/step-ab.sh).
+fn decode_forms() -> Vec<(&'static str, WgslTuning)> {
+    let d = WgslTuning::default();
+    let loads = |l| WgslTuning {
+        decode_item_loads: l,
+        ..d
+    };
+    vec![
+        ("k", loads(ItemLoads::K)),
+        ("kv", loads(ItemLoads::KV)),
+        ("kv-shared", loads(ItemLoads::KVShared)),
+        (
+            "next K",
+            WgslTuning {
+                decode_next_k: true,
+                ..d
+            },
+        ),
+        (
+            "kv + next K",
+            WgslTuning {
+                decode_next_k: true,
+                ..loads(ItemLoads::KV)
+            },
+        ),
+        (
+            "fused merge",
+            WgslTuning {
+                decode_fused_merge: Some(true),
+                ..d
+            },
+        ),
+        (
+            "V first",
+            WgslTuning {
+                decode_v_first: true,
+                ..d
+            },
+        ),
+    ]
+}
+
+/// A random model whose rows span several decode tiles (2 layers, 4 query / 2 KV heads of
+/// 32, context 1024), and a plan for it with the tiny plan's rules (mixed spans in each
+/// GQA group, a dense head, sink 2).
+fn long_model_and_plan() -> (Model, Plan) {
+    let config = LlamaConfig {
+        name: Some("long-row test shape".into()),
+        n_layers: 2,
+        hidden_size: 128,
+        ffn_size: 256,
+        q_heads: 4,
+        kv_heads: 2,
+        head_dim: 32,
+        rope_theta: 10_000.0,
+        rms_norm_eps: 1e-5,
+        vocab_size: VOCAB,
+        tied_embeddings: true,
+        context_length: 1024,
+    };
+    let tiny = sparse_plan();
+    let shape = moa::plan::ModelShape {
+        head_dim: 32,
+        max_context_tokens: 1024,
+        ..tiny.model().clone()
+    };
+    let plan = Plan::new(
+        shape,
+        tiny.span().clone(),
+        tiny.meta().clone(),
+        tiny.layers().to_vec(),
+    )
+    .unwrap();
+    (moa::model::random::random_model(&config, 5), plan)
+}
+
+/// The decode kernels of `plan` in `tuning` (`storage`) carry the form, so a test of it
+/// runs it rather than a layer's fallback; returns their key tile (slots).
+fn form_applies(plan: &Plan, storage: StorageType, tuning: WgslTuning, what: &str) -> u32 {
+    let kernels = moa::codegen::Compiled::wgsl_with(plan, storage, tuning).unwrap();
+    let mut tile = 0;
+    // The scalar decodes: the forms are theirs (the decode on cooperative matrices,
+    // generated beside them where f16 matrices fit, runs only with `MOA_WGSL_DECODE=coop`).
+    let scalar = |k: &&moa::codegen::KernelInfo| {
+        k.phase == Phase::Decode && !k.name.starts_with("moa_decode_coop")
+    };
+    for k in kernels.kernels().filter(scalar) {
+        let c = &k.constants;
+        let on = |name: &str| c.get(name).is_some_and(|v| v != &serde_json::json!(false));
+        let applied = match what {
+            "fused merge" => on("decode_fused_merge"),
+            "V first" => on("decode_v_first"),
+            "next K" => on("decode_next_k"),
+            "kv + next K" => on("decode_next_k") && c["decode_item_loads"] == "kv",
+            // Where parking V would pass the workgroup memory it may use, a layer gets `kv`.
+            "kv-shared" => {
+                let got = &c["decode_item_loads"];
+                got == "kv-shared" || (got == "kv" && storage == StorageType::F32)
+            }
+            loads => c.get("decode_item_loads") == Some(&serde_json::json!(loads)),
+        };
+        assert!(applied, "{what} ({storage:?}): {} got {c}", k.name);
+        tile = k.abi.tiles.k_tile.unwrap_or(tile);
+    }
+    assert!(tile > 0, "{what}: no decode kernel with a key tile");
+    tile
+}
+
+/// `gpu`'s logits over rows of `lens` tokens (prefill + `steps` decode steps) match the CPU
+/// reference with `plan` within `tol`, and a second request's greedy tokens equal the
+/// CPU's where `greedy` (f32: f16 rounding may swap near-equal logits).
+#[allow(clippy::too_many_arguments)]
+fn form_parity(
+    gpu: &WgpuEngine,
+    cpu: &CpuReference,
+    plan: &Plan,
+    lens: &[usize],
+    steps: usize,
+    tol: f32,
+    greedy: bool,
+    what: &str,
+) {
+    let prompts: Vec<Vec<u32>> = lens
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| tokens(n, i as u64 + 1))
+        .collect();
+    let mut req = gpu.start(lens, steps, 0).unwrap();
+    let masking = Masking::Plan {
+        plan,
+        n_tokens: req.n_tokens(),
+    };
+    let got = gpu.prefill_logits(&mut req, &prompts).unwrap();
+    let mut seqs = prompts.clone();
+    for step in 0..=steps {
+        let got = if step == 0 {
+            got.clone()
+        } else {
+            let next: Vec<u32> = (0..lens.len())
+                .map(|b| ((step * 37 + b * 11) % VOCAB) as u32)
+                .collect();
+            for (seq, &t) in seqs.iter_mut().zip(&next) {
+                seq.push(t);
+            }
+            gpu.decode_logits(&mut req, &next).unwrap()
+        };
+        for (b, seq) in seqs.iter().enumerate() {
+            let want = cpu.forward(seq, masking).unwrap();
+            let last = &want.data[(seq.len() - 1) * VOCAB..seq.len() * VOCAB];
+            let e = max_err(&got[b], last);
+            assert!(e < tol, "{what}: step {step} row {b}: max |err| {e}");
+        }
+    }
+    if !greedy {
+        return;
+    }
+    let mut req = gpu.start(lens, steps, 0).unwrap();
+    let masking = Masking::Plan {
+        plan,
+        n_tokens: req.n_tokens(),
+    };
+    let mut out = vec![gpu
+        .prefill_tokens(&mut req, &prompts, Sampling::greedy())
+        .unwrap()];
+    for _ in 0..steps {
+        let last = out.last().unwrap().clone();
+        out.push(
+            gpu.decode_tokens(&mut req, &last, Sampling::greedy())
+                .unwrap(),
+        );
+    }
+    for (b, p) in prompts.iter().enumerate() {
+        let want = cpu.generate(p, steps + 1, masking, &[]).unwrap();
+        let got: Vec<u32> = out.iter().map(|step| step[b]).collect();
+        assert_eq!(got, want, "{what}: greedy row {b}");
+    }
+}
+
+/// Each WGSL decode form the engine can be asked for (`decode_forms`) runs in the engine
+/// and matches the CPU reference with the plan: rows of 300, 40 and 170 tokens over chunks
+/// of three key tiles (the engine's own choice gives this small shape one-tile chunks, in
+/// which the tile loop that the next-K form changes never runs), f16 logits (prefill + 3
+/// decode steps) and f32 greedy tokens. About 100 s on lavapipe. The
+/// engine keeps the options and names the form in `describe`. Kernels compiled ahead of
+/// time refuse an asked form. (`every_decode_form_matches_the_cpu_reference_everywhere`,
+/// ignored, runs more shapes and chunkings.)
+#[test]
+fn decode_forms_in_the_engine_match_the_cpu_reference() {
+    let ctx = context();
+    let (model, plan) = long_model_and_plan();
+    let cpu = CpuReference::from_model(model.clone()).unwrap();
+    for (what, tuning) in decode_forms() {
+        let options = WgpuEngineOptions {
+            wgsl_tuning: tuning,
+            ..WgpuEngineOptions::default()
+        };
+        for force_f32 in [false, true] {
+            let storage = if force_f32 || !ctx.has_f16() {
+                StorageType::F32
+            } else {
+                StorageType::F16
+            };
+            let tile = form_applies(&plan, storage, tuning, what);
+            let mut gpu =
+                WgpuEngine::new_with_options(&ctx, &model, Some(&plan), force_f32, options)
+                    .unwrap();
+            assert_eq!(gpu.options(), &options, "{what}");
+            assert!(gpu.describe().contains("WGSL attention tuning: "), "{what}");
+            gpu.set_decode_chunk(Some(3 * tile));
+            let tol = if storage == StorageType::F16 {
+                3e-2
+            } else {
+                2e-3
+            };
+            let what = format!("{what} ({storage:?})");
+            form_parity(&gpu, &cpu, &plan, &[300, 40, 170], 3, tol, force_f32, &what);
+        }
+    }
+    // Precompiled kernels keep their own tuning: asking another is refused, naming it.
+    let kernels =
+        moa::codegen::Compiled::wgsl_with(&plan, StorageType::F32, Default::default()).unwrap();
+    let options = WgpuEngineOptions {
+        wgsl_tuning: decode_forms()[4].1,
+        ..WgpuEngineOptions::default()
+    };
+    let e = WgpuEngine::with_kernels_and_options(&ctx, &model, &plan, &kernels, options)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("MOA_WGSL_ITEM_LOADS=kv, MOA_WGSL_NEXT_K=1") && e.contains("precompiled"),
+        "{e}"
+    );
+}
+
+/// A random model with SmolLM2-135M's attention shape (9 query / 3 KV heads of 64; 2
+/// layers, hidden 128, context 1024) and a plan for it: per layer one dense head, spans
+/// of `alpha + beta·N` mixed within each GQA group, sink 2.
+fn smollm2_attention_model_and_plan() -> (Model, Plan) {
+    use moa::plan::{LayerRules, Rule, BETA_DEN};
+    let config = LlamaConfig {
+        name: Some("SmolLM2 attention test shape".into()),
+        n_layers: 2,
+        hidden_size: 128,
+        ffn_size: 256,
+        q_heads: 9,
+        kv_heads: 3,
+        head_dim: 64,
+        rope_theta: 10_000.0,
+        rms_norm_eps: 1e-5,
+        vocab_size: VOCAB,
+        tied_embeddings: true,
+        context_length: 1024,
+    };
+    let tiny = sparse_plan();
+    let shape = moa::plan::ModelShape {
+        q_heads: 9,
+        kv_heads: 3,
+        head_dim: 64,
+        max_context_tokens: 1024,
+        ..tiny.model().clone()
+    };
+    let r = |alpha: i32, beta: u32| Rule {
+        alpha,
+        beta_num: beta * BETA_DEN / 8,
+    };
+    let layer = |shift: u32| LayerRules {
+        rules: (0..9u32)
+            .map(|h| match (h + shift) % 4 {
+                0 => r(0, 8),
+                1 => r(7, 1),
+                2 => r(-2, 4),
+                _ => r(40, 0),
+            })
+            .collect(),
+    };
+    let plan = Plan::new(
+        shape,
+        tiny.span().clone(),
+        tiny.meta().clone(),
+        vec![layer(0), layer(1)],
+    )
+    .unwrap();
+    (moa::model::random::random_model(&config, 9), plan)
+}
+
+/// [`decode_forms_in_the_engine_match_the_cpu_reference`] over more: the long-row model
+/// and a model with SmolLM2-135M's attention shape (the shape the device script times;
+/// f32 there gets `kv` for `kv-shared`, over the workgroup memory `kv-shared` may use),
+/// f32 and f16, with the engine's own chunk choice, one-tile chunks (several chunks a
+/// segment, so their partials merge) and three-tile chunks, the split-K products on and
+/// off. (The tiny GGUF model's head_dim 16 gets the `lazy` form, where none of these
+/// forms applies.) About 10 min on lavapipe with a cold shader cache, so ignored in CI:
+/// `cargo test --test model_gpu -- --ignored every_decode_form`.
+#[test]
+#[ignore]
+fn every_decode_form_matches_the_cpu_reference_everywhere() {
+    let ctx = context();
+    let (long, long_plan) = long_model_and_plan();
+    let (smol, smol_plan) = smollm2_attention_model_and_plan();
+    let cases = [
+        (&long, &long_plan, vec![300, 40, 170], 4),
+        (&smol, &smol_plan, vec![260, 9, 131, 77], 3),
+    ];
+    for (what, tuning) in decode_forms() {
+        let options = WgpuEngineOptions {
+            wgsl_tuning: tuning,
+            ..WgpuEngineOptions::default()
+        };
+        for (model, plan, lens, steps) in &cases {
+            let cpu = CpuReference::from_model((*model).clone()).unwrap();
+            for force_f32 in [false, true] {
+                let storage = if force_f32 || !ctx.has_f16() {
+                    StorageType::F32
+                } else {
+                    StorageType::F16
+                };
+                let tile = form_applies(plan, storage, tuning, what);
+                let mut gpu =
+                    WgpuEngine::new_with_options(&ctx, model, Some(plan), force_f32, options)
+                        .unwrap();
+                let tol = if storage == StorageType::F16 {
+                    3e-2
+                } else {
+                    2e-3
+                };
+                for (chunk, split_k) in [(None, true), (Some(tile), false), (Some(3 * tile), true)]
+                {
+                    gpu.set_decode_chunk(chunk);
+                    gpu.set_split_k_matvec(split_k);
+                    let what = format!(
+                        "{what} ({storage:?}, head_dim {}, chunk {chunk:?}, split-K {split_k})",
+                        model.config.head_dim
+                    );
+                    form_parity(&gpu, &cpu, plan, lens, *steps, tol, force_f32, &what);
+                }
+            }
+        }
+    }
 }

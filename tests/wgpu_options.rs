@@ -78,3 +78,76 @@ fn unknown_names_warn_and_known_values_run() {
     // One warning per name, not one per engine or context built.
     assert_eq!(stderr.matches("MOA_WGPU_SPLITK").count(), 1, "{stderr}");
 }
+
+/// The WGSL decode forms are engine settings (`WgpuEngineOptions::wgsl_tuning`): a bad
+/// value stops the run naming it; good ones run, the engine compiling the plan's kernels
+/// with them; over kernels compiled ahead of time (`--kernels`, which keep the tuning
+/// they were generated with) asking one is refused, naming it, instead of running the
+/// folder's kernels under the form's name.
+#[test]
+fn decode_forms_compile_in_process_and_are_refused_over_precompiled_kernels() {
+    let dir = tiny::tmp("options-forms");
+    let out = generate(&dir, &[("MOA_WGSL_ITEM_LOADS", "kvshared")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("MOA_WGSL_ITEM_LOADS")
+            && stderr.contains("kvshared")
+            && stderr.contains("tile, k, kv or kv-shared"),
+        "{stderr}"
+    );
+    let forms = [("MOA_WGSL_ITEM_LOADS", "kv"), ("MOA_WGSL_NEXT_K", "1")];
+    let out = generate(&dir, &forms);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("not a setting"), "{stderr}");
+    // A moa-compile folder of the tiny plan (f32, as `--f32` runs it).
+    let plan = tiny::sparse_plan();
+    let plan_path = dir.join("plan.toml");
+    std::fs::write(&plan_path, plan.to_toml()).unwrap();
+    let kernels = dir.join("kernels");
+    moa::codegen::compile(
+        &plan,
+        &[moa::codegen::Target::Wgsl],
+        moa::lower::StorageType::F32,
+    )
+    .unwrap()
+    .write(&kernels)
+    .unwrap();
+    let model = dir.join("tiny.gguf");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_moa"));
+    cmd.args([
+        "generate",
+        "--f32",
+        "--prompt",
+        "hi",
+        "--max-new-tokens",
+        "1",
+    ])
+    .arg("--model")
+    .arg(&model)
+    .arg("--plan")
+    .arg(&plan_path)
+    .arg("--kernels")
+    .arg(&kernels);
+    for (k, v) in forms {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("running moa");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("MOA_WGSL_ITEM_LOADS=kv, MOA_WGSL_NEXT_K=1")
+            && stderr.contains("precompiled"),
+        "{stderr}"
+    );
+    // Without a form asked, the same folder runs.
+    cmd.env_remove("MOA_WGSL_ITEM_LOADS")
+        .env_remove("MOA_WGSL_NEXT_K");
+    let out = cmd.output().expect("running moa");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -41,7 +41,7 @@ use weights::{DeviceWeights, LayerBuffers, Matrix};
 
 use super::engine::{Engine, EngineError, PrefillProgress, Request, Sampling};
 use super::wgpu::{WgpuAttention, WgpuContext, WgpuError};
-use crate::codegen::{self, Compiled, Target};
+use crate::codegen::{Compiled, Target};
 use crate::lower::{CacheLayout, KernelModule, StorageType};
 use crate::model::{LlamaConfig, Model};
 use crate::plan::{Plan, PlanError};
@@ -123,11 +123,45 @@ pub struct WgpuEngine {
     /// The decode products on matrix units (`coop_matvec`); boxed, as callers hold the
     /// engine by value beside the CUDA engine (an enum's variants stay near in size).
     coop_decode: Box<coop_matvec::CoopDecode>,
+    /// Slots per decode work item for requests started from now on (rounded up to the
+    /// decode's key tile; [`Self::set_decode_chunk`]); `None`: chosen per layer from the
+    /// layer's work (`WgpuAttention::decode_work`).
+    decode_chunk: Option<u32>,
 }
 
 /// The environment's engine settings, a malformed one an error naming it.
 fn env_options() -> Result<WgpuEngineOptions, EngineError> {
     WgpuEngineOptions::from_env().map_err(|e| EngineError::Wgpu(WgpuError::from(e)))
+}
+
+/// The WGSL attention kernels of `plan` compiled in process with `options.wgsl_tuning`
+/// (the default tuning: the bytes `moa-compile` writes), f16 or f32 as [`storage_for`].
+fn compile_plan(
+    ctx: &WgpuContext,
+    plan: &Plan,
+    force_f32: bool,
+    options: &WgpuEngineOptions,
+) -> Result<Compiled, EngineError> {
+    let storage = storage_for(ctx, force_f32);
+    Ok(Compiled::wgsl_with(plan, storage, options.wgsl_tuning)?)
+}
+
+/// Kernels compiled ahead of time (`origin`: a `moa-compile` folder, an app's embedded
+/// kernels) carry the tuning they were generated with, which the engine cannot change:
+/// where `options` ask another WGSL tuning this is an error saying so, rather than a run
+/// that silently times the folder's kernels under the asked form's name.
+fn refuse_tuning_over(options: &WgpuEngineOptions, origin: &str) -> Result<(), EngineError> {
+    let asked = options.wgsl_tuning_asked();
+    if asked.is_empty() {
+        return Ok(());
+    }
+    Err(EngineError::Input(format!(
+        "{} asks the WGSL attention kernels in a tuning other than the default, but the \
+         kernels come precompiled from {origin} (moa-compile writes the default tuning, and \
+         precompiled kernels keep theirs): unset it, or let the engine compile the plan \
+         itself (no --kernels)",
+        asked.join(", ")
+    )))
 }
 
 /// f16 where the adapter has SHADER_F16 (unless `force_f32`), else f32.
@@ -160,8 +194,9 @@ impl WgpuEngine {
             }
             None => dense_plan(&model.config)?,
         };
-        let kernels = codegen::compile(&plan, &[Target::Wgsl], storage_for(ctx, force_f32))?;
-        Self::build(ctx, model, &plan, &kernels, None, env_options()?)
+        let options = env_options()?;
+        let kernels = compile_plan(ctx, &plan, force_f32, &options)?;
+        Self::build(ctx, model, &plan, &kernels, None, options)
     }
 
     /// [`Self::new`] with `options` instead of the environment's `MOA_WGPU_*` settings
@@ -180,7 +215,7 @@ impl WgpuEngine {
             }
             None => dense_plan(&model.config)?,
         };
-        let kernels = codegen::compile(&plan, &[Target::Wgsl], storage_for(ctx, force_f32))?;
+        let kernels = compile_plan(ctx, &plan, force_f32, &options)?;
         Self::build(ctx, model, &plan, &kernels, None, options)
     }
 
@@ -201,15 +236,9 @@ impl WgpuEngine {
             }
             None => dense_plan(&model.config)?,
         };
-        let kernels = codegen::compile(&plan, &[Target::Wgsl], storage_for(ctx, force_f32))?;
-        Self::build(
-            ctx,
-            model,
-            &plan,
-            &kernels,
-            Some(max_binding),
-            env_options()?,
-        )
+        let options = env_options()?;
+        let kernels = compile_plan(ctx, &plan, force_f32, &options)?;
+        Self::build(ctx, model, &plan, &kernels, Some(max_binding), options)
     }
 
     /// The storage binding limit (bytes) this engine plans its buffers for.
@@ -228,8 +257,10 @@ impl WgpuEngine {
     ) -> Result<WgpuEngine, EngineError> {
         model.config.check_plan(plan)?;
         let storage = storage_for(ctx, force_f32);
+        let options = env_options()?;
+        refuse_tuning_over(&options, &format!("the folder `{}`", kernels_dir.display()))?;
         let kernels = Compiled::read(kernels_dir, plan, storage, Target::Wgsl)?;
-        Self::build(ctx, model, plan, &kernels, None, env_options()?)
+        Self::build(ctx, model, plan, &kernels, None, options)
     }
 
     /// Uploads the model and loads `kernels`, the WGSL attention kernels compiled ahead of
@@ -244,7 +275,9 @@ impl WgpuEngine {
         plan: &Plan,
         kernels: &Compiled,
     ) -> Result<WgpuEngine, EngineError> {
-        Self::build(ctx, model, plan, kernels, None, env_options()?)
+        let options = env_options()?;
+        refuse_tuning_over(&options, "the given kernels")?;
+        Self::build(ctx, model, plan, kernels, None, options)
     }
 
     /// [`Self::with_kernels`] with `options` instead of the environment's settings.
@@ -255,6 +288,7 @@ impl WgpuEngine {
         kernels: &Compiled,
         options: WgpuEngineOptions,
     ) -> Result<WgpuEngine, EngineError> {
+        refuse_tuning_over(&options, "the given kernels")?;
         Self::build(ctx, model, plan, kernels, None, options)
     }
 
@@ -408,6 +442,7 @@ impl WgpuEngine {
                 note: String::new(),
                 head_kind,
             }),
+            decode_chunk: None,
         };
         engine.settle_coop();
         engine.settle_coop_head();
@@ -614,6 +649,15 @@ impl WgpuEngine {
         sg + coop + walk + qkv + &self.coop_decode.note
     }
 
+    /// Fixes the slots of each decode work item of requests started from now on
+    /// (`Some(c)`: `c` rounded up to the decode's key tile) instead of choosing them per
+    /// layer (`None`, the default). Small shapes get one-tile chunks from the choice, so
+    /// tests use it to run the decode's tile loop, and the WGSL forms that change it
+    /// (`WgslTuning::decode_next_k`), through the engine.
+    pub fn set_decode_chunk(&mut self, slots: Option<u32>) {
+        self.decode_chunk = slots;
+    }
+
     /// Chooses the few-row product kernel (tests exercise both on any adapter).
     pub fn set_split_k_matvec(&mut self, on: bool) {
         self.split_k_matvec = on;
@@ -643,8 +687,16 @@ impl Engine for WgpuEngine {
         let warm = self.warm_up.map_or(String::new(), |s| {
             format!("; each kernel run once at load ({s:.1} s: llvmpipe compiles at first use)")
         });
+        // The attention kernels' tuning where not the default, so a bench's log says
+        // which decode form it timed.
+        let asked = self.options.wgsl_tuning_asked();
+        let tuning = if asked.is_empty() {
+            String::new()
+        } else {
+            format!("; WGSL attention tuning: {}", asked.join(", "))
+        };
         format!(
-            "{}, prefill products: {}; decode products: {}; decode LM head: {}{warm}",
+            "{}, prefill products: {}; decode products: {}; decode LM head: {}{tuning}{warm}",
             self.adapter,
             self.products,
             self.decode_products(),

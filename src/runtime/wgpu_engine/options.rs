@@ -11,6 +11,8 @@
 //! names the closest known one ([`unknown_names`]). docs/DESIGN.md §7 has the table of
 //! these settings and their verdicts (benches/RESULTS.md).
 
+use crate::codegen::wgsl::{ItemLoads, WgslTuning};
+
 /// A `MOA_*` variable whose value its setting does not take.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{name}={value:?} is not a value it takes (accepted: {accepted})")]
@@ -279,6 +281,21 @@ pub struct WgpuEngineOptions {
     /// cache write in its epilogue). Measured once: 8.09 against 7.35 µs (RESULTS "Lead
     /// calls (session 13)"); opt-in.
     pub coop_qkv: bool,
+    /// The tuning of the WGSL attention kernels the engine compiles from its plan
+    /// ([`WgslTuning`]; default: [`WgslTuning::default`], what `moa-compile` writes). Only
+    /// the scalar decode's opt-in forms are read from the environment, with the decode
+    /// bench's names and values: `MOA_WGSL_ITEM_LOADS` (`tile`, `k`, `kv`, `kv-shared`:
+    /// [`WgslTuning::decode_item_loads`]), `MOA_WGSL_NEXT_K` (`0`/`1`:
+    /// [`WgslTuning::decode_next_k`]), `MOA_WGSL_FUSED_MERGE` (`0`/`1`:
+    /// [`WgslTuning::decode_fused_merge`]) and `MOA_WGSL_V_FIRST` (`0`/`1`:
+    /// [`WgslTuning::decode_v_first`]); tests and benches may set any field. Speed only:
+    /// every form matches the CPU reference (tests/model_gpu.rs). **Not yet measured in the
+    /// engine's step** (the fused merge: slower there, RESULTS "Lead calls (session 13)";
+    /// the others timed only in `wgpu_decode_bench`): benches/wgpu-h200/s14/step-ab.sh.
+    /// Precompiled kernels (`moa generate --kernels`, [`super::WgpuEngine::with_kernels`])
+    /// carry their own tuning, so asking one there is refused
+    /// ([`WgpuEngineOptions::wgsl_tuning_asked`]).
+    pub wgsl_tuning: WgslTuning,
 }
 
 impl Default for WgpuEngineOptions {
@@ -304,6 +321,7 @@ impl Default for WgpuEngineOptions {
             head_argmax: true,
             coop_decode: CoopDecodeChoice::GateUp,
             coop_qkv: false,
+            wgsl_tuning: WgslTuning::default(),
         }
     }
 }
@@ -410,7 +428,67 @@ impl WgpuEngineOptions {
                 d.coop_decode,
             )?,
             coop_qkv: flag(env, "MOA_WGPU_COOP_QKV", d.coop_qkv)?,
+            wgsl_tuning: WgslTuning {
+                decode_item_loads: choice(
+                    env,
+                    "MOA_WGSL_ITEM_LOADS",
+                    "tile, k, kv or kv-shared",
+                    &[
+                        ("tile", ItemLoads::InTile),
+                        ("k", ItemLoads::K),
+                        ("kv", ItemLoads::KV),
+                        ("kv-shared", ItemLoads::KVShared),
+                    ],
+                    d.wgsl_tuning.decode_item_loads,
+                )?,
+                decode_next_k: flag(env, "MOA_WGSL_NEXT_K", d.wgsl_tuning.decode_next_k)?,
+                decode_fused_merge: choice(
+                    env,
+                    "MOA_WGSL_FUSED_MERGE",
+                    "0 or 1",
+                    &[("0", Some(false)), ("1", Some(true))],
+                    d.wgsl_tuning.decode_fused_merge,
+                )?,
+                decode_v_first: flag(env, "MOA_WGSL_V_FIRST", d.wgsl_tuning.decode_v_first)?,
+                ..d.wgsl_tuning
+            },
         })
+    }
+
+    /// How [`Self::wgsl_tuning`] differs from the kernels `moa-compile` writes, each
+    /// difference named as its variable would set it (`MOA_WGSL_NEXT_K=1`); fields the
+    /// environment does not reach are named as fields. Empty: the default kernels. A
+    /// fused merge turned off counts as the default (it is off by default).
+    pub fn wgsl_tuning_asked(&self) -> Vec<String> {
+        let t = &self.wgsl_tuning;
+        let d = WgslTuning::default();
+        let mut asked = Vec::new();
+        if t.decode_item_loads != d.decode_item_loads {
+            asked.push(format!(
+                "MOA_WGSL_ITEM_LOADS={}",
+                t.decode_item_loads.name()
+            ));
+        }
+        if t.decode_next_k != d.decode_next_k {
+            asked.push(format!("MOA_WGSL_NEXT_K={}", u8::from(t.decode_next_k)));
+        }
+        if t.decode_fused_merge.unwrap_or(false) != d.decode_fused_merge.unwrap_or(false) {
+            asked.push("MOA_WGSL_FUSED_MERGE=1".into());
+        }
+        if t.decode_v_first != d.decode_v_first {
+            asked.push(format!("MOA_WGSL_V_FIRST={}", u8::from(t.decode_v_first)));
+        }
+        let rest = WgslTuning {
+            decode_item_loads: d.decode_item_loads,
+            decode_next_k: d.decode_next_k,
+            decode_fused_merge: d.decode_fused_merge,
+            decode_v_first: d.decode_v_first,
+            ..*t
+        };
+        if rest != d {
+            asked.push(format!("WgslTuning fields set in code ({rest:?})"));
+        }
+        asked
     }
 }
 
@@ -440,10 +518,15 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_HEAD_ARGMAX",
     "MOA_WGPU_COOP_DECODE",
     "MOA_WGPU_COOP_QKV",
+    "MOA_WGSL_ITEM_LOADS",
+    "MOA_WGSL_NEXT_K",
+    "MOA_WGSL_FUSED_MERGE",
+    "MOA_WGSL_V_FIRST",
 ];
 
 /// The WGSL decode kernel bench's own knobs (examples/wgpu_decode_bench.rs reads them;
-/// the library does not), known so that they draw no warning.
+/// the library does not), known so that they draw no warning. The four the engine reads
+/// too (`MOA_WGSL_ITEM_LOADS`, `_NEXT_K`, `_FUSED_MERGE`, `_V_FIRST`) are in [`KNOWN`].
 pub const BENCH_ONLY: &[&str] = &[
     "MOA_WGSL_CHECKS",
     "MOA_WGSL_CHUNKS",
@@ -451,19 +534,15 @@ pub const BENCH_ONLY: &[&str] = &[
     "MOA_WGSL_DECODE_FORM",
     "MOA_WGSL_EARLY_V",
     "MOA_WGSL_F16",
-    "MOA_WGSL_FUSED_MERGE",
-    "MOA_WGSL_ITEM_LOADS",
     "MOA_WGSL_LAZY_MARGIN",
     "MOA_WGSL_LOAD_BATCH",
     "MOA_WGSL_NARROW_LOADS",
-    "MOA_WGSL_NEXT_K",
     "MOA_WGSL_PAIRED_EPILOGUE",
     "MOA_WGSL_PARTS",
     "MOA_WGSL_QK_SUMS",
     "MOA_WGSL_QUAD_SHUFFLE",
     "MOA_WGSL_SEQUENCE",
     "MOA_WGSL_THREADS",
-    "MOA_WGSL_V_FIRST",
     "MOA_WGSL_ZERO_INIT",
 ];
 
@@ -690,6 +769,85 @@ mod tests {
             let err = WgpuContextOptions::from_lookup(&lookup_in(&vars)).unwrap_err();
             assert_eq!((err.name, err.value.as_str()), (name, value));
         }
+    }
+
+    /// The WGSL decode forms the engine compiles with: the bench's names and values, a
+    /// bad value an error naming them, and what a precompiled folder would refuse.
+    #[test]
+    fn wgsl_decode_forms_set_the_engine_tuning() {
+        let none = WgpuEngineOptions::from_lookup(&lookup_in(&[])).unwrap();
+        assert!(none.wgsl_tuning_asked().is_empty());
+        let o = WgpuEngineOptions::from_lookup(&lookup_in(&[
+            ("MOA_WGSL_ITEM_LOADS", "kv-shared"),
+            ("MOA_WGSL_NEXT_K", "1"),
+            ("MOA_WGSL_FUSED_MERGE", "1"),
+            ("MOA_WGSL_V_FIRST", "1"),
+        ]))
+        .unwrap();
+        let t = o.wgsl_tuning;
+        assert_eq!(t.decode_item_loads, ItemLoads::KVShared);
+        assert!(t.decode_next_k && t.decode_v_first);
+        assert_eq!(t.decode_fused_merge, Some(true));
+        // The rest stays the default.
+        assert_eq!(
+            WgslTuning {
+                decode_item_loads: ItemLoads::InTile,
+                decode_next_k: false,
+                decode_fused_merge: None,
+                decode_v_first: false,
+                ..t
+            },
+            WgslTuning::default()
+        );
+        assert_eq!(
+            o.wgsl_tuning_asked(),
+            [
+                "MOA_WGSL_ITEM_LOADS=kv-shared",
+                "MOA_WGSL_NEXT_K=1",
+                "MOA_WGSL_FUSED_MERGE=1",
+                "MOA_WGSL_V_FIRST=1"
+            ]
+        );
+        // Values that ask the default kernels ask nothing.
+        let off = WgpuEngineOptions::from_lookup(&lookup_in(&[
+            ("MOA_WGSL_ITEM_LOADS", "tile"),
+            ("MOA_WGSL_NEXT_K", "0"),
+            ("MOA_WGSL_FUSED_MERGE", "0"),
+        ]))
+        .unwrap();
+        assert!(off.wgsl_tuning_asked().is_empty(), "{off:?}");
+        // A field only code reaches is named too.
+        let code = WgpuEngineOptions {
+            wgsl_tuning: WgslTuning {
+                decode_qk_sums: true,
+                ..WgslTuning::default()
+            },
+            ..WgpuEngineOptions::default()
+        };
+        assert_eq!(code.wgsl_tuning_asked().len(), 1);
+        for (name, value, accepted) in [
+            (
+                "MOA_WGSL_ITEM_LOADS",
+                "kvshared",
+                "tile, k, kv or kv-shared",
+            ),
+            ("MOA_WGSL_NEXT_K", "yes", "0 or 1"),
+            ("MOA_WGSL_FUSED_MERGE", "auto", "0 or 1"),
+            ("MOA_WGSL_V_FIRST", "2", "0 or 1"),
+        ] {
+            let vars = [(name, value)];
+            let err = WgpuEngineOptions::from_lookup(&lookup_in(&vars)).unwrap_err();
+            assert_eq!(
+                err,
+                OptionsError {
+                    name,
+                    value: value.into(),
+                    accepted
+                }
+            );
+        }
+        // Read by the library now: no warning.
+        assert!(unknown_names(["MOA_WGSL_NEXT_K", "MOA_WGSL_ITEM_LOADS"]).is_empty());
     }
 
     #[test]

@@ -201,7 +201,10 @@ impl WgpuEngine {
             // refused, naming the layer.
             let name = format!("k_cache.{i} ({} slots × {hd} per row)", layout.row_slots);
             let parts = cache_row_parts(&name, rows, row_bytes, self.max_binding)?;
-            let work = self.attention.decode_work(layout, &whole);
+            let work = match self.decode_chunk {
+                Some(slots) => self.attention.decode_work_chunked(layout, &whole, slots),
+                None => self.attention.decode_work(layout, &whole),
+            };
             max_items = max_items.max(work.n_items());
             let mut layer = Vec::with_capacity(parts.len());
             for r in parts {

@@ -141,6 +141,37 @@ fn decode_forms_compile_in_process_and_are_refused_over_precompiled_kernels() {
             && stderr.contains("precompiled"),
         "{stderr}"
     );
+    // The refusal comes before the model is read: with a model path that does not exist
+    // it is still the forms that are named, not the missing file.
+    let absent = dir.join("absent.gguf");
+    let mut early = Command::new(env!("CARGO_BIN_EXE_moa"));
+    early
+        .args([
+            "generate",
+            "--f32",
+            "--prompt",
+            "hi",
+            "--max-new-tokens",
+            "1",
+        ])
+        .arg("--model")
+        .arg(&absent)
+        .arg("--plan")
+        .arg(&plan_path)
+        .arg("--kernels")
+        .arg(&kernels);
+    for (k, v) in forms {
+        early.env(k, v);
+    }
+    let out = early.output().expect("running moa");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("MOA_WGSL_ITEM_LOADS=kv, MOA_WGSL_NEXT_K=1")
+            && stderr.contains("precompiled")
+            && !stderr.contains("absent.gguf"),
+        "{stderr}"
+    );
     // Without a form asked, the same folder runs.
     cmd.env_remove("MOA_WGSL_ITEM_LOADS")
         .env_remove("MOA_WGSL_NEXT_K");

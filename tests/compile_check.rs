@@ -306,3 +306,72 @@ fn a_wrong_dtype_folder_names_the_compile_and_the_run_flag() {
         assert!(e.contains(run), "{e}");
     }
 }
+
+/// A pid that no process has: one above the kernel's `pid_max` (Linux; `None` elsewhere,
+/// where a leftover's run cannot be told dead and is kept).
+fn dead_pid() -> Option<u32> {
+    let max = std::fs::read_to_string("/proc/sys/kernel/pid_max").ok()?;
+    Some(max.trim().parse::<u32>().ok()? + 1)
+}
+
+/// A killed `moa-compile` leaves `<file>.moa-tmp-<pid>-<n>` files in its output folder:
+/// the next run removes those of a process that has ended, and keeps a running one's
+/// (here this test's own pid stands for another live compile).
+#[test]
+fn a_killed_compiles_temporaries_are_removed_and_a_live_ones_kept() {
+    let Some(dead) = dead_pid() else { return };
+    let live = std::process::id();
+    let dir = scratch("dead-temps");
+    let plan = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/fixture-gqa.toml");
+    let p = plan.to_str().unwrap();
+    let (code, err) = compile(&dir, &[p, "-o", "out"]);
+    assert_eq!(code, 0, "{err}");
+    let out = dir.join("out");
+    let dead_top = out.join(format!("manifest.json.moa-tmp-{dead}-0"));
+    let dead_wgsl = out.join(format!("wgsl/l00.wgsl.moa-tmp-{dead}-3"));
+    let live_wgsl = out.join(format!("wgsl/l00.wgsl.moa-tmp-{live}-1"));
+    let not_ours = out.join(format!("notes.moa-tmp-{dead}"));
+    for f in [&dead_top, &dead_wgsl, &live_wgsl, &not_ours] {
+        std::fs::write(f, "cut").unwrap();
+    }
+    // An unchanged output is not rewritten, but the leftovers still go.
+    let (code, err) = compile(&dir, &[p, "-o", "out"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!dead_top.exists() && !dead_wgsl.exists(), "{err}");
+    assert!(live_wgsl.exists() && not_ours.exists());
+}
+
+/// A killed `moa model random -o DIR` leaves `DIR.partial-<pid>`: the next write of `DIR`
+/// removes a dead run's, and keeps a running one's (pid 1 always runs) and another
+/// folder's.
+#[test]
+fn a_killed_random_models_partial_folder_is_removed_and_a_live_ones_kept() {
+    let Some(dead) = dead_pid() else { return };
+    let dir = scratch("dead-partials");
+    let config = moa::model::LlamaConfig {
+        name: Some("tiny".into()),
+        n_layers: 1,
+        hidden_size: 16,
+        ffn_size: 32,
+        q_heads: 2,
+        kv_heads: 1,
+        head_dim: 8,
+        rope_theta: 10_000.0,
+        rms_norm_eps: 1e-5,
+        vocab_size: 32,
+        tied_embeddings: true,
+        context_length: 64,
+    };
+    let dead_partial = dir.join(format!("m.partial-{dead}"));
+    let live_partial = dir.join("m.partial-1");
+    let other = dir.join(format!("mm.partial-{dead}"));
+    for d in [&dead_partial, &live_partial, &other] {
+        std::fs::create_dir_all(d).unwrap();
+        std::fs::write(d.join("model.safetensors"), "cut").unwrap();
+    }
+    let m = moa::model::random::random_model(&config, 1);
+    moa::model::random::write_hf_folder(&m, &dir.join("m")).unwrap();
+    assert!(dir.join("m/config.json").is_file());
+    assert!(!dead_partial.exists());
+    assert!(live_partial.exists() && other.exists());
+}

@@ -574,3 +574,52 @@ fn negative_cut_influence_gives_loss_zero_and_says_why() {
     assert_eq!(out.negative_cuts, vec![(512, 0, out.negative_cuts[0].2)]);
     assert!(moa::optimize::zero_loss_note(&out, &out.plans[0]).is_none());
 }
+
+/// `moa optimize`'s summary carries `zero_loss_note` under a plan whose loss is 0 (every
+/// cut influence negative at N = 512, as on a tiny random model), so "losses 512:0.00000"
+/// does not read as a bug; with positive cut influence there is no note.
+#[test]
+fn cli_summary_notes_a_zero_loss() {
+    let dir = std::env::temp_dir().join(format!("moa-opt-zero-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let sink = SpanSection::default().params().sink_tokens;
+    let summary = |cut: f32, name: &str| {
+        let mut args: Vec<String> = vec!["optimize".into()];
+        for (i, p) in tiny_profiles().into_iter().enumerate() {
+            let n = p.influence.len();
+            let p = if i == 0 {
+                p.with_cuts(sink, vec![cut; n]).unwrap()
+            } else {
+                p
+            };
+            let path = dir.join(format!("{name}-p{}.safetensors", p.n_tokens));
+            p.save(&path).expect("save");
+            args.extend(["--profile".into(), path.display().to_string()]);
+        }
+        let out_dir = dir.join(name);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_moa"))
+            .args(&args)
+            .args(["--objective-length", "512", "--density", "0.5"])
+            .args(["--time-limit", "20", "-o"])
+            .arg(&out_dir)
+            .output()
+            .expect("runs moa");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::read_to_string(out_dir.join("summary.txt")).expect("summary")
+    };
+    let zero = summary(-1e-3, "negative");
+    assert!(
+        zero.contains("512:0.00000")
+            && zero.contains("note: loss 0 at N = 512")
+            && zero.contains("not a bug"),
+        "{zero}"
+    );
+    let positive = summary(1e-3, "positive");
+    assert!(!positive.contains("note:"), "{positive}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

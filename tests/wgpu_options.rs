@@ -141,6 +141,37 @@ fn decode_forms_compile_in_process_and_are_refused_over_precompiled_kernels() {
             && stderr.contains("precompiled"),
         "{stderr}"
     );
+    // The refusal comes before the model is read: with a model path that does not exist
+    // it is still the forms that are named, not the missing file.
+    let absent = dir.join("absent.gguf");
+    let mut early = Command::new(env!("CARGO_BIN_EXE_moa"));
+    early
+        .args([
+            "generate",
+            "--f32",
+            "--prompt",
+            "hi",
+            "--max-new-tokens",
+            "1",
+        ])
+        .arg("--model")
+        .arg(&absent)
+        .arg("--plan")
+        .arg(&plan_path)
+        .arg("--kernels")
+        .arg(&kernels);
+    for (k, v) in forms {
+        early.env(k, v);
+    }
+    let out = early.output().expect("running moa");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("MOA_WGSL_ITEM_LOADS=kv, MOA_WGSL_NEXT_K=1")
+            && stderr.contains("precompiled")
+            && !stderr.contains("absent.gguf"),
+        "{stderr}"
+    );
     // Without a form asked, the same folder runs.
     cmd.env_remove("MOA_WGSL_ITEM_LOADS")
         .env_remove("MOA_WGSL_NEXT_K");
@@ -150,4 +181,34 @@ fn decode_forms_compile_in_process_and_are_refused_over_precompiled_kernels() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// With `MOA_WGSL_DECODE=coop` running the decode on cooperative matrices the scalar
+/// decode's forms have no effect: the load line says they are not applied instead of
+/// naming them as the tuning that ran; where the decode stays scalar (coop unavailable,
+/// as on lavapipe) they apply and are named as before. The decision is tested directly:
+/// lavapipe has no matrix units to run the coop decode.
+#[test]
+fn decode_forms_are_said_not_to_apply_under_the_coop_decode() {
+    use moa::runtime::wgpu_engine::options::lookup_in;
+    use moa::runtime::wgpu_engine::WgpuEngineOptions;
+    let vars = [
+        ("MOA_WGSL_DECODE", "coop"),
+        ("MOA_WGSL_ITEM_LOADS", "kv"),
+        ("MOA_WGSL_V_FIRST", "1"),
+    ];
+    let o = WgpuEngineOptions::from_lookup(&lookup_in(&vars)).unwrap();
+    let coop = o.wgsl_tuning_note(true);
+    assert!(
+        coop.contains("MOA_WGSL_ITEM_LOADS=kv, MOA_WGSL_V_FIRST=1 not applied")
+            && coop.contains("MOA_WGSL_DECODE=coop"),
+        "{coop}"
+    );
+    let scalar = o.wgsl_tuning_note(false);
+    assert_eq!(
+        scalar,
+        "; WGSL attention tuning: MOA_WGSL_ITEM_LOADS=kv, MOA_WGSL_V_FIRST=1"
+    );
+    let plain = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_DECODE", "coop")])).unwrap();
+    assert_eq!(plain.wgsl_tuning_note(true), "");
 }

@@ -177,6 +177,86 @@ pub fn write_if_different(path: &Path, contents: &str) -> Result<bool, CodegenEr
     Ok(true)
 }
 
+/// Whether process `pid` has ended: `Some(true)` where no such process runs (Linux: no
+/// `/proc/<pid>`), `Some(false)` where it runs, `None` where this system cannot tell
+/// (no `/proc`: then nobody's temporary file is taken for a dead run's).
+pub fn process_ended(pid: u32) -> Option<bool> {
+    if !cfg!(target_os = "linux") || !Path::new("/proc/self").exists() {
+        return None;
+    }
+    if pid == std::process::id() {
+        return Some(false);
+    }
+    Some(!Path::new(&format!("/proc/{pid}")).exists())
+}
+
+/// Removes the temporaries that killed runs left in `folder`: each entry whose name
+/// `pid_of` maps to a pid whose process has ended ([`process_ended`]); a running
+/// process's (another run's, this one's) is never touched. Where this system cannot tell
+/// whether a pid runs, nothing is removed and a note on stderr names them. `what` names
+/// the kind of leftover for that note. Returns the paths removed.
+pub fn remove_dead_temps(
+    folder: &Path,
+    pid_of: impl Fn(&str) -> Option<u32>,
+    what: &str,
+) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    let mut unsure = Vec::new();
+    for e in entries.flatten() {
+        let Some(pid) = pid_of(&e.file_name().to_string_lossy()) else {
+            continue;
+        };
+        let path = e.path();
+        match process_ended(pid) {
+            Some(true) => {
+                let is_dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
+                let gone = if is_dir {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
+                if gone.is_ok() {
+                    removed.push(path);
+                }
+            }
+            Some(false) => {}
+            None => unsure.push(path.display().to_string()),
+        }
+    }
+    if !unsure.is_empty() {
+        eprintln!(
+            "note: {what} left by earlier runs (this system cannot tell whether their process \
+             still runs, so they are kept; remove them if none does): {}",
+            unsure.join(", ")
+        );
+    }
+    removed
+}
+
+/// The pid in a [`write_if_different`] temporary name, `<file>.moa-tmp-<pid>-<n>`.
+fn tmp_file_pid(name: &str) -> Option<u32> {
+    let (_, tail) = name.rsplit_once(".moa-tmp-")?;
+    let (pid, n) = tail.split_once('-')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (digits(pid) && digits(n))
+        .then(|| pid.parse().ok())
+        .flatten()
+}
+
+/// Removes the `<file>.moa-tmp-<pid>-<n>` files that a killed `moa-compile` left in `dir`
+/// and the folders it owns (whose pid has ended); returns the paths removed.
+pub fn remove_dead_tmp_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let what = "temporary kernel files";
+    let mut removed = remove_dead_temps(dir, tmp_file_pid, what);
+    for (sub, _) in OWNED {
+        removed.extend(remove_dead_temps(&dir.join(sub), tmp_file_pid, what));
+    }
+    removed
+}
+
 /// The folders of an output directory that moa-compile owns, and the extension of the
 /// kernel sources it writes there.
 const OWNED: &[(&str, &str)] = &[("wgsl", "wgsl"), ("cuda", "cu")];
@@ -307,6 +387,9 @@ pub fn write_output(
     let keep: std::collections::BTreeSet<String> =
         sources.iter().map(|(p, _)| p.to_string()).collect();
     check_owned(dir)?;
+    // A killed run's temporaries are not kernels, nor listed anywhere: no other cleanup
+    // reaches them.
+    remove_dead_tmp_files(dir);
     let stale = stale_files(dir, &keep);
     let embed = embed_rs(artifacts);
     let unchanged = stale.is_empty()

@@ -144,6 +144,26 @@ pub fn partial_dir(dir: &std::path::Path) -> Option<std::path::PathBuf> {
     Some(dir.with_file_name(format!("{name}.partial-{}", std::process::id())))
 }
 
+/// Removes the `<dir>.partial-<pid>` folders that killed runs with the same `-o` left,
+/// whose process has ended (never a running one's; where that cannot be told, a note
+/// names them); returns the paths removed.
+pub fn remove_dead_partials(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Some(name) = dir.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return Vec::new();
+    };
+    let prefix = format!("{name}.partial-");
+    let pid_of = |entry: &str| {
+        let pid = entry.strip_prefix(&prefix)?;
+        let digits = !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit());
+        digits.then(|| pid.parse().ok()).flatten()
+    };
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    crate::codegen::emit::remove_dead_temps(parent, pid_of, "unfinished model folders")
+}
+
 /// Writes `model` as a Hugging Face folder (`config.json`, one `model.safetensors` in bf16)
 /// that `Model::load` (and transformers) read back; `dir` is created, or may be an empty
 /// folder. Q/K rows are in the half-split RoPE layout, which is Hugging Face's own
@@ -162,6 +182,7 @@ pub fn write_hf_folder(model: &Model, dir: &std::path::Path) -> Result<(), Model
     })?;
     // A leftover of an earlier run of this pid (pids are reused), never someone's files.
     let _ = std::fs::remove_dir_all(&tmp);
+    remove_dead_partials(dir);
     let written = write_hf_files(model, &tmp).and_then(|()| {
         // An empty `dir` is allowed (and `rename` cannot replace it everywhere):
         // `remove_dir` fails on a folder that holds anything, which is then not replaced.

@@ -689,12 +689,8 @@ impl Engine for WgpuEngine {
         });
         // The attention kernels' tuning where not the default, so a bench's log says
         // which decode form it timed.
-        let asked = self.options.wgsl_tuning_asked();
-        let tuning = if asked.is_empty() {
-            String::new()
-        } else {
-            format!("; WGSL attention tuning: {}", asked.join(", "))
-        };
+        let coop_decode = self.attention.decode_kernels().starts_with("cooperative");
+        let tuning = self.options.wgsl_tuning_note(coop_decode);
         format!(
             "{}, prefill products: {}; decode products: {}; decode LM head: {}{tuning}{warm}",
             self.adapter,

@@ -492,6 +492,39 @@ impl WgpuEngineOptions {
     }
 }
 
+impl WgpuEngineOptions {
+    /// The load line's words on [`Self::wgsl_tuning`]: empty for the default kernels, else
+    /// `"; WGSL attention tuning: …"` naming what was asked ([`Self::wgsl_tuning_asked`]).
+    /// `coop_decode_runs`: the decode attention runs on cooperative matrices
+    /// (`MOA_WGSL_DECODE=coop` on an adapter that has them). The `MOA_WGSL_*` decode forms
+    /// are the scalar decode's, so there they are said not to apply rather than named as
+    /// if they ran. Not refused: where `coop` falls back to the scalar decode (no matrix
+    /// units, lavapipe) the same settings do apply, and a bench script setting both runs
+    /// on either adapter.
+    pub fn wgsl_tuning_note(&self, coop_decode_runs: bool) -> String {
+        let asked = self.wgsl_tuning_asked();
+        if asked.is_empty() {
+            return String::new();
+        }
+        let (forms, rest): (Vec<String>, Vec<String>) =
+            asked.into_iter().partition(|a| a.starts_with("MOA_WGSL_"));
+        if !coop_decode_runs || forms.is_empty() {
+            let all: Vec<String> = forms.into_iter().chain(rest).collect();
+            return format!("; WGSL attention tuning: {}", all.join(", "));
+        }
+        let applied = if rest.is_empty() {
+            String::new()
+        } else {
+            format!("{}; ", rest.join(", "))
+        };
+        format!(
+            "; WGSL attention tuning: {applied}{} not applied (the scalar decode's forms; \
+             MOA_WGSL_DECODE=coop runs the decode on cooperative matrices)",
+            forms.join(", ")
+        )
+    }
+}
+
 /// Every `MOA_WGPU_*` / `MOA_WGSL_*` variable the library reads (the fields above).
 pub const KNOWN: &[&str] = &[
     "MOA_WGPU_COOP",

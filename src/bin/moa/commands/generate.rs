@@ -9,7 +9,7 @@ use moa::model::{self, ChatMessage, ChatTemplate, Model, ModelTokenizer};
 use moa::plan::{Plan, SpanMode};
 use moa::runtime::engine::{Engine, PrefillProgress, Request, Sampling};
 use moa::runtime::wgpu::WgpuContext;
-use moa::runtime::wgpu_engine::WgpuEngine;
+use moa::runtime::wgpu_engine::{WgpuEngine, WgpuEngineOptions};
 
 use crate::args::GenerateArgs;
 
@@ -95,6 +95,20 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         // loads and before anything compiles: an edited or truncated file is named here,
         // not reported later as a missing entry point or a driver's compile error.
         moa::codegen::emit::verify_output(dir)?;
+        // A WGSL decode form asked over a precompiled folder is refused by the engine
+        // too, but only once the weights are read (seconds to minutes): the folder's
+        // kernels keep the tuning they were written with, so say so now.
+        let asked = WgpuEngineOptions::from_env()?.wgsl_tuning_asked();
+        if !asked.is_empty() {
+            bail!(
+                "{} asks the WGSL attention kernels in a tuning other than the default, but \
+                 --kernels `{}` holds precompiled kernels (moa-compile writes the default \
+                 tuning, and precompiled kernels keep theirs): unset it, or let the engine \
+                 compile the plan itself (no --kernels)",
+                asked.join(", "),
+                dir.display()
+            );
+        }
     }
     let model_path = match &args.model {
         Some(p) => p.clone(),

@@ -19,12 +19,5 @@ for t in model_gpu cuda_engine; do
   gzip -c "$bin" > "$carry/$t.gz"
 done
 cp "$here/lead-call.sh" "$carry/"
-if ls "$repo"/.gl/*.deb > /dev/null 2>&1; then
-  cp "$repo"/.gl/*.deb "$carry/gl/"
-else
-  o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
-  mkdir -p /tmp/amd64/partial
-  apt-get $o update > /dev/null
-  (cd "$carry/gl" && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
-fi
+bash "$repo/benches/gl-debs.sh" "$carry/gl"
 du -sh "$carry"

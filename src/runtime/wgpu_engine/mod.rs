@@ -187,16 +187,7 @@ impl WgpuEngine {
         plan: Option<&Plan>,
         force_f32: bool,
     ) -> Result<WgpuEngine, EngineError> {
-        let plan = match plan {
-            Some(p) => {
-                model.config.check_plan(p)?;
-                p.clone()
-            }
-            None => dense_plan(&model.config)?,
-        };
-        let options = env_options()?;
-        let kernels = compile_plan(ctx, &plan, force_f32, &options)?;
-        Self::build(ctx, model, &plan, &kernels, None, options)
+        Self::compile_and_build(ctx, model, plan, force_f32, env_options()?, None)
     }
 
     /// [`Self::new`] with `options` instead of the environment's `MOA_WGPU_*` settings
@@ -208,15 +199,7 @@ impl WgpuEngine {
         force_f32: bool,
         options: WgpuEngineOptions,
     ) -> Result<WgpuEngine, EngineError> {
-        let plan = match plan {
-            Some(p) => {
-                model.config.check_plan(p)?;
-                p.clone()
-            }
-            None => dense_plan(&model.config)?,
-        };
-        let kernels = compile_plan(ctx, &plan, force_f32, &options)?;
-        Self::build(ctx, model, &plan, &kernels, None, options)
+        Self::compile_and_build(ctx, model, plan, force_f32, options, None)
     }
 
     /// [`Self::new`] planning for a storage binding limit of `max_binding` bytes (clamped to
@@ -229,6 +212,26 @@ impl WgpuEngine {
         force_f32: bool,
         max_binding: u64,
     ) -> Result<WgpuEngine, EngineError> {
+        Self::compile_and_build(
+            ctx,
+            model,
+            plan,
+            force_f32,
+            env_options()?,
+            Some(max_binding),
+        )
+    }
+
+    /// The constructors that compile the plan in process (`plan = None`: dense), after
+    /// checking it against the model's shape.
+    fn compile_and_build(
+        ctx: &WgpuContext,
+        model: &Model,
+        plan: Option<&Plan>,
+        force_f32: bool,
+        options: WgpuEngineOptions,
+        max_binding: Option<u64>,
+    ) -> Result<WgpuEngine, EngineError> {
         let plan = match plan {
             Some(p) => {
                 model.config.check_plan(p)?;
@@ -236,9 +239,8 @@ impl WgpuEngine {
             }
             None => dense_plan(&model.config)?,
         };
-        let options = env_options()?;
         let kernels = compile_plan(ctx, &plan, force_f32, &options)?;
-        Self::build(ctx, model, &plan, &kernels, Some(max_binding), options)
+        Self::build(ctx, model, &plan, &kernels, max_binding, options)
     }
 
     /// The storage binding limit (bytes) this engine plans its buffers for.

@@ -1041,17 +1041,7 @@ impl WgpuAttention {
         let mut encoder = self.device.create_command_encoder(&Default::default());
         encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, bytes);
         self.queue.submit([encoder.finish()]);
-        let (tx, rx) = std::sync::mpsc::channel();
-        staging.map_async(wgpu::MapMode::Read, .., move |r| {
-            // The receiver outlives the poll below; a closed channel cannot happen.
-            let _ = tx.send(r);
-        });
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| WgpuError::Readback(e.to_string()))?;
-        rx.recv()
-            .map_err(|e| WgpuError::Readback(e.to_string()))?
-            .map_err(|e| WgpuError::Readback(e.to_string()))?;
+        map_for_read(&self.device, &staging)?;
         let words = {
             let view = staging
                 .get_mapped_range(..)
@@ -1325,17 +1315,7 @@ impl WgpuAttention {
                 message: err.to_string(),
             });
         }
-        let (tx, rx) = std::sync::mpsc::channel();
-        staging.map_async(wgpu::MapMode::Read, .., move |r| {
-            // The receiver outlives the poll below; a closed channel cannot happen.
-            let _ = tx.send(r);
-        });
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| WgpuError::Readback(e.to_string()))?;
-        rx.recv()
-            .map_err(|e| WgpuError::Readback(e.to_string()))?
-            .map_err(|e| WgpuError::Readback(e.to_string()))?;
+        map_for_read(&self.device, &staging)?;
         let view = staging
             .get_mapped_range(..)
             .map_err(|e| WgpuError::Readback(e.to_string()))?;
@@ -1439,6 +1419,22 @@ pub fn tensor_bytes(data: &[f32], storage: StorageType) -> Vec<u8> {
     };
     bytes.resize(bytes.len().next_multiple_of(4).max(4), 0);
     bytes
+}
+
+/// Maps `staging` (MAP_READ, its copies already submitted) for reading and waits until it
+/// is mapped: the one read-back wait of the attention executor.
+fn map_for_read(device: &wgpu::Device, staging: &wgpu::Buffer) -> Result<(), WgpuError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    staging.map_async(wgpu::MapMode::Read, .., move |r| {
+        // The receiver outlives the poll below; a closed channel cannot happen.
+        let _ = tx.send(r);
+    });
+    device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| WgpuError::Readback(e.to_string()))?;
+    rx.recv()
+        .map_err(|e| WgpuError::Readback(e.to_string()))?
+        .map_err(|e| WgpuError::Readback(e.to_string()))
 }
 
 #[cfg(test)]

@@ -549,7 +549,16 @@ fn engine_trait_object_refuses_a_request_of_another_engine() {
 /// inside a pass, per-token products over token chunks (DESIGN.md §7): at a 24 KiB limit (the KV cache of a layer, 21 KiB, still fits)
 /// the tiny model's 97 prompt tokens run as 2 passes of ≤ 96 tokens with gate/up chunks of
 /// ≤ 32 tokens. Logits equal one unlimited pass, and prefill plus decode match the CPU
-/// reference.
+/// reference, with either few-row product kernel: a chunk of ≤ 32 tokens takes the
+/// split-K products (`matvec.wgsl` / `matvec_sg.wgsl`, the default on GPUs) where the
+/// one 97-token pass takes the tiled or matrix-unit ones. Their sums round differently,
+/// so with split-K the chunked logits equal the one pass's only within the storage
+/// type's tolerance (lavapipe, f16: 4.9e-4); without it, both run the same kernels and
+/// agree to 1e-5. Both engines must run the same prefill kernels: the start-up checks of
+/// the matrix-unit paths once took their scratch buffers within the planning limit, so
+/// under 24 KiB they failed and the limited engine alone fell back to tiled products.
+/// Session 15 (H200, f16): 2.0e-3 apart with split-K (the old test), 2.5e-3 without; on
+/// lavapipe (a CPU adapter: split-K off, no matrix units) the old test saw neither.
 #[test]
 fn prefill_over_the_binding_limit_runs_in_row_groups_and_token_chunks() {
     let ctx = context();
@@ -562,37 +571,59 @@ fn prefill_over_the_binding_limit_runs_in_row_groups_and_token_chunks() {
         .map(|(i, &n)| tokens(n, i as u64 + 1))
         .collect();
     for force_f32 in [true, false] {
-        let full = WgpuEngine::new(&ctx, &model, None, force_f32).unwrap();
-        let split =
-            WgpuEngine::new_with_binding_limit(&ctx, &model, None, force_f32, limit).unwrap();
-        let plan = plan_prefill(&model.config, split.storage(), &lens, limit, 256, 65535).unwrap();
-        assert_eq!(plan.groups, vec![0..3, 3..4]);
-        assert!(plan.chunk_tokens < 33, "{plan:?}");
-        let mut r1 = full.start(&lens, 2, 0).unwrap();
-        let mut r2 = split.start(&lens, 2, 0).unwrap();
-        let a = full.prefill_logits(&mut r1, &prompts).unwrap();
-        let mut reports = Vec::new();
-        let b = split
-            .prefill_tokens_with_progress(&mut r2, &prompts, Sampling::greedy(), &mut |p| {
-                reports.push((p.layers_done, p.layers))
-            })
-            .unwrap();
-        // Two passes of two layers each.
-        assert_eq!(reports, vec![(1, 4), (2, 4), (3, 4), (4, 4)]);
-        for (row, (x, &tok)) in a.iter().zip(&b).enumerate() {
-            let argmax = (0..VOCAB).max_by(|&i, &j| x[i].total_cmp(&x[j])).unwrap();
-            assert_eq!(argmax as u32, tok, "row {row}");
+        for split_k in [false, true] {
+            let mut full = WgpuEngine::new(&ctx, &model, None, force_f32).unwrap();
+            let mut split =
+                WgpuEngine::new_with_binding_limit(&ctx, &model, None, force_f32, limit).unwrap();
+            full.set_split_k_matvec(split_k);
+            split.set_split_k_matvec(split_k);
+            let what = format!("f32={force_f32} split_k={split_k}");
+            // The prefill products and attention each engine chose (matrix units where
+            // the adapter has them and their start-up checks pass).
+            let prefill_kernels = |e: &WgpuEngine| {
+                let d = e.describe();
+                d.split("; decode products")
+                    .next()
+                    .unwrap_or(&d)
+                    .to_string()
+            };
+            assert_eq!(prefill_kernels(&split), prefill_kernels(&full), "{what}");
+            let plan =
+                plan_prefill(&model.config, split.storage(), &lens, limit, 256, 65535).unwrap();
+            assert_eq!(plan.groups, vec![0..3, 3..4]);
+            assert!(plan.chunk_tokens < 33, "{plan:?}");
+            let mut r1 = full.start(&lens, 2, 0).unwrap();
+            let mut r2 = split.start(&lens, 2, 0).unwrap();
+            let a = full.prefill_logits(&mut r1, &prompts).unwrap();
+            let mut reports = Vec::new();
+            let b = split
+                .prefill_tokens_with_progress(&mut r2, &prompts, Sampling::greedy(), &mut |p| {
+                    reports.push((p.layers_done, p.layers))
+                })
+                .unwrap();
+            // Two passes of two layers each.
+            assert_eq!(reports, vec![(1, 4), (2, 4), (3, 4), (4, 4)], "{what}");
+            let mut r3 = split.start(&lens, 2, 0).unwrap();
+            let c = split.prefill_logits(&mut r3, &prompts).unwrap();
+            // The sampled tokens are the argmax of the same engine's logits.
+            for (row, (x, &tok)) in c.iter().zip(&b).enumerate() {
+                let argmax = (0..VOCAB).max_by(|&i, &j| x[i].total_cmp(&x[j])).unwrap();
+                assert_eq!(argmax as u32, tok, "{what} row {row}");
+            }
+            let tol = match (split_k, force_f32) {
+                (false, _) => 1e-5,
+                (true, true) => 2e-4,
+                (true, false) => 3e-2,
+            };
+            let mut worst = 0f32;
+            for (row, (x, y)) in a.iter().zip(&c).enumerate() {
+                let e = max_err(x, y);
+                worst = worst.max(e);
+                assert!(e < tol, "{what} row {row}: chunked vs one pass {e}");
+            }
+            eprintln!("{what}: chunked vs one pass, max |err| {worst:.2e} (bound {tol:.0e})");
+            parity_of(split, &model, false, split_k, &lens);
         }
-        let mut r3 = split.start(&lens, 2, 0).unwrap();
-        let c = split.prefill_logits(&mut r3, &prompts).unwrap();
-        for (row, (x, y)) in a.iter().zip(&c).enumerate() {
-            let e = max_err(x, y);
-            assert!(
-                e < 1e-5,
-                "f32={force_f32} row {row}: chunked vs one pass {e}"
-            );
-        }
-        parity_of(split, &model, false, false, &lens);
     }
     // A row whose whole-pass activations exceed the limit is refused, naming it.
     let gpu = WgpuEngine::new_with_binding_limit(&ctx, &model, None, true, limit).unwrap();

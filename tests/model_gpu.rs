@@ -6,7 +6,7 @@ mod common;
 
 use candle_core::DType;
 use common::tiny::*;
-use moa::codegen::wgsl::{ItemLoads, WgslTuning};
+use moa::codegen::wgsl::WgslTuning;
 use moa::codegen::Phase;
 use moa::lower::StorageType;
 use moa::model::{CpuReference, LlamaConfig, Masking, Model};
@@ -1350,32 +1350,12 @@ fn decode_profile_times_the_kinds_the_step_and_three_probes() {
 }
 
 /// The WGSL decode forms the engine compiles on request (`WgpuEngineOptions::wgsl_tuning`,
-/// `MOA_WGSL_ITEM_LOADS` / `_NEXT_K` / `_FUSED_MERGE` / `_V_FIRST`), each named as the
-/// device script names it (benches/wgpu-h200/s14/step-ab.sh).
+/// `MOA_WGSL_FUSED_MERGE` / `_V_FIRST`), each named as the device scripts name it. (The
+/// first tile's loads with the work item and the next tile's K were deleted in session 15:
+/// slower in the engine's step on the H200.)
 fn decode_forms() -> Vec<(&'static str, WgslTuning)> {
     let d = WgslTuning::default();
-    let loads = |l| WgslTuning {
-        decode_item_loads: l,
-        ..d
-    };
     vec![
-        ("k", loads(ItemLoads::K)),
-        ("kv", loads(ItemLoads::KV)),
-        ("kv-shared", loads(ItemLoads::KVShared)),
-        (
-            "next K",
-            WgslTuning {
-                decode_next_k: true,
-                ..d
-            },
-        ),
-        (
-            "kv + next K",
-            WgslTuning {
-                decode_next_k: true,
-                ..loads(ItemLoads::KV)
-            },
-        ),
         (
             "fused merge",
             WgslTuning {
@@ -1443,14 +1423,7 @@ fn form_applies(plan: &Plan, storage: StorageType, tuning: WgslTuning, what: &st
         let applied = match what {
             "fused merge" => on("decode_fused_merge"),
             "V first" => on("decode_v_first"),
-            "next K" => on("decode_next_k"),
-            "kv + next K" => on("decode_next_k") && c["decode_item_loads"] == "kv",
-            // Where parking V would pass the workgroup memory it may use, a layer gets `kv`.
-            "kv-shared" => {
-                let got = &c["decode_item_loads"];
-                got == "kv-shared" || (got == "kv" && storage == StorageType::F32)
-            }
-            loads => c.get("decode_item_loads") == Some(&serde_json::json!(loads)),
+            other => panic!("no such decode form: {other}"),
         };
         assert!(applied, "{what} ({storage:?}): {} got {c}", k.name);
         tile = k.abi.tiles.k_tile.unwrap_or(tile);
@@ -1532,8 +1505,8 @@ fn form_parity(
 /// Each WGSL decode form the engine can be asked for (`decode_forms`) runs in the engine
 /// and matches the CPU reference with the plan: rows of 300, 40 and 170 tokens over chunks
 /// of three key tiles (the engine's own choice gives this small shape one-tile chunks, in
-/// which the tile loop that the next-K form changes never runs), f16 logits (prefill + 3
-/// decode steps) and f32 greedy tokens. About 100 s on lavapipe. The
+/// which the lazy forms' later tiles never run), f16 logits (prefill + 3 decode steps)
+/// and f32 greedy tokens. About 30 s on lavapipe. The
 /// engine keeps the options and names the form in `describe`. Kernels compiled ahead of
 /// time refuse an asked form. (`every_decode_form_matches_the_cpu_reference_everywhere`,
 /// ignored, runs more shapes and chunkings.)
@@ -1572,8 +1545,12 @@ fn decode_forms_in_the_engine_match_the_cpu_reference() {
     // Precompiled kernels keep their own tuning: asking another is refused, naming it.
     let kernels =
         moa::codegen::Compiled::wgsl_with(&plan, StorageType::F32, Default::default()).unwrap();
+    let (_, v_first) = decode_forms()
+        .into_iter()
+        .find(|(what, _)| *what == "V first")
+        .unwrap();
     let options = WgpuEngineOptions {
-        wgsl_tuning: decode_forms()[4].1,
+        wgsl_tuning: v_first,
         ..WgpuEngineOptions::default()
     };
     let e = WgpuEngine::with_kernels_and_options(&ctx, &model, &plan, &kernels, options)
@@ -1581,7 +1558,7 @@ fn decode_forms_in_the_engine_match_the_cpu_reference() {
         .unwrap()
         .to_string();
     assert!(
-        e.contains("MOA_WGSL_ITEM_LOADS=kv, MOA_WGSL_NEXT_K=1") && e.contains("precompiled"),
+        e.contains("MOA_WGSL_V_FIRST=1") && e.contains("precompiled"),
         "{e}"
     );
 }
@@ -1638,8 +1615,7 @@ fn smollm2_attention_model_and_plan() -> (Model, Plan) {
 }
 
 /// [`decode_forms_in_the_engine_match_the_cpu_reference`] over more: the long-row model
-/// and a model with SmolLM2-135M's attention shape (the shape the device script times;
-/// f32 there gets `kv` for `kv-shared`, over the workgroup memory `kv-shared` may use),
+/// and a model with SmolLM2-135M's attention shape (the shape the device scripts time),
 /// f32 and f16, with the engine's own chunk choice, one-tile chunks (several chunks a
 /// segment, so their partials merge) and three-tile chunks, the split-K products on and
 /// off. (The tiny GGUF model's head_dim 16 gets the `lazy` form, where none of these

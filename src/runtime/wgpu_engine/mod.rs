@@ -654,8 +654,8 @@ impl WgpuEngine {
     /// Fixes the slots of each decode work item of requests started from now on
     /// (`Some(c)`: `c` rounded up to the decode's key tile) instead of choosing them per
     /// layer (`None`, the default). Small shapes get one-tile chunks from the choice, so
-    /// tests use it to run the decode's tile loop, and the WGSL forms that change it
-    /// (`WgslTuning::decode_next_k`), through the engine.
+    /// tests use it to run the decode's tile loop (the lazy forms' later tiles) through
+    /// the engine.
     pub fn set_decode_chunk(&mut self, slots: Option<u32>) {
         self.decode_chunk = slots;
     }

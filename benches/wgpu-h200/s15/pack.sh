@@ -5,7 +5,7 @@
 # wgpu_products_engine of main fed77e2 from LEAD (default /work/main/.dev-s15-lead).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../../.." && pwd)
+repo=$(dirname "$(dirname "$(dirname "$here")")")
 dest=$1; lead=${2:-/work/main/.dev-s15-lead}
 mkdir -p "$dest"
 cp "$here"/call1.sh "$dest/"

@@ -1506,7 +1506,8 @@ fn form_parity(
 /// and matches the CPU reference with the plan: rows of 300, 40 and 170 tokens over chunks
 /// of three key tiles (the engine's own choice gives this small shape one-tile chunks, in
 /// which the lazy forms' later tiles never run), f16 logits (prefill + 3 decode steps)
-/// and f32 greedy tokens. About 30 s on lavapipe. The
+/// and f32 greedy tokens. On lavapipe 4.6 s with a warm shader cache (the seven forms
+/// before session 15 took about 100 s cold; two are left). The
 /// engine keeps the options and names the form in `describe`. Kernels compiled ahead of
 /// time refuse an asked form. (`every_decode_form_matches_the_cpu_reference_everywhere`,
 /// ignored, runs more shapes and chunkings.)

@@ -195,9 +195,7 @@ fn run() -> Result<(), String> {
 /// quad form's products in f16 arithmetic, `MOA_WGSL_QK_SUMS=1` its sums of p by the
 /// Q·K invocations, `MOA_WGSL_FUSED_MERGE=1` / `0` the decode merging each segment itself
 /// (no merge dispatch) or not, `MOA_WGSL_V_FIRST=1` the quad form's V loads at the start
-/// of each tile, `MOA_WGSL_ITEM_LOADS` (`tile`, `k`, `kv`, `kv-shared`; default `tile`) the chunk's
-/// first tile's K (and V) loads issued with the work item, `MOA_WGSL_NEXT_K=1` each later
-/// tile's K loaded during the tile before (`codegen::wgsl::WgslTuning`; to time them side
+/// of each tile (`codegen::wgsl::WgslTuning`; to time them side
 /// by side, and to run the lazy forms' rescale path on every tile with margin 0).
 fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Artifact>, String> {
     let mut tuning = codegen::wgsl::WgslTuning {
@@ -240,14 +238,6 @@ fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Arti
     }
     if let Ok(v) = std::env::var("MOA_WGSL_V_FIRST") {
         tuning.decode_v_first = v == "1";
-    }
-    if let Ok(v) = std::env::var("MOA_WGSL_ITEM_LOADS") {
-        tuning.decode_item_loads = codegen::wgsl::ItemLoads::parse(&v).ok_or_else(|| {
-            format!("MOA_WGSL_ITEM_LOADS: `{v}` is not `tile`, `k`, `kv` or `kv-shared`")
-        })?;
-    }
-    if let Ok(v) = std::env::var("MOA_WGSL_NEXT_K") {
-        tuning.decode_next_k = v == "1";
     }
     if let Ok(v) = std::env::var("MOA_WGSL_F16") {
         (tuning.decode_f16_qk, tuning.decode_f16_pv) = match v.as_str() {
@@ -295,21 +285,10 @@ fn decode_forms(artifacts: &[codegen::Artifact]) -> String {
         if k.phase != moa::codegen::Phase::Decode || k.abi.tiles.subgroups.is_some() {
             continue;
         }
-        let mut form = k.constants["decode_form"]
+        let form = k.constants["decode_form"]
             .as_str()
             .unwrap_or("eager")
             .to_string();
-        // The opt-in load placements, where built (a shape they do not fit gets none).
-        if let Some(l) = k
-            .constants
-            .get("decode_item_loads")
-            .and_then(|v| v.as_str())
-        {
-            form.push_str(&format!(" + {l} with the item"));
-        }
-        if k.constants.get("decode_next_k").is_some() {
-            form.push_str(" + next K");
-        }
         match counts.iter_mut().find(|(f, _)| *f == form) {
             Some((_, n)) => *n += 1,
             None => counts.push((form, 1)),

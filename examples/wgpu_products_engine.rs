@@ -24,8 +24,8 @@
 //! run naming it, an unknown name is a warning. The bench scripts use e.g.
 //! `MOA_WGPU_COOP_ATTN=0` (the scalar prefill attention: loads in 2 s instead of 15 when
 //! only decode is timed), `MOA_WGPU_MATVEC=tree`, `MOA_WGPU_COOP_DECODE=1`, and the WGSL
-//! decode forms the engine compiles its attention with (`MOA_WGSL_ITEM_LOADS=kv`,
-//! `MOA_WGSL_NEXT_K=1`, `MOA_WGSL_FUSED_MERGE=1`: benches/wgpu-h200/s14/step-ab.sh).
+//! decode forms the engine compiles its attention with (`MOA_WGSL_FUSED_MERGE=1`,
+//! `MOA_WGSL_V_FIRST=1`: benches/wgpu-h200/s14/step-ab.sh, s15/call1.sh).
 
 use std::process::ExitCode;
 use std::time::Instant;

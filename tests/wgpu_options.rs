@@ -83,20 +83,26 @@ fn unknown_names_warn_and_known_values_run() {
 /// value stops the run naming it; good ones run, the engine compiling the plan's kernels
 /// with them; over kernels compiled ahead of time (`--kernels`, which keep the tuning
 /// they were generated with) asking one is refused, naming it, instead of running the
-/// folder's kernels under the form's name.
+/// folder's kernels under the form's name. A deleted form's variable (session 15:
+/// `MOA_WGSL_ITEM_LOADS`, `_NEXT_K`) is a warning saying why it went, and the run goes on.
 #[test]
 fn decode_forms_compile_in_process_and_are_refused_over_precompiled_kernels() {
     let dir = tiny::tmp("options-forms");
-    let out = generate(&dir, &[("MOA_WGSL_ITEM_LOADS", "kvshared")]);
+    let out = generate(&dir, &[("MOA_WGSL_V_FIRST", "yes")]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(
-        stderr.contains("MOA_WGSL_ITEM_LOADS")
-            && stderr.contains("kvshared")
-            && stderr.contains("tile, k, kv or kv-shared"),
+        stderr.contains("MOA_WGSL_V_FIRST") && stderr.contains("yes") && stderr.contains("0 or 1"),
         "{stderr}"
     );
-    let forms = [("MOA_WGSL_ITEM_LOADS", "kv"), ("MOA_WGSL_NEXT_K", "1")];
+    let out = generate(&dir, &[("MOA_WGSL_ITEM_LOADS", "kv")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("MOA_WGSL_ITEM_LOADS is ignored: that setting was removed"),
+        "{stderr}"
+    );
+    let forms = [("MOA_WGSL_V_FIRST", "1")];
     let out = generate(&dir, &forms);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -137,8 +143,7 @@ fn decode_forms_compile_in_process_and_are_refused_over_precompiled_kernels() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(
-        stderr.contains("MOA_WGSL_ITEM_LOADS=kv, MOA_WGSL_NEXT_K=1")
-            && stderr.contains("precompiled"),
+        stderr.contains("MOA_WGSL_V_FIRST=1") && stderr.contains("precompiled"),
         "{stderr}"
     );
     // The refusal comes before the model is read: with a model path that does not exist
@@ -167,14 +172,13 @@ fn decode_forms_compile_in_process_and_are_refused_over_precompiled_kernels() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(
-        stderr.contains("MOA_WGSL_ITEM_LOADS=kv, MOA_WGSL_NEXT_K=1")
+        stderr.contains("MOA_WGSL_V_FIRST=1")
             && stderr.contains("precompiled")
             && !stderr.contains("absent.gguf"),
         "{stderr}"
     );
     // Without a form asked, the same folder runs.
-    cmd.env_remove("MOA_WGSL_ITEM_LOADS")
-        .env_remove("MOA_WGSL_NEXT_K");
+    cmd.env_remove("MOA_WGSL_V_FIRST");
     let out = cmd.output().expect("running moa");
     assert!(
         out.status.success(),
@@ -194,20 +198,20 @@ fn decode_forms_are_said_not_to_apply_under_the_coop_decode() {
     use moa::runtime::wgpu_engine::WgpuEngineOptions;
     let vars = [
         ("MOA_WGSL_DECODE", "coop"),
-        ("MOA_WGSL_ITEM_LOADS", "kv"),
+        ("MOA_WGSL_FUSED_MERGE", "1"),
         ("MOA_WGSL_V_FIRST", "1"),
     ];
     let o = WgpuEngineOptions::from_lookup(&lookup_in(&vars)).unwrap();
     let coop = o.wgsl_tuning_note(true);
     assert!(
-        coop.contains("MOA_WGSL_ITEM_LOADS=kv, MOA_WGSL_V_FIRST=1 not applied")
+        coop.contains("MOA_WGSL_FUSED_MERGE=1, MOA_WGSL_V_FIRST=1 not applied")
             && coop.contains("MOA_WGSL_DECODE=coop"),
         "{coop}"
     );
     let scalar = o.wgsl_tuning_note(false);
     assert_eq!(
         scalar,
-        "; WGSL attention tuning: MOA_WGSL_ITEM_LOADS=kv, MOA_WGSL_V_FIRST=1"
+        "; WGSL attention tuning: MOA_WGSL_FUSED_MERGE=1, MOA_WGSL_V_FIRST=1"
     );
     let plain = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_DECODE", "coop")])).unwrap();
     assert_eq!(plain.wgsl_tuning_note(true), "");

@@ -147,17 +147,12 @@ pub fn check(target: Target, artifacts: &[Artifact]) -> Result<(), CodegenError>
             // (GPUs, 32 KiB or more); the executor falls back to the layer's scalar decode
             // where the device refuses it.
             // So does a scalar decode wider than the default workgroup
-            // (`WgslTuning::decode_threads`, opt-in), or one that parks the first tile's V
-            // in workgroup memory (`ItemLoads::KVShared`, opt-in).
+            // (`WgslTuning::decode_threads`, opt-in).
             let max_shared = if target == Target::Wgsl && k.abi.tiles.subgroups.is_some() {
                 super::wgsl::DECODE_COOP_WORKGROUP_BYTES
             } else if target == Target::Wgsl
                 && k.phase == super::Phase::Decode
-                && (threads > u64::from(crate::lower::consts::WGSL_DECODE_THREADS)
-                    || k.constants
-                        .get("decode_item_loads")
-                        .and_then(|v| v.as_str())
-                        == Some(super::wgsl::ItemLoads::KVShared.name()))
+                && threads > u64::from(crate::lower::consts::WGSL_DECODE_THREADS)
             {
                 super::wgsl::DECODE_WIDE_WORKGROUP_BYTES
             } else {

@@ -369,15 +369,6 @@ struct DecodeCtx<'a> {
     merge_batch: u32,
     /// [`WgslTuning::decode_v_first`], where it applies (`Quad`, one load batch each).
     v_first: bool,
-    /// [`WgslTuning::decode_item_loads`] where it applies: the chunk's first tile's K loads
-    /// issued with the work item (`pre_k`), and its V loads too (`pre_v`).
-    pre_k: bool,
-    pre_v: bool,
-    /// [`ItemLoads::KVShared`] where it fits: the first tile's V parked in workgroup memory.
-    v_stash: bool,
-    /// [`WgslTuning::decode_next_k`], where it applies: each later tile's K loaded by the
-    /// tile before, ahead of that tile's softmax and P·V.
-    next_k: bool,
 }
 
 #[derive(Serialize)]
@@ -475,65 +466,6 @@ pub struct WgslTuning {
     /// for both products, for the V registers held through Q·K. Needs all of a tile's K
     /// loads and all of its V loads of an invocation in one batch each.
     pub decode_v_first: bool,
-    /// The `Quad` form issues the chunk's first tile's loads with the work item, before
-    /// the row position, the queries and the barrier that stages them (their addresses
-    /// need only the work item): one memory round trip per item fewer. The first tile is
-    /// then peeled off the tile loop, so the loaded registers are not carried through it.
-    /// Needs all of a tile's K loads (and, for [`ItemLoads::KV`], V loads) of an invocation
-    /// in one batch. [`ItemLoads::InTile`] (the default) leaves the kernel unchanged. Not
-    /// measured yet (RESULTS, "WGSL decode, session 14").
-    pub decode_item_loads: ItemLoads,
-    /// The `Quad` form loads each later tile's K during the tile before: issued right after
-    /// that tile's Q·K (so in flight through its softmax, barriers and P·V) into registers
-    /// the next tile reads, instead of at the tile's start. The first tile is peeled off the
-    /// loop (its K from the work item's loads with [`WgslTuning::decode_item_loads`], else
-    /// loaded in it). Needs all of a tile's K loads of an invocation in one batch. Off by
-    /// default; not measured yet.
-    pub decode_next_k: bool,
-}
-
-/// Which of the chunk's first tile's loads the `Quad` decode issues with the work item
-/// ([`WgslTuning::decode_item_loads`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum ItemLoads {
-    /// In the tile, as every other tile (the default).
-    #[default]
-    InTile,
-    /// Its K loads (registers held across the queries' barrier, not through P·V).
-    K,
-    /// Its K and V loads (the V registers then held through the first tile's Q·K and
-    /// softmax, as [`WgslTuning::decode_v_first`] holds them in every tile).
-    KV,
-    /// Its K and V loads, V parked in workgroup memory until the first tile's P·V (each
-    /// invocation reads back only what it stored, so no barrier): the registers of `K`,
-    /// for `tile × head_dim` elements more workgroup memory (SmolLM2 in f16: 16 KiB,
-    /// 28 KiB in all; beyond WebGPU's default 16 KiB, so GPUs only). Where that passes
-    /// [`DECODE_WIDE_WORKGROUP_BYTES`] the layer gets `KV`.
-    KVShared,
-}
-
-impl ItemLoads {
-    /// The name the manifest and `MOA_WGSL_ITEM_LOADS` use.
-    pub fn name(self) -> &'static str {
-        match self {
-            ItemLoads::InTile => "tile",
-            ItemLoads::K => "k",
-            ItemLoads::KV => "kv",
-            ItemLoads::KVShared => "kv-shared",
-        }
-    }
-
-    /// [`ItemLoads::name`] back (`tile`, `k`, `kv`, `kv-shared`).
-    pub fn parse(name: &str) -> Option<ItemLoads> {
-        [
-            ItemLoads::InTile,
-            ItemLoads::K,
-            ItemLoads::KV,
-            ItemLoads::KVShared,
-        ]
-        .into_iter()
-        .find(|l| l.name() == name)
-    }
 }
 
 /// The bits of an empty partial word of the fused merge ([`WgslTuning::decode_fused_merge`];
@@ -573,8 +505,6 @@ impl Default for WgslTuning {
             decode_qk_sums: false,
             decode_fused_merge: None,
             decode_v_first: false,
-            decode_item_loads: ItemLoads::InTile,
-            decode_next_k: false,
         }
     }
 }
@@ -759,14 +689,12 @@ fn with_f16_products(
     }
 }
 
-/// `constants` with the fused merge, early-V-at-tile-start, first-tile-with-the-item and
-/// next-tile-K choices added where on (so manifests without them do not change).
+/// `constants` with the fused merge and early-V-at-tile-start choices added where on (so
+/// manifests without them do not change).
 fn with_decode_flags(
     constants: serde_json::Value,
     fused: bool,
     v_first: bool,
-    item_loads: ItemLoads,
-    next_k: bool,
 ) -> serde_json::Value {
     let mut extra = serde_json::Map::new();
     if fused {
@@ -774,12 +702,6 @@ fn with_decode_flags(
     }
     if v_first {
         extra.insert("decode_v_first".into(), true.into());
-    }
-    if item_loads != ItemLoads::InTile {
-        extra.insert("decode_item_loads".into(), item_loads.name().into());
-    }
-    if next_k {
-        extra.insert("decode_next_k".into(), true.into());
     }
     merge_json(constants, serde_json::Value::Object(extra))
 }
@@ -992,35 +914,6 @@ pub fn generate_with(
             && tuning.decode_v_first
             && shape.tile.div_ceil(shape.slot_groups) <= batch
             && (shape.tile / (shape.threads / 4)) * (d / shape.kv_vec / 4) <= batch;
-        // The first tile's loads with the work item, and each later tile's K loaded by
-        // the tile before: all of a tile's K loads of an invocation in one batch (and its V
-        // loads, for V with the work item).
-        let k_one_batch =
-            quad && (shape.tile / (shape.threads / 4)) * (d / shape.kv_vec / 4) <= batch;
-        let pre_k = k_one_batch && tuning.decode_item_loads != ItemLoads::InTile;
-        let pre_v = pre_k
-            && matches!(
-                tuning.decode_item_loads,
-                ItemLoads::KV | ItemLoads::KVShared
-            )
-            && shape.tile.div_ceil(shape.slot_groups) <= batch;
-        // The parked V: one storage vector per (P·V slot, invocation), within the wide
-        // workgroup budget.
-        let stash_bytes = shape.tile.div_ceil(shape.slot_groups)
-            * shape.threads
-            * shape.kv_vec
-            * module.storage.bytes() as u32;
-        let v_stash = pre_v
-            && tuning.decode_item_loads == ItemLoads::KVShared
-            && decode_workgroup_bytes_with(&shape, form, group, d, f16_qk, qk_sums)
-                + stash_bytes
-                + if fused {
-                    DECODE_FUSED_WORKGROUP_BYTES
-                } else {
-                    0
-                }
-                <= DECODE_WIDE_WORKGROUP_BYTES;
-        let next_k = k_one_batch && tuning.decode_next_k;
         let kv_type = match (module.storage, shape.kv_vec) {
             (StorageType::F16, 8) => "mat2x4<f16>",
             (StorageType::F16, _) => "vec4<f16>",
@@ -1060,10 +953,6 @@ pub fn generate_with(
                 fused,
                 merge_batch: DECODE_MERGE_BATCH,
                 v_first,
-                pre_k,
-                pre_v,
-                v_stash,
-                next_k,
             },
         )?;
         if quad && tuning.decode_quad_shuffle {
@@ -1163,13 +1052,6 @@ pub fn generate_with(
                     ),
                     fused,
                     v_first,
-                    match (pre_k, pre_v, v_stash) {
-                        (false, _, _) => ItemLoads::InTile,
-                        (true, false, _) => ItemLoads::K,
-                        (true, true, false) => ItemLoads::KV,
-                        (true, true, true) => ItemLoads::KVShared,
-                    },
-                    next_k,
                 ),
             }],
         });
@@ -1364,70 +1246,6 @@ mod tests {
             assert!(!binds_counters(name, None), "{name}");
             assert!(binds_counters(name, Some(true)), "{name}");
         }
-    }
-
-    /// The first tile's loads with the work item and the next tile's K are opt-in,
-    /// recorded in the manifest only where built, and built only where an invocation's
-    /// loads of a tile fit one batch (head_dim 128 in f32 has 32 K loads: not at 16).
-    #[test]
-    fn item_loads_and_next_k_are_opt_in() {
-        let built = |name: &str, storage, tuning: WgslTuning| -> Vec<(String, bool)> {
-            let arts = generate_with(&lower(&plan(name), storage), tuning).unwrap();
-            arts.iter()
-                .flat_map(|a| &a.kernels)
-                .filter(|k| k.phase == Phase::Decode && k.abi.tiles.subgroups.is_none())
-                .map(|k| {
-                    (
-                        k.constants["decode_item_loads"]
-                            .as_str()
-                            .unwrap_or("tile")
-                            .to_string(),
-                        k.constants.get("decode_next_k").is_some(),
-                    )
-                })
-                .collect()
-        };
-        let on = WgslTuning {
-            decode_item_loads: ItemLoads::KV,
-            decode_next_k: true,
-            ..Default::default()
-        };
-        let hd128 = "benches/decode-h200/wgsl-gqa-hd128.toml";
-        for (name, storage) in [
-            ("plans/smollm2-135m-moa-50.toml", StorageType::F16),
-            ("plans/fixture-mha.toml", StorageType::F32),
-            (hd128, StorageType::F16),
-        ] {
-            let off = built(name, storage, WgslTuning::default());
-            assert!(off.iter().all(|k| k == &("tile".into(), false)), "{name}");
-            let with = built(name, storage, on);
-            assert!(with.iter().all(|k| k == &("kv".into(), true)), "{name}");
-        }
-        let f32_128 = built(hd128, StorageType::F32, on);
-        assert!(f32_128.iter().all(|k| k == &("tile".into(), false)));
-        let wide = WgslTuning {
-            decode_load_batch: 32,
-            ..on
-        };
-        let f32_128 = built(hd128, StorageType::F32, wide);
-        assert!(f32_128.iter().all(|k| k == &("kv".into(), true)));
-        // V parked in workgroup memory: SmolLM2 in f16 (16 KiB more, 28 KiB in all, within
-        // the wide budget and accepted by the limits check); in f32 it would take 32 KiB
-        // more, so the layer keeps V in registers.
-        let shared = WgslTuning {
-            decode_item_loads: ItemLoads::KVShared,
-            ..on
-        };
-        let smollm2 = "plans/smollm2-135m-moa-50.toml";
-        let f16 = built(smollm2, StorageType::F16, shared);
-        assert!(f16.iter().all(|k| k == &("kv-shared".into(), true)));
-        let arts = generate_with(&lower(&plan(smollm2), StorageType::F16), shared).unwrap();
-        crate::codegen::limits::check(Target::Wgsl, &arts).unwrap();
-        let f32 = built(smollm2, StorageType::F32, shared);
-        assert!(f32.iter().all(|k| k == &("kv".into(), true)));
-        assert_eq!(ItemLoads::parse("kv"), Some(ItemLoads::KV));
-        assert_eq!(ItemLoads::parse("kv-shared"), Some(ItemLoads::KVShared));
-        assert_eq!(ItemLoads::parse("v"), None);
     }
 
     /// The layers that get the matrix decode: f16 GQA at head_dim 64 and 128 do, f32 and

@@ -90,7 +90,7 @@ impl WgpuEngine {
         w_words.push(0);
         let wb = self.storage_u32("check w", &w_words);
         let rb = self.storage_u32("check residual", &words(&residual));
-        let out = self.buffer("check out", (CHECK_T * stride * 4) as u64)?;
+        let out = self.check_buffer("check out", (CHECK_T * stride * 4) as u64)?;
         let params = self.uniform(&[
             CHECK_T as u32,
             CHECK_K as u32,
@@ -211,7 +211,7 @@ impl WgpuEngine {
         let max_len = CHECK_ROWS[0].max(CHECK_ROWS[1]);
         let mut outs = Vec::new();
         for coop in [false, true] {
-            let o = self.buffer("check out", (q_len * 2) as u64)?;
+            let o = self.check_buffer("check out", (q_len * 2) as u64)?;
             let buffers = [&row_start, &q, &k, &v, &o];
             let d = if coop {
                 self.coop_prefill_dispatch(pipeline, CHECK_N_TOKENS, 2, max_len, buffers)

@@ -378,9 +378,9 @@ impl WgpuEngine {
             .collect();
         w_words.push(0);
         let wb = self.storage_u32("head check w", &w_words);
-        let out = self.buffer("head check out", (CHECK_ROWS * CHECK_STRIDE * 4) as u64)?;
+        let out = self.check_buffer("head check out", (CHECK_ROWS * CHECK_STRIDE * 4) as u64)?;
         let blocks = (CHECK_N as u32).div_ceil(h.columns());
-        let pairs = self.buffer(
+        let pairs = self.check_buffer(
             "head check pairs",
             CHECK_ROWS as u64 * u64::from(blocks) * 8,
         )?;
@@ -553,12 +553,12 @@ impl WgpuEngine {
         let tb = self.storage_u32("qkv check rope", &f32_words(&table));
         let q_words = (rows * qh * hd).div_ceil(2);
         let c_words = (rows * slots * hd).div_ceil(2);
-        let qb = self.buffer("qkv check q", 4 * q_words as u64)?;
-        let kb = self.buffer("qkv check k cache", 4 * c_words as u64)?;
-        let vb = self.buffer("qkv check v cache", 4 * c_words as u64)?;
+        let qb = self.check_buffer("qkv check q", 4 * q_words as u64)?;
+        let kb = self.check_buffer("qkv check k cache", 4 * c_words as u64)?;
+        let vb = self.check_buffer("qkv check v cache", 4 * c_words as u64)?;
         // Written by no EPI 3 dispatch; bound writable as its layout has them.
-        let scratch = self.buffer("qkv check out", 16)?;
-        let no_pairs = self.buffer("check pairs", 16)?;
+        let scratch = self.check_buffer("qkv check out", 16)?;
+        let no_pairs = self.check_buffer("check pairs", 16)?;
         let bound = [
             (0, &params),
             (1, &xb),
@@ -634,9 +634,9 @@ impl WgpuEngine {
         let xb = self.storage_u32("out check x", &f16_words(&x));
         let wb = self.storage_u32("out check w", &f16_words(&w));
         let rb = self.storage_u32("out check residual", &f32_words(&res));
-        let out = self.buffer("out check out", (rows * stride * 4) as u64)?;
+        let out = self.check_buffer("out check out", (rows * stride * 4) as u64)?;
         // Bound writable where a product writes no pairs (the read-only dummy cannot be).
-        let no_pairs = self.buffer("check pairs", 16)?;
+        let no_pairs = self.check_buffer("check pairs", 16)?;
         let eps = 1e-5f32.to_bits();
         let params = self.uniform(&[
             rows as u32,
@@ -689,8 +689,8 @@ impl WgpuEngine {
         let xb = self.storage_u32("gate/up check x", &f32_words(&x));
         let gb = self.storage_u32("gate/up check norm", &f32_words(&g));
         let wb = self.storage_u32("gate/up check w", &f16_words(&w));
-        let out = self.buffer("gate/up check out", (rows * ffn * 4) as u64)?;
-        let no_pairs = self.buffer("check pairs", 16)?;
+        let out = self.check_buffer("gate/up check out", (rows * ffn * 4) as u64)?;
+        let no_pairs = self.check_buffer("check pairs", 16)?;
         let params = self.uniform(&[
             rows as u32,
             k as u32,

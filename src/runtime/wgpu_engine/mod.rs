@@ -654,8 +654,8 @@ impl WgpuEngine {
     /// Fixes the slots of each decode work item of requests started from now on
     /// (`Some(c)`: `c` rounded up to the decode's key tile) instead of choosing them per
     /// layer (`None`, the default). Small shapes get one-tile chunks from the choice, so
-    /// tests use it to run the decode's tile loop, and the WGSL forms that change it
-    /// (`WgslTuning::decode_next_k`), through the engine.
+    /// tests use it to run the decode's tile loop (the lazy forms' later tiles) through
+    /// the engine.
     pub fn set_decode_chunk(&mut self, slots: Option<u32>) {
         self.decode_chunk = slots;
     }
@@ -665,12 +665,38 @@ impl WgpuEngine {
         self.split_k_matvec = on;
     }
 
+    /// A storage buffer of `bytes` for the model's data, within [`Self::max_binding`].
     pub(super) fn buffer(&self, label: &str, bytes: u64) -> Result<wgpu::Buffer, EngineError> {
-        if bytes > self.max_binding {
+        self.buffer_within(label, bytes, self.max_binding)
+    }
+
+    /// A scratch buffer of a start-up check (fixed shapes of tens of KB, far below WebGPU's
+    /// 128 MiB minimum binding limit), within the adapter's own limit rather than
+    /// [`Self::max_binding`]: a planning limit below the adapter's (tests plan for 12–24
+    /// KiB) bounds the model's buffers, and bounding the checks by it failed them, which
+    /// silently turned the matrix-unit products off in that engine alone (session 15: the
+    /// H200's chunked prefill then ran tiled products against the unlimited engine's
+    /// matrix units, 2.5e-3 apart in f16).
+    pub(super) fn check_buffer(
+        &self,
+        label: &str,
+        bytes: u64,
+    ) -> Result<wgpu::Buffer, EngineError> {
+        let adapter = self.device.limits().max_storage_buffer_binding_size;
+        self.buffer_within(label, bytes, adapter)
+    }
+
+    fn buffer_within(
+        &self,
+        label: &str,
+        bytes: u64,
+        limit: u64,
+    ) -> Result<wgpu::Buffer, EngineError> {
+        if bytes > limit {
             return Err(EngineError::TooLarge {
                 name: label.to_string(),
                 bytes,
-                limit: self.max_binding,
+                limit,
             });
         }
         Ok(self.device.create_buffer(&wgpu::BufferDescriptor {

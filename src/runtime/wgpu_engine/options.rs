@@ -11,7 +11,7 @@
 //! names the closest known one ([`unknown_names`]). docs/DESIGN.md §7 has the table of
 //! these settings and their verdicts (benches/RESULTS.md).
 
-use crate::codegen::wgsl::{ItemLoads, WgslTuning};
+use crate::codegen::wgsl::WgslTuning;
 
 /// A `MOA_*` variable whose value its setting does not take.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -284,14 +284,13 @@ pub struct WgpuEngineOptions {
     /// The tuning of the WGSL attention kernels the engine compiles from its plan
     /// ([`WgslTuning`]; default: [`WgslTuning::default`], what `moa-compile` writes). Only
     /// the scalar decode's opt-in forms are read from the environment, with the decode
-    /// bench's names and values: `MOA_WGSL_ITEM_LOADS` (`tile`, `k`, `kv`, `kv-shared`:
-    /// [`WgslTuning::decode_item_loads`]), `MOA_WGSL_NEXT_K` (`0`/`1`:
-    /// [`WgslTuning::decode_next_k`]), `MOA_WGSL_FUSED_MERGE` (`0`/`1`:
+    /// bench's names and values: `MOA_WGSL_FUSED_MERGE` (`0`/`1`:
     /// [`WgslTuning::decode_fused_merge`]) and `MOA_WGSL_V_FIRST` (`0`/`1`:
     /// [`WgslTuning::decode_v_first`]); tests and benches may set any field. Speed only:
-    /// every form matches the CPU reference (tests/model_gpu.rs). **Not yet measured in the
-    /// engine's step** (the fused merge: slower there, RESULTS "Lead calls (session 13)";
-    /// the others timed only in `wgpu_decode_bench`): benches/wgpu-h200/s14/step-ab.sh.
+    /// every form matches the CPU reference (tests/model_gpu.rs). The fused merge was
+    /// slower in the engine's step (RESULTS "Lead calls (session 13)"); V first is not yet
+    /// timed there. The first tile's loads with the work item and the next tile's K
+    /// (session 14) lost in the step and were deleted ([`REMOVED`]).
     /// Precompiled kernels (`moa generate --kernels`, [`super::WgpuEngine::with_kernels`])
     /// carry their own tuning, so asking one there is refused
     /// ([`WgpuEngineOptions::wgsl_tuning_asked`]).
@@ -429,19 +428,6 @@ impl WgpuEngineOptions {
             )?,
             coop_qkv: flag(env, "MOA_WGPU_COOP_QKV", d.coop_qkv)?,
             wgsl_tuning: WgslTuning {
-                decode_item_loads: choice(
-                    env,
-                    "MOA_WGSL_ITEM_LOADS",
-                    "tile, k, kv or kv-shared",
-                    &[
-                        ("tile", ItemLoads::InTile),
-                        ("k", ItemLoads::K),
-                        ("kv", ItemLoads::KV),
-                        ("kv-shared", ItemLoads::KVShared),
-                    ],
-                    d.wgsl_tuning.decode_item_loads,
-                )?,
-                decode_next_k: flag(env, "MOA_WGSL_NEXT_K", d.wgsl_tuning.decode_next_k)?,
                 decode_fused_merge: choice(
                     env,
                     "MOA_WGSL_FUSED_MERGE",
@@ -456,22 +442,13 @@ impl WgpuEngineOptions {
     }
 
     /// How [`Self::wgsl_tuning`] differs from the kernels `moa-compile` writes, each
-    /// difference named as its variable would set it (`MOA_WGSL_NEXT_K=1`); fields the
+    /// difference named as its variable would set it (`MOA_WGSL_V_FIRST=1`); fields the
     /// environment does not reach are named as fields. Empty: the default kernels. A
     /// fused merge turned off counts as the default (it is off by default).
     pub fn wgsl_tuning_asked(&self) -> Vec<String> {
         let t = &self.wgsl_tuning;
         let d = WgslTuning::default();
         let mut asked = Vec::new();
-        if t.decode_item_loads != d.decode_item_loads {
-            asked.push(format!(
-                "MOA_WGSL_ITEM_LOADS={}",
-                t.decode_item_loads.name()
-            ));
-        }
-        if t.decode_next_k != d.decode_next_k {
-            asked.push(format!("MOA_WGSL_NEXT_K={}", u8::from(t.decode_next_k)));
-        }
         if t.decode_fused_merge.unwrap_or(false) != d.decode_fused_merge.unwrap_or(false) {
             asked.push("MOA_WGSL_FUSED_MERGE=1".into());
         }
@@ -479,8 +456,6 @@ impl WgpuEngineOptions {
             asked.push(format!("MOA_WGSL_V_FIRST={}", u8::from(t.decode_v_first)));
         }
         let rest = WgslTuning {
-            decode_item_loads: d.decode_item_loads,
-            decode_next_k: d.decode_next_k,
             decode_fused_merge: d.decode_fused_merge,
             decode_v_first: d.decode_v_first,
             ..*t
@@ -551,15 +526,13 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_HEAD_ARGMAX",
     "MOA_WGPU_COOP_DECODE",
     "MOA_WGPU_COOP_QKV",
-    "MOA_WGSL_ITEM_LOADS",
-    "MOA_WGSL_NEXT_K",
     "MOA_WGSL_FUSED_MERGE",
     "MOA_WGSL_V_FIRST",
 ];
 
 /// The WGSL decode kernel bench's own knobs (examples/wgpu_decode_bench.rs reads them;
-/// the library does not), known so that they draw no warning. The four the engine reads
-/// too (`MOA_WGSL_ITEM_LOADS`, `_NEXT_K`, `_FUSED_MERGE`, `_V_FIRST`) are in [`KNOWN`].
+/// the library does not), known so that they draw no warning. The two the engine reads
+/// too (`MOA_WGSL_FUSED_MERGE`, `_V_FIRST`) are in [`KNOWN`].
 pub const BENCH_ONLY: &[&str] = &[
     "MOA_WGSL_CHECKS",
     "MOA_WGSL_CHUNKS",
@@ -581,6 +554,14 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGSL_ITEM_LOADS",
+        "the decode's first tile loaded with the work item was slower in the engine's step on the H200 (SmolLM2 16 x 4096: attention 23.3-23.6 us a layer with k, 24.2 with kv, 39.1 with kv-shared, against 22.5-22.7; step 1.02-1.27x) and was deleted (benches/RESULTS.md, wgpu session 15)",
+    ),
+    (
+        "MOA_WGSL_NEXT_K",
+        "the decode's next tile's K loaded during the tile before took 162 registers (3 workgroups an SM) and was slower in the engine's step on the H200 (attention 28.5 against 22.5 us a layer, step 1.106x) and was deleted (benches/RESULTS.md, wgpu session 15)",
+    ),
     (
         "MOA_WGPU_COOP_EARLY",
         "loading the matrix-unit products' B fragments after x is staged was slower, gate/up 9.96 against 8.53-8.74 us, output 6.94 against 5.72-5.80, and the switch was deleted (benches/RESULTS.md, wgpu session 13, call 1)",
@@ -811,21 +792,16 @@ mod tests {
         let none = WgpuEngineOptions::from_lookup(&lookup_in(&[])).unwrap();
         assert!(none.wgsl_tuning_asked().is_empty());
         let o = WgpuEngineOptions::from_lookup(&lookup_in(&[
-            ("MOA_WGSL_ITEM_LOADS", "kv-shared"),
-            ("MOA_WGSL_NEXT_K", "1"),
             ("MOA_WGSL_FUSED_MERGE", "1"),
             ("MOA_WGSL_V_FIRST", "1"),
         ]))
         .unwrap();
         let t = o.wgsl_tuning;
-        assert_eq!(t.decode_item_loads, ItemLoads::KVShared);
-        assert!(t.decode_next_k && t.decode_v_first);
+        assert!(t.decode_v_first);
         assert_eq!(t.decode_fused_merge, Some(true));
         // The rest stays the default.
         assert_eq!(
             WgslTuning {
-                decode_item_loads: ItemLoads::InTile,
-                decode_next_k: false,
                 decode_fused_merge: None,
                 decode_v_first: false,
                 ..t
@@ -834,18 +810,12 @@ mod tests {
         );
         assert_eq!(
             o.wgsl_tuning_asked(),
-            [
-                "MOA_WGSL_ITEM_LOADS=kv-shared",
-                "MOA_WGSL_NEXT_K=1",
-                "MOA_WGSL_FUSED_MERGE=1",
-                "MOA_WGSL_V_FIRST=1"
-            ]
+            ["MOA_WGSL_FUSED_MERGE=1", "MOA_WGSL_V_FIRST=1"]
         );
         // Values that ask the default kernels ask nothing.
         let off = WgpuEngineOptions::from_lookup(&lookup_in(&[
-            ("MOA_WGSL_ITEM_LOADS", "tile"),
-            ("MOA_WGSL_NEXT_K", "0"),
             ("MOA_WGSL_FUSED_MERGE", "0"),
+            ("MOA_WGSL_V_FIRST", "0"),
         ]))
         .unwrap();
         assert!(off.wgsl_tuning_asked().is_empty(), "{off:?}");
@@ -859,12 +829,6 @@ mod tests {
         };
         assert_eq!(code.wgsl_tuning_asked().len(), 1);
         for (name, value, accepted) in [
-            (
-                "MOA_WGSL_ITEM_LOADS",
-                "kvshared",
-                "tile, k, kv or kv-shared",
-            ),
-            ("MOA_WGSL_NEXT_K", "yes", "0 or 1"),
             ("MOA_WGSL_FUSED_MERGE", "auto", "0 or 1"),
             ("MOA_WGSL_V_FIRST", "2", "0 or 1"),
         ] {
@@ -879,8 +843,17 @@ mod tests {
                 }
             );
         }
-        // Read by the library now: no warning.
-        assert!(unknown_names(["MOA_WGSL_NEXT_K", "MOA_WGSL_ITEM_LOADS"]).is_empty());
+        // Read by the library: no warning.
+        assert!(unknown_names(["MOA_WGSL_FUSED_MERGE", "MOA_WGSL_V_FIRST"]).is_empty());
+        // The deleted forms (session 15) are ignored with why, not read.
+        let w = unknown_names(["MOA_WGSL_ITEM_LOADS", "MOA_WGSL_NEXT_K"]);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w
+            .iter()
+            .all(|m| m.contains("is ignored") && m.contains("session 15")));
+        let kv =
+            WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_ITEM_LOADS", "kv")])).unwrap();
+        assert!(kv.wgsl_tuning_asked().is_empty());
     }
 
     #[test]

@@ -15,7 +15,8 @@ use super::abi::{Access, Arg, Elem, Grid, KernelAbi, Param, Tiles};
 use super::ctx::LayerCtx;
 use super::{render, Artifact, CodegenError, KernelInfo, Phase, Target};
 use crate::lower::consts::{
-    CUDA_DECODE_ARRIVE, CUDA_DECODE_EARLY_LOADS, CUDA_DECODE_FAST_MERGE, CUDA_DECODE_FULL_PROLOGUE,
+    CUDA_DECODE_ARRIVE, CUDA_DECODE_EARLY_LOADS, CUDA_DECODE_FAST_MERGE, CUDA_DECODE_FOUR_CHAINS,
+    CUDA_DECODE_CHEAP_ISSUE, CUDA_DECODE_FULL_PROLOGUE, CUDA_DECODE_LAZY_RESCALE,
     CUDA_DECODE_LEAN_EPILOGUE, CUDA_DECODE_REFILL, CUDA_DECODE_TICKET_MERGE,
     CUDA_DECODE_UNMASKED_TILES, CUDA_DECODE_WIDE_MERGE,
 };
@@ -108,6 +109,25 @@ pub struct DecodeTuning {
     /// the group sees whole (sink slots every head keeps, or ring slots younger than the
     /// narrowest window), instead of masking every tile of such a segment.
     pub unmasked_tiles: bool,
+    /// Tensor-core kernel (the letter `c`): Q·Kᵀ of a tile in four independent MMA chains
+    /// over head_dim (k steps taken mod 4, summed in a tree), not two, so the scores are
+    /// ready after ⌈KSTEPS / 4⌉ dependent MMAs instead of ⌈KSTEPS / 2⌉ (2 instead of 4 at
+    /// head_dim 128), at 8 more registers. The sum is reassociated: scores change by f32
+    /// rounding only.
+    pub four_chains: bool,
+    /// Tensor-core kernel with the block-wide pipeline (the letter `i`): cheap refill
+    /// issue. Each thread's 16-byte pieces of a tile lie a fixed stride apart in the cache
+    /// and at fixed offsets of a stage, so a tile wholly inside the chunk is issued from one
+    /// pointer advanced per tile, with no per-piece bound test or address math (the same
+    /// pieces per thread as without it; only a chunk's last, partial tile takes the tested
+    /// path).
+    pub cheap_issue: bool,
+    /// Tensor-core kernel (the letter `l`): lazy rescale. A warp keeps its columns'
+    /// running maxima while every score of a tile lies within 2^8 (8 in log2 units) of
+    /// them (one vote, no shuffles): no max reduction, no correction factor and no
+    /// rescale of the accumulators on that tile; otherwise the exact update. Exact either
+    /// way (P ≤ 2^8 shares the stale max with l and the accumulators; f32 holds them).
+    pub lazy_rescale: bool,
     /// With the fast merge (the letter `b`): batches of up to 32 chunks per L2 round trip
     /// with 128 registers of partial sums per thread ([`decode_merge_batch_wide`]: 32 for
     /// a GQA group of 4 at head_dim 128), not 64 registers (16), so segments of 17–32
@@ -149,6 +169,9 @@ impl Default for DecodeTuning {
             refill: CUDA_DECODE_REFILL,
             arrive: CUDA_DECODE_ARRIVE,
             unmasked_tiles: CUDA_DECODE_UNMASKED_TILES,
+            four_chains: CUDA_DECODE_FOUR_CHAINS,
+            cheap_issue: CUDA_DECODE_CHEAP_ISSUE,
+            lazy_rescale: CUDA_DECODE_LAZY_RESCALE,
             wide_merge: CUDA_DECODE_WIDE_MERGE,
             probe: false,
             probe_no_merge: false,
@@ -613,7 +636,10 @@ impl std::fmt::Display for DecodeTuning {
             (self.full_prologue, 'f'),
             (self.refill, 'r'),
             (self.arrive, 'a'),
+            (self.cheap_issue, 'i'),
             (self.unmasked_tiles, 'u'),
+            (self.four_chains, 'c'),
+            (self.lazy_rescale, 'l'),
             (self.fast_merge, 'm'),
             (self.lean, 's'),
             (self.ticket, 't'),
@@ -634,13 +660,13 @@ impl std::str::FromStr for DecodeTuning {
     type Err = String;
 
     /// Parses what [`Display`](std::fmt::Display) writes: `WARPSxSTAGES` and any of the
-    /// letters `w`, `e`, `f`, `r`, `a`, `u`, `m`, `s`, `t`, `b`, `z`, `y`, `x` (a letter not
+    /// letters `w`, `e`, `f`, `r`, `a`, `i`, `u`, `c`, `l`, `m`, `s`, `t`, `b`, `z`, `y`, `x` (a letter not
     /// written is off, whatever the default); `a` needs `r`.
     fn from_str(v: &str) -> Result<Self, String> {
         let bad = || {
             format!(
                 "decode variant `{v}`: expected WARPSxSTAGES and option letters from w, e, f, r, a, \
-                 u, m, s, t, b, z, y, x (a only with r), e.g. 4x3, 4x3emsb or 4x3w"
+                 i, u, c, l, m, s, t, b, z, y, x (a only with r), e.g. 4x3, 4x3emsb or 4x3w"
             )
         };
         let (w, rest) = v.split_once('x').ok_or_else(bad)?;
@@ -660,6 +686,9 @@ impl std::str::FromStr for DecodeTuning {
             refill: false,
             arrive: false,
             unmasked_tiles: false,
+            four_chains: false,
+            cheap_issue: false,
+            lazy_rescale: false,
             wide_merge: false,
             probe: false,
             probe_no_merge: false,
@@ -673,6 +702,9 @@ impl std::str::FromStr for DecodeTuning {
                 'r' => &mut t.refill,
                 'a' => &mut t.arrive,
                 'u' => &mut t.unmasked_tiles,
+                'c' => &mut t.four_chains,
+                'i' => &mut t.cheap_issue,
+                'l' => &mut t.lazy_rescale,
                 'm' => &mut t.fast_merge,
                 's' => &mut t.lean,
                 't' => &mut t.ticket,
@@ -1043,6 +1075,12 @@ struct CudaLayerCtx {
     decode_arrive: bool,
     /// `DecodeTuning::unmasked_tiles` where it applies (tensor cores).
     decode_unmasked_tiles: bool,
+    /// `DecodeTuning::cheap_issue` where it applies (tensor cores, block-wide pipeline).
+    decode_cheap_issue: bool,
+    /// `DecodeTuning::four_chains` where it applies (tensor cores).
+    decode_four_chains: bool,
+    /// `DecodeTuning::lazy_rescale` where it applies (tensor cores).
+    decode_lazy: bool,
     decode_probe: bool,
     decode_probe_no_merge: bool,
     decode_probe_no_epilogue: bool,
@@ -1238,6 +1276,11 @@ fn layer_ctx(
             && decode_uses_mma(module.storage, d),
         decode_refill: tuning.refill && !tuning.warp_pipes && decode_uses_mma(module.storage, d),
         decode_unmasked_tiles: tuning.unmasked_tiles && decode_uses_mma(module.storage, d),
+        decode_cheap_issue: tuning.cheap_issue
+            && !tuning.warp_pipes
+            && decode_uses_mma(module.storage, d),
+        decode_four_chains: tuning.four_chains && decode_uses_mma(module.storage, d),
+        decode_lazy: tuning.lazy_rescale && decode_uses_mma(module.storage, d),
         decode_arrive: tuning.arrive
             && tuning.refill
             && !tuning.warp_pipes

@@ -17,7 +17,7 @@ use super::{render, Artifact, CodegenError, KernelInfo, Phase, Target};
 use crate::lower::consts::{
     CUDA_DECODE_ARRIVE, CUDA_DECODE_EARLY_LOADS, CUDA_DECODE_FAST_MERGE, CUDA_DECODE_FOUR_CHAINS,
     CUDA_DECODE_CHEAP_ISSUE, CUDA_DECODE_FULL_PROLOGUE, CUDA_DECODE_LAZY_RESCALE,
-    CUDA_DECODE_LEAN_EPILOGUE, CUDA_DECODE_REFILL, CUDA_DECODE_TICKET_MERGE,
+    CUDA_DECODE_LEAN_EPILOGUE, CUDA_DECODE_MHA_PER_TILE, CUDA_DECODE_REFILL, CUDA_DECODE_TICKET_MERGE,
     CUDA_DECODE_UNMASKED_TILES, CUDA_DECODE_WIDE_MERGE,
 };
 use crate::lower::consts::{
@@ -149,6 +149,21 @@ pub struct DecodeTuning {
 }
 
 impl DecodeTuning {
+    /// The compiler's decode shape for a model whose GQA group has `group_size` query
+    /// heads: [`Default`], and for MHA (a group of 1) also the cheap refill issue (`i`),
+    /// four Q·Kᵀ chains (`c`) and the lazy rescale (`l`) where
+    /// [`CUDA_DECODE_MHA_PER_TILE`] says so (measured faster on every Vicuna-7B layer, a tie
+    /// on Llama-3-8B's GQA groups of 4; benches/RESULTS.md, decode "Session 15").
+    pub fn default_for(group_size: u32) -> Self {
+        let mut t = Self::default();
+        if group_size == 1 && CUDA_DECODE_MHA_PER_TILE {
+            t.cheap_issue = true;
+            t.four_chains = true;
+            t.lazy_rescale = true;
+        }
+        t
+    }
+
     /// Whether this is a benchmark probe (`z`, `y`, `x`), whose output is undefined.
     pub fn is_probe(&self) -> bool {
         self.probe || self.probe_no_merge || self.probe_no_epilogue
@@ -1315,7 +1330,7 @@ fn layer_constants(ctx: &CudaLayerCtx) -> serde_json::Value {
 }
 
 pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
-    generate_tuned(module, DecodeTuning::default())
+    generate_tuned(module, DecodeTuning::default_for(module.shape.group_size()))
 }
 
 /// [`generate`] with a chosen decode shape (benchmarks compare variants).

@@ -256,6 +256,13 @@ pub const CUDA_DECODE_ARRIVE: bool = false;
 /// stream-and-math probe 0.13–0.23 µs slower: the per-tile test costs more than the mask
 /// it skips. So off.
 pub const CUDA_DECODE_UNMASKED_TILES: bool = false;
+/// CUDA decode, MHA models only (`codegen::cuda::DecodeTuning::default_for` with a group
+/// of 1): the cheap refill issue, four Q·Kᵀ chains and the lazy rescale together
+/// (`4x3eiclms`). Measured (benches/RESULTS.md, decode "Session 15"): Vicuna-7B
+/// 0.987–0.994 of `4x3ems`'s time in geometric mean per configuration, faster on every
+/// layer; on Llama-3-8B (groups of 4) a tie (median −0.03 to +0.09 µs per layer, within
+/// the A/A noise), with `i` alone 0.5–2.9 µs slower, so GQA keeps the plain default.
+pub const CUDA_DECODE_MHA_PER_TILE: bool = true;
 /// CUDA decode: cheap refill issue (`codegen::cuda::DecodeTuning::cheap_issue`): full
 /// tiles are issued from one pointer per thread advanced per tile. Opt-in (session 15,
 /// benches/RESULTS.md "Session 15").

@@ -15,10 +15,10 @@ use super::abi::{Access, Arg, Elem, Grid, KernelAbi, Param, Tiles};
 use super::ctx::LayerCtx;
 use super::{render, Artifact, CodegenError, KernelInfo, Phase, Target};
 use crate::lower::consts::{
-    CUDA_DECODE_ARRIVE, CUDA_DECODE_EARLY_LOADS, CUDA_DECODE_FAST_MERGE, CUDA_DECODE_FOUR_CHAINS,
-    CUDA_DECODE_CHEAP_ISSUE, CUDA_DECODE_FULL_PROLOGUE, CUDA_DECODE_LAZY_RESCALE,
-    CUDA_DECODE_LEAN_EPILOGUE, CUDA_DECODE_MHA_PER_TILE, CUDA_DECODE_REFILL, CUDA_DECODE_TICKET_MERGE,
-    CUDA_DECODE_UNMASKED_TILES, CUDA_DECODE_WIDE_MERGE,
+    CUDA_DECODE_ARRIVE, CUDA_DECODE_CHEAP_ISSUE, CUDA_DECODE_EARLY_LOADS, CUDA_DECODE_FAST_MERGE,
+    CUDA_DECODE_FOUR_CHAINS, CUDA_DECODE_FULL_PROLOGUE, CUDA_DECODE_LAZY_RESCALE,
+    CUDA_DECODE_LEAN_EPILOGUE, CUDA_DECODE_MHA_PER_TILE, CUDA_DECODE_REFILL,
+    CUDA_DECODE_TICKET_MERGE, CUDA_DECODE_UNMASKED_TILES, CUDA_DECODE_WIDE_MERGE,
 };
 use crate::lower::consts::{
     CUDA_DECODE_STAGES, CUDA_DECODE_WARPS, CUDA_DECODE_WARP_PIPES, CUDA_PREFILL_K_TILE,
@@ -1881,6 +1881,11 @@ beta = [0.5, 0.25, 0.375, 0.5]
             "4x3eraz",
             "4x3eums",
             "4x3eraumsx",
+            "4x3eims",
+            "4x3ecms",
+            "4x3elms",
+            "4x3eiclms",
+            "4x3eiclmsx",
         ] {
             let t: DecodeTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(t.to_string(), v);
@@ -1893,13 +1898,24 @@ beta = [0.5, 0.25, 0.375, 0.5]
         for bad in ["4x3ee", "4x3q", "4x3k", "x3", "4x", "4x3 e", "4x3ema"] {
             let e = bad.parse::<DecodeTuning>().unwrap_err();
             assert!(
-                e.contains(bad) && e.contains("w, e, f, r, a, u, m, s, t"),
+                e.contains(bad) && e.contains("w, e, f, r, a, i, u, c, l, m, s, t"),
                 "{e}"
             );
         }
         let d = DecodeTuning::default();
         assert_eq!(d.to_string().parse::<DecodeTuning>(), Ok(d));
         assert!(!d.is_probe());
+    }
+
+    #[test]
+    fn mha_takes_the_per_tile_options_by_default() {
+        // Session 15 (benches/RESULTS.md): 4x3eiclms for a group of 1, the plain default
+        // for GQA groups.
+        assert_eq!(DecodeTuning::default_for(1).to_string(), "4x3eiclms");
+        for g in [2, 4, 8] {
+            assert_eq!(DecodeTuning::default_for(g), DecodeTuning::default());
+        }
+        assert_eq!(DecodeTuning::default().to_string(), "4x3ems");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 #!/bin/bash
-# Cubins of session 15's decode call (here, on the 2-core machine; NVRTC 12.9 + ptxas from
-# scripts/cuda-deps.sh), two compile streams side by side. Usage: build-cubins.sh OUT_DIR
+# Cubins of session 15's decode calls (here, on the 2-core machine; NVRTC 12.9 + ptxas from
+# scripts/cuda-deps.sh; set MOA_CUDA_CACHE to the wheels' cache first, else it fetches them
+# into .cache), two compile streams side by side. Usage: build-cubins.sh OUT_DIR
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$(dirname "$(dirname "$here")")")

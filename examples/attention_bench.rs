@@ -306,14 +306,12 @@ fn run(args: &Args) -> Result<(), String> {
         .iter()
         .map(|s| parse_model(s))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut variants = args
+    let variants = args
         .variants
         .iter()
         .map(|v| v.parse::<DecodeTuning>())
         .collect::<Result<Vec<_>, _>>()?;
-    if variants.is_empty() {
-        variants.push(DecodeTuning::default());
-    }
+    // Empty: the compiler's default for each model's GQA group (`DecodeTuning::default_for`).
     let chunks: Vec<Option<ChunkPolicy>> = args
         .chunks
         .iter()
@@ -353,7 +351,13 @@ fn run(args: &Args) -> Result<(), String> {
             module.layers.retain(|l| args.layers.contains(&l.layer));
         }
         let dense_module = lower(&m.dense, storage);
-        for tuning in &variants {
+        let group_default = [DecodeTuning::default_for(module.shape.group_size())];
+        let variants = if variants.is_empty() {
+            &group_default[..]
+        } else {
+            &variants[..]
+        };
+        for tuning in variants {
             let vname = tuning.to_string();
             let key_tile = decode_key_tile(storage, module.shape.head_dim, *tuning);
             let mut timed: std::collections::HashMap<TimedKey, (Timing, u32)> =
@@ -565,6 +569,12 @@ fn dry_run(
 ) -> Result<(), String> {
     for m in models {
         let module = lower(&m.plan, storage);
+        let group_default = [DecodeTuning::default_for(module.shape.group_size())];
+        let variants = if variants.is_empty() {
+            &group_default[..]
+        } else {
+            variants
+        };
         for tuning in variants {
             let key_tile = decode_key_tile(storage, module.shape.head_dim, *tuning);
             for &rows in &args.batch {

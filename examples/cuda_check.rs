@@ -48,7 +48,8 @@ struct Args {
     #[arg(long)]
     verbose: bool,
     /// Decode kernel, WARPSxSTAGES and option letters from w, e, m, s, t
-    /// (`codegen::cuda::DecodeTuning`; default: the compiler's).
+    /// (`codegen::cuda::DecodeTuning`; default: the compiler's for each plan's GQA group,
+    /// `DecodeTuning::default_for`).
     #[arg(long)]
     variant: Option<String>,
     /// Prefill kernel shape, WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e] (default: the compiler's; see
@@ -124,15 +125,16 @@ fn main() -> ExitCode {
             }
         });
     }
+    // None: the compiler's default for each module's GQA group (`DecodeTuning::default_for`).
     let tuning = match args.variant.as_deref().map(str::parse::<DecodeTuning>) {
-        None => DecodeTuning::default(),
+        None => None,
         Some(Ok(t)) if t.is_probe() => {
             eprintln!(
                 "error: --variant {t}: `z`, `y` and `x` are benchmark probes, whose output is undefined"
             );
             return ExitCode::from(2);
         }
-        Some(Ok(t)) => t,
+        Some(Ok(t)) => Some(t),
         Some(Err(e)) => {
             eprintln!("error: --variant: {e}");
             return ExitCode::from(2);
@@ -170,7 +172,7 @@ fn main() -> ExitCode {
                 args.seed,
                 args.device,
                 DEFAULT_ARCH,
-                tuning,
+                tuning.unwrap_or(DecodeTuning::default_for(module.shape.group_size())),
                 prefill.unwrap_or(PrefillTuning::default_for(
                     module.storage,
                     module.shape.head_dim,
@@ -227,7 +229,8 @@ fn main() -> ExitCode {
                 module.shape.head_dim,
             ));
             let label = format!("bf16, V x 2^{:?}", args.v_exponents);
-            match check_v_scaled(&module, &args, tuning, prefill) {
+            let decode = tuning.unwrap_or(DecodeTuning::default_for(module.shape.group_size()));
+            match check_v_scaled(&module, &args, decode, prefill) {
                 Ok((cases, worst, failed)) => {
                     all_passed &= failed == 0;
                     summary.push(format!(

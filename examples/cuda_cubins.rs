@@ -88,9 +88,7 @@ fn run(args: &Args) -> Result<usize, String> {
     for v in &args.variants {
         variants.push(v.parse::<DecodeTuning>()?);
     }
-    if variants.is_empty() {
-        variants.push(DecodeTuning::default());
-    }
+    // Empty: the compiler's default for each module's GQA group (`DecodeTuning::default_for`).
     let mut prefills = Vec::new();
     for p in &args.prefill_variants {
         prefills.push(p.parse::<PrefillTuning>()?);
@@ -111,6 +109,12 @@ fn run(args: &Args) -> Result<usize, String> {
                 &shape_default[..]
             } else {
                 &prefills[..]
+            };
+            let group_default = [DecodeTuning::default_for(module.shape.group_size())];
+            let variants = if variants.is_empty() {
+                &group_default[..]
+            } else {
+                &variants[..]
             };
             for (&tuning, &prefill) in variants
                 .iter()

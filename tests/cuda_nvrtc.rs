@@ -465,6 +465,36 @@ fn decode_refill_when_free_compiles() {
     assert!(arrive.contains("mbarrier.try_wait.parity"), "4x3erams");
 }
 
+/// Session 15's decode options (DESIGN §6): four Q·Kᵀ chains (`c`) and the lazy rescale
+/// (`l`, a warp vote decides whether a tile keeps the running max) compile for both
+/// fixtures and both MMA types, alone and together, with the stream-and-math probe (`x`).
+#[test]
+fn decode_session15_options_compile() {
+    for name in ["fixture-mha.toml", "fixture-gqa.toml"] {
+        for storage in [StorageType::F16, StorageType::Bf16] {
+            let module = lower(&fixture(name), storage);
+            let body_of = |v: &str| {
+                let tuning: cuda::DecodeTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
+                let arts = cuda::generate_tuned(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
+                let ptx = compile(&arts[0]);
+                decode_entry(&ptx, &arts[0].kernels[1].entry_point).to_string()
+            };
+            let plain = body_of("4x3ems");
+            assert!(!plain.contains("vote.sync.all"), "{name} 4x3ems");
+            for v in ["4x3ecms", "4x3elms", "4x3eclms", "4x3eclmsx"] {
+                let body = body_of(v);
+                assert!(body.contains("mma.sync.aligned.m16n8k16"), "{name} {v}");
+                assert_eq!(
+                    body.contains("vote.sync.all"),
+                    v.contains('l'),
+                    "{name} {} {v}: the lazy rescale's vote",
+                    storage.name()
+                );
+            }
+        }
+    }
+}
+
 /// The decode kernels merge a segment held by a thread-block cluster through distributed
 /// shared memory (docs/DESIGN.md §6), and keep the arrival-counter merge through global
 /// memory for plain launches: both paths are in the PTX of the tensor-core (bf16) and the

@@ -15,9 +15,10 @@ use super::abi::{Access, Arg, Elem, Grid, KernelAbi, Param, Tiles};
 use super::ctx::LayerCtx;
 use super::{render, Artifact, CodegenError, KernelInfo, Phase, Target};
 use crate::lower::consts::{
-    CUDA_DECODE_ARRIVE, CUDA_DECODE_EARLY_LOADS, CUDA_DECODE_FAST_MERGE, CUDA_DECODE_FULL_PROLOGUE,
-    CUDA_DECODE_LEAN_EPILOGUE, CUDA_DECODE_REFILL, CUDA_DECODE_TICKET_MERGE,
-    CUDA_DECODE_UNMASKED_TILES, CUDA_DECODE_WIDE_MERGE,
+    CUDA_DECODE_ARRIVE, CUDA_DECODE_CHEAP_ISSUE, CUDA_DECODE_EARLY_LOADS, CUDA_DECODE_FAST_MERGE,
+    CUDA_DECODE_FOUR_CHAINS, CUDA_DECODE_FULL_PROLOGUE, CUDA_DECODE_LAZY_RESCALE,
+    CUDA_DECODE_LEAN_EPILOGUE, CUDA_DECODE_MHA_PER_TILE, CUDA_DECODE_REFILL,
+    CUDA_DECODE_TICKET_MERGE, CUDA_DECODE_UNMASKED_TILES, CUDA_DECODE_WIDE_MERGE,
 };
 use crate::lower::consts::{
     CUDA_DECODE_STAGES, CUDA_DECODE_WARPS, CUDA_DECODE_WARP_PIPES, CUDA_PREFILL_K_TILE,
@@ -108,6 +109,25 @@ pub struct DecodeTuning {
     /// the group sees whole (sink slots every head keeps, or ring slots younger than the
     /// narrowest window), instead of masking every tile of such a segment.
     pub unmasked_tiles: bool,
+    /// Tensor-core kernel (the letter `c`): Q·Kᵀ of a tile in four independent MMA chains
+    /// over head_dim (k steps taken mod 4, summed in a tree), not two, so the scores are
+    /// ready after ⌈KSTEPS / 4⌉ dependent MMAs instead of ⌈KSTEPS / 2⌉ (2 instead of 4 at
+    /// head_dim 128), at 8 more registers. The sum is reassociated: scores change by f32
+    /// rounding only.
+    pub four_chains: bool,
+    /// Tensor-core kernel with the block-wide pipeline (the letter `i`): cheap refill
+    /// issue. Each thread's 16-byte pieces of a tile lie a fixed stride apart in the cache
+    /// and at fixed offsets of a stage, so a tile wholly inside the chunk is issued from one
+    /// pointer advanced per tile, with no per-piece bound test or address math (the same
+    /// pieces per thread as without it; only a chunk's last, partial tile takes the tested
+    /// path).
+    pub cheap_issue: bool,
+    /// Tensor-core kernel (the letter `l`): lazy rescale. A warp keeps its columns'
+    /// running maxima while every score of a tile lies within 2^8 (8 in log2 units) of
+    /// them (one vote, no shuffles): no max reduction, no correction factor and no
+    /// rescale of the accumulators on that tile; otherwise the exact update. Exact either
+    /// way (P ≤ 2^8 shares the stale max with l and the accumulators; f32 holds them).
+    pub lazy_rescale: bool,
     /// With the fast merge (the letter `b`): batches of up to 32 chunks per L2 round trip
     /// with 128 registers of partial sums per thread ([`decode_merge_batch_wide`]: 32 for
     /// a GQA group of 4 at head_dim 128), not 64 registers (16), so segments of 17–32
@@ -129,6 +149,21 @@ pub struct DecodeTuning {
 }
 
 impl DecodeTuning {
+    /// The compiler's decode shape for a model whose GQA group has `group_size` query
+    /// heads: [`Default`], and for MHA (a group of 1) also the cheap refill issue (`i`),
+    /// four Q·Kᵀ chains (`c`) and the lazy rescale (`l`) where
+    /// [`CUDA_DECODE_MHA_PER_TILE`] says so (measured faster on every Vicuna-7B layer, a tie
+    /// on Llama-3-8B's GQA groups of 4; benches/RESULTS.md, decode "Session 15").
+    pub fn default_for(group_size: u32) -> Self {
+        let mut t = Self::default();
+        if group_size == 1 && CUDA_DECODE_MHA_PER_TILE {
+            t.cheap_issue = true;
+            t.four_chains = true;
+            t.lazy_rescale = true;
+        }
+        t
+    }
+
     /// Whether this is a benchmark probe (`z`, `y`, `x`), whose output is undefined.
     pub fn is_probe(&self) -> bool {
         self.probe || self.probe_no_merge || self.probe_no_epilogue
@@ -149,6 +184,9 @@ impl Default for DecodeTuning {
             refill: CUDA_DECODE_REFILL,
             arrive: CUDA_DECODE_ARRIVE,
             unmasked_tiles: CUDA_DECODE_UNMASKED_TILES,
+            four_chains: CUDA_DECODE_FOUR_CHAINS,
+            cheap_issue: CUDA_DECODE_CHEAP_ISSUE,
+            lazy_rescale: CUDA_DECODE_LAZY_RESCALE,
             wide_merge: CUDA_DECODE_WIDE_MERGE,
             probe: false,
             probe_no_merge: false,
@@ -613,7 +651,10 @@ impl std::fmt::Display for DecodeTuning {
             (self.full_prologue, 'f'),
             (self.refill, 'r'),
             (self.arrive, 'a'),
+            (self.cheap_issue, 'i'),
             (self.unmasked_tiles, 'u'),
+            (self.four_chains, 'c'),
+            (self.lazy_rescale, 'l'),
             (self.fast_merge, 'm'),
             (self.lean, 's'),
             (self.ticket, 't'),
@@ -634,13 +675,13 @@ impl std::str::FromStr for DecodeTuning {
     type Err = String;
 
     /// Parses what [`Display`](std::fmt::Display) writes: `WARPSxSTAGES` and any of the
-    /// letters `w`, `e`, `f`, `r`, `a`, `u`, `m`, `s`, `t`, `b`, `z`, `y`, `x` (a letter not
+    /// letters `w`, `e`, `f`, `r`, `a`, `i`, `u`, `c`, `l`, `m`, `s`, `t`, `b`, `z`, `y`, `x` (a letter not
     /// written is off, whatever the default); `a` needs `r`.
     fn from_str(v: &str) -> Result<Self, String> {
         let bad = || {
             format!(
                 "decode variant `{v}`: expected WARPSxSTAGES and option letters from w, e, f, r, a, \
-                 u, m, s, t, b, z, y, x (a only with r), e.g. 4x3, 4x3emsb or 4x3w"
+                 i, u, c, l, m, s, t, b, z, y, x (a only with r), e.g. 4x3, 4x3emsb or 4x3w"
             )
         };
         let (w, rest) = v.split_once('x').ok_or_else(bad)?;
@@ -660,6 +701,9 @@ impl std::str::FromStr for DecodeTuning {
             refill: false,
             arrive: false,
             unmasked_tiles: false,
+            four_chains: false,
+            cheap_issue: false,
+            lazy_rescale: false,
             wide_merge: false,
             probe: false,
             probe_no_merge: false,
@@ -673,6 +717,9 @@ impl std::str::FromStr for DecodeTuning {
                 'r' => &mut t.refill,
                 'a' => &mut t.arrive,
                 'u' => &mut t.unmasked_tiles,
+                'c' => &mut t.four_chains,
+                'i' => &mut t.cheap_issue,
+                'l' => &mut t.lazy_rescale,
                 'm' => &mut t.fast_merge,
                 's' => &mut t.lean,
                 't' => &mut t.ticket,
@@ -1043,6 +1090,12 @@ struct CudaLayerCtx {
     decode_arrive: bool,
     /// `DecodeTuning::unmasked_tiles` where it applies (tensor cores).
     decode_unmasked_tiles: bool,
+    /// `DecodeTuning::cheap_issue` where it applies (tensor cores, block-wide pipeline).
+    decode_cheap_issue: bool,
+    /// `DecodeTuning::four_chains` where it applies (tensor cores).
+    decode_four_chains: bool,
+    /// `DecodeTuning::lazy_rescale` where it applies (tensor cores).
+    decode_lazy: bool,
     decode_probe: bool,
     decode_probe_no_merge: bool,
     decode_probe_no_epilogue: bool,
@@ -1238,6 +1291,11 @@ fn layer_ctx(
             && decode_uses_mma(module.storage, d),
         decode_refill: tuning.refill && !tuning.warp_pipes && decode_uses_mma(module.storage, d),
         decode_unmasked_tiles: tuning.unmasked_tiles && decode_uses_mma(module.storage, d),
+        decode_cheap_issue: tuning.cheap_issue
+            && !tuning.warp_pipes
+            && decode_uses_mma(module.storage, d),
+        decode_four_chains: tuning.four_chains && decode_uses_mma(module.storage, d),
+        decode_lazy: tuning.lazy_rescale && decode_uses_mma(module.storage, d),
         decode_arrive: tuning.arrive
             && tuning.refill
             && !tuning.warp_pipes
@@ -1272,7 +1330,7 @@ fn layer_constants(ctx: &CudaLayerCtx) -> serde_json::Value {
 }
 
 pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
-    generate_tuned(module, DecodeTuning::default())
+    generate_tuned(module, DecodeTuning::default_for(module.shape.group_size()))
 }
 
 /// [`generate`] with a chosen decode shape (benchmarks compare variants).
@@ -1823,6 +1881,11 @@ beta = [0.5, 0.25, 0.375, 0.5]
             "4x3eraz",
             "4x3eums",
             "4x3eraumsx",
+            "4x3eims",
+            "4x3ecms",
+            "4x3elms",
+            "4x3eiclms",
+            "4x3eiclmsx",
         ] {
             let t: DecodeTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(t.to_string(), v);
@@ -1835,13 +1898,24 @@ beta = [0.5, 0.25, 0.375, 0.5]
         for bad in ["4x3ee", "4x3q", "4x3k", "x3", "4x", "4x3 e", "4x3ema"] {
             let e = bad.parse::<DecodeTuning>().unwrap_err();
             assert!(
-                e.contains(bad) && e.contains("w, e, f, r, a, u, m, s, t"),
+                e.contains(bad) && e.contains("w, e, f, r, a, i, u, c, l, m, s, t"),
                 "{e}"
             );
         }
         let d = DecodeTuning::default();
         assert_eq!(d.to_string().parse::<DecodeTuning>(), Ok(d));
         assert!(!d.is_probe());
+    }
+
+    #[test]
+    fn mha_takes_the_per_tile_options_by_default() {
+        // Session 15 (benches/RESULTS.md): 4x3eiclms for a group of 1, the plain default
+        // for GQA groups.
+        assert_eq!(DecodeTuning::default_for(1).to_string(), "4x3eiclms");
+        for g in [2, 4, 8] {
+            assert_eq!(DecodeTuning::default_for(g), DecodeTuning::default());
+        }
+        assert_eq!(DecodeTuning::default().to_string(), "4x3ems");
     }
 
     #[test]

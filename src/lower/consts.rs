@@ -256,6 +256,24 @@ pub const CUDA_DECODE_ARRIVE: bool = false;
 /// stream-and-math probe 0.13–0.23 µs slower: the per-tile test costs more than the mask
 /// it skips. So off.
 pub const CUDA_DECODE_UNMASKED_TILES: bool = false;
+/// CUDA decode, MHA models only (`codegen::cuda::DecodeTuning::default_for` with a group
+/// of 1): the cheap refill issue, four Q·Kᵀ chains and the lazy rescale together
+/// (`4x3eiclms`). Measured (benches/RESULTS.md, decode "Session 15"): Vicuna-7B
+/// 0.987–0.994 of `4x3ems`'s time in geometric mean per configuration, faster on every
+/// layer; on Llama-3-8B (groups of 4) a tie (median −0.03 to +0.09 µs per layer, within
+/// the A/A noise), with `i` alone 0.5–2.9 µs slower, so GQA keeps the plain default.
+pub const CUDA_DECODE_MHA_PER_TILE: bool = true;
+/// CUDA decode: cheap refill issue (`codegen::cuda::DecodeTuning::cheap_issue`): full
+/// tiles are issued from one pointer per thread advanced per tile. Opt-in (session 15,
+/// benches/RESULTS.md "Session 15").
+pub const CUDA_DECODE_CHEAP_ISSUE: bool = false;
+/// CUDA decode: Q·Kᵀ in four MMA chains (`codegen::cuda::DecodeTuning::four_chains`), not
+/// two. Opt-in (session 15, benches/RESULTS.md "Session 15").
+pub const CUDA_DECODE_FOUR_CHAINS: bool = false;
+/// CUDA decode: lazy rescale (`codegen::cuda::DecodeTuning::lazy_rescale`): the running
+/// max is kept while a tile's scores stay within 2^8 of it. Opt-in (session 15,
+/// benches/RESULTS.md "Session 15").
+pub const CUDA_DECODE_LAZY_RESCALE: bool = false;
 /// CUDA decode: wide merge batches (`codegen::cuda::DecodeTuning::wide_merge`): up to 32
 /// chunks per L2 round trip with 128 registers of partial sums per thread (16 with 64).
 /// Measured (decode call 19, against the lean epilogue alone): 0.3–0.7 µs less on the

@@ -759,7 +759,12 @@ impl CudaAttention {
         ordinal: usize,
         arch: &'static str,
     ) -> Result<CudaAttention, CudaError> {
-        Self::new_tuned(module, ordinal, arch, DecodeTuning::default())
+        Self::new_tuned(
+            module,
+            ordinal,
+            arch,
+            DecodeTuning::default_for(module.shape.group_size()),
+        )
     }
 
     /// [`Self::new`] with a chosen decode kernel shape.
@@ -1475,7 +1480,13 @@ pub fn check_on(
     ordinal: usize,
     arch: &'static str,
 ) -> Result<CheckReport, CudaError> {
-    check_tuned(module, seed, ordinal, arch, DecodeTuning::default())
+    check_tuned(
+        module,
+        seed,
+        ordinal,
+        arch,
+        DecodeTuning::default_for(module.shape.group_size()),
+    )
 }
 
 /// [`check_on`] with a chosen decode kernel shape.

@@ -21,9 +21,10 @@ use crate::lower::consts::{
 };
 use crate::lower::consts::{
     CUDA_DECODE_STAGES, CUDA_DECODE_WARPS, CUDA_DECODE_WARP_PIPES, CUDA_PREFILL_K_TILE,
-    CUDA_PREFILL_Q_TILE, CUDA_PREFILL_TC_EARLY_RESCALE, CUDA_PREFILL_TC_KEY_RANGE,
-    CUDA_PREFILL_TC_K_TILE, CUDA_PREFILL_TC_LAZY_RESCALE, CUDA_PREFILL_TC_LEAN,
-    CUDA_PREFILL_TC_LEAN_COPY, CUDA_PREFILL_TC_MIN_BLOCKS, CUDA_PREFILL_TC_NARROW_REF_TOKENS,
+    CUDA_PREFILL_Q_TILE, CUDA_PREFILL_TC_EARLY_RESCALE, CUDA_PREFILL_TC_END_ALIGNED,
+    CUDA_PREFILL_TC_KEY_RANGE, CUDA_PREFILL_TC_K_TILE, CUDA_PREFILL_TC_L2_SECTIONS,
+    CUDA_PREFILL_TC_LAZY_RESCALE, CUDA_PREFILL_TC_LEAN, CUDA_PREFILL_TC_LEAN_COPY,
+    CUDA_PREFILL_TC_MIN_BLOCKS, CUDA_PREFILL_TC_NARROW_REF_TOKENS,
     CUDA_PREFILL_TC_NARROW_SPAN_SHARE, CUDA_PREFILL_TC_OVERLAP, CUDA_PREFILL_TC_PERSISTENT,
     CUDA_PREFILL_TC_PERSISTENT_NARROW, CUDA_PREFILL_TC_PINGPONG, CUDA_PREFILL_TC_PV_F16,
     CUDA_PREFILL_TC_PV_F16_WARPGROUPS, CUDA_PREFILL_TC_P_ONCE, CUDA_PREFILL_TC_Q_REGS,
@@ -275,7 +276,28 @@ pub struct PrefillTuning {
     /// "Session 12, second round"). Each layer's kernel is generated with the tuning
     /// `for_layer` gives it (its manifest constant `tuning` says which).
     pub persistent_narrow: bool,
+    /// With `warp_specialized`, sm_90a (the `f` flag): a row's query tiles are counted from
+    /// its last token, so the partial tile (a row length not a multiple of the tile's rows)
+    /// is the row's first, with the shortest band, not its last, with the longest. Every
+    /// consumer warpgroup computes every key tile of its block, so a partial last tile of
+    /// 64 rows at 4096 tokens cost a whole 192-row tile's band (5% of a dense 4k layer's
+    /// tiles, 1.5% at 16k). The portable body keeps its own (start-aligned) tiles under the
+    /// same grid.
+    pub end_aligned: bool,
+    /// With `warp_specialized`, sm_90a (the `l` flag): blocks run in L2 sections. The
+    /// launch order (one-tile grid or `t`'s counter) takes the (query head, row) pairs in
+    /// sections of whole KV heads whose K and V fit [`PREFILL_L2_SECTION_BYTES`] (a power of
+    /// two of KV head-rows, at least one), and within a section the query tiles longest band
+    /// first, query heads fastest; without it the launch goes query tile by query tile over
+    /// every (head, row), so the blocks in flight read different heads' K/V (an MHA layer at
+    /// 4k x 4: 128 head-rows, one block each) and reuse little of it from L2.
+    pub l2_sections: bool,
 }
+
+/// The K and V bytes (bf16 K and V or its f16 copy) of the KV head-rows in one L2 section of
+/// the `l` launch order ([`PrefillTuning::l2_sections`]): the H100/H200 L2 (50 MiB), as
+/// FlashAttention's longest-first scheduler sizes its head sections.
+pub const PREFILL_L2_SECTION_BYTES: u64 = 50 << 20;
 
 impl Default for PrefillTuning {
     fn default() -> Self {
@@ -300,6 +322,8 @@ impl Default for PrefillTuning {
             // Only bf16 at head_dim 128 takes `t` or `a` (`default_for`).
             persistent: false,
             persistent_narrow: false,
+            end_aligned: CUDA_PREFILL_TC_END_ALIGNED,
+            l2_sections: CUDA_PREFILL_TC_L2_SECTIONS,
         }
     }
 }
@@ -308,7 +332,7 @@ impl std::fmt::Display for PrefillTuning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
+            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
             self.warpgroups,
             self.k_tile,
             self.blocks_per_sm,
@@ -327,20 +351,22 @@ impl std::fmt::Display for PrefillTuning {
             if self.lean_copy { "c" } else { "" },
             if self.key_range { "k" } else { "" },
             if self.persistent { "t" } else { "" },
-            if self.persistent_narrow { "a" } else { "" }
+            if self.persistent_narrow { "a" } else { "" },
+            if self.end_aligned { "f" } else { "" },
+            if self.l2_sections { "l" } else { "" }
         )
     }
 }
 
 impl std::str::FromStr for PrefillTuning {
     type Err = String;
-    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a]` (as written by `Display`) and checks the ranges.
+    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][l]` (as written by `Display`) and checks the ranges.
     fn from_str(text: &str) -> Result<Self, String> {
         let bad = |why: &str| {
             format!(
-                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a], warpgroups 1..=3, \
+                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][l], warpgroups 1..=3, \
                  key tile 64 or 128, blocks 1 or 2, `w` with 2 warpgroups (3 with `h` and 64-key tiles) and 1 block and \
-                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, `t` and `a` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, not together, e.g. 2x64x2s, 2x64x1w, \
+                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, `t` and `a` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, not together, `f` and `l` only with `w`, e.g. 2x64x2s, 2x64x1w, \
                  2x64x1wg or 2x64x1owgh)"
             )
         };
@@ -373,6 +399,8 @@ impl std::str::FromStr for PrefillTuning {
                     | 'k'
                     | 't'
                     | 'a'
+                    | 'f'
+                    | 'l'
             )
         }) {
             return Err(bad("unknown flag"));
@@ -397,6 +425,8 @@ impl std::str::FromStr for PrefillTuning {
             key_range: flags.contains('k'),
             persistent: flags.contains('t'),
             persistent_narrow: flags.contains('a'),
+            end_aligned: flags.contains('f'),
+            l2_sections: flags.contains('l'),
         };
         t.check().map_err(|e| bad(&e))?;
         Ok(t)
@@ -430,6 +460,8 @@ impl PrefillTuning {
             t.key_range = false;
             t.persistent = false;
             t.persistent_narrow = false;
+            t.end_aligned = false;
+            t.l2_sections = false;
         }
         t.lean_copy &= prefill_lean_copy(head_dim, t);
         if storage == StorageType::F16 && head_dim == 128 && prefill_wgmma(storage, head_dim) {
@@ -497,6 +529,8 @@ impl PrefillTuning {
             key_range: false,
             persistent: false,
             persistent_narrow: false,
+            end_aligned: false,
+            l2_sections: false,
             ..t
         }
     }
@@ -594,6 +628,10 @@ impl PrefillTuning {
         {
             // The query-tile loop is built into the lean overlapped ping-pong consumers only.
             return Err("`t` or `a` without `w`, `g`, `o` and `n`, or with `k`, `e` or `q`".into());
+        }
+        if (self.end_aligned || self.l2_sections) && !self.warp_specialized {
+            // The query-tile geometry and order are the `w` body's.
+            return Err("`f` or `l` without `w`".into());
         }
         Ok(())
     }
@@ -1019,6 +1057,12 @@ struct CudaLayerCtx {
     prefill_key_range: bool,
     /// Persistent blocks (`PrefillTuning::persistent`, the wgmma body only).
     prefill_persistent: bool,
+    /// Query tiles counted from the row's end (`PrefillTuning::end_aligned`, the `w` body).
+    prefill_end_aligned: bool,
+    /// The launch order in L2 sections (`PrefillTuning::l2_sections`, the `w` body): the
+    /// K/V bytes of one section.
+    prefill_l2_sections: bool,
+    prefill_l2_section_bytes: u64,
     decode_mma: bool,
     decode_threads: u32,
     decode_stages: u32,
@@ -1200,6 +1244,9 @@ fn layer_ctx(
         prefill_persistent: pt.persistent
             && pt.warp_specialized
             && prefill_wgmma(module.storage, d),
+        prefill_end_aligned: pt.end_aligned && pt.warp_specialized,
+        prefill_l2_sections: pt.l2_sections && pt.warp_specialized,
+        prefill_l2_section_bytes: PREFILL_L2_SECTION_BYTES,
         decode_mma: decode_uses_mma(module.storage, d),
         decode_threads: 32 * tuning.warps,
         decode_stages: tuning.stages,
@@ -1529,6 +1576,12 @@ mod tests {
             "3x64x1owghnct",
             "3x64x1owghvunca",
             "2x64x1owgnca",
+            "3x64x1owghvuncaf",
+            "3x64x1owghvuncal",
+            "3x64x1owghvuncafl",
+            "3x64x1owghncfl",
+            "2x64x1wf",
+            "2x64x1wl",
         ] {
             let t: PrefillTuning = text.parse().unwrap();
             assert_eq!(t.to_string(), text);
@@ -1541,6 +1594,9 @@ mod tests {
         for bad in [
             "2x64",
             "4x64x1",
+            "2x64x2f",
+            "2x64x2l",
+            "2x64x2ofl",
             "2x96x1",
             "2x64x3",
             "2x64x2q",

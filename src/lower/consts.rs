@@ -187,6 +187,14 @@ pub const CUDA_PREFILL_TC_NARROW_REF_TOKENS: u32 = 16384;
 /// of `t` on every layer: at or below 0.4, 0.975x at 4k x 4 and 0.993x at 16k x 1 with no
 /// row slower beyond the noise; from 0.4 to 0.6 about even at 16k; above, up to 1.07x.
 pub const CUDA_PREFILL_TC_NARROW_SPAN_SHARE: f64 = 0.4;
+/// CUDA prefill on sm_90a, warp-specialized body: a row's query tiles counted from its last
+/// token, so the partial one is the row's first (`codegen::cuda::PrefillTuning::end_aligned`,
+/// the `f` letter). Off until measured (session 15).
+pub const CUDA_PREFILL_TC_END_ALIGNED: bool = false;
+/// CUDA prefill on sm_90a, warp-specialized body: blocks launched in L2 sections of KV
+/// head-rows (`codegen::cuda::PrefillTuning::l2_sections`, the `l` letter). Off until
+/// measured (session 15).
+pub const CUDA_PREFILL_TC_L2_SECTIONS: bool = false;
 /// CUDA prefill on sm_90a: each warpgroup computes only the key tiles its own 64 query
 /// rows see (`codegen::cuda::PrefillTuning::skip`). Off: the variant with it ranked behind
 /// the plain kernel in the H200 sweep (benches/RESULTS.md) and costs 24 bytes of spills.

@@ -39,7 +39,8 @@ TFL=3x64x1owghvunctfl
 DEF16=3x64x1owghnc
 FL16=3x64x1owghncfl
 P="plans/vicuna7b.json:32 plans/llama3_8b.json:8"
-s=$(date +%s); t() { echo "# $1 t=$(( $(date +%s) - s )) s" | tee -a "$OUT/times.txt"; tar czf "$RESULT_DIR/results.tgz" -C "$OUT" .; }
+END=${END:-270}   # seconds: a step that would start past its share of this is skipped
+s=$(date +%s); el() { echo $(( $(date +%s) - s )); }; t() { echo "# $1 t=$(( $(date +%s) - s )) s" | tee -a "$OUT/times.txt"; tar czf "$RESULT_DIR/results.tgz" -C "$OUT" .; }
 [ -d cubins ] || { mkdir -p cubins && tar xJf cubins.tar.xz -C cubins; }
 for b in bench_prefill cuda_check; do [ -x $b ] || { gunzip -f $b.gz; chmod +x $b; }; done
 ls cubins | wc -l
@@ -78,11 +79,11 @@ timeout 70 ./bench_prefill $P --variants $DEF,$F,$L,$FL,$TFL --prompts 16384 --r
 t ab16k
 python3 ab.py "$OUT/ab4k.jsonl" "$OUT/ab16k.jsonl" --collapsed "$OUT/ab_full.jsonl" > "$OUT/ab_full.md" 2>&1
 sed -n '/^A\/B/,$p' "$OUT/ab_full.md" | head -24
-timeout 30 ./bench_prefill $P --dtype f16 --variants $DEF16,$FL16 --prompts 4096 --rows 4 --reps 5 --rounds 2 --out "$OUT/f16_4k.jsonl" > "$OUT/f16.log" 2>&1
-timeout 30 ./bench_prefill $P --dtype f16 --variants $DEF16,$FL16 --prompts 16384 --rows 1 --reps 5 --rounds 2 --out "$OUT/f16_16k.jsonl" >> "$OUT/f16.log" 2>&1
+[ "$(el)" -lt $((END - 150)) ] && timeout 30 ./bench_prefill $P --dtype f16 --variants $DEF16,$FL16 --prompts 4096 --rows 4 --reps 5 --rounds 2 --out "$OUT/f16_4k.jsonl" > "$OUT/f16.log" 2>&1
+[ "$(el)" -lt $((END - 140)) ] && timeout 30 ./bench_prefill $P --dtype f16 --variants $DEF16,$FL16 --prompts 16384 --rows 1 --reps 5 --rounds 2 --out "$OUT/f16_16k.jsonl" >> "$OUT/f16.log" 2>&1
 python3 ab.py "$OUT/f16_4k.jsonl" "$OUT/f16_16k.jsonl" > "$OUT/f16_ab.md" 2>&1
 t f16
-timeout 25 ./bench_prefill plans/dense_gqa.json:8 plans/dense_mha.json:32 --layers-only 0 --variants $DEF,$FL --prompts 4096,16384 --rows 1,4 --reps 5 --rounds 2 --out "$OUT/dense.jsonl" > "$OUT/dense.log" 2>&1
+[ "$(el)" -lt $((END - 130)) ] && timeout 25 ./bench_prefill plans/dense_gqa.json:8 plans/dense_mha.json:32 --layers-only 0 --variants $DEF,$FL --prompts 4096,16384 --rows 1,4 --reps 5 --rounds 2 --out "$OUT/dense.jsonl" > "$OUT/dense.log" 2>&1
 python3 ab.py "$OUT/dense.jsonl" > "$OUT/dense_ab.md" 2>&1
 t dense
 timeout 45 python3 prefill_peers.py "$OUT/ab_full.jsonl" --reps 5 --no-flex --table "$OUT/peers_table.md" --out "$OUT/peers.jsonl" > "$OUT/peers.log" 2>&1
@@ -90,12 +91,13 @@ cat "$OUT/peers_table.md"
 t peers
 
 C="--prefill-variant"
-(timeout 60 ./cuda_check --upstream plans/llama3_8b.json --kv-heads 8 --dtypes bf16 $C $FL > "$OUT/c_llama.txt" 2>&1) &
-(timeout 70 ./cuda_check --upstream plans/vicuna7b.json --kv-heads 32 --dtypes bf16 $C $FL > "$OUT/c_vicuna.txt" 2>&1) &
-(timeout 60 ./cuda_check --upstream plans/llama3_8b.json --kv-heads 8 --dtypes f16 $C $FL16 > "$OUT/c_llama16.txt" 2>&1) &
-(timeout 70 ./cuda_check --upstream plans/vicuna7b.json --kv-heads 32 --dtypes f16 $C $FL16 > "$OUT/c_vicuna16.txt" 2>&1) &
-(timeout 50 compute-sanitizer --tool memcheck ./cuda_check plans/fixture-gqa.toml plans/fixture-gqa-sink160.toml --dtypes bf16 $C $FL > "$OUT/c_memcheck.txt" 2>&1) &
-(timeout 60 compute-sanitizer --tool racecheck ./cuda_check plans/fixture-gqa.toml --dtypes bf16 $C $FL > "$OUT/c_racecheck.txt" 2>&1) &
+CT=$(( END - $(el) )); [ $CT -gt 70 ] && CT=70; [ $CT -lt 10 ] && CT=10
+(timeout $CT ./cuda_check --upstream plans/llama3_8b.json --kv-heads 8 --dtypes bf16 $C $FL > "$OUT/c_llama.txt" 2>&1) &
+(timeout $CT ./cuda_check --upstream plans/vicuna7b.json --kv-heads 32 --dtypes bf16 $C $FL > "$OUT/c_vicuna.txt" 2>&1) &
+(timeout $CT ./cuda_check --upstream plans/llama3_8b.json --kv-heads 8 --dtypes f16 $C $FL16 > "$OUT/c_llama16.txt" 2>&1) &
+(timeout $CT ./cuda_check --upstream plans/vicuna7b.json --kv-heads 32 --dtypes f16 $C $FL16 > "$OUT/c_vicuna16.txt" 2>&1) &
+(timeout $CT compute-sanitizer --tool memcheck ./cuda_check plans/fixture-gqa.toml plans/fixture-gqa-sink160.toml --dtypes bf16 $C $FL > "$OUT/c_memcheck.txt" 2>&1) &
+(timeout $CT compute-sanitizer --tool racecheck ./cuda_check plans/fixture-gqa.toml --dtypes bf16 $C $FL > "$OUT/c_racecheck.txt" 2>&1) &
 wait
 for f in llama vicuna llama16 vicuna16 memcheck racecheck; do echo "== $f"; tail -3 "$OUT/c_$f.txt"; done > "$OUT/check.txt"
 cat "$OUT/check.txt"

@@ -22,9 +22,10 @@ use crate::lower::consts::{
 };
 use crate::lower::consts::{
     CUDA_DECODE_STAGES, CUDA_DECODE_WARPS, CUDA_DECODE_WARP_PIPES, CUDA_PREFILL_K_TILE,
-    CUDA_PREFILL_Q_TILE, CUDA_PREFILL_TC_EARLY_RESCALE, CUDA_PREFILL_TC_KEY_RANGE,
-    CUDA_PREFILL_TC_K_TILE, CUDA_PREFILL_TC_LAZY_RESCALE, CUDA_PREFILL_TC_LEAN,
-    CUDA_PREFILL_TC_LEAN_COPY, CUDA_PREFILL_TC_MIN_BLOCKS, CUDA_PREFILL_TC_NARROW_REF_TOKENS,
+    CUDA_PREFILL_Q_TILE, CUDA_PREFILL_TC_EARLY_RESCALE, CUDA_PREFILL_TC_END_ALIGNED,
+    CUDA_PREFILL_TC_END_ALIGNED_MAX_TOKENS, CUDA_PREFILL_TC_KEY_RANGE, CUDA_PREFILL_TC_K_TILE,
+    CUDA_PREFILL_TC_LAZY_RESCALE, CUDA_PREFILL_TC_LEAN, CUDA_PREFILL_TC_LEAN_COPY,
+    CUDA_PREFILL_TC_MIN_BLOCKS, CUDA_PREFILL_TC_NARROW_REF_TOKENS,
     CUDA_PREFILL_TC_NARROW_SPAN_SHARE, CUDA_PREFILL_TC_OVERLAP, CUDA_PREFILL_TC_PERSISTENT,
     CUDA_PREFILL_TC_PERSISTENT_NARROW, CUDA_PREFILL_TC_PINGPONG, CUDA_PREFILL_TC_PV_F16,
     CUDA_PREFILL_TC_PV_F16_WARPGROUPS, CUDA_PREFILL_TC_P_ONCE, CUDA_PREFILL_TC_Q_REGS,
@@ -200,8 +201,9 @@ impl Default for DecodeTuning {
 /// and name them `WGxBNxBLOCKS` plus the letters `o` (overlap), `s` (skip), `p` (P once),
 /// `w` (warp-specialized), `g` (ping-pong of the consumers' MMA turns, with `w`), `h`
 /// (bf16: P·V in f16, with `w`), `v` (V arrives in f16, with `h`), `u` (`v`'s pre-pass
-/// reads V once), `r` (lazy rescale), `q` (Q in registers) and `e` (O rescaled under
-/// Q·Kᵀ), e.g. `2x64x2s`, `2x64x1w`, `2x64x1wg`, `2x64x1owghv` or `2x64x1owghvuqe`.
+/// reads V once), `r` (lazy rescale), `q` (Q in registers), `e` (O rescaled under
+/// Q·Kᵀ) and the later letters below (`n`, `c`, `k`, `t`, `a`, `f`), e.g. `2x64x2s`,
+/// `2x64x1w`, `2x64x1wg`, `2x64x1owghv`, `2x64x1owghvuqe` or `3x64x1owghvuncaf`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PrefillTuning {
     /// Warpgroups (4 warps, 64 query rows each) per block, 1..=3: the query tile is 64 × this.
@@ -313,6 +315,16 @@ pub struct PrefillTuning {
     /// "Session 12, second round"). Each layer's kernel is generated with the tuning
     /// `for_layer` gives it (its manifest constant `tuning` says which).
     pub persistent_narrow: bool,
+    /// With `warp_specialized`, sm_90a (the `f` flag): where the launch's longest row is at
+    /// most `CUDA_PREFILL_TC_END_ALIGNED_MAX_TOKENS` tokens, a row's query tiles are counted
+    /// from its last token, so the partial tile (a row length not a multiple of the tile's
+    /// rows) is the row's first, with the shortest band, not its last, with the longest.
+    /// Every consumer warpgroup computes every key tile of its block, so a partial last tile
+    /// of 64 rows at 4096 tokens cost a whole 192-row tile's band (5% of a dense 4k layer's
+    /// tiles). Longer launches keep the tiles from the row's start: at 16k x 1 the end-aligned
+    /// tiles were 1.00x on Llama-3-8B but up to 1.16x on Vicuna-7B (H200, benches/RESULTS.md,
+    /// "Session 15"). The portable body keeps its own (start-aligned) tiles under the same grid.
+    pub end_aligned: bool,
 }
 
 impl Default for PrefillTuning {
@@ -338,6 +350,8 @@ impl Default for PrefillTuning {
             // Only bf16 at head_dim 128 takes `t` or `a` (`default_for`).
             persistent: false,
             persistent_narrow: false,
+            // Only bf16 and f16 at head_dim 128 take `f` (`default_for`).
+            end_aligned: false,
         }
     }
 }
@@ -346,7 +360,7 @@ impl std::fmt::Display for PrefillTuning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
+            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
             self.warpgroups,
             self.k_tile,
             self.blocks_per_sm,
@@ -365,20 +379,21 @@ impl std::fmt::Display for PrefillTuning {
             if self.lean_copy { "c" } else { "" },
             if self.key_range { "k" } else { "" },
             if self.persistent { "t" } else { "" },
-            if self.persistent_narrow { "a" } else { "" }
+            if self.persistent_narrow { "a" } else { "" },
+            if self.end_aligned { "f" } else { "" }
         )
     }
 }
 
 impl std::str::FromStr for PrefillTuning {
     type Err = String;
-    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a]` (as written by `Display`) and checks the ranges.
+    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f]` (as written by `Display`) and checks the ranges.
     fn from_str(text: &str) -> Result<Self, String> {
         let bad = |why: &str| {
             format!(
-                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a], warpgroups 1..=3, \
+                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f], warpgroups 1..=3, \
                  key tile 64 or 128, blocks 1 or 2, `w` with 2 warpgroups (3 with `h` and 64-key tiles) and 1 block and \
-                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, `t` and `a` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, not together, e.g. 2x64x2s, 2x64x1w, \
+                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, `t` and `a` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, not together, `f` only with `w`, e.g. 2x64x2s, 2x64x1w, \
                  2x64x1wg or 2x64x1owgh)"
             )
         };
@@ -411,6 +426,7 @@ impl std::str::FromStr for PrefillTuning {
                     | 'k'
                     | 't'
                     | 'a'
+                    | 'f'
             )
         }) {
             return Err(bad("unknown flag"));
@@ -435,6 +451,7 @@ impl std::str::FromStr for PrefillTuning {
             key_range: flags.contains('k'),
             persistent: flags.contains('t'),
             persistent_narrow: flags.contains('a'),
+            end_aligned: flags.contains('f'),
         };
         t.check().map_err(|e| bad(&e))?;
         Ok(t)
@@ -448,9 +465,10 @@ impl PrefillTuning {
     /// `2x64x1owgnc` where P·V in f16 does not apply, f16 storage among them, and
     /// `2x64x1owg` without a wgmma body), with three consumer warpgroups (`3x64x1owghvunca`:
     /// persistent blocks on the narrow layers, `CUDA_PREFILL_TC_PERSISTENT_NARROW`, since
-    /// session 13; on every layer, `3x64x1owghvunct`, where `CUDA_PREFILL_TC_PERSISTENT` is on) where
+    /// session 13; on every layer, `3x64x1owghvunct`, where `CUDA_PREFILL_TC_PERSISTENT` is on;
+    /// query tiles from the row's end on launches up to 8192 tokens, `f`, since session 15) where
     /// P·V is in f16 at head_dim 128 (`CUDA_PREFILL_TC_PV_F16_WARPGROUPS`), three warpgroups for f16
-    /// storage too since session 12 (`3x64x1owghnc`: the `h` lets `check` take three); `c` only
+    /// storage too since session 12 (`3x64x1owghncf`: the `h` lets `check` take three); `c` only
     /// at head_dim 64 and 128 ([`prefill_lean_copy`]),
     /// where `generate_variant` accepts it, else the former default 2x64x2
     /// (two blocks of 256 threads, no producer). The ping-pong and overlap consumers need
@@ -468,6 +486,7 @@ impl PrefillTuning {
             t.key_range = false;
             t.persistent = false;
             t.persistent_narrow = false;
+            t.end_aligned = false;
         }
         t.lean_copy &= prefill_lean_copy(head_dim, t);
         if storage == StorageType::F16 && head_dim == 128 && prefill_wgmma(storage, head_dim) {
@@ -479,6 +498,8 @@ impl PrefillTuning {
             t.v_f16_in = false;
             t.v_unit = false;
             t.warpgroups = CUDA_PREFILL_TC_PV_F16_WARPGROUPS;
+            // Query tiles from the row's end on short launches (`f`, measured here).
+            t.end_aligned = CUDA_PREFILL_TC_END_ALIGNED;
         } else if !prefill_pv_f16(storage, head_dim, t) {
             t.pv_f16 = false;
             t.v_f16_in = false;
@@ -491,6 +512,7 @@ impl PrefillTuning {
             t.persistent = CUDA_PREFILL_TC_PERSISTENT;
             // Or on the narrow layers only (`a`, `CUDA_PREFILL_TC_PERSISTENT_NARROW`).
             t.persistent_narrow = CUDA_PREFILL_TC_PERSISTENT_NARROW && !t.persistent;
+            t.end_aligned = CUDA_PREFILL_TC_END_ALIGNED;
         }
         let runs = |t: PrefillTuning| {
             let needs_stages = t.warp_specialized && (t.pingpong || t.overlap);
@@ -535,6 +557,7 @@ impl PrefillTuning {
             key_range: false,
             persistent: false,
             persistent_narrow: false,
+            end_aligned: false,
             ..t
         }
     }
@@ -632,6 +655,10 @@ impl PrefillTuning {
         {
             // The query-tile loop is built into the lean overlapped ping-pong consumers only.
             return Err("`t` or `a` without `w`, `g`, `o` and `n`, or with `k`, `e` or `q`".into());
+        }
+        if self.end_aligned && !self.warp_specialized {
+            // The query-tile geometry is the `w` body's.
+            return Err("`f` without `w`".into());
         }
         Ok(())
     }
@@ -1066,6 +1093,10 @@ struct CudaLayerCtx {
     prefill_key_range: bool,
     /// Persistent blocks (`PrefillTuning::persistent`, the wgmma body only).
     prefill_persistent: bool,
+    /// Query tiles counted from the row's end (`PrefillTuning::end_aligned`, the `w` body)
+    /// where the longest row has at most `prefill_end_align_tiles` query tiles.
+    prefill_end_aligned: bool,
+    prefill_end_align_tiles: u32,
     decode_mma: bool,
     decode_threads: u32,
     decode_stages: u32,
@@ -1253,6 +1284,9 @@ fn layer_ctx(
         prefill_persistent: pt.persistent
             && pt.warp_specialized
             && prefill_wgmma(module.storage, d),
+        prefill_end_aligned: pt.end_aligned && pt.warp_specialized,
+        prefill_end_align_tiles: CUDA_PREFILL_TC_END_ALIGNED_MAX_TOKENS
+            .div_ceil(64 * pt.warpgroups),
         decode_mma: decode_uses_mma(module.storage, d),
         decode_threads: 32 * tuning.warps,
         decode_stages: tuning.stages,
@@ -1587,6 +1621,10 @@ mod tests {
             "3x64x1owghnct",
             "3x64x1owghvunca",
             "2x64x1owgnca",
+            "3x64x1owghvuncaf",
+            "3x64x1owghvunctf",
+            "3x64x1owghncf",
+            "2x64x1wf",
         ] {
             let t: PrefillTuning = text.parse().unwrap();
             assert_eq!(t.to_string(), text);
@@ -1599,6 +1637,9 @@ mod tests {
         for bad in [
             "2x64",
             "4x64x1",
+            "2x64x2f",
+            "2x64x2of",
+            "2x64x1owgl",
             "2x96x1",
             "2x64x3",
             "2x64x2q",
@@ -1641,8 +1682,8 @@ mod tests {
     fn prefill_default_per_shape() {
         assert_eq!(PrefillTuning::default().to_string(), "2x64x1owghvunc");
         for (storage, d, want) in [
-            (StorageType::Bf16, 128, "3x64x1owghvunca"),
-            (StorageType::F16, 128, "3x64x1owghnc"),
+            (StorageType::Bf16, 128, "3x64x1owghvuncaf"),
+            (StorageType::F16, 128, "3x64x1owghncf"),
             (StorageType::F16, 64, "2x64x1owgnc"),
             (StorageType::Bf16, 192, "2x64x1owghvun"),
             (StorageType::Bf16, 96, "2x64x1owg"),
@@ -1652,7 +1693,16 @@ mod tests {
             let t = PrefillTuning::default_for(storage, d);
             assert_eq!(t.to_string(), want, "{} d {d}", storage.name());
             let module = dense_module(2, 1, d, storage);
-            generate(&module).unwrap_or_else(|e| panic!("d {d}: {e}"));
+            let arts = generate(&module).unwrap_or_else(|e| panic!("d {d}: {e}"));
+            // `f`: rows of up to CUDA_PREFILL_TC_END_ALIGNED_MAX_TOKENS (8192) tokens, 43
+            // query tiles of 192 rows, take tiles from the row's end.
+            assert_eq!(
+                arts[0]
+                    .source
+                    .contains("constexpr unsigned PF_END_ALIGN_TILES = 43;"),
+                t.end_aligned,
+                "{t}"
+            );
         }
     }
 

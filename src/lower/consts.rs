@@ -187,6 +187,18 @@ pub const CUDA_PREFILL_TC_NARROW_REF_TOKENS: u32 = 16384;
 /// of `t` on every layer: at or below 0.4, 0.975x at 4k x 4 and 0.993x at 16k x 1 with no
 /// row slower beyond the noise; from 0.4 to 0.6 about even at 16k; above, up to 1.07x.
 pub const CUDA_PREFILL_TC_NARROW_SPAN_SHARE: f64 = 0.4;
+/// CUDA prefill on sm_90a, warp-specialized body at head_dim 128 (bf16 and f16): a row's
+/// query tiles counted from its last token where the launch's longest row is at most
+/// `CUDA_PREFILL_TC_END_ALIGNED_MAX_TOKENS`, so the partial tile is the row's first, with the
+/// shortest band (`codegen::cuda::PrefillTuning::end_aligned`, the `f` letter). Session 15
+/// (H200, benches/RESULTS.md): `3x64x1owghvuncaf` took 0.966x (Llama-3-8B) and 0.971x
+/// (Vicuna-7B) the time of `3x64x1owghvunca` at 4k x 4, faster on 63 of 64 layers, the
+/// near-dense Vicuna-7B layers 1.44 -> 1.38x dense SDPA; at 16k x 1 without the length rule
+/// 0.997x on Llama-3-8B and 1.045x on Vicuna-7B (23 of 32 layers slower, up to 1.16x).
+pub const CUDA_PREFILL_TC_END_ALIGNED: bool = true;
+/// The longest row (tokens) at which `CUDA_PREFILL_TC_END_ALIGNED` counts query tiles from
+/// the row's end; longer launches keep them from the row's start (the kernel reads its grid).
+pub const CUDA_PREFILL_TC_END_ALIGNED_MAX_TOKENS: u32 = 8192;
 /// CUDA prefill on sm_90a: each warpgroup computes only the key tiles its own 64 query
 /// rows see (`codegen::cuda::PrefillTuning::skip`). Off: the variant with it ranked behind
 /// the plain kernel in the H200 sweep (benches/RESULTS.md) and costs 24 bytes of spills.

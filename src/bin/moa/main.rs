@@ -5,12 +5,13 @@ mod commands;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
     // Before any thread starts (see the function): no Mesa XDG warnings outside the scripts.
     moa::runtime::wgpu::ensure_xdg_runtime_dir();
-    let args = args::Args::parse();
+    let matches = cli().get_matches();
+    let args = args::Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match commands::run(args) {
         Ok(code) => code,
         Err(err) => {
@@ -21,4 +22,16 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The parser, with negative numbers taken as values in every subcommand: without it,
+/// `--temperature -1` or `--max-new-tokens -3` answered "unexpected argument '-1' found",
+/// naming no flag, where the value now reaches the flag's own check ("invalid value '-3'
+/// for '--max-new-tokens'", "`temperature` = -1 is out of range: allowed ...").
+fn cli() -> clap::Command {
+    fn negative_numbers_are_values(c: clap::Command) -> clap::Command {
+        c.allow_negative_numbers(true)
+            .mut_subcommands(negative_numbers_are_values)
+    }
+    negative_numbers_are_values(args::Args::command())
 }

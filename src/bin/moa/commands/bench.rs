@@ -91,6 +91,20 @@ pub struct BenchArgs {
     pub gpu: usize,
 }
 
+/// `--batch`: each a count of 1 or more (`Some`) or `max` (`None`, the memory planner's).
+fn parse_batches(batch: &[String]) -> anyhow::Result<Vec<Option<usize>>> {
+    batch
+        .iter()
+        .map(|b| match b.as_str() {
+            "max" => Ok(None),
+            _ => match b.parse::<usize>() {
+                Ok(n) if n >= 1 => Ok(Some(n)),
+                _ => anyhow::bail!("--batch `{b}`: allowed a count of 1 or more, or `max`"),
+            },
+        })
+        .collect()
+}
+
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let dtype = storage(&args.dtype)?;
     if args.prefill_sub == Some(0) {
@@ -98,6 +112,25 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     }
     if args.prefill_rows == Some(0) {
         anyhow::bail!("--prefill-rows 0: allowed 1 or more (rows the prefill computes)");
+    }
+    // Checked before the driver loads and any run: a bad --batch was found only once the
+    // first engine was built (after the checks and the copy-bandwidth run), `--batch 0`
+    // was reported as "no row fits", and `--new 0` failed each row on the GPU.
+    let batches = parse_batches(&args.batch)?;
+    if args.new < 4 {
+        anyhow::bail!(
+            "--new {} is too few: allowed 4 or more (two warm-up steps, then timed steps)",
+            args.new
+        );
+    }
+    if let Some(p) = args.prompt.iter().find(|&&p| p == 0) {
+        anyhow::bail!("--prompt {p}: allowed 1 or more tokens");
+    }
+    if args.prefill_chunk == 0 {
+        anyhow::bail!("--prefill-chunk 0: allowed 1 or more (prompt tokens per prefill pass)");
+    }
+    if args.max_batch == 0 {
+        anyhow::bail!("--max-batch 0: allowed 1 or more (the largest batch `max` may choose)");
     }
     let mut json = match &args.json {
         // Appended: several runs of one device call collect into one file.
@@ -293,14 +326,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             }
         };
         for &prompt in &args.prompt {
-            for b in &args.batch {
-                let batch = if b == "max" {
-                    engine
+            for b in &batches {
+                let batch = match *b {
+                    None => engine
                         .max_rows(prompt, args.new, 4 << 30)?
-                        .min(args.max_batch)
-                } else {
-                    b.parse::<usize>()
-                        .with_context(|| format!("--batch `{b}`: allowed a count or `max`"))?
+                        .min(args.max_batch),
+                    Some(n) => n,
                 };
                 if batch == 0 {
                     eprintln!("{label}: no row of {prompt} tokens fits");

@@ -125,6 +125,22 @@ fn write_outputs(args: &EvalArgs, report: &mut EvalReport) -> anyhow::Result<Str
     Ok(md)
 }
 
+/// A perplexity window of `length` tokens, the last `scored` of them scored, needs
+/// `1 <= scored < length <= context` (at least one token of context before the first
+/// scored one).
+fn check_ppl_window(length: usize, scored: usize, context: usize) -> anyhow::Result<()> {
+    if !(2..=context).contains(&length) {
+        bail!("--ppl-length {length} is out of range: allowed 2..={context} (the model's context)");
+    }
+    if !(1..length).contains(&scored) {
+        bail!(
+            "--ppl-scored {scored} is out of range: allowed 1..={} (below --ppl-length {length})",
+            length - 1
+        );
+    }
+    Ok(())
+}
+
 fn short_name(p: &std::path::Path) -> String {
     p.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -199,6 +215,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         plans.retain(|(n, _)| !earlier.iter().any(|p| &p.name == n));
     }
 
+    // Perplexity is scored last: a bad window found there came after the whole retrieval
+    // grid (`--ppl-length 0`, `--ppl-scored 0` or a --ppl-scored past the window).
+    if args.ppl_rows > 0 {
+        check_ppl_window(args.ppl_length, args.ppl_scored, config.context_length)?;
+    }
     let model = Model::load(&path)?;
     let tokenizer = ModelTokenizer::load(&path)?;
     let mut cases: Vec<Vec<Case>> = Vec::new();
@@ -230,13 +251,6 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
                     .with_context(|| format!("--ppl-text: cannot read `{}`", f.display()))?,
             );
             text.push_str("\n\n");
-        }
-        if args.ppl_length > config.context_length {
-            bail!(
-                "--ppl-length {} is beyond the model's context of {} tokens",
-                args.ppl_length,
-                config.context_length
-            );
         }
         let tokens = tokenizer.encode(&text)?;
         let windows = text_windows(&tokens, args.ppl_length, args.ppl_rows)

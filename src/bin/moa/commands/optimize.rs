@@ -38,12 +38,24 @@ fn parse_band(args: &OptimizeArgs) -> anyhow::Result<(f64, f64)> {
     }
 }
 
-pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
-    let density_band = parse_band(&args)?;
-    if !(args.time_limit.is_finite() && args.time_limit > 0.0) {
-        bail!("--time-limit must be a positive number of seconds");
+/// Checks the settings that need no profile (band, time limit, mip gap, extra lengths,
+/// rules per layer, min β) and returns the density band: run before the profiles are
+/// read, and by `moa pipeline` before its calibration.
+pub fn check_settings(args: &OptimizeArgs) -> anyhow::Result<(f64, f64)> {
+    let density_band = parse_band(args)?;
+    // `Duration::from_secs_f64` panics past ~1.8e19 s: a finite but huge limit
+    // (`--time-limit 1e300`) passed the old check and aborted the run.
+    if !(args.time_limit > 0.0 && args.time_limit <= MAX_TIME_LIMIT_S) {
+        bail!(
+            "--time-limit {:?} is out of range: allowed a number of seconds in (0, {MAX_TIME_LIMIT_S:e}]",
+            args.time_limit
+        );
     }
-    // The settings that need no profile, checked before the profiles are read.
+    if let Some(b) = args.min_beta {
+        if !(0.0..=1.0).contains(&b) {
+            anyhow::bail!("--min-beta {b} is outside 0 to 1 (a share of N)");
+        }
+    }
     OptimizeConfig {
         density_band,
         extra_lengths: args.extra_lengths.clone(),
@@ -56,6 +68,14 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
     }
     .validate()
     .context("invalid --density/--band, --mip-gap, --extra-length or --max-rules-per-layer")?;
+    Ok(density_band)
+}
+
+/// The longest `--time-limit`, in seconds (about 31 years): any longer is no limit.
+const MAX_TIME_LIMIT_S: f64 = 1e9;
+
+pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
+    let density_band = check_settings(&args)?;
     let mut profiles = Vec::with_capacity(args.profiles.len());
     let mut names = Vec::with_capacity(args.profiles.len());
     for path in &args.profiles {
@@ -81,11 +101,6 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
         "lagrangian" => Method::Lagrangian,
         _ => Method::Auto,
     };
-    if let Some(b) = args.min_beta {
-        if !(0.0..=1.0).contains(&b) {
-            anyhow::bail!("--min-beta {b} is outside 0 to 1 (a share of N)");
-        }
-    }
     let min_beta_num = args
         .min_beta
         .map_or(0, |b| (b * f64::from(moa::plan::BETA_DEN)).round() as u32);

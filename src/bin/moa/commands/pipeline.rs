@@ -314,6 +314,17 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
     }
     super::profile::check_block(args.block, &args.profile_lengths)?;
     let near = near_step(&args)?;
+    // The later steps' settings too, or a bad one fails after an hour of calibration and
+    // profiling (`--time-limit 0`, `--text-weight -1`, `--max-rules-per-layer 0`).
+    if !(args.text_weight.is_finite() && args.text_weight >= 0.0) {
+        bail!(
+            "--text-weight {} is out of range: allowed a finite number >= 0",
+            args.text_weight
+        );
+    }
+    for &density in &args.densities {
+        super::optimize::check_settings(&optimize_args(&args, density))?;
+    }
     // Only once the values are known good: a refused run leaves no empty work folder.
     std::fs::create_dir_all(w).with_context(|| format!("creating {}", w.display()))?;
 
@@ -427,26 +438,12 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
         } else {
             super::optimize::run(OptimizeArgs {
                 profiles: profile_files.clone(),
-                density: Some(density),
-                band: None,
-                max_rules_per_layer: args.max_rules_per_layer,
-                gqa_native: !args.per_query_head,
-                time_limit: args.time_limit,
-                mip_gap: 1e-3,
-                extra_lengths: vec![args.validate_length],
-                objective_lengths: args.objective_lengths.clone(),
-                pareto_intervals: 4,
-                // Rules that scale with N only: the plans serve the validation length,
-                // beyond every profile, where an α > 0 rule drops keys no profile priced
-                // (docs/CALIBRATION.md, "Diagnosis", finding 4).
-                max_alpha: Some(0),
-                min_beta: None,
                 near: under_plan.clone(),
                 max_changes: near.as_ref().map(|n| n.max_changes),
                 // The written plans keep the near plan's model name and [span] section.
                 plan_shape: under_plan.clone(),
-                method: "auto".into(),
                 output: opt_dir.clone(),
+                ..optimize_args(&args, density)
             })
             .with_context(|| match &near {
                 Some(n) => format!(
@@ -510,4 +507,31 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
         println!("wrote {} (from {})", out.display(), src.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `moa optimize`'s arguments for one density of the pipeline, without profiles, near
+/// plan or output folder (the run fills those in; the early check needs none of them).
+fn optimize_args(args: &PipelineArgs, density: f64) -> OptimizeArgs {
+    OptimizeArgs {
+        profiles: Vec::new(),
+        density: Some(density),
+        band: None,
+        max_rules_per_layer: args.max_rules_per_layer,
+        gqa_native: !args.per_query_head,
+        time_limit: args.time_limit,
+        mip_gap: 1e-3,
+        extra_lengths: vec![args.validate_length],
+        objective_lengths: args.objective_lengths.clone(),
+        pareto_intervals: 4,
+        // Rules that scale with N only: the plans serve the validation length,
+        // beyond every profile, where an α > 0 rule drops keys no profile priced
+        // (docs/CALIBRATION.md, "Diagnosis", finding 4).
+        max_alpha: Some(0),
+        min_beta: None,
+        near: None,
+        max_changes: None,
+        plan_shape: None,
+        method: "auto".into(),
+        output: PathBuf::new(),
+    }
 }

@@ -30,6 +30,13 @@ pub fn check_block(block: u32, lengths: &[u32]) -> anyhow::Result<()> {
 
 pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
     check_block(args.block, &args.lengths)?;
+    // Also checked where the profile is summed; here before the model loads.
+    if !(args.text_weight.is_finite() && args.text_weight >= 0.0) {
+        anyhow::bail!(
+            "--text-weight {} is out of range: allowed a finite number >= 0",
+            args.text_weight
+        );
+    }
     let samples = calib::read_jsonl(&args.calib)?;
     let shard = match &args.shard {
         Some(text) => Some(parse_shard(text)?),

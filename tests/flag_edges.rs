@@ -1,0 +1,210 @@
+//! Command-line values at their edges (session 15's new-user trial): each is refused
+//! before any heavy work, naming the flag and what it allows, never a panic. No GPU: every
+//! case fails before an adapter, a CUDA driver or the weights are needed.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn scratch(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("flag_edges-{name}"));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Runs `moa args`, expects exit 2 (refused; clap's own errors too) with every needle on
+/// stderr and no panic.
+fn refused(args: &[&str], needles: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_moa"))
+        // Never the user's model cache: a case that got that far would fail anyway.
+        .env(
+            "MOA_CACHE",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("flag_edges-no-cache"),
+        )
+        .args(args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "moa {args:?}:\n{err}");
+    for n in needles {
+        assert!(err.contains(n), "moa {args:?}: `{n}` not in:\n{err}");
+    }
+    assert!(!err.contains("panicked"), "moa {args:?} panicked:\n{err}");
+}
+
+/// A negative number was taken for a flag by clap ("unexpected argument '-1' found",
+/// naming no flag); now it reaches the flag's check.
+#[test]
+fn negative_numbers_reach_the_flags_own_check() {
+    let m = [
+        "generate",
+        "--model",
+        "/nonexistent/model.gguf",
+        "--prompt",
+        "hi",
+    ];
+    let with = |extra: &[&'static str]| -> Vec<&str> { m.iter().chain(extra).copied().collect() };
+    refused(
+        &with(&["--temperature", "-1"]),
+        &["`temperature` = -1 is out of range", "finite number >= 0"],
+    );
+    refused(
+        &with(&["--top-p", "-0.5"]),
+        &["`top_p` = -0.5 is out of range", "(0, 1]"],
+    );
+    refused(
+        &with(&["--max-new-tokens", "-3"]),
+        &["invalid value '-3' for '--max-new-tokens"],
+    );
+    refused(
+        &with(&["--seed", "-1"]),
+        &["invalid value '-1' for '--seed"],
+    );
+}
+
+/// `moa optimize --time-limit 1e300` passed the "positive number" check and panicked in
+/// `Duration::from_secs_f64`; `--min-beta` was checked only after the profiles loaded.
+#[test]
+fn optimize_refuses_settings_before_reading_profiles() {
+    let base = [
+        "optimize",
+        "--profile",
+        "/nonexistent/p.safetensors",
+        "--density",
+        "0.5",
+        "-o",
+        "/nonexistent/out",
+    ];
+    let with =
+        |extra: &[&'static str]| -> Vec<&str> { base.iter().chain(extra).copied().collect() };
+    for t in ["1e300", "0", "NaN", "-1"] {
+        refused(
+            &with(&["--time-limit", t]),
+            &["--time-limit", "allowed a number of seconds in (0, 1e9]"],
+        );
+    }
+    refused(
+        &with(&["--min-beta", "NaN"]),
+        &["--min-beta NaN is outside 0 to 1"],
+    );
+}
+
+/// `moa pipeline` checked the optimizer's and the profiler's settings only when it got to
+/// those steps, after the calibration (an hour on two cores): `--time-limit 1e300`
+/// panicked there, `--text-weight -1` and `--max-rules-per-layer 0` failed there. Now
+/// before any step, leaving no work folder.
+#[test]
+fn pipeline_refuses_later_steps_settings_before_the_first() {
+    let dir = scratch("pipeline");
+    let model = dir.join("tiny.gguf");
+    common::tiny::tiny(3, true).write_gguf(&model, |_, _| {});
+    let work = dir.join("work");
+    let (m, w) = (model.to_str().unwrap(), work.to_str().unwrap());
+    let short = [
+        "pipeline",
+        "--model",
+        m,
+        "--workdir",
+        w,
+        "--profile-lengths",
+        "64",
+        "--validate-length",
+        "128",
+    ];
+    let with =
+        |extra: &[&'static str]| -> Vec<&str> { short.iter().chain(extra).copied().collect() };
+    refused(
+        &with(&["--time-limit", "1e300"]),
+        &["--time-limit 1e300 is out of range"],
+    );
+    refused(
+        &with(&["--text-weight", "-1"]),
+        &["--text-weight -1 is out of range: allowed a finite number >= 0"],
+    );
+    refused(
+        &with(&["--max-rules-per-layer", "0"]),
+        &["--max-rules-per-layer", "at least 1"],
+    );
+    assert!(!work.exists(), "a refused pipeline left a work folder");
+    // `moa profile` checks --text-weight before it loads the model.
+    refused(
+        &[
+            "profile",
+            "--model",
+            m,
+            "--calib",
+            "/nonexistent/c.jsonl",
+            "--lengths",
+            "64",
+            "-o",
+            w,
+            "--text-weight",
+            "NaN",
+        ],
+        &["--text-weight NaN is out of range"],
+    );
+}
+
+/// `moa eval`: a perplexity window with no token to score (`--ppl-scored 0`), none before
+/// the scored ones (`--ppl-scored` ≥ `--ppl-length`) or empty (`--ppl-length 0`) failed
+/// only after the whole retrieval grid had run, perplexity being scored last.
+#[test]
+fn eval_refuses_a_perplexity_window_before_the_model_loads() {
+    let dir = scratch("eval");
+    let model = dir.join("tiny.gguf");
+    // The tiny model's 128-token context is too short for a needle prompt.
+    common::tiny::tiny(3, true).write_gguf(&model, |md, _| {
+        for (k, v) in md.iter_mut() {
+            if k == "llama.context_length" {
+                *v = candle_core::quantized::gguf_file::Value::U32(2048);
+            }
+        }
+    });
+    let m = model.to_str().unwrap();
+    let base = ["eval", "--model", m, "--lengths", "1024"];
+    let with =
+        |extra: &[&'static str]| -> Vec<&str> { base.iter().chain(extra).copied().collect() };
+    refused(
+        &with(&["--ppl-length", "0"]),
+        &["--ppl-length 0 is out of range: allowed 2..=2048"],
+    );
+    refused(
+        &with(&["--ppl-length", "1024", "--ppl-scored", "0"]),
+        &["--ppl-scored 0 is out of range: allowed 1..=1023"],
+    );
+    refused(
+        &with(&["--ppl-length", "1024", "--ppl-scored", "1024"]),
+        &["--ppl-scored 1024 is out of range"],
+    );
+    refused(
+        &with(&["--ppl-length", "4096"]),
+        &["--ppl-length 4096 is out of range: allowed 2..=2048"],
+    );
+}
+
+/// `moa bench`: a bad --batch was found once the first engine was built (after the checks
+/// and the copy-bandwidth run), `--batch 0` printed "no row fits", `--new 0` failed each
+/// row. Refused before the CUDA driver loads, so this runs on machines without one.
+#[test]
+fn bench_refuses_counts_before_the_driver_loads() {
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["--batch", "0"],
+            "--batch `0`: allowed a count of 1 or more, or `max`",
+        ),
+        (&["--batch", "1,many"], "--batch `many`"),
+        (&["--new", "2"], "--new 2 is too few: allowed 4 or more"),
+        (&["--prompt", "1024,0"], "--prompt 0: allowed 1 or more"),
+        (
+            &["--prefill-chunk", "0"],
+            "--prefill-chunk 0: allowed 1 or more",
+        ),
+        (&["--max-batch", "0"], "--max-batch 0: allowed 1 or more"),
+    ];
+    for (extra, needle) in cases {
+        let args: Vec<&str> = ["bench"].iter().chain(extra).copied().collect();
+        refused(&args, &[needle]);
+    }
+}

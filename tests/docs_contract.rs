@@ -1,0 +1,215 @@
+//! The README and docs/ as a contract a new user reads: every flag of the README's CLI
+//! section is one its command's `--help` lists, every `MOA_*` variable the docs name is
+//! one the code reads (or lists as a bench knob or a removed setting) and the other way
+//! round, and every repository path the docs give exists. Reads only the repository and
+//! runs `moa --help` (no GPU, under a second).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use moa::runtime::wgpu_engine::options::{BENCH_ONLY, KNOWN, REMOVED};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// README.md and every docs/*.md, as (name, text).
+fn docs() -> Vec<(String, String)> {
+    let mut files = vec![root().join("README.md")];
+    let mut d: Vec<PathBuf> = std::fs::read_dir(root().join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    d.sort();
+    files.extend(d);
+    files
+        .iter()
+        .map(|p| {
+            let name = p.strip_prefix(root()).unwrap().display().to_string();
+            (name, std::fs::read_to_string(p).unwrap())
+        })
+        .collect()
+}
+
+/// Words of `text` that start with `prefix` and go on with ASCII letters, digits and
+/// `extra`, each once (trailing `-_./` cut: the end of a sentence or a folder's slash).
+fn words_from(text: &str, prefix: &str, extra: &[char]) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(prefix) {
+        let before = rest[..i].chars().next_back();
+        let tail = &rest[i..];
+        let end = tail
+            .char_indices()
+            .skip(prefix.len())
+            .find(|&(_, c)| !(c.is_ascii_alphanumeric() || extra.contains(&c)))
+            .map_or(tail.len(), |(j, _)| j);
+        let word = tail[..end].trim_end_matches(['-', '_', '.', '/']);
+        // A flag starts a word: not the middle of `a--b` or a path.
+        let starts = before.is_none_or(|c| !(c.is_ascii_alphanumeric() || "-_./".contains(c)));
+        // `MOA_BENCH_*`, `diagnose-passkey-1024-0-*.txt`, `blk.{i}`: patterns, not names.
+        let pattern = tail[end..].starts_with(['*', '<', '{']);
+        if starts && !pattern && word.len() > prefix.len() {
+            out.insert(word.to_string());
+        }
+        rest = &tail[end.max(prefix.len())..];
+    }
+    out
+}
+
+/// The README's `## CLI` block: each command's words (`moa plan import`, ...) and its
+/// lines (usage and description), as the README writes them.
+fn readme_commands() -> Vec<(Vec<String>, String)> {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let cli = readme
+        .split("\n## CLI")
+        .nth(1)
+        .expect("README has a `## CLI` section");
+    let block = cli
+        .split("```")
+        .nth(1)
+        .expect("the CLI section's code block");
+    let mut cmds: Vec<(Vec<String>, String)> = Vec::new();
+    for line in block.lines() {
+        if line.starts_with("moa ") || line.starts_with("moa-compile ") {
+            let words: Vec<String> = line
+                .split_whitespace()
+                .take_while(|w| {
+                    !w.starts_with('-') && w.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+                })
+                .map(str::to_string)
+                .collect();
+            cmds.push((words, String::new()));
+        }
+        if let Some((_, text)) = cmds.last_mut() {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    cmds
+}
+
+fn help(words: &[String]) -> String {
+    let exe = match words[0].as_str() {
+        "moa" => env!("CARGO_BIN_EXE_moa"),
+        _ => env!("CARGO_BIN_EXE_moa-compile"),
+    };
+    let out = Command::new(exe)
+        .args(&words[1..])
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{words:?} --help failed");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn every_readme_cli_flag_is_in_its_commands_help() {
+    let cmds = readme_commands();
+    assert!(cmds.len() >= 15, "found only {} commands", cmds.len());
+    let mut missing = Vec::new();
+    for (words, text) in &cmds {
+        let listed = words_from(&help(words), "--", &['-']);
+        for flag in words_from(text, "--", &['-']) {
+            if !listed.contains(&flag) {
+                missing.push(format!("{}: {flag}", words.join(" ")));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "README's CLI section gives flags that --help does not list:\n{}",
+        missing.join("\n")
+    );
+}
+
+/// The files the code reads settings from, with the names the docs call test and bench
+/// knobs (not library settings, so they are not in the wgpu option lists).
+fn sources() -> String {
+    let mut text = String::new();
+    let mut stack: Vec<PathBuf> = ["src", "tests", "examples", "benches", "scripts"]
+        .iter()
+        .map(|d| root().join(d))
+        .collect();
+    while let Some(p) = stack.pop() {
+        if p.is_dir() {
+            stack.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        } else if p
+            .extension()
+            .is_some_and(|e| e == "rs" || e == "sh" || e == "py")
+            && p.file_name().is_some_and(|n| n != "docs_contract.rs")
+        {
+            text.push_str(&std::fs::read_to_string(&p).unwrap_or_default());
+        }
+    }
+    text
+}
+
+#[test]
+fn every_moa_variable_in_the_docs_is_read_and_every_setting_is_documented() {
+    let docs = docs();
+    let all_docs: String = docs.iter().map(|(_, t)| t.as_str()).collect();
+    let named = words_from(&all_docs, "MOA_", &['_']);
+    let removed: Vec<&str> = REMOVED.iter().map(|(n, _)| *n).collect();
+    let sources = sources();
+    let mut wrong = Vec::new();
+    for v in &named {
+        if v.starts_with("MOA_WGPU_") || v.starts_with("MOA_WGSL_") {
+            let v = v.as_str();
+            if !(KNOWN.contains(&v) || BENCH_ONLY.contains(&v) || removed.contains(&v)) {
+                wrong.push(format!(
+                    "{v}: named in the docs, not in options::KNOWN, BENCH_ONLY or REMOVED"
+                ));
+            }
+        } else if !sources.contains(v.as_str()) {
+            wrong.push(format!("{v}: named in the docs, read nowhere in the code"));
+        }
+    }
+    let design = std::fs::read_to_string(root().join("docs/DESIGN.md")).unwrap();
+    for v in KNOWN.iter().chain(&[
+        moa::runtime::cuda::CUBIN_ENV,
+        moa::runtime::cuda::INCLUDE_ENV,
+    ]) {
+        if !design.contains(&format!("`{v}`")) {
+            wrong.push(format!("{v}: read by moa, not in docs/DESIGN.md §7.3"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn every_repository_path_in_the_docs_exists() {
+    // Outputs the docs' example commands write, not files of the repository.
+    let outputs = ["plans/x-50.toml"];
+    let tops = [
+        "src/",
+        "docs/",
+        "tests/",
+        "benches/",
+        "scripts/",
+        "examples/",
+        "plans/",
+        "templates/",
+        "shaders/",
+        ".ci/",
+    ];
+    let mut missing = Vec::new();
+    for (name, text) in docs() {
+        // `./scripts/main.sh` is the path `scripts/main.sh`.
+        let text = text.replace("`./", "`").replace(" ./", " ");
+        for top in tops {
+            for p in words_from(&text, top, &['_', '-', '.', '/']) {
+                if !outputs.contains(&p.as_str()) && !root().join(&p).exists() {
+                    missing.push(format!("{name}: {p}"));
+                }
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "paths the docs give that the repository lacks:\n{}",
+        missing.join("\n")
+    );
+}

@@ -1594,3 +1594,32 @@ fn model_info_shows_a_folder_without_a_tokenizer() {
         "{out}"
     );
 }
+
+/// Config keys whose other values change what the model computes were read past: a
+/// `hidden_act` = "gelu" model ran with SiLU and a `partial_rotary_factor` = 0.5 one
+/// rotated every dimension, both without a word (docs/MODEL.md promised a refusal naming
+/// the key). Llama's own values (and `null`) still load.
+#[test]
+fn a_config_key_that_changes_the_computation_is_refused() {
+    use moa::model::Model;
+    let (dir, _) = tiny_hf("config-keys");
+    let config = dir.join("config.json");
+    let original: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    let with = |key: &str, value: serde_json::Value| {
+        let mut json = original.clone();
+        json[key] = value;
+        std::fs::write(&config, json.to_string()).unwrap();
+        Model::load(&dir).map(|_| ()).map_err(|e| e.to_string())
+    };
+    let e = with("hidden_act", "gelu".into()).unwrap_err();
+    assert!(e.contains("`hidden_act` is \"gelu\", only \"silu\""), "{e}");
+    let e = with("partial_rotary_factor", 0.5.into()).unwrap_err();
+    assert!(
+        e.contains("`partial_rotary_factor` is 0.5: partial rotary is not supported"),
+        "{e}"
+    );
+    with("hidden_act", "silu".into()).unwrap();
+    with("partial_rotary_factor", 1.0.into()).unwrap();
+    with("hidden_act", serde_json::Value::Null).unwrap();
+}

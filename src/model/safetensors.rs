@@ -158,6 +158,29 @@ pub fn read_config(dir: &Path) -> Result<(LlamaConfig, SpecialTokens), ModelErro
             });
         }
     }
+    // Keys whose other values change the computation (the GGUF loader refuses partial
+    // rotary by `llama.rope.dimension_count` too): read past, they ran a gelu model with
+    // SiLU, or rotated every dimension of a partial-rotary one, without a word.
+    if let Some(act) = json.get("hidden_act").filter(|v| !v.is_null()) {
+        if act.as_str() != Some("silu") {
+            return Err(ModelError::Unsupported {
+                path: c.path.clone(),
+                message: format!(
+                    "`hidden_act` is {act}, only \"silu\" (Llama's SwiGLU) is supported"
+                ),
+            });
+        }
+    }
+    if let Some(f) = json.get("partial_rotary_factor").filter(|v| !v.is_null()) {
+        if f.as_f64() != Some(1.0) {
+            return Err(ModelError::Unsupported {
+                path: c.path.clone(),
+                message: format!(
+                    "`partial_rotary_factor` is {f}: partial rotary is not supported (allowed 1.0)"
+                ),
+            });
+        }
+    }
     let hidden_size = c.usize("hidden_size")?;
     let q_heads = c.usize("num_attention_heads")?;
     let head_dim = match c.opt_usize("head_dim")? {

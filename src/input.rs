@@ -60,14 +60,16 @@ pub fn open_regular(path: &Path, what: &str, max_bytes: u64) -> io::Result<(File
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(refuse(format!(
-            "is {}: moa reads a {what} only from a regular file",
-            kind_of(&meta)
+            "is {}: moa reads {} only from a regular file",
+            kind_of(&meta),
+            with_article(what)
         )));
     }
     if meta.len() > max_bytes {
         return Err(refuse(format!(
-            "is {} bytes, larger than the {max_bytes} bytes allowed for a {what}",
-            meta.len()
+            "is {} bytes, larger than the {max_bytes} bytes allowed for {}",
+            meta.len(),
+            with_article(what)
         )));
     }
     Ok((file, meta.len()))
@@ -83,7 +85,8 @@ pub fn read_bytes(path: &Path, what: &str, max_bytes: u64) -> io::Result<Vec<u8>
         .read_to_end(&mut out)?;
     if out.len() as u64 > max_bytes {
         return Err(refuse(format!(
-            "grew past the {max_bytes} bytes allowed for a {what} while it was read"
+            "grew past the {max_bytes} bytes allowed for {} while it was read",
+            with_article(what)
         )));
     }
     Ok(out)
@@ -97,11 +100,18 @@ pub fn read_to_string(path: &Path, what: &str, max_bytes: u64) -> io::Result<Str
         io::Error::new(
             io::ErrorKind::InvalidData,
             format!(
-                "is not UTF-8 text (invalid byte at offset {}): a {what} must be UTF-8",
-                e.utf8_error().valid_up_to()
+                "is not UTF-8 text (invalid byte at offset {}): {} must be UTF-8",
+                e.utf8_error().valid_up_to(),
+                with_article(what)
             ),
         )
     })
+}
+
+/// `what` with its indefinite article: "a plan", "an upstream plan".
+fn with_article(what: &str) -> String {
+    let an = what.starts_with(['a', 'e', 'i', 'o', 'u']);
+    format!("{} {what}", if an { "an" } else { "a" })
 }
 
 #[cfg(test)]

@@ -364,6 +364,18 @@ fn upstream_import_rejects_wrong_shapes() {
         .unwrap_err()
         .to_string();
     assert!(e.starts_with("x.json: not an upstream MoA plan"), "{e}");
+    // An unknown key (here a misspelt `betas`) was dropped without a word.
+    let e = upstream::import(
+        r#"{"alphas": [[0]], "betas": [[0.5]], "beta": [[0.25]]}"#,
+        "x.json",
+        shape(1, 1),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("x.json: not an upstream MoA plan") && e.contains("unknown field `beta`"),
+        "{e}"
+    );
 }
 
 /// `Plan::dense` keeps every token of every head at any N (DESIGN.md §2): the dense
@@ -432,4 +444,22 @@ fn a_plan_cannot_be_changed_into_an_invalid_one() {
     let noted = plan.clone().with_meta(noted).unwrap();
     assert_eq!(noted.meta().notes.as_deref(), Some("checked"));
     assert_eq!(noted.layers(), plan.layers());
+}
+
+/// Input errors name the input with its article: "an upstream plan must be UTF-8", not
+/// "a upstream plan".
+#[test]
+fn input_errors_name_the_input_with_its_article() {
+    let dir = std::env::temp_dir().join(format!("moa-plan-article-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("u.json");
+    std::fs::write(&f, b"\xff\xfe").unwrap();
+    let e = moa::input::read_to_string(&f, "upstream plan", 100).unwrap_err();
+    assert!(
+        e.to_string().ends_with(": an upstream plan must be UTF-8"),
+        "{e}"
+    );
+    let e = moa::input::read_to_string(&f, "plan", 100).unwrap_err();
+    assert!(e.to_string().ends_with(": a plan must be UTF-8"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

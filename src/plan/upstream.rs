@@ -18,7 +18,11 @@ struct UpstreamJson {
 
 /// What `import` reads: numbers as written, so a string or `null` in a row is reported
 /// with the field (`alphas[l][h]`) and its allowed range, as a number out of range is.
+///
+/// Unknown keys are refused, as in plan TOML: a misspelt `beta` beside `alphas` is a
+/// typo, not a file upstream writes (its files hold exactly these two keys).
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct UpstreamIn {
     alphas: Vec<Vec<Num>>,
     betas: Vec<Vec<Num>>,

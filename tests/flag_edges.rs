@@ -208,3 +208,41 @@ fn bench_refuses_counts_before_the_driver_loads() {
         refused(&args, &[needle]);
     }
 }
+
+/// `moa diagnose --n 0` (or an N past the plan's context) took spans the plan does not
+/// define, `--key-tokens 0` measured a one-token key, and `--max-samples 0` in diagnose
+/// and validate said the calibration file "has no samples": each named now, before the
+/// calibration file or the model is read.
+#[test]
+fn diagnose_and_validate_refuse_counts_naming_the_flag() {
+    let plan = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/fixture-gqa.toml");
+    let p = plan.to_str().unwrap();
+    let base = ["diagnose", "--calib", "/nonexistent/c.jsonl", "--plan", p];
+    let with =
+        |extra: &[&'static str]| -> Vec<&str> { base.iter().chain(extra).copied().collect() };
+    refused(
+        &with(&["--n", "0"]),
+        &["--n 0 is out of range: allowed 1..=1024 (the plan's model.max_context_tokens)"],
+    );
+    refused(&with(&["--n", "1025"]), &["--n 1025 is out of range"]);
+    refused(
+        &with(&["--key-tokens", "0"]),
+        &["--key-tokens 0: allowed 1 or more"],
+    );
+    refused(
+        &with(&["--max-samples", "0"]),
+        &["--max-samples 0 selects no sample"],
+    );
+    refused(
+        &[
+            "validate",
+            "--calib",
+            "/nonexistent/c.jsonl",
+            "--plan",
+            p,
+            "--max-samples",
+            "0",
+        ],
+        &["--max-samples 0 selects no sample"],
+    );
+}

@@ -45,8 +45,9 @@ pub struct DiagnoseArgs {
     /// Measure every layer's restore gain (one forward pass per layer).
     #[arg(long)]
     pub restore_layers: bool,
-    /// Key length in tokens from the needle's start (default: the pass-key needle
-    /// sentence, or the response plus 12 tokens for a quote).
+    /// Key length in tokens from the needle's start, 1 or more (default: the pass-key
+    /// needle sentence, or the response plus 12 tokens for a quote); a key past the
+    /// prompt's end is cut there.
     #[arg(long)]
     pub key_tokens: Option<usize>,
     /// GGUF file or Hugging Face folder (default: the fetched SmolLM2-135M-Instruct).
@@ -58,8 +59,22 @@ pub struct DiagnoseArgs {
 }
 
 pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
-    let samples = calib::read_jsonl(&args.calib)?;
     let plan = Plan::load(&args.plan)?;
+    // Before the model loads: `--n 0` or an N past the plan's context took spans the plan
+    // does not define, and `--key-tokens 0` measured a key of one token, without a word.
+    let context = plan.model().max_context_tokens;
+    if let Some(n) = args.n.filter(|n| !(1..=context).contains(n)) {
+        bail!(
+            "--n {n} is out of range: allowed 1..={context} (the plan's model.max_context_tokens)"
+        );
+    }
+    if args.key_tokens == Some(0) {
+        bail!("--key-tokens 0: allowed 1 or more (tokens of the key from the needle's start)");
+    }
+    if args.max_samples == Some(0) {
+        bail!("--max-samples 0 selects no sample: allowed 1 or more");
+    }
+    let samples = calib::read_jsonl(&args.calib)?;
     let path = match &args.model {
         Some(p) => p.clone(),
         None => model::default_model_path()?,

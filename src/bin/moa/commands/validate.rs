@@ -37,6 +37,9 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn validate(args: &ValidateArgs) -> anyhow::Result<Outcome> {
+    if args.max_samples == Some(0) {
+        bail!("--max-samples 0 selects no sample: allowed 1 or more");
+    }
     let all = calib::read_jsonl(&args.calib)?;
     let samples: Vec<CalibSample> = all
         .into_iter()

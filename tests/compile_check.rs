@@ -375,3 +375,19 @@ fn a_killed_random_models_partial_folder_is_removed_and_a_live_ones_kept() {
     assert!(!dead_partial.exists());
     assert!(live_partial.exists() && other.exists());
 }
+
+/// `-o` naming a file failed only at the first kernel file ("cannot write
+/// `OUT/wgsl/l00_prefill.wgsl`: Not a directory"); now it is named before any work.
+#[test]
+fn an_output_that_is_a_file_is_named() {
+    let dir = scratch("output-file");
+    std::fs::write(dir.join("out"), "mine").unwrap();
+    let plan = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/fixture-gqa.toml");
+    let (code, err) = compile(&dir, &[plan.to_str().unwrap(), "-o", "out"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("-o `out` is not a folder: moa-compile writes a folder"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(dir.join("out")).unwrap(), "mine");
+}

@@ -55,6 +55,14 @@ struct Args {
 /// Compiles (or with --check compares); `Ok(false)`: --check found differences.
 fn run(args: Args) -> anyhow::Result<bool> {
     let start = Instant::now();
+    // A file where the folder goes failed only at the first kernel file, as "cannot write
+    // `OUT/wgsl/l00_prefill.wgsl`: Not a directory".
+    if args.output.exists() && !args.output.is_dir() {
+        anyhow::bail!(
+            "-o `{}` is not a folder: moa-compile writes a folder (wgsl/, cuda/, manifest.json, kernels.rs)",
+            args.output.display()
+        );
+    }
     let plan = Plan::load(&args.plan)?;
     plan.check_prompt_room(&args.plan.display().to_string())?;
     let storage = match args.dtype {

@@ -182,6 +182,13 @@ fn eval_refuses_a_perplexity_window_before_the_model_loads() {
         &with(&["--ppl-length", "4096"]),
         &["--ppl-length 4096 is out of range: allowed 2..=2048"],
     );
+    // The report goes to a missing folder: found after the first plan's scoring before.
+    let json = dir.join("missing/r.json");
+    let j = json.to_str().unwrap();
+    refused(
+        &[&base[..], &["--json", j]].concat(),
+        &[&format!("--json `{j}`: the folder `"), "does not exist"],
+    );
 }
 
 /// `moa bench`: a bad --batch was found once the first engine was built (after the checks

@@ -4,7 +4,7 @@
 //! markdown table (stdout and `--markdown`), JSON (`--json`) and one PNG heatmap per plan
 //! (`--heatmaps DIR`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -101,16 +101,45 @@ pub struct EvalArgs {
     pub quiet: bool,
 }
 
+/// Writes `bytes` to `path` through a temporary file beside it, renamed over `path`: the
+/// report is rewritten after every plan, and a run stopped during a plain write left a
+/// truncated file in place of the plans it had measured (a later `--merge` refused it).
+fn write_whole(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".partial-{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write `{}`", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write `{}`", path.display()))
+}
+
+/// `--json` and `--markdown` are written after the first plan is scored: a missing folder
+/// is named now, not after minutes of scoring.
+fn check_output_folders(args: &EvalArgs) -> anyhow::Result<()> {
+    for (flag, p) in [("--json", &args.json), ("--markdown", &args.markdown)] {
+        let Some(p) = p else { continue };
+        if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.is_dir() {
+                bail!(
+                    "{flag} `{}`: the folder `{}` does not exist",
+                    p.display(),
+                    dir.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Writes the markdown, JSON and heatmaps of `report` where the arguments ask.
 fn write_outputs(args: &EvalArgs, report: &mut EvalReport) -> anyhow::Result<String> {
     report.finish();
     let md = report.markdown();
     if let Some(p) = &args.markdown {
-        std::fs::write(p, &md).with_context(|| format!("cannot write `{}`", p.display()))?;
+        write_whole(p, md.as_bytes())?;
     }
     if let Some(p) = &args.json {
         let text = serde_json::to_string_pretty(&report)?;
-        std::fs::write(p, text).with_context(|| format!("cannot write `{}`", p.display()))?;
+        write_whole(p, text.as_bytes())?;
     }
     if let Some(dir) = &args.heatmaps {
         std::fs::create_dir_all(dir)
@@ -149,6 +178,7 @@ fn short_name(p: &std::path::Path) -> String {
 
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let t0 = Instant::now();
+    check_output_folders(&args)?;
     let path = match &args.model {
         Some(p) => p.clone(),
         None => model::default_model_path()?,

@@ -62,6 +62,11 @@ fn negative_numbers_reach_the_flags_own_check() {
         &with(&["--seed", "-1"]),
         &["invalid value '-1' for '--seed"],
     );
+    // 1/T overflowed in the sampling kernels: tokens other than greedy's, no error.
+    refused(
+        &with(&["--temperature", "1e-40"]),
+        &["--temperature 1e-40 is out of range: allowed 0 (greedy) or a finite number >= 1.1754944e-38"],
+    );
 }
 
 /// `moa optimize --time-limit 1e300` passed the "positive number" check and panicked in

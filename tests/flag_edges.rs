@@ -201,7 +201,15 @@ fn eval_refuses_a_perplexity_window_before_the_model_loads() {
 /// row. Refused before the CUDA driver loads, so this runs on machines without one.
 #[test]
 fn bench_refuses_counts_before_the_driver_loads() {
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 8] = [
+        (
+            &["--check-ops", "--like", "llama-2-7"],
+            "unknown model shape `llama-2-7`",
+        ),
+        (
+            &["--check-ops", "--plan", "plans/fixture-gqa.toml"],
+            "plan `model.layers` = 3, model has 30",
+        ),
         (
             &["--batch", "0"],
             "--batch `0`: allowed a count of 1 or more, or `max`",

@@ -132,6 +132,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if args.max_batch == 0 {
         anyhow::bail!("--max-batch 0: allowed 1 or more (the largest batch `max` may choose)");
     }
+    // A typo in --like or a plan of another shape, found before --check-ops spends device
+    // time (it was found after the op checks). With --model they wait for its load.
+    if args.model.is_none() {
+        let c = like_or_err(&args.like)?;
+        for p in &args.plan {
+            load_plan(p, &c)?;
+        }
+    }
     let mut json = match &args.json {
         // Appended: several runs of one device call collect into one file.
         Some(p) => Some(

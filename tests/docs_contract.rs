@@ -125,6 +125,108 @@ fn every_readme_cli_flag_is_in_its_commands_help() {
     );
 }
 
+/// Every `moa ...` / `moa-compile ...` the docs write, inline (in backticks) or as a
+/// line of a code block (continuation lines joined): its command words and its text.
+fn doc_commands() -> Vec<(String, Vec<String>, String)> {
+    let mut out = Vec::new();
+    let mut push = |doc: &str, text: &str| {
+        let text = text.split(" #").next().unwrap_or(text);
+        let start = ["moa ", "moa-compile "]
+            .iter()
+            .filter_map(|p| {
+                text.match_indices(p)
+                    .find(|&(i, _)| i == 0 || text[..i].ends_with([' ', '/', '(']))
+                    .map(|(i, _)| i)
+            })
+            .min();
+        let Some(i) = start else { return };
+        let text = &text[i..];
+        let words: Vec<String> = text
+            .split_whitespace()
+            .take_while(|w| w.chars().all(|c| c.is_ascii_lowercase()) || w.starts_with("moa"))
+            .map(str::to_string)
+            .collect();
+        out.push((doc.to_string(), words, text.to_string()));
+    };
+    for (name, text) in docs() {
+        let mut fenced = false;
+        let mut joined = String::new();
+        for line in text.lines() {
+            if line.trim_start().starts_with("```") {
+                fenced = !fenced;
+                continue;
+            }
+            if fenced {
+                joined.push_str(line.trim_end_matches('\\'));
+                if line.ends_with('\\') {
+                    continue;
+                }
+                push(&name, &joined);
+                joined.clear();
+            } else {
+                for (k, span) in line.split('`').enumerate() {
+                    if k % 2 == 1 {
+                        push(&name, span);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The flags --help lists for the longest prefix of `words` that is a command.
+fn listed_flags(
+    cache: &mut std::collections::HashMap<Vec<String>, Option<BTreeSet<String>>>,
+    words: &[String],
+) -> Option<(Vec<String>, BTreeSet<String>)> {
+    for n in (1..=words.len()).rev() {
+        let path = words[..n].to_vec();
+        let flags = cache
+            .entry(path.clone())
+            .or_insert_with(|| {
+                let exe = match path[0].as_str() {
+                    "moa" => env!("CARGO_BIN_EXE_moa"),
+                    _ => env!("CARGO_BIN_EXE_moa-compile"),
+                };
+                let out = Command::new(exe)
+                    .args(&path[1..])
+                    .arg("--help")
+                    .output()
+                    .ok()?;
+                out.status
+                    .success()
+                    .then(|| words_from(&String::from_utf8_lossy(&out.stdout), "--", &['-']))
+            })
+            .clone();
+        if let Some(f) = flags {
+            return Some((path, f));
+        }
+    }
+    None
+}
+
+/// Beyond the README's CLI section: every `moa` command line in README.md and docs/*.md
+/// gives only flags its command's --help lists.
+#[test]
+fn every_command_line_in_the_docs_uses_flags_its_command_has() {
+    let mut cache = std::collections::HashMap::new();
+    let cmds = doc_commands();
+    assert!(cmds.len() >= 50, "found only {} command lines", cmds.len());
+    let mut wrong = Vec::new();
+    for (doc, words, text) in &cmds {
+        let Some((path, listed)) = listed_flags(&mut cache, words) else {
+            continue;
+        };
+        for flag in words_from(text, "--", &['-']) {
+            if !listed.contains(&flag) {
+                wrong.push(format!("{doc}: `{}` has no {flag}: {text}", path.join(" ")));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
 /// The files the code reads settings from, with the names the docs call test and bench
 /// knobs (not library settings, so they are not in the wgpu option lists).
 fn sources() -> String {

@@ -623,3 +623,34 @@ fn cli_summary_notes_a_zero_loss() {
     assert!(!positive.contains("note:"), "{positive}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--max-alpha -5` (a negative number now reaches the flag) leaves only the dense rule;
+/// the infeasible band named neither flag. The error says which flags narrowed the rules.
+#[test]
+fn an_infeasible_band_under_narrowed_rules_names_the_flags() {
+    let dir = std::env::temp_dir().join(format!("moa-opt-narrowed-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut args: Vec<String> = vec!["optimize".into()];
+    for p in tiny_profiles() {
+        let path = dir.join(format!("p{}.safetensors", p.n_tokens));
+        p.save(&path).expect("save");
+        args.extend(["--profile".into(), path.display().to_string()]);
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_moa"))
+        .args(&args)
+        .args(["--density", "0.5", "--max-alpha", "-5", "--min-beta", "0.5"])
+        .args(["--time-limit", "20", "-o"])
+        .arg(dir.join("out"))
+        .output()
+        .expect("runs moa");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(
+            "optimizing over the candidate rules --max-alpha -5 and --min-beta 0.5 leaves"
+        ) && err.contains("infeasible"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

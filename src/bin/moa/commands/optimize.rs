@@ -152,7 +152,26 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
         },
         near,
     };
-    let result = optimize(&profiles, &names, &cfg)?;
+    // `--max-alpha -5` leaves only the dense rule, and the infeasible band then named
+    // neither flag: say which ones narrowed the candidates.
+    let narrowed: Vec<String> = [
+        args.max_alpha.map(|a| format!("--max-alpha {a}")),
+        args.min_beta.map(|b| format!("--min-beta {b}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let result = optimize(&profiles, &names, &cfg).map_err(|e| {
+        let e = anyhow::Error::new(e);
+        if narrowed.is_empty() {
+            e
+        } else {
+            e.context(format!(
+                "optimizing over the candidate rules {} leaves",
+                narrowed.join(" and ")
+            ))
+        }
+    })?;
 
     let out = &args.output;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create `{}`", out.display()))?;

@@ -266,3 +266,33 @@ fn diagnose_and_validate_refuse_counts_naming_the_flag() {
         &["--max-samples 0 selects no sample"],
     );
 }
+
+/// `moa calib --lengths 128,128` built every sample twice, and `--text-scored 0` was
+/// blamed on the sample ("has 245 tokens: too few to score --text-scored 0 of them").
+#[test]
+fn calib_refuses_a_repeated_length_and_no_scored_text() {
+    let dir = scratch("calib");
+    let model = dir.join("tiny.gguf");
+    common::tiny::tiny(3, true).write_gguf(&model, |_, _| {});
+    let out = dir.join("c.jsonl");
+    let (m, o) = (model.to_str().unwrap(), out.to_str().unwrap());
+    let base = ["calib", "--model", m, "--out", o, "--source", "generated"];
+    let with =
+        |extra: &[&'static str]| -> Vec<&str> { base.iter().chain(extra).copied().collect() };
+    refused(
+        &with(&["--lengths", "64,128,64"]),
+        &["--lengths gives 64 twice: allowed each length once"],
+    );
+    refused(
+        &with(&[
+            "--lengths",
+            "128",
+            "--text-samples",
+            "1",
+            "--text-scored",
+            "0",
+        ]),
+        &["--text-scored 0: a text sample needs at least 1 scored token: allowed 1 or more"],
+    );
+    assert!(!out.exists());
+}

@@ -84,7 +84,7 @@ pub struct PipelineArgs {
     /// validation then see the language-model loss of long text beside retrieval.
     #[arg(long, default_value_t = 0)]
     pub text_samples: usize,
-    /// Response tokens of a `text` sample.
+    /// Response tokens of a `text` sample (at most a quarter of it).
     #[arg(long, default_value_t = 256)]
     pub text_scored: usize,
     /// Weight of each `text` sample against 1 per retrieval sample in the profiles

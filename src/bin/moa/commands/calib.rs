@@ -23,6 +23,7 @@ pub fn run(args: CalibArgs) -> anyhow::Result<ExitCode> {
         None => model::default_model_path()?,
     };
     let context = model::read_config(&path)?.0.context_length;
+    check_text_scored(args.text_samples, args.text_scored)?;
     check_args(
         &args.lengths,
         args.samples + args.text_samples,
@@ -130,6 +131,17 @@ pub fn run(args: CalibArgs) -> anyhow::Result<ExitCode> {
 /// token), and a length past the model's context (the CPU reference then asked for a
 /// cache of the whole length: "memory allocation of 138232265616 bytes failed", an abort,
 /// for `--lengths 100000`; 5000 on a 4096-token model ran, beyond what RoPE was trained on).
+/// `--text-scored 0` with text samples was refused as "a text sample ... has 245 tokens:
+/// too few to score --text-scored 0 of them", blaming the sample.
+pub fn check_text_scored(text_samples: usize, text_scored: usize) -> anyhow::Result<()> {
+    if text_samples > 0 && text_scored == 0 {
+        anyhow::bail!(
+            "--text-scored 0: a text sample needs at least 1 scored token: allowed 1 or more (at most a quarter of the sample is scored)"
+        );
+    }
+    Ok(())
+}
+
 pub fn check_args(
     lengths: &[u32],
     samples: usize,
@@ -142,6 +154,14 @@ pub fn check_args(
     }
     if max_new_tokens == 0 {
         anyhow::bail!("--max-new-tokens 0: the dense answer needs at least 1 token");
+    }
+    // `--lengths 1024,1024` built each sample twice (2 x --samples at that length).
+    if let Some(n) = lengths
+        .iter()
+        .enumerate()
+        .find_map(|(i, n)| lengths[..i].contains(n).then_some(n))
+    {
+        anyhow::bail!("--lengths gives {n} twice: allowed each length once");
     }
     if let Some(n) = lengths.iter().find(|&&n| n as usize > context) {
         anyhow::bail!(

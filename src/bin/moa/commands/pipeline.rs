@@ -301,6 +301,7 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
     let context = moa::model::read_config(&model_path)?.0.context_length;
     let mut lengths = args.profile_lengths.clone();
     lengths.push(args.validate_length);
+    super::calib::check_text_scored(args.text_samples, args.text_scored)?;
     super::calib::check_args(
         &lengths,
         args.samples + args.text_samples,

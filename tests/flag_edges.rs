@@ -267,7 +267,7 @@ fn diagnose_and_validate_refuse_counts_naming_the_flag() {
     );
 }
 
-/// `moa calib --lengths 128,128` built every sample twice, and `--text-scored 0` was
+/// `moa calib --lengths 64,128,64` built the samples of 64 twice, and `--text-scored 0` was
 /// blamed on the sample ("has 245 tokens: too few to score --text-scored 0 of them").
 #[test]
 fn calib_refuses_a_repeated_length_and_no_scored_text() {

@@ -326,3 +326,72 @@ fn generate_says_it_builds_the_engine_before_the_wait() {
         );
     }
 }
+
+/// More prompts than the adapter dispatches rows (65535 on lavapipe) failed in the first
+/// forward pass with wgpu's "dispatch group size dimension ([1, 70000, 1]) must be less
+/// or equal to 65535", after the weights loaded; `moa eval --ppl-rows` likewise. Both are
+/// refused when the adapter is known, naming the flag and the limit.
+#[test]
+fn more_rows_than_the_adapter_dispatches_are_refused_naming_the_limit() {
+    let max = WgpuContext::new()
+        .expect("a wgpu adapter (lavapipe in CI)")
+        .device()
+        .limits()
+        .max_compute_workgroups_per_dimension as usize;
+    if max > 100_000 {
+        eprintln!("skipped: this adapter dispatches {max} rows");
+        return;
+    }
+    let dir = tiny::tmp("generate-rows");
+    let model = tiny_gguf(&dir, false);
+    let mut cmd = moa();
+    cmd.args(["generate", "--dense", "--model", &model, "--raw"])
+        .args(["--max-new-tokens", "1"]);
+    for _ in 0..=max {
+        cmd.args(["--prompt", "a"]);
+    }
+    let out = cmd.output().expect("running moa");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{} prompts (--prompt, --prompt-file) decode as one batch",
+            max + 1
+        )) && err.contains(&format!("allowed 1..={max} prompts")),
+        "{err}"
+    );
+    // Needle prompts need more than the tiny model's 128 tokens.
+    let long = dir.join("tiny-2k.gguf");
+    tiny(5, true).write_gguf(&long, |md, _| {
+        for (k, v) in md.iter_mut() {
+            if k == "llama.context_length" {
+                *v = Value::U32(2048);
+            }
+        }
+    });
+    let rows = (max + 1).to_string();
+    let out = moa()
+        .args([
+            "eval",
+            "--model",
+            long.to_str().unwrap(),
+            "--ppl-rows",
+            &rows,
+        ])
+        .args([
+            "--ppl-length",
+            "64",
+            "--ppl-scored",
+            "8",
+            "--lengths",
+            "1024",
+        ])
+        .output()
+        .expect("running moa");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("--ppl-rows {rows}: each runs as one batch"))
+            && err.contains(&format!("allowed up to {max}")),
+        "{err}"
+    );
+}

@@ -297,6 +297,20 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     } else {
         Some(WgpuContext::new()?)
     };
+    // A length's depths and the perplexity windows each run as one batch, one workgroup
+    // row per batch row: past the adapter's dispatch limit wgpu failed ("dispatch group
+    // size dimension ([1, 99568, 1]) must be less or equal to 65535") after the load.
+    if let Some(ctx) = &ctx {
+        let max_rows = ctx.device().limits().max_compute_workgroups_per_dimension as usize;
+        for (flag, rows) in [("--depths", args.depths), ("--ppl-rows", args.ppl_rows)] {
+            if rows > max_rows {
+                bail!(
+                    "{flag} {rows}: each runs as one batch of as many rows, and `{}` dispatches at most {max_rows} rows (max_compute_workgroups_per_dimension): allowed up to {max_rows}",
+                    ctx.adapter_name()
+                );
+            }
+        }
+    }
     let device = match &ctx {
         Some(ctx) => format!("{} ({:?})", ctx.adapter_name(), ctx.backend()),
         None => "the CUDA engine".into(),

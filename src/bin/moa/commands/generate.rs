@@ -238,6 +238,17 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         )?)
     } else {
         let ctx = WgpuContext::new()?;
+        // One workgroup row per batch row: past the adapter's dispatch limit the first
+        // forward pass failed with wgpu's "dispatch group size dimension ([1, 70000, 1])
+        // must be less or equal to 65535", after the weights loaded.
+        let max_rows = ctx.device().limits().max_compute_workgroups_per_dimension as usize;
+        if prompts.len() > max_rows {
+            bail!(
+                "{} prompts (--prompt, --prompt-file) decode as one batch of as many rows, and `{}` dispatches at most {max_rows} rows (max_compute_workgroups_per_dimension): allowed 1..={max_rows} prompts",
+                prompts.len(),
+                ctx.adapter_name()
+            );
+        }
         // Said before the engine is built: on a CPU adapter that takes minutes the first
         // time, and main.sh's terminal showed nothing at all meanwhile (252 s measured on
         // 2 busy cores), which reads as a hang.

@@ -464,6 +464,18 @@ fn bad_requests_are_errors() {
         "{e}"
     );
     assert!(gpu.start(&[], 1, 0).is_err());
+    // More rows than the adapter dispatches along one dimension: refused before any
+    // cache is allocated, naming the limit (library callers, not only the CLI).
+    let max_rows = ctx.device().limits().max_compute_workgroups_per_dimension as usize;
+    let e = gpu
+        .start(&vec![1; max_rows + 1], 1, 0)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("max_compute_workgroups_per_dimension") && e.contains(&max_rows.to_string()),
+        "{e}"
+    );
     let (mut shape, span, meta, mut layers) = sparse_plan().into_parts();
     shape.q_heads = 8;
     layers

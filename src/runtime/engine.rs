@@ -139,14 +139,26 @@ pub struct Sampling {
 }
 
 impl Sampling {
-    /// Checks the ranges: `temperature` finite and ≥ 0 (0 = greedy), `top_p` in (0, 1].
-    /// NaN or a negative temperature would otherwise fall back to greedy silently, and a
+    /// Checks the ranges: `temperature` 0 (greedy) or finite and ≥ `f32::MIN_POSITIVE`,
+    /// `top_p` in (0, 1]. NaN or a negative temperature would otherwise fall back to greedy
+    /// silently, a temperature below f32's smallest normal number makes the sampling
+    /// kernels' 1/T infinite (tokens other than greedy's from NaN probabilities), and a
     /// `top_p` outside (0, 1] would be clamped.
+    ///
+    /// # Errors
+    /// [`EngineError::Input`] naming the field, its value and the allowed range.
     pub fn validate(&self) -> Result<(), EngineError> {
         if !(self.temperature.is_finite() && self.temperature >= 0.0) {
             return Err(EngineError::Input(format!(
                 "`temperature` = {} is out of range: allowed a finite number >= 0 (0 = greedy)",
                 self.temperature
+            )));
+        }
+        if self.temperature > 0.0 && self.temperature < f32::MIN_POSITIVE {
+            return Err(EngineError::Input(format!(
+                "`temperature` = {:e} is out of range: allowed 0 (greedy) or a finite number >= {:e} (below it 1/T overflows in the sampling kernels)",
+                self.temperature,
+                f32::MIN_POSITIVE
             )));
         }
         if !(self.top_p > 0.0 && self.top_p <= 1.0) {
@@ -445,4 +457,31 @@ pub trait Engine {
         tokens: &[u32],
         sampling: Sampling,
     ) -> Result<Vec<u32>, EngineError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Sampling;
+
+    /// Library callers get the CLI's ranges: a temperature whose 1/T overflows f32 is
+    /// refused (it sampled from NaN probabilities), the smallest normal one is taken.
+    #[test]
+    fn sampling_ranges_are_checked_for_library_callers() {
+        let at = |temperature: f32, top_p: f32| Sampling {
+            temperature,
+            top_p,
+            seed: 0,
+        };
+        assert!(at(0.0, 1.0).validate().is_ok());
+        assert!(at(f32::MIN_POSITIVE, 1.0).validate().is_ok());
+        assert!(at(0.7, 0.9).validate().is_ok());
+        let e = at(1e-40, 1.0).validate().unwrap_err().to_string();
+        assert!(e.contains("`temperature` = 1e-40 is out of range"), "{e}");
+        for bad in [f32::NAN, -1.0, f32::INFINITY] {
+            assert!(at(bad, 1.0).validate().is_err(), "{bad}");
+        }
+        for bad in [0.0, 1.5, f32::NAN] {
+            assert!(at(1.0, bad).validate().is_err(), "{bad}");
+        }
+    }
 }

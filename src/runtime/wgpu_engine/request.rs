@@ -178,6 +178,16 @@ impl WgpuEngine {
     ) -> Result<Request, EngineError> {
         let n_tokens = request_n(prompt_lens, max_new, &self.config)?;
         let rows = prompt_lens.len();
+        // Some of the step's dispatches take one workgroup per batch row along one
+        // dimension: past the adapter's limit the first pass failed with wgpu's validation
+        // error ("dispatch group size dimension ([1, 70000, 1]) must be less or equal to
+        // 65535"), after the caches were allocated. Checked before any allocation.
+        let max_rows = self.device.limits().max_compute_workgroups_per_dimension as usize;
+        if rows > max_rows {
+            return Err(EngineError::Input(format!(
+                "{rows} rows: this adapter dispatches at most {max_rows} rows a batch (max_compute_workgroups_per_dimension): allowed 1..={max_rows}"
+            )));
+        }
         let hd = self.config.head_dim;
         let d = hd as u64;
         let s = elem_bytes(self.storage);

@@ -76,11 +76,9 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         top_p: args.top_p,
         seed: args.seed,
     };
-    sampling
-        .validate()
-        .context("invalid --temperature or --top-p")?;
     // The sampling kernels scale by 1/T: below f32's smallest normal number that is inf,
     // and `--temperature 1e-40` sampled from NaN (other tokens than greedy's, no error).
+    // `Sampling::validate` refuses it too; this names the flag.
     if args.temperature > 0.0 && args.temperature < f32::MIN_POSITIVE {
         bail!(
             "--temperature {:e} is out of range: allowed 0 (greedy) or a finite number >= {:e} (below it 1/T overflows in the sampling kernels; the choice is greedy's anyway)",
@@ -88,6 +86,9 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             f32::MIN_POSITIVE
         );
     }
+    sampling
+        .validate()
+        .context("invalid --temperature or --top-p")?;
     if args.max_new_tokens == 0 {
         bail!("--max-new-tokens 0 is out of range: generation needs at least 1 new token");
     }

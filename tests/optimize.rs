@@ -404,9 +404,10 @@ fn profile_file_round_trips_and_candle_reads_it() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn cli_writes_plans_and_summary() {
-    let dir = std::env::temp_dir().join(format!("moa-opt-cli-{}", std::process::id()));
+/// A fresh temp folder `moa-opt-<tag>-<pid>` holding `tiny_profiles()` saved as
+/// safetensors, and the `moa optimize --profile ...` arguments that name them.
+fn saved_profiles_and_args(tag: &str) -> (std::path::PathBuf, Vec<String>) {
+    let dir = std::env::temp_dir().join(format!("moa-opt-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     let mut args: Vec<String> = vec!["optimize".into()];
@@ -415,6 +416,12 @@ fn cli_writes_plans_and_summary() {
         p.save(&path).expect("save");
         args.extend(["--profile".into(), path.display().to_string()]);
     }
+    (dir, args)
+}
+
+#[test]
+fn cli_writes_plans_and_summary() {
+    let (dir, args) = saved_profiles_and_args("cli");
     let out_dir = dir.join("plans");
     let run = |extra: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_moa"))
@@ -628,15 +635,7 @@ fn cli_summary_notes_a_zero_loss() {
 /// the infeasible band named neither flag. The error says which flags narrowed the rules.
 #[test]
 fn an_infeasible_band_under_narrowed_rules_names_the_flags() {
-    let dir = std::env::temp_dir().join(format!("moa-opt-narrowed-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let mut args: Vec<String> = vec!["optimize".into()];
-    for p in tiny_profiles() {
-        let path = dir.join(format!("p{}.safetensors", p.n_tokens));
-        p.save(&path).expect("save");
-        args.extend(["--profile".into(), path.display().to_string()]);
-    }
+    let (dir, args) = saved_profiles_and_args("narrowed");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_moa"))
         .args(&args)
         .args(["--density", "0.5", "--max-alpha", "-5", "--min-beta", "0.5"])

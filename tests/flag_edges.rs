@@ -296,3 +296,26 @@ fn calib_refuses_a_repeated_length_and_no_scored_text() {
     );
     assert!(!out.exists());
 }
+
+/// `moa generate --dense` on a model whose shape the kernels do not take (head_dim 18)
+/// failed after the weights loaded as "<plan>: `model.head_dim` = 18 ...", naming a plan
+/// the user never gave; now before the load, naming --dense and the model.
+#[test]
+fn dense_on_a_shape_the_kernels_do_not_take_names_the_model() {
+    let dir = scratch("dense-shape");
+    common::tiny::tiny(3, true).write_hf(&dir, candle_core::DType::F32, true);
+    let config = dir.join("config.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    json["head_dim"] = 18.into();
+    std::fs::write(&config, json.to_string()).unwrap();
+    let d = dir.to_str().unwrap();
+    refused(
+        &["generate", "--dense", "--model", d, "--prompt", "hi"],
+        &[
+            "--dense: the model `",
+            "has a shape moa's attention kernels do not take",
+            "the dense plan of the model's shape: `model.head_dim` = 18 is not a multiple of 4",
+        ],
+    );
+}

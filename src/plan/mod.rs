@@ -623,6 +623,15 @@ impl Plan {
             },
             layers,
         )
+        // Not "<plan>": no file was given, the shape is the model's.
+        .map_err(|e| match e {
+            PlanError::Invalid { field, message, .. } => PlanError::Invalid {
+                path: "the dense plan of the model's shape".into(),
+                field,
+                message,
+            },
+            e => e,
+        })
     }
 }
 

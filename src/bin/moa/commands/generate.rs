@@ -128,7 +128,18 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     // plan for another model fails at once, naming both files.
     let config = model::read_config(&model_path)?.0;
     let (plan, plan_name) = match (&args.plan, args.dense) {
-        (_, true) => (None, "dense".to_string()),
+        (_, true) => {
+            // The engine builds a dense plan of the model's shape; one the kernels cannot
+            // take (head_dim 18) was refused, after the weights loaded, as "<plan>:
+            // `model.head_dim` = 18 ...", naming a plan the user never gave.
+            Plan::dense(config.model_shape()).with_context(|| {
+                format!(
+                    "--dense: the model `{}` has a shape moa's attention kernels do not take",
+                    model_path.display()
+                )
+            })?;
+            (None, "dense".to_string())
+        }
         (Some(p), false) => {
             let plan = Plan::load(p)?;
             config.check_plan(&plan).with_context(|| {

@@ -918,21 +918,8 @@ fn merge_kernels(
 #[test]
 fn decode_over_segments_of_several_chunks_matches_the_cpu_reference() {
     let ctx = context();
-    let config = LlamaConfig {
-        name: Some("long-row test shape".into()),
-        n_layers: 2,
-        hidden_size: 128,
-        ffn_size: 256,
-        q_heads: 4,
-        kv_heads: 2,
-        head_dim: 32,
-        rope_theta: 10_000.0,
-        rms_norm_eps: 1e-5,
-        vocab_size: VOCAB,
-        tied_embeddings: true,
-        context_length: 1024,
-    };
-    let long = moa::model::random::random_model(&config, 5);
+    // The shape of `long_model_and_plan`, its seed; the plan is not used here (dense).
+    let (long, _) = long_model_and_plan();
     let cpu = CpuReference::from_model(long.clone()).unwrap();
     let prompts = vec![tokens(300, 1), tokens(40, 2), tokens(170, 3)];
     let lens: Vec<usize> = prompts.iter().map(Vec::len).collect();

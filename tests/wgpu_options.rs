@@ -121,24 +121,29 @@ fn decode_forms_compile_in_process_and_are_refused_over_precompiled_kernels() {
     .write(&kernels)
     .unwrap();
     let model = dir.join("tiny.gguf");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_moa"));
-    cmd.args([
-        "generate",
-        "--f32",
-        "--prompt",
-        "hi",
-        "--max-new-tokens",
-        "1",
-    ])
-    .arg("--model")
-    .arg(&model)
-    .arg("--plan")
-    .arg(&plan_path)
-    .arg("--kernels")
-    .arg(&kernels);
-    for (k, v) in forms {
-        cmd.env(k, v);
-    }
+    // `moa generate` of the tiny model at `model` with the compiled folder and `forms` set.
+    let with_kernels = |model: &std::path::Path| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_moa"));
+        cmd.args([
+            "generate",
+            "--f32",
+            "--prompt",
+            "hi",
+            "--max-new-tokens",
+            "1",
+        ])
+        .arg("--model")
+        .arg(model)
+        .arg("--plan")
+        .arg(&plan_path)
+        .arg("--kernels")
+        .arg(&kernels);
+        for (k, v) in forms {
+            cmd.env(k, v);
+        }
+        cmd
+    };
+    let mut cmd = with_kernels(&model);
     let out = cmd.output().expect("running moa");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
@@ -149,25 +154,7 @@ fn decode_forms_compile_in_process_and_are_refused_over_precompiled_kernels() {
     // The refusal comes before the model is read: with a model path that does not exist
     // it is still the forms that are named, not the missing file.
     let absent = dir.join("absent.gguf");
-    let mut early = Command::new(env!("CARGO_BIN_EXE_moa"));
-    early
-        .args([
-            "generate",
-            "--f32",
-            "--prompt",
-            "hi",
-            "--max-new-tokens",
-            "1",
-        ])
-        .arg("--model")
-        .arg(&absent)
-        .arg("--plan")
-        .arg(&plan_path)
-        .arg("--kernels")
-        .arg(&kernels);
-    for (k, v) in forms {
-        early.env(k, v);
-    }
+    let mut early = with_kernels(&absent);
     let out = early.output().expect("running moa");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");

@@ -386,6 +386,12 @@ pub fn load(dir: &Path) -> Result<Model, ModelError> {
         "model.layers.",
         tensors.keys().map(String::as_str),
     )?;
+    super::weights::check_known_tensors(
+        &config,
+        &dir_name,
+        hf_tensor_name,
+        tensors.keys().map(String::as_str),
+    )?;
     let weights = assemble(&config, &dir_name, |gguf_name, shape| {
         let hf = hf_tensor_name(gguf_name);
         let Some((t, file)) = tensors.remove(&hf) else {

@@ -1,0 +1,298 @@
+//! GGUF files of one's own (a new user's trial, session 16): files a converter could write
+//! that moa does not run as written — RoPE scaling under any of its keys, tensors the
+//! forward pass would ignore (biases, experts, QK norms), a wrong shape in the last layer,
+//! special token ids past the vocabulary, big-endian byte order — are refused by the
+//! header-only `model::read_config` every command calls first, naming the file, the key
+//! or tensor and what is allowed; a version-2 file loads as its version-3 twin. The test
+//! writes each file itself (the tiny model of `tests/common/tiny.rs`); < 1 s in all.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use candle_core::quantized::gguf_file::Value;
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{DType, Device, Tensor};
+use moa::model::{Model, ModelTokenizer};
+
+use common::tiny::*;
+
+/// The tiny model written to `dir/name` with `edit` applied to its metadata and tensors.
+fn write(
+    dir: &Path,
+    name: &str,
+    edit: impl FnOnce(&mut Vec<(String, Value)>, &mut Vec<(String, QTensor)>),
+) -> PathBuf {
+    let path = dir.join(name);
+    tiny(16, true).write_gguf(&path, edit);
+    path
+}
+
+fn zeros(shape: &[usize]) -> QTensor {
+    let x = Tensor::zeros(shape, DType::F32, &Device::Cpu).unwrap();
+    QTensor::quantize(&x, GgmlDType::F32).unwrap()
+}
+
+/// The header-only read every command starts with must refuse `path` with all of `want`
+/// in its message (and the full load must too).
+fn refused(path: &Path, want: &[&str]) {
+    let shown = path.display().to_string();
+    let e = moa::model::read_config(path)
+        .err()
+        .unwrap_or_else(|| panic!("{shown}: read_config accepted it"))
+        .to_string();
+    for w in [shown.as_str()].iter().chain(want) {
+        assert!(e.contains(w), "`{w}` not in: {e}");
+    }
+    let full = Model::load(path).err().expect("Model::load accepted it");
+    assert_eq!(full.to_string(), e);
+}
+
+#[test]
+fn rope_scaling_under_any_key_is_refused_naming_key_and_value() {
+    let dir = tmp("gguf-rope");
+    let cases: Vec<(&str, Vec<(&str, Value)>, &str)> = vec![
+        (
+            "yarn",
+            vec![
+                ("llama.rope.scaling.type", Value::String("yarn".into())),
+                ("llama.rope.scaling.factor", Value::F32(4.0)),
+            ],
+            "`llama.rope.scaling.factor` = 4",
+        ),
+        (
+            "linear-type",
+            vec![("llama.rope.scaling.type", Value::String("linear".into()))],
+            "`llama.rope.scaling.type` = `linear`",
+        ),
+        // The key of llama.cpp's converters before November 2023: it used to run unscaled.
+        (
+            "scale-linear",
+            vec![("llama.rope.scale_linear", Value::F32(4.0))],
+            "`llama.rope.scale_linear` = 4",
+        ),
+        (
+            "original-context",
+            vec![(
+                "llama.rope.scaling.original_context_length",
+                Value::U32(8192),
+            )],
+            "`llama.rope.scaling.original_context_length` = 8192",
+        ),
+    ];
+    for (name, keys, want) in cases {
+        let path = write(&dir, &format!("{name}.gguf"), |md, _| {
+            md.extend(keys.into_iter().map(|(k, v)| (k.to_string(), v)));
+        });
+        refused(&path, &[want, "moa applies RoPE without scaling", "`none`"]);
+    }
+    // Llama 3.1's `llama3` scaling is a tensor of frequency factors, not a key.
+    let path = write(&dir, "llama3.gguf", |_, t| {
+        t.push(("rope_freqs.weight".into(), zeros(&[HEAD_DIM / 2])));
+    });
+    refused(&path, &["`rope_freqs.weight`", "`llama3`"]);
+    // Neutral values are no scaling: the model loads.
+    let path = write(&dir, "none.gguf", |md, _| {
+        md.push((
+            "llama.rope.scaling.type".into(),
+            Value::String("none".into()),
+        ));
+        md.push(("llama.rope.scaling.factor".into(), Value::F32(1.0)));
+    });
+    Model::load(&path).unwrap();
+}
+
+#[test]
+fn tensors_the_forward_pass_would_ignore_are_refused() {
+    let dir = tmp("gguf-extra");
+    let q = Q_HEADS * HEAD_DIM;
+    for (name, tensor, shape, want) in [
+        ("bias", "blk.0.attn_q.bias", vec![q], "a bias"),
+        (
+            "experts",
+            "blk.1.ffn_gate_exps.weight",
+            vec![4, FFN, HIDDEN],
+            "mixture-of-experts",
+        ),
+        (
+            "qk-norm",
+            "blk.0.attn_k_norm.weight",
+            vec![HEAD_DIM],
+            "query/key norm",
+        ),
+        (
+            "other",
+            "blk.0.attn_sub_norm.weight",
+            vec![HIDDEN],
+            "not a tensor",
+        ),
+    ] {
+        let path = write(&dir, &format!("{name}.gguf"), |_, t| {
+            t.push((tensor.to_string(), zeros(&shape)));
+        });
+        refused(
+            &path,
+            &[
+                format!("`{tensor}`").as_str(),
+                want,
+                "`blk.N.attn_q.weight`",
+            ],
+        );
+    }
+    // Mixtral's files say `general.architecture` = llama.
+    let path = write(&dir, "mixtral.gguf", |md, _| {
+        md.push(("llama.expert_count".into(), Value::U32(8)));
+    });
+    refused(
+        &path,
+        &["`llama.expert_count` = 8", "dense Llama MLPs only"],
+    );
+    // A rotary buffer (RoPE recomputes it) is not refused.
+    let path = write(&dir, "rot.gguf", |_, t| {
+        t.push(("blk.0.attn_rot_embd.weight".into(), zeros(&[HEAD_DIM / 2])));
+    });
+    Model::load(&path).unwrap();
+
+    // The same for a Hugging Face folder: a bias tensor in a shard of its own.
+    let hf = dir.join("hf");
+    std::fs::create_dir_all(&hf).unwrap();
+    tiny(16, true).write_hf(&hf, DType::F32, true);
+    let bias = "model.layers.1.self_attn.v_proj.bias";
+    let t = Tensor::zeros(KV_HEADS * HEAD_DIM, DType::F32, &Device::Cpu).unwrap();
+    candle_core::safetensors::save(
+        &std::collections::HashMap::from([(bias.to_string(), t)]),
+        hf.join("extra.safetensors"),
+    )
+    .unwrap();
+    let index = hf.join("model.safetensors.index.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&index).unwrap()).unwrap();
+    json["weight_map"][bias] = "extra.safetensors".into();
+    std::fs::write(&index, json.to_string()).unwrap();
+    let e = Model::load(&hf).unwrap_err().to_string();
+    for w in [
+        format!("`{bias}`").as_str(),
+        "a bias",
+        "`model.embed_tokens.weight`",
+    ] {
+        assert!(e.contains(w), "`{w}` not in: {e}");
+    }
+}
+
+/// A wrong shape in the last layer: refused from the tensor index, before the data of
+/// any tensor is read (before, after every tensor ahead of it was dequantized).
+#[test]
+fn a_shape_against_the_metadata_is_refused_from_the_index() {
+    let dir = tmp("gguf-shape");
+    let path = write(&dir, "shape.gguf", |_, t| {
+        for (n, q) in t.iter_mut() {
+            if n == "blk.1.ffn_down.weight" {
+                *q = zeros(&[HIDDEN, FFN + 32]);
+            }
+        }
+    });
+    refused(
+        &path,
+        &["`blk.1.ffn_down.weight`", "[64, 128]", "expected [64, 96]"],
+    );
+    // The metadata disagreeing with every tensor: the first one named.
+    let path = write(&dir, "ffn.gguf", |md, _| {
+        for (k, v) in md.iter_mut() {
+            if k == "llama.feed_forward_length" {
+                *v = Value::U32(128);
+            }
+        }
+    });
+    refused(&path, &["`blk.0.ffn_", "expected [128, 64]"]);
+}
+
+#[test]
+fn special_token_ids_past_the_vocabulary_are_refused() {
+    let dir = tmp("gguf-special");
+    for key in ["tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"] {
+        let path = write(&dir, &format!("{key}.gguf"), |md, _| {
+            for (k, v) in md.iter_mut() {
+                if k == key {
+                    *v = Value::U32(99_999);
+                }
+            }
+        });
+        refused(&path, &[format!("`{key}`").as_str(), "99999", "0..300"]);
+    }
+}
+
+/// Missing tokenizer metadata names the key and the file (a GGUF written without its
+/// vocabulary, as some conversion scripts do).
+#[test]
+fn missing_tokenizer_metadata_names_the_key() {
+    let dir = tmp("gguf-tokenizer");
+    for key in [
+        "tokenizer.ggml.model",
+        "tokenizer.ggml.tokens",
+        "tokenizer.ggml.merges",
+    ] {
+        let path = write(&dir, &format!("{key}.gguf"), |md, _| {
+            md.retain(|(k, _)| k != key)
+        });
+        let e = ModelTokenizer::load(&path).unwrap_err().to_string();
+        let shown = path.display().to_string();
+        for w in [shown.as_str(), format!("`{key}`").as_str()] {
+            assert!(e.contains(w), "`{w}` not in: {e}");
+        }
+    }
+}
+
+/// A version-2 file (candle's writer; u64 counts, like 3) loads exactly as its version-3
+/// twin (llama.cpp's today); a big-endian file (llama.cpp writes them for s390x, with the
+/// same magic bytes) is named as such instead of "version = 50331648".
+#[test]
+fn version_two_loads_and_big_endian_is_named() {
+    let dir = tmp("gguf-version");
+    let v2 = write(&dir, "v2.gguf", |_, _| {});
+    let bytes = std::fs::read(&v2).unwrap();
+    assert_eq!(&bytes[4..8], &2u32.to_le_bytes());
+    let mut v3 = bytes.clone();
+    v3[4..8].copy_from_slice(&3u32.to_le_bytes());
+    let v3_path = dir.join("v3.gguf");
+    std::fs::write(&v3_path, v3).unwrap();
+    let (a, b) = (Model::load(&v2).unwrap(), Model::load(&v3_path).unwrap());
+    assert_eq!(a.config, b.config);
+    assert_eq!(a.weights, b.weights);
+
+    let mut be = bytes;
+    be[4..8].copy_from_slice(&3u32.to_be_bytes());
+    let be_path = dir.join("big-endian.gguf");
+    std::fs::write(&be_path, be).unwrap();
+    refused(&be_path, &["big-endian", "little-endian GGUF"]);
+}
+
+/// A quantized tensor whose rows are not whole blocks (a hand-made or damaged file: the
+/// 64-value `attn_norm` relabelled Q4_K, whose blocks hold 256) is refused from the
+/// header, naming the tensor, the type, the row length and the block; before, candle's
+/// "not divisible by the block size" came when that tensor was read.
+#[test]
+fn quantized_rows_that_are_not_whole_blocks_are_refused_from_the_header() {
+    let dir = tmp("gguf-blocks");
+    let good = write(&dir, "good.gguf", |_, _| {});
+    let mut bytes = std::fs::read(&good).unwrap();
+    let name = b"blk.1.attn_norm.weight";
+    // The tensor info: name, n_dims (u32), one u64 per dimension, then the ggml type.
+    let at = bytes.windows(name.len()).position(|w| w == name).unwrap() + name.len() + 4 + 8;
+    assert_eq!(
+        &bytes[at..at + 4],
+        &0u32.to_le_bytes(),
+        "not the F32 type field"
+    );
+    bytes[at..at + 4].copy_from_slice(&12u32.to_le_bytes());
+    let path = dir.join("q4k-rows.gguf");
+    std::fs::write(&path, bytes).unwrap();
+    refused(
+        &path,
+        &[
+            "`blk.1.attn_norm.weight`",
+            "Q4_K",
+            "rows of 64",
+            "multiple of 256",
+        ],
+    );
+}

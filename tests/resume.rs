@@ -2,8 +2,10 @@
 //! answers are minutes of the pipeline's first step), so a run stopped before it writes
 //! its output answers again from the log, to the same bytes; the log is never used for
 //! another model. `moa optimize` into a used folder leaves only its own plans and
-//! writes its summary (the pipeline's mark of a finished step) last. Runs the binary on
-//! the tiny random Llama and synthetic profiles; no GPU.
+//! writes its summary (the pipeline's mark of a finished step) last. A stopped
+//! `moa model fetch` leaves no folder in the cache for good, and the validation score
+//! cache is never read back for another sample of the same id. Runs the binary on the
+//! tiny random Llama and synthetic profiles; no GPU.
 
 mod common;
 
@@ -210,4 +212,48 @@ fn a_stopped_fetch_leaves_no_folder_in_the_cache_for_good() {
     );
     assert!(running.exists() && other.exists(), "{err}");
     assert!(err.contains("python3"), "{err}");
+}
+
+/// `moa validate --cache` (the pipeline's `scores.tsv`) keyed scores by sample id, which
+/// every calibration of the same lengths repeats: a held-out file made again (another
+/// seed or model, deleted and rebuilt in the work folder) was scored from the earlier
+/// file's rows, and the plan chosen on them. The key now holds the sample's fingerprint:
+/// the same sample is read back, another one under the same id is scored again.
+#[test]
+fn a_score_cache_is_never_read_back_for_another_sample_of_the_same_id() {
+    use common::samples::sample;
+    use moa::eval::{validate, ScoreCache};
+    let dir = tiny::tmp("resume-scores");
+    let path = dir.join("scores.tsv");
+    let run = |samples: &[moa::calib::CalibSample]| -> (Vec<String>, Vec<f64>) {
+        let mut cache = ScoreCache::open(&path).unwrap();
+        let mut scored = Vec::new();
+        let mut score = |s: &moa::calib::CalibSample, _: Option<&moa::Plan>| {
+            scored.push(s.id.clone());
+            Ok(moa::eval::SampleScore {
+                sample_id: s.id.clone(),
+                loss: f64::from(s.prompt_tokens[0]),
+                agree: 1,
+                n_response: s.response_tokens.len(),
+            })
+        };
+        let (dense, _) =
+            validate(samples, &[], "cpu", &mut cache, &mut score, &mut |_| {}).unwrap();
+        assert!(dense
+            .scores
+            .iter()
+            .zip(samples)
+            .all(|(r, s)| r.sample_id == s.id));
+        (scored, dense.scores.iter().map(|r| r.loss).collect())
+    };
+    let first = [sample("passkey-64-0", vec![5, 6, 7, 8], 1, 64)];
+    let (scored, loss) = run(&first);
+    assert_eq!((scored.len(), loss[0]), (1, 5.0));
+    // The same sample again: from the cache.
+    let (scored, loss) = run(&first);
+    assert_eq!((scored.len(), loss[0]), (0, 5.0));
+    // Another sample under the same id: scored again, not the earlier row.
+    let again = [sample("passkey-64-0", vec![9, 6, 7, 8], 1, 64)];
+    let (scored, loss) = run(&again);
+    assert_eq!((scored.len(), loss[0]), (1, 9.0));
 }

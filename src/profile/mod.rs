@@ -237,20 +237,13 @@ pub struct SampleReport {
     pub replaced: Option<String>,
 }
 
-/// The fingerprint a stored sample's file records (metadata `sample`): sha256 of the
-/// sample's tokens and response span, the inputs of its tiles. Why: the store is keyed by
-/// sample id (`passkey-1024-0`), which every calibration of the same lengths repeats, so
-/// profiling another calibration (another seed, model or source) into the same `-o`
-/// folder read the earlier calibration's tiles back as this one's, without a word.
+/// The fingerprint a stored sample's file records (metadata `sample`):
+/// [`CalibSample::fingerprint`]. Why: the store is keyed by sample id (`passkey-1024-0`),
+/// which every calibration of the same lengths repeats, so profiling another calibration
+/// (another seed, model or source) into the same `-o` folder read the earlier
+/// calibration's tiles back as this one's, without a word.
 pub fn sample_fingerprint(s: &CalibSample) -> String {
-    let ids: Vec<String> = s.tokens().iter().map(u32::to_string).collect();
-    let text = format!(
-        "tokens {}; response {}..{}",
-        ids.join(","),
-        s.response_span[0],
-        s.response_span[1]
-    );
-    crate::codegen::emit::sha256_hex(text.as_bytes())
+    s.fingerprint()
 }
 
 /// The samples profiled at `length` and the number skipped for being longer.

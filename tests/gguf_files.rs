@@ -238,6 +238,52 @@ fn special_token_ids_past_the_vocabulary_are_refused() {
     }
 }
 
+/// The vocabulary against the model, as llama.cpp checks it: one token per embedding
+/// row, one integer token type per token.
+#[test]
+fn a_vocabulary_that_does_not_fit_the_model_is_refused() {
+    let dir = tmp("gguf-vocab");
+    let path = write(&dir, "short.gguf", |md, _| {
+        for (k, v) in md.iter_mut() {
+            if let ("tokenizer.ggml.tokens" | "tokenizer.ggml.token_type", Value::Array(a)) =
+                (k.as_str(), v)
+            {
+                a.truncate(290);
+            }
+        }
+    });
+    refused(
+        &path,
+        &[
+            "`tokenizer.ggml.tokens`",
+            "holds 290 tokens",
+            "the model has 300",
+        ],
+    );
+    let path = write(&dir, "types.gguf", |md, _| {
+        for (k, v) in md.iter_mut() {
+            if let ("tokenizer.ggml.token_type", Value::Array(a)) = (k.as_str(), v) {
+                a.pop();
+            }
+        }
+    });
+    refused(
+        &path,
+        &["`tokenizer.ggml.token_type`", "299 entries for 300 tokens"],
+    );
+    let path = write(&dir, "type-kind.gguf", |md, _| {
+        for (k, v) in md.iter_mut() {
+            if let ("tokenizer.ggml.token_type", Value::Array(a)) = (k.as_str(), v) {
+                a[1] = Value::I32(-3);
+            }
+        }
+    });
+    refused(
+        &path,
+        &["`tokenizer.ggml.token_type`", "entry 1", "integer"],
+    );
+}
+
 /// Missing tokenizer metadata names the key and the file (a GGUF written without its
 /// vocabulary, as some conversion scripts do).
 #[test]

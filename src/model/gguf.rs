@@ -309,6 +309,55 @@ pub fn check_tensors(g: &GgufFile, config: &LlamaConfig) -> Result<(), ModelErro
     Ok(())
 }
 
+/// Checks the vocabulary against the model, as llama.cpp does when it loads: as many
+/// `tokenizer.ggml.tokens` as the embedding has rows, and a `tokenizer.ggml.token_type`
+/// (if any) of one integer per token. Why: fewer tokens than rows left ids the model
+/// can emit without text (dropped from the answer without a word), more gave ids the
+/// model has no row for; a token type that is not an integer, or missing for the last
+/// tokens, was taken as a normal token, so a control token was split as text.
+pub fn check_vocabulary(g: &GgufFile, config: &LlamaConfig) -> Result<(), ModelError> {
+    let Some(Value::Array(tokens)) = g.metadata().get("tokenizer.ggml.tokens") else {
+        return Ok(());
+    };
+    if tokens.len() != config.vocab_size {
+        return Err(g.bad(
+            "tokenizer.ggml.tokens",
+            format!(
+                "holds {} tokens but the model has {} (`token_embd.weight` rows / \
+                 `llama.vocab_size`): allowed exactly one token per row",
+                tokens.len(),
+                config.vocab_size
+            ),
+        ));
+    }
+    if let Some(types) = g.metadata().get("tokenizer.ggml.token_type") {
+        let key = "tokenizer.ggml.token_type";
+        let Value::Array(types) = types else {
+            return Err(g.bad(key, "is not an array: allowed one integer per token"));
+        };
+        if types.len() != tokens.len() {
+            return Err(g.bad(
+                key,
+                format!(
+                    "holds {} entries for {} tokens: allowed one per token",
+                    types.len(),
+                    tokens.len()
+                ),
+            ));
+        }
+        if let Some(i) = types.iter().position(|t| value_to_u64(t).is_none()) {
+            return Err(g.bad(
+                key,
+                format!(
+                    "entry {i} is {:?}: allowed a non-negative integer (llama.cpp's token types)",
+                    types[i]
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Refuses special token ids outside the vocabulary (`tokenizer.ggml.bos_token_id` =
 /// 99999 over 300 tokens): the BOS was put in front of every prompt and the forward pass
 /// failed with "token id 99999 is out of range", naming neither file nor key.
@@ -434,6 +483,7 @@ pub fn load(path: &Path) -> Result<Model, ModelError> {
     let config = read_config(&g)?;
     let special = read_special_tokens(&g)?;
     check_special_tokens(&g, &config, &special)?;
+    check_vocabulary(&g, &config)?;
     check_tensors(&g, &config)?;
     let file = g.path.clone();
     let (q_heads, kv_heads, head_dim, hidden) = (

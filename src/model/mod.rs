@@ -170,6 +170,7 @@ pub fn read_config(path: &Path) -> Result<(LlamaConfig, SpecialTokens), ModelErr
             let g = gguf::GgufFile::open(path)?;
             let (config, special) = (gguf::read_config(&g)?, gguf::read_special_tokens(&g)?);
             gguf::check_special_tokens(&g, &config, &special)?;
+            gguf::check_vocabulary(&g, &config)?;
             gguf::check_tensors(&g, &config)?;
             Ok((config, special))
         }

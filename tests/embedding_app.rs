@@ -1,8 +1,9 @@
 //! An app with its own wgpu executor, written from docs/EMBEDDING.md and moa-compile's
 //! output folder alone: it reads `manifest.json` and the WGSL files, binds every
 //! parameter by its `arg` in `index` order (uniform words by `fields`), sizes the grid by
-//! the page's launch rules, writes the cache by the manifest's slot rule, builds the
-//! decode work list from the page's table, and runs a layer's prefill, decode and merge
+//! the page's launch rules, lays the cache out by the page's span formula at its own N
+//! and writes it by the manifest's slot rule, builds the decode work list from the
+//! page's table, and runs a layer's prefill, decode and merge
 //! on the adapter (lavapipe in CI). Outputs match moa's CPU reference: the page is enough
 //! to embed the kernels without moa's runtime. moa itself is used only to write the
 //! folder and, as the oracle, for the reference. f32 storage (no f16 feature needed);
@@ -184,7 +185,8 @@ fn an_app_binds_prefill_decode_and_merge_from_the_manifest_alone() {
         u(&model["kv_heads"]),
         u(&model["head_dim"]),
     );
-    let n = u(&model["max_context_tokens"]);
+    // N below the plan's context: the layout is computed by the page's formula.
+    let n = 700;
     let group = hq / hkv;
     let layer = 0u32;
     let kernel = |phase: &str| -> (String, Value) {
@@ -231,16 +233,51 @@ fn an_app_binds_prefill_decode_and_merge_from_the_manifest_alone() {
     let want = prefill_ref(spec, &module.span, n, d as usize, &q, &k, &v, &row_start);
     close(&got, &want, "prefill");
 
-    // ---- decode: the cache written by the manifest's slot rule at N ----
+    // ---- decode: the layout by the page's span formula, the cache by its slot rule ----
+    let span_c = &manifest["span"];
+    let segments_at = |n: u32| -> Vec<[u32; 4]> {
+        let (min, round) = (
+            i64::from(u(&span_c["min_span_tokens"])),
+            i64::from(u(&span_c["span_round_tokens"])),
+        );
+        let round_up = |x: i64| (x + round - 1) / round * round;
+        let heads = manifest["cache_layout"]["layers"][layer as usize]["q_heads"]
+            .as_array()
+            .unwrap();
+        let mut spans = vec![0i64; hkv as usize];
+        for h in heads {
+            let rule = &h["rule"];
+            let raw = rule["alpha"].as_i64().unwrap()
+                + (rule["beta_num"].as_u64().unwrap() * u64::from(n) / 4096) as i64;
+            let s = match span_c["mode"].as_str().unwrap() {
+                "moa" => round_up(raw.max(min)).min(i64::from(n)),
+                _ => round_up(raw.min(i64::from(n)).max(min)),
+            };
+            let kv = h["kv_head"].as_u64().unwrap() as usize;
+            spans[kv] = spans[kv].max(s);
+        }
+        let mut offset = 0;
+        spans
+            .iter()
+            .map(|&s| {
+                let (s, sink) = (s as u32, (s as u32).min(u(&span_c["sink_tokens"])));
+                let seg = [offset, s, sink, s - sink];
+                offset += s;
+                seg
+            })
+            .collect()
+    };
+    // The formula gives the manifest's own layout at the plan's context.
     let at = &manifest["cache_layout"]["at_max_context"][layer as usize];
-    assert_eq!(u(&at["n_tokens"]), n);
-    let row_slots = u(&at["row_slots"]) as usize;
-    let segs: Vec<[u32; 4]> = at["segments"]
+    let listed: Vec<[u32; 4]> = at["segments"]
         .as_array()
         .unwrap()
         .iter()
         .map(|s| [u(&s["offset"]), u(&s["span"]), u(&s["sink"]), u(&s["ring"])])
         .collect();
+    assert_eq!(segments_at(u(&model["max_context_tokens"])), listed);
+    let segs = segments_at(n);
+    let row_slots = segs.iter().map(|s| s[1] as usize).sum::<usize>();
     let row_pos = [300u32, 45];
     let rows = row_pos.len();
     let (du, hkvu) = (d as usize, hkv as usize);
@@ -322,10 +359,12 @@ fn an_app_binds_prefill_decode_and_merge_from_the_manifest_alone() {
         grid(&mk, hq, rows as u32, 0, n_items),
     );
     let layout = CacheLayout::new(spec, &module.span, n);
-    assert_eq!(
-        layout.row_slots as usize, row_slots,
-        "manifest layout vs moa's"
-    );
+    let moa_segs: Vec<[u32; 4]> = layout
+        .segments
+        .iter()
+        .map(|s| [s.offset, s.span, s.sink, s.ring])
+        .collect();
+    assert_eq!(segs, moa_segs, "the page's layout at N = {n} against moa's");
     let want = decode_ref(
         spec,
         &module.span,

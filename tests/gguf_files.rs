@@ -427,3 +427,24 @@ fn every_block_32_and_float_type_loads_to_its_values() {
         }
     }
 }
+
+/// A file of a Hugging Face folder given as the model (a shard, its config.json) is read
+/// as GGUF; the refusal says to give the folder (it said only "not a GGUF file").
+#[test]
+fn a_file_of_a_hugging_face_folder_names_the_folder() {
+    let dir = tmp("gguf-hf-file");
+    tiny(16, true).write_hf(&dir, DType::F32, true);
+    for name in ["model-00001-of-00002.safetensors", "config.json"] {
+        let path = dir.join(name);
+        refused(
+            &path,
+            &[
+                "not a GGUF file",
+                &format!(
+                    "Hugging Face folder `{}`: give the folder itself",
+                    dir.display()
+                ),
+            ],
+        );
+    }
+}

@@ -58,9 +58,21 @@ impl GgufFile {
         let (file, size) =
             crate::input::open_regular(path, "GGUF model", u64::MAX).map_err(io_err(path))?;
         let mut reader = BufReader::new(file);
-        super::gguf_header::check(&mut reader).map_err(|message| ModelError::Format {
-            path: path.display().to_string(),
-            message: format!("GGUF header: {message}"),
+        super::gguf_header::check(&mut reader).map_err(|message| {
+            // A file of a Hugging Face folder given instead of the folder (the shard or
+            // config a file picker offers) is read as GGUF; say what to give instead.
+            let parent = path.parent().filter(|d| d.join("config.json").is_file());
+            let hint = match parent {
+                Some(dir) if message.contains("`magic`") => format!(
+                    "; it is a file of the Hugging Face folder `{}`: give the folder itself",
+                    dir.display()
+                ),
+                _ => String::new(),
+            };
+            ModelError::Format {
+                path: path.display().to_string(),
+                message: format!("GGUF header: {message}{hint}"),
+            }
         })?;
         let content = Content::read(&mut reader).map_err(|e| ModelError::Format {
             path: path.display().to_string(),

@@ -4,7 +4,8 @@
 //! another model. `moa optimize` into a used folder leaves only its own plans and
 //! writes its summary (the pipeline's mark of a finished step) last. A stopped
 //! `moa model fetch` leaves no folder in the cache for good, and the validation score
-//! cache is never read back for another sample of the same id. Runs the binary on the
+//! cache is never read back for another sample of the same id. `moa calib` and
+//! `moa profile` stopped by a real SIGTERM mid-run resume to an uninterrupted run's bytes. Runs the binary on the
 //! tiny random Llama and synthetic profiles; no GPU.
 
 mod common;
@@ -334,4 +335,67 @@ fn a_profile_stopped_by_sigterm_resumes_to_the_same_bytes() {
         want,
         "the resumed profile differs from an uninterrupted run's"
     );
+}
+
+/// `moa calib` stopped by SIGTERM after its first answers, then run again: every answer
+/// the log holds whole is reused (and said to be), the rest computed, and the file is the
+/// uninterrupted run's, byte for byte.
+#[test]
+fn a_calib_stopped_by_sigterm_resumes_to_the_same_bytes() {
+    let dir = tiny::tmp("resume-calib-kill");
+    let model = dir.join("tiny.gguf");
+    tiny(24, true).write_gguf(&model, |md, _| {
+        for (k, v) in md.iter_mut() {
+            if k == "llama.context_length" {
+                *v = Value::U32(1024);
+            }
+        }
+    });
+    let calib = |out: &Path| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_moa"));
+        c.args(["calib", "--model", model.to_str().unwrap(), "--out"])
+            .arg(out)
+            .args(["--lengths", "512", "--samples", "8", "--seed", "4"])
+            .args(["--source", "generated", "--max-new-tokens", "12"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        c
+    };
+    let fresh = dir.join("fresh.jsonl");
+    let o = calib(&fresh).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let want = std::fs::read(&fresh).unwrap();
+
+    let out = dir.join("stopped.jsonl");
+    let log = dir.join("stopped.jsonl.answers");
+    let mut child = calib(&out).spawn().unwrap();
+    let start = std::time::Instant::now();
+    while start.elapsed().as_secs() < 60 {
+        let answered = std::fs::read_to_string(&log).map_or(0, |t| t.lines().count());
+        if answered > 0 || child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    // Whole lines only: a line the kill cut is computed again.
+    let whole = std::fs::read_to_string(&log).map_or(0, |t| {
+        t.lines()
+            .filter(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+            .count()
+    });
+    eprintln!("stopped with {whole} of 8 answers logged");
+    let o = calib(&out).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(
+        err.matches("(answered by an earlier run)").count(),
+        whole,
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), want);
+    assert!(!log.exists());
 }

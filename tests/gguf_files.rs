@@ -448,3 +448,25 @@ fn a_file_of_a_hugging_face_folder_names_the_folder() {
         );
     }
 }
+
+/// Per-layer head counts (an array, as DeciLM or OpenELM files have) name the key and say
+/// why one number is needed, instead of printing the whole array.
+#[test]
+fn per_layer_head_counts_are_refused_in_one_line() {
+    let dir = tmp("gguf-per-layer");
+    let key = "llama.attention.head_count_kv";
+    let path = write(&dir, "per-layer.gguf", |md, _| {
+        for (k, v) in md.iter_mut() {
+            if k == key {
+                *v = Value::Array(vec![Value::U32(2); LAYERS]);
+            }
+        }
+    });
+    refused(
+        &path,
+        &[
+            &format!("`{key}` is an array of 2 values"),
+            "the same shape",
+        ],
+    );
+}

@@ -116,7 +116,19 @@ impl GgufFile {
         let v = self.get(key)?;
         value_to_u64(v)
             .and_then(|v| usize::try_from(v).ok())
-            .ok_or_else(|| self.bad(key, format!("is {v:?}, expected a non-negative integer")))
+            .ok_or_else(|| match v {
+                // Per-layer values (DeciLM, OpenELM write head counts so): printing the
+                // whole array hid the point.
+                Value::Array(a) => self.bad(
+                    key,
+                    format!(
+                        "is an array of {} values (one per layer?): moa runs models whose \
+                         layers all have the same shape, so it needs one non-negative integer",
+                        a.len()
+                    ),
+                ),
+                v => self.bad(key, format!("is {v:?}, expected a non-negative integer")),
+            })
     }
 
     pub fn get_usize_opt(&self, key: &str) -> Result<Option<usize>, ModelError> {

@@ -399,3 +399,32 @@ fn a_calib_stopped_by_sigterm_resumes_to_the_same_bytes() {
     assert_eq!(std::fs::read(&out).unwrap(), want);
     assert!(!log.exists());
 }
+
+/// `moa eval` writes its reports through `<report>.partial-<pid>` renamed over them; a run
+/// killed in that write left the temporary for good. The next eval removes those whose
+/// process ended (here it then fails at once: the model does not exist).
+#[test]
+fn an_eval_stopped_while_writing_leaves_no_partial_report_for_good() {
+    let dir = tiny::tmp("resume-eval-partial");
+    let mut child = Command::new("true").spawn().expect("running true");
+    let dead = child.id();
+    child.wait().unwrap();
+    let json = dir.join("report.json");
+    let stale = dir.join(format!("report.json.partial-{dead}"));
+    let running = dir.join(format!("report.json.partial-{}", std::process::id()));
+    for f in [&stale, &running] {
+        std::fs::write(f, "{\"cut").unwrap();
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_moa"))
+        .args(["eval", "--model"])
+        .arg(dir.join("missing.gguf"))
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .expect("running moa");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(!stale.exists(), "{err}");
+    assert!(running.exists(), "{err}");
+    assert!(err.contains("left by a run that was stopped"), "{err}");
+}

@@ -113,6 +113,34 @@ fn write_whole(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write `{}`", path.display()))
 }
 
+/// Removes the `<report>.partial-<pid>` files of [`write_whole`] that runs killed while
+/// writing left beside `--json` and `--markdown` (one per kill, never cleaned before);
+/// a running process's are kept (`codegen::emit::remove_dead_temps`).
+fn remove_dead_partials(args: &EvalArgs) {
+    for p in [&args.json, &args.markdown].into_iter().flatten() {
+        let (Some(name), dir) = (p.file_name(), p.parent()) else {
+            continue;
+        };
+        let dir = dir
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let prefix = format!("{}.partial-", name.to_string_lossy());
+        let pid_of = |f: &str| -> Option<u32> {
+            let digits = f.strip_prefix(&prefix)?;
+            digits
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| digits.parse().ok())?
+        };
+        for gone in moa::codegen::emit::remove_dead_temps(dir, pid_of, "unfinished reports") {
+            eprintln!(
+                "moa eval: removed {}, left by a run that was stopped",
+                gone.display()
+            );
+        }
+    }
+}
+
 /// `--json` and `--markdown` are written after the first plan is scored: a missing folder
 /// is named now, not after minutes of scoring.
 fn check_output_folders(args: &EvalArgs) -> anyhow::Result<()> {
@@ -180,6 +208,7 @@ fn short_name(p: &std::path::Path) -> String {
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let t0 = Instant::now();
     check_output_folders(&args)?;
+    remove_dead_partials(&args);
     let path = match &args.model {
         Some(p) => p.clone(),
         None => model::default_model_path()?,

@@ -470,3 +470,28 @@ fn per_layer_head_counts_are_refused_in_one_line() {
         ],
     );
 }
+
+/// A LoRA adapter GGUF (llama.cpp writes `general.type` = `adapter` and the base model's
+/// architecture, without its shape keys) is named as such, not as a missing
+/// `llama.block_count`; `general.type` = `model` loads.
+#[test]
+fn a_lora_adapter_is_named_as_one() {
+    let dir = tmp("gguf-adapter");
+    let path = write(&dir, "adapter.gguf", |md, _| {
+        md.retain(|(k, _)| !k.starts_with("llama."));
+        md.push(("general.type".into(), Value::String("adapter".into())));
+        md.push(("adapter.type".into(), Value::String("lora".into())));
+    });
+    refused(
+        &path,
+        &[
+            "`general.type` is `adapter`",
+            "LoRA adapter",
+            "llama-export-lora",
+        ],
+    );
+    let path = write(&dir, "model.gguf", |md, _| {
+        md.push(("general.type".into(), Value::String("model".into())));
+    });
+    Model::load(&path).unwrap();
+}

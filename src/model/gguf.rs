@@ -416,6 +416,23 @@ pub fn check_special_tokens(
 
 /// Reads the config from `{arch}.*` metadata keys (llama.cpp names) and the tensor index.
 pub fn read_config(g: &GgufFile) -> Result<LlamaConfig, ModelError> {
+    // llama.cpp's LoRA adapters are GGUF files of the base model's architecture (`llama`)
+    // without its shape keys: they failed as "missing metadata key `llama.block_count`".
+    if let Some(kind) = g.get_str_opt("general.type")? {
+        if kind != "model" {
+            return Err(ModelError::Unsupported {
+                path: g.path.clone(),
+                message: format!(
+                    "`general.type` is `{kind}`, not `model`: {}; moa runs whole models",
+                    if kind == "adapter" {
+                        "a LoRA adapter (merge it into its base model first, e.g. with llama.cpp's `llama-export-lora`)"
+                    } else {
+                        "not a model file"
+                    }
+                ),
+            });
+        }
+    }
     let arch = g.get_str("general.architecture")?;
     if arch != "llama" {
         return Err(ModelError::Unsupported {

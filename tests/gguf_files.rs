@@ -473,7 +473,7 @@ fn per_layer_head_counts_are_refused_in_one_line() {
 
 /// A LoRA adapter GGUF (llama.cpp writes `general.type` = `adapter` and the base model's
 /// architecture, without its shape keys) is named as such, not as a missing
-/// `llama.block_count`; `general.type` = `model` loads.
+/// `llama.block_count`; `general.type` = `model` loads; a PEFT adapter folder is named too.
 #[test]
 fn a_lora_adapter_is_named_as_one() {
     let dir = tmp("gguf-adapter");
@@ -494,4 +494,18 @@ fn a_lora_adapter_is_named_as_one() {
         md.push(("general.type".into(), Value::String("model".into())));
     });
     Model::load(&path).unwrap();
+    // A PEFT adapter folder (adapter_config.json, adapter_model.safetensors).
+    let peft = dir.join("peft");
+    std::fs::create_dir_all(&peft).unwrap();
+    std::fs::write(
+        peft.join("adapter_config.json"),
+        "{\"peft_type\": \"LORA\"}",
+    )
+    .unwrap();
+    std::fs::write(peft.join("adapter_model.safetensors"), b"").unwrap();
+    let e = Model::load(&peft).unwrap_err().to_string();
+    assert!(
+        e.contains("no `config.json`") && e.contains("PEFT/LoRA adapter"),
+        "{e}"
+    );
 }

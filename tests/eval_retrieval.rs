@@ -77,6 +77,7 @@ fn fixed_report() -> EvalReport {
         perplexity: Some(ppl),
         perplexity_nats: Vec::new(),
         effective_context: Vec::new(),
+        masking: None,
     };
     let t = true;
     let f = false;

@@ -419,6 +419,53 @@ fn generate_refuses_token_ids_beyond_the_models_vocabulary() {
             "--max-new-tokens",
             "1",
         ],
+        // Refused from the GGUF header since session 16 (as llama.cpp refuses it), before
+        // the prompt is tokenized; a Hugging Face folder meets the generate-time check.
+        &[
+            "`tokenizer.ggml.tokens` holds 300 tokens but the model has 259",
+            "allowed exactly one token per row",
+        ],
+    );
+    // The same mismatch in a Hugging Face folder (tokenizer.json of 300 ids over 259
+    // embedding rows): refused when the prompt's ids are checked, before the weights load.
+    let (hf, _) = tiny_hf("vocab-hf");
+    let g = moa::model::gguf::GgufFile::open(&tiny_gguf(&scratch("vocab-tok"), 300)).unwrap();
+    let doc = moa::model::tokenizer::gguf_tokenizer_json(&g).unwrap();
+    std::fs::write(hf.join("tokenizer.json"), doc.to_string()).unwrap();
+    let cfg_path = hf.join("config.json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
+    cfg["vocab_size"] = 259.into();
+    std::fs::write(&cfg_path, cfg.to_string()).unwrap();
+    let embed = "model.embed_tokens.weight";
+    for shard in std::fs::read_dir(&hf).unwrap().map(|e| e.unwrap().path()) {
+        if shard.extension().is_some_and(|e| e == "safetensors") {
+            let mut t = candle_core::safetensors::load(&shard, &candle_core::Device::Cpu).unwrap();
+            if t.contains_key(embed) {
+                let x = candle_core::Tensor::zeros(
+                    (259, common::tiny::HIDDEN),
+                    candle_core::DType::F32,
+                    &candle_core::Device::Cpu,
+                )
+                .unwrap();
+                t.insert(embed.to_string(), x);
+                candle_core::safetensors::save(&t, &shard).unwrap();
+            }
+        }
+    }
+    refused(
+        "moa",
+        &[
+            "generate",
+            "--model",
+            hf.to_str().unwrap(),
+            "--dense",
+            "--raw",
+            "--prompt",
+            "hello",
+            "--max-new-tokens",
+            "1",
+        ],
         &[
             "vocab_size is 259",
             "tokenizer and weights do not belong together",

@@ -1,6 +1,7 @@
 //! `moa pipeline` and `moa validate` end to end on the tiny random Llama (generated filler):
 //! the chosen plan holds its density band at the validation length and records its scores,
-//! a second run resumes from every output, and bad plans are refused by name. With
+//! a second run resumes from every output, a third after the calibration was deleted
+//! makes the profiles and plans again, and bad plans are refused by name. With
 //! `--near PLAN --max-changes K` (one trust-region step from PLAN): the profiles are taken
 //! under PLAN in their own folder, the chosen plan is at most K KV groups from PLAN, and a
 //! bad PLAN or K is a clear error before any step runs.
@@ -101,6 +102,34 @@ fn pipeline_finds_validates_and_resumes() {
     assert!(again.status.success(), "{log2}");
     assert_eq!(log2.matches("reusing").count(), 5, "{log2}");
     assert!(log2.contains("(cached)"), "{log2}");
+    assert_eq!(Plan::load(&chosen).unwrap(), plan);
+
+    // The calibration deleted to redo it, as the log says: the steps after it are made
+    // again, not reused (the profiles and plans were of the earlier calibration); here
+    // the same seed rebuilds the same samples, so their tiles come back from the store.
+    std::fs::remove_file(work.join("calib.jsonl")).unwrap();
+    let third = moa(&args);
+    let log3 = String::from_utf8_lossy(&third.stderr).to_string();
+    assert!(third.status.success(), "{log3}");
+    for f in ["influence_512", "influence_1024"] {
+        assert!(
+            log3.contains(&format!(
+                "redoing `{}",
+                work.join("profiles").join(f).display()
+            )),
+            "{f}: {log3}"
+        );
+    }
+    assert!(log3.contains("reusing its stored tiles"), "{log3}");
+    assert!(
+        log3.contains(&format!("redoing `{}`", work.join("optimize-50").display())),
+        "{log3}"
+    );
+    assert_eq!(
+        log3.matches("   reusing `").count(),
+        1,
+        "only heldout.jsonl: {log3}"
+    );
     assert_eq!(Plan::load(&chosen).unwrap(), plan);
 }
 

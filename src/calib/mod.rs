@@ -100,6 +100,21 @@ pub struct CalibSample {
 }
 
 impl CalibSample {
+    /// sha256 (lowercase hex) of what a score or a profile of this sample is computed
+    /// from: its tokens and response span. Sample ids (`passkey-1024-0`) repeat in every
+    /// calibration of the same lengths, so the stores that outlive a run (profile
+    /// samples, validation scores) key by this too.
+    pub fn fingerprint(&self) -> String {
+        let ids: Vec<String> = self.tokens().iter().map(u32::to_string).collect();
+        let text = format!(
+            "tokens {}; response {}..{}",
+            ids.join(","),
+            self.response_span[0],
+            self.response_span[1]
+        );
+        crate::codegen::emit::sha256_hex(text.as_bytes())
+    }
+
     /// Prompt then response: the sequence the profiler runs.
     pub fn tokens(&self) -> Vec<u32> {
         let mut t = self.prompt_tokens.clone();

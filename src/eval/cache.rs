@@ -3,7 +3,8 @@
 //!
 //! A row is keyed by what determines the score: the masking (`dense`, or the sha256 of the
 //! plan's canonical TOML, so a renamed file still hits and an edited one misses) and the
-//! sample id. The model is not in the key: one cache file belongs to one model (the
+//! sample (`validate` writes `<id>@<16 hex digits of CalibSample::fingerprint>`, so a
+//! calibration made again under the same ids misses). The model is not in the key: one cache file belongs to one model (the
 //! pipeline keeps it in the model's work folder).
 
 use std::collections::HashMap;

@@ -305,6 +305,11 @@ pub struct PlanResult {
     pub perplexity_nats: Vec<Vec<f32>>,
     /// Per family (same order as `retrieval`): the effective context length.
     pub effective_context: Vec<Option<u32>>,
+    /// What was scored: [`crate::eval::masking_key`] (`dense`, or `plan:` and the plan's
+    /// hash), so `moa eval --merge` never takes a result for an edited plan that kept its
+    /// file name. Absent in reports of moa before session 16.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub masking: Option<String>,
 }
 
 /// The whole evaluation (what `--json` writes).

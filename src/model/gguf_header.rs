@@ -38,6 +38,16 @@ const GGML_TYPES: &[(u32, &str)] = &[
     (14, "Q6_K"),
 ];
 
+/// Values per block of a type of [`GGML_TYPES`] (ggml's `blck_size`): 1 for the float
+/// types, 32 for Q4_0 … Q8_0, 256 for the K-quants.
+fn block_of(ty: u32) -> u64 {
+    match ty {
+        0 | 1 | 30 => 1,
+        2 | 3 | 6 | 7 | 8 => 32,
+        _ => 256,
+    }
+}
+
 /// Names of the other ggml type ids (ggml.h's `ggml_type`), so that an error says
 /// `IQ4_XS` rather than 23.
 const OTHER_GGML_TYPES: &[(u32, &str)] = &[
@@ -291,6 +301,14 @@ fn check_at<R: Read>(reader: &mut R, size: u64) -> Result<(), String> {
         ));
     }
     let version = c.u32(&|| "header field `version`".to_string())?;
+    if !(1..=3).contains(&version) && (1..=3).contains(&version.swap_bytes()) {
+        // llama.cpp writes big-endian files (for s390x) with the same magic bytes.
+        return Err(format!(
+            "header field `version` reads {} in big-endian byte order: a big-endian GGUF \
+             file; moa reads little-endian GGUF (versions 1..=3) only",
+            version.swap_bytes()
+        ));
+    }
     if !(1..=3).contains(&version) {
         return Err(format!(
             "header field `version` = {version} is out of range: allowed 1..=3"
@@ -363,8 +381,12 @@ fn check_at<R: Read>(reader: &mut R, size: u64) -> Result<(), String> {
             ));
         }
         let mut elems: u64 = 1;
+        let mut row = 1;
         for d in 0..n_dims {
             let dim = c.len(&|| field(&format!("dimension {d}")))?;
+            if d == 0 {
+                row = dim;
+            }
             elems = elems.checked_mul(dim).ok_or_else(|| {
                 format!(
                     "{} overflow 64 bits: the tensor cannot exist",
@@ -379,8 +401,17 @@ fn check_at<R: Read>(reader: &mut R, size: u64) -> Result<(), String> {
             ));
         }
         let ty = c.u32(&|| field("the ggml type"))?;
-        if !GGML_TYPES.iter().any(|(id, _)| *id == ty) {
+        let Some((_, type_name)) = GGML_TYPES.iter().find(|(id, _)| *id == ty) else {
             return Err(unsupported_type(&field("the ggml type"), ty));
+        };
+        // A quantized row is whole blocks; candle found a broken one only when the tensor
+        // was read, after every tensor before it.
+        let block = block_of(ty);
+        if row % block != 0 {
+            return Err(format!(
+                "tensor `{name}` (#{i}) is {type_name} with rows of {row} values: {type_name} \
+                 stores rows in blocks of {block}, so the row length must be a multiple of {block}"
+            ));
         }
         c.u64(&|| field("the data offset"))?;
         if !names.insert(name.clone()) {

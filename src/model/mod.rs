@@ -165,8 +165,14 @@ impl Model {
 pub fn read_config(path: &Path) -> Result<(LlamaConfig, SpecialTokens), ModelError> {
     match ModelFormat::detect(path)? {
         ModelFormat::Gguf => {
+            // The same checks as `gguf::load` before its first tensor: the commands call
+            // this first, so a file `load` would refuse is refused before any work.
             let g = gguf::GgufFile::open(path)?;
-            Ok((gguf::read_config(&g)?, gguf::read_special_tokens(&g)?))
+            let (config, special) = (gguf::read_config(&g)?, gguf::read_special_tokens(&g)?);
+            gguf::check_special_tokens(&g, &config, &special)?;
+            gguf::check_vocabulary(&g, &config)?;
+            gguf::check_tensors(&g, &config)?;
+            Ok((config, special))
         }
         ModelFormat::HfFolder => safetensors::read_config(path),
     }

@@ -112,10 +112,15 @@ pub fn read_config(dir: &Path) -> Result<(LlamaConfig, SpecialTokens), ModelErro
             .filter(|p| p.extension().is_some_and(|x| x == "gguf"))
             .map(|p| format!("`{}`", p.display()))
             .collect();
-        let hint = if ggufs.is_empty() {
-            String::new()
-        } else {
+        let hint = if !ggufs.is_empty() {
             format!("; it holds {}: pass a GGUF file itself", ggufs.join(", "))
+        } else if dir.join("adapter_config.json").is_file() {
+            // A PEFT (LoRA) adapter folder: weights of a difference, not of a model.
+            "; it holds `adapter_config.json`: a PEFT/LoRA adapter, not a model (merge it \
+             into its base model first, e.g. peft's `merge_and_unload`, and save that)"
+                .to_string()
+        } else {
+            String::new()
         };
         return Err(ModelError::Format {
             path: dir.display().to_string(),
@@ -384,6 +389,12 @@ pub fn load(dir: &Path) -> Result<Model, ModelError> {
         &dir.join("config.json").display().to_string(),
         "num_hidden_layers",
         "model.layers.",
+        tensors.keys().map(String::as_str),
+    )?;
+    super::weights::check_known_tensors(
+        &config,
+        &dir_name,
+        hf_tensor_name,
         tensors.keys().map(String::as_str),
     )?;
     let weights = assemble(&config, &dir_name, |gguf_name, shape| {

@@ -113,6 +113,73 @@ pub(crate) fn layer_specs(c: &LlamaConfig) -> [(&'static str, Vec<usize>); 9] {
     ]
 }
 
+/// Every tensor the forward pass reads, by GGUF base name (no `.weight`), with its shape:
+/// `token_embd`, `output_norm`, `output` (absent when tied) and each layer's
+/// [`layer_specs`].
+pub(crate) fn all_specs(c: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
+    let mut v = vec![
+        ("token_embd".to_string(), vec![c.vocab_size, c.hidden_size]),
+        ("output_norm".to_string(), vec![c.hidden_size]),
+        ("output".to_string(), vec![c.vocab_size, c.hidden_size]),
+    ];
+    for i in 0..c.n_layers {
+        v.extend(
+            layer_specs(c)
+                .into_iter()
+                .map(|(name, shape)| (format!("blk.{i}.{name}"), shape)),
+        );
+    }
+    v
+}
+
+/// Refuses a checkpoint holding tensors the forward pass does not read (`names`, as in
+/// the file; `file_name` maps a GGUF base name to the file's name). Why: the loaders
+/// picked the tensors they know and ignored the rest, so a Llama-architecture file with
+/// attention biases (`blk.0.attn_q.bias`), QK norms or experts ran as another model
+/// without a word. Rotary-embedding buffers (`rotary_emb.inv_freq`, `attn_rot_embd`),
+/// which RoPE recomputes, are the only tensors allowed besides [`all_specs`].
+pub(crate) fn check_known_tensors<'a>(
+    c: &LlamaConfig,
+    path: &str,
+    file_name: impl Fn(&str) -> String,
+    names: impl Iterator<Item = &'a str>,
+) -> Result<(), ModelError> {
+    let known: std::collections::HashSet<String> =
+        all_specs(c).iter().map(|(n, _)| file_name(n)).collect();
+    let mut extra: Vec<&str> = names
+        .filter(|n| !known.contains(*n) && !n.contains("rotary_emb") && !n.contains("rot_embd"))
+        .collect();
+    extra.sort_unstable();
+    let Some(first) = extra.first() else {
+        return Ok(());
+    };
+    let what = if first.ends_with(".bias") {
+        "a bias (moa's Llama has none: attention_bias / mlp_bias)"
+    } else if first.contains("_exps") || first.contains("gate_inp") || first.contains("expert") {
+        "a mixture-of-experts tensor (moa runs dense MLPs only)"
+    } else if first.contains("q_norm") || first.contains("k_norm") {
+        "a query/key norm (moa's attention has none)"
+    } else {
+        "not a tensor of the Llama architecture moa runs"
+    };
+    let more = match extra.len() {
+        1 => String::new(),
+        n => format!(" and {} more", n - 1),
+    };
+    let reads: Vec<String> = ["token_embd", "output_norm", "output", "blk.N.attn_q"]
+        .iter()
+        .map(|n| format!("`{}`", file_name(n)))
+        .collect();
+    Err(ModelError::Unsupported {
+        path: path.to_string(),
+        message: format!(
+            "tensor `{first}`{more} is {what}: moa reads only a Llama's own tensors ({}, …, \
+             the nine of each layer), and running without this one would be another model",
+            reads.join(", ")
+        ),
+    })
+}
+
 /// Builds [`Weights`] from a format-specific getter. `get(gguf_name, expected_shape)` returns
 /// `Ok(None)` when the tensor is absent and checks the shape itself (so its error names the
 /// file's own tensor name). Only `output` may be absent (tied embeddings).

@@ -26,6 +26,11 @@
 //! several such keys joined by `+` for a mean of profiles taken under several plans). Absent:
 //! profiled dense.
 //!
+//! Optionally the metadata `sample` (per-sample files of `moa profile`'s store only): the
+//! fingerprint of the calibration sample the tiles were computed from
+//! (`profile::sample_fingerprint`), so a store is never read back for another sample
+//! that has the same id.
+//!
 //! The writer and reader are hand-written (a header length, a JSON header, raw bytes) so
 //! that the metadata round-trips; any safetensors reader (candle, Python) loads the tensor.
 
@@ -76,6 +81,9 @@ pub struct InfluenceProfile {
     pub cuts: Option<CutInfluence>,
     /// The plan the profile was taken under (see the module docs); `None`: dense.
     pub under_plan: Option<String>,
+    /// The fingerprint of the one calibration sample the tiles are of (a stored sample's
+    /// file; see the module docs); `None` for profiles of several samples.
+    pub sample: Option<String>,
 }
 
 impl InfluenceProfile {
@@ -118,6 +126,7 @@ impl InfluenceProfile {
             influence,
             cuts: None,
             under_plan: None,
+            sample: None,
         })
     }
 
@@ -257,6 +266,9 @@ impl InfluenceProfile {
         });
         if let Some(u) = &self.under_plan {
             header["__metadata__"]["under_plan"] = u.clone().into();
+        }
+        if let Some(f) = &self.sample {
+            header["__metadata__"]["sample"] = f.clone().into();
         }
         if let Some(c) = &self.cuts {
             header["__metadata__"]["cut_sink_tokens"] = c.sink_tokens.to_string().into();
@@ -442,6 +454,10 @@ impl InfluenceProfile {
             .get("under_plan")
             .and_then(|v| v.as_str())
             .map(str::to_string);
+        p.sample = meta
+            .get("sample")
+            .and_then(|v| v.as_str())
+            .map(str::to_string);
         if header.get(CUT_TENSOR).is_none() {
             return Ok(p);
         }
@@ -503,6 +519,7 @@ impl InfluenceProfile {
             influence,
             cuts: None,
             under_plan: None,
+            sample: None,
         }
     }
 }

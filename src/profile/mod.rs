@@ -232,6 +232,18 @@ pub struct SampleReport {
     pub elapsed: Duration,
     /// Read from the store, not computed.
     pub cached: bool,
+    /// Why a stored file of this sample's id was not read back but computed again and
+    /// replaced (it holds another sample's tiles, or no fingerprint); `None` otherwise.
+    pub replaced: Option<String>,
+}
+
+/// The fingerprint a stored sample's file records (metadata `sample`):
+/// [`CalibSample::fingerprint`]. Why: the store is keyed by sample id (`passkey-1024-0`),
+/// which every calibration of the same lengths repeats, so profiling another calibration
+/// (another seed, model or source) into the same `-o` folder read the earlier
+/// calibration's tiles back as this one's, without a word.
+pub fn sample_fingerprint(s: &CalibSample) -> String {
+    s.fingerprint()
 }
 
 /// The samples profiled at `length` and the number skipped for being longer.
@@ -382,6 +394,8 @@ pub fn profile_length_under(
     let mut cut_sum: Option<Vec<f64>> = None;
     for s in samples {
         let file = store.map(|d| sample_file(d, length, &s.id));
+        let fingerprint = sample_fingerprint(s);
+        let mut replaced = None;
         let cached = match &file {
             // A sample stored before cut influence existed is computed again.
             Some(f) if f.exists() && has_cuts(f, sink) => {
@@ -401,7 +415,23 @@ pub fn profile_length_under(
                         under.as_deref().unwrap_or("no plan (dense)"),
                     )));
                 }
-                Some(p)
+                match &p.sample {
+                    Some(f) if *f == fingerprint => Some(p),
+                    other => {
+                        replaced = Some(match other {
+                            Some(_) => format!(
+                                "`{}` held the tiles of another sample with id `{}` (an earlier calibration's): computed again and replaced",
+                                f.display(),
+                                s.id
+                            ),
+                            None => format!(
+                                "`{}` records no sample fingerprint (an older moa's), so it cannot be matched to this sample: computed again and replaced",
+                                f.display()
+                            ),
+                        });
+                        None
+                    }
+                }
             }
             _ => None,
         };
@@ -422,7 +452,16 @@ pub fn profile_length_under(
                 let tiles: Vec<f32> = one.tiles.iter().map(|&v| v as f32).collect();
                 let cuts: Vec<f32> = one.cuts.iter().map(|&v| v as f32).collect();
                 if let Some(f) = &file {
-                    save_sample(f, &shape, length, block, &tiles, &cuts, under.as_deref())?;
+                    save_sample(
+                        f,
+                        &shape,
+                        length,
+                        block,
+                        &tiles,
+                        &cuts,
+                        under.as_deref(),
+                        &fingerprint,
+                    )?;
                 }
                 (tiles, cuts, one.loss, false)
             }
@@ -449,6 +488,7 @@ pub fn profile_length_under(
             loss,
             elapsed: start.elapsed(),
             cached: was_cached,
+            replaced,
         }));
     }
     let count = total_weight;
@@ -483,6 +523,7 @@ pub fn sample_file(store: &Path, length: u32, id: &str) -> PathBuf {
         .join(format!("{id}.safetensors"))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn save_sample(
     file: &Path,
     shape: &crate::plan::ModelShape,
@@ -491,6 +532,7 @@ fn save_sample(
     tiles: &[f32],
     cuts: &[f32],
     under_plan: Option<&str>,
+    fingerprint: &str,
 ) -> Result<(), ProfileError> {
     if let Some(dir) = file.parent() {
         std::fs::create_dir_all(dir).map_err(|e| {
@@ -501,6 +543,7 @@ fn save_sample(
         .and_then(|p| p.with_cuts(cut_sink_tokens(), cuts.to_vec()))
         .map_err(ProfileError::Invalid)?;
     p.under_plan = under_plan.map(str::to_string);
+    p.sample = Some(fingerprint.to_string());
     // Written under another name, then renamed: a killed process leaves no half file
     // that a later run would take for a finished sample.
     let tmp = file.with_extension("partial");

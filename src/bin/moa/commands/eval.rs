@@ -91,9 +91,10 @@ pub struct EvalArgs {
     /// Write one PNG heatmap per plan into this folder.
     #[arg(long)]
     pub heatmaps: Option<PathBuf>,
-    /// A JSON report of an earlier run with the same grid: its plans (dense included)
-    /// are taken as they are, not scored again; plans of this run with the same name are
-    /// skipped.
+    /// A JSON report of an earlier run with the same grid, model, backend and perplexity
+    /// settings (else refused): its plans (dense included) are taken as they are, not
+    /// scored again, and plans of this run with the same name are skipped, unless the plan
+    /// file changed since (its hash differs: scored again).
     #[arg(long)]
     pub merge: Option<PathBuf>,
     /// No progress bar.
@@ -110,6 +111,34 @@ fn write_whole(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let tmp = PathBuf::from(tmp);
     std::fs::write(&tmp, bytes).with_context(|| format!("cannot write `{}`", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write `{}`", path.display()))
+}
+
+/// Removes the `<report>.partial-<pid>` files of [`write_whole`] that runs killed while
+/// writing left beside `--json` and `--markdown` (one per kill, never cleaned before);
+/// a running process's are kept (`codegen::emit::remove_dead_temps`).
+fn remove_dead_partials(args: &EvalArgs) {
+    for p in [&args.json, &args.markdown].into_iter().flatten() {
+        let (Some(name), dir) = (p.file_name(), p.parent()) else {
+            continue;
+        };
+        let dir = dir
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let prefix = format!("{}.partial-", name.to_string_lossy());
+        let pid_of = |f: &str| -> Option<u32> {
+            let digits = f.strip_prefix(&prefix)?;
+            digits
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| digits.parse().ok())?
+        };
+        for gone in moa::codegen::emit::remove_dead_temps(dir, pid_of, "unfinished reports") {
+            eprintln!(
+                "moa eval: removed {}, left by a run that was stopped",
+                gone.display()
+            );
+        }
+    }
 }
 
 /// `--json` and `--markdown` are written after the first plan is scored: a missing folder
@@ -179,6 +208,7 @@ fn short_name(p: &std::path::Path) -> String {
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let t0 = Instant::now();
     check_output_folders(&args)?;
+    remove_dead_partials(&args);
     let path = match &args.model {
         Some(p) => p.clone(),
         None => model::default_model_path()?,
@@ -221,6 +251,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     }
     plans.extend(loaded.into_iter().map(|(n, p)| (n, Some(p))));
     let mut earlier: Vec<PlanResult> = Vec::new();
+    // The merged report's backend and perplexity setup, checked once this run's are known.
+    let mut merged_setup = None;
     if let Some(m) = &args.merge {
         let text = std::fs::read_to_string(m)
             .with_context(|| format!("--merge: cannot read `{}`", m.display()))?;
@@ -241,7 +273,41 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         if prev.plans.first().map(|p| p.name.as_str()) != Some("dense") {
             bail!("--merge: `{}` has no dense results first", m.display());
         }
-        earlier = prev.plans;
+        // Results of another model, backend or perplexity setup, or of a plan edited
+        // under the same file name, were merged as this run's (only the grid was checked).
+        let file_name = |p: &str| Path::new(p).file_name().map(|f| f.to_owned());
+        if file_name(&prev.model) != file_name(&path.display().to_string()) {
+            bail!(
+                "--merge: `{}` was run on the model `{}`; this run's is `{}`: one report holds one model's results",
+                m.display(),
+                prev.model,
+                path.display()
+            );
+        }
+        let mut kept = Vec::new();
+        for r in prev.plans {
+            let now = plans.iter().find(|(n, _)| *n == r.name);
+            match (now, &r.masking) {
+                (Some((_, plan)), Some(key)) if *key != moa::eval::masking_key(plan.as_ref()) => {
+                    eprintln!(
+                        "moa eval: --merge: `{}` in `{}` was scored for another plan of that name (the file changed since): scored again",
+                        r.name,
+                        m.display()
+                    );
+                }
+                (_, None) => {
+                    eprintln!(
+                        "moa eval: --merge: `{}` in `{}` records no plan hash (an older moa's report): taken as it is, unchecked",
+                        r.name,
+                        m.display()
+                    );
+                    kept.push(r);
+                }
+                _ => kept.push(r),
+            }
+        }
+        earlier = kept;
+        merged_setup = Some((prev.backend, prev.perplexity_setup));
         plans.retain(|(n, _)| !earlier.iter().any(|p| &p.name == n));
     }
 
@@ -349,6 +415,15 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         seconds: 0.0,
         perplexity_check: Vec::new(),
     };
+    let merge_name = || args.merge.as_ref().map(|m| m.display().to_string());
+    if let (Some((_, setup)), Some(m)) = (&merged_setup, merge_name()) {
+        if *setup != report.perplexity_setup {
+            bail!(
+                "--merge: `{m}` measured perplexity with (windows, tokens, scored, texts) = {setup:?}; this run: {:?}: give the same --ppl-rows, --ppl-length, --ppl-scored and --ppl-text",
+                report.perplexity_setup
+            );
+        }
+    }
     for (name, plan) in &plans {
         let gpu = match &ctx {
             Some(ctx) => Gpu::Wgpu(WgpuEngine::new(ctx, &model, plan.as_ref(), args.f32)?),
@@ -380,6 +455,14 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
                 }
             ),
         };
+        if let (Some((backend, _)), Some(m)) = (&merged_setup, merge_name()) {
+            if *backend != report.backend {
+                bail!(
+                    "--merge: `{m}` was scored on `{backend}`; this run on `{}`: one report holds one backend's results",
+                    report.backend
+                );
+            }
+        }
         let kv_density = grid
             .lengths
             .iter()
@@ -457,6 +540,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
             perplexity: ppl,
             perplexity_nats: ppl_nats,
             effective_context: Vec::new(),
+            masking: Some(moa::eval::masking_key(plan.as_ref())),
         });
         // Written after every plan: a run stopped early keeps what it measured.
         report.plans = results.clone();

@@ -23,19 +23,20 @@ fn step(name: &str, what: &str) {
 
 fn reuse(path: &Path) {
     eprintln!(
-        "   reusing `{}` (delete it to redo this step)",
+        "   reusing `{}` (delete it to redo this step and the ones after it)",
         path.display()
     );
 }
 
-/// A calibration file with samples at every length in `lengths`, built unless it exists.
+/// A calibration file with samples at every length in `lengths`, built unless it exists;
+/// `Ok(true)` when it was built by this call.
 fn calib_file(
     args: &PipelineArgs,
     path: &Path,
     lengths: &[u32],
     samples: usize,
     seed: u64,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     if path.exists() {
         reuse(path);
         let have = calib::read_jsonl(path)?;
@@ -47,7 +48,7 @@ fn calib_file(
                 );
             }
         }
-        return Ok(());
+        return Ok(false);
     }
     // Written under a temporary name first: a half-written file must not count as done.
     let tmp = path.with_extension("jsonl.partial");
@@ -65,7 +66,7 @@ fn calib_file(
         device: args.device.clone(),
     })?;
     std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
-    Ok(())
+    Ok(true)
 }
 
 /// Profiles in `args.profile_jobs` child processes (`moa profile --shard k/n`), each with
@@ -334,7 +335,7 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
         "calibration samples answered by the dense model",
     );
     let calib_path = w.join("calib.jsonl");
-    calib_file(
+    let calib_built = calib_file(
         &args,
         &calib_path,
         &args.profile_lengths,
@@ -378,16 +379,28 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|&n| prof_dir.join(profile::profile_file_name(n)))
         .collect();
+    // A step made in this run makes the steps after it again: the profiles of a
+    // calibration built now (deleted to redo it, as `reuse` says) were of the earlier
+    // one, and so were the plans optimized from them; both were reused before.
     let missing: Vec<u32> = args
         .profile_lengths
         .iter()
         .zip(&profile_files)
-        .filter(|(_, f)| !f.exists())
+        .filter(|(_, f)| calib_built || !f.exists())
         .map(|(&n, _)| n)
         .collect();
     for f in profile_files.iter().filter(|f| f.exists()) {
-        reuse(f);
+        if calib_built {
+            eprintln!(
+                "   redoing `{}`: `{}` was built in this run (samples it holds are read back from the store)",
+                f.display(),
+                calib_path.display()
+            );
+        } else {
+            reuse(f);
+        }
     }
+    let profiled = !missing.is_empty();
     // One process per GPU is enough: the shards are for candle's CPU threads.
     if !missing.is_empty() && args.profile_jobs > 1 && args.device == "cpu" {
         profile_in_processes(
@@ -434,9 +447,16 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
             Some(n) => w.join(format!("optimize-{pct}-near-{}-k{}", n.hash, n.max_changes)),
             None => w.join(format!("optimize-{pct}")),
         };
-        if opt_dir.join("summary.txt").exists() {
+        let done = opt_dir.join("summary.txt").exists();
+        if done && !profiled {
             reuse(&opt_dir);
         } else {
+            if done {
+                eprintln!(
+                    "   redoing `{}`: its profiles were made in this run",
+                    opt_dir.display()
+                );
+            }
             super::optimize::run(OptimizeArgs {
                 profiles: profile_files.clone(),
                 near: under_plan.clone(),

@@ -136,6 +136,9 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
                         fmt_duration(r.elapsed)
                     ),
                 );
+                if let Some(why) = &r.replaced {
+                    eprintln!("length {} sample {}: {why}", r.length, r.id);
+                }
             }
         };
         let prof = profile::profile_length_under(

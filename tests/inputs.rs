@@ -546,6 +546,36 @@ fn plan_import_takes_head_dim_from_a_flag_or_a_model_never_a_default() {
     assert_eq!(code, 0, "{err}");
     let plan = Plan::from_toml_str(&out, "import").unwrap();
     assert_eq!(plan.model().head_dim, common::tiny::HEAD_DIM as u32);
+    // `-o FILE` is written whole through a temporary file that is renamed (a run stopped
+    // mid-write left a cut plan), nothing left beside it; a device such as /dev/stdout is
+    // written in place.
+    let file = dir.join("imported.toml");
+    let (code, _, err) = run(
+        "moa",
+        &[
+            "plan",
+            "import",
+            j,
+            "--model",
+            m,
+            "-o",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), out);
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".partial-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let (code, stdout, err) = run(
+        "moa",
+        &["plan", "import", j, "--model", m, "-o", "/dev/stdout"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(stdout, out);
     assert_eq!(plan.model().kv_heads, common::tiny::KV_HEADS as u32);
     assert_eq!(plan.model().max_context_tokens, 128);
     refused(
@@ -1669,4 +1699,27 @@ fn a_config_key_that_changes_the_computation_is_refused() {
     with("hidden_act", "silu".into()).unwrap();
     with("partial_rotary_factor", 1.0.into()).unwrap();
     with("hidden_act", serde_json::Value::Null).unwrap();
+    // transformers writes `{"rope_type": "default"}` for an unscaled model: it loads; a
+    // scaling that changes the rotation is refused, naming the value and what is allowed.
+    with("rope_scaling", serde_json::json!({"rope_type": "default"})).unwrap();
+    with(
+        "rope_scaling",
+        serde_json::json!({"type": "default", "factor": 1.0}),
+    )
+    .unwrap();
+    let e = with(
+        "rope_scaling",
+        serde_json::json!({"rope_type": "llama3", "factor": 8.0}),
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("`rope_scaling` is {") && e.contains("llama3") && e.contains("\"default\""),
+        "{e}"
+    );
+    let e = with(
+        "rope_scaling",
+        serde_json::json!({"rope_type": "default", "factor": 2.0}),
+    )
+    .unwrap_err();
+    assert!(e.contains("`rope_scaling` is"), "{e}");
 }

@@ -149,10 +149,16 @@ pub fn read_config(dir: &Path) -> Result<(LlamaConfig, SpecialTokens), ModelErro
             ),
         });
     }
-    if json.get("rope_scaling").is_some_and(|v| !v.is_null()) {
+    if let Some(scaling) = json
+        .get("rope_scaling")
+        .filter(|v| !rope_scaling_is_neutral(v))
+    {
         return Err(ModelError::Unsupported {
             path: c.path.clone(),
-            message: "`rope_scaling` is not supported yet".into(),
+            message: format!(
+                "`rope_scaling` is {scaling}: moa applies RoPE without scaling (allowed: \
+                 no `rope_scaling`, `null`, or `rope_type`/`type` = \"default\")"
+            ),
         });
     }
     for key in ["attention_bias", "mlp_bias"] {
@@ -441,4 +447,20 @@ pub fn load(dir: &Path) -> Result<Model, ModelError> {
         weights,
         special,
     })
+}
+
+/// Whether an HF `rope_scaling` value leaves RoPE as it is: `{"rope_type": "default"}`
+/// (transformers writes it for unscaled models; `type` is its older spelling) with no
+/// other key but an optional `factor` of 1. Any other value (linear, dynamic, yarn,
+/// llama3, longrope) changes every position's rotation or those past the original
+/// context, so it is refused rather than run unscaled.
+fn rope_scaling_is_neutral(v: &Value) -> bool {
+    let Some(map) = v.as_object() else {
+        return v.is_null();
+    };
+    map.iter().all(|(k, v)| match k.as_str() {
+        "rope_type" | "type" => v.as_str() == Some("default"),
+        "factor" => v.as_f64() == Some(1.0),
+        _ => false,
+    }) && map.keys().any(|k| k == "rope_type" || k == "type")
 }

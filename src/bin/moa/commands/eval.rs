@@ -102,18 +102,7 @@ pub struct EvalArgs {
     pub quiet: bool,
 }
 
-/// Writes `bytes` to `path` through a temporary file beside it, renamed over `path`: the
-/// report is rewritten after every plan, and a run stopped during a plain write left a
-/// truncated file in place of the plans it had measured (a later `--merge` refused it).
-fn write_whole(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".partial-{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write `{}`", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write `{}`", path.display()))
-}
-
-/// Removes the `<report>.partial-<pid>` files of [`write_whole`] that runs killed while
+/// Removes the `<report>.partial-<pid>` files of [`super::write_whole`] that runs killed while
 /// writing left beside `--json` and `--markdown` (one per kill, never cleaned before);
 /// a running process's are kept (`codegen::emit::remove_dead_temps`).
 fn remove_dead_partials(args: &EvalArgs) {
@@ -164,11 +153,11 @@ fn write_outputs(args: &EvalArgs, report: &mut EvalReport) -> anyhow::Result<Str
     report.finish();
     let md = report.markdown();
     if let Some(p) = &args.markdown {
-        write_whole(p, md.as_bytes())?;
+        super::write_whole(p, md.as_bytes())?;
     }
     if let Some(p) = &args.json {
         let text = serde_json::to_string_pretty(&report)?;
-        write_whole(p, text.as_bytes())?;
+        super::write_whole(p, text.as_bytes())?;
     }
     if let Some(dir) = &args.heatmaps {
         std::fs::create_dir_all(dir)

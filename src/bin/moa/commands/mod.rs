@@ -30,13 +30,28 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Writes `text` to `path`, or to standard output when no path is given.
-pub fn write_output(path: Option<&std::path::Path>, text: &str) -> anyhow::Result<()> {
+/// Writes `bytes` to `path` through a temporary file beside it (`<path>.partial-<pid>`),
+/// renamed over `path`: a run stopped during a plain write left a truncated file (an eval
+/// report, a plan TOML) that later commands refused or, worse, read as fewer plans.
+/// A path that exists and is not a regular file (`/dev/stdout`, a pipe) is written in place.
+pub fn write_whole(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
     use anyhow::Context;
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        return std::fs::write(path, bytes)
+            .with_context(|| format!("cannot write `{}`", path.display()));
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".partial-{}", std::process::id()));
+    let tmp = std::path::PathBuf::from(tmp);
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write `{}`", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write `{}`", path.display()))
+}
+
+/// Writes `text` to `path` whole ([`write_whole`]), or to standard output when no path is
+/// given.
+pub fn write_output(path: Option<&std::path::Path>, text: &str) -> anyhow::Result<()> {
     match path {
-        Some(p) => {
-            std::fs::write(p, text).with_context(|| format!("cannot write `{}`", p.display()))
-        }
+        Some(p) => write_whole(p, text.as_bytes()),
         None => {
             use std::io::Write;
             let mut out = std::io::stdout().lock();

@@ -209,8 +209,7 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
     );
     for (i, p) in result.plans.iter().enumerate() {
         let file = out.join(format!("plan_{i}.toml"));
-        std::fs::write(&file, p.plan.to_toml())
-            .with_context(|| format!("cannot write `{}`", file.display()))?;
+        super::write_whole(&file, p.plan.to_toml().as_bytes())?;
         let pairs = |v: &[(u32, f64)]| {
             v.iter()
                 .map(|(n, x)| format!("{n}:{x:.5}"))
@@ -241,8 +240,7 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
     for s in &result.skipped {
         let _ = writeln!(summary, "skipped: {s}");
     }
-    std::fs::write(&summary_file, &summary)
-        .with_context(|| format!("cannot write `{}`", summary_file.display()))?;
+    super::write_whole(&summary_file, summary.as_bytes())?;
     print!("{summary}");
     Ok(ExitCode::SUCCESS)
 }

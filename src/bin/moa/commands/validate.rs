@@ -166,5 +166,5 @@ pub fn write_best(
     if let Some(dir) = dst.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    std::fs::write(dst, plan.to_toml()).with_context(|| format!("writing {}", dst.display()))
+    super::write_whole(dst, plan.to_toml().as_bytes())
 }

@@ -154,8 +154,9 @@ pub enum Grid {
     /// the blocks with the longest bands start first; docs/DESIGN.md §6.1).
     HeadsThenQueryTiles { q_tile: u32 },
     /// `[n_items, 1, 1]`: one block per item of the decode work list (chunks over every
-    /// (row, KV head) segment, built by the host: CUDA's a multiple of `tiles.k_tile`
-    /// slots, WGSL's exactly `tiles.chunk`).
+    /// (row, KV head) segment, built by the host, `runtime::worklist`: a chunk is a
+    /// multiple of `tiles.k_tile` slots on both back ends, its length the host's policy,
+    /// not a manifest field).
     WorkItems,
     /// `[q_heads, rows, 1]`: one block per (row, query head).
     QueryHeads,

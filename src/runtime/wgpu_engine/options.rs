@@ -295,6 +295,16 @@ pub struct WgpuEngineOptions {
     /// carry their own tuning, so asking one there is refused
     /// ([`WgpuEngineOptions::wgsl_tuning_asked`]).
     pub wgsl_tuning: WgslTuning,
+    /// `MOA_WGPU_UNCHECKED` (default `0`): the engine's own shaders (products, norms,
+    /// head, argmax; not the matrix-unit kernels) built without naga's runtime checks
+    /// (index clamps, loop counters), as the attention's decode already is. Opt-in, not
+    /// yet measured (session 16).
+    pub unchecked_products: bool,
+    /// `MOA_WGPU_DECODE_CHUNK` (slots, 1 to 65536; default unset: chosen per layer by the
+    /// work-list model): the decode work list's chunk length (rounded up to the decode's
+    /// key tile), as [`super::WgpuEngine::set_decode_chunk`] sets it. For benchmarks of the
+    /// work list's grid (session 16).
+    pub decode_chunk: Option<u32>,
 }
 
 impl Default for WgpuEngineOptions {
@@ -321,6 +331,8 @@ impl Default for WgpuEngineOptions {
             coop_decode: CoopDecodeChoice::GateUp,
             coop_qkv: false,
             wgsl_tuning: WgslTuning::default(),
+            unchecked_products: false,
+            decode_chunk: None,
         }
     }
 }
@@ -427,6 +439,9 @@ impl WgpuEngineOptions {
                 d.coop_decode,
             )?,
             coop_qkv: flag(env, "MOA_WGPU_COOP_QKV", d.coop_qkv)?,
+            unchecked_products: flag(env, "MOA_WGPU_UNCHECKED", d.unchecked_products)?,
+            decode_chunk: number(env, "MOA_WGPU_DECODE_CHUNK", "1 to 65536 slots", 1..=65536)?
+                .or(d.decode_chunk),
             wgsl_tuning: WgslTuning {
                 decode_fused_merge: choice(
                     env,
@@ -436,6 +451,22 @@ impl WgpuEngineOptions {
                     d.wgsl_tuning.decode_fused_merge,
                 )?,
                 decode_v_first: flag(env, "MOA_WGSL_V_FIRST", d.wgsl_tuning.decode_v_first)?,
+                // `Some(0)`: the adapter's subgroup size, resolved when the engine
+                // compiles the plan (`compile_plan`).
+                decode_subgroup: choice(
+                    env,
+                    "MOA_WGSL_SG_DECODE",
+                    "0, 1 or read",
+                    &[("0", None), ("1", Some(0)), ("read", Some(0))],
+                    d.wgsl_tuning.decode_subgroup,
+                )?,
+                decode_sg_diag: choice(
+                    env,
+                    "MOA_WGSL_SG_DECODE",
+                    "0, 1 or read",
+                    &[("0", false), ("1", false), ("read", true)],
+                    d.wgsl_tuning.decode_sg_diag,
+                )?,
                 ..d.wgsl_tuning
             },
         })
@@ -455,9 +486,21 @@ impl WgpuEngineOptions {
         if t.decode_v_first != d.decode_v_first {
             asked.push(format!("MOA_WGSL_V_FIRST={}", u8::from(t.decode_v_first)));
         }
+        if t.decode_subgroup.is_some() {
+            asked.push(
+                if t.decode_sg_diag {
+                    "MOA_WGSL_SG_DECODE=read"
+                } else {
+                    "MOA_WGSL_SG_DECODE=1"
+                }
+                .into(),
+            );
+        }
         let rest = WgslTuning {
             decode_fused_merge: d.decode_fused_merge,
             decode_v_first: d.decode_v_first,
+            decode_subgroup: d.decode_subgroup,
+            decode_sg_diag: d.decode_sg_diag,
             ..*t
         };
         if rest != d {
@@ -526,8 +569,11 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_HEAD_ARGMAX",
     "MOA_WGPU_COOP_DECODE",
     "MOA_WGPU_COOP_QKV",
+    "MOA_WGPU_UNCHECKED",
+    "MOA_WGPU_DECODE_CHUNK",
     "MOA_WGSL_FUSED_MERGE",
     "MOA_WGSL_V_FIRST",
+    "MOA_WGSL_SG_DECODE",
 ];
 
 /// The WGSL decode kernel bench's own knobs (examples/wgpu_decode_bench.rs reads them;

@@ -151,6 +151,7 @@ impl Pipelines {
         subgroup: Option<u32>,
         sg_choice: SubgroupProducts,
         sg_diag: u32,
+        unchecked: bool,
     ) -> Result<Pipelines, EngineError> {
         let types = Types {
             weights: storage,
@@ -165,10 +166,25 @@ impl Pipelines {
                          constants: &[(&str, f64)]|
          -> Result<wgpu::ComputePipeline, EngineError> {
             let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            let desc = wgpu::ShaderModuleDescriptor {
                 label: Some(s.name),
                 source: wgpu::ShaderSource::Wgsl(s.source(t).into()),
-            });
+            };
+            let module = if unchecked {
+                // SAFETY: opt-in timing option (`MOA_WGPU_UNCHECKED`): naga's index clamps
+                // and loop counters off. The shaders index their buffers from sizes the
+                // host checks before every dispatch, and Vulkan's robust buffer access
+                // (which wgpu enables where the device has it) still bounds a stray
+                // access to its binding.
+                unsafe {
+                    device.create_shader_module_trusted(
+                        desc,
+                        wgpu::ShaderRuntimeChecks::unchecked(),
+                    )
+                }
+            } else {
+                device.create_shader_module(desc)
+            };
             let p = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(s.name),
                 layout: None,

@@ -171,11 +171,16 @@ impl Pipelines {
                 source: wgpu::ShaderSource::Wgsl(s.source(t).into()),
             };
             let module = if unchecked {
-                // SAFETY: opt-in timing option (`MOA_WGPU_UNCHECKED`): naga's index clamps
-                // and loop counters off. The shaders index their buffers from sizes the
-                // host checks before every dispatch, and Vulkan's robust buffer access
-                // (which wgpu enables where the device has it) still bounds a stray
-                // access to its binding.
+                // SAFETY: naga's index clamps and loop counters off (`MOA_WGPU_UNCHECKED`,
+                // default on: 0.96–0.97× the step on the H200). Storage-buffer accesses
+                // stay bounded by Vulkan's robust buffer access, which wgpu enables where
+                // the device has it (wgpu-hal 30 then skips naga's buffer clamps anyway);
+                // what goes is the clamps on workgroup and function arrays, whose indices
+                // these shaders derive from their fixed workgroup shape, and the counter
+                // on every loop, each loop being bounded by the sizes in the shader's
+                // parameters, which the host sets from the shapes it allocates with. CI
+                // runs every shader in this mode against the CPU reference
+                // (tests/model_gpu.rs).
                 unsafe {
                     device.create_shader_module_trusted(
                         desc,

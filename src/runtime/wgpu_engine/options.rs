@@ -286,7 +286,11 @@ pub struct WgpuEngineOptions {
     /// the scalar decode's opt-in forms are read from the environment, with the decode
     /// bench's names and values: `MOA_WGSL_FUSED_MERGE` (`0`/`1`:
     /// [`WgslTuning::decode_fused_merge`]) and `MOA_WGSL_V_FIRST` (`0`/`1`:
-    /// [`WgslTuning::decode_v_first`]); tests and benches may set any field. Speed only:
+    /// [`WgslTuning::decode_v_first`]), and `MOA_WGSL_SG_DECODE` (`0`, `1`: the decode on
+    /// subgroups at the adapter's subgroup size, [`WgslTuning::decode_subgroup`] =
+    /// `Some(0)`, resolved when the engine compiles; `read`: its loads-only timing
+    /// diagnostic, wrong results, [`WgslTuning::decode_sg_diag`]; 23.3–23.6 against 22.25
+    /// µs a layer on the H200, session 16); tests and benches may set any field. Speed only:
     /// every form matches the CPU reference (tests/model_gpu.rs). The fused merge was
     /// slower in the engine's step (RESULTS "Lead calls (session 13)"); V first is not yet
     /// timed there. The first tile's loads with the work item and the next tile's K
@@ -305,7 +309,9 @@ pub struct WgpuEngineOptions {
     /// `MOA_WGPU_DECODE_CHUNK` (slots, 1 to 65536; default unset: chosen per layer by the
     /// work-list model): the decode work list's chunk length (rounded up to the decode's
     /// key tile), as [`super::WgpuEngine::set_decode_chunk`] sets it. For benchmarks of the
-    /// work list's grid (session 16).
+    /// work list's grid: on the H200 (SmolLM2 shape, 16 × 4096) the read-only decode took
+    /// 22.4 µs a layer at 128 slots and 43.2 at 1024 against 20.8 with the model's ~256
+    /// (RESULTS "wgpu engine, session 16").
     pub decode_chunk: Option<u32>,
 }
 
@@ -829,6 +835,40 @@ mod tests {
         ] {
             let vars = [(name, value)];
             let err = WgpuContextOptions::from_lookup(&lookup_in(&vars)).unwrap_err();
+            assert_eq!((err.name, err.value.as_str()), (name, value));
+        }
+    }
+
+    /// Session 16's settings: the decode on subgroups (and its loads-only diagnostic)
+    /// asked at the adapter's size and named as asked, the engine's shaders unchecked by
+    /// default, the work list's chunk length; bad values are errors naming them.
+    #[test]
+    fn subgroup_decode_unchecked_shaders_and_chunk_settings() {
+        let d = WgpuEngineOptions::from_lookup(&lookup_in(&[])).unwrap();
+        assert!(d.unchecked_products && d.decode_chunk.is_none());
+        assert_eq!(d.wgsl_tuning.decode_subgroup, None);
+        for (v, diag) in [("1", false), ("read", true)] {
+            let o = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_DECODE", v)]))
+                .unwrap();
+            assert_eq!(o.wgsl_tuning.decode_subgroup, Some(0));
+            assert_eq!(o.wgsl_tuning.decode_sg_diag, diag);
+            assert_eq!(o.wgsl_tuning_asked(), [format!("MOA_WGSL_SG_DECODE={v}")]);
+        }
+        let o = WgpuEngineOptions::from_lookup(&lookup_in(&[
+            ("MOA_WGSL_SG_DECODE", "0"),
+            ("MOA_WGPU_UNCHECKED", "0"),
+            ("MOA_WGPU_DECODE_CHUNK", "384"),
+        ]))
+        .unwrap();
+        assert!(o.wgsl_tuning_asked().is_empty());
+        assert!(!o.unchecked_products);
+        assert_eq!(o.decode_chunk, Some(384));
+        for (name, value) in [
+            ("MOA_WGSL_SG_DECODE", "2"),
+            ("MOA_WGPU_UNCHECKED", "yes"),
+            ("MOA_WGPU_DECODE_CHUNK", "0"),
+        ] {
+            let err = WgpuEngineOptions::from_lookup(&lookup_in(&[(name, value)])).unwrap_err();
             assert_eq!((err.name, err.value.as_str()), (name, value));
         }
     }

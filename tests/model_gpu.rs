@@ -1687,7 +1687,13 @@ fn subgroup_decode_matches_the_cpu_reference() {
     // (lavapipe): the decode on subgroups is the form of every layer.
     for plan in [&long_plan, &smol_plan] {
         for storage in [StorageType::F16, StorageType::F32] {
-            for (size, diag) in [(8, false), (16, false), (32, false), (64, false), (32, true)] {
+            for (size, diag) in [
+                (8, false),
+                (16, false),
+                (32, false),
+                (64, false),
+                (32, true),
+            ] {
                 // (`decode_sg_diag`: the timing diagnostic `MOA_WGSL_SG_DECODE=read`.)
                 let tuning = WgslTuning {
                     decode_subgroup: Some(size),
@@ -1697,15 +1703,23 @@ fn subgroup_decode_matches_the_cpu_reference() {
                 let kernels = moa::codegen::Compiled::wgsl_with(plan, storage, tuning).unwrap();
                 let subgroup = kernels
                     .kernels()
-                    .filter(|k| k.constants.get("decode_form") == Some(&serde_json::json!("subgroup")))
+                    .filter(|k| {
+                        k.constants.get("decode_form") == Some(&serde_json::json!("subgroup"))
+                    })
                     .count();
-                assert_eq!(subgroup, plan.layers().len(), "{storage:?}, subgroup {size}");
+                assert_eq!(
+                    subgroup,
+                    plan.layers().len(),
+                    "{storage:?}, subgroup {size}"
+                );
             }
         }
     }
     let ctx = context();
     let Some(size) = ctx.subgroup_size() else {
-        eprintln!("no fixed subgroup size on this adapter: only the kernels' generation is checked");
+        eprintln!(
+            "no fixed subgroup size on this adapter: only the kernels' generation is checked"
+        );
         return;
     };
     let tuning = WgslTuning {
@@ -1728,7 +1742,7 @@ fn subgroup_decode_matches_the_cpu_reference() {
                 StorageType::F16
             };
             let resolved = WgslTuning {
-                decode_subgroup: Some(size),
+                decode_subgroup: u8::try_from(size).ok(),
                 ..tuning
             };
             let kernels = moa::codegen::Compiled::wgsl_with(plan, storage, resolved).unwrap();

@@ -496,7 +496,7 @@ pub struct WgslTuning {
     /// `SUBGROUP` feature cannot build it. Off by default: on the H200 through Vulkan
     /// (SmolLM2 shape, 16 × 4096, moa-50) 23.3–23.6 µs a layer against the scalar
     /// `Quad` form's 22.25 (RESULTS, "wgpu engine, session 16").
-    pub decode_subgroup: Option<u32>,
+    pub decode_subgroup: Option<u8>,
     /// With [`Self::decode_subgroup`]: a timing diagnostic that only loads K and V as the
     /// subgroup decode does (wrong results; `MOA_WGSL_SG_DECODE=read`): with the work
     /// list's grid it took 16.5 µs a layer on the H200, 0.74 of the scalar decode's time.
@@ -514,9 +514,9 @@ pub fn decode_sg_fits(sg: u32, group_size: u32, head_dim: u32) -> bool {
     let dv8 = head_dim / 8;
     sg.is_power_of_two()
         && (8..=64).contains(&sg)
-        && head_dim % 8 == 0
+        && head_dim.is_multiple_of(8)
         && dv8 >= 1
-        && sg % dv8 == 0
+        && sg.is_multiple_of(dv8)
         && (1..=8).contains(&group_size)
 }
 
@@ -931,6 +931,7 @@ pub fn generate_with(
         // and merge.
         if let Some(sg) = tuning
             .decode_subgroup
+            .map(u32::from)
             .filter(|&sg| !fused && decode_sg_fits(sg, group, d))
         {
             artifacts.push(decode_sg_artifact(

@@ -147,7 +147,7 @@ fn compile_plan(
     // The decode on subgroups asked for "the adapter's size" (`MOA_WGSL_SG_DECODE`): the
     // size the subgroup products use (none: the scalar decode runs).
     if tuning.decode_subgroup == Some(0) {
-        tuning.decode_subgroup = ctx.subgroup_size();
+        tuning.decode_subgroup = ctx.subgroup_size().and_then(|s| u8::try_from(s).ok());
     }
     Ok(Compiled::wgsl_with(plan, storage, tuning)?)
 }
@@ -451,7 +451,7 @@ impl WgpuEngine {
                 note: String::new(),
                 head_kind,
             }),
-            decode_chunk: options.decode_chunk,
+            decode_chunk: options.decode_chunk.map(std::num::NonZeroU32::get),
         };
         engine.settle_coop();
         engine.settle_coop_head();

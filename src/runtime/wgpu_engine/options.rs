@@ -312,7 +312,7 @@ pub struct WgpuEngineOptions {
     /// work list's grid: on the H200 (SmolLM2 shape, 16 × 4096) the read-only decode took
     /// 22.4 µs a layer at 128 slots and 43.2 at 1024 against 20.8 with the model's ~256
     /// (RESULTS "wgpu engine, session 16").
-    pub decode_chunk: Option<u32>,
+    pub decode_chunk: Option<std::num::NonZeroU32>,
 }
 
 impl Default for WgpuEngineOptions {
@@ -449,6 +449,7 @@ impl WgpuEngineOptions {
             coop_qkv: flag(env, "MOA_WGPU_COOP_QKV", d.coop_qkv)?,
             unchecked_products: flag(env, "MOA_WGPU_UNCHECKED", d.unchecked_products)?,
             decode_chunk: number(env, "MOA_WGPU_DECODE_CHUNK", "1 to 65536 slots", 1..=65536)?
+                .and_then(std::num::NonZeroU32::new)
                 .or(d.decode_chunk),
             wgsl_tuning: WgslTuning {
                 decode_fused_merge: choice(
@@ -848,8 +849,8 @@ mod tests {
         assert!(d.unchecked_products && d.decode_chunk.is_none());
         assert_eq!(d.wgsl_tuning.decode_subgroup, None);
         for (v, diag) in [("1", false), ("read", true)] {
-            let o = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_DECODE", v)]))
-                .unwrap();
+            let o =
+                WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_DECODE", v)])).unwrap();
             assert_eq!(o.wgsl_tuning.decode_subgroup, Some(0));
             assert_eq!(o.wgsl_tuning.decode_sg_diag, diag);
             assert_eq!(o.wgsl_tuning_asked(), [format!("MOA_WGSL_SG_DECODE={v}")]);
@@ -862,7 +863,7 @@ mod tests {
         .unwrap();
         assert!(o.wgsl_tuning_asked().is_empty());
         assert!(!o.unchecked_products);
-        assert_eq!(o.decode_chunk, Some(384));
+        assert_eq!(o.decode_chunk.map(|c| c.get()), Some(384));
         for (name, value) in [
             ("MOA_WGSL_SG_DECODE", "2"),
             ("MOA_WGPU_UNCHECKED", "yes"),

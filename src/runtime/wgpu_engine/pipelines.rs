@@ -182,10 +182,8 @@ impl Pipelines {
                 // runs every shader in this mode against the CPU reference
                 // (tests/model_gpu.rs).
                 unsafe {
-                    device.create_shader_module_trusted(
-                        desc,
-                        wgpu::ShaderRuntimeChecks::unchecked(),
-                    )
+                    device
+                        .create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
                 }
             } else {
                 device.create_shader_module(desc)

@@ -260,6 +260,14 @@ fn every_option_lavapipe_runs_matches_the_cpu_reference() {
     let variants = [
         ("defaults", d),
         (
+            // The engine's shaders with naga's runtime checks (`MOA_WGPU_UNCHECKED=0`).
+            "checked shaders",
+            WgpuEngineOptions {
+                unchecked_products: false,
+                ..d
+            },
+        ),
+        (
             "split_k off",
             WgpuEngineOptions {
                 split_k: Some(false),

@@ -260,6 +260,14 @@ fn every_option_lavapipe_runs_matches_the_cpu_reference() {
     let variants = [
         ("defaults", d),
         (
+            // The engine's shaders with naga's runtime checks (`MOA_WGPU_UNCHECKED=0`).
+            "checked shaders",
+            WgpuEngineOptions {
+                unchecked_products: false,
+                ..d
+            },
+        ),
+        (
             "split_k off",
             WgpuEngineOptions {
                 split_k: Some(false),
@@ -1666,6 +1674,120 @@ fn every_decode_form_matches_the_cpu_reference_everywhere() {
                     );
                     form_parity(&gpu, &cpu, plan, lens, *steps, tol, force_f32, &what);
                 }
+            }
+        }
+    }
+}
+
+/// The decode on subgroups (`MOA_WGSL_SG_DECODE=1`, `decode_sg.wgsl.j2`) in the engine
+/// matches the CPU reference with the plan, where the adapter has a fixed subgroup size
+/// (lavapipe: 8; the H200: 32): the long-row model (head_dim 32) and SmolLM2-135M's
+/// attention shape (head_dim 64, GQA 3), f16 logits and f32 greedy tokens, over the
+/// engine's own chunks, one-tile chunks (several chunks a segment, their partials merged)
+/// and three-tile chunks. The engine resolves "the adapter's size" (`Some(0)`) and every
+/// layer's decode is the subgroup form.
+#[test]
+fn subgroup_decode_matches_the_cpu_reference() {
+    let (long, long_plan) = long_model_and_plan();
+    let (smol, smol_plan) = smollm2_attention_model_and_plan();
+    // Every subgroup size the engine takes generates and validates (naga, with subgroup
+    // operations) for both shapes and storages, also where the adapter has none
+    // (lavapipe): the decode on subgroups is the form of every layer.
+    for plan in [&long_plan, &smol_plan] {
+        for storage in [StorageType::F16, StorageType::F32] {
+            for (size, diag) in [
+                (8, false),
+                (16, false),
+                (32, false),
+                (64, false),
+                (32, true),
+            ] {
+                // (`decode_sg_diag`: the timing diagnostic `MOA_WGSL_SG_DECODE=read`.)
+                let tuning = WgslTuning {
+                    decode_subgroup: Some(size),
+                    decode_sg_diag: diag,
+                    ..WgslTuning::default()
+                };
+                let kernels = moa::codegen::Compiled::wgsl_with(plan, storage, tuning).unwrap();
+                let subgroup = kernels
+                    .kernels()
+                    .filter(|k| {
+                        k.constants.get("decode_form") == Some(&serde_json::json!("subgroup"))
+                    })
+                    .count();
+                assert_eq!(
+                    subgroup,
+                    plan.layers().len(),
+                    "{storage:?}, subgroup {size}"
+                );
+            }
+        }
+    }
+    let ctx = context();
+    let Some(size) = ctx.subgroup_size() else {
+        eprintln!(
+            "no fixed subgroup size on this adapter: only the kernels' generation is checked"
+        );
+        return;
+    };
+    let tuning = WgslTuning {
+        decode_subgroup: Some(0),
+        ..WgslTuning::default()
+    };
+    let options = WgpuEngineOptions {
+        wgsl_tuning: tuning,
+        ..WgpuEngineOptions::default()
+    };
+    for (model, plan, lens, steps) in [
+        (&long, &long_plan, vec![300, 40, 170], 3),
+        (&smol, &smol_plan, vec![260, 9, 131], 2),
+    ] {
+        let cpu = CpuReference::from_model(model.clone()).unwrap();
+        for force_f32 in [false, true] {
+            let storage = if force_f32 || !ctx.has_f16() {
+                StorageType::F32
+            } else {
+                StorageType::F16
+            };
+            let resolved = WgslTuning {
+                decode_subgroup: u8::try_from(size).ok(),
+                ..tuning
+            };
+            let kernels = moa::codegen::Compiled::wgsl_with(plan, storage, resolved).unwrap();
+            let mut tile = 0;
+            // (The decode on cooperative matrices is generated beside it where f16
+            // matrices fit; it runs only with `MOA_WGSL_DECODE=coop`.)
+            let decodes = kernels
+                .kernels()
+                .filter(|k| k.phase == Phase::Decode && !k.name.starts_with("moa_decode_coop"));
+            for k in decodes {
+                assert_eq!(
+                    k.constants.get("decode_form"),
+                    Some(&serde_json::json!("subgroup")),
+                    "{}",
+                    k.name
+                );
+                tile = k.abi.tiles.k_tile.unwrap();
+            }
+            let mut gpu =
+                WgpuEngine::new_with_options(&ctx, model, Some(plan), force_f32, options).unwrap();
+            assert!(
+                gpu.describe().contains("MOA_WGSL_SG_DECODE=1"),
+                "{}",
+                gpu.describe()
+            );
+            let tol = if storage == StorageType::F16 {
+                3e-2
+            } else {
+                2e-3
+            };
+            for chunk in [None, Some(tile), Some(3 * tile)] {
+                gpu.set_decode_chunk(chunk);
+                let what = format!(
+                    "subgroup decode ({storage:?}, subgroup {size}, head_dim {}, chunk {chunk:?})",
+                    model.config.head_dim
+                );
+                form_parity(&gpu, &cpu, plan, &lens, steps, tol, force_f32, &what);
             }
         }
     }

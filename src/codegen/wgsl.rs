@@ -17,6 +17,7 @@ const PREFILL: &str = "prefill.wgsl.j2";
 const PREFILL_COOP: &str = "prefill_coop.wgsl.j2";
 const DECODE: &str = "decode.wgsl.j2";
 const DECODE_COOP: &str = "decode_coop.wgsl.j2";
+const DECODE_SG: &str = "decode_sg.wgsl.j2";
 const MERGE: &str = "decode_merge.wgsl.j2";
 
 const TEMPLATES: &[(&str, &str)] = &[
@@ -40,6 +41,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         MERGE,
         include_str!("../../templates/wgsl/decode_merge.wgsl.j2"),
+    ),
+    (
+        DECODE_SG,
+        include_str!("../../templates/wgsl/decode_sg.wgsl.j2"),
     ),
 ];
 
@@ -372,6 +377,21 @@ struct DecodeCtx<'a> {
 }
 
 #[derive(Serialize)]
+struct DecodeSgCtx<'a> {
+    #[serde(flatten)]
+    layer: &'a LayerCtx,
+    entry_point: &'a str,
+    /// Invocations per subgroup (the adapter's fixed size).
+    sg: u32,
+    /// Subgroups per workgroup ([`DECODE_SG_SUBGROUPS`]).
+    subgroups: u32,
+    /// The lane masks that sum a value column's slot lanes (head_dim / 8, doubling, < sg).
+    xor_masks: Vec<u32>,
+    /// [`WgslTuning::decode_sg_diag`].
+    diag: bool,
+}
+
+#[derive(Serialize)]
 struct DecodeCoopCtx<'a> {
     #[serde(flatten)]
     layer: &'a LayerCtx,
@@ -466,6 +486,38 @@ pub struct WgslTuning {
     /// for both products, for the V registers held through Q·K. Needs all of a tile's K
     /// loads and all of its V loads of an invocation in one batch each.
     pub decode_v_first: bool,
+    /// The decode on subgroups (`decode_sg.wgsl.j2`) for this subgroup size: each of a
+    /// workgroup's [`DECODE_SG_SUBGROUPS`] subgroups walks its own blocks of `size` slots
+    /// with the online softmax in registers (subgroupMax, subgroupShuffle), no barrier
+    /// between blocks; the same work list, partials and merge. `None` (the default) or a
+    /// size the layer's head_dim does not fit ([`decode_sg_fits`]) keeps the scalar forms.
+    /// The engine sets it from the adapter (`MOA_WGSL_SG_DECODE`; `Some(0)` there means
+    /// "the adapter's size", resolved before generating); an adapter without the
+    /// `SUBGROUP` feature cannot build it. Off by default: on the H200 through Vulkan
+    /// (SmolLM2 shape, 16 × 4096, moa-50) 23.3–23.6 µs a layer against the scalar
+    /// `Quad` form's 22.25 (RESULTS, "wgpu engine, session 16").
+    pub decode_subgroup: Option<u8>,
+    /// With [`Self::decode_subgroup`]: a timing diagnostic that only loads K and V as the
+    /// subgroup decode does (wrong results; `MOA_WGSL_SG_DECODE=read`): with the work
+    /// list's grid it took 16.5 µs a layer on the H200, 0.74 of the scalar decode's time.
+    pub decode_sg_diag: bool,
+}
+
+/// Subgroups per workgroup of the decode on subgroups ([`WgslTuning::decode_subgroup`]).
+pub const DECODE_SG_SUBGROUPS: u32 = 4;
+
+/// Whether the decode on subgroups fits a layer: 8-element rows (head_dim a multiple of
+/// 8) spread over whole lanes of a subgroup of `sg` (a power of two from 8 to 64, as the
+/// engine's subgroup products take), head_dim / 8 dividing it, and a GQA group of at most
+/// 8 (every head's state is unrolled into registers).
+pub fn decode_sg_fits(sg: u32, group_size: u32, head_dim: u32) -> bool {
+    let dv8 = head_dim / 8;
+    sg.is_power_of_two()
+        && (8..=64).contains(&sg)
+        && head_dim.is_multiple_of(8)
+        && dv8 >= 1
+        && sg.is_multiple_of(dv8)
+        && (1..=8).contains(&group_size)
 }
 
 /// The bits of an empty partial word of the fused merge ([`WgslTuning::decode_fused_merge`];
@@ -505,6 +557,8 @@ impl Default for WgslTuning {
             decode_qk_sums: false,
             decode_fused_merge: None,
             decode_v_first: false,
+            decode_subgroup: None,
+            decode_sg_diag: false,
         }
     }
 }
@@ -872,6 +926,25 @@ pub fn generate_with(
         )?;
         // Off unless asked for: it lost in the engine's step (`decode_fused_merge`).
         let fused = tuning.decode_fused_merge.unwrap_or(false);
+        // The decode on subgroups where asked and the layer fits it (not with the fused
+        // merge, which is the scalar form's): same work list (the scalar tile), partials
+        // and merge.
+        if let Some(sg) = tuning
+            .decode_subgroup
+            .map(u32::from)
+            .filter(|&sg| !fused && decode_sg_fits(sg, group, d))
+        {
+            artifacts.push(decode_sg_artifact(
+                module,
+                &ctx,
+                &env,
+                sg,
+                tuning.decode_sg_diag,
+                shape.tile,
+                base_constants,
+            )?);
+            continue;
+        }
         // The fused merge's one workgroup word (which item merges) comes off the budget.
         let budget = budget
             - if fused {
@@ -1119,6 +1192,90 @@ pub fn generate_with(
         }],
     });
     Ok(artifacts)
+}
+
+/// The decode of one layer on subgroups (`decode_sg.wgsl.j2`; [`WgslTuning::decode_subgroup`]):
+/// the scalar decode's bindings, partials and work list (chunks of `tile` slots, the
+/// scalar form's, so both run the same grid), `DECODE_SG_SUBGROUPS × sg` invocations.
+fn decode_sg_artifact(
+    module: &KernelModule,
+    ctx: &LayerCtx,
+    env: &minijinja::Environment<'_>,
+    sg: u32,
+    diag: bool,
+    tile: u32,
+    base_constants: serde_json::Value,
+) -> Result<Artifact, CodegenError> {
+    let dtype = module.storage.name();
+    let d = module.shape.head_dim;
+    let label = &ctx.layer_label;
+    let layer = ctx.layer;
+    let entry = format!("moa_decode_sg_{dtype}_hd{d}_{label}");
+    let xor_masks: Vec<u32> = std::iter::successors(Some(d / 8), |m| Some(m * 2))
+        .take_while(|&m| m < sg)
+        .collect();
+    let source = super::render(
+        env,
+        DECODE_SG,
+        Some(layer),
+        &DecodeSgCtx {
+            layer: ctx,
+            entry_point: &entry,
+            sg,
+            subgroups: DECODE_SG_SUBGROUPS,
+            xor_masks,
+            diag,
+        },
+    )?;
+    validate_with(
+        &source,
+        DECODE_SG,
+        Some(layer),
+        naga::valid::Capabilities::SHADER_FLOAT16 | naga::valid::Capabilities::SUBGROUP,
+    )?;
+    let e = Elem::of(module.storage);
+    let kv_shape = ["rows", "row_slots", "head_dim"];
+    let params = vec![
+        Param::uniform(0, &[Arg::NTokens, Arg::Rows, Arg::NItems, Arg::Pad]),
+        Param::buffer(1, Arg::RowPos, Access::Read, Elem::U32, &["rows"]),
+        Param::buffer(2, Arg::Q, Access::Read, e, &["rows", "q_heads", "head_dim"]),
+        Param::buffer(3, Arg::KCache, Access::Read, e, &kv_shape),
+        Param::buffer(4, Arg::VCache, Access::Read, e, &kv_shape),
+        work_param(5),
+        Param::buffer(
+            6,
+            Arg::Partials,
+            Access::ReadWrite,
+            Elem::F32,
+            &["n_items", "group_size", "head_dim + 2"],
+        ),
+    ];
+    let mut extra = json!({ "decode_form": "subgroup", "decode_subgroup": sg });
+    if diag {
+        extra["decode_sg_diag"] = true.into();
+    }
+    Ok(Artifact {
+        path: format!("wgsl/{label}_decode.wgsl"),
+        source,
+        kernels: vec![KernelInfo {
+            name: entry.clone(),
+            target: Target::Wgsl,
+            phase: Phase::Decode,
+            layer: Some(layer),
+            entry_point: entry,
+            abi: KernelAbi {
+                params,
+                block: [DECODE_SG_SUBGROUPS * sg, 1, 1],
+                grid: Grid::WorkItems,
+                tiles: Tiles {
+                    k_tile: Some(tile),
+                    ..Tiles::default()
+                },
+                dynamic_shared_bytes: 0,
+            },
+            constants: merge_json(base_constants, extra),
+        }],
+    })
 }
 
 /// The decode of one layer on cooperative matrices (`decode_coop.wgsl.j2`; DESIGN §6):

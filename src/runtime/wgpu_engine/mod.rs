@@ -143,7 +143,13 @@ fn compile_plan(
     options: &WgpuEngineOptions,
 ) -> Result<Compiled, EngineError> {
     let storage = storage_for(ctx, force_f32);
-    Ok(Compiled::wgsl_with(plan, storage, options.wgsl_tuning)?)
+    let mut tuning = options.wgsl_tuning;
+    // The decode on subgroups asked for "the adapter's size" (`MOA_WGSL_SG_DECODE`): the
+    // size the subgroup products use (none: the scalar decode runs).
+    if tuning.decode_subgroup == Some(0) {
+        tuning.decode_subgroup = ctx.subgroup_size().and_then(|s| u8::try_from(s).ok());
+    }
+    Ok(Compiled::wgsl_with(plan, storage, tuning)?)
 }
 
 /// Kernels compiled ahead of time (`origin`: a `moa-compile` folder, an app's embedded
@@ -346,6 +352,7 @@ impl WgpuEngine {
             ctx.subgroup_size(),
             SubgroupProducts::from_options(&options),
             options.sg_diag,
+            options.unchecked_products,
         )?;
         let weights = DeviceWeights::upload(&device, &queue, &model.weights, storage, max_binding)?;
         let DeviceWeights {
@@ -444,7 +451,7 @@ impl WgpuEngine {
                 note: String::new(),
                 head_kind,
             }),
-            decode_chunk: None,
+            decode_chunk: options.decode_chunk.map(std::num::NonZeroU32::get),
         };
         engine.settle_coop();
         engine.settle_coop_head();
@@ -575,6 +582,7 @@ impl WgpuEngine {
             self.subgroup,
             sg_choice,
             self.options.sg_diag,
+            self.options.unchecked_products,
         )?;
         Ok(())
     }

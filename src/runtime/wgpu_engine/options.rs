@@ -286,7 +286,11 @@ pub struct WgpuEngineOptions {
     /// the scalar decode's opt-in forms are read from the environment, with the decode
     /// bench's names and values: `MOA_WGSL_FUSED_MERGE` (`0`/`1`:
     /// [`WgslTuning::decode_fused_merge`]) and `MOA_WGSL_V_FIRST` (`0`/`1`:
-    /// [`WgslTuning::decode_v_first`]); tests and benches may set any field. Speed only:
+    /// [`WgslTuning::decode_v_first`]), and `MOA_WGSL_SG_DECODE` (`0`, `1`: the decode on
+    /// subgroups at the adapter's subgroup size, [`WgslTuning::decode_subgroup`] =
+    /// `Some(0)`, resolved when the engine compiles; `read`: its loads-only timing
+    /// diagnostic, wrong results, [`WgslTuning::decode_sg_diag`]; 23.3–23.6 against 22.25
+    /// µs a layer on the H200, session 16); tests and benches may set any field. Speed only:
     /// every form matches the CPU reference (tests/model_gpu.rs). The fused merge was
     /// slower in the engine's step (RESULTS "Lead calls (session 13)"); V first is not yet
     /// timed there. The first tile's loads with the work item and the next tile's K
@@ -295,6 +299,20 @@ pub struct WgpuEngineOptions {
     /// carry their own tuning, so asking one there is refused
     /// ([`WgpuEngineOptions::wgsl_tuning_asked`]).
     pub wgsl_tuning: WgslTuning,
+    /// `MOA_WGPU_UNCHECKED` (default `1`): the engine's own shaders (products, norms,
+    /// head, argmax, RoPE/cache write; not the matrix-unit kernels) built without naga's
+    /// runtime checks (index clamps, loop counters), as the attention's decode already is;
+    /// `0` keeps the checks. On the H200 (SmolLM2 shape, 16 × 4096, moa-50) the device step
+    /// went 1 880–1 883 → 1 808–1 823 µs (qkv 7.5 → 7.0, out 6.0 → 5.5–5.8, down 8.35 →
+    /// 7.9–8.1 µs), the same logits as with the checks (RESULTS "wgpu engine, session 16").
+    pub unchecked_products: bool,
+    /// `MOA_WGPU_DECODE_CHUNK` (slots, 1 to 65536; default unset: chosen per layer by the
+    /// work-list model): the decode work list's chunk length (rounded up to the decode's
+    /// key tile), as [`super::WgpuEngine::set_decode_chunk`] sets it. For benchmarks of the
+    /// work list's grid: on the H200 (SmolLM2 shape, 16 × 4096) the read-only decode took
+    /// 22.4 µs a layer at 128 slots and 43.2 at 1024 against 20.8 with the model's ~256
+    /// (RESULTS "wgpu engine, session 16").
+    pub decode_chunk: Option<std::num::NonZeroU32>,
 }
 
 impl Default for WgpuEngineOptions {
@@ -321,6 +339,8 @@ impl Default for WgpuEngineOptions {
             coop_decode: CoopDecodeChoice::GateUp,
             coop_qkv: false,
             wgsl_tuning: WgslTuning::default(),
+            unchecked_products: true,
+            decode_chunk: None,
         }
     }
 }
@@ -427,6 +447,10 @@ impl WgpuEngineOptions {
                 d.coop_decode,
             )?,
             coop_qkv: flag(env, "MOA_WGPU_COOP_QKV", d.coop_qkv)?,
+            unchecked_products: flag(env, "MOA_WGPU_UNCHECKED", d.unchecked_products)?,
+            decode_chunk: number(env, "MOA_WGPU_DECODE_CHUNK", "1 to 65536 slots", 1..=65536)?
+                .and_then(std::num::NonZeroU32::new)
+                .or(d.decode_chunk),
             wgsl_tuning: WgslTuning {
                 decode_fused_merge: choice(
                     env,
@@ -436,6 +460,22 @@ impl WgpuEngineOptions {
                     d.wgsl_tuning.decode_fused_merge,
                 )?,
                 decode_v_first: flag(env, "MOA_WGSL_V_FIRST", d.wgsl_tuning.decode_v_first)?,
+                // `Some(0)`: the adapter's subgroup size, resolved when the engine
+                // compiles the plan (`compile_plan`).
+                decode_subgroup: choice(
+                    env,
+                    "MOA_WGSL_SG_DECODE",
+                    "0, 1 or read",
+                    &[("0", None), ("1", Some(0)), ("read", Some(0))],
+                    d.wgsl_tuning.decode_subgroup,
+                )?,
+                decode_sg_diag: choice(
+                    env,
+                    "MOA_WGSL_SG_DECODE",
+                    "0, 1 or read",
+                    &[("0", false), ("1", false), ("read", true)],
+                    d.wgsl_tuning.decode_sg_diag,
+                )?,
                 ..d.wgsl_tuning
             },
         })
@@ -455,9 +495,21 @@ impl WgpuEngineOptions {
         if t.decode_v_first != d.decode_v_first {
             asked.push(format!("MOA_WGSL_V_FIRST={}", u8::from(t.decode_v_first)));
         }
+        if t.decode_subgroup.is_some() {
+            asked.push(
+                if t.decode_sg_diag {
+                    "MOA_WGSL_SG_DECODE=read"
+                } else {
+                    "MOA_WGSL_SG_DECODE=1"
+                }
+                .into(),
+            );
+        }
         let rest = WgslTuning {
             decode_fused_merge: d.decode_fused_merge,
             decode_v_first: d.decode_v_first,
+            decode_subgroup: d.decode_subgroup,
+            decode_sg_diag: d.decode_sg_diag,
             ..*t
         };
         if rest != d {
@@ -526,8 +578,11 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_HEAD_ARGMAX",
     "MOA_WGPU_COOP_DECODE",
     "MOA_WGPU_COOP_QKV",
+    "MOA_WGPU_UNCHECKED",
+    "MOA_WGPU_DECODE_CHUNK",
     "MOA_WGSL_FUSED_MERGE",
     "MOA_WGSL_V_FIRST",
+    "MOA_WGSL_SG_DECODE",
 ];
 
 /// The WGSL decode kernel bench's own knobs (examples/wgpu_decode_bench.rs reads them;
@@ -781,6 +836,40 @@ mod tests {
         ] {
             let vars = [(name, value)];
             let err = WgpuContextOptions::from_lookup(&lookup_in(&vars)).unwrap_err();
+            assert_eq!((err.name, err.value.as_str()), (name, value));
+        }
+    }
+
+    /// Session 16's settings: the decode on subgroups (and its loads-only diagnostic)
+    /// asked at the adapter's size and named as asked, the engine's shaders unchecked by
+    /// default, the work list's chunk length; bad values are errors naming them.
+    #[test]
+    fn subgroup_decode_unchecked_shaders_and_chunk_settings() {
+        let d = WgpuEngineOptions::from_lookup(&lookup_in(&[])).unwrap();
+        assert!(d.unchecked_products && d.decode_chunk.is_none());
+        assert_eq!(d.wgsl_tuning.decode_subgroup, None);
+        for (v, diag) in [("1", false), ("read", true)] {
+            let o =
+                WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_DECODE", v)])).unwrap();
+            assert_eq!(o.wgsl_tuning.decode_subgroup, Some(0));
+            assert_eq!(o.wgsl_tuning.decode_sg_diag, diag);
+            assert_eq!(o.wgsl_tuning_asked(), [format!("MOA_WGSL_SG_DECODE={v}")]);
+        }
+        let o = WgpuEngineOptions::from_lookup(&lookup_in(&[
+            ("MOA_WGSL_SG_DECODE", "0"),
+            ("MOA_WGPU_UNCHECKED", "0"),
+            ("MOA_WGPU_DECODE_CHUNK", "384"),
+        ]))
+        .unwrap();
+        assert!(o.wgsl_tuning_asked().is_empty());
+        assert!(!o.unchecked_products);
+        assert_eq!(o.decode_chunk.map(|c| c.get()), Some(384));
+        for (name, value) in [
+            ("MOA_WGSL_SG_DECODE", "2"),
+            ("MOA_WGPU_UNCHECKED", "yes"),
+            ("MOA_WGPU_DECODE_CHUNK", "0"),
+        ] {
+            let err = WgpuEngineOptions::from_lookup(&lookup_in(&[(name, value)])).unwrap_err();
             assert_eq!((err.name, err.value.as_str()), (name, value));
         }
     }

@@ -151,6 +151,7 @@ impl Pipelines {
         subgroup: Option<u32>,
         sg_choice: SubgroupProducts,
         sg_diag: u32,
+        unchecked: bool,
     ) -> Result<Pipelines, EngineError> {
         let types = Types {
             weights: storage,
@@ -165,10 +166,28 @@ impl Pipelines {
                          constants: &[(&str, f64)]|
          -> Result<wgpu::ComputePipeline, EngineError> {
             let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            let desc = wgpu::ShaderModuleDescriptor {
                 label: Some(s.name),
                 source: wgpu::ShaderSource::Wgsl(s.source(t).into()),
-            });
+            };
+            let module = if unchecked {
+                // SAFETY: naga's index clamps and loop counters off (`MOA_WGPU_UNCHECKED`,
+                // default on: 0.96–0.97× the step on the H200). Storage-buffer accesses
+                // stay bounded by Vulkan's robust buffer access, which wgpu enables where
+                // the device has it (wgpu-hal 30 then skips naga's buffer clamps anyway);
+                // what goes is the clamps on workgroup and function arrays, whose indices
+                // these shaders derive from their fixed workgroup shape, and the counter
+                // on every loop, each loop being bounded by the sizes in the shader's
+                // parameters, which the host sets from the shapes it allocates with. CI
+                // runs every shader in this mode against the CPU reference
+                // (tests/model_gpu.rs).
+                unsafe {
+                    device
+                        .create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
+                }
+            } else {
+                device.create_shader_module(desc)
+            };
             let p = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(s.name),
                 layout: None,

@@ -19,6 +19,14 @@
 //! Kernels come from the cubins in `MOA_CUBIN_DIR` where present (`cuda_cubins`), else from
 //! `--ptx-cache`, else NVRTC (all variants in one parallel batch).
 //!
+//! `--cache-write` also times, per layer, the CUDA engine's cache write of the same pass
+//! three ways (`moa_rope_kv` over Q, K and V as without the fusion; `moa_rope_kv` over Q
+//! and K + `moa_v_write`; the same writing the `u` pre-pass's f16 copy and maxima, as
+//! `CudaLlama::fuse_v_write` runs it). A variant named `NAME@cw` times `_vfix` + the
+//! prefill (the engine's fused path) and reports in `moa_ms` that time plus the layer's
+//! cache-write cost of the fusion (fused − Q, K and V by `moa_rope_kv`): the net time, so
+//! that `NAME@cw` against `NAME` is the fusion's net saving.
+//!
 //! Each plan is `PATH:KV_HEADS` (upstream MoA JSON; 32 layers × 32 query heads × head_dim
 //! 128 unless `--layers/--heads/--head-dim` say otherwise). Spans are taken at
 //! N = prompt + `--decode-tokens` (the N of a request that will decode that many tokens).
@@ -38,8 +46,11 @@ use moa::codegen::Artifact;
 use moa::codegen::Phase;
 use moa::lower::{lower, KernelModule, StorageType};
 use moa::plan::{upstream, ModelShape};
+use moa::lower::CacheLayout;
+use moa::runtime::cuda::ops::{self, DevMem, OpKernels};
 use moa::runtime::cuda::{
-    compile_all, cubin_dir, cubin_key, ArgVal, DevBuf, LoadedKernel, VPrepass, DEFAULT_ARCH,
+    compile_all, cubin_dir, cubin_key, zero_v_max, ArgVal, DevBuf, LoadedKernel, VPrepass,
+    DEFAULT_ARCH,
 };
 
 #[derive(Parser)]
@@ -72,9 +83,13 @@ struct Args {
     /// f16 or bf16.
     #[arg(long, default_value = "bf16")]
     dtype: String,
-    /// Prefill kernel shapes, WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e] (default: the compiler's for the head_dim).
+    /// Prefill kernel shapes, WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e] (default: the compiler's for the head_dim),
+    /// each optionally `@cw`: the pre-pass's first half done by the cache write (see above).
     #[arg(long, value_delimiter = ',')]
     variants: Vec<String>,
+    /// Time each layer's cache write three ways (see above; implied by an `@cw` variant).
+    #[arg(long)]
+    cache_write: bool,
     /// Check every variant's output against the first variant's (downloads each output).
     #[arg(long)]
     compare: bool,
@@ -185,6 +200,17 @@ fn check_prepass(
     let v = stream.clone_dtoh(v).map_err(down)?;
     let v16 = stream.clone_dtoh(v16).map_err(down)?;
     let vmax = stream.clone_dtoh(vmax).map_err(down)?;
+    check_prepass_host(&v, &v16, &vmax, kv_heads, head_dim)
+}
+
+/// [`check_prepass`] on downloaded values: V's bits, the f16 copy's and the maxima.
+fn check_prepass_host(
+    v: &[u16],
+    v16: &[u16],
+    vmax: &[u32],
+    kv_heads: usize,
+    head_dim: usize,
+) -> Result<String, String> {
     let mut want_max = vec![0u32; kv_heads];
     for (i, &b) in v.iter().enumerate() {
         let h = i / head_dim % kv_heads;
@@ -204,7 +230,7 @@ fn check_prepass(
             }
         })
         .collect();
-    for (i, (&b, &h)) in v.iter().zip(&v16).enumerate() {
+    for (i, (&b, &h)) in v.iter().zip(v16).enumerate() {
         let e = exps[i / head_dim % kv_heads];
         let want = half::f16::from_f32(half::bf16::from_bits(b).to_f32() * (-e as f32).exp2());
         if want.to_bits() != h && !(want.is_nan() && half::f16::from_bits(h).is_nan()) {
@@ -219,6 +245,229 @@ fn check_prepass(
         "pre-pass check: {} values and {kv_heads} maxima equal the host's (E {exps:?})",
         v.len()
     ))
+}
+
+/// The buffers of one prefill pass's cache write (the CUDA engine's, `CudaLlama`): the f32
+/// QKV projection `[total, (q_heads + 2 kv_heads) · head_dim]` (random), token info, RoPE
+/// table, packed q/k/v, caches of the largest layer's `row_slots`, and the `u` pre-pass's
+/// f16 copy of V and maxima (its own, not the prefill inputs').
+struct WriteBufs {
+    qkv: DevMem,
+    tok: DevMem,
+    rope: DevMem,
+    q: DevMem,
+    k: DevMem,
+    v: DevMem,
+    k_cache: DevMem,
+    v_cache: DevMem,
+    v16: DevMem,
+    vmax: DevMem,
+    heads: [u32; 3],
+    total: u32,
+}
+
+/// Medians (ms) of one layer's cache write, the three forms timed in turn.
+struct WriteTimes {
+    /// `moa_rope_kv` over Q, K and V (the engine without the fusion).
+    base: f64,
+    /// `moa_rope_kv` over Q and K, then `moa_v_write` without the copy.
+    split: f64,
+    /// The same with the f16 copy and the maxima (zeroed first): `CudaLlama::fuse_v_write`.
+    fused: f64,
+}
+
+impl WriteBufs {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        stream: &std::sync::Arc<cudarc::driver::CudaStream>,
+        ops: &OpKernels,
+        module: &KernelModule,
+        prompt: u32,
+        rows: u32,
+        n_tokens: u32,
+        kv_heads: u32,
+        storage: StorageType,
+    ) -> Result<WriteBufs, String> {
+        let e = |x: moa::runtime::cuda::CudaError| x.to_string();
+        let (hq, d) = (module.shape.q_heads, module.shape.head_dim);
+        let total = prompt * rows;
+        let width = ((hq + 2 * kv_heads) * d) as usize;
+        let eb = storage.bytes();
+        let t = total as usize;
+        let qkv = DevMem::alloc(stream, t * width * 4, "qkv").map_err(e)?;
+        // SAFETY: qkv holds t × width f32 values.
+        unsafe { ops.fill_random(stream, qkv.ptr, (t * width) as u64, 17, 2.0, 0.0, true) }
+            .map_err(e)?;
+        let info: Vec<u32> = (0..rows)
+            .flat_map(|r| (0..prompt).flat_map(move |p| [p, r, prompt - 1, 0]))
+            .collect();
+        let mut tok = DevMem::alloc(stream, info.len() * 4, "tok").map_err(e)?;
+        tok.write(stream, &info).map_err(e)?;
+        let table = ops::rope_table(n_tokens, d as usize, 10_000.0);
+        let rope = DevMem::upload(stream, table.as_flattened(), StorageType::F32, "rope")
+            .map_err(e)?;
+        let slots = module
+            .layers
+            .iter()
+            .map(|l| CacheLayout::new(l, &module.span, n_tokens).row_slots)
+            .max()
+            .unwrap_or(0) as usize;
+        let kvn = t * (kv_heads * d) as usize;
+        let cache = rows as usize * slots * d as usize * eb;
+        Ok(WriteBufs {
+            qkv,
+            tok,
+            rope,
+            q: DevMem::alloc(stream, t * (hq * d) as usize * eb, "q").map_err(e)?,
+            k: DevMem::alloc(stream, kvn * eb, "k").map_err(e)?,
+            v: DevMem::alloc(stream, kvn * eb, "v").map_err(e)?,
+            k_cache: DevMem::zeros(stream, cache, "k cache").map_err(e)?,
+            v_cache: DevMem::zeros(stream, cache, "v cache").map_err(e)?,
+            v16: DevMem::zeros(stream, kvn * 2, "f16 copy of v").map_err(e)?,
+            vmax: DevMem::zeros(stream, kv_heads as usize * 4, "v maxima").map_err(e)?,
+            heads: [hq, kv_heads, d],
+            total,
+        })
+    }
+
+    /// Queues one cache write of layer `seg`'s layout: form 0 base, 1 split, 2 fused.
+    fn queue(
+        &self,
+        stream: &std::sync::Arc<cudarc::driver::CudaStream>,
+        ops: &OpKernels,
+        seg: &DevMem,
+        row_slots: u32,
+        form: usize,
+    ) -> Result<(), String> {
+        let e = |x: moa::runtime::cuda::CudaError| x.to_string();
+        let b = self;
+        let v = if form == 0 { b.v.ptr } else { 0 };
+        // SAFETY: every buffer was sized in `new` for `total` tokens of these heads and
+        // the largest layer's row_slots; seg holds the layer's kv_heads segments.
+        unsafe {
+            ops.rope_kv(
+                stream,
+                b.qkv.ptr,
+                b.tok.ptr,
+                b.rope.ptr,
+                seg.ptr,
+                [b.q.ptr, b.k.ptr, v],
+                [b.k_cache.ptr, b.v_cache.ptr],
+                b.total,
+                b.heads,
+                row_slots,
+            )
+            .map_err(e)?;
+            if form == 0 {
+                return Ok(());
+            }
+            let copy = if form == 2 {
+                zero_v_max(stream, b.vmax.ptr, b.heads[1]).map_err(e)?;
+                [b.v16.ptr, b.vmax.ptr]
+            } else {
+                [0, 0]
+            };
+            ops.v_write(
+                stream,
+                b.qkv.ptr,
+                b.tok.ptr,
+                seg.ptr,
+                b.v.ptr,
+                b.v_cache.ptr,
+                copy,
+                b.total,
+                b.heads,
+                row_slots,
+            )
+            .map_err(e)
+        }
+    }
+
+    /// Times the three forms on `layout`'s segments, in turn, `reps` times after `warmups`.
+    /// With `check` (and the layer's pre-pass `prepass`), first checks that the split form
+    /// writes V and its cache slots as the base form does (bit for bit) and that the fused
+    /// form + `_vfix` leave the f16 copy and maxima the host computes from that V.
+    #[allow(clippy::too_many_arguments)]
+    fn time(
+        &self,
+        stream: &std::sync::Arc<cudarc::driver::CudaStream>,
+        ops: &OpKernels,
+        layout: &CacheLayout,
+        reps: usize,
+        warmups: usize,
+        check: Option<&VPrepass>,
+        starts: u64,
+        rows: u32,
+    ) -> Result<(WriteTimes, Option<String>), String> {
+        let e = |x: moa::runtime::cuda::CudaError| x.to_string();
+        let words: Vec<u32> = layout
+            .segments
+            .iter()
+            .flat_map(|g| [g.offset, g.sink, g.ring, 0])
+            .collect();
+        let mut seg = DevMem::alloc(stream, words.len() * 4, "segments").map_err(e)?;
+        seg.write(stream, &words).map_err(e)?;
+        let rs = layout.row_slots;
+        let [_, hkv, d] = self.heads;
+        let kvn = self.total as usize * (hkv * d) as usize;
+        let cache = (self.v_cache.bytes / 2).min(rows as usize * rs as usize * d as usize);
+        let mut note = None;
+        if let Some(pre) = check {
+            self.queue(stream, ops, &seg, rs, 0)?;
+            let v0: Vec<u16> = self.v.read(stream, kvn).map_err(e)?;
+            let c0: Vec<u16> = self.v_cache.read(stream, cache).map_err(e)?;
+            self.queue(stream, ops, &seg, rs, 2)?;
+            // SAFETY: v holds total tokens, starts rows + 1 words ending at total.
+            unsafe {
+                pre.queue_fix(
+                    stream, self.v.ptr, starts, rows, self.vmax.ptr, self.v16.ptr, self.total,
+                    hkv,
+                )
+            }
+            .map_err(e)?;
+            let v1: Vec<u16> = self.v.read(stream, kvn).map_err(e)?;
+            let c1: Vec<u16> = self.v_cache.read(stream, cache).map_err(e)?;
+            if v0 != v1 || c0 != c1 {
+                return Err("moa_v_write's V or V cache differs from moa_rope_kv's".into());
+            }
+            let v16: Vec<u16> = self.v16.read(stream, kvn).map_err(e)?;
+            let vmax: Vec<u32> = self.vmax.read(stream, hkv as usize).map_err(e)?;
+            note = Some(format!(
+                "cache write: V and its cache as moa_rope_kv's; fused + _vfix {}",
+                check_prepass_host(&v1, &v16, &vmax, hkv as usize, d as usize)?
+            ));
+        }
+        let mut times = [Vec::new(), Vec::new(), Vec::new()];
+        for i in 0..reps + warmups {
+            for (form, t) in times.iter_mut().enumerate() {
+                let ev = || {
+                    stream
+                        .record_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
+                        .map_err(|e| format!("event: {e:?}"))
+                };
+                let e0 = ev()?;
+                self.queue(stream, ops, &seg, rs, form)?;
+                let e1 = ev()?;
+                let ms = e0.elapsed_ms(&e1).map_err(|e| format!("timing: {e:?}"))?;
+                if i >= warmups {
+                    t.push(f64::from(ms));
+                }
+            }
+        }
+        let med = |t: &mut Vec<f64>| {
+            t.sort_by(f64::total_cmp);
+            t[t.len() / 2]
+        };
+        let [a, b, c] = &mut times;
+        Ok((
+            WriteTimes {
+                base: med(a),
+                split: med(b),
+                fused: med(c),
+            },
+            note,
+        ))
+    }
 }
 
 fn run(args: &Args) -> Result<(), String> {
@@ -274,16 +523,22 @@ fn run(args: &Args) -> Result<(), String> {
         let plan = upstream::import(&text, path, shape).map_err(|e| e.to_string())?;
         let module: KernelModule = lower(&plan, storage);
         let d = module.shape.head_dim;
+        // (tuning, `@cw`: the pre-pass's first half by the cache write)
         let mut tunings = Vec::new();
         for v in &args.variants {
-            tunings.push(v.parse::<PrefillTuning>()?);
+            let (name, cw) = match v.strip_suffix("@cw") {
+                Some(n) => (n, true),
+                None => (v.as_str(), false),
+            };
+            tunings.push((name.parse::<PrefillTuning>()?, cw));
         }
         if tunings.is_empty() {
-            tunings.push(PrefillTuning::default_for(storage, d));
+            tunings.push((PrefillTuning::default_for(storage, d), false));
         }
+        let cache_write = args.cache_write || tunings.iter().any(|t| t.1);
         // Every variant's prefill artifacts, compiled together where no image exists.
         let mut per_variant: Vec<Vec<Artifact>> = Vec::new();
-        for &tuning in &tunings {
+        for &(tuning, _) in &tunings {
             per_variant.push(
                 generate_variant(&module, DecodeTuning::default(), tuning)
                     .map_err(|e| e.to_string())?
@@ -305,6 +560,11 @@ fn run(args: &Args) -> Result<(), String> {
             continue;
         };
         let stream = ctx.default_stream();
+        // The engine's ops (the cache write), where it is timed.
+        let ops = match cache_write {
+            true => Some(OpKernels::load(&stream, storage, DEFAULT_ARCH).map_err(|e| e.to_string())?),
+            false => None,
+        };
         let mut all_images = all_images.into_iter();
         // kernels[variant] = [(layer, kernel, the `v` variant's pre-pass kernels)]
         type Prepass = Option<VPrepass>;
@@ -384,6 +644,12 @@ fn run(args: &Args) -> Result<(), String> {
                 let (DevBuf::Half(vb), DevBuf::Half(v16b)) = (&v, &v16) else {
                     return Err("16-bit V expected".into());
                 };
+                let writes = match &ops {
+                    Some(o) => Some(WriteBufs::new(
+                        &stream, o, &module, prompt, rows, n_tokens, kv_heads, storage,
+                    )?),
+                    None => None,
+                };
                 let layers: Vec<u32> = kernels[0].iter().map(|(l, ..)| *l).collect();
                 for (li, &layer) in layers.iter().enumerate() {
                     let spec = &module.layers[layer as usize];
@@ -396,11 +662,64 @@ fn run(args: &Args) -> Result<(), String> {
                     let kept: u64 = heads.iter().map(|w| kept_pairs(w[0], w[1], prompt)).sum();
                     let causal = hq as u64 * u64::from(prompt) * (u64::from(prompt) + 1) / 2;
                     let share = kept as f64 / causal as f64;
+                    // This layer's cache write, three forms (the same for every variant).
+                    let write = match (&writes, &ops) {
+                        (Some(w), Some(o)) => {
+                            let layout = CacheLayout::new(spec, &module.span, n_tokens);
+                            let check = match args.check_prepass && li == 0 {
+                                true => kernels[0][li].2.as_ref().filter(|p| p.unit()),
+                                false => None,
+                            };
+                            let (t, note) = w.time(
+                                &stream,
+                                o,
+                                &layout,
+                                args.reps,
+                                args.warmups,
+                                check,
+                                starts.device_ptr(&stream).0,
+                                rows,
+                            )?;
+                            if let Some(n) = note {
+                                println!("{label} {prompt} x {rows} l{layer}: {n}");
+                            }
+                            println!(
+                                "| {label} | {prompt} | {rows} | {layer} | cache write ms: rope_kv {:.4}, rope_kv qk + v_write {:.4}, with the f16 copy {:.4} |",
+                                t.base, t.split, t.fused
+                            );
+                            Some(t)
+                        }
+                        _ => None,
+                    };
                     let mut first_out: Option<Vec<u16>> = None;
-                    for (round, (vi, tuning)) in (0..args.rounds.max(1))
+                    for (round, (vi, &(tuning, cw))) in (0..args.rounds.max(1))
                         .flat_map(|r| tunings.iter().enumerate().map(move |t| (r, t)))
                     {
                         let (_, kernel, prepass) = &kernels[vi][li];
+                        let name = format!("{tuning}{}", if cw { "@cw" } else { "" });
+                        if cw && !prepass.as_ref().is_some_and(|p| p.unit()) {
+                            return Err(format!(
+                                "variant {name}: its prefill has no `u` pre-pass for the cache write to share"
+                            ));
+                        }
+                        if let (true, Some(pre)) = (cw, prepass) {
+                            // `_vfix` alone reads what the cache write leaves: the whole
+                            // pre-pass once, untimed, leaves the same copy and maxima.
+                            // SAFETY: as the timed pre-pass below.
+                            unsafe {
+                                pre.queue(
+                                    &stream,
+                                    vb.device_ptr(&stream).0,
+                                    starts.device_ptr(&stream).0,
+                                    rows,
+                                    vmax.device_ptr(&stream).0,
+                                    v16b.device_ptr(&stream).0,
+                                    total as u32,
+                                    kv_heads,
+                                )
+                            }
+                            .map_err(|e| format!("pre-pass: {e}"))?;
+                        }
                         let mut prepass_times = Vec::new();
                         let mut times = Vec::with_capacity(args.reps);
                         for i in 0..args.reps + args.warmups {
@@ -409,20 +728,21 @@ fn run(args: &Args) -> Result<(), String> {
                                 .map_err(|e| format!("event: {e:?}"))?;
                             if let Some(pre) = prepass {
                                 // The host contract of codegen::abi::Arg::VF16, timed with
-                                // the prefill it serves.
+                                // the prefill it serves (`@cw`: its `_vfix` half).
                                 // SAFETY: V holds row_start[rows] tokens of KV_HEADS × D
                                 // values, vmax KV_HEADS words, v16 V's element count.
                                 unsafe {
-                                    pre.queue(
-                                        &stream,
+                                    let (vp, sp, mp, cp) = (
                                         vb.device_ptr(&stream).0,
                                         starts.device_ptr(&stream).0,
-                                        rows,
                                         vmax.device_ptr(&stream).0,
                                         v16b.device_ptr(&stream).0,
-                                        total as u32,
-                                        kv_heads,
-                                    )
+                                    );
+                                    if cw {
+                                        pre.queue_fix(&stream, vp, sp, rows, mp, cp, total as u32, kv_heads)
+                                    } else {
+                                        pre.queue(&stream, vp, sp, rows, mp, cp, total as u32, kv_heads)
+                                    }
                                 }
                                 .map_err(|e| format!("pre-pass: {e}"))?;
                                 let em = stream
@@ -464,7 +784,13 @@ fn run(args: &Args) -> Result<(), String> {
                             );
                         }
                         times.sort_by(f64::total_cmp);
-                        let median = times[times.len() / 2];
+                        let kernel_ms = times[times.len() / 2];
+                        // `@cw`: plus what the fusion adds to the cache write (net time).
+                        let delta = match (cw, &write) {
+                            (true, Some(w)) => w.fused - w.base,
+                            _ => 0.0,
+                        };
+                        let median = kernel_ms + delta;
                         prepass_times.sort_by(f64::total_cmp);
                         let prepass_ms = prepass_times.get(prepass_times.len() / 2).copied();
                         // Every variant against the first on the same inputs.
@@ -502,7 +828,7 @@ fn run(args: &Args) -> Result<(), String> {
                             }
                         }
                         println!(
-                            "| {label} | {prompt} | {rows} | {layer} | {share:.3} | {median:.3} | {tuning} | {} |",
+                            "| {label} | {prompt} | {rows} | {layer} | {share:.3} | {median:.3} | {name} | {} |",
                             max_diff.map_or("–".to_string(), |x| format!("{x:.2e}"))
                         );
                         let line = serde_json::json!({
@@ -510,8 +836,12 @@ fn run(args: &Args) -> Result<(), String> {
                             "n_tokens": n_tokens, "q_heads": hq, "kv_heads": hkv, "head_dim": du,
                             "dtype": args.dtype, "kept_share": share, "moa_ms": median,
                             "moa_ms_min": times[0], "heads_sink_window": heads,
-                            "variant": tuning.to_string(), "max_diff_vs_first": max_diff,
-                            "round": round, "prepass_ms": prepass_ms,
+                            "variant": name, "max_diff_vs_first": max_diff,
+                            "round": round, "prepass_ms": prepass_ms, "kernel_ms": kernel_ms,
+                            "write_delta_ms": delta,
+                            "write_base_ms": write.as_ref().map(|w| w.base),
+                            "write_split_ms": write.as_ref().map(|w| w.split),
+                            "write_fused_ms": write.as_ref().map(|w| w.fused),
                         });
                         writeln!(out, "{line}").map_err(|e| format!("writing: {e}"))?;
                     }

@@ -120,6 +120,12 @@ pub struct CudaLlama {
     /// (`griddepcontrol.wait`) before reading Q, `row_pos` or the cache (docs/DESIGN.md §6;
     /// benches/RESULTS.md, decode calls 12–13).
     pub decode_pdl: bool,
+    /// Where a layer's prefill takes V in f16 in the `u` form (`codegen::abi::Arg::VF16`),
+    /// the prefill pass's cache write (`ops::OpKernels::v_write`) also writes the f16 copy
+    /// at scale 1 and the per-KV-head maxima, so that only `_vfix` runs before the prefill
+    /// instead of the whole pre-pass (`runtime::cuda::VPrepass`); the same bits either way.
+    /// On by default; off queues the pre-pass as before (for A/B and checks).
+    pub fuse_v_write: bool,
     /// Benchmarks only (`moa bench --prefill-rows`): prefill computes only the first `k`
     /// rows; every later row b gets row `b mod k`'s caches and logits by device copies.
     /// Prompts must then all have one length. Decode is unchanged: a step reads the same
@@ -507,6 +513,7 @@ impl CudaLlama {
             prefill_sub_tokens: None,
             fuse_small_decode: false,
             decode_pdl: true,
+            fuse_v_write: true,
             device,
         })
     }
@@ -580,6 +587,26 @@ impl CudaLlama {
 
     fn alloc(&self, bytes: usize, what: &str) -> Result<DevMem, EngineError> {
         DevMem::alloc(&self.stream, bytes, what).map_err(cu)
+    }
+
+    /// The request's f16 copy of V and its maxima where layer `l`'s pass over activations
+    /// `a` writes them in its cache write ([`Self::fuse_v_write`]): a prefill pass (not the
+    /// decode step's activations) whose prefill kernel takes V in f16 in the `u` form.
+    fn fused_v_write<'r>(
+        &self,
+        req: &'r CudaRequest,
+        a: &Act,
+        l: usize,
+    ) -> Result<Option<&'r (DevMem, DevMem)>, EngineError> {
+        if !self.fuse_v_write || !std::ptr::eq(a, &req.prefill) {
+            return Ok(None);
+        }
+        let unit = self
+            .attention
+            .prefill_prepass(l)
+            .map_err(cu)?
+            .is_some_and(|p| p.unit());
+        Ok(req.v_f16.as_ref().filter(|_| unit && self.config.head_dim % 8 == 0))
     }
 
     /// Whether any layer's prefill takes V in f16 (the `v` variant: its pre-pass needs
@@ -884,6 +911,15 @@ impl CudaLlama {
                 && std::ptr::eq(a, &req.decode)
                 && OpKernels::norm_gemv_fits(t, hidden);
             for (l, w) in self.layers.iter().enumerate() {
+                // The prefill pass's V by moa_v_write with the `u` pre-pass's first half
+                // (the f16 copy, the maxima zeroed here and raised by every group).
+                let v16 = match self.fused_v_write(req, a, l)? {
+                    Some((v16, vmax)) => {
+                        super::zero_v_max(s, vmax.ptr, hkv as u32).map_err(cu)?;
+                        Some((v16.ptr, vmax.ptr))
+                    }
+                    None => None,
+                };
                 for &(t0, n) in &groups {
                     let g = t0 as u64;
                     let x = a.x.ptr + g * (hidden as u64) * f32b;
@@ -922,6 +958,7 @@ impl CudaLlama {
                     // Each token's cache write depends only on its own token info
                     // (position, row, the row's last position in the pass), so groups
                     // write the same slots as one launch over the pass.
+                    let v = a.v.ptr + g * (hkv * d) as u64 * e;
                     self.ops
                         .rope_kv(
                             s,
@@ -932,7 +969,7 @@ impl CudaLlama {
                             [
                                 a.q.ptr + g * (hq * d) as u64 * e,
                                 a.k.ptr + g * (hkv * d) as u64 * e,
-                                a.v.ptr + g * (hkv * d) as u64 * e,
+                                if v16.is_some() { 0 } else { v },
                             ],
                             [req.k_cache[l].ptr, req.v_cache[l].ptr],
                             n as u32,
@@ -940,6 +977,22 @@ impl CudaLlama {
                             req.layouts[l].row_slots,
                         )
                         .map_err(cu)?;
+                    if let Some((v16, vmax)) = v16 {
+                        self.ops
+                            .v_write(
+                                s,
+                                a.qkv.ptr,
+                                a.tok_info.ptr + g * 16,
+                                req.segs[l].ptr,
+                                v,
+                                req.v_cache[l].ptr,
+                                [v16 + g * (hkv * d) as u64 * 2, vmax],
+                                n as u32,
+                                [hq as u32, hkv as u32, d as u32],
+                                req.layouts[l].row_slots,
+                            )
+                            .map_err(cu)?;
+                    }
                 }
                 attend(l)?;
                 self.gemm
@@ -1167,23 +1220,39 @@ impl CudaLlama {
                     ..LaunchSize::default()
                 };
                 // The `v` variant: V in f16 by the layer's pre-pass, queued after the
-                // pass's cache writes (V is complete) and before its prefill.
+                // pass's cache writes (V is complete) and before its prefill; where the
+                // cache write did the `u` form's first half (fused_v_write), only `_vfix`.
+                let fused = self.fused_v_write(r, a, l)?.is_some();
                 let (v16, vmax) = match (self.attention.prefill_prepass(l).map_err(cu)?, &r.v_f16) {
                     (Some(pp), Some((v16, vmax))) => {
                         // SAFETY: a.v holds the pass's t tokens of kv_heads × head_dim
                         // values, row_start rows + 1 words ending at t, v16 and vmax were
-                        // sized for `cap` >= t tokens (start_request).
+                        // sized for `cap` >= t tokens (start_request); fused, moa_v_write
+                        // wrote the copy and the maxima of those t tokens.
                         unsafe {
-                            pp.queue(
-                                s,
-                                a.v.ptr,
-                                r.row_start.ptr,
-                                rows,
-                                vmax.ptr,
-                                v16.ptr,
-                                t as u32,
-                                c.kv_heads as u32,
-                            )
+                            if fused {
+                                pp.queue_fix(
+                                    s,
+                                    a.v.ptr,
+                                    r.row_start.ptr,
+                                    rows,
+                                    vmax.ptr,
+                                    v16.ptr,
+                                    t as u32,
+                                    c.kv_heads as u32,
+                                )
+                            } else {
+                                pp.queue(
+                                    s,
+                                    a.v.ptr,
+                                    r.row_start.ptr,
+                                    rows,
+                                    vmax.ptr,
+                                    v16.ptr,
+                                    t as u32,
+                                    c.kv_heads as u32,
+                                )
+                            }
                         }
                         .map_err(cu)?;
                         (v16.ptr, vmax.ptr)

@@ -26,7 +26,7 @@ fn ops_compile_with_nvrtc_for_every_storage_type() {
     for s in [StorageType::F32, StorageType::F16, StorageType::Bf16] {
         match compile_artifact(&ops::artifact(s), DEFAULT_ARCH) {
             Ok(ptx) => {
-                for k in ["moa_embed", "moa_rmsnorm", "moa_rope_kv", "moa_v_write", "moa_swiglu", "moa_norm_gemv", "moa_argmax", "moa_sample", "moa_fill_random", "moa_copy"] {
+                for k in ["moa_embed", "moa_rmsnorm", "moa_rope_kv", "moa_rope_qk", "moa_v_write", "moa_swiglu", "moa_norm_gemv", "moa_argmax", "moa_sample", "moa_fill_random", "moa_copy"] {
                     assert!(ptx.contains(k), "{k} missing from the {s:?} PTX");
                 }
             }

@@ -606,7 +606,7 @@ impl CudaLlama {
             .prefill_prepass(l)
             .map_err(cu)?
             .is_some_and(|p| p.unit());
-        Ok(req.v_f16.as_ref().filter(|_| unit && self.config.head_dim % 8 == 0))
+        Ok(req.v_f16.as_ref().filter(|_| unit && self.config.head_dim % 16 == 0))
     }
 
     /// Whether any layer's prefill takes V in f16 (the `v` variant: its pre-pass needs
@@ -906,6 +906,11 @@ impl CudaLlama {
                 .map(|t0| (t0, a.sub.min(t - t0)))
                 .collect();
             let (e, f32b) = (self.storage.bytes() as u64, 4u64);
+            // A prefill pass writes Q, K and V in blocks of 64 tokens (moa_rope_qk,
+            // moa_v_write: one token per block, moa_rope_kv, moved 0.8 TB/s there); decode
+            // steps keep moa_rope_kv (a few tokens; the decode attention's programmatic
+            // launch follows it).
+            let prefill_blocks = std::ptr::eq(a, &req.prefill) && d % 16 == 0;
             // The fused norm + projection kernels: decode steps only (one group).
             let fused = self.fuse_small_decode
                 && std::ptr::eq(a, &req.decode)
@@ -959,37 +964,35 @@ impl CudaLlama {
                     // (position, row, the row's last position in the pass), so groups
                     // write the same slots as one launch over the pass.
                     let v = a.v.ptr + g * (hkv * d) as u64 * e;
-                    self.ops
-                        .rope_kv(
-                            s,
-                            a.qkv.ptr,
-                            a.tok_info.ptr + g * 16,
-                            req.rope.ptr,
-                            req.segs[l].ptr,
-                            [
-                                a.q.ptr + g * (hq * d) as u64 * e,
-                                a.k.ptr + g * (hkv * d) as u64 * e,
-                                if v16.is_some() { 0 } else { v },
-                            ],
-                            [req.k_cache[l].ptr, req.v_cache[l].ptr],
-                            n as u32,
-                            [hq as u32, hkv as u32, d as u32],
-                            req.layouts[l].row_slots,
-                        )
-                        .map_err(cu)?;
-                    if let Some((v16, vmax)) = v16 {
+                    let (q, k) = (
+                        a.q.ptr + g * (hq * d) as u64 * e,
+                        a.k.ptr + g * (hkv * d) as u64 * e,
+                    );
+                    let (heads, slots) = ([hq as u32, hkv as u32, d as u32], req.layouts[l].row_slots);
+                    if prefill_blocks {
+                        // A prefill pass: Q, K and V in blocks of 64 tokens (the same
+                        // values and slots as moa_rope_kv), V with the pre-pass's half.
+                        let (tok, seg) = (a.tok_info.ptr + g * 16, req.segs[l].ptr);
                         self.ops
-                            .v_write(
+                            .rope_qk(s, a.qkv.ptr, tok, req.rope.ptr, seg, [q, k], req.k_cache[l].ptr, n as u32, heads, slots)
+                            .map_err(cu)?;
+                        let copy = v16.map_or([0, 0], |(v16, vmax)| [v16 + g * (hkv * d) as u64 * 2, vmax]);
+                        self.ops
+                            .v_write(s, a.qkv.ptr, tok, seg, v, req.v_cache[l].ptr, copy, n as u32, heads, slots)
+                            .map_err(cu)?;
+                    } else {
+                        self.ops
+                            .rope_kv(
                                 s,
                                 a.qkv.ptr,
                                 a.tok_info.ptr + g * 16,
+                                req.rope.ptr,
                                 req.segs[l].ptr,
-                                v,
-                                req.v_cache[l].ptr,
-                                [v16 + g * (hkv * d) as u64 * 2, vmax],
+                                [q, k, v],
+                                [req.k_cache[l].ptr, req.v_cache[l].ptr],
                                 n as u32,
-                                [hq as u32, hkv as u32, d as u32],
-                                req.layouts[l].row_slots,
+                                heads,
+                                slots,
                             )
                             .map_err(cu)?;
                     }

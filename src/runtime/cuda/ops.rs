@@ -272,6 +272,7 @@ pub struct OpKernels {
     pub embed: CudaFunction,
     pub rmsnorm: CudaFunction,
     pub rope_kv: CudaFunction,
+    pub rope_qk: CudaFunction,
     pub v_write: CudaFunction,
     pub swiglu: CudaFunction,
     pub norm_gemv: CudaFunction,
@@ -307,6 +308,7 @@ impl OpKernels {
             embed: f("moa_embed")?,
             rmsnorm: f("moa_rmsnorm")?,
             rope_kv: f("moa_rope_kv")?,
+            rope_qk: f("moa_rope_qk")?,
             v_write: f("moa_v_write")?,
             swiglu: f("moa_swiglu")?,
             norm_gemv: f("moa_norm_gemv")?,
@@ -442,8 +444,8 @@ impl OpKernels {
     }
 
     /// RoPE + KV write; see [`rope_kv_ref`] for the shapes. `k_cache` 0: no cache write.
-    /// `qkv_out[2]` (v) 0: V is not written (nor its cache slots) and V's blocks are not
-    /// launched; [`OpKernels::v_write`] writes it.
+    /// One token per block (decode steps); a prefill pass writes the same values and
+    /// slots with [`OpKernels::rope_qk`] and [`OpKernels::v_write`].
     ///
     /// # Safety
     /// Every buffer has the shape `rope_kv_ref` gives it; positions index `rope`.
@@ -478,9 +480,52 @@ impl OpKernels {
             KArg::U32(d),
             KArg::U32(row_slots),
         ];
-        let v_heads = if qkv_out[2] == 0 { 0 } else { kv_heads };
-        let grid = [(d / 2).div_ceil(64), q_heads + kv_heads + v_heads, n];
+        let grid = [(d / 2).div_ceil(64), q_heads + 2 * kv_heads, n];
         unsafe { launch(s, &self.rope_kv, "moa_rope_kv", grid, [64, 1, 1], 0, &args) }
+    }
+
+    /// Q's and K's part of [`OpKernels::rope_kv`] (RoPE, packed q and k, K's cache slots:
+    /// the same values and slots) in blocks of 64 tokens of one head, for a prefill pass
+    /// (`moa_rope_kv`'s one-token blocks moved 0.8 TB/s there). `head_dim % 16 == 0`.
+    ///
+    /// # Safety
+    /// As [`OpKernels::rope_kv`] (`k_cache` 0: no cache write).
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn rope_qk(
+        &self,
+        s: &Arc<CudaStream>,
+        qkv: u64,
+        tok: u64,
+        rope: u64,
+        seg: u64,
+        qk_out: [u64; 2],
+        k_cache: u64,
+        n: u32,
+        heads: [u32; 3],
+        row_slots: u32,
+    ) -> Result<(), CudaError> {
+        let [q_heads, kv_heads, d] = heads;
+        if d % 16 != 0 {
+            return Err(CudaError::InvalidInput(format!(
+                "moa_rope_qk: head_dim {d} is not a multiple of 16"
+            )));
+        }
+        let args = [
+            KArg::Ptr(qkv),
+            KArg::Ptr(tok),
+            KArg::Ptr(rope),
+            KArg::Ptr(seg),
+            KArg::Ptr(qk_out[0]),
+            KArg::Ptr(qk_out[1]),
+            KArg::Ptr(k_cache),
+            KArg::U32(n),
+            KArg::U32(q_heads),
+            KArg::U32(kv_heads),
+            KArg::U32(d),
+            KArg::U32(row_slots),
+        ];
+        let grid = [n.div_ceil(64), q_heads + kv_heads, 1];
+        unsafe { launch(s, &self.rope_qk, "moa_rope_qk", grid, [128, 1, 1], 0, &args) }
     }
 
     /// V's part of [`OpKernels::rope_kv`] (packed `v` and its cache slots, the same values
@@ -1131,23 +1176,23 @@ pub fn check(ordinal: usize, storage: StorageType, seed: u64) -> Result<Vec<OpRe
             out.push(compare(&format!("rope_kv {name} {what}"), &got, want, tol));
         }
         if pass == 0 {
-            // The prefill pass again, V by moa_v_write with the f16 copy and the maxima
-            // (the engine's path where the layer's prefill takes them, Arg::VF16), into
-            // fresh caches: the same values and slots, and the copy and maxima of
-            // v_write_ref (the maxima exact in bf16 storage).
+            // The prefill pass again as the engine runs it, moa_rope_qk and moa_v_write with
+            // the f16 copy and the maxima (where the layer's prefill takes them,
+            // Arg::VF16), into fresh caches: the same values and slots, and the copy and
+            // maxima of v_write_ref (the maxima exact in bf16 storage).
             let kc2 = DevMem::zeros(&s, cache_len * e, "k cache")?;
             let vc2 = DevMem::zeros(&s, cache_len * e, "v cache")?;
             let v16_d = DevMem::zeros(&s, n * hkv * d * 2, "f16 copy of v")?;
             let vmax_d = DevMem::zeros(&s, hkv * 4, "v maxima")?;
             unsafe {
-                ops.rope_kv(
+                ops.rope_qk(
                     &s,
                     qkv_d.ptr,
                     tok_d.ptr,
                     rope_d.ptr,
                     seg_d.ptr,
-                    [q_d.ptr, k_d.ptr, 0],
-                    [kc2.ptr, vc2.ptr],
+                    [q_d.ptr, k_d.ptr],
+                    kc2.ptr,
                     n as u32,
                     [hq as u32, hkv as u32, d as u32],
                     layout.row_slots,
@@ -1166,12 +1211,13 @@ pub fn check(ordinal: usize, storage: StorageType, seed: u64) -> Result<Vec<OpRe
                 )?;
             }
             for (what, got, want) in [
+                ("q", q_d.download(&s, n * hq * d, storage)?, &want.q),
                 ("k", k_d.download(&s, n * hkv * d, storage)?, &want.k),
                 ("v", v_d.download(&s, n * hkv * d, storage)?, &want.v),
                 ("k cache", kc2.download(&s, cache_len, storage)?, &want.k_cache),
                 ("v cache", vc2.download(&s, cache_len, storage)?, &want.v_cache),
             ] {
-                out.push(compare(&format!("v_write {what}"), &got, want, tol));
+                out.push(compare(&format!("rope_qk + v_write {what}"), &got, want, tol));
             }
             let (copy, max) = v_write_ref(&want.v, hkv, d);
             let f = |b: &[u16]| -> Vec<f32> {

@@ -103,6 +103,11 @@ struct Args {
     /// every variant alike and two rounds of one variant measure the run-to-run noise.
     #[arg(long, default_value_t = 1)]
     rounds: usize,
+    /// Odd rounds time the variants in reverse order (A B, B A, A B, ...), so that a cost
+    /// of coming second (the GPU's clock after the first variant's launches, session 16)
+    /// falls on every variant alike.
+    #[arg(long)]
+    abba: bool,
     /// Time only these layers (default: every layer).
     #[arg(long, value_delimiter = ',')]
     layers_only: Vec<u32>,
@@ -749,9 +754,13 @@ fn run(args: &Args) -> Result<(), String> {
                         _ => None,
                     };
                     let mut first_out: Option<Vec<u16>> = None;
-                    for (round, (vi, &(tuning, cw))) in (0..args.rounds.max(1))
-                        .flat_map(|r| tunings.iter().enumerate().map(move |t| (r, t)))
-                    {
+                    let n_var = tunings.len();
+                    let order = (0..args.rounds.max(1)).flat_map(|r| {
+                        let back = args.abba && r % 2 == 1;
+                        (0..n_var).map(move |i| (r, if back { n_var - 1 - i } else { i }))
+                    });
+                    for (round, vi) in order {
+                        let (tuning, cw) = tunings[vi];
                         let (_, kernel, prepass) = &kernels[vi][li];
                         let name = format!("{tuning}{}", if cw { "@cw" } else { "" });
                         if cw && !prepass.as_ref().is_some_and(|p| p.unit()) {

@@ -44,9 +44,9 @@ use moa::codegen::abi::{Arg, LaunchSize};
 use moa::codegen::cuda::{generate_variant, prefill_name, DecodeTuning, PrefillTuning};
 use moa::codegen::Artifact;
 use moa::codegen::Phase;
+use moa::lower::CacheLayout;
 use moa::lower::{lower, KernelModule, StorageType};
 use moa::plan::{upstream, ModelShape};
-use moa::lower::CacheLayout;
 use moa::runtime::cuda::ops::{self, DevMem, OpKernels};
 use moa::runtime::cuda::{
     compile_all, cubin_dir, cubin_key, zero_v_max, ArgVal, DevBuf, LoadedKernel, VPrepass,
@@ -306,8 +306,8 @@ impl WriteBufs {
         let mut tok = DevMem::alloc(stream, info.len() * 4, "tok").map_err(e)?;
         tok.write(stream, &info).map_err(e)?;
         let table = ops::rope_table(n_tokens, d as usize, 10_000.0);
-        let rope = DevMem::upload(stream, table.as_flattened(), StorageType::F32, "rope")
-            .map_err(e)?;
+        let rope =
+            DevMem::upload(stream, table.as_flattened(), StorageType::F32, "rope").map_err(e)?;
         let slots = module
             .layers
             .iter()
@@ -467,10 +467,14 @@ impl WriteBufs {
                 .iter()
                 .zip(&s1)
                 .zip(names)
-                .map(|((a, b), n)| format!("{n} {}", a.iter().zip(b).filter(|(x, y)| x != y).count()))
+                .map(|((a, b), n)| {
+                    format!("{n} {}", a.iter().zip(b).filter(|(x, y)| x != y).count())
+                })
                 .collect();
             if s0[2] != s1[2] || s0[4] != s1[4] {
-                return Err(format!("moa_v_write's V or V cache differs from moa_rope_kv's ({differ:?})"));
+                return Err(format!(
+                    "moa_v_write's V or V cache differs from moa_rope_kv's ({differ:?})"
+                ));
             }
             let v16h = read(v16, kvn)?;
             let mut vmaxh = vec![0u32; hkv as usize];
@@ -608,7 +612,9 @@ fn run(args: &Args) -> Result<(), String> {
         let stream = ctx.default_stream();
         // The engine's ops (the cache write), where it is timed.
         let ops = match cache_write {
-            true => Some(OpKernels::load(&stream, storage, DEFAULT_ARCH).map_err(|e| e.to_string())?),
+            true => {
+                Some(OpKernels::load(&stream, storage, DEFAULT_ARCH).map_err(|e| e.to_string())?)
+            }
             false => None,
         };
         let mut all_images = all_images.into_iter();
@@ -703,7 +709,9 @@ fn run(args: &Args) -> Result<(), String> {
                             vmax.device_ptr(&stream).0,
                         ];
                         let shape = [prompt, rows, n_tokens];
-                        Some(WriteBufs::new(&stream, o, &module, shape, kv_heads, out, storage)?)
+                        Some(WriteBufs::new(
+                            &stream, o, &module, shape, kv_heads, out, storage,
+                        )?)
                     }
                     None => None,
                 };
@@ -803,9 +811,27 @@ fn run(args: &Args) -> Result<(), String> {
                                         v16b.device_ptr(&stream).0,
                                     );
                                     if cw {
-                                        pre.queue_fix(&stream, vp, sp, rows, mp, cp, total as u32, kv_heads)
+                                        pre.queue_fix(
+                                            &stream,
+                                            vp,
+                                            sp,
+                                            rows,
+                                            mp,
+                                            cp,
+                                            total as u32,
+                                            kv_heads,
+                                        )
                                     } else {
-                                        pre.queue(&stream, vp, sp, rows, mp, cp, total as u32, kv_heads)
+                                        pre.queue(
+                                            &stream,
+                                            vp,
+                                            sp,
+                                            rows,
+                                            mp,
+                                            cp,
+                                            total as u32,
+                                            kv_heads,
+                                        )
                                     }
                                 }
                                 .map_err(|e| format!("pre-pass: {e}"))?;
@@ -837,7 +863,8 @@ fn run(args: &Args) -> Result<(), String> {
                             if i >= args.warmups {
                                 times.push(ms as f64);
                                 if let Some(em) = &em {
-                                    let pm = ew.elapsed_ms(em).map_err(|e| format!("timing: {e:?}"))?;
+                                    let pm =
+                                        ew.elapsed_ms(em).map_err(|e| format!("timing: {e:?}"))?;
                                     prepass_times.push(f64::from(pm));
                                 }
                             }

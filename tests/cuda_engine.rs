@@ -320,7 +320,11 @@ fn prefill_with_the_v_copy_in_the_cache_write_equals_the_pre_pass_on_a_gpu() {
     c.vocab_size = 1000;
     let model = random_model(&c, 13);
     let windows: Vec<Vec<u32>> = (0..3u32)
-        .map(|w| (0..300u32).map(|i| (i * 29 + w * 53 + i * i % 11) % 1000).collect())
+        .map(|w| {
+            (0..300u32)
+                .map(|i| (i * 29 + w * 53 + i * i % 11) % 1000)
+                .collect()
+        })
         .collect();
     let plan = uniform_plan(&Plan::dense(c.model_shape()).unwrap(), 0.25).unwrap();
     for p in [None, Some(&plan)] {

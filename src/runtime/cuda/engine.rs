@@ -606,7 +606,10 @@ impl CudaLlama {
             .prefill_prepass(l)
             .map_err(cu)?
             .is_some_and(|p| p.unit());
-        Ok(req.v_f16.as_ref().filter(|_| unit && self.config.head_dim % 16 == 0))
+        Ok(req
+            .v_f16
+            .as_ref()
+            .filter(|_| unit && self.config.head_dim.is_multiple_of(16)))
     }
 
     /// Whether any layer's prefill takes V in f16 (the `v` variant: its pre-pass needs
@@ -910,7 +913,7 @@ impl CudaLlama {
             // moa_v_write: one token per block, moa_rope_kv, moved 0.8 TB/s there); decode
             // steps keep moa_rope_kv (a few tokens; the decode attention's programmatic
             // launch follows it).
-            let prefill_blocks = std::ptr::eq(a, &req.prefill) && d % 16 == 0;
+            let prefill_blocks = std::ptr::eq(a, &req.prefill) && d.is_multiple_of(16);
             // The fused norm + projection kernels: decode steps only (one group).
             let fused = self.fuse_small_decode
                 && std::ptr::eq(a, &req.decode)
@@ -968,17 +971,41 @@ impl CudaLlama {
                         a.q.ptr + g * (hq * d) as u64 * e,
                         a.k.ptr + g * (hkv * d) as u64 * e,
                     );
-                    let (heads, slots) = ([hq as u32, hkv as u32, d as u32], req.layouts[l].row_slots);
+                    let (heads, slots) =
+                        ([hq as u32, hkv as u32, d as u32], req.layouts[l].row_slots);
                     if prefill_blocks {
                         // A prefill pass: Q, K and V in blocks of 64 tokens (the same
                         // values and slots as moa_rope_kv), V with the pre-pass's half.
                         let (tok, seg) = (a.tok_info.ptr + g * 16, req.segs[l].ptr);
                         self.ops
-                            .rope_qk(s, a.qkv.ptr, tok, req.rope.ptr, seg, [q, k], req.k_cache[l].ptr, n as u32, heads, slots)
+                            .rope_qk(
+                                s,
+                                a.qkv.ptr,
+                                tok,
+                                req.rope.ptr,
+                                seg,
+                                [q, k],
+                                req.k_cache[l].ptr,
+                                n as u32,
+                                heads,
+                                slots,
+                            )
                             .map_err(cu)?;
-                        let copy = v16.map_or([0, 0], |(v16, vmax)| [v16 + g * (hkv * d) as u64 * 2, vmax]);
+                        let copy = v16
+                            .map_or([0, 0], |(v16, vmax)| [v16 + g * (hkv * d) as u64 * 2, vmax]);
                         self.ops
-                            .v_write(s, a.qkv.ptr, tok, seg, v, req.v_cache[l].ptr, copy, n as u32, heads, slots)
+                            .v_write(
+                                s,
+                                a.qkv.ptr,
+                                tok,
+                                seg,
+                                v,
+                                req.v_cache[l].ptr,
+                                copy,
+                                n as u32,
+                                heads,
+                                slots,
+                            )
                             .map_err(cu)?;
                     } else {
                         self.ops

@@ -505,7 +505,7 @@ impl OpKernels {
         row_slots: u32,
     ) -> Result<(), CudaError> {
         let [q_heads, kv_heads, d] = heads;
-        if d % 16 != 0 {
+        if !d.is_multiple_of(16) {
             return Err(CudaError::InvalidInput(format!(
                 "moa_rope_qk: head_dim {d} is not a multiple of 16"
             )));
@@ -554,7 +554,7 @@ impl OpKernels {
         row_slots: u32,
     ) -> Result<(), CudaError> {
         let [q_heads, kv_heads, d] = heads;
-        if d % 8 != 0 {
+        if !d.is_multiple_of(8) {
             return Err(CudaError::InvalidInput(format!(
                 "moa_v_write: head_dim {d} is not a multiple of 8"
             )));
@@ -1214,14 +1214,29 @@ pub fn check(ordinal: usize, storage: StorageType, seed: u64) -> Result<Vec<OpRe
                 ("q", q_d.download(&s, n * hq * d, storage)?, &want.q),
                 ("k", k_d.download(&s, n * hkv * d, storage)?, &want.k),
                 ("v", v_d.download(&s, n * hkv * d, storage)?, &want.v),
-                ("k cache", kc2.download(&s, cache_len, storage)?, &want.k_cache),
-                ("v cache", vc2.download(&s, cache_len, storage)?, &want.v_cache),
+                (
+                    "k cache",
+                    kc2.download(&s, cache_len, storage)?,
+                    &want.k_cache,
+                ),
+                (
+                    "v cache",
+                    vc2.download(&s, cache_len, storage)?,
+                    &want.v_cache,
+                ),
             ] {
-                out.push(compare(&format!("rope_qk + v_write {what}"), &got, want, tol));
+                out.push(compare(
+                    &format!("rope_qk + v_write {what}"),
+                    &got,
+                    want,
+                    tol,
+                ));
             }
             let (copy, max) = v_write_ref(&want.v, hkv, d);
             let f = |b: &[u16]| -> Vec<f32> {
-                b.iter().map(|&x| half::f16::from_bits(x).to_f32()).collect()
+                b.iter()
+                    .map(|&x| half::f16::from_bits(x).to_f32())
+                    .collect()
             };
             out.push(compare(
                 "v_write f16 copy",
@@ -1230,7 +1245,11 @@ pub fn check(ordinal: usize, storage: StorageType, seed: u64) -> Result<Vec<OpRe
                 0.0,
             ));
             if storage == StorageType::Bf16 {
-                let got: Vec<f32> = vmax_d.read::<u32>(&s, hkv)?.iter().map(|&x| x as f32).collect();
+                let got: Vec<f32> = vmax_d
+                    .read::<u32>(&s, hkv)?
+                    .iter()
+                    .map(|&x| x as f32)
+                    .collect();
                 let want: Vec<f32> = max.iter().map(|&x| x as f32).collect();
                 out.push(compare("v_write maxima (bf16 bits)", &got, &want, 0.0));
             }

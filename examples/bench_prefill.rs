@@ -19,13 +19,15 @@
 //! Kernels come from the cubins in `MOA_CUBIN_DIR` where present (`cuda_cubins`), else from
 //! `--ptx-cache`, else NVRTC (all variants in one parallel batch).
 //!
-//! `--cache-write` also times, per layer, the CUDA engine's cache write of the same pass
-//! three ways (`moa_rope_kv` over Q, K and V as without the fusion; `moa_rope_kv` over Q
-//! and K + `moa_v_write`; the same writing the `u` pre-pass's f16 copy and maxima, as
-//! `CudaLlama::fuse_v_write` runs it). A variant named `NAME@cw` times `_vfix` + the
-//! prefill (the engine's fused path) and reports in `moa_ms` that time plus the layer's
-//! cache-write cost of the fusion (fused − Q, K and V by `moa_rope_kv`): the net time, so
-//! that `NAME@cw` against `NAME` is the fusion's net saving.
+//! `--cache-write` times, per layer, the CUDA engine's cache write of the same pass three
+//! ways (`moa_rope_kv` over Q, K and V, one token per block, as before session 16;
+//! `moa_rope_qk` + `moa_v_write`, the engine's prefill pass; the same writing the `u`
+//! pre-pass's f16 copy and maxima, as `CudaLlama::fuse_v_write` runs it), and times every
+//! variant after the layer's write into the prefill's own inputs, as the engine runs it:
+//! `moa_ms` is that time less the write's median without the copy. A variant named
+//! `NAME@cw` runs the write with the copy, then `_vfix` alone and the prefill, so that
+//! `NAME@cw` against `NAME` is the fusion's net saving. `--abba` reverses the variants'
+//! order in odd rounds (a drift between the slots of a round then falls on both alike).
 //!
 //! Each plan is `PATH:KV_HEADS` (upstream MoA JSON; 32 layers × 32 query heads × head_dim
 //! 128 unless `--layers/--heads/--head-dim` say otherwise). Spans are taken at

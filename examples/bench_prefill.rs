@@ -19,6 +19,16 @@
 //! Kernels come from the cubins in `MOA_CUBIN_DIR` where present (`cuda_cubins`), else from
 //! `--ptx-cache`, else NVRTC (all variants in one parallel batch).
 //!
+//! `--cache-write` times, per layer, the CUDA engine's cache write of the same pass three
+//! ways (`moa_rope_kv` over Q, K and V, one token per block, as before session 16;
+//! `moa_rope_qk` + `moa_v_write`, the engine's prefill pass; the same writing the `u`
+//! pre-pass's f16 copy and maxima, as `CudaLlama::fuse_v_write` runs it), and times every
+//! variant after the layer's write into the prefill's own inputs, as the engine runs it:
+//! `moa_ms` is that time less the write's median without the copy. A variant named
+//! `NAME@cw` runs the write with the copy, then `_vfix` alone and the prefill, so that
+//! `NAME@cw` against `NAME` is the fusion's net saving. `--abba` reverses the variants'
+//! order in odd rounds (a drift between the slots of a round then falls on both alike).
+//!
 //! Each plan is `PATH:KV_HEADS` (upstream MoA JSON; 32 layers × 32 query heads × head_dim
 //! 128 unless `--layers/--heads/--head-dim` say otherwise). Spans are taken at
 //! N = prompt + `--decode-tokens` (the N of a request that will decode that many tokens).
@@ -36,10 +46,13 @@ use moa::codegen::abi::{Arg, LaunchSize};
 use moa::codegen::cuda::{generate_variant, prefill_name, DecodeTuning, PrefillTuning};
 use moa::codegen::Artifact;
 use moa::codegen::Phase;
+use moa::lower::CacheLayout;
 use moa::lower::{lower, KernelModule, StorageType};
 use moa::plan::{upstream, ModelShape};
+use moa::runtime::cuda::ops::{self, DevMem, OpKernels};
 use moa::runtime::cuda::{
-    compile_all, cubin_dir, cubin_key, ArgVal, DevBuf, LoadedKernel, VPrepass, DEFAULT_ARCH,
+    compile_all, cubin_dir, cubin_key, zero_v_max, ArgVal, DevBuf, LoadedKernel, VPrepass,
+    DEFAULT_ARCH,
 };
 
 #[derive(Parser)]
@@ -72,9 +85,13 @@ struct Args {
     /// f16 or bf16.
     #[arg(long, default_value = "bf16")]
     dtype: String,
-    /// Prefill kernel shapes, WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e] (default: the compiler's for the head_dim).
+    /// Prefill kernel shapes, WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e] (default: the compiler's for the head_dim),
+    /// each optionally `@cw`: the pre-pass's first half done by the cache write (see above).
     #[arg(long, value_delimiter = ',')]
     variants: Vec<String>,
+    /// Time each layer's cache write three ways (see above; implied by an `@cw` variant).
+    #[arg(long)]
+    cache_write: bool,
     /// Check every variant's output against the first variant's (downloads each output).
     #[arg(long)]
     compare: bool,
@@ -88,6 +105,11 @@ struct Args {
     /// every variant alike and two rounds of one variant measure the run-to-run noise.
     #[arg(long, default_value_t = 1)]
     rounds: usize,
+    /// Odd rounds time the variants in reverse order (A B, B A, A B, ...), so that a cost
+    /// of coming second (the GPU's clock after the first variant's launches, session 16)
+    /// falls on every variant alike.
+    #[arg(long)]
+    abba: bool,
     /// Time only these layers (default: every layer).
     #[arg(long, value_delimiter = ',')]
     layers_only: Vec<u32>,
@@ -185,6 +207,17 @@ fn check_prepass(
     let v = stream.clone_dtoh(v).map_err(down)?;
     let v16 = stream.clone_dtoh(v16).map_err(down)?;
     let vmax = stream.clone_dtoh(vmax).map_err(down)?;
+    check_prepass_host(&v, &v16, &vmax, kv_heads, head_dim)
+}
+
+/// [`check_prepass`] on downloaded values: V's bits, the f16 copy's and the maxima.
+fn check_prepass_host(
+    v: &[u16],
+    v16: &[u16],
+    vmax: &[u32],
+    kv_heads: usize,
+    head_dim: usize,
+) -> Result<String, String> {
     let mut want_max = vec![0u32; kv_heads];
     for (i, &b) in v.iter().enumerate() {
         let h = i / head_dim % kv_heads;
@@ -204,7 +237,7 @@ fn check_prepass(
             }
         })
         .collect();
-    for (i, (&b, &h)) in v.iter().zip(&v16).enumerate() {
+    for (i, (&b, &h)) in v.iter().zip(v16).enumerate() {
         let e = exps[i / head_dim % kv_heads];
         let want = half::f16::from_f32(half::bf16::from_bits(b).to_f32() * (-e as f32).exp2());
         if want.to_bits() != h && !(want.is_nan() && half::f16::from_bits(h).is_nan()) {
@@ -219,6 +252,274 @@ fn check_prepass(
         "pre-pass check: {} values and {kv_heads} maxima equal the host's (E {exps:?})",
         v.len()
     ))
+}
+
+/// The buffers of one prefill pass's cache write (the CUDA engine's, `CudaLlama`): the f32
+/// QKV projection `[total, (q_heads + 2 kv_heads) · head_dim]` (random in [-2, 2)), token
+/// info, RoPE table and caches of the largest layer's `row_slots`, writing into the
+/// prefill's own q, k, v, f16 copy of V and maxima (device addresses), as the engine does:
+/// with `--cache-write` the prefill reads what the write left, in L2 as far as it stays.
+struct WriteBufs {
+    qkv: DevMem,
+    tok: DevMem,
+    rope: DevMem,
+    k_cache: DevMem,
+    v_cache: DevMem,
+    /// The prefill's q, k, v, f16 copy of V and V maxima.
+    out: [u64; 5],
+    heads: [u32; 3],
+    total: u32,
+}
+
+/// Medians (ms) of one layer's cache write, the three forms timed in turn.
+struct WriteTimes {
+    /// `moa_rope_kv` over Q, K and V (one token per block; the engine before session 16).
+    base: f64,
+    /// `moa_rope_qk` + `moa_v_write` (blocks of 64 tokens), without the f16 copy.
+    split: f64,
+    /// The same with the f16 copy and the maxima (zeroed first): `CudaLlama::fuse_v_write`.
+    fused: f64,
+}
+
+impl WriteBufs {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        stream: &std::sync::Arc<cudarc::driver::CudaStream>,
+        ops: &OpKernels,
+        module: &KernelModule,
+        shape: [u32; 3],
+        kv_heads: u32,
+        out: [u64; 5],
+        storage: StorageType,
+    ) -> Result<WriteBufs, String> {
+        let [prompt, rows, n_tokens] = shape;
+        let e = |x: moa::runtime::cuda::CudaError| x.to_string();
+        let (hq, d) = (module.shape.q_heads, module.shape.head_dim);
+        let total = prompt * rows;
+        let width = ((hq + 2 * kv_heads) * d) as usize;
+        let t = total as usize;
+        let qkv = DevMem::alloc(stream, t * width * 4, "qkv").map_err(e)?;
+        // SAFETY: qkv holds t × width f32 values.
+        unsafe { ops.fill_random(stream, qkv.ptr, (t * width) as u64, 17, 2.0, 0.0, true) }
+            .map_err(e)?;
+        let info: Vec<u32> = (0..rows)
+            .flat_map(|r| (0..prompt).flat_map(move |p| [p, r, prompt - 1, 0]))
+            .collect();
+        let mut tok = DevMem::alloc(stream, info.len() * 4, "tok").map_err(e)?;
+        tok.write(stream, &info).map_err(e)?;
+        let table = ops::rope_table(n_tokens, d as usize, 10_000.0);
+        let rope =
+            DevMem::upload(stream, table.as_flattened(), StorageType::F32, "rope").map_err(e)?;
+        let slots = module
+            .layers
+            .iter()
+            .map(|l| CacheLayout::new(l, &module.span, n_tokens).row_slots)
+            .max()
+            .unwrap_or(0) as usize;
+        let cache = rows as usize * slots * d as usize * storage.bytes();
+        Ok(WriteBufs {
+            qkv,
+            tok,
+            rope,
+            k_cache: DevMem::zeros(stream, cache, "k cache").map_err(e)?,
+            v_cache: DevMem::zeros(stream, cache, "v cache").map_err(e)?,
+            out,
+            heads: [hq, kv_heads, d],
+            total,
+        })
+    }
+
+    /// Queues one cache write of the layer whose segments are `seg`: form 0 base, 1 split,
+    /// 2 fused (`WriteTimes`).
+    fn queue(
+        &self,
+        stream: &std::sync::Arc<cudarc::driver::CudaStream>,
+        ops: &OpKernels,
+        seg: &DevMem,
+        row_slots: u32,
+        form: usize,
+    ) -> Result<(), String> {
+        let e = |x: moa::runtime::cuda::CudaError| x.to_string();
+        let b = self;
+        let [q, k, v, v16, vmax] = b.out;
+        // SAFETY: q, k, v, v16 and vmax hold `total` tokens of these heads (the prefill's
+        // buffers), the caches the largest layer's row_slots; seg holds the layer's
+        // kv_heads segments.
+        unsafe {
+            if form == 0 {
+                return ops
+                    .rope_kv(
+                        stream,
+                        b.qkv.ptr,
+                        b.tok.ptr,
+                        b.rope.ptr,
+                        seg.ptr,
+                        [q, k, v],
+                        [b.k_cache.ptr, b.v_cache.ptr],
+                        b.total,
+                        b.heads,
+                        row_slots,
+                    )
+                    .map_err(e);
+            }
+            ops.rope_qk(
+                stream,
+                b.qkv.ptr,
+                b.tok.ptr,
+                b.rope.ptr,
+                seg.ptr,
+                [q, k],
+                b.k_cache.ptr,
+                b.total,
+                b.heads,
+                row_slots,
+            )
+            .map_err(e)?;
+            let copy = if form == 2 {
+                zero_v_max(stream, vmax, b.heads[1]).map_err(e)?;
+                [v16, vmax]
+            } else {
+                [0, 0]
+            };
+            ops.v_write(
+                stream,
+                b.qkv.ptr,
+                b.tok.ptr,
+                seg.ptr,
+                v,
+                b.v_cache.ptr,
+                copy,
+                b.total,
+                b.heads,
+                row_slots,
+            )
+            .map_err(e)
+        }
+    }
+
+    /// The layer's segments on the device.
+    fn segments(
+        stream: &std::sync::Arc<cudarc::driver::CudaStream>,
+        layout: &CacheLayout,
+    ) -> Result<DevMem, String> {
+        let e = |x: moa::runtime::cuda::CudaError| x.to_string();
+        let words: Vec<u32> = layout
+            .segments
+            .iter()
+            .flat_map(|g| [g.offset, g.sink, g.ring, 0])
+            .collect();
+        let mut seg = DevMem::alloc(stream, words.len() * 4, "segments").map_err(e)?;
+        seg.write(stream, &words).map_err(e)?;
+        Ok(seg)
+    }
+
+    /// Times the three forms on the layer's segments `seg`, in turn, `reps` times after
+    /// `warmups`. With `check` (the layer's `u` pre-pass), first checks that the split form
+    /// writes q, k, v and both caches as the base form does (V bit for bit, Q and K counted)
+    /// and that the fused form + `_vfix` leave the f16 copy and maxima the host computes
+    /// from that V.
+    #[allow(clippy::too_many_arguments)]
+    fn time(
+        &self,
+        stream: &std::sync::Arc<cudarc::driver::CudaStream>,
+        ops: &OpKernels,
+        seg: &DevMem,
+        row_slots: u32,
+        reps: usize,
+        warmups: usize,
+        check: Option<&VPrepass>,
+        starts: u64,
+        rows: u32,
+    ) -> Result<(WriteTimes, Option<String>), String> {
+        let e = |x: moa::runtime::cuda::CudaError| x.to_string();
+        let rs = row_slots;
+        let [hq, hkv, d] = self.heads;
+        let t = self.total as usize;
+        let (kvn, qn) = (t * (hkv * d) as usize, t * (hq * d) as usize);
+        let cache = (self.v_cache.bytes / 2).min(rows as usize * rs as usize * d as usize);
+        let mut note = None;
+        if let Some(pre) = check {
+            let [q, k, v, v16, vmax] = self.out;
+            let read = |ptr: u64, n: usize| -> Result<Vec<u16>, String> {
+                let mut h = vec![0u16; n];
+                // SAFETY: ptr holds at least n 16-bit values (the buffers above).
+                unsafe { cudarc::driver::result::memcpy_dtoh_sync(&mut h, ptr) }
+                    .map_err(|x| format!("download: {x:?}"))?;
+                Ok(h)
+            };
+            let snap = |b: &Self| -> Result<Vec<Vec<u16>>, String> {
+                stream.synchronize().map_err(|x| format!("sync: {x:?}"))?;
+                Ok(vec![
+                    read(q, qn)?,
+                    read(k, kvn)?,
+                    read(v, kvn)?,
+                    read(b.k_cache.ptr, cache)?,
+                    read(b.v_cache.ptr, cache)?,
+                ])
+            };
+            self.queue(stream, ops, seg, rs, 0)?;
+            let s0 = snap(self)?;
+            self.queue(stream, ops, seg, rs, 2)?;
+            // SAFETY: v holds total tokens, starts rows + 1 words ending at total.
+            unsafe { pre.queue_fix(stream, v, starts, rows, vmax, v16, self.total, hkv) }
+                .map_err(e)?;
+            let s1 = snap(self)?;
+            let names = ["q", "k", "v", "k cache", "v cache"];
+            let differ: Vec<String> = s0
+                .iter()
+                .zip(&s1)
+                .zip(names)
+                .map(|((a, b), n)| {
+                    format!("{n} {}", a.iter().zip(b).filter(|(x, y)| x != y).count())
+                })
+                .collect();
+            if s0[2] != s1[2] || s0[4] != s1[4] {
+                return Err(format!(
+                    "moa_v_write's V or V cache differs from moa_rope_kv's ({differ:?})"
+                ));
+            }
+            let v16h = read(v16, kvn)?;
+            let mut vmaxh = vec![0u32; hkv as usize];
+            // SAFETY: vmax holds kv_heads words.
+            unsafe { cudarc::driver::result::memcpy_dtoh_sync(&mut vmaxh, vmax) }
+                .map_err(|x| format!("download: {x:?}"))?;
+            note = Some(format!(
+                "cache write: values differing from moa_rope_kv's: {}; fused + _vfix {}",
+                differ.join(", "),
+                check_prepass_host(&s1[2], &v16h, &vmaxh, hkv as usize, d as usize)?
+            ));
+        }
+        let mut times = [Vec::new(), Vec::new(), Vec::new()];
+        for i in 0..reps + warmups {
+            for (form, t) in times.iter_mut().enumerate() {
+                let ev = || {
+                    stream
+                        .record_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
+                        .map_err(|e| format!("event: {e:?}"))
+                };
+                let e0 = ev()?;
+                self.queue(stream, ops, seg, rs, form)?;
+                let e1 = ev()?;
+                let ms = e0.elapsed_ms(&e1).map_err(|e| format!("timing: {e:?}"))?;
+                if i >= warmups {
+                    t.push(f64::from(ms));
+                }
+            }
+        }
+        let med = |t: &mut Vec<f64>| {
+            t.sort_by(f64::total_cmp);
+            t[t.len() / 2]
+        };
+        let [a, b, c] = &mut times;
+        Ok((
+            WriteTimes {
+                base: med(a),
+                split: med(b),
+                fused: med(c),
+            },
+            note,
+        ))
+    }
 }
 
 fn run(args: &Args) -> Result<(), String> {
@@ -274,16 +575,22 @@ fn run(args: &Args) -> Result<(), String> {
         let plan = upstream::import(&text, path, shape).map_err(|e| e.to_string())?;
         let module: KernelModule = lower(&plan, storage);
         let d = module.shape.head_dim;
+        // (tuning, `@cw`: the pre-pass's first half by the cache write)
         let mut tunings = Vec::new();
         for v in &args.variants {
-            tunings.push(v.parse::<PrefillTuning>()?);
+            let (name, cw) = match v.strip_suffix("@cw") {
+                Some(n) => (n, true),
+                None => (v.as_str(), false),
+            };
+            tunings.push((name.parse::<PrefillTuning>()?, cw));
         }
         if tunings.is_empty() {
-            tunings.push(PrefillTuning::default_for(storage, d));
+            tunings.push((PrefillTuning::default_for(storage, d), false));
         }
+        let cache_write = args.cache_write || tunings.iter().any(|t| t.1);
         // Every variant's prefill artifacts, compiled together where no image exists.
         let mut per_variant: Vec<Vec<Artifact>> = Vec::new();
-        for &tuning in &tunings {
+        for &(tuning, _) in &tunings {
             per_variant.push(
                 generate_variant(&module, DecodeTuning::default(), tuning)
                     .map_err(|e| e.to_string())?
@@ -305,6 +612,13 @@ fn run(args: &Args) -> Result<(), String> {
             continue;
         };
         let stream = ctx.default_stream();
+        // The engine's ops (the cache write), where it is timed.
+        let ops = match cache_write {
+            true => {
+                Some(OpKernels::load(&stream, storage, DEFAULT_ARCH).map_err(|e| e.to_string())?)
+            }
+            false => None,
+        };
         let mut all_images = all_images.into_iter();
         // kernels[variant] = [(layer, kernel, the `v` variant's pre-pass kernels)]
         type Prepass = Option<VPrepass>;
@@ -384,6 +698,25 @@ fn run(args: &Args) -> Result<(), String> {
                 let (DevBuf::Half(vb), DevBuf::Half(v16b)) = (&v, &v16) else {
                     return Err("16-bit V expected".into());
                 };
+                let writes = match &ops {
+                    Some(o) => {
+                        let (DevBuf::Half(qb), DevBuf::Half(kb)) = (&q, &k) else {
+                            return Err("16-bit Q and K expected".into());
+                        };
+                        let out = [
+                            qb.device_ptr(&stream).0,
+                            kb.device_ptr(&stream).0,
+                            vb.device_ptr(&stream).0,
+                            v16b.device_ptr(&stream).0,
+                            vmax.device_ptr(&stream).0,
+                        ];
+                        let shape = [prompt, rows, n_tokens];
+                        Some(WriteBufs::new(
+                            &stream, o, &module, shape, kv_heads, out, storage,
+                        )?)
+                    }
+                    None => None,
+                };
                 let layers: Vec<u32> = kernels[0].iter().map(|(l, ..)| *l).collect();
                 for (li, &layer) in layers.iter().enumerate() {
                     let spec = &module.layers[layer as usize];
@@ -396,43 +729,119 @@ fn run(args: &Args) -> Result<(), String> {
                     let kept: u64 = heads.iter().map(|w| kept_pairs(w[0], w[1], prompt)).sum();
                     let causal = hq as u64 * u64::from(prompt) * (u64::from(prompt) + 1) / 2;
                     let share = kept as f64 / causal as f64;
+                    // This layer's cache write, three forms (the same for every variant).
+                    let layout = CacheLayout::new(spec, &module.span, n_tokens);
+                    let seg = match &writes {
+                        Some(_) => Some(WriteBufs::segments(&stream, &layout)?),
+                        None => None,
+                    };
+                    let write = match (&writes, &ops, &seg) {
+                        (Some(w), Some(o), Some(seg)) => {
+                            let check = match args.check_prepass && li == 0 {
+                                true => kernels[0][li].2.as_ref().filter(|p| p.unit()),
+                                false => None,
+                            };
+                            let (t, note) = w.time(
+                                &stream,
+                                o,
+                                seg,
+                                layout.row_slots,
+                                args.reps,
+                                args.warmups,
+                                check,
+                                starts.device_ptr(&stream).0,
+                                rows,
+                            )?;
+                            if let Some(n) = note {
+                                println!("{label} {prompt} x {rows} l{layer}: {n}");
+                            }
+                            println!(
+                                "| {label} | {prompt} | {rows} | {layer} | cache write ms: rope_kv {:.4}, rope_qk + v_write {:.4}, with the f16 copy {:.4} |",
+                                t.base, t.split, t.fused
+                            );
+                            Some(t)
+                        }
+                        _ => None,
+                    };
                     let mut first_out: Option<Vec<u16>> = None;
-                    for (round, (vi, tuning)) in (0..args.rounds.max(1))
-                        .flat_map(|r| tunings.iter().enumerate().map(move |t| (r, t)))
-                    {
+                    let n_var = tunings.len();
+                    let order = (0..args.rounds.max(1)).flat_map(|r| {
+                        let back = args.abba && r % 2 == 1;
+                        (0..n_var).map(move |i| (r, if back { n_var - 1 - i } else { i }))
+                    });
+                    for (round, vi) in order {
+                        let (tuning, cw) = tunings[vi];
                         let (_, kernel, prepass) = &kernels[vi][li];
+                        let name = format!("{tuning}{}", if cw { "@cw" } else { "" });
+                        if cw && !prepass.as_ref().is_some_and(|p| p.unit()) {
+                            return Err(format!(
+                                "variant {name}: its prefill has no `u` pre-pass for the cache write to share"
+                            ));
+                        }
+                        if cw && writes.is_none() {
+                            return Err(format!("variant {name}: needs --cache-write"));
+                        }
                         let mut prepass_times = Vec::new();
                         let mut times = Vec::with_capacity(args.reps);
                         for i in 0..args.reps + args.warmups {
                             let e0 = stream
                                 .record_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
                                 .map_err(|e| format!("event: {e:?}"))?;
+                            // With --cache-write the layer's cache write comes first, as in
+                            // the engine (its split-form median is taken off below); `@cw`
+                            // with the f16 copy and the maxima, then only `_vfix`.
+                            if let (Some(w), Some(o), Some(seg)) = (&writes, &ops, &seg) {
+                                w.queue(&stream, o, seg, layout.row_slots, if cw { 2 } else { 1 })?;
+                            }
+                            // Events only: reading a time synchronizes, which would put a
+                            // host round trip between the pre-pass and the prefill (the
+                            // bench did until session 16; the times are read after e1).
+                            let ew = stream
+                                .record_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
+                                .map_err(|e| format!("event: {e:?}"))?;
+                            let mut em = None;
                             if let Some(pre) = prepass {
                                 // The host contract of codegen::abi::Arg::VF16, timed with
-                                // the prefill it serves.
+                                // the prefill it serves (`@cw`: its `_vfix` half).
                                 // SAFETY: V holds row_start[rows] tokens of KV_HEADS × D
                                 // values, vmax KV_HEADS words, v16 V's element count.
                                 unsafe {
-                                    pre.queue(
-                                        &stream,
+                                    let (vp, sp, mp, cp) = (
                                         vb.device_ptr(&stream).0,
                                         starts.device_ptr(&stream).0,
-                                        rows,
                                         vmax.device_ptr(&stream).0,
                                         v16b.device_ptr(&stream).0,
-                                        total as u32,
-                                        kv_heads,
-                                    )
+                                    );
+                                    if cw {
+                                        pre.queue_fix(
+                                            &stream,
+                                            vp,
+                                            sp,
+                                            rows,
+                                            mp,
+                                            cp,
+                                            total as u32,
+                                            kv_heads,
+                                        )
+                                    } else {
+                                        pre.queue(
+                                            &stream,
+                                            vp,
+                                            sp,
+                                            rows,
+                                            mp,
+                                            cp,
+                                            total as u32,
+                                            kv_heads,
+                                        )
+                                    }
                                 }
                                 .map_err(|e| format!("pre-pass: {e}"))?;
-                                let em = stream
-                                    .record_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
-                                    .map_err(|e| format!("event: {e:?}"))?;
-                                let ms =
-                                    e0.elapsed_ms(&em).map_err(|e| format!("timing: {e:?}"))?;
-                                if i >= args.warmups {
-                                    prepass_times.push(ms as f64);
-                                }
+                                em = Some(
+                                    stream
+                                        .record_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
+                                        .map_err(|e| format!("event: {e:?}"))?,
+                                );
                             }
                             let launch_args = [
                                 (Arg::Q, ArgVal::Tensor(&q)),
@@ -455,6 +864,11 @@ fn run(args: &Args) -> Result<(), String> {
                             let ms = e0.elapsed_ms(&e1).map_err(|e| format!("timing: {e:?}"))?;
                             if i >= args.warmups {
                                 times.push(ms as f64);
+                                if let Some(em) = &em {
+                                    let pm =
+                                        ew.elapsed_ms(em).map_err(|e| format!("timing: {e:?}"))?;
+                                    prepass_times.push(f64::from(pm));
+                                }
                             }
                         }
                         if args.check_prepass && li == 0 && round == 0 && prepass.is_some() {
@@ -464,7 +878,12 @@ fn run(args: &Args) -> Result<(), String> {
                             );
                         }
                         times.sort_by(f64::total_cmp);
-                        let median = times[times.len() / 2];
+                        let kernel_ms = times[times.len() / 2];
+                        // With the cache write timed in: less its split form's median, so
+                        // that moa_ms is the attention's time (and `@cw`'s the net one:
+                        // what the copy adds to the write, `_vfix` and the prefill).
+                        let write_ms = write.as_ref().map_or(0.0, |w| w.split);
+                        let median = kernel_ms - write_ms;
                         prepass_times.sort_by(f64::total_cmp);
                         let prepass_ms = prepass_times.get(prepass_times.len() / 2).copied();
                         // Every variant against the first on the same inputs.
@@ -502,7 +921,7 @@ fn run(args: &Args) -> Result<(), String> {
                             }
                         }
                         println!(
-                            "| {label} | {prompt} | {rows} | {layer} | {share:.3} | {median:.3} | {tuning} | {} |",
+                            "| {label} | {prompt} | {rows} | {layer} | {share:.3} | {median:.3} | {name} | {} |",
                             max_diff.map_or("–".to_string(), |x| format!("{x:.2e}"))
                         );
                         let line = serde_json::json!({
@@ -510,8 +929,12 @@ fn run(args: &Args) -> Result<(), String> {
                             "n_tokens": n_tokens, "q_heads": hq, "kv_heads": hkv, "head_dim": du,
                             "dtype": args.dtype, "kept_share": share, "moa_ms": median,
                             "moa_ms_min": times[0], "heads_sink_window": heads,
-                            "variant": tuning.to_string(), "max_diff_vs_first": max_diff,
-                            "round": round, "prepass_ms": prepass_ms,
+                            "variant": name, "max_diff_vs_first": max_diff,
+                            "round": round, "prepass_ms": prepass_ms, "kernel_ms": kernel_ms,
+                            "write_ms_taken_off": write_ms,
+                            "write_base_ms": write.as_ref().map(|w| w.base),
+                            "write_split_ms": write.as_ref().map(|w| w.split),
+                            "write_fused_ms": write.as_ref().map(|w| w.fused),
                         });
                         writeln!(out, "{line}").map_err(|e| format!("writing: {e}"))?;
                     }

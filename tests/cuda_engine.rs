@@ -26,7 +26,7 @@ fn ops_compile_with_nvrtc_for_every_storage_type() {
     for s in [StorageType::F32, StorageType::F16, StorageType::Bf16] {
         match compile_artifact(&ops::artifact(s), DEFAULT_ARCH) {
             Ok(ptx) => {
-                for k in ["moa_embed", "moa_rmsnorm", "moa_rope_kv", "moa_swiglu", "moa_norm_gemv", "moa_argmax", "moa_sample", "moa_fill_random", "moa_copy"] {
+                for k in ["moa_embed", "moa_rmsnorm", "moa_rope_kv", "moa_rope_qk", "moa_v_write", "moa_swiglu", "moa_norm_gemv", "moa_argmax", "moa_sample", "moa_fill_random", "moa_copy"] {
                     assert!(ptx.contains(k), "{k} missing from the {s:?} PTX");
                 }
             }
@@ -298,6 +298,46 @@ fn decode_in_clusters_and_programmatic_launches_matches_the_cpu_reference_on_a_g
             e.decode_pdl = pdl;
             let got = greedy(&e, &prompts, new).unwrap();
             assert_eq!(got, want, "plan {} policy {policy} pdl {pdl}", p.is_some());
+        }
+    }
+}
+
+/// Where the bf16 prefill takes V in f16 (the `u` pre-pass, `codegen::abi::Arg::VF16`), the
+/// engine's cache write makes the f16 copy and the maxima (`fuse_v_write`, the default) and
+/// only `_vfix` runs before the prefill: the same bits as the whole pre-pass, so the same
+/// nats to the last bit, dense and with a plan, in one pass and in token groups that write
+/// the copy group by group (`prefill_sub_tokens`).
+#[test]
+fn prefill_with_the_v_copy_in_the_cache_write_equals_the_pre_pass_on_a_gpu() {
+    use moa::eval::gpu::window_token_nats_prefill;
+    use moa::eval::retrieval::uniform_plan;
+    use moa::plan::Plan;
+    if !gpu_present() {
+        return;
+    }
+    let mut c = like("smollm2-135m").unwrap();
+    c.n_layers = 3;
+    c.vocab_size = 1000;
+    let model = random_model(&c, 13);
+    let windows: Vec<Vec<u32>> = (0..3u32)
+        .map(|w| {
+            (0..300u32)
+                .map(|i| (i * 29 + w * 53 + i * i % 11) % 1000)
+                .collect()
+        })
+        .collect();
+    let plan = uniform_plan(&Plan::dense(c.model_shape()).unwrap(), 0.25).unwrap();
+    for p in [None, Some(&plan)] {
+        for sub in [None, Some(100)] {
+            let nats = |fuse: bool| {
+                let mut e = CudaLlama::new(&model, p, StorageType::Bf16, 0).unwrap();
+                e.fuse_v_write = fuse;
+                e.prefill_sub_tokens = sub;
+                window_token_nats_prefill(&e, &windows, 100, c.vocab_size).unwrap()
+            };
+            let (fused, pre_pass) = (nats(true), nats(false));
+            assert_eq!(fused.len(), 3);
+            assert_eq!(fused, pre_pass, "plan {} groups {sub:?}", p.is_some());
         }
     }
 }

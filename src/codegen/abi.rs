@@ -29,7 +29,10 @@ pub enum Arg {
     /// place, both taking `(v, row_start, rows, v_max, v_f16)`, launched the same way but
     /// on any grid `[X, kv_heads]` with X >= 1 (block x converts the 64-token groups x,
     /// x + X, …); its E is 0 while the head's largest |v| lies in [2^-10, 2^15) (`runtime::cuda::VPrepass`
-    /// launches either form).
+    /// launches either form). `_vcvt`'s half may come from whoever writes V instead: the
+    /// CUDA engine's cache write (`runtime::cuda::ops::OpKernels::v_write`) writes f16(v)
+    /// at scale 1 and raises the zeroed `VMax` as it writes V, and then only `_vfix` runs
+    /// (`VPrepass::queue_fix`); the copy and the maxima are the same bits.
     VF16,
     /// The `v` prefill variant: per KV head, the largest |v| over the batch's V as the
     /// bits of a non-negative bf16, `u32[kv_heads]` (zero before `{prefill}_vmax`, which

@@ -652,20 +652,8 @@ impl VPrepass {
             block_dim: (128, 1, 1),
             shared_mem_bytes: 0,
         };
-        stream
-            .context()
-            .bind_to_thread()
-            .map_err(driver("zeroing the V maxima"))?;
         // SAFETY: the caller's contract (v_max holds kv_heads words).
-        unsafe {
-            cudarc::driver::result::memset_d8_async(
-                v_max,
-                0,
-                kv_heads as usize * 4,
-                stream.cu_stream(),
-            )
-        }
-        .map_err(driver("zeroing the V maxima"))?;
+        unsafe { zero_v_max(stream, v_max, kv_heads) }?;
         // SAFETY: the caller's contract.
         unsafe {
             let mut first = stream.launch_builder(&self.first);
@@ -690,6 +678,82 @@ impl VPrepass {
         .map_err(driver("launching the V f16 pre-pass"))?;
         Ok(())
     }
+
+    /// The `u` form (`_vcvt` + `_vfix`), whose first half the CUDA engine's cache write can
+    /// do instead (`ops::OpKernels::v_write` with the f16 copy, after [`zero_v_max`]).
+    pub fn unit(&self) -> bool {
+        self.unit
+    }
+
+    /// The rest of the `u` pre-pass after the cache write's half: `_vfix(v, row_start,
+    /// rows, v_max, v_f16)` on [`VPrepass::queue`]'s grid, which converts again only the
+    /// KV heads whose E is not 0 (its blocks return at once elsewhere). Errors on the `v`
+    /// form, whose `_vf16` needs the maxima of a pass of its own.
+    ///
+    /// # Safety
+    /// As [`VPrepass::queue`], and `v_f16` and `v_max` hold what `_vcvt` would have
+    /// written: f16(v) of every value and the per-KV-head largest |v| as bf16 bits.
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn queue_fix(
+        &self,
+        stream: &Arc<CudaStream>,
+        v: u64,
+        row_start: u64,
+        rows: u32,
+        v_max: u64,
+        v_f16: u64,
+        total: u32,
+        kv_heads: u32,
+    ) -> Result<(), CudaError> {
+        if !self.unit {
+            return Err(CudaError::InvalidInput(
+                "the `v` pre-pass (`_vmax`, `_vf16`) has no half to leave to the cache write; only `u` does".into(),
+            ));
+        }
+        if total == 0 || kv_heads == 0 {
+            return Ok(());
+        }
+        let cfg = LaunchConfig {
+            grid_dim: v_prepass_grid(total, kv_heads, true),
+            block_dim: (128, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        // SAFETY: the caller's contract.
+        unsafe {
+            stream
+                .launch_builder(&self.second)
+                .arg(&v)
+                .arg(&row_start)
+                .arg(&rows)
+                .arg(&v_max)
+                .arg(&v_f16)
+                .launch(cfg)
+        }
+        .map_err(driver("launching the V f16 pre-pass"))?;
+        Ok(())
+    }
+}
+
+/// Zeroes the `kv_heads` words of V maxima at `v_max` on `stream` (queued, no
+/// synchronisation; fine under CUDA-graph capture): before `{prefill}_vmax` / `_vcvt`, or
+/// before the first `ops::OpKernels::v_write` of a prefill pass (codegen::abi::Arg::VMax).
+///
+/// # Safety
+/// `v_max` is a device address of at least `kv_heads` words.
+pub unsafe fn zero_v_max(
+    stream: &Arc<CudaStream>,
+    v_max: u64,
+    kv_heads: u32,
+) -> Result<(), CudaError> {
+    stream
+        .context()
+        .bind_to_thread()
+        .map_err(driver("zeroing the V maxima"))?;
+    // SAFETY: the caller's contract.
+    unsafe {
+        cudarc::driver::result::memset_d8_async(v_max, 0, kv_heads as usize * 4, stream.cu_stream())
+    }
+    .map_err(driver("zeroing the V maxima"))
 }
 
 struct LayerKernels {

@@ -120,6 +120,12 @@ pub struct CudaLlama {
     /// (`griddepcontrol.wait`) before reading Q, `row_pos` or the cache (docs/DESIGN.md §6;
     /// benches/RESULTS.md, decode calls 12–13).
     pub decode_pdl: bool,
+    /// Where a layer's prefill takes V in f16 in the `u` form (`codegen::abi::Arg::VF16`),
+    /// the prefill pass's cache write (`ops::OpKernels::v_write`) also writes the f16 copy
+    /// at scale 1 and the per-KV-head maxima, so that only `_vfix` runs before the prefill
+    /// instead of the whole pre-pass (`runtime::cuda::VPrepass`); the same bits either way.
+    /// On by default; off queues the pre-pass as before (for A/B and checks).
+    pub fuse_v_write: bool,
     /// Benchmarks only (`moa bench --prefill-rows`): prefill computes only the first `k`
     /// rows; every later row b gets row `b mod k`'s caches and logits by device copies.
     /// Prompts must then all have one length. Decode is unchanged: a step reads the same
@@ -507,6 +513,7 @@ impl CudaLlama {
             prefill_sub_tokens: None,
             fuse_small_decode: false,
             decode_pdl: true,
+            fuse_v_write: true,
             device,
         })
     }
@@ -580,6 +587,29 @@ impl CudaLlama {
 
     fn alloc(&self, bytes: usize, what: &str) -> Result<DevMem, EngineError> {
         DevMem::alloc(&self.stream, bytes, what).map_err(cu)
+    }
+
+    /// The request's f16 copy of V and its maxima where layer `l`'s pass over activations
+    /// `a` writes them in its cache write ([`Self::fuse_v_write`]): a prefill pass (not the
+    /// decode step's activations) whose prefill kernel takes V in f16 in the `u` form.
+    fn fused_v_write<'r>(
+        &self,
+        req: &'r CudaRequest,
+        a: &Act,
+        l: usize,
+    ) -> Result<Option<&'r (DevMem, DevMem)>, EngineError> {
+        if !self.fuse_v_write || !std::ptr::eq(a, &req.prefill) {
+            return Ok(None);
+        }
+        let unit = self
+            .attention
+            .prefill_prepass(l)
+            .map_err(cu)?
+            .is_some_and(|p| p.unit());
+        Ok(req
+            .v_f16
+            .as_ref()
+            .filter(|_| unit && self.config.head_dim.is_multiple_of(16)))
     }
 
     /// Whether any layer's prefill takes V in f16 (the `v` variant: its pre-pass needs
@@ -879,11 +909,25 @@ impl CudaLlama {
                 .map(|t0| (t0, a.sub.min(t - t0)))
                 .collect();
             let (e, f32b) = (self.storage.bytes() as u64, 4u64);
+            // A prefill pass writes Q, K and V in blocks of 64 tokens (moa_rope_qk,
+            // moa_v_write: one token per block, moa_rope_kv, moved 0.8 TB/s there); decode
+            // steps keep moa_rope_kv (a few tokens; the decode attention's programmatic
+            // launch follows it).
+            let prefill_blocks = std::ptr::eq(a, &req.prefill) && d.is_multiple_of(16);
             // The fused norm + projection kernels: decode steps only (one group).
             let fused = self.fuse_small_decode
                 && std::ptr::eq(a, &req.decode)
                 && OpKernels::norm_gemv_fits(t, hidden);
             for (l, w) in self.layers.iter().enumerate() {
+                // The prefill pass's V by moa_v_write with the `u` pre-pass's first half
+                // (the f16 copy, the maxima zeroed here and raised by every group).
+                let v16 = match self.fused_v_write(req, a, l)? {
+                    Some((v16, vmax)) => {
+                        super::zero_v_max(s, vmax.ptr, hkv as u32).map_err(cu)?;
+                        Some((v16.ptr, vmax.ptr))
+                    }
+                    None => None,
+                };
                 for &(t0, n) in &groups {
                     let g = t0 as u64;
                     let x = a.x.ptr + g * (hidden as u64) * f32b;
@@ -922,24 +966,63 @@ impl CudaLlama {
                     // Each token's cache write depends only on its own token info
                     // (position, row, the row's last position in the pass), so groups
                     // write the same slots as one launch over the pass.
-                    self.ops
-                        .rope_kv(
-                            s,
-                            a.qkv.ptr,
-                            a.tok_info.ptr + g * 16,
-                            req.rope.ptr,
-                            req.segs[l].ptr,
-                            [
-                                a.q.ptr + g * (hq * d) as u64 * e,
-                                a.k.ptr + g * (hkv * d) as u64 * e,
-                                a.v.ptr + g * (hkv * d) as u64 * e,
-                            ],
-                            [req.k_cache[l].ptr, req.v_cache[l].ptr],
-                            n as u32,
-                            [hq as u32, hkv as u32, d as u32],
-                            req.layouts[l].row_slots,
-                        )
-                        .map_err(cu)?;
+                    let v = a.v.ptr + g * (hkv * d) as u64 * e;
+                    let (q, k) = (
+                        a.q.ptr + g * (hq * d) as u64 * e,
+                        a.k.ptr + g * (hkv * d) as u64 * e,
+                    );
+                    let (heads, slots) =
+                        ([hq as u32, hkv as u32, d as u32], req.layouts[l].row_slots);
+                    if prefill_blocks {
+                        // A prefill pass: Q, K and V in blocks of 64 tokens (the same
+                        // values and slots as moa_rope_kv), V with the pre-pass's half.
+                        let (tok, seg) = (a.tok_info.ptr + g * 16, req.segs[l].ptr);
+                        self.ops
+                            .rope_qk(
+                                s,
+                                a.qkv.ptr,
+                                tok,
+                                req.rope.ptr,
+                                seg,
+                                [q, k],
+                                req.k_cache[l].ptr,
+                                n as u32,
+                                heads,
+                                slots,
+                            )
+                            .map_err(cu)?;
+                        let copy = v16
+                            .map_or([0, 0], |(v16, vmax)| [v16 + g * (hkv * d) as u64 * 2, vmax]);
+                        self.ops
+                            .v_write(
+                                s,
+                                a.qkv.ptr,
+                                tok,
+                                seg,
+                                v,
+                                req.v_cache[l].ptr,
+                                copy,
+                                n as u32,
+                                heads,
+                                slots,
+                            )
+                            .map_err(cu)?;
+                    } else {
+                        self.ops
+                            .rope_kv(
+                                s,
+                                a.qkv.ptr,
+                                a.tok_info.ptr + g * 16,
+                                req.rope.ptr,
+                                req.segs[l].ptr,
+                                [q, k, v],
+                                [req.k_cache[l].ptr, req.v_cache[l].ptr],
+                                n as u32,
+                                heads,
+                                slots,
+                            )
+                            .map_err(cu)?;
+                    }
                 }
                 attend(l)?;
                 self.gemm
@@ -1167,23 +1250,39 @@ impl CudaLlama {
                     ..LaunchSize::default()
                 };
                 // The `v` variant: V in f16 by the layer's pre-pass, queued after the
-                // pass's cache writes (V is complete) and before its prefill.
+                // pass's cache writes (V is complete) and before its prefill; where the
+                // cache write did the `u` form's first half (fused_v_write), only `_vfix`.
+                let fused = self.fused_v_write(r, a, l)?.is_some();
                 let (v16, vmax) = match (self.attention.prefill_prepass(l).map_err(cu)?, &r.v_f16) {
                     (Some(pp), Some((v16, vmax))) => {
                         // SAFETY: a.v holds the pass's t tokens of kv_heads × head_dim
                         // values, row_start rows + 1 words ending at t, v16 and vmax were
-                        // sized for `cap` >= t tokens (start_request).
+                        // sized for `cap` >= t tokens (start_request); fused, moa_v_write
+                        // wrote the copy and the maxima of those t tokens.
                         unsafe {
-                            pp.queue(
-                                s,
-                                a.v.ptr,
-                                r.row_start.ptr,
-                                rows,
-                                vmax.ptr,
-                                v16.ptr,
-                                t as u32,
-                                c.kv_heads as u32,
-                            )
+                            if fused {
+                                pp.queue_fix(
+                                    s,
+                                    a.v.ptr,
+                                    r.row_start.ptr,
+                                    rows,
+                                    vmax.ptr,
+                                    v16.ptr,
+                                    t as u32,
+                                    c.kv_heads as u32,
+                                )
+                            } else {
+                                pp.queue(
+                                    s,
+                                    a.v.ptr,
+                                    r.row_start.ptr,
+                                    rows,
+                                    vmax.ptr,
+                                    v16.ptr,
+                                    t as u32,
+                                    c.kv_heads as u32,
+                                )
+                            }
                         }
                         .map_err(cu)?;
                         (v16.ptr, vmax.ptr)

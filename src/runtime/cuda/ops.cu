@@ -9,11 +9,13 @@
 typedef __half elem_t;
 __device__ __forceinline__ float to_f32(elem_t x) { return __half2float(x); }
 __device__ __forceinline__ elem_t from_f32(float x) { return __float2half_rn(x); }
+__device__ __forceinline__ unsigned short elem_bits(elem_t x) { return __half_as_ushort(x); }
 #elif MOA_ELEM == 2
 #include <cuda_bf16.h>
 typedef __nv_bfloat16 elem_t;
 __device__ __forceinline__ float to_f32(elem_t x) { return __bfloat162float(x); }
 __device__ __forceinline__ elem_t from_f32(float x) { return __float2bfloat16_rn(x); }
+__device__ __forceinline__ unsigned short elem_bits(elem_t x) { return __bfloat16_as_ushort(x); }
 #else
 typedef float elem_t;
 __device__ __forceinline__ float to_f32(elem_t x) { return x; }
@@ -72,6 +74,16 @@ extern "C" __global__ void moa_rmsnorm(const float* __restrict__ x, const unsign
         out[(size_t)r * hidden + i] = from_f32(x[src + i] * inv * weight[i]);
 }
 
+// The cache slot of position p of a row whose last token in this pass is at position
+// `last`, for a KV head's segment s = (offset, sink, ring) (docs/DESIGN.md §5), or ~0u
+// where the token is not written: no ring (span 0 beyond the sink), or a ring slot that a
+// later token of the same pass overwrites (the two writes would race).
+__device__ __forceinline__ unsigned kv_slot(uint4 s, unsigned p, unsigned last) {
+    if (p < s.y) return s.x + p;
+    if (s.z == 0u || p + s.z <= last) return ~0u;
+    return s.x + s.y + (p - s.y) % s.z;
+}
+
 // RoPE (half-split pairs) of the fused QKV projection, fused with the KV write into the
 // sink + ring cache (docs/DESIGN.md §5), as shaders/rope_kv.wgsl.
 //  qkv: [n_tokens, (q_heads + 2 kv_heads) * D] f32; tok: per token (position, row, position
@@ -80,6 +92,8 @@ extern "C" __global__ void moa_rmsnorm(const float* __restrict__ x, const unsign
 //  [n_tokens, kv_heads, D] and, when k_cache is not null, the cache slots
 //  [row, row_slots, D]. A ring slot that a later token of the same pass overwrites is
 //  skipped (the two writes would race). Grid (ceil(D/2 / 64), heads, n_tokens), 64 threads.
+//  Decode steps; a prefill pass runs moa_rope_qk and moa_v_write (the same values and
+//  slots in blocks of 64 tokens: one token per block left this kernel at 0.8 TB/s).
 extern "C" __global__ void moa_rope_kv(const float* __restrict__ qkv, const uint4* __restrict__ tok,
                                        const float2* __restrict__ rope, const uint4* __restrict__ seg,
                                        elem_t* __restrict__ q, elem_t* __restrict__ k, elem_t* __restrict__ v,
@@ -118,18 +132,172 @@ extern "C" __global__ void moa_rope_kv(const float* __restrict__ qkv, const uint
     packed[o + i + half_d] = from_f32(b);
     if (!k_cache) return;
     const uint4 s = seg[kv];  // offset, sink, ring
-    const unsigned p = info.x;
-    unsigned slot;
-    if (p < s.y) {
-        slot = s.x + p;
-    } else {
-        if (s.z == 0u || p + s.z <= info.z) return;
-        slot = s.x + s.y + (p - s.y) % s.z;
-    }
+    const unsigned slot = kv_slot(s, info.x, info.z);
+    if (slot == ~0u) return;
     elem_t* cache = is_k ? k_cache : v_cache;
     const size_t c = ((size_t)info.y * row_slots + slot) * d;
     cache[c + i] = from_f32(a);
     cache[c + i + half_d] = from_f32(b);
+}
+
+// Eight values to dst (16-byte aligned for 16-bit types, 32 for f32) in vector stores.
+__device__ __forceinline__ void store8(elem_t* dst, const elem_t (&e)[8]) {
+#if MOA_ELEM == 0
+    reinterpret_cast<float4*>(dst)[0] = make_float4(e[0], e[1], e[2], e[3]);
+    reinterpret_cast<float4*>(dst)[1] = make_float4(e[4], e[5], e[6], e[7]);
+#else
+    unsigned w[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) w[j] = (unsigned)elem_bits(e[2 * j]) | ((unsigned)elem_bits(e[2 * j + 1]) << 16);
+    *reinterpret_cast<uint4*>(dst) = make_uint4(w[0], w[1], w[2], w[3]);
+#endif
+}
+
+// RoPE of a prefill pass's Q and K, with K's cache write: moa_rope_kv's values and slots
+// (the same expressions), in blocks of 64 tokens of one head. Grid (ceil(n_tokens / 64),
+// q_heads + kv_heads), 128 threads; an item is one token's pair of 8-value chunks i .. i + 7
+// and i + D/2 .. i + D/2 + 7 (d % 16 == 0), each thread's loads of RQ_STEPS items issued
+// before its stores. qkv, tok, rope, seg, q, k and k_cache as moa_rope_kv.
+constexpr int RQ_STEPS = 4;
+extern "C" __global__ void __launch_bounds__(128)
+moa_rope_qk(const float* __restrict__ qkv, const uint4* __restrict__ tok, const float2* __restrict__ rope,
+            const uint4* __restrict__ seg, elem_t* __restrict__ q, elem_t* __restrict__ k,
+            elem_t* __restrict__ k_cache, unsigned n_tokens, unsigned q_heads, unsigned kv_heads, unsigned d,
+            unsigned row_slots) {
+    const unsigned head = blockIdx.y, heads = q_heads + 2 * kv_heads, half = d / 2, pc = half / 8;
+    const unsigned t0 = blockIdx.x * 64, items = 64 * pc;
+    const bool is_k = head >= q_heads;
+    const unsigned kv = is_k ? head - q_heads : 0;
+    const uint4 s = is_k ? seg[kv] : make_uint4(0u, 0u, 0u, 0u);
+    for (unsigned base = threadIdx.x; base < items; base += 128 * RQ_STEPS) {
+        float4 x[RQ_STEPS][4], cs[RQ_STEPS][4];
+        uint4 info[RQ_STEPS];
+#pragma unroll
+        for (int n = 0; n < RQ_STEPS; ++n) {
+            const unsigned i = base + n * 128, t = t0 + i / pc, c = i % pc;
+            if (i < items && t < n_tokens) {
+                info[n] = tok[t];
+                const float4* lo = reinterpret_cast<const float4*>(qkv + ((size_t)t * heads + head) * d + c * 8);
+                const float4* hi = reinterpret_cast<const float4*>(qkv + ((size_t)t * heads + head) * d + half + c * 8);
+                x[n][0] = lo[0];
+                x[n][1] = lo[1];
+                x[n][2] = hi[0];
+                x[n][3] = hi[1];
+                const float4* r = reinterpret_cast<const float4*>(rope + (size_t)info[n].x * half + c * 8);
+#pragma unroll
+                for (int j = 0; j < 4; ++j) cs[n][j] = r[j];
+            }
+        }
+#pragma unroll
+        for (int n = 0; n < RQ_STEPS; ++n) {
+            const unsigned i = base + n * 128, t = t0 + i / pc, c = i % pc;
+            if (i >= items || t >= n_tokens) continue;
+            const float a[8] = {x[n][0].x, x[n][0].y, x[n][0].z, x[n][0].w, x[n][1].x, x[n][1].y, x[n][1].z, x[n][1].w};
+            const float b[8] = {x[n][2].x, x[n][2].y, x[n][2].z, x[n][2].w, x[n][3].x, x[n][3].y, x[n][3].z, x[n][3].w};
+            // (cos, sin) of pair j: float4 j / 2 holds pairs 2 (j / 2) and 2 (j / 2) + 1.
+            const float co[8] = {cs[n][0].x, cs[n][0].z, cs[n][1].x, cs[n][1].z, cs[n][2].x, cs[n][2].z, cs[n][3].x, cs[n][3].z};
+            const float si[8] = {cs[n][0].y, cs[n][0].w, cs[n][1].y, cs[n][1].w, cs[n][2].y, cs[n][2].w, cs[n][3].y, cs[n][3].w};
+            elem_t ea[8], eb[8];
+#pragma unroll
+            for (int j = 0; j < 8; ++j) {
+                const float a2 = a[j] * co[j] - b[j] * si[j];
+                const float b2 = b[j] * co[j] + a[j] * si[j];
+                ea[j] = from_f32(a2);
+                eb[j] = from_f32(b2);
+            }
+            if (!is_k) {
+                const size_t o = ((size_t)t * q_heads + head) * d + c * 8;
+                store8(q + o, ea);
+                store8(q + o + half, eb);
+                continue;
+            }
+            const size_t o = ((size_t)t * kv_heads + kv) * d + c * 8;
+            store8(k + o, ea);
+            store8(k + o + half, eb);
+            const unsigned slot = k_cache ? kv_slot(s, info[n].x, info[n].z) : ~0u;
+            if (slot == ~0u) continue;
+            const size_t co2 = ((size_t)info[n].y * row_slots + slot) * d + c * 8;
+            store8(k_cache + co2, ea);
+            store8(k_cache + co2 + half, eb);
+        }
+    }
+}
+
+// V of a prefill pass, written as moa_rope_kv writes it (V has no RoPE: packed v and its
+// cache slots), and, where v_f16 is not null, the first half of the `u` prefill's V
+// pre-pass (codegen::abi::Arg::VF16), so that only `{prefill}_vfix` is left to run before
+// the prefill: v_f16 = f16(v) at scale 1 (the bits `{prefill}_vcvt` writes) and
+// v_max[h] raised (atomicMax, zeroed by the host before the pass's first group) to the
+// largest |v| of KV head h as bf16 bits. The maxima are exact for bf16 storage only,
+// where that variant exists. qkv, tok, seg, v and v_cache as moa_rope_kv; v_f16 as v
+// (16-bit values). Grid (ceil(n_tokens / 64), kv_heads), 128 threads: block (x, h) writes
+// tokens 64 x .. 64 x + 63 of KV head h in chunks of 8 values (d % 8 == 0), each
+// thread's loads of a step issued before its stores. One atomic per block: moa_rope_kv's
+// one-token blocks would make one per token and head (0.5 M on 32 words at 16k tokens
+// of 32 KV heads).
+constexpr int VW_STEPS = 8;
+extern "C" __global__ void __launch_bounds__(128)
+moa_v_write(const float* __restrict__ qkv, const uint4* __restrict__ tok, const uint4* __restrict__ seg,
+            elem_t* __restrict__ v, elem_t* __restrict__ v_cache, unsigned* __restrict__ v_f16,
+            unsigned* __restrict__ v_max, unsigned n_tokens, unsigned q_heads, unsigned kv_heads, unsigned d,
+            unsigned row_slots) {
+    __shared__ unsigned red[4];
+    const unsigned h = blockIdx.y, heads = q_heads + 2 * kv_heads, cpt = d / 8;
+    const unsigned t0 = blockIdx.x * 64, chunks = 64 * cpt;
+    const uint4 s = seg[h];
+    unsigned mx = 0;
+    for (unsigned base = threadIdx.x; base < chunks; base += 128 * VW_STEPS) {
+        float4 a[VW_STEPS], b[VW_STEPS];
+#pragma unroll
+        for (int n = 0; n < VW_STEPS; ++n) {
+            const unsigned i = base + n * 128, t = t0 + i / cpt;
+            if (i < chunks && t < n_tokens) {
+                const float4* src = reinterpret_cast<const float4*>(
+                    qkv + ((size_t)t * heads + q_heads + kv_heads + h) * d + (i % cpt) * 8);
+                a[n] = src[0];
+                b[n] = src[1];
+            }
+        }
+#pragma unroll
+        for (int n = 0; n < VW_STEPS; ++n) {
+            const unsigned i = base + n * 128, t = t0 + i / cpt, c = i % cpt;
+            if (i >= chunks || t >= n_tokens) continue;
+            const float x[8] = {a[n].x, a[n].y, a[n].z, a[n].w, b[n].x, b[n].y, b[n].z, b[n].w};
+            elem_t e[8];
+            float r[8];
+#pragma unroll
+            for (int j = 0; j < 8; ++j) {
+                e[j] = from_f32(x[j]);
+                r[j] = to_f32(e[j]);
+            }
+            const size_t o = ((size_t)t * kv_heads + h) * d + c * 8;
+            const uint4 info = tok[t];
+            const unsigned slot = v_cache ? kv_slot(s, info.x, info.z) : ~0u;
+            const size_t co = ((size_t)info.y * row_slots + slot) * d + c * 8;
+            store8(v + o, e);
+            if (slot != ~0u) store8(v_cache + co, e);
+            if (v_f16) {
+                unsigned w[4];
+#pragma unroll
+                for (int j = 0; j < 4; ++j) {
+                    // f16x2: the first operand goes to the upper half (value 2j + 1).
+                    asm("cvt.rn.f16x2.f32 %0, %1, %2;\n" : "=r"(w[j]) : "f"(r[2 * j + 1]), "f"(r[2 * j]));
+                    // |v| as bf16 bits (the bf16 value's own bits in bf16 storage).
+                    mx = max(mx, max((__float_as_uint(r[2 * j]) >> 16) & 0x7fffu,
+                                     (__float_as_uint(r[2 * j + 1]) >> 16) & 0x7fffu));
+                }
+                reinterpret_cast<uint4*>(v_f16)[o / 8] = make_uint4(w[0], w[1], w[2], w[3]);
+            }
+        }
+    }
+    if (!v_f16) return;
+    mx = __reduce_max_sync(0xffffffffu, mx);
+    if (threadIdx.x % 32 == 0) red[threadIdx.x / 32] = mx;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        mx = max(max(red[0], red[1]), max(red[2], red[3]));
+        if (mx != 0) atomicMax(v_max + h, mx);
+    }
 }
 
 // out[t, j] = silu(gu[t, j]) * gu[t, ffn + j]; gu: [n_tokens, 2 ffn] f32 (gate, then up).

@@ -272,6 +272,8 @@ pub struct OpKernels {
     pub embed: CudaFunction,
     pub rmsnorm: CudaFunction,
     pub rope_kv: CudaFunction,
+    pub rope_qk: CudaFunction,
+    pub v_write: CudaFunction,
     pub swiglu: CudaFunction,
     pub norm_gemv: CudaFunction,
     pub argmax: CudaFunction,
@@ -306,6 +308,8 @@ impl OpKernels {
             embed: f("moa_embed")?,
             rmsnorm: f("moa_rmsnorm")?,
             rope_kv: f("moa_rope_kv")?,
+            rope_qk: f("moa_rope_qk")?,
+            v_write: f("moa_v_write")?,
             swiglu: f("moa_swiglu")?,
             norm_gemv: f("moa_norm_gemv")?,
             argmax: f("moa_argmax")?,
@@ -440,6 +444,8 @@ impl OpKernels {
     }
 
     /// RoPE + KV write; see [`rope_kv_ref`] for the shapes. `k_cache` 0: no cache write.
+    /// One token per block (decode steps); a prefill pass writes the same values and
+    /// slots with [`OpKernels::rope_qk`] and [`OpKernels::v_write`].
     ///
     /// # Safety
     /// Every buffer has the shape `rope_kv_ref` gives it; positions index `rope`.
@@ -476,6 +482,99 @@ impl OpKernels {
         ];
         let grid = [(d / 2).div_ceil(64), q_heads + 2 * kv_heads, n];
         unsafe { launch(s, &self.rope_kv, "moa_rope_kv", grid, [64, 1, 1], 0, &args) }
+    }
+
+    /// Q's and K's part of [`OpKernels::rope_kv`] (RoPE, packed q and k, K's cache slots:
+    /// the same values and slots) in blocks of 64 tokens of one head, for a prefill pass
+    /// (`moa_rope_kv`'s one-token blocks moved 0.8 TB/s there). `head_dim % 16 == 0`.
+    ///
+    /// # Safety
+    /// As [`OpKernels::rope_kv`] (`k_cache` 0: no cache write).
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn rope_qk(
+        &self,
+        s: &Arc<CudaStream>,
+        qkv: u64,
+        tok: u64,
+        rope: u64,
+        seg: u64,
+        qk_out: [u64; 2],
+        k_cache: u64,
+        n: u32,
+        heads: [u32; 3],
+        row_slots: u32,
+    ) -> Result<(), CudaError> {
+        let [q_heads, kv_heads, d] = heads;
+        if !d.is_multiple_of(16) {
+            return Err(CudaError::InvalidInput(format!(
+                "moa_rope_qk: head_dim {d} is not a multiple of 16"
+            )));
+        }
+        let args = [
+            KArg::Ptr(qkv),
+            KArg::Ptr(tok),
+            KArg::Ptr(rope),
+            KArg::Ptr(seg),
+            KArg::Ptr(qk_out[0]),
+            KArg::Ptr(qk_out[1]),
+            KArg::Ptr(k_cache),
+            KArg::U32(n),
+            KArg::U32(q_heads),
+            KArg::U32(kv_heads),
+            KArg::U32(d),
+            KArg::U32(row_slots),
+        ];
+        let grid = [n.div_ceil(64), q_heads + kv_heads, 1];
+        unsafe { launch(s, &self.rope_qk, "moa_rope_qk", grid, [128, 1, 1], 0, &args) }
+    }
+
+    /// V's part of [`OpKernels::rope_kv`] (packed `v` and its cache slots, the same values
+    /// and slots) in blocks of 64 tokens, and with `v_f16` (not 0) the first half of the
+    /// `u` prefill's V pre-pass (`codegen::abi::Arg::VF16`): the f16 copy of V at scale 1
+    /// and `v_max[h]` raised to the largest |v| of KV head h as bf16 bits (exact in bf16
+    /// storage; the host zeroes `v_max` before the pass's first group). What it writes is
+    /// [`v_write_ref`]'s. `head_dim % 8 == 0`.
+    ///
+    /// # Safety
+    /// `qkv`, `tok`, `seg`, `v` and the cache as for [`OpKernels::rope_kv`] (`v_cache` 0:
+    /// no cache write); `v_f16` 0 or `[n, kv_heads, head_dim]` 16-bit values, `v_max`
+    /// `kv_heads` words where `v_f16` is given.
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn v_write(
+        &self,
+        s: &Arc<CudaStream>,
+        qkv: u64,
+        tok: u64,
+        seg: u64,
+        v: u64,
+        v_cache: u64,
+        v_f16: [u64; 2],
+        n: u32,
+        heads: [u32; 3],
+        row_slots: u32,
+    ) -> Result<(), CudaError> {
+        let [q_heads, kv_heads, d] = heads;
+        if !d.is_multiple_of(8) {
+            return Err(CudaError::InvalidInput(format!(
+                "moa_v_write: head_dim {d} is not a multiple of 8"
+            )));
+        }
+        let args = [
+            KArg::Ptr(qkv),
+            KArg::Ptr(tok),
+            KArg::Ptr(seg),
+            KArg::Ptr(v),
+            KArg::Ptr(v_cache),
+            KArg::Ptr(v_f16[0]),
+            KArg::Ptr(v_f16[1]),
+            KArg::U32(n),
+            KArg::U32(q_heads),
+            KArg::U32(kv_heads),
+            KArg::U32(d),
+            KArg::U32(row_slots),
+        ];
+        let grid = [n.div_ceil(64), kv_heads, 1];
+        unsafe { launch(s, &self.v_write, "moa_v_write", grid, [128, 1, 1], 0, &args) }
     }
 
     /// `out = silu(gate) * up` of a fused `[n, 2 ffn]` f32 buffer.
@@ -744,6 +843,24 @@ pub fn rope_kv_ref(
         k_cache: k_cache.to_vec(),
         v_cache: v_cache.to_vec(),
     }
+}
+
+/// What [`OpKernels::v_write`] adds to [`rope_kv_ref`]'s V with its f16 copy: the copy's
+/// bits, `f16(v)` of every rounded value (`[n, kv_heads, head_dim]`, round to nearest
+/// even), and per KV head the largest |v| as the bits of a bf16 (`v` as `rope_kv_ref`
+/// rounds it to `storage`; exact bits where `storage` is bf16).
+pub fn v_write_ref(v: &[f32], kv_heads: usize, head_dim: usize) -> (Vec<u16>, Vec<u32>) {
+    let mut max = vec![0u32; kv_heads];
+    let copy = v
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| {
+            let h = i / head_dim % kv_heads;
+            max[h] = max[h].max((x.to_bits() >> 16) & 0x7fff);
+            half::f16::from_f32(x).to_bits()
+        })
+        .collect();
+    (copy, max)
 }
 
 /// `silu(gate) * up` of `[n, 2 ffn]` (gate then up).
@@ -1058,6 +1175,85 @@ pub fn check(ordinal: usize, storage: StorageType, seed: u64) -> Result<Vec<OpRe
         ] {
             out.push(compare(&format!("rope_kv {name} {what}"), &got, want, tol));
         }
+        if pass == 0 {
+            // The prefill pass again as the engine runs it, moa_rope_qk and moa_v_write with
+            // the f16 copy and the maxima (where the layer's prefill takes them,
+            // Arg::VF16), into fresh caches: the same values and slots, and the copy and
+            // maxima of v_write_ref (the maxima exact in bf16 storage).
+            let kc2 = DevMem::zeros(&s, cache_len * e, "k cache")?;
+            let vc2 = DevMem::zeros(&s, cache_len * e, "v cache")?;
+            let v16_d = DevMem::zeros(&s, n * hkv * d * 2, "f16 copy of v")?;
+            let vmax_d = DevMem::zeros(&s, hkv * 4, "v maxima")?;
+            unsafe {
+                ops.rope_qk(
+                    &s,
+                    qkv_d.ptr,
+                    tok_d.ptr,
+                    rope_d.ptr,
+                    seg_d.ptr,
+                    [q_d.ptr, k_d.ptr],
+                    kc2.ptr,
+                    n as u32,
+                    [hq as u32, hkv as u32, d as u32],
+                    layout.row_slots,
+                )?;
+                ops.v_write(
+                    &s,
+                    qkv_d.ptr,
+                    tok_d.ptr,
+                    seg_d.ptr,
+                    v_d.ptr,
+                    vc2.ptr,
+                    [v16_d.ptr, vmax_d.ptr],
+                    n as u32,
+                    [hq as u32, hkv as u32, d as u32],
+                    layout.row_slots,
+                )?;
+            }
+            for (what, got, want) in [
+                ("q", q_d.download(&s, n * hq * d, storage)?, &want.q),
+                ("k", k_d.download(&s, n * hkv * d, storage)?, &want.k),
+                ("v", v_d.download(&s, n * hkv * d, storage)?, &want.v),
+                (
+                    "k cache",
+                    kc2.download(&s, cache_len, storage)?,
+                    &want.k_cache,
+                ),
+                (
+                    "v cache",
+                    vc2.download(&s, cache_len, storage)?,
+                    &want.v_cache,
+                ),
+            ] {
+                out.push(compare(
+                    &format!("rope_qk + v_write {what}"),
+                    &got,
+                    want,
+                    tol,
+                ));
+            }
+            let (copy, max) = v_write_ref(&want.v, hkv, d);
+            let f = |b: &[u16]| -> Vec<f32> {
+                b.iter()
+                    .map(|&x| half::f16::from_bits(x).to_f32())
+                    .collect()
+            };
+            out.push(compare(
+                "v_write f16 copy",
+                &f(&v16_d.read::<u16>(&s, n * hkv * d)?),
+                &f(&copy),
+                0.0,
+            ));
+            if storage == StorageType::Bf16 {
+                let got: Vec<f32> = vmax_d
+                    .read::<u32>(&s, hkv)?
+                    .iter()
+                    .map(|&x| x as f32)
+                    .collect();
+                let want: Vec<f32> = max.iter().map(|&x| x as f32).collect();
+                out.push(compare("v_write maxima (bf16 bits)", &got, &want, 0.0));
+            }
+        }
     }
 
     // SwiGLU.
@@ -1195,6 +1391,23 @@ pub fn check(ordinal: usize, storage: StorageType, seed: u64) -> Result<Vec<OpRe
 mod tests {
     use super::*;
     use crate::lower::Segment;
+
+    /// The cache write's half of the `u` pre-pass (`v_write_ref`, what `moa_v_write` and
+    /// `_vcvt` write): f16(v) at scale 1, overflowing to infinity above f16's range (the
+    /// case `_vfix` converts again), and per KV head the largest |v| as bf16 bits, signs
+    /// ignored, heads told apart by position (`[token, kv_head, head_dim]`).
+    #[test]
+    fn v_write_ref_gives_the_unit_copy_and_the_bf16_maxima() {
+        // 2 tokens x 2 KV heads x head_dim 2.
+        let v = [0.5, -3.0, 1.0, 0.25, -7.5, 2.0, 70000.0, -1.0];
+        let v: Vec<f32> = v.iter().map(|&x| round(x, StorageType::Bf16)).collect();
+        let (copy, max) = v_write_ref(&v, 2, 2);
+        let bf = |x: f32| u32::from(half::bf16::from_f32(x).to_bits());
+        assert_eq!(max, vec![bf(7.5), bf(v[6])]);
+        assert_eq!(copy[1], half::f16::from_f32(-3.0).to_bits());
+        assert_eq!(copy[6], half::f16::INFINITY.to_bits());
+        assert_eq!(copy.len(), v.len());
+    }
 
     #[test]
     fn rope_kv_ref_keeps_the_newest_token_of_each_ring_slot() {

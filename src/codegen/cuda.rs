@@ -17,8 +17,9 @@ use super::{render, Artifact, CodegenError, KernelInfo, Phase, Target};
 use crate::lower::consts::{
     CUDA_DECODE_ARRIVE, CUDA_DECODE_CHEAP_ISSUE, CUDA_DECODE_EARLY_LOADS, CUDA_DECODE_FAST_MERGE,
     CUDA_DECODE_FOUR_CHAINS, CUDA_DECODE_FULL_PROLOGUE, CUDA_DECODE_LAZY_RESCALE,
-    CUDA_DECODE_LEAN_EPILOGUE, CUDA_DECODE_MHA_PER_TILE, CUDA_DECODE_REFILL,
-    CUDA_DECODE_TICKET_MERGE, CUDA_DECODE_UNMASKED_TILES, CUDA_DECODE_WIDE_MERGE,
+    CUDA_DECODE_LEAN_EPILOGUE, CUDA_DECODE_MHA_PER_TILE, CUDA_DECODE_PUSH_MERGE,
+    CUDA_DECODE_Q_FIRST, CUDA_DECODE_REFILL, CUDA_DECODE_TICKET_MERGE, CUDA_DECODE_UNMASKED_TILES,
+    CUDA_DECODE_WIDE_MERGE,
 };
 use crate::lower::consts::{
     CUDA_DECODE_STAGES, CUDA_DECODE_WARPS, CUDA_DECODE_WARP_PIPES, CUDA_PREFILL_K_TILE,
@@ -135,6 +136,20 @@ pub struct DecodeTuning {
     /// chunks merge in one round trip instead of two. The merge runs after the main loop,
     /// whose registers are dead by then.
     pub wide_merge: bool,
+    /// Tensor-core kernel with early loads (the letter `q`): Q first. After
+    /// `griddepcontrol.wait` a block issues its Q loads (whose address needs only the work
+    /// item) before anything consumes `row_pos`, so Q's L2 round trip runs beside
+    /// `row_pos`'s instead of after it (without it ptxas issues them after the first use of
+    /// `row_pos`: two dependent round trips before the first tile's math).
+    pub q_first: bool,
+    /// Tensor-core kernel (the letter `p`): push merge in thread-block clusters. A block
+    /// of a cluster launch sends each output element's state (and each head's m, l) of its
+    /// chunk straight into the shared memory of the segment's block that merges it
+    /// (`st.async`, completing that block's mbarrier transaction count), so a merging block
+    /// waits only for its own barrier's phase: no `barrier.cluster` with its
+    /// `MEMBAR.ALL.GPU` around the exchange, no remote load round trip, no barrier before
+    /// exit; a segment of one chunk writes O at once.
+    pub push_merge: bool,
     /// Benchmark probe only (the letter `z`): the kernel streams its chunk's K/V tiles and
     /// does nothing else (no math, no merge, O unwritten), so its time is the floor of this
     /// work list's memory traffic. Never a runtime kernel: its output is undefined.
@@ -189,6 +204,8 @@ impl Default for DecodeTuning {
             cheap_issue: CUDA_DECODE_CHEAP_ISSUE,
             lazy_rescale: CUDA_DECODE_LAZY_RESCALE,
             wide_merge: CUDA_DECODE_WIDE_MERGE,
+            q_first: CUDA_DECODE_Q_FIRST,
+            push_merge: CUDA_DECODE_PUSH_MERGE,
             probe: false,
             probe_no_merge: false,
             probe_no_epilogue: false,
@@ -666,15 +683,17 @@ impl PrefillTuning {
 
 impl std::fmt::Display for DecodeTuning {
     /// `WARPSxSTAGES` and the letters of the options that are on, in the order `w`
-    /// (warp-private pipelines), `e` (early loads), `f` (full prologue), `r` (refill when
-    /// free), `a` (arrival barriers), `u` (unmasked tiles), `m` (fast merge),
-    /// `s` (lean epilogue), `t` (ticket merge), `b` (wide merge batches), `z`, `y` and `x` (the
+    /// (warp-private pipelines), `e` (early loads), `q` (Q first), `f` (full prologue), `r`
+    /// (refill when free), `a` (arrival barriers), `i` (cheap refill issue), `u` (unmasked
+    /// tiles), `c` (four Q·Kᵀ chains), `l` (lazy rescale), `m` (fast merge), `s` (lean
+    /// epilogue), `p` (push merge), `t` (ticket merge), `b` (wide merge batches), `z`, `y` and `x` (the
     /// probes), e.g. `4x3em`, `4x3efmstb` or `4x3w`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}x{}", self.warps, self.stages)?;
         for (on, letter) in [
             (self.warp_pipes, 'w'),
             (self.early_loads, 'e'),
+            (self.q_first, 'q'),
             (self.full_prologue, 'f'),
             (self.refill, 'r'),
             (self.arrive, 'a'),
@@ -684,6 +703,7 @@ impl std::fmt::Display for DecodeTuning {
             (self.lazy_rescale, 'l'),
             (self.fast_merge, 'm'),
             (self.lean, 's'),
+            (self.push_merge, 'p'),
             (self.ticket, 't'),
             (self.wide_merge, 'b'),
             (self.probe, 'z'),
@@ -702,13 +722,13 @@ impl std::str::FromStr for DecodeTuning {
     type Err = String;
 
     /// Parses what [`Display`](std::fmt::Display) writes: `WARPSxSTAGES` and any of the
-    /// letters `w`, `e`, `f`, `r`, `a`, `i`, `u`, `c`, `l`, `m`, `s`, `t`, `b`, `z`, `y`, `x` (a letter not
+    /// letters `w`, `e`, `q`, `f`, `r`, `a`, `i`, `u`, `c`, `l`, `m`, `s`, `p`, `t`, `b`, `z`, `y`, `x` (a letter not
     /// written is off, whatever the default); `a` needs `r`.
     fn from_str(v: &str) -> Result<Self, String> {
         let bad = || {
             format!(
-                "decode variant `{v}`: expected WARPSxSTAGES and option letters from w, e, f, r, a, \
-                 i, u, c, l, m, s, t, b, z, y, x (a only with r), e.g. 4x3, 4x3emsb or 4x3w"
+                "decode variant `{v}`: expected WARPSxSTAGES and option letters from w, e, q, f, r, \
+                 a, i, u, c, l, m, s, p, t, b, z, y, x (a only with r), e.g. 4x3, 4x3emsb or 4x3w"
             )
         };
         let (w, rest) = v.split_once('x').ok_or_else(bad)?;
@@ -732,6 +752,8 @@ impl std::str::FromStr for DecodeTuning {
             cheap_issue: false,
             lazy_rescale: false,
             wide_merge: false,
+            q_first: false,
+            push_merge: false,
             probe: false,
             probe_no_merge: false,
             probe_no_epilogue: false,
@@ -751,6 +773,8 @@ impl std::str::FromStr for DecodeTuning {
                 's' => &mut t.lean,
                 't' => &mut t.ticket,
                 'b' => &mut t.wide_merge,
+                'q' => &mut t.q_first,
+                'p' => &mut t.push_merge,
                 'z' => &mut t.probe,
                 'y' => &mut t.probe_no_merge,
                 'x' => &mut t.probe_no_epilogue,
@@ -1127,6 +1151,10 @@ struct CudaLayerCtx {
     decode_four_chains: bool,
     /// `DecodeTuning::lazy_rescale` where it applies (tensor cores).
     decode_lazy: bool,
+    /// `DecodeTuning::q_first` where it applies (with `decode_early_loads`).
+    decode_q_first: bool,
+    /// `DecodeTuning::push_merge` where it applies (tensor cores).
+    decode_push: bool,
     decode_probe: bool,
     decode_probe_no_merge: bool,
     decode_probe_no_epilogue: bool,
@@ -1330,6 +1358,11 @@ fn layer_ctx(
             && decode_uses_mma(module.storage, d),
         decode_four_chains: tuning.four_chains && decode_uses_mma(module.storage, d),
         decode_lazy: tuning.lazy_rescale && decode_uses_mma(module.storage, d),
+        decode_q_first: tuning.q_first
+            && tuning.early_loads
+            && !tuning.warp_pipes
+            && decode_uses_mma(module.storage, d),
+        decode_push: tuning.push_merge && decode_uses_mma(module.storage, d),
         decode_arrive: tuning.arrive
             && tuning.refill
             && !tuning.warp_pipes

@@ -294,3 +294,12 @@ pub const CUDA_DECODE_LAZY_RESCALE: bool = false;
 /// is compiled differently): 1.001 against 0.995 of 4x3em's time in geometric mean at
 /// B = 4, 16k. So off.
 pub const CUDA_DECODE_WIDE_MERGE: bool = false;
+/// CUDA decode: Q first (`codegen::cuda::DecodeTuning::q_first`): after the grid wait a
+/// block loads Q before anything waits for `row_pos`, so the two round trips overlap.
+/// Opt-in until measured (session 16, benches/RESULTS.md "Session 16").
+pub const CUDA_DECODE_Q_FIRST: bool = false;
+/// CUDA decode: push merge in clusters (`codegen::cuda::DecodeTuning::push_merge`): the
+/// chunks of a segment send their states into the merging blocks' shared memory
+/// (`st.async` completing an mbarrier's transaction count) instead of two cluster barriers
+/// and remote loads. Opt-in until measured (session 16, benches/RESULTS.md "Session 16").
+pub const CUDA_DECODE_PUSH_MERGE: bool = false;

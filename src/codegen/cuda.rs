@@ -16,10 +16,10 @@ use super::ctx::LayerCtx;
 use super::{render, Artifact, CodegenError, KernelInfo, Phase, Target};
 use crate::lower::consts::{
     CUDA_DECODE_ARRIVE, CUDA_DECODE_CHEAP_ISSUE, CUDA_DECODE_EARLY_LOADS, CUDA_DECODE_FAST_MERGE,
-    CUDA_DECODE_FOUR_CHAINS, CUDA_DECODE_FULL_PROLOGUE, CUDA_DECODE_LAZY_RESCALE,
-    CUDA_DECODE_LEAN_EPILOGUE, CUDA_DECODE_MHA_PER_TILE, CUDA_DECODE_PUSH_MERGE,
-    CUDA_DECODE_Q_FIRST, CUDA_DECODE_REFILL, CUDA_DECODE_TICKET_MERGE, CUDA_DECODE_UNMASKED_TILES,
-    CUDA_DECODE_WIDE_MERGE,
+    CUDA_DECODE_FOUR_CHAINS, CUDA_DECODE_FULL_PROLOGUE, CUDA_DECODE_GQA_Q_FIRST,
+    CUDA_DECODE_LAZY_RESCALE, CUDA_DECODE_LEAN_EPILOGUE, CUDA_DECODE_MHA_PER_TILE,
+    CUDA_DECODE_PUSH_MERGE, CUDA_DECODE_Q_FIRST, CUDA_DECODE_REFILL, CUDA_DECODE_TICKET_MERGE,
+    CUDA_DECODE_UNMASKED_TILES, CUDA_DECODE_WIDE_MERGE,
 };
 use crate::lower::consts::{
     CUDA_DECODE_STAGES, CUDA_DECODE_WARPS, CUDA_DECODE_WARP_PIPES, CUDA_PREFILL_K_TILE,
@@ -169,13 +169,19 @@ impl DecodeTuning {
     /// heads: [`Default`], and for MHA (a group of 1) also the cheap refill issue (`i`),
     /// four Q·Kᵀ chains (`c`) and the lazy rescale (`l`) where
     /// [`CUDA_DECODE_MHA_PER_TILE`] says so (measured faster on every Vicuna-7B layer, a tie
-    /// on Llama-3-8B's GQA groups of 4; benches/RESULTS.md, decode "Session 15").
+    /// on Llama-3-8B's GQA groups of 4; benches/RESULTS.md, decode "Session 15"), and for
+    /// GQA (a group of 2 or more) Q first (`q`) where [`CUDA_DECODE_GQA_Q_FIRST`] says so
+    /// (0.992–0.999 of the time in geometric mean on Llama-3-8B; a tie on Vicuna-7B;
+    /// decode "Session 16").
     pub fn default_for(group_size: u32) -> Self {
         let mut t = Self::default();
         if group_size == 1 && CUDA_DECODE_MHA_PER_TILE {
             t.cheap_issue = true;
             t.four_chains = true;
             t.lazy_rescale = true;
+        }
+        if group_size >= 2 && CUDA_DECODE_GQA_Q_FIRST {
+            t.q_first = true;
         }
         t
     }
@@ -1969,6 +1975,10 @@ beta = [0.5, 0.25, 0.375, 0.5]
             "4x3elms",
             "4x3eiclms",
             "4x3eiclmsx",
+            "4x3eqms",
+            "4x3emsp",
+            "4x3eqmsp",
+            "4x3eqiclmsp",
         ] {
             let t: DecodeTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(t.to_string(), v);
@@ -1978,10 +1988,12 @@ beta = [0.5, 0.25, 0.375, 0.5]
             "4x3me".parse::<DecodeTuning>().unwrap().to_string(),
             "4x3em"
         );
-        for bad in ["4x3ee", "4x3q", "4x3k", "x3", "4x", "4x3 e", "4x3ema"] {
+        for bad in [
+            "4x3ee", "4x3g", "4x3k", "x3", "4x", "4x3 e", "4x3ema", "4x3qq",
+        ] {
             let e = bad.parse::<DecodeTuning>().unwrap_err();
             assert!(
-                e.contains(bad) && e.contains("w, e, f, r, a, i, u, c, l, m, s, t"),
+                e.contains(bad) && e.contains("w, e, q, f, r, a, i, u, c, l, m, s, p, t"),
                 "{e}"
             );
         }
@@ -1992,11 +2004,11 @@ beta = [0.5, 0.25, 0.375, 0.5]
 
     #[test]
     fn mha_takes_the_per_tile_options_by_default() {
-        // Session 15 (benches/RESULTS.md): 4x3eiclms for a group of 1, the plain default
+        // Session 15 (benches/RESULTS.md): 4x3eiclms for a group of 1; session 16: Q first
         // for GQA groups.
         assert_eq!(DecodeTuning::default_for(1).to_string(), "4x3eiclms");
         for g in [2, 4, 8] {
-            assert_eq!(DecodeTuning::default_for(g), DecodeTuning::default());
+            assert_eq!(DecodeTuning::default_for(g).to_string(), "4x3eqms");
         }
         assert_eq!(DecodeTuning::default().to_string(), "4x3ems");
     }

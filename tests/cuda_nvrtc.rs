@@ -495,6 +495,63 @@ fn decode_session15_options_compile() {
     }
 }
 
+/// Session 16's decode options (DESIGN §6): Q first (`q`: Q's loads issued before the first
+/// use of `row_pos`, i.e. before the ring position's `rem.u32`) and the push merge (`p`:
+/// cluster chunks `st.async` their states into the merging block, counted by its
+/// mbarrier, with no `barrier.cluster` release and no remote loads) compile for both
+/// fixtures and both MMA types, alone and together with session 15's letters.
+#[test]
+fn decode_session16_options_compile() {
+    for name in ["fixture-mha.toml", "fixture-gqa.toml"] {
+        for storage in [StorageType::F16, StorageType::Bf16] {
+            let module = lower(&fixture(name), storage);
+            let body_of = |v: &str| {
+                let tuning: cuda::DecodeTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
+                let arts = cuda::generate_tuned(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
+                let ptx = compile(&arts[0]);
+                decode_entry(&ptx, &arts[0].kernels[1].entry_point).to_string()
+            };
+            // Loads of Q (non-coherent 32-bit loads) between the grid wait and the ring
+            // position's remainder, the first use of row_pos.
+            let q_before_row_pos = |b: &str| {
+                let wait = b.find("griddepcontrol.wait").expect("the grid wait");
+                let rem = wait + b[wait..].find("rem.u32").expect("the ring position");
+                b[wait..rem].matches("ld.global.nc.u32").count()
+            };
+            let plain = body_of("4x3ems");
+            // row_pos alone.
+            assert_eq!(
+                q_before_row_pos(&plain),
+                1,
+                "{name} {} 4x3ems",
+                storage.name()
+            );
+            for v in ["4x3eqms", "4x3emps", "4x3eqmps", "4x3eqiclmps"] {
+                let body = body_of(v);
+                let tag = format!("{name} {} {v}", storage.name());
+                assert!(body.contains("mma.sync.aligned.m16n8k16"), "{tag}");
+                assert_eq!(
+                    q_before_row_pos(&body) > 1,
+                    v.contains('q'),
+                    "{tag}: Q first"
+                );
+                for needle in [
+                    "st.async.shared::cluster.mbarrier::complete_tx::bytes.b32",
+                    "barrier.cluster.arrive.relaxed",
+                    "mbarrier.try_wait.parity.acquire.cluster",
+                ] {
+                    assert_eq!(body.contains(needle), v.contains('p'), "{tag}: {needle}");
+                }
+                assert_eq!(
+                    body.contains("ld.shared::cluster.f32"),
+                    !v.contains('p'),
+                    "{tag}: remote loads"
+                );
+            }
+        }
+    }
+}
+
 /// The decode kernels merge a segment held by a thread-block cluster through distributed
 /// shared memory (docs/DESIGN.md §6), and keep the arrival-counter merge through global
 /// memory for plain launches: both paths are in the PTX of the tensor-core (bf16) and the

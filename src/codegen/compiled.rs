@@ -42,10 +42,12 @@ pub fn compile(
     storage: StorageType,
 ) -> Result<Compiled, CodegenError> {
     let module = lower(plan, storage);
-    // The CUDA prefill's default for this head_dim (`PrefillTuning::default_for`).
+    // The CUDA prefill's default for this head_dim (`PrefillTuning::default_for`) and the
+    // decode's for this GQA group (`DecodeTuning::default_for`), as the CUDA executor
+    // generates them.
     let options = CompileOptions {
+        cuda_decode: DecodeTuning::default_for(module.shape.group_size()),
         cuda_prefill: PrefillTuning::default_for(storage, module.shape.head_dim),
-        ..CompileOptions::default()
     };
     Compiled::from_module(module, targets, options)
 }

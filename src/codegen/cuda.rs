@@ -16,9 +16,10 @@ use super::ctx::LayerCtx;
 use super::{render, Artifact, CodegenError, KernelInfo, Phase, Target};
 use crate::lower::consts::{
     CUDA_DECODE_ARRIVE, CUDA_DECODE_CHEAP_ISSUE, CUDA_DECODE_EARLY_LOADS, CUDA_DECODE_FAST_MERGE,
-    CUDA_DECODE_FOUR_CHAINS, CUDA_DECODE_FULL_PROLOGUE, CUDA_DECODE_LAZY_RESCALE,
-    CUDA_DECODE_LEAN_EPILOGUE, CUDA_DECODE_MHA_PER_TILE, CUDA_DECODE_REFILL,
-    CUDA_DECODE_TICKET_MERGE, CUDA_DECODE_UNMASKED_TILES, CUDA_DECODE_WIDE_MERGE,
+    CUDA_DECODE_FOUR_CHAINS, CUDA_DECODE_FULL_PROLOGUE, CUDA_DECODE_GQA_Q_FIRST,
+    CUDA_DECODE_LAZY_RESCALE, CUDA_DECODE_LEAN_EPILOGUE, CUDA_DECODE_MHA_PER_TILE,
+    CUDA_DECODE_PUSH_MERGE, CUDA_DECODE_Q_FIRST, CUDA_DECODE_REFILL, CUDA_DECODE_TICKET_MERGE,
+    CUDA_DECODE_UNMASKED_TILES, CUDA_DECODE_WIDE_MERGE,
 };
 use crate::lower::consts::{
     CUDA_DECODE_STAGES, CUDA_DECODE_WARPS, CUDA_DECODE_WARP_PIPES, CUDA_PREFILL_K_TILE,
@@ -135,6 +136,20 @@ pub struct DecodeTuning {
     /// chunks merge in one round trip instead of two. The merge runs after the main loop,
     /// whose registers are dead by then.
     pub wide_merge: bool,
+    /// Tensor-core kernel with early loads (the letter `q`): Q first. After
+    /// `griddepcontrol.wait` a block issues its Q loads (whose address needs only the work
+    /// item) before anything consumes `row_pos`, so Q's L2 round trip runs beside
+    /// `row_pos`'s instead of after it (without it ptxas issues them after the first use of
+    /// `row_pos`: two dependent round trips before the first tile's math).
+    pub q_first: bool,
+    /// Tensor-core kernel (the letter `p`): push merge in thread-block clusters. A block
+    /// of a cluster launch sends each output element's state (and each head's m, l) of its
+    /// chunk straight into the shared memory of the segment's block that merges it
+    /// (`st.async`, completing that block's mbarrier transaction count), so a merging block
+    /// waits only for its own barrier's phase: no `barrier.cluster` with its
+    /// `MEMBAR.ALL.GPU` around the exchange, no remote load round trip, no barrier before
+    /// exit; a segment of one chunk writes O at once.
+    pub push_merge: bool,
     /// Benchmark probe only (the letter `z`): the kernel streams its chunk's K/V tiles and
     /// does nothing else (no math, no merge, O unwritten), so its time is the floor of this
     /// work list's memory traffic. Never a runtime kernel: its output is undefined.
@@ -154,13 +169,19 @@ impl DecodeTuning {
     /// heads: [`Default`], and for MHA (a group of 1) also the cheap refill issue (`i`),
     /// four Q·Kᵀ chains (`c`) and the lazy rescale (`l`) where
     /// [`CUDA_DECODE_MHA_PER_TILE`] says so (measured faster on every Vicuna-7B layer, a tie
-    /// on Llama-3-8B's GQA groups of 4; benches/RESULTS.md, decode "Session 15").
+    /// on Llama-3-8B's GQA groups of 4; benches/RESULTS.md, decode "Session 15"), and for
+    /// GQA (a group of 2 or more) Q first (`q`) where [`CUDA_DECODE_GQA_Q_FIRST`] says so
+    /// (0.992–0.999 of the time in geometric mean on Llama-3-8B; a tie on Vicuna-7B;
+    /// decode "Session 16").
     pub fn default_for(group_size: u32) -> Self {
         let mut t = Self::default();
         if group_size == 1 && CUDA_DECODE_MHA_PER_TILE {
             t.cheap_issue = true;
             t.four_chains = true;
             t.lazy_rescale = true;
+        }
+        if group_size >= 2 && CUDA_DECODE_GQA_Q_FIRST {
+            t.q_first = true;
         }
         t
     }
@@ -189,6 +210,8 @@ impl Default for DecodeTuning {
             cheap_issue: CUDA_DECODE_CHEAP_ISSUE,
             lazy_rescale: CUDA_DECODE_LAZY_RESCALE,
             wide_merge: CUDA_DECODE_WIDE_MERGE,
+            q_first: CUDA_DECODE_Q_FIRST,
+            push_merge: CUDA_DECODE_PUSH_MERGE,
             probe: false,
             probe_no_merge: false,
             probe_no_epilogue: false,
@@ -666,15 +689,17 @@ impl PrefillTuning {
 
 impl std::fmt::Display for DecodeTuning {
     /// `WARPSxSTAGES` and the letters of the options that are on, in the order `w`
-    /// (warp-private pipelines), `e` (early loads), `f` (full prologue), `r` (refill when
-    /// free), `a` (arrival barriers), `u` (unmasked tiles), `m` (fast merge),
-    /// `s` (lean epilogue), `t` (ticket merge), `b` (wide merge batches), `z`, `y` and `x` (the
+    /// (warp-private pipelines), `e` (early loads), `q` (Q first), `f` (full prologue), `r`
+    /// (refill when free), `a` (arrival barriers), `i` (cheap refill issue), `u` (unmasked
+    /// tiles), `c` (four Q·Kᵀ chains), `l` (lazy rescale), `m` (fast merge), `s` (lean
+    /// epilogue), `p` (push merge), `t` (ticket merge), `b` (wide merge batches), `z`, `y` and `x` (the
     /// probes), e.g. `4x3em`, `4x3efmstb` or `4x3w`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}x{}", self.warps, self.stages)?;
         for (on, letter) in [
             (self.warp_pipes, 'w'),
             (self.early_loads, 'e'),
+            (self.q_first, 'q'),
             (self.full_prologue, 'f'),
             (self.refill, 'r'),
             (self.arrive, 'a'),
@@ -684,6 +709,7 @@ impl std::fmt::Display for DecodeTuning {
             (self.lazy_rescale, 'l'),
             (self.fast_merge, 'm'),
             (self.lean, 's'),
+            (self.push_merge, 'p'),
             (self.ticket, 't'),
             (self.wide_merge, 'b'),
             (self.probe, 'z'),
@@ -702,13 +728,13 @@ impl std::str::FromStr for DecodeTuning {
     type Err = String;
 
     /// Parses what [`Display`](std::fmt::Display) writes: `WARPSxSTAGES` and any of the
-    /// letters `w`, `e`, `f`, `r`, `a`, `i`, `u`, `c`, `l`, `m`, `s`, `t`, `b`, `z`, `y`, `x` (a letter not
+    /// letters `w`, `e`, `q`, `f`, `r`, `a`, `i`, `u`, `c`, `l`, `m`, `s`, `p`, `t`, `b`, `z`, `y`, `x` (a letter not
     /// written is off, whatever the default); `a` needs `r`.
     fn from_str(v: &str) -> Result<Self, String> {
         let bad = || {
             format!(
-                "decode variant `{v}`: expected WARPSxSTAGES and option letters from w, e, f, r, a, \
-                 i, u, c, l, m, s, t, b, z, y, x (a only with r), e.g. 4x3, 4x3emsb or 4x3w"
+                "decode variant `{v}`: expected WARPSxSTAGES and option letters from w, e, q, f, r, \
+                 a, i, u, c, l, m, s, p, t, b, z, y, x (a only with r), e.g. 4x3, 4x3emsb or 4x3w"
             )
         };
         let (w, rest) = v.split_once('x').ok_or_else(bad)?;
@@ -732,6 +758,8 @@ impl std::str::FromStr for DecodeTuning {
             cheap_issue: false,
             lazy_rescale: false,
             wide_merge: false,
+            q_first: false,
+            push_merge: false,
             probe: false,
             probe_no_merge: false,
             probe_no_epilogue: false,
@@ -751,6 +779,8 @@ impl std::str::FromStr for DecodeTuning {
                 's' => &mut t.lean,
                 't' => &mut t.ticket,
                 'b' => &mut t.wide_merge,
+                'q' => &mut t.q_first,
+                'p' => &mut t.push_merge,
                 'z' => &mut t.probe,
                 'y' => &mut t.probe_no_merge,
                 'x' => &mut t.probe_no_epilogue,
@@ -1127,6 +1157,10 @@ struct CudaLayerCtx {
     decode_four_chains: bool,
     /// `DecodeTuning::lazy_rescale` where it applies (tensor cores).
     decode_lazy: bool,
+    /// `DecodeTuning::q_first` where it applies (with `decode_early_loads`).
+    decode_q_first: bool,
+    /// `DecodeTuning::push_merge` where it applies (tensor cores).
+    decode_push: bool,
     decode_probe: bool,
     decode_probe_no_merge: bool,
     decode_probe_no_epilogue: bool,
@@ -1330,6 +1364,11 @@ fn layer_ctx(
             && decode_uses_mma(module.storage, d),
         decode_four_chains: tuning.four_chains && decode_uses_mma(module.storage, d),
         decode_lazy: tuning.lazy_rescale && decode_uses_mma(module.storage, d),
+        decode_q_first: tuning.q_first
+            && tuning.early_loads
+            && !tuning.warp_pipes
+            && decode_uses_mma(module.storage, d),
+        decode_push: tuning.push_merge && decode_uses_mma(module.storage, d),
         decode_arrive: tuning.arrive
             && tuning.refill
             && !tuning.warp_pipes
@@ -1936,6 +1975,10 @@ beta = [0.5, 0.25, 0.375, 0.5]
             "4x3elms",
             "4x3eiclms",
             "4x3eiclmsx",
+            "4x3eqms",
+            "4x3emsp",
+            "4x3eqmsp",
+            "4x3eqiclmsp",
         ] {
             let t: DecodeTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(t.to_string(), v);
@@ -1945,10 +1988,12 @@ beta = [0.5, 0.25, 0.375, 0.5]
             "4x3me".parse::<DecodeTuning>().unwrap().to_string(),
             "4x3em"
         );
-        for bad in ["4x3ee", "4x3q", "4x3k", "x3", "4x", "4x3 e", "4x3ema"] {
+        for bad in [
+            "4x3ee", "4x3g", "4x3k", "x3", "4x", "4x3 e", "4x3ema", "4x3qq",
+        ] {
             let e = bad.parse::<DecodeTuning>().unwrap_err();
             assert!(
-                e.contains(bad) && e.contains("w, e, f, r, a, i, u, c, l, m, s, t"),
+                e.contains(bad) && e.contains("w, e, q, f, r, a, i, u, c, l, m, s, p, t"),
                 "{e}"
             );
         }
@@ -1959,11 +2004,11 @@ beta = [0.5, 0.25, 0.375, 0.5]
 
     #[test]
     fn mha_takes_the_per_tile_options_by_default() {
-        // Session 15 (benches/RESULTS.md): 4x3eiclms for a group of 1, the plain default
+        // Session 15 (benches/RESULTS.md): 4x3eiclms for a group of 1; session 16: Q first
         // for GQA groups.
         assert_eq!(DecodeTuning::default_for(1).to_string(), "4x3eiclms");
         for g in [2, 4, 8] {
-            assert_eq!(DecodeTuning::default_for(g), DecodeTuning::default());
+            assert_eq!(DecodeTuning::default_for(g).to_string(), "4x3eqms");
         }
         assert_eq!(DecodeTuning::default().to_string(), "4x3ems");
     }

@@ -294,3 +294,19 @@ pub const CUDA_DECODE_LAZY_RESCALE: bool = false;
 /// is compiled differently): 1.001 against 0.995 of 4x3em's time in geometric mean at
 /// B = 4, 16k. So off.
 pub const CUDA_DECODE_WIDE_MERGE: bool = false;
+/// CUDA decode: Q first (`codegen::cuda::DecodeTuning::q_first`): after the grid wait a
+/// block loads Q before anything waits for `row_pos`, so the two round trips overlap. Off
+/// in [`Default`](codegen::cuda::DecodeTuning) (MHA: a tie on Vicuna-7B, medians −0.12 to
+/// +0.22 µs per configuration); GQA models take it through [`CUDA_DECODE_GQA_Q_FIRST`].
+pub const CUDA_DECODE_Q_FIRST: bool = false;
+/// CUDA decode: GQA models (group ≥ 2) take Q first (`DecodeTuning::default_for`).
+/// Measured (session 16, benches/RESULTS.md "Session 16", Llama-3-8B, every layer, two
+/// runs): 0.992–0.999 of 4x3ems's time in geometric mean per configuration, mean −0.04 to
+/// −0.25 µs per layer; slower in both runs on 6 of 128 layer × configuration cells, by at
+/// most 0.38 µs (inside the A/A noise).
+pub const CUDA_DECODE_GQA_Q_FIRST: bool = true;
+/// CUDA decode: push merge in clusters (`codegen::cuda::DecodeTuning::push_merge`): the
+/// chunks of a segment send their states into the merging blocks' shared memory
+/// (`st.async` completing an mbarrier's transaction count) instead of two cluster barriers
+/// and remote loads. Opt-in until measured (session 16, benches/RESULTS.md "Session 16").
+pub const CUDA_DECODE_PUSH_MERGE: bool = false;

@@ -1817,8 +1817,7 @@ fn pipelined_subgroup_decode_matches_the_cpu_reference() {
                         decode_sg_pipe: pipe,
                         ..WgslTuning::default()
                     };
-                    let kernels =
-                        moa::codegen::Compiled::wgsl_with(plan, storage, tuning).unwrap();
+                    let kernels = moa::codegen::Compiled::wgsl_with(plan, storage, tuning).unwrap();
                     let piped = kernels
                         .kernels()
                         .filter(|k| {

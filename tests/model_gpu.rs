@@ -1845,7 +1845,7 @@ fn pipelined_subgroup_decode_matches_the_cpu_reference() {
         (&smol, &smol_plan, vec![260, 9, 131], 2),
     ] {
         let cpu = CpuReference::from_model(model.clone()).unwrap();
-        for pipe in [1u32, 2, 4] {
+        for pipe in [1u8, 2, 4] {
             let options = WgpuEngineOptions {
                 wgsl_tuning: WgslTuning {
                     decode_subgroup: Some(0),

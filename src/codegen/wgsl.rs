@@ -517,7 +517,7 @@ pub struct WgslTuning {
     /// block's are used; the next item's words are read while this item streams and its
     /// first block issued at the end of this item's last (DESIGN §7.3). Not measured yet
     /// (RESULTS "Session 16, call 3"). With [`Self::decode_sg_diag`] its loads-only twin.
-    pub decode_sg_pipe: u32,
+    pub decode_sg_pipe: u8,
 }
 
 /// Subgroups per workgroup of the decode on subgroups ([`WgslTuning::decode_subgroup`]).
@@ -961,8 +961,7 @@ pub fn generate_with(
                 &ctx,
                 &env,
                 sg,
-                tuning.decode_sg_diag,
-                tuning.decode_sg_pipe,
+                &tuning,
                 shape.tile,
                 base_constants,
             )?);
@@ -1225,8 +1224,7 @@ fn decode_sg_artifact(
     ctx: &LayerCtx,
     env: &minijinja::Environment<'_>,
     sg: u32,
-    diag: bool,
-    pipe: u32,
+    tuning: &WgslTuning,
     tile: u32,
     base_constants: serde_json::Value,
 ) -> Result<Artifact, CodegenError> {
@@ -1240,7 +1238,8 @@ fn decode_sg_artifact(
         .collect();
     // The pipelined form where asked ([`WgslTuning::decode_sg_pipe`]), at most
     // [`DECODE_SG_MAX_ITEMS`] items a workgroup.
-    let items = pipe.min(DECODE_SG_MAX_ITEMS);
+    let diag = tuning.decode_sg_diag;
+    let items = u32::from(tuning.decode_sg_pipe).min(DECODE_SG_MAX_ITEMS);
     let template = if items > 0 { DECODE_SG_PIPE } else { DECODE_SG };
     let source = super::render(
         env,

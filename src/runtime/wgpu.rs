@@ -364,16 +364,17 @@ struct Kernel {
     abi: KernelAbi,
     /// Work items a workgroup of a decode takes (the manifest constant `decode_sg_items`
     /// of the pipelined decode on subgroups, `WgslTuning::decode_sg_pipe`; 1 for every
-    /// other kernel): its grid covers ceil(n_items / items) workgroups.
-    items: u32,
+    /// other kernel): its grid covers ceil(n_items / items) workgroups. (u8: the
+    /// template takes at most `DECODE_SG_MAX_ITEMS`.)
+    items: u8,
 }
 
 /// [`Kernel::items`] of a manifest kernel.
-fn items_per_workgroup(k: &KernelInfo) -> u32 {
+fn items_per_workgroup(k: &KernelInfo) -> u8 {
     k.constants
         .get("decode_sg_items")
         .and_then(serde_json::Value::as_u64)
-        .and_then(|v| u32::try_from(v).ok())
+        .and_then(|v| u8::try_from(v).ok())
         .unwrap_or(1)
         .max(1)
 }
@@ -948,7 +949,8 @@ impl WgpuAttention {
             .max_compute_workgroups_per_dimension
             .max(1);
         // A workgroup of the pipelined decode on subgroups takes `items` consecutive items.
-        let folded = fold_items(n_items.div_ceil(kernel.items), max_groups).ok_or_else(|| {
+        let groups = n_items.div_ceil(u32::from(kernel.items));
+        let folded = fold_items(groups, max_groups).ok_or_else(|| {
             WgpuError::Input(format!(
                 "the decode work list has {n_items} items, above the adapter's \
                  {max_groups} x {max_groups} workgroups per dispatch (fewer rows per step fit)"

@@ -9,7 +9,9 @@
 #
 # SmolLM2 shape, random weights, 16 x 4096, moa-50, 64 greedy tokens, --profile 5
 # (us per dispatch, best of 3), MOA_WGPU_COOP_ATTN=0, one process a run, every run under
-# `timeout`, a run started only while END leaves room for its cap:
+# `timeout`, a run started only while END leaves room for its cap (about 11 s a run
+# once the shaders are cached, ~20 s a new form's first: END=70 is expected to reach
+# def1 p21 def2 p22 and maybe p2rd1; END=150 all ten):
 #   def  = main's defaults (the scalar decode, decode.wgsl.j2)
 #   p2   = MOA_WGSL_SG_DECODE=1 MOA_WGSL_SG_PIPE=2: decode_sg_pipe.wgsl.j2, form (a) + (b):
 #          first block's K/V issued from the work item alone (before the row position, Q
@@ -60,8 +62,10 @@ env_of() { case $1 in def) echo "";;
 step() { local name=$1 form=$2 par=$3 cap=$4; left $(( END - cap + 5 )) || { el "skip $name"; return; }
   el "== $name"; env $(env_of $form) timeout $cap /tmp/wpe-s16w2 $A --parity $par > "$R/$name.txt" 2>&1; el "$name rc=$?"
   grep -h -E "max .logit err|panicked|wgpu_products_engine: |attention: " "$R/$name.txt" | head -3; }
-# A/B/A/B: the default and the two-item form first, then the twins and the rest.
-RUNS=${RUNS:-"def1:def:24:40 p21:p2:24:30 p2rd1:p2rd:0:25 p11:p1:24:25 def2:def:0:25 p22:p2:0:25 p1rd1:p1rd:0:25 p41:p4:24:25 rd1:rd:0:25 p12:p1:0:25"}
+# name:form:parity tokens:cap (s). A/B/A/B of the default and the two-item form first (a
+# new form's first load compiles its 30 shaders, ~10 s on the H200; a repeat loads from
+# the driver's cache), then the twins and the rest as END allows.
+RUNS=${RUNS:-"def1:def:24:35 p21:p2:24:30 def2:def:0:20 p22:p2:0:20 p2rd1:p2rd:0:25 p11:p1:24:25 p1rd1:p1rd:0:25 p41:p4:24:25 rd1:rd:0:20 p12:p1:0:20"}
 for r in $RUNS; do IFS=: read -r name form par cap <<< "$r"; step "$name" "$form" "$par" "$cap"; done
 printf "%-6s %6s %7s %7s %6s %6s %6s %6s %6s %6s %6s %6s %s\n" run tok/s ms/st dev_us attn merge qkv out gateup down head probe parity
 for r in $RUNS; do name=${r%%:*}; t=$R/$name.txt; [ -f "$t" ] || continue

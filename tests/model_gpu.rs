@@ -1792,3 +1792,110 @@ fn subgroup_decode_matches_the_cpu_reference() {
         }
     }
 }
+
+/// The pipelined decode on subgroups (`MOA_WGSL_SG_PIPE`, `decode_sg_pipe.wgsl.j2`: the first
+/// block issued from the work item alone, the next block's loads in flight during this
+/// block's math, 1, 2 or 4 consecutive items a workgroup) matches the CPU reference where
+/// the adapter has a fixed subgroup size: head_dim 32 and 64 (GQA 2 and 3), f16 logits and
+/// f32 greedy tokens, rows of different lengths whose rings wrap (prompts of 300 and 260
+/// tokens past the sparse plan's spans, one of 9 and 40 inside them), over the engine's
+/// chunks, one-tile chunks (a workgroup's items then span several segments and rows: the
+/// next item's first block issued by its chunk's bound, not its row's position) and
+/// three-tile chunks. Every items count and its loads-only twin generate and validate
+/// (naga) for every subgroup size, also where the adapter has none.
+#[test]
+fn pipelined_subgroup_decode_matches_the_cpu_reference() {
+    let (long, long_plan) = long_model_and_plan();
+    let (smol, smol_plan) = smollm2_attention_model_and_plan();
+    for plan in [&long_plan, &smol_plan] {
+        for storage in [StorageType::F16, StorageType::F32] {
+            for size in [8u8, 16, 32, 64] {
+                for (pipe, diag) in [(1, false), (2, false), (4, false), (2, true)] {
+                    let tuning = WgslTuning {
+                        decode_subgroup: Some(size),
+                        decode_sg_diag: diag,
+                        decode_sg_pipe: pipe,
+                        ..WgslTuning::default()
+                    };
+                    let kernels = moa::codegen::Compiled::wgsl_with(plan, storage, tuning).unwrap();
+                    let piped = kernels
+                        .kernels()
+                        .filter(|k| {
+                            k.constants.get("decode_sg_items") == Some(&serde_json::json!(pipe))
+                        })
+                        .count();
+                    assert_eq!(
+                        piped,
+                        plan.layers().len(),
+                        "{storage:?}, subgroup {size}, items {pipe}"
+                    );
+                }
+            }
+        }
+    }
+    let ctx = context();
+    let Some(size) = ctx.subgroup_size() else {
+        eprintln!(
+            "no fixed subgroup size on this adapter: only the kernels' generation is checked"
+        );
+        return;
+    };
+    for (model, plan, lens, steps) in [
+        (&long, &long_plan, vec![300, 40, 170], 3),
+        (&smol, &smol_plan, vec![260, 9, 131], 2),
+    ] {
+        let cpu = CpuReference::from_model(model.clone()).unwrap();
+        for pipe in [1u8, 2, 4] {
+            let options = WgpuEngineOptions {
+                wgsl_tuning: WgslTuning {
+                    decode_subgroup: Some(0),
+                    decode_sg_pipe: pipe,
+                    ..WgslTuning::default()
+                },
+                ..WgpuEngineOptions::default()
+            };
+            // f32 greedy tokens once (two items a workgroup), f16 logits for every count.
+            let storages: &[bool] = if pipe == 2 { &[false, true] } else { &[false] };
+            for &force_f32 in storages {
+                let storage = if force_f32 || !ctx.has_f16() {
+                    StorageType::F32
+                } else {
+                    StorageType::F16
+                };
+                let mut gpu =
+                    WgpuEngine::new_with_options(&ctx, model, Some(plan), force_f32, options)
+                        .unwrap();
+                let describe = gpu.describe();
+                assert!(
+                    describe.contains(&format!("MOA_WGSL_SG_PIPE={pipe}")),
+                    "{describe}"
+                );
+                let tuning = WgslTuning {
+                    decode_subgroup: u8::try_from(size).ok(),
+                    decode_sg_pipe: pipe,
+                    ..WgslTuning::default()
+                };
+                let kernels = moa::codegen::Compiled::wgsl_with(plan, storage, tuning).unwrap();
+                let tile = kernels
+                    .kernels()
+                    .find(|k| k.constants.get("decode_sg_items").is_some())
+                    .and_then(|k| k.abi.tiles.k_tile)
+                    .unwrap();
+                let tol = if storage == StorageType::F16 {
+                    3e-2
+                } else {
+                    2e-3
+                };
+                for chunk in [None, Some(tile), Some(3 * tile)] {
+                    gpu.set_decode_chunk(chunk);
+                    let what = format!(
+                        "pipelined subgroup decode ({storage:?}, subgroup {size}, items {pipe}, \
+                         head_dim {}, chunk {chunk:?})",
+                        model.config.head_dim
+                    );
+                    form_parity(&gpu, &cpu, plan, &lens, steps, tol, force_f32, &what);
+                }
+            }
+        }
+    }
+}

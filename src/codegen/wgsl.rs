@@ -18,6 +18,7 @@ const PREFILL_COOP: &str = "prefill_coop.wgsl.j2";
 const DECODE: &str = "decode.wgsl.j2";
 const DECODE_COOP: &str = "decode_coop.wgsl.j2";
 const DECODE_SG: &str = "decode_sg.wgsl.j2";
+const DECODE_SG_PIPE: &str = "decode_sg_pipe.wgsl.j2";
 const MERGE: &str = "decode_merge.wgsl.j2";
 
 const TEMPLATES: &[(&str, &str)] = &[
@@ -45,6 +46,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         DECODE_SG,
         include_str!("../../templates/wgsl/decode_sg.wgsl.j2"),
+    ),
+    (
+        DECODE_SG_PIPE,
+        include_str!("../../templates/wgsl/decode_sg_pipe.wgsl.j2"),
     ),
 ];
 
@@ -389,6 +394,8 @@ struct DecodeSgCtx<'a> {
     xor_masks: Vec<u32>,
     /// [`WgslTuning::decode_sg_diag`].
     diag: bool,
+    /// [`WgslTuning::decode_sg_pipe`] (the pipelined template only).
+    items: u32,
 }
 
 #[derive(Serialize)]
@@ -501,10 +508,24 @@ pub struct WgslTuning {
     /// subgroup decode does (wrong results; `MOA_WGSL_SG_DECODE=read`): with the work
     /// list's grid it took 16.5 µs a layer on the H200, 0.74 of the scalar decode's time.
     pub decode_sg_diag: bool,
+    /// With [`Self::decode_subgroup`]: the pipelined decode on subgroups
+    /// (`decode_sg_pipe.wgsl.j2`, `MOA_WGSL_SG_PIPE`) taking this many consecutive work
+    /// items per workgroup; 0 (the default) keeps `decode_sg.wgsl.j2`. Its chain of
+    /// dependent round trips is off the stream: a block's K/V address comes from the work
+    /// item alone, so the first block is issued before the row position, the queries and
+    /// the barrier; the next block's K/V go into the same registers as soon as this
+    /// block's are used; the next item's words are read while this item streams and its
+    /// first block issued at the end of this item's last (DESIGN §7.3). Not measured yet
+    /// (RESULTS "Session 16, call 3"). With [`Self::decode_sg_diag`] its loads-only twin.
+    pub decode_sg_pipe: u8,
 }
 
 /// Subgroups per workgroup of the decode on subgroups ([`WgslTuning::decode_subgroup`]).
 pub const DECODE_SG_SUBGROUPS: u32 = 4;
+
+/// Work items a workgroup of the pipelined decode on subgroups takes at most
+/// ([`WgslTuning::decode_sg_pipe`]; more leave most of the work list's workgroups empty).
+pub const DECODE_SG_MAX_ITEMS: u32 = 8;
 
 /// Whether the decode on subgroups fits a layer: 8-element rows (head_dim a multiple of
 /// 8) spread over whole lanes of a subgroup of `sg` (a power of two from 8 to 64, as the
@@ -559,6 +580,7 @@ impl Default for WgslTuning {
             decode_v_first: false,
             decode_subgroup: None,
             decode_sg_diag: false,
+            decode_sg_pipe: 0,
         }
     }
 }
@@ -939,7 +961,7 @@ pub fn generate_with(
                 &ctx,
                 &env,
                 sg,
-                tuning.decode_sg_diag,
+                &tuning,
                 shape.tile,
                 base_constants,
             )?);
@@ -1202,7 +1224,7 @@ fn decode_sg_artifact(
     ctx: &LayerCtx,
     env: &minijinja::Environment<'_>,
     sg: u32,
-    diag: bool,
+    tuning: &WgslTuning,
     tile: u32,
     base_constants: serde_json::Value,
 ) -> Result<Artifact, CodegenError> {
@@ -1214,9 +1236,14 @@ fn decode_sg_artifact(
     let xor_masks: Vec<u32> = std::iter::successors(Some(d / 8), |m| Some(m * 2))
         .take_while(|&m| m < sg)
         .collect();
+    // The pipelined form where asked ([`WgslTuning::decode_sg_pipe`]), at most
+    // [`DECODE_SG_MAX_ITEMS`] items a workgroup.
+    let diag = tuning.decode_sg_diag;
+    let items = u32::from(tuning.decode_sg_pipe).min(DECODE_SG_MAX_ITEMS);
+    let template = if items > 0 { DECODE_SG_PIPE } else { DECODE_SG };
     let source = super::render(
         env,
-        DECODE_SG,
+        template,
         Some(layer),
         &DecodeSgCtx {
             layer: ctx,
@@ -1225,11 +1252,12 @@ fn decode_sg_artifact(
             subgroups: DECODE_SG_SUBGROUPS,
             xor_masks,
             diag,
+            items,
         },
     )?;
     validate_with(
         &source,
-        DECODE_SG,
+        template,
         Some(layer),
         naga::valid::Capabilities::SHADER_FLOAT16 | naga::valid::Capabilities::SUBGROUP,
     )?;
@@ -1253,6 +1281,9 @@ fn decode_sg_artifact(
     let mut extra = json!({ "decode_form": "subgroup", "decode_subgroup": sg });
     if diag {
         extra["decode_sg_diag"] = true.into();
+    }
+    if items > 0 {
+        extra["decode_sg_items"] = items.into();
     }
     Ok(Artifact {
         path: format!("wgsl/{label}_decode.wgsl"),

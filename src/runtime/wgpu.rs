@@ -362,6 +362,21 @@ struct Kernel {
     name: String,
     pipeline: wgpu::ComputePipeline,
     abi: KernelAbi,
+    /// Work items a workgroup of a decode takes (the manifest constant `decode_sg_items`
+    /// of the pipelined decode on subgroups, `WgslTuning::decode_sg_pipe`; 1 for every
+    /// other kernel): its grid covers ceil(n_items / items) workgroups. (u8: the
+    /// template takes at most `DECODE_SG_MAX_ITEMS`.)
+    items: u8,
+}
+
+/// [`Kernel::items`] of a manifest kernel.
+fn items_per_workgroup(k: &KernelInfo) -> u8 {
+    k.constants
+        .get("decode_sg_items")
+        .and_then(serde_json::Value::as_u64)
+        .and_then(|v| u8::try_from(v).ok())
+        .unwrap_or(1)
+        .max(1)
 }
 
 /// The compiled attention kernels of one plan: per layer prefill and decode, plus the
@@ -549,6 +564,7 @@ impl WgpuAttention {
                                     name: k.name.clone(),
                                     pipeline,
                                     abi: k.abi.clone(),
+                                    items: 1,
                                 },
                             );
                         }
@@ -606,6 +622,7 @@ impl WgpuAttention {
                     name: k.name.clone(),
                     pipeline,
                     abi: k.abi.clone(),
+                    items: items_per_workgroup(k),
                 };
                 match (k.phase, k.layer) {
                     (Phase::Prefill, Some(l)) => {
@@ -931,7 +948,9 @@ impl WgpuAttention {
             .limits()
             .max_compute_workgroups_per_dimension
             .max(1);
-        let folded = fold_items(n_items, max_groups).ok_or_else(|| {
+        // A workgroup of the pipelined decode on subgroups takes `items` consecutive items.
+        let groups = n_items.div_ceil(u32::from(kernel.items));
+        let folded = fold_items(groups, max_groups).ok_or_else(|| {
             WgpuError::Input(format!(
                 "the decode work list has {n_items} items, above the adapter's \
                  {max_groups} x {max_groups} workgroups per dispatch (fewer rows per step fit)"

@@ -290,7 +290,10 @@ pub struct WgpuEngineOptions {
     /// subgroups at the adapter's subgroup size, [`WgslTuning::decode_subgroup`] =
     /// `Some(0)`, resolved when the engine compiles; `read`: its loads-only timing
     /// diagnostic, wrong results, [`WgslTuning::decode_sg_diag`]; 23.3–23.6 against 22.25
-    /// µs a layer on the H200, session 16); tests and benches may set any field. Speed only:
+    /// µs a layer on the H200, session 16), and `MOA_WGSL_SG_PIPE` (`0`, `1`, `2`, `4`: with
+    /// `MOA_WGSL_SG_DECODE=1` or `read`, its pipelined form taking that many work items a
+    /// workgroup, [`WgslTuning::decode_sg_pipe`]; not measured yet); tests and benches may
+    /// set any field. Speed only:
     /// every form matches the CPU reference (tests/model_gpu.rs). The fused merge was
     /// slower in the engine's step (RESULTS "Lead calls (session 13)"); V first is not yet
     /// timed there. The first tile's loads with the work item and the next tile's K
@@ -476,6 +479,13 @@ impl WgpuEngineOptions {
                     &[("0", false), ("1", false), ("read", true)],
                     d.wgsl_tuning.decode_sg_diag,
                 )?,
+                decode_sg_pipe: choice(
+                    env,
+                    "MOA_WGSL_SG_PIPE",
+                    "0, 1, 2 or 4",
+                    &[("0", 0), ("1", 1), ("2", 2), ("4", 4)],
+                    d.wgsl_tuning.decode_sg_pipe,
+                )?,
                 ..d.wgsl_tuning
             },
         })
@@ -505,11 +515,15 @@ impl WgpuEngineOptions {
                 .into(),
             );
         }
+        if t.decode_sg_pipe != d.decode_sg_pipe {
+            asked.push(format!("MOA_WGSL_SG_PIPE={}", t.decode_sg_pipe));
+        }
         let rest = WgslTuning {
             decode_fused_merge: d.decode_fused_merge,
             decode_v_first: d.decode_v_first,
             decode_subgroup: d.decode_subgroup,
             decode_sg_diag: d.decode_sg_diag,
+            decode_sg_pipe: d.decode_sg_pipe,
             ..*t
         };
         if rest != d {
@@ -583,6 +597,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGSL_FUSED_MERGE",
     "MOA_WGSL_V_FIRST",
     "MOA_WGSL_SG_DECODE",
+    "MOA_WGSL_SG_PIPE",
 ];
 
 /// The WGSL decode kernel bench's own knobs (examples/wgpu_decode_bench.rs reads them;
@@ -856,6 +871,16 @@ mod tests {
             assert_eq!(o.wgsl_tuning_asked(), [format!("MOA_WGSL_SG_DECODE={v}")]);
         }
         let o = WgpuEngineOptions::from_lookup(&lookup_in(&[
+            ("MOA_WGSL_SG_DECODE", "read"),
+            ("MOA_WGSL_SG_PIPE", "2"),
+        ]))
+        .unwrap();
+        assert_eq!(o.wgsl_tuning.decode_sg_pipe, 2);
+        assert_eq!(
+            o.wgsl_tuning_asked(),
+            ["MOA_WGSL_SG_DECODE=read", "MOA_WGSL_SG_PIPE=2"]
+        );
+        let o = WgpuEngineOptions::from_lookup(&lookup_in(&[
             ("MOA_WGSL_SG_DECODE", "0"),
             ("MOA_WGPU_UNCHECKED", "0"),
             ("MOA_WGPU_DECODE_CHUNK", "384"),
@@ -866,6 +891,7 @@ mod tests {
         assert_eq!(o.decode_chunk.map(|c| c.get()), Some(384));
         for (name, value) in [
             ("MOA_WGSL_SG_DECODE", "2"),
+            ("MOA_WGSL_SG_PIPE", "3"),
             ("MOA_WGPU_UNCHECKED", "yes"),
             ("MOA_WGPU_DECODE_CHUNK", "0"),
         ] {

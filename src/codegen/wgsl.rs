@@ -243,6 +243,28 @@ fn work_param(index: u32) -> Param {
     Param::buffer(index, Arg::Work, Access::Read, Elem::U32, &["n_items", "8"])
 }
 
+/// Bindings 0–6 of every decode form (scalar, subgroup, cooperative-matrix): sizes, row
+/// positions, Q, the K and V caches, the work list and the partials. One list, so the
+/// forms the executor swaps for one another cannot drift apart.
+fn decode_params(e: Elem) -> Vec<Param> {
+    let kv_shape = ["rows", "row_slots", "head_dim"];
+    vec![
+        Param::uniform(0, &[Arg::NTokens, Arg::Rows, Arg::NItems, Arg::Pad]),
+        Param::buffer(1, Arg::RowPos, Access::Read, Elem::U32, &["rows"]),
+        Param::buffer(2, Arg::Q, Access::Read, e, &["rows", "q_heads", "head_dim"]),
+        Param::buffer(3, Arg::KCache, Access::Read, e, &kv_shape),
+        Param::buffer(4, Arg::VCache, Access::Read, e, &kv_shape),
+        work_param(5),
+        Param::buffer(
+            6,
+            Arg::Partials,
+            Access::ReadWrite,
+            Elem::F32,
+            &["n_items", "group_size", "head_dim + 2"],
+        ),
+    ]
+}
+
 #[derive(Serialize)]
 struct PrefillCtx<'a> {
     #[serde(flatten)]
@@ -1060,25 +1082,7 @@ pub fn generate_with(
         } else {
             validate(&source, DECODE, Some(layer.layer))?;
         }
-        let mut params = vec![
-            Param::uniform(0, &[Arg::NTokens, Arg::Rows, Arg::NItems, Arg::Pad]),
-            Param::buffer(1, Arg::RowPos, Access::Read, Elem::U32, &["rows"]),
-        ];
-        params.extend(qkv(
-            2,
-            "rows",
-            Arg::KCache,
-            Arg::VCache,
-            ["rows", "row_slots", "head_dim"],
-        ));
-        params.push(work_param(5));
-        params.push(Param::buffer(
-            6,
-            Arg::Partials,
-            Access::ReadWrite,
-            Elem::F32,
-            &["n_items", "group_size", "head_dim + 2"],
-        ));
+        let mut params = decode_params(e);
         if fused {
             params.push(Param::buffer(
                 7,
@@ -1262,22 +1266,7 @@ fn decode_sg_artifact(
         naga::valid::Capabilities::SHADER_FLOAT16 | naga::valid::Capabilities::SUBGROUP,
     )?;
     let e = Elem::of(module.storage);
-    let kv_shape = ["rows", "row_slots", "head_dim"];
-    let params = vec![
-        Param::uniform(0, &[Arg::NTokens, Arg::Rows, Arg::NItems, Arg::Pad]),
-        Param::buffer(1, Arg::RowPos, Access::Read, Elem::U32, &["rows"]),
-        Param::buffer(2, Arg::Q, Access::Read, e, &["rows", "q_heads", "head_dim"]),
-        Param::buffer(3, Arg::KCache, Access::Read, e, &kv_shape),
-        Param::buffer(4, Arg::VCache, Access::Read, e, &kv_shape),
-        work_param(5),
-        Param::buffer(
-            6,
-            Arg::Partials,
-            Access::ReadWrite,
-            Elem::F32,
-            &["n_items", "group_size", "head_dim + 2"],
-        ),
-    ];
+    let params = decode_params(e);
     let mut extra = json!({ "decode_form": "subgroup", "decode_subgroup": sg });
     if diag {
         extra["decode_sg_diag"] = true.into();
@@ -1345,22 +1334,7 @@ fn decode_coop_artifact(
         naga::valid::Capabilities::SHADER_FLOAT16 | naga::valid::Capabilities::COOPERATIVE_MATRIX,
     )?;
     let e = Elem::of(module.storage);
-    let kv_shape = ["rows", "row_slots", "head_dim"];
-    let params = vec![
-        Param::uniform(0, &[Arg::NTokens, Arg::Rows, Arg::NItems, Arg::Pad]),
-        Param::buffer(1, Arg::RowPos, Access::Read, Elem::U32, &["rows"]),
-        Param::buffer(2, Arg::Q, Access::Read, e, &["rows", "q_heads", "head_dim"]),
-        Param::buffer(3, Arg::KCache, Access::Read, e, &kv_shape),
-        Param::buffer(4, Arg::VCache, Access::Read, e, &kv_shape),
-        work_param(5),
-        Param::buffer(
-            6,
-            Arg::Partials,
-            Access::ReadWrite,
-            Elem::F32,
-            &["n_items", "group_size", "head_dim + 2"],
-        ),
-    ];
+    let params = decode_params(e);
     Ok(Artifact {
         path: format!("wgsl/{label}_decode_coop.wgsl"),
         source,

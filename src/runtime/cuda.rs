@@ -665,18 +665,7 @@ impl VPrepass {
         }
         .map_err(driver("launching the V maxima pre-pass"))?;
         // SAFETY: the caller's contract.
-        unsafe {
-            stream
-                .launch_builder(&self.second)
-                .arg(&v)
-                .arg(&row_start)
-                .arg(&rows)
-                .arg(&v_max)
-                .arg(&v_f16)
-                .launch(cfg)
-        }
-        .map_err(driver("launching the V f16 pre-pass"))?;
-        Ok(())
+        unsafe { self.queue_second(stream, cfg, [v, row_start, v_max, v_f16], rows) }
     }
 
     /// The `u` form (`_vcvt` + `_vfix`), whose first half the CUDA engine's cache write can
@@ -718,6 +707,23 @@ impl VPrepass {
             block_dim: (128, 1, 1),
             shared_mem_bytes: 0,
         };
+        // SAFETY: the caller's contract.
+        unsafe { self.queue_second(stream, cfg, [v, row_start, v_max, v_f16], rows) }
+    }
+
+    /// `_vf16` / `_vfix(v, row_start, rows, v_max, v_f16)` on `cfg`: the second kernel of
+    /// both [`VPrepass::queue`] and [`VPrepass::queue_fix`].
+    ///
+    /// # Safety
+    /// As [`VPrepass::queue`]; `ptrs` is `[v, row_start, v_max, v_f16]`.
+    unsafe fn queue_second(
+        &self,
+        stream: &Arc<CudaStream>,
+        cfg: LaunchConfig,
+        ptrs: [u64; 4],
+        rows: u32,
+    ) -> Result<(), CudaError> {
+        let [v, row_start, v_max, v_f16] = ptrs;
         // SAFETY: the caller's contract.
         unsafe {
             stream

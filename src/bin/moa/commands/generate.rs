@@ -338,7 +338,12 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     }
     let decode_s = t_decode.elapsed().as_secs_f64();
     if stream {
-        println!();
+        // The loop holds back text that ends inside a UTF-8 sequence; a run that stops
+        // there (the last token a lone byte of a random model, or --max-new-tokens)
+        // printed nothing of it: print the rest as it decodes (U+FFFD for what is not
+        // UTF-8; --print-ids gives the exact ids).
+        let text = tokenizer.decode(&out[0], true)?;
+        println!("{}", text.get(printed..).unwrap_or_default());
     } else {
         for (b, o) in out.iter().enumerate() {
             println!("--- [{b}] {}", tokenizer.decode(o, true)?);

@@ -6,8 +6,9 @@
 
 mod common;
 
+use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use common::tiny::{tiny, tmp};
 use moa::model::ModelTokenizer;
@@ -80,5 +81,75 @@ fn a_streamed_row_prints_its_last_tokens_even_inside_a_utf8_sequence() {
     assert!(
         cut_inside > 0,
         "no run ended inside a UTF-8 sequence: the test does not cover the case"
+    );
+}
+
+/// `--prompt-file -` reads the prompt from standard input (the same ids as the file), once.
+#[test]
+fn a_prompt_comes_from_standard_input_with_prompt_file_dash() {
+    let dir = tmp("user-stdin");
+    let model = tiny_gguf(&dir);
+    let file = dir.join("p.txt");
+    std::fs::write(&file, "hello there\n").unwrap();
+    let args = |c: &mut Command| {
+        c.args(["generate", "--dense", "--print-ids", "--max-new-tokens", "2"])
+            .args(["--model", &model]);
+    };
+    let mut from_file = moa();
+    args(&mut from_file);
+    let from_file = ok(from_file.args(["--prompt-file", file.to_str().unwrap()]));
+    let mut c = moa();
+    args(&mut c);
+    let mut child = c
+        .args(["--prompt-file", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"hello there\n")
+        .unwrap();
+    let from_stdin = child.wait_with_output().unwrap();
+    assert!(from_stdin.status.success(), "{}", text(&from_stdin.stderr));
+    let ids = |o: &Output| {
+        text(&o.stderr)
+            .lines()
+            .filter(|l| l.starts_with("ids[0]"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&from_stdin), ids(&from_file));
+    assert_eq!(from_stdin.stdout, from_file.stdout);
+
+    // Twice is refused before the model loads; empty stdin is an empty prompt.
+    let mut c = moa();
+    args(&mut c);
+    let out = c
+        .args(["--prompt-file", "-", "--prompt-file", "-"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--prompt-file - is given twice"),
+        "{}",
+        text(&out.stderr)
+    );
+    let mut c = moa();
+    args(&mut c);
+    let out = c
+        .args(["--prompt-file", "-"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--prompt-file `-` is empty"),
+        "{}",
+        text(&out.stderr)
     );
 }

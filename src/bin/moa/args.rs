@@ -300,7 +300,7 @@ pub struct GenerateArgs {
     /// A user message; repeat the flag to decode several prompts together as a batch.
     #[arg(long, required_unless_present = "prompt_file")]
     pub prompt: Vec<String>,
-    /// Read a (long) prompt from a file; may be repeated.
+    /// Read a (long) prompt from a file (`-`: standard input); may be repeated.
     #[arg(long)]
     pub prompt_file: Vec<PathBuf>,
     /// Feed the prompt as is, without the model's chat template.

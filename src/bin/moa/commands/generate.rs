@@ -171,12 +171,20 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         .enumerate()
         .map(|(i, t)| (format!("--prompt #{}", i + 1), t.clone()))
         .collect();
+    let mut stdin_read = false;
     for f in &args.prompt_file {
-        texts.push((
-            format!("--prompt-file `{}`", f.display()),
+        // `-` is standard input (`echo hi | moa generate --prompt-file -`), read once.
+        let text = if f.as_os_str() == "-" {
+            if std::mem::replace(&mut stdin_read, true) {
+                bail!("--prompt-file - is given twice: standard input holds one prompt");
+            }
+            moa::input::read_stdin_to_string("prompt", moa::input::MAX_DATA_BYTES)
+                .context("cannot read the prompt from standard input (--prompt-file -)")?
+        } else {
             moa::input::read_to_string(f, "prompt file", moa::input::MAX_DATA_BYTES)
-                .with_context(|| format!("cannot read `{}`", f.display()))?,
-        ));
+                .with_context(|| format!("cannot read `{}`", f.display()))?
+        };
+        texts.push((format!("--prompt-file `{}`", f.display()), text));
     }
     if let Some((what, _)) = texts.iter().find(|(_, t)| t.trim().is_empty()) {
         // An unset shell variable (`--prompt "$Q"`) gave an answer to nothing with the

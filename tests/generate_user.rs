@@ -153,3 +153,60 @@ fn a_prompt_comes_from_standard_input_with_prompt_file_dash() {
         text(&out.stderr)
     );
 }
+
+/// A plan written by hand for the tiny shape, with rules at the edges (α far below zero,
+/// β = 0 and 1, a span rounded up to the block): `moa plan show` prints the spans, slots,
+/// densities and bytes that docs/DESIGN.md §2 (span), §4 (a KV segment holds its group's
+/// largest span) and §5 (slots) give by hand, and a small model's bytes in KiB, not
+/// `0.0 MiB` (before session 16).
+#[test]
+fn plan_show_of_a_hand_written_plan_gives_the_documented_figures() {
+    let dir = tmp("user-hand-plan");
+    let plan = dir.join("hand.toml");
+    std::fs::write(
+        &plan,
+        r#"format_version = 1
+[model]
+name = "tiny"
+layers = 2
+q_heads = 4
+kv_heads = 2
+head_dim = 16
+max_context_tokens = 128
+[span]
+sink_tokens = 4
+min_span_tokens = 8
+block_tokens = 8
+mode = "moa"
+max_new_tokens = 16
+[[layers]]
+alpha = [0, -1000, 16, 7]
+beta = [1.0, 0.0, 0.0, 0.25]
+[[layers]]
+alpha = [0, 0, 0, 0]
+beta = [0.5, 0.5, 0.0, 1.0]
+"#,
+    )
+    .unwrap();
+    let out = ok(moa()
+        .args(["plan", "show", plan.to_str().unwrap()])
+        .args(["--prompt-len", "48", "--heads"]));
+    let s = text(&out.stdout);
+    // N = 48 + 16 = 64. Layer 0: 0 + 64 = 64; -1000 -> min 8; 16; 7 + 16 = 23 -> 24.
+    // Layer 1: 32, 32, 0 -> 8, 64. KV segments (heads 0-1, 2-3): 64 + 24, 32 + 64.
+    for want in [
+        "N = prompt 48 + max_new 16 = 64",
+        "    0      4         8       28.0        64        88",
+        "       spans: 64 8 16 24",
+        "    1      3         8       34.0        64        96",
+        "       spans: 32 32 8 64",
+        // 248 q-head slots of 8 x 64; 184 KV slots of 4 x 64.
+        "query-head spans: mean 31.0, min 8, max 64; 48.4% of N",
+        "KV density (GQA-native cache, per KV head): 71.9%",
+        // 184 slots x 16 x (K, V) x 2 B = 11 776 B; dense 256 slots = 16 384 B; upstream
+        // (one segment per query head) 248 slots = 15 872 B.
+        "KV bytes per sequence at 2 B/elem: 11.5 KiB (moa) vs 16.0 KiB dense = 0.719x; upstream's MHA-expanded cache: 15.5 KiB",
+    ] {
+        assert!(s.contains(want), "missing {want:?} in:\n{s}");
+    }
+}

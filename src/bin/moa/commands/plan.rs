@@ -200,6 +200,18 @@ fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
+/// `bytes` as `12.3 MiB` from 1 MiB up (as before), else in KiB or bytes: a small
+/// model's cache printed `0.0 MiB (moa) vs 0.0 MiB dense`.
+fn size_shown(bytes: u64) -> String {
+    if bytes >= 1 << 20 {
+        format!("{:.1} MiB", mib(bytes))
+    } else if bytes >= 1 << 10 {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    } else {
+        format!("{bytes} B")
+    }
+}
+
 /// The report of `moa plan show`; errors name the flag and its allowed range.
 pub fn show(
     plan: &Plan,
@@ -274,12 +286,12 @@ pub fn show(
     );
     let _ = writeln!(
         s,
-        "KV bytes per sequence at {} B/elem: {:.1} MiB (moa) vs {:.1} MiB dense = {:.3}x; upstream's MHA-expanded cache: {:.1} MiB",
+        "KV bytes per sequence at {} B/elem: {} (moa) vs {} dense = {:.3}x; upstream's MHA-expanded cache: {}",
         bytes_per_elem,
-        mib(st.kv_bytes),
-        mib(st.dense_kv_bytes),
+        size_shown(st.kv_bytes),
+        size_shown(st.dense_kv_bytes),
         st.kv_bytes as f64 / st.dense_kv_bytes as f64,
-        mib(st.upstream_kv_bytes)
+        size_shown(st.upstream_kv_bytes)
     );
     // The "never more than dense" guarantee holds exactly when no KV head's span exceeds
     // N: always in moa span mode, not always in upstream mode (docs/DESIGN.md §2, §4).

@@ -210,3 +210,30 @@ beta = [0.5, 0.5, 0.0, 1.0]
         assert!(s.contains(want), "missing {want:?} in:\n{s}");
     }
 }
+
+/// A GQA-native plan written by hand (one rule per KV head) is refused naming the field,
+/// and the message says how to write it: rules are per query head (docs/DESIGN.md §4).
+#[test]
+fn rules_per_kv_head_are_refused_with_how_to_write_them() {
+    let toml = r#"format_version = 1
+[model]
+name = "tiny"
+layers = 1
+q_heads = 4
+kv_heads = 2
+head_dim = 16
+max_context_tokens = 128
+[[layers]]
+alpha = [0, 64]
+beta = [0.5, 0.0]
+"#;
+    let e = moa::plan::Plan::from_toml_str(toml, "kv.toml")
+        .unwrap_err()
+        .to_string();
+    for want in [
+        "`layers[0].alpha` has 2 entries: expected one per query head, model.q_heads = 4",
+        "not per KV head: repeat each KV head's rule for its 2 query heads",
+    ] {
+        assert!(e.contains(want), "missing {want:?} in {e}");
+    }
+}

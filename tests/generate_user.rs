@@ -237,3 +237,35 @@ beta = [0.5, 0.0]
         assert!(e.contains(want), "missing {want:?} in {e}");
     }
 }
+
+/// `moa bench --checks-only` with no check asked for is refused naming both flags (it
+/// ran nothing and exited 0), and a bench that cannot build its first engine (no CUDA
+/// driver on CI; an unknown GPU index where there is one) prints no table header before
+/// its error (the header came out with no rows).
+#[test]
+fn bench_refuses_checks_only_without_checks_and_prints_no_empty_table() {
+    let out = moa()
+        .args(["bench", "--like", "smollm2-135m", "--checks-only"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let e = text(&out.stderr);
+    assert!(
+        e.contains("--checks-only runs only the checks, and none is asked for: add --check-ops and/or --parity N"),
+        "{e}"
+    );
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+
+    let out = moa()
+        .args(["bench", "--like", "smollm2-135m", "--prompt", "16"])
+        .args(["--batch", "1", "--new", "4", "--gpu", "4096"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+    assert!(
+        !text(&out.stdout).contains("| plan |"),
+        "a header without rows:\n{}\nstderr:\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}

@@ -269,3 +269,21 @@ fn bench_refuses_checks_only_without_checks_and_prints_no_empty_table() {
         text(&out.stderr)
     );
 }
+
+/// `moa eval` on a model whose context is shorter than any retrieval prompt says so
+/// (before session 16: "allowed: 138 ..= 128", an empty range).
+#[test]
+fn eval_on_a_model_too_short_for_retrieval_says_no_length_fits() {
+    let dir = tmp("user-eval-short");
+    let model = tiny_gguf(&dir);
+    let out = moa()
+        .args(["eval", "--model", &model, "--lengths", "64", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let e = text(&out.stderr);
+    assert!(
+        e.contains("no length fits: a prompt with a needle needs at least 138 tokens and the model's context is 128 tokens"),
+        "{e}"
+    );
+}

@@ -6,10 +6,11 @@
 
 mod common;
 
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use candle_core::quantized::gguf_file::Value;
 use common::tiny::{tiny, tmp};
 use moa::model::ModelTokenizer;
 
@@ -285,5 +286,60 @@ fn eval_on_a_model_too_short_for_retrieval_says_no_length_fits() {
     assert!(
         e.contains("no length fits: a prompt with a needle needs at least 138 tokens and the model's context is 128 tokens"),
         "{e}"
+    );
+}
+
+/// Ctrl-C in the middle of decoding (SIGINT to a run of 1900 new tokens on a tiny model of
+/// 2048 tokens' context) ends the process at once, by the signal, without a panic
+/// message: moa installs no handler that could wait for the GPU or unwind.
+#[test]
+#[cfg(unix)]
+fn ctrl_c_mid_generation_ends_the_run_promptly_without_a_panic() {
+    use std::os::unix::process::ExitStatusExt as _;
+    use std::time::{Duration, Instant};
+    let dir = tmp("user-sigint");
+    let model = dir.join("tiny.gguf");
+    tiny(5, true).write_gguf(&model, |md, _| {
+        for (k, v) in md.iter_mut() {
+            if k == "llama.context_length" {
+                *v = Value::U32(2048);
+            }
+        }
+    });
+    let mut child = moa()
+        .args(["generate", "--dense", "--raw", "--ignore-eos", "--prompt", "hello"])
+        .args(["--max-new-tokens", "1900", "--model", model.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let mut err = Vec::new();
+    let mut buf = [0u8; 4096];
+    // Decoding starts once the engine is loaded.
+    while !text(&err).contains("loaded in") {
+        let n = stderr.read(&mut buf).unwrap();
+        assert!(n > 0, "moa ended before loading:\n{}", text(&err));
+        err.extend_from_slice(&buf[..n]);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let t = Instant::now();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let waited = t.elapsed();
+    assert!(waited < Duration::from_secs(5), "{waited:?} after SIGINT");
+    let all = format!("{}{rest}", text(&err));
+    assert!(!all.contains("panicked"), "{all}");
+    // Either the signal ended it or (on a fast machine) the run had already finished.
+    assert!(
+        out.status.signal() == Some(2) || (out.status.success() && all.contains("decode:")),
+        "{:?}\n{all}",
+        out.status
     );
 }

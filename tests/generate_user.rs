@@ -65,7 +65,13 @@ fn a_streamed_row_prints_its_last_tokens_even_inside_a_utf8_sequence() {
     for prompt in ["hello", "ab", "the cat"] {
         for n in 1..=3 {
             let out = ok(moa()
-                .args(["generate", "--dense", "--raw", "--ignore-eos", "--print-ids"])
+                .args([
+                    "generate",
+                    "--dense",
+                    "--raw",
+                    "--ignore-eos",
+                    "--print-ids",
+                ])
                 .args(["--model", &model, "--prompt", prompt])
                 .args(["--max-new-tokens", &n.to_string()]));
             let ids = generated(&text(&out.stderr));
@@ -93,8 +99,14 @@ fn a_prompt_comes_from_standard_input_with_prompt_file_dash() {
     let file = dir.join("p.txt");
     std::fs::write(&file, "hello there\n").unwrap();
     let args = |c: &mut Command| {
-        c.args(["generate", "--dense", "--print-ids", "--max-new-tokens", "2"])
-            .args(["--model", &model]);
+        c.args([
+            "generate",
+            "--dense",
+            "--print-ids",
+            "--max-new-tokens",
+            "2",
+        ])
+        .args(["--model", &model]);
     };
     let mut from_file = moa();
     args(&mut from_file);
@@ -189,9 +201,11 @@ beta = [0.5, 0.5, 0.0, 1.0]
 "#,
     )
     .unwrap();
-    let out = ok(moa()
-        .args(["plan", "show", plan.to_str().unwrap()])
-        .args(["--prompt-len", "48", "--heads"]));
+    let out = ok(moa().args(["plan", "show", plan.to_str().unwrap()]).args([
+        "--prompt-len",
+        "48",
+        "--heads",
+    ]));
     let s = text(&out.stdout);
     // N = 48 + 16 = 64. Layer 0: 0 + 64 = 64; -1000 -> min 8; 16; 7 + 16 = 23 -> 24.
     // Layer 1: 32, 32, 0 -> 8, 64. KV segments (heads 0-1, 2-3): 64 + 24, 32 + 64.
@@ -307,8 +321,20 @@ fn ctrl_c_mid_generation_ends_the_run_promptly_without_a_panic() {
         }
     });
     let mut child = moa()
-        .args(["generate", "--dense", "--raw", "--ignore-eos", "--prompt", "hello"])
-        .args(["--max-new-tokens", "1900", "--model", model.to_str().unwrap()])
+        .args([
+            "generate",
+            "--dense",
+            "--raw",
+            "--ignore-eos",
+            "--prompt",
+            "hello",
+        ])
+        .args([
+            "--max-new-tokens",
+            "1900",
+            "--model",
+            model.to_str().unwrap(),
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -342,4 +368,35 @@ fn ctrl_c_mid_generation_ends_the_run_promptly_without_a_panic() {
         "{:?}\n{all}",
         out.status
     );
+}
+
+/// A model without a chat template runs its prompts as they are, and says so (it did so
+/// silently: a user of a chat model read the untemplated answer as the model's).
+#[test]
+fn a_model_without_a_chat_template_says_prompts_go_in_raw() {
+    let dir = tmp("user-no-template");
+    let model = dir.join("tiny.gguf");
+    tiny(5, true).write_gguf(&model, |md, _| {
+        md.retain(|(k, _)| k != "tokenizer.chat_template");
+    });
+    let model = model.to_str().unwrap();
+    let note = "has no chat template: prompts are fed as they are (as with --raw)";
+    let run = |raw: bool| {
+        let mut c = moa();
+        c.args(["generate", "--dense", "--model", model, "--prompt", "hi"])
+            .args(["--max-new-tokens", "1", "--print-ids"]);
+        if raw {
+            c.arg("--raw");
+        }
+        text(&ok(&mut c).stderr)
+    };
+    let (chat, raw) = (run(false), run(true));
+    assert!(chat.contains(note), "{chat}");
+    assert!(!raw.contains(note), "{raw}");
+    let ids = |s: &str| {
+        s.lines()
+            .find(|l| l.starts_with("ids[0] prompt"))
+            .map(str::to_string)
+    };
+    assert_eq!(ids(&chat), ids(&raw));
 }

@@ -194,6 +194,14 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     }
     let tokenizer = ModelTokenizer::load(&model_path)?;
     let template = ChatTemplate::load(&model_path)?;
+    if template.is_none() && !args.raw {
+        // Without a template the text goes in as it is; a chat model's answer to an
+        // untemplated prompt reads as noise, so say why.
+        eprintln!(
+            "moa: `{}` has no chat template: prompts are fed as they are (as with --raw)",
+            model_path.display()
+        );
+    }
     let mut prompts = Vec::new();
     for (_, text) in &texts {
         // A chat is tokenized as transformers does (no BOS added on top of the template's).

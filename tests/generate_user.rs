@@ -400,3 +400,88 @@ fn a_model_without_a_chat_template_says_prompts_go_in_raw() {
     };
     assert_eq!(ids(&chat), ids(&raw));
 }
+
+/// `moa eval` on lavapipe (the tiny model with a 2048-token context): the JSON report has
+/// exactly the fields docs/CALIBRATION.md lists, each named there.
+#[test]
+fn eval_json_has_the_documented_fields() {
+    let dir = tmp("user-eval-json");
+    let model = dir.join("tiny.gguf");
+    tiny(5, true).write_gguf(&model, |md, _| {
+        for (k, v) in md.iter_mut() {
+            if k == "llama.context_length" {
+                *v = Value::U32(2048);
+            }
+        }
+    });
+    let json = dir.join("e.json");
+    ok(moa()
+        .args(["eval", "--model", model.to_str().unwrap(), "--no-uniform"])
+        .args(["--lengths", "256", "--depths", "1", "--tasks", "passkey"])
+        .args([
+            "--ppl-length",
+            "128",
+            "--ppl-scored",
+            "4",
+            "--ppl-rows",
+            "1",
+        ])
+        .args(["--quiet", "--json", json.to_str().unwrap()]));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let keys = |v: &serde_json::Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(
+        keys(&v),
+        [
+            "backend",
+            "grid",
+            "model",
+            "perplexity_setup",
+            "plans",
+            "seconds"
+        ]
+    );
+    assert_eq!(keys(&v["grid"]), ["depths", "lengths", "seed"]);
+    let dense = &v["plans"][0];
+    assert_eq!(dense["name"], "dense");
+    assert_eq!(
+        keys(dense),
+        [
+            "effective_context",
+            "kv_density",
+            "masking",
+            "name",
+            "perplexity",
+            "perplexity_nats",
+            "retrieval"
+        ]
+    );
+    assert_eq!(
+        keys(&dense["retrieval"][0]),
+        ["answers", "correct", "family"]
+    );
+    assert_eq!(v["perplexity_setup"][0], 1);
+    assert_eq!(v["perplexity_setup"][1], 128);
+    assert_eq!(v["perplexity_setup"][2], 4);
+    assert_eq!(dense["perplexity_nats"][0].as_array().unwrap().len(), 4);
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/CALIBRATION.md"))
+            .unwrap();
+    let section = &doc[doc.find("The JSON report (`--json`").unwrap()..];
+    let section = &section[..section.find("\n\n").unwrap()];
+    for k in keys(&v)
+        .into_iter()
+        .chain(keys(dense))
+        .chain(keys(&v["grid"]))
+        .chain(keys(&dense["retrieval"][0]))
+    {
+        assert!(
+            section.contains(&format!("`{k}")),
+            "`{k}` not in:\n{section}"
+        );
+    }
+}

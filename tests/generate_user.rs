@@ -485,3 +485,39 @@ fn eval_json_has_the_documented_fields() {
         );
     }
 }
+
+/// `moa plan show --max-batch` on a small model: a --memory that holds no row names the
+/// least that does in units that show it (MiB, not `0.02 GiB`), rounded up so that the
+/// printed value itself fits one row (`{:.2}` GiB could round below the need).
+#[test]
+fn max_batch_names_a_least_memory_that_fits() {
+    let dir = tmp("user-max-batch");
+    let model = tiny_gguf(&dir);
+    let plan = dir.join("dense.toml");
+    std::fs::write(
+        &plan,
+        "format_version = 1\n[model]\nname = \"tiny\"\nlayers = 2\nq_heads = 4\nkv_heads = 2\nhead_dim = 16\nmax_context_tokens = 128\n[span]\nmax_new_tokens = 16\n[[layers]]\nalpha = [0, 0, 0, 0]\nbeta = [1.0, 1.0, 1.0, 1.0]\n[[layers]]\nalpha = [0, 0, 0, 0]\nbeta = [1.0, 1.0, 1.0, 1.0]\n",
+    )
+    .unwrap();
+    let show = |memory: &str| {
+        moa()
+            .args(["plan", "show", plan.to_str().unwrap(), "--max-batch"])
+            .args(["--model", &model, "--prompt-len", "48", "--memory", memory])
+            .output()
+            .unwrap()
+    };
+    let out = show("1MiB");
+    assert!(!out.status.success());
+    let e = text(&out.stderr);
+    let least = e
+        .split("allowed at least ")
+        .nth(1)
+        .and_then(|t| t.trim().strip_suffix(" MiB"))
+        .unwrap_or_else(|| panic!("no least memory in MiB in:\n{e}"));
+    assert!(e.contains("--memory 1.00 MiB holds no row"), "{e}");
+    let least: f64 = least.parse().unwrap();
+    let fits = show(&format!("{least:.2}MiB"));
+    assert!(fits.status.success(), "{}", text(&fits.stderr));
+    let short = show(&format!("{:.2}MiB", least - 0.01));
+    assert!(!short.status.success(), "{}", text(&short.stdout));
+}

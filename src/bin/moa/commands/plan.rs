@@ -332,6 +332,27 @@ fn gib(bytes: u64) -> f64 {
     bytes as f64 / (1u64 << 30) as f64
 }
 
+/// `bytes` in GiB with 2 decimals, or in MiB below 0.1 GiB (a small model's weights
+/// and rows printed as `0.00 GiB`).
+fn gib_shown(bytes: u64) -> String {
+    if gib(bytes) >= 0.1 {
+        format!("{:.2} GiB", gib(bytes))
+    } else {
+        format!("{:.2} MiB", bytes as f64 / (1u64 << 20) as f64)
+    }
+}
+
+/// A least `--memory` as [`gib_shown`] prints it, rounded up: the printed value must be
+/// enough (`{:.2}` rounded 0.0149 GiB to 0.01, which was then refused).
+fn at_least(bytes: u64) -> String {
+    let (v, unit) = if gib(bytes) >= 0.1 {
+        (gib(bytes), "GiB")
+    } else {
+        (bytes as f64 / (1u64 << 20) as f64, "MiB")
+    };
+    format!("{:.2} {unit}", (v * 100.0).ceil() / 100.0)
+}
+
 /// `--memory` in bytes: a positive number of GiB, or with a unit (GiB, GB, MiB, MB).
 fn parse_memory(text: &str) -> anyhow::Result<u64> {
     const GIB: f64 = (1u64 << 30) as f64;
@@ -401,24 +422,24 @@ fn max_batch(a: &MaxBatch) -> anyhow::Result<String> {
     let (moa, dense) = (of(a.plan), of(&dense_plan));
     if budget < moa.weight_bytes {
         bail!(
-            "--memory {:.2} GiB is less than the weights of `{}` in {} ({:.2} GiB): allowed at least {:.2} GiB (the weights, the activations and one row with plan `{}`)",
-            gib(budget),
+            "--memory {} is less than the weights of `{}` in {} ({}): allowed at least {} (the weights, the activations and one row with plan `{}`)",
+            gib_shown(budget),
             a.shape_name,
             a.dtype,
-            gib(moa.weight_bytes),
-            gib(moa.budget_for(1)),
+            gib_shown(moa.weight_bytes),
+            at_least(moa.budget_for(1)),
             a.label
         );
     }
     let Some(plan_rows) = moa.max_rows_in(budget).filter(|&r| r > 0) else {
         bail!(
-            "--memory {:.2} GiB holds no row with plan `{}` (weights {:.2} GiB in {} + one request of 1 row {:.2} GiB): allowed at least {:.2} GiB",
-            gib(budget),
+            "--memory {} holds no row with plan `{}` (weights {} in {} + one request of 1 row {}): allowed at least {}",
+            gib_shown(budget),
             a.label,
-            gib(moa.weight_bytes),
+            gib_shown(moa.weight_bytes),
             a.dtype,
-            gib(moa.request_bytes(1)),
-            gib(moa.budget_for(1))
+            gib_shown(moa.request_bytes(1)),
+            at_least(moa.budget_for(1))
         );
     };
     let dense_rows = dense.max_rows_in(budget).unwrap_or(0);

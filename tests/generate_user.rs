@@ -521,3 +521,43 @@ fn max_batch_names_a_least_memory_that_fits() {
     let short = show(&format!("{:.2}MiB", least - 0.01));
     assert!(!short.status.success(), "{}", text(&short.stdout));
 }
+
+/// `--seed` reproduces a sampled run across processes and another seed changes it; with
+/// greedy decoding (the default) --seed and --top-p change nothing, and moa says so.
+#[test]
+fn seeds_reproduce_sampling_and_greedy_says_it_ignores_them() {
+    let dir = tmp("user-seed");
+    let model = tiny_gguf(&dir);
+    let run = |extra: &[&str]| {
+        let out = ok(moa()
+            .args([
+                "generate",
+                "--dense",
+                "--raw",
+                "--ignore-eos",
+                "--print-ids",
+            ])
+            .args([
+                "--model",
+                &model,
+                "--prompt",
+                "hello",
+                "--max-new-tokens",
+                "12",
+            ])
+            .args(extra));
+        let e = text(&out.stderr);
+        (generated(&e), e)
+    };
+    let (a, _) = run(&["--temperature", "4", "--seed", "1"]);
+    let (b, _) = run(&["--temperature", "4", "--seed", "1"]);
+    let (c, _) = run(&["--temperature", "4", "--seed", "2"]);
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    let note = "--seed and --top-p change nothing";
+    let (g1, e1) = run(&["--seed", "7"]);
+    let (g0, e0) = run(&[]);
+    assert_eq!(g1, g0);
+    assert!(e1.contains(note), "{e1}");
+    assert!(!e0.contains(note), "{e0}");
+}

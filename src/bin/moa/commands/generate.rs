@@ -73,9 +73,15 @@ fn check_max_new(max_new: usize, longest: usize, context: usize) -> anyhow::Resu
 pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     let sampling = Sampling {
         temperature: args.temperature,
-        top_p: args.top_p,
-        seed: args.seed,
+        top_p: args.top_p.unwrap_or(1.0),
+        seed: args.seed.unwrap_or(0),
     };
+    if args.temperature == 0.0 && (args.top_p.is_some() || args.seed.is_some()) {
+        // Greedy decoding ignores both: a user trying seeds saw the same text each time.
+        eprintln!(
+            "moa: --temperature 0 (the default) decodes greedily: --seed and --top-p change nothing; give --temperature T > 0 to sample"
+        );
+    }
     // The sampling kernels scale by 1/T: below f32's smallest normal number that is inf,
     // and `--temperature 1e-40` sampled from NaN (other tokens than greedy's, no error).
     // `Sampling::validate` refuses it too; this names the flag.
@@ -311,7 +317,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         t0.elapsed().as_secs_f64()
     );
     let lens: Vec<usize> = prompts.iter().map(Vec::len).collect();
-    let mut req = gpu.start(&lens, args.max_new_tokens, args.seed)?;
+    let mut req = gpu.start(&lens, args.max_new_tokens, sampling.seed)?;
     let rows = prompts.len();
     let t_prefill = Instant::now();
     let mut next = prefill(gpu.as_ref(), &mut req, &prompts, sampling)?;

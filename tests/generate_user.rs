@@ -561,3 +561,34 @@ fn seeds_reproduce_sampling_and_greedy_says_it_ignores_them() {
     assert!(e1.contains(note), "{e1}");
     assert!(!e0.contains(note), "{e0}");
 }
+
+/// A reader that closes the pipe early (`moa generate ... | head`) ends moa by SIGPIPE
+/// like any Unix tool: several prompts printed with `println!` after the reader had gone
+/// panicked ("failed printing to stdout: Broken pipe", exit 101).
+#[test]
+#[cfg(unix)]
+fn a_closed_stdout_pipe_ends_moa_quietly() {
+    use std::os::unix::process::ExitStatusExt as _;
+    let dir = tmp("user-sigpipe");
+    let model = tiny_gguf(&dir);
+    let mut child = moa()
+        .args(["generate", "--dense", "--raw", "--model", &model])
+        .args([
+            "--prompt",
+            "hello",
+            "--prompt",
+            "hi",
+            "--max-new-tokens",
+            "8",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let e = text(&out.stderr);
+    assert!(!e.contains("panicked") && !e.contains("moa failed"), "{e}");
+    // 13: SIGPIPE on Linux and macOS.
+    assert_eq!(out.status.signal(), Some(13), "{:?}\n{e}", out.status);
+}

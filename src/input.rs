@@ -95,7 +95,27 @@ pub fn read_bytes(path: &Path, what: &str, max_bytes: u64) -> io::Result<Vec<u8>
 /// [`read_bytes`] as UTF-8 text. Errors: as [`read_bytes`], and `InvalidData` naming the
 /// byte offset of the first invalid UTF-8 sequence.
 pub fn read_to_string(path: &Path, what: &str, max_bytes: u64) -> io::Result<String> {
-    let bytes = read_bytes(path, what, max_bytes)?;
+    utf8(read_bytes(path, what, max_bytes)?, what)
+}
+
+/// Reads standard input to its end as UTF-8 text, at most `max_bytes` bytes (`-` given
+/// for a file, e.g. `moa generate --prompt-file -`). Errors: as [`read_to_string`].
+pub fn read_stdin_to_string(what: &str, max_bytes: u64) -> io::Result<String> {
+    let mut out = Vec::new();
+    io::stdin()
+        .lock()
+        .take(max_bytes.saturating_add(1))
+        .read_to_end(&mut out)?;
+    if out.len() as u64 > max_bytes {
+        return Err(refuse(format!(
+            "is more than the {max_bytes} bytes allowed for {}",
+            with_article(what)
+        )));
+    }
+    utf8(out, what)
+}
+
+fn utf8(bytes: Vec<u8>, what: &str) -> io::Result<String> {
     String::from_utf8(bytes).map_err(|e| {
         io::Error::new(
             io::ErrorKind::InvalidData,

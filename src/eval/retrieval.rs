@@ -126,6 +126,13 @@ impl GridSpec {
         if self.lengths.is_empty() || self.depths.is_empty() {
             return Err("--lengths and --depths must each give at least one value".into());
         }
+        let shortest = ANSWER_TOKENS + 128;
+        if context_length < shortest {
+            // The range below would read `allowed: 138 ..= 128`.
+            return Err(format!(
+                "--lengths: no length fits: a prompt with a needle needs at least {shortest} tokens and the model's context is {context_length} tokens (use a model of a longer context)"
+            ));
+        }
         for &l in &self.lengths {
             if (l as usize) > context_length {
                 return Err(format!(

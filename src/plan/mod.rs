@@ -508,10 +508,20 @@ impl Plan {
         for (l, layer) in raw.layers.iter().enumerate() {
             for (name, len) in [("alpha", layer.alpha.len()), ("beta", layer.beta.len())] {
                 if len != model.q_heads as usize {
+                    // One rule per KV head is what a GQA-native plan would be written
+                    // as; the format has none (docs/DESIGN.md §4), so say how to write it.
+                    let per_kv = if len == model.kv_heads as usize {
+                        format!(
+                            " (rules are per query head, not per KV head: repeat each KV head's rule for its {} query heads, docs/DESIGN.md §4)",
+                            model.q_heads / model.kv_heads
+                        )
+                    } else {
+                        String::new()
+                    };
                     return Err(invalid((
                         format!("layers[{l}].{name}"),
                         format!(
-                            "has {len} entries: expected one per query head, model.q_heads = {}",
+                            "has {len} entries: expected one per query head, model.q_heads = {}{per_kv}",
                             model.q_heads
                         ),
                     )));

@@ -300,7 +300,7 @@ pub struct GenerateArgs {
     /// A user message; repeat the flag to decode several prompts together as a batch.
     #[arg(long, required_unless_present = "prompt_file")]
     pub prompt: Vec<String>,
-    /// Read a (long) prompt from a file; may be repeated.
+    /// Read a (long) prompt from a file (`-`: standard input); may be repeated.
     #[arg(long)]
     pub prompt_file: Vec<PathBuf>,
     /// Feed the prompt as is, without the model's chat template.
@@ -314,10 +314,14 @@ pub struct GenerateArgs {
     /// 0 = greedy.
     #[arg(long, default_value_t = 0.0)]
     pub temperature: f32,
-    #[arg(long, default_value_t = 1.0)]
-    pub top_p: f32,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// Nucleus sampling: keep the most likely tokens up to this probability mass (with
+    /// --temperature > 0) [default: 1].
+    #[arg(long)]
+    pub top_p: Option<f32>,
+    /// Sampling seed (with --temperature > 0): the same seed, prompts and flags give the
+    /// same tokens [default: 0].
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Keep weights and caches in f32 even where the GPU has f16.
     #[arg(long)]
     pub f32: bool,

@@ -8,6 +8,14 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
+    // A reader that closes the pipe (`moa generate ... | head`) ends moa quietly, as it
+    // ends other Unix tools: Rust ignores SIGPIPE, so a later `println!` panicked ("failed
+    // printing to stdout: Broken pipe", exit 101) and a checked write failed the command.
+    #[cfg(unix)]
+    // SAFETY: called first in main, before any thread starts; restores the default action.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     // Before any thread starts (see the function): no Mesa XDG warnings outside the scripts.
     moa::runtime::wgpu::ensure_xdg_runtime_dir();
     let matches = cli().get_matches();

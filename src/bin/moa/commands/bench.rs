@@ -107,6 +107,13 @@ fn parse_batches(batch: &[String]) -> anyhow::Result<Vec<Option<usize>>> {
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let dtype = storage(&args.dtype)?;
+    if args.checks_only && !args.check_ops && args.parity.is_none() {
+        // It ran nothing and exited 0: a CI step `moa bench --checks-only` passed
+        // without a single check.
+        anyhow::bail!(
+            "--checks-only runs only the checks, and none is asked for: add --check-ops and/or --parity N"
+        );
+    }
     if args.prefill_sub == Some(0) {
         anyhow::bail!("--prefill-sub 0: allowed 1 or more (tokens per group)");
     }
@@ -312,7 +319,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     for (l, p) in plans {
         runs.push((l, Some(p)));
     }
-    println!("{}", bench::table_header());
+    // Printed once the first engine is built: without a CUDA driver (or with a plan
+    // that fails to build) the table came out as a header with no rows before the error.
+    let mut header = false;
     let mut bw = None;
     for (label, plan) in &runs {
         let mut engine = match &model {
@@ -333,6 +342,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 b
             }
         };
+        if !std::mem::replace(&mut header, true) {
+            println!("{}", bench::table_header());
+        }
         for &prompt in &args.prompt {
             for b in &batches {
                 let batch = match *b {

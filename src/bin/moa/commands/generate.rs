@@ -73,9 +73,15 @@ fn check_max_new(max_new: usize, longest: usize, context: usize) -> anyhow::Resu
 pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     let sampling = Sampling {
         temperature: args.temperature,
-        top_p: args.top_p,
-        seed: args.seed,
+        top_p: args.top_p.unwrap_or(1.0),
+        seed: args.seed.unwrap_or(0),
     };
+    if args.temperature == 0.0 && (args.top_p.is_some() || args.seed.is_some()) {
+        // Greedy decoding ignores both: a user trying seeds saw the same text each time.
+        eprintln!(
+            "moa: --temperature 0 (the default) decodes greedily: --seed and --top-p change nothing; give --temperature T > 0 to sample"
+        );
+    }
     // The sampling kernels scale by 1/T: below f32's smallest normal number that is inf,
     // and `--temperature 1e-40` sampled from NaN (other tokens than greedy's, no error).
     // `Sampling::validate` refuses it too; this names the flag.
@@ -171,12 +177,20 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         .enumerate()
         .map(|(i, t)| (format!("--prompt #{}", i + 1), t.clone()))
         .collect();
+    let mut stdin_read = false;
     for f in &args.prompt_file {
-        texts.push((
-            format!("--prompt-file `{}`", f.display()),
+        // `-` is standard input (`echo hi | moa generate --prompt-file -`), read once.
+        let text = if f.as_os_str() == "-" {
+            if std::mem::replace(&mut stdin_read, true) {
+                bail!("--prompt-file - is given twice: standard input holds one prompt");
+            }
+            moa::input::read_stdin_to_string("prompt", moa::input::MAX_DATA_BYTES)
+                .context("cannot read the prompt from standard input (--prompt-file -)")?
+        } else {
             moa::input::read_to_string(f, "prompt file", moa::input::MAX_DATA_BYTES)
-                .with_context(|| format!("cannot read `{}`", f.display()))?,
-        ));
+                .with_context(|| format!("cannot read `{}`", f.display()))?
+        };
+        texts.push((format!("--prompt-file `{}`", f.display()), text));
     }
     if let Some((what, _)) = texts.iter().find(|(_, t)| t.trim().is_empty()) {
         // An unset shell variable (`--prompt "$Q"`) gave an answer to nothing with the
@@ -186,6 +200,14 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     }
     let tokenizer = ModelTokenizer::load(&model_path)?;
     let template = ChatTemplate::load(&model_path)?;
+    if template.is_none() && !args.raw {
+        // Without a template the text goes in as it is; a chat model's answer to an
+        // untemplated prompt reads as noise, so say why.
+        eprintln!(
+            "moa: `{}` has no chat template: prompts are fed as they are (as with --raw)",
+            model_path.display()
+        );
+    }
     let mut prompts = Vec::new();
     for (_, text) in &texts {
         // A chat is tokenized as transformers does (no BOS added on top of the template's).
@@ -295,7 +317,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         t0.elapsed().as_secs_f64()
     );
     let lens: Vec<usize> = prompts.iter().map(Vec::len).collect();
-    let mut req = gpu.start(&lens, args.max_new_tokens, args.seed)?;
+    let mut req = gpu.start(&lens, args.max_new_tokens, sampling.seed)?;
     let rows = prompts.len();
     let t_prefill = Instant::now();
     let mut next = prefill(gpu.as_ref(), &mut req, &prompts, sampling)?;
@@ -338,7 +360,12 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     }
     let decode_s = t_decode.elapsed().as_secs_f64();
     if stream {
-        println!();
+        // The loop holds back text that ends inside a UTF-8 sequence; a run that stops
+        // there (the last token a lone byte of a random model, or --max-new-tokens)
+        // printed nothing of it: print the rest as it decodes (U+FFFD for what is not
+        // UTF-8; --print-ids gives the exact ids).
+        let text = tokenizer.decode(&out[0], true)?;
+        println!("{}", text.get(printed..).unwrap_or_default());
     } else {
         for (b, o) in out.iter().enumerate() {
             println!("--- [{b}] {}", tokenizer.decode(o, true)?);

@@ -200,6 +200,18 @@ fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
+/// `bytes` as `12.3 MiB` from 1 MiB up (as before), else in KiB or bytes: a small
+/// model's cache printed `0.0 MiB (moa) vs 0.0 MiB dense`.
+fn size_shown(bytes: u64) -> String {
+    if bytes >= 1 << 20 {
+        format!("{:.1} MiB", mib(bytes))
+    } else if bytes >= 1 << 10 {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    } else {
+        format!("{bytes} B")
+    }
+}
+
 /// The report of `moa plan show`; errors name the flag and its allowed range.
 pub fn show(
     plan: &Plan,
@@ -274,12 +286,12 @@ pub fn show(
     );
     let _ = writeln!(
         s,
-        "KV bytes per sequence at {} B/elem: {:.1} MiB (moa) vs {:.1} MiB dense = {:.3}x; upstream's MHA-expanded cache: {:.1} MiB",
+        "KV bytes per sequence at {} B/elem: {} (moa) vs {} dense = {:.3}x; upstream's MHA-expanded cache: {}",
         bytes_per_elem,
-        mib(st.kv_bytes),
-        mib(st.dense_kv_bytes),
+        size_shown(st.kv_bytes),
+        size_shown(st.dense_kv_bytes),
         st.kv_bytes as f64 / st.dense_kv_bytes as f64,
-        mib(st.upstream_kv_bytes)
+        size_shown(st.upstream_kv_bytes)
     );
     // The "never more than dense" guarantee holds exactly when no KV head's span exceeds
     // N: always in moa span mode, not always in upstream mode (docs/DESIGN.md §2, §4).
@@ -318,6 +330,27 @@ pub fn show(
 
 fn gib(bytes: u64) -> f64 {
     bytes as f64 / (1u64 << 30) as f64
+}
+
+/// `bytes` in GiB with 2 decimals, or in MiB below 0.1 GiB (a small model's weights
+/// and rows printed as `0.00 GiB`).
+fn gib_shown(bytes: u64) -> String {
+    if gib(bytes) >= 0.1 {
+        format!("{:.2} GiB", gib(bytes))
+    } else {
+        format!("{:.2} MiB", bytes as f64 / (1u64 << 20) as f64)
+    }
+}
+
+/// A least `--memory` as [`gib_shown`] prints it, rounded up: the printed value must be
+/// enough (`{:.2}` rounded 0.0149 GiB to 0.01, which was then refused).
+fn at_least(bytes: u64) -> String {
+    let (v, unit) = if gib(bytes) >= 0.1 {
+        (gib(bytes), "GiB")
+    } else {
+        (bytes as f64 / (1u64 << 20) as f64, "MiB")
+    };
+    format!("{:.2} {unit}", (v * 100.0).ceil() / 100.0)
 }
 
 /// `--memory` in bytes: a positive number of GiB, or with a unit (GiB, GB, MiB, MB).
@@ -389,24 +422,24 @@ fn max_batch(a: &MaxBatch) -> anyhow::Result<String> {
     let (moa, dense) = (of(a.plan), of(&dense_plan));
     if budget < moa.weight_bytes {
         bail!(
-            "--memory {:.2} GiB is less than the weights of `{}` in {} ({:.2} GiB): allowed at least {:.2} GiB (the weights, the activations and one row with plan `{}`)",
-            gib(budget),
+            "--memory {} is less than the weights of `{}` in {} ({}): allowed at least {} (the weights, the activations and one row with plan `{}`)",
+            gib_shown(budget),
             a.shape_name,
             a.dtype,
-            gib(moa.weight_bytes),
-            gib(moa.budget_for(1)),
+            gib_shown(moa.weight_bytes),
+            at_least(moa.budget_for(1)),
             a.label
         );
     }
     let Some(plan_rows) = moa.max_rows_in(budget).filter(|&r| r > 0) else {
         bail!(
-            "--memory {:.2} GiB holds no row with plan `{}` (weights {:.2} GiB in {} + one request of 1 row {:.2} GiB): allowed at least {:.2} GiB",
-            gib(budget),
+            "--memory {} holds no row with plan `{}` (weights {} in {} + one request of 1 row {}): allowed at least {}",
+            gib_shown(budget),
             a.label,
-            gib(moa.weight_bytes),
+            gib_shown(moa.weight_bytes),
             a.dtype,
-            gib(moa.request_bytes(1)),
-            gib(moa.budget_for(1))
+            gib_shown(moa.request_bytes(1)),
+            at_least(moa.budget_for(1))
         );
     };
     let dense_rows = dense.max_rows_in(budget).unwrap_or(0);

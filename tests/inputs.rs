@@ -249,6 +249,15 @@ fn generate_max_new_tokens_does_not_wrap_around() {
         ],
         &["--max-new-tokens 200 is out of range"],
     );
+    // The tiny model's context is 128 tokens: the default of 128 cannot fit, and the
+    // refusal says it was the default, not a number the user typed.
+    refused(
+        "moa",
+        &[
+            "generate", "--model", m, "--dense", "--raw", "--prompt", "hello",
+        ],
+        &["--max-new-tokens 128 (the default when the flag is not given) is out of range"],
+    );
 }
 
 /// An empty prompt (`--prompt "$Q"` with Q unset, an empty --prompt-file) is refused

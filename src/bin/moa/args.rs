@@ -4,6 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+/// `moa generate --max-new-tokens` when the flag is not given (its refusal says so: a
+/// model with a short context refuses the default, not a number the user typed).
+pub const GENERATE_MAX_NEW_TOKENS: usize = 128;
+
 #[derive(Parser)]
 #[command(name = "moa", version, about = "MoA plans: inspect, convert, run")]
 pub struct Args {
@@ -306,7 +310,8 @@ pub struct GenerateArgs {
     /// Feed the prompt as is, without the model's chat template.
     #[arg(long)]
     pub raw: bool,
-    #[arg(long, default_value_t = 128)]
+    /// New tokens per row, at most the model's context minus the longest prompt.
+    #[arg(long, default_value_t = GENERATE_MAX_NEW_TOKENS)]
     pub max_new_tokens: usize,
     /// Dense attention (every span = N) through the same kernels.
     #[arg(long)]

@@ -63,8 +63,13 @@ fn check_max_new(max_new: usize, longest: usize, context: usize) -> anyhow::Resu
         );
     };
     if max_new == 0 || max_new > room {
+        let default = if max_new == crate::args::GENERATE_MAX_NEW_TOKENS {
+            " (the default when the flag is not given)"
+        } else {
+            ""
+        };
         bail!(
-            "--max-new-tokens {max_new} is out of range: allowed 1..={room} (the model's context of {context} tokens minus the longest prompt's {longest})"
+            "--max-new-tokens {max_new}{default} is out of range: allowed 1..={room} (the model's context of {context} tokens minus the longest prompt's {longest})"
         );
     }
     Ok(())

@@ -12,5 +12,5 @@ for b in attention_bench cuda_check; do gzip -c "$repo/target/release/examples/$
 for b in "$@"; do gzip -c "$b" > "$carry/$(basename "$b" | sed 's/-[0-9a-f]*$//').gz"; done
 tar -cJf "$carry/cubins.tar.xz" -C "$cubins" .
 # tables.py is session 15's, unchanged (one copy kept).
-cp "$repo/benches/peers/decode_peers.py" "$here/../s15/tables.py" "$script" "$carry/"
+cp "$repo/benches/peers/decode_peers.py" "$(dirname "$here")/s15/tables.py" "$script" "$carry/"
 du -sh "$carry"

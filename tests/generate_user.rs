@@ -137,6 +137,13 @@ fn a_prompt_comes_from_standard_input_with_prompt_file_dash() {
     };
     assert_eq!(ids(&from_stdin), ids(&from_file));
     assert_eq!(from_stdin.stdout, from_file.stdout);
+    // A file saved "UTF-8 with BOM" gives the same prompt: the mark is not text.
+    let bom = dir.join("bom.txt");
+    std::fs::write(&bom, "\u{feff}hello there\n").unwrap();
+    let mut c = moa();
+    args(&mut c);
+    let from_bom = ok(c.args(["--prompt-file", bom.to_str().unwrap()]));
+    assert_eq!(ids(&from_bom), ids(&from_file));
 
     // Twice is refused before the model loads; empty stdin is an empty prompt.
     let mut c = moa();

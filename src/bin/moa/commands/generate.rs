@@ -195,6 +195,12 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             moa::input::read_to_string(f, "prompt file", moa::input::MAX_DATA_BYTES)
                 .with_context(|| format!("cannot read `{}`", f.display()))?
         };
+        // A leading UTF-8 byte-order mark (Notepad's "UTF-8 with BOM") is not text: the
+        // tokenizer made it a prompt token of its own.
+        let text = match text.strip_prefix('\u{feff}') {
+            Some(rest) => rest.to_owned(),
+            None => text,
+        };
         texts.push((format!("--prompt-file `{}`", f.display()), text));
     }
     if let Some((what, _)) = texts.iter().find(|(_, t)| t.trim().is_empty()) {

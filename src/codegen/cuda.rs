@@ -2016,7 +2016,7 @@ beta = [0.5, 0.25, 0.375, 0.5]
         ] {
             let e = bad.parse::<DecodeTuning>().unwrap_err();
             assert!(
-                e.contains(bad) && e.contains("w, e, q, f, r, a, i, u, c, l, m, s, p, t"),
+                e.contains(bad) && e.contains("w, e, q, f, r, a, i, u, c, l, m, s, p, o, t"),
                 "{e}"
             );
         }

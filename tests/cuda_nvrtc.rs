@@ -574,9 +574,14 @@ fn decode_session17_exit_arrive_compiles() {
                 let body = decode_entry(&ptx, &arts[0].kernels[1].entry_point);
                 let tag = format!("{name} {} {v}", storage.name());
                 assert!(body.contains("mma.sync.aligned.m16n8k16"), "{tag}");
-                let arrive = body.rfind("barrier.cluster.arrive").expect("the exit arrive");
+                let arrive = body
+                    .rfind("barrier.cluster.arrive")
+                    .expect("the exit arrive");
                 let wait = body.rfind("barrier.cluster.wait").expect("the exit wait");
-                assert!(arrive < wait, "{tag}: the exit barrier's wait follows its arrive");
+                assert!(
+                    arrive < wait,
+                    "{tag}: the exit barrier's wait follows its arrive"
+                );
                 assert_eq!(
                     body[arrive..wait].contains("st.global"),
                     exit_first,

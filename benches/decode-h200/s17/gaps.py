@@ -6,8 +6,9 @@ runtime builds (attention_bench --dry-run-blocks 264 > dry.jsonl; --spans spans.
 Per missing cell: the time of the default kernel, the time the target allows, a device
 copy of the same bytes (B = 4 only in session 16), the work list (items, longest item,
 clusters, fill = slots / (items × longest item)) and what one wave of resident blocks
-allows: the smallest longest item with no more items than the resident slots (264 plain,
-224 for the packed clusters of 4 the runtime allows), i.e. whether a per-layer chunk
+allows: the smallest longest item with no more items than the resident slots (264 plain
+and pairs, 224 and 216 for the packed clusters of 4 and 8 the runtime allows,
+worklist::DecodeSlots::packed_fit), i.e. whether a per-layer chunk
 policy could shorten the longest item at all.
 
 Usage: gaps.py S16_CALL1_DIR DRY_JSONL SPANS_JSON
@@ -46,7 +47,7 @@ def main():
         longest = w["chunk"]
         fill = slots / (w["items"] * longest)
         # The shortest longest item (in 64-slot tiles) whose equal-chunk list fits one wave.
-        cap = 224 if w["cluster"] >= 4 else 264
+        cap = {4: 224, 8: 216}.get(w["cluster"], 264)
         best = None
         for c in range(64, 8193, 64):
             n = sum(-(-x // c) for x in seg) * r["batch"]

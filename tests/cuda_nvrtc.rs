@@ -552,6 +552,46 @@ fn decode_session16_options_compile() {
     }
 }
 
+/// Session 17's decode option (DESIGN §6): exit arrive first (`o`: the cluster merge
+/// arrives at its exit barrier before its O stores, so the arrive's release fence has no
+/// store to wait for) compiles for both fixtures and both MMA types, with the GQA and the
+/// MHA defaults; in its PTX the O stores lie between the last `barrier.cluster.arrive`
+/// and the last `barrier.cluster.wait`, and in the defaults' they do not.
+#[test]
+fn decode_session17_exit_arrive_compiles() {
+    for name in ["fixture-mha.toml", "fixture-gqa.toml"] {
+        for storage in [StorageType::F16, StorageType::Bf16] {
+            let module = lower(&fixture(name), storage);
+            for (v, exit_first) in [
+                ("4x3eqms", false),
+                ("4x3eqmso", true),
+                ("4x3eiclms", false),
+                ("4x3eiclmso", true),
+            ] {
+                let tuning: cuda::DecodeTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
+                let arts = cuda::generate_tuned(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
+                let ptx = compile(&arts[0]);
+                let body = decode_entry(&ptx, &arts[0].kernels[1].entry_point);
+                let tag = format!("{name} {} {v}", storage.name());
+                assert!(body.contains("mma.sync.aligned.m16n8k16"), "{tag}");
+                let arrive = body
+                    .rfind("barrier.cluster.arrive")
+                    .expect("the exit arrive");
+                let wait = body.rfind("barrier.cluster.wait").expect("the exit wait");
+                assert!(
+                    arrive < wait,
+                    "{tag}: the exit barrier's wait follows its arrive"
+                );
+                assert_eq!(
+                    body[arrive..wait].contains("st.global"),
+                    exit_first,
+                    "{tag}: O stores between the exit arrive and its wait"
+                );
+            }
+        }
+    }
+}
+
 /// The decode kernels merge a segment held by a thread-block cluster through distributed
 /// shared memory (docs/DESIGN.md §6), and keep the arrival-counter merge through global
 /// memory for plain launches: both paths are in the PTX of the tensor-core (bf16) and the

@@ -15,11 +15,12 @@ use super::abi::{Access, Arg, Elem, Grid, KernelAbi, Param, Tiles};
 use super::ctx::LayerCtx;
 use super::{render, Artifact, CodegenError, KernelInfo, Phase, Target};
 use crate::lower::consts::{
-    CUDA_DECODE_ARRIVE, CUDA_DECODE_CHEAP_ISSUE, CUDA_DECODE_EARLY_LOADS, CUDA_DECODE_FAST_MERGE,
-    CUDA_DECODE_FOUR_CHAINS, CUDA_DECODE_FULL_PROLOGUE, CUDA_DECODE_GQA_Q_FIRST,
-    CUDA_DECODE_LAZY_RESCALE, CUDA_DECODE_LEAN_EPILOGUE, CUDA_DECODE_MHA_PER_TILE,
-    CUDA_DECODE_PUSH_MERGE, CUDA_DECODE_Q_FIRST, CUDA_DECODE_REFILL, CUDA_DECODE_TICKET_MERGE,
-    CUDA_DECODE_UNMASKED_TILES, CUDA_DECODE_WIDE_MERGE,
+    CUDA_DECODE_ARRIVE, CUDA_DECODE_CHEAP_ISSUE, CUDA_DECODE_EARLY_LOADS,
+    CUDA_DECODE_EXIT_ARRIVE_FIRST, CUDA_DECODE_FAST_MERGE, CUDA_DECODE_FOUR_CHAINS,
+    CUDA_DECODE_FULL_PROLOGUE, CUDA_DECODE_GQA_Q_FIRST, CUDA_DECODE_LAZY_RESCALE,
+    CUDA_DECODE_LEAN_EPILOGUE, CUDA_DECODE_MHA_PER_TILE, CUDA_DECODE_PUSH_MERGE,
+    CUDA_DECODE_Q_FIRST, CUDA_DECODE_REFILL, CUDA_DECODE_TICKET_MERGE, CUDA_DECODE_UNMASKED_TILES,
+    CUDA_DECODE_WIDE_MERGE,
 };
 use crate::lower::consts::{
     CUDA_DECODE_STAGES, CUDA_DECODE_WARPS, CUDA_DECODE_WARP_PIPES, CUDA_PREFILL_K_TILE,
@@ -150,6 +151,15 @@ pub struct DecodeTuning {
     /// `MEMBAR.ALL.GPU` around the exchange, no remote load round trip, no barrier before
     /// exit; a segment of one chunk writes O at once.
     pub push_merge: bool,
+    /// The cluster merge's exit (the letter `o`): a block of a cluster launch computes its
+    /// share of O from the other blocks' states into shared memory (2 KB more per block;
+    /// an array in registers moved ptxas's allocation for the whole kernel), arrives at the
+    /// exit barrier (release: its remote loads are complete, and no global store is
+    /// pending, so the arrive's `MEMBAR.ALL.GPU` has nothing to wait for), and only then
+    /// stores O and waits for the others; without it the O stores come first and the
+    /// arrive's fence waits for their acknowledgements (one L2 write round trip at every
+    /// cluster's end). Plain launches run the same code as without it.
+    pub exit_arrive_first: bool,
     /// Benchmark probe only (the letter `z`): the kernel streams its chunk's K/V tiles and
     /// does nothing else (no math, no merge, O unwritten), so its time is the floor of this
     /// work list's memory traffic. Never a runtime kernel: its output is undefined.
@@ -212,6 +222,7 @@ impl Default for DecodeTuning {
             wide_merge: CUDA_DECODE_WIDE_MERGE,
             q_first: CUDA_DECODE_Q_FIRST,
             push_merge: CUDA_DECODE_PUSH_MERGE,
+            exit_arrive_first: CUDA_DECODE_EXIT_ARRIVE_FIRST,
             probe: false,
             probe_no_merge: false,
             probe_no_epilogue: false,
@@ -692,7 +703,7 @@ impl std::fmt::Display for DecodeTuning {
     /// (warp-private pipelines), `e` (early loads), `q` (Q first), `f` (full prologue), `r`
     /// (refill when free), `a` (arrival barriers), `i` (cheap refill issue), `u` (unmasked
     /// tiles), `c` (four Q·Kᵀ chains), `l` (lazy rescale), `m` (fast merge), `s` (lean
-    /// epilogue), `p` (push merge), `t` (ticket merge), `b` (wide merge batches), `z`, `y` and `x` (the
+    /// epilogue), `p` (push merge), `o` (exit arrive first), `t` (ticket merge), `b` (wide merge batches), `z`, `y` and `x` (the
     /// probes), e.g. `4x3em`, `4x3efmstb` or `4x3w`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}x{}", self.warps, self.stages)?;
@@ -710,6 +721,7 @@ impl std::fmt::Display for DecodeTuning {
             (self.fast_merge, 'm'),
             (self.lean, 's'),
             (self.push_merge, 'p'),
+            (self.exit_arrive_first, 'o'),
             (self.ticket, 't'),
             (self.wide_merge, 'b'),
             (self.probe, 'z'),
@@ -728,13 +740,13 @@ impl std::str::FromStr for DecodeTuning {
     type Err = String;
 
     /// Parses what [`Display`](std::fmt::Display) writes: `WARPSxSTAGES` and any of the
-    /// letters `w`, `e`, `q`, `f`, `r`, `a`, `i`, `u`, `c`, `l`, `m`, `s`, `p`, `t`, `b`, `z`, `y`, `x` (a letter not
+    /// letters `w`, `e`, `q`, `f`, `r`, `a`, `i`, `u`, `c`, `l`, `m`, `s`, `p`, `o`, `t`, `b`, `z`, `y`, `x` (a letter not
     /// written is off, whatever the default); `a` needs `r`.
     fn from_str(v: &str) -> Result<Self, String> {
         let bad = || {
             format!(
                 "decode variant `{v}`: expected WARPSxSTAGES and option letters from w, e, q, f, r, \
-                 a, i, u, c, l, m, s, p, t, b, z, y, x (a only with r), e.g. 4x3, 4x3emsb or 4x3w"
+                 a, i, u, c, l, m, s, p, o, t, b, z, y, x (a only with r), e.g. 4x3, 4x3emsb or 4x3w"
             )
         };
         let (w, rest) = v.split_once('x').ok_or_else(bad)?;
@@ -760,6 +772,7 @@ impl std::str::FromStr for DecodeTuning {
             wide_merge: false,
             q_first: false,
             push_merge: false,
+            exit_arrive_first: false,
             probe: false,
             probe_no_merge: false,
             probe_no_epilogue: false,
@@ -781,6 +794,7 @@ impl std::str::FromStr for DecodeTuning {
                 'b' => &mut t.wide_merge,
                 'q' => &mut t.q_first,
                 'p' => &mut t.push_merge,
+                'o' => &mut t.exit_arrive_first,
                 'z' => &mut t.probe,
                 'y' => &mut t.probe_no_merge,
                 'x' => &mut t.probe_no_epilogue,
@@ -1161,6 +1175,9 @@ struct CudaLayerCtx {
     decode_q_first: bool,
     /// `DecodeTuning::push_merge` where it applies (tensor cores).
     decode_push: bool,
+    /// `DecodeTuning::exit_arrive_first` where it applies (tensor cores, the cluster merge
+    /// rather than the push merge).
+    decode_exit_arrive: bool,
     decode_probe: bool,
     decode_probe_no_merge: bool,
     decode_probe_no_epilogue: bool,
@@ -1369,6 +1386,9 @@ fn layer_ctx(
             && !tuning.warp_pipes
             && decode_uses_mma(module.storage, d),
         decode_push: tuning.push_merge && decode_uses_mma(module.storage, d),
+        decode_exit_arrive: tuning.exit_arrive_first
+            && !tuning.push_merge
+            && decode_uses_mma(module.storage, d),
         decode_arrive: tuning.arrive
             && tuning.refill
             && !tuning.warp_pipes
@@ -1979,6 +1999,9 @@ beta = [0.5, 0.25, 0.375, 0.5]
             "4x3emsp",
             "4x3eqmsp",
             "4x3eqiclmsp",
+            "4x3eqmso",
+            "4x3eiclmso",
+            "4x3eqmspo",
         ] {
             let t: DecodeTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(t.to_string(), v);
@@ -1993,7 +2016,7 @@ beta = [0.5, 0.25, 0.375, 0.5]
         ] {
             let e = bad.parse::<DecodeTuning>().unwrap_err();
             assert!(
-                e.contains(bad) && e.contains("w, e, q, f, r, a, i, u, c, l, m, s, p, t"),
+                e.contains(bad) && e.contains("w, e, q, f, r, a, i, u, c, l, m, s, p, o, t"),
                 "{e}"
             );
         }

@@ -310,3 +310,10 @@ pub const CUDA_DECODE_GQA_Q_FIRST: bool = true;
 /// (`st.async` completing an mbarrier's transaction count) instead of two cluster barriers
 /// and remote loads. Opt-in until measured (session 16, benches/RESULTS.md "Session 16").
 pub const CUDA_DECODE_PUSH_MERGE: bool = false;
+/// CUDA decode: the cluster merge arrives at its exit barrier before its O stores
+/// (`codegen::cuda::DecodeTuning::exit_arrive_first`), so the arrive's release fence does
+/// not wait for the stores' acknowledgements. Off: measured (session 17, benches/RESULTS.md
+/// "Session 17", every layer of both plans, two runs) +0.12 to +0.19 µs per layer in median
+/// on cluster lists, a tie on plain ones; the stores' acknowledgements were not on the
+/// launch's critical path.
+pub const CUDA_DECODE_EXIT_ARRIVE_FIRST: bool = false;

@@ -20,7 +20,13 @@ fn fetch(cache: &Path) -> (i32, String, Duration) {
     let closed = "http://127.0.0.1:9";
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_moa"));
     cmd.args(["model", "fetch"]).env("MOA_CACHE", cache);
-    for k in ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy", "PIP_PROXY"] {
+    for k in [
+        "HTTPS_PROXY",
+        "HTTP_PROXY",
+        "https_proxy",
+        "http_proxy",
+        "PIP_PROXY",
+    ] {
         cmd.env(k, closed);
     }
     for k in [

@@ -279,7 +279,10 @@ fn foreign_kernel_files(dir: &Path) -> Vec<PathBuf> {
                     && p.extension().is_some_and(|e| e == ext)
             };
             let kernel = in_own_folder("wgsl", "wgsl") || in_own_folder("cuda", "cu");
-            let name = p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default();
             kernel && !moa_kernel_name(&name) && !listed.contains(p)
         })
         .collect();

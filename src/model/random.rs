@@ -197,7 +197,60 @@ pub fn write_hf_folder(model: &Model, dir: &std::path::Path) -> Result<(), Model
     written
 }
 
-/// The files of [`write_hf_folder`] in `dir` (created): the weights first, `config.json`
+/// Tokens of [`byte_level_tokenizer_json`]: `<unk>`, `<s>` (1, the config's BOS), `</s>`
+/// (2, its EOS), then the 256 bytes.
+pub const BYTE_VOCAB: usize = 259;
+
+/// A byte-level BPE `tokenizer.json` without merges: ids 0..=2 the special tokens, id
+/// 3 + b byte b (GPT-2's byte-to-character map, so every UTF-8 text round-trips). One
+/// token per byte: a random model's text means nothing, but lengths in tokens, prompts
+/// and answers work as with a real tokenizer. Ids past 258 decode to nothing.
+pub fn byte_level_tokenizer_json() -> serde_json::Value {
+    // GPT-2's `bytes_to_unicode`: printable Latin-1 bytes stand for themselves, the
+    // others for U+0100 onwards in byte order.
+    let printable = |b: u32| {
+        (u32::from(b'!')..=u32::from(b'~')).contains(&b)
+            || (0xA1..=0xAC).contains(&b)
+            || (0xAE..=0xFF).contains(&b)
+    };
+    let mut vocab = serde_json::Map::new();
+    let special = ["<unk>", "<s>", "</s>"];
+    for (id, t) in special.iter().enumerate() {
+        vocab.insert((*t).into(), id.into());
+    }
+    let mut next = 0x100;
+    for b in 0..256u32 {
+        let ch = if printable(b) {
+            b
+        } else {
+            next += 1;
+            next - 1
+        };
+        let ch = char::from_u32(ch).expect("a Latin-1 or U+01xx code point");
+        vocab.insert(ch.to_string(), (special.len() as u32 + b).into());
+    }
+    let added: Vec<serde_json::Value> = special
+        .iter()
+        .enumerate()
+        .map(|(id, t)| {
+            serde_json::json!({"id": id, "content": t, "single_word": false, "lstrip": false,
+                "rstrip": false, "normalized": false, "special": true})
+        })
+        .collect();
+    let byte_level = serde_json::json!({"type": "ByteLevel", "add_prefix_space": false,
+        "trim_offsets": true, "use_regex": true});
+    serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": added,
+        "normalizer": null, "pre_tokenizer": byte_level, "post_processor": null,
+        "decoder": byte_level,
+        "model": {"type": "BPE", "dropout": null, "unk_token": null,
+            "continuing_subword_prefix": null, "end_of_word_suffix": null, "fuse_unk": false,
+            "byte_fallback": false, "ignore_merges": false, "vocab": vocab, "merges": []},
+    })
+}
+
+/// The files of [`write_hf_folder`] in `dir` (created): the weights first, then
+/// [`byte_level_tokenizer_json`] (where the vocabulary holds its 259 ids), `config.json`
 /// last, so a folder without `config.json` is never a whole model.
 fn write_hf_files(model: &Model, dir: &std::path::Path) -> Result<(), ModelError> {
     use candle_core::{DType, Device, Tensor};
@@ -243,6 +296,13 @@ fn write_hf_files(model: &Model, dir: &std::path::Path) -> Result<(), ModelError
         tensors.insert(super::safetensors::hf_tensor_name(&name), x);
     }
     candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))?;
+    // Without a tokenizer, calib, generate, eval and diagnose stopped on "cannot read
+    // tokenizer.json": a random model could not go through the plan pipeline on the CPU.
+    if c.vocab_size as usize >= BYTE_VOCAB {
+        let path = dir.join("tokenizer.json");
+        std::fs::write(&path, byte_level_tokenizer_json().to_string())
+            .map_err(super::io_err(&path))?;
+    }
     let path = dir.join("config.json");
     std::fs::write(&path, config.to_string()).map_err(super::io_err(&path))?;
     Ok(())

@@ -85,3 +85,95 @@ fn the_byte_level_tokenizer_round_trips_any_text() {
     assert_eq!(tok.token_to_id("<s>"), Some(1));
     assert_eq!(tok.token_to_id("</s>"), Some(2));
 }
+
+/// A two-layer random model of SmolLM2's heads (context 8192) with a tokenizer, in `dir/m`.
+fn tiny_model(dir: &Path) -> PathBuf {
+    let mut c = moa::model::random::like("smollm2-135m").unwrap();
+    (c.n_layers, c.hidden_size, c.ffn_size, c.vocab_size) = (2, 64, 96, 300);
+    let m = moa::model::random::random_model(&c, 1);
+    let path = dir.join("m");
+    moa::model::random::write_hf_folder(&m, &path).unwrap();
+    path
+}
+
+/// Density targets at their edges. A density below what the sinks and the least span
+/// leave at the profile lengths (0.1 at N = 1024, where the least span is 128 tokens)
+/// failed at the optimize step, after the calibration and the profiles (half an hour on
+/// SmolLM2); `moa pipeline` now refuses it at once with the reach at that length and
+/// writes nothing. The band prints as asked ([0.18, 0.2], not 0.18000000000000002), and
+/// `moa optimize --density` outside (0, 1] names the flag and its range (it was "density
+/// band [-0.09000000000000001, -0.1] must satisfy 0 ≤ lo ≤ hi ≤ 1").
+#[test]
+fn a_density_the_rules_cannot_reach_is_refused_before_the_calibration() {
+    let dir = scratch("density-edges");
+    let model = tiny_model(&dir);
+    let m = model.to_str().unwrap();
+    let (code, _, err) = moa(
+        &dir,
+        &[
+            "pipeline",
+            "--model",
+            m,
+            "--workdir",
+            "w",
+            "--densities",
+            "0.5,0.1",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    for want in [
+        "--densities 0.1",
+        "density band [0.09, 0.1] cannot be met at N = 1024: the candidate rules give a KV \
+         density between 0.1250 and 1.0000 there (sink 64 tokens, min span 128 tokens",
+        "ask for a density in that range",
+    ] {
+        assert!(err.contains(want), "`{want}` not in:\n{err}");
+    }
+    assert!(
+        !dir.join("w").exists(),
+        "the refused run made its work folder"
+    );
+    let (code, _, err) = moa(
+        &dir,
+        &[
+            "pipeline",
+            "--model",
+            m,
+            "--workdir",
+            "w",
+            "--profile-lengths",
+            "256",
+            "--validate-length",
+            "512",
+            "--densities",
+            "0.2",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("density band [0.18, 0.2] cannot be met at N = 256")
+            && err.contains("between 0.5000 and 1.0000"),
+        "{err}"
+    );
+    for d in ["0", "1.5", "-0.1", "nan"] {
+        let (code, _, err) = moa(
+            &dir,
+            &[
+                "optimize",
+                "--profile",
+                "p.safetensors",
+                "--density",
+                d,
+                "-o",
+                "o",
+            ],
+        );
+        assert_eq!(code, 2, "{d}: {err}");
+        assert!(
+            err.contains(
+                "is out of range: a KV density (the plan's share of the dense KV cache) in (0, 1]"
+            ),
+            "{d}: {err}"
+        );
+    }
+}

@@ -327,6 +327,20 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
     for &density in &args.densities {
         super::optimize::check_settings(&optimize_args(&args, density))?;
     }
+    // A density below what the sinks and the least span leave at the profile lengths
+    // failed at the optimize step, after the calibration and the profiles.
+    let span = match &near {
+        Some(n) => moa::plan::Plan::load(&n.plan)?.span().clone(),
+        None => moa::plan::SpanSection::default(),
+    };
+    for &density in &args.densities {
+        super::optimize::check_reach(
+            &optimize_args(&args, density),
+            &args.profile_lengths,
+            span.clone(),
+        )
+        .with_context(|| format!("--densities {density}"))?;
+    }
     // Only once the values are known good: a refused run leaves no empty work folder.
     std::fs::create_dir_all(w).with_context(|| format!("creating {}", w.display()))?;
 

@@ -437,3 +437,31 @@ fn kernel_files_moa_did_not_write_are_refused_never_removed() {
     assert!(!out.join("wgsl/l07_decode.wgsl").exists(), "{err}");
     assert!(out.join("wgsl/notes.txt").exists());
 }
+
+/// A committed kernel folder checked out on Windows with git's `core.autocrlf` has CRLF
+/// line ends: `--check` said "differs ... first difference at line 1" for every file and
+/// the loaders refused them by sha256, with nothing pointing at line endings. It now says
+/// the file differs only in line endings and how to keep git from converting.
+#[test]
+fn check_says_when_a_file_differs_only_in_line_endings() {
+    let dir = scratch("crlf");
+    let plan = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/fixture-gqa.toml");
+    let p = plan.to_str().unwrap();
+    let args = [p, "-o", "out", "--target", "wgsl", "--dtype", "f32"];
+    let (code, err) = compile(&dir, &args);
+    assert_eq!(code, 0, "{err}");
+    let file = dir.join("out/wgsl/l00_prefill.wgsl");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replace('\n', "\r\n")).unwrap();
+    let mut check = args.to_vec();
+    check.push("--check");
+    let (code, err) = compile(&dir, &check);
+    assert_eq!(code, 1, "{err}");
+    for want in [
+        "differs only in line endings (CRLF where moa-compile writes LF): out/wgsl/l00_prefill.wgsl",
+        "`* -text` in a .gitattributes",
+        "(1 of ",
+    ] {
+        assert!(err.contains(want), "`{want}` not in:\n{err}");
+    }
+}

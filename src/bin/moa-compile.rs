@@ -146,6 +146,15 @@ fn check(args: &Args, compiled: &codegen::Compiled) -> anyhow::Result<bool> {
         let path = dir.join(rel);
         match std::fs::read(&path) {
             Ok(have) if have == source.as_bytes() => {}
+            // A Windows checkout with git's core.autocrlf (or an editor) turns every LF
+            // into CRLF: the folder then differs everywhere, and every loader refuses the
+            // files by their sha256, for a reason "differs at line 1" did not tell.
+            Ok(have) if crlf_to_lf(&have) == source.as_bytes() => problems.push(format!(
+                "differs only in line endings (CRLF where moa-compile writes LF): {}; git's \
+                 core.autocrlf or an editor converted it, and loaders refuse it by its sha256 \
+                 (`* -text` in a .gitattributes of the folder keeps git from converting)",
+                path.display()
+            )),
             Ok(have) => problems.push(format!(
                 "differs: {} ({} bytes, expected {}; first difference at line {})",
                 path.display(),
@@ -204,6 +213,17 @@ fn check(args: &Args, compiled: &codegen::Compiled) -> anyhow::Result<bool> {
         want.len()
     );
     Ok(false)
+}
+
+/// `bytes` with every CR LF pair turned into LF.
+fn crlf_to_lf(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    for (i, &b) in bytes.iter().enumerate() {
+        if !(b == b'\r' && bytes.get(i + 1) == Some(&b'\n')) {
+            out.push(b);
+        }
+    }
+    out
 }
 
 /// The 1-based line of the first byte where `a` and `b` differ (one past the shorter's

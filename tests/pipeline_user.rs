@@ -269,3 +269,48 @@ fn a_random_model_that_does_not_fit_in_memory_is_refused_at_once() {
     );
     assert!(!dir.join("big").exists());
 }
+
+/// The plans' file names came from `density · 100` as f64 prints it: `--densities 0.333`
+/// named the plan `<name>-33.300000000000004.toml`; and `--densities 0.5,0.50` ran the
+/// same density twice into one folder and one plan. The first line now names each plan
+/// file as it will be written, and a density named twice is refused before any step.
+#[test]
+fn plan_file_names_are_the_percent_as_written_and_a_density_is_given_once() {
+    let dir = scratch("percent-names");
+    let model = tiny_model(&dir);
+    let m = model.to_str().unwrap();
+    let run = |densities: &str| {
+        moa(
+            &dir,
+            &[
+                "pipeline",
+                "--model",
+                m,
+                "--workdir",
+                "w",
+                "--plans-dir",
+                "p",
+                "--name",
+                "t",
+                "--densities",
+                densities,
+            ],
+        )
+    };
+    // 0.1 is refused (below the reach at N = 1024) after the names are printed.
+    let (code, _, err) = run("0.333,0.1");
+    assert_eq!(code, 2, "{err}");
+    let want = format!(
+        "plans {}, {}",
+        Path::new("p/t-33.3.toml").display(),
+        Path::new("p/t-10.toml").display()
+    );
+    assert!(err.contains(&want), "`{want}` not in:\n{err}");
+    let (code, _, err) = run("0.5,0.50");
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--densities: 0.5 names the plan `p/t-50.toml` a second time"),
+        "{err}"
+    );
+    assert!(!dir.join("w").exists());
+}

@@ -314,3 +314,22 @@ fn plan_file_names_are_the_percent_as_written_and_a_density_is_given_once() {
     );
     assert!(!dir.join("w").exists());
 }
+
+/// `moa model random` wrote `model.safetensors` readable by its owner only (0600, the
+/// safetensors crate's choice) beside a 0644 `config.json`, so another user could not
+/// load a model folder written for sharing. The weights get config.json's permissions.
+#[cfg(unix)]
+#[test]
+fn a_random_models_weights_are_as_readable_as_its_config() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("perms");
+    let model = tiny_model(&dir);
+    let mode = |f: &str| {
+        std::fs::metadata(model.join(f))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("model.safetensors"), mode("config.json"));
+}

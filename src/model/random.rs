@@ -375,6 +375,13 @@ fn write_hf_files(model: &Model, dir: &std::path::Path) -> Result<(), ModelError
     }
     let path = dir.join("config.json");
     std::fs::write(&path, config.to_string()).map_err(super::io_err(&path))?;
+    // The safetensors crate creates its file readable by its owner only (0600), so a
+    // folder written for others to load (a shared models folder) could not be read by
+    // them; it gets the permissions the umask gave config.json.
+    let perms = std::fs::metadata(&path)
+        .map_err(super::io_err(&path))?
+        .permissions();
+    std::fs::set_permissions(&weights, perms).map_err(super::io_err(&weights))?;
     Ok(())
 }
 

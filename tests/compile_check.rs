@@ -391,3 +391,77 @@ fn an_output_that_is_a_file_is_named() {
     );
     assert_eq!(std::fs::read_to_string(dir.join("out")).unwrap(), "mine");
 }
+
+/// `-o` at a project folder whose `wgsl/` or `cuda/` holds the user's own shaders: the
+/// compile removed them as "kernel files this compile does not produce" (`2 kernel files
+/// ... removed`), so `-o assets` deleted `assets/wgsl/blur.wgsl`. Now the folder is
+/// refused naming them, before anything is written or deleted, by a compile and by
+/// `--check` alike; moa's own leftovers (another plan's `l07_decode.wgsl`) still go.
+#[test]
+fn kernel_files_moa_did_not_write_are_refused_never_removed() {
+    let dir = scratch("foreign");
+    let plan = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/fixture-gqa.toml");
+    let p = plan.to_str().unwrap();
+    let out = dir.join("assets");
+    std::fs::create_dir_all(out.join("wgsl")).unwrap();
+    std::fs::create_dir_all(out.join("cuda")).unwrap();
+    std::fs::write(out.join("wgsl/blur.wgsl"), "// my shader\n").unwrap();
+    std::fs::write(out.join("cuda/mine.cu"), "// my kernel\n").unwrap();
+    std::fs::write(out.join("wgsl/notes.txt"), "not a kernel\n").unwrap();
+    for extra in [&[][..], &["--check"][..]] {
+        let mut args = vec![p, "-o", "assets"];
+        args.extend_from_slice(extra);
+        let (code, err) = compile(&dir, &args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        for want in [
+            "-o `assets` holds kernel files moa-compile did not write",
+            "`assets/cuda/mine.cu`, `assets/wgsl/blur.wgsl`",
+            "give another output folder (-o), or move these files",
+        ] {
+            assert!(err.contains(want), "`{want}` not in:\n{err}");
+        }
+        assert!(!out.join("manifest.json").exists());
+    }
+    assert_eq!(
+        std::fs::read_to_string(out.join("wgsl/blur.wgsl")).unwrap(),
+        "// my shader\n"
+    );
+    assert!(out.join("cuda/mine.cu").exists());
+
+    // Without the user's kernels the folder compiles; a file of moa's form is moa's.
+    std::fs::remove_file(out.join("wgsl/blur.wgsl")).unwrap();
+    std::fs::remove_file(out.join("cuda/mine.cu")).unwrap();
+    std::fs::write(out.join("wgsl/l07_decode.wgsl"), "// another plan's\n").unwrap();
+    let (code, err) = compile(&dir, &[p, "-o", "assets"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.join("wgsl/l07_decode.wgsl").exists(), "{err}");
+    assert!(out.join("wgsl/notes.txt").exists());
+}
+
+/// A committed kernel folder checked out on Windows with git's `core.autocrlf` has CRLF
+/// line ends: `--check` said "differs ... first difference at line 1" for every file and
+/// the loaders refused them by sha256, with nothing pointing at line endings. It now says
+/// the file differs only in line endings and how to keep git from converting.
+#[test]
+fn check_says_when_a_file_differs_only_in_line_endings() {
+    let dir = scratch("crlf");
+    let plan = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/fixture-gqa.toml");
+    let p = plan.to_str().unwrap();
+    let args = [p, "-o", "out", "--target", "wgsl", "--dtype", "f32"];
+    let (code, err) = compile(&dir, &args);
+    assert_eq!(code, 0, "{err}");
+    let file = dir.join("out/wgsl/l00_prefill.wgsl");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replace('\n', "\r\n")).unwrap();
+    let mut check = args.to_vec();
+    check.push("--check");
+    let (code, err) = compile(&dir, &check);
+    assert_eq!(code, 1, "{err}");
+    for want in [
+        "differs only in line endings (CRLF where moa-compile writes LF): out/wgsl/l00_prefill.wgsl",
+        "`* -text` in a .gitattributes",
+        "(1 of ",
+    ] {
+        assert!(err.contains(want), "`{want}` not in:\n{err}");
+    }
+}

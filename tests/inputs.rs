@@ -1349,9 +1349,10 @@ fn pipeline_names_its_work_folder_and_plans_after_the_model() {
     let e = stderr("models/Llama-3.2-1B Instruct");
     assert!(
         e.contains(&format!(
-            "work folder {}, plans {}",
+            "work folder {}, plans {}, {}",
             Path::new("runs/llama-3.2-1b-instruct").display(),
-            Path::new("plans/llama-3.2-1b-instruct-moa-<percent>.toml").display()
+            Path::new("plans/llama-3.2-1b-instruct-moa-50.toml").display(),
+            Path::new("plans/llama-3.2-1b-instruct-moa-25.toml").display()
         )),
         "{e}"
     );

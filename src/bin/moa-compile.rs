@@ -35,7 +35,8 @@ struct Args {
     /// Output folder (created if missing; unchanged files are not rewritten). Its `wgsl/`
     /// and `cuda/` folders belong to moa-compile: kernel files there that this plan does
     /// not produce (e.g. from a deeper model's plan) are removed. A `manifest.json` or
-    /// `kernels.rs` there that moa-compile did not write is refused, never overwritten.
+    /// `kernels.rs` there that moa-compile did not write is refused, never overwritten, and
+    /// so is a folder whose wgsl/ or cuda/ holds .wgsl/.cu files moa-compile never writes.
     #[arg(short, long, default_value = "out")]
     output: PathBuf,
     /// Which back ends to generate.
@@ -61,6 +62,23 @@ fn run(args: Args) -> anyhow::Result<bool> {
         anyhow::bail!(
             "-o `{}` is not a folder: moa-compile writes a folder (wgsl/, cuda/, manifest.json, kernels.rs)",
             args.output.display()
+        );
+    }
+    // `wgsl/` and `cuda/` belong to moa-compile, which removes every kernel file there that
+    // the plan does not produce: `-o` at a project folder deleted the user's own shaders
+    // (`assets/wgsl/blur.wgsl`). Files moa never wrote are refused, never removed.
+    let foreign = foreign_kernel_files(&args.output);
+    if !foreign.is_empty() {
+        anyhow::bail!(
+            "-o `{}` holds kernel files moa-compile did not write: {}. Its wgsl/ and cuda/ \
+             folders belong to moa-compile, which removes every .wgsl/.cu file there that \
+             the plan does not produce; give another output folder (-o), or move these files",
+            args.output.display(),
+            foreign
+                .iter()
+                .map(|p| format!("`{}`", p.display()))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     let plan = Plan::load(&args.plan)?;
@@ -128,6 +146,15 @@ fn check(args: &Args, compiled: &codegen::Compiled) -> anyhow::Result<bool> {
         let path = dir.join(rel);
         match std::fs::read(&path) {
             Ok(have) if have == source.as_bytes() => {}
+            // A Windows checkout with git's core.autocrlf (or an editor) turns every LF
+            // into CRLF: the folder then differs everywhere, and every loader refuses the
+            // files by their sha256, for a reason "differs at line 1" did not tell.
+            Ok(have) if crlf_to_lf(&have) == source.as_bytes() => problems.push(format!(
+                "differs only in line endings (CRLF where moa-compile writes LF): {}; git's \
+                 core.autocrlf or an editor converted it, and loaders refuse it by its sha256 \
+                 (`* -text` in a .gitattributes of the folder keeps git from converting)",
+                path.display()
+            )),
             Ok(have) => problems.push(format!(
                 "differs: {} ({} bytes, expected {}; first difference at line {})",
                 path.display(),
@@ -188,6 +215,17 @@ fn check(args: &Args, compiled: &codegen::Compiled) -> anyhow::Result<bool> {
     Ok(false)
 }
 
+/// `bytes` with every CR LF pair turned into LF.
+fn crlf_to_lf(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    for (i, &b) in bytes.iter().enumerate() {
+        if !(b == b'\r' && bytes.get(i + 1) == Some(&b'\n')) {
+            out.push(b);
+        }
+    }
+    out
+}
+
 /// The 1-based line of the first byte where `a` and `b` differ (one past the shorter's
 /// last line when one is a prefix of the other).
 fn first_differing_line(a: &[u8], b: &[u8]) -> usize {
@@ -209,6 +247,67 @@ fn kernel_files(dir: &Path) -> Vec<PathBuf> {
         .map(|e| e.path())
         .filter(|p| p.is_file())
         .collect()
+}
+
+/// Whether `name` (a file in `wgsl/` or `cuda/`) has the form of a kernel file moa-compile
+/// writes: `l<layer>.cu`, `l<layer>_<form>.wgsl` (layer in two or more digits, form in
+/// lowercase letters, digits and `_`) or `decode_merge.wgsl`.
+fn moa_kernel_name(name: &str) -> bool {
+    let Some(stem) = name
+        .strip_suffix(".wgsl")
+        .or_else(|| name.strip_suffix(".cu"))
+    else {
+        return false;
+    };
+    if stem == "decode_merge" {
+        return true;
+    }
+    let Some(rest) = stem.strip_prefix('l') else {
+        return false;
+    };
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let form = &rest[digits..];
+    digits >= 2
+        && (form.is_empty()
+            || form.strip_prefix('_').is_some_and(|f| {
+                !f.is_empty()
+                    && f.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            }))
+}
+
+/// The `.wgsl` files in `dir/wgsl` and `.cu` files in `dir/cuda` that moa-compile did not
+/// write: neither of its names ([`moa_kernel_name`]) nor listed by the folder's manifest.
+/// Sorted.
+fn foreign_kernel_files(dir: &Path) -> Vec<PathBuf> {
+    let listed: Vec<PathBuf> = std::fs::read_to_string(dir.join("manifest.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|m| {
+            m["files"].as_array().map(|f| {
+                f.iter()
+                    .filter_map(|e| e["path"].as_str().map(|p| dir.join(p)))
+                    .collect()
+            })
+        })
+        .unwrap_or_default();
+    let mut foreign: Vec<PathBuf> = kernel_files(dir)
+        .into_iter()
+        .filter(|p| {
+            let in_own_folder = |sub: &str, ext: &str| {
+                p.parent().and_then(Path::file_name) == Some(sub.as_ref())
+                    && p.extension().is_some_and(|e| e == ext)
+            };
+            let kernel = in_own_folder("wgsl", "wgsl") || in_own_folder("cuda", "cu");
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default();
+            kernel && !moa_kernel_name(&name) && !listed.contains(p)
+        })
+        .collect();
+    foreign.sort();
+    foreign
 }
 
 fn main() -> ExitCode {

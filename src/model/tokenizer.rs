@@ -51,6 +51,16 @@ impl ModelTokenizer {
             ModelFormat::HfFolder => {
                 let file = path.join("tokenizer.json");
                 let name = file.display().to_string();
+                if !file.exists() {
+                    return Err(ModelError::Tokenizer {
+                        path: path.display().to_string(),
+                        message: "the folder has no tokenizer.json, which generate, calib, \
+                                  eval and diagnose need (bench, profile and validate do \
+                                  not): copy in the tokenizer.json of the model the weights \
+                                  come from"
+                            .into(),
+                    });
+                }
                 let text = std::fs::read_to_string(&file).map_err(io_err(&file))?;
                 let inner: tokenizers::Tokenizer = text.parse().map_err(tok_err(&name))?;
                 let (_, special) = super::safetensors::read_config(path)?;

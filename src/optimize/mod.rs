@@ -122,6 +122,52 @@ impl Default for OptimizeConfig {
     }
 }
 
+/// Checks that the density band can be met at every constrained length (the profiled
+/// `lengths`, sorted, and `cfg.extra_lengths`) by the candidate rules: their KV densities
+/// there depend on N, the span constants and the grid, not on the profiles, so `moa
+/// pipeline` checks this before its calibration (a band below the sinks' reach failed
+/// only after the calibration and profiling, half an hour on SmolLM2). `Infeasible`
+/// names the length, the reach and the span constants.
+pub fn check_density_reach(cfg: &OptimizeConfig, lengths: &[u32]) -> Result<(), OptimizeError> {
+    let (Some(&first), Some(&last)) = (lengths.first(), lengths.last()) else {
+        return Ok(());
+    };
+    let (lo, hi) = cfg.density_band;
+    let mut constrained = lengths.to_vec();
+    constrained.extend(cfg.extra_lengths.iter().copied());
+    constrained.sort_unstable();
+    constrained.dedup();
+    let max_len = constrained.last().copied().unwrap_or(1);
+    let grid = cfg
+        .grid
+        .unwrap_or_else(|| CandidateGrid::upstream(first, last, max_len));
+    let rules = grid.rules();
+    let sp = cfg.span.params();
+    for &n in &constrained {
+        let (dmin, dmax) = rules
+            .iter()
+            .map(|r| rule_density(*r, n, &sp))
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+                (a.min(v), b.max(v))
+            });
+        if hi < dmin - ROW_TOLERANCE || lo > dmax + ROW_TOLERANCE {
+            let num = crate::plan::compact_number;
+            return Err(OptimizeError::Infeasible(format!(
+                "density band [{}, {}] cannot be met at N = {n}: the candidate rules give a KV \
+                 density between {dmin:.4} and {dmax:.4} there (sink {} tokens, min span {} \
+                 tokens, rounding {}): ask for a density in that range, or profile longer \
+                 lengths (a short N leaves the sink and the least span a larger share)",
+                num(lo),
+                num(hi),
+                sp.sink_tokens,
+                sp.min_span_tokens,
+                sp.span_round_tokens
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl OptimizeConfig {
     /// Checks the settings that do not depend on the profiles: the density band, the
     /// MIP gap (finite, in [0, 1]), the extra lengths (1..=[`MAX_LENGTH`]) and the rule
@@ -404,20 +450,10 @@ fn prepare(
         }
     }
 
+    check_density_reach(cfg, &lengths)?;
     let mut density_rows = Vec::with_capacity(constrained.len());
     for &n in &constrained {
         let d: Vec<f64> = rules.iter().map(|r| rule_density(*r, n, &sp)).collect();
-        let (dmin, dmax) = d
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
-                (a.min(v), b.max(v))
-            });
-        if hi < dmin - ROW_TOLERANCE || lo > dmax + ROW_TOLERANCE {
-            return Err(OptimizeError::Infeasible(format!(
-                "density band [{lo}, {hi}] cannot be met at N = {n}: the candidate rules give a KV density between {dmin:.4} and {dmax:.4} there (min span {} tokens, rounding {})",
-                sp.min_span_tokens, sp.span_round_tokens
-            )));
-        }
         let mut coef = vec![0.0; nu * nr];
         for u in 0..nu {
             for c in 0..nr {

@@ -27,6 +27,7 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
                 );
             }
             let config = model::random::like_or_err(&like)?;
+            model::random::check_room(&config, &like, &output)?;
             let m = model::random::random_model(&config, seed);
             model::random::write_hf_folder(&m, &output)?;
             println!("{}", output.display());
@@ -37,7 +38,8 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
                 None => model::default_model_path()?,
             };
             let (config, special) = model::read_config(&path)?;
-            // A folder without tokenizer.json (what `moa model random` writes) still has a
+            // A folder without tokenizer.json (what `moa model random` wrote before session
+            // 17, and still writes for a vocabulary under 259 ids) still has a
             // config to show; `info` used to fail on it with "cannot read tokenizer.json".
             let no_tokenizer = path.is_dir() && !path.join("tokenizer.json").exists();
             let tokenizer = if no_tokenizer {

@@ -33,7 +33,17 @@ fn parse_band(args: &OptimizeArgs) -> anyhow::Result<(f64, f64)> {
         }
         // Upstream's --latency_lower_bound_ratio 0.9: the plan may not be much sparser
         // than asked, or it would buy loss for nothing.
-        (None, Some(d)) => Ok((0.9 * d, d)),
+        (None, Some(d)) => {
+            if !(d.is_finite() && d > 0.0 && d <= 1.0) {
+                bail!(
+                    "--density {d} is out of range: a KV density (the plan's share of the \
+                     dense KV cache) in (0, 1]"
+                );
+            }
+            // 0.9 · 0.55 is 0.49500000000000005 in f64, which the band's messages and the
+            // plans' notes printed as it is; 12 decimals change no plan.
+            Ok(((0.9 * d * 1e12).round() / 1e12, d))
+        }
         (None, None) => bail!("give --density D (band [0.9·D, D]) or --band lo,hi"),
     }
 }
@@ -71,6 +81,60 @@ pub fn check_settings(args: &OptimizeArgs) -> anyhow::Result<(f64, f64)> {
     Ok(density_band)
 }
 
+/// The extra constrained lengths of a run whose profiles are at `lengths`: `--extra-length`,
+/// or twice the longest profile.
+fn extra_lengths(args: &OptimizeArgs, lengths: &[u32]) -> Vec<u32> {
+    if args.extra_lengths.is_empty() {
+        let longest = lengths.iter().copied().max().unwrap_or(0);
+        vec![longest.saturating_mul(2)]
+    } else {
+        args.extra_lengths.clone()
+    }
+}
+
+/// The candidate grid of a run whose profiles are at `lengths` (sorted): upstream's,
+/// unless --max-alpha or --min-beta narrows it (`None`: the optimizer's default).
+fn candidate_grid(args: &OptimizeArgs, lengths: &[u32]) -> Option<CandidateGrid> {
+    let min_beta_num = args
+        .min_beta
+        .map_or(0, |b| (b * f64::from(moa::plan::BETA_DEN)).round() as u32);
+    let (&first, &last) = (lengths.first()?, lengths.last()?);
+    (args.max_alpha.is_some() || min_beta_num > 0).then(|| {
+        let longest = extra_lengths(args, lengths)
+            .into_iter()
+            .chain([last])
+            .max()
+            .unwrap_or(0);
+        CandidateGrid {
+            max_alpha: args.max_alpha,
+            min_beta_num,
+            ..CandidateGrid::upstream(first, last, longest)
+        }
+    })
+}
+
+/// Whether the density band can be met at the lengths a run with profiles at
+/// `profile_lengths` constrains, from the lengths alone (`moa pipeline` asks before it
+/// calibrates). `span` is the plan's span section the run will use.
+pub fn check_reach(
+    args: &OptimizeArgs,
+    profile_lengths: &[u32],
+    span: SpanSection,
+) -> anyhow::Result<()> {
+    let mut lens = profile_lengths.to_vec();
+    lens.sort_unstable();
+    lens.dedup();
+    let cfg = OptimizeConfig {
+        span,
+        density_band: parse_band(args)?,
+        extra_lengths: extra_lengths(args, &lens),
+        grid: candidate_grid(args, &lens),
+        ..OptimizeConfig::default()
+    };
+    moa::optimize::check_density_reach(&cfg, &lens)?;
+    Ok(())
+}
+
 /// The longest `--time-limit`, in seconds (about 31 years): any longer is no limit.
 const MAX_TIME_LIMIT_S: f64 = 1e9;
 
@@ -90,35 +154,15 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
         }
         None => (None, SpanSection::default()),
     };
-    let longest = profiles.iter().map(|p| p.n_tokens).max().unwrap_or(0);
-    let extra_lengths = if args.extra_lengths.is_empty() {
-        vec![longest.saturating_mul(2)]
-    } else {
-        args.extra_lengths.clone()
-    };
+    let mut lens: Vec<u32> = profiles.iter().map(|p| p.n_tokens).collect();
+    lens.sort_unstable();
+    let extra_lengths = extra_lengths(&args, &lens);
     let method = match args.method.as_str() {
         "milp" => Method::Milp,
         "lagrangian" => Method::Lagrangian,
         _ => Method::Auto,
     };
-    let min_beta_num = args
-        .min_beta
-        .map_or(0, |b| (b * f64::from(moa::plan::BETA_DEN)).round() as u32);
-    let grid = (args.max_alpha.is_some() || min_beta_num > 0).then(|| {
-        let mut lens: Vec<u32> = profiles.iter().map(|p| p.n_tokens).collect();
-        lens.sort_unstable();
-        let longest = extra_lengths
-            .iter()
-            .chain(&lens)
-            .copied()
-            .max()
-            .unwrap_or(0);
-        CandidateGrid {
-            max_alpha: args.max_alpha,
-            min_beta_num,
-            ..CandidateGrid::upstream(lens[0], lens[lens.len() - 1], longest)
-        }
-    });
+    let grid = candidate_grid(&args, &lens);
     let near = match (&args.near, args.max_changes) {
         (Some(p), Some(k)) => Some(moa::optimize::Near {
             plan: Plan::load(p).with_context(|| format!("--near {}", p.display()))?,
@@ -161,8 +205,39 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
     .into_iter()
     .flatten()
     .collect();
+    // A band that the reach check passes can still hold no plan: the mean density moves in
+    // steps, and "no assignment satisfies every row at once (...) after 25 dual steps" did
+    // not say so. The largest step is at the shortest constrained length.
+    let shape = &profiles[0].model;
+    let units = shape.layers
+        * if cfg.gqa_native {
+            shape.kv_heads
+        } else {
+            shape.q_heads
+        };
+    let shortest = lens.first().copied().unwrap_or(1).max(1);
+    let round = cfg.span.params().span_round_tokens;
+    let step = f64::from(round) / f64::from(shortest) / f64::from(units.max(1));
     let result = optimize(&profiles, &names, &cfg).map_err(|e| {
+        let unreachable_step = matches!(&e, moa::optimize::OptimizeError::Infeasible(m)
+            if !m.contains("cannot be met"));
         let e = anyhow::Error::new(e);
+        let e = if unreachable_step {
+            let (lo, hi) = cfg.density_band;
+            e.context(format!(
+                "no plan has a mean KV density in the band [{}, {}] ({:.2e} wide) at every \
+                 length: a plan's density moves in steps (spans are multiples of {round} \
+                 tokens; one unit of {units} moving one step at N = {shortest} moves the mean \
+                 by {step:.2e}), and at most {} rules per layer narrows it further; widen the \
+                 band (--band lo,hi, or --density D for [0.9·D, D])",
+                moa::plan::compact_number(lo),
+                moa::plan::compact_number(hi),
+                hi - lo,
+                cfg.max_rules_per_layer
+            ))
+        } else {
+            e
+        };
         if narrowed.is_empty() {
             e
         } else {

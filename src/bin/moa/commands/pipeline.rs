@@ -214,12 +214,15 @@ fn near_step(args: &PipelineArgs) -> anyhow::Result<Option<NearStep>> {
 }
 
 /// `0.5` → `50`, `0.125` → `12.5`.
+/// At most 6 decimals: `0.333 * 100.0` is 33.300000000000004 in f64, which named the plan
+/// `<name>-33.300000000000004.toml`.
 pub fn percent_label(density: f64) -> String {
     let p = density * 100.0;
     if (p - p.round()).abs() < 1e-9 {
         format!("{}", p.round() as i64)
     } else {
-        format!("{p}")
+        let s = format!("{p:.6}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
     }
 }
 
@@ -261,13 +264,34 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| std::path::Path::new("runs").join(&label));
     let name = args.name.clone().unwrap_or_else(|| format!("{label}-moa"));
     let w = &workdir;
+    // The plans by name, as they will be written (a `<percent>` pattern hid what the
+    // percent would be).
+    let plan_files: Vec<String> = args
+        .densities
+        .iter()
+        .map(|&d| {
+            args.plans_dir
+                .join(format!("{name}-{}.toml", percent_label(d)))
+                .display()
+                .to_string()
+        })
+        .collect();
     eprintln!(
         "moa pipeline: work folder {}, plans {}",
         w.display(),
-        args.plans_dir
-            .join(format!("{name}-<percent>.toml"))
-            .display()
+        plan_files.join(", ")
     );
+    // Two densities with one label (0.5 and 0.50) would run twice into one folder and plan.
+    if let Some((i, f)) = plan_files
+        .iter()
+        .enumerate()
+        .find(|(i, f)| plan_files[..*i].contains(f))
+    {
+        bail!(
+            "--densities: {} names the plan `{f}` a second time: give each density once",
+            args.densities[i]
+        );
+    }
     if let Some(&n) = args
         .profile_lengths
         .iter()
@@ -326,6 +350,20 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
     }
     for &density in &args.densities {
         super::optimize::check_settings(&optimize_args(&args, density))?;
+    }
+    // A density below what the sinks and the least span leave at the profile lengths
+    // failed at the optimize step, after the calibration and the profiles.
+    let span = match &near {
+        Some(n) => moa::plan::Plan::load(&n.plan)?.span().clone(),
+        None => moa::plan::SpanSection::default(),
+    };
+    for &density in &args.densities {
+        super::optimize::check_reach(
+            &optimize_args(&args, density),
+            &args.profile_lengths,
+            span.clone(),
+        )
+        .with_context(|| format!("--densities {density}"))?;
     }
     // Only once the values are known good: a refused run leaves no empty work folder.
     std::fs::create_dir_all(w).with_context(|| format!("creating {}", w.display()))?;

@@ -598,14 +598,20 @@ impl WgpuEngine {
 
     /// Few-row products on subgroups (`matvec_sg.wgsl`, `Some`: with these overrides) or
     /// on `matvec.wgsl` (`None`). Errors: `Some` where they cannot be built (no fixed
-    /// subgroup size, or the driver refused them; the message says which), or a KSPLIT
-    /// other than 1, 2 or 4.
+    /// subgroup size, or the driver refused them; the message says which), a KSPLIT
+    /// other than 1, 2, 4 or 8, or column groups other than 1, 2, 4 or 8.
     pub fn set_subgroup_matvec(&mut self, on: Option<SubgroupProducts>) -> Result<(), EngineError> {
         if let Some(choice) = on {
-            if choice.ksplit.is_some_and(|k| ![1, 2, 4].contains(&k)) {
+            if choice.ksplit.is_some_and(|k| ![1, 2, 4, 8].contains(&k)) {
                 return Err(EngineError::Input(format!(
-                    "KSPLIT {:?}: the subgroup products split K over 1, 2 or 4 subgroups",
+                    "KSPLIT {:?}: the subgroup products split K over 1, 2, 4 or 8 subgroups",
                     choice.ksplit
+                )));
+            }
+            if choice.groups.is_some_and(|g| ![1, 2, 4, 8].contains(&g)) {
+                return Err(EngineError::Input(format!(
+                    "column groups {:?}: a subgroup product's workgroup holds 1, 2, 4 or 8",
+                    choice.groups
                 )));
             }
             if let Err(why) = &self.pipes.matvec_sg {
@@ -636,11 +642,14 @@ impl WgpuEngine {
         };
         let sg = match (&self.pipes.matvec_sg, self.subgroup_matvec) {
             (Ok(p), true) => format!(
-                "subgroup {} (matvec_sg.wgsl, KSPLIT {})",
+                "subgroup {} (matvec_sg.wgsl, KSPLIT {}{})",
                 p.subgroup,
                 p.choice
                     .ksplit
-                    .map_or("per product".to_string(), |k| k.to_string())
+                    .map_or("per product".to_string(), |k| k.to_string()),
+                p.choice.groups.map_or(String::new(), |g| format!(
+                    ", column groups a workgroup: {g}"
+                ))
             ),
             (Err(why), true) => format!("workgroup tree (matvec.wgsl; subgroups: {why})"),
             _ => "workgroup tree (matvec.wgsl)".to_string(),

@@ -16,9 +16,13 @@ pub(super) struct CoopPipes {
 /// How the decode products on subgroups run (`matvec_sg.wgsl`'s overrides).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SubgroupProducts {
-    /// Subgroups per column group (1, 2 or 4: `KSPLIT`); `None` chooses per product
+    /// Subgroups per column group (1, 2, 4 or 8: `KSPLIT`); `None` chooses per product
     /// ([`SgPipes::ksplit`]).
     pub ksplit: Option<u32>,
+    /// Column groups (4 output columns × 16 rows each) per workgroup (1, 2, 4 or 8:
+    /// `GROUPS`); `None`: 64 / subgroup size. Bounded per KSPLIT by 256 invocations a
+    /// workgroup ([`SgPipes::groups_for`]).
+    pub groups: Option<u32>,
 }
 
 impl SubgroupProducts {
@@ -27,6 +31,7 @@ impl SubgroupProducts {
     pub(super) fn from_options(options: &WgpuEngineOptions) -> SubgroupProducts {
         SubgroupProducts {
             ksplit: options.sg_ksplit,
+            groups: options.sg_groups,
         }
     }
 }
@@ -42,33 +47,65 @@ pub(super) struct SgSet {
     pub(super) rope: wgpu::ComputePipeline,
     /// RMSNorm → gate/up product → SwiGLU (`moa_matvec_sg_swiglu_out`).
     pub(super) swiglu_out: wgpu::ComputePipeline,
+    /// Column groups per workgroup (`GROUPS`): a workgroup writes 4 · `groups` output
+    /// columns (2 · `groups` rotation or gate/up pairs).
+    pub(super) groups: u32,
 }
 
-/// The decode products on subgroups, for KSPLIT 1, 2 and 4.
+impl SgSet {
+    /// Output columns per workgroup.
+    pub(super) fn columns_per_workgroup(&self) -> u32 {
+        4 * self.groups
+    }
+}
+
+/// The decode products on subgroups, for KSPLIT 1, 2 and 4 (and 8 where it can be
+/// chosen: [`SgPipes::builds_eight`]).
 pub(super) struct SgPipes {
-    sets: Vec<SgSet>,
+    /// Indexed by log2 KSPLIT; `None`: not built.
+    sets: Vec<Option<SgSet>>,
     /// The subgroup size they were built for: a workgroup holds 64 / `subgroup` column
     /// groups of 4 output columns × 16 rows, KSPLIT subgroups each.
     pub(super) subgroup: u32,
     pub(super) choice: SubgroupProducts,
 }
 
-impl SgPipes {
-    /// Output columns per workgroup.
-    pub(super) fn columns_per_workgroup(&self) -> u32 {
-        4 * (64 / self.subgroup)
-    }
+/// Column groups per workgroup of `matvec_sg.wgsl` at subgroup size `subgroup` and
+/// `ksplit`: the choice's (64 / subgroup unless set), at most what keeps the workgroup
+/// within 256 invocations (WebGPU's default limit) and `part_sums`' 32 subgroups; 0 where
+/// not even one column group fits.
+pub(super) fn groups_for(choice: SubgroupProducts, subgroup: u32, ksplit: u32) -> u32 {
+    let asked = choice.groups.unwrap_or(64 / subgroup).max(1);
+    asked.min(256 / (ksplit * subgroup))
+}
 
+/// Whether the KSPLIT 8 pipelines are built: where they fit (8 subgroups a column group
+/// within 256 invocations) and can be chosen: asked (`ksplit` 8), or chosen per product
+/// where the asked column groups fit whole at KSPLIT 8 (so the default, 64 / subgroup
+/// groups, never builds them: the measured default is unchanged).
+fn builds_eight(choice: SubgroupProducts, subgroup: u32) -> bool {
+    let fits = groups_for(choice, subgroup, 8) >= 1;
+    let asked_groups = choice.groups.unwrap_or(64 / subgroup);
+    fits && match choice.ksplit {
+        Some(k) => k == 8,
+        None => asked_groups * 8 * subgroup <= 256,
+    }
+}
+
+impl SgPipes {
     /// KSPLIT for a product of `n_out` columns and inner size `k` (unless the choice
     /// fixes it): enough subgroups to fill a large GPU (about 1024: 8 per SM of an H200)
-    /// where the product has few column groups, yet at least one full trip of the K loop
-    /// per subgroup (k / 4 ≥ KSPLIT · subgroup).
+    /// where the product has few column groups (8 below 256 groups where the KSPLIT 8
+    /// pipelines are built), yet at least one full trip of the K loop per subgroup
+    /// (k / 4 ≥ KSPLIT · subgroup).
     pub(super) fn ksplit(&self, n_out: usize, k: usize) -> u32 {
         let groups = n_out.div_ceil(4);
+        let eight = self.sets.get(3).is_some_and(Option::is_some);
         let mut ks = self.choice.ksplit.unwrap_or(match groups {
             g if g >= 1024 => 1,
             g if g >= 512 => 2,
-            _ => 4,
+            g if g >= 256 || !eight => 4,
+            _ => 8,
         });
         if self.choice.ksplit.is_none() {
             while ks > 1 && k / 4 < (ks * self.subgroup) as usize {
@@ -78,9 +115,15 @@ impl SgPipes {
         ks
     }
 
-    /// The pipelines of one KSPLIT (1, 2 or 4).
+    /// The pipelines of one KSPLIT (1, 2, 4, or 8 where built: [`Self::ksplit`] only
+    /// chooses built ones; a fixed 8 where it does not fit, subgroups of 64, runs 4).
     pub(super) fn set(&self, ksplit: u32) -> &SgSet {
-        &self.sets[ksplit.trailing_zeros() as usize]
+        let i = ksplit.trailing_zeros() as usize;
+        self.sets
+            .get(i)
+            .and_then(Option::as_ref)
+            .or(self.sets[2].as_ref())
+            .expect("KSPLIT 4 is always built")
     }
 }
 
@@ -220,26 +263,37 @@ impl Pipelines {
                     input: storage,
                     ..types
                 };
-                let build = |ks: u32| -> Result<SgSet, EngineError> {
+                let build = |ks: u32| -> Result<Option<SgSet>, EngineError> {
+                    if ks == 8 && !builds_eight(sg_choice, sg) {
+                        return Ok(None);
+                    }
+                    let groups = groups_for(sg_choice, sg, ks);
+                    if groups == 0 {
+                        return Err(EngineError::Input(format!(
+                            "KSPLIT {ks} on subgroups of {sg}: over 256 invocations a workgroup"
+                        )));
+                    }
                     let c = |mode: f64| {
                         [
                             ("INPUT_MODE", mode),
                             ("SG", f64::from(sg)),
                             ("KSPLIT", f64::from(ks)),
-                            ("WG", f64::from(64 * ks)),
+                            ("GROUPS", f64::from(groups)),
+                            ("WG", f64::from(groups * ks * sg)),
                             ("DIAG", diag),
                         ]
                     };
-                    Ok(SgSet {
+                    Ok(Some(SgSet {
+                        groups,
                         plain: pipe_with(shaders::MATVEC_SG, types, &c(0.0))?,
                         attn: pipe_with(shaders::MATVEC_SG, attn, &c(0.0))?,
                         norm: pipe_with(shaders::MATVEC_SG, types, &c(1.0))?,
                         swiglu: pipe_with(shaders::MATVEC_SG, types, &c(2.0))?,
                         rope: pipe_with(shaders::MATVEC_SG_ROPE, types, &c(1.0))?,
                         swiglu_out: pipe_with(shaders::MATVEC_SG_SWIGLU_OUT, types, &c(1.0))?,
-                    })
+                    }))
                 };
-                [1, 2, 4]
+                [1, 2, 4, 8]
                     .into_iter()
                     .map(build)
                     .collect::<Result<Vec<_>, _>>()

@@ -568,6 +568,20 @@ impl WgpuEngine {
         self.rebuild_pipes(row_block, self.sg_choice())
     }
 
+    /// The subgroup products' timing diagnostic (`MOA_WGPU_SG_DIAG`: 0 none, 1 no K
+    /// loop, 2 one row's x for all rows, 3 the K loop's loads only), rebuilding their
+    /// pipelines, so that a bench times each form over one request's caches. **1–3 give
+    /// wrong results.** Errors: another value, or a pipeline the driver rejects.
+    pub fn set_sg_diag(&mut self, diag: u32) -> Result<(), EngineError> {
+        if diag > 3 {
+            return Err(EngineError::Input(format!(
+                "subgroup product diagnostic {diag}: 0, 1, 2 or 3"
+            )));
+        }
+        self.options.sg_diag = diag;
+        self.rebuild_pipes(self.pipes.row_block, self.sg_choice())
+    }
+
     /// Rebuilds the engine's pipelines for the model's shape with the given few-row
     /// product choice (`set_row_block`).
     fn rebuild_pipes(

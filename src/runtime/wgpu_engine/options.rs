@@ -220,12 +220,14 @@ pub struct WgpuEngineOptions {
     /// KSPLIT was slower on the H200 (1: 3.20 ms, 4: 2.67 against 2.45 ms a step;
     /// session 9, call 1); kept to tune other adapters.
     pub sg_ksplit: Option<u32>,
-    /// `MOA_WGPU_SG_GROUPS` (default unset: 64 / subgroup size, 2 on NVIDIA): column
-    /// groups (4 output columns × 16 rows) per workgroup of the subgroup products, 1, 2,
-    /// 4 or 8, capped where the workgroup would pass 256 invocations. Fewer groups spread
-    /// a product over more workgroups (a 576-column product at KSPLIT 4 is 72 workgroups
-    /// of 2 groups on the H200's 132 SMs, 144 of 1); at 1 on subgroups of 32 the
-    /// per-product KSPLIT may be 8. Measured: RESULTS "wgpu engine, session 17".
+    /// `MOA_WGPU_SG_GROUPS` (default unset: 1 for the products at KSPLIT 4 and 8 on
+    /// subgroups of 32 or more, 64 / subgroup size otherwise): column groups (4 output columns × 16 rows) per workgroup of the
+    /// subgroup products, 1, 2, 4 or 8, capped where the workgroup would pass 256
+    /// invocations. Fewer groups spread a product over more workgroups (a 576-column
+    /// product at KSPLIT 4 is 72 workgroups of 2 groups on the H200's 132 SMs, 144 of 1);
+    /// at 1 on subgroups of 32 the per-product KSPLIT may be 8. On the H200 (RESULTS "wgpu
+    /// engine, session 17"): output 5.55–5.58 → 4.78 µs, down 7.97–8.22 → 6.92, QKV
+    /// 6.90–7.08 → 6.61; `2` is the earlier default there.
     pub sg_groups: Option<u32>,
     /// `MOA_WGPU_SG_DIAG` (default `0`): a timing diagnostic of the subgroup products
     /// (`1`: no K loop, `2`: one row's x for all rows, `3`: the K loop's loads only).

@@ -20,8 +20,9 @@ pub struct SubgroupProducts {
     /// ([`SgPipes::ksplit`]).
     pub ksplit: Option<u32>,
     /// Column groups (4 output columns × 16 rows each) per workgroup (1, 2, 4 or 8:
-    /// `GROUPS`); `None`: 64 / subgroup size. Bounded per KSPLIT by 256 invocations a
-    /// workgroup ([`SgPipes::groups_for`]).
+    /// `GROUPS`); `None`: [`default_groups`] (1 at KSPLIT 4 and 8 on subgroups of 32 or
+    /// more). Bounded per
+    /// KSPLIT by 256 invocations a workgroup ([`groups_for`]).
     pub groups: Option<u32>,
 }
 
@@ -70,22 +71,41 @@ pub(super) struct SgPipes {
     pub(super) choice: SubgroupProducts,
 }
 
+/// Column groups per workgroup where the choice sets none: at KSPLIT 4 and 8 on
+/// subgroups of 32 or more, 1 (a workgroup is one column group's KSPLIT subgroups);
+/// otherwise 64 / subgroup, as before session 17 (lavapipe's 8; the many-column products
+/// at KSPLIT 1 and 2, which were not measured with one). On the H200 (subgroups of 32)
+/// one group a workgroup spreads SmolLM2's 576-column products over 144 workgroups
+/// instead of 72 on its 132 SMs and lets them take KSPLIT 8 (256 invocations): output
+/// 5.55–5.58 → 4.78 µs, down 7.97–8.22 → 6.92, QKV (KSPLIT 4) 6.90–7.08 → 6.61 (RESULTS
+/// "wgpu engine, session 17").
+pub(super) fn default_groups(subgroup: u32, ksplit: u32) -> u32 {
+    if subgroup >= 32 && ksplit >= 4 {
+        1
+    } else {
+        64 / subgroup
+    }
+}
+
 /// Column groups per workgroup of `matvec_sg.wgsl` at subgroup size `subgroup` and
-/// `ksplit`: the choice's (64 / subgroup unless set), at most what keeps the workgroup
-/// within 256 invocations (WebGPU's default limit) and `part_sums`' 32 subgroups; 0 where
-/// not even one column group fits.
+/// `ksplit`: the choice's ([`default_groups`] unless set), at most what keeps the
+/// workgroup within 256 invocations (WebGPU's default limit) and `part_sums`' 32
+/// subgroups; 0 where not even one column group fits.
 pub(super) fn groups_for(choice: SubgroupProducts, subgroup: u32, ksplit: u32) -> u32 {
-    let asked = choice.groups.unwrap_or(64 / subgroup).max(1);
+    let asked = choice
+        .groups
+        .unwrap_or(default_groups(subgroup, ksplit))
+        .max(1);
     asked.min(256 / (ksplit * subgroup))
 }
 
 /// Whether the KSPLIT 8 pipelines are built: where they fit (8 subgroups a column group
 /// within 256 invocations) and can be chosen: asked (`ksplit` 8), or chosen per product
-/// where the asked column groups fit whole at KSPLIT 8 (so the default, 64 / subgroup
-/// groups, never builds them: the measured default is unchanged).
+/// where the asked column groups fit whole at KSPLIT 8 (the default on subgroups of 32:
+/// one group; not on lavapipe's 8, whose default 8 groups would not fit).
 fn builds_eight(choice: SubgroupProducts, subgroup: u32) -> bool {
     let fits = groups_for(choice, subgroup, 8) >= 1;
-    let asked_groups = choice.groups.unwrap_or(64 / subgroup);
+    let asked_groups = choice.groups.unwrap_or(default_groups(subgroup, 8));
     fits && match choice.ksplit {
         Some(k) => k == 8,
         None => asked_groups * 8 * subgroup <= 256,
@@ -95,20 +115,30 @@ fn builds_eight(choice: SubgroupProducts, subgroup: u32) -> bool {
 impl SgPipes {
     /// KSPLIT for a product of `n_out` columns and inner size `k` (unless the choice
     /// fixes it): enough subgroups to fill a large GPU (about 1024: 8 per SM of an H200)
-    /// where the product has few column groups (8 below 256 groups where the KSPLIT 8
-    /// pipelines are built), yet at least one full trip of the K loop per subgroup
-    /// (k / 4 ≥ KSPLIT · subgroup).
+    /// where the product has few column groups, yet at least one full trip of the K loop
+    /// per subgroup (k / 4 ≥ KSPLIT · subgroup) up to KSPLIT 4. Where the KSPLIT 8
+    /// pipelines are built, a product of at most 160 column groups (1280 subgroups at 8,
+    /// ~10 an SM of an H200) takes 8 wherever that saves its slowest subgroup a trip of
+    /// the K loop (at K = 576 and 32 lanes KSPLIT 4 leaves one subgroup of four with a
+    /// second trip; at 8 every subgroup has at most one, three of eight none): on the
+    /// H200 the output product 5.39 → 4.78 µs at one group a workgroup, while the QKV
+    /// product's 240 groups at 8 took 7.45 against 6.61 (its 151 registers × 256
+    /// invocations leave one workgroup an SM: two waves).
     pub(super) fn ksplit(&self, n_out: usize, k: usize) -> u32 {
         let groups = n_out.div_ceil(4);
         let eight = self.sets.get(3).is_some_and(Option::is_some);
         let mut ks = self.choice.ksplit.unwrap_or(match groups {
             g if g >= 1024 => 1,
             g if g >= 512 => 2,
-            g if g >= 256 || !eight => 4,
+            g if g > 160 || !eight => 4,
             _ => 8,
         });
         if self.choice.ksplit.is_none() {
-            while ks > 1 && k / 4 < (ks * self.subgroup) as usize {
+            let trips = |ks: u32| (k / 4).div_ceil((ks * self.subgroup) as usize);
+            if ks == 8 && trips(4) == trips(8) {
+                ks = 4;
+            }
+            while (2..=4).contains(&ks) && k / 4 < (ks * self.subgroup) as usize {
                 ks /= 2;
             }
         }

@@ -645,6 +645,7 @@ pub const BENCH_ONLY: &[&str] = &[
     "MOA_WGSL_QK_SUMS",
     "MOA_WGSL_QUAD_SHUFFLE",
     "MOA_WGSL_SEQUENCE",
+    "MOA_WGSL_SG_SIZE",
     "MOA_WGSL_THREADS",
     "MOA_WGSL_ZERO_INIT",
 ];

@@ -21,8 +21,7 @@ pub struct SubgroupProducts {
     pub ksplit: Option<u32>,
     /// Column groups (4 output columns × 16 rows each) per workgroup (1, 2, 4 or 8:
     /// `GROUPS`); `None`: [`default_groups`] (1 at KSPLIT 4 and 8 on subgroups of 32 or
-    /// more). Bounded per
-    /// KSPLIT by 256 invocations a workgroup ([`groups_for`]).
+    /// more). Bounded per KSPLIT by 256 invocations a workgroup ([`groups_for`]).
     pub groups: Option<u32>,
 }
 
@@ -61,11 +60,13 @@ impl SgSet {
 }
 
 /// The decode products on subgroups, for KSPLIT 1, 2 and 4 (and 8 where it can be
-/// chosen: [`SgPipes::builds_eight`]).
+/// chosen: [`builds_eight`]).
 pub(super) struct SgPipes {
-    /// Indexed by log2 KSPLIT; `None`: not built.
-    sets: Vec<Option<SgSet>>,
-    /// The subgroup size they were built for: a workgroup holds 64 / `subgroup` column
+    /// KSPLIT 1, 2 and 4.
+    sets: [SgSet; 3],
+    /// KSPLIT 8, where built.
+    eight: Option<SgSet>,
+    /// The subgroup size they were built for: a workgroup holds `SgSet::groups` column
     /// groups of 4 output columns × 16 rows, KSPLIT subgroups each.
     pub(super) subgroup: u32,
     pub(super) choice: SubgroupProducts,
@@ -126,7 +127,7 @@ impl SgPipes {
     /// invocations leave one workgroup an SM: two waves).
     pub(super) fn ksplit(&self, n_out: usize, k: usize) -> u32 {
         let groups = n_out.div_ceil(4);
-        let eight = self.sets.get(3).is_some_and(Option::is_some);
+        let eight = self.eight.is_some();
         let mut ks = self.choice.ksplit.unwrap_or(match groups {
             g if g >= 1024 => 1,
             g if g >= 512 => 2,
@@ -148,12 +149,12 @@ impl SgPipes {
     /// The pipelines of one KSPLIT (1, 2, 4, or 8 where built: [`Self::ksplit`] only
     /// chooses built ones; a fixed 8 where it does not fit, subgroups of 64, runs 4).
     pub(super) fn set(&self, ksplit: u32) -> &SgSet {
-        let i = ksplit.trailing_zeros() as usize;
-        self.sets
-            .get(i)
-            .and_then(Option::as_ref)
-            .or(self.sets[2].as_ref())
-            .expect("KSPLIT 4 is always built")
+        match (ksplit, &self.eight) {
+            (8, Some(set)) => set,
+            (1, _) => &self.sets[0],
+            (2, _) => &self.sets[1],
+            _ => &self.sets[2],
+        }
     }
 }
 
@@ -323,16 +324,21 @@ impl Pipelines {
                         swiglu_out: pipe_with(shaders::MATVEC_SG_SWIGLU_OUT, types, &c(1.0))?,
                     }))
                 };
-                [1, 2, 4, 8]
-                    .into_iter()
-                    .map(build)
-                    .collect::<Result<Vec<_>, _>>()
-                    .map(|sets| SgPipes {
-                        sets,
+                // KSPLIT 1, 2 and 4 are always built (`build` gives `None` only for 8).
+                let always = |ks: u32| {
+                    build(ks)?.ok_or_else(|| {
+                        EngineError::Input(format!("KSPLIT {ks}: the pipelines were not built"))
+                    })
+                };
+                (|| -> Result<SgPipes, EngineError> {
+                    Ok(SgPipes {
+                        sets: [always(1)?, always(2)?, always(4)?],
+                        eight: build(8)?,
                         subgroup: sg,
                         choice: sg_choice,
                     })
-                    .map_err(|e| e.to_string())
+                })()
+                .map_err(|e| e.to_string())
             }
         };
         Ok(Pipelines {

@@ -97,6 +97,9 @@ fn run() -> Result<(), String> {
     if args.first().map(String::as_str) == Some("regs") {
         return regs::run(&args[1..]);
     }
+    if args.first().map(String::as_str) == Some("regs-products") {
+        return regs::products(&args[1..]);
+    }
     let usage = "usage: wgpu_decode_bench PLAN LAYER N POS[,POS...] [ITERS]";
     let [plan, layer, n, pos, rest @ ..] = args.as_slice() else {
         return Err(usage.into());
@@ -238,6 +241,19 @@ fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Arti
     }
     if let Ok(v) = std::env::var("MOA_WGSL_V_FIRST") {
         tuning.decode_v_first = v == "1";
+    }
+    // The decode on subgroups (`decode_sg.wgsl.j2`) and its forms, for `regs`: `1` or
+    // `read` (its loads-only twin) at subgroup size `MOA_WGSL_SG_SIZE` (default 32,
+    // NVIDIA's), `MOA_WGSL_SG_PIPE` items a workgroup of the pipelined form.
+    if let Ok(v) = std::env::var("MOA_WGSL_SG_DECODE") {
+        if v != "0" {
+            let size = env_u32_in("MOA_WGSL_SG_SIZE", 8..=64)?.unwrap_or(32);
+            tuning.decode_subgroup = Some(size as u8);
+            tuning.decode_sg_diag = v == "read";
+        }
+    }
+    if let Some(k) = env_u32_in("MOA_WGSL_SG_PIPE", 0..=4)? {
+        tuning.decode_sg_pipe = k as u8;
     }
     if let Ok(v) = std::env::var("MOA_WGSL_F16") {
         (tuning.decode_f16_qk, tuning.decode_f16_pv) = match v.as_str() {
@@ -944,15 +960,20 @@ mod regs {
         println!("regs on {} ({})", vk.name, vk.driver);
         for a in &artifacts {
             for k in &a.kernels {
+                // The scalar decode, or the decode on subgroups where it was asked
+                // (`MOA_WGSL_SG_DECODE`), and the merge.
                 let wanted = match k.phase {
-                    moa::codegen::Phase::Decode => k.abi.tiles.subgroups.is_none(),
+                    moa::codegen::Phase::Decode => {
+                        k.abi.tiles.subgroups.is_none()
+                            || std::env::var("MOA_WGSL_SG_DECODE").is_ok_and(|v| v != "0")
+                    }
                     moa::codegen::Phase::DecodeMerge => true,
                     _ => false,
                 };
                 if !wanted {
                     continue;
                 }
-                let spv = spirv(&a.source, &k.entry_point, opts)?;
+                let spv = spirv(&a.source, &k.entry_point, opts, &[])?;
                 let stats = vk
                     .statistics(&spv, &k.entry_point)
                     .map_err(|e| format!("{}: {e}", k.name))?;
@@ -967,6 +988,76 @@ mod regs {
         Ok(())
     }
 
+    /// `wgpu_decode_bench regs-products KSPLIT:GROUPS[,...] [DIAG]`: the driver's
+    /// statistics of the engine's decode products on subgroups (`matvec_sg.wgsl`, f16
+    /// weights, subgroups of 32) for each (KSPLIT, column groups a workgroup), three
+    /// inputs: the f16 attention output (the output product), f32 (the down product) and
+    /// f32 with the RMSNorm in the K loop (the QKV and gate/up products' loop). Without
+    /// naga's runtime checks, as the engine builds them (`MOA_WGPU_UNCHECKED`).
+    pub fn products(args: &[String]) -> Result<(), String> {
+        use moa::runtime::shaders::{Types, MATVEC_SG};
+        let usage = "usage: wgpu_decode_bench regs-products KSPLIT:GROUPS[,...] [DIAG]";
+        let [list, rest @ ..] = args else {
+            return Err(usage.into());
+        };
+        let diag: f64 = match rest.first() {
+            Some(d) => d.parse().map_err(|_| format!("`{d}`: {usage}"))?,
+            None => 0.0,
+        };
+        let opts = moa::runtime::wgpu::DecodePipelineOptions {
+            runtime_checks: false,
+            zero_init_workgroup_memory: false,
+        };
+        // Every SPIR-V first (a naga error shows without a driver), then the driver.
+        let mut built = Vec::new();
+        for pair in list.split(',') {
+            let (ks, groups) = pair
+                .split_once(':')
+                .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)))
+                .ok_or_else(|| format!("`{pair}`: {usage}"))?;
+            for (what, input, mode) in [
+                ("out (f16 x)", StorageType::F16, 0.0),
+                ("down (f32 x)", StorageType::F32, 0.0),
+                ("norm (f32 x, RMSNorm)", StorageType::F32, 1.0),
+            ] {
+                let types = Types {
+                    weights: StorageType::F16,
+                    input,
+                    attention: StorageType::F16,
+                };
+                let constants = [
+                    ("INPUT_MODE", mode),
+                    ("SG", 32.0),
+                    ("KSPLIT", f64::from(ks)),
+                    ("GROUPS", f64::from(groups)),
+                    ("WG", f64::from(ks * groups * 32)),
+                    ("DIAG", diag),
+                ];
+                let spv = spirv(
+                    &MATVEC_SG.source(types),
+                    MATVEC_SG.entry_point,
+                    opts,
+                    &constants,
+                )?;
+                let name = format!(
+                    "matvec_sg KSPLIT {ks} groups {groups} DIAG {diag} {what}: threads {}",
+                    ks * groups * 32
+                );
+                built.push((name, spv));
+            }
+        }
+        println!("regs-products: {} kernels translated", built.len());
+        let vk = Vulkan::new()?;
+        println!("regs on {} ({})", vk.name, vk.driver);
+        for (name, spv) in &built {
+            let stats = vk
+                .statistics(spv, MATVEC_SG.entry_point)
+                .map_err(|e| format!("{name}: {e}"))?;
+            println!("regs {name}, {}", stats.join(", "));
+        }
+        Ok(())
+    }
+
     /// SPIR-V of one entry point as wgpu-hal 30 writes it for a Vulkan 1.3 device
     /// (`vulkan/adapter.rs`'s `naga_options`, with `robustBufferAccess2`: buffer
     /// accesses unchecked, indices restricted), or with the runtime checks off.
@@ -974,6 +1065,7 @@ mod regs {
         source: &str,
         entry: &str,
         opts: moa::runtime::wgpu::DecodePipelineOptions,
+        constants: &[(&str, f64)],
     ) -> Result<Vec<u32>, String> {
         use naga::back::spv;
         use naga::proc::{BoundsCheckPolicies, BoundsCheckPolicy};
@@ -984,6 +1076,17 @@ mod regs {
         )
         .validate(&module)
         .map_err(|e| e.to_string())?;
+        // WGSL overrides as wgpu passes them (the module reduced to the entry point).
+        let pc: naga::back::PipelineConstants =
+            constants.iter().map(|&(k, v)| (k.to_string(), v)).collect();
+        let (module, info) = naga::back::pipeline_constants::process_overrides(
+            &module,
+            &info,
+            Some((naga::ShaderStage::Compute, entry)),
+            &pc,
+        )
+        .map_err(|e| e.to_string())?;
+        let (module, info) = (module.as_ref(), info.as_ref());
         let index = if opts.runtime_checks {
             BoundsCheckPolicy::Restrict
         } else {
@@ -1009,7 +1112,7 @@ mod regs {
             entry_point: entry.to_string(),
             shader_stage: naga::ShaderStage::Compute,
         };
-        spv::write_vec(&module, &info, &options, Some(&pipeline)).map_err(|e| e.to_string())
+        spv::write_vec(module, info, &options, Some(&pipeline)).map_err(|e| e.to_string())
     }
 
     struct Vulkan {

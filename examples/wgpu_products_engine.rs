@@ -35,7 +35,7 @@ use moa::model::{CpuReference, LlamaConfig, Masking};
 use moa::plan::{upstream, Plan};
 use moa::runtime::engine::{Engine, Sampling};
 use moa::runtime::wgpu::WgpuContext;
-use moa::runtime::wgpu_engine::WgpuEngine;
+use moa::runtime::wgpu_engine::{SubgroupProducts, WgpuEngine};
 
 fn main() -> ExitCode {
     moa::runtime::wgpu::ensure_xdg_runtime_dir();
@@ -74,6 +74,15 @@ struct Args {
     profile: usize,
     /// Also time the first prefill pass per dispatch kind (each kind once).
     profile_prefill: bool,
+    /// `--sg-variants "KSPLIT:GROUPS:DIAG;..."` (`-` for auto): after the run, the decode
+    /// products on subgroups rebuilt with each (`set_subgroup_matvec`, `set_sg_diag`) and
+    /// the step profiled again over the same request's caches (no reload, no prefill),
+    /// with a parity check for DIAG 0: A/B/A/B in one process.
+    sg_variants: Vec<(Option<u32>, Option<u32>, u32)>,
+    /// `--chunks "C,..."`: after the run, a new request per chunk length C in slots (0:
+    /// the work-list model's per-layer choice; `set_decode_chunk`), prefilled, three
+    /// greedy steps, and its step profiled (before any `--sg-variants`).
+    chunks: Vec<u32>,
 }
 
 fn args() -> Result<Args, Error> {
@@ -87,6 +96,8 @@ fn args() -> Result<Args, Error> {
         max_binding: None,
         profile: 0,
         profile_prefill: false,
+        sg_variants: Vec::new(),
+        chunks: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -101,6 +112,29 @@ fn args() -> Result<Args, Error> {
             "--max-binding" => a.max_binding = Some(value()?.parse()?),
             "--profile" => a.profile = value()?.parse()?,
             "--profile-prefill" => a.profile_prefill = true,
+            "--chunks" => {
+                for c in value()?.split(',') {
+                    a.chunks.push(c.parse()?);
+                }
+            }
+            "--sg-variants" => {
+                let bad = |v: &str| format!("--sg-variants: `{v}` is not KSPLIT:GROUPS:DIAG");
+                let opt = |x: &str| -> Result<Option<u32>, String> {
+                    if x == "-" {
+                        Ok(None)
+                    } else {
+                        x.parse().map(Some).map_err(|_| bad(x))
+                    }
+                };
+                for v in value()?.split(';').filter(|v| !v.is_empty()) {
+                    let f: Vec<&str> = v.split(':').collect();
+                    let [ks, g, d] = f[..] else {
+                        return Err(bad(v).into());
+                    };
+                    a.sg_variants
+                        .push((opt(ks)?, opt(g)?, d.parse().map_err(|_| bad(v))?));
+                }
+            }
             other => return Err(format!("unknown option {other}").into()),
         }
     }
@@ -124,6 +158,57 @@ fn load_plan(path: &str, config: &LlamaConfig) -> Result<Option<Plan>, Error> {
         Plan::load(std::path::Path::new(path))?
     };
     Ok(Some(plan))
+}
+
+/// One row of `tokens` tokens and two decode steps, last-token logits against the CPU
+/// reference; the greedy path (the device's argmax) fed the same tokens must pick the
+/// argmax of the device's own logits.
+fn parity(
+    gpu: &WgpuEngine,
+    cpu: &CpuReference,
+    plan: Option<&Plan>,
+    tokens: usize,
+    vocab: usize,
+) -> Result<String, Error> {
+    let prompt = ids(tokens, 1, vocab);
+    let mut req = gpu.start(&[prompt.len()], 2, 0)?;
+    let n = req.n_tokens();
+    let masking = match plan {
+        Some(p) => Masking::Plan {
+            plan: p,
+            n_tokens: n,
+        },
+        None => Masking::Dense,
+    };
+    let mut seq = prompt.clone();
+    let mut got = gpu.prefill_logits(&mut req, std::slice::from_ref(&prompt))?;
+    let (mut err, mut same, mut steps) = (0f32, 0, 0);
+    let mut greedy_req = gpu.start(&[prompt.len()], 2, 0)?;
+    let mut greedy = gpu.prefill_tokens(
+        &mut greedy_req,
+        std::slice::from_ref(&prompt),
+        Sampling::greedy(),
+    )?;
+    let mut greedy_same = 0;
+    for step in 0..3 {
+        let want = cpu.forward(&seq, masking)?;
+        let last = &want.data[(seq.len() - 1) * vocab..seq.len() * vocab];
+        err = err.max(max_err(&got[0], last));
+        same += usize::from(argmax(&got[0]) == argmax(last));
+        greedy_same += usize::from(greedy[0] as usize == argmax(&got[0]));
+        steps += 1;
+        if step == 2 {
+            break;
+        }
+        let next = (step * 101 + 7) as u32;
+        seq.push(next);
+        got = gpu.decode_logits(&mut req, &[next])?;
+        greedy = gpu.decode_tokens(&mut greedy_req, &[next], Sampling::greedy())?;
+    }
+    Ok(format!(
+        "1 row x {tokens} tokens + 2 decode steps: max |logit err| {err:.4} against the CPU reference, argmax equal {same}/{steps}; \
+         greedy tokens = argmax of the device's logits {greedy_same}/{steps}"
+    ))
 }
 
 fn max_err(a: &[f32], b: &[f32]) -> f32 {
@@ -180,48 +265,9 @@ fn run() -> Result<(), Error> {
             gpu.weight_bytes() as f64 / 1e9
         );
         if let Some(cpu) = &cpu {
-            // One row of `parity` tokens and two decode steps, last-token logits.
-            let prompt = ids(a.parity, 1, vocab);
-            let mut req = gpu.start(&[prompt.len()], 2, 0)?;
-            let n = req.n_tokens();
-            let masking = match &plan {
-                Some(p) => Masking::Plan {
-                    plan: p,
-                    n_tokens: n,
-                },
-                None => Masking::Dense,
-            };
-            let mut seq = prompt.clone();
-            let mut got = gpu.prefill_logits(&mut req, std::slice::from_ref(&prompt))?;
-            let (mut err, mut same, mut steps) = (0f32, 0, 0);
-            // The greedy path (the device's argmax) fed the same tokens must pick the
-            // argmax of the device's own logits.
-            let mut greedy_req = gpu.start(&[prompt.len()], 2, 0)?;
-            let mut greedy = gpu.prefill_tokens(
-                &mut greedy_req,
-                std::slice::from_ref(&prompt),
-                Sampling::greedy(),
-            )?;
-            let mut greedy_same = 0;
-            for step in 0..3 {
-                let want = cpu.forward(&seq, masking)?;
-                let last = &want.data[(seq.len() - 1) * vocab..seq.len() * vocab];
-                err = err.max(max_err(&got[0], last));
-                same += usize::from(argmax(&got[0]) == argmax(last));
-                greedy_same += usize::from(greedy[0] as usize == argmax(&got[0]));
-                steps += 1;
-                if step == 2 {
-                    break;
-                }
-                let next = (step * 101 + 7) as u32;
-                seq.push(next);
-                got = gpu.decode_logits(&mut req, &[next])?;
-                greedy = gpu.decode_tokens(&mut greedy_req, &[next], Sampling::greedy())?;
-            }
             println!(
-                "parity: 1 row x {} tokens + 2 decode steps: max |logit err| {err:.4} against the CPU reference, argmax equal {same}/{steps}; \
-                 greedy tokens = argmax of the device's logits {greedy_same}/{steps}",
-                a.parity
+                "parity: {}",
+                parity(&gpu, cpu, plan.as_ref(), a.parity, vocab)?
             );
         }
         let prompts: Vec<Vec<u32>> = (0..a.rows)
@@ -266,14 +312,77 @@ fn run() -> Result<(), Error> {
                 println!("  {}", k.line());
             }
         }
+        if out.iter().flatten().any(|&t| t as usize >= vocab) {
+            return Err("a token id outside the vocabulary".into());
+        }
+        let mut gpu = gpu;
+        for &c in &a.chunks {
+            gpu.set_decode_chunk((c > 0).then_some(c));
+            let mut r = gpu.start(&lens, 4, 0)?;
+            let mut t = gpu.prefill_tokens(&mut r, &prompts, Sampling::greedy())?;
+            for _ in 0..3 {
+                t = gpu.decode_tokens(&mut r, &t, Sampling::greedy())?;
+            }
+            let reps = a.profile.max(1);
+            println!(
+                "chunk {c} decode step per dispatch kind ({reps} steps' worth per submission):"
+            );
+            for k in gpu.profile_decode(&r, reps)? {
+                println!("  {}", k.line());
+            }
+        }
+        if !a.sg_variants.is_empty() {
+            let name = |&(ksplit, groups, diag): &(Option<u32>, Option<u32>, u32)| {
+                format!(
+                    "ksplit {} groups {} diag {diag}",
+                    ksplit.map_or("auto".into(), |k: u32| k.to_string()),
+                    groups.map_or("auto".into(), |g: u32| g.to_string())
+                )
+            };
+            // Parity of each distinct real variant first: the CPU reference's seconds
+            // would leave the GPU idle (and its clocks down) right before a profile
+            // (session 17, call 1: rows after a parity check ran up to 3x slow as a whole).
+            let mut checked = Vec::new();
+            for v in &a.sg_variants {
+                let &(ksplit, groups, diag) = v;
+                if diag != 0 || checked.contains(v) {
+                    continue;
+                }
+                checked.push(*v);
+                gpu.set_sg_diag(0)?;
+                gpu.set_subgroup_matvec(Some(SubgroupProducts { ksplit, groups }))?;
+                println!("variant {}: {}", name(v), gpu.decode_products());
+                if let Some(cpu) = &cpu {
+                    println!(
+                        "variant {} parity: {}",
+                        name(v),
+                        parity(&gpu, cpu, plan.as_ref(), a.parity, vocab)?
+                    );
+                }
+            }
+            let reps = a.profile.max(1);
+            for v in &a.sg_variants {
+                let &(ksplit, groups, diag) = v;
+                gpu.set_sg_diag(diag)?;
+                gpu.set_subgroup_matvec(Some(SubgroupProducts { ksplit, groups }))?;
+                // One untimed profile first: the pipelines' first use and the GPU's clocks
+                // after the host's rebuild.
+                gpu.profile_decode(&req, reps)?;
+                println!(
+                    "variant {} decode step per dispatch kind ({reps} steps' worth per submission):",
+                    name(v)
+                );
+                for k in gpu.profile_decode(&req, reps)? {
+                    println!("  {}", k.line());
+                }
+            }
+            continue;
+        }
         if a.profile_prefill {
             println!("prefill pass 1 per dispatch kind (each once):");
             for k in gpu.profile_prefill(&req, &prompts)? {
                 println!("  {}", k.line());
             }
-        }
-        if out.iter().flatten().any(|&t| t as usize >= vocab) {
-            return Err("a token id outside the vocabulary".into());
         }
     }
     Ok(())

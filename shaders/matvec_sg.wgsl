@@ -10,7 +10,8 @@
 // (and 16 sums of squares) to workgroup memory, and after one barrier the workgroup
 // writes its outputs. Where a product has few columns (a 576-column product is 144
 // groups of 4), KSPLIT subgroups share a column group, each taking every KSPLIT-th
-// stretch of K: a workgroup is 64 · KSPLIT invocations for 64 / SG column groups.
+// stretch of K: a workgroup is GROUPS · KSPLIT · SG invocations for GROUPS column groups
+// (GROUPS = 64 / SG unless `MOA_WGPU_SG_GROUPS` says otherwise).
 // The host prepends `alias wtype = ...; alias xtype = ...;` (naga 30 takes the subgroup
 // built-ins without `enable subgroups;`, which it does not parse yet) and builds it only
 // where the adapter has one fixed subgroup size SG from 8 to 64 (DESIGN.md §7).
@@ -24,14 +25,22 @@
 override INPUT_MODE: u32 = 0u;
 // The adapter's subgroup size (a power of two dividing 64).
 override SG: u32 = 32u;
-// Subgroups per column group (1, 2 or 4), each summing its part of K.
+// Subgroups per column group (1, 2, 4 or 8), each summing its part of K.
 override KSPLIT: u32 = 1u;
-// Invocations per workgroup: 64 · KSPLIT (the host passes it; WGSL wants one name).
+// Column groups (of 4 output columns) per workgroup: 64 / SG by default; fewer spreads a
+// product over more workgroups (`MOA_WGPU_SG_GROUPS`: SmolLM2's 576-column products at
+// KSPLIT 4 and 2 groups were 72 workgroups on the H200's 132 SMs). GROUPS · KSPLIT
+// subgroups must fit `part_sums` (32) and the workgroup 256 invocations (the host checks).
+override GROUPS: u32 = 2u;
+// Invocations per workgroup: GROUPS · KSPLIT · SG (the host passes it; WGSL wants one
+// name).
 override WG: u32 = 64u;
 // A timing diagnostic (`MOA_WGPU_SG_DIAG`; the results are wrong): 1 skips the K loop
 // (lane-dependent sums, so the reduction still runs: what is left is the dispatch, the
 // reduction, the barrier and the epilogue); 2 reads row 0's x for all 16 rows (one x load
-// a step instead of 16: the cost of x's loads).
+// a step instead of 16: the cost of x's loads); 3 is the K loop's loads-only twin (every
+// weight and x load of the real loop, summed with ~80 adds a trip instead of ~330
+// multiply-adds: what is left is the grid, the loads and their round trips).
 override DIAG: u32 = 0u;
 
 struct Params {
@@ -110,6 +119,25 @@ fn squares(m: mat4x4<f32>) -> vec4<f32> {
 // for a lane past K (its wt is 0 and its x must not count in the sums of squares).
 fn step(acc: Sums, wt: mat4x4<f32>, t0: u32, n_groups: u32, j: u32, live: f32) -> Sums {
     var r = acc;
+    if (DIAG == 3u) {
+        // Every load of the real step, folded with adds only (wrong sums, timing only).
+        let x0 = rows4(t0, j);
+        var v = wt[0] + wt[1] + wt[2] + wt[3] + x0[0] + x0[1] + x0[2] + x0[3];
+        if (n_groups > 1u) {
+            let x1 = rows4(t0 + 4u, j);
+            v += x1[0] + x1[1] + x1[2] + x1[3];
+        }
+        if (n_groups > 2u) {
+            let x2 = rows4(t0 + 8u, j);
+            v += x2[0] + x2[1] + x2[2] + x2[3];
+        }
+        if (n_groups > 3u) {
+            let x3 = rows4(t0 + 12u, j);
+            v += x3[0] + x3[1] + x3[2] + x3[3];
+        }
+        r.a0[0] += v;
+        return r;
+    }
     let x0 = rows4(t0, j);
     r.a0 += wt * x0;
     if (INPUT_MODE == 1u) {
@@ -295,7 +323,7 @@ fn moa_matvec_sg(
     }
     // Column groups past the end compute clamped columns and write nothing, so every
     // lane of a subgroup reaches the subgroup operations.
-    let groups = 64u / SG;
+    let groups = GROUPS;
     let n0 = (wid.x * groups + sg / KSPLIT) * 4u;
     let last_col = params.n_out - 1u;
     let cols = min(vec4<u32>(n0, n0 + 1u, n0 + 2u, n0 + 3u), vec4<u32>(last_col));
@@ -336,7 +364,7 @@ fn moa_matvec_sg_rope(
     let d = rp.head_dim;
     let half_d = d / 2u;
     let quads = half_d / 2u;
-    let groups = 64u / SG;
+    let groups = GROUPS;
     let n_quads = (params.n_out / d) * quads;
     // Groups past the last head compute the last one and store nothing.
     let q = min(wid.x * groups + sg / KSPLIT, n_quads - 1u);
@@ -375,7 +403,7 @@ fn moa_matvec_sg_swiglu_out(
     }
     let ffn = params.n_out / 2u;
     let n_pairs = ffn / 2u;
-    let groups = 64u / SG;
+    let groups = GROUPS;
     // Groups past the last pair compute the last one and store nothing.
     let q = min(wid.x * groups + sg / KSPLIT, n_pairs - 1u);
     let cols = vec4<u32>(2u * q, 2u * q + 1u, ffn + 2u * q, ffn + 2u * q + 1u);

@@ -297,6 +297,21 @@ fn every_option_lavapipe_runs_matches_the_cpu_reference() {
             },
         ),
         (
+            "one column group a workgroup",
+            WgpuEngineOptions {
+                sg_groups: Some(1),
+                ..d
+            },
+        ),
+        (
+            "one column group, ksplit 8",
+            WgpuEngineOptions {
+                sg_groups: Some(1),
+                sg_ksplit: Some(8),
+                ..d
+            },
+        ),
+        (
             "tree, row block 8",
             WgpuEngineOptions {
                 row_block: 8,
@@ -1025,7 +1040,10 @@ fn subgroup_products_match_the_cpu_reference() {
     let ctx = context();
     let model = load("gguf");
     let plan = sparse_plan();
-    let choice = |ksplit| SubgroupProducts { ksplit };
+    let choice = |ksplit| SubgroupProducts {
+        ksplit,
+        groups: None,
+    };
     let Some(sg) = ctx.subgroup_size() else {
         let mut gpu = WgpuEngine::new(&ctx, &model, Some(&plan), true).unwrap();
         let err = gpu.set_subgroup_matvec(Some(choice(None)));
@@ -1039,12 +1057,25 @@ fn subgroup_products_match_the_cpu_reference() {
     };
     eprintln!("subgroups of {sg} on {}", ctx.adapter_name());
     let lens17: Vec<usize> = (0..17).map(|i| 3 + (i * 7) % 29).collect();
+    // (KSPLIT, column groups a workgroup): the default groups at every KSPLIT, then one
+    // and two groups (session 17: fewer groups, more workgroups; KSPLIT 8 chosen per
+    // product or fixed).
+    let choices = [
+        (None, None),
+        (Some(1), None),
+        (Some(2), None),
+        (Some(4), None),
+        (None, Some(1)),
+        (Some(8), Some(1)),
+        (Some(4), Some(2)),
+    ];
     for force_f32 in [true, false] {
-        for ksplit in [None, Some(1), Some(2), Some(4)] {
+        for (ksplit, groups) in choices {
             for (sparse, lens) in [(true, &[19, 5, 33][..]), (false, &lens17[..])] {
                 let mut gpu =
                     WgpuEngine::new(&ctx, &model, sparse.then_some(&plan), force_f32).unwrap();
-                gpu.set_subgroup_matvec(Some(choice(ksplit))).unwrap();
+                gpu.set_subgroup_matvec(Some(SubgroupProducts { ksplit, groups }))
+                    .unwrap();
                 gpu.set_split_k_matvec(true);
                 let want = format!("subgroup {sg} ");
                 assert!(
@@ -1093,10 +1124,17 @@ fn subgroup_products_with_a_partial_last_trip_match_the_cpu_reference() {
     let model = moa::model::random::random_model(&config, 5);
     let cpu = CpuReference::from_model(model.clone()).unwrap();
     let vocab = config.vocab_size;
-    for ksplit in [None, Some(1), Some(4)] {
+    let choices = [
+        (None, None),
+        (Some(1), None),
+        (Some(4), None),
+        (None, Some(1)),
+        (Some(8), Some(1)),
+    ];
+    for (ksplit, groups) in choices {
         for force_f32 in [true, false] {
             let mut gpu = WgpuEngine::new(&ctx, &model, None, force_f32).unwrap();
-            gpu.set_subgroup_matvec(Some(SubgroupProducts { ksplit }))
+            gpu.set_subgroup_matvec(Some(SubgroupProducts { ksplit, groups }))
                 .unwrap();
             gpu.set_split_k_matvec(true);
             let tol = if force_f32 { 2e-3 } else { 3e-2 };
@@ -1112,7 +1150,8 @@ fn subgroup_products_with_a_partial_last_trip_match_the_cpu_reference() {
                     .map(|b| ((step * 5 + b * 3) % vocab) as u32)
                     .collect();
                 let got = gpu.decode_logits(&mut req, &next).unwrap();
-                let what = format!("ksplit {ksplit:?} f32 {force_f32}: step {step}");
+                let what =
+                    format!("ksplit {ksplit:?} groups {groups:?} f32 {force_f32}: step {step}");
                 check_dense_step(&cpu, &mut seqs, &next, &got, vocab, tol, &what);
             }
         }

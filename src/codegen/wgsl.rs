@@ -537,8 +537,10 @@ pub struct WgslTuning {
     /// item alone, so the first block is issued before the row position, the queries and
     /// the barrier; the next block's K/V go into the same registers as soon as this
     /// block's are used; the next item's words are read while this item streams and its
-    /// first block issued at the end of this item's last (DESIGN §7.3). Not measured yet
-    /// (RESULTS "Session 16, call 3"). With [`Self::decode_sg_diag`] its loads-only twin.
+    /// first block issued at the end of this item's last (DESIGN §7.4). Slower on the
+    /// H200 (1 item: 31.1 µs a layer against the default's 22.0, RESULTS "Session 16,
+    /// call 3"): the driver keeps the early loads live, 236 registers against 96 for the
+    /// unpipelined form (DESIGN §7.5). With [`Self::decode_sg_diag`] its loads-only twin.
     pub decode_sg_pipe: u8,
 }
 

@@ -568,6 +568,20 @@ impl WgpuEngine {
         self.rebuild_pipes(row_block, self.sg_choice())
     }
 
+    /// The subgroup products' timing diagnostic (`MOA_WGPU_SG_DIAG`: 0 none, 1 no K
+    /// loop, 2 one row's x for all rows, 3 the K loop's loads only), rebuilding their
+    /// pipelines, so that a bench times each form over one request's caches. **1–3 give
+    /// wrong results.** Errors: another value, or a pipeline the driver rejects.
+    pub fn set_sg_diag(&mut self, diag: u32) -> Result<(), EngineError> {
+        if diag > 3 {
+            return Err(EngineError::Input(format!(
+                "subgroup product diagnostic {diag}: 0, 1, 2 or 3"
+            )));
+        }
+        self.options.sg_diag = diag;
+        self.rebuild_pipes(self.pipes.row_block, self.sg_choice())
+    }
+
     /// Rebuilds the engine's pipelines for the model's shape with the given few-row
     /// product choice (`set_row_block`).
     fn rebuild_pipes(
@@ -598,14 +612,20 @@ impl WgpuEngine {
 
     /// Few-row products on subgroups (`matvec_sg.wgsl`, `Some`: with these overrides) or
     /// on `matvec.wgsl` (`None`). Errors: `Some` where they cannot be built (no fixed
-    /// subgroup size, or the driver refused them; the message says which), or a KSPLIT
-    /// other than 1, 2 or 4.
+    /// subgroup size, or the driver refused them; the message says which), a KSPLIT
+    /// other than 1, 2, 4 or 8, or column groups other than 1, 2, 4 or 8.
     pub fn set_subgroup_matvec(&mut self, on: Option<SubgroupProducts>) -> Result<(), EngineError> {
         if let Some(choice) = on {
-            if choice.ksplit.is_some_and(|k| ![1, 2, 4].contains(&k)) {
+            if choice.ksplit.is_some_and(|k| ![1, 2, 4, 8].contains(&k)) {
                 return Err(EngineError::Input(format!(
-                    "KSPLIT {:?}: the subgroup products split K over 1, 2 or 4 subgroups",
+                    "KSPLIT {:?}: the subgroup products split K over 1, 2, 4 or 8 subgroups",
                     choice.ksplit
+                )));
+            }
+            if choice.groups.is_some_and(|g| ![1, 2, 4, 8].contains(&g)) {
+                return Err(EngineError::Input(format!(
+                    "column groups {:?}: a subgroup product's workgroup holds 1, 2, 4 or 8",
+                    choice.groups
                 )));
             }
             if let Err(why) = &self.pipes.matvec_sg {
@@ -636,11 +656,14 @@ impl WgpuEngine {
         };
         let sg = match (&self.pipes.matvec_sg, self.subgroup_matvec) {
             (Ok(p), true) => format!(
-                "subgroup {} (matvec_sg.wgsl, KSPLIT {})",
+                "subgroup {} (matvec_sg.wgsl, KSPLIT {}{})",
                 p.subgroup,
                 p.choice
                     .ksplit
-                    .map_or("per product".to_string(), |k| k.to_string())
+                    .map_or("per product".to_string(), |k| k.to_string()),
+                p.choice.groups.map_or(String::new(), |g| format!(
+                    ", column groups a workgroup: {g}"
+                ))
             ),
             (Err(why), true) => format!("workgroup tree (matvec.wgsl; subgroups: {why})"),
             _ => "workgroup tree (matvec.wgsl)".to_string(),

@@ -215,13 +215,24 @@ pub struct WgpuEngineOptions {
     /// 4.99 → 2.51 ms (RESULTS "wgpu engine, session 9", call 2).
     pub subgroup_matvec: bool,
     /// `MOA_WGPU_SG_KSPLIT` (default unset: per product, about 1024 subgroups): subgroups
-    /// per column group of the subgroup products, 1, 2 or 4. A fixed KSPLIT was slower on
-    /// the H200 (1: 3.20 ms, 4: 2.67 against 2.45 ms a step; session 9, call 1); kept to
-    /// tune other adapters.
+    /// per column group of the subgroup products, 1, 2, 4 or 8 (8 only on subgroups of
+    /// at most 32; its workgroup then holds fewer column groups, `sg_groups`). A fixed
+    /// KSPLIT was slower on the H200 (1: 3.20 ms, 4: 2.67 against 2.45 ms a step;
+    /// session 9, call 1); kept to tune other adapters.
     pub sg_ksplit: Option<u32>,
+    /// `MOA_WGPU_SG_GROUPS` (default unset: 1 for the products at KSPLIT 4 and 8 on
+    /// subgroups of 32 or more, 64 / subgroup size otherwise): column groups (4 output columns × 16 rows) per workgroup of the
+    /// subgroup products, 1, 2, 4 or 8, capped where the workgroup would pass 256
+    /// invocations. Fewer groups spread a product over more workgroups (a 576-column
+    /// product at KSPLIT 4 is 72 workgroups of 2 groups on the H200's 132 SMs, 144 of 1);
+    /// at 1 on subgroups of 32 the per-product KSPLIT may be 8. On the H200 (RESULTS "wgpu
+    /// engine, session 17"): output 5.55–5.58 → 4.78 µs, down 7.97–8.22 → 6.92, QKV
+    /// 6.90–7.08 → 6.61; `2` is the earlier default there.
+    pub sg_groups: Option<u32>,
     /// `MOA_WGPU_SG_DIAG` (default `0`): a timing diagnostic of the subgroup products
-    /// (`1`: no K loop, `2`: one row's x for all rows). **Wrong results**: for the profile
-    /// only (RESULTS "wgpu engine, session 12", "What bounds the small products").
+    /// (`1`: no K loop, `2`: one row's x for all rows, `3`: the K loop's loads only).
+    /// **Wrong results**: for the profile only (RESULTS "wgpu engine, session 12", "What
+    /// bounds the small products"; session 17).
     pub sg_diag: u32,
     /// `MOA_WGPU_ROW_BLOCK` (default `4`): rows per workgroup of `matvec.wgsl`, 4, 8 or
     /// 16. 16 was slower on the H200: plan step 6.92 → 11.29 ms (session 8).
@@ -324,6 +335,7 @@ impl Default for WgpuEngineOptions {
             split_k: None,
             subgroup_matvec: true,
             sg_ksplit: None,
+            sg_groups: None,
             sg_diag: 0,
             row_block: 4,
             two_stage_argmax: true,
@@ -371,16 +383,30 @@ impl WgpuEngineOptions {
             sg_ksplit: choice(
                 env,
                 "MOA_WGPU_SG_KSPLIT",
-                "1, 2, 4 or auto",
+                "1, 2, 4, 8 or auto",
                 &[
                     ("1", Some(1)),
                     ("2", Some(2)),
                     ("4", Some(4)),
+                    ("8", Some(8)),
                     ("auto", None),
                 ],
                 d.sg_ksplit,
             )?,
-            sg_diag: number(env, "MOA_WGPU_SG_DIAG", "0, 1 or 2", 0..=2)?.unwrap_or(d.sg_diag),
+            sg_groups: choice(
+                env,
+                "MOA_WGPU_SG_GROUPS",
+                "1, 2, 4, 8 or auto",
+                &[
+                    ("1", Some(1)),
+                    ("2", Some(2)),
+                    ("4", Some(4)),
+                    ("8", Some(8)),
+                    ("auto", None),
+                ],
+                d.sg_groups,
+            )?,
+            sg_diag: number(env, "MOA_WGPU_SG_DIAG", "0, 1, 2 or 3", 0..=3)?.unwrap_or(d.sg_diag),
             row_block: choice(
                 env,
                 "MOA_WGPU_ROW_BLOCK",
@@ -575,6 +601,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_SPLIT_K",
     "MOA_WGPU_MATVEC",
     "MOA_WGPU_SG_KSPLIT",
+    "MOA_WGPU_SG_GROUPS",
     "MOA_WGPU_SG_DIAG",
     "MOA_WGPU_ROW_BLOCK",
     "MOA_WGPU_ARGMAX2",
@@ -618,6 +645,7 @@ pub const BENCH_ONLY: &[&str] = &[
     "MOA_WGSL_QK_SUMS",
     "MOA_WGSL_QUAD_SHUFFLE",
     "MOA_WGSL_SEQUENCE",
+    "MOA_WGSL_SG_SIZE",
     "MOA_WGSL_THREADS",
     "MOA_WGSL_ZERO_INIT",
 ];
@@ -786,6 +814,7 @@ mod tests {
             ("MOA_WGPU_SPLIT_K", "1"),
             ("MOA_WGPU_MATVEC", "tree"),
             ("MOA_WGPU_SG_KSPLIT", "2"),
+            ("MOA_WGPU_SG_GROUPS", "1"),
             ("MOA_WGPU_AHEAD", "0"),
             ("MOA_WGPU_WARM", "auto"),
             ("MOA_WGPU_COOP_HEAD", "direct"),
@@ -796,6 +825,7 @@ mod tests {
         assert_eq!(o.split_k, Some(true));
         assert!(!o.subgroup_matvec);
         assert_eq!(o.sg_ksplit, Some(2));
+        assert_eq!(o.sg_groups, Some(1));
         assert!(!o.submit_ahead);
         assert_eq!(o.warm_up, None);
         assert_eq!(o.coop_head, CoopHeadChoice::Direct);
@@ -817,7 +847,7 @@ mod tests {
             ("MOA_WGPU_SPLIT_K", "abc", "0, 1 or auto"),
             ("MOA_WGPU_ARGMAX2", "yes", "0 or 1"),
             ("MOA_WGPU_MATVEC", "subgroup", "sg or tree"),
-            ("MOA_WGPU_SG_KSPLIT", "3", "1, 2, 4 or auto"),
+            ("MOA_WGPU_SG_KSPLIT", "3", "1, 2, 4, 8 or auto"),
             ("MOA_WGPU_ROW_BLOCK", "5", "4, 8 or 16"),
             ("MOA_WGPU_COOP_HEAD_BLOCKS", "9", "1, 2, 3 or 4"),
             (

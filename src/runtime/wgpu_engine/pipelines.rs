@@ -16,9 +16,13 @@ pub(super) struct CoopPipes {
 /// How the decode products on subgroups run (`matvec_sg.wgsl`'s overrides).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SubgroupProducts {
-    /// Subgroups per column group (1, 2 or 4: `KSPLIT`); `None` chooses per product
+    /// Subgroups per column group (1, 2, 4 or 8: `KSPLIT`); `None` chooses per product
     /// ([`SgPipes::ksplit`]).
     pub ksplit: Option<u32>,
+    /// Column groups (4 output columns × 16 rows each) per workgroup (1, 2, 4 or 8:
+    /// `GROUPS`); `None`: [`default_groups`] (1 at KSPLIT 4 and 8 on subgroups of 32 or
+    /// more). Bounded per KSPLIT by 256 invocations a workgroup ([`groups_for`]).
+    pub groups: Option<u32>,
 }
 
 impl SubgroupProducts {
@@ -27,6 +31,7 @@ impl SubgroupProducts {
     pub(super) fn from_options(options: &WgpuEngineOptions) -> SubgroupProducts {
         SubgroupProducts {
             ksplit: options.sg_ksplit,
+            groups: options.sg_groups,
         }
     }
 }
@@ -42,45 +47,114 @@ pub(super) struct SgSet {
     pub(super) rope: wgpu::ComputePipeline,
     /// RMSNorm → gate/up product → SwiGLU (`moa_matvec_sg_swiglu_out`).
     pub(super) swiglu_out: wgpu::ComputePipeline,
+    /// Column groups per workgroup (`GROUPS`): a workgroup writes 4 · `groups` output
+    /// columns (2 · `groups` rotation or gate/up pairs).
+    pub(super) groups: u32,
 }
 
-/// The decode products on subgroups, for KSPLIT 1, 2 and 4.
+impl SgSet {
+    /// Output columns per workgroup.
+    pub(super) fn columns_per_workgroup(&self) -> u32 {
+        4 * self.groups
+    }
+}
+
+/// The decode products on subgroups, for KSPLIT 1, 2 and 4 (and 8 where it can be
+/// chosen: [`builds_eight`]).
 pub(super) struct SgPipes {
-    sets: Vec<SgSet>,
-    /// The subgroup size they were built for: a workgroup holds 64 / `subgroup` column
+    /// KSPLIT 1, 2 and 4.
+    sets: [SgSet; 3],
+    /// KSPLIT 8, where built.
+    eight: Option<SgSet>,
+    /// The subgroup size they were built for: a workgroup holds `SgSet::groups` column
     /// groups of 4 output columns × 16 rows, KSPLIT subgroups each.
     pub(super) subgroup: u32,
     pub(super) choice: SubgroupProducts,
 }
 
-impl SgPipes {
-    /// Output columns per workgroup.
-    pub(super) fn columns_per_workgroup(&self) -> u32 {
-        4 * (64 / self.subgroup)
+/// Column groups per workgroup where the choice sets none: at KSPLIT 4 and 8 on
+/// subgroups of 32 or more, 1 (a workgroup is one column group's KSPLIT subgroups);
+/// otherwise 64 / subgroup, as before session 17 (lavapipe's 8; the many-column products
+/// at KSPLIT 1 and 2, which were not measured with one). On the H200 (subgroups of 32)
+/// one group a workgroup spreads SmolLM2's 576-column products over 144 workgroups
+/// instead of 72 on its 132 SMs and lets them take KSPLIT 8 (256 invocations): output
+/// 5.55–5.58 → 4.78 µs, down 7.97–8.22 → 6.92, QKV (KSPLIT 4) 6.90–7.08 → 6.61 (RESULTS
+/// "wgpu engine, session 17").
+pub(super) fn default_groups(subgroup: u32, ksplit: u32) -> u32 {
+    if subgroup >= 32 && ksplit >= 4 {
+        1
+    } else {
+        64 / subgroup
     }
+}
 
+/// Column groups per workgroup of `matvec_sg.wgsl` at subgroup size `subgroup` and
+/// `ksplit`: the choice's ([`default_groups`] unless set), at most what keeps the
+/// workgroup within 256 invocations (WebGPU's default limit) and `part_sums`' 32
+/// subgroups; 0 where not even one column group fits.
+pub(super) fn groups_for(choice: SubgroupProducts, subgroup: u32, ksplit: u32) -> u32 {
+    let asked = choice
+        .groups
+        .unwrap_or(default_groups(subgroup, ksplit))
+        .max(1);
+    asked.min(256 / (ksplit * subgroup))
+}
+
+/// Whether the KSPLIT 8 pipelines are built: where they fit (8 subgroups a column group
+/// within 256 invocations) and can be chosen: asked (`ksplit` 8), or chosen per product
+/// where the asked column groups fit whole at KSPLIT 8 (the default on subgroups of 32:
+/// one group; not on lavapipe's 8, whose default 8 groups would not fit).
+fn builds_eight(choice: SubgroupProducts, subgroup: u32) -> bool {
+    let fits = groups_for(choice, subgroup, 8) >= 1;
+    let asked_groups = choice.groups.unwrap_or(default_groups(subgroup, 8));
+    fits && match choice.ksplit {
+        Some(k) => k == 8,
+        None => asked_groups * 8 * subgroup <= 256,
+    }
+}
+
+impl SgPipes {
     /// KSPLIT for a product of `n_out` columns and inner size `k` (unless the choice
     /// fixes it): enough subgroups to fill a large GPU (about 1024: 8 per SM of an H200)
     /// where the product has few column groups, yet at least one full trip of the K loop
-    /// per subgroup (k / 4 ≥ KSPLIT · subgroup).
+    /// per subgroup (k / 4 ≥ KSPLIT · subgroup) up to KSPLIT 4. Where the KSPLIT 8
+    /// pipelines are built, a product of at most 160 column groups (1280 subgroups at 8,
+    /// ~10 an SM of an H200) takes 8 wherever that saves its slowest subgroup a trip of
+    /// the K loop (at K = 576 and 32 lanes KSPLIT 4 leaves one subgroup of four with a
+    /// second trip; at 8 every subgroup has at most one, three of eight none): on the
+    /// H200 the output product 5.39 → 4.78 µs at one group a workgroup, while the QKV
+    /// product's 240 groups at 8 took 7.45 against 6.61 (its 151 registers × 256
+    /// invocations leave one workgroup an SM: two waves).
     pub(super) fn ksplit(&self, n_out: usize, k: usize) -> u32 {
         let groups = n_out.div_ceil(4);
+        let eight = self.eight.is_some();
         let mut ks = self.choice.ksplit.unwrap_or(match groups {
             g if g >= 1024 => 1,
             g if g >= 512 => 2,
-            _ => 4,
+            g if g > 160 || !eight => 4,
+            _ => 8,
         });
         if self.choice.ksplit.is_none() {
-            while ks > 1 && k / 4 < (ks * self.subgroup) as usize {
+            let trips = |ks: u32| (k / 4).div_ceil((ks * self.subgroup) as usize);
+            if ks == 8 && trips(4) == trips(8) {
+                ks = 4;
+            }
+            while (2..=4).contains(&ks) && k / 4 < (ks * self.subgroup) as usize {
                 ks /= 2;
             }
         }
         ks
     }
 
-    /// The pipelines of one KSPLIT (1, 2 or 4).
+    /// The pipelines of one KSPLIT (1, 2, 4, or 8 where built: [`Self::ksplit`] only
+    /// chooses built ones; a fixed 8 where it does not fit, subgroups of 64, runs 4).
     pub(super) fn set(&self, ksplit: u32) -> &SgSet {
-        &self.sets[ksplit.trailing_zeros() as usize]
+        match (ksplit, &self.eight) {
+            (8, Some(set)) => set,
+            (1, _) => &self.sets[0],
+            (2, _) => &self.sets[1],
+            _ => &self.sets[2],
+        }
     }
 }
 
@@ -220,35 +294,51 @@ impl Pipelines {
                     input: storage,
                     ..types
                 };
-                let build = |ks: u32| -> Result<SgSet, EngineError> {
+                let build = |ks: u32| -> Result<Option<SgSet>, EngineError> {
+                    if ks == 8 && !builds_eight(sg_choice, sg) {
+                        return Ok(None);
+                    }
+                    let groups = groups_for(sg_choice, sg, ks);
+                    if groups == 0 {
+                        return Err(EngineError::Input(format!(
+                            "KSPLIT {ks} on subgroups of {sg}: over 256 invocations a workgroup"
+                        )));
+                    }
                     let c = |mode: f64| {
                         [
                             ("INPUT_MODE", mode),
                             ("SG", f64::from(sg)),
                             ("KSPLIT", f64::from(ks)),
-                            ("WG", f64::from(64 * ks)),
+                            ("GROUPS", f64::from(groups)),
+                            ("WG", f64::from(groups * ks * sg)),
                             ("DIAG", diag),
                         ]
                     };
-                    Ok(SgSet {
+                    Ok(Some(SgSet {
+                        groups,
                         plain: pipe_with(shaders::MATVEC_SG, types, &c(0.0))?,
                         attn: pipe_with(shaders::MATVEC_SG, attn, &c(0.0))?,
                         norm: pipe_with(shaders::MATVEC_SG, types, &c(1.0))?,
                         swiglu: pipe_with(shaders::MATVEC_SG, types, &c(2.0))?,
                         rope: pipe_with(shaders::MATVEC_SG_ROPE, types, &c(1.0))?,
                         swiglu_out: pipe_with(shaders::MATVEC_SG_SWIGLU_OUT, types, &c(1.0))?,
+                    }))
+                };
+                // KSPLIT 1, 2 and 4 are always built (`build` gives `None` only for 8).
+                let always = |ks: u32| {
+                    build(ks)?.ok_or_else(|| {
+                        EngineError::Input(format!("KSPLIT {ks}: the pipelines were not built"))
                     })
                 };
-                [1, 2, 4]
-                    .into_iter()
-                    .map(build)
-                    .collect::<Result<Vec<_>, _>>()
-                    .map(|sets| SgPipes {
-                        sets,
+                (|| -> Result<SgPipes, EngineError> {
+                    Ok(SgPipes {
+                        sets: [always(1)?, always(2)?, always(4)?],
+                        eight: build(8)?,
                         subgroup: sg,
                         choice: sg_choice,
                     })
-                    .map_err(|e| e.to_string())
+                })()
+                .map_err(|e| e.to_string())
             }
         };
         Ok(Pipelines {

@@ -253,7 +253,7 @@ impl WgpuEngine {
                     (5, norm.into()),
                 ];
                 let groups = [
-                    (n_out as u32).div_ceil(sg.columns_per_workgroup()),
+                    (n_out as u32).div_ceil(set.columns_per_workgroup()),
                     (rows as u32).div_ceil(16),
                     1,
                 ];
@@ -511,12 +511,12 @@ impl WgpuEngine {
                     }
                     if let Some(sg) = self.sg_pipes(hidden) {
                         // One subgroup per 4 columns (two rotation pairs) × 16 rows.
+                        let set = sg.set(sg.ksplit(part.rows, hidden));
                         let groups = [
-                            (part.rows as u32).div_ceil(sg.columns_per_workgroup()),
+                            (part.rows as u32).div_ceil(set.columns_per_workgroup()),
                             (t as u32).div_ceil(16),
                             1,
                         ];
-                        let set = sg.set(sg.ksplit(part.rows, hidden));
                         d.push(self.dispatch_bound(&set.rope, &bound, groups));
                         continue;
                     }
@@ -724,11 +724,7 @@ impl WgpuEngine {
                         (4, (&a.ffn_act).into()),
                         (5, (&lw.ffn_norm).into()),
                     ],
-                    [
-                        pairs.div_ceil(sg.columns_per_workgroup() / 4),
-                        (t as u32).div_ceil(16),
-                        1,
-                    ],
+                    [pairs.div_ceil(set.groups), (t as u32).div_ceil(16), 1],
                 ));
                 tag(&mut kinds, &d, "gate_up");
                 self.linear(

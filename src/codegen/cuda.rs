@@ -225,7 +225,7 @@ impl Default for DecodeTuning {
 /// `w` (warp-specialized), `g` (ping-pong of the consumers' MMA turns, with `w`), `h`
 /// (bf16: P·V in f16, with `w`), `v` (V arrives in f16, with `h`), `u` (`v`'s pre-pass
 /// reads V once), `r` (lazy rescale), `q` (Q in registers), `e` (O rescaled under
-/// Q·Kᵀ) and the later letters below (`n`, `c`, `k`, `t`, `a`, `f`), e.g. `2x64x2s`,
+/// Q·Kᵀ) and the later letters below (`n`, `c`, `k`, `t`, `a`, `f`, `j`/`m`/`i`), e.g. `2x64x2s`,
 /// `2x64x1w`, `2x64x1wg`, `2x64x1owghv`, `2x64x1owghvuqe` or `3x64x1owghvuncaf`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PrefillTuning {
@@ -356,7 +356,9 @@ pub struct PrefillTuning {
     /// (Vicuna-7B 4k x 4: 128 pairs, 268 MB of K/V through the 50 MB L2, each K/V byte read
     /// from DRAM ~12 times; the board lowers the SM clock under that load, RESULTS
     /// "Session 16"). The grid, its size and the kernel's arithmetic are unchanged; only
-    /// which block computes which tile (and `t`'s counter numbering) changes.
+    /// which block computes which tile (and `t`'s counter numbering) changes. Opt-in: on
+    /// the H200 `m` cut Vicuna-7B's DRAM reads 3x and a single launch to 0.946x, but took
+    /// 0.994x in a sustained interleaved A/B (benches/RESULTS.md, "Session 17").
     pub head_tiles: u32,
 }
 
@@ -718,7 +720,10 @@ impl PrefillTuning {
             return Err("`f` without `w`".into());
         }
         if !matches!(self.head_tiles, 1 | 2 | 4 | 8) {
-            return Err(format!("{} query tiles of a head back to back", self.head_tiles));
+            return Err(format!(
+                "{} query tiles of a head back to back",
+                self.head_tiles
+            ));
         }
         if self.head_tiles > 1 && !self.end_aligned {
             // The launch order is built into the `f` geometry (one-tile and persistent).

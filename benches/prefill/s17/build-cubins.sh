@@ -18,3 +18,8 @@ echo "done DEF, j, m $(date -u +%T)"
 $C --dtypes f16 --prefill-variants 3x64x1owghncf $FX $U | tail -1
 $C --dtypes bf16 --prefill-variants 3x64x1owghvuncafi $U | tail -1
 echo "done i $(date -u +%T)"
+# For call 2's checks (f16 with the winning order): f16 DEF16 + j, m.
+if [ -n "$F16" ]; then
+  $C --dtypes f16 --prefill-variants 3x64x1owghncfj,3x64x1owghncfm $FX $U | tail -1
+  echo "done f16 j, m $(date -u +%T)"
+fi

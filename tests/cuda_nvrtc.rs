@@ -651,6 +651,8 @@ fn pv_f16_prefill_compiles() {
         "3x64x1owghvunca",
         "3x64x1owghvuncaf",
         "3x64x1owghvunctf",
+        "3x64x1owghvuncafm",
+        "3x64x1owghvunctfm",
     ] {
         let tuning: cuda::PrefillTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
         let arts = cuda::generate_variant(&module, cuda::DecodeTuning::default(), tuning)

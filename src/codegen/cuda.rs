@@ -236,7 +236,7 @@ impl Default for DecodeTuning {
 /// `w` (warp-specialized), `g` (ping-pong of the consumers' MMA turns, with `w`), `h`
 /// (bf16: P·V in f16, with `w`), `v` (V arrives in f16, with `h`), `u` (`v`'s pre-pass
 /// reads V once), `r` (lazy rescale), `q` (Q in registers), `e` (O rescaled under
-/// Q·Kᵀ) and the later letters below (`n`, `c`, `k`, `t`, `a`, `f`), e.g. `2x64x2s`,
+/// Q·Kᵀ) and the later letters below (`n`, `c`, `k`, `t`, `a`, `f`, `j`/`m`/`i`), e.g. `2x64x2s`,
 /// `2x64x1w`, `2x64x1wg`, `2x64x1owghv`, `2x64x1owghvuqe` or `3x64x1owghvuncaf`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PrefillTuning {
@@ -359,6 +359,18 @@ pub struct PrefillTuning {
     /// tiles were 1.00x on Llama-3-8B but up to 1.16x on Vicuna-7B (H200, benches/RESULTS.md,
     /// "Session 15"). The portable body keeps its own (start-aligned) tiles under the same grid.
     pub end_aligned: bool,
+    /// With `end_aligned` (letters `j` = 2, `m` = 4, `i` = 8; 1 without them, the grid's own
+    /// order): the launch order takes a (query head, row) pair's query tiles this many at a
+    /// time, back to back, so that they start together and stream the same K/V tiles a few
+    /// tiles apart: all but the first read them from L2. In the grid's order the next tile of
+    /// a pair starts one block's time later, after every other pair has streamed its band
+    /// (Vicuna-7B 4k x 4: 128 pairs, 268 MB of K/V through the 50 MB L2, each K/V byte read
+    /// from DRAM ~12 times; the board lowers the SM clock under that load, RESULTS
+    /// "Session 16"). The grid, its size and the kernel's arithmetic are unchanged; only
+    /// which block computes which tile (and `t`'s counter numbering) changes. Opt-in: on
+    /// the H200 `m` cut Vicuna-7B's DRAM reads 3x and a single launch to 0.946x, but took
+    /// 0.994x in a sustained interleaved A/B (benches/RESULTS.md, "Session 17").
+    pub head_tiles: u32,
 }
 
 impl Default for PrefillTuning {
@@ -386,6 +398,7 @@ impl Default for PrefillTuning {
             persistent_narrow: false,
             // Only bf16 and f16 at head_dim 128 take `f` (`default_for`).
             end_aligned: false,
+            head_tiles: 1,
         }
     }
 }
@@ -394,7 +407,7 @@ impl std::fmt::Display for PrefillTuning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
+            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
             self.warpgroups,
             self.k_tile,
             self.blocks_per_sm,
@@ -414,20 +427,26 @@ impl std::fmt::Display for PrefillTuning {
             if self.key_range { "k" } else { "" },
             if self.persistent { "t" } else { "" },
             if self.persistent_narrow { "a" } else { "" },
-            if self.end_aligned { "f" } else { "" }
+            if self.end_aligned { "f" } else { "" },
+            match self.head_tiles {
+                2 => "j",
+                4 => "m",
+                8 => "i",
+                _ => "",
+            }
         )
     }
 }
 
 impl std::str::FromStr for PrefillTuning {
     type Err = String;
-    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f]` (as written by `Display`) and checks the ranges.
+    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][j|m|i]` (as written by `Display`) and checks the ranges.
     fn from_str(text: &str) -> Result<Self, String> {
         let bad = |why: &str| {
             format!(
-                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f], warpgroups 1..=3, \
+                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][j|m|i], warpgroups 1..=3, \
                  key tile 64 or 128, blocks 1 or 2, `w` with 2 warpgroups (3 with `h` and 64-key tiles) and 1 block and \
-                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, `t` and `a` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, not together, `f` only with `w`, e.g. 2x64x2s, 2x64x1w, \
+                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, `t` and `a` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, not together, `f` only with `w`, one of `j`, `m`, `i` only with `f`, e.g. 2x64x2s, 2x64x1w, \
                  2x64x1wg or 2x64x1owgh)"
             )
         };
@@ -461,9 +480,24 @@ impl std::str::FromStr for PrefillTuning {
                     | 't'
                     | 'a'
                     | 'f'
+                    | 'j'
+                    | 'm'
+                    | 'i'
             )
         }) {
             return Err(bad("unknown flag"));
+        }
+        let order: Vec<u32> = flags
+            .chars()
+            .filter_map(|c| match c {
+                'j' => Some(2),
+                'm' => Some(4),
+                'i' => Some(8),
+                _ => None,
+            })
+            .collect();
+        if order.len() > 1 {
+            return Err(bad("more than one of `j`, `m`, `i`"));
         }
         let t = PrefillTuning {
             warpgroups,
@@ -486,6 +520,7 @@ impl std::str::FromStr for PrefillTuning {
             persistent: flags.contains('t'),
             persistent_narrow: flags.contains('a'),
             end_aligned: flags.contains('f'),
+            head_tiles: order.first().copied().unwrap_or(1),
         };
         t.check().map_err(|e| bad(&e))?;
         Ok(t)
@@ -592,6 +627,7 @@ impl PrefillTuning {
             persistent: false,
             persistent_narrow: false,
             end_aligned: false,
+            head_tiles: 1,
             ..t
         }
     }
@@ -693,6 +729,16 @@ impl PrefillTuning {
         if self.end_aligned && !self.warp_specialized {
             // The query-tile geometry is the `w` body's.
             return Err("`f` without `w`".into());
+        }
+        if !matches!(self.head_tiles, 1 | 2 | 4 | 8) {
+            return Err(format!(
+                "{} query tiles of a head back to back",
+                self.head_tiles
+            ));
+        }
+        if self.head_tiles > 1 && !self.end_aligned {
+            // The launch order is built into the `f` geometry (one-tile and persistent).
+            return Err("`j`, `m` or `i` without `f`".into());
         }
         Ok(())
     }
@@ -1141,6 +1187,8 @@ struct CudaLayerCtx {
     /// where the longest row has at most `prefill_end_align_tiles` query tiles.
     prefill_end_aligned: bool,
     prefill_end_align_tiles: u32,
+    /// A pair's query tiles launched back to back (`PrefillTuning::head_tiles`, with `f`).
+    prefill_head_tiles: u32,
     decode_mma: bool,
     decode_threads: u32,
     decode_stages: u32,
@@ -1338,6 +1386,11 @@ fn layer_ctx(
         prefill_end_aligned: pt.end_aligned && pt.warp_specialized,
         prefill_end_align_tiles: CUDA_PREFILL_TC_END_ALIGNED_MAX_TOKENS
             .div_ceil(64 * pt.warpgroups),
+        prefill_head_tiles: if pt.end_aligned && pt.warp_specialized {
+            pt.head_tiles
+        } else {
+            1
+        },
         decode_mma: decode_uses_mma(module.storage, d),
         decode_threads: 32 * tuning.warps,
         decode_stages: tuning.stages,
@@ -1684,6 +1737,10 @@ mod tests {
             "3x64x1owghvunctf",
             "3x64x1owghncf",
             "2x64x1wf",
+            "3x64x1owghvuncafj",
+            "3x64x1owghvuncafm",
+            "3x64x1owghvunctfi",
+            "3x64x1owghncfm",
         ] {
             let t: PrefillTuning = text.parse().unwrap();
             assert_eq!(t.to_string(), text);
@@ -1724,6 +1781,10 @@ mod tests {
             "2x64x1wgna",
             "3x64x1owghvuncka",
             "2x64x2a",
+            // `j`, `m`, `i`: only with `f`, one of them.
+            "3x64x1owghvuncaj",
+            "3x64x1owghvuncafjm",
+            "3x64x1owghvuncafmi",
         ] {
             let e = bad.parse::<PrefillTuning>().unwrap_err();
             assert!(e.contains(bad) && e.contains("WGxBNxBLOCKS"), "{e}");
@@ -1762,6 +1823,31 @@ mod tests {
                 t.end_aligned,
                 "{t}"
             );
+        }
+    }
+
+    /// `j`, `m`, `i` change only which block computes which query tile (`pf_order`, with
+    /// the tile count of each group); without them the source is the default's, byte for
+    /// byte (same cubin keys as before the letters existed).
+    #[test]
+    fn head_tiles_order_is_opt_in() {
+        let module = dense_module(8, 2, 128, StorageType::Bf16);
+        let src = |v: &str| {
+            generate_variant(&module, DecodeTuning::default(), v.parse().unwrap()).unwrap()[0]
+                .source
+                .clone()
+        };
+        let def = src("3x64x1owghvuncaf");
+        assert!(!def.contains("pf_order") && !def.contains("PF_HEAD_TILES"));
+        for (v, n) in [("j", 2), ("m", 4), ("i", 8)] {
+            for form in ["3x64x1owghvuncaf", "3x64x1owghvunctf"] {
+                let s = src(&format!("{form}{v}"));
+                assert!(
+                    s.contains(&format!("constexpr unsigned PF_HEAD_TILES = {n};"))
+                        && s.contains("pf_order("),
+                    "{form}{v}"
+                );
+            }
         }
     }
 

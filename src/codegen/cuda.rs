@@ -25,9 +25,9 @@ use crate::lower::consts::{
 use crate::lower::consts::{
     CUDA_DECODE_STAGES, CUDA_DECODE_WARPS, CUDA_DECODE_WARP_PIPES, CUDA_PREFILL_K_TILE,
     CUDA_PREFILL_Q_TILE, CUDA_PREFILL_TC_EARLY_RESCALE, CUDA_PREFILL_TC_END_ALIGNED,
-    CUDA_PREFILL_TC_END_ALIGNED_MAX_TOKENS, CUDA_PREFILL_TC_KEY_RANGE, CUDA_PREFILL_TC_K_TILE,
-    CUDA_PREFILL_TC_LAZY_RESCALE, CUDA_PREFILL_TC_LEAN, CUDA_PREFILL_TC_LEAN_COPY,
-    CUDA_PREFILL_TC_MIN_BLOCKS, CUDA_PREFILL_TC_NARROW_REF_TOKENS,
+    CUDA_PREFILL_TC_END_ALIGNED_MAX_TOKENS, CUDA_PREFILL_TC_HEAD_TILES, CUDA_PREFILL_TC_KEY_RANGE,
+    CUDA_PREFILL_TC_K_TILE, CUDA_PREFILL_TC_LAZY_RESCALE, CUDA_PREFILL_TC_LEAN,
+    CUDA_PREFILL_TC_LEAN_COPY, CUDA_PREFILL_TC_MIN_BLOCKS, CUDA_PREFILL_TC_NARROW_REF_TOKENS,
     CUDA_PREFILL_TC_NARROW_SPAN_SHARE, CUDA_PREFILL_TC_OVERLAP, CUDA_PREFILL_TC_PERSISTENT,
     CUDA_PREFILL_TC_PERSISTENT_NARROW, CUDA_PREFILL_TC_PINGPONG, CUDA_PREFILL_TC_PV_F16,
     CUDA_PREFILL_TC_PV_F16_WARPGROUPS, CUDA_PREFILL_TC_P_ONCE, CUDA_PREFILL_TC_Q_REGS,
@@ -367,9 +367,11 @@ pub struct PrefillTuning {
     /// (Vicuna-7B 4k x 4: 128 pairs, 268 MB of K/V through the 50 MB L2, each K/V byte read
     /// from DRAM ~12 times; the board lowers the SM clock under that load, RESULTS
     /// "Session 16"). The grid, its size and the kernel's arithmetic are unchanged; only
-    /// which block computes which tile (and `t`'s counter numbering) changes. Opt-in: on
-    /// the H200 `m` cut Vicuna-7B's DRAM reads 3x and a single launch to 0.946x, but took
-    /// 0.994x in a sustained interleaved A/B (benches/RESULTS.md, "Session 17").
+    /// which block computes which tile (and `t`'s counter numbering) changes. `m` is the
+    /// bf16 default at head_dim 128 since session 17 (`CUDA_PREFILL_TC_HEAD_TILES`): on the
+    /// H200 it cut Vicuna-7B's DRAM reads 3x and, run in blocks, its 4k x 4 prefill to
+    /// 0.93x (an interleaved A/B, which runs both variants at one clock, showed 0.994x;
+    /// benches/RESULTS.md, "Session 17").
     pub head_tiles: u32,
 }
 
@@ -582,6 +584,10 @@ impl PrefillTuning {
             // Or on the narrow layers only (`a`, `CUDA_PREFILL_TC_PERSISTENT_NARROW`).
             t.persistent_narrow = CUDA_PREFILL_TC_PERSISTENT_NARROW && !t.persistent;
             t.end_aligned = CUDA_PREFILL_TC_END_ALIGNED;
+            // A pair's query tiles launched together (`m`, measured in bf16 only).
+            if t.end_aligned {
+                t.head_tiles = CUDA_PREFILL_TC_HEAD_TILES;
+            }
         }
         let runs = |t: PrefillTuning| {
             let needs_stages = t.warp_specialized && (t.pingpong || t.overlap);
@@ -1802,7 +1808,7 @@ mod tests {
     fn prefill_default_per_shape() {
         assert_eq!(PrefillTuning::default().to_string(), "2x64x1owghvunc");
         for (storage, d, want) in [
-            (StorageType::Bf16, 128, "3x64x1owghvuncaf"),
+            (StorageType::Bf16, 128, "3x64x1owghvuncafm"),
             (StorageType::F16, 128, "3x64x1owghncf"),
             (StorageType::F16, 64, "2x64x1owgnc"),
             (StorageType::Bf16, 192, "2x64x1owghvun"),
@@ -1827,10 +1833,19 @@ mod tests {
     }
 
     /// `j`, `m`, `i` change only which block computes which query tile (`pf_order`, with
-    /// the tile count of each group); without them the source is the default's, byte for
-    /// byte (same cubin keys as before the letters existed).
+    /// the tile count of each group); without them the source is session 16's default's,
+    /// byte for byte (same cubin keys as before the letters existed). `m` is bf16's
+    /// default at head_dim 128 (`CUDA_PREFILL_TC_HEAD_TILES`), not f16's (not timed).
     #[test]
-    fn head_tiles_order_is_opt_in() {
+    fn head_tiles_order_changes_only_the_launch_order() {
+        assert_eq!(
+            PrefillTuning::default_for(StorageType::Bf16, 128).to_string(),
+            "3x64x1owghvuncafm"
+        );
+        assert_eq!(
+            PrefillTuning::default_for(StorageType::F16, 128).head_tiles,
+            1
+        );
         let module = dense_module(8, 2, 128, StorageType::Bf16);
         let src = |v: &str| {
             generate_variant(&module, DecodeTuning::default(), v.parse().unwrap()).unwrap()[0]

@@ -199,6 +199,18 @@ pub const CUDA_PREFILL_TC_END_ALIGNED: bool = true;
 /// The longest row (tokens) at which `CUDA_PREFILL_TC_END_ALIGNED` counts query tiles from
 /// the row's end; longer launches keep them from the row's start (the kernel reads its grid).
 pub const CUDA_PREFILL_TC_END_ALIGNED_MAX_TOKENS: u32 = 8192;
+/// CUDA prefill on sm_90a, bf16 at head_dim 128 with `CUDA_PREFILL_TC_END_ALIGNED`: the
+/// launch order takes a (query head, row) pair's query tiles this many at a time, so their
+/// blocks stream the pair's K/V together and all but the first read it from L2
+/// (`codegen::cuda::PrefillTuning::head_tiles`; letters `j` = 2, `m` = 4, `i` = 8). Session 17
+/// (H200, benches/RESULTS.md "Session 17" and the lead's blocked A/B): `m` cut Vicuna-7B's
+/// DRAM reads of K/V 3x (L2 hit 6% -> 55%, SM clock 1.654 -> 1.730 GHz at equal cycles) and,
+/// run in blocks (every layer with the default, then every layer with `m`, twice),
+/// took 0.928x / 0.926x of the default's time summed over Vicuna-7B's 32 layers at 4k x 4
+/// (every layer faster in both pairs, 0.88-0.98; A/A 0.94-1.04) and 0.980x over
+/// Llama-3-8B's (median 0.986, worst layer 1.004). f16 keeps 1: `m` passes its checks
+/// there but was not timed.
+pub const CUDA_PREFILL_TC_HEAD_TILES: u32 = 4;
 /// CUDA prefill on sm_90a: each warpgroup computes only the key tiles its own 64 query
 /// rows see (`codegen::cuda::PrefillTuning::skip`). Off: the variant with it ranked behind
 /// the plain kernel in the H200 sweep (benches/RESULTS.md) and costs 24 bytes of spills.

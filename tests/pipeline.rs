@@ -84,6 +84,10 @@ fn pipeline_finds_validates_and_resumes() {
     let notes = plan.meta().notes.clone().unwrap_or_default();
     assert!(notes.contains("held-out samples"), "{notes}");
     assert!(stdout.contains("dense\t1.0000"), "{stdout}");
+    // calib's line names the file the user finds, not a temporary name renamed away.
+    let wrote = format!("samples to {}\n", work.join("calib.jsonl").display());
+    assert!(stdout.contains(&wrote), "{stdout}");
+    assert!(!stdout.contains(".partial"), "{stdout}");
     for f in [
         "calib.jsonl",
         "heldout.jsonl",

@@ -511,6 +511,37 @@ fn drop_wrong_with_nothing_left_is_a_clear_error() {
     );
 }
 
+/// A length the calibration has no sample of is refused before anything is made: the
+/// refusal used to come from the profiler after `-o` was created, leaving an empty folder.
+#[test]
+fn a_length_without_samples_is_refused_before_the_output_folder_is_made() {
+    let dir = tiny::tmp("profile-no-length");
+    tiny(17, true).write_gguf(&dir.join("tiny.gguf"), |_, _| {});
+    let calib = dir.join("calib.jsonl");
+    let s = sample("passkey-32-0", tiny::tokens(32, 5), 4, 32);
+    moa::calib::write_jsonl(&calib, &[s]).unwrap();
+    let out_dir = dir.join("out");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_moa"))
+        .args(["profile", "--calib"])
+        .arg(&calib)
+        .args(["--lengths", "64", "--block", "8", "--quiet", "--model"])
+        .arg(dir.join("tiny.gguf"))
+        .arg("-o")
+        .arg(&out_dir)
+        .output()
+        .expect("runs moa");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("--lengths 64")
+            && err.contains("calib.jsonl")
+            && err.contains("no calibration sample of length 64")
+            && err.contains("it has lengths {32}"),
+        "{err}"
+    );
+    assert!(!out_dir.exists(), "{err}");
+}
+
 /// A store profiled from one calibration and then given another whose samples have the
 /// same ids (another seed, source or model: ids are `passkey-1024-0` in every run) computes
 /// the new samples again instead of reading the earlier tiles back as theirs, says so, and

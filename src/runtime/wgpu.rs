@@ -71,6 +71,21 @@ pub enum WgpuError {
          `apt-get install -y mesa-vulkan-drivers libvulkan1` for lavapipe"
     )]
     NoAdapter(String),
+    /// The only adapter is on wgpu's OpenGL fallback, which moa does not support unless
+    /// `WGPU_BACKEND` names `gl`.
+    #[error(
+        "the only wgpu adapter is `{adapter}` on OpenGL, wgpu's fallback when no Vulkan \
+         driver loads (VK_ICD_FILENAMES={icd}, VK_DRIVER_FILES={driver}): moa runs on \
+         Vulkan, Metal or DX12 (on llvmpipe through OpenGL a tiny model's generate had not \
+         finished after 120 s where Vulkan lavapipe takes 20 s). Install a Vulkan driver \
+         (`apt-get install -y mesa-vulkan-drivers libvulkan1` for lavapipe) or point those \
+         variables at an existing ICD file; or set WGPU_BACKEND=gl to run on OpenGL anyway"
+    )]
+    OpenGlOnly {
+        adapter: String,
+        icd: String,
+        driver: String,
+    },
     #[error("cannot open a wgpu device on `{adapter}`: {message}")]
     Device { adapter: String, message: String },
     #[error("the plan stores tensors as f16 but adapter `{0}` has no SHADER_F16")]
@@ -173,7 +188,8 @@ impl WgpuContext {
     /// Opens the first adapter wgpu offers, preferring Vulkan, with SHADER_F16 where the
     /// adapter has it and the adapter's own limits (lavapipe's exceed WebGPU defaults),
     /// with the environment's settings ([`WgpuContextOptions::from_env`]; a malformed one
-    /// is [`WgpuError::Options`]).
+    /// is [`WgpuError::Options`]). An OpenGL adapter (wgpu's fallback without a Vulkan
+    /// driver) is [`WgpuError::OpenGlOnly`] unless `WGPU_BACKEND` names `gl`.
     pub fn new() -> Result<WgpuContext, WgpuError> {
         Self::with_options(WgpuContextOptions::from_env()?)
     }
@@ -213,6 +229,23 @@ impl WgpuContext {
             }
         };
         let info = adapter.get_info();
+        // Vulkan sorts first, so GL here means no Vulkan driver loaded (a missing ICD
+        // file, no Mesa): wgpu then falls back to llvmpipe through OpenGL, which ran a
+        // tiny model many times slower than lavapipe and looked like a hang. Refused
+        // unless the user asked for GL through wgpu's own WGPU_BACKEND.
+        let gl_asked = wgpu::Backends::from_env().is_some_and(|b| b.contains(wgpu::Backends::GL));
+        if info.backend == wgpu::Backend::Gl && !gl_asked {
+            let var = |k: &str| {
+                std::env::var(k)
+                    .map(|v| format!("`{v}`"))
+                    .unwrap_or_else(|_| "unset".into())
+            };
+            return Err(WgpuError::OpenGlOnly {
+                adapter: info.name.clone(),
+                icd: var("VK_ICD_FILENAMES"),
+                driver: var("VK_DRIVER_FILES"),
+            });
+        }
         let f16 = adapter.features().contains(wgpu::Features::SHADER_F16);
         let mut required_features = if f16 {
             wgpu::Features::SHADER_F16

@@ -50,10 +50,13 @@ fn calib_file(
         }
         return Ok(false);
     }
-    // Written under a temporary name first: a half-written file must not count as done.
-    let tmp = path.with_extension("jsonl.partial");
+    // Straight to `path`: calib writes it atomically (`<path>.partial` renamed over it,
+    // `calib::write_jsonl`), so a half-written file never counts as done, and its
+    // "wrote N samples to ..." line names the file the user sees (a pipeline-level
+    // temporary name made it name `calib.jsonl.partial`, renamed away right after). The
+    // answer log `<path>.answers` lets a stopped run resume as a plain `moa calib` does.
     super::calib::run(CalibArgs {
-        out: tmp.clone(),
+        out: path.to_path_buf(),
         lengths: lengths.to_vec(),
         samples,
         seed,
@@ -65,7 +68,6 @@ fn calib_file(
         model: args.model.clone(),
         device: args.device.clone(),
     })?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
     Ok(true)
 }
 

@@ -66,6 +66,20 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
             Some((k, m)) => used.into_iter().skip(k).step_by(m).collect(),
             None => used,
         };
+        // Refused here, before the model loads and `-o` is created: the same refusal from
+        // the profiler came after `create_dir_all` and left an empty output folder.
+        if used.is_empty() {
+            let have: std::collections::BTreeSet<u32> =
+                samples.iter().map(|s| s.length_level).collect();
+            let shard_note = match (shard, &args.shard) {
+                (Some(_), Some(text)) => format!(" in --shard {text}"),
+                _ => String::new(),
+            };
+            anyhow::bail!(
+                "--lengths {n}: `{}` has no calibration sample of length {n}{shard_note} (samples are used at the length they were built for); it has lengths {have:?}: profile one of those, or run `moa calib` with {n} in --lengths",
+                args.calib.display()
+            );
+        }
         plan.push((n, (used, skipped)));
     }
     // The model is loaded once the samples are known to leave something to profile.

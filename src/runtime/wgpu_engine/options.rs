@@ -48,6 +48,16 @@ pub fn lookup_in<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<
 }
 
 /// One of `choices` (value, meaning), or `default` where unset.
+/// The values of `MOA_WGPU_SG_KSPLIT` and `MOA_WGPU_SG_GROUPS`: a power of two up to 8, or
+/// `auto` (`None`: the engine's rule per product).
+const POW2_OR_AUTO: &[(&str, Option<u32>)] = &[
+    ("1", Some(1)),
+    ("2", Some(2)),
+    ("4", Some(4)),
+    ("8", Some(8)),
+    ("auto", None),
+];
+
 fn choice<T: Copy>(
     env: Lookup,
     name: &'static str,
@@ -384,26 +394,14 @@ impl WgpuEngineOptions {
                 env,
                 "MOA_WGPU_SG_KSPLIT",
                 "1, 2, 4, 8 or auto",
-                &[
-                    ("1", Some(1)),
-                    ("2", Some(2)),
-                    ("4", Some(4)),
-                    ("8", Some(8)),
-                    ("auto", None),
-                ],
+                POW2_OR_AUTO,
                 d.sg_ksplit,
             )?,
             sg_groups: choice(
                 env,
                 "MOA_WGPU_SG_GROUPS",
                 "1, 2, 4, 8 or auto",
-                &[
-                    ("1", Some(1)),
-                    ("2", Some(2)),
-                    ("4", Some(4)),
-                    ("8", Some(8)),
-                    ("auto", None),
-                ],
+                POW2_OR_AUTO,
                 d.sg_groups,
             )?,
             sg_diag: number(env, "MOA_WGPU_SG_DIAG", "0, 1, 2 or 3", 0..=3)?.unwrap_or(d.sg_diag),

@@ -648,7 +648,16 @@ fn run(args: &Args) -> Result<(), String> {
         let mut per_variant: Vec<Vec<Artifact>> = Vec::new();
         for &(tuning, _) in &tunings {
             per_variant.push(
-                generate_variant(&module, DecodeTuning::default(), tuning)
+                // The compiler's decode tuning for the module's GQA group, as `cuda_cubins`
+                // and the engine generate it: the decode kernels share the prefill's module,
+                // so with another tuning no source matched a cubin, and every run compiled
+                // its modules with NVRTC and the driver's JIT (about 60 s a plan on the H200,
+                // the silent runs of sessions 17 and 18).
+                generate_variant(
+                    &module,
+                    DecodeTuning::default_for(module.shape.group_size()),
+                    tuning,
+                )
                     .map_err(|e| e.to_string())?
                     .into_iter()
                     .filter(|a| {

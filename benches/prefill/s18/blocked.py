@@ -97,6 +97,7 @@ def main():
         sd.write(json.dumps(row) + "\n")
         sd.flush()
         log.write(f"[{time.time() - t0:7.2f}] SDPA block: median {row['sdpa_ms']:.4f} ms ({min(meds):.4f}-{max(meds):.4f})\n")
+        log.flush()
         child.stdin.write("go\n")
         child.stdin.flush()
     rc = child.wait()

@@ -29,6 +29,11 @@
 //! `NAME@cw` against `NAME` is the fusion's net saving. `--abba` reverses the variants'
 //! order in odd rounds (a drift between the slots of a round then falls on both alike).
 //!
+//! `--blocked` times each variant over every layer before the next (A…A B…B, `--rounds`
+//! passes), as an engine runs one variant, so that a variant that changes the board's
+//! clock runs at its own; `--pause` waits on stdin after each block's `#BLOCK` line, for
+//! `benches/prefill/s18/blocked.py` to time dense SDPA in the same rhythm.
+//!
 //! Each plan is `PATH:KV_HEADS` (upstream MoA JSON; 32 layers × 32 query heads × head_dim
 //! 128 unless `--layers/--heads/--head-dim` say otherwise). Spans are taken at
 //! N = prompt + `--decode-tokens` (the N of a request that will decode that many tokens).
@@ -85,7 +90,7 @@ struct Args {
     /// f16 or bf16.
     #[arg(long, default_value = "bf16")]
     dtype: String,
-    /// Prefill kernel shapes, WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e] (default: the compiler's for the head_dim),
+    /// Prefill kernel shapes, WGxBNxBLOCKS and letters (`codegen::cuda::PrefillTuning`; default: the compiler's for the head_dim),
     /// each optionally `@cw`: the pre-pass's first half done by the cache write (see above).
     #[arg(long, value_delimiter = ',')]
     variants: Vec<String>,
@@ -658,16 +663,16 @@ fn run(args: &Args) -> Result<(), String> {
                     DecodeTuning::default_for(module.shape.group_size()),
                     tuning,
                 )
-                    .map_err(|e| e.to_string())?
-                    .into_iter()
-                    .filter(|a| {
-                        a.kernels.iter().any(|k| {
-                            k.phase == Phase::Prefill
-                                && (args.layers_only.is_empty()
-                                    || args.layers_only.contains(&k.layer.unwrap_or(0)))
-                        })
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .filter(|a| {
+                    a.kernels.iter().any(|k| {
+                        k.phase == Phase::Prefill
+                            && (args.layers_only.is_empty()
+                                || args.layers_only.contains(&k.layer.unwrap_or(0)))
                     })
-                    .collect(),
+                })
+                .collect(),
             );
         }
         let all: Vec<Artifact> = per_variant.iter().flatten().cloned().collect();
@@ -1097,6 +1102,9 @@ mod tests {
         );
         let abba = timing_order(2, 2, 2, true, true);
         assert_eq!(vars(&abba), [0, 0, 1, 1, 1, 1, 0, 0]);
-        assert_eq!(vars(&timing_order(1, 3, 2, true, false)), [0, 1, 2, 2, 1, 0]);
+        assert_eq!(
+            vars(&timing_order(1, 3, 2, true, false)),
+            [0, 1, 2, 2, 1, 0]
+        );
     }
 }

@@ -1901,7 +1901,8 @@ mod tests {
                 .clone()
         };
         for form in ["3x64x1owghvuncafm", "3x64x1owghvunctfm"] {
-            let (def, y) = (src(form), src(&format!("{}y{}", &form[..form.len() - 1], "m")));
+            // `…fm` → `…fym`: the letters' order is `f`, `y`, then the launch order.
+            let (def, y) = (src(form), src(&format!("{}ym", &form[..form.len() - 1])));
             let differ: Vec<(&str, &str)> =
                 def.lines().zip(y.lines()).filter(|(a, b)| a != b).collect();
             assert_eq!(

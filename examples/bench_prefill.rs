@@ -29,6 +29,11 @@
 //! `NAME@cw` against `NAME` is the fusion's net saving. `--abba` reverses the variants'
 //! order in odd rounds (a drift between the slots of a round then falls on both alike).
 //!
+//! `--blocked` times each variant over every layer before the next (A…A B…B, `--rounds`
+//! passes), as an engine runs one variant, so that a variant that changes the board's
+//! clock runs at its own; `--pause` waits on stdin after each block's `#BLOCK` line, for
+//! `benches/prefill/s18/blocked.py` to time dense SDPA in the same rhythm.
+//!
 //! Each plan is `PATH:KV_HEADS` (upstream MoA JSON; 32 layers × 32 query heads × head_dim
 //! 128 unless `--layers/--heads/--head-dim` say otherwise). Spans are taken at
 //! N = prompt + `--decode-tokens` (the N of a request that will decode that many tokens).
@@ -85,7 +90,7 @@ struct Args {
     /// f16 or bf16.
     #[arg(long, default_value = "bf16")]
     dtype: String,
-    /// Prefill kernel shapes, WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e] (default: the compiler's for the head_dim),
+    /// Prefill kernel shapes, WGxBNxBLOCKS and letters (`codegen::cuda::PrefillTuning`; default: the compiler's for the head_dim),
     /// each optionally `@cw`: the pre-pass's first half done by the cache write (see above).
     #[arg(long, value_delimiter = ',')]
     variants: Vec<String>,
@@ -110,6 +115,17 @@ struct Args {
     /// falls on every variant alike.
     #[arg(long)]
     abba: bool,
+    /// Time in blocks: each round times every layer with the first variant, then every
+    /// layer with the next (A…A B…B, `--rounds` times), and prints a `#BLOCK` line after
+    /// each block. Session 17: `m` took 0.93× in blocks where the interleaved A/B said
+    /// 0.994×, because its fewer DRAM reads raise the clock of the launches after it.
+    #[arg(long)]
+    blocked: bool,
+    /// With `--blocked`: after each `#BLOCK` line wait for a line on stdin, so that a
+    /// driver can time its own block (dense SDPA, `benches/prefill/s18/blocked.py`) in
+    /// the same rhythm before the next one.
+    #[arg(long, requires = "blocked")]
+    pause: bool,
     /// Time only these layers (default: every layer).
     #[arg(long, value_delimiter = ',')]
     layers_only: Vec<u32>,
@@ -522,6 +538,51 @@ impl WriteBufs {
     }
 }
 
+/// One layer of one (prompt, rows) shape as every variant times it.
+struct LayerCase {
+    layer: u32,
+    /// (sink, window) of every query head at the shape's N.
+    heads: Vec<[u32; 2]>,
+    /// Kept query–key pairs over causal pairs, all heads.
+    share: f64,
+    row_slots: u32,
+    /// The layer's cache segments and write times (`--cache-write`).
+    seg: Option<DevMem>,
+    write: Option<WriteTimes>,
+}
+
+/// The order in which (layer index, round, variant index) are timed for `n_layers`
+/// layers, `n_var` variants and `rounds` rounds. By layer (default): each layer's variants
+/// in turn, `rounds` times (A B A B on layer 0, then layer 1, ...). `blocked`: each round
+/// times every layer with variant 0, then every layer with variant 1, ... (A…A B…B A…A
+/// B…B), as an engine runs one variant on every layer: a variant that changes the board's
+/// clock (session 17's `m`: fewer DRAM reads) then runs at its own clock, where
+/// interleaving made both share one. `abba` reverses the variants in odd rounds.
+fn timing_order(
+    n_layers: usize,
+    n_var: usize,
+    rounds: usize,
+    abba: bool,
+    blocked: bool,
+) -> Vec<(usize, usize, usize)> {
+    let vi = |r: usize, i: usize| match abba && r % 2 == 1 {
+        true => n_var - 1 - i,
+        false => i,
+    };
+    match blocked {
+        true => (0..rounds)
+            .flat_map(|r| {
+                (0..n_var).flat_map(move |i| (0..n_layers).map(move |li| (li, r, vi(r, i))))
+            })
+            .collect(),
+        false => (0..n_layers)
+            .flat_map(|li| {
+                (0..rounds).flat_map(move |r| (0..n_var).map(move |i| (li, r, vi(r, i))))
+            })
+            .collect(),
+    }
+}
+
 fn run(args: &Args) -> Result<(), String> {
     if args.reps == 0 {
         return Err("--reps 0: at least one timed launch per layer".into());
@@ -592,17 +653,26 @@ fn run(args: &Args) -> Result<(), String> {
         let mut per_variant: Vec<Vec<Artifact>> = Vec::new();
         for &(tuning, _) in &tunings {
             per_variant.push(
-                generate_variant(&module, DecodeTuning::default(), tuning)
-                    .map_err(|e| e.to_string())?
-                    .into_iter()
-                    .filter(|a| {
-                        a.kernels.iter().any(|k| {
-                            k.phase == Phase::Prefill
-                                && (args.layers_only.is_empty()
-                                    || args.layers_only.contains(&k.layer.unwrap_or(0)))
-                        })
+                // The compiler's decode tuning for the module's GQA group, as `cuda_cubins`
+                // and the engine generate it: the decode kernels share the prefill's module,
+                // so with another tuning no source matched a cubin, and every run compiled
+                // its modules with NVRTC and the driver's JIT (about 60 s a plan on the H200,
+                // the silent runs of sessions 17 and 18).
+                generate_variant(
+                    &module,
+                    DecodeTuning::default_for(module.shape.group_size()),
+                    tuning,
+                )
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .filter(|a| {
+                    a.kernels.iter().any(|k| {
+                        k.phase == Phase::Prefill
+                            && (args.layers_only.is_empty()
+                                || args.layers_only.contains(&k.layer.unwrap_or(0)))
                     })
-                    .collect(),
+                })
+                .collect(),
             );
         }
         let all: Vec<Artifact> = per_variant.iter().flatten().cloned().collect();
@@ -718,7 +788,10 @@ fn run(args: &Args) -> Result<(), String> {
                     None => None,
                 };
                 let layers: Vec<u32> = kernels[0].iter().map(|(l, ..)| *l).collect();
-                for (li, &layer) in layers.iter().enumerate() {
+                // One layer's case: its heads' (sink, window), kept share and cache write
+                // (three forms timed, the same for every variant).
+                let layer_case = |li: usize| -> Result<LayerCase, String> {
+                    let layer = layers[li];
                     let spec = &module.layers[layer as usize];
                     let heads: Vec<[u32; 2]> = (0..hq)
                         .map(|h| {
@@ -729,7 +802,6 @@ fn run(args: &Args) -> Result<(), String> {
                     let kept: u64 = heads.iter().map(|w| kept_pairs(w[0], w[1], prompt)).sum();
                     let causal = hq as u64 * u64::from(prompt) * (u64::from(prompt) + 1) / 2;
                     let share = kept as f64 / causal as f64;
-                    // This layer's cache write, three forms (the same for every variant).
                     let layout = CacheLayout::new(spec, &module.span, n_tokens);
                     let seg = match &writes {
                         Some(_) => Some(WriteBufs::segments(&stream, &layout)?),
@@ -763,180 +835,223 @@ fn run(args: &Args) -> Result<(), String> {
                         }
                         _ => None,
                     };
-                    let mut first_out: Option<Vec<u16>> = None;
-                    let n_var = tunings.len();
-                    let order = (0..args.rounds.max(1)).flat_map(|r| {
-                        let back = args.abba && r % 2 == 1;
-                        (0..n_var).map(move |i| (r, if back { n_var - 1 - i } else { i }))
-                    });
-                    for (round, vi) in order {
-                        let (tuning, cw) = tunings[vi];
-                        let (_, kernel, prepass) = &kernels[vi][li];
-                        let name = format!("{tuning}{}", if cw { "@cw" } else { "" });
-                        if cw && !prepass.as_ref().is_some_and(|p| p.unit()) {
-                            return Err(format!(
+                    Ok(LayerCase {
+                        layer,
+                        heads,
+                        share,
+                        row_slots: layout.row_slots,
+                        seg,
+                        write,
+                    })
+                };
+                let n_var = tunings.len();
+                let order = timing_order(
+                    layers.len(),
+                    n_var,
+                    args.rounds.max(1),
+                    args.abba,
+                    args.blocked,
+                );
+                // A case is made when its layer is first timed; in blocks, every case before
+                // the first block, so that no cache-write timing falls inside one.
+                let mut cases: Vec<Option<LayerCase>> = (0..layers.len()).map(|_| None).collect();
+                if args.blocked {
+                    for (li, case) in cases.iter_mut().enumerate() {
+                        *case = Some(layer_case(li)?);
+                    }
+                }
+                let mut first_out: Vec<Option<Vec<u16>>> = vec![None; layers.len()];
+                let launches = layers.len() * (args.reps + args.warmups);
+                for (step, &(li, round, vi)) in order.iter().enumerate() {
+                    if cases[li].is_none() {
+                        cases[li] = Some(layer_case(li)?);
+                    }
+                    let Some(case) = cases[li].as_ref() else {
+                        return Err(format!("layer {}: no case", layers[li]));
+                    };
+                    let (layer, share, heads) = (case.layer, case.share, &case.heads);
+                    let (seg, write, row_slots) = (&case.seg, &case.write, case.row_slots);
+                    let block = step / layers.len();
+                    let (tuning, cw) = tunings[vi];
+                    let (_, kernel, prepass) = &kernels[vi][li];
+                    let name = format!("{tuning}{}", if cw { "@cw" } else { "" });
+                    if cw && !prepass.as_ref().is_some_and(|p| p.unit()) {
+                        return Err(format!(
                                 "variant {name}: its prefill has no `u` pre-pass for the cache write to share"
                             ));
+                    }
+                    if cw && writes.is_none() {
+                        return Err(format!("variant {name}: needs --cache-write"));
+                    }
+                    let mut prepass_times = Vec::new();
+                    let mut times = Vec::with_capacity(args.reps);
+                    for i in 0..args.reps + args.warmups {
+                        let e0 = stream
+                            .record_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
+                            .map_err(|e| format!("event: {e:?}"))?;
+                        // With --cache-write the layer's cache write comes first, as in
+                        // the engine (its split-form median is taken off below); `@cw`
+                        // with the f16 copy and the maxima, then only `_vfix`.
+                        if let (Some(w), Some(o), Some(seg)) = (&writes, &ops, &seg) {
+                            w.queue(&stream, o, seg, row_slots, if cw { 2 } else { 1 })?;
                         }
-                        if cw && writes.is_none() {
-                            return Err(format!("variant {name}: needs --cache-write"));
-                        }
-                        let mut prepass_times = Vec::new();
-                        let mut times = Vec::with_capacity(args.reps);
-                        for i in 0..args.reps + args.warmups {
-                            let e0 = stream
-                                .record_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
-                                .map_err(|e| format!("event: {e:?}"))?;
-                            // With --cache-write the layer's cache write comes first, as in
-                            // the engine (its split-form median is taken off below); `@cw`
-                            // with the f16 copy and the maxima, then only `_vfix`.
-                            if let (Some(w), Some(o), Some(seg)) = (&writes, &ops, &seg) {
-                                w.queue(&stream, o, seg, layout.row_slots, if cw { 2 } else { 1 })?;
-                            }
-                            // Events only: reading a time synchronizes, which would put a
-                            // host round trip between the pre-pass and the prefill (the
-                            // bench did until session 16; the times are read after e1).
-                            let ew = stream
-                                .record_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
-                                .map_err(|e| format!("event: {e:?}"))?;
-                            let mut em = None;
-                            if let Some(pre) = prepass {
-                                // The host contract of codegen::abi::Arg::VF16, timed with
-                                // the prefill it serves (`@cw`: its `_vfix` half).
-                                // SAFETY: V holds row_start[rows] tokens of KV_HEADS × D
-                                // values, vmax KV_HEADS words, v16 V's element count.
-                                unsafe {
-                                    let (vp, sp, mp, cp) = (
-                                        vb.device_ptr(&stream).0,
-                                        starts.device_ptr(&stream).0,
-                                        vmax.device_ptr(&stream).0,
-                                        v16b.device_ptr(&stream).0,
-                                    );
-                                    if cw {
-                                        pre.queue_fix(
-                                            &stream,
-                                            vp,
-                                            sp,
-                                            rows,
-                                            mp,
-                                            cp,
-                                            total as u32,
-                                            kv_heads,
-                                        )
-                                    } else {
-                                        pre.queue(
-                                            &stream,
-                                            vp,
-                                            sp,
-                                            rows,
-                                            mp,
-                                            cp,
-                                            total as u32,
-                                            kv_heads,
-                                        )
-                                    }
-                                }
-                                .map_err(|e| format!("pre-pass: {e}"))?;
-                                em = Some(
-                                    stream
-                                        .record_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
-                                        .map_err(|e| format!("event: {e:?}"))?,
+                        // Events only: reading a time synchronizes, which would put a
+                        // host round trip between the pre-pass and the prefill (the
+                        // bench did until session 16; the times are read after e1).
+                        let ew = stream
+                            .record_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
+                            .map_err(|e| format!("event: {e:?}"))?;
+                        let mut em = None;
+                        if let Some(pre) = prepass {
+                            // The host contract of codegen::abi::Arg::VF16, timed with
+                            // the prefill it serves (`@cw`: its `_vfix` half).
+                            // SAFETY: V holds row_start[rows] tokens of KV_HEADS × D
+                            // values, vmax KV_HEADS words, v16 V's element count.
+                            unsafe {
+                                let (vp, sp, mp, cp) = (
+                                    vb.device_ptr(&stream).0,
+                                    starts.device_ptr(&stream).0,
+                                    vmax.device_ptr(&stream).0,
+                                    v16b.device_ptr(&stream).0,
                                 );
-                            }
-                            let launch_args = [
-                                (Arg::Q, ArgVal::Tensor(&q)),
-                                (Arg::K, ArgVal::Tensor(&k)),
-                                (Arg::V, ArgVal::Tensor(&v)),
-                                (Arg::VF16, ArgVal::Tensor(&v16)),
-                                (Arg::VMax, ArgVal::U32s(&vmax)),
-                                (Arg::RowStart, ArgVal::U32s(&starts)),
-                                (Arg::Out, ArgVal::Tensor(&o)),
-                                (Arg::NTokens, ArgVal::Value(n_tokens)),
-                                (Arg::Rows, ArgVal::Value(rows)),
-                            ];
-                            // SAFETY: the buffers hold rows × prompt tokens as row_start
-                            // says, in the shapes of the prefill ABI.
-                            unsafe { kernel.launch(&stream, &launch_args, &size) }
-                                .map_err(|e| format!("launch: {e}"))?;
-                            let e1 = stream
-                                .record_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
-                                .map_err(|e| format!("event: {e:?}"))?;
-                            let ms = e0.elapsed_ms(&e1).map_err(|e| format!("timing: {e:?}"))?;
-                            if i >= args.warmups {
-                                times.push(ms as f64);
-                                if let Some(em) = &em {
-                                    let pm =
-                                        ew.elapsed_ms(em).map_err(|e| format!("timing: {e:?}"))?;
-                                    prepass_times.push(f64::from(pm));
+                                if cw {
+                                    pre.queue_fix(
+                                        &stream,
+                                        vp,
+                                        sp,
+                                        rows,
+                                        mp,
+                                        cp,
+                                        total as u32,
+                                        kv_heads,
+                                    )
+                                } else {
+                                    pre.queue(&stream, vp, sp, rows, mp, cp, total as u32, kv_heads)
                                 }
                             }
-                        }
-                        if args.check_prepass && li == 0 && round == 0 && prepass.is_some() {
-                            println!(
-                                "{label} {prompt} x {rows}: {}",
-                                check_prepass(&stream, vb, v16b, &vmax, hkv, du)?
+                            .map_err(|e| format!("pre-pass: {e}"))?;
+                            em = Some(
+                                stream
+                                    .record_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
+                                    .map_err(|e| format!("event: {e:?}"))?,
                             );
                         }
-                        times.sort_by(f64::total_cmp);
-                        let kernel_ms = times[times.len() / 2];
-                        // With the cache write timed in: less its split form's median, so
-                        // that moa_ms is the attention's time (and `@cw`'s the net one:
-                        // what the copy adds to the write, `_vfix` and the prefill).
-                        let write_ms = write.as_ref().map_or(0.0, |w| w.split);
-                        let median = kernel_ms - write_ms;
-                        prepass_times.sort_by(f64::total_cmp);
-                        let prepass_ms = prepass_times.get(prepass_times.len() / 2).copied();
-                        // Every variant against the first on the same inputs.
-                        let mut max_diff = None;
-                        if args.compare && tunings.len() > 1 && round == 0 {
-                            let DevBuf::Half(ob) = &o else {
-                                return Err("16-bit output expected".into());
-                            };
-                            let host = stream
-                                .clone_dtoh(ob)
-                                .map_err(|e| format!("download: {e:?}"))?;
-                            match &first_out {
-                                None => first_out = Some(host),
-                                Some(base) => {
-                                    let f = |b: u16| match storage {
-                                        StorageType::Bf16 => half::bf16::from_bits(b).to_f32(),
-                                        _ => half::f16::from_bits(b).to_f32(),
-                                    };
-                                    // Every 61st element (61 is prime to head_dim and the
-                                    // head count): all rows, heads and dims, and a cheap check.
-                                    let diff = base
-                                        .iter()
-                                        .zip(&host)
-                                        .step_by(61)
-                                        .map(|(&a, &b)| (f(a) - f(b)).abs())
-                                        .fold(0.0f32, |m, x| {
-                                            if x.is_nan() {
-                                                f32::INFINITY
-                                            } else {
-                                                m.max(x)
-                                            }
-                                        });
-                                    max_diff = Some(diff);
-                                }
+                        let launch_args = [
+                            (Arg::Q, ArgVal::Tensor(&q)),
+                            (Arg::K, ArgVal::Tensor(&k)),
+                            (Arg::V, ArgVal::Tensor(&v)),
+                            (Arg::VF16, ArgVal::Tensor(&v16)),
+                            (Arg::VMax, ArgVal::U32s(&vmax)),
+                            (Arg::RowStart, ArgVal::U32s(&starts)),
+                            (Arg::Out, ArgVal::Tensor(&o)),
+                            (Arg::NTokens, ArgVal::Value(n_tokens)),
+                            (Arg::Rows, ArgVal::Value(rows)),
+                        ];
+                        // SAFETY: the buffers hold rows × prompt tokens as row_start
+                        // says, in the shapes of the prefill ABI.
+                        unsafe { kernel.launch(&stream, &launch_args, &size) }
+                            .map_err(|e| format!("launch: {e}"))?;
+                        let e1 = stream
+                            .record_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
+                            .map_err(|e| format!("event: {e:?}"))?;
+                        let ms = e0.elapsed_ms(&e1).map_err(|e| format!("timing: {e:?}"))?;
+                        if i >= args.warmups {
+                            times.push(ms as f64);
+                            if let Some(em) = &em {
+                                let pm = ew.elapsed_ms(em).map_err(|e| format!("timing: {e:?}"))?;
+                                prepass_times.push(f64::from(pm));
                             }
                         }
+                    }
+                    if args.check_prepass && li == 0 && round == 0 && prepass.is_some() {
                         println!(
+                            "{label} {prompt} x {rows}: {}",
+                            check_prepass(&stream, vb, v16b, &vmax, hkv, du)?
+                        );
+                    }
+                    times.sort_by(f64::total_cmp);
+                    let kernel_ms = times[times.len() / 2];
+                    // With the cache write timed in: less its split form's median, so
+                    // that moa_ms is the attention's time (and `@cw`'s the net one:
+                    // what the copy adds to the write, `_vfix` and the prefill).
+                    let write_ms = write.as_ref().map_or(0.0, |w| w.split);
+                    let median = kernel_ms - write_ms;
+                    prepass_times.sort_by(f64::total_cmp);
+                    let prepass_ms = prepass_times.get(prepass_times.len() / 2).copied();
+                    // Every variant against the first on the same inputs.
+                    let mut max_diff = None;
+                    if args.compare && tunings.len() > 1 && round == 0 {
+                        let DevBuf::Half(ob) = &o else {
+                            return Err("16-bit output expected".into());
+                        };
+                        let host = stream
+                            .clone_dtoh(ob)
+                            .map_err(|e| format!("download: {e:?}"))?;
+                        match &first_out[li] {
+                            None => first_out[li] = Some(host),
+                            Some(base) => {
+                                let f = |b: u16| match storage {
+                                    StorageType::Bf16 => half::bf16::from_bits(b).to_f32(),
+                                    _ => half::f16::from_bits(b).to_f32(),
+                                };
+                                // Every 61st element (61 is prime to head_dim and the
+                                // head count): all rows, heads and dims, and a cheap check.
+                                let diff = base
+                                    .iter()
+                                    .zip(&host)
+                                    .step_by(61)
+                                    .map(|(&a, &b)| (f(a) - f(b)).abs())
+                                    .fold(0.0f32, |m, x| {
+                                        if x.is_nan() {
+                                            f32::INFINITY
+                                        } else {
+                                            m.max(x)
+                                        }
+                                    });
+                                max_diff = Some(diff);
+                            }
+                        }
+                    }
+                    println!(
                             "| {label} | {prompt} | {rows} | {layer} | {share:.3} | {median:.3} | {name} | {} |",
                             max_diff.map_or("–".to_string(), |x| format!("{x:.2e}"))
                         );
-                        let line = serde_json::json!({
-                            "plan": label, "prompt": prompt, "rows": rows, "layer": layer,
-                            "n_tokens": n_tokens, "q_heads": hq, "kv_heads": hkv, "head_dim": du,
-                            "dtype": args.dtype, "kept_share": share, "moa_ms": median,
-                            "moa_ms_min": times[0], "heads_sink_window": heads,
-                            "variant": name, "max_diff_vs_first": max_diff,
-                            "round": round, "prepass_ms": prepass_ms, "kernel_ms": kernel_ms,
-                            "write_ms_taken_off": write_ms,
-                            "write_base_ms": write.as_ref().map(|w| w.base),
-                            "write_split_ms": write.as_ref().map(|w| w.split),
-                            "write_fused_ms": write.as_ref().map(|w| w.fused),
-                        });
-                        writeln!(out, "{line}").map_err(|e| format!("writing: {e}"))?;
+                    let line = serde_json::json!({
+                        "plan": label, "prompt": prompt, "rows": rows, "layer": layer,
+                        "n_tokens": n_tokens, "q_heads": hq, "kv_heads": hkv, "head_dim": du,
+                        "dtype": args.dtype, "kept_share": share, "moa_ms": median,
+                        "moa_ms_min": times[0], "heads_sink_window": heads,
+                        "variant": name, "max_diff_vs_first": max_diff,
+                        "round": round, "prepass_ms": prepass_ms, "kernel_ms": kernel_ms,
+                        "write_ms_taken_off": write_ms,
+                        "write_base_ms": write.as_ref().map(|w| w.base),
+                        "write_split_ms": write.as_ref().map(|w| w.split),
+                        "write_fused_ms": write.as_ref().map(|w| w.fused),
+                        "blocked": args.blocked, "block": block,
+                    });
+                    writeln!(out, "{line}").map_err(|e| format!("writing: {e}"))?;
+                    // The end of a block (a variant's pass over every layer): a line for the
+                    // peer driver (benches/prefill/s18/blocked.py), which times its own block
+                    // of dense SDPA before answering on stdin under --pause.
+                    let block_ends = order
+                        .get(step + 1)
+                        .is_none_or(|&(_, r, v)| (r, v) != (round, vi));
+                    if args.blocked && block_ends {
+                        println!(
+                            "#BLOCK {label} {prompt} {rows} pass {round} block {block} variant {name} q_heads {hq} head_dim {du} layers {} launches {launches} reps {} warmups {}",
+                            layers.len(),
+                            args.reps,
+                            args.warmups
+                        );
+                        if args.pause {
+                            std::io::stdout()
+                                .flush()
+                                .map_err(|e| format!("stdout: {e}"))?;
+                            let mut go = String::new();
+                            std::io::stdin()
+                                .read_line(&mut go)
+                                .map_err(|e| format!("--pause: reading stdin: {e}"))?;
+                        }
                     }
                 }
             }
@@ -953,5 +1068,43 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::timing_order;
+
+    /// By layer: each layer's variants in turn per round; in blocks: every layer with one
+    /// variant, then the next; `abba` reverses the variants of odd rounds in both.
+    #[test]
+    fn blocked_order_times_every_layer_with_one_variant_at_a_time() {
+        let vars = |o: &[(usize, usize, usize)]| o.iter().map(|x| x.2).collect::<Vec<_>>();
+        let by_layer = timing_order(2, 2, 2, false, false);
+        assert_eq!(
+            by_layer,
+            [
+                (0, 0, 0),
+                (0, 0, 1),
+                (0, 1, 0),
+                (0, 1, 1),
+                (1, 0, 0),
+                (1, 0, 1),
+                (1, 1, 0),
+                (1, 1, 1)
+            ]
+        );
+        let blocked = timing_order(3, 2, 2, false, true);
+        assert_eq!(vars(&blocked), [0, 0, 0, 1, 1, 1, 0, 0, 0, 1, 1, 1]);
+        assert_eq!(
+            blocked.iter().map(|x| x.0).collect::<Vec<_>>(),
+            [0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2]
+        );
+        let abba = timing_order(2, 2, 2, true, true);
+        assert_eq!(vars(&abba), [0, 0, 1, 1, 1, 1, 0, 0]);
+        assert_eq!(
+            vars(&timing_order(1, 3, 2, true, false)),
+            [0, 1, 2, 2, 1, 0]
+        );
     }
 }

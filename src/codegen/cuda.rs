@@ -373,6 +373,14 @@ pub struct PrefillTuning {
     /// 0.93x (an interleaved A/B, which runs both variants at one clock, showed 0.994x;
     /// benches/RESULTS.md, "Session 17").
     pub head_tiles: u32,
+    /// With `end_aligned` (the `y` flag, session 18; opt-in): count query tiles from the
+    /// row's end at every length, not only up to `CUDA_PREFILL_TC_END_ALIGNED_MAX_TOKENS`.
+    /// At 16k x 1 the partial tile (16384 % 192 = 64 rows) is then the row's first, with a
+    /// one-tile band, instead of its last, whose band is the row's longest (1.5% of a dense
+    /// 16k layer's tiles). Session 15's rule came from an A/B that lost up to 16% on
+    /// Vicuna-7B at 16k, which the tile count does not explain; session 16 found that
+    /// configuration's interleaved rounds drifting by 3–5%, so `y` is timed in blocks.
+    pub end_aligned_always: bool,
 }
 
 impl Default for PrefillTuning {
@@ -401,6 +409,7 @@ impl Default for PrefillTuning {
             // Only bf16 and f16 at head_dim 128 take `f` (`default_for`).
             end_aligned: false,
             head_tiles: 1,
+            end_aligned_always: false,
         }
     }
 }
@@ -409,7 +418,7 @@ impl std::fmt::Display for PrefillTuning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
+            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
             self.warpgroups,
             self.k_tile,
             self.blocks_per_sm,
@@ -430,6 +439,7 @@ impl std::fmt::Display for PrefillTuning {
             if self.persistent { "t" } else { "" },
             if self.persistent_narrow { "a" } else { "" },
             if self.end_aligned { "f" } else { "" },
+            if self.end_aligned_always { "y" } else { "" },
             match self.head_tiles {
                 2 => "j",
                 4 => "m",
@@ -442,13 +452,13 @@ impl std::fmt::Display for PrefillTuning {
 
 impl std::str::FromStr for PrefillTuning {
     type Err = String;
-    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][j|m|i]` (as written by `Display`) and checks the ranges.
+    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][j|m|i]` (as written by `Display`) and checks the ranges.
     fn from_str(text: &str) -> Result<Self, String> {
         let bad = |why: &str| {
             format!(
-                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][j|m|i], warpgroups 1..=3, \
+                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][j|m|i], warpgroups 1..=3, \
                  key tile 64 or 128, blocks 1 or 2, `w` with 2 warpgroups (3 with `h` and 64-key tiles) and 1 block and \
-                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, `t` and `a` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, not together, `f` only with `w`, one of `j`, `m`, `i` only with `f`, e.g. 2x64x2s, 2x64x1w, \
+                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, `t` and `a` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, not together, `f` only with `w`, `y` only with `f`, one of `j`, `m`, `i` only with `f`, e.g. 2x64x2s, 2x64x1w, \
                  2x64x1wg or 2x64x1owgh)"
             )
         };
@@ -482,6 +492,7 @@ impl std::str::FromStr for PrefillTuning {
                     | 't'
                     | 'a'
                     | 'f'
+                    | 'y'
                     | 'j'
                     | 'm'
                     | 'i'
@@ -523,6 +534,7 @@ impl std::str::FromStr for PrefillTuning {
             persistent_narrow: flags.contains('a'),
             end_aligned: flags.contains('f'),
             head_tiles: order.first().copied().unwrap_or(1),
+            end_aligned_always: flags.contains('y'),
         };
         t.check().map_err(|e| bad(&e))?;
         Ok(t)
@@ -634,6 +646,7 @@ impl PrefillTuning {
             persistent_narrow: false,
             end_aligned: false,
             head_tiles: 1,
+            end_aligned_always: false,
             ..t
         }
     }
@@ -741,6 +754,9 @@ impl PrefillTuning {
                 "{} query tiles of a head back to back",
                 self.head_tiles
             ));
+        }
+        if self.end_aligned_always && !self.end_aligned {
+            return Err("`y` without `f`".into());
         }
         if self.head_tiles > 1 && !self.end_aligned {
             // The launch order is built into the `f` geometry (one-tile and persistent).
@@ -1390,8 +1406,11 @@ fn layer_ctx(
             && pt.warp_specialized
             && prefill_wgmma(module.storage, d),
         prefill_end_aligned: pt.end_aligned && pt.warp_specialized,
-        prefill_end_align_tiles: CUDA_PREFILL_TC_END_ALIGNED_MAX_TOKENS
-            .div_ceil(64 * pt.warpgroups),
+        // `y`: every launch's grid has fewer query tiles than this (rows of u32 tokens).
+        prefill_end_align_tiles: match pt.end_aligned_always {
+            true => u32::MAX,
+            false => CUDA_PREFILL_TC_END_ALIGNED_MAX_TOKENS.div_ceil(64 * pt.warpgroups),
+        },
         prefill_head_tiles: if pt.end_aligned && pt.warp_specialized {
             pt.head_tiles
         } else {
@@ -1747,6 +1766,8 @@ mod tests {
             "3x64x1owghvuncafm",
             "3x64x1owghvunctfi",
             "3x64x1owghncfm",
+            "3x64x1owghvuncafym",
+            "3x64x1owghvunctfy",
         ] {
             let t: PrefillTuning = text.parse().unwrap();
             assert_eq!(t.to_string(), text);
@@ -1791,6 +1812,9 @@ mod tests {
             "3x64x1owghvuncaj",
             "3x64x1owghvuncafjm",
             "3x64x1owghvuncafmi",
+            // `y`: only with `f`.
+            "3x64x1owghvuncaym",
+            "3x64x1owghvuncay",
         ] {
             let e = bad.parse::<PrefillTuning>().unwrap_err();
             assert!(e.contains(bad) && e.contains("WGxBNxBLOCKS"), "{e}");
@@ -1863,6 +1887,33 @@ mod tests {
                     "{form}{v}"
                 );
             }
+        }
+    }
+
+    /// `y` changes only the tile count up to which query tiles are counted from the row's
+    /// end: every other line of the source is the default's.
+    #[test]
+    fn end_aligned_always_changes_only_the_length_rule() {
+        let module = dense_module(8, 2, 128, StorageType::Bf16);
+        let src = |v: &str| {
+            generate_variant(&module, DecodeTuning::default(), v.parse().unwrap()).unwrap()[0]
+                .source
+                .clone()
+        };
+        for form in ["3x64x1owghvuncafm", "3x64x1owghvunctfm"] {
+            // `…fm` → `…fym`: the letters' order is `f`, `y`, then the launch order.
+            let (def, y) = (src(form), src(&format!("{}ym", &form[..form.len() - 1])));
+            let differ: Vec<(&str, &str)> =
+                def.lines().zip(y.lines()).filter(|(a, b)| a != b).collect();
+            assert_eq!(
+                differ,
+                [(
+                    "constexpr unsigned PF_END_ALIGN_TILES = 43;",
+                    "constexpr unsigned PF_END_ALIGN_TILES = 4294967295;"
+                )],
+                "{form}"
+            );
+            assert_eq!(def.lines().count(), y.lines().count());
         }
     }
 

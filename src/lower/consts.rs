@@ -329,3 +329,7 @@ pub const CUDA_DECODE_PUSH_MERGE: bool = false;
 /// on cluster lists, a tie on plain ones; the stores' acknowledgements were not on the
 /// launch's critical path.
 pub const CUDA_DECODE_EXIT_ARRIVE_FIRST: bool = false;
+/// CUDA decode: combine unrolled (`codegen::cuda::DecodeTuning::combine_unrolled`): the
+/// block's combine of its warps' states for all of a thread's output elements at once,
+/// branch-free. Opt-in until measured (session 18, benches/RESULTS.md "Session 18").
+pub const CUDA_DECODE_COMBINE_UNROLLED: bool = false;

@@ -17,10 +17,10 @@ use super::{render, Artifact, CodegenError, KernelInfo, Phase, Target};
 use crate::lower::consts::{
     CUDA_DECODE_ARRIVE, CUDA_DECODE_CHEAP_ISSUE, CUDA_DECODE_COMBINE_UNROLLED,
     CUDA_DECODE_EARLY_LOADS, CUDA_DECODE_EXIT_ARRIVE_FIRST, CUDA_DECODE_FAST_MERGE,
-    CUDA_DECODE_FOUR_CHAINS, CUDA_DECODE_FULL_PROLOGUE, CUDA_DECODE_GQA_Q_FIRST,
-    CUDA_DECODE_LAZY_RESCALE, CUDA_DECODE_LEAN_EPILOGUE, CUDA_DECODE_MHA_PER_TILE,
-    CUDA_DECODE_PUSH_MERGE, CUDA_DECODE_Q_FIRST, CUDA_DECODE_REFILL, CUDA_DECODE_TICKET_MERGE,
-    CUDA_DECODE_UNMASKED_TILES, CUDA_DECODE_WIDE_MERGE,
+    CUDA_DECODE_FOUR_CHAINS, CUDA_DECODE_FULL_PROLOGUE, CUDA_DECODE_GQA_COMBINE_UNROLLED,
+    CUDA_DECODE_GQA_Q_FIRST, CUDA_DECODE_LAZY_RESCALE, CUDA_DECODE_LEAN_EPILOGUE,
+    CUDA_DECODE_MHA_PER_TILE, CUDA_DECODE_PUSH_MERGE, CUDA_DECODE_Q_FIRST, CUDA_DECODE_REFILL,
+    CUDA_DECODE_TICKET_MERGE, CUDA_DECODE_UNMASKED_TILES, CUDA_DECODE_WIDE_MERGE,
 };
 use crate::lower::consts::{
     CUDA_DECODE_STAGES, CUDA_DECODE_WARPS, CUDA_DECODE_WARP_PIPES, CUDA_PREFILL_K_TILE,
@@ -202,7 +202,10 @@ impl DecodeTuning {
     /// on Llama-3-8B's GQA groups of 4; benches/RESULTS.md, decode "Session 15"), and for
     /// GQA (a group of 2 or more) Q first (`q`) where [`CUDA_DECODE_GQA_Q_FIRST`] says so
     /// (0.992–0.999 of the time in geometric mean on Llama-3-8B; a tie on Vicuna-7B;
-    /// decode "Session 16").
+    /// decode "Session 16") and the combine unrolled (`k`) where
+    /// [`CUDA_DECODE_GQA_COMBINE_UNROLLED`] says so (0.966–0.995 of the time in geometric
+    /// mean on Llama-3-8B, faster on every layer of every configuration in two blocks; on
+    /// Vicuna-7B faster at B = 4, a tie at B = 16; decode "Session 18").
     pub fn default_for(group_size: u32) -> Self {
         let mut t = Self::default();
         if group_size == 1 && CUDA_DECODE_MHA_PER_TILE {
@@ -212,6 +215,9 @@ impl DecodeTuning {
         }
         if group_size >= 2 && CUDA_DECODE_GQA_Q_FIRST {
             t.q_first = true;
+        }
+        if group_size >= 2 && CUDA_DECODE_GQA_COMBINE_UNROLLED {
+            t.combine_unrolled = true;
         }
         t
     }
@@ -2179,10 +2185,10 @@ beta = [0.5, 0.25, 0.375, 0.5]
     #[test]
     fn mha_takes_the_per_tile_options_by_default() {
         // Session 15 (benches/RESULTS.md): 4x3eiclms for a group of 1; session 16: Q first
-        // for GQA groups.
+        // for GQA groups; session 18: the combine unrolled for GQA groups.
         assert_eq!(DecodeTuning::default_for(1).to_string(), "4x3eiclms");
         for g in [2, 4, 8] {
-            assert_eq!(DecodeTuning::default_for(g).to_string(), "4x3eqms");
+            assert_eq!(DecodeTuning::default_for(g).to_string(), "4x3eqmsk");
         }
         assert_eq!(DecodeTuning::default().to_string(), "4x3ems");
     }

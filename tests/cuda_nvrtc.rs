@@ -592,6 +592,48 @@ fn decode_session17_exit_arrive_compiles() {
     }
 }
 
+/// Session 18's decode letters (DESIGN §6): the combine unrolled (`k`), the counter merge on
+/// cluster lists (`g`) and the probes `y` / `n` compile for both fixtures and both MMA types
+/// with the GQA and the MHA defaults. `g` leaves no cluster exchange in the PTX (no
+/// `ld.shared::cluster`: a cluster launch merges through the arrival counter); `k` and the
+/// defaults keep it, and so do the probes, which skip it at run time behind a test the
+/// compiler cannot fold (so ptxas allocates their registers as for the full kernel).
+#[test]
+fn decode_session18_letters_compile() {
+    for name in ["fixture-mha.toml", "fixture-gqa.toml"] {
+        for storage in [StorageType::F16, StorageType::Bf16] {
+            let module = lower(&fixture(name), storage);
+            for (v, exchange, counter) in [
+                ("4x3eqms", true, true),
+                ("4x3eqmsk", true, true),
+                ("4x3eqmsg", false, true),
+                ("4x3eqmskg", false, true),
+                ("4x3eqmsy", true, true),
+                ("4x3eqmskn", true, true),
+                ("4x3eiclms", true, true),
+                ("4x3eiclmsk", true, true),
+            ] {
+                let tuning: cuda::DecodeTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
+                let arts = cuda::generate_tuned(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
+                let ptx = compile(&arts[0]);
+                let body = decode_entry(&ptx, &arts[0].kernels[1].entry_point);
+                let tag = format!("{name} {} {v}", storage.name());
+                assert!(body.contains("mma.sync.aligned.m16n8k16"), "{tag}");
+                assert_eq!(
+                    body.contains("ld.shared::cluster.f32"),
+                    exchange,
+                    "{tag}: the cluster exchange"
+                );
+                assert_eq!(
+                    body.contains("atom.acq_rel.gpu.global.add.u32"),
+                    counter,
+                    "{tag}: the arrival counter"
+                );
+            }
+        }
+    }
+}
+
 /// The decode kernels merge a segment held by a thread-block cluster through distributed
 /// shared memory (docs/DESIGN.md §6), and keep the arrival-counter merge through global
 /// memory for plain launches: both paths are in the PTX of the tensor-core (bf16) and the

@@ -15,12 +15,12 @@ use super::abi::{Access, Arg, Elem, Grid, KernelAbi, Param, Tiles};
 use super::ctx::LayerCtx;
 use super::{render, Artifact, CodegenError, KernelInfo, Phase, Target};
 use crate::lower::consts::{
-    CUDA_DECODE_ARRIVE, CUDA_DECODE_CHEAP_ISSUE, CUDA_DECODE_EARLY_LOADS,
-    CUDA_DECODE_EXIT_ARRIVE_FIRST, CUDA_DECODE_FAST_MERGE, CUDA_DECODE_FOUR_CHAINS,
-    CUDA_DECODE_FULL_PROLOGUE, CUDA_DECODE_GQA_Q_FIRST, CUDA_DECODE_LAZY_RESCALE,
-    CUDA_DECODE_LEAN_EPILOGUE, CUDA_DECODE_MHA_PER_TILE, CUDA_DECODE_PUSH_MERGE,
-    CUDA_DECODE_Q_FIRST, CUDA_DECODE_REFILL, CUDA_DECODE_TICKET_MERGE, CUDA_DECODE_UNMASKED_TILES,
-    CUDA_DECODE_WIDE_MERGE,
+    CUDA_DECODE_ARRIVE, CUDA_DECODE_CHEAP_ISSUE, CUDA_DECODE_COMBINE_UNROLLED,
+    CUDA_DECODE_EARLY_LOADS, CUDA_DECODE_EXIT_ARRIVE_FIRST, CUDA_DECODE_FAST_MERGE,
+    CUDA_DECODE_FOUR_CHAINS, CUDA_DECODE_FULL_PROLOGUE, CUDA_DECODE_GQA_COMBINE_UNROLLED,
+    CUDA_DECODE_GQA_Q_FIRST, CUDA_DECODE_LAZY_RESCALE, CUDA_DECODE_LEAN_EPILOGUE,
+    CUDA_DECODE_MHA_PER_TILE, CUDA_DECODE_PUSH_MERGE, CUDA_DECODE_Q_FIRST, CUDA_DECODE_REFILL,
+    CUDA_DECODE_TICKET_MERGE, CUDA_DECODE_UNMASKED_TILES, CUDA_DECODE_WIDE_MERGE,
 };
 use crate::lower::consts::{
     CUDA_DECODE_STAGES, CUDA_DECODE_WARPS, CUDA_DECODE_WARP_PIPES, CUDA_PREFILL_K_TILE,
@@ -160,6 +160,21 @@ pub struct DecodeTuning {
     /// arrive's fence waits for their acknowledgements (one L2 write round trip at every
     /// cluster's end). Plain launches run the same code as without it.
     pub exit_arrive_first: bool,
+    /// Tensor-core kernel (the letter `k`): combine unrolled. The block's combine of its
+    /// warps' states (per output element: the head's max over the warps, each warp's
+    /// weight exp2(m_w − m), the weighted sums of acc and l) runs for all of a thread's
+    /// elements at once, branch-free: every shared-memory load of the elements' states is
+    /// issued before the first exp2, so the elements' chains overlap instead of running one
+    /// after another (4 per thread for a GQA group of 4 at head_dim 128 and 128 threads).
+    /// Same arithmetic, reassociated only where a warp saw no key (its weight 0 is now
+    /// multiplied in, not skipped).
+    pub combine_unrolled: bool,
+    /// With the fast merge (the letter `g`): the counter merge on cluster launches too. A
+    /// block of a cluster launch writes its partial and counts itself in, and the segment's
+    /// last arrival merges from L2, as on a plain list, instead of the exchange through
+    /// distributed shared memory between two cluster barriers; the work list and its
+    /// clusters are unchanged (the cluster then only co-schedules a segment's chunks).
+    pub global_merge: bool,
     /// Benchmark probe only (the letter `z`): the kernel streams its chunk's K/V tiles and
     /// does nothing else (no math, no merge, O unwritten), so its time is the floor of this
     /// work list's memory traffic. Never a runtime kernel: its output is undefined.
@@ -168,6 +183,11 @@ pub struct DecodeTuning {
     /// segment writes its partial and exits (no arrival counter, no merge), so the time
     /// against the full kernel is what the arrival and the merge cost. Output undefined.
     pub probe_no_merge: bool,
+    /// Benchmark probe only (the letter `n`): as `y` but nothing is stored after the
+    /// block's combine (no partial, no O), so `n` − `x` is the combine and `y` − `n` the
+    /// stores. `y` and `n` take the plain path on a cluster launch too (no exchange between
+    /// the cluster's blocks: `y` writes the partial a plain list would). Output undefined.
+    pub probe_no_store: bool,
     /// Benchmark probe only (the letter `x`): the stream and the math of every tile, then
     /// nothing (no combine of the warps' states, no partial or O written), so its time
     /// against `y` is what the epilogue and the writes cost. Output undefined.
@@ -182,7 +202,10 @@ impl DecodeTuning {
     /// on Llama-3-8B's GQA groups of 4; benches/RESULTS.md, decode "Session 15"), and for
     /// GQA (a group of 2 or more) Q first (`q`) where [`CUDA_DECODE_GQA_Q_FIRST`] says so
     /// (0.992–0.999 of the time in geometric mean on Llama-3-8B; a tie on Vicuna-7B;
-    /// decode "Session 16").
+    /// decode "Session 16") and the combine unrolled (`k`) where
+    /// [`CUDA_DECODE_GQA_COMBINE_UNROLLED`] says so (0.966–0.995 of the time in geometric
+    /// mean on Llama-3-8B, faster on every layer of every configuration in two blocks; on
+    /// Vicuna-7B faster at B = 4, a tie at B = 16; decode "Session 18").
     pub fn default_for(group_size: u32) -> Self {
         let mut t = Self::default();
         if group_size == 1 && CUDA_DECODE_MHA_PER_TILE {
@@ -193,12 +216,15 @@ impl DecodeTuning {
         if group_size >= 2 && CUDA_DECODE_GQA_Q_FIRST {
             t.q_first = true;
         }
+        if group_size >= 2 && CUDA_DECODE_GQA_COMBINE_UNROLLED {
+            t.combine_unrolled = true;
+        }
         t
     }
 
-    /// Whether this is a benchmark probe (`z`, `y`, `x`), whose output is undefined.
+    /// Whether this is a benchmark probe (`z`, `y`, `n`, `x`), whose output is undefined.
     pub fn is_probe(&self) -> bool {
-        self.probe || self.probe_no_merge || self.probe_no_epilogue
+        self.probe || self.probe_no_merge || self.probe_no_store || self.probe_no_epilogue
     }
 }
 
@@ -223,8 +249,11 @@ impl Default for DecodeTuning {
             q_first: CUDA_DECODE_Q_FIRST,
             push_merge: CUDA_DECODE_PUSH_MERGE,
             exit_arrive_first: CUDA_DECODE_EXIT_ARRIVE_FIRST,
+            combine_unrolled: CUDA_DECODE_COMBINE_UNROLLED,
+            global_merge: false,
             probe: false,
             probe_no_merge: false,
+            probe_no_store: false,
             probe_no_epilogue: false,
         }
     }
@@ -771,8 +800,9 @@ impl std::fmt::Display for DecodeTuning {
     /// (warp-private pipelines), `e` (early loads), `q` (Q first), `f` (full prologue), `r`
     /// (refill when free), `a` (arrival barriers), `i` (cheap refill issue), `u` (unmasked
     /// tiles), `c` (four Q·Kᵀ chains), `l` (lazy rescale), `m` (fast merge), `s` (lean
-    /// epilogue), `p` (push merge), `o` (exit arrive first), `t` (ticket merge), `b` (wide merge batches), `z`, `y` and `x` (the
-    /// probes), e.g. `4x3em`, `4x3efmstb` or `4x3w`.
+    /// epilogue), `k` (combine unrolled), `g` (counter merge on cluster lists), `p` (push merge), `o` (exit arrive first), `t`
+    /// (ticket merge), `b` (wide merge batches), `z`, `y`, `n` and `x` (the probes), e.g.
+    /// `4x3em`, `4x3efmstb`, `4x3eqmsk` or `4x3w`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}x{}", self.warps, self.stages)?;
         for (on, letter) in [
@@ -788,12 +818,15 @@ impl std::fmt::Display for DecodeTuning {
             (self.lazy_rescale, 'l'),
             (self.fast_merge, 'm'),
             (self.lean, 's'),
+            (self.combine_unrolled, 'k'),
+            (self.global_merge, 'g'),
             (self.push_merge, 'p'),
             (self.exit_arrive_first, 'o'),
             (self.ticket, 't'),
             (self.wide_merge, 'b'),
             (self.probe, 'z'),
             (self.probe_no_merge, 'y'),
+            (self.probe_no_store, 'n'),
             (self.probe_no_epilogue, 'x'),
         ] {
             if on {
@@ -808,13 +841,13 @@ impl std::str::FromStr for DecodeTuning {
     type Err = String;
 
     /// Parses what [`Display`](std::fmt::Display) writes: `WARPSxSTAGES` and any of the
-    /// letters `w`, `e`, `q`, `f`, `r`, `a`, `i`, `u`, `c`, `l`, `m`, `s`, `p`, `o`, `t`, `b`, `z`, `y`, `x` (a letter not
+    /// letters `w`, `e`, `q`, `f`, `r`, `a`, `i`, `u`, `c`, `l`, `m`, `s`, `k`, `g`, `p`, `o`, `t`, `b`, `z`, `y`, `n`, `x` (a letter not
     /// written is off, whatever the default); `a` needs `r`.
     fn from_str(v: &str) -> Result<Self, String> {
         let bad = || {
             format!(
                 "decode variant `{v}`: expected WARPSxSTAGES and option letters from w, e, q, f, r, \
-                 a, i, u, c, l, m, s, p, o, t, b, z, y, x (a only with r), e.g. 4x3, 4x3emsb or 4x3w"
+                 a, i, u, c, l, m, s, k, g, p, o, t, b, z, y, n, x (a only with r), e.g. 4x3, 4x3emsb or 4x3w"
             )
         };
         let (w, rest) = v.split_once('x').ok_or_else(bad)?;
@@ -841,8 +874,11 @@ impl std::str::FromStr for DecodeTuning {
             q_first: false,
             push_merge: false,
             exit_arrive_first: false,
+            combine_unrolled: false,
+            global_merge: false,
             probe: false,
             probe_no_merge: false,
+            probe_no_store: false,
             probe_no_epilogue: false,
         };
         for c in letters.chars() {
@@ -863,6 +899,9 @@ impl std::str::FromStr for DecodeTuning {
                 'q' => &mut t.q_first,
                 'p' => &mut t.push_merge,
                 'o' => &mut t.exit_arrive_first,
+                'k' => &mut t.combine_unrolled,
+                'g' => &mut t.global_merge,
+                'n' => &mut t.probe_no_store,
                 'z' => &mut t.probe,
                 'y' => &mut t.probe_no_merge,
                 'x' => &mut t.probe_no_epilogue,
@@ -1250,6 +1289,12 @@ struct CudaLayerCtx {
     decode_exit_arrive: bool,
     decode_probe: bool,
     decode_probe_no_merge: bool,
+    /// `DecodeTuning::probe_no_store` (tensor cores).
+    decode_probe_no_store: bool,
+    /// `DecodeTuning::combine_unrolled` where it applies (tensor cores).
+    decode_combine_unrolled: bool,
+    /// `DecodeTuning::global_merge` where it applies (the fast merge, not the push merge).
+    decode_global_merge: bool,
     decode_probe_no_epilogue: bool,
     decode_q_cols: u32,
     decode_smem_bytes: u32,
@@ -1448,6 +1493,7 @@ fn layer_ctx(
             && (lctx.group_size * d).div_ceil(32 * tuning.warps) <= 8
             && !tuning.probe
             && !tuning.probe_no_merge
+            && !tuning.probe_no_store
             && !tuning.probe_no_epilogue,
         decode_full_prologue: tuning.full_prologue
             && !tuning.warp_pipes
@@ -1473,6 +1519,9 @@ fn layer_ctx(
             && decode_uses_mma(module.storage, d),
         decode_probe: tuning.probe && decode_uses_mma(module.storage, d),
         decode_probe_no_merge: tuning.probe_no_merge,
+        decode_probe_no_store: tuning.probe_no_store && decode_uses_mma(module.storage, d),
+        decode_combine_unrolled: tuning.combine_unrolled && decode_uses_mma(module.storage, d),
+        decode_global_merge: tuning.global_merge && !tuning.push_merge,
         decode_probe_no_epilogue: tuning.probe_no_epilogue && decode_uses_mma(module.storage, d),
         decode_q_cols: decode_q_cols(module.storage, d, lctx.group_size),
         decode_smem_bytes: decode_shared_bytes(module.storage, d, lctx.group_size, tuning),
@@ -2154,6 +2203,13 @@ beta = [0.5, 0.25, 0.375, 0.5]
             "4x3eqmso",
             "4x3eiclmso",
             "4x3eqmspo",
+            "4x3eqmsk",
+            "4x3eiclmsk",
+            "4x3eqmsg",
+            "4x3eqmskg",
+            "4x3eqmsn",
+            "4x3eqmskn",
+            "4x3eqmsky",
         ] {
             let t: DecodeTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(t.to_string(), v);
@@ -2164,11 +2220,11 @@ beta = [0.5, 0.25, 0.375, 0.5]
             "4x3em"
         );
         for bad in [
-            "4x3ee", "4x3g", "4x3k", "x3", "4x", "4x3 e", "4x3ema", "4x3qq",
+            "4x3ee", "4x3h", "4x3j", "x3", "4x", "4x3 e", "4x3ema", "4x3qq", "4x3kk",
         ] {
             let e = bad.parse::<DecodeTuning>().unwrap_err();
             assert!(
-                e.contains(bad) && e.contains("w, e, q, f, r, a, i, u, c, l, m, s, p, o, t"),
+                e.contains(bad) && e.contains("w, e, q, f, r, a, i, u, c, l, m, s, k, g, p, o, t"),
                 "{e}"
             );
         }
@@ -2180,10 +2236,10 @@ beta = [0.5, 0.25, 0.375, 0.5]
     #[test]
     fn mha_takes_the_per_tile_options_by_default() {
         // Session 15 (benches/RESULTS.md): 4x3eiclms for a group of 1; session 16: Q first
-        // for GQA groups.
+        // for GQA groups; session 18: the combine unrolled for GQA groups.
         assert_eq!(DecodeTuning::default_for(1).to_string(), "4x3eiclms");
         for g in [2, 4, 8] {
-            assert_eq!(DecodeTuning::default_for(g).to_string(), "4x3eqms");
+            assert_eq!(DecodeTuning::default_for(g).to_string(), "4x3eqmsk");
         }
         assert_eq!(DecodeTuning::default().to_string(), "4x3ems");
     }

@@ -329,3 +329,16 @@ pub const CUDA_DECODE_PUSH_MERGE: bool = false;
 /// on cluster lists, a tie on plain ones; the stores' acknowledgements were not on the
 /// launch's critical path.
 pub const CUDA_DECODE_EXIT_ARRIVE_FIRST: bool = false;
+/// CUDA decode: combine unrolled (`codegen::cuda::DecodeTuning::combine_unrolled`): the
+/// block's combine of its warps' states for all of a thread's output elements at once,
+/// branch-free. Off in [`Default`](codegen::cuda::DecodeTuning) (MHA, one element per
+/// thread: Vicuna-7B 0.995–0.998 of the time in geometric mean at B = 4, a tie at B = 16,
+/// where 3 of 32 layers were faster in both blocks at 16k); GQA models take it through
+/// [`CUDA_DECODE_GQA_COMBINE_UNROLLED`] (session 18, benches/RESULTS.md decode "Session 18").
+pub const CUDA_DECODE_COMBINE_UNROLLED: bool = false;
+/// CUDA decode: GQA models (group ≥ 2) take the combine unrolled (`DecodeTuning::default_for`).
+/// Measured (session 18, benches/RESULTS.md decode "Session 18", Llama-3-8B, every layer,
+/// B = 16 and 4, 4k and 16k, two blocks each): 0.966–0.995 of 4x3eqms's time in geometric
+/// mean per configuration, −0.5 to −1.0 µs per layer in median, faster in both blocks on
+/// all 128 layer × configuration cells.
+pub const CUDA_DECODE_GQA_COMBINE_UNROLLED: bool = true;

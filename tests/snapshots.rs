@@ -59,6 +59,32 @@ fn fixtures() {
     }
 }
 
+/// The bf16 CUDA prefill's pre-pass as the manifest lists it (`abi.prepass`: the buffers
+/// to zero, then each kernel's symbol, arguments, block and grid rule), for every layer of
+/// both fixture plans: what an app launches before each prefill (docs/EMBEDDING.md).
+#[test]
+fn bf16_prefill_prepass_in_the_manifest() {
+    for &(name, _) in FIXTURES {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("plans/{name}.toml"));
+        let plan = Plan::load(&path).unwrap();
+        let compiled = codegen::compile(&plan, &[Target::Cuda], StorageType::Bf16).unwrap();
+        let m: serde_json::Value = serde_json::from_str(&compiled.manifest_json()).unwrap();
+        let prepass: Vec<serde_json::Value> = m["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|f| f["kernels"].as_array().unwrap().iter())
+            .filter(|k| k["phase"] == "prefill")
+            .map(|k| serde_json::json!({"kernel": k["entry_point"], "prepass": k["abi"]["prepass"]}))
+            .collect();
+        snapshot(
+            "manifest",
+            &format!("{name}-bf16-prepass"),
+            &serde_json::to_string_pretty(&prepass).unwrap(),
+        );
+    }
+}
+
 /// `moa-compile` is a thin shell over the library: the folder it writes holds exactly what
 /// `codegen::compile` returns (every source, `manifest.json`, `kernels.rs`), so an app's
 /// `build.rs` calling the library embeds the same kernels as a command-line compile.

@@ -12,8 +12,10 @@ use crate::lower::{CacheLayout, KernelModule};
 use crate::plan::ModelShape;
 
 /// Manifest format version (bumped when a field changes meaning). 3: every file entry
-/// records its `bytes` and `sha256`, which the loaders check (docs/DESIGN.md §8).
-pub const MANIFEST_VERSION: u32 = 3;
+/// records its `bytes` and `sha256`, which the loaders check (docs/DESIGN.md §8). 4: a
+/// kernel's `abi.prepass` lists the kernels to launch before it (the bf16 CUDA prefill's V
+/// pre-pass), so a kernel without one needs none.
+pub const MANIFEST_VERSION: u32 = 4;
 
 #[derive(Serialize)]
 struct Manifest<'a> {

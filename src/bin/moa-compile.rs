@@ -28,7 +28,7 @@ enum DtypeArg {
 
 /// Compile a MoA plan into specialised attention kernels.
 #[derive(Parser)]
-#[command(name = "moa-compile", version)]
+#[command(name = "moa-compile", version = moa::codegen::emit::MOA_VERSION)]
 struct Args {
     /// The plan (TOML; see docs/DESIGN.md).
     plan: PathBuf,

@@ -17,6 +17,12 @@ use crate::plan::ModelShape;
 /// pre-pass), so a kernel without one needs none.
 pub const MANIFEST_VERSION: u32 = 4;
 
+/// The moa that writes a manifest (its `moa_version`): the crate's version and the git
+/// commit it was built from, `0.1.0+git.<40 hex>` (`.modified` after it where tracked
+/// source files differed from that commit), or `0.1.0+no-git` where the build knew no
+/// commit (a tarball). Set by `build.rs`; the same for every checkout path of one commit.
+pub const MOA_VERSION: &str = env!("MOA_VERSION");
+
 #[derive(Serialize)]
 struct Manifest<'a> {
     manifest_version: u32,
@@ -74,7 +80,7 @@ pub fn manifest_json(module: &KernelModule, artifacts: &[(Target, Vec<Artifact>)
     let n = module.shape.max_context_tokens;
     let m = Manifest {
         manifest_version: MANIFEST_VERSION,
-        moa_version: env!("CARGO_PKG_VERSION"),
+        moa_version: MOA_VERSION,
         model: &module.shape,
         span: &module.span,
         storage: module.storage.name(),

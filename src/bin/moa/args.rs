@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 pub const GENERATE_MAX_NEW_TOKENS: usize = 128;
 
 #[derive(Parser)]
-#[command(name = "moa", version, about = "MoA plans: inspect, convert, run")]
+#[command(name = "moa", version = moa::codegen::emit::MOA_VERSION, about = "MoA plans: inspect, convert, run")]
 pub struct Args {
     #[command(subcommand)]
     pub command: Command,

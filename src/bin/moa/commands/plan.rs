@@ -85,8 +85,16 @@ pub fn run(cmd: PlanCommand) -> anyhow::Result<ExitCode> {
                 }
             }
             let assumed = max_context.is_none() && from_model.is_none();
-            let shown = path.display().to_string();
-            let mut plan = upstream::import(&text, &shown, shape)?;
+            let plan_shown = path.display().to_string();
+            // A plan that does not fit names the model file too: the numbers came from it.
+            let mut plan = match (upstream::import(&text, &plan_shown, shape), &shown) {
+                (Ok(p), _) => p,
+                (Err(e), Some(m)) => {
+                    return Err(anyhow::Error::new(e)
+                        .context(format!("importing `{plan_shown}` for the model `{m}`")))
+                }
+                (Err(e), None) => return Err(e.into()),
+            };
             if plan.prompt_range().is_none() {
                 // Written all the same (the import has no flag for it, and the TOML is the
                 // place to change it), but said: moa-compile refuses such a plan.

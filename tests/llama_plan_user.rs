@@ -161,3 +161,66 @@ fn a_plan_of_another_shape_is_refused_naming_both_files_and_the_field() {
     }
     assert!(!t.contains("panicked"), "{t}");
 }
+
+/// Llama 3.1+ and 3.2 files scale RoPE (GGUF: a `rope_freqs` tensor; Hugging Face:
+/// `rope_scaling` of type `llama3`), which moa's engine refuses. `plan import --model`
+/// needs only the shape, and the kernels take Q and K after RoPE: it writes the plan with
+/// a note (it refused the very model the upstream Llama-3.2 plans are for), while
+/// `generate` still refuses the model, naming why.
+#[test]
+fn a_plan_imports_for_a_model_whose_rope_is_scaled_with_a_note() {
+    use candle_core::quantized::{GgmlDType, QTensor};
+    use candle_core::{DType, Device, Tensor};
+    use common::tiny::{HEAD_DIM, LAYERS, Q_HEADS};
+    let dir = tmp("llama3-rope");
+    let model = dir.join("llama3-rope.gguf");
+    tiny(5, true).write_gguf(&model, |_, t| {
+        let x = Tensor::ones(&[HEAD_DIM / 2], DType::F32, &Device::Cpu).unwrap();
+        t.push((
+            "rope_freqs.weight".into(),
+            QTensor::quantize(&x, GgmlDType::F32).unwrap(),
+        ));
+    });
+    let json = dir.join("moa_alpha_beta.json");
+    let row = |v: f64| vec![vec![v; Q_HEADS]; LAYERS];
+    std::fs::write(
+        &json,
+        serde_json::json!({"alphas": row(64.0), "betas": row(0.25)}).to_string(),
+    )
+    .unwrap();
+    let plan = dir.join("p.toml");
+    let (j, m, p) = (
+        json.to_str().unwrap(),
+        model.to_str().unwrap(),
+        plan.to_str().unwrap(),
+    );
+    let moa = env!("CARGO_BIN_EXE_moa");
+    let o = run(moa, &["plan", "import", j, "--model", m, "-o", p]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("note") && t.contains("rope_freqs.weight"), "{t}");
+    let written = moa::Plan::load(&plan).unwrap();
+    assert_eq!(written.model().layers as usize, LAYERS);
+    assert_eq!(written.model().q_heads as usize, Q_HEADS);
+    assert_eq!(written.model().max_context_tokens, 128);
+    // moa's own engine still refuses it.
+    let o = run(
+        moa,
+        &[
+            "generate",
+            "--plan",
+            p,
+            "--model",
+            m,
+            "--prompt",
+            "hi",
+            "--max-new-tokens",
+            "1",
+        ],
+    );
+    let t = text(&o);
+    assert!(
+        !o.status.success() && t.contains("rope_freqs.weight"),
+        "{t}"
+    );
+}

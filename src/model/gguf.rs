@@ -416,6 +416,16 @@ pub fn check_special_tokens(
 
 /// Reads the config from `{arch}.*` metadata keys (llama.cpp names) and the tensor index.
 pub fn read_config(g: &GgufFile) -> Result<LlamaConfig, ModelError> {
+    read_config_checked(g, true)
+}
+
+/// [`read_config`] without the RoPE-scaling refusal (`check_rope_scaling`): the shape of
+/// a Llama 3.1+ file for the commands that need only its shape (`model::read_shape`).
+pub fn read_shape_config(g: &GgufFile) -> Result<LlamaConfig, ModelError> {
+    read_config_checked(g, false)
+}
+
+fn read_config_checked(g: &GgufFile, rope_scaling: bool) -> Result<LlamaConfig, ModelError> {
     // llama.cpp's LoRA adapters are GGUF files of the base model's architecture (`llama`)
     // without its shape keys: they failed as "missing metadata key `llama.block_count`".
     if let Some(kind) = g.get_str_opt("general.type")? {
@@ -461,7 +471,9 @@ pub fn read_config(g: &GgufFile) -> Result<LlamaConfig, ModelError> {
             });
         }
     }
-    check_rope_scaling(g)?;
+    if rope_scaling {
+        check_rope_scaling(g)?;
+    }
     // Mixtral's GGUF files say `llama` too; without this they failed at the first
     // missing `ffn_gate`, which did not say why.
     if let Some(n) = g.get_usize_opt(&k("expert_count"))? {

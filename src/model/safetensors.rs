@@ -102,6 +102,19 @@ impl HfConfig<'_> {
 /// Reads the config from a folder's `config.json` (transformers' `LlamaConfig` keys and
 /// defaults).
 pub fn read_config(dir: &Path) -> Result<(LlamaConfig, SpecialTokens), ModelError> {
+    read_config_checked(dir, true)
+}
+
+/// [`read_config`] without the `rope_scaling` refusal: the shape of a Llama 3.1+ folder
+/// for the commands that need only its shape (`model::read_shape`).
+pub fn read_shape_config(dir: &Path) -> Result<(LlamaConfig, SpecialTokens), ModelError> {
+    read_config_checked(dir, false)
+}
+
+fn read_config_checked(
+    dir: &Path,
+    rope_scaling: bool,
+) -> Result<(LlamaConfig, SpecialTokens), ModelError> {
     let path = dir.join("config.json");
     if !path.exists() {
         // A folder given as --model is read as a Hugging Face folder; one that holds a
@@ -151,7 +164,7 @@ pub fn read_config(dir: &Path) -> Result<(LlamaConfig, SpecialTokens), ModelErro
     }
     if let Some(scaling) = json
         .get("rope_scaling")
-        .filter(|v| !rope_scaling_is_neutral(v))
+        .filter(|v| rope_scaling && !rope_scaling_is_neutral(v))
     {
         return Err(ModelError::Unsupported {
             path: c.path.clone(),

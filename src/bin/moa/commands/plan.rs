@@ -34,12 +34,18 @@ pub fn run(cmd: PlanCommand) -> anyhow::Result<ExitCode> {
                 moa::input::read_to_string(&path, "upstream plan", moa::input::MAX_TEXT_BYTES)
                     .with_context(|| format!("cannot read `{}`", path.display()))?;
             let from_model = match &model {
-                Some(m) => Some(
-                    moa::model::read_config(m)
-                        .with_context(|| format!("reading the shape of `{}`", m.display()))?
-                        .0
-                        .model_shape(),
-                ),
+                Some(m) => {
+                    let (config, refused) = moa::model::read_shape(m)
+                        .with_context(|| format!("reading the shape of `{}`", m.display()))?;
+                    if let Some(why) = refused {
+                        // Llama 3.1+ / 3.2 scale RoPE, which moa's engine does not: their
+                        // plan is still what an app embedding the kernels needs.
+                        eprintln!(
+                            "moa plan import: note: moa's engine refuses this model ({why}); its shape is all a plan needs (the kernels take Q and K after RoPE), so the plan is written, but moa generate, eval, calib and profile will not run this model"
+                        );
+                    }
+                    Some(config.model_shape())
+                }
                 None => None,
             };
             let shown = model.as_ref().map(|m| m.display().to_string());

@@ -264,6 +264,12 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    if args.backend == "cuda" {
+        // Before the weights load (minutes and tens of GB for an 8B model): a machine
+        // without the CUDA driver was told so only after the whole load.
+        moa::runtime::cuda::ops::driver_present()
+            .context("--backend cuda needs an NVIDIA GPU and its driver; --backend wgpu (the default) runs on any GPU, or on the CPU through lavapipe")?;
+    }
     let model = Model::load(&model_path)?;
     // The back end is chosen here, at run time; everything below drives `dyn Engine`.
     let gpu: Box<dyn Engine> = if args.backend == "cuda" {

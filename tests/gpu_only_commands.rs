@@ -1,9 +1,9 @@
-//! The CUDA-only commands on a machine without the CUDA driver (CI, a laptop): each says
-//! what is missing, the driver, before any long work, with no panic. `generate --backend
-//! cuda` used to load every weight first (minutes and tens of GB for an 8B model) and only
-//! then say there is no driver (the engine's message, without the flag); the check before
-//! the load names `--backend cuda` and the way out. Skipped where the driver is present.
-//! About a second.
+//! The CUDA-only commands on a machine without the CUDA driver (CI, a laptop):
+//! `generate` and `eval` with `--backend cuda`, and `bench`, each say what is missing, the
+//! driver, before any long work, with no panic. `generate` and `eval` used to load every
+//! weight first (minutes and tens of GB for an 8B model) and only then say there is no
+//! driver (the engine's message, without the flag); the check before the load names
+//! `--backend cuda` and the way out. Skipped where the driver is present. Under a second.
 
 mod common;
 
@@ -49,6 +49,32 @@ fn cuda_commands_without_a_driver_say_so_before_any_load() {
         assert!(t.contains(want), "no `{want}` in:\n{t}");
     }
     assert!(!t.contains("panicked"), "{t}");
+    // eval --backend cuda: the same check before its load (a model long enough for one
+    // retrieval length, so the run gets that far).
+    let long = dir.join("long.gguf");
+    tiny(5, true).write_gguf(&long, |md, _| {
+        for (k, v) in md.iter_mut() {
+            if k == "llama.context_length" {
+                *v = candle_core::quantized::gguf_file::Value::U32(2048);
+            }
+        }
+    });
+    let (o, t) = moa(&[
+        "eval",
+        "--backend",
+        "cuda",
+        "--model",
+        long.to_str().unwrap(),
+        "--lengths",
+        "1024",
+        "--ppl-rows",
+        "0",
+        "--quiet",
+    ]);
+    assert!(!o.status.success(), "{t}");
+    for want in ["--backend cuda", "libcuda", "--backend wgpu"] {
+        assert!(t.contains(want), "no `{want}` in:\n{t}");
+    }
     let (o, t) = moa(&["bench", "--model", m, "--prompt", "16", "--new", "4"]);
     assert!(!o.status.success() && t.contains("libcuda"), "{t}");
     assert!(!t.contains("panicked"), "{t}");

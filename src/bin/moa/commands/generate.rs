@@ -192,7 +192,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             moa::input::read_stdin_to_string("prompt", moa::input::MAX_DATA_BYTES)
                 .context("cannot read the prompt from standard input (--prompt-file -)")?
         } else {
-            moa::input::read_to_string(f, "prompt file", moa::input::MAX_DATA_BYTES)
+            moa::input::read_text_or_pipe(f, "prompt file", moa::input::MAX_DATA_BYTES)
                 .with_context(|| format!("cannot read `{}`", f.display()))?
         };
         // A leading UTF-8 byte-order mark (Notepad's "UTF-8 with BOM") is not text: the

@@ -140,3 +140,60 @@ fn build_script_gives_one_string_per_commit_whatever_the_path() {
     }
     let _ = std::fs::remove_dir_all(&lone);
 }
+
+/// A committed kernel folder after moa moved to another commit with no kernel change:
+/// `--check` still fails (the manifest records the moa that wrote it), but says that only
+/// `moa_version` differs and which moa wrote it, instead of "differs at line 3".
+#[test]
+fn check_says_when_only_the_moa_commit_differs() {
+    let dir = tmp("check-commit");
+    let plan = root().join("plans/fixture-gqa.toml");
+    let out = dir.join("out");
+    let args = [
+        plan.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--target",
+        "wgsl",
+        "--dtype",
+        "f32",
+    ];
+    let run = |extra: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_moa-compile"))
+            .args(args)
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        )
+    };
+    assert_eq!(run(&[]).0, Some(0));
+    let manifest = out.join("manifest.json");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let v = moa::codegen::emit::MOA_VERSION;
+    let older = "0.1.0+git.0123456789abcdef0123456789abcdef01234567";
+    std::fs::write(&manifest, text.replace(v, older)).unwrap();
+    let (code, err) = run(&["--check"]);
+    assert_eq!(code, Some(1), "{err}");
+    for want in [
+        "differs only in moa_version",
+        &format!("written by moa {older}, this is moa {v}"),
+    ] {
+        assert!(err.contains(want), "`{want}` not in:\n{err}");
+    }
+    // Anything else that differs is a plain difference.
+    std::fs::write(
+        &manifest,
+        text.replace(v, older)
+            .replacen("\"sink_tokens\": 16", "\"sink_tokens\": 17", 1),
+    )
+    .unwrap();
+    let (code, err) = run(&["--check"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("differs: ") && !err.contains("only in moa_version"),
+        "{err}"
+    );
+}

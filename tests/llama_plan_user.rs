@@ -162,23 +162,20 @@ fn a_plan_of_another_shape_is_refused_naming_both_files_and_the_field() {
     assert!(!t.contains("panicked"), "{t}");
 }
 
-/// Llama 3.1+ and 3.2 files scale RoPE (GGUF: a `rope_freqs` tensor; Hugging Face:
-/// `rope_scaling` of type `llama3`), which moa's engine refuses. `plan import --model`
-/// needs only the shape, and the kernels take Q and K after RoPE: it writes the plan with
-/// a note (it refused the very model the upstream Llama-3.2 plans are for), while
-/// `generate` still refuses the model, naming why.
+/// A model whose RoPE scaling moa's engine does not implement (YaRN) still has a shape:
+/// `plan import --model` needs only the shape, and the kernels take Q and K after RoPE,
+/// so it writes the plan with a note, while `generate` refuses the model, naming why.
+/// (Llama 3.1+ and 3.2's `llama3` scaling, GGUF's `rope_freqs` tensor, is implemented
+/// since session 18: tests/gguf_files.rs.)
 #[test]
-fn a_plan_imports_for_a_model_whose_rope_is_scaled_with_a_note() {
-    use candle_core::quantized::{GgmlDType, QTensor};
-    use candle_core::{DType, Device, Tensor};
-    use common::tiny::{HEAD_DIM, LAYERS, Q_HEADS};
-    let dir = tmp("llama3-rope");
-    let model = dir.join("llama3-rope.gguf");
-    tiny(5, true).write_gguf(&model, |_, t| {
-        let x = Tensor::ones(&[HEAD_DIM / 2], DType::F32, &Device::Cpu).unwrap();
-        t.push((
-            "rope_freqs.weight".into(),
-            QTensor::quantize(&x, GgmlDType::F32).unwrap(),
+fn a_plan_imports_for_a_model_whose_rope_scaling_is_not_implemented_with_a_note() {
+    use common::tiny::{LAYERS, Q_HEADS};
+    let dir = tmp("yarn-rope");
+    let model = dir.join("yarn-rope.gguf");
+    tiny(5, true).write_gguf(&model, |md, _| {
+        md.push((
+            "llama.rope.scaling.type".into(),
+            candle_core::quantized::gguf_file::Value::String("yarn".into()),
         ));
     });
     let json = dir.join("moa_alpha_beta.json");
@@ -198,7 +195,7 @@ fn a_plan_imports_for_a_model_whose_rope_is_scaled_with_a_note() {
     let o = run(moa, &["plan", "import", j, "--model", m, "-o", p]);
     let t = text(&o);
     assert!(o.status.success(), "{t}");
-    assert!(t.contains("note") && t.contains("rope_freqs.weight"), "{t}");
+    assert!(t.contains("note") && t.contains("`yarn`"), "{t}");
     let written = moa::Plan::load(&plan).unwrap();
     assert_eq!(written.model().layers as usize, LAYERS);
     assert_eq!(written.model().q_heads as usize, Q_HEADS);
@@ -219,8 +216,5 @@ fn a_plan_imports_for_a_model_whose_rope_is_scaled_with_a_note() {
         ],
     );
     let t = text(&o);
-    assert!(
-        !o.status.success() && t.contains("rope_freqs.weight"),
-        "{t}"
-    );
+    assert!(!o.status.success() && t.contains("`yarn`"), "{t}");
 }

@@ -22,7 +22,7 @@ pub mod weights;
 use std::path::{Path, PathBuf};
 
 pub use chat::{ChatMessage, ChatTemplate};
-pub use config::LlamaConfig;
+pub use config::{LlamaConfig, RopeScaling};
 pub use fetch::{
     cache_dir, default_model_path, fetch_default_model, FetchOutcome, DEFAULT_MODEL_FILE,
     DEFAULT_MODEL_SHA256,

@@ -323,7 +323,10 @@ impl WriteBufs {
             .collect();
         let mut tok = DevMem::alloc(stream, info.len() * 4, "tok").map_err(e)?;
         tok.write(stream, &info).map_err(e)?;
-        let table = ops::rope_table(n_tokens, d as usize, 10_000.0);
+        let table = ops::rope_table(
+            n_tokens,
+            &moa::model::config::plain_rope_inv_freq(d as usize, 10_000.0),
+        );
         let rope =
             DevMem::upload(stream, table.as_flattened(), StorageType::F32, "rope").map_err(e)?;
         let slots = module

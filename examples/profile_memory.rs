@@ -61,6 +61,7 @@ fn main() -> anyhow::Result<()> {
         kv_heads: heads,
         head_dim: hidden / heads,
         rope_theta: 10_000.0,
+        rope_scaling: None,
         rms_norm_eps: 1e-5,
         vocab_size: 1000,
         tied_embeddings: false,

@@ -98,6 +98,32 @@ pub fn read_to_string(path: &Path, what: &str, max_bytes: u64) -> io::Result<Str
     utf8(read_bytes(path, what, max_bytes)?, what)
 }
 
+/// [`read_to_string`], and from a FIFO too: a pipe such as bash's process substitution
+/// (`--prompt-file <(cat a.txt b.txt)`, which names `/dev/fd/63`) is read to its end as
+/// standard input is, within the same `max_bytes`, where a regular-file-only read refused
+/// it. For prompt files, whose natural sources in a shell are pipes; devices, sockets
+/// and directories stay refused. As with `cat`, a FIFO that no process writes waits for one.
+pub fn read_text_or_pipe(path: &Path, what: &str, max_bytes: u64) -> io::Result<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo()) {
+            let mut out = Vec::new();
+            File::open(path)?
+                .take(max_bytes.saturating_add(1))
+                .read_to_end(&mut out)?;
+            if out.len() as u64 > max_bytes {
+                return Err(refuse(format!(
+                    "is more than the {max_bytes} bytes allowed for {}",
+                    with_article(what)
+                )));
+            }
+            return utf8(out, what);
+        }
+    }
+    read_to_string(path, what, max_bytes)
+}
+
 /// Reads standard input to its end as UTF-8 text, at most `max_bytes` bytes (`-` given
 /// for a file, e.g. `moa generate --prompt-file -`). Errors: as [`read_to_string`].
 pub fn read_stdin_to_string(what: &str, max_bytes: u64) -> io::Result<String> {

@@ -357,6 +357,7 @@ fn a_killed_random_models_partial_folder_is_removed_and_a_live_ones_kept() {
         kv_heads: 1,
         head_dim: 8,
         rope_theta: 10_000.0,
+        rope_scaling: None,
         rms_norm_eps: 1e-5,
         vocab_size: 32,
         tied_embeddings: true,

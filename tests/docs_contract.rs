@@ -231,7 +231,7 @@ fn every_command_line_in_the_docs_uses_flags_its_command_has() {
 /// knobs (not library settings, so they are not in the wgpu option lists).
 fn sources() -> String {
     let mut text = String::new();
-    let mut stack: Vec<PathBuf> = ["src", "tests", "examples", "benches", "scripts"]
+    let mut stack: Vec<PathBuf> = ["src", "tests", "examples", "benches", "scripts", "build.rs"]
         .iter()
         .map(|d| root().join(d))
         .collect();

@@ -1,5 +1,5 @@
 //! GGUF files of one's own (a new user's trial, session 16): files a converter could write
-//! that moa does not run as written — RoPE scaling under any of its keys, tensors the
+//! that moa does not run as written — RoPE scaling it does not implement (YaRN), tensors the
 //! forward pass would ignore (biases, experts, QK norms), a wrong shape in the last layer,
 //! special token ids past the vocabulary, big-endian byte order, no context length — are
 //! refused by the header-only `model::read_config` every command calls first, naming the
@@ -34,6 +34,11 @@ fn zeros(shape: &[usize]) -> QTensor {
     QTensor::quantize(&x, GgmlDType::F32).unwrap()
 }
 
+fn ones(shape: &[usize]) -> QTensor {
+    let x = Tensor::ones(shape, DType::F32, &Device::Cpu).unwrap();
+    QTensor::quantize(&x, GgmlDType::F32).unwrap()
+}
+
 /// The header-only read every command starts with must refuse `path` with all of `want`
 /// in its message (and the full load must too).
 fn refused(path: &Path, want: &[&str]) {
@@ -52,7 +57,7 @@ fn refused(path: &Path, want: &[&str]) {
 }
 
 #[test]
-fn rope_scaling_under_any_key_is_refused_naming_key_and_value() {
+fn rope_scaling_moa_does_not_implement_is_refused_naming_key_and_value() {
     let dir = tmp("gguf-rope");
     // (file, metadata added, what the error must say)
     type Case = (&'static str, Vec<(&'static str, Value)>, &'static str);
@@ -63,40 +68,83 @@ fn rope_scaling_under_any_key_is_refused_naming_key_and_value() {
                 ("llama.rope.scaling.type", Value::String("yarn".into())),
                 ("llama.rope.scaling.factor", Value::F32(4.0)),
             ],
-            "`llama.rope.scaling.factor` = 4",
+            "`llama.rope.scaling.type` = `yarn`",
         ),
         (
-            "linear-type",
-            vec![("llama.rope.scaling.type", Value::String("linear".into()))],
-            "`llama.rope.scaling.type` = `linear`",
-        ),
-        // The key of llama.cpp's converters before November 2023: it used to run unscaled.
-        (
-            "scale-linear",
-            vec![("llama.rope.scale_linear", Value::F32(4.0))],
-            "`llama.rope.scale_linear` = 4",
-        ),
-        (
-            "original-context",
-            vec![(
-                "llama.rope.scaling.original_context_length",
-                Value::U32(8192),
-            )],
-            "`llama.rope.scaling.original_context_length` = 8192",
+            "attn-factor",
+            vec![("llama.rope.scaling.attn_factor", Value::F32(0.5))],
+            "`llama.rope.scaling.attn_factor` = 0.5",
         ),
     ];
     for (name, keys, want) in cases {
         let path = write(&dir, &format!("{name}.gguf"), |md, _| {
             md.extend(keys.into_iter().map(|(k, v)| (k.to_string(), v)));
         });
-        refused(&path, &[want, "moa applies RoPE without scaling", "`none`"]);
+        refused(&path, &[want, "moa applies plain RoPE", "`linear`"]);
     }
-    // Llama 3.1's `llama3` scaling is a tensor of frequency factors, not a key.
-    let path = write(&dir, "llama3.gguf", |_, t| {
+    // Per-pair factors in another type than f32, or beside a linear factor.
+    let path = write(&dir, "freqs-f16.gguf", |_, t| {
+        let x = Tensor::ones(&[HEAD_DIM / 2], DType::F32, &Device::Cpu).unwrap();
+        t.push((
+            "rope_freqs.weight".into(),
+            QTensor::quantize(&x, GgmlDType::F16).unwrap(),
+        ));
+    });
+    refused(&path, &["`rope_freqs.weight` is F16, expected F32"]);
+    let path = write(&dir, "freqs-and-linear.gguf", |md, t| {
+        md.push(("llama.rope.scaling.factor".into(), Value::F32(2.0)));
+        t.push(("rope_freqs.weight".into(), ones(&[HEAD_DIM / 2])));
+    });
+    refused(
+        &path,
+        &["linear scaling (factor 2)", "`rope_freqs.weight` together"],
+    );
+    // A zero factor in `rope_freqs` would divide by 0.
+    let path = write(&dir, "freqs-zero.gguf", |_, t| {
         t.push(("rope_freqs.weight".into(), zeros(&[HEAD_DIM / 2])));
     });
-    refused(&path, &["`rope_freqs.weight`", "`llama3`"]);
-    // Neutral values are no scaling: the model loads.
+    refused(&path, &["`rope_freqs[0]` = 0", "above 0"]);
+}
+
+/// The scaling moa applies (session 18): llama.cpp's linear keys (the older
+/// `llama.rope.scale_linear` too, which used to run unscaled) and Llama 3.1's
+/// `rope_freqs` tensor are read into the config, so every back end rotates with them.
+/// Neutral values are no scaling.
+#[test]
+fn linear_and_per_pair_rope_scaling_is_read_into_the_config() {
+    use moa::model::RopeScaling;
+    let dir = tmp("gguf-rope-read");
+    let scaling = |path: &Path| Model::load(path).unwrap().config.rope_scaling;
+    let linear = Some(RopeScaling::Linear { factor: 4.0 });
+    let path = write(&dir, "linear.gguf", |md, _| {
+        md.push((
+            "llama.rope.scaling.type".into(),
+            Value::String("linear".into()),
+        ));
+        md.push(("llama.rope.scaling.factor".into(), Value::F32(4.0)));
+        md.push((
+            "llama.rope.scaling.original_context_length".into(),
+            Value::U32(8192),
+        ));
+    });
+    assert_eq!(scaling(&path), linear);
+    let path = write(&dir, "scale-linear.gguf", |md, _| {
+        md.push(("llama.rope.scale_linear".into(), Value::F32(4.0)));
+    });
+    assert_eq!(scaling(&path), linear);
+    let factors: Vec<f32> = (0..HEAD_DIM / 2).map(|j| 1.0 + j as f32).collect();
+    let path = write(&dir, "llama3.gguf", |_, t| {
+        let x = Tensor::new(factors.as_slice(), &Device::Cpu).unwrap();
+        t.push((
+            "rope_freqs.weight".into(),
+            QTensor::quantize(&x, GgmlDType::F32).unwrap(),
+        ));
+    });
+    assert_eq!(
+        moa::model::read_config(&path).unwrap().0.rope_scaling,
+        Some(RopeScaling::FreqFactors(factors.clone()))
+    );
+    assert_eq!(scaling(&path), Some(RopeScaling::FreqFactors(factors)));
     let path = write(&dir, "none.gguf", |md, _| {
         md.push((
             "llama.rope.scaling.type".into(),
@@ -104,7 +152,7 @@ fn rope_scaling_under_any_key_is_refused_naming_key_and_value() {
         ));
         md.push(("llama.rope.scaling.factor".into(), Value::F32(1.0)));
     });
-    Model::load(&path).unwrap();
+    assert_eq!(scaling(&path), None);
 }
 
 #[test]

@@ -1710,7 +1710,8 @@ fn a_config_key_that_changes_the_computation_is_refused() {
     with("partial_rotary_factor", 1.0.into()).unwrap();
     with("hidden_act", serde_json::Value::Null).unwrap();
     // transformers writes `{"rope_type": "default"}` for an unscaled model: it loads; a
-    // scaling that changes the rotation is refused, naming the value and what is allowed.
+    // scaling moa does not implement, or one without its parameters, is refused, naming
+    // the value and what is allowed; linear and llama3 load into the config.
     with("rope_scaling", serde_json::json!({"rope_type": "default"})).unwrap();
     with(
         "rope_scaling",
@@ -1723,13 +1724,32 @@ fn a_config_key_that_changes_the_computation_is_refused() {
     )
     .unwrap_err();
     assert!(
-        e.contains("`rope_scaling` is {") && e.contains("llama3") && e.contains("\"default\""),
+        e.contains("`rope_scaling` is {")
+            && e.contains("`low_freq_factor` is missing")
+            && e.contains("\"default\""),
         "{e}"
     );
+    let e = with(
+        "rope_scaling",
+        serde_json::json!({"rope_type": "yarn", "factor": 4.0}),
+    )
+    .unwrap_err();
+    assert!(e.contains("the kind `yarn` is not implemented"), "{e}");
     let e = with(
         "rope_scaling",
         serde_json::json!({"rope_type": "default", "factor": 2.0}),
     )
     .unwrap_err();
     assert!(e.contains("`rope_scaling` is"), "{e}");
+    with(
+        "rope_scaling",
+        serde_json::json!({"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}),
+    )
+    .unwrap();
+    with(
+        "rope_scaling",
+        serde_json::json!({"type": "linear", "factor": 2.0}),
+    )
+    .unwrap();
 }

@@ -161,6 +161,44 @@ fn tiny_model_matches_cpu_reference_dense_and_sparse() {
     parity(&ctx, &hf, true, true);
 }
 
+/// Llama 3.1+'s `llama3` RoPE scaling (session 18): the engine's angle table comes from
+/// `LlamaConfig::rope_inv_freq`, as the CPU reference's. The tiny model's 8 pairs with an
+/// original context of 64 tokens keep (j = 0), blend (j = 1, 2) and divide (j ≥ 3), over
+/// prompts of up to 33 tokens and 6 decode steps; the scaling changes the logits.
+#[test]
+fn llama3_rope_scaling_matches_the_cpu_reference() {
+    use moa::model::RopeScaling;
+    let ctx = context();
+    let mut model = load("gguf");
+    let p = tokens(33, 1);
+    let plain = CpuReference::from_model(model.clone())
+        .unwrap()
+        .forward(&p, Masking::Dense)
+        .unwrap();
+    model.config.rope_scaling = Some(RopeScaling::Llama3 {
+        factor: 8.0,
+        low_freq_factor: 1.0,
+        high_freq_factor: 4.0,
+        original_context: 64.0,
+    });
+    let scaled = CpuReference::from_model(model.clone())
+        .unwrap()
+        .forward(&p, Masking::Dense)
+        .unwrap();
+    let diff = plain
+        .data
+        .iter()
+        .zip(&scaled.data)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(
+        diff > 1e-3,
+        "the scaling did not change the logits ({diff})"
+    );
+    parity(&ctx, &model, true, true);
+    parity(&ctx, &model, false, false);
+}
+
 /// Weights over the binding limit are split by output rows (DESIGN.md §7): with a 16 KiB
 /// limit every matrix of the tiny model but one is split (the embedding into 5 parts in
 /// f32, 3 in f16), tied and untied heads, both product kernels; the logits match the CPU
@@ -738,6 +776,7 @@ fn kv_cache_over_128_mib_runs_in_row_parts() {
         kv_heads: 8,
         head_dim: 64,
         rope_theta: 500_000.0,
+        rope_scaling: None,
         rms_norm_eps: 1e-5,
         vocab_size: 512,
         tied_embeddings: true,
@@ -798,6 +837,7 @@ fn shape(
         kv_heads: heads.1,
         head_dim: 64,
         rope_theta: 100_000.0,
+        rope_scaling: None,
         rms_norm_eps: 1e-5,
         vocab_size: vocab,
         tied_embeddings: true,
@@ -1116,6 +1156,7 @@ fn subgroup_products_with_a_partial_last_trip_match_the_cpu_reference() {
         kv_heads: 1,
         head_dim: 16,
         rope_theta: 10000.0,
+        rope_scaling: None,
         rms_norm_eps: 1e-5,
         vocab_size: 96,
         tied_embeddings: true,
@@ -1287,6 +1328,7 @@ fn swiglu_in_the_gate_up_epilogue_matches_the_cpu_reference() {
         kv_heads: 2,
         head_dim: 16,
         rope_theta: 10000.0,
+        rope_scaling: None,
         rms_norm_eps: 1e-5,
         vocab_size: 300,
         tied_embeddings: true,
@@ -1435,6 +1477,7 @@ fn long_model_and_plan() -> (Model, Plan) {
         kv_heads: 2,
         head_dim: 32,
         rope_theta: 10_000.0,
+        rope_scaling: None,
         rms_norm_eps: 1e-5,
         vocab_size: VOCAB,
         tied_embeddings: true,
@@ -1627,6 +1670,7 @@ fn smollm2_attention_model_and_plan() -> (Model, Plan) {
         kv_heads: 3,
         head_dim: 64,
         rope_theta: 10_000.0,
+        rope_scaling: None,
         rms_norm_eps: 1e-5,
         vocab_size: VOCAB,
         tied_embeddings: true,

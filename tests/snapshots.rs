@@ -55,7 +55,43 @@ fn fixtures() {
                 snapshot(target.name(), &format!("{name}__{file}"), &a.source);
             }
         }
-        snapshot("manifest", name, &compiled.manifest_json());
+        snapshot("manifest", name, &without_commit(&compiled.manifest_json()));
+    }
+}
+
+/// The manifest with its `moa_version` (`0.1.0+git.<commit>`, which changes with every
+/// commit) replaced by `[moa_version]`: the snapshot is of what the kernels depend on.
+fn without_commit(manifest: &str) -> String {
+    let key = format!("\"moa_version\": {:?}", codegen::emit::MOA_VERSION);
+    assert!(manifest.contains(&key), "no {key} in the manifest");
+    manifest.replacen(&key, "\"moa_version\": \"[moa_version]\"", 1)
+}
+
+/// The bf16 CUDA prefill's pre-pass as the manifest lists it (`abi.prepass`: the buffers
+/// to zero, then each kernel's symbol, arguments, block and grid rule), for every layer of
+/// both fixture plans: what an app launches before each prefill (docs/EMBEDDING.md).
+#[test]
+fn bf16_prefill_prepass_in_the_manifest() {
+    for &(name, _) in FIXTURES {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("plans/{name}.toml"));
+        let plan = Plan::load(&path).unwrap();
+        let compiled = codegen::compile(&plan, &[Target::Cuda], StorageType::Bf16).unwrap();
+        let m: serde_json::Value = serde_json::from_str(&compiled.manifest_json()).unwrap();
+        let prepass: Vec<serde_json::Value> = m["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|f| f["kernels"].as_array().unwrap().iter())
+            .filter(|k| k["phase"] == "prefill")
+            .map(
+                |k| serde_json::json!({"kernel": k["entry_point"], "prepass": k["abi"]["prepass"]}),
+            )
+            .collect();
+        snapshot(
+            "manifest",
+            &format!("{name}-bf16-prepass"),
+            &serde_json::to_string_pretty(&prepass).unwrap(),
+        );
     }
 }
 

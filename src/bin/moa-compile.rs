@@ -28,7 +28,7 @@ enum DtypeArg {
 
 /// Compile a MoA plan into specialised attention kernels.
 #[derive(Parser)]
-#[command(name = "moa-compile", version)]
+#[command(name = "moa-compile", version = moa::codegen::emit::MOA_VERSION)]
 struct Args {
     /// The plan (TOML; see docs/DESIGN.md).
     plan: PathBuf,
@@ -128,6 +128,21 @@ fn run(args: Args) -> anyhow::Result<bool> {
     Ok(true)
 }
 
+/// Whether two manifest texts are the same JSON but for `moa_version`.
+fn only_moa_version_differs(have: &[u8], want: &str) -> bool {
+    let parse = |b: &[u8]| {
+        serde_json::from_slice::<serde_json::Value>(b)
+            .ok()
+            .map(|mut m| {
+                if let Some(o) = m.as_object_mut() {
+                    o.remove("moa_version");
+                }
+                m
+            })
+    };
+    matches!((parse(have), parse(want.as_bytes())), (Some(a), Some(b)) if a == b)
+}
+
 /// `--check`: compares `args.output` with `compiled`'s files as `write` would leave them
 /// (every source, `manifest.json`, `kernels.rs`, no other kernel file in `wgsl/` or
 /// `cuda/`), naming each difference on stderr. `Ok(false)` when anything differs.
@@ -155,6 +170,19 @@ fn check(args: &Args, compiled: &codegen::Compiled) -> anyhow::Result<bool> {
                  (`* -text` in a .gitattributes of the folder keeps git from converting)",
                 path.display()
             )),
+            // A manifest written by another moa commit differs in `moa_version` alone when
+            // no kernel changed: say which moa wrote it and that nothing else moved.
+            Ok(have) if rel == "manifest.json" && only_moa_version_differs(&have, source) => {
+                let written_by = serde_json::from_slice::<serde_json::Value>(&have)
+                    .ok()
+                    .and_then(|m| m["moa_version"].as_str().map(str::to_string))
+                    .unwrap_or_default();
+                problems.push(format!(
+                    "differs only in moa_version: {} was written by moa {written_by}, this is moa {}; no kernel, ABI or plan field changed",
+                    path.display(),
+                    codegen::emit::MOA_VERSION
+                ))
+            }
             Ok(have) => problems.push(format!(
                 "differs: {} ({} bytes, expected {}; first difference at line {})",
                 path.display(),

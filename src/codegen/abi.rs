@@ -172,6 +172,16 @@ pub enum Grid {
     /// previous one of the same module having ended: no two launches of one module's
     /// kernel may run at once.
     PersistentQueryTiles { q_tile: u32 },
+    /// `[ceil(total_tokens / tokens), kv_heads, 1]`, `total_tokens` the batch's tokens
+    /// (`row_start[rows]`): one block per group of `tokens` consecutive tokens of the packed
+    /// batch and KV head (the bf16 prefill's pre-pass `_vmax` / `_vf16`, [`Prepass`]). Blocks
+    /// past the last group return at once, so a larger x is also correct.
+    TokenGroups { tokens: u32 },
+    /// `[min(ceil(total_tokens / tokens), max(1, blocks / kv_heads)), kv_heads, 1]`: blocks
+    /// that loop over the groups of `tokens` tokens of one KV head (block x takes groups x,
+    /// x + X, … of a grid of X blocks), so any x ≥ 1 is correct; `blocks` is the total moa
+    /// launches, about one wave on an H200 (the pre-pass `_vcvt` / `_vfix`, [`Prepass`]).
+    StridedTokenGroups { tokens: u32, blocks: u32 },
 }
 
 /// The run-time sizes a grid rule reads.
@@ -199,6 +209,25 @@ impl Grid {
             Grid::WorkItems => [s.n_items, 1, 1],
             Grid::QueryHeads => [s.q_heads, s.rows, 1],
             Grid::PersistentQueryTiles { .. } => self.dims_on(s, 0),
+            // `rows · max_row_len` bounds the batch's tokens: blocks past them return.
+            Grid::TokenGroups { .. } | Grid::StridedTokenGroups { .. } => {
+                self.dims_tokens(s, s.rows.saturating_mul(s.max_row_len))
+            }
+        }
+    }
+
+    /// [`Grid::dims`] for a batch of `total_tokens` tokens (`row_start[rows]`): the token
+    /// grids ([`Grid::TokenGroups`], [`Grid::StridedTokenGroups`]) take exactly the groups
+    /// there are; the other rules do not read it.
+    pub fn dims_tokens(&self, s: &LaunchSize, total_tokens: u32) -> [u32; 3] {
+        match *self {
+            Grid::TokenGroups { tokens } => [total_tokens.div_ceil(tokens.max(1)), s.kv_heads, 1],
+            Grid::StridedTokenGroups { tokens, blocks } => {
+                let groups = total_tokens.div_ceil(tokens.max(1));
+                let per_head = (blocks / s.kv_heads.max(1)).max(1);
+                [groups.min(per_head), s.kv_heads, 1]
+            }
+            _ => self.dims(s),
         }
     }
 
@@ -263,6 +292,89 @@ pub struct KernelAbi {
     pub tiles: Tiles,
     /// Dynamic shared memory per block (CUDA; 0 for WGSL).
     pub dynamic_shared_bytes: u32,
+    /// Kernels of the same source file to launch before this one (the bf16 CUDA prefill
+    /// that reads V as f16, [`Arg::VF16`]); `None` where there are none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prepass: Option<Prepass>,
+}
+
+/// What a kernel needs run before each of its launches, in order: fill the `zero`
+/// buffers with zero bytes, then launch `launches` one after the other on the same
+/// stream. The buffers are the kernel's own arguments of the same roles ([`Arg`]), so
+/// the kernel's `params` give their shapes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Prepass {
+    /// Arguments whose buffers are zeroed first (byte value 0).
+    pub zero: Vec<Arg>,
+    /// The kernels, in launch order.
+    pub launches: Vec<PrepassKernel>,
+}
+
+/// One pre-pass kernel: its symbol in the same source file and its ABI.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PrepassKernel {
+    pub entry_point: String,
+    pub abi: KernelAbi,
+}
+
+/// Tokens per group of the V pre-pass kernels ([`Grid::TokenGroups`]).
+pub const V_PREPASS_TOKENS: u32 = 64;
+/// Threads per block of the V pre-pass kernels.
+pub const V_PREPASS_THREADS: u32 = 128;
+
+/// The pre-pass of a prefill `entry_point` that takes [`Arg::VF16`] (the host contract
+/// written there), V stored as `storage`: zero [`Arg::VMax`], then `{entry_point}_vmax(v,
+/// row_start, rows, v_max)` and `{entry_point}_vf16(v, row_start, rows, v_max, v_f16)` on
+/// [`Grid::TokenGroups`]; in the `u` form (`unit`) `{entry_point}_vcvt` and
+/// `{entry_point}_vfix`, both `(v, row_start, rows, v_max, v_f16)`, on
+/// [`Grid::StridedTokenGroups`] of `blocks` blocks in all. 128 threads, no shared memory.
+pub fn v_prepass(entry_point: &str, storage: Elem, unit: bool, blocks: u32) -> Prepass {
+    let kv = ["total_tokens", "kv_heads", "head_dim"];
+    let v_max = |access| Param::buffer(3, Arg::VMax, access, Elem::U32, &["kv_heads"]);
+    let v_f16 = Param::buffer(4, Arg::VF16, Access::ReadWrite, Elem::F16, &kv);
+    let launch = |suffix: &str, mut params: Vec<Param>| {
+        let mut all = vec![
+            Param::buffer(0, Arg::V, Access::Read, storage, &kv),
+            Param::buffer(1, Arg::RowStart, Access::Read, Elem::U32, &["rows + 1"]),
+            Param::value(2, Arg::Rows),
+        ];
+        all.append(&mut params);
+        PrepassKernel {
+            entry_point: format!("{entry_point}_{suffix}"),
+            abi: KernelAbi {
+                params: all,
+                block: [V_PREPASS_THREADS, 1, 1],
+                grid: if unit {
+                    Grid::StridedTokenGroups {
+                        tokens: V_PREPASS_TOKENS,
+                        blocks,
+                    }
+                } else {
+                    Grid::TokenGroups {
+                        tokens: V_PREPASS_TOKENS,
+                    }
+                },
+                tiles: Tiles::default(),
+                dynamic_shared_bytes: 0,
+                prepass: None,
+            },
+        }
+    };
+    let launches = if unit {
+        vec![
+            launch("vcvt", vec![v_max(Access::ReadWrite), v_f16.clone()]),
+            launch("vfix", vec![v_max(Access::Read), v_f16]),
+        ]
+    } else {
+        vec![
+            launch("vmax", vec![v_max(Access::ReadWrite)]),
+            launch("vf16", vec![v_max(Access::Read), v_f16]),
+        ]
+    };
+    Prepass {
+        zero: vec![Arg::VMax],
+        launches,
+    }
 }
 
 impl KernelAbi {
@@ -295,6 +407,16 @@ mod tests {
         assert_eq!(p.dims_on(&s, 50), [50, 1, 1]);
         assert_eq!(p.dims_on(&s, 132), [72, 1, 1]);
         assert_eq!(Grid::WorkItems.dims_on(&s, 5), [17, 1, 1]);
+        let t = Grid::TokenGroups { tokens: 64 };
+        assert_eq!(t.dims_tokens(&s, 129), [3, 2, 1]);
+        assert_eq!(t.dims(&s), [4, 2, 1]); // 3 rows of at most 65 tokens: 195
+        let u = Grid::StridedTokenGroups {
+            tokens: 64,
+            blocks: 4,
+        };
+        assert_eq!(u.dims_tokens(&s, 129), [2, 2, 1]);
+        assert_eq!(u.dims_tokens(&s, 64), [1, 2, 1]);
+        assert_eq!(Grid::WorkItems.dims_tokens(&s, 1000), [17, 1, 1]);
     }
 
     #[test]
@@ -318,6 +440,7 @@ mod tests {
                 ..Tiles::default()
             },
             dynamic_shared_bytes: 0,
+            prepass: Some(v_prepass("p", Elem::Bf16, true, 1024)),
         };
         let text = serde_json::to_string(&abi).unwrap();
         let back: KernelAbi = serde_json::from_str(&text).unwrap();

@@ -1680,6 +1680,16 @@ pub fn generate_variant(
                         ..Tiles::default()
                     },
                     dynamic_shared_bytes: ctx.prefill_smem_bytes,
+                    // The kernels that fill its `v_f16` and `v_max` (Arg::VF16), listed so
+                    // that an app launches them from the manifest alone (docs/EMBEDDING.md).
+                    prepass: ctx.prefill_v_f16_in.then(|| {
+                        crate::codegen::abi::v_prepass(
+                            &ctx.prefill_name,
+                            Elem::of(module.storage),
+                            ctx.prefill_v_unit,
+                            crate::runtime::cuda::V_PREPASS_BLOCKS,
+                        )
+                    }),
                 },
                 constants: prefill_constants,
             },
@@ -1700,6 +1710,7 @@ pub fn generate_variant(
                         ..Tiles::default()
                     },
                     dynamic_shared_bytes: ctx.decode_smem_bytes,
+                    prepass: None,
                 },
                 constants,
             },

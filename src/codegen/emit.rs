@@ -12,8 +12,16 @@ use crate::lower::{CacheLayout, KernelModule};
 use crate::plan::ModelShape;
 
 /// Manifest format version (bumped when a field changes meaning). 3: every file entry
-/// records its `bytes` and `sha256`, which the loaders check (docs/DESIGN.md §8).
-pub const MANIFEST_VERSION: u32 = 3;
+/// records its `bytes` and `sha256`, which the loaders check (docs/DESIGN.md §8). 4: a
+/// kernel's `abi.prepass` lists the kernels to launch before it (the bf16 CUDA prefill's V
+/// pre-pass), so a kernel without one needs none.
+pub const MANIFEST_VERSION: u32 = 4;
+
+/// The moa that writes a manifest (its `moa_version`): the crate's version and the git
+/// commit it was built from, `0.1.0+git.<40 hex>` (`.modified` after it where tracked
+/// source files differed from that commit), or `0.1.0+no-git` where the build knew no
+/// commit (a tarball). Set by `build.rs`; the same for every checkout path of one commit.
+pub const MOA_VERSION: &str = env!("MOA_VERSION");
 
 #[derive(Serialize)]
 struct Manifest<'a> {
@@ -72,7 +80,7 @@ pub fn manifest_json(module: &KernelModule, artifacts: &[(Target, Vec<Artifact>)
     let n = module.shape.max_context_tokens;
     let m = Manifest {
         manifest_version: MANIFEST_VERSION,
-        moa_version: env!("CARGO_PKG_VERSION"),
+        moa_version: MOA_VERSION,
         model: &module.shape,
         span: &module.span,
         storage: module.storage.name(),

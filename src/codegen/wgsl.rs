@@ -950,6 +950,7 @@ pub fn generate_with(
                         ..Tiles::default()
                     },
                     dynamic_shared_bytes: 0,
+                    prepass: None,
                 },
                 constants: base_constants.clone(),
             }],
@@ -1119,6 +1120,7 @@ pub fn generate_with(
                         ..Tiles::default()
                     },
                     dynamic_shared_bytes: 0,
+                    prepass: None,
                 },
                 constants: with_decode_flags(
                     with_f16_products(
@@ -1211,6 +1213,7 @@ pub fn generate_with(
                 grid: Grid::QueryHeads,
                 tiles: Tiles::default(),
                 dynamic_shared_bytes: 0,
+                prepass: None,
             },
             constants: json!({
                 "head_dim": d,
@@ -1294,6 +1297,7 @@ fn decode_sg_artifact(
                     ..Tiles::default()
                 },
                 dynamic_shared_bytes: 0,
+                prepass: None,
             },
             constants: merge_json(base_constants, extra),
         }],
@@ -1357,6 +1361,7 @@ fn decode_coop_artifact(
                     ..Tiles::default()
                 },
                 dynamic_shared_bytes: 0,
+                prepass: None,
             },
             constants: merge_json(
                 layer_constants(&ctx),

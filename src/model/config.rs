@@ -18,6 +18,11 @@ pub struct LlamaConfig {
     pub kv_heads: usize,
     pub head_dim: usize,
     pub rope_theta: f32,
+    /// How RoPE's frequencies are rescaled for a longer context (Llama 3.1+ / 3.2's
+    /// `llama3`, linear interpolation); `None`: plain RoPE. Read by
+    /// [`LlamaConfig::rope_inv_freq`], the one place every back end takes its angles from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rope_scaling: Option<RopeScaling>,
     pub rms_norm_eps: f32,
     pub vocab_size: usize,
     /// The output projection is the token embedding (no separate `output` tensor).
@@ -26,7 +31,134 @@ pub struct LlamaConfig {
     pub context_length: usize,
 }
 
+/// RoPE frequency scaling, as checkpoints declare it. Pair `j` of a head rotates token `p`
+/// by `p · inv_freq_j`, with `inv_freq_j = theta^(−2j/head_dim)` before scaling.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RopeScaling {
+    /// Linear position interpolation: every `inv_freq_j` divided by `factor` (HF
+    /// `rope_scaling = {"rope_type": "linear", "factor": f}`; GGUF
+    /// `llama.rope.scaling.type = linear`, `llama.rope.scaling.factor`, or the older
+    /// `llama.rope.scale_linear`).
+    Linear { factor: f64 },
+    /// Llama 3.1's frequency-dependent scaling (HF `rope_type: "llama3"`; transformers'
+    /// `modeling_rope_utils._compute_llama3_parameters`): with `wavelen = 2π / inv_freq`,
+    /// `inv_freq` is kept where `wavelen < original_context / high_freq_factor`, divided
+    /// by `factor` where `wavelen > original_context / low_freq_factor`, and blended
+    /// linearly in `original_context / wavelen` between the two.
+    Llama3 {
+        factor: f64,
+        low_freq_factor: f64,
+        high_freq_factor: f64,
+        /// `original_max_position_embeddings`, in tokens.
+        original_context: f64,
+    },
+    /// Per-pair divisors `[head_dim / 2]`: `inv_freq_j / factors[j]`. llama.cpp's
+    /// `rope_freqs.weight` tensor (its converter writes Llama 3.1's `llama3` scaling so;
+    /// llama.cpp's `ggml_rope_ext` `freq_factors`).
+    FreqFactors(Vec<f32>),
+}
+
+impl RopeScaling {
+    /// Checks the parameters (`path` names the file in the error): factors finite and
+    /// positive, `high_freq_factor > low_freq_factor` for `llama3`, `head_dim / 2`
+    /// divisors for per-pair factors.
+    pub(crate) fn validate(&self, path: &str, head_dim: usize) -> Result<(), ModelError> {
+        let bad = |message: String| ModelError::Unsupported {
+            path: path.to_string(),
+            message,
+        };
+        let positive = |name: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(bad(format!(
+                    "RoPE scaling `{name}` = {v}: allowed a finite number above 0"
+                )))
+            }
+        };
+        match self {
+            RopeScaling::Linear { factor } => positive("factor", *factor),
+            RopeScaling::Llama3 {
+                factor,
+                low_freq_factor,
+                high_freq_factor,
+                original_context,
+            } => {
+                positive("factor", *factor)?;
+                positive("low_freq_factor", *low_freq_factor)?;
+                positive("high_freq_factor", *high_freq_factor)?;
+                positive("original_max_position_embeddings", *original_context)?;
+                if high_freq_factor <= low_freq_factor {
+                    return Err(bad(format!(
+                        "RoPE scaling `high_freq_factor` = {high_freq_factor} is not above \
+                         `low_freq_factor` = {low_freq_factor} (llama3 blends between them)"
+                    )));
+                }
+                Ok(())
+            }
+            RopeScaling::FreqFactors(f) => {
+                if f.len() != head_dim / 2 {
+                    return Err(bad(format!(
+                        "RoPE frequency factors: {} values, expected head_dim / 2 = {}",
+                        f.len(),
+                        head_dim / 2
+                    )));
+                }
+                for (j, &v) in f.iter().enumerate() {
+                    positive(&format!("rope_freqs[{j}]"), f64::from(v))?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Unscaled RoPE inverse frequencies `[head_dim / 2]`: `theta^(−2j/head_dim)` in f64
+/// (RoFormer; Hugging Face `_compute_default_rope_parameters`). Models go through
+/// [`LlamaConfig::rope_inv_freq`]; this is for kernels' self-tests and benches that have
+/// no model.
+pub fn plain_rope_inv_freq(head_dim: usize, theta: f32) -> Vec<f64> {
+    let theta = f64::from(theta);
+    (0..head_dim / 2)
+        .map(|j| theta.powf(-((2 * j) as f64) / head_dim as f64))
+        .collect()
+}
+
 impl LlamaConfig {
+    /// RoPE's inverse frequencies `[head_dim / 2]` (radians per token), f64: pair `j`
+    /// rotates token `p` by `p · inv_freq[j]`. `theta^(−2j/head_dim)`, then
+    /// [`RopeScaling`]. The CPU reference, the profiler and both engines take their
+    /// angles from here, so a scaled model is the same model on every back end.
+    pub fn rope_inv_freq(&self) -> Vec<f64> {
+        plain_rope_inv_freq(self.head_dim, self.rope_theta)
+            .into_iter()
+            .enumerate()
+            .map(|(j, inv)| match &self.rope_scaling {
+                None => inv,
+                Some(RopeScaling::Linear { factor }) => inv / factor,
+                Some(RopeScaling::FreqFactors(f)) => inv / f64::from(f[j]),
+                Some(RopeScaling::Llama3 {
+                    factor,
+                    low_freq_factor,
+                    high_freq_factor,
+                    original_context,
+                }) => {
+                    let wavelen = 2.0 * std::f64::consts::PI / inv;
+                    if wavelen < original_context / high_freq_factor {
+                        inv
+                    } else if wavelen > original_context / low_freq_factor {
+                        inv / factor
+                    } else {
+                        let smooth = (original_context / wavelen - low_freq_factor)
+                            / (high_freq_factor - low_freq_factor);
+                        (1.0 - smooth) * inv / factor + smooth * inv
+                    }
+                }
+            })
+            .collect()
+    }
+
     /// Width of all query heads together.
     pub fn q_dim(&self) -> usize {
         self.q_heads * self.head_dim
@@ -124,6 +256,9 @@ impl LlamaConfig {
                 self.rope_theta
             )));
         }
+        if let Some(scaling) = &self.rope_scaling {
+            scaling.validate(path, self.head_dim)?;
+        }
         if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps >= 0.0) {
             return Err(bad(format!(
                 "`rms_norm_eps` = {} is negative",
@@ -131,5 +266,107 @@ impl LlamaConfig {
             )));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Llama-3.2-1B's RoPE: theta 500 000, head_dim 64, `llama3` with factor 32, low 1,
+    /// high 4, original context 8192.
+    fn llama32_1b(scaling: Option<RopeScaling>) -> LlamaConfig {
+        LlamaConfig {
+            name: None,
+            n_layers: 16,
+            hidden_size: 2048,
+            ffn_size: 8192,
+            q_heads: 32,
+            kv_heads: 8,
+            head_dim: 64,
+            rope_theta: 500_000.0,
+            rope_scaling: scaling,
+            rms_norm_eps: 1e-5,
+            vocab_size: 128_256,
+            tied_embeddings: true,
+            context_length: 131_072,
+        }
+    }
+
+    /// Values worked by hand from transformers' `_compute_llama3_parameters`: pairs whose
+    /// wavelength is under 8192 / 4 = 2048 tokens keep their frequency (j ≤ 14), those
+    /// over 8192 are divided by 32 (j ≥ 18), and j = 15..17 blend.
+    #[test]
+    fn llama3_scaling_keeps_high_divides_low_and_blends_between() {
+        let plain = llama32_1b(None).rope_inv_freq();
+        let scaled = llama32_1b(Some(RopeScaling::Llama3 {
+            factor: 32.0,
+            low_freq_factor: 1.0,
+            high_freq_factor: 4.0,
+            original_context: 8192.0,
+        }))
+        .rope_inv_freq();
+        assert_eq!(scaled.len(), 32);
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs();
+        for j in 0..=14 {
+            assert_eq!(scaled[j], plain[j], "pair {j}");
+        }
+        for (j, want) in [
+            (15, 0.001290547928209264),
+            (16, 0.00042955679655936815),
+            (17, 9.70828780262767e-05),
+        ] {
+            assert!(close(scaled[j], want), "pair {j}: {} vs {want}", scaled[j]);
+        }
+        for j in 18..32 {
+            assert!(close(scaled[j], plain[j] / 32.0), "pair {j}");
+        }
+        // GGUF's per-pair divisors that llama.cpp's converter writes for it give the same
+        // frequencies.
+        let factors: Vec<f32> = plain
+            .iter()
+            .zip(&scaled)
+            .map(|(p, s)| (p / s) as f32)
+            .collect();
+        let from_gguf = llama32_1b(Some(RopeScaling::FreqFactors(factors))).rope_inv_freq();
+        for j in 0..32 {
+            assert!(
+                (from_gguf[j] - scaled[j]).abs() <= 1e-6 * scaled[j],
+                "pair {j}"
+            );
+        }
+        let linear = llama32_1b(Some(RopeScaling::Linear { factor: 4.0 })).rope_inv_freq();
+        assert!((0..32).all(|j| close(linear[j], plain[j] / 4.0)));
+    }
+
+    #[test]
+    fn bad_scaling_parameters_are_refused_naming_the_field() {
+        let cases = [
+            (RopeScaling::Linear { factor: 0.0 }, "`factor` = 0"),
+            (
+                RopeScaling::Llama3 {
+                    factor: 8.0,
+                    low_freq_factor: 4.0,
+                    high_freq_factor: 1.0,
+                    original_context: 8192.0,
+                },
+                "`high_freq_factor` = 1 is not above `low_freq_factor` = 4",
+            ),
+            (
+                RopeScaling::FreqFactors(vec![1.0; 31]),
+                "31 values, expected head_dim / 2 = 32",
+            ),
+            (
+                RopeScaling::FreqFactors([vec![1.0; 31], vec![f32::NAN]].concat()),
+                "`rope_freqs[31]` = NaN",
+            ),
+        ];
+        for (scaling, want) in cases {
+            let e = llama32_1b(Some(scaling))
+                .validate("m.gguf")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("m.gguf") && e.contains(want), "{want}: {e}");
+        }
     }
 }

@@ -14,7 +14,7 @@ use std::path::Path;
 use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::Device;
 
-use super::config::LlamaConfig;
+use super::config::{LlamaConfig, RopeScaling};
 use super::weights::{assemble, check_layer_count, check_shape, unpermute_rope_rows, HostTensor};
 use super::{io_err, Model, ModelError, ModelFormat, SpecialTokens};
 
@@ -266,20 +266,26 @@ pub(crate) fn value_to_u64(v: &Value) -> Option<u64> {
     }
 }
 
-/// Refuses RoPE scaling, which moa does not implement: any `llama.rope.scal*` key (the
-/// current `rope.scaling.{type,factor,original_context_length,attn_factor,…}` and the old
-/// `rope.scale_linear`) unless it is neutral (type `none`, factor 1), and llama.cpp's
-/// `rope_freqs` tensor (Llama 3.1's `llama3` scaling). Why: a scaled model run with plain
-/// RoPE is another model at every position (linear) or past its original context (YaRN,
-/// llama3), with no error; before, only `rope.scaling.type` was looked at, so a file of
-/// the older converters (`rope.scale_linear` = 4) ran unscaled.
-fn check_rope_scaling(g: &GgufFile) -> Result<(), ModelError> {
+/// Reads the file's RoPE scaling (llama.cpp's keys): `llama.rope.scaling.type` `none` or
+/// `linear` with `llama.rope.scaling.factor` (a factor without a type is linear, as
+/// llama.cpp reads it; the older `llama.rope.scale_linear` likewise), and the
+/// `rope_freqs.weight` tensor of per-pair divisors (llama.cpp's converter writes Llama
+/// 3.1's `llama3` scaling so; f32, `[head_dim / 2]`). Errors: YaRN or another type, an
+/// `attn_factor` other than 1, an unknown `llama.rope.scal*` key, linear scaling and
+/// `rope_freqs` together, a `rope_freqs` tensor that is not f32 or cannot be read.
+fn read_rope_scaling(g: &GgufFile) -> Result<Option<RopeScaling>, ModelError> {
     let unsupported = |message: String| ModelError::Unsupported {
         path: g.path.clone(),
         message: format!(
-            "{message}: moa applies RoPE without scaling (allowed: no `llama.rope.scaling.*` \
-             key, or `llama.rope.scaling.type` = `none` with `llama.rope.scaling.factor` 1)"
+            "{message}: moa applies plain RoPE, linear scaling or per-pair factors (allowed: \
+             `llama.rope.scaling.type` = `none` or `linear` with `llama.rope.scaling.factor`, \
+             the tensor `rope_freqs.weight`)"
         ),
+    };
+    let number = |v: &Value| match v {
+        Value::F32(f) => Some(f64::from(*f)),
+        Value::F64(f) => Some(*f),
+        v => value_to_u64(v).map(|n| n as f64),
     };
     let mut keys: Vec<&String> = g
         .metadata()
@@ -287,32 +293,62 @@ fn check_rope_scaling(g: &GgufFile) -> Result<(), ModelError> {
         .filter(|k| k.starts_with("llama.rope.scal"))
         .collect();
     keys.sort();
+    let mut factor = None;
     for key in keys {
         let value = &g.metadata()[key];
-        let neutral = match (key.as_str(), value) {
-            ("llama.rope.scaling.type", Value::String(s)) => s == "none",
-            ("llama.rope.scaling.factor" | "llama.rope.scale_linear", Value::F32(f)) => *f == 1.0,
-            ("llama.rope.scaling.factor" | "llama.rope.scale_linear", Value::F64(f)) => *f == 1.0,
-            _ => false,
+        let shown = || match value {
+            Value::String(s) => format!("`{s}`"),
+            v => number(v).map_or_else(|| format!("{v:?}"), |n| n.to_string()),
         };
-        if !neutral {
-            let shown = match value {
-                Value::String(s) => format!("`{s}`"),
-                Value::F32(f) => f.to_string(),
-                Value::F64(f) => f.to_string(),
-                v => value_to_u64(v).map_or_else(|| format!("{v:?}"), |n| n.to_string()),
-            };
-            return Err(unsupported(format!("`{key}` = {shown}")));
+        match (key.as_str(), value) {
+            ("llama.rope.scaling.type", Value::String(s)) if s == "none" || s == "linear" => {}
+            ("llama.rope.scaling.factor" | "llama.rope.scale_linear", v) if number(v).is_some() => {
+                factor = number(v).filter(|&f| f != 1.0 && f != 0.0).or(factor);
+            }
+            ("llama.rope.scaling.attn_factor", v) if number(v) == Some(1.0) => {}
+            // Informational for linear scaling (YaRN reads them; YaRN is refused above).
+            ("llama.rope.scaling.original_context_length", v) if number(v).is_some() => {}
+            ("llama.rope.scaling.finetuned", Value::Bool(_)) => {}
+            _ => return Err(unsupported(format!("`{key}` = {}", shown()))),
         }
     }
-    if g.tensor_shape("rope_freqs.weight").is_some() {
-        return Err(unsupported(
-            "tensor `rope_freqs.weight` holds per-frequency RoPE factors (Llama 3.1's \
-             `llama3` rope scaling)"
-                .into(),
-        ));
+    if g.get_str_opt("llama.rope.scaling.type")? == Some("none") {
+        factor = None;
     }
-    Ok(())
+    let Some(info) = g.content.tensor_infos.get("rope_freqs.weight") else {
+        return Ok(factor.map(|factor| RopeScaling::Linear { factor }));
+    };
+    if let Some(f) = factor {
+        return Err(unsupported(format!(
+            "linear scaling (factor {f}) and the tensor `rope_freqs.weight` together"
+        )));
+    }
+    if info.ggml_dtype != candle_core::quantized::GgmlDType::F32 {
+        return Err(unsupported(format!(
+            "tensor `rope_freqs.weight` is {:?}, expected F32",
+            info.ggml_dtype
+        )));
+    }
+    // Read here, not with the weights: every command that reads the config (not only
+    // `load`) must see the scaling. Its own file handle: the config is read through `&`.
+    use std::io::{Read, Seek, SeekFrom};
+    let n: usize = info.shape.dims().iter().product();
+    let start = g.content.tensor_data_offset + info.offset;
+    let mut raw = vec![0u8; 4 * n];
+    File::open(&g.path)
+        .and_then(|mut f| {
+            f.seek(SeekFrom::Start(start))?;
+            f.read_exact(&mut raw)
+        })
+        .map_err(|e| ModelError::Format {
+            path: g.path.clone(),
+            message: format!("cannot read tensor `rope_freqs.weight` ({n} f32 at {start}): {e}"),
+        })?;
+    let factors = raw
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    Ok(Some(RopeScaling::FreqFactors(factors)))
 }
 
 /// Checks the tensor index against `config` before any tensor data is read: no layer past
@@ -416,6 +452,16 @@ pub fn check_special_tokens(
 
 /// Reads the config from `{arch}.*` metadata keys (llama.cpp names) and the tensor index.
 pub fn read_config(g: &GgufFile) -> Result<LlamaConfig, ModelError> {
+    read_config_checked(g, true)
+}
+
+/// [`read_config`] without the RoPE-scaling refusal (`read_rope_scaling`): the shape of
+/// a Llama 3.1+ file for the commands that need only its shape (`model::read_shape`).
+pub fn read_shape_config(g: &GgufFile) -> Result<LlamaConfig, ModelError> {
+    read_config_checked(g, false)
+}
+
+fn read_config_checked(g: &GgufFile, rope_scaling: bool) -> Result<LlamaConfig, ModelError> {
     // llama.cpp's LoRA adapters are GGUF files of the base model's architecture (`llama`)
     // without its shape keys: they failed as "missing metadata key `llama.block_count`".
     if let Some(kind) = g.get_str_opt("general.type")? {
@@ -461,7 +507,12 @@ pub fn read_config(g: &GgufFile) -> Result<LlamaConfig, ModelError> {
             });
         }
     }
-    check_rope_scaling(g)?;
+    let rope_scaling = match read_rope_scaling(g) {
+        Ok(scaling) => scaling,
+        Err(e) if rope_scaling => return Err(e),
+        // The shape-only reader (`read_shape_config`) takes the rest of the config.
+        Err(_) => None,
+    };
     // Mixtral's GGUF files say `llama` too; without this they failed at the first
     // missing `ffn_gate`, which did not say why.
     if let Some(n) = g.get_usize_opt(&k("expert_count"))? {
@@ -495,6 +546,7 @@ pub fn read_config(g: &GgufFile) -> Result<LlamaConfig, ModelError> {
         kv_heads,
         head_dim,
         rope_theta,
+        rope_scaling,
         rms_norm_eps: g.get_f32(&k("attention.layer_norm_rms_epsilon"))?,
         vocab_size,
         tied_embeddings: g.tensor_shape("output.weight").is_none(),

@@ -22,7 +22,7 @@ pub mod weights;
 use std::path::{Path, PathBuf};
 
 pub use chat::{ChatMessage, ChatTemplate};
-pub use config::LlamaConfig;
+pub use config::{LlamaConfig, RopeScaling};
 pub use fetch::{
     cache_dir, default_model_path, fetch_default_model, FetchOutcome, DEFAULT_MODEL_FILE,
     DEFAULT_MODEL_SHA256,
@@ -175,5 +175,28 @@ pub fn read_config(path: &Path) -> Result<(LlamaConfig, SpecialTokens), ModelErr
             Ok((config, special))
         }
         ModelFormat::HfFolder => safetensors::read_config(path),
+    }
+}
+
+/// The config of a model for a command that needs only its shape (`moa plan import
+/// --model`): [`read_config`], except that a
+/// model moa's engine refuses (`ModelError::Unsupported`) but whose config reads without
+/// the RoPE-scaling check (Llama 3.1+, Llama 3.2: `rope_scaling` / `rope_freqs`) is read,
+/// with that refusal returned as a note to print. A plan and its kernels do not depend on
+/// how RoPE is applied (the host applies it before the attention), so an app that embeds
+/// them for such a model must be able to make its plan.
+pub fn read_shape(path: &Path) -> Result<(LlamaConfig, Option<String>), ModelError> {
+    let refusal = match read_config(path) {
+        Ok((config, _)) => return Ok((config, None)),
+        Err(e @ ModelError::Unsupported { .. }) => e,
+        Err(e) => return Err(e),
+    };
+    let shape = match ModelFormat::detect(path)? {
+        ModelFormat::Gguf => gguf::read_shape_config(&gguf::GgufFile::open(path)?),
+        ModelFormat::HfFolder => safetensors::read_shape_config(path).map(|(c, _)| c),
+    };
+    match shape {
+        Ok(config) => Ok((config, Some(refusal.to_string()))),
+        Err(_) => Err(refusal),
     }
 }

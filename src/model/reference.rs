@@ -334,16 +334,16 @@ pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f32) -> Result<Tensor, ModelEr
 }
 
 /// cos / sin `[n, head_dim/2]` for positions `pos0..pos0+n`: pair `j` rotates by
-/// `pos · theta^(−2j/head_dim)`. Angles are computed in f64, then rounded once.
+/// `pos · inv_freq_j` ([`LlamaConfig::rope_inv_freq`]: `theta^(−2j/head_dim)`, then the
+/// model's RoPE scaling). Angles are computed in f64, then rounded once.
 pub fn rope_tables(c: &LlamaConfig, pos0: usize, n: usize) -> Result<(Tensor, Tensor), ModelError> {
     let half = c.head_dim / 2;
-    let theta = f64::from(c.rope_theta);
+    let inv_freq = c.rope_inv_freq();
     let mut cos = Vec::with_capacity(n * half);
     let mut sin = Vec::with_capacity(n * half);
     for p in pos0..pos0 + n {
-        for j in 0..half {
-            let inv_freq = theta.powf(-((2 * j) as f64) / c.head_dim as f64);
-            let angle = p as f64 * inv_freq;
+        for &inv in &inv_freq {
+            let angle = p as f64 * inv;
             cos.push(angle.cos() as f32);
             sin.push(angle.sin() as f32);
         }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 use serde_json::Value;
 
-use super::config::LlamaConfig;
+use super::config::{LlamaConfig, RopeScaling};
 use super::weights::{assemble, check_layer_count, check_shape, HostTensor};
 use super::{io_err, Model, ModelError, ModelFormat, SpecialTokens};
 
@@ -102,6 +102,19 @@ impl HfConfig<'_> {
 /// Reads the config from a folder's `config.json` (transformers' `LlamaConfig` keys and
 /// defaults).
 pub fn read_config(dir: &Path) -> Result<(LlamaConfig, SpecialTokens), ModelError> {
+    read_config_checked(dir, true)
+}
+
+/// [`read_config`] without the `rope_scaling` refusal: the shape of a Llama 3.1+ folder
+/// for the commands that need only its shape (`model::read_shape`).
+pub fn read_shape_config(dir: &Path) -> Result<(LlamaConfig, SpecialTokens), ModelError> {
+    read_config_checked(dir, false)
+}
+
+fn read_config_checked(
+    dir: &Path,
+    rope_scaling: bool,
+) -> Result<(LlamaConfig, SpecialTokens), ModelError> {
     let path = dir.join("config.json");
     if !path.exists() {
         // A folder given as --model is read as a Hugging Face folder; one that holds a
@@ -149,18 +162,16 @@ pub fn read_config(dir: &Path) -> Result<(LlamaConfig, SpecialTokens), ModelErro
             ),
         });
     }
-    if let Some(scaling) = json
-        .get("rope_scaling")
-        .filter(|v| !rope_scaling_is_neutral(v))
-    {
-        return Err(ModelError::Unsupported {
-            path: c.path.clone(),
-            message: format!(
-                "`rope_scaling` is {scaling}: moa applies RoPE without scaling (allowed: \
-                 no `rope_scaling`, `null`, or `rope_type`/`type` = \"default\")"
-            ),
-        });
-    }
+    // RoPE scaling moa applies (linear, llama3) is read into the config; any other kind
+    // is refused, except by the commands that need only the shape (`rope_scaling` false).
+    let rope_scaling = match json.get("rope_scaling") {
+        None => None,
+        Some(v) => match read_rope_scaling(&c.path, v) {
+            Ok(scaling) => scaling,
+            Err(e) if rope_scaling => return Err(e),
+            Err(_) => None,
+        },
+    };
     for key in ["attention_bias", "mlp_bias"] {
         if json.get(key).and_then(Value::as_bool) == Some(true) {
             return Err(ModelError::Unsupported {
@@ -207,6 +218,7 @@ pub fn read_config(dir: &Path) -> Result<(LlamaConfig, SpecialTokens), ModelErro
         kv_heads: c.opt_usize("num_key_value_heads")?.unwrap_or(q_heads),
         head_dim,
         rope_theta: c.opt_f32("rope_theta")?.unwrap_or(10_000.0),
+        rope_scaling,
         rms_norm_eps: c.opt_f32("rms_norm_eps")?.unwrap_or(1e-6),
         vocab_size: c.usize("vocab_size")?,
         tied_embeddings: json
@@ -449,18 +461,58 @@ pub fn load(dir: &Path) -> Result<Model, ModelError> {
     })
 }
 
-/// Whether an HF `rope_scaling` value leaves RoPE as it is: `{"rope_type": "default"}`
-/// (transformers writes it for unscaled models; `type` is its older spelling) with no
-/// other key but an optional `factor` of 1. Any other value (linear, dynamic, yarn,
-/// llama3, longrope) changes every position's rotation or those past the original
-/// context, so it is refused rather than run unscaled.
-fn rope_scaling_is_neutral(v: &Value) -> bool {
-    let Some(map) = v.as_object() else {
-        return v.is_null();
+/// Reads an HF `rope_scaling` value (`path` names config.json in errors): `null` or
+/// `{"rope_type": "default"}` (`type` is the older spelling; an optional `factor` of 1)
+/// is plain RoPE; `linear` needs `factor`; `llama3` needs `factor`, `low_freq_factor`,
+/// `high_freq_factor` and `original_max_position_embeddings` (transformers'
+/// `modeling_rope_utils`). Errors: another kind (dynamic, yarn, longrope: each changes
+/// attention past the original context in ways moa does not implement), a missing or
+/// non-numeric parameter.
+fn read_rope_scaling(path: &str, v: &Value) -> Result<Option<RopeScaling>, ModelError> {
+    let unsupported = |message: String| ModelError::Unsupported {
+        path: path.to_string(),
+        message: format!(
+            "`rope_scaling` is {v}: {message} (allowed: no `rope_scaling`, `null`, or \
+             `rope_type`/`type` = \"default\", \"linear\" with `factor`, \"llama3\" with \
+             `factor`, `low_freq_factor`, `high_freq_factor` and \
+             `original_max_position_embeddings`)"
+        ),
     };
-    map.iter().all(|(k, v)| match k.as_str() {
-        "rope_type" | "type" => v.as_str() == Some("default"),
-        "factor" => v.as_f64() == Some(1.0),
-        _ => false,
-    }) && map.keys().any(|k| k == "rope_type" || k == "type")
+    let Some(map) = v.as_object() else {
+        return if v.is_null() {
+            Ok(None)
+        } else {
+            Err(unsupported("not an object".into()))
+        };
+    };
+    let kind = map
+        .get("rope_type")
+        .or_else(|| map.get("type"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| unsupported("no `rope_type`".into()))?;
+    let num = |key: &str| {
+        map.get(key)
+            .and_then(Value::as_f64)
+            .ok_or_else(|| unsupported(format!("`{key}` is missing or not a number")))
+    };
+    match kind {
+        "default" => match map.get("factor").map(Value::as_f64) {
+            None | Some(Some(1.0)) => Ok(None),
+            Some(_) => Err(unsupported(
+                "a `default` rope with a `factor` other than 1".into(),
+            )),
+        },
+        "linear" => Ok(Some(RopeScaling::Linear {
+            factor: num("factor")?,
+        })),
+        "llama3" => Ok(Some(RopeScaling::Llama3 {
+            factor: num("factor")?,
+            low_freq_factor: num("low_freq_factor")?,
+            high_freq_factor: num("high_freq_factor")?,
+            original_context: num("original_max_position_embeddings")?,
+        })),
+        other => Err(unsupported(format!(
+            "the kind `{other}` is not implemented"
+        ))),
+    }
 }

@@ -137,7 +137,8 @@ pub(crate) fn all_specs(c: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
 /// picked the tensors they know and ignored the rest, so a Llama-architecture file with
 /// attention biases (`blk.0.attn_q.bias`), QK norms or experts ran as another model
 /// without a word. Rotary-embedding buffers (`rotary_emb.inv_freq`, `attn_rot_embd`),
-/// which RoPE recomputes, are the only tensors allowed besides [`all_specs`].
+/// which RoPE recomputes, and GGUF's `rope_freqs.weight` (read into the config's RoPE
+/// scaling), are the only tensors allowed besides [`all_specs`].
 pub(crate) fn check_known_tensors<'a>(
     c: &LlamaConfig,
     path: &str,
@@ -147,7 +148,12 @@ pub(crate) fn check_known_tensors<'a>(
     let known: std::collections::HashSet<String> =
         all_specs(c).iter().map(|(n, _)| file_name(n)).collect();
     let mut extra: Vec<&str> = names
-        .filter(|n| !known.contains(*n) && !n.contains("rotary_emb") && !n.contains("rot_embd"))
+        .filter(|n| {
+            !known.contains(*n)
+                && !n.contains("rotary_emb")
+                && !n.contains("rot_embd")
+                && *n != "rope_freqs.weight"
+        })
         .collect();
     extra.sort_unstable();
     let Some(first) = extra.first() else {

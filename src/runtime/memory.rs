@@ -278,6 +278,7 @@ mod tests {
             kv_heads: 1,
             head_dim: 4,
             rope_theta: 10_000.0,
+            rope_scaling: None,
             rms_norm_eps: 1e-5,
             vocab_size: 10,
             tied_embeddings: false,

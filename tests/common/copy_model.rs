@@ -67,6 +67,7 @@ pub fn copy_model(spec: &CopySpec) -> (LlamaConfig, Weights) {
         // The copy heads use the slowest RoPE pair, which then barely turns over 512
         // tokens: their scores do not depend on the distance.
         rope_theta: 1.0e6,
+        rope_scaling: None,
         rms_norm_eps: 1e-5,
         vocab_size: VOCAB,
         tied_embeddings: false,

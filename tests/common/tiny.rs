@@ -294,6 +294,7 @@ impl Tiny {
             kv_heads: KV_HEADS,
             head_dim: HEAD_DIM,
             rope_theta: THETA,
+            rope_scaling: None,
             rms_norm_eps: EPS,
             vocab_size: VOCAB,
             tied_embeddings: tied,

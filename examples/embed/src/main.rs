@@ -146,6 +146,7 @@ fn random_model(plan: &Plan, seed: u64) -> Result<Model, Box<dyn Error>> {
         kv_heads: kv,
         head_dim: hd,
         rope_theta: 10_000.0,
+        rope_scaling: None,
         rms_norm_eps: 1e-5,
         vocab_size: vocab,
         tied_embeddings: true,

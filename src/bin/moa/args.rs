@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 pub const GENERATE_MAX_NEW_TOKENS: usize = 128;
 
 #[derive(Parser)]
-#[command(name = "moa", version, about = "MoA plans: inspect, convert, run")]
+#[command(name = "moa", version = moa::codegen::emit::MOA_VERSION, about = "MoA plans: inspect, convert, run")]
 pub struct Args {
     #[command(subcommand)]
     pub command: Command,
@@ -304,8 +304,8 @@ pub struct GenerateArgs {
     /// A user message; repeat the flag to decode several prompts together as a batch.
     #[arg(long, required_unless_present = "prompt_file")]
     pub prompt: Vec<String>,
-    /// Read a (long) prompt from a file (`-`: standard input; a leading UTF-8 byte-order
-    /// mark is dropped); may be repeated.
+    /// Read a (long) prompt from a file (`-`: standard input; a pipe such as `<(cat a b)`
+    /// is read to its end; a leading UTF-8 byte-order mark is dropped); may be repeated.
     #[arg(long)]
     pub prompt_file: Vec<PathBuf>,
     /// Feed the prompt as is, without the model's chat template.

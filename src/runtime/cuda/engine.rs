@@ -692,7 +692,7 @@ impl CudaLlama {
             m.write(&self.stream, &words).map_err(cu)?;
             segs.push(m);
         }
-        let table = ops::rope_table(n_tokens, d, c.rope_theta);
+        let table = ops::rope_table(n_tokens, &c.rope_inv_freq());
         let rope = DevMem::upload(
             &self.stream,
             table.as_flattened(),

@@ -751,14 +751,15 @@ pub fn rmsnorm_ref(x: &[f32], rows: &[u32], weight: &[f32], eps: f32) -> Vec<f32
 }
 
 /// The (cos, sin) table of positions `0..n_tokens`, `[n_tokens, head_dim / 2]` pairs,
-/// computed in f64 (`inv_freq_j = theta^(-2j / head_dim)`, as the CPU reference model).
-pub fn rope_table(n_tokens: u32, head_dim: usize, theta: f32) -> Vec<[f32; 2]> {
-    let half = head_dim / 2;
-    let theta = f64::from(theta);
-    let mut t = Vec::with_capacity(n_tokens as usize * half);
+/// computed in f64 from `inv_freq` (`[head_dim / 2]`, [`LlamaConfig::rope_inv_freq`], as
+/// the CPU reference model).
+///
+/// [`LlamaConfig::rope_inv_freq`]: crate::model::LlamaConfig::rope_inv_freq
+pub fn rope_table(n_tokens: u32, inv_freq: &[f64]) -> Vec<[f32; 2]> {
+    let mut t = Vec::with_capacity(n_tokens as usize * inv_freq.len());
     for p in 0..n_tokens as usize {
-        for j in 0..half {
-            let a = p as f64 * theta.powf(-((2 * j) as f64) / head_dim as f64);
+        for &inv in inv_freq {
+            let a = p as f64 * inv;
             t.push([a.cos() as f32, a.sin() as f32]);
         }
     }
@@ -1100,7 +1101,8 @@ pub fn check(ordinal: usize, storage: StorageType, seed: u64) -> Result<Vec<OpRe
         segments: vec![mk(0, 7, 2), mk(7, 0, 2), mk(7, 40, 2)],
         row_slots: 47,
     };
-    let rope = rope_table(40, d, 10_000.0);
+    // Plain RoPE at theta 10 000 (the kernel reads the table; scaling changes only it).
+    let rope = rope_table(40, &crate::model::config::plain_rope_inv_freq(d, 10_000.0));
     let seg_words: Vec<u32> = layout
         .segments
         .iter()

@@ -231,13 +231,12 @@ impl WgpuEngine {
             }
             caches.push(layer);
         }
-        // cos/sin per (position, pair), computed in f64 like the CPU reference.
-        let half = hd / 2;
-        let theta = f64::from(self.config.rope_theta);
-        let mut table = Vec::with_capacity(n_tokens as usize * half * 2);
+        // cos/sin per (position, pair), computed in f64 like the CPU reference, from the
+        // one RoPE frequency rule (scaling included).
+        let inv_freq = self.config.rope_inv_freq();
+        let mut table = Vec::with_capacity(n_tokens as usize * hd);
         for p in 0..n_tokens as usize {
-            for j in 0..half {
-                let inv = theta.powf(-((2 * j) as f64) / hd as f64);
+            for &inv in &inv_freq {
                 let a = p as f64 * inv;
                 table.push(a.cos() as f32);
                 table.push(a.sin() as f32);

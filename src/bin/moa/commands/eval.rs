@@ -305,6 +305,16 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     if args.ppl_rows > 0 {
         check_ppl_window(args.ppl_length, args.ppl_scored, config.context_length)?;
     }
+    // A flag that does not apply, and a machine without the CUDA driver, are said before
+    // the weights load (minutes for a 7B model); both came after it.
+    let cuda = args.backend == "cuda";
+    if !cuda && args.ppl_method != "prefill" {
+        bail!("--ppl-method is for --backend cuda (wgpu always teacher-forces by decode steps)");
+    }
+    if cuda {
+        moa::runtime::cuda::ops::driver_present()
+            .context("--backend cuda needs an NVIDIA GPU and its driver; --backend wgpu (the default) runs on any GPU, or on the CPU through lavapipe")?;
+    }
     let model = Model::load(&path)?;
     let tokenizer = ModelTokenizer::load(&path)?;
     let mut cases: Vec<Vec<Case>> = Vec::new();
@@ -343,10 +353,6 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         Some((windows, files))
     };
 
-    let cuda = args.backend == "cuda";
-    if !cuda && args.ppl_method != "prefill" {
-        bail!("--ppl-method is for --backend cuda (wgpu always teacher-forces by decode steps)");
-    }
     let ctx = if cuda {
         None
     } else {

@@ -192,7 +192,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             moa::input::read_stdin_to_string("prompt", moa::input::MAX_DATA_BYTES)
                 .context("cannot read the prompt from standard input (--prompt-file -)")?
         } else {
-            moa::input::read_to_string(f, "prompt file", moa::input::MAX_DATA_BYTES)
+            moa::input::read_text_or_pipe(f, "prompt file", moa::input::MAX_DATA_BYTES)
                 .with_context(|| format!("cannot read `{}`", f.display()))?
         };
         // A leading UTF-8 byte-order mark (Notepad's "UTF-8 with BOM") is not text: the
@@ -263,6 +263,12 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
                 args.max_new_tokens
             );
         }
+    }
+    if args.backend == "cuda" {
+        // Before the weights load (minutes and tens of GB for an 8B model): a machine
+        // without the CUDA driver was told so only after the whole load.
+        moa::runtime::cuda::ops::driver_present()
+            .context("--backend cuda needs an NVIDIA GPU and its driver; --backend wgpu (the default) runs on any GPU, or on the CPU through lavapipe")?;
     }
     let model = Model::load(&model_path)?;
     // The back end is chosen here, at run time; everything below drives `dyn Engine`.

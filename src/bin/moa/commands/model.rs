@@ -63,6 +63,32 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
             line("kv_heads", c.kv_heads.to_string());
             line("head_dim", c.head_dim.to_string());
             line("rope_theta", c.rope_theta.to_string());
+            // Only for a scaled model: the unscaled output is unchanged (docs show it).
+            if let Some(scaling) = &c.rope_scaling {
+                use moa::model::RopeScaling;
+                line(
+                    "rope_scaling",
+                    match scaling {
+                        RopeScaling::Linear { factor } => format!("linear, factor {factor}"),
+                        RopeScaling::Llama3 {
+                            factor,
+                            low_freq_factor,
+                            high_freq_factor,
+                            original_context,
+                        } => format!(
+                            "llama3, factor {factor}, low_freq_factor {low_freq_factor}, \
+                             high_freq_factor {high_freq_factor}, original context \
+                             {original_context} tokens"
+                        ),
+                        RopeScaling::FreqFactors(f) => format!(
+                            "rope_freqs: {} per-pair divisors, {} to {}",
+                            f.len(),
+                            f.iter().copied().fold(f32::INFINITY, f32::min),
+                            f.iter().copied().fold(0f32, f32::max)
+                        ),
+                    },
+                );
+            }
             line("rms_norm_eps", c.rms_norm_eps.to_string());
             line("vocab", c.vocab_size.to_string());
             line("tied_embedding", c.tied_embeddings.to_string());

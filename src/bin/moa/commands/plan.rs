@@ -34,12 +34,18 @@ pub fn run(cmd: PlanCommand) -> anyhow::Result<ExitCode> {
                 moa::input::read_to_string(&path, "upstream plan", moa::input::MAX_TEXT_BYTES)
                     .with_context(|| format!("cannot read `{}`", path.display()))?;
             let from_model = match &model {
-                Some(m) => Some(
-                    moa::model::read_config(m)
-                        .with_context(|| format!("reading the shape of `{}`", m.display()))?
-                        .0
-                        .model_shape(),
-                ),
+                Some(m) => {
+                    let (config, refused) = moa::model::read_shape(m)
+                        .with_context(|| format!("reading the shape of `{}`", m.display()))?;
+                    if let Some(why) = refused {
+                        // Llama 3.1+ / 3.2 scale RoPE, which moa's engine does not: their
+                        // plan is still what an app embedding the kernels needs.
+                        eprintln!(
+                            "moa plan import: note: moa's engine refuses this model ({why}); its shape is all a plan needs (the kernels take Q and K after RoPE), so the plan is written, but moa generate, eval, calib and profile will not run this model"
+                        );
+                    }
+                    Some(config.model_shape())
+                }
                 None => None,
             };
             let shown = model.as_ref().map(|m| m.display().to_string());
@@ -85,8 +91,16 @@ pub fn run(cmd: PlanCommand) -> anyhow::Result<ExitCode> {
                 }
             }
             let assumed = max_context.is_none() && from_model.is_none();
-            let shown = path.display().to_string();
-            let mut plan = upstream::import(&text, &shown, shape)?;
+            let plan_shown = path.display().to_string();
+            // A plan that does not fit names the model file too: the numbers came from it.
+            let mut plan = match (upstream::import(&text, &plan_shown, shape), &shown) {
+                (Ok(p), _) => p,
+                (Err(e), Some(m)) => {
+                    return Err(anyhow::Error::new(e)
+                        .context(format!("importing `{plan_shown}` for the model `{m}`")))
+                }
+                (Err(e), None) => return Err(e.into()),
+            };
             if plan.prompt_range().is_none() {
                 // Written all the same (the import has no flag for it, and the TOML is the
                 // place to change it), but said: moa-compile refuses such a plan.

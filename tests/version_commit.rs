@@ -1,0 +1,199 @@
+//! `moa_version` (every manifest, `--version`) names the moa commit, so that an app that
+//! commits `moa-compile` output can tell which moa wrote it (docs/EMBEDDING.md, "The
+//! output folder"): `0.1.0+git.<commit>[.modified]`, or `0.1.0+no-git` for a build that
+//! knew no commit. The rules of `build.rs` run here on throw-away folders: two clones of
+//! one commit at different paths give the same string, an edit marks it `.modified`, a
+//! folder inside another repository does not take that repository's commit, and cargo's
+//! `.cargo_vcs_info.json` names the commit of a packaged crate. Needs `git` (skipped
+//! without it); a second or so.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The build script's functions (its `main` unused here).
+#[allow(dead_code)]
+mod build_script {
+    include!(concat!(env!("CARGO_MANIFEST_DIR"), "/build.rs"));
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("version-{name}"));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn git(dir: &Path, args: &[&str]) -> Option<String> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=moa", "-c", "user.email=moa@example.org"])
+        .args(args)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn well_formed(v: &str) -> bool {
+    let Some(rest) = v.strip_prefix(concat!(env!("CARGO_PKG_VERSION"), "+")) else {
+        return false;
+    };
+    if rest == "no-git" {
+        return true;
+    }
+    let Some(rest) = rest.strip_prefix("git.") else {
+        return false;
+    };
+    let (sha, tail) = rest.split_at(rest.len().min(40));
+    sha.len() == 40
+        && sha.bytes().all(|b| b.is_ascii_hexdigit())
+        && (tail.is_empty() || tail == ".modified")
+}
+
+#[test]
+fn version_and_manifest_name_the_commit_moa_was_built_from() {
+    let v = moa::codegen::emit::MOA_VERSION;
+    assert!(well_formed(v), "{v}");
+    for bin in [env!("CARGO_BIN_EXE_moa"), env!("CARGO_BIN_EXE_moa-compile")] {
+        let out = Command::new(bin).arg("--version").output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.trim().ends_with(&format!(" {v}")),
+            "{text}"
+        );
+    }
+    let plan = moa::Plan::load(&root().join("plans/fixture-gqa.toml")).unwrap();
+    let c = moa::compile(&plan, &[moa::Target::Wgsl], moa::StorageType::F32).unwrap();
+    let m: serde_json::Value = serde_json::from_str(&c.manifest_json()).unwrap();
+    assert_eq!(m["moa_version"], v);
+    // In a git checkout, the commit is HEAD's: cargo reran build.rs when HEAD moved.
+    let top = git(root(), &["rev-parse", "--show-toplevel"]);
+    if top.as_deref().map(|t| Path::new(t).canonicalize().ok()) == Some(root().canonicalize().ok())
+    {
+        let head = git(root(), &["rev-parse", "HEAD"]).unwrap();
+        assert!(
+            v.contains(&format!("+git.{head}")),
+            "{v} is not HEAD {head}"
+        );
+    }
+}
+
+#[test]
+fn build_script_gives_one_string_per_commit_whatever_the_path() {
+    let Some(_) = git(root(), &["--version"]) else {
+        eprintln!("no git on PATH: skipped");
+        return;
+    };
+    let base = tmp("clones");
+    let a = base.join("first");
+    std::fs::create_dir_all(a.join("src")).unwrap();
+    std::fs::write(a.join("src/lib.rs"), "// one\n").unwrap();
+    std::fs::write(a.join("README.md"), "not tracked by the rule\n").unwrap();
+    git(&a, &["init", "-q"]).unwrap();
+    git(&a, &["add", "."]).unwrap();
+    git(&a, &["commit", "-q", "-m", "one"]).unwrap();
+    let sha = git(&a, &["rev-parse", "HEAD"]).unwrap();
+    let b = base.join("another path with spaces");
+    git(
+        &base,
+        &["clone", "-q", a.to_str().unwrap(), b.to_str().unwrap()],
+    )
+    .unwrap();
+    let clean = format!("+git.{sha}");
+    assert_eq!(build_script::from_checkout(&a), clean);
+    assert_eq!(build_script::from_checkout(&b), clean);
+    // A file outside what enters the binary does not count; src does.
+    std::fs::write(b.join("README.md"), "edited\n").unwrap();
+    assert_eq!(build_script::from_checkout(&b), clean);
+    std::fs::write(b.join("src/lib.rs"), "// two\n").unwrap();
+    assert_eq!(build_script::from_checkout(&b), format!("{clean}.modified"));
+
+    // A crate folder inside another repository (a tarball unpacked in a project) knows
+    // no commit, unless cargo's packaging recorded one.
+    let inner = a.join("vendor/moa");
+    std::fs::create_dir_all(&inner).unwrap();
+    assert_eq!(build_script::from_checkout(&inner), "+no-git");
+    let packaged = "0123456789abcdef0123456789abcdef01234567";
+    std::fs::write(
+        inner.join(".cargo_vcs_info.json"),
+        format!(
+            "{{\n  \"git\": {{\n    \"sha1\": \"{packaged}\"\n  }},\n  \"path_in_vcs\": \"\"\n}}\n"
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        build_script::from_checkout(&inner),
+        format!("+git.{packaged}")
+    );
+    // Outside any repository.
+    let lone = std::env::temp_dir().join(format!("moa-version-lone-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&lone);
+    std::fs::create_dir_all(&lone).unwrap();
+    if git(&lone, &["rev-parse", "--show-toplevel"]).is_none() {
+        assert_eq!(build_script::from_checkout(&lone), "+no-git");
+    }
+    let _ = std::fs::remove_dir_all(&lone);
+}
+
+/// A committed kernel folder after moa moved to another commit with no kernel change:
+/// `--check` still fails (the manifest records the moa that wrote it), but says that only
+/// `moa_version` differs and which moa wrote it, instead of "differs at line 3".
+#[test]
+fn check_says_when_only_the_moa_commit_differs() {
+    let dir = tmp("check-commit");
+    let plan = root().join("plans/fixture-gqa.toml");
+    let out = dir.join("out");
+    let args = [
+        plan.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--target",
+        "wgsl",
+        "--dtype",
+        "f32",
+    ];
+    let run = |extra: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_moa-compile"))
+            .args(args)
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        )
+    };
+    assert_eq!(run(&[]).0, Some(0));
+    let manifest = out.join("manifest.json");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let v = moa::codegen::emit::MOA_VERSION;
+    let older = "0.1.0+git.0123456789abcdef0123456789abcdef01234567";
+    std::fs::write(&manifest, text.replace(v, older)).unwrap();
+    let (code, err) = run(&["--check"]);
+    assert_eq!(code, Some(1), "{err}");
+    for want in [
+        "differs only in moa_version",
+        &format!("written by moa {older}, this is moa {v}"),
+    ] {
+        assert!(err.contains(want), "`{want}` not in:\n{err}");
+    }
+    // Anything else that differs is a plain difference.
+    std::fs::write(
+        &manifest,
+        text.replace(v, older)
+            .replacen("\"sink_tokens\": 16", "\"sink_tokens\": 17", 1),
+    )
+    .unwrap();
+    let (code, err) = run(&["--check"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("differs: ") && !err.contains("only in moa_version"),
+        "{err}"
+    );
+}

@@ -30,7 +30,7 @@ mod weights;
 
 use forward::OutputKind;
 pub use options::{
-    CoopDecodeChoice, CoopHeadChoice, OptionsError, WgpuContextOptions, WgpuEngineOptions,
+    CoopDecodeChoice, CoopHeadChoice, OptionsError, WgpuContextOptions, WgpuEngineOptions, X16,
 };
 pub use pipelines::SubgroupProducts;
 use pipelines::{CoopPipes, Pipelines};
@@ -127,6 +127,9 @@ pub struct WgpuEngine {
     /// decode's key tile; [`Self::set_decode_chunk`]); `None`: chosen per layer from the
     /// layer's work (`WgpuAttention::decode_work`).
     decode_chunk: Option<u32>,
+    /// The adapter's matrix-unit configuration the kernels were built for, where it has
+    /// one (`set_x16` builds the f16-output gate/up product with it).
+    coop_matrix: Option<crate::runtime::wgpu::CoopMatrix>,
 }
 
 /// The environment's engine settings, a malformed one an error naming it.
@@ -353,6 +356,7 @@ impl WgpuEngine {
             SubgroupProducts::from_options(&options),
             options.sg_diag,
             options.unchecked_products,
+            options.x16 != X16::Off,
         )?;
         let weights = DeviceWeights::upload(&device, &queue, &model.weights, storage, max_binding)?;
         let DeviceWeights {
@@ -412,6 +416,11 @@ impl WgpuEngine {
             Ok(_) => "matrix units (coop_matvec.wgsl)".to_string(),
             Err(why) => format!("as the other products (the matrix-unit head: {why})"),
         };
+        // The gate/up product's f16-output form (`MOA_WGPU_X16`), checked with the others.
+        let gate_up_s = gate_up
+            .as_ref()
+            .filter(|_| options.x16 != X16::Off)
+            .and_then(|p| coop_matvec::gate_up_f16(&device, storage, ctx.coop_matrix(), p.k));
         let mut engine = WgpuEngine {
             device,
             queue,
@@ -446,12 +455,14 @@ impl WgpuEngine {
             coop_decode: Box::new(coop_matvec::CoopDecode {
                 head,
                 out,
+                gate_up_s,
                 gate_up,
                 qkv,
                 note: String::new(),
                 head_kind,
             }),
             decode_chunk: options.decode_chunk.map(std::num::NonZeroU32::get),
+            coop_matrix: ctx.coop_matrix(),
         };
         engine.settle_coop();
         engine.settle_coop_head();
@@ -569,17 +580,38 @@ impl WgpuEngine {
     }
 
     /// The subgroup products' timing diagnostic (`MOA_WGPU_SG_DIAG`: 0 none, 1 no K
-    /// loop, 2 one row's x for all rows, 3 the K loop's loads only), rebuilding their
-    /// pipelines, so that a bench times each form over one request's caches. **1–3 give
-    /// wrong results.** Errors: another value, or a pipeline the driver rejects.
+    /// loop, 2 one row's x for all rows, 3 the K loop's loads only, 4 its weight loads
+    /// only, 5 its x loads only), rebuilding their pipelines, so that a bench times each
+    /// form over one request's caches. **1–5 give wrong results.** Errors: another value,
+    /// or a pipeline the driver rejects.
     pub fn set_sg_diag(&mut self, diag: u32) -> Result<(), EngineError> {
-        if diag > 3 {
+        if diag > 5 {
             return Err(EngineError::Input(format!(
-                "subgroup product diagnostic {diag}: 0, 1, 2 or 3"
+                "subgroup product diagnostic {diag}: 0 to 5"
             )));
         }
         self.options.sg_diag = diag;
         self.rebuild_pipes(self.pipes.row_block, self.sg_choice())
+    }
+
+    /// Which decode products read x in the storage type (`MOA_WGPU_X16`), rebuilding the
+    /// subgroup products' pipelines and, where the gate/up product runs on matrix units,
+    /// building its f16-output form (checked against the CPU first; a failed check leaves
+    /// gate/up writing f32, and the down product then reads f32). Decode steps recorded
+    /// from now on take it (a bench times each form over one request's caches). Errors:
+    /// a pipeline the driver rejects.
+    pub fn set_x16(&mut self, x16: X16) -> Result<(), EngineError> {
+        self.options.x16 = x16;
+        self.rebuild_pipes(self.pipes.row_block, self.sg_choice())?;
+        if x16 != X16::Off && self.coop_decode.gate_up_s.is_none() {
+            if let Some(p) = &self.coop_decode.gate_up {
+                let k = p.k;
+                self.coop_decode.gate_up_s =
+                    coop_matvec::gate_up_f16(&self.device, self.storage, self.coop_matrix, k);
+                self.check_coop_gate_up_s();
+            }
+        }
+        Ok(())
     }
 
     /// Rebuilds the engine's pipelines for the model's shape with the given few-row
@@ -597,6 +629,7 @@ impl WgpuEngine {
             sg_choice,
             self.options.sg_diag,
             self.options.unchecked_products,
+            self.options.x16 != X16::Off,
         )?;
         Ok(())
     }
@@ -679,7 +712,12 @@ impl WgpuEngine {
             }) => ", B fragments loaded before x, the output product's A straight from storage",
             _ => "",
         };
-        sg + coop + walk + qkv + &self.coop_decode.note
+        let x16 = match self.options.x16 {
+            X16::Off => "",
+            X16::Down => "; the down product's x in the storage type (MOA_WGPU_X16=down)",
+            X16::All => "; the down and QKV products' x in the storage type (MOA_WGPU_X16=all)",
+        };
+        sg + coop + walk + qkv + x16 + &self.coop_decode.note
     }
 
     /// Fixes the slots of each decode work item of requests started from now on

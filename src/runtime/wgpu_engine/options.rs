@@ -207,6 +207,22 @@ pub enum CoopDecodeChoice {
     OutAndGateUp,
 }
 
+/// Which decode products read their 16 rows of x in the attention's storage type (f16
+/// where the adapter has it) instead of f32 (`MOA_WGPU_X16`): a subgroup product loads
+/// every row's x for each weight vector, so x is 4–8× the weights' bytes through the
+/// caches (RESULTS "wgpu engine, session 17").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum X16 {
+    /// Every activation in f32 (`0`).
+    Off,
+    /// The gate/up product writes its SwiGLU output in the storage type and the down
+    /// product reads it so (`down`).
+    Down,
+    /// `Down`, and the down product also writes an f16 copy of the new residual stream,
+    /// which the next layer's QKV product (RMSNorm, on subgroups) reads (`all`).
+    All,
+}
+
 /// How [`super::WgpuEngine`] runs a model: which product kernels, which decode schedule.
 /// Each field's doc says its variable, default, what it switches and its measurement
 /// (benches/RESULTS.md). Settings that only change speed; every path is checked against
@@ -240,7 +256,8 @@ pub struct WgpuEngineOptions {
     /// 6.90–7.08 → 6.61; `2` is the earlier default there.
     pub sg_groups: Option<u32>,
     /// `MOA_WGPU_SG_DIAG` (default `0`): a timing diagnostic of the subgroup products
-    /// (`1`: no K loop, `2`: one row's x for all rows, `3`: the K loop's loads only).
+    /// (`1`: no K loop, `2`: one row's x for all rows, `3`: the K loop's loads only, `4`:
+    /// its weight loads only, `5`: its x loads only).
     /// **Wrong results**: for the profile only (RESULTS "wgpu engine, session 12", "What
     /// bounds the small products"; session 17).
     pub sg_diag: u32,
@@ -337,6 +354,10 @@ pub struct WgpuEngineOptions {
     /// 22.4 µs a layer at 128 slots and 43.2 at 1024 against 20.8 with the model's ~256
     /// (RESULTS "wgpu engine, session 16").
     pub decode_chunk: Option<std::num::NonZeroU32>,
+    /// `MOA_WGPU_X16` (default `0`): decode products that read their x in the attention's
+    /// storage type ([`X16`]; `down` or `all`). Activations past f16's range are clamped
+    /// to it (±65504). Not yet measured on a GPU (RESULTS "wgpu engine, session 18").
+    pub x16: X16,
 }
 
 impl Default for WgpuEngineOptions {
@@ -366,6 +387,7 @@ impl Default for WgpuEngineOptions {
             wgsl_tuning: WgslTuning::default(),
             unchecked_products: true,
             decode_chunk: None,
+            x16: X16::Off,
         }
     }
 }
@@ -404,7 +426,14 @@ impl WgpuEngineOptions {
                 POW2_OR_AUTO,
                 d.sg_groups,
             )?,
-            sg_diag: number(env, "MOA_WGPU_SG_DIAG", "0, 1, 2 or 3", 0..=3)?.unwrap_or(d.sg_diag),
+            sg_diag: number(env, "MOA_WGPU_SG_DIAG", "0 to 5", 0..=5)?.unwrap_or(d.sg_diag),
+            x16: choice(
+                env,
+                "MOA_WGPU_X16",
+                "0, down or all",
+                &[("0", X16::Off), ("down", X16::Down), ("all", X16::All)],
+                d.x16,
+            )?,
             row_block: choice(
                 env,
                 "MOA_WGPU_ROW_BLOCK",
@@ -619,6 +648,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_COOP_QKV",
     "MOA_WGPU_UNCHECKED",
     "MOA_WGPU_DECODE_CHUNK",
+    "MOA_WGPU_X16",
     "MOA_WGSL_FUSED_MERGE",
     "MOA_WGSL_V_FIRST",
     "MOA_WGSL_SG_DECODE",

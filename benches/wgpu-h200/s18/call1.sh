@@ -11,7 +11,9 @@
 # 2. The engine's step: SmolLM2 shape, random weights (seed 7), 16 x 4096, moa-50, 64
 #    greedy tokens, --profile 5, MOA_WGPU_COOP_ATTN=0 (main's defaults), then over the
 #    same caches (--sg-variants KSPLIT:GROUPS:DIAG:X16, parity of each real one first,
-#    every profile after an untimed one): def down all def down all | d3 d4 d5 d1 | all def
+#    every profile after an untimed one): def down all def down all k8all | d3 d4 d5 d1 |
+#    all def (k8all = KSPLIT 8 for every subgroup product, i.e. QKV at 8 with x in f16:
+#    s17's QKV at 8 lost to its 151 registers, two waves; f16 x holds half the registers)
 #    (X16: 0 = every activation f32; down = the gate/up product writes SwiGLU in f16 and
 #    the down product reads it; all = down + the down product writes an f16 copy of the
 #    residual stream that the next layer's QKV product reads; d3 = the K loop's loads
@@ -32,6 +34,7 @@
 #   down: down 6.6 -> 5.6-6.1 (x 14.2 -> 7.1 MB), gate/up 7.7 +-0.2; step -15..-30 us.
 #   all:  as down, and qkv 6.2 -> 5.6-5.9 (x 8.8 -> 4.4 MB), down +0..+0.2 (the copy's
 #     writes); step -25..-50 us (1.705 -> 1.66-1.68 ms). Parity ~0.05 (+0.005), argmax 3/3.
+#   k8all: qkv 5.4-6.2 if f16 x brings the RMSNorm form under 128 registers, else ~7.
 #   tokens/s: all +1.5..+3% over default.
 D=$(cd "$(dirname "$0")" && pwd)
 s=$(date +%s); el() { echo "[t=$(( $(date +%s) - s ))s] $*"; }
@@ -51,7 +54,7 @@ el "regs"
   timeout 10 /tmp/wdb-s18w regs-products 4:1,8:1 4 ) > "$R/regs.txt" 2>&1
 grep -E "^regs matvec" "$R/regs.txt" | sed -E 's/(exec0=[^,]*, )?//' | cut -c1-200
 A="--like smollm2-135m --rows 16 --new 64 --profile 5 --plan plans/smollm2-135m-moa-50.toml --prompt 4096"
-V="-:-:0:0;-:-:0:down;-:-:0:all;-:-:0:0;-:-:0:down;-:-:0:all;-:-:3:0;-:-:4:0;-:-:5:0;-:-:1:0;-:-:0:all;-:-:0:0"
+V="-:-:0:0;-:-:0:down;-:-:0:all;-:-:0:0;-:-:0:down;-:-:0:all;8:1:0:all;-:-:3:0;-:-:4:0;-:-:5:0;-:-:1:0;-:-:0:all;-:-:0:0"
 if left $(( END - 100 )); then el "engine"; timeout 100 /tmp/wpe-s18w $A --parity 24 --sg-variants "$V" > "$R/engine.txt" 2>&1; el "engine rc=$?"; fi
 own() {  # name, MOA_WGPU_X16, seconds the rest of the call needs after it
   if left $(( END - 24 - $3 )); then el "own $1"; MOA_WGPU_X16=$2 timeout 24 /tmp/wpe-s18w $A --parity 0 --profile 0 > "$R/own-$1.txt" 2>&1; el "rc=$?"; grep -h "tok/s" "$R/own-$1.txt" | cut -c1-120; fi

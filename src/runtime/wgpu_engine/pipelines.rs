@@ -232,7 +232,9 @@ impl Pipelines {
     /// `storage`, activations between kernels in f32. A shader the driver rejects is an
     /// [`EngineError::Gpu`] naming it.
     /// `row_block` (4, 8 or 16) rows per workgroup of the few-row products; `sg_diag` the subgroup products' timing diagnostic (0: none;
-    /// `WgpuEngineOptions::sg_diag`).
+    /// `WgpuEngineOptions::sg_diag`); `x16`: also build the subgroup products whose x is
+    /// the storage type (`MOA_WGPU_X16`).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         device: &wgpu::Device,
         storage: StorageType,

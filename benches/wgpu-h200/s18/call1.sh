@@ -1,29 +1,29 @@
 #!/bin/bash
 # Session 18, branch s18-wgpu, call 1 (one H200 through Vulkan): what bounds the decode
 # products' loads (x or weights), and x in f16 for the down and QKV products.
-#   END=225 bash .dev-s18-wgpu/call1.sh     (run tool timeout_s >= END + 15)
+#   END=140 bash .dev-s18-wgpu/call1.sh     (run tool timeout_s >= END + 15)
 # Carry `.dev-s18-wgpu` (filled by benches/wgpu-h200/s18/pack.sh): wpe.gz (release
 # examples/wgpu_products_engine), wdb.gz (release examples/wgpu_decode_bench), mg.gz
 # (release tests/model_gpu.rs), gl/ (Vulkan loader debs), this script.
 #
-# What runs, in order, each step under `timeout` and started only while END leaves room:
-# 1. regs: matvec_sg.wgsl at 4:1 and 8:1 (KSPLIT:GROUPS), DIAG 0 and 4 (weights only).
-# 2. The engine's step: SmolLM2 shape, random weights (seed 7), 16 x 4096, moa-50, 64
+# What runs, in order, each step under `timeout` and started only while END leaves room
+# (cut to fit after a refused start cost 90 s of this helper's 330):
+# 1. The engine's step: SmolLM2 shape, random weights (seed 7), 16 x 4096, moa-50, 64
 #    greedy tokens, --profile 5, MOA_WGPU_COOP_ATTN=0 (main's defaults), then over the
 #    same caches (--sg-variants KSPLIT:GROUPS:DIAG:X16, parity of each real one first,
-#    every profile after an untimed one): def down all def down all k8all | d3 d4 d5 d1 |
-#    all def (k8all = KSPLIT 8 for every subgroup product, i.e. QKV at 8 with x in f16:
-#    s17's QKV at 8 lost to its 151 registers, two waves; f16 x holds half the registers)
+#    every profile after an untimed one): def down all def all k8all | d3 d4 d5 | all def
 #    (X16: 0 = every activation f32; down = the gate/up product writes SwiGLU in f16 and
 #    the down product reads it; all = down + the down product writes an f16 copy of the
 #    residual stream that the next layer's QKV product reads; d3 = the K loop's loads
-#    only, d4 = its weight loads only, d5 = its x loads only, d1 = no K loop).
-# 3. tokens/s, processes of their own, in blocks: MOA_WGPU_X16=all, default (then, after
-#    the tests, all and default again where END leaves room).
-# 4. tests/model_gpu.rs (release) on the H200: every_option_lavapipe_runs (with the three
-#    X16 variants: gate/up's f16 output on matrix units here), and the three session 17
-#    did not run on the device: swiglu_in_the_gate_up_epilogue, tiny_model_matches_cpu_
-#    reference_dense_and_sparse, weights_over_the_binding_limit_are_split_by_rows.
+#    only, d4 = its weight loads only, d5 = its x loads only; k8all = KSPLIT 8 for every
+#    subgroup product, i.e. QKV at 8 with x in f16: s17's QKV at 8 lost to its 151
+#    registers, two waves; f16 x holds half the load registers).
+# 2. tokens/s, processes of their own: MOA_WGPU_X16=all, then the default.
+# 3. tests/model_gpu.rs (release) on the H200: the three session 17 did not run on the
+#    device (swiglu_in_the_gate_up_epilogue, tiny_model_matches_cpu_reference_dense_and_
+#    sparse, weights_over_the_binding_limit_are_split_by_rows) and every_option_lavapipe_
+#    runs (with the three X16 variants: gate/up's f16 output on matrix units here).
+# 4. regs: matvec_sg.wgsl at 4:1 and 8:1 (KSPLIT:GROUPS), DIAG 4 (weights only).
 #
 # PREDICTIONS (written before the call; s17 lead call: qkv 6.2, out 4.7, gate/up 7.7,
 #   down 6.6 us, step 1.705-1.709 ms; s17 DIAG 3 at g1: qkv 5.5, out 4.0-4.6, down 5.8-6.0,
@@ -38,7 +38,7 @@
 #   tokens/s: all +1.5..+3% over default.
 D=$(cd "$(dirname "$0")" && pwd)
 s=$(date +%s); el() { echo "[t=$(( $(date +%s) - s ))s] $*"; }
-END=${END:-225}
+END=${END:-140}
 left() { [ $(( $(date +%s) - s )) -lt "$1" ]; }
 R=/tmp/s18w; rm -rf "$R"; mkdir -p "$R"
 for b in wpe wdb mg; do gunzip -c "$D/$b.gz" > "/tmp/$b-s18w" && chmod +x "/tmp/$b-s18w" || { el "no $b.gz"; exit 1; }; done
@@ -49,21 +49,18 @@ export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/n
 export MOA_WGPU_COOP_ATTN=0
 # The test binary has CARGO_MANIFEST_DIR=/work/wt-s18-wgpu baked in.
 mkdir -p /work && ln -sfn "$PWD" /work/wt-s18-wgpu
-el "regs"
-( timeout 10 /tmp/wdb-s18w regs-products 4:1,8:1 0
-  timeout 10 /tmp/wdb-s18w regs-products 4:1,8:1 4 ) > "$R/regs.txt" 2>&1
-grep -E "^regs matvec" "$R/regs.txt" | sed -E 's/(exec0=[^,]*, )?//' | cut -c1-200
 A="--like smollm2-135m --rows 16 --new 64 --profile 5 --plan plans/smollm2-135m-moa-50.toml --prompt 4096"
-V="-:-:0:0;-:-:0:down;-:-:0:all;-:-:0:0;-:-:0:down;-:-:0:all;8:1:0:all;-:-:3:0;-:-:4:0;-:-:5:0;-:-:1:0;-:-:0:all;-:-:0:0"
-if left $(( END - 100 )); then el "engine"; timeout 100 /tmp/wpe-s18w $A --parity 24 --sg-variants "$V" > "$R/engine.txt" 2>&1; el "engine rc=$?"; fi
-own() {  # name, MOA_WGPU_X16, seconds the rest of the call needs after it
-  if left $(( END - 24 - $3 )); then el "own $1"; MOA_WGPU_X16=$2 timeout 24 /tmp/wpe-s18w $A --parity 0 --profile 0 > "$R/own-$1.txt" 2>&1; el "rc=$?"; grep -h "tok/s" "$R/own-$1.txt" | cut -c1-120; fi
+V="-:-:0:0;-:-:0:down;-:-:0:all;-:-:0:0;-:-:0:all;8:1:0:all;-:-:3:0;-:-:4:0;-:-:5:0;-:-:0:all;-:-:0:0"
+if left $(( END - 85 )); then el "engine"; timeout 85 /tmp/wpe-s18w $A --parity 24 --sg-variants "$V" > "$R/engine.txt" 2>&1; el "engine rc=$?"; fi
+own() {  # name, MOA_WGPU_X16
+  if left $(( END - 22 - 18 )); then el "own $1"; MOA_WGPU_X16=$2 timeout 22 /tmp/wpe-s18w $A --parity 0 --profile 0 > "$R/own-$1.txt" 2>&1; el "rc=$?"; grep -h "tok/s" "$R/own-$1.txt" | cut -c1-120; fi
 }
-own all1 all 50; own def1 0 50
-if left $(( END - 45 )); then el "tests"
-  timeout $(( END - $(date +%s) + s - 3 )) /tmp/mg-s18w --test-threads 1 every_option_lavapipe_runs swiglu_in_the_gate_up_epilogue tiny_model_matches_cpu_reference_dense_and_sparse weights_over_the_binding_limit_are_split_by_rows > "$R/tests.txt" 2>&1; el "tests rc=$?"
+own all1 all; own def1 0
+if left $(( END - 15 )); then el "tests"
+  timeout $(( END - $(date +%s) + s - 2 )) /tmp/mg-s18w --test-threads 1 swiglu_in_the_gate_up_epilogue tiny_model_matches_cpu_reference_dense_and_sparse weights_over_the_binding_limit_are_split_by_rows every_option_lavapipe_runs > "$R/tests.txt" 2>&1; el "tests rc=$?"
   grep -E "^test |test result|panicked" "$R/tests.txt" | head -20; fi
-own all2 all 0; own def2 0 0
+if left $(( END - 10 )); then el "regs"; timeout 8 /tmp/wdb-s18w regs-products 4:1,8:1 4 > "$R/regs.txt" 2>&1
+  grep -E "^regs matvec" "$R/regs.txt" | sed -E 's/(exec0=[^,]*, )?//' | cut -c1-200; fi
 python3 - "$R" <<'PY' | tee "$R/summary.txt"
 import re, sys, os
 R = sys.argv[1]

@@ -35,7 +35,7 @@ use moa::model::{CpuReference, LlamaConfig, Masking};
 use moa::plan::{upstream, Plan};
 use moa::runtime::engine::{Engine, Sampling};
 use moa::runtime::wgpu::WgpuContext;
-use moa::runtime::wgpu_engine::{SubgroupProducts, WgpuEngine, X16};
+use moa::runtime::wgpu_engine::{SubgroupProducts, WgpuEngine};
 
 fn main() -> ExitCode {
     moa::runtime::wgpu::ensure_xdg_runtime_dir();
@@ -61,9 +61,6 @@ fn ids(n: usize, seed: u64, vocab: usize) -> Vec<u32> {
         .collect()
 }
 
-/// KSPLIT, column groups, DIAG, and which products read x in the storage type.
-type Variant = (Option<u32>, Option<u32>, u32, Option<X16>);
-
 struct Args {
     like: String,
     rows: usize,
@@ -77,12 +74,11 @@ struct Args {
     profile: usize,
     /// Also time the first prefill pass per dispatch kind (each kind once).
     profile_prefill: bool,
-    /// `--sg-variants "KSPLIT:GROUPS:DIAG[:X16];..."` (`-` for auto; X16 `0`, `down` or
-    /// `all`, absent: the engine's `MOA_WGPU_X16`): after the run, the decode products on
-    /// subgroups rebuilt with each (`set_subgroup_matvec`, `set_sg_diag`, `set_x16`) and
+    /// `--sg-variants "KSPLIT:GROUPS:DIAG;..."` (`-` for auto): after the run, the decode
+    /// products on subgroups rebuilt with each (`set_subgroup_matvec`, `set_sg_diag`) and
     /// the step profiled again over the same request's caches (no reload, no prefill),
     /// with a parity check for DIAG 0: A/B/A/B in one process.
-    sg_variants: Vec<Variant>,
+    sg_variants: Vec<(Option<u32>, Option<u32>, u32)>,
     /// `--chunks "C,..."`: after the run, a new request per chunk length C in slots (0:
     /// the work-list model's per-layer choice; `set_decode_chunk`), prefilled, three
     /// greedy steps, and its step profiled (before any `--sg-variants`).
@@ -122,7 +118,7 @@ fn args() -> Result<Args, Error> {
                 }
             }
             "--sg-variants" => {
-                let bad = |v: &str| format!("--sg-variants: `{v}` is not KSPLIT:GROUPS:DIAG[:X16]");
+                let bad = |v: &str| format!("--sg-variants: `{v}` is not KSPLIT:GROUPS:DIAG");
                 let opt = |x: &str| -> Result<Option<u32>, String> {
                     if x == "-" {
                         Ok(None)
@@ -132,20 +128,11 @@ fn args() -> Result<Args, Error> {
                 };
                 for v in value()?.split(';').filter(|v| !v.is_empty()) {
                     let f: Vec<&str> = v.split(':').collect();
-                    let (ks, g, d, x) = match f[..] {
-                        [ks, g, d] => (ks, g, d, None),
-                        [ks, g, d, x] => (ks, g, d, Some(x)),
-                        _ => return Err(bad(v).into()),
-                    };
-                    let x16 = match x {
-                        None => None,
-                        Some("0") => Some(X16::Off),
-                        Some("down") => Some(X16::Down),
-                        Some("all") => Some(X16::All),
-                        Some(_) => return Err(bad(v).into()),
+                    let [ks, g, d] = f[..] else {
+                        return Err(bad(v).into());
                     };
                     a.sg_variants
-                        .push((opt(ks)?, opt(g)?, d.parse().map_err(|_| bad(v))?, x16));
+                        .push((opt(ks)?, opt(g)?, d.parse().map_err(|_| bad(v))?));
                 }
             }
             other => return Err(format!("unknown option {other}").into()),
@@ -345,13 +332,11 @@ fn run() -> Result<(), Error> {
             }
         }
         if !a.sg_variants.is_empty() {
-            let start_x16 = gpu.options().x16;
-            let name = |&(ksplit, groups, diag, x16): &Variant| {
+            let name = |&(ksplit, groups, diag): &(Option<u32>, Option<u32>, u32)| {
                 format!(
-                    "ksplit {} groups {} diag {diag} x16 {:?}",
+                    "ksplit {} groups {} diag {diag}",
                     ksplit.map_or("auto".into(), |k: u32| k.to_string()),
-                    groups.map_or("auto".into(), |g: u32| g.to_string()),
-                    x16.unwrap_or(start_x16)
+                    groups.map_or("auto".into(), |g: u32| g.to_string())
                 )
             };
             // Parity of each distinct real variant first: the CPU reference's seconds
@@ -359,14 +344,13 @@ fn run() -> Result<(), Error> {
             // (session 17, call 1: rows after a parity check ran up to 3x slow as a whole).
             let mut checked = Vec::new();
             for v in &a.sg_variants {
-                let &(ksplit, groups, diag, x16) = v;
+                let &(ksplit, groups, diag) = v;
                 if diag != 0 || checked.contains(v) {
                     continue;
                 }
                 checked.push(*v);
                 gpu.set_sg_diag(0)?;
                 gpu.set_subgroup_matvec(Some(SubgroupProducts { ksplit, groups }))?;
-                gpu.set_x16(x16.unwrap_or(start_x16))?;
                 println!("variant {}: {}", name(v), gpu.decode_products());
                 if let Some(cpu) = &cpu {
                     println!(
@@ -378,10 +362,9 @@ fn run() -> Result<(), Error> {
             }
             let reps = a.profile.max(1);
             for v in &a.sg_variants {
-                let &(ksplit, groups, diag, x16) = v;
+                let &(ksplit, groups, diag) = v;
                 gpu.set_sg_diag(diag)?;
                 gpu.set_subgroup_matvec(Some(SubgroupProducts { ksplit, groups }))?;
-                gpu.set_x16(x16.unwrap_or(start_x16))?;
                 // One untimed profile first: the pipelines' first use and the GPU's clocks
                 // after the host's rebuild.
                 gpu.profile_decode(&req, reps)?;

@@ -34,9 +34,6 @@
 // workgroup q owns gate columns 16q.. and up columns ffn + 16q.. and writes
 // silu(gate) · up to out[t · out_stride + 16q + c] (as `matvec_sg.wgsl`'s
 // `moa_matvec_sg_swiglu_out`).
-// `out`'s element type `otype` and `oput` (an f32 as `otype`) come from the host: f32, or
-// f16 for the gate/up product whose SwiGLU output the down product reads in half the
-// bytes (`MOA_WGPU_X16`; clamped to f16's finite range).
 // The host prepends `enable f16; enable wgpu_cooperative_matrix;`, `alias xtype = ...;`,
 // the constants KX (the product's K: a multiple of 16, of 64 where KPARTS is 4), TILES
 // (1, 2 or 4), KPARTS (1 or 4) and TPR (SG / 4), and `x_all` / `x_sumsq` / `x_put_all`
@@ -82,7 +79,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read> w: array<f16>;
 @group(0) @binding(3) var<storage, read> residual: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<otype>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read> norm: array<vec4<f32>>;
 
 // Tiles per workgroup, and K per subgroup.
@@ -293,7 +290,7 @@ fn moa_coop_matvec(
             if (t < params.n_rows && n < params.n_out / 2u) {
                 let gate = tile_at(0u, e / 16u, e % 16u);
                 let up = tile_at(1u, e / 16u, e % 16u);
-                out[t * params.out_stride + n] = oput(gate / (1.0 + exp(-gate)) * up);
+                out[t * params.out_stride + n] = gate / (1.0 + exp(-gate)) * up;
             }
         }
     } else {
@@ -306,7 +303,7 @@ fn moa_coop_matvec(
                 if (params.add_residual == 1u) {
                     v += residual[o];
                 }
-                out[o] = oput(v);
+                out[o] = v;
             }
         }
     }

@@ -62,11 +62,6 @@ struct Params {
 @group(0) @binding(3) var<storage, read> residual: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read> norm: array<vec4<f32>>;
-// The activation in the attention's storage type (`MOA_WGPU_X16`): the SwiGLU output of
-// `moa_matvec_sg_swiglu_out_s`, or the copy of the new residual stream that
-// `moa_matvec_sg_copy` writes beside `out` for the next layer's QKV product. Bindings
-// 6–11 are `matvec_rope.wgsl`'s.
-@group(0) @binding(12) var<storage, read_write> out_s: array<stype>;
 
 // The 16 rows' sums: a[g][r][c] = row 4g + r, column c; s[g][r] = Σ x² of row 4g + r.
 struct Sums {
@@ -435,78 +430,6 @@ fn moa_matvec_sg_swiglu_out(
             let gate = sum_at(g, r, c);
             let up = sum_at(g, r, c + 2u);
             out[t * params.out_stride + 2u * qg + c] = gate / (1.0 + exp(-gate)) * up;
-        }
-    }
-}
-
-// `moa_matvec_sg` that also writes each output, clamped to f16's range, to `out_s` in the
-// attention's storage type (`MOA_WGPU_X16=all`): the down product writes the new residual
-// stream in f32 (`out`, read by the head and as the next residual) and in f16 for the
-// next layer's QKV product, whose 16 rows of x are then half the bytes through the caches.
-@compute @workgroup_size(WG)
-fn moa_matvec_sg_copy(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-    @builtin(subgroup_id) sg: u32,
-    @builtin(subgroup_invocation_id) lane: u32,
-) {
-    let t0 = wid.y * 16u;
-    if (t0 >= params.n_rows) {
-        return;
-    }
-    let groups = GROUPS;
-    let n0 = (wid.x * groups + sg / KSPLIT) * 4u;
-    let last_col = params.n_out - 1u;
-    let cols = min(vec4<u32>(n0, n0 + 1u, n0 + 2u, n0 + 3u), vec4<u32>(last_col));
-    publish(product(cols, t0, lane, sg % KSPLIT), sg, lane, n_groups(t0));
-    for (var e = lid; e < 64u * groups; e += WG) {
-        let g = e / 64u;
-        let r = (e % 64u) / 4u;
-        let c = e % 4u;
-        let t = t0 + r;
-        let n = (wid.x * groups + g) * 4u + c;
-        if (t < params.n_rows && n < params.n_out) {
-            let o = t * params.out_stride + params.col_offset + n;
-            var v = sum_at(g, r, c);
-            if (params.add_residual == 1u) {
-                v += residual[o];
-            }
-            out[o] = v;
-            out_s[o] = to_stype(v);
-        }
-    }
-}
-
-// `moa_matvec_sg_swiglu_out` writing silu(gate) · up in the attention's storage type to
-// `out_s` (`MOA_WGPU_X16`), clamped to f16's range: the down product then reads its 16
-// rows of x in half the bytes.
-@compute @workgroup_size(WG)
-fn moa_matvec_sg_swiglu_out_s(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-    @builtin(subgroup_id) sg: u32,
-    @builtin(subgroup_invocation_id) lane: u32,
-) {
-    let t0 = wid.y * 16u;
-    if (t0 >= params.n_rows) {
-        return;
-    }
-    let ffn = params.n_out / 2u;
-    let n_pairs = ffn / 2u;
-    let groups = GROUPS;
-    let q = min(wid.x * groups + sg / KSPLIT, n_pairs - 1u);
-    let cols = vec4<u32>(2u * q, 2u * q + 1u, ffn + 2u * q, ffn + 2u * q + 1u);
-    publish(product(cols, t0, lane, sg % KSPLIT), sg, lane, n_groups(t0));
-    for (var e = lid; e < 32u * groups; e += WG) {
-        let g = e / 32u;
-        let r = (e % 32u) / 2u;
-        let c = e % 2u;
-        let t = t0 + r;
-        let qg = wid.x * groups + g;
-        if (qg < n_pairs && t < params.n_rows) {
-            let gate = sum_at(g, r, c);
-            let up = sum_at(g, r, c + 2u);
-            out_s[t * params.out_stride + 2u * qg + c] = to_stype(gate / (1.0 + exp(-gate)) * up);
         }
     }
 }

@@ -16,7 +16,6 @@ use moa::runtime::wgpu::WgpuContext;
 use moa::runtime::wgpu_engine::chunks::{self, plan_prefill};
 use moa::runtime::wgpu_engine::{
     dense_plan, rows_per_part, SubgroupProducts, WgpuContextOptions, WgpuEngine, WgpuEngineOptions,
-    X16,
 };
 
 fn context() -> WgpuContext {
@@ -307,28 +306,6 @@ fn every_option_lavapipe_runs_matches_the_cpu_reference() {
         (
             "one column group, ksplit 8",
             WgpuEngineOptions {
-                sg_groups: Some(1),
-                sg_ksplit: Some(8),
-                ..d
-            },
-        ),
-        (
-            // The down product's x in the storage type (`MOA_WGPU_X16=down`).
-            "x16 down",
-            WgpuEngineOptions {
-                x16: X16::Down,
-                ..d
-            },
-        ),
-        (
-            // And the QKV product's, from the down product's copy (`MOA_WGPU_X16=all`).
-            "x16 all",
-            WgpuEngineOptions { x16: X16::All, ..d },
-        ),
-        (
-            "x16 all, one column group, ksplit 8",
-            WgpuEngineOptions {
-                x16: X16::All,
                 sg_groups: Some(1),
                 sg_ksplit: Some(8),
                 ..d

@@ -59,21 +59,6 @@ pub const MATVEC_SG_SWIGLU_OUT: Shader = Shader {
     entry_point: "moa_matvec_sg_swiglu_out",
     source: include_str!("../../shaders/matvec_sg.wgsl"),
 };
-/// `matvec_sg.wgsl`'s product that also writes its output in the attention's storage type
-/// (`moa_matvec_sg_copy`: the down product's f16 copy of the residual stream for the next
-/// layer's QKV product, `MOA_WGPU_X16=all`).
-pub const MATVEC_SG_COPY: Shader = Shader {
-    name: "matvec_sg.wgsl",
-    entry_point: "moa_matvec_sg_copy",
-    source: include_str!("../../shaders/matvec_sg.wgsl"),
-};
-/// `matvec_sg.wgsl`'s gate/up product with SwiGLU in its epilogue writing the attention's
-/// storage type (`moa_matvec_sg_swiglu_out_s`, `MOA_WGPU_X16`).
-pub const MATVEC_SG_SWIGLU_OUT_S: Shader = Shader {
-    name: "matvec_sg.wgsl",
-    entry_point: "moa_matvec_sg_swiglu_out_s",
-    source: include_str!("../../shaders/matvec_sg.wgsl"),
-};
 pub const SWIGLU: Shader = Shader {
     name: "swiglu.wgsl",
     entry_point: "moa_swiglu",
@@ -115,8 +100,6 @@ pub const ALL: &[Shader] = &[
     MATVEC_SG,
     MATVEC_SG_ROPE,
     MATVEC_SG_SWIGLU_OUT,
-    MATVEC_SG_COPY,
-    MATVEC_SG_SWIGLU_OUT_S,
     SWIGLU,
     ROPE_KV,
     ARGMAX,
@@ -160,23 +143,7 @@ impl Shader {
         if s.contains("cache_slot(") {
             s.push_str(CACHE_SLOT);
         }
-        if self.source.contains("to_stype(") {
-            s.push_str(&to_stype(types.attention));
-        }
         s
-    }
-}
-
-/// `fn to_stype(v: f32) -> stype`: an f32 activation stored in the attention's storage
-/// type, clamped to f16's finite range where that is f16 (an activation past 65504 stays
-/// finite rather than becoming inf and then NaN in the next product's sums of squares).
-pub fn to_stype(attention: StorageType) -> String {
-    match attention {
-        StorageType::F16 => {
-            "fn to_stype(v: f32) -> stype {\n    return stype(clamp(v, -65504.0, 65504.0));\n}\n"
-                .to_string()
-        }
-        _ => "fn to_stype(v: f32) -> stype {\n    return stype(v);\n}\n".to_string(),
     }
 }
 
@@ -229,9 +196,6 @@ pub struct CoopWalk {
     pub early: bool,
     pub direct: bool,
     pub rope: Option<usize>,
-    /// `out` in f16 (`otype`), clamped to f16's finite range: the gate/up product's SwiGLU
-    /// output for a down product that reads f16 (`MOA_WGPU_X16`); f32 otherwise.
-    pub out_f16: bool,
 }
 
 /// Elements of `coop_matvec.wgsl`'s `xs` (16 rows of `k` + [`COOP_MATVEC_XPAD`], in
@@ -271,18 +235,13 @@ pub fn coop_matvec_source(
         COOP_MATVEC.source.to_string()
     };
     format!(
-        "enable f16;\nenable wgpu_cooperative_matrix;\nalias xtype = {};\nconst KX: u32 = {k}u;\nconst TILES: u32 = {tiles}u;\nconst KPARTS: u32 = {kparts}u;\nconst TPR: u32 = {}u;\nconst XPAD: u32 = {}u;\nconst XS_LEN: u32 = {xs_len}u;\nconst EARLY: u32 = {}u;\nconst DIRECT: u32 = {}u;\n{}{}{}{}{}{}",
+        "enable f16;\nenable wgpu_cooperative_matrix;\nalias xtype = {};\nconst KX: u32 = {k}u;\nconst TILES: u32 = {tiles}u;\nconst KPARTS: u32 = {kparts}u;\nconst TPR: u32 = {}u;\nconst XPAD: u32 = {}u;\nconst XS_LEN: u32 = {xs_len}u;\nconst EARLY: u32 = {}u;\nconst DIRECT: u32 = {}u;\n{}{}{}{}{}",
         input.name(),
         (sg / 4).max(1),
         COOP_MATVEC_XPAD,
         u32::from(early),
         u32::from(direct),
         x_binding(direct),
-        if walk.out_f16 {
-            "alias otype = f16;\nfn oput(v: f32) -> otype {\n    return otype(clamp(v, -65504.0, 65504.0));\n}\n"
-        } else {
-            "alias otype = f32;\nfn oput(v: f32) -> otype {\n    return v;\n}\n"
-        },
         coop_rope(walk.rope),
         x_registers(k, sg),
         wg_stores(false),
@@ -581,12 +540,7 @@ mod tests {
                 direct: true,
                 ..early
             };
-            // The gate/up product's f16 SwiGLU output (`MOA_WGPU_X16`).
-            let early_f16 = CoopWalk {
-                out_f16: true,
-                ..early
-            };
-            for walk in [CoopWalk::default(), early, direct, early_f16] {
+            for walk in [CoopWalk::default(), early, direct] {
                 let source = coop_matvec_source(576, tiles, kparts, input, 32, walk);
                 validate_wgsl(COOP_MATVEC.name, &source).unwrap_or_else(|e| panic!("{e}"));
                 for (mode, epi) in [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (1.0, 2.0)] {
@@ -616,7 +570,7 @@ mod tests {
         }
     }
 
-    /// The subgroup products' timing diagnostics (`DIAG` 1 and 2, `MOA_WGPU_SG_DIAG`) resolve
+    /// The subgroup products' timing diagnostics (`DIAG` 1 to 5, `MOA_WGPU_SG_DIAG`) resolve
     /// and translate to SPIR-V for every entry point, as the device builds them.
     #[cfg(target_os = "linux")]
     #[test]
@@ -626,13 +580,7 @@ mod tests {
             input: StorageType::F32,
             attention: StorageType::F16,
         };
-        for shader in [
-            MATVEC_SG,
-            MATVEC_SG_ROPE,
-            MATVEC_SG_SWIGLU_OUT,
-            MATVEC_SG_COPY,
-            MATVEC_SG_SWIGLU_OUT_S,
-        ] {
+        for shader in [MATVEC_SG, MATVEC_SG_ROPE, MATVEC_SG_SWIGLU_OUT] {
             for diag in [1.0, 2.0, 3.0, 4.0, 5.0] {
                 let constants = [
                     ("INPUT_MODE", 1.0),

@@ -66,9 +66,6 @@ pub(super) struct CoopDecode {
     /// The output, gate/up and QKV products, where asked for, built and checked.
     pub(super) out: Option<CoopProduct>,
     pub(super) gate_up: Option<CoopProduct>,
-    /// The gate/up product writing its SwiGLU output in f16 (`MOA_WGPU_X16`), where asked
-    /// for, built and checked.
-    pub(super) gate_up_s: Option<CoopProduct>,
     pub(super) qkv: Option<CoopProduct>,
     /// Why the output and gate/up products were turned off at start-up (empty where they
     /// were not), for `decode_products`.
@@ -323,38 +320,6 @@ pub(super) fn coop_products(
     (out, gate_up, qkv)
 }
 
-/// The gate/up product of [`coop_products`] (K = `k`, RMSNorm, SwiGLU epilogue) writing
-/// its output in f16, clamped to f16's range (`MOA_WGPU_X16`: the down product reads it in
-/// half the bytes); `None` where it does not build.
-pub(super) fn gate_up_f16(
-    device: &wgpu::Device,
-    storage: StorageType,
-    coop: Option<CoopMatrix>,
-    k: usize,
-) -> Option<CoopProduct> {
-    let walk = CoopWalk {
-        early: true,
-        out_f16: true,
-        ..CoopWalk::default()
-    };
-    build(
-        device,
-        storage,
-        coop,
-        k,
-        (2, 4),
-        StorageType::F32,
-        (1, 2),
-        walk,
-    )
-    .ok()
-    .map(|pipeline| CoopProduct {
-        pipeline,
-        direct: None,
-        k,
-    })
-}
-
 /// The start-up check's product: 21 rows (a full 16-row block and a partial one), 400
 /// columns (25 tiles: the last workgroup partly past the end at every tile count), written
 /// at column 3 of rows 405 wide.
@@ -519,10 +484,7 @@ impl WgpuEngine {
             }
         }
         if let Some(p) = &self.coop_decode.gate_up {
-            worst = worst.max(self.check_coop_gate_up(&p.pipeline, p.k, false)?);
-        }
-        if let Some(p) = &self.coop_decode.gate_up_s {
-            worst = worst.max(self.check_coop_gate_up(&p.pipeline, p.k, true)?);
+            worst = worst.max(self.check_coop_gate_up(&p.pipeline, p.k)?);
         }
         if let Some(p) = &self.coop_decode.qkv {
             worst = worst.max(self.check_coop_qkv(&p.pipeline, p.k)?);
@@ -710,26 +672,12 @@ impl WgpuEngine {
         Ok(worst)
     }
 
-    /// Keeps the f16-output gate/up product (`gate_up_s`, built by `set_x16`) only if it
-    /// matches the CPU on this device.
-    pub(super) fn check_coop_gate_up_s(&mut self) {
-        let Some(p) = &self.coop_decode.gate_up_s else {
-            return;
-        };
-        match self.check_coop_gate_up(&p.pipeline, p.k, true) {
-            Ok(e) if e <= 1e-3 => {}
-            _ => self.coop_decode.gate_up_s = None,
-        }
-    }
-
-    /// The gate/up product (f32 x, K = `k`, RMSNorm, SwiGLU epilogue, ffn = 48; its output
-    /// in f16 where `f16_out`): its largest relative error against the CPU (an f16 output
-    /// is within half an f16 ulp, 4.9e-4 relative, of the f32 one).
+    /// The gate/up product (f32 x, K = `k`, RMSNorm, SwiGLU epilogue, ffn = 48): its
+    /// largest relative error against the CPU.
     fn check_coop_gate_up(
         &self,
         pipeline: &wgpu::ComputePipeline,
         k: usize,
-        f16_out: bool,
     ) -> Result<f32, EngineError> {
         let rows = CHECK_ROWS;
         let (ffn, eps) = (48, 1e-5f32);
@@ -764,14 +712,6 @@ impl WgpuEngine {
         ];
         let groups = [(ffn / 16) as u32, rows.div_ceil(16) as u32, 1];
         let got = self.run_coop_check(pipeline, &bound, groups, &out, rows * ffn)?;
-        let value = |i: usize| -> f32 {
-            if f16_out {
-                let word = got[i / 2];
-                f16::from_bits((word >> (16 * (i % 2))) as u16).to_f32()
-            } else {
-                f32::from_bits(got[i])
-            }
-        };
         let mut worst = 0f32;
         for t in 0..rows {
             let row = &x[t * k..(t + 1) * k];
@@ -783,7 +723,7 @@ impl WgpuEngine {
             for c in 0..ffn {
                 let (gate, up) = (dot(c), dot(ffn + c));
                 let want = gate / (1.0 + (-gate).exp()) * up;
-                worst = worst.max(check_rel(value(t * ffn + c), want));
+                worst = worst.max(check_rel(f32::from_bits(got[t * ffn + c]), want));
             }
         }
         Ok(worst)
@@ -863,7 +803,6 @@ impl WgpuEngine {
                 // The same feature and kernel: the other matrix-unit products go too.
                 self.coop_decode.out = None;
                 self.coop_decode.gate_up = None;
-                self.coop_decode.gate_up_s = None;
                 self.coop_decode.qkv = None;
             }
         }
@@ -873,12 +812,7 @@ impl WgpuEngine {
     /// `decode_products`.
     fn drop_coop_products(&mut self, why: String) {
         let qkv = self.coop_decode.qkv.take().is_some();
-        let gate_up_s = self.coop_decode.gate_up_s.take().is_some();
-        if self.coop_decode.out.take().is_some()
-            | self.coop_decode.gate_up.take().is_some()
-            | qkv
-            | gate_up_s
-        {
+        if self.coop_decode.out.take().is_some() | self.coop_decode.gate_up.take().is_some() | qkv {
             self.coop_decode.note =
                 format!("; the matrix-unit output, gate/up and QKV products {why}");
         }

@@ -30,7 +30,7 @@ mod weights;
 
 use forward::OutputKind;
 pub use options::{
-    CoopDecodeChoice, CoopHeadChoice, OptionsError, WgpuContextOptions, WgpuEngineOptions, X16,
+    CoopDecodeChoice, CoopHeadChoice, OptionsError, WgpuContextOptions, WgpuEngineOptions,
 };
 pub use pipelines::SubgroupProducts;
 use pipelines::{CoopPipes, Pipelines};
@@ -127,9 +127,6 @@ pub struct WgpuEngine {
     /// decode's key tile; [`Self::set_decode_chunk`]); `None`: chosen per layer from the
     /// layer's work (`WgpuAttention::decode_work`).
     decode_chunk: Option<u32>,
-    /// The adapter's matrix-unit configuration the kernels were built for, where it has
-    /// one (`set_x16` builds the f16-output gate/up product with it).
-    coop_matrix: Option<crate::runtime::wgpu::CoopMatrix>,
 }
 
 /// The environment's engine settings, a malformed one an error naming it.
@@ -356,7 +353,6 @@ impl WgpuEngine {
             SubgroupProducts::from_options(&options),
             options.sg_diag,
             options.unchecked_products,
-            options.x16 != X16::Off,
         )?;
         let weights = DeviceWeights::upload(&device, &queue, &model.weights, storage, max_binding)?;
         let DeviceWeights {
@@ -416,11 +412,6 @@ impl WgpuEngine {
             Ok(_) => "matrix units (coop_matvec.wgsl)".to_string(),
             Err(why) => format!("as the other products (the matrix-unit head: {why})"),
         };
-        // The gate/up product's f16-output form (`MOA_WGPU_X16`), checked with the others.
-        let gate_up_s = gate_up
-            .as_ref()
-            .filter(|_| options.x16 != X16::Off)
-            .and_then(|p| coop_matvec::gate_up_f16(&device, storage, ctx.coop_matrix(), p.k));
         let mut engine = WgpuEngine {
             device,
             queue,
@@ -455,14 +446,12 @@ impl WgpuEngine {
             coop_decode: Box::new(coop_matvec::CoopDecode {
                 head,
                 out,
-                gate_up_s,
                 gate_up,
                 qkv,
                 note: String::new(),
                 head_kind,
             }),
             decode_chunk: options.decode_chunk.map(std::num::NonZeroU32::get),
-            coop_matrix: ctx.coop_matrix(),
         };
         engine.settle_coop();
         engine.settle_coop_head();
@@ -594,26 +583,6 @@ impl WgpuEngine {
         self.rebuild_pipes(self.pipes.row_block, self.sg_choice())
     }
 
-    /// Which decode products read x in the storage type (`MOA_WGPU_X16`), rebuilding the
-    /// subgroup products' pipelines and, where the gate/up product runs on matrix units,
-    /// building its f16-output form (checked against the CPU first; a failed check leaves
-    /// gate/up writing f32, and the down product then reads f32). Decode steps recorded
-    /// from now on take it (a bench times each form over one request's caches). Errors:
-    /// a pipeline the driver rejects.
-    pub fn set_x16(&mut self, x16: X16) -> Result<(), EngineError> {
-        self.options.x16 = x16;
-        self.rebuild_pipes(self.pipes.row_block, self.sg_choice())?;
-        if x16 != X16::Off && self.coop_decode.gate_up_s.is_none() {
-            if let Some(p) = &self.coop_decode.gate_up {
-                let k = p.k;
-                self.coop_decode.gate_up_s =
-                    coop_matvec::gate_up_f16(&self.device, self.storage, self.coop_matrix, k);
-                self.check_coop_gate_up_s();
-            }
-        }
-        Ok(())
-    }
-
     /// Rebuilds the engine's pipelines for the model's shape with the given few-row
     /// product choice (`set_row_block`).
     fn rebuild_pipes(
@@ -629,7 +598,6 @@ impl WgpuEngine {
             sg_choice,
             self.options.sg_diag,
             self.options.unchecked_products,
-            self.options.x16 != X16::Off,
         )?;
         Ok(())
     }
@@ -712,12 +680,7 @@ impl WgpuEngine {
             }) => ", B fragments loaded before x, the output product's A straight from storage",
             _ => "",
         };
-        let x16 = match self.options.x16 {
-            X16::Off => "",
-            X16::Down => "; the down product's x in the storage type (MOA_WGPU_X16=down)",
-            X16::All => "; the down and QKV products' x in the storage type (MOA_WGPU_X16=all)",
-        };
-        sg + coop + walk + qkv + x16 + &self.coop_decode.note
+        sg + coop + walk + qkv + &self.coop_decode.note
     }
 
     /// Fixes the slots of each decode work item of requests started from now on

@@ -207,22 +207,6 @@ pub enum CoopDecodeChoice {
     OutAndGateUp,
 }
 
-/// Which decode products read their 16 rows of x in the attention's storage type (f16
-/// where the adapter has it) instead of f32 (`MOA_WGPU_X16`): a subgroup product loads
-/// every row's x for each weight vector, so x is 4–8× the weights' bytes through the
-/// caches (RESULTS "wgpu engine, session 17").
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum X16 {
-    /// Every activation in f32 (`0`).
-    Off,
-    /// The gate/up product writes its SwiGLU output in the storage type and the down
-    /// product reads it so (`down`).
-    Down,
-    /// `Down`, and the down product also writes an f16 copy of the new residual stream,
-    /// which the next layer's QKV product (RMSNorm, on subgroups) reads (`all`).
-    All,
-}
-
 /// How [`super::WgpuEngine`] runs a model: which product kernels, which decode schedule.
 /// Each field's doc says its variable, default, what it switches and its measurement
 /// (benches/RESULTS.md). Settings that only change speed; every path is checked against
@@ -259,7 +243,7 @@ pub struct WgpuEngineOptions {
     /// (`1`: no K loop, `2`: one row's x for all rows, `3`: the K loop's loads only, `4`:
     /// its weight loads only, `5`: its x loads only).
     /// **Wrong results**: for the profile only (RESULTS "wgpu engine, session 12", "What
-    /// bounds the small products"; session 17).
+    /// bounds the small products"; sessions 17 and 18).
     pub sg_diag: u32,
     /// `MOA_WGPU_ROW_BLOCK` (default `4`): rows per workgroup of `matvec.wgsl`, 4, 8 or
     /// 16. 16 was slower on the H200: plan step 6.92 → 11.29 ms (session 8).
@@ -354,10 +338,6 @@ pub struct WgpuEngineOptions {
     /// 22.4 µs a layer at 128 slots and 43.2 at 1024 against 20.8 with the model's ~256
     /// (RESULTS "wgpu engine, session 16").
     pub decode_chunk: Option<std::num::NonZeroU32>,
-    /// `MOA_WGPU_X16` (default `0`): decode products that read their x in the attention's
-    /// storage type ([`X16`]; `down` or `all`). Activations past f16's range are clamped
-    /// to it (±65504). Not yet measured on a GPU (RESULTS "wgpu engine, session 18").
-    pub x16: X16,
 }
 
 impl Default for WgpuEngineOptions {
@@ -387,7 +367,6 @@ impl Default for WgpuEngineOptions {
             wgsl_tuning: WgslTuning::default(),
             unchecked_products: true,
             decode_chunk: None,
-            x16: X16::Off,
         }
     }
 }
@@ -427,13 +406,6 @@ impl WgpuEngineOptions {
                 d.sg_groups,
             )?,
             sg_diag: number(env, "MOA_WGPU_SG_DIAG", "0 to 5", 0..=5)?.unwrap_or(d.sg_diag),
-            x16: choice(
-                env,
-                "MOA_WGPU_X16",
-                "0, down or all",
-                &[("0", X16::Off), ("down", X16::Down), ("all", X16::All)],
-                d.x16,
-            )?,
             row_block: choice(
                 env,
                 "MOA_WGPU_ROW_BLOCK",
@@ -648,7 +620,6 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_COOP_QKV",
     "MOA_WGPU_UNCHECKED",
     "MOA_WGPU_DECODE_CHUNK",
-    "MOA_WGPU_X16",
     "MOA_WGSL_FUSED_MERGE",
     "MOA_WGSL_V_FIRST",
     "MOA_WGSL_SG_DECODE",
@@ -680,6 +651,10 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGPU_X16",
+        "the down and QKV products' 16 rows of x in f16 (the gate/up product writing SwiGLU in f16, the down product an f16 copy of the residual stream) did not make the step faster on the H200 (SmolLM2 16 x 4096: 1765.6-1780.7 against 1752.7-1753.0 us; qkv 6.36-6.66 against 6.30-6.59, down 6.60-6.75 against 6.71-7.47 us) and was deleted: x's bytes through the caches do not bound the products (benches/RESULTS.md, wgpu session 18)",
+    ),
     (
         "MOA_WGSL_ITEM_LOADS",
         "the decode's first tile loaded with the work item was slower in the engine's step on the H200 (SmolLM2 16 x 4096: attention 23.3-23.6 us a layer with k, 24.2 with kv, 39.1 with kv-shared, against 22.5-22.7; step 1.02-1.27x) and was deleted (benches/RESULTS.md, wgpu session 15)",

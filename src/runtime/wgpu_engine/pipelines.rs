@@ -50,21 +50,6 @@ pub(super) struct SgSet {
     /// Column groups per workgroup (`GROUPS`): a workgroup writes 4 · `groups` output
     /// columns (2 · `groups` rotation or gate/up pairs).
     pub(super) groups: u32,
-    /// The pipelines of x in the storage type (`MOA_WGPU_X16`), where asked for.
-    pub(super) x16: Option<SgX16>,
-}
-
-/// The subgroup products whose x is the attention's storage type (`MOA_WGPU_X16`).
-pub(super) struct SgX16 {
-    /// RMSNorm → gate/up product → SwiGLU written in the storage type
-    /// (`moa_matvec_sg_swiglu_out_s`).
-    pub(super) swiglu_out_s: wgpu::ComputePipeline,
-    /// The plain product (+ residual) that also writes its output in the storage type
-    /// (`moa_matvec_sg_copy`): x in f32, and x in the storage type (`copy_s`).
-    pub(super) copy: wgpu::ComputePipeline,
-    pub(super) copy_s: wgpu::ComputePipeline,
-    /// RMSNorm → QKV product → RoPE + cache write with x in the storage type.
-    pub(super) rope_s: wgpu::ComputePipeline,
 }
 
 impl SgSet {
@@ -232,9 +217,7 @@ impl Pipelines {
     /// `storage`, activations between kernels in f32. A shader the driver rejects is an
     /// [`EngineError::Gpu`] naming it.
     /// `row_block` (4, 8 or 16) rows per workgroup of the few-row products; `sg_diag` the subgroup products' timing diagnostic (0: none;
-    /// `WgpuEngineOptions::sg_diag`); `x16`: also build the subgroup products whose x is
-    /// the storage type (`MOA_WGPU_X16`).
-    #[allow(clippy::too_many_arguments)]
+    /// `WgpuEngineOptions::sg_diag`).
     pub(super) fn new(
         device: &wgpu::Device,
         storage: StorageType,
@@ -243,7 +226,6 @@ impl Pipelines {
         sg_choice: SubgroupProducts,
         sg_diag: u32,
         unchecked: bool,
-        x16: bool,
     ) -> Result<Pipelines, EngineError> {
         let types = Types {
             weights: storage,
@@ -332,22 +314,7 @@ impl Pipelines {
                             ("DIAG", diag),
                         ]
                     };
-                    let x16 = if x16 {
-                        Some(SgX16 {
-                            swiglu_out_s: pipe_with(
-                                shaders::MATVEC_SG_SWIGLU_OUT_S,
-                                types,
-                                &c(1.0),
-                            )?,
-                            copy: pipe_with(shaders::MATVEC_SG_COPY, types, &c(0.0))?,
-                            copy_s: pipe_with(shaders::MATVEC_SG_COPY, attn, &c(0.0))?,
-                            rope_s: pipe_with(shaders::MATVEC_SG_ROPE, attn, &c(1.0))?,
-                        })
-                    } else {
-                        None
-                    };
                     Ok(Some(SgSet {
-                        x16,
                         groups,
                         plain: pipe_with(shaders::MATVEC_SG, types, &c(0.0))?,
                         attn: pipe_with(shaders::MATVEC_SG, attn, &c(0.0))?,

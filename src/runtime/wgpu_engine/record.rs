@@ -10,7 +10,7 @@ use super::forward::OutputKind;
 use super::pipelines::SgPipes;
 use super::request::{StepIo, WgpuRequest, BACKEND};
 use super::weights::Matrix;
-use super::{elem_bytes, EngineError, WgpuEngine, X16};
+use super::{elem_bytes, EngineError, WgpuEngine};
 use crate::runtime::engine::Request;
 use crate::runtime::wgpu::{bind_buffers, storage_u32_buffer, uniform_buffer, Dispatch};
 
@@ -211,26 +211,6 @@ impl WgpuEngine {
         out: View,
         rows: usize,
     ) {
-        self.linear_with(d, input, x, w, residual, out, rows, None);
-    }
-
-    /// [`Self::linear`] that, given `copy` and where the product runs on subgroups with
-    /// the `MOA_WGPU_X16` pipelines (a plain or storage-type input), also writes its
-    /// output in the attention's storage type to `copy` (`moa_matvec_sg_copy`). Returns
-    /// whether it did (for every part of `w`).
-    #[allow(clippy::too_many_arguments)]
-    fn linear_with(
-        &self,
-        d: &mut Vec<Dispatch>,
-        input: Input,
-        x: View,
-        w: &Matrix,
-        residual: Option<View>,
-        out: View,
-        rows: usize,
-        copy: Option<View>,
-    ) -> bool {
-        let mut copied = copy.is_some();
         let (k, n_total) = (w.cols, w.rows);
         let eps = self.config.rms_norm_eps.to_bits();
         let norm = match input {
@@ -258,30 +238,6 @@ impl WgpuEngine {
             if let (true, Some(sg)) = (self.fuses(rows), sg) {
                 let ksplit = sg.ksplit(n_out, k);
                 let set = sg.set(ksplit);
-                let groups = [
-                    (n_out as u32).div_ceil(set.columns_per_workgroup()),
-                    (rows as u32).div_ceil(16),
-                    1,
-                ];
-                let with_copy = match (copy, &set.x16, input) {
-                    (Some(c), Some(x16), Input::Plain) => Some((c, &x16.copy)),
-                    (Some(c), Some(x16), Input::Attention) => Some((c, &x16.copy_s)),
-                    _ => None,
-                };
-                if let Some((c, pipe)) = with_copy {
-                    let buffers = [
-                        (0, (&params).into()),
-                        (1, x),
-                        (2, wb.into()),
-                        (3, residual.unwrap_or((&self.dummy).into())),
-                        (4, out),
-                        (5, norm.into()),
-                        (12, c),
-                    ];
-                    d.push(self.dispatch_bound(pipe, &buffers, groups));
-                    continue;
-                }
-                copied = false;
                 let pipe = match input {
                     Input::Plain => &set.plain,
                     Input::Attention => &set.attn,
@@ -296,10 +252,14 @@ impl WgpuEngine {
                     (4, out),
                     (5, norm.into()),
                 ];
+                let groups = [
+                    (n_out as u32).div_ceil(set.columns_per_workgroup()),
+                    (rows as u32).div_ceil(16),
+                    1,
+                ];
                 d.push(self.dispatch_bound(pipe, &buffers, groups));
                 continue;
             }
-            copied = false;
             if self.fuses(rows) {
                 let pipe = match input {
                     Input::Plain => &self.pipes.matvec,
@@ -355,7 +315,6 @@ impl WgpuEngine {
                 ],
             ));
         }
-        copied
     }
 
     /// Every dispatch of one forward pass over `io`, in order. Prefill passes record
@@ -431,13 +390,6 @@ impl WgpuEngine {
                 [t as u32, 1, 1],
             ));
         };
-        // `MOA_WGPU_X16`: x16_act, the SwiGLU output in the storage type where the gate/up
-        // product has that form; x16_copy, the down product's storage-type copy of the
-        // residual stream (in `a.h`, unused by fused passes) for the next layer's QKV
-        // product; `x_s_ready`: the previous layer's down product wrote it.
-        let x16_act = self.options.x16 != X16::Off;
-        let x16_copy = self.options.x16 == X16::All;
-        let mut x_s_ready = false;
         for (l, lw) in self.layers.iter().enumerate() {
             let layout = &st.layouts[l];
             let parts = &st.caches[l];
@@ -565,14 +517,6 @@ impl WgpuEngine {
                             (t as u32).div_ceil(16),
                             1,
                         ];
-                        // x as the previous layer's down product copied it, in the
-                        // storage type (`MOA_WGPU_X16=all`).
-                        if let (Some(x16), true) = (&set.x16, x_s_ready) {
-                            let mut bound_s = bound;
-                            bound_s[1] = (1, (&a.h).into());
-                            d.push(self.dispatch_bound(&x16.rope_s, &bound_s, groups));
-                            continue;
-                        }
                         d.push(self.dispatch_bound(&set.rope, &bound, groups));
                         continue;
                     }
@@ -721,13 +665,7 @@ impl WgpuEngine {
                         && c.ffn_size.is_multiple_of(2)
                 })
                 .map(|sg| (sg, &lw.w_gate_up.parts[0]));
-            // The down product's storage-type copy of the new residual stream, for the
-            // next layer's QKV product (decode passes, not after the last layer).
-            let copy: Option<View> =
-                (x16_copy && decode && l + 1 < self.layers.len()).then(|| (&a.h).into());
             if let Some(p) = coop_gate_up {
-                // SwiGLU written in f16 where that form was built and checked.
-                let gate_up_s = self.coop_decode.gate_up_s.as_ref().filter(|_| x16_act);
                 let params = [
                     t as u32,
                     hidden as u32,
@@ -739,7 +677,7 @@ impl WgpuEngine {
                     0,
                 ];
                 d.push(self.coop_dispatch(
-                    gate_up_s.map_or(&p.pipeline, |s| &s.pipeline),
+                    &p.pipeline,
                     params,
                     [
                         (&a.x_alt).into(),
@@ -752,21 +690,14 @@ impl WgpuEngine {
                     [(c.ffn_size / 16) as u32, (t as u32).div_ceil(16), 1],
                 ));
                 tag(&mut kinds, &d, "gate_up");
-                // An f16 SwiGLU output is read as the storage type (`Input::Attention`).
-                let act = if gate_up_s.is_some() {
-                    Input::Attention
-                } else {
-                    Input::Plain
-                };
-                x_s_ready = self.linear_with(
+                self.linear(
                     &mut d,
-                    act,
+                    Input::Plain,
                     (&a.ffn_act).into(),
                     &lw.w_down,
                     Some((&a.x_alt).into()),
                     (&a.x).into(),
                     t,
-                    copy,
                 );
             } else if let Some((sg, part)) = swiglu_sg {
                 let n_out = 2 * c.ffn_size;
@@ -783,33 +714,27 @@ impl WgpuEngine {
                 // Column groups of 2 gate + 2 up columns: ffn / 2 of them.
                 let pairs = (c.ffn_size / 2) as u32;
                 let set = sg.set(sg.ksplit(n_out, hidden));
-                // SwiGLU written in the storage type (`MOA_WGPU_X16`) to binding 12.
-                let (pipe, act_binding, act) = match (&set.x16, x16_act) {
-                    (Some(x16), true) => (&x16.swiglu_out_s, 12, Input::Attention),
-                    _ => (&set.swiglu_out, 4, Input::Plain),
-                };
                 d.push(self.dispatch_bound(
-                    pipe,
+                    &set.swiglu_out,
                     &[
                         (0, (&params).into()),
                         (1, (&a.x_alt).into()),
                         (2, (&part.buffer).into()),
                         // No residual (binding 3): the entry point does not use it.
-                        (act_binding, (&a.ffn_act).into()),
+                        (4, (&a.ffn_act).into()),
                         (5, (&lw.ffn_norm).into()),
                     ],
                     [pairs.div_ceil(set.groups), (t as u32).div_ceil(16), 1],
                 ));
                 tag(&mut kinds, &d, "gate_up");
-                x_s_ready = self.linear_with(
+                self.linear(
                     &mut d,
-                    act,
+                    Input::Plain,
                     (&a.ffn_act).into(),
                     &lw.w_down,
                     Some((&a.x_alt).into()),
                     (&a.x).into(),
                     t,
-                    copy,
                 );
             } else if fuse {
                 let norm = Input::Norm(&lw.ffn_norm);
@@ -825,7 +750,6 @@ impl WgpuEngine {
                     (&a.x).into(),
                     t,
                 );
-                x_s_ready = false;
             } else {
                 rmsnorm(&mut d, &a.x_alt, &lw.ffn_norm);
                 for &(s, n) in &chunks {

@@ -40,7 +40,9 @@ override WG: u32 = 64u;
 // reduction, the barrier and the epilogue); 2 reads row 0's x for all 16 rows (one x load
 // a step instead of 16: the cost of x's loads); 3 is the K loop's loads-only twin (every
 // weight and x load of the real loop, summed with ~80 adds a trip instead of ~330
-// multiply-adds: what is left is the grid, the loads and their round trips).
+// multiply-adds: what is left is the grid, the loads and their round trips); 4 is its
+// weights-only twin (every weight load of 3, no x load: 3 against 4 is what x's 16 rows
+// of loads a weight vector cost); 5 its x-only twin (every x load of 3, no weight load).
 override DIAG: u32 = 0u;
 
 struct Params {
@@ -92,6 +94,10 @@ fn load_wt(cols: vec4<u32>, j: u32) -> mat4x4<f32> {
     if (INPUT_MODE == 1u) {
         g = norm[j];
     }
+    if (DIAG == 5u) {
+        // The x-only twin: no weight load.
+        return mat4x4<f32>(g, g + 1.0, g + 2.0, g + f32(j));
+    }
     return transpose(mat4x4<f32>(
         vec4<f32>(w[cols.x * k4 + j]) * g,
         vec4<f32>(w[cols.y * k4 + j]) * g,
@@ -119,7 +125,12 @@ fn squares(m: mat4x4<f32>) -> vec4<f32> {
 // for a lane past K (its wt is 0 and its x must not count in the sums of squares).
 fn step(acc: Sums, wt: mat4x4<f32>, t0: u32, n_groups: u32, j: u32, live: f32) -> Sums {
     var r = acc;
-    if (DIAG == 3u) {
+    if (DIAG == 4u) {
+        // The weights-only twin: every weight load of DIAG 3, x never read.
+        r.a0[0] += wt[0] + wt[1] + wt[2] + wt[3] + vec4<f32>(f32(j));
+        return r;
+    }
+    if (DIAG == 3u || DIAG == 5u) {
         // Every load of the real step, folded with adds only (wrong sums, timing only).
         let x0 = rows4(t0, j);
         var v = wt[0] + wt[1] + wt[2] + wt[3] + x0[0] + x0[1] + x0[2] + x0[3];

@@ -570,7 +570,7 @@ mod tests {
         }
     }
 
-    /// The subgroup products' timing diagnostics (`DIAG` 1 and 2, `MOA_WGPU_SG_DIAG`) resolve
+    /// The subgroup products' timing diagnostics (`DIAG` 1 to 5, `MOA_WGPU_SG_DIAG`) resolve
     /// and translate to SPIR-V for every entry point, as the device builds them.
     #[cfg(target_os = "linux")]
     #[test]
@@ -581,7 +581,7 @@ mod tests {
             attention: StorageType::F16,
         };
         for shader in [MATVEC_SG, MATVEC_SG_ROPE, MATVEC_SG_SWIGLU_OUT] {
-            for diag in [1.0, 2.0] {
+            for diag in [1.0, 2.0, 3.0, 4.0, 5.0] {
                 let constants = [
                     ("INPUT_MODE", 1.0),
                     ("SG", 32.0),

@@ -569,13 +569,14 @@ impl WgpuEngine {
     }
 
     /// The subgroup products' timing diagnostic (`MOA_WGPU_SG_DIAG`: 0 none, 1 no K
-    /// loop, 2 one row's x for all rows, 3 the K loop's loads only), rebuilding their
-    /// pipelines, so that a bench times each form over one request's caches. **1–3 give
-    /// wrong results.** Errors: another value, or a pipeline the driver rejects.
+    /// loop, 2 one row's x for all rows, 3 the K loop's loads only, 4 its weight loads
+    /// only, 5 its x loads only), rebuilding their pipelines, so that a bench times each
+    /// form over one request's caches. **1–5 give wrong results.** Errors: another value,
+    /// or a pipeline the driver rejects.
     pub fn set_sg_diag(&mut self, diag: u32) -> Result<(), EngineError> {
-        if diag > 3 {
+        if diag > 5 {
             return Err(EngineError::Input(format!(
-                "subgroup product diagnostic {diag}: 0, 1, 2 or 3"
+                "subgroup product diagnostic {diag}: 0 to 5"
             )));
         }
         self.options.sg_diag = diag;

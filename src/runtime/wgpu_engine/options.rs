@@ -240,9 +240,10 @@ pub struct WgpuEngineOptions {
     /// 6.90–7.08 → 6.61; `2` is the earlier default there.
     pub sg_groups: Option<u32>,
     /// `MOA_WGPU_SG_DIAG` (default `0`): a timing diagnostic of the subgroup products
-    /// (`1`: no K loop, `2`: one row's x for all rows, `3`: the K loop's loads only).
+    /// (`1`: no K loop, `2`: one row's x for all rows, `3`: the K loop's loads only, `4`:
+    /// its weight loads only, `5`: its x loads only).
     /// **Wrong results**: for the profile only (RESULTS "wgpu engine, session 12", "What
-    /// bounds the small products"; session 17).
+    /// bounds the small products"; sessions 17 and 18).
     pub sg_diag: u32,
     /// `MOA_WGPU_ROW_BLOCK` (default `4`): rows per workgroup of `matvec.wgsl`, 4, 8 or
     /// 16. 16 was slower on the H200: plan step 6.92 → 11.29 ms (session 8).
@@ -404,7 +405,7 @@ impl WgpuEngineOptions {
                 POW2_OR_AUTO,
                 d.sg_groups,
             )?,
-            sg_diag: number(env, "MOA_WGPU_SG_DIAG", "0, 1, 2 or 3", 0..=3)?.unwrap_or(d.sg_diag),
+            sg_diag: number(env, "MOA_WGPU_SG_DIAG", "0 to 5", 0..=5)?.unwrap_or(d.sg_diag),
             row_block: choice(
                 env,
                 "MOA_WGPU_ROW_BLOCK",
@@ -650,6 +651,10 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGPU_X16",
+        "the down and QKV products' 16 rows of x in f16 (the gate/up product writing SwiGLU in f16, the down product an f16 copy of the residual stream) did not make the step faster on the H200 (SmolLM2 16 x 4096: 1765.6-1780.7 against 1752.7-1753.0 us; qkv 6.36-6.66 against 6.30-6.59, down 6.60-6.75 against 6.71-7.47 us) and was deleted: x's bytes through the caches do not bound the products (benches/RESULTS.md, wgpu session 18)",
+    ),
     (
         "MOA_WGSL_ITEM_LOADS",
         "the decode's first tile loaded with the work item was slower in the engine's step on the H200 (SmolLM2 16 x 4096: attention 23.3-23.6 us a layer with k, 24.2 with kv, 39.1 with kv-shared, against 22.5-22.7; step 1.02-1.27x) and was deleted (benches/RESULTS.md, wgpu session 15)",

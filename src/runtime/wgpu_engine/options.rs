@@ -11,7 +11,7 @@
 //! names the closest known one ([`unknown_names`]). docs/DESIGN.md §7 has the table of
 //! these settings and their verdicts (benches/RESULTS.md).
 
-use crate::codegen::wgsl::WgslTuning;
+use crate::codegen::wgsl::{SgFlat, WgslTuning};
 
 /// A `MOA_*` variable whose value its setting does not take.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -313,7 +313,9 @@ pub struct WgpuEngineOptions {
     /// diagnostic, wrong results, [`WgslTuning::decode_sg_diag`]; 23.3–23.6 against 22.25
     /// µs a layer on the H200, session 16), and `MOA_WGSL_SG_PIPE` (`0`, `1`, `2`, `4`: with
     /// `MOA_WGSL_SG_DECODE=1` or `read`, its pipelined form taking that many work items a
-    /// workgroup, [`WgslTuning::decode_sg_pipe`]; not measured yet); tests and benches may
+    /// workgroup, [`WgslTuning::decode_sg_pipe`]; not measured yet), and `MOA_WGSL_SG_FLAT`
+    /// (`0`, `1`, `late`: with `MOA_WGSL_SG_DECODE=1` or `read` and no pipelined form, the
+    /// flat decode on subgroups, [`WgslTuning::decode_sg_flat`]); tests and benches may
     /// set any field. Speed only:
     /// every form matches the CPU reference (tests/model_gpu.rs). The fused merge was
     /// slower in the engine's step (RESULTS "Lead calls (session 13)"); V first is not yet
@@ -510,6 +512,14 @@ impl WgpuEngineOptions {
                     &[("0", 0), ("1", 1), ("2", 2), ("4", 4)],
                     d.wgsl_tuning.decode_sg_pipe,
                 )?,
+                // The flat decode on subgroups (with `MOA_WGSL_SG_DECODE=1` or `read`).
+                decode_sg_flat: choice(
+                    env,
+                    "MOA_WGSL_SG_FLAT",
+                    "0, 1 or late",
+                    &[("0", SgFlat::Off), ("1", SgFlat::Early), ("late", SgFlat::Late)],
+                    d.wgsl_tuning.decode_sg_flat,
+                )?,
                 ..d.wgsl_tuning
             },
         })
@@ -542,12 +552,16 @@ impl WgpuEngineOptions {
         if t.decode_sg_pipe != d.decode_sg_pipe {
             asked.push(format!("MOA_WGSL_SG_PIPE={}", t.decode_sg_pipe));
         }
+        if t.decode_sg_flat != d.decode_sg_flat {
+            asked.push(format!("MOA_WGSL_SG_FLAT={}", t.decode_sg_flat.name()));
+        }
         let rest = WgslTuning {
             decode_fused_merge: d.decode_fused_merge,
             decode_v_first: d.decode_v_first,
             decode_subgroup: d.decode_subgroup,
             decode_sg_diag: d.decode_sg_diag,
             decode_sg_pipe: d.decode_sg_pipe,
+            decode_sg_flat: d.decode_sg_flat,
             ..*t
         };
         if rest != d {
@@ -623,6 +637,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGSL_V_FIRST",
     "MOA_WGSL_SG_DECODE",
     "MOA_WGSL_SG_PIPE",
+    "MOA_WGSL_SG_FLAT",
 ];
 
 /// The WGSL decode kernel bench's own knobs (examples/wgpu_decode_bench.rs reads them;

@@ -230,11 +230,12 @@ fn flat_subgroup_decode_matches_reference() {
     for (file, storage) in plans {
         let module = lower::lower(&load(file), storage);
         for size in [8u8, 16, 32, 64] {
-            for flat in [SgFlat::Early, SgFlat::Late] {
+            for (flat, lean) in [(SgFlat::Early, 0), (SgFlat::Late, 0), (SgFlat::Early, 7)] {
                 for diag in [false, true] {
                     let tuning = WgslTuning {
                         decode_subgroup: Some(size),
                         decode_sg_flat: flat,
+                        decode_sg_flat_lean: lean,
                         decode_sg_diag: diag,
                         ..WgslTuning::default()
                     };
@@ -250,7 +251,7 @@ fn flat_subgroup_decode_matches_reference() {
                     assert_eq!(
                         flat_kernels,
                         module.layers.len(),
-                        "{file} {storage:?} subgroup {size} {flat:?} diag {diag}"
+                        "{file} {storage:?} subgroup {size} {flat:?} lean {lean} diag {diag}"
                     );
                 }
             }
@@ -272,17 +273,26 @@ fn flat_subgroup_decode_matches_reference() {
             module.shape.head_dim as usize,
         );
         let (_, cases) = standard_cases(&module, 0x5eed);
-        for flat in [SgFlat::Early, SgFlat::Late] {
+        // (form, lean bit mask: 1 P.V summed per block in the storage type, 2 queries
+        // in workgroup memory, 4 each block's loads after the previous block's P.V).
+        for (flat, lean) in [
+            (SgFlat::Early, 0),
+            (SgFlat::Late, 0),
+            (SgFlat::Early, 7),
+            (SgFlat::Late, 1),
+            (SgFlat::Late, 6),
+        ] {
             let tuning = WgslTuning {
                 decode_subgroup: u8::try_from(size).ok(),
                 decode_sg_flat: flat,
+                decode_sg_flat_lean: lean,
                 ..WgslTuning::default()
             };
             let arts = generate_with(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
             let exec = WgpuAttention::new_with(&ctx, &module, &arts, Default::default())
                 .unwrap_or_else(|e| panic!("{file} {flat:?}: {e}"));
             let tile = exec.decode_tile();
-            let label = format!("{file} {storage:?} flat {flat:?} subgroup {size}");
+            let label = format!("{file} {storage:?} flat {flat:?} lean {lean} subgroup {size}");
             for case in &cases {
                 let n = case.layout.n_tokens;
                 for chunk in [None, Some(tile), Some(3 * tile), Some(0)] {

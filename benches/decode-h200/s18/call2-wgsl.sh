@@ -42,7 +42,10 @@ env_of() { case $1 in def) echo "";; *:*:read) v=${1%:read}; echo "MOA_WGSL_SG_D
 step() { local name=$1 form=$2 par=$3 cap=$4; left $(( END - cap )) || { el "skip $name"; return; }
   el "== $name ($form)"; env $(env_of $form) timeout $cap /tmp/wpe-s18wgsl $A --parity $par > "$R/$name.txt" 2>&1; el "$name rc=$?"
   grep -h -E "max .logit err|panicked|wgpu_products_engine: |attention: " "$R/$name.txt" | head -3; }
-RUNS="def1/def/0/18 best1/$best/24/25 def2/def/0/15 best2/$best/0/15 bestrd/$best:read/0/18 sec1/$second/0/20"
+# RUNSPEC: name/form/parity tokens/cap, BEST and SECOND replaced by the picks above (a
+# cold machine: END=55 with "best1/BEST/0/35 def1/def/0/16 best2/BEST/0/12").
+RUNSPEC=${RUNSPEC:-"def1/def/0/18 best1/BEST/24/25 def2/def/0/15 best2/BEST/0/15 bestrd/BEST:read/0/18 sec1/SECOND/0/20"}
+RUNS=$(echo "$RUNSPEC" | sed "s/BEST/$best/g; s/SECOND/$second/g")
 for r in $RUNS; do IFS=/ read -r name form par cap <<< "$r"; step "$name" "$form" "$par" "$cap"; done
 printf "%-6s %6s %7s %7s %6s %6s %6s %6s %6s %6s %6s %6s %s\n" run tok/s ms/st dev_us attn merge qkv out gateup down head probe parity
 for r in $RUNS; do name=${r%%/*}; t=$R/$name.txt; [ -f "$t" ] || continue

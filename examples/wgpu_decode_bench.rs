@@ -265,9 +265,6 @@ fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Arti
             _ => return Err(format!("MOA_WGSL_SG_FLAT: `{v}` is not 0, 1 or late")),
         };
     }
-    if let Some(m) = env_u32_in("MOA_WGSL_SG_FLAT_LEAN", 0..=7)? {
-        tuning.decode_sg_flat_lean = m as u8;
-    }
     if let Ok(v) = std::env::var("MOA_WGSL_F16") {
         (tuning.decode_f16_qk, tuning.decode_f16_pv) = match v.as_str() {
             "0" => (false, Some(false)),

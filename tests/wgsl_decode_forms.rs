@@ -224,18 +224,19 @@ fn flat_subgroup_decode_matches_reference() {
         ("fixture-mha.toml", StorageType::F16),
     ];
     let load = |file: &str| {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans").join(file);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("plans")
+            .join(file);
         Plan::load(&path).unwrap_or_else(|e| panic!("{e}"))
     };
     for (file, storage) in plans {
         let module = lower::lower(&load(file), storage);
         for size in [8u8, 16, 32, 64] {
-            for (flat, lean) in [(SgFlat::Early, 0), (SgFlat::Late, 0), (SgFlat::Early, 7)] {
+            for flat in [SgFlat::Early, SgFlat::Late] {
                 for diag in [false, true] {
                     let tuning = WgslTuning {
                         decode_subgroup: Some(size),
                         decode_sg_flat: flat,
-                        decode_sg_flat_lean: lean,
                         decode_sg_diag: diag,
                         ..WgslTuning::default()
                     };
@@ -251,7 +252,7 @@ fn flat_subgroup_decode_matches_reference() {
                     assert_eq!(
                         flat_kernels,
                         module.layers.len(),
-                        "{file} {storage:?} subgroup {size} {flat:?} lean {lean} diag {diag}"
+                        "{file} {storage:?} subgroup {size} {flat:?} diag {diag}"
                     );
                 }
             }
@@ -259,7 +260,9 @@ fn flat_subgroup_decode_matches_reference() {
     }
     let ctx = WgpuContext::new().unwrap_or_else(|e| panic!("{e}"));
     let Some(size) = ctx.subgroup_size() else {
-        eprintln!("no fixed subgroup size on this adapter: only the kernels' generation is checked");
+        eprintln!(
+            "no fixed subgroup size on this adapter: only the kernels' generation is checked"
+        );
         return;
     };
     let mut failures = Vec::new();
@@ -273,26 +276,17 @@ fn flat_subgroup_decode_matches_reference() {
             module.shape.head_dim as usize,
         );
         let (_, cases) = standard_cases(&module, 0x5eed);
-        // (form, lean bit mask: 1 P.V summed per block in the storage type, 2 queries
-        // in workgroup memory, 4 each block's loads after the previous block's P.V).
-        for (flat, lean) in [
-            (SgFlat::Early, 0),
-            (SgFlat::Late, 0),
-            (SgFlat::Early, 7),
-            (SgFlat::Late, 1),
-            (SgFlat::Late, 6),
-        ] {
+        for flat in [SgFlat::Early, SgFlat::Late] {
             let tuning = WgslTuning {
                 decode_subgroup: u8::try_from(size).ok(),
                 decode_sg_flat: flat,
-                decode_sg_flat_lean: lean,
                 ..WgslTuning::default()
             };
             let arts = generate_with(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
             let exec = WgpuAttention::new_with(&ctx, &module, &arts, Default::default())
                 .unwrap_or_else(|e| panic!("{file} {flat:?}: {e}"));
             let tile = exec.decode_tile();
-            let label = format!("{file} {storage:?} flat {flat:?} lean {lean} subgroup {size}");
+            let label = format!("{file} {storage:?} flat {flat:?} subgroup {size}");
             for case in &cases {
                 let n = case.layout.n_tokens;
                 for chunk in [None, Some(tile), Some(3 * tile), Some(0)] {

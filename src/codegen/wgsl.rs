@@ -428,12 +428,6 @@ struct DecodeSgCtx<'a> {
     early: bool,
     /// log2(head_dim / 8): the flat template's butterfly steps.
     log_dv8: u32,
-    /// [`WgslTuning::decode_sg_flat_lean`] bit 0: P·V summed per block in the storage type.
-    lean_pv: bool,
-    /// Bit 1: each invocation's query columns in workgroup memory, not registers.
-    lean_q: bool,
-    /// Bit 2: a block's loads wait for the previous block's P·V.
-    lean_serial: bool,
 }
 
 #[derive(Serialize)]
@@ -564,17 +558,13 @@ pub struct WgslTuning {
     /// blocks), K read coalesced as V is (a lane holds 8 columns of several slots; a
     /// butterfly of shuffles sums the scores), and with [`SgFlat::Early`] each
     /// subgroup's first block issued from the work item before the row position.
-    /// [`SgFlat::Off`] by default. With [`Self::decode_sg_diag`] its loads-only twin.
+    /// [`SgFlat::Off`] by default: on the H200 through Vulkan (SmolLM2 shape, 16 × 4096,
+    /// moa-50, the engine's step) it took 30.2–30.3 µs a layer (early) and 28.8–29.3
+    /// (late) against the scalar decode's 21.9–23.3, at 168 registers (3 workgroups an
+    /// SM); its late loads-only twin took 14.9–15.0 µs at 80 registers against
+    /// `decode_sg.wgsl.j2`'s 16.5 at 56, the early twin 19.9 at 162 (RESULTS "WGSL decode,
+    /// session 18"). With [`Self::decode_sg_diag`] its loads-only twin.
     pub decode_sg_flat: SgFlat,
-    /// With [`Self::decode_sg_flat`]: register-lean choices of the flat form, a bit mask
-    /// (`MOA_WGSL_SG_FLAT_LEAN`, 0 by default): 1 = each block's P·V summed in the storage
-    /// type (p ≤ 1; V never widened to f32) and added to the f32 accumulators once; 2 =
-    /// each invocation's query columns kept in workgroup memory (its own words: no
-    /// barrier) and read back per block; 4 = a block's loads indexed by a value the
-    /// previous block's P·V gives (always 0), so the driver cannot hold two blocks'
-    /// loads at once. On the H200 the flat form compiled to 168 registers (RESULTS "WGSL
-    /// decode, session 18").
-    pub decode_sg_flat_lean: u8,
 }
 
 /// The flat decode on subgroups ([`WgslTuning::decode_sg_flat`]).
@@ -663,7 +653,6 @@ impl Default for WgslTuning {
             decode_sg_diag: false,
             decode_sg_pipe: 0,
             decode_sg_flat: SgFlat::Off,
-            decode_sg_flat_lean: 0,
         }
     }
 }
@@ -1331,9 +1320,6 @@ fn decode_sg_artifact(
             items,
             early: flat == SgFlat::Early,
             log_dv8: (d / 8).max(1).ilog2(),
-            lean_pv: tuning.decode_sg_flat_lean & 1 != 0,
-            lean_q: tuning.decode_sg_flat_lean & 2 != 0,
-            lean_serial: tuning.decode_sg_flat_lean & 4 != 0,
         },
     )?;
     validate_with(
@@ -1353,9 +1339,6 @@ fn decode_sg_artifact(
     }
     if flat != SgFlat::Off {
         extra["decode_sg_flat"] = flat.name().into();
-        if tuning.decode_sg_flat_lean != 0 {
-            extra["decode_sg_flat_lean"] = tuning.decode_sg_flat_lean.into();
-        }
     }
     Ok(Artifact {
         path: format!("wgsl/{label}_decode.wgsl"),

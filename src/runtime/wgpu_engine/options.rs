@@ -315,8 +315,8 @@ pub struct WgpuEngineOptions {
     /// `MOA_WGSL_SG_DECODE=1` or `read`, its pipelined form taking that many work items a
     /// workgroup, [`WgslTuning::decode_sg_pipe`]; not measured yet), and `MOA_WGSL_SG_FLAT`
     /// (`0`, `1`, `late`: with `MOA_WGSL_SG_DECODE=1` or `read` and no pipelined form, the
-    /// flat decode on subgroups, [`WgslTuning::decode_sg_flat`]) with `MOA_WGSL_SG_FLAT_LEAN`
-    /// (a bit mask 0–7, [`WgslTuning::decode_sg_flat_lean`]); tests and benches may
+    /// flat decode on subgroups, [`WgslTuning::decode_sg_flat`]; 28.8–30.3 against 21.9–23.3
+    /// µs a layer on the H200, session 18); tests and benches may
     /// set any field. Speed only:
     /// every form matches the CPU reference (tests/model_gpu.rs). The fused merge was
     /// slower in the engine's step (RESULTS "Lead calls (session 13)"); V first is not yet
@@ -518,16 +518,13 @@ impl WgpuEngineOptions {
                     env,
                     "MOA_WGSL_SG_FLAT",
                     "0, 1 or late",
-                    &[("0", SgFlat::Off), ("1", SgFlat::Early), ("late", SgFlat::Late)],
+                    &[
+                        ("0", SgFlat::Off),
+                        ("1", SgFlat::Early),
+                        ("late", SgFlat::Late),
+                    ],
                     d.wgsl_tuning.decode_sg_flat,
                 )?,
-                decode_sg_flat_lean: number(
-                    env,
-                    "MOA_WGSL_SG_FLAT_LEAN",
-                    "a bit mask 0 to 7",
-                    0..=7,
-                )?
-                .map_or(d.wgsl_tuning.decode_sg_flat_lean, |v| v as u8),
                 ..d.wgsl_tuning
             },
         })
@@ -563,9 +560,6 @@ impl WgpuEngineOptions {
         if t.decode_sg_flat != d.decode_sg_flat {
             asked.push(format!("MOA_WGSL_SG_FLAT={}", t.decode_sg_flat.name()));
         }
-        if t.decode_sg_flat_lean != d.decode_sg_flat_lean {
-            asked.push(format!("MOA_WGSL_SG_FLAT_LEAN={}", t.decode_sg_flat_lean));
-        }
         let rest = WgslTuning {
             decode_fused_merge: d.decode_fused_merge,
             decode_v_first: d.decode_v_first,
@@ -573,7 +567,6 @@ impl WgpuEngineOptions {
             decode_sg_diag: d.decode_sg_diag,
             decode_sg_pipe: d.decode_sg_pipe,
             decode_sg_flat: d.decode_sg_flat,
-            decode_sg_flat_lean: d.decode_sg_flat_lean,
             ..*t
         };
         if rest != d {
@@ -650,7 +643,6 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGSL_SG_DECODE",
     "MOA_WGSL_SG_PIPE",
     "MOA_WGSL_SG_FLAT",
-    "MOA_WGSL_SG_FLAT_LEAN",
 ];
 
 /// The WGSL decode kernel bench's own knobs (examples/wgpu_decode_bench.rs reads them;
@@ -1073,5 +1065,30 @@ mod tests {
         all.sort_unstable();
         all.dedup();
         assert_eq!(all.len(), n);
+    }
+
+    /// `MOA_WGSL_SG_FLAT` (the flat decode on subgroups): its three values, what the
+    /// load line names, and a bad value an error naming the variable.
+    #[test]
+    fn flat_subgroup_decode_is_read_from_the_environment() {
+        for (v, flat) in [
+            ("0", SgFlat::Off),
+            ("1", SgFlat::Early),
+            ("late", SgFlat::Late),
+        ] {
+            let o = WgpuEngineOptions::from_lookup(&lookup_in(&[
+                ("MOA_WGSL_SG_DECODE", "1"),
+                ("MOA_WGSL_SG_FLAT", v),
+            ]))
+            .unwrap();
+            assert_eq!(o.wgsl_tuning.decode_sg_flat, flat);
+            let named = o
+                .wgsl_tuning_asked()
+                .contains(&format!("MOA_WGSL_SG_FLAT={v}"));
+            assert_eq!(named, flat != SgFlat::Off, "{v}");
+        }
+        let err =
+            WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT", "2")])).unwrap_err();
+        assert_eq!((err.name, err.value.as_str()), ("MOA_WGSL_SG_FLAT", "2"));
     }
 }

@@ -671,6 +671,10 @@ pub const BENCH_ONLY: &[&str] = &[
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
     (
+        "MOA_WGSL_SG_FLAT_LEAN",
+        "the flat decode's register-lean choices (P.V summed per block in f16, queries in workgroup memory, serialized blocks) left it at 159-168 registers and 28.9-30.7 us a layer against the default's 22.65 on the H200 and were deleted (benches/RESULTS.md, WGSL decode session 18)",
+    ),
+    (
         "MOA_WGSL_ITEM_LOADS",
         "the decode's first tile loaded with the work item was slower in the engine's step on the H200 (SmolLM2 16 x 4096: attention 23.3-23.6 us a layer with k, 24.2 with kv, 39.1 with kv-shared, against 22.5-22.7; step 1.02-1.27x) and was deleted (benches/RESULTS.md, wgpu session 15)",
     ),

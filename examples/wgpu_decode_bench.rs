@@ -255,6 +255,16 @@ fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Arti
     if let Some(k) = env_u32_in("MOA_WGSL_SG_PIPE", 0..=4)? {
         tuning.decode_sg_pipe = k as u8;
     }
+    // `MOA_WGSL_SG_FLAT` (`0`, `1`, `late`): the flat decode on subgroups
+    // (`decode_sg_flat.wgsl.j2`), its first block before the row position or not.
+    if let Ok(v) = std::env::var("MOA_WGSL_SG_FLAT") {
+        tuning.decode_sg_flat = match v.as_str() {
+            "0" => codegen::wgsl::SgFlat::Off,
+            "1" => codegen::wgsl::SgFlat::Early,
+            "late" => codegen::wgsl::SgFlat::Late,
+            _ => return Err(format!("MOA_WGSL_SG_FLAT: `{v}` is not 0, 1 or late")),
+        };
+    }
     if let Ok(v) = std::env::var("MOA_WGSL_F16") {
         (tuning.decode_f16_qk, tuning.decode_f16_pv) = match v.as_str() {
             "0" => (false, Some(false)),

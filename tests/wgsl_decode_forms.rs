@@ -202,3 +202,122 @@ fn decode_forms_match_reference() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The flat decode on subgroups (`decode_sg_flat.wgsl.j2`, `WgslTuning::decode_sg_flat`:
+/// queries in registers, no staging barrier, K read coalesced and the scores summed by a
+/// butterfly of shuffles; `Early` issues each subgroup's first block before the row
+/// position, bounded by the chunk, and masks what is unwritten afterwards) against the
+/// CPU reference on the standard cases (spans past N and below the sink, rows of
+/// different lengths, rings wrapped), at the adapter's subgroup size (lavapipe: 8), with
+/// chunks as the host picks them, of one and three tiles and over whole segments (the
+/// engine's list: unwritten slots inside the chunks, which the early form loads and must
+/// mask). Every subgroup size 8–64 and the loads-only twins generate and validate (naga)
+/// for both fixtures, also where the adapter has no subgroups.
+#[test]
+fn flat_subgroup_decode_matches_reference() {
+    use moa::codegen::wgsl::SgFlat;
+    moa::runtime::wgpu::ensure_xdg_runtime_dir();
+    let plans = [
+        ("fixture-gqa.toml", StorageType::F16),
+        ("fixture-gqa.toml", StorageType::F32),
+        ("fixture-mha.toml", StorageType::F32),
+        ("fixture-mha.toml", StorageType::F16),
+    ];
+    let load = |file: &str| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("plans")
+            .join(file);
+        Plan::load(&path).unwrap_or_else(|e| panic!("{e}"))
+    };
+    for (file, storage) in plans {
+        let module = lower::lower(&load(file), storage);
+        for size in [8u8, 16, 32, 64] {
+            for flat in [SgFlat::Early, SgFlat::Late] {
+                for diag in [false, true] {
+                    let tuning = WgslTuning {
+                        decode_subgroup: Some(size),
+                        decode_sg_flat: flat,
+                        decode_sg_diag: diag,
+                        ..WgslTuning::default()
+                    };
+                    let arts = generate_with(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
+                    let flat_kernels = arts
+                        .iter()
+                        .flat_map(|a| &a.kernels)
+                        .filter(|k| {
+                            k.constants.get("decode_sg_flat")
+                                == Some(&serde_json::json!(flat.name()))
+                        })
+                        .count();
+                    assert_eq!(
+                        flat_kernels,
+                        module.layers.len(),
+                        "{file} {storage:?} subgroup {size} {flat:?} diag {diag}"
+                    );
+                }
+            }
+        }
+    }
+    let ctx = WgpuContext::new().unwrap_or_else(|e| panic!("{e}"));
+    let Some(size) = ctx.subgroup_size() else {
+        eprintln!(
+            "no fixed subgroup size on this adapter: only the kernels' generation is checked"
+        );
+        return;
+    };
+    let mut failures = Vec::new();
+    for (file, storage) in plans {
+        if storage == StorageType::F16 && !ctx.has_f16() {
+            continue;
+        }
+        let module = lower::lower(&load(file), storage);
+        let (hq, d) = (
+            module.shape.q_heads as usize,
+            module.shape.head_dim as usize,
+        );
+        let (_, cases) = standard_cases(&module, 0x5eed);
+        for flat in [SgFlat::Early, SgFlat::Late] {
+            let tuning = WgslTuning {
+                decode_subgroup: u8::try_from(size).ok(),
+                decode_sg_flat: flat,
+                ..WgslTuning::default()
+            };
+            let arts = generate_with(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
+            let exec = WgpuAttention::new_with(&ctx, &module, &arts, Default::default())
+                .unwrap_or_else(|e| panic!("{file} {flat:?}: {e}"));
+            let tile = exec.decode_tile();
+            let label = format!("{file} {storage:?} flat {flat:?} subgroup {size}");
+            for case in &cases {
+                let n = case.layout.n_tokens;
+                for chunk in [None, Some(tile), Some(3 * tile), Some(0)] {
+                    let got = match chunk {
+                        None => exec.run_decode_case(case),
+                        Some(0) => exec.decode_whole_segments(
+                            case.layer,
+                            n,
+                            &case.row_pos,
+                            &case.q,
+                            &case.k_cache,
+                            &case.v_cache,
+                        ),
+                        Some(c) => exec.decode_chunked(
+                            case.layer,
+                            n,
+                            &case.row_pos,
+                            c,
+                            &case.q,
+                            &case.k_cache,
+                            &case.v_cache,
+                        ),
+                    }
+                    .unwrap_or_else(|e| panic!("{label} {}: {e}", case.name));
+                    let tol = tolerance(storage);
+                    if let Err(e) = check_output(&case.name, hq, d, &got, &case.expected, tol) {
+                        failures.push(format!("{label} chunk {chunk:?}: {e}"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

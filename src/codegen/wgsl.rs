@@ -19,6 +19,7 @@ const DECODE: &str = "decode.wgsl.j2";
 const DECODE_COOP: &str = "decode_coop.wgsl.j2";
 const DECODE_SG: &str = "decode_sg.wgsl.j2";
 const DECODE_SG_PIPE: &str = "decode_sg_pipe.wgsl.j2";
+const DECODE_SG_FLAT: &str = "decode_sg_flat.wgsl.j2";
 const MERGE: &str = "decode_merge.wgsl.j2";
 
 const TEMPLATES: &[(&str, &str)] = &[
@@ -50,6 +51,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         DECODE_SG_PIPE,
         include_str!("../../templates/wgsl/decode_sg_pipe.wgsl.j2"),
+    ),
+    (
+        DECODE_SG_FLAT,
+        include_str!("../../templates/wgsl/decode_sg_flat.wgsl.j2"),
     ),
 ];
 
@@ -418,6 +423,11 @@ struct DecodeSgCtx<'a> {
     diag: bool,
     /// [`WgslTuning::decode_sg_pipe`] (the pipelined template only).
     items: u32,
+    /// [`SgFlat::Early`] (the flat template only): each subgroup's first block issued
+    /// before the row position.
+    early: bool,
+    /// log2(head_dim / 8): the flat template's butterfly steps.
+    log_dv8: u32,
 }
 
 #[derive(Serialize)]
@@ -542,6 +552,43 @@ pub struct WgslTuning {
     /// call 3"): the driver keeps the early loads live, 236 registers against 96 for the
     /// unpipelined form (DESIGN §7.5). With [`Self::decode_sg_diag`] its loads-only twin.
     pub decode_sg_pipe: u8,
+    /// With [`Self::decode_subgroup`] and no [`Self::decode_sg_pipe`]: the flat decode on
+    /// subgroups (`decode_sg_flat.wgsl.j2`, `MOA_WGSL_SG_FLAT`; DESIGN §7.7): the
+    /// queries loaded per lane into registers (no staging, no barrier before the
+    /// blocks), K read coalesced as V is (a lane holds 8 columns of several slots; a
+    /// butterfly of shuffles sums the scores), and with [`SgFlat::Early`] each
+    /// subgroup's first block issued from the work item before the row position.
+    /// [`SgFlat::Off`] by default: on the H200 through Vulkan (SmolLM2 shape, 16 × 4096,
+    /// moa-50, the engine's step) it took 30.2–30.3 µs a layer (early) and 28.8–29.3
+    /// (late) against the scalar decode's 21.9–23.3, at 168 registers (3 workgroups an
+    /// SM); its late loads-only twin took 14.9–15.0 µs at 80 registers against
+    /// `decode_sg.wgsl.j2`'s 16.5 at 56, the early twin 19.9 at 162 (RESULTS "WGSL decode,
+    /// session 18"). With [`Self::decode_sg_diag`] its loads-only twin.
+    pub decode_sg_flat: SgFlat,
+}
+
+/// The flat decode on subgroups ([`WgslTuning::decode_sg_flat`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SgFlat {
+    /// `decode_sg.wgsl.j2` (or the pipelined form).
+    #[default]
+    Off,
+    /// Flat, every block after the row position (bounded by the written slots).
+    Late,
+    /// Flat, each subgroup's first block issued before the row position (bounded by the
+    /// chunk; the position then masks what is unwritten).
+    Early,
+}
+
+impl SgFlat {
+    /// The manifest's and the variable's word for it (`0`, `late`, `1`).
+    pub fn name(self) -> &'static str {
+        match self {
+            SgFlat::Off => "0",
+            SgFlat::Late => "late",
+            SgFlat::Early => "1",
+        }
+    }
 }
 
 /// Subgroups per workgroup of the decode on subgroups ([`WgslTuning::decode_subgroup`]).
@@ -605,6 +652,7 @@ impl Default for WgslTuning {
             decode_subgroup: None,
             decode_sg_diag: false,
             decode_sg_pipe: 0,
+            decode_sg_flat: SgFlat::Off,
         }
     }
 }
@@ -1249,7 +1297,18 @@ fn decode_sg_artifact(
     // [`DECODE_SG_MAX_ITEMS`] items a workgroup.
     let diag = tuning.decode_sg_diag;
     let items = u32::from(tuning.decode_sg_pipe).min(DECODE_SG_MAX_ITEMS);
-    let template = if items > 0 { DECODE_SG_PIPE } else { DECODE_SG };
+    // The pipelined form where asked, else the flat form where asked
+    // ([`WgslTuning::decode_sg_flat`]), else the plain one.
+    let flat = if items > 0 {
+        SgFlat::Off
+    } else {
+        tuning.decode_sg_flat
+    };
+    let template = match (items > 0, flat) {
+        (true, _) => DECODE_SG_PIPE,
+        (false, SgFlat::Off) => DECODE_SG,
+        (false, _) => DECODE_SG_FLAT,
+    };
     let source = super::render(
         env,
         template,
@@ -1262,6 +1321,8 @@ fn decode_sg_artifact(
             xor_masks,
             diag,
             items,
+            early: flat == SgFlat::Early,
+            log_dv8: (d / 8).max(1).ilog2(),
         },
     )?;
     validate_with(
@@ -1278,6 +1339,9 @@ fn decode_sg_artifact(
     }
     if items > 0 {
         extra["decode_sg_items"] = items.into();
+    }
+    if flat != SgFlat::Off {
+        extra["decode_sg_flat"] = flat.name().into();
     }
     Ok(Artifact {
         path: format!("wgsl/{label}_decode.wgsl"),

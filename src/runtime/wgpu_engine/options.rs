@@ -11,7 +11,7 @@
 //! names the closest known one ([`unknown_names`]). docs/DESIGN.md §7 has the table of
 //! these settings and their verdicts (benches/RESULTS.md).
 
-use crate::codegen::wgsl::WgslTuning;
+use crate::codegen::wgsl::{SgFlat, WgslTuning};
 
 /// A `MOA_*` variable whose value its setting does not take.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -314,7 +314,10 @@ pub struct WgpuEngineOptions {
     /// diagnostic, wrong results, [`WgslTuning::decode_sg_diag`]; 23.3–23.6 against 22.25
     /// µs a layer on the H200, session 16), and `MOA_WGSL_SG_PIPE` (`0`, `1`, `2`, `4`: with
     /// `MOA_WGSL_SG_DECODE=1` or `read`, its pipelined form taking that many work items a
-    /// workgroup, [`WgslTuning::decode_sg_pipe`]; not measured yet); tests and benches may
+    /// workgroup, [`WgslTuning::decode_sg_pipe`]; not measured yet), and `MOA_WGSL_SG_FLAT`
+    /// (`0`, `1`, `late`: with `MOA_WGSL_SG_DECODE=1` or `read` and no pipelined form, the
+    /// flat decode on subgroups, [`WgslTuning::decode_sg_flat`]; 28.8–30.3 against 21.9–23.3
+    /// µs a layer on the H200, session 18); tests and benches may
     /// set any field. Speed only:
     /// every form matches the CPU reference (tests/model_gpu.rs). The fused merge was
     /// slower in the engine's step (RESULTS "Lead calls (session 13)"); V first is not yet
@@ -511,6 +514,18 @@ impl WgpuEngineOptions {
                     &[("0", 0), ("1", 1), ("2", 2), ("4", 4)],
                     d.wgsl_tuning.decode_sg_pipe,
                 )?,
+                // The flat decode on subgroups (with `MOA_WGSL_SG_DECODE=1` or `read`).
+                decode_sg_flat: choice(
+                    env,
+                    "MOA_WGSL_SG_FLAT",
+                    "0, 1 or late",
+                    &[
+                        ("0", SgFlat::Off),
+                        ("1", SgFlat::Early),
+                        ("late", SgFlat::Late),
+                    ],
+                    d.wgsl_tuning.decode_sg_flat,
+                )?,
                 ..d.wgsl_tuning
             },
         })
@@ -543,12 +558,16 @@ impl WgpuEngineOptions {
         if t.decode_sg_pipe != d.decode_sg_pipe {
             asked.push(format!("MOA_WGSL_SG_PIPE={}", t.decode_sg_pipe));
         }
+        if t.decode_sg_flat != d.decode_sg_flat {
+            asked.push(format!("MOA_WGSL_SG_FLAT={}", t.decode_sg_flat.name()));
+        }
         let rest = WgslTuning {
             decode_fused_merge: d.decode_fused_merge,
             decode_v_first: d.decode_v_first,
             decode_subgroup: d.decode_subgroup,
             decode_sg_diag: d.decode_sg_diag,
             decode_sg_pipe: d.decode_sg_pipe,
+            decode_sg_flat: d.decode_sg_flat,
             ..*t
         };
         if rest != d {
@@ -624,6 +643,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGSL_V_FIRST",
     "MOA_WGSL_SG_DECODE",
     "MOA_WGSL_SG_PIPE",
+    "MOA_WGSL_SG_FLAT",
 ];
 
 /// The WGSL decode kernel bench's own knobs (examples/wgpu_decode_bench.rs reads them;
@@ -654,6 +674,10 @@ pub const REMOVED: &[(&str, &str)] = &[
     (
         "MOA_WGPU_X16",
         "the down and QKV products' 16 rows of x in f16 (the gate/up product writing SwiGLU in f16, the down product an f16 copy of the residual stream) did not make the step faster on the H200 (SmolLM2 16 x 4096: 1765.6-1780.7 against 1752.7-1753.0 us; qkv 6.36-6.66 against 6.30-6.59, down 6.60-6.75 against 6.71-7.47 us) and was deleted: x's bytes through the caches do not bound the products (benches/RESULTS.md, wgpu session 18)",
+    ),
+    (
+        "MOA_WGSL_SG_FLAT_LEAN",
+        "the flat decode's register-lean choices (P.V summed per block in f16, queries in workgroup memory, serialized blocks) left it at 159-168 registers and 28.9-30.7 us a layer against the default's 22.65 on the H200 and were deleted (benches/RESULTS.md, WGSL decode session 18)",
     ),
     (
         "MOA_WGSL_ITEM_LOADS",
@@ -1050,5 +1074,30 @@ mod tests {
         all.sort_unstable();
         all.dedup();
         assert_eq!(all.len(), n);
+    }
+
+    /// `MOA_WGSL_SG_FLAT` (the flat decode on subgroups): its three values, what the
+    /// load line names, and a bad value an error naming the variable.
+    #[test]
+    fn flat_subgroup_decode_is_read_from_the_environment() {
+        for (v, flat) in [
+            ("0", SgFlat::Off),
+            ("1", SgFlat::Early),
+            ("late", SgFlat::Late),
+        ] {
+            let o = WgpuEngineOptions::from_lookup(&lookup_in(&[
+                ("MOA_WGSL_SG_DECODE", "1"),
+                ("MOA_WGSL_SG_FLAT", v),
+            ]))
+            .unwrap();
+            assert_eq!(o.wgsl_tuning.decode_sg_flat, flat);
+            let named = o
+                .wgsl_tuning_asked()
+                .contains(&format!("MOA_WGSL_SG_FLAT={v}"));
+            assert_eq!(named, flat != SgFlat::Off, "{v}");
+        }
+        let err =
+            WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT", "2")])).unwrap_err();
+        assert_eq!((err.name, err.value.as_str()), ("MOA_WGSL_SG_FLAT", "2"));
     }
 }

@@ -217,4 +217,24 @@ fn a_plan_imports_for_a_model_whose_rope_scaling_is_not_implemented_with_a_note(
     );
     let t = text(&o);
     assert!(!o.status.success() && t.contains("`yarn`"), "{t}");
+
+    // A Hugging Face folder whose `rope_scaling` moa does not implement (YaRN).
+    let folder = dir.join("hf");
+    std::fs::create_dir_all(&folder).unwrap();
+    tiny(5, true).write_hf(&folder, candle_core::DType::F32, true);
+    let config = folder.join("config.json");
+    let mut c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    c["rope_scaling"] = serde_json::json!({"rope_type": "yarn", "factor": 4.0,
+        "original_max_position_embeddings": 8192});
+    std::fs::write(&config, c.to_string()).unwrap();
+    let f = folder.to_str().unwrap();
+    std::fs::remove_file(&plan).unwrap();
+    let o = run(moa, &["plan", "import", j, "--model", f, "-o", p]);
+    let t = text(&o);
+    assert!(o.status.success() && t.contains("rope_scaling"), "{t}");
+    assert_eq!(
+        moa::Plan::load(&plan).unwrap().model().layers as usize,
+        LAYERS
+    );
 }

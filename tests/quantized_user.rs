@@ -135,6 +135,13 @@ fn a_q4_k_m_gguf_generates_the_tokens_of_its_dequantized_twin() {
     let info_text =
         String::from_utf8_lossy(&info.stdout).to_string() + &String::from_utf8_lossy(&info.stderr);
     assert!(info.status.success(), "{info_text}");
+    // What the file stores and what a load costs (f32 in memory, whatever the file holds).
+    for want in [
+        "tensor_types     F32 x 5, Q4_K x 10, Q6_K x 5",
+        "parameters       0.001 billion (loading needs about",
+    ] {
+        assert!(info_text.contains(want), "no `{want}` in:\n{info_text}");
+    }
 
     let (q_ids, q_text) = generate(&q_path);
     let (f_ids, f_text) = generate(&f_path);

@@ -197,3 +197,32 @@ fn check_says_when_only_the_moa_commit_differs() {
         "{err}"
     );
 }
+
+/// Manifest version 4 only added `abi.prepass`: a folder that moa-compile wrote at version
+/// 3 (before session 18) still loads (`moa generate --kernels`, `Compiled::read`), while
+/// version 2 (no sha256) and a newer one are refused naming the versions read.
+#[test]
+fn a_version_3_folder_still_loads() {
+    use moa::codegen::{Compiled, Target};
+    let dir = tmp("manifest-v3");
+    let plan = moa::Plan::load(&root().join("plans/fixture-gqa.toml")).unwrap();
+    let c = moa::compile(&plan, &[Target::Wgsl], moa::StorageType::F32).unwrap();
+    c.write(&dir).unwrap();
+    let path = dir.join("manifest.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let with = |v: u32| {
+        let mut m: serde_json::Value = serde_json::from_str(&text).unwrap();
+        m["manifest_version"] = serde_json::json!(v);
+        std::fs::write(&path, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+        Compiled::read(&dir, &plan, moa::StorageType::F32, Target::Wgsl)
+    };
+    assert!(with(3).is_ok());
+    assert!(with(4).is_ok());
+    for v in [2, 5] {
+        let e = with(v).err().unwrap().to_string();
+        assert!(
+            e.contains(&format!("manifest_version {v}")) && e.contains("3..=4"),
+            "{e}"
+        );
+    }
+}

@@ -496,10 +496,14 @@ pub fn verify_output(dir: &Path) -> Result<(), CodegenError> {
     Ok(())
 }
 
-/// The manifest's JSON, refused unless it is of [`MANIFEST_VERSION`]. Older manifests
-/// (version 2 and before) record no `bytes` or `sha256` per file, so an edited kernel
-/// could not be told from the one moa-compile wrote: they are refused with `rerun`
-/// (docs/DESIGN.md §8).
+/// The oldest manifest version the loaders read. Version 3 lacks only `abi.prepass` (4),
+/// which moa's executors do not read, so a folder written before session 18 still loads.
+pub const MIN_READ_MANIFEST_VERSION: u32 = 3;
+
+/// The manifest's JSON, refused unless its version is in [`MIN_READ_MANIFEST_VERSION`]
+/// ..= [`MANIFEST_VERSION`]. Older manifests (version 2 and before) record no `bytes` or
+/// `sha256` per file, so an edited kernel could not be told from the one moa-compile
+/// wrote: they are refused with `rerun` (docs/DESIGN.md §8).
 fn parse_manifest(
     origin: &str,
     text: &str,
@@ -511,12 +515,16 @@ fn parse_manifest(
     };
     let m: serde_json::Value =
         serde_json::from_str(text).map_err(|e| bad(format!("not JSON: {e}")))?;
-    if m["manifest_version"] != serde_json::json!(MANIFEST_VERSION) {
+    let readable = u64::from(MIN_READ_MANIFEST_VERSION)..=u64::from(MANIFEST_VERSION);
+    if !m["manifest_version"]
+        .as_u64()
+        .is_some_and(|v| readable.contains(&v))
+    {
         let older = m["manifest_version"]
             .as_u64()
-            .is_some_and(|v| v < u64::from(MANIFEST_VERSION));
+            .is_some_and(|v| v < u64::from(MIN_READ_MANIFEST_VERSION));
         return Err(bad(format!(
-            "manifest_version {} (written by moa-compile {}) is not {MANIFEST_VERSION}, the one this moa reads{}; {rerun}",
+            "manifest_version {} (written by moa-compile {}) is not {MIN_READ_MANIFEST_VERSION}..={MANIFEST_VERSION}, the ones this moa reads{}; {rerun}",
             m["manifest_version"],
             written_by(&m),
             if older {

@@ -152,12 +152,37 @@ pub struct Model {
 }
 
 impl Model {
-    /// Loads a GGUF file or a Hugging Face folder (see [`ModelFormat::detect`]).
+    /// Loads a GGUF file or a Hugging Face folder (see [`ModelFormat::detect`]). A model
+    /// whose f32 weights do not fit the memory available is refused first
+    /// ([`check_load_memory`]).
     pub fn load(path: &Path) -> Result<Model, ModelError> {
+        check_load_memory(path, &read_config(path)?.0)?;
         match ModelFormat::detect(path)? {
             ModelFormat::Gguf => gguf::load(path),
             ModelFormat::HfFolder => safetensors::load(path),
         }
+    }
+}
+
+/// Refuses to load `config`'s weights from `path` where their f32 copy (every weight is
+/// held in f32 after loading, whatever the file stores: 4 bytes a parameter, about 7×
+/// a Q4_K file) exceeds the memory available (Linux `MemAvailable`; no check where the
+/// system does not say). Why: a user's 4.9 GB Q4_K_M 8B file needs about 32 GB, and past
+/// the memory available the kernel's OOM killer ended the load part way, with no message.
+pub fn check_load_memory(path: &Path, config: &LlamaConfig) -> Result<(), ModelError> {
+    let params = random::parameter_count(config);
+    let need = params.saturating_mul(4);
+    match random::available_memory() {
+        Some(avail) if avail < need => Err(ModelError::Invalid(format!(
+            "`{}`: loading it needs about {:.1} GB of memory ({:.2} billion parameters, held \
+             as f32 whatever the file stores) and this machine has {:.1} GB available: \
+             use a smaller model, or free memory",
+            path.display(),
+            need as f64 / 1e9,
+            params as f64 / 1e9,
+            avail as f64 / 1e9
+        ))),
+        _ => Ok(()),
     }
 }
 

@@ -174,6 +174,31 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             (Some(plan), DEFAULT_PLAN_NAME.to_string())
         }
     };
+    if let (Some(dir), Some(p)) = (&args.kernels, &plan) {
+        // The folder's plan shape against this run's, before the weights load (the engine
+        // checks every rule later): without --plan the run takes the built-in plan, and the
+        // engine's "compile this plan" named a plan the user never gave.
+        let text = moa::input::read_to_string(
+            &dir.join("manifest.json"),
+            "manifest",
+            moa::input::MAX_TEXT_BYTES,
+        )?;
+        let m: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("--kernels `{}`: manifest.json", dir.display()))?;
+        let shape = serde_json::to_value(p.model()).unwrap_or_default();
+        if let Some(diff) = moa::codegen::emit::first_difference("model", &m["model"], &shape) {
+            let which = if args.plan.is_some() {
+                format!("the plan `{plan_name}`")
+            } else {
+                format!("`{plan_name}`, the plan taken when no --plan is given")
+            };
+            bail!(
+                "--kernels `{}` was compiled for another plan than {which}: {diff}; give the plan it was compiled from with --plan, or compile this one (`moa-compile PLAN -o {}`)",
+                dir.display(),
+                dir.display()
+            );
+        }
+    }
     // The prompts are read, checked and tokenized before the weights load (seconds to
     // minutes), so that a missing file or an empty prompt fails at once.
     let mut texts: Vec<(String, String)> = args

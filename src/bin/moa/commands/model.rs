@@ -117,6 +117,33 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
                 "chat_template",
                 if template.is_some() { "yes" } else { "no" }.into(),
             );
+            // What a load costs: every weight is held in f32 whatever the file stores, so
+            // a Q4_K file takes about 7x its size (model::check_load_memory refuses past
+            // the memory available), and which types the file stores.
+            let params = model::random::parameter_count(c);
+            line(
+                "parameters",
+                format!(
+                    "{:.3} billion (loading needs about {:.1} GB of memory: f32)",
+                    params as f64 / 1e9,
+                    params as f64 * 4.0 / 1e9
+                ),
+            );
+            if !path.is_dir() {
+                let g = model::gguf::GgufFile::open(&path)?;
+                let mut types = std::collections::BTreeMap::<String, usize>::new();
+                for t in g.content.tensor_infos.values() {
+                    // llama.cpp's names: candle's `Q4K` is `Q4_K`.
+                    let name = format!("{:?}", t.ggml_dtype);
+                    let name = match name.strip_suffix('K') {
+                        Some(q) if !q.ends_with('_') => format!("{q}_K"),
+                        _ => name,
+                    };
+                    *types.entry(name).or_default() += 1;
+                }
+                let listed: Vec<String> = types.iter().map(|(t, n)| format!("{t} x {n}")).collect();
+                line("tensor_types", listed.join(", "));
+            }
             print!("{out}");
         }
     }

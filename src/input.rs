@@ -108,17 +108,7 @@ pub fn read_text_or_pipe(path: &Path, what: &str, max_bytes: u64) -> io::Result<
     {
         use std::os::unix::fs::FileTypeExt;
         if std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo()) {
-            let mut out = Vec::new();
-            File::open(path)?
-                .take(max_bytes.saturating_add(1))
-                .read_to_end(&mut out)?;
-            if out.len() as u64 > max_bytes {
-                return Err(refuse(format!(
-                    "is more than the {max_bytes} bytes allowed for {}",
-                    with_article(what)
-                )));
-            }
-            return utf8(out, what);
+            return read_bounded(File::open(path)?, what, max_bytes);
         }
     }
     read_to_string(path, what, max_bytes)
@@ -127,9 +117,14 @@ pub fn read_text_or_pipe(path: &Path, what: &str, max_bytes: u64) -> io::Result<
 /// Reads standard input to its end as UTF-8 text, at most `max_bytes` bytes (`-` given
 /// for a file, e.g. `moa generate --prompt-file -`). Errors: as [`read_to_string`].
 pub fn read_stdin_to_string(what: &str, max_bytes: u64) -> io::Result<String> {
+    read_bounded(io::stdin().lock(), what, max_bytes)
+}
+
+/// Reads a stream (standard input, a pipe) to its end as UTF-8 text, refusing one longer
+/// than `max_bytes` (it reads at most one byte past the bound, so an endless pipe ends).
+fn read_bounded(reader: impl Read, what: &str, max_bytes: u64) -> io::Result<String> {
     let mut out = Vec::new();
-    io::stdin()
-        .lock()
+    reader
         .take(max_bytes.saturating_add(1))
         .read_to_end(&mut out)?;
     if out.len() as u64 > max_bytes {

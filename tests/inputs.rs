@@ -1753,3 +1753,40 @@ fn a_config_key_that_changes_the_computation_is_refused() {
     )
     .unwrap();
 }
+
+/// `moa model random`'s folders keep a model's RoPE scaling (session 18): the random
+/// Llama-3.2-1B shape carries the real model's `llama3` scaling, written as transformers
+/// spells it and read back into the same config.
+#[test]
+fn a_random_model_folder_keeps_its_rope_scaling() {
+    use moa::model::{random, Model, RopeScaling};
+    let one_b = random::like("llama-3.2-1b").unwrap();
+    assert!(matches!(
+        one_b.rope_scaling,
+        Some(RopeScaling::Llama3 { factor, .. }) if factor == 32.0
+    ));
+    // The 1B's scaling on a model small enough to write in a test.
+    let config = moa::model::LlamaConfig {
+        n_layers: 1,
+        hidden_size: 64,
+        ffn_size: 96,
+        q_heads: 4,
+        kv_heads: 2,
+        head_dim: 16,
+        vocab_size: 300,
+        context_length: 256,
+        ..one_b
+    };
+    let dir = std::env::temp_dir().join(format!("moa-random-rope-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    random::write_hf_folder(&random::random_model(&config, 3), &dir).unwrap();
+    let json = std::fs::read_to_string(dir.join("config.json")).unwrap();
+    assert!(
+        json.contains("\"rope_type\":\"llama3\"")
+            && json.contains("\"original_max_position_embeddings\":8192"),
+        "{json}"
+    );
+    let loaded = Model::load(&dir).unwrap();
+    assert_eq!(loaded.config.rope_scaling, config.rope_scaling);
+    let _ = std::fs::remove_dir_all(&dir);
+}

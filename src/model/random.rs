@@ -5,7 +5,7 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::config::LlamaConfig;
+use super::config::{LlamaConfig, RopeScaling};
 use super::weights::{HostTensor, LayerWeights, Weights};
 use super::{Model, ModelError, ModelFormat, SpecialTokens};
 
@@ -15,7 +15,8 @@ pub const SHAPES: &[&str] = &["smollm2-135m", "llama-2-7b", "llama-3-8b", "llama
 /// The shape of a known model:
 /// * `smollm2-135m`: HuggingFaceTB/SmolLM2-135M (30 layers, 9 query / 3 KV heads of 64).
 /// * `llama-3.2-1b`: Llama-3.2-1B (16 layers, 32 query / 8 KV heads of 64, tied embedding
-///   of 128256 x 2048: over a 128 MiB storage binding in f16), the upstream plan's shape.
+///   of 128256 x 2048: over a 128 MiB storage binding in f16, and its `llama3` RoPE
+///   scaling: factor 32, low 1, high 4, original context 8192), the upstream plan's shape.
 /// * `llama-2-7b`: Llama-2-7B (32 layers, 32 heads of 128, MHA), with the 16k context of
 ///   lmsys/vicuna-7b-v1.5-16k, whose upstream MoA plan is in the fixtures.
 /// * `llama-3-8b`: Llama-3-8B (32 layers, 32 query / 8 KV heads of 128), with the 262k
@@ -60,7 +61,13 @@ pub fn like(name: &str) -> Option<LlamaConfig> {
             kv_heads: 8,
             head_dim: 64,
             rope_theta: 500_000.0,
-            rope_scaling: None,
+            // As the real model's config.json: a random 1B runs the scaled RoPE path.
+            rope_scaling: Some(RopeScaling::Llama3 {
+                factor: 32.0,
+                low_freq_factor: 1.0,
+                high_freq_factor: 4.0,
+                original_context: 8192.0,
+            }),
             vocab_size: 128_256,
             tied_embeddings: true,
             context_length: 131_072,
@@ -328,7 +335,7 @@ fn write_hf_files(model: &Model, dir: &std::path::Path) -> Result<(), ModelError
     use candle_core::{DType, Device, Tensor};
     let c = &model.config;
     std::fs::create_dir_all(dir).map_err(super::io_err(dir))?;
-    let config = serde_json::json!({
+    let mut config = serde_json::json!({
         "architectures": ["LlamaForCausalLM"], "model_type": "llama",
         "hidden_size": c.hidden_size, "intermediate_size": c.ffn_size,
         "num_hidden_layers": c.n_layers, "num_attention_heads": c.q_heads,
@@ -338,6 +345,31 @@ fn write_hf_files(model: &Model, dir: &std::path::Path) -> Result<(), ModelError
         "max_position_embeddings": c.context_length, "torch_dtype": "bfloat16",
         "bos_token_id": 1, "eos_token_id": 2,
     });
+    // transformers' spelling, which `safetensors::read_config` reads back.
+    match &c.rope_scaling {
+        None => {}
+        Some(RopeScaling::Linear { factor }) => {
+            config["rope_scaling"] = serde_json::json!({"rope_type": "linear", "factor": factor});
+        }
+        Some(RopeScaling::Llama3 {
+            factor,
+            low_freq_factor,
+            high_freq_factor,
+            original_context,
+        }) => {
+            config["rope_scaling"] = serde_json::json!({"rope_type": "llama3",
+                "factor": factor, "low_freq_factor": low_freq_factor,
+                "high_freq_factor": high_freq_factor,
+                "original_max_position_embeddings": *original_context as u64});
+        }
+        Some(RopeScaling::FreqFactors(_)) => {
+            return Err(ModelError::Invalid(
+                "per-pair RoPE factors (GGUF `rope_freqs`) have no config.json form: \
+                 a Hugging Face folder cannot hold this model"
+                    .into(),
+            ))
+        }
+    }
     let w = &model.weights;
     let mut named: Vec<(String, &HostTensor)> = vec![
         ("token_embd".into(), &w.token_embd),

@@ -157,11 +157,8 @@ fn grid(kernel: &Value, q_heads: u32, rows: u32, max_row_len: u32, n_items: u32)
 
 fn close(got: &[f32], want: &[f32], what: &str) {
     assert_eq!(got.len(), want.len(), "{what}");
-    let worst = got
-        .iter()
-        .zip(want)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
+    // NaN-aware (a fold with f32::max alone skips NaN).
+    let worst = moa::runtime::cases::max_abs_error(got, want).0;
     assert!(worst < 1e-4, "{what}: max |error| {worst}");
 }
 

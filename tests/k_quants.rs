@@ -67,11 +67,8 @@ fn k_quant_decoders_match_candle_on_random_weights() {
             assert_same(&ours, &theirs, &format!("{dtype:?} seed {seed}"));
             // The quantization is close to the input (a sanity check of the test itself).
             let src: Vec<f32> = x.flatten_all().unwrap().to_vec1().unwrap();
-            let err = src
-                .iter()
-                .zip(&ours)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f32::max);
+            // NaN-aware (a fold with f32::max alone skips NaN).
+            let err = moa::runtime::cases::max_abs_error(&ours, &src).0;
             assert!(err < 0.05, "{dtype:?}: max |x - dequant| {err}");
         }
     }

@@ -134,11 +134,8 @@ fn sparse_plan_logits_with(split_k: bool, tree: bool) {
         let last = &want.data[(seq.len() - 1) * vocab..seq.len() * vocab];
         let dense = cpu.forward(seq, Masking::Dense).unwrap();
         let dense_last = &dense.data[(seq.len() - 1) * vocab..seq.len() * vocab];
-        let err = got
-            .iter()
-            .zip(last)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
+        // NaN-aware (a fold with f32::max alone skips NaN).
+        let err = moa::runtime::cases::max_abs_error(got, last).0;
         let gap = dense_last
             .iter()
             .zip(last)

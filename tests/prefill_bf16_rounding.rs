@@ -158,10 +158,8 @@ fn emulate(module: &KernelModule, c: &PrefillCase, mode: PRounding) -> Vec<f32> 
 }
 
 fn max_error(a: &[f32], b: &[f32]) -> f32 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
+    // NaN-aware: a fold with f32::max alone skips NaN (NaN logits passed such a check).
+    moa::runtime::cases::max_abs_error(a, b).0
 }
 
 /// The standard prefill cases `cuda_check` (seed 7) runs on `layer` (it adds one random

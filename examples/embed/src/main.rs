@@ -107,10 +107,8 @@ fn main() -> Result<(), Box<dyn Error>> {
 }
 
 fn max_err(a: &[f32], b: &[f32]) -> f32 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
+    // NaN-aware: a fold with f32::max alone skips NaN (NaN logits passed such a check).
+    moa::runtime::cases::max_abs_error(a, b).0
 }
 
 fn argmax(v: &[f32]) -> u32 {

@@ -28,6 +28,18 @@ pub fn chunk_bytes_per_token(config: &LlamaConfig) -> u64 {
     (qkv * 4).max(2 * config.ffn_size as u64 * 4)
 }
 
+/// Zeroed tokens after the last one a pass can hold in the prefill's K and V buffers. The
+/// matrix-unit prefill attention (`prefill_coop.wgsl.j2`) loads K and V in 16-key blocks,
+/// and a row's last block reaches up to 15 tokens past the row: the next rows' values,
+/// or for the pass's last row tokens past the buffer. Those keys are masked, so their
+/// probabilities are 0, but their V rows still enter the fragment product and 0 × NaN is
+/// NaN: what lay past the buffer on the H200 was not finite (session 19: one row's
+/// decode logits off by 10.8, NaN prefill logits, in most f16 runs of
+/// `model_gpu::swiglu_in_the_gate_up_epilogue_...`; lavapipe has no matrix units and the
+/// scalar kernel skips masked keys). The pad is never written, so it keeps the zeros
+/// wgpu initialises buffers with.
+pub const KV_PAD_TOKENS: usize = 16;
+
 /// The smallest number of tokens such that a chunk starting at any multiple of it starts
 /// at a byte offset that is a multiple of `offset_align` in every buffer bound at an
 /// offset (`x`, `x_alt`, `h`, Q, K, V and the per-token info of 16 bytes).
@@ -69,7 +81,8 @@ pub struct PrefillPlan {
     pub chunk_tokens: usize,
 }
 
-/// Most tokens a pass may hold under `max_binding`, and the chunk size (a multiple of
+/// Most tokens a pass may hold under `max_binding` (K and V hold [`KV_PAD_TOKENS`] more),
+/// and the chunk size (a multiple of
 /// [`chunk_granule`], at least one granule).  Errors: a granule of tokens whose chunk
 /// activations exceed the limit.
 pub fn token_limits(
@@ -78,7 +91,11 @@ pub fn token_limits(
     max_binding: u64,
     offset_align: u64,
 ) -> Result<(usize, usize), EngineError> {
-    let pass_max = (max_binding / pass_bytes_per_token(config, storage)) as usize;
+    // K and V hold KV_PAD_TOKENS more than the pass; the other whole-pass buffers do not.
+    let kv_row = (config.kv_heads * config.head_dim * storage.bytes()) as u64;
+    let kv_max = (max_binding / kv_row.max(1)) as usize;
+    let pass_max = ((max_binding / pass_bytes_per_token(config, storage)) as usize)
+        .min(kv_max.saturating_sub(KV_PAD_TOKENS));
     let per_chunk = chunk_bytes_per_token(config);
     let granule = chunk_granule(config, storage, offset_align);
     let chunk = (max_binding / per_chunk) as usize / granule * granule;

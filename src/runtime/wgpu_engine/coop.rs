@@ -205,8 +205,17 @@ impl WgpuEngine {
         let q_len = total as usize * c.q_heads * c.head_dim;
         let kv_len = total as usize * c.kv_heads * c.head_dim;
         let q = self.storage_u32("check q", &pack(q_len, 1));
-        let k = self.storage_u32("check k", &pack(kv_len, 2));
-        let v = self.storage_u32("check v", &pack(kv_len, 3));
+        // K and V keep the engine's zeroed pad after the last row, as the pass buffers do
+        // (`chunks::KV_PAD_TOKENS`: the 16-key blocks of the last row read there).
+        let padded = |mut words: Vec<u32>| {
+            words.resize(
+                words.len() + super::chunks::KV_PAD_TOKENS * c.kv_heads * c.head_dim / 2,
+                0,
+            );
+            words
+        };
+        let k = self.storage_u32("check k", &padded(pack(kv_len, 2)));
+        let v = self.storage_u32("check v", &padded(pack(kv_len, 3)));
         let row_start = self.storage_u32("check row_start", &[0, CHECK_ROWS[0], total]);
         let max_len = CHECK_ROWS[0].max(CHECK_ROWS[1]);
         let mut outs = Vec::new();

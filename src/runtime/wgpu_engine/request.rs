@@ -317,6 +317,8 @@ impl WgpuEngine {
         let f = 4u64;
         let s = elem_bytes(self.storage);
         let t = tokens as u64;
+        // Zeroed keys past the pass for the matrix-unit prefill's 16-key V blocks.
+        let kv_t = t + super::chunks::KV_PAD_TOKENS as u64;
         let ct = chunk as u64;
         let heads = (c.q_heads + 2 * c.kv_heads) as u64;
         let hd = c.head_dim as u64;
@@ -328,8 +330,8 @@ impl WgpuEngine {
             h: self.buffer("h", t * c.hidden_size as u64 * f)?,
             qkv: self.buffer("qkv", ct * heads * hd * f)?,
             q: self.buffer("q", t * c.q_heads as u64 * hd * s)?,
-            k: self.buffer("k", t * c.kv_heads as u64 * hd * s)?,
-            v: self.buffer("v", t * c.kv_heads as u64 * hd * s)?,
+            k: self.buffer("k", kv_t * c.kv_heads as u64 * hd * s)?,
+            v: self.buffer("v", kv_t * c.kv_heads as u64 * hd * s)?,
             attn_out: self.buffer("attn_out", t * c.q_heads as u64 * hd * s)?,
             gate_up: self.buffer("gate_up", ct * 2 * c.ffn_size as u64 * f)?,
             ffn_act: self.buffer("ffn_act", ct * c.ffn_size as u64 * f)?,

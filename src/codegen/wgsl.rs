@@ -428,6 +428,19 @@ struct DecodeSgCtx<'a> {
     early: bool,
     /// log2(head_dim / 8): the flat template's butterfly steps.
     log_dv8: u32,
+    /// The flat template's loads a lane issues per step (head_dim / 8, or half of it with
+    /// [`WgslTuning::decode_sg_flat_half`]): a subgroup step covers `nl × sg / (head_dim
+    /// / 8)` slots.
+    nl: u32,
+    /// log2(`nl`): the flat template's transposing butterfly steps.
+    log_nl: u32,
+    /// The lane masks that finish a score after the butterfly where `nl` < head_dim / 8
+    /// (`nl`, doubling, < head_dim / 8).
+    sum_masks: Vec<u32>,
+    /// [`WgslTuning::decode_sg_flat_vafter`].
+    vafter: bool,
+    /// [`WgslTuning::decode_sg_piece`].
+    piece: u8,
 }
 
 #[derive(Serialize)]
@@ -565,6 +578,22 @@ pub struct WgslTuning {
     /// `decode_sg.wgsl.j2`'s 16.5 at 56, the early twin 19.9 at 162 (RESULTS "WGSL decode,
     /// session 18"). With [`Self::decode_sg_diag`] its loads-only twin.
     pub decode_sg_flat: SgFlat,
+    /// With [`Self::decode_sg_flat`]: each subgroup step loads half a row's 8-element
+    /// vectors a lane (4 at head_dim 64: 16 slots a step on subgroups of 32 instead of
+    /// 32), so one step's K and V hold half the registers; each score is finished by
+    /// sums over the remaining column lanes after the butterfly (`MOA_WGSL_SG_FLAT_HALF`).
+    pub decode_sg_flat_half: bool,
+    /// With [`Self::decode_sg_flat`]: each step's V loads issued after its scores and
+    /// maxima (behind a condition on the running maxima), so they reuse K's registers
+    /// instead of being in flight beside them, at one more round trip a step
+    /// (`MOA_WGSL_SG_FLAT_VAFTER`).
+    pub decode_sg_flat_vafter: bool,
+    /// With [`Self::decode_sg_flat`], a register diagnostic (wrong results; the decode
+    /// bench's `MOA_WGSL_SG_PIECE`): the body built only up to a piece, the rest of V
+    /// folded into the accumulators as the loads-only twin does: 1 = Q·K partial scores,
+    /// 2 = + the butterfly and masks, 3 = + the online softmax (every accumulator
+    /// rescaled); 0 (the default) = the whole body.
+    pub decode_sg_piece: u8,
 }
 
 /// The flat decode on subgroups ([`WgslTuning::decode_sg_flat`]).
@@ -653,6 +682,9 @@ impl Default for WgslTuning {
             decode_sg_diag: false,
             decode_sg_pipe: 0,
             decode_sg_flat: SgFlat::Off,
+            decode_sg_flat_half: false,
+            decode_sg_flat_vafter: false,
+            decode_sg_piece: 0,
         }
     }
 }
@@ -1309,6 +1341,16 @@ fn decode_sg_artifact(
         (false, SgFlat::Off) => DECODE_SG,
         (false, _) => DECODE_SG_FLAT,
     };
+    // The flat form's loads a lane per step ([`WgslTuning::decode_sg_flat_half`]).
+    let dv8 = (d / 8).max(1);
+    let nl = if tuning.decode_sg_flat_half {
+        (dv8 / 2).max(1)
+    } else {
+        dv8
+    };
+    let sum_masks: Vec<u32> = std::iter::successors(Some(nl), |m| Some(m * 2))
+        .take_while(|&m| m < dv8)
+        .collect();
     let source = super::render(
         env,
         template,
@@ -1322,7 +1364,12 @@ fn decode_sg_artifact(
             diag,
             items,
             early: flat == SgFlat::Early,
-            log_dv8: (d / 8).max(1).ilog2(),
+            log_dv8: dv8.ilog2(),
+            nl,
+            log_nl: nl.ilog2(),
+            sum_masks,
+            vafter: tuning.decode_sg_flat_vafter,
+            piece: tuning.decode_sg_piece,
         },
     )?;
     validate_with(
@@ -1342,6 +1389,15 @@ fn decode_sg_artifact(
     }
     if flat != SgFlat::Off {
         extra["decode_sg_flat"] = flat.name().into();
+        if tuning.decode_sg_flat_half {
+            extra["decode_sg_flat_half"] = true.into();
+        }
+        if tuning.decode_sg_flat_vafter {
+            extra["decode_sg_flat_vafter"] = true.into();
+        }
+        if tuning.decode_sg_piece > 0 {
+            extra["decode_sg_piece"] = tuning.decode_sg_piece.into();
+        }
     }
     Ok(Artifact {
         path: format!("wgsl/{label}_decode.wgsl"),

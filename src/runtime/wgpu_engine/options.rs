@@ -526,6 +526,16 @@ impl WgpuEngineOptions {
                     ],
                     d.wgsl_tuning.decode_sg_flat,
                 )?,
+                decode_sg_flat_half: flag(
+                    env,
+                    "MOA_WGSL_SG_FLAT_HALF",
+                    d.wgsl_tuning.decode_sg_flat_half,
+                )?,
+                decode_sg_flat_vafter: flag(
+                    env,
+                    "MOA_WGSL_SG_FLAT_VAFTER",
+                    d.wgsl_tuning.decode_sg_flat_vafter,
+                )?,
                 ..d.wgsl_tuning
             },
         })
@@ -561,6 +571,18 @@ impl WgpuEngineOptions {
         if t.decode_sg_flat != d.decode_sg_flat {
             asked.push(format!("MOA_WGSL_SG_FLAT={}", t.decode_sg_flat.name()));
         }
+        if t.decode_sg_flat_half != d.decode_sg_flat_half {
+            asked.push(format!(
+                "MOA_WGSL_SG_FLAT_HALF={}",
+                u8::from(t.decode_sg_flat_half)
+            ));
+        }
+        if t.decode_sg_flat_vafter != d.decode_sg_flat_vafter {
+            asked.push(format!(
+                "MOA_WGSL_SG_FLAT_VAFTER={}",
+                u8::from(t.decode_sg_flat_vafter)
+            ));
+        }
         let rest = WgslTuning {
             decode_fused_merge: d.decode_fused_merge,
             decode_v_first: d.decode_v_first,
@@ -568,6 +590,8 @@ impl WgpuEngineOptions {
             decode_sg_diag: d.decode_sg_diag,
             decode_sg_pipe: d.decode_sg_pipe,
             decode_sg_flat: d.decode_sg_flat,
+            decode_sg_flat_half: d.decode_sg_flat_half,
+            decode_sg_flat_vafter: d.decode_sg_flat_vafter,
             ..*t
         };
         if rest != d {
@@ -644,6 +668,8 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGSL_SG_DECODE",
     "MOA_WGSL_SG_PIPE",
     "MOA_WGSL_SG_FLAT",
+    "MOA_WGSL_SG_FLAT_HALF",
+    "MOA_WGSL_SG_FLAT_VAFTER",
 ];
 
 /// The WGSL decode kernel bench's own knobs (examples/wgpu_decode_bench.rs reads them;
@@ -664,6 +690,7 @@ pub const BENCH_ONLY: &[&str] = &[
     "MOA_WGSL_QK_SUMS",
     "MOA_WGSL_QUAD_SHUFFLE",
     "MOA_WGSL_SEQUENCE",
+    "MOA_WGSL_SG_PIECE",
     "MOA_WGSL_SG_SIZE",
     "MOA_WGSL_THREADS",
     "MOA_WGSL_ZERO_INIT",

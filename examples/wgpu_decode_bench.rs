@@ -265,16 +265,8 @@ fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Arti
             _ => return Err(format!("MOA_WGSL_SG_FLAT: `{v}` is not 0, 1 or late")),
         };
     }
-    // The flat form's register choices (`MOA_WGSL_SG_FLAT_HALF=1`: half a row's vectors
-    // a lane per step; `MOA_WGSL_SG_FLAT_VAFTER=1`: V issued after the scores) and its
-    // body built only up to a piece for `regs` (`MOA_WGSL_SG_PIECE` 1–3: Q·K, + the
-    // butterfly and masks, + the online softmax; wrong results).
-    if let Ok(v) = std::env::var("MOA_WGSL_SG_FLAT_HALF") {
-        tuning.decode_sg_flat_half = v == "1";
-    }
-    if let Ok(v) = std::env::var("MOA_WGSL_SG_FLAT_VAFTER") {
-        tuning.decode_sg_flat_vafter = v == "1";
-    }
+    // The flat form's body built only up to a piece, for `regs` (`MOA_WGSL_SG_PIECE`
+    // 1–3: Q·K, + the butterfly and masks, + the online softmax; wrong results).
     if let Some(p) = env_u32_in("MOA_WGSL_SG_PIECE", 0..=3)? {
         tuning.decode_sg_piece = p as u8;
     }

@@ -212,9 +212,10 @@ fn decode_forms_match_reference() {
 /// chunks as the host picks them, of one and three tiles and over whole segments (the
 /// engine's list: unwritten slots inside the chunks, which the early form loads and must
 /// mask). Every subgroup size 8–64 and the loads-only twins generate and validate (naga)
-/// for both fixtures, also where the adapter has no subgroups. The register-lean forms
-/// (half a row's vectors a lane per step, whose scores are finished by sums past the
-/// butterfly; V issued after the scores) run too, and the register pieces generate.
+/// for both fixtures, also where the adapter has no subgroups, and so do the register
+/// pieces (`WgslTuning::decode_sg_piece`). Steps are half a row's vectors a lane (at
+/// subgroup 8: 4 of head_dim 64's 8, 2 of head_dim 32's 4), so every score is finished
+/// by sums past the butterfly; V is issued after the scores.
 #[test]
 fn flat_subgroup_decode_matches_reference() {
     use moa::codegen::wgsl::SgFlat;
@@ -235,24 +236,12 @@ fn flat_subgroup_decode_matches_reference() {
         let module = lower::lower(&load(file), storage);
         for size in [8u8, 16, 32, 64] {
             for flat in [SgFlat::Early, SgFlat::Late] {
-                for (diag, piece, half, vafter) in [
-                    (false, 0, false, false),
-                    (true, 0, false, false),
-                    (false, 0, true, false),
-                    (true, 0, true, false),
-                    (false, 0, false, true),
-                    (false, 0, true, true),
-                    (false, 1, false, false),
-                    (false, 2, true, false),
-                    (false, 3, false, false),
-                ] {
+                for (diag, piece) in [(false, 0), (true, 0), (false, 1), (false, 2), (false, 3)] {
                     let tuning = WgslTuning {
                         decode_subgroup: Some(size),
                         decode_sg_flat: flat,
                         decode_sg_diag: diag,
                         decode_sg_piece: piece,
-                        decode_sg_flat_half: half,
-                        decode_sg_flat_vafter: vafter,
                         ..WgslTuning::default()
                     };
                     let arts = generate_with(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
@@ -267,8 +256,7 @@ fn flat_subgroup_decode_matches_reference() {
                     assert_eq!(
                         flat_kernels,
                         module.layers.len(),
-                        "{file} {storage:?} subgroup {size} {flat:?} diag {diag} piece {piece} \
-                         half {half} vafter {vafter}"
+                        "{file} {storage:?} subgroup {size} {flat:?} diag {diag} piece {piece}"
                     );
                 }
             }
@@ -292,27 +280,17 @@ fn flat_subgroup_decode_matches_reference() {
             module.shape.head_dim as usize,
         );
         let (_, cases) = standard_cases(&module, 0x5eed);
-        for (flat, half, vafter) in [
-            (SgFlat::Early, false, false),
-            (SgFlat::Late, false, false),
-            (SgFlat::Late, true, false),
-            (SgFlat::Late, false, true),
-            (SgFlat::Early, true, true),
-        ] {
+        for flat in [SgFlat::Early, SgFlat::Late] {
             let tuning = WgslTuning {
                 decode_subgroup: u8::try_from(size).ok(),
                 decode_sg_flat: flat,
-                decode_sg_flat_half: half,
-                decode_sg_flat_vafter: vafter,
                 ..WgslTuning::default()
             };
             let arts = generate_with(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
             let exec = WgpuAttention::new_with(&ctx, &module, &arts, Default::default())
                 .unwrap_or_else(|e| panic!("{file} {flat:?}: {e}"));
             let tile = exec.decode_tile();
-            let label = format!(
-                "{file} {storage:?} flat {flat:?} half {half} vafter {vafter} subgroup {size}"
-            );
+            let label = format!("{file} {storage:?} flat {flat:?} subgroup {size}");
             for case in &cases {
                 let n = case.layout.n_tokens;
                 for chunk in [None, Some(tile), Some(3 * tile), Some(0)] {

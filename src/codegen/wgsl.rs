@@ -428,17 +428,14 @@ struct DecodeSgCtx<'a> {
     early: bool,
     /// log2(head_dim / 8): the flat template's butterfly steps.
     log_dv8: u32,
-    /// The flat template's loads a lane issues per step (head_dim / 8, or half of it with
-    /// [`WgslTuning::decode_sg_flat_half`]): a subgroup step covers `nl × sg / (head_dim
-    /// / 8)` slots.
+    /// The flat template's loads a lane issues per step (half of head_dim / 8, at least
+    /// 1): a subgroup step covers `nl × sg / (head_dim / 8)` slots.
     nl: u32,
     /// log2(`nl`): the flat template's transposing butterfly steps.
     log_nl: u32,
     /// The lane masks that finish a score after the butterfly where `nl` < head_dim / 8
     /// (`nl`, doubling, < head_dim / 8).
     sum_masks: Vec<u32>,
-    /// [`WgslTuning::decode_sg_flat_vafter`].
-    vafter: bool,
     /// [`WgslTuning::decode_sg_piece`].
     piece: u8,
 }
@@ -578,16 +575,6 @@ pub struct WgslTuning {
     /// `decode_sg.wgsl.j2`'s 16.5 at 56, the early twin 19.9 at 162 (RESULTS "WGSL decode,
     /// session 18"). With [`Self::decode_sg_diag`] its loads-only twin.
     pub decode_sg_flat: SgFlat,
-    /// With [`Self::decode_sg_flat`]: each subgroup step loads half a row's 8-element
-    /// vectors a lane (4 at head_dim 64: 16 slots a step on subgroups of 32 instead of
-    /// 32), so one step's K and V hold half the registers; each score is finished by
-    /// sums over the remaining column lanes after the butterfly (`MOA_WGSL_SG_FLAT_HALF`).
-    pub decode_sg_flat_half: bool,
-    /// With [`Self::decode_sg_flat`]: each step's V loads issued after its scores and
-    /// maxima (behind a condition on the running maxima), so they reuse K's registers
-    /// instead of being in flight beside them, at one more round trip a step
-    /// (`MOA_WGSL_SG_FLAT_VAFTER`).
-    pub decode_sg_flat_vafter: bool,
     /// With [`Self::decode_sg_flat`], a register diagnostic (wrong results; the decode
     /// bench's `MOA_WGSL_SG_PIECE`): the body built only up to a piece, the rest of V
     /// folded into the accumulators as the loads-only twin does: 1 = Q·K partial scores,
@@ -682,8 +669,6 @@ impl Default for WgslTuning {
             decode_sg_diag: false,
             decode_sg_pipe: 0,
             decode_sg_flat: SgFlat::Off,
-            decode_sg_flat_half: false,
-            decode_sg_flat_vafter: false,
             decode_sg_piece: 0,
         }
     }
@@ -1341,13 +1326,11 @@ fn decode_sg_artifact(
         (false, SgFlat::Off) => DECODE_SG,
         (false, _) => DECODE_SG_FLAT,
     };
-    // The flat form's loads a lane per step ([`WgslTuning::decode_sg_flat_half`]).
+    // The flat form's loads a lane per step: half a row's vectors, so a step's K (and
+    // then its V, issued after the scores into the same registers) stays within the
+    // registers that keep 4 workgroups an SM (DESIGN §7.7).
     let dv8 = (d / 8).max(1);
-    let nl = if tuning.decode_sg_flat_half {
-        (dv8 / 2).max(1)
-    } else {
-        dv8
-    };
+    let nl = (dv8 / 2).max(1);
     let sum_masks: Vec<u32> = std::iter::successors(Some(nl), |m| Some(m * 2))
         .take_while(|&m| m < dv8)
         .collect();
@@ -1368,7 +1351,6 @@ fn decode_sg_artifact(
             nl,
             log_nl: nl.ilog2(),
             sum_masks,
-            vafter: tuning.decode_sg_flat_vafter,
             piece: tuning.decode_sg_piece,
         },
     )?;
@@ -1389,12 +1371,6 @@ fn decode_sg_artifact(
     }
     if flat != SgFlat::Off {
         extra["decode_sg_flat"] = flat.name().into();
-        if tuning.decode_sg_flat_half {
-            extra["decode_sg_flat_half"] = true.into();
-        }
-        if tuning.decode_sg_flat_vafter {
-            extra["decode_sg_flat_vafter"] = true.into();
-        }
         if tuning.decode_sg_piece > 0 {
             extra["decode_sg_piece"] = tuning.decode_sg_piece.into();
         }

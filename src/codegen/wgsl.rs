@@ -565,15 +565,17 @@ pub struct WgslTuning {
     /// With [`Self::decode_subgroup`] and no [`Self::decode_sg_pipe`]: the flat decode on
     /// subgroups (`decode_sg_flat.wgsl.j2`, `MOA_WGSL_SG_FLAT`; DESIGN §7.7): the
     /// queries loaded per lane into registers (no staging, no barrier before the
-    /// blocks), K read coalesced as V is (a lane holds 8 columns of several slots; a
-    /// butterfly of shuffles sums the scores), and with [`SgFlat::Early`] each
-    /// subgroup's first block issued from the work item before the row position.
-    /// [`SgFlat::Off`] by default: on the H200 through Vulkan (SmolLM2 shape, 16 × 4096,
-    /// moa-50, the engine's step) it took 30.2–30.3 µs a layer (early) and 28.8–29.3
-    /// (late) against the scalar decode's 21.9–23.3, at 168 registers (3 workgroups an
-    /// SM); its late loads-only twin took 14.9–15.0 µs at 80 registers against
-    /// `decode_sg.wgsl.j2`'s 16.5 at 56, the early twin 19.9 at 162 (RESULTS "WGSL decode,
-    /// session 18"). With [`Self::decode_sg_diag`] its loads-only twin.
+    /// steps), K read coalesced as V is (a lane holds 8 columns of several slots; a
+    /// butterfly of shuffles sums the scores), steps of half a row's vectors a lane with
+    /// V issued after the step's scores (80 registers on the H200 at head_dim 64, against
+    /// 168 with a whole 32-slot block's K and V at once), and with [`SgFlat::Early`]
+    /// each subgroup's first step's K issued from the work item before the row position.
+    /// [`SgFlat::Off`] here (what `moa-compile` writes: it does not know the adapter's
+    /// subgroup size); the wgpu engine's default is [`SgFlat::Late`] at the adapter's
+    /// size (`runtime::wgpu_engine::options::engine_wgsl_tuning`): on the H200 through
+    /// Vulkan (SmolLM2 shape, 16 × 4096, moa-50, the engine's step) 19.6–19.9 µs a layer
+    /// against the scalar decode's 21.4–22.5, side by side (RESULTS "WGSL decode, session
+    /// 19"). With [`Self::decode_sg_diag`] its loads-only twin.
     pub decode_sg_flat: SgFlat,
     /// With [`Self::decode_sg_flat`], a register diagnostic (wrong results; the decode
     /// bench's `MOA_WGSL_SG_PIECE`): the body built only up to a piece, the rest of V
@@ -589,10 +591,11 @@ pub enum SgFlat {
     /// `decode_sg.wgsl.j2` (or the pipelined form).
     #[default]
     Off,
-    /// Flat, every block after the row position (bounded by the written slots).
+    /// Flat, every step after the row position (bounded by the written slots); the wgpu
+    /// engine's default.
     Late,
-    /// Flat, each subgroup's first block issued before the row position (bounded by the
-    /// chunk; the position then masks what is unwritten).
+    /// Flat, each subgroup's first step's K issued before the row position (bounded by
+    /// the chunk; the position then masks what is unwritten).
     Early,
 }
 

@@ -438,6 +438,8 @@ struct DecodeSgCtx<'a> {
     sum_masks: Vec<u32>,
     /// [`WgslTuning::decode_sg_piece`].
     piece: u8,
+    /// [`WgslTuning::decode_sg_flat_prefetch`].
+    prefetch: bool,
 }
 
 #[derive(Serialize)]
@@ -577,6 +579,12 @@ pub struct WgslTuning {
     /// against the scalar decode's 21.4–22.5, side by side (RESULTS "WGSL decode, session
     /// 19"). With [`Self::decode_sg_diag`] its loads-only twin.
     pub decode_sg_flat: SgFlat,
+    /// With [`Self::decode_sg_flat`]: each step issues the next step's K right after its
+    /// own V (into the registers its scores freed), so that K is in flight under this
+    /// step's V and P·V: one round trip a step instead of two, the first step's K issued
+    /// before the loop (`MOA_WGSL_SG_FLAT_PREFETCH=1`). Not yet measured on a GPU
+    /// (session 19 left it ready: benches/decode-h200/s19/call3-wgsl.sh).
+    pub decode_sg_flat_prefetch: bool,
     /// With [`Self::decode_sg_flat`], a register diagnostic (wrong results; the decode
     /// bench's `MOA_WGSL_SG_PIECE`): the body built only up to a piece, the rest of V
     /// folded into the accumulators as the loads-only twin does: 1 = Q·K partial scores,
@@ -673,6 +681,7 @@ impl Default for WgslTuning {
             decode_sg_pipe: 0,
             decode_sg_flat: SgFlat::Off,
             decode_sg_piece: 0,
+            decode_sg_flat_prefetch: false,
         }
     }
 }
@@ -1355,6 +1364,7 @@ fn decode_sg_artifact(
             log_nl: nl.ilog2(),
             sum_masks,
             piece: tuning.decode_sg_piece,
+            prefetch: tuning.decode_sg_flat_prefetch,
         },
     )?;
     validate_with(
@@ -1376,6 +1386,9 @@ fn decode_sg_artifact(
         extra["decode_sg_flat"] = flat.name().into();
         if tuning.decode_sg_piece > 0 {
             extra["decode_sg_piece"] = tuning.decode_sg_piece.into();
+        }
+        if tuning.decode_sg_flat_prefetch {
+            extra["decode_sg_flat_prefetch"] = true.into();
         }
     }
     Ok(Artifact {

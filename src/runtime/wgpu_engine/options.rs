@@ -319,8 +319,10 @@ pub struct WgpuEngineOptions {
     /// 1.35–1.41× the scalar decode's time, session 16), and `MOA_WGSL_SG_FLAT` (`late`,
     /// the default: the flat form, [`WgslTuning::decode_sg_flat`]; `1`: its first step's K
     /// issued before the row position, not timed in this form; `0`: `decode_sg.wgsl.j2`,
-    /// 23.3–23.6 against 22.25 µs a layer, session 16); tests and benches may set any
-    /// field. Speed only: every form matches the CPU reference (tests/model_gpu.rs,
+    /// 23.3–23.6 against 22.25 µs a layer, session 16), and `MOA_WGSL_SG_FLAT_PREFETCH`
+    /// (`0`, `1`: the flat form's next step's K issued under this step's V,
+    /// [`WgslTuning::decode_sg_flat_prefetch`]; not measured yet); tests and benches may
+    /// set any field. Speed only: every form matches the CPU reference (tests/model_gpu.rs,
     /// tests/wgsl_decode_forms.rs). The fused merge was slower in the engine's step
     /// (RESULTS "Lead calls (session 13)"); V first is not yet timed there. The first
     /// tile's loads with the work item and the next tile's K (session 14) lost in the step
@@ -528,6 +530,11 @@ impl WgpuEngineOptions {
                     ],
                     d.wgsl_tuning.decode_sg_flat,
                 )?,
+                decode_sg_flat_prefetch: flag(
+                    env,
+                    "MOA_WGSL_SG_FLAT_PREFETCH",
+                    d.wgsl_tuning.decode_sg_flat_prefetch,
+                )?,
                 ..d.wgsl_tuning
             },
         })
@@ -566,6 +573,12 @@ impl WgpuEngineOptions {
         if t.decode_sg_flat != d.decode_sg_flat {
             asked.push(format!("MOA_WGSL_SG_FLAT={}", t.decode_sg_flat.name()));
         }
+        if t.decode_sg_flat_prefetch != d.decode_sg_flat_prefetch {
+            asked.push(format!(
+                "MOA_WGSL_SG_FLAT_PREFETCH={}",
+                u8::from(t.decode_sg_flat_prefetch)
+            ));
+        }
 
         let rest = WgslTuning {
             decode_fused_merge: d.decode_fused_merge,
@@ -574,6 +587,7 @@ impl WgpuEngineOptions {
             decode_sg_diag: d.decode_sg_diag,
             decode_sg_pipe: d.decode_sg_pipe,
             decode_sg_flat: d.decode_sg_flat,
+            decode_sg_flat_prefetch: d.decode_sg_flat_prefetch,
             ..*t
         };
         if rest != d {
@@ -667,6 +681,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGSL_SG_DECODE",
     "MOA_WGSL_SG_PIPE",
     "MOA_WGSL_SG_FLAT",
+    "MOA_WGSL_SG_FLAT_PREFETCH",
 ];
 
 /// The WGSL decode kernel bench's own knobs (examples/wgpu_decode_bench.rs reads them;
@@ -1145,6 +1160,10 @@ mod tests {
         let err =
             WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT", "2")])).unwrap_err();
         assert_eq!((err.name, err.value.as_str()), ("MOA_WGSL_SG_FLAT", "2"));
+        let o = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_PREFETCH", "1")]))
+            .unwrap();
+        assert!(o.wgsl_tuning.decode_sg_flat_prefetch);
+        assert_eq!(o.wgsl_tuning_asked(), ["MOA_WGSL_SG_FLAT_PREFETCH=1"]);
         let w = unknown_names(["MOA_WGSL_SG_FLAT_HALF", "MOA_WGSL_SG_FLAT_VAFTER"]);
         assert_eq!(w.len(), 2, "{w:?}");
         assert!(w

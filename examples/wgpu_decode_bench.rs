@@ -265,6 +265,15 @@ fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Arti
             _ => return Err(format!("MOA_WGSL_SG_FLAT: `{v}` is not 0, 1 or late")),
         };
     }
+    // The flat form's body built only up to a piece, for `regs` (`MOA_WGSL_SG_PIECE`
+    // 1–3: Q·K, + the butterfly and masks, + the online softmax; wrong results).
+    // `MOA_WGSL_SG_FLAT_PREFETCH=1`: the flat form's next step's K under this step's V.
+    if let Ok(v) = std::env::var("MOA_WGSL_SG_FLAT_PREFETCH") {
+        tuning.decode_sg_flat_prefetch = v == "1";
+    }
+    if let Some(p) = env_u32_in("MOA_WGSL_SG_PIECE", 0..=3)? {
+        tuning.decode_sg_piece = p as u8;
+    }
     if let Ok(v) = std::env::var("MOA_WGSL_F16") {
         (tuning.decode_f16_qk, tuning.decode_f16_pv) = match v.as_str() {
             "0" => (false, Some(false)),

@@ -1793,7 +1793,7 @@ fn every_decode_form_matches_the_cpu_reference_everywhere() {
     }
 }
 
-/// The decode on subgroups (`MOA_WGSL_SG_DECODE=1`, `decode_sg.wgsl.j2`) in the engine
+/// The decode on subgroups (`MOA_WGSL_SG_FLAT=0`, `decode_sg.wgsl.j2`) in the engine
 /// matches the CPU reference with the plan, where the adapter has a fixed subgroup size
 /// (lavapipe: 8; the H200: 32): the long-row model (head_dim 32) and SmolLM2-135M's
 /// attention shape (head_dim 64, GQA 3), f16 logits and f32 greedy tokens, over the
@@ -1885,8 +1885,10 @@ fn subgroup_decode_matches_the_cpu_reference() {
             }
             let mut gpu =
                 WgpuEngine::new_with_options(&ctx, model, Some(plan), force_f32, options).unwrap();
+            // The engine's default decode on subgroups is the flat form (session 19), so
+            // this one is asked as `MOA_WGSL_SG_FLAT=0`.
             assert!(
-                gpu.describe().contains("MOA_WGSL_SG_DECODE=1"),
+                gpu.describe().contains("MOA_WGSL_SG_FLAT=0"),
                 "{}",
                 gpu.describe()
             );

@@ -212,7 +212,11 @@ fn decode_forms_match_reference() {
 /// chunks as the host picks them, of one and three tiles and over whole segments (the
 /// engine's list: unwritten slots inside the chunks, which the early form loads and must
 /// mask). Every subgroup size 8–64 and the loads-only twins generate and validate (naga)
-/// for both fixtures, also where the adapter has no subgroups.
+/// for both fixtures, also where the adapter has no subgroups, and so do the register
+/// pieces (`WgslTuning::decode_sg_piece`). Steps are half a row's vectors a lane (at
+/// subgroup 8: 4 of head_dim 64's 8, 2 of head_dim 32's 4), so every score is finished
+/// by sums past the butterfly; V is issued after the scores; with the next step's K
+/// issued under this step's V too (`WgslTuning::decode_sg_flat_prefetch`).
 #[test]
 fn flat_subgroup_decode_matches_reference() {
     use moa::codegen::wgsl::SgFlat;
@@ -233,11 +237,20 @@ fn flat_subgroup_decode_matches_reference() {
         let module = lower::lower(&load(file), storage);
         for size in [8u8, 16, 32, 64] {
             for flat in [SgFlat::Early, SgFlat::Late] {
-                for diag in [false, true] {
+                for (diag, piece, prefetch) in [
+                    (false, 0, false),
+                    (true, 0, false),
+                    (false, 1, false),
+                    (false, 2, false),
+                    (false, 3, false),
+                    (false, 0, true),
+                ] {
                     let tuning = WgslTuning {
                         decode_subgroup: Some(size),
                         decode_sg_flat: flat,
                         decode_sg_diag: diag,
+                        decode_sg_piece: piece,
+                        decode_sg_flat_prefetch: prefetch,
                         ..WgslTuning::default()
                     };
                     let arts = generate_with(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
@@ -247,12 +260,13 @@ fn flat_subgroup_decode_matches_reference() {
                         .filter(|k| {
                             k.constants.get("decode_sg_flat")
                                 == Some(&serde_json::json!(flat.name()))
+                                && k.constants.get("decode_sg_flat_prefetch").is_some() == prefetch
                         })
                         .count();
                     assert_eq!(
                         flat_kernels,
                         module.layers.len(),
-                        "{file} {storage:?} subgroup {size} {flat:?} diag {diag}"
+                        "{file} {storage:?} subgroup {size} {flat:?} diag {diag} piece {piece} prefetch {prefetch}"
                     );
                 }
             }
@@ -276,17 +290,24 @@ fn flat_subgroup_decode_matches_reference() {
             module.shape.head_dim as usize,
         );
         let (_, cases) = standard_cases(&module, 0x5eed);
-        for flat in [SgFlat::Early, SgFlat::Late] {
+        for (flat, prefetch) in [
+            (SgFlat::Early, false),
+            (SgFlat::Late, false),
+            (SgFlat::Late, true),
+            (SgFlat::Early, true),
+        ] {
             let tuning = WgslTuning {
                 decode_subgroup: u8::try_from(size).ok(),
                 decode_sg_flat: flat,
+                decode_sg_flat_prefetch: prefetch,
                 ..WgslTuning::default()
             };
             let arts = generate_with(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
             let exec = WgpuAttention::new_with(&ctx, &module, &arts, Default::default())
                 .unwrap_or_else(|e| panic!("{file} {flat:?}: {e}"));
             let tile = exec.decode_tile();
-            let label = format!("{file} {storage:?} flat {flat:?} subgroup {size}");
+            let label =
+                format!("{file} {storage:?} flat {flat:?} prefetch {prefetch} subgroup {size}");
             for case in &cases {
                 let n = case.layout.n_tokens;
                 for chunk in [None, Some(tile), Some(3 * tile), Some(0)] {

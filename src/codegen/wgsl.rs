@@ -428,6 +428,18 @@ struct DecodeSgCtx<'a> {
     early: bool,
     /// log2(head_dim / 8): the flat template's butterfly steps.
     log_dv8: u32,
+    /// The flat template's loads a lane issues per step (half of head_dim / 8, at least
+    /// 1): a subgroup step covers `nl × sg / (head_dim / 8)` slots.
+    nl: u32,
+    /// log2(`nl`): the flat template's transposing butterfly steps.
+    log_nl: u32,
+    /// The lane masks that finish a score after the butterfly where `nl` < head_dim / 8
+    /// (`nl`, doubling, < head_dim / 8).
+    sum_masks: Vec<u32>,
+    /// [`WgslTuning::decode_sg_piece`].
+    piece: u8,
+    /// [`WgslTuning::decode_sg_flat_prefetch`].
+    prefetch: bool,
 }
 
 #[derive(Serialize)]
@@ -555,16 +567,30 @@ pub struct WgslTuning {
     /// With [`Self::decode_subgroup`] and no [`Self::decode_sg_pipe`]: the flat decode on
     /// subgroups (`decode_sg_flat.wgsl.j2`, `MOA_WGSL_SG_FLAT`; DESIGN §7.7): the
     /// queries loaded per lane into registers (no staging, no barrier before the
-    /// blocks), K read coalesced as V is (a lane holds 8 columns of several slots; a
-    /// butterfly of shuffles sums the scores), and with [`SgFlat::Early`] each
-    /// subgroup's first block issued from the work item before the row position.
-    /// [`SgFlat::Off`] by default: on the H200 through Vulkan (SmolLM2 shape, 16 × 4096,
-    /// moa-50, the engine's step) it took 30.2–30.3 µs a layer (early) and 28.8–29.3
-    /// (late) against the scalar decode's 21.9–23.3, at 168 registers (3 workgroups an
-    /// SM); its late loads-only twin took 14.9–15.0 µs at 80 registers against
-    /// `decode_sg.wgsl.j2`'s 16.5 at 56, the early twin 19.9 at 162 (RESULTS "WGSL decode,
-    /// session 18"). With [`Self::decode_sg_diag`] its loads-only twin.
+    /// steps), K read coalesced as V is (a lane holds 8 columns of several slots; a
+    /// butterfly of shuffles sums the scores), steps of half a row's vectors a lane with
+    /// V issued after the step's scores (80 registers on the H200 at head_dim 64, against
+    /// 168 with a whole 32-slot block's K and V at once), and with [`SgFlat::Early`]
+    /// each subgroup's first step's K issued from the work item before the row position.
+    /// [`SgFlat::Off`] here (what `moa-compile` writes: it does not know the adapter's
+    /// subgroup size); the wgpu engine's default is [`SgFlat::Late`] at the adapter's
+    /// size (`runtime::wgpu_engine::options::engine_wgsl_tuning`): on the H200 through
+    /// Vulkan (SmolLM2 shape, 16 × 4096, moa-50, the engine's step) 19.6–19.9 µs a layer
+    /// against the scalar decode's 21.4–22.5, side by side (RESULTS "WGSL decode, session
+    /// 19"). With [`Self::decode_sg_diag`] its loads-only twin.
     pub decode_sg_flat: SgFlat,
+    /// With [`Self::decode_sg_flat`]: each step issues the next step's K right after its
+    /// own V (into the registers its scores freed), so that K is in flight under this
+    /// step's V and P·V: one round trip a step instead of two, the first step's K issued
+    /// before the loop (`MOA_WGSL_SG_FLAT_PREFETCH=1`). Not yet measured on a GPU
+    /// (session 19 left it ready: benches/decode-h200/s19/call3-wgsl.sh).
+    pub decode_sg_flat_prefetch: bool,
+    /// With [`Self::decode_sg_flat`], a register diagnostic (wrong results; the decode
+    /// bench's `MOA_WGSL_SG_PIECE`): the body built only up to a piece, the rest of V
+    /// folded into the accumulators as the loads-only twin does: 1 = Q·K partial scores,
+    /// 2 = + the butterfly and masks, 3 = + the online softmax (every accumulator
+    /// rescaled); 0 (the default) = the whole body.
+    pub decode_sg_piece: u8,
 }
 
 /// The flat decode on subgroups ([`WgslTuning::decode_sg_flat`]).
@@ -573,10 +599,11 @@ pub enum SgFlat {
     /// `decode_sg.wgsl.j2` (or the pipelined form).
     #[default]
     Off,
-    /// Flat, every block after the row position (bounded by the written slots).
+    /// Flat, every step after the row position (bounded by the written slots); the wgpu
+    /// engine's default.
     Late,
-    /// Flat, each subgroup's first block issued before the row position (bounded by the
-    /// chunk; the position then masks what is unwritten).
+    /// Flat, each subgroup's first step's K issued before the row position (bounded by
+    /// the chunk; the position then masks what is unwritten).
     Early,
 }
 
@@ -653,6 +680,8 @@ impl Default for WgslTuning {
             decode_sg_diag: false,
             decode_sg_pipe: 0,
             decode_sg_flat: SgFlat::Off,
+            decode_sg_piece: 0,
+            decode_sg_flat_prefetch: false,
         }
     }
 }
@@ -1309,6 +1338,14 @@ fn decode_sg_artifact(
         (false, SgFlat::Off) => DECODE_SG,
         (false, _) => DECODE_SG_FLAT,
     };
+    // The flat form's loads a lane per step: half a row's vectors, so a step's K (and
+    // then its V, issued after the scores into the same registers) stays within the
+    // registers that keep 4 workgroups an SM (DESIGN §7.7).
+    let dv8 = (d / 8).max(1);
+    let nl = (dv8 / 2).max(1);
+    let sum_masks: Vec<u32> = std::iter::successors(Some(nl), |m| Some(m * 2))
+        .take_while(|&m| m < dv8)
+        .collect();
     let source = super::render(
         env,
         template,
@@ -1322,7 +1359,12 @@ fn decode_sg_artifact(
             diag,
             items,
             early: flat == SgFlat::Early,
-            log_dv8: (d / 8).max(1).ilog2(),
+            log_dv8: dv8.ilog2(),
+            nl,
+            log_nl: nl.ilog2(),
+            sum_masks,
+            piece: tuning.decode_sg_piece,
+            prefetch: tuning.decode_sg_flat_prefetch,
         },
     )?;
     validate_with(
@@ -1342,6 +1384,12 @@ fn decode_sg_artifact(
     }
     if flat != SgFlat::Off {
         extra["decode_sg_flat"] = flat.name().into();
+        if tuning.decode_sg_piece > 0 {
+            extra["decode_sg_piece"] = tuning.decode_sg_piece.into();
+        }
+        if tuning.decode_sg_flat_prefetch {
+            extra["decode_sg_flat_prefetch"] = true.into();
+        }
     }
     Ok(Artifact {
         path: format!("wgsl/{label}_decode.wgsl"),

@@ -304,27 +304,31 @@ pub struct WgpuEngineOptions {
     /// calls (session 13)"); opt-in.
     pub coop_qkv: bool,
     /// The tuning of the WGSL attention kernels the engine compiles from its plan
-    /// ([`WgslTuning`]; default: [`WgslTuning::default`], what `moa-compile` writes). Only
-    /// the scalar decode's opt-in forms are read from the environment, with the decode
-    /// bench's names and values: `MOA_WGSL_FUSED_MERGE` (`0`/`1`:
-    /// [`WgslTuning::decode_fused_merge`]) and `MOA_WGSL_V_FIRST` (`0`/`1`:
-    /// [`WgslTuning::decode_v_first`]), and `MOA_WGSL_SG_DECODE` (`0`, `1`: the decode on
-    /// subgroups at the adapter's subgroup size, [`WgslTuning::decode_subgroup`] =
-    /// `Some(0)`, resolved when the engine compiles; `read`: its loads-only timing
-    /// diagnostic, wrong results, [`WgslTuning::decode_sg_diag`]; 23.3–23.6 against 22.25
-    /// µs a layer on the H200, session 16), and `MOA_WGSL_SG_PIPE` (`0`, `1`, `2`, `4`: with
-    /// `MOA_WGSL_SG_DECODE=1` or `read`, its pipelined form taking that many work items a
-    /// workgroup, [`WgslTuning::decode_sg_pipe`]; not measured yet), and `MOA_WGSL_SG_FLAT`
-    /// (`0`, `1`, `late`: with `MOA_WGSL_SG_DECODE=1` or `read` and no pipelined form, the
-    /// flat decode on subgroups, [`WgslTuning::decode_sg_flat`]; 28.8–30.3 against 21.9–23.3
-    /// µs a layer on the H200, session 18); tests and benches may
-    /// set any field. Speed only:
-    /// every form matches the CPU reference (tests/model_gpu.rs). The fused merge was
-    /// slower in the engine's step (RESULTS "Lead calls (session 13)"); V first is not yet
-    /// timed there. The first tile's loads with the work item and the next tile's K
-    /// (session 14) lost in the step and were deleted ([`REMOVED`]).
-    /// Precompiled kernels (`moa generate --kernels`, [`super::WgpuEngine::with_kernels`])
-    /// carry their own tuning, so asking one there is refused
+    /// ([`WgslTuning`]; default: [`engine_wgsl_tuning`], `moa-compile`'s
+    /// [`WgslTuning::default`] with the flat decode on subgroups, 0.87–0.93× the scalar
+    /// decode's time on the H200, session 19). Only the decode's forms are read from the
+    /// environment, with the decode bench's names and values: `MOA_WGSL_FUSED_MERGE`
+    /// (`0`/`1`: [`WgslTuning::decode_fused_merge`]) and `MOA_WGSL_V_FIRST` (`0`/`1`:
+    /// [`WgslTuning::decode_v_first`]), the scalar decode's opt-in forms; `MOA_WGSL_SG_DECODE`
+    /// (`0`: the scalar decode; `1`, the default: the decode on subgroups at the adapter's
+    /// subgroup size, [`WgslTuning::decode_subgroup`] = `Some(0)`, resolved when the engine
+    /// compiles, the scalar decode where the adapter has no fixed size; `read`: its
+    /// loads-only timing diagnostic, wrong results, [`WgslTuning::decode_sg_diag`]);
+    /// `MOA_WGSL_SG_PIPE` (`0`, `1`, `2`, `4`: with the decode on subgroups, its pipelined
+    /// form taking that many work items a workgroup, [`WgslTuning::decode_sg_pipe`];
+    /// 1.35–1.41× the scalar decode's time, session 16), and `MOA_WGSL_SG_FLAT` (`late`,
+    /// the default: the flat form, [`WgslTuning::decode_sg_flat`]; `1`: its first step's K
+    /// issued before the row position, not timed in this form; `0`: `decode_sg.wgsl.j2`,
+    /// 23.3–23.6 against 22.25 µs a layer, session 16), and `MOA_WGSL_SG_FLAT_PREFETCH`
+    /// (`0`, `1`: the flat form's next step's K issued under this step's V,
+    /// [`WgslTuning::decode_sg_flat_prefetch`]; not measured yet); tests and benches may
+    /// set any field. Speed only: every form matches the CPU reference (tests/model_gpu.rs,
+    /// tests/wgsl_decode_forms.rs). The fused merge was slower in the engine's step
+    /// (RESULTS "Lead calls (session 13)"); V first is not yet timed there. The first
+    /// tile's loads with the work item and the next tile's K (session 14) lost in the step
+    /// and were deleted ([`REMOVED`]). Precompiled kernels (`moa generate --kernels`,
+    /// [`super::WgpuEngine::with_kernels`]) carry their own tuning (`moa-compile`'s: the
+    /// scalar decode), so asking another there is refused
     /// ([`WgpuEngineOptions::wgsl_tuning_asked`]).
     pub wgsl_tuning: WgslTuning,
     /// `MOA_WGPU_UNCHECKED` (default `1`): the engine's own shaders (products, norms,
@@ -367,7 +371,7 @@ impl Default for WgpuEngineOptions {
             head_argmax: true,
             coop_decode: CoopDecodeChoice::GateUp,
             coop_qkv: false,
-            wgsl_tuning: WgslTuning::default(),
+            wgsl_tuning: engine_wgsl_tuning(),
             unchecked_products: true,
             decode_chunk: None,
         }
@@ -526,18 +530,24 @@ impl WgpuEngineOptions {
                     ],
                     d.wgsl_tuning.decode_sg_flat,
                 )?,
+                decode_sg_flat_prefetch: flag(
+                    env,
+                    "MOA_WGSL_SG_FLAT_PREFETCH",
+                    d.wgsl_tuning.decode_sg_flat_prefetch,
+                )?,
                 ..d.wgsl_tuning
             },
         })
     }
 
-    /// How [`Self::wgsl_tuning`] differs from the kernels `moa-compile` writes, each
-    /// difference named as its variable would set it (`MOA_WGSL_V_FIRST=1`); fields the
-    /// environment does not reach are named as fields. Empty: the default kernels. A
-    /// fused merge turned off counts as the default (it is off by default).
+    /// How [`Self::wgsl_tuning`] differs from the engine's default ([`engine_wgsl_tuning`]),
+    /// each difference named as its variable would set it (`MOA_WGSL_V_FIRST=1`,
+    /// `MOA_WGSL_SG_DECODE=0`); fields the environment does not reach are named as fields.
+    /// Empty: nothing asked. A fused merge turned off counts as the default (it is off by
+    /// default).
     pub fn wgsl_tuning_asked(&self) -> Vec<String> {
         let t = &self.wgsl_tuning;
-        let d = WgslTuning::default();
+        let d = engine_wgsl_tuning();
         let mut asked = Vec::new();
         if t.decode_fused_merge.unwrap_or(false) != d.decode_fused_merge.unwrap_or(false) {
             asked.push("MOA_WGSL_FUSED_MERGE=1".into());
@@ -545,12 +555,14 @@ impl WgpuEngineOptions {
         if t.decode_v_first != d.decode_v_first {
             asked.push(format!("MOA_WGSL_V_FIRST={}", u8::from(t.decode_v_first)));
         }
-        if t.decode_subgroup.is_some() {
+        if (t.decode_subgroup.is_some(), t.decode_sg_diag)
+            != (d.decode_subgroup.is_some(), d.decode_sg_diag)
+        {
             asked.push(
-                if t.decode_sg_diag {
-                    "MOA_WGSL_SG_DECODE=read"
-                } else {
-                    "MOA_WGSL_SG_DECODE=1"
+                match (t.decode_subgroup.is_some(), t.decode_sg_diag) {
+                    (false, _) => "MOA_WGSL_SG_DECODE=0",
+                    (true, true) => "MOA_WGSL_SG_DECODE=read",
+                    (true, false) => "MOA_WGSL_SG_DECODE=1",
                 }
                 .into(),
             );
@@ -561,6 +573,13 @@ impl WgpuEngineOptions {
         if t.decode_sg_flat != d.decode_sg_flat {
             asked.push(format!("MOA_WGSL_SG_FLAT={}", t.decode_sg_flat.name()));
         }
+        if t.decode_sg_flat_prefetch != d.decode_sg_flat_prefetch {
+            asked.push(format!(
+                "MOA_WGSL_SG_FLAT_PREFETCH={}",
+                u8::from(t.decode_sg_flat_prefetch)
+            ));
+        }
+
         let rest = WgslTuning {
             decode_fused_merge: d.decode_fused_merge,
             decode_v_first: d.decode_v_first,
@@ -568,6 +587,7 @@ impl WgpuEngineOptions {
             decode_sg_diag: d.decode_sg_diag,
             decode_sg_pipe: d.decode_sg_pipe,
             decode_sg_flat: d.decode_sg_flat,
+            decode_sg_flat_prefetch: d.decode_sg_flat_prefetch,
             ..*t
         };
         if rest != d {
@@ -610,6 +630,23 @@ impl WgpuEngineOptions {
     }
 }
 
+/// The WGSL attention tuning the engine compiles a plan with unless told otherwise
+/// ([`WgpuEngineOptions::wgsl_tuning`]): [`WgslTuning::default`] (what `moa-compile`
+/// writes) with the decode on subgroups at the adapter's subgroup size in its flat form
+/// (`decode_sg_flat.wgsl.j2`, late: steps of half a row's vectors a lane, V issued after
+/// the scores; DESIGN §7.7), which an adapter without a fixed subgroup size, or a layer
+/// that does not fit it ([`crate::codegen::wgsl::decode_sg_fits`]), replaces by the
+/// scalar decode. On the H200 through Vulkan (SmolLM2 shape, 16 × 4096, moa-50, the
+/// engine's step) 19.6–19.9 µs a layer against the scalar decode's 21.4–22.5, side by
+/// side, at 80 registers (benches/RESULTS.md, "WGSL decode, session 19").
+pub fn engine_wgsl_tuning() -> WgslTuning {
+    WgslTuning {
+        decode_subgroup: Some(0),
+        decode_sg_flat: SgFlat::Late,
+        ..WgslTuning::default()
+    }
+}
+
 /// Every `MOA_WGPU_*` / `MOA_WGSL_*` variable the library reads (the fields above).
 pub const KNOWN: &[&str] = &[
     "MOA_WGPU_COOP",
@@ -644,6 +681,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGSL_SG_DECODE",
     "MOA_WGSL_SG_PIPE",
     "MOA_WGSL_SG_FLAT",
+    "MOA_WGSL_SG_FLAT_PREFETCH",
 ];
 
 /// The WGSL decode kernel bench's own knobs (examples/wgpu_decode_bench.rs reads them;
@@ -664,6 +702,7 @@ pub const BENCH_ONLY: &[&str] = &[
     "MOA_WGSL_QK_SUMS",
     "MOA_WGSL_QUAD_SHUFFLE",
     "MOA_WGSL_SEQUENCE",
+    "MOA_WGSL_SG_PIECE",
     "MOA_WGSL_SG_SIZE",
     "MOA_WGSL_THREADS",
     "MOA_WGSL_ZERO_INIT",
@@ -671,6 +710,14 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGSL_SG_FLAT_HALF",
+        "the flat decode's steps of half a row's vectors a lane are no longer a choice: with V issued after the scores they are the flat form (80 registers against 168 for whole 32-slot blocks of K and V at once), 19.6-19.9 us a layer against the scalar decode's 21.4-22.5 on the H200, and the engine's default (benches/RESULTS.md, WGSL decode session 19)",
+    ),
+    (
+        "MOA_WGSL_SG_FLAT_VAFTER",
+        "the flat decode's V issued after the scores is no longer a choice: it is the flat form (with 32-slot steps alone 96 registers and 19.9-20.3 us a layer, with half steps 80 and 19.6-19.9; whole blocks of K and V at once 168 and 28.8-30.3), and the engine's default (benches/RESULTS.md, WGSL decode session 19)",
+    ),
     (
         "MOA_WGPU_X16",
         "the down and QKV products' 16 rows of x in f16 (the gate/up product writing SwiGLU in f16, the down product an f16 copy of the residual stream) did not make the step faster on the H200 (SmolLM2 16 x 4096: 1765.6-1780.7 against 1752.7-1753.0 us; qkv 6.36-6.66 against 6.30-6.59, down 6.60-6.75 against 6.71-7.47 us) and was deleted: x's bytes through the caches do not bound the products (benches/RESULTS.md, wgpu session 18)",
@@ -919,13 +966,25 @@ mod tests {
     fn subgroup_decode_unchecked_shaders_and_chunk_settings() {
         let d = WgpuEngineOptions::from_lookup(&lookup_in(&[])).unwrap();
         assert!(d.unchecked_products && d.decode_chunk.is_none());
-        assert_eq!(d.wgsl_tuning.decode_subgroup, None);
-        for (v, diag) in [("1", false), ("read", true)] {
+        // The default since session 19: the flat decode at the adapter's subgroup size.
+        assert_eq!(d.wgsl_tuning.decode_subgroup, Some(0));
+        assert_eq!(d.wgsl_tuning.decode_sg_flat, SgFlat::Late);
+        assert!(d.wgsl_tuning_asked().is_empty());
+        for (v, sg, diag) in [
+            ("0", None, false),
+            ("1", Some(0), false),
+            ("read", Some(0), true),
+        ] {
             let o =
                 WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_DECODE", v)])).unwrap();
-            assert_eq!(o.wgsl_tuning.decode_subgroup, Some(0));
+            assert_eq!(o.wgsl_tuning.decode_subgroup, sg);
             assert_eq!(o.wgsl_tuning.decode_sg_diag, diag);
-            assert_eq!(o.wgsl_tuning_asked(), [format!("MOA_WGSL_SG_DECODE={v}")]);
+            let asked: Vec<String> = if v == "1" {
+                vec![]
+            } else {
+                vec![format!("MOA_WGSL_SG_DECODE={v}")]
+            };
+            assert_eq!(o.wgsl_tuning_asked(), asked);
         }
         let o = WgpuEngineOptions::from_lookup(&lookup_in(&[
             ("MOA_WGSL_SG_DECODE", "read"),
@@ -938,7 +997,7 @@ mod tests {
             ["MOA_WGSL_SG_DECODE=read", "MOA_WGSL_SG_PIPE=2"]
         );
         let o = WgpuEngineOptions::from_lookup(&lookup_in(&[
-            ("MOA_WGSL_SG_DECODE", "0"),
+            ("MOA_WGSL_SG_DECODE", "1"),
             ("MOA_WGPU_UNCHECKED", "0"),
             ("MOA_WGPU_DECODE_CHUNK", "384"),
         ]))
@@ -978,7 +1037,7 @@ mod tests {
                 decode_v_first: false,
                 ..t
             },
-            WgslTuning::default()
+            engine_wgsl_tuning()
         );
         assert_eq!(
             o.wgsl_tuning_asked(),
@@ -995,7 +1054,7 @@ mod tests {
         let code = WgpuEngineOptions {
             wgsl_tuning: WgslTuning {
                 decode_qk_sums: true,
-                ..WgslTuning::default()
+                ..engine_wgsl_tuning()
             },
             ..WgpuEngineOptions::default()
         };
@@ -1076,8 +1135,9 @@ mod tests {
         assert_eq!(all.len(), n);
     }
 
-    /// `MOA_WGSL_SG_FLAT` (the flat decode on subgroups): its three values, what the
-    /// load line names, and a bad value an error naming the variable.
+    /// `MOA_WGSL_SG_FLAT` (the flat decode on subgroups, `late` by default): its three
+    /// values, what the load line names, and a bad value an error naming the variable;
+    /// its two session-19 choices, now always on, are ignored with why.
     #[test]
     fn flat_subgroup_decode_is_read_from_the_environment() {
         for (v, flat) in [
@@ -1094,10 +1154,20 @@ mod tests {
             let named = o
                 .wgsl_tuning_asked()
                 .contains(&format!("MOA_WGSL_SG_FLAT={v}"));
-            assert_eq!(named, flat != SgFlat::Off, "{v}");
+            // `late` is the default (session 19): it asks nothing.
+            assert_eq!(named, flat != SgFlat::Late, "{v}");
         }
         let err =
             WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT", "2")])).unwrap_err();
         assert_eq!((err.name, err.value.as_str()), ("MOA_WGSL_SG_FLAT", "2"));
+        let o = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_PREFETCH", "1")]))
+            .unwrap();
+        assert!(o.wgsl_tuning.decode_sg_flat_prefetch);
+        assert_eq!(o.wgsl_tuning_asked(), ["MOA_WGSL_SG_FLAT_PREFETCH=1"]);
+        let w = unknown_names(["MOA_WGSL_SG_FLAT_HALF", "MOA_WGSL_SG_FLAT_VAFTER"]);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w
+            .iter()
+            .all(|m| m.contains("is ignored") && m.contains("session 19")));
     }
 }

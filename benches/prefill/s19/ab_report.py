@@ -9,7 +9,9 @@ layer: moa ms of A and B = the median over the kept passes; B / A per layer (med
 layers where B is faster in every kept pair of passes), the ratio of the sums; the noise:
 A's own passes against each other (odd kept passes over even). Then moa / ideal (ideal =
 kept share x the median SDPA block of the kept passes) for both, with the pre-pass and
-without it (kernel alone), and the near-dense layers (kept share > 0.9) over SDPA.
+without it (kernel alone), and the near-dense layers (kept share > 0.9) over SDPA; then the
+engine form (session 18's: the kernel alone plus what the engine's V copy in the cache write
+and `_vfix` cost in session 16, ENGINE_EXTRA_MS a layer), as `CudaLlama` runs it.
 """
 import argparse
 import gzip
@@ -17,6 +19,10 @@ import json
 import os
 import statistics as st
 from collections import defaultdict
+
+
+# ms a layer the engine adds to the kernel alone (session 16, RESULTS "Session 18").
+ENGINE_EXTRA_MS = {("vicuna7b", 4096): 0.034, ("llama3_8b", 4096): 0.013, ("vicuna7b", 16384): 0.030, ("llama3_8b", 16384): 0.012}
 
 
 def load(path):
@@ -101,6 +107,23 @@ for c in cfgs:
         ndk = f"{min(neark):.3f}-{max(neark):.3f}" if neark else "-"
         print(f"| {c[0]} | {c[1]} x {c[2]} | {v} | {d:.3f} | {st.median(ri.values()):.3f}, {ri[wl]:.3f} (l{wl}) | "
               f"{sum(x <= 1.15 for x in ri.values())} of {len(ri)} | {st.median(rk.values()):.3f}, {rk[wk]:.3f} (l{wk}) | {nd} | {ndk} |")
+
+print("\n## Engine form (kernel alone + ENGINE_EXTRA_MS) / ideal\n")
+print("| plan | prompt x rows | variant | median, worst (layer) | <= 1.15 | near-dense / SDPA (layers) |")
+print("|---|---|---|---|---|---|")
+for c in cfgs:
+    if not sd.get(c) or (c[0], c[1]) not in ENGINE_EXTRA_MS:
+        continue
+    d, e = st.median(sd[c]), ENGINE_EXTRA_MS[(c[0], c[1])]
+    for v in variants[c]:
+        L = t[(c, v)]
+        share = {l: next(iter(p.values()))["kept_share"] for l, p in L.items()}
+        re = {l: (med(p, True) + e) / (share[l] * d) for l, p in L.items() if kept(p)}
+        w = max(re, key=re.get)
+        near = [(med(p, True) + e) / d for l, p in L.items() if share[l] > 0.9 and kept(p)]
+        nd = f"{min(near):.3f}-{max(near):.3f} ({len(near)})" if near else "-"
+        print(f"| {c[0]} | {c[1]} x {c[2]} | {v} | {st.median(re.values()):.3f}, {re[w]:.3f} (l{w}) | "
+              f"{sum(x <= 1.15 for x in re.values())} of {len(re)} | {nd} |")
 
 print("\n## Per layer: kept share, A and B ms (median of kept passes), B / A, kernel alone / ideal of both\n")
 for c in cfgs:

@@ -27,12 +27,13 @@ use crate::lower::consts::{
     CUDA_PREFILL_Q_TILE, CUDA_PREFILL_TC_EARLY_RESCALE, CUDA_PREFILL_TC_END_ALIGNED,
     CUDA_PREFILL_TC_END_ALIGNED_MAX_TOKENS, CUDA_PREFILL_TC_HEAD_TILES, CUDA_PREFILL_TC_KEY_RANGE,
     CUDA_PREFILL_TC_K_TILE, CUDA_PREFILL_TC_LAZY_RESCALE, CUDA_PREFILL_TC_LEAN,
-    CUDA_PREFILL_TC_LEAN_COPY, CUDA_PREFILL_TC_MIN_BLOCKS, CUDA_PREFILL_TC_NARROW_REF_TOKENS,
-    CUDA_PREFILL_TC_NARROW_SPAN_SHARE, CUDA_PREFILL_TC_OVERLAP, CUDA_PREFILL_TC_PERSISTENT,
-    CUDA_PREFILL_TC_PERSISTENT_NARROW, CUDA_PREFILL_TC_PINGPONG, CUDA_PREFILL_TC_PV_F16,
-    CUDA_PREFILL_TC_PV_F16_WARPGROUPS, CUDA_PREFILL_TC_P_ONCE, CUDA_PREFILL_TC_Q_REGS,
-    CUDA_PREFILL_TC_SKIP, CUDA_PREFILL_TC_THREADS, CUDA_PREFILL_TC_V_F16_IN,
-    CUDA_PREFILL_TC_V_UNIT, CUDA_PREFILL_TC_WARP_SPECIALIZED, CUDA_PREFILL_THREADS,
+    CUDA_PREFILL_TC_LEAN_COPY, CUDA_PREFILL_TC_LEAN_ENDS, CUDA_PREFILL_TC_MIN_BLOCKS,
+    CUDA_PREFILL_TC_NARROW_REF_TOKENS, CUDA_PREFILL_TC_NARROW_SPAN_SHARE, CUDA_PREFILL_TC_OVERLAP,
+    CUDA_PREFILL_TC_PERSISTENT, CUDA_PREFILL_TC_PERSISTENT_NARROW, CUDA_PREFILL_TC_PINGPONG,
+    CUDA_PREFILL_TC_PV_F16, CUDA_PREFILL_TC_PV_F16_WARPGROUPS, CUDA_PREFILL_TC_P_ONCE,
+    CUDA_PREFILL_TC_Q_REGS, CUDA_PREFILL_TC_SKIP, CUDA_PREFILL_TC_THREADS,
+    CUDA_PREFILL_TC_V_F16_IN, CUDA_PREFILL_TC_V_UNIT, CUDA_PREFILL_TC_WARP_SPECIALIZED,
+    CUDA_PREFILL_THREADS,
 };
 use crate::lower::{KernelModule, LayerSpec, StorageType};
 use crate::plan::SpanParams;
@@ -410,6 +411,16 @@ pub struct PrefillTuning {
     /// Vicuna-7B at 16k, which the tile count does not explain; session 16 found that
     /// configuration's interleaved rounds drifting by 3–5%, so `y` is timed in blocks.
     pub end_aligned_always: bool,
+    /// With `warp_specialized`, sm_90a (the `b` flag, session 19; opt-in): lean block ends.
+    /// The one-tile kernel's consumers copy their Q rows as the producer's `c` copies do
+    /// (one fixed 16-byte chunk per thread, compile-time row steps) and each warpgroup
+    /// waits for its own 64 rows only; every form writes its output rows with one fixed
+    /// chunk per lane and compile-time steps. Nsight Compute's samples of Vicuna-7B l15 and
+    /// l27 at 4k x 4 (benches/RESULTS.md, "Session 19") put ~0.8 us of a block's prologue in
+    /// the generic Q copy loop and ~1.6 us of each query tile's epilogue in the output loop,
+    /// both issue-bound on 64-bit index arithmetic; the fitted fixed cost is 4.05 us a block.
+    /// At head_dim 64 and 128 only (elsewhere the generic loops, as for `c`).
+    pub lean_ends: bool,
 }
 
 impl Default for PrefillTuning {
@@ -439,6 +450,7 @@ impl Default for PrefillTuning {
             end_aligned: false,
             head_tiles: 1,
             end_aligned_always: false,
+            lean_ends: false,
         }
     }
 }
@@ -447,7 +459,7 @@ impl std::fmt::Display for PrefillTuning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
+            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
             self.warpgroups,
             self.k_tile,
             self.blocks_per_sm,
@@ -469,6 +481,7 @@ impl std::fmt::Display for PrefillTuning {
             if self.persistent_narrow { "a" } else { "" },
             if self.end_aligned { "f" } else { "" },
             if self.end_aligned_always { "y" } else { "" },
+            if self.lean_ends { "b" } else { "" },
             match self.head_tiles {
                 2 => "j",
                 4 => "m",
@@ -481,13 +494,13 @@ impl std::fmt::Display for PrefillTuning {
 
 impl std::str::FromStr for PrefillTuning {
     type Err = String;
-    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][j|m|i]` (as written by `Display`) and checks the ranges.
+    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][j|m|i]` (as written by `Display`) and checks the ranges.
     fn from_str(text: &str) -> Result<Self, String> {
         let bad = |why: &str| {
             format!(
-                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][j|m|i], warpgroups 1..=3, \
+                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][j|m|i], warpgroups 1..=3, \
                  key tile 64 or 128, blocks 1 or 2, `w` with 2 warpgroups (3 with `h` and 64-key tiles) and 1 block and \
-                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, `t` and `a` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, not together, `f` only with `w`, `y` only with `f`, one of `j`, `m`, `i` only with `f`, e.g. 2x64x2s, 2x64x1w, \
+                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, `t` and `a` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, not together, `f` only with `w`, `y` only with `f`, `b` only with `w`, one of `j`, `m`, `i` only with `f`, e.g. 2x64x2s, 2x64x1w, \
                  2x64x1wg or 2x64x1owgh)"
             )
         };
@@ -522,6 +535,7 @@ impl std::str::FromStr for PrefillTuning {
                     | 'a'
                     | 'f'
                     | 'y'
+                    | 'b'
                     | 'j'
                     | 'm'
                     | 'i'
@@ -564,6 +578,7 @@ impl std::str::FromStr for PrefillTuning {
             end_aligned: flags.contains('f'),
             head_tiles: order.first().copied().unwrap_or(1),
             end_aligned_always: flags.contains('y'),
+            lean_ends: flags.contains('b'),
         };
         t.check().map_err(|e| bad(&e))?;
         Ok(t)
@@ -629,6 +644,8 @@ impl PrefillTuning {
             if t.end_aligned {
                 t.head_tiles = CUDA_PREFILL_TC_HEAD_TILES;
             }
+            // Lean block ends (`b`, measured in bf16 at head_dim 128 only).
+            t.lean_ends = CUDA_PREFILL_TC_LEAN_ENDS;
         }
         let runs = |t: PrefillTuning| {
             let needs_stages = t.warp_specialized && (t.pingpong || t.overlap);
@@ -676,6 +693,7 @@ impl PrefillTuning {
             end_aligned: false,
             head_tiles: 1,
             end_aligned_always: false,
+            lean_ends: false,
             ..t
         }
     }
@@ -786,6 +804,10 @@ impl PrefillTuning {
         }
         if self.end_aligned_always && !self.end_aligned {
             return Err("`y` without `f`".into());
+        }
+        if self.lean_ends && !self.warp_specialized {
+            // The block ends it changes are the `w` body's.
+            return Err("`b` without `w`".into());
         }
         if self.head_tiles > 1 && !self.end_aligned {
             // The launch order is built into the `f` geometry (one-tile and persistent).
@@ -1141,6 +1163,13 @@ pub fn prefill_shared_bytes(storage: StorageType, head_dim: u32, tuning: Prefill
                 } else {
                     0
                 };
+            // `t` with `b`: the two Q tiles' geometry words (32 bytes each).
+            let ring = ring
+                + if tuning.persistent && tuning.lean_ends {
+                    2 * 32
+                } else {
+                    0
+                };
             // `h`: each stage's V exponent and the producer's two rounds of 4 warp maxima.
             let ring = ring
                 + if prefill_pv_f16(storage, head_dim, tuning) {
@@ -1250,6 +1279,8 @@ struct CudaLayerCtx {
     prefill_end_align_tiles: u32,
     /// A pair's query tiles launched back to back (`PrefillTuning::head_tiles`, with `f`).
     prefill_head_tiles: u32,
+    /// Lean Q copy and output stores (`PrefillTuning::lean_ends`, the `w` body).
+    prefill_lean_ends: bool,
     decode_mma: bool,
     decode_threads: u32,
     decode_stages: u32,
@@ -1461,6 +1492,9 @@ fn layer_ctx(
         } else {
             1
         },
+        // `b` at head_dim 64 and 128, where a row is a whole number of chunks per lane
+        // pass (elsewhere the generic copies, as `c`).
+        prefill_lean_ends: pt.lean_ends && pt.warp_specialized && (d == 64 || d == 128),
         decode_mma: decode_uses_mma(module.storage, d),
         decode_threads: 32 * tuning.warps,
         decode_stages: tuning.stages,
@@ -1828,6 +1862,9 @@ mod tests {
             "3x64x1owghncfm",
             "3x64x1owghvuncafym",
             "3x64x1owghvunctfy",
+            "3x64x1owghvuncafbm",
+            "3x64x1owghvunctfbm",
+            "2x64x1owgncb",
         ] {
             let t: PrefillTuning = text.parse().unwrap();
             assert_eq!(t.to_string(), text);
@@ -1875,6 +1912,8 @@ mod tests {
             // `y`: only with `f`.
             "3x64x1owghvuncaym",
             "3x64x1owghvuncay",
+            // `b`: only with `w`.
+            "2x64x2b",
         ] {
             let e = bad.parse::<PrefillTuning>().unwrap_err();
             assert!(e.contains(bad) && e.contains("WGxBNxBLOCKS"), "{e}");
@@ -1947,6 +1986,37 @@ mod tests {
                     "{form}{v}"
                 );
             }
+        }
+    }
+
+    /// `b` adds the lean Q copy (the one-tile kernel) and output stores: the source
+    /// without it is the default's, and with it the generic loops are gone.
+    #[test]
+    fn lean_ends_replace_only_the_copy_loops() {
+        let module = dense_module(8, 2, 128, StorageType::Bf16);
+        let src = |v: &str| {
+            generate_variant(&module, DecodeTuning::default(), v.parse().unwrap()).unwrap()[0]
+                .source
+                .clone()
+        };
+        for (form, q_copy) in [("3x64x1owghvuncaf", true), ("3x64x1owghvunctf", false)] {
+            let (def, b) = (src(&format!("{form}m")), src(&format!("{form}bm")));
+            assert_ne!(def, b, "{form}");
+            assert!(b.contains("constexpr int OSTEP = 32 / CHUNKS;"), "{form}");
+            // The portable body keeps its generic loop.
+            let generic = "for (int i = lane; i < 16 * CHUNKS; i += 32)";
+            assert_eq!(
+                b.matches(generic).count() + 1,
+                def.matches(generic).count(),
+                "{form}"
+            );
+            assert!(b.contains("stmatrix.sync.aligned.m8n8.x4"), "{form}");
+            assert_eq!(
+                b.contains("constexpr int QSTEP = 128 / CHUNKS;"),
+                q_copy,
+                "{form}"
+            );
+            assert!(!def.contains("OSTEP") && !def.contains("QSTEP"), "{form}");
         }
     }
 

@@ -211,6 +211,13 @@ pub const CUDA_PREFILL_TC_END_ALIGNED_MAX_TOKENS: u32 = 8192;
 /// Llama-3-8B's (median 0.986, worst layer 1.004). f16 keeps 1: `m` passes its checks
 /// there but was not timed.
 pub const CUDA_PREFILL_TC_HEAD_TILES: u32 = 4;
+/// CUDA prefill on sm_90a, bf16 at head_dim 128: lean block ends
+/// (`codegen::cuda::PrefillTuning::lean_ends`, the `b` letter, session 19): the one-tile
+/// kernel's Q copy and every form's output stores strength-reduced, `t`'s query-tile
+/// geometry from shared memory. Off: in blocks on the H200 it took 0.977-0.986x of the
+/// default's sum at 4k x 4 (both upstream plans, every layer <= 1.001, two calls) but
+/// 0.996-0.999x at 16k x 1, within the noise (benches/RESULTS.md, "Session 19").
+pub const CUDA_PREFILL_TC_LEAN_ENDS: bool = false;
 /// CUDA prefill on sm_90a: each warpgroup computes only the key tiles its own 64 query
 /// rows see (`codegen::cuda::PrefillTuning::skip`). Off: the variant with it ranked behind
 /// the plain kernel in the H200 sweep (benches/RESULTS.md) and costs 24 bytes of spills.

@@ -342,3 +342,14 @@ pub const CUDA_DECODE_COMBINE_UNROLLED: bool = false;
 /// mean per configuration, −0.5 to −1.0 µs per layer in median, faster in both blocks on
 /// all 128 layer × configuration cells.
 pub const CUDA_DECODE_GQA_COMBINE_UNROLLED: bool = true;
+/// CUDA decode: clusters of up to 16 blocks (`codegen::cuda::DecodeTuning::wide_clusters`,
+/// the letter `h`): the kernel merges segments of up to 16 chunks through distributed
+/// shared memory (CUDA's non-portable cluster size, which the executor allows on the
+/// function), and the host may pack a step's segments into clusters of 16. Opt-in until
+/// measured (session 19, benches/RESULTS.md "Session 19").
+pub const CUDA_DECODE_WIDE_CLUSTERS: bool = false;
+/// The largest thread-block cluster the CUDA decode kernel merges in without
+/// `CUDA_DECODE_WIDE_CLUSTERS` (CUDA's portable cluster size), and with it (the
+/// non-portable size sm_90 allows once the function opts in).
+pub const CUDA_DECODE_PORTABLE_CLUSTER: u32 = 8;
+pub const CUDA_DECODE_WIDE_CLUSTER: u32 = 16;

@@ -2253,6 +2253,7 @@ beta = [0.5, 0.25, 0.375, 0.5]
             "4x3eqmsn",
             "4x3eqmskn",
             "4x3eqmsky",
+            "4x3eqmskh",
         ] {
             let t: DecodeTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(t.to_string(), v);
@@ -2263,11 +2264,12 @@ beta = [0.5, 0.25, 0.375, 0.5]
             "4x3em"
         );
         for bad in [
-            "4x3ee", "4x3h", "4x3j", "x3", "4x", "4x3 e", "4x3ema", "4x3qq", "4x3kk",
+            "4x3ee", "4x3hh", "4x3j", "x3", "4x", "4x3 e", "4x3ema", "4x3qq", "4x3kk",
         ] {
             let e = bad.parse::<DecodeTuning>().unwrap_err();
             assert!(
-                e.contains(bad) && e.contains("w, e, q, f, r, a, i, u, c, l, m, s, k, g, p, o, t"),
+                e.contains(bad)
+                    && e.contains("w, e, q, f, r, a, i, u, c, l, m, s, k, g, h, p, o, t"),
                 "{e}"
             );
         }
@@ -2285,6 +2287,16 @@ beta = [0.5, 0.25, 0.375, 0.5]
             assert_eq!(DecodeTuning::default_for(g).to_string(), "4x3eqmsk");
         }
         assert_eq!(DecodeTuning::default().to_string(), "4x3ems");
+    }
+
+    #[test]
+    fn the_wide_cluster_letter_sets_the_kernels_largest_cluster() {
+        // Session 19: `h` merges in clusters of up to 16 (non-portable), the rest in 8.
+        let t: DecodeTuning = "4x3eqmskh".parse().unwrap();
+        assert!(t.wide_clusters);
+        assert_eq!(decode_max_cluster(t), 16);
+        assert_eq!(decode_max_cluster(DecodeTuning::default_for(4)), 8);
+        assert_eq!(decode_max_cluster(DecodeTuning::default_for(1)), 8);
     }
 
     #[test]

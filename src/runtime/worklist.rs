@@ -278,12 +278,13 @@ pub enum ChunkPolicy {
     /// `Waves { overhead_tiles }`'s list with its segments packed whole into thread-block
     /// clusters ([`DecodeWork::build_packed`]), so the chunks of a segment merge through
     /// distributed shared memory (no partials, arrival counter or global merge), where
-    /// that fits: per cluster size C in 16 (where [`DecodeSlots::wide_blocks`] > 0: the `h`
-    /// kernels), 8, 4, 2, the shortest chunk from the waves chunk up
+    /// that fits: per cluster size C in 8, 4, 2 and 16 (where [`DecodeSlots::wide_blocks`]
+    /// > 0: the `h` kernels), the shortest chunk from the waves chunk up
     /// to [`PACKED_EXTRA_TILES`] key tiles longer that cuts no segment into more than C
     /// items and whose list fits [`DecodeSlots::packed_fit`]; of those, the one with the
-    /// shortest longest item (ties: the larger C). Otherwise (a segment of more chunks, or
-    /// too many blocks) `WavesPairs { overhead_tiles }`'s split. On the H200 (benches/RESULTS.md, decode call 16):
+    /// shortest longest item (ties: the larger C up to 8; 16 only if strictly shorter).
+    /// Otherwise (a segment of more chunks, or too many blocks) `WavesPairs {
+    /// overhead_tiles }`'s split. On the H200 (benches/RESULTS.md, decode call 16):
     /// clusters of 4 and 8 filling more than ~91 % of the resident clusters lost 2–19 µs
     /// (some clusters wait), while below it packed lists beat the counter merge, also with
     /// up to 5 tiles longer chunks and fewer blocks at B = 4, 4k; 6 tiles or more longer at
@@ -729,9 +730,11 @@ pub fn choose_split_in(
             }
             // Per cluster size, the shortest chunk from the waves chunk up to
             // PACKED_EXTRA_TILES longer whose packed list fits; then the candidate with
-            // the shortest longest item, ties to the larger cluster.
+            // the shortest longest item, ties to the larger cluster of at most 8: clusters
+            // of 16 (last) only where their longest item is strictly shorter (the same
+            // items in clusters of 16 instead of 8 ran slower, session 19).
             let mut best: Option<(u32, DecodeSplit)> = None;
-            for size in [MAX_CLUSTER_WIDE, MAX_CLUSTER, 4, 2] {
+            for size in [MAX_CLUSTER, 4, 2, MAX_CLUSTER_WIDE] {
                 let fit = slots.packed_fit(size);
                 if fit == 0 {
                     // Clusters of 16 where the kernel does not merge in them.

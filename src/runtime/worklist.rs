@@ -278,8 +278,8 @@ pub enum ChunkPolicy {
     /// `Waves { overhead_tiles }`'s list with its segments packed whole into thread-block
     /// clusters ([`DecodeWork::build_packed`]), so the chunks of a segment merge through
     /// distributed shared memory (no partials, arrival counter or global merge), where
-    /// that fits: per cluster size C in 8, 4, 2 and 16 (where [`DecodeSlots::wide_blocks`]
-    /// > 0: the `h` kernels), the shortest chunk from the waves chunk up
+    /// that fits: per cluster size C in 8, 4, 2 and 16 (the latter for the `h` kernels,
+    /// where [`DecodeSlots::wide_blocks`] is not 0), the shortest chunk from the waves chunk up
     /// to [`PACKED_EXTRA_TILES`] key tiles longer that cuts no segment into more than C
     /// items and whose list fits [`DecodeSlots::packed_fit`]; of those, the one with the
     /// shortest longest item (ties: the larger C up to 8; 16 only if strictly shorter).

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use moa::codegen::cuda::{decode_key_tile, DecodeTuning};
+use moa::codegen::cuda::{decode_key_tile, decode_max_cluster, DecodeTuning};
 use moa::lower::{lower, CacheLayout, KernelModule, StorageType};
 use moa::plan::{upstream, ModelShape, Plan};
 use moa::runtime::cuda::{CudaAttention, CudaError, DecodeCall, DEFAULT_ARCH};
@@ -378,8 +378,13 @@ fn run(args: &Args) -> Result<(), String> {
                 gpu.decode_slots()
             );
             // Clusters resident at once (benches/RESULTS.md, call 10: clusters of 4 and 8
-            // were slower than their blocks' count suggests).
-            let resident: Vec<String> = [2, 4, 8]
+            // were slower than their blocks' count suggests), and of 16 for the `h` kernels.
+            let sizes: &[u32] = if decode_max_cluster(*tuning) >= 16 {
+                &[2, 4, 8, 16]
+            } else {
+                &[2, 4, 8]
+            };
+            let resident: Vec<String> = sizes
                 .iter()
                 .map(|&c| match gpu.decode_max_active_clusters(0, c) {
                     Ok(n) => format!("{c}: {n} ({} blocks)", n * c),
@@ -594,7 +599,7 @@ fn dry_run(
                                 &layout,
                                 &row_pos,
                                 key_tile,
-                                DecodeSlots::estimate(blocks),
+                                DecodeSlots::estimate_for(blocks, decode_max_cluster(*tuning)),
                                 module.shape.group_size(),
                             );
                             let work = DecodeWork::build_split(&layout, &row_pos, split, key_tile);

@@ -328,7 +328,16 @@ fn decode_variants_compile_for_sm90() {
         for storage in [StorageType::F16, StorageType::Bf16] {
             let module = lower(&fixture(name), storage);
             for v in [
-                "4x3", "4x3w", "2x6w", "4x2w", "2x6", "4x3e", "4x3m", "4x3we", "4x3ez",
+                "4x3",
+                "4x3w",
+                "2x6w",
+                "4x2w",
+                "2x6",
+                "4x3e",
+                "4x3m",
+                "4x3we",
+                "4x3ez",
+                "4x3eqmskh",
             ] {
                 let tuning: cuda::DecodeTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
                 let arts = cuda::generate_tuned(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
@@ -342,6 +351,29 @@ fn decode_variants_compile_for_sm90() {
             }
         }
     }
+}
+
+/// Clusters of up to 16 (`h`, session 19): the manifest's `tiles.cluster` says 16 and
+/// the source merges in groups of 8 ranks; the default says 8 and keeps the portable
+/// merge, byte for byte as before (no group merge in its source).
+#[test]
+fn the_wide_cluster_kernel_says_so_in_its_abi() {
+    let module = lower(&fixture("fixture-gqa.toml"), StorageType::Bf16);
+    let wide: cuda::DecodeTuning = "4x3eqmskh".parse().unwrap();
+    let arts = cuda::generate_tuned(&module, wide).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(arts[0].kernels[1].abi.tiles.cluster, Some(16));
+    assert!(arts[0]
+        .source
+        .contains("constexpr unsigned MAX_CLUSTER = 16;"));
+    assert!(arts[0].source.contains("cluster_merge_element("));
+    let plain = cuda::generate_tuned(&module, cuda::DecodeTuning::default_for(4))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plain[0].kernels[1].abi.tiles.cluster, Some(8));
+    assert!(plain[0]
+        .source
+        .contains("constexpr unsigned MAX_CLUSTER = 8;"));
+    assert!(!plain[0].source.contains("cluster_merge_element("));
+    assert!(arts[0].source.len() > plain[0].source.len());
 }
 
 /// The decode entry's PTX (from its `.entry` to the next entry or the end).

@@ -279,6 +279,16 @@ pub struct Tiles {
     /// same phase without this field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subgroups: Option<u32>,
+    /// The largest thread-block cluster (blocks along x) the kernel merges a work-list
+    /// segment in (CUDA decode: 8, CUDA's portable cluster size, or 16 for the `h` variant,
+    /// `codegen::cuda::DecodeTuning::wide_clusters`). An executor may launch the kernel as
+    /// clusters of up to this many blocks over a work list that keeps each segment's items
+    /// inside one cluster (`runtime::worklist::DecodeWork::build_packed`); above 8 it must
+    /// first allow non-portable cluster sizes on the function
+    /// (`CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED` = 1). A plain launch is always
+    /// correct.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<u32>,
 }
 
 /// Everything an executor needs to bind and launch one kernel.

@@ -23,6 +23,9 @@ use crate::lower::consts::{
     CUDA_DECODE_TICKET_MERGE, CUDA_DECODE_UNMASKED_TILES, CUDA_DECODE_WIDE_MERGE,
 };
 use crate::lower::consts::{
+    CUDA_DECODE_PORTABLE_CLUSTER, CUDA_DECODE_WIDE_CLUSTER, CUDA_DECODE_WIDE_CLUSTERS,
+};
+use crate::lower::consts::{
     CUDA_DECODE_STAGES, CUDA_DECODE_WARPS, CUDA_DECODE_WARP_PIPES, CUDA_PREFILL_K_TILE,
     CUDA_PREFILL_Q_TILE, CUDA_PREFILL_TC_EARLY_RESCALE, CUDA_PREFILL_TC_END_ALIGNED,
     CUDA_PREFILL_TC_END_ALIGNED_MAX_TOKENS, CUDA_PREFILL_TC_HEAD_TILES, CUDA_PREFILL_TC_KEY_RANGE,
@@ -176,6 +179,14 @@ pub struct DecodeTuning {
     /// distributed shared memory between two cluster barriers; the work list and its
     /// clusters are unchanged (the cluster then only co-schedules a segment's chunks).
     pub global_merge: bool,
+    /// The letter `h`: clusters of up to 16 blocks ([`decode_max_cluster`]). The cluster
+    /// merge takes segments of up to 16 chunks (CUDA's non-portable cluster size: the
+    /// manifest's `tiles.cluster` says 16, and the executor allows it on the function with
+    /// `CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED`), so the host may pack a step's
+    /// segments into clusters of 16 where a segment needs 9–16 chunks, moving its merge
+    /// from L2 (partials, arrival counter, merge round trips) to distributed shared memory.
+    /// Only the merge's loop bound changes in the kernel.
+    pub wide_clusters: bool,
     /// Benchmark probe only (the letter `z`): the kernel streams its chunk's K/V tiles and
     /// does nothing else (no math, no merge, O unwritten), so its time is the floor of this
     /// work list's memory traffic. Never a runtime kernel: its output is undefined.
@@ -252,6 +263,7 @@ impl Default for DecodeTuning {
             exit_arrive_first: CUDA_DECODE_EXIT_ARRIVE_FIRST,
             combine_unrolled: CUDA_DECODE_COMBINE_UNROLLED,
             global_merge: false,
+            wide_clusters: CUDA_DECODE_WIDE_CLUSTERS,
             probe: false,
             probe_no_merge: false,
             probe_no_store: false,
@@ -822,7 +834,8 @@ impl std::fmt::Display for DecodeTuning {
     /// (warp-private pipelines), `e` (early loads), `q` (Q first), `f` (full prologue), `r`
     /// (refill when free), `a` (arrival barriers), `i` (cheap refill issue), `u` (unmasked
     /// tiles), `c` (four Q·Kᵀ chains), `l` (lazy rescale), `m` (fast merge), `s` (lean
-    /// epilogue), `k` (combine unrolled), `g` (counter merge on cluster lists), `p` (push merge), `o` (exit arrive first), `t`
+    /// epilogue), `k` (combine unrolled), `g` (counter merge on cluster lists), `h` (clusters of
+    /// up to 16), `p` (push merge), `o` (exit arrive first), `t`
     /// (ticket merge), `b` (wide merge batches), `z`, `y`, `n` and `x` (the probes), e.g.
     /// `4x3em`, `4x3efmstb`, `4x3eqmsk` or `4x3w`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -842,6 +855,7 @@ impl std::fmt::Display for DecodeTuning {
             (self.lean, 's'),
             (self.combine_unrolled, 'k'),
             (self.global_merge, 'g'),
+            (self.wide_clusters, 'h'),
             (self.push_merge, 'p'),
             (self.exit_arrive_first, 'o'),
             (self.ticket, 't'),
@@ -863,13 +877,13 @@ impl std::str::FromStr for DecodeTuning {
     type Err = String;
 
     /// Parses what [`Display`](std::fmt::Display) writes: `WARPSxSTAGES` and any of the
-    /// letters `w`, `e`, `q`, `f`, `r`, `a`, `i`, `u`, `c`, `l`, `m`, `s`, `k`, `g`, `p`, `o`, `t`, `b`, `z`, `y`, `n`, `x` (a letter not
+    /// letters `w`, `e`, `q`, `f`, `r`, `a`, `i`, `u`, `c`, `l`, `m`, `s`, `k`, `g`, `h`, `p`, `o`, `t`, `b`, `z`, `y`, `n`, `x` (a letter not
     /// written is off, whatever the default); `a` needs `r`.
     fn from_str(v: &str) -> Result<Self, String> {
         let bad = || {
             format!(
                 "decode variant `{v}`: expected WARPSxSTAGES and option letters from w, e, q, f, r, \
-                 a, i, u, c, l, m, s, k, g, p, o, t, b, z, y, n, x (a only with r), e.g. 4x3, 4x3emsb or 4x3w"
+                 a, i, u, c, l, m, s, k, g, h, p, o, t, b, z, y, n, x (a only with r), e.g. 4x3, 4x3emsb or 4x3w"
             )
         };
         let (w, rest) = v.split_once('x').ok_or_else(bad)?;
@@ -898,6 +912,7 @@ impl std::str::FromStr for DecodeTuning {
             exit_arrive_first: false,
             combine_unrolled: false,
             global_merge: false,
+            wide_clusters: false,
             probe: false,
             probe_no_merge: false,
             probe_no_store: false,
@@ -923,6 +938,7 @@ impl std::str::FromStr for DecodeTuning {
                 'o' => &mut t.exit_arrive_first,
                 'k' => &mut t.combine_unrolled,
                 'g' => &mut t.global_merge,
+                'h' => &mut t.wide_clusters,
                 'n' => &mut t.probe_no_store,
                 'z' => &mut t.probe,
                 'y' => &mut t.probe_no_merge,
@@ -940,6 +956,18 @@ impl std::str::FromStr for DecodeTuning {
             return Err(bad());
         }
         Ok(t)
+    }
+}
+
+/// The largest thread-block cluster (blocks along x) a decode kernel of `tuning` merges a
+/// segment in, which its manifest entry carries as `tiles.cluster`: CUDA's portable 8, or
+/// 16 with [`DecodeTuning::wide_clusters`] (non-portable: an executor launching clusters of
+/// more than 8 must allow them on the function first).
+pub fn decode_max_cluster(tuning: DecodeTuning) -> u32 {
+    if tuning.wide_clusters {
+        CUDA_DECODE_WIDE_CLUSTER
+    } else {
+        CUDA_DECODE_PORTABLE_CLUSTER
     }
 }
 
@@ -1327,6 +1355,8 @@ struct CudaLayerCtx {
     /// `DecodeTuning::global_merge` where it applies (the fast merge, not the push merge).
     decode_global_merge: bool,
     decode_probe_no_epilogue: bool,
+    /// [`decode_max_cluster`]: the cluster merge's `MAX_CLUSTER`.
+    decode_max_cluster: u32,
     decode_q_cols: u32,
     decode_smem_bytes: u32,
 }
@@ -1557,6 +1587,7 @@ fn layer_ctx(
         decode_combine_unrolled: tuning.combine_unrolled && decode_uses_mma(module.storage, d),
         decode_global_merge: tuning.global_merge && !tuning.push_merge,
         decode_probe_no_epilogue: tuning.probe_no_epilogue && decode_uses_mma(module.storage, d),
+        decode_max_cluster: decode_max_cluster(tuning),
         decode_q_cols: decode_q_cols(module.storage, d, lctx.group_size),
         decode_smem_bytes: decode_shared_bytes(module.storage, d, lctx.group_size, tuning),
         layer: lctx,
@@ -1741,6 +1772,7 @@ pub fn generate_variant(
                         k_tile: Some(decode_key_tile(module.storage, d, tuning)),
                         stages: ctx.decode_mma.then_some(tuning.stages),
                         q_cols: Some(ctx.decode_q_cols),
+                        cluster: Some(ctx.decode_max_cluster),
                         ..Tiles::default()
                     },
                     dynamic_shared_bytes: ctx.decode_smem_bytes,
@@ -2291,6 +2323,7 @@ beta = [0.5, 0.25, 0.375, 0.5]
             "4x3eqmsn",
             "4x3eqmskn",
             "4x3eqmsky",
+            "4x3eqmskh",
         ] {
             let t: DecodeTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(t.to_string(), v);
@@ -2301,11 +2334,12 @@ beta = [0.5, 0.25, 0.375, 0.5]
             "4x3em"
         );
         for bad in [
-            "4x3ee", "4x3h", "4x3j", "x3", "4x", "4x3 e", "4x3ema", "4x3qq", "4x3kk",
+            "4x3ee", "4x3hh", "4x3j", "x3", "4x", "4x3 e", "4x3ema", "4x3qq", "4x3kk",
         ] {
             let e = bad.parse::<DecodeTuning>().unwrap_err();
             assert!(
-                e.contains(bad) && e.contains("w, e, q, f, r, a, i, u, c, l, m, s, k, g, p, o, t"),
+                e.contains(bad)
+                    && e.contains("w, e, q, f, r, a, i, u, c, l, m, s, k, g, h, p, o, t"),
                 "{e}"
             );
         }
@@ -2323,6 +2357,16 @@ beta = [0.5, 0.25, 0.375, 0.5]
             assert_eq!(DecodeTuning::default_for(g).to_string(), "4x3eqmsk");
         }
         assert_eq!(DecodeTuning::default().to_string(), "4x3ems");
+    }
+
+    #[test]
+    fn the_wide_cluster_letter_sets_the_kernels_largest_cluster() {
+        // Session 19: `h` merges in clusters of up to 16 (non-portable), the rest in 8.
+        let t: DecodeTuning = "4x3eqmskh".parse().unwrap();
+        assert!(t.wide_clusters);
+        assert_eq!(decode_max_cluster(t), 16);
+        assert_eq!(decode_max_cluster(DecodeTuning::default_for(4)), 8);
+        assert_eq!(decode_max_cluster(DecodeTuning::default_for(1)), 8);
     }
 
     #[test]

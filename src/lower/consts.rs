@@ -349,3 +349,18 @@ pub const CUDA_DECODE_COMBINE_UNROLLED: bool = false;
 /// mean per configuration, −0.5 to −1.0 µs per layer in median, faster in both blocks on
 /// all 128 layer × configuration cells.
 pub const CUDA_DECODE_GQA_COMBINE_UNROLLED: bool = true;
+/// CUDA decode: clusters of up to 16 blocks (`codegen::cuda::DecodeTuning::wide_clusters`,
+/// the letter `h`): the kernel merges segments of up to 16 chunks through distributed
+/// shared memory (CUDA's non-portable cluster size, which the executor allows on the
+/// function), and the host may pack a step's segments into clusters of 16. Off: measured
+/// (session 19, benches/RESULTS.md decode "Session 19", Llama-3-8B, every layer, three
+/// A/B passes) a tie where the lists do not change (B = 16: 1.000–1.003 of 4x3eqmsk's time
+/// in geometric mean), 0.999–1.001 at B = 4 16k (layer 29 −0.5 to −0.9 µs, layer 27 +0.1
+/// to +0.5: the only two lists that change, no target cell moves) and 1.013–1.015 at B = 4
+/// 4k (lists that were plain lose 0.3–1.4 µs as clusters of 16 with longer items).
+pub const CUDA_DECODE_WIDE_CLUSTERS: bool = false;
+/// The largest thread-block cluster the CUDA decode kernel merges in without
+/// `CUDA_DECODE_WIDE_CLUSTERS` (CUDA's portable cluster size), and with it (the
+/// non-portable size sm_90 allows once the function opts in).
+pub const CUDA_DECODE_PORTABLE_CLUSTER: u32 = 8;
+pub const CUDA_DECODE_WIDE_CLUSTER: u32 = 16;

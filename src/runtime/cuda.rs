@@ -30,7 +30,7 @@ use super::cases::{
 use super::cases::{DecodeCase, PrefillCase};
 use super::worklist::{
     choose_split_in, cuda_chunk_policy, ChunkPolicy, DecodeSlots, DecodeSplit, DecodeWork,
-    MAX_CLUSTER,
+    MAX_CLUSTER, MAX_CLUSTER_WIDE,
 };
 use crate::codegen::abi::{Arg, Grid, KernelAbi, LaunchSize};
 use crate::codegen::cuda::{decode_name, prefill_name, DecodeTuning, PrefillTuning};
@@ -395,7 +395,7 @@ impl LoadedKernel {
     }
 
     /// [`Self::launch_with`] as thread-block clusters of `cluster` blocks along x (sm_90;
-    /// 1 to 8, the portable limit): the grid's x must be a multiple of `cluster`. For the
+    /// 1 to [`Self::max_cluster`]): the grid's x must be a multiple of `cluster`. For the
     /// decode kernels, whose work list then holds each segment as one aligned cluster
     /// (`worklist::DecodeWork::build_clusters`).
     ///
@@ -417,9 +417,10 @@ impl LoadedKernel {
         if g.contains(&0) {
             return Ok(());
         }
-        if cluster > 8 || !g[0].is_multiple_of(cluster) {
+        let max = self.max_cluster();
+        if cluster > max || !g[0].is_multiple_of(cluster) {
             return Err(CudaError::InvalidInput(format!(
-                "`{}`: clusters of {cluster} blocks need 2..=8 blocks dividing the grid's x ({})",
+                "`{}`: clusters of {cluster} blocks need 2..={max} blocks dividing the grid's x ({})",
                 self.name, g[0]
             )));
         }
@@ -431,6 +432,13 @@ impl LoadedKernel {
         };
         // SAFETY: the caller's contract, passed on.
         unsafe { self.launch_ex(stream, &values, cfg, programmatic, cluster) }
+    }
+
+    /// The largest thread-block cluster this kernel may be launched as: its ABI's
+    /// `tiles.cluster` (16 for the `h` decode kernels, whose function allows non-portable
+    /// cluster sizes once loaded), else CUDA's portable [`MAX_CLUSTER`].
+    pub fn max_cluster(&self) -> u32 {
+        self.abi.tiles.cluster.unwrap_or(MAX_CLUSTER).max(1)
     }
 
     /// `cuLaunchKernelEx` with the programmatic-stream-serialization attribute and / or a
@@ -900,6 +908,18 @@ impl CudaAttention {
                     "raising the shared-memory limit of `{}`",
                     k.entry_point
                 )))?;
+                // Clusters of more than 8 blocks (the `h` decode kernels' 16, the ABI's
+                // tiles.cluster) only where the function allows non-portable sizes.
+                if k.abi.tiles.cluster.is_some_and(|c| c > MAX_CLUSTER) {
+                    f.set_attribute(
+                        CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED,
+                        1,
+                    )
+                    .map_err(driver(format!(
+                        "allowing non-portable cluster sizes for `{}`",
+                        k.entry_point
+                    )))?;
+                }
                 functions.insert(
                     k.entry_point.clone(),
                     LoadedKernel {
@@ -966,6 +986,13 @@ impl CudaAttention {
                 }
             }
             gpu.decode_resident.cluster_blocks = clusters;
+            // Clusters of 16 only for kernels that merge in them (`h`); the estimate's 0
+            // stays if the driver does not answer, so no policy builds them.
+            if gpu.layers[0].decode.max_cluster() >= MAX_CLUSTER_WIDE {
+                if let Ok(n) = gpu.decode_max_active_clusters(0, MAX_CLUSTER_WIDE) {
+                    gpu.decode_resident.wide_blocks = n * MAX_CLUSTER_WIDE;
+                }
+            }
         }
         Ok(gpu)
     }
@@ -987,21 +1014,24 @@ impl CudaAttention {
         self.decode_slots
     }
 
-    /// Decode blocks resident at once, plainly and as clusters of 2, 4 and 8 (the
-    /// driver's `cuOccupancyMaxActiveClusters` of layer 0's kernel where it answers).
+    /// Decode blocks resident at once, plainly and as clusters of 2, 4 and 8, and of 16
+    /// for the `h` kernels (the driver's `cuOccupancyMaxActiveClusters` of layer 0's
+    /// kernel where it answers).
     pub fn decode_resident(&self) -> DecodeSlots {
         self.decode_resident
     }
 
     /// Thread-block clusters of `cluster` blocks of `layer`'s decode kernel that the GPU
     /// holds at once (`cuOccupancyMaxActiveClusters`; a cluster must fit in one GPC, so
-    /// this can be less than [`Self::decode_slots`] / `cluster`). `cluster` 1 to 8.
+    /// this can be less than [`Self::decode_slots`] / `cluster`). `cluster` 1 to the
+    /// kernel's [`LoadedKernel::max_cluster`] (8, or 16 for the `h` kernels).
     pub fn decode_max_active_clusters(&self, layer: usize, cluster: u32) -> Result<u32, CudaError> {
         use cudarc::driver::sys;
         let k = &self.layer(layer)?.decode;
-        if !(1..=MAX_CLUSTER).contains(&cluster) {
+        let max = k.max_cluster();
+        if !(1..=max).contains(&cluster) {
             return Err(CudaError::InvalidInput(format!(
-                "clusters of {cluster} blocks: 1 to {MAX_CLUSTER}"
+                "clusters of {cluster} blocks: 1 to {max}"
             )));
         }
         let mut attr = cluster_attribute(cluster);
@@ -1281,7 +1311,8 @@ impl CudaAttention {
 
     /// [`Self::prepare_decode`] with a chosen split: equal chunks (`cluster` 1; `chunk`
     /// rounded up to the key tile) or one thread-block cluster of `cluster` items per
-    /// segment (2 to [`MAX_CLUSTER`]); `None`: [`Self::decode_split`].
+    /// segment (2 to the kernel's [`LoadedKernel::max_cluster`]); `None`:
+    /// [`Self::decode_split`].
     #[allow(clippy::too_many_arguments)]
     pub fn prepare_decode_split(
         &self,
@@ -1327,9 +1358,11 @@ impl CudaAttention {
             Some(DecodeSplit { chunk, cluster, .. }) if cluster <= 1 => {
                 DecodeSplit::chunks(chunk.max(1).div_ceil(tile) * tile)
             }
-            Some(DecodeSplit { cluster, .. }) if cluster > MAX_CLUSTER => {
+            Some(DecodeSplit { cluster, .. }) if cluster > kernels.decode.max_cluster() => {
                 return Err(CudaError::InvalidInput(format!(
-                    "decode clusters of {cluster} blocks: at most {MAX_CLUSTER}"
+                    "decode clusters of {cluster} blocks: at most {} for `{}`",
+                    kernels.decode.max_cluster(),
+                    kernels.decode.name
                 )))
             }
             Some(sp) => sp,
@@ -1737,19 +1770,23 @@ pub fn check_variant(
             // segments packed into clusters (DecodeWork::build_packed), in chunks of one
             // key tile: segments of one to `size` items share a cluster, spare blocks are
             // empty items (clusters of 4 and MAX_CLUSTER). Each MAX_CLUSTER list also runs
-            // as a programmatic launch right after a plain one.
-            let splits = [
-                (DecodeSplit::clusters(2, 0), "cluster=2".to_string()),
-                (
-                    DecodeSplit::clusters(MAX_CLUSTER, 0),
-                    format!("cluster={MAX_CLUSTER}"),
-                ),
-                (DecodeSplit::packed(4, 1), "packed=4".to_string()),
-                (
-                    DecodeSplit::packed(MAX_CLUSTER, 1),
-                    format!("packed={MAX_CLUSTER}"),
-                ),
-            ];
+            // as a programmatic launch right after a plain one. A kernel that merges in
+            // clusters of 16 (`h`, the ABI's tiles.cluster) runs the same lists of 16 too.
+            let widest = gpu.layer(c.layer)?.decode.max_cluster();
+            let mut sizes = vec![2, MAX_CLUSTER];
+            if widest > MAX_CLUSTER {
+                sizes.push(widest);
+            }
+            let mut splits: Vec<(DecodeSplit, String)> = sizes
+                .iter()
+                .map(|&z| (DecodeSplit::clusters(z, 0), format!("cluster={z}")))
+                .collect();
+            sizes[0] = 4;
+            splits.extend(
+                sizes
+                    .iter()
+                    .map(|&z| (DecodeSplit::packed(z, 1), format!("packed={z}"))),
+            );
             for (split, label) in splits {
                 let size = split.cluster;
                 let call = gpu.prepare_decode_split(
@@ -1762,7 +1799,7 @@ pub fn check_variant(
                     Some(split),
                 )?;
                 gpu.launch_decode(&call)?;
-                if size == MAX_CLUSTER {
+                if size >= MAX_CLUSTER {
                     gpu.launch_decode_with(&call, true)?;
                 }
                 let out = gpu.decode_output(&call)?;

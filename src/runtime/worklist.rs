@@ -106,7 +106,7 @@ impl DecodeWork {
         chunk: u32,
         key_tile: u32,
     ) -> DecodeWork {
-        let size = size.clamp(1, MAX_CLUSTER);
+        let size = size.clamp(1, MAX_CLUSTER_WIDE);
         let key_tile = key_tile.max(1);
         let chunk = chunk.max(1);
         let kv = layout.segments.len();
@@ -256,7 +256,8 @@ pub enum ChunkPolicy {
         wave_tiles: u32,
         merge_tiles: u32,
     },
-    /// Thread-block clusters of `size` blocks (2 to [`MAX_CLUSTER`]), one per segment:
+    /// Thread-block clusters of `size` blocks (2 to [`MAX_CLUSTER`], or
+    /// [`MAX_CLUSTER_WIDE`] for the `h` kernels), one per segment:
     /// each segment cut into `size` items that merge through distributed shared memory
     /// ([`DecodeWork::build_clusters`]; sm_90). Executors that launch no clusters cut
     /// equal chunks of the longest such item instead.
@@ -277,17 +278,20 @@ pub enum ChunkPolicy {
     /// `Waves { overhead_tiles }`'s list with its segments packed whole into thread-block
     /// clusters ([`DecodeWork::build_packed`]), so the chunks of a segment merge through
     /// distributed shared memory (no partials, arrival counter or global merge), where
-    /// that fits: per cluster size C in 8, 4, 2, the shortest chunk from the waves chunk up
+    /// that fits: per cluster size C in 8, 4, 2 and 16 (the latter for the `h` kernels,
+    /// where [`DecodeSlots::wide_blocks`] is not 0), the shortest chunk from the waves chunk up
     /// to [`PACKED_EXTRA_TILES`] key tiles longer that cuts no segment into more than C
     /// items and whose list fits [`DecodeSlots::packed_fit`]; of those, the one with the
-    /// shortest longest item (ties: the larger C). Otherwise (a segment of more chunks, or
-    /// too many blocks) `WavesPairs { overhead_tiles }`'s split. On the H200 (benches/RESULTS.md, decode call 16):
+    /// shortest longest item (ties: the larger C up to 8; 16 only if strictly shorter).
+    /// Otherwise (a segment of more chunks, or too many blocks) `WavesPairs {
+    /// overhead_tiles }`'s split. On the H200 (benches/RESULTS.md, decode call 16):
     /// clusters of 4 and 8 filling more than ~91 % of the resident clusters lost 2–19 µs
     /// (some clusters wait), while below it packed lists beat the counter merge, also with
     /// up to 5 tiles longer chunks and fewer blocks at B = 4, 4k; 6 tiles or more longer at
     /// 16k lost.
     WavesPacked { overhead_tiles: u32 },
-    /// Whole segments packed into clusters of `size` blocks (2 to [`MAX_CLUSTER`]), each
+    /// Whole segments packed into clusters of `size` blocks (2 to [`MAX_CLUSTER`], or
+    /// [`MAX_CLUSTER_WIDE`] for the `h` kernels), each
     /// in at most `size` items: the shortest chunk (a multiple of the key tile) whose list
     /// fits one wave of resident clusters; if none does, the one with the fewest items.
     Packed { size: u32 },
@@ -295,7 +299,13 @@ pub enum ChunkPolicy {
 
 /// The largest thread-block cluster the decode kernel merges in (CUDA's portable
 /// cluster size; `MAX_CLUSTER` in templates/cuda/decode.cu.j2).
-pub const MAX_CLUSTER: u32 = 8;
+pub const MAX_CLUSTER: u32 = crate::lower::consts::CUDA_DECODE_PORTABLE_CLUSTER;
+
+/// The largest cluster of the `h` decode kernels (`codegen::cuda::DecodeTuning::wide_clusters`;
+/// their manifest's `tiles.cluster`): CUDA's non-portable 16 on sm_90. Packed lists
+/// ([`DecodeWork::build_packed`]) take clusters of up to this size, and the cluster policies
+/// consider it where [`DecodeSlots::wide_blocks`] says the kernel runs them.
+pub const MAX_CLUSTER_WIDE: u32 = crate::lower::consts::CUDA_DECODE_WIDE_CLUSTER;
 
 /// How a decode step's work is cut: equal chunks of `chunk` slots merged through global
 /// memory (`cluster` = 1), or one thread-block cluster of `cluster` items per segment
@@ -356,6 +366,10 @@ pub struct DecodeSlots {
     pub blocks: u32,
     /// Blocks resident as clusters of 2, 4 and 8.
     pub cluster_blocks: [u32; 3],
+    /// Blocks resident as clusters of 16 ([`MAX_CLUSTER_WIDE`]), where the kernel merges
+    /// in them (the `h` variant, manifest `tiles.cluster` 16); 0 otherwise, and then no
+    /// policy builds clusters of more than 8.
+    pub wide_blocks: u32,
 }
 
 impl DecodeSlots {
@@ -369,11 +383,24 @@ impl DecodeSlots {
                 blocks * 248 / 264 / 4 * 4,
                 blocks * 240 / 264 / 8 * 8,
             ],
+            wide_blocks: 0,
         }
     }
 
-    /// Blocks that a packed cluster list may use, as clusters of `size` (2, 4 or 8): all
-    /// resident ones for clusters of 2, [`PACKED_FIT_PCT`] % for 4 and 8, whose lists
+    /// [`Self::estimate`] for a kernel that merges in clusters of up to `max_cluster`
+    /// blocks: above 8, clusters of 16 are estimated at 224 of 264 blocks (14 clusters,
+    /// the count GPCs of 18, 16 and 14 SMs at 2 blocks per SM would hold); the CUDA
+    /// executor asks the driver instead.
+    pub fn estimate_for(blocks: u32, max_cluster: u32) -> DecodeSlots {
+        let mut s = Self::estimate(blocks);
+        if max_cluster >= MAX_CLUSTER_WIDE {
+            s.wide_blocks = blocks * 224 / 264 / MAX_CLUSTER_WIDE * MAX_CLUSTER_WIDE;
+        }
+        s
+    }
+
+    /// Blocks that a packed cluster list may use, as clusters of `size` (2, 4, 8 or 16): all
+    /// resident ones for clusters of 2, [`PACKED_FIT_PCT`] % for 4, 8 and 16, whose lists
     /// slowed by 2–19 µs on the H200 when they filled 232–248 of 240–248 resident blocks
     /// (after the cache write, programmatic launch: some clusters then wait for a second
     /// wave), while up to 224 of 248 and 208 of 240 ran at full speed (decode call 16).
@@ -386,14 +413,16 @@ impl DecodeSlots {
         }
     }
 
-    /// Blocks resident as clusters of `size` (1, 2, 4 or 8; other sizes: the next larger
-    /// measured one's count, rounded down to a multiple of `size`).
+    /// Blocks resident as clusters of `size` (1, 2, 4, 8 or 16; other sizes: the next
+    /// larger measured one's count, rounded down to a multiple of `size`; above 16, 0).
     pub fn for_cluster(&self, size: u32) -> u32 {
         let b = match size {
             0 | 1 => return self.blocks,
             2 => self.cluster_blocks[0],
             3 | 4 => self.cluster_blocks[1],
-            _ => self.cluster_blocks[2],
+            5..=8 => self.cluster_blocks[2],
+            9..=16 => self.wide_blocks,
+            _ => 0,
         };
         b / size * size
     }
@@ -482,14 +511,16 @@ impl std::str::FromStr for ChunkPolicy {
             format!(
                 "chunk policy `{v}`: expected SLOTS, waves:OVERHEAD, waves:OVERHEAD:pairs, waves:OVERHEAD:packed, \
                  balanced:OVERHEAD:TAIL_PCT, stream:SAT_PCT:WAVE_TILES:MERGE_TILES (SAT_PCT 1 to 100), \
-                 cluster:SIZE (SIZE 2 to {MAX_CLUSTER}), packed:SIZE or cluster:auto:OVERHEAD"
+                 cluster:SIZE (SIZE 2 to {MAX_CLUSTER_WIDE}; above {MAX_CLUSTER} only for the `h` \
+                 kernels), packed:SIZE or cluster:auto:OVERHEAD"
             )
         };
         let num = |x: &str| x.parse::<u32>().map_err(|_| bad());
-        // A cluster holds 2 to MAX_CLUSTER blocks (`cluster:SIZE`, `packed:SIZE`).
+        // A cluster holds 2 to MAX_CLUSTER_WIDE blocks (`cluster:SIZE`, `packed:SIZE`);
+        // the executor refuses more than its kernel's `tiles.cluster`.
         let cluster_size = |x: &str| {
             num(x).and_then(|c| {
-                if (2..=MAX_CLUSTER).contains(&c) {
+                if (2..=MAX_CLUSTER_WIDE).contains(&c) {
                     Ok(c)
                 } else {
                     Err(bad())
@@ -663,7 +694,7 @@ pub fn choose_split_in(
         )
     };
     match policy {
-        ChunkPolicy::Cluster { size } => clustered(size.clamp(1, MAX_CLUSTER)),
+        ChunkPolicy::Cluster { size } => clustered(size.clamp(1, MAX_CLUSTER_WIDE)),
         ChunkPolicy::WavesPairs { overhead_tiles } => {
             let chunk = choose_chunk_with(
                 ChunkPolicy::Waves { overhead_tiles },
@@ -699,10 +730,16 @@ pub fn choose_split_in(
             }
             // Per cluster size, the shortest chunk from the waves chunk up to
             // PACKED_EXTRA_TILES longer whose packed list fits; then the candidate with
-            // the shortest longest item, ties to the larger cluster.
+            // the shortest longest item, ties to the larger cluster of at most 8: clusters
+            // of 16 (last) only where their longest item is strictly shorter (the same
+            // items in clusters of 16 instead of 8 ran slower, session 19).
             let mut best: Option<(u32, DecodeSplit)> = None;
-            for size in [MAX_CLUSTER, 4, 2] {
+            for size in [MAX_CLUSTER, 4, 2, MAX_CLUSTER_WIDE] {
                 let fit = slots.packed_fit(size);
+                if fit == 0 {
+                    // Clusters of 16 where the kernel does not merge in them.
+                    continue;
+                }
                 for extra in 0..=PACKED_EXTRA_TILES {
                     let c = chunk + extra * key_tile;
                     if most(c) > size {
@@ -732,7 +769,7 @@ pub fn choose_split_in(
             }
         }
         ChunkPolicy::Packed { size } => {
-            let size = size.clamp(2, MAX_CLUSTER);
+            let size = size.clamp(2, MAX_CLUSTER_WIDE);
             let fit = slots.for_cluster(size);
             let longest = written_per_segment(layout, row_pos).max().unwrap_or(0);
             let tiles = longest.div_ceil(size).div_ceil(key_tile).max(1);
@@ -1386,6 +1423,39 @@ mod tests {
     }
 
     #[test]
+    fn waves_packed_policy_takes_clusters_of_16_only_where_the_kernel_merges_in_them() {
+        let packed = ChunkPolicy::WavesPacked { overhead_tiles: 10 };
+        let rows4 = vec![100_000; 4];
+        // Llama-3-8B layer 27 at 16k, 4 rows: waves:10 cuts 768-slot chunks (22 per
+        // 16384-slot segment, 248 items): no cluster of 8 holds a segment, so the portable
+        // kernel runs the plain list.
+        let l27 = [2176, 16384, 2176, 2176, 2176, 16384, 2176, 2176];
+        let portable = DecodeSlots::estimate(264);
+        assert_eq!(portable.wide_blocks, 0);
+        let s = choose_split_in(packed, &layout(&l27), &rows4, 64, portable, 4);
+        assert_eq!((s.cluster, s.packed, s.chunk), (1, false, 768));
+        // The `h` kernel (clusters of 16, 224 resident blocks estimated, 192 of them
+        // allowed by the 91 % fit): 1088-slot chunks (5 tiles longer) give the long
+        // segments 16 items each, one cluster apiece, and the short ones 2, packed 8 to a
+        // cluster: 11 clusters, 176 blocks, every merge in distributed shared memory.
+        let wide = DecodeSlots::estimate_for(264, MAX_CLUSTER_WIDE);
+        assert_eq!(wide.wide_blocks, 224);
+        assert_eq!(wide.packed_fit(16), 192);
+        let s = choose_split_in(packed, &layout(&l27), &rows4, 64, wide, 4);
+        assert_eq!(s, DecodeSplit::packed(16, 1088));
+        let w = DecodeWork::build_split(&layout(&l27), &rows4, s, 64);
+        assert_eq!((w.n_items(), w.chunk), (176, 1088));
+        assert!(w.seg_chunks.iter().all(|&n| (1..=16).contains(&n)));
+        // Segments that need more blocks than fit stay plain (layer 4: 28 long segments).
+        let l4 = [10752, 10752, 10752, 10752, 10752, 10752, 10752, 4352];
+        let s = choose_split_in(packed, &layout(&l4), &rows4, 64, wide, 4);
+        assert_eq!((s.cluster, s.packed), (1, false));
+        // Kernels without clusters of 16 never get one, whatever the policy asks.
+        assert_eq!(portable.for_cluster(16), 0);
+        assert_eq!(portable.packed_fit(16), 0);
+    }
+
+    #[test]
     fn chunk_policies_parse_what_they_print() {
         for p in [
             ChunkPolicy::Waves { overhead_tiles: 2 },
@@ -1413,9 +1483,14 @@ mod tests {
         assert!("stream:0:4:3".parse::<ChunkPolicy>().is_err());
         assert!("stream:101:4:3".parse::<ChunkPolicy>().is_err());
         assert!("stream:38:4".parse::<ChunkPolicy>().is_err());
-        for bad in ["cluster:1", "cluster:9", "cluster:auto", "cluster:x"] {
+        for bad in ["cluster:1", "cluster:17", "cluster:auto", "cluster:x"] {
             let e = bad.parse::<ChunkPolicy>().unwrap_err();
-            assert!(e.contains("cluster:SIZE (SIZE 2 to 8)"), "{e}");
+            assert!(e.contains("cluster:SIZE (SIZE 2 to 16;"), "{e}");
         }
+        // Above 8 only for the `h` kernels; the executor checks the kernel's tiles.cluster.
+        assert_eq!(
+            "packed:16".parse::<ChunkPolicy>(),
+            Ok(ChunkPolicy::Packed { size: 16 })
+        );
     }
 }

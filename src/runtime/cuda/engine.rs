@@ -733,6 +733,16 @@ impl CudaLlama {
                 self.attention.decode_slots(),
                 c.group_size() as u32,
             );
+            // `cluster:16` only on kernels that merge in clusters of 16 (the `h` decode,
+            // tiles.cluster): a clear error here, not the driver's at the first launch.
+            if split.cluster > dec.max_cluster() {
+                return Err(EngineError::Input(format!(
+                    "decode policy `{policy}` makes clusters of {} blocks; `{}` merges in at most {}",
+                    split.cluster,
+                    dec.name,
+                    dec.max_cluster()
+                )));
+            }
             // A cluster list holds every segment's C items at every position (C rows x
             // KV heads items, some empty early on): its capacity never changes.
             let capacity = DecodeWork::build_split(l, &final_pos, split, tile).n_items();

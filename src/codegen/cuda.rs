@@ -1963,7 +1963,7 @@ mod tests {
     fn prefill_default_per_shape() {
         assert_eq!(PrefillTuning::default().to_string(), "2x64x1owghvunc");
         for (storage, d, want) in [
-            (StorageType::Bf16, 128, "3x64x1owghvuncafm"),
+            (StorageType::Bf16, 128, "3x64x1owghvuncafbm"),
             (StorageType::F16, 128, "3x64x1owghncf"),
             (StorageType::F16, 64, "2x64x1owgnc"),
             (StorageType::Bf16, 192, "2x64x1owghvun"),
@@ -1995,7 +1995,7 @@ mod tests {
     fn head_tiles_order_changes_only_the_launch_order() {
         assert_eq!(
             PrefillTuning::default_for(StorageType::Bf16, 128).to_string(),
-            "3x64x1owghvuncafm"
+            "3x64x1owghvuncafbm"
         );
         assert_eq!(
             PrefillTuning::default_for(StorageType::F16, 128).head_tiles,

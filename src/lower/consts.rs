@@ -214,10 +214,13 @@ pub const CUDA_PREFILL_TC_HEAD_TILES: u32 = 4;
 /// CUDA prefill on sm_90a, bf16 at head_dim 128: lean block ends
 /// (`codegen::cuda::PrefillTuning::lean_ends`, the `b` letter, session 19): the one-tile
 /// kernel's Q copy and every form's output stores strength-reduced, `t`'s query-tile
-/// geometry from shared memory. Off: in blocks on the H200 it took 0.977-0.986x of the
-/// default's sum at 4k x 4 (both upstream plans, every layer <= 1.001, two calls) but
-/// 0.996-0.999x at 16k x 1, within the noise (benches/RESULTS.md, "Session 19").
-pub const CUDA_PREFILL_TC_LEAN_ENDS: bool = false;
+/// geometry from shared memory. On since session 19: in blocks on the H200 it took
+/// 0.977-0.986x of the previous default's sum at 4k x 4 (both upstream plans, 125 of 128
+/// layer rows below 1.0, the rest <= 1.001, two calls) and 0.996-0.999x at 16k x 1 (within
+/// the noise, never slower beyond it); its outputs equal the previous default's (max
+/// difference 0.0 on Vicuna-7B l0/l2/l15/l27), `cuda_check` bf16 unchanged, memcheck and
+/// racecheck clean (benches/RESULTS.md, "Session 19").
+pub const CUDA_PREFILL_TC_LEAN_ENDS: bool = true;
 /// CUDA prefill on sm_90a: each warpgroup computes only the key tiles its own 64 query
 /// rows see (`codegen::cuda::PrefillTuning::skip`). Off: the variant with it ranked behind
 /// the plain kernel in the H200 sweep (benches/RESULTS.md) and costs 24 bytes of spills.

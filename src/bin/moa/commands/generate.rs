@@ -173,7 +173,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     }
     sampling
         .validate()
-        .context("invalid --temperature, --top-k or --top-p")?;
+        .context("invalid --temperature or --top-p")?;
     if args.max_new_tokens == 0 {
         bail!("--max-new-tokens 0 is out of range: generation needs at least 1 new token");
     }

@@ -620,6 +620,21 @@ fn plan_import_takes_head_dim_from_a_flag_or_a_model_never_a_default() {
         &["plan", "import", j, "--model", m, "--max-context", "129"],
         &["--max-context 129 is out of range: allowed 1..=128 (the context of the model `"],
     );
+    // 0 names the flag (session 19: it was refused as the JSON file's
+    // `model.max_context_tokens`, a field the user never wrote), with or without a model.
+    refused(
+        "moa",
+        &["plan", "import", j, "--model", m, "--max-context", "0"],
+        &["--max-context 0 is out of range: allowed 1..=128 (the context of the model `"],
+    );
+    refused(
+        "moa",
+        &[
+            "plan", "import", j, "--layers", "2", "--heads", "4", "--kv-heads", "2",
+            "--head-dim", "16", "--max-context", "0",
+        ],
+        &["--max-context 0 is out of range: allowed 1..=1073741824 (the longest context a plan takes)"],
+    );
 }
 
 #[test]

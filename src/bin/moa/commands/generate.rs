@@ -415,7 +415,9 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             0,
         )?)
     } else {
-        let ctx = wgpu_ctx.as_ref().expect("made above for the wgpu back end");
+        let Some(ctx) = wgpu_ctx.as_ref() else {
+            bail!("internal: the wgpu adapter was not made before the load");
+        };
         // Said before the engine is built: on a CPU adapter that takes minutes the first
         // time, and main.sh's terminal showed nothing at all meanwhile (252 s measured on
         // 2 busy cores), which reads as a hang.

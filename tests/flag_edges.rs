@@ -198,6 +198,21 @@ fn eval_refuses_a_perplexity_window_before_the_model_loads() {
         &[&base[..], &["--json", j]].concat(),
         &[&format!("--json `{j}`: the folder `"), "does not exist"],
     );
+    // The heatmaps' folder was made only once every plan was scored (session 19): a file
+    // where it should go is named first.
+    let taken = dir.join("taken");
+    std::fs::write(&taken, "a file").unwrap();
+    let t = taken.to_str().unwrap();
+    refused(
+        &[&base[..], &["--heatmaps", t]].concat(),
+        &[&format!("--heatmaps: cannot create the folder `{t}`")],
+    );
+    // A count of 0 depths names the flag (it read "--lengths and --depths must each give
+    // at least one value").
+    refused(
+        &with(&["--depths", "0"]),
+        &["--depths 0 is out of range: allowed 1 or more needle depths per length"],
+    );
 }
 
 /// `moa bench`: a bad --batch was found once the first engine was built (after the checks

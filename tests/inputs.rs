@@ -1857,4 +1857,42 @@ fn a_missing_calibration_or_profile_says_cannot_read() {
         let err = refused("moa", &args, &[&format!("cannot read `{what}`")]);
         assert!(!err.contains("read or write"), "{err}");
     }
+    // Outputs written at the end are checked first: validate's --best and --output in a
+    // missing folder or naming a folder, optimize's -o naming a file (session 19: found
+    // after the validation or the solve).
+    let nowhere = missing("no-such-folder/best.toml");
+    refused(
+        "moa",
+        &[
+            "validate", "--calib", &calib, "--plan", &plan, "--best", &nowhere,
+        ],
+        &[
+            &format!("--best `{nowhere}`: the folder `"),
+            "does not exist",
+        ],
+    );
+    let here = dir.display().to_string();
+    refused(
+        "moa",
+        &[
+            "validate", "--calib", &calib, "--plan", &plan, "--output", &here,
+        ],
+        &[&format!("--output `{here}` is a folder")],
+    );
+    let file = dir.join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let f = file.display().to_string();
+    refused(
+        "moa",
+        &[
+            "optimize",
+            "--profile",
+            &profile,
+            "--density",
+            "0.5",
+            "-o",
+            &f,
+        ],
+        &[&format!("-o `{f}` exists and is not a folder")],
+    );
 }

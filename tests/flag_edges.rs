@@ -113,10 +113,14 @@ fn pipeline_refuses_later_steps_settings_before_the_first() {
         m,
         "--workdir",
         w,
+        // Lengths the tiny model (context 128) takes: at least 64 prompt tokens before the
+        // 16 answer tokens (64 is refused as too short since session 19), in tiles of 32.
         "--profile-lengths",
-        "64",
+        "96",
         "--validate-length",
         "128",
+        "--block",
+        "32",
     ];
     let with =
         |extra: &[&'static str]| -> Vec<&str> { short.iter().chain(extra).copied().collect() };
@@ -193,6 +197,21 @@ fn eval_refuses_a_perplexity_window_before_the_model_loads() {
     refused(
         &[&base[..], &["--json", j]].concat(),
         &[&format!("--json `{j}`: the folder `"), "does not exist"],
+    );
+    // The heatmaps' folder was made only once every plan was scored (session 19): a file
+    // where it should go is named first.
+    let taken = dir.join("taken");
+    std::fs::write(&taken, "a file").unwrap();
+    let t = taken.to_str().unwrap();
+    refused(
+        &[&base[..], &["--heatmaps", t]].concat(),
+        &[&format!("--heatmaps: cannot create the folder `{t}`")],
+    );
+    // A count of 0 depths names the flag (it read "--lengths and --depths must each give
+    // at least one value").
+    refused(
+        &with(&["--depths", "0"]),
+        &["--depths 0 is out of range: allowed 1 or more needle depths per length"],
     );
 }
 

@@ -251,6 +251,7 @@ fn prefill_progress_comes_per_layer_and_changes_no_token() {
     let sampled = Sampling {
         temperature: 0.8,
         top_p: 0.9,
+        top_k: 0,
         seed: 3,
     };
     for sampling in [Sampling::greedy(), sampled] {
@@ -443,4 +444,70 @@ fn no_vulkan_driver_is_refused_not_run_on_opengl() {
         .args(["generate", "--model", &model, "--dense", "--prompt", "hi"])
         .args(["--max-new-tokens", "1"]));
     assert!(stderr.contains("moa: building the engine on "), "{stderr}");
+}
+
+/// Top-k sampling (`Sampling::top_k`, `--top-k`) on the GPU runtime: at a temperature
+/// that spreads the tiny model's mass over its whole vocabulary, every token drawn with
+/// top-k 5 is one of the 5 largest logits of its row (the logits of the same prefill),
+/// also with top-p on top, while without top-k some draws fall outside them (so the check
+/// has teeth); top-k 1 gives greedy's tokens. Ties: the tiny model's logits are distinct.
+#[test]
+fn top_k_never_draws_outside_the_k_largest_logits_and_k1_is_greedy() {
+    let dir = tiny::tmp("cli-top-k");
+    let model = Model::load(Path::new(&tiny_gguf(&dir, false))).unwrap();
+    let ctx = WgpuContext::new().expect("a wgpu adapter (lavapipe in CI)");
+    let gpu = WgpuEngine::new(&ctx, &model, None, true).unwrap();
+    let prompts = vec![tiny::tokens(9, 1), tiny::tokens(5, 2)];
+    let lens: Vec<usize> = prompts.iter().map(Vec::len).collect();
+    let mut req = gpu.start(&lens, 2, 0).unwrap();
+    let logits = gpu.prefill_logits(&mut req, &prompts).unwrap();
+    let k = 5;
+    let best: Vec<Vec<u32>> = logits
+        .iter()
+        .map(|row| {
+            let mut ids: Vec<u32> = (0..row.len() as u32).collect();
+            ids.sort_by(|&a, &b| row[b as usize].total_cmp(&row[a as usize]));
+            ids
+        })
+        .collect();
+    let draw = |top_k: u32, top_p: f32, seed: u64| {
+        let s = Sampling {
+            temperature: 50.0,
+            top_p,
+            top_k,
+            seed,
+        };
+        let mut req = gpu.start(&lens, 2, seed).unwrap();
+        gpu.prefill_tokens(&mut req, &prompts, s).unwrap()
+    };
+    let mut outside_without = 0;
+    for seed in 0..12 {
+        for (top_k, top_p) in [(k, 1.0), (k, 0.9)] {
+            for (row, &t) in draw(top_k, top_p, seed).iter().enumerate() {
+                assert!(
+                    best[row][..k as usize].contains(&t),
+                    "top-k {top_k} top-p {top_p} seed {seed}: row {row} drew {t}, not among {:?}",
+                    &best[row][..k as usize]
+                );
+            }
+        }
+        outside_without += draw(0, 1.0, seed)
+            .iter()
+            .enumerate()
+            .filter(|(row, t)| !best[*row][..k as usize].contains(t))
+            .count();
+    }
+    assert!(
+        outside_without > 0,
+        "without top-k every draw was among the 5 largest: the check has no teeth"
+    );
+    let greedy = {
+        let mut req = gpu.start(&lens, 2, 0).unwrap();
+        gpu.prefill_tokens(&mut req, &prompts, Sampling::greedy())
+            .unwrap()
+    };
+    assert_eq!(greedy, vec![best[0][0], best[1][0]]);
+    for seed in 0..3 {
+        assert_eq!(draw(1, 1.0, seed), greedy, "seed {seed}");
+    }
 }

@@ -561,10 +561,13 @@ fn seeds_reproduce_sampling_and_greedy_says_it_ignores_them() {
     let (c, _) = run(&["--temperature", "4", "--seed", "2"]);
     assert_eq!(a, b);
     assert_ne!(a, c);
-    let note = "--seed and --top-p change nothing";
+    let note = "decodes greedily: --seed, --top-k and --top-p change nothing";
     let (g1, e1) = run(&["--seed", "7"]);
     let (g0, e0) = run(&[]);
     assert_eq!(g1, g0);
+    // --top-k 1 leaves one candidate: greedy's tokens at any temperature and seed.
+    let (k1, _) = run(&["--temperature", "4", "--seed", "1", "--top-k", "1"]);
+    assert_eq!(k1, g0);
     assert!(e1.contains(note), "{e1}");
     assert!(!e0.contains(note), "{e0}");
 }
@@ -598,4 +601,44 @@ fn a_closed_stdout_pipe_ends_moa_quietly() {
     assert!(!e.contains("panicked") && !e.contains("moa failed"), "{e}");
     // 13: SIGPIPE on Linux and macOS.
     assert_eq!(out.status.signal(), Some(13), "{:?}\n{e}", out.status);
+}
+
+/// `--print-ids` names the end-of-sequence token that ended an answer (session 19: it was
+/// left out, so a comparison with a runtime whose output ends with it looked one token
+/// short), and says when a row stopped at `--max-new-tokens` instead. The tiny model's
+/// first greedy token is made its end-of-sequence token (GGUF metadata), so the answer
+/// ends at once.
+#[test]
+fn print_ids_names_the_end_of_sequence_token_that_ended_the_answer() {
+    let dir = tmp("user-print-eos");
+    let model = tiny_gguf(&dir);
+    let run = |model: &str, extra: &[&str]| {
+        ok(moa()
+            .args(["generate", "--dense", "--raw", "--print-ids"])
+            .args(["--model", model, "--prompt", "hello"])
+            .args(extra))
+    };
+    let first = run(&model, &["--max-new-tokens", "2", "--ignore-eos"]);
+    let err = text(&first.stderr);
+    let ids = generated(&err);
+    assert!(
+        err.contains("ids[0] stopped at --max-new-tokens 2 (--ignore-eos"),
+        "{err}"
+    );
+    let eos_model = dir.join("eos.gguf");
+    tiny(5, true).write_gguf(&eos_model, |md, _| {
+        for (k, v) in md.iter_mut() {
+            if k == "tokenizer.ggml.eos_token_id" {
+                *v = Value::U32(ids[0]);
+            }
+        }
+    });
+    let out = run(eos_model.to_str().unwrap(), &["--max-new-tokens", "4"]);
+    let err = text(&out.stderr);
+    assert_eq!(generated(&err), Vec::<u32>::new(), "{err}");
+    let want = format!(
+        "ids[0] eos {} (the end-of-sequence token, which ended the answer after 0 tokens",
+        ids[0]
+    );
+    assert!(err.contains(&want), "no `{want}` in:\n{err}");
 }

@@ -346,6 +346,19 @@ fn calib_profile_and_pipeline_refuse_values_before_any_work() {
             "(128 tokens): allowed lengths up to 128",
         ],
     );
+    // Too short for a prompt before the 16 answer tokens: refused before the model loads,
+    // naming the range (session 19).
+    check(
+        calib(&["--lengths", "0"]),
+        &[
+            "length 0 is too short: allowed 80..=128 tokens",
+            "--max-new-tokens 16",
+        ],
+    );
+    check(
+        calib(&["--lengths", "128,79"]),
+        &["length 79 is too short: allowed 80..=128 tokens"],
+    );
     check(
         calib(&["--lengths", "128", "--samples", "0"]),
         &["--samples 0 (with no --text-samples) builds no sample: allowed 1 or more"],
@@ -390,22 +403,30 @@ fn calib_profile_and_pipeline_refuse_values_before_any_work() {
         refused("moa", &a, needles);
         assert!(!work.exists(), "{extra:?} left a work folder");
     };
-    let short = ["--profile-lengths", "64", "--validate-length", "128"];
+    // At least 64 prompt tokens before the 16 answer tokens, in tiles of 32.
+    let short = ["--profile-lengths", "96", "--validate-length", "128"];
+    let block = ["--block", "32"];
     pipeline(
         &["--profile-lengths", "64", "--validate-length", "100000"],
         &["length 100000 is past the context"],
     );
+    // 64 leaves 48 prompt tokens before the 16 answer tokens: calib refused it only after
+    // the work folder was made (session 19).
     pipeline(
-        &[&short[..], &["--samples", "0"]].concat(),
+        &["--profile-lengths", "64", "--validate-length", "128"],
+        &["length 64 is too short: allowed 80..=128 tokens"],
+    );
+    pipeline(
+        &[&short[..], &block[..], &["--samples", "0"]].concat(),
         &["--samples 0"],
     );
     pipeline(
-        &[&short[..], &["--validate-samples", "0"]].concat(),
+        &[&short[..], &block[..], &["--validate-samples", "0"]].concat(),
         &["--validate-samples 0 (with no --text-samples) leaves nothing to validate"],
     );
     pipeline(
         &[&short[..], &["--block", "0"]].concat(),
-        &["--block 0 does not divide length 64"],
+        &["--block 0 does not divide length 96"],
     );
 }
 
@@ -598,6 +619,21 @@ fn plan_import_takes_head_dim_from_a_flag_or_a_model_never_a_default() {
         "moa",
         &["plan", "import", j, "--model", m, "--max-context", "129"],
         &["--max-context 129 is out of range: allowed 1..=128 (the context of the model `"],
+    );
+    // 0 names the flag (session 19: it was refused as the JSON file's
+    // `model.max_context_tokens`, a field the user never wrote), with or without a model.
+    refused(
+        "moa",
+        &["plan", "import", j, "--model", m, "--max-context", "0"],
+        &["--max-context 0 is out of range: allowed 1..=128 (the context of the model `"],
+    );
+    refused(
+        "moa",
+        &[
+            "plan", "import", j, "--layers", "2", "--heads", "4", "--kv-heads", "2",
+            "--head-dim", "16", "--max-context", "0",
+        ],
+        &["--max-context 0 is out of range: allowed 1..=1073741824 (the longest context a plan takes)"],
     );
 }
 
@@ -1789,4 +1825,74 @@ fn a_random_model_folder_keeps_its_rope_scaling() {
     let loaded = Model::load(&dir).unwrap();
     assert_eq!(loaded.config.rope_scaling, config.rope_scaling);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A missing input of optimize, validate, profile or diagnose is said as "cannot read":
+/// the calibration and profile errors said "cannot read or write" for an input that did
+/// not exist (session 19).
+#[test]
+fn a_missing_calibration_or_profile_says_cannot_read() {
+    let dir = scratch("missing-inputs");
+    let missing = |name: &str| dir.join(name).display().to_string();
+    let profile = missing("nope.safetensors");
+    let calib = missing("nope.jsonl");
+    let plan = root().join("plans/fixture-gqa.toml").display().to_string();
+    let out = missing("o");
+    for (args, what) in [
+        (
+            vec![
+                "optimize",
+                "--profile",
+                &profile,
+                "--density",
+                "0.5",
+                "-o",
+                &out,
+            ],
+            &profile,
+        ),
+        (vec!["validate", "--calib", &calib, "--plan", &plan], &calib),
+        (vec!["diagnose", "--calib", &calib, "--plan", &plan], &calib),
+    ] {
+        let err = refused("moa", &args, &[&format!("cannot read `{what}`")]);
+        assert!(!err.contains("read or write"), "{err}");
+    }
+    // Outputs written at the end are checked first: validate's --best and --output in a
+    // missing folder or naming a folder, optimize's -o naming a file (session 19: found
+    // after the validation or the solve).
+    let nowhere = missing("no-such-folder/best.toml");
+    refused(
+        "moa",
+        &[
+            "validate", "--calib", &calib, "--plan", &plan, "--best", &nowhere,
+        ],
+        &[
+            &format!("--best `{nowhere}`: the folder `"),
+            "does not exist",
+        ],
+    );
+    let here = dir.display().to_string();
+    refused(
+        "moa",
+        &[
+            "validate", "--calib", &calib, "--plan", &plan, "--output", &here,
+        ],
+        &[&format!("--output `{here}` is a folder")],
+    );
+    let file = dir.join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let f = file.display().to_string();
+    refused(
+        "moa",
+        &[
+            "optimize",
+            "--profile",
+            &profile,
+            "--density",
+            "0.5",
+            "-o",
+            &f,
+        ],
+        &[&format!("-o `{f}` exists and is not a folder")],
+    );
 }

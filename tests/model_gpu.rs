@@ -494,6 +494,7 @@ fn sampling_is_seeded_and_stays_in_the_vocabulary() {
         let s = Sampling {
             temperature: 1.0,
             top_p: 0.9,
+            top_k: 0,
             seed,
         };
         let mut req = gpu.start(&[7, 7], 5, seed).unwrap();
@@ -1245,6 +1246,7 @@ fn decode_steps_submitted_ahead_match_steps_run_on_demand() {
     let sampled = Sampling {
         temperature: 0.9,
         top_p: 0.95,
+        top_k: 0,
         seed: 3,
     };
     let run = |gpu: &WgpuEngine| {

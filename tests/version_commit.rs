@@ -226,3 +226,136 @@ fn a_version_3_folder_still_loads() {
         );
     }
 }
+
+/// The CUDA executors take the bf16 prefill's V pre-pass from the manifest's
+/// `abi.prepass` (version 4) and, for a version-3 folder, which lists none, from the
+/// source as before (session 19: they searched the source always). Both give the same
+/// kernels and grids, in the `u` form (the default) and the `v` form; a listing that is
+/// not the pre-pass moa launches is refused naming the file, the kernel and the field.
+/// CPU only: what `VPrepass::load` would look up, without a GPU.
+#[test]
+fn the_cuda_prefill_prepass_comes_from_the_manifest_and_from_a_version_3_source() {
+    use moa::codegen::abi::Grid;
+    use moa::codegen::cuda::{prefill_name, PrefillTuning};
+    use moa::codegen::{CompileOptions, Compiled, Target};
+    use moa::runtime::cuda::{prepass_of, V_PREPASS_BLOCKS};
+    let plan = moa::Plan::load(&root().join("plans/fixture-gqa.toml")).unwrap();
+    let storage = moa::StorageType::Bf16;
+    let d = plan.model().head_dim;
+    let name = prefill_name(storage, d, 0);
+    // The default compile (`u` form), through a folder at versions 4 and 3.
+    let dir = tmp("prepass-folder");
+    let c = moa::compile(&plan, &[Target::Cuda], storage).unwrap();
+    c.write(&dir).unwrap();
+    let prefill_file = |c: &Compiled| {
+        c.artifacts(Target::Cuda)
+            .iter()
+            .find(|a| a.kernels.iter().any(|k| k.entry_point == name))
+            .unwrap()
+            .clone()
+    };
+    let v4 = Compiled::read(&dir, &plan, storage, Target::Cuda).unwrap();
+    let listed = prefill_file(&v4)
+        .kernels
+        .iter()
+        .find(|k| k.entry_point == name)
+        .unwrap()
+        .abi
+        .prepass
+        .clone();
+    let from_v4 = prepass_of(&prefill_file(&v4), &name).unwrap().unwrap();
+    assert_eq!(Some(&from_v4), listed.as_ref());
+    assert_eq!(
+        from_v4.launches[0].abi.grid,
+        Grid::StridedTokenGroups {
+            tokens: 64,
+            blocks: V_PREPASS_BLOCKS
+        }
+    );
+    assert!(from_v4.launches[0].entry_point.ends_with("_vcvt"));
+    // Version 3: the same folder with no `abi.prepass` anywhere.
+    let path = dir.join("manifest.json");
+    let v4_text = std::fs::read_to_string(&path).unwrap();
+    let rewrite = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut m: serde_json::Value = serde_json::from_str(&v4_text).unwrap();
+        for f in m["files"].as_array_mut().unwrap() {
+            for k in f["kernels"].as_array_mut().unwrap() {
+                if k["entry_point"] == serde_json::json!(name) {
+                    edit(&mut k["abi"]);
+                }
+            }
+        }
+        m
+    };
+    let mut v3 = rewrite(&|abi| {
+        abi.as_object_mut().unwrap().remove("prepass");
+    });
+    v3["manifest_version"] = serde_json::json!(3);
+    std::fs::write(&path, serde_json::to_string_pretty(&v3).unwrap()).unwrap();
+    let old = Compiled::read(&dir, &plan, storage, Target::Cuda).unwrap();
+    assert!(prefill_file(&old)
+        .kernels
+        .iter()
+        .all(|k| k.abi.prepass.is_none()));
+    assert_eq!(
+        prepass_of(&prefill_file(&old), &name).unwrap().unwrap(),
+        from_v4
+    );
+    // A listing with another block count is taken as it is (the grid is the manifest's).
+    let fewer = rewrite(&|abi| {
+        for l in abi["prepass"]["launches"].as_array_mut().unwrap() {
+            l["abi"]["grid"]["blocks"] = serde_json::json!(256);
+        }
+    });
+    std::fs::write(&path, serde_json::to_string_pretty(&fewer).unwrap()).unwrap();
+    let read = Compiled::read(&dir, &plan, storage, Target::Cuda).unwrap();
+    let p = prepass_of(&prefill_file(&read), &name).unwrap().unwrap();
+    assert_eq!(
+        p.launches[1].abi.grid,
+        Grid::StridedTokenGroups {
+            tokens: 64,
+            blocks: 256
+        }
+    );
+    // Launches in the wrong order are refused, naming the file, kernel and field.
+    let swapped = rewrite(&|abi| {
+        abi["prepass"]["launches"].as_array_mut().unwrap().reverse();
+    });
+    std::fs::write(&path, serde_json::to_string_pretty(&swapped).unwrap()).unwrap();
+    let read = Compiled::read(&dir, &plan, storage, Target::Cuda).unwrap();
+    let file = prefill_file(&read);
+    let e = prepass_of(&file, &name).unwrap_err().to_string();
+    for want in [file.path.as_str(), name.as_str(), "abi.prepass.launches[0]"] {
+        assert!(e.contains(want), "no `{want}` in: {e}");
+    }
+    // The `v` form (`_vmax`, `_vf16` on token groups), listed and from the source.
+    let tuning = PrefillTuning {
+        v_unit: false,
+        ..PrefillTuning::default_for(storage, d)
+    };
+    let options = CompileOptions {
+        cuda_prefill: tuning,
+        ..CompileOptions::default()
+    };
+    let module = moa::lower::lower(&plan, storage);
+    let v = Compiled::from_module(module, &[Target::Cuda], options).unwrap();
+    let mut file = prefill_file(&v);
+    let listed = prepass_of(&file, &name).unwrap().unwrap();
+    assert_eq!(
+        listed.launches[0].abi.grid,
+        Grid::TokenGroups { tokens: 64 }
+    );
+    assert!(listed.launches[1].entry_point.ends_with("_vf16"));
+    for k in &mut file.kernels {
+        k.abi.prepass = None;
+    }
+    assert_eq!(prepass_of(&file, &name).unwrap().unwrap(), listed);
+    // A decode kernel takes no pre-pass.
+    let decode = moa::codegen::cuda::decode_name(storage, d, 0);
+    let dfile = c
+        .artifacts(Target::Cuda)
+        .iter()
+        .find(|a| a.kernels.iter().any(|k| k.entry_point == decode))
+        .unwrap();
+    assert!(prepass_of(dfile, &decode).unwrap().is_none());
+}

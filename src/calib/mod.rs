@@ -29,9 +29,12 @@ pub enum CalibError {
     MissingSource(String),
     #[error("{0}")]
     Invalid(String),
-    #[error("cannot read or write `{path}`")]
+    /// `action`: what failed (read, write, list), so an input that does not exist is
+    /// not reported as "cannot read or write".
+    #[error("cannot {action} `{path}`")]
     Io {
         path: String,
+        action: &'static str,
         #[source]
         source: std::io::Error,
     },
@@ -516,6 +519,9 @@ pub struct Accuracy {
     pub total: usize,
 }
 
+/// The fewest prompt tokens a calibration length must leave before the answer tokens.
+pub const MIN_PROMPT_TOKENS: usize = 64;
+
 /// Builds every sample: prompts per length (two pass-key prompts, then one quote prompt,
 /// repeating), answered by `answer(prompt_tokens, max_new_tokens)` (the dense
 /// model's greedy continuation). `progress(i, n)` is called after each sample.
@@ -536,7 +542,7 @@ pub fn build_samples(
     for &length in &cfg.lengths {
         let budget = (length as usize)
             .checked_sub(cfg.max_new_tokens)
-            .filter(|b| *b >= 64)
+            .filter(|b| *b >= MIN_PROMPT_TOKENS)
             .ok_or_else(|| {
                 CalibError::Invalid(format!(
                     "length {length} leaves no room for a prompt after {} answer tokens",
@@ -672,6 +678,7 @@ pub fn accuracy(samples: &[CalibSample]) -> Vec<Accuracy> {
 pub fn write_jsonl(path: &Path, samples: &[CalibSample]) -> Result<(), CalibError> {
     let io = |source| CalibError::Io {
         path: path.display().to_string(),
+        action: "write",
         source,
     };
     // A device or pipe (`--out /dev/stdout`) is written directly: renaming over it would
@@ -705,12 +712,14 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<CalibSample>, CalibError> {
         crate::input::open_regular(path, "calibration JSONL", crate::input::MAX_DATA_BYTES)
             .map_err(|source| CalibError::Io {
                 path: shown.clone(),
+                action: "read",
                 source,
             })?;
     let mut out = Vec::new();
     for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
         let line = line.map_err(|source| CalibError::Io {
             path: shown.clone(),
+            action: "read",
             source,
         })?;
         if line.trim().is_empty() {

@@ -103,6 +103,7 @@ fn python_doc_sentences() -> Result<Vec<String>, CalibError> {
         let d = dir.join(sub);
         let rd = std::fs::read_dir(&d).map_err(|e| CalibError::Io {
             path: d.display().to_string(),
+            action: "list the folder",
             source: e,
         })?;
         files.extend(rd.filter_map(|e| e.ok().map(|e| e.path())));
@@ -116,6 +117,7 @@ fn python_doc_sentences() -> Result<Vec<String>, CalibError> {
     {
         let text = std::fs::read_to_string(f).map_err(|e| CalibError::Io {
             path: f.display().to_string(),
+            action: "read",
             source: e,
         })?;
         // "pass" is a Python keyword: sentences about it compete with the pass-key needle

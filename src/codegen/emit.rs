@@ -496,8 +496,10 @@ pub fn verify_output(dir: &Path) -> Result<(), CodegenError> {
     Ok(())
 }
 
-/// The oldest manifest version the loaders read. Version 3 lacks only `abi.prepass` (4),
-/// which moa's executors do not read, so a folder written before session 18 still loads.
+/// The oldest manifest version the loaders read. Version 3 lacks only `abi.prepass` (4):
+/// moa's CUDA executors take the pre-pass from it where it is there and from the source
+/// otherwise (`runtime::cuda::prepass_of`), so a folder written before session 18 still
+/// loads.
 pub const MIN_READ_MANIFEST_VERSION: u32 = 3;
 
 /// The manifest's JSON, refused unless its version is in [`MIN_READ_MANIFEST_VERSION`]

@@ -123,8 +123,15 @@ impl GridSpec {
 
     /// Errors (naming the option and the allowed range) for a grid the model cannot run.
     pub fn check(&self, context_length: usize) -> Result<(), String> {
-        if self.lengths.is_empty() || self.depths.is_empty() {
-            return Err("--lengths and --depths must each give at least one value".into());
+        if self.lengths.is_empty() {
+            return Err("--lengths gives no length: allowed one or more".into());
+        }
+        // `--depths 0` was told "--lengths and --depths must each give at least one
+        // value", naming neither the value nor that it is a count.
+        if self.depths.is_empty() {
+            return Err(
+                "--depths 0 is out of range: allowed 1 or more needle depths per length".into(),
+            );
         }
         let shortest = ANSWER_TOKENS + 128;
         if context_length < shortest {

@@ -159,8 +159,9 @@ pub fn room_needed(config: &LlamaConfig) -> (u64, u64) {
     (6 * p, 2 * p)
 }
 
-/// Memory available to a new process (Linux `MemAvailable`), where the system says.
-pub(crate) fn available_memory() -> Option<u64> {
+/// Memory available to a new process in bytes (Linux `MemAvailable`), where the system
+/// says; `None` elsewhere.
+pub fn available_memory() -> Option<u64> {
     let info = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;

@@ -42,9 +42,12 @@ use crate::plan::ModelShape;
 /// Reading or writing a profile file failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileFileError {
-    #[error("cannot read or write `{path}`")]
+    /// `action`: read or write, so a profile that does not exist is not reported as
+    /// "cannot read or write".
+    #[error("cannot {action} `{path}`")]
     Io {
         path: String,
+        action: &'static str,
         #[source]
         source: std::io::Error,
     },
@@ -300,6 +303,7 @@ impl InfluenceProfile {
         let tmp = std::path::PathBuf::from(tmp);
         let io = |source| ProfileFileError::Io {
             path: path.display().to_string(),
+            action: "write",
             source,
         };
         std::fs::write(&tmp, out).map_err(io)?;
@@ -317,6 +321,7 @@ impl InfluenceProfile {
             crate::input::read_bytes(path, "influence profile", crate::input::MAX_PROFILE_BYTES)
                 .map_err(|source| ProfileFileError::Io {
                     path: shown.clone(),
+                    action: "read",
                     source,
                 })?;
         Self::from_bytes(&bytes).map_err(|message| ProfileFileError::Format {

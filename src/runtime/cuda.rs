@@ -32,7 +32,7 @@ use super::worklist::{
     choose_split_in, cuda_chunk_policy, ChunkPolicy, DecodeSlots, DecodeSplit, DecodeWork,
     MAX_CLUSTER, MAX_CLUSTER_WIDE,
 };
-use crate::codegen::abi::{Arg, Grid, KernelAbi, LaunchSize};
+use crate::codegen::abi::{v_prepass, Arg, Elem, Grid, KernelAbi, LaunchSize, Prepass};
 use crate::codegen::cuda::{decode_name, prefill_name, DecodeTuning, PrefillTuning};
 use crate::codegen::{Artifact, CodegenError};
 use crate::lower::{CacheLayout, KernelModule, StorageType};
@@ -561,6 +561,9 @@ pub struct VPrepass {
     second: CudaFunction,
     /// The `u` form: the first kernel also writes the f16 copy.
     unit: bool,
+    /// Both launches' grid rule, as the manifest's `abi.prepass` gives it
+    /// ([`Grid::TokenGroups`], or [`Grid::StridedTokenGroups`] in the `u` form).
+    grid: Grid,
 }
 
 /// Blocks of 128 threads that the `u` pre-pass kernels (`_vcvt`, `_vfix`) are launched
@@ -588,43 +591,118 @@ pub fn v_prepass_bytes(total: usize, kv_heads: usize, head_dim: usize) -> (usize
     (total * kv_heads * head_dim * 2, kv_heads * 4)
 }
 
+/// The pre-pass of the prefill `entry_point` of `artifact`, checked, or `None` where that
+/// prefill takes V as stored (no [`Arg::VF16`] parameter). A manifest of version 4 (and
+/// an artifact moa generates) names it in the prefill's `abi.prepass`
+/// ([`crate::codegen::abi::v_prepass`]), which is taken as it is once it is the form
+/// [`VPrepass::queue`] launches: the same kernels, arguments and grid rules, whatever
+/// `blocks` it gives. A version-3 folder (written before session 18) lists no pre-pass:
+/// its form is read from the source (`{entry_point}_vcvt(` is the `u` form) and its grid is
+/// [`V_PREPASS_BLOCKS`]'s, as moa launched them then.
+///
+/// # Errors
+/// [`CudaError::MissingKernel`] when `artifact` has no kernel `entry_point`;
+/// [`CudaError::InvalidInput`] naming the file and kernel when its `abi.prepass` is not a
+/// pre-pass of `entry_point`'s V, or lists one for a prefill that takes no f16 V.
+pub fn prepass_of(artifact: &Artifact, entry_point: &str) -> Result<Option<Prepass>, CudaError> {
+    let Some(k) = artifact
+        .kernels
+        .iter()
+        .find(|k| k.entry_point == entry_point)
+    else {
+        return Err(CudaError::MissingKernel(entry_point.into()));
+    };
+    let takes_f16 = k.abi.param(Arg::VF16).is_some();
+    let bad = |why: String| {
+        CudaError::InvalidInput(format!(
+            "`{}`: the `abi.prepass` of kernel `{entry_point}` {why}; recompile the folder with this moa (`moa-compile`)",
+            artifact.path
+        ))
+    };
+    // V is stored as K is (the prefill that takes the f16 copy has no V of its own).
+    let storage = match k.abi.param(Arg::K) {
+        Some(p) => p.elem,
+        None if takes_f16 => return Err(bad("belongs to a kernel without a K parameter".into())),
+        None => Elem::Bf16,
+    };
+    match (&k.abi.prepass, takes_f16) {
+        (None, false) => Ok(None),
+        (Some(_), false) => Err(bad(
+            "lists a pre-pass, but the kernel takes no f16 copy of V (`v_f16`) for it to write"
+                .into(),
+        )),
+        // Version 3: no `abi.prepass`; the source says which form the kernels are.
+        (None, true) => {
+            let unit = artifact.source.contains(&format!("{entry_point}_vcvt("));
+            Ok(Some(v_prepass(
+                entry_point,
+                storage,
+                unit,
+                V_PREPASS_BLOCKS,
+            )))
+        }
+        (Some(listed), true) => {
+            let (unit, blocks) = match listed.launches.first().map(|l| l.abi.grid) {
+                Some(Grid::StridedTokenGroups { blocks, .. }) if blocks > 0 => (true, blocks),
+                Some(Grid::TokenGroups { .. }) => (false, V_PREPASS_BLOCKS),
+                other => {
+                    return Err(bad(format!(
+                        "starts with grid {other:?}, not token_groups or strided_token_groups of blocks > 0"
+                    )))
+                }
+            };
+            let want = v_prepass(entry_point, storage, unit, blocks);
+            if *listed != want {
+                let json = |p: &Prepass| serde_json::to_value(p).unwrap_or_default();
+                let diff = crate::codegen::emit::first_difference(
+                    "abi.prepass",
+                    &json(listed),
+                    &json(&want),
+                )
+                .unwrap_or_default();
+                return Err(bad(format!(
+                    "is not the V pre-pass this moa launches: {diff}"
+                )));
+            }
+            Ok(Some(want))
+        }
+    }
+}
+
 impl VPrepass {
-    /// The pre-pass kernels of the prefill `entry_point` in `module`, loaded from its
-    /// module image `m`, or `None` where that prefill takes V as stored.
+    /// The pre-pass kernels of the prefill `entry_point` in `artifact`, loaded from its
+    /// module image `m` as [`prepass_of`] names them, or `None` where that prefill takes
+    /// V as stored.
     pub fn load(
         m: &Arc<cudarc::driver::CudaModule>,
         artifact: &Artifact,
         entry_point: &str,
     ) -> Result<Option<VPrepass>, CudaError> {
-        let Some(k) = artifact
-            .kernels
-            .iter()
-            .find(|k| k.entry_point == entry_point)
-        else {
-            return Err(CudaError::MissingKernel(entry_point.into()));
-        };
-        if !k.abi.params.iter().any(|p| p.arg == Arg::VF16) {
+        let Some(pre) = prepass_of(artifact, entry_point)? else {
             return Ok(None);
-        }
-        let f = |suffix: &str| {
-            let name = format!("{entry_point}_{suffix}");
-            m.load_function(&name)
+        };
+        let f = |i: usize| {
+            let name = &pre.launches[i].entry_point;
+            m.load_function(name)
                 .map_err(driver(format!("looking up `{name}`")))
         };
-        let unit = artifact.source.contains(&format!("{entry_point}_vcvt("));
-        Ok(Some(if unit {
-            VPrepass {
-                first: f("vcvt")?,
-                second: f("vfix")?,
-                unit,
-            }
-        } else {
-            VPrepass {
-                first: f("vmax")?,
-                second: f("vf16")?,
-                unit,
-            }
+        let grid = pre.launches[0].abi.grid;
+        Ok(Some(VPrepass {
+            first: f(0)?,
+            second: f(1)?,
+            unit: matches!(grid, Grid::StridedTokenGroups { .. }),
+            grid,
         }))
+    }
+
+    /// The launch grid of both kernels for a pass of `total` tokens.
+    fn dims(&self, total: u32, kv_heads: u32) -> (u32, u32, u32) {
+        let s = LaunchSize {
+            kv_heads,
+            ..LaunchSize::default()
+        };
+        let [x, y, z] = self.grid.dims_tokens(&s, total);
+        (x, y, z)
     }
 
     /// Queues the pre-pass on `stream` (no synchronisation), the host contract of
@@ -632,7 +710,8 @@ impl VPrepass {
     /// and `_vf16(v, row_start, rows, v_max, v_f16)` on the grid
     /// `[ceil(total / 64), kv_heads]` of 128 threads (`u`: `_vcvt` and `_vfix`, both
     /// `(v, row_start, rows, v_max, v_f16)`, on `[min(ceil(total / 64), max(1,
-    /// V_PREPASS_BLOCKS / kv_heads)), kv_heads]`). Addresses are device pointers, so the
+    /// blocks / kv_heads)), kv_heads]`, `blocks` the manifest's, else
+    /// [`V_PREPASS_BLOCKS`]). Addresses are device pointers, so the
     /// engine's raw allocations and `CudaSlice`s both fit; CUDA-graph capture is fine (a
     /// memset and two launches).
     ///
@@ -656,7 +735,7 @@ impl VPrepass {
             return Ok(());
         }
         let cfg = LaunchConfig {
-            grid_dim: v_prepass_grid(total, kv_heads, self.unit),
+            grid_dim: self.dims(total, kv_heads),
             block_dim: (128, 1, 1),
             shared_mem_bytes: 0,
         };
@@ -711,7 +790,7 @@ impl VPrepass {
             return Ok(());
         }
         let cfg = LaunchConfig {
-            grid_dim: v_prepass_grid(total, kv_heads, true),
+            grid_dim: self.dims(total, kv_heads),
             block_dim: (128, 1, 1),
             shared_mem_bytes: 0,
         };

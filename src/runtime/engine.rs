@@ -134,7 +134,12 @@ impl PrefillProgress {
 pub struct Sampling {
     /// 0 means greedy (argmax).
     pub temperature: f32,
+    /// Nucleus: the most likely tokens up to this share of the probability mass, (0, 1].
     pub top_p: f32,
+    /// Top-k: only the `top_k` most likely tokens (by logit; tokens tied with the k-th are
+    /// kept too) are drawn from, before `top_p` cuts their mass. 0 keeps every token;
+    /// 1 is greedy ([`Sampling::is_greedy`]).
+    pub top_k: u32,
     pub seed: u64,
 }
 
@@ -174,13 +179,15 @@ impl Sampling {
         Sampling {
             temperature: 0.0,
             top_p: 1.0,
+            top_k: 0,
             seed: 0,
         }
     }
 
-    /// Greedy (argmax) rather than sampled.
+    /// Greedy (argmax) rather than sampled: temperature 0, or top-k 1 (one candidate
+    /// left; the argmax kernel also breaks ties as greedy does, by the lowest id).
     pub fn is_greedy(&self) -> bool {
-        self.temperature <= 0.0
+        self.temperature <= 0.0 || self.top_k == 1
     }
 }
 
@@ -470,6 +477,7 @@ mod tests {
         let at = |temperature: f32, top_p: f32| Sampling {
             temperature,
             top_p,
+            top_k: 0,
             seed: 0,
         };
         assert!(at(0.0, 1.0).validate().is_ok());

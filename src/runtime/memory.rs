@@ -262,6 +262,142 @@ impl MemoryPlan {
     }
 }
 
+/// What the GPU of a run holds, counted in host memory where that GPU is the CPU
+/// (lavapipe, llvmpipe: its buffers are this machine's memory).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeviceCopy {
+    pub storage: StorageType,
+    /// The uploaded weights ([`weight_bytes`] in `storage`).
+    pub weights: u64,
+    /// The KV cache of `rows` rows at N = `n_tokens` (the plan's layouts).
+    pub kv_cache: u64,
+    /// One prefill pass of every prompt token and the decode step ([`activation_bytes`]).
+    pub activations: u64,
+    pub rows: usize,
+    pub n_tokens: usize,
+}
+
+/// The host memory a `moa generate` run needs at its peak, in bytes: the loaded model's
+/// f32 weights (every weight is held in f32 after loading, whatever the file stores),
+/// plus, on a CPU adapter, the GPU's copy of the weights, the KV cache and the
+/// activations ([`DeviceCopy`]). A GPU with memory of its own holds those there, so they
+/// are not counted (its allocation errors name them). Driver and compiler memory is not
+/// counted either: leave some spare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostMemory {
+    /// Parameters of the model.
+    pub params: u64,
+    /// The loaded f32 weights: 4 bytes a parameter.
+    pub host_weights: u64,
+    /// `None` on a GPU with memory of its own.
+    pub on_cpu_adapter: Option<DeviceCopy>,
+}
+
+impl HostMemory {
+    /// The host memory of a run of `rows` prompts (the longest `longest_prompt` tokens,
+    /// `prompt_tokens` in all) with `new_tokens` new tokens each, through `plan` lowered
+    /// to `storage`; `cpu_adapter`: the GPU is the CPU.
+    #[allow(clippy::too_many_arguments)]
+    pub fn of_run(
+        config: &LlamaConfig,
+        plan: &Plan,
+        storage: StorageType,
+        rows: usize,
+        longest_prompt: usize,
+        prompt_tokens: usize,
+        new_tokens: usize,
+        cpu_adapter: bool,
+    ) -> HostMemory {
+        let params = crate::model::random::parameter_count(config);
+        let on_cpu_adapter = cpu_adapter.then(|| {
+            let m = MemoryPlan::for_plan(
+                config,
+                storage,
+                !config.tied_embeddings,
+                plan,
+                longest_prompt,
+                new_tokens,
+                prompt_tokens,
+            );
+            DeviceCopy {
+                storage,
+                weights: m.weight_bytes,
+                kv_cache: m.kv_bytes(rows),
+                activations: m.request_bytes(rows).saturating_sub(m.kv_bytes(rows)),
+                rows,
+                n_tokens: longest_prompt.saturating_add(new_tokens),
+            }
+        });
+        HostMemory {
+            params,
+            host_weights: params.saturating_mul(4),
+            on_cpu_adapter,
+        }
+    }
+
+    /// Every byte counted.
+    pub fn total(&self) -> u64 {
+        let device = self.on_cpu_adapter.map_or(0, |d| {
+            d.weights
+                .saturating_add(d.kv_cache)
+                .saturating_add(d.activations)
+        });
+        self.host_weights.saturating_add(device)
+    }
+
+    /// Refuses the run where [`Self::total`] exceeds `available` bytes (`None`: the
+    /// system does not say, no check), naming `model` and every number counted.
+    ///
+    /// # Errors
+    /// A message: the model, the total and the memory available, then each part (the
+    /// f32 weights and the parameters; on a CPU adapter, named `adapter`, the GPU's
+    /// weights in its storage type, the KV cache with its rows and N, the activations),
+    /// then what would make it fit.
+    pub fn check(&self, model: &str, adapter: &str, available: Option<u64>) -> Result<(), String> {
+        let total = self.total();
+        let Some(avail) = available.filter(|&a| a < total) else {
+            return Ok(());
+        };
+        let gb = |b: u64| format!("{:.2} GB", b as f64 / 1e9);
+        // The parts in MB below a GB: "0.00 GB" said nothing of a small one.
+        let size = |b: u64| {
+            if b >= 1_000_000_000 {
+                gb(b)
+            } else {
+                format!("{:.1} MB", b as f64 / 1e6)
+            }
+        };
+        let params = if self.params >= 100_000_000 {
+            format!("{:.2} billion", self.params as f64 / 1e9)
+        } else {
+            format!("{:.2} million", self.params as f64 / 1e6)
+        };
+        let mut parts = format!(
+            "the weights {} ({params} parameters, held as f32 whatever the file stores)",
+            size(self.host_weights),
+        );
+        let mut hint = "use a smaller model, or free memory";
+        if let Some(d) = self.on_cpu_adapter {
+            parts += &format!(
+                ", and on the CPU adapter `{adapter}`, whose GPU memory is this machine's: the GPU's copy of the weights in {} {}, the KV cache of {} row{} at N = {} tokens {} and the activations {}",
+                d.storage.name(),
+                size(d.weights),
+                d.rows,
+                if d.rows == 1 { "" } else { "s" },
+                d.n_tokens,
+                size(d.kv_cache),
+                size(d.activations)
+            );
+            hint = "use a smaller model, fewer or shorter prompts, a smaller --max-new-tokens, or free memory";
+        }
+        Err(format!(
+            "`{model}`: loading it and running this request needs about {} of memory and this machine has {} available: {parts}; {hint}",
+            gb(total),
+            gb(avail)
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,6 +420,55 @@ mod tests {
             tied_embeddings: false,
             context_length: 64,
         }
+    }
+
+    /// A run's host memory: the f32 weights alone on a GPU with memory of its own; on a
+    /// CPU adapter also the GPU's weights, the KV cache of every row at N (dense: N slots
+    /// per layer, K and V) and the activations; the refusal names every part.
+    #[test]
+    fn host_memory_of_a_run_counts_the_cache_on_a_cpu_adapter() {
+        let c = LlamaConfig {
+            hidden_size: 128,
+            ffn_size: 256,
+            head_dim: 64,
+            context_length: 4096,
+            ..tiny()
+        };
+        let plan = Plan::dense(c.model_shape()).unwrap();
+        let gpu = HostMemory::of_run(&c, &plan, StorageType::F16, 3, 100, 250, 900, false);
+        let params = crate::model::random::parameter_count(&c);
+        assert_eq!(gpu.host_weights, 4 * params);
+        assert_eq!(gpu.total(), 4 * params);
+        let cpu = HostMemory::of_run(&c, &plan, StorageType::F16, 3, 100, 250, 900, true);
+        let d = cpu.on_cpu_adapter.unwrap();
+        assert_eq!((d.rows, d.n_tokens), (3, 1000));
+        // 2 layers x 1000 slots x (K + V) x 64 x 2 bytes x 3 rows.
+        assert_eq!(d.kv_cache, 2 * 1000 * 2 * 64 * 2 * 3);
+        assert_eq!(d.weights, weight_bytes(&c, StorageType::F16, true));
+        assert!(d.activations >= activation_bytes(&c, StorageType::F16, 250, 3));
+        assert_eq!(
+            cpu.total(),
+            4 * params + d.weights + d.kv_cache + d.activations
+        );
+        assert!(cpu.check("m.gguf", "llvmpipe", None).is_ok());
+        assert!(cpu.check("m.gguf", "llvmpipe", Some(cpu.total())).is_ok());
+        let e = cpu
+            .check("m.gguf", "llvmpipe", Some(cpu.total() - 1))
+            .unwrap_err();
+        for want in [
+            "`m.gguf`: loading it and running this request needs about",
+            "held as f32",
+            "on the CPU adapter `llvmpipe`",
+            "the KV cache of 3 rows at N = 1000 tokens 1.5 MB",
+            "a smaller --max-new-tokens",
+        ] {
+            assert!(e.contains(want), "no `{want}` in: {e}");
+        }
+        let e = gpu.check("m.gguf", "", Some(1)).unwrap_err();
+        assert!(
+            !e.contains("KV cache") && e.contains("0.00 GB available"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -161,14 +161,20 @@ enum Source<'a> {
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Output {
     Logits,
-    Tokens { temperature: f32, top_p: f32 },
+    /// Temperature 0: argmax (also top-k 1, [`Sampling::is_greedy`]).
+    Tokens {
+        temperature: f32,
+        top_p: f32,
+        top_k: u32,
+    },
 }
 
 impl Output {
     fn of(s: Sampling) -> Output {
         Output::Tokens {
-            temperature: s.temperature.max(0.0),
+            temperature: if s.is_greedy() { 0.0 } else { s.temperature },
             top_p: s.top_p.clamp(0.0, 1.0),
+            top_k: s.top_k,
         }
     }
 }
@@ -1133,7 +1139,12 @@ impl CudaLlama {
     }
 
     fn queue_choice(&self, req: &CudaRequest, output: Output) -> Result<(), EngineError> {
-        if let Output::Tokens { temperature, top_p } = output {
+        if let Output::Tokens {
+            temperature,
+            top_p,
+            top_k,
+        } = output
+        {
             // SAFETY: logits [rows, vocab], uniforms and tokens_out [rows].
             unsafe {
                 self.ops.choose(
@@ -1145,6 +1156,7 @@ impl CudaLlama {
                     self.config.vocab_size as u32,
                     temperature,
                     top_p,
+                    top_k,
                 )
             }
             .map_err(cu)?;

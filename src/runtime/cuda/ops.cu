@@ -418,13 +418,24 @@ extern "C" __global__ void moa_argmax(const float* __restrict__ logits, unsigned
     if (threadIdx.x == 0) tokens[r] = si[0] == 0xffffffffu ? 0u : si[0];
 }
 
-// Temperature + top-p sampling, one block per row, as shaders/sample.wgsl: p_i =
-// exp((l_i - max) / temperature); the nucleus {p_i >= tau}, tau the largest threshold
-// (bisection, 30 steps) whose kept mass is >= top_p * sum p; then the kept token where the
-// running mass (index order) crosses uniforms[r] * kept mass.
+// The order of a float as an unsigned key (larger float, larger key): the sign bit set for
+// positives, every bit flipped for negatives (ops::order_key).
+__device__ __forceinline__ unsigned order_key(float x) {
+    const unsigned b = __float_as_uint(x);
+    return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+}
+
+// Temperature + top-k + top-p sampling, one block per row, as shaders/sample.wgsl: with
+// top_k in 1..vocab-1, the candidates are the logits whose key reaches the k-th largest's
+// (found bit by bit from the top: the largest key at least top_k logits reach; ties with
+// the k-th stay in), else every logit; p_i = exp((l_i - max) / temperature) for a
+// candidate, -1 for the others (below every threshold, left out of every sum); the nucleus
+// {p_i >= tau}, tau the largest threshold (bisection, 30 steps) whose kept mass is >=
+// top_p * sum p; then the kept token where the running mass (index order) crosses
+// uniforms[r] * kept mass (ops::sample_ref).
 extern "C" __global__ void moa_sample(const float* __restrict__ logits, const float* __restrict__ uniforms,
                                       unsigned* __restrict__ tokens, unsigned n_rows, unsigned vocab,
-                                      float temperature, float top_p) {
+                                      float temperature, float top_p, unsigned top_k) {
     __shared__ float red[THREADS / 32];
     __shared__ float prefix[THREADS];
     const unsigned r = blockIdx.x;
@@ -434,8 +445,18 @@ extern "C" __global__ void moa_sample(const float* __restrict__ logits, const fl
     float m = -3.4e38f;
     for (unsigned i = threadIdx.x; i < vocab; i += THREADS) m = fmaxf(m, row[i]);
     const float mx = block_max(m, red);
+    unsigned cut = 0u;
+    if (top_k > 0u && top_k < vocab) {
+        for (int bit = 31; bit >= 0; --bit) {
+            const unsigned cand = cut | (1u << bit);
+            float count = 0.f;
+            for (unsigned i = threadIdx.x; i < vocab; i += THREADS) count += order_key(row[i]) >= cand ? 1.f : 0.f;
+            if (block_sum(count, red) >= (float)top_k) cut = cand;
+        }
+    }
+#define MOA_P(i) (order_key(row[i]) >= cut ? expf((row[i] - mx) * inv_t) : -1.f)
     float z = 0.f;
-    for (unsigned i = threadIdx.x; i < vocab; i += THREADS) z += expf((row[i] - mx) * inv_t);
+    for (unsigned i = threadIdx.x; i < vocab; i += THREADS) z += fmaxf(MOA_P(i), 0.f);
     const float want = top_p * block_sum(z, red);
     float lo = 0.f, hi = 1.f;
     if (top_p < 1.f) {
@@ -443,7 +464,7 @@ extern "C" __global__ void moa_sample(const float* __restrict__ logits, const fl
             const float mid = 0.5f * (lo + hi);
             float kept = 0.f;
             for (unsigned i = threadIdx.x; i < vocab; i += THREADS) {
-                const float p = expf((row[i] - mx) * inv_t);
+                const float p = MOA_P(i);
                 kept += p >= mid ? p : 0.f;
             }
             if (block_sum(kept, red) >= want) lo = mid; else hi = mid;
@@ -454,7 +475,7 @@ extern "C" __global__ void moa_sample(const float* __restrict__ logits, const fl
     const unsigned start = min(threadIdx.x * chunk, vocab), end = min(start + chunk, vocab);
     float mine = 0.f;
     for (unsigned i = start; i < end; ++i) {
-        const float p = expf((row[i] - mx) * inv_t);
+        const float p = MOA_P(i);
         mine += p >= tau ? p : 0.f;
     }
     prefix[threadIdx.x] = mine;
@@ -475,7 +496,7 @@ extern "C" __global__ void moa_sample(const float* __restrict__ logits, const fl
         float acc = before;
         unsigned pick = end - 1;
         for (unsigned i = start; i < end; ++i) {
-            const float p = expf((row[i] - mx) * inv_t);
+            const float p = MOA_P(i);
             if (p >= tau) {
                 acc += p;
                 if (acc > goal) {
@@ -490,9 +511,10 @@ extern "C" __global__ void moa_sample(const float* __restrict__ logits, const fl
     if (threadIdx.x == THREADS - 1 && goal >= before + mine) {
         unsigned last = 0;
         for (unsigned i = 0; i < vocab; ++i)
-            if (expf((row[i] - mx) * inv_t) >= tau) last = i;
+            if (MOA_P(i) >= tau) last = i;
         tokens[r] = last;
     }
+#undef MOA_P
 }
 
 // SplitMix64: the counter-based generator of `ops::random_value` (same numbers on the host).

@@ -604,7 +604,8 @@ impl OpKernels {
         }
     }
 
-    /// Greedy (argmax) or temperature/top-p choice of each row's token from f32 logits.
+    /// Greedy (argmax, `temperature` 0) or temperature/top-k/top-p choice of each row's
+    /// token from f32 logits (`top_k` 0: every token; see [`sample_ref`]).
     ///
     /// # Safety
     /// `logits` `[rows, vocab]` f32, `uniforms` `[rows]` f32 (sampling), `tokens` `[rows]`.
@@ -619,6 +620,7 @@ impl OpKernels {
         vocab: u32,
         temperature: f32,
         top_p: f32,
+        top_k: u32,
     ) -> Result<(), CudaError> {
         let grid = [rows, 1, 1];
         if temperature <= 0.0 {
@@ -648,6 +650,7 @@ impl OpKernels {
                 KArg::U32(vocab),
                 KArg::F32(temperature),
                 KArg::F32(top_p),
+                KArg::U32(top_k),
             ];
             unsafe {
                 launch(
@@ -920,19 +923,58 @@ pub fn linear_ref(x: &[f32], w: &[f32], k: usize, y: &mut [f32], accumulate: boo
     }
 }
 
-/// The token temperature/top-p sampling picks (the algorithm of `moa_sample`, in f64):
-/// the nucleus threshold by the same 30-step bisection, then the kept token where the
-/// running mass crosses `u` × kept mass.
-pub fn sample_ref(logits: &[f32], temperature: f32, top_p: f32, u: f32) -> u32 {
-    if temperature <= 0.0 {
+/// The order of `x` among f32 values as a u32 (larger float, larger key; NaN aside): the
+/// sign bit set for positives, every bit flipped for negatives. The top-k threshold of
+/// `moa_sample` and shaders/sample.wgsl is a key.
+pub fn order_key(x: f32) -> u32 {
+    let b = x.to_bits();
+    if b & 0x8000_0000 != 0 {
+        !b
+    } else {
+        b | 0x8000_0000
+    }
+}
+
+/// The key of the `k`-th largest of `logits` (`order_key`), found as the kernels find it:
+/// bit by bit from the top, the largest key that at least `k` logits reach. 0 (every
+/// logit reaches it) where `k` is 0 or at least the vocabulary.
+pub fn top_k_cut(logits: &[f32], k: u32) -> u32 {
+    if k == 0 || k as usize >= logits.len() {
+        return 0;
+    }
+    let mut cut = 0u32;
+    for bit in (0..32).rev() {
+        let cand = cut | (1 << bit);
+        let count = logits.iter().filter(|&&l| order_key(l) >= cand).count();
+        if count >= k as usize {
+            cut = cand;
+        }
+    }
+    cut
+}
+
+/// The token temperature/top-k/top-p sampling picks (the algorithm of `moa_sample`, in
+/// f64): the `top_k` largest logits (and any tied with the k-th; 0: all) are the
+/// candidates, the nucleus threshold over their mass by the same 30-step bisection, then
+/// the kept token where the running mass crosses `u` × kept mass.
+pub fn sample_ref(logits: &[f32], temperature: f32, top_p: f32, top_k: u32, u: f32) -> u32 {
+    if temperature <= 0.0 || top_k == 1 {
         return crate::model::reference::argmax(logits);
     }
+    let cut = top_k_cut(logits, top_k);
     let mx = logits.iter().copied().fold(f32::MIN, f32::max);
+    // A token outside the top k has p = -1: never at or above a threshold in [0, 1].
     let p: Vec<f64> = logits
         .iter()
-        .map(|&l| ((f64::from(l) - f64::from(mx)) / f64::from(temperature)).exp())
+        .map(|&l| {
+            if order_key(l) >= cut {
+                ((f64::from(l) - f64::from(mx)) / f64::from(temperature)).exp()
+            } else {
+                -1.0
+            }
+        })
         .collect();
-    let want = f64::from(top_p) * p.iter().sum::<f64>();
+    let want = f64::from(top_p) * p.iter().filter(|&&x| x >= 0.0).sum::<f64>();
     let (mut lo, mut hi) = (0f64, 1f64);
     if top_p < 1.0 {
         for _ in 0..30 {
@@ -1334,17 +1376,31 @@ pub fn check(ordinal: usize, storage: StorageType, seed: u64) -> Result<Vec<OpRe
     let uni: Vec<f32> = (0..4).map(|_| rng.random::<f32>()).collect();
     let u_d = DevMem::upload(&s, &uni, StorageType::F32, "uniforms")?;
     let t_d = DevMem::alloc(&s, 16, "tokens")?;
-    for (name, temp, top_p) in [
-        ("argmax", 0.0f32, 1.0f32),
-        ("sample t=0.8", 0.8, 1.0),
-        ("sample t=1 top_p=0.9", 1.0, 0.9),
+    for (name, temp, top_p, top_k) in [
+        ("argmax", 0.0f32, 1.0f32, 0u32),
+        ("sample t=0.8", 0.8, 1.0, 0),
+        ("sample t=1 top_p=0.9", 1.0, 0.9, 0),
+        ("sample t=2 top_k=20", 2.0, 1.0, 20),
+        ("sample t=2 top_k=50 top_p=0.5", 2.0, 0.5, 50),
     ] {
-        unsafe { ops.choose(&s, l_d.ptr, u_d.ptr, t_d.ptr, 4, vocab as u32, temp, top_p) }?;
+        unsafe {
+            ops.choose(
+                &s,
+                l_d.ptr,
+                u_d.ptr,
+                t_d.ptr,
+                4,
+                vocab as u32,
+                temp,
+                top_p,
+                top_k,
+            )
+        }?;
         let got = t_d.read::<u32>(&s, 4)?;
         let want: Vec<u32> = logits
             .chunks(vocab)
             .zip(&uni)
-            .map(|(r, &u)| sample_ref(r, temp, top_p, u))
+            .map(|(r, &u)| sample_ref(r, temp, top_p, top_k, u))
             .collect();
         // f32 on the device vs f64 here: a draw may land next to a boundary, so a
         // neighbouring kept token counts as equal for sampling (never for argmax).
@@ -1452,14 +1508,44 @@ mod tests {
     #[test]
     fn sampling_reference_is_greedy_at_zero_temperature_and_inside_the_nucleus() {
         let logits = [0.0, 5.0, 1.0, 5.0, -3.0];
-        assert_eq!(sample_ref(&logits, 0.0, 1.0, 0.3), 1);
+        assert_eq!(sample_ref(&logits, 0.0, 1.0, 0, 0.3), 1);
         for u in [0.0, 0.2, 0.5, 0.99] {
             // top_p 0.5: only the two tied leaders are kept.
-            let t = sample_ref(&logits, 1.0, 0.5, u);
+            let t = sample_ref(&logits, 1.0, 0.5, 0, u);
             assert!(t == 1 || t == 3, "{t}");
         }
         // u near 1 with everything kept reaches the last token's share.
-        assert_eq!(sample_ref(&logits, 100.0, 1.0, 0.999), 4);
+        assert_eq!(sample_ref(&logits, 100.0, 1.0, 0, 0.999), 4);
+    }
+
+    /// Top-k keeps the k largest logits (and ties with the k-th), whatever their sign,
+    /// and k = 1 is greedy; `order_key` orders floats as they compare.
+    #[test]
+    fn sampling_reference_keeps_the_top_k() {
+        let xs = [-3.5f32, -0.0, 0.0, -1e-30, 1e-30, 2.0, -f32::MAX, f32::MAX];
+        for a in xs {
+            for b in xs {
+                if a < b {
+                    assert!(order_key(a) < order_key(b), "{a} {b}");
+                }
+            }
+        }
+        let logits = [0.5, -2.0, 3.0, -0.25, 2.5, -7.0, 1.0, 2.5];
+        assert_eq!(top_k_cut(&logits, 0), 0);
+        assert_eq!(top_k_cut(&logits, 8), 0);
+        assert_eq!(top_k_cut(&logits, 1), order_key(3.0));
+        // The 2nd and 3rd largest are tied at 2.5: both stay in with k = 2.
+        assert_eq!(top_k_cut(&logits, 2), order_key(2.5));
+        assert_eq!(top_k_cut(&logits, 5), order_key(0.5));
+        assert_eq!(top_k_cut(&logits, 6), order_key(-0.25));
+        for i in 0..200 {
+            let u = i as f32 / 200.0;
+            let t = sample_ref(&logits, 100.0, 1.0, 3, u);
+            assert!([2, 4, 7].contains(&t), "{t}");
+            let t = sample_ref(&logits, 100.0, 1.0, 6, u);
+            assert!(logits[t as usize] >= -0.25, "{t}");
+            assert_eq!(sample_ref(&logits, 100.0, 1.0, 1, u), 2);
+        }
     }
 
     #[test]

@@ -19,21 +19,23 @@ pub(super) type PackedPrefill = (Vec<u32>, Vec<[u32; 4]>, Vec<u32>, Vec<u32>);
 pub(super) enum OutputKind {
     Logits,
     Argmax,
-    /// Temperature and top-p as f32 bits (they go into a uniform as is).
+    /// Temperature and top-p as f32 bits (they go into a uniform as is), and top-k.
     Sample {
         temperature: u32,
         top_p: u32,
+        top_k: u32,
     },
 }
 
 impl OutputKind {
     pub(super) fn of(s: Sampling) -> OutputKind {
-        if s.temperature <= 0.0 {
+        if s.is_greedy() {
             OutputKind::Argmax
         } else {
             OutputKind::Sample {
                 temperature: s.temperature.to_bits(),
                 top_p: s.top_p.clamp(0.0, 1.0).to_bits(),
+                top_k: s.top_k,
             }
         }
     }

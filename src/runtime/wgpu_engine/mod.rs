@@ -495,6 +495,7 @@ impl WgpuEngine {
         let sampled = Sampling {
             temperature: 1.0,
             top_p: 0.9,
+            top_k: 40,
             seed: 0,
         };
         let mut req = self.start(&[2], 2, 0)?;

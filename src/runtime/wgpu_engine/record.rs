@@ -885,8 +885,22 @@ impl WgpuEngine {
                     [rows as u32, 1, 1],
                 ));
             }
-            OutputKind::Sample { temperature, top_p } => {
-                let p = self.uniform(&[rows as u32, c.vocab_size as u32, temperature, top_p]);
+            OutputKind::Sample {
+                temperature,
+                top_p,
+                top_k,
+            } => {
+                // shaders/sample.wgsl's Params, padded to 32 bytes.
+                let p = self.uniform(&[
+                    rows as u32,
+                    c.vocab_size as u32,
+                    temperature,
+                    top_p,
+                    top_k,
+                    0,
+                    0,
+                    0,
+                ]);
                 d.push(self.dispatch(
                     &self.pipes.sample,
                     &[&p, &a.logits, &io.uniforms, &a.tokens_out],

@@ -169,6 +169,17 @@ pub fn check_args(
             model.display()
         );
     }
+    // `--lengths 0` was refused only after the model loaded (or, with the default text
+    // source, as "python3-doc is not installed"), as "length 0 leaves no room for a
+    // prompt after 16 answer tokens", naming no flag and no range.
+    let least = max_new_tokens.saturating_add(moa::calib::MIN_PROMPT_TOKENS);
+    if let Some(n) = lengths.iter().find(|&&n| (n as usize) < least) {
+        anyhow::bail!(
+            "length {n} is too short: allowed {least}..={context} tokens (a prompt of at least {} tokens, then the --max-new-tokens {max_new_tokens} answer tokens, within the context of `{}`)",
+            moa::calib::MIN_PROMPT_TOKENS,
+            model.display()
+        );
+    }
     Ok(())
 }
 
@@ -277,6 +288,7 @@ impl AnswerLog {
         }
         let io = |source| CalibError::Io {
             path: self.path.display().to_string(),
+            action: "write",
             source,
         };
         if self.file.is_none() {

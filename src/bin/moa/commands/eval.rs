@@ -131,8 +131,13 @@ fn remove_dead_partials(args: &EvalArgs) {
 }
 
 /// `--json` and `--markdown` are written after the first plan is scored: a missing folder
-/// is named now, not after minutes of scoring.
+/// is named now, not after minutes of scoring. The `--heatmaps` folder is made now, for the
+/// same reason (`--heatmaps /proc/x` failed only once every plan was scored).
 fn check_output_folders(args: &EvalArgs) -> anyhow::Result<()> {
+    if let Some(dir) = &args.heatmaps {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("--heatmaps: cannot create the folder `{}`", dir.display()))?;
+    }
     for (flag, p) in [("--json", &args.json), ("--markdown", &args.markdown)] {
         let Some(p) = p else { continue };
         if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -75,16 +75,90 @@ fn check_max_new(max_new: usize, longest: usize, context: usize) -> anyhow::Resu
     Ok(())
 }
 
+/// How a row's answer ended, for `--print-ids` (after `ids[b] `): the end-of-sequence
+/// token `eos` (not in the generated list: it has no text), or `--max-new-tokens`
+/// (`ignore_eos`: end-of-sequence tokens went on into the list).
+fn end_of_row(eos: Option<u32>, generated: usize, max_new: usize, ignore_eos: bool) -> String {
+    match eos {
+        Some(id) => format!(
+            "eos {id} (the end-of-sequence token, which ended the answer after {generated} tokens; not in the list above, as it is not text)"
+        ),
+        None if ignore_eos => format!(
+            "stopped at --max-new-tokens {max_new} (--ignore-eos: end-of-sequence tokens stay in the list)"
+        ),
+        None => format!("stopped at --max-new-tokens {max_new} (no end-of-sequence token)"),
+    }
+}
+
+/// Refuses a run whose host memory ([`HostMemory`]: the f32 weights, and on a CPU adapter
+/// the GPU's weights, KV cache and activations of this request) exceeds what the machine
+/// has available, before the weights load. `Model::load` checks the weights alone: a
+/// 1B-shape model on lavapipe peaked at 8.15 GB against its 4.9 GB of f32 weights
+/// (benches/RESULTS.md, session 18), and a long --max-new-tokens adds a KV cache the
+/// weights check never saw; past the memory the kernel's OOM killer ended the run with
+/// no message.
+fn check_host_memory(
+    args: &GenerateArgs,
+    config: &moa::model::LlamaConfig,
+    plan: Option<&Plan>,
+    prompts: &[Vec<u32>],
+    wgpu_ctx: Option<&WgpuContext>,
+    model_path: &std::path::Path,
+) -> anyhow::Result<()> {
+    use moa::lower::StorageType;
+    let storage = match wgpu_ctx {
+        Some(c) if c.has_f16() && !args.f32 => StorageType::F16,
+        Some(_) => StorageType::F32,
+        None if args.f32 => StorageType::F32,
+        None => StorageType::Bf16,
+    };
+    let cpu = wgpu_ctx.is_some_and(|c| c.adapter_info().device_type == wgpu::DeviceType::Cpu);
+    let dense;
+    let plan = match plan {
+        Some(p) => p,
+        None => {
+            dense = Plan::dense(config.model_shape())?;
+            &dense
+        }
+    };
+    let need = moa::runtime::memory::HostMemory::of_run(
+        config,
+        plan,
+        storage,
+        prompts.len(),
+        prompts.iter().map(Vec::len).max().unwrap_or(0),
+        prompts.iter().map(Vec::len).sum(),
+        args.max_new_tokens,
+        cpu,
+    );
+    let adapter = wgpu_ctx
+        .map(|c| c.adapter_name().to_string())
+        .unwrap_or_default();
+    need.check(
+        &model_path.display().to_string(),
+        &adapter,
+        moa::model::random::available_memory(),
+    )
+    .map_err(anyhow::Error::msg)
+}
+
 pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     let sampling = Sampling {
         temperature: args.temperature,
         top_p: args.top_p.unwrap_or(1.0),
+        top_k: args.top_k.unwrap_or(0),
         seed: args.seed.unwrap_or(0),
     };
-    if args.temperature == 0.0 && (args.top_p.is_some() || args.seed.is_some()) {
-        // Greedy decoding ignores both: a user trying seeds saw the same text each time.
+    if args.temperature == 0.0
+        && (args.top_p.is_some() || args.seed.is_some() || args.top_k.is_some())
+    {
+        // Greedy decoding ignores them: a user trying seeds saw the same text each time.
         eprintln!(
-            "moa: --temperature 0 (the default) decodes greedily: --seed and --top-p change nothing; give --temperature T > 0 to sample"
+            "moa: --temperature 0 (the default) decodes greedily: --seed, --top-k and --top-p change nothing; give --temperature T > 0 to sample"
+        );
+    } else if args.top_k == Some(1) && (args.top_p.is_some() || args.seed.is_some()) {
+        eprintln!(
+            "moa: --top-k 1 leaves one candidate, so it decodes greedily: --seed and --top-p change nothing"
         );
     }
     // The sampling kernels scale by 1/T: below f32's smallest normal number that is inf,
@@ -295,6 +369,34 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         moa::runtime::cuda::ops::driver_present()
             .context("--backend cuda needs an NVIDIA GPU and its driver; --backend wgpu (the default) runs on any GPU, or on the CPU through lavapipe")?;
     }
+    // The wgpu adapter before the weights load: whether the GPU is the CPU decides what
+    // the memory check counts, and a refused adapter is said at once.
+    let wgpu_ctx = if args.backend == "cuda" {
+        None
+    } else {
+        Some(WgpuContext::new()?)
+    };
+    if let Some(ctx) = &wgpu_ctx {
+        // One workgroup row per batch row: past the adapter's dispatch limit the first
+        // forward pass failed with wgpu's "dispatch group size dimension ([1, 70000, 1])
+        // must be less or equal to 65535", after the weights loaded.
+        let max_rows = ctx.device().limits().max_compute_workgroups_per_dimension as usize;
+        if prompts.len() > max_rows {
+            bail!(
+                "{} prompts (--prompt, --prompt-file) decode as one batch of as many rows, and `{}` dispatches at most {max_rows} rows (max_compute_workgroups_per_dimension): allowed 1..={max_rows} prompts",
+                prompts.len(),
+                ctx.adapter_name()
+            );
+        }
+    }
+    check_host_memory(
+        &args,
+        &config,
+        plan.as_ref(),
+        &prompts,
+        wgpu_ctx.as_ref(),
+        &model_path,
+    )?;
     let model = Model::load(&model_path)?;
     // The back end is chosen here, at run time; everything below drives `dyn Engine`.
     let gpu: Box<dyn Engine> = if args.backend == "cuda" {
@@ -313,18 +415,9 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             0,
         )?)
     } else {
-        let ctx = WgpuContext::new()?;
-        // One workgroup row per batch row: past the adapter's dispatch limit the first
-        // forward pass failed with wgpu's "dispatch group size dimension ([1, 70000, 1])
-        // must be less or equal to 65535", after the weights loaded.
-        let max_rows = ctx.device().limits().max_compute_workgroups_per_dimension as usize;
-        if prompts.len() > max_rows {
-            bail!(
-                "{} prompts (--prompt, --prompt-file) decode as one batch of as many rows, and `{}` dispatches at most {max_rows} rows (max_compute_workgroups_per_dimension): allowed 1..={max_rows} prompts",
-                prompts.len(),
-                ctx.adapter_name()
-            );
-        }
+        let Some(ctx) = wgpu_ctx.as_ref() else {
+            bail!("internal: the wgpu adapter was not made before the load");
+        };
         // Said before the engine is built: on a CPU adapter that takes minutes the first
         // time, and main.sh's terminal showed nothing at all meanwhile (252 s measured on
         // 2 busy cores), which reads as a hang.
@@ -340,9 +433,9 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         );
         match (&args.kernels, &plan) {
             (Some(dir), Some(p)) => {
-                Box::new(WgpuEngine::from_compiled(&ctx, &model, p, args.f32, dir)?)
+                Box::new(WgpuEngine::from_compiled(ctx, &model, p, args.f32, dir)?)
             }
-            _ => Box::new(WgpuEngine::new(&ctx, &model, plan.as_ref(), args.f32)?),
+            _ => Box::new(WgpuEngine::new(ctx, &model, plan.as_ref(), args.f32)?),
         }
     };
     // Say where the attention kernels came from: with --kernels they are moa-compile's
@@ -367,6 +460,10 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     let eos = &model.special.eos;
     let mut out: Vec<Vec<u32>> = vec![Vec::new(); rows];
     let mut done = vec![false; rows];
+    // The end-of-sequence token that ended each row, if one did: it is not text, so it
+    // is not in `out`, but `--print-ids` names it (comparisons with other runtimes, whose
+    // outputs end with it, looked one token short).
+    let mut ended_by: Vec<Option<u32>> = vec![None; rows];
     let mut printed = 0usize;
     let stream = rows == 1;
     let t_decode = Instant::now();
@@ -378,6 +475,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             }
             if !args.ignore_eos && eos.contains(&next[b]) {
                 done[b] = true;
+                ended_by[b] = Some(next[b]);
             } else {
                 out[b].push(next[b]);
             }
@@ -417,6 +515,10 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         for (b, o) in out.iter().enumerate() {
             eprintln!("ids[{b}] prompt {:?}", prompts[b]);
             eprintln!("ids[{b}] generated {o:?}");
+            eprintln!(
+                "ids[{b}] {}",
+                end_of_row(ended_by[b], o.len(), args.max_new_tokens, args.ignore_eos)
+            );
         }
     }
     let prompt_tokens: usize = lens.iter().sum();

@@ -47,6 +47,42 @@ pub fn write_whole(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write `{}`", path.display()))
 }
 
+/// Checks, before any work, that the file `flag` names can be written at the end: its
+/// folder exists and it is not a folder. `moa validate --output`/`--best` wrote only once
+/// every plan was validated (an hour on the CPU reference) and failed then on a missing
+/// folder.
+pub fn check_output_file(flag: &str, path: &std::path::Path) -> anyhow::Result<()> {
+    if path.is_dir() {
+        anyhow::bail!(
+            "{flag} `{}` is a folder: give a file name in it",
+            path.display()
+        );
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            anyhow::bail!(
+                "{flag} `{}`: the folder `{}` does not exist",
+                path.display(),
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Checks, before any work, that `path` can be the output folder of `flag`: it is a folder
+/// or does not exist yet (made, with its parents, when written). `moa optimize -o
+/// plan.toml` failed "cannot create" only after the solve.
+pub fn check_output_folder(flag: &str, path: &std::path::Path) -> anyhow::Result<()> {
+    if path.exists() && !path.is_dir() {
+        anyhow::bail!(
+            "{flag} `{}` exists and is not a folder: this command writes a folder of files",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 /// Writes `text` to `path` whole ([`write_whole`]), or to standard output when no path is
 /// given.
 pub fn write_output(path: Option<&std::path::Path>, text: &str) -> anyhow::Result<()> {

@@ -119,12 +119,13 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
             );
             // What a load costs: every weight is held in f32 whatever the file stores, so
             // a Q4_K file takes about 7x its size (model::check_load_memory refuses past
-            // the memory available), and which types the file stores.
+            // the memory available; `moa generate` counts the run, runtime::memory::HostMemory),
+            // and which types the file stores.
             let params = model::random::parameter_count(c);
             line(
                 "parameters",
                 format!(
-                    "{:.3} billion (loading needs about {:.1} GB of memory: f32)",
+                    "{:.3} billion (loading needs about {:.1} GB of memory: f32; a run on a CPU adapter also holds the GPU's copy, KV cache and activations)",
                     params as f64 / 1e9,
                     params as f64 * 4.0 / 1e9
                 ),

@@ -140,6 +140,7 @@ const MAX_TIME_LIMIT_S: f64 = 1e9;
 
 pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
     let density_band = check_settings(&args)?;
+    super::check_output_folder("-o", &args.output)?;
     let mut profiles = Vec::with_capacity(args.profiles.len());
     let mut names = Vec::with_capacity(args.profiles.len());
     for path in &args.profiles {

@@ -80,14 +80,21 @@ pub fn run(cmd: PlanCommand) -> anyhow::Result<ExitCode> {
                     .unwrap_or(ASSUMED_CONTEXT),
             };
             // Shorter than the model's is a choice (a plan for short requests); longer
-            // would claim a context the model does not have.
-            if let (Some(given), Some(m)) = (max_context, from_model.as_ref()) {
-                if given > m.max_context_tokens {
-                    bail!(
-                        "--max-context {given} is out of range: allowed 1..={} (the context of the model `{}`)",
+            // would claim a context the model does not have. 0 was refused as the JSON
+            // file's `model.max_context_tokens`, a field the user never wrote.
+            if let Some(given) = max_context {
+                let (limit, why) = match from_model.as_ref() {
+                    Some(m) => (
                         m.max_context_tokens,
-                        shown.as_deref().unwrap_or_default()
-                    );
+                        format!(
+                            "the context of the model `{}`",
+                            shown.as_deref().unwrap_or_default()
+                        ),
+                    ),
+                    None => (1 << 30, "the longest context a plan takes".to_string()),
+                };
+                if given == 0 || given > limit {
+                    bail!("--max-context {given} is out of range: allowed 1..={limit} ({why})");
                 }
             }
             let assumed = max_context.is_none() && from_model.is_none();

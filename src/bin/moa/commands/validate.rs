@@ -40,6 +40,11 @@ pub fn validate(args: &ValidateArgs) -> anyhow::Result<Outcome> {
     if args.max_samples == Some(0) {
         bail!("--max-samples 0 selects no sample: allowed 1 or more");
     }
+    for (flag, path) in [("--output", &args.output), ("--best", &args.best)] {
+        if let Some(p) = path {
+            super::check_output_file(flag, p)?;
+        }
+    }
     let all = calib::read_jsonl(&args.calib)?;
     let samples: Vec<CalibSample> = all
         .into_iter()

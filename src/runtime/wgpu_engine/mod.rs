@@ -170,8 +170,10 @@ fn refuse_tuning_over(options: &WgpuEngineOptions, origin: &str) -> Result<(), E
     )))
 }
 
-/// f16 where the adapter has SHADER_F16 (unless `force_f32`), else f32.
-fn storage_for(ctx: &WgpuContext, force_f32: bool) -> StorageType {
+/// The storage type a [`WgpuEngine`] on `ctx` uses: f16 where the adapter has
+/// SHADER_F16 (unless `force_f32`), else f32. Public so a caller can size a run before
+/// building the engine (`moa generate`'s memory check).
+pub fn storage_for(ctx: &WgpuContext, force_f32: bool) -> StorageType {
     if ctx.has_f16() && !force_f32 {
         StorageType::F16
     } else {

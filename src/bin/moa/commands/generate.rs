@@ -90,6 +90,16 @@ fn end_of_row(eos: Option<u32>, generated: usize, max_new: usize, ignore_eos: bo
     }
 }
 
+/// The storage type of the run's engine: the wgpu engine's for its adapter, or on CUDA
+/// (no wgpu adapter) bf16, f32 with `--f32`.
+fn run_storage(f32: bool, wgpu_ctx: Option<&WgpuContext>) -> moa::lower::StorageType {
+    match wgpu_ctx {
+        Some(c) => moa::runtime::wgpu_engine::storage_for(c, f32),
+        None if f32 => moa::lower::StorageType::F32,
+        None => moa::lower::StorageType::Bf16,
+    }
+}
+
 /// Refuses a run whose host memory ([`HostMemory`]: the f32 weights, and on a CPU adapter
 /// the GPU's weights, KV cache and activations of this request) exceeds what the machine
 /// has available, before the weights load. `Model::load` checks the weights alone: a
@@ -105,13 +115,7 @@ fn check_host_memory(
     wgpu_ctx: Option<&WgpuContext>,
     model_path: &std::path::Path,
 ) -> anyhow::Result<()> {
-    use moa::lower::StorageType;
-    let storage = match wgpu_ctx {
-        Some(c) if c.has_f16() && !args.f32 => StorageType::F16,
-        Some(_) => StorageType::F32,
-        None if args.f32 => StorageType::F32,
-        None => StorageType::Bf16,
-    };
+    let storage = run_storage(args.f32, wgpu_ctx);
     let cpu = wgpu_ctx.is_some_and(|c| c.adapter_info().device_type == wgpu::DeviceType::Cpu);
     let dense;
     let plan = match plan {
@@ -403,15 +407,10 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         if args.kernels.is_some() {
             bail!("--kernels is for the wgpu back end; --backend cuda compiles the plan's CUDA kernels at start");
         }
-        let storage = if args.f32 {
-            moa::lower::StorageType::F32
-        } else {
-            moa::lower::StorageType::Bf16
-        };
         Box::new(moa::runtime::cuda::engine::CudaLlama::new(
             &model,
             plan.as_ref(),
-            storage,
+            run_storage(args.f32, None),
             0,
         )?)
     } else {

@@ -666,6 +666,45 @@ fn decode_session18_letters_compile() {
     }
 }
 
+/// Session 20's decode letter (DESIGN §6): half partials (`v`) compile for both fixtures
+/// and both MMA types with the GQA and the MHA defaults. With `v` the merge loads each
+/// chunk's pair of elements as one 32-bit word (`ld.global.cg.u32`) and no f32 partial
+/// sum; without it the merge loads f32 sums (`ld.global.cg.f32`). Both keep the arrival
+/// counter and the cluster exchange.
+#[test]
+fn decode_session20_half_partials_compile() {
+    for name in ["fixture-mha.toml", "fixture-gqa.toml"] {
+        for storage in [StorageType::F16, StorageType::Bf16] {
+            let module = lower(&fixture(name), storage);
+            for (v, half) in [
+                ("4x3eqmsk", false),
+                ("4x3eqmskv", true),
+                ("4x3eiclms", false),
+                ("4x3eiclmsv", true),
+            ] {
+                let tuning: cuda::DecodeTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
+                let arts = cuda::generate_tuned(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
+                let ptx = compile(&arts[0]);
+                let body = decode_entry(&ptx, &arts[0].kernels[1].entry_point);
+                let tag = format!("{name} {} {v}", storage.name());
+                assert!(body.contains("mma.sync.aligned.m16n8k16"), "{tag}");
+                assert!(body.contains("atom.acq_rel.gpu.global.add.u32"), "{tag}");
+                assert!(body.contains("ld.shared::cluster.f32"), "{tag}");
+                assert_eq!(
+                    body.contains("ld.global.cg.f32"),
+                    !half,
+                    "{tag}: f32 partials"
+                );
+                assert_eq!(
+                    body.contains("ld.global.cg.u32"),
+                    half,
+                    "{tag}: half partials"
+                );
+            }
+        }
+    }
+}
+
 /// The decode kernels merge a segment held by a thread-block cluster through distributed
 /// shared memory (docs/DESIGN.md §6), and keep the arrival-counter merge through global
 /// memory for plain launches: both paths are in the PTX of the tensor-core (bf16) and the

@@ -362,6 +362,12 @@ pub const CUDA_DECODE_GQA_COMBINE_UNROLLED: bool = true;
 /// to +0.5: the only two lists that change, no target cell moves) and 1.013–1.015 at B = 4
 /// 4k (lists that were plain lose 0.3–1.4 µs as clusters of 16 with longer items).
 pub const CUDA_DECODE_WIDE_CLUSTERS: bool = false;
+/// CUDA decode: half partials (`codegen::cuda::DecodeTuning::half_partials`, the letter
+/// `v`): a chunk of a split segment on a plain launch writes its normalised output in f16
+/// (half the partial's bytes) and the merge takes up to 32 chunks per L2 round trip with
+/// the registers of 16. Opt-in until measured (session 20, benches/RESULTS.md decode
+/// "Session 20").
+pub const CUDA_DECODE_HALF_PARTIALS: bool = false;
 /// The largest thread-block cluster the CUDA decode kernel merges in without
 /// `CUDA_DECODE_WIDE_CLUSTERS` (CUDA's portable cluster size), and with it (the
 /// non-portable size sm_90 allows once the function opts in).

@@ -18,9 +18,10 @@ use crate::lower::consts::{
     CUDA_DECODE_ARRIVE, CUDA_DECODE_CHEAP_ISSUE, CUDA_DECODE_COMBINE_UNROLLED,
     CUDA_DECODE_EARLY_LOADS, CUDA_DECODE_EXIT_ARRIVE_FIRST, CUDA_DECODE_FAST_MERGE,
     CUDA_DECODE_FOUR_CHAINS, CUDA_DECODE_FULL_PROLOGUE, CUDA_DECODE_GQA_COMBINE_UNROLLED,
-    CUDA_DECODE_GQA_Q_FIRST, CUDA_DECODE_LAZY_RESCALE, CUDA_DECODE_LEAN_EPILOGUE,
-    CUDA_DECODE_MHA_PER_TILE, CUDA_DECODE_PUSH_MERGE, CUDA_DECODE_Q_FIRST, CUDA_DECODE_REFILL,
-    CUDA_DECODE_TICKET_MERGE, CUDA_DECODE_UNMASKED_TILES, CUDA_DECODE_WIDE_MERGE,
+    CUDA_DECODE_GQA_HALF_PARTIALS, CUDA_DECODE_GQA_Q_FIRST, CUDA_DECODE_LAZY_RESCALE,
+    CUDA_DECODE_LEAN_EPILOGUE, CUDA_DECODE_MHA_PER_TILE, CUDA_DECODE_PUSH_MERGE,
+    CUDA_DECODE_Q_FIRST, CUDA_DECODE_REFILL, CUDA_DECODE_TICKET_MERGE, CUDA_DECODE_UNMASKED_TILES,
+    CUDA_DECODE_WIDE_MERGE,
 };
 use crate::lower::consts::{
     CUDA_DECODE_HALF_PARTIALS, CUDA_DECODE_PORTABLE_CLUSTER, CUDA_DECODE_WIDE_CLUSTER,
@@ -190,7 +191,10 @@ pub struct DecodeTuning {
     pub wide_clusters: bool,
     /// With the fast merge on tensor cores (the letter `v`): half partials. A chunk of a
     /// split segment on a plain launch writes its normalised output o = a / l in f16
-    /// (head_dim × 2 bytes per query head, not head_dim × 4) beside its (m, l) in f32, and
+    /// (head_dim × 2 bytes per query head, not head_dim × 4, in rows of their own: 256-byte
+    /// aligned at head_dim 128) and its (m, l) in f32 to a second region of the same
+    /// scratch buffer (`n_items × group × (head_dim / 2 + 2)` floats of the ABI's
+    /// `n_items × group × (head_dim + 2)`), and
     /// the merge loads pairs of elements as one 32-bit `half2` per chunk, so a thread's
     /// registers hold twice the chunks of a batch ([`decode_merge_batch_half`]: 32 for a
     /// GQA group of 4 at head_dim 128, where the f32 merge takes 16) and the partials'
@@ -231,7 +235,11 @@ impl DecodeTuning {
     /// decode "Session 16") and the combine unrolled (`k`) where
     /// [`CUDA_DECODE_GQA_COMBINE_UNROLLED`] says so (0.966–0.995 of the time in geometric
     /// mean on Llama-3-8B, faster on every layer of every configuration in two blocks; on
-    /// Vicuna-7B faster at B = 4, a tie at B = 16; decode "Session 18").
+    /// Vicuna-7B faster at B = 4, a tie at B = 16; decode "Session 18") and half partials
+    /// (`v`) where [`CUDA_DECODE_GQA_HALF_PARTIALS`] says so (0.990–0.996 of the time in
+    /// geometric mean on Llama-3-8B's 16k configurations, where every list merges through
+    /// L2, a tie at 4k, where most lists are clusters; on Vicuna-7B 1.010–1.012 at B = 4
+    /// 4k; decode "Session 20").
     pub fn default_for(group_size: u32) -> Self {
         let mut t = Self::default();
         if group_size == 1 && CUDA_DECODE_MHA_PER_TILE {
@@ -244,6 +252,9 @@ impl DecodeTuning {
         }
         if group_size >= 2 && CUDA_DECODE_GQA_COMBINE_UNROLLED {
             t.combine_unrolled = true;
+        }
+        if group_size >= 2 && CUDA_DECODE_GQA_HALF_PARTIALS {
+            t.half_partials = true;
         }
         t
     }
@@ -2393,8 +2404,9 @@ beta = [0.5, 0.25, 0.375, 0.5]
         // Session 15 (benches/RESULTS.md): 4x3eiclms for a group of 1; session 16: Q first
         // for GQA groups; session 18: the combine unrolled for GQA groups.
         assert_eq!(DecodeTuning::default_for(1).to_string(), "4x3eiclms");
+        // Session 20: half partials for GQA groups.
         for g in [2, 4, 8] {
-            assert_eq!(DecodeTuning::default_for(g).to_string(), "4x3eqmsk");
+            assert_eq!(DecodeTuning::default_for(g).to_string(), "4x3eqmskv");
         }
         assert_eq!(DecodeTuning::default().to_string(), "4x3ems");
     }
@@ -2426,14 +2438,15 @@ beta = [0.5, 0.25, 0.375, 0.5]
     }
 
     #[test]
-    fn the_half_partials_letter_round_trips_and_is_off_by_default() {
-        // Session 20: `v` writes f16 partials; opt-in.
+    fn the_half_partials_letter_round_trips_and_is_the_gqa_default() {
+        // Session 20: `v` writes f16 partials; GQA groups take it, MHA does not.
         let t: DecodeTuning = "4x3eqmskv".parse().unwrap();
         assert!(t.half_partials);
         assert_eq!(t.to_string(), "4x3eqmskv");
         assert_eq!("4x3evqmsk".parse::<DecodeTuning>(), Ok(t));
-        assert!(!DecodeTuning::default_for(4).half_partials);
+        assert_eq!(DecodeTuning::default_for(4), t);
         assert!(!DecodeTuning::default_for(1).half_partials);
+        assert!(!DecodeTuning::default().half_partials);
     }
 
     #[test]

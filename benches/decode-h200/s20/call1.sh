@@ -13,6 +13,12 @@
 #   round trip instead of two: -1.0 to -1.5 µs. Vicuna (MHA, 512 B partials): -0.1 to -0.3.
 #   Cluster lists (most of B = 16 4k and B = 4 4k): no change (A/A noise).
 # - y - n with `v` (the half stores) 0.4-0.8 µs below y - n without it.
+# - Target counts (s19's A means, fit-s19-llama.md: every missing cell lies on the line
+#   time = c + bytes / R, c = 9.3 µs at B = 4 16k, 9.6 at B = 16 4k; the missing cells are
+#   the ones with the fewest bytes, not the ones with the most chunks): Llama B = 4 16k
+#   >= 3.8 TB/s from 20-21 to 24-26 of 32 (4, 7, 23, 24 need <= 0.54 µs, 12 0.85);
+#   Llama B = 16 4k stays 29/32 (25 / 27 / 29 are cluster lists: `v` does not touch them);
+#   Vicuna B = 4 4k 18 -> 18-19 (22 needs 0.58 µs, 3 0.76).
 # - Task 1's lists (B = 16 4k, layers 25 / 27 / 29, clusters of 4 with 224 of 264 slots):
 #   the auto list is within 0.5 µs of the best of packed:2/4/8 and the plain lists
 #   (waves:10, waves:10:pairs); plain lists 1-3 µs slower (the merge through L2).

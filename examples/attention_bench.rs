@@ -609,12 +609,30 @@ fn dry_run(
                                 split.cluster,
                                 blocks,
                             );
+                            // The list's shape: item lengths in slots (non-empty items),
+                            // and how many chunks the split segments have.
+                            let mut lens: Vec<u32> = work
+                                .items
+                                .iter()
+                                .map(|it| it[2] - it[1])
+                                .filter(|&s| s > 0)
+                                .collect();
+                            lens.sort_unstable();
+                            let split_chunks: Vec<u32> =
+                                work.seg_chunks.iter().copied().filter(|&k| k > 1).collect();
                             let line = serde_json::json!({
                                 "model": m.label, "batch": rows, "prompt": prompt, "n_tokens": n,
                                 "layer": l.layer, "variant": tuning.to_string(),
                                 "chunk_arg": chunk.map_or("auto".to_string(), |c| c.to_string()),
                                 "chunk": c, "cluster": split.cluster, "packed": split.packed, "items": items, "blocks": blocks,
                                 "model_us": model,
+                                "slots": lens.iter().map(|&s| s as u64).sum::<u64>(),
+                                "busy_items": lens.len(),
+                                "item_min": lens.first().copied().unwrap_or(0),
+                                "item_median": lens.get(lens.len() / 2).copied().unwrap_or(0),
+                                "item_max": lens.last().copied().unwrap_or(0),
+                                "split_segments": split_chunks.len(),
+                                "seg_chunks_max": split_chunks.iter().copied().max().unwrap_or(1),
                             });
                             println!("{line}");
                         }

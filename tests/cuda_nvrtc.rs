@@ -359,7 +359,10 @@ fn decode_variants_compile_for_sm90() {
 #[test]
 fn the_wide_cluster_kernel_says_so_in_its_abi() {
     let module = lower(&fixture("fixture-gqa.toml"), StorageType::Bf16);
-    let wide: cuda::DecodeTuning = "4x3eqmskh".parse().unwrap();
+    let wide = cuda::DecodeTuning {
+        wide_clusters: true,
+        ..cuda::DecodeTuning::default_for(4)
+    };
     let arts = cuda::generate_tuned(&module, wide).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(arts[0].kernels[1].abi.tiles.cluster, Some(16));
     assert!(arts[0]
@@ -660,6 +663,48 @@ fn decode_session18_letters_compile() {
                     body.contains("atom.acq_rel.gpu.global.add.u32"),
                     counter,
                     "{tag}: the arrival counter"
+                );
+            }
+        }
+    }
+}
+
+/// Session 20's decode letter (DESIGN §6): half partials (`v`) compile for both fixtures
+/// and both MMA types with the GQA and the MHA defaults. With `v` the merge loads each
+/// chunk's pair of elements as one 32-bit word (`ld.global.cg.u32`) and no f32 partial
+/// sum; without it, or at a head_dim that is not a multiple of 64 (fixture-mha's 32, where
+/// `v` does not apply), the merge loads f32 sums (`ld.global.cg.f32`). Both keep the
+/// arrival counter and the cluster exchange.
+#[test]
+fn decode_session20_half_partials_compile() {
+    for name in ["fixture-mha.toml", "fixture-gqa.toml"] {
+        for storage in [StorageType::F16, StorageType::Bf16] {
+            let module = lower(&fixture(name), storage);
+            let applies = module.shape.head_dim.is_multiple_of(64);
+            for (v, letter) in [
+                ("4x3eqmsk", false),
+                ("4x3eqmskv", true),
+                ("4x3eiclms", false),
+                ("4x3eiclmsv", true),
+            ] {
+                let half = letter && applies;
+                let tuning: cuda::DecodeTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
+                let arts = cuda::generate_tuned(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
+                let ptx = compile(&arts[0]);
+                let body = decode_entry(&ptx, &arts[0].kernels[1].entry_point);
+                let tag = format!("{name} {} {v}", storage.name());
+                assert!(body.contains("mma.sync.aligned.m16n8k16"), "{tag}");
+                assert!(body.contains("atom.acq_rel.gpu.global.add.u32"), "{tag}");
+                assert!(body.contains("ld.shared::cluster.f32"), "{tag}");
+                assert_eq!(
+                    body.contains("ld.global.cg.f32"),
+                    !half,
+                    "{tag}: f32 partials"
+                );
+                assert_eq!(
+                    body.contains("ld.global.cg.u32"),
+                    half,
+                    "{tag}: half partials"
                 );
             }
         }

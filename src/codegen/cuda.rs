@@ -18,12 +18,14 @@ use crate::lower::consts::{
     CUDA_DECODE_ARRIVE, CUDA_DECODE_CHEAP_ISSUE, CUDA_DECODE_COMBINE_UNROLLED,
     CUDA_DECODE_EARLY_LOADS, CUDA_DECODE_EXIT_ARRIVE_FIRST, CUDA_DECODE_FAST_MERGE,
     CUDA_DECODE_FOUR_CHAINS, CUDA_DECODE_FULL_PROLOGUE, CUDA_DECODE_GQA_COMBINE_UNROLLED,
-    CUDA_DECODE_GQA_Q_FIRST, CUDA_DECODE_LAZY_RESCALE, CUDA_DECODE_LEAN_EPILOGUE,
-    CUDA_DECODE_MHA_PER_TILE, CUDA_DECODE_PUSH_MERGE, CUDA_DECODE_Q_FIRST, CUDA_DECODE_REFILL,
-    CUDA_DECODE_TICKET_MERGE, CUDA_DECODE_UNMASKED_TILES, CUDA_DECODE_WIDE_MERGE,
+    CUDA_DECODE_GQA_HALF_PARTIALS, CUDA_DECODE_GQA_Q_FIRST, CUDA_DECODE_LAZY_RESCALE,
+    CUDA_DECODE_LEAN_EPILOGUE, CUDA_DECODE_MHA_PER_TILE, CUDA_DECODE_PUSH_MERGE,
+    CUDA_DECODE_Q_FIRST, CUDA_DECODE_REFILL, CUDA_DECODE_TICKET_MERGE, CUDA_DECODE_UNMASKED_TILES,
+    CUDA_DECODE_WIDE_MERGE,
 };
 use crate::lower::consts::{
-    CUDA_DECODE_PORTABLE_CLUSTER, CUDA_DECODE_WIDE_CLUSTER, CUDA_DECODE_WIDE_CLUSTERS,
+    CUDA_DECODE_HALF_PARTIALS, CUDA_DECODE_PORTABLE_CLUSTER, CUDA_DECODE_WIDE_CLUSTER,
+    CUDA_DECODE_WIDE_CLUSTERS,
 };
 use crate::lower::consts::{
     CUDA_DECODE_STAGES, CUDA_DECODE_WARPS, CUDA_DECODE_WARP_PIPES, CUDA_PREFILL_K_TILE,
@@ -187,6 +189,22 @@ pub struct DecodeTuning {
     /// from L2 (partials, arrival counter, merge round trips) to distributed shared memory.
     /// Only the merge's loop bound changes in the kernel.
     pub wide_clusters: bool,
+    /// With the fast merge on tensor cores (the letter `v`): half partials. A chunk of a
+    /// split segment on a plain launch writes its normalised output o = a / l in f16
+    /// (head_dim × 2 bytes per query head, not head_dim × 4, in rows of their own: 256-byte
+    /// aligned at head_dim 128) and its (m, l) in f32 to a second region of the same
+    /// scratch buffer (`n_items × group × (head_dim / 2 + 2)` floats of the ABI's
+    /// `n_items × group × (head_dim + 2)`), and
+    /// the merge loads pairs of elements as one 32-bit `half2` per chunk, so a thread's
+    /// registers hold twice the chunks of a batch ([`decode_merge_batch_half`]: 32 for a
+    /// GQA group of 4 at head_dim 128, where the f32 merge takes 16) and the partials'
+    /// bytes halve both ways. The merge weights chunk c by exp2(m_c − m)·l_c (the same sum:
+    /// a_c = l_c·o_c). Error: f16 rounds o_c to 2^-11 of its magnitude (≤ max |V|), below a
+    /// bf16 output's own rounding; |o_c| above f16's 65504 would overflow (never for
+    /// attention over f16 values; for bf16 values that large, keep it off). Needs head_dim
+    /// % 64 == 0 (a warp's 32 pairs lie in one head); cluster launches are unchanged (no
+    /// partials), and it replaces neither the ticket merge nor the probes' paths.
+    pub half_partials: bool,
     /// Benchmark probe only (the letter `z`): the kernel streams its chunk's K/V tiles and
     /// does nothing else (no math, no merge, O unwritten), so its time is the floor of this
     /// work list's memory traffic. Never a runtime kernel: its output is undefined.
@@ -217,7 +235,11 @@ impl DecodeTuning {
     /// decode "Session 16") and the combine unrolled (`k`) where
     /// [`CUDA_DECODE_GQA_COMBINE_UNROLLED`] says so (0.966–0.995 of the time in geometric
     /// mean on Llama-3-8B, faster on every layer of every configuration in two blocks; on
-    /// Vicuna-7B faster at B = 4, a tie at B = 16; decode "Session 18").
+    /// Vicuna-7B faster at B = 4, a tie at B = 16; decode "Session 18") and half partials
+    /// (`v`) where [`CUDA_DECODE_GQA_HALF_PARTIALS`] says so (0.990–0.996 of the time in
+    /// geometric mean on Llama-3-8B's 16k configurations, where every list merges through
+    /// L2, a tie at 4k, where most lists are clusters; on Vicuna-7B 1.010–1.012 at B = 4
+    /// 4k; decode "Session 20").
     pub fn default_for(group_size: u32) -> Self {
         let mut t = Self::default();
         if group_size == 1 && CUDA_DECODE_MHA_PER_TILE {
@@ -230,6 +252,9 @@ impl DecodeTuning {
         }
         if group_size >= 2 && CUDA_DECODE_GQA_COMBINE_UNROLLED {
             t.combine_unrolled = true;
+        }
+        if group_size >= 2 && CUDA_DECODE_GQA_HALF_PARTIALS {
+            t.half_partials = true;
         }
         t
     }
@@ -262,6 +287,7 @@ impl Default for DecodeTuning {
             push_merge: CUDA_DECODE_PUSH_MERGE,
             exit_arrive_first: CUDA_DECODE_EXIT_ARRIVE_FIRST,
             combine_unrolled: CUDA_DECODE_COMBINE_UNROLLED,
+            half_partials: CUDA_DECODE_HALF_PARTIALS,
             global_merge: false,
             wide_clusters: CUDA_DECODE_WIDE_CLUSTERS,
             probe: false,
@@ -835,7 +861,7 @@ impl std::fmt::Display for DecodeTuning {
     /// (refill when free), `a` (arrival barriers), `i` (cheap refill issue), `u` (unmasked
     /// tiles), `c` (four Q·Kᵀ chains), `l` (lazy rescale), `m` (fast merge), `s` (lean
     /// epilogue), `k` (combine unrolled), `g` (counter merge on cluster lists), `h` (clusters of
-    /// up to 16), `p` (push merge), `o` (exit arrive first), `t`
+    /// up to 16), `v` (half partials), `p` (push merge), `o` (exit arrive first), `t`
     /// (ticket merge), `b` (wide merge batches), `z`, `y`, `n` and `x` (the probes), e.g.
     /// `4x3em`, `4x3efmstb`, `4x3eqmsk` or `4x3w`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -856,6 +882,7 @@ impl std::fmt::Display for DecodeTuning {
             (self.combine_unrolled, 'k'),
             (self.global_merge, 'g'),
             (self.wide_clusters, 'h'),
+            (self.half_partials, 'v'),
             (self.push_merge, 'p'),
             (self.exit_arrive_first, 'o'),
             (self.ticket, 't'),
@@ -877,13 +904,13 @@ impl std::str::FromStr for DecodeTuning {
     type Err = String;
 
     /// Parses what [`Display`](std::fmt::Display) writes: `WARPSxSTAGES` and any of the
-    /// letters `w`, `e`, `q`, `f`, `r`, `a`, `i`, `u`, `c`, `l`, `m`, `s`, `k`, `g`, `h`, `p`, `o`, `t`, `b`, `z`, `y`, `n`, `x` (a letter not
+    /// letters `w`, `e`, `q`, `f`, `r`, `a`, `i`, `u`, `c`, `l`, `m`, `s`, `k`, `g`, `h`, `v`, `p`, `o`, `t`, `b`, `z`, `y`, `n`, `x` (a letter not
     /// written is off, whatever the default); `a` needs `r`.
     fn from_str(v: &str) -> Result<Self, String> {
         let bad = || {
             format!(
                 "decode variant `{v}`: expected WARPSxSTAGES and option letters from w, e, q, f, r, \
-                 a, i, u, c, l, m, s, k, g, h, p, o, t, b, z, y, n, x (a only with r), e.g. 4x3, 4x3emsb or 4x3w"
+                 a, i, u, c, l, m, s, k, g, h, v, p, o, t, b, z, y, n, x (a only with r), e.g. 4x3, 4x3emsb or 4x3w"
             )
         };
         let (w, rest) = v.split_once('x').ok_or_else(bad)?;
@@ -913,6 +940,7 @@ impl std::str::FromStr for DecodeTuning {
             combine_unrolled: false,
             global_merge: false,
             wide_clusters: false,
+            half_partials: false,
             probe: false,
             probe_no_merge: false,
             probe_no_store: false,
@@ -939,6 +967,7 @@ impl std::str::FromStr for DecodeTuning {
                 'k' => &mut t.combine_unrolled,
                 'g' => &mut t.global_merge,
                 'h' => &mut t.wide_clusters,
+                'v' => &mut t.half_partials,
                 'n' => &mut t.probe_no_store,
                 'z' => &mut t.probe,
                 'y' => &mut t.probe_no_merge,
@@ -987,6 +1016,15 @@ pub fn decode_merge_batch(head_dim: u32, group_size: u32, threads: u32) -> u32 {
 pub fn decode_merge_batch_wide(head_dim: u32, group_size: u32, threads: u32) -> u32 {
     let per_thread = (group_size * head_dim).div_ceil(threads.max(1)).max(1);
     (128 / per_thread).clamp(1, 32)
+}
+
+/// [`decode_merge_batch`] with half partials (`DecodeTuning::half_partials`): a thread
+/// owns pairs of output elements and loads each chunk's pair as one 32-bit `half2`, so
+/// 64 registers hold `64 / ceil(group_size × head_dim / 2 / threads)` chunks (at most 32):
+/// 32 for a GQA group of 4 at head_dim 128 and 128 threads, and for MHA.
+pub fn decode_merge_batch_half(head_dim: u32, group_size: u32, threads: u32) -> u32 {
+    let pairs_per_thread = (group_size * head_dim / 2).div_ceil(threads.max(1)).max(1);
+    (64 / pairs_per_thread).clamp(1, 32)
 }
 
 /// Whether the lean decode epilogue (`DecodeTuning::lean`) applies: tensor cores, the
@@ -1316,8 +1354,12 @@ struct CudaLayerCtx {
     /// `DecodeTuning::early_loads` where it applies (tensor cores, block-wide pipeline).
     decode_early_loads: bool,
     decode_fast_merge: bool,
-    /// Chunks per round trip of the fast merge ([`decode_merge_batch`]).
+    /// Chunks per round trip of the fast merge ([`decode_merge_batch`], or
+    /// [`decode_merge_batch_half`] with `decode_half_partials`).
     decode_merge_batch: u32,
+    /// `DecodeTuning::half_partials` where it applies (the fast merge on tensor cores,
+    /// head_dim % 64 == 0, not the ticket merge).
+    decode_half_partials: bool,
     /// `DecodeTuning::lean` where it applies (tensor cores, block-wide pipeline, ≥ 3 stages).
     decode_lean: bool,
     /// Row stride (floats) of the warps' accumulators in shared memory.
@@ -1469,6 +1511,22 @@ fn layer_ctx(
             heads: g.q_heads.clone(),
         })
         .collect();
+    let decode_fast_merge = tuning.fast_merge
+        && d.is_multiple_of(32)
+        && (lctx.group_size * d).div_ceil(32 * tuning.warps) <= 8;
+    let decode_ticket = tuning.ticket
+        && decode_uses_mma(module.storage, d)
+        && decode_fast_merge
+        && !tuning.probe
+        && !tuning.probe_no_merge
+        && !tuning.probe_no_store
+        && !tuning.probe_no_epilogue;
+    // A warp's 32 pairs of merged elements (64) must lie in one head.
+    let decode_half_partials = tuning.half_partials
+        && decode_fast_merge
+        && decode_uses_mma(module.storage, d)
+        && d.is_multiple_of(64)
+        && !decode_ticket;
     CudaLayerCtx {
         dtype: module.storage.name(),
         rule_heads,
@@ -1536,29 +1594,22 @@ fn layer_ctx(
         // 128; beyond, the batch's registers would spill), and a warp's elements of one head
         // (head_dim % 32 == 0, so shuffles share a chunk's weight); else the shared-memory
         // merge.
-        decode_fast_merge: tuning.fast_merge
-            && d.is_multiple_of(32)
-            && (lctx.group_size * d).div_ceil(32 * tuning.warps) <= 8,
-        decode_merge_batch: if tuning.wide_merge {
+        decode_fast_merge,
+        decode_merge_batch: if decode_half_partials {
+            decode_merge_batch_half(d, lctx.group_size, 32 * tuning.warps)
+        } else if tuning.wide_merge {
             decode_merge_batch_wide(d, lctx.group_size, 32 * tuning.warps)
         } else {
             decode_merge_batch(d, lctx.group_size, 32 * tuning.warps)
         },
+        decode_half_partials,
         decode_lean: decode_lean(module.storage, d, tuning),
         decode_wstride: if decode_lean(module.storage, d, tuning) {
             d + 4
         } else {
             d
         },
-        decode_ticket: tuning.ticket
-            && decode_uses_mma(module.storage, d)
-            && tuning.fast_merge
-            && d.is_multiple_of(32)
-            && (lctx.group_size * d).div_ceil(32 * tuning.warps) <= 8
-            && !tuning.probe
-            && !tuning.probe_no_merge
-            && !tuning.probe_no_store
-            && !tuning.probe_no_epilogue,
+        decode_ticket,
         decode_full_prologue: tuning.full_prologue
             && !tuning.warp_pipes
             && decode_uses_mma(module.storage, d),
@@ -2334,12 +2385,12 @@ beta = [0.5, 0.25, 0.375, 0.5]
             "4x3em"
         );
         for bad in [
-            "4x3ee", "4x3hh", "4x3j", "x3", "4x", "4x3 e", "4x3ema", "4x3qq", "4x3kk",
+            "4x3ee", "4x3hh", "4x3j", "x3", "4x", "4x3 e", "4x3ema", "4x3qq", "4x3kk", "4x3vv",
         ] {
             let e = bad.parse::<DecodeTuning>().unwrap_err();
             assert!(
                 e.contains(bad)
-                    && e.contains("w, e, q, f, r, a, i, u, c, l, m, s, k, g, h, p, o, t"),
+                    && e.contains("w, e, q, f, r, a, i, u, c, l, m, s, k, g, h, v, p, o, t"),
                 "{e}"
             );
         }
@@ -2353,8 +2404,9 @@ beta = [0.5, 0.25, 0.375, 0.5]
         // Session 15 (benches/RESULTS.md): 4x3eiclms for a group of 1; session 16: Q first
         // for GQA groups; session 18: the combine unrolled for GQA groups.
         assert_eq!(DecodeTuning::default_for(1).to_string(), "4x3eiclms");
+        // Session 20: half partials for GQA groups.
         for g in [2, 4, 8] {
-            assert_eq!(DecodeTuning::default_for(g).to_string(), "4x3eqmsk");
+            assert_eq!(DecodeTuning::default_for(g).to_string(), "4x3eqmskv");
         }
         assert_eq!(DecodeTuning::default().to_string(), "4x3ems");
     }
@@ -2379,6 +2431,22 @@ beta = [0.5, 0.25, 0.375, 0.5]
         assert_eq!(decode_merge_batch(64, 4, 128), 32);
         assert_eq!(decode_merge_batch_wide(128, 4, 128), 32);
         assert_eq!(decode_merge_batch_wide(128, 8, 128), 16);
+        // Half partials: pairs per thread, one 32-bit register per chunk and pair.
+        assert_eq!(decode_merge_batch_half(128, 4, 128), 32);
+        assert_eq!(decode_merge_batch_half(128, 1, 128), 32);
+        assert_eq!(decode_merge_batch_half(128, 8, 128), 16);
+    }
+
+    #[test]
+    fn the_half_partials_letter_round_trips_and_is_the_gqa_default() {
+        // Session 20: `v` writes f16 partials; GQA groups take it, MHA does not.
+        let t: DecodeTuning = "4x3eqmskv".parse().unwrap();
+        assert!(t.half_partials);
+        assert_eq!(t.to_string(), "4x3eqmskv");
+        assert_eq!("4x3evqmsk".parse::<DecodeTuning>(), Ok(t));
+        assert_eq!(DecodeTuning::default_for(4), t);
+        assert!(!DecodeTuning::default_for(1).half_partials);
+        assert!(!DecodeTuning::default().half_partials);
     }
 
     #[test]

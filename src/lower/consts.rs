@@ -362,6 +362,24 @@ pub const CUDA_DECODE_GQA_COMBINE_UNROLLED: bool = true;
 /// to +0.5: the only two lists that change, no target cell moves) and 1.013–1.015 at B = 4
 /// 4k (lists that were plain lose 0.3–1.4 µs as clusters of 16 with longer items).
 pub const CUDA_DECODE_WIDE_CLUSTERS: bool = false;
+/// CUDA decode: half partials (`codegen::cuda::DecodeTuning::half_partials`, the letter
+/// `v`): a chunk of a split segment on a plain launch writes its normalised output in f16
+/// (half the partial's bytes, in aligned rows) and the merge takes up to 32 chunks per L2
+/// round trip with the registers of 16. Off in [`Default`](codegen::cuda::DecodeTuning)
+/// (MHA: Vicuna-7B 1.010–1.012 of 4x3eiclms's time in geometric mean at B = 4 4k, +0.43 µs
+/// per layer in median, slower on every plain list); GQA models take it through
+/// [`CUDA_DECODE_GQA_HALF_PARTIALS`].
+pub const CUDA_DECODE_HALF_PARTIALS: bool = false;
+/// CUDA decode: GQA models (group ≥ 2) take half partials (`DecodeTuning::default_for`).
+/// Measured (session 20, benches/RESULTS.md decode "Session 20", Llama-3-8B, every layer,
+/// B = 16 and 4, 4k and 16k, three A/B passes): 0.990–0.996 of 4x3eqmsk's time in geometric
+/// mean at 16k (every list merges through L2: −0.35 µs per layer in median at B = 4,
+/// −0.77 at B = 16; −1.5 to −1.7 µs on the segments of 17–22 chunks, one merge round trip
+/// instead of two), 0.996–1.002 at 4k (cluster lists, whose path it does not change);
+/// faster in every pass on 76 of 128 cells, slower in every pass on 7, by at most 0.19 µs.
+/// The f16 partial holds a chunk's output (a convex combination of V rows) to 2^-11 of
+/// its magnitude; values of V beyond f16's ±65504 would overflow it.
+pub const CUDA_DECODE_GQA_HALF_PARTIALS: bool = true;
 /// The largest thread-block cluster the CUDA decode kernel merges in without
 /// `CUDA_DECODE_WIDE_CLUSTERS` (CUDA's portable cluster size), and with it (the
 /// non-portable size sm_90 allows once the function opts in).

@@ -415,7 +415,8 @@ struct DecodeSgCtx<'a> {
     entry_point: &'a str,
     /// Invocations per subgroup (the adapter's fixed size).
     sg: u32,
-    /// Subgroups per workgroup ([`DECODE_SG_SUBGROUPS`]).
+    /// Subgroups per workgroup ([`DECODE_SG_SUBGROUPS`]; the flat form's
+    /// [`WgslTuning::decode_sg_flat_subgroups`]).
     subgroups: u32,
     /// The lane masks that sum a value column's slot lanes (head_dim / 8, doubling, < sg).
     xor_masks: Vec<u32>,
@@ -585,6 +586,15 @@ pub struct WgslTuning {
     /// before the loop (`MOA_WGSL_SG_FLAT_PREFETCH=1`). Not yet measured on a GPU
     /// (session 19 left it ready: benches/decode-h200/s19/call3-wgsl.sh).
     pub decode_sg_flat_prefetch: bool,
+    /// With [`Self::decode_sg_flat`]: subgroups a workgroup (2, 4 or 8; 0, the default,
+    /// = [`DECODE_SG_SUBGROUPS`]). The work list and its chunks stay as they are, so 8
+    /// halves the steps each subgroup walks in series through a chunk (one K and one V
+    /// round trip a step) and doubles the subgroups an SM holds over the same items
+    /// (`MOA_WGSL_SG_FLAT_SUBGROUPS`). Where a layer's workgroup would pass
+    /// [`DECODE_WIDE_WORKGROUP_BYTES`] of partials or 256 invocations, the form keeps
+    /// [`DECODE_SG_SUBGROUPS`]. Opt-in, measured in benches/RESULTS.md "WGSL decode,
+    /// session 20".
+    pub decode_sg_flat_subgroups: u8,
     /// With [`Self::decode_sg_flat`], a register diagnostic (wrong results; the decode
     /// bench's `MOA_WGSL_SG_PIECE`): the body built only up to a piece, the rest of V
     /// folded into the accumulators as the loads-only twin does: 1 = Q·K partial scores,
@@ -620,6 +630,24 @@ impl SgFlat {
 
 /// Subgroups per workgroup of the decode on subgroups ([`WgslTuning::decode_subgroup`]).
 pub const DECODE_SG_SUBGROUPS: u32 = 4;
+
+/// Subgroups a workgroup of the flat decode gets for the asked count `asked`
+/// ([`WgslTuning::decode_sg_flat_subgroups`]; 0 = [`DECODE_SG_SUBGROUPS`]) at subgroup
+/// size `sg`, GQA group `group_size` and `head_dim`: the asked count where the workgroup
+/// stays within 256 invocations and its partials (`subgroups × group × (head_dim + 2)`
+/// f32) within [`DECODE_WIDE_WORKGROUP_BYTES`], else [`DECODE_SG_SUBGROUPS`].
+pub fn flat_subgroups(asked: u8, sg: u32, group_size: u32, head_dim: u32) -> u32 {
+    let asked = u32::from(asked);
+    if asked == 0 {
+        return DECODE_SG_SUBGROUPS;
+    }
+    let bytes = asked * group_size * (head_dim + 2) * 4;
+    if asked * sg <= 256 && bytes <= DECODE_WIDE_WORKGROUP_BYTES {
+        asked
+    } else {
+        DECODE_SG_SUBGROUPS
+    }
+}
 
 /// Work items a workgroup of the pipelined decode on subgroups takes at most
 /// ([`WgslTuning::decode_sg_pipe`]; more leave most of the work list's workgroups empty).
@@ -682,6 +710,7 @@ impl Default for WgslTuning {
             decode_sg_flat: SgFlat::Off,
             decode_sg_piece: 0,
             decode_sg_flat_prefetch: false,
+            decode_sg_flat_subgroups: 0,
         }
     }
 }
@@ -1346,6 +1375,11 @@ fn decode_sg_artifact(
     let sum_masks: Vec<u32> = std::iter::successors(Some(nl), |m| Some(m * 2))
         .take_while(|&m| m < dv8)
         .collect();
+    let subgroups = if flat == SgFlat::Off {
+        DECODE_SG_SUBGROUPS
+    } else {
+        flat_subgroups(tuning.decode_sg_flat_subgroups, sg, ctx.group_size, d)
+    };
     let source = super::render(
         env,
         template,
@@ -1354,7 +1388,7 @@ fn decode_sg_artifact(
             layer: ctx,
             entry_point: &entry,
             sg,
-            subgroups: DECODE_SG_SUBGROUPS,
+            subgroups,
             xor_masks,
             diag,
             items,
@@ -1390,6 +1424,9 @@ fn decode_sg_artifact(
         if tuning.decode_sg_flat_prefetch {
             extra["decode_sg_flat_prefetch"] = true.into();
         }
+        if subgroups != DECODE_SG_SUBGROUPS {
+            extra["decode_sg_flat_subgroups"] = subgroups.into();
+        }
     }
     Ok(Artifact {
         path: format!("wgsl/{label}_decode.wgsl"),
@@ -1402,7 +1439,7 @@ fn decode_sg_artifact(
             entry_point: entry,
             abi: KernelAbi {
                 params,
-                block: [DECODE_SG_SUBGROUPS * sg, 1, 1],
+                block: [subgroups * sg, 1, 1],
                 grid: Grid::WorkItems,
                 tiles: Tiles {
                     k_tile: Some(tile),

@@ -321,7 +321,10 @@ pub struct WgpuEngineOptions {
     /// issued before the row position, not timed in this form; `0`: `decode_sg.wgsl.j2`,
     /// 23.3–23.6 against 22.25 µs a layer, session 16), and `MOA_WGSL_SG_FLAT_PREFETCH`
     /// (`0`, `1`: the flat form's next step's K issued under this step's V,
-    /// [`WgslTuning::decode_sg_flat_prefetch`]; not measured yet); tests and benches may
+    /// [`WgslTuning::decode_sg_flat_prefetch`]; not measured yet), and
+    /// `MOA_WGSL_SG_FLAT_SUBGROUPS` (`4`, the default, `2` or `8`: the flat form's
+    /// subgroups a workgroup over the same work list, [`WgslTuning::decode_sg_flat_subgroups`]);
+    /// tests and benches may
     /// set any field. Speed only: every form matches the CPU reference (tests/model_gpu.rs,
     /// tests/wgsl_decode_forms.rs). The fused merge was slower in the engine's step
     /// (RESULTS "Lead calls (session 13)"); V first is not yet timed there. The first
@@ -535,6 +538,13 @@ impl WgpuEngineOptions {
                     "MOA_WGSL_SG_FLAT_PREFETCH",
                     d.wgsl_tuning.decode_sg_flat_prefetch,
                 )?,
+                decode_sg_flat_subgroups: choice(
+                    env,
+                    "MOA_WGSL_SG_FLAT_SUBGROUPS",
+                    "2, 4 or 8",
+                    &[("2", 2), ("4", 0), ("8", 8)],
+                    d.wgsl_tuning.decode_sg_flat_subgroups,
+                )?,
                 ..d.wgsl_tuning
             },
         })
@@ -580,6 +590,16 @@ impl WgpuEngineOptions {
             ));
         }
 
+        if t.decode_sg_flat_subgroups != d.decode_sg_flat_subgroups {
+            asked.push(format!(
+                "MOA_WGSL_SG_FLAT_SUBGROUPS={}",
+                match t.decode_sg_flat_subgroups {
+                    0 => crate::codegen::wgsl::DECODE_SG_SUBGROUPS,
+                    n => u32::from(n),
+                }
+            ));
+        }
+
         let rest = WgslTuning {
             decode_fused_merge: d.decode_fused_merge,
             decode_v_first: d.decode_v_first,
@@ -588,6 +608,7 @@ impl WgpuEngineOptions {
             decode_sg_pipe: d.decode_sg_pipe,
             decode_sg_flat: d.decode_sg_flat,
             decode_sg_flat_prefetch: d.decode_sg_flat_prefetch,
+            decode_sg_flat_subgroups: d.decode_sg_flat_subgroups,
             ..*t
         };
         if rest != d {
@@ -682,6 +703,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGSL_SG_PIPE",
     "MOA_WGSL_SG_FLAT",
     "MOA_WGSL_SG_FLAT_PREFETCH",
+    "MOA_WGSL_SG_FLAT_SUBGROUPS",
 ];
 
 /// The WGSL decode kernel bench's own knobs (examples/wgpu_decode_bench.rs reads them;
@@ -1164,6 +1186,20 @@ mod tests {
             .unwrap();
         assert!(o.wgsl_tuning.decode_sg_flat_prefetch);
         assert_eq!(o.wgsl_tuning_asked(), ["MOA_WGSL_SG_FLAT_PREFETCH=1"]);
+        for (v, n) in [("2", 2), ("4", 0), ("8", 8)] {
+            let o =
+                WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_SUBGROUPS", v)]))
+                    .unwrap();
+            assert_eq!(o.wgsl_tuning.decode_sg_flat_subgroups, n);
+            // `4` is the default: it asks nothing.
+            let asked = o.wgsl_tuning_asked();
+            assert_eq!(asked.is_empty(), v == "4", "{asked:?}");
+        }
+        assert!(WgpuEngineOptions::from_lookup(&lookup_in(&[(
+            "MOA_WGSL_SG_FLAT_SUBGROUPS",
+            "16"
+        )]))
+        .is_err());
         let w = unknown_names(["MOA_WGSL_SG_FLAT_HALF", "MOA_WGSL_SG_FLAT_VAFTER"]);
         assert_eq!(w.len(), 2, "{w:?}");
         assert!(w

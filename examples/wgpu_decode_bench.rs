@@ -42,6 +42,7 @@
 //! `MOA_WGSL_PARTS` (comma-separated `step`, `decode`, `merge`; default `step`) times the
 //! whole step (decode + merge) and/or each dispatch alone (its rate still over the step's
 //! KV bytes), to tell a small step's fixed time in the decode from that in the merge.
+//! `MOA_WGSL_KV_RANDOM=1` fills the caches with random values instead of zeros.
 //! `MOA_WGSL_SEQUENCE=1` (`only`: without the per-layer rows) also times all listed
 //! layers' steps back to back in one pass, each layer with its own list, caches and
 //! scratch, as the wgpu engine's profile times its attention kind (a layer's step
@@ -965,6 +966,7 @@ fn layers_vs_copy(
     // `MOA_WGSL_SEQUENCE=1` also times every listed layer's step back to back in one pass
     // (each layer its own list, caches and scratch, one copy), as the wgpu engine's
     // profile times its attention kind, after the per-layer rows; `only`: that alone.
+    let kv_random = std::env::var("MOA_WGSL_KV_RANDOM").is_ok_and(|v| v == "1");
     let sequence = std::env::var("MOA_WGSL_SEQUENCE").unwrap_or_default();
     let (sequence, per_layer) = match sequence.as_str() {
         "" | "0" => (false, true),
@@ -1044,10 +1046,33 @@ fn layers_vs_copy(
                 let work_b = init("work", bytemuck::cast_slice(&work.flat()));
                 let (partials, seg_done) = exec.decode_scratch(n_items, rows);
                 let o = zeros("o", (rows as usize * hq * d) as u64 * elem);
-                // K/V hold zeros (wgpu zero-fills): the time does not depend on values.
-                let caches: Vec<(wgpu::Buffer, wgpu::Buffer)> = (0..copies)
-                    .map(|_| (zeros("k_cache", cache_bytes), zeros("v_cache", cache_bytes)))
-                    .collect();
+                // K/V hold zeros (wgpu zero-fills), or with `MOA_WGSL_KV_RANDOM=1` values
+                // uniform in [-2, 2) (one draw a layer, the same in every copy): the real
+                // forms ran faster over zeros than the engine's over its caches (session
+                // 20), the loads-only twins did not.
+                let caches: Vec<(wgpu::Buffer, wgpu::Buffer)> = if kv_random {
+                    let elems = (cache_bytes / elem) as usize;
+                    let draw = |salt: u32| {
+                        let mut x = 0x9e37_79b9u32 ^ salt ^ layer;
+                        let v: Vec<f32> = (0..elems)
+                            .map(|_| {
+                                x ^= x << 13;
+                                x ^= x >> 17;
+                                x ^= x << 5;
+                                (x >> 8) as f32 / (1u32 << 22) as f32 - 2.0
+                            })
+                            .collect();
+                        tensor_bytes(&v, storage)
+                    };
+                    let (kb, vb) = (draw(1), draw(2));
+                    (0..copies)
+                        .map(|_| (init("k_cache", &kb), init("v_cache", &vb)))
+                        .collect()
+                } else {
+                    (0..copies)
+                        .map(|_| (zeros("k_cache", cache_bytes), zeros("v_cache", cache_bytes)))
+                        .collect()
+                };
                 let steps = caches
                     .iter()
                     .map(|(k, v)| {

@@ -348,6 +348,14 @@ pub struct WgpuEngineOptions {
     /// 22.4 µs a layer at 128 slots and 43.2 at 1024 against 20.8 with the model's ~256
     /// (RESULTS "wgpu engine, session 16").
     pub decode_chunk: Option<std::num::NonZeroU32>,
+    /// `MOA_WGPU_DECODE_RESIDENT` (workgroups, 1 to 65536; default unset: the constant
+    /// of the layer's shape, `lower::consts::wgsl_decode_concurrent_workgroups`): the
+    /// resident workgroups the work-list model assumes when it picks each layer's chunk
+    /// length (`runtime::worklist::choose_chunk`), as the decode bench's `auto@W` sets it.
+    /// A decode form with other registers or another workgroup size holds another count
+    /// on an SM (the flat form with 8 subgroups: 256 invocations at 80 registers, 3 an SM,
+    /// 396 on the H200's 132 SMs). Ignored where `MOA_WGPU_DECODE_CHUNK` is set.
+    pub decode_resident: Option<std::num::NonZeroU32>,
 }
 
 impl Default for WgpuEngineOptions {
@@ -377,6 +385,7 @@ impl Default for WgpuEngineOptions {
             wgsl_tuning: engine_wgsl_tuning(),
             unchecked_products: true,
             decode_chunk: None,
+            decode_resident: None,
         }
     }
 }
@@ -489,6 +498,14 @@ impl WgpuEngineOptions {
             decode_chunk: number(env, "MOA_WGPU_DECODE_CHUNK", "1 to 65536 slots", 1..=65536)?
                 .and_then(std::num::NonZeroU32::new)
                 .or(d.decode_chunk),
+            decode_resident: number(
+                env,
+                "MOA_WGPU_DECODE_RESIDENT",
+                "1 to 65536 workgroups",
+                1..=65536,
+            )?
+            .and_then(std::num::NonZeroU32::new)
+            .or(d.decode_resident),
             wgsl_tuning: WgslTuning {
                 decode_fused_merge: choice(
                     env,
@@ -697,6 +714,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_COOP_QKV",
     "MOA_WGPU_UNCHECKED",
     "MOA_WGPU_DECODE_CHUNK",
+    "MOA_WGPU_DECODE_RESIDENT",
     "MOA_WGSL_FUSED_MERGE",
     "MOA_WGSL_V_FIRST",
     "MOA_WGSL_SG_DECODE",
@@ -716,6 +734,7 @@ pub const BENCH_ONLY: &[&str] = &[
     "MOA_WGSL_DECODE_FORM",
     "MOA_WGSL_EARLY_V",
     "MOA_WGSL_F16",
+    "MOA_WGSL_KV_RANDOM",
     "MOA_WGSL_LAZY_MARGIN",
     "MOA_WGSL_LOAD_BATCH",
     "MOA_WGSL_NARROW_LOADS",
@@ -1027,6 +1046,9 @@ mod tests {
         assert!(o.wgsl_tuning_asked().is_empty());
         assert!(!o.unchecked_products);
         assert_eq!(o.decode_chunk.map(|c| c.get()), Some(384));
+        let o = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGPU_DECODE_RESIDENT", "396")]))
+            .unwrap();
+        assert_eq!(o.decode_resident.map(|c| c.get()), Some(396));
         for (name, value) in [
             ("MOA_WGSL_SG_DECODE", "2"),
             ("MOA_WGSL_SG_PIPE", "3"),

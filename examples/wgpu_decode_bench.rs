@@ -280,14 +280,15 @@ fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Arti
     if let Ok(v) = std::env::var("MOA_WGSL_SG_FLAT_PREFETCH") {
         tuning.decode_sg_flat_prefetch = v == "1";
     }
-    // `MOA_WGSL_SG_FLAT_SUBGROUPS` (2, 4 or 8): the flat form's subgroups a workgroup.
+    // `MOA_WGSL_SG_FLAT_SUBGROUPS` (2, 4 or 8): the flat form's subgroups a workgroup
+    // (unset: the form's choice, 8 at head_dim <= 64 in a GQA group, else 4).
     if let Some(n) = env_u32_in("MOA_WGSL_SG_FLAT_SUBGROUPS", 2..=8)? {
         if !matches!(n, 2 | 4 | 8) {
             return Err(format!(
                 "MOA_WGSL_SG_FLAT_SUBGROUPS: `{n}` is not 2, 4 or 8"
             ));
         }
-        tuning.decode_sg_flat_subgroups = if n == 4 { 0 } else { n as u8 };
+        tuning.decode_sg_flat_subgroups = n as u8;
     }
     if let Some(p) = env_u32_in("MOA_WGSL_SG_PIECE", 0..=3)? {
         tuning.decode_sg_piece = p as u8;

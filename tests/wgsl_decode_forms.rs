@@ -216,10 +216,11 @@ fn decode_forms_match_reference() {
 /// pieces (`WgslTuning::decode_sg_piece`). Steps are half a row's vectors a lane (at
 /// subgroup 8: 4 of head_dim 64's 8, 2 of head_dim 32's 4), so every score is finished
 /// by sums past the butterfly; V is issued after the scores; with the next step's K
-/// issued under this step's V too (`WgslTuning::decode_sg_flat_prefetch`); and with 2
-/// and 8 subgroups a workgroup instead of 4 (`WgslTuning::decode_sg_flat_subgroups`:
-/// the same chunks walked by more or fewer subgroups, the workgroup's partials summed
-/// over all of them), late and early, with and without the prefetch.
+/// issued under this step's V too (`WgslTuning::decode_sg_flat_prefetch`); and with 2,
+/// 4 and 8 subgroups a workgroup asked (`WgslTuning::decode_sg_flat_subgroups`: the
+/// same chunks walked by more or fewer subgroups, the workgroup's partials summed over
+/// all of them; none asked: 8 for fixture-gqa, a GQA group at head_dim 64, 4 for
+/// fixture-mha), late and early, with and without the prefetch.
 #[test]
 fn flat_subgroup_decode_matches_reference() {
     use moa::codegen::wgsl::SgFlat;
@@ -251,6 +252,7 @@ fn flat_subgroup_decode_matches_reference() {
                     (true, 0, false, 8),
                     (false, 0, true, 8),
                     (false, 0, false, 2),
+                    (false, 0, false, 4),
                 ] {
                     let tuning = WgslTuning {
                         decode_subgroup: Some(size),
@@ -262,12 +264,19 @@ fn flat_subgroup_decode_matches_reference() {
                         ..WgslTuning::default()
                     };
                     let arts = generate_with(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
-                    // The asked subgroups a workgroup where the workgroup stays within
-                    // 256 invocations (64 x 8 does not: it keeps 4).
-                    let want_sgs = match subgroups {
-                        0 => 4,
-                        n if u32::from(n) * u32::from(size) <= 256 => u32::from(n),
-                        _ => 4,
+                    // The asked subgroups a workgroup (none asked: 8 in a GQA group at
+                    // head_dim <= 64, as fixture-gqa's, else 4) where the workgroup stays
+                    // within 256 invocations (64 x 8 does not: it keeps 4).
+                    let gqa64 = module.shape.group_size() > 1 && module.shape.head_dim <= 64;
+                    let want_sgs = match (subgroups, gqa64) {
+                        (0, false) => 4,
+                        (0, true) => 8,
+                        (n, _) => u32::from(n),
+                    };
+                    let want_sgs = if want_sgs * u32::from(size) <= 256 {
+                        want_sgs
+                    } else {
+                        4
                     };
                     let flat_kernels = arts
                         .iter()
@@ -315,6 +324,7 @@ fn flat_subgroup_decode_matches_reference() {
             (SgFlat::Late, true, 8),
             (SgFlat::Early, false, 8),
             (SgFlat::Late, false, 2),
+            (SgFlat::Late, false, 4),
         ] {
             let tuning = WgslTuning {
                 decode_subgroup: u8::try_from(size).ok(),

@@ -321,9 +321,11 @@ pub struct WgpuEngineOptions {
     /// issued before the row position, not timed in this form; `0`: `decode_sg.wgsl.j2`,
     /// 23.3–23.6 against 22.25 µs a layer, session 16), and `MOA_WGSL_SG_FLAT_PREFETCH`
     /// (`0`, `1`: the flat form's next step's K issued under this step's V,
-    /// [`WgslTuning::decode_sg_flat_prefetch`]; not measured yet), and
-    /// `MOA_WGSL_SG_FLAT_SUBGROUPS` (`4`, the default, `2` or `8`: the flat form's
-    /// subgroups a workgroup over the same work list, [`WgslTuning::decode_sg_flat_subgroups`]);
+    /// [`WgslTuning::decode_sg_flat_prefetch`]; 96 registers, 19.8–19.9 µs a layer against
+    /// 19.4–19.5 on the H200, session 20), and
+    /// `MOA_WGSL_SG_FLAT_SUBGROUPS` (`2`, `4` or `8`: the flat form's subgroups a
+    /// workgroup; unset: 8 at head_dim ≤ 64 in a GQA group, else 4,
+    /// [`WgslTuning::decode_sg_flat_subgroups`]);
     /// tests and benches may
     /// set any field. Speed only: every form matches the CPU reference (tests/model_gpu.rs,
     /// tests/wgsl_decode_forms.rs). The fused merge was slower in the engine's step
@@ -559,7 +561,7 @@ impl WgpuEngineOptions {
                     env,
                     "MOA_WGSL_SG_FLAT_SUBGROUPS",
                     "2, 4 or 8",
-                    &[("2", 2), ("4", 0), ("8", 8)],
+                    &[("2", 2), ("4", 4), ("8", 8)],
                     d.wgsl_tuning.decode_sg_flat_subgroups,
                 )?,
                 ..d.wgsl_tuning
@@ -610,10 +612,7 @@ impl WgpuEngineOptions {
         if t.decode_sg_flat_subgroups != d.decode_sg_flat_subgroups {
             asked.push(format!(
                 "MOA_WGSL_SG_FLAT_SUBGROUPS={}",
-                match t.decode_sg_flat_subgroups {
-                    0 => crate::codegen::wgsl::DECODE_SG_SUBGROUPS,
-                    n => u32::from(n),
-                }
+                t.decode_sg_flat_subgroups
             ));
         }
 
@@ -676,7 +675,11 @@ impl WgpuEngineOptions {
 /// that does not fit it ([`crate::codegen::wgsl::decode_sg_fits`]), replaces by the
 /// scalar decode. On the H200 through Vulkan (SmolLM2 shape, 16 × 4096, moa-50, the
 /// engine's step) 19.6–19.9 µs a layer against the scalar decode's 21.4–22.5, side by
-/// side, at 80 registers (benches/RESULTS.md, "WGSL decode, session 19").
+/// side, at 80 registers (benches/RESULTS.md, "WGSL decode, session 19"). The flat
+/// form's subgroups a workgroup are its own choice
+/// ([`WgslTuning::decode_sg_flat_subgroups`] = 0): 8 at head_dim ≤ 64 in a GQA group,
+/// whose work list the chunk model then picks for 3 resident workgroups an SM: 17.9–18.5
+/// µs a layer against 19.5–19.6 with 4 (RESULTS, "WGSL decode, session 20").
 pub fn engine_wgsl_tuning() -> WgslTuning {
     WgslTuning {
         decode_subgroup: Some(0),
@@ -1208,14 +1211,23 @@ mod tests {
             .unwrap();
         assert!(o.wgsl_tuning.decode_sg_flat_prefetch);
         assert_eq!(o.wgsl_tuning_asked(), ["MOA_WGSL_SG_FLAT_PREFETCH=1"]);
-        for (v, n) in [("2", 2), ("4", 0), ("8", 8)] {
+        // Unset: the form's choice (0: 8 at head_dim <= 64 in a GQA group, else 4), so
+        // every count set is named.
+        assert_eq!(
+            WgpuEngineOptions::default()
+                .wgsl_tuning
+                .decode_sg_flat_subgroups,
+            0
+        );
+        for (v, n) in [("2", 2), ("4", 4), ("8", 8)] {
             let o =
                 WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_SUBGROUPS", v)]))
                     .unwrap();
             assert_eq!(o.wgsl_tuning.decode_sg_flat_subgroups, n);
-            // `4` is the default: it asks nothing.
-            let asked = o.wgsl_tuning_asked();
-            assert_eq!(asked.is_empty(), v == "4", "{asked:?}");
+            assert_eq!(
+                o.wgsl_tuning_asked(),
+                [format!("MOA_WGSL_SG_FLAT_SUBGROUPS={v}")]
+            );
         }
         assert!(WgpuEngineOptions::from_lookup(&lookup_in(&[(
             "MOA_WGSL_SG_FLAT_SUBGROUPS",

@@ -49,7 +49,7 @@ pub fn wgsl_decode_concurrent_workgroups(group_size: u32, head_dim: u32) -> u32 
 /// (`WgslTuning::decode_sg_flat_subgroups`; the engine's default at head_dim ≤ 64 in a
 /// GQA group) at head_dim ≤ 64 in a GQA group: 256 invocations at 80 registers
 /// (SmolLM2-135M's shape), so 3 workgroups an SM, 396 on the H200. With the 528 above,
-/// 20 of SmolLM2's 30 layers at 16 × 4160 got 400–528 items, a second wave, and the
+/// 24 of SmolLM2's 30 layers at 16 × 4160 got 400–528 items, a second wave, and the
 /// attention took 20.5–21.2 µs a layer against the 4-subgroup form's 19.4–19.5; with 396
 /// (240–368 items) 17.9–18.5 against 19.5–19.6 in three pairs (RESULTS, "WGSL decode,
 /// session 20").

@@ -21,6 +21,11 @@
 //! # a moa plan (TOML) at its own shape against the copy kernel, rows at N - 1 (the wgpu
 //! # engine's SmolLM2 step: 16 rows x 4096)
 //! wgpu_decode_bench plan plans/smollm2-135m-moa-50.toml 0,6 16 4096
+//! # read kernels of the decode's structure (invocations a workgroup, loads in flight,
+//! # bytes a workgroup, rounds in series, a chain of dependent loads first) over one
+//! # layer's KV bytes (MB, default 25.9: SmolLM2 moa-50 at 16 x 4096), timed as the
+//! # decode is, against the copy kernel and an empty dispatch
+//! wgpu_decode_bench stream 25.9
 //! # registers, shared memory and code size of each listed layer's decode and of the
 //! # merge, from the Vulkan driver (VK_KHR_pipeline_executable_properties; see `regs`)
 //! wgpu_decode_bench regs llama-3-8b.json 8 2
@@ -37,6 +42,7 @@
 //! `MOA_WGSL_PARTS` (comma-separated `step`, `decode`, `merge`; default `step`) times the
 //! whole step (decode + merge) and/or each dispatch alone (its rate still over the step's
 //! KV bytes), to tell a small step's fixed time in the decode from that in the merge.
+//! `MOA_WGSL_KV_RANDOM=1` fills the caches with random values instead of zeros.
 //! `MOA_WGSL_SEQUENCE=1` (`only`: without the per-layer rows) also times all listed
 //! layers' steps back to back in one pass, each layer with its own list, caches and
 //! scratch, as the wgpu engine's profile times its attention kind (a layer's step
@@ -93,6 +99,9 @@ fn run() -> Result<(), String> {
     }
     if args.first().map(String::as_str) == Some("plan") {
         return plan_vs_copy(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("stream") {
+        return stream_shapes(&args[1..]);
     }
     if args.first().map(String::as_str) == Some("regs") {
         return regs::run(&args[1..]);
@@ -270,6 +279,16 @@ fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Arti
     // `MOA_WGSL_SG_FLAT_PREFETCH=1`: the flat form's next step's K under this step's V.
     if let Ok(v) = std::env::var("MOA_WGSL_SG_FLAT_PREFETCH") {
         tuning.decode_sg_flat_prefetch = v == "1";
+    }
+    // `MOA_WGSL_SG_FLAT_SUBGROUPS` (2, 4 or 8): the flat form's subgroups a workgroup
+    // (unset: the form's choice, 8 at head_dim <= 64 in a GQA group, else 4).
+    if let Some(n) = env_u32_in("MOA_WGSL_SG_FLAT_SUBGROUPS", 2..=8)? {
+        if !matches!(n, 2 | 4 | 8) {
+            return Err(format!(
+                "MOA_WGSL_SG_FLAT_SUBGROUPS: `{n}` is not 2, 4 or 8"
+            ));
+        }
+        tuning.decode_sg_flat_subgroups = n as u8;
     }
     if let Some(p) = env_u32_in("MOA_WGSL_SG_PIECE", 0..=3)? {
         tuning.decode_sg_piece = p as u8;
@@ -592,6 +611,216 @@ fn copy_rate(ctx: &WgpuContext, bytes: u64) -> Result<Vec<(u32, f64)>, String> {
     Ok(out)
 }
 
+/// One shape of [`stream_shapes`]' read kernel.
+struct StreamShape {
+    label: &'static str,
+    /// Invocations a workgroup.
+    threads: u32,
+    /// 16-byte loads an invocation issues a round (all before any is used).
+    loads: u32,
+    /// Bytes a workgroup reads (its own contiguous range, in rounds of
+    /// `threads × loads × 16` B); 0: one dispatch of one workgroup that reads nothing.
+    wg_bytes: u64,
+    /// Dependent loads of the workgroup's index before its range is known (the decode's
+    /// work item → row position chain is 2).
+    chain: u32,
+}
+
+/// The read kernel of `shape`: workgroup `w` reads 16-byte elements `base .. base +
+/// per_wg` of `src` (`base` = w × per_wg, reached through `chain` dependent loads of
+/// `words`, where `words[i] = i`), `loads` a round an invocation, folded by XOR; nothing
+/// is written unless the fold hits a value zero-filled buffers never give, so `dst` is
+/// only bound read-write (wgpu then puts a barrier between consecutive dispatches, as
+/// between the decode's).
+fn stream_source(shape: &StreamShape) -> String {
+    let (t, l) = (shape.threads, shape.loads);
+    let chain: String = (0..shape.chain).map(|_| "    w = words[w];\n").collect();
+    let loads: String = (0..l)
+        .map(|i| {
+            format!(
+                "        var x{i} = vec4<u32>(0u);\n        if (r + {o}u < end) {{ x{i} = src[r + {o}u]; }}\n",
+                o = i * t
+            )
+        })
+        .collect();
+    let fold: String = (0..l).map(|i| format!(" ^ x{i}")).collect();
+    format!(
+        r#"
+@group(0) @binding(0) var<storage, read> src: array<vec4<u32>>;
+@group(0) @binding(1) var<storage, read_write> dst: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read> words: array<u32>;
+struct Params {{ per_wg: u32, n: u32, _p0: u32, _p1: u32 }}
+@group(0) @binding(3) var<uniform> params: Params;
+
+@compute @workgroup_size({t})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {{
+    let item = wg.y * nwg.x + wg.x;
+    var w = item;
+{chain}    let base = w * params.per_wg;
+    let end = min(base + params.per_wg, params.n);
+    var acc = vec4<u32>(0u);
+    for (var r = base + lid; r < end; r += {step}u) {{
+{loads}        acc = acc{fold};
+    }}
+    // (arrayLength keeps `words` bound where no chain reads it.)
+    if (acc.x == 0x9e3779b9u && acc.y == arrayLength(&words)) {{
+        dst[item * {t}u + lid] = acc;
+    }}
+}}
+"#,
+        step = t * l
+    )
+}
+
+/// `wgpu_decode_bench stream [MB]`: read kernels of several shapes over MB megabytes
+/// (default 25.9: one SmolLM2 moa-50 layer's K and V at 16 × 4096), each timed as the
+/// decode is (dependent dispatches, [`per_step`]), against the copy kernel's rate, and
+/// an empty dispatch (the floor of a dependent dispatch): what the decode's structure
+/// (invocations a workgroup, loads in flight an invocation, bytes a workgroup, rounds in
+/// series, the chain before the first load) costs without any of its math. The buffer
+/// is zero-filled (the time does not depend on values) and rotated over copies that
+/// pass the 60 MB L2 3× as the `plan` form's caches do.
+fn stream_shapes(args: &[String]) -> Result<(), String> {
+    let mb: f64 = match args.first() {
+        Some(a) => a
+            .parse()
+            .map_err(|_| format!("`{a}`: usage: wgpu_decode_bench stream [MB]"))?,
+        None => 25.9,
+    };
+    let ctx = WgpuContext::new().map_err(|e| e.to_string())?;
+    let dev = ctx.device();
+    let limits = dev.limits();
+    println!("stream on adapter {:?}", ctx.adapter_name());
+    let copy_bytes = (256u64 << 20).min(limits.max_storage_buffer_binding_size / 16 * 16);
+    let copy = copy_rate(&ctx, copy_bytes)?;
+    let best_copy = copy.iter().map(|c| c.1).fold(0.0, f64::max);
+    println!(
+        "copy 256 MiB: {:.3} TB/s (read + written)",
+        best_copy / 1e12
+    );
+    let k = 1024u64;
+    #[rustfmt::skip]
+    let shapes = [
+        StreamShape { label: "empty dispatch", threads: 32, loads: 1, wg_bytes: 0, chain: 0 },
+        StreamShape { label: "grid 256 x 1 (the copy's)", threads: 256, loads: 1, wg_bytes: 4 * k, chain: 0 },
+        StreamShape { label: "grid 256 x 4", threads: 256, loads: 4, wg_bytes: 16 * k, chain: 0 },
+        StreamShape { label: "item 128 x 4, 64K (flat K or V steps)", threads: 128, loads: 4, wg_bytes: 64 * k, chain: 0 },
+        StreamShape { label: "item 128 x 8, 64K (flat twin)", threads: 128, loads: 8, wg_bytes: 64 * k, chain: 0 },
+        StreamShape { label: "item 128 x 8, 64K, chain 2", threads: 128, loads: 8, wg_bytes: 64 * k, chain: 2 },
+        StreamShape { label: "item 128 x 16, 64K", threads: 128, loads: 16, wg_bytes: 64 * k, chain: 0 },
+        StreamShape { label: "item 256 x 4, 64K (8 subgroups)", threads: 256, loads: 4, wg_bytes: 64 * k, chain: 0 },
+        StreamShape { label: "item 256 x 8, 64K (8 subgroups twin)", threads: 256, loads: 8, wg_bytes: 64 * k, chain: 0 },
+        StreamShape { label: "item 256 x 8, 64K, chain 2", threads: 256, loads: 8, wg_bytes: 64 * k, chain: 2 },
+        StreamShape { label: "item 128 x 4, 32K", threads: 128, loads: 4, wg_bytes: 32 * k, chain: 0 },
+        StreamShape { label: "item 128 x 8, 32K", threads: 128, loads: 8, wg_bytes: 32 * k, chain: 0 },
+        StreamShape { label: "item 128 x 8, 32K, chain 2", threads: 128, loads: 8, wg_bytes: 32 * k, chain: 2 },
+        StreamShape { label: "item 128 x 8, 16K", threads: 128, loads: 8, wg_bytes: 16 * k, chain: 0 },
+        StreamShape { label: "item 256 x 4, 16K", threads: 256, loads: 4, wg_bytes: 16 * k, chain: 0 },
+        StreamShape { label: "item 512 x 4, 64K", threads: 512, loads: 4, wg_bytes: 64 * k, chain: 0 },
+    ];
+    let bytes = ((mb * 1e6) as u64).div_ceil(16) * 16;
+    let copies = 180_000_000u64.div_ceil(bytes).clamp(1, 4) as usize;
+    let storage = |label: &str, size: u64| {
+        dev.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        })
+    };
+    let srcs: Vec<wgpu::Buffer> = (0..copies).map(|_| storage("stream src", bytes)).collect();
+    // Workgroups × invocations never pass the elements read (at most one element an
+    // invocation for the copy's grid).
+    let dst = storage("stream dst", bytes + 16 * 1024);
+    let max_items = 65536u32;
+    let words: Vec<u32> = (0..max_items).collect();
+    let words = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some("stream words"),
+        contents: bytemuck::cast_slice(&words),
+        usage: wgpu::BufferUsages::STORAGE,
+    });
+    println!(
+        "{:.1} MB read a dispatch ({copies} copies rotated); us per dispatch, TB/s read, share of the copy's rate",
+        bytes as f64 / 1e6
+    );
+    for shape in &shapes {
+        let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("stream"),
+            source: wgpu::ShaderSource::Wgsl(stream_source(shape).into()),
+        });
+        let pipeline = dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some("stream"),
+            layout: None,
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        let n = (bytes / 16) as u32;
+        let (per_wg, groups) = if shape.wg_bytes == 0 {
+            (0, 1)
+        } else {
+            let per_wg = (shape.wg_bytes / 16) as u32;
+            (per_wg, n.div_ceil(per_wg))
+        };
+        if groups > max_items {
+            return Err(format!("{}: {groups} workgroups", shape.label));
+        }
+        let params = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("stream params"),
+            contents: bytemuck::cast_slice(&[per_wg, n, 0, 0]),
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let binds: Vec<wgpu::BindGroup> = srcs
+            .iter()
+            .map(|src| {
+                dev.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("stream"),
+                    layout: &pipeline.get_bind_group_layout(0),
+                    entries: &[
+                        wgpu::BindGroupEntry {
+                            binding: 0,
+                            resource: src.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 1,
+                            resource: dst.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 2,
+                            resource: words.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 3,
+                            resource: params.as_entire_binding(),
+                        },
+                    ],
+                })
+            })
+            .collect();
+        let t = per_step(&ctx, &|pass, i| {
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, &binds[i as usize % binds.len()], &[]);
+            pass.dispatch_workgroups(groups, 1, 1);
+        })?;
+        let Some(t) = t else {
+            println!("{}: unreliable (T(25) <= T(5))", shape.label);
+            continue;
+        };
+        let read = if shape.wg_bytes == 0 { 0 } else { bytes };
+        let rate = read as f64 / t;
+        println!(
+            "{:<40} {groups:>6} wgs {:>7.2} us {:>6.3} TB/s {:>5.2} of copy",
+            shape.label,
+            t * 1e6,
+            rate / 1e12,
+            rate / best_copy
+        );
+    }
+    Ok(())
+}
+
 /// The second form: an upstream plan's layers against the copy kernel (see the top).
 fn upstream_vs_copy(args: &[String]) -> Result<(), String> {
     let usage = "usage: wgpu_decode_bench upstream PATH KV_HEADS LAYERS BATCHES PROMPTS";
@@ -738,6 +967,7 @@ fn layers_vs_copy(
     // `MOA_WGSL_SEQUENCE=1` also times every listed layer's step back to back in one pass
     // (each layer its own list, caches and scratch, one copy), as the wgpu engine's
     // profile times its attention kind, after the per-layer rows; `only`: that alone.
+    let kv_random = std::env::var("MOA_WGSL_KV_RANDOM").is_ok_and(|v| v == "1");
     let sequence = std::env::var("MOA_WGSL_SEQUENCE").unwrap_or_default();
     let (sequence, per_layer) = match sequence.as_str() {
         "" | "0" => (false, true),
@@ -817,10 +1047,33 @@ fn layers_vs_copy(
                 let work_b = init("work", bytemuck::cast_slice(&work.flat()));
                 let (partials, seg_done) = exec.decode_scratch(n_items, rows);
                 let o = zeros("o", (rows as usize * hq * d) as u64 * elem);
-                // K/V hold zeros (wgpu zero-fills): the time does not depend on values.
-                let caches: Vec<(wgpu::Buffer, wgpu::Buffer)> = (0..copies)
-                    .map(|_| (zeros("k_cache", cache_bytes), zeros("v_cache", cache_bytes)))
-                    .collect();
+                // K/V hold zeros (wgpu zero-fills), or with `MOA_WGSL_KV_RANDOM=1` values
+                // uniform in [-2, 2) (one draw a layer, the same in every copy): the real
+                // forms ran faster over zeros than the engine's over its caches (session
+                // 20), the loads-only twins did not.
+                let caches: Vec<(wgpu::Buffer, wgpu::Buffer)> = if kv_random {
+                    let elems = (cache_bytes / elem) as usize;
+                    let draw = |salt: u32| {
+                        let mut x = 0x9e37_79b9u32 ^ salt ^ layer;
+                        let v: Vec<f32> = (0..elems)
+                            .map(|_| {
+                                x ^= x << 13;
+                                x ^= x >> 17;
+                                x ^= x << 5;
+                                (x >> 8) as f32 / (1u32 << 22) as f32 - 2.0
+                            })
+                            .collect();
+                        tensor_bytes(&v, storage)
+                    };
+                    let (kb, vb) = (draw(1), draw(2));
+                    (0..copies)
+                        .map(|_| (init("k_cache", &kb), init("v_cache", &vb)))
+                        .collect()
+                } else {
+                    (0..copies)
+                        .map(|_| (zeros("k_cache", cache_bytes), zeros("v_cache", cache_bytes)))
+                        .collect()
+                };
                 let steps = caches
                     .iter()
                     .map(|(k, v)| {

@@ -216,7 +216,11 @@ fn decode_forms_match_reference() {
 /// pieces (`WgslTuning::decode_sg_piece`). Steps are half a row's vectors a lane (at
 /// subgroup 8: 4 of head_dim 64's 8, 2 of head_dim 32's 4), so every score is finished
 /// by sums past the butterfly; V is issued after the scores; with the next step's K
-/// issued under this step's V too (`WgslTuning::decode_sg_flat_prefetch`).
+/// issued under this step's V too (`WgslTuning::decode_sg_flat_prefetch`); and with 2,
+/// 4 and 8 subgroups a workgroup asked (`WgslTuning::decode_sg_flat_subgroups`: the
+/// same chunks walked by more or fewer subgroups, the workgroup's partials summed over
+/// all of them; none asked: 8 for fixture-gqa, a GQA group at head_dim 64, 4 for
+/// fixture-mha), late and early, with and without the prefetch.
 #[test]
 fn flat_subgroup_decode_matches_reference() {
     use moa::codegen::wgsl::SgFlat;
@@ -237,13 +241,18 @@ fn flat_subgroup_decode_matches_reference() {
         let module = lower::lower(&load(file), storage);
         for size in [8u8, 16, 32, 64] {
             for flat in [SgFlat::Early, SgFlat::Late] {
-                for (diag, piece, prefetch) in [
-                    (false, 0, false),
-                    (true, 0, false),
-                    (false, 1, false),
-                    (false, 2, false),
-                    (false, 3, false),
-                    (false, 0, true),
+                for (diag, piece, prefetch, subgroups) in [
+                    (false, 0, false, 0),
+                    (true, 0, false, 0),
+                    (false, 1, false, 0),
+                    (false, 2, false, 0),
+                    (false, 3, false, 0),
+                    (false, 0, true, 0),
+                    (false, 0, false, 8),
+                    (true, 0, false, 8),
+                    (false, 0, true, 8),
+                    (false, 0, false, 2),
+                    (false, 0, false, 4),
                 ] {
                     let tuning = WgslTuning {
                         decode_subgroup: Some(size),
@@ -251,9 +260,24 @@ fn flat_subgroup_decode_matches_reference() {
                         decode_sg_diag: diag,
                         decode_sg_piece: piece,
                         decode_sg_flat_prefetch: prefetch,
+                        decode_sg_flat_subgroups: subgroups,
                         ..WgslTuning::default()
                     };
                     let arts = generate_with(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
+                    // The asked subgroups a workgroup (none asked: 8 in a GQA group at
+                    // head_dim <= 64, as fixture-gqa's, else 4) where the workgroup stays
+                    // within 256 invocations (64 x 8 does not: it keeps 4).
+                    let gqa64 = module.shape.group_size() > 1 && module.shape.head_dim <= 64;
+                    let want_sgs = match (subgroups, gqa64) {
+                        (0, false) => 4,
+                        (0, true) => 8,
+                        (n, _) => u32::from(n),
+                    };
+                    let want_sgs = if want_sgs * u32::from(size) <= 256 {
+                        want_sgs
+                    } else {
+                        4
+                    };
                     let flat_kernels = arts
                         .iter()
                         .flat_map(|a| &a.kernels)
@@ -261,12 +285,13 @@ fn flat_subgroup_decode_matches_reference() {
                             k.constants.get("decode_sg_flat")
                                 == Some(&serde_json::json!(flat.name()))
                                 && k.constants.get("decode_sg_flat_prefetch").is_some() == prefetch
+                                && k.abi.block[0] == want_sgs * u32::from(size)
                         })
                         .count();
                     assert_eq!(
                         flat_kernels,
                         module.layers.len(),
-                        "{file} {storage:?} subgroup {size} {flat:?} diag {diag} piece {piece} prefetch {prefetch}"
+                        "{file} {storage:?} subgroup {size} {flat:?} diag {diag} piece {piece} prefetch {prefetch} subgroups {subgroups}"
                     );
                 }
             }
@@ -290,24 +315,31 @@ fn flat_subgroup_decode_matches_reference() {
             module.shape.head_dim as usize,
         );
         let (_, cases) = standard_cases(&module, 0x5eed);
-        for (flat, prefetch) in [
-            (SgFlat::Early, false),
-            (SgFlat::Late, false),
-            (SgFlat::Late, true),
-            (SgFlat::Early, true),
+        for (flat, prefetch, subgroups) in [
+            (SgFlat::Early, false, 0),
+            (SgFlat::Late, false, 0),
+            (SgFlat::Late, true, 0),
+            (SgFlat::Early, true, 0),
+            (SgFlat::Late, false, 8),
+            (SgFlat::Late, true, 8),
+            (SgFlat::Early, false, 8),
+            (SgFlat::Late, false, 2),
+            (SgFlat::Late, false, 4),
         ] {
             let tuning = WgslTuning {
                 decode_subgroup: u8::try_from(size).ok(),
                 decode_sg_flat: flat,
                 decode_sg_flat_prefetch: prefetch,
+                decode_sg_flat_subgroups: subgroups,
                 ..WgslTuning::default()
             };
             let arts = generate_with(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
             let exec = WgpuAttention::new_with(&ctx, &module, &arts, Default::default())
                 .unwrap_or_else(|e| panic!("{file} {flat:?}: {e}"));
             let tile = exec.decode_tile();
-            let label =
-                format!("{file} {storage:?} flat {flat:?} prefetch {prefetch} subgroup {size}");
+            let label = format!(
+                "{file} {storage:?} flat {flat:?} prefetch {prefetch} subgroup {size}, {subgroups} subgroups a workgroup"
+            );
             for case in &cases {
                 let n = case.layout.n_tokens;
                 for chunk in [None, Some(tile), Some(3 * tile), Some(0)] {

@@ -415,7 +415,8 @@ struct DecodeSgCtx<'a> {
     entry_point: &'a str,
     /// Invocations per subgroup (the adapter's fixed size).
     sg: u32,
-    /// Subgroups per workgroup ([`DECODE_SG_SUBGROUPS`]).
+    /// Subgroups per workgroup ([`DECODE_SG_SUBGROUPS`]; the flat form's
+    /// [`WgslTuning::decode_sg_flat_subgroups`]).
     subgroups: u32,
     /// The lane masks that sum a value column's slot lanes (head_dim / 8, doubling, < sg).
     xor_masks: Vec<u32>,
@@ -582,9 +583,24 @@ pub struct WgslTuning {
     /// With [`Self::decode_sg_flat`]: each step issues the next step's K right after its
     /// own V (into the registers its scores freed), so that K is in flight under this
     /// step's V and P·V: one round trip a step instead of two, the first step's K issued
-    /// before the loop (`MOA_WGSL_SG_FLAT_PREFETCH=1`). Not yet measured on a GPU
-    /// (session 19 left it ready: benches/decode-h200/s19/call3-wgsl.sh).
+    /// before the loop (`MOA_WGSL_SG_FLAT_PREFETCH=1`). On the H200 (SmolLM2 shape) 96
+    /// registers against 80 and 19.8–19.9 µs a layer against 19.4–19.5 in the engine's
+    /// step (RESULTS "WGSL decode, session 20"): opt-in.
     pub decode_sg_flat_prefetch: bool,
+    /// With [`Self::decode_sg_flat`]: subgroups a workgroup (2, 4 or 8; 0, the default:
+    /// [`DECODE_SG_FLAT_SUBGROUPS_GQA_HD64`] = 8 at head_dim ≤ 64 in a GQA group, else
+    /// [`DECODE_SG_SUBGROUPS`] = 4; [`flat_subgroups`]). The template walks each chunk
+    /// with all of them, so 8 halves the steps each subgroup takes in series (one K and
+    /// one V round trip a step) and the workgroup has 256 invocations: 3 an SM at the
+    /// form's 80 registers, which the work list's chunk model is told
+    /// (`lower::consts::wgsl_decode_concurrent_workgroups_of`), so every layer's items
+    /// fit one wave (`MOA_WGSL_SG_FLAT_SUBGROUPS`). Where a layer's workgroup would pass
+    /// [`DECODE_WIDE_WORKGROUP_BYTES`] of partials or 256 invocations, the form keeps
+    /// [`DECODE_SG_SUBGROUPS`]. On the H200 (SmolLM2 shape, 16 × 4096, the engine's
+    /// step): 17.9–18.5 µs a layer against 19.5–19.6 with 4 in three pairs; with 8 but the
+    /// chunk model's 4-workgroup residency 20.5–21.2 (a second wave; RESULTS "WGSL
+    /// decode, session 20").
+    pub decode_sg_flat_subgroups: u8,
     /// With [`Self::decode_sg_flat`], a register diagnostic (wrong results; the decode
     /// bench's `MOA_WGSL_SG_PIECE`): the body built only up to a piece, the rest of V
     /// folded into the accumulators as the loads-only twin does: 1 = Q·K partial scores,
@@ -620,6 +636,35 @@ impl SgFlat {
 
 /// Subgroups per workgroup of the decode on subgroups ([`WgslTuning::decode_subgroup`]).
 pub const DECODE_SG_SUBGROUPS: u32 = 4;
+
+/// The flat decode's subgroups a workgroup where none is asked
+/// ([`WgslTuning::decode_sg_flat_subgroups`] = 0) at head_dim ≤ 64 in a GQA group: with
+/// the work list's chunk model told the residency it allows (3 workgroups of 256 an SM at
+/// 80 registers, `lower::consts::WGSL_DECODE_CONCURRENT_WORKGROUPS_FLAT8_GQA_HD64`), the
+/// H200's attention took 17.9–18.5 µs a layer against 19.5–19.6 with 4 (SmolLM2-135M's
+/// shape, 16 × 4096, three pairs; RESULTS "WGSL decode, session 20"). Other shapes keep
+/// [`DECODE_SG_SUBGROUPS`] (not measured).
+pub const DECODE_SG_FLAT_SUBGROUPS_GQA_HD64: u32 = 8;
+
+/// Subgroups a workgroup of the flat decode gets for the asked count `asked`
+/// ([`WgslTuning::decode_sg_flat_subgroups`]; 0 = [`DECODE_SG_FLAT_SUBGROUPS_GQA_HD64`] at
+/// head_dim ≤ 64 in a GQA group, else [`DECODE_SG_SUBGROUPS`]) at subgroup size `sg`,
+/// GQA group `group_size` and `head_dim`: that count where the workgroup stays within 256
+/// invocations and its partials (`subgroups × group × (head_dim + 2)` f32) within
+/// [`DECODE_WIDE_WORKGROUP_BYTES`], else [`DECODE_SG_SUBGROUPS`].
+pub fn flat_subgroups(asked: u8, sg: u32, group_size: u32, head_dim: u32) -> u32 {
+    let want = match asked {
+        0 if group_size > 1 && head_dim <= 64 => DECODE_SG_FLAT_SUBGROUPS_GQA_HD64,
+        0 => DECODE_SG_SUBGROUPS,
+        n => u32::from(n),
+    };
+    let bytes = want * group_size * (head_dim + 2) * 4;
+    if want * sg <= 256 && bytes <= DECODE_WIDE_WORKGROUP_BYTES {
+        want
+    } else {
+        DECODE_SG_SUBGROUPS
+    }
+}
 
 /// Work items a workgroup of the pipelined decode on subgroups takes at most
 /// ([`WgslTuning::decode_sg_pipe`]; more leave most of the work list's workgroups empty).
@@ -682,6 +727,7 @@ impl Default for WgslTuning {
             decode_sg_flat: SgFlat::Off,
             decode_sg_piece: 0,
             decode_sg_flat_prefetch: false,
+            decode_sg_flat_subgroups: 0,
         }
     }
 }
@@ -1346,6 +1392,11 @@ fn decode_sg_artifact(
     let sum_masks: Vec<u32> = std::iter::successors(Some(nl), |m| Some(m * 2))
         .take_while(|&m| m < dv8)
         .collect();
+    let subgroups = if flat == SgFlat::Off {
+        DECODE_SG_SUBGROUPS
+    } else {
+        flat_subgroups(tuning.decode_sg_flat_subgroups, sg, ctx.group_size, d)
+    };
     let source = super::render(
         env,
         template,
@@ -1354,7 +1405,7 @@ fn decode_sg_artifact(
             layer: ctx,
             entry_point: &entry,
             sg,
-            subgroups: DECODE_SG_SUBGROUPS,
+            subgroups,
             xor_masks,
             diag,
             items,
@@ -1390,6 +1441,9 @@ fn decode_sg_artifact(
         if tuning.decode_sg_flat_prefetch {
             extra["decode_sg_flat_prefetch"] = true.into();
         }
+        if subgroups != DECODE_SG_SUBGROUPS {
+            extra["decode_sg_flat_subgroups"] = subgroups.into();
+        }
     }
     Ok(Artifact {
         path: format!("wgsl/{label}_decode.wgsl"),
@@ -1402,7 +1456,7 @@ fn decode_sg_artifact(
             entry_point: entry,
             abi: KernelAbi {
                 params,
-                block: [DECODE_SG_SUBGROUPS * sg, 1, 1],
+                block: [subgroups * sg, 1, 1],
                 grid: Grid::WorkItems,
                 tiles: Tiles {
                     k_tile: Some(tile),

@@ -45,6 +45,33 @@ pub fn wgsl_decode_concurrent_workgroups(group_size: u32, head_dim: u32) -> u32 
     }
 }
 
+/// WGSL decode: the same for the flat decode on subgroups with 8 subgroups a workgroup
+/// (`WgslTuning::decode_sg_flat_subgroups`; the engine's default at head_dim ≤ 64 in a
+/// GQA group) at head_dim ≤ 64 in a GQA group: 256 invocations at 80 registers
+/// (SmolLM2-135M's shape), so 3 workgroups an SM, 396 on the H200. With the 528 above,
+/// 24 of SmolLM2's 30 layers at 16 × 4160 got 400–528 items, a second wave, and the
+/// attention took 20.5–21.2 µs a layer against the 4-subgroup form's 19.4–19.5; with 396
+/// (240–368 items) 17.9–18.5 against 19.5–19.6 in three pairs (RESULTS, "WGSL decode,
+/// session 20").
+pub const WGSL_DECODE_CONCURRENT_WORKGROUPS_FLAT8_GQA_HD64: u32 = 396;
+
+/// [`wgsl_decode_concurrent_workgroups`] for a decode whose kernel is the flat decode on
+/// subgroups with `flat_subgroups` subgroups a workgroup (0: another kernel, or the flat
+/// one with 4): [`WGSL_DECODE_CONCURRENT_WORKGROUPS_FLAT8_GQA_HD64`] for 8 at head_dim ≤ 64
+/// in a GQA group, the shape's constant otherwise (the other combinations are not
+/// measured).
+pub fn wgsl_decode_concurrent_workgroups_of(
+    group_size: u32,
+    head_dim: u32,
+    flat_subgroups: u32,
+) -> u32 {
+    if flat_subgroups == 8 && group_size > 1 && head_dim <= 64 {
+        WGSL_DECODE_CONCURRENT_WORKGROUPS_FLAT8_GQA_HD64
+    } else {
+        wgsl_decode_concurrent_workgroups(group_size, head_dim)
+    }
+}
+
 /// CUDA prefill: queries per thread block (8 query rows per warp).
 pub const CUDA_PREFILL_Q_TILE: u32 = 32;
 /// CUDA prefill: keys per tile. The kernel maps one key of a tile to one lane, so this

@@ -400,6 +400,11 @@ struct Kernel {
     /// other kernel): its grid covers ceil(n_items / items) workgroups. (u8: the
     /// template takes at most `DECODE_SG_MAX_ITEMS`.)
     items: u8,
+    /// Subgroups a workgroup of the flat decode on subgroups (the manifest constant
+    /// `decode_sg_flat_subgroups`, written where it is not 4; 0 for every other kernel):
+    /// the work list's chunk model assumes the residency it allows
+    /// ([`crate::lower::consts::wgsl_decode_concurrent_workgroups_of`]).
+    flat_subgroups: u8,
 }
 
 /// [`Kernel::items`] of a manifest kernel.
@@ -410,6 +415,15 @@ fn items_per_workgroup(k: &KernelInfo) -> u8 {
         .and_then(|v| u8::try_from(v).ok())
         .unwrap_or(1)
         .max(1)
+}
+
+/// [`Kernel::flat_subgroups`] of a manifest kernel.
+fn flat_subgroups_of(k: &KernelInfo) -> u8 {
+    k.constants
+        .get("decode_sg_flat_subgroups")
+        .and_then(serde_json::Value::as_u64)
+        .and_then(|v| u8::try_from(v).ok())
+        .unwrap_or(0)
 }
 
 /// The compiled attention kernels of one plan: per layer prefill and decode, plus the
@@ -598,6 +612,7 @@ impl WgpuAttention {
                                     pipeline,
                                     abi: k.abi.clone(),
                                     items: 1,
+                                    flat_subgroups: 0,
                                 },
                             );
                         }
@@ -656,6 +671,7 @@ impl WgpuAttention {
                     pipeline,
                     abi: k.abi.clone(),
                     items: items_per_workgroup(k),
+                    flat_subgroups: flat_subgroups_of(k),
                 };
                 match (k.phase, k.layer) {
                     (Phase::Prefill, Some(l)) => {
@@ -861,8 +877,8 @@ impl WgpuAttention {
     /// The decode work list for rows at `row_pos` over `layout`: every (row, KV head)
     /// segment's written slots in chunks of a multiple of the kernel's `tiles.k_tile`
     /// slots, the multiple chosen from the layer's total work (`worklist::choose_chunk`
-    /// with `consts::wgsl_decode_concurrent_workgroups` for the group and head_dim: few long
-    /// chunks when there is much work,
+    /// with `consts::wgsl_decode_concurrent_workgroups_of` for the group, head_dim and the
+    /// flat decode's subgroups a workgroup: few long chunks when there is much work,
     /// short ones when few segments must fill the GPU; docs/DESIGN.md §6). A runtime that
     /// records a step once for many steps passes `u32::MAX` for every row (the list then
     /// covers whole segments: unwritten slots are masked in the kernel), so the list does
@@ -872,9 +888,14 @@ impl WgpuAttention {
             layout,
             row_pos,
             self.chunk,
-            crate::lower::consts::wgsl_decode_concurrent_workgroups(
+            crate::lower::consts::wgsl_decode_concurrent_workgroups_of(
                 self.module.shape.group_size(),
                 self.module.shape.head_dim,
+                self.decode
+                    .values()
+                    .map(|k| u32::from(k.flat_subgroups))
+                    .max()
+                    .unwrap_or(0),
             ),
         );
         DecodeWork::build(layout, row_pos, chunk)

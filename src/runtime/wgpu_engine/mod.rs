@@ -127,6 +127,9 @@ pub struct WgpuEngine {
     /// decode's key tile; [`Self::set_decode_chunk`]); `None`: chosen per layer from the
     /// layer's work (`WgpuAttention::decode_work`).
     decode_chunk: Option<u32>,
+    /// Resident workgroups the work-list model assumes where [`Self::decode_chunk`] is
+    /// `None` (`WgpuEngineOptions::decode_resident`); `None`: the shape's constant.
+    decode_resident: Option<u32>,
 }
 
 /// The environment's engine settings, a malformed one an error naming it.
@@ -454,6 +457,7 @@ impl WgpuEngine {
                 head_kind,
             }),
             decode_chunk: options.decode_chunk.map(std::num::NonZeroU32::get),
+            decode_resident: options.decode_resident.map(std::num::NonZeroU32::get),
         };
         engine.settle_coop();
         engine.settle_coop_head();

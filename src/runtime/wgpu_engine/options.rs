@@ -321,7 +321,12 @@ pub struct WgpuEngineOptions {
     /// issued before the row position, not timed in this form; `0`: `decode_sg.wgsl.j2`,
     /// 23.3–23.6 against 22.25 µs a layer, session 16), and `MOA_WGSL_SG_FLAT_PREFETCH`
     /// (`0`, `1`: the flat form's next step's K issued under this step's V,
-    /// [`WgslTuning::decode_sg_flat_prefetch`]; not measured yet); tests and benches may
+    /// [`WgslTuning::decode_sg_flat_prefetch`]; 96 registers, 19.8–19.9 µs a layer against
+    /// 19.4–19.5 on the H200, session 20), and
+    /// `MOA_WGSL_SG_FLAT_SUBGROUPS` (`2`, `4` or `8`: the flat form's subgroups a
+    /// workgroup; unset: 8 at head_dim ≤ 64 in a GQA group, else 4,
+    /// [`WgslTuning::decode_sg_flat_subgroups`]);
+    /// tests and benches may
     /// set any field. Speed only: every form matches the CPU reference (tests/model_gpu.rs,
     /// tests/wgsl_decode_forms.rs). The fused merge was slower in the engine's step
     /// (RESULTS "Lead calls (session 13)"); V first is not yet timed there. The first
@@ -345,6 +350,14 @@ pub struct WgpuEngineOptions {
     /// 22.4 µs a layer at 128 slots and 43.2 at 1024 against 20.8 with the model's ~256
     /// (RESULTS "wgpu engine, session 16").
     pub decode_chunk: Option<std::num::NonZeroU32>,
+    /// `MOA_WGPU_DECODE_RESIDENT` (workgroups, 1 to 65536; default unset: the constant
+    /// of the layer's shape, `lower::consts::wgsl_decode_concurrent_workgroups`): the
+    /// resident workgroups the work-list model assumes when it picks each layer's chunk
+    /// length (`runtime::worklist::choose_chunk`), as the decode bench's `auto@W` sets it.
+    /// A decode form with other registers or another workgroup size holds another count
+    /// on an SM (the flat form with 8 subgroups: 256 invocations at 80 registers, 3 an SM,
+    /// 396 on the H200's 132 SMs). Ignored where `MOA_WGPU_DECODE_CHUNK` is set.
+    pub decode_resident: Option<std::num::NonZeroU32>,
 }
 
 impl Default for WgpuEngineOptions {
@@ -374,6 +387,7 @@ impl Default for WgpuEngineOptions {
             wgsl_tuning: engine_wgsl_tuning(),
             unchecked_products: true,
             decode_chunk: None,
+            decode_resident: None,
         }
     }
 }
@@ -486,6 +500,14 @@ impl WgpuEngineOptions {
             decode_chunk: number(env, "MOA_WGPU_DECODE_CHUNK", "1 to 65536 slots", 1..=65536)?
                 .and_then(std::num::NonZeroU32::new)
                 .or(d.decode_chunk),
+            decode_resident: number(
+                env,
+                "MOA_WGPU_DECODE_RESIDENT",
+                "1 to 65536 workgroups",
+                1..=65536,
+            )?
+            .and_then(std::num::NonZeroU32::new)
+            .or(d.decode_resident),
             wgsl_tuning: WgslTuning {
                 decode_fused_merge: choice(
                     env,
@@ -535,6 +557,13 @@ impl WgpuEngineOptions {
                     "MOA_WGSL_SG_FLAT_PREFETCH",
                     d.wgsl_tuning.decode_sg_flat_prefetch,
                 )?,
+                decode_sg_flat_subgroups: choice(
+                    env,
+                    "MOA_WGSL_SG_FLAT_SUBGROUPS",
+                    "2, 4 or 8",
+                    &[("2", 2), ("4", 4), ("8", 8)],
+                    d.wgsl_tuning.decode_sg_flat_subgroups,
+                )?,
                 ..d.wgsl_tuning
             },
         })
@@ -580,6 +609,13 @@ impl WgpuEngineOptions {
             ));
         }
 
+        if t.decode_sg_flat_subgroups != d.decode_sg_flat_subgroups {
+            asked.push(format!(
+                "MOA_WGSL_SG_FLAT_SUBGROUPS={}",
+                t.decode_sg_flat_subgroups
+            ));
+        }
+
         let rest = WgslTuning {
             decode_fused_merge: d.decode_fused_merge,
             decode_v_first: d.decode_v_first,
@@ -588,6 +624,7 @@ impl WgpuEngineOptions {
             decode_sg_pipe: d.decode_sg_pipe,
             decode_sg_flat: d.decode_sg_flat,
             decode_sg_flat_prefetch: d.decode_sg_flat_prefetch,
+            decode_sg_flat_subgroups: d.decode_sg_flat_subgroups,
             ..*t
         };
         if rest != d {
@@ -638,7 +675,11 @@ impl WgpuEngineOptions {
 /// that does not fit it ([`crate::codegen::wgsl::decode_sg_fits`]), replaces by the
 /// scalar decode. On the H200 through Vulkan (SmolLM2 shape, 16 × 4096, moa-50, the
 /// engine's step) 19.6–19.9 µs a layer against the scalar decode's 21.4–22.5, side by
-/// side, at 80 registers (benches/RESULTS.md, "WGSL decode, session 19").
+/// side, at 80 registers (benches/RESULTS.md, "WGSL decode, session 19"). The flat
+/// form's subgroups a workgroup are its own choice
+/// ([`WgslTuning::decode_sg_flat_subgroups`] = 0): 8 at head_dim ≤ 64 in a GQA group,
+/// whose work list the chunk model then picks for 3 resident workgroups an SM: 17.9–18.5
+/// µs a layer against 19.5–19.6 with 4 (RESULTS, "WGSL decode, session 20").
 pub fn engine_wgsl_tuning() -> WgslTuning {
     WgslTuning {
         decode_subgroup: Some(0),
@@ -676,12 +717,14 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_COOP_QKV",
     "MOA_WGPU_UNCHECKED",
     "MOA_WGPU_DECODE_CHUNK",
+    "MOA_WGPU_DECODE_RESIDENT",
     "MOA_WGSL_FUSED_MERGE",
     "MOA_WGSL_V_FIRST",
     "MOA_WGSL_SG_DECODE",
     "MOA_WGSL_SG_PIPE",
     "MOA_WGSL_SG_FLAT",
     "MOA_WGSL_SG_FLAT_PREFETCH",
+    "MOA_WGSL_SG_FLAT_SUBGROUPS",
 ];
 
 /// The WGSL decode kernel bench's own knobs (examples/wgpu_decode_bench.rs reads them;
@@ -694,6 +737,7 @@ pub const BENCH_ONLY: &[&str] = &[
     "MOA_WGSL_DECODE_FORM",
     "MOA_WGSL_EARLY_V",
     "MOA_WGSL_F16",
+    "MOA_WGSL_KV_RANDOM",
     "MOA_WGSL_LAZY_MARGIN",
     "MOA_WGSL_LOAD_BATCH",
     "MOA_WGSL_NARROW_LOADS",
@@ -1005,6 +1049,9 @@ mod tests {
         assert!(o.wgsl_tuning_asked().is_empty());
         assert!(!o.unchecked_products);
         assert_eq!(o.decode_chunk.map(|c| c.get()), Some(384));
+        let o = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGPU_DECODE_RESIDENT", "396")]))
+            .unwrap();
+        assert_eq!(o.decode_resident.map(|c| c.get()), Some(396));
         for (name, value) in [
             ("MOA_WGSL_SG_DECODE", "2"),
             ("MOA_WGSL_SG_PIPE", "3"),
@@ -1164,6 +1211,29 @@ mod tests {
             .unwrap();
         assert!(o.wgsl_tuning.decode_sg_flat_prefetch);
         assert_eq!(o.wgsl_tuning_asked(), ["MOA_WGSL_SG_FLAT_PREFETCH=1"]);
+        // Unset: the form's choice (0: 8 at head_dim <= 64 in a GQA group, else 4), so
+        // every count set is named.
+        assert_eq!(
+            WgpuEngineOptions::default()
+                .wgsl_tuning
+                .decode_sg_flat_subgroups,
+            0
+        );
+        for (v, n) in [("2", 2), ("4", 4), ("8", 8)] {
+            let o =
+                WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_SUBGROUPS", v)]))
+                    .unwrap();
+            assert_eq!(o.wgsl_tuning.decode_sg_flat_subgroups, n);
+            assert_eq!(
+                o.wgsl_tuning_asked(),
+                [format!("MOA_WGSL_SG_FLAT_SUBGROUPS={v}")]
+            );
+        }
+        assert!(WgpuEngineOptions::from_lookup(&lookup_in(&[(
+            "MOA_WGSL_SG_FLAT_SUBGROUPS",
+            "16"
+        )]))
+        .is_err());
         let w = unknown_names(["MOA_WGSL_SG_FLAT_HALF", "MOA_WGSL_SG_FLAT_VAFTER"]);
         assert_eq!(w.len(), 2, "{w:?}");
         assert!(w

@@ -211,9 +211,19 @@ impl WgpuEngine {
             // refused, naming the layer.
             let name = format!("k_cache.{i} ({} slots × {hd} per row)", layout.row_slots);
             let parts = cache_row_parts(&name, rows, row_bytes, self.max_binding)?;
-            let work = match self.decode_chunk {
-                Some(slots) => self.attention.decode_work_chunked(layout, &whole, slots),
-                None => self.attention.decode_work(layout, &whole),
+            let work = match (self.decode_chunk, self.decode_resident) {
+                (Some(slots), _) => self.attention.decode_work_chunked(layout, &whole, slots),
+                (None, Some(resident)) => self.attention.decode_work_chunked(
+                    layout,
+                    &whole,
+                    crate::runtime::worklist::choose_chunk(
+                        layout,
+                        &whole,
+                        self.attention.decode_tile(),
+                        resident,
+                    ),
+                ),
+                (None, None) => self.attention.decode_work(layout, &whole),
             };
             max_items = max_items.max(work.n_items());
             let mut layer = Vec::with_capacity(parts.len());

@@ -124,3 +124,24 @@ fn plan_import_and_export_never_overwrite_their_input_or_leave_temporaries() {
     assert_eq!(names(&dir), ["p.toml", "sub", "up.json"]);
     assert!(names(&folder).is_empty());
 }
+
+/// `moa bench --parity 0 --checks-only` compared no token and would pass; on a machine
+/// without the CUDA driver, `--parity N` first made a random SmolLM2-shaped model on the
+/// CPU (a minute, silently) before failing at the first CUDA call.
+#[test]
+fn bench_refuses_parity_0_and_a_missing_driver_before_any_work() {
+    refused(
+        "moa",
+        &["bench", "--parity", "0", "--checks-only"],
+        &["--parity 0: allowed 1 or more"],
+    );
+    if moa::runtime::cuda::ops::driver_present().is_ok() {
+        return; // a GPU machine: the run would start
+    }
+    // Said by the check before the model is made (the CUDA call's own error came after).
+    refused(
+        "moa",
+        &["bench", "--parity", "4", "--checks-only"],
+        &["moa bench runs the CUDA engine, which needs an NVIDIA GPU and its driver"],
+    );
+}

@@ -125,6 +125,100 @@ fn plan_import_and_export_never_overwrite_their_input_or_leave_temporaries() {
     assert!(names(&folder).is_empty());
 }
 
+/// A user's own small model: a random-weight Hugging Face folder of a 2048-token context
+/// (4 layers, 8 query / 2 KV heads of 32), as `moa model random` writes one.
+fn small_model(dir: &Path) -> PathBuf {
+    let config = moa::model::LlamaConfig {
+        name: Some("small".into()),
+        n_layers: 4,
+        hidden_size: 256,
+        ffn_size: 688,
+        q_heads: 8,
+        kv_heads: 2,
+        head_dim: 32,
+        rope_theta: 10_000.0,
+        rope_scaling: None,
+        rms_norm_eps: 1e-5,
+        vocab_size: moa::model::random::BYTE_VOCAB,
+        tied_embeddings: false,
+        context_length: 2048,
+    };
+    let path = dir.join("small");
+    let model = moa::model::random::random_model(&config, 1);
+    moa::model::random::write_hf_folder(&model, &path).unwrap();
+    path
+}
+
+/// `moa eval` on a model of a 2048-token context was refused for its own defaults
+/// ("--lengths: 4096 tokens is beyond the model's context", then "--ppl-length 4096 is out
+/// of range"), values the user never gave. The defaults now stop at the context, and a
+/// note says so; a length the user gives is still checked as given.
+#[test]
+fn eval_defaults_fit_a_short_context_and_given_lengths_are_checked() {
+    let dir = scratch("eval");
+    let model = small_model(&dir);
+    let m = model.to_str().unwrap();
+    // A plan of another shape stops the run after the defaults are settled, before any
+    // GPU work.
+    let other = root().join("plans/fixture-gqa.toml");
+    let o = other.to_str().unwrap();
+    let err = refused(
+        "moa",
+        &["eval", "--model", m, "--plan", o],
+        &["does not fit", "model.layers"],
+    );
+    for note in [
+        "moa eval: --lengths 1024,2048 (the default is 1024,2048,4096,7680; the model's context is 2048 tokens)",
+        "moa eval: --ppl-length 2048 (the model's context; the default is 4096)",
+    ] {
+        assert!(err.contains(note), "no `{note}` in:\n{err}");
+    }
+    refused(
+        "moa",
+        &["eval", "--model", m, "--plan", o, "--lengths", "4096"],
+        &["--lengths: 4096 tokens is beyond the model's context of 2048 tokens"],
+    );
+    // A plan of the model's shape, for the check after the plans.
+    let up = dir.join("up.json");
+    let row = |v: &str| format!("[{}]", vec![v; 8].join(","));
+    let rows = |v: &str| format!("[{}]", vec![row(v); 4].join(","));
+    std::fs::write(
+        &up,
+        format!(r#"{{"alphas": {}, "betas": {}}}"#, rows("0"), rows("0.5")),
+    )
+    .unwrap();
+    let plan = dir.join("small.toml");
+    let p = plan.to_str().unwrap();
+    let (code, _, err) = run(
+        "moa",
+        &[
+            "plan",
+            "import",
+            up.to_str().unwrap(),
+            "--model",
+            m,
+            "-o",
+            p,
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    refused(
+        "moa",
+        &[
+            "eval",
+            "--model",
+            m,
+            "--plan",
+            p,
+            "--lengths",
+            "1024",
+            "--ppl-length",
+            "4096",
+        ],
+        &["--ppl-length 4096 is out of range: allowed 2..=2048"],
+    );
+}
+
 /// `moa bench --parity 0 --checks-only` compared no token and would pass; on a machine
 /// without the CUDA driver, `--parity N` first made a random SmolLM2-shaped model on the
 /// CPU (a minute, silently) before failing at the first CUDA call.

@@ -149,6 +149,27 @@ fn small_model(dir: &Path) -> PathBuf {
     path
 }
 
+/// `moa model random`'s `config.json` held `"rms_norm_eps": 9.999999747378752e-6` (1e-5
+/// as f32, widened), not the `1e-05` of a real config; `moa model info` of a small model
+/// said "0.003 billion (loading needs about 0.0 GB ...)".
+#[test]
+fn a_small_models_config_and_info_read_as_written() {
+    let dir = scratch("info");
+    let model = small_model(&dir);
+    let text = std::fs::read_to_string(model.join("config.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["rms_norm_eps"].as_f64(), Some(1e-5), "{text}");
+    assert_eq!(json["rope_theta"].as_f64(), Some(10_000.0), "{text}");
+    let (code, out, err) = run("moa", &["model", "info", model.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    // 4 x (2 x 256 x 256 + 2 x 64 x 256 + 3 x 256 x 688 + 2 x 256) + 2 x 259 x 256 + 256
+    // = 2 903 808 parameters, 4 bytes each.
+    assert!(
+        out.contains("parameters       2.90 million (loading needs about 11.6 MB of memory"),
+        "{out}"
+    );
+}
+
 /// `moa eval` on a model of a 2048-token context was refused for its own defaults
 /// ("--lengths: 4096 tokens is beyond the model's context", then "--ppl-length 4096 is out
 /// of range"), values the user never gave. The defaults now stop at the context, and a

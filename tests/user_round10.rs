@@ -260,3 +260,29 @@ fn bench_refuses_parity_0_and_a_missing_driver_before_any_work() {
         &["moa bench runs the CUDA engine, which needs an NVIDIA GPU and its driver"],
     );
 }
+
+/// Every `--like` help names every shape `--like` takes: `moa plan show --help` and `moa
+/// bench --help` left out llama-3.2-1b, which both accept; `moa --help` said the `model`
+/// command had fetch and info, not random.
+#[test]
+fn help_names_every_shape_and_subcommand() {
+    for cmd in [
+        &["plan", "show", "--help"][..],
+        &["bench", "--help"],
+        &["profile", "--help"],
+        &["model", "random", "--help"],
+    ] {
+        let (code, out, err) = run("moa", cmd);
+        assert_eq!(code, 0, "{cmd:?}: {err}");
+        // Help wraps long lines: compare with the line breaks and indents removed.
+        let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
+        for shape in moa::model::random::SHAPES {
+            assert!(
+                flat.contains(shape),
+                "{cmd:?} does not name `{shape}`:\n{out}"
+            );
+        }
+    }
+    let (_, out, _) = run("moa", &["--help"]);
+    assert!(out.contains("(fetch, info, random)"), "{out}");
+}

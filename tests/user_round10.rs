@@ -286,3 +286,47 @@ fn help_names_every_shape_and_subcommand() {
     let (_, out, _) = run("moa", &["--help"]);
     assert!(out.contains("(fetch, info, random)"), "{out}");
 }
+
+/// `moa-compile MODEL`: a user's model given where the plan goes was refused as "is a
+/// directory", "is JSON, not a moa plan: convert an upstream MoA plan", "is not UTF-8
+/// text" or "larger than the 67108864 bytes allowed for a plan". Each now says what was
+/// given and how a plan for that model is made, naming the model folder.
+#[test]
+fn compile_names_a_model_given_as_the_plan() {
+    let dir = scratch("compile-model");
+    let model = small_model(&dir);
+    let gguf = dir.join("m.gguf");
+    // A GGUF header's magic and version; the rest is not read.
+    std::fs::write(
+        &gguf,
+        [&b"GGUF"[..], &3u32.to_le_bytes(), &[0u8; 64]].concat(),
+    )
+    .unwrap();
+    let m = model.display().to_string();
+    let out = dir.join("out");
+    for (given, what, named) in [
+        (model.clone(), "is a model folder", m.as_str()),
+        (
+            model.join("config.json"),
+            "is a model's config.json",
+            m.as_str(),
+        ),
+        (
+            model.join("model.safetensors"),
+            "is a safetensors weight file",
+            m.as_str(),
+        ),
+        (gguf.clone(), "is a GGUF model file", gguf.to_str().unwrap()),
+    ] {
+        refused(
+            "moa-compile",
+            &[given.to_str().unwrap(), "-o", out.to_str().unwrap()],
+            &[
+                what,
+                "not a plan",
+                &format!("moa plan import UPSTREAM.json --model {named} -o PLAN.toml"),
+            ],
+        );
+    }
+    assert!(!out.exists());
+}

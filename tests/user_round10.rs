@@ -122,6 +122,14 @@ fn plan_import_and_export_never_overwrite_their_input_or_leave_temporaries() {
         assert!(!err.contains(".partial-"), "a temporary named:\n{err}");
     }
     assert_eq!(names(&dir), ["p.toml", "sub", "up.json"]);
+    // The wrong file of a round trip: a moa plan given to the import.
+    let mut args = vec!["plan", "import", p];
+    args.extend(shape);
+    refused(
+        "moa",
+        &args,
+        &["is a moa plan (TOML) already", "moa plan export"],
+    );
     assert!(names(&folder).is_empty());
 }
 
@@ -201,7 +209,7 @@ fn eval_defaults_fit_a_short_context_and_given_lengths_are_checked() {
     );
     // A plan of the model's shape, for the check after the plans.
     let up = dir.join("up.json");
-    let row = |v: &str| format!("[{}]", vec![v; 8].join(","));
+    let row = |v: &str| format!("[{}]", [v; 8].join(","));
     let rows = |v: &str| format!("[{}]", vec![row(v); 4].join(","));
     std::fs::write(
         &up,

@@ -338,3 +338,52 @@ fn compile_names_a_model_given_as_the_plan() {
     }
     assert!(!out.exists());
 }
+
+/// `moa generate --model MODEL --kernels DIR` without `--plan` on a model other than
+/// SmolLM2 was told "pass --plan PLAN.toml or --dense", and `--dense` with `--kernels` is
+/// refused by the parser: the message now asks for the plan the folder was compiled from.
+#[test]
+fn generate_with_a_kernels_folder_asks_for_its_plan() {
+    let dir = scratch("kernels");
+    let model = small_model(&dir);
+    let m = model.to_str().unwrap();
+    let up = dir.join("up.json");
+    let row = format!("[{}]", ["0.5"; 8].join(","));
+    let zeros = format!("[{}]", ["0"; 8].join(","));
+    std::fs::write(
+        &up,
+        format!(
+            r#"{{"alphas": [{}], "betas": [{}]}}"#,
+            vec![zeros; 4].join(","),
+            vec![row; 4].join(",")
+        ),
+    )
+    .unwrap();
+    let plan = dir.join("small.toml");
+    let p = plan.to_str().unwrap();
+    let (code, _, err) = run(
+        "moa",
+        &[
+            "plan",
+            "import",
+            up.to_str().unwrap(),
+            "--model",
+            m,
+            "-o",
+            p,
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let out = dir.join("out");
+    let o = out.to_str().unwrap();
+    let (code, _, err) = run("moa-compile", &[p, "-o", o, "--target", "wgsl"]);
+    assert_eq!(code, 0, "{err}");
+    let err = refused(
+        "moa",
+        &["generate", "--model", m, "--kernels", o, "--prompt", "hi"],
+        &[&format!(
+            "has another shape: pass --plan with the plan that `{o}` was compiled from"
+        )],
+    );
+    assert!(!err.contains("--dense"), "{err}");
+}

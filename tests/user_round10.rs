@@ -176,6 +176,9 @@ fn a_small_models_config_and_info_read_as_written() {
         out.contains("parameters       2.90 million (loading needs about 11.6 MB of memory"),
         "{out}"
     );
+    // A folder's dtypes, as a GGUF's tensor types are listed (`moa model random` writes
+    // bf16; 9 tensors per layer, the embedding, the head and the final norm).
+    assert!(out.contains("tensor_types     BF16 x 39"), "{out}");
 }
 
 /// `moa eval` on a model of a 2048-token context was refused for its own defaults

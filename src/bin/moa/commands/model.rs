@@ -130,7 +130,18 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
                     bytes_shown(params.saturating_mul(4))
                 ),
             );
-            if !path.is_dir() {
+            if path.is_dir() {
+                // Said, not fatal: the config above is what info is mostly asked for.
+                let listed = match model::safetensors::tensor_types(&path) {
+                    Ok(types) => types
+                        .iter()
+                        .map(|(t, n)| format!("{t} x {n}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    Err(e) => format!("unreadable: {e}"),
+                };
+                line("tensor_types", listed);
+            } else {
                 let g = model::gguf::GgufFile::open(&path)?;
                 let mut types = std::collections::BTreeMap::<String, usize>::new();
                 for t in g.content.tensor_infos.values() {

@@ -390,3 +390,59 @@ fn generate_with_a_kernels_folder_asks_for_its_plan() {
     );
     assert!(!err.contains("--dense"), "{err}");
 }
+
+/// `moa diagnose --sample ID` with an id the calibration file does not hold was found
+/// only after the model loaded (minutes for a big one), and the message did not say which
+/// samples there are. It is checked first now and lists the samples with a needle.
+#[test]
+fn diagnose_names_the_samples_before_the_model_loads() {
+    let dir = scratch("diagnose");
+    let sample = |id: &str, needle: Option<usize>| moa::calib::CalibSample {
+        id: id.into(),
+        task: "passkey".into(),
+        length_level: 16,
+        prompt_tokens: (3..15).collect(),
+        response_tokens: vec![20, 21],
+        n_tokens: 14,
+        response_span: [12, 14],
+        source: "test".into(),
+        seed: 0,
+        dense_answer_text: String::new(),
+        expected: moa::calib::Expected {
+            answer: String::new(),
+            correct: true,
+            depth: None,
+            needle_token: needle,
+        },
+    };
+    let calib = dir.join("c.jsonl");
+    let lines: Vec<String> = [
+        sample("passkey-16-0", Some(4)),
+        sample("text-16-0", None),
+        sample("passkey-16-1", Some(6)),
+    ]
+    .iter()
+    .map(|s| serde_json::to_string(s).unwrap())
+    .collect();
+    std::fs::write(&calib, lines.join("\n") + "\n").unwrap();
+    let plan = root().join("plans/fixture-gqa.toml");
+    // The model does not exist: reading it would fail first, as it did.
+    let missing = dir.join("no-model.gguf");
+    refused(
+        "moa",
+        &[
+            "diagnose",
+            "--calib",
+            calib.to_str().unwrap(),
+            "--plan",
+            plan.to_str().unwrap(),
+            "--model",
+            missing.to_str().unwrap(),
+            "--sample",
+            "passkey-16-9",
+        ],
+        &[
+            r#"has no sample with a needle position among ["passkey-16-9"]: its samples with a needle are passkey-16-0, passkey-16-1"#,
+        ],
+    );
+}

@@ -342,7 +342,7 @@ fn calib_profile_and_pipeline_refuse_values_before_any_work() {
     check(
         calib(&["--lengths", "100000"]),
         &[
-            "length 100000 is past the context of",
+            "--lengths 100000 is past the context of",
             "(128 tokens): allowed lengths up to 128",
         ],
     );
@@ -351,13 +351,13 @@ fn calib_profile_and_pipeline_refuse_values_before_any_work() {
     check(
         calib(&["--lengths", "0"]),
         &[
-            "length 0 is too short: allowed 80..=128 tokens",
+            "--lengths 0 is too short: allowed 80..=128 tokens",
             "--max-new-tokens 16",
         ],
     );
     check(
         calib(&["--lengths", "128,79"]),
-        &["length 79 is too short: allowed 80..=128 tokens"],
+        &["--lengths 79 is too short: allowed 80..=128 tokens"],
     );
     check(
         calib(&["--lengths", "128", "--samples", "0"]),
@@ -408,13 +408,13 @@ fn calib_profile_and_pipeline_refuse_values_before_any_work() {
     let block = ["--block", "32"];
     pipeline(
         &["--profile-lengths", "64", "--validate-length", "100000"],
-        &["length 100000 is past the context"],
+        &["--validate-length 100000 is past the context"],
     );
     // 64 leaves 48 prompt tokens before the 16 answer tokens: calib refused it only after
     // the work folder was made (session 19).
     pipeline(
         &["--profile-lengths", "64", "--validate-length", "128"],
-        &["length 64 is too short: allowed 80..=128 tokens"],
+        &["--profile-lengths 64 is too short: allowed 80..=128 tokens"],
     );
     pipeline(
         &[&short[..], &block[..], &["--samples", "0"]].concat(),

@@ -332,6 +332,13 @@ pub fn byte_level_tokenizer_json() -> serde_json::Value {
 /// The files of [`write_hf_folder`] in `dir` (created): the weights first, then
 /// [`byte_level_tokenizer_json`] (where the vocabulary holds its 259 ids), `config.json`
 /// last, so a folder without `config.json` is never a whole model.
+/// An f32 as the f64 of its shortest decimal form: `1e-5f32` went into `config.json` as
+/// `9.999999747378752e-6` (its exact f64 value), not the `1e-05` a real config holds. Both
+/// read back as the same f32.
+fn decimal(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(f64::from(x))
+}
+
 fn write_hf_files(model: &Model, dir: &std::path::Path) -> Result<(), ModelError> {
     use candle_core::{DType, Device, Tensor};
     let c = &model.config;
@@ -341,7 +348,7 @@ fn write_hf_files(model: &Model, dir: &std::path::Path) -> Result<(), ModelError
         "hidden_size": c.hidden_size, "intermediate_size": c.ffn_size,
         "num_hidden_layers": c.n_layers, "num_attention_heads": c.q_heads,
         "num_key_value_heads": c.kv_heads, "head_dim": c.head_dim,
-        "rope_theta": c.rope_theta, "rms_norm_eps": c.rms_norm_eps,
+        "rope_theta": decimal(c.rope_theta), "rms_norm_eps": decimal(c.rms_norm_eps),
         "vocab_size": c.vocab_size, "tie_word_embeddings": c.tied_embeddings,
         "max_position_embeddings": c.context_length, "torch_dtype": "bfloat16",
         "bos_token_id": 1, "eos_token_id": 2,

@@ -306,7 +306,8 @@ fn dtype_bytes(dtype: &str) -> Option<u64> {
 /// fits, and every tensor's byte range matches its dtype and shape and lies inside the
 /// file. Why: candle's own errors name neither the tensor nor the cause ("invalid shape,
 /// data type, or offset for tensor", "file not fully covered" for a truncated download).
-fn check_header(path: &Path) -> Result<(), ModelError> {
+/// Returns each tensor's dtype as the header spells it (`BF16`, `F16`, ...).
+fn check_header(path: &Path) -> Result<Vec<String>, ModelError> {
     use std::io::Read as _;
     let bad = |message: String| ModelError::Format {
         path: path.display().to_string(),
@@ -334,8 +335,10 @@ fn check_header(path: &Path) -> Result<(), ModelError> {
     let header: serde_json::Map<String, Value> = serde_json::from_slice(&header)
         .map_err(|e| bad(format!("the header is not a JSON object: {e}")))?;
     let data = size - 8 - n;
+    let mut dtypes = Vec::new();
     for (name, t) in header.iter().filter(|(k, _)| *k != "__metadata__") {
         let dtype = t.get("dtype").and_then(Value::as_str).unwrap_or("?");
+        dtypes.push(dtype.to_string());
         let Some(width) = dtype_bytes(dtype) else {
             if dtype.starts_with("F4") || dtype.starts_with("F6") {
                 continue;
@@ -371,7 +374,21 @@ fn check_header(path: &Path) -> Result<(), ModelError> {
             )));
         }
     }
-    Ok(())
+    Ok(dtypes)
+}
+
+/// How many tensors of each dtype a folder's weight files hold (`BF16` → 272), from the
+/// headers alone (checked as a load checks them). `moa model info` lists these for a
+/// folder as it lists a GGUF's tensor types: a user with a bf16 and an f16 copy of a
+/// model could not tell them apart there.
+pub fn tensor_types(dir: &Path) -> Result<std::collections::BTreeMap<String, usize>, ModelError> {
+    let mut types = std::collections::BTreeMap::new();
+    for file in weight_files(dir)? {
+        for dtype in check_header(&file)? {
+            *types.entry(dtype).or_default() += 1;
+        }
+    }
+    Ok(types)
 }
 
 /// Loads config and weights from a Hugging Face folder.

@@ -378,6 +378,60 @@ pub fn rule_from_f64(alpha: f64, beta: f64) -> Result<Rule, (&'static str, Strin
 }
 
 /// [`rule_from_f64`] for numbers as written, which may not be numbers at all.
+/// What a model path given where a plan goes is (a Hugging Face folder, its
+/// `config.json` or a `.safetensors` file, a GGUF file), or `None`. Why: `moa-compile
+/// MODEL` said "is a directory", "is JSON, not a moa plan: convert an upstream MoA plan",
+/// "is not UTF-8 text" or "larger than the 67108864 bytes allowed for a plan", none of
+/// which says that a model was given and how its plan is made.
+fn model_given_as_plan(path: &Path) -> Option<&'static str> {
+    use std::io::Read as _;
+    if path.is_dir() {
+        return path
+            .join("config.json")
+            .is_file()
+            .then_some("a model folder (Hugging Face: config.json and weights)");
+    }
+    let mut head = [0u8; 4096];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .ok()?;
+    let head = &head[..n];
+    if head.starts_with(b"GGUF") {
+        return Some("a GGUF model file");
+    }
+    if path.extension().is_some_and(|e| e == "safetensors") {
+        return Some("a safetensors weight file");
+    }
+    if path.file_name().is_some_and(|f| f == "config.json") {
+        let text = String::from_utf8_lossy(head);
+        let config_key = [
+            "\"model_type\"",
+            "\"architectures\"",
+            "\"num_hidden_layers\"",
+        ];
+        if config_key.iter().any(|k| text.contains(k)) {
+            return Some("a model's config.json");
+        }
+    }
+    None
+}
+
+/// The model a [`model_given_as_plan`] path belongs to, for the hint: the folder of its
+/// `config.json` or `.safetensors` file, else the path.
+fn model_path_shown(path: &Path) -> String {
+    let in_folder = path.is_file()
+        && (path.file_name().is_some_and(|f| f == "config.json")
+            || path.extension().is_some_and(|e| e == "safetensors"));
+    match path
+        .parent()
+        .filter(|d| in_folder && !d.as_os_str().is_empty())
+    {
+        Some(dir) => dir.display().to_string(),
+        None if in_folder => ".".into(),
+        None => path.display().to_string(),
+    }
+}
+
 pub(crate) fn rule_from_num(alpha: &Num, beta: &Num) -> Result<Rule, (&'static str, String)> {
     let Some(alpha) = alpha
         .number()
@@ -423,6 +477,15 @@ pub(crate) fn rule_from_num(alpha: &Num, beta: &Num) -> Result<Rule, (&'static s
 impl Plan {
     /// Reads and validates a plan file.
     pub fn load(path: &Path) -> Result<Plan, PlanError> {
+        if let Some(what) = model_given_as_plan(path) {
+            return Err(PlanError::Parse {
+                path: path.display().to_string(),
+                message: format!(
+                    "is {what}, not a plan: a plan for a model comes from `moa plan import UPSTREAM.json --model {} -o PLAN.toml` (an upstream MoA plan), `moa pipeline --model {0}` (a plan search), or a TOML written by hand (docs/DESIGN.md)",
+                    model_path_shown(path)
+                ),
+            });
+        }
         let text = crate::input::read_to_string(path, "plan", crate::input::MAX_TEXT_BYTES)
             .map_err(|source| PlanError::Io {
                 path: path.display().to_string(),

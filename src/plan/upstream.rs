@@ -50,6 +50,14 @@ pub fn import(text: &str, path: &str, model: ModelShape) -> Result<Plan, PlanErr
     model
         .validate()
         .map_err(|(field, message)| invalid(field, message))?;
+    if !text.trim_start().starts_with('{') && text.contains("format_version") {
+        // A moa plan given to the import (a round trip's wrong file) was refused as "not
+        // an upstream MoA plan: expected value at line 1 column 1".
+        return Err(PlanError::Parse {
+            path: path.to_string(),
+            message: "is a moa plan (TOML) already, not upstream JSON: it needs no import (`moa plan export` writes a moa plan as upstream JSON)".into(),
+        });
+    }
     let raw: UpstreamIn = serde_json::from_str(text).map_err(|e| PlanError::Parse {
         path: path.to_string(),
         message: format!(

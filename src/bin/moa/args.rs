@@ -20,7 +20,7 @@ pub enum Command {
     /// Work with plan files (import, export, show).
     #[command(subcommand)]
     Plan(PlanCommand),
-    /// The default model and model files (fetch, info).
+    /// The default model and model files (fetch, info, random).
     #[command(subcommand)]
     Model(ModelCommand),
     /// Generate text on the GPU (wgpu, or CUDA with --backend cuda) through the plan's
@@ -502,7 +502,8 @@ pub enum PlanCommand {
         /// weights, KV caches and activations fit in --memory, with the plan and dense.
         #[arg(long, requires = "memory")]
         max_batch: bool,
-        /// The model's shape for --max-batch: smollm2-135m, llama-2-7b, llama-3-8b.
+        /// The model's shape for --max-batch: smollm2-135m, llama-2-7b, llama-3-8b,
+        /// llama-3.2-1b.
         #[arg(long, requires = "max_batch", conflicts_with = "model")]
         like: Option<String>,
         /// GGUF file or Hugging Face folder whose config gives the shape (--max-batch).

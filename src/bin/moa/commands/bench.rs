@@ -19,7 +19,7 @@ use super::{load_plan, storage};
 #[derive(clap::Args)]
 pub struct BenchArgs {
     /// Random weights (made on the GPU) of a known shape: smollm2-135m, llama-2-7b,
-    /// llama-3-8b. Ignored with --model.
+    /// llama-3-8b, llama-3.2-1b. Ignored with --model.
     #[arg(long, default_value = "smollm2-135m")]
     pub like: String,
     /// GGUF file or Hugging Face folder to load instead of random weights.
@@ -139,6 +139,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if args.max_batch == 0 {
         anyhow::bail!("--max-batch 0: allowed 1 or more (the largest batch `max` may choose)");
     }
+    if args.parity == Some(0) {
+        // Compared no token and passed: a CI step `--parity 0 --checks-only` checked nothing.
+        anyhow::bail!("--parity 0: allowed 1 or more (greedy tokens compared per row)");
+    }
     // A typo in --like or a plan of another shape, found before --check-ops spends device
     // time (it was found after the op checks). With --model they wait for its load.
     if args.model.is_none() {
@@ -147,6 +151,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             load_plan(p, &c)?;
         }
     }
+    // Every part of the command runs on the CUDA engine: without the driver, `--parity`
+    // first made a random SmolLM2-shaped model on the CPU (silent, a minute on 2 cores)
+    // and `--model` loaded the weights, before failing at the first CUDA call.
+    moa::runtime::cuda::ops::driver_present()
+        .context("moa bench runs the CUDA engine, which needs an NVIDIA GPU and its driver")?;
     let mut json = match &args.json {
         // Appended: several runs of one device call collect into one file.
         Some(p) => Some(

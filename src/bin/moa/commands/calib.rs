@@ -26,6 +26,7 @@ pub fn run(args: CalibArgs) -> anyhow::Result<ExitCode> {
     check_text_scored(args.text_samples, args.text_scored)?;
     check_args(
         &args.lengths,
+        &|_| "--lengths",
         args.samples + args.text_samples,
         args.max_new_tokens,
         context,
@@ -142,8 +143,12 @@ pub fn check_text_scored(text_samples: usize, text_scored: usize) -> anyhow::Res
     Ok(())
 }
 
+/// `flag_of(n)` names the flag that gave length `n` (`--lengths`; the pipeline's
+/// `--profile-lengths` or `--validate-length`): "length 4096 is past the context" named
+/// no flag, and from a default the user had typed no 4096.
 pub fn check_args(
     lengths: &[u32],
+    flag_of: &dyn Fn(u32) -> &'static str,
     samples: usize,
     max_new_tokens: usize,
     context: usize,
@@ -165,7 +170,8 @@ pub fn check_args(
     }
     if let Some(n) = lengths.iter().find(|&&n| n as usize > context) {
         anyhow::bail!(
-            "length {n} is past the context of `{}` ({context} tokens): allowed lengths up to {context}",
+            "{} {n} is past the context of `{}` ({context} tokens): allowed lengths up to {context}",
+            flag_of(*n),
             model.display()
         );
     }
@@ -175,7 +181,8 @@ pub fn check_args(
     let least = max_new_tokens.saturating_add(moa::calib::MIN_PROMPT_TOKENS);
     if let Some(n) = lengths.iter().find(|&&n| (n as usize) < least) {
         anyhow::bail!(
-            "length {n} is too short: allowed {least}..={context} tokens (a prompt of at least {} tokens, then the --max-new-tokens {max_new_tokens} answer tokens, within the context of `{}`)",
+            "{} {n} is too short: allowed {least}..={context} tokens (a prompt of at least {} tokens, then the --max-new-tokens {max_new_tokens} answer tokens, within the context of `{}`)",
+            flag_of(*n),
             moa::calib::MIN_PROMPT_TOKENS,
             model.display()
         );

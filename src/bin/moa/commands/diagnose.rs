@@ -75,6 +75,38 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         bail!("--max-samples 0 selects no sample: allowed 1 or more");
     }
     let samples = calib::read_jsonl(&args.calib)?;
+    // A --sample the file does not hold is said before the model loads (minutes for a
+    // big one): it was found only then, and the message did not list the samples.
+    let with_needle: Vec<&str> = samples
+        .iter()
+        .filter(|s| s.expected.needle_token.is_some())
+        .map(|s| s.id.as_str())
+        .collect();
+    let listed = if with_needle.len() > 12 {
+        format!(
+            "{}, … ({} in all)",
+            with_needle[..12].join(", "),
+            with_needle.len()
+        )
+    } else {
+        with_needle.join(", ")
+    };
+    if !args.sample.is_empty()
+        && !with_needle
+            .iter()
+            .any(|id| args.sample.iter().any(|s| s == id))
+    {
+        bail!(
+            "`{}` has no sample with a needle position among {:?}{}",
+            args.calib.display(),
+            args.sample,
+            if with_needle.is_empty() {
+                String::new()
+            } else {
+                format!(": its samples with a needle are {listed}")
+            }
+        );
+    }
     let path = match &args.model {
         Some(p) => p.clone(),
         None => model::default_model_path()?,
@@ -99,13 +131,8 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         .collect();
     if chosen.is_empty() {
         bail!(
-            "`{}` has no sample with a needle position{}",
-            args.calib.display(),
-            if args.sample.is_empty() {
-                String::new()
-            } else {
-                format!(" among {:?}", args.sample)
-            }
+            "`{}` has no sample with a needle position",
+            args.calib.display()
         );
     }
     let mut out = String::new();

@@ -37,8 +37,9 @@ pub struct EvalArgs {
     /// window (sink + last β·N tokens) at each plan's target density unless --no-uniform.
     #[arg(long = "plan")]
     pub plans: Vec<PathBuf>,
-    /// Prompt lengths in tokens, answer included (each ≤ the model's context).
-    #[arg(long, value_delimiter = ',', default_value = "1024,2048,4096,7680")]
+    /// Prompt lengths in tokens, answer included (each ≤ the model's context) [default:
+    /// 1024,2048,4096,7680, those within the model's context].
+    #[arg(long, value_delimiter = ',')]
     pub lengths: Vec<u32>,
     /// Needle depths per length, evenly spaced over [0.05, 0.95].
     #[arg(long, default_value_t = 8)]
@@ -57,9 +58,10 @@ pub struct EvalArgs {
     /// perplexity.
     #[arg(long = "ppl-text")]
     pub ppl_text: Vec<PathBuf>,
-    /// Tokens per perplexity window (context + scored tokens).
-    #[arg(long, default_value_t = 4096)]
-    pub ppl_length: usize,
+    /// Tokens per perplexity window (context + scored tokens) [default: 4096, or the
+    /// model's context where shorter].
+    #[arg(long)]
+    pub ppl_length: Option<usize>,
     /// Tokens scored at the end of each window (teacher-forced decode steps).
     #[arg(long, default_value_t = 256)]
     pub ppl_scored: usize,
@@ -199,7 +201,46 @@ fn short_name(p: &std::path::Path) -> String {
         .unwrap_or_else(|| p.display().to_string())
 }
 
-pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
+/// `--lengths` when the flag is not given: those within the model's context.
+const DEFAULT_LENGTHS: [u32; 4] = [1024, 2048, 4096, 7680];
+/// `--ppl-length` when the flag is not given, or the model's context where shorter.
+const DEFAULT_PPL_LENGTH: usize = 4096;
+
+/// The flags' defaults for a model of `context` tokens: the default lengths within the
+/// context, and a perplexity window of at most the context. Why: a model of a 2048-token
+/// context was refused "--lengths: 4096 tokens is beyond the model's context", then
+/// "--ppl-length 4096 is out of range", for values the user never gave. A note on stderr
+/// says what was left out. Lengths the user gives are checked as given.
+fn apply_context_defaults(args: &mut EvalArgs, context: usize) {
+    if args.lengths.is_empty() {
+        args.lengths = DEFAULT_LENGTHS
+            .into_iter()
+            .filter(|&l| l as usize <= context)
+            .collect();
+        if args.lengths.is_empty() {
+            // Every default is longer: the context itself (checked like a given length).
+            args.lengths = vec![u32::try_from(context).unwrap_or(u32::MAX)];
+        }
+        if args.lengths.len() < DEFAULT_LENGTHS.len() {
+            let shown = |v: &[u32]| v.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+            eprintln!(
+                "moa eval: --lengths {} (the default is {}; the model's context is {context} tokens)",
+                shown(&args.lengths),
+                shown(&DEFAULT_LENGTHS),
+            );
+        }
+    }
+    if args.ppl_length.is_none() {
+        if args.ppl_rows > 0 && context < DEFAULT_PPL_LENGTH {
+            eprintln!(
+                "moa eval: --ppl-length {context} (the model's context; the default is {DEFAULT_PPL_LENGTH})"
+            );
+        }
+        args.ppl_length = Some(DEFAULT_PPL_LENGTH.min(context));
+    }
+}
+
+pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
     let t0 = Instant::now();
     check_output_folders(&args)?;
     remove_dead_partials(&args);
@@ -212,8 +253,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|t| Family::parse(t).map_err(|e| anyhow::anyhow!("--tasks: {e}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let grid = GridSpec::new(sorted_lengths(args.lengths.clone()), args.depths, args.seed);
     let config = model::read_config(&path)?.0;
+    apply_context_defaults(&mut args, config.context_length);
+    let ppl_length = args.ppl_length.unwrap_or(DEFAULT_PPL_LENGTH);
+    let grid = GridSpec::new(sorted_lengths(args.lengths.clone()), args.depths, args.seed);
     grid.check(config.context_length)
         .map_err(|e| anyhow::anyhow!("{e} (model `{}`)", path.display()))?;
     // Plans first: a plan of another shape fails before the model is loaded.
@@ -308,7 +351,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     // Perplexity is scored last: a bad window found there came after the whole retrieval
     // grid (`--ppl-length 0`, `--ppl-scored 0` or a --ppl-scored past the window).
     if args.ppl_rows > 0 {
-        check_ppl_window(args.ppl_length, args.ppl_scored, config.context_length)?;
+        check_ppl_window(ppl_length, args.ppl_scored, config.context_length)?;
     }
     // A flag that does not apply, and a machine without the CUDA driver, are said before
     // the weights load (minutes for a 7B model); both came after it.
@@ -353,8 +396,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
             text.push_str("\n\n");
         }
         let tokens = tokenizer.encode(&text)?;
-        let windows = text_windows(&tokens, args.ppl_length, args.ppl_rows)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let windows =
+            text_windows(&tokens, ppl_length, args.ppl_rows).map_err(|e| anyhow::anyhow!("{e}"))?;
         Some((windows, files))
     };
 
@@ -391,7 +434,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     // Work ≈ tokens per batch (prefill dominates).
     let per_plan: f64 = grid.lengths.iter().map(|&l| f64::from(l)).sum::<f64>()
         * families.len() as f64
-        + ppl_windows.as_ref().map_or(0.0, |_| args.ppl_length as f64);
+        + ppl_windows.as_ref().map_or(0.0, |_| ppl_length as f64);
     let items_per_plan = grid.lengths.len() * families.len() + usize::from(ppl_windows.is_some());
     let mut progress = Progress::new(
         plans.len() * items_per_plan,
@@ -406,7 +449,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         perplexity_setup: ppl_windows.as_ref().map(|(w, files)| {
             (
                 w.len(),
-                args.ppl_length,
+                ppl_length,
                 args.ppl_scored,
                 files.iter().map(|f| f.display().to_string()).collect(),
             )
@@ -525,10 +568,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
                 let nats: f64 = per.iter().flatten().map(|&x| f64::from(x)).sum();
                 let p = perplexity(nats, per.iter().map(Vec::len).sum());
                 ppl_nats = per;
-                progress.finish_item(
-                    args.ppl_length as f64,
-                    &format!("{name}: perplexity {p:.3}"),
-                );
+                progress.finish_item(ppl_length as f64, &format!("{name}: perplexity {p:.3}"));
                 Some(p)
             }
             None => None,

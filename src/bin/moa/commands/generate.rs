@@ -244,8 +244,17 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         (None, false) => {
             let plan = Plan::from_toml_str(DEFAULT_PLAN, DEFAULT_PLAN_NAME)?;
             if config.check_plan(&plan).is_err() {
+                // --dense conflicts with --kernels (clap refuses the pair), so it is not
+                // offered there: the folder's own plan is what the user needs to give.
+                let fix = match &args.kernels {
+                    Some(dir) => format!(
+                        "pass --plan with the plan that `{}` was compiled from",
+                        dir.display()
+                    ),
+                    None => "pass --plan PLAN.toml or --dense".to_string(),
+                };
                 bail!(
-                    "the built-in plan is for SmolLM2-135M; `{}` has another shape: pass --plan PLAN.toml or --dense",
+                    "the built-in plan is for SmolLM2-135M; `{}` has another shape: {fix}",
                     model_path.display()
                 );
             }

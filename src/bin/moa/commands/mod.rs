@@ -40,11 +40,58 @@ pub fn write_whole(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
         return std::fs::write(path, bytes)
             .with_context(|| format!("cannot write `{}`", path.display()));
     }
+    // Said before the temporary is made: `-o FOLDER` failed at the rename, leaving
+    // `FOLDER.partial-<pid>` beside it, and a missing folder was reported as the
+    // temporary's name, which the user never gave.
+    if path.is_dir() {
+        anyhow::bail!(
+            "cannot write `{}`: it is a folder; give a file name in it",
+            path.display()
+        );
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            anyhow::bail!(
+                "cannot write `{}`: the folder `{}` does not exist",
+                path.display(),
+                dir.display()
+            );
+        }
+    }
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".partial-{}", std::process::id()));
     let tmp = std::path::PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write `{}`", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write `{}`", path.display()))
+    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        // A failed write or rename leaves nothing behind (a full disk, a read-only folder).
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.with_context(|| format!("cannot write `{}`", path.display()))
+}
+
+/// Refuses an output path that is one of the command's inputs: `moa plan export P.toml
+/// -o P.toml` replaced the plan with its JSON, and `moa plan import UP.json -o UP.json`
+/// the upstream file with TOML, losing the input (compilers refuse the same, e.g. gcc's
+/// "input file is the same as output file"). Paths are compared as files: `./p.toml`,
+/// `p.toml` and a link to it are the same file.
+pub fn check_not_an_input(
+    flag: &str,
+    output: &std::path::Path,
+    inputs: &[&std::path::Path],
+) -> anyhow::Result<()> {
+    let Ok(out) = std::fs::canonicalize(output) else {
+        return Ok(()); // not there yet: no input can be it
+    };
+    for input in inputs {
+        if std::fs::canonicalize(input).is_ok_and(|i| i == out) {
+            anyhow::bail!(
+                "{flag} `{}` is the input `{}`: writing it would replace the input; give another file",
+                output.display(),
+                input.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Checks, before any work, that the file `flag` names can be written at the end: its

@@ -125,12 +125,23 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
             line(
                 "parameters",
                 format!(
-                    "{:.3} billion (loading needs about {:.1} GB of memory: f32; a run on a CPU adapter also holds the GPU's copy, KV cache and activations)",
-                    params as f64 / 1e9,
-                    params as f64 * 4.0 / 1e9
+                    "{} (loading needs about {} of memory: f32; a run on a CPU adapter also holds the GPU's copy, KV cache and activations)",
+                    count_shown(params),
+                    bytes_shown(params.saturating_mul(4))
                 ),
             );
-            if !path.is_dir() {
+            if path.is_dir() {
+                // Said, not fatal: the config above is what info is mostly asked for.
+                let listed = match model::safetensors::tensor_types(&path) {
+                    Ok(types) => types
+                        .iter()
+                        .map(|(t, n)| format!("{t} x {n}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    Err(e) => format!("unreadable: {e}"),
+                };
+                line("tensor_types", listed);
+            } else {
                 let g = model::gguf::GgufFile::open(&path)?;
                 let mut types = std::collections::BTreeMap::<String, usize>::new();
                 for t in g.content.tensor_infos.values() {
@@ -149,4 +160,23 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A parameter count in billions, or in millions below 0.1 billion: a small model's
+/// "0.003 billion" hid its size.
+fn count_shown(n: u64) -> String {
+    if n >= 100_000_000 {
+        format!("{:.3} billion", n as f64 / 1e9)
+    } else {
+        format!("{:.2} million", n as f64 / 1e6)
+    }
+}
+
+/// Bytes in GB, or in MB below a GB: "about 0.0 GB" said nothing of a small model.
+fn bytes_shown(b: u64) -> String {
+    if b >= 1_000_000_000 {
+        format!("{:.1} GB", b as f64 / 1e9)
+    } else {
+        format!("{:.1} MB", b as f64 / 1e6)
+    }
 }

@@ -329,8 +329,16 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
     let mut lengths = args.profile_lengths.clone();
     lengths.push(args.validate_length);
     super::calib::check_text_scored(args.text_samples, args.text_scored)?;
+    let profiled = args.profile_lengths.clone();
     super::calib::check_args(
         &lengths,
+        &move |n| {
+            if profiled.contains(&n) {
+                "--profile-lengths"
+            } else {
+                "--validate-length"
+            }
+        },
         args.samples + args.text_samples,
         args.max_new_tokens,
         context,

@@ -30,6 +30,11 @@ pub fn run(cmd: PlanCommand) -> anyhow::Result<ExitCode> {
             name,
             output,
         } => {
+            if let Some(out) = &output {
+                let mut inputs = vec![path.as_path()];
+                inputs.extend(model.as_deref());
+                super::check_not_an_input("-o", out, &inputs)?;
+            }
             let text =
                 moa::input::read_to_string(&path, "upstream plan", moa::input::MAX_TEXT_BYTES)
                     .with_context(|| format!("cannot read `{}`", path.display()))?;
@@ -135,6 +140,9 @@ pub fn run(cmd: PlanCommand) -> anyhow::Result<ExitCode> {
         }
         PlanCommand::Export { plan, output } => {
             let path = plan;
+            if let Some(out) = &output {
+                super::check_not_an_input("-o", out, &[path.as_path()])?;
+            }
             let plan = Plan::load(&path)?;
             // The JSON holds only α and β: upstream's runtime applies its own constants.
             let ours = plan.span();

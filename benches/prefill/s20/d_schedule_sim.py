@@ -13,7 +13,8 @@ next query tile. Interleavings are explored with random schedules.
 
 For every case it checks that no party waits forever, that every warpgroup takes the same number
 of turns, that every position is released by all warpgroups, and that each warpgroup computes
-every tile one of its own rows sees. No GPU: `python3 d_schedule_sim.py` prints `ok <cases>`.
+every tile one of its own rows sees; with `t` also in the `l` order (a query tile's epilogue
+after the next one's first section is issued; 4 stages). No GPU: `python3 d_schedule_sim.py` prints `ok <cases>`.
 """
 import random
 
@@ -46,11 +47,14 @@ def own_range(w, t0, t1, band_first, sink_tiles, n, sink, window, S):
     return lo, hi
 
 
-def programs(items, len_, sink, window, S, NW):
-    """Per warpgroup, its ops over the block's query tiles (t0 of each)."""
+def programs(items, len_, sink, window, S, NW, late=False):
+    """Per warpgroup, its ops over the block's query tiles (t0 of each). `late` (the `l`
+    letter): a query tile's epilogue (its last P·V's wait and release, the Q tile's release,
+    the end positions' release) comes after the next query tile's first section is issued."""
     progs = [[] for _ in range(NW)]
     prod = []
     rb = 0
+    parts = [[] for _ in range(NW)]  # per warpgroup, per tile: (head, body, tail)
     for j, t0 in enumerate(items):
         t1, band_first, sink_tiles, n = geometry(t0, len_, sink, window, NW)
         rng = [own_range(w, t0, t1, band_first, sink_tiles, n, sink, window, S) for w in range(NW)]
@@ -58,37 +62,33 @@ def programs(items, len_, sink, window, S, NW):
         n_sec = max(n_own)
         prod.append(('tile', j, rb, n))
         for w in range(NW):
-            ops = progs[w]
+            head, body, tail = [], [], []
             lo, hi = rng[w]
             own = list(range(sink_tiles)) + list(range(lo, hi))
             assert own and own == sorted(set(own)), (own, lo, hi)
-            ops.append(('qfull', j))
+            head.append(('qfull', j))
             gap = list(range(sink_tiles, lo))
-            def dummy(q):
-                ops.extend([('full', rb + q), ('empty', rb + q)])
             prev = None
             for k, p in enumerate(own):
-                if p >= lo and prev is not None and prev < sink_tiles or (p >= lo and prev is None):
+                ops = head if k == 0 else body
+                if p >= lo and gap and (prev is None or prev < sink_tiles):
                     for q in gap:
-                        dummy(q)
+                        ops.extend([('full', rb + q), ('empty', rb + q)])
                     gap = []
                 ops.extend([('full', rb + p), ('turn',), ('mma', rb + p, w, t0), ('pass',)])
                 if prev is not None:
                     ops.append(('empty', rb + prev))
                 prev = p
             for _ in range(n_sec - len(own)):
-                ops.extend([('turn',), ('pass',)])
-            ops.append(('turn',))
+                body.extend([('turn',), ('pass',)])
+            body.append(('turn',))
             if w != NW - 1:
-                ops.append(('pass',))
-            ops.append(('empty', rb + prev))
-            ops.append(('qempty', j))
+                body.append(('pass',))
+            tail.append(('empty', rb + prev))
+            tail.append(('qempty', j))
             for q in range(hi, n):
-                dummy(q)
-            if w == NW - 1:
-                ops.append(('qfull', j + 1))
-                if j + 1 < len(items):
-                    ops.append(('pass',))
+                tail.extend([('full', rb + q), ('empty', rb + q)])
+            parts[w].append((head, body, tail))
             # coverage: every tile this warpgroup's rows see is computed
             tw0 = t0 + w * 64
             tile_at = lambda it: it if it < sink_tiles else band_first + (it - sink_tiles)
@@ -99,11 +99,29 @@ def programs(items, len_, sink, window, S, NW):
                 if sees:
                     assert it in own, (w, t0, len_, sink, window, it, own)
         rb += n
+    J = len(items)
+    for w in range(NW):
+        ops = progs[w]
+        for j in range(J):
+            head, body, tail = parts[w][j]
+            if not late or j == 0:
+                ops.extend(head)
+            ops.extend(body)
+            handoff = [('qfull', j + 1)] + ([('pass',)] if w == NW - 1 and j + 1 < J else [])
+            if late:
+                ops.extend(handoff)
+                if j + 1 < J:
+                    ops.extend(parts[w][j + 1][0][1:])  # the next tile's first section (qfull seen)
+                ops.extend(tail)
+            else:
+                ops.extend(tail)
+                if w == NW - 1:
+                    ops.extend(handoff)
     return progs, prod, rb
 
 
-def run(items, len_, sink, window, S, NW, rnd):
-    progs, ptiles, total = programs(items, len_, sink, window, S, NW)
+def run(items, len_, sink, window, S, NW, rnd, late=False):
+    progs, ptiles, total = programs(items, len_, sink, window, S, NW, late)
     pc = [0] * NW
     passes = [0] * NW
     turns = [0] * NW
@@ -134,6 +152,10 @@ def run(items, len_, sink, window, S, NW, rnd):
             return False
         kind, x = steps[ps]
         if kind == 'q':
+            if late:
+                # `l`: the previous query tile's last K/V tile is handed over before the next
+                # tile's number and Q (whose slot waits for a release that `l` defers).
+                hand_over()
             if x >= 2 and qempty_cnt.get(x - 2, 0) < NW:
                 return False
             # load Q, cp_wait<1>, hand over the previous pending
@@ -219,10 +241,13 @@ def main():
                     for t0 in t0s:
                         run([t0], len_, sink, window, S, NW, rnd)
                         cnt += 1
-                    for _ in range(2):
+                    # `l` needs 4 stages: a warpgroup holds its last own position (up to 3
+                    # before the query tile's end) while the next tile's first section waits
+                    # for the release of the position 4 before it (3 stages deadlock).
+                    for late in ((False, True) if S >= 4 else (False,)):
                         items = t0s[:]
                         rnd.shuffle(items)
-                        run(items, len_, sink, window, S, NW, rnd)
+                        run(items, len_, sink, window, S, NW, rnd, late)
                         cnt += 1
     print('ok', cnt)
 

@@ -15,6 +15,8 @@
 #  0. --compare L vs A max diff 0.0 (same arithmetic) on Vicuna-7B l2, l27 and Llama-3-8B l29;
 #     cuda_check bf16 with L 2.063e-3 / 2.075e-3; memcheck / racecheck clean on fixture-gqa and
 #     its 160-token-sink copy with 2x64x1owghvunctbdl; no hang (the simulation's `l` order).
+#  SHORT=1 (the form run, the session's device time being short): the compare, 5 ABBA rounds
+#  at 4k x 4, then memcheck and racecheck on fixture-gqa only; no cuda_check, no 16k.
 #  1. In blocks (ABBA): L / A on the narrow layers 0.97-0.99 at 4k x 4 (the epilogue, ~1-1.5 us
 #     of a query tile's ~18 us, off the turns' chain), 0.99-1.00 at 16k x 1; the wide layers
 #     1.00 within the A/A spread.
@@ -44,8 +46,17 @@ el "compare rc=$rc_v,$rc_l"
 grep -ho '"max_diff_vs_first":[^,]*' "$R"/compare_*.jsonl | sort | uniq -c
 save
 if [ "$rc_v" != 0 ]; then el "compare failed: no timings"; save; exit 0; fi
-timeout 45 python3 blocked.py --warm-s 3 --out "$R/b4k" -- $P --variants $A,$L --prompts 4096 --rows 4 --reps 5 --rounds 7 --abba > "$R/b4k.txt" 2>&1
+timeout 45 python3 blocked.py --warm-s 3 --out "$R/b4k" -- $P --variants $A,$L --prompts 4096 --rows 4 --reps 5 --rounds ${ROUNDS:-7} --abba > "$R/b4k.txt" 2>&1
 el "blocked 4k rc=$?"; save
+if [ -n "$SHORT" ]; then
+  for tool in memcheck racecheck; do
+    timeout 20 "$SAN" --tool $tool ./cuda_check plans/fixture-gqa.toml --dtypes bf16 --prefill-variant 2x64x1owghvunctbdl > "$R/san_${tool}_fixture-gqa.txt" 2>&1; echo "rc=$?" >> "$R/san_${tool}_fixture-gqa.txt"
+  done
+  grep -hE "ERROR SUMMARY|RACECHECK SUMMARY|^rc=" "$R"/san_*.txt | sort | uniq -c
+  python3 ab_report.py --skip 1 "$R/b4k" > "$R/ab.md" 2>&1
+  sed -n '1,8p' "$R/ab.md"
+  el done; save; exit 0
+fi
 ( timeout 60 ./cuda_check --upstream plans/llama3_8b.json --kv-heads 8 --dtypes bf16 --prefill-variant $L > "$R/c_llama.txt" 2>&1; echo "rc=$?" >> "$R/c_llama.txt" ) &
 ( timeout 60 ./cuda_check --upstream plans/vicuna7b.json --kv-heads 32 --dtypes bf16 --prefill-variant $L > "$R/c_vicuna.txt" 2>&1; echo "rc=$?" >> "$R/c_vicuna.txt" ) &
 ( for f in fixture-gqa fixture-gqa-sink160; do for tool in memcheck racecheck; do

@@ -29,13 +29,12 @@ use crate::lower::consts::{
     CUDA_DECODE_STAGES, CUDA_DECODE_WARPS, CUDA_DECODE_WARP_PIPES, CUDA_PREFILL_K_TILE,
     CUDA_PREFILL_Q_TILE, CUDA_PREFILL_TC_EARLY_RESCALE, CUDA_PREFILL_TC_END_ALIGNED,
     CUDA_PREFILL_TC_END_ALIGNED_MAX_TOKENS, CUDA_PREFILL_TC_HEAD_TILES, CUDA_PREFILL_TC_KEY_RANGE,
-    CUDA_PREFILL_TC_K_TILE, CUDA_PREFILL_TC_LATE_EPILOGUE, CUDA_PREFILL_TC_LAZY_RESCALE,
-    CUDA_PREFILL_TC_LEAN, CUDA_PREFILL_TC_LEAN_COPY, CUDA_PREFILL_TC_LEAN_ENDS,
-    CUDA_PREFILL_TC_MIN_BLOCKS, CUDA_PREFILL_TC_NARROW_REF_TOKENS,
-    CUDA_PREFILL_TC_NARROW_SPAN_SHARE, CUDA_PREFILL_TC_OVERLAP, CUDA_PREFILL_TC_OWN_BANDS,
-    CUDA_PREFILL_TC_PERSISTENT, CUDA_PREFILL_TC_PERSISTENT_NARROW, CUDA_PREFILL_TC_PINGPONG,
-    CUDA_PREFILL_TC_PV_F16, CUDA_PREFILL_TC_PV_F16_WARPGROUPS, CUDA_PREFILL_TC_P_ONCE,
-    CUDA_PREFILL_TC_Q_REGS, CUDA_PREFILL_TC_SKIP, CUDA_PREFILL_TC_THREADS,
+    CUDA_PREFILL_TC_K_TILE, CUDA_PREFILL_TC_LAZY_RESCALE, CUDA_PREFILL_TC_LEAN,
+    CUDA_PREFILL_TC_LEAN_COPY, CUDA_PREFILL_TC_LEAN_ENDS, CUDA_PREFILL_TC_MIN_BLOCKS,
+    CUDA_PREFILL_TC_NARROW_REF_TOKENS, CUDA_PREFILL_TC_NARROW_SPAN_SHARE, CUDA_PREFILL_TC_OVERLAP,
+    CUDA_PREFILL_TC_OWN_BANDS, CUDA_PREFILL_TC_PERSISTENT, CUDA_PREFILL_TC_PERSISTENT_NARROW,
+    CUDA_PREFILL_TC_PINGPONG, CUDA_PREFILL_TC_PV_F16, CUDA_PREFILL_TC_PV_F16_WARPGROUPS,
+    CUDA_PREFILL_TC_P_ONCE, CUDA_PREFILL_TC_Q_REGS, CUDA_PREFILL_TC_SKIP, CUDA_PREFILL_TC_THREADS,
     CUDA_PREFILL_TC_V_F16_IN, CUDA_PREFILL_TC_V_UNIT, CUDA_PREFILL_TC_WARP_SPECIALIZED,
     CUDA_PREFILL_THREADS,
 };
@@ -448,16 +447,6 @@ pub struct PrefillTuning {
     /// after a sink tile. In the one-tile kernel and in `t`; same outputs (a warpgroup's
     /// rows see none of the tiles it skips).
     pub own_bands: bool,
-    /// With `own_bands` and persistent blocks (`t`, or `a` on the narrow layers), sm_90a (the
-    /// `l` flag, session 20; opt-in): late epilogue. A warpgroup issues the next query tile's
-    /// first section (its Q·Kᵀ) right after its last P·V of the current one and then runs the
-    /// current tile's epilogue (normalize, stage, store) while that Q·Kᵀ executes, so the
-    /// epilogue leaves the chain of turns; the last warpgroup hands its last turn on without
-    /// waiting for its P·V. The producer hands the previous tile's last K/V tile over before
-    /// it fetches the next tile's number and Q. Session 19's Nsight Compute samples put ~1.5
-    /// us of each `t` query tile's consumer time in the epilogue and the turns between tiles
-    /// (benches/RESULTS.md, "Session 19"). Needs 4 K/V stages.
-    pub late_epilogue: bool,
 }
 
 impl Default for PrefillTuning {
@@ -489,7 +478,6 @@ impl Default for PrefillTuning {
             end_aligned_always: false,
             lean_ends: false,
             own_bands: false,
-            late_epilogue: false,
         }
     }
 }
@@ -498,7 +486,7 @@ impl std::fmt::Display for PrefillTuning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
+            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
             self.warpgroups,
             self.k_tile,
             self.blocks_per_sm,
@@ -522,7 +510,6 @@ impl std::fmt::Display for PrefillTuning {
             if self.end_aligned_always { "y" } else { "" },
             if self.lean_ends { "b" } else { "" },
             if self.own_bands { "d" } else { "" },
-            if self.late_epilogue { "l" } else { "" },
             match self.head_tiles {
                 2 => "j",
                 4 => "m",
@@ -535,13 +522,13 @@ impl std::fmt::Display for PrefillTuning {
 
 impl std::str::FromStr for PrefillTuning {
     type Err = String;
-    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][l][j|m|i]` (as written by `Display`) and checks the ranges.
+    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][j|m|i]` (as written by `Display`) and checks the ranges.
     fn from_str(text: &str) -> Result<Self, String> {
         let bad = |why: &str| {
             format!(
-                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][l][j|m|i], warpgroups 1..=3, \
+                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][j|m|i], warpgroups 1..=3, \
                  key tile 64 or 128, blocks 1 or 2, `w` with 2 warpgroups (3 with `h` and 64-key tiles) and 1 block and \
-                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, `t` and `a` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, not together, `f` only with `w`, `y` only with `f`, `b` only with `w`, `d` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, `l` only with `d` and `t` or `a`, one of `j`, `m`, `i` only with `f`, e.g. 2x64x2s, 2x64x1w, \
+                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, `t` and `a` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, not together, `f` only with `w`, `y` only with `f`, `b` only with `w`, `d` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, one of `j`, `m`, `i` only with `f`, e.g. 2x64x2s, 2x64x1w, \
                  2x64x1wg or 2x64x1owgh)"
             )
         };
@@ -578,7 +565,6 @@ impl std::str::FromStr for PrefillTuning {
                     | 'y'
                     | 'b'
                     | 'd'
-                    | 'l'
                     | 'j'
                     | 'm'
                     | 'i'
@@ -623,7 +609,6 @@ impl std::str::FromStr for PrefillTuning {
             end_aligned_always: flags.contains('y'),
             lean_ends: flags.contains('b'),
             own_bands: flags.contains('d'),
-            late_epilogue: flags.contains('l'),
         };
         t.check().map_err(|e| bad(&e))?;
         Ok(t)
@@ -691,9 +676,8 @@ impl PrefillTuning {
             }
             // Lean block ends (`b`, measured in bf16 at head_dim 128 only).
             t.lean_ends = CUDA_PREFILL_TC_LEAN_ENDS;
-            // Own bands (`d`, session 20: opt-in), and the late epilogue of `t` on them (`l`).
+            // Own bands (`d`, session 20: opt-in).
             t.own_bands = CUDA_PREFILL_TC_OWN_BANDS;
-            t.late_epilogue = CUDA_PREFILL_TC_LATE_EPILOGUE && t.own_bands;
         }
         let runs = |t: PrefillTuning| {
             let needs_stages = t.warp_specialized && (t.pingpong || t.overlap);
@@ -743,7 +727,6 @@ impl PrefillTuning {
             end_aligned_always: false,
             lean_ends: false,
             own_bands: false,
-            late_epilogue: false,
             ..t
         }
     }
@@ -871,10 +854,6 @@ impl PrefillTuning {
             // The own-band sections are a form of `t`'s and the one-tile kernel's lean
             // overlapped ping-pong loop.
             return Err("`d` without `w`, `g`, `o` and `n`, or with `k`, `e` or `q`".into());
-        }
-        if self.late_epilogue && !(self.own_bands && (self.persistent || self.persistent_narrow)) {
-            // The next query tile's first section is issued from `d`'s last section of `t`.
-            return Err("`l` without `d`, or without `t` or `a`".into());
         }
         if self.head_tiles > 1 && !self.end_aligned {
             // The launch order is built into the `f` geometry (one-tile and persistent).
@@ -1366,8 +1345,6 @@ struct CudaLayerCtx {
     prefill_lean_ends: bool,
     /// Own bands (`PrefillTuning::own_bands`, the `w` body).
     prefill_own_bands: bool,
-    /// The late epilogue of persistent blocks (`PrefillTuning::late_epilogue`).
-    prefill_late_epilogue: bool,
     decode_mma: bool,
     decode_threads: u32,
     decode_stages: u32,
@@ -1585,7 +1562,6 @@ fn layer_ctx(
         // pass (elsewhere the generic copies, as `c`).
         prefill_lean_ends: pt.lean_ends && pt.warp_specialized && (d == 64 || d == 128),
         prefill_own_bands: pt.own_bands && pt.warp_specialized,
-        prefill_late_epilogue: pt.late_epilogue && pt.own_bands && pt.persistent,
         decode_mma: decode_uses_mma(module.storage, d),
         decode_threads: 32 * tuning.warps,
         decode_stages: tuning.stages,
@@ -1961,8 +1937,6 @@ mod tests {
             "3x64x1owghvuncafbdm",
             "3x64x1owghvunctfbdm",
             "2x64x1owghvuncbd",
-            "3x64x1owghvuncafbdlm",
-            "3x64x1owghvunctfbdlm",
         ] {
             let t: PrefillTuning = text.parse().unwrap();
             assert_eq!(t.to_string(), text);
@@ -2015,9 +1989,6 @@ mod tests {
             // `d`: only with `w`, `g`, `o` and `n`, not with `k`.
             "2x64x1owd",
             "2x64x1owgnckd",
-            // `l`: only with `d` and `t` or `a`.
-            "3x64x1owghvuncafbl",
-            "3x64x1owghvuncbdl",
         ] {
             let e = bad.parse::<PrefillTuning>().unwrap_err();
             assert!(e.contains(bad) && e.contains("WGxBNxBLOCKS"), "{e}");

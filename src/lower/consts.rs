@@ -227,11 +227,6 @@ pub const CUDA_PREFILL_TC_LEAN_ENDS: bool = true;
 /// narrow layer's query tile takes up to 2 fewer turns. Opt-in until measured in blocks
 /// beside the default (benches/RESULTS.md, "Session 20").
 pub const CUDA_PREFILL_TC_OWN_BANDS: bool = false;
-/// CUDA prefill on sm_90a, bf16 at head_dim 128, with own bands: the late epilogue of
-/// persistent blocks (`codegen::cuda::PrefillTuning::late_epilogue`, the `l` letter,
-/// session 20): a query tile's epilogue after the next one's first Q·Kᵀ is issued. Opt-in
-/// until measured (benches/RESULTS.md, "Session 20").
-pub const CUDA_PREFILL_TC_LATE_EPILOGUE: bool = false;
 /// CUDA prefill on sm_90a: each warpgroup computes only the key tiles its own 64 query
 /// rows see (`codegen::cuda::PrefillTuning::skip`). Off: the variant with it ranked behind
 /// the plain kernel in the H200 sweep (benches/RESULTS.md) and costs 24 bytes of spills.

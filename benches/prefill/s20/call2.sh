@@ -7,6 +7,7 @@
 #   cuda_cubins --out /tmp/s20p/cubins2 --dtypes bf16 --prefill-variants 2x64x1owghvunctbdl \
 #       plans/fixture-gqa.toml benches/prefill/s12/fixture-gqa-sink160.toml
 #
+# (Run at 86a826a; `l` was removed after this call: RESULTS "Session 20", call 2.)
 # A = 3x64x1owghvuncafbdm (call 1's D), L = A + `l` (late epilogue on the narrow, `t`, layers:
 # the next query tile's first Q·Kᵀ issued before the current tile's epilogue; the wide layers'
 # kernels are A's, so they are an A/A control).

@@ -34,9 +34,9 @@ use crate::lower::consts::{
     CUDA_PREFILL_TC_K_TILE, CUDA_PREFILL_TC_LAZY_RESCALE, CUDA_PREFILL_TC_LEAN,
     CUDA_PREFILL_TC_LEAN_COPY, CUDA_PREFILL_TC_LEAN_ENDS, CUDA_PREFILL_TC_MIN_BLOCKS,
     CUDA_PREFILL_TC_NARROW_REF_TOKENS, CUDA_PREFILL_TC_NARROW_SPAN_SHARE, CUDA_PREFILL_TC_OVERLAP,
-    CUDA_PREFILL_TC_PERSISTENT, CUDA_PREFILL_TC_PERSISTENT_NARROW, CUDA_PREFILL_TC_PINGPONG,
-    CUDA_PREFILL_TC_PV_F16, CUDA_PREFILL_TC_PV_F16_WARPGROUPS, CUDA_PREFILL_TC_P_ONCE,
-    CUDA_PREFILL_TC_Q_REGS, CUDA_PREFILL_TC_SKIP, CUDA_PREFILL_TC_THREADS,
+    CUDA_PREFILL_TC_OWN_BANDS, CUDA_PREFILL_TC_PERSISTENT, CUDA_PREFILL_TC_PERSISTENT_NARROW,
+    CUDA_PREFILL_TC_PINGPONG, CUDA_PREFILL_TC_PV_F16, CUDA_PREFILL_TC_PV_F16_WARPGROUPS,
+    CUDA_PREFILL_TC_P_ONCE, CUDA_PREFILL_TC_Q_REGS, CUDA_PREFILL_TC_SKIP, CUDA_PREFILL_TC_THREADS,
     CUDA_PREFILL_TC_V_F16_IN, CUDA_PREFILL_TC_V_UNIT, CUDA_PREFILL_TC_WARP_SPECIALIZED,
     CUDA_PREFILL_THREADS,
 };
@@ -459,6 +459,20 @@ pub struct PrefillTuning {
     /// both issue-bound on 64-bit index arithmetic; the fitted fixed cost is 4.05 us a block.
     /// At head_dim 64 and 128 only (elsewhere the generic loops, as for `c`).
     pub lean_ends: bool,
+    /// With `warp_specialized`, `pingpong`, `overlap` and `lean`, without `key_range`,
+    /// `early_rescale` and `q_regs`, and in bf16 `v_f16_in` where `pv_f16` (the `d` flag,
+    /// session 20; opt-in): own bands. Each consumer warpgroup takes sections only for its
+    /// own key tiles (the block's sink tiles and its own 64 rows' band, which starts up to
+    /// 2 tiles after the block's and ends up to 2 before it) and counts them on its own, so
+    /// the round robin of turns has the largest own count + 1 turns a query tile instead of
+    /// the block's tile count + 1: on a narrow band 2 fewer (Vicuna-7B l27 at 4k x 4: 13.3
+    /// → 11.7 a query tile, `benches/prefill/s20/own_bands.py`). `k` kept a turn for every
+    /// position and took ~0.99x, since each warpgroup's serial chain, not the tensor pipe,
+    /// sets the pace (benches/RESULTS.md, "Session 11"). The producer hands a landed tile
+    /// over before it blocks on a ring slot, so that a warpgroup may skip 2 band positions
+    /// after a sink tile. In the one-tile kernel and in `t`; same outputs (a warpgroup's
+    /// rows see none of the tiles it skips).
+    pub own_bands: bool,
 }
 
 impl Default for PrefillTuning {
@@ -489,6 +503,7 @@ impl Default for PrefillTuning {
             head_tiles: 1,
             end_aligned_always: false,
             lean_ends: false,
+            own_bands: false,
         }
     }
 }
@@ -497,7 +512,7 @@ impl std::fmt::Display for PrefillTuning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
+            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
             self.warpgroups,
             self.k_tile,
             self.blocks_per_sm,
@@ -520,6 +535,7 @@ impl std::fmt::Display for PrefillTuning {
             if self.end_aligned { "f" } else { "" },
             if self.end_aligned_always { "y" } else { "" },
             if self.lean_ends { "b" } else { "" },
+            if self.own_bands { "d" } else { "" },
             match self.head_tiles {
                 2 => "j",
                 4 => "m",
@@ -532,13 +548,13 @@ impl std::fmt::Display for PrefillTuning {
 
 impl std::str::FromStr for PrefillTuning {
     type Err = String;
-    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][j|m|i]` (as written by `Display`) and checks the ranges.
+    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][j|m|i]` (as written by `Display`) and checks the ranges.
     fn from_str(text: &str) -> Result<Self, String> {
         let bad = |why: &str| {
             format!(
-                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][j|m|i], warpgroups 1..=3, \
+                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][j|m|i], warpgroups 1..=3, \
                  key tile 64 or 128, blocks 1 or 2, `w` with 2 warpgroups (3 with `h` and 64-key tiles) and 1 block and \
-                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, `t` and `a` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, not together, `f` only with `w`, `y` only with `f`, `b` only with `w`, one of `j`, `m`, `i` only with `f`, e.g. 2x64x2s, 2x64x1w, \
+                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, `t` and `a` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, not together, `f` only with `w`, `y` only with `f`, `b` only with `w`, `d` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, one of `j`, `m`, `i` only with `f`, e.g. 2x64x2s, 2x64x1w, \
                  2x64x1wg or 2x64x1owgh)"
             )
         };
@@ -574,6 +590,7 @@ impl std::str::FromStr for PrefillTuning {
                     | 'f'
                     | 'y'
                     | 'b'
+                    | 'd'
                     | 'j'
                     | 'm'
                     | 'i'
@@ -617,6 +634,7 @@ impl std::str::FromStr for PrefillTuning {
             head_tiles: order.first().copied().unwrap_or(1),
             end_aligned_always: flags.contains('y'),
             lean_ends: flags.contains('b'),
+            own_bands: flags.contains('d'),
         };
         t.check().map_err(|e| bad(&e))?;
         Ok(t)
@@ -684,6 +702,8 @@ impl PrefillTuning {
             }
             // Lean block ends (`b`, measured in bf16 at head_dim 128 only).
             t.lean_ends = CUDA_PREFILL_TC_LEAN_ENDS;
+            // Own bands (`d`, session 20: opt-in).
+            t.own_bands = CUDA_PREFILL_TC_OWN_BANDS;
         }
         let runs = |t: PrefillTuning| {
             let needs_stages = t.warp_specialized && (t.pingpong || t.overlap);
@@ -732,6 +752,7 @@ impl PrefillTuning {
             head_tiles: 1,
             end_aligned_always: false,
             lean_ends: false,
+            own_bands: false,
             ..t
         }
     }
@@ -846,6 +867,19 @@ impl PrefillTuning {
         if self.lean_ends && !self.warp_specialized {
             // The block ends it changes are the `w` body's.
             return Err("`b` without `w`".into());
+        }
+        if self.own_bands
+            && !(self.warp_specialized
+                && self.pingpong
+                && self.overlap
+                && self.lean
+                && !self.key_range
+                && !self.early_rescale
+                && !self.q_regs)
+        {
+            // The own-band sections are a form of `t`'s and the one-tile kernel's lean
+            // overlapped ping-pong loop.
+            return Err("`d` without `w`, `g`, `o` and `n`, or with `k`, `e` or `q`".into());
         }
         if self.head_tiles > 1 && !self.end_aligned {
             // The launch order is built into the `f` geometry (one-tile and persistent).
@@ -1347,6 +1381,8 @@ struct CudaLayerCtx {
     prefill_head_tiles: u32,
     /// Lean Q copy and output stores (`PrefillTuning::lean_ends`, the `w` body).
     prefill_lean_ends: bool,
+    /// Own bands (`PrefillTuning::own_bands`, the `w` body).
+    prefill_own_bands: bool,
     decode_mma: bool,
     decode_threads: u32,
     decode_stages: u32,
@@ -1583,6 +1619,7 @@ fn layer_ctx(
         // `b` at head_dim 64 and 128, where a row is a whole number of chunks per lane
         // pass (elsewhere the generic copies, as `c`).
         prefill_lean_ends: pt.lean_ends && pt.warp_specialized && (d == 64 || d == 128),
+        prefill_own_bands: pt.own_bands && pt.warp_specialized,
         decode_mma: decode_uses_mma(module.storage, d),
         decode_threads: 32 * tuning.warps,
         decode_stages: tuning.stages,
@@ -1733,15 +1770,15 @@ pub fn generate_variant(
             ),
         });
     }
-    // `t`'s producer copies V as it is: the in-kernel conversion of `h` without `v` is not
-    // built into its loop.
-    if widest.persistent
+    // `t`'s and `d`'s producers copy V as it is: the in-kernel conversion of `h` without
+    // `v` is not built into their loops.
+    if (widest.persistent || prefill.own_bands)
         && prefill_pv_f16(module.storage, d, prefill)
         && !prefill_v_f16_in(module.storage, d, prefill)
     {
         return Err(CodegenError::Unsupported {
             target: "cuda",
-            message: format!("prefill tuning {prefill}: `t` with `h` needs `v` in bf16"),
+            message: format!("prefill tuning {prefill}: `t` or `d` with `h` needs `v` in bf16"),
         });
     }
     if tuning.warps == 0 || tuning.warps > 16 || tuning.stages < 2 {
@@ -1948,6 +1985,9 @@ mod tests {
             "3x64x1owghvuncafbm",
             "3x64x1owghvunctfbm",
             "2x64x1owgncb",
+            "3x64x1owghvuncafbdm",
+            "3x64x1owghvunctfbdm",
+            "2x64x1owghvuncbd",
         ] {
             let t: PrefillTuning = text.parse().unwrap();
             assert_eq!(t.to_string(), text);
@@ -1997,6 +2037,9 @@ mod tests {
             "3x64x1owghvuncay",
             // `b`: only with `w`.
             "2x64x2b",
+            // `d`: only with `w`, `g`, `o` and `n`, not with `k`.
+            "2x64x1owd",
+            "2x64x1owgnckd",
         ] {
             let e = bad.parse::<PrefillTuning>().unwrap_err();
             assert!(e.contains(bad) && e.contains("WGxBNxBLOCKS"), "{e}");
@@ -2101,6 +2144,36 @@ mod tests {
             );
             assert!(!def.contains("OSTEP") && !def.contains("QSTEP"), "{form}");
         }
+    }
+
+    /// `d` replaces the consumers' section loop and the producer's hand-over rule in both
+    /// forms (one-tile and `t`); without it the source is the default's, and `h` without `v`
+    /// is refused as for `t`.
+    #[test]
+    fn own_bands_change_the_loop_and_the_producer() {
+        let module = dense_module(8, 2, 128, StorageType::Bf16);
+        let src = |v: &str| {
+            generate_variant(&module, DecodeTuning::default(), v.parse().unwrap()).unwrap()[0]
+                .source
+                .clone()
+        };
+        for form in ["3x64x1owghvuncafb", "3x64x1owghvunctfb"] {
+            let (def, d) = (src(&format!("{form}m")), src(&format!("{form}dm")));
+            assert_ne!(def, d, "{form}");
+            for marker in ["mb_test(", "own_range(", "n_pad"] {
+                assert!(
+                    d.contains(marker) && !def.contains(marker),
+                    "{form} {marker}"
+                );
+            }
+        }
+        let e = generate_variant(
+            &module,
+            DecodeTuning::default(),
+            "3x64x1owghncd".parse().unwrap(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("needs `v`"), "{e}");
     }
 
     /// `y` changes only the tile count up to which query tiles are counted from the row's

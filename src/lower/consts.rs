@@ -248,6 +248,12 @@ pub const CUDA_PREFILL_TC_HEAD_TILES: u32 = 4;
 /// difference 0.0 on Vicuna-7B l0/l2/l15/l27), `cuda_check` bf16 unchanged, memcheck and
 /// racecheck clean (benches/RESULTS.md, "Session 19").
 pub const CUDA_PREFILL_TC_LEAN_ENDS: bool = true;
+/// CUDA prefill on sm_90a, bf16 at head_dim 128: own bands
+/// (`codegen::cuda::PrefillTuning::own_bands`, the `d` letter, session 20): each consumer
+/// warpgroup takes sections only for its own 64 rows' key tiles, counted on its own, so a
+/// narrow layer's query tile takes up to 2 fewer turns. Opt-in until measured in blocks
+/// beside the default (benches/RESULTS.md, "Session 20").
+pub const CUDA_PREFILL_TC_OWN_BANDS: bool = false;
 /// CUDA prefill on sm_90a: each warpgroup computes only the key tiles its own 64 query
 /// rows see (`codegen::cuda::PrefillTuning::skip`). Off: the variant with it ranked behind
 /// the plain kernel in the H200 sweep (benches/RESULTS.md) and costs 24 bytes of spills.

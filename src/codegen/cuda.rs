@@ -702,7 +702,7 @@ impl PrefillTuning {
             }
             // Lean block ends (`b`, measured in bf16 at head_dim 128 only).
             t.lean_ends = CUDA_PREFILL_TC_LEAN_ENDS;
-            // Own bands (`d`, session 20: opt-in).
+            // Own bands (`d`, measured in bf16 at head_dim 128 only).
             t.own_bands = CUDA_PREFILL_TC_OWN_BANDS;
         }
         let runs = |t: PrefillTuning| {
@@ -2057,7 +2057,7 @@ mod tests {
     fn prefill_default_per_shape() {
         assert_eq!(PrefillTuning::default().to_string(), "2x64x1owghvunc");
         for (storage, d, want) in [
-            (StorageType::Bf16, 128, "3x64x1owghvuncafbm"),
+            (StorageType::Bf16, 128, "3x64x1owghvuncafbdm"),
             (StorageType::F16, 128, "3x64x1owghncf"),
             (StorageType::F16, 64, "2x64x1owgnc"),
             (StorageType::Bf16, 192, "2x64x1owghvun"),
@@ -2089,7 +2089,7 @@ mod tests {
     fn head_tiles_order_changes_only_the_launch_order() {
         assert_eq!(
             PrefillTuning::default_for(StorageType::Bf16, 128).to_string(),
-            "3x64x1owghvuncafbm"
+            "3x64x1owghvuncafbdm"
         );
         assert_eq!(
             PrefillTuning::default_for(StorageType::F16, 128).head_tiles,

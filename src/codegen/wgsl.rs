@@ -639,10 +639,11 @@ pub const DECODE_SG_SUBGROUPS: u32 = 4;
 
 /// The flat decode's subgroups a workgroup where none is asked
 /// ([`WgslTuning::decode_sg_flat_subgroups`] = 0) at head_dim ≤ 64 in a GQA group: with
-/// the work list's chunk model told the residency it allows (3 workgroups of 256 an SM at
-/// 80 registers, `lower::consts::WGSL_DECODE_CONCURRENT_WORKGROUPS_FLAT8_GQA_HD64`), the
-/// H200's attention took 17.9–18.5 µs a layer against 19.5–19.6 with 4 (SmolLM2-135M's
-/// shape, 16 × 4096, three pairs; RESULTS "WGSL decode, session 20"). Other shapes keep
+/// the work list's chunk model told the residency it allows (2 workgroups of 256 an SM at
+/// 102 registers with Q·K in f32, `lower::consts::WGSL_DECODE_CONCURRENT_WORKGROUPS_FLAT8_GQA_HD64`),
+/// the H200's attention took 18.4–18.6 µs a layer against 18.9–19.2 with 4 (SmolLM2-135M's
+/// shape, 16 × 4096, two pairs; RESULTS "Session 20, lead calls"; with Q·K in f16 at 80
+/// registers and 396, 17.9–18.5 against 19.5–19.6, "WGSL decode, session 20"). Other shapes keep
 /// [`DECODE_SG_SUBGROUPS`] (not measured).
 pub const DECODE_SG_FLAT_SUBGROUPS_GQA_HD64: u32 = 8;
 

@@ -48,12 +48,15 @@ pub fn wgsl_decode_concurrent_workgroups(group_size: u32, head_dim: u32) -> u32 
 /// WGSL decode: the same for the flat decode on subgroups with 8 subgroups a workgroup
 /// (`WgslTuning::decode_sg_flat_subgroups`; the engine's default at head_dim ≤ 64 in a
 /// GQA group) at head_dim ≤ 64 in a GQA group: 256 invocations at 80 registers
-/// (SmolLM2-135M's shape), so 3 workgroups an SM, 396 on the H200. With the 528 above,
+/// (SmolLM2-135M's shape, Q·K in f16), so 3 workgroups an SM, 396 on the H200. With the 528 above,
 /// 24 of SmolLM2's 30 layers at 16 × 4160 got 400–528 items, a second wave, and the
 /// attention took 20.5–21.2 µs a layer against the 4-subgroup form's 19.4–19.5; with 396
 /// (240–368 items) 17.9–18.5 against 19.5–19.6 in three pairs (RESULTS, "WGSL decode,
-/// session 20").
-pub const WGSL_DECODE_CONCURRENT_WORKGROUPS_FLAT8_GQA_HD64: u32 = 396;
+/// session 20"). With Q·K in f32 (the f16 dot failed `tests/model_gpu.rs`'s parity on the
+/// H200) the form takes 102 registers, so 2 workgroups an SM, 264: there 18.4–18.6 µs a
+/// layer against 22.5–23.7 told 396 and 18.9–19.2 for 4 subgroups (RESULTS, "Session 20,
+/// lead calls", call 3).
+pub const WGSL_DECODE_CONCURRENT_WORKGROUPS_FLAT8_GQA_HD64: u32 = 264;
 
 /// [`wgsl_decode_concurrent_workgroups`] for a decode whose kernel is the flat decode on
 /// subgroups with `flat_subgroups` subgroups a workgroup (0: another kernel, or the flat
@@ -251,9 +254,13 @@ pub const CUDA_PREFILL_TC_LEAN_ENDS: bool = true;
 /// CUDA prefill on sm_90a, bf16 at head_dim 128: own bands
 /// (`codegen::cuda::PrefillTuning::own_bands`, the `d` letter, session 20): each consumer
 /// warpgroup takes sections only for its own 64 rows' key tiles, counted on its own, so a
-/// narrow layer's query tile takes up to 2 fewer turns. Opt-in until measured in blocks
-/// beside the default (benches/RESULTS.md, "Session 20").
-pub const CUDA_PREFILL_TC_OWN_BANDS: bool = false;
+/// narrow layer's query tile takes up to 2 fewer turns. On since session 20: in blocks on
+/// the H200 it took 0.974-0.976x of the previous default's sum at 4k x 4 (both upstream
+/// plans, every layer <= 1.001, the narrow layers 0.940-0.993) and 0.989-0.990x at 16k x 1
+/// (within the noise, layers up to 1.009); its outputs equal the previous default's (max
+/// difference 0.0 on six layers), `cuda_check` bf16 unchanged, memcheck and racecheck
+/// clean (benches/RESULTS.md, "Session 20 (branch s20-prefill").
+pub const CUDA_PREFILL_TC_OWN_BANDS: bool = true;
 /// CUDA prefill on sm_90a: each warpgroup computes only the key tiles its own 64 query
 /// rows see (`codegen::cuda::PrefillTuning::skip`). Off: the variant with it ranked behind
 /// the plain kernel in the H200 sweep (benches/RESULTS.md) and costs 24 bytes of spills.

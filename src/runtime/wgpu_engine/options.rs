@@ -355,8 +355,8 @@ pub struct WgpuEngineOptions {
     /// resident workgroups the work-list model assumes when it picks each layer's chunk
     /// length (`runtime::worklist::choose_chunk`), as the decode bench's `auto@W` sets it.
     /// A decode form with other registers or another workgroup size holds another count
-    /// on an SM (the flat form with 8 subgroups: 256 invocations at 80 registers, 3 an SM,
-    /// 396 on the H200's 132 SMs). Ignored where `MOA_WGPU_DECODE_CHUNK` is set.
+    /// on an SM (the flat form with 8 subgroups: 256 invocations at 102 registers, 2 an SM,
+    /// 264 on the H200's 132 SMs). Ignored where `MOA_WGPU_DECODE_CHUNK` is set.
     pub decode_resident: Option<std::num::NonZeroU32>,
 }
 

@@ -28,40 +28,14 @@ fn scratch(name: &str) -> PathBuf {
     d
 }
 
-/// Runs a binary of this package; returns (exit code, stdout, stderr).
+/// [`common::cli::run`] with this file's own model cache.
 fn run(bin: &str, args: &[&str]) -> (i32, String, String) {
-    let exe = match bin {
-        "moa" => env!("CARGO_BIN_EXE_moa"),
-        _ => env!("CARGO_BIN_EXE_moa-compile"),
-    };
-    let out = Command::new(exe)
-        // Never touch the user's model cache: a test that got that far would fail.
-        .env(
-            "MOA_CACHE",
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("inputs-no-cache"),
-        )
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::cli::run("inputs", bin, args)
 }
 
-/// Runs and expects failure (exit 2) with every `needles` in stderr.
+/// [`common::cli::refused`] with this file's own model cache.
 fn refused(bin: &str, args: &[&str], needles: &[&str]) -> String {
-    let (code, _, err) = run(bin, args);
-    assert_eq!(
-        code, 2,
-        "{bin} {args:?} should fail with exit 2, stderr:\n{err}"
-    );
-    for n in needles {
-        assert!(err.contains(n), "{bin} {args:?}: `{n}` not in:\n{err}");
-    }
-    assert!(!err.contains("panicked"), "{bin} {args:?} panicked:\n{err}");
-    err
+    common::cli::refused("inputs", bin, args, needles)
 }
 
 fn shape(layers: u32, q_heads: u32, kv_heads: u32, head_dim: u32) -> ModelShape {

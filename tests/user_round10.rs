@@ -2,8 +2,9 @@
 //! CPU machine and found wrong, each pinned here. None of these needs a GPU, the fetched
 //! model or anything outside the repository.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -16,37 +17,14 @@ fn scratch(name: &str) -> PathBuf {
     d
 }
 
-/// Runs `moa` (or `moa-compile`) with an empty model cache; returns (exit code, stdout,
-/// stderr).
+/// [`common::cli::run`] with this file's own model cache.
 fn run(bin: &str, args: &[&str]) -> (i32, String, String) {
-    let exe = match bin {
-        "moa" => env!("CARGO_BIN_EXE_moa"),
-        _ => env!("CARGO_BIN_EXE_moa-compile"),
-    };
-    let out = Command::new(exe)
-        .env(
-            "MOA_CACHE",
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("user_round10-no-cache"),
-        )
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::cli::run("user_round10", bin, args)
 }
 
-/// Runs and expects exit 2 with every one of `needles` on stderr, and no panic.
+/// [`common::cli::refused`] with this file's own model cache.
 fn refused(bin: &str, args: &[&str], needles: &[&str]) -> String {
-    let (code, _, err) = run(bin, args);
-    assert_eq!(code, 2, "{bin} {args:?} should fail with exit 2:\n{err}");
-    for n in needles {
-        assert!(err.contains(n), "{bin} {args:?}: `{n}` not in:\n{err}");
-    }
-    assert!(!err.contains("panicked"), "{bin} {args:?} panicked:\n{err}");
-    err
+    common::cli::refused("user_round10", bin, args, needles)
 }
 
 /// Names of the files in `dir`.

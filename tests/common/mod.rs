@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 
 pub mod bytes;
+pub mod cli;
 pub mod copy_model;
 pub mod samples;
 pub mod tiny;

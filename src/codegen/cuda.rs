@@ -2147,7 +2147,7 @@ mod tests {
     }
 
     /// `d` replaces the consumers' section loop and the producer's hand-over rule in both
-    /// forms (one-tile and `t`); without it the source is the default's, and `h` without `v`
+    /// forms (one-tile and `t`); without it the source is session 19's default's, and `h` without `v`
     /// is refused as for `t`.
     #[test]
     fn own_bands_change_the_loop_and_the_producer() {

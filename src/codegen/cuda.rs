@@ -2190,21 +2190,21 @@ mod tests {
         assert_eq!(stages("3x64x1owghvuncafbdzm"), 5);
         assert_eq!(stages("3x64x1owghvunctfbdzm"), 4);
         let (def, z) = (src("3x64x1owghvuncfbdm"), src("3x64x1owghvuncfbdzm"));
+        // The stage count, and the shared memory it takes (in a comment of the source): a
+        // fifth K and V tile, its two mbarriers and its V exponent word.
+        let smem = |v: &str| prefill_shared_bytes(StorageType::Bf16, 128, v.parse().unwrap());
+        let (def_smem, z_smem) = (smem("3x64x1owghvuncfbdm"), smem("3x64x1owghvuncfbdzm"));
+        assert_eq!(z_smem - def_smem, 32 * 1024 + 2 * 8 + 4);
+        assert!(z_smem <= PREFILL_MAX_SHARED_BYTES);
         assert_eq!(
             def.replace(
                 "constexpr int WS_STAGES = 4;",
                 "constexpr int WS_STAGES = 5;"
-            ),
+            )
+            .replace(&format!("({def_smem} bytes"), &format!("({z_smem} bytes")),
             z
         );
         assert_eq!(src("3x64x1owghvunctfbdm"), src("3x64x1owghvunctfbdzm"));
-        assert!(
-            prefill_shared_bytes(
-                StorageType::Bf16,
-                128,
-                "3x64x1owghvuncfbdzm".parse().unwrap()
-            ) <= PREFILL_MAX_SHARED_BYTES
-        );
     }
 
     /// `d` replaces the consumers' section loop and the producer's hand-over rule in both

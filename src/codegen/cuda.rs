@@ -482,7 +482,9 @@ pub struct PrefillTuning {
     /// producer, which may run the ring's stage count ahead of the slowest warpgroup's
     /// release, leads the last warpgroup by ~1 section at 4 stages (RESULTS "Session 20"):
     /// a fifth stage gives it ~2, so a K/V tile that comes from DRAM waits less often.
-    /// Nothing else changes (same tiles, same arithmetic, same outputs).
+    /// Nothing else changes (same tiles, same arithmetic, same outputs). Measured within the
+    /// noise (one-tile layers 0.997-1.002x in blocks on the H200, benches/RESULTS.md
+    /// "Session 21"): the one-tile loop does not wait on its K/V tiles.
     pub deep_ring: bool,
 }
 

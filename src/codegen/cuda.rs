@@ -29,14 +29,15 @@ use crate::lower::consts::{
 };
 use crate::lower::consts::{
     CUDA_DECODE_STAGES, CUDA_DECODE_WARPS, CUDA_DECODE_WARP_PIPES, CUDA_PREFILL_K_TILE,
-    CUDA_PREFILL_Q_TILE, CUDA_PREFILL_TC_EARLY_RESCALE, CUDA_PREFILL_TC_END_ALIGNED,
-    CUDA_PREFILL_TC_END_ALIGNED_MAX_TOKENS, CUDA_PREFILL_TC_HEAD_TILES, CUDA_PREFILL_TC_KEY_RANGE,
-    CUDA_PREFILL_TC_K_TILE, CUDA_PREFILL_TC_LAZY_RESCALE, CUDA_PREFILL_TC_LEAN,
-    CUDA_PREFILL_TC_LEAN_COPY, CUDA_PREFILL_TC_LEAN_ENDS, CUDA_PREFILL_TC_MIN_BLOCKS,
-    CUDA_PREFILL_TC_NARROW_REF_TOKENS, CUDA_PREFILL_TC_NARROW_SPAN_SHARE, CUDA_PREFILL_TC_OVERLAP,
-    CUDA_PREFILL_TC_OWN_BANDS, CUDA_PREFILL_TC_PERSISTENT, CUDA_PREFILL_TC_PERSISTENT_NARROW,
-    CUDA_PREFILL_TC_PINGPONG, CUDA_PREFILL_TC_PV_F16, CUDA_PREFILL_TC_PV_F16_WARPGROUPS,
-    CUDA_PREFILL_TC_P_ONCE, CUDA_PREFILL_TC_Q_REGS, CUDA_PREFILL_TC_SKIP, CUDA_PREFILL_TC_THREADS,
+    CUDA_PREFILL_Q_TILE, CUDA_PREFILL_TC_DEEP_RING, CUDA_PREFILL_TC_EARLY_RESCALE,
+    CUDA_PREFILL_TC_END_ALIGNED, CUDA_PREFILL_TC_END_ALIGNED_MAX_TOKENS,
+    CUDA_PREFILL_TC_HEAD_TILES, CUDA_PREFILL_TC_KEY_RANGE, CUDA_PREFILL_TC_K_TILE,
+    CUDA_PREFILL_TC_LAZY_RESCALE, CUDA_PREFILL_TC_LEAN, CUDA_PREFILL_TC_LEAN_COPY,
+    CUDA_PREFILL_TC_LEAN_ENDS, CUDA_PREFILL_TC_MIN_BLOCKS, CUDA_PREFILL_TC_NARROW_REF_TOKENS,
+    CUDA_PREFILL_TC_NARROW_SPAN_SHARE, CUDA_PREFILL_TC_OVERLAP, CUDA_PREFILL_TC_OWN_BANDS,
+    CUDA_PREFILL_TC_PERSISTENT, CUDA_PREFILL_TC_PERSISTENT_NARROW, CUDA_PREFILL_TC_PINGPONG,
+    CUDA_PREFILL_TC_PV_F16, CUDA_PREFILL_TC_PV_F16_WARPGROUPS, CUDA_PREFILL_TC_P_ONCE,
+    CUDA_PREFILL_TC_Q_REGS, CUDA_PREFILL_TC_SKIP, CUDA_PREFILL_TC_THREADS,
     CUDA_PREFILL_TC_V_F16_IN, CUDA_PREFILL_TC_V_UNIT, CUDA_PREFILL_TC_WARP_SPECIALIZED,
     CUDA_PREFILL_THREADS,
 };
@@ -473,6 +474,18 @@ pub struct PrefillTuning {
     /// after a sink tile. In the one-tile kernel and in `t`; same outputs (a warpgroup's
     /// rows see none of the tiles it skips).
     pub own_bands: bool,
+    /// With `warp_specialized` (the `z` flag, session 21; opt-in): a deeper K/V ring, up to
+    /// 5 stages where they fit beside the Q tile ([`prefill_stages`]; at head_dim 128 with
+    /// 64-key tiles the one-tile kernel's 48 KiB Q tile and 5 stages of 32 KiB take 208 KiB
+    /// of the 227 KiB, while `t`'s two Q tiles leave room for 4 only, so `t` and `a`'s narrow
+    /// layers keep 4). With `d` the warpgroups' positions are skewed by up to 2, so the
+    /// producer, which may run the ring's stage count ahead of the slowest warpgroup's
+    /// release, leads the last warpgroup by ~1 section at 4 stages (RESULTS "Session 20"):
+    /// a fifth stage gives it ~2, so a K/V tile that comes from DRAM waits less often.
+    /// Nothing else changes (same tiles, same arithmetic, same outputs). Measured within the
+    /// noise (one-tile layers 0.997-1.002x in blocks on the H200, benches/RESULTS.md
+    /// "Session 21"): the one-tile loop does not wait on its K/V tiles.
+    pub deep_ring: bool,
 }
 
 impl Default for PrefillTuning {
@@ -504,6 +517,8 @@ impl Default for PrefillTuning {
             end_aligned_always: false,
             lean_ends: false,
             own_bands: false,
+            // Only bf16 at head_dim 128 would take `z` (`default_for`).
+            deep_ring: false,
         }
     }
 }
@@ -512,7 +527,7 @@ impl std::fmt::Display for PrefillTuning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
+            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
             self.warpgroups,
             self.k_tile,
             self.blocks_per_sm,
@@ -536,6 +551,7 @@ impl std::fmt::Display for PrefillTuning {
             if self.end_aligned_always { "y" } else { "" },
             if self.lean_ends { "b" } else { "" },
             if self.own_bands { "d" } else { "" },
+            if self.deep_ring { "z" } else { "" },
             match self.head_tiles {
                 2 => "j",
                 4 => "m",
@@ -548,13 +564,13 @@ impl std::fmt::Display for PrefillTuning {
 
 impl std::str::FromStr for PrefillTuning {
     type Err = String;
-    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][j|m|i]` (as written by `Display`) and checks the ranges.
+    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][j|m|i]` (as written by `Display`) and checks the ranges.
     fn from_str(text: &str) -> Result<Self, String> {
         let bad = |why: &str| {
             format!(
-                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][j|m|i], warpgroups 1..=3, \
+                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][j|m|i], warpgroups 1..=3, \
                  key tile 64 or 128, blocks 1 or 2, `w` with 2 warpgroups (3 with `h` and 64-key tiles) and 1 block and \
-                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, `t` and `a` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, not together, `f` only with `w`, `y` only with `f`, `b` only with `w`, `d` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, one of `j`, `m`, `i` only with `f`, e.g. 2x64x2s, 2x64x1w, \
+                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, `t` and `a` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, not together, `f` only with `w`, `y` only with `f`, `b` only with `w`, `d` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, `z` only with `w`, one of `j`, `m`, `i` only with `f`, e.g. 2x64x2s, 2x64x1w, \
                  2x64x1wg or 2x64x1owgh)"
             )
         };
@@ -591,6 +607,7 @@ impl std::str::FromStr for PrefillTuning {
                     | 'y'
                     | 'b'
                     | 'd'
+                    | 'z'
                     | 'j'
                     | 'm'
                     | 'i'
@@ -635,6 +652,7 @@ impl std::str::FromStr for PrefillTuning {
             end_aligned_always: flags.contains('y'),
             lean_ends: flags.contains('b'),
             own_bands: flags.contains('d'),
+            deep_ring: flags.contains('z'),
         };
         t.check().map_err(|e| bad(&e))?;
         Ok(t)
@@ -704,6 +722,8 @@ impl PrefillTuning {
             t.lean_ends = CUDA_PREFILL_TC_LEAN_ENDS;
             // Own bands (`d`, measured in bf16 at head_dim 128 only).
             t.own_bands = CUDA_PREFILL_TC_OWN_BANDS;
+            // A 5-stage ring where it fits (`z`, opt-in, bf16 at head_dim 128 only).
+            t.deep_ring = CUDA_PREFILL_TC_DEEP_RING;
         }
         let runs = |t: PrefillTuning| {
             let needs_stages = t.warp_specialized && (t.pingpong || t.overlap);
@@ -753,6 +773,7 @@ impl PrefillTuning {
             end_aligned_always: false,
             lean_ends: false,
             own_bands: false,
+            deep_ring: false,
             ..t
         }
     }
@@ -880,6 +901,10 @@ impl PrefillTuning {
             // The own-band sections are a form of `t`'s and the one-tile kernel's lean
             // overlapped ping-pong loop.
             return Err("`d` without `w`, `g`, `o` and `n`, or with `k`, `e` or `q`".into());
+        }
+        if self.deep_ring && !self.warp_specialized {
+            // Only the producer's ring has more than the double buffer's 2 stages.
+            return Err("`z` without `w`".into());
         }
         if self.head_tiles > 1 && !self.end_aligned {
             // The launch order is built into the `f` geometry (one-tile and persistent).
@@ -1171,8 +1196,8 @@ const PREFILL_MAX_SHARED_BYTES: u32 = 227 * 1024;
 const PREFILL_WS_RING_BYTES: u32 = PREFILL_MAX_SHARED_BYTES - 1024;
 
 /// K/V buffers (stages) of the prefill's load ring: 2 for the double buffer, and with
-/// `warp_specialized` as many as fit with the Q tile in `PREFILL_WS_RING_BYTES`, at most 4
-/// (the producer runs up to that many tiles ahead of the consumers).
+/// `warp_specialized` as many as fit with the Q tile in `PREFILL_WS_RING_BYTES`, at most 4,
+/// or 5 with `deep_ring` (the producer runs up to that many tiles ahead of the consumers).
 pub fn prefill_stages(storage: StorageType, head_dim: u32, tuning: PrefillTuning) -> u32 {
     if !tuning.warp_specialized || !prefill_wgmma(storage, head_dim) {
         return 2;
@@ -1183,7 +1208,8 @@ pub fn prefill_stages(storage: StorageType, head_dim: u32, tuning: PrefillTuning
         * 2
         * if tuning.persistent { 2 } else { 1 };
     let stage = 2 * tuning.k_tile * head_dim * 2;
-    (PREFILL_WS_RING_BYTES.saturating_sub(q) / stage).clamp(2, 4)
+    let most = if tuning.deep_ring { 5 } else { 4 };
+    (PREFILL_WS_RING_BYTES.saturating_sub(q) / stage).clamp(2, most)
 }
 
 /// Whether the producer's copies are strength-reduced (`PrefillTuning::lean_copy`): each
@@ -1988,6 +2014,9 @@ mod tests {
             "3x64x1owghvuncafbdm",
             "3x64x1owghvunctfbdm",
             "2x64x1owghvuncbd",
+            "3x64x1owghvuncafbdzm",
+            "3x64x1owghvunctfbdzm",
+            "2x64x1owghvuncbdz",
         ] {
             let t: PrefillTuning = text.parse().unwrap();
             assert_eq!(t.to_string(), text);
@@ -2040,6 +2069,8 @@ mod tests {
             // `d`: only with `w`, `g`, `o` and `n`, not with `k`.
             "2x64x1owd",
             "2x64x1owgnckd",
+            // `z`: only with `w`.
+            "2x64x2z",
         ] {
             let e = bad.parse::<PrefillTuning>().unwrap_err();
             assert!(e.contains(bad) && e.contains("WGxBNxBLOCKS"), "{e}");
@@ -2144,6 +2175,38 @@ mod tests {
             );
             assert!(!def.contains("OSTEP") && !def.contains("QSTEP"), "{form}");
         }
+    }
+
+    /// `z` changes the one-tile kernel's ring to 5 stages at head_dim 128 (64-key tiles) and
+    /// nothing else: `t`'s two Q tiles leave room for 4, so its source stays the default's.
+    #[test]
+    fn deep_ring_changes_only_the_one_tile_stage_count() {
+        let module = dense_module(8, 2, 128, StorageType::Bf16);
+        let src = |v: &str| {
+            generate_variant(&module, DecodeTuning::default(), v.parse().unwrap()).unwrap()[0]
+                .source
+                .clone()
+        };
+        let stages = |v: &str| prefill_stages(StorageType::Bf16, 128, v.parse().unwrap());
+        assert_eq!(stages("3x64x1owghvuncafbdm"), 4);
+        assert_eq!(stages("3x64x1owghvuncafbdzm"), 5);
+        assert_eq!(stages("3x64x1owghvunctfbdzm"), 4);
+        let (def, z) = (src("3x64x1owghvuncfbdm"), src("3x64x1owghvuncfbdzm"));
+        // The stage count, and the shared memory it takes (in a comment of the source): a
+        // fifth K and V tile, its two mbarriers and its V exponent word.
+        let smem = |v: &str| prefill_shared_bytes(StorageType::Bf16, 128, v.parse().unwrap());
+        let (def_smem, z_smem) = (smem("3x64x1owghvuncfbdm"), smem("3x64x1owghvuncfbdzm"));
+        assert_eq!(z_smem - def_smem, 32 * 1024 + 2 * 8 + 4);
+        assert!(z_smem <= PREFILL_MAX_SHARED_BYTES);
+        assert_eq!(
+            def.replace(
+                "constexpr int WS_STAGES = 4;",
+                "constexpr int WS_STAGES = 5;"
+            )
+            .replace(&format!("({def_smem} bytes"), &format!("({z_smem} bytes")),
+            z
+        );
+        assert_eq!(src("3x64x1owghvunctfbdm"), src("3x64x1owghvunctfbdzm"));
     }
 
     /// `d` replaces the consumers' section loop and the producer's hand-over rule in both

@@ -261,6 +261,14 @@ pub const CUDA_PREFILL_TC_LEAN_ENDS: bool = true;
 /// difference 0.0 on six layers), `cuda_check` bf16 unchanged, memcheck and racecheck
 /// clean (benches/RESULTS.md, "Session 20 (branch s20-prefill").
 pub const CUDA_PREFILL_TC_OWN_BANDS: bool = true;
+/// CUDA prefill on sm_90a: a K/V ring of up to 5 stages where they fit beside the Q tile
+/// (`codegen::cuda::PrefillTuning::deep_ring`, the `z` letter, session 21; at head_dim 128
+/// the one-tile kernel only). Off: in blocks on the H200 it took 0.997-1.002x of the default
+/// on the one-tile layers (medians per upstream plan at 4k x 4 and 16k x 1), inside the spread
+/// of the identical kernels on the `t` layers (0.988-1.005); outputs equal, `cuda_check` bf16
+/// unchanged, memcheck and racecheck clean (benches/RESULTS.md, "Session 21 (branch
+/// s21-prefill").
+pub const CUDA_PREFILL_TC_DEEP_RING: bool = false;
 /// CUDA prefill on sm_90a: each warpgroup computes only the key tiles its own 64 query
 /// rows see (`codegen::cuda::PrefillTuning::skip`). Off: the variant with it ranked behind
 /// the plain kernel in the H200 sweep (benches/RESULTS.md) and costs 24 bytes of spills.

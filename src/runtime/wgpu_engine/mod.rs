@@ -357,6 +357,7 @@ impl WgpuEngine {
             ctx.subgroup_size(),
             SubgroupProducts::from_options(&options),
             options.sg_diag,
+            options.sg_res_early,
             options.unchecked_products,
         )?;
         let weights = DeviceWeights::upload(&device, &queue, &model.weights, storage, max_binding)?;
@@ -604,6 +605,7 @@ impl WgpuEngine {
             self.subgroup,
             sg_choice,
             self.options.sg_diag,
+            self.options.sg_res_early,
             self.options.unchecked_products,
         )?;
         Ok(())

@@ -11,7 +11,7 @@
 //! names the closest known one ([`unknown_names`]). docs/DESIGN.md §7 has the table of
 //! these settings and their verdicts (benches/RESULTS.md).
 
-use crate::codegen::wgsl::{SgFlat, WgslTuning};
+use crate::codegen::wgsl::{FlatQk, SgFlat, WgslTuning};
 
 /// A `MOA_*` variable whose value its setting does not take.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -245,6 +245,11 @@ pub struct WgpuEngineOptions {
     /// **Wrong results**: for the profile only (RESULTS "wgpu engine, session 12", "What
     /// bounds the small products"; sessions 17 and 18).
     pub sg_diag: u32,
+    /// `MOA_WGPU_SG_RES_EARLY` (default `0`): the subgroup products that add the residual
+    /// (output, down) load each invocation's first residual value before the K loop
+    /// instead of after the reduction's barrier, taking that load's round trip off the
+    /// product's chain (matvec_sg.wgsl's `RES_EARLY`). Opt-in, session 21.
+    pub sg_res_early: bool,
     /// `MOA_WGPU_ROW_BLOCK` (default `4`): rows per workgroup of `matvec.wgsl`, 4, 8 or
     /// 16. 16 was slower on the H200: plan step 6.92 → 11.29 ms (session 8).
     pub row_block: u32,
@@ -325,7 +330,10 @@ pub struct WgpuEngineOptions {
     /// 19.4–19.5 on the H200, session 20), and
     /// `MOA_WGSL_SG_FLAT_SUBGROUPS` (`2`, `4` or `8`: the flat form's subgroups a
     /// workgroup; unset: 8 at head_dim ≤ 64 in a GQA group, else 4,
-    /// [`WgslTuning::decode_sg_flat_subgroups`]);
+    /// [`WgslTuning::decode_sg_flat_subgroups`]), and `MOA_WGSL_SG_FLAT_QK` (`f32`, the
+    /// default, `h16`, `reload`, `h16-reload`: how the flat form forms Q·K,
+    /// [`WgslTuning::decode_sg_flat_qk`]; opt-in forms aiming at the f32 form's accuracy
+    /// within fewer registers, session 21);
     /// tests and benches may
     /// set any field. Speed only: every form matches the CPU reference (tests/model_gpu.rs,
     /// tests/wgsl_decode_forms.rs). The fused merge was slower in the engine's step
@@ -368,6 +376,7 @@ impl Default for WgpuEngineOptions {
             sg_ksplit: None,
             sg_groups: None,
             sg_diag: 0,
+            sg_res_early: false,
             row_block: 4,
             two_stage_argmax: true,
             pre_encode: true,
@@ -427,6 +436,7 @@ impl WgpuEngineOptions {
                 d.sg_groups,
             )?,
             sg_diag: number(env, "MOA_WGPU_SG_DIAG", "0 to 5", 0..=5)?.unwrap_or(d.sg_diag),
+            sg_res_early: flag(env, "MOA_WGPU_SG_RES_EARLY", d.sg_res_early)?,
             row_block: choice(
                 env,
                 "MOA_WGPU_ROW_BLOCK",
@@ -564,6 +574,18 @@ impl WgpuEngineOptions {
                     &[("2", 2), ("4", 4), ("8", 8)],
                     d.wgsl_tuning.decode_sg_flat_subgroups,
                 )?,
+                decode_sg_flat_qk: choice(
+                    env,
+                    "MOA_WGSL_SG_FLAT_QK",
+                    "f32, h16, reload or h16-reload",
+                    &[
+                        ("f32", FlatQk::F32),
+                        ("h16", FlatQk::H16),
+                        ("reload", FlatQk::Reload),
+                        ("h16-reload", FlatQk::H16Reload),
+                    ],
+                    d.wgsl_tuning.decode_sg_flat_qk,
+                )?,
                 ..d.wgsl_tuning
             },
         })
@@ -615,6 +637,12 @@ impl WgpuEngineOptions {
                 t.decode_sg_flat_subgroups
             ));
         }
+        if t.decode_sg_flat_qk != d.decode_sg_flat_qk {
+            asked.push(format!(
+                "MOA_WGSL_SG_FLAT_QK={}",
+                t.decode_sg_flat_qk.name()
+            ));
+        }
 
         let rest = WgslTuning {
             decode_fused_merge: d.decode_fused_merge,
@@ -625,6 +653,7 @@ impl WgpuEngineOptions {
             decode_sg_flat: d.decode_sg_flat,
             decode_sg_flat_prefetch: d.decode_sg_flat_prefetch,
             decode_sg_flat_subgroups: d.decode_sg_flat_subgroups,
+            decode_sg_flat_qk: d.decode_sg_flat_qk,
             ..*t
         };
         if rest != d {
@@ -699,6 +728,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_SG_KSPLIT",
     "MOA_WGPU_SG_GROUPS",
     "MOA_WGPU_SG_DIAG",
+    "MOA_WGPU_SG_RES_EARLY",
     "MOA_WGPU_ROW_BLOCK",
     "MOA_WGPU_ARGMAX2",
     "MOA_WGPU_PREENCODE",
@@ -725,6 +755,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGSL_SG_FLAT",
     "MOA_WGSL_SG_FLAT_PREFETCH",
     "MOA_WGSL_SG_FLAT_SUBGROUPS",
+    "MOA_WGSL_SG_FLAT_QK",
 ];
 
 /// The WGSL decode kernel bench's own knobs (examples/wgpu_decode_bench.rs reads them;
@@ -1239,5 +1270,38 @@ mod tests {
         assert!(w
             .iter()
             .all(|m| m.contains("is ignored") && m.contains("session 19")));
+    }
+
+    /// `MOA_WGSL_SG_FLAT_QK` (how the flat decode forms Q·K, `f32` by default): each value,
+    /// what the load line names, and a bad value an error naming the variable.
+    #[test]
+    fn flat_qk_form_is_read_from_the_environment() {
+        assert_eq!(
+            WgpuEngineOptions::default().wgsl_tuning.decode_sg_flat_qk,
+            FlatQk::F32
+        );
+        for (v, qk) in [
+            ("f32", FlatQk::F32),
+            ("h16", FlatQk::H16),
+            ("reload", FlatQk::Reload),
+            ("h16-reload", FlatQk::H16Reload),
+        ] {
+            let o =
+                WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_QK", v)])).unwrap();
+            assert_eq!(o.wgsl_tuning.decode_sg_flat_qk, qk);
+            assert_eq!(FlatQk::parse(v), Some(qk));
+            let asked = o.wgsl_tuning_asked();
+            if qk == FlatQk::F32 {
+                assert!(asked.is_empty(), "{asked:?}");
+            } else {
+                assert_eq!(asked, [format!("MOA_WGSL_SG_FLAT_QK={v}")]);
+            }
+        }
+        let err = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_QK", "f16")]))
+            .unwrap_err();
+        assert_eq!(
+            (err.name, err.value.as_str()),
+            ("MOA_WGSL_SG_FLAT_QK", "f16")
+        );
     }
 }

@@ -44,10 +44,6 @@ override WG: u32 = 64u;
 // weights-only twin (every weight load of 3, no x load: 3 against 4 is what x's 16 rows
 // of loads a weight vector cost); 5 its x-only twin (every x load of 3, no weight load).
 override DIAG: u32 = 0u;
-// 1: where the residual is added, each invocation loads its first output's residual
-// before the K loop (`MOA_WGPU_SG_RES_EARLY`), so the load's round trip is under the loop
-// and the reduction instead of after the barrier; 0 (the default): in the epilogue.
-override RES_EARLY: u32 = 0u;
 
 struct Params {
     n_rows: u32,
@@ -342,16 +338,6 @@ fn moa_matvec_sg(
     let n0 = (wid.x * groups + sg / KSPLIT) * 4u;
     let last_col = params.n_out - 1u;
     let cols = min(vec4<u32>(n0, n0 + 1u, n0 + 2u, n0 + 3u), vec4<u32>(last_col));
-    // RES_EARLY: the residual of this invocation's first output (e = lid below), issued
-    // now.
-    var res0 = 0.0;
-    if (RES_EARLY == 1u && params.add_residual == 1u && lid < 64u * groups) {
-        let t = t0 + (lid % 64u) / 4u;
-        let n = (wid.x * groups + lid / 64u) * 4u + lid % 4u;
-        if (t < params.n_rows && n < params.n_out) {
-            res0 = residual[t * params.out_stride + params.col_offset + n];
-        }
-    }
     publish(product(cols, t0, lane, sg % KSPLIT), sg, lane, n_groups(t0));
     // The workgroup's groups × 16 rows × 4 columns of outputs.
     for (var e = lid; e < 64u * groups; e += WG) {
@@ -364,11 +350,7 @@ fn moa_matvec_sg(
             let o = t * params.out_stride + params.col_offset + n;
             var v = sum_at(g, r, c);
             if (params.add_residual == 1u) {
-                if (RES_EARLY == 1u && e == lid) {
-                    v += res0;
-                } else {
-                    v += residual[o];
-                }
+                v += residual[o];
             }
             out[o] = v;
         }

@@ -410,23 +410,6 @@ fn every_option_lavapipe_runs_matches_the_cpu_reference() {
             },
         ),
         (
-            // The residual loaded before the K loop (`MOA_WGPU_SG_RES_EARLY=1`).
-            "residual early",
-            WgpuEngineOptions {
-                sg_res_early: true,
-                ..d
-            },
-        ),
-        (
-            "residual early, one column group, ksplit 8",
-            WgpuEngineOptions {
-                sg_res_early: true,
-                sg_groups: Some(1),
-                sg_ksplit: Some(8),
-                ..d
-            },
-        ),
-        (
             // The flat decode's f16 products summed in f32 (`MOA_WGSL_SG_FLAT_QK=h16`).
             "flat Q·K h16",
             WgpuEngineOptions {

@@ -357,7 +357,6 @@ impl WgpuEngine {
             ctx.subgroup_size(),
             SubgroupProducts::from_options(&options),
             options.sg_diag,
-            options.sg_res_early,
             options.unchecked_products,
         )?;
         let weights = DeviceWeights::upload(&device, &queue, &model.weights, storage, max_binding)?;
@@ -605,7 +604,6 @@ impl WgpuEngine {
             self.subgroup,
             sg_choice,
             self.options.sg_diag,
-            self.options.sg_res_early,
             self.options.unchecked_products,
         )?;
         Ok(())

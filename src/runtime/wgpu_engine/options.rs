@@ -245,11 +245,6 @@ pub struct WgpuEngineOptions {
     /// **Wrong results**: for the profile only (RESULTS "wgpu engine, session 12", "What
     /// bounds the small products"; sessions 17 and 18).
     pub sg_diag: u32,
-    /// `MOA_WGPU_SG_RES_EARLY` (default `0`): the subgroup products that add the residual
-    /// (output, down) load each invocation's first residual value before the K loop
-    /// instead of after the reduction's barrier, taking that load's round trip off the
-    /// product's chain (matvec_sg.wgsl's `RES_EARLY`). Opt-in, session 21.
-    pub sg_res_early: bool,
     /// `MOA_WGPU_ROW_BLOCK` (default `4`): rows per workgroup of `matvec.wgsl`, 4, 8 or
     /// 16. 16 was slower on the H200: plan step 6.92 → 11.29 ms (session 8).
     pub row_block: u32,
@@ -363,7 +358,7 @@ pub struct WgpuEngineOptions {
     /// resident workgroups the work-list model assumes when it picks each layer's chunk
     /// length (`runtime::worklist::choose_chunk`), as the decode bench's `auto@W` sets it.
     /// A decode form with other registers or another workgroup size holds another count
-    /// on an SM (the flat form with 8 subgroups: 256 invocations at 102 registers, 2 an SM,
+    /// on an SM (the flat form with 8 subgroups: 256 invocations at 119 registers, 2 an SM,
     /// 264 on the H200's 132 SMs). Ignored where `MOA_WGPU_DECODE_CHUNK` is set.
     pub decode_resident: Option<std::num::NonZeroU32>,
 }
@@ -376,7 +371,6 @@ impl Default for WgpuEngineOptions {
             sg_ksplit: None,
             sg_groups: None,
             sg_diag: 0,
-            sg_res_early: false,
             row_block: 4,
             two_stage_argmax: true,
             pre_encode: true,
@@ -436,7 +430,6 @@ impl WgpuEngineOptions {
                 d.sg_groups,
             )?,
             sg_diag: number(env, "MOA_WGPU_SG_DIAG", "0 to 5", 0..=5)?.unwrap_or(d.sg_diag),
-            sg_res_early: flag(env, "MOA_WGPU_SG_RES_EARLY", d.sg_res_early)?,
             row_block: choice(
                 env,
                 "MOA_WGPU_ROW_BLOCK",
@@ -728,7 +721,6 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_SG_KSPLIT",
     "MOA_WGPU_SG_GROUPS",
     "MOA_WGPU_SG_DIAG",
-    "MOA_WGPU_SG_RES_EARLY",
     "MOA_WGPU_ROW_BLOCK",
     "MOA_WGPU_ARGMAX2",
     "MOA_WGPU_PREENCODE",
@@ -785,6 +777,10 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGPU_SG_RES_EARLY",
+        "the output and down products' residual loaded before the K loop (its round trip off the chain after the barrier) changed neither product on the H200 (SmolLM2 16 x 4096, three pairs: out 4.58-4.70 against 4.56-4.81 us, down 6.53-6.77 against 6.54-6.68; device step 1555.6-1564.6 against 1564.1-1577.4, within the runs' spread) and was deleted (benches/RESULTS.md, wgpu engine session 21)",
+    ),
     (
         "MOA_WGSL_SG_FLAT_HALF",
         "the flat decode's steps of half a row's vectors a lane are no longer a choice: with V issued after the scores they are the flat form (80 registers against 168 for whole 32-slot blocks of K and V at once), 19.6-19.9 us a layer against the scalar decode's 21.4-22.5 on the H200, and the engine's default (benches/RESULTS.md, WGSL decode session 19)",

@@ -217,9 +217,7 @@ impl Pipelines {
     /// `storage`, activations between kernels in f32. A shader the driver rejects is an
     /// [`EngineError::Gpu`] naming it.
     /// `row_block` (4, 8 or 16) rows per workgroup of the few-row products; `sg_diag` the subgroup products' timing diagnostic (0: none;
-    /// `WgpuEngineOptions::sg_diag`); `sg_res_early` their residual loaded before the K
-    /// loop (`WgpuEngineOptions::sg_res_early`).
-    #[allow(clippy::too_many_arguments)]
+    /// `WgpuEngineOptions::sg_diag`).
     pub(super) fn new(
         device: &wgpu::Device,
         storage: StorageType,
@@ -227,7 +225,6 @@ impl Pipelines {
         subgroup: Option<u32>,
         sg_choice: SubgroupProducts,
         sg_diag: u32,
-        sg_res_early: bool,
         unchecked: bool,
     ) -> Result<Pipelines, EngineError> {
         let types = Types {
@@ -315,7 +312,6 @@ impl Pipelines {
                             ("GROUPS", f64::from(groups)),
                             ("WG", f64::from(groups * ks * sg)),
                             ("DIAG", diag),
-                            ("RES_EARLY", f64::from(u8::from(sg_res_early))),
                         ]
                     };
                     Ok(Some(SgSet {

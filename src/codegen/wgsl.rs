@@ -611,10 +611,14 @@ pub struct WgslTuning {
     pub decode_sg_piece: u8,
     /// With [`Self::decode_sg_flat`]: how Q·K is formed ([`FlatQk`]; `MOA_WGSL_SG_FLAT_QK`).
     /// [`FlatQk::F32`], the default, widens K and the pre-scaled f16 Q to f32 before the
-    /// products: f32-accurate scores, but on the H200 102 registers (2 workgroups of 256
-    /// an SM) against 80 for the f16 `dot` it replaced, which failed a parity test
-    /// (RESULTS "Session 20, lead calls"). The other forms aim at f32-accurate scores
-    /// within 80 registers (opt-in).
+    /// products: f32-accurate scores, but on the H200 119 registers at 8 subgroups (2
+    /// workgroups of 256 an SM) against 80 for the f16 `dot` it replaced, which failed a
+    /// parity test (RESULTS "Session 20, lead calls"). The other forms keep the scores
+    /// within the parity test's bar at fewer registers, opt-in: on the H200 (SmolLM2
+    /// moa-50, 8 subgroups) `h16` 108, `reload` 98, `h16-reload` **80**; `h16-reload` with
+    /// the work list told 396 resident workgroups (3 an SM) took 18.72–19.32 µs a layer
+    /// against the default's 18.26–18.67 in three pairs (RESULTS "WGSL decode, session
+    /// 21"): the registers were not what held the form.
     pub decode_sg_flat_qk: FlatQk,
 }
 
@@ -689,7 +693,7 @@ pub const DECODE_SG_SUBGROUPS: u32 = 4;
 /// The flat decode's subgroups a workgroup where none is asked
 /// ([`WgslTuning::decode_sg_flat_subgroups`] = 0) at head_dim ≤ 64 in a GQA group: with
 /// the work list's chunk model told the residency it allows (2 workgroups of 256 an SM at
-/// 102 registers with Q·K in f32, `lower::consts::WGSL_DECODE_CONCURRENT_WORKGROUPS_FLAT8_GQA_HD64`),
+/// 119 registers with Q·K in f32, `lower::consts::WGSL_DECODE_CONCURRENT_WORKGROUPS_FLAT8_GQA_HD64`),
 /// the H200's attention took 18.4–18.6 µs a layer against 18.9–19.2 with 4 (SmolLM2-135M's
 /// shape, 16 × 4096, two pairs; RESULTS "Session 20, lead calls"; with Q·K in f16 at 80
 /// registers and 396, 17.9–18.5 against 19.5–19.6, "WGSL decode, session 20"). Other shapes keep

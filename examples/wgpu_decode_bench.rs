@@ -290,6 +290,13 @@ fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Arti
         }
         tuning.decode_sg_flat_subgroups = n as u8;
     }
+    // `MOA_WGSL_SG_FLAT_QK` (`f32`, `h16`, `reload`, `h16-reload`): how the flat form
+    // forms Q·K (`WgslTuning::decode_sg_flat_qk`).
+    if let Ok(v) = std::env::var("MOA_WGSL_SG_FLAT_QK") {
+        tuning.decode_sg_flat_qk = codegen::wgsl::FlatQk::parse(&v).ok_or_else(|| {
+            format!("MOA_WGSL_SG_FLAT_QK: `{v}` is not f32, h16, reload or h16-reload")
+        })?;
+    }
     if let Some(p) = env_u32_in("MOA_WGSL_SG_PIECE", 0..=3)? {
         tuning.decode_sg_piece = p as u8;
     }

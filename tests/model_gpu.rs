@@ -6,7 +6,7 @@ mod common;
 
 use candle_core::DType;
 use common::tiny::*;
-use moa::codegen::wgsl::WgslTuning;
+use moa::codegen::wgsl::{FlatQk, WgslTuning};
 use moa::codegen::Phase;
 use moa::lower::StorageType;
 use moa::model::{CpuReference, LlamaConfig, Masking, Model};
@@ -126,10 +126,13 @@ fn parity_of(mut gpu: WgpuEngine, model: &Model, sparse: bool, split_k: bool, le
     );
     let got = gpu.prefill_logits(&mut req, &prompts).unwrap();
     let mut seqs = prompts.clone();
+    // The largest errors, printed (`--nocapture`) so a device run shows each form's margin.
+    let (mut worst_prefill, mut worst_decode) = (0f32, 0f32);
     for (b, p) in prompts.iter().enumerate() {
         let want = cpu.forward(p, masking).unwrap();
         let last = &want.data[(p.len() - 1) * VOCAB..p.len() * VOCAB];
         let e = max_err(&got[b], last);
+        worst_prefill = worst_prefill.max(e);
         assert!(e < tol, "{what}: prefill row {b}: max |err| {e}");
     }
     for step in 0..steps {
@@ -142,9 +145,11 @@ fn parity_of(mut gpu: WgpuEngine, model: &Model, sparse: bool, split_k: bool, le
             let want = cpu.forward(seq, masking).unwrap();
             let last = &want.data[(seq.len() - 1) * VOCAB..seq.len() * VOCAB];
             let e = max_err(&got[b], last);
+            worst_decode = worst_decode.max(e);
             assert!(e < tol, "{what}: decode step {step} row {b}: max |err| {e}");
         }
     }
+    eprintln!("{what}: largest max |err| prefill {worst_prefill}, decode {worst_decode} (tolerance {tol})");
 }
 
 #[test]
@@ -401,6 +406,28 @@ fn every_option_lavapipe_runs_matches_the_cpu_reference() {
             "stats printed",
             WgpuEngineOptions {
                 print_stats: true,
+                ..d
+            },
+        ),
+        (
+            // The flat decode's f16 products summed in f32 (`MOA_WGSL_SG_FLAT_QK=h16`).
+            "flat Q·K h16",
+            WgpuEngineOptions {
+                wgsl_tuning: WgslTuning {
+                    decode_sg_flat_qk: FlatQk::H16,
+                    ..d.wgsl_tuning
+                },
+                ..d
+            },
+        ),
+        (
+            // And with the queries re-read each step (`MOA_WGSL_SG_FLAT_QK=h16-reload`).
+            "flat Q·K h16-reload",
+            WgpuEngineOptions {
+                wgsl_tuning: WgslTuning {
+                    decode_sg_flat_qk: FlatQk::H16Reload,
+                    ..d.wgsl_tuning
+                },
                 ..d
             },
         ),

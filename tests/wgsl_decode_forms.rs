@@ -220,10 +220,12 @@ fn decode_forms_match_reference() {
 /// 4 and 8 subgroups a workgroup asked (`WgslTuning::decode_sg_flat_subgroups`: the
 /// same chunks walked by more or fewer subgroups, the workgroup's partials summed over
 /// all of them; none asked: 8 for fixture-gqa, a GQA group at head_dim 64, 4 for
-/// fixture-mha), late and early, with and without the prefetch.
+/// fixture-mha), late and early, with and without the prefetch; and with each Q·K form
+/// (`WgslTuning::decode_sg_flat_qk`: f16 products summed in f32, the queries re-read each
+/// step, both; Q as stored and the score scaled after its sum).
 #[test]
 fn flat_subgroup_decode_matches_reference() {
-    use moa::codegen::wgsl::SgFlat;
+    use moa::codegen::wgsl::{FlatQk, SgFlat};
     moa::runtime::wgpu::ensure_xdg_runtime_dir();
     let plans = [
         ("fixture-gqa.toml", StorageType::F16),
@@ -241,18 +243,25 @@ fn flat_subgroup_decode_matches_reference() {
         let module = lower::lower(&load(file), storage);
         for size in [8u8, 16, 32, 64] {
             for flat in [SgFlat::Early, SgFlat::Late] {
-                for (diag, piece, prefetch, subgroups) in [
-                    (false, 0, false, 0),
-                    (true, 0, false, 0),
-                    (false, 1, false, 0),
-                    (false, 2, false, 0),
-                    (false, 3, false, 0),
-                    (false, 0, true, 0),
-                    (false, 0, false, 8),
-                    (true, 0, false, 8),
-                    (false, 0, true, 8),
-                    (false, 0, false, 2),
-                    (false, 0, false, 4),
+                for (diag, piece, prefetch, subgroups, qk) in [
+                    (false, 0, false, 0, FlatQk::F32),
+                    (true, 0, false, 0, FlatQk::F32),
+                    (false, 1, false, 0, FlatQk::F32),
+                    (false, 2, false, 0, FlatQk::F32),
+                    (false, 3, false, 0, FlatQk::F32),
+                    (false, 0, true, 0, FlatQk::F32),
+                    (false, 0, false, 8, FlatQk::F32),
+                    (true, 0, false, 8, FlatQk::F32),
+                    (false, 0, true, 8, FlatQk::F32),
+                    (false, 0, false, 2, FlatQk::F32),
+                    (false, 0, false, 4, FlatQk::F32),
+                    (false, 0, false, 0, FlatQk::H16),
+                    (false, 0, false, 0, FlatQk::Reload),
+                    (false, 0, false, 0, FlatQk::H16Reload),
+                    (true, 0, false, 0, FlatQk::H16Reload),
+                    (false, 1, false, 0, FlatQk::H16Reload),
+                    (false, 3, false, 0, FlatQk::Reload),
+                    (false, 0, true, 0, FlatQk::H16Reload),
                 ] {
                     let tuning = WgslTuning {
                         decode_subgroup: Some(size),
@@ -261,6 +270,7 @@ fn flat_subgroup_decode_matches_reference() {
                         decode_sg_piece: piece,
                         decode_sg_flat_prefetch: prefetch,
                         decode_sg_flat_subgroups: subgroups,
+                        decode_sg_flat_qk: qk,
                         ..WgslTuning::default()
                     };
                     let arts = generate_with(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
@@ -286,12 +296,15 @@ fn flat_subgroup_decode_matches_reference() {
                                 == Some(&serde_json::json!(flat.name()))
                                 && k.constants.get("decode_sg_flat_prefetch").is_some() == prefetch
                                 && k.abi.block[0] == want_sgs * u32::from(size)
+                                && (k.constants.get("decode_sg_flat_qk")
+                                    == Some(&serde_json::json!(qk.name())))
+                                    == (qk != FlatQk::F32)
                         })
                         .count();
                     assert_eq!(
                         flat_kernels,
                         module.layers.len(),
-                        "{file} {storage:?} subgroup {size} {flat:?} diag {diag} piece {piece} prefetch {prefetch} subgroups {subgroups}"
+                        "{file} {storage:?} subgroup {size} {flat:?} diag {diag} piece {piece} prefetch {prefetch} subgroups {subgroups} qk {qk:?}"
                     );
                 }
             }
@@ -318,22 +331,27 @@ fn flat_subgroup_decode_matches_reference() {
         // Asks that resolve to the same kernels (none asked is 8 subgroups for
         // fixture-gqa, 4 for fixture-mha) run once: lavapipe's runs are most of CI's time.
         let mut seen = std::collections::HashSet::new();
-        for (flat, prefetch, subgroups) in [
-            (SgFlat::Early, false, 0),
-            (SgFlat::Late, false, 0),
-            (SgFlat::Late, true, 0),
-            (SgFlat::Early, true, 0),
-            (SgFlat::Late, false, 8),
-            (SgFlat::Late, true, 8),
-            (SgFlat::Early, false, 8),
-            (SgFlat::Late, false, 2),
-            (SgFlat::Late, false, 4),
+        for (flat, prefetch, subgroups, qk) in [
+            (SgFlat::Early, false, 0, FlatQk::F32),
+            (SgFlat::Late, false, 0, FlatQk::F32),
+            (SgFlat::Late, true, 0, FlatQk::F32),
+            (SgFlat::Early, true, 0, FlatQk::F32),
+            (SgFlat::Late, false, 8, FlatQk::F32),
+            (SgFlat::Late, true, 8, FlatQk::F32),
+            (SgFlat::Early, false, 8, FlatQk::F32),
+            (SgFlat::Late, false, 2, FlatQk::F32),
+            (SgFlat::Late, false, 4, FlatQk::F32),
+            (SgFlat::Late, false, 0, FlatQk::H16),
+            (SgFlat::Late, false, 0, FlatQk::Reload),
+            (SgFlat::Late, false, 0, FlatQk::H16Reload),
+            (SgFlat::Early, true, 0, FlatQk::H16Reload),
         ] {
             let tuning = WgslTuning {
                 decode_subgroup: u8::try_from(size).ok(),
                 decode_sg_flat: flat,
                 decode_sg_flat_prefetch: prefetch,
                 decode_sg_flat_subgroups: subgroups,
+                decode_sg_flat_qk: qk,
                 ..WgslTuning::default()
             };
             let arts = generate_with(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
@@ -348,7 +366,7 @@ fn flat_subgroup_decode_matches_reference() {
                 .unwrap_or_else(|e| panic!("{file} {flat:?}: {e}"));
             let tile = exec.decode_tile();
             let label = format!(
-                "{file} {storage:?} flat {flat:?} prefetch {prefetch} subgroup {size}, {subgroups} subgroups a workgroup"
+                "{file} {storage:?} flat {flat:?} prefetch {prefetch} subgroup {size}, {subgroups} subgroups a workgroup, qk {qk:?}"
             );
             for case in &cases {
                 let n = case.layout.n_tokens;

@@ -441,6 +441,8 @@ struct DecodeSgCtx<'a> {
     piece: u8,
     /// [`WgslTuning::decode_sg_flat_prefetch`].
     prefetch: bool,
+    /// [`WgslTuning::decode_sg_flat_qk`]'s name (`f32`, `h16`, `reload`, `h16-reload`).
+    qk: &'static str,
 }
 
 #[derive(Serialize)]
@@ -607,6 +609,57 @@ pub struct WgslTuning {
     /// 2 = + the butterfly and masks, 3 = + the online softmax (every accumulator
     /// rescaled); 0 (the default) = the whole body.
     pub decode_sg_piece: u8,
+    /// With [`Self::decode_sg_flat`]: how Q·K is formed ([`FlatQk`]; `MOA_WGSL_SG_FLAT_QK`).
+    /// [`FlatQk::F32`], the default, widens K and the pre-scaled f16 Q to f32 before the
+    /// products: f32-accurate scores, but on the H200 119 registers at 8 subgroups (2
+    /// workgroups of 256 an SM) against 80 for the f16 `dot` it replaced, which failed a
+    /// parity test (RESULTS "Session 20, lead calls"). The other forms keep the scores
+    /// within the parity test's bar at fewer registers, opt-in: on the H200 (SmolLM2
+    /// moa-50, 8 subgroups) `h16` 108, `reload` 98, `h16-reload` **80**; `h16-reload` with
+    /// the work list told 396 resident workgroups (3 an SM) took 18.72–19.32 µs a layer
+    /// against the default's 18.26–18.67 in three pairs (RESULTS "WGSL decode, session
+    /// 21"): the registers were not what held the form.
+    pub decode_sg_flat_qk: FlatQk,
+}
+
+/// How the flat decode forms its Q·K scores ([`WgslTuning::decode_sg_flat_qk`]). Every
+/// form sums in f32; they differ in what is held in registers and where f16 rounds. The
+/// forms other than [`FlatQk::F32`] keep Q as stored (not pre-scaled by scale · log2 e,
+/// which rounds Q a second time in f16) and scale each finished score in f32.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FlatQk {
+    /// K and the pre-scaled Q widened to f32 before the products (the default).
+    #[default]
+    F32,
+    /// f16 products `k * q` (each rounded once to f16, relative error ≤ 2⁻¹¹, as Q's own
+    /// f16 rounding), widened and summed in f32; Q held in f16 registers (f16 storage;
+    /// with f32 storage the same as [`FlatQk::F32`] but for the scaling). A product past
+    /// f16's 65504 (|k|·|q| that large) would be infinite.
+    H16,
+    /// Products and sums in f32 as [`FlatQk::F32`], Q re-read every step (one 16-byte
+    /// load a head a lane, from L1) instead of held through the loop in registers.
+    Reload,
+    /// [`FlatQk::H16`]'s products with [`FlatQk::Reload`]'s queries.
+    H16Reload,
+}
+
+impl FlatQk {
+    /// The manifest's and `MOA_WGSL_SG_FLAT_QK`'s word for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            FlatQk::F32 => "f32",
+            FlatQk::H16 => "h16",
+            FlatQk::Reload => "reload",
+            FlatQk::H16Reload => "h16-reload",
+        }
+    }
+
+    /// The form named `name` ([`Self::name`]).
+    pub fn parse(name: &str) -> Option<FlatQk> {
+        [FlatQk::F32, FlatQk::H16, FlatQk::Reload, FlatQk::H16Reload]
+            .into_iter()
+            .find(|f| f.name() == name)
+    }
 }
 
 /// The flat decode on subgroups ([`WgslTuning::decode_sg_flat`]).
@@ -640,7 +693,7 @@ pub const DECODE_SG_SUBGROUPS: u32 = 4;
 /// The flat decode's subgroups a workgroup where none is asked
 /// ([`WgslTuning::decode_sg_flat_subgroups`] = 0) at head_dim ≤ 64 in a GQA group: with
 /// the work list's chunk model told the residency it allows (2 workgroups of 256 an SM at
-/// 102 registers with Q·K in f32, `lower::consts::WGSL_DECODE_CONCURRENT_WORKGROUPS_FLAT8_GQA_HD64`),
+/// 119 registers with Q·K in f32, `lower::consts::WGSL_DECODE_CONCURRENT_WORKGROUPS_FLAT8_GQA_HD64`),
 /// the H200's attention took 18.4–18.6 µs a layer against 18.9–19.2 with 4 (SmolLM2-135M's
 /// shape, 16 × 4096, two pairs; RESULTS "Session 20, lead calls"; with Q·K in f16 at 80
 /// registers and 396, 17.9–18.5 against 19.5–19.6, "WGSL decode, session 20"). Other shapes keep
@@ -729,6 +782,7 @@ impl Default for WgslTuning {
             decode_sg_piece: 0,
             decode_sg_flat_prefetch: false,
             decode_sg_flat_subgroups: 0,
+            decode_sg_flat_qk: FlatQk::F32,
         }
     }
 }
@@ -1417,6 +1471,7 @@ fn decode_sg_artifact(
             sum_masks,
             piece: tuning.decode_sg_piece,
             prefetch: tuning.decode_sg_flat_prefetch,
+            qk: tuning.decode_sg_flat_qk.name(),
         },
     )?;
     validate_with(
@@ -1444,6 +1499,9 @@ fn decode_sg_artifact(
         }
         if subgroups != DECODE_SG_SUBGROUPS {
             extra["decode_sg_flat_subgroups"] = subgroups.into();
+        }
+        if tuning.decode_sg_flat_qk != FlatQk::F32 {
+            extra["decode_sg_flat_qk"] = tuning.decode_sg_flat_qk.name().into();
         }
     }
     Ok(Artifact {

@@ -53,7 +53,8 @@ pub fn wgsl_decode_concurrent_workgroups(group_size: u32, head_dim: u32) -> u32 
 /// attention took 20.5–21.2 µs a layer against the 4-subgroup form's 19.4–19.5; with 396
 /// (240–368 items) 17.9–18.5 against 19.5–19.6 in three pairs (RESULTS, "WGSL decode,
 /// session 20"). With Q·K in f32 (the f16 dot failed `tests/model_gpu.rs`'s parity on the
-/// H200) the form takes 102 registers, so 2 workgroups an SM, 264: there 18.4–18.6 µs a
+/// H200) the form takes 119 registers (session 21; the 102 read in session 20 was the
+/// scalar decode's), so 2 workgroups an SM, 264: there 18.4–18.6 µs a
 /// layer against 22.5–23.7 told 396 and 18.9–19.2 for 4 subgroups (RESULTS, "Session 20,
 /// lead calls", call 3).
 pub const WGSL_DECODE_CONCURRENT_WORKGROUPS_FLAT8_GQA_HD64: u32 = 264;

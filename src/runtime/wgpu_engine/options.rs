@@ -11,7 +11,7 @@
 //! names the closest known one ([`unknown_names`]). docs/DESIGN.md §7 has the table of
 //! these settings and their verdicts (benches/RESULTS.md).
 
-use crate::codegen::wgsl::{SgFlat, WgslTuning};
+use crate::codegen::wgsl::{FlatQk, SgFlat, WgslTuning};
 
 /// A `MOA_*` variable whose value its setting does not take.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -325,7 +325,10 @@ pub struct WgpuEngineOptions {
     /// 19.4–19.5 on the H200, session 20), and
     /// `MOA_WGSL_SG_FLAT_SUBGROUPS` (`2`, `4` or `8`: the flat form's subgroups a
     /// workgroup; unset: 8 at head_dim ≤ 64 in a GQA group, else 4,
-    /// [`WgslTuning::decode_sg_flat_subgroups`]);
+    /// [`WgslTuning::decode_sg_flat_subgroups`]), and `MOA_WGSL_SG_FLAT_QK` (`f32`, the
+    /// default, `h16`, `reload`, `h16-reload`: how the flat form forms Q·K,
+    /// [`WgslTuning::decode_sg_flat_qk`]; opt-in forms aiming at the f32 form's accuracy
+    /// within fewer registers, session 21);
     /// tests and benches may
     /// set any field. Speed only: every form matches the CPU reference (tests/model_gpu.rs,
     /// tests/wgsl_decode_forms.rs). The fused merge was slower in the engine's step
@@ -355,7 +358,7 @@ pub struct WgpuEngineOptions {
     /// resident workgroups the work-list model assumes when it picks each layer's chunk
     /// length (`runtime::worklist::choose_chunk`), as the decode bench's `auto@W` sets it.
     /// A decode form with other registers or another workgroup size holds another count
-    /// on an SM (the flat form with 8 subgroups: 256 invocations at 102 registers, 2 an SM,
+    /// on an SM (the flat form with 8 subgroups: 256 invocations at 119 registers, 2 an SM,
     /// 264 on the H200's 132 SMs). Ignored where `MOA_WGPU_DECODE_CHUNK` is set.
     pub decode_resident: Option<std::num::NonZeroU32>,
 }
@@ -564,6 +567,18 @@ impl WgpuEngineOptions {
                     &[("2", 2), ("4", 4), ("8", 8)],
                     d.wgsl_tuning.decode_sg_flat_subgroups,
                 )?,
+                decode_sg_flat_qk: choice(
+                    env,
+                    "MOA_WGSL_SG_FLAT_QK",
+                    "f32, h16, reload or h16-reload",
+                    &[
+                        ("f32", FlatQk::F32),
+                        ("h16", FlatQk::H16),
+                        ("reload", FlatQk::Reload),
+                        ("h16-reload", FlatQk::H16Reload),
+                    ],
+                    d.wgsl_tuning.decode_sg_flat_qk,
+                )?,
                 ..d.wgsl_tuning
             },
         })
@@ -615,6 +630,12 @@ impl WgpuEngineOptions {
                 t.decode_sg_flat_subgroups
             ));
         }
+        if t.decode_sg_flat_qk != d.decode_sg_flat_qk {
+            asked.push(format!(
+                "MOA_WGSL_SG_FLAT_QK={}",
+                t.decode_sg_flat_qk.name()
+            ));
+        }
 
         let rest = WgslTuning {
             decode_fused_merge: d.decode_fused_merge,
@@ -625,6 +646,7 @@ impl WgpuEngineOptions {
             decode_sg_flat: d.decode_sg_flat,
             decode_sg_flat_prefetch: d.decode_sg_flat_prefetch,
             decode_sg_flat_subgroups: d.decode_sg_flat_subgroups,
+            decode_sg_flat_qk: d.decode_sg_flat_qk,
             ..*t
         };
         if rest != d {
@@ -725,6 +747,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGSL_SG_FLAT",
     "MOA_WGSL_SG_FLAT_PREFETCH",
     "MOA_WGSL_SG_FLAT_SUBGROUPS",
+    "MOA_WGSL_SG_FLAT_QK",
 ];
 
 /// The WGSL decode kernel bench's own knobs (examples/wgpu_decode_bench.rs reads them;
@@ -754,6 +777,10 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGPU_SG_RES_EARLY",
+        "the output and down products' residual loaded before the K loop (its round trip off the chain after the barrier) changed neither product on the H200 (SmolLM2 16 x 4096, three pairs: out 4.58-4.70 against 4.56-4.81 us, down 6.53-6.77 against 6.54-6.68; device step 1555.6-1564.6 against 1564.1-1577.4, within the runs' spread) and was deleted (benches/RESULTS.md, wgpu engine session 21)",
+    ),
     (
         "MOA_WGSL_SG_FLAT_HALF",
         "the flat decode's steps of half a row's vectors a lane are no longer a choice: with V issued after the scores they are the flat form (80 registers against 168 for whole 32-slot blocks of K and V at once), 19.6-19.9 us a layer against the scalar decode's 21.4-22.5 on the H200, and the engine's default (benches/RESULTS.md, WGSL decode session 19)",
@@ -1239,5 +1266,38 @@ mod tests {
         assert!(w
             .iter()
             .all(|m| m.contains("is ignored") && m.contains("session 19")));
+    }
+
+    /// `MOA_WGSL_SG_FLAT_QK` (how the flat decode forms Q·K, `f32` by default): each value,
+    /// what the load line names, and a bad value an error naming the variable.
+    #[test]
+    fn flat_qk_form_is_read_from_the_environment() {
+        assert_eq!(
+            WgpuEngineOptions::default().wgsl_tuning.decode_sg_flat_qk,
+            FlatQk::F32
+        );
+        for (v, qk) in [
+            ("f32", FlatQk::F32),
+            ("h16", FlatQk::H16),
+            ("reload", FlatQk::Reload),
+            ("h16-reload", FlatQk::H16Reload),
+        ] {
+            let o =
+                WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_QK", v)])).unwrap();
+            assert_eq!(o.wgsl_tuning.decode_sg_flat_qk, qk);
+            assert_eq!(FlatQk::parse(v), Some(qk));
+            let asked = o.wgsl_tuning_asked();
+            if qk == FlatQk::F32 {
+                assert!(asked.is_empty(), "{asked:?}");
+            } else {
+                assert_eq!(asked, [format!("MOA_WGSL_SG_FLAT_QK={v}")]);
+            }
+        }
+        let err = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_QK", "f16")]))
+            .unwrap_err();
+        assert_eq!(
+            (err.name, err.value.as_str()),
+            ("MOA_WGSL_SG_FLAT_QK", "f16")
+        );
     }
 }

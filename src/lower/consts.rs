@@ -410,6 +410,11 @@ pub const CUDA_DECODE_WIDE_CLUSTERS: bool = false;
 /// per layer in median, slower on every plain list); GQA models take it through
 /// [`CUDA_DECODE_GQA_HALF_PARTIALS`].
 pub const CUDA_DECODE_HALF_PARTIALS: bool = false;
+/// CUDA decode: the last arrival merges from its own registers
+/// (`codegen::cuda::DecodeTuning::own_merge`, the letter `j`): its own partial stores and
+/// the fence before its release leave the critical path of a segment merged through L2.
+/// Off: opt-in until measured (session 21, benches/RESULTS.md decode "Session 21").
+pub const CUDA_DECODE_OWN_MERGE: bool = false;
 /// CUDA decode: GQA models (group ≥ 2) take half partials (`DecodeTuning::default_for`).
 /// Measured (session 20, benches/RESULTS.md decode "Session 20", Llama-3-8B, every layer,
 /// B = 16 and 4, 4k and 16k, three A/B passes): 0.990–0.996 of 4x3eqmsk's time in geometric

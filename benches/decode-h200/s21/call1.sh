@@ -73,6 +73,9 @@ timeout $(cap 40) python3 $C/decode_peers.py --spans $C/spans.json --batch 16,4 
   --replays 7 --json $R/peers.jsonl > $R/peers.md 2> $R/peers.err
 echo "peers rc=$? t=$(el)"; tail -2 $R/peers.err; pack peers
 # 4. The arrival's instructions in each decode cubin (hash, function, counts).
+#    (In call 1 this step ran past the call's 250 s limit over 217 cubins and returned
+#    nothing; the SASS was read on the CPU machine instead, with nvdisasm from the
+#    nvidia-cuda-nvdisasm wheel: benches/RESULTS.md decode "Session 21".)
 if command -v cuobjdump > /dev/null || [ -x /usr/local/cuda/bin/cuobjdump ]; then
   CO=$(command -v cuobjdump || echo /usr/local/cuda/bin/cuobjdump)
   for f in /tmp/cubins/*.cubin; do

@@ -34,8 +34,8 @@ echo "rc=$?" >> $R/check-vicuna-f16-4x3eiclmsj.txt; tail -3 $R/check-vicuna-f16-
 T="--no-dense --replays 7 --producer --launch pdl"
 run() { local tag=$1; shift
   timeout $(cap 20) $B/attention_bench "$@" $T --json $R/$tag.jsonl > $R/$tag.md 2> $R/$tag.err; echo "$tag rc=$? t=$(el)"; }
+run warm --model llama-3-8b:8:$L --batch 16 --prompt 4096 --layers 0 --variants 4x3eqmskv
 P="--model llama-3-8b:8:$L --batch 16 --prompt 4096 --layers 1,2,7,12,16,22,27,29"
-run warm $P --variants 4x3eqmskv --layers 0
 for pass in 1 2; do
   run pad0-A$pass $P --variants 4x3eqmskv
   run pad0-B$pass $P --variants 4x3eqmskvj

@@ -21,7 +21,7 @@ use clap::Parser;
 use moa::codegen::cuda::{decode_key_tile, decode_max_cluster, DecodeTuning};
 use moa::lower::{lower, CacheLayout, KernelModule, StorageType};
 use moa::plan::{upstream, ModelShape, Plan};
-use moa::runtime::cuda::{CudaAttention, CudaError, DecodeCall, DEFAULT_ARCH};
+use moa::runtime::cuda::{CudaAttention, CudaError, DecodeCall, DevBuf, DEFAULT_ARCH};
 use moa::runtime::cuda_bench::{current_slots, l2_bytes, time_graph, Filler, Producer, Timing};
 use moa::runtime::worklist::{
     choose_split_in, cuda_chunk_policy, ChunkPolicy, DecodeSlots, DecodeWork, FluidModel,
@@ -85,6 +85,12 @@ struct Args {
     spans: Option<PathBuf>,
     #[arg(long, default_value_t = 0)]
     device: usize,
+    /// A placement probe: before each copy's K and V caches, allocate (and keep until the
+    /// layer is timed) this many MiB, so the caches land at other device addresses than
+    /// without it; 0 = none. Session 21 saw kernels whose executed path is the same differ
+    /// by up to ±2.8 µs per layer on cluster lists: this tells addresses from code.
+    #[arg(long, default_value_t = 0)]
+    pad_mib: u32,
     /// No GPU: print, as JSON lines, the chunk and item count each chunk policy picks for
     /// every layer and configuration, with this many decode blocks resident (the H200
     /// runs 264 of the default 4x3 kernel), then exit. `auto` is the CUDA runtime's policy.
@@ -131,7 +137,9 @@ fn dense_plan(mut shape: ModelShape) -> Result<Plan, moa::plan::PlanError> {
 }
 
 /// Rows at position N − 1 (every span full), `copies` independent caches so that the
-/// graph's launches rotate over more bytes than L2 holds.
+/// graph's launches rotate over more bytes than L2 holds; `pad_mib` MiB allocated before
+/// each copy's caches (`--pad-mib`), returned beside the calls to keep them allocated.
+#[allow(clippy::too_many_arguments)]
 fn prepare(
     gpu: &CudaAttention,
     filler: &Filler,
@@ -140,7 +148,8 @@ fn prepare(
     rows: u32,
     copies: u32,
     (policy, key_tile): (Option<ChunkPolicy>, u32),
-) -> Result<Vec<DecodeCall>, CudaError> {
+    pad_mib: u32,
+) -> Result<(Vec<DecodeCall>, Vec<DevBuf>), CudaError> {
     let m = gpu.module();
     let (hq, d) = (m.shape.q_heads as usize, m.shape.head_dim as usize);
     let row_pos = vec![layout.n_tokens - 1; rows as usize];
@@ -149,8 +158,14 @@ fn prepare(
         .map(|p| choose_split_in(p, layout, &row_pos, key_tile, gpu.decode_resident(), group));
     let cache_len = rows as usize * layout.row_slots as usize * d;
     let mut calls = Vec::new();
+    let mut pads = Vec::new();
+    // 2-byte elements (bf16 / f16; f32 takes twice the bytes).
+    let pad_len = pad_mib as usize * (1 << 19);
     for c in 0..copies {
         let mut q = gpu.zeros(rows as usize * hq * d)?;
+        if pad_len > 0 {
+            pads.push(gpu.zeros(pad_len)?);
+        }
         let mut k = gpu.zeros(cache_len)?;
         let mut v = gpu.zeros(cache_len)?;
         filler.fill(&mut q, m.storage, 3 * c + 1)?;
@@ -158,7 +173,7 @@ fn prepare(
         filler.fill(&mut v, m.storage, 3 * c + 3)?;
         calls.push(gpu.prepare_decode_split(layer, layout, &row_pos, q, k, v, split)?);
     }
-    Ok(calls)
+    Ok((calls, pads))
 }
 
 fn time_calls(
@@ -428,7 +443,7 @@ fn run(args: &Args) -> Result<(), String> {
                                 0,
                             )
                         } else {
-                            let dcalls = prepare(
+                            let (dcalls, _dpads) = prepare(
                                 &dense,
                                 &dense_filler,
                                 0,
@@ -436,6 +451,7 @@ fn run(args: &Args) -> Result<(), String> {
                                 rows,
                                 copies_for(dbytes),
                                 (chunk, key_tile),
+                                args.pad_mib,
                             )
                             .map_err(err)?;
                             let dt = time_calls(&dense, &dcalls, args, false).map_err(err)?;
@@ -458,6 +474,7 @@ fn run(args: &Args) -> Result<(), String> {
                             );
                             let (chosen, cluster) = (split.chunk, split.cluster);
                             let mut calls = Vec::new();
+                            let mut _pads = Vec::new();
                             // With --producer: the producer alone on this layer's calls.
                             let mut alone: Option<ProducerInputs> = None;
                             for launch in &args.launch {
@@ -468,7 +485,7 @@ fn run(args: &Args) -> Result<(), String> {
                                 let key = (rows, prompt, li, chosen, cluster, split.packed, pdl);
                                 let reused = timed.get(&key).copied();
                                 if reused.is_none() && calls.is_empty() {
-                                    calls = prepare(
+                                    (calls, _pads) = prepare(
                                         &gpu,
                                         &filler,
                                         li,
@@ -476,6 +493,7 @@ fn run(args: &Args) -> Result<(), String> {
                                         rows,
                                         copies_for(bytes),
                                         (chunk, key_tile),
+                                        args.pad_mib,
                                     )
                                     .map_err(err)?;
                                 }
@@ -545,7 +563,7 @@ fn run(args: &Args) -> Result<(), String> {
                                         "dense_kv_bytes": dbytes, "dense_tbps": drate,
                                         "dense_chunk": dchunk, "launch": launch,
                                         "producer": producer.is_some(), "pair_us": pair_us,
-                                        "producer_us": producer_us,
+                                        "producer_us": producer_us, "pad_mib": args.pad_mib,
                                     });
                                     writeln!(f, "{line}").map_err(|e| e.to_string())?;
                                 }

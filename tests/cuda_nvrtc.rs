@@ -338,6 +338,8 @@ fn decode_variants_compile_for_sm90() {
                 "4x3we",
                 "4x3ez",
                 "4x3eqmskh",
+                "4x3eqmskvj",
+                "4x3eiclmsj",
             ] {
                 let tuning: cuda::DecodeTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
                 let arts = cuda::generate_tuned(&module, tuning).unwrap_or_else(|e| panic!("{e}"));

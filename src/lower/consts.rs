@@ -419,6 +419,17 @@ pub const CUDA_DECODE_WIDE_CLUSTERS: bool = false;
 /// per layer in median, slower on every plain list); GQA models take it through
 /// [`CUDA_DECODE_GQA_HALF_PARTIALS`].
 pub const CUDA_DECODE_HALF_PARTIALS: bool = false;
+/// CUDA decode: the last arrival merges from its own registers
+/// (`codegen::cuda::DecodeTuning::own_merge`, the letter `j`): its own partial stores and
+/// the fence before its release leave the critical path of a segment merged through L2.
+/// Off: measured (session 21, benches/RESULTS.md decode "Session 21", both upstream plans,
+/// every layer, three A/B passes) a tie on Llama-3-8B's one-wave B = 4 16k lists (+0.00 µs
+/// per layer in median: the merger waits for the latest peer's publication instead of its
+/// own fence), −0.14 / −0.26 µs in median on Vicuna-7B at B = 4 4k / 16k (faster in every
+/// pass on 13 of 32 layers; 18 → 19–20 layers ≥ 3.8 TB/s at 4k), and on Llama's cluster
+/// lists, whose path it does not change, −2.8 to +2.6 µs on single layers (27 and 29 at
+/// B = 16 4k, two of the missing cells, +0.3 to +1.1).
+pub const CUDA_DECODE_OWN_MERGE: bool = false;
 /// CUDA decode: GQA models (group ≥ 2) take half partials (`DecodeTuning::default_for`).
 /// Measured (session 20, benches/RESULTS.md decode "Session 20", Llama-3-8B, every layer,
 /// B = 16 and 4, 4k and 16k, three A/B passes): 0.990–0.996 of 4x3eqmsk's time in geometric

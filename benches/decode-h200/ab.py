@@ -1,17 +1,19 @@
 #!/usr/bin/env python3
-"""Session 20's decode tables (benches/decode-h200/s20/call1.sh).
+"""A/B decode tables of one attention_bench call (sessions 20 and 21's call1.sh).
 
-    python3 ab.py CALL_DIR
+    python3 ab.py CALL_DIR [LLAMA_A LLAMA_B VICUNA_A VICUNA_B]
 
 (the folder the call's results.tgz, kept as CALL_DIR/raw.tgz, unpacks into). CALL_DIR holds,
-per model (llama, vicuna), the blocks A1 B1 B2 A2 A3 B3 (.jsonl; A = the default, 4x3eqmsk
-for Llama-3-8B and 4x3eiclms for Vicuna-7B, B = the same with half partials `v`), each over
-every layer at B = 16 / 4, 4k / 16k, and peers.jsonl (SDPA dense after the same writes).
+per model (llama, vicuna), the blocks A1 B1 B2 A2 A3 B3 (.jsonl; A = the default, B = the
+same with the letter under test), each over every layer at B = 16 / 4, 4k / 16k, and
+peers.jsonl (SDPA dense after the same writes). The variants default to session 21's
+(A 4x3eqmskv / 4x3eiclms, B with `j`, the last arrival merging from its registers); session
+20's call is `ab.py CALL_DIR 4x3eqmsk 4x3eqmskv 4x3eiclms 4x3eiclmsv` (B = half partials `v`).
 1. Per model, configuration and kernel: TB/s over the plan's bytes (min / geometric mean)
    per pass, layers >= 0.95 x SDPA and >= 3.8 TB/s, time / A of the same pass.
 2. A/B with A/A, µs per layer: median [min, max] of B - A per pass, A2 - A1 and A3 - A1,
    layers where B is faster in every pass, split by the list: plain with split segments
-   (where `v` changes the kernel's path), clusters, or no segment split.
+   (where the letter changes the kernel's path), clusters, or no segment split.
 3. The cells that miss a target with A (Llama B = 16 below 0.95 x SDPA; B = 4 below 3.8
    TB/s), A and B per pass.
 """
@@ -20,8 +22,8 @@ import math
 import statistics
 import sys
 
-MODELS = {"llama": ("llama-3-8b", 8, "4x3eqmsk", "4x3eqmskv"),
-          "vicuna": ("vicuna-7b", 32, "4x3eiclms", "4x3eiclmsv")}
+MODELS = {"llama": ("llama-3-8b", 8, "4x3eqmskv", "4x3eqmskvj"),
+          "vicuna": ("vicuna-7b", 32, "4x3eiclms", "4x3eiclmsj")}
 PASSES = (1, 2, 3)
 
 
@@ -52,6 +54,12 @@ def kind(r, kv):
 
 def main():
     d = sys.argv[1]
+    if len(sys.argv) == 6:
+        la, lb, va, vb = sys.argv[2:]
+        MODELS["llama"] = ("llama-3-8b", 8, la, lb)
+        MODELS["vicuna"] = ("vicuna-7b", 32, va, vb)
+    elif len(sys.argv) != 2:
+        sys.exit(__doc__)
     peers = load(f"{d}/peers.jsonl")
     for tag, (model, kv, A, B) in MODELS.items():
         runs = {}

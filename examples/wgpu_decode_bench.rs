@@ -1194,7 +1194,9 @@ fn layers_vs_copy(
 /// (registers per invocation, shared memory, binary size, as the driver names them),
 /// since wgpu shows none of it. PLAN is an upstream JSON plan (32 layers, head_dim 128,
 /// `KV_HEADS` KV heads) or a moa TOML plan (`-` for KV_HEADS). The kernels are generated
-/// with the bench's tuning knobs (`wgsl_artifacts`), f16 storage, and translated to
+/// with the bench's tuning knobs (`wgsl_artifacts`), the decode in the engine's form (the
+/// flat form on subgroups) unless `MOA_WGSL_SG_DECODE` says otherwise (`0`: the scalar
+/// decode; the first line names the form), f16 storage, and translated to
 /// SPIR-V by naga with the options wgpu 30 uses on Vulkan 1.3 (index clamps and loop
 /// counters unless `MOA_WGSL_CHECKS=0`, workgroup memory zero-filled by the driver
 /// unless `MOA_WGSL_ZERO_INIT=0`), then built on the first GPU through raw Vulkan with
@@ -1233,10 +1235,28 @@ mod regs {
         };
         let mut module = lower(&plan, StorageType::F16);
         module.layers.retain(|s| layers.contains(&s.layer));
+        // The engine's decode unless told otherwise: the flat form on subgroups
+        // (`runtime::wgpu_engine::engine_wgsl_tuning`); `MOA_WGSL_SG_DECODE=0` reads the
+        // scalar decode. Sessions 20 and 21 read the scalar decode's 102 registers as the
+        // flat form's through the bench's own default (benches/RESULTS.md, "WGSL decode,
+        // session 21").
+        if std::env::var_os("MOA_WGSL_SG_DECODE").is_none() {
+            std::env::set_var("MOA_WGSL_SG_DECODE", "1");
+            if std::env::var_os("MOA_WGSL_SG_FLAT").is_none() {
+                std::env::set_var("MOA_WGSL_SG_FLAT", "late");
+            }
+        }
+        let form = match std::env::var("MOA_WGSL_SG_DECODE").as_deref() {
+            Ok("0") => "scalar decode",
+            _ => match std::env::var("MOA_WGSL_SG_FLAT").as_deref() {
+                Ok("1") | Ok("late") => "flat decode on subgroups",
+                _ => "decode on subgroups",
+            },
+        };
         let artifacts = super::wgsl_artifacts(&module)?;
         let opts = super::pipeline_options();
         let vk = Vulkan::new()?;
-        println!("regs on {} ({})", vk.name, vk.driver);
+        println!("regs on {} ({}), the {form}", vk.name, vk.driver);
         for a in &artifacts {
             for k in &a.kernels {
                 // The scalar decode, or the decode on subgroups where it was asked

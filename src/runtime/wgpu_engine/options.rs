@@ -700,8 +700,10 @@ impl WgpuEngineOptions {
 /// side, at 80 registers (benches/RESULTS.md, "WGSL decode, session 19"). The flat
 /// form's subgroups a workgroup are its own choice
 /// ([`WgslTuning::decode_sg_flat_subgroups`] = 0): 8 at head_dim ≤ 64 in a GQA group,
-/// whose work list the chunk model then picks for 3 resident workgroups an SM: 17.9–18.5
-/// µs a layer against 19.5–19.6 with 4 (RESULTS, "WGSL decode, session 20").
+/// whose work list the chunk model then picks for the residency of its registers (with
+/// Q·K in f32, 119 registers: 2 workgroups of 256 an SM, 264 on the H200;
+/// `lower::consts::WGSL_DECODE_CONCURRENT_WORKGROUPS_FLAT8_GQA_HD64`): 18.3–18.6 µs a
+/// layer against 18.8–19.1 with 4 (RESULTS, "Session 21, lead calls (H200)").
 pub fn engine_wgsl_tuning() -> WgslTuning {
     WgslTuning {
         decode_subgroup: Some(0),

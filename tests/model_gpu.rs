@@ -1168,10 +1168,10 @@ fn subgroup_products_match_the_cpu_reference() {
     // (KSPLIT, column groups a workgroup): the default groups at every KSPLIT, then one
     // and two groups (session 17: fewer groups, more workgroups; KSPLIT 8 chosen per
     // product or fixed).
-    // Then x staged in workgroup memory (session 21, `MOA_WGPU_SG_XSTAGE`): f16 and f32,
-    // the chosen chunk (all of the tiny model's K = 64 in one) and chunks of 8 and 12
-    // 4-vectors (two and two partial ones over K / 4 = 16; the MLP's 64 → 16 as well),
-    // at the default groups and at one group of KSPLIT 8.
+    // Then x staged in workgroup memory (session 21, `MOA_WGPU_SG_XSTAGE`): f16 (f32 on
+    // the f32 engines) and f32, the chosen chunk (the tiny model's K / 4 = 16 in one),
+    // chunks of 12 (a whole one and a partial one) and of 8 (two), at the default groups,
+    // KSPLIT 1, and one group of KSPLIT 8.
     let (f16, f32) = (Some(StorageType::F16), Some(StorageType::F32));
     let choices = [
         (None, None, None, None),

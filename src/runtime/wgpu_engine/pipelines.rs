@@ -24,8 +24,8 @@ pub struct SubgroupProducts {
     /// more). Bounded per KSPLIT by 256 invocations a workgroup ([`groups_for`]).
     pub groups: Option<u32>,
     /// x staged in workgroup memory in this type (`XSTAGE`, `MOA_WGPU_SG_XSTAGE`: f16 or
-    /// f32; f16 falls back to f32 on a device without `SHADER_F16`); `None` (the
-    /// default) reads x from storage in the K loop.
+    /// f32; f16 is f32 on an engine of f32 storage or a device without `SHADER_F16`);
+    /// `None` (the default) reads x from storage in the K loop.
     pub x_stage: Option<StorageType>,
     /// 4-vectors of K a staged chunk (`XCH`); `None`: [`stage_chunk`]'s choice. Capped by
     /// the adapter's workgroup memory; tests set a small one to run several chunks.
@@ -382,7 +382,10 @@ impl Pipelines {
                     let stage = match sg_choice.x_stage {
                         None => None,
                         Some(asked) => {
+                            // f16 only on an f16-storage engine (an f32 engine keeps
+                            // f32 activations end to end).
                             let ty = if asked == StorageType::F16
+                                && storage == StorageType::F16
                                 && device.features().contains(wgpu::Features::SHADER_F16)
                             {
                                 StorageType::F16

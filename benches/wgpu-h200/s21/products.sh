@@ -45,12 +45,13 @@ s=$(date +%s); END=${END:-88}
 el() { echo "[t=$(( $(date +%s) - s ))s] $*" | tee -a "$R/times.txt"; }
 left() { [ $(( $(date +%s) - s )) -lt $(( END - $1 )) ]; }
 save() { tar czf "${OUT:-/tmp}/s21-products.tgz" -C "$R" . 2>/dev/null; }
-for b in /tmp/wpe /tmp/wdb; do [ -x $b ] || { el "no $b"; exit 1; }; done
+WPE=${WPE:-/tmp/wpe}; WDB=${WDB:-/tmp/wdb}
+for b in "$WPE" "$WDB"; do [ -x "$b" ] || { el "no $b"; exit 1; }; done
 export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
 [ -d "${XDG_RUNTIME_DIR:-/nonexistent}" ] || export XDG_RUNTIME_DIR=$(mktemp -d)
 el "start ($D)"
 # 1. Registers of the products (the driver's statistics).
-timeout 15 /tmp/wdb regs-products 8:1,8:1:f16:256,8:1:f32:160,4:1,4:1:f16:256,4:1:f32:128,4:2:f16:256 \
+timeout 15 "$WDB" regs-products 8:1,8:1:f16:256,8:1:f32:160,4:1,4:1:f16:256,4:1:f32:128,4:2:f16:256 \
   > "$R/regs.txt" 2>&1; el "regs rc=$?"
 grep -E "^regs matvec" "$R/regs.txt" | sed -E 's/^regs matvec_sg //; s/: threads ([0-9]+).*Register_Count=([0-9]+).*Shared_Memory_Size=([0-9]+).*/: threads \1, regs \2, shared \3/' \
   | cut -c1-150; grep -m2 -i -E "error|usage" "$R/regs.txt"; save
@@ -60,7 +61,7 @@ P=plans/smollm2-135m-moa-50.toml
 A="--like smollm2-135m --rows 16 --new 64 --profile 5 --plan $P --prompt 4096"
 envof() { case $1 in def*) echo "MOA_WGPU_COOP_ATTN=0";; stg*) echo "MOA_WGPU_SG_XSTAGE=f16";; esac; }
 step() { local name=$1 par=$2 cap=$3; left $(( cap + 2 )) || { el "skip $name"; return; }
-  env $(envof $name) timeout $cap /tmp/wpe $A --parity $par > "$R/$name.txt" 2>&1; el "$name rc=$?"
+  env $(envof $name) timeout $cap "$WPE" $A --parity $par > "$R/$name.txt" 2>&1; el "$name rc=$?"
   grep -h -E "max .logit err|panicked|wgpu_products_engine: " "$R/$name.txt" | cut -c1-200 | head -2; save; }
 RUNS="def1:24:26 stg1:24:20 stg2:0:12 def2:0:12 def3:0:12 stg3:0:12"
 for r in $RUNS; do IFS=: read -r n p c <<< "$r"; step "$n" "$p" "$c"; done
@@ -78,9 +79,9 @@ summary() { printf "%-5s %6s %7s %7s %6s %6s %5s %5s %5s %5s %s\n" run tok/s ms/
 summary > "$R/summary.txt"; cat "$R/summary.txt"; save
 # 3. Other staged forms over the same caches, if time is left (~15 s).
 if left 16; then T=$(( END - $(date +%s) + s - 1 ))
-  timeout $T /tmp/wpe $A --parity 0 --sg-variants "-:-:0:0;-:-:0:f32;-:2:0:f16;-:-:0:f16;-:-:0:0" > "$R/variants.txt" 2>&1
+  timeout $T "$WPE" $A --parity 0 --sg-variants "-:-:0:0;-:-:0:f32;-:2:0:f16;-:-:0:f16;-:-:0:0" > "$R/variants.txt" 2>&1
   el "variants rc=$?"
   grep -E "^variant .*(step per|: subgroup)|^  *(attention|qkv|out|down|step):" "$R/variants.txt" \
-    | sed -E 's/ decode step per dispatch kind.*//; s/dispatches, +//; s/ us host finish//' | cut -c1-120 | tail -30
+    | sed -E 's/ decode step per dispatch kind.*//; s/dispatches, +//; s/ us host finish//' | cut -c1-230 | tail -30
 else el "skip variants"; fi
 el done; save

@@ -186,8 +186,8 @@ impl SgPipes {
         ks
     }
 
-    /// `, x staged (f16, chunks of C at KSPLIT k, …)` where x is staged in workgroup
-    /// memory, else empty: for [`super::WgpuEngine::decode_products`].
+    /// `, x staged in f16, chunks of 4-vectors: C at KSPLIT k, …` where x is staged in
+    /// workgroup memory, else empty: for [`super::WgpuEngine::decode_products`].
     pub(super) fn stage_description(&self) -> String {
         let sets = self
             .sets
@@ -200,7 +200,7 @@ impl SgPipes {
         match self.sets[0].stage {
             None => String::new(),
             Some(x) => format!(
-                ", x staged in {} (chunks of {} 4-vectors)",
+                ", x staged in {}, chunks of 4-vectors: {}",
                 x.ty.name(),
                 chunks.join(", ")
             ),

@@ -1287,17 +1287,15 @@ mod regs {
         Ok(())
     }
 
-    /// `wgpu_decode_bench regs-products KSPLIT:GROUPS[:XSTAGE:CHUNK][,...] [DIAG]`: the
-    /// driver's statistics of the engine's decode products on subgroups (`matvec_sg.wgsl`,
-    /// f16 weights, subgroups of 32) for each (KSPLIT, column groups a workgroup; with
-    /// XSTAGE `f16` or `f32` x staged in workgroup memory in chunks of CHUNK 4-vectors), three
+    /// `wgpu_decode_bench regs-products KSPLIT:GROUPS[,...] [DIAG]`: the driver's
+    /// statistics of the engine's decode products on subgroups (`matvec_sg.wgsl`, f16
+    /// weights, subgroups of 32) for each (KSPLIT, column groups a workgroup), three
     /// inputs: the f16 attention output (the output product), f32 (the down product) and
     /// f32 with the RMSNorm in the K loop (the QKV and gate/up products' loop). Without
     /// naga's runtime checks, as the engine builds them (`MOA_WGPU_UNCHECKED`).
     pub fn products(args: &[String]) -> Result<(), String> {
-        use moa::runtime::shaders::{Types, XStage, MATVEC_SG};
-        let usage =
-            "usage: wgpu_decode_bench regs-products KSPLIT:GROUPS[:XSTAGE:CHUNK][,...] [DIAG]";
+        use moa::runtime::shaders::{Types, MATVEC_SG};
+        let usage = "usage: wgpu_decode_bench regs-products KSPLIT:GROUPS[,...] [DIAG]";
         let [list, rest @ ..] = args else {
             return Err(usage.into());
         };
@@ -1312,27 +1310,10 @@ mod regs {
         // Every SPIR-V first (a naga error shows without a driver), then the driver.
         let mut built = Vec::new();
         for pair in list.split(',') {
-            let bad = || format!("`{pair}`: {usage}");
-            let f: Vec<&str> = pair.split(':').collect();
-            let num = |v: &str| v.parse::<u32>().map_err(|_| bad());
-            let (ks, groups, stage) = match f[..] {
-                [a, b] => (num(a)?, num(b)?, None),
-                [a, b, x, c] => {
-                    let ty = match x {
-                        "f16" => StorageType::F16,
-                        "f32" => StorageType::F32,
-                        _ => return Err(bad()),
-                    };
-                    let (ks, groups) = (num(a)?, num(b)?);
-                    let stage = XStage {
-                        ty,
-                        chunk: num(c)?,
-                        subgroups: ks * groups,
-                    };
-                    (ks, groups, Some(stage))
-                }
-                _ => return Err(bad()),
-            };
+            let (ks, groups) = pair
+                .split_once(':')
+                .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)))
+                .ok_or_else(|| format!("`{pair}`: {usage}"))?;
             for (what, input, mode) in [
                 ("out (f16 x)", StorageType::F16, 0.0),
                 ("down (f32 x)", StorageType::F32, 0.0),
@@ -1352,21 +1333,13 @@ mod regs {
                     ("DIAG", diag),
                 ];
                 let spv = spirv(
-                    &MATVEC_SG.source_staged(types, stage),
+                    &MATVEC_SG.source(types),
                     MATVEC_SG.entry_point,
                     opts,
                     &constants,
                 )?;
-                let staged = stage.map_or(String::new(), |x| {
-                    format!(
-                        " x staged {} chunk {} ({} B)",
-                        x.ty.name(),
-                        x.chunk,
-                        x.bytes()
-                    )
-                });
                 let name = format!(
-                    "matvec_sg KSPLIT {ks} groups {groups} DIAG {diag}{staged} {what}: threads {}",
+                    "matvec_sg KSPLIT {ks} groups {groups} DIAG {diag} {what}: threads {}",
                     ks * groups * 32
                 );
                 built.push((name, spv));

@@ -30,7 +30,6 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use moa::lower::StorageType;
 use moa::model::random::{like, random_model};
 use moa::model::{CpuReference, LlamaConfig, Masking};
 use moa::plan::{upstream, Plan};
@@ -62,9 +61,6 @@ fn ids(n: usize, seed: u64, vocab: usize) -> Vec<u32> {
         .collect()
 }
 
-/// One `--sg-variants` entry: KSPLIT, column groups, DIAG, x staged in this type.
-type SgVariant = (Option<u32>, Option<u32>, u32, Option<StorageType>);
-
 struct Args {
     like: String,
     rows: usize,
@@ -78,12 +74,11 @@ struct Args {
     profile: usize,
     /// Also time the first prefill pass per dispatch kind (each kind once).
     profile_prefill: bool,
-    /// `--sg-variants "KSPLIT:GROUPS:DIAG[:XSTAGE];..."` (`-` for auto; XSTAGE `0`, `f16`
-    /// or `f32`, x staged in workgroup memory, default 0): after the run, the decode
+    /// `--sg-variants "KSPLIT:GROUPS:DIAG;..."` (`-` for auto): after the run, the decode
     /// products on subgroups rebuilt with each (`set_subgroup_matvec`, `set_sg_diag`) and
     /// the step profiled again over the same request's caches (no reload, no prefill),
     /// with a parity check for DIAG 0: A/B/A/B in one process.
-    sg_variants: Vec<SgVariant>,
+    sg_variants: Vec<(Option<u32>, Option<u32>, u32)>,
     /// `--chunks "C,..."`: after the run, a new request per chunk length C in slots (0:
     /// the work-list model's per-layer choice; `set_decode_chunk`), prefilled, three
     /// greedy steps, and its step profiled (before any `--sg-variants`).
@@ -123,8 +118,7 @@ fn args() -> Result<Args, Error> {
                 }
             }
             "--sg-variants" => {
-                let bad =
-                    |v: &str| format!("--sg-variants: `{v}` is not KSPLIT:GROUPS:DIAG[:XSTAGE]");
+                let bad = |v: &str| format!("--sg-variants: `{v}` is not KSPLIT:GROUPS:DIAG");
                 let opt = |x: &str| -> Result<Option<u32>, String> {
                     if x == "-" {
                         Ok(None)
@@ -134,19 +128,11 @@ fn args() -> Result<Args, Error> {
                 };
                 for v in value()?.split(';').filter(|v| !v.is_empty()) {
                     let f: Vec<&str> = v.split(':').collect();
-                    let (ks, g, d, x) = match f[..] {
-                        [ks, g, d] => (ks, g, d, "0"),
-                        [ks, g, d, x] => (ks, g, d, x),
-                        _ => return Err(bad(v).into()),
-                    };
-                    let x = match x {
-                        "0" => None,
-                        "f16" => Some(StorageType::F16),
-                        "f32" => Some(StorageType::F32),
-                        _ => return Err(bad(v).into()),
+                    let [ks, g, d] = f[..] else {
+                        return Err(bad(v).into());
                     };
                     a.sg_variants
-                        .push((opt(ks)?, opt(g)?, d.parse().map_err(|_| bad(v))?, x));
+                        .push((opt(ks)?, opt(g)?, d.parse().map_err(|_| bad(v))?));
                 }
             }
             other => return Err(format!("unknown option {other}").into()),
@@ -344,12 +330,11 @@ fn run() -> Result<(), Error> {
             }
         }
         if !a.sg_variants.is_empty() {
-            let name = |&(ksplit, groups, diag, x): &SgVariant| {
+            let name = |&(ksplit, groups, diag): &(Option<u32>, Option<u32>, u32)| {
                 format!(
-                    "ksplit {} groups {} diag {diag} xstage {}",
+                    "ksplit {} groups {} diag {diag}",
                     ksplit.map_or("auto".into(), |k: u32| k.to_string()),
-                    groups.map_or("auto".into(), |g: u32| g.to_string()),
-                    x.map_or("0", |t| t.name())
+                    groups.map_or("auto".into(), |g: u32| g.to_string())
                 )
             };
             // Parity of each distinct real variant first: the CPU reference's seconds
@@ -357,18 +342,13 @@ fn run() -> Result<(), Error> {
             // (session 17, call 1: rows after a parity check ran up to 3x slow as a whole).
             let mut checked = Vec::new();
             for v in &a.sg_variants {
-                let &(ksplit, groups, diag, x_stage) = v;
+                let &(ksplit, groups, diag) = v;
                 if diag != 0 || checked.contains(v) {
                     continue;
                 }
                 checked.push(*v);
                 gpu.set_sg_diag(0)?;
-                gpu.set_subgroup_matvec(Some(SubgroupProducts {
-                    ksplit,
-                    groups,
-                    x_stage,
-                    x_stage_chunk: None,
-                }))?;
+                gpu.set_subgroup_matvec(Some(SubgroupProducts { ksplit, groups }))?;
                 println!("variant {}: {}", name(v), gpu.decode_products());
                 if let Some(cpu) = &cpu {
                     println!(
@@ -380,14 +360,9 @@ fn run() -> Result<(), Error> {
             }
             let reps = a.profile.max(1);
             for v in &a.sg_variants {
-                let &(ksplit, groups, diag, x_stage) = v;
+                let &(ksplit, groups, diag) = v;
                 gpu.set_sg_diag(diag)?;
-                gpu.set_subgroup_matvec(Some(SubgroupProducts {
-                    ksplit,
-                    groups,
-                    x_stage,
-                    x_stage_chunk: None,
-                }))?;
+                gpu.set_subgroup_matvec(Some(SubgroupProducts { ksplit, groups }))?;
                 // One untimed profile first: the pipelines' first use and the GPU's clocks
                 // after the host's rebuild.
                 gpu.profile_decode(&req, reps)?;

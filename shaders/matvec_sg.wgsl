@@ -44,16 +44,6 @@ override WG: u32 = 64u;
 // weights-only twin (every weight load of 3, no x load: 3 against 4 is what x's 16 rows
 // of loads a weight vector cost); 5 its x-only twin (every x load of 3, no weight load).
 override DIAG: u32 = 0u;
-// x staged in workgroup memory (`MOA_WGPU_SG_XSTAGE`, opt-in). The host prepends
-// `const XSTAGE`, `const XCH`, `const PS_LEN`, `alias ytype` and the `xs` array:
-// XSTAGE 0 (the default form: x read from storage in the K loop; XCH 1, PS_LEN 32, an
-// unused 16-byte xs); 1: the K loop walks K in chunks of XCH 4-vectors: the whole
-// workgroup loads the chunk of its 16 rows once (coalesced, after the input op: SwiGLU's
-// exp once an element, not once a column group), `ytype` (f16 or f32) in xs[row · XCH +
-// j], one barrier, then each lane reads its x from xs. What it removes is the K loop's
-// dependent round trips to L2 (a lane's 16 x loads a weight vector, issued in a few
-// batches under register pressure, become one batch of the staging loop and workgroup
-// loads), and with GROUPS > 1 the other column groups' loads of the same x.
 
 struct Params {
     n_rows: u32,
@@ -84,9 +74,7 @@ struct Sums {
 
 // Per subgroup of the workgroup (at most 256 / 8), its reduced sums: [r] = the 4 columns
 // of block row r (0..16), [16 + g] = the sums of squares of rows 4g..4g+4.
-// PS_LEN (from the host): 32 (every subgroup a 256-invocation workgroup of subgroups of
-// 8), or with XSTAGE the workgroup's own subgroups (WG / SG), leaving xs the room.
-var<workgroup> part_sums: array<array<vec4<f32>, 20>, PS_LEN>;
+var<workgroup> part_sums: array<array<vec4<f32>, 20>, 32>;
 
 // x[row, 4j..4j+4] after the input op (before any RMSNorm scale).
 fn load_x(row: u32, j: u32) -> vec4<f32> {
@@ -118,18 +106,8 @@ fn load_wt(cols: vec4<u32>, j: u32) -> mat4x4<f32> {
     ));
 }
 
-// One K step of one group of 4 rows (first row r0, clamped to the last row). With
-// XSTAGE, r0 is the block's row (0..16) and j the chunk's 4-vector (xs holds the rows
-// already clamped).
+// One K step of one group of 4 rows (first row r0, clamped to the last row).
 fn rows4(r0: u32, j: u32) -> mat4x4<f32> {
-    if (XSTAGE != 0u) {
-        return mat4x4<f32>(
-            vec4<f32>(xs[r0 * XCH + j]),
-            vec4<f32>(xs[(r0 + 1u) * XCH + j]),
-            vec4<f32>(xs[(r0 + 2u) * XCH + j]),
-            vec4<f32>(xs[(r0 + 3u) * XCH + j]),
-        );
-    }
     let last = select(params.n_rows - 1u, 0u, DIAG == 2u);
     return mat4x4<f32>(
         load_x(min(r0, last), j),
@@ -232,49 +210,6 @@ fn product(cols: vec4<u32>, t0: u32, lane: u32, part: u32) -> Sums {
         acc = step(acc, load_wt(cols, j) * live, t0, n_groups, j, live);
     }
     return acc;
-}
-
-// `product` with x staged in workgroup memory (XSTAGE 1): the K loop in chunks of XCH
-// 4-vectors. Called by the whole workgroup in workgroup-uniform control flow (its
-// barriers); `lid` the invocation's index in the workgroup. Within a chunk of cn
-// 4-vectors, subgroup `part`'s lanes take part · SG + lane + every KSPLIT · SG, as
-// `product` does over K (every lane of a subgroup runs the same trips).
-fn product_staged(cols: vec4<u32>, t0: u32, lane: u32, part: u32, lid: u32) -> Sums {
-    let k4 = params.k / 4u;
-    let n_groups = n_groups(t0);
-    let zero = mat4x4<f32>();
-    var acc = Sums(zero, zero, zero, zero, zero);
-    let stride = KSPLIT * SG;
-    let last = params.n_rows - 1u;
-    let rows = 4u * n_groups;
-    for (var c0 = 0u; c0 < k4; c0 += XCH) {
-        let cn = min(XCH, k4 - c0);
-        // The previous chunk's reads are done before its x is overwritten.
-        workgroupBarrier();
-        for (var e = lid; e < 16u * XCH; e += WG) {
-            let r = e / XCH;
-            let jl = e % XCH;
-            if (r < rows && jl < cn) {
-                xs[e] = vec4<ytype>(load_x(min(t0 + r, last), c0 + jl));
-            }
-        }
-        workgroupBarrier();
-        for (var jb = part * SG; jb < cn; jb += stride) {
-            let jl = min(jb + lane, cn - 1u);
-            let live = select(0.0, 1.0, jb + lane < cn);
-            acc = step(acc, load_wt(cols, c0 + jl) * live, 0u, n_groups, jl, live);
-        }
-    }
-    return acc;
-}
-
-// The lane's partial sums: `product_staged` with XSTAGE (DIAG 1, no K loop, stays on
-// `product`), else `product`. Workgroup-uniform control flow.
-fn product_x(cols: vec4<u32>, t0: u32, lane: u32, part: u32, lid: u32) -> Sums {
-    if (XSTAGE != 0u && DIAG != 1u) {
-        return product_staged(cols, t0, lane, part, lid);
-    }
-    return product(cols, t0, lane, part);
 }
 
 // Per-column selects and shuffles of 4 × 4 matrices (WGSL has neither for matrices).
@@ -403,7 +338,7 @@ fn moa_matvec_sg(
     let n0 = (wid.x * groups + sg / KSPLIT) * 4u;
     let last_col = params.n_out - 1u;
     let cols = min(vec4<u32>(n0, n0 + 1u, n0 + 2u, n0 + 3u), vec4<u32>(last_col));
-    publish(product_x(cols, t0, lane, sg % KSPLIT, lid), sg, lane, n_groups(t0));
+    publish(product(cols, t0, lane, sg % KSPLIT), sg, lane, n_groups(t0));
     // The workgroup's groups × 16 rows × 4 columns of outputs.
     for (var e = lid; e < 64u * groups; e += WG) {
         let g = e / 64u;
@@ -446,7 +381,7 @@ fn moa_matvec_sg_rope(
     let q = min(wid.x * groups + sg / KSPLIT, n_quads - 1u);
     let base = (q / quads) * d + (q % quads) * 2u;
     let cols = vec4<u32>(base, base + 1u, base + half_d, base + half_d + 1u);
-    publish(product_x(cols, t0, lane, sg % KSPLIT, lid), sg, lane, n_groups(t0));
+    publish(product(cols, t0, lane, sg % KSPLIT), sg, lane, n_groups(t0));
     // One invocation per (column group, row, rotation pair).
     for (var e = lid; e < 32u * groups; e += WG) {
         let g = e / 32u;
@@ -483,7 +418,7 @@ fn moa_matvec_sg_swiglu_out(
     // Groups past the last pair compute the last one and store nothing.
     let q = min(wid.x * groups + sg / KSPLIT, n_pairs - 1u);
     let cols = vec4<u32>(2u * q, 2u * q + 1u, ffn + 2u * q, ffn + 2u * q + 1u);
-    publish(product_x(cols, t0, lane, sg % KSPLIT, lid), sg, lane, n_groups(t0));
+    publish(product(cols, t0, lane, sg % KSPLIT), sg, lane, n_groups(t0));
     // One invocation per (column group, row, output column).
     for (var e = lid; e < 32u * groups; e += WG) {
         let g = e / 32u;

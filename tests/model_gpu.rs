@@ -354,22 +354,6 @@ fn every_option_lavapipe_runs_matches_the_cpu_reference() {
             },
         ),
         (
-            "x staged in f16",
-            WgpuEngineOptions {
-                sg_x_stage: Some(StorageType::F16),
-                ..d
-            },
-        ),
-        (
-            "x staged in f32, one column group, ksplit 8",
-            WgpuEngineOptions {
-                sg_groups: Some(1),
-                sg_ksplit: Some(8),
-                sg_x_stage: Some(StorageType::F32),
-                ..d
-            },
-        ),
-        (
             "tree, row block 8",
             WgpuEngineOptions {
                 row_block: 8,
@@ -1149,8 +1133,6 @@ fn subgroup_products_match_the_cpu_reference() {
     let choice = |ksplit| SubgroupProducts {
         ksplit,
         groups: None,
-        x_stage: None,
-        x_stage_chunk: None,
     };
     let Some(sg) = ctx.subgroup_size() else {
         let mut gpu = WgpuEngine::new(&ctx, &model, Some(&plan), true).unwrap();
@@ -1168,46 +1150,26 @@ fn subgroup_products_match_the_cpu_reference() {
     // (KSPLIT, column groups a workgroup): the default groups at every KSPLIT, then one
     // and two groups (session 17: fewer groups, more workgroups; KSPLIT 8 chosen per
     // product or fixed).
-    // Then x staged in workgroup memory (session 21, `MOA_WGPU_SG_XSTAGE`): f16 (f32 on
-    // the f32 engines) and f32, the chosen chunk (the tiny model's K / 4 = 16 in one),
-    // chunks of 12 (a whole one and a partial one) and of 8 (two), at the default groups,
-    // KSPLIT 1, and one group of KSPLIT 8.
-    let (f16, f32) = (Some(StorageType::F16), Some(StorageType::F32));
     let choices = [
-        (None, None, None, None),
-        (Some(1), None, None, None),
-        (Some(2), None, None, None),
-        (Some(4), None, None, None),
-        (None, Some(1), None, None),
-        (Some(8), Some(1), None, None),
-        (Some(4), Some(2), None, None),
-        (None, None, f16, None),
-        (None, None, f32, Some(12)),
-        (Some(8), Some(1), f16, Some(8)),
-        (Some(1), None, f32, None),
+        (None, None),
+        (Some(1), None),
+        (Some(2), None),
+        (Some(4), None),
+        (None, Some(1)),
+        (Some(8), Some(1)),
+        (Some(4), Some(2)),
     ];
     for force_f32 in [true, false] {
-        for (ksplit, groups, x_stage, x_stage_chunk) in choices {
+        for (ksplit, groups) in choices {
             for (sparse, lens) in [(true, &[19, 5, 33][..]), (false, &lens17[..])] {
                 let mut gpu =
                     WgpuEngine::new(&ctx, &model, sparse.then_some(&plan), force_f32).unwrap();
-                gpu.set_subgroup_matvec(Some(SubgroupProducts {
-                    ksplit,
-                    groups,
-                    x_stage,
-                    x_stage_chunk,
-                }))
-                .unwrap();
+                gpu.set_subgroup_matvec(Some(SubgroupProducts { ksplit, groups }))
+                    .unwrap();
                 gpu.set_split_k_matvec(true);
                 let want = format!("subgroup {sg} ");
                 assert!(
                     gpu.decode_products().starts_with(&want),
-                    "{}",
-                    gpu.decode_products()
-                );
-                assert_eq!(
-                    gpu.decode_products().contains("x staged"),
-                    x_stage.is_some(),
                     "{}",
                     gpu.decode_products()
                 );
@@ -1253,27 +1215,18 @@ fn subgroup_products_with_a_partial_last_trip_match_the_cpu_reference() {
     let model = moa::model::random::random_model(&config, 5);
     let cpu = CpuReference::from_model(model.clone()).unwrap();
     let vocab = config.vocab_size;
-    // The last two x staged (session 21): chunks of 8 4-vectors leave a partial chunk
-    // of 4 at K / 4 = 12 and 20.
     let choices = [
-        (None, None, None),
-        (Some(1), None, None),
-        (Some(4), None, None),
-        (None, Some(1), None),
-        (Some(8), Some(1), None),
-        (None, None, Some(StorageType::F16)),
-        (Some(8), Some(1), Some(StorageType::F32)),
+        (None, None),
+        (Some(1), None),
+        (Some(4), None),
+        (None, Some(1)),
+        (Some(8), Some(1)),
     ];
-    for (ksplit, groups, x_stage) in choices {
+    for (ksplit, groups) in choices {
         for force_f32 in [true, false] {
             let mut gpu = WgpuEngine::new(&ctx, &model, None, force_f32).unwrap();
-            gpu.set_subgroup_matvec(Some(SubgroupProducts {
-                ksplit,
-                groups,
-                x_stage,
-                x_stage_chunk: x_stage.map(|_| 8),
-            }))
-            .unwrap();
+            gpu.set_subgroup_matvec(Some(SubgroupProducts { ksplit, groups }))
+                .unwrap();
             gpu.set_split_k_matvec(true);
             let tol = if force_f32 { 2e-3 } else { 3e-2 };
             // 5 rows of 9 tokens: a 45-token prefill (not fused), then fused decode steps.
@@ -1288,10 +1241,8 @@ fn subgroup_products_with_a_partial_last_trip_match_the_cpu_reference() {
                     .map(|b| ((step * 5 + b * 3) % vocab) as u32)
                     .collect();
                 let got = gpu.decode_logits(&mut req, &next).unwrap();
-                let what = format!(
-                    "ksplit {ksplit:?} groups {groups:?} x staged {x_stage:?} f32 {force_f32}: \
-                     step {step}"
-                );
+                let what =
+                    format!("ksplit {ksplit:?} groups {groups:?} f32 {force_f32}: step {step}");
                 check_dense_step(&cpu, &mut seqs, &next, &got, vocab, tol, &what);
             }
         }

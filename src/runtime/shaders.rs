@@ -119,58 +119,10 @@ pub struct Types {
     pub attention: StorageType,
 }
 
-/// How `matvec_sg.wgsl` stages x in workgroup memory (its `XSTAGE` header): x of the
-/// workgroup's 16 rows in chunks of `chunk` 4-vectors of `ty`, `part_sums` sized for
-/// `subgroups` (the workgroup's own).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct XStage {
-    /// The staged element type (f16: half the workgroup memory a chunk).
-    pub ty: StorageType,
-    /// 4-vectors of K a chunk (`XCH`): xs is 16 · `chunk` 4-vectors.
-    pub chunk: u32,
-    /// Subgroups a workgroup (`PS_LEN`: `part_sums`' length).
-    pub subgroups: u32,
-}
-
-impl XStage {
-    /// Bytes of workgroup memory the staged form declares: xs (16 rows × `chunk`
-    /// 4-vectors of `ty`) and `part_sums` (`subgroups` × 20 f32 4-vectors).
-    pub fn bytes(&self) -> u64 {
-        let elem: u64 = if self.ty == StorageType::F16 { 8 } else { 16 };
-        16 * u64::from(self.chunk) * elem + u64::from(self.subgroups) * 20 * 16
-    }
-}
-
-/// `matvec_sg.wgsl`'s staging header: `XSTAGE`, `XCH`, `PS_LEN`, `ytype` and the `xs`
-/// array; `None` the default form (x from storage in the K loop, a 16-byte xs no entry
-/// point reads, `part_sums` for 32 subgroups as before the option existed).
-fn x_stage_header(stage: Option<XStage>) -> String {
-    match stage {
-        None => "const XSTAGE: u32 = 0u;\nconst XCH: u32 = 1u;\nconst PS_LEN: u32 = 32u;\n\
-                 alias ytype = f32;\nvar<workgroup> xs: array<vec4<ytype>, 1>;\n"
-            .to_string(),
-        Some(x) => format!(
-            "const XSTAGE: u32 = 1u;\nconst XCH: u32 = {}u;\nconst PS_LEN: u32 = {}u;\n\
-             alias ytype = {};\nvar<workgroup> xs: array<vec4<ytype>, {}>;\n",
-            x.chunk,
-            x.subgroups,
-            x.ty.name(),
-            16 * x.chunk
-        ),
-    }
-}
-
 impl Shader {
     /// The shader's source with its type header.
     pub fn source(&self, types: Types) -> String {
-        self.source_staged(types, None)
-    }
-
-    /// The shader's source with its type header and, for `matvec_sg.wgsl`, the staging
-    /// header of `stage` (`None`: the default form; other shaders ignore it).
-    pub fn source_staged(&self, types: Types, stage: Option<XStage>) -> String {
-        let any_f16 = [types.weights, types.input, types.attention].contains(&StorageType::F16)
-            || stage.is_some_and(|x| x.ty == StorageType::F16);
+        let any_f16 = [types.weights, types.input, types.attention].contains(&StorageType::F16);
         let mut s = String::new();
         if any_f16 {
             s.push_str("enable f16;\n");
@@ -181,9 +133,6 @@ impl Shader {
             types.input.name(),
             types.attention.name()
         ));
-        if self.name == MATVEC_SG.name {
-            s.push_str(&x_stage_header(stage));
-        }
         s.push_str(self.source);
         // The decode QKV products' RoPE + cache-write epilogue, shared the same way.
         if self.source.contains("rope_store(") {
@@ -643,42 +592,6 @@ mod tests {
                 let words = spirv_words(&shader.source(t), shader.entry_point, &constants)
                     .unwrap_or_else(|e| panic!("{} DIAG {diag}: {e}", shader.entry_point));
                 assert!(words.len() > 100);
-            }
-        }
-    }
-
-    /// The subgroup products with x staged in workgroup memory (`MOA_WGPU_SG_XSTAGE`):
-    /// every entry point and input mode, f16 and f32 staging, as the H200 builds them
-    /// (KSPLIT 8 and 4, subgroups of 32).
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn the_staged_subgroup_products_translate_to_spirv() {
-        let t = Types {
-            weights: StorageType::F16,
-            input: StorageType::F32,
-            attention: StorageType::F16,
-        };
-        for shader in [MATVEC_SG, MATVEC_SG_ROPE, MATVEC_SG_SWIGLU_OUT] {
-            for (ty, chunk, ks) in [(StorageType::F16, 256, 8.0), (StorageType::F32, 128, 4.0)] {
-                let stage = XStage {
-                    ty,
-                    chunk,
-                    subgroups: ks as u32,
-                };
-                assert!(stage.bytes() <= 49152);
-                for mode in [0.0, 1.0, 2.0] {
-                    let constants = [
-                        ("INPUT_MODE", mode),
-                        ("SG", 32.0),
-                        ("KSPLIT", ks),
-                        ("GROUPS", 1.0),
-                        ("WG", 32.0 * ks),
-                    ];
-                    let source = shader.source_staged(t, Some(stage));
-                    let words = spirv_words(&source, shader.entry_point, &constants)
-                        .unwrap_or_else(|e| panic!("{} {ty:?}: {e}", shader.entry_point));
-                    assert!(words.len() > 100);
-                }
             }
         }
     }

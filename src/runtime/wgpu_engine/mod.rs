@@ -671,7 +671,7 @@ impl WgpuEngine {
                     .map_or("per product".to_string(), |k| k.to_string()),
                 p.choice.groups.map_or(String::new(), |g| format!(
                     ", column groups a workgroup: {g}"
-                )) + &p.stage_description()
+                ))
             ),
             (Err(why), true) => format!("workgroup tree (matvec.wgsl; subgroups: {why})"),
             _ => "workgroup tree (matvec.wgsl)".to_string(),

@@ -12,7 +12,6 @@
 //! these settings and their verdicts (benches/RESULTS.md).
 
 use crate::codegen::wgsl::{FlatQk, SgFlat, WgslTuning};
-use crate::lower::StorageType;
 
 /// A `MOA_*` variable whose value its setting does not take.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -240,13 +239,6 @@ pub struct WgpuEngineOptions {
     /// engine, session 17"): output 5.55–5.58 → 4.78 µs, down 7.97–8.22 → 6.92, QKV
     /// 6.90–7.08 → 6.61; `2` is the earlier default there.
     pub sg_groups: Option<u32>,
-    /// `MOA_WGPU_SG_XSTAGE` (default `0`: off): `f16` or `f32` stages the subgroup
-    /// products' x in workgroup memory, K in chunks (`matvec_sg.wgsl`'s `XSTAGE`): the
-    /// workgroup loads its 16 rows' chunk once (after the input op), one barrier, then
-    /// the K loop reads x from workgroup memory instead of 16 dependent loads from L2 a
-    /// weight vector. Opt-in until measured on the H200 (session 21 built it; f16 fits a
-    /// chunk of 256 4-vectors in 48 KB, f32 128).
-    pub sg_x_stage: Option<StorageType>,
     /// `MOA_WGPU_SG_DIAG` (default `0`): a timing diagnostic of the subgroup products
     /// (`1`: no K loop, `2`: one row's x for all rows, `3`: the K loop's loads only, `4`:
     /// its weight loads only, `5`: its x loads only).
@@ -378,7 +370,6 @@ impl Default for WgpuEngineOptions {
             subgroup_matvec: true,
             sg_ksplit: None,
             sg_groups: None,
-            sg_x_stage: None,
             sg_diag: 0,
             row_block: 4,
             two_stage_argmax: true,
@@ -437,17 +428,6 @@ impl WgpuEngineOptions {
                 "1, 2, 4, 8 or auto",
                 POW2_OR_AUTO,
                 d.sg_groups,
-            )?,
-            sg_x_stage: choice(
-                env,
-                "MOA_WGPU_SG_XSTAGE",
-                "0, f16 or f32",
-                &[
-                    ("0", None),
-                    ("f16", Some(StorageType::F16)),
-                    ("f32", Some(StorageType::F32)),
-                ],
-                d.sg_x_stage,
             )?,
             sg_diag: number(env, "MOA_WGPU_SG_DIAG", "0 to 5", 0..=5)?.unwrap_or(d.sg_diag),
             row_block: choice(
@@ -742,7 +722,6 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_MATVEC",
     "MOA_WGPU_SG_KSPLIT",
     "MOA_WGPU_SG_GROUPS",
-    "MOA_WGPU_SG_XSTAGE",
     "MOA_WGPU_SG_DIAG",
     "MOA_WGPU_ROW_BLOCK",
     "MOA_WGPU_ARGMAX2",
@@ -800,6 +779,10 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGPU_SG_XSTAGE",
+        "the decode products' x staged in workgroup memory (16 rows, K in chunks, one barrier, then the K loop reading workgroup memory) made every subgroup product slower on the H200 (SmolLM2 16 x 4096, three pairs, f16 staging: qkv 10.43-10.78 against 6.42-7.26 us, out 7.41-7.67 against 4.59-4.80, down 11.61-11.91 against 6.71-6.84; device step 2060-2067 against 1582-1592 us; parity unchanged) and was deleted (benches/RESULTS.md, wgpu engine session 21, s21-products)",
+    ),
     (
         "MOA_WGPU_SG_RES_EARLY",
         "the output and down products' residual loaded before the K loop (its round trip off the chain after the barrier) changed neither product on the H200 (SmolLM2 16 x 4096, three pairs: out 4.58-4.70 against 4.56-4.81 us, down 6.53-6.77 against 6.54-6.68; device step 1555.6-1564.6 against 1564.1-1577.4, within the runs' spread) and was deleted (benches/RESULTS.md, wgpu engine session 21)",
@@ -983,7 +966,6 @@ mod tests {
             ("MOA_WGPU_MATVEC", "tree"),
             ("MOA_WGPU_SG_KSPLIT", "2"),
             ("MOA_WGPU_SG_GROUPS", "1"),
-            ("MOA_WGPU_SG_XSTAGE", "f16"),
             ("MOA_WGPU_AHEAD", "0"),
             ("MOA_WGPU_WARM", "auto"),
             ("MOA_WGPU_COOP_HEAD", "direct"),
@@ -995,7 +977,6 @@ mod tests {
         assert!(!o.subgroup_matvec);
         assert_eq!(o.sg_ksplit, Some(2));
         assert_eq!(o.sg_groups, Some(1));
-        assert_eq!(o.sg_x_stage, Some(StorageType::F16));
         assert!(!o.submit_ahead);
         assert_eq!(o.warm_up, None);
         assert_eq!(o.coop_head, CoopHeadChoice::Direct);
@@ -1018,7 +999,6 @@ mod tests {
             ("MOA_WGPU_ARGMAX2", "yes", "0 or 1"),
             ("MOA_WGPU_MATVEC", "subgroup", "sg or tree"),
             ("MOA_WGPU_SG_KSPLIT", "3", "1, 2, 4, 8 or auto"),
-            ("MOA_WGPU_SG_XSTAGE", "1", "0, f16 or f32"),
             ("MOA_WGPU_ROW_BLOCK", "5", "4, 8 or 16"),
             ("MOA_WGPU_COOP_HEAD_BLOCKS", "9", "1, 2, 3 or 4"),
             (

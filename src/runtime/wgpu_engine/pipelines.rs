@@ -3,7 +3,7 @@
 
 use super::{EngineError, WgpuEngineOptions};
 use crate::lower::StorageType;
-use crate::runtime::shaders::{self, Shader, Types, XStage};
+use crate::runtime::shaders::{self, Shader, Types};
 use crate::runtime::wgpu::{matrix_pipeline, CoopMatrix};
 
 /// The prefill products on matrix units (`coop_linear.wgsl`): f32 input and attention
@@ -23,13 +23,6 @@ pub struct SubgroupProducts {
     /// `GROUPS`); `None`: [`default_groups`] (1 at KSPLIT 4 and 8 on subgroups of 32 or
     /// more). Bounded per KSPLIT by 256 invocations a workgroup ([`groups_for`]).
     pub groups: Option<u32>,
-    /// x staged in workgroup memory in this type (`XSTAGE`, `MOA_WGPU_SG_XSTAGE`: f16 or
-    /// f32; f16 is f32 on an engine of f32 storage or a device without `SHADER_F16`);
-    /// `None` (the default) reads x from storage in the K loop.
-    pub x_stage: Option<StorageType>,
-    /// 4-vectors of K a staged chunk (`XCH`); `None`: [`stage_chunk`]'s choice. Capped by
-    /// the adapter's workgroup memory; tests set a small one to run several chunks.
-    pub x_stage_chunk: Option<u32>,
 }
 
 impl SubgroupProducts {
@@ -39,39 +32,8 @@ impl SubgroupProducts {
         SubgroupProducts {
             ksplit: options.sg_ksplit,
             groups: options.sg_groups,
-            x_stage: options.sg_x_stage,
-            x_stage_chunk: None,
         }
     }
-}
-
-/// The chunk (4-vectors of K, `XCH`) of the staged subgroup products for a workgroup of
-/// `subgroups` subgroups of `subgroup` lanes, `ksplit` a column group, staging
-/// `elem_bytes`-byte 4-vectors within `limit` bytes of workgroup memory (`part_sums`
-/// takes 320 bytes a subgroup): `asked` where it fits, else the largest multiple of
-/// `ksplit · subgroup` (every subgroup one trip a chunk) that fits, else of `subgroup`,
-/// at most 512 (K = 2048). 0 where not one 4-vector fits.
-pub fn stage_chunk(
-    limit: u64,
-    elem_bytes: u64,
-    subgroup: u32,
-    ksplit: u32,
-    subgroups: u32,
-    asked: Option<u32>,
-) -> u32 {
-    let avail = limit.saturating_sub(u64::from(subgroups) * 320);
-    let most = (avail / (16 * elem_bytes)).min(512) as u32;
-    if let Some(c) = asked {
-        return c.min(most);
-    }
-    let stride = ksplit * subgroup;
-    for step in [stride, subgroup] {
-        let c = most / step * step;
-        if c > 0 {
-            return c;
-        }
-    }
-    most
 }
 
 /// `matvec_sg.wgsl` for one KSPLIT, one pipeline per input (the merged attention input
@@ -88,8 +50,6 @@ pub(super) struct SgSet {
     /// Column groups per workgroup (`GROUPS`): a workgroup writes 4 · `groups` output
     /// columns (2 · `groups` rotation or gate/up pairs).
     pub(super) groups: u32,
-    /// x staged in workgroup memory (`XSTAGE`), where chosen.
-    pub(super) stage: Option<XStage>,
 }
 
 impl SgSet {
@@ -186,27 +146,6 @@ impl SgPipes {
         ks
     }
 
-    /// `, x staged in f16, chunks of 4-vectors: C at KSPLIT k, …` where x is staged in
-    /// workgroup memory, else empty: for [`super::WgpuEngine::decode_products`].
-    pub(super) fn stage_description(&self) -> String {
-        let sets = self
-            .sets
-            .iter()
-            .zip([1, 2, 4])
-            .chain(self.eight.iter().map(|s| (s, 8)));
-        let chunks: Vec<String> = sets
-            .filter_map(|(set, ks)| set.stage.map(|x| format!("{} at KSPLIT {ks}", x.chunk)))
-            .collect();
-        match self.sets[0].stage {
-            None => String::new(),
-            Some(x) => format!(
-                ", x staged in {}, chunks of 4-vectors: {}",
-                x.ty.name(),
-                chunks.join(", ")
-            ),
-        }
-    }
-
     /// The pipelines of one KSPLIT (1, 2, 4, or 8 where built: [`Self::ksplit`] only
     /// chooses built ones; a fixed 8 where it does not fit, subgroups of 64, runs 4).
     pub(super) fn set(&self, ksplit: u32) -> &SgSet {
@@ -296,15 +235,14 @@ impl Pipelines {
         // `constants`: WGSL overrides. Shaders given constants write their workgroup
         // memory before reading it, so its zero-initialisation (wgpu's default, a cost on
         // every dispatch) is skipped for them.
-        let pipe_staged = |s: Shader,
-                           t: Types,
-                           constants: &[(&str, f64)],
-                           stage: Option<XStage>|
+        let pipe_with = |s: Shader,
+                         t: Types,
+                         constants: &[(&str, f64)]|
          -> Result<wgpu::ComputePipeline, EngineError> {
             let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
             let desc = wgpu::ShaderModuleDescriptor {
                 label: Some(s.name),
-                source: wgpu::ShaderSource::Wgsl(s.source_staged(t, stage).into()),
+                source: wgpu::ShaderSource::Wgsl(s.source(t).into()),
             };
             let module = if unchecked {
                 // SAFETY: naga's index clamps and loop counters off (`MOA_WGPU_UNCHECKED`,
@@ -343,8 +281,6 @@ impl Pipelines {
             }
             Ok(p)
         };
-        let pipe_with =
-            |s: Shader, t: Types, constants: &[(&str, f64)]| pipe_staged(s, t, constants, None);
         let pipe = |s: Shader, t: Types| pipe_with(s, t, &[]);
         let rb = f64::from(row_block);
         let (mv, mv_rope) = (shaders::MATVEC, shaders::MATVEC_ROPE);
@@ -378,56 +314,14 @@ impl Pipelines {
                             ("DIAG", diag),
                         ]
                     };
-                    // x staged in workgroup memory (opt-in): the chunk that fits.
-                    let stage = match sg_choice.x_stage {
-                        None => None,
-                        Some(asked) => {
-                            // f16 only on an f16-storage engine (an f32 engine keeps
-                            // f32 activations end to end).
-                            let ty = if asked == StorageType::F16
-                                && storage == StorageType::F16
-                                && device.features().contains(wgpu::Features::SHADER_F16)
-                            {
-                                StorageType::F16
-                            } else {
-                                StorageType::F32
-                            };
-                            let elem = if ty == StorageType::F16 { 8 } else { 16 };
-                            let limit =
-                                u64::from(device.limits().max_compute_workgroup_storage_size);
-                            let subgroups = groups * ks;
-                            let chunk = stage_chunk(
-                                limit,
-                                elem,
-                                sg,
-                                ks,
-                                subgroups,
-                                sg_choice.x_stage_chunk,
-                            );
-                            if chunk == 0 {
-                                return Err(EngineError::Input(format!(
-                                    "x staged in {}: not one chunk fits this adapter's \
-                                     {limit} bytes of workgroup memory",
-                                    ty.name()
-                                )));
-                            }
-                            Some(XStage {
-                                ty,
-                                chunk,
-                                subgroups,
-                            })
-                        }
-                    };
-                    let p = |s: Shader, t: Types, mode: f64| pipe_staged(s, t, &c(mode), stage);
                     Ok(Some(SgSet {
                         groups,
-                        stage,
-                        plain: p(shaders::MATVEC_SG, types, 0.0)?,
-                        attn: p(shaders::MATVEC_SG, attn, 0.0)?,
-                        norm: p(shaders::MATVEC_SG, types, 1.0)?,
-                        swiglu: p(shaders::MATVEC_SG, types, 2.0)?,
-                        rope: p(shaders::MATVEC_SG_ROPE, types, 1.0)?,
-                        swiglu_out: p(shaders::MATVEC_SG_SWIGLU_OUT, types, 1.0)?,
+                        plain: pipe_with(shaders::MATVEC_SG, types, &c(0.0))?,
+                        attn: pipe_with(shaders::MATVEC_SG, attn, &c(0.0))?,
+                        norm: pipe_with(shaders::MATVEC_SG, types, &c(1.0))?,
+                        swiglu: pipe_with(shaders::MATVEC_SG, types, &c(2.0))?,
+                        rope: pipe_with(shaders::MATVEC_SG_ROPE, types, &c(1.0))?,
+                        swiglu_out: pipe_with(shaders::MATVEC_SG_SWIGLU_OUT, types, &c(1.0))?,
                     }))
                 };
                 // KSPLIT 1, 2 and 4 are always built (`build` gives `None` only for 8).

@@ -24,8 +24,8 @@ use crate::lower::consts::{
     CUDA_DECODE_WIDE_MERGE,
 };
 use crate::lower::consts::{
-    CUDA_DECODE_HALF_PARTIALS, CUDA_DECODE_OWN_MERGE, CUDA_DECODE_PORTABLE_CLUSTER,
-    CUDA_DECODE_WIDE_CLUSTER, CUDA_DECODE_WIDE_CLUSTERS,
+    CUDA_DECODE_HALF_PARTIALS, CUDA_DECODE_MHA_OWN_MERGE, CUDA_DECODE_OWN_MERGE,
+    CUDA_DECODE_PORTABLE_CLUSTER, CUDA_DECODE_WIDE_CLUSTER, CUDA_DECODE_WIDE_CLUSTERS,
 };
 use crate::lower::consts::{
     CUDA_DECODE_STAGES, CUDA_DECODE_WARPS, CUDA_DECODE_WARP_PIPES, CUDA_PREFILL_K_TILE,
@@ -255,7 +255,9 @@ impl DecodeTuning {
     /// (`v`) where [`CUDA_DECODE_GQA_HALF_PARTIALS`] says so (0.990–0.996 of the time in
     /// geometric mean on Llama-3-8B's 16k configurations, where every list merges through
     /// L2, a tie at 4k, where most lists are clusters; on Vicuna-7B 1.010–1.012 at B = 4
-    /// 4k; decode "Session 20").
+    /// 4k; decode "Session 20"), and for MHA the last arrival merging from its registers
+    /// (`j`) where [`CUDA_DECODE_MHA_OWN_MERGE`] says so (Vicuna-7B B = 4: −0.11 / −0.21 µs
+    /// per layer in median at 4k / 16k; a tie on Llama-3-8B; decode "Session 21").
     pub fn default_for(group_size: u32) -> Self {
         let mut t = Self::default();
         if group_size == 1 && CUDA_DECODE_MHA_PER_TILE {
@@ -271,6 +273,9 @@ impl DecodeTuning {
         }
         if group_size >= 2 && CUDA_DECODE_GQA_HALF_PARTIALS {
             t.half_partials = true;
+        }
+        if group_size == 1 && CUDA_DECODE_MHA_OWN_MERGE {
+            t.own_merge = true;
         }
         t
     }
@@ -2570,7 +2575,8 @@ beta = [0.5, 0.25, 0.375, 0.5]
     fn mha_takes_the_per_tile_options_by_default() {
         // Session 15 (benches/RESULTS.md): 4x3eiclms for a group of 1; session 16: Q first
         // for GQA groups; session 18: the combine unrolled for GQA groups.
-        assert_eq!(DecodeTuning::default_for(1).to_string(), "4x3eiclms");
+        // Session 21: the last arrival merging from its registers (`j`) for a group of 1.
+        assert_eq!(DecodeTuning::default_for(1).to_string(), "4x3eiclmsj");
         // Session 20: half partials for GQA groups.
         for g in [2, 4, 8] {
             assert_eq!(DecodeTuning::default_for(g).to_string(), "4x3eqmskv");
@@ -2617,14 +2623,15 @@ beta = [0.5, 0.25, 0.375, 0.5]
     }
 
     #[test]
-    fn the_own_merge_letter_round_trips_and_is_opt_in() {
-        // Session 21: `j`, the last arrival merges from its registers; off by default.
+    fn the_own_merge_letter_round_trips_and_is_the_mha_default() {
+        // Session 21: `j`, the last arrival merges from its registers; MHA models take it
+        // (Vicuna-7B B = 4), GQA groups do not (a tie on Llama-3-8B).
         let t: DecodeTuning = "4x3eqmskvj".parse().unwrap();
         assert!(t.own_merge);
         assert_eq!(t.to_string(), "4x3eqmskvj");
         assert_eq!("4x3jeqmskv".parse::<DecodeTuning>(), Ok(t));
         assert!(!DecodeTuning::default_for(4).own_merge);
-        assert!(!DecodeTuning::default_for(1).own_merge);
+        assert!(DecodeTuning::default_for(1).own_merge);
         assert!(!DecodeTuning::default().own_merge);
     }
 

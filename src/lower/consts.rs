@@ -430,6 +430,14 @@ pub const CUDA_DECODE_HALF_PARTIALS: bool = false;
 /// lists, whose path it does not change, −2.8 to +2.6 µs on single layers (27 and 29 at
 /// B = 16 4k, two of the missing cells, +0.3 to +1.1).
 pub const CUDA_DECODE_OWN_MERGE: bool = false;
+/// CUDA decode, MHA models only (`codegen::cuda::DecodeTuning::default_for` with a group
+/// of 1): the last arrival merges from its own registers ([`CUDA_DECODE_OWN_MERGE`]'s
+/// `j`; `4x3eiclmsj`). Measured (benches/RESULTS.md, decode "Session 21", call 1's three
+/// passes and the lead's closing call's five, Vicuna-7B B = 4): −0.11 / −0.21 µs per layer
+/// in median at 4k / 16k (A/A +0.00 / −0.05), never slower than +0.07 µs in median at 4k
+/// and +0.24 at 16k (layer 24); layers ≥ 3.8 TB/s at 4k 18 → 19–20 of 32 in every pass.
+/// `cuda_check` passes with it on Vicuna-7B in f16 (4.128e-4) and bf16 (2.075e-3).
+pub const CUDA_DECODE_MHA_OWN_MERGE: bool = true;
 /// CUDA decode: GQA models (group ≥ 2) take half partials (`DecodeTuning::default_for`).
 /// Measured (session 20, benches/RESULTS.md decode "Session 20", Llama-3-8B, every layer,
 /// B = 16 and 4, 4k and 16k, three A/B passes): 0.990–0.996 of 4x3eqmsk's time in geometric

@@ -302,6 +302,46 @@ fn decode_in_clusters_and_programmatic_launches_matches_the_cpu_reference_on_a_g
     }
 }
 
+/// An MHA model (a GQA group of 1) in bf16 decodes with the MHA default decode,
+/// `4x3eiclmsj` since session 21 (the last arrival of a split segment merges from its
+/// registers, `lower::consts::CUDA_DECODE_MHA_OWN_MERGE`): with 64-slot chunks every
+/// segment past 64 slots is split and merged, dense and with a plan whose rings wrap,
+/// and the greedy tokens are the CPU reference's.
+#[test]
+fn mha_bf16_decode_over_split_segments_matches_the_cpu_reference_on_a_gpu() {
+    use moa::eval::retrieval::uniform_plan;
+    use moa::model::{CpuReference, Masking};
+    use moa::plan::Plan;
+    use moa::runtime::cuda::bench::greedy;
+    if !gpu_present() {
+        return;
+    }
+    let mut c = like("smollm2-135m").unwrap();
+    c.n_layers = 2;
+    c.vocab_size = 1000;
+    c.kv_heads = c.q_heads;
+    let model = random_model(&c, 21);
+    let prompts = vec![vec![3u32; 300], (0..190).collect(), vec![9; 7]];
+    let new = 16;
+    let n_tokens = 300 + new as u32;
+    let plan = uniform_plan(&Plan::dense(c.model_shape()).unwrap(), 0.5).unwrap();
+    let cpu = CpuReference::from_model(model.clone()).unwrap();
+    for p in [None, Some(&plan)] {
+        let masking = match p {
+            Some(plan) => Masking::Plan { plan, n_tokens },
+            None => Masking::Dense,
+        };
+        let want: Vec<Vec<u32>> = prompts
+            .iter()
+            .map(|pr| cpu.generate(pr, new, masking, &[]).unwrap())
+            .collect();
+        let mut e = CudaLlama::new(&model, p, StorageType::Bf16, 0).unwrap();
+        e.set_decode_chunk_policy("64".parse().unwrap());
+        let got = greedy(&e, &prompts, new).unwrap();
+        assert_eq!(got, want, "plan {}", p.is_some());
+    }
+}
+
 /// Where the bf16 prefill takes V in f16 (the `u` pre-pass, `codegen::abi::Arg::VF16`), the
 /// engine's cache write makes the f16 copy and the maxima (`fuse_v_write`, the default) and
 /// only `_vfix` runs before the prefill: the same bits as the whole pre-pass, so the same

@@ -11,6 +11,27 @@ use moa::runtime::cuda::engine::CudaLlama;
 use moa::runtime::cuda::{bench, compile_artifact, ops, CudaError, DEFAULT_ARCH};
 use moa::runtime::engine::Engine;
 
+/// The CPU reference's greedy `new` tokens of each prompt, dense (`plan` None) or with
+/// `plan` over `n_tokens` positions: what the engine tests compare the GPU's tokens with.
+fn reference_tokens(
+    model: &moa::model::Model,
+    prompts: &[Vec<u32>],
+    new: usize,
+    plan: Option<&moa::plan::Plan>,
+    n_tokens: u32,
+) -> Vec<Vec<u32>> {
+    use moa::model::{CpuReference, Masking};
+    let cpu = CpuReference::from_model(model.clone()).unwrap();
+    let masking = match plan {
+        Some(plan) => Masking::Plan { plan, n_tokens },
+        None => Masking::Dense,
+    };
+    prompts
+        .iter()
+        .map(|pr| cpu.generate(pr, new, masking, &[]).unwrap())
+        .collect()
+}
+
 fn gpu_present() -> bool {
     match ops::open_context(0) {
         Ok(_) => true,
@@ -268,7 +289,6 @@ fn perplexity_from_one_prefill_equals_decode_steps_on_a_gpu() {
 #[test]
 fn decode_in_clusters_and_programmatic_launches_matches_the_cpu_reference_on_a_gpu() {
     use moa::eval::retrieval::uniform_plan;
-    use moa::model::{CpuReference, Masking};
     use moa::plan::Plan;
     use moa::runtime::cuda::bench::greedy;
     if !gpu_present() {
@@ -282,16 +302,8 @@ fn decode_in_clusters_and_programmatic_launches_matches_the_cpu_reference_on_a_g
     let new = 24;
     let n_tokens = 150 + new as u32;
     let plan = uniform_plan(&Plan::dense(c.model_shape()).unwrap(), 0.25).unwrap();
-    let cpu = CpuReference::from_model(model.clone()).unwrap();
     for p in [None, Some(&plan)] {
-        let masking = match p {
-            Some(plan) => Masking::Plan { plan, n_tokens },
-            None => Masking::Dense,
-        };
-        let want: Vec<Vec<u32>> = prompts
-            .iter()
-            .map(|pr| cpu.generate(pr, new, masking, &[]).unwrap())
-            .collect();
+        let want = reference_tokens(&model, &prompts, new, p, n_tokens);
         for (policy, pdl) in [("cluster:2", true), ("cluster:4", false)] {
             let mut e = CudaLlama::new(&model, p, StorageType::F32, 0).unwrap();
             e.set_decode_chunk_policy(policy.parse().unwrap());
@@ -310,7 +322,6 @@ fn decode_in_clusters_and_programmatic_launches_matches_the_cpu_reference_on_a_g
 #[test]
 fn mha_bf16_decode_over_split_segments_matches_the_cpu_reference_on_a_gpu() {
     use moa::eval::retrieval::uniform_plan;
-    use moa::model::{CpuReference, Masking};
     use moa::plan::Plan;
     use moa::runtime::cuda::bench::greedy;
     if !gpu_present() {
@@ -325,16 +336,8 @@ fn mha_bf16_decode_over_split_segments_matches_the_cpu_reference_on_a_gpu() {
     let new = 16;
     let n_tokens = 300 + new as u32;
     let plan = uniform_plan(&Plan::dense(c.model_shape()).unwrap(), 0.5).unwrap();
-    let cpu = CpuReference::from_model(model.clone()).unwrap();
     for p in [None, Some(&plan)] {
-        let masking = match p {
-            Some(plan) => Masking::Plan { plan, n_tokens },
-            None => Masking::Dense,
-        };
-        let want: Vec<Vec<u32>> = prompts
-            .iter()
-            .map(|pr| cpu.generate(pr, new, masking, &[]).unwrap())
-            .collect();
+        let want = reference_tokens(&model, &prompts, new, p, n_tokens);
         let mut e = CudaLlama::new(&model, p, StorageType::Bf16, 0).unwrap();
         e.set_decode_chunk_policy("64".parse().unwrap());
         let got = greedy(&e, &prompts, new).unwrap();

@@ -817,6 +817,19 @@ impl PrefillTuning {
         }
     }
 
+    /// Whether this is the lean overlapped ping-pong consumers' loop (`w`, `g`, `o`, `n`
+    /// without `k`, `e` or `q`): the one body the query-tile loop (`t`, `a`) and the
+    /// own-band sections (`d`) are built into.
+    fn lean_pingpong_loop(&self) -> bool {
+        self.warp_specialized
+            && self.pingpong
+            && self.overlap
+            && self.lean
+            && !self.key_range
+            && !self.early_rescale
+            && !self.q_regs
+    }
+
     /// The ranges the template supports.
     pub fn check(&self) -> Result<(), String> {
         if !(1..=3).contains(&self.warpgroups) {
@@ -881,15 +894,7 @@ impl PrefillTuning {
             // `t` is every layer, `a` the narrow ones.
             return Err("`t` with `a`".into());
         }
-        if (self.persistent || self.persistent_narrow)
-            && !(self.warp_specialized
-                && self.pingpong
-                && self.overlap
-                && self.lean
-                && !self.key_range
-                && !self.early_rescale
-                && !self.q_regs)
-        {
+        if (self.persistent || self.persistent_narrow) && !self.lean_pingpong_loop() {
             // The query-tile loop is built into the lean overlapped ping-pong consumers only.
             return Err("`t` or `a` without `w`, `g`, `o` and `n`, or with `k`, `e` or `q`".into());
         }
@@ -910,15 +915,7 @@ impl PrefillTuning {
             // The block ends it changes are the `w` body's.
             return Err("`b` without `w`".into());
         }
-        if self.own_bands
-            && !(self.warp_specialized
-                && self.pingpong
-                && self.overlap
-                && self.lean
-                && !self.key_range
-                && !self.early_rescale
-                && !self.q_regs)
-        {
+        if self.own_bands && !self.lean_pingpong_loop() {
             // The own-band sections are a form of `t`'s and the one-tile kernel's lean
             // overlapped ping-pong loop.
             return Err("`d` without `w`, `g`, `o` and `n`, or with `k`, `e` or `q`".into());

@@ -30,14 +30,14 @@ use crate::lower::consts::{
 use crate::lower::consts::{
     CUDA_DECODE_STAGES, CUDA_DECODE_WARPS, CUDA_DECODE_WARP_PIPES, CUDA_PREFILL_K_TILE,
     CUDA_PREFILL_Q_TILE, CUDA_PREFILL_TC_DEEP_RING, CUDA_PREFILL_TC_EARLY_RESCALE,
-    CUDA_PREFILL_TC_EARLY_SWITCH, CUDA_PREFILL_TC_END_ALIGNED,
-    CUDA_PREFILL_TC_END_ALIGNED_MAX_TOKENS, CUDA_PREFILL_TC_HEAD_TILES, CUDA_PREFILL_TC_KEY_RANGE,
-    CUDA_PREFILL_TC_K_TILE, CUDA_PREFILL_TC_LAZY_RESCALE, CUDA_PREFILL_TC_LEAN,
-    CUDA_PREFILL_TC_LEAN_COPY, CUDA_PREFILL_TC_LEAN_ENDS, CUDA_PREFILL_TC_MIN_BLOCKS,
-    CUDA_PREFILL_TC_NARROW_REF_TOKENS, CUDA_PREFILL_TC_NARROW_SPAN_SHARE, CUDA_PREFILL_TC_OVERLAP,
-    CUDA_PREFILL_TC_OWN_BANDS, CUDA_PREFILL_TC_PERSISTENT, CUDA_PREFILL_TC_PERSISTENT_NARROW,
-    CUDA_PREFILL_TC_PINGPONG, CUDA_PREFILL_TC_PV_F16, CUDA_PREFILL_TC_PV_F16_WARPGROUPS,
-    CUDA_PREFILL_TC_P_ONCE, CUDA_PREFILL_TC_Q_REGS, CUDA_PREFILL_TC_SKIP, CUDA_PREFILL_TC_THREADS,
+    CUDA_PREFILL_TC_END_ALIGNED, CUDA_PREFILL_TC_END_ALIGNED_MAX_TOKENS,
+    CUDA_PREFILL_TC_HEAD_TILES, CUDA_PREFILL_TC_KEY_RANGE, CUDA_PREFILL_TC_K_TILE,
+    CUDA_PREFILL_TC_LAZY_RESCALE, CUDA_PREFILL_TC_LEAN, CUDA_PREFILL_TC_LEAN_COPY,
+    CUDA_PREFILL_TC_LEAN_ENDS, CUDA_PREFILL_TC_MIN_BLOCKS, CUDA_PREFILL_TC_NARROW_REF_TOKENS,
+    CUDA_PREFILL_TC_NARROW_SPAN_SHARE, CUDA_PREFILL_TC_OVERLAP, CUDA_PREFILL_TC_OWN_BANDS,
+    CUDA_PREFILL_TC_PERSISTENT, CUDA_PREFILL_TC_PERSISTENT_NARROW, CUDA_PREFILL_TC_PINGPONG,
+    CUDA_PREFILL_TC_PV_F16, CUDA_PREFILL_TC_PV_F16_WARPGROUPS, CUDA_PREFILL_TC_P_ONCE,
+    CUDA_PREFILL_TC_Q_REGS, CUDA_PREFILL_TC_SKIP, CUDA_PREFILL_TC_THREADS,
     CUDA_PREFILL_TC_V_F16_IN, CUDA_PREFILL_TC_V_UNIT, CUDA_PREFILL_TC_WARP_SPECIALIZED,
     CUDA_PREFILL_THREADS,
 };
@@ -507,19 +507,6 @@ pub struct PrefillTuning {
     /// noise (one-tile layers 0.997-1.002x in blocks on the H200, benches/RESULTS.md
     /// "Session 21"): the one-tile loop does not wait on its K/V tiles.
     pub deep_ring: bool,
-    /// With `t` or `a` (the `x` flag, session 22; opt-in): an early query-tile switch in the
-    /// persistent blocks. The producer claims the block's next query tile from the counter
-    /// one tile ahead (right after the current tile's Q copy is issued), so that between
-    /// query tiles it no longer waits for the atomic's round trip before the current tile's
-    /// last K/V tile is handed over and the next tile's Q is copied; and the last consumer
-    /// warpgroup hands its last turn of a tile to the first at once (as the others do), not
-    /// after its last P·V has completed and the next tile's Q has arrived, so the first
-    /// warpgroup's next Q·Kᵀ may run under that P·V (the first warpgroup takes the
-    /// block's last such turn at the end mark, so every arrival is matched). Session 21's fit
-    /// puts `t`'s fixed cost at 2.56 us a query tile against the one-tile kernel's 1.87
-    /// (benches/prefill/s21/narrow_budget.md). Same tiles, same arithmetic, same outputs;
-    /// which block computes which query tile may change.
-    pub early_switch: bool,
 }
 
 impl Default for PrefillTuning {
@@ -553,8 +540,6 @@ impl Default for PrefillTuning {
             own_bands: false,
             // Only bf16 at head_dim 128 would take `z` (`default_for`).
             deep_ring: false,
-            // Only `t` and `a` take `x` (`default_for`).
-            early_switch: false,
         }
     }
 }
@@ -563,7 +548,7 @@ impl std::fmt::Display for PrefillTuning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
+            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
             self.warpgroups,
             self.k_tile,
             self.blocks_per_sm,
@@ -588,7 +573,6 @@ impl std::fmt::Display for PrefillTuning {
             if self.lean_ends { "b" } else { "" },
             if self.own_bands { "d" } else { "" },
             if self.deep_ring { "z" } else { "" },
-            if self.early_switch { "x" } else { "" },
             match self.head_tiles {
                 2 => "j",
                 4 => "m",
@@ -601,13 +585,13 @@ impl std::fmt::Display for PrefillTuning {
 
 impl std::str::FromStr for PrefillTuning {
     type Err = String;
-    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][x][j|m|i]` (as written by `Display`) and checks the ranges.
+    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][j|m|i]` (as written by `Display`) and checks the ranges.
     fn from_str(text: &str) -> Result<Self, String> {
         let bad = |why: &str| {
             format!(
-                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][x][j|m|i], warpgroups 1..=3, \
+                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][j|m|i], warpgroups 1..=3, \
                  key tile 64 or 128, blocks 1 or 2, `w` with 2 warpgroups (3 with `h` and 64-key tiles) and 1 block and \
-                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, `t` and `a` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, not together, `f` only with `w`, `y` only with `f`, `b` only with `w`, `d` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, `z` only with `w`, `x` only with `t` or `a`, one of `j`, `m`, `i` only with `f`, e.g. 2x64x2s, 2x64x1w, \
+                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, `t` and `a` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, not together, `f` only with `w`, `y` only with `f`, `b` only with `w`, `d` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, `z` only with `w`, one of `j`, `m`, `i` only with `f`, e.g. 2x64x2s, 2x64x1w, \
                  2x64x1wg or 2x64x1owgh)"
             )
         };
@@ -645,7 +629,6 @@ impl std::str::FromStr for PrefillTuning {
                     | 'b'
                     | 'd'
                     | 'z'
-                    | 'x'
                     | 'j'
                     | 'm'
                     | 'i'
@@ -691,7 +674,6 @@ impl std::str::FromStr for PrefillTuning {
             lean_ends: flags.contains('b'),
             own_bands: flags.contains('d'),
             deep_ring: flags.contains('z'),
-            early_switch: flags.contains('x'),
         };
         t.check().map_err(|e| bad(&e))?;
         Ok(t)
@@ -763,9 +745,6 @@ impl PrefillTuning {
             t.own_bands = CUDA_PREFILL_TC_OWN_BANDS;
             // A 5-stage ring where it fits (`z`, opt-in, bf16 at head_dim 128 only).
             t.deep_ring = CUDA_PREFILL_TC_DEEP_RING;
-            // An early query-tile switch in the persistent blocks (`x`, opt-in, with `t` or
-            // `a` only).
-            t.early_switch = CUDA_PREFILL_TC_EARLY_SWITCH && (t.persistent || t.persistent_narrow);
         }
         let runs = |t: PrefillTuning| {
             let needs_stages = t.warp_specialized && (t.pingpong || t.overlap);
@@ -816,7 +795,6 @@ impl PrefillTuning {
             lean_ends: false,
             own_bands: false,
             deep_ring: false,
-            early_switch: false,
             ..t
         }
     }
@@ -831,13 +809,10 @@ impl PrefillTuning {
         if !self.persistent_narrow {
             return self;
         }
-        let persistent = prefill_span_share(layer, span, CUDA_PREFILL_TC_NARROW_REF_TOKENS)
-            <= CUDA_PREFILL_TC_NARROW_SPAN_SHARE;
         PrefillTuning {
-            persistent,
+            persistent: prefill_span_share(layer, span, CUDA_PREFILL_TC_NARROW_REF_TOKENS)
+                <= CUDA_PREFILL_TC_NARROW_SPAN_SHARE,
             persistent_narrow: false,
-            // `x` changes only the persistent blocks.
-            early_switch: self.early_switch && persistent,
             ..self
         }
     }
@@ -948,10 +923,6 @@ impl PrefillTuning {
         if self.deep_ring && !self.warp_specialized {
             // Only the producer's ring has more than the double buffer's 2 stages.
             return Err("`z` without `w`".into());
-        }
-        if self.early_switch && !(self.persistent || self.persistent_narrow) {
-            // It changes only the persistent blocks' switch between query tiles.
-            return Err("`x` without `t` or `a`".into());
         }
         if self.head_tiles > 1 && !self.end_aligned {
             // The launch order is built into the `f` geometry (one-tile and persistent).
@@ -1459,8 +1430,6 @@ struct CudaLayerCtx {
     prefill_lean_ends: bool,
     /// Own bands (`PrefillTuning::own_bands`, the `w` body).
     prefill_own_bands: bool,
-    /// An early query-tile switch in the persistent blocks (`PrefillTuning::early_switch`).
-    prefill_early_switch: bool,
     decode_mma: bool,
     decode_threads: u32,
     decode_stages: u32,
@@ -1706,11 +1675,6 @@ fn layer_ctx(
         // pass (elsewhere the generic copies, as `c`).
         prefill_lean_ends: pt.lean_ends && pt.warp_specialized && (d == 64 || d == 128),
         prefill_own_bands: pt.own_bands && pt.warp_specialized,
-        // `x` where the persistent body is generated (`prefill_persistent`).
-        prefill_early_switch: pt.early_switch
-            && pt.persistent
-            && pt.warp_specialized
-            && prefill_wgmma(module.storage, d),
         decode_mma: decode_uses_mma(module.storage, d),
         decode_threads: 32 * tuning.warps,
         decode_stages: tuning.stages,
@@ -2083,9 +2047,6 @@ mod tests {
             "3x64x1owghvuncafbdzm",
             "3x64x1owghvunctfbdzm",
             "2x64x1owghvuncbdz",
-            "3x64x1owghvuncafbdxm",
-            "3x64x1owghvunctfbdxm",
-            "3x64x1owghvunctfbdzxm",
         ] {
             let t: PrefillTuning = text.parse().unwrap();
             assert_eq!(t.to_string(), text);
@@ -2140,8 +2101,6 @@ mod tests {
             "2x64x1owgnckd",
             // `z`: only with `w`.
             "2x64x2z",
-            // `x`: only with `t` or `a`.
-            "3x64x1owghvuncfbdxm",
         ] {
             let e = bad.parse::<PrefillTuning>().unwrap_err();
             assert!(e.contains(bad) && e.contains("WGxBNxBLOCKS"), "{e}");
@@ -2308,38 +2267,6 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("needs `v`"), "{e}");
-    }
-
-    /// `x` changes only the persistent body (`t`, and `a`'s narrow layers): on a dense
-    /// module `a` gives every layer the one-tile kernel, with or without `x`; `t` with `x`
-    /// claims its next query tile ahead and hands the last warpgroup's turn on at once, and
-    /// `for_layer` keeps `x` only where it keeps `t`.
-    #[test]
-    fn early_switch_changes_only_the_persistent_tile_switch() {
-        let module = dense_module(8, 2, 128, StorageType::Bf16);
-        let src = |v: &str| {
-            generate_variant(&module, DecodeTuning::default(), v.parse().unwrap()).unwrap()[0]
-                .source
-                .clone()
-        };
-        assert_eq!(src("3x64x1owghvuncafbdm"), src("3x64x1owghvuncafbdxm"));
-        for form in ["3x64x1owghvunctfbm", "3x64x1owghvunctfbdm"] {
-            let (def, x) = (
-                src(&format!("{form}")),
-                src(&format!("{}xm", &form[..form.len() - 1])),
-            );
-            assert!(!def.contains("w_claim") && x.contains("w_claim"), "{form}");
-            assert!(
-                def.contains("if (w_next != PF_NO_ITEM) turn_pass();"),
-                "{form}"
-            );
-            assert!(!x.contains("w_next"), "{form}");
-        }
-        let a: PrefillTuning = "3x64x1owghvuncafbdxm".parse().unwrap();
-        let layer = &module.layers[0];
-        let one = a.for_layer(layer, &module.span);
-        assert!(!one.persistent && !one.early_switch);
-        assert_eq!(one.to_string(), "3x64x1owghvuncfbdm");
     }
 
     /// `y` changes only the tile count up to which query tiles are counted from the row's

@@ -270,12 +270,6 @@ pub const CUDA_PREFILL_TC_OWN_BANDS: bool = true;
 /// unchanged, memcheck and racecheck clean (benches/RESULTS.md, "Session 21 (branch
 /// s21-prefill").
 pub const CUDA_PREFILL_TC_DEEP_RING: bool = false;
-/// CUDA prefill on sm_90a: an early query-tile switch in the persistent blocks
-/// (`codegen::cuda::PrefillTuning::early_switch`, the `x` letter, session 22; with `t` or
-/// `a`): the producer claims the next query tile one tile ahead, and the last consumer
-/// warpgroup hands its last turn of a tile on without waiting for its P·V. Off: opt-in until
-/// measured in blocks on the H200 (benches/RESULTS.md, "Session 22 (branch s22-prefill").
-pub const CUDA_PREFILL_TC_EARLY_SWITCH: bool = false;
 /// CUDA prefill on sm_90a: each warpgroup computes only the key tiles its own 64 query
 /// rows see (`codegen::cuda::PrefillTuning::skip`). Off: the variant with it ranked behind
 /// the plain kernel in the H200 sweep (benches/RESULTS.md) and costs 24 bytes of spills.

@@ -1,6 +1,8 @@
 #!/bin/bash
 # s22-prefill's device call (run tool timeout_s 260), from the repository root:
 #   bash .dev-s22-prefill/call1.sh
+# Letter `x` existed at 701610c only (measured here and removed: benches/RESULTS.md,
+# "Session 22 (branch s22-prefill"); build the binaries and cubins at that commit to rerun.
 # Carry .dev-s22-prefill/ (benches/prefill/s22/pack.sh). Everything comes back as
 # $OUT/results.tgz. Cubins, built here with NVRTC (see pack.sh).
 #

@@ -1,4 +1,5 @@
 #!/bin/bash
+# (Letter `x` existed at 701610c only: measured by call1.sh and removed; build there to rerun.)
 # Fills the carry folder of s22-prefill's call (run from the repository root after the
 # release builds and the cubins): bench_prefill and cuda_check gzipped, the cubins of NEW
 # as cubins.tar.xz, plans/ (benches/prefill/s17/plans.sh), this folder's call script, s19's

@@ -23,6 +23,10 @@ pub struct SubgroupProducts {
     /// `GROUPS`); `None`: [`default_groups`] (1 at KSPLIT 4 and 8 on subgroups of 32 or
     /// more). Bounded per KSPLIT by 256 invocations a workgroup ([`groups_for`]).
     pub groups: Option<u32>,
+    /// Rows a workgroup row (16, 8 or 4: `ROW_GROUPS` 4, 2, 1 groups of 4 rows a
+    /// subgroup); `None`: 16. Fewer rows a subgroup: fewer x loads and sums a lane, each
+    /// weight loaded by 16 / rows workgroups (`MOA_WGPU_SG_ROWS`).
+    pub rows: Option<u32>,
 }
 
 impl SubgroupProducts {
@@ -32,6 +36,7 @@ impl SubgroupProducts {
         SubgroupProducts {
             ksplit: options.sg_ksplit,
             groups: options.sg_groups,
+            rows: (options.sg_rows != 16).then_some(options.sg_rows),
         }
     }
 }
@@ -50,6 +55,8 @@ pub(super) struct SgSet {
     /// Column groups per workgroup (`GROUPS`): a workgroup writes 4 · `groups` output
     /// columns (2 · `groups` rotation or gate/up pairs).
     pub(super) groups: u32,
+    /// Rows a workgroup row (`4 · ROW_GROUPS`): the grid's y is ceil(rows / this).
+    pub(super) rows: u32,
 }
 
 impl SgSet {
@@ -304,6 +311,12 @@ impl Pipelines {
                             "KSPLIT {ks} on subgroups of {sg}: over 256 invocations a workgroup"
                         )));
                     }
+                    let rows = sg_choice.rows.unwrap_or(16);
+                    if ![4, 8, 16].contains(&rows) {
+                        return Err(EngineError::Input(format!(
+                            "{rows} rows a workgroup row of the subgroup products (4, 8 or 16)"
+                        )));
+                    }
                     let c = |mode: f64| {
                         [
                             ("INPUT_MODE", mode),
@@ -312,10 +325,12 @@ impl Pipelines {
                             ("GROUPS", f64::from(groups)),
                             ("WG", f64::from(groups * ks * sg)),
                             ("DIAG", diag),
+                            ("ROW_GROUPS", f64::from(rows / 4)),
                         ]
                     };
                     Ok(Some(SgSet {
                         groups,
+                        rows,
                         plain: pipe_with(shaders::MATVEC_SG, types, &c(0.0))?,
                         attn: pipe_with(shaders::MATVEC_SG, attn, &c(0.0))?,
                         norm: pipe_with(shaders::MATVEC_SG, types, &c(1.0))?,

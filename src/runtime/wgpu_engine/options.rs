@@ -239,12 +239,18 @@ pub struct WgpuEngineOptions {
     /// engine, session 17"): output 5.55–5.58 → 4.78 µs, down 7.97–8.22 → 6.92, QKV
     /// 6.90–7.08 → 6.61; `2` is the earlier default there.
     pub sg_groups: Option<u32>,
-    /// `MOA_WGPU_SG_ROWS` (default `16`): rows a workgroup row of the subgroup products,
-    /// 16, 8 or 4 (`matvec_sg.wgsl`'s `ROW_GROUPS` 4, 2, 1; the grid's y is
-    /// ceil(rows / this)). Fewer rows a subgroup: fewer x loads and sums a lane, so its
-    /// loads fit its registers in one batch, at the price of each weight loaded by
-    /// 16 / this workgroups (session 22, opt-in until measured).
+    /// `MOA_WGPU_SG_ROWS` (default `16`): rows a subgroup of the subgroup products, 16, 8
+    /// or 4 (`matvec_sg.wgsl`'s `ROW_GROUPS` 4, 2, 1; the grid's y is ceil(rows / (this ·
+    /// `sg_row_split`))). Fewer rows a subgroup: fewer x loads and sums a lane, so its
+    /// loads fit its registers in one batch; without `sg_row_split` each weight is then
+    /// loaded by 16 / this workgroups (session 22, opt-in until measured).
     pub sg_rows: u32,
+    /// `MOA_WGPU_SG_ROW_SPLIT` (default `1`): row blocks (of `sg_rows`) a workgroup of the
+    /// subgroup products, 1, 2 or 4 (`ROW_SPLIT`): with fewer rows a subgroup, the other
+    /// rows' subgroups in the same workgroup instead of more workgroups (the grid stays,
+    /// each weight vector is read from L2 once a workgroup). Capped where the workgroup
+    /// would pass 256 invocations or 16 rows (session 22, opt-in until measured).
+    pub sg_row_split: u32,
     /// `MOA_WGPU_SG_DIAG` (default `0`): a timing diagnostic of the subgroup products
     /// (`1`: no K loop, `2`: one row's x for all rows, `3`: the K loop's loads only, `4`:
     /// its weight loads only, `5`: its x loads only).
@@ -377,6 +383,7 @@ impl Default for WgpuEngineOptions {
             sg_ksplit: None,
             sg_groups: None,
             sg_rows: 16,
+            sg_row_split: 1,
             sg_diag: 0,
             row_block: 4,
             two_stage_argmax: true,
@@ -442,6 +449,13 @@ impl WgpuEngineOptions {
                 "4, 8 or 16",
                 &[("4", 4), ("8", 8), ("16", 16)],
                 d.sg_rows,
+            )?,
+            sg_row_split: choice(
+                env,
+                "MOA_WGPU_SG_ROW_SPLIT",
+                "1, 2 or 4",
+                &[("1", 1), ("2", 2), ("4", 4)],
+                d.sg_row_split,
             )?,
             sg_diag: number(env, "MOA_WGPU_SG_DIAG", "0 to 5", 0..=5)?.unwrap_or(d.sg_diag),
             row_block: choice(
@@ -737,6 +751,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_SG_KSPLIT",
     "MOA_WGPU_SG_GROUPS",
     "MOA_WGPU_SG_ROWS",
+    "MOA_WGPU_SG_ROW_SPLIT",
     "MOA_WGPU_SG_DIAG",
     "MOA_WGPU_ROW_BLOCK",
     "MOA_WGPU_ARGMAX2",
@@ -982,6 +997,7 @@ mod tests {
             ("MOA_WGPU_SG_KSPLIT", "2"),
             ("MOA_WGPU_SG_GROUPS", "1"),
             ("MOA_WGPU_SG_ROWS", "8"),
+            ("MOA_WGPU_SG_ROW_SPLIT", "2"),
             ("MOA_WGPU_AHEAD", "0"),
             ("MOA_WGPU_WARM", "auto"),
             ("MOA_WGPU_COOP_HEAD", "direct"),
@@ -994,6 +1010,7 @@ mod tests {
         assert_eq!(o.sg_ksplit, Some(2));
         assert_eq!(o.sg_groups, Some(1));
         assert_eq!(o.sg_rows, 8);
+        assert_eq!(o.sg_row_split, 2);
         assert!(!o.submit_ahead);
         assert_eq!(o.warm_up, None);
         assert_eq!(o.coop_head, CoopHeadChoice::Direct);

@@ -23,10 +23,15 @@ pub struct SubgroupProducts {
     /// `GROUPS`); `None`: [`default_groups`] (1 at KSPLIT 4 and 8 on subgroups of 32 or
     /// more). Bounded per KSPLIT by 256 invocations a workgroup ([`groups_for`]).
     pub groups: Option<u32>,
-    /// Rows a workgroup row (16, 8 or 4: `ROW_GROUPS` 4, 2, 1 groups of 4 rows a
-    /// subgroup); `None`: 16. Fewer rows a subgroup: fewer x loads and sums a lane, each
-    /// weight loaded by 16 / rows workgroups (`MOA_WGPU_SG_ROWS`).
+    /// Rows a subgroup (16, 8 or 4: `ROW_GROUPS` 4, 2, 1 groups of 4 rows); `None`: 16.
+    /// Fewer rows a subgroup: fewer x loads and sums a lane; unless `row_split` puts the
+    /// other rows in the same workgroup, each weight is loaded by 16 / rows workgroups
+    /// (`MOA_WGPU_SG_ROWS`).
     pub rows: Option<u32>,
+    /// Row blocks (of `rows`) a workgroup (1, 2 or 4: `ROW_SPLIT`), capped where the
+    /// workgroup would pass 256 invocations or 16 rows; `None`: 1
+    /// (`MOA_WGPU_SG_ROW_SPLIT`).
+    pub row_split: Option<u32>,
 }
 
 impl SubgroupProducts {
@@ -37,6 +42,7 @@ impl SubgroupProducts {
             ksplit: options.sg_ksplit,
             groups: options.sg_groups,
             rows: (options.sg_rows != 16).then_some(options.sg_rows),
+            row_split: (options.sg_row_split != 1).then_some(options.sg_row_split),
         }
     }
 }
@@ -55,7 +61,8 @@ pub(super) struct SgSet {
     /// Column groups per workgroup (`GROUPS`): a workgroup writes 4 · `groups` output
     /// columns (2 · `groups` rotation or gate/up pairs).
     pub(super) groups: u32,
-    /// Rows a workgroup row (`4 · ROW_GROUPS`): the grid's y is ceil(rows / this).
+    /// Rows a workgroup row (`4 · ROW_GROUPS · ROW_SPLIT`): the grid's y is
+    /// ceil(rows / this).
     pub(super) rows: u32,
 }
 
@@ -314,23 +321,31 @@ impl Pipelines {
                     let rows = sg_choice.rows.unwrap_or(16);
                     if ![4, 8, 16].contains(&rows) {
                         return Err(EngineError::Input(format!(
-                            "{rows} rows a workgroup row of the subgroup products (4, 8 or 16)"
+                            "{rows} rows a subgroup of the subgroup products (4, 8 or 16)"
                         )));
                     }
+                    // Row blocks a workgroup: as asked, within 16 rows and 256 invocations.
+                    let rs = sg_choice
+                        .row_split
+                        .unwrap_or(1)
+                        .min(16 / rows)
+                        .min(256 / (ks * sg * groups))
+                        .max(1);
                     let c = |mode: f64| {
                         [
                             ("INPUT_MODE", mode),
                             ("SG", f64::from(sg)),
                             ("KSPLIT", f64::from(ks)),
                             ("GROUPS", f64::from(groups)),
-                            ("WG", f64::from(groups * ks * sg)),
+                            ("WG", f64::from(groups * rs * ks * sg)),
                             ("DIAG", diag),
                             ("ROW_GROUPS", f64::from(rows / 4)),
+                            ("ROW_SPLIT", f64::from(rs)),
                         ]
                     };
                     Ok(Some(SgSet {
                         groups,
-                        rows,
+                        rows: rows * rs,
                         plain: pipe_with(shaders::MATVEC_SG, types, &c(0.0))?,
                         attn: pipe_with(shaders::MATVEC_SG, attn, &c(0.0))?,
                         norm: pipe_with(shaders::MATVEC_SG, types, &c(1.0))?,

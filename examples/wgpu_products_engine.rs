@@ -124,8 +124,9 @@ fn args() -> Result<Args, Error> {
                 }
             }
             "--sg-variants" => {
-                let bad =
-                    |v: &str| format!("--sg-variants: `{v}` is not KSPLIT:GROUPS:DIAG[:ROWS[:RSPLIT]]");
+                let bad = |v: &str| {
+                    format!("--sg-variants: `{v}` is not KSPLIT:GROUPS:DIAG[:ROWS[:RSPLIT]]")
+                };
                 let opt = |x: &str| -> Result<Option<u32>, String> {
                     if x == "-" {
                         Ok(None)

@@ -353,13 +353,7 @@ fn every_option_lavapipe_runs_matches_the_cpu_reference() {
                 ..d
             },
         ),
-        (
-            "8 rows a subgroup",
-            WgpuEngineOptions {
-                sg_rows: 8,
-                ..d
-            },
-        ),
+        ("8 rows a subgroup", WgpuEngineOptions { sg_rows: 8, ..d }),
         (
             "8 rows a subgroup, two row blocks a workgroup, ksplit 4",
             WgpuEngineOptions {

@@ -1287,17 +1287,16 @@ mod regs {
         Ok(())
     }
 
-    /// `wgpu_decode_bench regs-products KSPLIT:GROUPS[:ROWS[:RSPLIT]][,...] [DIAG]`: the driver's
+    /// `wgpu_decode_bench regs-products KSPLIT:GROUPS[:ROWS][,...] [DIAG]`: the driver's
     /// statistics of the engine's decode products on subgroups (`matvec_sg.wgsl`, f16
     /// weights, subgroups of 32) for each (KSPLIT, column groups a workgroup, rows a
-    /// subgroup: 16 unless given, row blocks a workgroup: 1 unless given), three
+    /// workgroup row: 16 unless given), three
     /// inputs: the f16 attention output (the output product), f32 (the down product) and
     /// f32 with the RMSNorm in the K loop (the QKV and gate/up products' loop). Without
     /// naga's runtime checks, as the engine builds them (`MOA_WGPU_UNCHECKED`).
     pub fn products(args: &[String]) -> Result<(), String> {
         use moa::runtime::shaders::{Types, MATVEC_SG};
-        let usage =
-            "usage: wgpu_decode_bench regs-products KSPLIT:GROUPS[:ROWS[:RSPLIT]][,...] [DIAG]";
+        let usage = "usage: wgpu_decode_bench regs-products KSPLIT:GROUPS[:ROWS][,...] [DIAG]";
         let [list, rest @ ..] = args else {
             return Err(usage.into());
         };
@@ -1313,14 +1312,9 @@ mod regs {
         let mut built = Vec::new();
         for pair in list.split(',') {
             let f: Option<Vec<u32>> = pair.split(':').map(|v| v.parse().ok()).collect();
-            let (ks, groups, rows, rs) = match f.as_deref() {
-                Some(&[ks, groups]) => (ks, groups, 16, 1),
-                Some(&[ks, groups, rows]) if [4, 8, 16].contains(&rows) => (ks, groups, rows, 1),
-                Some(&[ks, groups, rows, rs])
-                    if [4, 8, 16].contains(&rows) && [1, 2, 4].contains(&rs) =>
-                {
-                    (ks, groups, rows, rs)
-                }
+            let (ks, groups, rows) = match f.as_deref() {
+                Some(&[ks, groups]) => (ks, groups, 16),
+                Some(&[ks, groups, rows]) if [4, 8, 16].contains(&rows) => (ks, groups, rows),
                 _ => return Err(format!("`{pair}`: {usage}")),
             };
             for (what, input, mode) in [
@@ -1338,10 +1332,9 @@ mod regs {
                     ("SG", 32.0),
                     ("KSPLIT", f64::from(ks)),
                     ("GROUPS", f64::from(groups)),
-                    ("WG", f64::from(ks * groups * rs * 32)),
+                    ("WG", f64::from(ks * groups * 32)),
                     ("DIAG", diag),
                     ("ROW_GROUPS", f64::from(rows / 4)),
-                    ("ROW_SPLIT", f64::from(rs)),
                 ];
                 let spv = spirv(
                     &MATVEC_SG.source(types),
@@ -1350,8 +1343,8 @@ mod regs {
                     &constants,
                 )?;
                 let name = format!(
-                    "matvec_sg KSPLIT {ks} groups {groups} rows {rows} rsplit {rs} DIAG {diag} {what}: threads {}",
-                    ks * groups * rs * 32
+                    "matvec_sg KSPLIT {ks} groups {groups} rows {rows} DIAG {diag} {what}: threads {}",
+                    ks * groups * 32
                 );
                 built.push((name, spv));
             }

@@ -52,13 +52,6 @@ override DIAG: u32 = 0u;
 // 16 / (4 · ROW_GROUPS) workgroups and that many more workgroups; the reduction skips
 // the halving steps of the row groups that are not there.
 override ROW_GROUPS: u32 = 4u;
-// Row blocks (of 4 · ROW_GROUPS rows) a workgroup (1, 2 or 4; `MOA_WGPU_SG_ROW_SPLIT`):
-// with fewer rows a subgroup, the other rows' subgroups in the same workgroup rather than
-// in more workgroups, so the grid stays and a weight vector is loaded once from L2 for the
-// workgroup's rows. Subgroup sg is K part sg % KSPLIT of row block (sg / KSPLIT) %
-// ROW_SPLIT of column group sg / (KSPLIT · ROW_SPLIT); the workgroup is GROUPS ·
-// ROW_SPLIT · KSPLIT · SG invocations.
-override ROW_SPLIT: u32 = 1u;
 
 struct Params {
     n_rows: u32,
@@ -194,28 +187,13 @@ fn step(acc: Sums, wt: mat4x4<f32>, t0: u32, n_groups: u32, j: u32, live: f32) -
 }
 
 // Groups of 4 rows of the block from row t0 that hold rows (1 to 4, uniform).
-// A row block past the last row (ROW_SPLIT > 1) computes one group of clamped rows and
-// writes nothing.
 fn n_groups(t0: u32) -> u32 {
-    if (t0 >= params.n_rows) {
-        return 1u;
-    }
     return min(ROW_GROUPS, (params.n_rows - t0 + 3u) / 4u);
 }
 
-// Rows a workgroup row: ROW_SPLIT blocks of 4 · ROW_GROUPS.
+// Rows a workgroup row.
 fn block_rows() -> u32 {
-    return 4u * ROW_GROUPS * ROW_SPLIT;
-}
-
-// The column group (of the workgroup's GROUPS) of subgroup sg.
-fn sg_group(sg: u32) -> u32 {
-    return sg / (KSPLIT * ROW_SPLIT);
-}
-
-// The first row of subgroup sg's row block, from the workgroup row's first row t0.
-fn sg_t0(t0: u32, sg: u32) -> u32 {
-    return t0 + ((sg / KSPLIT) % ROW_SPLIT) * 4u * ROW_GROUPS;
+    return 4u * ROW_GROUPS;
 }
 
 // This lane's partial sums over its part of K (4-vectors part · SG + lane, every
@@ -364,12 +342,9 @@ fn publish(acc: Sums, sg: u32, lane: u32, n_groups: u32) {
 fn sum_at(g: u32, r: u32, c: u32) -> f32 {
     var v = 0.0;
     var ss = 0.0;
-    let rows = 4u * ROW_GROUPS;
-    let base = (g * ROW_SPLIT + r / rows) * KSPLIT;
-    let rl = r % rows;
     for (var p = 0u; p < KSPLIT; p++) {
-        v += part_sums[base + p][rl][c];
-        ss += part_sums[base + p][16u + rl / 4u][rl % 4u];
+        v += part_sums[g * KSPLIT + p][r][c];
+        ss += part_sums[g * KSPLIT + p][16u + r / 4u][r % 4u];
     }
     if (INPUT_MODE == 1u) {
         v *= inverseSqrt(ss / f32(params.k) + params.eps);
@@ -391,11 +366,10 @@ fn moa_matvec_sg(
     // Column groups past the end compute clamped columns and write nothing, so every
     // lane of a subgroup reaches the subgroup operations.
     let groups = GROUPS;
-    let n0 = (wid.x * groups + sg_group(sg)) * 4u;
+    let n0 = (wid.x * groups + sg / KSPLIT) * 4u;
     let last_col = params.n_out - 1u;
     let cols = min(vec4<u32>(n0, n0 + 1u, n0 + 2u, n0 + 3u), vec4<u32>(last_col));
-    let ts = sg_t0(t0, sg);
-    publish(product(cols, ts, lane, sg % KSPLIT), sg, lane, n_groups(ts));
+    publish(product(cols, t0, lane, sg % KSPLIT), sg, lane, n_groups(t0));
     // The workgroup's groups × block_rows() rows × 4 columns of outputs.
     let per_group = 4u * block_rows();
     for (var e = lid; e < per_group * groups; e += WG) {
@@ -436,11 +410,10 @@ fn moa_matvec_sg_rope(
     let groups = GROUPS;
     let n_quads = (params.n_out / d) * quads;
     // Groups past the last head compute the last one and store nothing.
-    let q = min(wid.x * groups + sg_group(sg), n_quads - 1u);
+    let q = min(wid.x * groups + sg / KSPLIT, n_quads - 1u);
     let base = (q / quads) * d + (q % quads) * 2u;
     let cols = vec4<u32>(base, base + 1u, base + half_d, base + half_d + 1u);
-    let ts = sg_t0(t0, sg);
-    publish(product(cols, ts, lane, sg % KSPLIT), sg, lane, n_groups(ts));
+    publish(product(cols, t0, lane, sg % KSPLIT), sg, lane, n_groups(t0));
     // One invocation per (column group, row, rotation pair).
     let per_group = 2u * block_rows();
     for (var e = lid; e < per_group * groups; e += WG) {
@@ -476,10 +449,9 @@ fn moa_matvec_sg_swiglu_out(
     let n_pairs = ffn / 2u;
     let groups = GROUPS;
     // Groups past the last pair compute the last one and store nothing.
-    let q = min(wid.x * groups + sg_group(sg), n_pairs - 1u);
+    let q = min(wid.x * groups + sg / KSPLIT, n_pairs - 1u);
     let cols = vec4<u32>(2u * q, 2u * q + 1u, ffn + 2u * q, ffn + 2u * q + 1u);
-    let ts = sg_t0(t0, sg);
-    publish(product(cols, ts, lane, sg % KSPLIT), sg, lane, n_groups(ts));
+    publish(product(cols, t0, lane, sg % KSPLIT), sg, lane, n_groups(t0));
     // One invocation per (column group, row, output column).
     let per_group = 2u * block_rows();
     for (var e = lid; e < per_group * groups; e += WG) {

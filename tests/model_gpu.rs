@@ -353,13 +353,10 @@ fn every_option_lavapipe_runs_matches_the_cpu_reference() {
                 ..d
             },
         ),
-        ("8 rows a subgroup", WgpuEngineOptions { sg_rows: 8, ..d }),
         (
-            "8 rows a subgroup, two row blocks a workgroup, ksplit 4",
+            "8 rows a workgroup row",
             WgpuEngineOptions {
-                sg_rows: 8,
-                sg_row_split: 2,
-                sg_ksplit: Some(4),
+                sg_rows: Some(8),
                 ..d
             },
         ),
@@ -1144,7 +1141,6 @@ fn subgroup_products_match_the_cpu_reference() {
         ksplit,
         groups: None,
         rows: None,
-        row_split: None,
     };
     let Some(sg) = ctx.subgroup_size() else {
         let mut gpu = WgpuEngine::new(&ctx, &model, Some(&plan), true).unwrap();
@@ -1161,24 +1157,24 @@ fn subgroup_products_match_the_cpu_reference() {
     let lens17: Vec<usize> = (0..17).map(|i| 3 + (i * 7) % 29).collect();
     // (KSPLIT, column groups a workgroup, rows a workgroup row): the default groups at
     // every KSPLIT, then one and two groups (session 17: fewer groups, more workgroups;
-    // KSPLIT 8 chosen per product or fixed), then 8 and 4 rows a workgroup row (session
-    // 22: the reduction's row steps skipped; 17 rows are three and five workgroup rows,
-    // the last of one row).
+    // KSPLIT 8 chosen per product or fixed), then 8, 16 and 4 rows a workgroup row
+    // (session 22: the reduction's row steps skipped; 17 rows are three and five
+    // workgroup rows, the last of one row; the default is 8 on subgroups of 32, 16 on
+    // lavapipe's 8).
     let choices = [
-        (None, None, None, None),
-        (Some(1), None, None, None),
-        (Some(2), None, None, None),
-        (Some(4), None, None, None),
-        (None, Some(1), None, None),
-        (Some(8), Some(1), None, None),
-        (Some(4), Some(2), None, None),
-        (None, None, Some(8), None),
-        (Some(8), Some(1), Some(4), None),
-        (Some(4), Some(1), Some(8), Some(2)),
-        (Some(1), None, Some(4), Some(4)),
+        (None, None, None),
+        (Some(1), None, None),
+        (Some(2), None, None),
+        (Some(4), None, None),
+        (None, Some(1), None),
+        (Some(8), Some(1), None),
+        (Some(4), Some(2), None),
+        (None, None, Some(8)),
+        (None, None, Some(16)),
+        (Some(8), Some(1), Some(4)),
     ];
     for force_f32 in [true, false] {
-        for (ksplit, groups, rows, row_split) in choices {
+        for (ksplit, groups, rows) in choices {
             for (sparse, lens) in [(true, &[19, 5, 33][..]), (false, &lens17[..])] {
                 let mut gpu =
                     WgpuEngine::new(&ctx, &model, sparse.then_some(&plan), force_f32).unwrap();
@@ -1186,7 +1182,6 @@ fn subgroup_products_match_the_cpu_reference() {
                     ksplit,
                     groups,
                     rows,
-                    row_split,
                 }))
                 .unwrap();
                 gpu.set_split_k_matvec(true);
@@ -1239,23 +1234,21 @@ fn subgroup_products_with_a_partial_last_trip_match_the_cpu_reference() {
     let cpu = CpuReference::from_model(model.clone()).unwrap();
     let vocab = config.vocab_size;
     let choices = [
-        (None, None, None, None),
-        (Some(1), None, None, None),
-        (Some(4), None, None, None),
-        (None, Some(1), None, None),
-        (Some(8), Some(1), None, None),
-        (None, None, Some(8), None),
-        (Some(8), Some(1), Some(4), None),
-        (Some(4), Some(1), Some(8), Some(2)),
+        (None, None, None),
+        (Some(1), None, None),
+        (Some(4), None, None),
+        (None, Some(1), None),
+        (Some(8), Some(1), None),
+        (None, None, Some(8)),
+        (Some(8), Some(1), Some(4)),
     ];
-    for (ksplit, groups, rows, row_split) in choices {
+    for (ksplit, groups, rows) in choices {
         for force_f32 in [true, false] {
             let mut gpu = WgpuEngine::new(&ctx, &model, None, force_f32).unwrap();
             gpu.set_subgroup_matvec(Some(SubgroupProducts {
                 ksplit,
                 groups,
                 rows,
-                row_split,
             }))
             .unwrap();
             gpu.set_split_k_matvec(true);
@@ -1273,7 +1266,7 @@ fn subgroup_products_with_a_partial_last_trip_match_the_cpu_reference() {
                     .collect();
                 let got = gpu.decode_logits(&mut req, &next).unwrap();
                 let what =
-                    format!("ksplit {ksplit:?} groups {groups:?} rows {rows:?} {row_split:?} f32 {force_f32}: step {step}");
+                    format!("ksplit {ksplit:?} groups {groups:?} rows {rows:?} f32 {force_f32}: step {step}");
                 check_dense_step(&cpu, &mut seqs, &next, &got, vocab, tol, &what);
             }
         }

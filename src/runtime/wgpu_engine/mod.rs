@@ -622,7 +622,7 @@ impl WgpuEngine {
     /// on `matvec.wgsl` (`None`). Errors: `Some` where they cannot be built (no fixed
     /// subgroup size, or the driver refused them; the message says which), a KSPLIT
     /// other than 1, 2, 4 or 8, column groups other than 1, 2, 4 or 8, or rows a
-    /// subgroup other than 4, 8 or 16, or row blocks a workgroup other than 1, 2 or 4.
+    /// workgroup row other than 4, 8 or 16.
     pub fn set_subgroup_matvec(&mut self, on: Option<SubgroupProducts>) -> Result<(), EngineError> {
         if let Some(choice) = on {
             if choice.ksplit.is_some_and(|k| ![1, 2, 4, 8].contains(&k)) {
@@ -639,14 +639,8 @@ impl WgpuEngine {
             }
             if choice.rows.is_some_and(|r| ![4, 8, 16].contains(&r)) {
                 return Err(EngineError::Input(format!(
-                    "rows {:?}: a subgroup product's subgroup takes 4, 8 or 16 rows",
+                    "rows {:?}: a subgroup product's workgroup row holds 4, 8 or 16 rows",
                     choice.rows
-                )));
-            }
-            if choice.row_split.is_some_and(|r| ![1, 2, 4].contains(&r)) {
-                return Err(EngineError::Input(format!(
-                    "row blocks {:?}: a subgroup product's workgroup holds 1, 2 or 4",
-                    choice.row_split
                 )));
             }
             if let Err(why) = &self.pipes.matvec_sg {
@@ -684,13 +678,10 @@ impl WgpuEngine {
                     .map_or("per product".to_string(), |k| k.to_string()),
                 p.choice.groups.map_or(String::new(), |g| format!(
                     ", column groups a workgroup: {g}"
-                )) + &p
-                    .choice
-                    .rows
-                    .map_or(String::new(), |r| format!(", {r} rows a subgroup"))
-                    + &p.choice.row_split.map_or(String::new(), |r| {
-                        format!(", {r} row blocks a workgroup (within 256 invocations)")
-                    })
+                )) + &format!(
+                    ", {} rows a workgroup row",
+                    p.choice.rows.unwrap_or(pipelines::default_rows(p.subgroup))
+                )
             ),
             (Err(why), true) => format!("workgroup tree (matvec.wgsl; subgroups: {why})"),
             _ => "workgroup tree (matvec.wgsl)".to_string(),

@@ -1287,15 +1287,16 @@ mod regs {
         Ok(())
     }
 
-    /// `wgpu_decode_bench regs-products KSPLIT:GROUPS[,...] [DIAG]`: the driver's
+    /// `wgpu_decode_bench regs-products KSPLIT:GROUPS[:ROWS][,...] [DIAG]`: the driver's
     /// statistics of the engine's decode products on subgroups (`matvec_sg.wgsl`, f16
-    /// weights, subgroups of 32) for each (KSPLIT, column groups a workgroup), three
+    /// weights, subgroups of 32) for each (KSPLIT, column groups a workgroup, rows a
+    /// workgroup row: 16 unless given), three
     /// inputs: the f16 attention output (the output product), f32 (the down product) and
     /// f32 with the RMSNorm in the K loop (the QKV and gate/up products' loop). Without
     /// naga's runtime checks, as the engine builds them (`MOA_WGPU_UNCHECKED`).
     pub fn products(args: &[String]) -> Result<(), String> {
         use moa::runtime::shaders::{Types, MATVEC_SG};
-        let usage = "usage: wgpu_decode_bench regs-products KSPLIT:GROUPS[,...] [DIAG]";
+        let usage = "usage: wgpu_decode_bench regs-products KSPLIT:GROUPS[:ROWS][,...] [DIAG]";
         let [list, rest @ ..] = args else {
             return Err(usage.into());
         };
@@ -1310,10 +1311,12 @@ mod regs {
         // Every SPIR-V first (a naga error shows without a driver), then the driver.
         let mut built = Vec::new();
         for pair in list.split(',') {
-            let (ks, groups) = pair
-                .split_once(':')
-                .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)))
-                .ok_or_else(|| format!("`{pair}`: {usage}"))?;
+            let f: Option<Vec<u32>> = pair.split(':').map(|v| v.parse().ok()).collect();
+            let (ks, groups, rows) = match f.as_deref() {
+                Some(&[ks, groups]) => (ks, groups, 16),
+                Some(&[ks, groups, rows]) if [4, 8, 16].contains(&rows) => (ks, groups, rows),
+                _ => return Err(format!("`{pair}`: {usage}")),
+            };
             for (what, input, mode) in [
                 ("out (f16 x)", StorageType::F16, 0.0),
                 ("down (f32 x)", StorageType::F32, 0.0),
@@ -1331,6 +1334,7 @@ mod regs {
                     ("GROUPS", f64::from(groups)),
                     ("WG", f64::from(ks * groups * 32)),
                     ("DIAG", diag),
+                    ("ROW_GROUPS", f64::from(rows / 4)),
                 ];
                 let spv = spirv(
                     &MATVEC_SG.source(types),
@@ -1339,7 +1343,7 @@ mod regs {
                     &constants,
                 )?;
                 let name = format!(
-                    "matvec_sg KSPLIT {ks} groups {groups} DIAG {diag} {what}: threads {}",
+                    "matvec_sg KSPLIT {ks} groups {groups} rows {rows} DIAG {diag} {what}: threads {}",
                     ks * groups * 32
                 );
                 built.push((name, spv));

@@ -61,6 +61,9 @@ fn ids(n: usize, seed: u64, vocab: usize) -> Vec<u32> {
         .collect()
 }
 
+/// One `--sg-variants` entry: KSPLIT, column groups, DIAG, rows a workgroup row.
+type SgVariant = (Option<u32>, Option<u32>, u32, Option<u32>);
+
 struct Args {
     like: String,
     rows: usize,
@@ -74,11 +77,12 @@ struct Args {
     profile: usize,
     /// Also time the first prefill pass per dispatch kind (each kind once).
     profile_prefill: bool,
-    /// `--sg-variants "KSPLIT:GROUPS:DIAG;..."` (`-` for auto): after the run, the decode
+    /// `--sg-variants "KSPLIT:GROUPS:DIAG[:ROWS];..."` (`-` for auto; ROWS 4, 8 or 16 rows a
+    /// workgroup row, default auto): after the run, the decode
     /// products on subgroups rebuilt with each (`set_subgroup_matvec`, `set_sg_diag`) and
     /// the step profiled again over the same request's caches (no reload, no prefill),
     /// with a parity check for DIAG 0: A/B/A/B in one process.
-    sg_variants: Vec<(Option<u32>, Option<u32>, u32)>,
+    sg_variants: Vec<SgVariant>,
     /// `--chunks "C,..."`: after the run, a new request per chunk length C in slots (0:
     /// the work-list model's per-layer choice; `set_decode_chunk`), prefilled, three
     /// greedy steps, and its step profiled (before any `--sg-variants`).
@@ -118,7 +122,8 @@ fn args() -> Result<Args, Error> {
                 }
             }
             "--sg-variants" => {
-                let bad = |v: &str| format!("--sg-variants: `{v}` is not KSPLIT:GROUPS:DIAG");
+                let bad =
+                    |v: &str| format!("--sg-variants: `{v}` is not KSPLIT:GROUPS:DIAG[:ROWS]");
                 let opt = |x: &str| -> Result<Option<u32>, String> {
                     if x == "-" {
                         Ok(None)
@@ -128,11 +133,17 @@ fn args() -> Result<Args, Error> {
                 };
                 for v in value()?.split(';').filter(|v| !v.is_empty()) {
                     let f: Vec<&str> = v.split(':').collect();
-                    let [ks, g, d] = f[..] else {
-                        return Err(bad(v).into());
+                    let (ks, g, d, rows) = match f[..] {
+                        [ks, g, d] => (ks, g, d, "-"),
+                        [ks, g, d, rows] => (ks, g, d, rows),
+                        _ => return Err(bad(v).into()),
                     };
-                    a.sg_variants
-                        .push((opt(ks)?, opt(g)?, d.parse().map_err(|_| bad(v))?));
+                    a.sg_variants.push((
+                        opt(ks)?,
+                        opt(g)?,
+                        d.parse().map_err(|_| bad(v))?,
+                        opt(rows)?,
+                    ));
                 }
             }
             other => return Err(format!("unknown option {other}").into()),
@@ -330,11 +341,12 @@ fn run() -> Result<(), Error> {
             }
         }
         if !a.sg_variants.is_empty() {
-            let name = |&(ksplit, groups, diag): &(Option<u32>, Option<u32>, u32)| {
+            let name = |&(ksplit, groups, diag, rows): &SgVariant| {
                 format!(
-                    "ksplit {} groups {} diag {diag}",
+                    "ksplit {} groups {} diag {diag} rows {}",
                     ksplit.map_or("auto".into(), |k: u32| k.to_string()),
-                    groups.map_or("auto".into(), |g: u32| g.to_string())
+                    groups.map_or("auto".into(), |g: u32| g.to_string()),
+                    rows.map_or("auto".into(), |r: u32| r.to_string())
                 )
             };
             // Parity of each distinct real variant first: the CPU reference's seconds
@@ -342,13 +354,17 @@ fn run() -> Result<(), Error> {
             // (session 17, call 1: rows after a parity check ran up to 3x slow as a whole).
             let mut checked = Vec::new();
             for v in &a.sg_variants {
-                let &(ksplit, groups, diag) = v;
+                let &(ksplit, groups, diag, rows) = v;
                 if diag != 0 || checked.contains(v) {
                     continue;
                 }
                 checked.push(*v);
                 gpu.set_sg_diag(0)?;
-                gpu.set_subgroup_matvec(Some(SubgroupProducts { ksplit, groups }))?;
+                gpu.set_subgroup_matvec(Some(SubgroupProducts {
+                    ksplit,
+                    groups,
+                    rows,
+                }))?;
                 println!("variant {}: {}", name(v), gpu.decode_products());
                 if let Some(cpu) = &cpu {
                     println!(
@@ -360,9 +376,13 @@ fn run() -> Result<(), Error> {
             }
             let reps = a.profile.max(1);
             for v in &a.sg_variants {
-                let &(ksplit, groups, diag) = v;
+                let &(ksplit, groups, diag, rows) = v;
                 gpu.set_sg_diag(diag)?;
-                gpu.set_subgroup_matvec(Some(SubgroupProducts { ksplit, groups }))?;
+                gpu.set_subgroup_matvec(Some(SubgroupProducts {
+                    ksplit,
+                    groups,
+                    rows,
+                }))?;
                 // One untimed profile first: the pipelines' first use and the GPU's clocks
                 // after the host's rebuild.
                 gpu.profile_decode(&req, reps)?;

@@ -1,5 +1,6 @@
 // Decode-sized products on subgroups: out[t, n] = Σ_k f(x)[t, k] · w[n, k] (+ residual)
-// for up to 16 rows a workgroup row (the grid's y is ceil(rows / 16)).
+// for up to 16 rows a workgroup row (4 · ROW_GROUPS; the grid's y is
+// ceil(rows / (4 · ROW_GROUPS))).
 // `matvec.wgsl` splits K over a whole 64-wide workgroup and reduces through a 6-level
 // barrier tree in workgroup memory, with its partial sums in function-scope arrays that
 // are indexed in loops (a driver may keep those in local memory). Here one subgroup owns
@@ -44,6 +45,16 @@ override WG: u32 = 64u;
 // weights-only twin (every weight load of 3, no x load: 3 against 4 is what x's 16 rows
 // of loads a weight vector cost); 5 its x-only twin (every x load of 3, no weight load).
 override DIAG: u32 = 0u;
+// Groups of 4 rows a subgroup (1, 2 or 4: 4, 8 or 16 rows a workgroup row;
+// `MOA_WGPU_SG_ROWS`). Fewer rows a subgroup mean fewer x loads and sums a lane (a lane's
+// 16 x 4-vectors a weight vector plus 80 sums do not fit its ~120 registers at once, so
+// the driver issues x in dependent batches) at the price of each weight being loaded by
+// 16 / (4 · ROW_GROUPS) workgroups and that many more workgroups; the reduction skips
+// the halving steps of the row groups that are not there. The host takes 2 on subgroups
+// of 32 or more (on the H200 80 registers instead of 120-128, 112 instead of 150 with the
+// RMSNorm; every product 0.3-0.6 us faster, RESULTS "wgpu engine, session 22"), 4
+// elsewhere.
+override ROW_GROUPS: u32 = 4u;
 
 struct Params {
     n_rows: u32,
@@ -134,15 +145,15 @@ fn step(acc: Sums, wt: mat4x4<f32>, t0: u32, n_groups: u32, j: u32, live: f32) -
         // Every load of the real step, folded with adds only (wrong sums, timing only).
         let x0 = rows4(t0, j);
         var v = wt[0] + wt[1] + wt[2] + wt[3] + x0[0] + x0[1] + x0[2] + x0[3];
-        if (n_groups > 1u) {
+        if (ROW_GROUPS > 1u && n_groups > 1u) {
             let x1 = rows4(t0 + 4u, j);
             v += x1[0] + x1[1] + x1[2] + x1[3];
         }
-        if (n_groups > 2u) {
+        if (ROW_GROUPS > 2u && n_groups > 2u) {
             let x2 = rows4(t0 + 8u, j);
             v += x2[0] + x2[1] + x2[2] + x2[3];
         }
-        if (n_groups > 3u) {
+        if (ROW_GROUPS > 3u && n_groups > 3u) {
             let x3 = rows4(t0 + 12u, j);
             v += x3[0] + x3[1] + x3[2] + x3[3];
         }
@@ -154,21 +165,21 @@ fn step(acc: Sums, wt: mat4x4<f32>, t0: u32, n_groups: u32, j: u32, live: f32) -
     if (INPUT_MODE == 1u) {
         r.s[0] += squares(x0) * live;
     }
-    if (n_groups > 1u) {
+    if (ROW_GROUPS > 1u && n_groups > 1u) {
         let x1 = rows4(t0 + 4u, j);
         r.a1 += wt * x1;
         if (INPUT_MODE == 1u) {
             r.s[1] += squares(x1) * live;
         }
     }
-    if (n_groups > 2u) {
+    if (ROW_GROUPS > 2u && n_groups > 2u) {
         let x2 = rows4(t0 + 8u, j);
         r.a2 += wt * x2;
         if (INPUT_MODE == 1u) {
             r.s[2] += squares(x2) * live;
         }
     }
-    if (n_groups > 3u) {
+    if (ROW_GROUPS > 3u && n_groups > 3u) {
         let x3 = rows4(t0 + 12u, j);
         r.a3 += wt * x3;
         if (INPUT_MODE == 1u) {
@@ -180,7 +191,12 @@ fn step(acc: Sums, wt: mat4x4<f32>, t0: u32, n_groups: u32, j: u32, live: f32) -
 
 // Groups of 4 rows of the block from row t0 that hold rows (1 to 4, uniform).
 fn n_groups(t0: u32) -> u32 {
-    return min(4u, (params.n_rows - t0 + 3u) / 4u);
+    return min(ROW_GROUPS, (params.n_rows - t0 + 3u) / 4u);
+}
+
+// Rows a workgroup row.
+fn block_rows() -> u32 {
+    return 4u * ROW_GROUPS;
 }
 
 // This lane's partial sums over its part of K (4-vectors part · SG + lane, every
@@ -241,25 +257,43 @@ fn half(v: vec4<f32>, p: bool) -> vec2<f32> {
 // squares); with SG/16 one column; the masks below add the rest. On 32 lanes that is 80
 // scalar shuffles instead of 400 for `subgroupAdd` of every sum (that reduction was
 // slower on the H200, 3.56 against 2.45 ms a step, and was deleted: RESULTS.md, wgpu
-// session 9, call 1). `n_groups` is unused (every row group is reduced). Each lane then holds the sums of rows 4g..4g+4 at
-// column 2d + e and the sum of squares of row 4g + 2d + e (b, c, d, e its bits
-// SG/2, SG/4, SG/8, SG/16; g = 2b + c); on 8 lanes, both columns 2d and 2d + 1.
+// session 9, call 1). `n_groups` is unused (every row group is reduced). Each lane then
+// holds the sums of rows 4g..4g+4 at column 2d + e and the sum of squares of row
+// 4g + 2d + e (b, c, d, e its bits SG/2, SG/4, SG/8, SG/16; g = 2b + c); on 8 lanes,
+// both columns 2d and 2d + 1. With ROW_GROUPS 2 the row step is one (g = b at SG/2, then
+// d at SG/4, e at SG/8), with 1 none (d at SG/2, e at SG/4).
 fn publish(acc: Sums, sg: u32, lane: u32, n_groups: u32) {
-    let m1 = SG / 2u;
-    let b = (lane & m1) != 0u;
-    // Row groups 2b and 2b + 1.
-    let p = selm(acc.a0, acc.a2, b) + shufm(selm(acc.a2, acc.a0, b), m1);
-    let q = selm(acc.a1, acc.a3, b) + shufm(selm(acc.a3, acc.a1, b), m1);
-    let s0 = select(acc.s[0], acc.s[2], b) + subgroupShuffleXor(select(acc.s[2], acc.s[0], b), m1);
-    let s1 = select(acc.s[1], acc.s[3], b) + subgroupShuffleXor(select(acc.s[3], acc.s[1], b), m1);
-    // Row group g = 2b + c.
-    let m2 = SG / 4u;
-    let c = (lane & m2) != 0u;
-    let rg = selm(p, q, c) + shufm(selm(q, p, c), m2);
-    let t = select(s0, s1, c) + subgroupShuffleXor(select(s1, s0, c), m2);
-    let g = 2u * u32(b) + u32(c);
-    // Columns 2d, 2d + 1 (rows 2d, 2d + 1 of the sums of squares).
-    let m3 = SG / 8u;
+    // The row steps: a lane keeps row group g of its 4 columns (rg) and the 4 sums of
+    // squares of its rows (t). With fewer row groups (ROW_GROUPS 2 or 1) the steps of the
+    // absent ones are skipped and the column steps start at a higher mask.
+    var rg = acc.a0;
+    var t = acc.s[0];
+    var g = 0u;
+    if (ROW_GROUPS == 4u) {
+        let m1 = SG / 2u;
+        let b = (lane & m1) != 0u;
+        // Row groups 2b and 2b + 1.
+        let p = selm(acc.a0, acc.a2, b) + shufm(selm(acc.a2, acc.a0, b), m1);
+        let q = selm(acc.a1, acc.a3, b) + shufm(selm(acc.a3, acc.a1, b), m1);
+        let s0 = select(acc.s[0], acc.s[2], b) + subgroupShuffleXor(select(acc.s[2], acc.s[0], b), m1);
+        let s1 = select(acc.s[1], acc.s[3], b) + subgroupShuffleXor(select(acc.s[3], acc.s[1], b), m1);
+        // Row group g = 2b + c.
+        let m2 = SG / 4u;
+        let c = (lane & m2) != 0u;
+        rg = selm(p, q, c) + shufm(selm(q, p, c), m2);
+        t = select(s0, s1, c) + subgroupShuffleXor(select(s1, s0, c), m2);
+        g = 2u * u32(b) + u32(c);
+    } else if (ROW_GROUPS == 2u) {
+        // Row group g = b.
+        let m1 = SG / 2u;
+        let b = (lane & m1) != 0u;
+        rg = selm(acc.a0, acc.a1, b) + shufm(selm(acc.a1, acc.a0, b), m1);
+        t = select(acc.s[0], acc.s[1], b) + subgroupShuffleXor(select(acc.s[1], acc.s[0], b), m1);
+        g = u32(b);
+    }
+    // Columns 2d, 2d + 1 (rows 2d, 2d + 1 of the sums of squares): the first mask below
+    // the row steps'.
+    let m3 = select(select(SG / 2u, SG / 4u, ROW_GROUPS == 2u), SG / 8u, ROW_GROUPS == 4u);
     let d = (lane & m3) != 0u;
     let u0 = half(rg[0], d) + subgroupShuffleXor(half(rg[0], !d), m3);
     let u1 = half(rg[1], d) + subgroupShuffleXor(half(rg[1], !d), m3);
@@ -267,19 +301,18 @@ fn publish(acc: Sums, sg: u32, lane: u32, n_groups: u32) {
     let u3 = half(rg[3], d) + subgroupShuffleXor(half(rg[3], !d), m3);
     let v = half(t, d) + subgroupShuffleXor(half(t, !d), m3);
     let col = 2u * u32(d);
-    if (SG == 8u) {
-        if ((lane & (m1 | m2 | m3)) == lane) {
-            for (var k = 0u; k < 2u; k++) {
-                part_sums[sg][4u * g][col + k] = u0[k];
-                part_sums[sg][4u * g + 1u][col + k] = u1[k];
-                part_sums[sg][4u * g + 2u][col + k] = u2[k];
-                part_sums[sg][4u * g + 3u][col + k] = u3[k];
-                part_sums[sg][16u + g][col + k] = v[k];
-            }
+    if (m3 == 1u) {
+        // Subgroups of 8 with 4 row groups: every lane stores its two columns.
+        for (var k = 0u; k < 2u; k++) {
+            part_sums[sg][4u * g][col + k] = u0[k];
+            part_sums[sg][4u * g + 1u][col + k] = u1[k];
+            part_sums[sg][4u * g + 2u][col + k] = u2[k];
+            part_sums[sg][4u * g + 3u][col + k] = u3[k];
+            part_sums[sg][16u + g][col + k] = v[k];
         }
     } else {
         // Column 2d + e.
-        let m4 = SG / 16u;
+        let m4 = m3 / 2u;
         let e = (lane & m4) != 0u;
         let ke = u32(e);
         var x0 = u0[ke] + subgroupShuffleXor(u0[1u - ke], m4);
@@ -294,7 +327,8 @@ fn publish(acc: Sums, sg: u32, lane: u32, n_groups: u32) {
             x3 += subgroupShuffleXor(x3, m);
             y += subgroupShuffleXor(y, m);
         }
-        if ((lane & (m1 | m2 | m3 | m4)) == lane) {
+        // The lanes whose bits below m4 are 0 hold the sums.
+        if ((lane & (m4 - 1u)) == 0u) {
             let cc = col + ke;
             part_sums[sg][4u * g][cc] = x0;
             part_sums[sg][4u * g + 1u][cc] = x1;
@@ -306,7 +340,7 @@ fn publish(acc: Sums, sg: u32, lane: u32, n_groups: u32) {
     workgroupBarrier();
 }
 
-// The sum over K of block row r (0..16), column c of the workgroup's column group g:
+// The sum over K of block row r (0..block_rows()), column c of the workgroup's column group g:
 // its KSPLIT parts added, times the row's RMSNorm scale (INPUT_MODE 1).
 fn sum_at(g: u32, r: u32, c: u32) -> f32 {
     var v = 0.0;
@@ -328,7 +362,7 @@ fn moa_matvec_sg(
     @builtin(subgroup_id) sg: u32,
     @builtin(subgroup_invocation_id) lane: u32,
 ) {
-    let t0 = wid.y * 16u;
+    let t0 = wid.y * block_rows();
     if (t0 >= params.n_rows) {
         return;
     }
@@ -339,10 +373,11 @@ fn moa_matvec_sg(
     let last_col = params.n_out - 1u;
     let cols = min(vec4<u32>(n0, n0 + 1u, n0 + 2u, n0 + 3u), vec4<u32>(last_col));
     publish(product(cols, t0, lane, sg % KSPLIT), sg, lane, n_groups(t0));
-    // The workgroup's groups × 16 rows × 4 columns of outputs.
-    for (var e = lid; e < 64u * groups; e += WG) {
-        let g = e / 64u;
-        let r = (e % 64u) / 4u;
+    // The workgroup's groups × block_rows() rows × 4 columns of outputs.
+    let per_group = 4u * block_rows();
+    for (var e = lid; e < per_group * groups; e += WG) {
+        let g = e / per_group;
+        let r = (e % per_group) / 4u;
         let c = e % 4u;
         let t = t0 + r;
         let n = (wid.x * groups + g) * 4u + c;
@@ -368,7 +403,7 @@ fn moa_matvec_sg_rope(
     @builtin(subgroup_id) sg: u32,
     @builtin(subgroup_invocation_id) lane: u32,
 ) {
-    let t0 = wid.y * 16u;
+    let t0 = wid.y * block_rows();
     if (t0 >= params.n_rows) {
         return;
     }
@@ -383,9 +418,10 @@ fn moa_matvec_sg_rope(
     let cols = vec4<u32>(base, base + 1u, base + half_d, base + half_d + 1u);
     publish(product(cols, t0, lane, sg % KSPLIT), sg, lane, n_groups(t0));
     // One invocation per (column group, row, rotation pair).
-    for (var e = lid; e < 32u * groups; e += WG) {
-        let g = e / 32u;
-        let r = (e % 32u) / 2u;
+    let per_group = 2u * block_rows();
+    for (var e = lid; e < per_group * groups; e += WG) {
+        let g = e / per_group;
+        let r = (e % per_group) / 2u;
         let c = e % 2u;
         let t = t0 + r;
         let qg = wid.x * groups + g;
@@ -408,7 +444,7 @@ fn moa_matvec_sg_swiglu_out(
     @builtin(subgroup_id) sg: u32,
     @builtin(subgroup_invocation_id) lane: u32,
 ) {
-    let t0 = wid.y * 16u;
+    let t0 = wid.y * block_rows();
     if (t0 >= params.n_rows) {
         return;
     }
@@ -420,9 +456,10 @@ fn moa_matvec_sg_swiglu_out(
     let cols = vec4<u32>(2u * q, 2u * q + 1u, ffn + 2u * q, ffn + 2u * q + 1u);
     publish(product(cols, t0, lane, sg % KSPLIT), sg, lane, n_groups(t0));
     // One invocation per (column group, row, output column).
-    for (var e = lid; e < 32u * groups; e += WG) {
-        let g = e / 32u;
-        let r = (e % 32u) / 2u;
+    let per_group = 2u * block_rows();
+    for (var e = lid; e < per_group * groups; e += WG) {
+        let g = e / per_group;
+        let r = (e % per_group) / 2u;
         let c = e % 2u;
         let t = t0 + r;
         let qg = wid.x * groups + g;

@@ -354,6 +354,13 @@ fn every_option_lavapipe_runs_matches_the_cpu_reference() {
             },
         ),
         (
+            "8 rows a workgroup row",
+            WgpuEngineOptions {
+                sg_rows: Some(8),
+                ..d
+            },
+        ),
+        (
             "tree, row block 8",
             WgpuEngineOptions {
                 row_block: 8,
@@ -1133,6 +1140,7 @@ fn subgroup_products_match_the_cpu_reference() {
     let choice = |ksplit| SubgroupProducts {
         ksplit,
         groups: None,
+        rows: None,
     };
     let Some(sg) = ctx.subgroup_size() else {
         let mut gpu = WgpuEngine::new(&ctx, &model, Some(&plan), true).unwrap();
@@ -1147,25 +1155,35 @@ fn subgroup_products_match_the_cpu_reference() {
     };
     eprintln!("subgroups of {sg} on {}", ctx.adapter_name());
     let lens17: Vec<usize> = (0..17).map(|i| 3 + (i * 7) % 29).collect();
-    // (KSPLIT, column groups a workgroup): the default groups at every KSPLIT, then one
-    // and two groups (session 17: fewer groups, more workgroups; KSPLIT 8 chosen per
-    // product or fixed).
+    // (KSPLIT, column groups a workgroup, rows a workgroup row): the default groups at
+    // every KSPLIT, then one and two groups (session 17: fewer groups, more workgroups;
+    // KSPLIT 8 chosen per product or fixed), then 8, 16 and 4 rows a workgroup row
+    // (session 22: the reduction's row steps skipped; 17 rows are three and five
+    // workgroup rows, the last of one row; the default is 8 on subgroups of 32, 16 on
+    // lavapipe's 8).
     let choices = [
-        (None, None),
-        (Some(1), None),
-        (Some(2), None),
-        (Some(4), None),
-        (None, Some(1)),
-        (Some(8), Some(1)),
-        (Some(4), Some(2)),
+        (None, None, None),
+        (Some(1), None, None),
+        (Some(2), None, None),
+        (Some(4), None, None),
+        (None, Some(1), None),
+        (Some(8), Some(1), None),
+        (Some(4), Some(2), None),
+        (None, None, Some(8)),
+        (None, None, Some(16)),
+        (Some(8), Some(1), Some(4)),
     ];
     for force_f32 in [true, false] {
-        for (ksplit, groups) in choices {
+        for (ksplit, groups, rows) in choices {
             for (sparse, lens) in [(true, &[19, 5, 33][..]), (false, &lens17[..])] {
                 let mut gpu =
                     WgpuEngine::new(&ctx, &model, sparse.then_some(&plan), force_f32).unwrap();
-                gpu.set_subgroup_matvec(Some(SubgroupProducts { ksplit, groups }))
-                    .unwrap();
+                gpu.set_subgroup_matvec(Some(SubgroupProducts {
+                    ksplit,
+                    groups,
+                    rows,
+                }))
+                .unwrap();
                 gpu.set_split_k_matvec(true);
                 let want = format!("subgroup {sg} ");
                 assert!(
@@ -1216,17 +1234,23 @@ fn subgroup_products_with_a_partial_last_trip_match_the_cpu_reference() {
     let cpu = CpuReference::from_model(model.clone()).unwrap();
     let vocab = config.vocab_size;
     let choices = [
-        (None, None),
-        (Some(1), None),
-        (Some(4), None),
-        (None, Some(1)),
-        (Some(8), Some(1)),
+        (None, None, None),
+        (Some(1), None, None),
+        (Some(4), None, None),
+        (None, Some(1), None),
+        (Some(8), Some(1), None),
+        (None, None, Some(8)),
+        (Some(8), Some(1), Some(4)),
     ];
-    for (ksplit, groups) in choices {
+    for (ksplit, groups, rows) in choices {
         for force_f32 in [true, false] {
             let mut gpu = WgpuEngine::new(&ctx, &model, None, force_f32).unwrap();
-            gpu.set_subgroup_matvec(Some(SubgroupProducts { ksplit, groups }))
-                .unwrap();
+            gpu.set_subgroup_matvec(Some(SubgroupProducts {
+                ksplit,
+                groups,
+                rows,
+            }))
+            .unwrap();
             gpu.set_split_k_matvec(true);
             let tol = if force_f32 { 2e-3 } else { 3e-2 };
             // 5 rows of 9 tokens: a 45-token prefill (not fused), then fused decode steps.
@@ -1242,7 +1266,7 @@ fn subgroup_products_with_a_partial_last_trip_match_the_cpu_reference() {
                     .collect();
                 let got = gpu.decode_logits(&mut req, &next).unwrap();
                 let what =
-                    format!("ksplit {ksplit:?} groups {groups:?} f32 {force_f32}: step {step}");
+                    format!("ksplit {ksplit:?} groups {groups:?} rows {rows:?} f32 {force_f32}: step {step}");
                 check_dense_step(&cpu, &mut seqs, &next, &got, vocab, tol, &what);
             }
         }

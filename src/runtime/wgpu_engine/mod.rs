@@ -621,7 +621,8 @@ impl WgpuEngine {
     /// Few-row products on subgroups (`matvec_sg.wgsl`, `Some`: with these overrides) or
     /// on `matvec.wgsl` (`None`). Errors: `Some` where they cannot be built (no fixed
     /// subgroup size, or the driver refused them; the message says which), a KSPLIT
-    /// other than 1, 2, 4 or 8, or column groups other than 1, 2, 4 or 8.
+    /// other than 1, 2, 4 or 8, column groups other than 1, 2, 4 or 8, or rows a
+    /// workgroup row other than 4, 8 or 16.
     pub fn set_subgroup_matvec(&mut self, on: Option<SubgroupProducts>) -> Result<(), EngineError> {
         if let Some(choice) = on {
             if choice.ksplit.is_some_and(|k| ![1, 2, 4, 8].contains(&k)) {
@@ -634,6 +635,12 @@ impl WgpuEngine {
                 return Err(EngineError::Input(format!(
                     "column groups {:?}: a subgroup product's workgroup holds 1, 2, 4 or 8",
                     choice.groups
+                )));
+            }
+            if choice.rows.is_some_and(|r| ![4, 8, 16].contains(&r)) {
+                return Err(EngineError::Input(format!(
+                    "rows {:?}: a subgroup product's workgroup row holds 4, 8 or 16 rows",
+                    choice.rows
                 )));
             }
             if let Err(why) = &self.pipes.matvec_sg {
@@ -671,7 +678,10 @@ impl WgpuEngine {
                     .map_or("per product".to_string(), |k| k.to_string()),
                 p.choice.groups.map_or(String::new(), |g| format!(
                     ", column groups a workgroup: {g}"
-                ))
+                )) + &format!(
+                    ", {} rows a workgroup row",
+                    p.choice.rows.unwrap_or(pipelines::default_rows(p.subgroup))
+                )
             ),
             (Err(why), true) => format!("workgroup tree (matvec.wgsl; subgroups: {why})"),
             _ => "workgroup tree (matvec.wgsl)".to_string(),

@@ -239,6 +239,14 @@ pub struct WgpuEngineOptions {
     /// engine, session 17"): output 5.55–5.58 → 4.78 µs, down 7.97–8.22 → 6.92, QKV
     /// 6.90–7.08 → 6.61; `2` is the earlier default there.
     pub sg_groups: Option<u32>,
+    /// `MOA_WGPU_SG_ROWS` (default unset: 8 on subgroups of 32 or more, 16 otherwise):
+    /// rows a workgroup row of the subgroup products, 16, 8 or 4 (`matvec_sg.wgsl`'s
+    /// `ROW_GROUPS` 4, 2, 1; the grid's y is ceil(rows / this)). Fewer rows a subgroup:
+    /// fewer x loads and sums a lane, so its loads fit its registers in one batch, at the
+    /// price of each weight loaded by 16 / this workgroups. On the H200 8 against 16:
+    /// device step 1 503.0-1 505.9 against 1 578.0-1 580.1 µs in three pairs (RESULTS "wgpu
+    /// engine, session 22"); `16` is the earlier default there.
+    pub sg_rows: Option<u32>,
     /// `MOA_WGPU_SG_DIAG` (default `0`): a timing diagnostic of the subgroup products
     /// (`1`: no K loop, `2`: one row's x for all rows, `3`: the K loop's loads only, `4`:
     /// its weight loads only, `5`: its x loads only).
@@ -370,6 +378,7 @@ impl Default for WgpuEngineOptions {
             subgroup_matvec: true,
             sg_ksplit: None,
             sg_groups: None,
+            sg_rows: None,
             sg_diag: 0,
             row_block: 4,
             two_stage_argmax: true,
@@ -428,6 +437,18 @@ impl WgpuEngineOptions {
                 "1, 2, 4, 8 or auto",
                 POW2_OR_AUTO,
                 d.sg_groups,
+            )?,
+            sg_rows: choice(
+                env,
+                "MOA_WGPU_SG_ROWS",
+                "4, 8, 16 or auto",
+                &[
+                    ("4", Some(4)),
+                    ("8", Some(8)),
+                    ("16", Some(16)),
+                    ("auto", None),
+                ],
+                d.sg_rows,
             )?,
             sg_diag: number(env, "MOA_WGPU_SG_DIAG", "0 to 5", 0..=5)?.unwrap_or(d.sg_diag),
             row_block: choice(
@@ -722,6 +743,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_MATVEC",
     "MOA_WGPU_SG_KSPLIT",
     "MOA_WGPU_SG_GROUPS",
+    "MOA_WGPU_SG_ROWS",
     "MOA_WGPU_SG_DIAG",
     "MOA_WGPU_ROW_BLOCK",
     "MOA_WGPU_ARGMAX2",
@@ -779,6 +801,10 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGPU_SG_ROW_SPLIT",
+        "the subgroup products' row blocks of 8 rows in one workgroup (two subgroups a K part and column group, the grid of 16 rows a workgroup) lost to the same 8 rows a subgroup over twice the workgroups on the H200 (SmolLM2 16 x 4096, KSPLIT 4, two pairs: out 4.59 against 4.25-4.58 us, down 6.82-6.93 against 5.86-6.20, device step 1561.6-1572.2 against 1514.5-1539.1; the default 8 rows at KSPLIT 8/4 1503.0-1505.9) and was deleted (benches/RESULTS.md, wgpu engine session 22)",
+    ),
     (
         "MOA_WGPU_SG_XSTAGE",
         "the decode products' x staged in workgroup memory (16 rows, K in chunks, one barrier, then the K loop reading workgroup memory) made every subgroup product slower on the H200 (SmolLM2 16 x 4096, three pairs, f16 staging: qkv 10.43-10.78 against 6.42-7.26 us, out 7.41-7.67 against 4.59-4.80, down 11.61-11.91 against 6.71-6.84; device step 2060-2067 against 1582-1592 us; parity unchanged) and was deleted (benches/RESULTS.md, wgpu engine session 21, s21-products)",
@@ -966,6 +992,7 @@ mod tests {
             ("MOA_WGPU_MATVEC", "tree"),
             ("MOA_WGPU_SG_KSPLIT", "2"),
             ("MOA_WGPU_SG_GROUPS", "1"),
+            ("MOA_WGPU_SG_ROWS", "8"),
             ("MOA_WGPU_AHEAD", "0"),
             ("MOA_WGPU_WARM", "auto"),
             ("MOA_WGPU_COOP_HEAD", "direct"),
@@ -977,6 +1004,7 @@ mod tests {
         assert!(!o.subgroup_matvec);
         assert_eq!(o.sg_ksplit, Some(2));
         assert_eq!(o.sg_groups, Some(1));
+        assert_eq!(o.sg_rows, Some(8));
         assert!(!o.submit_ahead);
         assert_eq!(o.warm_up, None);
         assert_eq!(o.coop_head, CoopHeadChoice::Direct);

@@ -19,10 +19,15 @@ pub struct SubgroupProducts {
     /// Subgroups per column group (1, 2, 4 or 8: `KSPLIT`); `None` chooses per product
     /// ([`SgPipes::ksplit`]).
     pub ksplit: Option<u32>,
-    /// Column groups (4 output columns × 16 rows each) per workgroup (1, 2, 4 or 8:
+    /// Column groups (4 output columns × `rows` rows each) per workgroup (1, 2, 4 or 8:
     /// `GROUPS`); `None`: [`default_groups`] (1 at KSPLIT 4 and 8 on subgroups of 32 or
     /// more). Bounded per KSPLIT by 256 invocations a workgroup ([`groups_for`]).
     pub groups: Option<u32>,
+    /// Rows a workgroup row (16, 8 or 4: `ROW_GROUPS` 4, 2, 1 groups of 4 rows a
+    /// subgroup); `None`: [`default_rows`] (8 on subgroups of 32 or more, else 16). Fewer
+    /// rows a subgroup: fewer x loads and sums a lane, each weight loaded by 16 / rows
+    /// workgroups (`MOA_WGPU_SG_ROWS`).
+    pub rows: Option<u32>,
 }
 
 impl SubgroupProducts {
@@ -32,6 +37,7 @@ impl SubgroupProducts {
         SubgroupProducts {
             ksplit: options.sg_ksplit,
             groups: options.sg_groups,
+            rows: options.sg_rows,
         }
     }
 }
@@ -50,6 +56,8 @@ pub(super) struct SgSet {
     /// Column groups per workgroup (`GROUPS`): a workgroup writes 4 · `groups` output
     /// columns (2 · `groups` rotation or gate/up pairs).
     pub(super) groups: u32,
+    /// Rows a workgroup row (`4 · ROW_GROUPS`): the grid's y is ceil(rows / this).
+    pub(super) rows: u32,
 }
 
 impl SgSet {
@@ -85,6 +93,22 @@ pub(super) fn default_groups(subgroup: u32, ksplit: u32) -> u32 {
         1
     } else {
         64 / subgroup
+    }
+}
+
+/// Rows a workgroup row of the subgroup products where the choice sets none: 8 on
+/// subgroups of 32 or more, 16 otherwise (lavapipe's 8, not measured). With 8 a lane
+/// loads 8 rows of x a weight vector and keeps 40 sums instead of 80 (80 registers for the
+/// output and down products instead of 120 and 128, 112 for the RMSNorm form instead of
+/// 150), so its loads leave in one batch; the grid's y doubles and each weight is loaded
+/// by two workgroups. On the H200 (SmolLM2 16 x 4096, three pairs in one process): qkv
+/// 6.18-6.40 → 5.77-5.84 µs, out 4.62-4.88 → 4.27-4.53, down 6.68-6.73 → 6.06-6.24,
+/// device step 1 578.0-1 580.1 → 1 503.0-1 505.9 µs (RESULTS "wgpu engine, session 22").
+pub(super) fn default_rows(subgroup: u32) -> u32 {
+    if subgroup >= 32 {
+        8
+    } else {
+        16
     }
 }
 
@@ -304,6 +328,12 @@ impl Pipelines {
                             "KSPLIT {ks} on subgroups of {sg}: over 256 invocations a workgroup"
                         )));
                     }
+                    let rows = sg_choice.rows.unwrap_or(default_rows(sg));
+                    if ![4, 8, 16].contains(&rows) {
+                        return Err(EngineError::Input(format!(
+                            "{rows} rows a workgroup row of the subgroup products (4, 8 or 16)"
+                        )));
+                    }
                     let c = |mode: f64| {
                         [
                             ("INPUT_MODE", mode),
@@ -312,10 +342,12 @@ impl Pipelines {
                             ("GROUPS", f64::from(groups)),
                             ("WG", f64::from(groups * ks * sg)),
                             ("DIAG", diag),
+                            ("ROW_GROUPS", f64::from(rows / 4)),
                         ]
                     };
                     Ok(Some(SgSet {
                         groups,
+                        rows,
                         plain: pipe_with(shaders::MATVEC_SG, types, &c(0.0))?,
                         attn: pipe_with(shaders::MATVEC_SG, attn, &c(0.0))?,
                         norm: pipe_with(shaders::MATVEC_SG, types, &c(1.0))?,

@@ -232,7 +232,7 @@ impl WgpuEngine {
             let wb = &part.buffer;
             // Few rows: split K across a workgroup (a decode step would otherwise run a
             // handful of workgroups, each walking K serially).
-            // Subgroups where the adapter has them: 4 columns × 16 rows per KSPLIT
+            // Subgroups where the adapter has them: 4 columns × `set.rows` rows per KSPLIT
             // subgroups.
             let sg = self.sg_pipes(k);
             if let (true, Some(sg)) = (self.fuses(rows), sg) {
@@ -254,7 +254,7 @@ impl WgpuEngine {
                 ];
                 let groups = [
                     (n_out as u32).div_ceil(set.columns_per_workgroup()),
-                    (rows as u32).div_ceil(16),
+                    (rows as u32).div_ceil(set.rows),
                     1,
                 ];
                 d.push(self.dispatch_bound(pipe, &buffers, groups));
@@ -510,11 +510,11 @@ impl WgpuEngine {
                         continue;
                     }
                     if let Some(sg) = self.sg_pipes(hidden) {
-                        // One subgroup per 4 columns (two rotation pairs) × 16 rows.
+                        // One subgroup per 4 columns (two rotation pairs) × `set.rows` rows.
                         let set = sg.set(sg.ksplit(part.rows, hidden));
                         let groups = [
                             (part.rows as u32).div_ceil(set.columns_per_workgroup()),
-                            (t as u32).div_ceil(16),
+                            (t as u32).div_ceil(set.rows),
                             1,
                         ];
                         d.push(self.dispatch_bound(&set.rope, &bound, groups));
@@ -724,7 +724,7 @@ impl WgpuEngine {
                         (4, (&a.ffn_act).into()),
                         (5, (&lw.ffn_norm).into()),
                     ],
-                    [pairs.div_ceil(set.groups), (t as u32).div_ceil(16), 1],
+                    [pairs.div_ceil(set.groups), (t as u32).div_ceil(set.rows), 1],
                 ));
                 tag(&mut kinds, &d, "gate_up");
                 self.linear(

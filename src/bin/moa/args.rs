@@ -468,6 +468,12 @@ pub enum PlanCommand {
         /// Longest context the model supports, in tokens (default: the model's, else 32768).
         #[arg(long)]
         max_context: Option<u32>,
+        /// The plan's `span.max_new_tokens`: new tokens counted in N = prompt + new tokens
+        /// by `moa plan show` and `moa-compile`'s statistics (default: upstream's 1024). It
+        /// must leave a prompt token in the context, so at most the context minus 1
+        /// (`moa-compile` refuses a plan that leaves none); spans are unchanged.
+        #[arg(long)]
+        max_new_tokens: Option<u32>,
         /// Model name to record in the plan.
         #[arg(long)]
         name: Option<String>,

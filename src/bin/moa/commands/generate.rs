@@ -356,11 +356,19 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         .zip(&prompts)
         .find(|(_, p)| p.len() >= config.context_length)
     {
+        // The allowed length is said: the count includes the chat template's tokens, so
+        // a user cutting the text needs the bound, not only the context.
+        let template = if template.is_some() && !args.raw {
+            ", the chat template's tokens included"
+        } else {
+            ""
+        };
         bail!(
-            "{what} has {} tokens, which leaves no room for a new token in the context of `{}` ({} tokens)",
+            "{what} has {} tokens, which leaves no room for a new token in the context of `{}` ({} tokens): allowed 1..={} prompt tokens{template}; shorten it",
             p.len(),
             model_path.display(),
-            config.context_length
+            config.context_length,
+            config.context_length.saturating_sub(1)
         );
     }
     check_max_new(args.max_new_tokens, longest, config.context_length)?;

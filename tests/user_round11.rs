@@ -89,3 +89,93 @@ fn plan_import_takes_max_new_tokens_for_a_short_context() {
         &["--max-new-tokens 256 is out of range: allowed 0..=255"],
     );
 }
+
+/// The tiny model's shape (`common::tiny`: 2 layers, 4 query heads over 2 KV heads of 16,
+/// 128 tokens of context) as a plan.
+const TINY_PLAN: &str = r#"format_version = 1
+[model]
+name = "tiny"
+layers = 2
+q_heads = 4
+kv_heads = 2
+head_dim = 16
+max_context_tokens = 128
+[span]
+sink_tokens = 4
+min_span_tokens = 16
+block_tokens = 16
+mode = "moa"
+max_new_tokens = 8
+[[layers]]
+alpha = [0, 16, 0, 32]
+beta = [0.5, 0.0, 0.5, 0.25]
+[[layers]]
+alpha = [0, 0, 0, 0]
+beta = [1.0, 1.0, 1.0, 1.0]
+"#;
+
+/// `moa generate --kernels` with a folder the run cannot take (compiled with `--target
+/// cuda`, or `--dtype f32` for a run without `--f32`, or with `--backend cuda`) was refused
+/// only after the weights loaded (minutes for a 7B model). The weights here miss a tensor,
+/// so a refusal from the load would show instead of the folder's. Needs a wgpu adapter
+/// (lavapipe in CI) for the run's storage type.
+#[test]
+fn generate_refuses_a_kernels_folder_it_cannot_run_before_the_weights_load() {
+    let dir = scratch("kernels-early");
+    let model = dir.join("tiny.gguf");
+    common::tiny::tiny(3, true)
+        .write_gguf(&model, |_, t| t.retain(|(n, _)| n != "blk.1.ffn_up.weight"));
+    let plan = dir.join("tiny.toml");
+    std::fs::write(&plan, TINY_PLAN).unwrap();
+    let (m, p) = (model.to_str().unwrap(), plan.to_str().unwrap());
+    let cuda = dir.join("cuda");
+    let f32 = dir.join("f32");
+    let (c, f) = (cuda.to_str().unwrap(), f32.to_str().unwrap());
+    for args in [
+        &[p, "-o", c, "--target", "cuda"][..],
+        &[p, "-o", f, "--target", "wgsl", "--dtype", "f32"][..],
+    ] {
+        let (code, _, err) = run("moa-compile", args);
+        assert_eq!(code, 0, "{err}");
+    }
+    let base = |k: &str| -> Vec<String> {
+        [
+            "generate",
+            "--model",
+            m,
+            "--plan",
+            p,
+            "--kernels",
+            k,
+            "--raw",
+            "--prompt",
+            "hi",
+            "--max-new-tokens",
+            "2",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let refused_with = |args: Vec<String>, needles: &[&str]| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let err = refused("moa", &args, needles);
+        assert!(!err.contains("ffn_up"), "the weights loaded first:\n{err}");
+    };
+    refused_with(base(c), &["holds no wgsl kernels"]);
+    let mut cuda_backend = base(c);
+    cuda_backend.extend(["--backend".to_string(), "cuda".to_string()]);
+    refused_with(cuda_backend, &["--kernels is for the wgpu back end"]);
+    // f32 kernels for a run that stores f16: only where the adapter has f16 (lavapipe
+    // has); on an adapter without it the run is f32 and the folder fits, so the load runs
+    // and names the missing tensor.
+    let args = base(f);
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, _, err) = run("moa", &argv);
+    assert_eq!(code, 2, "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("holds f32 kernels but this run stores") || err.contains("ffn_up"),
+        "{err}"
+    );
+}

@@ -181,6 +181,10 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     if args.max_new_tokens == 0 {
         bail!("--max-new-tokens 0 is out of range: generation needs at least 1 new token");
     }
+    if args.kernels.is_some() && args.backend == "cuda" {
+        // Said after the weights loaded before (minutes for a 7B model).
+        bail!("--kernels is for the wgpu back end; --backend cuda compiles the plan's CUDA kernels at start");
+    }
     if let Some(dir) = &args.kernels {
         // Before the model loads: a wrong folder is a typo, not a reason to wait.
         if !dir.join("manifest.json").is_file() {
@@ -410,6 +414,15 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    if let (Some(dir), Some(p), Some(ctx)) = (&args.kernels, &plan, &wgpu_ctx) {
+        // The folder against the plan's every rule, this run's storage type and the WGSL
+        // target, before the weights load: a folder compiled with --target cuda or
+        // --dtype f32 (without --f32 here) was refused only once the weights were read
+        // (the engine reads it again; reading is cheap, the load is not).
+        let storage = run_storage(args.f32, Some(ctx));
+        moa::Compiled::read(dir, p, storage, moa::Target::Wgsl)
+            .with_context(|| format!("--kernels `{}`", dir.display()))?;
+    }
     check_host_memory(
         &args,
         &config,
@@ -421,9 +434,6 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     let model = Model::load(&model_path)?;
     // The back end is chosen here, at run time; everything below drives `dyn Engine`.
     let gpu: Box<dyn Engine> = if args.backend == "cuda" {
-        if args.kernels.is_some() {
-            bail!("--kernels is for the wgpu back end; --backend cuda compiles the plan's CUDA kernels at start");
-        }
         Box::new(moa::runtime::cuda::engine::CudaLlama::new(
             &model,
             plan.as_ref(),

@@ -61,10 +61,16 @@ fn plan_import_takes_max_new_tokens_for_a_short_context() {
     );
     let out = dir.join("out");
     let o = out.to_str().unwrap();
+    // The file sets 1024 (the import wrote it), so "the default when [span] does not
+    // set it" alone misread it: the refusal also names the import's flag.
     refused(
         "moa-compile",
         &[p, "-o", o],
-        &["span.max_new_tokens", "0..=255"],
+        &[
+            "span.max_new_tokens",
+            "0..=255",
+            "which `moa plan import` writes unless given --max-new-tokens",
+        ],
     );
 
     args.extend(["--max-new-tokens", "64"]);

@@ -185,3 +185,50 @@ fn generate_refuses_a_kernels_folder_it_cannot_run_before_the_weights_load() {
         "{err}"
     );
 }
+
+/// A prompt file far past the context was encoded whole before its length was refused: an
+/// 80 MB file for a 256-token context took 56.6 s and 12.8 GB of memory. A text whose
+/// length alone proves it too long is refused before encoding (saying "at least"), and the
+/// bound never exceeds the real count (no prompt that fits is refused by it).
+#[test]
+fn a_prompt_file_surely_past_the_context_is_refused_before_it_is_encoded() {
+    let dir = scratch("huge-prompt");
+    let model = dir.join("tiny.gguf");
+    common::tiny::tiny(3, true)
+        .write_gguf(&model, |_, t| t.retain(|(n, _)| n != "blk.1.ffn_up.weight"));
+    let tok = moa::model::tokenizer::ModelTokenizer::load(&model).unwrap();
+    for text in [
+        "a".repeat(10_000),
+        "hello world, ".repeat(500),
+        "ünïcödé ✓ 𝐀 ".repeat(300),
+        "<|im_start|>".repeat(200),
+    ] {
+        let real = tok.encode(&text).unwrap().len();
+        let fewest = tok
+            .fewest_tokens(&text)
+            .expect("the tiny model's tokenizer is BPE");
+        assert!(fewest <= real, "{fewest} > {real} for {:?}…", &text[..20]);
+    }
+    let file = dir.join("huge.txt");
+    std::fs::write(&file, "word ".repeat(2_000_000)).unwrap();
+    let (m, f) = (model.to_str().unwrap(), file.to_str().unwrap());
+    let err = refused(
+        "moa",
+        &[
+            "generate",
+            "--model",
+            m,
+            "--dense",
+            "--raw",
+            "--prompt-file",
+            f,
+            "--max-new-tokens",
+            "2",
+        ],
+        &[
+            "has 10000000 bytes, at least",
+            "(128 tokens): allowed 1..=127 prompt tokens",
+        ],
+    );
+    assert!(!err.contains("ffn_up"), "{err}");
+}

@@ -232,3 +232,52 @@ fn a_prompt_file_surely_past_the_context_is_refused_before_it_is_encoded() {
     );
     assert!(!err.contains("ffn_up"), "{err}");
 }
+
+/// `moa plan show --max-batch` named a flag the user never gave: an upstream JSON (whose
+/// imported `max_new_tokens` is 1024) for a 256-token model was refused as "--new 1024",
+/// and a prompt past the context as "--prompt …", the hidden alias of `--prompt-len`.
+#[test]
+fn max_batch_names_the_defaulted_new_tokens_and_the_prompt_len_flag() {
+    let dir = scratch("max-batch-new");
+    let model = dir.join("tiny.gguf");
+    common::tiny::tiny(3, true).write_gguf(&model, |_, _| {});
+    let up = dir.join("up.json");
+    std::fs::write(
+        &up,
+        r#"{"alphas": [[0, 16, 0, 32], [0, 0, 0, 0]], "betas": [[0.5, 0.0, 0.5, 0.25], [1, 1, 1, 1]]}"#,
+    )
+    .unwrap();
+    let (m, u) = (model.to_str().unwrap(), up.to_str().unwrap());
+    let base = [
+        "plan",
+        "show",
+        u,
+        "--max-batch",
+        "--model",
+        m,
+        "--memory",
+        "1",
+        "--prompt-len",
+    ];
+    let with = |extra: &[&'static str]| -> Vec<&str> {
+        base.iter().copied().chain(extra.iter().copied()).collect()
+    };
+    refused(
+        "moa",
+        &with(&["16"]),
+        &[
+            "--new 1024 (the plan's span.max_new_tokens, taken when --new is not given: give --new 0..=127)",
+        ],
+    );
+    refused(
+        "moa",
+        &with(&["120", "--new", "16"]),
+        &[
+            "--prompt-len 120 + --new 16 = 136 tokens",
+            "allowed --prompt-len 1..=112 with --new 16",
+        ],
+    );
+    let (code, out, err) = run("moa", &with(&["100", "--new", "16"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("largest batch"), "{out}");
+}

@@ -445,16 +445,27 @@ fn max_batch(a: &MaxBatch) -> anyhow::Result<String> {
     }
     let ctx = c.context_length;
     let new = a.new.unwrap_or(a.plan.span().max_new_tokens as usize);
+    // A default the user never typed is said as one: an upstream JSON's 1024 met a
+    // 256-token model as "--new 1024" with no --new given.
+    let defaulted = if a.new.is_none() {
+        format!(
+            " (the plan's span.max_new_tokens, taken when --new is not given: give --new 0..={})",
+            ctx.saturating_sub(1)
+        )
+    } else {
+        String::new()
+    };
     if new >= ctx {
         bail!(
-            "--new {new}: the context of `{}` is {ctx} tokens and a prompt needs at least one: allowed 0..={}",
+            "--new {new}{defaulted}: the context of `{}` is {ctx} tokens and a prompt needs at least one: allowed 0..={}",
             a.shape_name,
-            ctx - 1
+            ctx.saturating_sub(1)
         );
     }
+    // The flag is --prompt-len (--prompt is its hidden alias).
     if a.prompt == 0 || a.prompt > ctx - new {
         bail!(
-            "--prompt {} + --new {new} = {} tokens: the context of `{}` is {ctx}: allowed --prompt 1..={} with --new {new}",
+            "--prompt-len {} + --new {new} = {} tokens: the context of `{}` is {ctx}: allowed --prompt-len 1..={} with --new {new}{defaulted}",
             a.prompt,
             a.prompt + new,
             a.shape_name,

@@ -281,3 +281,30 @@ fn max_batch_names_the_defaulted_new_tokens_and_the_prompt_len_flag() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("largest batch"), "{out}");
 }
+
+/// Two plans compiled into one folder: the second replaced the first's kernels, said only
+/// as "6 kernel files this compile does not produce removed", which read as if both were
+/// there. The note names the plan replaced; recompiling the same plan (another --target or
+/// --dtype included) says nothing of the kind.
+#[test]
+fn a_second_plan_into_one_folder_says_it_replaced_the_first() {
+    let dir = scratch("two-plans");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let gqa = root.join("plans/fixture-gqa.toml");
+    let mha = root.join("plans/fixture-mha.toml");
+    let (g, m) = (gqa.to_str().unwrap(), mha.to_str().unwrap());
+    let out = dir.join("out");
+    let o = out.to_str().unwrap();
+    let note = "held the kernels of another plan (`fixture-gqa`: 3 layers, 8 query heads, 2 KV heads, head_dim 64), now replaced";
+    let (code, _, err) = run("moa-compile", &[g, "-o", o]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("another plan"), "{err}");
+    let (code, _, err) = run("moa-compile", &[m, "-o", o]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains(note), "{err}");
+    for again in [&[m, "-o", o][..], &[m, "-o", o, "--dtype", "f32"][..]] {
+        let (code, _, err) = run("moa-compile", again);
+        assert_eq!(code, 0, "{err}");
+        assert!(!err.contains("another plan"), "{err}");
+    }
+}

@@ -104,6 +104,7 @@ fn run(args: Args) -> anyhow::Result<bool> {
         return check(&args, &compiled);
     }
     let before = kernel_files(&args.output);
+    let replaced = other_plan_in(&args.output, &compiled.manifest_json());
     let changed = compiled.write(&args.output)?;
     // `write` counts removals as changes; say them apart, so that emptying `wgsl/` for a
     // `--target cuda` compile into the same folder is not reported as files written.
@@ -125,7 +126,40 @@ fn run(args: Args) -> anyhow::Result<bool> {
         start.elapsed().as_secs_f64() * 1e3,
         args.output.display()
     );
+    // Two plans compiled into one folder: the second replaced the first's kernels and
+    // manifest, said only as "N kernel files ... removed" (or not at all when the files
+    // had the same names), which read as if both plans were there.
+    if let Some(old) = replaced {
+        eprintln!(
+            "moa-compile: note: {} held the kernels of another plan ({old}), now replaced: a folder holds one plan's kernels; give each plan its own -o",
+            args.output.display()
+        );
+    }
     Ok(true)
+}
+
+/// Where `dir/manifest.json` was written for another plan than `manifest` (the new
+/// manifest's text): its model name and shape, to name what a compile replaces. `None`
+/// when there is no readable manifest or it is the same plan (model and every rule).
+fn other_plan_in(dir: &Path, manifest: &str) -> Option<String> {
+    let old: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).ok()?).ok()?;
+    let new: serde_json::Value = serde_json::from_str(manifest).ok()?;
+    let same = old["model"] == new["model"]
+        && old["span"] == new["span"]
+        && old["cache_layout"]["layers"] == new["cache_layout"]["layers"];
+    if same || old["model"].is_null() {
+        return None;
+    }
+    let m = &old["model"];
+    Some(format!(
+        "`{}`: {} layers, {} query heads, {} KV heads, head_dim {}",
+        m["name"].as_str().unwrap_or("?"),
+        m["layers"],
+        m["q_heads"],
+        m["kv_heads"],
+        m["head_dim"]
+    ))
 }
 
 /// Whether two manifest texts are the same JSON but for `moa_version`.

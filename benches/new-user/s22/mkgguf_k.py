@@ -1,12 +1,11 @@
-# A GGUF written by hand in llama.cpp's layout from an f16 folder of mkhf.py (round 10):
+# A GGUF written by hand in llama.cpp's layout from an f16 folder of benches/new-user/s20/mkhf.py:
 # Q/K rows permuted for interleaved RoPE, norms F32, the folder's tokenizer.json as a gpt2
 # vocabulary padded with [PAD<i>] tokens to vocab_size (as convert_hf_to_gguf.py pads).
-# Usage: python3 mkgguf.py HF_F16_DIR OUT.gguf   (standard library only)
 # Round 11 (s22-fresh): K-quantized as llama.cpp's Q4_K_M mixes them: Q6_K for the
 # embedding and V, Q4_K for the other matrices whose rows are whole 256-weight
 # super-blocks, F16 for the rest (ggml's rule); `bad` as a third argument writes ffn_down
 # (rows of 688) as Q4_K anyway, a file ggml itself refuses.
-# Usage: python3 mkgguf_k.py HF_F16_DIR OUT.gguf [bad]
+# Usage: python3 mkgguf_k.py HF_F16_DIR OUT.gguf [bad]   (standard library only; a few s)
 import json, struct, sys
 from array import array
 src, out = sys.argv[1], sys.argv[2]

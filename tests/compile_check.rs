@@ -79,14 +79,16 @@ fn check_names_each_differing_missing_or_extra_file_and_writes_nothing() {
     let p = plan.to_str().unwrap();
     let out = dir.join("out");
     let o = out.to_str().unwrap();
-    // A folder that does not exist is not created, and every file is missing.
+    // A folder that does not exist is not created, and is said in one line (it listed
+    // every file of the compile as missing, 123 lines for SmolLM2's plan).
     let (code, err) = compile(&dir, &[p, "-o", o, "--check"]);
     assert_eq!(code, 1, "{err}");
     assert!(!out.exists(), "--check created {o}");
     assert!(
-        err.contains(&format!("missing: {o}/manifest.json")),
+        err.contains(&format!("`{o}` does not exist, so all 15 files")),
         "{err}"
     );
+    assert_eq!(err.lines().count(), 1, "{err}");
 
     let (code, err) = compile(&dir, &[p, "-o", o, "--target", "wgsl", "--dtype", "f32"]);
     assert_eq!(code, 0, "{err}");
@@ -96,7 +98,9 @@ fn check_names_each_differing_missing_or_extra_file_and_writes_nothing() {
     );
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("matches"), "{err}");
-    // Another --dtype than the folder's: the manifest and every source differ.
+    // Another --dtype than the folder's: the manifest and every source differ, and the
+    // folder's own flags are named from its manifest (a CI step with the wrong flags saw
+    // only every file differ).
     let (code, err) = compile(&dir, &[p, "-o", o, "--target", "wgsl", "--check"]);
     assert_eq!(code, 1, "{err}");
     assert!(
@@ -105,8 +109,27 @@ fn check_names_each_differing_missing_or_extra_file_and_writes_nothing() {
     );
     assert!(
         err.contains(&format!(
+            "note: {o}/manifest.json says the folder was compiled with --target wgsl --dtype f32"
+        )) && err.contains("this check compiled --target wgsl --dtype f16"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
             "`moa-compile {p} -o {o} --target wgsl --dtype f16` rewrites it"
         )),
+        "{err}"
+    );
+    // --target all over a wgsl folder: the CUDA files missing, manifest and kernels.rs
+    // differing, counted apart, never "N of M" with N > M (it said "123 of 93 files" for
+    // SmolLM2's f16 folder checked as f32).
+    let (code, err) = compile(&dir, &[p, "-o", o, "--check", "--dtype", "f32"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("--target all --dtype f32: give --check"),
+        "{err}"
+    );
+    assert!(
+        err.contains("(2 differ, 3 missing, listed above; the compile writes 12 files)"),
         "{err}"
     );
 
@@ -128,7 +151,7 @@ fn check_names_each_differing_missing_or_extra_file_and_writes_nothing() {
         "first difference at line 3)".to_string(),
         format!("missing: {o}/wgsl/l02_prefill.wgsl"),
         format!("not produced by this plan (a compile would remove it): {o}/wgsl/l07_decode.wgsl"),
-        "(3 of ".to_string(),
+        "(1 differ, 1 missing, 1 would be removed, listed above".to_string(),
     ] {
         assert!(err.contains(&want), "`{want}` not in:\n{err}");
     }
@@ -461,7 +484,7 @@ fn check_says_when_a_file_differs_only_in_line_endings() {
     for want in [
         "differs only in line endings (CRLF where moa-compile writes LF): out/wgsl/l00_prefill.wgsl",
         "`* -text` in a .gitattributes",
-        "(1 of ",
+        "(1 differ, listed above",
     ] {
         assert!(err.contains(want), "`{want}` not in:\n{err}");
     }

@@ -275,7 +275,7 @@ fn generate_refuses_an_empty_prompt_before_the_weights_load() {
         &[
             "--prompt #2 has",
             "leaves no room for a new token",
-            "(128 tokens)",
+            "(128 tokens): allowed 1..=127 prompt tokens; shorten it",
         ],
     );
     // Not empty: now the load runs, and names the missing tensor.

@@ -145,8 +145,8 @@ fn bad_budgets_lengths_and_shapes_name_the_flag_and_the_range() {
             "16380",
         ],
         &[
-            "--prompt 16380 + --new 12 = 16392 tokens",
-            "allowed --prompt 1..=16372",
+            "--prompt-len 16380 + --new 12 = 16392 tokens",
+            "allowed --prompt-len 1..=16372",
         ],
     );
     refused(

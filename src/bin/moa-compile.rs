@@ -104,6 +104,7 @@ fn run(args: Args) -> anyhow::Result<bool> {
         return check(&args, &compiled);
     }
     let before = kernel_files(&args.output);
+    let replaced = other_plan_in(&args.output, &compiled.manifest_json());
     let changed = compiled.write(&args.output)?;
     // `write` counts removals as changes; say them apart, so that emptying `wgsl/` for a
     // `--target cuda` compile into the same folder is not reported as files written.
@@ -125,7 +126,40 @@ fn run(args: Args) -> anyhow::Result<bool> {
         start.elapsed().as_secs_f64() * 1e3,
         args.output.display()
     );
+    // Two plans compiled into one folder: the second replaced the first's kernels and
+    // manifest, said only as "N kernel files ... removed" (or not at all when the files
+    // had the same names), which read as if both plans were there.
+    if let Some(old) = replaced {
+        eprintln!(
+            "moa-compile: note: {} held the kernels of another plan ({old}), now replaced: a folder holds one plan's kernels; give each plan its own -o",
+            args.output.display()
+        );
+    }
     Ok(true)
+}
+
+/// Where `dir/manifest.json` was written for another plan than `manifest` (the new
+/// manifest's text): its model name and shape, to name what a compile replaces. `None`
+/// when there is no readable manifest or it is the same plan (model and every rule).
+fn other_plan_in(dir: &Path, manifest: &str) -> Option<String> {
+    let old: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).ok()?).ok()?;
+    let new: serde_json::Value = serde_json::from_str(manifest).ok()?;
+    let same = old["model"] == new["model"]
+        && old["span"] == new["span"]
+        && old["cache_layout"]["layers"] == new["cache_layout"]["layers"];
+    if same || old["model"].is_null() {
+        return None;
+    }
+    let m = &old["model"];
+    Some(format!(
+        "`{}`: {} layers, {} query heads, {} KV heads, head_dim {}",
+        m["name"].as_str().unwrap_or("?"),
+        m["layers"],
+        m["q_heads"],
+        m["kv_heads"],
+        m["head_dim"]
+    ))
 }
 
 /// Whether two manifest texts are the same JSON but for `moa_version`.
@@ -148,6 +182,18 @@ fn only_moa_version_differs(have: &[u8], want: &str) -> bool {
 /// `cuda/`), naming each difference on stderr. `Ok(false)` when anything differs.
 fn check(args: &Args, compiled: &codegen::Compiled) -> anyhow::Result<bool> {
     let dir = &args.output;
+    let flag = |v: Option<clap::builder::PossibleValue>, default: &str| {
+        v.map_or(default.to_string(), |v| v.get_name().to_string())
+    };
+    let (target, dtype) = (
+        flag(args.target.to_possible_value(), "all"),
+        flag(args.dtype.to_possible_value(), "f16"),
+    );
+    let rerun = format!(
+        "moa-compile {} -o {} --target {target} --dtype {dtype}",
+        args.plan.display(),
+        dir.display(),
+    );
     let mut want: Vec<(String, String)> = compiled
         .all_artifacts()
         .iter()
@@ -156,11 +202,22 @@ fn check(args: &Args, compiled: &codegen::Compiled) -> anyhow::Result<bool> {
         .collect();
     want.push(("manifest.json".into(), compiled.manifest_json()));
     want.push(("kernels.rs".into(), compiled.embed_rs()));
+    // No folder: one line, not every file of the compile listed as missing.
+    if !dir.exists() {
+        eprintln!(
+            "moa-compile --check: `{}` does not exist, so all {} files of what `{}` compiles to are missing; `{rerun}` writes it",
+            dir.display(),
+            want.len(),
+            args.plan.display()
+        );
+        return Ok(false);
+    }
     let mut problems = Vec::new();
+    let (mut differ, mut missing, mut removed) = (0usize, 0usize, 0usize);
     for (rel, source) in &want {
         let path = dir.join(rel);
         match std::fs::read(&path) {
-            Ok(have) if have == source.as_bytes() => {}
+            Ok(have) if have == source.as_bytes() => continue,
             // A Windows checkout with git's core.autocrlf (or an editor) turns every LF
             // into CRLF: the folder then differs everywhere, and every loader refuses the
             // files by their sha256, for a reason "differs at line 1" did not tell.
@@ -195,6 +252,11 @@ fn check(args: &Args, compiled: &codegen::Compiled) -> anyhow::Result<bool> {
             }
             Err(e) => problems.push(format!("unreadable: {} ({e})", path.display())),
         }
+        if problems.last().is_some_and(|p| p.starts_with("missing: ")) {
+            missing += 1;
+        } else {
+            differ += 1;
+        }
     }
     let mut extra: Vec<PathBuf> = kernel_files(dir)
         .into_iter()
@@ -205,22 +267,12 @@ fn check(args: &Args, compiled: &codegen::Compiled) -> anyhow::Result<bool> {
         .collect();
     extra.sort();
     for p in extra {
+        removed += 1;
         problems.push(format!(
             "not produced by this plan (a compile would remove it): {}",
             p.display()
         ));
     }
-    let rerun = format!(
-        "moa-compile {} -o {} --target {} --dtype {}",
-        args.plan.display(),
-        dir.display(),
-        args.target
-            .to_possible_value()
-            .map_or("all".into(), |v| v.get_name().to_string()),
-        args.dtype
-            .to_possible_value()
-            .map_or("f16".into(), |v| v.get_name().to_string()),
-    );
     if problems.is_empty() {
         eprintln!(
             "moa-compile --check: {} matches `{}` ({} files)",
@@ -233,14 +285,56 @@ fn check(args: &Args, compiled: &codegen::Compiled) -> anyhow::Result<bool> {
     for p in &problems {
         eprintln!("  {p}");
     }
+    // A CI step that checks with other flags than the folder was compiled with saw every
+    // file differ and a rewrite command for its own flags: say what the folder holds.
+    if let Some(note) = folder_flags_note(dir, &target, &dtype) {
+        eprintln!("  {note}");
+    }
+    let counts = [
+        (differ, "differ"),
+        (missing, "missing"),
+        (removed, "would be removed"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect::<Vec<_>>()
+    .join(", ");
     eprintln!(
-        "moa-compile --check: {} differs from what `{}` compiles to ({} of {} files; listed above); `{rerun}` rewrites it",
+        "moa-compile --check: {} differs from what `{}` compiles to ({counts}, listed above; the compile writes {} files); `{rerun}` rewrites it",
         dir.display(),
         args.plan.display(),
-        problems.len(),
         want.len()
     );
     Ok(false)
+}
+
+/// Where `dir/manifest.json` is moa-compile's and names other targets or another storage
+/// type than `--target target --dtype dtype`: a line saying which flags the folder was
+/// compiled with. `None` when they agree or the manifest cannot be read.
+fn folder_flags_note(dir: &Path, target: &str, dtype: &str) -> Option<String> {
+    let text = std::fs::read(dir.join("manifest.json")).ok()?;
+    let m: serde_json::Value = serde_json::from_slice(&text).ok()?;
+    let storage = m["storage"].as_str()?;
+    let mut targets: Vec<&str> = m["targets"]
+        .as_array()?
+        .iter()
+        .filter_map(|t| t.as_str())
+        .collect();
+    targets.sort_unstable();
+    let folder_target = match targets.as_slice() {
+        ["cuda", "wgsl"] => "all",
+        [one] => one,
+        _ => return None,
+    };
+    (folder_target != target || storage != dtype).then(|| {
+        format!(
+            "note: {}/manifest.json says the folder was compiled with --target {folder_target} --dtype {storage} \
+             (its `targets` and `storage`), and this check compiled --target {target} --dtype {dtype}: \
+             give --check the folder's flags, or rewrite the folder with these",
+            dir.display()
+        )
+    })
 }
 
 /// `bytes` with every CR LF pair turned into LF.

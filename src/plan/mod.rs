@@ -932,7 +932,11 @@ impl Plan {
             return Ok(());
         }
         let default = if max_new == default_max_new() {
-            format!(" ({max_new} is the default when [span] does not set it)")
+            // Also what `moa plan import` writes (upstream's), where the file then sets it:
+            // "the default when [span] does not set it" alone misread such a plan.
+            format!(
+                " ({max_new} is the default when [span] does not set it, and upstream's, which `moa plan import` writes unless given --max-new-tokens)"
+            )
         } else {
             String::new()
         };

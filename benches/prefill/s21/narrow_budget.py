@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Session 21, before device time: what is left between the narrow layers and 1.15 x ideal
+"""Session 21 (`--variant`, session 22: the fit over another variant's rows, e.g. `x`'s), before device time: what is left between the narrow layers and 1.15 x ideal
 once `d` visits only own bands (issue 8). From a blocked.py run with `d` (session 20 call 1), the
 kernel alone (bench_prefill's kernel_ms less its V pre-pass, as ab_report.py's "kernel alone"):
 
@@ -89,6 +89,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("moa", nargs="+")
     ap.add_argument("--sdpa", nargs="+", required=True)
+    ap.add_argument("--variant", default=VARIANT)
     ap.add_argument("--skip", type=int, default=1)
     a = ap.parse_args()
     ms = defaultdict(list)
@@ -96,7 +97,7 @@ def main():
     for p in a.moa:
         for line in opn(p):
             r = json.loads(line)
-            if r["variant"] != VARIANT or r["round"] < a.skip:
+            if r["variant"] != a.variant or r["round"] < a.skip:
                 continue
             key = (r["plan"], r["prompt"], r["rows"], r["layer"])
             ms[key].append(r["kernel_ms"] - (r.get("prepass_ms") or 0.0))
@@ -121,7 +122,7 @@ def main():
         pts = [(x["q"], x["s"] + x["q"], x["kernel"] * 1e3 * SMS) for key, x in rows.items()
                if (key[3] in NARROW[key[0]]) == narrow]
         fits[narrow] = fit(pts)
-    print(f"fit over every layer of both plans at 4k x 4 and 16k x 1 ({VARIANT}, kept passes' medians), "
+    print(f"fit over every layer of both plans at 4k x 4 and 16k x 1 ({a.variant}, kept passes' medians), "
           f"kernel_us * {SMS} = F * Q + c * (S + Q):")
     for narrow, (f, c) in fits.items():
         print(f"- {'`t` (narrow)' if narrow else 'one-tile'} layers: F = {f:.2f} us a query tile, c = {c:.3f} us a section")

@@ -7,11 +7,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// [`common::cli::scratch`] under this file's tag.
 fn scratch(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("flag_edges-{name}"));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::cli::scratch("flag_edges", name)
 }
 
 /// Runs `moa args`, expects exit 2 (refused; clap's own errors too) with every needle on

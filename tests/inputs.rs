@@ -21,11 +21,9 @@ fn fixture(name: &str) -> PathBuf {
     root().join("plans").join(name)
 }
 
+/// [`common::cli::scratch`] under this file's tag.
 fn scratch(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("inputs-{name}"));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::cli::scratch("inputs", name)
 }
 
 /// [`common::cli::run`] with this file's own model cache.

@@ -6,11 +6,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+/// [`common::cli::scratch`] under this file's tag.
 fn scratch(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("user_round11-{name}"));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::cli::scratch("user_round11", name)
 }
 
 /// [`common::cli::run`] with this file's own model cache.

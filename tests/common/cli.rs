@@ -40,3 +40,12 @@ pub fn refused(tag: &str, bin: &str, args: &[&str], needles: &[&str]) -> String 
     assert!(!err.contains("panicked"), "{bin} {args:?} panicked:\n{err}");
     err
 }
+
+/// An empty folder `<tag>-<name>` under the tests' scratch folder (`CARGO_TARGET_TMPDIR`),
+/// emptied first so a rerun starts clean.
+pub fn scratch(tag: &str, name: &str) -> std::path::PathBuf {
+    let d = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{tag}-{name}"));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}

@@ -245,7 +245,9 @@ pub struct WgpuEngineOptions {
     /// fewer x loads and sums a lane, so its loads fit its registers in one batch, at the
     /// price of each weight loaded by 16 / this workgroups. On the H200 8 against 16:
     /// device step 1 503.0-1 505.9 against 1 578.0-1 580.1 µs in three pairs (RESULTS "wgpu
-    /// engine, session 22"); `16` is the earlier default there.
+    /// engine, session 22"); `16` is the earlier default there. 4 against 8 lost every pair
+    /// there (step +59 to +110 µs, qkv +1.4 to +1.9 µs a layer: each weight read by twice
+    /// the workgroups; RESULTS "Session 22, lead call 2").
     pub sg_rows: Option<u32>,
     /// `MOA_WGPU_SG_DIAG` (default `0`): a timing diagnostic of the subgroup products
     /// (`1`: no K loop, `2`: one row's x for all rows, `3`: the K loop's loads only, `4`:

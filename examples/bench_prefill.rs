@@ -139,6 +139,13 @@ struct Args {
     /// JSON-lines output.
     #[arg(long, required_unless_present = "compile_only")]
     out: Option<PathBuf>,
+    /// After the runs, append the trace of every module that carries one (the arrays
+    /// `pft_cnt` / `pft_buf` that `benches/prefill/s23/trace_patch.py` adds through
+    /// `cuda_cubins --edit`) to this file: one line `plan variant layer block role index
+    /// word` per event (`benches/prefill/s23/trace_report.py` reads it). Modules without
+    /// the arrays are skipped.
+    #[arg(long)]
+    trace_out: Option<PathBuf>,
 }
 
 /// The kernel image of every artifact: its cubin from `MOA_CUBIN_DIR`, else its PTX from
@@ -696,6 +703,8 @@ fn run(args: &Args) -> Result<(), String> {
         // kernels[variant] = [(layer, kernel, the `v` variant's pre-pass kernels)]
         type Prepass = Option<VPrepass>;
         let mut kernels: Vec<Vec<(u32, LoadedKernel, Prepass)>> = Vec::new();
+        // (variant index, layer, module) of every prefill, for `--trace-out`.
+        let mut traced = Vec::new();
         for artifacts in &per_variant {
             let mut loaded = Vec::new();
             for a in artifacts {
@@ -725,6 +734,7 @@ fn run(args: &Args) -> Result<(), String> {
                 };
                 // The `v` variant takes V in f16: its module's pre-pass kernels make it.
                 let prepass = VPrepass::load(&m, a, &k.entry_point).map_err(|e| e.to_string())?;
+                traced.push((kernels.len(), k.layer.unwrap_or(0), m.clone()));
                 loaded.push((k.layer.unwrap_or(0), kernel, prepass));
             }
             kernels.push(loaded);
@@ -1059,8 +1069,58 @@ fn run(args: &Args) -> Result<(), String> {
                 }
             }
         }
+        if let Some(path) = &args.trace_out {
+            for (vi, layer, m) in &traced {
+                write_trace(
+                    path,
+                    &format!("{label} {} {layer}", tunings[*vi].0),
+                    m,
+                    &stream,
+                )?;
+            }
+        }
     }
     Ok(())
+}
+
+/// Appends the trace arrays of module `m` (`pft_cnt[B][4]`, `pft_buf[B][4][N]`, written by
+/// a kernel that `benches/prefill/s23/trace_patch.py` instrumented) to `path`, one line
+/// `TAG block role index word` per recorded event. A module without them writes nothing.
+fn write_trace(
+    path: &PathBuf,
+    tag: &str,
+    m: &std::sync::Arc<cudarc::driver::CudaModule>,
+    stream: &std::sync::Arc<cudarc::driver::CudaStream>,
+) -> Result<(), String> {
+    let Ok(cnt) = m.get_global("pft_cnt", stream) else {
+        return Ok(());
+    };
+    let cnt: Vec<u32> = stream
+        .clone_dtoh(&unsafe { cnt.transmute::<u32>(cnt.len() / 4) }.ok_or("pft_cnt size")?)
+        .map_err(|e| format!("pft_cnt: {e:?}"))?;
+    let buf = m
+        .get_global("pft_buf", stream)
+        .map_err(|e| format!("pft_buf: {e:?}"))?;
+    let buf: Vec<u64> = stream
+        .clone_dtoh(&unsafe { buf.transmute::<u64>(buf.len() / 8) }.ok_or("pft_buf size")?)
+        .map_err(|e| format!("pft_buf: {e:?}"))?;
+    let per = buf.len() / cnt.len().max(1);
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut text = String::new();
+    for (list, &n) in cnt.iter().enumerate() {
+        for (i, w) in buf[list * per..][..(n as usize).min(per)]
+            .iter()
+            .enumerate()
+        {
+            text.push_str(&format!("{tag} {} {} {i} {w}\n", list / 4, list % 4));
+        }
+    }
+    f.write_all(text.as_bytes())
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn main() -> ExitCode {

@@ -15,7 +15,7 @@ use clap::Parser;
 use moa::codegen::cuda::{generate_variant, DecodeTuning, PrefillTuning};
 use moa::lower::{lower, StorageType};
 use moa::plan::{upstream, ModelShape, Plan};
-use moa::runtime::cuda::{compile_all, cubin_key, DEFAULT_ARCH};
+use moa::runtime::cuda::{compile_all, cubin_key, fp16_include_dir, DEFAULT_ARCH};
 
 #[derive(Parser)]
 #[command(about = "Precompile generated CUDA kernels to cubins for MOA_CUBIN_DIR")]
@@ -48,6 +48,21 @@ struct Args {
     /// there (same source, same key) is copied instead of compiled.
     #[arg(long)]
     from: Vec<PathBuf>,
+    /// Line tables in the cubins (NVRTC `--generate-line-info`, ptxas `-lineinfo`: the
+    /// machine code is the same, only a table mapping each instruction to a line of the
+    /// generated source is added), and each kernel's source beside its cubin as
+    /// `<key>.cu`, so that Nsight Compute's source page (or `nvdisasm --print-line-info`)
+    /// names the template's line of every SASS instruction. Turns `--from` off (a plain
+    /// cubin has the same key).
+    #[arg(long)]
+    lineinfo: bool,
+    /// A command that edits each kernel's source (source on stdin, the edited source on
+    /// stdout), e.g. `python3 benches/prefill/s23/trace_patch.py`, which adds a trace. The
+    /// edited source's cubin is written under the ORIGINAL source's key, so a benchmark
+    /// that generates the plain source loads the edited kernel: an instrument for one
+    /// measurement, never a folder to time or check defaults with. Turns `--from` off.
+    #[arg(long)]
+    edit: Option<String>,
 }
 
 fn dense(mut shape: ModelShape) -> Result<Plan, String> {
@@ -137,19 +152,43 @@ fn run(args: &Args) -> Result<usize, String> {
                             return false;
                         }
                         // An earlier folder's copy, if any (copied: not counted as written).
-                        !args
-                            .from
-                            .iter()
-                            .any(|d| std::fs::copy(d.join(&name), &dst).is_ok())
+                        args.lineinfo
+                            || args.edit.is_some()
+                            || !args
+                                .from
+                                .iter()
+                                .any(|d| std::fs::copy(d.join(&name), &dst).is_ok())
                     })
                     .collect();
-                let ptxs = compile_all(&todo, DEFAULT_ARCH).map_err(|e| e.to_string())?;
-                for (a, ptx) in todo.iter().zip(ptxs) {
+                // Each artifact with its source as compiled (edited, if asked), keyed by the
+                // generated source.
+                let edited: Vec<_> = match &args.edit {
+                    None => todo.clone(),
+                    Some(cmd) => todo
+                        .iter()
+                        .map(|a| edit_source(cmd, a))
+                        .collect::<Result<_, _>>()?,
+                };
+                let ptxs = if args.lineinfo {
+                    edited
+                        .iter()
+                        .map(compile_with_lines)
+                        .collect::<Result<Vec<_>, _>>()?
+                } else {
+                    compile_all(&edited, DEFAULT_ARCH).map_err(|e| e.to_string())?
+                };
+                for ((a, e), ptx) in todo.iter().zip(&edited).zip(ptxs) {
                     let key = cubin_key(&a.source, DEFAULT_ARCH);
                     let src = args.out.join(format!("{key}.ptx"));
                     std::fs::write(&src, ptx).map_err(|e| format!("{}: {e}", src.display()))?;
+                    if args.lineinfo {
+                        let cu = args.out.join(format!("{key}.cu"));
+                        std::fs::write(&cu, &e.source)
+                            .map_err(|e| format!("{}: {e}", cu.display()))?;
+                    }
                     let out = Command::new(&ptxas)
                         .arg(format!("-arch={DEFAULT_ARCH}"))
+                        .args(args.lineinfo.then_some("-lineinfo"))
                         .arg(&src)
                         .arg("-o")
                         .arg(args.out.join(format!("{key}.cubin")))
@@ -169,6 +208,54 @@ fn run(args: &Args) -> Result<usize, String> {
         }
     }
     Ok(written)
+}
+
+/// `a` with its source replaced by what `cmd` (run by `sh -c`, the source on its stdin)
+/// prints. Errors: the command failing or printing no source.
+fn edit_source(cmd: &str, a: &moa::codegen::Artifact) -> Result<moa::codegen::Artifact, String> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("--edit `{cmd}`: {e}"))?;
+    let mut stdin = child.stdin.take().ok_or("--edit: no stdin")?;
+    let source = a.source.clone();
+    let writer = std::thread::spawn(move || stdin.write_all(source.as_bytes()));
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("--edit `{cmd}`: {e}"))?;
+    writer
+        .join()
+        .map_err(|_| "--edit: writer panicked".to_string())?
+        .map_err(|e| format!("--edit `{cmd}`: {e}"))?;
+    if !out.status.success() || out.stdout.is_empty() {
+        return Err(format!("--edit `{cmd}` failed on {}", a.path));
+    }
+    let mut edited = a.clone();
+    edited.source = String::from_utf8(out.stdout).map_err(|e| format!("--edit: {e}"))?;
+    Ok(edited)
+}
+
+/// PTX of one artifact with line directives (`.loc`) for the generated source: the options
+/// of `runtime::cuda`'s compile plus `--generate-line-info`, which does not change the code.
+fn compile_with_lines(a: &moa::codegen::Artifact) -> Result<String, String> {
+    let opts = cudarc::nvrtc::CompileOptions {
+        arch: Some(DEFAULT_ARCH),
+        include_paths: vec![fp16_include_dir()
+            .map_err(|e| e.to_string())?
+            .display()
+            .to_string()],
+        name: Some(a.path.rsplit('/').next().unwrap_or(&a.path).to_string()),
+        options: vec!["--std=c++17".into(), "--generate-line-info".into()],
+        ..Default::default()
+    };
+    cudarc::nvrtc::compile_ptx_with_opts(&a.source, opts)
+        .map(|p| p.to_src())
+        .map_err(|e| format!("{}: {e:?}", a.path))
 }
 
 fn main() -> ExitCode {

@@ -33,13 +33,13 @@ use crate::lower::consts::{
     CUDA_PREFILL_TC_END_ALIGNED, CUDA_PREFILL_TC_END_ALIGNED_MAX_TOKENS,
     CUDA_PREFILL_TC_HEAD_TILES, CUDA_PREFILL_TC_KEY_RANGE, CUDA_PREFILL_TC_K_TILE,
     CUDA_PREFILL_TC_LAZY_RESCALE, CUDA_PREFILL_TC_LEAN, CUDA_PREFILL_TC_LEAN_COPY,
-    CUDA_PREFILL_TC_LEAN_ENDS, CUDA_PREFILL_TC_MIN_BLOCKS, CUDA_PREFILL_TC_NARROW_REF_TOKENS,
-    CUDA_PREFILL_TC_NARROW_SPAN_SHARE, CUDA_PREFILL_TC_OVERLAP, CUDA_PREFILL_TC_OWN_BANDS,
-    CUDA_PREFILL_TC_PERSISTENT, CUDA_PREFILL_TC_PERSISTENT_NARROW, CUDA_PREFILL_TC_PINGPONG,
-    CUDA_PREFILL_TC_PV_F16, CUDA_PREFILL_TC_PV_F16_WARPGROUPS, CUDA_PREFILL_TC_P_ONCE,
-    CUDA_PREFILL_TC_Q_REGS, CUDA_PREFILL_TC_SKIP, CUDA_PREFILL_TC_THREADS,
-    CUDA_PREFILL_TC_V_F16_IN, CUDA_PREFILL_TC_V_UNIT, CUDA_PREFILL_TC_WARP_SPECIALIZED,
-    CUDA_PREFILL_THREADS,
+    CUDA_PREFILL_TC_LEAN_ENDS, CUDA_PREFILL_TC_LEAN_Q, CUDA_PREFILL_TC_MIN_BLOCKS,
+    CUDA_PREFILL_TC_NARROW_REF_TOKENS, CUDA_PREFILL_TC_NARROW_SPAN_SHARE, CUDA_PREFILL_TC_OVERLAP,
+    CUDA_PREFILL_TC_OWN_BANDS, CUDA_PREFILL_TC_PERSISTENT, CUDA_PREFILL_TC_PERSISTENT_NARROW,
+    CUDA_PREFILL_TC_PINGPONG, CUDA_PREFILL_TC_PV_F16, CUDA_PREFILL_TC_PV_F16_WARPGROUPS,
+    CUDA_PREFILL_TC_P_ONCE, CUDA_PREFILL_TC_Q_REGS, CUDA_PREFILL_TC_SKIP,
+    CUDA_PREFILL_TC_SWITCH_AT_ONCE, CUDA_PREFILL_TC_THREADS, CUDA_PREFILL_TC_V_F16_IN,
+    CUDA_PREFILL_TC_V_UNIT, CUDA_PREFILL_TC_WARP_SPECIALIZED, CUDA_PREFILL_THREADS,
 };
 use crate::lower::{KernelModule, LayerSpec, StorageType};
 use crate::plan::SpanParams;
@@ -507,6 +507,21 @@ pub struct PrefillTuning {
     /// noise (one-tile layers 0.997-1.002x in blocks on the H200, benches/RESULTS.md
     /// "Session 21"): the one-tile loop does not wait on its K/V tiles.
     pub deep_ring: bool,
+    /// With `t` or `a` (the `H` flag, session 23; opt-in): the persistent producer hands a
+    /// query tile's last K/V tile over as soon as it lands, with thread 0's claim of the next
+    /// query tile in flight, instead of after the claim, the next tile's geometry and its Q
+    /// copy were issued. A clock64 trace of `t` showed the last warpgroup's last band
+    /// section waiting ~2900 SM cycles a query tile for that tile (~8% of a Vicuna-7B l27
+    /// query tile at 4k x 4; `benches/prefill/s23/trace_report.py`). The claim is issued
+    /// where it was (not a tile ahead, as session 22's removed `x`). Same tiles, same
+    /// arithmetic, same outputs; the one-tile kernel (no next tile) is unchanged.
+    pub switch_at_once: bool,
+    /// With `t` or `a` and `c` (the `Q` flag, session 23; opt-in): the persistent producer
+    /// copies each query tile's Q as `c` copies K/V (one fixed 16-byte chunk a thread,
+    /// compile-time row steps) instead of the generic loop (a division, the swizzle and
+    /// 64-bit addresses per chunk, 24 chunks a thread at 192 rows), which lies on the path
+    /// from a query tile's claim to the next tile's first section. Same outputs.
+    pub lean_q: bool,
 }
 
 impl Default for PrefillTuning {
@@ -540,6 +555,9 @@ impl Default for PrefillTuning {
             own_bands: false,
             // Only bf16 at head_dim 128 would take `z` (`default_for`).
             deep_ring: false,
+            // Only bf16 at head_dim 128 would take `H` and `Q` (`default_for`).
+            switch_at_once: false,
+            lean_q: false,
         }
     }
 }
@@ -548,7 +566,7 @@ impl std::fmt::Display for PrefillTuning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
+            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
             self.warpgroups,
             self.k_tile,
             self.blocks_per_sm,
@@ -573,6 +591,8 @@ impl std::fmt::Display for PrefillTuning {
             if self.lean_ends { "b" } else { "" },
             if self.own_bands { "d" } else { "" },
             if self.deep_ring { "z" } else { "" },
+            if self.switch_at_once { "H" } else { "" },
+            if self.lean_q { "Q" } else { "" },
             match self.head_tiles {
                 2 => "j",
                 4 => "m",
@@ -585,13 +605,13 @@ impl std::fmt::Display for PrefillTuning {
 
 impl std::str::FromStr for PrefillTuning {
     type Err = String;
-    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][j|m|i]` (as written by `Display`) and checks the ranges.
+    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][H][Q][j|m|i]` (as written by `Display`) and checks the ranges.
     fn from_str(text: &str) -> Result<Self, String> {
         let bad = |why: &str| {
             format!(
-                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][j|m|i], warpgroups 1..=3, \
+                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][H][Q][j|m|i], warpgroups 1..=3, \
                  key tile 64 or 128, blocks 1 or 2, `w` with 2 warpgroups (3 with `h` and 64-key tiles) and 1 block and \
-                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, `t` and `a` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, not together, `f` only with `w`, `y` only with `f`, `b` only with `w`, `d` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, `z` only with `w`, one of `j`, `m`, `i` only with `f`, e.g. 2x64x2s, 2x64x1w, \
+                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, `t` and `a` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, not together, `f` only with `w`, `y` only with `f`, `b` only with `w`, `d` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, `z` only with `w`, `H` only with `t` or `a`, `Q` only with `t` or `a` and `c`, one of `j`, `m`, `i` only with `f`, e.g. 2x64x2s, 2x64x1w, \
                  2x64x1wg or 2x64x1owgh)"
             )
         };
@@ -629,6 +649,8 @@ impl std::str::FromStr for PrefillTuning {
                     | 'b'
                     | 'd'
                     | 'z'
+                    | 'H'
+                    | 'Q'
                     | 'j'
                     | 'm'
                     | 'i'
@@ -674,6 +696,8 @@ impl std::str::FromStr for PrefillTuning {
             lean_ends: flags.contains('b'),
             own_bands: flags.contains('d'),
             deep_ring: flags.contains('z'),
+            switch_at_once: flags.contains('H'),
+            lean_q: flags.contains('Q'),
         };
         t.check().map_err(|e| bad(&e))?;
         Ok(t)
@@ -745,6 +769,10 @@ impl PrefillTuning {
             t.own_bands = CUDA_PREFILL_TC_OWN_BANDS;
             // A 5-stage ring where it fits (`z`, opt-in, bf16 at head_dim 128 only).
             t.deep_ring = CUDA_PREFILL_TC_DEEP_RING;
+            // `t`'s producer: the last K/V tile at once, lean Q copies (`H`, `Q`, opt-in).
+            let persistent = t.persistent || t.persistent_narrow;
+            t.switch_at_once = CUDA_PREFILL_TC_SWITCH_AT_ONCE && persistent;
+            t.lean_q = CUDA_PREFILL_TC_LEAN_Q && t.lean_copy && persistent;
         }
         let runs = |t: PrefillTuning| {
             let needs_stages = t.warp_specialized && (t.pingpong || t.overlap);
@@ -795,6 +823,8 @@ impl PrefillTuning {
             lean_ends: false,
             own_bands: false,
             deep_ring: false,
+            switch_at_once: false,
+            lean_q: false,
             ..t
         }
     }
@@ -809,10 +839,15 @@ impl PrefillTuning {
         if !self.persistent_narrow {
             return self;
         }
+        let persistent = prefill_span_share(layer, span, CUDA_PREFILL_TC_NARROW_REF_TOKENS)
+            <= CUDA_PREFILL_TC_NARROW_SPAN_SHARE;
         PrefillTuning {
-            persistent: prefill_span_share(layer, span, CUDA_PREFILL_TC_NARROW_REF_TOKENS)
-                <= CUDA_PREFILL_TC_NARROW_SPAN_SHARE,
+            persistent,
             persistent_narrow: false,
+            // `H` and `Q` change only the persistent producer: the one-tile layers' name
+            // says what is generated.
+            switch_at_once: self.switch_at_once && persistent,
+            lean_q: self.lean_q && persistent,
             ..self
         }
     }
@@ -923,6 +958,14 @@ impl PrefillTuning {
         if self.deep_ring && !self.warp_specialized {
             // Only the producer's ring has more than the double buffer's 2 stages.
             return Err("`z` without `w`".into());
+        }
+        if (self.switch_at_once || self.lean_q) && !(self.persistent || self.persistent_narrow) {
+            // Both change the persistent producer's switch between query tiles.
+            return Err("`H` or `Q` without `t` or `a`".into());
+        }
+        if self.lean_q && !self.lean_copy {
+            // The Q copy takes `c`'s fixed chunk and row steps.
+            return Err("`Q` without `c`".into());
         }
         if self.head_tiles > 1 && !self.end_aligned {
             // The launch order is built into the `f` geometry (one-tile and persistent).
@@ -1430,6 +1473,11 @@ struct CudaLayerCtx {
     prefill_lean_ends: bool,
     /// Own bands (`PrefillTuning::own_bands`, the `w` body).
     prefill_own_bands: bool,
+    /// `t`'s producer hands a query tile's last K/V tile over at once
+    /// (`PrefillTuning::switch_at_once`; read inside the persistent body only).
+    prefill_switch_at_once: bool,
+    /// `t`'s producer copies Q in `c`'s form (`PrefillTuning::lean_q`; persistent body only).
+    prefill_lean_q: bool,
     decode_mma: bool,
     decode_threads: u32,
     decode_stages: u32,
@@ -1675,6 +1723,8 @@ fn layer_ctx(
         // pass (elsewhere the generic copies, as `c`).
         prefill_lean_ends: pt.lean_ends && pt.warp_specialized && (d == 64 || d == 128),
         prefill_own_bands: pt.own_bands && pt.warp_specialized,
+        prefill_switch_at_once: pt.switch_at_once,
+        prefill_lean_q: pt.lean_q && prefill_lean_copy(d, pt),
         decode_mma: decode_uses_mma(module.storage, d),
         decode_threads: 32 * tuning.warps,
         decode_stages: tuning.stages,

@@ -270,6 +270,17 @@ pub const CUDA_PREFILL_TC_OWN_BANDS: bool = true;
 /// unchanged, memcheck and racecheck clean (benches/RESULTS.md, "Session 21 (branch
 /// s21-prefill").
 pub const CUDA_PREFILL_TC_DEEP_RING: bool = false;
+/// CUDA prefill on sm_90a, persistent blocks (`t`, and `a`'s narrow layers): the producer
+/// hands a query tile's last K/V tile over as soon as it lands, with the next tile's claim in
+/// flight, not after the claim and the next tile's Q copy were issued
+/// (`codegen::cuda::PrefillTuning::switch_at_once`, the `H` letter, session 23). Opt-in until
+/// timed against the default in blocks (benches/RESULTS.md, "Session 23 (branch s23-prefill").
+pub const CUDA_PREFILL_TC_SWITCH_AT_ONCE: bool = false;
+/// CUDA prefill on sm_90a, persistent blocks with `c`: the producer copies Q with one fixed
+/// chunk a thread and compile-time row steps (`codegen::cuda::PrefillTuning::lean_q`, the `Q`
+/// letter, session 23). Opt-in until timed (benches/RESULTS.md, "Session 23 (branch
+/// s23-prefill").
+pub const CUDA_PREFILL_TC_LEAN_Q: bool = false;
 /// CUDA prefill on sm_90a: each warpgroup computes only the key tiles its own 64 query
 /// rows see (`codegen::cuda::PrefillTuning::skip`). Off: the variant with it ranked behind
 /// the plain kernel in the H200 sweep (benches/RESULTS.md) and costs 24 bytes of spills.

@@ -2097,6 +2097,11 @@ mod tests {
             "3x64x1owghvuncafbdzm",
             "3x64x1owghvunctfbdzm",
             "2x64x1owghvuncbdz",
+            "3x64x1owghvuncafbdHm",
+            "3x64x1owghvuncafbdQm",
+            "3x64x1owghvuncafbdHQm",
+            "3x64x1owghvunctfbdHQm",
+            "2x64x1owghvunctbdHQ",
         ] {
             let t: PrefillTuning = text.parse().unwrap();
             assert_eq!(t.to_string(), text);
@@ -2146,6 +2151,10 @@ mod tests {
             "3x64x1owghvuncay",
             // `b`: only with `w`.
             "2x64x2b",
+            // `H` and `Q`: only with `t` or `a`; `Q` only with `c`.
+            "3x64x1owghvuncfbdHm",
+            "3x64x1owghvuncfbdQm",
+            "3x64x1owghvunafbdQm",
             // `d`: only with `w`, `g`, `o` and `n`, not with `k`.
             "2x64x1owd",
             "2x64x1owgnckd",
@@ -2287,6 +2296,47 @@ mod tests {
             z
         );
         assert_eq!(src("3x64x1owghvunctfbdm"), src("3x64x1owghvunctfbdzm"));
+    }
+
+    /// `H` and `Q` change only `t`'s producer (its switch between query tiles): with `a` the
+    /// one-tile layers' sources are the default's byte for byte (and their tuning drops the
+    /// letters), and in `t` the consumers' code is unchanged.
+    #[test]
+    fn switch_letters_change_only_the_persistent_producer() {
+        let module = dense_module(8, 2, 128, StorageType::Bf16);
+        let src = |v: &str| {
+            generate_variant(&module, DecodeTuning::default(), v.parse().unwrap()).unwrap()[0]
+                .source
+                .clone()
+        };
+        // A dense layer takes one block per query tile under `a`: nothing changes.
+        let def = src("3x64x1owghvuncafbdm");
+        for v in [
+            "3x64x1owghvuncafbdHm",
+            "3x64x1owghvuncafbdQm",
+            "3x64x1owghvuncafbdHQm",
+        ] {
+            assert_eq!(src(v), def, "{v}");
+        }
+        let t: PrefillTuning = "3x64x1owghvuncafbdHQm".parse().unwrap();
+        let wide = t.for_layer(&module.layers[0], &module.span);
+        assert!(!wide.persistent && !wide.switch_at_once && !wide.lean_q);
+        assert_eq!(wide.to_string(), "3x64x1owghvuncfbdm");
+        // `t` on every layer: the producer's Q copy and its last hand-over change, the
+        // consumers (from `// Consumers.` on) do not.
+        let (tdef, h, q, hq) = (
+            src("3x64x1owghvunctfbdm"),
+            src("3x64x1owghvunctfbdHm"),
+            src("3x64x1owghvunctfbdQm"),
+            src("3x64x1owghvunctfbdHQm"),
+        );
+        let consumers = |s: &str| s[s.find("// Consumers.").unwrap()..].to_string();
+        for (name, v) in [("H", &h), ("Q", &q), ("HQ", &hq)] {
+            assert_ne!(*v, tdef, "{name}");
+            assert_eq!(consumers(v), consumers(&tdef), "{name}");
+        }
+        assert!(h.contains("w_pre") && hq.contains("w_pre") && !q.contains("w_pre"));
+        assert!(q.contains("`Q`: one fixed Q chunk") && !h.contains("`Q`: one fixed Q chunk"));
     }
 
     /// `d` replaces the consumers' section loop and the producer's hand-over rule in both

@@ -3,7 +3,9 @@
 on `a`'s narrow `t` layers (the letters change only `t`'s producer), HQ / H there, and the A/A
 control the run carries: on the one-tile layers all three variants are DEF's kernel.
 
-    python3 forms_report.py [--skip 1] DIR [DIR ...] > forms.md
+    python3 forms_report.py [--skip 1] [--mid VARIANT] DIR [DIR ...] > forms.md
+
+--mid: the middle variant, H by default (call 2); call 3 ran Q (3x64x1owghvuncafbdQm) there.
 
 moa ms of a layer = the median over the kept passes (pre-pass included, as ab_report.py).
 """
@@ -28,8 +30,11 @@ def load(path):
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--skip", type=int, default=1)
+ap.add_argument("--mid", default=H)
 ap.add_argument("dirs", nargs="+")
 a = ap.parse_args()
+H = a.mid
+NAME = "Q" if H.endswith("Qm") and "HQ" not in H else "H"
 t = defaultdict(lambda: defaultdict(list))  # (cfg, variant) -> layer -> [ms]
 share = {}
 for d in a.dirs:
@@ -46,8 +51,8 @@ def rng(xs):
     return f"{st.median(xs):.3f} ({min(xs):.3f}-{max(xs):.3f})" if xs else "-"
 
 
-print("| plan | prompt x rows | H / DEF `t` layers: median (min-max) | HQ / DEF `t` layers | HQ / H `t` layers | "
-      "HQ / DEF sum (every layer) | A/A H / DEF one-tile layers | A/A HQ / DEF one-tile layers |")
+print(f"| plan | prompt x rows | {NAME} / DEF `t` layers: median (min-max) | HQ / DEF `t` layers | HQ / {NAME} `t` layers | "
+      f"HQ / DEF sum (every layer) | A/A {NAME} / DEF one-tile layers | A/A HQ / DEF one-tile layers |")
 print("|---|---|---|---|---|---|---|---|")
 rows = []
 for c in cfgs:
@@ -64,7 +69,7 @@ for c in cfgs:
 print("\n## Per layer (ms: median of the kept passes)\n")
 for c, m, ls, nar in rows:
     print(f"\n{c[0]} {c[1]} x {c[2]}\n")
-    print("| layer | form | kept share | DEF ms | H / DEF | HQ / DEF | passes |")
+    print(f"| layer | form | kept share | DEF ms | {NAME} / DEF | HQ / DEF | passes |")
     print("|---|---|---|---|---|---|---|")
     for l in ls:
         print(f"| {l} | {'t' if l in nar else 'one-tile'} | {share[(c, l)]:.3f} | {m[DEF][l]:.3f} | {m[H][l] / m[DEF][l]:.3f} | "

@@ -3,7 +3,7 @@
 line tables: `cuda_cubins --lineinfo`) of one prefill launch, grouped into regions by the
 generated source's lines (session 23).
 
-    python3 ncu_lines.py CSV KERNEL SOURCE.cu UNITS CYCLES REGION:FIRST-LAST ...
+    python3 ncu_lines.py CSV KERNEL SOURCE.cu UNITS CYCLES REGION:FIRST-LAST [REGION:FIRST-LAST]
 
 Each SASS instruction carries the line of the innermost inlined code (a helper or a lambda
 body); it is charged to the last CALL-SITE line met in address order, a call-site line being

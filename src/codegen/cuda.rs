@@ -514,7 +514,10 @@ pub struct PrefillTuning {
     /// section waiting ~2900 SM cycles a query tile for that tile (~8% of a Vicuna-7B l27
     /// query tile at 4k x 4; `benches/prefill/s23/trace_report.py`). The claim is issued
     /// where it was (not a tile ahead, as session 22's removed `x`). Same tiles, same
-    /// arithmetic, same outputs; the one-tile kernel (no next tile) is unchanged.
+    /// arithmetic, same outputs; the one-tile kernel (no next tile) is unchanged. Alone it
+    /// took 1.000-1.006x on the H200 (the next tile then waits for its Q, whose generic copy
+    /// slows under the consumers' work); with `lean_q` 0.971-0.975x on the `t` layers at
+    /// 4k x 4 (benches/RESULTS.md, "Session 23").
     pub switch_at_once: bool,
     /// With `t` or `a` and `c` (the `Q` flag, session 23; opt-in): the persistent producer
     /// copies each query tile's Q as `c` copies K/V (one fixed 16-byte chunk a thread,

@@ -1477,6 +1477,83 @@ fn swiglu_in_the_gate_up_epilogue_matches_the_cpu_reference() {
     }
 }
 
+/// The matrix-unit gate/up product with its K split over 4, 6, 9 or 12 subgroups
+/// (`MOA_WGPU_COOP_GATE_UP_KPARTS`, session 23) against the CPU reference: a model with
+/// SmolLM2's hidden size (576, a multiple of 16 · KPARTS for each) and a small ffn (96:
+/// 6 workgroups of 16 gate + 16 up columns), 17 rows (a full 16-row block and a partial
+/// one), the prefill and two decode steps in f16. Where the adapter has no cooperative
+/// matrices (lavapipe) every K split runs the subgroup product and the test checks that
+/// path; where it has, it asserts that the gate/up product ran on them with that split.
+#[test]
+fn matrix_unit_gate_up_k_parts_match_the_cpu_reference() {
+    let ctx = context();
+    let config = moa::model::LlamaConfig {
+        name: Some("random k576".into()),
+        n_layers: 2,
+        hidden_size: 576,
+        ffn_size: 96,
+        q_heads: 9,
+        kv_heads: 3,
+        head_dim: 64,
+        rope_theta: 10000.0,
+        rope_scaling: None,
+        rms_norm_eps: 1e-5,
+        vocab_size: 300,
+        tied_embeddings: true,
+        context_length: 512,
+    };
+    let model = moa::model::random::random_model(&config, 23);
+    let cpu = CpuReference::from_model(model.clone()).unwrap();
+    let vocab = config.vocab_size;
+    let rows = 17;
+    let prompts: Vec<Vec<u32>> = (0..rows)
+        .map(|b| {
+            (0..3 + b % 5)
+                .map(|i| ((i * 13 + b * 19) % vocab) as u32)
+                .collect()
+        })
+        .collect();
+    let lens: Vec<usize> = prompts.iter().map(Vec::len).collect();
+    for kparts in [4, 6, 9, 12] {
+        let options = WgpuEngineOptions {
+            coop_gate_up_kparts: kparts,
+            ..WgpuEngineOptions::default()
+        };
+        let mut gpu = WgpuEngine::new_with_options(&ctx, &model, None, false, options).unwrap();
+        // The decode products (split K) also where the adapter would not take them (a CPU
+        // adapter: lavapipe then checks the subgroup gate/up product).
+        gpu.set_split_k_matvec(true);
+        let products = gpu.decode_products();
+        let on_units = products.contains("gate/up products on matrix units");
+        eprintln!("K in {kparts} parts: {products}");
+        if on_units {
+            assert_eq!(
+                products.contains(&format!("gate/up's K in {kparts} parts")),
+                kparts != 4,
+                "{products}"
+            );
+        }
+        let what = format!("K in {kparts} parts (matrix units {on_units})");
+        let mut req = gpu.start(&lens, 3, 0).unwrap();
+        let got = gpu.prefill_logits(&mut req, &prompts).unwrap();
+        for (b, p) in prompts.iter().enumerate() {
+            let want = cpu.forward(p, Masking::Dense).unwrap();
+            let last = &want.data[(p.len() - 1) * vocab..p.len() * vocab];
+            let e = max_err(&got[b], last);
+            assert!(e < 3e-2, "{what}: prefill row {b}: max |err| {e}");
+        }
+        let mut seqs = prompts.clone();
+        for step in 0..2 {
+            let next: Vec<u32> = (0..rows)
+                .map(|b| ((step * 7 + b * 5) % vocab) as u32)
+                .collect();
+            let got = gpu.decode_logits(&mut req, &next).unwrap();
+            let label = format!("{what}: step {step}");
+            check_dense_step(&cpu, &mut seqs, &next, &got, vocab, 3e-2, &label);
+        }
+    }
+}
+
 /// The decode profile times every dispatch kind of a step, then the whole step and the three
 /// probes (with barriers, with the step's widest grid, and read-only ones without barriers),
 /// each with as many dispatches as the step (session 12's measure of what a dispatch costs).

@@ -109,6 +109,9 @@ fn run() -> Result<(), String> {
     if args.first().map(String::as_str) == Some("regs-products") {
         return regs::products(&args[1..]);
     }
+    if args.first().map(String::as_str) == Some("regs-coop") {
+        return regs::coop_gate_up(&args[1..]);
+    }
     let usage = "usage: wgpu_decode_bench PLAN LAYER N POS[,POS...] [ITERS]";
     let [plan, layer, n, pos, rest @ ..] = args.as_slice() else {
         return Err(usage.into());
@@ -1361,6 +1364,53 @@ mod regs {
         Ok(())
     }
 
+    /// `wgpu_decode_bench regs-coop KPARTS[,...] [K]`: the driver's statistics of the
+    /// engine's matrix-unit gate/up product (`coop_matvec.wgsl`, RMSNorm, SwiGLU epilogue,
+    /// 2 tiles, the early walk, f32 x, subgroups of 32) with K (default 576, SmolLM2's
+    /// hidden size) over each KPARTS subgroups (`MOA_WGPU_COOP_GATE_UP_KPARTS`: 4, the
+    /// default, 6, 9 or 12). Needs a device offering VK_KHR_cooperative_matrix.
+    pub fn coop_gate_up(args: &[String]) -> Result<(), String> {
+        use moa::runtime::shaders::{coop_matvec_source, CoopWalk, COOP_MATVEC};
+        let usage = "usage: wgpu_decode_bench regs-coop KPARTS[,...] [K]";
+        let [list, rest @ ..] = args else {
+            return Err(usage.into());
+        };
+        let k: usize = match rest.first() {
+            Some(v) => v.parse().map_err(|_| format!("`{v}`: {usage}"))?,
+            None => 576,
+        };
+        let opts = moa::runtime::wgpu::DecodePipelineOptions {
+            runtime_checks: false,
+            zero_init_workgroup_memory: false,
+        };
+        let early = CoopWalk {
+            early: true,
+            ..CoopWalk::default()
+        };
+        let mut built = Vec::new();
+        for v in list.split(',') {
+            let kparts: u32 = v.parse().map_err(|_| format!("`{v}`: {usage}"))?;
+            let source = coop_matvec_source(k, 2, kparts, StorageType::F32, 32, early);
+            let constants = [("SG", 32.0), ("INPUT_MODE", 1.0), ("EPI", 2.0)];
+            let spv = spirv(&source, COOP_MATVEC.entry_point, opts, &constants)?;
+            let threads = moa::runtime::shaders::coop_matvec_subgroups(kparts) * 32;
+            built.push((
+                format!("coop_matvec gate/up K {k} KPARTS {kparts}: threads {threads}"),
+                spv,
+            ));
+        }
+        println!("regs-coop: {} kernels translated", built.len());
+        let vk = Vulkan::new()?;
+        println!("regs on {} ({})", vk.name, vk.driver);
+        for (name, spv) in &built {
+            let stats = vk
+                .statistics(spv, COOP_MATVEC.entry_point)
+                .map_err(|e| format!("{name}: {e}"))?;
+            println!("regs {name}, {}", stats.join(", "));
+        }
+        Ok(())
+    }
+
     /// SPIR-V of one entry point as wgpu-hal 30 writes it for a Vulkan 1.3 device
     /// (`vulkan/adapter.rs`'s `naga_options`, with `robustBufferAccess2`: buffer
     /// accesses unchecked, indices restricted), or with the runtime checks off.
@@ -1500,14 +1550,29 @@ mod regs {
                     .vulkan_memory_model(true);
                 let mut v13 = vk::PhysicalDeviceVulkan13Features::default()
                     .shader_zero_initialize_workgroup_memory(true);
-                let exts = [ext.as_ptr()];
-                let info = vk::DeviceCreateInfo::default()
+                // Cooperative matrices where offered (`regs-coop`'s kernels need them).
+                let coop_ext = ash::khr::cooperative_matrix::NAME;
+                let has_coop = instance
+                    .enumerate_device_extension_properties(pd)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|e| e.extension_name_as_c_str() == Ok(coop_ext));
+                let mut coop_features = vk::PhysicalDeviceCooperativeMatrixFeaturesKHR::default()
+                    .cooperative_matrix(true);
+                let mut exts = vec![ext.as_ptr()];
+                if has_coop {
+                    exts.push(coop_ext.as_ptr());
+                }
+                let mut info = vk::DeviceCreateInfo::default()
                     .queue_create_infos(&queues)
                     .enabled_extension_names(&exts)
                     .push_next(&mut exec_features)
                     .push_next(&mut v11)
                     .push_next(&mut v12)
                     .push_next(&mut v13);
+                if has_coop {
+                    info = info.push_next(&mut coop_features);
+                }
                 let device = match instance.create_device(pd, &info, None) {
                     Ok(d) => d,
                     Err(e) => {

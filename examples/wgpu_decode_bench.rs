@@ -30,6 +30,8 @@
 //! # merge, from the Vulkan driver (VK_KHR_pipeline_executable_properties; see `regs`)
 //! wgpu_decode_bench regs llama-3-8b.json 8 2
 //! wgpu_decode_bench regs plans/smollm2-135m-moa-50.toml - 6
+//! # the same for the matrix-unit gate/up product (K = 576 unless given)
+//! wgpu_decode_bench regs-coop 576
 //! ```
 //!
 //! First form's arguments: plan, layer, N, comma-separated row positions; optional
@@ -1364,18 +1366,15 @@ mod regs {
         Ok(())
     }
 
-    /// `wgpu_decode_bench regs-coop KPARTS[,...] [K]`: the driver's statistics of the
-    /// engine's matrix-unit gate/up product (`coop_matvec.wgsl`, RMSNorm, SwiGLU epilogue,
-    /// 2 tiles, the early walk, f32 x, subgroups of 32) with K (default 576, SmolLM2's
-    /// hidden size) over each KPARTS subgroups (`MOA_WGPU_COOP_GATE_UP_KPARTS`: 4, the
-    /// default, 6, 9 or 12). Needs a device offering VK_KHR_cooperative_matrix.
+    /// `wgpu_decode_bench regs-coop [K]`: the driver's statistics of the engine's
+    /// matrix-unit gate/up product (`coop_matvec.wgsl`, RMSNorm, SwiGLU epilogue, 2 tiles,
+    /// K over 4 subgroups, the early walk, f32 x, subgroups of 32) for K (default 576,
+    /// SmolLM2's hidden size). Needs a device offering VK_KHR_cooperative_matrix. Session
+    /// 23 read 209 registers, no stack, 26 880 bytes of workgroup memory on the H200.
     pub fn coop_gate_up(args: &[String]) -> Result<(), String> {
         use moa::runtime::shaders::{coop_matvec_source, CoopWalk, COOP_MATVEC};
-        let usage = "usage: wgpu_decode_bench regs-coop KPARTS[,...] [K]";
-        let [list, rest @ ..] = args else {
-            return Err(usage.into());
-        };
-        let k: usize = match rest.first() {
+        let usage = "usage: wgpu_decode_bench regs-coop [K]";
+        let k: usize = match args.first() {
             Some(v) => v.parse().map_err(|_| format!("`{v}`: {usage}"))?,
             None => 576,
         };
@@ -1387,27 +1386,19 @@ mod regs {
             early: true,
             ..CoopWalk::default()
         };
-        let mut built = Vec::new();
-        for v in list.split(',') {
-            let kparts: u32 = v.parse().map_err(|_| format!("`{v}`: {usage}"))?;
-            let source = coop_matvec_source(k, 2, kparts, StorageType::F32, 32, early);
-            let constants = [("SG", 32.0), ("INPUT_MODE", 1.0), ("EPI", 2.0)];
-            let spv = spirv(&source, COOP_MATVEC.entry_point, opts, &constants)?;
-            let threads = moa::runtime::shaders::coop_matvec_subgroups(kparts) * 32;
-            built.push((
-                format!("coop_matvec gate/up K {k} KPARTS {kparts}: threads {threads}"),
-                spv,
-            ));
-        }
-        println!("regs-coop: {} kernels translated", built.len());
+        let source = coop_matvec_source(k, 2, 4, StorageType::F32, 32, early);
+        let constants = [("SG", 32.0), ("INPUT_MODE", 1.0), ("EPI", 2.0)];
+        let spv = spirv(&source, COOP_MATVEC.entry_point, opts, &constants)?;
+        println!("regs-coop: translated");
         let vk = Vulkan::new()?;
         println!("regs on {} ({})", vk.name, vk.driver);
-        for (name, spv) in &built {
-            let stats = vk
-                .statistics(spv, COOP_MATVEC.entry_point)
-                .map_err(|e| format!("{name}: {e}"))?;
-            println!("regs {name}, {}", stats.join(", "));
-        }
+        let stats = vk
+            .statistics(&spv, COOP_MATVEC.entry_point)
+            .map_err(|e| format!("gate/up K {k}: {e}"))?;
+        println!(
+            "regs coop_matvec gate/up K {k} KPARTS 4: threads 128, {}",
+            stats.join(", ")
+        );
         Ok(())
     }
 

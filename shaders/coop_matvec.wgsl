@@ -36,11 +36,8 @@
 // `moa_matvec_sg_swiglu_out`).
 // The host prepends `enable f16; enable wgpu_cooperative_matrix;`, `alias xtype = ...;`,
 // the constants KX (the product's K: a multiple of 16, of 64 where KPARTS is 4), TILES
-// (1, 2 or 4), KPARTS (1, or the K parts: 4, or for the gate/up product 6, 9 or 12 with
-// `MOA_WGPU_COOP_GATE_UP_KPARTS`), NSG (subgroups a workgroup: 4 where KPARTS is 1, else
-// KPARTS) and TPR (invocations staging a row of x: the largest power of two at most
-// NSG · SG / 16 and SG; SG / 4 with 4 subgroups; invocations past 16 · TPR stage nothing),
-// and `x_all` / `x_sumsq` / `x_put_all` (x staged in one round trip); n_out must be a multiple of 16 (the host checks). It also writes how xs is
+// (1, 2 or 4), KPARTS (1 or 4) and TPR (SG / 4), and `x_all` / `x_sumsq` / `x_put_all`
+// (x staged in one round trip); n_out must be a multiple of 16 (the host checks). It also writes how xs is
 // laid out and stored (`wg_stores`): XPAD (8 f16, so that the 16 rows of an A fragment
 // start on different banks; unpadded rows were slower and were deleted: RESULTS.md, wgpu
 // session 13, call 1), its element type `xse`
@@ -52,7 +49,7 @@
 // is then one element, XS_LEN).
 // The host also writes `pairs` (binding 6, or 12 where `rope` puts `matvec_rope.wgsl`'s
 // bindings 6–11 in), ROPE_HD and `rope_epi` (a stub without `rope`).
-// EARLY 1 (every product with KPARTS 4 or more; the loops below serve KPARTS 1): the host writes
+// EARLY 1 (every product with KPARTS 4; the loops below serve KPARTS 1): the host writes
 // the K walk out in the source (`@early_loads`, `@early_mma` below): every B fragment of
 // the subgroup is loaded before x is staged, so the weights' round trip overlaps x's
 // instead of following it (gate/up 9.96 -> 8.53-8.74 µs on the H200, benches/RESULTS.md,
@@ -87,19 +84,17 @@ struct Params {
 
 // Tiles per workgroup, and K per subgroup.
 const TPW: u32 = select(TILES, 4u * TILES, KPARTS == 1u);
-// (KPARTS > 1: the NSG = KPARTS subgroups share the workgroup's TILES tiles.)
 const KQ: u32 = KX / KPARTS;
 // f(x) of the 16 rows, [16][LDX] row-major, f16 (XSW of them an element).
 const LDX: u32 = KX + XPAD;
 var<workgroup> xs: array<xse, XS_LEN>;
-// Each subgroup's finished tiles, [NSG subgroups][TILES][16 rows][16 columns].
-var<workgroup> cs: array<f32, NSG * TILES * 256u>;
+// Each subgroup's finished tiles, [4 subgroups][TILES][16 rows][16 columns].
+var<workgroup> cs: array<f32, 4u * TILES * 256u>;
 
 // Stores f(x) of 4-vector j of block row r as f16 (times the row's scale and, INPUT_MODE 1,
-// the norm weights; nothing past the row, nothing for r past the block: the invocations
-// past 16 · TPR).
+// the norm weights; nothing past the row).
 fn xput(r: u32, j: u32, v: vec4<f32>, scale: f32) {
-    if (j < KX / 4u && r < 16u) {
+    if (j < KX / 4u) {
         var u = v * scale;
         if (INPUT_MODE == 1u) {
             u *= norm[j];
@@ -133,27 +128,27 @@ fn tile_at(jw: u32, r: u32, c: u32) -> f32 {
         return cs[jw * 256u + r * 16u + c];
     }
     var v = 0.0;
-    for (var p = 0u; p < KPARTS; p++) {
+    for (var p = 0u; p < 4u; p++) {
         v += cs[(p * TILES + jw) * 256u + r * 16u + c];
     }
     return v;
 }
 
-@compute @workgroup_size(NSG * SG)
+@compute @workgroup_size(4u * SG)
 fn moa_coop_matvec(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(subgroup_id) sg: u32,
     @builtin(subgroup_invocation_id) lane: u32,
 ) {
     // No early return: the matrix operations need uniform control flow.
-    let wg = NSG * SG;
+    let wg = 4u * SG;
     let i = sg * SG + lane;
     // The block's rows: t0 + 0..16.
     let t0 = wid.y * 16u;
     // This subgroup's tiles (wg-tile jw = j, or sg · TILES + j where each subgroup owns
     // its own) and K range; tiles past n_out read the last tile and write nothing.
     let jw0 = select(0u, sg * TILES, KPARTS == 1u);
-    let kb = select(0u, sg * KQ, KPARTS > 1u);
+    let kb = select(0u, sg * KQ, KPARTS == 4u);
     let last = params.n_out - 16u;
     let b0 = min(tile_col(wid.x, jw0), last) * KX + kb;
     let b1 = min(tile_col(wid.x, jw0 + 1u), last) * KX + kb;
@@ -162,14 +157,12 @@ fn moa_coop_matvec(
     // @early_loads
     // Stage f(x) (not with DIRECT): TPR consecutive lanes per row, each taking every
     // TPR-th 4-vector. Loops followed by subgroup operations run the same trips on every
-    // lane. Invocations past the 16 rows (i ≥ 16 · TPR: whole subgroups, with more than 4
-    // subgroups) read row n_rows (nothing: `xv` gives 0) and store nothing, in the same
-    // control flow.
-    let tpr = TPR;
+    // lane.
+    let tpr = wg / 16u;
     let r = i / tpr;
     let p = i % tpr;
     if (DIRECT == 0u) {
-        let xr = x_all(select(params.n_rows, t0 + r, r < 16u), p);
+        let xr = x_all(t0 + r, p);
         var s1 = 1.0;
         if (INPUT_MODE == 1u) {
             var sq = x_sumsq(xr);

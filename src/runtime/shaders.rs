@@ -185,8 +185,8 @@ pub const COOP_MATVEC: Shader = Shader {
     source: include_str!("../../shaders/coop_matvec.wgsl"),
 };
 
-/// How `coop_matvec.wgsl` walks K: `early` (its EARLY 1, the default; K split over 4 or
-/// more subgroups only) writes the walk out in the source with every B fragment loaded before
+/// How `coop_matvec.wgsl` walks K: `early` (its EARLY 1, the default; K split over 4
+/// subgroups only) writes the walk out in the source with every B fragment loaded before
 /// x is staged; `direct` (DIRECT 1, with `early`, an f16 x without RMSNorm) loads the A
 /// fragments straight from x instead of staging them. `rope` = Some(head_dim) builds the
 /// QKV product's epilogue (EPI 3: `matvec_rope.wgsl`'s RoPE + cache write, f16 storage,
@@ -209,11 +209,10 @@ pub fn coop_matvec_xs_len(k: usize, direct: bool) -> usize {
 }
 
 /// `coop_matvec.wgsl` with its header for a product of inner size `k` (a multiple of 16,
-/// of 16 · `kparts` where `kparts` > 1: the workgroup stages 16 rows of it), `input` as
-/// x's type, `tiles` (1, 2 or 4) 16-column tiles per subgroup (or per workgroup where
-/// `kparts` > 1 subgroups split K: 4, or 6, 9 or 12 for the gate/up product; the
-/// workgroup is then `kparts` subgroups, [`coop_matvec_subgroups`]) and `walk` (ignored
-/// where `kparts` is 1; `direct` also needs `input` f16, and then nothing is staged).
+/// of 64 where `kparts` is 4: the workgroup stages 16 rows of it), `input` as x's type,
+/// `tiles` (1, 2 or 4) 16-column tiles per subgroup (or per workgroup where `kparts`
+/// = 4 subgroups split K) and `walk` (ignored where `kparts` is not 4;
+/// `direct` also needs `input` f16, and then nothing is staged).
 #[allow(clippy::too_many_arguments)]
 pub fn coop_matvec_source(
     k: usize,
@@ -223,11 +222,9 @@ pub fn coop_matvec_source(
     sg: u32,
     walk: CoopWalk,
 ) -> String {
-    let early = walk.early && kparts > 1;
+    let early = walk.early && kparts == 4;
     let direct = early && walk.direct && input == StorageType::F16;
     let xs_len = coop_matvec_xs_len(k, direct);
-    let nsg = coop_matvec_subgroups(kparts);
-    let tpr = coop_matvec_tpr(nsg, sg);
     let body = if early {
         let (loads, mma) = coop_matvec_walk(k / kparts as usize, tiles, direct);
         COOP_MATVEC
@@ -238,14 +235,15 @@ pub fn coop_matvec_source(
         COOP_MATVEC.source.to_string()
     };
     format!(
-        "enable f16;\nenable wgpu_cooperative_matrix;\nalias xtype = {};\nconst KX: u32 = {k}u;\nconst TILES: u32 = {tiles}u;\nconst KPARTS: u32 = {kparts}u;\nconst NSG: u32 = {nsg}u;\nconst TPR: u32 = {tpr}u;\nconst XPAD: u32 = {}u;\nconst XS_LEN: u32 = {xs_len}u;\nconst EARLY: u32 = {}u;\nconst DIRECT: u32 = {}u;\n{}{}{}{}{}",
+        "enable f16;\nenable wgpu_cooperative_matrix;\nalias xtype = {};\nconst KX: u32 = {k}u;\nconst TILES: u32 = {tiles}u;\nconst KPARTS: u32 = {kparts}u;\nconst TPR: u32 = {}u;\nconst XPAD: u32 = {}u;\nconst XS_LEN: u32 = {xs_len}u;\nconst EARLY: u32 = {}u;\nconst DIRECT: u32 = {}u;\n{}{}{}{}{}",
         input.name(),
+        (sg / 4).max(1),
         COOP_MATVEC_XPAD,
         u32::from(early),
         u32::from(direct),
         x_binding(direct),
         coop_rope(walk.rope),
-        x_registers(k, tpr),
+        x_registers(k, sg),
         wg_stores(false),
         if walk.rope.is_some() {
             format!("{body}{MATVEC_ROPE_EPILOGUE}{CACHE_SLOT}")
@@ -328,24 +326,6 @@ fn coop_matvec_walk(kq: usize, tiles: u32, direct: bool) -> (String, String) {
     (loads, mma)
 }
 
-/// Subgroups a workgroup of `coop_matvec.wgsl` with K in `kparts` parts: 4 where each
-/// subgroup walks all of K (`kparts` 1), else `kparts`.
-pub fn coop_matvec_subgroups(kparts: u32) -> u32 {
-    if kparts <= 1 {
-        4
-    } else {
-        kparts
-    }
-}
-
-/// Invocations of `coop_matvec.wgsl` staging one row of x (its TPR) for `nsg` subgroups of
-/// `sg`: the largest power of two at most `nsg · sg / 16` (16 rows) and at most `sg` (a
-/// row's sum of squares is reduced by subgroup shuffles); `sg / 4` with 4 subgroups.
-pub fn coop_matvec_tpr(nsg: u32, sg: u32) -> u32 {
-    let per_row = (nsg * sg / 16).clamp(1, sg.max(1));
-    1 << per_row.ilog2()
-}
-
 /// f16 of padding at the end of each staged row of x in `coop_matvec.wgsl`: 16 bytes, so
 /// that the 16 rows of an A fragment (unpadded, rows K · 2 bytes apart, a multiple of 128
 /// for every K here, all on the same banks) start on different banks. Unpadded rows
@@ -384,11 +364,11 @@ fn wg_stores(head: bool) -> String {
 }
 
 /// The x staging of the matrix-unit decode kernels in one round trip:
-/// `x_all` loads an invocation's ceil(k / 4 / tpr) 4-vectors of x (through the
+/// `x_all` loads an invocation's ceil(k / 4 / (sg / 4)) 4-vectors of x (through the
 /// kernel's `xv`) into named registers, `x_sumsq` sums their squares, `x_put_all` stores
-/// them (through the kernel's `xput`), TPR = `tpr` invocations sharing a row.
-fn x_registers(k: usize, tpr: u32) -> String {
-    let nx = (k / 4).div_ceil((tpr as usize).max(1));
+/// them (through the kernel's `xput`), TPR = sg / 4 invocations sharing a row.
+fn x_registers(k: usize, sg: u32) -> String {
+    let nx = (k / 4).div_ceil((sg as usize / 4).max(1));
     let fields: Vec<String> = (0..nx).map(|m| format!("x{m}: vec4<f32>")).collect();
     let loads: Vec<String> = (0..nx)
         .map(|m| format!("xv(row, p + {m}u * TPR)"))
@@ -447,7 +427,7 @@ pub fn coop_head_source(k: usize, ks: usize, bpw: u32, sg: u32) -> String {
         (sg / 4).max(1),
         fields.join(", "),
         fetches.join(", "),
-        x_registers(k, (sg / 4).max(1)),
+        x_registers(k, sg),
         wg_stores(true),
         COOP_HEAD.source
     )
@@ -551,10 +531,6 @@ mod tests {
             (4, 1, StorageType::F32),
             (1, 4, StorageType::F16),
             (2, 4, StorageType::F32),
-            // The gate/up product's K in 6, 9 or 12 parts (`MOA_WGPU_COOP_GATE_UP_KPARTS`).
-            (2, 6, StorageType::F32),
-            (2, 9, StorageType::F32),
-            (2, 12, StorageType::F32),
         ] {
             let early = CoopWalk {
                 early: true,
@@ -577,15 +553,6 @@ mod tests {
         }
         // Direct: nothing staged, xs of one element.
         assert_eq!(coop_matvec_xs_len(576, true), 1);
-        // Rows of x staged by TPR invocations: SG / 4 with 4 subgroups, then the largest
-        // power of two of 16 rows' share, at most SG.
-        assert_eq!(coop_matvec_tpr(coop_matvec_subgroups(1), 32), 8);
-        assert_eq!(coop_matvec_tpr(coop_matvec_subgroups(4), 32), 8);
-        assert_eq!(coop_matvec_tpr(6, 32), 8);
-        assert_eq!(coop_matvec_tpr(9, 32), 16);
-        assert_eq!(coop_matvec_tpr(12, 32), 16);
-        assert_eq!(coop_matvec_tpr(4, 8), 2);
-        assert_eq!(coop_matvec_tpr(32, 64), 64);
         // The QKV product with RoPE + the cache write (EPI 3): `matvec_rope.wgsl`'s
         // bindings 6–11, `pairs` at 12, head_dim 64 and 128.
         for hd in [64, 128] {

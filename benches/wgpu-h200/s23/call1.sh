@@ -1,4 +1,6 @@
 #!/bin/bash
+# (Ran with the binaries of this branch at eeada34, where MOA_WGPU_COOP_GATE_UP_KPARTS existed;
+# it was deleted after this call and call 2: options::REMOVED.)
 # Session 23, s23-gateup, call 1 (one H200 through Vulkan): the matrix-unit gate/up
 # product's K over 12 and 9 subgroups (MOA_WGPU_COOP_GATE_UP_KPARTS) and the gate/up
 # product on subgroups at 8 rows (MOA_WGPU_COOP_DECODE=0, never measured at 8 rows)

@@ -1,4 +1,6 @@
 #!/bin/bash
+# (Ran with the binaries of this branch at 489cf9c, where MOA_WGPU_COOP_GATE_UP_KPARTS and
+# regs-coop's KPARTS list existed; both went after this call: options::REMOVED.)
 # Session 23, s23-gateup, call 2 (one H200 through Vulkan): why more K parts lost in
 # call 1. The driver's statistics of the matrix-unit gate/up product at KPARTS 4 (the
 # default), 6, 9 and 12 (`wgpu_decode_bench regs-coop`, VK_KHR_pipeline_executable_

@@ -16,8 +16,7 @@ use half::f16;
 use super::{CoopDecodeChoice, CoopHeadChoice, EngineError, WgpuEngine, WgpuEngineOptions};
 use crate::lower::StorageType;
 use crate::runtime::shaders::{
-    coop_head_source, coop_matvec_source, coop_matvec_subgroups, coop_matvec_xs_len, CoopWalk,
-    COOP_HEAD, COOP_MATVEC,
+    coop_head_source, coop_matvec_source, coop_matvec_xs_len, CoopWalk, COOP_HEAD, COOP_MATVEC,
 };
 use crate::runtime::wgpu::{matrix_pipeline, CoopMatrix};
 
@@ -57,9 +56,6 @@ pub(super) struct CoopProduct {
     pub(super) direct: Option<wgpu::ComputePipeline>,
     /// The product's K, compiled into the kernel.
     pub(super) k: usize,
-    /// Subgroups a workgroup that split K (`KPARTS`): 4, or for the gate/up product
-    /// `MOA_WGPU_COOP_GATE_UP_KPARTS`.
-    pub(super) kparts: u32,
 }
 
 /// The decode products on matrix units an engine holds.
@@ -80,9 +76,8 @@ pub(super) struct CoopDecode {
 
 /// Compiles `coop_matvec.wgsl` for K = `k`, x of type `input`, `tiles`, `kparts`, input
 /// mode and epilogue, and K walk, where it can run: an f32 accumulator, f16 weights, K a
-/// multiple of 16 · `kparts`, the workgroup arrays (x's 16 rows, and a tile set a
-/// subgroup: 4, or `kparts` where K is split) within the device's limit (a direct walk
-/// only with input mode 0: it applies no RMSNorm).
+/// multiple of 16 (64 where `kparts` is 4), the workgroup arrays within the device's
+/// limit (a direct walk only with input mode 0: it applies no RMSNorm).
 #[allow(clippy::too_many_arguments)]
 fn build(
     device: &wgpu::Device,
@@ -94,7 +89,7 @@ fn build(
     (mode, epi): (u32, u32),
     walk: CoopWalk,
 ) -> Result<wgpu::ComputePipeline, String> {
-    if walk.direct && (!walk.early || mode != 0 || input != StorageType::F16 || kparts < 4) {
+    if walk.direct && (!walk.early || mode != 0 || input != StorageType::F16 || kparts != 4) {
         return Err(
             "a direct walk needs the early walk, an f16 input without RMSNorm and K in 4 parts"
                 .into(),
@@ -110,18 +105,11 @@ fn build(
     // xs (f16, or 8-byte elements of 4 with vector stores) and cs (f32 tiles).
     let xs_len = coop_matvec_xs_len(k, walk.direct);
     let xs_bytes = xs_len as u64 * 8;
-    let bytes = xs_bytes + u64::from(coop_matvec_subgroups(kparts)) * u64::from(tiles) * 256 * 4;
+    let bytes = xs_bytes + 4 * u64::from(tiles) * 256 * 4;
     let limit = u64::from(device.limits().max_compute_workgroup_storage_size);
     if bytes > limit {
         return Err(format!(
             "its workgroup arrays need {bytes} bytes, above this adapter's {limit}"
-        ));
-    }
-    let invocations = coop_matvec_subgroups(kparts) * coop.subgroup;
-    let most = device.limits().max_compute_invocations_per_workgroup;
-    if invocations > most {
-        return Err(format!(
-            "its workgroups of {invocations} invocations are above this adapter's {most}"
         ));
     }
     // Every workgroup array of coop_matvec.wgsl is written before it is read.
@@ -306,27 +294,15 @@ pub(super) fn coop_products(
             )
             .ok(),
             k: k_attn,
-            kparts: 4,
         });
     let f32_x = StorageType::F32;
-    let gu_parts = o.coop_gate_up_kparts;
-    let gate_up = build(
-        device,
-        storage,
-        coop,
-        hidden,
-        (2, gu_parts),
-        f32_x,
-        (1, 2),
-        early,
-    )
-    .ok()
-    .map(|pipeline| CoopProduct {
-        pipeline,
-        direct: None,
-        k: hidden,
-        kparts: gu_parts,
-    });
+    let gate_up = build(device, storage, coop, hidden, (2, 4), f32_x, (1, 2), early)
+        .ok()
+        .map(|pipeline| CoopProduct {
+            pipeline,
+            direct: None,
+            k: hidden,
+        });
     // The QKV product with RoPE + the cache write in its epilogue (EPI 3): 16 rotation
     // pairs a workgroup, so head_dim a multiple of 32; f16 storage (`rope_store`'s type).
     let rope = CoopWalk {
@@ -340,7 +316,6 @@ pub(super) fn coop_products(
             pipeline,
             direct: None,
             k: hidden,
-            kparts: 4,
         });
     (out, gate_up, qkv)
 }

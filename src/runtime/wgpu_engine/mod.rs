@@ -669,10 +669,6 @@ impl WgpuEngine {
                 "; output and gate/up products on matrix units (coop_matvec.wgsl)"
             }
         };
-        let gu_parts = match &self.coop_decode.gate_up {
-            Some(p) if p.kparts != 4 => format!(", gate/up's K in {} parts", p.kparts),
-            _ => String::new(),
-        };
         let sg = match (&self.pipes.matvec_sg, self.subgroup_matvec) {
             (Ok(p), true) => format!(
                 "subgroup {} (matvec_sg.wgsl, KSPLIT {}{})",
@@ -701,7 +697,7 @@ impl WgpuEngine {
             }) => ", B fragments loaded before x, the output product's A straight from storage",
             _ => "",
         };
-        sg + coop + &gu_parts + walk + qkv + &self.coop_decode.note
+        sg + coop + walk + qkv + &self.coop_decode.note
     }
 
     /// Fixes the slots of each decode work item of requests started from now on

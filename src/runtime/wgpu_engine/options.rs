@@ -313,13 +313,6 @@ pub struct WgpuEngineOptions {
     /// cache write in its epilogue). Measured once: 8.09 against 7.35 µs (RESULTS "Lead
     /// calls (session 13)"); opt-in.
     pub coop_qkv: bool,
-    /// `MOA_WGPU_COOP_GATE_UP_KPARTS` (default `4`): subgroups of the matrix-unit gate/up
-    /// product's workgroup that split its K (`coop_matvec.wgsl`'s KPARTS; `6`, `9` or
-    /// `12`: a workgroup of that many subgroups, each walking 1/KPARTS of K, so shorter
-    /// chains of B loads and multiply-adds a subgroup and more warps an SM over the same
-    /// ffn / 16 workgroups; K must be a multiple of 16 · KPARTS, else the product runs on
-    /// subgroups). Session 23 (s23-gateup); opt-in until measured.
-    pub coop_gate_up_kparts: u32,
     /// The tuning of the WGSL attention kernels the engine compiles from its plan
     /// ([`WgslTuning`]; default: [`engine_wgsl_tuning`], `moa-compile`'s
     /// [`WgslTuning::default`] with the flat decode on subgroups, 0.87–0.93× the scalar
@@ -405,7 +398,6 @@ impl Default for WgpuEngineOptions {
             head_argmax: true,
             coop_decode: CoopDecodeChoice::GateUp,
             coop_qkv: false,
-            coop_gate_up_kparts: 4,
             wgsl_tuning: engine_wgsl_tuning(),
             unchecked_products: true,
             decode_chunk: None,
@@ -530,13 +522,6 @@ impl WgpuEngineOptions {
                 d.coop_decode,
             )?,
             coop_qkv: flag(env, "MOA_WGPU_COOP_QKV", d.coop_qkv)?,
-            coop_gate_up_kparts: choice(
-                env,
-                "MOA_WGPU_COOP_GATE_UP_KPARTS",
-                "4, 6, 9 or 12",
-                &[("4", 4), ("6", 6), ("9", 9), ("12", 12)],
-                d.coop_gate_up_kparts,
-            )?,
             unchecked_products: flag(env, "MOA_WGPU_UNCHECKED", d.unchecked_products)?,
             decode_chunk: number(env, "MOA_WGPU_DECODE_CHUNK", "1 to 65536 slots", 1..=65536)?
                 .and_then(std::num::NonZeroU32::new)
@@ -778,7 +763,6 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_HEAD_ARGMAX",
     "MOA_WGPU_COOP_DECODE",
     "MOA_WGPU_COOP_QKV",
-    "MOA_WGPU_COOP_GATE_UP_KPARTS",
     "MOA_WGPU_UNCHECKED",
     "MOA_WGPU_DECODE_CHUNK",
     "MOA_WGPU_DECODE_RESIDENT",
@@ -819,6 +803,10 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGPU_COOP_GATE_UP_KPARTS",
+        "the matrix-unit gate/up product's K over 6, 9 or 12 subgroups a workgroup (shorter B-load and multiply-add chains a warp, 9 x loads a staging lane instead of 18 at 9 and 12) was slower than the 4 subgroups on the H200 in every pair (SmolLM2 16 x 4096: gate/up 12.83-12.89 us at 6, 9.31-9.52 at 9, 9.44-9.84 at 12 against 7.52-7.94; device step +44..+67 us at 9 and 12, +150..+167 at 6; registers 188 / 120 / 101 against 209, no spills; parity unchanged) and was deleted (benches/RESULTS.md, wgpu engine session 23, s23-gateup)",
+    ),
     (
         "MOA_WGPU_SG_ROW_SPLIT",
         "the subgroup products' row blocks of 8 rows in one workgroup (two subgroups a K part and column group, the grid of 16 rows a workgroup) lost to the same 8 rows a subgroup over twice the workgroups on the H200 (SmolLM2 16 x 4096, KSPLIT 4, two pairs: out 4.59 against 4.25-4.58 us, down 6.82-6.93 against 5.86-6.20, device step 1561.6-1572.2 against 1514.5-1539.1; the default 8 rows at KSPLIT 8/4 1503.0-1505.9) and was deleted (benches/RESULTS.md, wgpu engine session 22)",
@@ -1036,20 +1024,6 @@ mod tests {
         .unwrap();
         assert!(!c.cooperative_matrices && c.subgroups && c.wgsl_coop_decode);
         assert_eq!(c.wgsl_rescale, Some(0));
-    }
-
-    #[test]
-    fn gate_up_k_parts_are_read_from_the_environment() {
-        assert_eq!(WgpuEngineOptions::default().coop_gate_up_kparts, 4);
-        for (v, k) in [("4", 4), ("6", 6), ("9", 9), ("12", 12)] {
-            let vars = [("MOA_WGPU_COOP_GATE_UP_KPARTS", v)];
-            let env = lookup_in(&vars);
-            let o = WgpuEngineOptions::from_lookup(&env).unwrap();
-            assert_eq!(o.coop_gate_up_kparts, k);
-        }
-        let env = lookup_in(&[("MOA_WGPU_COOP_GATE_UP_KPARTS", "8")]);
-        let err = WgpuEngineOptions::from_lookup(&env).unwrap_err();
-        assert_eq!(err.accepted, "4, 6, 9 or 12");
     }
 
     #[test]

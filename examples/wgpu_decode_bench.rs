@@ -30,6 +30,8 @@
 //! # merge, from the Vulkan driver (VK_KHR_pipeline_executable_properties; see `regs`)
 //! wgpu_decode_bench regs llama-3-8b.json 8 2
 //! wgpu_decode_bench regs plans/smollm2-135m-moa-50.toml - 6
+//! # the same for the matrix-unit gate/up product (K = 576 unless given)
+//! wgpu_decode_bench regs-coop 576
 //! ```
 //!
 //! First form's arguments: plan, layer, N, comma-separated row positions; optional
@@ -108,6 +110,9 @@ fn run() -> Result<(), String> {
     }
     if args.first().map(String::as_str) == Some("regs-products") {
         return regs::products(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("regs-coop") {
+        return regs::coop_gate_up(&args[1..]);
     }
     let usage = "usage: wgpu_decode_bench PLAN LAYER N POS[,POS...] [ITERS]";
     let [plan, layer, n, pos, rest @ ..] = args.as_slice() else {
@@ -1361,6 +1366,42 @@ mod regs {
         Ok(())
     }
 
+    /// `wgpu_decode_bench regs-coop [K]`: the driver's statistics of the engine's
+    /// matrix-unit gate/up product (`coop_matvec.wgsl`, RMSNorm, SwiGLU epilogue, 2 tiles,
+    /// K over 4 subgroups, the early walk, f32 x, subgroups of 32) for K (default 576,
+    /// SmolLM2's hidden size). Needs a device offering VK_KHR_cooperative_matrix. Session
+    /// 23 read 209 registers, no stack, 26 880 bytes of workgroup memory on the H200.
+    pub fn coop_gate_up(args: &[String]) -> Result<(), String> {
+        use moa::runtime::shaders::{coop_matvec_source, CoopWalk, COOP_MATVEC};
+        let usage = "usage: wgpu_decode_bench regs-coop [K]";
+        let k: usize = match args.first() {
+            Some(v) => v.parse().map_err(|_| format!("`{v}`: {usage}"))?,
+            None => 576,
+        };
+        let opts = moa::runtime::wgpu::DecodePipelineOptions {
+            runtime_checks: false,
+            zero_init_workgroup_memory: false,
+        };
+        let early = CoopWalk {
+            early: true,
+            ..CoopWalk::default()
+        };
+        let source = coop_matvec_source(k, 2, 4, StorageType::F32, 32, early);
+        let constants = [("SG", 32.0), ("INPUT_MODE", 1.0), ("EPI", 2.0)];
+        let spv = spirv(&source, COOP_MATVEC.entry_point, opts, &constants)?;
+        println!("regs-coop: translated");
+        let vk = Vulkan::new()?;
+        println!("regs on {} ({})", vk.name, vk.driver);
+        let stats = vk
+            .statistics(&spv, COOP_MATVEC.entry_point)
+            .map_err(|e| format!("gate/up K {k}: {e}"))?;
+        println!(
+            "regs coop_matvec gate/up K {k} KPARTS 4: threads 128, {}",
+            stats.join(", ")
+        );
+        Ok(())
+    }
+
     /// SPIR-V of one entry point as wgpu-hal 30 writes it for a Vulkan 1.3 device
     /// (`vulkan/adapter.rs`'s `naga_options`, with `robustBufferAccess2`: buffer
     /// accesses unchecked, indices restricted), or with the runtime checks off.
@@ -1500,14 +1541,29 @@ mod regs {
                     .vulkan_memory_model(true);
                 let mut v13 = vk::PhysicalDeviceVulkan13Features::default()
                     .shader_zero_initialize_workgroup_memory(true);
-                let exts = [ext.as_ptr()];
-                let info = vk::DeviceCreateInfo::default()
+                // Cooperative matrices where offered (`regs-coop`'s kernels need them).
+                let coop_ext = ash::khr::cooperative_matrix::NAME;
+                let has_coop = instance
+                    .enumerate_device_extension_properties(pd)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|e| e.extension_name_as_c_str() == Ok(coop_ext));
+                let mut coop_features = vk::PhysicalDeviceCooperativeMatrixFeaturesKHR::default()
+                    .cooperative_matrix(true);
+                let mut exts = vec![ext.as_ptr()];
+                if has_coop {
+                    exts.push(coop_ext.as_ptr());
+                }
+                let mut info = vk::DeviceCreateInfo::default()
                     .queue_create_infos(&queues)
                     .enabled_extension_names(&exts)
                     .push_next(&mut exec_features)
                     .push_next(&mut v11)
                     .push_next(&mut v12)
                     .push_next(&mut v13);
+                if has_coop {
+                    info = info.push_next(&mut coop_features);
+                }
                 let device = match instance.create_device(pd, &info, None) {
                     Ok(d) => d,
                     Err(e) => {

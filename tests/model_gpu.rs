@@ -1477,6 +1477,73 @@ fn swiglu_in_the_gate_up_epilogue_matches_the_cpu_reference() {
     }
 }
 
+/// The decode gate/up product at a hidden size the matrix units take (576, SmolLM2's: a
+/// multiple of 64) against the CPU reference: a small ffn (96: 6 workgroups of 16 gate + 16
+/// up columns), 17 rows (a full 16-row block and a partial one), the prefill and two decode
+/// steps in f16. Where the adapter has cooperative matrices (the H200) the gate/up product
+/// runs on them (`coop_matvec.wgsl`, RMSNorm and SwiGLU fused); elsewhere (lavapipe) the
+/// subgroup product runs and is checked. Session 23 ran it on the H200 with the gate/up
+/// product's K over 4, 6, 9 and 12 subgroups (`MOA_WGPU_COOP_GATE_UP_KPARTS`, deleted).
+#[test]
+fn decode_gate_up_at_a_matrix_unit_size_matches_the_cpu_reference() {
+    let ctx = context();
+    let config = moa::model::LlamaConfig {
+        name: Some("random k576".into()),
+        n_layers: 2,
+        hidden_size: 576,
+        ffn_size: 96,
+        q_heads: 9,
+        kv_heads: 3,
+        head_dim: 64,
+        rope_theta: 10000.0,
+        rope_scaling: None,
+        rms_norm_eps: 1e-5,
+        vocab_size: 300,
+        tied_embeddings: true,
+        context_length: 512,
+    };
+    let model = moa::model::random::random_model(&config, 23);
+    let cpu = CpuReference::from_model(model.clone()).unwrap();
+    let vocab = config.vocab_size;
+    let rows = 17;
+    let prompts: Vec<Vec<u32>> = (0..rows)
+        .map(|b| {
+            (0..3 + b % 5)
+                .map(|i| ((i * 13 + b * 19) % vocab) as u32)
+                .collect()
+        })
+        .collect();
+    let lens: Vec<usize> = prompts.iter().map(Vec::len).collect();
+    let options = WgpuEngineOptions::default();
+    let mut gpu = WgpuEngine::new_with_options(&ctx, &model, None, false, options).unwrap();
+    // The decode products (split K) also where the adapter would not take them (a CPU
+    // adapter: lavapipe then checks the subgroup gate/up product).
+    gpu.set_split_k_matvec(true);
+    let products = gpu.decode_products();
+    eprintln!("decode products: {products}");
+    let what = format!(
+        "gate/up on matrix units: {}",
+        products.contains("gate/up products on matrix units")
+    );
+    let mut req = gpu.start(&lens, 3, 0).unwrap();
+    let got = gpu.prefill_logits(&mut req, &prompts).unwrap();
+    for (b, p) in prompts.iter().enumerate() {
+        let want = cpu.forward(p, Masking::Dense).unwrap();
+        let last = &want.data[(p.len() - 1) * vocab..p.len() * vocab];
+        let e = max_err(&got[b], last);
+        assert!(e < 3e-2, "{what}: prefill row {b}: max |err| {e}");
+    }
+    let mut seqs = prompts.clone();
+    for step in 0..2 {
+        let next: Vec<u32> = (0..rows)
+            .map(|b| ((step * 7 + b * 5) % vocab) as u32)
+            .collect();
+        let got = gpu.decode_logits(&mut req, &next).unwrap();
+        let label = format!("{what}: step {step}");
+        check_dense_step(&cpu, &mut seqs, &next, &got, vocab, 3e-2, &label);
+    }
+}
+
 /// The decode profile times every dispatch kind of a step, then the whole step and the three
 /// probes (with barriers, with the step's widest grid, and read-only ones without barriers),
 /// each with as many dispatches as the step (session 12's measure of what a dispatch costs).

@@ -804,6 +804,10 @@ pub const BENCH_ONLY: &[&str] = &[
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
     (
+        "MOA_WGPU_COOP_GATE_UP_KPARTS",
+        "the matrix-unit gate/up product's K over 6, 9 or 12 subgroups a workgroup (shorter B-load and multiply-add chains a warp, 9 x loads a staging lane instead of 18 at 9 and 12) was slower than the 4 subgroups on the H200 in every pair (SmolLM2 16 x 4096: gate/up 12.83-12.89 us at 6, 9.31-9.52 at 9, 9.44-9.84 at 12 against 7.52-7.94; device step +44..+67 us at 9 and 12, +150..+167 at 6; registers 188 / 120 / 101 against 209, no spills; parity unchanged) and was deleted (benches/RESULTS.md, wgpu engine session 23, s23-gateup)",
+    ),
+    (
         "MOA_WGPU_SG_ROW_SPLIT",
         "the subgroup products' row blocks of 8 rows in one workgroup (two subgroups a K part and column group, the grid of 16 rows a workgroup) lost to the same 8 rows a subgroup over twice the workgroups on the H200 (SmolLM2 16 x 4096, KSPLIT 4, two pairs: out 4.59 against 4.25-4.58 us, down 6.82-6.93 against 5.86-6.20, device step 1561.6-1572.2 against 1514.5-1539.1; the default 8 rows at KSPLIT 8/4 1503.0-1505.9) and was deleted (benches/RESULTS.md, wgpu engine session 22)",
     ),

@@ -338,7 +338,9 @@ pub struct WgpuEngineOptions {
     /// [`WgslTuning::decode_sg_flat_subgroups`]), and `MOA_WGSL_SG_FLAT_QK` (`f32`, the
     /// default, `h16`, `reload`, `h16-reload`: how the flat form forms Q·K,
     /// [`WgslTuning::decode_sg_flat_qk`]; opt-in forms aiming at the f32 form's accuracy
-    /// within fewer registers, session 21);
+    /// within fewer registers, session 21), and `MOA_WGSL_SG_FLAT_PASS` (`1`, the default,
+    /// `2`, `3`, `4`: steps of the flat form whose K and then V a pass issues together,
+    /// [`WgslTuning::decode_sg_flat_pass`]; opt-in, session 23);
     /// tests and benches may
     /// set any field. Speed only: every form matches the CPU reference (tests/model_gpu.rs,
     /// tests/wgsl_decode_forms.rs). The fused merge was slower in the engine's step
@@ -602,6 +604,13 @@ impl WgpuEngineOptions {
                     ],
                     d.wgsl_tuning.decode_sg_flat_qk,
                 )?,
+                decode_sg_flat_pass: choice(
+                    env,
+                    "MOA_WGSL_SG_FLAT_PASS",
+                    "1, 2, 3 or 4",
+                    &[("1", 0), ("2", 2), ("3", 3), ("4", 4)],
+                    d.wgsl_tuning.decode_sg_flat_pass,
+                )?,
                 ..d.wgsl_tuning
             },
         })
@@ -659,6 +668,12 @@ impl WgpuEngineOptions {
                 t.decode_sg_flat_qk.name()
             ));
         }
+        if t.decode_sg_flat_pass != d.decode_sg_flat_pass {
+            asked.push(format!(
+                "MOA_WGSL_SG_FLAT_PASS={}",
+                t.decode_sg_flat_pass.max(1)
+            ));
+        }
 
         let rest = WgslTuning {
             decode_fused_merge: d.decode_fused_merge,
@@ -670,6 +685,7 @@ impl WgpuEngineOptions {
             decode_sg_flat_prefetch: d.decode_sg_flat_prefetch,
             decode_sg_flat_subgroups: d.decode_sg_flat_subgroups,
             decode_sg_flat_qk: d.decode_sg_flat_qk,
+            decode_sg_flat_pass: d.decode_sg_flat_pass,
             ..*t
         };
         if rest != d {
@@ -774,6 +790,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGSL_SG_FLAT_PREFETCH",
     "MOA_WGSL_SG_FLAT_SUBGROUPS",
     "MOA_WGSL_SG_FLAT_QK",
+    "MOA_WGSL_SG_FLAT_PASS",
 ];
 
 /// The WGSL decode kernel bench's own knobs (examples/wgpu_decode_bench.rs reads them;

@@ -297,11 +297,6 @@ fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Arti
             format!("MOA_WGSL_SG_FLAT_QK: `{v}` is not f32, h16, reload or h16-reload")
         })?;
     }
-    // `MOA_WGSL_SG_FLAT_PASS` (1 to 4): the flat form's steps a pass
-    // (`WgslTuning::decode_sg_flat_pass`).
-    if let Some(n) = env_u32_in("MOA_WGSL_SG_FLAT_PASS", 1..=4)? {
-        tuning.decode_sg_flat_pass = n as u8;
-    }
     if let Some(p) = env_u32_in("MOA_WGSL_SG_PIECE", 0..=3)? {
         tuning.decode_sg_piece = p as u8;
     }

@@ -222,9 +222,7 @@ fn decode_forms_match_reference() {
 /// all of them; none asked: 8 for fixture-gqa, a GQA group at head_dim 64, 4 for
 /// fixture-mha), late and early, with and without the prefetch; and with each Q·K form
 /// (`WgslTuning::decode_sg_flat_qk`: f16 products summed in f32, the queries re-read each
-/// step, both; Q as stored and the score scaled after its sum); and in passes of 2–4
-/// steps (`WgslTuning::decode_sg_flat_pass`: the K of a pass's steps, one maximum and
-/// rescale, then their V; the late full form only, the others ignore it).
+/// step, both; Q as stored and the score scaled after its sum).
 #[test]
 fn flat_subgroup_decode_matches_reference() {
     use moa::codegen::wgsl::{FlatQk, SgFlat};
@@ -245,32 +243,25 @@ fn flat_subgroup_decode_matches_reference() {
         let module = lower::lower(&load(file), storage);
         for size in [8u8, 16, 32, 64] {
             for flat in [SgFlat::Early, SgFlat::Late] {
-                for (diag, piece, prefetch, subgroups, qk, pass) in [
-                    (false, 0, false, 0, FlatQk::F32, 0),
-                    (true, 0, false, 0, FlatQk::F32, 0),
-                    (false, 1, false, 0, FlatQk::F32, 0),
-                    (false, 2, false, 0, FlatQk::F32, 0),
-                    (false, 3, false, 0, FlatQk::F32, 0),
-                    (false, 0, true, 0, FlatQk::F32, 0),
-                    (false, 0, false, 8, FlatQk::F32, 0),
-                    (true, 0, false, 8, FlatQk::F32, 0),
-                    (false, 0, true, 8, FlatQk::F32, 0),
-                    (false, 0, false, 2, FlatQk::F32, 0),
-                    (false, 0, false, 4, FlatQk::F32, 0),
-                    (false, 0, false, 0, FlatQk::H16, 0),
-                    (false, 0, false, 0, FlatQk::Reload, 0),
-                    (false, 0, false, 0, FlatQk::H16Reload, 0),
-                    (true, 0, false, 0, FlatQk::H16Reload, 0),
-                    (false, 1, false, 0, FlatQk::H16Reload, 0),
-                    (false, 3, false, 0, FlatQk::Reload, 0),
-                    (false, 0, true, 0, FlatQk::H16Reload, 0),
-                    (false, 0, false, 0, FlatQk::F32, 2),
-                    (false, 0, false, 0, FlatQk::F32, 3),
-                    (false, 0, false, 0, FlatQk::F32, 4),
-                    (false, 0, false, 8, FlatQk::F32, 4),
-                    (false, 0, false, 0, FlatQk::H16Reload, 3),
-                    (true, 0, false, 0, FlatQk::F32, 4),
-                    (false, 0, true, 0, FlatQk::F32, 4),
+                for (diag, piece, prefetch, subgroups, qk) in [
+                    (false, 0, false, 0, FlatQk::F32),
+                    (true, 0, false, 0, FlatQk::F32),
+                    (false, 1, false, 0, FlatQk::F32),
+                    (false, 2, false, 0, FlatQk::F32),
+                    (false, 3, false, 0, FlatQk::F32),
+                    (false, 0, true, 0, FlatQk::F32),
+                    (false, 0, false, 8, FlatQk::F32),
+                    (true, 0, false, 8, FlatQk::F32),
+                    (false, 0, true, 8, FlatQk::F32),
+                    (false, 0, false, 2, FlatQk::F32),
+                    (false, 0, false, 4, FlatQk::F32),
+                    (false, 0, false, 0, FlatQk::H16),
+                    (false, 0, false, 0, FlatQk::Reload),
+                    (false, 0, false, 0, FlatQk::H16Reload),
+                    (true, 0, false, 0, FlatQk::H16Reload),
+                    (false, 1, false, 0, FlatQk::H16Reload),
+                    (false, 3, false, 0, FlatQk::Reload),
+                    (false, 0, true, 0, FlatQk::H16Reload),
                 ] {
                     let tuning = WgslTuning {
                         decode_subgroup: Some(size),
@@ -280,7 +271,6 @@ fn flat_subgroup_decode_matches_reference() {
                         decode_sg_flat_prefetch: prefetch,
                         decode_sg_flat_subgroups: subgroups,
                         decode_sg_flat_qk: qk,
-                        decode_sg_flat_pass: pass,
                         ..WgslTuning::default()
                     };
                     let arts = generate_with(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
@@ -309,21 +299,12 @@ fn flat_subgroup_decode_matches_reference() {
                                 && (k.constants.get("decode_sg_flat_qk")
                                     == Some(&serde_json::json!(qk.name())))
                                     == (qk != FlatQk::F32)
-                                // Passes apply to the full late form without the prefetch.
-                                && k.constants.get("decode_sg_flat_pass")
-                                    == (pass > 1
-                                        && flat == SgFlat::Late
-                                        && !diag
-                                        && piece == 0
-                                        && !prefetch)
-                                        .then(|| serde_json::json!(pass))
-                                        .as_ref()
                         })
                         .count();
                     assert_eq!(
                         flat_kernels,
                         module.layers.len(),
-                        "{file} {storage:?} subgroup {size} {flat:?} diag {diag} piece {piece} prefetch {prefetch} subgroups {subgroups} qk {qk:?} pass {pass}"
+                        "{file} {storage:?} subgroup {size} {flat:?} diag {diag} piece {piece} prefetch {prefetch} subgroups {subgroups} qk {qk:?}"
                     );
                 }
             }
@@ -350,24 +331,20 @@ fn flat_subgroup_decode_matches_reference() {
         // Asks that resolve to the same kernels (none asked is 8 subgroups for
         // fixture-gqa, 4 for fixture-mha) run once: lavapipe's runs are most of CI's time.
         let mut seen = std::collections::HashSet::new();
-        for (flat, prefetch, subgroups, qk, pass) in [
-            (SgFlat::Early, false, 0, FlatQk::F32, 0),
-            (SgFlat::Late, false, 0, FlatQk::F32, 0),
-            (SgFlat::Late, true, 0, FlatQk::F32, 0),
-            (SgFlat::Early, true, 0, FlatQk::F32, 0),
-            (SgFlat::Late, false, 8, FlatQk::F32, 0),
-            (SgFlat::Late, true, 8, FlatQk::F32, 0),
-            (SgFlat::Early, false, 8, FlatQk::F32, 0),
-            (SgFlat::Late, false, 2, FlatQk::F32, 0),
-            (SgFlat::Late, false, 4, FlatQk::F32, 0),
-            (SgFlat::Late, false, 0, FlatQk::H16, 0),
-            (SgFlat::Late, false, 0, FlatQk::Reload, 0),
-            (SgFlat::Late, false, 0, FlatQk::H16Reload, 0),
-            (SgFlat::Early, true, 0, FlatQk::H16Reload, 0),
-            (SgFlat::Late, false, 0, FlatQk::F32, 2),
-            (SgFlat::Late, false, 0, FlatQk::F32, 4),
-            (SgFlat::Late, false, 4, FlatQk::F32, 3),
-            (SgFlat::Late, false, 0, FlatQk::H16Reload, 3),
+        for (flat, prefetch, subgroups, qk) in [
+            (SgFlat::Early, false, 0, FlatQk::F32),
+            (SgFlat::Late, false, 0, FlatQk::F32),
+            (SgFlat::Late, true, 0, FlatQk::F32),
+            (SgFlat::Early, true, 0, FlatQk::F32),
+            (SgFlat::Late, false, 8, FlatQk::F32),
+            (SgFlat::Late, true, 8, FlatQk::F32),
+            (SgFlat::Early, false, 8, FlatQk::F32),
+            (SgFlat::Late, false, 2, FlatQk::F32),
+            (SgFlat::Late, false, 4, FlatQk::F32),
+            (SgFlat::Late, false, 0, FlatQk::H16),
+            (SgFlat::Late, false, 0, FlatQk::Reload),
+            (SgFlat::Late, false, 0, FlatQk::H16Reload),
+            (SgFlat::Early, true, 0, FlatQk::H16Reload),
         ] {
             let tuning = WgslTuning {
                 decode_subgroup: u8::try_from(size).ok(),
@@ -375,7 +352,6 @@ fn flat_subgroup_decode_matches_reference() {
                 decode_sg_flat_prefetch: prefetch,
                 decode_sg_flat_subgroups: subgroups,
                 decode_sg_flat_qk: qk,
-                decode_sg_flat_pass: pass,
                 ..WgslTuning::default()
             };
             let arts = generate_with(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
@@ -390,7 +366,7 @@ fn flat_subgroup_decode_matches_reference() {
                 .unwrap_or_else(|e| panic!("{file} {flat:?}: {e}"));
             let tile = exec.decode_tile();
             let label = format!(
-                "{file} {storage:?} flat {flat:?} prefetch {prefetch} subgroup {size}, {subgroups} subgroups a workgroup, qk {qk:?}, pass {pass}"
+                "{file} {storage:?} flat {flat:?} prefetch {prefetch} subgroup {size}, {subgroups} subgroups a workgroup, qk {qk:?}"
             );
             for case in &cases {
                 let n = case.layout.n_tokens;

@@ -443,9 +443,6 @@ struct DecodeSgCtx<'a> {
     prefetch: bool,
     /// [`WgslTuning::decode_sg_flat_qk`]'s name (`f32`, `h16`, `reload`, `h16-reload`).
     qk: &'static str,
-    /// [`WgslTuning::decode_sg_flat_pass`] (1 or less: step by step; the template applies
-    /// it to the full late form without the prefetch only).
-    pass: u32,
 }
 
 #[derive(Serialize)]
@@ -623,16 +620,6 @@ pub struct WgslTuning {
     /// against the default's 18.26–18.67 in three pairs (RESULTS "WGSL decode, session
     /// 21"): the registers were not what held the form.
     pub decode_sg_flat_qk: FlatQk,
-    /// With [`Self::decode_sg_flat`] (late, without [`Self::decode_sg_flat_prefetch`], the
-    /// whole body): steps a subgroup takes in one pass (2 to [`DECODE_SG_FLAT_MAX_PASS`];
-    /// 0 or 1, the default: step by step; `MOA_WGSL_SG_FLAT_PASS`). A pass issues the K
-    /// loads of all its steps before any of their math, forms their scores, takes one
-    /// maximum a head and one rescale of the accumulators, then issues all its steps' V
-    /// and forms P·V: two dependent memory round trips a pass instead of two a step (at
-    /// SmolLM2's ~380 slots an item, 8 subgroups of 16-slot steps: ~3 steps a subgroup,
-    /// so one pass of 4 replaces six round trips by two), for the registers of `pass`
-    /// steps' loads held at once. Opt-in, not yet measured on a GPU (session 23).
-    pub decode_sg_flat_pass: u8,
 }
 
 /// How the flat decode forms its Q·K scores ([`WgslTuning::decode_sg_flat_qk`]). Every
@@ -751,10 +738,6 @@ pub fn decode_sg_fits(sg: u32, group_size: u32, head_dim: u32) -> bool {
         && (1..=8).contains(&group_size)
 }
 
-/// The most steps a pass of the flat decode takes ([`WgslTuning::decode_sg_flat_pass`]):
-/// at head_dim 64 a pass of 4 holds 16 loads (64 registers) a lane.
-pub const DECODE_SG_FLAT_MAX_PASS: u8 = 4;
-
 /// The bits of an empty partial word of the fused merge ([`WgslTuning::decode_fused_merge`];
 /// the template's `MOA_EMPTY`): a NaN that no arithmetic produces.
 pub const DECODE_PARTIAL_EMPTY: u32 = 0xffba_dbad;
@@ -800,7 +783,6 @@ impl Default for WgslTuning {
             decode_sg_flat_prefetch: false,
             decode_sg_flat_subgroups: 0,
             decode_sg_flat_qk: FlatQk::F32,
-            decode_sg_flat_pass: 0,
         }
     }
 }
@@ -1490,7 +1472,6 @@ fn decode_sg_artifact(
             piece: tuning.decode_sg_piece,
             prefetch: tuning.decode_sg_flat_prefetch,
             qk: tuning.decode_sg_flat_qk.name(),
-            pass: u32::from(tuning.decode_sg_flat_pass.min(DECODE_SG_FLAT_MAX_PASS)),
         },
     )?;
     validate_with(
@@ -1521,16 +1502,6 @@ fn decode_sg_artifact(
         }
         if tuning.decode_sg_flat_qk != FlatQk::F32 {
             extra["decode_sg_flat_qk"] = tuning.decode_sg_flat_qk.name().into();
-        }
-        // The pass where the template applies it (the full late form, no prefetch).
-        let pass = tuning.decode_sg_flat_pass.min(DECODE_SG_FLAT_MAX_PASS);
-        if pass > 1
-            && flat == SgFlat::Late
-            && !diag
-            && tuning.decode_sg_piece == 0
-            && !tuning.decode_sg_flat_prefetch
-        {
-            extra["decode_sg_flat_pass"] = pass.into();
         }
     }
     Ok(Artifact {

@@ -12,6 +12,9 @@
 # 3. The engine's step (SmolLM2 shape, random weights, 16 x 4096, moa-50, 64 greedy tokens,
 #    --profile 5, MOA_WGPU_COOP_ATTN=0), one process a run: def1 X1 Y1 Y2 X2 def2 def3 X3
 #    Y3 (parity 24 in def1, X1, Y1).
+# Call 2 (session 23): END=60 QKS= X=reload.2 Y=none RUNS="def1:0:14 X1:0:14 X2:0:14 def2:0:14"
+#    bash .dev-s23-attn/call1.sh: reload at a pass of 2 (106 registers, below the 128 at
+#    which f32's passes of 2 and 3 sat) against the default, A B B A, no regs.
 # 4. If time is left: tests/model_gpu.rs's split-weights and tiny-model tests with X.
 # PREDICTIONS (written before the call):
 #   regs: f32 pass 1 119 (session 21), 2 128-140, 3 140-168, 4 150-168; reload 1 98 (s21),
@@ -27,7 +30,7 @@ D=$(cd "$(dirname "$0")" && pwd); ROOT=$PWD; R=/tmp/s23attn; rm -rf "$R"; mkdir 
 s=$(date +%s); END=${END:-235}
 el() { echo "[t=$(( $(date +%s) - s ))s] $*" | tee -a "$R/times.txt"; }
 left() { [ $(( $(date +%s) - s )) -lt $(( END - $1 )) ]; }
-save() { tar czf "${OUT:-/tmp}/s23-attn-call1.tgz" -C "$R" . 2>/dev/null; }
+save() { tar czf "${OUT:-/tmp}/s23-attn-${CALL:-call1}.tgz" -C "$R" . 2>/dev/null; }
 [ -e /work/main ] || { mkdir -p /work && ln -s "$ROOT" /work/main; }
 # The test binary was built in this branch's worktree: its CARGO_MANIFEST_DIR.
 [ -e /work/wt-s23-attn ] || ln -s "$ROOT" /work/wt-s23-attn
@@ -38,14 +41,14 @@ el start
 P=plans/smollm2-135m-moa-50.toml
 F="MOA_WGSL_SG_DECODE=1 MOA_WGSL_SG_FLAT=late"
 declare -A REG
-for q in f32 reload h16-reload; do for n in 1 2 3 4; do
+for q in ${QKS-f32 reload h16-reload}; do for n in 1 2 3 4; do
   r=$(env $F MOA_WGSL_SG_FLAT_QK=$q MOA_WGSL_SG_FLAT_PASS=$n timeout 20 /tmp/wdb regs $P - 6 2>&1 | grep -m1 -E "^regs layer [0-9]|error")
   echo "$q pass $n $r" >> "$R/regs.txt"; REG[$q.$n]=$(echo "$r" | grep -o -E "Register_Count=[0-9]+" | cut -d= -f2)
   el "regs $q pass $n ${REG[$q.$n]:-?}"; done; done
 fits() { [ -n "${REG[$1]}" ] && [ "${REG[$1]}" -le 128 ]; }
 X=${X:-}; if [ -z "$X" ]; then for n in 4 3 2; do for q in f32 reload h16-reload; do [ -z "$X" ] && fits $q.$n && X=$q.$n; done; done; fi
 Y=${Y:-}; if [ -z "$Y" ]; then for q in f32 reload h16-reload; do [ -z "$Y" ] && fits $q.2 && Y=$q.2; done; fi
-X=${X:-reload.2}; [ "$Y" = "$X" ] && Y=; [ -z "$Y" ] && [ "$X" != f32.2 ] && Y=f32.2
+X=${X:-reload.2}; [ "$Y" = "$X" ] && Y=; [ -z "$Y" ] && [ "$X" != f32.2 ] && Y=f32.2; [ "$Y" = none ] && Y=
 el "X=$X (${REG[$X]:-?} registers) Y=${Y:-none} (${REG[$Y]:-?})"; echo "X=$X Y=$Y" >> "$R/regs.txt"; save
 vars() { echo "MOA_WGSL_SG_FLAT_QK=${1%.*} MOA_WGSL_SG_FLAT_PASS=${1##*.}"; }
 for c in $X $Y; do

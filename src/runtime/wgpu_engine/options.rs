@@ -338,9 +338,7 @@ pub struct WgpuEngineOptions {
     /// [`WgslTuning::decode_sg_flat_subgroups`]), and `MOA_WGSL_SG_FLAT_QK` (`f32`, the
     /// default, `h16`, `reload`, `h16-reload`: how the flat form forms Q·K,
     /// [`WgslTuning::decode_sg_flat_qk`]; opt-in forms aiming at the f32 form's accuracy
-    /// within fewer registers, session 21), and `MOA_WGSL_SG_FLAT_PASS` (`1`, the default,
-    /// `2`, `3`, `4`: steps of the flat form whose K and then V a pass issues together,
-    /// [`WgslTuning::decode_sg_flat_pass`]; opt-in, session 23);
+    /// within fewer registers, session 21);
     /// tests and benches may
     /// set any field. Speed only: every form matches the CPU reference (tests/model_gpu.rs,
     /// tests/wgsl_decode_forms.rs). The fused merge was slower in the engine's step
@@ -604,13 +602,6 @@ impl WgpuEngineOptions {
                     ],
                     d.wgsl_tuning.decode_sg_flat_qk,
                 )?,
-                decode_sg_flat_pass: choice(
-                    env,
-                    "MOA_WGSL_SG_FLAT_PASS",
-                    "1, 2, 3 or 4",
-                    &[("1", 0), ("2", 2), ("3", 3), ("4", 4)],
-                    d.wgsl_tuning.decode_sg_flat_pass,
-                )?,
                 ..d.wgsl_tuning
             },
         })
@@ -668,12 +659,6 @@ impl WgpuEngineOptions {
                 t.decode_sg_flat_qk.name()
             ));
         }
-        if t.decode_sg_flat_pass != d.decode_sg_flat_pass {
-            asked.push(format!(
-                "MOA_WGSL_SG_FLAT_PASS={}",
-                t.decode_sg_flat_pass.max(1)
-            ));
-        }
 
         let rest = WgslTuning {
             decode_fused_merge: d.decode_fused_merge,
@@ -685,7 +670,6 @@ impl WgpuEngineOptions {
             decode_sg_flat_prefetch: d.decode_sg_flat_prefetch,
             decode_sg_flat_subgroups: d.decode_sg_flat_subgroups,
             decode_sg_flat_qk: d.decode_sg_flat_qk,
-            decode_sg_flat_pass: d.decode_sg_flat_pass,
             ..*t
         };
         if rest != d {
@@ -790,7 +774,6 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGSL_SG_FLAT_PREFETCH",
     "MOA_WGSL_SG_FLAT_SUBGROUPS",
     "MOA_WGSL_SG_FLAT_QK",
-    "MOA_WGSL_SG_FLAT_PASS",
 ];
 
 /// The WGSL decode kernel bench's own knobs (examples/wgpu_decode_bench.rs reads them;
@@ -831,6 +814,10 @@ pub const REMOVED: &[(&str, &str)] = &[
     (
         "MOA_WGPU_SG_RES_EARLY",
         "the output and down products' residual loaded before the K loop (its round trip off the chain after the barrier) changed neither product on the H200 (SmolLM2 16 x 4096, three pairs: out 4.58-4.70 against 4.56-4.81 us, down 6.53-6.77 against 6.54-6.68; device step 1555.6-1564.6 against 1564.1-1577.4, within the runs' spread) and was deleted (benches/RESULTS.md, wgpu engine session 21)",
+    ),
+    (
+        "MOA_WGSL_SG_FLAT_PASS",
+        "the flat decode in passes (the K of 2-4 steps issued before their math, one maximum and rescale a pass, then their V: two round trips a pass instead of two a step) lost every pair on the H200 (SmolLM2 16 x 4096, moa-50, 8 subgroups: f32 Q.K at passes of 3 and 2, both 128 registers, 24.33-24.55 and 24.01-24.41 us a layer, reload at a pass of 2, 106 registers, 24.33-24.54, against the default's 18.44-18.92; device step 1641-1685 against 1493-1506 us; parity unchanged) and was deleted (commit 21a9b8b; benches/RESULTS.md, WGSL decode session 23)",
     ),
     (
         "MOA_WGSL_SG_FLAT_HALF",

@@ -563,7 +563,10 @@ pub struct WgslTuning {
     /// the fused decode took 28.7–29.0 µs a layer against 22.1–22.7 + 4.0–4.5 for the
     /// decode and its separate merge, the step 2.005 against 1.891–1.912 ms, although the
     /// kernel alone (`wgpu_decode_bench`) took 0.89× (RESULTS, "WGSL decode, session 13"
-    /// and "Lead calls (session 13)"). `Some(true)` turns it on.
+    /// and "Lead calls (session 13)"). `Some(true)` turns it on: in the scalar decode, and
+    /// in the flat decode on subgroups where that is the form ([`Self::decode_sg_flat`];
+    /// both include `decode_fused_merge.wgsl.j2`; the flat one not yet measured, RESULTS
+    /// "WGSL decode, session 23"); the other subgroup forms leave it to the scalar decode.
     pub decode_fused_merge: Option<bool>,
     /// The `Quad` form issues each tile's V loads right behind its K loads, at the start
     /// of the tile, instead of before its last barrier: one memory round trip per tile

@@ -222,7 +222,9 @@ fn decode_forms_match_reference() {
 /// all of them; none asked: 8 for fixture-gqa, a GQA group at head_dim 64, 4 for
 /// fixture-mha), late and early, with and without the prefetch; and with each Q·K form
 /// (`WgslTuning::decode_sg_flat_qk`: f16 products summed in f32, the queries re-read each
-/// step, both; Q as stored and the score scaled after its sum).
+/// step, both; Q as stored and the score scaled after its sum); and merging each
+/// segment itself (`WgslTuning::decode_fused_merge`: the segment's last item merges, the
+/// scratch re-armed over three steps), late and early, with 4 and 8 subgroups.
 #[test]
 fn flat_subgroup_decode_matches_reference() {
     use moa::codegen::wgsl::{FlatQk, SgFlat};
@@ -331,20 +333,23 @@ fn flat_subgroup_decode_matches_reference() {
         // Asks that resolve to the same kernels (none asked is 8 subgroups for
         // fixture-gqa, 4 for fixture-mha) run once: lavapipe's runs are most of CI's time.
         let mut seen = std::collections::HashSet::new();
-        for (flat, prefetch, subgroups, qk) in [
-            (SgFlat::Early, false, 0, FlatQk::F32),
-            (SgFlat::Late, false, 0, FlatQk::F32),
-            (SgFlat::Late, true, 0, FlatQk::F32),
-            (SgFlat::Early, true, 0, FlatQk::F32),
-            (SgFlat::Late, false, 8, FlatQk::F32),
-            (SgFlat::Late, true, 8, FlatQk::F32),
-            (SgFlat::Early, false, 8, FlatQk::F32),
-            (SgFlat::Late, false, 2, FlatQk::F32),
-            (SgFlat::Late, false, 4, FlatQk::F32),
-            (SgFlat::Late, false, 0, FlatQk::H16),
-            (SgFlat::Late, false, 0, FlatQk::Reload),
-            (SgFlat::Late, false, 0, FlatQk::H16Reload),
-            (SgFlat::Early, true, 0, FlatQk::H16Reload),
+        for (flat, prefetch, subgroups, qk, fused) in [
+            (SgFlat::Early, false, 0, FlatQk::F32, false),
+            (SgFlat::Late, false, 0, FlatQk::F32, false),
+            (SgFlat::Late, true, 0, FlatQk::F32, false),
+            (SgFlat::Early, true, 0, FlatQk::F32, false),
+            (SgFlat::Late, false, 8, FlatQk::F32, false),
+            (SgFlat::Late, true, 8, FlatQk::F32, false),
+            (SgFlat::Early, false, 8, FlatQk::F32, false),
+            (SgFlat::Late, false, 2, FlatQk::F32, false),
+            (SgFlat::Late, false, 4, FlatQk::F32, false),
+            (SgFlat::Late, false, 0, FlatQk::H16, false),
+            (SgFlat::Late, false, 0, FlatQk::Reload, false),
+            (SgFlat::Late, false, 0, FlatQk::H16Reload, false),
+            (SgFlat::Early, true, 0, FlatQk::H16Reload, false),
+            (SgFlat::Late, false, 0, FlatQk::F32, true),
+            (SgFlat::Early, true, 0, FlatQk::H16Reload, true),
+            (SgFlat::Late, false, 4, FlatQk::F32, true),
         ] {
             let tuning = WgslTuning {
                 decode_subgroup: u8::try_from(size).ok(),
@@ -352,9 +357,24 @@ fn flat_subgroup_decode_matches_reference() {
                 decode_sg_flat_prefetch: prefetch,
                 decode_sg_flat_subgroups: subgroups,
                 decode_sg_flat_qk: qk,
+                decode_fused_merge: Some(fused),
                 ..WgslTuning::default()
             };
             let arts = generate_with(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
+            // The flat form merges itself where asked (not the scalar form's fused merge).
+            for k in arts.iter().flat_map(|a| &a.kernels) {
+                // (The matrix-unit decode is generated beside it, for adapters that have them.)
+                if k.phase == moa::codegen::Phase::Decode && !k.name.contains("_coop_") {
+                    let merges =
+                        k.constants.get("decode_fused_merge") == Some(&serde_json::json!(true));
+                    assert!(
+                        k.constants.get("decode_sg_flat").is_some() && merges == fused,
+                        "{file} {flat:?} fused {fused}: {} {:?}",
+                        k.name,
+                        k.constants
+                    );
+                }
+            }
             let kernels: Vec<(String, String)> = arts
                 .iter()
                 .map(|a| (a.source.clone(), serde_json::to_string(&a.kernels).unwrap()))
@@ -366,8 +386,9 @@ fn flat_subgroup_decode_matches_reference() {
                 .unwrap_or_else(|e| panic!("{file} {flat:?}: {e}"));
             let tile = exec.decode_tile();
             let label = format!(
-                "{file} {storage:?} flat {flat:?} prefetch {prefetch} subgroup {size}, {subgroups} subgroups a workgroup, qk {qk:?}"
+                "{file} {storage:?} flat {flat:?} prefetch {prefetch} subgroup {size}, {subgroups} subgroups a workgroup, qk {qk:?}, fused merge {fused}"
             );
+            assert_eq!(exec.decode_fused(), fused, "{label}");
             for case in &cases {
                 let n = case.layout.n_tokens;
                 for chunk in [None, Some(tile), Some(3 * tile), Some(0)] {
@@ -395,6 +416,29 @@ fn flat_subgroup_decode_matches_reference() {
                     let tol = tolerance(storage);
                     if let Err(e) = check_output(&case.name, hq, d, &got, &case.expected, tol) {
                         failures.push(format!("{label} chunk {chunk:?}: {e}"));
+                    }
+                }
+                // Three steps over one scratch, chunks of one tile (many merges): the fused
+                // merge must re-arm its counters and empty its partials every step.
+                if fused {
+                    let (got, clean) = exec
+                        .decode_repeated(
+                            case.layer,
+                            n,
+                            &case.row_pos,
+                            tile,
+                            &case.q,
+                            &case.k_cache,
+                            &case.v_cache,
+                            3,
+                        )
+                        .unwrap_or_else(|e| panic!("{label} {}: {e}", case.name));
+                    let tol = tolerance(storage);
+                    if let Err(e) = check_output(&case.name, hq, d, &got, &case.expected, tol) {
+                        failures.push(format!("{label} three steps: {e}"));
+                    }
+                    if !clean {
+                        failures.push(format!("{label} {}: scratch left dirty", case.name));
                     }
                 }
             }

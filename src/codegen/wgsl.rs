@@ -28,6 +28,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/wgsl/span.wgsl.j2"),
     ),
     (
+        "decode_fused_merge.wgsl.j2",
+        include_str!("../../templates/wgsl/decode_fused_merge.wgsl.j2"),
+    ),
+    (
         PREFILL,
         include_str!("../../templates/wgsl/prefill.wgsl.j2"),
     ),
@@ -270,6 +274,27 @@ fn decode_params(e: Elem) -> Vec<Param> {
     ]
 }
 
+/// The bindings a decode that merges itself adds ([`WgslTuning::decode_fused_merge`]):
+/// the per-segment arrival counters (`rows × kv_heads` u32) and O.
+fn fused_merge_params(e: Elem) -> [Param; 2] {
+    [
+        Param::buffer(
+            7,
+            Arg::SegDone,
+            Access::ReadWrite,
+            Elem::U32,
+            &["rows * kv_heads"],
+        ),
+        Param::buffer(
+            8,
+            Arg::Out,
+            Access::ReadWrite,
+            e,
+            &["rows", "q_heads", "head_dim"],
+        ),
+    ]
+}
+
 #[derive(Serialize)]
 struct PrefillCtx<'a> {
     #[serde(flatten)]
@@ -443,6 +468,11 @@ struct DecodeSgCtx<'a> {
     prefetch: bool,
     /// [`WgslTuning::decode_sg_flat_qk`]'s name (`f32`, `h16`, `reload`, `h16-reload`).
     qk: &'static str,
+    /// [`WgslTuning::decode_fused_merge`] (the flat template only): the segment's last
+    /// item merges into O (`decode_fused_merge.wgsl.j2`).
+    fused: bool,
+    /// Chunks whose partials a fused merger loads at once ([`DECODE_MERGE_BATCH`]).
+    merge_batch: u32,
 }
 
 #[derive(Serialize)]
@@ -533,7 +563,10 @@ pub struct WgslTuning {
     /// the fused decode took 28.7–29.0 µs a layer against 22.1–22.7 + 4.0–4.5 for the
     /// decode and its separate merge, the step 2.005 against 1.891–1.912 ms, although the
     /// kernel alone (`wgpu_decode_bench`) took 0.89× (RESULTS, "WGSL decode, session 13"
-    /// and "Lead calls (session 13)"). `Some(true)` turns it on.
+    /// and "Lead calls (session 13)"). `Some(true)` turns it on: in the scalar decode, and
+    /// in the flat decode on subgroups where that is the form ([`Self::decode_sg_flat`];
+    /// both include `decode_fused_merge.wgsl.j2`; the flat one not yet measured, RESULTS
+    /// "WGSL decode, session 23"); the other subgroup forms leave it to the scalar decode.
     pub decode_fused_merge: Option<bool>,
     /// The `Quad` form issues each tile's V loads right behind its K loads, at the start
     /// of the tile, instead of before its last barrier: one memory round trip per tile
@@ -1151,13 +1184,14 @@ pub fn generate_with(
         )?;
         // Off unless asked for: it lost in the engine's step (`decode_fused_merge`).
         let fused = tuning.decode_fused_merge.unwrap_or(false);
-        // The decode on subgroups where asked and the layer fits it (not with the fused
-        // merge, which is the scalar form's): same work list (the scalar tile), partials
-        // and merge.
+        // The decode on subgroups where asked and the layer fits it (with the fused merge
+        // only in the flat form, which has one; the other subgroup forms leave it to the
+        // scalar form): same work list (the scalar tile), partials and merge.
+        let sg_fuses = tuning.decode_sg_flat != SgFlat::Off && tuning.decode_sg_pipe == 0;
         if let Some(sg) = tuning
             .decode_subgroup
             .map(u32::from)
-            .filter(|&sg| !fused && decode_sg_fits(sg, group, d))
+            .filter(|&sg| (!fused || sg_fuses) && decode_sg_fits(sg, group, d))
         {
             artifacts.push(decode_sg_artifact(
                 module,
@@ -1265,20 +1299,7 @@ pub fn generate_with(
         }
         let mut params = decode_params(e);
         if fused {
-            params.push(Param::buffer(
-                7,
-                Arg::SegDone,
-                Access::ReadWrite,
-                Elem::U32,
-                &["rows * kv_heads"],
-            ));
-            params.push(Param::buffer(
-                8,
-                Arg::Out,
-                Access::ReadWrite,
-                e,
-                &["rows", "q_heads", "head_dim"],
-            ));
+            params.extend(fused_merge_params(e));
         }
         artifacts.push(Artifact {
             path: format!("wgsl/{label}_decode.wgsl"),
@@ -1434,6 +1455,9 @@ fn decode_sg_artifact(
     } else {
         tuning.decode_sg_flat
     };
+    // The flat form merges its segments itself where asked (the caller keeps the scalar
+    // form for the other subgroup forms when the merge is fused).
+    let fused = flat != SgFlat::Off && tuning.decode_fused_merge.unwrap_or(false);
     let template = match (items > 0, flat) {
         (true, _) => DECODE_SG_PIPE,
         (false, SgFlat::Off) => DECODE_SG,
@@ -1472,6 +1496,8 @@ fn decode_sg_artifact(
             piece: tuning.decode_sg_piece,
             prefetch: tuning.decode_sg_flat_prefetch,
             qk: tuning.decode_sg_flat_qk.name(),
+            fused,
+            merge_batch: DECODE_MERGE_BATCH,
         },
     )?;
     validate_with(
@@ -1481,8 +1507,14 @@ fn decode_sg_artifact(
         naga::valid::Capabilities::SHADER_FLOAT16 | naga::valid::Capabilities::SUBGROUP,
     )?;
     let e = Elem::of(module.storage);
-    let params = decode_params(e);
+    let mut params = decode_params(e);
+    if fused {
+        params.extend(fused_merge_params(e));
+    }
     let mut extra = json!({ "decode_form": "subgroup", "decode_subgroup": sg });
+    if fused {
+        extra["decode_fused_merge"] = true.into();
+    }
     if diag {
         extra["decode_sg_diag"] = true.into();
     }

@@ -820,6 +820,10 @@ pub const REMOVED: &[(&str, &str)] = &[
         "the output and down products' residual loaded before the K loop (its round trip off the chain after the barrier) changed neither product on the H200 (SmolLM2 16 x 4096, three pairs: out 4.58-4.70 against 4.56-4.81 us, down 6.53-6.77 against 6.54-6.68; device step 1555.6-1564.6 against 1564.1-1577.4, within the runs' spread) and was deleted (benches/RESULTS.md, wgpu engine session 21)",
     ),
     (
+        "MOA_WGSL_SG_FLAT_PASS",
+        "the flat decode in passes (the K of 2-4 steps issued before their math, one maximum and rescale a pass, then their V: two round trips a pass instead of two a step) lost every pair on the H200 (SmolLM2 16 x 4096, moa-50, 8 subgroups: f32 Q.K at passes of 3 and 2, both 128 registers, 24.33-24.55 and 24.01-24.41 us a layer, reload at a pass of 2, 106 registers, 24.33-24.54, against the default's 18.44-18.92; device step 1641-1685 against 1493-1506 us; parity unchanged) and was deleted (commit 21a9b8b; benches/RESULTS.md, WGSL decode session 23)",
+    ),
+    (
         "MOA_WGSL_SG_FLAT_HALF",
         "the flat decode's steps of half a row's vectors a lane are no longer a choice: with V issued after the scores they are the flat form (80 registers against 168 for whole 32-slot blocks of K and V at once), 19.6-19.9 us a layer against the scalar decode's 21.4-22.5 on the H200, and the engine's default (benches/RESULTS.md, WGSL decode session 19)",
     ),

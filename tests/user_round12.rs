@@ -1,0 +1,110 @@
+//! A new user's journey, round 12 (benches/RESULTS.md): what a user of the CLI tried on a
+//! CPU machine and found wrong, each pinned here. None of these needs a GPU, the fetched
+//! model or anything outside the repository.
+
+mod common;
+
+use std::path::PathBuf;
+
+/// [`common::cli::scratch`] under this file's tag.
+fn scratch(name: &str) -> PathBuf {
+    common::cli::scratch("user_round12", name)
+}
+
+/// [`common::cli::run`] with this file's own model cache.
+fn run(bin: &str, args: &[&str]) -> (i32, String, String) {
+    common::cli::run("user_round12", bin, args)
+}
+
+/// [`common::cli::refused`] with this file's own model cache.
+fn refused(bin: &str, args: &[&str], needles: &[&str]) -> String {
+    common::cli::refused("user_round12", bin, args, needles)
+}
+
+/// The file with tensor `name`'s ggml type id rewritten to `ty` (its tensor info: the name,
+/// the dimension count, one u64 per dimension, then the type).
+fn with_ggml_type(mut b: Vec<u8>, name: &str, dims: usize, ty: u32) -> Vec<u8> {
+    let key = name.as_bytes();
+    let at = b.windows(key.len()).position(|w| w == key).unwrap() + key.len() + 4 + 8 * dims;
+    b[at..at + 4].copy_from_slice(&ty.to_le_bytes());
+    b
+}
+
+/// A GGUF file with one tensor of a type moa cannot read (IQ4_XS, IQ3_S) was refused
+/// whole by `moa model info`, so a user could not see its config or which of its types
+/// moa reads. Now info lists it, marking those types and naming the first such tensor;
+/// `moa plan import` takes its shape with a note (a plan needs only the shape); and
+/// `generate` refuses it before anything loads, naming the tensor, its type, how many
+/// others there are and the types moa reads.
+#[test]
+fn a_gguf_with_an_unreadable_tensor_is_listed_and_refused_by_name() {
+    let dir = scratch("iq");
+    let good = dir.join("good.gguf");
+    common::tiny::tiny(3, true).write_gguf(&good, |_, _| {});
+    let bytes = std::fs::read(&good).unwrap();
+    let bytes = with_ggml_type(bytes, "blk.1.attn_v.weight", 2, 23);
+    let bytes = with_ggml_type(bytes, "blk.0.ffn_up.weight", 2, 21);
+    let model = dir.join("iq.gguf");
+    std::fs::write(&model, bytes).unwrap();
+    let m = model.to_str().unwrap();
+
+    let (code, out, err) = run("moa", &["model", "info", m]);
+    assert_eq!(code, 0, "{err}");
+    for want in [
+        "layers           2",
+        "kv_heads         2",
+        "IQ4_XS x 1 (moa cannot read)",
+        "IQ3_S x 1 (moa cannot read)",
+        "Q8_0 x ",
+        "unreadable       2 tensors of a type moa cannot read",
+        "`blk.0.ffn_up.weight`, IQ3_S",
+        "llama-quantize",
+    ] {
+        assert!(out.contains(want), "`{want}` not in:\n{out}");
+    }
+
+    let up = dir.join("up.json");
+    std::fs::write(
+        &up,
+        r#"{"alphas": [[0, 64, 0, 32], [64, 0, 0, 0]], "betas": [[0.5, 0.0, 0.25, 0.5], [0.0, 1.0, 1.0, 0.5]]}"#,
+    )
+    .unwrap();
+    let plan = dir.join("p.toml");
+    let (code, _, err) = run(
+        "moa",
+        &[
+            "plan",
+            "import",
+            up.to_str().unwrap(),
+            "--model",
+            m,
+            "--max-new-tokens",
+            "32",
+            "-o",
+            plan.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(plan.is_file());
+    for want in ["note", "`blk.0.ffn_up.weight`", "IQ3_S", "allowed F32"] {
+        assert!(err.contains(want), "`{want}` not in:\n{err}");
+    }
+
+    let gen = [
+        "generate", "--model", m, "--dense", "--raw", "--prompt", "hi",
+    ];
+    refused(
+        "moa",
+        &gen,
+        &[
+            m,
+            "`blk.0.ffn_up.weight` (#",
+            "IQ3_S (type 21)",
+            "and 1 more tensor moa cannot read: IQ4_XS x 1",
+            "allowed F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K",
+        ],
+    );
+    // The library's load says the same before reading any weight.
+    let e = moa::Model::load(&model).unwrap_err().to_string();
+    assert!(e.contains("IQ3_S (type 21)"), "{e}");
+}

@@ -108,3 +108,88 @@ fn a_gguf_with_an_unreadable_tensor_is_listed_and_refused_by_name() {
     let e = moa::Model::load(&model).unwrap_err().to_string();
     assert!(e.contains("IQ3_S (type 21)"), "{e}");
 }
+
+/// `moa generate --prompt-file -` with a terminal on standard input waited silently for an
+/// end of file: it looked like a hang. It now says on stderr what it reads and how to end
+/// it, only when standard input is a terminal (a pipe gets no such line).
+#[cfg(target_os = "linux")]
+#[test]
+fn prompt_from_a_terminal_says_how_to_end_it() {
+    use std::io::{Read, Write};
+    use std::os::fd::FromRawFd;
+    use std::process::{Command, Stdio};
+
+    let dir = scratch("tty");
+    let model = dir.join("tiny.gguf");
+    common::tiny::tiny(3, true).write_gguf(&model, |_, _| {});
+    let m = model.to_str().unwrap();
+    let args = [
+        "generate",
+        "--model",
+        m,
+        "--dense",
+        "--raw",
+        "--prompt-file",
+        "-",
+    ];
+    let said = "reading the prompt from standard input (--prompt-file -)";
+
+    // A pipe: an empty prompt is refused at once, and nothing is said about a terminal.
+    let out = Command::new(env!("CARGO_BIN_EXE_moa"))
+        .env("MOA_CACHE", dir.join("cache"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("is empty"), "{err}");
+    assert!(!err.contains(said), "{err}");
+
+    // A pseudo-terminal: the line comes, then Ctrl-D on an empty line ends the (empty)
+    // prompt, which is refused as above.
+    // SAFETY: plain POSIX calls on a descriptor this test owns; each result is checked.
+    let (master, slave) = unsafe {
+        let master = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+        assert!(master >= 0, "posix_openpt failed");
+        assert_eq!(libc::grantpt(master), 0);
+        assert_eq!(libc::unlockpt(master), 0);
+        let name = libc::ptsname(master);
+        assert!(!name.is_null());
+        let name = std::ffi::CStr::from_ptr(name).to_owned();
+        let slave = libc::open(name.as_ptr(), libc::O_RDWR | libc::O_NOCTTY);
+        assert!(slave >= 0, "cannot open the terminal's slave side");
+        (
+            std::fs::File::from_raw_fd(master),
+            std::fs::File::from_raw_fd(slave),
+        )
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_moa"))
+        .env("MOA_CACHE", dir.join("cache"))
+        .args(args)
+        .stdin(Stdio::from(slave))
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let mut err = Vec::new();
+    let mut buf = [0u8; 256];
+    let start = std::time::Instant::now();
+    while !String::from_utf8_lossy(&err).contains(said) {
+        let n = stderr.read(&mut buf).unwrap();
+        assert!(
+            n > 0 && start.elapsed().as_secs() < 60,
+            "no line about the terminal on stderr:\n{}",
+            String::from_utf8_lossy(&err)
+        );
+        err.extend_from_slice(&buf[..n]);
+    }
+    let mut master = master;
+    master.write_all(&[4]).unwrap(); // Ctrl-D: end of file on an empty line
+    stderr.read_to_end(&mut err).unwrap();
+    let status = child.wait().unwrap();
+    let err = String::from_utf8_lossy(&err);
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(err.contains("Ctrl-D") && err.contains("is empty"), "{err}");
+}

@@ -193,3 +193,90 @@ fn prompt_from_a_terminal_says_how_to_end_it() {
     assert_eq!(status.code(), Some(2), "{err}");
     assert!(err.contains("Ctrl-D") && err.contains("is empty"), "{err}");
 }
+
+/// A 2-layer random model (hidden 64, vocab 300 with the byte-level tokenizer) as a
+/// Hugging Face folder `dir/m`.
+fn tiny_folder(dir: &std::path::Path) -> PathBuf {
+    let mut c = moa::model::random::like("smollm2-135m").unwrap();
+    (c.n_layers, c.hidden_size, c.ffn_size, c.vocab_size) = (2, 64, 96, 300);
+    let m = moa::model::random::random_model(&c, 1);
+    let path = dir.join("m");
+    moa::model::random::write_hf_folder(&m, &path).unwrap();
+    path
+}
+
+/// `moa pipeline` skips a step whose output is in the work folder, so a second run with
+/// `--samples 5` where the first had 3 (or another `--seed`, `--source`, `--text-samples`)
+/// profiled, optimized and validated the first run's samples, saying only "reusing
+/// `calib.jsonl`". It now refuses, naming the file, what differs and how to redo.
+#[test]
+fn pipeline_refuses_to_reuse_a_calibration_made_with_other_settings() {
+    let dir = scratch("pipeline-reuse");
+    let model = tiny_folder(&dir);
+    let m = model.to_str().unwrap();
+    let w = dir.join("w");
+    std::fs::create_dir_all(&w).unwrap();
+    let calib = w.join("calib.jsonl");
+    let (code, _, err) = run(
+        "moa",
+        &[
+            "calib",
+            "--model",
+            m,
+            "--out",
+            calib.to_str().unwrap(),
+            "--lengths",
+            "256",
+            "--samples",
+            "1",
+            "--max-new-tokens",
+            "2",
+            "--source",
+            "generated",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let pipeline = |extra: &[&str], needles: &[&str]| {
+        let mut args = vec![
+            "pipeline",
+            "--model",
+            m,
+            "--workdir",
+            w.to_str().unwrap(),
+            "--plans-dir",
+            dir.to_str().unwrap(),
+            "--profile-lengths",
+            "256",
+            "--validate-length",
+            "512",
+            "--densities",
+            "0.5",
+            "--source",
+            "generated",
+        ];
+        args.extend_from_slice(extra);
+        let err = refused("moa", &args, needles);
+        assert!(!err.contains("reusing"), "{err}");
+    };
+    let file = format!("`{}` was made with other settings", calib.display());
+    pipeline(
+        &["--samples", "2"],
+        &[
+            &file,
+            "it holds 1 retrieval samples of length 256 and this run asks for 2",
+            "delete it",
+        ],
+    );
+    pipeline(
+        &["--samples", "1", "--seed", "7"],
+        &["sample `passkey-256-0` was drawn with another --seed than 7"],
+    );
+    pipeline(
+        &["--samples", "1", "--passkey-source", "generated"],
+        &["--passkey-source gives `generated (seeded sentence generator)`"],
+    );
+    pipeline(
+        &["--samples", "1", "--text-samples", "1"],
+        &["it holds 0 text samples of length 256 and --text-samples is 1"],
+    );
+}

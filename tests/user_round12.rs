@@ -280,3 +280,14 @@ fn pipeline_refuses_to_reuse_a_calibration_made_with_other_settings() {
         &["it holds 0 text samples of length 256 and --text-samples is 1"],
     );
 }
+
+/// A random-weight model's perplexity (≈ 2.7e58 in round 12) printed as a 59-digit number
+/// in `moa eval`'s table and progress lines; from 10^6 on it has an exponent.
+#[test]
+fn a_huge_perplexity_is_shown_with_an_exponent() {
+    use moa::eval::retrieval::fmt_perplexity;
+    assert_eq!(fmt_perplexity(12.3456), "12.346");
+    assert_eq!(fmt_perplexity(999_999.0), "999999.000");
+    assert_eq!(fmt_perplexity(2.6527690117e58), "2.653e58");
+    assert_eq!(fmt_perplexity(f64::INFINITY), "inf");
+}

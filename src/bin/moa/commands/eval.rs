@@ -568,7 +568,13 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
                 let nats: f64 = per.iter().flatten().map(|&x| f64::from(x)).sum();
                 let p = perplexity(nats, per.iter().map(Vec::len).sum());
                 ppl_nats = per;
-                progress.finish_item(ppl_length as f64, &format!("{name}: perplexity {p:.3}"));
+                progress.finish_item(
+                    ppl_length as f64,
+                    &format!(
+                        "{name}: perplexity {}",
+                        moa::eval::retrieval::fmt_perplexity(p)
+                    ),
+                );
                 Some(p)
             }
             None => None,

@@ -291,3 +291,54 @@ fn a_huge_perplexity_is_shown_with_an_exponent() {
     assert_eq!(fmt_perplexity(2.6527690117e58), "2.653e58");
     assert_eq!(fmt_perplexity(f64::INFINITY), "inf");
 }
+
+/// A sharded Hugging Face folder whose `model.safetensors.index.json` names a shard that
+/// is not there (a download cut short) said only "cannot read `…-00002-of-00002…`: No such
+/// file"; a `weight_map` that is not an object said "missing metadata key `weight_map`";
+/// a shard named `../../x` read a file outside the folder, and a shard that is not a
+/// string was skipped without a word. Each is now refused naming the index, the shard
+/// and a tensor it holds.
+#[test]
+fn a_shard_index_names_its_missing_or_outside_shards() {
+    let dir = scratch("shards");
+    let tiny = common::tiny::tiny(3, true);
+    let load = |name: &str, edit: &dyn Fn(&std::path::Path)| -> String {
+        let d = dir.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        tiny.write_hf(&d, candle_core::DType::F16, true);
+        edit(&d);
+        let e = moa::Model::load(&d).unwrap_err().to_string();
+        assert!(e.contains("model.safetensors.index.json"), "{e}");
+        e
+    };
+    let index = |d: &std::path::Path, f: &dyn Fn(&mut serde_json::Value)| {
+        let p = d.join("model.safetensors.index.json");
+        let mut j: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        f(&mut j);
+        std::fs::write(&p, j.to_string()).unwrap();
+    };
+    let e = load("missing", &|d| {
+        std::fs::remove_file(d.join("model-00002-of-00002.safetensors")).unwrap();
+    });
+    assert!(
+        e.contains("names the shard `model-00002-of-00002.safetensors`")
+            && e.contains("a download cut short"),
+        "{e}"
+    );
+    let e = load("outside", &|d| {
+        index(d, &|j| {
+            j["weight_map"]["model.norm.weight"] = "../../x.safetensors".into();
+        })
+    });
+    assert!(
+        e.contains("tensor `model.norm.weight` the shard `../../x.safetensors`, which is not a file inside the folder"),
+        "{e}"
+    );
+    let e = load("number", &|d| {
+        index(d, &|j| j["weight_map"]["model.norm.weight"] = 3.into())
+    });
+    assert!(e.contains("the shard 3: expected a file name"), "{e}");
+    let e = load("not-object", &|d| index(d, &|j| j["weight_map"] = 5.into()));
+    assert!(e.contains("`weight_map` is 5: expected an object"), "{e}");
+}

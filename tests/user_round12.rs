@@ -342,3 +342,76 @@ fn a_shard_index_names_its_missing_or_outside_shards() {
     let e = load("not-object", &|d| index(d, &|j| j["weight_map"] = 5.into()));
     assert!(e.contains("`weight_map` is 5: expected an object"), "{e}");
 }
+
+/// `moa profile -o DIR` again with another `--block` said "`DIR/samples/256/passkey-256-0
+/// .safetensors` was profiled for another model, length or block size: delete it" (one
+/// file of the store, and which of the three?); it now names the block sizes and the
+/// store folder. `--max-samples 0` was refused as "has no calibration sample of length
+/// 256 … it has lengths {256}"; it is refused as itself.
+#[test]
+fn profile_names_what_differs_in_its_store_and_refuses_max_samples_0() {
+    let dir = scratch("profile-store");
+    let model = tiny_folder(&dir);
+    let m = model.to_str().unwrap();
+    let calib = dir.join("c.jsonl");
+    let c = calib.to_str().unwrap();
+    let (code, _, err) = run(
+        "moa",
+        &[
+            "calib",
+            "--model",
+            m,
+            "--out",
+            c,
+            "--lengths",
+            "256",
+            "--samples",
+            "1",
+            "--max-new-tokens",
+            "2",
+            "--source",
+            "generated",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let out = dir.join("p");
+    let o = out.to_str().unwrap();
+    let profile = |extra: &[&str]| {
+        let mut args = vec![
+            "profile",
+            "--model",
+            m,
+            "--calib",
+            c,
+            "--lengths",
+            "256",
+            "-o",
+            o,
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        args.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let args = profile(&["--block", "32"]);
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, _, err) = run("moa", &argv);
+    assert_eq!(code, 0, "{err}");
+    let store = out.join("samples").display().to_string();
+    let args = profile(&["--block", "64"]);
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    refused(
+        "moa",
+        &argv,
+        &[
+            "was profiled with --block 32 and this run gives --block 64",
+            &format!("its samples folder `{store}`"),
+        ],
+    );
+    let args = profile(&["--max-samples", "0"]);
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    refused(
+        "moa",
+        &argv,
+        &["--max-samples 0 leaves no sample to profile: allowed 1 or more"],
+    );
+}

@@ -415,3 +415,20 @@ fn profile_names_what_differs_in_its_store_and_refuses_max_samples_0() {
         &["--max-samples 0 leaves no sample to profile: allowed 1 or more"],
     );
 }
+
+/// `moa-compile -o` into a folder that cannot be made (a name past the file system's 255
+/// bytes, a read-only parent) said "cannot write `OUT/wgsl/l00_prefill.wgsl`", blaming
+/// a kernel file; it names the folder that could not be made.
+#[test]
+fn compile_names_the_output_folder_it_cannot_make() {
+    let dir = scratch("compile-folder");
+    let plan = concat!(env!("CARGO_MANIFEST_DIR"), "/plans/fixture-gqa.toml");
+    let long = dir.join("x".repeat(300));
+    let out = long.join("out");
+    let err = refused(
+        "moa-compile",
+        &[plan, "-o", out.to_str().unwrap(), "--target", "wgsl"],
+        &[&format!("cannot create the folder `{}`", long.display())],
+    );
+    assert!(!err.contains("cannot write"), "{err}");
+}

@@ -432,3 +432,34 @@ fn compile_names_the_output_folder_it_cannot_make() {
     );
     assert!(!err.contains("cannot write"), "{err}");
 }
+
+/// `moa calib --out DIR` (a folder) answered every prompt (minutes on a real model) before
+/// "cannot write `DIR`: Is a directory"; `moa eval --json DIR` scored every plan first.
+/// Both are refused before any work.
+#[test]
+fn calib_and_eval_refuse_a_folder_as_output_file_before_any_work() {
+    let dir = scratch("calib-out");
+    let model = tiny_folder(&dir);
+    let m = model.to_str().unwrap();
+    let d = dir.to_str().unwrap();
+    let args = [
+        "calib",
+        "--model",
+        m,
+        "--out",
+        d,
+        "--lengths",
+        "256",
+        "--samples",
+        "1",
+        "--source",
+        "generated",
+    ];
+    let err = refused("moa", &args, &[&format!("--out `{d}` is a folder")]);
+    assert!(!err.contains("sample 1/"), "answered first:\n{err}");
+    refused(
+        "moa",
+        &["eval", "--model", m, "--json", d],
+        &[&format!("--json `{d}` is a folder")],
+    );
+}

@@ -463,3 +463,34 @@ fn calib_and_eval_refuse_a_folder_as_output_file_before_any_work() {
         &[&format!("--json `{d}` is a folder")],
     );
 }
+
+/// `moa calib --lengths 100` on a byte-level tokenizer passed the length check (at least
+/// 64 prompt tokens) and failed with "the prompt template alone needs more than 84
+/// tokens", naming no length; it names the length and what to give.
+#[test]
+fn a_calibration_length_too_short_for_the_tokenizer_names_itself() {
+    let dir = scratch("calib-short");
+    let model = tiny_folder(&dir);
+    let out = dir.join("c.jsonl");
+    let args = [
+        "calib",
+        "--model",
+        model.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--lengths",
+        "100",
+        "--samples",
+        "1",
+        "--source",
+        "generated",
+    ];
+    refused(
+        "moa",
+        &args,
+        &[
+            "length 100 is too short for this model",
+            "after the 16 answer tokens (--max-new-tokens); give a longer length",
+        ],
+    );
+}

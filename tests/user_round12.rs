@@ -494,3 +494,48 @@ fn a_calibration_length_too_short_for_the_tokenizer_names_itself() {
         ],
     );
 }
+
+/// `moa pipeline --plans-dir FILE` ran the whole pipeline (1.5 h on SmolLM2; 48 s on the
+/// round's 4-layer model) and failed "creating FILE: File exists" when it wrote the first
+/// plan; `--workdir FILE` said the same without naming the flag. Both are refused first.
+#[test]
+fn pipeline_refuses_a_file_as_plans_dir_or_workdir_before_any_work() {
+    let dir = scratch("pipeline-dirs");
+    let model = tiny_folder(&dir);
+    let file = dir.join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let f = file.to_str().unwrap();
+    let w = dir.join("w");
+    for (flag, extra) in [
+        (
+            "--plans-dir",
+            ["--plans-dir", f, "--workdir", w.to_str().unwrap()],
+        ),
+        (
+            "--workdir",
+            ["--workdir", f, "--plans-dir", dir.to_str().unwrap()],
+        ),
+    ] {
+        let mut args = vec![
+            "pipeline",
+            "--model",
+            model.to_str().unwrap(),
+            "--profile-lengths",
+            "256",
+            "--validate-length",
+            "512",
+            "--densities",
+            "0.5",
+            "--source",
+            "generated",
+        ];
+        args.extend(extra);
+        let err = refused(
+            "moa",
+            &args,
+            &[&format!("{flag} `{f}` exists and is not a folder")],
+        );
+        assert!(!err.contains("== 1/5"), "{err}");
+    }
+    assert!(!w.exists(), "the refused run made its work folder");
+}

@@ -448,6 +448,13 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
         )
         .with_context(|| format!("--densities {density}"))?;
     }
+    // Where the results go, checked now: `--plans-dir FILE` failed "creating FILE: File
+    // exists" when the first plan was written, after the whole run (1.5 h on SmolLM2).
+    super::check_output_folder("--workdir", w)?;
+    super::check_output_folder("--plans-dir", &args.plans_dir)?;
+    if let Some(f) = plan_files.iter().find(|f| Path::new(f).is_dir()) {
+        bail!("--plans-dir: the plan file `{f}` is a folder: move it, or give another --name");
+    }
     // Only once the values are known good: a refused run leaves no empty work folder.
     std::fs::create_dir_all(w).with_context(|| format!("creating {}", w.display()))?;
 

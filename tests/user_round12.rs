@@ -539,3 +539,45 @@ fn pipeline_refuses_a_file_as_plans_dir_or_workdir_before_any_work() {
     }
     assert!(!w.exists(), "the refused run made its work folder");
 }
+
+/// `moa plan show` of a plan whose `span.max_new_tokens` fills the context said
+/// "--prompt-len 512: span.max_new_tokens = 2048 leaves no room …", blaming the flag for
+/// the file; it names the file, the field and the allowed range, as moa-compile does.
+#[test]
+fn plan_show_blames_the_plan_file_for_max_new_tokens_that_fill_the_context() {
+    let dir = scratch("show-room");
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/plans/fixture-gqa.toml"
+    ))
+    .unwrap();
+    let ctx: u32 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("max_context_tokens = "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let mut edited: Vec<String> = text
+        .lines()
+        .filter(|l| !l.starts_with("max_new_tokens"))
+        .map(str::to_string)
+        .collect();
+    let at = edited.iter().position(|l| l == "[span]").unwrap();
+    edited.insert(at + 1, format!("max_new_tokens = {ctx}"));
+    let plan = dir.join("full.toml");
+    std::fs::write(&plan, edited.join("\n")).unwrap();
+    let p = plan.to_str().unwrap();
+    let err = refused(
+        "moa",
+        &["plan", "show", p, "--prompt-len", "16"],
+        &[
+            p,
+            &format!(
+                "`span.max_new_tokens` = {ctx} is out of range: allowed 0..={}",
+                ctx - 1
+            ),
+        ],
+    );
+    assert!(!err.contains("--prompt-len 16"), "{err}");
+}

@@ -235,6 +235,9 @@ pub fn run(cmd: PlanCommand) -> anyhow::Result<ExitCode> {
             ..
         } => {
             let plan = Plan::load(&path)?;
+            // A plan whose max_new_tokens fills the context is the file's fault, said as
+            // moa-compile says it (field, allowed range); it was blamed on --prompt-len.
+            plan.check_prompt_room(&path.display().to_string())?;
             write_output(None, &show(&plan, prompt_len, bytes_per_elem, heads)?)?;
         }
     }

@@ -581,3 +581,57 @@ fn plan_show_blames_the_plan_file_for_max_new_tokens_that_fill_the_context() {
     );
     assert!(!err.contains("--prompt-len 16"), "{err}");
 }
+
+/// `moa plan show --max-batch --model FILE` needs only the model's shape, but a GGUF with
+/// a tensor of a type moa cannot read was refused whole; the planner runs on its shape
+/// (as `moa plan import` does).
+#[test]
+fn max_batch_plans_a_gguf_with_an_unreadable_tensor() {
+    let dir = scratch("max-batch-iq");
+    let good = dir.join("good.gguf");
+    common::tiny::tiny(3, true).write_gguf(&good, |_, _| {});
+    let bytes = with_ggml_type(std::fs::read(&good).unwrap(), "blk.1.attn_v.weight", 2, 23);
+    let model = dir.join("iq.gguf");
+    std::fs::write(&model, bytes).unwrap();
+    let m = model.to_str().unwrap();
+    let up = dir.join("up.json");
+    std::fs::write(
+        &up,
+        r#"{"alphas": [[0, 64, 0, 32], [64, 0, 0, 0]], "betas": [[0.5, 0.0, 0.25, 0.5], [0.0, 1.0, 1.0, 0.5]]}"#,
+    )
+    .unwrap();
+    let plan = dir.join("p.toml");
+    let p = plan.to_str().unwrap();
+    let (code, _, err) = run(
+        "moa",
+        &[
+            "plan",
+            "import",
+            up.to_str().unwrap(),
+            "--model",
+            m,
+            "--max-new-tokens",
+            "32",
+            "-o",
+            p,
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run(
+        "moa",
+        &[
+            "plan",
+            "show",
+            p,
+            "--max-batch",
+            "--model",
+            m,
+            "--prompt-len",
+            "64",
+            "--memory",
+            "1",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("largest batch"), "{out}");
+}

@@ -198,7 +198,9 @@ pub fn run(cmd: PlanCommand) -> anyhow::Result<ExitCode> {
             let config = match (&like, &model) {
                 (Some(name), _) => like_or_err(name).with_context(|| format!("--like {name}"))?,
                 (None, Some(m)) => {
-                    moa::model::read_config(m)
+                    // The shape is all the planner needs: a model moa's engine refuses
+                    // (RoPE scaling, a GGUF tensor type moa cannot read) is planned too.
+                    moa::model::read_shape(m)
                         .with_context(|| {
                             format!("--model: reading the shape of `{}`", m.display())
                         })?

@@ -637,3 +637,61 @@ fn max_batch_plans_a_gguf_with_an_unreadable_tensor() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("largest batch"), "{out}");
 }
+
+/// `./scripts/pipeline.sh --model mine.gguf` ran `moa pipeline --workdir runs/smollm2-135m
+/// --plans-dir plans --model mine.gguf`: the user's model resumed from SmolLM2's work
+/// folder (calibration token ids of another tokenizer), a `--workdir` of the user's was
+/// refused by clap as given twice, and the default model was fetched though unused. The
+/// script now leaves both to moa pipeline's defaults (runs/<model>, plans/) and fetches
+/// only without --model. Run here with stand-ins for cargo, `ls` (python3-doc present)
+/// and the moa binary, which records its arguments.
+#[cfg(unix)]
+#[test]
+fn pipeline_script_leaves_the_work_folder_to_the_model() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("pipeline-script");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/pipeline.sh");
+    std::fs::create_dir_all(dir.join("scripts")).unwrap();
+    std::fs::copy(script, dir.join("scripts/pipeline.sh")).unwrap();
+    let log = dir.join("moa.log");
+    let stand_in = |path: PathBuf, body: String| {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    stand_in(
+        dir.join("target/release/moa"),
+        format!("echo \"$*\" >> '{}'", log.display()),
+    );
+    stand_in(dir.join("bin/cargo"), "exit 0".into());
+    stand_in(dir.join("bin/ls"), "exit 0".into());
+    let path = format!(
+        "{}:{}",
+        dir.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run_script = |args: &[&str]| -> String {
+        let _ = std::fs::remove_file(&log);
+        let out = std::process::Command::new("bash")
+            .arg(dir.join("scripts/pipeline.sh"))
+            .args(args)
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::read_to_string(&log).unwrap()
+    };
+    assert_eq!(run_script(&[]), "model fetch\npipeline\n");
+    assert_eq!(
+        run_script(&["--model", "mine.gguf", "--workdir", "w"]),
+        "pipeline --model mine.gguf --workdir w\n"
+    );
+    assert_eq!(
+        run_script(&["--model=mine.gguf"]),
+        "pipeline --model=mine.gguf\n"
+    );
+}

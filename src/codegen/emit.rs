@@ -153,6 +153,19 @@ fn holds(path: &Path, contents: &str) -> bool {
     std::fs::read(path).ok().as_deref() == Some(contents.as_bytes())
 }
 
+/// The outermost folder of `dir` that does not exist (`dir` itself when its parent
+/// does): the one whose creation failed, for the error.
+fn first_missing(dir: &Path) -> &Path {
+    let mut d = dir;
+    while let Some(p) = d.parent() {
+        if p.as_os_str().is_empty() || p.exists() {
+            break;
+        }
+        d = p;
+    }
+    d
+}
+
 /// Writes `contents` to `path` unless the file already holds exactly that. The new
 /// content goes to a temporary file beside it first, then is renamed over `path`, so a
 /// reader never sees a half-written kernel.
@@ -165,7 +178,11 @@ pub fn write_if_different(path: &Path, contents: &str) -> Result<bool, CodegenEr
         source,
     };
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(io)?;
+        std::fs::create_dir_all(parent).map_err(|source| CodegenError::CreateDir {
+            path: first_missing(parent).display().to_string(),
+            file: path.display().to_string(),
+            source,
+        })?;
     }
     // Unique per process and call: two compiles into one folder must not write into each
     // other's temporary file (the rename then publishes one whole file or the other).

@@ -64,6 +64,16 @@ pub enum CodegenError {
         #[source]
         source: std::io::Error,
     },
+    /// The output folder (or its `wgsl/`, `cuda/` subfolder) cannot be made: named as the
+    /// folder, where "cannot write `OUT/wgsl/l00_prefill.wgsl`" blamed a file for a
+    /// read-only parent or a name too long.
+    #[error("cannot create the folder `{path}` (for `{file}`)")]
+    CreateDir {
+        path: String,
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]

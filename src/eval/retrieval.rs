@@ -451,9 +451,9 @@ impl EvalReport {
                 };
                 let ppl = match (fi, p.perplexity, dense_ppl) {
                     (0, Some(x), Some(d)) if p.name != "dense" => {
-                        format!("{x:.3} ({:+.1}%)", 100.0 * (x / d - 1.0))
+                        format!("{} ({:+.1}%)", fmt_perplexity(x), 100.0 * (x / d - 1.0))
                     }
-                    (0, Some(x), _) => format!("{x:.3}"),
+                    (0, Some(x), _) => fmt_perplexity(x),
                     _ => String::new(),
                 };
                 s.push_str(&format!(
@@ -464,6 +464,17 @@ impl EvalReport {
             }
         }
         s
+    }
+}
+
+/// A perplexity as the report shows it: three decimals (`12.345`), or three significant
+/// digits with an exponent from 10^6 on (`2.653e58`), where a random-weight model's
+/// perplexity printed as a 59-digit number.
+pub fn fmt_perplexity(x: f64) -> String {
+    if x.is_finite() && x.abs() < 1e6 {
+        format!("{x:.3}")
+    } else {
+        format!("{x:.3e}")
     }
 }
 

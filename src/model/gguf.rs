@@ -18,21 +18,67 @@ use super::config::{LlamaConfig, RopeScaling};
 use super::weights::{assemble, check_layer_count, check_shape, unpermute_rope_rows, HostTensor};
 use super::{io_err, Model, ModelError, ModelFormat, SpecialTokens};
 
+pub use super::gguf_header::{readable_types, UnreadableTensor};
+
 /// An open GGUF file: parsed header (metadata and tensor index) and a reader for the data.
 pub struct GgufFile {
     pub path: String,
+    /// candle's parse of the header. A tensor of [`GgufFile::unreadable`] is in
+    /// `content.tensor_infos` with its shape and offset but a placeholder type (F32):
+    /// look its type up there, not in `ggml_dtype`.
     pub content: Content,
+    /// The tensors whose ggml type moa cannot read, in file order (empty for a file moa
+    /// loads). [`GgufFile::check_readable`] refuses a file that has any; `read_f32`
+    /// refuses them one by one.
+    pub unreadable: Vec<UnreadableTensor>,
     reader: BufReader<File>,
+}
+
+/// A reader that reads each u32 at `zeroed` (byte offsets) as 0, ggml's F32: candle's
+/// header parser refuses a type id it does not know, and the unreadable tensors' types
+/// are kept in [`GgufFile::unreadable`] instead.
+struct TypesZeroed<'a, R> {
+    inner: &'a mut R,
+    zeroed: &'a [u64],
+    /// The inner reader's position, kept here: candle reads the header in many small
+    /// reads (a vocabulary of 128k strings), one `lseek` each would be asked otherwise.
+    pos: u64,
+}
+
+impl<R: std::io::Read + std::io::Seek> std::io::Read for TypesZeroed<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let start = self.pos;
+        let n = self.inner.read(buf)?;
+        let end = start + n as u64;
+        self.pos = end;
+        for &at in self.zeroed {
+            for p in at..at + 4 {
+                if (start..end).contains(&p) {
+                    buf[(p - start) as usize] = 0;
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
+impl<R: std::io::Seek> std::io::Seek for TypesZeroed<'_, R> {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.pos = self.inner.seek(pos)?;
+        Ok(self.pos)
+    }
 }
 
 /// Checks that every tensor's data lies inside the file (`size` bytes), by candle's own
 /// sizes. Why: a download cut short otherwise loads tensor after tensor (minutes for a big
 /// model) and fails at the first missing one with candle's "tensor needs N bytes at offset
 /// O, only 0 remaining", which does not say the file is truncated.
-fn check_extent(content: &Content, size: u64) -> Result<(), String> {
+fn check_extent(content: &Content, size: u64, skip: &[UnreadableTensor]) -> Result<(), String> {
     let last = content
         .tensor_infos
         .iter()
+        // An unreadable tensor's size is not known here (its type is a placeholder).
+        .filter(|(name, _)| !skip.iter().any(|u| &u.name == *name))
         .map(|(name, t)| {
             let blocks = (t.shape.elem_count() / t.ggml_dtype.block_size()) as u64;
             let bytes = blocks.saturating_mul(t.ggml_dtype.type_size() as u64);
@@ -58,7 +104,7 @@ impl GgufFile {
         let (file, size) =
             crate::input::open_regular(path, "GGUF model", u64::MAX).map_err(io_err(path))?;
         let mut reader = BufReader::new(file);
-        super::gguf_header::check(&mut reader).map_err(|message| {
+        let header = super::gguf_header::check(&mut reader).map_err(|message| {
             // A file of a Hugging Face folder given instead of the folder (the shard or
             // config a file picker offers) is read as GGUF; say what to give instead.
             let parent = path.parent().filter(|d| d.join("config.json").is_file());
@@ -74,18 +120,57 @@ impl GgufFile {
                 message: format!("GGUF header: {message}{hint}"),
             }
         })?;
-        let content = Content::read(&mut reader).map_err(|e| ModelError::Format {
+        let content = if header.type_offsets.is_empty() {
+            Content::read(&mut reader)
+        } else {
+            // `check` left the reader at the start of the file.
+            Content::read(&mut TypesZeroed {
+                inner: &mut reader,
+                zeroed: &header.type_offsets,
+                pos: 0,
+            })
+        }
+        .map_err(|e| ModelError::Format {
             path: path.display().to_string(),
             message: format!("not a readable GGUF file: {e}"),
         })?;
-        check_extent(&content, size).map_err(|message| ModelError::Format {
+        check_extent(&content, size, &header.unreadable).map_err(|message| ModelError::Format {
             path: path.display().to_string(),
             message,
         })?;
         Ok(GgufFile {
             path: path.display().to_string(),
             content,
+            unreadable: header.unreadable,
             reader,
+        })
+    }
+
+    /// Refuses a file with a tensor moa cannot read ([`GgufFile::unreadable`]), naming the
+    /// first, the count and types of the rest, and the types moa reads. What every
+    /// command that loads the weights (or reads the config for a load) checks first;
+    /// `moa model info` lists such a file and `moa plan import` takes its shape.
+    pub fn check_readable(&self) -> Result<(), ModelError> {
+        match super::gguf_header::refusal(&self.unreadable) {
+            None => Ok(()),
+            Some(message) => Err(ModelError::Unsupported {
+                path: self.path.clone(),
+                message,
+            }),
+        }
+    }
+
+    /// The type of tensor `name` by llama.cpp's name (`Q4_K`, `IQ4_XS`), `None` for no such
+    /// tensor: candle's `Q4K` is spelled `Q4_K`, an unreadable tensor's type is its own.
+    pub fn tensor_type(&self, name: &str) -> Option<String> {
+        if let Some(u) = self.unreadable.iter().find(|u| u.name == name) {
+            return Some(u.type_name());
+        }
+        let t = self.content.tensor_infos.get(name)?;
+        let shown = format!("{:?}", t.ggml_dtype);
+        Some(match shown.strip_suffix('K') {
+            Some(q) if !q.ends_with('_') => format!("{q}_K"),
+            _ => shown,
         })
     }
 
@@ -193,6 +278,12 @@ impl GgufFile {
             return Ok(None);
         };
         check_shape(&self.path, name, expected, &found)?;
+        if let Some(u) = self.unreadable.iter().find(|u| u.name == name) {
+            return Err(ModelError::Unsupported {
+                path: self.path.clone(),
+                message: super::gguf_header::refusal(std::slice::from_ref(u)).unwrap_or_default(),
+            });
+        }
         let path = self.path.clone();
         let fail = |e: candle_core::Error| ModelError::Format {
             path: path.clone(),
@@ -318,6 +409,17 @@ fn read_rope_scaling(g: &GgufFile) -> Result<Option<RopeScaling>, ModelError> {
     let Some(info) = g.content.tensor_infos.get("rope_freqs.weight") else {
         return Ok(factor.map(|factor| RopeScaling::Linear { factor }));
     };
+    // Its type in `info` is a placeholder (F32) when moa cannot read it.
+    if let Some(ty) = g
+        .unreadable
+        .iter()
+        .find(|u| u.name == "rope_freqs.weight")
+        .map(UnreadableTensor::type_name)
+    {
+        return Err(unsupported(format!(
+            "tensor `rope_freqs.weight` is {ty}, expected F32"
+        )));
+    }
     if let Some(f) = factor {
         return Err(unsupported(format!(
             "linear scaling (factor {f}) and the tensor `rope_freqs.weight` together"
@@ -573,6 +675,7 @@ pub fn read_special_tokens(g: &GgufFile) -> Result<SpecialTokens, ModelError> {
 /// Loads config and weights from a GGUF file.
 pub fn load(path: &Path) -> Result<Model, ModelError> {
     let mut g = GgufFile::open(path)?;
+    g.check_readable()?;
     let config = read_config(&g)?;
     let special = read_special_tokens(&g)?;
     check_special_tokens(&g, &config, &special)?;

@@ -72,19 +72,74 @@ const OTHER_GGML_TYPES: &[(u32, &str)] = &[
     (39, "MXFP4"),
 ];
 
-/// The error for a tensor of ggml type `ty` that moa does not read: the type by name, the
-/// types it reads, and how to get one of them.
-fn unsupported_type(field: &str, ty: u32) -> String {
-    let name = OTHER_GGML_TYPES
-        .iter()
-        .find(|(id, _)| *id == ty)
-        .map_or_else(|| format!("type {ty}"), |(_, n)| format!("{n} (type {ty})"));
+/// A tensor whose ggml type moa does not read (an i-quant, Q8_K, an id ggml.h does not
+/// name). The header check lists them instead of refusing the file, so that `moa model
+/// info` can show the rest of it; [`refusal`] is the error of the commands that load.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnreadableTensor {
+    /// The tensor's name in the file (`blk.0.attn_q.weight`).
+    pub name: String,
+    /// Its place in the file's tensor index (0-based).
+    pub index: u64,
+    /// The ggml type id the file gives it (ggml.h's `ggml_type`).
+    pub type_id: u32,
+}
+
+impl UnreadableTensor {
+    /// The type by llama.cpp's name (`IQ4_XS`), or `type 77` for an id ggml.h does not name.
+    pub fn type_name(&self) -> String {
+        OTHER_GGML_TYPES
+            .iter()
+            .find(|(id, _)| *id == self.type_id)
+            .map_or_else(|| format!("type {}", self.type_id), |(_, n)| n.to_string())
+    }
+}
+
+/// What the header check found that does not stop a listing: the tensors moa cannot read
+/// and, for each, the byte offset of its ggml type field (`GgufFile::open` reads the index
+/// through candle, which refuses an unknown type, with those fields read as F32).
+#[derive(Debug, Default)]
+pub struct Header {
+    pub unreadable: Vec<UnreadableTensor>,
+    pub type_offsets: Vec<u64>,
+}
+
+/// The types moa reads, by llama.cpp's names, comma-separated.
+pub fn readable_types() -> String {
     let allowed: Vec<&str> = GGML_TYPES.iter().map(|(_, n)| *n).collect();
-    format!(
-        "{field} is {name}, which moa cannot read: allowed {}; re-quantize the model to one \
-         of them (e.g. llama.cpp's `llama-quantize IN.gguf OUT.gguf Q4_K_M`)",
-        allowed.join(", ")
-    )
+    allowed.join(", ")
+}
+
+/// The error of a command that needs every tensor (`generate`, `eval`, a load): the first
+/// unreadable tensor by name, index and type, how many others there are and of which types,
+/// the types moa reads, and how to get one of them. `None` when every tensor is readable.
+pub fn refusal(unreadable: &[UnreadableTensor]) -> Option<String> {
+    let first = unreadable.first()?;
+    let ty = first.type_id;
+    let others = match unreadable.len() - 1 {
+        0 => String::new(),
+        n => {
+            let mut types = std::collections::BTreeMap::<String, usize>::new();
+            for t in &unreadable[1..] {
+                *types.entry(t.type_name()).or_default() += 1;
+            }
+            let types: Vec<String> = types.iter().map(|(t, k)| format!("{t} x {k}")).collect();
+            format!(
+                " (and {n} more tensor{} moa cannot read: {})",
+                if n == 1 { "" } else { "s" },
+                types.join(", ")
+            )
+        }
+    };
+    Some(format!(
+        "the ggml type of tensor `{}` (#{}) is {} (type {ty}), which moa cannot read{others}: \
+         allowed {}; re-quantize the model to one of them (e.g. llama.cpp's \
+         `llama-quantize IN.gguf OUT.gguf Q4_K_M`); `moa model info` lists the file's types",
+        first.name,
+        first.index,
+        first.type_name(),
+        readable_types()
+    ))
 }
 
 struct Cursor<'a, R> {
@@ -273,7 +328,9 @@ impl<R: Read> Cursor<'_, R> {
 /// Errors are one sentence naming the header field (`magic`, `version`, `tensor_count`,
 /// `metadata_kv_count`), the metadata key (`general.alignment`, …) or the tensor at fault,
 /// and the allowed range; the caller adds the path. The reader is left at the start.
-pub fn check<R: Read + Seek>(reader: &mut BufReader<R>) -> Result<(), String> {
+/// Tensors of a type moa does not read are not an error here: they are returned in
+/// [`Header::unreadable`] (their data is never read; [`refusal`] words the error).
+pub fn check<R: Read + Seek>(reader: &mut BufReader<R>) -> Result<Header, String> {
     let size = reader
         .seek(SeekFrom::End(0))
         .map_err(|e| format!("cannot measure the file: {e}"))?;
@@ -287,7 +344,8 @@ pub fn check<R: Read + Seek>(reader: &mut BufReader<R>) -> Result<(), String> {
     result
 }
 
-fn check_at<R: Read>(reader: &mut R, size: u64) -> Result<(), String> {
+fn check_at<R: Read>(reader: &mut R, size: u64) -> Result<Header, String> {
+    let mut header = Header::default();
     let mut c = Cursor {
         r: reader,
         pos: 0,
@@ -400,9 +458,21 @@ fn check_at<R: Read>(reader: &mut R, size: u64) -> Result<(), String> {
                 field("the dimensions")
             ));
         }
+        let type_at = c.pos;
         let ty = c.u32(&|| field("the ggml type"))?;
         let Some((_, type_name)) = GGML_TYPES.iter().find(|(id, _)| *id == ty) else {
-            return Err(unsupported_type(&field("the ggml type"), ty));
+            // Listed, not refused here: the rest of the file can still be shown.
+            c.u64(&|| field("the data offset"))?;
+            if !names.insert(name.clone()) {
+                return Err(format!("tensor `{name}` appears twice (#{i})"));
+            }
+            header.unreadable.push(UnreadableTensor {
+                name,
+                index: i,
+                type_id: ty,
+            });
+            header.type_offsets.push(type_at);
+            continue;
         };
         // A quantized row is whole blocks; candle found a broken one only when the tensor
         // was read, after every tensor before it.
@@ -418,5 +488,5 @@ fn check_at<R: Read>(reader: &mut R, size: u64) -> Result<(), String> {
             return Err(format!("tensor `{name}` appears twice (#{i})"));
         }
     }
-    Ok(())
+    Ok(header)
 }

@@ -188,11 +188,25 @@ pub fn check_load_memory(path: &Path, config: &LlamaConfig) -> Result<(), ModelE
 
 /// Config and special tokens only (no weights are read): what `moa model info` prints.
 pub fn read_config(path: &Path) -> Result<(LlamaConfig, SpecialTokens), ModelError> {
+    read_config_of(path, true)
+}
+
+/// [`read_config`] for a listing (`moa model info`): a GGUF file with tensors of a type moa
+/// cannot read is read too (`gguf::GgufFile::unreadable` names them); every other check
+/// is the same.
+pub fn read_config_listed(path: &Path) -> Result<(LlamaConfig, SpecialTokens), ModelError> {
+    read_config_of(path, false)
+}
+
+fn read_config_of(path: &Path, readable: bool) -> Result<(LlamaConfig, SpecialTokens), ModelError> {
     match ModelFormat::detect(path)? {
         ModelFormat::Gguf => {
             // The same checks as `gguf::load` before its first tensor: the commands call
             // this first, so a file `load` would refuse is refused before any work.
             let g = gguf::GgufFile::open(path)?;
+            if readable {
+                g.check_readable()?;
+            }
             let (config, special) = (gguf::read_config(&g)?, gguf::read_special_tokens(&g)?);
             gguf::check_special_tokens(&g, &config, &special)?;
             gguf::check_vocabulary(&g, &config)?;
@@ -206,7 +220,8 @@ pub fn read_config(path: &Path) -> Result<(LlamaConfig, SpecialTokens), ModelErr
 /// The config of a model for a command that needs only its shape (`moa plan import
 /// --model`): [`read_config`], except that a
 /// model moa's engine refuses (`ModelError::Unsupported`) but whose config reads without
-/// the RoPE-scaling check (Llama 3.1+, Llama 3.2: `rope_scaling` / `rope_freqs`) is read,
+/// the RoPE-scaling check (Llama 3.1+, Llama 3.2: `rope_scaling` / `rope_freqs`), or
+/// whose GGUF file holds tensors of a type moa cannot read, is read,
 /// with that refusal returned as a note to print. A plan and its kernels do not depend on
 /// how RoPE is applied (the host applies it before the attention), so an app that embeds
 /// them for such a model must be able to make its plan.

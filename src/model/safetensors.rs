@@ -254,17 +254,57 @@ fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
     let index = dir.join("model.safetensors.index.json");
     let mut files: Vec<PathBuf> = if index.exists() {
         let json = read_json(&index)?;
-        let map = json
-            .get("weight_map")
-            .and_then(Value::as_object)
-            .ok_or_else(|| ModelError::MissingKey {
-                path: index.display().to_string(),
-                key: "weight_map".into(),
-            })?;
-        map.values()
-            .filter_map(Value::as_str)
-            .map(|f| dir.join(f))
-            .collect()
+        let shown = index.display().to_string();
+        let bad = |message: String| ModelError::Format {
+            path: shown.clone(),
+            message,
+        };
+        let map = match json.get("weight_map") {
+            None => {
+                return Err(ModelError::MissingKey {
+                    path: shown.clone(),
+                    key: "weight_map".into(),
+                })
+            }
+            Some(Value::Object(map)) => map,
+            Some(other) => {
+                return Err(bad(format!(
+                    "`weight_map` is {other}: expected an object from tensor names to the \
+                     shard files that hold them"
+                )))
+            }
+        };
+        // Each shard must be a file of the folder: a name that is not a string was
+        // skipped without a word, and `../x` or an absolute path read a file outside it.
+        let mut files = Vec::new();
+        for (tensor, file) in map {
+            let Some(name) = file.as_str() else {
+                return Err(bad(format!(
+                    "`weight_map` gives tensor `{tensor}` the shard {file}: expected a file \
+                     name (a string)"
+                )));
+            };
+            let inside = Path::new(name)
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
+            if !inside {
+                return Err(bad(format!(
+                    "`weight_map` gives tensor `{tensor}` the shard `{name}`, which is not a \
+                     file inside the folder: shards are named relative to it, without `..`"
+                )));
+            }
+            let shard = dir.join(name);
+            if !files.contains(&shard) && !shard.is_file() {
+                let holds = map.values().filter(|f| f.as_str() == Some(name)).count();
+                return Err(bad(format!(
+                    "`weight_map` names the shard `{name}` ({holds} tensors, `{tensor}` \
+                     among them), which is not a file in the folder: a download cut short? \
+                     fetch that file again"
+                )));
+            }
+            files.push(shard);
+        }
+        files
     } else {
         std::fs::read_dir(dir)
             .map_err(io_err(dir))?

@@ -402,9 +402,35 @@ pub fn profile_length_under(
                 let p =
                     InfluenceProfile::load(f).map_err(|e| ProfileError::Invalid(e.to_string()))?;
                 if p.model != shape || p.n_tokens != length || p.block_tokens != block {
+                    // Which of the three, with both values: "another model, length or block
+                    // size" left a user who had only changed --block guessing.
+                    let (a, b) = (&p.model, &shape);
+                    let differs = if p.block_tokens != block {
+                        format!(
+                            "with --block {} and this run gives --block {block}",
+                            p.block_tokens
+                        )
+                    } else if p.n_tokens != length {
+                        format!("at length {} and this run profiles {length}", p.n_tokens)
+                    } else {
+                        format!(
+                            "for a model of layers={} q_heads={} kv_heads={} head_dim={} and \
+                             this model has layers={} q_heads={} kv_heads={} head_dim={}",
+                            a.layers,
+                            a.q_heads,
+                            a.kv_heads,
+                            a.head_dim,
+                            b.layers,
+                            b.q_heads,
+                            b.kv_heads,
+                            b.head_dim
+                        )
+                    };
                     return Err(ProfileError::Invalid(format!(
-                        "`{}` was profiled for another model, length or block size: delete it",
-                        f.display()
+                        "`{}` was profiled {differs}: use another output folder, or delete \
+                         its samples folder `{}` to profile again",
+                        f.display(),
+                        f.parent().and_then(Path::parent).unwrap_or(f).display()
                     )));
                 }
                 if p.under_plan != under {

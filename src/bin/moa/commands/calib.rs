@@ -32,16 +32,9 @@ pub fn run(args: CalibArgs) -> anyhow::Result<ExitCode> {
         context,
         &path,
     )?;
-    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        // Found now, not after minutes of answers.
-        if !dir.is_dir() {
-            anyhow::bail!(
-                "--out `{}`: the folder `{}` does not exist",
-                args.out.display(),
-                dir.display()
-            );
-        }
-    }
+    // Found now, not after minutes of answers (a folder given as --out was refused only
+    // when the answers were written).
+    super::check_output_file("--out", &args.out)?;
     let tokenizer = ModelTokenizer::load(&path)?;
     let loaded = Model::load(&path)?;
     let eos = loaded.special.eos.clone();

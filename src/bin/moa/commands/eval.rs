@@ -137,19 +137,14 @@ fn remove_dead_partials(args: &EvalArgs) {
 /// same reason (`--heatmaps /proc/x` failed only once every plan was scored).
 fn check_output_folders(args: &EvalArgs) -> anyhow::Result<()> {
     if let Some(dir) = &args.heatmaps {
+        super::check_output_folder("--heatmaps", dir)?;
         std::fs::create_dir_all(dir)
             .with_context(|| format!("--heatmaps: cannot create the folder `{}`", dir.display()))?;
     }
     for (flag, p) in [("--json", &args.json), ("--markdown", &args.markdown)] {
-        let Some(p) = p else { continue };
-        if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if !dir.is_dir() {
-                bail!(
-                    "{flag} `{}`: the folder `{}` does not exist",
-                    p.display(),
-                    dir.display()
-                );
-            }
+        // A missing folder, or a folder given as the file (refused only at the end).
+        if let Some(p) = p {
+            super::check_output_file(flag, p)?;
         }
     }
     Ok(())
@@ -167,6 +162,7 @@ fn write_outputs(args: &EvalArgs, report: &mut EvalReport) -> anyhow::Result<Str
         super::write_whole(p, text.as_bytes())?;
     }
     if let Some(dir) = &args.heatmaps {
+        super::check_output_folder("--heatmaps", dir)?;
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create `{}`", dir.display()))?;
         let dense = report.plans[0].retrieval.clone();
@@ -568,7 +564,13 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
                 let nats: f64 = per.iter().flatten().map(|&x| f64::from(x)).sum();
                 let p = perplexity(nats, per.iter().map(Vec::len).sum());
                 ppl_nats = per;
-                progress.finish_item(ppl_length as f64, &format!("{name}: perplexity {p:.3}"));
+                progress.finish_item(
+                    ppl_length as f64,
+                    &format!(
+                        "{name}: perplexity {}",
+                        moa::eval::retrieval::fmt_perplexity(p)
+                    ),
+                );
                 Some(p)
             }
             None => None,

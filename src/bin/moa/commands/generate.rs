@@ -305,6 +305,14 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             if std::mem::replace(&mut stdin_read, true) {
                 bail!("--prompt-file - is given twice: standard input holds one prompt");
             }
+            // Typed at a terminal, the read waits for an end of file that a user who
+            // meant a pipe (or forgot one) is not told to give: it looked like a hang.
+            if std::io::stdin().is_terminal() {
+                eprintln!(
+                    "moa generate: reading the prompt from standard input (--prompt-file -); \
+                     type it, then end it with Ctrl-D on a line of its own (Ctrl-C stops)"
+                );
+            }
             moa::input::read_stdin_to_string("prompt", moa::input::MAX_DATA_BYTES)
                 .context("cannot read the prompt from standard input (--prompt-file -)")?
         } else {

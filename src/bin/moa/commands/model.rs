@@ -37,7 +37,9 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
                 Some(p) => p,
                 None => model::default_model_path()?,
             };
-            let (config, special) = model::read_config(&path)?;
+            // A GGUF file with tensors moa cannot read is listed (they are marked below):
+            // the config and types are what a user asks info for before re-quantizing.
+            let (config, special) = model::read_config_listed(&path)?;
             // A folder without tokenizer.json (what `moa model random` wrote before session
             // 17, and still writes for a vocabulary under 259 ids) still has a
             // config to show; `info` used to fail on it with "cannot read tokenizer.json".
@@ -144,17 +146,42 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
             } else {
                 let g = model::gguf::GgufFile::open(&path)?;
                 let mut types = std::collections::BTreeMap::<String, usize>::new();
-                for t in g.content.tensor_infos.values() {
-                    // llama.cpp's names: candle's `Q4K` is `Q4_K`.
-                    let name = format!("{:?}", t.ggml_dtype);
-                    let name = match name.strip_suffix('K') {
-                        Some(q) if !q.ends_with('_') => format!("{q}_K"),
-                        _ => name,
-                    };
-                    *types.entry(name).or_default() += 1;
+                for name in g.content.tensor_infos.keys() {
+                    // llama.cpp's names (`Q4_K`, `IQ4_XS`).
+                    if let Some(t) = g.tensor_type(name) {
+                        *types.entry(t).or_default() += 1;
+                    }
                 }
-                let listed: Vec<String> = types.iter().map(|(t, n)| format!("{t} x {n}")).collect();
+                let unreadable: std::collections::BTreeSet<String> =
+                    g.unreadable.iter().map(|u| u.type_name()).collect();
+                let listed: Vec<String> = types
+                    .iter()
+                    .map(|(t, n)| {
+                        let mark = if unreadable.contains(t) {
+                            " (moa cannot read)"
+                        } else {
+                            ""
+                        };
+                        format!("{t} x {n}{mark}")
+                    })
+                    .collect();
                 line("tensor_types", listed.join(", "));
+                if let Some(first) = g.unreadable.first() {
+                    line(
+                        "unreadable",
+                        format!(
+                            "{} tensor{} of a type moa cannot read (the first: `{}`, {}): moa \
+                             generate, eval, calib and profile refuse this file, moa plan \
+                             import takes its shape; moa reads {}: re-quantize it (e.g. \
+                             llama.cpp's `llama-quantize IN.gguf OUT.gguf Q4_K_M`)",
+                            g.unreadable.len(),
+                            if g.unreadable.len() == 1 { "" } else { "s" },
+                            first.name,
+                            first.type_name(),
+                            model::gguf::readable_types()
+                        ),
+                    );
+                }
             }
             print!("{out}");
         }

@@ -38,7 +38,6 @@ fn calib_file(
     seed: u64,
 ) -> anyhow::Result<bool> {
     if path.exists() {
-        reuse(path);
         let have = calib::read_jsonl(path)?;
         for &n in lengths {
             if !have.iter().any(|s| s.length_level == n) {
@@ -47,7 +46,16 @@ fn calib_file(
                     path.display()
                 );
             }
+            if let Some(differs) = calib_settings_differ(args, &have, n, samples, seed) {
+                bail!(
+                    "`{}` was made with other settings than this run's: {differs}; delete \
+                     it to redo this step and the ones after it with these settings, or \
+                     give the settings it was made with",
+                    path.display()
+                );
+            }
         }
+        reuse(path);
         return Ok(false);
     }
     // Straight to `path`: calib writes it atomically (`<path>.partial` renamed over it,
@@ -69,6 +77,71 @@ fn calib_file(
         device: args.device.clone(),
     })?;
     Ok(true)
+}
+
+/// What differs between the samples of length `n` in a calibration file being reused and
+/// what this run's flags would make (`None`: nothing that the file shows). Why: a step
+/// whose output is there is skipped, so a second run with `--samples 5` where the first
+/// had 3 profiled, optimized and validated the first run's samples and said only
+/// "reusing". Checked: the retrieval and text sample counts, each sample's seed (from
+/// `--seed` and its index), its filler source, and answers longer than --max-new-tokens.
+fn calib_settings_differ(
+    args: &PipelineArgs,
+    have: &[calib::CalibSample],
+    n: u32,
+    samples: usize,
+    seed: u64,
+) -> Option<String> {
+    let at_n: Vec<&calib::CalibSample> = have.iter().filter(|s| s.length_level == n).collect();
+    let texts = at_n.iter().filter(|s| s.task == "text").count();
+    let retrieval = at_n.len() - texts;
+    if retrieval != samples {
+        return Some(format!(
+            "it holds {retrieval} retrieval samples of length {n} and this run asks for \
+             {samples} (--samples for the profile lengths, --validate-samples for the \
+             held-out length)"
+        ));
+    }
+    if texts != args.text_samples {
+        return Some(format!(
+            "it holds {texts} text samples of length {n} and --text-samples is {}",
+            args.text_samples
+        ));
+    }
+    let source = calib::TextSource::parse(&args.source).ok()?;
+    let passkey_source = calib::TextSource::parse(&args.passkey_source).ok()?;
+    for s in &at_n {
+        let index =
+            s.id.rsplit('-')
+                .next()
+                .and_then(|i| i.parse::<usize>().ok());
+        if index.is_some_and(|i| calib::sample_seed(seed, n, i) != s.seed) {
+            return Some(format!(
+                "sample `{}` was drawn with another --seed than {}",
+                s.id, args.seed
+            ));
+        }
+        let (want, flag) = if s.task == "passkey" {
+            (passkey_source.name(), "--passkey-source")
+        } else {
+            (source.name(), "--source")
+        };
+        if s.source != want {
+            return Some(format!(
+                "sample `{}` has the filler `{}` and {flag} gives `{want}`",
+                s.id, s.source
+            ));
+        }
+        if s.task != "text" && s.response_tokens.len() > args.max_new_tokens {
+            return Some(format!(
+                "sample `{}` has an answer of {} tokens, more than --max-new-tokens {}",
+                s.id,
+                s.response_tokens.len(),
+                args.max_new_tokens
+            ));
+        }
+    }
+    None
 }
 
 /// Profiles in `args.profile_jobs` child processes (`moa profile --shard k/n`), each with
@@ -374,6 +447,13 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
             span.clone(),
         )
         .with_context(|| format!("--densities {density}"))?;
+    }
+    // Where the results go, checked now: `--plans-dir FILE` failed "creating FILE: File
+    // exists" when the first plan was written, after the whole run (1.5 h on SmolLM2).
+    super::check_output_folder("--workdir", w)?;
+    super::check_output_folder("--plans-dir", &args.plans_dir)?;
+    if let Some(f) = plan_files.iter().find(|f| Path::new(f).is_dir()) {
+        bail!("--plans-dir: the plan file `{f}` is a folder: move it, or give another --name");
     }
     // Only once the values are known good: a refused run leaves no empty work folder.
     std::fs::create_dir_all(w).with_context(|| format!("creating {}", w.display()))?;

@@ -198,7 +198,9 @@ pub fn run(cmd: PlanCommand) -> anyhow::Result<ExitCode> {
             let config = match (&like, &model) {
                 (Some(name), _) => like_or_err(name).with_context(|| format!("--like {name}"))?,
                 (None, Some(m)) => {
-                    moa::model::read_config(m)
+                    // The shape is all the planner needs: a model moa's engine refuses
+                    // (RoPE scaling, a GGUF tensor type moa cannot read) is planned too.
+                    moa::model::read_shape(m)
                         .with_context(|| {
                             format!("--model: reading the shape of `{}`", m.display())
                         })?
@@ -235,6 +237,9 @@ pub fn run(cmd: PlanCommand) -> anyhow::Result<ExitCode> {
             ..
         } => {
             let plan = Plan::load(&path)?;
+            // A plan whose max_new_tokens fills the context is the file's fault, said as
+            // moa-compile says it (field, allowed range); it was blamed on --prompt-len.
+            plan.check_prompt_room(&path.display().to_string())?;
             write_output(None, &show(&plan, prompt_len, bytes_per_elem, heads)?)?;
         }
     }

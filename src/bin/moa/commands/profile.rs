@@ -42,6 +42,11 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
         Some(text) => Some(parse_shard(text)?),
         None => None,
     };
+    // Said as itself: the refusal below of a length left with no sample named the
+    // lengths the file does have, 512 among them, for `--lengths 512 --max-samples 0`.
+    if args.max_samples == Some(0) {
+        anyhow::bail!("--max-samples 0 leaves no sample to profile: allowed 1 or more");
+    }
     let mut plan = Vec::with_capacity(args.lengths.len());
     for &n in &args.lengths {
         let (mut used, skipped) = profile::select(&samples, n, args.max_samples);

@@ -36,6 +36,33 @@ fn with_ggml_type(mut b: Vec<u8>, name: &str, dims: usize, ty: u32) -> Vec<u8> {
 /// `moa plan import` takes its shape with a note (a plan needs only the shape); and
 /// `generate` refuses it before anything loads, naming the tensor, its type, how many
 /// others there are and the types moa reads.
+/// Imports a two-layer upstream MoA plan (four heads) for the GGUF `model` into
+/// `dir/p.toml` with `moa plan import`: the plan's path, exit code and stderr.
+fn import_upstream_plan(dir: &std::path::Path, model: &str) -> (PathBuf, i32, String) {
+    let up = dir.join("up.json");
+    std::fs::write(
+        &up,
+        r#"{"alphas": [[0, 64, 0, 32], [64, 0, 0, 0]], "betas": [[0.5, 0.0, 0.25, 0.5], [0.0, 1.0, 1.0, 0.5]]}"#,
+    )
+    .unwrap();
+    let plan = dir.join("p.toml");
+    let (code, _, err) = run(
+        "moa",
+        &[
+            "plan",
+            "import",
+            up.to_str().unwrap(),
+            "--model",
+            model,
+            "--max-new-tokens",
+            "32",
+            "-o",
+            plan.to_str().unwrap(),
+        ],
+    );
+    (plan, code, err)
+}
+
 #[test]
 fn a_gguf_with_an_unreadable_tensor_is_listed_and_refused_by_name() {
     let dir = scratch("iq");
@@ -63,27 +90,7 @@ fn a_gguf_with_an_unreadable_tensor_is_listed_and_refused_by_name() {
         assert!(out.contains(want), "`{want}` not in:\n{out}");
     }
 
-    let up = dir.join("up.json");
-    std::fs::write(
-        &up,
-        r#"{"alphas": [[0, 64, 0, 32], [64, 0, 0, 0]], "betas": [[0.5, 0.0, 0.25, 0.5], [0.0, 1.0, 1.0, 0.5]]}"#,
-    )
-    .unwrap();
-    let plan = dir.join("p.toml");
-    let (code, _, err) = run(
-        "moa",
-        &[
-            "plan",
-            "import",
-            up.to_str().unwrap(),
-            "--model",
-            m,
-            "--max-new-tokens",
-            "32",
-            "-o",
-            plan.to_str().unwrap(),
-        ],
-    );
+    let (plan, code, err) = import_upstream_plan(&dir, m);
     assert_eq!(code, 0, "{err}");
     assert!(plan.is_file());
     for want in ["note", "`blk.0.ffn_up.weight`", "IQ3_S", "allowed F32"] {
@@ -602,28 +609,8 @@ fn max_batch_plans_a_gguf_with_an_unreadable_tensor() {
     let model = dir.join("iq.gguf");
     std::fs::write(&model, bytes).unwrap();
     let m = model.to_str().unwrap();
-    let up = dir.join("up.json");
-    std::fs::write(
-        &up,
-        r#"{"alphas": [[0, 64, 0, 32], [64, 0, 0, 0]], "betas": [[0.5, 0.0, 0.25, 0.5], [0.0, 1.0, 1.0, 0.5]]}"#,
-    )
-    .unwrap();
-    let plan = dir.join("p.toml");
+    let (plan, code, err) = import_upstream_plan(&dir, m);
     let p = plan.to_str().unwrap();
-    let (code, _, err) = run(
-        "moa",
-        &[
-            "plan",
-            "import",
-            up.to_str().unwrap(),
-            "--model",
-            m,
-            "--max-new-tokens",
-            "32",
-            "-o",
-            p,
-        ],
-    );
     assert_eq!(code, 0, "{err}");
     let (code, out, err) = run(
         "moa",

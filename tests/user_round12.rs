@@ -30,12 +30,6 @@ fn with_ggml_type(mut b: Vec<u8>, name: &str, dims: usize, ty: u32) -> Vec<u8> {
     b
 }
 
-/// A GGUF file with one tensor of a type moa cannot read (IQ4_XS, IQ3_S) was refused
-/// whole by `moa model info`, so a user could not see its config or which of its types
-/// moa reads. Now info lists it, marking those types and naming the first such tensor;
-/// `moa plan import` takes its shape with a note (a plan needs only the shape); and
-/// `generate` refuses it before anything loads, naming the tensor, its type, how many
-/// others there are and the types moa reads.
 /// Imports a two-layer upstream MoA plan (four heads) for the GGUF `model` into
 /// `dir/p.toml` with `moa plan import`: the plan's path, exit code and stderr.
 fn import_upstream_plan(dir: &std::path::Path, model: &str) -> (PathBuf, i32, String) {
@@ -63,6 +57,12 @@ fn import_upstream_plan(dir: &std::path::Path, model: &str) -> (PathBuf, i32, St
     (plan, code, err)
 }
 
+/// A GGUF file with one tensor of a type moa cannot read (IQ4_XS, IQ3_S) was refused
+/// whole by `moa model info`, so a user could not see its config or which of its types
+/// moa reads. Now info lists it, marking those types and naming the first such tensor;
+/// `moa plan import` takes its shape with a note (a plan needs only the shape); and
+/// `generate` refuses it before anything loads, naming the tensor, its type, how many
+/// others there are and the types moa reads.
 #[test]
 fn a_gguf_with_an_unreadable_tensor_is_listed_and_refused_by_name() {
     let dir = scratch("iq");

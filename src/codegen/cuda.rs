@@ -507,10 +507,10 @@ pub struct PrefillTuning {
     /// noise (one-tile layers 0.997-1.002x in blocks on the H200, benches/RESULTS.md
     /// "Session 21"): the one-tile loop does not wait on its K/V tiles.
     pub deep_ring: bool,
-    /// With `t` or `a` (the `H` flag, session 23; opt-in): the persistent producer hands a
-    /// query tile's last K/V tile over as soon as it lands, with thread 0's claim of the next
-    /// query tile in flight, instead of after the claim, the next tile's geometry and its Q
-    /// copy were issued. A clock64 trace of `t` showed the last warpgroup's last band
+    /// With `t` or `a` (the `H` flag, session 23; bf16's default at head_dim 128 since session
+    /// 24, with `Q`): the persistent producer hands a query tile's last K/V tile over as soon
+    /// as it lands, with thread 0's claim of the next query tile in flight, instead of after
+    /// the claim, the next tile's geometry and its Q copy were issued. A clock64 trace of `t` showed the last warpgroup's last band
     /// section waiting ~2900 SM cycles a query tile for that tile (~8% of a Vicuna-7B l27
     /// query tile at 4k x 4; `benches/prefill/s23/trace_report.py`). The claim is issued
     /// where it was (not a tile ahead, as session 22's removed `x`). Same tiles, same
@@ -519,9 +519,10 @@ pub struct PrefillTuning {
     /// slows under the consumers' work); with `lean_q` 0.971-0.975x on the `t` layers at
     /// 4k x 4 (benches/RESULTS.md, "Session 23").
     pub switch_at_once: bool,
-    /// With `t` or `a` and `c` (the `Q` flag, session 23; opt-in): the persistent producer
-    /// copies each query tile's Q as `c` copies K/V (one fixed 16-byte chunk a thread,
-    /// compile-time row steps) instead of the generic loop (a division, the swizzle and
+    /// With `t` or `a` and `c` (the `Q` flag, session 23; bf16's default at head_dim 128 since
+    /// session 24, with `H`): the persistent producer copies each query tile's Q as `c`
+    /// copies K/V (one fixed 16-byte chunk a thread, compile-time row steps) instead of the
+    /// generic loop (a division, the swizzle and
     /// 64-bit addresses per chunk, 24 chunks a thread at 192 rows), which lies on the path
     /// from a query tile's claim to the next tile's first section. Same outputs.
     pub lean_q: bool,
@@ -772,7 +773,7 @@ impl PrefillTuning {
             t.own_bands = CUDA_PREFILL_TC_OWN_BANDS;
             // A 5-stage ring where it fits (`z`, opt-in, bf16 at head_dim 128 only).
             t.deep_ring = CUDA_PREFILL_TC_DEEP_RING;
-            // `t`'s producer: the last K/V tile at once, lean Q copies (`H`, `Q`, opt-in).
+            // `t`'s producer: the last K/V tile at once, lean Q copies (`H`, `Q`, since session 24).
             let persistent = t.persistent || t.persistent_narrow;
             t.switch_at_once = CUDA_PREFILL_TC_SWITCH_AT_ONCE && persistent;
             t.lean_q = CUDA_PREFILL_TC_LEAN_Q && t.lean_copy && persistent;
@@ -2180,7 +2181,7 @@ mod tests {
     fn prefill_default_per_shape() {
         assert_eq!(PrefillTuning::default().to_string(), "2x64x1owghvunc");
         for (storage, d, want) in [
-            (StorageType::Bf16, 128, "3x64x1owghvuncafbdm"),
+            (StorageType::Bf16, 128, "3x64x1owghvuncafbdHQm"),
             (StorageType::F16, 128, "3x64x1owghncf"),
             (StorageType::F16, 64, "2x64x1owgnc"),
             (StorageType::Bf16, 192, "2x64x1owghvun"),
@@ -2212,7 +2213,7 @@ mod tests {
     fn head_tiles_order_changes_only_the_launch_order() {
         assert_eq!(
             PrefillTuning::default_for(StorageType::Bf16, 128).to_string(),
-            "3x64x1owghvuncafbdm"
+            "3x64x1owghvuncafbdHQm"
         );
         assert_eq!(
             PrefillTuning::default_for(StorageType::F16, 128).head_tiles,

@@ -273,19 +273,21 @@ pub const CUDA_PREFILL_TC_DEEP_RING: bool = false;
 /// CUDA prefill on sm_90a, persistent blocks (`t`, and `a`'s narrow layers): the producer
 /// hands a query tile's last K/V tile over as soon as it lands, with the next tile's claim in
 /// flight, not after the claim and the next tile's Q copy were issued
-/// (`codegen::cuda::PrefillTuning::switch_at_once`, the `H` letter, session 23). Off: alone it
-/// took 1.000-1.006x on the `t` layers in blocks on the H200 (the next tile then waits for its
-/// Q, whose generic copy slows under the consumers' work); with `Q` (below) 0.971-0.975x at
-/// 4k x 4 and 0.991-0.998x at 16k x 1, outputs equal, `cuda_check` bf16 unchanged, memcheck
-/// and racecheck clean (benches/RESULTS.md, "Session 23 (branch s23-prefill"): turning both
-/// on is the lead's decision.
-pub const CUDA_PREFILL_TC_SWITCH_AT_ONCE: bool = false;
+/// (`codegen::cuda::PrefillTuning::switch_at_once`, the `H` letter, session 23). On since
+/// session 24, with `Q` (below): alone it took 1.000-1.006x on the `t` layers in blocks on
+/// the H200 (the next tile then waits for its Q, whose generic copy slows under the
+/// consumers' work); with `Q` 0.971-0.975x at 4k x 4 (every `t` layer <= 0.987, the identical
+/// one-tile kernels 0.997-1.003) and 0.991-0.998x at 16k x 1 (within the noise), outputs
+/// equal, `cuda_check` bf16 unchanged, memcheck and racecheck clean, engine-form layers
+/// within 1.15 x ideal 20/27/27/31 -> 20/31/28/32 of 32 (benches/RESULTS.md, "Session 23
+/// (branch s23-prefill"; the default's checks "Session 24 (branch s24-prefill").
+pub const CUDA_PREFILL_TC_SWITCH_AT_ONCE: bool = true;
 /// CUDA prefill on sm_90a, persistent blocks with `c`: the producer copies Q with one fixed
 /// chunk a thread and compile-time row steps (`codegen::cuda::PrefillTuning::lean_q`, the `Q`
-/// letter, session 23). Off: alone 0.970 / 0.982x on the `t` layers of Vicuna-7B / Llama-3-8B
-/// at 4k x 4 in blocks on the H200, 1.000 / 0.987x at 16k x 1; with `H` see above
-/// (benches/RESULTS.md, "Session 23 (branch s23-prefill").
-pub const CUDA_PREFILL_TC_LEAN_Q: bool = false;
+/// letter, session 23). On since session 24, with `H` (above, which says why): alone 0.970 /
+/// 0.982x on the `t` layers of Vicuna-7B / Llama-3-8B at 4k x 4 in blocks on the H200,
+/// 1.000 / 0.987x at 16k x 1 (benches/RESULTS.md, "Session 23 (branch s23-prefill").
+pub const CUDA_PREFILL_TC_LEAN_Q: bool = true;
 /// CUDA prefill on sm_90a: each warpgroup computes only the key tiles its own 64 query
 /// rows see (`codegen::cuda::PrefillTuning::skip`). Off: the variant with it ranked behind
 /// the plain kernel in the H200 sweep (benches/RESULTS.md) and costs 24 bytes of spills.

@@ -526,18 +526,6 @@ pub struct PrefillTuning {
     /// 64-bit addresses per chunk, 24 chunks a thread at 192 rows), which lies on the path
     /// from a query tile's claim to the next tile's first section. Same outputs.
     pub lean_q: bool,
-    /// With `H` and `b` (the `G` flag, session 24; opt-in): the persistent producer's thread 0
-    /// claims the next query tile when it issues the current tile's second-to-last K/V tile
-    /// (its only one where it has one), and checks the claim against its row and computes the
-    /// tile's geometry while the last K/V tile lands; the geometry goes to shared memory with
-    /// the tile's number (`b`'s slots, read by the consumers), and the other producer threads
-    /// read it there after the claim's barrier instead of each redoing the launch-order
-    /// arithmetic (two divisions) and the `row_start` loads. In session 23's clock64 trace
-    /// (HQ, Vicuna-7B l27 at 4k x 4) the producer spent ~2500 cycles from a query tile's last
-    /// K/V copy to the claim's barrier and ~2200 more to the next Q copy's issue, while
-    /// warpgroup 0 waited ~700 cycles for the next tile's Q and ~900 for its first K/V tile.
-    /// Same tiles, same arithmetic, same outputs; the consumers' code is unchanged.
-    pub early_geometry: bool,
 }
 
 impl Default for PrefillTuning {
@@ -574,7 +562,6 @@ impl Default for PrefillTuning {
             // Only bf16 at head_dim 128 would take `H` and `Q` (`default_for`).
             switch_at_once: false,
             lean_q: false,
-            early_geometry: false,
         }
     }
 }
@@ -583,7 +570,7 @@ impl std::fmt::Display for PrefillTuning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
+            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
             self.warpgroups,
             self.k_tile,
             self.blocks_per_sm,
@@ -610,7 +597,6 @@ impl std::fmt::Display for PrefillTuning {
             if self.deep_ring { "z" } else { "" },
             if self.switch_at_once { "H" } else { "" },
             if self.lean_q { "Q" } else { "" },
-            if self.early_geometry { "G" } else { "" },
             match self.head_tiles {
                 2 => "j",
                 4 => "m",
@@ -623,13 +609,13 @@ impl std::fmt::Display for PrefillTuning {
 
 impl std::str::FromStr for PrefillTuning {
     type Err = String;
-    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][H][Q][G][j|m|i]` (as written by `Display`) and checks the ranges.
+    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][H][Q][j|m|i]` (as written by `Display`) and checks the ranges.
     fn from_str(text: &str) -> Result<Self, String> {
         let bad = |why: &str| {
             format!(
-                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][H][Q][G][j|m|i], warpgroups 1..=3, \
+                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][H][Q][j|m|i], warpgroups 1..=3, \
                  key tile 64 or 128, blocks 1 or 2, `w` with 2 warpgroups (3 with `h` and 64-key tiles) and 1 block and \
-                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, `t` and `a` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, not together, `f` only with `w`, `y` only with `f`, `b` only with `w`, `d` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, `z` only with `w`, `H` only with `t` or `a`, `Q` only with `t` or `a` and `c`, `G` only with `H` and `b`, one of `j`, `m`, `i` only with `f`, e.g. 2x64x2s, 2x64x1w, \
+                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, `t` and `a` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, not together, `f` only with `w`, `y` only with `f`, `b` only with `w`, `d` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, `z` only with `w`, `H` only with `t` or `a`, `Q` only with `t` or `a` and `c`, one of `j`, `m`, `i` only with `f`, e.g. 2x64x2s, 2x64x1w, \
                  2x64x1wg or 2x64x1owgh)"
             )
         };
@@ -669,7 +655,6 @@ impl std::str::FromStr for PrefillTuning {
                     | 'z'
                     | 'H'
                     | 'Q'
-                    | 'G'
                     | 'j'
                     | 'm'
                     | 'i'
@@ -717,7 +702,6 @@ impl std::str::FromStr for PrefillTuning {
             deep_ring: flags.contains('z'),
             switch_at_once: flags.contains('H'),
             lean_q: flags.contains('Q'),
-            early_geometry: flags.contains('G'),
         };
         t.check().map_err(|e| bad(&e))?;
         Ok(t)
@@ -845,7 +829,6 @@ impl PrefillTuning {
             deep_ring: false,
             switch_at_once: false,
             lean_q: false,
-            early_geometry: false,
             ..t
         }
     }
@@ -869,7 +852,6 @@ impl PrefillTuning {
             // says what is generated.
             switch_at_once: self.switch_at_once && persistent,
             lean_q: self.lean_q && persistent,
-            early_geometry: self.early_geometry && persistent,
             ..self
         }
     }
@@ -988,10 +970,6 @@ impl PrefillTuning {
         if self.lean_q && !self.lean_copy {
             // The Q copy takes `c`'s fixed chunk and row steps.
             return Err("`Q` without `c`".into());
-        }
-        if self.early_geometry && !(self.switch_at_once && self.lean_ends) {
-            // The claim moves within `H`'s switch, and the geometry goes through `b`'s slots.
-            return Err("`G` without `H` and `b`".into());
         }
         if self.head_tiles > 1 && !self.end_aligned {
             // The launch order is built into the `f` geometry (one-tile and persistent).
@@ -1504,9 +1482,6 @@ struct CudaLayerCtx {
     prefill_switch_at_once: bool,
     /// `t`'s producer copies Q in `c`'s form (`PrefillTuning::lean_q`; persistent body only).
     prefill_lean_q: bool,
-    /// `t`'s producer claims early and takes thread 0's geometry
-    /// (`PrefillTuning::early_geometry`, with `b`'s slots; persistent body only).
-    prefill_early_geometry: bool,
     decode_mma: bool,
     decode_threads: u32,
     decode_stages: u32,
@@ -1754,11 +1729,6 @@ fn layer_ctx(
         prefill_own_bands: pt.own_bands && pt.warp_specialized,
         prefill_switch_at_once: pt.switch_at_once,
         prefill_lean_q: pt.lean_q && prefill_lean_copy(d, pt),
-        prefill_early_geometry: pt.early_geometry
-            && pt.switch_at_once
-            && pt.lean_ends
-            && pt.warp_specialized
-            && (d == 64 || d == 128),
         decode_mma: decode_uses_mma(module.storage, d),
         decode_threads: 32 * tuning.warps,
         decode_stages: tuning.stages,
@@ -2136,9 +2106,6 @@ mod tests {
             "3x64x1owghvuncafbdHQm",
             "3x64x1owghvunctfbdHQm",
             "2x64x1owghvunctbdHQ",
-            "3x64x1owghvuncafbdHQGm",
-            "3x64x1owghvunctfbdHQGm",
-            "2x64x1owghvunctbdHQG",
         ] {
             let t: PrefillTuning = text.parse().unwrap();
             assert_eq!(t.to_string(), text);
@@ -2192,9 +2159,6 @@ mod tests {
             "3x64x1owghvuncfbdHm",
             "3x64x1owghvuncfbdQm",
             "3x64x1owghvunafbdQm",
-            // `G`: only with `H` and `b`.
-            "3x64x1owghvuncafbdQGm",
-            "3x64x1owghvuncafdHQGm",
             // `d`: only with `w`, `g`, `o` and `n`, not with `k`.
             "2x64x1owd",
             "2x64x1owgnckd",
@@ -2377,36 +2341,6 @@ mod tests {
         }
         assert!(h.contains("w_pre") && hq.contains("w_pre") && !q.contains("w_pre"));
         assert!(q.contains("`Q`: one fixed Q chunk") && !h.contains("`Q`: one fixed Q chunk"));
-    }
-
-    /// `G` changes only `t`'s producer (its claim and where its threads take a query tile's
-    /// geometry): with `a` the one-tile layers' sources are the default's byte for byte, and
-    /// in `t` the consumers' code is unchanged; the producer's threads read the geometry
-    /// thread 0 wrote instead of calling `set_item`.
-    #[test]
-    fn early_geometry_changes_only_the_persistent_producer() {
-        let module = dense_module(8, 2, 128, StorageType::Bf16);
-        let src = |v: &str| {
-            generate_variant(&module, DecodeTuning::default(), v.parse().unwrap()).unwrap()[0]
-                .source
-                .clone()
-        };
-        assert_eq!(src("3x64x1owghvuncafbdHQGm"), src("3x64x1owghvuncafbdHQm"));
-        let t: PrefillTuning = "3x64x1owghvuncafbdHQGm".parse().unwrap();
-        let wide = t.for_layer(&module.layers[0], &module.span);
-        assert_eq!(wide.to_string(), "3x64x1owghvuncfbdm");
-        let (hq, g) = (src("3x64x1owghvunctfbdHQm"), src("3x64x1owghvunctfbdHQGm"));
-        let consumers = |s: &str| s[s.find("// Consumers.").unwrap()..].to_string();
-        assert_ne!(g, hq);
-        assert_eq!(consumers(&g), consumers(&hq));
-        let producer = |s: &str| {
-            let p = s.find("// Producer: few registers").unwrap();
-            s[p..s.find("// Consumers.").unwrap()].to_string()
-        };
-        assert!(producer(&hq).contains("set_item(w);") && !producer(&g).contains("set_item(w);"));
-        assert!(
-            producer(&g).contains("item_at(slot);") && producer(&g).contains("claim_from(w_pre)")
-        );
     }
 
     /// `d` replaces the consumers' section loop and the producer's hand-over rule in both

@@ -526,13 +526,6 @@ pub struct PrefillTuning {
     /// 64-bit addresses per chunk, 24 chunks a thread at 192 rows), which lies on the path
     /// from a query tile's claim to the next tile's first section. Same outputs.
     pub lean_q: bool,
-    /// With `H` (the `L` flag, session 24; opt-in): the persistent producer's thread 0
-    /// issues the next claim's atomic with a query tile's third-to-last K/V copy, and warp 0
-    /// asks L2 (`prefetch.global.L2`) for the claimed tile's Q rows and first K/V tile after
-    /// the second-to-last, so that their copies at the switch read L2 rather than DRAM (Q
-    /// is read once a launch). The claim itself is then read where `H` reads it. Same
-    /// tiles, same arithmetic, same outputs; the consumers' code is unchanged.
-    pub prefetch_next: bool,
 }
 
 impl Default for PrefillTuning {
@@ -569,7 +562,6 @@ impl Default for PrefillTuning {
             // Only bf16 at head_dim 128 would take `H` and `Q` (`default_for`).
             switch_at_once: false,
             lean_q: false,
-            prefetch_next: false,
         }
     }
 }
@@ -578,7 +570,7 @@ impl std::fmt::Display for PrefillTuning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
+            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
             self.warpgroups,
             self.k_tile,
             self.blocks_per_sm,
@@ -605,7 +597,6 @@ impl std::fmt::Display for PrefillTuning {
             if self.deep_ring { "z" } else { "" },
             if self.switch_at_once { "H" } else { "" },
             if self.lean_q { "Q" } else { "" },
-            if self.prefetch_next { "L" } else { "" },
             match self.head_tiles {
                 2 => "j",
                 4 => "m",
@@ -618,13 +609,13 @@ impl std::fmt::Display for PrefillTuning {
 
 impl std::str::FromStr for PrefillTuning {
     type Err = String;
-    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][H][Q][L][j|m|i]` (as written by `Display`) and checks the ranges.
+    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][H][Q][j|m|i]` (as written by `Display`) and checks the ranges.
     fn from_str(text: &str) -> Result<Self, String> {
         let bad = |why: &str| {
             format!(
-                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][H][Q][L][j|m|i], warpgroups 1..=3, \
+                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][H][Q][j|m|i], warpgroups 1..=3, \
                  key tile 64 or 128, blocks 1 or 2, `w` with 2 warpgroups (3 with `h` and 64-key tiles) and 1 block and \
-                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, `t` and `a` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, not together, `f` only with `w`, `y` only with `f`, `b` only with `w`, `d` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, `z` only with `w`, `H` only with `t` or `a`, `Q` only with `t` or `a` and `c`, `L` only with `H`, one of `j`, `m`, `i` only with `f`, e.g. 2x64x2s, 2x64x1w, \
+                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, `t` and `a` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, not together, `f` only with `w`, `y` only with `f`, `b` only with `w`, `d` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, `z` only with `w`, `H` only with `t` or `a`, `Q` only with `t` or `a` and `c`, one of `j`, `m`, `i` only with `f`, e.g. 2x64x2s, 2x64x1w, \
                  2x64x1wg or 2x64x1owgh)"
             )
         };
@@ -664,7 +655,6 @@ impl std::str::FromStr for PrefillTuning {
                     | 'z'
                     | 'H'
                     | 'Q'
-                    | 'L'
                     | 'j'
                     | 'm'
                     | 'i'
@@ -712,7 +702,6 @@ impl std::str::FromStr for PrefillTuning {
             deep_ring: flags.contains('z'),
             switch_at_once: flags.contains('H'),
             lean_q: flags.contains('Q'),
-            prefetch_next: flags.contains('L'),
         };
         t.check().map_err(|e| bad(&e))?;
         Ok(t)
@@ -840,7 +829,6 @@ impl PrefillTuning {
             deep_ring: false,
             switch_at_once: false,
             lean_q: false,
-            prefetch_next: false,
             ..t
         }
     }
@@ -864,7 +852,6 @@ impl PrefillTuning {
             // says what is generated.
             switch_at_once: self.switch_at_once && persistent,
             lean_q: self.lean_q && persistent,
-            prefetch_next: self.prefetch_next && persistent,
             ..self
         }
     }
@@ -983,10 +970,6 @@ impl PrefillTuning {
         if self.lean_q && !self.lean_copy {
             // The Q copy takes `c`'s fixed chunk and row steps.
             return Err("`Q` without `c`".into());
-        }
-        if self.prefetch_next && !self.switch_at_once {
-            // The claim moves within `H`'s switch.
-            return Err("`L` without `H`".into());
         }
         if self.head_tiles > 1 && !self.end_aligned {
             // The launch order is built into the `f` geometry (one-tile and persistent).
@@ -1499,9 +1482,6 @@ struct CudaLayerCtx {
     prefill_switch_at_once: bool,
     /// `t`'s producer copies Q in `c`'s form (`PrefillTuning::lean_q`; persistent body only).
     prefill_lean_q: bool,
-    /// `t`'s producer prefetches the next tile's Q and first K/V tile into L2
-    /// (`PrefillTuning::prefetch_next`; persistent body only).
-    prefill_prefetch_next: bool,
     decode_mma: bool,
     decode_threads: u32,
     decode_stages: u32,
@@ -1749,7 +1729,6 @@ fn layer_ctx(
         prefill_own_bands: pt.own_bands && pt.warp_specialized,
         prefill_switch_at_once: pt.switch_at_once,
         prefill_lean_q: pt.lean_q && prefill_lean_copy(d, pt),
-        prefill_prefetch_next: pt.prefetch_next && pt.switch_at_once,
         decode_mma: decode_uses_mma(module.storage, d),
         decode_threads: 32 * tuning.warps,
         decode_stages: tuning.stages,
@@ -2127,9 +2106,6 @@ mod tests {
             "3x64x1owghvuncafbdHQm",
             "3x64x1owghvunctfbdHQm",
             "2x64x1owghvunctbdHQ",
-            "3x64x1owghvuncafbdHQLm",
-            "3x64x1owghvunctfbdHQLm",
-            "2x64x1owghvunctbdHQL",
         ] {
             let t: PrefillTuning = text.parse().unwrap();
             assert_eq!(t.to_string(), text);
@@ -2183,8 +2159,6 @@ mod tests {
             "3x64x1owghvuncfbdHm",
             "3x64x1owghvuncfbdQm",
             "3x64x1owghvunafbdQm",
-            // `L`: only with `H`.
-            "3x64x1owghvuncafbdQLm",
             // `d`: only with `w`, `g`, `o` and `n`, not with `k`.
             "2x64x1owd",
             "2x64x1owgnckd",
@@ -2367,28 +2341,6 @@ mod tests {
         }
         assert!(h.contains("w_pre") && hq.contains("w_pre") && !q.contains("w_pre"));
         assert!(q.contains("`Q`: one fixed Q chunk") && !h.contains("`Q`: one fixed Q chunk"));
-    }
-
-    /// `L` changes only `t`'s producer (where it claims, and its L2 prefetches): with `a` the
-    /// one-tile layers' sources are the default's byte for byte, and in `t` the consumers'
-    /// code is unchanged.
-    #[test]
-    fn prefetch_letter_changes_only_the_persistent_producer() {
-        let module = dense_module(8, 2, 128, StorageType::Bf16);
-        let src = |v: &str| {
-            generate_variant(&module, DecodeTuning::default(), v.parse().unwrap()).unwrap()[0]
-                .source
-                .clone()
-        };
-        assert_eq!(src("3x64x1owghvuncafbdHQLm"), src("3x64x1owghvuncafbdHQm"));
-        let t: PrefillTuning = "3x64x1owghvuncafbdHQLm".parse().unwrap();
-        let wide = t.for_layer(&module.layers[0], &module.span);
-        assert_eq!(wide.to_string(), "3x64x1owghvuncfbdm");
-        let (hq, l) = (src("3x64x1owghvunctfbdHQm"), src("3x64x1owghvunctfbdHQLm"));
-        let consumers = |s: &str| s[s.find("// Consumers.").unwrap()..].to_string();
-        assert_ne!(l, hq);
-        assert_eq!(consumers(&l), consumers(&hq));
-        assert!(l.contains("prefetch.global.L2") && !hq.contains("prefetch.global.L2"));
     }
 
     /// `d` replaces the consumers' section loop and the producer's hand-over rule in both

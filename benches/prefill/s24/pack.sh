@@ -16,6 +16,13 @@
 #   cuda_cubins --out /tmp/s24p/tr --lineinfo --edit "python3 benches/prefill/s23/trace_patch.py" --dtypes bf16 \
 #       --upstream v:32:$V --layers-only 27 --prefill-variants 3x64x1owghvuncafbdHQm,3x64x1owghvuncafbdHQGm
 #   NEW=/tmp/s24p bash benches/prefill/s24/pack.sh
+# call 2 (at 8ff0085, letter L; the cuda_engine binary then left out of the carry):
+#   cuda_cubins --out /tmp/s24p2/cubins --from /tmp/s24p/cubins --dtypes bf16 --upstream v:32:$V --upstream l:8:$L \
+#       --prefill-variants 3x64x1owghvuncafbdHQm,3x64x1owghvuncafbdHQLm
+#   cuda_cubins --out /tmp/s24p2/cubins --dtypes bf16 --prefill-variants 2x64x1owghvunctbdHQL plans/fixture-gqa.toml
+#   cuda_cubins --out /tmp/s24p2/tr --lineinfo --edit "python3 benches/prefill/s23/trace_patch.py" --dtypes bf16 \
+#       --upstream v:32:$V --layers-only 27 --prefill-variants 3x64x1owghvuncafbdHQm,3x64x1owghvuncafbdHQLm
+#   NEW=/tmp/s24p2 bash benches/prefill/s24/pack.sh
 set -e
 D=${D:-/work/main/.dev-s24-prefill}
 NEW=${NEW:-/tmp/s24p}

@@ -510,21 +510,23 @@ pub struct PrefillTuning {
     /// With `t` or `a` (the `H` flag, session 23; bf16's default at head_dim 128 since session
     /// 24, with `Q`): the persistent producer hands a query tile's last K/V tile over as soon
     /// as it lands, with thread 0's claim of the next query tile in flight, instead of after
-    /// the claim, the next tile's geometry and its Q copy were issued. A clock64 trace of `t` showed the last warpgroup's last band
-    /// section waiting ~2900 SM cycles a query tile for that tile (~8% of a Vicuna-7B l27
-    /// query tile at 4k x 4; `benches/prefill/s23/trace_report.py`). The claim is issued
-    /// where it was (not a tile ahead, as session 22's removed `x`). Same tiles, same
-    /// arithmetic, same outputs; the one-tile kernel (no next tile) is unchanged. Alone it
-    /// took 1.000-1.006x on the H200 (the next tile then waits for its Q, whose generic copy
-    /// slows under the consumers' work); with `lean_q` 0.971-0.975x on the `t` layers at
-    /// 4k x 4 (benches/RESULTS.md, "Session 23").
+    /// the claim, the next tile's geometry and its Q copy were issued. A clock64 trace of `t`
+    /// showed the last warpgroup's last band section waiting ~2900 SM cycles a query tile for
+    /// that tile (~8% of a Vicuna-7B l27 query tile at 4k x 4;
+    /// `benches/prefill/s23/trace_report.py`). The claim is issued where it was (not a tile
+    /// ahead, as session 22's removed `x`; session 24's `G` and `L`, which claimed one and two
+    /// K/V tiles earlier, lost too: DESIGN §6.1 "s24-prefill"). Same tiles, same arithmetic,
+    /// same outputs; the one-tile kernel (no next tile) is unchanged. Alone it took
+    /// 1.000-1.006x on the H200 (the next tile then waits for its Q, whose generic copy slows
+    /// under the consumers' work); with `lean_q` 0.971-0.975x on the `t` layers at 4k x 4
+    /// (benches/RESULTS.md, "Session 23").
     pub switch_at_once: bool,
     /// With `t` or `a` and `c` (the `Q` flag, session 23; bf16's default at head_dim 128 since
     /// session 24, with `H`): the persistent producer copies each query tile's Q as `c`
     /// copies K/V (one fixed 16-byte chunk a thread, compile-time row steps) instead of the
-    /// generic loop (a division, the swizzle and
-    /// 64-bit addresses per chunk, 24 chunks a thread at 192 rows), which lies on the path
-    /// from a query tile's claim to the next tile's first section. Same outputs.
+    /// generic loop (a division, the swizzle and 64-bit addresses per chunk, 24 chunks a
+    /// thread at 192 rows), which lies on the path from a query tile's claim to the next
+    /// tile's first section. Same outputs.
     pub lean_q: bool,
 }
 

@@ -1434,8 +1434,13 @@ impl CudaAttention {
         }
         let tile = kernels.decode.abi.tiles.k_tile.unwrap_or(1).max(1);
         let split = match split {
-            Some(DecodeSplit { chunk, cluster, .. }) if cluster <= 1 => {
-                DecodeSplit::chunks(chunk.max(1).div_ceil(tile) * tile)
+            Some(DecodeSplit {
+                chunk,
+                cluster,
+                last_extra,
+                ..
+            }) if cluster <= 1 => {
+                DecodeSplit::last_longer(chunk.max(1).div_ceil(tile) * tile, last_extra)
             }
             Some(DecodeSplit { cluster, .. }) if cluster > kernels.decode.max_cluster() => {
                 return Err(CudaError::InvalidInput(format!(
@@ -1866,6 +1871,14 @@ pub fn check_variant(
                     .iter()
                     .map(|&z| (DecodeSplit::packed(z, 1), format!("packed={z}"))),
             );
+            // Plain lists of one-tile chunks whose last chunk is one or three tiles longer
+            // (DecodeWork::build_last_longer): items of unequal lengths on the L2 merge.
+            splits.extend([1, 3].map(|x| {
+                (
+                    DecodeSplit::last_longer(1, x),
+                    format!("chunk=tile last+{x}"),
+                )
+            }));
             for (split, label) in splits {
                 let size = split.cluster;
                 let call = gpu.prepare_decode_split(

@@ -1384,6 +1384,7 @@ mod tests {
             chunk: 0,
             cluster: 4,
             packed: false,
+            last_extra: 0,
         };
         assert_eq!(
             DecodeWork::build_split(&l, &[500], split, 16),
@@ -1406,7 +1407,8 @@ mod tests {
             DecodeSplit {
                 chunk: 512,
                 cluster: 1,
-                packed: false
+                packed: false,
+                last_extra: 0,
             }
         );
         let mut m = FluidModel::h200(4);
@@ -1425,7 +1427,8 @@ mod tests {
             DecodeSplit {
                 chunk: 4096,
                 cluster: 1,
-                packed: false
+                packed: false,
+                last_extra: 0,
             }
         );
         // A fixed size is kept; executors without clusters get its longest item.
@@ -1442,7 +1445,8 @@ mod tests {
             DecodeSplit {
                 chunk: 2240,
                 cluster: 2,
-                packed: false
+                packed: false,
+                last_extra: 0,
             }
         );
         assert_eq!(
@@ -1469,7 +1473,8 @@ mod tests {
             DecodeSplit {
                 chunk: 2048,
                 cluster: 2,
-                packed: false
+                packed: false,
+                last_extra: 0,
             }
         );
         let l = layout(&[4096; 8]);
@@ -1486,7 +1491,8 @@ mod tests {
             DecodeSplit {
                 chunk: 2048,
                 cluster: 2,
-                packed: false
+                packed: false,
+                last_extra: 0,
             }
         );
         let w7 = DecodeWork::build_split(&layout(&l7), &rows16, s7, 64);
@@ -1503,7 +1509,8 @@ mod tests {
             DecodeSplit {
                 chunk: 1408,
                 cluster: 1,
-                packed: false
+                packed: false,
+                last_extra: 0,
             }
         );
         // Executors without clusters get the same chunk as waves:10.

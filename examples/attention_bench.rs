@@ -554,7 +554,7 @@ fn run(args: &Args) -> Result<(), String> {
                                 l.layer,
                                 if launch == "pdl" { " pdl" } else { "" },
                                 chosen,
-                                if cluster > 1 { format!(" c{cluster}{}", if split.packed { "p" } else { "" }) } else if split.last_extra > 0 { format!(" last+{}", split.last_extra) } else { String::new() },
+                                if cluster > 1 { format!(" c{cluster}{}", if split.packed { "p" } else { "" }) } else if let Some(x) = split.last_extra { format!(" last+{x}") } else { String::new() },
                                 items,
                                 bytes as f64 / 1e6,
                                 us,
@@ -591,7 +591,7 @@ fn run(args: &Args) -> Result<(), String> {
 /// A timed work list: (rows, prompt, layer index, chunk, cluster, packed, the last
 /// chunk's extra key tiles, programmatic
 /// launch); the value is its timing and item count.
-type TimedKey = (u32, u32, usize, u32, u32, bool, u32, bool);
+type TimedKey = (u32, u32, usize, u32, u32, bool, Option<u32>, bool);
 
 /// `--dry-run-blocks`: the work lists the timed run would build, without a GPU.
 fn dry_run(

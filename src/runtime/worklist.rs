@@ -84,8 +84,8 @@ impl DecodeWork {
             DecodeWork::build_packed(layout, row_pos, split.cluster, split.chunk, key_tile)
         } else if split.cluster > 1 {
             DecodeWork::build_clusters(layout, row_pos, split.cluster, key_tile)
-        } else if split.last_extra > 0 {
-            DecodeWork::build_last_longer(layout, row_pos, split.chunk, split.last_extra, key_tile)
+        } else if let Some(extra) = split.last_extra {
+            DecodeWork::build_last_longer(layout, row_pos, split.chunk, extra, key_tile)
         } else {
             DecodeWork::build(layout, row_pos, split.chunk)
         }
@@ -97,7 +97,9 @@ impl DecodeWork {
     /// ⌊(T − `extra`) / n⌋ + `extra` tiles (at most T) and the other n − 1 share the rest
     /// as evenly as whole tiles allow (the first ones one tile more), so the last item is
     /// `extra` − 1 to `extra` tiles longer than the others; where fewer tiles are left than
-    /// n − 1 items, the segment gets fewer items (none empty). On a one-wave plain list the
+    /// n − 1 items, the segment gets fewer items (none empty). With `extra` 0 the segment's
+    /// tiles are spread evenly (items of ⌊T / n⌋ or ⌈T / n⌉ tiles, never longer than
+    /// `chunk`), where [`Self::build`] leaves the remainder to a short last chunk. On a one-wave plain list the
     /// other chunks then finish and publish their partials while the last one still
     /// streams, so the last to arrive (which merges) finds them in L2: with
     /// `DecodeTuning::own_merge` it merges from its registers at once. Every written slot
@@ -365,8 +367,13 @@ pub enum ChunkPolicy {
     /// `WavesPacked { overhead_tiles }`'s split, and where that is a plain list (equal
     /// chunks merged through L2, e.g. Llama-3-8B's one-wave lists at B = 4, 16k) each split
     /// segment's last chunk `last_extra` key tiles longer than its others
-    /// ([`DecodeWork::build_last_longer`]), so the segment's other chunks publish their
-    /// partials while it still streams. Opt-in (`waves:OVERHEAD:packed:last:TILES`).
+    /// ([`DecodeWork::build_last_longer`]; 0: the segment's tiles spread evenly), so the
+    /// segment's other chunks publish their partials while it still streams. Opt-in
+    /// (`waves:OVERHEAD:packed:last:TILES`): on the H200 (benches/RESULTS.md, decode
+    /// "Session 24") it tied on Llama-3-8B at B = 4, 16k (−0.01 to −0.14 µs a layer in
+    /// median at 1 tile, with or without the own-register merge; each further tile +0.5),
+    /// gaining 0.3–0.5 µs only on the lists whose segments ended in a short chunk, which
+    /// the spread (0, not yet measured) keeps without lengthening any item.
     WavesPackedLast {
         overhead_tiles: u32,
         last_extra: u32,
@@ -394,9 +401,10 @@ pub struct DecodeSplit {
     /// `cluster` items of at most `chunk` slots ([`DecodeWork::build_packed`]).
     pub packed: bool,
     /// On a plain list (`cluster` 1, not packed): key tiles by which each split segment's
-    /// last chunk is longer than its others ([`DecodeWork::build_last_longer`]); 0: equal
-    /// chunks ([`DecodeWork::build`]).
-    pub last_extra: u32,
+    /// last chunk is longer than its others ([`DecodeWork::build_last_longer`]; `Some(0)`:
+    /// the segment's tiles spread evenly over its chunks); `None`: equal chunks of `chunk`
+    /// slots, the last one shorter ([`DecodeWork::build`]).
+    pub last_extra: Option<u32>,
 }
 
 impl DecodeSplit {
@@ -406,7 +414,7 @@ impl DecodeSplit {
             chunk,
             cluster: 1,
             packed: false,
-            last_extra: 0,
+            last_extra: None,
         }
     }
 
@@ -414,7 +422,7 @@ impl DecodeSplit {
     /// ([`DecodeWork::build_last_longer`]), merged through global memory.
     pub fn last_longer(chunk: u32, extra: u32) -> DecodeSplit {
         DecodeSplit {
-            last_extra: extra,
+            last_extra: Some(extra),
             ..DecodeSplit::chunks(chunk)
         }
     }
@@ -426,7 +434,7 @@ impl DecodeSplit {
             chunk,
             cluster: size,
             packed: false,
-            last_extra: 0,
+            last_extra: None,
         }
     }
 
@@ -436,7 +444,7 @@ impl DecodeSplit {
             chunk,
             cluster: size,
             packed: true,
-            last_extra: 0,
+            last_extra: None,
         }
     }
 }
@@ -814,7 +822,7 @@ pub fn choose_split_in(
                 chunk,
                 cluster: if pairs { 2 } else { 1 },
                 packed: false,
-                last_extra: 0,
+                last_extra: None,
             }
         }
         ChunkPolicy::WavesPacked { overhead_tiles } => {
@@ -884,10 +892,7 @@ pub fn choose_split_in(
                 group_size,
             );
             if split.cluster <= 1 && !split.packed {
-                DecodeSplit {
-                    last_extra,
-                    ..split
-                }
+                DecodeSplit::last_longer(split.chunk, last_extra)
             } else {
                 split
             }
@@ -1222,9 +1227,17 @@ mod tests {
         assert_eq!(w.seg_chunks, vec![2]);
         assert_eq!(w.items[0][1..3], [0, 64]);
         assert_eq!(w.items[1][1..3], [64, 192]);
-        // extra 0 is the equal split, up to where the rounding remainder goes.
+        // extra 0 spreads a segment's tiles evenly: 1000 slots (16 tiles) in 4 items of 4
+        // tiles (the last 232 slots) where the equal chunks end with a 232-slot chunk
+        // anyway; 1088 slots (17 tiles) in 5 items of 4, 4, 3, 3, 3 tiles, not 4 × 256 + 64.
         let w = DecodeWork::build_last_longer(&l, &rows, 256, 0, 64);
         assert_eq!(w.n_items(), equal.n_items());
+        let s1: Vec<u32> = w.items[4..8].iter().map(|i| i[2] - i[1]).collect();
+        assert_eq!(s1, vec![256, 256, 256, 232]);
+        let w = DecodeWork::build_last_longer(&layout(&[1088]), &[5000], 256, 0, 64);
+        let s: Vec<u32> = w.items.iter().map(|i| i[2] - i[1]).collect();
+        assert_eq!(s, vec![256, 256, 192, 192, 192]);
+        assert_eq!(w.chunk, 256);
     }
 
     #[test]
@@ -1245,6 +1258,8 @@ mod tests {
             4,
         );
         assert_eq!(s, DecodeSplit::last_longer(plain.chunk, 3));
+        assert_eq!(s.last_extra, Some(3));
+        assert_eq!(plain.last_extra, None);
         let w = DecodeWork::build_split(&l, &rows4, s, 64);
         assert_eq!(
             w.n_items(),
@@ -1384,7 +1399,7 @@ mod tests {
             chunk: 0,
             cluster: 4,
             packed: false,
-            last_extra: 0,
+            last_extra: None,
         };
         assert_eq!(
             DecodeWork::build_split(&l, &[500], split, 16),
@@ -1408,7 +1423,7 @@ mod tests {
                 chunk: 512,
                 cluster: 1,
                 packed: false,
-                last_extra: 0,
+                last_extra: None,
             }
         );
         let mut m = FluidModel::h200(4);
@@ -1428,7 +1443,7 @@ mod tests {
                 chunk: 4096,
                 cluster: 1,
                 packed: false,
-                last_extra: 0,
+                last_extra: None,
             }
         );
         // A fixed size is kept; executors without clusters get its longest item.
@@ -1446,7 +1461,7 @@ mod tests {
                 chunk: 2240,
                 cluster: 2,
                 packed: false,
-                last_extra: 0,
+                last_extra: None,
             }
         );
         assert_eq!(
@@ -1474,7 +1489,7 @@ mod tests {
                 chunk: 2048,
                 cluster: 2,
                 packed: false,
-                last_extra: 0,
+                last_extra: None,
             }
         );
         let l = layout(&[4096; 8]);
@@ -1492,7 +1507,7 @@ mod tests {
                 chunk: 2048,
                 cluster: 2,
                 packed: false,
-                last_extra: 0,
+                last_extra: None,
             }
         );
         let w7 = DecodeWork::build_split(&layout(&l7), &rows16, s7, 64);
@@ -1510,7 +1525,7 @@ mod tests {
                 chunk: 1408,
                 cluster: 1,
                 packed: false,
-                last_extra: 0,
+                last_extra: None,
             }
         );
         // Executors without clusters get the same chunk as waves:10.

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Tables of session 24's decode call 1 (benches/decode-h200/s24/call1.sh).
 
-    python3 ab.py CALL_DIR > CALL_DIR/summary.md
+    python3 ab.py CALL_DIR [ARMS] > CALL_DIR/summary.md
+
+ARMS: the arms' letters, the reference first (call 1: ABC; call 2: ADE, where D =
+4x3eqmskv last:0 and E = 4x3eqmskv last:1).
 
 - the sweep at B = 4 16k (sweep1 / sweep2: kernels x chunk policies, every layer): per
   (kernel, policy), the median over layers of its time minus the default's (4x3eqmskv,
@@ -17,6 +20,7 @@ import statistics as st
 import sys
 
 d = sys.argv[1]
+arms = sys.argv[2] if len(sys.argv) > 2 else "ABC"
 
 
 def rows(path):
@@ -49,11 +53,11 @@ for sw in ("sweep1", "sweep2"):
     if not rs:
         continue
     base = {r["layer"]: r for r in rs if r["variant"] == "4x3eqmskv" and r["chunk_arg"] == "auto"}
-    arms = sorted({(r["variant"], r["chunk_arg"]) for r in rs}, key=lambda a: (a[0], len(a[1]), a[1]))
+    combos = sorted({(r["variant"], r["chunk_arg"]) for r in rs}, key=lambda a: (a[0], len(a[1]), a[1]))
     print(f"\n### {sw}: B = 4, prompt 16384 (µs against 4x3eqmskv auto, same process)\n")
     print("| kernel | chunks | median − default (µs) [min, max] | faster layers | ≥ 3.8 TB/s | geomean TB/s |")
     print("|---|---|---|---|---|---|")
-    for v, c in arms:
+    for v, c in combos:
         sel = {r["layer"]: r for r in rs if (r["variant"], r["chunk_arg"]) == (v, c)}
         diffs = [sel[l]["us"] - base[l]["us"] for l in sel if l in base]
         hit = sum(r["tbps"] >= 3.8 for r in sel.values())
@@ -61,16 +65,16 @@ for sw in ("sweep1", "sweep2"):
         print(f"| {v} | {c} | {fmt(diffs)} | {sum(x < 0 for x in diffs)}/{len(diffs)} | {hit} | {gm:.3f} |")
 
 # Blocks.
-arm = {a: [load(f"{d}/llama-{a}{i}.jsonl") for i in (1, 2, 3)] for a in "ABC"}
-A = arm["A"]
+arm = {a: [load(f"{d}/llama-{a}{i}.jsonl") for i in (1, 2, 3)] for a in arms}
+A = arm[arms[0]]
 if A[0]:
-    print("\n### Every layer, three passes (A = 4x3eqmskv auto, B = 4x3eqmskvj last:2, C = 4x3eqmskvj last:4)\n")
+    print(f"\n### Every layer, three passes (arms {arms}; call 1: A = 4x3eqmskv auto, B = 4x3eqmskvj last:X, C = 4x3eqmskv last:X, X from the sweep: 1)\n")
     print("| B | prompt | arm | lists (plain split / cluster / unsplit) | ≥ target per pass | time / A, geomean per pass | X − A per layer per pass, median [min, max] (µs) | A/A (µs) | faster in every pass beyond A/A |")
     print("|---|---|---|---|---|---|---|---|---|")
     for cfg in sorted({k[:2] for k in A[0]}, key=lambda c: (-c[0], c[1])):
         keys = [k for k in A[0] if k[:2] == cfg]
         aa = {k: [A[i][k]["us"] - A[0][k]["us"] for i in (1, 2) if k in A[i]] for k in keys}
-        for name in "ABC":
+        for name in arms:
             X = arm[name]
             if not all(X):
                 continue
@@ -78,7 +82,7 @@ if A[0]:
             ps = sum(r["cluster"] == 1 and r["items"] > cfg[0] * 8 for r in r0)
             cl = sum(r["cluster"] > 1 for r in r0)
             hits = ", ".join(str(sum(bool(target(cfg, X[i][k]["tbps"])) for k in keys if k in X[i])) for i in range(3))
-            if name == "A":
+            if name == arms[0]:
                 print(f"| {cfg[0]} | {cfg[1]} | A | {ps} / {cl} / {len(r0) - ps - cl} | {hits} | | | "
                       f"{fmt([x for k in keys for x in aa[k]])} | |")
                 continue
@@ -100,17 +104,18 @@ if A[0]:
         if not keys:
             continue
         print(f"\n#### Per layer, B = {cfg[0]}, prompt {cfg[1]} (µs; TB/s of pass 1)\n")
-        print("| layer | A's list | A µs | A TB/s | B − A per pass | C − A per pass | A/A | B TB/s | C TB/s |")
-        print("|---|---|---|---|---|---|---|---|---|")
+        print("| layer | A's list | A µs | A TB/s | " + " | ".join(f"{x} − A per pass" for x in arms[1:])
+              + " | A/A | " + " | ".join(f"{x} TB/s" for x in arms[1:]) + " |")
+        print("|---" * (4 + 2 * len(arms[1:]) + 1) + "|")
         for k in keys:
             r = A[0][k]
             kind = f"c{r['cluster']}" if r["cluster"] > 1 else "plain"
             row = [str(k[2]), f"{r['items']} × ≤{r['chunk']} {kind}", f"{r['us']:.2f}", f"{r['tbps']:.3f}"]
-            for name in "BC":
+            for name in arms[1:]:
                 X = arm[name]
                 row.append(", ".join(f"{X[i][k]['us'] - A[i][k]['us']:+.2f}" for i in range(3) if k in X[i] and k in A[i]))
             row.append(", ".join(f"{A[i][k]['us'] - A[0][k]['us']:+.2f}" for i in (1, 2) if k in A[i]))
-            for name in "BC":
+            for name in arms[1:]:
                 X = arm[name]
                 row.append(f"{X[0][k]['tbps']:.3f}" if k in X[0] else "")
             print("| " + " | ".join(row) + " |")

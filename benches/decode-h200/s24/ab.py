@@ -81,7 +81,8 @@ if A[0]:
             r0 = [X[0][k] for k in keys if k in X[0]]
             ps = sum(r["cluster"] == 1 and r["items"] > cfg[0] * 8 for r in r0)
             cl = sum(r["cluster"] > 1 for r in r0)
-            hits = ", ".join(str(sum(bool(target(cfg, X[i][k]["tbps"])) for k in keys if k in X[i])) for i in range(3))
+            hits = "— (no SDPA)" if cfg[0] == 16 and cfg not in sdpa else ", ".join(
+                str(sum(bool(target(cfg, X[i][k]["tbps"])) for k in keys if k in X[i])) for i in range(3))
             if name == arms[0]:
                 print(f"| {cfg[0]} | {cfg[1]} | A | {ps} / {cl} / {len(r0) - ps - cl} | {hits} | | | "
                       f"{fmt([x for k in keys for x in aa[k]])} | |")

@@ -48,8 +48,10 @@ struct Args {
     #[arg(long, value_delimiter = ',')]
     variants: Vec<String>,
     /// Work-list chunk policies to compare: `auto` (the runtime's), a size in slots,
-    /// `waves:OVERHEAD_TILES`, `balanced:OVERHEAD_TILES:TAIL_PCT`, `cluster:SIZE` or
-    /// `cluster:auto:OVERHEAD_TILES` (`runtime::worklist::ChunkPolicy`).
+    /// `waves:OVERHEAD_TILES`, `balanced:OVERHEAD_TILES:TAIL_PCT`, `cluster:SIZE`,
+    /// `cluster:auto:OVERHEAD_TILES`, `waves:OVERHEAD_TILES:packed` or
+    /// `waves:OVERHEAD_TILES:packed:last:TILES` (plain lists with each split segment's last
+    /// chunk TILES key tiles longer; `runtime::worklist::ChunkPolicy`).
     #[arg(long, value_delimiter = ',', default_value = "auto")]
     chunks: Vec<String>,
     /// Launch modes to compare on every layer, side by side: `plain` (cuLaunchKernel, as
@@ -482,7 +484,16 @@ fn run(args: &Args) -> Result<(), String> {
                                 if pdl && !pdl_ok {
                                     continue;
                                 }
-                                let key = (rows, prompt, li, chosen, cluster, split.packed, pdl);
+                                let key = (
+                                    rows,
+                                    prompt,
+                                    li,
+                                    chosen,
+                                    cluster,
+                                    split.packed,
+                                    split.last_extra,
+                                    pdl,
+                                );
                                 let reused = timed.get(&key).copied();
                                 if reused.is_none() && calls.is_empty() {
                                     (calls, _pads) = prepare(
@@ -543,7 +554,7 @@ fn run(args: &Args) -> Result<(), String> {
                                 l.layer,
                                 if launch == "pdl" { " pdl" } else { "" },
                                 chosen,
-                                if cluster > 1 { format!(" c{cluster}{}", if split.packed { "p" } else { "" }) } else { String::new() },
+                                if cluster > 1 { format!(" c{cluster}{}", if split.packed { "p" } else { "" }) } else if let Some(x) = split.last_extra { format!(" last+{x}") } else { String::new() },
                                 items,
                                 bytes as f64 / 1e6,
                                 us,
@@ -557,7 +568,7 @@ fn run(args: &Args) -> Result<(), String> {
                                     let line = serde_json::json!({
                                         "impl": "moa", "model": m.label, "batch": rows, "prompt": prompt,
                                         "n_tokens": n, "layer": l.layer, "variant": vname, "chunk_arg": cname,
-                                        "chunk": chosen, "cluster": cluster, "packed": split.packed, "items": items, "reused": reused.is_some(),
+                                        "chunk": chosen, "cluster": cluster, "packed": split.packed, "last_extra": split.last_extra, "items": items, "reused": reused.is_some(),
                                         "kv_bytes": bytes, "us": us, "us_min": t.min_us - producer_us,
                                         "us_max": t.max_us - producer_us, "tbps": rate, "dense_us": dt.median_us,
                                         "dense_kv_bytes": dbytes, "dense_tbps": drate,
@@ -577,9 +588,10 @@ fn run(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-/// A timed work list: (rows, prompt, layer index, chunk, cluster, packed, programmatic
+/// A timed work list: (rows, prompt, layer index, chunk, cluster, packed, the last
+/// chunk's extra key tiles, programmatic
 /// launch); the value is its timing and item count.
-type TimedKey = (u32, u32, usize, u32, u32, bool, bool);
+type TimedKey = (u32, u32, usize, u32, u32, bool, Option<u32>, bool);
 
 /// `--dry-run-blocks`: the work lists the timed run would build, without a GPU.
 fn dry_run(
@@ -642,7 +654,7 @@ fn dry_run(
                                 "model": m.label, "batch": rows, "prompt": prompt, "n_tokens": n,
                                 "layer": l.layer, "variant": tuning.to_string(),
                                 "chunk_arg": chunk.map_or("auto".to_string(), |c| c.to_string()),
-                                "chunk": c, "cluster": split.cluster, "packed": split.packed, "items": items, "blocks": blocks,
+                                "chunk": c, "cluster": split.cluster, "packed": split.packed, "last_extra": split.last_extra, "longest": work.chunk, "items": items, "blocks": blocks,
                                 "model_us": model,
                                 "slots": lens.iter().map(|&s| s as u64).sum::<u64>(),
                                 "busy_items": lens.len(),

@@ -1434,9 +1434,15 @@ impl CudaAttention {
         }
         let tile = kernels.decode.abi.tiles.k_tile.unwrap_or(1).max(1);
         let split = match split {
-            Some(DecodeSplit { chunk, cluster, .. }) if cluster <= 1 => {
-                DecodeSplit::chunks(chunk.max(1).div_ceil(tile) * tile)
-            }
+            Some(DecodeSplit {
+                chunk,
+                cluster,
+                last_extra,
+                ..
+            }) if cluster <= 1 => DecodeSplit {
+                last_extra,
+                ..DecodeSplit::chunks(chunk.max(1).div_ceil(tile) * tile)
+            },
             Some(DecodeSplit { cluster, .. }) if cluster > kernels.decode.max_cluster() => {
                 return Err(CudaError::InvalidInput(format!(
                     "decode clusters of {cluster} blocks: at most {} for `{}`",
@@ -1852,6 +1858,14 @@ pub fn check_variant(
             // as a programmatic launch right after a plain one. A kernel that merges in
             // clusters of 16 (`h`, the ABI's tiles.cluster) runs the same lists of 16 too.
             let widest = gpu.layer(c.layer)?.decode.max_cluster();
+            let tile = gpu
+                .layer(c.layer)?
+                .decode
+                .abi
+                .tiles
+                .k_tile
+                .unwrap_or(1)
+                .max(1);
             let mut sizes = vec![2, MAX_CLUSTER];
             if widest > MAX_CLUSTER {
                 sizes.push(widest);
@@ -1866,6 +1880,16 @@ pub fn check_variant(
                     .iter()
                     .map(|&z| (DecodeSplit::packed(z, 1), format!("packed={z}"))),
             );
+            // Plain lists whose segments' last chunk is one or three tiles longer than their
+            // one-tile chunks, and whose segments' tiles spread evenly over chunks of up to
+            // three tiles (DecodeWork::build_last_longer): items of unequal lengths on the
+            // L2 merge.
+            splits.extend([(1, 1), (1, 3), (3, 0)].map(|(n, x)| {
+                (
+                    DecodeSplit::last_longer(n * tile, x),
+                    format!("chunk={n}tiles last+{x}"),
+                )
+            }));
             for (split, label) in splits {
                 let size = split.cluster;
                 let call = gpu.prepare_decode_split(

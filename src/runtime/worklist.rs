@@ -84,8 +84,77 @@ impl DecodeWork {
             DecodeWork::build_packed(layout, row_pos, split.cluster, split.chunk, key_tile)
         } else if split.cluster > 1 {
             DecodeWork::build_clusters(layout, row_pos, split.cluster, key_tile)
+        } else if let Some(extra) = split.last_extra {
+            DecodeWork::build_last_longer(layout, row_pos, split.chunk, extra, key_tile)
         } else {
             DecodeWork::build(layout, row_pos, split.chunk)
+        }
+    }
+
+    /// Equal chunks with a longer last chunk (staggered ends, [`DecodeSplit::last_extra`]):
+    /// a segment of `written` slots keeps [`Self::build`]'s item count n = ⌈written /
+    /// `chunk`⌉, but over its T = ⌈written / `key_tile`⌉ key tiles the last item gets
+    /// ⌊(T − `extra`) / n⌋ + `extra` tiles (at most T) and the other n − 1 share the rest
+    /// as evenly as whole tiles allow (the first ones one tile more), so the last item is
+    /// `extra` − 1 to `extra` tiles longer than the others; where fewer tiles are left than
+    /// n − 1 items, the segment gets fewer items (none empty). With `extra` 0 the segment's
+    /// tiles are spread evenly (items of ⌊T / n⌋ or ⌈T / n⌉ tiles, never longer than
+    /// `chunk`), where [`Self::build`] leaves the remainder to a short last chunk. On a one-wave plain list the
+    /// other chunks then finish and publish their partials while the last one still
+    /// streams, so the last to arrive (which merges) finds them in L2: with
+    /// `DecodeTuning::own_merge` it merges from its registers at once. Every written slot
+    /// is in exactly one item, in slot order; `chunk` of the result is the longest item.
+    pub fn build_last_longer(
+        layout: &CacheLayout,
+        row_pos: &[u32],
+        chunk: u32,
+        extra: u32,
+        key_tile: u32,
+    ) -> DecodeWork {
+        let chunk = chunk.max(1);
+        let key_tile = key_tile.max(1);
+        let kv = layout.segments.len();
+        let mut items = Vec::new();
+        let mut seg_chunks = Vec::with_capacity(row_pos.len() * kv);
+        let mut longest = 1;
+        for (row, &t) in row_pos.iter().enumerate() {
+            for (h, seg) in layout.segments.iter().enumerate() {
+                let id = (row * kv + h) as u32;
+                let written = written_slots(seg.span, t);
+                let tiles = written.div_ceil(key_tile);
+                let n = written.div_ceil(chunk).max(1);
+                // Tiles of each item, the last one's last.
+                let mut lens: Vec<u32> = if n <= 1 {
+                    vec![tiles]
+                } else {
+                    let last = (tiles.saturating_sub(extra) / n + extra).min(tiles);
+                    let rest = tiles - last;
+                    let others = (n - 1).min(rest);
+                    let mut l: Vec<u32> = (0..others)
+                        .map(|i| rest / others + u32::from(i < rest % others))
+                        .collect();
+                    l.push(last);
+                    l
+                };
+                if lens.is_empty() {
+                    lens.push(0);
+                }
+                let first = items.len() as u32;
+                let n = lens.len() as u32;
+                let mut c0 = 0;
+                for len in lens {
+                    let c1 = (c0 + len * key_tile).min(written);
+                    longest = longest.max(c1 - c0);
+                    items.push([id, c0, c1, first, seg.offset, seg.span, layout.row_slots, n]);
+                    c0 = c1;
+                }
+                seg_chunks.push(n);
+            }
+        }
+        DecodeWork {
+            chunk: longest,
+            items,
+            seg_chunks,
         }
     }
 
@@ -295,6 +364,20 @@ pub enum ChunkPolicy {
     /// in at most `size` items: the shortest chunk (a multiple of the key tile) whose list
     /// fits one wave of resident clusters; if none does, the one with the fewest items.
     Packed { size: u32 },
+    /// `WavesPacked { overhead_tiles }`'s split, and where that is a plain list (equal
+    /// chunks merged through L2, e.g. Llama-3-8B's one-wave lists at B = 4, 16k) each split
+    /// segment's last chunk `last_extra` key tiles longer than its others
+    /// ([`DecodeWork::build_last_longer`]; 0: the segment's tiles spread evenly), so the
+    /// segment's other chunks publish their partials while it still streams. Opt-in
+    /// (`waves:OVERHEAD:packed:last:TILES`): on the H200 (benches/RESULTS.md, decode
+    /// "Session 24") it tied on Llama-3-8B at B = 4, 16k (−0.01 to −0.14 µs a layer in
+    /// median at 1 tile, with or without the own-register merge; each further tile +0.5),
+    /// gaining 0.3–0.5 µs only on the lists whose segments ended in a short chunk, which
+    /// the spread (0, not yet measured) keeps without lengthening any item.
+    WavesPackedLast {
+        overhead_tiles: u32,
+        last_extra: u32,
+    },
 }
 
 /// The largest thread-block cluster the decode kernel merges in (CUDA's portable
@@ -317,6 +400,11 @@ pub struct DecodeSplit {
     /// Whole segments packed into clusters of `cluster` blocks, each cut into at most
     /// `cluster` items of at most `chunk` slots ([`DecodeWork::build_packed`]).
     pub packed: bool,
+    /// On a plain list (`cluster` 1, not packed): key tiles by which each split segment's
+    /// last chunk is longer than its others ([`DecodeWork::build_last_longer`]; `Some(0)`:
+    /// the segment's tiles spread evenly over its chunks); `None`: equal chunks of `chunk`
+    /// slots, the last one shorter ([`DecodeWork::build`]).
+    pub last_extra: Option<u32>,
 }
 
 impl DecodeSplit {
@@ -326,6 +414,16 @@ impl DecodeSplit {
             chunk,
             cluster: 1,
             packed: false,
+            last_extra: None,
+        }
+    }
+
+    /// Chunks of `chunk` slots whose split segments' last chunk is `extra` key tiles longer
+    /// ([`DecodeWork::build_last_longer`]), merged through global memory.
+    pub fn last_longer(chunk: u32, extra: u32) -> DecodeSplit {
+        DecodeSplit {
+            last_extra: Some(extra),
+            ..DecodeSplit::chunks(chunk)
         }
     }
 
@@ -336,6 +434,7 @@ impl DecodeSplit {
             chunk,
             cluster: size,
             packed: false,
+            last_extra: None,
         }
     }
 
@@ -345,6 +444,7 @@ impl DecodeSplit {
             chunk,
             cluster: size,
             packed: true,
+            last_extra: None,
         }
     }
 }
@@ -498,6 +598,10 @@ impl std::fmt::Display for ChunkPolicy {
                 write!(f, "waves:{overhead_tiles}:packed")
             }
             ChunkPolicy::Packed { size } => write!(f, "packed:{size}"),
+            ChunkPolicy::WavesPackedLast {
+                overhead_tiles,
+                last_extra,
+            } => write!(f, "waves:{overhead_tiles}:packed:last:{last_extra}"),
         }
     }
 }
@@ -510,6 +614,7 @@ impl std::str::FromStr for ChunkPolicy {
         let bad = || {
             format!(
                 "chunk policy `{v}`: expected SLOTS, waves:OVERHEAD, waves:OVERHEAD:pairs, waves:OVERHEAD:packed, \
+                 waves:OVERHEAD:packed:last:TILES, \
                  balanced:OVERHEAD:TAIL_PCT, stream:SAT_PCT:WAVE_TILES:MERGE_TILES (SAT_PCT 1 to 100), \
                  cluster:SIZE (SIZE 2 to {MAX_CLUSTER_WIDE}; above {MAX_CLUSTER} only for the `h` \
                  kernels), packed:SIZE or cluster:auto:OVERHEAD"
@@ -538,6 +643,10 @@ impl std::str::FromStr for ChunkPolicy {
             }),
             ["waves", o, "packed"] => Ok(ChunkPolicy::WavesPacked {
                 overhead_tiles: num(o)?,
+            }),
+            ["waves", o, "packed", "last", x] => Ok(ChunkPolicy::WavesPackedLast {
+                overhead_tiles: num(o)?,
+                last_extra: num(x)?,
             }),
             ["packed", c] => Ok(ChunkPolicy::Packed {
                 size: cluster_size(c)?,
@@ -618,7 +727,8 @@ pub fn choose_chunk_with(
         let cost = match policy {
             ChunkPolicy::Waves { overhead_tiles }
             | ChunkPolicy::WavesPairs { overhead_tiles }
-            | ChunkPolicy::WavesPacked { overhead_tiles } => {
+            | ChunkPolicy::WavesPacked { overhead_tiles }
+            | ChunkPolicy::WavesPackedLast { overhead_tiles, .. } => {
                 (items as f64 / blocks).ceil() * f64::from(chunk + overhead_tiles * key_tile)
             }
             ChunkPolicy::Balanced {
@@ -712,6 +822,7 @@ pub fn choose_split_in(
                 chunk,
                 cluster: if pairs { 2 } else { 1 },
                 packed: false,
+                last_extra: None,
             }
         }
         ChunkPolicy::WavesPacked { overhead_tiles } => {
@@ -766,6 +877,24 @@ pub fn choose_split_in(
                     slots,
                     group_size,
                 ),
+            }
+        }
+        ChunkPolicy::WavesPackedLast {
+            overhead_tiles,
+            last_extra,
+        } => {
+            let split = choose_split_in(
+                ChunkPolicy::WavesPacked { overhead_tiles },
+                layout,
+                row_pos,
+                key_tile,
+                slots,
+                group_size,
+            );
+            if split.cluster <= 1 && !split.packed {
+                DecodeSplit::last_longer(split.chunk, last_extra)
+            } else {
+                split
             }
         }
         ChunkPolicy::Packed { size } => {
@@ -1063,6 +1192,89 @@ mod tests {
     }
 
     #[test]
+    fn last_longer_items_cover_the_written_slots_with_the_last_longest() {
+        // Segments of 1024, 1000 and 64 written slots, 4 rows, chunks of 256, 2 tiles more
+        // for the last chunk.
+        let l = layout(&[1024, 1000, 64]);
+        let rows = [5000; 4];
+        let w = DecodeWork::build_last_longer(&l, &rows, 256, 2, 64);
+        let equal = DecodeWork::build(&l, &rows, 256);
+        // The same item count per segment as the equal chunks.
+        assert_eq!(w.seg_chunks, equal.seg_chunks);
+        for seg in 0..w.seg_chunks.len() as u32 {
+            let its: Vec<_> = w.items.iter().filter(|i| i[0] == seg).collect();
+            let written = [1024, 1000, 64][seg as usize % 3];
+            // Consecutive, in slot order, covering [0, written) once, none empty.
+            let mut c = 0;
+            for i in &its {
+                assert_eq!(i[1], c);
+                assert!(i[2] > i[1]);
+                assert_eq!(i[7], its.len() as u32);
+                c = i[2];
+            }
+            assert_eq!(c, written);
+        }
+        // 1024 slots = 16 tiles in 4 items: the last ⌊14 / 4⌋ + 2 = 5 tiles, the others
+        // 4, 4, 3.
+        let s0: Vec<u32> = w.items[..4].iter().map(|i| i[2] - i[1]).collect();
+        assert_eq!(s0, vec![256, 256, 192, 320]);
+        assert_eq!(w.chunk, 320);
+        // 1000 slots = 16 tiles (the last partial): the last item 5 tiles, ending at 1000.
+        let s1: Vec<u32> = w.items[4..8].iter().map(|i| i[2] - i[1]).collect();
+        assert_eq!(s1, vec![256, 256, 192, 296]);
+        // Fewer tiles than items need: 3 tiles in 3 items with 2 extra: one item of 2, 1.
+        let w = DecodeWork::build_last_longer(&layout(&[192]), &[5000], 64, 2, 64);
+        assert_eq!(w.seg_chunks, vec![2]);
+        assert_eq!(w.items[0][1..3], [0, 64]);
+        assert_eq!(w.items[1][1..3], [64, 192]);
+        // extra 0 spreads a segment's tiles evenly: 1000 slots (16 tiles) in 4 items of 4
+        // tiles (the last 232 slots) where the equal chunks end with a 232-slot chunk
+        // anyway; 1088 slots (17 tiles) in 5 items of 4, 4, 3, 3, 3 tiles, not 4 × 256 + 64.
+        let w = DecodeWork::build_last_longer(&l, &rows, 256, 0, 64);
+        assert_eq!(w.n_items(), equal.n_items());
+        let s1: Vec<u32> = w.items[4..8].iter().map(|i| i[2] - i[1]).collect();
+        assert_eq!(s1, vec![256, 256, 256, 232]);
+        let w = DecodeWork::build_last_longer(&layout(&[1088]), &[5000], 256, 0, 64);
+        let s: Vec<u32> = w.items.iter().map(|i| i[2] - i[1]).collect();
+        assert_eq!(s, vec![256, 256, 192, 192, 192]);
+        assert_eq!(w.chunk, 256);
+    }
+
+    #[test]
+    fn waves_packed_last_lengthens_only_plain_lists() {
+        let slots = DecodeSlots::estimate(264);
+        let policy: ChunkPolicy = "waves:10:packed:last:3".parse().unwrap();
+        assert_eq!(policy.to_string(), "waves:10:packed:last:3");
+        // 4 rows of 17408-slot segments: the waves list, plain, its last chunks 3 tiles longer.
+        let rows4 = vec![100_000; 4];
+        let l = layout(&[17408; 8]);
+        let s = choose_split_in(policy, &l, &rows4, 64, slots, 4);
+        let plain = choose_split_in(
+            ChunkPolicy::WavesPacked { overhead_tiles: 10 },
+            &l,
+            &rows4,
+            64,
+            slots,
+            4,
+        );
+        assert_eq!(s, DecodeSplit::last_longer(plain.chunk, 3));
+        assert_eq!(s.last_extra, Some(3));
+        assert_eq!(plain.last_extra, None);
+        let w = DecodeWork::build_split(&l, &rows4, s, 64);
+        assert_eq!(
+            w.n_items(),
+            DecodeWork::build_split(&l, &rows4, plain, 64).n_items()
+        );
+        // Packed lists are kept as they are.
+        let rows16 = vec![100_000; 16];
+        let l25 = layout(&[640, 4096, 640, 4096, 4096, 640, 640, 640]);
+        assert_eq!(
+            choose_split_in(policy, &l25, &rows16, 64, slots, 4),
+            DecodeSplit::packed(4, 1408)
+        );
+    }
+
+    #[test]
     fn chunk_splits_few_segments_and_keeps_many_whole() {
         let l = layout(&[4096]);
         // one long segment on 132 slots: split into key tiles
@@ -1187,6 +1399,7 @@ mod tests {
             chunk: 0,
             cluster: 4,
             packed: false,
+            last_extra: None,
         };
         assert_eq!(
             DecodeWork::build_split(&l, &[500], split, 16),
@@ -1209,7 +1422,8 @@ mod tests {
             DecodeSplit {
                 chunk: 512,
                 cluster: 1,
-                packed: false
+                packed: false,
+                last_extra: None,
             }
         );
         let mut m = FluidModel::h200(4);
@@ -1228,7 +1442,8 @@ mod tests {
             DecodeSplit {
                 chunk: 4096,
                 cluster: 1,
-                packed: false
+                packed: false,
+                last_extra: None,
             }
         );
         // A fixed size is kept; executors without clusters get its longest item.
@@ -1245,7 +1460,8 @@ mod tests {
             DecodeSplit {
                 chunk: 2240,
                 cluster: 2,
-                packed: false
+                packed: false,
+                last_extra: None,
             }
         );
         assert_eq!(
@@ -1272,7 +1488,8 @@ mod tests {
             DecodeSplit {
                 chunk: 2048,
                 cluster: 2,
-                packed: false
+                packed: false,
+                last_extra: None,
             }
         );
         let l = layout(&[4096; 8]);
@@ -1289,7 +1506,8 @@ mod tests {
             DecodeSplit {
                 chunk: 2048,
                 cluster: 2,
-                packed: false
+                packed: false,
+                last_extra: None,
             }
         );
         let w7 = DecodeWork::build_split(&layout(&l7), &rows16, s7, 64);
@@ -1306,7 +1524,8 @@ mod tests {
             DecodeSplit {
                 chunk: 1408,
                 cluster: 1,
-                packed: false
+                packed: false,
+                last_extra: None,
             }
         );
         // Executors without clusters get the same chunk as waves:10.

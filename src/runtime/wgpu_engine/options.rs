@@ -338,7 +338,10 @@ pub struct WgpuEngineOptions {
     /// [`WgslTuning::decode_sg_flat_subgroups`]), and `MOA_WGSL_SG_FLAT_QK` (`f32`, the
     /// default, `h16`, `reload`, `h16-reload`: how the flat form forms Q·K,
     /// [`WgslTuning::decode_sg_flat_qk`]; opt-in forms aiming at the f32 form's accuracy
-    /// within fewer registers, session 21);
+    /// within fewer registers, session 21), and `MOA_WGSL_SG_FLAT_RING` (`mod`, the
+    /// default, or `hoist`: each item takes (t − sink) mod ring once and a step's ring
+    /// position is a conditional subtraction, [`WgslTuning::decode_sg_flat_ring_hoist`];
+    /// opt-in, session 24);
     /// tests and benches may
     /// set any field. Speed only: every form matches the CPU reference (tests/model_gpu.rs,
     /// tests/wgsl_decode_forms.rs). The fused merge was slower in the engine's step
@@ -602,6 +605,13 @@ impl WgpuEngineOptions {
                     ],
                     d.wgsl_tuning.decode_sg_flat_qk,
                 )?,
+                decode_sg_flat_ring_hoist: choice(
+                    env,
+                    "MOA_WGSL_SG_FLAT_RING",
+                    "mod or hoist",
+                    &[("mod", false), ("hoist", true)],
+                    d.wgsl_tuning.decode_sg_flat_ring_hoist,
+                )?,
                 ..d.wgsl_tuning
             },
         })
@@ -659,6 +669,16 @@ impl WgpuEngineOptions {
                 t.decode_sg_flat_qk.name()
             ));
         }
+        if t.decode_sg_flat_ring_hoist != d.decode_sg_flat_ring_hoist {
+            asked.push(format!(
+                "MOA_WGSL_SG_FLAT_RING={}",
+                if t.decode_sg_flat_ring_hoist {
+                    "hoist"
+                } else {
+                    "mod"
+                }
+            ));
+        }
 
         let rest = WgslTuning {
             decode_fused_merge: d.decode_fused_merge,
@@ -670,6 +690,7 @@ impl WgpuEngineOptions {
             decode_sg_flat_prefetch: d.decode_sg_flat_prefetch,
             decode_sg_flat_subgroups: d.decode_sg_flat_subgroups,
             decode_sg_flat_qk: d.decode_sg_flat_qk,
+            decode_sg_flat_ring_hoist: d.decode_sg_flat_ring_hoist,
             ..*t
         };
         if rest != d {
@@ -774,6 +795,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGSL_SG_FLAT_PREFETCH",
     "MOA_WGSL_SG_FLAT_SUBGROUPS",
     "MOA_WGSL_SG_FLAT_QK",
+    "MOA_WGSL_SG_FLAT_RING",
 ];
 
 /// The WGSL decode kernel bench's own knobs (examples/wgpu_decode_bench.rs reads them;

@@ -302,15 +302,6 @@ fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Arti
             format!("MOA_WGSL_SG_FLAT_QK: `{v}` is not f32, h16, reload or h16-reload")
         })?;
     }
-    // `MOA_WGSL_SG_FLAT_RING` (`mod`, `hoist`): the flat form's ring positions
-    // (`WgslTuning::decode_sg_flat_ring_hoist`).
-    if let Ok(v) = std::env::var("MOA_WGSL_SG_FLAT_RING") {
-        tuning.decode_sg_flat_ring_hoist = match v.as_str() {
-            "mod" => false,
-            "hoist" => true,
-            _ => return Err(format!("MOA_WGSL_SG_FLAT_RING: `{v}` is not mod or hoist")),
-        };
-    }
     if let Some(p) = env_u32_in("MOA_WGSL_SG_PIECE", 0..=3)? {
         tuning.decode_sg_piece = p as u8;
     }

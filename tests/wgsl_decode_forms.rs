@@ -224,9 +224,7 @@ fn decode_forms_match_reference() {
 /// (`WgslTuning::decode_sg_flat_qk`: f16 products summed in f32, the queries re-read each
 /// step, both; Q as stored and the score scaled after its sum); and merging each
 /// segment itself (`WgslTuning::decode_fused_merge`: the segment's last item merges, the
-/// scratch re-armed over three steps), late and early, with 4 and 8 subgroups; and with
-/// the ring position's (t − sink) mod ring taken once an item
-/// (`WgslTuning::decode_sg_flat_ring_hoist`), late, early and fused.
+/// scratch re-armed over three steps), late and early, with 4 and 8 subgroups.
 #[test]
 fn flat_subgroup_decode_matches_reference() {
     use moa::codegen::wgsl::{FlatQk, SgFlat};
@@ -335,26 +333,23 @@ fn flat_subgroup_decode_matches_reference() {
         // Asks that resolve to the same kernels (none asked is 8 subgroups for
         // fixture-gqa, 4 for fixture-mha) run once: lavapipe's runs are most of CI's time.
         let mut seen = std::collections::HashSet::new();
-        for (flat, prefetch, subgroups, qk, fused, ring) in [
-            (SgFlat::Early, false, 0, FlatQk::F32, false, false),
-            (SgFlat::Late, false, 0, FlatQk::F32, false, false),
-            (SgFlat::Late, true, 0, FlatQk::F32, false, false),
-            (SgFlat::Early, true, 0, FlatQk::F32, false, false),
-            (SgFlat::Late, false, 8, FlatQk::F32, false, false),
-            (SgFlat::Late, true, 8, FlatQk::F32, false, false),
-            (SgFlat::Early, false, 8, FlatQk::F32, false, false),
-            (SgFlat::Late, false, 2, FlatQk::F32, false, false),
-            (SgFlat::Late, false, 4, FlatQk::F32, false, false),
-            (SgFlat::Late, false, 0, FlatQk::H16, false, false),
-            (SgFlat::Late, false, 0, FlatQk::Reload, false, false),
-            (SgFlat::Late, false, 0, FlatQk::H16Reload, false, false),
-            (SgFlat::Early, true, 0, FlatQk::H16Reload, false, false),
-            (SgFlat::Late, false, 0, FlatQk::F32, true, false),
-            (SgFlat::Early, true, 0, FlatQk::H16Reload, true, false),
-            (SgFlat::Late, false, 4, FlatQk::F32, true, false),
-            (SgFlat::Late, false, 0, FlatQk::F32, false, true),
-            (SgFlat::Early, false, 0, FlatQk::F32, false, true),
-            (SgFlat::Late, false, 0, FlatQk::F32, true, true),
+        for (flat, prefetch, subgroups, qk, fused) in [
+            (SgFlat::Early, false, 0, FlatQk::F32, false),
+            (SgFlat::Late, false, 0, FlatQk::F32, false),
+            (SgFlat::Late, true, 0, FlatQk::F32, false),
+            (SgFlat::Early, true, 0, FlatQk::F32, false),
+            (SgFlat::Late, false, 8, FlatQk::F32, false),
+            (SgFlat::Late, true, 8, FlatQk::F32, false),
+            (SgFlat::Early, false, 8, FlatQk::F32, false),
+            (SgFlat::Late, false, 2, FlatQk::F32, false),
+            (SgFlat::Late, false, 4, FlatQk::F32, false),
+            (SgFlat::Late, false, 0, FlatQk::H16, false),
+            (SgFlat::Late, false, 0, FlatQk::Reload, false),
+            (SgFlat::Late, false, 0, FlatQk::H16Reload, false),
+            (SgFlat::Early, true, 0, FlatQk::H16Reload, false),
+            (SgFlat::Late, false, 0, FlatQk::F32, true),
+            (SgFlat::Early, true, 0, FlatQk::H16Reload, true),
+            (SgFlat::Late, false, 4, FlatQk::F32, true),
         ] {
             let tuning = WgslTuning {
                 decode_subgroup: u8::try_from(size).ok(),
@@ -363,7 +358,6 @@ fn flat_subgroup_decode_matches_reference() {
                 decode_sg_flat_subgroups: subgroups,
                 decode_sg_flat_qk: qk,
                 decode_fused_merge: Some(fused),
-                decode_sg_flat_ring_hoist: ring,
                 ..WgslTuning::default()
             };
             let arts = generate_with(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
@@ -392,7 +386,7 @@ fn flat_subgroup_decode_matches_reference() {
                 .unwrap_or_else(|e| panic!("{file} {flat:?}: {e}"));
             let tile = exec.decode_tile();
             let label = format!(
-                "{file} {storage:?} flat {flat:?} prefetch {prefetch} subgroup {size}, {subgroups} subgroups a workgroup, qk {qk:?}, fused merge {fused}, ring hoisted {ring}"
+                "{file} {storage:?} flat {flat:?} prefetch {prefetch} subgroup {size}, {subgroups} subgroups a workgroup, qk {qk:?}, fused merge {fused}"
             );
             assert_eq!(exec.decode_fused(), fused, "{label}");
             for case in &cases {

@@ -466,8 +466,6 @@ struct DecodeSgCtx<'a> {
     piece: u8,
     /// [`WgslTuning::decode_sg_no_combine`].
     no_combine: bool,
-    /// [`WgslTuning::decode_sg_flat_ring_hoist`].
-    ring_hoist: bool,
     /// [`WgslTuning::decode_sg_flat_prefetch`].
     prefetch: bool,
     /// [`WgslTuning::decode_sg_flat_qk`]'s name (`f32`, `h16`, `reload`, `h16-reload`).
@@ -652,12 +650,6 @@ pub struct WgslTuning {
     /// memory behind the kernel's only barrier, so the time without the combine is read
     /// with every subgroup's work still live. Not with the fused merge (refused).
     pub decode_sg_no_combine: bool,
-    /// With [`Self::decode_sg_flat`]: each item takes (t − sink) mod ring once, so a
-    /// step's ring position is one conditional subtraction instead of an integer division
-    /// a slot (`MOA_WGSL_SG_FLAT_RING=hoist`; the same positions, so the same results).
-    /// Opt-in until measured: session 24's pieces put the butterfly and masks at ≈ 2.6 µs
-    /// a layer (RESULTS "WGSL decode, session 24").
-    pub decode_sg_flat_ring_hoist: bool,
     /// With [`Self::decode_sg_flat`]: how Q·K is formed ([`FlatQk`]; `MOA_WGSL_SG_FLAT_QK`).
     /// [`FlatQk::F32`], the default, widens K and the pre-scaled f16 Q to f32 before the
     /// products: f32-accurate scores, but on the H200 119 registers at 8 subgroups (2
@@ -830,7 +822,6 @@ impl Default for WgslTuning {
             decode_sg_flat: SgFlat::Off,
             decode_sg_piece: 0,
             decode_sg_no_combine: false,
-            decode_sg_flat_ring_hoist: false,
             decode_sg_flat_prefetch: false,
             decode_sg_flat_subgroups: 0,
             decode_sg_flat_qk: FlatQk::F32,
@@ -1521,7 +1512,6 @@ fn decode_sg_artifact(
             sum_masks,
             piece: tuning.decode_sg_piece,
             no_combine: tuning.decode_sg_no_combine,
-            ring_hoist: tuning.decode_sg_flat_ring_hoist,
             prefetch: tuning.decode_sg_flat_prefetch,
             qk: tuning.decode_sg_flat_qk.name(),
             fused,
@@ -1556,9 +1546,6 @@ fn decode_sg_artifact(
         }
         if tuning.decode_sg_no_combine {
             extra["decode_sg_no_combine"] = true.into();
-        }
-        if tuning.decode_sg_flat_ring_hoist {
-            extra["decode_sg_flat_ring"] = "hoist".into();
         }
         if tuning.decode_sg_flat_prefetch {
             extra["decode_sg_flat_prefetch"] = true.into();

@@ -338,10 +338,7 @@ pub struct WgpuEngineOptions {
     /// [`WgslTuning::decode_sg_flat_subgroups`]), and `MOA_WGSL_SG_FLAT_QK` (`f32`, the
     /// default, `h16`, `reload`, `h16-reload`: how the flat form forms Q·K,
     /// [`WgslTuning::decode_sg_flat_qk`]; opt-in forms aiming at the f32 form's accuracy
-    /// within fewer registers, session 21), and `MOA_WGSL_SG_FLAT_RING` (`mod`, the
-    /// default, or `hoist`: each item takes (t − sink) mod ring once and a step's ring
-    /// position is a conditional subtraction, [`WgslTuning::decode_sg_flat_ring_hoist`];
-    /// opt-in, session 24);
+    /// within fewer registers, session 21);
     /// tests and benches may
     /// set any field. Speed only: every form matches the CPU reference (tests/model_gpu.rs,
     /// tests/wgsl_decode_forms.rs). The fused merge was slower in the engine's step
@@ -605,13 +602,6 @@ impl WgpuEngineOptions {
                     ],
                     d.wgsl_tuning.decode_sg_flat_qk,
                 )?,
-                decode_sg_flat_ring_hoist: choice(
-                    env,
-                    "MOA_WGSL_SG_FLAT_RING",
-                    "mod or hoist",
-                    &[("mod", false), ("hoist", true)],
-                    d.wgsl_tuning.decode_sg_flat_ring_hoist,
-                )?,
                 ..d.wgsl_tuning
             },
         })
@@ -669,16 +659,6 @@ impl WgpuEngineOptions {
                 t.decode_sg_flat_qk.name()
             ));
         }
-        if t.decode_sg_flat_ring_hoist != d.decode_sg_flat_ring_hoist {
-            asked.push(format!(
-                "MOA_WGSL_SG_FLAT_RING={}",
-                if t.decode_sg_flat_ring_hoist {
-                    "hoist"
-                } else {
-                    "mod"
-                }
-            ));
-        }
 
         let rest = WgslTuning {
             decode_fused_merge: d.decode_fused_merge,
@@ -690,7 +670,6 @@ impl WgpuEngineOptions {
             decode_sg_flat_prefetch: d.decode_sg_flat_prefetch,
             decode_sg_flat_subgroups: d.decode_sg_flat_subgroups,
             decode_sg_flat_qk: d.decode_sg_flat_qk,
-            decode_sg_flat_ring_hoist: d.decode_sg_flat_ring_hoist,
             ..*t
         };
         if rest != d {
@@ -795,7 +774,6 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGSL_SG_FLAT_PREFETCH",
     "MOA_WGSL_SG_FLAT_SUBGROUPS",
     "MOA_WGSL_SG_FLAT_QK",
-    "MOA_WGSL_SG_FLAT_RING",
 ];
 
 /// The WGSL decode kernel bench's own knobs (examples/wgpu_decode_bench.rs reads them;
@@ -826,6 +804,10 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGSL_SG_FLAT_RING",
+        "the flat decode's ring position with (t - sink) mod ring taken once an item (`hoist`: a step's position one conditional subtraction instead of an integer division) did not change the attention on the H200 (SmolLM2 16 x 4096, moa-50: 18.51 and 18.66 us a layer against 18.53 beside them and 18.40-18.99 in the call before; device step 1492.1 / 1483.9 against 1493.5; 119 registers either way; parity 0.0517, 3/3) and was deleted (benches/RESULTS.md, WGSL decode session 24, s24-attn; the form is in commit 8f7085a)",
+    ),
     (
         "MOA_WGPU_COOP_GATE_UP_KPARTS",
         "the matrix-unit gate/up product's K over 6, 9 or 12 subgroups a workgroup (shorter B-load and multiply-add chains a warp, 9 x loads a staging lane instead of 18 at 9 and 12) was slower than the 4 subgroups on the H200 in every pair (SmolLM2 16 x 4096: gate/up 12.83-12.89 us at 6, 9.31-9.52 at 9, 9.44-9.84 at 12 against 7.52-7.94; device step +44..+67 us at 9 and 12, +150..+167 at 6; registers 188 / 120 / 101 against 209, no spills; parity unchanged) and was deleted (benches/RESULTS.md, wgpu engine session 23, s23-gateup)",

@@ -567,8 +567,11 @@ pub struct WgslTuning {
     /// kernel alone (`wgpu_decode_bench`) took 0.89× (RESULTS, "WGSL decode, session 13"
     /// and "Lead calls (session 13)"). `Some(true)` turns it on: in the scalar decode, and
     /// in the flat decode on subgroups where that is the form ([`Self::decode_sg_flat`];
-    /// both include `decode_fused_merge.wgsl.j2`; the flat one not yet measured, RESULTS
-    /// "WGSL decode, session 23"); the other subgroup forms leave it to the scalar decode.
+    /// both include `decode_fused_merge.wgsl.j2`); the other subgroup forms leave it to the
+    /// scalar decode. The flat form's on the H200 (SmolLM2 shape, 16 × 4096, the engine's
+    /// step): attention + merge 21.6–21.9 against 21.9–22.8 µs a layer, tokens/s +2.2..+4.4%
+    /// in four pairs, the device step −15..−23 µs in three and +3.9 in one (RESULTS "WGSL
+    /// decode, session 24"): opt-in until a clean A B B A.
     pub decode_fused_merge: Option<bool>,
     /// The `Quad` form issues each tile's V loads right behind its K loads, at the start
     /// of the tile, instead of before its last barrier: one memory round trip per tile

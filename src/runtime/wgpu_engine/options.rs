@@ -342,7 +342,9 @@ pub struct WgpuEngineOptions {
     /// tests and benches may
     /// set any field. Speed only: every form matches the CPU reference (tests/model_gpu.rs,
     /// tests/wgsl_decode_forms.rs). The fused merge was slower in the engine's step
-    /// (RESULTS "Lead calls (session 13)"); V first is not yet timed there. The first
+    /// in the scalar decode (RESULTS "Lead calls (session 13)"); in the flat form it won
+    /// tokens/s in four pairs and the device step in three of them (RESULTS "WGSL decode,
+    /// session 24"), opt-in until a clean A B B A; V first is not yet timed there. The first
     /// tile's loads with the work item and the next tile's K (session 14) lost in the step
     /// and were deleted ([`REMOVED`]). Precompiled kernels (`moa generate --kernels`,
     /// [`super::WgpuEngine::with_kernels`]) carry their own tuning (`moa-compile`'s: the

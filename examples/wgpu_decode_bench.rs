@@ -305,6 +305,11 @@ fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Arti
     if let Some(p) = env_u32_in("MOA_WGSL_SG_PIECE", 0..=3)? {
         tuning.decode_sg_piece = p as u8;
     }
+    // `MOA_WGSL_SG_NO_COMBINE=1`: the flat form without its subgroups' combine (each
+    // subgroup stores its own partial; wrong results, a timing diagnostic).
+    if let Ok(v) = std::env::var("MOA_WGSL_SG_NO_COMBINE") {
+        tuning.decode_sg_no_combine = v == "1";
+    }
     if let Ok(v) = std::env::var("MOA_WGSL_F16") {
         (tuning.decode_f16_qk, tuning.decode_f16_pv) = match v.as_str() {
             "0" => (false, Some(false)),

@@ -26,6 +26,13 @@
 //! only decode is timed), `MOA_WGPU_MATVEC=tree`, `MOA_WGPU_COOP_DECODE=1`, and the WGSL
 //! decode forms the engine compiles its attention with (`MOA_WGSL_FUSED_MERGE=1`,
 //! `MOA_WGSL_V_FIRST=1`: benches/wgpu-h200/s14/step-ab.sh, s15/call1.sh).
+//! Two of the decode bench's timing diagnostics of the flat decode reach the engine here
+//! (wrong results, so `--parity 0`; the profile's attention row is what they are for):
+//! `MOA_WGSL_SG_PIECE` 1–3 (the body built only up to the Q·K partial scores, + the
+//! butterfly and masks, + the online softmax: `WgslTuning::decode_sg_piece`) and
+//! `MOA_WGSL_SG_NO_COMBINE=1` (no combine of the subgroups' partials:
+//! `WgslTuning::decode_sg_no_combine`); with `MOA_WGSL_SG_DECODE=read` they time what
+//! each part of a step's item costs (benches/decode-h200/s24/call1.sh).
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -35,7 +42,7 @@ use moa::model::{CpuReference, LlamaConfig, Masking};
 use moa::plan::{upstream, Plan};
 use moa::runtime::engine::{Engine, Sampling};
 use moa::runtime::wgpu::WgpuContext;
-use moa::runtime::wgpu_engine::{SubgroupProducts, WgpuEngine};
+use moa::runtime::wgpu_engine::{SubgroupProducts, WgpuEngine, WgpuEngineOptions};
 
 fn main() -> ExitCode {
     moa::runtime::wgpu::ensure_xdg_runtime_dir();
@@ -227,6 +234,30 @@ fn max_err(a: &[f32], b: &[f32]) -> f32 {
     moa::runtime::cases::max_abs_error(a, b).0
 }
 
+/// The environment's engine options with the flat decode's timing diagnostics
+/// (`MOA_WGSL_SG_PIECE` 1–3, `MOA_WGSL_SG_NO_COMBINE=1`; the decode bench's names, which
+/// the engine itself does not read), or `None` where neither is set.
+fn diagnostic_options() -> Result<Option<WgpuEngineOptions>, Error> {
+    let piece = match std::env::var("MOA_WGSL_SG_PIECE").ok().as_deref() {
+        None | Some("") | Some("0") => 0,
+        Some(p @ ("1" | "2" | "3")) => p.parse::<u8>()?,
+        Some(p) => return Err(format!("MOA_WGSL_SG_PIECE={p:?}: 0, 1, 2 or 3").into()),
+    };
+    let no_combine = match std::env::var("MOA_WGSL_SG_NO_COMBINE").ok().as_deref() {
+        None | Some("") | Some("0") => false,
+        Some("1") => true,
+        Some(v) => return Err(format!("MOA_WGSL_SG_NO_COMBINE={v:?}: 0 or 1").into()),
+    };
+    if piece == 0 && !no_combine {
+        return Ok(None);
+    }
+    let mut o = WgpuEngineOptions::from_env()?;
+    o.wgsl_tuning.decode_sg_piece = piece;
+    o.wgsl_tuning.decode_sg_no_combine = no_combine;
+    println!("timing diagnostic (wrong results): decode_sg_piece {piece}, decode_sg_no_combine {no_combine}");
+    Ok(Some(o))
+}
+
 fn argmax(v: &[f32]) -> usize {
     (0..v.len())
         .max_by(|&i, &j| v[i].total_cmp(&v[j]))
@@ -253,9 +284,12 @@ fn run() -> Result<(), Error> {
     for path in &a.plans {
         let plan = load_plan(path, &config)?;
         let t = Instant::now();
-        let gpu = match a.max_binding {
-            Some(b) => WgpuEngine::new_with_binding_limit(&ctx, &model, plan.as_ref(), false, b)?,
-            None => WgpuEngine::new(&ctx, &model, plan.as_ref(), false)?,
+        let gpu = match (a.max_binding, diagnostic_options()?) {
+            (Some(b), _) => {
+                WgpuEngine::new_with_binding_limit(&ctx, &model, plan.as_ref(), false, b)?
+            }
+            (None, Some(o)) => WgpuEngine::new_with_options(&ctx, &model, plan.as_ref(), false, o)?,
+            (None, None) => WgpuEngine::new(&ctx, &model, plan.as_ref(), false)?,
         };
         let load = t.elapsed().as_secs_f64();
         let name = if path == "dense" {

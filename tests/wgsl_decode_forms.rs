@@ -446,3 +446,46 @@ fn flat_subgroup_decode_matches_reference() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The flat form's no-combine timing diagnostic (`WgslTuning::decode_sg_no_combine`, the
+/// decode bench's `MOA_WGSL_SG_NO_COMBINE=1`; wrong results, so only generated): it
+/// generates and validates (naga) for every subgroup size, with the full body and the
+/// loads-only twin, records itself in the kernel's constants, and is refused with the
+/// fused merge (whose merger would read partials no single store wrote).
+#[test]
+fn flat_no_combine_diagnostic_generates_and_refuses_the_fused_merge() {
+    use moa::codegen::wgsl::SgFlat;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/fixture-gqa.toml");
+    let module = lower::lower(
+        &Plan::load(&path).unwrap_or_else(|e| panic!("{e}")),
+        StorageType::F16,
+    );
+    for size in [8u8, 16, 32, 64] {
+        for diag in [false, true] {
+            let tuning = WgslTuning {
+                decode_subgroup: Some(size),
+                decode_sg_flat: SgFlat::Late,
+                decode_sg_diag: diag,
+                decode_sg_no_combine: true,
+                ..WgslTuning::default()
+            };
+            let arts = generate_with(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
+            let marked = arts
+                .iter()
+                .flat_map(|a| &a.kernels)
+                .filter(|k| {
+                    k.constants.get("decode_sg_no_combine") == Some(&serde_json::json!(true))
+                })
+                .count();
+            assert_eq!(marked, module.layers.len(), "subgroup {size} diag {diag}");
+        }
+    }
+    let fused = WgslTuning {
+        decode_subgroup: Some(32),
+        decode_sg_flat: SgFlat::Late,
+        decode_sg_no_combine: true,
+        decode_fused_merge: Some(true),
+        ..WgslTuning::default()
+    };
+    assert!(generate_with(&module, fused).is_err());
+}

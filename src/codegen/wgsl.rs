@@ -464,6 +464,8 @@ struct DecodeSgCtx<'a> {
     sum_masks: Vec<u32>,
     /// [`WgslTuning::decode_sg_piece`].
     piece: u8,
+    /// [`WgslTuning::decode_sg_no_combine`].
+    no_combine: bool,
     /// [`WgslTuning::decode_sg_flat_prefetch`].
     prefetch: bool,
     /// [`WgslTuning::decode_sg_flat_qk`]'s name (`f32`, `h16`, `reload`, `h16-reload`).
@@ -565,8 +567,11 @@ pub struct WgslTuning {
     /// kernel alone (`wgpu_decode_bench`) took 0.89× (RESULTS, "WGSL decode, session 13"
     /// and "Lead calls (session 13)"). `Some(true)` turns it on: in the scalar decode, and
     /// in the flat decode on subgroups where that is the form ([`Self::decode_sg_flat`];
-    /// both include `decode_fused_merge.wgsl.j2`; the flat one not yet measured, RESULTS
-    /// "WGSL decode, session 23"); the other subgroup forms leave it to the scalar decode.
+    /// both include `decode_fused_merge.wgsl.j2`); the other subgroup forms leave it to the
+    /// scalar decode. The flat form's on the H200 (SmolLM2 shape, 16 × 4096, the engine's
+    /// step): attention + merge 21.6–21.9 against 21.9–22.8 µs a layer, tokens/s +2.2..+4.4%
+    /// in four pairs, the device step −15..−23 µs in three and +3.9 in one (RESULTS "WGSL
+    /// decode, session 24"): opt-in until a clean A B B A.
     pub decode_fused_merge: Option<bool>,
     /// The `Quad` form issues each tile's V loads right behind its K loads, at the start
     /// of the tile, instead of before its last barrier: one memory round trip per tile
@@ -642,6 +647,12 @@ pub struct WgslTuning {
     /// 2 = + the butterfly and masks, 3 = + the online softmax (every accumulator
     /// rescaled); 0 (the default) = the whole body.
     pub decode_sg_piece: u8,
+    /// With [`Self::decode_sg_flat`], a timing diagnostic (wrong results; the decode
+    /// bench's `MOA_WGSL_SG_NO_COMBINE=1`): each subgroup stores its own partial over the
+    /// item's (the last store wins) instead of the subgroups' combine through workgroup
+    /// memory behind the kernel's only barrier, so the time without the combine is read
+    /// with every subgroup's work still live. Not with the fused merge (refused).
+    pub decode_sg_no_combine: bool,
     /// With [`Self::decode_sg_flat`]: how Q·K is formed ([`FlatQk`]; `MOA_WGSL_SG_FLAT_QK`).
     /// [`FlatQk::F32`], the default, widens K and the pre-scaled f16 Q to f32 before the
     /// products: f32-accurate scores, but on the H200 119 registers at 8 subgroups (2
@@ -813,6 +824,7 @@ impl Default for WgslTuning {
             decode_sg_pipe: 0,
             decode_sg_flat: SgFlat::Off,
             decode_sg_piece: 0,
+            decode_sg_no_combine: false,
             decode_sg_flat_prefetch: false,
             decode_sg_flat_subgroups: 0,
             decode_sg_flat_qk: FlatQk::F32,
@@ -1077,6 +1089,14 @@ pub fn generate_with(
         return Err(CodegenError::Unsupported {
             target: "wgsl",
             message: "bf16 storage: WGSL has no bf16 type (use f16 or f32, or --target cuda)"
+                .into(),
+        });
+    }
+    if tuning.decode_sg_no_combine && tuning.decode_fused_merge.unwrap_or(false) {
+        return Err(CodegenError::Unsupported {
+            target: "wgsl",
+            message: "decode_sg_no_combine (a timing diagnostic) with the fused merge: the \
+                      merger would read partials no single store wrote"
                 .into(),
         });
     }
@@ -1494,6 +1514,7 @@ fn decode_sg_artifact(
             log_nl: nl.ilog2(),
             sum_masks,
             piece: tuning.decode_sg_piece,
+            no_combine: tuning.decode_sg_no_combine,
             prefetch: tuning.decode_sg_flat_prefetch,
             qk: tuning.decode_sg_flat_qk.name(),
             fused,
@@ -1525,6 +1546,9 @@ fn decode_sg_artifact(
         extra["decode_sg_flat"] = flat.name().into();
         if tuning.decode_sg_piece > 0 {
             extra["decode_sg_piece"] = tuning.decode_sg_piece.into();
+        }
+        if tuning.decode_sg_no_combine {
+            extra["decode_sg_no_combine"] = true.into();
         }
         if tuning.decode_sg_flat_prefetch {
             extra["decode_sg_flat_prefetch"] = true.into();

@@ -342,7 +342,9 @@ pub struct WgpuEngineOptions {
     /// tests and benches may
     /// set any field. Speed only: every form matches the CPU reference (tests/model_gpu.rs,
     /// tests/wgsl_decode_forms.rs). The fused merge was slower in the engine's step
-    /// (RESULTS "Lead calls (session 13)"); V first is not yet timed there. The first
+    /// in the scalar decode (RESULTS "Lead calls (session 13)"); in the flat form it won
+    /// tokens/s in four pairs and the device step in three of them (RESULTS "WGSL decode,
+    /// session 24"), opt-in until a clean A B B A; V first is not yet timed there. The first
     /// tile's loads with the work item and the next tile's K (session 14) lost in the step
     /// and were deleted ([`REMOVED`]). Precompiled kernels (`moa generate --kernels`,
     /// [`super::WgpuEngine::with_kernels`]) carry their own tuning (`moa-compile`'s: the
@@ -795,6 +797,7 @@ pub const BENCH_ONLY: &[&str] = &[
     "MOA_WGSL_QK_SUMS",
     "MOA_WGSL_QUAD_SHUFFLE",
     "MOA_WGSL_SEQUENCE",
+    "MOA_WGSL_SG_NO_COMBINE",
     "MOA_WGSL_SG_PIECE",
     "MOA_WGSL_SG_SIZE",
     "MOA_WGSL_THREADS",
@@ -803,6 +806,10 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGSL_SG_FLAT_RING",
+        "the flat decode's ring position with (t - sink) mod ring taken once an item (`hoist`: a step's position one conditional subtraction instead of an integer division) did not change the attention on the H200 (SmolLM2 16 x 4096, moa-50: 18.51 and 18.66 us a layer against 18.53 beside them and 18.40-18.99 in the call before; device step 1492.1 / 1483.9 against 1493.5; 119 registers either way; parity 0.0517, 3/3) and was deleted (benches/RESULTS.md, WGSL decode session 24, s24-attn; the form is in commit 8f7085a)",
+    ),
     (
         "MOA_WGPU_COOP_GATE_UP_KPARTS",
         "the matrix-unit gate/up product's K over 6, 9 or 12 subgroups a workgroup (shorter B-load and multiply-add chains a warp, 9 x loads a staging lane instead of 18 at 9 and 12) was slower than the 4 subgroups on the H200 in every pair (SmolLM2 16 x 4096: gate/up 12.83-12.89 us at 6, 9.31-9.52 at 9, 9.44-9.84 at 12 against 7.52-7.94; device step +44..+67 us at 9 and 12, +150..+167 at 6; registers 188 / 120 / 101 against 209, no spills; parity unchanged) and was deleted (benches/RESULTS.md, wgpu engine session 23, s23-gateup)",

@@ -1,0 +1,111 @@
+//! A new user's journey, round 13 (benches/RESULTS.md): what a user of the CLI tried on a
+//! CPU machine and found wrong, each pinned here. None of these needs a GPU, the fetched
+//! model or anything outside the repository.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+/// [`common::cli::scratch`] under this file's tag.
+fn scratch(name: &str) -> PathBuf {
+    common::cli::scratch("user_round13", name)
+}
+
+/// [`common::cli::run`] with this file's own model cache.
+fn run(bin: &str, args: &[&str]) -> (i32, String, String) {
+    common::cli::run("user_round13", bin, args)
+}
+
+/// [`common::cli::refused`] with this file's own model cache.
+fn refused(bin: &str, args: &[&str], needles: &[&str]) -> String {
+    common::cli::refused("user_round13", bin, args, needles)
+}
+
+/// A two-layer random model of SmolLM2's heads (vocabulary 300, byte-level tokenizer) as
+/// a Hugging Face folder `dir/name`, its weights drawn from `seed`.
+fn tiny_model(dir: &Path, name: &str, seed: u64) -> PathBuf {
+    let mut c = moa::model::random::like("smollm2-135m").unwrap();
+    (c.n_layers, c.hidden_size, c.ffn_size, c.vocab_size) = (2, 64, 96, 300);
+    let m = moa::model::random::random_model(&c, seed);
+    let path = dir.join(name);
+    moa::model::random::write_hf_folder(&m, &path).unwrap();
+    path
+}
+
+/// Sets `key` of the JSON file `file` to `value`.
+fn set_json_key(file: &Path, key: &str, value: serde_json::Value) {
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    json[key] = value;
+    std::fs::write(file, json.to_string()).unwrap();
+}
+
+/// A Hugging Face `config.json` whose `bos_token_id` or `eos_token_id` lies past the
+/// vocabulary (or is not a token id at all) was read without a word, where a GGUF's
+/// `tokenizer.ggml.bos_token_id` is refused: a chat template naming the BOS put it in
+/// front of the prompt and the forward pass failed, naming neither file nor key. Each is
+/// refused now, naming the file, the key, the value and the vocabulary size; so is a
+/// `generation_config.json`'s `eos_token_id`. A null id (transformers' "none") and a list
+/// of ids in range still read.
+#[test]
+fn a_hf_special_token_past_the_vocabulary_is_refused_by_file_key_and_value() {
+    let dir = scratch("special");
+    let model = tiny_model(&dir, "m", 1);
+    let m = model.to_str().unwrap();
+    let config = model.join("config.json");
+    let original = std::fs::read_to_string(&config).unwrap();
+    let shown = config.display().to_string();
+    // (key, value, the id named, why)
+    for (key, value, id, why) in [
+        (
+            "bos_token_id",
+            serde_json::json!(99999),
+            "99999",
+            "out of range: allowed 0..300 (`vocab_size`, the model's vocabulary)",
+        ),
+        (
+            "eos_token_id",
+            serde_json::json!([2, 300]),
+            "300",
+            "out of range: allowed 0..300",
+        ),
+        (
+            "eos_token_id",
+            serde_json::json!("2"),
+            "\"2\"",
+            "expected a token id (a non-negative integer)",
+        ),
+        (
+            "bos_token_id",
+            serde_json::json!(-1),
+            "-1",
+            "expected a token id (a non-negative integer)",
+        ),
+    ] {
+        std::fs::write(&config, &original).unwrap();
+        set_json_key(&config, key, value.clone());
+        for args in [
+            vec!["model", "info", m],
+            vec!["generate", "--dense", "--model", m, "--prompt", "hi"],
+        ] {
+            refused("moa", &args, &[&shown, &format!("`{key}` is `{id}`"), why]);
+        }
+    }
+    std::fs::write(&config, &original).unwrap();
+    set_json_key(&config, "bos_token_id", serde_json::Value::Null);
+    set_json_key(&config, "eos_token_id", serde_json::json!([2, 299]));
+    let (code, _, err) = run("moa", &["model", "info", m]);
+    assert_eq!(code, 0, "{err}");
+
+    let gen = model.join("generation_config.json");
+    std::fs::write(&gen, r#"{"eos_token_id": 512}"#).unwrap();
+    refused(
+        "moa",
+        &["model", "info", m],
+        &[
+            &gen.display().to_string(),
+            "`eos_token_id` is `512`",
+            "allowed 0..300",
+        ],
+    );
+}

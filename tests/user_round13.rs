@@ -109,3 +109,39 @@ fn a_hf_special_token_past_the_vocabulary_is_refused_by_file_key_and_value() {
         ],
     );
 }
+
+/// `moa model random -o FILE` said "exists and is not an empty folder … (config.json and
+/// model.safetensors would be replaced)" of a file: it says the path is a file and what
+/// to give, and leaves the file as it was. A path through a file (`FILE/m`) gives the
+/// OS's reason, not "is not an empty folder".
+#[test]
+fn model_random_into_a_file_says_it_is_a_file() {
+    let dir = scratch("random-file");
+    let file = dir.join("my.gguf");
+    std::fs::write(&file, b"GGUF keep me").unwrap();
+    let f = file.to_str().unwrap();
+    let err = refused(
+        "moa",
+        &["model", "random", "--like", "smollm2-135m", "-o", f],
+        &[
+            &format!("-o `{f}` is a file, not a folder"),
+            "give a path that does not exist or an empty folder",
+        ],
+    );
+    assert!(!err.contains("would be replaced"), "{err}");
+    assert_eq!(std::fs::read(&file).unwrap(), b"GGUF keep me");
+    let inside = file.join("m");
+    let err = refused(
+        "moa",
+        &[
+            "model",
+            "random",
+            "--like",
+            "smollm2-135m",
+            "-o",
+            inside.to_str().unwrap(),
+        ],
+        &[&format!("-o `{}`", inside.display()), "Not a directory"],
+    );
+    assert!(!err.contains("not an empty folder"), "{err}");
+}

@@ -145,3 +145,92 @@ fn model_random_into_a_file_says_it_is_a_file() {
     );
     assert!(!err.contains("not an empty folder"), "{err}");
 }
+
+/// `moa optimize` given one profile twice averaged it with itself, weighting it double
+/// against the other profiles of its length, without a word. The same file is refused
+/// under any spelling (`./p`, `sub/../p`, a symbolic or hard link), naming both; a copy
+/// under another name (the same influence) is refused too.
+#[test]
+fn optimize_refuses_a_profile_given_twice_under_any_spelling() {
+    use moa::plan::ModelShape;
+    use moa::profile::InfluenceProfile;
+    let dir = scratch("profile-twice");
+    let shape = ModelShape {
+        name: Some("tiny".into()),
+        layers: 2,
+        q_heads: 4,
+        kv_heads: 2,
+        head_dim: 64,
+        max_context_tokens: 4096,
+    };
+    let p = dir.join("p512.safetensors");
+    InfluenceProfile::synthetic(shape.clone(), 512, 64, 3)
+        .save(&p)
+        .unwrap();
+    let other = dir.join("q512.safetensors");
+    InfluenceProfile::synthetic(shape, 512, 64, 4)
+        .save(&other)
+        .unwrap();
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    let ps = p.to_str().unwrap();
+    let out = dir.join("o");
+    let o = out.to_str().unwrap();
+    let optimize = |a: &str, b: &str| {
+        vec![
+            "optimize",
+            "--profile",
+            a,
+            "--profile",
+            other.to_str().unwrap(),
+            "--profile",
+            b,
+            "--density",
+            "0.5",
+            "-o",
+            o,
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<String>>()
+    };
+    let spelled = format!("{}/sub/../p512.safetensors", dir.display());
+    let link = dir.join("link.safetensors");
+    std::os::unix::fs::symlink(&p, &link).unwrap();
+    let hard = dir.join("hard.safetensors");
+    std::fs::hard_link(&p, &hard).unwrap();
+    let args = optimize(ps, ps);
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    refused(
+        "moa",
+        &a,
+        &[&format!("--profile `{ps}` is given twice:"), "weigh double"],
+    );
+    for again in [
+        spelled.as_str(),
+        link.to_str().unwrap(),
+        hard.to_str().unwrap(),
+    ] {
+        let args = optimize(ps, again);
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        refused(
+            "moa",
+            &a,
+            &[&format!(
+                "--profile `{again}` is given twice (as `{ps}` and `{again}`)"
+            )],
+        );
+    }
+    let copy = dir.join("copy.safetensors");
+    std::fs::copy(&p, &copy).unwrap();
+    let args = optimize(ps, copy.to_str().unwrap());
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    refused(
+        "moa",
+        &a,
+        &[&format!(
+            "--profile `{}` holds the same influence as `{ps}` (N = 512; a copy?)",
+            copy.display()
+        )],
+    );
+    assert!(!out.exists(), "a refused optimize wrote its folder");
+}

@@ -94,6 +94,47 @@ pub fn check_not_an_input(
     Ok(())
 }
 
+/// Refuses a file given twice to `flag` (`moa optimize --profile A --profile A` averaged
+/// A with itself, weighting it twice against the other profiles of its length, without a
+/// word). Paths are compared as files: `a`, `./a`, `dir/../a`, a symbolic link to it and,
+/// on Unix, a hard link (same device and inode) are the same file. A path that cannot be
+/// read is left to the command, which names it.
+pub fn check_distinct_files(flag: &str, paths: &[std::path::PathBuf]) -> anyhow::Result<()> {
+    let identity = |p: &std::path::Path| -> Option<String> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(p)
+                .ok()
+                .map(|m| format!("{}:{}", m.dev(), m.ino()))
+        }
+        #[cfg(not(unix))]
+        {
+            std::fs::canonicalize(p)
+                .ok()
+                .map(|c| c.display().to_string())
+        }
+    };
+    let mut seen: Vec<(String, &std::path::Path)> = Vec::new();
+    for p in paths {
+        let Some(id) = identity(p) else { continue };
+        if let Some((_, first)) = seen.iter().find(|(i, _)| *i == id) {
+            let how = if *first == p.as_path() {
+                "twice".to_string()
+            } else {
+                format!("twice (as `{}` and `{}`)", first.display(), p.display())
+            };
+            anyhow::bail!(
+                "{flag} `{}` is given {how}: each file counts once; give each file once \
+                 (several files of one length are averaged, so a repeated one would weigh double)",
+                p.display()
+            );
+        }
+        seen.push((id, p));
+    }
+    Ok(())
+}
+
 /// Checks, before any work, that the file `flag` names can be written at the end: its
 /// folder exists and it is not a folder. `moa validate --output`/`--best` wrote only once
 /// every plan was validated (an hour on the CPU reference) and failed then on a missing

@@ -234,3 +234,83 @@ fn optimize_refuses_a_profile_given_twice_under_any_spelling() {
     );
     assert!(!out.exists(), "a refused optimize wrote its folder");
 }
+
+/// A pipeline work folder given by hand (`--workdir`) to a second model with the same
+/// flags reused the first model's calibration, profiles and scores, saying only
+/// "reusing": nothing in them recorded the model. The first run records it
+/// (`model.txt`: path and a fingerprint of its config, tokenizer and weight files'
+/// ends); a model whose fingerprint differs (here: same shape, other weights) is refused
+/// naming both, before any step; the same model under another path (a copy) is not.
+#[test]
+fn a_work_folder_made_for_one_model_refuses_another() {
+    let dir = scratch("workdir-model");
+    let a = tiny_model(&dir, "a", 1);
+    let b = tiny_model(&dir, "b", 2);
+    let w = dir.join("w");
+    std::fs::create_dir_all(&w).unwrap();
+    // A calibration file the first step refuses at once: the run stops right after the
+    // work folder's model check, without answering a prompt.
+    std::fs::write(w.join("calib.jsonl"), "not a sample\n").unwrap();
+    let pipeline = |model: &Path| {
+        run(
+            "moa",
+            &[
+                "pipeline",
+                "--model",
+                model.to_str().unwrap(),
+                "--workdir",
+                w.to_str().unwrap(),
+                "--profile-lengths",
+                "512",
+                "--validate-length",
+                "1024",
+                "--samples",
+                "1",
+                "--source",
+                "generated",
+                "--plans-dir",
+                dir.join("plans").to_str().unwrap(),
+            ],
+        )
+    };
+    let (code, _, err) = pipeline(&a);
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("calib.jsonl"), "{err}");
+    let record = std::fs::read_to_string(w.join("model.txt")).unwrap();
+    let a_shown = std::fs::canonicalize(&a).unwrap().display().to_string();
+    assert!(record.contains(&format!("path {a_shown}\n")), "{record}");
+    assert!(record.contains("fingerprint "), "{record}");
+
+    let (code, _, err) = pipeline(&b);
+    assert_eq!(code, 2, "{err}");
+    let b_shown = std::fs::canonicalize(&b).unwrap().display().to_string();
+    for want in [
+        format!(
+            "the work folder `{}` was made for the model `{a_shown}`",
+            w.display()
+        ),
+        format!("this run's model is `{b_shown}`, which differs from it"),
+        "give another --workdir".to_string(),
+    ] {
+        assert!(err.contains(&want), "`{want}` not in:\n{err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+
+    // A copy of the first model is the same model: the run goes on to the calibration
+    // file (refused there as before), and the record follows the new path.
+    let copy = dir.join("a-copy");
+    std::fs::create_dir_all(&copy).unwrap();
+    for e in std::fs::read_dir(&a).unwrap() {
+        let e = e.unwrap().path();
+        std::fs::copy(&e, copy.join(e.file_name().unwrap())).unwrap();
+    }
+    let (code, _, err) = pipeline(&copy);
+    assert_ne!(code, 0, "{err}");
+    assert!(
+        !err.contains("was made for the model") && err.contains("calib.jsonl"),
+        "{err}"
+    );
+    let record = std::fs::read_to_string(w.join("model.txt")).unwrap();
+    let copy_shown = std::fs::canonicalize(&copy).unwrap().display().to_string();
+    assert!(record.contains(&format!("path {copy_shown}\n")), "{record}");
+}

@@ -51,9 +51,10 @@ pub enum Command {
 /// `moa pipeline`.
 #[derive(clap::Args)]
 pub struct PipelineArgs {
-    /// Work folder: calib.jsonl, heldout.jsonl, profiles/, optimize-<pct>/, scores.tsv,
+    /// Work folder: model.txt, calib.jsonl, heldout.jsonl, profiles/, optimize-<pct>/, scores.tsv,
     /// validate-<pct>.tsv (with --near: profiles-under-<hash>/, optimize-<pct>-near-<hash>-k<K>/).
-    /// A step whose output is there is skipped. Default: runs/<model>, where <model> is
+    /// A step whose output is there is skipped; a folder made for another model (model.txt)
+    /// is refused. Default: runs/<model>, where <model> is
     /// smollm2-135m, or the --model file's stem / folder's name.
     #[arg(long)]
     pub workdir: Option<PathBuf>,

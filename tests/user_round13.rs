@@ -314,3 +314,49 @@ fn a_work_folder_made_for_one_model_refuses_another() {
     let copy_shown = std::fs::canonicalize(&copy).unwrap().display().to_string();
     assert!(record.contains(&format!("path {copy_shown}\n")), "{record}");
 }
+
+/// `moa diagnose --output` was written only after every sample was diagnosed (forward and
+/// backward passes, minutes on a real model), so a missing folder failed then, and the
+/// report could replace its own calibration file; `moa validate --output` could replace
+/// the held-out file or a plan with its table (after the whole run). Each is refused
+/// before any work, naming the flag and the file.
+#[test]
+fn report_outputs_are_checked_before_the_work() {
+    let dir = scratch("report-outputs");
+    let plan = concat!(env!("CARGO_MANIFEST_DIR"), "/plans/fixture-gqa.toml");
+    let calib = dir.join("c.jsonl");
+    std::fs::write(&calib, "kept\n").unwrap();
+    let c = calib.to_str().unwrap();
+    let missing = dir.join("nodir").join("r.txt");
+    refused(
+        "moa",
+        &[
+            "diagnose",
+            "--calib",
+            c,
+            "--plan",
+            plan,
+            "--output",
+            missing.to_str().unwrap(),
+        ],
+        &[&format!(
+            "--output `{}`: the folder `{}` does not exist",
+            missing.display(),
+            dir.join("nodir").display()
+        )],
+    );
+    let again = format!("{}/./c.jsonl", dir.display());
+    for args in [
+        vec!["diagnose", "--calib", c, "--plan", plan, "--output", &again],
+        vec!["validate", "--calib", c, "--plan", plan, "--output", &again],
+    ] {
+        refused(
+            "moa",
+            &args,
+            &[&format!(
+                "--output `{again}` is the input `{c}`: writing it would replace the input"
+            )],
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&calib).unwrap(), "kept\n");
+}

@@ -766,7 +766,10 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
         };
         let outcome = super::validate::validate(&vargs)?;
         print!("{}", outcome.table);
-        std::fs::write(w.join(format!("validate-{pct}.tsv")), &outcome.table)?;
+        super::write_whole(
+            &w.join(format!("validate-{pct}.tsv")),
+            outcome.table.as_bytes(),
+        )?;
         let Some((src, report)) = &outcome.best else {
             bail!("no plan at {pct}% has a finite held-out loss");
         };

@@ -180,8 +180,7 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
             None => args.output.join(format!("timing_{n}.tsv")),
         };
         if timing.lines().count() > 1 {
-            std::fs::write(&tfile, &timing)
-                .with_context(|| format!("writing {}", tfile.display()))?;
+            super::write_whole(&tfile, timing.as_bytes())?;
         }
         if shard.is_some() {
             println!(
@@ -194,8 +193,7 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
         let file = args.output.join(profile::profile_file_name(*n));
         prof.save(&file)?;
         let sfile = args.output.join(format!("summary_{n}.tsv"));
-        std::fs::write(&sfile, profile::summary::summary_tsv(&prof))
-            .with_context(|| format!("writing {}", sfile.display()))?;
+        super::write_whole(&sfile, profile::summary::summary_tsv(&prof).as_bytes())?;
         println!("wrote {} ({} samples)", file.display(), used.len());
     }
     println!("total {}", fmt_duration(progress.elapsed()));

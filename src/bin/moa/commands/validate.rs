@@ -27,7 +27,7 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let outcome = validate(&args)?;
     print!("{}", outcome.table);
     if let Some(o) = &args.output {
-        std::fs::write(o, &outcome.table).with_context(|| format!("writing {}", o.display()))?;
+        super::write_whole(o, outcome.table.as_bytes())?;
     }
     if let (Some(dst), Some((src, report))) = (&args.best, &outcome.best) {
         write_best(src, report, &outcome.dense, &args.calib, dst)?;
@@ -44,6 +44,12 @@ pub fn validate(args: &ValidateArgs) -> anyhow::Result<Outcome> {
         if let Some(p) = path {
             super::check_output_file(flag, p)?;
         }
+    }
+    // The table over the held-out file or a plan replaced it (after the whole run).
+    if let Some(o) = &args.output {
+        let mut inputs: Vec<&std::path::Path> = vec![&args.calib];
+        inputs.extend(args.plans.iter().map(PathBuf::as_path));
+        super::check_not_an_input("--output", o, &inputs)?;
     }
     let all = calib::read_jsonl(&args.calib)?;
     let samples: Vec<CalibSample> = all

@@ -360,3 +360,31 @@ fn report_outputs_are_checked_before_the_work() {
     }
     assert_eq!(std::fs::read_to_string(&calib).unwrap(), "kept\n");
 }
+
+/// `MOA_CACHE` naming a file (a model file given as the cache): `moa model info` said
+/// "the default model is not in the cache … run `moa model fetch`", and the fetch failed
+/// "cannot create the cache folder: File exists … needs about 192 MB free there". Both
+/// say the variable names a file, before any download.
+#[test]
+fn moa_cache_naming_a_file_is_said_so() {
+    let dir = scratch("cache-file");
+    let file = dir.join("model.gguf");
+    std::fs::write(&file, b"GGUF").unwrap();
+    for args in [&["model", "info"][..], &["model", "fetch"][..]] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_moa"))
+            .env("MOA_CACHE", &file)
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!(
+                "MOA_CACHE `{}` is a file, not a folder",
+                file.display()
+            )),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(std::fs::read(&file).unwrap(), b"GGUF");
+}

@@ -388,3 +388,87 @@ fn moa_cache_naming_a_file_is_said_so() {
     }
     assert_eq!(std::fs::read(&file).unwrap(), b"GGUF");
 }
+
+/// Outputs that are files of the model or the command's own inputs. `moa calib --out
+/// MODEL/config.json` answered every prompt and replaced the model's config with its
+/// samples; `moa eval --json` a plan it scored (or `--markdown` the model's tokenizer)
+/// with its report; `moa validate --best` and `moa plan import -o` a model file with a
+/// plan; `moa profile -o MODEL` wrote `influence_<N>.safetensors` into the model's folder,
+/// which every later load read as a weight file ("tensor `cut_influence` … is not a tensor
+/// of the Llama architecture"). Each is refused before any work, naming the flag, the file
+/// and the folder, and the model still loads.
+#[test]
+fn an_output_inside_the_model_folder_or_on_an_input_is_refused() {
+    let dir = scratch("model-outputs");
+    let model = tiny_model(&dir, "m", 1);
+    let m = model.to_str().unwrap();
+    let config = model.join("config.json");
+    let cfg = config.to_str().unwrap();
+    let before = std::fs::read(&config).unwrap();
+    let plan = dir.join("p.toml");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/plans/smollm2-135m-moa-50.toml"
+        ),
+        &plan,
+    )
+    .unwrap();
+    let p = plan.to_str().unwrap();
+    let calib = dir.join("c.jsonl");
+    std::fs::write(&calib, "\n").unwrap();
+    let c = calib.to_str().unwrap();
+    let in_folder =
+        format!("is a file of the input folder `{m}`: writing it would replace that file");
+    for (args, want) in [
+        (
+            vec![
+                "calib",
+                "--model",
+                m,
+                "--out",
+                cfg,
+                "--lengths",
+                "512",
+                "--samples",
+                "1",
+                "--source",
+                "generated",
+            ],
+            format!("--out `{cfg}` {in_folder}"),
+        ),
+        (
+            vec!["eval", "--model", m, "--plan", p, "--json", p],
+            format!("--json `{p}` is the input `{p}`"),
+        ),
+        (
+            vec!["eval", "--model", m, "--plan", p, "--markdown", cfg],
+            format!("--markdown `{cfg}` {in_folder}"),
+        ),
+        (
+            vec![
+                "validate", "--model", m, "--calib", c, "--plan", p, "--best", cfg,
+            ],
+            format!("--best `{cfg}` {in_folder}"),
+        ),
+        (
+            vec![
+                "profile",
+                "--model",
+                m,
+                "--calib",
+                c,
+                "--lengths",
+                "512",
+                "-o",
+                m,
+            ],
+            format!("-o `{m}` is the model folder `{m}`"),
+        ),
+    ] {
+        refused("moa", &args, &[&want]);
+    }
+    assert_eq!(std::fs::read(&config).unwrap(), before);
+    let (code, _, err) = run("moa", &["model", "info", m]);
+    assert_eq!(code, 0, "{err}");
+}

@@ -78,7 +78,10 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     // a missing folder or a folder given as the file failed only then.
     if let Some(o) = &args.output {
         super::check_output_file("--output", o)?;
-        super::check_not_an_input("--output", o, &[&args.calib, &args.plan])?;
+        let model = super::model_or_default(args.model.as_deref());
+        let mut inputs = vec![args.calib.as_path(), args.plan.as_path()];
+        inputs.extend(model.as_deref());
+        super::check_not_an_input("--output", o, &inputs)?;
     }
     let samples = calib::read_jsonl(&args.calib)?;
     // A --sample the file does not hold is said before the model loads (minutes for a

@@ -73,7 +73,10 @@ pub fn write_whole(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
 /// -o P.toml` replaced the plan with its JSON, and `moa plan import UP.json -o UP.json`
 /// the upstream file with TOML, losing the input (compilers refuse the same, e.g. gcc's
 /// "input file is the same as output file"). Paths are compared as files: `./p.toml`,
-/// `p.toml` and a link to it are the same file.
+/// `p.toml` and a link to it are the same file. An input that is a folder (a Hugging Face
+/// model) covers the files in it: `moa calib --out MODEL/config.json` replaced the model's
+/// config with calibration samples, and `moa eval --json` a plan or the config with its
+/// report.
 pub fn check_not_an_input(
     flag: &str,
     output: &std::path::Path,
@@ -83,15 +86,35 @@ pub fn check_not_an_input(
         return Ok(()); // not there yet: no input can be it
     };
     for input in inputs {
-        if std::fs::canonicalize(input).is_ok_and(|i| i == out) {
+        let Ok(i) = std::fs::canonicalize(input) else {
+            continue;
+        };
+        if i == out {
             anyhow::bail!(
                 "{flag} `{}` is the input `{}`: writing it would replace the input; give another file",
                 output.display(),
                 input.display()
             );
         }
+        if i.is_dir() && out.is_file() && out.starts_with(&i) {
+            anyhow::bail!(
+                "{flag} `{}` is a file of the input folder `{}`: writing it would replace \
+                 that file; give a path outside the folder",
+                output.display(),
+                input.display()
+            );
+        }
     }
     Ok(())
+}
+
+/// The model a command reads: `--model`, else the fetched default (none when it is not
+/// fetched: the command says so itself).
+pub fn model_or_default(model: Option<&std::path::Path>) -> Option<std::path::PathBuf> {
+    match model {
+        Some(m) => Some(m.to_path_buf()),
+        None => moa::model::default_model_path().ok(),
+    }
 }
 
 /// Refuses a file given twice to `flag` (`moa optimize --profile A --profile A` averaged

@@ -30,6 +30,20 @@ pub fn check_block(block: u32, lengths: &[u32]) -> anyhow::Result<()> {
 
 pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
     check_block(args.block, &args.lengths)?;
+    // `-o` the model's own folder: its profile_<N>.safetensors would be read back as
+    // weight shards of the model (a folder without an index is every *.safetensors in it).
+    if args.like.is_none() {
+        let model = super::model_or_default(args.model.as_deref());
+        let same = |a: &std::path::Path, b: &std::path::Path| matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(a), Ok(b)) if a == b);
+        if let Some(m) = model.filter(|m| m.is_dir() && same(m, &args.output)) {
+            anyhow::bail!(
+                "-o `{}` is the model folder `{}`: the profiles written there would be read \
+                 back as weight files of the model; give another folder",
+                args.output.display(),
+                m.display()
+            );
+        }
+    }
     // Also checked where the profile is summed; here before the model loads.
     if !(args.text_weight.is_finite() && args.text_weight >= 0.0) {
         anyhow::bail!(

@@ -45,11 +45,19 @@ pub fn validate(args: &ValidateArgs) -> anyhow::Result<Outcome> {
             super::check_output_file(flag, p)?;
         }
     }
-    // The table over the held-out file or a plan replaced it (after the whole run).
+    // The table over the held-out file, a plan or a model file replaced it (after the
+    // whole run); so did the best plan over a model file.
+    let model = super::model_or_default(args.model.as_deref());
     if let Some(o) = &args.output {
         let mut inputs: Vec<&std::path::Path> = vec![&args.calib];
         inputs.extend(args.plans.iter().map(PathBuf::as_path));
+        inputs.extend(model.as_deref());
         super::check_not_an_input("--output", o, &inputs)?;
+    }
+    if let Some(b) = &args.best {
+        let mut inputs: Vec<&std::path::Path> = vec![&args.calib];
+        inputs.extend(model.as_deref());
+        super::check_not_an_input("--best", b, &inputs)?;
     }
     let all = calib::read_jsonl(&args.calib)?;
     let samples: Vec<CalibSample> = all

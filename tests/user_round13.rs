@@ -472,3 +472,30 @@ fn an_output_inside_the_model_folder_or_on_an_input_is_refused() {
     let (code, _, err) = run("moa", &["model", "info", m]);
     assert_eq!(code, 0, "{err}");
 }
+
+/// A `moa model random` stopped part-way (a kill during a 13 GB write) leaves
+/// model.safetensors without config.json (written last); the retry said only "exists and
+/// is not an empty folder". It names what it found and what to do.
+#[test]
+fn model_random_over_a_stopped_run_says_so() {
+    let dir = scratch("random-stopped");
+    let out = dir.join("rnd");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("model.safetensors"), b"cut").unwrap();
+    refused(
+        "moa",
+        &[
+            "model",
+            "random",
+            "--like",
+            "smollm2-135m",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &[
+            "exists and is not an empty folder",
+            "it holds model.safetensors but no config.json, as a `moa model random` stopped \
+             part-way leaves it: delete the folder and run again",
+        ],
+    );
+}

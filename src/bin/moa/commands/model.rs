@@ -35,9 +35,19 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
                 Err(e) => anyhow::bail!("-o `{}`: {e}", output.display()),
             };
             if used {
+                // config.json is written last: weights without it are a run stopped
+                // part-way (a kill during a 13 GB write), which a user retries.
+                let stopped = output.join("model.safetensors").exists()
+                    && !output.join("config.json").exists();
                 anyhow::bail!(
-                    "-o `{}` exists and is not an empty folder: moa model random writes a new one (config.json and model.safetensors would be replaced)",
-                    output.display()
+                    "-o `{}` exists and is not an empty folder: moa model random writes a new one (config.json and model.safetensors would be replaced){}",
+                    output.display(),
+                    if stopped {
+                        "; it holds model.safetensors but no config.json, as a `moa model \
+                         random` stopped part-way leaves it: delete the folder and run again"
+                    } else {
+                        ""
+                    }
                 );
             }
             let config = model::random::like_or_err(&like)?;

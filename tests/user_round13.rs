@@ -276,6 +276,11 @@ fn a_work_folder_made_for_one_model_refuses_another() {
     let (code, _, err) = pipeline(&a);
     assert_ne!(code, 0, "{err}");
     assert!(err.contains("calib.jsonl"), "{err}");
+    // The folder predates the record (a calibration, no model.txt): said, and recorded.
+    assert!(
+        err.contains("has no model.txt (made by an earlier moa): recording"),
+        "{err}"
+    );
     let record = std::fs::read_to_string(w.join("model.txt")).unwrap();
     let a_shown = std::fs::canonicalize(&a).unwrap().display().to_string();
     assert!(record.contains(&format!("path {a_shown}\n")), "{record}");

@@ -262,6 +262,15 @@ fn check_work_folder_model(w: &Path, model: &Path) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    if w.join("calib.jsonl").exists() {
+        // Made before moa recorded the model: nothing says whose it is.
+        eprintln!(
+            "   note: `{}` has no {MODEL_RECORD} (made by an earlier moa): recording `{}` as its \
+             model; if its calibration is another model's, delete the folder",
+            w.display(),
+            shown.display()
+        );
+    }
     super::write_whole(&record, text.as_bytes())
 }
 

@@ -424,7 +424,7 @@ fn an_output_inside_the_model_folder_or_on_an_input_is_refused() {
     std::fs::write(&calib, "\n").unwrap();
     let c = calib.to_str().unwrap();
     let in_folder =
-        format!("is a file of the input folder `{m}`: writing it would replace that file");
+        format!("is a file of the model folder `{m}`: writing it would replace that file");
     for (args, want) in [
         (
             vec![
@@ -476,6 +476,26 @@ fn an_output_inside_the_model_folder_or_on_an_input_is_refused() {
     assert_eq!(std::fs::read(&config).unwrap(), before);
     let (code, _, err) = run("moa", &["model", "info", m]);
     assert_eq!(code, 0, "{err}");
+    // A file of another name kept beside the model is not the model's: a report there is
+    // written (here the plan's, refused only for its missing samples).
+    let kept = model.join("calib.jsonl");
+    std::fs::write(&kept, "old\n").unwrap();
+    let err = refused(
+        "moa",
+        &[
+            "validate",
+            "--model",
+            m,
+            "--calib",
+            c,
+            "--plan",
+            p,
+            "--output",
+            kept.to_str().unwrap(),
+        ],
+        &["has no samples"],
+    );
+    assert!(!err.contains("model folder"), "{err}");
 }
 
 /// A `moa model random` stopped part-way (a kill during a 13 GB write) leaves

@@ -74,9 +74,10 @@ pub fn write_whole(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
 /// the upstream file with TOML, losing the input (compilers refuse the same, e.g. gcc's
 /// "input file is the same as output file"). Paths are compared as files: `./p.toml`,
 /// `p.toml` and a link to it are the same file. An input that is a folder (a Hugging Face
-/// model) covers the files in it: `moa calib --out MODEL/config.json` replaced the model's
-/// config with calibration samples, and `moa eval --json` a plan or the config with its
-/// report.
+/// model) covers the files of it that moa reads ([`is_model_file`]): `moa calib --out
+/// MODEL/config.json` replaced the model's config with calibration samples, and `moa eval
+/// --json` a plan or the config with its report; a file of another name there (a report
+/// kept beside the model) may be written.
 pub fn check_not_an_input(
     flag: &str,
     output: &std::path::Path,
@@ -96,9 +97,13 @@ pub fn check_not_an_input(
                 input.display()
             );
         }
-        if i.is_dir() && out.is_file() && out.starts_with(&i) {
+        let model_file = out
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(is_model_file);
+        if i.is_dir() && model_file && out.parent() == Some(i.as_path()) {
             anyhow::bail!(
-                "{flag} `{}` is a file of the input folder `{}`: writing it would replace \
+                "{flag} `{}` is a file of the model folder `{}`: writing it would replace \
                  that file; give a path outside the folder",
                 output.display(),
                 input.display()
@@ -106,6 +111,22 @@ pub fn check_not_an_input(
         }
     }
     Ok(())
+}
+
+/// Whether a file of that name in a Hugging Face model folder is read by moa's loader,
+/// tokenizer or chat template (`config.json`, `generation_config.json`, `tokenizer.json`,
+/// `tokenizer_config.json`, the safetensors index, and every `*.safetensors`: a folder
+/// without an index loads each as weights). Other files there (a calibration or report
+/// a user keeps beside the model) are not the model's.
+pub fn is_model_file(name: &str) -> bool {
+    matches!(
+        name,
+        "config.json"
+            | "generation_config.json"
+            | "tokenizer.json"
+            | "tokenizer_config.json"
+            | "model.safetensors.index.json"
+    ) || name.ends_with(".safetensors")
 }
 
 /// The model a command reads: `--model`, else the fetched default (none when it is not

@@ -155,9 +155,9 @@ const FINGERPRINT_END_BYTES: u64 = 1 << 20;
 
 /// A fingerprint of the model at `path` (sha256, hex): for a GGUF file its size and its
 /// first and last [`FINGERPRINT_END_BYTES`]; for a Hugging Face folder, of each file that
-/// changes what the model computes or how it tokenizes (`config.json`,
-/// `generation_config.json`, `tokenizer.json`, `tokenizer_config.json`, the safetensors
-/// index and `*.safetensors`, sorted by name) its name, size and both ends. The path is
+/// changes what the model computes or how it tokenizes ([`super::is_model_file`]: the
+/// configs, tokenizer files, safetensors index and `*.safetensors`, sorted by name) its
+/// name, size and both ends. The path is
 /// not in it: a model moved or renamed is the same model. Two random models of one shape
 /// and different seeds differ in their first tensor bytes.
 fn model_fingerprint(path: &Path) -> anyhow::Result<String> {
@@ -189,16 +189,10 @@ fn model_fingerprint(path: &Path) -> anyhow::Result<String> {
             .with_context(|| format!("cannot read `{}`", path.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {
-                let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
                 p.is_file()
-                    && (matches!(
-                        name,
-                        "config.json"
-                            | "generation_config.json"
-                            | "tokenizer.json"
-                            | "tokenizer_config.json"
-                            | "model.safetensors.index.json"
-                    ) || name.ends_with(".safetensors"))
+                    && p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(super::is_model_file)
             })
             .collect();
         files.sort();

@@ -384,7 +384,7 @@ pub enum ModelCommand {
 #[derive(clap::Args)]
 pub struct OptimizeArgs {
     /// Influence profile (safetensors, tensor `influence` [layers, q_heads, NB, NB]);
-    /// give one per profiled length.
+    /// give one per profiled length (several of one length are averaged; each file once).
     #[arg(long = "profile", required = true)]
     pub profiles: Vec<PathBuf>,
     /// Target mean KV density; the band is [0.9·density, density] unless --band is given.

@@ -524,3 +524,34 @@ fn model_random_over_a_stopped_run_says_so() {
         ],
     );
 }
+
+/// `moa validate` / `moa eval` given one plan twice (`p.toml` and `./p.toml`) scored it
+/// twice, repeating its row (and writing its heatmap twice): refused before any work,
+/// naming both spellings.
+#[test]
+fn validate_and_eval_refuse_a_plan_given_twice() {
+    let dir = scratch("plan-twice");
+    let plan = dir.join("p.toml");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/plans/fixture-gqa.toml"),
+        &plan,
+    )
+    .unwrap();
+    let p = plan.to_str().unwrap();
+    let again = format!("{}/./p.toml", dir.display());
+    let calib = dir.join("c.jsonl");
+    std::fs::write(&calib, "\n").unwrap();
+    let c = calib.to_str().unwrap();
+    for args in [
+        vec!["validate", "--calib", c, "--plan", p, "--plan", &again],
+        vec!["eval", "--plan", p, "--plan", &again],
+    ] {
+        refused(
+            "moa",
+            &args,
+            &[&format!(
+                "--plan `{again}` is given twice (as `{p}` and `{again}`): give each file once"
+            )],
+        );
+    }
+}

@@ -239,6 +239,8 @@ fn apply_context_defaults(args: &mut EvalArgs, context: usize) {
 pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
     let t0 = Instant::now();
     check_output_folders(&args)?;
+    // One plan twice was scored twice, its rows repeated and its heatmap written twice.
+    super::check_distinct_files("--plan", &args.plans)?;
     remove_dead_partials(&args);
     let path = match &args.model {
         Some(p) => p.clone(),

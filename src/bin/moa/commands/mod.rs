@@ -140,7 +140,7 @@ pub fn model_or_default(model: Option<&std::path::Path>) -> Option<std::path::Pa
 
 /// Refuses a file given twice to `flag` (`moa optimize --profile A --profile A` averaged
 /// A with itself, weighting it twice against the other profiles of its length, without a
-/// word). Paths are compared as files: `a`, `./a`, `dir/../a`, a symbolic link to it and,
+/// word; `moa validate` / `moa eval --plan A --plan A` scored A twice). Paths are compared as files: `a`, `./a`, `dir/../a`, a symbolic link to it and,
 /// on Unix, a hard link (same device and inode) are the same file. A path that cannot be
 /// read is left to the command, which names it.
 pub fn check_distinct_files(flag: &str, paths: &[std::path::PathBuf]) -> anyhow::Result<()> {
@@ -163,14 +163,19 @@ pub fn check_distinct_files(flag: &str, paths: &[std::path::PathBuf]) -> anyhow:
     for p in paths {
         let Some(id) = identity(p) else { continue };
         if let Some((_, first)) = seen.iter().find(|(i, _)| *i == id) {
-            let how = if *first == p.as_path() {
+            let how = if first.as_os_str() == p.as_os_str() {
                 "twice".to_string()
             } else {
                 format!("twice (as `{}` and `{}`)", first.display(), p.display())
             };
+            let why = if flag == "--profile" {
+                " (several files of one length are averaged, so a repeated one would weigh \
+                 double)"
+            } else {
+                ""
+            };
             anyhow::bail!(
-                "{flag} `{}` is given {how}: each file counts once; give each file once \
-                 (several files of one length are averaged, so a repeated one would weigh double)",
+                "{flag} `{}` is given {how}: give each file once{why}",
                 p.display()
             );
         }

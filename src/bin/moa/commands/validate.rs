@@ -59,6 +59,8 @@ pub fn validate(args: &ValidateArgs) -> anyhow::Result<Outcome> {
         inputs.extend(model.as_deref());
         super::check_not_an_input("--best", b, &inputs)?;
     }
+    // One plan twice was validated twice, its row repeated in the table.
+    super::check_distinct_files("--plan", &args.plans)?;
     let all = calib::read_jsonl(&args.calib)?;
     let samples: Vec<CalibSample> = all
         .into_iter()

@@ -1441,7 +1441,7 @@ fn model_random_never_writes_over_a_folder_that_holds_files() {
             "-o",
             file.to_str().unwrap(),
         ],
-        &["config.json` exists and is not an empty folder"],
+        &["config.json` is a file, not a folder"],
     );
 }
 

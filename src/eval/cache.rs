@@ -5,7 +5,8 @@
 //! plan's canonical TOML, so a renamed file still hits and an edited one misses) and the
 //! sample (`validate` writes `<id>@<16 hex digits of CalibSample::fingerprint>`, so a
 //! calibration made again under the same ids misses). The model is not in the key: one cache file belongs to one model (the
-//! pipeline keeps it in the model's work folder).
+//! pipeline keeps it in the model's work folder, which records its model in `model.txt`
+//! and refuses another).
 
 use std::collections::HashMap;
 use std::io::Write as _;

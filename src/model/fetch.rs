@@ -89,7 +89,20 @@ pub fn cache_dir() -> Result<PathBuf, ModelError> {
                 ),
             });
         }
-        return Ok(PathBuf::from(d));
+        // A file there (a model file given as the cache): `moa model info` said "the
+        // default model is not in the cache … run `moa model fetch`", and the fetch then
+        // failed "cannot create the cache folder: File exists … needs 192 MB free there".
+        let d = PathBuf::from(d);
+        if d.exists() && !d.is_dir() {
+            return Err(ModelError::Fetch {
+                message: format!(
+                    "MOA_CACHE `{}` is a file, not a folder: give the folder moa keeps the \
+                     fetched model in (made if missing)",
+                    d.display()
+                ),
+            });
+        }
+        return Ok(d);
     }
     // The XDG base-directory rules: a relative value is invalid and ignored.
     if let Some(d) = nonempty("XDG_CACHE_HOME").filter(|d| Path::new(d).is_absolute()) {

@@ -88,13 +88,38 @@ impl HfConfig<'_> {
                 }),
         }
     }
-    /// An id or a list of ids (`eos_token_id` may be either).
-    fn ids(&self, key: &str) -> Vec<u32> {
-        let one = |v: &Value| v.as_u64().and_then(|v| u32::try_from(v).ok());
+    /// A special token id or a list of them (`eos_token_id` may be either; absent or
+    /// null is none). An id that is not a non-negative integer, or is not below
+    /// `vocab_size`, is refused naming the file, the key, the value and the vocabulary
+    /// size, as the GGUF loader refuses `tokenizer.ggml.*_token_id` (one read past, then
+    /// put in front of a prompt by a chat template, failed in the forward pass naming
+    /// neither file nor key).
+    fn ids(&self, key: &str, vocab_size: usize) -> Result<Vec<u32>, ModelError> {
+        let bad = |v: &Value, why: &str| ModelError::BadKey {
+            path: self.path.clone(),
+            key: key.into(),
+            message: format!("is `{v}`: {why}"),
+        };
+        let one = |v: &Value| -> Result<u32, ModelError> {
+            let id = v
+                .as_u64()
+                .and_then(|v| u32::try_from(v).ok())
+                .ok_or_else(|| bad(v, "expected a token id (a non-negative integer)"))?;
+            if id as usize >= vocab_size {
+                return Err(bad(
+                    v,
+                    &format!(
+                        "out of range: allowed 0..{vocab_size} (`vocab_size`, the model's \
+                         vocabulary)"
+                    ),
+                ));
+            }
+            Ok(id)
+        };
         match self.json.get(key) {
-            Some(Value::Array(a)) => a.iter().filter_map(one).collect(),
-            Some(v) => one(v).into_iter().collect(),
-            None => Vec::new(),
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(a)) => a.iter().map(one).collect(),
+            Some(v) => Ok(vec![one(v)?]),
         }
     }
 }
@@ -229,8 +254,8 @@ fn read_config_checked(
     };
     config.validate(&c.path)?;
     let mut special = SpecialTokens {
-        bos: c.ids("bos_token_id").first().copied(),
-        eos: c.ids("eos_token_id"),
+        bos: c.ids("bos_token_id", config.vocab_size)?.first().copied(),
+        eos: c.ids("eos_token_id", config.vocab_size)?,
     };
     // generation_config.json, when present, is what transformers' generate() stops on.
     let gen_path = dir.join("generation_config.json");
@@ -240,7 +265,7 @@ fn read_config_checked(
             path: gen_path.display().to_string(),
             json: &gen,
         };
-        let eos = g.ids("eos_token_id");
+        let eos = g.ids("eos_token_id", config.vocab_size)?;
         if !eos.is_empty() {
             special.eos = eos;
         }

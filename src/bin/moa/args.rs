@@ -51,9 +51,10 @@ pub enum Command {
 /// `moa pipeline`.
 #[derive(clap::Args)]
 pub struct PipelineArgs {
-    /// Work folder: calib.jsonl, heldout.jsonl, profiles/, optimize-<pct>/, scores.tsv,
+    /// Work folder: model.txt, calib.jsonl, heldout.jsonl, profiles/, optimize-<pct>/, scores.tsv,
     /// validate-<pct>.tsv (with --near: profiles-under-<hash>/, optimize-<pct>-near-<hash>-k<K>/).
-    /// A step whose output is there is skipped. Default: runs/<model>, where <model> is
+    /// A step whose output is there is skipped; a folder made for another model (model.txt)
+    /// is refused. Default: runs/<model>, where <model> is
     /// smollm2-135m, or the --model file's stem / folder's name.
     #[arg(long)]
     pub workdir: Option<PathBuf>,
@@ -383,7 +384,7 @@ pub enum ModelCommand {
 #[derive(clap::Args)]
 pub struct OptimizeArgs {
     /// Influence profile (safetensors, tensor `influence` [layers, q_heads, NB, NB]);
-    /// give one per profiled length.
+    /// give one per profiled length (several of one length are averaged; each file once).
     #[arg(long = "profile", required = true)]
     pub profiles: Vec<PathBuf>,
     /// Target mean KV density; the band is [0.9·density, density] unless --band is given.

@@ -35,6 +35,7 @@ pub fn run(args: CalibArgs) -> anyhow::Result<ExitCode> {
     // Found now, not after minutes of answers (a folder given as --out was refused only
     // when the answers were written).
     super::check_output_file("--out", &args.out)?;
+    super::check_not_an_input("--out", &args.out, &[&path])?;
     let tokenizer = ModelTokenizer::load(&path)?;
     let loaded = Model::load(&path)?;
     let eos = loaded.special.eos.clone();

@@ -74,6 +74,15 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     if args.max_samples == Some(0) {
         bail!("--max-samples 0 selects no sample: allowed 1 or more");
     }
+    // Written after every sample is diagnosed (minutes of forward and backward passes):
+    // a missing folder or a folder given as the file failed only then.
+    if let Some(o) = &args.output {
+        super::check_output_file("--output", o)?;
+        let model = super::model_or_default(args.model.as_deref());
+        let mut inputs = vec![args.calib.as_path(), args.plan.as_path()];
+        inputs.extend(model.as_deref());
+        super::check_not_an_input("--output", o, &inputs)?;
+    }
     let samples = calib::read_jsonl(&args.calib)?;
     // A --sample the file does not hold is said before the model loads (minutes for a
     // big one): it was found only then, and the message did not list the samples.
@@ -159,7 +168,7 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         out.push('\n');
     }
     if let Some(o) = &args.output {
-        std::fs::write(o, out).with_context(|| format!("cannot write `{}`", o.display()))?;
+        super::write_whole(o, out.as_bytes())?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -239,11 +239,23 @@ fn apply_context_defaults(args: &mut EvalArgs, context: usize) {
 pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
     let t0 = Instant::now();
     check_output_folders(&args)?;
+    // One plan twice was scored twice, its rows repeated and its heatmap written twice.
+    super::check_distinct_files("--plan", &args.plans)?;
     remove_dead_partials(&args);
     let path = match &args.model {
         Some(p) => p.clone(),
         None => model::default_model_path()?,
     };
+    // Written after the scoring: a --json or --markdown naming a plan or a file of the
+    // model replaced it with the report (--merge's file may be the --json it updates).
+    for (flag, out) in [("--json", &args.json), ("--markdown", &args.markdown)] {
+        if let Some(o) = out {
+            let mut inputs: Vec<&std::path::Path> = vec![&path];
+            inputs.extend(args.plans.iter().map(PathBuf::as_path));
+            inputs.extend(args.ppl_text.iter().map(PathBuf::as_path));
+            super::check_not_an_input(flag, o, &inputs)?;
+        }
+    }
     let families = args
         .tasks
         .iter()

@@ -73,7 +73,11 @@ pub fn write_whole(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
 /// -o P.toml` replaced the plan with its JSON, and `moa plan import UP.json -o UP.json`
 /// the upstream file with TOML, losing the input (compilers refuse the same, e.g. gcc's
 /// "input file is the same as output file"). Paths are compared as files: `./p.toml`,
-/// `p.toml` and a link to it are the same file.
+/// `p.toml` and a link to it are the same file. An input that is a folder (a Hugging Face
+/// model) covers the files of it that moa reads ([`is_model_file`]): `moa calib --out
+/// MODEL/config.json` replaced the model's config with calibration samples, and `moa eval
+/// --json` a plan or the config with its report; a file of another name there (a report
+/// kept beside the model) may be written.
 pub fn check_not_an_input(
     flag: &str,
     output: &std::path::Path,
@@ -83,13 +87,99 @@ pub fn check_not_an_input(
         return Ok(()); // not there yet: no input can be it
     };
     for input in inputs {
-        if std::fs::canonicalize(input).is_ok_and(|i| i == out) {
+        let Ok(i) = std::fs::canonicalize(input) else {
+            continue;
+        };
+        if i == out {
             anyhow::bail!(
                 "{flag} `{}` is the input `{}`: writing it would replace the input; give another file",
                 output.display(),
                 input.display()
             );
         }
+        let model_file = out
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(is_model_file);
+        if i.is_dir() && model_file && out.parent() == Some(i.as_path()) {
+            anyhow::bail!(
+                "{flag} `{}` is a file of the model folder `{}`: writing it would replace \
+                 that file; give a path outside the folder",
+                output.display(),
+                input.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Whether a file of that name in a Hugging Face model folder is read by moa's loader,
+/// tokenizer or chat template (`config.json`, `generation_config.json`, `tokenizer.json`,
+/// `tokenizer_config.json`, the safetensors index, and every `*.safetensors`: a folder
+/// without an index loads each as weights). Other files there (a calibration or report
+/// a user keeps beside the model) are not the model's.
+pub fn is_model_file(name: &str) -> bool {
+    matches!(
+        name,
+        "config.json"
+            | "generation_config.json"
+            | "tokenizer.json"
+            | "tokenizer_config.json"
+            | "model.safetensors.index.json"
+    ) || name.ends_with(".safetensors")
+}
+
+/// The model a command reads: `--model`, else the fetched default (none when it is not
+/// fetched: the command says so itself).
+pub fn model_or_default(model: Option<&std::path::Path>) -> Option<std::path::PathBuf> {
+    match model {
+        Some(m) => Some(m.to_path_buf()),
+        None => moa::model::default_model_path().ok(),
+    }
+}
+
+/// Refuses a file given twice to `flag` (`moa optimize --profile A --profile A` averaged
+/// A with itself, weighting it twice against the other profiles of its length, without a
+/// word; `moa validate` / `moa eval --plan A --plan A` scored A twice). Paths are compared as files: `a`, `./a`, `dir/../a`, a symbolic link to it and,
+/// on Unix, a hard link (same device and inode) are the same file. A path that cannot be
+/// read is left to the command, which names it.
+pub fn check_distinct_files(flag: &str, paths: &[std::path::PathBuf]) -> anyhow::Result<()> {
+    let identity = |p: &std::path::Path| -> Option<String> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(p)
+                .ok()
+                .map(|m| format!("{}:{}", m.dev(), m.ino()))
+        }
+        #[cfg(not(unix))]
+        {
+            std::fs::canonicalize(p)
+                .ok()
+                .map(|c| c.display().to_string())
+        }
+    };
+    let mut seen: Vec<(String, &std::path::Path)> = Vec::new();
+    for p in paths {
+        let Some(id) = identity(p) else { continue };
+        if let Some((_, first)) = seen.iter().find(|(i, _)| *i == id) {
+            let how = if first.as_os_str() == p.as_os_str() {
+                "twice".to_string()
+            } else {
+                format!("twice (as `{}` and `{}`)", first.display(), p.display())
+            };
+            let why = if flag == "--profile" {
+                " (several files of one length are averaged, so a repeated one would weigh \
+                 double)"
+            } else {
+                ""
+            };
+            anyhow::bail!(
+                "{flag} `{}` is given {how}: give each file once{why}",
+                p.display()
+            );
+        }
+        seen.push((id, p));
     }
     Ok(())
 }

@@ -14,16 +14,40 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
             println!("{}", outcome.path.display());
         }
         ModelCommand::Random { like, output, seed } => {
+            // `-o` names the folder to write. A file there (a GGUF given by habit, a plan)
+            // was described as a folder whose config.json and model.safetensors "would be
+            // replaced": say what it is.
+            if output.exists() && !output.is_dir() {
+                anyhow::bail!(
+                    "-o `{}` is a file, not a folder: moa model random writes a new folder \
+                     (config.json, model.safetensors, tokenizer.json); give a path that does \
+                     not exist or an empty folder",
+                    output.display()
+                );
+            }
             // Never over a model that is there: `-o` pointed at a real model's folder would
             // replace its config.json and model.safetensors with random weights.
             let used = match std::fs::read_dir(&output) {
                 Ok(mut entries) => entries.next().is_some(),
-                Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+                // A folder that cannot be listed, or a path through a file (`model.gguf/x`):
+                // the OS's reason, not "is not an empty folder".
+                Err(e) => anyhow::bail!("-o `{}`: {e}", output.display()),
             };
             if used {
+                // config.json is written last: weights without it are a run stopped
+                // part-way (a kill during a 13 GB write), which a user retries.
+                let stopped = output.join("model.safetensors").exists()
+                    && !output.join("config.json").exists();
                 anyhow::bail!(
-                    "-o `{}` exists and is not an empty folder: moa model random writes a new one (config.json and model.safetensors would be replaced)",
-                    output.display()
+                    "-o `{}` exists and is not an empty folder: moa model random writes a new one (config.json and model.safetensors would be replaced){}",
+                    output.display(),
+                    if stopped {
+                        "; it holds model.safetensors but no config.json, as a `moa model \
+                         random` stopped part-way leaves it: delete the folder and run again"
+                    } else {
+                        ""
+                    }
                 );
             }
             let config = model::random::like_or_err(&like)?;

@@ -141,6 +141,7 @@ const MAX_TIME_LIMIT_S: f64 = 1e9;
 pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
     let density_band = check_settings(&args)?;
     super::check_output_folder("-o", &args.output)?;
+    super::check_distinct_files("--profile", &args.profiles)?;
     let mut profiles = Vec::with_capacity(args.profiles.len());
     let mut names = Vec::with_capacity(args.profiles.len());
     for path in &args.profiles {
@@ -365,6 +366,22 @@ fn mean_by_length(
         .map(|(n, mut ps, ns)| {
             if ps.len() == 1 {
                 return Ok((ps.remove(0), ns.join("")));
+            }
+            // A copy of a file (another name, same tiles) weighs double as the file itself
+            // would: the same influence twice is refused, naming both.
+            for (j, b) in ps.iter().enumerate() {
+                if let Some(i) = ps[..j]
+                    .iter()
+                    .position(|a| a.influence == b.influence && a.cuts == b.cuts)
+                {
+                    anyhow::bail!(
+                        "--profile `{}` holds the same influence as `{}` (N = {n}; a copy?): \
+                         profiles of one length are averaged, so it would weigh double; give \
+                         it once",
+                        ns[j],
+                        ns[i]
+                    );
+                }
             }
             let label = format!("mean({})", ns.join(", "));
             let m = InfluenceProfile::mean(&ps).map_err(|e| {

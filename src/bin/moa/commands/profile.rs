@@ -30,6 +30,20 @@ pub fn check_block(block: u32, lengths: &[u32]) -> anyhow::Result<()> {
 
 pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
     check_block(args.block, &args.lengths)?;
+    // `-o` the model's own folder: its profile_<N>.safetensors would be read back as
+    // weight shards of the model (a folder without an index is every *.safetensors in it).
+    if args.like.is_none() {
+        let model = super::model_or_default(args.model.as_deref());
+        let same = |a: &std::path::Path, b: &std::path::Path| matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(a), Ok(b)) if a == b);
+        if let Some(m) = model.filter(|m| m.is_dir() && same(m, &args.output)) {
+            anyhow::bail!(
+                "-o `{}` is the model folder `{}`: the profiles written there would be read \
+                 back as weight files of the model; give another folder",
+                args.output.display(),
+                m.display()
+            );
+        }
+    }
     // Also checked where the profile is summed; here before the model loads.
     if !(args.text_weight.is_finite() && args.text_weight >= 0.0) {
         anyhow::bail!(
@@ -180,8 +194,7 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
             None => args.output.join(format!("timing_{n}.tsv")),
         };
         if timing.lines().count() > 1 {
-            std::fs::write(&tfile, &timing)
-                .with_context(|| format!("writing {}", tfile.display()))?;
+            super::write_whole(&tfile, timing.as_bytes())?;
         }
         if shard.is_some() {
             println!(
@@ -194,8 +207,7 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
         let file = args.output.join(profile::profile_file_name(*n));
         prof.save(&file)?;
         let sfile = args.output.join(format!("summary_{n}.tsv"));
-        std::fs::write(&sfile, profile::summary::summary_tsv(&prof))
-            .with_context(|| format!("writing {}", sfile.display()))?;
+        super::write_whole(&sfile, profile::summary::summary_tsv(&prof).as_bytes())?;
         println!("wrote {} ({} samples)", file.display(), used.len());
     }
     println!("total {}", fmt_duration(progress.elapsed()));

@@ -27,7 +27,7 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let outcome = validate(&args)?;
     print!("{}", outcome.table);
     if let Some(o) = &args.output {
-        std::fs::write(o, &outcome.table).with_context(|| format!("writing {}", o.display()))?;
+        super::write_whole(o, outcome.table.as_bytes())?;
     }
     if let (Some(dst), Some((src, report))) = (&args.best, &outcome.best) {
         write_best(src, report, &outcome.dense, &args.calib, dst)?;
@@ -45,6 +45,22 @@ pub fn validate(args: &ValidateArgs) -> anyhow::Result<Outcome> {
             super::check_output_file(flag, p)?;
         }
     }
+    // The table over the held-out file, a plan or a model file replaced it (after the
+    // whole run); so did the best plan over a model file.
+    let model = super::model_or_default(args.model.as_deref());
+    if let Some(o) = &args.output {
+        let mut inputs: Vec<&std::path::Path> = vec![&args.calib];
+        inputs.extend(args.plans.iter().map(PathBuf::as_path));
+        inputs.extend(model.as_deref());
+        super::check_not_an_input("--output", o, &inputs)?;
+    }
+    if let Some(b) = &args.best {
+        let mut inputs: Vec<&std::path::Path> = vec![&args.calib];
+        inputs.extend(model.as_deref());
+        super::check_not_an_input("--best", b, &inputs)?;
+    }
+    // One plan twice was validated twice, its row repeated in the table.
+    super::check_distinct_files("--plan", &args.plans)?;
     let all = calib::read_jsonl(&args.calib)?;
     let samples: Vec<CalibSample> = all
         .into_iter()

@@ -569,9 +569,12 @@ pub struct WgslTuning {
     /// in the flat decode on subgroups where that is the form ([`Self::decode_sg_flat`];
     /// both include `decode_fused_merge.wgsl.j2`); the other subgroup forms leave it to the
     /// scalar decode. The flat form's on the H200 (SmolLM2 shape, 16 × 4096, the engine's
-    /// step): attention + merge 21.6–21.9 against 21.9–22.8 µs a layer, tokens/s +2.2..+4.4%
-    /// in four pairs, the device step −15..−23 µs in three and +3.9 in one (RESULTS "WGSL
-    /// decode, session 24"): opt-in until a clean A B B A.
+    /// step): attention + merge 21.6–22.8 against 21.9–22.8 µs a layer, tokens/s
+    /// +0.6..+4.4% in 7 of 7 pairs, the device step −10.7..−26.7 µs in 6 of 7 and +3.9 in
+    /// one (RESULTS "WGSL decode, session 24" and its lead call). So the wgpu engine, which
+    /// leaves this unset, turns it on where the flat form runs and off elsewhere
+    /// (`runtime::wgpu_engine::options::engine_fused_merge`); `moa-compile` (the scalar
+    /// decode) keeps it off.
     pub decode_fused_merge: Option<bool>,
     /// The `Quad` form issues each tile's V loads right behind its K loads, at the start
     /// of the tile, instead of before its last barrier: one memory round trip per tile

@@ -341,7 +341,9 @@ pub struct WgpuEngineOptions {
     /// [`WgslTuning::decode_sg_flat_subgroups`]), and `MOA_WGSL_SG_FLAT_QK` (`f32`, the
     /// default, `h16`, `reload`, `h16-reload`: how the flat form forms Q·K,
     /// [`WgslTuning::decode_sg_flat_qk`]; opt-in forms aiming at the f32 form's accuracy
-    /// within fewer registers, session 21);
+    /// within fewer registers, session 21), and `MOA_WGSL_SG_FLAT_WORDS` (`0`, the default;
+    /// `1`: the flat form reads each lane's K and V vectors as 16-byte words unpacked to f32,
+    /// f16 storage, [`WgslTuning::decode_sg_flat_words`]; opt-in, session 25);
     /// tests and benches may
     /// set any field. Speed only: every form matches the CPU reference (tests/model_gpu.rs,
     /// tests/wgsl_decode_forms.rs). The fused merge was slower in the engine's step
@@ -610,6 +612,11 @@ impl WgpuEngineOptions {
                     ],
                     d.wgsl_tuning.decode_sg_flat_qk,
                 )?,
+                decode_sg_flat_words: flag(
+                    env,
+                    "MOA_WGSL_SG_FLAT_WORDS",
+                    d.wgsl_tuning.decode_sg_flat_words,
+                )?,
                 ..d.wgsl_tuning
             },
         })
@@ -670,6 +677,12 @@ impl WgpuEngineOptions {
                 t.decode_sg_flat_qk.name()
             ));
         }
+        if t.decode_sg_flat_words != d.decode_sg_flat_words {
+            asked.push(format!(
+                "MOA_WGSL_SG_FLAT_WORDS={}",
+                u8::from(t.decode_sg_flat_words)
+            ));
+        }
 
         let rest = WgslTuning {
             decode_fused_merge: d.decode_fused_merge,
@@ -681,6 +694,7 @@ impl WgpuEngineOptions {
             decode_sg_flat_prefetch: d.decode_sg_flat_prefetch,
             decode_sg_flat_subgroups: d.decode_sg_flat_subgroups,
             decode_sg_flat_qk: d.decode_sg_flat_qk,
+            decode_sg_flat_words: d.decode_sg_flat_words,
             ..*t
         };
         if rest != d {
@@ -817,6 +831,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGSL_SG_FLAT_PREFETCH",
     "MOA_WGSL_SG_FLAT_SUBGROUPS",
     "MOA_WGSL_SG_FLAT_QK",
+    "MOA_WGSL_SG_FLAT_WORDS",
 ];
 
 /// The WGSL decode kernel bench's own knobs (examples/wgpu_decode_bench.rs reads them;
@@ -1477,6 +1492,15 @@ mod tests {
                 assert_eq!(asked, [format!("MOA_WGSL_SG_FLAT_QK={v}")]);
             }
         }
+        let o =
+            WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_WORDS", "1")])).unwrap();
+        assert!(o.wgsl_tuning.decode_sg_flat_words);
+        assert_eq!(o.wgsl_tuning_asked(), ["MOA_WGSL_SG_FLAT_WORDS=1"]);
+        assert!(
+            !WgpuEngineOptions::default()
+                .wgsl_tuning
+                .decode_sg_flat_words
+        );
         let err = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_QK", "f16")]))
             .unwrap_err();
         assert_eq!(

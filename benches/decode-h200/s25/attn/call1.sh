@@ -36,6 +36,11 @@
 #   r528 (twin, 528 resident): 12.0-13.0 (s20's twin at 396: 12.68).
 #   re (twin, early): 13.8-14.4 (s20's stream: a dependent chain first costs a read ~0).
 #   sep (separate merge): attention 18.4-19.0 + merge 3.5-3.8, step 1.485-1.510 ms.
+# CALL 2 (warm, written after call 1, before call 2): NOREGS=1 CALL=call2 END=72
+#   RUNS="def4:0:13 W4:0:13 W5:0:12 def5:0:12 def6:0:12 W6:0:12 v1056a:0:12": three more
+#   def / W pairs (W: attention -1.0..-1.5 us a layer, step -35..-80 us, as W2 / W3), and
+#   v1056 = the twin with words (32 registers: 8 workgroups of 256 an SM) told 1056
+#   resident: 10.5-11.5 (r528 took 11.65; more warps an SM, diminishing).
 D=$(cd "$(dirname "$0")" && pwd); ROOT=$PWD; R=/tmp/s25attn1; rm -rf "$R"; mkdir -p "$R"
 s=$(date +%s); END=${END:-200}
 el() { echo "[t=$(( $(date +%s) - s ))s] $*" | tee -a "$R/times.txt"; }
@@ -62,6 +67,7 @@ A="--like smollm2-135m --rows 16 --new 64 --profile 5 --plan $P --prompt 4096"
 envof() { case $1 in def*) echo "MOA_WGPU_COOP_ATTN=0";; W*) echo "MOA_WGSL_SG_FLAT_WORDS=1";;
   rw*) echo "MOA_WGSL_SG_DECODE=read MOA_WGSL_SG_FLAT_WORDS=1";; rd*) echo "MOA_WGSL_SG_DECODE=read";;
   r528*) echo "MOA_WGSL_SG_DECODE=read MOA_WGPU_DECODE_RESIDENT=528";;
+  v1056*) echo "MOA_WGSL_SG_DECODE=read MOA_WGSL_SG_FLAT_WORDS=1 MOA_WGPU_DECODE_RESIDENT=1056";;
   re*) echo "MOA_WGSL_SG_DECODE=read MOA_WGSL_SG_FLAT=1";; sep*) echo "MOA_WGSL_FUSED_MERGE=0";; esac; }
 step() { local name=$1 par=$2 cap=$3; left $(( cap + 2 )) || { el "skip $name"; return; }
   env $(envof $name) timeout $cap /tmp/wpe $A --parity $par > "$R/$name.txt" 2>&1; el "$name rc=$?"

@@ -302,6 +302,11 @@ fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Arti
             format!("MOA_WGSL_SG_FLAT_QK: `{v}` is not f32, h16, reload or h16-reload")
         })?;
     }
+    // `MOA_WGSL_SG_FLAT_WORDS=1`: the flat form's K and V read as 16-byte words
+    // (`WgslTuning::decode_sg_flat_words`, f16 storage).
+    if let Ok(v) = std::env::var("MOA_WGSL_SG_FLAT_WORDS") {
+        tuning.decode_sg_flat_words = v == "1";
+    }
     if let Some(p) = env_u32_in("MOA_WGSL_SG_PIECE", 0..=3)? {
         tuning.decode_sg_piece = p as u8;
     }

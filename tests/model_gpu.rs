@@ -417,6 +417,18 @@ fn every_option_lavapipe_runs_matches_the_cpu_reference() {
             },
         ),
         (
+            // The decode's separate merge dispatch (`MOA_WGSL_FUSED_MERGE=0`; the flat
+            // form merges itself by default since session 25).
+            "separate merge",
+            WgpuEngineOptions {
+                wgsl_tuning: WgslTuning {
+                    decode_fused_merge: Some(false),
+                    ..d.wgsl_tuning
+                },
+                ..d
+            },
+        ),
+        (
             // The flat decode's f16 products summed in f32 (`MOA_WGSL_SG_FLAT_QK=h16`).
             "flat Q·K h16",
             WgpuEngineOptions {
@@ -989,12 +1001,47 @@ fn fused_decode_step_has_fewer_dispatches_and_the_same_tokens() {
         4 * layers + 1,
         "unfused, fused, fused with the self-merging decode: {counts:?}"
     );
-    // The decode that merges itself (opt-in) has no merge dispatch.
+    // The decode that merges itself (opt-in in `moa-compile`'s scalar decode) has no
+    // merge dispatch.
     assert_eq!(counts[1] - counts[2], layers, "{counts:?}");
+    // The engine's own kernels: where the flat decode on subgroups runs (an adapter with a
+    // fixed subgroup size) it merges itself by default (session 25), one dispatch a layer
+    // fewer than with `MOA_WGSL_FUSED_MERGE=0`, the same tokens; elsewhere the scalar
+    // decode keeps its merge dispatch.
+    let mut own = Vec::new();
+    for fused_merge in [None, Some(false)] {
+        let mut options = WgpuEngineOptions::default();
+        options.wgsl_tuning.decode_fused_merge = fused_merge;
+        let mut gpu =
+            WgpuEngine::new_with_options(&ctx, &model, Some(&dense), true, options).unwrap();
+        gpu.set_split_k_matvec(true);
+        let mut req = gpu.start(&[prompt.len()], 6, 0).unwrap();
+        let mut out = gpu
+            .prefill_tokens(&mut req, std::slice::from_ref(&prompt), Sampling::greedy())
+            .unwrap();
+        for _ in 0..5 {
+            let next = gpu
+                .decode_tokens(&mut req, &[*out.last().unwrap()], Sampling::greedy())
+                .unwrap();
+            out.push(next[0]);
+        }
+        assert_eq!(out, want, "engine kernels, fused merge {fused_merge:?}");
+        own.push(gpu.decode_stats(&req).unwrap().dispatches);
+    }
+    let merged_by_default = if ctx.subgroup_size().is_some() {
+        layers
+    } else {
+        0
+    };
+    assert_eq!(
+        own[1] - own[0],
+        merged_by_default,
+        "default, separate merge: {own:?}"
+    );
 }
 
 /// The attention kernels of `plan` (dense where `None`) with the decode's separate merge
-/// dispatch (`WgslTuning::decode_fused_merge` off, the default).
+/// dispatch (`WgslTuning::decode_fused_merge` off, `moa-compile`'s default).
 fn separate_merge_kernels(
     ctx: &WgpuContext,
     model: &Model,

@@ -245,25 +245,33 @@ fn flat_subgroup_decode_matches_reference() {
         let module = lower::lower(&load(file), storage);
         for size in [8u8, 16, 32, 64] {
             for flat in [SgFlat::Early, SgFlat::Late] {
-                for (diag, piece, prefetch, subgroups, qk) in [
-                    (false, 0, false, 0, FlatQk::F32),
-                    (true, 0, false, 0, FlatQk::F32),
-                    (false, 1, false, 0, FlatQk::F32),
-                    (false, 2, false, 0, FlatQk::F32),
-                    (false, 3, false, 0, FlatQk::F32),
-                    (false, 0, true, 0, FlatQk::F32),
-                    (false, 0, false, 8, FlatQk::F32),
-                    (true, 0, false, 8, FlatQk::F32),
-                    (false, 0, true, 8, FlatQk::F32),
-                    (false, 0, false, 2, FlatQk::F32),
-                    (false, 0, false, 4, FlatQk::F32),
-                    (false, 0, false, 0, FlatQk::H16),
-                    (false, 0, false, 0, FlatQk::Reload),
-                    (false, 0, false, 0, FlatQk::H16Reload),
-                    (true, 0, false, 0, FlatQk::H16Reload),
-                    (false, 1, false, 0, FlatQk::H16Reload),
-                    (false, 3, false, 0, FlatQk::Reload),
-                    (false, 0, true, 0, FlatQk::H16Reload),
+                for (diag, piece, prefetch, subgroups, qk, words) in [
+                    (false, 0, false, 0, FlatQk::F32, false),
+                    (true, 0, false, 0, FlatQk::F32, false),
+                    (false, 1, false, 0, FlatQk::F32, false),
+                    (false, 2, false, 0, FlatQk::F32, false),
+                    (false, 3, false, 0, FlatQk::F32, false),
+                    (false, 0, true, 0, FlatQk::F32, false),
+                    (false, 0, false, 8, FlatQk::F32, false),
+                    (true, 0, false, 8, FlatQk::F32, false),
+                    (false, 0, true, 8, FlatQk::F32, false),
+                    (false, 0, false, 2, FlatQk::F32, false),
+                    (false, 0, false, 4, FlatQk::F32, false),
+                    (false, 0, false, 0, FlatQk::H16, false),
+                    (false, 0, false, 0, FlatQk::Reload, false),
+                    (false, 0, false, 0, FlatQk::H16Reload, false),
+                    (true, 0, false, 0, FlatQk::H16Reload, false),
+                    (false, 1, false, 0, FlatQk::H16Reload, false),
+                    (false, 3, false, 0, FlatQk::Reload, false),
+                    (false, 0, true, 0, FlatQk::H16Reload, false),
+                    // K and V read as 16-byte words (`decode_sg_flat_words`: f16 storage
+                    // with f32 products; ignored otherwise).
+                    (false, 0, false, 0, FlatQk::F32, true),
+                    (true, 0, false, 0, FlatQk::F32, true),
+                    (false, 2, false, 0, FlatQk::F32, true),
+                    (false, 0, true, 0, FlatQk::F32, true),
+                    (false, 0, false, 0, FlatQk::Reload, true),
+                    (false, 0, false, 0, FlatQk::H16, true),
                 ] {
                     let tuning = WgslTuning {
                         decode_subgroup: Some(size),
@@ -273,9 +281,13 @@ fn flat_subgroup_decode_matches_reference() {
                         decode_sg_flat_prefetch: prefetch,
                         decode_sg_flat_subgroups: subgroups,
                         decode_sg_flat_qk: qk,
+                        decode_sg_flat_words: words,
                         ..WgslTuning::default()
                     };
                     let arts = generate_with(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
+                    let words_apply = words
+                        && storage == StorageType::F16
+                        && !matches!(qk, FlatQk::H16 | FlatQk::H16Reload);
                     // The asked subgroups a workgroup (none asked: 8 in a GQA group at
                     // head_dim <= 64, as fixture-gqa's, else 4) where the workgroup stays
                     // within 256 invocations (64 x 8 does not: it keeps 4).
@@ -301,12 +313,13 @@ fn flat_subgroup_decode_matches_reference() {
                                 && (k.constants.get("decode_sg_flat_qk")
                                     == Some(&serde_json::json!(qk.name())))
                                     == (qk != FlatQk::F32)
+                                && k.constants.get("decode_sg_flat_words").is_some() == words_apply
                         })
                         .count();
                     assert_eq!(
                         flat_kernels,
                         module.layers.len(),
-                        "{file} {storage:?} subgroup {size} {flat:?} diag {diag} piece {piece} prefetch {prefetch} subgroups {subgroups} qk {qk:?}"
+                        "{file} {storage:?} subgroup {size} {flat:?} diag {diag} piece {piece} prefetch {prefetch} subgroups {subgroups} qk {qk:?} words {words}"
                     );
                 }
             }
@@ -333,23 +346,26 @@ fn flat_subgroup_decode_matches_reference() {
         // Asks that resolve to the same kernels (none asked is 8 subgroups for
         // fixture-gqa, 4 for fixture-mha) run once: lavapipe's runs are most of CI's time.
         let mut seen = std::collections::HashSet::new();
-        for (flat, prefetch, subgroups, qk, fused) in [
-            (SgFlat::Early, false, 0, FlatQk::F32, false),
-            (SgFlat::Late, false, 0, FlatQk::F32, false),
-            (SgFlat::Late, true, 0, FlatQk::F32, false),
-            (SgFlat::Early, true, 0, FlatQk::F32, false),
-            (SgFlat::Late, false, 8, FlatQk::F32, false),
-            (SgFlat::Late, true, 8, FlatQk::F32, false),
-            (SgFlat::Early, false, 8, FlatQk::F32, false),
-            (SgFlat::Late, false, 2, FlatQk::F32, false),
-            (SgFlat::Late, false, 4, FlatQk::F32, false),
-            (SgFlat::Late, false, 0, FlatQk::H16, false),
-            (SgFlat::Late, false, 0, FlatQk::Reload, false),
-            (SgFlat::Late, false, 0, FlatQk::H16Reload, false),
-            (SgFlat::Early, true, 0, FlatQk::H16Reload, false),
-            (SgFlat::Late, false, 0, FlatQk::F32, true),
-            (SgFlat::Early, true, 0, FlatQk::H16Reload, true),
-            (SgFlat::Late, false, 4, FlatQk::F32, true),
+        for (flat, prefetch, subgroups, qk, fused, words) in [
+            (SgFlat::Early, false, 0, FlatQk::F32, false, false),
+            (SgFlat::Late, false, 0, FlatQk::F32, false, false),
+            (SgFlat::Late, true, 0, FlatQk::F32, false, false),
+            (SgFlat::Early, true, 0, FlatQk::F32, false, false),
+            (SgFlat::Late, false, 8, FlatQk::F32, false, false),
+            (SgFlat::Late, true, 8, FlatQk::F32, false, false),
+            (SgFlat::Early, false, 8, FlatQk::F32, false, false),
+            (SgFlat::Late, false, 2, FlatQk::F32, false, false),
+            (SgFlat::Late, false, 4, FlatQk::F32, false, false),
+            (SgFlat::Late, false, 0, FlatQk::H16, false, false),
+            (SgFlat::Late, false, 0, FlatQk::Reload, false, false),
+            (SgFlat::Late, false, 0, FlatQk::H16Reload, false, false),
+            (SgFlat::Early, true, 0, FlatQk::H16Reload, false, false),
+            (SgFlat::Late, false, 0, FlatQk::F32, true, false),
+            (SgFlat::Early, true, 0, FlatQk::H16Reload, true, false),
+            (SgFlat::Late, false, 4, FlatQk::F32, true, false),
+            // K and V as 16-byte words (f16 storage; the same kernels as above with f32).
+            (SgFlat::Late, false, 0, FlatQk::F32, true, true),
+            (SgFlat::Early, true, 0, FlatQk::Reload, false, true),
         ] {
             let tuning = WgslTuning {
                 decode_subgroup: u8::try_from(size).ok(),
@@ -358,6 +374,7 @@ fn flat_subgroup_decode_matches_reference() {
                 decode_sg_flat_subgroups: subgroups,
                 decode_sg_flat_qk: qk,
                 decode_fused_merge: Some(fused),
+                decode_sg_flat_words: words,
                 ..WgslTuning::default()
             };
             let arts = generate_with(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
@@ -386,7 +403,7 @@ fn flat_subgroup_decode_matches_reference() {
                 .unwrap_or_else(|e| panic!("{file} {flat:?}: {e}"));
             let tile = exec.decode_tile();
             let label = format!(
-                "{file} {storage:?} flat {flat:?} prefetch {prefetch} subgroup {size}, {subgroups} subgroups a workgroup, qk {qk:?}, fused merge {fused}"
+                "{file} {storage:?} flat {flat:?} prefetch {prefetch} subgroup {size}, {subgroups} subgroups a workgroup, qk {qk:?}, fused merge {fused}, words {words}"
             );
             assert_eq!(exec.decode_fused(), fused, "{label}");
             for case in &cases {

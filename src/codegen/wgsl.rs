@@ -470,6 +470,9 @@ struct DecodeSgCtx<'a> {
     prefetch: bool,
     /// [`WgslTuning::decode_sg_flat_qk`]'s name (`f32`, `h16`, `reload`, `h16-reload`).
     qk: &'static str,
+    /// [`WgslTuning::decode_sg_flat_words`] (the flat template only; it applies them to
+    /// f16 storage with f32 products).
+    words: bool,
     /// [`WgslTuning::decode_fused_merge`] (the flat template only): the segment's last
     /// item merges into O (`decode_fused_merge.wgsl.j2`).
     fused: bool,
@@ -569,9 +572,12 @@ pub struct WgslTuning {
     /// in the flat decode on subgroups where that is the form ([`Self::decode_sg_flat`];
     /// both include `decode_fused_merge.wgsl.j2`); the other subgroup forms leave it to the
     /// scalar decode. The flat form's on the H200 (SmolLM2 shape, 16 × 4096, the engine's
-    /// step): attention + merge 21.6–21.9 against 21.9–22.8 µs a layer, tokens/s +2.2..+4.4%
-    /// in four pairs, the device step −15..−23 µs in three and +3.9 in one (RESULTS "WGSL
-    /// decode, session 24"): opt-in until a clean A B B A.
+    /// step): attention + merge 21.6–22.8 against 21.9–22.8 µs a layer, tokens/s
+    /// +0.6..+4.4% in 7 of 7 pairs, the device step −10.7..−26.7 µs in 6 of 7 and +3.9 in
+    /// one (RESULTS "WGSL decode, session 24" and its lead call). So the wgpu engine, which
+    /// leaves this unset, turns it on where the flat form runs and off elsewhere
+    /// (`runtime::wgpu_engine::options::engine_fused_merge`); `moa-compile` (the scalar
+    /// decode) keeps it off.
     pub decode_fused_merge: Option<bool>,
     /// The `Quad` form issues each tile's V loads right behind its K loads, at the start
     /// of the tile, instead of before its last barrier: one memory round trip per tile
@@ -664,6 +670,14 @@ pub struct WgslTuning {
     /// against the default's 18.26–18.67 in three pairs (RESULTS "WGSL decode, session
     /// 21"): the registers were not what held the form.
     pub decode_sg_flat_qk: FlatQk,
+    /// With [`Self::decode_sg_flat`] and f16 storage: each lane's 8-element K and V vectors
+    /// read as one 16-byte word (`vec4<u32>`) and unpacked to f32 by `unpack2x16float`
+    /// (naga's `SHADER_FLOAT16_IN_FLOAT32`, which wgpu offers on Vulkan, Metal and DX12),
+    /// instead of as `mat2x4<f16>` (a matrix of two 8-byte columns, which the driver may
+    /// load as two 8-byte loads); the same bytes, the same f32 products
+    /// (`MOA_WGSL_SG_FLAT_WORDS=1`, opt-in, session 25). Ignored with f32 storage and with
+    /// the f16 products of [`FlatQk::H16`] / [`FlatQk::H16Reload`] (they need K in f16).
+    pub decode_sg_flat_words: bool,
 }
 
 /// How the flat decode forms its Q·K scores ([`WgslTuning::decode_sg_flat_qk`]). Every
@@ -828,6 +842,7 @@ impl Default for WgslTuning {
             decode_sg_flat_prefetch: false,
             decode_sg_flat_subgroups: 0,
             decode_sg_flat_qk: FlatQk::F32,
+            decode_sg_flat_words: false,
         }
     }
 }
@@ -1491,6 +1506,11 @@ fn decode_sg_artifact(
     let sum_masks: Vec<u32> = std::iter::successors(Some(nl), |m| Some(m * 2))
         .take_while(|&m| m < dv8)
         .collect();
+    // K and V read as 16-byte words where asked and it applies (f16 storage, f32 products).
+    let words = flat != SgFlat::Off
+        && tuning.decode_sg_flat_words
+        && module.storage == StorageType::F16
+        && !matches!(tuning.decode_sg_flat_qk, FlatQk::H16 | FlatQk::H16Reload);
     let subgroups = if flat == SgFlat::Off {
         DECODE_SG_SUBGROUPS
     } else {
@@ -1517,6 +1537,7 @@ fn decode_sg_artifact(
             no_combine: tuning.decode_sg_no_combine,
             prefetch: tuning.decode_sg_flat_prefetch,
             qk: tuning.decode_sg_flat_qk.name(),
+            words,
             fused,
             merge_batch: DECODE_MERGE_BATCH,
         },
@@ -1525,7 +1546,14 @@ fn decode_sg_artifact(
         &source,
         template,
         Some(layer),
-        naga::valid::Capabilities::SHADER_FLOAT16 | naga::valid::Capabilities::SUBGROUP,
+        naga::valid::Capabilities::SHADER_FLOAT16
+            | naga::valid::Capabilities::SUBGROUP
+            | if words {
+                // unpack2x16float.
+                naga::valid::Capabilities::SHADER_FLOAT16_IN_FLOAT32
+            } else {
+                naga::valid::Capabilities::empty()
+            },
     )?;
     let e = Elem::of(module.storage);
     let mut params = decode_params(e);
@@ -1558,6 +1586,9 @@ fn decode_sg_artifact(
         }
         if tuning.decode_sg_flat_qk != FlatQk::F32 {
             extra["decode_sg_flat_qk"] = tuning.decode_sg_flat_qk.name().into();
+        }
+        if words {
+            extra["decode_sg_flat_words"] = true.into();
         }
     }
     Ok(Artifact {

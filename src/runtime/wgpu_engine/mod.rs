@@ -152,6 +152,14 @@ fn compile_plan(
     if tuning.decode_subgroup == Some(0) {
         tuning.decode_subgroup = ctx.subgroup_size().and_then(|s| u8::try_from(s).ok());
     }
+    // The fused merge, unset (`MOA_WGSL_FUSED_MERGE`): the form's choice, on where the
+    // flat decode on subgroups runs (`options::engine_fused_merge`).
+    let shape = plan.model();
+    tuning.decode_fused_merge = Some(options::engine_fused_merge(
+        &tuning,
+        shape.group_size(),
+        shape.head_dim,
+    ));
     Ok(Compiled::wgsl_with(plan, storage, tuning)?)
 }
 

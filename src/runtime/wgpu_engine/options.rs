@@ -11,7 +11,7 @@
 //! names the closest known one ([`unknown_names`]). docs/DESIGN.md §7 has the table of
 //! these settings and their verdicts (benches/RESULTS.md).
 
-use crate::codegen::wgsl::{FlatQk, SgFlat, WgslTuning};
+use crate::codegen::wgsl::{decode_sg_fits, FlatQk, SgFlat, WgslTuning};
 
 /// A `MOA_*` variable whose value its setting does not take.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -318,8 +318,11 @@ pub struct WgpuEngineOptions {
     /// [`WgslTuning::default`] with the flat decode on subgroups, 0.87–0.93× the scalar
     /// decode's time on the H200, session 19). Only the decode's forms are read from the
     /// environment, with the decode bench's names and values: `MOA_WGSL_FUSED_MERGE`
-    /// (`0`/`1`: [`WgslTuning::decode_fused_merge`]) and `MOA_WGSL_V_FIRST` (`0`/`1`:
-    /// [`WgslTuning::decode_v_first`]), the scalar decode's opt-in forms; `MOA_WGSL_SG_DECODE`
+    /// (unset, the default: the form's choice, [`engine_fused_merge`]: on in the flat
+    /// decode on subgroups, off in the scalar decode and the other subgroup forms; `0`: the
+    /// separate merge dispatch everywhere; `1`: fused wherever the form has one, the scalar
+    /// decode included: [`WgslTuning::decode_fused_merge`]) and `MOA_WGSL_V_FIRST` (`0`/`1`:
+    /// [`WgslTuning::decode_v_first`], the scalar decode's opt-in form); `MOA_WGSL_SG_DECODE`
     /// (`0`: the scalar decode; `1`, the default: the decode on subgroups at the adapter's
     /// subgroup size, [`WgslTuning::decode_subgroup`] = `Some(0)`, resolved when the engine
     /// compiles, the scalar decode where the adapter has no fixed size; `read`: its
@@ -338,13 +341,16 @@ pub struct WgpuEngineOptions {
     /// [`WgslTuning::decode_sg_flat_subgroups`]), and `MOA_WGSL_SG_FLAT_QK` (`f32`, the
     /// default, `h16`, `reload`, `h16-reload`: how the flat form forms Q·K,
     /// [`WgslTuning::decode_sg_flat_qk`]; opt-in forms aiming at the f32 form's accuracy
-    /// within fewer registers, session 21);
+    /// within fewer registers, session 21), and `MOA_WGSL_SG_FLAT_WORDS` (`0`, the default;
+    /// `1`: the flat form reads each lane's K and V vectors as 16-byte words unpacked to f32,
+    /// f16 storage, [`WgslTuning::decode_sg_flat_words`]; opt-in, session 25);
     /// tests and benches may
     /// set any field. Speed only: every form matches the CPU reference (tests/model_gpu.rs,
     /// tests/wgsl_decode_forms.rs). The fused merge was slower in the engine's step
     /// in the scalar decode (RESULTS "Lead calls (session 13)"); in the flat form it won
-    /// tokens/s in four pairs and the device step in three of them (RESULTS "WGSL decode,
-    /// session 24"), opt-in until a clean A B B A; V first is not yet timed there. The first
+    /// tokens/s in 7 of 7 pairs and the device step in 6 of 7 (RESULTS "WGSL decode,
+    /// session 24" and its lead call): the flat form's default since session 25; V first is
+    /// not yet timed there. The first
     /// tile's loads with the work item and the next tile's K (session 14) lost in the step
     /// and were deleted ([`REMOVED`]). Precompiled kernels (`moa generate --kernels`,
     /// [`super::WgpuEngine::with_kernels`]) carry their own tuning (`moa-compile`'s: the
@@ -537,6 +543,8 @@ impl WgpuEngineOptions {
             .and_then(std::num::NonZeroU32::new)
             .or(d.decode_resident),
             wgsl_tuning: WgslTuning {
+                // Unset: the form's choice (`engine_fused_merge`, resolved when the engine
+                // compiles the plan).
                 decode_fused_merge: choice(
                     env,
                     "MOA_WGSL_FUSED_MERGE",
@@ -604,6 +612,11 @@ impl WgpuEngineOptions {
                     ],
                     d.wgsl_tuning.decode_sg_flat_qk,
                 )?,
+                decode_sg_flat_words: flag(
+                    env,
+                    "MOA_WGSL_SG_FLAT_WORDS",
+                    d.wgsl_tuning.decode_sg_flat_words,
+                )?,
                 ..d.wgsl_tuning
             },
         })
@@ -612,14 +625,17 @@ impl WgpuEngineOptions {
     /// How [`Self::wgsl_tuning`] differs from the engine's default ([`engine_wgsl_tuning`]),
     /// each difference named as its variable would set it (`MOA_WGSL_V_FIRST=1`,
     /// `MOA_WGSL_SG_DECODE=0`); fields the environment does not reach are named as fields.
-    /// Empty: nothing asked. A fused merge turned off counts as the default (it is off by
-    /// default).
+    /// Empty: nothing asked. The fused merge is named wherever it is set, on
+    /// (`MOA_WGSL_FUSED_MERGE=1`) or off (`=0`): unset, the engine derives it from the
+    /// decode's form ([`engine_fused_merge`]), so either value may ask other kernels than
+    /// the default's (and kernels compiled ahead of time, which keep their own, refuse both).
     pub fn wgsl_tuning_asked(&self) -> Vec<String> {
         let t = &self.wgsl_tuning;
         let d = engine_wgsl_tuning();
         let mut asked = Vec::new();
-        if t.decode_fused_merge.unwrap_or(false) != d.decode_fused_merge.unwrap_or(false) {
-            asked.push("MOA_WGSL_FUSED_MERGE=1".into());
+        // (The default leaves it unset: any value set is asked.)
+        if let Some(on) = t.decode_fused_merge {
+            asked.push(format!("MOA_WGSL_FUSED_MERGE={}", u8::from(on)));
         }
         if t.decode_v_first != d.decode_v_first {
             asked.push(format!("MOA_WGSL_V_FIRST={}", u8::from(t.decode_v_first)));
@@ -661,6 +677,12 @@ impl WgpuEngineOptions {
                 t.decode_sg_flat_qk.name()
             ));
         }
+        if t.decode_sg_flat_words != d.decode_sg_flat_words {
+            asked.push(format!(
+                "MOA_WGSL_SG_FLAT_WORDS={}",
+                u8::from(t.decode_sg_flat_words)
+            ));
+        }
 
         let rest = WgslTuning {
             decode_fused_merge: d.decode_fused_merge,
@@ -672,6 +694,7 @@ impl WgpuEngineOptions {
             decode_sg_flat_prefetch: d.decode_sg_flat_prefetch,
             decode_sg_flat_subgroups: d.decode_sg_flat_subgroups,
             decode_sg_flat_qk: d.decode_sg_flat_qk,
+            decode_sg_flat_words: d.decode_sg_flat_words,
             ..*t
         };
         if rest != d {
@@ -728,13 +751,45 @@ impl WgpuEngineOptions {
 /// whose work list the chunk model then picks for the residency of its registers (with
 /// Q·K in f32, 119 registers: 2 workgroups of 256 an SM, 264 on the H200;
 /// `lower::consts::WGSL_DECODE_CONCURRENT_WORKGROUPS_FLAT8_GQA_HD64`): 18.3–18.6 µs a
-/// layer against 18.8–19.1 with 4 (RESULTS, "Session 21, lead calls (H200)").
+/// layer against 18.8–19.1 with 4 (RESULTS, "Session 21, lead calls (H200)"). The fused
+/// merge ([`WgslTuning::decode_fused_merge`]) is left unset here: the engine derives it from
+/// the form that runs ([`engine_fused_merge`]: on in the flat form, off elsewhere).
 pub fn engine_wgsl_tuning() -> WgslTuning {
     WgslTuning {
         decode_subgroup: Some(0),
         decode_sg_flat: SgFlat::Late,
+        decode_fused_merge: None,
         ..WgslTuning::default()
     }
+}
+
+/// Whether the engine's decode merges its own segments ([`WgslTuning::decode_fused_merge`])
+/// where the tuning `t` leaves it unset (`MOA_WGSL_FUSED_MERGE` unset), for a plan of GQA
+/// group `group_size` and `head_dim`, `t.decode_subgroup` already resolved to the adapter's
+/// subgroup size (`None`: the adapter has no fixed one): on where the flat decode on
+/// subgroups is the form that runs (subgroups, [`WgslTuning::decode_sg_flat`] not off, not
+/// pipelined, the layer fitting it: [`crate::codegen::wgsl::decode_sg_fits`]) in its full
+/// body; off for the scalar decode, the other subgroup forms and the flat form's timing
+/// diagnostics (the loads-only twin, the pieces, no combine), which keep the separate merge
+/// dispatch they were measured with. Set, `t.decode_fused_merge` is returned as asked.
+///
+/// On the H200 through Vulkan (SmolLM2 shape, 16 × 4096, moa-50, the engine's step) the
+/// flat form's fused merge won 7 of 7 tokens/s pairs (+0.6..+4.4%) and 6 of 7 device-step
+/// pairs (−10.7..−26.7 µs; +3.9 in one), attention + merge 21.6–22.8 against 21.9–22.8 µs a
+/// layer, parity 0.0517 and argmax 3/3 as the separate merge (RESULTS "WGSL decode, session
+/// 24" and "…, session 24, lead call on merged main"). The scalar decode's fused merge lost
+/// (28.7–29.0 µs a layer against 22.1–22.7 + 4.0–4.5, RESULTS "Lead calls (session 13)").
+pub fn engine_fused_merge(t: &WgslTuning, group_size: u32, head_dim: u32) -> bool {
+    if let Some(asked) = t.decode_fused_merge {
+        return asked;
+    }
+    let flat_runs = t
+        .decode_subgroup
+        .is_some_and(|sg| sg > 0 && decode_sg_fits(u32::from(sg), group_size, head_dim))
+        && t.decode_sg_flat != SgFlat::Off
+        && t.decode_sg_pipe == 0;
+    let diagnostic = t.decode_sg_diag || t.decode_sg_piece != 0 || t.decode_sg_no_combine;
+    flat_runs && !diagnostic
 }
 
 /// Every `MOA_WGPU_*` / `MOA_WGSL_*` variable the library reads (the fields above).
@@ -776,6 +831,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGSL_SG_FLAT_PREFETCH",
     "MOA_WGSL_SG_FLAT_SUBGROUPS",
     "MOA_WGSL_SG_FLAT_QK",
+    "MOA_WGSL_SG_FLAT_WORDS",
 ];
 
 /// The WGSL decode kernel bench's own knobs (examples/wgpu_decode_bench.rs reads them;
@@ -1168,13 +1224,22 @@ mod tests {
             o.wgsl_tuning_asked(),
             ["MOA_WGSL_FUSED_MERGE=1", "MOA_WGSL_V_FIRST=1"]
         );
-        // Values that ask the default kernels ask nothing.
+        // V first off asks the default kernels: nothing asked. The fused merge is the
+        // form's choice when unset (on in the flat form), so turning it off is asked.
         let off = WgpuEngineOptions::from_lookup(&lookup_in(&[
             ("MOA_WGSL_FUSED_MERGE", "0"),
             ("MOA_WGSL_V_FIRST", "0"),
         ]))
         .unwrap();
-        assert!(off.wgsl_tuning_asked().is_empty(), "{off:?}");
+        assert_eq!(off.wgsl_tuning.decode_fused_merge, Some(false));
+        assert_eq!(
+            off.wgsl_tuning_asked(),
+            ["MOA_WGSL_FUSED_MERGE=0"],
+            "{off:?}"
+        );
+        let v_off =
+            WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_V_FIRST", "0")])).unwrap();
+        assert!(v_off.wgsl_tuning_asked().is_empty(), "{v_off:?}");
         // A field only code reaches is named too.
         let code = WgpuEngineOptions {
             wgsl_tuning: WgslTuning {
@@ -1210,6 +1275,89 @@ mod tests {
         let kv =
             WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_ITEM_LOADS", "kv")])).unwrap();
         assert!(kv.wgsl_tuning_asked().is_empty());
+    }
+
+    /// The fused merge where `MOA_WGSL_FUSED_MERGE` is unset: on where the flat decode on
+    /// subgroups runs its full body (session 25's default), off for the scalar decode (no
+    /// subgroup size, a layer the subgroup decode does not fit), the plain and pipelined
+    /// subgroup forms and the flat form's timing diagnostics; a value set is kept.
+    #[test]
+    fn the_fused_merge_follows_the_form_where_unset() {
+        let d = engine_wgsl_tuning();
+        assert_eq!(d.decode_fused_merge, None);
+        // SmolLM2's attention shape (GQA 3, head_dim 64) at the H200's and lavapipe's size.
+        let at = |sg: Option<u8>, t: WgslTuning| {
+            engine_fused_merge(
+                &WgslTuning {
+                    decode_subgroup: sg,
+                    ..t
+                },
+                3,
+                64,
+            )
+        };
+        assert!(at(Some(32), d));
+        assert!(at(Some(8), d));
+        // The scalar decode: no subgroup size, or `MOA_WGSL_SG_DECODE=0`.
+        assert!(!at(None, d));
+        // A shape the subgroup decode does not fit (GQA 9) runs the scalar decode.
+        assert!(!engine_fused_merge(
+            &WgslTuning {
+                decode_subgroup: Some(32),
+                ..d
+            },
+            9,
+            64
+        ));
+        let forms = [
+            WgslTuning {
+                decode_sg_flat: SgFlat::Off,
+                ..d
+            },
+            WgslTuning {
+                decode_sg_pipe: 2,
+                ..d
+            },
+            WgslTuning {
+                decode_sg_diag: true,
+                ..d
+            },
+            WgslTuning {
+                decode_sg_piece: 2,
+                ..d
+            },
+            WgslTuning {
+                decode_sg_no_combine: true,
+                ..d
+            },
+        ];
+        for t in forms {
+            assert!(!at(Some(32), t), "{t:?}");
+        }
+        // The early flat form merges itself too.
+        assert!(at(
+            Some(32),
+            WgslTuning {
+                decode_sg_flat: SgFlat::Early,
+                ..d
+            }
+        ));
+        // Set: as asked, whatever the form.
+        for asked in [false, true] {
+            let t = WgslTuning {
+                decode_fused_merge: Some(asked),
+                ..d
+            };
+            assert_eq!(at(Some(32), t), asked);
+            assert_eq!(at(None, t), asked);
+        }
+        // The environment: unset leaves it to the form, 0 and 1 set it.
+        for (v, want) in [("0", Some(false)), ("1", Some(true))] {
+            let o =
+                WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_FUSED_MERGE", v)])).unwrap();
+            assert_eq!(o.wgsl_tuning.decode_fused_merge, want);
+            assert_eq!(o.wgsl_tuning_asked(), [format!("MOA_WGSL_FUSED_MERGE={v}")]);
+        }
     }
 
     #[test]
@@ -1344,6 +1492,15 @@ mod tests {
                 assert_eq!(asked, [format!("MOA_WGSL_SG_FLAT_QK={v}")]);
             }
         }
+        let o =
+            WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_WORDS", "1")])).unwrap();
+        assert!(o.wgsl_tuning.decode_sg_flat_words);
+        assert_eq!(o.wgsl_tuning_asked(), ["MOA_WGSL_SG_FLAT_WORDS=1"]);
+        assert!(
+            !WgpuEngineOptions::default()
+                .wgsl_tuning
+                .decode_sg_flat_words
+        );
         let err = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_QK", "f16")]))
             .unwrap_err();
         assert_eq!(

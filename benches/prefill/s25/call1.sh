@@ -1,5 +1,5 @@
 #!/bin/bash
-# s25-prefill's device call (run tool timeout_s 300), from the repository root:
+# s25-prefill's device call (run tool timeout_s 200), from the repository root:
 #   bash .dev-s25-prefill/call1.sh
 # Carry .dev-s25-prefill/ (benches/prefill/s25/pack.sh: bench_prefill and cuda_check gzipped;
 # cubins/ = both upstream plans' modules in bf16 with DEF and P, fixture-gqa with the 2x64
@@ -34,7 +34,7 @@
 D=$(cd "$(dirname "$0")" && pwd)
 R=$OUT/r; mkdir -p "$R"
 s=$(date +%s)
-END=${END:-250}
+END=${END:-170}
 el() { echo "[t=$(( $(date +%s) - s ))s] $*" | tee -a "$R/times.txt"; }
 left() { [ $(( $(date +%s) - s )) -lt $(( END - $1 )) ]; }
 save() { tar czf "$OUT/results.tgz" -C "$R" .; }

@@ -532,14 +532,16 @@ pub struct PrefillTuning {
     /// With `t` or `a`, `b` and `d` (the `P` flag, session 25; opt-in): each consumer warp
     /// stages its output rows in the query tile's Q buffer as before (`stmatrix`), but copies
     /// them out to global memory (8 shared loads and 8 16-byte stores a lane) and releases
-    /// the Q buffer (`qempty`) in the next query tile's section 0, while that section's
-    /// Q·Kᵀ executes (or after the loop for the block's last tile), instead of at the end of
+    /// the Q buffer (`qempty`) at the next query tile's section 0, before its first K/V
+    /// tile's wait (or after the loop for the block's last tile), instead of at the end of
     /// the epilogue. The clock64 trace of `t` (sessions 23 and 24) put ~2000 of warpgroup
     /// 0's ~5040 cycles between query tiles in its epilogue, and the producer's next Q copy
     /// (issued and landing while the three warpgroups' epilogues store 48 KiB) takes ~2200
     /// cycles to issue and ~2700 more to reach the consumers. The Q buffer of tile j is
     /// loaded again only for tile j + 2, so releasing it a section later delays nothing the
-    /// producer needs sooner. Same outputs (the same bytes, stored later).
+    /// producer needs sooner. Same outputs (the same bytes, stored later). Its first form
+    /// (e9ac87f: the copy under section 0's Q·Kᵀ) measured within the noise on the H200
+    /// (benches/RESULTS.md, "Session 25 (branch s25-prefill"); this form is not yet measured.
     pub park_out: bool,
 }
 

@@ -18,7 +18,7 @@ start's releases done; 3 a section's tile landed, 4 its turn (position - rb); 6 
 section's turn; 7 its P·V complete (buffer released); 8 the last warpgroup's hand-over to
 the next tile; 13 the output staged (after stmatrix); 9 the output written (qempty; with
 `P` the same place as 13: the copy waits); 14 (`P`) the previous tile's output copied
-out and released, in section 0; 10 the band end's releases done. Producer:
+out and released (e9ac87f: after section 0's turn; later: before section 0's tile wait); 10 the band end's releases done. Producer:
 20 the next tile claimed (j); 21 its Q copies issued; 23 a ring slot free (tile index in
 the query tile); 24 a K/V tile issued and the one before handed over (tile index).
 """
@@ -87,8 +87,11 @@ sub("            if (atomicAdd(&pf_item_done, 1u) == gridDim.x - 1) {\n",
 # Consumers.
 if PARK:
     sub("        break;\n    }\n    item_at(nj % 2);\n", "        break;\n    }\n    item_at(nj % 2);\n    PFT(1, nj);\n")
-    sub("    if (nj > 0) out_copy((nj + 1) % 2);\n    wg_wait();\n",
-        "    if (nj > 0) out_copy((nj + 1) % 2);\n    PFT(14, nj);\n    wg_wait();\n")
+    if "    if (nj > 0) out_copy((nj + 1) % 2);\n    wg_wait();\n" in body:  # e9ac87f's form
+        sub("    if (nj > 0) out_copy((nj + 1) % 2);\n    wg_wait();\n",
+            "    if (nj > 0) out_copy((nj + 1) % 2);\n    PFT(14, nj);\n    wg_wait();\n")
+    else:
+        sub("    if (nj > 0) out_copy((nj + 1) % 2);\n    // Section 0:", "    if (nj > 0) out_copy((nj + 1) % 2);\n    PFT(14, nj);\n    // Section 0:")
     sub("    // (`out_copy`).\n", "    // (`out_copy`).\n    PFT(13, nj);\n    PFT(9, nj);\n")
 else:
     sub("    if (w_item == PF_NO_ITEM) break;\n    item_at(nj % 2);\n",

@@ -108,8 +108,10 @@ for run in load(args.trace):
                 tr = tiles.get(r_, [])
                 if j < len(tr) and 7 in tr[j] and 9 in tr[j]:
                     rows[f"wg{r_} P.V done -> output written"].append(tr[j][9] - tr[j][7])
-            if 14 in n:
+            if 14 in n and n[14] > n["s0"]:
                 rows["wg0 s0 turn -> previous output copied (P)"].append(n[14] - n["s0"])
+            elif 14 in n:
+                rows["wg0 geometry -> previous output copied (P)"].append(n[14] - n["start"])
             rows["wg0 output -> band end released"].append(a.get(10, a[9]) - a[9])
             rows["wg0 released -> next geometry"].append(n["start"] - a.get(10, a[9]))
             rows["wg0 geometry -> s0 tile landed"].append(n["s0full"] - n["start"])

@@ -14,6 +14,9 @@
 #   $C --out /tmp/s25p/tr --lineinfo --edit "python3 benches/prefill/s25/trace_patch.py" --dtypes bf16 \
 #       --upstream v:32:$V --layers-only 27 --prefill-variants 3x64x1owghvuncafbdHQm,3x64x1owghvuncafbdHQPm
 #   NEW=/tmp/s25p bash benches/prefill/s25/pack.sh
+# call 2 (at 6bb87ba, P's second form; not run by the helper): the same three cuda_cubins
+# commands with --out /tmp/s25p2/cubins (--from /tmp/s25p/cubins) and /tmp/s25p2/tr, then
+#   NEW=/tmp/s25p2 bash benches/prefill/s25/pack.sh
 set -e
 D=${D:-/work/main/.dev-s25-prefill}
 NEW=${NEW:-/tmp/s25p}

@@ -4,6 +4,7 @@ pub mod diagnose;
 pub mod eval;
 mod generate;
 mod model;
+mod model_record;
 mod optimize;
 mod pipeline;
 mod plan;

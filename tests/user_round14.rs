@@ -1,0 +1,160 @@
+//! A new user's journey, round 14 (benches/RESULTS.md): what a user of the CLI tried on a
+//! CPU machine and found wrong, each pinned here. None of these needs a GPU but lavapipe
+//! (the eval heatmap test), the fetched model or anything outside the repository.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::samples::sample;
+use common::tiny;
+
+/// [`common::cli::scratch`] under this file's tag.
+fn scratch(name: &str) -> PathBuf {
+    common::cli::scratch("user_round14", name)
+}
+
+/// [`common::cli::run`] with this file's own model cache.
+fn run(bin: &str, args: &[&str]) -> (i32, String, String) {
+    common::cli::run("user_round14", bin, args)
+}
+
+/// [`common::cli::refused`] with this file's own model cache.
+fn refused(bin: &str, args: &[&str], needles: &[&str]) -> String {
+    common::cli::refused("user_round14", bin, args, needles)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// `moa profile -o DIR` run for one model and then for another of the same shape, over a
+/// calibration with the same tokens, read the first model's stored tiles back as the
+/// second's ("reusing its stored tiles": the store keys samples by tokens and shape, not
+/// weights) and wrote the first model's profile under the second's run. The folder
+/// records its model in `model.txt` (the pipeline's record, the same code); another model
+/// is refused before it loads, naming both; the same model copied elsewhere is accepted
+/// and the record follows it; a folder an earlier moa made (samples, no record) gets this
+/// run's model, with a note.
+#[test]
+fn a_profile_folder_made_for_one_model_refuses_another() {
+    let dir = scratch("profile-model");
+    let a = dir.join("a.gguf");
+    let b = dir.join("b.gguf");
+    tiny::tiny(17, true).write_gguf(&a, |_, _| {});
+    tiny::tiny(18, true).write_gguf(&b, |_, _| {});
+    let calib = dir.join("calib.jsonl");
+    moa::calib::write_jsonl(
+        &calib,
+        &[sample("passkey-32-0", tiny::tokens(32, 5), 4, 32)],
+    )
+    .unwrap();
+    let out = dir.join("prof");
+    let profile = |model: &str| {
+        run(
+            "moa",
+            &[
+                "profile",
+                "--calib",
+                s(&calib),
+                "--lengths",
+                "32",
+                "--block",
+                "8",
+                "--quiet",
+                "--model",
+                model,
+                "-o",
+                s(&out),
+            ],
+        )
+    };
+    let (code, _, err) = profile(s(&a));
+    assert_eq!(code, 0, "{err}");
+    let record = std::fs::read_to_string(out.join("model.txt")).unwrap();
+    let a_shown = std::fs::canonicalize(&a).unwrap().display().to_string();
+    assert!(record.contains(&format!("path {a_shown}\n")), "{record}");
+    assert!(record.contains("fingerprint "), "{record}");
+    let profile_file = out.join("influence_32.safetensors");
+    let first = std::fs::read(&profile_file).unwrap();
+
+    let b_shown = std::fs::canonicalize(&b).unwrap().display().to_string();
+    let (code, _, err) = profile(s(&b));
+    assert_eq!(code, 2, "{err}");
+    for want in [
+        format!(
+            "the profile folder `{}` was made for the model `{a_shown}`",
+            out.display()
+        ),
+        format!("this run's model is `{b_shown}`, which differs from it"),
+        "give another -o".to_string(),
+    ] {
+        assert!(err.contains(&want), "`{want}` not in:\n{err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(std::fs::read(&profile_file).unwrap(), first);
+    // Random weights of a shape are a model too, named as such.
+    refused(
+        "moa",
+        &[
+            "profile",
+            "--calib",
+            s(&calib),
+            "--lengths",
+            "32",
+            "--block",
+            "8",
+            "--like",
+            "smollm2-135m",
+            "-o",
+            s(&out),
+        ],
+        &["this run's model is `random --like smollm2-135m (seed 0)`"],
+    );
+
+    // The same model under another name: accepted, the record follows it.
+    let copy = dir.join("a-copy.gguf");
+    std::fs::copy(&a, &copy).unwrap();
+    let (code, _, err) = profile(s(&copy));
+    assert_eq!(code, 0, "{err}");
+    let record = std::fs::read_to_string(out.join("model.txt")).unwrap();
+    let copy_shown = std::fs::canonicalize(&copy).unwrap().display().to_string();
+    assert!(record.contains(&format!("path {copy_shown}\n")), "{record}");
+    assert_eq!(std::fs::read(&profile_file).unwrap(), first);
+
+    // A record of session 24's moa, whose fingerprint hashed the GGUF's file name (so a
+    // renamed copy was refused): still accepted for that file, and rewritten.
+    let legacy = {
+        use sha2::{Digest, Sha256};
+        let bytes = std::fs::read(&a).unwrap();
+        assert!(bytes.len() <= 1 << 20, "read whole by the fingerprint");
+        let mut h = Sha256::new();
+        h.update(b"a.gguf");
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(&bytes);
+        format!("{:x}", h.finalize())
+    };
+    std::fs::write(
+        out.join("model.txt"),
+        format!("path {a_shown}\nfingerprint {legacy}\n"),
+    )
+    .unwrap();
+    let (code, _, err) = profile(s(&a));
+    assert_eq!(code, 0, "{err}");
+    let record = std::fs::read_to_string(out.join("model.txt")).unwrap();
+    assert!(
+        record.contains("fingerprint ") && !record.contains(&legacy),
+        "{record}"
+    );
+
+    // A folder an earlier moa made: its samples are there, no record.
+    std::fs::remove_file(out.join("model.txt")).unwrap();
+    let (code, _, err) = profile(s(&b));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("has no model.txt (made by an earlier moa): recording"),
+        "{err}"
+    );
+    let record = std::fs::read_to_string(out.join("model.txt")).unwrap();
+    assert!(record.contains(&format!("path {b_shown}\n")), "{record}");
+}

@@ -158,3 +158,67 @@ fn a_profile_folder_made_for_one_model_refuses_another() {
     let record = std::fs::read_to_string(out.join("model.txt")).unwrap();
     assert!(record.contains(&format!("path {b_shown}\n")), "{record}");
 }
+
+/// `moa eval --heatmaps DIR` wrote each PNG in place, so a run stopped mid-write left a cut
+/// PNG over the last good one. The PNG is encoded in memory and written whole (through a
+/// temporary renamed over it, as the JSON and markdown): a file hard-linked to the old heatmap keeps the
+/// old bytes, the heatmap is a whole PNG, and no temporary is left. Runs on lavapipe.
+#[test]
+fn eval_heatmaps_are_written_whole() {
+    let dir = scratch("heatmaps");
+    let mut c = moa::model::random::like("smollm2-135m").unwrap();
+    (c.n_layers, c.hidden_size, c.ffn_size, c.vocab_size) = (2, 64, 96, 300);
+    let m = moa::model::random::random_model(&c, 3);
+    let model = dir.join("m");
+    moa::model::random::write_hf_folder(&m, &model).unwrap();
+    let plan = dir.join("p.toml");
+    std::fs::write(
+        &plan,
+        moa::plan::Plan::dense(c.model_shape()).unwrap().to_toml(),
+    )
+    .unwrap();
+    let maps = dir.join("maps");
+    std::fs::create_dir_all(&maps).unwrap();
+    let old = dir.join("old.png");
+    std::fs::write(&old, b"the heatmap of an earlier run").unwrap();
+    std::fs::hard_link(&old, maps.join("p.png")).unwrap();
+    let (code, _, err) = run(
+        "moa",
+        &[
+            "eval",
+            "--model",
+            s(&model),
+            "--plan",
+            s(&plan),
+            "--lengths",
+            "256",
+            "--depths",
+            "1",
+            "--tasks",
+            "passkey",
+            "--no-uniform",
+            "--ppl-rows",
+            "1",
+            "--ppl-length",
+            "64",
+            "--ppl-scored",
+            "8",
+            "--quiet",
+            "--heatmaps",
+            s(&maps),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        std::fs::read(&old).unwrap(),
+        b"the heatmap of an earlier run",
+        "the PNG was written in place, through the old file"
+    );
+    let png = std::fs::read(maps.join("p.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let names: Vec<String> = std::fs::read_dir(&maps)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.contains(".partial-")), "{names:?}");
+}

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use moa::eval::gpu::{greedy_batch, window_token_nats, window_token_nats_prefill};
-use moa::eval::heatmap::write_heatmap;
+use moa::eval::heatmap::heatmap_png;
 use moa::eval::retrieval::{
     build_cases, perplexity, sorted_lengths, text_windows, uniform_plan, Case, EvalReport, Family,
     FamilyGrid, GridSpec, PerplexityCheck, PlanResult, ANSWER_TOKENS,
@@ -168,8 +168,10 @@ fn write_outputs(args: &EvalArgs, report: &mut EvalReport) -> anyhow::Result<Str
         let dense = report.plans[0].retrieval.clone();
         for p in &report.plans {
             let file = dir.join(format!("{}.png", p.name));
-            write_heatmap(&file, &p.name, &report.grid, &p.retrieval, &dense)
-                .map_err(|e| anyhow::anyhow!("cannot write `{}`: {e}", file.display()))?;
+            // In memory, then written whole: a run stopped mid-write left a cut PNG.
+            let png = heatmap_png(&p.name, &report.grid, &p.retrieval, &dense)
+                .map_err(|e| anyhow::anyhow!("cannot draw `{}`: {e}", file.display()))?;
+            super::write_whole(&file, &png)?;
         }
     }
     Ok(md)

@@ -159,6 +159,70 @@ fn a_profile_folder_made_for_one_model_refuses_another() {
     assert!(record.contains(&format!("path {b_shown}\n")), "{record}");
 }
 
+/// `moa bench --prompt P --new M` past the context of the shape (or of a plan) was not
+/// checked before the GPU; on a CPU machine it got as far as the driver check. Refused
+/// first now, naming the flags, the sum and the context; so is `--new` that leaves no
+/// prompt token, `--parity N` past the parity model's context, and a first `--plan` the
+/// parity model (a random SmolLM2, whatever `--like` says) cannot take.
+#[test]
+fn bench_requests_past_the_context_are_refused_before_the_gpu() {
+    refused(
+        "moa",
+        &["bench", "--like", "smollm2-135m", "--prompt", "1024,8190", "--new", "4"],
+        &["--prompt 8190 + --new 4 = 8194 tokens is past the context of --like smollm2-135m: 8192 tokens; allowed --prompt 1..=8188 with --new 4"],
+    );
+    refused(
+        "moa",
+        &["bench", "--like", "llama-2-7b", "--new", "20000"],
+        &["--new 20000 leaves no prompt token in the context of --like llama-2-7b: 16384 tokens; allowed --new 4..=16383"],
+    );
+    refused(
+        "moa",
+        &["bench", "--prompt", "18446744073709551615"],
+        &["= 18446744073709551615 tokens is past the context"],
+    );
+    // A plan made for a shorter context than the model's.
+    let dir = scratch("bench-plan-context");
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/smollm2-135m-moa-50.toml"),
+    )
+    .unwrap();
+    let short = text.replace("max_context_tokens = 8192", "max_context_tokens = 2048");
+    assert_ne!(short, text);
+    let plan = dir.join("short.toml");
+    std::fs::write(&plan, short).unwrap();
+    refused(
+        "moa",
+        &["bench", "--plan", s(&plan), "--prompt", "2000", "--new", "64"],
+        &[&format!(
+            "--prompt 2000 + --new 64 = 2064 tokens is past the context of the plan `{}` (model.max_context_tokens): 2048 tokens",
+            plan.display()
+        )],
+    );
+    refused(
+        "moa",
+        &["bench", "--parity", "8000", "--checks-only"],
+        &["--parity 8000: its longest prompt (400 tokens) + 8000 = 8400 tokens is past the model's context of 8192 tokens; allowed --parity 1..=7792"],
+    );
+    let upstream = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/upstream-plans/lmsys--vicuna-7b-v1.5-16k/moa_alpha_beta.json");
+    refused(
+        "moa",
+        &["bench", "--like", "llama-2-7b", "--plan", s(&upstream), "--parity", "8"],
+        &["--parity checks the first --plan on a random SmolLM2-135M (the --like shape is not used)"],
+    );
+    // In range: past the length check, refused by the next one (before any device work
+    // on a machine with a GPU too).
+    let err = refused(
+        "moa",
+        &[
+            "bench", "--prompt", "8188", "--new", "4", "--parity", "8000",
+        ],
+        &["--parity 8000"],
+    );
+    assert!(!err.contains("--prompt 8188"), "{err}");
+}
+
 /// `moa eval --heatmaps DIR` wrote each PNG in place, so a run stopped mid-write left a cut
 /// PNG over the last good one. The PNG is encoded in memory and written whole (through a
 /// temporary renamed over it, as the JSON and markdown): a file hard-linked to the old heatmap keeps the

@@ -286,3 +286,55 @@ fn eval_heatmaps_are_written_whole() {
         .collect();
     assert!(names.iter().all(|n| !n.contains(".partial-")), "{names:?}");
 }
+
+/// A Hugging Face folder saved by transformers ≥ 4.47 keeps its chat template in
+/// `chat_template.jinja`, not in `tokenizer_config.json`: moa said "has no chat template"
+/// and fed prompts raw. The file is read, and wins over the config's, as transformers
+/// loads it. A list of named templates with none named `default` rendered an empty
+/// template (generate then said only "every prompt needs at least one token"): refused
+/// naming the file and the names, as transformers refuses it; so is a `chat_template`
+/// that is neither a string nor a list.
+#[test]
+fn hf_chat_templates_load_as_transformers_loads_them() {
+    use moa::model::chat::ChatTemplate;
+    let dir = scratch("chat-template");
+    let tpl = "{% for m in messages %}[{{ m['role'] }}]{{ m['content'] }}{% endfor %}";
+    let config = |json: serde_json::Value| {
+        std::fs::write(dir.join("tokenizer_config.json"), json.to_string()).unwrap();
+    };
+    // The file alone (no tokenizer_config.json), then beside the config's: the file wins.
+    std::fs::write(dir.join("chat_template.jinja"), tpl).unwrap();
+    let t = ChatTemplate::from_hf_folder(&dir).unwrap().unwrap();
+    assert_eq!(t.source, tpl);
+    config(serde_json::json!({"chat_template": "other", "eos_token": "</s>"}));
+    let t = ChatTemplate::from_hf_folder(&dir).unwrap().unwrap();
+    assert_eq!(t.source, tpl);
+    assert_eq!(t.eos_token(), "</s>");
+    std::fs::remove_file(dir.join("chat_template.jinja")).unwrap();
+
+    let entry = |name: &str| serde_json::json!({"name": name, "template": tpl});
+    config(serde_json::json!({"chat_template": [entry("tool_use"), entry("default")]}));
+    let t = ChatTemplate::from_hf_folder(&dir).unwrap().unwrap();
+    assert_eq!(t.source, tpl);
+    let shown = dir.join("tokenizer_config.json").display().to_string();
+    for (value, want) in [
+        (
+            serde_json::json!([entry("tool_use"), entry("rag")]),
+            "`chat_template` is a list of named templates (tool_use, rag) and none is named `default`",
+        ),
+        (
+            serde_json::json!([entry("default"), 5]),
+            "`chat_template` entry 1 is 5: expected {\"name\": ..., \"template\": ...}",
+        ),
+        (
+            serde_json::json!(7),
+            "`chat_template` is 7: expected a Jinja template (a string) or a list",
+        ),
+    ] {
+        config(serde_json::json!({ "chat_template": value }));
+        let e = ChatTemplate::from_hf_folder(&dir).unwrap_err().to_string();
+        assert!(e.contains(&shown) && e.contains(want), "{e}");
+    }
+    config(serde_json::json!({"chat_template": null}));
+    assert!(ChatTemplate::from_hf_folder(&dir).unwrap().is_none());
+}

@@ -338,3 +338,29 @@ fn hf_chat_templates_load_as_transformers_loads_them() {
     config(serde_json::json!({"chat_template": null}));
     assert!(ChatTemplate::from_hf_folder(&dir).unwrap().is_none());
 }
+
+/// `moa generate --plan` with a plan of another model's shape named only the first field
+/// that differs ("plan `model.layers` = 30, model has 2"); it names both whole shapes.
+#[test]
+fn a_plan_of_another_shape_names_both_shapes() {
+    let dir = scratch("other-shape");
+    let model = dir.join("m.gguf");
+    tiny::tiny(17, true).write_gguf(&model, |_, _| {});
+    let plan = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/smollm2-135m-moa-50.toml");
+    refused(
+        "moa",
+        &[
+            "generate",
+            "--model",
+            s(&model),
+            "--plan",
+            s(&plan),
+            "--prompt",
+            "hi",
+        ],
+        &[
+            "smollm2-135m-moa-50.toml` was made for another model than `",
+            "plan `model.layers` = 30, model has 2 (the plan's shape: 30 layers, 9 query / 3 KV heads, head_dim 64; the model's: 2 layers, 4 query / 2 KV heads, head_dim 16)",
+        ],
+    );
+}

@@ -364,3 +364,48 @@ fn a_plan_of_another_shape_names_both_shapes() {
         ],
     );
 }
+
+/// Two processes writing one profile file at once (two `moa profile -o DIR` runs over the
+/// same calibration, or two `--shard` runs given the same k/n) shared the temporary
+/// `<file>.partial`: one's rename moved the other's half-written bytes into place, and the
+/// other's rename then failed ("No such file"). Each writer has a temporary of its own
+/// (`.partial-<pid>-<n>`), so concurrent saves all succeed and the file reads back whole.
+#[test]
+fn concurrent_saves_of_one_profile_file_all_succeed() {
+    use moa::profile::InfluenceProfile;
+    let dir = scratch("concurrent-save");
+    let shape = moa::plan::ModelShape {
+        name: None,
+        layers: 8,
+        q_heads: 8,
+        kv_heads: 2,
+        head_dim: 64,
+        max_context_tokens: 4096,
+    };
+    // 8 x 8 x 64 x 64 tiles: 1 MiB, so writes overlap.
+    let nb = 64usize;
+    let values: Vec<f32> = (0..8 * 8 * nb * nb).map(|i| i as f32).collect();
+    let prof = InfluenceProfile::new(shape, 4096, 64, values).unwrap();
+    let path = dir.join("influence_4096.safetensors");
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    for _ in 0..20 {
+                        prof.save(&path).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().expect("a concurrent save failed");
+        }
+    });
+    assert_eq!(InfluenceProfile::load(&path).unwrap(), prof);
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().contains(".partial"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

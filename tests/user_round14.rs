@@ -409,3 +409,24 @@ fn concurrent_saves_of_one_profile_file_all_succeed() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// A GQA GGUF without `llama.attention.head_count_kv` (an optional key: llama.cpp then
+/// takes the query head count) was refused as "tensor `blk.0.attn_k.weight` has shape
+/// [..], expected [..]", naming no key. The refusal names the missing key, the KV heads
+/// the tensor holds and the value to add.
+#[test]
+fn a_gguf_without_head_count_kv_names_the_key() {
+    let dir = scratch("no-kv-key");
+    let model = dir.join("m.gguf");
+    tiny::tiny(17, true).write_gguf(&model, |md, _| {
+        md.retain(|(k, _)| k != "llama.attention.head_count_kv");
+    });
+    refused(
+        "moa",
+        &["model", "info", s(&model)],
+        &[
+            "tensor `blk.0.attn_k.weight` has shape",
+            "2 KV heads of head_dim 16, but `llama.attention.head_count_kv` is missing, so the KV heads are taken as `llama.attention.head_count` = 4 (llama.cpp's default): add the key (llama.attention.head_count_kv = 2)",
+        ],
+    );
+}

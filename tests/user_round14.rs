@@ -337,6 +337,42 @@ fn hf_chat_templates_load_as_transformers_loads_them() {
     }
     config(serde_json::json!({"chat_template": null}));
     assert!(ChatTemplate::from_hf_folder(&dir).unwrap().is_none());
+
+    // Through `moa generate` (lavapipe): refused naming the way out, and `--raw`, which
+    // uses no template, runs.
+    let mut c = moa::model::random::like("smollm2-135m").unwrap();
+    (c.n_layers, c.hidden_size, c.ffn_size, c.vocab_size) = (2, 64, 96, 300);
+    let model = dir.join("m");
+    moa::model::random::write_hf_folder(&moa::model::random::random_model(&c, 3), &model).unwrap();
+    std::fs::write(
+        model.join("tokenizer_config.json"),
+        serde_json::json!({"chat_template": [entry("tool_use")]}).to_string(),
+    )
+    .unwrap();
+    let generate = |raw: bool| {
+        let mut a = vec![
+            "generate",
+            "--model",
+            s(&model),
+            "--dense",
+            "--prompt",
+            "hi",
+            "--max-new-tokens",
+            "1",
+        ];
+        if raw {
+            a.push("--raw");
+        }
+        run("moa", &a)
+    };
+    let (code, _, err) = generate(false);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("none is named `default`") && err.contains("--raw"),
+        "{err}"
+    );
+    let (code, _, err) = generate(true);
+    assert_eq!(code, 0, "{err}");
 }
 
 /// `moa generate --plan` with a plan of another model's shape named only the first field

@@ -466,3 +466,50 @@ fn a_gguf_without_head_count_kv_names_the_key() {
         ],
     );
 }
+
+/// `moa eval --plan a/p.toml --plan b/p.toml` scored both as `p`: two report rows no
+/// reader could tell apart, and the second heatmap `p.png` replaced the first. So did a
+/// plan file named `dense.toml` (the baseline's row and heatmap). Refused before the
+/// model loads, naming both files.
+#[test]
+fn eval_refuses_two_plans_of_one_name() {
+    let dir = scratch("eval-names");
+    let t = tiny::tiny(17, true);
+    let model = dir.join("m.gguf");
+    // A 1k context: a retrieval prompt needs more than the tiny model's own 128.
+    t.write_gguf(&model, |md, _| {
+        for (k, v) in md.iter_mut() {
+            if k == "llama.context_length" {
+                *v = candle_core::quantized::gguf_file::Value::U32(1024);
+            }
+        }
+    });
+    let toml = moa::plan::Plan::dense(t.config(true).model_shape())
+        .unwrap()
+        .to_toml();
+    for f in ["a/p.toml", "b/p.toml", "dense.toml"] {
+        let f = dir.join(f);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(&f, &toml).unwrap();
+    }
+    let eval = |plans: &[&str], needles: &[&str]| {
+        let mut a = vec!["eval", "--model", s(&model), "--lengths", "256"];
+        let plans: Vec<String> = plans.iter().map(|p| s(&dir.join(p)).to_string()).collect();
+        for p in &plans {
+            a.extend(["--plan", p.as_str()]);
+        }
+        refused("moa", &a, needles);
+    };
+    eval(
+        &["a/p.toml", "b/p.toml"],
+        &[
+            "a/p.toml` and --plan `",
+            "b/p.toml` have the same name `p`",
+            "give one of them another file name",
+        ],
+    );
+    eval(
+        &["dense.toml"],
+        &["dense.toml` has the name `dense` (the file name without .toml), the name of a baseline row"],
+    );
+}

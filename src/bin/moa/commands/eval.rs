@@ -193,6 +193,37 @@ fn check_ppl_window(length: usize, scored: usize, context: usize) -> anyhow::Res
     Ok(())
 }
 
+/// Refuses two `--plan` files of one name (the file stem: `a/p.toml` and `b/p.toml`), or a
+/// plan named as a baseline row (`dense`, `uniform-50`): the report held two rows of one
+/// name that no reader could tell apart, `--merge` matched rows by that name, and the
+/// second plan's heatmap `<name>.png` replaced the first's. `baselines` are the rows made
+/// before the plans (dense and the uniform windows).
+fn check_distinct_names(
+    files: &[PathBuf],
+    baselines: &[(String, Option<Plan>)],
+) -> anyhow::Result<()> {
+    for (i, f) in files.iter().enumerate() {
+        let name = short_name(f);
+        if let Some(first) = files[..i].iter().find(|g| short_name(g) == name) {
+            bail!(
+                "--plan `{}` and --plan `{}` have the same name `{name}` (the file name \
+                 without .toml), which the report's rows, --merge and the heatmap \
+                 `{name}.png` go by: give one of them another file name",
+                first.display(),
+                f.display()
+            );
+        }
+        if baselines.iter().any(|(b, _)| *b == name) {
+            bail!(
+                "--plan `{}` has the name `{name}` (the file name without .toml), the name \
+                 of a baseline row of the report: give it another file name",
+                f.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 fn short_name(p: &std::path::Path) -> String {
     p.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -296,6 +327,7 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
             plans.push((format!("uniform-{}", (d * 100.0).round()), Some(u)));
         }
     }
+    check_distinct_names(&args.plans, &plans)?;
     plans.extend(loaded.into_iter().map(|(n, p)| (n, Some(p))));
     let mut earlier: Vec<PlanResult> = Vec::new();
     // The merged report's backend and perplexity setup, checked once this run's are known.

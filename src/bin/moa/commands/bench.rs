@@ -32,7 +32,8 @@ pub struct BenchArgs {
     /// Leave out the dense runs.
     #[arg(long)]
     pub no_dense: bool,
-    /// Prompt lengths in tokens (random ids).
+    /// Prompt lengths in tokens (random ids); each + --new must fit the model's and every
+    /// plan's context (checked before the GPU).
     #[arg(long, value_delimiter = ',', default_value = "1024")]
     pub prompt: Vec<usize>,
     /// Batch sizes; `max` = the largest that fits (the memory planner), per plan.

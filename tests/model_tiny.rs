@@ -381,7 +381,8 @@ fn plan_for_another_shape_is_rejected() {
             ModelError::PlanMismatch {
                 field: "model.kv_heads",
                 plan: 4,
-                model: 2
+                model: 2,
+                ..
             }
         ),
         "{e}"

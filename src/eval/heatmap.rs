@@ -2,8 +2,6 @@
 //! `plotters` bitmap backend. Labels use a built-in 5×7 pixel font drawn pixel by pixel,
 //! so no system font (fontconfig, FreeType) is needed.
 
-use std::path::Path;
-
 use plotters::prelude::*;
 
 use super::retrieval::{fmt_len, FamilyGrid, GridSpec};
@@ -341,22 +339,47 @@ const MARGIN_LEFT: i32 = 70;
 const MARGIN_TOP: i32 = 46;
 const PANEL_GAP: i32 = 40;
 
-/// Writes one PNG: a panel per family, rows = depths (top: shallowest), columns = lengths;
-/// green = correct, red = wrong, with a dot where dense was wrong too (`dense`, same
-/// shape, may be empty).
-pub fn write_heatmap(
-    path: &Path,
+/// One PNG, encoded in memory (the caller writes it whole: a plain file write stopped
+/// mid-way left a cut PNG): a panel per family, rows = depths (top: shallowest), columns =
+/// lengths; green = correct, red = wrong, with a dot where dense was wrong too (`dense`,
+/// same shape, may be empty). Errors: drawing or encoding failures, as text.
+pub fn heatmap_png(
     title: &str,
     grid: &GridSpec,
     families: &[FamilyGrid],
     dense: &[FamilyGrid],
-) -> Result<(), String> {
+) -> Result<Vec<u8>, String> {
     let cols = grid.lengths.len() as i32;
     let rows = grid.depths.len() as i32;
     let panel_w = cols * CELL;
     let width = (MARGIN_LEFT + families.len().max(1) as i32 * (panel_w + PANEL_GAP) + 10).max(530);
     let height = MARGIN_TOP + rows * CELL + 50;
-    let root = BitMapBackend::new(path, (width as u32, height as u32)).into_drawing_area();
+    let (w, h) = (width as u32, height as u32);
+    let mut rgb = vec![0u8; w as usize * h as usize * 3];
+    draw(&mut rgb, (w, h), title, grid, families, dense)?;
+    let mut png = Vec::new();
+    {
+        use image::ImageEncoder;
+        image::codecs::png::PngEncoder::new(&mut png)
+            .write_image(&rgb, w, h, image::ColorType::Rgb8)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(png)
+}
+
+/// Draws [`heatmap_png`]'s picture into `rgb` (`w × h` pixels, 3 bytes each).
+fn draw(
+    rgb: &mut [u8],
+    (w, h): (u32, u32),
+    title: &str,
+    grid: &GridSpec,
+    families: &[FamilyGrid],
+    dense: &[FamilyGrid],
+) -> Result<(), String> {
+    let rows = grid.depths.len() as i32;
+    let cols = grid.lengths.len() as i32;
+    let panel_w = cols * CELL;
+    let root = BitMapBackend::with_buffer(rgb, (w, h)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     draw_text(&root, title, (8, 6), 2, &BLACK)?;
     for (di, d) in grid.depths.iter().enumerate() {

@@ -95,7 +95,7 @@ impl ChatTemplate {
     }
 
     /// The template of a GGUF file (`tokenizer.chat_template`) or a Hugging Face folder
-    /// (`tokenizer_config.json` → `chat_template`); `Ok(None)` when the model has none.
+    /// ([`Self::from_hf_folder`]); `Ok(None)` when the model has none.
     pub fn load(path: &Path) -> Result<Option<ChatTemplate>, ModelError> {
         match ModelFormat::detect(path)? {
             ModelFormat::Gguf => Self::from_gguf(&GgufFile::open(path)?),
@@ -123,17 +123,32 @@ impl ChatTemplate {
         }))
     }
 
+    /// A Hugging Face folder's template, as transformers' tokenizer loads it: the file
+    /// `chat_template.jinja` when there is one (transformers ≥ 4.47 saves templates there,
+    /// and the file wins over the config's), else `tokenizer_config.json` → `chat_template`:
+    /// a string, or a list of named templates of which the one named `default` is used.
+    /// The special tokens come from `tokenizer_config.json`. Errors: a list with no
+    /// `default` (transformers refuses it too; rendering nothing fed the model an empty
+    /// prompt), an entry or value of another type, a file that is not UTF-8.
     pub fn from_hf_folder(dir: &Path) -> Result<Option<ChatTemplate>, ModelError> {
         let path = dir.join("tokenizer_config.json");
-        if !path.exists() {
-            return Ok(None);
-        }
-        let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
-        let json: serde_json::Value =
+        let jinja = dir.join("chat_template.jinja");
+        let file_source = if jinja.is_file() {
+            Some(std::fs::read_to_string(&jinja).map_err(io_err(&jinja))?)
+        } else {
+            None
+        };
+        let json: serde_json::Value = if path.exists() {
+            let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
             serde_json::from_str(&text).map_err(|e| ModelError::Format {
                 path: path.display().to_string(),
                 message: format!("invalid JSON: {e}"),
-            })?;
+            })?
+        } else if file_source.is_some() {
+            serde_json::Value::Null
+        } else {
+            return Ok(None);
+        };
         // A token is a string or an AddedToken object `{"content": ...}`; null means unset.
         let token = |key: &str| -> Option<String> {
             match json.get(key)? {
@@ -144,17 +159,47 @@ impl ChatTemplate {
                     .map(str::to_string),
             }
         };
-        let source = match json.get("chat_template") {
-            Some(serde_json::Value::String(s)) => s.clone(),
+        let bad = |message: String| ModelError::Format {
+            path: path.display().to_string(),
+            message,
+        };
+        let source = match (file_source, json.get("chat_template")) {
+            (Some(s), _) => s,
+            (None, None | Some(serde_json::Value::Null)) => return Ok(None),
+            (None, Some(serde_json::Value::String(s))) => s.clone(),
             // A list of named templates: take `default`.
-            Some(serde_json::Value::Array(list)) => list
-                .iter()
-                .find(|t| t.get("name").and_then(serde_json::Value::as_str) == Some("default"))
-                .and_then(|t| t.get("template"))
-                .and_then(serde_json::Value::as_str)
-                .map(str::to_string)
-                .unwrap_or_default(),
-            _ => return Ok(None),
+            (None, Some(serde_json::Value::Array(list))) => {
+                let mut names = Vec::new();
+                let mut default = None;
+                for (i, t) in list.iter().enumerate() {
+                    let (Some(name), Some(template)) = (
+                        t.get("name").and_then(serde_json::Value::as_str),
+                        t.get("template").and_then(serde_json::Value::as_str),
+                    ) else {
+                        return Err(bad(format!(
+                            "`chat_template` entry {i} is {t}: expected {{\"name\": ..., \"template\": ...}} (strings)"
+                        )));
+                    };
+                    if name == "default" {
+                        default = Some(template.to_string());
+                    }
+                    names.push(name);
+                }
+                default.ok_or_else(|| {
+                    bad(format!(
+                        "`chat_template` is a list of named templates ({}) and none is named \
+                         `default`, the one a chat uses (transformers refuses it too): name \
+                         one `default`, or feed prompts as they are (`moa generate --raw`)",
+                        names.join(", ")
+                    ))
+                })?
+            }
+            (None, Some(other)) => {
+                return Err(bad(format!(
+                    "`chat_template` is {other}: expected a Jinja template (a string) or a \
+                     list of named templates"
+                )))
+            }
         };
         let special_tokens = SPECIAL_TOKENS
             .iter()

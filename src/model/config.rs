@@ -204,10 +204,20 @@ impl LlamaConfig {
             ("model.head_dim", m.head_dim, self.head_dim),
         ] {
             if p as usize != want {
+                let shape = |l: usize, q: usize, k: usize, d: usize| {
+                    format!("{l} layers, {q} query / {k} KV heads, head_dim {d}")
+                };
                 return Err(ModelError::PlanMismatch {
                     field,
                     plan: u64::from(p),
                     model: want as u64,
+                    plan_shape: shape(
+                        m.layers as usize,
+                        m.q_heads as usize,
+                        m.kv_heads as usize,
+                        m.head_dim as usize,
+                    ),
+                    model_shape: shape(self.n_layers, self.q_heads, self.kv_heads, self.head_dim),
                 });
             }
         }

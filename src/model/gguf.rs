@@ -465,10 +465,44 @@ pub fn check_tensors(g: &GgufFile, config: &LlamaConfig) -> Result<(), ModelErro
     for (name, expected) in super::weights::all_specs(config) {
         let name = format!("{name}.weight");
         if let Some(found) = g.tensor_shape(&name) {
-            check_shape(&g.path, &name, &expected, &found)?;
+            check_shape(&g.path, &name, &expected, &found).map_err(|e| {
+                kv_heads_hint(g, config, &name, &found).map_or(e, |hint| ModelError::Format {
+                    path: g.path.clone(),
+                    message: hint,
+                })
+            })?;
         }
     }
     Ok(())
+}
+
+/// Why a K or V projection's shape differs when `llama.attention.head_count_kv` is
+/// missing: llama.cpp (and moa) then take the query head count, so a GQA file without
+/// the key was refused as "tensor `blk.0.attn_k.weight` has shape [64, 256], expected
+/// [256, 256]", naming no key.
+fn kv_heads_hint(
+    g: &GgufFile,
+    config: &LlamaConfig,
+    name: &str,
+    found: &[usize],
+) -> Option<String> {
+    let kv = name.ends_with("attn_k.weight") || name.ends_with("attn_v.weight");
+    if !kv || g.metadata().contains_key("llama.attention.head_count_kv") {
+        return None;
+    }
+    let rows = found
+        .iter()
+        .copied()
+        .find(|&d| d != config.hidden_size)
+        .unwrap_or(0);
+    let heads = rows.checked_div(config.head_dim).unwrap_or(0);
+    Some(format!(
+        "tensor `{name}` has shape {found:?}, {heads} KV heads of head_dim {}, but \
+         `llama.attention.head_count_kv` is missing, so the KV heads are taken as \
+         `llama.attention.head_count` = {} (llama.cpp's default): add the key \
+         (llama.attention.head_count_kv = {heads})",
+        config.head_dim, config.q_heads
+    ))
 }
 
 /// Checks the vocabulary against the model, as llama.cpp does when it loads: as many

@@ -82,11 +82,18 @@ pub enum ModelError {
         expected: String,
         found: String,
     },
-    #[error("plan does not fit the model: plan `{field}` = {plan}, model has {model}")]
+    #[error(
+        "plan does not fit the model: plan `{field}` = {plan}, model has {model} (the plan's \
+         shape: {plan_shape}; the model's: {model_shape})"
+    )]
     PlanMismatch {
         field: &'static str,
         plan: u64,
         model: u64,
+        /// Both whole shapes ("30 layers, 9 query / 3 KV heads, head_dim 64"): the first
+        /// field that differs alone did not say which model the plan was made for.
+        plan_shape: String,
+        model_shape: String,
     },
     #[error("token id {id} is out of range: vocabulary has {vocab_size} tokens")]
     TokenOutOfRange { id: u32, vocab_size: usize },

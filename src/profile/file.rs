@@ -298,8 +298,13 @@ impl InfluenceProfile {
         // Written beside `path`, then renamed over it: `moa pipeline` takes an existing
         // profile file for a finished step, so a process killed half-way through the
         // write (hundreds of MB at long lengths) must not leave a cut file at `path`.
+        // The temporary is the writer's own (process id and a count): two processes
+        // writing one file at once shared `<path>.partial`, and one renamed the other's
+        // half-written bytes into place.
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut tmp = path.as_os_str().to_owned();
-        tmp.push(".partial");
+        tmp.push(format!(".partial-{}-{n}", std::process::id()));
         let tmp = std::path::PathBuf::from(tmp);
         let io = |source| ProfileFileError::Io {
             path: path.display().to_string(),

@@ -570,13 +570,12 @@ fn save_sample(
         .map_err(ProfileError::Invalid)?;
     p.under_plan = under_plan.map(str::to_string);
     p.sample = Some(fingerprint.to_string());
-    // Written under another name, then renamed: a killed process leaves no half file
-    // that a later run would take for a finished sample.
-    let tmp = file.with_extension("partial");
-    p.save(&tmp)
-        .map_err(|e| ProfileError::Invalid(e.to_string()))?;
-    std::fs::rename(&tmp, file)
-        .map_err(|e| ProfileError::Invalid(format!("cannot write `{}`: {e}", file.display())))
+    // `save` writes a temporary of this writer's own and renames it: a killed process
+    // leaves no half file that a later run would take for a finished sample, and two
+    // processes profiling one sample into one store do not share a temporary (a fixed
+    // `<id>.partial` did).
+    p.save(file)
+        .map_err(|e| ProfileError::Invalid(e.to_string()))
 }
 
 /// The output file name for one length (what `moa optimize --profile` is given).

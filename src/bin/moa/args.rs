@@ -256,7 +256,8 @@ pub struct ProfileArgs {
     #[arg(long, conflicts_with = "model")]
     pub like: Option<String>,
     /// Output folder: influence_<N>.safetensors, summary_<N>.tsv and timing_<N>.tsv per
-    /// length; samples/<N>/<id>.safetensors per sample (reused by a later run).
+    /// length; samples/<N>/<id>.safetensors per sample (reused by a later run); model.txt,
+    /// the model the folder is of (another model is refused: its tiles would be reused).
     #[arg(short, long)]
     pub output: PathBuf,
     /// Profile only samples k, k+n, k+2n, ... of each length (`k/n`) into the sample store,

@@ -32,7 +32,8 @@ pub struct BenchArgs {
     /// Leave out the dense runs.
     #[arg(long)]
     pub no_dense: bool,
-    /// Prompt lengths in tokens (random ids).
+    /// Prompt lengths in tokens (random ids); each + --new must fit the model's and every
+    /// plan's context (checked before the GPU).
     #[arg(long, value_delimiter = ',', default_value = "1024")]
     pub prompt: Vec<usize>,
     /// Batch sizes; `max` = the largest that fits (the memory planner), per plan.
@@ -105,6 +106,34 @@ fn parse_batches(batch: &[String]) -> anyhow::Result<Vec<Option<usize>>> {
         .collect()
 }
 
+/// Every `--prompt P` with `--new M` must fit each context of `contexts` (the model's,
+/// then each plan's): N = P + M tokens, `1..=context`. Past it, the engine's caches and
+/// the plan's spans are sized for fewer tokens; this was not checked before the GPU.
+fn check_request_lengths(
+    prompts: &[usize],
+    new: usize,
+    contexts: &[(String, usize)],
+) -> anyhow::Result<()> {
+    if let Some((what, ctx)) = contexts.iter().find(|(_, c)| new >= *c) {
+        anyhow::bail!(
+            "--new {new} leaves no prompt token in the context of {what}: {ctx} tokens; \
+             allowed --new 4..={}",
+            ctx.saturating_sub(1)
+        );
+    }
+    for &p in prompts {
+        let n = p.saturating_add(new);
+        if let Some((what, ctx)) = contexts.iter().find(|(_, c)| n > *c) {
+            anyhow::bail!(
+                "--prompt {p} + --new {new} = {n} tokens is past the context of {what}: {ctx} \
+                 tokens; allowed --prompt 1..={} with --new {new}",
+                ctx.saturating_sub(new)
+            );
+        }
+    }
+    Ok(())
+}
+
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let dtype = storage(&args.dtype)?;
     if args.checks_only && !args.check_ops && args.parity.is_none() {
@@ -143,12 +172,57 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         // Compared no token and passed: a CI step `--parity 0 --checks-only` checked nothing.
         anyhow::bail!("--parity 0: allowed 1 or more (greedy tokens compared per row)");
     }
-    // A typo in --like or a plan of another shape, found before --check-ops spends device
-    // time (it was found after the op checks). With --model they wait for its load.
-    if args.model.is_none() {
-        let c = like_or_err(&args.like)?;
-        for p in &args.plan {
-            load_plan(p, &c)?;
+    // A typo in --like, a plan of another shape or a request past the context, found
+    // before --check-ops spends device time (they were found after the op checks; a
+    // --prompt + --new past the context was not checked at all). --model's config is read
+    // without its weights.
+    let shape = match &args.model {
+        None => like_or_err(&args.like)?,
+        Some(m) => moa::model::read_config(m)?.0,
+    };
+    let shape_name = match &args.model {
+        None => format!("--like {}", args.like),
+        Some(m) => format!("--model `{}`", m.display()),
+    };
+    let mut contexts = vec![(shape_name, shape.context_length)];
+    for p in &args.plan {
+        let (_, plan) = load_plan(p, &shape)?;
+        contexts.push((
+            format!("the plan `{}` (model.max_context_tokens)", p.display()),
+            plan.model().max_context_tokens as usize,
+        ));
+    }
+    if !args.checks_only {
+        // --checks-only runs no --prompt/--new request.
+        check_request_lengths(&args.prompt, args.new, &contexts)?;
+    }
+    // --parity runs its own model (--model, else a random SmolLM2-135M) with the first
+    // --plan, prompts of up to 400 tokens and N new ones.
+    if let Some(n) = args.parity {
+        let pm = match &args.model {
+            Some(_) => shape.clone(),
+            None => like_or_err("smollm2-135m")?,
+        };
+        if let Some(p) = args.plan.first() {
+            load_plan(p, &pm).with_context(|| {
+                format!(
+                    "--parity checks the first --plan on {}",
+                    match &args.model {
+                        Some(m) => format!("--model `{}`", m.display()),
+                        None => "a random SmolLM2-135M (the --like shape is not used)".into(),
+                    }
+                )
+            })?;
+        }
+        const PARITY_PROMPT: usize = 400;
+        if PARITY_PROMPT.saturating_add(n) > pm.context_length {
+            anyhow::bail!(
+                "--parity {n}: its longest prompt ({PARITY_PROMPT} tokens) + {n} = {} tokens \
+                 is past the model's context of {} tokens; allowed --parity 1..={}",
+                PARITY_PROMPT.saturating_add(n),
+                pm.context_length,
+                pm.context_length.saturating_sub(PARITY_PROMPT)
+            );
         }
     }
     // Every part of the command runs on the CUDA engine: without the driver, `--parity`

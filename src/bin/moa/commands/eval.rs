@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use moa::eval::gpu::{greedy_batch, window_token_nats, window_token_nats_prefill};
-use moa::eval::heatmap::write_heatmap;
+use moa::eval::heatmap::heatmap_png;
 use moa::eval::retrieval::{
     build_cases, perplexity, sorted_lengths, text_windows, uniform_plan, Case, EvalReport, Family,
     FamilyGrid, GridSpec, PerplexityCheck, PlanResult, ANSWER_TOKENS,
@@ -168,8 +168,10 @@ fn write_outputs(args: &EvalArgs, report: &mut EvalReport) -> anyhow::Result<Str
         let dense = report.plans[0].retrieval.clone();
         for p in &report.plans {
             let file = dir.join(format!("{}.png", p.name));
-            write_heatmap(&file, &p.name, &report.grid, &p.retrieval, &dense)
-                .map_err(|e| anyhow::anyhow!("cannot write `{}`: {e}", file.display()))?;
+            // In memory, then written whole: a run stopped mid-write left a cut PNG.
+            let png = heatmap_png(&p.name, &report.grid, &p.retrieval, &dense)
+                .map_err(|e| anyhow::anyhow!("cannot draw `{}`: {e}", file.display()))?;
+            super::write_whole(&file, &png)?;
         }
     }
     Ok(md)
@@ -187,6 +189,37 @@ fn check_ppl_window(length: usize, scored: usize, context: usize) -> anyhow::Res
             "--ppl-scored {scored} is out of range: allowed 1..={} (below --ppl-length {length})",
             length - 1
         );
+    }
+    Ok(())
+}
+
+/// Refuses two `--plan` files of one name (the file stem: `a/p.toml` and `b/p.toml`), or a
+/// plan named as a baseline row (`dense`, `uniform-50`): the report held two rows of one
+/// name that no reader could tell apart, `--merge` matched rows by that name, and the
+/// second plan's heatmap `<name>.png` replaced the first's. `baselines` are the rows made
+/// before the plans (dense and the uniform windows).
+fn check_distinct_names(
+    files: &[PathBuf],
+    baselines: &[(String, Option<Plan>)],
+) -> anyhow::Result<()> {
+    for (i, f) in files.iter().enumerate() {
+        let name = short_name(f);
+        if let Some(first) = files[..i].iter().find(|g| short_name(g) == name) {
+            bail!(
+                "--plan `{}` and --plan `{}` have the same name `{name}` (the file name \
+                 without .toml), which the report's rows, --merge and the heatmap \
+                 `{name}.png` go by: give one of them another file name",
+                first.display(),
+                f.display()
+            );
+        }
+        if baselines.iter().any(|(b, _)| *b == name) {
+            bail!(
+                "--plan `{}` has the name `{name}` (the file name without .toml), the name \
+                 of a baseline row of the report: give it another file name",
+                f.display()
+            );
+        }
     }
     Ok(())
 }
@@ -294,6 +327,7 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
             plans.push((format!("uniform-{}", (d * 100.0).round()), Some(u)));
         }
     }
+    check_distinct_names(&args.plans, &plans)?;
     plans.extend(loaded.into_iter().map(|(n, p)| (n, Some(p))));
     let mut earlier: Vec<PlanResult> = Vec::new();
     // The merged report's backend and perplexity setup, checked once this run's are known.

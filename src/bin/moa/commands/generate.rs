@@ -334,7 +334,13 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         bail!("{what} is empty: give the text of the user message");
     }
     let tokenizer = ModelTokenizer::load(&model_path)?;
-    let template = ChatTemplate::load(&model_path)?;
+    // --raw uses no template, so one moa refuses (a list of named templates without
+    // `default`) does not stop it: that refusal itself points at --raw.
+    let template = if args.raw {
+        None
+    } else {
+        ChatTemplate::load(&model_path)?
+    };
     if template.is_none() && !args.raw {
         // Without a template the text goes in as it is; a chat model's answer to an
         // untemplated prompt reads as noise, so say why.

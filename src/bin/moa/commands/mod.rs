@@ -4,6 +4,7 @@ pub mod diagnose;
 pub mod eval;
 mod generate;
 mod model;
+mod model_record;
 mod optimize;
 mod pipeline;
 mod plan;
@@ -115,7 +116,8 @@ pub fn check_not_an_input(
 
 /// Whether a file of that name in a Hugging Face model folder is read by moa's loader,
 /// tokenizer or chat template (`config.json`, `generation_config.json`, `tokenizer.json`,
-/// `tokenizer_config.json`, the safetensors index, and every `*.safetensors`: a folder
+/// `tokenizer_config.json`, `chat_template.jinja`, the safetensors index, and every
+/// `*.safetensors`: a folder
 /// without an index loads each as weights). Other files there (a calibration or report
 /// a user keeps beside the model) are not the model's.
 pub fn is_model_file(name: &str) -> bool {
@@ -125,6 +127,7 @@ pub fn is_model_file(name: &str) -> bool {
             | "generation_config.json"
             | "tokenizer.json"
             | "tokenizer_config.json"
+            | "chat_template.jinja"
             | "model.safetensors.index.json"
     ) || name.ends_with(".safetensors")
 }

@@ -144,130 +144,6 @@ fn calib_settings_differ(
     None
 }
 
-/// The file in a work folder that records the model its calibration, profiles and scores
-/// are of ([`check_work_folder_model`]).
-const MODEL_RECORD: &str = "model.txt";
-
-/// Bytes read from each end of a weight file for [`model_fingerprint`]: enough for a
-/// GGUF's or safetensors' header and the first and last tensor bytes, read in
-/// milliseconds even for a 15 GB model.
-const FINGERPRINT_END_BYTES: u64 = 1 << 20;
-
-/// A fingerprint of the model at `path` (sha256, hex): for a GGUF file its size and its
-/// first and last [`FINGERPRINT_END_BYTES`]; for a Hugging Face folder, of each file that
-/// changes what the model computes or how it tokenizes ([`super::is_model_file`]: the
-/// configs, tokenizer files, safetensors index and `*.safetensors`, sorted by name) its
-/// name, size and both ends. The path is
-/// not in it: a model moved or renamed is the same model. Two random models of one shape
-/// and different seeds differ in their first tensor bytes.
-fn model_fingerprint(path: &Path) -> anyhow::Result<String> {
-    use sha2::{Digest, Sha256};
-    use std::io::{Read, Seek, SeekFrom};
-    let mut h = Sha256::new();
-    let mut add = |file: &Path| -> anyhow::Result<()> {
-        let mut read = || -> std::io::Result<()> {
-            let mut f = std::fs::File::open(file)?;
-            let len = f.metadata()?.len();
-            h.update(file.file_name().map_or(&[][..], |n| n.as_encoded_bytes()));
-            h.update(len.to_le_bytes());
-            let mut buf = Vec::new();
-            (&mut f).take(FINGERPRINT_END_BYTES).read_to_end(&mut buf)?;
-            if len > FINGERPRINT_END_BYTES {
-                f.seek(SeekFrom::Start(
-                    len.saturating_sub(FINGERPRINT_END_BYTES)
-                        .max(FINGERPRINT_END_BYTES),
-                ))?;
-                f.read_to_end(&mut buf)?;
-            }
-            h.update(&buf);
-            Ok(())
-        };
-        read().with_context(|| format!("cannot read `{}`", file.display()))
-    };
-    if path.is_dir() {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-            .with_context(|| format!("cannot read `{}`", path.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.is_file()
-                    && p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(super::is_model_file)
-            })
-            .collect();
-        files.sort();
-        for f in &files {
-            add(f)?;
-        }
-    } else {
-        add(path)?;
-    }
-    Ok(format!("{:x}", h.finalize()))
-}
-
-/// Refuses a work folder made for another model. Its steps are skipped when their output
-/// is there, and nothing in the calibration, the profile store or the score cache says
-/// which model made them, so a second model given the same `--workdir` with the same
-/// flags was validated on the first model's calibration answers and profiles, saying
-/// only "reusing". The first run records the model ([`MODEL_RECORD`]: its path and
-/// [`model_fingerprint`]); a later run with a model whose fingerprint differs is refused,
-/// naming both. A folder made before the record existed gets this run's model recorded.
-fn check_work_folder_model(w: &Path, model: &Path) -> anyhow::Result<()> {
-    let record = w.join(MODEL_RECORD);
-    let fingerprint = model_fingerprint(model)?;
-    let shown = std::fs::canonicalize(model).unwrap_or_else(|_| model.to_path_buf());
-    let text = format!(
-        "# the model this work folder's calibration, profiles and scores are of (moa \
-         pipeline refuses another)\npath {}\nfingerprint {fingerprint}\n",
-        shown.display()
-    );
-    if record.exists() {
-        let have = moa::input::read_to_string(&record, "model record", moa::input::MAX_TEXT_BYTES)
-            .with_context(|| format!("cannot read `{}`", record.display()))?;
-        let field = |key: &str| {
-            have.lines()
-                .find_map(|l| l.strip_prefix(key)?.strip_prefix(' '))
-                .map(str::to_string)
-        };
-        let (Some(path), Some(had)) = (field("path"), field("fingerprint")) else {
-            bail!(
-                "`{}` is not a model record (expected lines `path ...` and `fingerprint \
-                 ...`): delete it to record this run's model `{}`",
-                record.display(),
-                shown.display()
-            );
-        };
-        if had != fingerprint {
-            bail!(
-                "the work folder `{}` was made for the model `{path}` (`{}`), and this run's \
-                 model is `{}`, which differs from it (another file, or that one changed): \
-                 its calibration, profiles and scores are of that model; give another \
-                 --workdir (without one, each model gets runs/<its name>), or delete `{}` \
-                 to start over",
-                w.display(),
-                record.display(),
-                shown.display(),
-                w.display()
-            );
-        }
-        if path != shown.display().to_string() {
-            // The same model moved or renamed: the record follows it.
-            super::write_whole(&record, text.as_bytes())?;
-        }
-        return Ok(());
-    }
-    if w.join("calib.jsonl").exists() {
-        // Made before moa recorded the model: nothing says whose it is.
-        eprintln!(
-            "   note: `{}` has no {MODEL_RECORD} (made by an earlier moa): recording `{}` as its \
-             model; if its calibration is another model's, delete the folder",
-            w.display(),
-            shown.display()
-        );
-    }
-    super::write_whole(&record, text.as_bytes())
-}
-
 /// Profiles in `args.profile_jobs` child processes (`moa profile --shard k/n`), each with
 /// an equal share of the cores: candle's CPU forward does not scale past a few threads, so
 /// on a many-core machine processes are what makes profiling fast. The samples land in
@@ -580,8 +456,13 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
         bail!("--plans-dir: the plan file `{f}` is a folder: move it, or give another --name");
     }
     // Only once the values are known good: a refused run leaves no empty work folder.
+    let record = super::model_record::check(
+        w,
+        super::model_record::ModelId::Path(&model_path),
+        &super::model_record::WORK_FOLDER,
+    )?;
     std::fs::create_dir_all(w).with_context(|| format!("creating {}", w.display()))?;
-    check_work_folder_model(w, &model_path)?;
+    record.write()?;
 
     step(
         "1/5 calib",

@@ -101,6 +101,20 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
         }
         plan.push((n, (used, skipped)));
     }
+    // The sample store is keyed by tokens and shape, not weights: another model of the
+    // same shape profiled into this folder reused the first one's tiles, saying only
+    // "reusing its stored tiles". Checked before the model loads.
+    let default_model;
+    let id = match (&args.like, &args.model) {
+        (Some(like), _) => super::model_record::ModelId::Like(like),
+        (None, Some(p)) => super::model_record::ModelId::Path(p),
+        (None, None) => {
+            default_model = model::default_model_path()?;
+            super::model_record::ModelId::Path(&default_model)
+        }
+    };
+    let record =
+        super::model_record::check(&args.output, id, &super::model_record::PROFILE_FOLDER)?;
     // The model is loaded once the samples are known to leave something to profile.
     let loaded = match (&args.like, &args.model) {
         (Some(like), _) => {
@@ -122,6 +136,7 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
     drop(loaded);
     std::fs::create_dir_all(&args.output)
         .with_context(|| format!("creating {}", args.output.display()))?;
+    record.write()?;
 
     // Work ∝ T² (attention dominates the backward walk at these lengths).
     let total_work: f64 = plan

@@ -236,7 +236,8 @@ pub struct DecodeTuning {
     /// trip (the fast merge's: the stores' fence, the atomic, the loads) and a peer
     /// publishes with its stores alone; the price is every chunk loading its peers'
     /// partials and the zeroing stores. Replaces `j`'s protocol where both are set. Same
-    /// results as `j`.
+    /// results as `j`. Measured slower on every plain split list with volatile loads
+    /// ([`CUDA_DECODE_SPEC_MERGE`]); opt-in.
     pub spec_merge: bool,
     /// Benchmark probe only (the letter `z`): the kernel streams its chunk's K/V tiles and
     /// does nothing else (no math, no merge, O unwritten), so its time is the floor of this

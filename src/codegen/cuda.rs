@@ -2681,6 +2681,8 @@ beta = [0.5, 0.25, 0.375, 0.5]
             "4x3eqmskh",
             "4x3eqmskvj",
             "4x3eiclmsj",
+            "4x3eqmskvd",
+            "4x3eiclmsjd",
         ] {
             let t: DecodeTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(t.to_string(), v);
@@ -2691,13 +2693,13 @@ beta = [0.5, 0.25, 0.375, 0.5]
             "4x3em"
         );
         for bad in [
-            "4x3ee", "4x3hh", "4x3jj", "4x3d", "x3", "4x", "4x3 e", "4x3ema", "4x3qq", "4x3kk",
+            "4x3ee", "4x3hh", "4x3jj", "4x3dd", "x3", "4x", "4x3 e", "4x3ema", "4x3qq", "4x3kk",
             "4x3vv",
         ] {
             let e = bad.parse::<DecodeTuning>().unwrap_err();
             assert!(
                 e.contains(bad)
-                    && e.contains("w, e, q, f, r, a, i, u, c, l, m, s, k, g, h, v, j, p, o, t"),
+                    && e.contains("w, e, q, f, r, a, i, u, c, l, m, s, k, g, h, v, j, d, p, o, t"),
                 "{e}"
             );
         }

@@ -429,6 +429,18 @@ fn every_option_lavapipe_runs_matches_the_cpu_reference() {
             },
         ),
         (
+            // The flat form's K and V read as `mat2x4<f16>` (`MOA_WGSL_SG_FLAT_WORDS=0`;
+            // 16-byte words by default since session 25).
+            "mat2x4 loads",
+            WgpuEngineOptions {
+                wgsl_tuning: WgslTuning {
+                    decode_sg_flat_words: false,
+                    ..d.wgsl_tuning
+                },
+                ..d
+            },
+        ),
+        (
             // The flat decode's f16 products summed in f32 (`MOA_WGSL_SG_FLAT_QK=h16`).
             "flat Q·K h16",
             WgpuEngineOptions {

@@ -675,7 +675,8 @@ pub struct WgslTuning {
     /// (naga's `SHADER_FLOAT16_IN_FLOAT32`, which wgpu offers on Vulkan, Metal and DX12),
     /// instead of as `mat2x4<f16>` (a matrix of two 8-byte columns, which the driver may
     /// load as two 8-byte loads); the same bytes, the same f32 products
-    /// (`MOA_WGSL_SG_FLAT_WORDS=1`, opt-in, session 25). Ignored with f32 storage and with
+    /// (`MOA_WGSL_SG_FLAT_WORDS`; off in `moa-compile`'s default, on in the wgpu engine's
+    /// since session 25: `engine_wgsl_tuning`). Ignored with f32 storage and with
     /// the f16 products of [`FlatQk::H16`] / [`FlatQk::H16Reload`] (they need K in f16).
     pub decode_sg_flat_words: bool,
 }

@@ -127,6 +127,10 @@ pub struct WgpuContext {
     queue: wgpu::Queue,
     info: wgpu::AdapterInfo,
     f16: bool,
+    /// The adapter's shaders may use `unpack2x16float` and the other f16-in-f32
+    /// conversions (wgpu's `DownlevelFlags::SHADER_F16_IN_F32`: Vulkan with SHADER_F16,
+    /// Metal, DX12; not every GLES).
+    f16_in_f32: bool,
     coop: Option<CoopMatrix>,
     coop_configs: Vec<wgpu::CooperativeMatrixProperties>,
     subgroup: Option<u32>,
@@ -247,6 +251,10 @@ impl WgpuContext {
             });
         }
         let f16 = adapter.features().contains(wgpu::Features::SHADER_F16);
+        let f16_in_f32 = adapter
+            .get_downlevel_capabilities()
+            .flags
+            .contains(wgpu::DownlevelFlags::SHADER_F16_IN_F32);
         let mut required_features = if f16 {
             wgpu::Features::SHADER_F16
         } else {
@@ -305,6 +313,7 @@ impl WgpuContext {
             queue,
             info,
             f16,
+            f16_in_f32,
             coop,
             coop_configs,
             subgroup,
@@ -352,6 +361,12 @@ impl WgpuContext {
     /// Whether f16 storage (`enable f16;`) kernels can run on this device.
     pub fn has_f16(&self) -> bool {
         self.f16
+    }
+
+    /// Whether shaders may convert f16 pairs held in 32-bit words (`unpack2x16float`), which
+    /// the flat decode's 16-byte-word loads need ([`crate::codegen::wgsl::WgslTuning::decode_sg_flat_words`]).
+    pub fn has_f16_in_f32(&self) -> bool {
+        self.f16_in_f32
     }
 
     pub fn device(&self) -> &wgpu::Device {

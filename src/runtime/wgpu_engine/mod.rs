@@ -152,6 +152,12 @@ fn compile_plan(
     if tuning.decode_subgroup == Some(0) {
         tuning.decode_subgroup = ctx.subgroup_size().and_then(|s| u8::try_from(s).ok());
     }
+    // The 16-byte-word loads (`MOA_WGSL_SG_FLAT_WORDS`, on by default) convert with
+    // `unpack2x16float`, which an adapter without wgpu's SHADER_F16_IN_F32 cannot compile:
+    // there the flat form reads `mat2x4<f16>` as before (the same bytes, the same results).
+    if tuning.decode_sg_flat_words && !ctx.has_f16_in_f32() {
+        tuning.decode_sg_flat_words = false;
+    }
     // The fused merge, unset (`MOA_WGSL_FUSED_MERGE`): the form's choice, on where the
     // flat decode on subgroups runs (`options::engine_fused_merge`).
     let shape = plan.model();

@@ -341,9 +341,10 @@ pub struct WgpuEngineOptions {
     /// [`WgslTuning::decode_sg_flat_subgroups`]), and `MOA_WGSL_SG_FLAT_QK` (`f32`, the
     /// default, `h16`, `reload`, `h16-reload`: how the flat form forms Q·K,
     /// [`WgslTuning::decode_sg_flat_qk`]; opt-in forms aiming at the f32 form's accuracy
-    /// within fewer registers, session 21), and `MOA_WGSL_SG_FLAT_WORDS` (`0`, the default;
-    /// `1`: the flat form reads each lane's K and V vectors as 16-byte words unpacked to f32,
-    /// f16 storage, [`WgslTuning::decode_sg_flat_words`]; opt-in, session 25);
+    /// within fewer registers, session 21), and `MOA_WGSL_SG_FLAT_WORDS` (`1`, the default since
+    /// session 25: the flat form reads each lane's K and V vectors
+    /// as 16-byte words unpacked to f32, f16 storage, [`WgslTuning::decode_sg_flat_words`];
+    /// `0`: as `mat2x4<f16>`, as before);
     /// tests and benches may
     /// set any field. Speed only: every form matches the CPU reference (tests/model_gpu.rs,
     /// tests/wgsl_decode_forms.rs). The fused merge was slower in the engine's step
@@ -753,11 +754,17 @@ impl WgpuEngineOptions {
 /// `lower::consts::WGSL_DECODE_CONCURRENT_WORKGROUPS_FLAT8_GQA_HD64`): 18.3–18.6 µs a
 /// layer against 18.8–19.1 with 4 (RESULTS, "Session 21, lead calls (H200)"). The fused
 /// merge ([`WgslTuning::decode_fused_merge`]) is left unset here: the engine derives it from
-/// the form that runs ([`engine_fused_merge`]: on in the flat form, off elsewhere).
+/// the form that runs ([`engine_fused_merge`]: on in the flat form, off elsewhere). The
+/// flat form reads K and V as 16-byte words ([`WgslTuning::decode_sg_flat_words`]; the
+/// engine turns it off on an adapter without wgpu's SHADER_F16_IN_F32): on the H200 the
+/// device step −31..−83 µs in 5 of 5 pairs, tokens/s +1.3..+2.6%, the attention (merge
+/// included) −1.0..−1.3 µs a layer in 4 of 5 pairs and +0.8 in one, parity 0.0517 and
+/// argmax 3/3 (RESULTS "WGSL decode, session 25" and "…, session 25, lead call").
 pub fn engine_wgsl_tuning() -> WgslTuning {
     WgslTuning {
         decode_subgroup: Some(0),
         decode_sg_flat: SgFlat::Late,
+        decode_sg_flat_words: true,
         decode_fused_merge: None,
         ..WgslTuning::default()
     }
@@ -1492,12 +1499,18 @@ mod tests {
                 assert_eq!(asked, [format!("MOA_WGSL_SG_FLAT_QK={v}")]);
             }
         }
+        // The 16-byte-word loads are the engine's default since session 25: `1` asks
+        // nothing, `0` is named.
         let o =
             WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_WORDS", "1")])).unwrap();
         assert!(o.wgsl_tuning.decode_sg_flat_words);
-        assert_eq!(o.wgsl_tuning_asked(), ["MOA_WGSL_SG_FLAT_WORDS=1"]);
+        assert!(o.wgsl_tuning_asked().is_empty());
+        let o =
+            WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_WORDS", "0")])).unwrap();
+        assert!(!o.wgsl_tuning.decode_sg_flat_words);
+        assert_eq!(o.wgsl_tuning_asked(), ["MOA_WGSL_SG_FLAT_WORDS=0"]);
         assert!(
-            !WgpuEngineOptions::default()
+            WgpuEngineOptions::default()
                 .wgsl_tuning
                 .decode_sg_flat_words
         );

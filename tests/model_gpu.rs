@@ -466,17 +466,7 @@ fn every_option_lavapipe_runs_matches_the_cpu_reference() {
     let prompt = tokens(12, 9);
     let want = cpu.generate(&prompt, 6, Masking::Dense, &[]).unwrap();
     let greedy = |gpu: &WgpuEngine, what: &str| {
-        let mut req = gpu.start(&[prompt.len()], 6, 0).unwrap();
-        let mut out = gpu
-            .prefill_tokens(&mut req, std::slice::from_ref(&prompt), Sampling::greedy())
-            .unwrap();
-        for _ in 0..5 {
-            let t = gpu
-                .decode_tokens(&mut req, &[*out.last().unwrap()], Sampling::greedy())
-                .unwrap();
-            out.push(t[0]);
-        }
-        assert_eq!(out, want, "{what}");
+        assert_eq!(greedy_run(gpu, &prompt, 6).0, want, "{what}");
     };
     for (what, options) in variants {
         let split_k = options.split_k.unwrap_or(true);
@@ -990,16 +980,7 @@ fn fused_decode_step_has_fewer_dispatches_and_the_same_tokens() {
         let kernels = if self_merge { &self_merging } else { &separate };
         let mut gpu = WgpuEngine::with_kernels(&ctx, &model, &dense, kernels).unwrap();
         gpu.set_split_k_matvec(fused);
-        let mut req = gpu.start(&[prompt.len()], 6, 0).unwrap();
-        let mut out = gpu
-            .prefill_tokens(&mut req, std::slice::from_ref(&prompt), Sampling::greedy())
-            .unwrap();
-        for _ in 0..5 {
-            let next = gpu
-                .decode_tokens(&mut req, &[*out.last().unwrap()], Sampling::greedy())
-                .unwrap();
-            out.push(next[0]);
-        }
+        let (out, req) = greedy_run(&gpu, &prompt, 6);
         assert_eq!(out, want, "fused={fused} self_merge={self_merge}");
         let stats = gpu.decode_stats(&req).unwrap();
         assert_eq!(stats.steps, 5);
@@ -1027,16 +1008,7 @@ fn fused_decode_step_has_fewer_dispatches_and_the_same_tokens() {
         let mut gpu =
             WgpuEngine::new_with_options(&ctx, &model, Some(&dense), true, options).unwrap();
         gpu.set_split_k_matvec(true);
-        let mut req = gpu.start(&[prompt.len()], 6, 0).unwrap();
-        let mut out = gpu
-            .prefill_tokens(&mut req, std::slice::from_ref(&prompt), Sampling::greedy())
-            .unwrap();
-        for _ in 0..5 {
-            let next = gpu
-                .decode_tokens(&mut req, &[*out.last().unwrap()], Sampling::greedy())
-                .unwrap();
-            out.push(next[0]);
-        }
+        let (out, req) = greedy_run(&gpu, &prompt, 6);
         assert_eq!(out, want, "engine kernels, fused merge {fused_merge:?}");
         own.push(gpu.decode_stats(&req).unwrap().dispatches);
     }
@@ -1050,6 +1022,26 @@ fn fused_decode_step_has_fewer_dispatches_and_the_same_tokens() {
         merged_by_default,
         "default, separate merge: {own:?}"
     );
+}
+
+/// `new` greedy tokens of one row after `prompt` (the prefill's token, then `new − 1`
+/// decode steps), and the request (for its decode statistics).
+fn greedy_run(
+    gpu: &WgpuEngine,
+    prompt: &[u32],
+    new: usize,
+) -> (Vec<u32>, moa::runtime::engine::Request) {
+    let mut req = gpu.start(&[prompt.len()], new, 0).unwrap();
+    let mut out = gpu
+        .prefill_tokens(&mut req, &[prompt.to_vec()], Sampling::greedy())
+        .unwrap();
+    for _ in 1..new {
+        let next = gpu
+            .decode_tokens(&mut req, &[*out.last().unwrap()], Sampling::greedy())
+            .unwrap();
+        out.push(next[0]);
+    }
+    (out, req)
 }
 
 /// The attention kernels of `plan` (dense where `None`) with the decode's separate merge

@@ -18,7 +18,17 @@ use common::tiny::{self, tiny};
 
 /// `moa calib` of 3 samples at 512 tokens into `out`: (success, stderr).
 fn calib(model: &Path, out: &Path) -> (bool, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_moa"))
+    calib_stopped(model, out, false)
+}
+
+/// [`calib`]; with `stop`, the run stops after its answers and before it writes `out`
+/// (`MOA_TEST_STOP_BEFORE_WRITE=calib`, the command's test hook), as a kill there would.
+fn calib_stopped(model: &Path, out: &Path, stop: bool) -> (bool, String) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_moa"));
+    if stop {
+        c.env("MOA_TEST_STOP_BEFORE_WRITE", "calib");
+    }
+    let o = c
         .args(["calib", "--model", model.to_str().unwrap(), "--out"])
         .arg(out)
         .args(["--lengths", "512", "--samples", "3", "--seed", "5"])
@@ -53,18 +63,21 @@ fn a_stopped_calib_reuses_its_answers_and_writes_the_same_file() {
     assert!(!dir.join("ref.jsonl.answers").exists());
     let want = std::fs::read(dir.join("ref.jsonl")).unwrap();
 
-    // A run stopped after its answers, before its output is written (here: a folder
-    // stands where the output's temporary file goes, so the write fails).
+    // A run stopped after its answers, before its output is written (the command's test
+    // hook; a folder at the fixed `calib.jsonl.partial` did it while the temporary had
+    // that name).
     let out = dir.join("calib.jsonl");
-    let blocker = dir.join("calib.jsonl.partial");
-    std::fs::create_dir_all(&blocker).unwrap();
-    let (ok, err) = calib(&model, &out);
-    assert!(!ok, "the write should have failed:\n{err}");
+    let (ok, err) = calib_stopped(&model, &out, true);
+    assert!(!ok, "the run should have stopped:\n{err}");
+    assert!(
+        err.contains("stopped before writing") && err.contains("MOA_TEST_STOP_BEFORE_WRITE"),
+        "{err}"
+    );
     assert!(!out.exists());
     let log = dir.join("calib.jsonl.answers");
     assert!(log.exists(), "no answer log after a stopped run:\n{err}");
     // A kill cut the last answer's line: it is skipped, not an error, and the answer
-    // computed again goes on a line of its own (stopped once more, here by the blocker).
+    // computed again goes on a line of its own (stopped once more by the hook).
     let text = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3, "{text}");
@@ -73,8 +86,8 @@ fn a_stopped_calib_reuses_its_answers_and_writes_the_same_file() {
         format!("{}\n{}\n{{\"key\": \"cut", lines[0], lines[1]),
     )
     .unwrap();
-    let (ok, err) = calib(&model, &out);
-    assert!(!ok, "the write should have failed:\n{err}");
+    let (ok, err) = calib_stopped(&model, &out, true);
+    assert!(!ok, "the run should have stopped:\n{err}");
     assert_eq!(
         err.matches("(answered by an earlier run)").count(),
         2,
@@ -86,7 +99,6 @@ fn a_stopped_calib_reuses_its_answers_and_writes_the_same_file() {
         .filter(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
         .count();
     assert_eq!(parsed, 3, "{text}");
-    std::fs::remove_dir(&blocker).unwrap();
 
     // Another model at the same --out reuses nothing (its answers would be another's).
     let other_out = dir.join("other.jsonl");
@@ -109,7 +121,13 @@ fn a_stopped_calib_reuses_its_answers_and_writes_the_same_file() {
     );
     assert_eq!(std::fs::read(&out).unwrap(), want);
     assert!(!log.exists());
-    assert!(!blocker.exists());
+    // No temporary is left beside the output.
+    let left: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".partial"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 /// `moa optimize -o DIR` into a folder of an earlier run: its plans past this run's count

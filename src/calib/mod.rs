@@ -683,10 +683,16 @@ pub fn accuracy(samples: &[CalibSample]) -> Vec<Accuracy> {
     out
 }
 
-/// Writes `samples` as JSONL at `path`, through a `.partial` file beside it that is
-/// renamed over `path` once complete: a process killed during the write leaves `path` as
-/// it was, never a file cut after some whole lines, which would read back as a valid
-/// calibration with fewer samples.
+/// Writes `samples` as JSONL at `path`, through a temporary file beside it
+/// (`<path>.partial-<pid>-<n>`) that is renamed over `path` once complete: a process killed
+/// during the write leaves `path` as it was, never a file cut after some whole lines, which
+/// would read back as a valid calibration with fewer samples. The temporary is the
+/// writer's own: two runs writing one `--out` at once (two `moa calib`, or two pipelines
+/// on one work folder) shared a fixed `<path>.partial`, so one could rename the other's
+/// half-written file into place, or fail "No such file" when the other renamed it away;
+/// now each renames a whole file and the last rename wins. Temporaries that killed runs
+/// left are removed ([`crate::codegen::emit::remove_dead_temps`]; a running process's are
+/// kept). Errors: [`CalibError::Io`] naming `path`.
 pub fn write_jsonl(path: &Path, samples: &[CalibSample]) -> Result<(), CalibError> {
     let io = |source| CalibError::Io {
         path: path.display().to_string(),
@@ -696,9 +702,12 @@ pub fn write_jsonl(path: &Path, samples: &[CalibSample]) -> Result<(), CalibErro
     // A device or pipe (`--out /dev/stdout`) is written directly: renaming over it would
     // replace it.
     let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file());
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let mut tmp = path.as_os_str().to_owned();
     if !special {
-        tmp.push(".partial");
+        remove_dead_partials(path);
+        let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tmp.push(format!(".partial-{}-{n}", std::process::id()));
     }
     let tmp = std::path::PathBuf::from(tmp);
     let file = std::fs::File::create(&tmp).map_err(io)?;
@@ -716,6 +725,23 @@ pub fn write_jsonl(path: &Path, samples: &[CalibSample]) -> Result<(), CalibErro
         let _ = std::fs::remove_file(&tmp);
         io(e)
     })
+}
+
+/// Removes the `<path>.partial-<pid>-<n>` files of [`write_jsonl`] whose process has ended.
+fn remove_dead_partials(path: &Path) {
+    let (Some(name), dir) = (path.file_name(), path.parent()) else {
+        return;
+    };
+    let dir = dir
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let prefix = format!("{}.partial-", name.to_string_lossy());
+    let pid_of = |f: &str| -> Option<u32> {
+        let (pid, n) = f.strip_prefix(&prefix)?.split_once('-')?;
+        let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+        (digits(pid) && digits(n)).then(|| pid.parse().ok())?
+    };
+    crate::codegen::emit::remove_dead_temps(dir, pid_of, "unfinished calibration files");
 }
 
 pub fn read_jsonl(path: &Path) -> Result<Vec<CalibSample>, CalibError> {

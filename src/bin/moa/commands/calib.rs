@@ -102,6 +102,7 @@ pub fn run(args: CalibArgs) -> anyhow::Result<ExitCode> {
         );
     };
     let samples = calib::build_samples(&cfg, &tokenizer, &mut answer, &mut report)?;
+    stop_before_write(&args.out)?;
     calib::write_jsonl(&args.out, &samples)
         .with_context(|| format!("writing {}", args.out.display()))?;
     log.finish();
@@ -118,6 +119,25 @@ pub fn run(args: CalibArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The name of the test hook [`stop_before_write`] reads.
+const STOP_BEFORE_WRITE: &str = "MOA_TEST_STOP_BEFORE_WRITE";
+
+/// A test hook: with `MOA_TEST_STOP_BEFORE_WRITE=calib` in the environment the run stops
+/// (an error, exit 1) after every answer is in `<out>.answers` and before `<out>` is
+/// written, as a kill there would. tests/resume.rs stopped runs there by making a folder
+/// of the fixed temporary `<out>.partial`; the temporaries are per writer now
+/// (`calib::write_jsonl`), so that name no longer exists to block. Any other value is
+/// ignored.
+fn stop_before_write(out: &Path) -> anyhow::Result<()> {
+    if std::env::var_os(STOP_BEFORE_WRITE).is_some_and(|v| v == "calib") {
+        anyhow::bail!(
+            "stopped before writing `{}`: {STOP_BEFORE_WRITE}=calib is set (a test hook; unset it)",
+            out.display()
+        );
+    }
+    Ok(())
 }
 
 /// The values of `moa calib` (and `moa pipeline`, which passes them on) that the steps

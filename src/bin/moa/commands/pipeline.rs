@@ -58,7 +58,7 @@ fn calib_file(
         reuse(path);
         return Ok(false);
     }
-    // Straight to `path`: calib writes it atomically (`<path>.partial` renamed over it,
+    // Straight to `path`: calib writes it atomically (`<path>.partial-<pid>-<n>` renamed over it,
     // `calib::write_jsonl`), so a half-written file never counts as done, and its
     // "wrote N samples to ..." line names the file the user sees (a pipeline-level
     // temporary name made it name `calib.jsonl.partial`, renamed away right after). The

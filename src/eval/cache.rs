@@ -48,7 +48,10 @@ impl ScoreCache {
     /// Reads `path` if it exists (rows that do not parse are an error naming the line).
     /// Every row is written with its newline, so a last line without one was cut by a
     /// kill: it is dropped (with a note on stderr) and cut from the file, so that the next
-    /// row appended does not land on it; the rows before it are kept.
+    /// row appended does not land on it; the rows before it are kept. A header line is
+    /// skipped wherever it stands: two runs that both found no file before session 26
+    /// each wrote one (`masking…` on line 3 was then refused as a malformed row, so the
+    /// cache had to be deleted); [`Self::put`] now writes it once.
     pub fn open(path: &Path) -> Result<ScoreCache, String> {
         let mut rows = HashMap::new();
         if path.exists() {
@@ -70,7 +73,10 @@ impl ScoreCache {
                 cut.map_err(|e| format!("cannot cut the last line of `{}`: {e}", path.display()))?;
                 text.truncate(keep);
             }
-            for (i, line) in text.lines().enumerate().skip(1) {
+            for (i, line) in text.lines().enumerate() {
+                if line == HEADER {
+                    continue;
+                }
                 let bad = || {
                     format!(
                         "`{}` line {}: expected `{HEADER}`, found `{line}` (delete the file \
@@ -102,18 +108,20 @@ impl ScoreCache {
         self.rows.get(&(key.to_string(), sample_id.to_string()))
     }
 
-    /// Records a score (appended to the file at once, so a kill loses at most one).
+    /// Records a score (appended to the file at once, so a kill loses at most one). The
+    /// first row of a new file comes after its header, written by [`write_header`]: once,
+    /// whatever number of runs append to the file at once.
     pub fn put(&mut self, key: &str, score: SampleScore) -> Result<(), String> {
         if let Some(path) = &self.path {
-            // Empty too: a file whose cut header line was dropped by `open`.
-            let new = std::fs::metadata(path).map_or(true, |m| m.len() == 0);
+            let cannot = |e: std::io::Error| format!("cannot write `{}`: {e}", path.display());
+            let headed = write_header(path).map_err(cannot)?;
             let mut f = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(path)
-                .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+                .map_err(cannot)?;
             let mut line = String::new();
-            if new {
+            if !headed {
                 line.push_str(HEADER);
                 line.push('\n');
             }
@@ -121,12 +129,50 @@ impl ScoreCache {
                 "{key}\t{}\t{}\t{}\t{}\n",
                 score.sample_id, score.loss, score.agree, score.n_response
             ));
-            f.write_all(line.as_bytes())
-                .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+            // One write of an append-mode file: lines of runs appending at once do not mix.
+            f.write_all(line.as_bytes()).map_err(cannot)?;
         }
         self.rows
             .insert((key.to_string(), score.sample_id.clone()), score);
         Ok(())
+    }
+}
+
+/// Makes `path` start with the header unless it holds something already. The header is
+/// written whole into a temporary of this writer's own (`<path>.header-<pid>-<n>`), then
+/// hard-linked to `path`, which fails if `path` exists: of two runs that both find no
+/// file (`moa validate` runs sharing a `--cache`, or two pipelines on one work folder),
+/// one makes it and the other appends to it. Both used to append a header of their own.
+/// An empty file (one whose cut header [`ScoreCache::open`] dropped) is replaced by the
+/// temporary with a rename. Returns false where the file system has no hard links and
+/// the file is new or empty: the caller then writes the header with its row, as before
+/// (two such runs at once may each write one; [`ScoreCache::open`] skips a repeat).
+fn write_header(path: &Path) -> std::io::Result<bool> {
+    let empty = match std::fs::metadata(path) {
+        Ok(m) if m.len() > 0 => return Ok(true),
+        Ok(_) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(e),
+    };
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".header-{}-{n}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, format!("{HEADER}\n"))?;
+    let placed = if empty {
+        std::fs::rename(&tmp, path)
+    } else {
+        std::fs::hard_link(&tmp, path)
+    };
+    let _ = std::fs::remove_file(&tmp);
+    match placed {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(true),
+        // No hard links here (some network and FUSE file systems): the file is still new,
+        // or empty, and the caller writes the header.
+        Err(_) if std::fs::metadata(path).map_or(true, |m| m.len() == 0) => Ok(false),
+        Err(_) => Ok(true),
     }
 }
 

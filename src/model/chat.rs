@@ -33,6 +33,10 @@ impl ChatMessage {
 #[derive(Clone, Debug)]
 pub struct ChatTemplate {
     pub source: String,
+    /// Where the template came from, as `moa model info` names it: `chat_template.jinja`,
+    /// `tokenizer_config.json` (its `chat_template` key, or the entry named `default` of a
+    /// list), the GGUF key `tokenizer.chat_template`, or `given` for [`Self::new`].
+    pub origin: String,
     /// `bos_token`, `eos_token`, `unk_token`, `sep_token`, `pad_token`, `cls_token`,
     /// `mask_token`: those the model defines, as transformers' `special_tokens_map` passes
     /// them to the template (an undefined one stays undefined, as in transformers).
@@ -73,6 +77,7 @@ impl ChatTemplate {
     ) -> ChatTemplate {
         ChatTemplate {
             source: source.to_string(),
+            origin: "given".into(),
             special_tokens: special_tokens
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -119,6 +124,7 @@ impl ChatTemplate {
         }
         Ok(Some(ChatTemplate {
             source: source.to_string(),
+            origin: "GGUF metadata `tokenizer.chat_template`".into(),
             special_tokens,
         }))
     }
@@ -163,10 +169,17 @@ impl ChatTemplate {
             path: path.display().to_string(),
             message,
         };
-        let source = match (file_source, json.get("chat_template")) {
-            (Some(s), _) => s,
+        let in_config = |what: &str| format!("tokenizer_config.json ({what})");
+        let (source, origin) = match (file_source, json.get("chat_template")) {
+            (Some(s), None | Some(serde_json::Value::Null)) => (s, "chat_template.jinja".into()),
+            // Both: the file wins, as in transformers; said, since an edit of the config's
+            // template then changes nothing.
+            (Some(s), Some(_)) => (
+                s,
+                "chat_template.jinja (tokenizer_config.json's `chat_template` is not used)".into(),
+            ),
             (None, None | Some(serde_json::Value::Null)) => return Ok(None),
-            (None, Some(serde_json::Value::String(s))) => s.clone(),
+            (None, Some(serde_json::Value::String(s))) => (s.clone(), in_config("`chat_template`")),
             // A list of named templates: take `default`.
             (None, Some(serde_json::Value::Array(list))) => {
                 let mut names = Vec::new();
@@ -185,14 +198,17 @@ impl ChatTemplate {
                     }
                     names.push(name);
                 }
-                default.ok_or_else(|| {
+                let n = names.len();
+                let template = default.ok_or_else(|| {
                     bad(format!(
                         "`chat_template` is a list of named templates ({}) and none is named \
                          `default`, the one a chat uses (transformers refuses it too): name \
                          one `default`, or feed prompts as they are (`moa generate --raw`)",
                         names.join(", ")
                     ))
-                })?
+                })?;
+                let what = format!("`chat_template`: the template named `default`, of {n}");
+                (template, in_config(&what))
             }
             (None, Some(other)) => {
                 return Err(bad(format!(
@@ -207,6 +223,7 @@ impl ChatTemplate {
             .collect();
         Ok(Some(ChatTemplate {
             source,
+            origin,
             special_tokens,
         }))
     }

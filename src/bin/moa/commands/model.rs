@@ -141,7 +141,12 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
             );
             line(
                 "chat_template",
-                if template.is_some() { "yes" } else { "no" }.into(),
+                // Which file (or GGUF key) it came from: a folder may hold two, and the
+                // one that wins is not the one a user may have edited.
+                match &template {
+                    Some(t) => format!("yes, from {}", t.origin),
+                    None => "no".into(),
+                },
             );
             // What a load costs: every weight is held in f32 whatever the file stores, so
             // a Q4_K file takes about 7x its size (model::check_load_memory refuses past

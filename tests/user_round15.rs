@@ -20,7 +20,6 @@ fn run(bin: &str, args: &[&str]) -> (i32, String, String) {
 }
 
 /// [`common::cli::refused`] with this file's own model cache.
-#[allow(dead_code)]
 fn refused(bin: &str, args: &[&str], needles: &[&str]) -> String {
     common::cli::refused("user_round15", bin, args, needles)
 }
@@ -215,4 +214,81 @@ fn model_info_names_where_the_chat_template_came_from() {
         l.contains("yes, from GGUF metadata `tokenizer.chat_template`"),
         "{l}"
     );
+}
+
+/// `moa bench` flags that a GPU run would take wrongly or run for nothing, refused on any
+/// machine before the driver loads (each names the flag and what to give):
+/// `--no-dense` with no `--plan` (benched nothing, exit 0), `--wgpu` without `--parity`
+/// (ignored), a `--batch`, `--prompt` or `--plan` given twice (ran twice), and a `--json`
+/// that is an input (`--json PLAN.toml` appended JSON lines to the plan, which every later
+/// load then refused), a folder, or in a missing folder (found only once the driver was up).
+#[test]
+fn bench_refuses_runs_for_nothing_and_outputs_over_inputs_before_the_driver() {
+    let dir = scratch("bench-flags");
+    let plan = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/smollm2-135m-moa-50.toml");
+    let copy = dir.join("p.toml");
+    std::fs::copy(&plan, &copy).unwrap();
+    let dotted = format!("{}/./p.toml", dir.display());
+    let missing = dir.join("nowhere/r.jsonl");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--no-dense"],
+            "--no-dense with no --plan leaves nothing to bench",
+        ),
+        (vec!["--wgpu"], "--wgpu adds the wgpu engine to --parity"),
+        (vec!["--batch", "4,max,4"], "--batch gives `4` twice"),
+        (vec!["--prompt", "64,128,64"], "--prompt gives 64 twice"),
+        (
+            vec!["--plan", s(&copy), "--plan", &dotted],
+            "is given twice (as `",
+        ),
+        (vec!["--plan", s(&copy), "--json", &dotted], "is the input"),
+        (vec!["--json", s(&dir)], "is a folder"),
+        (vec!["--json", s(&missing)], "does not exist"),
+    ];
+    for (extra, want) in cases {
+        let mut args = vec!["bench", "--like", "smollm2-135m"];
+        args.extend(extra.iter().copied());
+        let err = refused("moa", &args, &[want]);
+        assert!(
+            !err.contains("libcuda"),
+            "{args:?} reached the driver check:\n{err}"
+        );
+    }
+    assert_eq!(
+        std::fs::read(&copy).unwrap(),
+        std::fs::read(&plan).unwrap(),
+        "the plan was written to"
+    );
+}
+
+/// A plan with no `[[layers]]` table (a user who wrote the header and `model.layers = 2`
+/// and meant to add the rules later) was refused as toml's "missing field `layers`" at
+/// line 1, column 1, which reads as `model.layers`, the field the user had written. It
+/// names the tables, how many, and what each holds.
+#[test]
+fn a_plan_without_layer_tables_names_them() {
+    let dir = scratch("no-layers");
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/fixture-gqa.toml"),
+    )
+    .unwrap();
+    let head = &text[..text.find("[[layers]]").unwrap()];
+    let plan = dir.join("p.toml");
+    std::fs::write(&plan, head).unwrap();
+    for args in [
+        vec!["moa-compile", s(&plan), "-o", s(&dir)],
+        vec!["moa", "plan", "show", s(&plan), "--prompt-len", "10"],
+    ] {
+        refused(
+            args[0],
+            &args[1..],
+            &[
+                "p.toml",
+                "`layers` is missing: the plan has no `[[layers]]` table",
+                "one per layer (model.layers = 3)",
+                "(model.q_heads = 8)",
+            ],
+        );
+    }
 }

@@ -182,7 +182,11 @@ struct RawPlanIn {
     span: RawSpan,
     #[serde(default)]
     meta: RawMeta,
-    layers: Vec<RawLayer>,
+    /// `None`: the file has no `[[layers]]` table at all, which toml reported as "missing
+    /// field `layers`" at line 1, column 1, read as `model.layers` by a user who had
+    /// written that; [`Plan::from_toml_str`] names the tables instead.
+    #[serde(default)]
+    layers: Option<Vec<RawLayer>>,
 }
 
 /// `[model]` as written (fields as in [`ModelShape`]).
@@ -567,8 +571,19 @@ impl Plan {
             provenance: raw.meta.provenance,
             notes: raw.meta.notes,
         };
-        let mut layers = Vec::with_capacity(raw.layers.len());
-        for (l, layer) in raw.layers.iter().enumerate() {
+        let Some(raw_layers) = &raw.layers else {
+            return Err(invalid((
+                "layers".into(),
+                format!(
+                    "is missing: the plan has no `[[layers]]` table; it needs one per layer \
+                     (model.layers = {}), each with `alpha` and `beta` lists of one entry per \
+                     query head (model.q_heads = {}), as in plans/fixture-gqa.toml",
+                    model.layers, model.q_heads
+                ),
+            )));
+        };
+        let mut layers = Vec::with_capacity(raw_layers.len());
+        for (l, layer) in raw_layers.iter().enumerate() {
             for (name, len) in [("alpha", layer.alpha.len()), ("beta", layer.beta.len())] {
                 if len != model.q_heads as usize {
                     // One rule per KV head is what a GQA-native plan would be written

@@ -134,6 +134,53 @@ fn check_request_lengths(
     Ok(())
 }
 
+/// What a run on the GPU would do wrong or for nothing, found on any machine before the
+/// driver is loaded (round 15 of the new user's journey; each ran on a GPU before):
+/// `--no-dense` with no `--plan` benched nothing and exited 0; `--wgpu` without
+/// `--parity` was ignored; a `--batch`, `--prompt` or `--plan` given twice ran twice (the
+/// same plan twice: two rows no reader could tell apart); `--json` appends its lines, so
+/// `--json PLAN.toml` (or a file of the `--model` folder) appended JSON to that input and
+/// every later load refused it, and `--json FOLDER` or a missing folder failed only once
+/// the driver was up.
+fn check_runs_and_outputs(args: &BenchArgs) -> anyhow::Result<()> {
+    if args.no_dense && args.plan.is_empty() && !args.checks_only {
+        anyhow::bail!(
+            "--no-dense with no --plan leaves nothing to bench: give a --plan, or drop --no-dense"
+        );
+    }
+    if args.wgpu && args.parity.is_none() {
+        anyhow::bail!(
+            "--wgpu adds the wgpu engine to --parity, and no --parity N is given: add --parity N, or drop --wgpu"
+        );
+    }
+    if let Some((_, b)) = args
+        .batch
+        .iter()
+        .enumerate()
+        .find(|(i, b)| args.batch[..*i].contains(b))
+    {
+        anyhow::bail!("--batch gives `{b}` twice: allowed each batch size once");
+    }
+    if let Some((_, p)) = args
+        .prompt
+        .iter()
+        .enumerate()
+        .find(|(i, p)| args.prompt[..*i].contains(p))
+    {
+        anyhow::bail!("--prompt gives {p} twice: allowed each prompt length once");
+    }
+    super::check_distinct_files("--plan", &args.plan)?;
+    if let Some(json) = &args.json {
+        super::check_output_file("--json", json)?;
+        let mut inputs: Vec<&std::path::Path> = args.plan.iter().map(PathBuf::as_path).collect();
+        if let Some(m) = &args.model {
+            inputs.push(m);
+        }
+        super::check_not_an_input("--json", json, &inputs)?;
+    }
+    Ok(())
+}
+
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let dtype = storage(&args.dtype)?;
     if args.checks_only && !args.check_ops && args.parity.is_none() {
@@ -172,6 +219,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         // Compared no token and passed: a CI step `--parity 0 --checks-only` checked nothing.
         anyhow::bail!("--parity 0: allowed 1 or more (greedy tokens compared per row)");
     }
+    check_runs_and_outputs(&args)?;
     // A typo in --like, a plan of another shape or a request past the context, found
     // before --check-ops spends device time (they were found after the op checks; a
     // --prompt + --new past the context was not checked at all). --model's config is read

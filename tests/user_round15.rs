@@ -292,3 +292,75 @@ fn a_plan_without_layer_tables_names_them() {
         );
     }
 }
+
+/// `moa plan show` printed a long context's KV bytes in MiB whatever their size (`361219.0
+/// MiB (moa) vs 404096.0 MiB dense` for a 1024-layer plan at 100k tokens): from 1 GiB up
+/// they are in GiB. A dense 32-layer, 32-head plan of head_dim 128 at N = 16 000 holds
+/// 2 · 32 · 32 · 128 · 16 000 · 2 bytes = 7.81 GiB.
+#[test]
+fn plan_show_prints_large_caches_in_gib() {
+    let dir = scratch("gib");
+    let mut text = "format_version = 1\n[model]\nlayers = 32\nq_heads = 32\nkv_heads = 32\n\
+                    head_dim = 128\nmax_context_tokens = 16384\n[span]\nmax_new_tokens = 1000\n"
+        .to_string();
+    for _ in 0..32 {
+        text.push_str(&format!(
+            "[[layers]]\nalpha = [{}]\nbeta = [{}]\n",
+            ["0"; 32].join(", "),
+            ["1.0"; 32].join(", ")
+        ));
+    }
+    let plan = dir.join("dense.toml");
+    std::fs::write(&plan, text).unwrap();
+    let (code, out, err) = run("moa", &["plan", "show", s(&plan), "--prompt-len", "15000"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("7.81 GiB (moa) vs 7.81 GiB dense = 1.000x"),
+        "{out}"
+    );
+}
+
+/// `moa-compile --check` of a folder whose `manifest.json` is cut (`{`) or whose
+/// `kernels.rs` is the user's ended "`moa-compile P -o OUT …` rewrites it", and that
+/// command then refused the folder ("will not overwrite it"). The check names the
+/// refusal instead; a folder of moa-compile's own still gets the rewrite command.
+#[test]
+fn compile_check_does_not_suggest_a_rewrite_the_compile_refuses() {
+    let dir = scratch("check-owned");
+    let plan = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/fixture-gqa.toml");
+    let out = dir.join("k");
+    let compile = |check: bool| {
+        let mut a = vec![s(&plan), "-o", s(&out), "--target", "wgsl"];
+        if check {
+            a.push("--check");
+        }
+        run("moa-compile", &a)
+    };
+    assert_eq!(compile(false).0, 0);
+    std::fs::remove_file(out.join("wgsl/l01_decode.wgsl")).unwrap();
+    let (code, _, err) = compile(true);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("--dtype f16` rewrites it"), "{err}");
+    for (file, text, why) in [
+        ("manifest.json", "{", "is not moa-compile's manifest"),
+        (
+            "kernels.rs",
+            "fn main() {}\n",
+            "was not written by moa-compile",
+        ),
+    ] {
+        assert_eq!(compile(false).0, 0);
+        std::fs::write(out.join(file), text).unwrap();
+        let (code, _, err) = compile(true);
+        assert_eq!(code, 1, "{err}");
+        assert!(!err.contains("rewrites it"), "{err}");
+        assert!(
+            err.contains("would refuse the folder") && err.contains(why),
+            "{err}"
+        );
+        let (code, _, refusal) = compile(false);
+        assert_eq!(code, 2, "{refusal}");
+        assert!(refusal.contains(why), "{refusal}");
+        std::fs::remove_file(out.join(file)).unwrap();
+    }
+}

@@ -300,8 +300,14 @@ fn check(args: &Args, compiled: &codegen::Compiled) -> anyhow::Result<bool> {
     .map(|(n, what)| format!("{n} {what}"))
     .collect::<Vec<_>>()
     .join(", ");
+    // A manifest.json or kernels.rs that moa-compile did not write (or cannot read) makes
+    // the compile refuse the folder: suggesting `{rerun}` sent the user to that refusal.
+    let fix = match codegen::emit::check_owned(dir) {
+        Ok(()) => format!("`{rerun}` rewrites it"),
+        Err(e) => format!("`{rerun}` would refuse the folder: {e}"),
+    };
     eprintln!(
-        "moa-compile --check: {} differs from what `{}` compiles to ({counts}, listed above; the compile writes {} files); `{rerun}` rewrites it",
+        "moa-compile --check: {} differs from what `{}` compiles to ({counts}, listed above; the compile writes {} files); {fix}",
         dir.display(),
         args.plan.display(),
         want.len()

@@ -364,3 +364,53 @@ fn compile_check_does_not_suggest_a_rewrite_the_compile_refuses() {
         std::fs::remove_file(out.join(file)).unwrap();
     }
 }
+
+/// A plan without `[model].name` (legal; `moa plan import` writes none without a model)
+/// compiled into a folder and replaced by another showed as "another plan (`?`: …)".
+#[test]
+fn a_replaced_unnamed_plan_is_called_unnamed() {
+    let dir = scratch("unnamed");
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/fixture-gqa.toml"),
+    )
+    .unwrap();
+    let unnamed = dir.join("unnamed.toml");
+    std::fs::write(&unnamed, text.replace("name = \"fixture-gqa\"\n", "")).unwrap();
+    let other = dir.join("other.toml");
+    std::fs::write(&other, text.replace("sink_tokens = 16", "sink_tokens = 32")).unwrap();
+    let out = dir.join("k");
+    for plan in [&unnamed, &other] {
+        let (code, _, err) = run("moa-compile", &[s(plan), "-o", s(&out), "--target", "wgsl"]);
+        assert_eq!(code, 0, "{err}");
+        if plan == &other {
+            assert!(
+                err.contains("another plan (unnamed: 3 layers, 8 query heads"),
+                "{err}"
+            );
+        }
+    }
+}
+
+/// `moa-compile -o LINK` where LINK is a symbolic link to a missing folder (or a loop of
+/// links) failed "cannot create the folder `LINK`: File exists", about a folder that is
+/// not there: it names the link and its target.
+#[cfg(unix)]
+#[test]
+fn compile_into_a_dangling_link_names_the_link() {
+    let dir = scratch("dangling");
+    let plan = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/fixture-gqa.toml");
+    let link = dir.join("out");
+    std::os::unix::fs::symlink(dir.join("gone/x"), &link).unwrap();
+    refused(
+        "moa-compile",
+        &[s(&plan), "-o", s(&link)],
+        &["is a symbolic link to", "gone/x", "which does not exist"],
+    );
+    let looped = dir.join("loop");
+    std::os::unix::fs::symlink(&looped, &looped).unwrap();
+    refused(
+        "moa-compile",
+        &[s(&plan), "-o", s(&looped)],
+        &["is a symbolic link to", "loop of links"],
+    );
+}

@@ -64,6 +64,16 @@ fn run(args: Args) -> anyhow::Result<bool> {
             args.output.display()
         );
     }
+    // A symbolic link whose target is missing (or that loops) failed as "cannot create the
+    // folder `OUT`: File exists", about a folder that is not there.
+    if let (Ok(link), false) = (std::fs::read_link(&args.output), args.output.exists()) {
+        anyhow::bail!(
+            "-o `{}` is a symbolic link to `{}`, which does not exist (or is a loop of links): \
+             make that folder, or give another -o",
+            args.output.display(),
+            link.display()
+        );
+    }
     // `wgsl/` and `cuda/` belong to moa-compile, which removes every kernel file there that
     // the plan does not produce: `-o` at a project folder deleted the user's own shaders
     // (`assets/wgsl/blur.wgsl`). Files moa never wrote are refused, never removed.
@@ -152,13 +162,14 @@ fn other_plan_in(dir: &Path, manifest: &str) -> Option<String> {
         return None;
     }
     let m = &old["model"];
+    // A plan without `[model].name` (legal) showed as `?`.
+    let name = match m["name"].as_str() {
+        Some(n) => format!("`{n}`"),
+        None => "unnamed".into(),
+    };
     Some(format!(
-        "`{}`: {} layers, {} query heads, {} KV heads, head_dim {}",
-        m["name"].as_str().unwrap_or("?"),
-        m["layers"],
-        m["q_heads"],
-        m["kv_heads"],
-        m["head_dim"]
+        "{name}: {} layers, {} query heads, {} KV heads, head_dim {}",
+        m["layers"], m["q_heads"], m["kv_heads"], m["head_dim"]
     ))
 }
 

@@ -414,3 +414,40 @@ fn compile_into_a_dangling_link_names_the_link() {
         &["is a symbolic link to", "loop of links"],
     );
 }
+
+/// `moa plan show --max-batch --prefill-chunk 3` with 4096-token prompts said "prefill
+/// passes of up to 4096 tokens" and nothing of the 3: the engine never splits a row, so a
+/// chunk below one prompt is raised to it, which is now said.
+#[test]
+fn plan_show_says_when_the_prefill_chunk_is_raised_to_a_prompt() {
+    let plan = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/smollm2-135m-moa-50.toml");
+    let show = |chunk: &str| {
+        let (code, out, err) = run(
+            "moa",
+            &[
+                "plan",
+                "show",
+                s(&plan),
+                "--max-batch",
+                "--like",
+                "smollm2-135m",
+                "--prompt-len",
+                "4096",
+                "--new",
+                "12",
+                "--memory",
+                "10",
+                "--prefill-chunk",
+                chunk,
+            ],
+        );
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    let out = show("3");
+    assert!(
+        out.contains("passes of up to 4096 tokens (--prefill-chunk 3 is below one prompt"),
+        "{out}"
+    );
+    assert!(!show("8192").contains("is below one prompt"));
+}

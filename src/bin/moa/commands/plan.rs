@@ -521,9 +521,19 @@ fn max_batch(a: &MaxBatch) -> anyhow::Result<String> {
         c.vocab_size,
         a.dtype
     );
+    // A pass holds at least one whole prompt (the engine never splits a row): a
+    // --prefill-chunk below the prompt was raised to it without a word.
+    let raised = if a.prefill_chunk < a.prompt {
+        format!(
+            " (--prefill-chunk {} is below one prompt; a pass holds at least one whole row)",
+            a.prefill_chunk
+        )
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         s,
-        "N = prompt {} + new {new} = {}; prefill passes of up to {} tokens",
+        "N = prompt {} + new {new} = {}; prefill passes of up to {} tokens{raised}",
         a.prompt,
         a.prompt + new,
         a.prefill_chunk.max(a.prompt)

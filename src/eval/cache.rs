@@ -144,7 +144,8 @@ impl ScoreCache {
 /// file (`moa validate` runs sharing a `--cache`, or two pipelines on one work folder),
 /// one makes it and the other appends to it. Both used to append a header of their own.
 /// An empty file (one whose cut header [`ScoreCache::open`] dropped) is replaced by the
-/// temporary with a rename. Returns false where the file system has no hard links and
+/// temporary with a rename (two runs that both find it empty may then lose the row one
+/// appended between their renames: a cache miss, scored again, never a second header). Returns false where the file system has no hard links and
 /// the file is new or empty: the caller then writes the header with its row, as before
 /// (two such runs at once may each write one; [`ScoreCache::open`] skips a repeat).
 fn write_header(path: &Path) -> std::io::Result<bool> {

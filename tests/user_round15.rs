@@ -451,3 +451,24 @@ fn plan_show_says_when_the_prefill_chunk_is_raised_to_a_prompt() {
     );
     assert!(!show("8192").contains("is below one prompt"));
 }
+
+/// A file named `wgsl` (or `cuda`) in the output folder, where moa-compile makes its
+/// kernel folders, failed "cannot create the folder `OUT/wgsl`: File exists", about a
+/// folder that is not there: it names the file and says it is one.
+#[test]
+fn a_file_where_a_kernel_folder_goes_is_named() {
+    let dir = scratch("file-as-folder");
+    let plan = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/fixture-gqa.toml");
+    let out = dir.join("k");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("wgsl"), "my notes").unwrap();
+    refused(
+        "moa-compile",
+        &[s(&plan), "-o", s(&out)],
+        &["wgsl` is a file, not a folder", "folders wgsl/ and cuda/"],
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("wgsl")).unwrap(),
+        "my notes"
+    );
+}

@@ -178,10 +178,33 @@ pub fn write_if_different(path: &Path, contents: &str) -> Result<bool, CodegenEr
         source,
     };
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|source| CodegenError::CreateDir {
-            path: first_missing(parent).display().to_string(),
-            file: path.display().to_string(),
-            source,
+        std::fs::create_dir_all(parent).map_err(|source| {
+            // A file where a folder goes (`OUT/wgsl` a file) failed as "File exists",
+            // about a folder that is not there: say what stands in the way.
+            let blocker = parent
+                .ancestors()
+                .find(|a| a.exists() && !a.is_dir())
+                .filter(|_| source.kind() == std::io::ErrorKind::AlreadyExists);
+            match blocker {
+                Some(b) => CodegenError::CreateDir {
+                    path: b.display().to_string(),
+                    file: path.display().to_string(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::AlreadyExists,
+                        format!(
+                            "`{}` is a file, not a folder: moa-compile writes its kernels into \
+                             the folders wgsl/ and cuda/ of the output folder; move the file, \
+                             or give another -o",
+                            b.display()
+                        ),
+                    ),
+                },
+                None => CodegenError::CreateDir {
+                    path: first_missing(parent).display().to_string(),
+                    file: path.display().to_string(),
+                    source,
+                },
+            }
         })?;
     }
     // Unique per process and call: two compiles into one folder must not write into each

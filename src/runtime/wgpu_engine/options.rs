@@ -344,7 +344,11 @@ pub struct WgpuEngineOptions {
     /// within fewer registers, session 21), and `MOA_WGSL_SG_FLAT_WORDS` (`1`, the default since
     /// session 25: the flat form reads each lane's K and V vectors
     /// as 16-byte words unpacked to f32, f16 storage, [`WgslTuning::decode_sg_flat_words`];
-    /// `0`: as `mat2x4<f16>`, as before);
+    /// `0`: as `mat2x4<f16>`, as before), and `MOA_WGSL_SG_FLAT_CMAX` (`1`: each slot class
+    /// of the flat form keeps its own softmax maxima, [`WgslTuning::decode_sg_flat_cmax`];
+    /// opt-in, session 26) and `MOA_WGSL_SG_FLAT_NL` (`1`, `2`, `4`, `8`: the flat form's
+    /// loads a lane per step, [`WgslTuning::decode_sg_flat_nl`]; unset: half a row's
+    /// vectors; opt-in, session 26);
     /// tests and benches may
     /// set any field. Speed only: every form matches the CPU reference (tests/model_gpu.rs,
     /// tests/wgsl_decode_forms.rs). The fused merge was slower in the engine's step
@@ -618,6 +622,18 @@ impl WgpuEngineOptions {
                     "MOA_WGSL_SG_FLAT_WORDS",
                     d.wgsl_tuning.decode_sg_flat_words,
                 )?,
+                decode_sg_flat_cmax: flag(
+                    env,
+                    "MOA_WGSL_SG_FLAT_CMAX",
+                    d.wgsl_tuning.decode_sg_flat_cmax,
+                )?,
+                decode_sg_flat_nl: choice(
+                    env,
+                    "MOA_WGSL_SG_FLAT_NL",
+                    "1, 2, 4 or 8",
+                    &[("1", 1), ("2", 2), ("4", 4), ("8", 8)],
+                    d.wgsl_tuning.decode_sg_flat_nl,
+                )?,
                 ..d.wgsl_tuning
             },
         })
@@ -684,6 +700,15 @@ impl WgpuEngineOptions {
                 u8::from(t.decode_sg_flat_words)
             ));
         }
+        if t.decode_sg_flat_cmax != d.decode_sg_flat_cmax {
+            asked.push(format!(
+                "MOA_WGSL_SG_FLAT_CMAX={}",
+                u8::from(t.decode_sg_flat_cmax)
+            ));
+        }
+        if t.decode_sg_flat_nl != d.decode_sg_flat_nl {
+            asked.push(format!("MOA_WGSL_SG_FLAT_NL={}", t.decode_sg_flat_nl));
+        }
 
         let rest = WgslTuning {
             decode_fused_merge: d.decode_fused_merge,
@@ -696,6 +721,8 @@ impl WgpuEngineOptions {
             decode_sg_flat_subgroups: d.decode_sg_flat_subgroups,
             decode_sg_flat_qk: d.decode_sg_flat_qk,
             decode_sg_flat_words: d.decode_sg_flat_words,
+            decode_sg_flat_cmax: d.decode_sg_flat_cmax,
+            decode_sg_flat_nl: d.decode_sg_flat_nl,
             ..*t
         };
         if rest != d {
@@ -839,6 +866,8 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGSL_SG_FLAT_SUBGROUPS",
     "MOA_WGSL_SG_FLAT_QK",
     "MOA_WGSL_SG_FLAT_WORDS",
+    "MOA_WGSL_SG_FLAT_CMAX",
+    "MOA_WGSL_SG_FLAT_NL",
 ];
 
 /// The WGSL decode kernel bench's own knobs (examples/wgpu_decode_bench.rs reads them;
@@ -1472,6 +1501,30 @@ mod tests {
         assert!(w
             .iter()
             .all(|m| m.contains("is ignored") && m.contains("session 19")));
+    }
+
+    /// `MOA_WGSL_SG_FLAT_CMAX` and `MOA_WGSL_SG_FLAT_NL` (session 26, opt-in): off and 0 by
+    /// default, each value read and named on the load line, a bad value an error.
+    #[test]
+    fn flat_class_maxima_and_loads_a_step_are_read_from_the_environment() {
+        let d = WgpuEngineOptions::default().wgsl_tuning;
+        assert!(!d.decode_sg_flat_cmax);
+        assert_eq!(d.decode_sg_flat_nl, 0);
+        let o =
+            WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_CMAX", "1")])).unwrap();
+        assert!(o.wgsl_tuning.decode_sg_flat_cmax);
+        assert_eq!(o.wgsl_tuning_asked(), ["MOA_WGSL_SG_FLAT_CMAX=1"]);
+        for n in [1u8, 2, 4, 8] {
+            let v = n.to_string();
+            let o =
+                WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_NL", v.as_str())]))
+                    .unwrap();
+            assert_eq!(o.wgsl_tuning.decode_sg_flat_nl, n);
+            assert_eq!(o.wgsl_tuning_asked(), [format!("MOA_WGSL_SG_FLAT_NL={v}")]);
+        }
+        let err = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_NL", "3")]))
+            .unwrap_err();
+        assert_eq!((err.name, err.value.as_str()), ("MOA_WGSL_SG_FLAT_NL", "3"));
     }
 
     /// `MOA_WGSL_SG_FLAT_QK` (how the flat decode forms Q·K, `f32` by default): each value,

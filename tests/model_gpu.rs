@@ -441,12 +441,22 @@ fn every_option_lavapipe_runs_matches_the_cpu_reference() {
             },
         ),
         (
-            // The flat form's per-class softmax maxima, with 2 loads a lane a step
-            // (`MOA_WGSL_SG_FLAT_CMAX=1 MOA_WGSL_SG_FLAT_NL=2`; session 26, opt-in).
-            "flat class maxima, 2 loads a step",
+            // The flat form's step maxima by `subgroupMax` (`MOA_WGSL_SG_FLAT_CMAX=0`; each
+            // slot class keeps its own by default since session 26).
+            "subgroupMax maxima",
             WgpuEngineOptions {
                 wgsl_tuning: WgslTuning {
-                    decode_sg_flat_cmax: true,
+                    decode_sg_flat_cmax: false,
+                    ..d.wgsl_tuning
+                },
+                ..d
+            },
+        ),
+        (
+            // The flat form's 2 loads a lane a step (`MOA_WGSL_SG_FLAT_NL=2`; opt-in).
+            "2 loads a step",
+            WgpuEngineOptions {
+                wgsl_tuning: WgslTuning {
                     decode_sg_flat_nl: 2,
                     ..d.wgsl_tuning
                 },

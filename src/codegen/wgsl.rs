@@ -691,13 +691,20 @@ pub struct WgslTuning {
     /// log2(loads a lane) shuffles a head (2 at head_dim 64) instead of a `subgroupMax` over
     /// the subgroup (5 at subgroup 32), and the classes' maxima meet once an item, before the
     /// subgroup's sums (one `subgroupMax` and a rescale a head). The same softmax, other
-    /// rounding; off by default (opt-in, session 26).
+    /// rounding. Off in `moa-compile`'s default; on in the wgpu engine's since session 26
+    /// (`runtime::wgpu_engine::options::engine_wgsl_tuning`): on the H200 (SmolLM2 shape,
+    /// 16 × 4096, moa-50, the engine's step) the attention 20.11–20.32 µs a layer against
+    /// 20.80–21.26 and the device step −26..−35 µs in three pairs, 126 registers against
+    /// 124, parity 0.0496 against 0.0517 (RESULTS "WGSL decode, session 26").
     pub decode_sg_flat_cmax: bool,
     /// With [`Self::decode_sg_flat`]: the loads a lane issues per step (1, 2, 4 or 8, at
     /// most head_dim / 8; 0, the default: half of head_dim / 8, at least 1;
     /// `MOA_WGSL_SG_FLAT_NL`). Fewer loads a step hold fewer K/V registers and partial
     /// scores, for more steps (each with its maxima, rescale and transposing butterfly
-    /// levels) over the same slots (session 26).
+    /// levels) over the same slots (session 26; opt-in). On the H200 (SmolLM2 moa-50, 8
+    /// subgroups, words, fused) 2 loads take 122 registers (115 with
+    /// [`Self::decode_sg_flat_cmax`]) and 1 takes 106, against 124: still 2 workgroups of
+    /// 256 an SM, so not timed in the step (RESULTS "WGSL decode, session 26").
     pub decode_sg_flat_nl: u8,
 }
 

@@ -344,9 +344,9 @@ pub struct WgpuEngineOptions {
     /// within fewer registers, session 21), and `MOA_WGSL_SG_FLAT_WORDS` (`1`, the default since
     /// session 25: the flat form reads each lane's K and V vectors
     /// as 16-byte words unpacked to f32, f16 storage, [`WgslTuning::decode_sg_flat_words`];
-    /// `0`: as `mat2x4<f16>`, as before), and `MOA_WGSL_SG_FLAT_CMAX` (`1`: each slot class
-    /// of the flat form keeps its own softmax maxima, [`WgslTuning::decode_sg_flat_cmax`];
-    /// opt-in, session 26) and `MOA_WGSL_SG_FLAT_NL` (`1`, `2`, `4`, `8`: the flat form's
+    /// `0`: as `mat2x4<f16>`, as before), and `MOA_WGSL_SG_FLAT_CMAX` (`1`, the default since
+    /// session 26: each slot class of the flat form keeps its own softmax maxima,
+    /// [`WgslTuning::decode_sg_flat_cmax`]; `0`: a `subgroupMax` a step, as before) and `MOA_WGSL_SG_FLAT_NL` (`1`, `2`, `4`, `8`: the flat form's
     /// loads a lane per step, [`WgslTuning::decode_sg_flat_nl`]; unset: half a row's
     /// vectors; opt-in, session 26);
     /// tests and benches may
@@ -786,12 +786,18 @@ impl WgpuEngineOptions {
 /// engine turns it off on an adapter without wgpu's SHADER_F16_IN_F32): on the H200 the
 /// device step −31..−83 µs in 5 of 5 pairs, tokens/s +1.3..+2.6%, the attention (merge
 /// included) −1.0..−1.3 µs a layer in 4 of 5 pairs and +0.8 in one, parity 0.0517 and
-/// argmax 3/3 (RESULTS "WGSL decode, session 25" and "…, session 25, lead call").
+/// argmax 3/3 (RESULTS "WGSL decode, session 25" and "…, session 25, lead call"). Each
+/// slot class of the flat form keeps its own softmax maxima
+/// ([`WgslTuning::decode_sg_flat_cmax`]; 2 shuffles a head a step instead of a
+/// `subgroupMax`): on the H200 the device step −35.4, −30.0, −25.9 µs and the attention −0.97,
+/// −1.10, −0.48 µs a layer in three pairs (20.11–20.32 against 20.80–21.26), tokens/s
+/// +2.5..+4.0%, parity 0.0496 against 0.0517, argmax 3/3 (RESULTS "WGSL decode, session 26").
 pub fn engine_wgsl_tuning() -> WgslTuning {
     WgslTuning {
         decode_subgroup: Some(0),
         decode_sg_flat: SgFlat::Late,
         decode_sg_flat_words: true,
+        decode_sg_flat_cmax: true,
         decode_fused_merge: None,
         ..WgslTuning::default()
     }
@@ -1503,17 +1509,24 @@ mod tests {
             .all(|m| m.contains("is ignored") && m.contains("session 19")));
     }
 
-    /// `MOA_WGSL_SG_FLAT_CMAX` and `MOA_WGSL_SG_FLAT_NL` (session 26, opt-in): off and 0 by
-    /// default, each value read and named on the load line, a bad value an error.
+    /// `MOA_WGSL_SG_FLAT_CMAX` (the engine's default since session 26: `1` asks nothing,
+    /// `0` is named) and `MOA_WGSL_SG_FLAT_NL` (opt-in, 0 by default): each value read and
+    /// named on the load line, a bad value an error; `moa-compile`'s tuning keeps
+    /// `subgroupMax` maxima.
     #[test]
     fn flat_class_maxima_and_loads_a_step_are_read_from_the_environment() {
         let d = WgpuEngineOptions::default().wgsl_tuning;
-        assert!(!d.decode_sg_flat_cmax);
+        assert!(d.decode_sg_flat_cmax);
+        assert!(!WgslTuning::default().decode_sg_flat_cmax);
         assert_eq!(d.decode_sg_flat_nl, 0);
         let o =
             WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_CMAX", "1")])).unwrap();
         assert!(o.wgsl_tuning.decode_sg_flat_cmax);
-        assert_eq!(o.wgsl_tuning_asked(), ["MOA_WGSL_SG_FLAT_CMAX=1"]);
+        assert!(o.wgsl_tuning_asked().is_empty());
+        let o =
+            WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_CMAX", "0")])).unwrap();
+        assert!(!o.wgsl_tuning.decode_sg_flat_cmax);
+        assert_eq!(o.wgsl_tuning_asked(), ["MOA_WGSL_SG_FLAT_CMAX=0"]);
         for n in [1u8, 2, 4, 8] {
             let v = n.to_string();
             let o =

@@ -307,6 +307,18 @@ fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Arti
     if let Ok(v) = std::env::var("MOA_WGSL_SG_FLAT_WORDS") {
         tuning.decode_sg_flat_words = v == "1";
     }
+    // `MOA_WGSL_SG_FLAT_CMAX=1`: each slot class's own softmax maxima
+    // (`WgslTuning::decode_sg_flat_cmax`); `MOA_WGSL_SG_FLAT_NL` (1, 2, 4, 8): the flat
+    // form's loads a lane per step (`WgslTuning::decode_sg_flat_nl`).
+    if let Ok(v) = std::env::var("MOA_WGSL_SG_FLAT_CMAX") {
+        tuning.decode_sg_flat_cmax = v == "1";
+    }
+    if let Some(n) = env_u32_in("MOA_WGSL_SG_FLAT_NL", 1..=8)? {
+        if !n.is_power_of_two() {
+            return Err(format!("MOA_WGSL_SG_FLAT_NL: `{n}` is not 1, 2, 4 or 8"));
+        }
+        tuning.decode_sg_flat_nl = n as u8;
+    }
     if let Some(p) = env_u32_in("MOA_WGSL_SG_PIECE", 0..=3)? {
         tuning.decode_sg_piece = p as u8;
     }

@@ -441,6 +441,29 @@ fn every_option_lavapipe_runs_matches_the_cpu_reference() {
             },
         ),
         (
+            // The flat form's step maxima by `subgroupMax` (`MOA_WGSL_SG_FLAT_CMAX=0`; each
+            // slot class keeps its own by default since session 26).
+            "subgroupMax maxima",
+            WgpuEngineOptions {
+                wgsl_tuning: WgslTuning {
+                    decode_sg_flat_cmax: false,
+                    ..d.wgsl_tuning
+                },
+                ..d
+            },
+        ),
+        (
+            // The flat form's 2 loads a lane a step (`MOA_WGSL_SG_FLAT_NL=2`; opt-in).
+            "2 loads a step",
+            WgpuEngineOptions {
+                wgsl_tuning: WgslTuning {
+                    decode_sg_flat_nl: 2,
+                    ..d.wgsl_tuning
+                },
+                ..d
+            },
+        ),
+        (
             // The flat decode's f16 products summed in f32 (`MOA_WGSL_SG_FLAT_QK=h16`).
             "flat Q·K h16",
             WgpuEngineOptions {

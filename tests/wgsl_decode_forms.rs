@@ -506,3 +506,171 @@ fn flat_no_combine_diagnostic_generates_and_refuses_the_fused_merge() {
     };
     assert!(generate_with(&module, fused).is_err());
 }
+
+/// The flat form's per-class softmax maxima (`WgslTuning::decode_sg_flat_cmax`,
+/// `MOA_WGSL_SG_FLAT_CMAX=1`) and its loads a lane per step (`decode_sg_flat_nl`,
+/// `MOA_WGSL_SG_FLAT_NL`), session 26: generated and validated (naga) for every subgroup
+/// size with each count of loads (their constants recorded), then run where the adapter
+/// has a fixed subgroup size against the CPU reference on both fixtures, f16 and f32
+/// (the standard cases: decode before the ring fills, at the wrap and long after it),
+/// with chunks of one and three tiles, over whole segments, and fused (three steps over
+/// one scratch), late and early, with the next step's K prefetched and 16-byte words.
+#[test]
+fn flat_class_maxima_and_loads_a_step_match_reference() {
+    use moa::codegen::wgsl::{FlatQk, SgFlat};
+    moa::runtime::wgpu::ensure_xdg_runtime_dir();
+    let plans = [
+        ("fixture-gqa.toml", StorageType::F16),
+        ("fixture-gqa.toml", StorageType::F32),
+        ("fixture-mha.toml", StorageType::F32),
+        ("fixture-mha.toml", StorageType::F16),
+    ];
+    let load = |file: &str| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("plans")
+            .join(file);
+        Plan::load(&path).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let tuning = |size: u8, flat, prefetch, cmax, nl, fused, words| WgslTuning {
+        decode_subgroup: Some(size),
+        decode_sg_flat: flat,
+        decode_sg_flat_prefetch: prefetch,
+        decode_sg_flat_cmax: cmax,
+        decode_sg_flat_nl: nl,
+        decode_fused_merge: Some(fused),
+        decode_sg_flat_words: words,
+        ..WgslTuning::default()
+    };
+    for (file, storage) in plans {
+        let module = lower::lower(&load(file), storage);
+        let dv8 = (module.shape.head_dim / 8).max(1);
+        for size in [8u8, 16, 32, 64] {
+            for flat in [SgFlat::Early, SgFlat::Late] {
+                for (cmax, nl, prefetch) in [
+                    (true, 0, false),
+                    (true, 0, true),
+                    (false, 1, false),
+                    (true, 1, false),
+                    (true, 2, false),
+                    (false, 2, true),
+                    (true, 4, false),
+                    (true, 8, false),
+                ] {
+                    let t = tuning(size, flat, prefetch, cmax, nl, true, true);
+                    let arts = generate_with(&module, t).unwrap_or_else(|e| panic!("{e}"));
+                    let marked = arts
+                        .iter()
+                        .flat_map(|a| &a.kernels)
+                        .filter(|k| {
+                            k.constants.get("decode_sg_flat_cmax").is_some() == cmax
+                                && k.constants.get("decode_sg_flat_nl")
+                                    == (nl > 0)
+                                        .then(|| serde_json::json!(u32::from(nl).min(dv8)))
+                                        .as_ref()
+                                && k.constants.get("decode_sg_flat")
+                                    == Some(&serde_json::json!(flat.name()))
+                        })
+                        .count();
+                    assert_eq!(
+                        marked,
+                        module.layers.len(),
+                        "{file} {storage:?} subgroup {size} {flat:?} cmax {cmax} nl {nl}"
+                    );
+                }
+            }
+        }
+    }
+    let ctx = WgpuContext::new().unwrap_or_else(|e| panic!("{e}"));
+    let Some(size) = ctx.subgroup_size() else {
+        eprintln!(
+            "no fixed subgroup size on this adapter: only the kernels' generation is checked"
+        );
+        return;
+    };
+    let size = u8::try_from(size).unwrap_or_else(|e| panic!("{e}"));
+    let mut failures = Vec::new();
+    for (file, storage) in plans {
+        if storage == StorageType::F16 && !ctx.has_f16() {
+            continue;
+        }
+        let module = lower::lower(&load(file), storage);
+        let (hq, d) = (
+            module.shape.q_heads as usize,
+            module.shape.head_dim as usize,
+        );
+        let (_, cases) = standard_cases(&module, 0x5eed);
+        for (flat, prefetch, cmax, nl, fused, words) in [
+            // The engine's default with per-class maxima.
+            (SgFlat::Late, false, true, 0, true, true),
+            (SgFlat::Late, false, true, 2, true, true),
+            (SgFlat::Late, false, false, 2, false, true),
+            (SgFlat::Late, false, true, 1, false, false),
+            (SgFlat::Early, true, true, 8, false, true),
+        ] {
+            let t = tuning(size, flat, prefetch, cmax, nl, fused, words);
+            let t = WgslTuning {
+                decode_sg_flat_qk: FlatQk::F32,
+                ..t
+            };
+            let arts = generate_with(&module, t).unwrap_or_else(|e| panic!("{e}"));
+            let exec = WgpuAttention::new_with(&ctx, &module, &arts, Default::default())
+                .unwrap_or_else(|e| panic!("{file} {flat:?}: {e}"));
+            let tile = exec.decode_tile();
+            let label = format!(
+                "{file} {storage:?} flat {flat:?} prefetch {prefetch} subgroup {size}, cmax {cmax}, nl {nl}, fused merge {fused}, words {words}"
+            );
+            assert_eq!(exec.decode_fused(), fused, "{label}");
+            let tol = tolerance(storage);
+            for case in &cases {
+                let n = case.layout.n_tokens;
+                for chunk in [None, Some(tile), Some(3 * tile), Some(0)] {
+                    let got = match chunk {
+                        None => exec.run_decode_case(case),
+                        Some(0) => exec.decode_whole_segments(
+                            case.layer,
+                            n,
+                            &case.row_pos,
+                            &case.q,
+                            &case.k_cache,
+                            &case.v_cache,
+                        ),
+                        Some(c) => exec.decode_chunked(
+                            case.layer,
+                            n,
+                            &case.row_pos,
+                            c,
+                            &case.q,
+                            &case.k_cache,
+                            &case.v_cache,
+                        ),
+                    }
+                    .unwrap_or_else(|e| panic!("{label} {}: {e}", case.name));
+                    if let Err(e) = check_output(&case.name, hq, d, &got, &case.expected, tol) {
+                        failures.push(format!("{label} chunk {chunk:?}: {e}"));
+                    }
+                }
+                if fused {
+                    let (got, clean) = exec
+                        .decode_repeated(
+                            case.layer,
+                            n,
+                            &case.row_pos,
+                            tile,
+                            &case.q,
+                            &case.k_cache,
+                            &case.v_cache,
+                            3,
+                        )
+                        .unwrap_or_else(|e| panic!("{label} {}: {e}", case.name));
+                    if let Err(e) = check_output(&case.name, hq, d, &got, &case.expected, tol) {
+                        failures.push(format!("{label} three steps: {e}"));
+                    }
+                    if !clean {
+                        failures.push(format!("{label} {}: scratch left dirty", case.name));
+                    }
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -478,6 +478,11 @@ struct DecodeSgCtx<'a> {
     fused: bool,
     /// Chunks whose partials a fused merger loads at once ([`DECODE_MERGE_BATCH`]).
     merge_batch: u32,
+    /// [`WgslTuning::decode_sg_flat_cmax`] (the flat template only).
+    cmax: bool,
+    /// The lane masks of a slot class's step maxima with [`Self::cmax`]: the column bits
+    /// below `nl` (1, doubling, < `nl`), over which a class's lanes hold distinct slots.
+    cmax_masks: Vec<u32>,
 }
 
 #[derive(Serialize)]
@@ -679,6 +684,28 @@ pub struct WgslTuning {
     /// since session 25: `engine_wgsl_tuning`). Ignored with f32 storage and with
     /// the f16 products of [`FlatQk::H16`] / [`FlatQk::H16Reload`] (they need K in f16).
     pub decode_sg_flat_words: bool,
+    /// With [`Self::decode_sg_flat`]: each slot class's own running maxima
+    /// (`MOA_WGSL_SG_FLAT_CMAX`). A lane's P·V sums only slots of its own class (the
+    /// `sg / (head_dim / 8)` lanes of a class hold one slot's 8-column vectors), so the
+    /// softmax's maximum need be shared only within the class: a step's maxima take
+    /// log2(loads a lane) shuffles a head (2 at head_dim 64) instead of a `subgroupMax` over
+    /// the subgroup (5 at subgroup 32), and the classes' maxima meet once an item, before the
+    /// subgroup's sums (one `subgroupMax` and a rescale a head). The same softmax, other
+    /// rounding. Off in `moa-compile`'s default; on in the wgpu engine's since session 26
+    /// (`runtime::wgpu_engine::options::engine_wgsl_tuning`): on the H200 (SmolLM2 shape,
+    /// 16 × 4096, moa-50, the engine's step) the attention 20.11–20.32 µs a layer against
+    /// 20.80–21.26 and the device step −26..−35 µs in three pairs, 126 registers against
+    /// 124, parity 0.0496 against 0.0517 (RESULTS "WGSL decode, session 26").
+    pub decode_sg_flat_cmax: bool,
+    /// With [`Self::decode_sg_flat`]: the loads a lane issues per step (1, 2, 4 or 8, at
+    /// most head_dim / 8; 0, the default: half of head_dim / 8, at least 1;
+    /// `MOA_WGSL_SG_FLAT_NL`). Fewer loads a step hold fewer K/V registers and partial
+    /// scores, for more steps (each with its maxima, rescale and transposing butterfly
+    /// levels) over the same slots (session 26; opt-in). On the H200 (SmolLM2 moa-50, 8
+    /// subgroups, words, fused) 2 loads take 122 registers (115 with
+    /// [`Self::decode_sg_flat_cmax`]) and 1 takes 106, against 124: still 2 workgroups of
+    /// 256 an SM, so not timed in the step (RESULTS "WGSL decode, session 26").
+    pub decode_sg_flat_nl: u8,
 }
 
 /// How the flat decode forms its Q·K scores ([`WgslTuning::decode_sg_flat_qk`]). Every
@@ -844,6 +871,8 @@ impl Default for WgslTuning {
             decode_sg_flat_subgroups: 0,
             decode_sg_flat_qk: FlatQk::F32,
             decode_sg_flat_words: false,
+            decode_sg_flat_cmax: false,
+            decode_sg_flat_nl: 0,
         }
     }
 }
@@ -1503,7 +1532,15 @@ fn decode_sg_artifact(
     // then its V, issued after the scores into the same registers) stays within the
     // registers that keep 4 workgroups an SM (DESIGN §7.7).
     let dv8 = (d / 8).max(1);
-    let nl = (dv8 / 2).max(1);
+    let nl = match tuning.decode_sg_flat_nl {
+        0 => (dv8 / 2).max(1),
+        // (A power of two: the butterfly halves it.)
+        n => (1u32 << u32::from(n).ilog2()).min(dv8),
+    };
+    let cmax = flat != SgFlat::Off && tuning.decode_sg_flat_cmax;
+    let cmax_masks: Vec<u32> = std::iter::successors(Some(1), |m| Some(m * 2))
+        .take_while(|&m| m < nl)
+        .collect();
     let sum_masks: Vec<u32> = std::iter::successors(Some(nl), |m| Some(m * 2))
         .take_while(|&m| m < dv8)
         .collect();
@@ -1541,6 +1578,8 @@ fn decode_sg_artifact(
             words,
             fused,
             merge_batch: DECODE_MERGE_BATCH,
+            cmax,
+            cmax_masks,
         },
     )?;
     validate_with(
@@ -1590,6 +1629,12 @@ fn decode_sg_artifact(
         }
         if words {
             extra["decode_sg_flat_words"] = true.into();
+        }
+        if cmax {
+            extra["decode_sg_flat_cmax"] = true.into();
+        }
+        if tuning.decode_sg_flat_nl != 0 {
+            extra["decode_sg_flat_nl"] = nl.into();
         }
     }
     Ok(Artifact {

@@ -344,7 +344,11 @@ pub struct WgpuEngineOptions {
     /// within fewer registers, session 21), and `MOA_WGSL_SG_FLAT_WORDS` (`1`, the default since
     /// session 25: the flat form reads each lane's K and V vectors
     /// as 16-byte words unpacked to f32, f16 storage, [`WgslTuning::decode_sg_flat_words`];
-    /// `0`: as `mat2x4<f16>`, as before);
+    /// `0`: as `mat2x4<f16>`, as before), and `MOA_WGSL_SG_FLAT_CMAX` (`1`, the default since
+    /// session 26: each slot class of the flat form keeps its own softmax maxima,
+    /// [`WgslTuning::decode_sg_flat_cmax`]; `0`: a `subgroupMax` a step, as before) and `MOA_WGSL_SG_FLAT_NL` (`1`, `2`, `4`, `8`: the flat form's
+    /// loads a lane per step, [`WgslTuning::decode_sg_flat_nl`]; unset: half a row's
+    /// vectors; opt-in, session 26);
     /// tests and benches may
     /// set any field. Speed only: every form matches the CPU reference (tests/model_gpu.rs,
     /// tests/wgsl_decode_forms.rs). The fused merge was slower in the engine's step
@@ -618,6 +622,18 @@ impl WgpuEngineOptions {
                     "MOA_WGSL_SG_FLAT_WORDS",
                     d.wgsl_tuning.decode_sg_flat_words,
                 )?,
+                decode_sg_flat_cmax: flag(
+                    env,
+                    "MOA_WGSL_SG_FLAT_CMAX",
+                    d.wgsl_tuning.decode_sg_flat_cmax,
+                )?,
+                decode_sg_flat_nl: choice(
+                    env,
+                    "MOA_WGSL_SG_FLAT_NL",
+                    "1, 2, 4 or 8",
+                    &[("1", 1), ("2", 2), ("4", 4), ("8", 8)],
+                    d.wgsl_tuning.decode_sg_flat_nl,
+                )?,
                 ..d.wgsl_tuning
             },
         })
@@ -684,6 +700,15 @@ impl WgpuEngineOptions {
                 u8::from(t.decode_sg_flat_words)
             ));
         }
+        if t.decode_sg_flat_cmax != d.decode_sg_flat_cmax {
+            asked.push(format!(
+                "MOA_WGSL_SG_FLAT_CMAX={}",
+                u8::from(t.decode_sg_flat_cmax)
+            ));
+        }
+        if t.decode_sg_flat_nl != d.decode_sg_flat_nl {
+            asked.push(format!("MOA_WGSL_SG_FLAT_NL={}", t.decode_sg_flat_nl));
+        }
 
         let rest = WgslTuning {
             decode_fused_merge: d.decode_fused_merge,
@@ -696,6 +721,8 @@ impl WgpuEngineOptions {
             decode_sg_flat_subgroups: d.decode_sg_flat_subgroups,
             decode_sg_flat_qk: d.decode_sg_flat_qk,
             decode_sg_flat_words: d.decode_sg_flat_words,
+            decode_sg_flat_cmax: d.decode_sg_flat_cmax,
+            decode_sg_flat_nl: d.decode_sg_flat_nl,
             ..*t
         };
         if rest != d {
@@ -759,12 +786,18 @@ impl WgpuEngineOptions {
 /// engine turns it off on an adapter without wgpu's SHADER_F16_IN_F32): on the H200 the
 /// device step −31..−83 µs in 5 of 5 pairs, tokens/s +1.3..+2.6%, the attention (merge
 /// included) −1.0..−1.3 µs a layer in 4 of 5 pairs and +0.8 in one, parity 0.0517 and
-/// argmax 3/3 (RESULTS "WGSL decode, session 25" and "…, session 25, lead call").
+/// argmax 3/3 (RESULTS "WGSL decode, session 25" and "…, session 25, lead call"). Each
+/// slot class of the flat form keeps its own softmax maxima
+/// ([`WgslTuning::decode_sg_flat_cmax`]; 2 shuffles a head a step instead of a
+/// `subgroupMax`): on the H200 the device step −35.4, −30.0, −25.9 µs and the attention −0.97,
+/// −1.10, −0.48 µs a layer in three pairs (20.11–20.32 against 20.80–21.26), tokens/s
+/// +2.5..+4.0%, parity 0.0496 against 0.0517, argmax 3/3 (RESULTS "WGSL decode, session 26").
 pub fn engine_wgsl_tuning() -> WgslTuning {
     WgslTuning {
         decode_subgroup: Some(0),
         decode_sg_flat: SgFlat::Late,
         decode_sg_flat_words: true,
+        decode_sg_flat_cmax: true,
         decode_fused_merge: None,
         ..WgslTuning::default()
     }
@@ -839,6 +872,8 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGSL_SG_FLAT_SUBGROUPS",
     "MOA_WGSL_SG_FLAT_QK",
     "MOA_WGSL_SG_FLAT_WORDS",
+    "MOA_WGSL_SG_FLAT_CMAX",
+    "MOA_WGSL_SG_FLAT_NL",
 ];
 
 /// The WGSL decode kernel bench's own knobs (examples/wgpu_decode_bench.rs reads them;
@@ -1472,6 +1507,37 @@ mod tests {
         assert!(w
             .iter()
             .all(|m| m.contains("is ignored") && m.contains("session 19")));
+    }
+
+    /// `MOA_WGSL_SG_FLAT_CMAX` (the engine's default since session 26: `1` asks nothing,
+    /// `0` is named) and `MOA_WGSL_SG_FLAT_NL` (opt-in, 0 by default): each value read and
+    /// named on the load line, a bad value an error; `moa-compile`'s tuning keeps
+    /// `subgroupMax` maxima.
+    #[test]
+    fn flat_class_maxima_and_loads_a_step_are_read_from_the_environment() {
+        let d = WgpuEngineOptions::default().wgsl_tuning;
+        assert!(d.decode_sg_flat_cmax);
+        assert!(!WgslTuning::default().decode_sg_flat_cmax);
+        assert_eq!(d.decode_sg_flat_nl, 0);
+        let o =
+            WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_CMAX", "1")])).unwrap();
+        assert!(o.wgsl_tuning.decode_sg_flat_cmax);
+        assert!(o.wgsl_tuning_asked().is_empty());
+        let o =
+            WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_CMAX", "0")])).unwrap();
+        assert!(!o.wgsl_tuning.decode_sg_flat_cmax);
+        assert_eq!(o.wgsl_tuning_asked(), ["MOA_WGSL_SG_FLAT_CMAX=0"]);
+        for n in [1u8, 2, 4, 8] {
+            let v = n.to_string();
+            let o =
+                WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_NL", v.as_str())]))
+                    .unwrap();
+            assert_eq!(o.wgsl_tuning.decode_sg_flat_nl, n);
+            assert_eq!(o.wgsl_tuning_asked(), [format!("MOA_WGSL_SG_FLAT_NL={v}")]);
+        }
+        let err = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_NL", "3")]))
+            .unwrap_err();
+        assert_eq!((err.name, err.value.as_str()), ("MOA_WGSL_SG_FLAT_NL", "3"));
     }
 
     /// `MOA_WGSL_SG_FLAT_QK` (how the flat decode forms Q·K, `f32` by default): each value,

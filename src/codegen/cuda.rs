@@ -229,9 +229,10 @@ pub struct DecodeTuning {
     /// segment's words again) and a chunk never writes 0 (+0.0 is written as −0.0), so a
     /// word that reads non-zero holds this launch's value. A chunk of a split segment on a
     /// plain launch writes its partial with relaxed stores, counts itself in with a
-    /// relaxed atomic (thread 0), and loads its peers' partials (the first merge batch)
-    /// in the same round trip, before the atomic's value is known; a chunk that is not
-    /// the last exits, and the last loads again only the words still 0 (a peer's store in
+    /// relaxed atomic (thread 0), and the chunk likely to arrive last (session 26: the
+    /// last of the segment's longest chunks in launch order) loads its peers' partials
+    /// (the first merge batch) in the same round trip, before the atomic's value is
+    /// known, the others nothing; a chunk that is not the last exits, and the last loads again only the words still 0 (a peer's store in
     /// flight), merges from its own registers as `j` does, writes O, zeroes the segment's
     /// words and re-arms the counter. The merger's path after its combine is one round
     /// trip (the fast merge's: the stores' fence, the atomic, the loads) and a peer

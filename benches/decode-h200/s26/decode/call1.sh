@@ -4,7 +4,7 @@
 # longest chunks in launch order; the other chunks load nothing before the arrival atomic
 # says they merge), against the defaults.
 #   1. checks side by side: cuda_check fixtures f32 / f16 / bf16 with 4x3eqmskvd and
-#      4x3eiclmsjd; Llama-3-8B bf16 + f16 and Vicuna-7B bf16 with `d`; compute-sanitizer
+#      4x3eiclmsjd; Llama-3-8B and Vicuna-7B bf16 + f16 with `d`; compute-sanitizer
 #      memcheck + racecheck on fixture-gqa bf16 (4x3eqmskvd), memcheck on fixture-mha bf16
 #      (4x3eiclmsjd)
 #   2. the probe (cubins built with MOA_DECODE_SPEC_PROBE, Llama-3-8B layers 0, 7, 24, 29):
@@ -34,7 +34,7 @@
 #   relaxed stores still in flight); the other mergers reload in a minority.
 # - Checks: the maxima of s25's `d` (fixture-gqa 2.384e-7 / 3.635e-4 / 2.025e-3,
 #   fixture-mha 1.788e-7 / 3.403e-4 / 1.953e-3; Llama bf16 2.063e-3, f16 3.989e-4;
-#   Vicuna bf16 2.075e-3), memcheck 0 errors, racecheck 0 hazards, partials_nonzero 0.
+#   Vicuna bf16 2.075e-3, f16 4.128e-4), memcheck 0 errors, racecheck 0 hazards, partials_nonzero 0.
 # - Layer 29 (item 4): z and y at the same fraction of the default on 25, 27 and 29 would
 #   put the gap in the bytes and the list, not the merge.
 #
@@ -62,7 +62,7 @@ ck() { local out=$1 t=$2; shift 2; ( timeout $(cap $t) "$@" > $R/$out.txt 2>&1; 
 ck check-fixtures-$GB 50 $B/cuda_check plans/fixture-mha.toml plans/fixture-gqa.toml --variant $GB
 ck check-fixtures-$MB 50 $B/cuda_check plans/fixture-mha.toml plans/fixture-gqa.toml --variant $MB
 for d in bf16 f16; do ck check-llama-$d-$GB 60 $B/cuda_check --upstream $L --kv-heads 8 --dtypes $d --variant $GB; done
-ck check-vicuna-bf16-$MB 60 $B/cuda_check --upstream $V --kv-heads 32 --dtypes bf16 --variant $MB
+for d in bf16 f16; do ck check-vicuna-$d-$MB 60 $B/cuda_check --upstream $V --kv-heads 32 --dtypes $d --variant $MB; done
 ck memcheck-$GB 55 compute-sanitizer --tool memcheck $B/cuda_check plans/fixture-gqa.toml --dtypes bf16 --variant $GB
 ck racecheck-$GB 60 compute-sanitizer --tool racecheck $B/cuda_check plans/fixture-gqa.toml --dtypes bf16 --variant $GB
 ck memcheck-$MB 55 compute-sanitizer --tool memcheck $B/cuda_check plans/fixture-mha.toml --dtypes bf16 --variant $MB

@@ -98,14 +98,6 @@ struct Args {
     /// runs 264 of the default 4x3 kernel), then exit. `auto` is the CUDA runtime's policy.
     #[arg(long)]
     dry_run_blocks: Option<u32>,
-    /// The speculative merge's probe (`d` kernels from an instrumented build, the template's
-    /// `MOA_DECODE_SPEC_PROBE`, half partials only): after timing, sum each layer's four
-    /// counters past the half partials' region (merges, merges by the speculating chunk,
-    /// those whose speculative loads read a 0 word, the other mergers' reloads after a
-    /// full first load), print them to stderr and as JSON `spec_probe`, and check only
-    /// the half partials' region for words left non-zero.
-    #[arg(long)]
-    spec_probe: bool,
 }
 
 struct Model {
@@ -548,48 +540,6 @@ fn run(args: &Args) -> Result<(), String> {
                                     },
                                 };
                                 timed.insert(key, (t, items));
-                                // The speculative merge (`d`) leaves every partials word 0
-                                // after each launch: count the words that are not, over
-                                // every copy's call (none is a pass).
-                                let mut spec_probe = None;
-                                let partials_nonzero = if tuning.spec_merge && reused.is_none() {
-                                    let mut bad = 0usize;
-                                    let mut probe = [0u64; 4];
-                                    for c in &calls {
-                                        let words = gpu.decode_partial_words(c).map_err(err)?;
-                                        // The half partials' region: n_items × group ×
-                                        // (head_dim / 2 + 2) words; the probe's counters
-                                        // follow it, 4 a segment's first item.
-                                        let region = c.n_items() as usize
-                                            * module.shape.group_size() as usize
-                                            * (module.shape.head_dim as usize / 2 + 2);
-                                        let (region, tail) = if args.spec_probe {
-                                            words.split_at(region.min(words.len()))
-                                        } else {
-                                            (&words[..], &[][..])
-                                        };
-                                        bad += region.iter().filter(|&&w| w != 0).count();
-                                        for (i, &w) in tail.iter().enumerate() {
-                                            probe[i % 4] += u64::from(w);
-                                        }
-                                    }
-                                    if args.spec_probe {
-                                        eprintln!(
-                                            "{} {vname} B={rows} prompt {prompt} layer {}: probe merges {}, by the speculating chunk {}, its speculation read a 0 {}, other mergers reloaded {}",
-                                            m.label, l.layer, probe[0], probe[1], probe[2], probe[3]
-                                        );
-                                        spec_probe = Some(probe);
-                                    }
-                                    if bad > 0 {
-                                        eprintln!(
-                                            "{} {vname} B={rows} prompt {prompt} layer {}: {bad} partials words not 0 after the launches",
-                                            m.label, l.layer
-                                        );
-                                    }
-                                    Some(bad)
-                                } else {
-                                    None
-                                };
                                 // With the producer: what attention adds to the pair.
                                 let producer_us = producer_times
                                     .get(&(rows, prompt, li))
@@ -625,8 +575,6 @@ fn run(args: &Args) -> Result<(), String> {
                                         "dense_chunk": dchunk, "launch": launch,
                                         "producer": producer.is_some(), "pair_us": pair_us,
                                         "producer_us": producer_us, "pad_mib": args.pad_mib,
-                                        "partials_nonzero": partials_nonzero,
-                                        "spec_probe": spec_probe,
                                     });
                                     writeln!(f, "{line}").map_err(|e| e.to_string())?;
                                 }

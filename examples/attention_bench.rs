@@ -540,29 +540,6 @@ fn run(args: &Args) -> Result<(), String> {
                                     },
                                 };
                                 timed.insert(key, (t, items));
-                                // The speculative merge (`d`) leaves every partials word 0
-                                // after each launch: count the words that are not, over
-                                // every copy's call (none is a pass).
-                                let partials_nonzero = if tuning.spec_merge && reused.is_none() {
-                                    let mut bad = 0usize;
-                                    for c in &calls {
-                                        bad += gpu
-                                            .decode_partial_words(c)
-                                            .map_err(err)?
-                                            .iter()
-                                            .filter(|&&w| w != 0)
-                                            .count();
-                                    }
-                                    if bad > 0 {
-                                        eprintln!(
-                                            "{} {vname} B={rows} prompt {prompt} layer {}: {bad} partials words not 0 after the launches",
-                                            m.label, l.layer
-                                        );
-                                    }
-                                    Some(bad)
-                                } else {
-                                    None
-                                };
                                 // With the producer: what attention adds to the pair.
                                 let producer_us = producer_times
                                     .get(&(rows, prompt, li))
@@ -598,7 +575,6 @@ fn run(args: &Args) -> Result<(), String> {
                                         "dense_chunk": dchunk, "launch": launch,
                                         "producer": producer.is_some(), "pair_us": pair_us,
                                         "producer_us": producer_us, "pad_mib": args.pad_mib,
-                                        "partials_nonzero": partials_nonzero,
                                     });
                                     writeln!(f, "{line}").map_err(|e| e.to_string())?;
                                 }

@@ -340,8 +340,6 @@ fn decode_variants_compile_for_sm90() {
                 "4x3eqmskh",
                 "4x3eqmskvj",
                 "4x3eiclmsj",
-                "4x3eqmskvd",
-                "4x3eiclmsjd",
             ] {
                 let tuning: cuda::DecodeTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
                 let arts = cuda::generate_tuned(&module, tuning).unwrap_or_else(|e| panic!("{e}"));

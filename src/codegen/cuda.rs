@@ -25,8 +25,7 @@ use crate::lower::consts::{
 };
 use crate::lower::consts::{
     CUDA_DECODE_HALF_PARTIALS, CUDA_DECODE_MHA_OWN_MERGE, CUDA_DECODE_OWN_MERGE,
-    CUDA_DECODE_PORTABLE_CLUSTER, CUDA_DECODE_SPEC_MERGE, CUDA_DECODE_WIDE_CLUSTER,
-    CUDA_DECODE_WIDE_CLUSTERS,
+    CUDA_DECODE_PORTABLE_CLUSTER, CUDA_DECODE_WIDE_CLUSTER, CUDA_DECODE_WIDE_CLUSTERS,
 };
 use crate::lower::consts::{
     CUDA_DECODE_STAGES, CUDA_DECODE_WARPS, CUDA_DECODE_WARP_PIPES, CUDA_PREFILL_K_TILE,
@@ -223,23 +222,6 @@ pub struct DecodeTuning {
     /// Measured a tie where a segment's chunks finish together (one-wave lists) and
     /// 0.1–0.5 µs faster where they finish apart ([`CUDA_DECODE_OWN_MERGE`]).
     pub own_merge: bool,
-    /// With the fast merge on tensor cores, not the ticket merge (the letter `d`): the
-    /// speculative merge. Every 32-bit word of the partials region is 0 between launches
-    /// (the host zeroes the buffer once, as it does `seg_done`; each merger zeroes its
-    /// segment's words again) and a chunk never writes 0 (+0.0 is written as −0.0), so a
-    /// word that reads non-zero holds this launch's value. A chunk of a split segment on a
-    /// plain launch writes its partial with relaxed stores, counts itself in with a
-    /// relaxed atomic (thread 0), and loads its peers' partials (the first merge batch)
-    /// in the same round trip, before the atomic's value is known; a chunk that is not
-    /// the last exits, and the last loads again only the words still 0 (a peer's store in
-    /// flight), merges from its own registers as `j` does, writes O, zeroes the segment's
-    /// words and re-arms the counter. The merger's path after its combine is one round
-    /// trip (the fast merge's: the stores' fence, the atomic, the loads) and a peer
-    /// publishes with its stores alone; the price is every chunk loading its peers'
-    /// partials and the zeroing stores. Replaces `j`'s protocol where both are set. Same
-    /// results as `j`. Measured slower on every plain split list with volatile loads
-    /// ([`CUDA_DECODE_SPEC_MERGE`]); opt-in.
-    pub spec_merge: bool,
     /// Benchmark probe only (the letter `z`): the kernel streams its chunk's K/V tiles and
     /// does nothing else (no math, no merge, O unwritten), so its time is the floor of this
     /// work list's memory traffic. Never a runtime kernel: its output is undefined.
@@ -329,7 +311,6 @@ impl Default for DecodeTuning {
             combine_unrolled: CUDA_DECODE_COMBINE_UNROLLED,
             half_partials: CUDA_DECODE_HALF_PARTIALS,
             own_merge: CUDA_DECODE_OWN_MERGE,
-            spec_merge: CUDA_DECODE_SPEC_MERGE,
             global_merge: false,
             wide_clusters: CUDA_DECODE_WIDE_CLUSTERS,
             probe: false,
@@ -1036,8 +1017,7 @@ impl std::fmt::Display for DecodeTuning {
     /// (refill when free), `a` (arrival barriers), `i` (cheap refill issue), `u` (unmasked
     /// tiles), `c` (four Q·Kᵀ chains), `l` (lazy rescale), `m` (fast merge), `s` (lean
     /// epilogue), `k` (combine unrolled), `g` (counter merge on cluster lists), `h` (clusters of
-    /// up to 16), `v` (half partials), `j` (the last arrival merges from its registers), `d` (speculative
-    /// merge), `p` (push merge), `o` (exit arrive first), `t`
+    /// up to 16), `v` (half partials), `j` (the last arrival merges from its registers), `p` (push merge), `o` (exit arrive first), `t`
     /// (ticket merge), `b` (wide merge batches), `z`, `y`, `n` and `x` (the probes), e.g.
     /// `4x3em`, `4x3efmstb`, `4x3eqmsk` or `4x3w`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -1060,7 +1040,6 @@ impl std::fmt::Display for DecodeTuning {
             (self.wide_clusters, 'h'),
             (self.half_partials, 'v'),
             (self.own_merge, 'j'),
-            (self.spec_merge, 'd'),
             (self.push_merge, 'p'),
             (self.exit_arrive_first, 'o'),
             (self.ticket, 't'),
@@ -1082,13 +1061,13 @@ impl std::str::FromStr for DecodeTuning {
     type Err = String;
 
     /// Parses what [`Display`](std::fmt::Display) writes: `WARPSxSTAGES` and any of the
-    /// letters `w`, `e`, `q`, `f`, `r`, `a`, `i`, `u`, `c`, `l`, `m`, `s`, `k`, `g`, `h`, `v`, `j`, `d`, `p`, `o`, `t`, `b`, `z`, `y`, `n`, `x` (a letter not
+    /// letters `w`, `e`, `q`, `f`, `r`, `a`, `i`, `u`, `c`, `l`, `m`, `s`, `k`, `g`, `h`, `v`, `j`, `p`, `o`, `t`, `b`, `z`, `y`, `n`, `x` (a letter not
     /// written is off, whatever the default); `a` needs `r`.
     fn from_str(v: &str) -> Result<Self, String> {
         let bad = || {
             format!(
                 "decode variant `{v}`: expected WARPSxSTAGES and option letters from w, e, q, f, r, \
-                 a, i, u, c, l, m, s, k, g, h, v, j, d, p, o, t, b, z, y, n, x (a only with r), e.g. 4x3, 4x3emsb or 4x3w"
+                 a, i, u, c, l, m, s, k, g, h, v, j, p, o, t, b, z, y, n, x (a only with r), e.g. 4x3, 4x3emsb or 4x3w"
             )
         };
         let (w, rest) = v.split_once('x').ok_or_else(bad)?;
@@ -1120,7 +1099,6 @@ impl std::str::FromStr for DecodeTuning {
             wide_clusters: false,
             half_partials: false,
             own_merge: false,
-            spec_merge: false,
             probe: false,
             probe_no_merge: false,
             probe_no_store: false,
@@ -1149,7 +1127,6 @@ impl std::str::FromStr for DecodeTuning {
                 'h' => &mut t.wide_clusters,
                 'v' => &mut t.half_partials,
                 'j' => &mut t.own_merge,
-                'd' => &mut t.spec_merge,
                 'n' => &mut t.probe_no_store,
                 'z' => &mut t.probe,
                 'y' => &mut t.probe_no_merge,
@@ -1563,9 +1540,6 @@ struct CudaLayerCtx {
     /// `DecodeTuning::own_merge` where it applies (the fast merge on tensor cores, not the
     /// ticket merge, no probe).
     decode_own_merge: bool,
-    /// `DecodeTuning::spec_merge` where it applies (the fast merge on tensor cores, not the
-    /// ticket merge, no probe).
-    decode_spec_merge: bool,
     /// `DecodeTuning::full_prologue` where it applies (tensor cores, block-wide pipeline).
     decode_full_prologue: bool,
     /// `DecodeTuning::refill` where it applies (tensor cores, block-wide pipeline).
@@ -1731,11 +1705,6 @@ fn layer_ctx(
         && decode_uses_mma(module.storage, d)
         && !decode_ticket
         && !tuning.is_probe();
-    let decode_spec_merge = tuning.spec_merge
-        && decode_fast_merge
-        && decode_uses_mma(module.storage, d)
-        && !decode_ticket
-        && !tuning.is_probe();
     CudaLayerCtx {
         dtype: module.storage.name(),
         rule_heads,
@@ -1828,7 +1797,6 @@ fn layer_ctx(
         },
         decode_ticket,
         decode_own_merge,
-        decode_spec_merge,
         decode_full_prologue: tuning.full_prologue
             && !tuning.warp_pipes
             && decode_uses_mma(module.storage, d),
@@ -2751,8 +2719,6 @@ beta = [0.5, 0.25, 0.375, 0.5]
             "4x3eqmskh",
             "4x3eqmskvj",
             "4x3eiclmsj",
-            "4x3eqmskvd",
-            "4x3eiclmsjd",
         ] {
             let t: DecodeTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(t.to_string(), v);
@@ -2763,13 +2729,13 @@ beta = [0.5, 0.25, 0.375, 0.5]
             "4x3em"
         );
         for bad in [
-            "4x3ee", "4x3hh", "4x3jj", "4x3dd", "x3", "4x", "4x3 e", "4x3ema", "4x3qq", "4x3kk",
+            "4x3ee", "4x3hh", "4x3jj", "4x3d", "x3", "4x", "4x3 e", "4x3ema", "4x3qq", "4x3kk",
             "4x3vv",
         ] {
             let e = bad.parse::<DecodeTuning>().unwrap_err();
             assert!(
                 e.contains(bad)
-                    && e.contains("w, e, q, f, r, a, i, u, c, l, m, s, k, g, h, v, j, d, p, o, t"),
+                    && e.contains("w, e, q, f, r, a, i, u, c, l, m, s, k, g, h, v, j, p, o, t"),
                 "{e}"
             );
         }
@@ -2840,18 +2806,6 @@ beta = [0.5, 0.25, 0.375, 0.5]
         assert!(!DecodeTuning::default_for(4).own_merge);
         assert!(DecodeTuning::default_for(1).own_merge);
         assert!(!DecodeTuning::default().own_merge);
-    }
-
-    #[test]
-    fn the_spec_merge_letter_round_trips_and_renders_its_merge() {
-        // Session 25: `d`, the speculative merge; opt-in for both group sizes.
-        let t: DecodeTuning = "4x3eqmskvd".parse().unwrap();
-        assert!(t.spec_merge);
-        assert_eq!(t.to_string(), "4x3eqmskvd");
-        assert_eq!("4x3deqmskv".parse::<DecodeTuning>(), Ok(t));
-        assert!(!DecodeTuning::default_for(4).spec_merge);
-        assert!(!DecodeTuning::default_for(1).spec_merge);
-        assert!(!DecodeTuning::default().spec_merge);
     }
 
     #[test]

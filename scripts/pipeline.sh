@@ -13,11 +13,8 @@ if ! ls -d /usr/share/doc/python3*/html/_sources/tutorial >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-doc
 fi
 cargo build --release --locked --bin moa
-# Where cargo put the binaries: target/ unless CARGO_TARGET_DIR (or a cargo config's
-# build.target-dir) moves it; a fixed target/release failed "No such file or directory"
-# right after a successful build for a user who sets CARGO_TARGET_DIR.
-bin="$(cargo metadata --format-version 1 --no-deps --offline 2>/dev/null | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])' 2>/dev/null || true)"
-bin="${bin:-${CARGO_TARGET_DIR:-target}}/release"
+# shellcheck source=scripts/bin-dir.sh
+source scripts/bin-dir.sh  # the cwd is the repository root (cd above)
 # The default model only when no --model is given. No --workdir or --plans-dir here: moa
 # pipeline's defaults are plans/ and
 # runs/<model> (runs/smollm2-135m for the default model), so that

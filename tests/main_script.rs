@@ -83,48 +83,53 @@ fn each_step_of_the_readme_commands_says_what_it_does_and_how_long() {
 /// A user who sets `CARGO_TARGET_DIR` (a shared or faster disk; round 15 built with
 /// `CARGO_TARGET_DIR=/work/main/target` as told) saw `./scripts/main.sh` build, then fail
 /// "target/release/moa: No such file or directory": the scripts ran a fixed
-/// `target/release`. They ask cargo where its target folder is (`cargo metadata`, which
-/// also follows a config's `build.target-dir`), else take `CARGO_TARGET_DIR`, else
-/// `target`. The `bin=` lines of each script run here with a `CARGO_TARGET_DIR` and
-/// without one, and no line runs a binary from `target/release` itself.
+/// `target/release`. Both scripts source `scripts/bin-dir.sh`, which asks cargo where its
+/// target folder is (`cargo metadata`, which also follows a config's
+/// `build.target-dir`), else takes `CARGO_TARGET_DIR`, else `target`. It runs here with a
+/// `CARGO_TARGET_DIR` and without one, and no script line runs a binary from
+/// `target/release` itself.
 #[test]
 fn the_scripts_run_the_binaries_where_cargo_put_them() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     for script in ["scripts/main.sh", "scripts/pipeline.sh"] {
         let text = std::fs::read_to_string(root.join(script)).unwrap();
-        for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+        let code: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .collect();
+        for line in &code {
             assert!(
                 !line.contains("target/release/"),
                 "{script}: `{line}` runs a binary from a fixed target/release"
             );
         }
-        let find = format!(
-            "{}\necho \"$bin\"",
-            text.lines()
-                .filter(|l| l.starts_with("bin="))
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-        let bin = |target: Option<&str>| {
-            let mut c = Command::new("bash");
-            c.args(["-euo", "pipefail", "-c", &find]).current_dir(root);
-            match target {
-                Some(t) => c.env("CARGO_TARGET_DIR", t),
-                None => c.env_remove("CARGO_TARGET_DIR"),
-            };
-            let out = c.output().unwrap();
-            assert!(out.status.success(), "{script}: {out:?}");
-            String::from_utf8(out.stdout).unwrap().trim().to_string()
-        };
-        assert_eq!(
-            bin(Some("/elsewhere/t")),
-            "/elsewhere/t/release",
-            "{script}"
-        );
-        let own = bin(None);
         assert!(
-            own == "target/release" || Path::new(&own) == root.join("target/release"),
-            "{script}: {own}"
+            code.iter()
+                .any(|l| l.trim_start().starts_with("source scripts/bin-dir.sh")),
+            "{script} does not source scripts/bin-dir.sh"
         );
     }
+    let bin = |target: Option<&str>| {
+        let mut c = Command::new("bash");
+        c.args([
+            "-euo",
+            "pipefail",
+            "-c",
+            "source scripts/bin-dir.sh\necho \"$bin\"",
+        ])
+        .current_dir(root);
+        match target {
+            Some(t) => c.env("CARGO_TARGET_DIR", t),
+            None => c.env_remove("CARGO_TARGET_DIR"),
+        };
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    assert_eq!(bin(Some("/elsewhere/t")), "/elsewhere/t/release");
+    let own = bin(None);
+    assert!(
+        own == "target/release" || Path::new(&own) == root.join("target/release"),
+        "{own}"
+    );
 }

@@ -296,6 +296,12 @@ pub const CUDA_PREFILL_TC_LEAN_Q: bool = true;
 /// blocks on the H200, within the one-tile A/A (benches/RESULTS.md, "Session 25 (branch
 /// s25-prefill"); the copy before section 0's K/V wait is not yet measured.
 pub const CUDA_PREFILL_TC_PARK_OUT: bool = false;
+/// CUDA prefill on sm_90a, warp-specialized: each consumer warp stores its output rows
+/// from the wgmma accumulators (a 4 x 4 word transpose in each quad by shuffles, then
+/// 16-byte stores), with no staging in shared memory (`codegen::cuda::PrefillTuning::direct_out`,
+/// the `R` letter, session 26). Off (opt-in) until measured beside the default
+/// (benches/RESULTS.md, "Session 26 (branch s26-prefill").
+pub const CUDA_PREFILL_TC_DIRECT_OUT: bool = false;
 /// CUDA prefill on sm_90a: each warpgroup computes only the key tiles its own 64 query
 /// rows see (`codegen::cuda::PrefillTuning::skip`). Off: the variant with it ranked behind
 /// the plain kernel in the H200 sweep (benches/RESULTS.md) and costs 24 bytes of spills.

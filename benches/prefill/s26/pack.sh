@@ -1,0 +1,28 @@
+#!/bin/bash
+# Fills the carry folder of s26-prefill's call (run from the repository root after the
+# release builds and the cubins): bench_prefill and cuda_check gzipped, the cubins (cubins/,
+# tr/ traced) as cubins.tar.xz, plans/ (benches/prefill/s17/plans.sh), the call script,
+# s19's blocked.py / ab_report.py.
+#   cargo build --release --example bench_prefill --example cuda_check --example cuda_cubins
+#   source /work/cuda-env.sh; export MOA_CUDA_CACHE=/work/cuda-cache
+#   C=target/release/examples/cuda_cubins
+#   V=tests/fixtures/upstream-plans/lmsys--vicuna-7b-v1.5-16k/moa_alpha_beta.json
+#   L=tests/fixtures/upstream-plans/gradientai--Llama-3-8B-Instruct-262k/moa_alpha_beta.json
+#   $C --out /tmp/s26-prefill/cubins --dtypes bf16 --upstream v:32:$V --upstream l:8:$L \
+#       --prefill-variants 3x64x1owghvuncafbdHQm,3x64x1owghvuncafbdHQRm,3x64x1owghvuncafbdHQPm
+#   $C --out /tmp/s26-prefill/cubins --dtypes bf16 --prefill-variants 2x64x1owghvunctbdHQR,2x64x1owghvuncbdR plans/fixture-gqa.toml
+#   $C --out /tmp/s26-prefill/cubins --dtypes f16 --prefill-variants 2x64x1owgncR plans/fixture-gqa.toml
+#   $C --out /tmp/s26-prefill/tr --lineinfo --edit "python3 benches/prefill/s26/trace_patch.py" --dtypes bf16 \
+#       --upstream v:32:$V --layers-only 27 --prefill-variants 3x64x1owghvuncafbdHQm,3x64x1owghvuncafbdHQRm
+#   NEW=/tmp/s26-prefill bash benches/prefill/s26/pack.sh
+set -e
+D=${D:-/work/main/.dev-s26-prefill}
+NEW=${NEW:-/tmp/s26-prefill}
+T=${CARGO_TARGET_DIR:-target}
+mkdir -p "$D"
+D=$D bash benches/prefill/s17/plans.sh
+gzip -c "$T/release/examples/bench_prefill" > "$D/bench_prefill.gz"
+gzip -c "$T/release/examples/cuda_check" > "$D/cuda_check.gz"
+cp benches/prefill/s26/call*.sh benches/prefill/s19/blocked.py benches/prefill/s19/ab_report.py "$D/"
+tar cf - -C "$NEW" $(cd "$NEW" && ls -d cubins tr 2>/dev/null) | xz -6 -T2 > "$D/cubins.tar.xz"
+du -sh "$D"; ls "$D"

@@ -35,12 +35,11 @@ use crate::lower::consts::{
     CUDA_PREFILL_TC_LAZY_RESCALE, CUDA_PREFILL_TC_LEAN, CUDA_PREFILL_TC_LEAN_COPY,
     CUDA_PREFILL_TC_LEAN_ENDS, CUDA_PREFILL_TC_LEAN_Q, CUDA_PREFILL_TC_MIN_BLOCKS,
     CUDA_PREFILL_TC_NARROW_REF_TOKENS, CUDA_PREFILL_TC_NARROW_SPAN_SHARE, CUDA_PREFILL_TC_OVERLAP,
-    CUDA_PREFILL_TC_OWN_BANDS, CUDA_PREFILL_TC_PARK_OUT, CUDA_PREFILL_TC_PERSISTENT,
-    CUDA_PREFILL_TC_PERSISTENT_NARROW, CUDA_PREFILL_TC_PINGPONG, CUDA_PREFILL_TC_PV_F16,
-    CUDA_PREFILL_TC_PV_F16_WARPGROUPS, CUDA_PREFILL_TC_P_ONCE, CUDA_PREFILL_TC_Q_REGS,
-    CUDA_PREFILL_TC_SKIP, CUDA_PREFILL_TC_SWITCH_AT_ONCE, CUDA_PREFILL_TC_THREADS,
-    CUDA_PREFILL_TC_V_F16_IN, CUDA_PREFILL_TC_V_UNIT, CUDA_PREFILL_TC_WARP_SPECIALIZED,
-    CUDA_PREFILL_THREADS,
+    CUDA_PREFILL_TC_OWN_BANDS, CUDA_PREFILL_TC_PERSISTENT, CUDA_PREFILL_TC_PERSISTENT_NARROW,
+    CUDA_PREFILL_TC_PINGPONG, CUDA_PREFILL_TC_PV_F16, CUDA_PREFILL_TC_PV_F16_WARPGROUPS,
+    CUDA_PREFILL_TC_P_ONCE, CUDA_PREFILL_TC_Q_REGS, CUDA_PREFILL_TC_SKIP,
+    CUDA_PREFILL_TC_SWITCH_AT_ONCE, CUDA_PREFILL_TC_THREADS, CUDA_PREFILL_TC_V_F16_IN,
+    CUDA_PREFILL_TC_V_UNIT, CUDA_PREFILL_TC_WARP_SPECIALIZED, CUDA_PREFILL_THREADS,
 };
 use crate::lower::{KernelModule, LayerSpec, StorageType};
 use crate::plan::SpanParams;
@@ -529,20 +528,6 @@ pub struct PrefillTuning {
     /// thread at 192 rows), which lies on the path from a query tile's claim to the next
     /// tile's first section. Same outputs.
     pub lean_q: bool,
-    /// With `t` or `a`, `b` and `d` (the `P` flag, session 25; opt-in): each consumer warp
-    /// stages its output rows in the query tile's Q buffer as before (`stmatrix`), but copies
-    /// them out to global memory (8 shared loads and 8 16-byte stores a lane) and releases
-    /// the Q buffer (`qempty`) at the next query tile's section 0, before its first K/V
-    /// tile's wait (or after the loop for the block's last tile), instead of at the end of
-    /// the epilogue. The clock64 trace of `t` (sessions 23 and 24) put ~2000 of warpgroup
-    /// 0's ~5040 cycles between query tiles in its epilogue, and the producer's next Q copy
-    /// (issued and landing while the three warpgroups' epilogues store 48 KiB) takes ~2200
-    /// cycles to issue and ~2700 more to reach the consumers. The Q buffer of tile j is
-    /// loaded again only for tile j + 2, so releasing it a section later delays nothing the
-    /// producer needs sooner. Same outputs (the same bytes, stored later). Its first form
-    /// (e9ac87f: the copy under section 0's Q·Kᵀ) measured within the noise on the H200
-    /// (benches/RESULTS.md, "Session 25 (branch s25-prefill"); this form is not yet measured.
-    pub park_out: bool,
 }
 
 impl Default for PrefillTuning {
@@ -579,7 +564,6 @@ impl Default for PrefillTuning {
             // Only bf16 at head_dim 128 would take `H` and `Q` (`default_for`).
             switch_at_once: false,
             lean_q: false,
-            park_out: false,
         }
     }
 }
@@ -588,7 +572,7 @@ impl std::fmt::Display for PrefillTuning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
+            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
             self.warpgroups,
             self.k_tile,
             self.blocks_per_sm,
@@ -615,7 +599,6 @@ impl std::fmt::Display for PrefillTuning {
             if self.deep_ring { "z" } else { "" },
             if self.switch_at_once { "H" } else { "" },
             if self.lean_q { "Q" } else { "" },
-            if self.park_out { "P" } else { "" },
             match self.head_tiles {
                 2 => "j",
                 4 => "m",
@@ -628,13 +611,13 @@ impl std::fmt::Display for PrefillTuning {
 
 impl std::str::FromStr for PrefillTuning {
     type Err = String;
-    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][H][Q][P][j|m|i]` (as written by `Display`) and checks the ranges.
+    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][H][Q][j|m|i]` (as written by `Display`) and checks the ranges.
     fn from_str(text: &str) -> Result<Self, String> {
         let bad = |why: &str| {
             format!(
-                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][H][Q][P][j|m|i], warpgroups 1..=3, \
+                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][H][Q][j|m|i], warpgroups 1..=3, \
                  key tile 64 or 128, blocks 1 or 2, `w` with 2 warpgroups (3 with `h` and 64-key tiles) and 1 block and \
-                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, `t` and `a` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, not together, `f` only with `w`, `y` only with `f`, `b` only with `w`, `d` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, `z` only with `w`, `H` only with `t` or `a`, `Q` only with `t` or `a` and `c`, `P` only with `t` or `a`, `b` and `d`, one of `j`, `m`, `i` only with `f`, e.g. 2x64x2s, 2x64x1w, \
+                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, `t` and `a` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, not together, `f` only with `w`, `y` only with `f`, `b` only with `w`, `d` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, `z` only with `w`, `H` only with `t` or `a`, `Q` only with `t` or `a` and `c`, one of `j`, `m`, `i` only with `f`, e.g. 2x64x2s, 2x64x1w, \
                  2x64x1wg or 2x64x1owgh)"
             )
         };
@@ -674,7 +657,6 @@ impl std::str::FromStr for PrefillTuning {
                     | 'z'
                     | 'H'
                     | 'Q'
-                    | 'P'
                     | 'j'
                     | 'm'
                     | 'i'
@@ -722,7 +704,6 @@ impl std::str::FromStr for PrefillTuning {
             deep_ring: flags.contains('z'),
             switch_at_once: flags.contains('H'),
             lean_q: flags.contains('Q'),
-            park_out: flags.contains('P'),
         };
         t.check().map_err(|e| bad(&e))?;
         Ok(t)
@@ -798,8 +779,6 @@ impl PrefillTuning {
             let persistent = t.persistent || t.persistent_narrow;
             t.switch_at_once = CUDA_PREFILL_TC_SWITCH_AT_ONCE && persistent;
             t.lean_q = CUDA_PREFILL_TC_LEAN_Q && t.lean_copy && persistent;
-            // `P` (opt-in): the output copy in the next query tile's section 0.
-            t.park_out = CUDA_PREFILL_TC_PARK_OUT && persistent && t.lean_ends && t.own_bands;
         }
         let runs = |t: PrefillTuning| {
             let needs_stages = t.warp_specialized && (t.pingpong || t.overlap);
@@ -852,7 +831,6 @@ impl PrefillTuning {
             deep_ring: false,
             switch_at_once: false,
             lean_q: false,
-            park_out: false,
             ..t
         }
     }
@@ -872,11 +850,10 @@ impl PrefillTuning {
         PrefillTuning {
             persistent,
             persistent_narrow: false,
-            // `H` and `Q` change only the persistent producer, `P` only the persistent
-            // consumers' query-tile switch: the one-tile layers' name says what is generated.
+            // `H` and `Q` change only the persistent producer: the one-tile layers' name says
+            // what is generated.
             switch_at_once: self.switch_at_once && persistent,
             lean_q: self.lean_q && persistent,
-            park_out: self.park_out && persistent,
             ..self
         }
     }
@@ -995,13 +972,6 @@ impl PrefillTuning {
         if self.lean_q && !self.lean_copy {
             // The Q copy takes `c`'s fixed chunk and row steps.
             return Err("`Q` without `c`".into());
-        }
-        if self.park_out
-            && !((self.persistent || self.persistent_narrow) && self.lean_ends && self.own_bands)
-        {
-            // The parked copy is `b`'s output copy, issued in `d`'s section 0 of `t`'s next
-            // query tile.
-            return Err("`P` without `t` or `a`, `b` and `d`".into());
         }
         if self.head_tiles > 1 && !self.end_aligned {
             // The launch order is built into the `f` geometry (one-tile and persistent).
@@ -1514,9 +1484,6 @@ struct CudaLayerCtx {
     prefill_switch_at_once: bool,
     /// `t`'s producer copies Q in `c`'s form (`PrefillTuning::lean_q`; persistent body only).
     prefill_lean_q: bool,
-    /// `t`'s consumers copy a query tile's output out in the next tile's section 0
-    /// (`PrefillTuning::park_out`; persistent body with `b` and `d` only).
-    prefill_park_out: bool,
     decode_mma: bool,
     decode_threads: u32,
     decode_stages: u32,
@@ -1764,11 +1731,6 @@ fn layer_ctx(
         prefill_own_bands: pt.own_bands && pt.warp_specialized,
         prefill_switch_at_once: pt.switch_at_once,
         prefill_lean_q: pt.lean_q && prefill_lean_copy(d, pt),
-        prefill_park_out: pt.park_out
-            && pt.warp_specialized
-            && pt.own_bands
-            && pt.lean_ends
-            && (d == 64 || d == 128),
         decode_mma: decode_uses_mma(module.storage, d),
         decode_threads: 32 * tuning.warps,
         decode_stages: tuning.stages,
@@ -2381,38 +2343,6 @@ mod tests {
         }
         assert!(h.contains("w_pre") && hq.contains("w_pre") && !q.contains("w_pre"));
         assert!(q.contains("`Q`: one fixed Q chunk") && !h.contains("`Q`: one fixed Q chunk"));
-    }
-
-    /// `P` (session 25) changes only `t`'s consumers: the producer's code is the default's,
-    /// the epilogue no longer copies out or releases the Q tile, section 0 and the loop's
-    /// end do; a one-tile layer under `a` drops the letter, and it needs `b` and `d`.
-    #[test]
-    fn park_out_moves_only_the_consumers_output_copy() {
-        let module = dense_module(8, 2, 128, StorageType::Bf16);
-        let src = |v: &str| {
-            generate_variant(&module, DecodeTuning::default(), v.parse().unwrap()).unwrap()[0]
-                .source
-                .clone()
-        };
-        let t: PrefillTuning = "3x64x1owghvuncafbdHQPm".parse().unwrap();
-        assert_eq!(t.to_string(), "3x64x1owghvuncafbdHQPm");
-        let wide = t.for_layer(&module.layers[0], &module.span);
-        assert!(!wide.park_out);
-        assert_eq!(src("3x64x1owghvuncafbdHQPm"), src("3x64x1owghvuncafbdHQm"));
-        let (def, p) = (src("3x64x1owghvunctfbdHQm"), src("3x64x1owghvunctfbdHQPm"));
-        let producer = |s: &str| s[..s.find("// Consumers.").unwrap()].to_string();
-        assert_eq!(producer(&p), producer(&def));
-        assert!(p.contains("out_copy((nj + 1) % 2)") && !def.contains("out_copy"));
-        assert_eq!(def.matches("mb_arrive(qempty").count(), 1);
-        assert_eq!(p.matches("mb_arrive(qempty").count(), 1);
-        assert!(p.contains("mb_arrive(qempty + slot * 8)"));
-        for bad in [
-            "3x64x1owghvunctfdHQP",
-            "3x64x1owghvunctfbHQP",
-            "3x64x1owghvuncfbdP",
-        ] {
-            assert!(bad.parse::<PrefillTuning>().is_err(), "{bad}");
-        }
     }
 
     /// `d` replaces the consumers' section loop and the producer's hand-over rule in both

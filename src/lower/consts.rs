@@ -288,14 +288,6 @@ pub const CUDA_PREFILL_TC_SWITCH_AT_ONCE: bool = true;
 /// 0.982x on the `t` layers of Vicuna-7B / Llama-3-8B at 4k x 4 in blocks on the H200,
 /// 1.000 / 0.987x at 16k x 1 (benches/RESULTS.md, "Session 23 (branch s23-prefill").
 pub const CUDA_PREFILL_TC_LEAN_Q: bool = true;
-/// CUDA prefill on sm_90a, persistent blocks with `b` and `d`: each consumer warp copies a
-/// query tile's staged output rows to global memory and releases the Q buffer in the next
-/// query tile's section 0, under its Q·Kᵀ, instead of at the end of its epilogue
-/// (`codegen::cuda::PrefillTuning::park_out`, the `P` letter, session 25). Off (opt-in):
-/// its first form, the copy under section 0's Q·Kᵀ, took 0.986-1.002x on the `t` layers in
-/// blocks on the H200, within the one-tile A/A (benches/RESULTS.md, "Session 25 (branch
-/// s25-prefill"); the copy before section 0's K/V wait is not yet measured.
-pub const CUDA_PREFILL_TC_PARK_OUT: bool = false;
 /// CUDA prefill on sm_90a: each warpgroup computes only the key tiles its own 64 query
 /// rows see (`codegen::cuda::PrefillTuning::skip`). Off: the variant with it ranked behind
 /// the plain kernel in the H200 sweep (benches/RESULTS.md) and costs 24 bytes of spills.

@@ -120,7 +120,7 @@ fn main_sh_closes_with_what_the_plan_saves() {
     let commands: Vec<&str> = script
         .lines()
         .map(str::trim)
-        .filter(|l| l.starts_with("target/release/moa "))
+        .filter(|l| l.starts_with("\"$bin/moa\" "))
         .collect();
     let last = *commands.last().unwrap();
     assert!(last.contains(" plan show "), "main.sh ends with `{last}`");
@@ -165,8 +165,8 @@ fn main_sh_chats_through_the_kernels_it_compiled() {
         let i = args.iter().position(|a| a == flag)?;
         args.get(i + 1).cloned()
     };
-    let compile = args_of("target/release/moa-compile ");
-    let generate = args_of("target/release/moa generate ");
+    let compile = args_of("\"$bin/moa-compile\" ");
+    let generate = args_of("\"$bin/moa\" generate ");
     assert_eq!(compile[1], "plans/smollm2-135m-moa-50.toml", "{compile:?}");
     assert!(!generate
         .iter()

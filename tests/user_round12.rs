@@ -646,6 +646,9 @@ fn pipeline_script_leaves_the_work_folder_to_the_model() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/pipeline.sh");
     std::fs::create_dir_all(dir.join("scripts")).unwrap();
     std::fs::copy(script, dir.join("scripts/pipeline.sh")).unwrap();
+    // The script finds the binaries' folder through this file (round 15).
+    let bin_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bin-dir.sh");
+    std::fs::copy(bin_dir, dir.join("scripts/bin-dir.sh")).unwrap();
     let log = dir.join("moa.log");
     let stand_in = |path: PathBuf, body: String| {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -669,6 +672,9 @@ fn pipeline_script_leaves_the_work_folder_to_the_model() {
             .arg(dir.join("scripts/pipeline.sh"))
             .args(args)
             .env("PATH", &path)
+            // The stand-in cargo prints no metadata, so the script falls back to
+            // CARGO_TARGET_DIR, then `target`: the stand-in moa is under `target`.
+            .env_remove("CARGO_TARGET_DIR")
             .output()
             .unwrap();
         assert!(

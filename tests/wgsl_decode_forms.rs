@@ -21,7 +21,7 @@ use std::path::Path;
 use moa::codegen::wgsl::{generate_with, DecodeForm, WgslTuning};
 use moa::lower::{self, StorageType};
 use moa::plan::Plan;
-use moa::runtime::cases::{check_output, standard_cases, tolerance};
+use moa::runtime::cases::{check_output, standard_cases, tolerance, DecodeCase};
 use moa::runtime::wgpu::{DecodePipelineOptions, WgpuAttention, WgpuContext};
 
 #[test]
@@ -401,64 +401,19 @@ fn flat_subgroup_decode_matches_reference() {
             }
             let exec = WgpuAttention::new_with(&ctx, &module, &arts, Default::default())
                 .unwrap_or_else(|e| panic!("{file} {flat:?}: {e}"));
-            let tile = exec.decode_tile();
             let label = format!(
                 "{file} {storage:?} flat {flat:?} prefetch {prefetch} subgroup {size}, {subgroups} subgroups a workgroup, qk {qk:?}, fused merge {fused}, words {words}"
             );
             assert_eq!(exec.decode_fused(), fused, "{label}");
-            for case in &cases {
-                let n = case.layout.n_tokens;
-                for chunk in [None, Some(tile), Some(3 * tile), Some(0)] {
-                    let got = match chunk {
-                        None => exec.run_decode_case(case),
-                        Some(0) => exec.decode_whole_segments(
-                            case.layer,
-                            n,
-                            &case.row_pos,
-                            &case.q,
-                            &case.k_cache,
-                            &case.v_cache,
-                        ),
-                        Some(c) => exec.decode_chunked(
-                            case.layer,
-                            n,
-                            &case.row_pos,
-                            c,
-                            &case.q,
-                            &case.k_cache,
-                            &case.v_cache,
-                        ),
-                    }
-                    .unwrap_or_else(|e| panic!("{label} {}: {e}", case.name));
-                    let tol = tolerance(storage);
-                    if let Err(e) = check_output(&case.name, hq, d, &got, &case.expected, tol) {
-                        failures.push(format!("{label} chunk {chunk:?}: {e}"));
-                    }
-                }
-                // Three steps over one scratch, chunks of one tile (many merges): the fused
-                // merge must re-arm its counters and empty its partials every step.
-                if fused {
-                    let (got, clean) = exec
-                        .decode_repeated(
-                            case.layer,
-                            n,
-                            &case.row_pos,
-                            tile,
-                            &case.q,
-                            &case.k_cache,
-                            &case.v_cache,
-                            3,
-                        )
-                        .unwrap_or_else(|e| panic!("{label} {}: {e}", case.name));
-                    let tol = tolerance(storage);
-                    if let Err(e) = check_output(&case.name, hq, d, &got, &case.expected, tol) {
-                        failures.push(format!("{label} three steps: {e}"));
-                    }
-                    if !clean {
-                        failures.push(format!("{label} {}: scratch left dirty", case.name));
-                    }
-                }
-            }
+            check_flat_cases(
+                &exec,
+                &cases,
+                (hq, d),
+                tolerance(storage),
+                fused,
+                &label,
+                &mut failures,
+            );
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -615,62 +570,87 @@ fn flat_class_maxima_and_loads_a_step_match_reference() {
             let arts = generate_with(&module, t).unwrap_or_else(|e| panic!("{e}"));
             let exec = WgpuAttention::new_with(&ctx, &module, &arts, Default::default())
                 .unwrap_or_else(|e| panic!("{file} {flat:?}: {e}"));
-            let tile = exec.decode_tile();
             let label = format!(
                 "{file} {storage:?} flat {flat:?} prefetch {prefetch} subgroup {size}, cmax {cmax}, nl {nl}, fused merge {fused}, words {words}"
             );
             assert_eq!(exec.decode_fused(), fused, "{label}");
-            let tol = tolerance(storage);
-            for case in &cases {
-                let n = case.layout.n_tokens;
-                for chunk in [None, Some(tile), Some(3 * tile), Some(0)] {
-                    let got = match chunk {
-                        None => exec.run_decode_case(case),
-                        Some(0) => exec.decode_whole_segments(
-                            case.layer,
-                            n,
-                            &case.row_pos,
-                            &case.q,
-                            &case.k_cache,
-                            &case.v_cache,
-                        ),
-                        Some(c) => exec.decode_chunked(
-                            case.layer,
-                            n,
-                            &case.row_pos,
-                            c,
-                            &case.q,
-                            &case.k_cache,
-                            &case.v_cache,
-                        ),
-                    }
-                    .unwrap_or_else(|e| panic!("{label} {}: {e}", case.name));
-                    if let Err(e) = check_output(&case.name, hq, d, &got, &case.expected, tol) {
-                        failures.push(format!("{label} chunk {chunk:?}: {e}"));
-                    }
-                }
-                if fused {
-                    let (got, clean) = exec
-                        .decode_repeated(
-                            case.layer,
-                            n,
-                            &case.row_pos,
-                            tile,
-                            &case.q,
-                            &case.k_cache,
-                            &case.v_cache,
-                            3,
-                        )
-                        .unwrap_or_else(|e| panic!("{label} {}: {e}", case.name));
-                    if let Err(e) = check_output(&case.name, hq, d, &got, &case.expected, tol) {
-                        failures.push(format!("{label} three steps: {e}"));
-                    }
-                    if !clean {
-                        failures.push(format!("{label} {}: scratch left dirty", case.name));
-                    }
-                }
-            }
+            check_flat_cases(
+                &exec,
+                &cases,
+                (hq, d),
+                tolerance(storage),
+                fused,
+                &label,
+                &mut failures,
+            );
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Runs every decode case through `exec` whole, in chunks of one and three tiles and as
+/// whole segments, and (with the fused merge) three steps over one scratch in chunks of
+/// one tile (many merges: the fused merge must re-arm its counters and empty its partials
+/// every step); each output is checked against the case's CPU reference at `tol`, and a
+/// mismatch is pushed to `failures` under `label`.
+#[allow(clippy::too_many_arguments)]
+fn check_flat_cases(
+    exec: &WgpuAttention,
+    cases: &[DecodeCase],
+    (hq, d): (usize, usize),
+    tol: f32,
+    fused: bool,
+    label: &str,
+    failures: &mut Vec<String>,
+) {
+    let tile = exec.decode_tile();
+    for case in cases {
+        let n = case.layout.n_tokens;
+        for chunk in [None, Some(tile), Some(3 * tile), Some(0)] {
+            let got = match chunk {
+                None => exec.run_decode_case(case),
+                Some(0) => exec.decode_whole_segments(
+                    case.layer,
+                    n,
+                    &case.row_pos,
+                    &case.q,
+                    &case.k_cache,
+                    &case.v_cache,
+                ),
+                Some(c) => exec.decode_chunked(
+                    case.layer,
+                    n,
+                    &case.row_pos,
+                    c,
+                    &case.q,
+                    &case.k_cache,
+                    &case.v_cache,
+                ),
+            }
+            .unwrap_or_else(|e| panic!("{label} {}: {e}", case.name));
+            if let Err(e) = check_output(&case.name, hq, d, &got, &case.expected, tol) {
+                failures.push(format!("{label} chunk {chunk:?}: {e}"));
+            }
+        }
+        if fused {
+            let (got, clean) = exec
+                .decode_repeated(
+                    case.layer,
+                    n,
+                    &case.row_pos,
+                    tile,
+                    &case.q,
+                    &case.k_cache,
+                    &case.v_cache,
+                    3,
+                )
+                .unwrap_or_else(|e| panic!("{label} {}: {e}", case.name));
+            if let Err(e) = check_output(&case.name, hq, d, &got, &case.expected, tol) {
+                failures.push(format!("{label} three steps: {e}"));
+            }
+            if !clean {
+                failures.push(format!("{label} {}: scratch left dirty", case.name));
+            }
+        }
+    }
 }

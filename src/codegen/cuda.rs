@@ -2300,8 +2300,8 @@ mod tests {
         ] {
             let (a, b) = (src(def), src(w));
             assert_eq!(producer(&a), producer(&b), "{w}");
-            assert_eq!(a.matches(quad).count(), 1, "{def}");
-            assert_eq!(b.matches(quad).count(), 0, "{w}");
+            // The portable (sm_90) body keeps its own two-level sum.
+            assert_eq!(a.matches(quad).count(), b.matches(quad).count() + 1, "{w}");
             assert_eq!(b.matches(quad_w).count(), 1, "{w}");
             // Between the quad sum and 1/l: the last P·V's wait with `W`, nothing without.
             let between = |s: &str, q: &str| {

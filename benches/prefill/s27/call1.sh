@@ -3,17 +3,18 @@
 #   bash .dev-s27-prefill/call1.sh
 # Carry .dev-s27-prefill/ (benches/prefill/s27/pack.sh: bench_prefill and cuda_check gzipped;
 # cubins/ = both upstream plans' modules in bf16 with DEF and W, fixture-gqa with the
-# head_dim-64 forms FT, FO (bf16) and FH (f16); sass/ = Vicuna-7B l27's DEF and W plain cubins with their
-# sources (--lineinfo); tr/ = the same kernels with
+# head_dim-64 forms FT, FO (bf16) and FH (f16); tr/ = Vicuna-7B l27's DEF and W kernels with
 # benches/prefill/s26/trace_patch.py's clock64 trace under the plain keys).
 # Everything comes back as $OUT/results.tgz.
 #
 # DEF = 3x64x1owghvuncafbdHQm (main's bf16 default at head_dim 128; `t` on the narrow layers).
-# W = DEF + `W`: l's quad sum (4 shfl.xor a lane) and, in `t` with `b`, the query tile's 5
+# W = DEF + `W`: l's quad sum (6 shfl.xor a lane, one level) and, in `t` with `b`, the query tile's 5
 # geometry words (ld.shared) issued after the last P·V's commit (and turn pass), before its
 # wgmma.wait_group; 1/l stays after the wait (the division's slow path is a branch), and with
 # `d` the geometry derived from the words (head_span's switch) moves after the output stores.
 # One-tile layers change too (only the quad sum moves there).
+# The quad sum in one level: lanes q ^ 1, q ^ 2, q ^ 3 read at once, (l_q + l_q^1) + (l_q^2 +
+# l_q^3) as the two-level sum adds them (6 shuffles a lane where DEF has 4).
 #
 # MODEL (before the call). Session 26's trace of l27 (4k x 4, `call1/trace.md` there):
 #   wg0 last turn -> P.V done 571 cycles; with R, P.V done -> Q tile released (after the
@@ -28,17 +29,20 @@
 #   Not 1/l (branch), not derive_item (switch): with `d` it moves after the stores, where
 #   only the band-end releases read it; without `d` (`t` alone) it is not needed at all.
 #   The wait itself: the last P.V (4 k-steps m64n128k16, V from shared memory) is ~500 of
-#   the 571 cycles after the turn. The hoisted chain (~350 loads || first shuffles, then the
-#   second level ~300) is ~650-700 cycles from the commit, so it ends ~150-200 after the P.V
-#   completes instead of ~1000 after; derive_item's ~150 leaves the path before the stores.
-#   Predicted per query tile and warpgroup: P.V done -> staged 1434 -> ~650 (450-900);
-#   P.V done -> written 2350 -> ~1600; the same for wg1, wg2 (2227 / 2358 -> ~1500 / ~1600).
+#   the 571 cycles after the turn. The hoisted work (2 LDS + 6 SHFL, all independent, one
+#   level) issues right after the commit and lands ~400-500 cycles later beside the other
+#   warpgroups' MMAs and this one's V reads, i.e. about when the P.V completes; after the wait
+#   only the adds, 1/l (~80 with the slow-path test), the packing and 8 stmatrix (~260) are
+#   left, and derive_item's ~150 leaves the path before the stores.
+#   Predicted per query tile and warpgroup: P.V done -> staged 1434 -> ~500 (350-900);
+#   staged -> written ~909 (unchanged); the same saving for wg1, wg2 (P.V done -> written
+#   2227 / 2358 -> ~1400 / ~1500).
 #   Session 26's R moved the period by about the last warpgroup's epilogue change (+860 ->
 #   +966), but R also slowed the producer's next Q copy (its 8-row stores); session 25 found
 #   warpgroup 0 still waiting ~2000 cycles for tiles after its epilogue (band end, next Q,
 #   first K/V tile), so a shorter epilogue counts only through what it releases earlier
-#   (`d`'s band-end slots for the next tile's K/V). Prediction: period 35066 -> ~34600
-#   (34000-35100), excess 3339 -> ~2900, i.e. -1.3% (0 .. -3%) per query tile at l27.
+#   (`d`'s band-end slots for the next tile's K/V). Prediction: period 35066 -> ~34500
+#   (33900-35100), excess 3339 -> ~2800, i.e. -1.6% (0 .. -3%) per query tile at l27.
 #  0. --compare W vs DEF max diff 0.0 on the six layers (the same arithmetic in the same
 #     order: the sum's shuffles move, not its operands); cuda_check bf16 with W = DEF's
 #     maxima (Llama-3-8B 2.063e-3, Vicuna-7B 2.075e-3); fixture f16 3.635e-4; memcheck 0
@@ -50,8 +54,9 @@
 #     one-tile layers ~0.998-1.000 (one epilogue a block, its tail). Sums ~0.993 / ~0.998.
 #     A/A (DEF's odd / even passes) as in s26: medians 0.99-1.00, ranges +-2-3%, so only
 #     the 4k `t` layers can clear it. Engine cells Vicuna 4k 19-23 -> +1..2 (l21-l24).
-#  3. SASS (cuobjdump on the device, l27's W cubin): the SHFL.BFLY of l and 5 LDS between
-#     the last HGMMA and the WARPGROUP.DEPBAR that follows it; no "serialized" (ptxas here).
+#  (SASS, here, nvdisasm 13.5 from PyPI on l27's plain W cubin: the 6 SHFL.BFLY of l and the
+#  LDS.128 + LDS of the geometry lie between the last HGMMA and its WARPGROUP.DEPBAR; with
+#  the two-level sum ptxas had put the second level after it. benches/prefill/s27/sass_l27.md)
 D=$(cd "$(dirname "$0")" && pwd)
 R=$OUT/r; mkdir -p "$R"
 s=$(date +%s)
@@ -72,7 +77,6 @@ FO=2x64x1owghvuncbdW
 FH=2x64x1owgncW
 P="plans/vicuna7b.json:32 plans/llama3_8b.json:8"
 SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null | head -1)
-OBJ=$(command -v cuobjdump || ls /usr/local/cuda/bin/cuobjdump 2>/dev/null | head -1)
 export MOA_CUBIN_DIR=$D/cubins/cubins
 # --- 0a. smoke + same outputs (a hang here stops the timings)
 timeout 30 ./bench_prefill plans/vicuna7b.json:32 --variants $DEF,$WV --layers-only 0,21,22,27 --prompts 4096 --rows 4 --reps 1 --compare --out "$R/compare_v.jsonl" > "$R/compare_v.txt" 2>&1
@@ -89,9 +93,6 @@ done
   for v in $FT $FO; do for tool in racecheck memcheck; do
     timeout 60 "$SAN" --tool $tool ./cuda_check plans/fixture-gqa.toml --dtypes bf16 --prefill-variant $v > "$R/san_${tool}_$v.txt" 2>&1; echo "rc=$?" >> "$R/san_${tool}_$v.txt"
   done; done ) &
-# SASS of l27's W and DEF kernels (CPU only, beside the checks)
-( for f in cubins/sass/*.cubin; do k=$(basename $f .cubin); grep -q "item_words(nj % 2);" cubins/sass/$k.cu && n=W || n=DEF
-    echo "== $n $k"; "$OBJ" -sass "$f" | grep -nE 'HGMMA|WARPGROUP|SHFL|LDS|MUFU|BRA|BAR|SYNCS|STSM|CALL' ; done > "$R/sass_l27.txt" 2>&1 ) &
 wait
 el "checks"
 tail -n 2 "$R"/c_*.txt

@@ -15,8 +15,6 @@
 #   $C --out /tmp/s27-prefill/cubins --dtypes f16 --prefill-variants 2x64x1owgncW plans/fixture-gqa.toml
 #   $C --out /tmp/s27-prefill/tr --lineinfo --edit "python3 benches/prefill/s26/trace_patch.py" --dtypes bf16 \
 #       --upstream v:32:$V --layers-only 27 --prefill-variants 3x64x1owghvuncafbdHQm,3x64x1owghvuncafbdHQWm
-#   $C --out /tmp/s27-prefill/sass --dtypes bf16 --upstream v:32:$V --layers-only 27 \
-#       --prefill-variants 3x64x1owghvuncafbdHQm,3x64x1owghvuncafbdHQWm --lineinfo
 #   NEW=/tmp/s27-prefill bash benches/prefill/s27/pack.sh
 set -e
 D=${D:-/work/main/.dev-s27-prefill}
@@ -30,5 +28,5 @@ D=$D bash benches/prefill/s17/plans.sh
 gzip -c "$BIN/bench_prefill" > "$D/bench_prefill.gz"
 gzip -c "$BIN/cuda_check" > "$D/cuda_check.gz"
 cp benches/prefill/s27/call*.sh benches/prefill/s19/blocked.py benches/prefill/s19/ab_report.py "$D/"
-tar cf - -C "$NEW" $(cd "$NEW" && ls -d cubins tr sass 2>/dev/null) | xz -6 -T2 > "$D/cubins.tar.xz"
+tar cf - -C "$NEW" $(cd "$NEW" && ls -d cubins tr 2>/dev/null) | xz -6 -T2 > "$D/cubins.tar.xz"
 du -sh "$D"; ls "$D"

@@ -30,17 +30,16 @@ use crate::lower::consts::{
 use crate::lower::consts::{
     CUDA_DECODE_STAGES, CUDA_DECODE_WARPS, CUDA_DECODE_WARP_PIPES, CUDA_PREFILL_K_TILE,
     CUDA_PREFILL_Q_TILE, CUDA_PREFILL_TC_DEEP_RING, CUDA_PREFILL_TC_EARLY_RESCALE,
-    CUDA_PREFILL_TC_EARLY_TAIL, CUDA_PREFILL_TC_END_ALIGNED,
-    CUDA_PREFILL_TC_END_ALIGNED_MAX_TOKENS, CUDA_PREFILL_TC_HEAD_TILES, CUDA_PREFILL_TC_KEY_RANGE,
-    CUDA_PREFILL_TC_K_TILE, CUDA_PREFILL_TC_LAZY_RESCALE, CUDA_PREFILL_TC_LEAN,
-    CUDA_PREFILL_TC_LEAN_COPY, CUDA_PREFILL_TC_LEAN_ENDS, CUDA_PREFILL_TC_LEAN_Q,
-    CUDA_PREFILL_TC_MIN_BLOCKS, CUDA_PREFILL_TC_NARROW_REF_TOKENS,
-    CUDA_PREFILL_TC_NARROW_SPAN_SHARE, CUDA_PREFILL_TC_OVERLAP, CUDA_PREFILL_TC_OWN_BANDS,
-    CUDA_PREFILL_TC_PERSISTENT, CUDA_PREFILL_TC_PERSISTENT_NARROW, CUDA_PREFILL_TC_PINGPONG,
-    CUDA_PREFILL_TC_PV_F16, CUDA_PREFILL_TC_PV_F16_WARPGROUPS, CUDA_PREFILL_TC_P_ONCE,
-    CUDA_PREFILL_TC_Q_REGS, CUDA_PREFILL_TC_SKIP, CUDA_PREFILL_TC_SWITCH_AT_ONCE,
-    CUDA_PREFILL_TC_THREADS, CUDA_PREFILL_TC_V_F16_IN, CUDA_PREFILL_TC_V_UNIT,
-    CUDA_PREFILL_TC_WARP_SPECIALIZED, CUDA_PREFILL_THREADS,
+    CUDA_PREFILL_TC_END_ALIGNED, CUDA_PREFILL_TC_END_ALIGNED_MAX_TOKENS,
+    CUDA_PREFILL_TC_HEAD_TILES, CUDA_PREFILL_TC_KEY_RANGE, CUDA_PREFILL_TC_K_TILE,
+    CUDA_PREFILL_TC_LAZY_RESCALE, CUDA_PREFILL_TC_LEAN, CUDA_PREFILL_TC_LEAN_COPY,
+    CUDA_PREFILL_TC_LEAN_ENDS, CUDA_PREFILL_TC_LEAN_Q, CUDA_PREFILL_TC_MIN_BLOCKS,
+    CUDA_PREFILL_TC_NARROW_REF_TOKENS, CUDA_PREFILL_TC_NARROW_SPAN_SHARE, CUDA_PREFILL_TC_OVERLAP,
+    CUDA_PREFILL_TC_OWN_BANDS, CUDA_PREFILL_TC_PERSISTENT, CUDA_PREFILL_TC_PERSISTENT_NARROW,
+    CUDA_PREFILL_TC_PINGPONG, CUDA_PREFILL_TC_PV_F16, CUDA_PREFILL_TC_PV_F16_WARPGROUPS,
+    CUDA_PREFILL_TC_P_ONCE, CUDA_PREFILL_TC_Q_REGS, CUDA_PREFILL_TC_SKIP,
+    CUDA_PREFILL_TC_SWITCH_AT_ONCE, CUDA_PREFILL_TC_THREADS, CUDA_PREFILL_TC_V_F16_IN,
+    CUDA_PREFILL_TC_V_UNIT, CUDA_PREFILL_TC_WARP_SPECIALIZED, CUDA_PREFILL_THREADS,
 };
 use crate::lower::{KernelModule, LayerSpec, StorageType};
 use crate::plan::SpanParams;
@@ -529,20 +528,6 @@ pub struct PrefillTuning {
     /// thread at 192 rows), which lies on the path from a query tile's claim to the next
     /// tile's first section. Same outputs.
     pub lean_q: bool,
-    /// With `w`, `g`, `o` and `n`, without `k`, `e` and `q` (the `W` flag, session 27;
-    /// opt-in): the epilogue's shared-memory-pipe work is issued while the last P·V runs,
-    /// before its `wgmma.wait_group`: l's quad sum (6 `shfl.xor` a lane in one level, lanes
-    /// q ^ 1, q ^ 2, q ^ 3 read at once and added in the two-level sum's order, so the same
-    /// floats; in two levels ptxas placed the second level after the wait; l is final after
-    /// the last tile's softmax) and, in `t` / `a` with `b`, the query tile's 5 geometry
-    /// words (`ld.shared`). 1/l and the geometry derived from the words (a `switch` on the
-    /// head) stay after the wait (their branches would make ptxas serialize the MMAs in
-    /// flight); with `d` the derived geometry moves after the output stores, where only the
-    /// band-end releases need it. Session 26's clock64 trace of Vicuna-7B l27 (4k x 4) put
-    /// ~1176 cycles between warpgroup 0's last P·V and its first output work, a chain of
-    /// such instructions each waiting behind the other warpgroups' MMA operand reads
-    /// (benches/RESULTS.md, "Session 26 (branch s26-prefill"). Same outputs.
-    pub early_tail: bool,
 }
 
 impl Default for PrefillTuning {
@@ -579,7 +564,6 @@ impl Default for PrefillTuning {
             // Only bf16 at head_dim 128 would take `H` and `Q` (`default_for`).
             switch_at_once: false,
             lean_q: false,
-            early_tail: false,
         }
     }
 }
@@ -588,7 +572,7 @@ impl std::fmt::Display for PrefillTuning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
+            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
             self.warpgroups,
             self.k_tile,
             self.blocks_per_sm,
@@ -615,7 +599,6 @@ impl std::fmt::Display for PrefillTuning {
             if self.deep_ring { "z" } else { "" },
             if self.switch_at_once { "H" } else { "" },
             if self.lean_q { "Q" } else { "" },
-            if self.early_tail { "W" } else { "" },
             match self.head_tiles {
                 2 => "j",
                 4 => "m",
@@ -628,13 +611,13 @@ impl std::fmt::Display for PrefillTuning {
 
 impl std::str::FromStr for PrefillTuning {
     type Err = String;
-    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][H][Q][W][j|m|i]` (as written by `Display`) and checks the ranges.
+    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][H][Q][j|m|i]` (as written by `Display`) and checks the ranges.
     fn from_str(text: &str) -> Result<Self, String> {
         let bad = |why: &str| {
             format!(
-                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][H][Q][W][j|m|i], warpgroups 1..=3, \
+                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][H][Q][j|m|i], warpgroups 1..=3, \
                  key tile 64 or 128, blocks 1 or 2, `w` with 2 warpgroups (3 with `h` and 64-key tiles) and 1 block and \
-                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, `t` and `a` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, not together, `f` only with `w`, `y` only with `f`, `b` only with `w`, `d` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, `z` only with `w`, `H` only with `t` or `a`, `Q` only with `t` or `a` and `c`, `W` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, one of `j`, `m`, `i` only with `f`, e.g. 2x64x2s, 2x64x1w, \
+                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, `t` and `a` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, not together, `f` only with `w`, `y` only with `f`, `b` only with `w`, `d` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, `z` only with `w`, `H` only with `t` or `a`, `Q` only with `t` or `a` and `c`, one of `j`, `m`, `i` only with `f`, e.g. 2x64x2s, 2x64x1w, \
                  2x64x1wg or 2x64x1owgh)"
             )
         };
@@ -674,7 +657,6 @@ impl std::str::FromStr for PrefillTuning {
                     | 'z'
                     | 'H'
                     | 'Q'
-                    | 'W'
                     | 'j'
                     | 'm'
                     | 'i'
@@ -722,7 +704,6 @@ impl std::str::FromStr for PrefillTuning {
             deep_ring: flags.contains('z'),
             switch_at_once: flags.contains('H'),
             lean_q: flags.contains('Q'),
-            early_tail: flags.contains('W'),
         };
         t.check().map_err(|e| bad(&e))?;
         Ok(t)
@@ -798,8 +779,6 @@ impl PrefillTuning {
             let persistent = t.persistent || t.persistent_narrow;
             t.switch_at_once = CUDA_PREFILL_TC_SWITCH_AT_ONCE && persistent;
             t.lean_q = CUDA_PREFILL_TC_LEAN_Q && t.lean_copy && persistent;
-            // `W` (opt-in): the epilogue's shuffles and geometry loads under the last P·V.
-            t.early_tail = CUDA_PREFILL_TC_EARLY_TAIL && t.lean_pingpong_loop();
         }
         let runs = |t: PrefillTuning| {
             let needs_stages = t.warp_specialized && (t.pingpong || t.overlap);
@@ -852,7 +831,6 @@ impl PrefillTuning {
             deep_ring: false,
             switch_at_once: false,
             lean_q: false,
-            early_tail: false,
             ..t
         }
     }
@@ -990,10 +968,6 @@ impl PrefillTuning {
         if (self.switch_at_once || self.lean_q) && !(self.persistent || self.persistent_narrow) {
             // Both change the persistent producer's switch between query tiles.
             return Err("`H` or `Q` without `t` or `a`".into());
-        }
-        if self.early_tail && !self.lean_pingpong_loop() {
-            // The early work is built into the lean overlapped ping-pong loop's last section.
-            return Err("`W` without `w`, `g`, `o` and `n`, or with `k`, `e` or `q`".into());
         }
         if self.lean_q && !self.lean_copy {
             // The Q copy takes `c`'s fixed chunk and row steps.
@@ -1510,9 +1484,6 @@ struct CudaLayerCtx {
     prefill_switch_at_once: bool,
     /// `t`'s producer copies Q in `c`'s form (`PrefillTuning::lean_q`; persistent body only).
     prefill_lean_q: bool,
-    /// l's quad sum (and `t`'s geometry words with `b`) before the last P·V's wait
-    /// (`PrefillTuning::early_tail`; the lean overlapped ping-pong loop only).
-    prefill_early_tail: bool,
     decode_mma: bool,
     decode_threads: u32,
     decode_stages: u32,
@@ -1760,7 +1731,6 @@ fn layer_ctx(
         prefill_own_bands: pt.own_bands && pt.warp_specialized,
         prefill_switch_at_once: pt.switch_at_once,
         prefill_lean_q: pt.lean_q && prefill_lean_copy(d, pt),
-        prefill_early_tail: pt.early_tail && pt.lean_pingpong_loop(),
         decode_mma: decode_uses_mma(module.storage, d),
         decode_threads: 32 * tuning.warps,
         decode_stages: tuning.stages,
@@ -2273,63 +2243,6 @@ mod tests {
 
     /// `b` adds the lean Q copy (the one-tile kernel) and output stores: the source
     /// without it is the default's, and with it the generic loops are gone.
-    /// `W` (session 27) issues l's quad shuffles (in one level: the same sums; and, in `t` with `b`, the query tile's
-    /// geometry words) before the last P·V's wait in the one-tile, `d` and `t` forms: the
-    /// producer's code is the default's, the shuffles are as many and come before the last
-    /// `wg_wait`, and the epilogue no longer reads the words. It needs the lean ping-pong loop.
-    #[test]
-    fn early_tail_moves_only_the_epilogue_shuffles_and_words() {
-        let module = dense_module(8, 2, 128, StorageType::Bf16);
-        let src = |v: &str| {
-            generate_variant(&module, DecodeTuning::default(), v.parse().unwrap()).unwrap()[0]
-                .source
-                .clone()
-        };
-        let t: PrefillTuning = "3x64x1owghvuncafbdHQWm".parse().unwrap();
-        assert_eq!(t.to_string(), "3x64x1owghvuncafbdHQWm");
-        assert!(t.for_layer(&module.layers[0], &module.span).early_tail);
-        let producer = |s: &str| s[..s.find("// Consumers.").unwrap()].to_string();
-        let quad = "l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);";
-        // `W`'s one-level form (lanes q ^ 1, q ^ 2, q ^ 3 read at once).
-        let quad_w = "const float x3 = __shfl_xor_sync(0xffffffffu, l[r], 3);";
-        for (def, w) in [
-            ("3x64x1owghvuncafbdHQm", "3x64x1owghvuncafbdHQWm"),
-            ("3x64x1owghvunctfbdHQm", "3x64x1owghvunctfbdHQWm"),
-            ("3x64x1owghvunctfbHQm", "3x64x1owghvunctfbHQWm"),
-            ("2x64x1owghvunc", "2x64x1owghvuncW"),
-        ] {
-            let (a, b) = (src(def), src(w));
-            assert_eq!(producer(&a), producer(&b), "{w}");
-            // The portable (sm_90) body keeps its own two-level sum.
-            assert_eq!(a.matches(quad).count(), b.matches(quad).count() + 1, "{w}");
-            assert_eq!(b.matches(quad_w).count(), 1, "{w}");
-            // Between the quad sum and 1/l: the last P·V's wait with `W`, nothing without.
-            let between = |s: &str, q: &str| {
-                s[s.find(q).unwrap()..s.find("// l > 0 whenever the head").unwrap()]
-                    .contains("wg_wait();")
-            };
-            assert!(
-                between(&b, quad_w),
-                "{w}: the quad sum before the last P·V's wait"
-            );
-            assert!(!between(&a, quad), "{def}");
-            if def.contains('t') {
-                assert_eq!(a.matches("item_at(nj % 2);").count(), 2, "{def}");
-                assert_eq!(b.matches("item_at(nj % 2);").count(), 1, "{w}");
-                assert_eq!(b.matches("item_words(nj % 2);").count(), 1, "{w}");
-                let derives = |s: &str| s.matches("derive_item();").count();
-                assert_eq!(
-                    derives(&b),
-                    derives(&a) + usize::from(def.contains('d')),
-                    "{w}"
-                );
-            }
-        }
-        for bad in ["3x64x1owghvunckW", "2x64x1wghW", "2x64x2W", "2x64x1owghvuW"] {
-            assert!(bad.parse::<PrefillTuning>().is_err(), "{bad}");
-        }
-    }
-
     #[test]
     fn lean_ends_replace_only_the_copy_loops() {
         let module = dense_module(8, 2, 128, StorageType::Bf16);

@@ -288,12 +288,6 @@ pub const CUDA_PREFILL_TC_SWITCH_AT_ONCE: bool = true;
 /// 0.982x on the `t` layers of Vicuna-7B / Llama-3-8B at 4k x 4 in blocks on the H200,
 /// 1.000 / 0.987x at 16k x 1 (benches/RESULTS.md, "Session 23 (branch s23-prefill").
 pub const CUDA_PREFILL_TC_LEAN_Q: bool = true;
-/// CUDA prefill on sm_90a, the lean overlapped ping-pong consumers: l's quad sum and (`t`
-/// with `b`) the query tile's geometry words are issued before the last P·V's
-/// `wgmma.wait_group`, so that they overlap it (`codegen::cuda::PrefillTuning::early_tail`,
-/// the `W` letter, session 27). Off (opt-in) until measured beside the default
-/// (benches/RESULTS.md, "Session 27 (branch s27-prefill").
-pub const CUDA_PREFILL_TC_EARLY_TAIL: bool = false;
 /// CUDA prefill on sm_90a: each warpgroup computes only the key tiles its own 64 query
 /// rows see (`codegen::cuda::PrefillTuning::skip`). Off: the variant with it ranked behind
 /// the plain kernel in the H200 sweep (benches/RESULTS.md) and costs 24 bytes of spills.

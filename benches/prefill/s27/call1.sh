@@ -6,6 +6,8 @@
 # head_dim-64 forms FT, FO (bf16) and FH (f16); tr/ = Vicuna-7B l27's DEF and W kernels with
 # benches/prefill/s26/trace_patch.py's clock64 trace under the plain keys).
 # Everything comes back as $OUT/results.tgz.
+# (Run at 2416061; `W` was removed after it, RESULTS "Session 27 (branch s27-prefill": build
+# the binaries and cubins at 2416061 to repeat it.)
 #
 # DEF = 3x64x1owghvuncafbdHQm (main's bf16 default at head_dim 128; `t` on the narrow layers).
 # W = DEF + `W`: l's quad sum (6 shfl.xor a lane, one level) and, in `t` with `b`, the query tile's 5

@@ -16,6 +16,7 @@
 #   $C --out /tmp/s27-prefill/tr --lineinfo --edit "python3 benches/prefill/s26/trace_patch.py" --dtypes bf16 \
 #       --upstream v:32:$V --layers-only 27 --prefill-variants 3x64x1owghvuncafbdHQm,3x64x1owghvuncafbdHQWm
 #   NEW=/tmp/s27-prefill bash benches/prefill/s27/pack.sh
+# (`W` was removed after the call: run this at 2416061.)
 set -e
 D=${D:-/work/main/.dev-s27-prefill}
 NEW=${NEW:-/tmp/s27-prefill}

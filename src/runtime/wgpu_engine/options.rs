@@ -348,7 +348,9 @@ pub struct WgpuEngineOptions {
     /// session 26: each slot class of the flat form keeps its own softmax maxima,
     /// [`WgslTuning::decode_sg_flat_cmax`]; `0`: a `subgroupMax` a step, as before) and `MOA_WGSL_SG_FLAT_NL` (`1`, `2`, `4`, `8`: the flat form's
     /// loads a lane per step, [`WgslTuning::decode_sg_flat_nl`]; unset: half a row's
-    /// vectors; opt-in, session 26);
+    /// vectors; opt-in, session 26), and `MOA_WGPU_OUT_IN_ATTN` (`1` = `x3`, `x1`..`x6`: the
+    /// flat form's fused merge also forms the output product and the residual add,
+    /// [`WgslTuning::decode_out_in_attn`]; opt-in, session 27);
     /// tests and benches may
     /// set any field. Speed only: every form matches the CPU reference (tests/model_gpu.rs,
     /// tests/wgsl_decode_forms.rs). The fused merge was slower in the engine's step
@@ -634,6 +636,23 @@ impl WgpuEngineOptions {
                     &[("1", 1), ("2", 2), ("4", 4), ("8", 8)],
                     d.wgsl_tuning.decode_sg_flat_nl,
                 )?,
+                // The output product in the flat decode's merge: `1` on (3 passes of the
+                // product issued at once), `xN` on with N passes at once.
+                decode_out_in_attn: choice(
+                    env,
+                    "MOA_WGPU_OUT_IN_ATTN",
+                    "0, 1, x1, x2, x3, x4 or x6",
+                    &[
+                        ("0", 0),
+                        ("1", 3),
+                        ("x1", 1),
+                        ("x2", 2),
+                        ("x3", 3),
+                        ("x4", 4),
+                        ("x6", 6),
+                    ],
+                    d.wgsl_tuning.decode_out_in_attn,
+                )?,
                 ..d.wgsl_tuning
             },
         })
@@ -709,6 +728,9 @@ impl WgpuEngineOptions {
         if t.decode_sg_flat_nl != d.decode_sg_flat_nl {
             asked.push(format!("MOA_WGSL_SG_FLAT_NL={}", t.decode_sg_flat_nl));
         }
+        if t.decode_out_in_attn != d.decode_out_in_attn {
+            asked.push(format!("MOA_WGPU_OUT_IN_ATTN=x{}", t.decode_out_in_attn));
+        }
 
         let rest = WgslTuning {
             decode_fused_merge: d.decode_fused_merge,
@@ -723,6 +745,7 @@ impl WgpuEngineOptions {
             decode_sg_flat_words: d.decode_sg_flat_words,
             decode_sg_flat_cmax: d.decode_sg_flat_cmax,
             decode_sg_flat_nl: d.decode_sg_flat_nl,
+            decode_out_in_attn: d.decode_out_in_attn,
             ..*t
         };
         if rest != d {
@@ -874,6 +897,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGSL_SG_FLAT_WORDS",
     "MOA_WGSL_SG_FLAT_CMAX",
     "MOA_WGSL_SG_FLAT_NL",
+    "MOA_WGPU_OUT_IN_ATTN",
 ];
 
 /// The WGSL decode kernel bench's own knobs (examples/wgpu_decode_bench.rs reads them;
@@ -1538,6 +1562,41 @@ mod tests {
         let err = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_NL", "3")]))
             .unwrap_err();
         assert_eq!((err.name, err.value.as_str()), ("MOA_WGSL_SG_FLAT_NL", "3"));
+    }
+
+    /// `MOA_WGPU_OUT_IN_ATTN` (opt-in, 0 by default): `1` is 3 passes at once, `xN` N, each
+    /// named on the load line as `xN`; a bad value an error naming the variable.
+    #[test]
+    fn out_product_in_the_merge_is_read_from_the_environment() {
+        assert_eq!(
+            WgpuEngineOptions::default().wgsl_tuning.decode_out_in_attn,
+            0
+        );
+        for (v, n) in [
+            ("1", 3u8),
+            ("x1", 1),
+            ("x2", 2),
+            ("x3", 3),
+            ("x4", 4),
+            ("x6", 6),
+        ] {
+            let o =
+                WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGPU_OUT_IN_ATTN", v)])).unwrap();
+            assert_eq!(o.wgsl_tuning.decode_out_in_attn, n);
+            assert_eq!(
+                o.wgsl_tuning_asked(),
+                [format!("MOA_WGPU_OUT_IN_ATTN=x{n}")]
+            );
+        }
+        let o =
+            WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGPU_OUT_IN_ATTN", "0")])).unwrap();
+        assert!(o.wgsl_tuning_asked().is_empty());
+        let err = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGPU_OUT_IN_ATTN", "x5")]))
+            .unwrap_err();
+        assert_eq!(
+            (err.name, err.value.as_str()),
+            ("MOA_WGPU_OUT_IN_ATTN", "x5")
+        );
     }
 
     /// `MOA_WGSL_SG_FLAT_QK` (how the flat decode forms Q·K, `f32` by default): each value,

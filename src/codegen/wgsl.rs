@@ -518,6 +518,8 @@ struct DecodeSgCtx<'a> {
     /// [`WgslTuning::decode_out_in_attn`] (the flat template with `fused` only): 0 off,
     /// else the output product's passes issued at once.
     out_batch: u32,
+    /// A timing diagnostic of [`Self::out_batch`]: 1 no W_o loads, 2 no row sum.
+    out_diag: u32,
 }
 
 #[derive(Serialize)]
@@ -1599,11 +1601,13 @@ fn decode_sg_artifact(
         && module.storage == StorageType::F16
         && !matches!(tuning.decode_sg_flat_qk, FlatQk::H16 | FlatQk::H16Reload);
     // The output product in the merge where asked (the flat form with its fused merge).
+    // (Bits 6-7: a timing diagnostic, 1 no W_o loads, 2 no row sum; wrong results.)
     let out_batch = if fused {
-        u32::from(tuning.decode_out_in_attn.min(8))
+        u32::from((tuning.decode_out_in_attn & 0x3f).min(8))
     } else {
         0
     };
+    let out_diag = u32::from(tuning.decode_out_in_attn >> 6);
     let subgroups = if flat == SgFlat::Off {
         DECODE_SG_SUBGROUPS
     } else {
@@ -1636,6 +1640,7 @@ fn decode_sg_artifact(
             cmax,
             cmax_masks,
             out_batch,
+            out_diag,
         },
     )?;
     validate_with(

@@ -650,6 +650,8 @@ impl WgpuEngineOptions {
                         ("x3", 3),
                         ("x4", 4),
                         ("x6", 6),
+                        ("d1", 0x40 | 3),
+                        ("d2", 0x80 | 3),
                     ],
                     d.wgsl_tuning.decode_out_in_attn,
                 )?,

@@ -319,20 +319,6 @@ fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Arti
         }
         tuning.decode_sg_flat_nl = n as u8;
     }
-    // `MOA_WGPU_OUT_IN_ATTN` (`1` = `x3`, `xN`): the output product in the fused merge
-    // (`WgslTuning::decode_out_in_attn`), for `regs` (its kernels bind W_o and the residual,
-    // which `check` and the timed runs do not give them).
-    if let Ok(v) = std::env::var("MOA_WGPU_OUT_IN_ATTN") {
-        tuning.decode_out_in_attn = match v.as_str() {
-            "0" => 0,
-            "1" => 3,
-            x => x
-                .strip_prefix('x')
-                .and_then(|n| n.parse().ok())
-                .filter(|n| (1..=8).contains(n))
-                .ok_or_else(|| format!("MOA_WGPU_OUT_IN_ATTN: `{x}` is not 0, 1 or x1..x8"))?,
-        };
-    }
     if let Some(p) = env_u32_in("MOA_WGSL_SG_PIECE", 0..=3)? {
         tuning.decode_sg_piece = p as u8;
     }

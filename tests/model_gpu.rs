@@ -486,25 +486,6 @@ fn every_option_lavapipe_runs_matches_the_cpu_reference() {
             },
         ),
     ];
-    // The output product in the flat decode's merge (`MOA_WGPU_OUT_IN_ATTN`; opt-in), its
-    // passes issued 3 (`1`) and 1 at a time: with the sparse plan's ragged rows (19, 5 and
-    // 33 tokens; the rings of its short spans wrap) through 6 decode steps over one scratch.
-    for batch in [3u8, 1] {
-        let options = WgpuEngineOptions {
-            wgsl_tuning: WgslTuning {
-                decode_out_in_attn: batch,
-                ..d.wgsl_tuning
-            },
-            ..d
-        };
-        let gpu = WgpuEngine::new_with_options(&ctx, &model, Some(&plan), false, options).unwrap();
-        assert_eq!(
-            gpu.decode_out_in_attn_layers(),
-            LAYERS,
-            "out in the merge x{batch}"
-        );
-        parity_of(gpu, &model, true, true, &[19, 5, 33]);
-    }
     let prompt = tokens(12, 9);
     let want = cpu.generate(&prompt, 6, Masking::Dense, &[]).unwrap();
     let greedy = |gpu: &WgpuEngine, what: &str| {

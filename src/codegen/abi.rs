@@ -55,19 +55,6 @@ pub enum Arg {
     SegDone,
     /// Attention output.
     Out,
-    /// The output projection W_o `[q_heads · head_dim, q_heads · head_dim]` (row-major, out
-    /// × in, storage type), read by a decode that also forms the output product
-    /// (`codegen::wgsl::WgslTuning::decode_out_in_attn`).
-    OutWeight,
-    /// That decode's residual input `[rows, q_heads · head_dim]` (f32).
-    Residual,
-    /// That decode's output: residual + O · W_oᵀ, `[rows, q_heads · head_dim]` (f32).
-    ResidualOut,
-    /// That decode's per-segment partial products (f32 bits) `[rows, kv_heads, q_heads ·
-    /// head_dim]`, every word `DECODE_PARTIAL_EMPTY` between steps.
-    OutParts,
-    /// That decode's per-row arrival counters `u32[rows]`, zero between steps.
-    RowDone,
     /// N (prompt + max new tokens) the spans are evaluated at.
     NTokens,
     /// Batch rows.

@@ -295,38 +295,6 @@ fn fused_merge_params(e: Elem) -> [Param; 2] {
     ]
 }
 
-/// The bindings a decode that also forms the output product adds
-/// ([`WgslTuning::decode_out_in_attn`]): W_o, the residual in and out, the per-segment
-/// products and the per-row counters.
-fn out_in_attn_params(e: Elem) -> [Param; 5] {
-    let hidden = "q_heads * head_dim";
-    [
-        Param::buffer(9, Arg::OutWeight, Access::Read, e, &[hidden, hidden]),
-        Param::buffer(
-            10,
-            Arg::Residual,
-            Access::Read,
-            Elem::F32,
-            &["rows", hidden],
-        ),
-        Param::buffer(
-            11,
-            Arg::ResidualOut,
-            Access::ReadWrite,
-            Elem::F32,
-            &["rows", hidden],
-        ),
-        Param::buffer(
-            12,
-            Arg::OutParts,
-            Access::ReadWrite,
-            Elem::U32,
-            &["rows", "kv_heads", hidden],
-        ),
-        Param::buffer(13, Arg::RowDone, Access::ReadWrite, Elem::U32, &["rows"]),
-    ]
-}
-
 #[derive(Serialize)]
 struct PrefillCtx<'a> {
     #[serde(flatten)]
@@ -515,11 +483,6 @@ struct DecodeSgCtx<'a> {
     /// The lane masks of a slot class's step maxima with [`Self::cmax`]: the column bits
     /// below `nl` (1, doubling, < `nl`), over which a class's lanes hold distinct slots.
     cmax_masks: Vec<u32>,
-    /// [`WgslTuning::decode_out_in_attn`] (the flat template with `fused` only): 0 off,
-    /// else the output product's passes issued at once.
-    out_batch: u32,
-    /// A timing diagnostic of [`Self::out_batch`]: 1 no W_o loads, 2 no row sum.
-    out_diag: u32,
 }
 
 #[derive(Serialize)]
@@ -743,19 +706,6 @@ pub struct WgslTuning {
     /// [`Self::decode_sg_flat_cmax`]) and 1 takes 106, against 124: still 2 workgroups of
     /// 256 an SM, so not timed in the step (RESULTS "WGSL decode, session 26").
     pub decode_sg_flat_nl: u8,
-    /// With [`Self::decode_sg_flat`] and [`Self::decode_fused_merge`]: the decode also forms
-    /// the layer's output product and its residual add (`MOA_WGPU_OUT_IN_ATTN`, opt-in; 0,
-    /// the default: off). Each segment's merger, which holds O of its GQA group's
-    /// `group_size` heads, multiplies it by its group's columns of W_o ([`Arg::OutWeight`],
-    /// `[q_heads · head_dim, q_heads · head_dim]`, so the model's hidden size must be
-    /// `q_heads · head_dim`) and stores the f32 product ([`Arg::OutParts`]); the row's last
-    /// segment to arrive ([`Arg::RowDone`]) sums the row's `kv_heads` products into the
-    /// residual ([`Arg::Residual`] → [`Arg::ResidualOut`]), so the engine's separate output
-    /// product is not dispatched. The value is how many of the product's passes (one output
-    /// a lane group of 8 per pass, 24 vectors of W_o at SmolLM2's shape) a lane issues
-    /// before their sums (1–8). The same relaxed-atomics protocol as the fused merge: every
-    /// product word is `DECODE_PARTIAL_EMPTY` between steps, every counter 0.
-    pub decode_out_in_attn: u8,
 }
 
 /// How the flat decode forms its Q·K scores ([`WgslTuning::decode_sg_flat_qk`]). Every
@@ -923,7 +873,6 @@ impl Default for WgslTuning {
             decode_sg_flat_words: false,
             decode_sg_flat_cmax: false,
             decode_sg_flat_nl: 0,
-            decode_out_in_attn: 0,
         }
     }
 }
@@ -1600,14 +1549,6 @@ fn decode_sg_artifact(
         && tuning.decode_sg_flat_words
         && module.storage == StorageType::F16
         && !matches!(tuning.decode_sg_flat_qk, FlatQk::H16 | FlatQk::H16Reload);
-    // The output product in the merge where asked (the flat form with its fused merge).
-    // (Bits 6-7: a timing diagnostic, 1 no W_o loads, 2 no row sum; wrong results.)
-    let out_batch = if fused {
-        u32::from((tuning.decode_out_in_attn & 0x3f).min(8))
-    } else {
-        0
-    };
-    let out_diag = u32::from(tuning.decode_out_in_attn >> 6);
     let subgroups = if flat == SgFlat::Off {
         DECODE_SG_SUBGROUPS
     } else {
@@ -1639,8 +1580,6 @@ fn decode_sg_artifact(
             merge_batch: DECODE_MERGE_BATCH,
             cmax,
             cmax_masks,
-            out_batch,
-            out_diag,
         },
     )?;
     validate_with(
@@ -1661,15 +1600,9 @@ fn decode_sg_artifact(
     if fused {
         params.extend(fused_merge_params(e));
     }
-    if out_batch > 0 {
-        params.extend(out_in_attn_params(e));
-    }
     let mut extra = json!({ "decode_form": "subgroup", "decode_subgroup": sg });
     if fused {
         extra["decode_fused_merge"] = true.into();
-    }
-    if out_batch > 0 {
-        extra["decode_out_in_attn"] = out_batch.into();
     }
     if diag {
         extra["decode_sg_diag"] = true.into();

@@ -1007,34 +1007,6 @@ impl WgpuAttention {
         n_items: u32,
         buffers: [&wgpu::Buffer; 8],
     ) -> Result<Vec<Dispatch>, WgpuError> {
-        self.decode_dispatches_out(layer, n_tokens, rows, n_items, buffers, None)
-    }
-
-    /// Whether layer `layer`'s decode kernel also forms the output product and its
-    /// residual add (`WgslTuning::decode_out_in_attn`: its ABI binds [`Arg::OutParts`]),
-    /// so [`Self::decode_dispatches_out`] needs its five buffers.
-    pub fn decode_out_in_attn(&self, layer: usize) -> bool {
-        self.layer_kernel(&self.decode, layer, Phase::Decode)
-            .is_ok_and(|k| k.abi.params.iter().any(|p| p.arg == Arg::OutParts))
-    }
-
-    /// [`Self::decode_dispatches`] with, for a decode that forms the output product
-    /// ([`Self::decode_out_in_attn`]), `out = [w_o, residual, residual_out, out_parts,
-    /// row_done]`: W_o in the storage type `[q_heads · head_dim, q_heads · head_dim]`, the
-    /// f32 residual `[rows, q_heads · head_dim]` read and the one written (residual + O ·
-    /// W_oᵀ), the per-segment products `u32[rows · kv_heads · q_heads · head_dim]` (every
-    /// word [`DECODE_PARTIAL_EMPTY`]) and the per-row counters `u32[rows]` (zero); both
-    /// scratches return to their start at the end of every step. Errors: a kernel that
-    /// needs them and `None`.
-    pub fn decode_dispatches_out(
-        &self,
-        layer: usize,
-        n_tokens: u32,
-        rows: u32,
-        n_items: u32,
-        buffers: [&wgpu::Buffer; 8],
-        out: Option<[&wgpu::Buffer; 5]>,
-    ) -> Result<Vec<Dispatch>, WgpuError> {
         let kernel = self.layer_kernel(&self.decode, layer, Phase::Decode)?;
         check_n(n_tokens)?;
         let [row_pos, q, k_cache, v_cache, work, partials, seg_done, o] = buffers;
@@ -1058,7 +1030,7 @@ impl WgpuAttention {
             (Arg::Rows, rows),
             (Arg::NItems, n_items),
         ];
-        let mut buffers = vec![
+        let buffers = [
             (Arg::RowPos, row_pos),
             (Arg::Q, q),
             (Arg::KCache, k_cache),
@@ -1068,15 +1040,6 @@ impl WgpuAttention {
             (Arg::SegDone, seg_done),
             (Arg::Out, o),
         ];
-        if let Some([w_o, residual, residual_out, out_parts, row_done]) = out {
-            buffers.extend([
-                (Arg::OutWeight, w_o),
-                (Arg::Residual, residual),
-                (Arg::ResidualOut, residual_out),
-                (Arg::OutParts, out_parts),
-                (Arg::RowDone, row_done),
-            ]);
-        }
         let size = LaunchSize {
             rows,
             n_items,

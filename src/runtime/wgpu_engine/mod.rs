@@ -144,7 +144,6 @@ fn compile_plan(
     plan: &Plan,
     force_f32: bool,
     options: &WgpuEngineOptions,
-    out_fits: bool,
 ) -> Result<Compiled, EngineError> {
     let storage = storage_for(ctx, force_f32);
     let mut tuning = options.wgsl_tuning;
@@ -167,11 +166,6 @@ fn compile_plan(
         shape.group_size(),
         shape.head_dim,
     ));
-    // The output product in the decode's merge (`MOA_WGPU_OUT_IN_ATTN`) only where W_o is
-    // square (hidden = q_heads · head_dim) and one buffer (`out_fits`).
-    if !out_fits {
-        tuning.decode_out_in_attn = 0;
-    }
     Ok(Compiled::wgsl_with(plan, storage, tuning)?)
 }
 
@@ -270,15 +264,7 @@ impl WgpuEngine {
             }
             None => dense_plan(&model.config)?,
         };
-        // The output product in the decode (`MOA_WGPU_OUT_IN_ATTN`) binds W_o whole: a
-        // square W_o within the binding limit.
-        let c = &model.config;
-        let storage = storage_for(ctx, force_f32);
-        let limit = ctx.device().limits().max_storage_buffer_binding_size;
-        let limit = max_binding.map_or(limit, |m| m.min(limit));
-        let out_fits = c.hidden_size == c.q_heads * c.head_dim
-            && (c.hidden_size * c.hidden_size) as u64 * elem_bytes(storage) <= limit;
-        let kernels = compile_plan(ctx, &plan, force_f32, &options, out_fits)?;
+        let kernels = compile_plan(ctx, &plan, force_f32, &options)?;
         Self::build(ctx, model, &plan, &kernels, max_binding, options)
     }
 
@@ -682,17 +668,6 @@ impl WgpuEngine {
         }
         self.subgroup_matvec = on.is_some();
         Ok(())
-    }
-
-    /// How many layers' decode attention also forms the output product and its residual
-    /// add (`MOA_WGPU_OUT_IN_ATTN`; 0 where it is off, or does not apply: W_o not square or
-    /// over the binding limit, or a decode form other than the flat one with its fused
-    /// merge). A decode pass then runs no output product in those layers where the pass
-    /// fuses its products and the cache is one part.
-    pub fn decode_out_in_attn_layers(&self) -> usize {
-        (0..self.layers.len())
-            .filter(|&l| self.attention.decode_out_in_attn(l))
-            .count()
     }
 
     /// The few-row (decode) product kernel in use, for [`Engine::describe`].

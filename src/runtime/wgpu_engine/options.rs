@@ -348,9 +348,7 @@ pub struct WgpuEngineOptions {
     /// session 26: each slot class of the flat form keeps its own softmax maxima,
     /// [`WgslTuning::decode_sg_flat_cmax`]; `0`: a `subgroupMax` a step, as before) and `MOA_WGSL_SG_FLAT_NL` (`1`, `2`, `4`, `8`: the flat form's
     /// loads a lane per step, [`WgslTuning::decode_sg_flat_nl`]; unset: half a row's
-    /// vectors; opt-in, session 26), and `MOA_WGPU_OUT_IN_ATTN` (`1` = `x3`, `x1`..`x6`: the
-    /// flat form's fused merge also forms the output product and the residual add,
-    /// [`WgslTuning::decode_out_in_attn`]; opt-in, session 27);
+    /// vectors; opt-in, session 26);
     /// tests and benches may
     /// set any field. Speed only: every form matches the CPU reference (tests/model_gpu.rs,
     /// tests/wgsl_decode_forms.rs). The fused merge was slower in the engine's step
@@ -636,25 +634,6 @@ impl WgpuEngineOptions {
                     &[("1", 1), ("2", 2), ("4", 4), ("8", 8)],
                     d.wgsl_tuning.decode_sg_flat_nl,
                 )?,
-                // The output product in the flat decode's merge: `1` on (3 passes of the
-                // product issued at once), `xN` on with N passes at once.
-                decode_out_in_attn: choice(
-                    env,
-                    "MOA_WGPU_OUT_IN_ATTN",
-                    "0, 1, x1, x2, x3, x4 or x6",
-                    &[
-                        ("0", 0),
-                        ("1", 3),
-                        ("x1", 1),
-                        ("x2", 2),
-                        ("x3", 3),
-                        ("x4", 4),
-                        ("x6", 6),
-                        ("d1", 0x40 | 3),
-                        ("d2", 0x80 | 3),
-                    ],
-                    d.wgsl_tuning.decode_out_in_attn,
-                )?,
                 ..d.wgsl_tuning
             },
         })
@@ -730,9 +709,6 @@ impl WgpuEngineOptions {
         if t.decode_sg_flat_nl != d.decode_sg_flat_nl {
             asked.push(format!("MOA_WGSL_SG_FLAT_NL={}", t.decode_sg_flat_nl));
         }
-        if t.decode_out_in_attn != d.decode_out_in_attn {
-            asked.push(format!("MOA_WGPU_OUT_IN_ATTN=x{}", t.decode_out_in_attn));
-        }
 
         let rest = WgslTuning {
             decode_fused_merge: d.decode_fused_merge,
@@ -747,7 +723,6 @@ impl WgpuEngineOptions {
             decode_sg_flat_words: d.decode_sg_flat_words,
             decode_sg_flat_cmax: d.decode_sg_flat_cmax,
             decode_sg_flat_nl: d.decode_sg_flat_nl,
-            decode_out_in_attn: d.decode_out_in_attn,
             ..*t
         };
         if rest != d {
@@ -899,7 +874,6 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGSL_SG_FLAT_WORDS",
     "MOA_WGSL_SG_FLAT_CMAX",
     "MOA_WGSL_SG_FLAT_NL",
-    "MOA_WGPU_OUT_IN_ATTN",
 ];
 
 /// The WGSL decode kernel bench's own knobs (examples/wgpu_decode_bench.rs reads them;
@@ -930,6 +904,10 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGPU_OUT_IN_ATTN",
+        "the output product and residual add in the flat decode's fused merge (each segment's merger multiplied its GQA group's O by its 192 columns of W_o, 221 KB from L2 a merger at SmolLM2's shape, the row's last segment summed the row's products into x_alt; no out dispatch: 123 dispatches a step against 153) lost every pair on the H200 (SmolLM2 16 x 4096, moa-50, four pairs: attention 28.71-29.44 us a layer against 19.65-20.26, the out product's 4.2-4.6 saved; device step +133..+161 us, tokens/s -6.8..-8.5%; 128 registers against 126; parity 0.0459, 3/3); without its W_o loads (a diagnostic, wrong results) the attention took 23.50-23.68 and the step 1373-1382 against 1411.7 us, so the W_o stream of one workgroup a segment cost ~5.1 us a layer on the critical path, the rest ~3.8 (benches/RESULTS.md, WGSL decode session 27, s27-attn; the form is in commit 5436e70)",
+    ),
     (
         "MOA_WGSL_SG_FLAT_RING",
         "the flat decode's ring position with (t - sink) mod ring taken once an item (`hoist`: a step's position one conditional subtraction instead of an integer division) did not change the attention on the H200 (SmolLM2 16 x 4096, moa-50: 18.51 and 18.66 us a layer against 18.53 beside them and 18.40-18.99 in the call before; device step 1492.1 / 1483.9 against 1493.5; 119 registers either way; parity 0.0517, 3/3) and was deleted (benches/RESULTS.md, WGSL decode session 24, s24-attn; the form is in commit 8f7085a)",
@@ -1564,41 +1542,6 @@ mod tests {
         let err = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_NL", "3")]))
             .unwrap_err();
         assert_eq!((err.name, err.value.as_str()), ("MOA_WGSL_SG_FLAT_NL", "3"));
-    }
-
-    /// `MOA_WGPU_OUT_IN_ATTN` (opt-in, 0 by default): `1` is 3 passes at once, `xN` N, each
-    /// named on the load line as `xN`; a bad value an error naming the variable.
-    #[test]
-    fn out_product_in_the_merge_is_read_from_the_environment() {
-        assert_eq!(
-            WgpuEngineOptions::default().wgsl_tuning.decode_out_in_attn,
-            0
-        );
-        for (v, n) in [
-            ("1", 3u8),
-            ("x1", 1),
-            ("x2", 2),
-            ("x3", 3),
-            ("x4", 4),
-            ("x6", 6),
-        ] {
-            let o =
-                WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGPU_OUT_IN_ATTN", v)])).unwrap();
-            assert_eq!(o.wgsl_tuning.decode_out_in_attn, n);
-            assert_eq!(
-                o.wgsl_tuning_asked(),
-                [format!("MOA_WGPU_OUT_IN_ATTN=x{n}")]
-            );
-        }
-        let o =
-            WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGPU_OUT_IN_ATTN", "0")])).unwrap();
-        assert!(o.wgsl_tuning_asked().is_empty());
-        let err = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGPU_OUT_IN_ATTN", "x5")]))
-            .unwrap_err();
-        assert_eq!(
-            (err.name, err.value.as_str()),
-            ("MOA_WGPU_OUT_IN_ATTN", "x5")
-        );
     }
 
     /// `MOA_WGSL_SG_FLAT_QK` (how the flat decode forms Q·K, `f32` by default): each value,

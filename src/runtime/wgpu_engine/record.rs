@@ -562,21 +562,10 @@ impl WgpuEngine {
                 // The decode kernel and the merge are kinds of their own (the profile
                 // times them apart).
                 None => {
-                    // A decode that also forms the output product (`MOA_WGPU_OUT_IN_ATTN`)
-                    // binds W_o, the residual in (x) and out (x_alt) and its scratch.
-                    let out = self.attention.decode_out_in_attn(l).then(|| {
-                        [
-                            &lw.wo.parts[0].buffer,
-                            &a.x,
-                            &a.x_alt,
-                            &st.out_parts,
-                            &st.row_done,
-                        ]
-                    });
                     for part in parts.iter().rev() {
                         let mut steps = self
                             .attention
-                            .decode_dispatches_out(
+                            .decode_dispatches(
                                 l,
                                 req.n_tokens(),
                                 part.rows.end as u32,
@@ -591,7 +580,6 @@ impl WgpuEngine {
                                     &st.seg_done,
                                     &a.attn_out,
                                 ],
-                                out,
                             )?
                             .into_iter();
                         // The decode, then the merge unless the decode merged itself.
@@ -607,21 +595,12 @@ impl WgpuEngine {
             tag(&mut kinds, &d, "attention");
             let attn_input = Input::Attention;
             let decode = fuse && io.prefill.is_none();
-            // The decode attention wrote x_alt = x + O · W_oᵀ itself (`MOA_WGPU_OUT_IN_ATTN`):
-            // no output product. Where the pass does not fuse or the cache or W_o is in
-            // several parts the product runs as well and writes x_alt over it.
-            let out_done = decode
-                && parts.len() == 1
-                && lw.wo.parts.len() == 1
-                && self.attention.decode_out_in_attn(l);
             let coop_out = self
                 .coop_decode
                 .out
                 .as_ref()
                 .filter(|p| decode && coop_fits(&lw.wo, p.k, 16, t));
-            if out_done {
-                // (Nothing: the attention's merge formed it.)
-            } else if let Some(p) = coop_out {
+            if let Some(p) = coop_out {
                 // On matrix units: 16 columns a workgroup, K over its 4 subgroups; the A
                 // fragments straight from the attention output where it holds whole
                 // 16-row blocks (the direct walk reads every row of a block).

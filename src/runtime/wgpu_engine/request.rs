@@ -28,12 +28,6 @@ pub(super) struct WgpuRequest {
     /// Per segment of the decode attention, its items' arrival counter (a decode that
     /// merges itself; zero between steps).
     pub(super) seg_done: wgpu::Buffer,
-    /// A decode that forms the output product (`MOA_WGPU_OUT_IN_ATTN`): per (row, KV
-    /// head) its group's product (`[rows, kv_heads, hidden]` f32 bits, every word
-    /// `DECODE_PARTIAL_EMPTY` between steps) and per row its segments' arrival counter
-    /// (zero between steps); one word each otherwise.
-    pub(super) out_parts: wgpu::Buffer,
-    pub(super) row_done: wgpu::Buffer,
     /// Inputs of decode steps, rewritten every step.
     pub(super) decode_io: StepIo,
     /// The decode step's dispatches, recorded on the first step and replayed after.
@@ -282,19 +276,6 @@ impl WgpuEngine {
             self.queue
                 .write_buffer(&partials, 0, bytemuck::cast_slice(&empty));
         }
-        let out_in_attn = (0..self.layers.len()).any(|l| self.attention.decode_out_in_attn(l));
-        let out_words = if out_in_attn {
-            rows * self.config.kv_heads * self.config.hidden_size
-        } else {
-            1
-        };
-        let out_parts = self.buffer("out_parts", (out_words * 4) as u64)?;
-        let row_done = self.buffer("row_done", (rows.max(1) * 4) as u64)?;
-        if out_in_attn {
-            let empty = vec![crate::codegen::wgsl::DECODE_PARTIAL_EMPTY; out_words];
-            self.queue
-                .write_buffer(&out_parts, 0, bytemuck::cast_slice(&empty));
-        }
         let zeros = vec![0u32; rows];
         let decode_io = self.step_io(
             &zeros,
@@ -309,8 +290,6 @@ impl WgpuEngine {
             act,
             partials,
             seg_done,
-            out_parts,
-            row_done,
             decode_io,
             decode_record: None,
             next_step: None,

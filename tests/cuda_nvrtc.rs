@@ -84,10 +84,30 @@ fn assemble(name: &str, ptx: &str, dir: &Path) -> String {
     log.into_owned()
 }
 
-fn scratch(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("moa-cuda-nvrtc-{}-{tag}", std::process::id()));
+/// A folder for ptxas's inputs and outputs, removed when dropped, also when a test fails
+/// (the tests used to leave their PTX and cubins in the temporary folder on every run).
+/// Each call gets its own folder, so tests running at once never share one.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+fn scratch(tag: &str) -> Scratch {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("moa-cuda-nvrtc-{}-{n}-{tag}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    dir
+    Scratch(dir)
 }
 
 /// Compiles the artifacts of `module` whose layer passes `keep`, checks each declares
@@ -119,7 +139,6 @@ fn compile_module(tag: &str, module: &KernelModule, keep: impl Fn(u32) -> bool) 
         assemble(&a.path.replace(['/', '.'], "_"), &ptx, &dir);
         n += 1;
     }
-    let _ = std::fs::remove_dir_all(&dir);
     n
 }
 

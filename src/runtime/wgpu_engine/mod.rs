@@ -480,7 +480,9 @@ impl WgpuEngine {
             engine.coop.is_some(),
             options.coop_attention,
         ) {
-            match coop::coop_attention(&engine.device, &engine.module, c) {
+            // The group form's softmax uses subgroup shuffles.
+            let group = options.coop_attention_group && ctx.subgroup_size().is_some();
+            match coop::coop_attention(&engine.device, &engine.module, c, group) {
                 Ok(a) => {
                     engine.coop_attention = Some(a);
                     engine.settle_coop_attention();

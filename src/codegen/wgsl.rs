@@ -331,6 +331,12 @@ struct PrefillCoopGroupCtx<'a> {
     subgroups: u32,
     /// The lazy maximum's margin in log2 units (P ≤ 2^tau).
     tau: u32,
+    /// The output kept by the softmax invocations (each tile's P·V through workgroup
+    /// memory) instead of in C matrices.
+    o_lanes: bool,
+    /// Each softmax invocation takes pairs of keys (and output columns), writing whole
+    /// 32-bit words of f16, instead of every SG / 16-th key.
+    p_pairs: bool,
 }
 
 /// Queries (and keys) per tile of the matrix-unit prefill (`prefill_coop.wgsl.j2`).
@@ -383,8 +389,18 @@ pub fn prefill_group_q_blocks(group: u32) -> Option<u32> {
 /// shuffles: the adapter's `SUBGROUP` feature), the output kept in C matrices with a lazy
 /// maximum; only the sink tiles and the band are visited, long bands first. Parameters and
 /// bindings as the scalar kernel; grid (ceil(longest row / `q_tile`), KV heads, rows).
+/// With `o_lanes` the output stays with the softmax invocations instead (each tile's P·V
+/// goes through workgroup memory and is added to their rescaled share, the online maximum
+/// exact): no C matrix is loaded from workgroup memory. With `p_pairs` each softmax
+/// invocation takes pairs of keys (and of output columns), so no two invocations write the
+/// two f16 halves of one 32-bit word; without, every SG / 16-th key (session 27's call 1
+/// form, which failed the start-up check on the H200).
 /// Errors: as [`prefill_coop`], and a group too large for one workgroup.
-pub fn prefill_coop_group(module: &KernelModule) -> Result<Vec<CoopPrefill>, CodegenError> {
+pub fn prefill_coop_group(
+    module: &KernelModule,
+    o_lanes: bool,
+    p_pairs: bool,
+) -> Result<Vec<CoopPrefill>, CodegenError> {
     let d = module.shape.head_dim;
     let group = module.shape.group_size();
     let blocks = prefill_group_q_blocks(group);
@@ -417,6 +433,8 @@ pub fn prefill_coop_group(module: &KernelModule) -> Result<Vec<CoopPrefill>, Cod
                 q_tile: 16 * q_blocks,
                 subgroups: group * q_blocks,
                 tau: WGSL_PREFILL_GROUP_TAU,
+                o_lanes,
+                p_pairs,
             },
         )?;
         validate_with(
@@ -2029,8 +2047,10 @@ mod tests {
             (s.q_heads, s.kv_heads, s.head_dim) = (q, kv, 16);
             shapes.push(Plan::dense(s).unwrap());
         }
-        for p in &shapes {
-            let kernels = prefill_coop_group(&lower(p, StorageType::F16)).unwrap();
+        for (p, form) in shapes.iter().flat_map(|p| (0..4).map(move |f| (p, f))) {
+            let kernels =
+                prefill_coop_group(&lower(p, StorageType::F16), form & 1 != 0, form & 2 != 0)
+                    .unwrap();
             assert_eq!(kernels.len(), p.layers().len());
             let g = p.model().q_heads / p.model().kv_heads;
             for k in kernels.iter().take(2) {
@@ -2045,7 +2065,7 @@ mod tests {
         }
         assert_eq!(prefill_group_q_blocks(3), Some(2));
         assert_eq!(prefill_group_q_blocks(8), None);
-        assert!(prefill_coop_group(&lower(&plan, StorageType::F32)).is_err());
+        assert!(prefill_coop_group(&lower(&plan, StorageType::F32), false, true).is_err());
         let mut shape = plan.model().clone();
         shape.head_dim = 72;
         let odd = Plan::dense(shape).unwrap();

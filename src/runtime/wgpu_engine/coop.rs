@@ -23,20 +23,23 @@ pub(super) struct CoopAttention {
 
 /// Compiles every layer's matrix-unit prefill for `coop`'s subgroup size, in the group
 /// form (`prefill_coop_group.wgsl.j2`, a workgroup per GQA group; it needs the device's
-/// subgroup operations) where `group` is set, else a workgroup per query head. Errors (as
+/// subgroup operations) where `group` is 1 (output in C matrices) or 2 (output kept by the
+/// softmax invocations), 3 or 4 (the same with each softmax invocation taking every SG /
+/// 16-th key instead of pairs: the form that failed on the H200 in session 27's call 1
+/// is 3), else (0) a workgroup per query head. Errors (as
 /// text, the engine then keeps the scalar kernels): an f16 accumulator only, a shape the
 /// kernel does not take, or the driver's complaint.
 pub(super) fn coop_attention(
     device: &wgpu::Device,
     module: &KernelModule,
     coop: CoopMatrix,
-    group: bool,
+    group: u32,
 ) -> Result<CoopAttention, String> {
     if coop.accumulator != crate::lower::StorageType::F32 {
         return Err("the adapter offers no f16 x f16 -> f32 matrices".into());
     }
-    let kernels = if group {
-        prefill_coop_group(module)
+    let kernels = if group > 0 {
+        prefill_coop_group(module, group % 2 == 0, group <= 2)
     } else {
         prefill_coop(module)
     }
@@ -59,7 +62,7 @@ pub(super) fn coop_attention(
     Ok(CoopAttention {
         layers,
         q_tile,
-        group,
+        group: group > 0,
     })
 }
 

@@ -45,7 +45,7 @@ one() {  # name form cap args...
   MOA_WGPU_COOP_ATTN_GROUP=$f timeout "$cap" /tmp/wpe "$@" > "$R/$n.txt" 2>&1; el "$n rc=$?"; save
 }
 el start
-one A1 0 35 $A --parity 0
+one A1 0 45 $A --parity 0
 one B1 1 60 $A --parity 24
 one B2 2 60 $A --parity 24
 one A2 0 35 $A --parity 0

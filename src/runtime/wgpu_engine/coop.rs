@@ -39,7 +39,7 @@ pub(super) fn coop_attention(
         return Err("the adapter offers no f16 x f16 -> f32 matrices".into());
     }
     let kernels = if group > 0 {
-        prefill_coop_group(module, group % 2 == 0, group <= 2)
+        prefill_coop_group(module, group.is_multiple_of(2), group <= 2)
     } else {
         prefill_coop(module)
     }

@@ -15,6 +15,7 @@ use crate::lower::{KernelModule, StorageType};
 
 const PREFILL: &str = "prefill.wgsl.j2";
 const PREFILL_COOP: &str = "prefill_coop.wgsl.j2";
+const PREFILL_COOP_GROUP: &str = "prefill_coop_group.wgsl.j2";
 const DECODE: &str = "decode.wgsl.j2";
 const DECODE_COOP: &str = "decode_coop.wgsl.j2";
 const DECODE_SG: &str = "decode_sg.wgsl.j2";
@@ -38,6 +39,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         PREFILL_COOP,
         include_str!("../../templates/wgsl/prefill_coop.wgsl.j2"),
+    ),
+    (
+        PREFILL_COOP_GROUP,
+        include_str!("../../templates/wgsl/prefill_coop_group.wgsl.j2"),
     ),
     (DECODE, include_str!("../../templates/wgsl/decode.wgsl.j2")),
     (
@@ -313,15 +318,142 @@ struct PrefillCoopCtx<'a> {
     s_len: u32,
 }
 
+#[derive(Serialize)]
+struct PrefillCoopGroupCtx<'a> {
+    #[serde(flatten)]
+    layer: &'a LayerCtx,
+    entry_point: &'a str,
+    /// 16-query blocks per workgroup (each for every head of the group).
+    q_blocks: u32,
+    /// Queries per workgroup: 16 · `q_blocks`.
+    q_tile: u32,
+    /// Subgroups per workgroup: group size · `q_blocks`.
+    subgroups: u32,
+    /// The lazy maximum's margin in log2 units (P ≤ 2^tau).
+    tau: u32,
+    /// The output kept by the softmax invocations (each tile's P·V through workgroup
+    /// memory) instead of in C matrices.
+    o_lanes: bool,
+    /// Each softmax invocation takes pairs of keys (and output columns), writing whole
+    /// 32-bit words of f16, instead of every SG / 16-th key.
+    p_pairs: bool,
+}
+
 /// Queries (and keys) per tile of the matrix-unit prefill (`prefill_coop.wgsl.j2`).
 pub const WGSL_PREFILL_COOP_TILE: u32 = 64;
 
-/// One layer's prefill on matrix units: its layer, entry point and WGSL source.
+/// Workgroup memory of one subgroup of the group form (`prefill_coop_group.wgsl.j2`):
+/// its scores, 16 × 68 f32, and probabilities, 16 × 72 f16, in bytes.
+pub const WGSL_PREFILL_GROUP_SUBGROUP_BYTES: u32 = 16 * 68 * 4 + 16 * 72 * 2;
+
+/// Workgroup memory the group form may use: 48 KiB, what NVIDIA's Vulkan driver offers a
+/// workgroup (the engine's pipeline creation refuses more where the adapter has less).
+pub const WGSL_PREFILL_GROUP_MAX_BYTES: u32 = 48 * 1024;
+
+/// Subgroups per workgroup of the group form at most (256 invocations at 32 lanes).
+pub const WGSL_PREFILL_GROUP_MAX_SUBGROUPS: u32 = 8;
+
+/// The group form's lazy-maximum margin in log2 units: a row's reference maximum moves
+/// (and its output is rescaled) only when a tile's maximum passes it by more than this,
+/// so P stays ≤ 2⁸ = 256, far inside f16.
+pub const WGSL_PREFILL_GROUP_TAU: u32 = 8;
+
+/// One layer's prefill on matrix units: its layer, entry point and WGSL source, and the
+/// queries a workgroup owns (the grid's x is ceil(longest row / `q_tile`)); `group`
+/// tells the grid's y: KV heads for the group form, query heads otherwise.
 #[derive(Clone, Debug)]
 pub struct CoopPrefill {
     pub layer: u32,
     pub entry_point: String,
     pub source: String,
+    pub q_tile: u32,
+    pub group: bool,
+}
+
+/// 16-query blocks per workgroup of the group form for a GQA group of `group` heads: the
+/// largest of 4, 2, 1 whose subgroups (`group` · blocks) stay within
+/// [`WGSL_PREFILL_GROUP_MAX_SUBGROUPS`] and [`WGSL_PREFILL_GROUP_MAX_BYTES`]; `None` when
+/// even one block does not fit (groups of 8 and more).
+pub fn prefill_group_q_blocks(group: u32) -> Option<u32> {
+    [4u32, 2, 1].into_iter().find(|b| {
+        let sg = group * b;
+        sg <= WGSL_PREFILL_GROUP_MAX_SUBGROUPS
+            && sg * WGSL_PREFILL_GROUP_SUBGROUP_BYTES + 4 <= WGSL_PREFILL_GROUP_MAX_BYTES
+    })
+}
+
+/// Per layer of `module`, the prefill attention on cooperative matrices in its group form
+/// (`templates/wgsl/prefill_coop_group.wgsl.j2`): one workgroup per (row, KV head, 16 ·
+/// [`prefill_group_q_blocks`] queries) for all heads of the GQA group, so a K/V tile is
+/// read once per group; the softmax over SG / 16 invocations per query row (subgroup
+/// shuffles: the adapter's `SUBGROUP` feature), the output kept in C matrices with a lazy
+/// maximum; only the sink tiles and the band are visited, long bands first. Parameters and
+/// bindings as the scalar kernel; grid (ceil(longest row / `q_tile`), KV heads, rows).
+/// With `o_lanes` the output stays with the softmax invocations instead (each tile's P·V
+/// goes through workgroup memory and is added to their rescaled share, the online maximum
+/// exact): no C matrix is loaded from workgroup memory. With `p_pairs` each softmax
+/// invocation takes pairs of keys (and of output columns), so no two invocations write the
+/// two f16 halves of one 32-bit word; without, every SG / 16-th key (session 27's call 1
+/// form, which failed the start-up check on the H200).
+/// Errors: as [`prefill_coop`], and a group too large for one workgroup.
+pub fn prefill_coop_group(
+    module: &KernelModule,
+    o_lanes: bool,
+    p_pairs: bool,
+) -> Result<Vec<CoopPrefill>, CodegenError> {
+    let d = module.shape.head_dim;
+    let group = module.shape.group_size();
+    let blocks = prefill_group_q_blocks(group);
+    let Some(q_blocks) =
+        blocks.filter(|_| module.storage == StorageType::F16 && d.is_multiple_of(16) && d <= 128)
+    else {
+        return Err(CodegenError::Unsupported {
+            target: "wgsl",
+            message: format!(
+                "the matrix-unit group prefill needs f16 storage, head_dim a multiple of 16 up \
+                 to 128 and a GQA group of at most 7 heads (got {} storage, head_dim {d}, \
+                 group {group})",
+                module.storage.name()
+            ),
+        });
+    };
+    let env = super::environment(TEMPLATES)?;
+    let mut out = Vec::with_capacity(module.layers.len());
+    for layer in &module.layers {
+        let ctx = LayerCtx::new(module, layer);
+        let entry = format!("moa_prefill_coop_group_hd{d}_{}", ctx.layer_label);
+        let source = super::render(
+            &env,
+            PREFILL_COOP_GROUP,
+            Some(layer.layer),
+            &PrefillCoopGroupCtx {
+                layer: &ctx,
+                entry_point: &entry,
+                q_blocks,
+                q_tile: 16 * q_blocks,
+                subgroups: group * q_blocks,
+                tau: WGSL_PREFILL_GROUP_TAU,
+                o_lanes,
+                p_pairs,
+            },
+        )?;
+        validate_with(
+            &source,
+            PREFILL_COOP_GROUP,
+            Some(layer.layer),
+            naga::valid::Capabilities::SHADER_FLOAT16
+                | naga::valid::Capabilities::COOPERATIVE_MATRIX
+                | naga::valid::Capabilities::SUBGROUP,
+        )?;
+        out.push(CoopPrefill {
+            layer: layer.layer,
+            entry_point: entry,
+            source,
+            q_tile: 16 * q_blocks,
+            group: true,
+        });
+    }
+    Ok(out)
 }
 
 /// Per layer of `module`, the prefill attention on cooperative matrices
@@ -363,6 +495,8 @@ pub fn prefill_coop(module: &KernelModule) -> Result<Vec<CoopPrefill>, CodegenEr
             layer: layer.layer,
             entry_point: entry,
             source,
+            q_tile: WGSL_PREFILL_COOP_TILE,
+            group: false,
         });
     }
     Ok(out)
@@ -1905,6 +2039,33 @@ mod tests {
         }
         let err = prefill_coop(&lower(&plan, StorageType::F32)).unwrap_err();
         assert!(err.to_string().contains("f16 storage"), "{err}");
+        // The group form too, at every subgroup size it takes, and with a group of one
+        // (4 query blocks), two (2) and four (1 block) heads.
+        let mut shapes = vec![plan.clone(), dense.clone()];
+        for (q, kv) in [(4, 4), (4, 2), (8, 2)] {
+            let mut s = plan.model().clone();
+            (s.q_heads, s.kv_heads, s.head_dim) = (q, kv, 16);
+            shapes.push(Plan::dense(s).unwrap());
+        }
+        for (p, form) in shapes.iter().flat_map(|p| (0..4).map(move |f| (p, f))) {
+            let kernels =
+                prefill_coop_group(&lower(p, StorageType::F16), form & 1 != 0, form & 2 != 0)
+                    .unwrap();
+            assert_eq!(kernels.len(), p.layers().len());
+            let g = p.model().q_heads / p.model().kv_heads;
+            for k in kernels.iter().take(2) {
+                assert!(k.group);
+                assert_eq!(k.q_tile, 16 * prefill_group_q_blocks(g).unwrap());
+                for sg in [16.0, 32.0, 64.0] {
+                    let words = spirv(&k.source, &k.entry_point, &[("SG", sg)])
+                        .unwrap_or_else(|e| panic!("group form, layer {}: {e}", k.layer));
+                    assert!(words.len() > 100);
+                }
+            }
+        }
+        assert_eq!(prefill_group_q_blocks(3), Some(2));
+        assert_eq!(prefill_group_q_blocks(8), None);
+        assert!(prefill_coop_group(&lower(&plan, StorageType::F32), false, true).is_err());
         let mut shape = plan.model().clone();
         shape.head_dim = 72;
         let odd = Plan::dense(shape).unwrap();

@@ -9,31 +9,46 @@
 use half::f16;
 
 use super::{EngineError, WgpuEngine};
-use crate::codegen::wgsl::{prefill_coop, WGSL_PREFILL_COOP_TILE};
+use crate::codegen::wgsl::{prefill_coop, prefill_coop_group};
 use crate::lower::KernelModule;
 use crate::runtime::wgpu::{matrix_pipeline, CoopMatrix, Dispatch};
 
-/// The prefill attention on matrix units: per layer (in the module's order) its pipeline.
+/// The prefill attention on matrix units: per layer (in the module's order) its pipeline,
+/// the queries a workgroup owns and whether it is the group form (grid y = KV heads).
 pub(super) struct CoopAttention {
     pub(super) layers: Vec<wgpu::ComputePipeline>,
+    pub(super) q_tile: u32,
+    pub(super) group: bool,
 }
 
-/// Compiles every layer's matrix-unit prefill for `coop`'s subgroup size. Errors (as
+/// Compiles every layer's matrix-unit prefill for `coop`'s subgroup size, in the group
+/// form (`prefill_coop_group.wgsl.j2`, a workgroup per GQA group; it needs the device's
+/// subgroup operations) where `group` is 1 (output in C matrices) or 2 (output kept by the
+/// softmax invocations), 3 or 4 (the same with each softmax invocation taking every SG /
+/// 16-th key instead of pairs: the form that failed on the H200 in session 27's call 1
+/// is 3), else (0) a workgroup per query head. Errors (as
 /// text, the engine then keeps the scalar kernels): an f16 accumulator only, a shape the
 /// kernel does not take, or the driver's complaint.
 pub(super) fn coop_attention(
     device: &wgpu::Device,
     module: &KernelModule,
     coop: CoopMatrix,
+    group: u32,
 ) -> Result<CoopAttention, String> {
     if coop.accumulator != crate::lower::StorageType::F32 {
         return Err("the adapter offers no f16 x f16 -> f32 matrices".into());
     }
-    let kernels = prefill_coop(module).map_err(|e| e.to_string())?;
+    let kernels = if group > 0 {
+        prefill_coop_group(module, group.is_multiple_of(2), group <= 2)
+    } else {
+        prefill_coop(module)
+    }
+    .map_err(|e| e.to_string())?;
+    let q_tile = kernels.first().map_or(64, |k| k.q_tile);
     let constants = [("SG", f64::from(coop.subgroup))];
     let mut layers = Vec::with_capacity(kernels.len());
     for k in kernels {
-        // Every workgroup array of prefill_coop.wgsl.j2 is written before it is read.
+        // Every workgroup array of both forms is written before it is read.
         let p = matrix_pipeline(
             device,
             &k.entry_point,
@@ -44,7 +59,11 @@ pub(super) fn coop_attention(
         .map_err(|e| format!("layer {}: {e}", k.layer))?;
         layers.push(p);
     }
-    Ok(CoopAttention { layers })
+    Ok(CoopAttention {
+        layers,
+        q_tile,
+        group: group > 0,
+    })
 }
 
 /// The attention check's batch: two rows (lengths not multiples of the 64-token tile),
@@ -158,10 +177,12 @@ impl WgpuEngine {
     }
 
     /// The matrix-unit prefill attention's dispatch for `layer` (index into the module's
-    /// layers), with the scalar kernel's buffers: `[row_start, q, k, v, out]`.
+    /// layers), with the scalar kernel's buffers: `[row_start, q, k, v, out]`; grid
+    /// (ceil(`max_len` / q_tile), query heads or, in the group form, KV heads, rows).
     pub(super) fn coop_prefill_dispatch(
         &self,
-        pipeline: &wgpu::ComputePipeline,
+        attn: &CoopAttention,
+        layer: usize,
         n_tokens: u32,
         rows: u32,
         max_len: u32,
@@ -169,25 +190,22 @@ impl WgpuEngine {
     ) -> Dispatch {
         let params = self.uniform(&[n_tokens, rows, 0, 0]);
         let [row_start, q, k, v, o] = buffers;
+        let heads = if attn.group {
+            self.config.kv_heads
+        } else {
+            self.config.q_heads
+        };
         self.dispatch(
-            pipeline,
+            &attn.layers[layer],
             &[&params, row_start, q, k, v, o],
-            [
-                max_len.div_ceil(WGSL_PREFILL_COOP_TILE),
-                self.config.q_heads as u32,
-                rows,
-            ],
+            [max_len.div_ceil(attn.q_tile), heads as u32, rows],
         )
     }
 
     /// Runs the plan's scalar prefill kernel and `pipeline` for `layer` on the same
     /// two-row batch (random Q, K, V in f16) and returns the largest |difference| of
     /// their outputs.
-    fn check_attention(
-        &self,
-        layer: usize,
-        pipeline: &wgpu::ComputePipeline,
-    ) -> Result<f32, EngineError> {
+    fn check_attention(&self, layer: usize, attn: &CoopAttention) -> Result<f32, EngineError> {
         let c = &self.config;
         let total: u32 = CHECK_ROWS.iter().sum();
         let val = |i: usize, salt: usize| {
@@ -223,7 +241,7 @@ impl WgpuEngine {
             let o = self.check_buffer("check out", (q_len * 2) as u64)?;
             let buffers = [&row_start, &q, &k, &v, &o];
             let d = if coop {
-                self.coop_prefill_dispatch(pipeline, CHECK_N_TOKENS, 2, max_len, buffers)
+                self.coop_prefill_dispatch(attn, layer, CHECK_N_TOKENS, 2, max_len, buffers)
             } else {
                 self.attention
                     .prefill_dispatch(layer, CHECK_N_TOKENS, 2, max_len, buffers)?
@@ -268,7 +286,7 @@ impl WgpuEngine {
         let last = attn.layers.len() - 1;
         let mut worst = 0f32;
         for layer in [0, last] {
-            match self.check_attention(layer, &attn.layers[layer]) {
+            match self.check_attention(layer, &attn) {
                 Ok(e) => worst = worst.max(e),
                 Err(e) => {
                     self.products = format!(
@@ -281,8 +299,9 @@ impl WgpuEngine {
         }
         if worst <= tol {
             self.products = format!(
-                "{}; prefill attention: cooperative matrix (max |diff| {worst:.1e} against the scalar kernel on the start-up check)",
-                self.products
+                "{}; prefill attention: cooperative matrix{} (max |diff| {worst:.1e} against the scalar kernel on the start-up check)",
+                self.products,
+                if attn.group { ", a workgroup per GQA group" } else { "" }
             );
             self.coop_attention = Some(attn);
         } else {

@@ -480,7 +480,13 @@ impl WgpuEngine {
             engine.coop.is_some(),
             options.coop_attention,
         ) {
-            match coop::coop_attention(&engine.device, &engine.module, c) {
+            // The group form's softmax uses subgroup shuffles.
+            let group = if ctx.subgroup_size().is_some() {
+                options.coop_attention_group
+            } else {
+                0
+            };
+            match coop::coop_attention(&engine.device, &engine.module, c, group) {
                 Ok(a) => {
                     engine.coop_attention = Some(a);
                     engine.settle_coop_attention();

@@ -277,6 +277,15 @@ pub struct WgpuEngineOptions {
     /// prefill products run there; `0` keeps the scalar kernel (and loads ~13 s faster on
     /// the H200: benches set it when they time decode). 5.2× the scalar kernel (session 8).
     pub coop_attention: bool,
+    /// `MOA_WGPU_COOP_ATTN_GROUP` (default `0`): the matrix-unit prefill attention in its
+    /// group form (`prefill_coop_group.wgsl.j2`: a workgroup per GQA group, the softmax on
+    /// every invocation), `1` with the output in C matrices (lazy maximum), `2` with the
+    /// output kept by the softmax invocations, `3` and `4` the same with each softmax
+    /// invocation taking every SG / 16-th key instead of pairs of keys; needs the
+    /// adapter's subgroups. `0`: a workgroup per query head (`prefill_coop.wgsl.j2`).
+    /// Session 27: `3` (then the only form) failed the start-up check on the H200 (max
+    /// |diff| 508), and the engine kept the scalar kernel.
+    pub coop_attention_group: u32,
     /// `MOA_WGPU_WARM` (default `auto`: on CPU adapters): run every pipeline once at load
     /// (llvmpipe compiles at first dispatch: ~100 s inside a first run's timings).
     pub warm_up: Option<bool>,
@@ -401,6 +410,7 @@ impl Default for WgpuEngineOptions {
             submit_ahead: true,
             swiglu_out: true,
             coop_attention: true,
+            coop_attention_group: 0,
             warm_up: None,
             print_stats: false,
             coop_head: CoopHeadChoice::Staged,
@@ -478,6 +488,13 @@ impl WgpuEngineOptions {
             submit_ahead: flag(env, "MOA_WGPU_AHEAD", d.submit_ahead)?,
             swiglu_out: flag(env, "MOA_WGPU_SWIGLU_OUT", d.swiglu_out)?,
             coop_attention: flag(env, "MOA_WGPU_COOP_ATTN", d.coop_attention)?,
+            coop_attention_group: choice(
+                env,
+                "MOA_WGPU_COOP_ATTN_GROUP",
+                "0 to 4",
+                &[("0", 0), ("1", 1), ("2", 2), ("3", 3), ("4", 4)],
+                d.coop_attention_group,
+            )?,
             warm_up: tristate(env, "MOA_WGPU_WARM")?,
             print_stats: flag(env, "MOA_WGPU_STATS", d.print_stats)?,
             coop_head: choice(
@@ -850,6 +867,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_AHEAD",
     "MOA_WGPU_SWIGLU_OUT",
     "MOA_WGPU_COOP_ATTN",
+    "MOA_WGPU_COOP_ATTN_GROUP",
     "MOA_WGPU_WARM",
     "MOA_WGPU_STATS",
     "MOA_WGPU_COOP_HEAD",

@@ -31,7 +31,9 @@ enum DtypeArg {
 #[derive(Parser)]
 #[command(name = "moa-compile", version = moa::codegen::emit::MOA_VERSION)]
 struct Args {
-    /// The plan (TOML; see docs/DESIGN.md).
+    /// The plan (TOML; see docs/DESIGN.md); `-` reads it from standard input, and a pipe
+    /// such as /dev/stdin or `<(cmd)` is read too (`moa plan import UP.json --model M |
+    /// moa-compile - -o out`).
     plan: PathBuf,
     /// Output folder (created if missing; unchanged files are not rewritten). Its `wgsl/`
     /// and `cuda/` folders belong to moa-compile: kernel files there that this plan does
@@ -191,7 +193,7 @@ fn run(args: Args) -> anyhow::Result<bool> {
                 .join(", ")
         );
     }
-    let plan = Plan::load(&args.plan)?;
+    let plan = Plan::load_piped(&args.plan)?;
     plan.check_prompt_room(&args.plan.display().to_string())?;
     let storage = match args.dtype {
         DtypeArg::F32 => StorageType::F32,

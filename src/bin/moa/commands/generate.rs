@@ -182,15 +182,16 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         ("--top-p", args.top_p),
     ] {
         if v == Some(f32::INFINITY) {
-            bail!(
-                "{flag} is inf, or a number past the largest 32-bit float ({:e}) that reads as inf: allowed a finite number ({})",
+            return Err(anyhow::anyhow!(
+                "{flag} is inf, or a number past the largest 32-bit float ({:e}) that reads as inf: out of range, allowed a finite number ({})",
                 f32::MAX,
                 if flag == "--top-p" {
                     "0 < P <= 1"
                 } else {
                     "0 = greedy, or T > 0"
                 }
-            );
+            ))
+            .context("invalid --temperature or --top-p");
         }
     }
     sampling

@@ -1,9 +1,10 @@
 //! `moa-compile plan.toml -o out/`: lowers a MoA plan into per-layer fused attention
 //! kernels (WGSL and/or CUDA C++), a manifest and a Rust file that embeds them.
 
+use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
@@ -30,7 +31,9 @@ enum DtypeArg {
 #[derive(Parser)]
 #[command(name = "moa-compile", version = moa::codegen::emit::MOA_VERSION)]
 struct Args {
-    /// The plan (TOML; see docs/DESIGN.md).
+    /// The plan (TOML; see docs/DESIGN.md); `-` reads it from standard input, and a pipe
+    /// such as /dev/stdin or `<(cmd)` is read too (`moa plan import UP.json --model M |
+    /// moa-compile - -o out`).
     plan: PathBuf,
     /// Output folder (created if missing; unchanged files are not rewritten). Its `wgsl/`
     /// and `cuda/` folders belong to moa-compile: kernel files there that this plan does
@@ -51,6 +54,105 @@ struct Args {
     /// compile's output. Give the --target and --dtype the folder was compiled with.
     #[arg(long)]
     check: bool,
+    /// No progress line. Without it, a compile that takes over a second redraws one line
+    /// on stderr (files generated and checked per target, elapsed time, ETA) while it
+    /// runs, then erases it; only when stderr is a terminal, never into a pipe or file.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// The status line of a long compile: redrawn on stderr at most 4 times a second, only
+/// once a second has passed and only where `on` (stderr is a terminal and no --quiet),
+/// then erased by [`StatusLine::clear`], as `moa generate` draws its prefill's.
+struct StatusLine {
+    on: bool,
+    start: Instant,
+    last: Option<Instant>,
+    /// The stage being reported and when its first report came (for its ETA).
+    stage: Option<(codegen::Target, codegen::CompileStage, Instant)>,
+}
+
+/// `12 s`, or `3 min 5 s` from two minutes on.
+fn duration_words(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 120 {
+        format!("{} min {} s", s / 60, s % 60)
+    } else {
+        format!("{s} s")
+    }
+}
+
+impl StatusLine {
+    fn new(start: Instant, on: bool) -> StatusLine {
+        StatusLine {
+            on,
+            start,
+            last: None,
+            stage: None,
+        }
+    }
+
+    /// Draws `moa-compile: {text}, {elapsed} elapsed{tail}` from `text()`'s two parts, if
+    /// a line is due (`now`: also within 250 ms of the last, for a line that stays up
+    /// while a new step runs).
+    fn draw(&mut self, now: bool, text: impl FnOnce() -> (String, String)) {
+        let due = now
+            || self
+                .last
+                .is_none_or(|t| t.elapsed() >= Duration::from_millis(250));
+        if !self.on || !due || self.start.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        let (text, tail) = text();
+        eprint!(
+            "\r\x1b[Kmoa-compile: {text}, {} elapsed{tail}",
+            duration_words(self.start.elapsed())
+        );
+        let _ = std::io::stderr().flush();
+        self.last = Some(Instant::now());
+    }
+
+    /// One report of the library's compile: `wgsl 1210/3073 files generated (39%), 1 min
+    /// 25 s elapsed, ETA 2 min 13 s` (the ETA from this stage's pace so far).
+    fn compile(&mut self, p: &codegen::CompileProgress) {
+        let now = Instant::now();
+        let since = match self.stage {
+            Some((t, s, at)) if t == p.target && s == p.stage => at,
+            _ => {
+                self.stage = Some((p.target, p.stage, now));
+                now
+            }
+        };
+        let what = match p.stage {
+            codegen::CompileStage::Generate => "files generated",
+            codegen::CompileStage::Limits => "files checked against the target's limits",
+        };
+        self.draw(false, || {
+            let eta = match (p.files_done, now.duration_since(since)) {
+                (0, _) => String::new(),
+                (done, spent) => {
+                    let left = spent.mul_f64((p.files - done.min(p.files)) as f64 / done as f64);
+                    format!(", ETA {}", duration_words(left))
+                }
+            };
+            let text = format!(
+                "{} {}/{} {what} ({:.0}%)",
+                p.target.name(),
+                p.files_done,
+                p.files,
+                100.0 * p.files_done as f64 / p.files.max(1) as f64
+            );
+            (text, eta)
+        });
+    }
+
+    /// Erases the line, if one was drawn.
+    fn clear(&mut self) {
+        if self.last.take().is_some() {
+            eprint!("\r\x1b[K");
+            let _ = std::io::stderr().flush();
+        }
+    }
 }
 
 /// Compiles (or with --check compares); `Ok(false)`: --check found differences.
@@ -91,7 +193,7 @@ fn run(args: Args) -> anyhow::Result<bool> {
                 .join(", ")
         );
     }
-    let plan = Plan::load(&args.plan)?;
+    let plan = Plan::load_piped(&args.plan)?;
     plan.check_prompt_room(&args.plan.display().to_string())?;
     let storage = match args.dtype {
         DtypeArg::F32 => StorageType::F32,
@@ -108,14 +210,39 @@ fn run(args: Args) -> anyhow::Result<bool> {
         .map(|t| t.name())
         .collect::<Vec<_>>()
         .join(" + ");
-    let compiled = codegen::compile(&plan, targets, storage)
-        .with_context(|| format!("generating {names} kernels for `{}`", args.plan.display()))?;
+    // A 1024-layer plan compiles for minutes (229 s on this project's 2-core machine,
+    // benches/RESULTS.md round 15), silently before this line.
+    let mut status = StatusLine::new(start, !args.quiet && std::io::stderr().is_terminal());
+    let compiled =
+        codegen::compile_with_progress(&plan, targets, storage, &mut |p| status.compile(p));
+    let compiled = match compiled {
+        Ok(c) => c,
+        Err(e) => {
+            status.clear();
+            return Err(e).with_context(|| {
+                format!("generating {names} kernels for `{}`", args.plan.display())
+            });
+        }
+    };
     if args.check {
+        status.clear();
         return check(&args, &compiled);
     }
+    let files: usize = compiled
+        .all_artifacts()
+        .iter()
+        .map(|(_, a)| a.len())
+        .sum::<usize>()
+        + 2;
+    status.draw(true, || {
+        let text = format!("writing {files} files to {}", args.output.display());
+        (text, String::new())
+    });
     let before = kernel_files(&args.output);
     let replaced = other_plan_in(&args.output, &compiled.manifest_json());
-    let changed = compiled.write(&args.output)?;
+    let written = compiled.write(&args.output);
+    status.clear();
+    let changed = written?;
     // `write` counts removals as changes; say them apart, so that emptying `wgsl/` for a
     // `--target cuda` compile into the same folder is not reported as files written.
     let removed = before.iter().filter(|p| !p.exists()).count();

@@ -1836,6 +1836,17 @@ pub fn generate_variant(
     tuning: DecodeTuning,
     prefill: PrefillTuning,
 ) -> Result<Vec<Artifact>, CodegenError> {
+    generate_variant_progress(module, tuning, prefill, &mut |_, _| {})
+}
+
+/// [`generate_variant`], calling `progress(files_done, files)` after each layer's file
+/// (one per layer, prefill and decode in it).
+pub(crate) fn generate_variant_progress(
+    module: &KernelModule,
+    tuning: DecodeTuning,
+    prefill: PrefillTuning,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<Artifact>, CodegenError> {
     prefill
         .check()
         .map_err(|message| CodegenError::Unsupported {
@@ -1986,6 +1997,7 @@ pub fn generate_variant(
             source,
             kernels,
         });
+        progress(out.len(), module.layers.len());
     }
     Ok(out)
 }

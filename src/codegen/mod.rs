@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::lower::KernelModule;
 
-pub use compiled::{compile, CompileOptions, Compiled};
+pub use compiled::{
+    compile, compile_with_progress, CompileOptions, CompileProgress, CompileStage, Compiled,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CodegenError {

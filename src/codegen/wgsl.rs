@@ -1264,6 +1264,19 @@ pub fn generate_with(
     module: &KernelModule,
     tuning: WgslTuning,
 ) -> Result<Vec<Artifact>, CodegenError> {
+    generate_with_progress(module, tuning, &mut |_, _| {})
+}
+
+/// [`generate_with`], calling `progress(files_done, files)` as the source files are
+/// generated (each rendered and validated with naga, ≈ 0.2 s per layer for 64 query heads
+/// of head_dim 128 on one CPU core): before each layer's prefill and decode files, after
+/// each cooperative decode file and after the merge file, which is the last
+/// (`files_done == files`).
+pub(crate) fn generate_with_progress(
+    module: &KernelModule,
+    tuning: WgslTuning,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<Artifact>, CodegenError> {
     if module.storage == StorageType::Bf16 {
         return Err(CodegenError::Unsupported {
             target: "wgsl",
@@ -1285,7 +1298,11 @@ pub fn generate_with(
     let hq = module.shape.q_heads;
     let hkv = module.shape.kv_heads;
     let group = module.shape.group_size();
-    let mut artifacts = Vec::with_capacity(2 * module.layers.len() + 1);
+    let coop = decode_coop_fits(module.storage, group, d);
+    // Per layer a prefill and a decode file (and a cooperative decode where it fits), then
+    // the merge shared by all layers.
+    let files = module.layers.len() * (2 + usize::from(coop)) + 1;
+    let mut artifacts = Vec::with_capacity(files);
 
     let e = Elem::of(module.storage);
     let qkv = |first: u32, q_rows: &str, k: Arg, v: Arg, kv_shape: [&str; 3]| {
@@ -1303,6 +1320,8 @@ pub fn generate_with(
     };
 
     for layer in &module.layers {
+        // Here, not at the loop's end: the subgroup decode's branch `continue`s.
+        progress(artifacts.len(), files);
         let ctx = LayerCtx::new(module, layer);
         let label = &ctx.layer_label;
         let base_constants = layer_constants(&ctx);
@@ -1558,9 +1577,10 @@ pub fn generate_with(
         });
     }
 
-    if decode_coop_fits(module.storage, group, d) {
+    if coop {
         for layer in &module.layers {
             artifacts.push(decode_coop_artifact(module, layer, &env, tuning)?);
+            progress(artifacts.len(), files);
         }
     }
 
@@ -1620,6 +1640,12 @@ pub fn generate_with(
             }),
         }],
     });
+    debug_assert_eq!(
+        artifacts.len(),
+        files,
+        "the WGSL file count announced to progress"
+    );
+    progress(artifacts.len(), artifacts.len());
     Ok(artifacts)
 }
 

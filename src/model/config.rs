@@ -248,6 +248,18 @@ impl LlamaConfig {
                 return Err(bad(format!("`{field}` is 0: allowed 1 or more")));
             }
         }
+        // Past it, the shape's u32 context saturated to 4294967295 and every plan made
+        // from the model (import, the dense plan of `generate --dense`, `plan show
+        // --max-batch --model`) was refused as a plan field the user never wrote.
+        let max = crate::plan::MAX_CONTEXT_TOKENS;
+        if self.context_length > max as usize {
+            return Err(bad(format!(
+                "`context_length` (config.json's `max_position_embeddings`, a GGUF's \
+                 `<arch>.context_length`) = {} is out of range: allowed 1..={max}, the \
+                 longest context moa's plans and kernels take",
+                self.context_length
+            )));
+        }
         if !self.q_heads.is_multiple_of(self.kv_heads) {
             return Err(bad(format!(
                 "`kv_heads` = {} does not divide `q_heads` = {}",

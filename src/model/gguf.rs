@@ -115,9 +115,13 @@ impl GgufFile {
                 ),
                 _ => String::new(),
             };
+            let message = match super::lfs_pointer_note(path) {
+                Some(note) => note,
+                None => format!("GGUF header: {message}{hint}"),
+            };
             ModelError::Format {
                 path: path.display().to_string(),
-                message: format!("GGUF header: {message}{hint}"),
+                message,
             }
         })?;
         let content = if header.type_offsets.is_empty() {

@@ -117,6 +117,38 @@ pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ModelError +
     }
 }
 
+/// Where `path` is a Git LFS pointer — the small text file (`version
+/// https://git-lfs.github.com/spec/v1`, `oid sha256:…`, `size N`) that `git clone` of a
+/// model repository leaves in place of each large file when git-lfs is not installed — a
+/// sentence saying so and how to get the file; `None` for any other file (or one that
+/// cannot be read). Read past, a pointer was refused as a safetensors header "length
+/// 2336927755350992246 bytes", "not a GGUF file" or tokenizer JSON "expected value at line
+/// 1 column 1", none of which said why.
+pub(crate) fn lfs_pointer_note(path: &Path) -> Option<String> {
+    use std::io::Read as _;
+    let mut head = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(1024)
+        .read_to_end(&mut head)
+        .ok()?;
+    let text = std::str::from_utf8(&head).ok()?;
+    if !text.starts_with("version https://git-lfs.github.com/spec/") {
+        return None;
+    }
+    let size = text
+        .lines()
+        .find_map(|l| l.strip_prefix("size "))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .map_or(String::new(), |n| format!(" of {:.1} MB", n as f64 / 1e6));
+    Some(format!(
+        "is a Git LFS pointer ({} bytes of text naming the real file{size}), not the file \
+         itself: the repository was cloned without git-lfs. In its folder run `git lfs \
+         install` and `git lfs pull`, or download the file itself",
+        head.len()
+    ))
+}
+
 /// The two on-disk layouts moa reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ModelFormat {

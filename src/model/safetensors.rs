@@ -44,7 +44,7 @@ fn read_json(path: &Path) -> Result<Value, ModelError> {
         .map_err(io_err(path))?;
     serde_json::from_str(&text).map_err(|e| ModelError::Format {
         path: path.display().to_string(),
-        message: format!("invalid JSON: {e}"),
+        message: super::lfs_pointer_note(path).unwrap_or_else(|| format!("invalid JSON: {e}")),
     })
 }
 
@@ -67,6 +67,20 @@ impl HfConfig<'_> {
                     key: key.into(),
                     message: format!("is `{v}`, expected a non-negative integer"),
                 }),
+        }
+    }
+    /// `true`/`false`, absent or null: `None`. Anything else (`"true"`, `1`) is refused:
+    /// read as absent, `"tie_word_embeddings": "true"` made a tied model untied, and the
+    /// load then failed on a missing `lm_head.weight`, naming no key.
+    fn opt_bool(&self, key: &str) -> Result<Option<bool>, ModelError> {
+        match self.json.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(v) => Err(ModelError::BadKey {
+                path: self.path.clone(),
+                key: key.into(),
+                message: format!("is `{v}`, expected true or false (a JSON boolean)"),
+            }),
         }
     }
     fn usize(&self, key: &str) -> Result<usize, ModelError> {
@@ -246,10 +260,8 @@ fn read_config_checked(
         rope_scaling,
         rms_norm_eps: c.opt_f32("rms_norm_eps")?.unwrap_or(1e-6),
         vocab_size: c.usize("vocab_size")?,
-        tied_embeddings: json
-            .get("tie_word_embeddings")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
+        // Absent: false, as transformers' LlamaConfig defaults it.
+        tied_embeddings: c.opt_bool("tie_word_embeddings")?.unwrap_or(false),
         context_length: c.opt_usize("max_position_embeddings")?.unwrap_or(2048),
     };
     config.validate(&c.path)?;
@@ -380,6 +392,9 @@ fn check_header(path: &Path) -> Result<Vec<String>, ModelError> {
     };
     let (file, size) =
         crate::input::open_regular(path, "safetensors file", u64::MAX).map_err(io_err(path))?;
+    if let Some(note) = super::lfs_pointer_note(path) {
+        return Err(bad(note));
+    }
     let mut file = file.take(8 + MAX_HEADER_BYTES);
     let mut len = [0u8; 8];
     if size < 8 {
@@ -442,6 +457,38 @@ fn check_header(path: &Path) -> Result<Vec<String>, ModelError> {
     Ok(dtypes)
 }
 
+/// Refuses a folder whose `config.json` has a `quantization_config` (AWQ, GPTQ,
+/// bitsandbytes, FP8 checkpoints), naming the method: moa reads float weights. Such a
+/// folder was refused only after every weight file was read, as "tensor
+/// `model.layers.0.mlp.down_proj.qweight` and 27 more is not a tensor of the Llama
+/// architecture", which did not say the checkpoint was quantized or what to use instead.
+/// The shape (`moa model info`, `moa plan import --model`) is still read from it.
+fn check_not_quantized(dir: &Path) -> Result<(), ModelError> {
+    let path = dir.join("config.json");
+    let json = read_json(&path)?;
+    let Some(q) = json.get("quantization_config").filter(|v| !v.is_null()) else {
+        return Ok(());
+    };
+    let method = q
+        .get("quant_method")
+        .and_then(Value::as_str)
+        .unwrap_or("an unnamed method");
+    let bits = q
+        .get("bits")
+        .and_then(Value::as_u64)
+        .map_or(String::new(), |b| format!(", {b} bits"));
+    Err(ModelError::Unsupported {
+        path: path.display().to_string(),
+        message: format!(
+            "`quantization_config` says the weights are quantized ({method}{bits}), and moa \
+             reads a folder's weights only as floats (F32, F16, BF16, F64): use the model's \
+             unquantized folder, or a GGUF of it (moa reads {} tensors, e.g. llama.cpp's \
+             Q4_K_M)",
+            super::gguf_header::readable_types()
+        ),
+    })
+}
+
 /// How many tensors of each dtype a folder's weight files hold (`BF16` → 272), from the
 /// headers alone (checked as a load checks them). `moa model info` lists these for a
 /// folder as it lists a GGUF's tensor types: a user with a bf16 and an f16 copy of a
@@ -459,6 +506,7 @@ pub fn tensor_types(dir: &Path) -> Result<std::collections::BTreeMap<String, usi
 /// Loads config and weights from a Hugging Face folder.
 pub fn load(dir: &Path) -> Result<Model, ModelError> {
     let (config, special) = read_config(dir)?;
+    check_not_quantized(dir)?;
     // Every tensor, with the file it came from (for error messages).
     let mut tensors: HashMap<String, (Tensor, String)> = HashMap::new();
     for file in weight_files(dir)? {
@@ -500,6 +548,20 @@ pub fn load(dir: &Path) -> Result<Model, ModelError> {
     let weights = assemble(&config, &dir_name, |gguf_name, shape| {
         let hf = hf_tensor_name(gguf_name);
         let Some((t, file)) = tensors.remove(&hf) else {
+            // An output layer that shares the embedding is asked for by the config alone.
+            if hf == "lm_head.weight" {
+                return Err(ModelError::Format {
+                    path: dir_name.clone(),
+                    message: format!(
+                        "missing tensor `lm_head.weight` (expected shape {shape:?}), and \
+                         `{}` does not set `tie_word_embeddings` to true (absent means \
+                         false, as in transformers' LlamaConfig): if the model's output \
+                         layer shares the embedding, add `\"tie_word_embeddings\": true`; \
+                         else the weights are incomplete (a download cut short?)",
+                        dir.join("config.json").display()
+                    ),
+                });
+            }
             return Err(ModelError::MissingTensor {
                 path: dir_name.clone(),
                 name: hf,

@@ -43,6 +43,22 @@ fn tok_err(path: &str) -> impl Fn(tokenizers::Error) -> ModelError + '_ {
     }
 }
 
+/// Where a Hugging Face folder holds `tokenizer.model` (a SentencePiece model, all that
+/// older Llama repositories ship) but no `tokenizer.json`: how to make the latter from it.
+/// Empty otherwise.
+pub fn sentencepiece_note(dir: &Path) -> String {
+    if !dir.join("tokenizer.model").is_file() {
+        return String::new();
+    }
+    format!(
+        "; it holds tokenizer.model (SentencePiece), which moa does not read: transformers \
+         writes tokenizer.json from it (python3 -c \"from transformers import AutoTokenizer; \
+         AutoTokenizer.from_pretrained('{0}').save_pretrained('{0}')\", with sentencepiece \
+         installed)",
+        dir.display()
+    )
+}
+
 impl ModelTokenizer {
     /// Loads the tokenizer of a GGUF file or Hugging Face folder.
     pub fn load(path: &Path) -> Result<ModelTokenizer, ModelError> {
@@ -54,15 +70,27 @@ impl ModelTokenizer {
                 if !file.exists() {
                     return Err(ModelError::Tokenizer {
                         path: path.display().to_string(),
-                        message: "the folder has no tokenizer.json, which generate, calib, \
-                                  eval and diagnose need (bench, profile and validate do \
-                                  not): copy in the tokenizer.json of the model the weights \
-                                  come from"
-                            .into(),
+                        message: format!(
+                            "the folder has no tokenizer.json, which generate, calib, eval \
+                             and diagnose need (bench, profile and validate do not): copy in \
+                             the tokenizer.json of the model the weights come from{}",
+                            sentencepiece_note(path)
+                        ),
                     });
                 }
                 let text = std::fs::read_to_string(&file).map_err(io_err(&file))?;
-                let inner: tokenizers::Tokenizer = text.parse().map_err(tok_err(&name))?;
+                let inner: tokenizers::Tokenizer = match text.parse() {
+                    Ok(t) => t,
+                    Err(e) => match super::lfs_pointer_note(&file) {
+                        Some(note) => {
+                            return Err(ModelError::Format {
+                                path: name,
+                                message: note,
+                            })
+                        }
+                        None => return Err(tok_err(&name)(e)),
+                    },
+                };
                 let (_, special) = super::safetensors::read_config(path)?;
                 Ok(ModelTokenizer {
                     inner,

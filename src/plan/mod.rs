@@ -22,6 +22,10 @@ pub const MAX_ABS_ALPHA: i64 = 1 << 24;
 /// Largest head dimension the kernel templates are written for.
 pub const MAX_HEAD_DIM: u32 = 256;
 
+/// The longest context a plan takes (`model.max_context_tokens`, 2^30 tokens); a model
+/// whose config claims more is refused at load (`LlamaConfig` validation).
+pub const MAX_CONTEXT_TOKENS: u32 = 1 << 30;
+
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
     #[error("cannot read plan `{path}`")]
@@ -498,6 +502,38 @@ impl Plan {
         Plan::from_toml_str(&text, &path.display().to_string())
     }
 
+    /// [`Plan::load`], and from a pipe too: `-` reads standard input, and a FIFO (`/dev/stdin`
+    /// at the end of a pipe, bash's `<(cmd)`) is read to its end, within the same 64 MiB,
+    /// so `moa plan import UP.json --model M | moa-compile - -o out` chains; both were
+    /// refused ("cannot read plan `-`: No such file", "is a FIFO (named pipe): moa reads a
+    /// plan only from a regular file"). For commands that read the plan once (moa-compile,
+    /// `moa plan show`, `moa plan export`): a pipe cannot be read twice. Errors name
+    /// `standard input` for `-`.
+    pub fn load_piped(path: &Path) -> Result<Plan, PlanError> {
+        if path == Path::new("-") {
+            let text = crate::input::read_stdin_to_string("plan", crate::input::MAX_TEXT_BYTES)
+                .map_err(|source| PlanError::Io {
+                    path: "standard input (-)".into(),
+                    source,
+                })?;
+            return Plan::from_toml_str(&text, "standard input (-)");
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileTypeExt;
+            if std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo()) {
+                let text =
+                    crate::input::read_text_or_pipe(path, "plan", crate::input::MAX_TEXT_BYTES)
+                        .map_err(|source| PlanError::Io {
+                            path: path.display().to_string(),
+                            source,
+                        })?;
+                return Plan::from_toml_str(&text, &path.display().to_string());
+            }
+        }
+        Plan::load(path)
+    }
+
     /// Parses and validates plan TOML; `path` only names the source in errors.
     pub fn from_toml_str(text: &str, path: &str) -> Result<Plan, PlanError> {
         if text.trim_start().starts_with('{') {
@@ -760,7 +796,7 @@ fn shape_from(name: Option<String>, v: [&Num; 5]) -> Result<ModelShape, (String,
             format!("= {head_dim} is not a multiple of 4: kernels load keys as 4-wide vectors"),
         ));
     }
-    let max_context_tokens = range("model.max_context_tokens", v[4], 1, 1 << 30)?;
+    let max_context_tokens = range("model.max_context_tokens", v[4], 1, MAX_CONTEXT_TOKENS)?;
     Ok(ModelShape {
         name,
         layers,

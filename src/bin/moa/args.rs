@@ -450,7 +450,8 @@ pub struct OptimizeArgs {
 pub enum PlanCommand {
     /// Convert an upstream MoA plan (JSON `{"alphas": [[..]], "betas": [[..]]}`) to moa TOML.
     Import {
-        /// The upstream JSON file.
+        /// The upstream JSON file (`-`: standard input; a pipe such as /dev/stdin is read
+        /// too).
         upstream: PathBuf,
         /// Take the shape (layers, heads, KV heads, head dim, context) from this model's
         /// config (GGUF file or Hugging Face folder; only the config is read). Shape flags
@@ -488,6 +489,7 @@ pub enum PlanCommand {
     },
     /// Write a moa plan back as upstream MoA JSON.
     Export {
+        /// The plan TOML (`-`: standard input; a pipe such as /dev/stdin is read too).
         plan: PathBuf,
         /// Output JSON file (default: standard output).
         #[arg(short, long)]
@@ -497,7 +499,8 @@ pub enum PlanCommand {
     /// --max-batch, the largest batch that fits a memory budget, with the plan and dense.
     Show {
         /// Plan TOML (with --max-batch also an upstream MoA `moa_alpha_beta.json`,
-        /// imported for the model's shape).
+        /// imported for the model's shape; without it `-` reads standard input, and a pipe
+        /// such as /dev/stdin is read too).
         plan: PathBuf,
         /// Prompt length in tokens; N = prompt + the plan's max_new_tokens (with
         /// --max-batch: + --new) must fit the context.

@@ -279,6 +279,10 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
         Some(p) => p.clone(),
         None => model::default_model_path()?,
     };
+    super::check_distinct_outputs(&[
+        ("--json", args.json.as_deref()),
+        ("--markdown", args.markdown.as_deref()),
+    ])?;
     // Written after the scoring: a --json or --markdown naming a plan or a file of the
     // model replaced it with the report (--merge's file may be the --json it updates).
     for (flag, out) in [("--json", &args.json), ("--markdown", &args.markdown)] {
@@ -289,11 +293,15 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
             super::check_not_an_input(flag, o, &inputs)?;
         }
     }
-    let families = args
-        .tasks
-        .iter()
-        .map(|t| Family::parse(t).map_err(|e| anyhow::anyhow!("--tasks: {e}")))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut families = Vec::new();
+    for t in &args.tasks {
+        let f = Family::parse(t).map_err(|e| anyhow::anyhow!("--tasks: {e}"))?;
+        // `--tasks passkey,passkey` scored the family twice (its rows repeated in every
+        // table); a repeated family is taken once, as a repeated length is.
+        if !families.contains(&f) {
+            families.push(f);
+        }
+    }
     let config = model::read_config(&path)?.0;
     apply_context_defaults(&mut args, config.context_length);
     let ppl_length = args.ppl_length.unwrap_or(DEFAULT_PPL_LENGTH);
@@ -405,6 +413,69 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
         moa::runtime::cuda::ops::driver_present()
             .context("--backend cuda needs an NVIDIA GPU and its driver; --backend wgpu (the default) runs on any GPU, or on the CPU through lavapipe")?;
     }
+    let ctx = if cuda {
+        None
+    } else {
+        Some(WgpuContext::new()?)
+    };
+    // A length's depths and the perplexity windows each run as one batch, one workgroup
+    // row per batch row: past the adapter's dispatch limit wgpu failed ("dispatch group
+    // size dimension ([1, 99568, 1]) must be less or equal to 65535") after the load.
+    if let Some(ctx) = &ctx {
+        let max_rows = ctx.device().limits().max_compute_workgroups_per_dimension as usize;
+        for (flag, rows) in [("--depths", args.depths), ("--ppl-rows", args.ppl_rows)] {
+            if rows > max_rows {
+                bail!(
+                    "{flag} {rows}: each runs as one batch of as many rows, and `{}` dispatches at most {max_rows} rows (max_compute_workgroups_per_dimension): allowed up to {max_rows}",
+                    ctx.adapter_name()
+                );
+            }
+        }
+    }
+    // Before the model loads. Each length's depths run as one batch, and the perplexity
+    // windows as another: on a CPU adapter their KV cache and activations are this
+    // machine's memory, which eval never counted (`moa generate` checks its request so), so `--depths 64` at 7680
+    // tokens on SmolLM2 (≈ 11 GB of KV cache) could end in the kernel's OOM killer with
+    // no message. Dense holds the largest cache of the plans scored.
+    if let Some(c) = &ctx {
+        let cpu = c.adapter_info().device_type == wgpu::DeviceType::Cpu;
+        let storage = moa::runtime::wgpu_engine::storage_for(c, args.f32);
+        let dense = Plan::dense(config.model_shape())?;
+        let mut batches: Vec<(String, usize, usize)> = grid
+            .lengths
+            .iter()
+            .map(|&l| {
+                let what = format!("--depths {} at --lengths {l}", grid.depths.len());
+                (what, grid.depths.len(), l as usize)
+            })
+            .collect();
+        if args.ppl_rows > 0 {
+            let what = format!("--ppl-rows {} of --ppl-length {ppl_length}", args.ppl_rows);
+            batches.push((what, args.ppl_rows, ppl_length));
+        }
+        for (what, rows, len) in batches {
+            let need = moa::runtime::memory::HostMemory::of_run(
+                &config,
+                &dense,
+                storage,
+                rows,
+                len,
+                rows.saturating_mul(len),
+                0,
+                cpu,
+            );
+            need.check(
+                &path.display().to_string(),
+                c.adapter_name(),
+                moa::model::random::available_memory(),
+            )
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "{what} runs as one batch of {rows} rows of {len} tokens: {e} (here: fewer --depths, shorter --lengths or fewer --ppl-rows)"
+                )
+            })?;
+        }
+    }
     let model = Model::load(&path)?;
     let tokenizer = ModelTokenizer::load(&path)?;
     let mut cases: Vec<Vec<Case>> = Vec::new();
@@ -443,25 +514,6 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
         Some((windows, files))
     };
 
-    let ctx = if cuda {
-        None
-    } else {
-        Some(WgpuContext::new()?)
-    };
-    // A length's depths and the perplexity windows each run as one batch, one workgroup
-    // row per batch row: past the adapter's dispatch limit wgpu failed ("dispatch group
-    // size dimension ([1, 99568, 1]) must be less or equal to 65535") after the load.
-    if let Some(ctx) = &ctx {
-        let max_rows = ctx.device().limits().max_compute_workgroups_per_dimension as usize;
-        for (flag, rows) in [("--depths", args.depths), ("--ppl-rows", args.ppl_rows)] {
-            if rows > max_rows {
-                bail!(
-                    "{flag} {rows}: each runs as one batch of as many rows, and `{}` dispatches at most {max_rows} rows (max_compute_workgroups_per_dimension): allowed up to {max_rows}",
-                    ctx.adapter_name()
-                );
-            }
-        }
-    }
     let device = match &ctx {
         Some(ctx) => format!("{} ({:?})", ctx.adapter_name(), ctx.backend()),
         None => "the CUDA engine".into(),

@@ -175,6 +175,25 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             f32::MIN_POSITIVE
         );
     }
+    // A value past f32's largest (`--temperature 1e39`) parses as inf, and was refused
+    // as "`temperature` = inf", a value the user never typed.
+    for (flag, v) in [
+        ("--temperature", Some(args.temperature)),
+        ("--top-p", args.top_p),
+    ] {
+        if v == Some(f32::INFINITY) {
+            return Err(anyhow::anyhow!(
+                "{flag} is inf, or a number past the largest 32-bit float ({:e}) that reads as inf: out of range, allowed a finite number ({})",
+                f32::MAX,
+                if flag == "--top-p" {
+                    "0 < P <= 1"
+                } else {
+                    "0 = greedy, or T > 0"
+                }
+            ))
+            .context("invalid --temperature or --top-p");
+        }
+    }
     sampling
         .validate()
         .context("invalid --temperature or --top-p")?;

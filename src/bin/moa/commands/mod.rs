@@ -146,6 +146,43 @@ pub fn model_or_default(model: Option<&std::path::Path>) -> Option<std::path::Pa
 /// word; `moa validate` / `moa eval --plan A --plan A` scored A twice). Paths are compared as files: `a`, `./a`, `dir/../a`, a symbolic link to it and,
 /// on Unix, a hard link (same device and inode) are the same file. A path that cannot be
 /// read is left to the command, which names it.
+/// Refuses two output flags that name one file (`moa eval --json r --markdown r`, `moa
+/// validate --output t --best t`): the second write replaced the first's report after
+/// the whole run. Compares the files themselves where they exist (links, `./r`), else
+/// their canonical folder and name. `outputs`: (flag, path) pairs, absent flags skipped.
+pub fn check_distinct_outputs(outputs: &[(&str, Option<&std::path::Path>)]) -> anyhow::Result<()> {
+    let key = |p: &std::path::Path| -> std::path::PathBuf {
+        if let Ok(c) = std::fs::canonicalize(p) {
+            return c;
+        }
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => std::path::Path::new("."),
+        };
+        match (std::fs::canonicalize(dir), p.file_name()) {
+            (Ok(d), Some(name)) => d.join(name),
+            _ => p.to_path_buf(),
+        }
+    };
+    let given: Vec<(&str, &std::path::Path)> = outputs
+        .iter()
+        .filter_map(|(flag, p)| p.map(|p| (*flag, p)))
+        .collect();
+    for (i, (flag, p)) in given.iter().enumerate() {
+        for (other, q) in &given[..i] {
+            if key(p) == key(q) {
+                anyhow::bail!(
+                    "{other} `{}` and {flag} `{}` name one file: the second write would \
+                     replace the first's output; give each its own file",
+                    q.display(),
+                    p.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 pub fn check_distinct_files(flag: &str, paths: &[std::path::PathBuf]) -> anyhow::Result<()> {
     let identity = |p: &std::path::Path| -> Option<String> {
         #[cfg(unix)]

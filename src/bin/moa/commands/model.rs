@@ -134,9 +134,11 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
                 "tokenizer",
                 match &tokenizer {
                     Some(t) => format!("{} tokens", t.inner.get_vocab_size(true)),
-                    None => "none: no tokenizer.json (generate, calib, eval and diagnose \
-                             need one; bench, profile and validate do not)"
-                        .into(),
+                    None => format!(
+                        "none: no tokenizer.json (generate, calib, eval and diagnose need \
+                         one; bench, profile and validate do not){}",
+                        moa::model::tokenizer::sentencepiece_note(&path)
+                    ),
                 },
             );
             line(

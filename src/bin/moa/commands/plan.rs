@@ -36,9 +36,15 @@ pub fn run(cmd: PlanCommand) -> anyhow::Result<ExitCode> {
                 inputs.extend(model.as_deref());
                 super::check_not_an_input("-o", out, &inputs)?;
             }
-            let text =
-                moa::input::read_to_string(&path, "upstream plan", moa::input::MAX_TEXT_BYTES)
-                    .with_context(|| format!("cannot read `{}`", path.display()))?;
+            // `-` and pipes too, as for `moa plan show` (`moa plan export P.toml | moa
+            // plan import - --model M`).
+            let text = if path == std::path::Path::new("-") {
+                moa::input::read_stdin_to_string("upstream plan", moa::input::MAX_TEXT_BYTES)
+                    .context("cannot read the upstream plan from standard input (-)")?
+            } else {
+                moa::input::read_text_or_pipe(&path, "upstream plan", moa::input::MAX_TEXT_BYTES)
+                    .with_context(|| format!("cannot read `{}`", path.display()))?
+            };
             let from_model = match &model {
                 Some(m) => {
                     let (config, refused) = moa::model::read_shape(m)
@@ -159,7 +165,7 @@ pub fn run(cmd: PlanCommand) -> anyhow::Result<ExitCode> {
             if let Some(out) = &output {
                 super::check_not_an_input("-o", out, &[path.as_path()])?;
             }
-            let plan = Plan::load(&path)?;
+            let plan = Plan::load_piped(&path)?;
             // The JSON holds only α and β: upstream's runtime applies its own constants.
             let ours = plan.span();
             let theirs = upstream::upstream_span_section();
@@ -236,7 +242,7 @@ pub fn run(cmd: PlanCommand) -> anyhow::Result<ExitCode> {
             heads,
             ..
         } => {
-            let plan = Plan::load(&path)?;
+            let plan = Plan::load_piped(&path)?;
             // A plan whose max_new_tokens fills the context is the file's fault, said as
             // moa-compile says it (field, allowed range); it was blamed on --prompt-len.
             plan.check_prompt_room(&path.display().to_string())?;

@@ -45,6 +45,10 @@ pub fn validate(args: &ValidateArgs) -> anyhow::Result<Outcome> {
             super::check_output_file(flag, p)?;
         }
     }
+    super::check_distinct_outputs(&[
+        ("--output", args.output.as_deref()),
+        ("--best", args.best.as_deref()),
+    ])?;
     // The table over the held-out file, a plan or a model file replaced it (after the
     // whole run); so did the best plan over a model file.
     let model = super::model_or_default(args.model.as_deref());

@@ -6,9 +6,16 @@
 //!
 //! ```sh
 //! cargo run --release --example wgpu_products -- 16 1024
+//! cargo run --release --example wgpu_products -- --gemm 32768 20
 //! ```
 //!
 //! Arguments: rows and prompt length of the timed prefill (default 16 × 1024).
+//! `--gemm [M] [REPS]` instead times the product on matrix units alone
+//! (`wgpu_engine::product_bench`) at SmolLM2's prefill shapes with M tokens (default 32 768:
+//! QKV 960 × 576, out 576 × 576, gate/up 3072 × 576, down 576 × 1536), the naive and the
+//! wide kernel alternated (naive, wide, wide, naive), REPS dispatches a timing (default
+//! 20), in TFLOP/s (2·M·N·K per product), after checking both against the CPU on small
+//! shapes that are not multiples of the tiles.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -36,7 +43,58 @@ fn ids(n: usize, seed: u64, vocab: usize) -> Vec<u32> {
         .collect()
 }
 
+/// `--gemm`: the product on matrix units alone, naive against wide.
+fn gemm(args: &[usize]) -> Result<(), Box<dyn std::error::Error>> {
+    use moa::runtime::wgpu_engine::product_bench::{CoopKernel, CoopProduct};
+    let m = args.first().copied().unwrap_or(32_768);
+    let reps = args.get(1).copied().unwrap_or(20) as u32;
+    let ctx = WgpuContext::new()?;
+    println!("adapter: {} ({:?})", ctx.adapter_name(), ctx.backend());
+    println!("chosen: {:?}", ctx.coop_matrix());
+    let naive = CoopProduct::new(&ctx, CoopKernel::Naive)?;
+    let wide = CoopProduct::new(&ctx, CoopKernel::Wide)?;
+    for shape in [[70, 84, 100], [300, 200, 576], [257, 960, 1536]] {
+        for (name, p) in [("naive", &naive), ("wide", &wide)] {
+            let (_, err) = p.run(&ctx, shape, 1, true)?;
+            println!("check {name} {shape:?} (m, n, k): max |err| / max |value| {err:.2e}");
+        }
+    }
+    let shapes = [
+        ("qkv", 960, 576),
+        ("out", 576, 576),
+        ("gate_up", 3072, 576),
+        ("down", 576, 1536),
+    ];
+    for (what, n, k) in shapes {
+        let flop = 2.0 * (m * n * k) as f64;
+        let mut line = format!("gemm {what} M {m} N {n} K {k}:");
+        for (name, p) in [
+            ("naive", &naive),
+            ("wide", &wide),
+            ("wide", &wide),
+            ("naive", &naive),
+        ] {
+            let (secs, _) = p.run(&ctx, [m, n, k], reps, false)?;
+            line += &format!(
+                " {name} {:.3} ms {:.1} TFLOP/s;",
+                secs * 1e3,
+                flop / secs / 1e12
+            );
+        }
+        println!("{line}");
+    }
+    Ok(())
+}
+
 fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    if raw.first().map(String::as_str) == Some("--gemm") {
+        let rest: Vec<usize> = raw[1..]
+            .iter()
+            .map(|a| a.parse())
+            .collect::<Result<_, _>>()?;
+        return gemm(&rest);
+    }
     let args: Vec<usize> = std::env::args()
         .skip(1)
         .map(|a| a.parse())

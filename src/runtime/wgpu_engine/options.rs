@@ -277,6 +277,10 @@ pub struct WgpuEngineOptions {
     /// prefill products run there; `0` keeps the scalar kernel (and loads ~13 s faster on
     /// the H200: benches set it when they time decode). 5.2× the scalar kernel (session 8).
     pub coop_attention: bool,
+    /// `MOA_WGPU_COOP_GEMM` (default `wide`): the prefill products on matrix units in
+    /// `coop_linear.wgsl` (128 × 64 tiles, double-buffered 4-vector staging); `naive` the
+    /// 64 × 64 kernel before it (`coop_linear_naive.wgsl`), kept for the A/B of session 27.
+    pub coop_gemm_naive: bool,
     /// `MOA_WGPU_WARM` (default `auto`: on CPU adapters): run every pipeline once at load
     /// (llvmpipe compiles at first dispatch: ~100 s inside a first run's timings).
     pub warm_up: Option<bool>,
@@ -401,6 +405,7 @@ impl Default for WgpuEngineOptions {
             submit_ahead: true,
             swiglu_out: true,
             coop_attention: true,
+            coop_gemm_naive: false,
             warm_up: None,
             print_stats: false,
             coop_head: CoopHeadChoice::Staged,
@@ -478,6 +483,13 @@ impl WgpuEngineOptions {
             submit_ahead: flag(env, "MOA_WGPU_AHEAD", d.submit_ahead)?,
             swiglu_out: flag(env, "MOA_WGPU_SWIGLU_OUT", d.swiglu_out)?,
             coop_attention: flag(env, "MOA_WGPU_COOP_ATTN", d.coop_attention)?,
+            coop_gemm_naive: choice(
+                env,
+                "MOA_WGPU_COOP_GEMM",
+                "wide or naive",
+                &[("wide", false), ("naive", true)],
+                d.coop_gemm_naive,
+            )?,
             warm_up: tristate(env, "MOA_WGPU_WARM")?,
             print_stats: flag(env, "MOA_WGPU_STATS", d.print_stats)?,
             coop_head: choice(
@@ -850,6 +862,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_AHEAD",
     "MOA_WGPU_SWIGLU_OUT",
     "MOA_WGPU_COOP_ATTN",
+    "MOA_WGPU_COOP_GEMM",
     "MOA_WGPU_WARM",
     "MOA_WGPU_STATS",
     "MOA_WGPU_COOP_HEAD",

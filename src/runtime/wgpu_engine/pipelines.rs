@@ -6,11 +6,17 @@ use crate::lower::StorageType;
 use crate::runtime::shaders::{self, Shader, Types};
 use crate::runtime::wgpu::{matrix_pipeline, CoopMatrix};
 
-/// The prefill products on matrix units (`coop_linear.wgsl`): f32 input and attention
-/// output input.
+/// The prefill products on matrix units (`coop_linear.wgsl`, or `coop_linear_naive.wgsl`
+/// under `MOA_WGPU_COOP_GEMM=naive`): f32 input and attention output input.
 pub(super) struct CoopPipes {
     pub(super) linear: wgpu::ComputePipeline,
     pub(super) linear_attn: wgpu::ComputePipeline,
+    /// Columns × tokens of `out` a workgroup (the grid's divisors).
+    pub(super) tile: [u32; 2],
+    /// K must be a multiple of this (4 for `coop_linear.wgsl`, which reads x and w as
+    /// 4-vectors: a buffer's last partial 4-vector is out of its reach); other products
+    /// take `linear.wgsl`.
+    pub(super) k_multiple: usize,
 }
 
 /// How the decode products on subgroups run (`matvec_sg.wgsl`'s overrides).
@@ -189,20 +195,38 @@ pub(super) fn coop_pipes(
     device: &wgpu::Device,
     storage: StorageType,
     coop: CoopMatrix,
+    naive: bool,
 ) -> Result<CoopPipes, String> {
+    let (shader, source, tile, k_multiple): (_, fn(_, _) -> String, _, _) = if naive {
+        (
+            shaders::COOP_LINEAR_NAIVE,
+            shaders::coop_linear_naive_source,
+            shaders::COOP_LINEAR_NAIVE_TILE,
+            1,
+        )
+    } else {
+        (
+            shaders::COOP_LINEAR,
+            shaders::coop_linear_source,
+            shaders::COOP_LINEAR_TILE,
+            4,
+        )
+    };
     // Every workgroup array of coop_linear.wgsl is written before it is read.
     let build = |input: StorageType| {
         matrix_pipeline(
             device,
-            shaders::COOP_LINEAR.name,
-            &shaders::coop_linear_source(input, coop.accumulator),
-            shaders::COOP_LINEAR.entry_point,
+            shader.name,
+            &source(input, coop.accumulator),
+            shader.entry_point,
             &[("SG", f64::from(coop.subgroup))],
         )
     };
     Ok(CoopPipes {
         linear: build(StorageType::F32)?,
         linear_attn: build(storage)?,
+        tile,
+        k_multiple,
     })
 }
 

@@ -12,10 +12,11 @@
 //! Arguments: rows and prompt length of the timed prefill (default 16 × 1024).
 //! `--gemm [M] [REPS]` instead times the product on matrix units alone
 //! (`wgpu_engine::product_bench`) at SmolLM2's prefill shapes with M tokens (default 32 768:
-//! QKV 960 × 576, out 576 × 576, gate/up 3072 × 576, down 576 × 1536), the naive and the
-//! wide kernel alternated (naive, wide, wide, naive), REPS dispatches a timing (default
-//! 20), in TFLOP/s (2·M·N·K per product), after checking both against the CPU on small
-//! shapes that are not multiples of the tiles.
+//! QKV 960 × 576, out 576 × 576, gate/up 3072 × 576, down 576 × 1536), the kernels of
+//! `MOA_WGPU_COOP_GEMM` alternated (naive wide wide naive, then wide128 wide wide
+//! wide128), REPS dispatches a timing (default 20), in TFLOP/s (2·M·N·K per product),
+//! after checking each against the CPU on small shapes that are not multiples of the
+//! tiles.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -45,16 +46,25 @@ fn ids(n: usize, seed: u64, vocab: usize) -> Vec<u32> {
 
 /// `--gemm`: the product on matrix units alone, naive against wide.
 fn gemm(args: &[usize]) -> Result<(), Box<dyn std::error::Error>> {
-    use moa::runtime::wgpu_engine::product_bench::{CoopKernel, CoopProduct};
+    use moa::runtime::wgpu_engine::product_bench::CoopProduct;
+    use moa::runtime::wgpu_engine::CoopGemm;
     let m = args.first().copied().unwrap_or(32_768);
     let reps = args.get(1).copied().unwrap_or(20) as u32;
     let ctx = WgpuContext::new()?;
     println!("adapter: {} ({:?})", ctx.adapter_name(), ctx.backend());
     println!("chosen: {:?}", ctx.coop_matrix());
-    let naive = CoopProduct::new(&ctx, CoopKernel::Naive)?;
-    let wide = CoopProduct::new(&ctx, CoopKernel::Wide)?;
+    let naive = CoopProduct::new(&ctx, CoopGemm::Naive)?;
+    let wide = CoopProduct::new(&ctx, CoopGemm::Wide)?;
+    let wide128 = CoopProduct::new(&ctx, CoopGemm::Wide128);
+    if let Err(e) = &wide128 {
+        println!("wide128: {e}");
+    }
     for shape in [[70, 84, 100], [300, 200, 576], [257, 960, 1536]] {
-        for (name, p) in [("naive", &naive), ("wide", &wide)] {
+        let mut all = vec![("naive", &naive), ("wide", &wide)];
+        if let Ok(p) = &wide128 {
+            all.push(("wide128", p));
+        }
+        for (name, p) in all {
             let (_, err) = p.run(&ctx, shape, 1, true)?;
             println!("check {name} {shape:?} (m, n, k): max |err| / max |value| {err:.2e}");
         }

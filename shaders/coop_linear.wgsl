@@ -3,8 +3,9 @@
 // multiply-adds in 16 × 16 × 16 cooperative matrices (wgpu's EXPERIMENTAL_COOPERATIVE_MATRIX:
 // VK_KHR_cooperative_matrix on Vulkan, simdgroup matrices on Metal).
 //
-// A workgroup owns a 128-token × 64-column tile of `out` and is 4 subgroups of SG
-// invocations; subgroup s owns the 64 × 32 block (s / 2, s % 2) of the tile: 4 × 2
+// A workgroup owns a 128-token × TN-column tile of `out` (TN = 64 or 128, set by the
+// host's header) and is NSG = 2 · TN / 32 subgroups of SG invocations; subgroup s owns
+// the 64 × 32 block (s / (TN / 32), s % (TN / 32)) of the tile: 4 × 2
 // accumulator fragments, so each 16-wide step of K loads 4 A and 2 B fragments from
 // workgroup memory for 8 multiply-adds (the 64 × 64 kernel before it: 4 for 4).
 // K runs in stages of 32, double-buffered: while the matrix units work on stage s, every
@@ -17,8 +18,9 @@
 // Epilogue: each subgroup stores one accumulator fragment at a time to its own 16 × 16
 // scratch and its invocations write it out (bounded, strided, + residual).
 // The accumulator is `ctype` (f32 where the adapter offers f16 × f16 → f32, else f16).
-// The host prepends the `enable` lines and `alias wtype = f16; alias xtype = ...;
-// alias ctype = ...;` (weights must be f16: the matrix units take f16 operands).
+// The host prepends the `enable` lines, `alias wtype = f16; alias xtype = ...;
+// alias ctype = ...;` (weights must be f16: the matrix units take f16 operands) and
+// `const TN: u32 = ...;`.
 
 struct Params {
     n_rows: u32,
@@ -38,12 +40,14 @@ struct Params {
 @group(0) @binding(3) var<storage, read> residual: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
-// The subgroup size (set by the host from the adapter; the workgroup is 4 subgroups).
+// The subgroup size (set by the host from the adapter; the workgroup is NSG subgroups).
 override SG: u32 = 32u;
 
 // Tile: TM tokens × TN columns; K stages of KS; workgroup rows padded to KP halves.
 const TM: u32 = 128u;
-const TN: u32 = 64u;
+// Subgroups a workgroup, and of them across the tile's columns.
+const NSN: u32 = TN / 32u;
+const NSG: u32 = (TM / 64u) * NSN;
 const KS: u32 = 32u;
 const KP: u32 = 40u;
 // 4-vectors a stage: x's TM × KS / 4 and w's TN × KS / 4, and the most a thread holds
@@ -59,7 +63,7 @@ const WR: u32 = 8u;
 var<workgroup> xs: array<f16, 2u * TM * KP>;
 var<workgroup> ws: array<f16, 2u * TN * KP>;
 // One finished 16 × 16 fragment per subgroup, row-major, for the bounded write-out.
-var<workgroup> cs: array<ctype, 4u * 256u>;
+var<workgroup> cs: array<ctype, NSG * 256u>;
 
 // Next stage's slices, in registers while the current stage multiplies.
 var<private> xr: array<vec4<f32>, XR>;
@@ -74,9 +78,9 @@ fn w_at(i: u32) -> f16 {
 }
 
 // Loads stage k0's slices into xr / wr: thread lid takes 4-vectors lid + j · threads
-// (threads = SG · 4).
+// (threads = SG · NSG).
 fn fetch(k0: u32, t0: u32, n0: u32, lid: u32) {
-    let threads = SG * 4u;
+    let threads = SG * NSG;
     let kk = params.k;
     let vec_ok = (kk & 3u) == 0u;
     for (var j = 0u; j < min(XV / threads, XR); j++) {
@@ -125,7 +129,7 @@ fn fetch(k0: u32, t0: u32, n0: u32, lid: u32) {
 
 // Writes the registers' stage into buffer `b` (x converted to f16).
 fn stage(b: u32, lid: u32) {
-    let threads = SG * 4u;
+    let threads = SG * NSG;
     for (var j = 0u; j < min(XV / threads, XR); j++) {
         let i = lid + j * threads;
         {
@@ -166,7 +170,7 @@ fn write_out(base: u32, t: u32, n: u32, lane: u32) {
     }
 }
 
-@compute @workgroup_size(SG * 4u)
+@compute @workgroup_size(SG * NSG)
 fn moa_coop_linear(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let n0 = wid.x * TN;
     let t0 = wid.y * TM;
@@ -176,8 +180,8 @@ fn moa_coop_linear(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     let s = lid / SG;
     let lane = lid % SG;
     // This subgroup's 64 × 32 block: rows tr.., columns tc.. of the tile.
-    let tr = (s / 2u) * 64u;
-    let tc = (s % 2u) * 32u;
+    let tr = (s / NSN) * 64u;
+    let tc = (s % NSN) * 32u;
     var c00 = coop_mat16x16<ctype, C>();
     var c01 = coop_mat16x16<ctype, C>();
     var c10 = coop_mat16x16<ctype, C>();

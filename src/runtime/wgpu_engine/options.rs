@@ -195,6 +195,19 @@ pub enum CoopHeadChoice {
     Off,
 }
 
+/// Which kernel runs the prefill products on matrix units (`MOA_WGPU_COOP_GEMM`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CoopGemm {
+    /// `coop_linear.wgsl` with 128-token × 64-column tiles, 4 subgroups (`wide`, the
+    /// default).
+    Wide,
+    /// `coop_linear.wgsl` with 128 × 128 tiles, 8 subgroups (`wide128`).
+    Wide128,
+    /// `coop_linear_naive.wgsl`: 64 × 64 tiles, scalar staging (`naive`, the kernel before
+    /// session 27).
+    Naive,
+}
+
 /// Which decode layer products run on matrix units besides the head
 /// (`MOA_WGPU_COOP_DECODE`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -278,9 +291,10 @@ pub struct WgpuEngineOptions {
     /// the H200: benches set it when they time decode). 5.2× the scalar kernel (session 8).
     pub coop_attention: bool,
     /// `MOA_WGPU_COOP_GEMM` (default `wide`): the prefill products on matrix units in
-    /// `coop_linear.wgsl` (128 × 64 tiles, double-buffered 4-vector staging); `naive` the
-    /// 64 × 64 kernel before it (`coop_linear_naive.wgsl`), kept for the A/B of session 27.
-    pub coop_gemm_naive: bool,
+    /// `coop_linear.wgsl` (128 × 64 tiles, double-buffered 4-vector staging); `wide128`
+    /// its 128 × 128 tiles; `naive` the 64 × 64 kernel before it
+    /// (`coop_linear_naive.wgsl`), kept for the A/B of session 27.
+    pub coop_gemm: CoopGemm,
     /// `MOA_WGPU_WARM` (default `auto`: on CPU adapters): run every pipeline once at load
     /// (llvmpipe compiles at first dispatch: ~100 s inside a first run's timings).
     pub warm_up: Option<bool>,
@@ -405,7 +419,7 @@ impl Default for WgpuEngineOptions {
             submit_ahead: true,
             swiglu_out: true,
             coop_attention: true,
-            coop_gemm_naive: false,
+            coop_gemm: CoopGemm::Wide,
             warm_up: None,
             print_stats: false,
             coop_head: CoopHeadChoice::Staged,
@@ -483,12 +497,16 @@ impl WgpuEngineOptions {
             submit_ahead: flag(env, "MOA_WGPU_AHEAD", d.submit_ahead)?,
             swiglu_out: flag(env, "MOA_WGPU_SWIGLU_OUT", d.swiglu_out)?,
             coop_attention: flag(env, "MOA_WGPU_COOP_ATTN", d.coop_attention)?,
-            coop_gemm_naive: choice(
+            coop_gemm: choice(
                 env,
                 "MOA_WGPU_COOP_GEMM",
-                "wide or naive",
-                &[("wide", false), ("naive", true)],
-                d.coop_gemm_naive,
+                "wide, wide128 or naive",
+                &[
+                    ("wide", CoopGemm::Wide),
+                    ("wide128", CoopGemm::Wide128),
+                    ("naive", CoopGemm::Naive),
+                ],
+                d.coop_gemm,
             )?,
             warm_up: tristate(env, "MOA_WGPU_WARM")?,
             print_stats: flag(env, "MOA_WGPU_STATS", d.print_stats)?,

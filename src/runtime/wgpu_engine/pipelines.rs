@@ -1,7 +1,7 @@
 //! The compute pipelines of the hand-written ops (`shaders/`): built once per engine, for
 //! the engine's storage type.
 
-use super::{EngineError, WgpuEngineOptions};
+use super::{CoopGemm, EngineError, WgpuEngineOptions};
 use crate::lower::StorageType;
 use crate::runtime::shaders::{self, Shader, Types};
 use crate::runtime::wgpu::{matrix_pipeline, CoopMatrix};
@@ -195,39 +195,52 @@ pub(super) fn coop_pipes(
     device: &wgpu::Device,
     storage: StorageType,
     coop: CoopMatrix,
-    naive: bool,
+    kernel: CoopGemm,
 ) -> Result<CoopPipes, String> {
-    let (shader, source, tile, k_multiple): (_, fn(_, _) -> String, _, _) = if naive {
-        (
-            shaders::COOP_LINEAR_NAIVE,
-            shaders::coop_linear_naive_source,
-            shaders::COOP_LINEAR_NAIVE_TILE,
-            1,
-        )
-    } else {
-        (
-            shaders::COOP_LINEAR,
-            shaders::coop_linear_source,
-            shaders::COOP_LINEAR_TILE,
-            4,
-        )
-    };
-    // Every workgroup array of coop_linear.wgsl is written before it is read.
-    let build = |input: StorageType| {
-        matrix_pipeline(
-            device,
-            shader.name,
-            &source(input, coop.accumulator),
-            shader.entry_point,
-            &[("SG", f64::from(coop.subgroup))],
-        )
-    };
+    let build = |input: StorageType| coop_linear_pipeline(device, coop, kernel, input);
     Ok(CoopPipes {
         linear: build(StorageType::F32)?,
         linear_attn: build(storage)?,
-        tile,
-        k_multiple,
+        tile: coop_gemm_tile(kernel),
+        k_multiple: if kernel == CoopGemm::Naive { 1 } else { 4 },
     })
+}
+
+/// Columns × tokens of `out` a workgroup of `kernel` (the grid's divisors).
+pub(crate) fn coop_gemm_tile(kernel: CoopGemm) -> [u32; 2] {
+    match kernel {
+        CoopGemm::Wide => shaders::COOP_LINEAR_TILE,
+        CoopGemm::Wide128 => [128, 128],
+        CoopGemm::Naive => shaders::COOP_LINEAR_NAIVE_TILE,
+    }
+}
+
+/// `kernel`'s pipeline for `input` (f16 weights, `coop`'s accumulator and subgroup size).
+/// Errors: the driver's complaint.
+pub(crate) fn coop_linear_pipeline(
+    device: &wgpu::Device,
+    coop: CoopMatrix,
+    kernel: CoopGemm,
+    input: StorageType,
+) -> Result<wgpu::ComputePipeline, String> {
+    let (shader, source) = match kernel {
+        CoopGemm::Wide | CoopGemm::Wide128 => (
+            shaders::COOP_LINEAR,
+            shaders::coop_linear_source(input, coop.accumulator, coop_gemm_tile(kernel)[0]),
+        ),
+        CoopGemm::Naive => (
+            shaders::COOP_LINEAR_NAIVE,
+            shaders::coop_linear_naive_source(input, coop.accumulator),
+        ),
+    };
+    // Every workgroup array of coop_linear.wgsl is written before it is read.
+    matrix_pipeline(
+        device,
+        shader.name,
+        &source,
+        shader.entry_point,
+        &[("SG", f64::from(coop.subgroup))],
+    )
 }
 
 pub(super) struct Pipelines {

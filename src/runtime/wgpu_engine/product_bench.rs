@@ -1,21 +1,12 @@
-//! The prefill product on matrix units alone (`coop_linear.wgsl` and the naive kernel it
-//! replaced): a product `out[m × n] = x[m × k] · w[n × k]ᵀ` timed over repeated dispatches,
+//! The prefill product on matrix units alone (each [`CoopGemm`] kernel): a product `out[m × n] = x[m × k] · w[n × k]ᵀ` timed over repeated dispatches,
 //! and checked against the CPU (`examples/wgpu_products.rs --gemm`, issue 12 item 2).
 
 use half::f16;
 
+use super::pipelines::{coop_gemm_tile, coop_linear_pipeline};
+use super::CoopGemm;
 use crate::lower::StorageType;
-use crate::runtime::shaders;
-use crate::runtime::wgpu::{bind_buffers, matrix_pipeline, storage_u32_buffer, WgpuContext};
-
-/// Which matrix-unit product kernel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CoopKernel {
-    /// `coop_linear.wgsl` (128 × 64 tiles, double-buffered 4-vector staging).
-    Wide,
-    /// `coop_linear_naive.wgsl` (64 × 64 tiles, scalar staging).
-    Naive,
-}
+use crate::runtime::wgpu::{bind_buffers, storage_u32_buffer, WgpuContext};
 
 /// One kernel compiled for f32 x on this adapter, with its tile (columns × tokens).
 pub struct CoopProduct {
@@ -26,29 +17,12 @@ pub struct CoopProduct {
 impl CoopProduct {
     /// Compiles `kernel` for f32 input. Errors: no cooperative matrices on the adapter,
     /// or the driver's complaint.
-    pub fn new(ctx: &WgpuContext, kernel: CoopKernel) -> Result<CoopProduct, String> {
+    pub fn new(ctx: &WgpuContext, kernel: CoopGemm) -> Result<CoopProduct, String> {
         let coop = ctx
             .coop_matrix()
             .ok_or("no cooperative matrices on this adapter")?;
-        let (shader, source, tile) = match kernel {
-            CoopKernel::Wide => (
-                shaders::COOP_LINEAR,
-                shaders::coop_linear_source(StorageType::F32, coop.accumulator),
-                shaders::COOP_LINEAR_TILE,
-            ),
-            CoopKernel::Naive => (
-                shaders::COOP_LINEAR_NAIVE,
-                shaders::coop_linear_naive_source(StorageType::F32, coop.accumulator),
-                shaders::COOP_LINEAR_NAIVE_TILE,
-            ),
-        };
-        let pipeline = matrix_pipeline(
-            ctx.device(),
-            shader.name,
-            &source,
-            shader.entry_point,
-            &[("SG", f64::from(coop.subgroup))],
-        )?;
+        let pipeline = coop_linear_pipeline(ctx.device(), coop, kernel, StorageType::F32)?;
+        let tile = coop_gemm_tile(kernel);
         Ok(CoopProduct { pipeline, tile })
     }
 

@@ -5,13 +5,17 @@
 # double-buffered through registers, 4-vector loads); HF eager prefill in the same call.
 #   END=240 bash .dev-s27-gemm/call1.sh   (run tool timeout_s 280; carry [".dev-s27-gemm"],
 #   filled by benches/wgpu-h200/s27/gemm/pack.sh)
-# 1. wp --gemm 32768 20: both kernels checked against the CPU (70x84x100, 300x200x576,
+# 1. wp --gemm 32768 20: the kernels checked against the CPU (70x84x100, 300x200x576,
 #    257x960x1536: edges of every tile), then each product at M = 32768 naive wide wide
-#    naive, 20 dispatches a timing.
+#    naive wide128 wide wide wide128 (wide128: coop_linear.wgsl's 128 x 128 tiles, 8
+#    subgroups, 48 KiB of workgroup memory), 20 dispatches a timing.
 # 2. HF transformers, random bf16 SmolLM2-shape, one batched forward of 16 x 4096 (no
 #    cache, last logits), 2 warm-up + 5 timed, sdpa and eager attention (hf_prefill.py).
 # 3. wpe SmolLM2 shape, random weights, 16 x 4096, moa-50, --new 8, --profile-prefill:
-#    naive(parity 24) wide(parity 24) wide naive (MOA_WGPU_COOP_GEMM), one process each.
+#    naive(parity 72) B(parity 72) B naive (MOA_WGPU_COOP_GEMM), one process each, B =
+#    wide or wide128, whichever took less time over the four products in step 1 (parity
+#    at 72 tokens: above the 32 rows of the decode products, so the prefill products run
+#    on the matrix units: one partial 128-token tile, two 64-token tiles).
 # No step starts past END seconds.
 #
 # MODEL (before the call). SmolLM2-135M: hidden 576, ffn 1536, 9 q / 3 kv heads of 64,
@@ -36,6 +40,8 @@
 #   accumulator). TFLOP/s naive: 8-10 at every shape (session 8's pass). Wide: gate/up
 #   40-60, QKV 35-55, out 30-50 (the f32 x stream per FLOP is highest at N 576), down
 #   40-60 (K 1536: 48 stages a tile); 4-6x naive; under the 64-66 of the 4096^3 GEMM.
+#   wide128: gate/up +0-15% over wide (half the x re-reads), out/down/QKV -5..-15%
+#   (576 and 960 columns are 4.5 and 7.5 tiles of 128: 11% and 7% of the work wasted).
 #   Prefill pass per kind (8 x 4096): qkv 129 -> 25-35 ms, out 76 -> 15-25, MLP 552 ->
 #   110-150 (rmsnorm + swiglu ~10 of it), attention ~388 unchanged; pass 1143 -> 550-620
 #   ms; end-to-end prefill 26-29k -> 50-60k tok/s (1.9-2.1x). Parity: max |logit err|
@@ -69,7 +75,16 @@ one() {
   MOA_WGPU_COOP_GEMM=$k timeout "$cap" /tmp/wpe $A --parity "$par" > "$R/$n.txt" 2>&1
   el "$n rc=$?"; save
 }
-for r in naive1:naive:24:50 wide1:wide:24:50 wide2:wide:0:40 naive2:naive:0:40; do one "$r"; done
+B=$(grep -E "^gemm " "$R/gemm.txt" | python3 -c '
+import re, sys
+t = {"wide": 0.0, "wide128": 0.0}
+for line in sys.stdin:
+    for name, ms in re.findall(r" (wide128|wide) ([0-9.]+) ms", line):
+        t[name] += float(ms) / 2
+print("wide128" if 0 < t["wide128"] < t["wide"] else "wide")
+' 2>/dev/null || echo wide)
+el "engine B = $B"
+for r in naive1:naive:72:60 wide1:$B:72:60 wide2:$B:0:40 naive2:naive:0:40; do one "$r"; done
 {
   grep -E "^check|^gemm|^chosen" "$R/gemm.txt"
   grep -E "^hf prefill|out of memory|Error" "$R/hf.txt"

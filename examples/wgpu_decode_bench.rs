@@ -32,6 +32,9 @@
 //! wgpu_decode_bench regs plans/smollm2-135m-moa-50.toml - 6
 //! # the same for the matrix-unit gate/up product (K = 576 unless given)
 //! wgpu_decode_bench regs-coop 576
+//! # the same for the prefill products on matrix units (coop_linear.wgsl at 64 and 128
+//! # columns, coop_linear_naive.wgsl), with naga's runtime checks and without
+//! wgpu_decode_bench regs-gemm
 //! ```
 //!
 //! First form's arguments: plan, layer, N, comma-separated row positions; optional
@@ -113,6 +116,9 @@ fn run() -> Result<(), String> {
     }
     if args.first().map(String::as_str) == Some("regs-coop") {
         return regs::coop_gate_up(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("regs-gemm") {
+        return regs::coop_gemm();
     }
     let usage = "usage: wgpu_decode_bench PLAN LAYER N POS[,POS...] [ITERS]";
     let [plan, layer, n, pos, rest @ ..] = args.as_slice() else {
@@ -1421,6 +1427,52 @@ mod regs {
             "regs coop_matvec gate/up K {k} KPARTS 4: threads 128, {}",
             stats.join(", ")
         );
+        Ok(())
+    }
+
+    /// `wgpu_decode_bench regs-gemm`: the driver's statistics of the prefill products on
+    /// matrix units (f32 x, f32 accumulator, subgroups of 32): `coop_linear.wgsl` at 64
+    /// and 128 columns and `coop_linear_naive.wgsl`, each with naga's runtime checks (as
+    /// the engine builds them) and without.
+    pub fn coop_gemm() -> Result<(), String> {
+        use moa::runtime::shaders::{
+            coop_linear_naive_source, coop_linear_source, COOP_LINEAR, COOP_LINEAR_NAIVE,
+        };
+        let vk = Vulkan::new()?;
+        println!("regs on {} ({})", vk.name, vk.driver);
+        let f32_ = StorageType::F32;
+        let kernels = [
+            (
+                "wide",
+                coop_linear_source(f32_, f32_, 64),
+                COOP_LINEAR.entry_point,
+            ),
+            (
+                "wide128",
+                coop_linear_source(f32_, f32_, 128),
+                COOP_LINEAR.entry_point,
+            ),
+            (
+                "naive",
+                coop_linear_naive_source(f32_, f32_),
+                COOP_LINEAR_NAIVE.entry_point,
+            ),
+        ];
+        for (name, source, entry) in &kernels {
+            for checked in [true, false] {
+                let opts = moa::runtime::wgpu::DecodePipelineOptions {
+                    runtime_checks: checked,
+                    zero_init_workgroup_memory: false,
+                };
+                let spv = spirv(source, entry, opts, &[("SG", 32.0)])?;
+                match vk.statistics(&spv, entry) {
+                    Ok(stats) => {
+                        println!("regs gemm {name} checked={checked}: {}", stats.join(", "))
+                    }
+                    Err(e) => println!("regs gemm {name} checked={checked}: {e}"),
+                }
+            }
+        }
         Ok(())
     }
 

@@ -6,15 +6,16 @@
 //!
 //! ```sh
 //! cargo run --release --example wgpu_products -- 16 1024
-//! cargo run --release --example wgpu_products -- --gemm 32768 20
+//! cargo run --release --example wgpu_products -- --gemm 32768 10
 //! ```
 //!
 //! Arguments: rows and prompt length of the timed prefill (default 16 × 1024).
 //! `--gemm [M] [REPS]` instead times the product on matrix units alone
 //! (`wgpu_engine::product_bench`) at SmolLM2's prefill shapes with M tokens (default 32 768:
-//! QKV 960 × 576, out 576 × 576, gate/up 3072 × 576, down 576 × 1536), the kernels of
-//! `MOA_WGPU_COOP_GEMM` alternated (naive wide wide naive, then wide128 wide wide
-//! wide128), REPS dispatches a timing (default 20), in TFLOP/s (2·M·N·K per product),
+//! QKV 960 × 576, out 576 × 576, gate/up 3072 × 576, down 576 × 1536): each variant (the
+//! kernels of `MOA_WGPU_COOP_GEMM`, with naga's runtime checks and without (`-u`), and
+//! the wide kernel's timing diagnostics) against the default, alternated (default, v, v,
+//! default), REPS dispatches a timing (default 10), in TFLOP/s (2·M·N·K per product),
 //! after checking each against the CPU on small shapes that are not multiples of the
 //! tiles.
 
@@ -44,28 +45,38 @@ fn ids(n: usize, seed: u64, vocab: usize) -> Vec<u32> {
         .collect()
 }
 
-/// `--gemm`: the product on matrix units alone, naive against wide.
+/// `--gemm`: the product on matrix units alone, each variant against the default.
 fn gemm(args: &[usize]) -> Result<(), Box<dyn std::error::Error>> {
-    use moa::runtime::wgpu_engine::product_bench::CoopProduct;
+    use moa::runtime::wgpu_engine::product_bench::{CoopProduct, ProductIo};
     use moa::runtime::wgpu_engine::CoopGemm;
     let m = args.first().copied().unwrap_or(32_768);
-    let reps = args.get(1).copied().unwrap_or(20) as u32;
+    let reps = args.get(1).copied().unwrap_or(10) as u32;
     let ctx = WgpuContext::new()?;
     println!("adapter: {} ({:?})", ctx.adapter_name(), ctx.backend());
     println!("chosen: {:?}", ctx.coop_matrix());
-    let naive = CoopProduct::new(&ctx, CoopGemm::Naive)?;
-    let wide = CoopProduct::new(&ctx, CoopGemm::Wide)?;
-    let wide128 = CoopProduct::new(&ctx, CoopGemm::Wide128);
-    if let Err(e) = &wide128 {
-        println!("wide128: {e}");
+    // (name, kernel, naga's runtime checks, diagnostic); the first is the default.
+    let variants = [
+        ("wide", CoopGemm::Wide, true, 0),
+        ("naive", CoopGemm::Naive, true, 0),
+        ("wide-u", CoopGemm::Wide, false, 0),
+        ("naive-u", CoopGemm::Naive, false, 0),
+        ("wide128", CoopGemm::Wide128, true, 0),
+        ("wide128-u", CoopGemm::Wide128, false, 0),
+        ("wide-noload", CoopGemm::Wide, true, 1),
+        ("wide-nomma", CoopGemm::Wide, true, 2),
+        ("wide-nowrite", CoopGemm::Wide, true, 3),
+    ];
+    let mut built = Vec::new();
+    for (name, kernel, checked, diag) in variants {
+        match CoopProduct::with(&ctx, kernel, checked, diag) {
+            Ok(p) => built.push((name, diag, p)),
+            Err(e) => println!("{name}: {e}"),
+        }
     }
     for shape in [[70, 84, 100], [300, 200, 576], [257, 960, 1536]] {
-        let mut all = vec![("naive", &naive), ("wide", &wide)];
-        if let Ok(p) = &wide128 {
-            all.push(("wide128", p));
-        }
-        for (name, p) in all {
-            let (_, err) = p.run(&ctx, shape, 1, true)?;
+        let io = ProductIo::new(&ctx, shape);
+        for (name, _, p) in built.iter().filter(|v| v.1 == 0) {
+            let err = p.check(&ctx, &io)?;
             println!("check {name} {shape:?} (m, n, k): max |err| / max |value| {err:.2e}");
         }
     }
@@ -75,23 +86,22 @@ fn gemm(args: &[usize]) -> Result<(), Box<dyn std::error::Error>> {
         ("gate_up", 3072, 576),
         ("down", 576, 1536),
     ];
+    let (base_name, _, base) = &built[0];
     for (what, n, k) in shapes {
+        let io = ProductIo::new(&ctx, [m, n, k]);
         let flop = 2.0 * (m * n * k) as f64;
-        let mut line = format!("gemm {what} M {m} N {n} K {k}:");
-        for (name, p) in [
-            ("naive", &naive),
-            ("wide", &wide),
-            ("wide", &wide),
-            ("naive", &naive),
-        ] {
-            let (secs, _) = p.run(&ctx, [m, n, k], reps, false)?;
-            line += &format!(
-                " {name} {:.3} ms {:.1} TFLOP/s;",
-                secs * 1e3,
-                flop / secs / 1e12
-            );
+        for (name, _, p) in &built[1..] {
+            let mut line = format!("gemm {what} M {m} N {n} K {k}:");
+            for (name, p) in [(base_name, base), (name, p), (name, p), (base_name, base)] {
+                let secs = p.time(&ctx, &io, reps)?;
+                line += &format!(
+                    " {name} {:.3} ms {:.1} TFLOP/s;",
+                    secs * 1e3,
+                    flop / secs / 1e12
+                );
+            }
+            println!("{line}");
         }
-        println!("{line}");
     }
     Ok(())
 }

@@ -42,6 +42,9 @@ struct Params {
 
 // The subgroup size (set by the host from the adapter; the workgroup is NSG subgroups).
 override SG: u32 = 32u;
+// Timing diagnostic (wrong results; `product_bench` only): 1 no loads after the first
+// stage, 2 no multiply-adds, 3 no write-out. 0: the product.
+override DIAG: u32 = 0u;
 
 // Tile: TM tokens × TN columns; K stages of KS; workgroup rows padded to KP halves.
 const TM: u32 = 128u;
@@ -156,7 +159,7 @@ fn stage(b: u32, lid: u32) {
 
 // Writes fragment (tr, tc) of the tile, already in this subgroup's scratch at `base`.
 fn write_out(base: u32, t: u32, n: u32, lane: u32) {
-    for (var e = lane; e < 256u; e += SG) {
+    for (var e = lane; e < 256u && DIAG != 3u; e += SG) {
         let tt = t + e / 16u;
         let nn = n + e % 16u;
         if (tt < params.n_rows && nn < params.n_out) {
@@ -197,12 +200,12 @@ fn moa_coop_linear(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     for (var st = 0u; st < steps; st++) {
         let b = st & 1u;
         let more = st + 1u < steps;
-        if (more) {
+        if (more && DIAG != 1u) {
             fetch((st + 1u) * KS, t0, n0, lid);
         }
         let xb = b * TM * KP + tr * KP;
         let wb = b * TN * KP + tc * KP;
-        for (var kk = 0u; kk < KS; kk += 16u) {
+        for (var kk = 0u; kk < KS && DIAG != 2u; kk += 16u) {
             // A = x (row-major, tokens × k); B = wᵀ, i.e. w's rows read column-major.
             let b0 = coopLoad<coop_mat16x16<f16, B>>(&ws[wb + kk], KP);
             let b1 = coopLoad<coop_mat16x16<f16, B>>(&ws[wb + 16u * KP + kk], KP);
@@ -219,7 +222,7 @@ fn moa_coop_linear(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
             c30 = coopMultiplyAdd(a3, b0, c30);
             c31 = coopMultiplyAdd(a3, b1, c31);
         }
-        if (more) {
+        if (more && DIAG != 1u) {
             stage(1u - b, lid);
         }
         workgroupBarrier();

@@ -4,7 +4,7 @@
 use super::{CoopGemm, EngineError, WgpuEngineOptions};
 use crate::lower::StorageType;
 use crate::runtime::shaders::{self, Shader, Types};
-use crate::runtime::wgpu::{matrix_pipeline, CoopMatrix};
+use crate::runtime::wgpu::{matrix_pipeline_checked, CoopMatrix};
 
 /// The prefill products on matrix units (`coop_linear.wgsl`, or `coop_linear_naive.wgsl`
 /// under `MOA_WGPU_COOP_GEMM=naive`): f32 input and attention output input.
@@ -197,7 +197,7 @@ pub(super) fn coop_pipes(
     coop: CoopMatrix,
     kernel: CoopGemm,
 ) -> Result<CoopPipes, String> {
-    let build = |input: StorageType| coop_linear_pipeline(device, coop, kernel, input);
+    let build = |input: StorageType| coop_linear_pipeline(device, coop, kernel, input, true, 0);
     Ok(CoopPipes {
         linear: build(StorageType::F32)?,
         linear_attn: build(storage)?,
@@ -215,13 +215,17 @@ pub(crate) fn coop_gemm_tile(kernel: CoopGemm) -> [u32; 2] {
     }
 }
 
-/// `kernel`'s pipeline for `input` (f16 weights, `coop`'s accumulator and subgroup size).
-/// Errors: the driver's complaint.
+/// `kernel`'s pipeline for `input` (f16 weights, `coop`'s accumulator and subgroup size),
+/// with naga's runtime checks or without (`checked`), and `coop_linear.wgsl`'s timing
+/// diagnostic `diag` (0: the product; ignored by the naive kernel). Errors: the driver's
+/// complaint.
 pub(crate) fn coop_linear_pipeline(
     device: &wgpu::Device,
     coop: CoopMatrix,
     kernel: CoopGemm,
     input: StorageType,
+    checked: bool,
+    diag: u32,
 ) -> Result<wgpu::ComputePipeline, String> {
     let (shader, source) = match kernel {
         CoopGemm::Wide | CoopGemm::Wide128 => (
@@ -233,13 +237,21 @@ pub(crate) fn coop_linear_pipeline(
             shaders::coop_linear_naive_source(input, coop.accumulator),
         ),
     };
+    let sg = ("SG", f64::from(coop.subgroup));
+    let diag = ("DIAG", f64::from(diag));
+    let constants: &[(&str, f64)] = if kernel == CoopGemm::Naive {
+        &[sg]
+    } else {
+        &[sg, diag]
+    };
     // Every workgroup array of coop_linear.wgsl is written before it is read.
-    matrix_pipeline(
+    matrix_pipeline_checked(
         device,
         shader.name,
         &source,
         shader.entry_point,
-        &[("SG", f64::from(coop.subgroup))],
+        constants,
+        checked,
     )
 }
 

@@ -15,35 +15,122 @@ pub struct CoopProduct {
 }
 
 impl CoopProduct {
-    /// Compiles `kernel` for f32 input. Errors: no cooperative matrices on the adapter,
-    /// or the driver's complaint.
+    /// Compiles `kernel` for f32 input as the engine does (naga's runtime checks on, no
+    /// diagnostic). Errors: no cooperative matrices on the adapter, or the driver's
+    /// complaint.
     pub fn new(ctx: &WgpuContext, kernel: CoopGemm) -> Result<CoopProduct, String> {
+        Self::with(ctx, kernel, true, 0)
+    }
+
+    /// [`Self::new`] with the runtime checks on or off (`checked`) and `coop_linear.wgsl`'s
+    /// timing diagnostic `diag` (1 no loads after the first stage, 2 no multiply-adds, 3
+    /// no write-out: wrong results).
+    pub fn with(
+        ctx: &WgpuContext,
+        kernel: CoopGemm,
+        checked: bool,
+        diag: u32,
+    ) -> Result<CoopProduct, String> {
         let coop = ctx
             .coop_matrix()
             .ok_or("no cooperative matrices on this adapter")?;
-        let pipeline = coop_linear_pipeline(ctx.device(), coop, kernel, StorageType::F32)?;
+        let pipeline =
+            coop_linear_pipeline(ctx.device(), coop, kernel, StorageType::F32, checked, diag)?;
         let tile = coop_gemm_tile(kernel);
         Ok(CoopProduct { pipeline, tile })
     }
 
-    /// Runs the product on deterministic inputs (x exact in f16, w f16) with a residual,
-    /// writing columns 3.. of an output of stride n + 5, then `reps` more dispatches in one
-    /// submission, timed on the host (the device idle before). Returns the seconds of one
-    /// dispatch and the largest |error| against the CPU relative to the largest |value|
-    /// (0 where `check` is false: large shapes take long on the CPU).
-    pub fn run(
-        &self,
-        ctx: &WgpuContext,
-        [m, n, k]: [usize; 3],
-        reps: u32,
-        check: bool,
-    ) -> Result<(f64, f32), String> {
+    /// Runs the product once on `io` and returns the largest |error| against the CPU
+    /// relative to the largest |value| (large shapes take long on the CPU).
+    pub fn check(&self, ctx: &WgpuContext, io: &ProductIo) -> Result<f32, String> {
+        self.submit(ctx, io, 1)?;
+        let [m, n, k] = io.shape;
+        let got = read_back(ctx, &io.out, m * io.stride)?;
+        let (mut err, mut max_abs) = (0f32, 0f32);
+        for t in 0..m {
+            for c in 0..n {
+                let want: f32 = (0..k)
+                    .map(|i| io.x[t * k + i] * io.w[c * k + i].to_f32())
+                    .sum::<f32>()
+                    + io.residual[t * io.stride + COL0 + c];
+                let g = got[t * io.stride + COL0 + c];
+                err = err.max((g - want).abs());
+                max_abs = max_abs.max(want.abs());
+            }
+        }
+        Ok(err / max_abs.max(1e-30))
+    }
+
+    /// Seconds of one dispatch on `io`: one untimed dispatch, then `reps` in one
+    /// submission, timed on the host around the wait.
+    pub fn time(&self, ctx: &WgpuContext, io: &ProductIo, reps: u32) -> Result<f64, String> {
+        self.submit(ctx, io, 1)?;
+        let start = std::time::Instant::now();
+        self.submit(ctx, io, reps)?;
+        Ok(start.elapsed().as_secs_f64() / f64::from(reps.max(1)))
+    }
+
+    fn submit(&self, ctx: &WgpuContext, io: &ProductIo, count: u32) -> Result<(), String> {
+        let device = ctx.device();
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let bind = bind_buffers(
+            device,
+            &self.pipeline,
+            None,
+            &[&io.params, &io.xb, &io.wb, &io.rb, &io.out],
+        );
+        let [m, n, _] = io.shape;
+        let groups = [
+            (n as u32).div_ceil(self.tile[0]),
+            (m as u32).div_ceil(self.tile[1]),
+        ];
+        let mut encoder = device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&self.pipeline);
+            pass.set_bind_group(0, &bind, &[]);
+            for _ in 0..count {
+                pass.dispatch_workgroups(groups[0], groups[1], 1);
+            }
+        }
+        ctx.queue().submit([encoder.finish()]);
+        device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| e.to_string())?;
+        match pollster::block_on(scope.pop()) {
+            Some(e) => Err(e.to_string()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The first output column the products write (of `n + 5`): the engine's strided output.
+const COL0: usize = 3;
+
+/// One product's inputs and output on the device, and on the host for the check:
+/// deterministic x (exact in f16) and w (f16), a residual, an output of stride n + 5
+/// written from column 3.
+pub struct ProductIo {
+    shape: [usize; 3],
+    stride: usize,
+    x: Vec<f32>,
+    w: Vec<f16>,
+    residual: Vec<f32>,
+    params: wgpu::Buffer,
+    xb: wgpu::Buffer,
+    wb: wgpu::Buffer,
+    rb: wgpu::Buffer,
+    out: wgpu::Buffer,
+}
+
+impl ProductIo {
+    /// Buffers for `[m, n, k]` (tokens, columns, K).
+    pub fn new(ctx: &WgpuContext, [m, n, k]: [usize; 3]) -> ProductIo {
         let device = ctx.device();
         let val = |i: usize, salt: usize| ((i * 37 + salt * 11) % 17) as f32 / 8.0 - 1.0;
         let x: Vec<f32> = (0..m * k).map(|i| val(i, 1)).collect();
         let w: Vec<f16> = (0..n * k).map(|i| f16::from_f32(val(i, 2) / 4.0)).collect();
         let stride = n + 5;
-        let col0 = 3;
         let residual: Vec<f32> = (0..m * stride).map(|i| (i % 5) as f32).collect();
         let words = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<u32>>();
         let xb = storage_u32_buffer(device, "gemm x", &words(&x));
@@ -54,77 +141,26 @@ impl CoopProduct {
         w_words.push(0);
         let wb = storage_u32_buffer(device, "gemm w", &w_words);
         let rb = storage_u32_buffer(device, "gemm residual", &words(&residual));
-        let out_bytes = (m * stride * 4) as u64;
         let out = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("gemm out"),
-            size: out_bytes,
+            size: (m * stride * 4) as u64,
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         });
-        let params = storage_uniform(
-            device,
-            &[
-                m as u32,
-                k as u32,
-                n as u32,
-                1,
-                0,
-                stride as u32,
-                col0 as u32,
-                0,
-            ],
-        );
-        let bind = bind_buffers(
-            device,
-            &self.pipeline,
-            None,
-            &[&params, &xb, &wb, &rb, &out],
-        );
-        let groups = [
-            (n as u32).div_ceil(self.tile[0]),
-            (m as u32).div_ceil(self.tile[1]),
-        ];
-        let submit = |count: u32| {
-            let mut encoder = device.create_command_encoder(&Default::default());
-            {
-                let mut pass = encoder.begin_compute_pass(&Default::default());
-                pass.set_pipeline(&self.pipeline);
-                pass.set_bind_group(0, &bind, &[]);
-                for _ in 0..count {
-                    pass.dispatch_workgroups(groups[0], groups[1], 1);
-                }
-            }
-            ctx.queue().submit([encoder.finish()]);
-            device
-                .poll(wgpu::PollType::wait_indefinitely())
-                .map_err(|e| e.to_string())
-        };
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        submit(1)?;
-        let mut err = 0f32;
-        if check {
-            let got = read_back(ctx, &out, m * stride)?;
-            let mut max_abs = 0f32;
-            for t in 0..m {
-                for c in 0..n {
-                    let want: f32 = (0..k)
-                        .map(|i| x[t * k + i] * w[c * k + i].to_f32())
-                        .sum::<f32>()
-                        + residual[t * stride + col0 + c];
-                    let g = got[t * stride + col0 + c];
-                    err = err.max((g - want).abs());
-                    max_abs = max_abs.max(want.abs());
-                }
-            }
-            err /= max_abs.max(1e-30);
+        let p = [m, k, n, 1, 0, stride, COL0, 0].map(|v| v as u32);
+        let params = storage_uniform(device, &p);
+        ProductIo {
+            shape: [m, n, k],
+            stride,
+            x,
+            w,
+            residual,
+            params,
+            xb,
+            wb,
+            rb,
+            out,
         }
-        let start = std::time::Instant::now();
-        submit(reps)?;
-        let secs = start.elapsed().as_secs_f64() / f64::from(reps.max(1));
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(e.to_string());
-        }
-        Ok((secs, err))
     }
 }
 

@@ -32,8 +32,8 @@
 //! wgpu_decode_bench regs plans/smollm2-135m-moa-50.toml - 6
 //! # the same for the matrix-unit gate/up product (K = 576 unless given)
 //! wgpu_decode_bench regs-coop 576
-//! # the same for the prefill products on matrix units (coop_linear.wgsl at 64 and 128
-//! # columns, coop_linear_naive.wgsl), with naga's runtime checks and without
+//! # the same for the prefill product on matrix units (coop_linear.wgsl), with naga's
+//! # runtime checks and without
 //! wgpu_decode_bench regs-gemm
 //! ```
 //!
@@ -1430,34 +1430,21 @@ mod regs {
         Ok(())
     }
 
-    /// `wgpu_decode_bench regs-gemm`: the driver's statistics of the prefill products on
-    /// matrix units (f32 x, f32 accumulator, subgroups of 32): `coop_linear.wgsl` at 64
-    /// and 128 columns and `coop_linear_naive.wgsl`, each with naga's runtime checks (as
-    /// the engine builds them) and without.
+    /// `wgpu_decode_bench regs-gemm`: the driver's statistics of the prefill product on
+    /// matrix units (`coop_linear.wgsl`, f32 x, f32 accumulator, subgroups of 32) with
+    /// naga's runtime checks and without (the engine's default). Session 27 read 110
+    /// registers and 352 bytes of local memory with them (fetch/stage's arrays), 163 and
+    /// none without, 48 KiB of workgroup memory, on the H200.
     pub fn coop_gemm() -> Result<(), String> {
-        use moa::runtime::shaders::{
-            coop_linear_naive_source, coop_linear_source, COOP_LINEAR, COOP_LINEAR_NAIVE,
-        };
+        use moa::runtime::shaders::{coop_linear_source, COOP_LINEAR};
         let vk = Vulkan::new()?;
         println!("regs on {} ({})", vk.name, vk.driver);
         let f32_ = StorageType::F32;
-        let kernels = [
-            (
-                "wide",
-                coop_linear_source(f32_, f32_, 64),
-                COOP_LINEAR.entry_point,
-            ),
-            (
-                "wide128",
-                coop_linear_source(f32_, f32_, 128),
-                COOP_LINEAR.entry_point,
-            ),
-            (
-                "naive",
-                coop_linear_naive_source(f32_, f32_),
-                COOP_LINEAR_NAIVE.entry_point,
-            ),
-        ];
+        let kernels = [(
+            "coop_linear",
+            coop_linear_source(f32_, f32_),
+            COOP_LINEAR.entry_point,
+        )];
         for (name, source, entry) in &kernels {
             for checked in [true, false] {
                 let opts = moa::runtime::wgpu::DecodePipelineOptions {

@@ -12,12 +12,12 @@
 //! Arguments: rows and prompt length of the timed prefill (default 16 × 1024).
 //! `--gemm [M] [REPS]` instead times the product on matrix units alone
 //! (`wgpu_engine::product_bench`) at SmolLM2's prefill shapes with M tokens (default 32 768:
-//! QKV 960 × 576, out 576 × 576, gate/up 3072 × 576, down 576 × 1536): each variant (the
-//! kernels of `MOA_WGPU_COOP_GEMM`, with naga's runtime checks and without (`-u`), and
-//! the wide kernel's timing diagnostics) against the default, alternated (default, v, v,
-//! default), REPS dispatches a timing (default 10), in TFLOP/s (2·M·N·K per product),
-//! after checking each against the CPU on small shapes that are not multiples of the
-//! tiles.
+//! QKV 960 × 576, out 576 × 576, gate/up 3072 × 576, down 576 × 1536): the engine's
+//! build (without naga's runtime checks) against each variant (with the checks, and the
+//! timing diagnostics: no loads after the first stage, no multiply-adds, no write-out),
+//! alternated (default, v, v, default), REPS dispatches a timing (default 10), in
+//! TFLOP/s (2·M·N·K per product), after checking both builds against the CPU on small
+//! shapes that are not multiples of the tiles.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -48,27 +48,22 @@ fn ids(n: usize, seed: u64, vocab: usize) -> Vec<u32> {
 /// `--gemm`: the product on matrix units alone, each variant against the default.
 fn gemm(args: &[usize]) -> Result<(), Box<dyn std::error::Error>> {
     use moa::runtime::wgpu_engine::product_bench::{CoopProduct, ProductIo};
-    use moa::runtime::wgpu_engine::CoopGemm;
     let m = args.first().copied().unwrap_or(32_768);
     let reps = args.get(1).copied().unwrap_or(10) as u32;
     let ctx = WgpuContext::new()?;
     println!("adapter: {} ({:?})", ctx.adapter_name(), ctx.backend());
     println!("chosen: {:?}", ctx.coop_matrix());
-    // (name, kernel, naga's runtime checks, diagnostic); the first is the default.
+    // (name, naga's runtime checks, diagnostic); the first is the engine's default.
     let variants = [
-        ("wide", CoopGemm::Wide, true, 0),
-        ("naive", CoopGemm::Naive, true, 0),
-        ("wide-u", CoopGemm::Wide, false, 0),
-        ("naive-u", CoopGemm::Naive, false, 0),
-        ("wide128", CoopGemm::Wide128, true, 0),
-        ("wide128-u", CoopGemm::Wide128, false, 0),
-        ("wide-noload", CoopGemm::Wide, true, 1),
-        ("wide-nomma", CoopGemm::Wide, true, 2),
-        ("wide-nowrite", CoopGemm::Wide, true, 3),
+        ("default", false, 0),
+        ("checked", true, 0),
+        ("noload", false, 1),
+        ("nomma", false, 2),
+        ("nowrite", false, 3),
     ];
     let mut built = Vec::new();
-    for (name, kernel, checked, diag) in variants {
-        match CoopProduct::with(&ctx, kernel, checked, diag) {
+    for (name, checked, diag) in variants {
+        match CoopProduct::with(&ctx, checked, diag) {
             Ok(p) => built.push((name, diag, p)),
             Err(e) => println!("{name}: {e}"),
         }

@@ -3,11 +3,14 @@
 // multiply-adds in 16 × 16 × 16 cooperative matrices (wgpu's EXPERIMENTAL_COOPERATIVE_MATRIX:
 // VK_KHR_cooperative_matrix on Vulkan, simdgroup matrices on Metal).
 //
-// A workgroup owns a 128-token × TN-column tile of `out` (TN = 64 or 128, set by the
-// host's header) and is NSG = 2 · TN / 32 subgroups of SG invocations; subgroup s owns
-// the 64 × 32 block (s / (TN / 32), s % (TN / 32)) of the tile: 4 × 2
+// A workgroup owns a 128-token × 128-column tile of `out` and is NSG = 8 subgroups of SG
+// invocations; subgroup s owns the 64 × 32 block (s / 4, s % 4) of the tile: 4 × 2
 // accumulator fragments, so each 16-wide step of K loads 4 A and 2 B fragments from
 // workgroup memory for 8 multiply-adds (the 64 × 64 kernel before it: 4 for 4).
+// 48 KiB of workgroup memory. Session 27 on the H200 (benches/RESULTS.md): 38-54
+// TFLOP/s at SmolLM2's prefill shapes built without naga's runtime checks, 21-25 with
+// them (their loop counters keep the driver from unrolling fetch/stage, so xr / wr live
+// in local memory); 128 × 64 tiles with 4 subgroups 10-12; the 64 × 64 kernel 8.5-9.5.
 // K runs in stages of 32, double-buffered: while the matrix units work on stage s, every
 // invocation holds stage s + 1's slices of x and w in registers (16-byte loads: 4 f32 of
 // x or 4 f16 of w each), converts x to f16 and writes them to the other buffer after the
@@ -18,9 +21,8 @@
 // Epilogue: each subgroup stores one accumulator fragment at a time to its own 16 × 16
 // scratch and its invocations write it out (bounded, strided, + residual).
 // The accumulator is `ctype` (f32 where the adapter offers f16 × f16 → f32, else f16).
-// The host prepends the `enable` lines, `alias wtype = f16; alias xtype = ...;
-// alias ctype = ...;` (weights must be f16: the matrix units take f16 operands) and
-// `const TN: u32 = ...;`.
+// The host prepends the `enable` lines and `alias wtype = f16; alias xtype = ...;
+// alias ctype = ...;` (weights must be f16: the matrix units take f16 operands).
 
 struct Params {
     n_rows: u32,
@@ -48,6 +50,7 @@ override DIAG: u32 = 0u;
 
 // Tile: TM tokens × TN columns; K stages of KS; workgroup rows padded to KP halves.
 const TM: u32 = 128u;
+const TN: u32 = 128u;
 // Subgroups a workgroup, and of them across the tile's columns.
 const NSN: u32 = TN / 32u;
 const NSG: u32 = (TM / 64u) * NSN;

@@ -157,57 +157,27 @@ const MATVEC_ROPE_EPILOGUE: &str = include_str!("../../shaders/matvec_rope.wgsl"
 const CACHE_SLOT: &str = include_str!("../../shaders/cache_slot.wgsl");
 
 /// `coop_linear.wgsl`: prefill products on matrix units (cooperative matrices), for
-/// adapters that offer 16 × 16 × 16 f16 configurations: 128-token × 64- (or 128-) column
-/// tiles, 4 (8) subgroups of 4 × 2 fragments, K double-buffered in stages of 32 with
-/// 4-vector loads (session 27); its source comes from [`coop_linear_source`], not
-/// [`Shader::source`].
+/// adapters that offer 16 × 16 × 16 f16 configurations: 128 × 128 tiles, 8 subgroups of
+/// 4 × 2 fragments, K double-buffered in stages of 32 with 4-vector loads (session 27);
+/// its source comes from [`coop_linear_source`], not [`Shader::source`].
 pub const COOP_LINEAR: Shader = Shader {
     name: "coop_linear.wgsl",
     entry_point: "moa_coop_linear",
     source: include_str!("../../shaders/coop_linear.wgsl"),
 };
 
-/// `coop_linear_naive.wgsl`: the first prefill product on matrix units (64 × 64 tiles, 4
-/// subgroups of 2 × 2 fragments, scalar staging, one buffer), kept as the A/B baseline
-/// of [`COOP_LINEAR`] (`MOA_WGPU_COOP_GEMM=naive`); the same bindings, parameters and
-/// entry point.
-pub const COOP_LINEAR_NAIVE: Shader = Shader {
-    name: "coop_linear_naive.wgsl",
-    entry_point: "moa_coop_linear",
-    source: include_str!("../../shaders/coop_linear_naive.wgsl"),
-};
-
-/// Columns × tokens of `out` per workgroup of [`COOP_LINEAR`] at its default 64 columns
-/// (`coop_linear_source`'s `columns`: the tile is `[columns, 128]`): the grid is
+/// Columns × tokens of `out` per workgroup of [`COOP_LINEAR`]: the grid is
 /// ceil(columns / `[0]`) × ceil(tokens / `[1]`).
-pub const COOP_LINEAR_TILE: [u32; 2] = [64, 128];
+pub const COOP_LINEAR_TILE: [u32; 2] = [128, 128];
 
-/// The same for [`COOP_LINEAR_NAIVE`].
-pub const COOP_LINEAR_NAIVE_TILE: [u32; 2] = [64, 64];
-
-/// `coop_linear.wgsl` with its header: f16 weights, `input` as the product's input type,
-/// `accumulator` (f32 or f16) as the cooperative accumulator's element type, and
-/// `columns` (64 or 128; panics otherwise) the tile's columns (4 or 8 subgroups).
-pub fn coop_linear_source(input: StorageType, accumulator: StorageType, columns: u32) -> String {
-    assert!(
-        columns == 64 || columns == 128,
-        "coop_linear.wgsl: {columns} columns"
-    );
-    let body = format!("const TN: u32 = {columns}u;\n{}", COOP_LINEAR.source);
-    coop_header(input, accumulator, &body)
-}
-
-/// [`coop_linear_source`] for [`COOP_LINEAR_NAIVE`].
-pub fn coop_linear_naive_source(input: StorageType, accumulator: StorageType) -> String {
-    coop_header(input, accumulator, COOP_LINEAR_NAIVE.source)
-}
-
-fn coop_header(input: StorageType, accumulator: StorageType, body: &str) -> String {
+/// `coop_linear.wgsl` with its header: f16 weights, `input` as the product's input type
+/// and `accumulator` (f32 or f16) as the cooperative accumulator's element type.
+pub fn coop_linear_source(input: StorageType, accumulator: StorageType) -> String {
     format!(
         "enable f16;\nenable wgpu_cooperative_matrix;\nalias wtype = f16;\nalias xtype = {};\nalias ctype = {};\n{}",
         input.name(),
         accumulator.name(),
-        body
+        COOP_LINEAR.source
     )
 }
 
@@ -511,14 +481,9 @@ mod tests {
         let types = [StorageType::F32, StorageType::F16];
         for input in types {
             for acc in types {
-                for (name, source) in [
-                    (COOP_LINEAR.name, coop_linear_source(input, acc, 64)),
-                    (COOP_LINEAR.name, coop_linear_source(input, acc, 128)),
-                    (COOP_LINEAR_NAIVE.name, coop_linear_naive_source(input, acc)),
-                ] {
-                    if let Err(e) = validate_wgsl(name, &source) {
-                        panic!("{name}: input {input:?}, accumulator {acc:?}: {e}");
-                    }
+                let source = coop_linear_source(input, acc);
+                if let Err(e) = validate_wgsl(COOP_LINEAR.name, &source) {
+                    panic!("input {input:?}, accumulator {acc:?}: {e}");
                 }
             }
         }
@@ -673,17 +638,18 @@ mod tests {
     fn the_cooperative_matrix_product_translates_to_spirv() {
         for acc in [StorageType::F32, StorageType::F16] {
             for input in [StorageType::F32, StorageType::F16] {
-                for (sg, columns) in [(16.0, 64), (32.0, 64), (64.0, 64), (32.0, 128)] {
-                    let source = coop_linear_source(input, acc, columns);
-                    let words = spirv_words(&source, COOP_LINEAR.entry_point, &[("SG", sg)])
-                        .unwrap_or_else(|e| panic!("accumulator {acc:?} sg {sg}: {e}"));
-                    assert!(words.len() > 100);
+                for sg in [16.0, 32.0, 64.0] {
+                    for diag in [0.0, 1.0, 2.0, 3.0] {
+                        let source = coop_linear_source(input, acc);
+                        let constants = [("SG", sg), ("DIAG", diag)];
+                        let words = spirv_words(&source, COOP_LINEAR.entry_point, &constants)
+                            .unwrap_or_else(|e| {
+                                panic!("accumulator {acc:?} sg {sg} DIAG {diag}: {e}")
+                            });
+                        assert!(words.len() > 100);
+                    }
                 }
             }
-            let source = coop_linear_naive_source(StorageType::F32, acc);
-            let words = spirv_words(&source, COOP_LINEAR_NAIVE.entry_point, &[("SG", 32.0)])
-                .unwrap_or_else(|e| panic!("naive, accumulator {acc:?}: {e}"));
-            assert!(words.len() > 100);
         }
     }
 }

@@ -31,7 +31,7 @@ mod weights;
 
 use forward::OutputKind;
 pub use options::{
-    CoopDecodeChoice, CoopGemm, CoopHeadChoice, OptionsError, WgpuContextOptions, WgpuEngineOptions,
+    CoopDecodeChoice, CoopHeadChoice, OptionsError, WgpuContextOptions, WgpuEngineOptions,
 };
 pub use pipelines::SubgroupProducts;
 use pipelines::{CoopPipes, Pipelines};
@@ -390,7 +390,7 @@ impl WgpuEngine {
         });
         let (coop, products) = match ctx.coop_matrix() {
             Some(c) if storage == StorageType::F16 => {
-                match pipelines::coop_pipes(&device, storage, c, options.coop_gemm) {
+                match pipelines::coop_pipes(&device, storage, c, !options.unchecked_products) {
                     Ok(p) => (
                         Some(p),
                         format!(

@@ -195,19 +195,6 @@ pub enum CoopHeadChoice {
     Off,
 }
 
-/// Which kernel runs the prefill products on matrix units (`MOA_WGPU_COOP_GEMM`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CoopGemm {
-    /// `coop_linear.wgsl` with 128-token × 64-column tiles, 4 subgroups (`wide`, the
-    /// default).
-    Wide,
-    /// `coop_linear.wgsl` with 128 × 128 tiles, 8 subgroups (`wide128`).
-    Wide128,
-    /// `coop_linear_naive.wgsl`: 64 × 64 tiles, scalar staging (`naive`, the kernel before
-    /// session 27).
-    Naive,
-}
-
 /// Which decode layer products run on matrix units besides the head
 /// (`MOA_WGPU_COOP_DECODE`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -290,11 +277,6 @@ pub struct WgpuEngineOptions {
     /// prefill products run there; `0` keeps the scalar kernel (and loads ~13 s faster on
     /// the H200: benches set it when they time decode). 5.2× the scalar kernel (session 8).
     pub coop_attention: bool,
-    /// `MOA_WGPU_COOP_GEMM` (default `wide`): the prefill products on matrix units in
-    /// `coop_linear.wgsl` (128 × 64 tiles, double-buffered 4-vector staging); `wide128`
-    /// its 128 × 128 tiles; `naive` the 64 × 64 kernel before it
-    /// (`coop_linear_naive.wgsl`), kept for the A/B of session 27.
-    pub coop_gemm: CoopGemm,
     /// `MOA_WGPU_WARM` (default `auto`: on CPU adapters): run every pipeline once at load
     /// (llvmpipe compiles at first dispatch: ~100 s inside a first run's timings).
     pub warm_up: Option<bool>,
@@ -381,7 +363,8 @@ pub struct WgpuEngineOptions {
     /// ([`WgpuEngineOptions::wgsl_tuning_asked`]).
     pub wgsl_tuning: WgslTuning,
     /// `MOA_WGPU_UNCHECKED` (default `1`): the engine's own shaders (products, norms,
-    /// head, argmax, RoPE/cache write; not the matrix-unit kernels) built without naga's
+    /// head, argmax, RoPE/cache write, the prefill products on matrix units since session
+    /// 27; not the decode matrix-unit kernels) built without naga's
     /// runtime checks (index clamps, loop counters), as the attention's decode already is;
     /// `0` keeps the checks. On the H200 (SmolLM2 shape, 16 × 4096, moa-50) the device step
     /// went 1 880–1 883 → 1 808–1 823 µs (qkv 7.5 → 7.0, out 6.0 → 5.5–5.8, down 8.35 →
@@ -419,7 +402,6 @@ impl Default for WgpuEngineOptions {
             submit_ahead: true,
             swiglu_out: true,
             coop_attention: true,
-            coop_gemm: CoopGemm::Wide,
             warm_up: None,
             print_stats: false,
             coop_head: CoopHeadChoice::Staged,
@@ -497,17 +479,6 @@ impl WgpuEngineOptions {
             submit_ahead: flag(env, "MOA_WGPU_AHEAD", d.submit_ahead)?,
             swiglu_out: flag(env, "MOA_WGPU_SWIGLU_OUT", d.swiglu_out)?,
             coop_attention: flag(env, "MOA_WGPU_COOP_ATTN", d.coop_attention)?,
-            coop_gemm: choice(
-                env,
-                "MOA_WGPU_COOP_GEMM",
-                "wide, wide128 or naive",
-                &[
-                    ("wide", CoopGemm::Wide),
-                    ("wide128", CoopGemm::Wide128),
-                    ("naive", CoopGemm::Naive),
-                ],
-                d.coop_gemm,
-            )?,
             warm_up: tristate(env, "MOA_WGPU_WARM")?,
             print_stats: flag(env, "MOA_WGPU_STATS", d.print_stats)?,
             coop_head: choice(
@@ -880,7 +851,6 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_AHEAD",
     "MOA_WGPU_SWIGLU_OUT",
     "MOA_WGPU_COOP_ATTN",
-    "MOA_WGPU_COOP_GEMM",
     "MOA_WGPU_WARM",
     "MOA_WGPU_STATS",
     "MOA_WGPU_COOP_HEAD",
@@ -935,6 +905,10 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGPU_COOP_GEMM",
+        "the prefill products on matrix units' kernel choice of session 27: the 64 x 64 kernel before it (scalar staging; naive) and 128 x 64 tiles of 4 subgroups (wide) lost to 128 x 128 tiles of 8 subgroups built without naga's runtime checks on the H200 (M 32768, SmolLM2 shapes: 38-54 TFLOP/s against naive 8.5-9.5 and wide 10.5-12.3 unchecked, 8.6-10.0 checked; benches/RESULTS.md, wgpu engine session 27, s27-gemm) and were deleted",
+    ),
     (
         "MOA_WGSL_SG_FLAT_RING",
         "the flat decode's ring position with (t - sink) mod ring taken once an item (`hoist`: a step's position one conditional subtraction instead of an integer division) did not change the attention on the H200 (SmolLM2 16 x 4096, moa-50: 18.51 and 18.66 us a layer against 18.53 beside them and 18.40-18.99 in the call before; device step 1492.1 / 1483.9 against 1493.5; 119 registers either way; parity 0.0517, 3/3) and was deleted (benches/RESULTS.md, WGSL decode session 24, s24-attn; the form is in commit 8f7085a)",

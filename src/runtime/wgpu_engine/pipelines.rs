@@ -1,21 +1,21 @@
 //! The compute pipelines of the hand-written ops (`shaders/`): built once per engine, for
 //! the engine's storage type.
 
-use super::{CoopGemm, EngineError, WgpuEngineOptions};
+use super::{EngineError, WgpuEngineOptions};
 use crate::lower::StorageType;
 use crate::runtime::shaders::{self, Shader, Types};
 use crate::runtime::wgpu::{matrix_pipeline_checked, CoopMatrix};
 
-/// The prefill products on matrix units (`coop_linear.wgsl`, or `coop_linear_naive.wgsl`
-/// under `MOA_WGPU_COOP_GEMM=naive`): f32 input and attention output input.
+/// The prefill products on matrix units (`coop_linear.wgsl`): f32 input and attention
+/// output input.
 pub(super) struct CoopPipes {
     pub(super) linear: wgpu::ComputePipeline,
     pub(super) linear_attn: wgpu::ComputePipeline,
     /// Columns × tokens of `out` a workgroup (the grid's divisors).
     pub(super) tile: [u32; 2],
-    /// K must be a multiple of this (4 for `coop_linear.wgsl`, which reads x and w as
-    /// 4-vectors: a buffer's last partial 4-vector is out of its reach); other products
-    /// take `linear.wgsl`.
+    /// K must be a multiple of this (4: `coop_linear.wgsl` reads x and w as 4-vectors,
+    /// and a buffer's last partial 4-vector is out of its reach); other products take
+    /// `linear.wgsl`.
     pub(super) k_multiple: usize,
 }
 
@@ -195,62 +195,39 @@ pub(super) fn coop_pipes(
     device: &wgpu::Device,
     storage: StorageType,
     coop: CoopMatrix,
-    kernel: CoopGemm,
+    checked: bool,
 ) -> Result<CoopPipes, String> {
-    let build = |input: StorageType| coop_linear_pipeline(device, coop, kernel, input, true, 0);
+    let build = |input: StorageType| coop_linear_pipeline(device, coop, input, checked, 0);
     Ok(CoopPipes {
         linear: build(StorageType::F32)?,
         linear_attn: build(storage)?,
-        tile: coop_gemm_tile(kernel),
-        k_multiple: if kernel == CoopGemm::Naive { 1 } else { 4 },
+        tile: shaders::COOP_LINEAR_TILE,
+        k_multiple: 4,
     })
 }
 
-/// Columns × tokens of `out` a workgroup of `kernel` (the grid's divisors).
-pub(crate) fn coop_gemm_tile(kernel: CoopGemm) -> [u32; 2] {
-    match kernel {
-        CoopGemm::Wide => shaders::COOP_LINEAR_TILE,
-        CoopGemm::Wide128 => [128, 128],
-        CoopGemm::Naive => shaders::COOP_LINEAR_NAIVE_TILE,
-    }
-}
-
-/// `kernel`'s pipeline for `input` (f16 weights, `coop`'s accumulator and subgroup size),
-/// with naga's runtime checks or without (`checked`), and `coop_linear.wgsl`'s timing
-/// diagnostic `diag` (0: the product; ignored by the naive kernel). Errors: the driver's
-/// complaint.
+/// `coop_linear.wgsl`'s pipeline for `input` (f16 weights, `coop`'s accumulator and
+/// subgroup size), with naga's runtime checks (index clamps, loop counters) or without
+/// (`checked`; the engine's default follows `MOA_WGPU_UNCHECKED`: without, 2× faster on
+/// the H200, session 27), and its timing diagnostic `diag` (0: the product). Errors: the
+/// driver's complaint.
 pub(crate) fn coop_linear_pipeline(
     device: &wgpu::Device,
     coop: CoopMatrix,
-    kernel: CoopGemm,
     input: StorageType,
     checked: bool,
     diag: u32,
 ) -> Result<wgpu::ComputePipeline, String> {
-    let (shader, source) = match kernel {
-        CoopGemm::Wide | CoopGemm::Wide128 => (
-            shaders::COOP_LINEAR,
-            shaders::coop_linear_source(input, coop.accumulator, coop_gemm_tile(kernel)[0]),
-        ),
-        CoopGemm::Naive => (
-            shaders::COOP_LINEAR_NAIVE,
-            shaders::coop_linear_naive_source(input, coop.accumulator),
-        ),
-    };
-    let sg = ("SG", f64::from(coop.subgroup));
-    let diag = ("DIAG", f64::from(diag));
-    let constants: &[(&str, f64)] = if kernel == CoopGemm::Naive {
-        &[sg]
-    } else {
-        &[sg, diag]
-    };
-    // Every workgroup array of coop_linear.wgsl is written before it is read.
+    let constants = [("SG", f64::from(coop.subgroup)), ("DIAG", f64::from(diag))];
+    // Every workgroup array of coop_linear.wgsl is written before it is read; its indices
+    // stay inside the buffers for any Params that fit them (rows, K and columns bound
+    // every load and store).
     matrix_pipeline_checked(
         device,
-        shader.name,
-        &source,
-        shader.entry_point,
-        constants,
+        shaders::COOP_LINEAR.name,
+        &shaders::coop_linear_source(input, coop.accumulator),
+        shaders::COOP_LINEAR.entry_point,
+        &constants,
         checked,
     )
 }

@@ -1,42 +1,36 @@
-//! The prefill product on matrix units alone (each [`CoopGemm`] kernel): a product `out[m × n] = x[m × k] · w[n × k]ᵀ` timed over repeated dispatches,
+//! The prefill product on matrix units alone (`coop_linear.wgsl`): a product `out[m × n] = x[m × k] · w[n × k]ᵀ` timed over repeated dispatches,
 //! and checked against the CPU (`examples/wgpu_products.rs --gemm`, issue 12 item 2).
 
 use half::f16;
 
-use super::pipelines::{coop_gemm_tile, coop_linear_pipeline};
-use super::CoopGemm;
+use super::pipelines::coop_linear_pipeline;
 use crate::lower::StorageType;
+use crate::runtime::shaders::COOP_LINEAR_TILE;
 use crate::runtime::wgpu::{bind_buffers, storage_u32_buffer, WgpuContext};
 
-/// One kernel compiled for f32 x on this adapter, with its tile (columns × tokens).
+/// The product compiled for f32 x on this adapter, with its tile (columns × tokens).
 pub struct CoopProduct {
     pipeline: wgpu::ComputePipeline,
     tile: [u32; 2],
 }
 
 impl CoopProduct {
-    /// Compiles `kernel` for f32 input as the engine does (naga's runtime checks on, no
-    /// diagnostic). Errors: no cooperative matrices on the adapter, or the driver's
-    /// complaint.
-    pub fn new(ctx: &WgpuContext, kernel: CoopGemm) -> Result<CoopProduct, String> {
-        Self::with(ctx, kernel, true, 0)
+    /// Compiles the product for f32 input as the engine does by default (naga's runtime
+    /// checks off, no diagnostic). Errors: no cooperative matrices on the adapter, or
+    /// the driver's complaint.
+    pub fn new(ctx: &WgpuContext) -> Result<CoopProduct, String> {
+        Self::with(ctx, false, 0)
     }
 
     /// [`Self::new`] with the runtime checks on or off (`checked`) and `coop_linear.wgsl`'s
     /// timing diagnostic `diag` (1 no loads after the first stage, 2 no multiply-adds, 3
     /// no write-out: wrong results).
-    pub fn with(
-        ctx: &WgpuContext,
-        kernel: CoopGemm,
-        checked: bool,
-        diag: u32,
-    ) -> Result<CoopProduct, String> {
+    pub fn with(ctx: &WgpuContext, checked: bool, diag: u32) -> Result<CoopProduct, String> {
         let coop = ctx
             .coop_matrix()
             .ok_or("no cooperative matrices on this adapter")?;
-        let pipeline =
-            coop_linear_pipeline(ctx.device(), coop, kernel, StorageType::F32, checked, diag)?;
-        let tile = coop_gemm_tile(kernel);
+        let pipeline = coop_linear_pipeline(ctx.device(), coop, StorageType::F32, checked, diag)?;
+        let tile = COOP_LINEAR_TILE;
         Ok(CoopProduct { pipeline, tile })
     }
 

@@ -32,6 +32,9 @@
 //! wgpu_decode_bench regs plans/smollm2-135m-moa-50.toml - 6
 //! # the same for the matrix-unit gate/up product (K = 576 unless given)
 //! wgpu_decode_bench regs-coop 576
+//! # the same for the prefill product on matrix units (coop_linear.wgsl), with naga's
+//! # runtime checks and without
+//! wgpu_decode_bench regs-gemm
 //! ```
 //!
 //! First form's arguments: plan, layer, N, comma-separated row positions; optional
@@ -113,6 +116,9 @@ fn run() -> Result<(), String> {
     }
     if args.first().map(String::as_str) == Some("regs-coop") {
         return regs::coop_gate_up(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("regs-gemm") {
+        return regs::coop_gemm();
     }
     let usage = "usage: wgpu_decode_bench PLAN LAYER N POS[,POS...] [ITERS]";
     let [plan, layer, n, pos, rest @ ..] = args.as_slice() else {
@@ -1421,6 +1427,39 @@ mod regs {
             "regs coop_matvec gate/up K {k} KPARTS 4: threads 128, {}",
             stats.join(", ")
         );
+        Ok(())
+    }
+
+    /// `wgpu_decode_bench regs-gemm`: the driver's statistics of the prefill product on
+    /// matrix units (`coop_linear.wgsl`, f32 x, f32 accumulator, subgroups of 32) with
+    /// naga's runtime checks and without (the engine's default). Session 27 read 110
+    /// registers and 352 bytes of local memory with them (fetch/stage's arrays), 163 and
+    /// none without, 48 KiB of workgroup memory, on the H200.
+    pub fn coop_gemm() -> Result<(), String> {
+        use moa::runtime::shaders::{coop_linear_source, COOP_LINEAR};
+        let vk = Vulkan::new()?;
+        println!("regs on {} ({})", vk.name, vk.driver);
+        let f32_ = StorageType::F32;
+        let kernels = [(
+            "coop_linear",
+            coop_linear_source(f32_, f32_),
+            COOP_LINEAR.entry_point,
+        )];
+        for (name, source, entry) in &kernels {
+            for checked in [true, false] {
+                let opts = moa::runtime::wgpu::DecodePipelineOptions {
+                    runtime_checks: checked,
+                    zero_init_workgroup_memory: false,
+                };
+                let spv = spirv(source, entry, opts, &[("SG", 32.0)])?;
+                match vk.statistics(&spv, entry) {
+                    Ok(stats) => {
+                        println!("regs gemm {name} checked={checked}: {}", stats.join(", "))
+                    }
+                    Err(e) => println!("regs gemm {name} checked={checked}: {e}"),
+                }
+            }
+        }
         Ok(())
     }
 

@@ -6,9 +6,18 @@
 //!
 //! ```sh
 //! cargo run --release --example wgpu_products -- 16 1024
+//! cargo run --release --example wgpu_products -- --gemm 32768 10
 //! ```
 //!
 //! Arguments: rows and prompt length of the timed prefill (default 16 × 1024).
+//! `--gemm [M] [REPS]` instead times the product on matrix units alone
+//! (`wgpu_engine::product_bench`) at SmolLM2's prefill shapes with M tokens (default 32 768:
+//! QKV 960 × 576, out 576 × 576, gate/up 3072 × 576, down 576 × 1536): the engine's
+//! build (without naga's runtime checks) against each variant (with the checks, and the
+//! timing diagnostics: no loads after the first stage, no multiply-adds, no write-out),
+//! alternated (default, v, v, default), REPS dispatches a timing (default 10), in
+//! TFLOP/s (2·M·N·K per product), after checking both builds against the CPU on small
+//! shapes that are not multiples of the tiles.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -36,7 +45,71 @@ fn ids(n: usize, seed: u64, vocab: usize) -> Vec<u32> {
         .collect()
 }
 
+/// `--gemm`: the product on matrix units alone, each variant against the default.
+fn gemm(args: &[usize]) -> Result<(), Box<dyn std::error::Error>> {
+    use moa::runtime::wgpu_engine::product_bench::{CoopProduct, ProductIo};
+    let m = args.first().copied().unwrap_or(32_768);
+    let reps = args.get(1).copied().unwrap_or(10) as u32;
+    let ctx = WgpuContext::new()?;
+    println!("adapter: {} ({:?})", ctx.adapter_name(), ctx.backend());
+    println!("chosen: {:?}", ctx.coop_matrix());
+    // (name, naga's runtime checks, diagnostic); the first is the engine's default.
+    let variants = [
+        ("default", false, 0),
+        ("checked", true, 0),
+        ("noload", false, 1),
+        ("nomma", false, 2),
+        ("nowrite", false, 3),
+    ];
+    let mut built = Vec::new();
+    for (name, checked, diag) in variants {
+        match CoopProduct::with(&ctx, checked, diag) {
+            Ok(p) => built.push((name, diag, p)),
+            Err(e) => println!("{name}: {e}"),
+        }
+    }
+    for shape in [[70, 84, 100], [300, 200, 576], [257, 960, 1536]] {
+        let io = ProductIo::new(&ctx, shape);
+        for (name, _, p) in built.iter().filter(|v| v.1 == 0) {
+            let err = p.check(&ctx, &io)?;
+            println!("check {name} {shape:?} (m, n, k): max |err| / max |value| {err:.2e}");
+        }
+    }
+    let shapes = [
+        ("qkv", 960, 576),
+        ("out", 576, 576),
+        ("gate_up", 3072, 576),
+        ("down", 576, 1536),
+    ];
+    let (base_name, _, base) = &built[0];
+    for (what, n, k) in shapes {
+        let io = ProductIo::new(&ctx, [m, n, k]);
+        let flop = 2.0 * (m * n * k) as f64;
+        for (name, _, p) in &built[1..] {
+            let mut line = format!("gemm {what} M {m} N {n} K {k}:");
+            for (name, p) in [(base_name, base), (name, p), (name, p), (base_name, base)] {
+                let secs = p.time(&ctx, &io, reps)?;
+                line += &format!(
+                    " {name} {:.3} ms {:.1} TFLOP/s;",
+                    secs * 1e3,
+                    flop / secs / 1e12
+                );
+            }
+            println!("{line}");
+        }
+    }
+    Ok(())
+}
+
 fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    if raw.first().map(String::as_str) == Some("--gemm") {
+        let rest: Vec<usize> = raw[1..]
+            .iter()
+            .map(|a| a.parse())
+            .collect::<Result<_, _>>()?;
+        return gemm(&rest);
+    }
     let args: Vec<usize> = std::env::args()
         .skip(1)
         .map(|a| a.parse())

@@ -2,12 +2,25 @@
 // the same contract as linear.wgsl (its Params, bindings and output slice), with the
 // multiply-adds in 16 × 16 × 16 cooperative matrices (wgpu's EXPERIMENTAL_COOPERATIVE_MATRIX:
 // VK_KHR_cooperative_matrix on Vulkan, simdgroup matrices on Metal).
-// A workgroup owns a 64-token × 64-column tile of `out` and is 4 subgroups of SG
-// invocations; subgroup s owns the 32 × 32 quarter (s / 2, s % 2) of the tile, i.e. 2 × 2
-// accumulator fragments. Every 32-wide step of K, the workgroup stages x's 64 × 32 slice
-// (converted to f16) and w's 64 × 32 slice in workgroup memory, zero outside the
-// matrices, so any K, token count and column count work. The accumulator is `ctype`
-// (f32 where the adapter offers f16 × f16 → f32, else f16).
+//
+// A workgroup owns a 128-token × 128-column tile of `out` and is NSG = 8 subgroups of SG
+// invocations; subgroup s owns the 64 × 32 block (s / 4, s % 4) of the tile: 4 × 2
+// accumulator fragments, so each 16-wide step of K loads 4 A and 2 B fragments from
+// workgroup memory for 8 multiply-adds (the 64 × 64 kernel before it: 4 for 4).
+// 48 KiB of workgroup memory. Session 27 on the H200 (benches/RESULTS.md): 38-54
+// TFLOP/s at SmolLM2's prefill shapes built without naga's runtime checks, 21-25 with
+// them (their loop counters keep the driver from unrolling fetch/stage, so xr / wr live
+// in local memory); 128 × 64 tiles with 4 subgroups 10-12; the 64 × 64 kernel 8.5-9.5.
+// K runs in stages of 32, double-buffered: while the matrix units work on stage s, every
+// invocation holds stage s + 1's slices of x and w in registers (16-byte loads: 4 f32 of
+// x or 4 f16 of w each), converts x to f16 and writes them to the other buffer after the
+// multiply-adds; one barrier a stage. Loads are 4-vectors where K is a multiple of 4 and
+// the 4 elements lie inside the matrices, else element by element, zero outside (any K,
+// token count and column count work). Rows in workgroup memory are padded to 40 halves
+// (80 bytes), so the fragments' 16-byte row pieces fall on different banks.
+// Epilogue: each subgroup stores one accumulator fragment at a time to its own 16 × 16
+// scratch and its invocations write it out (bounded, strided, + residual).
+// The accumulator is `ctype` (f32 where the adapter offers f16 × f16 → f32, else f16).
 // The host prepends the `enable` lines and `alias wtype = f16; alias xtype = ...;
 // alias ctype = ...;` (weights must be f16: the matrix units take f16 operands).
 
@@ -23,84 +36,232 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<xtype>;
-@group(0) @binding(2) var<storage, read> w: array<wtype>;
+// x and w as 4-vectors (16 and 8 bytes): element i is x[i / 4][i % 4].
+@group(0) @binding(1) var<storage, read> x: array<vec4<xtype>>;
+@group(0) @binding(2) var<storage, read> w: array<vec4<wtype>>;
 @group(0) @binding(3) var<storage, read> residual: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
-// The subgroup size (set by the host from the adapter; the workgroup is 4 subgroups).
+// The subgroup size (set by the host from the adapter; the workgroup is NSG subgroups).
 override SG: u32 = 32u;
+// Timing diagnostic (wrong results; `product_bench` only): 1 no loads after the first
+// stage, 2 no multiply-adds, 3 no write-out. 0: the product.
+override DIAG: u32 = 0u;
 
-const TILE: u32 = 64u;
+// Tile: TM tokens × TN columns; K stages of KS; workgroup rows padded to KP halves.
+const TM: u32 = 128u;
+const TN: u32 = 128u;
+// Subgroups a workgroup, and of them across the tile's columns.
+const NSN: u32 = TN / 32u;
+const NSG: u32 = (TM / 64u) * NSN;
 const KS: u32 = 32u;
+const KP: u32 = 40u;
+// 4-vectors a stage: x's TM × KS / 4 and w's TN × KS / 4, and the most a thread holds
+// (subgroups of 16 or more: 64 or more invocations). A thread takes XV / threads and
+// WV / threads of them: constants once SG is set, so the driver unrolls the loops and
+// keeps xr / wr in registers.
+const XV: u32 = TM * KS / 4u;
+const WV: u32 = TN * KS / 4u;
+const XR: u32 = 16u;
+const WR: u32 = 8u;
 
-// x's [64 tokens][32 k] and w's [64 columns][32 k], row-major.
-var<workgroup> xs: array<f16, 2048>;
-var<workgroup> ws: array<f16, 2048>;
-// The finished tile, [64 tokens][64 columns], for the bounded, strided write-out.
-var<workgroup> cs: array<ctype, 4096>;
+// Two stages of x ([TM tokens][KP]) and w ([TN columns][KP]), row-major.
+var<workgroup> xs: array<f16, 2u * TM * KP>;
+var<workgroup> ws: array<f16, 2u * TN * KP>;
+// One finished 16 × 16 fragment per subgroup, row-major, for the bounded write-out.
+var<workgroup> cs: array<ctype, NSG * 256u>;
 
-@compute @workgroup_size(SG * 4u)
-fn moa_coop_linear(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let n0 = wid.x * TILE;
-    let t0 = wid.y * TILE;
-    // No early return (naga requires the matrix ops in uniform control flow without
-    // one): a workgroup outside the output, which the host never launches, stages zeros
-    // and writes nothing.
-    let threads = SG * 4u;
-    let s = lid / SG;
-    let tr = (s / 2u) * 32u;
-    let tc = (s % 2u) * 32u;
-    var c00 = coop_mat16x16<ctype, C>();
-    var c01 = coop_mat16x16<ctype, C>();
-    var c10 = coop_mat16x16<ctype, C>();
-    var c11 = coop_mat16x16<ctype, C>();
-    for (var k0 = 0u; k0 < params.k; k0 += KS) {
-        for (var e = lid; e < TILE * KS; e += threads) {
-            let r = e / KS;
-            let k = k0 + e % KS;
+// Next stage's slices, in registers while the current stage multiplies.
+var<private> xr: array<vec4<f32>, XR>;
+var<private> wr: array<vec4<f16>, WR>;
+
+fn x_at(i: u32) -> f32 {
+    return f32(x[i >> 2u][i & 3u]);
+}
+
+fn w_at(i: u32) -> f16 {
+    return f16(w[i >> 2u][i & 3u]);
+}
+
+// Loads stage k0's slices into xr / wr: thread lid takes 4-vectors lid + j · threads
+// (threads = SG · NSG).
+fn fetch(k0: u32, t0: u32, n0: u32, lid: u32) {
+    let threads = SG * NSG;
+    let kk = params.k;
+    let vec_ok = (kk & 3u) == 0u;
+    for (var j = 0u; j < min(XV / threads, XR); j++) {
+        let i = lid + j * threads;
+        {
+            let r = i / (KS / 4u);
+            let k = k0 + (i % (KS / 4u)) * 4u;
             let t = t0 + r;
-            var xv = f16(0.0);
-            if (t < params.n_rows && k < params.k) {
-                xv = f16(x[t * params.k + k]);
+            var v = vec4<f32>(0.0);
+            if (t < params.n_rows) {
+                if (vec_ok && k + 4u <= kk) {
+                    v = vec4<f32>(x[(t * kk + k) >> 2u]);
+                } else {
+                    for (var c = 0u; c < 4u; c++) {
+                        if (k + c < kk) {
+                            v[c] = x_at(t * kk + k + c);
+                        }
+                    }
+                }
             }
-            xs[e] = xv;
-            let n = n0 + r;
-            var wv = f16(0.0);
-            if (n < params.n_out && k < params.k) {
-                wv = f16(w[n * params.k + k]);
-            }
-            ws[e] = wv;
+            xr[j] = v;
         }
-        workgroupBarrier();
-        for (var kk = 0u; kk < KS; kk += 16u) {
-            // A = x (row-major, tokens × k); B = wᵀ, i.e. w's rows read column-major.
-            let a0 = coopLoadT<coop_mat16x16<f16, A>>(&xs[tr * KS + kk], KS);
-            let a1 = coopLoadT<coop_mat16x16<f16, A>>(&xs[(tr + 16u) * KS + kk], KS);
-            let b0 = coopLoad<coop_mat16x16<f16, B>>(&ws[tc * KS + kk], KS);
-            let b1 = coopLoad<coop_mat16x16<f16, B>>(&ws[(tc + 16u) * KS + kk], KS);
-            c00 = coopMultiplyAdd(a0, b0, c00);
-            c01 = coopMultiplyAdd(a0, b1, c01);
-            c10 = coopMultiplyAdd(a1, b0, c10);
-            c11 = coopMultiplyAdd(a1, b1, c11);
-        }
-        workgroupBarrier();
     }
-    coopStoreT(c00, &cs[tr * TILE + tc], TILE);
-    coopStoreT(c01, &cs[tr * TILE + tc + 16u], TILE);
-    coopStoreT(c10, &cs[(tr + 16u) * TILE + tc], TILE);
-    coopStoreT(c11, &cs[(tr + 16u) * TILE + tc + 16u], TILE);
-    workgroupBarrier();
-    for (var e = lid; e < TILE * TILE; e += threads) {
-        let t = t0 + e / TILE;
-        let n = n0 + e % TILE;
-        if (t < params.n_rows && n < params.n_out) {
-            let o = t * params.out_stride + params.col_offset + n;
-            var v = f32(cs[e]);
+    for (var j = 0u; j < min(WV / threads, WR); j++) {
+        let i = lid + j * threads;
+        {
+            let r = i / (KS / 4u);
+            let k = k0 + (i % (KS / 4u)) * 4u;
+            let n = n0 + r;
+            var v = vec4<f16>(0.0);
+            if (n < params.n_out) {
+                if (vec_ok && k + 4u <= kk) {
+                    v = w[(n * kk + k) >> 2u];
+                } else {
+                    for (var c = 0u; c < 4u; c++) {
+                        if (k + c < kk) {
+                            v[c] = w_at(n * kk + k + c);
+                        }
+                    }
+                }
+            }
+            wr[j] = v;
+        }
+    }
+}
+
+// Writes the registers' stage into buffer `b` (x converted to f16).
+fn stage(b: u32, lid: u32) {
+    let threads = SG * NSG;
+    for (var j = 0u; j < min(XV / threads, XR); j++) {
+        let i = lid + j * threads;
+        {
+            let o = b * TM * KP + (i / (KS / 4u)) * KP + (i % (KS / 4u)) * 4u;
+            let v = vec4<f16>(xr[j]);
+            xs[o] = v.x;
+            xs[o + 1u] = v.y;
+            xs[o + 2u] = v.z;
+            xs[o + 3u] = v.w;
+        }
+    }
+    for (var j = 0u; j < min(WV / threads, WR); j++) {
+        let i = lid + j * threads;
+        {
+            let o = b * TN * KP + (i / (KS / 4u)) * KP + (i % (KS / 4u)) * 4u;
+            let v = wr[j];
+            ws[o] = v.x;
+            ws[o + 1u] = v.y;
+            ws[o + 2u] = v.z;
+            ws[o + 3u] = v.w;
+        }
+    }
+}
+
+// Writes fragment (tr, tc) of the tile, already in this subgroup's scratch at `base`.
+fn write_out(base: u32, t: u32, n: u32, lane: u32) {
+    for (var e = lane; e < 256u && DIAG != 3u; e += SG) {
+        let tt = t + e / 16u;
+        let nn = n + e % 16u;
+        if (tt < params.n_rows && nn < params.n_out) {
+            let o = tt * params.out_stride + params.col_offset + nn;
+            var v = f32(cs[base + e]);
             if (params.add_residual == 1u) {
                 v += residual[o];
             }
             out[o] = v;
         }
     }
+}
+
+@compute @workgroup_size(SG * NSG)
+fn moa_coop_linear(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let n0 = wid.x * TN;
+    let t0 = wid.y * TM;
+    // No early return (naga requires the matrix ops in uniform control flow without
+    // one): a workgroup outside the output, which the host never launches, stages zeros
+    // and writes nothing.
+    let s = lid / SG;
+    let lane = lid % SG;
+    // This subgroup's 64 × 32 block: rows tr.., columns tc.. of the tile.
+    let tr = (s / NSN) * 64u;
+    let tc = (s % NSN) * 32u;
+    var c00 = coop_mat16x16<ctype, C>();
+    var c01 = coop_mat16x16<ctype, C>();
+    var c10 = coop_mat16x16<ctype, C>();
+    var c11 = coop_mat16x16<ctype, C>();
+    var c20 = coop_mat16x16<ctype, C>();
+    var c21 = coop_mat16x16<ctype, C>();
+    var c30 = coop_mat16x16<ctype, C>();
+    var c31 = coop_mat16x16<ctype, C>();
+    let steps = (params.k + KS - 1u) / KS;
+    fetch(0u, t0, n0, lid);
+    stage(0u, lid);
+    workgroupBarrier();
+    for (var st = 0u; st < steps; st++) {
+        let b = st & 1u;
+        let more = st + 1u < steps;
+        if (more && DIAG != 1u) {
+            fetch((st + 1u) * KS, t0, n0, lid);
+        }
+        let xb = b * TM * KP + tr * KP;
+        let wb = b * TN * KP + tc * KP;
+        for (var kk = 0u; kk < KS && DIAG != 2u; kk += 16u) {
+            // A = x (row-major, tokens × k); B = wᵀ, i.e. w's rows read column-major.
+            let b0 = coopLoad<coop_mat16x16<f16, B>>(&ws[wb + kk], KP);
+            let b1 = coopLoad<coop_mat16x16<f16, B>>(&ws[wb + 16u * KP + kk], KP);
+            let a0 = coopLoadT<coop_mat16x16<f16, A>>(&xs[xb + kk], KP);
+            c00 = coopMultiplyAdd(a0, b0, c00);
+            c01 = coopMultiplyAdd(a0, b1, c01);
+            let a1 = coopLoadT<coop_mat16x16<f16, A>>(&xs[xb + 16u * KP + kk], KP);
+            c10 = coopMultiplyAdd(a1, b0, c10);
+            c11 = coopMultiplyAdd(a1, b1, c11);
+            let a2 = coopLoadT<coop_mat16x16<f16, A>>(&xs[xb + 32u * KP + kk], KP);
+            c20 = coopMultiplyAdd(a2, b0, c20);
+            c21 = coopMultiplyAdd(a2, b1, c21);
+            let a3 = coopLoadT<coop_mat16x16<f16, A>>(&xs[xb + 48u * KP + kk], KP);
+            c30 = coopMultiplyAdd(a3, b0, c30);
+            c31 = coopMultiplyAdd(a3, b1, c31);
+        }
+        if (more && DIAG != 1u) {
+            stage(1u - b, lid);
+        }
+        workgroupBarrier();
+    }
+    let base = s * 256u;
+    let t = t0 + tr;
+    let n = n0 + tc;
+    coopStoreT(c00, &cs[base], 16u);
+    workgroupBarrier();
+    write_out(base, t, n, lane);
+    workgroupBarrier();
+    coopStoreT(c01, &cs[base], 16u);
+    workgroupBarrier();
+    write_out(base, t, n + 16u, lane);
+    workgroupBarrier();
+    coopStoreT(c10, &cs[base], 16u);
+    workgroupBarrier();
+    write_out(base, t + 16u, n, lane);
+    workgroupBarrier();
+    coopStoreT(c11, &cs[base], 16u);
+    workgroupBarrier();
+    write_out(base, t + 16u, n + 16u, lane);
+    workgroupBarrier();
+    coopStoreT(c20, &cs[base], 16u);
+    workgroupBarrier();
+    write_out(base, t + 32u, n, lane);
+    workgroupBarrier();
+    coopStoreT(c21, &cs[base], 16u);
+    workgroupBarrier();
+    write_out(base, t + 32u, n + 16u, lane);
+    workgroupBarrier();
+    coopStoreT(c30, &cs[base], 16u);
+    workgroupBarrier();
+    write_out(base, t + 48u, n, lane);
+    workgroupBarrier();
+    coopStoreT(c31, &cs[base], 16u);
+    workgroupBarrier();
+    write_out(base, t + 48u, n + 16u, lane);
 }

@@ -157,13 +157,18 @@ const MATVEC_ROPE_EPILOGUE: &str = include_str!("../../shaders/matvec_rope.wgsl"
 const CACHE_SLOT: &str = include_str!("../../shaders/cache_slot.wgsl");
 
 /// `coop_linear.wgsl`: prefill products on matrix units (cooperative matrices), for
-/// adapters that offer 16 × 16 × 16 f16 configurations; its source comes from
-/// [`coop_linear_source`], not [`Shader::source`].
+/// adapters that offer 16 × 16 × 16 f16 configurations: 128 × 128 tiles, 8 subgroups of
+/// 4 × 2 fragments, K double-buffered in stages of 32 with 4-vector loads (session 27);
+/// its source comes from [`coop_linear_source`], not [`Shader::source`].
 pub const COOP_LINEAR: Shader = Shader {
     name: "coop_linear.wgsl",
     entry_point: "moa_coop_linear",
     source: include_str!("../../shaders/coop_linear.wgsl"),
 };
+
+/// Columns × tokens of `out` per workgroup of [`COOP_LINEAR`]: the grid is
+/// ceil(columns / `[0]`) × ceil(tokens / `[1]`).
+pub const COOP_LINEAR_TILE: [u32; 2] = [128, 128];
 
 /// `coop_linear.wgsl` with its header: f16 weights, `input` as the product's input type
 /// and `accumulator` (f32 or f16) as the cooperative accumulator's element type.
@@ -632,10 +637,19 @@ mod tests {
     #[test]
     fn the_cooperative_matrix_product_translates_to_spirv() {
         for acc in [StorageType::F32, StorageType::F16] {
-            let source = coop_linear_source(StorageType::F32, acc);
-            let words = spirv_words(&source, COOP_LINEAR.entry_point, &[("SG", 32.0)])
-                .unwrap_or_else(|e| panic!("accumulator {acc:?}: {e}"));
-            assert!(words.len() > 100);
+            for input in [StorageType::F32, StorageType::F16] {
+                for sg in [16.0, 32.0, 64.0] {
+                    for diag in [0.0, 1.0, 2.0, 3.0] {
+                        let source = coop_linear_source(input, acc);
+                        let constants = [("SG", sg), ("DIAG", diag)];
+                        let words = spirv_words(&source, COOP_LINEAR.entry_point, &constants)
+                            .unwrap_or_else(|e| {
+                                panic!("accumulator {acc:?} sg {sg} DIAG {diag}: {e}")
+                            });
+                        assert!(words.len() > 100);
+                    }
+                }
+            }
         }
     }
 }

@@ -156,7 +156,7 @@ impl WgpuEngine {
         // Inputs are exact in f16 and sums of ≤ 100 terms of magnitude ≤ 1 stay well
         // inside f16's range; an f16 accumulator rounds each partial sum (≤ 2⁻⁴ at 100).
         let tol = 0.1;
-        match self.check_product(&coop.linear, [64, 64]) {
+        match self.check_product(&coop.linear, coop.tile) {
             Ok(e) if e <= tol => {
                 self.products = format!(
                     "{} (max |err| {e:.1e} on the start-up check)",

@@ -14,7 +14,7 @@
 //! binding limit), `cache` (a layer's KV cache split by rows over the limit), `chunks` (prefill passes and token chunks sized from the binding limit),
 //! `request` (a request's caches and buffers), `record` (the dispatches of a pass),
 //! `forward` (running passes, prefill and decode), `profile` (a pass's time per dispatch
-//! kind).
+//! kind), `product_bench` (the prefill product on matrix units alone, timed and checked).
 
 pub mod cache;
 pub mod chunks;
@@ -23,6 +23,7 @@ mod coop_matvec;
 mod forward;
 pub mod options;
 mod pipelines;
+pub mod product_bench;
 mod profile;
 mod record;
 mod request;
@@ -389,7 +390,7 @@ impl WgpuEngine {
         });
         let (coop, products) = match ctx.coop_matrix() {
             Some(c) if storage == StorageType::F16 => {
-                match pipelines::coop_pipes(&device, storage, c) {
+                match pipelines::coop_pipes(&device, storage, c, !options.unchecked_products) {
                     Ok(p) => (
                         Some(p),
                         format!(

@@ -372,7 +372,8 @@ pub struct WgpuEngineOptions {
     /// ([`WgpuEngineOptions::wgsl_tuning_asked`]).
     pub wgsl_tuning: WgslTuning,
     /// `MOA_WGPU_UNCHECKED` (default `1`): the engine's own shaders (products, norms,
-    /// head, argmax, RoPE/cache write; not the matrix-unit kernels) built without naga's
+    /// head, argmax, RoPE/cache write, the prefill products on matrix units since session
+    /// 27; not the decode matrix-unit kernels) built without naga's
     /// runtime checks (index clamps, loop counters), as the attention's decode already is;
     /// `0` keeps the checks. On the H200 (SmolLM2 shape, 16 × 4096, moa-50) the device step
     /// went 1 880–1 883 → 1 808–1 823 µs (qkv 7.5 → 7.0, out 6.0 → 5.5–5.8, down 8.35 →
@@ -925,6 +926,10 @@ pub const REMOVED: &[(&str, &str)] = &[
     (
         "MOA_WGPU_OUT_IN_ATTN",
         "the output product and residual add in the flat decode's fused merge (each segment's merger multiplied its GQA group's O by its 192 columns of W_o, 221 KB from L2 a merger at SmolLM2's shape, the row's last segment summed the row's products into x_alt; no out dispatch: 123 dispatches a step against 153) lost every pair on the H200 (SmolLM2 16 x 4096, moa-50, four pairs: attention 28.71-29.44 us a layer against 19.65-20.26, the out product's 4.2-4.6 saved; device step +133..+161 us, tokens/s -6.8..-8.5%; 128 registers against 126; parity 0.0459, 3/3); without its W_o loads (a diagnostic, wrong results) the attention took 23.50-23.68 and the step 1373-1382 against 1411.7 us, so the W_o stream of one workgroup a segment cost ~5.1 us a layer on the critical path, the rest ~3.8 (benches/RESULTS.md, WGSL decode session 27, s27-attn; the form is in commit 5436e70)",
+    ),
+    (
+        "MOA_WGPU_COOP_GEMM",
+        "the prefill products on matrix units' kernel choice of session 27: the 64 x 64 kernel before it (scalar staging; naive) and 128 x 64 tiles of 4 subgroups (wide) lost to 128 x 128 tiles of 8 subgroups built without naga's runtime checks on the H200 (M 32768, SmolLM2 shapes: 38-54 TFLOP/s against naive 8.5-9.5 and wide 10.5-12.3 unchecked, 8.6-10.0 checked; benches/RESULTS.md, wgpu engine session 27, s27-gemm) and were deleted",
     ),
     (
         "MOA_WGSL_SG_FLAT_RING",

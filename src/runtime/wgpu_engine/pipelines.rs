@@ -4,13 +4,19 @@
 use super::{EngineError, WgpuEngineOptions};
 use crate::lower::StorageType;
 use crate::runtime::shaders::{self, Shader, Types};
-use crate::runtime::wgpu::{matrix_pipeline, CoopMatrix};
+use crate::runtime::wgpu::{matrix_pipeline_checked, CoopMatrix};
 
 /// The prefill products on matrix units (`coop_linear.wgsl`): f32 input and attention
 /// output input.
 pub(super) struct CoopPipes {
     pub(super) linear: wgpu::ComputePipeline,
     pub(super) linear_attn: wgpu::ComputePipeline,
+    /// Columns × tokens of `out` a workgroup (the grid's divisors).
+    pub(super) tile: [u32; 2],
+    /// K must be a multiple of this (4: `coop_linear.wgsl` reads x and w as 4-vectors,
+    /// and a buffer's last partial 4-vector is out of its reach); other products take
+    /// `linear.wgsl`.
+    pub(super) k_multiple: usize,
 }
 
 /// How the decode products on subgroups run (`matvec_sg.wgsl`'s overrides).
@@ -189,21 +195,41 @@ pub(super) fn coop_pipes(
     device: &wgpu::Device,
     storage: StorageType,
     coop: CoopMatrix,
+    checked: bool,
 ) -> Result<CoopPipes, String> {
-    // Every workgroup array of coop_linear.wgsl is written before it is read.
-    let build = |input: StorageType| {
-        matrix_pipeline(
-            device,
-            shaders::COOP_LINEAR.name,
-            &shaders::coop_linear_source(input, coop.accumulator),
-            shaders::COOP_LINEAR.entry_point,
-            &[("SG", f64::from(coop.subgroup))],
-        )
-    };
+    let build = |input: StorageType| coop_linear_pipeline(device, coop, input, checked, 0);
     Ok(CoopPipes {
         linear: build(StorageType::F32)?,
         linear_attn: build(storage)?,
+        tile: shaders::COOP_LINEAR_TILE,
+        k_multiple: 4,
     })
+}
+
+/// `coop_linear.wgsl`'s pipeline for `input` (f16 weights, `coop`'s accumulator and
+/// subgroup size), with naga's runtime checks (index clamps, loop counters) or without
+/// (`checked`; the engine's default follows `MOA_WGPU_UNCHECKED`: without, 2× faster on
+/// the H200, session 27), and its timing diagnostic `diag` (0: the product). Errors: the
+/// driver's complaint.
+pub(crate) fn coop_linear_pipeline(
+    device: &wgpu::Device,
+    coop: CoopMatrix,
+    input: StorageType,
+    checked: bool,
+    diag: u32,
+) -> Result<wgpu::ComputePipeline, String> {
+    let constants = [("SG", f64::from(coop.subgroup)), ("DIAG", f64::from(diag))];
+    // Every workgroup array of coop_linear.wgsl is written before it is read; its indices
+    // stay inside the buffers for any Params that fit them (rows, K and columns bound
+    // every load and store).
+    matrix_pipeline_checked(
+        device,
+        shaders::COOP_LINEAR.name,
+        &shaders::coop_linear_source(input, coop.accumulator),
+        shaders::COOP_LINEAR.entry_point,
+        &constants,
+        checked,
+    )
 }
 
 pub(super) struct Pipelines {

@@ -287,11 +287,15 @@ impl WgpuEngine {
                 ));
                 continue;
             }
-            // Matrix units where the engine has them: one 64 × 64 tile per workgroup.
-            // Else one 4 × 4 block per invocation, 64 invocations per workgroup.
-            let (pipe, tile) = match (input, &self.coop) {
-                (Input::Plain, Some(c)) => (&c.linear, [64, 64]),
-                (Input::Attention, Some(c)) => (&c.linear_attn, [64, 64]),
+            // Matrix units where the engine has them: one tile (`CoopPipes::tile`) per
+            // workgroup. Else one 4 × 4 block per invocation, 64 invocations per workgroup.
+            let coop = self
+                .coop
+                .as_ref()
+                .filter(|c| k.is_multiple_of(c.k_multiple));
+            let (pipe, tile) = match (input, coop) {
+                (Input::Plain, Some(c)) => (&c.linear, c.tile),
+                (Input::Attention, Some(c)) => (&c.linear_attn, c.tile),
                 (Input::Plain, None) => (&self.pipes.linear, [256, 4]),
                 (Input::Attention, None) => (&self.pipes.linear_attn, [256, 4]),
                 (Input::Norm(_) | Input::SwiGlu, _) => {

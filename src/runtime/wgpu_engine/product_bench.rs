@@ -1,0 +1,192 @@
+//! The prefill product on matrix units alone (`coop_linear.wgsl`): a product `out[m × n] = x[m × k] · w[n × k]ᵀ` timed over repeated dispatches,
+//! and checked against the CPU (`examples/wgpu_products.rs --gemm`, issue 12 item 2).
+
+use half::f16;
+
+use super::pipelines::coop_linear_pipeline;
+use crate::lower::StorageType;
+use crate::runtime::shaders::COOP_LINEAR_TILE;
+use crate::runtime::wgpu::{bind_buffers, storage_u32_buffer, WgpuContext};
+
+/// The product compiled for f32 x on this adapter, with its tile (columns × tokens).
+pub struct CoopProduct {
+    pipeline: wgpu::ComputePipeline,
+    tile: [u32; 2],
+}
+
+impl CoopProduct {
+    /// Compiles the product for f32 input as the engine does by default (naga's runtime
+    /// checks off, no diagnostic). Errors: no cooperative matrices on the adapter, or
+    /// the driver's complaint.
+    pub fn new(ctx: &WgpuContext) -> Result<CoopProduct, String> {
+        Self::with(ctx, false, 0)
+    }
+
+    /// [`Self::new`] with the runtime checks on or off (`checked`) and `coop_linear.wgsl`'s
+    /// timing diagnostic `diag` (1 no loads after the first stage, 2 no multiply-adds, 3
+    /// no write-out: wrong results).
+    pub fn with(ctx: &WgpuContext, checked: bool, diag: u32) -> Result<CoopProduct, String> {
+        let coop = ctx
+            .coop_matrix()
+            .ok_or("no cooperative matrices on this adapter")?;
+        let pipeline = coop_linear_pipeline(ctx.device(), coop, StorageType::F32, checked, diag)?;
+        let tile = COOP_LINEAR_TILE;
+        Ok(CoopProduct { pipeline, tile })
+    }
+
+    /// Runs the product once on `io` and returns the largest |error| against the CPU
+    /// relative to the largest |value| (large shapes take long on the CPU).
+    pub fn check(&self, ctx: &WgpuContext, io: &ProductIo) -> Result<f32, String> {
+        self.submit(ctx, io, 1)?;
+        let [m, n, k] = io.shape;
+        let got = read_back(ctx, &io.out, m * io.stride)?;
+        let (mut err, mut max_abs) = (0f32, 0f32);
+        for t in 0..m {
+            for c in 0..n {
+                let want: f32 = (0..k)
+                    .map(|i| io.x[t * k + i] * io.w[c * k + i].to_f32())
+                    .sum::<f32>()
+                    + io.residual[t * io.stride + COL0 + c];
+                let g = got[t * io.stride + COL0 + c];
+                err = err.max((g - want).abs());
+                max_abs = max_abs.max(want.abs());
+            }
+        }
+        Ok(err / max_abs.max(1e-30))
+    }
+
+    /// Seconds of one dispatch on `io`: one untimed dispatch, then `reps` in one
+    /// submission, timed on the host around the wait.
+    pub fn time(&self, ctx: &WgpuContext, io: &ProductIo, reps: u32) -> Result<f64, String> {
+        self.submit(ctx, io, 1)?;
+        let start = std::time::Instant::now();
+        self.submit(ctx, io, reps)?;
+        Ok(start.elapsed().as_secs_f64() / f64::from(reps.max(1)))
+    }
+
+    fn submit(&self, ctx: &WgpuContext, io: &ProductIo, count: u32) -> Result<(), String> {
+        let device = ctx.device();
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let bind = bind_buffers(
+            device,
+            &self.pipeline,
+            None,
+            &[&io.params, &io.xb, &io.wb, &io.rb, &io.out],
+        );
+        let [m, n, _] = io.shape;
+        let groups = [
+            (n as u32).div_ceil(self.tile[0]),
+            (m as u32).div_ceil(self.tile[1]),
+        ];
+        let mut encoder = device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&self.pipeline);
+            pass.set_bind_group(0, &bind, &[]);
+            for _ in 0..count {
+                pass.dispatch_workgroups(groups[0], groups[1], 1);
+            }
+        }
+        ctx.queue().submit([encoder.finish()]);
+        device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| e.to_string())?;
+        match pollster::block_on(scope.pop()) {
+            Some(e) => Err(e.to_string()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The first output column the products write (of `n + 5`): the engine's strided output.
+const COL0: usize = 3;
+
+/// One product's inputs and output on the device, and on the host for the check:
+/// deterministic x (exact in f16) and w (f16), a residual, an output of stride n + 5
+/// written from column 3.
+pub struct ProductIo {
+    shape: [usize; 3],
+    stride: usize,
+    x: Vec<f32>,
+    w: Vec<f16>,
+    residual: Vec<f32>,
+    params: wgpu::Buffer,
+    xb: wgpu::Buffer,
+    wb: wgpu::Buffer,
+    rb: wgpu::Buffer,
+    out: wgpu::Buffer,
+}
+
+impl ProductIo {
+    /// Buffers for `[m, n, k]` (tokens, columns, K).
+    pub fn new(ctx: &WgpuContext, [m, n, k]: [usize; 3]) -> ProductIo {
+        let device = ctx.device();
+        let val = |i: usize, salt: usize| ((i * 37 + salt * 11) % 17) as f32 / 8.0 - 1.0;
+        let x: Vec<f32> = (0..m * k).map(|i| val(i, 1)).collect();
+        let w: Vec<f16> = (0..n * k).map(|i| f16::from_f32(val(i, 2) / 4.0)).collect();
+        let stride = n + 5;
+        let residual: Vec<f32> = (0..m * stride).map(|i| (i % 5) as f32).collect();
+        let words = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<u32>>();
+        let xb = storage_u32_buffer(device, "gemm x", &words(&x));
+        let mut w_words: Vec<u32> = bytemuck::cast_slice::<f16, u16>(&w)
+            .chunks(2)
+            .map(|p| u32::from(p[0]) | u32::from(*p.get(1).unwrap_or(&0)) << 16)
+            .collect();
+        w_words.push(0);
+        let wb = storage_u32_buffer(device, "gemm w", &w_words);
+        let rb = storage_u32_buffer(device, "gemm residual", &words(&residual));
+        let out = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("gemm out"),
+            size: (m * stride * 4) as u64,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let p = [m, k, n, 1, 0, stride, COL0, 0].map(|v| v as u32);
+        let params = storage_uniform(device, &p);
+        ProductIo {
+            shape: [m, n, k],
+            stride,
+            x,
+            w,
+            residual,
+            params,
+            xb,
+            wb,
+            rb,
+            out,
+        }
+    }
+}
+
+fn storage_uniform(device: &wgpu::Device, words: &[u32]) -> wgpu::Buffer {
+    use wgpu::util::DeviceExt;
+    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some("gemm params"),
+        contents: bytemuck::cast_slice(words),
+        usage: wgpu::BufferUsages::UNIFORM,
+    })
+}
+
+fn read_back(ctx: &WgpuContext, src: &wgpu::Buffer, words: usize) -> Result<Vec<f32>, String> {
+    let device = ctx.device();
+    let bytes = (words * 4) as u64;
+    let staging = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("gemm readback"),
+        size: bytes,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut encoder = device.create_command_encoder(&Default::default());
+    encoder.copy_buffer_to_buffer(src, 0, &staging, 0, bytes);
+    ctx.queue().submit([encoder.finish()]);
+    let slice = staging.slice(..);
+    slice.map_async(wgpu::MapMode::Read, |_| {});
+    device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| e.to_string())?;
+    let data = slice.get_mapped_range().map_err(|e| e.to_string())?;
+    let v = bytemuck::cast_slice::<u8, f32>(&data).to_vec();
+    drop(data);
+    staging.unmap();
+    Ok(v)
+}

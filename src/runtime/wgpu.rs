@@ -531,8 +531,21 @@ fn build_coop_decode(
 /// fall back to their scalar or tiled kernels) rather than a device-lost error later.
 /// Workgroup memory is not zeroed: the kernel must write every workgroup array before
 /// reading it (zeroing ~20 KB per workgroup would cost every work item).
+pub(crate) fn matrix_pipeline(
+    device: &wgpu::Device,
+    label: &str,
+    source: &str,
+    entry_point: &str,
+    constants: &[(&str, f64)],
+) -> Result<wgpu::ComputePipeline, String> {
+    matrix_pipeline_checked(device, label, source, entry_point, constants, true)
+}
+
 /// [`matrix_pipeline`] with naga's runtime checks (index clamps, loop counters) on or off
-/// (`create_shader_module_trusted`): the prefill product's A/B (session 27).
+/// (`create_shader_module_trusted`). Unchecked is for kernels whose indices the host's
+/// grid and `params` bound: with the checks, the driver cannot unroll the prefill
+/// product's staging loops and keeps their registers in local memory (RESULTS "wgpu
+/// engine, session 27 (branch s27-gemm)": 21–25 against 38–54 TFLOP/s).
 pub(crate) fn matrix_pipeline_checked(
     device: &wgpu::Device,
     label: &str,
@@ -541,48 +554,18 @@ pub(crate) fn matrix_pipeline_checked(
     constants: &[(&str, f64)],
     checked: bool,
 ) -> Result<wgpu::ComputePipeline, String> {
-    if checked {
-        return matrix_pipeline(device, label, source, entry_point, constants);
-    }
     let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
     let desc = wgpu::ShaderModuleDescriptor {
         label: Some(label),
         source: wgpu::ShaderSource::Wgsl(source.into()),
     };
-    // SAFETY: the product's indices stay inside its buffers (bounded by `params`, the
-    // host's grid) and every loop is bounded by constants or `params.k`.
-    let module = unsafe {
-        device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
+    let module = if checked {
+        device.create_shader_module(desc)
+    } else {
+        // SAFETY: the caller's kernel keeps its indices inside its buffers (bounded by
+        // `params` and the host's grid) and bounds every loop by constants or `params`.
+        unsafe { device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked()) }
     };
-    let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-        label: Some(label),
-        layout: None,
-        module: &module,
-        entry_point: Some(entry_point),
-        compilation_options: wgpu::PipelineCompilationOptions {
-            constants,
-            zero_initialize_workgroup_memory: false,
-        },
-        cache: None,
-    });
-    match pollster::block_on(scope.pop()) {
-        Some(e) => Err(e.to_string()),
-        None => Ok(pipeline),
-    }
-}
-
-pub(crate) fn matrix_pipeline(
-    device: &wgpu::Device,
-    label: &str,
-    source: &str,
-    entry_point: &str,
-    constants: &[(&str, f64)],
-) -> Result<wgpu::ComputePipeline, String> {
-    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some(label),
-        source: wgpu::ShaderSource::Wgsl(source.into()),
-    });
     let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
         label: Some(label),
         layout: None,

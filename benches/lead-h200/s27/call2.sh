@@ -1,5 +1,5 @@
 #!/bin/bash
-# Lead call 2 of session 27 (the session's last 151 s of device time): merged main's
+# Lead call 2 of session 27, PREPARED, NOT RUN (the device refused: too little time left to start a machine). Merged main's
 # release wgpu_products_engine (df4d6da: s27-gemm's products by default) with the group
 # form's passing variant (MOA_WGPU_COOP_ATTN_GROUP=2), SmolLM2 shape, 16 x 4096, moa-50,
 # --profile-prefill: the two prefill changes together, one process.

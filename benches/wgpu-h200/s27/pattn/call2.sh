@@ -39,7 +39,7 @@ ldconfig -p | grep -q libvulkan.so.1 || { for f in "$D"/gl/*.deb; do dpkg -x "$f
 export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json XDG_RUNTIME_DIR=$(mktemp -d)
 P=plans/smollm2-135m-moa-50.toml
 A="--like smollm2-135m --rows 16 --prompt 4096 --new 2 --profile-prefill --plan $P"
-one() {  # name form cap args...
+one() {  # name form cap args
   local n=$1 f=$2 cap=$3; shift 3
   left || { el "$n skipped (END)"; return; }
   MOA_WGPU_COOP_ATTN_GROUP=$f timeout "$cap" /tmp/wpe "$@" > "$R/$n.txt" 2>&1; el "$n rc=$?"; save

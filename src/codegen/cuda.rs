@@ -34,13 +34,12 @@ use crate::lower::consts::{
     CUDA_PREFILL_TC_HEAD_TILES, CUDA_PREFILL_TC_KEY_RANGE, CUDA_PREFILL_TC_K_TILE,
     CUDA_PREFILL_TC_LAZY_RESCALE, CUDA_PREFILL_TC_LEAN, CUDA_PREFILL_TC_LEAN_COPY,
     CUDA_PREFILL_TC_LEAN_ENDS, CUDA_PREFILL_TC_LEAN_Q, CUDA_PREFILL_TC_MIN_BLOCKS,
-    CUDA_PREFILL_TC_NARROW_REF_TOKENS, CUDA_PREFILL_TC_NARROW_SPAN_SHARE,
-    CUDA_PREFILL_TC_NEXT_AHEAD, CUDA_PREFILL_TC_OVERLAP, CUDA_PREFILL_TC_OWN_BANDS,
-    CUDA_PREFILL_TC_PERSISTENT, CUDA_PREFILL_TC_PERSISTENT_NARROW, CUDA_PREFILL_TC_PINGPONG,
-    CUDA_PREFILL_TC_PV_F16, CUDA_PREFILL_TC_PV_F16_WARPGROUPS, CUDA_PREFILL_TC_P_ONCE,
-    CUDA_PREFILL_TC_Q_REGS, CUDA_PREFILL_TC_SKIP, CUDA_PREFILL_TC_SWITCH_AT_ONCE,
-    CUDA_PREFILL_TC_THREADS, CUDA_PREFILL_TC_V_F16_IN, CUDA_PREFILL_TC_V_UNIT,
-    CUDA_PREFILL_TC_WARP_SPECIALIZED, CUDA_PREFILL_THREADS,
+    CUDA_PREFILL_TC_NARROW_REF_TOKENS, CUDA_PREFILL_TC_NARROW_SPAN_SHARE, CUDA_PREFILL_TC_OVERLAP,
+    CUDA_PREFILL_TC_OWN_BANDS, CUDA_PREFILL_TC_PERSISTENT, CUDA_PREFILL_TC_PERSISTENT_NARROW,
+    CUDA_PREFILL_TC_PINGPONG, CUDA_PREFILL_TC_PV_F16, CUDA_PREFILL_TC_PV_F16_WARPGROUPS,
+    CUDA_PREFILL_TC_P_ONCE, CUDA_PREFILL_TC_Q_REGS, CUDA_PREFILL_TC_SKIP,
+    CUDA_PREFILL_TC_SWITCH_AT_ONCE, CUDA_PREFILL_TC_THREADS, CUDA_PREFILL_TC_V_F16_IN,
+    CUDA_PREFILL_TC_V_UNIT, CUDA_PREFILL_TC_WARP_SPECIALIZED, CUDA_PREFILL_THREADS,
 };
 use crate::lower::{KernelModule, LayerSpec, StorageType};
 use crate::plan::SpanParams;
@@ -529,19 +528,6 @@ pub struct PrefillTuning {
     /// thread at 192 rows), which lies on the path from a query tile's claim to the next
     /// tile's first section. Same outputs.
     pub lean_q: bool,
-    /// With `t` or `a`, `H`, `b` and `d` (the `N` flag, session 28; opt-in): the persistent
-    /// producer prepares the next query tile during the current one. Thread 0 claims it
-    /// with the current tile's third-to-last K/V copy, checks it against its row and writes
-    /// its number and geometry with the second-to-last (once the consumers have released its
-    /// Q tile, which held the tile before), and right after the last K/V copy the producer
-    /// issues the next tile's Q copy and hands the last K/V tile over when it lands; the next
-    /// tile's first K/V copy then follows at once, and its Q is handed over with the first
-    /// wait that covers it. Without `N` (`H`) the claim's check, the geometry and the Q copy
-    /// come only after the last K/V tile has landed: in session 27's clock64 trace of
-    /// Vicuna-7B l27 at 4k x 4, the last K/V copy -> the claim ~2500 SM cycles, -> Q issued
-    /// ~2170, -> warpgroup 0's next geometry ~2660-2860 (benches/RESULTS.md, "Session 27").
-    /// Consumers unchanged; same tiles, same arithmetic, same outputs.
-    pub next_ahead: bool,
 }
 
 impl Default for PrefillTuning {
@@ -578,8 +564,6 @@ impl Default for PrefillTuning {
             // Only bf16 at head_dim 128 would take `H` and `Q` (`default_for`).
             switch_at_once: false,
             lean_q: false,
-            // Opt-in (`N`, session 28).
-            next_ahead: false,
         }
     }
 }
@@ -588,7 +572,7 @@ impl std::fmt::Display for PrefillTuning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
+            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
             self.warpgroups,
             self.k_tile,
             self.blocks_per_sm,
@@ -615,7 +599,6 @@ impl std::fmt::Display for PrefillTuning {
             if self.deep_ring { "z" } else { "" },
             if self.switch_at_once { "H" } else { "" },
             if self.lean_q { "Q" } else { "" },
-            if self.next_ahead { "N" } else { "" },
             match self.head_tiles {
                 2 => "j",
                 4 => "m",
@@ -628,13 +611,13 @@ impl std::fmt::Display for PrefillTuning {
 
 impl std::str::FromStr for PrefillTuning {
     type Err = String;
-    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][H][Q][N][j|m|i]` (as written by `Display`) and checks the ranges.
+    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][H][Q][j|m|i]` (as written by `Display`) and checks the ranges.
     fn from_str(text: &str) -> Result<Self, String> {
         let bad = |why: &str| {
             format!(
-                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][H][Q][N][j|m|i], warpgroups 1..=3, \
+                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][H][Q][j|m|i], warpgroups 1..=3, \
                  key tile 64 or 128, blocks 1 or 2, `w` with 2 warpgroups (3 with `h` and 64-key tiles) and 1 block and \
-                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, `t` and `a` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, not together, `f` only with `w`, `y` only with `f`, `b` only with `w`, `d` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, `z` only with `w`, `H` only with `t` or `a`, `Q` only with `t` or `a` and `c`, `N` only with `t` or `a`, `H`, `b` and `d`, one of `j`, `m`, `i` only with `f`, e.g. 2x64x2s, 2x64x1w, \
+                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, `t` and `a` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, not together, `f` only with `w`, `y` only with `f`, `b` only with `w`, `d` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, `z` only with `w`, `H` only with `t` or `a`, `Q` only with `t` or `a` and `c`, one of `j`, `m`, `i` only with `f`, e.g. 2x64x2s, 2x64x1w, \
                  2x64x1wg or 2x64x1owgh)"
             )
         };
@@ -674,7 +657,6 @@ impl std::str::FromStr for PrefillTuning {
                     | 'z'
                     | 'H'
                     | 'Q'
-                    | 'N'
                     | 'j'
                     | 'm'
                     | 'i'
@@ -722,7 +704,6 @@ impl std::str::FromStr for PrefillTuning {
             deep_ring: flags.contains('z'),
             switch_at_once: flags.contains('H'),
             lean_q: flags.contains('Q'),
-            next_ahead: flags.contains('N'),
         };
         t.check().map_err(|e| bad(&e))?;
         Ok(t)
@@ -798,12 +779,6 @@ impl PrefillTuning {
             let persistent = t.persistent || t.persistent_narrow;
             t.switch_at_once = CUDA_PREFILL_TC_SWITCH_AT_ONCE && persistent;
             t.lean_q = CUDA_PREFILL_TC_LEAN_Q && t.lean_copy && persistent;
-            // The next query tile prepared during the current one (`N`, opt-in).
-            t.next_ahead = CUDA_PREFILL_TC_NEXT_AHEAD
-                && persistent
-                && t.switch_at_once
-                && t.lean_ends
-                && t.own_bands;
         }
         let runs = |t: PrefillTuning| {
             let needs_stages = t.warp_specialized && (t.pingpong || t.overlap);
@@ -856,7 +831,6 @@ impl PrefillTuning {
             deep_ring: false,
             switch_at_once: false,
             lean_q: false,
-            next_ahead: false,
             ..t
         }
     }
@@ -876,11 +850,10 @@ impl PrefillTuning {
         PrefillTuning {
             persistent,
             persistent_narrow: false,
-            // `H`, `Q` and `N` change only the persistent producer: the one-tile layers' name
-            // says what is generated.
+            // `H` and `Q` change only the persistent producer: the one-tile layers' name says
+            // what is generated.
             switch_at_once: self.switch_at_once && persistent,
             lean_q: self.lean_q && persistent,
-            next_ahead: self.next_ahead && persistent,
             ..self
         }
     }
@@ -999,16 +972,6 @@ impl PrefillTuning {
         if self.lean_q && !self.lean_copy {
             // The Q copy takes `c`'s fixed chunk and row steps.
             return Err("`Q` without `c`".into());
-        }
-        if self.next_ahead
-            && !((self.persistent || self.persistent_narrow)
-                && self.switch_at_once
-                && self.lean_ends
-                && self.own_bands)
-        {
-            // A form of `H`'s switch; the geometry travels in `b`'s slots, and the landed
-            // tiles are handed over before a ring slot's wait as `d`'s producer does.
-            return Err("`N` without `t` or `a`, `H`, `b` and `d`".into());
         }
         if self.head_tiles > 1 && !self.end_aligned {
             // The launch order is built into the `f` geometry (one-tile and persistent).
@@ -1521,9 +1484,6 @@ struct CudaLayerCtx {
     prefill_switch_at_once: bool,
     /// `t`'s producer copies Q in `c`'s form (`PrefillTuning::lean_q`; persistent body only).
     prefill_lean_q: bool,
-    /// `t`'s producer prepares the next query tile during the current one
-    /// (`PrefillTuning::next_ahead`; persistent body only).
-    prefill_next_ahead: bool,
     decode_mma: bool,
     decode_threads: u32,
     decode_stages: u32,
@@ -1771,8 +1731,6 @@ fn layer_ctx(
         prefill_own_bands: pt.own_bands && pt.warp_specialized,
         prefill_switch_at_once: pt.switch_at_once,
         prefill_lean_q: pt.lean_q && prefill_lean_copy(d, pt),
-        // `N` reads `b`'s geometry slots, which exist at head_dim 64 and 128 only.
-        prefill_next_ahead: pt.next_ahead && pt.warp_specialized && (d == 64 || d == 128),
         decode_mma: decode_uses_mma(module.storage, d),
         decode_threads: 32 * tuning.warps,
         decode_stages: tuning.stages,
@@ -2397,23 +2355,6 @@ mod tests {
         }
         assert!(h.contains("w_pre") && hq.contains("w_pre") && !q.contains("w_pre"));
         assert!(q.contains("`Q`: one fixed Q chunk") && !h.contains("`Q`: one fixed Q chunk"));
-        // `N` (session 28): the same, and nothing on a dense layer under `a`; it needs `H`,
-        // `b` and `d`.
-        assert_eq!(src("3x64x1owghvuncafbdHQNm"), def);
-        let n = src("3x64x1owghvunctfbdHQNm");
-        assert_ne!(n, hq);
-        assert_eq!(consumers(&n), consumers(&tdef));
-        assert!(n.contains("take_next") && !hq.contains("take_next"));
-        let wide_n: PrefillTuning = "3x64x1owghvuncafbdHQNm".parse().unwrap();
-        assert!(!wide_n.for_layer(&module.layers[0], &module.span).next_ahead);
-        for bad in [
-            "3x64x1owghvunctfbdQNm",
-            "3x64x1owghvunctfdHQNm",
-            "3x64x1owghvunctfbHQNm",
-            "3x64x1owghvuncfbdHQNm",
-        ] {
-            assert!(bad.parse::<PrefillTuning>().is_err(), "{bad}");
-        }
     }
 
     /// `d` replaces the consumers' section loop and the producer's hand-over rule in both

@@ -288,10 +288,6 @@ pub const CUDA_PREFILL_TC_SWITCH_AT_ONCE: bool = true;
 /// 0.982x on the `t` layers of Vicuna-7B / Llama-3-8B at 4k x 4 in blocks on the H200,
 /// 1.000 / 0.987x at 16k x 1 (benches/RESULTS.md, "Session 23 (branch s23-prefill").
 pub const CUDA_PREFILL_TC_LEAN_Q: bool = true;
-/// CUDA prefill on sm_90a, persistent blocks with `H`, `b` and `d`: the producer claims the
-/// next query tile, writes its geometry and issues its Q copy during the current tile
-/// (`codegen::cuda::PrefillTuning::next_ahead`, the `N` letter, session 28). Off: opt-in.
-pub const CUDA_PREFILL_TC_NEXT_AHEAD: bool = false;
 /// CUDA prefill on sm_90a: each warpgroup computes only the key tiles its own 64 query
 /// rows see (`codegen::cuda::PrefillTuning::skip`). Off: the variant with it ranked behind
 /// the plain kernel in the H200 sweep (benches/RESULTS.md) and costs 24 bytes of spills.

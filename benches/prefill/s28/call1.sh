@@ -6,6 +6,19 @@
 # 160-token-sink copy with the head_dim-64 `t` form FN (bf16); tr/ = Vicuna-7B l27's DEF and
 # N kernels with benches/prefill/s28/trace_patch.py's clock64 trace under the plain keys).
 # Everything comes back as $OUT/results.tgz.
+# (Run at 9fa0112; `N` was removed after it, RESULTS "Session 28 (branch s28-prefill": build
+# the binaries and cubins at 9fa0112 to repeat it.)
+#
+# OUTCOME (after the call, 136.5 s of command; call1/): the checks as predicted (max diff 0.0
+# on the six layers, cuda_check bf16 2.063e-3 / 2.075e-3, 0 errors, 0 hazards), the timings
+# not: N / DEF on the `t` layers 1.016 / 1.022 at 4k x 4, 1.015 / 1.015 at 16k x 1
+# (Llama-3-8B / Vicuna-7B; every `t` layer >= 0.999; one-tile A/A 0.999-1.002). Trace of l27:
+# period 35048 -> 37714 (predicted ~33800), excess 3460 -> 5522 (predicted ~2200); last K/V
+# issued -> take_next's barrier 842 (predicted 100-300: thread 0's claim_next took ~2430,
+# not ~1500, and the last K/V copy went out ~1030 late), -> Q issued 2244 (predicted
+# 400-700: the 24 cp.async a thread issue as slowly as before), Q issued -> wg0's next
+# geometry 5104 (in the predicted 4000-6000, but because the Q copy landed ~4450 after
+# issue beside the last K/V tile, not because the consumers' own path set it).
 #
 # DEF = 3x64x1owghvuncafbdHQm (main's bf16 default at head_dim 128; `t` on the narrow layers).
 # N = DEF + `N`: `t`'s producer prepares query tile j + 1 during tile j. Thread 0 claims it

@@ -16,6 +16,7 @@
 #   $C --out /tmp/s28-prefill/tr --lineinfo --edit "python3 benches/prefill/s28/trace_patch.py" --dtypes bf16 \
 #       --upstream v:32:$V --layers-only 27 --prefill-variants 3x64x1owghvuncafbdHQm,3x64x1owghvuncafbdHQNm
 #   NEW=/tmp/s28-prefill bash benches/prefill/s28/pack.sh
+# (`N` was removed after the call: run this at 9fa0112.)
 set -e
 D=${D:-/work/main/.dev-s28-prefill}
 NEW=${NEW:-/tmp/s28-prefill}

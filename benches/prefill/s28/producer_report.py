@@ -2,7 +2,9 @@
 """The producer's K/V copies around a query-tile switch in session 28's clock64 traces
 (benches/prefill/s28/trace_patch.py; the format of s25/trace_report.py): for each variant, the
 median gap (SM cycles) between consecutive K/V hand-overs (event 24, tile index x) by the
-tile's position from the query tile's end (x = n - 1 last), the time from the second-to-last
+tile's position from the query tile's end (x = n - 1 last), the producer's wait for each
+tile's ring slot (event 24 to the next 23) and the issue and wait after it (23 to 24), the
+time from the second-to-last
 hand-over to thread 0's `claim_next` (event 22, `N` only), and from the last K/V hand-over
 (24, x = n - 1) to the next tile's first slot wait / hand-over (23 / 24, x = 0).
 
@@ -62,6 +64,16 @@ for run in load(sys.argv[1]):
             for k in range(1, min(n, 6)):
                 if n - k - 1 in h:
                     rows[f"hand-over gap, K/V tile n-{k} after n-{k + 1}"].append(h[n - k] - h[n - k - 1])
+            w = t["w"]
+            for k in range(1, 7):
+                x = n - k
+                # The producer's slack: from a hand-over to the next tile's ring slot being
+                # free (thread 0 waiting), and from the slot free to the next hand-over
+                # (the copies' issue, then the wait for the tile before to land).
+                if x in w and x - 1 in h:
+                    rows[f"slot wait: 24(n-{k + 1}) -> slot free 23(n-{k})"].append(w[x] - h[x - 1])
+                if x in w and x in h:
+                    rows[f"issue + land: slot free 23(n-{k}) -> 24(n-{k})"].append(h[x] - w[x])
             if t["c22"] is not None and n - 2 in h:
                 rows["N: hand-over n-2 -> thread 0's claim_next done"].append(t["c22"] - h[n - 2])
             if 0 in nxt["h"]:

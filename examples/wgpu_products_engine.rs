@@ -314,6 +314,9 @@ fn run() -> Result<(), Error> {
             gpu.max_binding(),
             gpu.weight_bytes() as f64 / 1e9
         );
+        if let Some((n, secs)) = gpu.prefill_attention_build() {
+            println!("prefill attention on matrix units: {n} distinct pipelines built in {secs:.1} s (part of the load)");
+        }
         if let Some(cpu) = &cpu {
             println!(
                 "parity: {}",

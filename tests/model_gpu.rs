@@ -1579,7 +1579,9 @@ fn the_matrix_unit_prefill_attention_runs_in_both_forms() {
                 WgpuEngine::new_with_options(&ctx, &model, sparse.then_some(&plan), false, options)
                     .unwrap();
             let products = gpu.products().to_string();
-            eprintln!("group {group} sparse {sparse}: {products}");
+            let built = gpu.prefill_attention_build();
+            eprintln!("group {group} sparse {sparse}: {products}; built {built:?}");
+            assert!(built.is_some(), "{products}");
             assert!(
                 products.contains("prefill attention: cooperative matrix"),
                 "group {group}: {products}"

@@ -358,11 +358,9 @@ impl WgpuEngine {
         }
         if worst <= tol {
             self.products = format!(
-                "{}; prefill attention: cooperative matrix{} (max |diff| {worst:.1e} against the scalar kernel on the start-up check; {} pipelines built in {:.1} s)",
+                "{}; prefill attention: cooperative matrix{} (max |diff| {worst:.1e} against the scalar kernel on the start-up check)",
                 self.products,
                 if attn.group { ", a workgroup per GQA group" } else { "" },
-                attn.built.0,
-                attn.built.1,
             );
             self.coop_attention = Some(attn);
         } else {
@@ -371,6 +369,14 @@ impl WgpuEngine {
                 self.products
             );
         }
+    }
+
+    /// The matrix-unit prefill attention's build at load, where it runs: the distinct
+    /// pipelines built (layers with equal rules share one) and the wall time of building
+    /// them in seconds (not part of [`Self::describe`], which two engines of the same
+    /// kernels must give alike). `None` where the scalar attention runs.
+    pub fn prefill_attention_build(&self) -> Option<(usize, f64)> {
+        self.coop_attention.as_ref().map(|a| a.built)
     }
 
     /// Which prefill products this engine runs: cooperative matrices or tiled.

@@ -39,7 +39,7 @@ export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json XDG_
 export __GL_SHADER_DISK_CACHE=1 __GL_SHADER_DISK_CACHE_SKIP_CLEANUP=1
 P=plans/smollm2-135m-moa-50.toml
 A="--like smollm2-135m --rows 16 --prompt 4096 --new 2 --profile-prefill --prefill-reps 3"
-one() {  # name group cache cap env-and-args...
+one() {  # name, group, cache, cap, then the command and its args
   local n=$1 g=$2 c=$3 cap=$4; shift 4
   left || { el "$n skipped (END)"; return; }
   mkdir -p "/tmp/nv-$c"

@@ -17,7 +17,9 @@
 //! `--max-binding B` plans buffers for a binding limit of B bytes (the split paths);
 //! `--profile R` times the decode step per dispatch kind after the run
 //! (`WgpuEngine::profile_decode`, R steps' worth per submission); `--profile-prefill`
-//! times the first prefill pass per dispatch kind (`WgpuEngine::profile_prefill`).
+//! times the first prefill pass per dispatch kind (`WgpuEngine::profile_prefill`);
+//! `--prefill-reps R` times R more whole prefills of the same prompts (a new request each,
+//! the first pass's allocations and pipelines warm) and prints their median tokens/s.
 //! The engine's paths are chosen by the `MOA_WGPU_*` / `MOA_WGSL_*` settings of the
 //! environment (`WgpuEngineOptions`, `WgpuContextOptions`): docs/DESIGN.md §7 has the
 //! table of them, their defaults and their measured verdicts; a malformed value stops the
@@ -94,6 +96,9 @@ struct Args {
     /// the work-list model's per-layer choice; `set_decode_chunk`), prefilled, three
     /// greedy steps, and its step profiled (before any `--sg-variants`).
     chunks: Vec<u32>,
+    /// `--prefill-reps R`: after the run, R more prefills of the same prompts (a new
+    /// request each), timed end to end; their median tokens/s is printed.
+    prefill_reps: usize,
 }
 
 fn args() -> Result<Args, Error> {
@@ -109,6 +114,7 @@ fn args() -> Result<Args, Error> {
         profile_prefill: false,
         sg_variants: Vec::new(),
         chunks: Vec::new(),
+        prefill_reps: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -123,6 +129,7 @@ fn args() -> Result<Args, Error> {
             "--max-binding" => a.max_binding = Some(value()?.parse()?),
             "--profile" => a.profile = value()?.parse()?,
             "--profile-prefill" => a.profile_prefill = true,
+            "--prefill-reps" => a.prefill_reps = value()?.parse()?,
             "--chunks" => {
                 for c in value()?.split(',') {
                     a.chunks.push(c.parse()?);
@@ -307,6 +314,9 @@ fn run() -> Result<(), Error> {
             gpu.max_binding(),
             gpu.weight_bytes() as f64 / 1e9
         );
+        if let Some((n, secs)) = gpu.prefill_attention_build() {
+            println!("prefill attention on matrix units: {n} distinct pipelines built in {secs:.1} s (part of the load)");
+        }
         if let Some(cpu) = &cpu {
             println!(
                 "parity: {}",
@@ -435,6 +445,28 @@ fn run() -> Result<(), Error> {
             for k in gpu.profile_prefill(&req, &prompts)? {
                 println!("  {}", k.line());
             }
+        }
+        if a.prefill_reps > 0 {
+            drop(req);
+            let mut times = Vec::with_capacity(a.prefill_reps);
+            for _ in 0..a.prefill_reps {
+                let mut r = gpu.start(&lens, 2, 0)?;
+                let t = Instant::now();
+                gpu.prefill_tokens(&mut r, &prompts, Sampling::greedy())?;
+                times.push(t.elapsed().as_secs_f64());
+            }
+            times.sort_by(f64::total_cmp);
+            let tok = (a.rows * a.prompt) as f64;
+            println!(
+                "warm prefill: {} reps of {}x{} tokens, median {:.1} ms = {:.0} tok/s (fastest {:.1} ms, slowest {:.1} ms)",
+                times.len(),
+                a.rows,
+                a.prompt,
+                times[times.len() / 2] * 1e3,
+                tok / times[times.len() / 2],
+                times[0] * 1e3,
+                times[times.len() - 1] * 1e3
+            );
         }
     }
     Ok(())

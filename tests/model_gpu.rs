@@ -1551,6 +1551,51 @@ fn swiglu_in_the_gate_up_epilogue_matches_the_cpu_reference() {
     }
 }
 
+/// The prefill attention on matrix units in both forms, on adapters that have them (the
+/// H200; lavapipe has no cooperative matrices and checks nothing here): the engine keeps
+/// each form (its start-up check against the scalar kernel passed, so `products()` names
+/// it), and its logits match the CPU reference dense and with the sparse plan, on rows
+/// longer than a 64-key tile (100 and 77 tokens) beside a short one. The group form
+/// (`MOA_WGPU_COOP_ATTN_GROUP=1`, the default since session 28) needs subgroups too.
+#[test]
+fn the_matrix_unit_prefill_attention_runs_in_both_forms() {
+    let ctx = context();
+    if ctx.coop_matrix().is_none() || ctx.subgroup_size().is_none() {
+        eprintln!(
+            "no cooperative matrices with subgroups on {}: nothing to check",
+            ctx.adapter_name()
+        );
+        return;
+    }
+    let model = load("hf");
+    let plan = sparse_plan();
+    for group in [true, false] {
+        for sparse in [false, true] {
+            let options = WgpuEngineOptions {
+                coop_attention_group: group,
+                ..WgpuEngineOptions::default()
+            };
+            let gpu =
+                WgpuEngine::new_with_options(&ctx, &model, sparse.then_some(&plan), false, options)
+                    .unwrap();
+            let products = gpu.products().to_string();
+            let built = gpu.prefill_attention_build();
+            eprintln!("group {group} sparse {sparse}: {products}; built {built:?}");
+            assert!(built.is_some(), "{products}");
+            assert!(
+                products.contains("prefill attention: cooperative matrix"),
+                "group {group}: {products}"
+            );
+            assert_eq!(
+                products.contains("a workgroup per GQA group"),
+                group,
+                "{products}"
+            );
+            parity_of(gpu, &model, sparse, true, &[100, 77, 19]);
+        }
+    }
+}
+
 /// The decode gate/up product at a hidden size the matrix units take (576, SmolLM2's: a
 /// multiple of 64) against the CPU reference: a small ffn (96: 6 workgroups of 16 gate + 16
 /// up columns), 17 rows (a full 16-row block and a partial one), the prefill and two decode

@@ -11,7 +11,7 @@ use half::f16;
 use super::{EngineError, WgpuEngine};
 use crate::codegen::wgsl::{prefill_coop, prefill_coop_group};
 use crate::lower::KernelModule;
-use crate::runtime::wgpu::{matrix_pipeline, CoopMatrix, Dispatch};
+use crate::runtime::wgpu::{matrix_pipeline_checked, CoopMatrix, Dispatch};
 
 /// The prefill attention on matrix units: per layer (in the module's order) its pipeline,
 /// the queries a workgroup owns and whether it is the group form (grid y = KV heads).
@@ -19,50 +19,109 @@ pub(super) struct CoopAttention {
     pub(super) layers: Vec<wgpu::ComputePipeline>,
     pub(super) q_tile: u32,
     pub(super) group: bool,
+    /// Distinct pipelines built (layers with the same rules share one) and the wall time
+    /// of building them, in seconds.
+    pub(super) built: (usize, f64),
 }
 
 /// Compiles every layer's matrix-unit prefill for `coop`'s subgroup size, in the group
 /// form (`prefill_coop_group.wgsl.j2`, a workgroup per GQA group; it needs the device's
-/// subgroup operations) where `group` is 1 (output in C matrices) or 2 (output kept by the
-/// softmax invocations), 3 or 4 (the same with each softmax invocation taking every SG /
-/// 16-th key instead of pairs: the form that failed on the H200 in session 27's call 1
-/// is 3), else (0) a workgroup per query head. Errors (as
-/// text, the engine then keeps the scalar kernels): an f16 accumulator only, a shape the
-/// kernel does not take, or the driver's complaint.
+/// subgroup operations) where `group`, else a workgroup per query head
+/// (`prefill_coop.wgsl.j2`); without naga's runtime checks unless `checked` (the engine's
+/// `MOA_WGPU_UNCHECKED`). Layers whose rules are equal (every layer of a dense plan) share
+/// one pipeline, and the distinct ones are built on up to
+/// `std::thread::available_parallelism` threads at once: the driver's compile is most of
+/// an engine's first load on the H200 (session 27: 30 group-form pipelines 32–36 s, built
+/// one after another; a second process, whose compiles NVIDIA's driver has cached on
+/// disk, loaded in 1.2–1.3 s). Errors (as text, the engine then keeps the scalar
+/// kernels): an f16 accumulator only, a shape the kernel does not take, or the driver's
+/// complaint.
 pub(super) fn coop_attention(
     device: &wgpu::Device,
     module: &KernelModule,
     coop: CoopMatrix,
-    group: u32,
+    group: bool,
+    checked: bool,
 ) -> Result<CoopAttention, String> {
     if coop.accumulator != crate::lower::StorageType::F32 {
         return Err("the adapter offers no f16 x f16 -> f32 matrices".into());
     }
-    let kernels = if group > 0 {
-        prefill_coop_group(module, group.is_multiple_of(2), group <= 2)
+    let t0 = std::time::Instant::now();
+    let kernels = if group {
+        prefill_coop_group(module)
     } else {
         prefill_coop(module)
     }
     .map_err(|e| e.to_string())?;
     let q_tile = kernels.first().map_or(64, |k| k.q_tile);
-    let constants = [("SG", f64::from(coop.subgroup))];
-    let mut layers = Vec::with_capacity(kernels.len());
-    for k in kernels {
-        // Every workgroup array of both forms is written before it is read.
-        let p = matrix_pipeline(
-            device,
-            &k.entry_point,
-            &k.source,
-            &k.entry_point,
-            &constants,
+    // Layer i uses distinct[of[i]]: the first layer with the same rules (the kernel is a
+    // function of the module's shape and the layer's rules only).
+    let keys: Vec<String> = module
+        .layers
+        .iter()
+        .map(|l| serde_json::to_string(&(&l.groups, &l.q_heads, &l.kv_heads)).unwrap_or_default())
+        .collect();
+    let mut distinct: Vec<usize> = Vec::new();
+    let of: Vec<usize> = (0..kernels.len())
+        .map(
+            |i| match distinct.iter().position(|&j| keys[j] == keys[i]) {
+                Some(d) => d,
+                None => {
+                    distinct.push(i);
+                    distinct.len() - 1
+                }
+            },
         )
-        .map_err(|e| format!("layer {}: {e}", k.layer))?;
-        layers.push(p);
+        .collect();
+    let constants = [("SG", f64::from(coop.subgroup))];
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .clamp(1, distinct.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut built: Vec<Option<Result<wgpu::ComputePipeline, String>>> =
+        (0..distinct.len()).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let d = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&i) = distinct.get(d) else {
+                            return done;
+                        };
+                        let k = &kernels[i];
+                        // Every workgroup array of both forms is written before it is
+                        // read; error scopes are per thread (wgpu 30).
+                        let p = matrix_pipeline_checked(
+                            device,
+                            &k.entry_point,
+                            &k.source,
+                            &k.entry_point,
+                            &constants,
+                            checked,
+                        )
+                        .map_err(|e| format!("layer {}: {e}", k.layer));
+                        done.push((d, p));
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            for (d, p) in w.join().unwrap_or_default() {
+                built[d] = Some(p);
+            }
+        }
+    });
+    let mut pipelines = Vec::with_capacity(built.len());
+    for p in built {
+        pipelines.push(p.unwrap_or_else(|| Err("a build thread panicked".into()))?);
     }
     Ok(CoopAttention {
-        layers,
+        layers: of.iter().map(|&d| pipelines[d].clone()).collect(),
         q_tile,
-        group: group > 0,
+        group,
+        built: (pipelines.len(), t0.elapsed().as_secs_f64()),
     })
 }
 
@@ -301,7 +360,7 @@ impl WgpuEngine {
             self.products = format!(
                 "{}; prefill attention: cooperative matrix{} (max |diff| {worst:.1e} against the scalar kernel on the start-up check)",
                 self.products,
-                if attn.group { ", a workgroup per GQA group" } else { "" }
+                if attn.group { ", a workgroup per GQA group" } else { "" },
             );
             self.coop_attention = Some(attn);
         } else {
@@ -310,6 +369,14 @@ impl WgpuEngine {
                 self.products
             );
         }
+    }
+
+    /// The matrix-unit prefill attention's build at load, where it runs: the distinct
+    /// pipelines built (layers with equal rules share one) and the wall time of building
+    /// them in seconds (not part of [`Self::describe`], which two engines of the same
+    /// kernels must give alike). `None` where the scalar attention runs.
+    pub fn prefill_attention_build(&self) -> Option<(usize, f64)> {
+        self.coop_attention.as_ref().map(|a| a.built)
     }
 
     /// Which prefill products this engine runs: cooperative matrices or tiled.

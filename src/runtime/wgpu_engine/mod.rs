@@ -482,12 +482,14 @@ impl WgpuEngine {
             options.coop_attention,
         ) {
             // The group form's softmax uses subgroup shuffles.
-            let group = if ctx.subgroup_size().is_some() {
-                options.coop_attention_group
-            } else {
-                0
-            };
-            match coop::coop_attention(&engine.device, &engine.module, c, group) {
+            let group = options.coop_attention_group && ctx.subgroup_size().is_some();
+            match coop::coop_attention(
+                &engine.device,
+                &engine.module,
+                c,
+                group,
+                !options.unchecked_products,
+            ) {
                 Ok(a) => {
                     engine.coop_attention = Some(a);
                     engine.settle_coop_attention();

@@ -277,15 +277,16 @@ pub struct WgpuEngineOptions {
     /// prefill products run there; `0` keeps the scalar kernel (and loads ~13 s faster on
     /// the H200: benches set it when they time decode). 5.2× the scalar kernel (session 8).
     pub coop_attention: bool,
-    /// `MOA_WGPU_COOP_ATTN_GROUP` (default `0`): the matrix-unit prefill attention in its
+    /// `MOA_WGPU_COOP_ATTN_GROUP` (default `1`): the matrix-unit prefill attention in its
     /// group form (`prefill_coop_group.wgsl.j2`: a workgroup per GQA group, the softmax on
-    /// every invocation), `1` with the output in C matrices (lazy maximum), `2` with the
-    /// output kept by the softmax invocations, `3` and `4` the same with each softmax
-    /// invocation taking every SG / 16-th key instead of pairs of keys; needs the
-    /// adapter's subgroups. `0`: a workgroup per query head (`prefill_coop.wgsl.j2`).
-    /// Session 27: `3` (then the only form) failed the start-up check on the H200 (max
-    /// |diff| 508), and the engine kept the scalar kernel.
-    pub coop_attention_group: u32,
+    /// SG / 16 invocations a query row, which keep the output) where the adapter has
+    /// subgroups; `0`: a workgroup per query head (`prefill_coop.wgsl.j2`, also the
+    /// fallback without subgroups). On the H200 (SmolLM2 shape, 16 × 4096) the group form
+    /// took the attention 381 → 194 ms a prefill pass with moa-50 (session 27's lead call,
+    /// its value `2`; RESULTS "wgpu engine, session 28 (branch s28-pattn)" for both plans).
+    /// Session 27's other values (`1`, `3`: the output in C matrices, which failed the
+    /// start-up check on the H200; `4`: unmeasured) were deleted in session 28.
+    pub coop_attention_group: bool,
     /// `MOA_WGPU_WARM` (default `auto`: on CPU adapters): run every pipeline once at load
     /// (llvmpipe compiles at first dispatch: ~100 s inside a first run's timings).
     pub warm_up: Option<bool>,
@@ -373,7 +374,8 @@ pub struct WgpuEngineOptions {
     pub wgsl_tuning: WgslTuning,
     /// `MOA_WGPU_UNCHECKED` (default `1`): the engine's own shaders (products, norms,
     /// head, argmax, RoPE/cache write, the prefill products on matrix units since session
-    /// 27; not the decode matrix-unit kernels) built without naga's
+    /// 27, the prefill attention on matrix units since session 28; not the decode
+    /// matrix-unit kernels) built without naga's
     /// runtime checks (index clamps, loop counters), as the attention's decode already is;
     /// `0` keeps the checks. On the H200 (SmolLM2 shape, 16 × 4096, moa-50) the device step
     /// went 1 880–1 883 → 1 808–1 823 µs (qkv 7.5 → 7.0, out 6.0 → 5.5–5.8, down 8.35 →
@@ -411,7 +413,7 @@ impl Default for WgpuEngineOptions {
             submit_ahead: true,
             swiglu_out: true,
             coop_attention: true,
-            coop_attention_group: 0,
+            coop_attention_group: true,
             warm_up: None,
             print_stats: false,
             coop_head: CoopHeadChoice::Staged,
@@ -492,8 +494,8 @@ impl WgpuEngineOptions {
             coop_attention_group: choice(
                 env,
                 "MOA_WGPU_COOP_ATTN_GROUP",
-                "0 to 4",
-                &[("0", 0), ("1", 1), ("2", 2), ("3", 3), ("4", 4)],
+                "0 or 1 (session 27's forms 2 to 4 were deleted in session 28: its 2 is now 1)",
+                &[("0", false), ("1", true)],
                 d.coop_attention_group,
             )?,
             warm_up: tristate(env, "MOA_WGPU_WARM")?,

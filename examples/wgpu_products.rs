@@ -12,12 +12,14 @@
 //! Arguments: rows and prompt length of the timed prefill (default 16 × 1024).
 //! `--gemm [M] [REPS]` instead times the product on matrix units alone
 //! (`wgpu_engine::product_bench`) at SmolLM2's prefill shapes with M tokens (default 32 768:
-//! QKV 960 × 576, out 576 × 576, gate/up 3072 × 576, down 576 × 1536): the engine's
-//! build (without naga's runtime checks) against each variant (with the checks, and the
-//! timing diagnostics: no loads after the first stage, no multiply-adds, no write-out),
-//! alternated (default, v, v, default), REPS dispatches a timing (default 10), in
-//! TFLOP/s (2·M·N·K per product), after checking both builds against the CPU on small
-//! shapes that are not multiples of the tiles.
+//! QKV 960 × 576, out 576 × 576, gate/up 3072 × 576, down 576 × 1536; outputs of stride
+//! N + 8, as aligned as the engine's): the engine's build (without naga's runtime checks,
+//! whole tiles stored straight to the output) against each variant (every tile through
+//! the scratch, session 27's epilogue; with the checks; the timing diagnostics: no loads
+//! after the first stage, no multiply-adds, no write-out), alternated (default, v, v,
+//! default), REPS dispatches a timing (default 10), in TFLOP/s (2·M·N·K per product),
+//! after checking the builds against the CPU on shapes that are not multiples of the
+//! tiles, with aligned and unaligned outputs.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -53,26 +55,37 @@ fn gemm(args: &[usize]) -> Result<(), Box<dyn std::error::Error>> {
     let ctx = WgpuContext::new()?;
     println!("adapter: {} ({:?})", ctx.adapter_name(), ctx.backend());
     println!("chosen: {:?}", ctx.coop_matrix());
-    // (name, naga's runtime checks, diagnostic); the first is the engine's default.
+    // (name, naga's runtime checks, direct write-out, diagnostic); the first is the
+    // engine's default.
     let variants = [
-        ("default", false, 0),
-        ("checked", true, 0),
-        ("noload", false, 1),
-        ("nomma", false, 2),
-        ("nowrite", false, 3),
+        ("default", false, true, 0),
+        ("scratch", false, false, 0),
+        ("checked", true, true, 0),
+        ("noload", false, true, 1),
+        ("nomma", false, true, 2),
+        ("nowrite", false, true, 3),
     ];
     let mut built = Vec::new();
-    for (name, checked, diag) in variants {
-        match CoopProduct::with(&ctx, checked, diag) {
+    for (name, checked, direct, diag) in variants {
+        match CoopProduct::with(&ctx, checked, direct, diag) {
             Ok(p) => built.push((name, diag, p)),
             Err(e) => println!("{name}: {e}"),
         }
     }
-    for shape in [[70, 84, 100], [300, 200, 576], [257, 960, 1536]] {
-        let io = ProductIo::new(&ctx, shape);
-        for (name, _, p) in built.iter().filter(|v| v.1 == 0) {
-            let err = p.check(&ctx, &io)?;
-            println!("check {name} {shape:?} (m, n, k): max |err| / max |value| {err:.2e}");
+    for shape in [
+        [70, 84, 100],
+        [300, 200, 576],
+        [257, 960, 1536],
+        [384, 256, 576],
+    ] {
+        for aligned in [true, false] {
+            let io = ProductIo::new(&ctx, shape, aligned);
+            for (name, _, p) in built.iter().filter(|v| v.1 == 0) {
+                let err = p.check(&ctx, &io)?;
+                println!(
+                    "check {name} {shape:?} (m, n, k) aligned {aligned}: max |err| / max |value| {err:.2e}"
+                );
+            }
         }
     }
     let shapes = [
@@ -83,7 +96,7 @@ fn gemm(args: &[usize]) -> Result<(), Box<dyn std::error::Error>> {
     ];
     let (base_name, _, base) = &built[0];
     for (what, n, k) in shapes {
-        let io = ProductIo::new(&ctx, [m, n, k]);
+        let io = ProductIo::new(&ctx, [m, n, k], true);
         let flop = 2.0 * (m * n * k) as f64;
         for (name, _, p) in &built[1..] {
             let mut line = format!("gemm {what} M {m} N {n} K {k}:");

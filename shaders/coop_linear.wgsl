@@ -18,8 +18,14 @@
 // the 4 elements lie inside the matrices, else element by element, zero outside (any K,
 // token count and column count work). Rows in workgroup memory are padded to 40 halves
 // (80 bytes), so the fragments' 16-byte row pieces fall on different banks.
-// Epilogue: each subgroup stores one accumulator fragment at a time to its own 16 × 16
-// scratch and its invocations write it out (bounded, strided, + residual).
+// Epilogue (session 28): a whole tile (all 128 tokens and 128 columns inside `out`, the
+// output's stride and first column multiples of 4, so every fragment's rows start on 16
+// bytes as VK_KHR_cooperative_matrix asks) with an f32 accumulator stores its fragments
+// straight to `out` (`coopStoreT`), the residual loaded as the accumulators' initial value;
+// an edge tile (or DIRECT 0, or an f16 accumulator) stores one fragment at a time to its
+// subgroup's 16 × 16 scratch and its invocations write it out (bounded, strided,
+// + residual). The host appends `store_c` / `load_c` and `DIRECT_OK` (coop_linear_direct
+// for f32 accumulators; stubs and false for f16, whose fragments cannot be stored to f32).
 // The accumulator is `ctype` (f32 where the adapter offers f16 × f16 → f32, else f16).
 // The host prepends the `enable` lines and `alias wtype = f16; alias xtype = ...;
 // alias ctype = ...;` (weights must be f16: the matrix units take f16 operands).
@@ -47,6 +53,9 @@ override SG: u32 = 32u;
 // Timing diagnostic (wrong results; `product_bench` only): 1 no loads after the first
 // stage, 2 no multiply-adds, 3 no write-out. 0: the product.
 override DIAG: u32 = 0u;
+// 1: whole tiles store their fragments straight to `out` (the default); 0: every tile
+// through the scratch (session 27's epilogue, for the A/B).
+override DIRECT: u32 = 1u;
 
 // Tile: TM tokens × TN columns; K stages of KS; workgroup rows padded to KP halves.
 const TM: u32 = 128u;
@@ -196,6 +205,24 @@ fn moa_coop_linear(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     var c21 = coop_mat16x16<ctype, C>();
     var c30 = coop_mat16x16<ctype, C>();
     var c31 = coop_mat16x16<ctype, C>();
+    // Uniform across the workgroup (its id and the uniform Params only), as the matrix
+    // operations under it require.
+    let whole = DIRECT_OK && DIRECT == 1u && t0 + TM <= params.n_rows
+        && n0 + TN <= params.n_out && (params.out_stride & 3u) == 0u
+        && (params.col_offset & 3u) == 0u;
+    let ld = params.out_stride;
+    // This subgroup's first element of `out` (and of `residual`, laid out alike).
+    let o = (t0 + tr) * ld + params.col_offset + n0 + tc;
+    if (whole && params.add_residual == 1u) {
+        c00 = load_c(o, ld);
+        c01 = load_c(o + 16u, ld);
+        c10 = load_c(o + 16u * ld, ld);
+        c11 = load_c(o + 16u * ld + 16u, ld);
+        c20 = load_c(o + 32u * ld, ld);
+        c21 = load_c(o + 32u * ld + 16u, ld);
+        c30 = load_c(o + 48u * ld, ld);
+        c31 = load_c(o + 48u * ld + 16u, ld);
+    }
     let steps = (params.k + KS - 1u) / KS;
     fetch(0u, t0, n0, lid);
     stage(0u, lid);
@@ -229,6 +256,19 @@ fn moa_coop_linear(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
             stage(1u - b, lid);
         }
         workgroupBarrier();
+    }
+    if (whole) {
+        if (DIAG != 3u) {
+            store_c(c00, o, ld);
+            store_c(c01, o + 16u, ld);
+            store_c(c10, o + 16u * ld, ld);
+            store_c(c11, o + 16u * ld + 16u, ld);
+            store_c(c20, o + 32u * ld, ld);
+            store_c(c21, o + 32u * ld + 16u, ld);
+            store_c(c30, o + 48u * ld, ld);
+            store_c(c31, o + 48u * ld + 16u, ld);
+        }
+        return;
     }
     let base = s * 256u;
     let t = t0 + tr;

@@ -16,20 +16,27 @@ pub struct CoopProduct {
 
 impl CoopProduct {
     /// Compiles the product for f32 input as the engine does by default (naga's runtime
-    /// checks off, no diagnostic). Errors: no cooperative matrices on the adapter, or
-    /// the driver's complaint.
+    /// checks off, whole tiles stored straight to the output, no diagnostic). Errors: no
+    /// cooperative matrices on the adapter, or the driver's complaint.
     pub fn new(ctx: &WgpuContext) -> Result<CoopProduct, String> {
-        Self::with(ctx, false, 0)
+        Self::with(ctx, false, true, 0)
     }
 
-    /// [`Self::new`] with the runtime checks on or off (`checked`) and `coop_linear.wgsl`'s
+    /// [`Self::new`] with the runtime checks on or off (`checked`), whole tiles stored
+    /// straight to the output or through the scratch (`direct`) and `coop_linear.wgsl`'s
     /// timing diagnostic `diag` (1 no loads after the first stage, 2 no multiply-adds, 3
     /// no write-out: wrong results).
-    pub fn with(ctx: &WgpuContext, checked: bool, diag: u32) -> Result<CoopProduct, String> {
+    pub fn with(
+        ctx: &WgpuContext,
+        checked: bool,
+        direct: bool,
+        diag: u32,
+    ) -> Result<CoopProduct, String> {
         let coop = ctx
             .coop_matrix()
             .ok_or("no cooperative matrices on this adapter")?;
-        let pipeline = coop_linear_pipeline(ctx.device(), coop, StorageType::F32, checked, diag)?;
+        let pipeline =
+            coop_linear_pipeline(ctx.device(), coop, StorageType::F32, checked, direct, diag)?;
         let tile = COOP_LINEAR_TILE;
         Ok(CoopProduct { pipeline, tile })
     }
@@ -46,8 +53,8 @@ impl CoopProduct {
                 let want: f32 = (0..k)
                     .map(|i| io.x[t * k + i] * io.w[c * k + i].to_f32())
                     .sum::<f32>()
-                    + io.residual[t * io.stride + COL0 + c];
-                let g = got[t * io.stride + COL0 + c];
+                    + io.residual[t * io.stride + io.col0 + c];
+                let g = got[t * io.stride + io.col0 + c];
                 err = err.max((g - want).abs());
                 max_abs = max_abs.max(want.abs());
             }
@@ -98,15 +105,15 @@ impl CoopProduct {
     }
 }
 
-/// The first output column the products write (of `n + 5`): the engine's strided output.
-const COL0: usize = 3;
-
 /// One product's inputs and output on the device, and on the host for the check:
-/// deterministic x (exact in f16) and w (f16), a residual, an output of stride n + 5
-/// written from column 3.
+/// deterministic x (exact in f16) and w (f16), a residual, a strided output written from
+/// column `col0`: stride n + 8 from column 4 (aligned: whole tiles take the direct
+/// write-out, as the engine's outputs do) or n + 5 from column 3 (every tile through
+/// the scratch).
 pub struct ProductIo {
     shape: [usize; 3],
     stride: usize,
+    col0: usize,
     x: Vec<f32>,
     w: Vec<f16>,
     residual: Vec<f32>,
@@ -118,13 +125,14 @@ pub struct ProductIo {
 }
 
 impl ProductIo {
-    /// Buffers for `[m, n, k]` (tokens, columns, K).
-    pub fn new(ctx: &WgpuContext, [m, n, k]: [usize; 3]) -> ProductIo {
+    /// Buffers for `[m, n, k]` (tokens, columns, K), the output's rows and first
+    /// column 16-byte aligned or not (`aligned`).
+    pub fn new(ctx: &WgpuContext, [m, n, k]: [usize; 3], aligned: bool) -> ProductIo {
+        let (stride, col0) = if aligned { (n + 8, 4) } else { (n + 5, 3) };
         let device = ctx.device();
         let val = |i: usize, salt: usize| ((i * 37 + salt * 11) % 17) as f32 / 8.0 - 1.0;
         let x: Vec<f32> = (0..m * k).map(|i| val(i, 1)).collect();
         let w: Vec<f16> = (0..n * k).map(|i| f16::from_f32(val(i, 2) / 4.0)).collect();
-        let stride = n + 5;
         let residual: Vec<f32> = (0..m * stride).map(|i| (i % 5) as f32).collect();
         let words = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<u32>>();
         let xb = storage_u32_buffer(device, "gemm x", &words(&x));
@@ -141,11 +149,12 @@ impl ProductIo {
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         });
-        let p = [m, k, n, 1, 0, stride, COL0, 0].map(|v| v as u32);
+        let p = [m, k, n, 1, 0, stride, col0, 0].map(|v| v as u32);
         let params = storage_uniform(device, &p);
         ProductIo {
             shape: [m, n, k],
             stride,
+            col0,
             x,
             w,
             residual,

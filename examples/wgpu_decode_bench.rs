@@ -1433,8 +1433,9 @@ mod regs {
     /// `wgpu_decode_bench regs-gemm`: the driver's statistics of the prefill product on
     /// matrix units (`coop_linear.wgsl`, f32 x, f32 accumulator, subgroups of 32) with
     /// naga's runtime checks and without (the engine's default), whole tiles stored
-    /// straight to the output (DIRECT 1, the default since session 28) and through the
-    /// scratch (DIRECT 0, session 27's epilogue). Session 27 read 110 registers and 352
+    /// straight to the output (DIRECT 1, the default since session 28), through the
+    /// scratch (DIRECT 0, session 27's epilogue) and with edge tiles' inner blocks
+    /// straight too (DIRECT 2). Session 27 read 110 registers and 352
     /// bytes of local memory with the checks (fetch/stage's arrays), 163 and none without,
     /// 48 KiB of workgroup memory, on the H200.
     pub fn coop_gemm() -> Result<(), String> {
@@ -1448,7 +1449,7 @@ mod regs {
             COOP_LINEAR.entry_point,
         )];
         for (name, source, entry) in &kernels {
-            for (checked, direct) in [(true, 1.0), (false, 1.0), (false, 0.0)] {
+            for (checked, direct) in [(true, 1.0), (false, 1.0), (false, 0.0), (false, 2.0)] {
                 let opts = moa::runtime::wgpu::DecodePipelineOptions {
                     runtime_checks: checked,
                     zero_init_workgroup_memory: false,

@@ -53,8 +53,9 @@ override SG: u32 = 32u;
 // Timing diagnostic (wrong results; `product_bench` only): 1 no loads after the first
 // stage, 2 no multiply-adds, 3 no write-out. 0: the product.
 override DIAG: u32 = 0u;
-// 1: whole tiles store their fragments straight to `out` (the default); 0: every tile
-// through the scratch (session 27's epilogue, for the A/B).
+// 1: whole tiles store their fragments straight to `out` (the default); 2: also the
+// 64 × 32 blocks of edge tiles that lie inside `out`; 0: every tile through the scratch
+// (session 27's epilogue, for the A/B).
 override DIRECT: u32 = 1u;
 
 // Tile: TM tokens × TN columns; K stages of KS; workgroup rows padded to KP halves.
@@ -169,9 +170,10 @@ fn stage(b: u32, lid: u32) {
     }
 }
 
-// Writes fragment (tr, tc) of the tile, already in this subgroup's scratch at `base`.
-fn write_out(base: u32, t: u32, n: u32, lane: u32) {
-    for (var e = lane; e < 256u && DIAG != 3u; e += SG) {
+// Writes fragment (tr, tc) of the tile, already in this subgroup's scratch at `base`
+// (nothing where `skip`: a block stored directly).
+fn write_out(base: u32, t: u32, n: u32, lane: u32, skip: bool) {
+    for (var e = lane; e < 256u && DIAG != 3u && !skip; e += SG) {
         let tt = t + e / 16u;
         let nn = n + e % 16u;
         if (tt < params.n_rows && nn < params.n_out) {
@@ -205,15 +207,21 @@ fn moa_coop_linear(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     var c21 = coop_mat16x16<ctype, C>();
     var c30 = coop_mat16x16<ctype, C>();
     var c31 = coop_mat16x16<ctype, C>();
-    // Uniform across the workgroup (its id and the uniform Params only), as the matrix
-    // operations under it require.
-    let whole = DIRECT_OK && DIRECT == 1u && t0 + TM <= params.n_rows
-        && n0 + TN <= params.n_out && (params.out_stride & 3u) == 0u
+    // Fragment rows on 16 bytes (the direct loads' and stores' alignment).
+    let aligned = DIRECT_OK && DIRECT != 0u && (params.out_stride & 3u) == 0u
         && (params.col_offset & 3u) == 0u;
+    // The whole tile inside `out`: uniform across the workgroup (its id and the uniform
+    // Params only), as the barriers of the scratch write-out it skips require.
+    let whole = aligned && t0 + TM <= params.n_rows && n0 + TN <= params.n_out;
+    // This subgroup's 64 × 32 block stores directly: the whole tile's, or with DIRECT 2
+    // an edge tile's blocks that lie inside `out` (uniform across the subgroup only: its
+    // matrix operations are the subgroup's, and naga checks uniformity a workgroup).
+    let mine = whole || (aligned && DIRECT == 2u && t0 + tr + 64u <= params.n_rows
+        && n0 + tc + 32u <= params.n_out);
     let ld = params.out_stride;
     // This subgroup's first element of `out` (and of `residual`, laid out alike).
     let o = (t0 + tr) * ld + params.col_offset + n0 + tc;
-    if (whole && params.add_residual == 1u) {
+    if (mine && params.add_residual == 1u) {
         c00 = load_c(o, ld);
         c01 = load_c(o + 16u, ld);
         c10 = load_c(o + 16u * ld, ld);
@@ -257,17 +265,17 @@ fn moa_coop_linear(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
         }
         workgroupBarrier();
     }
+    if (mine && DIAG != 3u) {
+        store_c(c00, o, ld);
+        store_c(c01, o + 16u, ld);
+        store_c(c10, o + 16u * ld, ld);
+        store_c(c11, o + 16u * ld + 16u, ld);
+        store_c(c20, o + 32u * ld, ld);
+        store_c(c21, o + 32u * ld + 16u, ld);
+        store_c(c30, o + 48u * ld, ld);
+        store_c(c31, o + 48u * ld + 16u, ld);
+    }
     if (whole) {
-        if (DIAG != 3u) {
-            store_c(c00, o, ld);
-            store_c(c01, o + 16u, ld);
-            store_c(c10, o + 16u * ld, ld);
-            store_c(c11, o + 16u * ld + 16u, ld);
-            store_c(c20, o + 32u * ld, ld);
-            store_c(c21, o + 32u * ld + 16u, ld);
-            store_c(c30, o + 48u * ld, ld);
-            store_c(c31, o + 48u * ld + 16u, ld);
-        }
         return;
     }
     let base = s * 256u;
@@ -275,33 +283,33 @@ fn moa_coop_linear(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     let n = n0 + tc;
     coopStoreT(c00, &cs[base], 16u);
     workgroupBarrier();
-    write_out(base, t, n, lane);
+    write_out(base, t, n, lane, mine);
     workgroupBarrier();
     coopStoreT(c01, &cs[base], 16u);
     workgroupBarrier();
-    write_out(base, t, n + 16u, lane);
+    write_out(base, t, n + 16u, lane, mine);
     workgroupBarrier();
     coopStoreT(c10, &cs[base], 16u);
     workgroupBarrier();
-    write_out(base, t + 16u, n, lane);
+    write_out(base, t + 16u, n, lane, mine);
     workgroupBarrier();
     coopStoreT(c11, &cs[base], 16u);
     workgroupBarrier();
-    write_out(base, t + 16u, n + 16u, lane);
+    write_out(base, t + 16u, n + 16u, lane, mine);
     workgroupBarrier();
     coopStoreT(c20, &cs[base], 16u);
     workgroupBarrier();
-    write_out(base, t + 32u, n, lane);
+    write_out(base, t + 32u, n, lane, mine);
     workgroupBarrier();
     coopStoreT(c21, &cs[base], 16u);
     workgroupBarrier();
-    write_out(base, t + 32u, n + 16u, lane);
+    write_out(base, t + 32u, n + 16u, lane, mine);
     workgroupBarrier();
     coopStoreT(c30, &cs[base], 16u);
     workgroupBarrier();
-    write_out(base, t + 48u, n, lane);
+    write_out(base, t + 48u, n, lane, mine);
     workgroupBarrier();
     coopStoreT(c31, &cs[base], 16u);
     workgroupBarrier();
-    write_out(base, t + 48u, n + 16u, lane);
+    write_out(base, t + 48u, n + 16u, lane, mine);
 }

@@ -653,7 +653,13 @@ mod tests {
     fn the_cooperative_matrix_product_translates_to_spirv() {
         for acc in [StorageType::F32, StorageType::F16] {
             for input in [StorageType::F32, StorageType::F16] {
-                for (sg, direct) in [(16.0, 1.0), (32.0, 1.0), (32.0, 0.0), (64.0, 1.0)] {
+                for (sg, direct) in [
+                    (16.0, 1.0),
+                    (32.0, 0.0),
+                    (32.0, 1.0),
+                    (32.0, 2.0),
+                    (64.0, 1.0),
+                ] {
                     for diag in [0.0, 1.0, 2.0, 3.0] {
                         let source = coop_linear_source(input, acc);
                         let constants = [("SG", sg), ("DIAG", diag), ("DIRECT", direct)];

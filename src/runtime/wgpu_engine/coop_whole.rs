@@ -2,22 +2,25 @@
 //! check in `coop.rs` (70 tokens × 84 columns, an output of stride 89) runs only
 //! `coop_linear.wgsl`'s edge tiles, whose fragments go through the scratch. This one runs
 //! a product with two whole 128 × 128 tiles (fragments stored straight to the output, the
-//! residual loaded as their initial value) beside edge tiles, on an output of stride
-//! 208 written from column 4 (16-byte rows, as the direct stores need).
+//! residual loaded as their initial value) beside edge tiles (with `MOA_WGPU_COOP_DIRECT=2`
+//! their 64 × 32 blocks inside the output stored straight too, the others through the
+//! scratch), on an output of stride 208 written from column 4 (16-byte rows, as the
+//! direct stores need).
 
 use half::f16;
 
 use super::{EngineError, WgpuEngine};
 
-/// Tokens, K and output columns: two whole row tiles and one whole column tile of 128,
-/// the 72 columns after it an edge tile; K a multiple of 4 but not of the 32-wide stage.
-const WHOLE_T: usize = 256;
+/// Tokens, K and output columns: two whole row tiles of 128 and 44 tokens after them,
+/// one whole column tile of 128 and 72 columns after it (two 32-column blocks inside,
+/// one across the edge, one outside); K a multiple of 4 but not of the 32-wide stage.
+const WHOLE_T: usize = 300;
 const WHOLE_K: usize = 100;
 const WHOLE_N: usize = 200;
 
 impl WgpuEngine {
     /// Runs `pipeline` (a product with `linear.wgsl`'s parameters and bindings, f32 input,
-    /// f16 weights, grid of `tile` = columns × tokens a workgroup) on a 256 × 100 × 200
+    /// f16 weights, grid of `tile` = columns × tokens a workgroup) on a 300 × 100 × 200
     /// product writing columns 4.. of an output of stride 208, with a residual, and
     /// returns the largest |error| against the product on the CPU. Inputs are exact in
     /// f16 (multiples of 1/8 in [-1, 1]).

@@ -379,14 +379,15 @@ pub struct WgpuEngineOptions {
     /// went 1 880–1 883 → 1 808–1 823 µs (qkv 7.5 → 7.0, out 6.0 → 5.5–5.8, down 8.35 →
     /// 7.9–8.1 µs), the same logits as with the checks (RESULTS "wgpu engine, session 16").
     pub unchecked_products: bool,
-    /// `MOA_WGPU_COOP_DIRECT` (default `1`): the prefill products on matrix units
-    /// (`coop_linear.wgsl`, f32 accumulator) store a whole 128 × 128 tile's accumulator
-    /// fragments straight to the output, the residual loaded as their initial value
-    /// (session 28, s28-gemm); `0` takes every tile through the 16 × 16 scratch with two
-    /// barriers a fragment (session 27's epilogue, for the A/B). Edge tiles, outputs whose
+    /// `MOA_WGPU_COOP_DIRECT` (`0`, `1` or `2`; default `1`): the prefill products on
+    /// matrix units (`coop_linear.wgsl`'s DIRECT, f32 accumulator) store a whole 128 × 128
+    /// tile's accumulator fragments straight to the output, the residual loaded as their
+    /// initial value (session 28, s28-gemm); `2` also an edge tile's 64 × 32 subgroup
+    /// blocks that lie inside the output; `0` takes every tile through the 16 × 16 scratch
+    /// with two barriers a fragment (session 27's epilogue, for the A/B). Outputs whose
     /// stride or first column is not a multiple of 4 and f16 accumulators always take the
     /// scratch.
-    pub coop_direct: bool,
+    pub coop_direct: u32,
     /// `MOA_WGPU_DECODE_CHUNK` (slots, 1 to 65536; default unset: chosen per layer by the
     /// work-list model): the decode work list's chunk length (rounded up to the decode's
     /// key tile), as [`super::WgpuEngine::set_decode_chunk`] sets it. For benchmarks of the
@@ -432,7 +433,7 @@ impl Default for WgpuEngineOptions {
             coop_qkv: false,
             wgsl_tuning: engine_wgsl_tuning(),
             unchecked_products: true,
-            coop_direct: true,
+            coop_direct: 1,
             decode_chunk: None,
             decode_resident: None,
         }
@@ -563,7 +564,8 @@ impl WgpuEngineOptions {
             )?,
             coop_qkv: flag(env, "MOA_WGPU_COOP_QKV", d.coop_qkv)?,
             unchecked_products: flag(env, "MOA_WGPU_UNCHECKED", d.unchecked_products)?,
-            coop_direct: flag(env, "MOA_WGPU_COOP_DIRECT", d.coop_direct)?,
+            coop_direct: number(env, "MOA_WGPU_COOP_DIRECT", "0, 1 or 2", 0..=2)?
+                .unwrap_or(d.coop_direct),
             decode_chunk: number(env, "MOA_WGPU_DECODE_CHUNK", "1 to 65536 slots", 1..=65536)?
                 .and_then(std::num::NonZeroU32::new)
                 .or(d.decode_chunk),

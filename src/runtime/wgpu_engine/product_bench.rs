@@ -19,17 +19,18 @@ impl CoopProduct {
     /// checks off, whole tiles stored straight to the output, no diagnostic). Errors: no
     /// cooperative matrices on the adapter, or the driver's complaint.
     pub fn new(ctx: &WgpuContext) -> Result<CoopProduct, String> {
-        Self::with(ctx, false, true, 0)
+        Self::with(ctx, false, 1, 0)
     }
 
-    /// [`Self::new`] with the runtime checks on or off (`checked`), whole tiles stored
-    /// straight to the output or through the scratch (`direct`) and `coop_linear.wgsl`'s
+    /// [`Self::new`] with the runtime checks on or off (`checked`), `coop_linear.wgsl`'s
+    /// DIRECT (`direct`: 1 whole tiles stored straight to the output, 2 also edge tiles'
+    /// inner blocks, 0 every tile through the scratch) and its
     /// timing diagnostic `diag` (1 no loads after the first stage, 2 no multiply-adds, 3
     /// no write-out: wrong results).
     pub fn with(
         ctx: &WgpuContext,
         checked: bool,
-        direct: bool,
+        direct: u32,
         diag: u32,
     ) -> Result<CoopProduct, String> {
         let coop = ctx

@@ -3,16 +3,18 @@
 # write-out (coop_linear.wgsl: fragments stored straight to `out` with coopStoreT, the
 # residual loaded as the accumulators' initial value; MOA_WGPU_COOP_DIRECT, default 1)
 # against session 27's scratch write-out (every fragment through a 16 x 16 scratch, two
-# barriers each, scalar f32 stores; DIRECT 0), in one binary.
+# barriers each, scalar f32 stores; DIRECT 0) and DIRECT 2 (also the 64 x 32 subgroup
+# blocks of edge tiles that lie inside `out`), in one binary.
 #   END=170 bash .dev-s28-gemm/call1.sh   (run tool timeout_s 200; carry [".dev-s28-gemm"],
 #   filled by benches/wgpu-h200/s28/gemm/pack.sh)
-# 1. wdb regs-gemm: the driver's registers / local / workgroup memory, DIRECT 1 and 0.
+# 1. wdb regs-gemm: the driver's registers / local / workgroup memory, DIRECT 1, 0, 2.
 # 2. wp --gemm 32768 10: the CPU checks (edge shapes, aligned and unaligned outputs: the
-#    aligned ones run whole tiles direct), then default (direct) against scratch, checked,
-#    noload, nomma, nowrite, alternated default v v default, outputs of stride N + 8.
+#    aligned ones run whole tiles direct) of default, scratch, edge, checked; then default
+#    (DIRECT 1) against scratch (0), edge (2), checked, noload, nomma, nowrite, alternated
+#    default v v default, outputs of stride N + 8.
 # 3. wpe SmolLM2 shape, random weights, 16 x 4096, moa-50, --new 8, --profile-prefill,
-#    one process a run: A1 (DIRECT=0, parity 136) B1 (DIRECT=1, parity 136) B2 A2.
-#    Parity at 136 tokens: one whole 128-token tile of every product in the check's pass.
+#    one process a run: A1 (DIRECT=0) B1 (=1) C1 (=2) with parity at 136 tokens (one whole
+#    128-token tile of every product in the check's pass), then C2 B2 A2 without.
 #
 # MODEL (per prefill pass of 8 x 4096 = 32 768 tokens, 30 layers; s27-gemm call 3):
 #   products: qkv 0.89 ms, out 0.57 (f32 x; 0.86 in the engine with f16 x and its group),
@@ -32,7 +34,9 @@
 # PREDICTIONS: checks 0 error (inputs exact in f16) on every shape, aligned or not;
 #   regs-gemm: DIRECT=1 within +-16 registers of DIRECT=0, no local memory, 49152 B;
 #   gemm: default/scratch qkv 0.89 -> 0.58 ms (1.45-1.6x), out 0.57 -> 0.38, gate/up
-#   2.6 -> 1.6 (1.5-1.7x), down 1.07 -> 0.84; A/A within 1%.
+#   2.6 -> 1.6 (1.5-1.7x), down 1.07 -> 0.84; A/A within 1%. edge (2) against default:
+#   gate/up equal (no edge tiles at 3072), qkv / out / down 3-8% faster (their edge
+#   column tile's 64 inner columns direct; 960 - 896 = 576 - 512 = 64).
 #   Engine pass: qkv 26.7 -> 18-20 ms, out 25.8 -> 17-21, mlp 96.4 -> 62-72, attention
 #   ~387 (unchanged), step 536 -> 490-505 ms (-6..-9%); prefill tok/s 53-60k -> 57-66k.
 #   Parity at 136 tokens: max |logit err| ~0.05 in both, argmax 3/3; start-up checks
@@ -58,11 +62,11 @@ one() {
   MOA_WGPU_COOP_DIRECT=$direct timeout "$cap" /tmp/wpe $A --parity "$par" > "$R/$n.txt" 2>&1
   el "$n rc=$?"; save
 }
-for r in A1:0:136:60 B1:1:136:60 B2:1:0:30 A2:0:0:30; do one "$r"; done
+for r in A1:0:136:60 B1:1:136:50 C1:2:136:50 C2:2:0:30 B2:1:0:30 A2:0:0:30; do one "$r"; done
 {
   cat "$R/regs.txt" 2>/dev/null
   grep -E "^check|^gemm|^chosen|^[a-z]+: " "$R/gemm.txt"
-  for n in A1 B1 B2 A2; do t=$R/$n.txt; [ -f "$t" ] || continue
+  for n in A1 B1 C1 C2 B2 A2; do t=$R/$n.txt; [ -f "$t" ] || continue
     echo "$n: $(grep -o -E 'prefill: [^;]*' "$t" | head -1) | $(grep -o -E 'max .logit err. [0-9.e-]+|argmax equal [0-9/]+' "$t" | tr '\n' ' ')"
     grep -A9 "prefill pass 1 per dispatch kind" "$t" | sed "s/^/  $n /"
     grep -h -o -E "prefill products: [^;]*|warning[^\n]*|Error[^\n]*" "$t" | head -2

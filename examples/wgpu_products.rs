@@ -14,9 +14,9 @@
 //! (`wgpu_engine::product_bench`) at SmolLM2's prefill shapes with M tokens (default 32 768:
 //! QKV 960 × 576, out 576 × 576, gate/up 3072 × 576, down 576 × 1536; outputs of stride
 //! N + 8, as aligned as the engine's): the engine's build (without naga's runtime checks,
-//! whole tiles stored straight to the output) against each variant (every tile through
-//! the scratch, session 27's epilogue; edge tiles' inner blocks stored straight too;
-//! with the checks; the timing diagnostics: no loads
+//! every 64 × 32 block inside the output stored straight to it: DIRECT 2) against each
+//! variant (every tile through the scratch, session 27's epilogue; whole tiles only
+//! straight; with the checks; the timing diagnostics: no loads
 //! after the first stage, no multiply-adds, no write-out), alternated (default, v, v,
 //! default), REPS dispatches a timing (default 10), in TFLOP/s (2·M·N·K per product),
 //! after checking the builds against the CPU on shapes that are not multiples of the
@@ -59,13 +59,13 @@ fn gemm(args: &[usize]) -> Result<(), Box<dyn std::error::Error>> {
     // (name, naga's runtime checks, DIRECT, diagnostic); the first is the engine's
     // default.
     let variants = [
-        ("default", false, 1, 0),
+        ("default", false, 2, 0),
         ("scratch", false, 0, 0),
-        ("edge", false, 2, 0),
-        ("checked", true, 1, 0),
-        ("noload", false, 1, 1),
-        ("nomma", false, 1, 2),
-        ("nowrite", false, 1, 3),
+        ("whole", false, 1, 0),
+        ("checked", true, 2, 0),
+        ("noload", false, 2, 1),
+        ("nomma", false, 2, 2),
+        ("nowrite", false, 2, 3),
     ];
     let mut built = Vec::new();
     for (name, checked, direct, diag) in variants {

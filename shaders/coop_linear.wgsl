@@ -11,6 +11,8 @@
 // TFLOP/s at SmolLM2's prefill shapes built without naga's runtime checks, 21-25 with
 // them (their loop counters keep the driver from unrolling fetch/stage, so xr / wr live
 // in local memory); 128 × 64 tiles with 4 subgroups 10-12; the 64 × 64 kernel 8.5-9.5.
+// Session 28, the direct write-out (DIRECT 2): 48-64 TFLOP/s alone with a residual (out,
+// qkv, down, gate/up), gate/up 63.5 against the 64-66 of a 4096³ matrix-unit GEMM.
 // K runs in stages of 32, double-buffered: while the matrix units work on stage s, every
 // invocation holds stage s + 1's slices of x and w in registers (16-byte loads: 4 f32 of
 // x or 4 f16 of w each), converts x to f16 and writes them to the other buffer after the
@@ -18,12 +20,13 @@
 // the 4 elements lie inside the matrices, else element by element, zero outside (any K,
 // token count and column count work). Rows in workgroup memory are padded to 40 halves
 // (80 bytes), so the fragments' 16-byte row pieces fall on different banks.
-// Epilogue (session 28): a whole tile (all 128 tokens and 128 columns inside `out`, the
-// output's stride and first column multiples of 4, so every fragment's rows start on 16
-// bytes as VK_KHR_cooperative_matrix asks) with an f32 accumulator stores its fragments
-// straight to `out` (`coopStoreT`), the residual loaded as the accumulators' initial value;
-// an edge tile (or DIRECT 0, or an f16 accumulator) stores one fragment at a time to its
-// subgroup's 16 × 16 scratch and its invocations write it out (bounded, strided,
+// Epilogue (session 28): a subgroup whose 64 × 32 block lies inside `out` (every block
+// of a whole tile; DIRECT 2 also edge tiles' inner blocks), with the output's stride and
+// first column multiples of 4 (every fragment's rows start on 16 bytes, as
+// VK_KHR_cooperative_matrix asks) and an f32 accumulator, stores its fragments straight
+// to `out` (`coopStoreT`), the residual loaded as the accumulators' initial value; the
+// other blocks (or all, with DIRECT 0 or an f16 accumulator) store one fragment at a time
+// to the subgroup's 16 × 16 scratch and its invocations write it out (bounded, strided,
 // + residual). The host appends `store_c` / `load_c` and `DIRECT_OK` (coop_linear_direct
 // for f32 accumulators; stubs and false for f16, whose fragments cannot be stored to f32).
 // The accumulator is `ctype` (f32 where the adapter offers f16 × f16 → f32, else f16).
@@ -53,10 +56,11 @@ override SG: u32 = 32u;
 // Timing diagnostic (wrong results; `product_bench` only): 1 no loads after the first
 // stage, 2 no multiply-adds, 3 no write-out. 0: the product.
 override DIAG: u32 = 0u;
-// 1: whole tiles store their fragments straight to `out` (the default); 2: also the
-// 64 × 32 blocks of edge tiles that lie inside `out`; 0: every tile through the scratch
-// (session 27's epilogue, for the A/B).
-override DIRECT: u32 = 1u;
+// 2 (the default): whole tiles and the 64 × 32 blocks of edge tiles that lie inside
+// `out` store their fragments straight to it; 1: whole tiles only; 0: every tile through
+// the scratch (session 27's epilogue). Session 28 on the H200 (benches/RESULTS.md): the
+// prefill pass's products 150.7 → 133 ms (2) and 140 ms (1); 160 registers (0: 164).
+override DIRECT: u32 = 2u;
 
 // Tile: TM tokens × TN columns; K stages of KS; workgroup rows padded to KP halves.
 const TM: u32 = 128u;

@@ -109,3 +109,31 @@ impl WgpuEngine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::WgpuEngine;
+    use crate::model::random::{like, random_model};
+    use crate::runtime::wgpu::WgpuContext;
+
+    /// The whole-tile check itself (its inputs, aligned output and CPU product), on the
+    /// tiled product every adapter runs: lavapipe has no cooperative matrices, so the
+    /// direct stores are checked this way on a GPU at start-up (the H200: max |err| 0).
+    #[test]
+    fn the_whole_tile_check_accepts_the_tiled_product() {
+        let ctx = WgpuContext::new().expect("a wgpu adapter (lavapipe in CI)");
+        if !ctx.has_f16() {
+            return;
+        }
+        let mut c = like("smollm2-135m").unwrap();
+        (c.n_layers, c.hidden_size, c.ffn_size, c.vocab_size) = (1, 64, 96, 50);
+        (c.q_heads, c.kv_heads, c.head_dim) = (4, 2, 16);
+        c.context_length = 256;
+        let model = random_model(&c, 5);
+        let engine = WgpuEngine::new(&ctx, &model, None, false).unwrap();
+        let err = engine
+            .check_whole_tiles(&engine.pipes.linear, [256, 4])
+            .unwrap();
+        assert!(err < 1e-3, "max |err| {err}");
+    }
+}

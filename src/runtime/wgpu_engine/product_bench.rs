@@ -16,10 +16,11 @@ pub struct CoopProduct {
 
 impl CoopProduct {
     /// Compiles the product for f32 input as the engine does by default (naga's runtime
-    /// checks off, whole tiles stored straight to the output, no diagnostic). Errors: no
-    /// cooperative matrices on the adapter, or the driver's complaint.
+    /// checks off, DIRECT 2: every 64 × 32 block inside the output stored straight to
+    /// it, no diagnostic). Errors: no cooperative matrices on the adapter, or the
+    /// driver's complaint.
     pub fn new(ctx: &WgpuContext) -> Result<CoopProduct, String> {
-        Self::with(ctx, false, 1, 0)
+        Self::with(ctx, false, 2, 0)
     }
 
     /// [`Self::new`] with the runtime checks on or off (`checked`), `coop_linear.wgsl`'s

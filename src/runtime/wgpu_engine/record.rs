@@ -38,9 +38,10 @@ pub(super) const ARGMAX_BLOCKS: u32 = 64;
 /// One recorded pass: its dispatches, per layer the index one past its last dispatch,
 /// and each dispatch's kind ("embed", "qkv", "attention" (the decode kernel, or the
 /// prefill kernel), "merge" (the decode's merge), "out", "gate_up", "down",
-/// "head", "argmax", "sample"; unfused (prefill) passes since session 28 also "norm"
-/// (both RMSNorms), "rope" (RoPE + the cache write) and "swiglu" apart from the products,
-/// and no "mlp"), which [`WgpuEngine::profile_pass`] times apart.
+/// "head", "argmax", "sample"; unfused passes (prefill, and decode where the products do
+/// not fuse) since session 28 also "norm" (both RMSNorms), "rope" (RoPE + the cache
+/// write) and "swiglu" apart from the products, and no "mlp"), which
+/// [`WgpuEngine::profile_pass`] times apart.
 pub(super) struct Recorded {
     pub(super) dispatches: Vec<Dispatch>,
     pub(super) layer_end: Vec<usize>,

@@ -46,7 +46,7 @@ for r in C1:2:0:136:60 A1:0:0:0:30 A2:0:0:0:30 C2:2:0:0:30 G:2:2:0:45; do one "$
   grep -E "^check|^gemm|^chosen|^[a-z]+ \(x f16" "$R/gemm.txt"
   for n in C1 A1 A2 C2 G; do t=$R/$n.txt; [ -f "$t" ] || continue
     echo "$n: $(grep -o -E 'prefill: [^;]*' "$t" | head -1) | $(grep -o -E 'max .logit err. [0-9.e-]+|argmax equal [0-9/]+' "$t" | tr '\n' ' ')"
-    grep -A14 "prefill pass 1 per dispatch kind" "$t" | sed "s/^/  $n /"
+    grep -A15 "prefill pass 1 per dispatch kind" "$t" | sed "s/^/  $n /"
     grep -h -o -E "prefill products: [^;]*|prefill attention: [^;]*|warning[^\n]*|Error[^\n]*" "$t" | head -3
   done
 } > "$R/summary.txt" 2>&1

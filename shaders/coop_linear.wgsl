@@ -13,7 +13,7 @@
 // in local memory); 128 × 64 tiles with 4 subgroups 10-12; the 64 × 64 kernel 8.5-9.5.
 // Session 28, the direct write-out: 55-67 TFLOP/s alone with a residual (qkv 55 with
 // DIRECT 1; out 55.6, gate/up 63.5, down 67.2 with DIRECT 2) against the 64-66 of a
-// 4096³ matrix-unit GEMM; now the loads bound it (2.4× faster without them at K = 1536).
+// 4096³ matrix-unit GEMM; now the loads bound it (2.5× faster without them at K = 1536).
 // K runs in stages of 32, double-buffered: while the matrix units work on stage s, every
 // invocation holds stage s + 1's slices of x and w in registers (16-byte loads: 4 f32 of
 // x or 4 f16 of w each), converts x to f16 and writes them to the other buffer after the

@@ -1432,9 +1432,12 @@ mod regs {
 
     /// `wgpu_decode_bench regs-gemm`: the driver's statistics of the prefill product on
     /// matrix units (`coop_linear.wgsl`, f32 x, f32 accumulator, subgroups of 32) with
-    /// naga's runtime checks and without (the engine's default). Session 27 read 110
-    /// registers and 352 bytes of local memory with them (fetch/stage's arrays), 163 and
-    /// none without, 48 KiB of workgroup memory, on the H200.
+    /// naga's runtime checks and without (the engine's default), whole tiles stored
+    /// straight to the output (DIRECT 1, the default since session 28), through the
+    /// scratch (DIRECT 0, session 27's epilogue) and with edge tiles' inner blocks
+    /// straight too (DIRECT 2). Session 27 read 110 registers and 352
+    /// bytes of local memory with the checks (fetch/stage's arrays), 163 and none without,
+    /// 48 KiB of workgroup memory, on the H200.
     pub fn coop_gemm() -> Result<(), String> {
         use moa::runtime::shaders::{coop_linear_source, COOP_LINEAR};
         let vk = Vulkan::new()?;
@@ -1446,17 +1449,16 @@ mod regs {
             COOP_LINEAR.entry_point,
         )];
         for (name, source, entry) in &kernels {
-            for checked in [true, false] {
+            for (checked, direct) in [(true, 1.0), (false, 1.0), (false, 0.0), (false, 2.0)] {
                 let opts = moa::runtime::wgpu::DecodePipelineOptions {
                     runtime_checks: checked,
                     zero_init_workgroup_memory: false,
                 };
-                let spv = spirv(source, entry, opts, &[("SG", 32.0)])?;
+                let spv = spirv(source, entry, opts, &[("SG", 32.0), ("DIRECT", direct)])?;
+                let what = format!("{name} checked={checked} DIRECT={direct}");
                 match vk.statistics(&spv, entry) {
-                    Ok(stats) => {
-                        println!("regs gemm {name} checked={checked}: {}", stats.join(", "))
-                    }
-                    Err(e) => println!("regs gemm {name} checked={checked}: {e}"),
+                    Ok(stats) => println!("regs gemm {what}: {}", stats.join(", ")),
+                    Err(e) => println!("regs gemm {what}: {e}"),
                 }
             }
         }

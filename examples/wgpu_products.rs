@@ -12,12 +12,18 @@
 //! Arguments: rows and prompt length of the timed prefill (default 16 × 1024).
 //! `--gemm [M] [REPS]` instead times the product on matrix units alone
 //! (`wgpu_engine::product_bench`) at SmolLM2's prefill shapes with M tokens (default 32 768:
-//! QKV 960 × 576, out 576 × 576, gate/up 3072 × 576, down 576 × 1536): the engine's
-//! build (without naga's runtime checks) against each variant (with the checks, and the
-//! timing diagnostics: no loads after the first stage, no multiply-adds, no write-out),
-//! alternated (default, v, v, default), REPS dispatches a timing (default 10), in
-//! TFLOP/s (2·M·N·K per product), after checking both builds against the CPU on small
-//! shapes that are not multiples of the tiles.
+//! QKV 960 × 576, out 576 × 576, gate/up 3072 × 576, down 576 × 1536; outputs of stride
+//! N + 8, as aligned as the engine's; since session 28 as the engine runs them: a residual
+//! on out and down only, out's x in f16, each first against session 27's layout, a
+//! residual on every product and f32 x; ~1 s of QKV first, untimed, while the clocks
+//! ramp up): the engine's build (without naga's runtime checks,
+//! every 64 × 32 block inside the output stored straight to it: DIRECT 2) against each
+//! variant (every tile through the scratch, session 27's epilogue; whole tiles only
+//! straight; with the checks; the timing diagnostics: no loads
+//! after the first stage, no multiply-adds, no write-out), alternated (default, v, v,
+//! default), REPS dispatches a timing (default 10), in TFLOP/s (2·M·N·K per product),
+//! after checking the builds against the CPU on shapes that are not multiples of the
+//! tiles, with aligned and unaligned outputs and f32 or f16 x.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -47,55 +53,139 @@ fn ids(n: usize, seed: u64, vocab: usize) -> Vec<u32> {
 
 /// `--gemm`: the product on matrix units alone, each variant against the default.
 fn gemm(args: &[usize]) -> Result<(), Box<dyn std::error::Error>> {
-    use moa::runtime::wgpu_engine::product_bench::{CoopProduct, ProductIo};
+    use moa::lower::StorageType;
+    use moa::runtime::wgpu_engine::product_bench::{CoopProduct, IoForm, ProductIo};
     let m = args.first().copied().unwrap_or(32_768);
     let reps = args.get(1).copied().unwrap_or(10) as u32;
     let ctx = WgpuContext::new()?;
     println!("adapter: {} ({:?})", ctx.adapter_name(), ctx.backend());
     println!("chosen: {:?}", ctx.coop_matrix());
-    // (name, naga's runtime checks, diagnostic); the first is the engine's default.
+    // (name, naga's runtime checks, DIRECT, diagnostic); the first is the engine's
+    // default. Each for f32 x and for f16 x (the engine's out product).
     let variants = [
-        ("default", false, 0),
-        ("checked", true, 0),
-        ("noload", false, 1),
-        ("nomma", false, 2),
-        ("nowrite", false, 3),
+        ("default", false, 2, 0),
+        ("scratch", false, 0, 0),
+        ("whole", false, 1, 0),
+        ("checked", true, 2, 0),
+        ("noload", false, 2, 1),
+        ("nomma", false, 2, 2),
+        ("nowrite", false, 2, 3),
     ];
+    // (name, diagnostic, x in f16, product)
     let mut built = Vec::new();
-    for (name, checked, diag) in variants {
-        match CoopProduct::with(&ctx, checked, diag) {
-            Ok(p) => built.push((name, diag, p)),
-            Err(e) => println!("{name}: {e}"),
+    for x_f16 in [false, true] {
+        let input = if x_f16 {
+            StorageType::F16
+        } else {
+            StorageType::F32
+        };
+        for (name, checked, direct, diag) in variants {
+            match CoopProduct::with_input(&ctx, input, checked, direct, diag) {
+                Ok(p) => built.push((name, diag, x_f16, p)),
+                Err(e) => println!("{name} (x f16 {x_f16}): {e}"),
+            }
         }
     }
-    for shape in [[70, 84, 100], [300, 200, 576], [257, 960, 1536]] {
-        let io = ProductIo::new(&ctx, shape);
-        for (name, _, p) in built.iter().filter(|v| v.1 == 0) {
-            let err = p.check(&ctx, &io)?;
-            println!("check {name} {shape:?} (m, n, k): max |err| / max |value| {err:.2e}");
+    for shape in [
+        [70, 84, 100],
+        [300, 200, 576],
+        [257, 960, 1536],
+        [384, 256, 576],
+    ] {
+        for (aligned, x_f16) in [(true, false), (false, false), (true, true)] {
+            let form = IoForm {
+                aligned,
+                residual: true,
+                x_f16,
+            };
+            let io = ProductIo::new(&ctx, shape, form);
+            for (name, _, _, p) in built.iter().filter(|v| v.1 == 0 && v.2 == x_f16) {
+                let err = p.check(&ctx, &io)?;
+                println!(
+                    "check {name} {shape:?} (m, n, k) aligned {aligned} x f16 {x_f16}: max |err| / max |value| {err:.2e}"
+                );
+            }
         }
     }
+    // As the engine runs them: a residual on out and down only, out's x in f16.
     let shapes = [
-        ("qkv", 960, 576),
-        ("out", 576, 576),
-        ("gate_up", 3072, 576),
-        ("down", 576, 1536),
+        ("qkv", 960, 576, false, false),
+        ("out", 576, 576, true, true),
+        ("gate_up", 3072, 576, false, false),
+        ("down", 576, 1536, true, false),
     ];
-    let (base_name, _, base) = &built[0];
-    for (what, n, k) in shapes {
-        let io = ProductIo::new(&ctx, [m, n, k]);
+    let default_for = |x_f16: bool| {
+        built
+            .iter()
+            .find(|v| v.0 == "default" && v.2 == x_f16)
+            .map(|v| &v.3)
+            .ok_or("the default product did not compile")
+    };
+    // The clocks ramp up over the first timings of a process (session 28, call 1): ~1 s
+    // of the first shape's product first, untimed.
+    {
+        let form = IoForm {
+            aligned: true,
+            residual: true,
+            x_f16: false,
+        };
+        let io = ProductIo::new(&ctx, [m, 960, 576], form);
+        default_for(false)?.time(&ctx, &io, 1000)?;
+    }
+    for (what, n, k, residual, x_f16) in shapes {
+        let form = IoForm {
+            aligned: true,
+            residual,
+            x_f16,
+        };
+        let io = ProductIo::new(&ctx, [m, n, k], form);
+        // Session 27's bench layout (a residual, f32 x) for the default, against the
+        // engine's.
+        let bench27 = ProductIo::new(
+            &ctx,
+            [m, n, k],
+            IoForm {
+                aligned: true,
+                residual: true,
+                x_f16: false,
+            },
+        );
         let flop = 2.0 * (m * n * k) as f64;
-        for (name, _, p) in &built[1..] {
-            let mut line = format!("gemm {what} M {m} N {n} K {k}:");
-            for (name, p) in [(base_name, base), (name, p), (name, p), (base_name, base)] {
-                let secs = p.time(&ctx, &io, reps)?;
+        let line = |label: &str, runs: [(&str, &CoopProduct, &ProductIo); 4]| {
+            let mut line = format!("gemm {what} M {m} N {n} K {k} ({label}):");
+            for (name, p, io) in runs {
+                let secs = p.time(&ctx, io, reps)?;
                 line += &format!(
                     " {name} {:.3} ms {:.1} TFLOP/s;",
                     secs * 1e3,
                     flop / secs / 1e12
                 );
             }
-            println!("{line}");
+            Ok::<String, String>(line)
+        };
+        let base = default_for(x_f16)?;
+        let b27 = default_for(false)?;
+        println!(
+            "{}",
+            line(
+                &format!("residual {residual}, x f16 {x_f16} against residual, f32 x"),
+                [
+                    ("default", base, &io),
+                    ("default-r-f32", b27, &bench27),
+                    ("default-r-f32", b27, &bench27),
+                    ("default", base, &io)
+                ]
+            )?
+        );
+        for (name, _, _, p) in built.iter().filter(|v| v.2 == x_f16 && v.0 != "default") {
+            let label = format!("residual {residual}, x f16 {x_f16}");
+            let runs = [
+                ("default", base, &io),
+                (*name, p, &io),
+                (*name, p, &io),
+                ("default", base, &io),
+            ];
+            println!("{}", line(&label, runs)?);
         }
     }
     Ok(())

@@ -11,6 +11,9 @@
 // TFLOP/s at SmolLM2's prefill shapes built without naga's runtime checks, 21-25 with
 // them (their loop counters keep the driver from unrolling fetch/stage, so xr / wr live
 // in local memory); 128 × 64 tiles with 4 subgroups 10-12; the 64 × 64 kernel 8.5-9.5.
+// Session 28, the direct write-out: 55-67 TFLOP/s alone with a residual (qkv 55 with
+// DIRECT 1; out 55.6, gate/up 63.5, down 67.2 with DIRECT 2) against the 64-66 of a
+// 4096³ matrix-unit GEMM; now the loads bound it (2.5× faster without them at K = 1536).
 // K runs in stages of 32, double-buffered: while the matrix units work on stage s, every
 // invocation holds stage s + 1's slices of x and w in registers (16-byte loads: 4 f32 of
 // x or 4 f16 of w each), converts x to f16 and writes them to the other buffer after the
@@ -18,8 +21,15 @@
 // the 4 elements lie inside the matrices, else element by element, zero outside (any K,
 // token count and column count work). Rows in workgroup memory are padded to 40 halves
 // (80 bytes), so the fragments' 16-byte row pieces fall on different banks.
-// Epilogue: each subgroup stores one accumulator fragment at a time to its own 16 × 16
-// scratch and its invocations write it out (bounded, strided, + residual).
+// Epilogue (session 28): a subgroup whose 64 × 32 block lies inside `out` (every block
+// of a whole tile; DIRECT 2 also edge tiles' inner blocks), with the output's stride and
+// first column multiples of 4 (every fragment's rows start on 16 bytes, as
+// VK_KHR_cooperative_matrix asks) and an f32 accumulator, stores its fragments straight
+// to `out` (`coopStoreT`), the residual loaded as the accumulators' initial value; the
+// other blocks (or all, with DIRECT 0 or an f16 accumulator) store one fragment at a time
+// to the subgroup's 16 × 16 scratch and its invocations write it out (bounded, strided,
+// + residual). The host appends `store_c` / `load_c` and `DIRECT_OK` (coop_linear_direct
+// for f32 accumulators; stubs and false for f16, whose fragments cannot be stored to f32).
 // The accumulator is `ctype` (f32 where the adapter offers f16 × f16 → f32, else f16).
 // The host prepends the `enable` lines and `alias wtype = f16; alias xtype = ...;
 // alias ctype = ...;` (weights must be f16: the matrix units take f16 operands).
@@ -47,6 +57,11 @@ override SG: u32 = 32u;
 // Timing diagnostic (wrong results; `product_bench` only): 1 no loads after the first
 // stage, 2 no multiply-adds, 3 no write-out. 0: the product.
 override DIAG: u32 = 0u;
+// 2 (the default): whole tiles and the 64 × 32 blocks of edge tiles that lie inside
+// `out` store their fragments straight to it; 1: whole tiles only; 0: every tile through
+// the scratch (session 27's epilogue). Session 28 on the H200 (benches/RESULTS.md): the
+// prefill pass's products 150.7 → 133 ms (2) and 140 ms (1); 160 registers (0: 164).
+override DIRECT: u32 = 2u;
 
 // Tile: TM tokens × TN columns; K stages of KS; workgroup rows padded to KP halves.
 const TM: u32 = 128u;
@@ -160,9 +175,10 @@ fn stage(b: u32, lid: u32) {
     }
 }
 
-// Writes fragment (tr, tc) of the tile, already in this subgroup's scratch at `base`.
-fn write_out(base: u32, t: u32, n: u32, lane: u32) {
-    for (var e = lane; e < 256u && DIAG != 3u; e += SG) {
+// Writes fragment (tr, tc) of the tile, already in this subgroup's scratch at `base`
+// (nothing where `skip`: a block stored directly).
+fn write_out(base: u32, t: u32, n: u32, lane: u32, skip: bool) {
+    for (var e = lane; e < 256u && DIAG != 3u && !skip; e += SG) {
         let tt = t + e / 16u;
         let nn = n + e % 16u;
         if (tt < params.n_rows && nn < params.n_out) {
@@ -196,6 +212,30 @@ fn moa_coop_linear(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     var c21 = coop_mat16x16<ctype, C>();
     var c30 = coop_mat16x16<ctype, C>();
     var c31 = coop_mat16x16<ctype, C>();
+    // Fragment rows on 16 bytes (the direct loads' and stores' alignment).
+    let aligned = DIRECT_OK && DIRECT != 0u && (params.out_stride & 3u) == 0u
+        && (params.col_offset & 3u) == 0u;
+    // The whole tile inside `out`: uniform across the workgroup (its id and the uniform
+    // Params only), as the barriers of the scratch write-out it skips require.
+    let whole = aligned && t0 + TM <= params.n_rows && n0 + TN <= params.n_out;
+    // This subgroup's 64 × 32 block stores directly: the whole tile's, or with DIRECT 2
+    // an edge tile's blocks that lie inside `out` (uniform across the subgroup only: its
+    // matrix operations are the subgroup's, and naga checks uniformity a workgroup).
+    let mine = whole || (aligned && DIRECT == 2u && t0 + tr + 64u <= params.n_rows
+        && n0 + tc + 32u <= params.n_out);
+    let ld = params.out_stride;
+    // This subgroup's first element of `out` (and of `residual`, laid out alike).
+    let o = (t0 + tr) * ld + params.col_offset + n0 + tc;
+    if (mine && params.add_residual == 1u) {
+        c00 = load_c(o, ld);
+        c01 = load_c(o + 16u, ld);
+        c10 = load_c(o + 16u * ld, ld);
+        c11 = load_c(o + 16u * ld + 16u, ld);
+        c20 = load_c(o + 32u * ld, ld);
+        c21 = load_c(o + 32u * ld + 16u, ld);
+        c30 = load_c(o + 48u * ld, ld);
+        c31 = load_c(o + 48u * ld + 16u, ld);
+    }
     let steps = (params.k + KS - 1u) / KS;
     fetch(0u, t0, n0, lid);
     stage(0u, lid);
@@ -230,38 +270,51 @@ fn moa_coop_linear(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
         }
         workgroupBarrier();
     }
+    if (mine && DIAG != 3u) {
+        store_c(c00, o, ld);
+        store_c(c01, o + 16u, ld);
+        store_c(c10, o + 16u * ld, ld);
+        store_c(c11, o + 16u * ld + 16u, ld);
+        store_c(c20, o + 32u * ld, ld);
+        store_c(c21, o + 32u * ld + 16u, ld);
+        store_c(c30, o + 48u * ld, ld);
+        store_c(c31, o + 48u * ld + 16u, ld);
+    }
+    if (whole) {
+        return;
+    }
     let base = s * 256u;
     let t = t0 + tr;
     let n = n0 + tc;
     coopStoreT(c00, &cs[base], 16u);
     workgroupBarrier();
-    write_out(base, t, n, lane);
+    write_out(base, t, n, lane, mine);
     workgroupBarrier();
     coopStoreT(c01, &cs[base], 16u);
     workgroupBarrier();
-    write_out(base, t, n + 16u, lane);
+    write_out(base, t, n + 16u, lane, mine);
     workgroupBarrier();
     coopStoreT(c10, &cs[base], 16u);
     workgroupBarrier();
-    write_out(base, t + 16u, n, lane);
+    write_out(base, t + 16u, n, lane, mine);
     workgroupBarrier();
     coopStoreT(c11, &cs[base], 16u);
     workgroupBarrier();
-    write_out(base, t + 16u, n + 16u, lane);
+    write_out(base, t + 16u, n + 16u, lane, mine);
     workgroupBarrier();
     coopStoreT(c20, &cs[base], 16u);
     workgroupBarrier();
-    write_out(base, t + 32u, n, lane);
+    write_out(base, t + 32u, n, lane, mine);
     workgroupBarrier();
     coopStoreT(c21, &cs[base], 16u);
     workgroupBarrier();
-    write_out(base, t + 32u, n + 16u, lane);
+    write_out(base, t + 32u, n + 16u, lane, mine);
     workgroupBarrier();
     coopStoreT(c30, &cs[base], 16u);
     workgroupBarrier();
-    write_out(base, t + 48u, n, lane);
+    write_out(base, t + 48u, n, lane, mine);
     workgroupBarrier();
     coopStoreT(c31, &cs[base], 16u);
     workgroupBarrier();
-    write_out(base, t + 48u, n + 16u, lane);
+    write_out(base, t + 48u, n + 16u, lane, mine);
 }

@@ -170,14 +170,29 @@ pub const COOP_LINEAR: Shader = Shader {
 /// ceil(columns / `[0]`) × ceil(tokens / `[1]`).
 pub const COOP_LINEAR_TILE: [u32; 2] = [128, 128];
 
+/// `coop_linear_direct.wgsl`: [`COOP_LINEAR`]'s whole-tile epilogue for an f32
+/// accumulator (fragments stored straight to `out`, the residual as their initial value;
+/// session 28).
+const COOP_LINEAR_DIRECT: &str = include_str!("../../shaders/coop_linear_direct.wgsl");
+
+/// `coop_linear_scratch.wgsl`: its stubs for an f16 accumulator (every tile through the
+/// scratch: f16 fragments cannot be stored to the f32 output).
+const COOP_LINEAR_SCRATCH: &str = include_str!("../../shaders/coop_linear_scratch.wgsl");
+
 /// `coop_linear.wgsl` with its header: f16 weights, `input` as the product's input type
-/// and `accumulator` (f32 or f16) as the cooperative accumulator's element type.
+/// and `accumulator` (f32 or f16) as the cooperative accumulator's element type, and the
+/// whole-tile epilogue that accumulator allows appended.
 pub fn coop_linear_source(input: StorageType, accumulator: StorageType) -> String {
+    let epilogue = match accumulator {
+        StorageType::F32 => COOP_LINEAR_DIRECT,
+        _ => COOP_LINEAR_SCRATCH,
+    };
     format!(
-        "enable f16;\nenable wgpu_cooperative_matrix;\nalias wtype = f16;\nalias xtype = {};\nalias ctype = {};\n{}",
+        "enable f16;\nenable wgpu_cooperative_matrix;\nalias wtype = f16;\nalias xtype = {};\nalias ctype = {};\n{}\n{}",
         input.name(),
         accumulator.name(),
-        COOP_LINEAR.source
+        COOP_LINEAR.source,
+        epilogue
     )
 }
 
@@ -638,10 +653,16 @@ mod tests {
     fn the_cooperative_matrix_product_translates_to_spirv() {
         for acc in [StorageType::F32, StorageType::F16] {
             for input in [StorageType::F32, StorageType::F16] {
-                for sg in [16.0, 32.0, 64.0] {
+                for (sg, direct) in [
+                    (16.0, 1.0),
+                    (32.0, 0.0),
+                    (32.0, 1.0),
+                    (32.0, 2.0),
+                    (64.0, 1.0),
+                ] {
                     for diag in [0.0, 1.0, 2.0, 3.0] {
                         let source = coop_linear_source(input, acc);
-                        let constants = [("SG", sg), ("DIAG", diag)];
+                        let constants = [("SG", sg), ("DIAG", diag), ("DIRECT", direct)];
                         let words = spirv_words(&source, COOP_LINEAR.entry_point, &constants)
                             .unwrap_or_else(|e| {
                                 panic!("accumulator {acc:?} sg {sg} DIAG {diag}: {e}")

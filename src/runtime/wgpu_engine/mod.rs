@@ -20,6 +20,7 @@ pub mod cache;
 pub mod chunks;
 mod coop;
 mod coop_matvec;
+mod coop_whole;
 mod forward;
 pub mod options;
 mod pipelines;
@@ -390,7 +391,13 @@ impl WgpuEngine {
         });
         let (coop, products) = match ctx.coop_matrix() {
             Some(c) if storage == StorageType::F16 => {
-                match pipelines::coop_pipes(&device, storage, c, !options.unchecked_products) {
+                match pipelines::coop_pipes(
+                    &device,
+                    storage,
+                    c,
+                    !options.unchecked_products,
+                    options.coop_direct,
+                ) {
                     Ok(p) => (
                         Some(p),
                         format!(
@@ -475,6 +482,13 @@ impl WgpuEngine {
             decode_resident: options.decode_resident.map(std::num::NonZeroU32::get),
         };
         engine.settle_coop();
+        // The direct stores exist only with an f32 accumulator (coop_linear_direct.wgsl).
+        if ctx
+            .coop_matrix()
+            .is_some_and(|c| c.accumulator == StorageType::F32)
+        {
+            engine.settle_coop_whole();
+        }
         engine.settle_coop_head();
         if let (Some(c), true, true) = (
             ctx.coop_matrix(),

@@ -381,6 +381,17 @@ pub struct WgpuEngineOptions {
     /// went 1 880–1 883 → 1 808–1 823 µs (qkv 7.5 → 7.0, out 6.0 → 5.5–5.8, down 8.35 →
     /// 7.9–8.1 µs), the same logits as with the checks (RESULTS "wgpu engine, session 16").
     pub unchecked_products: bool,
+    /// `MOA_WGPU_COOP_DIRECT` (`0`, `1` or `2`; default `2`): the prefill products on
+    /// matrix units (`coop_linear.wgsl`'s DIRECT, f32 accumulator) store a whole 128 × 128
+    /// tile's accumulator fragments straight to the output, the residual loaded as their
+    /// initial value, and with `2` also an edge tile's 64 × 32 subgroup blocks that lie
+    /// inside the output; `0` takes every tile through the 16 × 16 scratch with two
+    /// barriers a fragment (session 27's epilogue). Outputs whose stride or first column
+    /// is not a multiple of 4 and f16 accumulators always take the scratch. On the H200
+    /// (SmolLM2 shape, 16 × 4096, moa-50) the prefill pass went 537.7–538.5 ms (`0`) →
+    /// 526.8–527.7 (`1`) → 519.6–520.1 (`2`), its products 150.7 → 140 → 133 ms, parity
+    /// unchanged (RESULTS "wgpu engine, session 28 (branch s28-gemm)").
+    pub coop_direct: u32,
     /// `MOA_WGPU_DECODE_CHUNK` (slots, 1 to 65536; default unset: chosen per layer by the
     /// work-list model): the decode work list's chunk length (rounded up to the decode's
     /// key tile), as [`super::WgpuEngine::set_decode_chunk`] sets it. For benchmarks of the
@@ -426,6 +437,7 @@ impl Default for WgpuEngineOptions {
             coop_qkv: false,
             wgsl_tuning: engine_wgsl_tuning(),
             unchecked_products: true,
+            coop_direct: 2,
             decode_chunk: None,
             decode_resident: None,
         }
@@ -556,6 +568,8 @@ impl WgpuEngineOptions {
             )?,
             coop_qkv: flag(env, "MOA_WGPU_COOP_QKV", d.coop_qkv)?,
             unchecked_products: flag(env, "MOA_WGPU_UNCHECKED", d.unchecked_products)?,
+            coop_direct: number(env, "MOA_WGPU_COOP_DIRECT", "0, 1 or 2", 0..=2)?
+                .unwrap_or(d.coop_direct),
             decode_chunk: number(env, "MOA_WGPU_DECODE_CHUNK", "1 to 65536 slots", 1..=65536)?
                 .and_then(std::num::NonZeroU32::new)
                 .or(d.decode_chunk),
@@ -882,6 +896,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_COOP_DECODE",
     "MOA_WGPU_COOP_QKV",
     "MOA_WGPU_UNCHECKED",
+    "MOA_WGPU_COOP_DIRECT",
     "MOA_WGPU_DECODE_CHUNK",
     "MOA_WGPU_DECODE_RESIDENT",
     "MOA_WGSL_FUSED_MERGE",
@@ -1257,11 +1272,22 @@ mod tests {
         let o = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGPU_DECODE_RESIDENT", "396")]))
             .unwrap();
         assert_eq!(o.decode_resident.map(|c| c.get()), Some(396));
+        // Session 28: the prefill products' direct write-out, 2 by default.
+        assert_eq!(d.coop_direct, 2);
+        for (value, v) in [("0", 0), ("1", 1), ("2", 2)] {
+            let vars = [("MOA_WGPU_COOP_DIRECT", value)];
+            let o = WgpuEngineOptions::from_lookup(&lookup_in(&vars)).unwrap();
+            assert_eq!(o.coop_direct, v);
+        }
+        let o = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGPU_DECODE_RESIDENT", "396")]))
+            .unwrap();
+        assert_eq!(o.decode_resident.map(|c| c.get()), Some(396));
         for (name, value) in [
             ("MOA_WGSL_SG_DECODE", "2"),
             ("MOA_WGSL_SG_PIPE", "3"),
             ("MOA_WGPU_UNCHECKED", "yes"),
             ("MOA_WGPU_DECODE_CHUNK", "0"),
+            ("MOA_WGPU_COOP_DIRECT", "3"),
         ] {
             let err = WgpuEngineOptions::from_lookup(&lookup_in(&[(name, value)])).unwrap_err();
             assert_eq!((err.name, err.value.as_str()), (name, value));

@@ -189,15 +189,17 @@ impl SgPipes {
 }
 
 /// Compiles `coop_linear.wgsl` for f16 weights and both inputs (`storage` is the
-/// attention output's type). Errors name the driver's complaint; the engine then keeps
+/// attention output's type), its DIRECT = `direct` (`MOA_WGPU_COOP_DIRECT`: 1 whole
+/// tiles stored straight to the output, 2 also edge tiles' inner blocks, 0 none). Errors name the driver's complaint; the engine then keeps
 /// the tiled products.
 pub(super) fn coop_pipes(
     device: &wgpu::Device,
     storage: StorageType,
     coop: CoopMatrix,
     checked: bool,
+    direct: u32,
 ) -> Result<CoopPipes, String> {
-    let build = |input: StorageType| coop_linear_pipeline(device, coop, input, checked, 0);
+    let build = |input: StorageType| coop_linear_pipeline(device, coop, input, checked, direct, 0);
     Ok(CoopPipes {
         linear: build(StorageType::F32)?,
         linear_attn: build(storage)?,
@@ -209,19 +211,27 @@ pub(super) fn coop_pipes(
 /// `coop_linear.wgsl`'s pipeline for `input` (f16 weights, `coop`'s accumulator and
 /// subgroup size), with naga's runtime checks (index clamps, loop counters) or without
 /// (`checked`; the engine's default follows `MOA_WGPU_UNCHECKED`: without, 2× faster on
-/// the H200, session 27), and its timing diagnostic `diag` (0: the product). Errors: the
+/// the H200, session 27), its DIRECT = `direct` (1: whole tiles stored straight to
+/// `out`; 2: also the blocks of edge tiles inside it; 0: every tile through the scratch,
+/// session 27's epilogue) and its timing diagnostic `diag` (0: the product). Errors: the
 /// driver's complaint.
 pub(crate) fn coop_linear_pipeline(
     device: &wgpu::Device,
     coop: CoopMatrix,
     input: StorageType,
     checked: bool,
+    direct: u32,
     diag: u32,
 ) -> Result<wgpu::ComputePipeline, String> {
-    let constants = [("SG", f64::from(coop.subgroup)), ("DIAG", f64::from(diag))];
+    let constants = [
+        ("SG", f64::from(coop.subgroup)),
+        ("DIAG", f64::from(diag)),
+        ("DIRECT", f64::from(direct)),
+    ];
     // Every workgroup array of coop_linear.wgsl is written before it is read; its indices
     // stay inside the buffers for any Params that fit them (rows, K and columns bound
-    // every load and store).
+    // every load and store; the direct stores and residual loads run only for tiles
+    // wholly inside the output).
     matrix_pipeline_checked(
         device,
         shaders::COOP_LINEAR.name,

@@ -16,20 +16,40 @@ pub struct CoopProduct {
 
 impl CoopProduct {
     /// Compiles the product for f32 input as the engine does by default (naga's runtime
-    /// checks off, no diagnostic). Errors: no cooperative matrices on the adapter, or
-    /// the driver's complaint.
+    /// checks off, DIRECT 2: every 64 × 32 block inside the output stored straight to
+    /// it, no diagnostic). Errors: no cooperative matrices on the adapter, or the
+    /// driver's complaint.
     pub fn new(ctx: &WgpuContext) -> Result<CoopProduct, String> {
-        Self::with(ctx, false, 0)
+        Self::with(ctx, false, 2, 0)
     }
 
-    /// [`Self::new`] with the runtime checks on or off (`checked`) and `coop_linear.wgsl`'s
+    /// [`Self::new`] with the runtime checks on or off (`checked`), `coop_linear.wgsl`'s
+    /// DIRECT (`direct`: 1 whole tiles stored straight to the output, 2 also edge tiles'
+    /// inner blocks, 0 every tile through the scratch) and its
     /// timing diagnostic `diag` (1 no loads after the first stage, 2 no multiply-adds, 3
     /// no write-out: wrong results).
-    pub fn with(ctx: &WgpuContext, checked: bool, diag: u32) -> Result<CoopProduct, String> {
+    pub fn with(
+        ctx: &WgpuContext,
+        checked: bool,
+        direct: u32,
+        diag: u32,
+    ) -> Result<CoopProduct, String> {
+        Self::with_input(ctx, StorageType::F32, checked, direct, diag)
+    }
+
+    /// [`Self::with`] for x of type `input` (f32, or f16 as the engine's out product
+    /// reads the attention output).
+    pub fn with_input(
+        ctx: &WgpuContext,
+        input: StorageType,
+        checked: bool,
+        direct: u32,
+        diag: u32,
+    ) -> Result<CoopProduct, String> {
         let coop = ctx
             .coop_matrix()
             .ok_or("no cooperative matrices on this adapter")?;
-        let pipeline = coop_linear_pipeline(ctx.device(), coop, StorageType::F32, checked, diag)?;
+        let pipeline = coop_linear_pipeline(ctx.device(), coop, input, checked, direct, diag)?;
         let tile = COOP_LINEAR_TILE;
         Ok(CoopProduct { pipeline, tile })
     }
@@ -43,11 +63,16 @@ impl CoopProduct {
         let (mut err, mut max_abs) = (0f32, 0f32);
         for t in 0..m {
             for c in 0..n {
+                let r = if io.form.residual {
+                    io.residual[t * io.stride + io.col0 + c]
+                } else {
+                    0.0
+                };
                 let want: f32 = (0..k)
                     .map(|i| io.x[t * k + i] * io.w[c * k + i].to_f32())
                     .sum::<f32>()
-                    + io.residual[t * io.stride + COL0 + c];
-                let g = got[t * io.stride + COL0 + c];
+                    + r;
+                let g = got[t * io.stride + io.col0 + c];
                 err = err.max((g - want).abs());
                 max_abs = max_abs.max(want.abs());
             }
@@ -98,15 +123,26 @@ impl CoopProduct {
     }
 }
 
-/// The first output column the products write (of `n + 5`): the engine's strided output.
-const COL0: usize = 3;
+/// How a [`ProductIo`] is laid out: the output's rows and first column 16-byte aligned
+/// (`aligned`: stride n + 8 from column 4, so whole tiles take the direct write-out, as
+/// the engine's outputs do; else n + 5 from column 3, every tile through the scratch), a
+/// residual added or not (the engine adds one to out and down only), x in f16 or f32 (the
+/// engine's out product reads the f16 attention output; the others f32).
+#[derive(Clone, Copy, Debug)]
+pub struct IoForm {
+    pub aligned: bool,
+    pub residual: bool,
+    pub x_f16: bool,
+}
 
 /// One product's inputs and output on the device, and on the host for the check:
-/// deterministic x (exact in f16) and w (f16), a residual, an output of stride n + 5
-/// written from column 3.
+/// deterministic x (exact in f16) and w (f16), a residual, a strided output written from
+/// column `col0` ([`IoForm`]).
 pub struct ProductIo {
     shape: [usize; 3],
+    form: IoForm,
     stride: usize,
+    col0: usize,
     x: Vec<f32>,
     w: Vec<f16>,
     residual: Vec<f32>,
@@ -118,22 +154,31 @@ pub struct ProductIo {
 }
 
 impl ProductIo {
-    /// Buffers for `[m, n, k]` (tokens, columns, K).
-    pub fn new(ctx: &WgpuContext, [m, n, k]: [usize; 3]) -> ProductIo {
+    /// Buffers for `[m, n, k]` (tokens, columns, K) laid out as `form` says.
+    pub fn new(ctx: &WgpuContext, [m, n, k]: [usize; 3], form: IoForm) -> ProductIo {
+        let (stride, col0) = if form.aligned { (n + 8, 4) } else { (n + 5, 3) };
         let device = ctx.device();
         let val = |i: usize, salt: usize| ((i * 37 + salt * 11) % 17) as f32 / 8.0 - 1.0;
         let x: Vec<f32> = (0..m * k).map(|i| val(i, 1)).collect();
         let w: Vec<f16> = (0..n * k).map(|i| f16::from_f32(val(i, 2) / 4.0)).collect();
-        let stride = n + 5;
         let residual: Vec<f32> = (0..m * stride).map(|i| (i % 5) as f32).collect();
         let words = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<u32>>();
-        let xb = storage_u32_buffer(device, "gemm x", &words(&x));
-        let mut w_words: Vec<u32> = bytemuck::cast_slice::<f16, u16>(&w)
-            .chunks(2)
-            .map(|p| u32::from(p[0]) | u32::from(*p.get(1).unwrap_or(&0)) << 16)
-            .collect();
-        w_words.push(0);
-        let wb = storage_u32_buffer(device, "gemm w", &w_words);
+        // f16 values two to a word (and one word more: the shader reads 4-vectors).
+        let halves = |v: &[f16]| {
+            let mut w: Vec<u32> = bytemuck::cast_slice::<f16, u16>(v)
+                .chunks(2)
+                .map(|p| u32::from(p[0]) | u32::from(*p.get(1).unwrap_or(&0)) << 16)
+                .collect();
+            w.push(0);
+            w
+        };
+        let x_words = if form.x_f16 {
+            halves(&x.iter().map(|&v| f16::from_f32(v)).collect::<Vec<f16>>())
+        } else {
+            words(&x)
+        };
+        let xb = storage_u32_buffer(device, "gemm x", &x_words);
+        let wb = storage_u32_buffer(device, "gemm w", &halves(&w));
         let rb = storage_u32_buffer(device, "gemm residual", &words(&residual));
         let out = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("gemm out"),
@@ -141,11 +186,14 @@ impl ProductIo {
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         });
-        let p = [m, k, n, 1, 0, stride, COL0, 0].map(|v| v as u32);
+        let add = usize::from(form.residual);
+        let p = [m, k, n, add, 0, stride, col0, 0].map(|v| v as u32);
         let params = storage_uniform(device, &p);
         ProductIo {
             shape: [m, n, k],
+            form,
             stride,
+            col0,
             x,
             w,
             residual,

@@ -22,8 +22,10 @@ use crate::runtime::wgpu::Dispatch;
 #[derive(Clone, Debug, PartialEq)]
 pub struct KindTime {
     /// "embed", "qkv", "attention", "merge" (the decode attention's merge, apart from its
-    /// kernel), "out", "gate_up", "down" (or "mlp" where the pass
-    /// does not fuse), "head", "argmax", "sample"; "step" for the whole pass and
+    /// kernel), "out", "gate_up", "down", "head", "argmax", "sample"; where the pass does
+    /// not fuse (prefill) also "norm" (the RMSNorms), "rope" (RoPE + the cache write) and
+    /// "swiglu" (session 28; before it "qkv" held the norm and RoPE, and "mlp" the second
+    /// norm, gate/up, SwiGLU and down); "step" for the whole pass and
     /// "probe" for as many one-workgroup embedding gathers as the pass has dispatches
     /// (the fixed cost of a dispatch and its barrier on this adapter); "probe_free" for as
     /// many one-workgroup dispatches of an empty kernel that only reads (no barrier
@@ -265,5 +267,60 @@ impl WgpuEngine {
         let io = self.step_io(&tokens, &info, &last, Some(&row_start));
         let rec = self.record_marked(req, &io, OutputKind::Argmax)?;
         self.profile_recorded(&rec, 1, 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::WgpuEngine;
+    use crate::model::random::{like, random_model};
+    use crate::runtime::engine::{Engine, Sampling};
+    use crate::runtime::wgpu::WgpuContext;
+
+    /// A prefill pass's profile names the norms, RoPE + cache write and SwiGLU apart from
+    /// the products (session 28), in recording order, and its kinds' dispatches add up to
+    /// the whole pass's.
+    #[test]
+    fn the_prefill_profile_times_norm_rope_and_swiglu_apart() {
+        let ctx = WgpuContext::new().expect("a wgpu adapter (lavapipe in CI)");
+        let mut c = like("smollm2-135m").unwrap();
+        (c.n_layers, c.hidden_size, c.ffn_size, c.vocab_size) = (1, 64, 96, 50);
+        (c.q_heads, c.kv_heads, c.head_dim) = (4, 2, 16);
+        c.context_length = 256;
+        let model = random_model(&c, 5);
+        let gpu = WgpuEngine::new(&ctx, &model, None, false).unwrap();
+        // 73 tokens: more than the fused decode-sized passes take.
+        let prompts: Vec<Vec<u32>> = [40usize, 33]
+            .iter()
+            .map(|&n| (0..n as u32).map(|i| i * 7 % 50).collect())
+            .collect();
+        let lens: Vec<usize> = prompts.iter().map(Vec::len).collect();
+        let mut req = gpu.start(&lens, 2, 0).unwrap();
+        gpu.prefill_tokens(&mut req, &prompts, Sampling::greedy())
+            .unwrap();
+        let kinds = gpu.profile_prefill(&req, &prompts).unwrap();
+        let names: Vec<&str> = kinds.iter().map(|k| k.kind.as_str()).collect();
+        let step = names.iter().position(|&n| n == "step").unwrap();
+        assert_eq!(
+            names[..step],
+            [
+                "embed",
+                "norm",
+                "qkv",
+                "rope",
+                "attention",
+                "out",
+                "gate_up",
+                "swiglu",
+                "down",
+                "head",
+                "argmax"
+            ],
+            "{names:?}"
+        );
+        let sum: usize = kinds[..step].iter().map(|k| k.dispatches).sum();
+        assert_eq!(sum, kinds[step].dispatches);
+        // Both RMSNorms of the one layer.
+        assert_eq!(kinds[1].dispatches, 2);
     }
 }

@@ -37,8 +37,11 @@ pub(super) const ARGMAX_BLOCKS: u32 = 64;
 
 /// One recorded pass: its dispatches, per layer the index one past its last dispatch,
 /// and each dispatch's kind ("embed", "qkv", "attention" (the decode kernel, or the
-/// prefill kernel), "merge" (the decode's merge), "out", "gate_up", "down" or "mlp",
-/// "head", "argmax", "sample"), which [`WgpuEngine::profile_pass`] times apart.
+/// prefill kernel), "merge" (the decode's merge), "out", "gate_up", "down",
+/// "head", "argmax", "sample"; unfused passes (prefill, and decode where the products do
+/// not fuse) since session 28 also "norm" (both RMSNorms), "rope" (RoPE + the cache
+/// write) and "swiglu" apart from the products, and no "mlp"), which
+/// [`WgpuEngine::profile_pass`] times apart.
 pub(super) struct Recorded {
     pub(super) dispatches: Vec<Dispatch>,
     pub(super) layer_end: Vec<usize>,
@@ -538,11 +541,16 @@ impl WgpuEngine {
                 self.linear(&mut d, norm, x, &lw.wqkv, None, (&a.qkv).into(), t);
                 rope_kv(&mut d, 0, t);
             } else {
+                // Unfused passes (prefill) tag the norm and RoPE + cache write apart from
+                // the product, so the profile times them apart (session 28).
                 rmsnorm(&mut d, &a.x, &lw.attn_norm);
+                tag(&mut kinds, &d, "norm");
                 for &(s, n) in &chunks {
                     let h = at(&a.h, s, x_row);
                     self.linear(&mut d, Input::Plain, h, &lw.wqkv, None, (&a.qkv).into(), n);
+                    tag(&mut kinds, &d, "qkv");
                     rope_kv(&mut d, s, n);
+                    tag(&mut kinds, &d, "rope");
                 }
             }
             tag(&mut kinds, &d, "qkv");
@@ -754,16 +762,19 @@ impl WgpuEngine {
                 );
             } else {
                 rmsnorm(&mut d, &a.x_alt, &lw.ffn_norm);
+                tag(&mut kinds, &d, "norm");
                 for &(s, n) in &chunks {
                     let h = at(&a.h, s, x_row);
                     let gate_up = (&a.gate_up).into();
                     self.linear(&mut d, Input::Plain, h, &lw.w_gate_up, None, gate_up, n);
+                    tag(&mut kinds, &d, "gate_up");
                     let sp = self.uniform(&[n as u32, c.ffn_size as u32, 0, 0]);
                     d.push(self.dispatch(
                         &self.pipes.swiglu,
                         &[&sp, &a.gate_up, &a.ffn_act],
                         [(c.ffn_size as u32).div_ceil(64), n as u32, 1],
                     ));
+                    tag(&mut kinds, &d, "swiglu");
                     self.linear(
                         &mut d,
                         Input::Plain,
@@ -773,9 +784,11 @@ impl WgpuEngine {
                         at(&a.x, s, x_row),
                         n,
                     );
+                    tag(&mut kinds, &d, "down");
                 }
             }
-            tag(&mut kinds, &d, if fuse { "down" } else { "mlp" });
+            // (Unfused passes tagged their MLP dispatches one by one above.)
+            tag(&mut kinds, &d, "down");
             layer_end.push(d.len());
         }
         let rows = io.rows;

@@ -701,7 +701,7 @@ fn engine_trait_object_refuses_a_request_of_another_engine() {
 /// one 97-token pass takes the tiled or matrix-unit ones. Their sums round differently,
 /// so with split-K the chunked logits equal the one pass's only within the storage
 /// type's tolerance (lavapipe, f16: 4.9e-4); without it, both run the same kernels and
-/// agree to 1e-5. Both engines must run the same prefill kernels: the start-up checks of
+/// agree to 1e-5 in f32 (in f16 on matrix units, to one f16 step: see the bound). Both engines must run the same prefill kernels: the start-up checks of
 /// the matrix-unit paths once took their scratch buffers within the planning limit, so
 /// under 24 KiB they failed and the limited engine alone fell back to tiled products.
 /// Session 15 (H200, f16): 2.0e-3 apart with split-K (the old test), 2.5e-3 without; on
@@ -757,8 +757,15 @@ fn prefill_over_the_binding_limit_runs_in_row_groups_and_token_chunks() {
                 let argmax = (0..VOCAB).max_by(|&i, &j| x[i].total_cmp(&x[j])).unwrap();
                 assert_eq!(argmax as u32, tok, "{what} row {row}");
             }
+            // f16 storage on matrix units: a whole 128 × 128 product tile takes the
+            // residual as its accumulators' initial value, an edge tile adds it after the
+            // sum (`MOA_WGPU_COOP_DIRECT`, wgpu s28), and which tiles are whole depends on
+            // the pass's tokens; the f32 sums differ in their last bit, which f16
+            // activations round to one f16 step (H200, session 28: 7.6e-4; 0 with
+            // `MOA_WGPU_COOP_DIRECT=0`). A chunking fault moves logits by far more.
             let tol = match (split_k, force_f32) {
-                (false, _) => 1e-5,
+                (false, true) => 1e-5,
+                (false, false) => 3e-3,
                 (true, true) => 2e-4,
                 (true, false) => 3e-2,
             };

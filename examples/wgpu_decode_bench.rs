@@ -325,6 +325,11 @@ fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Arti
         }
         tuning.decode_sg_flat_nl = n as u8;
     }
+    // `MOA_WGSL_SG_FLAT_QPACK=1`: the flat form's queries held as packed f16 words,
+    // widened in each step (`WgslTuning::decode_sg_flat_qpack`; with the words).
+    if let Ok(v) = std::env::var("MOA_WGSL_SG_FLAT_QPACK") {
+        tuning.decode_sg_flat_qpack = v == "1";
+    }
     if let Some(p) = env_u32_in("MOA_WGSL_SG_PIECE", 0..=3)? {
         tuning.decode_sg_piece = p as u8;
     }

@@ -654,3 +654,107 @@ fn check_flat_cases(
         }
     }
 }
+
+/// The flat form's packed queries (`WgslTuning::decode_sg_flat_qpack`,
+/// `MOA_WGSL_SG_FLAT_QPACK=1`, session 28): generated and validated (naga) for every
+/// subgroup size, late and early, with and without the next step's K prefetched, and marked
+/// in the kernels' constants exactly where they apply (16-byte words: f16 storage); then run
+/// where the adapter has a fixed subgroup size against the CPU reference on both fixtures,
+/// f16 and f32 (the standard cases: rows of different lengths, decode before the ring
+/// fills, at the wrap and long after it), with chunks of one and three tiles, over whole
+/// segments, and fused (three steps over one scratch).
+#[test]
+fn flat_packed_queries_match_reference() {
+    use moa::codegen::wgsl::SgFlat;
+    moa::runtime::wgpu::ensure_xdg_runtime_dir();
+    let plans = [
+        ("fixture-gqa.toml", StorageType::F16),
+        ("fixture-gqa.toml", StorageType::F32),
+        ("fixture-mha.toml", StorageType::F16),
+    ];
+    let load = |file: &str| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("plans")
+            .join(file);
+        Plan::load(&path).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let tuning = |size: u8, flat, prefetch, fused| WgslTuning {
+        decode_subgroup: Some(size),
+        decode_sg_flat: flat,
+        decode_sg_flat_prefetch: prefetch,
+        decode_sg_flat_cmax: true,
+        decode_fused_merge: Some(fused),
+        decode_sg_flat_words: true,
+        decode_sg_flat_qpack: true,
+        ..WgslTuning::default()
+    };
+    for (file, storage) in plans {
+        let module = lower::lower(&load(file), storage);
+        for size in [8u8, 16, 32, 64] {
+            for flat in [SgFlat::Early, SgFlat::Late] {
+                for prefetch in [false, true] {
+                    let t = tuning(size, flat, prefetch, true);
+                    let arts = generate_with(&module, t).unwrap_or_else(|e| panic!("{e}"));
+                    let marked = arts
+                        .iter()
+                        .flat_map(|a| &a.kernels)
+                        .filter(|k| k.constants.get("decode_sg_flat_qpack").is_some())
+                        .count();
+                    let expected = if storage == StorageType::F16 {
+                        module.layers.len()
+                    } else {
+                        0
+                    };
+                    assert_eq!(
+                        marked, expected,
+                        "{file} {storage:?} subgroup {size} {flat:?} prefetch {prefetch}"
+                    );
+                }
+            }
+        }
+    }
+    let ctx = WgpuContext::new().unwrap_or_else(|e| panic!("{e}"));
+    let Some(size) = ctx.subgroup_size() else {
+        eprintln!(
+            "no fixed subgroup size on this adapter: only the kernels' generation is checked"
+        );
+        return;
+    };
+    let size = u8::try_from(size).unwrap_or_else(|e| panic!("{e}"));
+    let mut failures = Vec::new();
+    for (file, storage) in plans {
+        if storage == StorageType::F16 && !ctx.has_f16() {
+            continue;
+        }
+        let module = lower::lower(&load(file), storage);
+        let (hq, d) = (
+            module.shape.q_heads as usize,
+            module.shape.head_dim as usize,
+        );
+        let (_, cases) = standard_cases(&module, 0x5eed);
+        for (flat, prefetch, fused) in [
+            (SgFlat::Late, false, true),
+            (SgFlat::Late, true, true),
+            (SgFlat::Early, true, false),
+        ] {
+            let t = tuning(size, flat, prefetch, fused);
+            let arts = generate_with(&module, t).unwrap_or_else(|e| panic!("{e}"));
+            let exec = WgpuAttention::new_with(&ctx, &module, &arts, Default::default())
+                .unwrap_or_else(|e| panic!("{file} {flat:?}: {e}"));
+            let label = format!(
+                "{file} {storage:?} packed queries, flat {flat:?} prefetch {prefetch} subgroup {size}, fused merge {fused}"
+            );
+            assert_eq!(exec.decode_fused(), fused, "{label}");
+            check_flat_cases(
+                &exec,
+                &cases,
+                (hq, d),
+                tolerance(storage),
+                fused,
+                &label,
+                &mut failures,
+            );
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -614,6 +614,9 @@ struct DecodeSgCtx<'a> {
     merge_batch: u32,
     /// [`WgslTuning::decode_sg_flat_cmax`] (the flat template only).
     cmax: bool,
+    /// [`WgslTuning::decode_sg_flat_qpack`] where it applies (the flat template with
+    /// [`Self::words`] and [`FlatQk::F32`]).
+    qpack: bool,
     /// The lane masks of a slot class's step maxima with [`Self::cmax`]: the column bits
     /// below `nl` (1, doubling, < `nl`), over which a class's lanes hold distinct slots.
     cmax_masks: Vec<u32>,
@@ -840,6 +843,16 @@ pub struct WgslTuning {
     /// [`Self::decode_sg_flat_cmax`]) and 1 takes 106, against 124: still 2 workgroups of
     /// 256 an SM, so not timed in the step (RESULTS "WGSL decode, session 26").
     pub decode_sg_flat_nl: u8,
+    /// With [`Self::decode_sg_flat`] and [`Self::decode_sg_flat_words`] (f16 storage,
+    /// [`FlatQk::F32`]): each lane's pre-scaled queries held through the loop as packed f16
+    /// words (`vec4<u32>` a head: 4 registers instead of 8 f32) and widened to f32 inside
+    /// each step by `unpack2x16float`, the words' index tied to the step so the driver
+    /// cannot hoist the widening out of the loop (`MOA_WGSL_SG_FLAT_QPACK=1`, session 28;
+    /// opt-in). The same f16 values of Q and the same f32 products as the default: fewer
+    /// registers held across the loop for 3 × 8 conversions a lane a step, room for
+    /// [`Self::decode_sg_flat_prefetch`]'s next K within 128 registers (2 workgroups of 256
+    /// an SM). Ignored where the words do not apply and with [`FlatQk`]'s other forms.
+    pub decode_sg_flat_qpack: bool,
 }
 
 /// How the flat decode forms its Q·K scores ([`WgslTuning::decode_sg_flat_qk`]). Every
@@ -1007,6 +1020,7 @@ impl Default for WgslTuning {
             decode_sg_flat_words: false,
             decode_sg_flat_cmax: false,
             decode_sg_flat_nl: 0,
+            decode_sg_flat_qpack: false,
         }
     }
 }
@@ -1709,6 +1723,12 @@ fn decode_sg_artifact(
         && tuning.decode_sg_flat_words
         && module.storage == StorageType::F16
         && !matches!(tuning.decode_sg_flat_qk, FlatQk::H16 | FlatQk::H16Reload);
+    // Q held as packed f16 words where asked and it applies (the words' f32 products).
+    let qpack = words
+        && tuning.decode_sg_flat_qpack
+        && tuning.decode_sg_flat_qk == FlatQk::F32
+        && !tuning.decode_sg_diag
+        && tuning.decode_sg_piece == 0;
     let subgroups = if flat == SgFlat::Off {
         DECODE_SG_SUBGROUPS
     } else {
@@ -1740,6 +1760,7 @@ fn decode_sg_artifact(
             merge_batch: DECODE_MERGE_BATCH,
             cmax,
             cmax_masks,
+            qpack,
         },
     )?;
     validate_with(
@@ -1792,6 +1813,9 @@ fn decode_sg_artifact(
         }
         if cmax {
             extra["decode_sg_flat_cmax"] = true.into();
+        }
+        if qpack {
+            extra["decode_sg_flat_qpack"] = true.into();
         }
         if tuning.decode_sg_flat_nl != 0 {
             extra["decode_sg_flat_nl"] = nl.into();

@@ -357,7 +357,9 @@ pub struct WgpuEngineOptions {
     /// session 26: each slot class of the flat form keeps its own softmax maxima,
     /// [`WgslTuning::decode_sg_flat_cmax`]; `0`: a `subgroupMax` a step, as before) and `MOA_WGSL_SG_FLAT_NL` (`1`, `2`, `4`, `8`: the flat form's
     /// loads a lane per step, [`WgslTuning::decode_sg_flat_nl`]; unset: half a row's
-    /// vectors; opt-in, session 26);
+    /// vectors; opt-in, session 26), and `MOA_WGSL_SG_FLAT_QPACK` (`1`: the flat form holds
+    /// each lane's queries as packed f16 words and widens them in each step,
+    /// [`WgslTuning::decode_sg_flat_qpack`]; opt-in, session 28);
     /// tests and benches may
     /// set any field. Speed only: every form matches the CPU reference (tests/model_gpu.rs,
     /// tests/wgsl_decode_forms.rs). The fused merge was slower in the engine's step
@@ -652,6 +654,11 @@ impl WgpuEngineOptions {
                     &[("1", 1), ("2", 2), ("4", 4), ("8", 8)],
                     d.wgsl_tuning.decode_sg_flat_nl,
                 )?,
+                decode_sg_flat_qpack: flag(
+                    env,
+                    "MOA_WGSL_SG_FLAT_QPACK",
+                    d.wgsl_tuning.decode_sg_flat_qpack,
+                )?,
                 ..d.wgsl_tuning
             },
         })
@@ -727,6 +734,12 @@ impl WgpuEngineOptions {
         if t.decode_sg_flat_nl != d.decode_sg_flat_nl {
             asked.push(format!("MOA_WGSL_SG_FLAT_NL={}", t.decode_sg_flat_nl));
         }
+        if t.decode_sg_flat_qpack != d.decode_sg_flat_qpack {
+            asked.push(format!(
+                "MOA_WGSL_SG_FLAT_QPACK={}",
+                u8::from(t.decode_sg_flat_qpack)
+            ));
+        }
 
         let rest = WgslTuning {
             decode_fused_merge: d.decode_fused_merge,
@@ -741,6 +754,7 @@ impl WgpuEngineOptions {
             decode_sg_flat_words: d.decode_sg_flat_words,
             decode_sg_flat_cmax: d.decode_sg_flat_cmax,
             decode_sg_flat_nl: d.decode_sg_flat_nl,
+            decode_sg_flat_qpack: d.decode_sg_flat_qpack,
             ..*t
         };
         if rest != d {
@@ -893,6 +907,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGSL_SG_FLAT_WORDS",
     "MOA_WGSL_SG_FLAT_CMAX",
     "MOA_WGSL_SG_FLAT_NL",
+    "MOA_WGSL_SG_FLAT_QPACK",
 ];
 
 /// The WGSL decode kernel bench's own knobs (examples/wgpu_decode_bench.rs reads them;
@@ -1565,6 +1580,27 @@ mod tests {
         let err = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_NL", "3")]))
             .unwrap_err();
         assert_eq!((err.name, err.value.as_str()), ("MOA_WGSL_SG_FLAT_NL", "3"));
+    }
+
+    /// `MOA_WGSL_SG_FLAT_QPACK` (opt-in, session 28): off by default, `1` read and named on
+    /// the load line, `0` asks nothing, another value an error naming the variable.
+    #[test]
+    fn flat_packed_queries_are_read_from_the_environment() {
+        assert!(
+            !WgpuEngineOptions::default()
+                .wgsl_tuning
+                .decode_sg_flat_qpack
+        );
+        let o =
+            WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_QPACK", "1")])).unwrap();
+        assert!(o.wgsl_tuning.decode_sg_flat_qpack);
+        assert_eq!(o.wgsl_tuning_asked(), ["MOA_WGSL_SG_FLAT_QPACK=1"]);
+        let o =
+            WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_QPACK", "0")])).unwrap();
+        assert!(o.wgsl_tuning_asked().is_empty());
+        let err = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_QPACK", "2")]))
+            .unwrap_err();
+        assert_eq!(err.name, "MOA_WGSL_SG_FLAT_QPACK");
     }
 
     /// `MOA_WGSL_SG_FLAT_QK` (how the flat decode forms Q·K, `f32` by default): each value,

@@ -26,7 +26,7 @@
 #     (Q): the queries held as packed f16 words (12 registers, not 24 f32 if the driver
 #     hoists the widening), widened in each step (3 x 8 conversions + 12 xor a lane a step).
 # 1. regs (layer 6, subgroup 32, the engine's form: fused, words, class maxima): def, P, Q, PQ.
-#    X = P if P <= 128 registers, else PQ.
+#    X = P if P <= 128 registers, else PQ. `check` of X (fixture-gqa, fixture-mha; f32, f16).
 # 2. the engine's step (random weights, 16 x 4096, moa-50, 64 greedy tokens, --profile 5,
 #    MOA_WGPU_COOP_ATTN=0), one process a run: def1 X1 (parity 24) | X2 def2 | def3 X3 |
 #    X4 def4 (A B B A).
@@ -63,6 +63,8 @@ done
 X=${X:-}
 if [ -z "$X" ]; then if [ -n "${RG[P]}" ] && [ "${RG[P]}" -le 128 ]; then X=P; else X=PQ; fi; fi
 el "X = $X (${VE[$X]}; registers ${RG[$X]:-?})"; echo "X=$X ${VE[$X]}" > "$R/choice.txt"
+left 60 && { env $F ${VE[$X]} timeout 20 $B/wdb check plans/fixture-gqa.toml plans/fixture-mha.toml > "$R/check-$X.txt" 2>&1
+  el "check $X rc=$?: $(grep -E 'max .error|check pass|check FAIL' "$R/check-$X.txt" | grep -o -E 'max .error. [0-9.e-]+|check [a-zA-Z]+' | tr '\n' ' ')"; }
 save
 export MOA_WGPU_COOP_ATTN=0
 A=${A:-"--like smollm2-135m --rows 16 --new 64 --profile 5 --plan $P --prompt 4096"}

@@ -465,18 +465,6 @@ fn every_option_lavapipe_runs_matches_the_cpu_reference() {
             },
         ),
         (
-            // And the next step's K issued under this step's V (`MOA_WGSL_SG_FLAT_PREFETCH=1`).
-            "packed queries, next K",
-            WgpuEngineOptions {
-                wgsl_tuning: WgslTuning {
-                    decode_sg_flat_qpack: true,
-                    decode_sg_flat_prefetch: true,
-                    ..d.wgsl_tuning
-                },
-                ..d
-            },
-        ),
-        (
             // The flat form's 2 loads a lane a step (`MOA_WGSL_SG_FLAT_NL=2`; opt-in).
             "2 loads a step",
             WgpuEngineOptions {

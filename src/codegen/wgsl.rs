@@ -600,8 +600,6 @@ struct DecodeSgCtx<'a> {
     piece: u8,
     /// [`WgslTuning::decode_sg_no_combine`].
     no_combine: bool,
-    /// [`WgslTuning::decode_sg_flat_prefetch`].
-    prefetch: bool,
     /// [`WgslTuning::decode_sg_flat_qk`]'s name (`f32`, `h16`, `reload`, `h16-reload`).
     qk: &'static str,
     /// [`WgslTuning::decode_sg_flat_words`] (the flat template only; it applies them to
@@ -768,13 +766,6 @@ pub struct WgslTuning {
     /// against the scalar decode's 21.4–22.5, side by side (RESULTS "WGSL decode, session
     /// 19"). With [`Self::decode_sg_diag`] its loads-only twin.
     pub decode_sg_flat: SgFlat,
-    /// With [`Self::decode_sg_flat`]: each step issues the next step's K right after its
-    /// own V (into the registers its scores freed), so that K is in flight under this
-    /// step's V and P·V: one round trip a step instead of two, the first step's K issued
-    /// before the loop (`MOA_WGSL_SG_FLAT_PREFETCH=1`). On the H200 (SmolLM2 shape) 96
-    /// registers against 80 and 19.8–19.9 µs a layer against 19.4–19.5 in the engine's
-    /// step (RESULTS "WGSL decode, session 20"): opt-in.
-    pub decode_sg_flat_prefetch: bool,
     /// With [`Self::decode_sg_flat`]: subgroups a workgroup (2, 4 or 8; 0, the default:
     /// [`DECODE_SG_FLAT_SUBGROUPS_GQA_HD64`] = 8 at head_dim ≤ 64 in a GQA group, else
     /// [`DECODE_SG_SUBGROUPS`] = 4; [`flat_subgroups`]). The template walks each chunk
@@ -849,9 +840,11 @@ pub struct WgslTuning {
     /// each step by `unpack2x16float`, the words' index tied to the step so the driver
     /// cannot hoist the widening out of the loop (`MOA_WGSL_SG_FLAT_QPACK=1`, session 28;
     /// opt-in). The same f16 values of Q and the same f32 products as the default: fewer
-    /// registers held across the loop for 3 × 8 conversions a lane a step, room for
-    /// [`Self::decode_sg_flat_prefetch`]'s next K within 128 registers (2 workgroups of 256
-    /// an SM). Ignored where the words do not apply and with [`FlatQk`]'s other forms.
+    /// registers held across the loop for 3 × 8 conversions and 12 `xor` a lane a step. On
+    /// the H200 (SmolLM2 moa-50, 8 subgroups, fused merge, words, class maxima) 101
+    /// registers against 126: still 2 workgroups of 256 an SM (3 need ≤ 80), so not timed
+    /// in the step (RESULTS "WGSL decode, session 28"). Ignored where the words do not
+    /// apply and with [`FlatQk`]'s other forms.
     pub decode_sg_flat_qpack: bool,
 }
 
@@ -1014,7 +1007,6 @@ impl Default for WgslTuning {
             decode_sg_flat: SgFlat::Off,
             decode_sg_piece: 0,
             decode_sg_no_combine: false,
-            decode_sg_flat_prefetch: false,
             decode_sg_flat_subgroups: 0,
             decode_sg_flat_qk: FlatQk::F32,
             decode_sg_flat_words: false,
@@ -1753,7 +1745,6 @@ fn decode_sg_artifact(
             sum_masks,
             piece: tuning.decode_sg_piece,
             no_combine: tuning.decode_sg_no_combine,
-            prefetch: tuning.decode_sg_flat_prefetch,
             qk: tuning.decode_sg_flat_qk.name(),
             words,
             fused,
@@ -1798,9 +1789,6 @@ fn decode_sg_artifact(
         }
         if tuning.decode_sg_no_combine {
             extra["decode_sg_no_combine"] = true.into();
-        }
-        if tuning.decode_sg_flat_prefetch {
-            extra["decode_sg_flat_prefetch"] = true.into();
         }
         if subgroups != DECODE_SG_SUBGROUPS {
             extra["decode_sg_flat_subgroups"] = subgroups.into();

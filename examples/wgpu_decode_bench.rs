@@ -287,10 +287,6 @@ fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Arti
     }
     // The flat form's body built only up to a piece, for `regs` (`MOA_WGSL_SG_PIECE`
     // 1–3: Q·K, + the butterfly and masks, + the online softmax; wrong results).
-    // `MOA_WGSL_SG_FLAT_PREFETCH=1`: the flat form's next step's K under this step's V.
-    if let Ok(v) = std::env::var("MOA_WGSL_SG_FLAT_PREFETCH") {
-        tuning.decode_sg_flat_prefetch = v == "1";
-    }
     // `MOA_WGSL_SG_FLAT_SUBGROUPS` (2, 4 or 8): the flat form's subgroups a workgroup
     // (unset: the form's choice, 8 at head_dim <= 64 in a GQA group, else 4).
     if let Some(n) = env_u32_in("MOA_WGSL_SG_FLAT_SUBGROUPS", 2..=8)? {
@@ -324,6 +320,11 @@ fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Arti
             return Err(format!("MOA_WGSL_SG_FLAT_NL: `{n}` is not 1, 2, 4 or 8"));
         }
         tuning.decode_sg_flat_nl = n as u8;
+    }
+    // `MOA_WGSL_SG_FLAT_QPACK=1`: the flat form's queries held as packed f16 words,
+    // widened in each step (`WgslTuning::decode_sg_flat_qpack`; with the words).
+    if let Ok(v) = std::env::var("MOA_WGSL_SG_FLAT_QPACK") {
+        tuning.decode_sg_flat_qpack = v == "1";
     }
     if let Some(p) = env_u32_in("MOA_WGSL_SG_PIECE", 0..=3)? {
         tuning.decode_sg_piece = p as u8;

@@ -453,6 +453,18 @@ fn every_option_lavapipe_runs_matches_the_cpu_reference() {
             },
         ),
         (
+            // The flat form's queries held as packed f16 words, widened in each step
+            // (`MOA_WGSL_SG_FLAT_QPACK=1`; opt-in, session 28).
+            "packed queries",
+            WgpuEngineOptions {
+                wgsl_tuning: WgslTuning {
+                    decode_sg_flat_qpack: true,
+                    ..d.wgsl_tuning
+                },
+                ..d
+            },
+        ),
+        (
             // The flat form's 2 loads a lane a step (`MOA_WGSL_SG_FLAT_NL=2`; opt-in).
             "2 loads a step",
             WgpuEngineOptions {

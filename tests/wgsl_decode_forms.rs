@@ -215,12 +215,11 @@ fn decode_forms_match_reference() {
 /// for both fixtures, also where the adapter has no subgroups, and so do the register
 /// pieces (`WgslTuning::decode_sg_piece`). Steps are half a row's vectors a lane (at
 /// subgroup 8: 4 of head_dim 64's 8, 2 of head_dim 32's 4), so every score is finished
-/// by sums past the butterfly; V is issued after the scores; with the next step's K
-/// issued under this step's V too (`WgslTuning::decode_sg_flat_prefetch`); and with 2,
+/// by sums past the butterfly; V is issued after the scores; and with 2,
 /// 4 and 8 subgroups a workgroup asked (`WgslTuning::decode_sg_flat_subgroups`: the
 /// same chunks walked by more or fewer subgroups, the workgroup's partials summed over
 /// all of them; none asked: 8 for fixture-gqa, a GQA group at head_dim 64, 4 for
-/// fixture-mha), late and early, with and without the prefetch; and with each Q·K form
+/// fixture-mha), late and early; and with each Q·K form
 /// (`WgslTuning::decode_sg_flat_qk`: f16 products summed in f32, the queries re-read each
 /// step, both; Q as stored and the score scaled after its sum); and merging each
 /// segment itself (`WgslTuning::decode_fused_merge`: the segment's last item merges, the
@@ -245,40 +244,35 @@ fn flat_subgroup_decode_matches_reference() {
         let module = lower::lower(&load(file), storage);
         for size in [8u8, 16, 32, 64] {
             for flat in [SgFlat::Early, SgFlat::Late] {
-                for (diag, piece, prefetch, subgroups, qk, words) in [
-                    (false, 0, false, 0, FlatQk::F32, false),
-                    (true, 0, false, 0, FlatQk::F32, false),
-                    (false, 1, false, 0, FlatQk::F32, false),
-                    (false, 2, false, 0, FlatQk::F32, false),
-                    (false, 3, false, 0, FlatQk::F32, false),
-                    (false, 0, true, 0, FlatQk::F32, false),
-                    (false, 0, false, 8, FlatQk::F32, false),
-                    (true, 0, false, 8, FlatQk::F32, false),
-                    (false, 0, true, 8, FlatQk::F32, false),
-                    (false, 0, false, 2, FlatQk::F32, false),
-                    (false, 0, false, 4, FlatQk::F32, false),
-                    (false, 0, false, 0, FlatQk::H16, false),
-                    (false, 0, false, 0, FlatQk::Reload, false),
-                    (false, 0, false, 0, FlatQk::H16Reload, false),
-                    (true, 0, false, 0, FlatQk::H16Reload, false),
-                    (false, 1, false, 0, FlatQk::H16Reload, false),
-                    (false, 3, false, 0, FlatQk::Reload, false),
-                    (false, 0, true, 0, FlatQk::H16Reload, false),
+                for (diag, piece, subgroups, qk, words) in [
+                    (false, 0, 0, FlatQk::F32, false),
+                    (true, 0, 0, FlatQk::F32, false),
+                    (false, 1, 0, FlatQk::F32, false),
+                    (false, 2, 0, FlatQk::F32, false),
+                    (false, 3, 0, FlatQk::F32, false),
+                    (false, 0, 8, FlatQk::F32, false),
+                    (true, 0, 8, FlatQk::F32, false),
+                    (false, 0, 2, FlatQk::F32, false),
+                    (false, 0, 4, FlatQk::F32, false),
+                    (false, 0, 0, FlatQk::H16, false),
+                    (false, 0, 0, FlatQk::Reload, false),
+                    (false, 0, 0, FlatQk::H16Reload, false),
+                    (true, 0, 0, FlatQk::H16Reload, false),
+                    (false, 1, 0, FlatQk::H16Reload, false),
+                    (false, 3, 0, FlatQk::Reload, false),
                     // K and V read as 16-byte words (`decode_sg_flat_words`: f16 storage
                     // with f32 products; ignored otherwise).
-                    (false, 0, false, 0, FlatQk::F32, true),
-                    (true, 0, false, 0, FlatQk::F32, true),
-                    (false, 2, false, 0, FlatQk::F32, true),
-                    (false, 0, true, 0, FlatQk::F32, true),
-                    (false, 0, false, 0, FlatQk::Reload, true),
-                    (false, 0, false, 0, FlatQk::H16, true),
+                    (false, 0, 0, FlatQk::F32, true),
+                    (true, 0, 0, FlatQk::F32, true),
+                    (false, 2, 0, FlatQk::F32, true),
+                    (false, 0, 0, FlatQk::Reload, true),
+                    (false, 0, 0, FlatQk::H16, true),
                 ] {
                     let tuning = WgslTuning {
                         decode_subgroup: Some(size),
                         decode_sg_flat: flat,
                         decode_sg_diag: diag,
                         decode_sg_piece: piece,
-                        decode_sg_flat_prefetch: prefetch,
                         decode_sg_flat_subgroups: subgroups,
                         decode_sg_flat_qk: qk,
                         decode_sg_flat_words: words,
@@ -308,7 +302,6 @@ fn flat_subgroup_decode_matches_reference() {
                         .filter(|k| {
                             k.constants.get("decode_sg_flat")
                                 == Some(&serde_json::json!(flat.name()))
-                                && k.constants.get("decode_sg_flat_prefetch").is_some() == prefetch
                                 && k.abi.block[0] == want_sgs * u32::from(size)
                                 && (k.constants.get("decode_sg_flat_qk")
                                     == Some(&serde_json::json!(qk.name())))
@@ -319,7 +312,7 @@ fn flat_subgroup_decode_matches_reference() {
                     assert_eq!(
                         flat_kernels,
                         module.layers.len(),
-                        "{file} {storage:?} subgroup {size} {flat:?} diag {diag} piece {piece} prefetch {prefetch} subgroups {subgroups} qk {qk:?} words {words}"
+                        "{file} {storage:?} subgroup {size} {flat:?} diag {diag} piece {piece} subgroups {subgroups} qk {qk:?} words {words}"
                     );
                 }
             }
@@ -346,31 +339,27 @@ fn flat_subgroup_decode_matches_reference() {
         // Asks that resolve to the same kernels (none asked is 8 subgroups for
         // fixture-gqa, 4 for fixture-mha) run once: lavapipe's runs are most of CI's time.
         let mut seen = std::collections::HashSet::new();
-        for (flat, prefetch, subgroups, qk, fused, words) in [
-            (SgFlat::Early, false, 0, FlatQk::F32, false, false),
-            (SgFlat::Late, false, 0, FlatQk::F32, false, false),
-            (SgFlat::Late, true, 0, FlatQk::F32, false, false),
-            (SgFlat::Early, true, 0, FlatQk::F32, false, false),
-            (SgFlat::Late, false, 8, FlatQk::F32, false, false),
-            (SgFlat::Late, true, 8, FlatQk::F32, false, false),
-            (SgFlat::Early, false, 8, FlatQk::F32, false, false),
-            (SgFlat::Late, false, 2, FlatQk::F32, false, false),
-            (SgFlat::Late, false, 4, FlatQk::F32, false, false),
-            (SgFlat::Late, false, 0, FlatQk::H16, false, false),
-            (SgFlat::Late, false, 0, FlatQk::Reload, false, false),
-            (SgFlat::Late, false, 0, FlatQk::H16Reload, false, false),
-            (SgFlat::Early, true, 0, FlatQk::H16Reload, false, false),
-            (SgFlat::Late, false, 0, FlatQk::F32, true, false),
-            (SgFlat::Early, true, 0, FlatQk::H16Reload, true, false),
-            (SgFlat::Late, false, 4, FlatQk::F32, true, false),
+        for (flat, subgroups, qk, fused, words) in [
+            (SgFlat::Early, 0, FlatQk::F32, false, false),
+            (SgFlat::Late, 0, FlatQk::F32, false, false),
+            (SgFlat::Late, 8, FlatQk::F32, false, false),
+            (SgFlat::Early, 8, FlatQk::F32, false, false),
+            (SgFlat::Late, 2, FlatQk::F32, false, false),
+            (SgFlat::Late, 4, FlatQk::F32, false, false),
+            (SgFlat::Late, 0, FlatQk::H16, false, false),
+            (SgFlat::Late, 0, FlatQk::Reload, false, false),
+            (SgFlat::Late, 0, FlatQk::H16Reload, false, false),
+            (SgFlat::Early, 0, FlatQk::H16Reload, false, false),
+            (SgFlat::Late, 0, FlatQk::F32, true, false),
+            (SgFlat::Early, 0, FlatQk::H16Reload, true, false),
+            (SgFlat::Late, 4, FlatQk::F32, true, false),
             // K and V as 16-byte words (f16 storage; the same kernels as above with f32).
-            (SgFlat::Late, false, 0, FlatQk::F32, true, true),
-            (SgFlat::Early, true, 0, FlatQk::Reload, false, true),
+            (SgFlat::Late, 0, FlatQk::F32, true, true),
+            (SgFlat::Early, 0, FlatQk::Reload, false, true),
         ] {
             let tuning = WgslTuning {
                 decode_subgroup: u8::try_from(size).ok(),
                 decode_sg_flat: flat,
-                decode_sg_flat_prefetch: prefetch,
                 decode_sg_flat_subgroups: subgroups,
                 decode_sg_flat_qk: qk,
                 decode_fused_merge: Some(fused),
@@ -402,7 +391,7 @@ fn flat_subgroup_decode_matches_reference() {
             let exec = WgpuAttention::new_with(&ctx, &module, &arts, Default::default())
                 .unwrap_or_else(|e| panic!("{file} {flat:?}: {e}"));
             let label = format!(
-                "{file} {storage:?} flat {flat:?} prefetch {prefetch} subgroup {size}, {subgroups} subgroups a workgroup, qk {qk:?}, fused merge {fused}, words {words}"
+                "{file} {storage:?} flat {flat:?} subgroup {size}, {subgroups} subgroups a workgroup, qk {qk:?}, fused merge {fused}, words {words}"
             );
             assert_eq!(exec.decode_fused(), fused, "{label}");
             check_flat_cases(
@@ -469,7 +458,7 @@ fn flat_no_combine_diagnostic_generates_and_refuses_the_fused_merge() {
 /// has a fixed subgroup size against the CPU reference on both fixtures, f16 and f32
 /// (the standard cases: decode before the ring fills, at the wrap and long after it),
 /// with chunks of one and three tiles, over whole segments, and fused (three steps over
-/// one scratch), late and early, with the next step's K prefetched and 16-byte words.
+/// one scratch), late and early, with 16-byte words.
 #[test]
 fn flat_class_maxima_and_loads_a_step_match_reference() {
     use moa::codegen::wgsl::{FlatQk, SgFlat};
@@ -486,10 +475,9 @@ fn flat_class_maxima_and_loads_a_step_match_reference() {
             .join(file);
         Plan::load(&path).unwrap_or_else(|e| panic!("{e}"))
     };
-    let tuning = |size: u8, flat, prefetch, cmax, nl, fused, words| WgslTuning {
+    let tuning = |size: u8, flat, cmax, nl, fused, words| WgslTuning {
         decode_subgroup: Some(size),
         decode_sg_flat: flat,
-        decode_sg_flat_prefetch: prefetch,
         decode_sg_flat_cmax: cmax,
         decode_sg_flat_nl: nl,
         decode_fused_merge: Some(fused),
@@ -501,17 +489,16 @@ fn flat_class_maxima_and_loads_a_step_match_reference() {
         let dv8 = (module.shape.head_dim / 8).max(1);
         for size in [8u8, 16, 32, 64] {
             for flat in [SgFlat::Early, SgFlat::Late] {
-                for (cmax, nl, prefetch) in [
-                    (true, 0, false),
-                    (true, 0, true),
-                    (false, 1, false),
-                    (true, 1, false),
-                    (true, 2, false),
-                    (false, 2, true),
-                    (true, 4, false),
-                    (true, 8, false),
+                for (cmax, nl) in [
+                    (true, 0),
+                    (false, 1),
+                    (true, 1),
+                    (true, 2),
+                    (false, 2),
+                    (true, 4),
+                    (true, 8),
                 ] {
-                    let t = tuning(size, flat, prefetch, cmax, nl, true, true);
+                    let t = tuning(size, flat, cmax, nl, true, true);
                     let arts = generate_with(&module, t).unwrap_or_else(|e| panic!("{e}"));
                     let marked = arts
                         .iter()
@@ -554,15 +541,15 @@ fn flat_class_maxima_and_loads_a_step_match_reference() {
             module.shape.head_dim as usize,
         );
         let (_, cases) = standard_cases(&module, 0x5eed);
-        for (flat, prefetch, cmax, nl, fused, words) in [
+        for (flat, cmax, nl, fused, words) in [
             // The engine's default with per-class maxima.
-            (SgFlat::Late, false, true, 0, true, true),
-            (SgFlat::Late, false, true, 2, true, true),
-            (SgFlat::Late, false, false, 2, false, true),
-            (SgFlat::Late, false, true, 1, false, false),
-            (SgFlat::Early, true, true, 8, false, true),
+            (SgFlat::Late, true, 0, true, true),
+            (SgFlat::Late, true, 2, true, true),
+            (SgFlat::Late, false, 2, false, true),
+            (SgFlat::Late, true, 1, false, false),
+            (SgFlat::Early, true, 8, false, true),
         ] {
-            let t = tuning(size, flat, prefetch, cmax, nl, fused, words);
+            let t = tuning(size, flat, cmax, nl, fused, words);
             let t = WgslTuning {
                 decode_sg_flat_qk: FlatQk::F32,
                 ..t
@@ -571,7 +558,7 @@ fn flat_class_maxima_and_loads_a_step_match_reference() {
             let exec = WgpuAttention::new_with(&ctx, &module, &arts, Default::default())
                 .unwrap_or_else(|e| panic!("{file} {flat:?}: {e}"));
             let label = format!(
-                "{file} {storage:?} flat {flat:?} prefetch {prefetch} subgroup {size}, cmax {cmax}, nl {nl}, fused merge {fused}, words {words}"
+                "{file} {storage:?} flat {flat:?} subgroup {size}, cmax {cmax}, nl {nl}, fused merge {fused}, words {words}"
             );
             assert_eq!(exec.decode_fused(), fused, "{label}");
             check_flat_cases(
@@ -653,4 +640,108 @@ fn check_flat_cases(
             }
         }
     }
+}
+
+/// The flat form's packed queries (`WgslTuning::decode_sg_flat_qpack`,
+/// `MOA_WGSL_SG_FLAT_QPACK=1`, session 28): generated and validated (naga) for every
+/// subgroup size, late and early, and marked
+/// in the kernels' constants exactly where they apply (16-byte words: f16 storage); then run
+/// where the adapter has a fixed subgroup size against the CPU reference on both fixtures,
+/// f16 and f32 (the standard cases: rows of different lengths, decode before the ring
+/// fills, at the wrap and long after it), with chunks of one and three tiles, over whole
+/// segments, and fused (three steps over one scratch).
+#[test]
+fn flat_packed_queries_match_reference() {
+    use moa::codegen::wgsl::SgFlat;
+    moa::runtime::wgpu::ensure_xdg_runtime_dir();
+    let plans = [
+        ("fixture-gqa.toml", StorageType::F16),
+        ("fixture-gqa.toml", StorageType::F32),
+        ("fixture-mha.toml", StorageType::F16),
+    ];
+    let load = |file: &str| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("plans")
+            .join(file);
+        Plan::load(&path).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let tuning = |size: u8, flat, fused| WgslTuning {
+        decode_subgroup: Some(size),
+        decode_sg_flat: flat,
+        decode_sg_flat_cmax: true,
+        decode_fused_merge: Some(fused),
+        decode_sg_flat_words: true,
+        decode_sg_flat_qpack: true,
+        ..WgslTuning::default()
+    };
+    for (file, storage) in plans {
+        let module = lower::lower(&load(file), storage);
+        for size in [8u8, 16, 32, 64] {
+            for flat in [SgFlat::Early, SgFlat::Late] {
+                {
+                    let t = tuning(size, flat, true);
+                    let arts = generate_with(&module, t).unwrap_or_else(|e| panic!("{e}"));
+                    let marked = arts
+                        .iter()
+                        .flat_map(|a| &a.kernels)
+                        .filter(|k| k.constants.get("decode_sg_flat_qpack").is_some())
+                        .count();
+                    let expected = if storage == StorageType::F16 {
+                        module.layers.len()
+                    } else {
+                        0
+                    };
+                    assert_eq!(
+                        marked, expected,
+                        "{file} {storage:?} subgroup {size} {flat:?}"
+                    );
+                }
+            }
+        }
+    }
+    let ctx = WgpuContext::new().unwrap_or_else(|e| panic!("{e}"));
+    let Some(size) = ctx.subgroup_size() else {
+        eprintln!(
+            "no fixed subgroup size on this adapter: only the kernels' generation is checked"
+        );
+        return;
+    };
+    let size = u8::try_from(size).unwrap_or_else(|e| panic!("{e}"));
+    let mut failures = Vec::new();
+    for (file, storage) in plans {
+        if storage == StorageType::F16 && !ctx.has_f16() {
+            continue;
+        }
+        let module = lower::lower(&load(file), storage);
+        let (hq, d) = (
+            module.shape.q_heads as usize,
+            module.shape.head_dim as usize,
+        );
+        let (_, cases) = standard_cases(&module, 0x5eed);
+        for (flat, fused) in [
+            (SgFlat::Late, true),
+            (SgFlat::Late, false),
+            (SgFlat::Early, true),
+            (SgFlat::Early, false),
+        ] {
+            let t = tuning(size, flat, fused);
+            let arts = generate_with(&module, t).unwrap_or_else(|e| panic!("{e}"));
+            let exec = WgpuAttention::new_with(&ctx, &module, &arts, Default::default())
+                .unwrap_or_else(|e| panic!("{file} {flat:?}: {e}"));
+            let label = format!(
+                "{file} {storage:?} packed queries, flat {flat:?} subgroup {size}, fused merge {fused}"
+            );
+            assert_eq!(exec.decode_fused(), fused, "{label}");
+            check_flat_cases(
+                &exec,
+                &cases,
+                (hq, d),
+                tolerance(storage),
+                fused,
+                &label,
+                &mut failures,
+            );
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -578,8 +578,6 @@ struct DecodeSgCtx<'a> {
     piece: u8,
     /// [`WgslTuning::decode_sg_no_combine`].
     no_combine: bool,
-    /// [`WgslTuning::decode_sg_flat_prefetch`].
-    prefetch: bool,
     /// [`WgslTuning::decode_sg_flat_qk`]'s name (`f32`, `h16`, `reload`, `h16-reload`).
     qk: &'static str,
     /// [`WgslTuning::decode_sg_flat_words`] (the flat template only; it applies them to
@@ -592,6 +590,9 @@ struct DecodeSgCtx<'a> {
     merge_batch: u32,
     /// [`WgslTuning::decode_sg_flat_cmax`] (the flat template only).
     cmax: bool,
+    /// [`WgslTuning::decode_sg_flat_qpack`] where it applies (the flat template with
+    /// [`Self::words`] and [`FlatQk::F32`]).
+    qpack: bool,
     /// The lane masks of a slot class's step maxima with [`Self::cmax`]: the column bits
     /// below `nl` (1, doubling, < `nl`), over which a class's lanes hold distinct slots.
     cmax_masks: Vec<u32>,
@@ -743,13 +744,6 @@ pub struct WgslTuning {
     /// against the scalar decode's 21.4–22.5, side by side (RESULTS "WGSL decode, session
     /// 19"). With [`Self::decode_sg_diag`] its loads-only twin.
     pub decode_sg_flat: SgFlat,
-    /// With [`Self::decode_sg_flat`]: each step issues the next step's K right after its
-    /// own V (into the registers its scores freed), so that K is in flight under this
-    /// step's V and P·V: one round trip a step instead of two, the first step's K issued
-    /// before the loop (`MOA_WGSL_SG_FLAT_PREFETCH=1`). On the H200 (SmolLM2 shape) 96
-    /// registers against 80 and 19.8–19.9 µs a layer against 19.4–19.5 in the engine's
-    /// step (RESULTS "WGSL decode, session 20"): opt-in.
-    pub decode_sg_flat_prefetch: bool,
     /// With [`Self::decode_sg_flat`]: subgroups a workgroup (2, 4 or 8; 0, the default:
     /// [`DECODE_SG_FLAT_SUBGROUPS_GQA_HD64`] = 8 at head_dim ≤ 64 in a GQA group, else
     /// [`DECODE_SG_SUBGROUPS`] = 4; [`flat_subgroups`]). The template walks each chunk
@@ -818,6 +812,18 @@ pub struct WgslTuning {
     /// [`Self::decode_sg_flat_cmax`]) and 1 takes 106, against 124: still 2 workgroups of
     /// 256 an SM, so not timed in the step (RESULTS "WGSL decode, session 26").
     pub decode_sg_flat_nl: u8,
+    /// With [`Self::decode_sg_flat`] and [`Self::decode_sg_flat_words`] (f16 storage,
+    /// [`FlatQk::F32`]): each lane's pre-scaled queries held through the loop as packed f16
+    /// words (`vec4<u32>` a head: 4 registers instead of 8 f32) and widened to f32 inside
+    /// each step by `unpack2x16float`, the words' index tied to the step so the driver
+    /// cannot hoist the widening out of the loop (`MOA_WGSL_SG_FLAT_QPACK=1`, session 28;
+    /// opt-in). The same f16 values of Q and the same f32 products as the default: fewer
+    /// registers held across the loop for 3 × 8 conversions and 12 `xor` a lane a step. On
+    /// the H200 (SmolLM2 moa-50, 8 subgroups, fused merge, words, class maxima) 101
+    /// registers against 126: still 2 workgroups of 256 an SM (3 need ≤ 80), so not timed
+    /// in the step (RESULTS "WGSL decode, session 28"). Ignored where the words do not
+    /// apply and with [`FlatQk`]'s other forms.
+    pub decode_sg_flat_qpack: bool,
 }
 
 /// How the flat decode forms its Q·K scores ([`WgslTuning::decode_sg_flat_qk`]). Every
@@ -979,12 +985,12 @@ impl Default for WgslTuning {
             decode_sg_flat: SgFlat::Off,
             decode_sg_piece: 0,
             decode_sg_no_combine: false,
-            decode_sg_flat_prefetch: false,
             decode_sg_flat_subgroups: 0,
             decode_sg_flat_qk: FlatQk::F32,
             decode_sg_flat_words: false,
             decode_sg_flat_cmax: false,
             decode_sg_flat_nl: 0,
+            decode_sg_flat_qpack: false,
         }
     }
 }
@@ -1687,6 +1693,12 @@ fn decode_sg_artifact(
         && tuning.decode_sg_flat_words
         && module.storage == StorageType::F16
         && !matches!(tuning.decode_sg_flat_qk, FlatQk::H16 | FlatQk::H16Reload);
+    // Q held as packed f16 words where asked and it applies (the words' f32 products).
+    let qpack = words
+        && tuning.decode_sg_flat_qpack
+        && tuning.decode_sg_flat_qk == FlatQk::F32
+        && !tuning.decode_sg_diag
+        && tuning.decode_sg_piece == 0;
     let subgroups = if flat == SgFlat::Off {
         DECODE_SG_SUBGROUPS
     } else {
@@ -1711,13 +1723,13 @@ fn decode_sg_artifact(
             sum_masks,
             piece: tuning.decode_sg_piece,
             no_combine: tuning.decode_sg_no_combine,
-            prefetch: tuning.decode_sg_flat_prefetch,
             qk: tuning.decode_sg_flat_qk.name(),
             words,
             fused,
             merge_batch: DECODE_MERGE_BATCH,
             cmax,
             cmax_masks,
+            qpack,
         },
     )?;
     validate_with(
@@ -1756,9 +1768,6 @@ fn decode_sg_artifact(
         if tuning.decode_sg_no_combine {
             extra["decode_sg_no_combine"] = true.into();
         }
-        if tuning.decode_sg_flat_prefetch {
-            extra["decode_sg_flat_prefetch"] = true.into();
-        }
         if subgroups != DECODE_SG_SUBGROUPS {
             extra["decode_sg_flat_subgroups"] = subgroups.into();
         }
@@ -1770,6 +1779,9 @@ fn decode_sg_artifact(
         }
         if cmax {
             extra["decode_sg_flat_cmax"] = true.into();
+        }
+        if qpack {
+            extra["decode_sg_flat_qpack"] = true.into();
         }
         if tuning.decode_sg_flat_nl != 0 {
             extra["decode_sg_flat_nl"] = nl.into();

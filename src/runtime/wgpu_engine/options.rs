@@ -342,10 +342,7 @@ pub struct WgpuEngineOptions {
     /// 1.35–1.41× the scalar decode's time, session 16), and `MOA_WGSL_SG_FLAT` (`late`,
     /// the default: the flat form, [`WgslTuning::decode_sg_flat`]; `1`: its first step's K
     /// issued before the row position, not timed in this form; `0`: `decode_sg.wgsl.j2`,
-    /// 23.3–23.6 against 22.25 µs a layer, session 16), and `MOA_WGSL_SG_FLAT_PREFETCH`
-    /// (`0`, `1`: the flat form's next step's K issued under this step's V,
-    /// [`WgslTuning::decode_sg_flat_prefetch`]; 96 registers, 19.8–19.9 µs a layer against
-    /// 19.4–19.5 on the H200, session 20), and
+    /// 23.3–23.6 against 22.25 µs a layer, session 16), and
     /// `MOA_WGSL_SG_FLAT_SUBGROUPS` (`2`, `4` or `8`: the flat form's subgroups a
     /// workgroup; unset: 8 at head_dim ≤ 64 in a GQA group, else 4,
     /// [`WgslTuning::decode_sg_flat_subgroups`]), and `MOA_WGSL_SG_FLAT_QK` (`f32`, the
@@ -358,7 +355,9 @@ pub struct WgpuEngineOptions {
     /// session 26: each slot class of the flat form keeps its own softmax maxima,
     /// [`WgslTuning::decode_sg_flat_cmax`]; `0`: a `subgroupMax` a step, as before) and `MOA_WGSL_SG_FLAT_NL` (`1`, `2`, `4`, `8`: the flat form's
     /// loads a lane per step, [`WgslTuning::decode_sg_flat_nl`]; unset: half a row's
-    /// vectors; opt-in, session 26);
+    /// vectors; opt-in, session 26), and `MOA_WGSL_SG_FLAT_QPACK` (`1`: the flat form holds
+    /// each lane's queries as packed f16 words and widens them in each step,
+    /// [`WgslTuning::decode_sg_flat_qpack`]; opt-in, session 28);
     /// tests and benches may
     /// set any field. Speed only: every form matches the CPU reference (tests/model_gpu.rs,
     /// tests/wgsl_decode_forms.rs). The fused merge was slower in the engine's step
@@ -627,11 +626,6 @@ impl WgpuEngineOptions {
                     ],
                     d.wgsl_tuning.decode_sg_flat,
                 )?,
-                decode_sg_flat_prefetch: flag(
-                    env,
-                    "MOA_WGSL_SG_FLAT_PREFETCH",
-                    d.wgsl_tuning.decode_sg_flat_prefetch,
-                )?,
                 decode_sg_flat_subgroups: choice(
                     env,
                     "MOA_WGSL_SG_FLAT_SUBGROUPS",
@@ -667,6 +661,11 @@ impl WgpuEngineOptions {
                     "1, 2, 4 or 8",
                     &[("1", 1), ("2", 2), ("4", 4), ("8", 8)],
                     d.wgsl_tuning.decode_sg_flat_nl,
+                )?,
+                decode_sg_flat_qpack: flag(
+                    env,
+                    "MOA_WGSL_SG_FLAT_QPACK",
+                    d.wgsl_tuning.decode_sg_flat_qpack,
                 )?,
                 ..d.wgsl_tuning
             },
@@ -709,12 +708,6 @@ impl WgpuEngineOptions {
         if t.decode_sg_flat != d.decode_sg_flat {
             asked.push(format!("MOA_WGSL_SG_FLAT={}", t.decode_sg_flat.name()));
         }
-        if t.decode_sg_flat_prefetch != d.decode_sg_flat_prefetch {
-            asked.push(format!(
-                "MOA_WGSL_SG_FLAT_PREFETCH={}",
-                u8::from(t.decode_sg_flat_prefetch)
-            ));
-        }
 
         if t.decode_sg_flat_subgroups != d.decode_sg_flat_subgroups {
             asked.push(format!(
@@ -743,6 +736,12 @@ impl WgpuEngineOptions {
         if t.decode_sg_flat_nl != d.decode_sg_flat_nl {
             asked.push(format!("MOA_WGSL_SG_FLAT_NL={}", t.decode_sg_flat_nl));
         }
+        if t.decode_sg_flat_qpack != d.decode_sg_flat_qpack {
+            asked.push(format!(
+                "MOA_WGSL_SG_FLAT_QPACK={}",
+                u8::from(t.decode_sg_flat_qpack)
+            ));
+        }
 
         let rest = WgslTuning {
             decode_fused_merge: d.decode_fused_merge,
@@ -751,12 +750,12 @@ impl WgpuEngineOptions {
             decode_sg_diag: d.decode_sg_diag,
             decode_sg_pipe: d.decode_sg_pipe,
             decode_sg_flat: d.decode_sg_flat,
-            decode_sg_flat_prefetch: d.decode_sg_flat_prefetch,
             decode_sg_flat_subgroups: d.decode_sg_flat_subgroups,
             decode_sg_flat_qk: d.decode_sg_flat_qk,
             decode_sg_flat_words: d.decode_sg_flat_words,
             decode_sg_flat_cmax: d.decode_sg_flat_cmax,
             decode_sg_flat_nl: d.decode_sg_flat_nl,
+            decode_sg_flat_qpack: d.decode_sg_flat_qpack,
             ..*t
         };
         if rest != d {
@@ -904,12 +903,12 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGSL_SG_DECODE",
     "MOA_WGSL_SG_PIPE",
     "MOA_WGSL_SG_FLAT",
-    "MOA_WGSL_SG_FLAT_PREFETCH",
     "MOA_WGSL_SG_FLAT_SUBGROUPS",
     "MOA_WGSL_SG_FLAT_QK",
     "MOA_WGSL_SG_FLAT_WORDS",
     "MOA_WGSL_SG_FLAT_CMAX",
     "MOA_WGSL_SG_FLAT_NL",
+    "MOA_WGSL_SG_FLAT_QPACK",
 ];
 
 /// The WGSL decode kernel bench's own knobs (examples/wgpu_decode_bench.rs reads them;
@@ -940,6 +939,10 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGSL_SG_FLAT_PREFETCH",
+        "the flat decode's next step's K issued with this step's V (one dependent DRAM round trip a step instead of two) did not win a pair on the H200 (SmolLM2 16 x 4096, moa-50, the engine's form: fused merge, words, class maxima; 127 registers against 126, 2 workgroups of 256 an SM either way; four A B B A pairs: attention 20.11, 20.33, 22.09, 21.19 us a layer against 20.02, 20.21, 20.16, 20.04; device step -22.8, +9.8, +6.6, +25.3 us; parity 0.0496, 3/3 as the default; the decode bench's layer 6 alone 17.17 against 18.09 us, one run each) nor in session 20 (96 registers against 80, 19.8-19.9 against 19.4-19.5) and was deleted (benches/RESULTS.md, WGSL decode session 28, s28-attn; the form is in commit 65dd14b)",
+    ),
     (
         "MOA_WGPU_OUT_IN_ATTN",
         "the output product and residual add in the flat decode's fused merge (each segment's merger multiplied its GQA group's O by its 192 columns of W_o, 221 KB from L2 a merger at SmolLM2's shape, the row's last segment summed the row's products into x_alt; no out dispatch: 123 dispatches a step against 153) lost every pair on the H200 (SmolLM2 16 x 4096, moa-50, four pairs: attention 28.71-29.44 us a layer against 19.65-20.26, the out product's 4.2-4.6 saved; device step +133..+161 us, tokens/s -6.8..-8.5%; 128 registers against 126; parity 0.0459, 3/3); without its W_o loads (a diagnostic, wrong results) the attention took 23.50-23.68 and the step 1373-1382 against 1411.7 us, so the W_o stream of one workgroup a segment cost ~5.1 us a layer on the critical path, the rest ~3.8 (benches/RESULTS.md, WGSL decode session 27, s27-attn; the form is in commit 5436e70)",
@@ -1530,10 +1533,6 @@ mod tests {
         let err =
             WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT", "2")])).unwrap_err();
         assert_eq!((err.name, err.value.as_str()), ("MOA_WGSL_SG_FLAT", "2"));
-        let o = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_PREFETCH", "1")]))
-            .unwrap();
-        assert!(o.wgsl_tuning.decode_sg_flat_prefetch);
-        assert_eq!(o.wgsl_tuning_asked(), ["MOA_WGSL_SG_FLAT_PREFETCH=1"]);
         // Unset: the form's choice (0: 8 at head_dim <= 64 in a GQA group, else 4), so
         // every count set is named.
         assert_eq!(
@@ -1593,6 +1592,27 @@ mod tests {
         let err = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_NL", "3")]))
             .unwrap_err();
         assert_eq!((err.name, err.value.as_str()), ("MOA_WGSL_SG_FLAT_NL", "3"));
+    }
+
+    /// `MOA_WGSL_SG_FLAT_QPACK` (opt-in, session 28): off by default, `1` read and named on
+    /// the load line, `0` asks nothing, another value an error naming the variable.
+    #[test]
+    fn flat_packed_queries_are_read_from_the_environment() {
+        assert!(
+            !WgpuEngineOptions::default()
+                .wgsl_tuning
+                .decode_sg_flat_qpack
+        );
+        let o =
+            WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_QPACK", "1")])).unwrap();
+        assert!(o.wgsl_tuning.decode_sg_flat_qpack);
+        assert_eq!(o.wgsl_tuning_asked(), ["MOA_WGSL_SG_FLAT_QPACK=1"]);
+        let o =
+            WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_QPACK", "0")])).unwrap();
+        assert!(o.wgsl_tuning_asked().is_empty());
+        let err = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_QPACK", "2")]))
+            .unwrap_err();
+        assert_eq!(err.name, "MOA_WGSL_SG_FLAT_QPACK");
     }
 
     /// `MOA_WGSL_SG_FLAT_QK` (how the flat decode forms Q·K, `f32` by default): each value,

@@ -522,6 +522,35 @@ fn flat_class_maxima_and_loads_a_step_match_reference() {
             }
         }
     }
+    run_flat_forms(&plans, |size| {
+        [
+            // The engine's default with per-class maxima.
+            (SgFlat::Late, true, 0, true, true),
+            (SgFlat::Late, true, 2, true, true),
+            (SgFlat::Late, false, 2, false, true),
+            (SgFlat::Late, true, 1, false, false),
+            (SgFlat::Early, true, 8, false, true),
+        ]
+        .into_iter()
+        .map(|(flat, cmax, nl, fused, words)| {
+            let t = WgslTuning {
+                decode_sg_flat_qk: FlatQk::F32,
+                ..tuning(size, flat, cmax, nl, fused, words)
+            };
+            let label = format!(
+                "flat {flat:?} subgroup {size}, cmax {cmax}, nl {nl}, fused merge {fused}, words {words}"
+            );
+            (label, t)
+        })
+        .collect()
+    });
+}
+
+/// Runs each form `forms(subgroup size)` gives (a label and its tuning) on every plan of
+/// `plans` through [`check_flat_cases`], at the adapter's fixed subgroup size (f16 plans
+/// only where the adapter has f16); without a fixed size it says so and checks nothing
+/// (the callers have checked the forms' generation). Panics listing every mismatch.
+fn run_flat_forms(plans: &[(&str, StorageType)], forms: impl Fn(u8) -> Vec<(String, WgslTuning)>) {
     let ctx = WgpuContext::new().unwrap_or_else(|e| panic!("{e}"));
     let Some(size) = ctx.subgroup_size() else {
         eprintln!(
@@ -531,35 +560,22 @@ fn flat_class_maxima_and_loads_a_step_match_reference() {
     };
     let size = u8::try_from(size).unwrap_or_else(|e| panic!("{e}"));
     let mut failures = Vec::new();
-    for (file, storage) in plans {
+    for &(file, storage) in plans {
         if storage == StorageType::F16 && !ctx.has_f16() {
             continue;
         }
-        let module = lower::lower(&load(file), storage);
+        let module = lower::lower(&load_plan(file), storage);
         let (hq, d) = (
             module.shape.q_heads as usize,
             module.shape.head_dim as usize,
         );
         let (_, cases) = standard_cases(&module, 0x5eed);
-        for (flat, cmax, nl, fused, words) in [
-            // The engine's default with per-class maxima.
-            (SgFlat::Late, true, 0, true, true),
-            (SgFlat::Late, true, 2, true, true),
-            (SgFlat::Late, false, 2, false, true),
-            (SgFlat::Late, true, 1, false, false),
-            (SgFlat::Early, true, 8, false, true),
-        ] {
-            let t = tuning(size, flat, cmax, nl, fused, words);
-            let t = WgslTuning {
-                decode_sg_flat_qk: FlatQk::F32,
-                ..t
-            };
-            let arts = generate_with(&module, t).unwrap_or_else(|e| panic!("{e}"));
+        for (form, t) in forms(size) {
+            let fused = t.decode_fused_merge == Some(true);
+            let label = format!("{file} {storage:?} {form}");
+            let arts = generate_with(&module, t).unwrap_or_else(|e| panic!("{label}: {e}"));
             let exec = WgpuAttention::new_with(&ctx, &module, &arts, Default::default())
-                .unwrap_or_else(|e| panic!("{file} {flat:?}: {e}"));
-            let label = format!(
-                "{file} {storage:?} flat {flat:?} subgroup {size}, cmax {cmax}, nl {nl}, fused merge {fused}, words {words}"
-            );
+                .unwrap_or_else(|e| panic!("{label}: {e}"));
             assert_eq!(exec.decode_fused(), fused, "{label}");
             check_flat_cases(
                 &exec,
@@ -573,6 +589,14 @@ fn flat_class_maxima_and_loads_a_step_match_reference() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A plan of the repository's `plans/` folder.
+fn load_plan(file: &str) -> Plan {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("plans")
+        .join(file);
+    Plan::load(&path).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Runs every decode case through `exec` whole, in chunks of one and three tiles and as
@@ -699,49 +723,19 @@ fn flat_packed_queries_match_reference() {
             }
         }
     }
-    let ctx = WgpuContext::new().unwrap_or_else(|e| panic!("{e}"));
-    let Some(size) = ctx.subgroup_size() else {
-        eprintln!(
-            "no fixed subgroup size on this adapter: only the kernels' generation is checked"
-        );
-        return;
-    };
-    let size = u8::try_from(size).unwrap_or_else(|e| panic!("{e}"));
-    let mut failures = Vec::new();
-    for (file, storage) in plans {
-        if storage == StorageType::F16 && !ctx.has_f16() {
-            continue;
-        }
-        let module = lower::lower(&load(file), storage);
-        let (hq, d) = (
-            module.shape.q_heads as usize,
-            module.shape.head_dim as usize,
-        );
-        let (_, cases) = standard_cases(&module, 0x5eed);
-        for (flat, fused) in [
+    run_flat_forms(&plans, |size| {
+        [
             (SgFlat::Late, true),
             (SgFlat::Late, false),
             (SgFlat::Early, true),
             (SgFlat::Early, false),
-        ] {
-            let t = tuning(size, flat, fused);
-            let arts = generate_with(&module, t).unwrap_or_else(|e| panic!("{e}"));
-            let exec = WgpuAttention::new_with(&ctx, &module, &arts, Default::default())
-                .unwrap_or_else(|e| panic!("{file} {flat:?}: {e}"));
-            let label = format!(
-                "{file} {storage:?} packed queries, flat {flat:?} subgroup {size}, fused merge {fused}"
-            );
-            assert_eq!(exec.decode_fused(), fused, "{label}");
-            check_flat_cases(
-                &exec,
-                &cases,
-                (hq, d),
-                tolerance(storage),
-                fused,
-                &label,
-                &mut failures,
-            );
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+        ]
+        .into_iter()
+        .map(|(flat, fused)| {
+            let label =
+                format!("packed queries, flat {flat:?} subgroup {size}, fused merge {fused}");
+            (label, tuning(size, flat, fused))
+        })
+        .collect()
+    });
 }

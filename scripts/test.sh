@@ -32,7 +32,11 @@ cargo clippy --all-targets --locked -- -D warnings
 step "3/4: cargo test (the test build, then every test; lavapipe compiles each WGSL pipeline the first time: 10-30 min)"
 # The kernel tests run on a real wgpu adapter (lavapipe here); show which one.
 cargo test --locked --test wgpu_kernels adapter_is_present -- --nocapture
-cargo test --locked
+# The library, binaries and tests, then the doc tests. Not the examples: `cargo test`
+# alone also builds (and links) every example, which clippy --all-targets above has
+# already type-checked and linted, and no test runs one (session 28: ~8 links saved).
+cargo test --locked --lib --bins --tests
+cargo test --locked --doc
 # The example app that embeds a plan's kernels (examples/embed, its own crate): build.rs
 # compiles the plan through the library, main runs the kernels on lavapipe and checks them
 # against the CPU reference. Built in moa's target folder, so the dependencies `cargo test`

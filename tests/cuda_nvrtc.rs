@@ -10,7 +10,7 @@ use moa::codegen::abi::Arg;
 use moa::codegen::{cuda, Artifact, Phase};
 use moa::lower::{lower, KernelModule, StorageType};
 use moa::plan::{upstream, ModelShape, Plan};
-use moa::runtime::cuda::{compile_artifact, CudaError, DEFAULT_ARCH};
+use moa::runtime::cuda::{compile_artifact, cubin_key, CudaError, DEFAULT_ARCH};
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -43,7 +43,45 @@ fn compile(a: &Artifact) -> String {
     compile_for(a, DEFAULT_ARCH)
 }
 
+/// Each distinct (architecture, source) is compiled once per test run: NVRTC is a pure
+/// function of the source, the architecture and the options, and the tests share sources
+/// (the variant tests regenerate the default decode and prefill bodies; in session 28,
+/// 51 of the 313 compiles repeated an earlier one). A test that needs a source another
+/// test is compiling waits for that compile instead of repeating it.
 fn compile_for(a: &Artifact, arch: &'static str) -> String {
+    once_per_key(&COMPILED, cubin_key(&a.source, arch), || {
+        compile_uncached(a, arch)
+    })
+}
+
+/// The compiled PTX by [`cubin_key`] of source and architecture ([`compile_for`]).
+static COMPILED: Memo = Memo::new(Vec::new());
+
+/// ptxas's logs by [`cubin_key`] of the PTX ([`assemble`]).
+static ASSEMBLED: Memo = Memo::new(Vec::new());
+
+/// Results by key, each computed once; the slot is taken out of the lock, so different
+/// keys compute at once and the same key waits.
+type Memo = std::sync::Mutex<Vec<(String, std::sync::Arc<std::sync::OnceLock<String>>)>>;
+
+/// The value of `key` in `memo`, from `f` the first time. A panic in `f` fails the test
+/// that ran it and leaves the slot empty, so a later test computes (and fails) again.
+fn once_per_key(memo: &Memo, key: String, f: impl FnOnce() -> String) -> String {
+    let slot = {
+        let mut memo = memo.lock().unwrap_or_else(|e| e.into_inner());
+        match memo.iter().find(|(k, _)| *k == key) {
+            Some((_, slot)) => slot.clone(),
+            None => {
+                let slot = std::sync::Arc::default();
+                memo.push((key, std::sync::Arc::clone(&slot)));
+                slot
+            }
+        }
+    };
+    slot.get_or_init(f).clone()
+}
+
+fn compile_uncached(a: &Artifact, arch: &'static str) -> String {
     match compile_artifact(a, arch) {
         Ok(ptx) => ptx,
         Err(e @ (CudaError::NvrtcMissing { .. } | CudaError::HeadersMissing { .. })) => panic!(
@@ -54,8 +92,19 @@ fn compile_for(a: &Artifact, arch: &'static str) -> String {
 }
 
 /// Assembles PTX with ptxas when `MOA_PTXAS` is set, and reports register spills.
-/// Returns ptxas's log (empty without `MOA_PTXAS`).
+/// Returns ptxas's log (empty without `MOA_PTXAS`). The same PTX is assembled once per test
+/// run (its log names no file, so a repeat could only give the same log; spills of a
+/// repeated PTX are reported the first time only).
 fn assemble(name: &str, ptx: &str, dir: &Path) -> String {
+    if std::env::var_os("MOA_PTXAS").is_none() {
+        return String::new();
+    }
+    once_per_key(&ASSEMBLED, cubin_key(ptx, DEFAULT_ARCH), || {
+        assemble_uncached(name, ptx, dir)
+    })
+}
+
+fn assemble_uncached(name: &str, ptx: &str, dir: &Path) -> String {
     let Some(ptxas) = std::env::var_os("MOA_PTXAS") else {
         return String::new();
     };

@@ -130,58 +130,76 @@ pub(super) fn coop_attention(
 const CHECK_ROWS: [u32; 2] = [150, 77];
 const CHECK_N_TOKENS: u32 = 300;
 
-/// The check's product: tokens, K and output columns, none a multiple of the 64 × 64
-/// tile or of K's 32-wide step, so the bounds of every edge are exercised.
-const CHECK_T: usize = 70;
-const CHECK_K: usize = 100;
-const CHECK_N: usize = 84;
-
-/// `x[t, k]` and `w[n, k]` of the check: small deterministic values, exact in f16.
-fn check_inputs() -> (Vec<f32>, Vec<f16>) {
-    let val = |i: usize, salt: usize| ((i * 37 + salt * 11) % 17) as f32 / 8.0 - 1.0;
-    let x = (0..CHECK_T * CHECK_K).map(|i| val(i, 1)).collect();
-    let w = (0..CHECK_N * CHECK_K)
-        .map(|i| f16::from_f32(val(i, 2)))
-        .collect();
-    (x, w)
+/// One start-up check of a prefill product (`linear.wgsl`'s parameters and bindings, f32
+/// input, f16 weights): `t` tokens × `k` × `n` output columns, written from column `col0`
+/// of an output `stride` columns wide, onto a residual of values `i % residual_mod`;
+/// inputs are multiples of 1/8 in [-1, 1] (exact in f16) drawn with `salts` (x, w).
+pub(super) struct ProductCheck {
+    pub(super) label: &'static str,
+    pub(super) t: usize,
+    pub(super) k: usize,
+    pub(super) n: usize,
+    pub(super) stride: usize,
+    pub(super) col0: usize,
+    pub(super) residual_mod: usize,
+    pub(super) salts: (usize, usize),
 }
 
+/// The check's product: tokens, K and output columns, none a multiple of the 64 × 64
+/// tile or of K's 32-wide step, so the bounds of every edge are exercised; columns 3.. of
+/// an output of stride 89.
+const EDGE_CHECK: ProductCheck = ProductCheck {
+    label: "check",
+    t: 70,
+    k: 100,
+    n: 84,
+    stride: 89,
+    col0: 3,
+    residual_mod: 5,
+    salts: (1, 2),
+};
+
 impl WgpuEngine {
-    /// Runs `pipeline` (a product with `linear.wgsl`'s parameters and bindings, f32 input,
-    /// f16 weights) on a 70 × 100 × 84 product writing columns 3.. of a wider output, with
-    /// a residual, and returns the largest |error| against the product on the CPU.
-    pub(super) fn check_product(
+    /// Runs `pipeline` with a grid of `tile` (columns × tokens a workgroup) on `c`'s
+    /// product and returns the largest |error| against the product on the CPU.
+    pub(super) fn run_product_check(
         &self,
         pipeline: &wgpu::ComputePipeline,
         tile: [u32; 2],
+        c: &ProductCheck,
     ) -> Result<f32, EngineError> {
-        let (x, w) = check_inputs();
-        let stride = CHECK_N + 5;
-        let col0 = 3;
-        let residual: Vec<f32> = (0..CHECK_T * stride).map(|i| (i % 5) as f32).collect();
+        let val = |i: usize, salt: usize| ((i * 37 + salt * 11) % 17) as f32 / 8.0 - 1.0;
+        let x: Vec<f32> = (0..c.t * c.k).map(|i| val(i, c.salts.0)).collect();
+        let w: Vec<f16> = (0..c.n * c.k)
+            .map(|i| f16::from_f32(val(i, c.salts.1)))
+            .collect();
+        let residual: Vec<f32> = (0..c.t * c.stride)
+            .map(|i| (i % c.residual_mod) as f32)
+            .collect();
         let words = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<u32>>();
-        let xb = self.storage_u32("check x", &words(&x));
+        let named = |what: &str| format!("{} {what}", c.label);
+        let xb = self.storage_u32(&named("x"), &words(&x));
         let mut w_words: Vec<u32> = bytemuck::cast_slice::<f16, u16>(&w)
             .chunks(2)
             .map(|p| u32::from(p[0]) | u32::from(*p.get(1).unwrap_or(&0)) << 16)
             .collect();
         w_words.push(0);
-        let wb = self.storage_u32("check w", &w_words);
-        let rb = self.storage_u32("check residual", &words(&residual));
-        let out = self.check_buffer("check out", (CHECK_T * stride * 4) as u64)?;
+        let wb = self.storage_u32(&named("w"), &w_words);
+        let rb = self.storage_u32(&named("residual"), &words(&residual));
+        let out = self.check_buffer(&named("out"), (c.t * c.stride * 4) as u64)?;
         let params = self.uniform(&[
-            CHECK_T as u32,
-            CHECK_K as u32,
-            CHECK_N as u32,
+            c.t as u32,
+            c.k as u32,
+            c.n as u32,
             1,
             0,
-            stride as u32,
-            col0 as u32,
+            c.stride as u32,
+            c.col0 as u32,
             0,
         ]);
         let groups = [
-            (CHECK_N as u32).div_ceil(tile[0]),
-            (CHECK_T as u32).div_ceil(tile[1]),
+            (c.n as u32).div_ceil(tile[0]),
+            (c.t as u32).div_ceil(tile[1]),
             1,
         ];
         let d = self.dispatch(pipeline, &[&params, &xb, &wb, &rb, &out], groups);
@@ -191,19 +209,28 @@ impl WgpuEngine {
             let mut pass = encoder.begin_compute_pass(&Default::default());
             d.encode(&mut pass);
         }
-        let got = self.read_back(scope, encoder, &out, CHECK_T * stride)?;
+        let got = self.read_back(scope, encoder, &out, c.t * c.stride)?;
         let mut max_err = 0f32;
-        for t in 0..CHECK_T {
-            for n in 0..CHECK_N {
-                let want: f32 = (0..CHECK_K)
-                    .map(|k| x[t * CHECK_K + k] * w[n * CHECK_K + k].to_f32())
+        for t in 0..c.t {
+            for n in 0..c.n {
+                let want: f32 = (0..c.k)
+                    .map(|k| x[t * c.k + k] * w[n * c.k + k].to_f32())
                     .sum::<f32>()
-                    + residual[t * stride + col0 + n];
-                let g = f32::from_bits(got[t * stride + col0 + n]);
+                    + residual[t * c.stride + c.col0 + n];
+                let g = f32::from_bits(got[t * c.stride + c.col0 + n]);
                 max_err = max_err.max((g - want).abs());
             }
         }
         Ok(max_err)
+    }
+
+    /// [`Self::run_product_check`] on the 70 × 100 × 84 edge-tile product.
+    pub(super) fn check_product(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        tile: [u32; 2],
+    ) -> Result<f32, EngineError> {
+        self.run_product_check(pipeline, tile, &EDGE_CHECK)
     }
 
     /// Keeps the matrix-unit products only if they match the CPU on this device (an

@@ -7,79 +7,35 @@
 //! scratch), on an output of stride 208 written from column 4 (16-byte rows, as the
 //! direct stores need).
 
-use half::f16;
-
+use super::coop::ProductCheck;
 use super::{EngineError, WgpuEngine};
 
 /// Tokens, K and output columns: two whole row tiles of 128 and 44 tokens after them,
 /// one whole column tile of 128 and 72 columns after it (two 32-column blocks inside,
 /// one across the edge, one outside); K a multiple of 4 but not of the 32-wide stage.
-const WHOLE_T: usize = 300;
-const WHOLE_K: usize = 100;
-const WHOLE_N: usize = 200;
+/// Columns 4.. of an output of stride 208 (16-byte rows, as the direct stores need).
+const WHOLE_CHECK: ProductCheck = ProductCheck {
+    label: "whole check",
+    t: 300,
+    k: 100,
+    n: 200,
+    stride: 208,
+    col0: 4,
+    residual_mod: 7,
+    salts: (3, 4),
+};
 
 impl WgpuEngine {
-    /// Runs `pipeline` (a product with `linear.wgsl`'s parameters and bindings, f32 input,
-    /// f16 weights, grid of `tile` = columns × tokens a workgroup) on a 300 × 100 × 200
-    /// product writing columns 4.. of an output of stride 208, with a residual, and
-    /// returns the largest |error| against the product on the CPU. Inputs are exact in
-    /// f16 (multiples of 1/8 in [-1, 1]).
+    /// `coop.rs`'s product check (`WgpuEngine::run_product_check`: `linear.wgsl`'s
+    /// parameters and bindings, grid of `tile` = columns × tokens a workgroup) on the
+    /// 300 × 100 × 200 product above, with a residual; returns the largest |error|
+    /// against the product on the CPU.
     pub(super) fn check_whole_tiles(
         &self,
         pipeline: &wgpu::ComputePipeline,
         tile: [u32; 2],
     ) -> Result<f32, EngineError> {
-        let val = |i: usize, salt: usize| ((i * 37 + salt * 11) % 17) as f32 / 8.0 - 1.0;
-        let x: Vec<f32> = (0..WHOLE_T * WHOLE_K).map(|i| val(i, 3)).collect();
-        let w: Vec<f16> = (0..WHOLE_N * WHOLE_K)
-            .map(|i| f16::from_f32(val(i, 4)))
-            .collect();
-        let (stride, col0) = (WHOLE_N + 8, 4);
-        let residual: Vec<f32> = (0..WHOLE_T * stride).map(|i| (i % 7) as f32).collect();
-        let words = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<u32>>();
-        let xb = self.storage_u32("whole check x", &words(&x));
-        let w_words: Vec<u32> = bytemuck::cast_slice::<f16, u16>(&w)
-            .chunks(2)
-            .map(|p| u32::from(p[0]) | u32::from(*p.get(1).unwrap_or(&0)) << 16)
-            .collect();
-        let wb = self.storage_u32("whole check w", &w_words);
-        let rb = self.storage_u32("whole check residual", &words(&residual));
-        let out = self.check_buffer("whole check out", (WHOLE_T * stride * 4) as u64)?;
-        let params = self.uniform(&[
-            WHOLE_T as u32,
-            WHOLE_K as u32,
-            WHOLE_N as u32,
-            1,
-            0,
-            stride as u32,
-            col0 as u32,
-            0,
-        ]);
-        let groups = [
-            (WHOLE_N as u32).div_ceil(tile[0]),
-            (WHOLE_T as u32).div_ceil(tile[1]),
-            1,
-        ];
-        let d = self.dispatch(pipeline, &[&params, &xb, &wb, &rb, &out], groups);
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let mut encoder = self.device.create_command_encoder(&Default::default());
-        {
-            let mut pass = encoder.begin_compute_pass(&Default::default());
-            d.encode(&mut pass);
-        }
-        let got = self.read_back(scope, encoder, &out, WHOLE_T * stride)?;
-        let mut max_err = 0f32;
-        for t in 0..WHOLE_T {
-            for n in 0..WHOLE_N {
-                let want: f32 = (0..WHOLE_K)
-                    .map(|k| x[t * WHOLE_K + k] * w[n * WHOLE_K + k].to_f32())
-                    .sum::<f32>()
-                    + residual[t * stride + col0 + n];
-                let g = f32::from_bits(got[t * stride + col0 + n]);
-                max_err = max_err.max((g - want).abs());
-            }
-        }
-        Ok(max_err)
+        self.run_product_check(pipeline, tile, &WHOLE_CHECK)
     }
 
     /// After `settle_coop`: keeps the matrix-unit products only if their whole tiles

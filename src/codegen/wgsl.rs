@@ -329,6 +329,32 @@ struct PrefillCoopGroupCtx<'a> {
     q_tile: u32,
     /// Subgroups per workgroup: group size · `q_blocks`.
     subgroups: u32,
+    /// The form ([`PrefillGroupForm::form`]): 1 or 2 one pass, 3 or 4 two passes.
+    form: u32,
+    /// The timing diagnostic ([`PrefillGroupForm::diag`]), 0 for none.
+    diag: u32,
+}
+
+/// Which variant of the group form (`prefill_coop_group.wgsl.j2`) to generate.
+/// `form` 1 (the default): one pass over the keys, the online softmax, the output in the
+/// softmax invocations' registers (each tile's P·V through workgroup memory), workgroup
+/// barriers; 2: the same with subgroup barriers (each subgroup's workgroup regions are
+/// its own); 3: two passes over the keys, the rows' maxima first from QKᵀ, then
+/// P = exp2(s − m) with the final maximum and P·V summed in C matrices (no rescale, no
+/// C load; +50% of the QKᵀ work), subgroup barriers; 4: form 3 with workgroup barriers.
+/// `diag` (forms 1 and 2 only; **wrong results**, timing only, session 29): 1 no
+/// softmax, 2 P·V summed in C matrices without the per-tile round trip, 3 no K/V loads in
+/// the loop (one block of each stands for all).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PrefillGroupForm {
+    pub form: u32,
+    pub diag: u32,
+}
+
+impl Default for PrefillGroupForm {
+    fn default() -> Self {
+        PrefillGroupForm { form: 1, diag: 0 }
+    }
 }
 
 /// Queries (and keys) per tile of the matrix-unit prefill (`prefill_coop.wgsl.j2`).
@@ -382,6 +408,25 @@ pub fn prefill_group_q_blocks(group: u32) -> Option<u32> {
 /// were deleted in session 28 (commit 264d81c has them).
 /// Errors: as [`prefill_coop`], and a group too large for one workgroup.
 pub fn prefill_coop_group(module: &KernelModule) -> Result<Vec<CoopPrefill>, CodegenError> {
+    prefill_coop_group_form(module, PrefillGroupForm::default())
+}
+
+/// [`prefill_coop_group`] in the variant `variant` ([`PrefillGroupForm`]). Errors: as
+/// [`prefill_coop_group`], and a form outside 1..=4 or a diagnostic outside 0..=3 (or
+/// with a two-pass form).
+pub fn prefill_coop_group_form(
+    module: &KernelModule,
+    variant: PrefillGroupForm,
+) -> Result<Vec<CoopPrefill>, CodegenError> {
+    if !(1..=4).contains(&variant.form)
+        || variant.diag > 3
+        || (variant.form > 2 && variant.diag > 0)
+    {
+        return Err(CodegenError::Unsupported {
+            target: "wgsl",
+            message: format!("no group prefill form {variant:?} (forms 1 to 4, diagnostics 0 to 3 of forms 1 and 2)"),
+        });
+    }
     let d = module.shape.head_dim;
     let group = module.shape.group_size();
     let blocks = prefill_group_q_blocks(group);
@@ -413,6 +458,8 @@ pub fn prefill_coop_group(module: &KernelModule) -> Result<Vec<CoopPrefill>, Cod
                 q_blocks,
                 q_tile: 16 * q_blocks,
                 subgroups: group * q_blocks,
+                form: variant.form,
+                diag: variant.diag,
             },
         )?;
         validate_with(
@@ -421,7 +468,12 @@ pub fn prefill_coop_group(module: &KernelModule) -> Result<Vec<CoopPrefill>, Cod
             Some(layer.layer),
             naga::valid::Capabilities::SHADER_FLOAT16
                 | naga::valid::Capabilities::COOPERATIVE_MATRIX
-                | naga::valid::Capabilities::SUBGROUP,
+                | naga::valid::Capabilities::SUBGROUP
+                | if matches!(variant.form, 2 | 3) {
+                    naga::valid::Capabilities::SUBGROUP_BARRIER
+                } else {
+                    naga::valid::Capabilities::empty()
+                },
         )?;
         out.push(CoopPrefill {
             layer: layer.layer,
@@ -2078,6 +2130,22 @@ mod tests {
                         .unwrap_or_else(|e| panic!("group form, layer {}: {e}", k.layer));
                     assert!(words.len() > 100);
                 }
+            }
+        }
+        // Session 29's variants (forms 2 to 4, the diagnostics of forms 1 and 2) validate
+        // (naga, inside) and translate, on the plan's shape and a group of one.
+        for p in [&shapes[0], &shapes[2]] {
+            let module = lower(p, StorageType::F16);
+            for (form, diag) in [(2, 0), (3, 0), (4, 0), (1, 1), (1, 2), (1, 3), (2, 1)] {
+                let variant = PrefillGroupForm { form, diag };
+                let kernels = prefill_coop_group_form(&module, variant).unwrap();
+                for k in kernels.iter().take(2) {
+                    spirv(&k.source, &k.entry_point, &[("SG", 32.0)])
+                        .unwrap_or_else(|e| panic!("{variant:?}, layer {}: {e}", k.layer));
+                }
+            }
+            for (form, diag) in [(0, 0), (5, 0), (3, 1), (1, 4)] {
+                assert!(prefill_coop_group_form(&module, PrefillGroupForm { form, diag }).is_err());
             }
         }
         assert_eq!(prefill_group_q_blocks(3), Some(2));

@@ -134,6 +134,8 @@ pub struct WgpuContext {
     coop: Option<CoopMatrix>,
     coop_configs: Vec<wgpu::CooperativeMatrixProperties>,
     subgroup: Option<u32>,
+    /// `SUBGROUP_BARRIER` was requested (with subgroups, where the adapter has it).
+    subgroup_barrier: bool,
     /// The settings it was opened with (`MOA_WGPU_COOP`, `MOA_WGPU_SUBGROUPS`,
     /// `MOA_WGSL_DECODE`, `MOA_WGSL_RESCALE`).
     options: WgpuContextOptions,
@@ -285,6 +287,15 @@ impl WgpuContext {
         if subgroup.is_some() {
             required_features |= wgpu::Features::SUBGROUP;
         }
+        // Subgroup-scope barriers (the prefill attention's group forms 2 and 3) where the
+        // adapter has them with subgroups.
+        let subgroup_barrier = subgroup.is_some()
+            && adapter
+                .features()
+                .contains(wgpu::Features::SUBGROUP_BARRIER);
+        if subgroup_barrier {
+            required_features |= wgpu::Features::SUBGROUP_BARRIER;
+        }
         let experimental_features = if coop.is_some() {
             required_features |= coop_feature;
             // SAFETY: wgpu asks callers of experimental features to accept that they may
@@ -317,8 +328,15 @@ impl WgpuContext {
             coop,
             coop_configs,
             subgroup,
+            subgroup_barrier,
             options,
         })
+    }
+
+    /// Whether the device has subgroup-scope barriers (`subgroupBarrier`; wgpu's
+    /// `SUBGROUP_BARRIER` feature, requested with subgroups).
+    pub fn subgroup_barrier(&self) -> bool {
+        self.subgroup_barrier
     }
 
     /// The subgroup size of the decode products on subgroups, where the device has the

@@ -9,7 +9,7 @@
 use half::f16;
 
 use super::{EngineError, WgpuEngine};
-use crate::codegen::wgsl::{prefill_coop, prefill_coop_group};
+use crate::codegen::wgsl::{prefill_coop, prefill_coop_group_form, PrefillGroupForm};
 use crate::lower::KernelModule;
 use crate::runtime::wgpu::{matrix_pipeline_checked, CoopMatrix, Dispatch};
 
@@ -19,6 +19,8 @@ pub(super) struct CoopAttention {
     pub(super) layers: Vec<wgpu::ComputePipeline>,
     pub(super) q_tile: u32,
     pub(super) group: bool,
+    /// The group form's variant (form 1 where `group` is false).
+    pub(super) variant: PrefillGroupForm,
     /// Distinct pipelines built (layers with the same rules share one) and the wall time
     /// of building them, in seconds.
     pub(super) built: (usize, f64),
@@ -41,6 +43,7 @@ pub(super) fn coop_attention(
     module: &KernelModule,
     coop: CoopMatrix,
     group: bool,
+    variant: PrefillGroupForm,
     checked: bool,
 ) -> Result<CoopAttention, String> {
     if coop.accumulator != crate::lower::StorageType::F32 {
@@ -48,7 +51,7 @@ pub(super) fn coop_attention(
     }
     let t0 = std::time::Instant::now();
     let kernels = if group {
-        prefill_coop_group(module)
+        prefill_coop_group_form(module, variant)
     } else {
         prefill_coop(module)
     }
@@ -121,6 +124,11 @@ pub(super) fn coop_attention(
         layers: of.iter().map(|&d| pipelines[d].clone()).collect(),
         q_tile,
         group,
+        variant: if group {
+            variant
+        } else {
+            PrefillGroupForm::default()
+        },
         built: (pipelines.len(), t0.elapsed().as_secs_f64()),
     })
 }
@@ -366,6 +374,15 @@ impl WgpuEngine {
         let Some(attn) = self.coop_attention.take() else {
             return;
         };
+        if attn.variant.diag > 0 {
+            // A timing diagnostic computes wrong results on purpose: no check.
+            self.products = format!(
+                "{}; prefill attention: cooperative matrix, a workgroup per GQA group, DIAGNOSTIC {} (form {}; wrong results, not checked)",
+                self.products, attn.variant.diag, attn.variant.form
+            );
+            self.coop_attention = Some(attn);
+            return;
+        }
         // P is rounded to f16 for the matrix units (relative 2⁻¹¹); outputs are convex
         // combinations of values in [-1, 1], so the difference stays far below this.
         let tol = 1e-2;
@@ -387,7 +404,13 @@ impl WgpuEngine {
             self.products = format!(
                 "{}; prefill attention: cooperative matrix{} (max |diff| {worst:.1e} against the scalar kernel on the start-up check)",
                 self.products,
-                if attn.group { ", a workgroup per GQA group" } else { "" },
+                if attn.group && attn.variant.form != 1 {
+                    format!(", a workgroup per GQA group (form {})", attn.variant.form)
+                } else if attn.group {
+                    ", a workgroup per GQA group".to_string()
+                } else {
+                    String::new()
+                },
             );
             self.coop_attention = Some(attn);
         } else {

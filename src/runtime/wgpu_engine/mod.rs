@@ -502,6 +502,16 @@ impl WgpuEngine {
                 &engine.module,
                 c,
                 group,
+                crate::codegen::wgsl::PrefillGroupForm {
+                    // Forms 2 and 3 need subgroup barriers: without them, their forms
+                    // with workgroup barriers (1 and 4).
+                    form: match options.coop_attention_form {
+                        2 if !ctx.subgroup_barrier() => 1,
+                        3 if !ctx.subgroup_barrier() => 4,
+                        f => f,
+                    },
+                    diag: options.coop_attention_diag,
+                },
                 !options.unchecked_products,
             ) {
                 Ok(a) => {

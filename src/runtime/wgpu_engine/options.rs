@@ -287,6 +287,18 @@ pub struct WgpuEngineOptions {
     /// Session 27's other values (`1`, `3`: the output in C matrices, which failed the
     /// start-up check on the H200; `4`: unmeasured) were deleted in session 28.
     pub coop_attention_group: bool,
+    /// `MOA_WGPU_COOP_ATTN_FORM` (default `1`): the variant of the group form
+    /// ([`crate::codegen::wgsl::PrefillGroupForm`]): `1` one pass, the output in the
+    /// softmax invocations (workgroup barriers); `2` the same with subgroup barriers; `3`
+    /// two passes over the keys (the rows' maxima, then P·V in C matrices with no
+    /// rescale), subgroup barriers; `4` form 3 with workgroup barriers. Session 29
+    /// (s29-pattn) measures them on the H200.
+    pub coop_attention_form: u32,
+    /// `MOA_WGPU_COOP_ATTN_DIAG` (default `0`): a timing diagnostic of the group form's
+    /// forms 1 and 2 (`1` no softmax, `2` P·V summed in C matrices without the per-tile
+    /// round trip, `3` no K/V loads in the loop). **Wrong results, no start-up check**:
+    /// for the profile only (session 29).
+    pub coop_attention_diag: u32,
     /// `MOA_WGPU_WARM` (default `auto`: on CPU adapters): run every pipeline once at load
     /// (llvmpipe compiles at first dispatch: ~100 s inside a first run's timings).
     pub warm_up: Option<bool>,
@@ -424,6 +436,8 @@ impl Default for WgpuEngineOptions {
             swiglu_out: true,
             coop_attention: true,
             coop_attention_group: true,
+            coop_attention_form: 1,
+            coop_attention_diag: 0,
             warm_up: None,
             print_stats: false,
             coop_head: CoopHeadChoice::Staged,
@@ -509,6 +523,10 @@ impl WgpuEngineOptions {
                 &[("0", false), ("1", true)],
                 d.coop_attention_group,
             )?,
+            coop_attention_form: number(env, "MOA_WGPU_COOP_ATTN_FORM", "1 to 4", 1..=4)?
+                .unwrap_or(d.coop_attention_form),
+            coop_attention_diag: number(env, "MOA_WGPU_COOP_ATTN_DIAG", "0 to 3", 0..=3)?
+                .unwrap_or(d.coop_attention_diag),
             warm_up: tristate(env, "MOA_WGPU_WARM")?,
             print_stats: flag(env, "MOA_WGPU_STATS", d.print_stats)?,
             coop_head: choice(
@@ -884,6 +902,8 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_SWIGLU_OUT",
     "MOA_WGPU_COOP_ATTN",
     "MOA_WGPU_COOP_ATTN_GROUP",
+    "MOA_WGPU_COOP_ATTN_FORM",
+    "MOA_WGPU_COOP_ATTN_DIAG",
     "MOA_WGPU_WARM",
     "MOA_WGPU_STATS",
     "MOA_WGPU_COOP_HEAD",

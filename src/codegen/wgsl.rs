@@ -336,15 +336,15 @@ struct PrefillCoopGroupCtx<'a> {
 }
 
 /// Which variant of the group form (`prefill_coop_group.wgsl.j2`) to generate.
-/// `form` 1 (the default): one pass over the keys, the online softmax, the output in the
-/// softmax invocations' registers (each tile's P·V through workgroup memory), workgroup
-/// barriers; 2: the same with subgroup barriers (each subgroup's workgroup regions are
-/// its own); 3: two passes over the keys, the rows' maxima first from QKᵀ, then
-/// P = exp2(s − m) with the final maximum and P·V summed in C matrices (no rescale, no
-/// C load; +50% of the QKᵀ work), subgroup barriers; 4: form 3 with workgroup barriers.
-/// `diag` (forms 1 and 2 only; **wrong results**, timing only, session 29): 1 no
-/// softmax, 2 P·V summed in C matrices without the per-tile round trip, 3 no K/V loads in
-/// the loop (one block of each stands for all).
+/// `form` 2 (the default): the workgroup regions (each one subgroup's own) ordered by
+/// subgroup barriers, which need the device's `SUBGROUP_BARRIER`; 1: by workgroup barriers.
+/// On the H200 (SmolLM2 shape, 16 × 4096) form 2 took the attention 153.3 → 129.5 ms a
+/// pass with moa-50 and 235.1 → 201.0 dense (benches/RESULTS.md, "wgpu engine, session
+/// 29 (branch s29-pattn)"); session 29's two-pass forms (3, 4: the rows' maxima first,
+/// then P·V in C matrices with no rescale) lost (183 and 208 ms) and were deleted.
+/// `diag` (**wrong results**, timing only): 1 no softmax, 2 P·V summed in C matrices
+/// without the per-tile round trip, 3 no K/V loads in the loop (one block of each
+/// stands for all).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PrefillGroupForm {
     pub form: u32,
@@ -353,7 +353,7 @@ pub struct PrefillGroupForm {
 
 impl Default for PrefillGroupForm {
     fn default() -> Self {
-        PrefillGroupForm { form: 1, diag: 0 }
+        PrefillGroupForm { form: 2, diag: 0 }
     }
 }
 
@@ -412,19 +412,17 @@ pub fn prefill_coop_group(module: &KernelModule) -> Result<Vec<CoopPrefill>, Cod
 }
 
 /// [`prefill_coop_group`] in the variant `variant` ([`PrefillGroupForm`]). Errors: as
-/// [`prefill_coop_group`], and a form outside 1..=4 or a diagnostic outside 0..=3 (or
-/// with a two-pass form).
+/// [`prefill_coop_group`], and a form other than 1 or 2 or a diagnostic outside 0..=3.
 pub fn prefill_coop_group_form(
     module: &KernelModule,
     variant: PrefillGroupForm,
 ) -> Result<Vec<CoopPrefill>, CodegenError> {
-    if !(1..=4).contains(&variant.form)
-        || variant.diag > 3
-        || (variant.form > 2 && variant.diag > 0)
-    {
+    if !(1..=2).contains(&variant.form) || variant.diag > 3 {
         return Err(CodegenError::Unsupported {
             target: "wgsl",
-            message: format!("no group prefill form {variant:?} (forms 1 to 4, diagnostics 0 to 3 of forms 1 and 2)"),
+            message: format!(
+                "no group prefill form {variant:?} (forms 1 and 2, diagnostics 0 to 3)"
+            ),
         });
     }
     let d = module.shape.head_dim;
@@ -469,7 +467,7 @@ pub fn prefill_coop_group_form(
             naga::valid::Capabilities::SHADER_FLOAT16
                 | naga::valid::Capabilities::COOPERATIVE_MATRIX
                 | naga::valid::Capabilities::SUBGROUP
-                | if matches!(variant.form, 2 | 3) {
+                | if variant.form == 2 {
                     naga::valid::Capabilities::SUBGROUP_BARRIER
                 } else {
                     naga::valid::Capabilities::empty()
@@ -2132,11 +2130,11 @@ mod tests {
                 }
             }
         }
-        // Session 29's variants (forms 2 to 4, the diagnostics of forms 1 and 2) validate
-        // (naga, inside) and translate, on the plan's shape and a group of one.
+        // Session 29's variants (form 1, the diagnostics) validate (naga, inside) and
+        // translate, on the plan's shape and a group of one.
         for p in [&shapes[0], &shapes[2]] {
             let module = lower(p, StorageType::F16);
-            for (form, diag) in [(2, 0), (3, 0), (4, 0), (1, 1), (1, 2), (1, 3), (2, 1)] {
+            for (form, diag) in [(1, 0), (1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3)] {
                 let variant = PrefillGroupForm { form, diag };
                 let kernels = prefill_coop_group_form(&module, variant).unwrap();
                 for k in kernels.iter().take(2) {
@@ -2144,7 +2142,7 @@ mod tests {
                         .unwrap_or_else(|e| panic!("{variant:?}, layer {}: {e}", k.layer));
                 }
             }
-            for (form, diag) in [(0, 0), (5, 0), (3, 1), (1, 4)] {
+            for (form, diag) in [(0, 0), (3, 0), (4, 0), (1, 4)] {
                 assert!(prefill_coop_group_form(&module, PrefillGroupForm { form, diag }).is_err());
             }
         }

@@ -404,8 +404,8 @@ impl WgpuEngine {
             self.products = format!(
                 "{}; prefill attention: cooperative matrix{} (max |diff| {worst:.1e} against the scalar kernel on the start-up check)",
                 self.products,
-                if attn.group && attn.variant.form != 1 {
-                    format!(", a workgroup per GQA group (form {})", attn.variant.form)
+                if attn.group && attn.variant.form == 1 {
+                    ", a workgroup per GQA group (workgroup barriers)".to_string()
                 } else if attn.group {
                     ", a workgroup per GQA group".to_string()
                 } else {

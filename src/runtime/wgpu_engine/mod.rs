@@ -503,11 +503,9 @@ impl WgpuEngine {
                 c,
                 group,
                 crate::codegen::wgsl::PrefillGroupForm {
-                    // Forms 2 and 3 need subgroup barriers: without them, their forms
-                    // with workgroup barriers (1 and 4).
+                    // Form 2 needs subgroup barriers: without them, form 1.
                     form: match options.coop_attention_form {
                         2 if !ctx.subgroup_barrier() => 1,
-                        3 if !ctx.subgroup_barrier() => 4,
                         f => f,
                     },
                     diag: options.coop_attention_diag,

@@ -287,17 +287,20 @@ pub struct WgpuEngineOptions {
     /// Session 27's other values (`1`, `3`: the output in C matrices, which failed the
     /// start-up check on the H200; `4`: unmeasured) were deleted in session 28.
     pub coop_attention_group: bool,
-    /// `MOA_WGPU_COOP_ATTN_FORM` (default `1`): the variant of the group form
-    /// ([`crate::codegen::wgsl::PrefillGroupForm`]): `1` one pass, the output in the
-    /// softmax invocations (workgroup barriers); `2` the same with subgroup barriers; `3`
-    /// two passes over the keys (the rows' maxima, then P·V in C matrices with no
-    /// rescale), subgroup barriers; `4` form 3 with workgroup barriers. Session 29
-    /// (s29-pattn) measures them on the H200.
+    /// `MOA_WGPU_COOP_ATTN_FORM` (default `2`): the barriers of the group form
+    /// ([`crate::codegen::wgsl::PrefillGroupForm`]): `2` subgroup barriers (each subgroup's
+    /// workgroup regions are its own; needs the device's `SUBGROUP_BARRIER`, else `1`
+    /// runs); `1` workgroup barriers (session 28's kernel). On the H200 (SmolLM2 shape,
+    /// 16 × 4096) `2` took the attention 153.3 → 129.5 ms a pass with moa-50 and 235.1 →
+    /// 201.0 dense, prefill 112.6k → 123.1k and 87.9k → 97.0k tok/s (two pairs each, A/A
+    /// ≤ 0.1%; RESULTS "wgpu engine, session 29 (branch s29-pattn)"). Session 29's `3` and
+    /// `4` (two passes over the keys, P·V in C matrices with no rescale: 183 and 208 ms)
+    /// were deleted.
     pub coop_attention_form: u32,
-    /// `MOA_WGPU_COOP_ATTN_DIAG` (default `0`): a timing diagnostic of the group form's
-    /// forms 1 and 2 (`1` no softmax, `2` P·V summed in C matrices without the per-tile
-    /// round trip, `3` no K/V loads in the loop). **Wrong results, no start-up check**:
-    /// for the profile only (session 29).
+    /// `MOA_WGPU_COOP_ATTN_DIAG` (default `0`): a timing diagnostic of the group form
+    /// (`1` no softmax, `2` P·V summed in C matrices without the per-tile round trip, `3`
+    /// no K/V loads in the loop). **Wrong results, no start-up check**: for the profile
+    /// only (session 29: with form 1, 113.6, 144.4 and 62.2 ms against 153.3).
     pub coop_attention_diag: u32,
     /// `MOA_WGPU_WARM` (default `auto`: on CPU adapters): run every pipeline once at load
     /// (llvmpipe compiles at first dispatch: ~100 s inside a first run's timings).
@@ -436,7 +439,7 @@ impl Default for WgpuEngineOptions {
             swiglu_out: true,
             coop_attention: true,
             coop_attention_group: true,
-            coop_attention_form: 1,
+            coop_attention_form: 2,
             coop_attention_diag: 0,
             warm_up: None,
             print_stats: false,
@@ -523,8 +526,13 @@ impl WgpuEngineOptions {
                 &[("0", false), ("1", true)],
                 d.coop_attention_group,
             )?,
-            coop_attention_form: number(env, "MOA_WGPU_COOP_ATTN_FORM", "1 to 4", 1..=4)?
-                .unwrap_or(d.coop_attention_form),
+            coop_attention_form: choice(
+                env,
+                "MOA_WGPU_COOP_ATTN_FORM",
+                "1 or 2 (session 29's two-pass forms 3 and 4 lost on the H200 and were deleted)",
+                &[("1", 1), ("2", 2)],
+                d.coop_attention_form,
+            )?,
             coop_attention_diag: number(env, "MOA_WGPU_COOP_ATTN_DIAG", "0 to 3", 0..=3)?
                 .unwrap_or(d.coop_attention_diag),
             warm_up: tristate(env, "MOA_WGPU_WARM")?,
@@ -1180,8 +1188,11 @@ mod tests {
             ("MOA_WGPU_COOP_HEAD", "direct"),
             ("MOA_WGPU_COOP_HEAD_KS", "96"),
             ("MOA_WGPU_COOP_DECODE", "1"),
+            ("MOA_WGPU_COOP_ATTN_FORM", "1"),
+            ("MOA_WGPU_COOP_ATTN_DIAG", "3"),
         ]);
         let o = WgpuEngineOptions::from_lookup(&env).unwrap();
+        assert_eq!((o.coop_attention_form, o.coop_attention_diag), (1, 3));
         assert_eq!(o.split_k, Some(true));
         assert!(!o.subgroup_matvec);
         assert_eq!(o.sg_ksplit, Some(2));
@@ -1217,6 +1228,11 @@ mod tests {
                 "a multiple of 16 from 16 to 4096",
             ),
             ("MOA_WGPU_COOP_HEAD", "1x", "auto, 1, direct or 0"),
+            (
+                "MOA_WGPU_COOP_ATTN_FORM",
+                "3",
+                "1 or 2 (session 29's two-pass forms 3 and 4 lost on the H200 and were deleted)",
+            ),
         ] {
             let vars = [(name, value)];
             let err = WgpuEngineOptions::from_lookup(&lookup_in(&vars)).unwrap_err();

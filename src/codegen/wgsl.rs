@@ -333,6 +333,8 @@ struct PrefillCoopGroupCtx<'a> {
     form: u32,
     /// The timing diagnostic ([`PrefillGroupForm::diag`]), 0 for none.
     diag: u32,
+    /// V staged in workgroup memory ([`PrefillGroupForm::stage_v`]).
+    stage_v: bool,
 }
 
 /// Which variant of the group form (`prefill_coop_group.wgsl.j2`) to generate.
@@ -344,16 +346,36 @@ struct PrefillCoopGroupCtx<'a> {
 /// then P·V in C matrices with no rescale) lost (183 and 208 ms) and were deleted.
 /// `diag` (**wrong results**, timing only): 1 no softmax, 2 P·V summed in C matrices
 /// without the per-tile round trip, 3 no K/V loads in the loop (one block of each
-/// stands for all).
+/// stands for all). `stage_v` (session 29, not yet measured on a device): each key
+/// tile's V loaded once per workgroup in 16-byte words (a tile ahead, into registers) and
+/// staged in workgroup memory (two workgroup barriers a tile), the subgroups reading it
+/// from there, where it fits ([`prefill_group_stage_v_fits`]); not with a diagnostic. It
+/// needs the f16-in-f32 conversions (`unpack2x16float`; wgpu's `SHADER_F16_IN_F32`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PrefillGroupForm {
     pub form: u32,
     pub diag: u32,
+    pub stage_v: bool,
+}
+
+/// Whether the group form's staged V tile (64 keys × (`head_dim` + 8) f16) fits beside
+/// the subgroups' regions of a GQA group of `group` heads within
+/// [`WGSL_PREFILL_GROUP_MAX_BYTES`] (SmolLM2's group of 3 at head_dim 64: 6 × 6656 +
+/// 9216 = 49152 bytes, exactly).
+pub fn prefill_group_stage_v_fits(group: u32, head_dim: u32) -> bool {
+    prefill_group_q_blocks(group).is_some_and(|b| {
+        group * b * WGSL_PREFILL_GROUP_SUBGROUP_BYTES + 64 * (head_dim + 8) * 2
+            <= WGSL_PREFILL_GROUP_MAX_BYTES
+    })
 }
 
 impl Default for PrefillGroupForm {
     fn default() -> Self {
-        PrefillGroupForm { form: 2, diag: 0 }
+        PrefillGroupForm {
+            form: 2,
+            diag: 0,
+            stage_v: false,
+        }
     }
 }
 
@@ -417,11 +439,16 @@ pub fn prefill_coop_group_form(
     module: &KernelModule,
     variant: PrefillGroupForm,
 ) -> Result<Vec<CoopPrefill>, CodegenError> {
-    if !(1..=2).contains(&variant.form) || variant.diag > 3 {
+    let staged_fits = prefill_group_stage_v_fits(module.shape.group_size(), module.shape.head_dim);
+    if !(1..=2).contains(&variant.form)
+        || variant.diag > 3
+        || (variant.stage_v && (variant.diag > 0 || !staged_fits))
+    {
         return Err(CodegenError::Unsupported {
             target: "wgsl",
             message: format!(
-                "no group prefill form {variant:?} (forms 1 and 2, diagnostics 0 to 3)"
+                "no group prefill form {variant:?} (forms 1 and 2, diagnostics 0 to 3, V \
+                 staged without a diagnostic where it fits in 48 KiB)"
             ),
         });
     }
@@ -458,6 +485,7 @@ pub fn prefill_coop_group_form(
                 subgroups: group * q_blocks,
                 form: variant.form,
                 diag: variant.diag,
+                stage_v: variant.stage_v,
             },
         )?;
         validate_with(
@@ -469,6 +497,12 @@ pub fn prefill_coop_group_form(
                 | naga::valid::Capabilities::SUBGROUP
                 | if variant.form == 2 {
                     naga::valid::Capabilities::SUBGROUP_BARRIER
+                } else {
+                    naga::valid::Capabilities::empty()
+                }
+                | if variant.stage_v {
+                    // unpack2x16float for the staged V words.
+                    naga::valid::Capabilities::SHADER_FLOAT16_IN_FLOAT32
                 } else {
                     naga::valid::Capabilities::empty()
                 },
@@ -2134,19 +2168,45 @@ mod tests {
         // translate, on the plan's shape and a group of one.
         for p in [&shapes[0], &shapes[2]] {
             let module = lower(p, StorageType::F16);
-            for (form, diag) in [(1, 0), (1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3)] {
-                let variant = PrefillGroupForm { form, diag };
+            for (form, diag, stage_v) in [
+                (1, 0, false),
+                (1, 1, false),
+                (1, 2, false),
+                (1, 3, false),
+                (2, 1, false),
+                (2, 2, false),
+                (2, 3, false),
+                (1, 0, true),
+                (2, 0, true),
+            ] {
+                let variant = PrefillGroupForm {
+                    form,
+                    diag,
+                    stage_v,
+                };
                 let kernels = prefill_coop_group_form(&module, variant).unwrap();
                 for k in kernels.iter().take(2) {
                     spirv(&k.source, &k.entry_point, &[("SG", 32.0)])
                         .unwrap_or_else(|e| panic!("{variant:?}, layer {}: {e}", k.layer));
                 }
             }
-            for (form, diag) in [(0, 0), (3, 0), (4, 0), (1, 4)] {
-                assert!(prefill_coop_group_form(&module, PrefillGroupForm { form, diag }).is_err());
+            for (form, diag, stage_v) in [
+                (0, 0, false),
+                (3, 0, false),
+                (4, 0, false),
+                (1, 4, false),
+                (2, 1, true),
+            ] {
+                let variant = PrefillGroupForm {
+                    form,
+                    diag,
+                    stage_v,
+                };
+                assert!(prefill_coop_group_form(&module, variant).is_err());
             }
         }
         assert_eq!(prefill_group_q_blocks(3), Some(2));
+        assert!(prefill_group_stage_v_fits(3, 64) && !prefill_group_stage_v_fits(3, 128));
         assert_eq!(prefill_group_q_blocks(8), None);
         assert!(prefill_coop_group(&lower(&plan, StorageType::F32)).is_err());
         let mut shape = plan.model().clone();

@@ -404,10 +404,12 @@ impl WgpuEngine {
             self.products = format!(
                 "{}; prefill attention: cooperative matrix{} (max |diff| {worst:.1e} against the scalar kernel on the start-up check)",
                 self.products,
-                if attn.group && attn.variant.form == 1 {
-                    ", a workgroup per GQA group (workgroup barriers)".to_string()
-                } else if attn.group {
-                    ", a workgroup per GQA group".to_string()
+                if attn.group {
+                    format!(
+                        ", a workgroup per GQA group{}{}",
+                        if attn.variant.form == 1 { " (workgroup barriers)" } else { "" },
+                        if attn.variant.stage_v { " (V staged)" } else { "" },
+                    )
                 } else {
                     String::new()
                 },

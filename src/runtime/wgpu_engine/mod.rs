@@ -509,6 +509,15 @@ impl WgpuEngine {
                         f => f,
                     },
                     diag: options.coop_attention_diag,
+                    // Staged V where asked and it fits (not with a diagnostic; its words
+                    // are unpacked with unpack2x16float).
+                    stage_v: options.coop_attention_stage_v
+                        && options.coop_attention_diag == 0
+                        && ctx.has_f16_in_f32()
+                        && crate::codegen::wgsl::prefill_group_stage_v_fits(
+                            engine.config.q_heads as u32 / engine.config.kv_heads as u32,
+                            engine.config.head_dim as u32,
+                        ),
                 },
                 !options.unchecked_products,
             ) {

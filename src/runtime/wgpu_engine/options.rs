@@ -302,6 +302,13 @@ pub struct WgpuEngineOptions {
     /// no K/V loads in the loop). **Wrong results, no start-up check**: for the profile
     /// only (session 29: with form 1, 113.6, 144.4 and 62.2 ms against 153.3).
     pub coop_attention_diag: u32,
+    /// `MOA_WGPU_COOP_ATTN_STAGE_V` (default `0`): `1` stages each key tile's V of the
+    /// group form in workgroup memory (one 16-byte load a word per workgroup, a tile
+    /// ahead; two workgroup barriers a tile) where it fits (GQA group of 3 at head_dim
+    /// 64: exactly 48 KiB), instead of every subgroup reading V from storage as transposed
+    /// B matrices. Session 29: the K/V loads were ~91 of form 1's 153 ms a pass on the
+    /// H200 (diagnostic 3); this form is validated (naga, SPIR-V) but **not yet measured**.
+    pub coop_attention_stage_v: bool,
     /// `MOA_WGPU_WARM` (default `auto`: on CPU adapters): run every pipeline once at load
     /// (llvmpipe compiles at first dispatch: ~100 s inside a first run's timings).
     pub warm_up: Option<bool>,
@@ -441,6 +448,7 @@ impl Default for WgpuEngineOptions {
             coop_attention_group: true,
             coop_attention_form: 2,
             coop_attention_diag: 0,
+            coop_attention_stage_v: false,
             warm_up: None,
             print_stats: false,
             coop_head: CoopHeadChoice::Staged,
@@ -535,6 +543,11 @@ impl WgpuEngineOptions {
             )?,
             coop_attention_diag: number(env, "MOA_WGPU_COOP_ATTN_DIAG", "0 to 3", 0..=3)?
                 .unwrap_or(d.coop_attention_diag),
+            coop_attention_stage_v: flag(
+                env,
+                "MOA_WGPU_COOP_ATTN_STAGE_V",
+                d.coop_attention_stage_v,
+            )?,
             warm_up: tristate(env, "MOA_WGPU_WARM")?,
             print_stats: flag(env, "MOA_WGPU_STATS", d.print_stats)?,
             coop_head: choice(
@@ -912,6 +925,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_COOP_ATTN_GROUP",
     "MOA_WGPU_COOP_ATTN_FORM",
     "MOA_WGPU_COOP_ATTN_DIAG",
+    "MOA_WGPU_COOP_ATTN_STAGE_V",
     "MOA_WGPU_WARM",
     "MOA_WGPU_STATS",
     "MOA_WGPU_COOP_HEAD",

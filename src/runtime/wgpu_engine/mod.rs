@@ -497,40 +497,75 @@ impl WgpuEngine {
         ) {
             // The group form's softmax uses subgroup shuffles.
             let group = options.coop_attention_group && ctx.subgroup_size().is_some();
-            match coop::coop_attention(
-                &engine.device,
-                &engine.module,
-                c,
-                group,
-                crate::codegen::wgsl::PrefillGroupForm {
-                    // Form 2 needs subgroup barriers: without them, form 1.
-                    form: match options.coop_attention_form {
-                        2 if !ctx.subgroup_barrier() => 1,
-                        f => f,
-                    },
-                    diag: options.coop_attention_diag,
-                    // Staged V where asked and it fits (not with a diagnostic; its words
-                    // are unpacked with unpack2x16float).
-                    stage_v: options.coop_attention_stage_v
-                        && options.coop_attention_diag == 0
-                        && ctx.has_f16_in_f32()
-                        && crate::codegen::wgsl::prefill_group_stage_v_fits(
-                            engine.config.q_heads as u32 / engine.config.kv_heads as u32,
-                            engine.config.head_dim as u32,
-                        ),
+            let asked = crate::codegen::wgsl::PrefillGroupForm {
+                // Form 2 needs subgroup barriers: without them, form 1.
+                form: match options.coop_attention_form {
+                    2 if !ctx.subgroup_barrier() => 1,
+                    f => f,
                 },
-                !options.unchecked_products,
-            ) {
-                Ok(a) => {
-                    engine.coop_attention = Some(a);
-                    engine.settle_coop_attention();
+                diag: options.coop_attention_diag,
+                // Staged V where asked and it fits (not with a diagnostic; its words
+                // are unpacked with unpack2x16float).
+                stage_v: options.coop_attention_stage_v
+                    && options.coop_attention_diag == 0
+                    && ctx.has_f16_in_f32()
+                    && crate::codegen::wgsl::prefill_group_stage_v_fits(
+                        engine.config.q_heads as u32 / engine.config.kv_heads as u32,
+                        engine.config.head_dim as u32,
+                    ),
+            };
+            // Session 28's group kernel (workgroup barriers, V from storage): the second
+            // try where the asked variant is another and fails to build or to match the
+            // scalar kernel (a subgroup barrier orders workgroup memory on the H200; SPIR-V
+            // names only subgroup memory for it, so another driver may not).
+            let plain = crate::codegen::wgsl::PrefillGroupForm {
+                form: 1,
+                diag: 0,
+                stage_v: false,
+            };
+            let before = engine.products.clone();
+            let mut tries = vec![asked];
+            if group && asked.diag == 0 && asked != plain {
+                tries.push(plain);
+            }
+            let mut failed = String::new();
+            for (n, variant) in tries.iter().enumerate() {
+                if n > 0 {
+                    // The first try's verdict, kept as a note.
+                    failed = engine.products[before.len()..]
+                        .trim_start_matches("; ")
+                        .to_string();
+                    engine.products = before.clone();
                 }
-                Err(e) => {
-                    engine.products = format!(
-                        "{}; prefill attention: scalar (matrix-unit kernel not built: {e})",
-                        engine.products
-                    );
+                match coop::coop_attention(
+                    &engine.device,
+                    &engine.module,
+                    c,
+                    group,
+                    *variant,
+                    !options.unchecked_products,
+                ) {
+                    Ok(a) => {
+                        engine.coop_attention = Some(a);
+                        engine.settle_coop_attention();
+                    }
+                    Err(e) => {
+                        engine.products = format!(
+                            "{}; prefill attention: scalar (matrix-unit kernel not built: {e})",
+                            engine.products
+                        );
+                    }
                 }
+                if engine.coop_attention.is_some() {
+                    break;
+                }
+            }
+            if !failed.is_empty() {
+                engine.products = format!(
+                    "{} (after {variant:?}: {failed})",
+                    engine.products,
+                    variant = asked
+                );
             }
         }
         let cpu = ctx.adapter_info().device_type == wgpu::DeviceType::Cpu;

@@ -642,7 +642,102 @@ impl WgpuAttention {
         let mut coop_decode = HashMap::new();
         let mut coop_chunk = None;
         let mut coop_failed = None;
-        for artifact in artifacts {
+        // The scalar kernels of one artifact (one shader module, a pipeline per entry
+        // point). A driver that rejects a naga-validated module reports through the
+        // error scope, not a panic, so the message can name the kernel.
+        let build_scalar = |artifact: &Artifact,
+                            wgsl_kernels: &[&'_ KernelInfo]|
+         -> Result<Vec<wgpu::ComputePipeline>, WgpuError> {
+            let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+            let decode_phase = wgsl_kernels
+                .iter()
+                .all(|k| matches!(k.phase, Phase::Decode | Phase::DecodeMerge));
+            let desc = wgpu::ShaderModuleDescriptor {
+                label: Some(&artifact.path),
+                source: wgpu::ShaderSource::Wgsl(artifact.source.as_str().into()),
+            };
+            let shader = if decode_phase && !options.runtime_checks {
+                // SAFETY: the generated decode and merge index only inside their arrays
+                // (indices are clamped into the tile and the list by construction), and
+                // every loop is bounded by the work item; CI runs them against the CPU
+                // reference (tests/wgsl_decode_forms.rs) with these options.
+                unsafe {
+                    device
+                        .create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
+                }
+            } else {
+                device.create_shader_module(desc)
+            };
+            let zero_init = !decode_phase || options.zero_init_workgroup_memory;
+            let mut built = Vec::new();
+            for k in wgsl_kernels.iter() {
+                let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(&k.name),
+                    layout: None,
+                    module: &shader,
+                    entry_point: Some(&k.entry_point),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        zero_initialize_workgroup_memory: zero_init,
+                        ..Default::default()
+                    },
+                    cache: None,
+                });
+                built.push(pipeline);
+            }
+            if let Some(err) = pollster::block_on(scope.pop()) {
+                return Err(WgpuError::Pipeline {
+                    kernel: artifact.path.clone(),
+                    message: err.to_string(),
+                });
+            }
+            Ok(built)
+        };
+        // Built on all cores at once (the driver's compile is most of a first load on the
+        // H200: NVIDIA's Vulkan driver caches it on disk for later loads); error scopes
+        // are per thread (wgpu 30). The cooperative-matrix decode stays below.
+        fn scalar_of(artifact: &Artifact) -> Option<Vec<&KernelInfo>> {
+            let wgsl_kernels: Vec<&KernelInfo> = artifact
+                .kernels
+                .iter()
+                .filter(|k| k.target == crate::codegen::Target::Wgsl)
+                .collect();
+            (!wgsl_kernels.is_empty()
+                && !wgsl_kernels.iter().any(|k| k.abi.tiles.subgroups.is_some()))
+            .then_some(wgsl_kernels)
+        }
+        let mut prebuilt: Vec<Option<Result<Vec<wgpu::ComputePipeline>, WgpuError>>> =
+            (0..artifacts.len()).map(|_| None).collect();
+        {
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let threads = std::thread::available_parallelism()
+                .map_or(1, std::num::NonZeroUsize::get)
+                .clamp(1, artifacts.len().max(1));
+            std::thread::scope(|scope| {
+                let workers: Vec<_> = (0..threads)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            let mut done = Vec::new();
+                            loop {
+                                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                let Some(artifact) = artifacts.get(i) else {
+                                    return done;
+                                };
+                                if let Some(kernels) = scalar_of(artifact) {
+                                    done.push((i, build_scalar(artifact, &kernels)));
+                                }
+                            }
+                        })
+                    })
+                    .collect();
+                for w in workers {
+                    // A panicked thread's artifacts are built again below.
+                    for (i, r) in w.join().unwrap_or_default() {
+                        prebuilt[i] = Some(r);
+                    }
+                }
+            });
+        }
+        for (index, artifact) in artifacts.iter().enumerate() {
             let wgsl_kernels: Vec<&KernelInfo> = artifact
                 .kernels
                 .iter()
@@ -677,51 +772,10 @@ impl WgpuAttention {
                 }
                 continue;
             }
-            // A driver that rejects a naga-validated module reports through the error
-            // scope, not a panic, so the message can name the kernel.
-            let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-            let decode_phase = wgsl_kernels
-                .iter()
-                .all(|k| matches!(k.phase, Phase::Decode | Phase::DecodeMerge));
-            let desc = wgpu::ShaderModuleDescriptor {
-                label: Some(&artifact.path),
-                source: wgpu::ShaderSource::Wgsl(artifact.source.as_str().into()),
-            };
-            let shader = if decode_phase && !options.runtime_checks {
-                // SAFETY: the generated decode and merge index only inside their arrays
-                // (indices are clamped into the tile and the list by construction), and
-                // every loop is bounded by the work item; CI runs them against the CPU
-                // reference (tests/wgsl_decode_forms.rs) with these options.
-                unsafe {
-                    device
-                        .create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
-                }
-            } else {
-                device.create_shader_module(desc)
-            };
-            let zero_init = !decode_phase || options.zero_init_workgroup_memory;
-            let mut built = Vec::new();
-            for k in wgsl_kernels {
-                let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(&k.name),
-                    layout: None,
-                    module: &shader,
-                    entry_point: Some(&k.entry_point),
-                    compilation_options: wgpu::PipelineCompilationOptions {
-                        zero_initialize_workgroup_memory: zero_init,
-                        ..Default::default()
-                    },
-                    cache: None,
-                });
-                built.push((k, pipeline));
-            }
-            if let Some(err) = pollster::block_on(scope.pop()) {
-                return Err(WgpuError::Pipeline {
-                    kernel: artifact.path.clone(),
-                    message: err.to_string(),
-                });
-            }
-            for (k, pipeline) in built {
+            let built = prebuilt[index]
+                .take()
+                .unwrap_or_else(|| build_scalar(artifact, &wgsl_kernels))?;
+            for (k, pipeline) in wgsl_kernels.iter().zip(built) {
                 let kernel = Kernel {
                     name: k.name.clone(),
                     pipeline,

@@ -15,7 +15,9 @@
 # PREDICTIONS (attention ms a pass, moa-50 / dense): A 129.5 / 201.0 (call 1); B 95-125 /
 #   150-195 if V's 2-byte transposed loads are most of call 1's ~91 ms of K/V loads (the two
 #   workgroup barriers a tile give back part of form 2's 24 ms); B passes the start-up
-#   check (4.9e-4) and parity (0.0542, 3/3). D3 50-65.
+#   check (4.9e-4) and parity (0.0542, 3/3). D3 50-65. A1's cold load (the branch builds
+#   the plan's scalar attention kernels on all cores since 4745fa8): 15-22 s against call
+#   1's 25.1 s (F1a, moa-50).
 D=$(cd "$(dirname "$0")" && pwd); R=/tmp/s29pattn2; rm -rf "$R"; mkdir -p "$R"
 END=${END:-130}
 s=$(date +%s)

@@ -1200,8 +1200,10 @@ fn merge_json(mut base: serde_json::Value, extra: serde_json::Value) -> serde_js
 }
 
 /// Parses and validates one generated module; a failure is a compiler bug and names
-/// the layer and template.
-pub fn validate(source: &str, template: &str, layer: Option<u32>) -> Result<(), CodegenError> {
+/// the layer and template. Returns the bytes of workgroup memory the module declares (every
+/// `var<workgroup>`, sized by naga's layouter), which the generator records in
+/// [`Artifact::workgroup_bytes`] so that the limits check does not parse the file again.
+pub fn validate(source: &str, template: &str, layer: Option<u32>) -> Result<u64, CodegenError> {
     // Only f16 beyond WebGPU core: the kernels must run wherever wgpu offers SHADER_F16.
     validate_with(
         source,
@@ -1218,7 +1220,7 @@ pub fn validate_with(
     template: &str,
     layer: Option<u32>,
     capabilities: naga::valid::Capabilities,
-) -> Result<(), CodegenError> {
+) -> Result<u64, CodegenError> {
     let invalid = |message: String| CodegenError::InvalidWgsl {
         template: template.to_string(),
         layer,
@@ -1236,7 +1238,7 @@ pub fn validate_with(
     validator
         .validate(&module)
         .map_err(|e| invalid(e.emit_to_string(source)))?;
-    Ok(())
+    super::limits::workgroup_bytes(&module).map_err(invalid)
 }
 
 pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
@@ -1323,7 +1325,7 @@ pub(crate) fn generate_with_progress(
                 k_tile,
             },
         )?;
-        validate(&source, PREFILL, Some(layer.layer))?;
+        let workgroup_bytes = validate(&source, PREFILL, Some(layer.layer))?;
         let mut params = vec![
             Param::uniform(0, &[Arg::NTokens, Arg::Rows, Arg::Pad, Arg::Pad]),
             Param::buffer(1, Arg::RowStart, Access::Read, Elem::U32, &["rows + 1"]),
@@ -1345,6 +1347,7 @@ pub(crate) fn generate_with_progress(
         artifacts.push(Artifact {
             path: format!("wgsl/{label}_prefill.wgsl"),
             source,
+            workgroup_bytes: Some(workgroup_bytes),
             kernels: vec![KernelInfo {
                 name: entry.clone(),
                 target: Target::Wgsl,
@@ -1489,16 +1492,16 @@ pub(crate) fn generate_with_progress(
                 v_first,
             },
         )?;
-        if quad && tuning.decode_quad_shuffle {
+        let workgroup_bytes = if quad && tuning.decode_quad_shuffle {
             validate_with(
                 &source,
                 DECODE,
                 Some(layer.layer),
                 naga::valid::Capabilities::SHADER_FLOAT16 | naga::valid::Capabilities::SUBGROUP,
-            )?;
+            )?
         } else {
-            validate(&source, DECODE, Some(layer.layer))?;
-        }
+            validate(&source, DECODE, Some(layer.layer))?
+        };
         let mut params = decode_params(e);
         if fused {
             params.extend(fused_merge_params(e));
@@ -1506,6 +1509,7 @@ pub(crate) fn generate_with_progress(
         artifacts.push(Artifact {
             path: format!("wgsl/{label}_decode.wgsl"),
             source,
+            workgroup_bytes: Some(workgroup_bytes),
             kernels: vec![KernelInfo {
                 name: entry.clone(),
                 target: Target::Wgsl,
@@ -1582,10 +1586,11 @@ pub(crate) fn generate_with_progress(
             entry_point: &entry,
         },
     )?;
-    validate(&source, MERGE, None)?;
+    let workgroup_bytes = validate(&source, MERGE, None)?;
     artifacts.push(Artifact {
         path: "wgsl/decode_merge.wgsl".into(),
         source,
+        workgroup_bytes: Some(workgroup_bytes),
         kernels: vec![KernelInfo {
             name: entry.clone(),
             target: Target::Wgsl,
@@ -1732,7 +1737,7 @@ fn decode_sg_artifact(
             qpack,
         },
     )?;
-    validate_with(
+    let workgroup_bytes = validate_with(
         &source,
         template,
         Some(layer),
@@ -1790,6 +1795,7 @@ fn decode_sg_artifact(
     Ok(Artifact {
         path: format!("wgsl/{label}_decode.wgsl"),
         source,
+        workgroup_bytes: Some(workgroup_bytes),
         kernels: vec![KernelInfo {
             name: entry.clone(),
             target: Target::Wgsl,
@@ -1841,7 +1847,7 @@ fn decode_coop_artifact(
             prefetch: tuning.coop_prefetch,
         },
     )?;
-    validate_with(
+    let workgroup_bytes = validate_with(
         &source,
         template,
         Some(layer.layer),
@@ -1852,6 +1858,7 @@ fn decode_coop_artifact(
     Ok(Artifact {
         path: format!("wgsl/{label}_decode_coop.wgsl"),
         source,
+        workgroup_bytes: Some(workgroup_bytes),
         kernels: vec![KernelInfo {
             name: entry.clone(),
             target: Target::Wgsl,

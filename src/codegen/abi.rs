@@ -63,6 +63,84 @@ pub enum Arg {
     NItems,
     /// Padding word of a uniform block.
     Pad,
+    /// The `T` prefill variant (`codegen::cuda::PrefillTuning::q_tma`, session 29): a
+    /// `CUtensorMap` of [`Arg::Q`] (128 bytes, 64-byte aligned), passed by value as a
+    /// `const __grid_constant__` parameter, through which one producer thread copies each
+    /// query tile's Q by the bulk tensor copy engine (TMA). The executor encodes it per
+    /// launch with `cuTensorMapEncodeTiled` from Q's device address and [`QMapSpec::for_q`]
+    /// (`runtime::cuda::q_tensor_map`): Q as the tensor `[total_tokens, q_heads, head_dim]`
+    /// (`total_tokens` = `row_start[rows]`), boxes of 64 elements × 1 head × `q_tile`
+    /// tokens, 128-byte swizzle, out-of-bounds rows zero-filled. CUDA only.
+    QMap,
+}
+
+/// The encoding of the tensor map [`Arg::QMap`]: what `cuTensorMapEncodeTiled` takes
+/// (CUDA driver API), dimensions innermost first. A box lands in shared memory as `box_dims[2]`
+/// rows of `box_dims[0]` elements (128 bytes), chunk c (16 bytes) of row r at
+/// `r * 128 + ((c ^ (r % 8)) << 4)` from a 1024-byte-aligned base (`swizzle_bytes` = 128):
+/// one 64-column panel of the prefill's swizzled Q tile (`wg_off` in
+/// templates/cuda/prefill.cu.j2), so a tile of `head_dim` columns is `head_dim / 64` boxes at
+/// column coordinates 0, 64, ….
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QMapSpec {
+    /// Bytes per element (2: bf16 or f16).
+    pub elem_bytes: u32,
+    /// `[head_dim, q_heads, total_tokens]`.
+    pub dims: [u64; 3],
+    /// Byte strides of dimensions 1 and 2: `[head_dim · elem_bytes, q_heads · head_dim · elem_bytes]`.
+    pub strides: [u64; 2],
+    /// `[64, 1, q_tile]`: one 128-byte row of one head, `q_tile` tokens.
+    pub box_dims: [u32; 3],
+    /// The swizzle span in bytes (128: `CU_TENSOR_MAP_SWIZZLE_128B`).
+    pub swizzle_bytes: u32,
+}
+
+impl QMapSpec {
+    /// The spec of Q `[total_tokens, q_heads, head_dim]` of `elem`, boxes of `q_tile` rows.
+    /// `None` where TMA cannot copy the tile this way: elements other than 2 bytes,
+    /// `head_dim` not a multiple of 64, `q_tile` outside 1..=256 (a box dimension's limit),
+    /// or no tokens.
+    pub fn for_q(
+        elem: Elem,
+        total_tokens: u32,
+        q_heads: u32,
+        head_dim: u32,
+        q_tile: u32,
+    ) -> Option<QMapSpec> {
+        let elem_bytes = match elem {
+            Elem::F16 | Elem::Bf16 => 2u32,
+            Elem::F32 | Elem::U32 => return None,
+        };
+        if !head_dim.is_multiple_of(64)
+            || head_dim == 0
+            || !(1..=256).contains(&q_tile)
+            || total_tokens == 0
+            || q_heads == 0
+        {
+            return None;
+        }
+        let row = u64::from(head_dim) * u64::from(elem_bytes);
+        Some(QMapSpec {
+            elem_bytes,
+            dims: [
+                u64::from(head_dim),
+                u64::from(q_heads),
+                u64::from(total_tokens),
+            ],
+            strides: [row, row * u64::from(q_heads)],
+            box_dims: [128 / elem_bytes, 1, q_tile],
+            swizzle_bytes: 128,
+        })
+    }
+
+    /// The byte offset (from the box's base in shared memory) at which the box stores
+    /// element `col` (0..box_dims[0]) of box row `r` (0..box_dims[2]): TMA's 128-byte swizzle
+    /// (CUDA driver API, `CUtensorMapSwizzle`: the 16-byte chunk index within each 128-byte
+    /// row XORed with the row's index modulo 8).
+    pub fn box_offset(&self, r: u32, col: u32) -> u32 {
+        let byte = col * self.elem_bytes;
+        r * 128 + ((((byte / 16) % 8) ^ (r % 8)) << 4) + byte % 16
+    }
 }
 
 /// How a kernel uses an argument.
@@ -455,5 +533,55 @@ mod tests {
         let text = serde_json::to_string(&abi).unwrap();
         let back: KernelAbi = serde_json::from_str(&text).unwrap();
         assert_eq!(back, abi);
+    }
+
+    /// The tensor map of Q (`Arg::QMap`) at the upstream plans' shape: dims innermost
+    /// first, byte strides of a head and a token, boxes of one 128-byte row × BM tokens.
+    #[test]
+    fn q_map_spec_dims_strides_box() {
+        let s = QMapSpec::for_q(Elem::Bf16, 16384, 32, 128, 192).unwrap();
+        assert_eq!(s.elem_bytes, 2);
+        assert_eq!(s.dims, [128, 32, 16384]);
+        assert_eq!(s.strides, [256, 32 * 256]);
+        assert_eq!(s.box_dims, [64, 1, 192]);
+        assert_eq!(s.swizzle_bytes, 128);
+        // Strides are multiples of 16 bytes (cuTensorMapEncodeTiled's rule), the box's
+        // inner extent is the 128-byte swizzle span, every box dimension at most 256.
+        assert!(s.strides.iter().all(|x| x % 16 == 0));
+        assert_eq!(s.box_dims[0] * s.elem_bytes, s.swizzle_bytes);
+        assert!(s.box_dims.iter().all(|&b| (1..=256).contains(&b)));
+        let f = QMapSpec::for_q(Elem::F16, 7, 9, 64, 128).unwrap();
+        assert_eq!(
+            (f.dims, f.strides, f.box_dims),
+            ([64, 9, 7], [128, 9 * 128], [64, 1, 128])
+        );
+        // No map where TMA cannot copy the tile so.
+        assert!(QMapSpec::for_q(Elem::F32, 16, 32, 128, 192).is_none());
+        assert!(QMapSpec::for_q(Elem::Bf16, 16, 32, 96, 192).is_none());
+        assert!(QMapSpec::for_q(Elem::Bf16, 16, 32, 128, 320).is_none());
+        assert!(QMapSpec::for_q(Elem::Bf16, 0, 32, 128, 192).is_none());
+    }
+
+    /// The boxes land where the prefill's consumers read Q: box p (columns 64p ..) at
+    /// panel p of the tile, element (r, c) at `wg_off(BM, r, c / 8) + (c % 8) · 2`
+    /// (templates/cuda/prefill.cu.j2), for every row and column of a 192-row, 128-wide tile.
+    #[test]
+    fn q_map_boxes_match_the_swizzled_tile() {
+        let (bm, d) = (192u32, 128u32);
+        let s = QMapSpec::for_q(Elem::Bf16, 4096, 32, d, bm).unwrap();
+        let wg_off = |rows: u32, r: u32, c: u32| (c / 8) * rows * 128 + r * 128 + (((c % 8) ^ (r % 8)) << 4);
+        let mut seen = std::collections::HashSet::new();
+        for r in 0..bm {
+            for col in 0..d {
+                let panel = col / s.box_dims[0];
+                let tma = panel * bm * 128 + s.box_offset(r, col % s.box_dims[0]);
+                let want = wg_off(bm, r, col / 8) + (col % 8) * 2;
+                assert_eq!(tma, want, "row {r} column {col}");
+                assert!(seen.insert(tma));
+            }
+        }
+        // The tile's bytes exactly (PF_Q_BYTES), panels 1024-byte aligned.
+        assert_eq!(seen.len() as u32 * 2, bm * d * 2);
+        assert_eq!((bm * 128) % 1024, 0);
     }
 }

@@ -912,12 +912,18 @@ fn q_tma_prefill_compiles() {
             .find(|k| k.phase == Phase::Prefill)
             .unwrap();
         let last = prefill.abi.params.last().unwrap();
-        let persistent = matches!(prefill.abi.grid, moa::codegen::abi::Grid::PersistentQueryTiles { .. });
+        let persistent = matches!(
+            prefill.abi.grid,
+            moa::codegen::abi::Grid::PersistentQueryTiles { .. }
+        );
         assert_eq!(last.arg == Arg::QMap, persistent, "{v}");
         let ptx = compile_for(&arts[0], DEFAULT_ARCH);
         assert_eq!(ptx.contains("cp.async.bulk.tensor.3d"), persistent, "{v}");
         if persistent {
-            assert!(ptx.contains(".param .align 64 .b8"), "{v}: the map by value");
+            assert!(
+                ptx.contains(".param .align 64 .b8"),
+                "{v}: the map by value"
+            );
             let log = assemble(&format!("qtma-{v}"), &ptx, &scratch("qtma"));
             assert!(!log.contains("are serialized"), "{v}: {log}");
             assert!(

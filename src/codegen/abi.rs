@@ -569,7 +569,8 @@ mod tests {
     fn q_map_boxes_match_the_swizzled_tile() {
         let (bm, d) = (192u32, 128u32);
         let s = QMapSpec::for_q(Elem::Bf16, 4096, 32, d, bm).unwrap();
-        let wg_off = |rows: u32, r: u32, c: u32| (c / 8) * rows * 128 + r * 128 + (((c % 8) ^ (r % 8)) << 4);
+        let wg_off =
+            |rows: u32, r: u32, c: u32| (c / 8) * rows * 128 + r * 128 + (((c % 8) ^ (r % 8)) << 4);
         let mut seen = std::collections::HashSet::new();
         for r in 0..bm {
             for col in 0..d {

@@ -1980,11 +1980,7 @@ pub(crate) fn generate_variant_progress(
                 layer: Some(layer.layer),
                 entry_point: ctx.prefill_name.clone(),
                 abi: KernelAbi {
-                    params: prefill_params(
-                        module.storage,
-                        ctx.prefill_v_f16_in,
-                        ctx.prefill_q_tma,
-                    ),
+                    params: prefill_params(module.storage, ctx.prefill_v_f16_in, ctx.prefill_q_tma),
                     block: [ctx.prefill_threads, 1, 1],
                     grid: if ctx.prefill_persistent {
                         Grid::PersistentQueryTiles {

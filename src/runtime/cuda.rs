@@ -328,13 +328,14 @@ pub fn q_tensor_map(
         return Ok(None);
     };
     let q_tile = abi.tiles.q_tile.unwrap_or(0);
-    let spec = QMapSpec::for_q(p.elem, total_tokens.max(1), q_heads, head_dim, q_tile)
-        .ok_or_else(|| {
+    let spec = QMapSpec::for_q(p.elem, total_tokens.max(1), q_heads, head_dim, q_tile).ok_or_else(
+        || {
             CudaError::InvalidInput(format!(
                 "no tensor map of Q for {:?}, {q_heads} heads of {head_dim}, query tile {q_tile}",
                 p.elem
             ))
-        })?;
+        },
+    )?;
     encode_tensor_map(q, p.elem, &spec).map(Some)
 }
 

@@ -1773,7 +1773,7 @@ fn layer_ctx(
             && pt.persistent
             && pt.warp_specialized
             && prefill_wgmma(module.storage, d)
-            && d % 64 == 0,
+            && d.is_multiple_of(64),
         decode_mma: decode_uses_mma(module.storage, d),
         decode_threads: 32 * tuning.warps,
         decode_stages: tuning.stages,

@@ -56,8 +56,8 @@ use moa::lower::{lower, KernelModule, StorageType};
 use moa::plan::{upstream, ModelShape};
 use moa::runtime::cuda::ops::{self, DevMem, OpKernels};
 use moa::runtime::cuda::{
-    compile_all, cubin_dir, cubin_key, q_tensor_map, zero_v_max, ArgVal, DevBuf, LoadedKernel,
-    TensorMap, VPrepass, DEFAULT_ARCH,
+    compile_all, cubin_dir, cubin_key, zero_v_max, ArgVal, DevBuf, LoadedKernel, VPrepass,
+    DEFAULT_ARCH,
 };
 
 #[derive(Parser)]
@@ -896,17 +896,6 @@ fn run(args: &Args) -> Result<(), String> {
                     if cw && writes.is_none() {
                         return Err(format!("variant {name}: needs --cache-write"));
                     }
-                    // The `T` variant's tensor map of Q (codegen::abi::Arg::QMap), encoded
-                    // here, before the timed launches (a host call).
-                    let q_map = q_tensor_map(
-                        &kernel.abi,
-                        q.device_addr(&stream),
-                        total as u32,
-                        hq as u32,
-                        d,
-                    )
-                    .map_err(|e| format!("tensor map: {e}"))?
-                    .unwrap_or(TensorMap([0; 16]));
                     let mut prepass_times = Vec::new();
                     let mut times = Vec::with_capacity(args.reps);
                     for i in 0..args.reps + args.warmups {
@@ -962,7 +951,6 @@ fn run(args: &Args) -> Result<(), String> {
                         }
                         let launch_args = [
                             (Arg::Q, ArgVal::Tensor(&q)),
-                            (Arg::QMap, ArgVal::Map(&q_map)),
                             (Arg::K, ArgVal::Tensor(&k)),
                             (Arg::V, ArgVal::Tensor(&v)),
                             (Arg::VF16, ArgVal::Tensor(&v16)),

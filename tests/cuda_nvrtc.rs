@@ -848,8 +848,6 @@ fn pv_f16_prefill_compiles() {
         "3x64x1owghvunctfbdm",
         "3x64x1owghvuncafbdzm",
         "3x64x1owghvunctfbdHQm",
-        "3x64x1owghvunctfbdHQTm",
-        "3x64x1owghvunctfbdHTm",
     ] {
         let tuning: cuda::PrefillTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
         let arts = cuda::generate_variant(&module, cuda::DecodeTuning::default(), tuning)
@@ -893,45 +891,4 @@ fn pv_f16_prefill_compiles() {
     let a = cuda::generate_variant(&f16, cuda::DecodeTuning::default(), with).unwrap();
     let b = cuda::generate_variant(&f16, cuda::DecodeTuning::default(), without).unwrap();
     assert_eq!(a[0].source, b[0].source);
-}
-
-/// `T` (session 29): the persistent producer copies Q by TMA through the tensor map
-/// `Arg::QMap`, the prefill's last parameter (by value, 128 bytes); the one-tile layers of
-/// `a` keep their kernel and ABI (no map); the sm_90 body takes the same parameters.
-#[test]
-fn q_tma_prefill_compiles() {
-    let module = lower(&llama3_8b(), StorageType::Bf16);
-    for v in ["3x64x1owghvunctfbdHQTm", "3x64x1owghvuncafbdHQTm"] {
-        let tuning: cuda::PrefillTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(tuning.to_string(), v);
-        let arts = cuda::generate_variant(&module, cuda::DecodeTuning::default(), tuning)
-            .unwrap_or_else(|e| panic!("{v}: {e:?}"));
-        let prefill = arts[0]
-            .kernels
-            .iter()
-            .find(|k| k.phase == Phase::Prefill)
-            .unwrap();
-        let last = prefill.abi.params.last().unwrap();
-        let persistent = matches!(
-            prefill.abi.grid,
-            moa::codegen::abi::Grid::PersistentQueryTiles { .. }
-        );
-        assert_eq!(last.arg == Arg::QMap, persistent, "{v}");
-        let ptx = compile_for(&arts[0], DEFAULT_ARCH);
-        assert_eq!(ptx.contains("cp.async.bulk.tensor.3d"), persistent, "{v}");
-        if persistent {
-            assert!(
-                ptx.contains(".param .align 64 .b8"),
-                "{v}: the map by value"
-            );
-            let log = assemble(&format!("qtma-{v}"), &ptx, &scratch("qtma"));
-            assert!(!log.contains("are serialized"), "{v}: {log}");
-            assert!(
-                !log.lines().any(|l| l.contains("bytes spill")
-                    && !l.contains(" 0 bytes spill stores, 0 bytes spill loads")),
-                "{v} spills: {log}"
-            );
-        }
-        compile_for(&arts[0], "sm_90");
-    }
 }

@@ -528,16 +528,6 @@ pub struct PrefillTuning {
     /// thread at 192 rows), which lies on the path from a query tile's claim to the next
     /// tile's first section. Same outputs.
     pub lean_q: bool,
-    /// With `t` or `a` (the `T` flag, session 29, opt-in): the persistent producer copies
-    /// each query tile's Q by the bulk tensor copy engine (TMA): one thread issues
-    /// `head_dim / 64` `cp.async.bulk.tensor` copies (boxes of 64 columns × `q_tile` rows,
-    /// 128-byte swizzle, the layout the consumers read) completing on the tile's `qfull`
-    /// barrier by its transaction count, in place of the 128 producer threads' 16-byte
-    /// `cp.async` (24 a thread at 192 rows). The kernel then takes a tensor map of Q
-    /// (`codegen::abi::Arg::QMap`) as its last parameter. Rows of the tile past the row's
-    /// end read the next row's queries (zeros past the batch), where `cp.async` loaded
-    /// zeros: their outputs are not stored, so the stored rows' outputs are the same.
-    pub q_tma: bool,
 }
 
 impl Default for PrefillTuning {
@@ -574,7 +564,6 @@ impl Default for PrefillTuning {
             // Only bf16 at head_dim 128 would take `H` and `Q` (`default_for`).
             switch_at_once: false,
             lean_q: false,
-            q_tma: false,
         }
     }
 }
@@ -583,7 +572,7 @@ impl std::fmt::Display for PrefillTuning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
+            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
             self.warpgroups,
             self.k_tile,
             self.blocks_per_sm,
@@ -610,7 +599,6 @@ impl std::fmt::Display for PrefillTuning {
             if self.deep_ring { "z" } else { "" },
             if self.switch_at_once { "H" } else { "" },
             if self.lean_q { "Q" } else { "" },
-            if self.q_tma { "T" } else { "" },
             match self.head_tiles {
                 2 => "j",
                 4 => "m",
@@ -623,13 +611,13 @@ impl std::fmt::Display for PrefillTuning {
 
 impl std::str::FromStr for PrefillTuning {
     type Err = String;
-    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][H][Q][T][j|m|i]` (as written by `Display`) and checks the ranges.
+    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][H][Q][j|m|i]` (as written by `Display`) and checks the ranges.
     fn from_str(text: &str) -> Result<Self, String> {
         let bad = |why: &str| {
             format!(
-                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][H][Q][T][j|m|i], warpgroups 1..=3, \
+                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][H][Q][j|m|i], warpgroups 1..=3, \
                  key tile 64 or 128, blocks 1 or 2, `w` with 2 warpgroups (3 with `h` and 64-key tiles) and 1 block and \
-                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, `t` and `a` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, not together, `f` only with `w`, `y` only with `f`, `b` only with `w`, `d` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, `z` only with `w`, `H` only with `t` or `a`, `Q` only with `t` or `a` and `c`, `T` only with `t` or `a`, one of `j`, `m`, `i` only with `f`, e.g. 2x64x2s, 2x64x1w, \
+                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, `t` and `a` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, not together, `f` only with `w`, `y` only with `f`, `b` only with `w`, `d` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, `z` only with `w`, `H` only with `t` or `a`, `Q` only with `t` or `a` and `c`, one of `j`, `m`, `i` only with `f`, e.g. 2x64x2s, 2x64x1w, \
                  2x64x1wg or 2x64x1owgh)"
             )
         };
@@ -669,7 +657,6 @@ impl std::str::FromStr for PrefillTuning {
                     | 'z'
                     | 'H'
                     | 'Q'
-                    | 'T'
                     | 'j'
                     | 'm'
                     | 'i'
@@ -717,7 +704,6 @@ impl std::str::FromStr for PrefillTuning {
             deep_ring: flags.contains('z'),
             switch_at_once: flags.contains('H'),
             lean_q: flags.contains('Q'),
-            q_tma: flags.contains('T'),
         };
         t.check().map_err(|e| bad(&e))?;
         Ok(t)
@@ -845,7 +831,6 @@ impl PrefillTuning {
             deep_ring: false,
             switch_at_once: false,
             lean_q: false,
-            q_tma: false,
             ..t
         }
     }
@@ -869,7 +854,6 @@ impl PrefillTuning {
             // what is generated.
             switch_at_once: self.switch_at_once && persistent,
             lean_q: self.lean_q && persistent,
-            q_tma: self.q_tma && persistent,
             ..self
         }
     }
@@ -984,10 +968,6 @@ impl PrefillTuning {
         if (self.switch_at_once || self.lean_q) && !(self.persistent || self.persistent_narrow) {
             // Both change the persistent producer's switch between query tiles.
             return Err("`H` or `Q` without `t` or `a`".into());
-        }
-        if self.q_tma && !(self.persistent || self.persistent_narrow) {
-            // Only the persistent producer's Q copy goes through the tensor map.
-            return Err("`T` without `t` or `a`".into());
         }
         if self.lean_q && !self.lean_copy {
             // The Q copy takes `c`'s fixed chunk and row steps.
@@ -1504,9 +1484,6 @@ struct CudaLayerCtx {
     prefill_switch_at_once: bool,
     /// `t`'s producer copies Q in `c`'s form (`PrefillTuning::lean_q`; persistent body only).
     prefill_lean_q: bool,
-    /// `t`'s producer copies Q by TMA through the `Arg::QMap` parameter
-    /// (`PrefillTuning::q_tma`; persistent body only, which it needs).
-    prefill_q_tma: bool,
     decode_mma: bool,
     decode_threads: u32,
     decode_stages: u32,
@@ -1567,8 +1544,7 @@ struct CudaLayerCtx {
 }
 
 /// Parameters of a layer's prefill kernel, in order.
-/// With `q_map` (`PrefillTuning::q_tma`), the tensor map of Q ([`Arg::QMap`]) comes last.
-fn prefill_params(storage: StorageType, v_f16_in: bool, q_map: bool) -> Vec<Param> {
+fn prefill_params(storage: StorageType, v_f16_in: bool) -> Vec<Param> {
     let e = Elem::of(storage);
     let kv = ["total_tokens", "kv_heads", "head_dim"];
     let mut params = vec![
@@ -1607,20 +1583,6 @@ fn prefill_params(storage: StorageType, v_f16_in: bool, q_map: bool) -> Vec<Para
         Param::value(n + 2, Arg::NTokens),
         Param::value(n + 3, Arg::Rows),
     ]);
-    if q_map {
-        // By value (a CUtensorMap, 128 bytes), shaped as the tensor it maps.
-        params.push(Param {
-            index: n + 4,
-            arg: Arg::QMap,
-            access: Access::Value,
-            elem: e,
-            shape: ["total_tokens", "q_heads", "head_dim"]
-                .iter()
-                .map(|x| x.to_string())
-                .collect(),
-            fields: Vec::new(),
-        });
-    }
     params
 }
 
@@ -1769,11 +1731,6 @@ fn layer_ctx(
         prefill_own_bands: pt.own_bands && pt.warp_specialized,
         prefill_switch_at_once: pt.switch_at_once,
         prefill_lean_q: pt.lean_q && prefill_lean_copy(d, pt),
-        prefill_q_tma: pt.q_tma
-            && pt.persistent
-            && pt.warp_specialized
-            && prefill_wgmma(module.storage, d)
-            && d.is_multiple_of(64),
         decode_mma: decode_uses_mma(module.storage, d),
         decode_threads: 32 * tuning.warps,
         decode_stages: tuning.stages,
@@ -1980,7 +1937,7 @@ pub(crate) fn generate_variant_progress(
                 layer: Some(layer.layer),
                 entry_point: ctx.prefill_name.clone(),
                 abi: KernelAbi {
-                    params: prefill_params(module.storage, ctx.prefill_v_f16_in, ctx.prefill_q_tma),
+                    params: prefill_params(module.storage, ctx.prefill_v_f16_in),
                     block: [ctx.prefill_threads, 1, 1],
                     grid: if ctx.prefill_persistent {
                         Grid::PersistentQueryTiles {

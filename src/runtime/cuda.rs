@@ -32,7 +32,7 @@ use super::worklist::{
     choose_split_in, cuda_chunk_policy, ChunkPolicy, DecodeSlots, DecodeSplit, DecodeWork,
     MAX_CLUSTER, MAX_CLUSTER_WIDE,
 };
-use crate::codegen::abi::{v_prepass, Arg, Elem, Grid, KernelAbi, LaunchSize, Prepass, QMapSpec};
+use crate::codegen::abi::{v_prepass, Arg, Elem, Grid, KernelAbi, LaunchSize, Prepass};
 use crate::codegen::cuda::{decode_name, prefill_name, DecodeTuning, PrefillTuning};
 use crate::codegen::{Artifact, CodegenError};
 use crate::lower::{CacheLayout, KernelModule, StorageType};
@@ -277,17 +277,6 @@ pub enum DevBuf {
     Half(CudaSlice<u16>),
 }
 
-impl DevBuf {
-    /// The buffer's device address on `stream` (for a tensor map's base).
-    pub fn device_addr(&self, stream: &Arc<CudaStream>) -> u64 {
-        use cudarc::driver::DevicePtr;
-        match self {
-            DevBuf::F32(b) => b.device_ptr(stream).0,
-            DevBuf::Half(b) => b.device_ptr(stream).0,
-        }
-    }
-}
-
 /// One argument value for a launch, looked up by [`Arg`] while walking a kernel's ABI.
 #[derive(Clone, Copy)]
 pub enum ArgVal<'a> {
@@ -295,102 +284,6 @@ pub enum ArgVal<'a> {
     U32s(&'a CudaSlice<u32>),
     F32s(&'a CudaSlice<f32>),
     Value(u32),
-    /// A tensor map passed by value ([`Arg::QMap`]).
-    Map(&'a TensorMap),
-}
-
-/// A `CUtensorMap` (CUDA driver API): 128 opaque bytes, 64-byte aligned, passed to a
-/// kernel by value (its `const __grid_constant__` parameter; [`Arg::QMap`]).
-#[repr(C, align(64))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TensorMap(pub [u64; 16]);
-
-// SAFETY: plain bytes with the size and alignment of the kernel's `CUtensorMap` parameter;
-// the launch copies them from this address.
-unsafe impl cudarc::driver::DeviceRepr for TensorMap {}
-
-/// The tensor map of Q that a kernel whose ABI takes [`Arg::QMap`] needs, else `None`:
-/// Q at device address `q` (`[total_tokens, q_heads, head_dim]` in the parameter's element
-/// type), encoded as [`QMapSpec::for_q`] gives it for the ABI's `tiles.q_tile`.
-///
-/// # Errors
-/// [`CudaError::InvalidInput`] where the ABI's tile or Q's shape has no such map (a
-/// generated kernel never asks for one then), or where the driver refuses the encoding (Q
-/// not 16-byte aligned, for one).
-pub fn q_tensor_map(
-    abi: &KernelAbi,
-    q: u64,
-    total_tokens: u32,
-    q_heads: u32,
-    head_dim: u32,
-) -> Result<Option<TensorMap>, CudaError> {
-    let Some(p) = abi.params.iter().find(|p| p.arg == Arg::QMap) else {
-        return Ok(None);
-    };
-    let q_tile = abi.tiles.q_tile.unwrap_or(0);
-    let spec = QMapSpec::for_q(p.elem, total_tokens.max(1), q_heads, head_dim, q_tile).ok_or_else(
-        || {
-            CudaError::InvalidInput(format!(
-                "no tensor map of Q for {:?}, {q_heads} heads of {head_dim}, query tile {q_tile}",
-                p.elem
-            ))
-        },
-    )?;
-    encode_tensor_map(q, p.elem, &spec).map(Some)
-}
-
-/// `cuTensorMapEncodeTiled` of `spec` over the tensor at device address `base` (no
-/// interleave, `swizzle_bytes`-byte swizzle, L2 promotion of 256 bytes, out-of-bounds
-/// elements read as zeros). A host call: nothing is queued.
-///
-/// # Errors
-/// [`CudaError::InvalidInput`] for a swizzle other than 128 bytes or an element type
-/// TMA does not take here; [`CudaError::DriverMissing`] / a driver error otherwise.
-pub fn encode_tensor_map(base: u64, elem: Elem, spec: &QMapSpec) -> Result<TensorMap, CudaError> {
-    use cudarc::driver::sys;
-    let dtype = match elem {
-        Elem::Bf16 => sys::CUtensorMapDataType::CU_TENSOR_MAP_DATA_TYPE_BFLOAT16,
-        Elem::F16 => sys::CUtensorMapDataType::CU_TENSOR_MAP_DATA_TYPE_FLOAT16,
-        other => {
-            return Err(CudaError::InvalidInput(format!(
-                "tensor map of {other:?} elements"
-            )))
-        }
-    };
-    if spec.swizzle_bytes != 128 {
-        return Err(CudaError::InvalidInput(format!(
-            "tensor map swizzle of {} bytes",
-            spec.swizzle_bytes
-        )));
-    }
-    let mut map = sys::CUtensorMap { opaque: [0; 16] };
-    let elem_strides = [1u32; 3];
-    let r = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: every pointer is to a live local array of the rank's length (strides:
-        // rank - 1); the driver only writes `map`.
-        unsafe {
-            sys::cuTensorMapEncodeTiled(
-                &mut map,
-                dtype,
-                3,
-                base as *mut std::ffi::c_void,
-                spec.dims.as_ptr(),
-                spec.strides.as_ptr(),
-                spec.box_dims.as_ptr(),
-                elem_strides.as_ptr(),
-                sys::CUtensorMapInterleave::CU_TENSOR_MAP_INTERLEAVE_NONE,
-                sys::CUtensorMapSwizzle::CU_TENSOR_MAP_SWIZZLE_128B,
-                sys::CUtensorMapL2promotion::CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                sys::CUtensorMapFloatOOBfill::CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE,
-            )
-        }
-        .result()
-    }))
-    .map_err(|e| CudaError::DriverMissing {
-        detail: panic_text(e),
-    })?;
-    r.map_err(driver("encoding a tensor map (cuTensorMapEncodeTiled)"))?;
-    Ok(TensorMap(map.opaque))
 }
 
 /// A loaded kernel and the interface it was generated with.
@@ -458,7 +351,6 @@ impl LoadedKernel {
                 ArgVal::U32s(b) => lb.arg(*b),
                 ArgVal::F32s(b) => lb.arg(*b),
                 ArgVal::Value(x) => lb.arg(x),
-                ArgVal::Map(m) => lb.arg(*m),
             };
         }
         // SAFETY: the arguments follow the kernel's own ABI; shapes are the caller's
@@ -568,19 +460,13 @@ impl LoadedKernel {
         let mut slots: Vec<u64> = values
             .iter()
             .map(|v| match *v {
-                ArgVal::Tensor(DevBuf::F32(b)) => Ok(b.device_ptr(stream).0),
-                ArgVal::Tensor(DevBuf::Half(b)) => Ok(b.device_ptr(stream).0),
-                ArgVal::U32s(b) => Ok(b.device_ptr(stream).0),
-                ArgVal::F32s(b) => Ok(b.device_ptr(stream).0),
-                ArgVal::Value(x) => Ok(u64::from(x)),
-                // The 8-byte slots hold no 128-byte tensor map (only the prefill takes one,
-                // launched without attributes).
-                ArgVal::Map(_) => Err(CudaError::InvalidInput(format!(
-                    "`{}`: a tensor-map argument with a cluster or programmatic launch",
-                    self.name
-                ))),
+                ArgVal::Tensor(DevBuf::F32(b)) => b.device_ptr(stream).0,
+                ArgVal::Tensor(DevBuf::Half(b)) => b.device_ptr(stream).0,
+                ArgVal::U32s(b) => b.device_ptr(stream).0,
+                ArgVal::F32s(b) => b.device_ptr(stream).0,
+                ArgVal::Value(x) => u64::from(x),
             })
-            .collect::<Result<_, _>>()?;
+            .collect();
         // SAFETY: the caller's contract.
         unsafe {
             launch_raw_ex(
@@ -1429,18 +1315,8 @@ impl CudaAttention {
             }?;
         }
         let v16 = DevBuf::Half(v16);
-        // The `T` variant's tensor map of Q (Arg::QMap); unused by the others.
-        let q_map = q_tensor_map(
-            &kernels.prefill.abi,
-            qb.device_addr(&self.stream),
-            total as u32,
-            s.q_heads,
-            s.head_dim,
-        )?
-        .unwrap_or(TensorMap([0; 16]));
         let args = [
             (Arg::Q, ArgVal::Tensor(&qb)),
-            (Arg::QMap, ArgVal::Map(&q_map)),
             (Arg::K, ArgVal::Tensor(&kb)),
             (Arg::V, ArgVal::Tensor(&vb)),
             (Arg::VF16, ArgVal::Tensor(&v16)),

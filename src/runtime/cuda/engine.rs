@@ -38,8 +38,7 @@ use crate::runtime::worklist::{choose_split, written_slots, ChunkPolicy, DecodeS
 
 /// The arguments the engine gives a layer's prefill kernel (looked up by [`Arg`] in its
 /// ABI's order): `bufs` = q, k, v and, with `v_f16`, the pre-pass's f16 copy of V and its
-/// maxima (`codegen::abi::Arg::VF16`, `Arg::VMax`); device pointers. `q_map`: the tensor
-/// map of q where the kernel takes one (`Arg::QMap`, `super::q_tensor_map`).
+/// maxima (`codegen::abi::Arg::VF16`, `Arg::VMax`); device pointers.
 fn prefill_args(
     bufs: [u64; 5],
     row_start: u64,
@@ -47,7 +46,6 @@ fn prefill_args(
     n_tokens: u32,
     rows: u32,
     v_f16: bool,
-    q_map: Option<super::TensorMap>,
 ) -> Vec<(Arg, KArg)> {
     let [q, k, v, v16, vmax] = bufs;
     let mut args = vec![
@@ -61,9 +59,6 @@ fn prefill_args(
     ];
     if v_f16 {
         args.extend([(Arg::VF16, KArg::Ptr(v16)), (Arg::VMax, KArg::Ptr(vmax))]);
-    }
-    if let Some(m) = q_map {
-        args.push((Arg::QMap, KArg::Map(m)));
     }
     args
 }
@@ -860,16 +855,11 @@ impl CudaLlama {
             let mut slots: Vec<u64> = vals
                 .iter()
                 .map(|v| match *v {
-                    KArg::Ptr(p) | KArg::U64(p) => Ok(p),
-                    KArg::U32(x) => Ok(u64::from(x)),
-                    KArg::F32(x) => Ok(u64::from(x.to_bits())),
-                    // Only the prefill takes a tensor map, launched without attributes.
-                    KArg::Map(_) => Err(EngineError::Input(format!(
-                        "`{}`: a tensor-map argument with a cluster or programmatic launch",
-                        k.name
-                    ))),
+                    KArg::Ptr(p) | KArg::U64(p) => p,
+                    KArg::U32(x) => u64::from(x),
+                    KArg::F32(x) => u64::from(x.to_bits()),
                 })
-                .collect::<Result<_, _>>()?;
+                .collect();
             let cfg = cudarc::driver::LaunchConfig {
                 grid_dim: (grid[0], grid[1], grid[2]),
                 block_dim: (k.abi.block[0], k.abi.block[1], k.abi.block[2]),
@@ -1322,15 +1312,6 @@ impl CudaLlama {
                     // No pre-pass: the prefill takes V as stored.
                     _ => (0, 0),
                 };
-                // The `T` variant's tensor map of q's t tokens (a host call).
-                let q_map = super::q_tensor_map(
-                    &pre.abi,
-                    a.q.ptr,
-                    t as u32,
-                    c.q_heads as u32,
-                    c.head_dim as u32,
-                )
-                .map_err(cu)?;
                 let args = prefill_args(
                     [a.q.ptr, a.k.ptr, a.v.ptr, v16, vmax],
                     r.row_start.ptr,
@@ -1338,7 +1319,6 @@ impl CudaLlama {
                     n_tokens,
                     rows,
                     v16 != 0,
-                    q_map,
                 );
                 // SAFETY: q/k/v/out hold the group's t tokens; row_start rows + 1 entries;
                 // the f16 copy of V and its maxima were written by the pre-pass above.
@@ -1773,16 +1753,7 @@ mod tests {
                 let name = format!("{}{suffix}", prefill.entry_point);
                 assert_eq!(arts[0].source.contains(&name), v_f16, "{what}: {name}");
             }
-            let map = prefill.abi.params.iter().any(|p| p.arg == Arg::QMap);
-            let args = prefill_args(
-                [1, 2, 3, 4, 5],
-                6,
-                7,
-                8,
-                9,
-                takes,
-                map.then_some(super::super::TensorMap([0; 16])),
-            );
+            let args = prefill_args([1, 2, 3, 4, 5], 6, 7, 8, 9, takes);
             for p in &prefill.abi.params {
                 assert!(
                     args.iter().any(|(a, _)| *a == p.arg),

@@ -221,15 +221,13 @@ pub fn round(x: f32, storage: StorageType) -> f32 {
     }
 }
 
-/// One kernel argument: a device address, a 32-bit value, an f32, a 64-bit value or a
-/// tensor map passed by value (`codegen::abi::Arg::QMap`).
+/// One kernel argument: a device address, a 32-bit value, an f32 or a 64-bit value.
 #[derive(Clone, Copy, Debug)]
 pub enum KArg {
     Ptr(u64),
     U32(u32),
     F32(f32),
     U64(u64),
-    Map(super::TensorMap),
 }
 
 /// Queues one launch of `f` on `stream` (no synchronisation).
@@ -255,7 +253,6 @@ pub unsafe fn launch(
             KArg::Ptr(p) | KArg::U64(p) => lb.arg(p),
             KArg::U32(v) => lb.arg(v),
             KArg::F32(v) => lb.arg(v),
-            KArg::Map(m) => lb.arg(m),
         };
     }
     let cfg = LaunchConfig {

@@ -5,6 +5,15 @@
 # cubins/ = both upstream plans' modules in bf16 with DEF and T, fixture-gqa and its
 # 160-token-sink copy with the head_dim-64 `t` form FT (bf16)). Everything comes back as
 # $OUT/results.tgz.
+# (Run with binaries built at 10f3d2e, whose src equals 05c9639's but for a clippy fix; `T`
+# was removed after it, RESULTS "Session 29 (branch s29-tma)": build the binaries and cubins
+# at 05c9639 to repeat it.)
+#
+# OUTCOME (after the call, 73 s of command; call1/): the checks as predicted (max diff 0.0 on
+# the six layers, cuda_check bf16 2.063e-3 / 2.075e-3, memcheck 0 errors, racecheck 0
+# hazards), the timings not: T / DEF on the `t` layers 0.998 (0.990-1.006) Vicuna-7B and
+# 1.006 (0.997-1.015) Llama-3-8B at 4k x 4 (predicted ~0.985), beside the identical
+# one-tile kernels' 0.997 / 1.002; T faster in 4 of 10 passes on both. Within the noise.
 #
 # DEF = 3x64x1owghvuncafbdHQm (main's bf16 default at head_dim 128; `t` on the narrow layers).
 # T = DEF + `T`: `t`'s producer copies each query tile's Q by TMA: thread 0 arrives on the

@@ -5,7 +5,7 @@
 # cubins/ = both upstream plans' modules in bf16 with DEF and T, fixture-gqa and its
 # 160-token-sink copy with the head_dim-64 `t` form FT (bf16)). Everything comes back as
 # $OUT/results.tgz.
-# (Run with binaries built at 10f3d2e, whose src equals 05c9639's but for a clippy fix; `T`
+# (Run with binaries built at 8a3c18a, whose code is 05c9639's but for format and a clippy fix; `T`
 # was removed after it, RESULTS "Session 29 (branch s29-tma)": build the binaries and cubins
 # at 05c9639 to repeat it.)
 #

@@ -48,6 +48,12 @@
 //! whole step (decode + merge) and/or each dispatch alone (its rate still over the step's
 //! KV bytes), to tell a small step's fixed time in the decode from that in the merge.
 //! `MOA_WGSL_KV_RANDOM=1` fills the caches with random values instead of zeros.
+//! `MOA_WGSL_ITEMS` (comma-separated; default `all`), a tail diagnostic (session 29): which
+//! of the host's work items each row launches: `all` the list as it is, `all1` every item
+//! as its own one-chunk segment, `sorted` every item longest first, `long:N` / `short:N`
+//! the N longest / shortest; every selection but `all` rewrites each kept item as its own
+//! one-chunk segment (a fused decode's every item then merges itself; results wrong), so
+//! a row's time against N says whether the dispatch is one item's chain or the SMs' share.
 //! `MOA_WGSL_SEQUENCE=1` (`only`: without the per-layer rows) also times all listed
 //! layers' steps back to back in one pass, each layer with its own list, caches and
 //! scratch, as the wgpu engine's profile times its attention kind (a layer's step
@@ -325,6 +331,16 @@ fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Arti
     // widened in each step (`WgslTuning::decode_sg_flat_qpack`; with the words).
     if let Ok(v) = std::env::var("MOA_WGSL_SG_FLAT_QPACK") {
         tuning.decode_sg_flat_qpack = v == "1";
+    }
+    // `MOA_WGSL_SG_FLAT_MERGE_BATCH` (1, 2, 4, 8): the chunks a fused merger of the flat form
+    // loads at once (`WgslTuning::decode_sg_flat_merge_batch`).
+    if let Some(n) = env_u32_in("MOA_WGSL_SG_FLAT_MERGE_BATCH", 1..=8)? {
+        if !n.is_power_of_two() {
+            return Err(format!(
+                "MOA_WGSL_SG_FLAT_MERGE_BATCH: `{n}` is not 1, 2, 4 or 8"
+            ));
+        }
+        tuning.decode_sg_flat_merge_batch = n as u8;
     }
     if let Some(p) = env_u32_in("MOA_WGSL_SG_PIECE", 0..=3)? {
         tuning.decode_sg_piece = p as u8;
@@ -1005,6 +1021,12 @@ fn layers_vs_copy(
             )),
         })
         .collect::<Result<_, _>>()?;
+    // `MOA_WGSL_ITEMS`: which of the host's items each row launches ([`select_items`]).
+    let selections: Vec<Items> = std::env::var("MOA_WGSL_ITEMS")
+        .unwrap_or_else(|_| "all".into())
+        .split(',')
+        .map(Items::parse)
+        .collect::<Result<_, _>>()?;
     // `MOA_WGSL_SEQUENCE=1` also times every listed layer's step back to back in one pass
     // (each layer its own list, caches and scratch, one copy), as the wgpu engine's
     // profile times its attention kind, after the per-layer rows; `only`: that alone.
@@ -1085,8 +1107,6 @@ fn layers_vs_copy(
                 };
                 let row_pos = init("row_pos", bytemuck::cast_slice(&pos));
                 let qb = init("q", &tensor_bytes(&q, storage));
-                let work_b = init("work", bytemuck::cast_slice(&work.flat()));
-                let (partials, seg_done) = exec.decode_scratch(n_items, rows);
                 let o = zeros("o", (rows as usize * hq * d) as u64 * elem);
                 // K/V hold zeros (wgpu zero-fills), or with `MOA_WGSL_KV_RANDOM=1` values
                 // uniform in [-2, 2) (one draw a layer, the same in every copy): the real
@@ -1115,47 +1135,79 @@ fn layers_vs_copy(
                         .map(|_| (zeros("k_cache", cache_bytes), zeros("v_cache", cache_bytes)))
                         .collect()
                 };
-                let steps = caches
-                    .iter()
-                    .map(|(k, v)| {
-                        exec.decode_dispatches(
-                            l,
-                            n,
-                            rows,
-                            n_items,
-                            [&row_pos, &qb, k, v, &work_b, &partials, &seg_done, &o],
+                for sel in &selections {
+                    let (label, n_items, flat) = match sel {
+                        Items::All => (label.clone(), n_items, work.flat()),
+                        sel => {
+                            let (kept, flat) = select_items(&work, *sel);
+                            let slots: u64 = kept
+                                .iter()
+                                .map(|&i| u64::from(work.items[i][2] - work.items[i][1]))
+                                .sum();
+                            let longest = kept
+                                .iter()
+                                .map(|&i| work.items[i][2] - work.items[i][1])
+                                .max()
+                                .unwrap_or(0);
+                            let shortest = kept
+                                .iter()
+                                .map(|&i| work.items[i][2] - work.items[i][1])
+                                .min()
+                                .unwrap_or(0);
+                            (
+                            format!(
+                                "{label} items {} ({} of {n_items}, {slots} slots, {shortest}..{longest} a item)",
+                                sel.name(),
+                                kept.len()
+                            ),
+                            kept.len() as u32,
+                            flat,
                         )
-                        .map_err(|e| e.to_string())
-                    })
-                    .collect::<Result<Vec<_>, String>>()?;
-                for (part, range) in parts.iter().filter(|_| per_layer) {
-                    let label = if *part == "step" {
-                        label.clone()
-                    } else {
-                        format!("{label} [{part} only]")
-                    };
-                    // A decode that merges itself is one dispatch: no `merge` part.
-                    let range = range.start..range.end.min(steps[0].len());
-                    if range.is_empty() {
-                        continue;
-                    }
-                    let t = per_step(&ctx, &|pass, i| {
-                        for dsp in &steps[i as usize % steps.len()][range.clone()] {
-                            dsp.encode(pass);
                         }
-                    })?;
-                    let Some(t) = t else {
-                        println!("{label}: unreliable (T(25) <= T(5)), no rate");
-                        continue;
                     };
-                    let rate = kv_bytes as f64 / t;
-                    println!(
-                        "{label}: {:.1} us per step, {:.3} TB/s = {:.2} of the copy's rate",
-                        t * 1e6,
-                        rate / 1e12,
-                        rate / best_copy
-                    );
-                    println!(
+                    let work_b = init("work", bytemuck::cast_slice(&flat));
+                    let (partials, seg_done) = exec.decode_scratch(n_items, rows);
+                    let steps = caches
+                        .iter()
+                        .map(|(k, v)| {
+                            exec.decode_dispatches(
+                                l,
+                                n,
+                                rows,
+                                n_items,
+                                [&row_pos, &qb, k, v, &work_b, &partials, &seg_done, &o],
+                            )
+                            .map_err(|e| e.to_string())
+                        })
+                        .collect::<Result<Vec<_>, String>>()?;
+                    for (part, range) in parts.iter().filter(|_| per_layer) {
+                        let label = if *part == "step" {
+                            label.clone()
+                        } else {
+                            format!("{label} [{part} only]")
+                        };
+                        // A decode that merges itself is one dispatch: no `merge` part.
+                        let range = range.start..range.end.min(steps[0].len());
+                        if range.is_empty() {
+                            continue;
+                        }
+                        let t = per_step(&ctx, &|pass, i| {
+                            for dsp in &steps[i as usize % steps.len()][range.clone()] {
+                                dsp.encode(pass);
+                            }
+                        })?;
+                        let Some(t) = t else {
+                            println!("{label}: unreliable (T(25) <= T(5)), no rate");
+                            continue;
+                        };
+                        let rate = kv_bytes as f64 / t;
+                        println!(
+                            "{label}: {:.1} us per step, {:.3} TB/s = {:.2} of the copy's rate",
+                            t * 1e6,
+                            rate / 1e12,
+                            rate / best_copy
+                        );
+                        println!(
                     "{{\"impl\":\"wgpu-decode\",\"part\":\"{part}\",\"layer\":{layer},\"batch\":{rows},\"prompt\":{p},\"n_tokens\":{n},\"kv_bytes\":{kv_bytes},\"chunk\":{},\"auto\":{},\"items\":{n_items},\"copies\":{copies},\"us\":{},\"tbps\":{},\"of_copy\":{}}}",
                     work.chunk,
                     matches!(chunk, Chunk::Auto(_)),
@@ -1163,25 +1215,26 @@ fn layers_vs_copy(
                     rate / 1e12,
                     rate / best_copy
                 );
-                }
-                if sequence {
-                    let key = format!(
-                        "B={rows} prompt {p} (N={n}, chunk {})",
-                        match chunk {
-                            Chunk::Auto(None) => "auto".to_string(),
-                            Chunk::Auto(Some(w)) => format!("auto@{w}"),
-                            Chunk::Fixed(c) => c.to_string(),
+                    }
+                    if sequence && matches!(sel, Items::All) {
+                        let key = format!(
+                            "B={rows} prompt {p} (N={n}, chunk {})",
+                            match chunk {
+                                Chunk::Auto(None) => "auto".to_string(),
+                                Chunk::Auto(Some(w)) => format!("auto@{w}"),
+                                Chunk::Fixed(c) => c.to_string(),
+                            }
+                        );
+                        let mut steps = steps;
+                        let step = steps.swap_remove(0);
+                        match sequences.iter_mut().find(|s| s.0 == key) {
+                            Some(s) => {
+                                s.1 += kv_bytes;
+                                s.2 += n_items;
+                                s.3.push(step);
+                            }
+                            None => sequences.push((key, kv_bytes, n_items, vec![step])),
                         }
-                    );
-                    let mut steps = steps;
-                    let step = steps.swap_remove(0);
-                    match sequences.iter_mut().find(|s| s.0 == key) {
-                        Some(s) => {
-                            s.1 += kv_bytes;
-                            s.2 += n_items;
-                            s.3.push(step);
-                        }
-                        None => sequences.push((key, kv_bytes, n_items, vec![step])),
                     }
                 }
             }
@@ -1784,4 +1837,83 @@ fn env_u32_in(name: &str, range: std::ops::RangeInclusive<u32>) -> Result<Option
                 range.end()
             )
         })
+}
+
+/// One selection of `MOA_WGSL_ITEMS` (the decode bench's tail diagnostic, session 29):
+/// which of the host's work items a timed row launches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Items {
+    /// The host's list as it is (the default).
+    All,
+    /// Every item in the host's order, each rewritten as its own one-chunk segment.
+    AllAlone,
+    /// Every item, longest first (ties in the host's order).
+    Sorted,
+    /// The N longest items.
+    Long(u32),
+    /// The N shortest items.
+    Short(u32),
+}
+
+impl Items {
+    /// `all`, `all1`, `sorted`, `long:N` or `short:N`.
+    fn parse(v: &str) -> Result<Items, String> {
+        let bad =
+            || format!("MOA_WGSL_ITEMS: `{v}` is not all, all1, sorted, long:N or short:N (N > 0)");
+        let n = |x: &str| x.parse::<u32>().ok().filter(|&n| n > 0).ok_or_else(bad);
+        match v.split_once(':') {
+            None if v == "all" => Ok(Items::All),
+            None if v == "all1" => Ok(Items::AllAlone),
+            None if v == "sorted" => Ok(Items::Sorted),
+            Some(("long", x)) => Ok(Items::Long(n(x)?)),
+            Some(("short", x)) => Ok(Items::Short(n(x)?)),
+            _ => Err(bad()),
+        }
+    }
+
+    fn name(self) -> String {
+        match self {
+            Items::All => "all".into(),
+            Items::AllAlone => "all1".into(),
+            Items::Sorted => "sorted".into(),
+            Items::Long(n) => format!("long:{n}"),
+            Items::Short(n) => format!("short:{n}"),
+        }
+    }
+}
+
+/// The items `sel` keeps of `work` (indices into `work.items`, in launch order) and the
+/// kernel's flat words for them. Each kept item is rewritten as a one-chunk segment of its
+/// own (its first item its new index, its item count 1), so a fused decode's every kept
+/// item merges its own partial at once (no counter, no wait on an item left out) and the
+/// separate merge's decode dispatch runs exactly the kept items. A timing diagnostic: the
+/// outputs are wrong (a segment's chunks each write O alone, or are never merged).
+fn select_items(work: &moa::runtime::worklist::DecodeWork, sel: Items) -> (Vec<usize>, Vec<u32>) {
+    let len = |i: &usize| work.items[*i][2] - work.items[*i][1];
+    let mut order: Vec<usize> = (0..work.items.len()).collect();
+    let kept: Vec<usize> = match sel {
+        Items::All | Items::AllAlone => order,
+        Items::Sorted => {
+            order.sort_by_key(|i| std::cmp::Reverse(len(i)));
+            order
+        }
+        Items::Long(n) => {
+            order.sort_by_key(|i| std::cmp::Reverse(len(i)));
+            order.truncate(n as usize);
+            order
+        }
+        Items::Short(n) => {
+            order.sort_by_key(len);
+            order.truncate(n as usize);
+            order
+        }
+    };
+    let mut flat = Vec::with_capacity(kept.len() * 8);
+    for (new, &i) in kept.iter().enumerate() {
+        let mut w = work.items[i];
+        w[3] = new as u32;
+        w[7] = 1;
+        flat.extend_from_slice(&w);
+    }
+    (kept, flat)
 }

@@ -739,3 +739,66 @@ fn flat_packed_queries_match_reference() {
         .collect()
     });
 }
+
+/// The flat form's fused merger in batches of fewer chunks
+/// (`WgslTuning::decode_sg_flat_merge_batch`, `MOA_WGSL_SG_FLAT_MERGE_BATCH`, session 29):
+/// marked in the kernels' constants exactly where the merge is fused and the batch is not
+/// the default's 8; then run where the adapter has a fixed subgroup size against the CPU
+/// reference on both fixtures, f16 and f32 (the standard cases: rows of different lengths,
+/// decode before the ring fills, at the wrap and long after it), with chunks of one and
+/// three tiles (segments of more chunks than a batch: several batches and a clamped last
+/// one), over whole segments, and three steps over one scratch; with packed queries and 1
+/// or 2 loads a step (the register road to 3 workgroups an SM) and in the early form.
+#[test]
+fn flat_merge_batches_match_reference() {
+    use moa::codegen::wgsl::SgFlat;
+    moa::runtime::wgpu::ensure_xdg_runtime_dir();
+    let plans = [
+        ("fixture-gqa.toml", StorageType::F16),
+        ("fixture-gqa.toml", StorageType::F32),
+        ("fixture-mha.toml", StorageType::F16),
+    ];
+    let tuning = |size: u8, flat, batch: u8, nl: u8, fused| WgslTuning {
+        decode_subgroup: Some(size),
+        decode_sg_flat: flat,
+        decode_sg_flat_cmax: true,
+        decode_fused_merge: Some(fused),
+        decode_sg_flat_words: true,
+        decode_sg_flat_qpack: true,
+        decode_sg_flat_nl: nl,
+        decode_sg_flat_merge_batch: batch,
+        ..WgslTuning::default()
+    };
+    for (file, storage) in plans {
+        let module = lower::lower(&load_plan(file), storage);
+        for (batch, fused, marked) in [(2u8, true, true), (8, true, false), (2, false, false)] {
+            let arts = generate_with(&module, tuning(32, SgFlat::Late, batch, 0, fused))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let n = arts
+                .iter()
+                .flat_map(|a| &a.kernels)
+                .filter(|k| k.constants.get("decode_sg_flat_merge_batch").is_some())
+                .count();
+            let expected = if marked { module.layers.len() } else { 0 };
+            assert_eq!(
+                n, expected,
+                "{file} {storage:?} batch {batch} fused {fused}"
+            );
+        }
+    }
+    run_flat_forms(&plans, |size| {
+        [
+            (SgFlat::Late, 1u8, 1u8),
+            (SgFlat::Late, 2, 2),
+            (SgFlat::Early, 4, 0),
+        ]
+        .into_iter()
+        .map(|(flat, batch, nl)| {
+            let label = format!(
+                "merge batch {batch}, packed queries, {nl} loads a step, flat {flat:?} subgroup {size}"
+            );
+            (label, tuning(size, flat, batch, nl, true))
+        })
+        .collect()
+    });
+}

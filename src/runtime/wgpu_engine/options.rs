@@ -357,7 +357,10 @@ pub struct WgpuEngineOptions {
     /// loads a lane per step, [`WgslTuning::decode_sg_flat_nl`]; unset: half a row's
     /// vectors; opt-in, session 26), and `MOA_WGSL_SG_FLAT_QPACK` (`1`: the flat form holds
     /// each lane's queries as packed f16 words and widens them in each step,
-    /// [`WgslTuning::decode_sg_flat_qpack`]; opt-in, session 28);
+    /// [`WgslTuning::decode_sg_flat_qpack`]; opt-in, session 28), and
+    /// `MOA_WGSL_SG_FLAT_MERGE_BATCH` (`1`, `2`, `4`, `8`: the chunks a fused merger of the
+    /// flat form loads at once, [`WgslTuning::decode_sg_flat_merge_batch`]; unset: 8; opt-in,
+    /// session 29);
     /// tests and benches may
     /// set any field. Speed only: every form matches the CPU reference (tests/model_gpu.rs,
     /// tests/wgsl_decode_forms.rs). The fused merge was slower in the engine's step
@@ -667,6 +670,13 @@ impl WgpuEngineOptions {
                     "MOA_WGSL_SG_FLAT_QPACK",
                     d.wgsl_tuning.decode_sg_flat_qpack,
                 )?,
+                decode_sg_flat_merge_batch: choice(
+                    env,
+                    "MOA_WGSL_SG_FLAT_MERGE_BATCH",
+                    "1, 2, 4 or 8",
+                    &[("1", 1), ("2", 2), ("4", 4), ("8", 8)],
+                    d.wgsl_tuning.decode_sg_flat_merge_batch,
+                )?,
                 ..d.wgsl_tuning
             },
         })
@@ -742,6 +752,12 @@ impl WgpuEngineOptions {
                 u8::from(t.decode_sg_flat_qpack)
             ));
         }
+        if t.decode_sg_flat_merge_batch != d.decode_sg_flat_merge_batch {
+            asked.push(format!(
+                "MOA_WGSL_SG_FLAT_MERGE_BATCH={}",
+                t.decode_sg_flat_merge_batch
+            ));
+        }
 
         let rest = WgslTuning {
             decode_fused_merge: d.decode_fused_merge,
@@ -756,6 +772,7 @@ impl WgpuEngineOptions {
             decode_sg_flat_cmax: d.decode_sg_flat_cmax,
             decode_sg_flat_nl: d.decode_sg_flat_nl,
             decode_sg_flat_qpack: d.decode_sg_flat_qpack,
+            decode_sg_flat_merge_batch: d.decode_sg_flat_merge_batch,
             ..*t
         };
         if rest != d {
@@ -909,6 +926,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGSL_SG_FLAT_CMAX",
     "MOA_WGSL_SG_FLAT_NL",
     "MOA_WGSL_SG_FLAT_QPACK",
+    "MOA_WGSL_SG_FLAT_MERGE_BATCH",
 ];
 
 /// The WGSL decode kernel bench's own knobs (examples/wgpu_decode_bench.rs reads them;
@@ -921,6 +939,7 @@ pub const BENCH_ONLY: &[&str] = &[
     "MOA_WGSL_DECODE_FORM",
     "MOA_WGSL_EARLY_V",
     "MOA_WGSL_F16",
+    "MOA_WGSL_ITEMS",
     "MOA_WGSL_KV_RANDOM",
     "MOA_WGSL_LAZY_MARGIN",
     "MOA_WGSL_LOAD_BATCH",
@@ -1613,6 +1632,33 @@ mod tests {
         let err = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_QPACK", "2")]))
             .unwrap_err();
         assert_eq!(err.name, "MOA_WGSL_SG_FLAT_QPACK");
+    }
+
+    /// `MOA_WGSL_SG_FLAT_MERGE_BATCH` (opt-in, session 29): unset by default (the form's 8),
+    /// each power of two read and named on the load line, another value an error naming
+    /// the variable.
+    #[test]
+    fn flat_merge_batch_is_read_from_the_environment() {
+        assert_eq!(
+            WgpuEngineOptions::default()
+                .wgsl_tuning
+                .decode_sg_flat_merge_batch,
+            0
+        );
+        for (v, n) in [("1", 1), ("2", 2), ("4", 4), ("8", 8)] {
+            let o =
+                WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_MERGE_BATCH", v)]))
+                    .unwrap();
+            assert_eq!(o.wgsl_tuning.decode_sg_flat_merge_batch, n);
+            assert_eq!(
+                o.wgsl_tuning_asked(),
+                [format!("MOA_WGSL_SG_FLAT_MERGE_BATCH={v}")]
+            );
+        }
+        let err =
+            WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_MERGE_BATCH", "3")]))
+                .unwrap_err();
+        assert_eq!(err.name, "MOA_WGSL_SG_FLAT_MERGE_BATCH");
     }
 
     /// `MOA_WGSL_SG_FLAT_QK` (how the flat decode forms Q·K, `f32` by default): each value,

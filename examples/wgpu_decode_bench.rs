@@ -30,8 +30,6 @@
 //! # merge, from the Vulkan driver (VK_KHR_pipeline_executable_properties; see `regs`)
 //! wgpu_decode_bench regs llama-3-8b.json 8 2
 //! wgpu_decode_bench regs plans/smollm2-135m-moa-50.toml - 6
-//! # with MOA_WGSL_REGS_IR=DIR also the driver's internal representations (where it gives
-//! # any) written to DIR, one file per executable and representation
 //! # the same for the matrix-unit gate/up product (K = 576 unless given)
 //! wgpu_decode_bench regs-coop 576
 //! # the same for the prefill product on matrix units (coop_linear.wgsl), with naga's
@@ -1747,24 +1745,14 @@ mod regs {
                     .stage(vk::ShaderStageFlags::COMPUTE)
                     .module(shader)
                     .name(&name);
-                // `MOA_WGSL_REGS_IR=DIR`: the driver's internal representations too, where
-                // it gives any (written to DIR, named after the entry point).
-                let ir_dir = std::env::var("MOA_WGSL_REGS_IR").ok();
-                let mut flags = vk::PipelineCreateFlags::CAPTURE_STATISTICS_KHR;
-                if ir_dir.is_some() {
-                    flags |= vk::PipelineCreateFlags::CAPTURE_INTERNAL_REPRESENTATIONS_KHR;
-                }
                 let info = vk::ComputePipelineCreateInfo::default()
-                    .flags(flags)
+                    .flags(vk::PipelineCreateFlags::CAPTURE_STATISTICS_KHR)
                     .stage(stage)
                     .layout(layout);
                 let built = d.create_compute_pipelines(vk::PipelineCache::null(), &[info], None);
                 let result = match built {
                     Ok(p) => {
-                        let mut out = self.read(p[0]);
-                        if let (Ok(o), Some(dir)) = (&mut out, &ir_dir) {
-                            o.extend(self.internal(p[0], dir, entry));
-                        }
+                        let out = self.read(p[0]);
                         d.destroy_pipeline(p[0], None);
                         out
                     }
@@ -1775,84 +1763,6 @@ mod regs {
                 d.destroy_shader_module(shader, None);
                 result
             }
-        }
-
-        /// The driver's internal representations of `pipeline`'s executables
-        /// (`vkGetPipelineExecutableInternalRepresentationsKHR`; a driver may give none),
-        /// each written to `dir/ENTRY-eE-rI.txt` (text) or `.bin`; returns `irE.I=NAME:BYTES`
-        /// per representation, `ir=none` where there is none, or the error.
-        fn internal(&self, pipeline: vk::Pipeline, dir: &str, entry: &str) -> Vec<String> {
-            let mut out = Vec::new();
-            // SAFETY: `pipeline` was created with CAPTURE_INTERNAL_REPRESENTATIONS; each
-            // representation's data pointer points into a buffer of its reported size that
-            // outlives the call.
-            unsafe {
-                let Ok(execs) = self.exec.get_pipeline_executable_properties(
-                    &vk::PipelineInfoKHR::default().pipeline(pipeline),
-                ) else {
-                    return vec!["ir=error".into()];
-                };
-                for e in 0..execs.len() {
-                    let info = vk::PipelineExecutableInfoKHR::default()
-                        .pipeline(pipeline)
-                        .executable_index(e as u32);
-                    let mut reps = match self
-                        .exec
-                        .get_pipeline_executable_internal_representations(&info)
-                    {
-                        Ok(r) => r,
-                        Err(err) => {
-                            out.push(format!("ir{e}=error:{err}"));
-                            continue;
-                        }
-                    };
-                    if reps.is_empty() {
-                        out.push(format!("ir{e}=none"));
-                        continue;
-                    }
-                    let mut bufs: Vec<Vec<u8>> =
-                        reps.iter().map(|r| vec![0u8; r.data_size]).collect();
-                    for (r, b) in reps.iter_mut().zip(&mut bufs) {
-                        r.p_data = b.as_mut_ptr().cast();
-                    }
-                    let mut count = reps.len() as u32;
-                    let res = (self
-                        .exec
-                        .fp()
-                        .get_pipeline_executable_internal_representations_khr)(
-                        self.device.handle(),
-                        &info,
-                        &mut count,
-                        reps.as_mut_ptr(),
-                    );
-                    if res != vk::Result::SUCCESS && res != vk::Result::INCOMPLETE {
-                        out.push(format!("ir{e}=error:{res}"));
-                        continue;
-                    }
-                    for (i, (r, b)) in reps.iter().zip(&bufs).enumerate().take(count as usize) {
-                        let name = r
-                            .name_as_c_str()
-                            .map(|c| c.to_string_lossy().replace(' ', "_"))
-                            .unwrap_or_default();
-                        let ext = if r.is_text == vk::TRUE { "txt" } else { "bin" };
-                        let path = format!("{dir}/{entry}-e{e}-r{i}.{ext}");
-                        let data = if r.is_text == vk::TRUE {
-                            // Text ends at its first NUL.
-                            let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
-                            &b[..end]
-                        } else {
-                            &b[..]
-                        };
-                        let wrote = std::fs::write(&path, data).is_ok();
-                        out.push(format!(
-                            "ir{e}.{i}={name}:{}{}",
-                            r.data_size,
-                            if wrote { "" } else { ":unwritten" }
-                        ));
-                    }
-                }
-            }
-            out
         }
 
         fn read(&self, pipeline: vk::Pipeline) -> Result<Vec<String>, String> {

@@ -948,7 +948,6 @@ pub const BENCH_ONLY: &[&str] = &[
     "MOA_WGSL_PARTS",
     "MOA_WGSL_QK_SUMS",
     "MOA_WGSL_QUAD_SHUFFLE",
-    "MOA_WGSL_REGS_IR",
     "MOA_WGSL_SEQUENCE",
     "MOA_WGSL_SG_NO_COMBINE",
     "MOA_WGSL_SG_PIECE",

@@ -332,16 +332,6 @@ fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Arti
     if let Ok(v) = std::env::var("MOA_WGSL_SG_FLAT_QPACK") {
         tuning.decode_sg_flat_qpack = v == "1";
     }
-    // `MOA_WGSL_SG_FLAT_MERGE_BATCH` (1, 2, 4, 8): the chunks a fused merger of the flat form
-    // loads at once (`WgslTuning::decode_sg_flat_merge_batch`).
-    if let Some(n) = env_u32_in("MOA_WGSL_SG_FLAT_MERGE_BATCH", 1..=8)? {
-        if !n.is_power_of_two() {
-            return Err(format!(
-                "MOA_WGSL_SG_FLAT_MERGE_BATCH: `{n}` is not 1, 2, 4 or 8"
-            ));
-        }
-        tuning.decode_sg_flat_merge_batch = n as u8;
-    }
     if let Some(p) = env_u32_in("MOA_WGSL_SG_PIECE", 0..=3)? {
         tuning.decode_sg_piece = p as u8;
     }

@@ -465,21 +465,6 @@ fn every_option_lavapipe_runs_matches_the_cpu_reference() {
             },
         ),
         (
-            // The register road to 3 workgroups an SM (session 29): packed queries, 1 load
-            // a lane a step and the fused merger in batches of 2 chunks
-            // (`MOA_WGSL_SG_FLAT_QPACK=1 MOA_WGSL_SG_FLAT_NL=1 MOA_WGSL_SG_FLAT_MERGE_BATCH=2`).
-            "packed queries, 1 load a step, merge batch 2",
-            WgpuEngineOptions {
-                wgsl_tuning: WgslTuning {
-                    decode_sg_flat_qpack: true,
-                    decode_sg_flat_nl: 1,
-                    decode_sg_flat_merge_batch: 2,
-                    ..d.wgsl_tuning
-                },
-                ..d
-            },
-        ),
-        (
             // The flat form's 2 loads a lane a step (`MOA_WGSL_SG_FLAT_NL=2`; opt-in).
             "2 loads a step",
             WgpuEngineOptions {

@@ -824,17 +824,6 @@ pub struct WgslTuning {
     /// in the step (RESULTS "WGSL decode, session 28"). Ignored where the words do not
     /// apply and with [`FlatQk`]'s other forms.
     pub decode_sg_flat_qpack: bool,
-    /// With [`Self::decode_sg_flat`] and [`Self::decode_fused_merge`]: the chunks whose
-    /// partials the segment's merger loads at once (1, 2, 4 or 8; 0, the default:
-    /// [`DECODE_MERGE_BATCH`] = 8; `MOA_WGSL_SG_FLAT_MERGE_BATCH`, session 29, opt-in). Each
-    /// invocation of the merger holds 3 words a chunk of a batch (maximum, sum, its output
-    /// column) and polls them until none is empty, so a batch of 8 holds 24 words and 8
-    /// addresses in the fused tail, where the rest of the kernel holds far fewer; a smaller
-    /// batch holds fewer for one more L2 round trip per extra batch on the segment's last
-    /// item (the tail of the dispatch). The fused merge raised `h16-reload`'s 80 registers to
-    /// 93 on the H200 (RESULTS "WGSL decode, session 26, lead call"): this knob reads how
-    /// much of that the batch is. The same partials in the same order: the same results.
-    pub decode_sg_flat_merge_batch: u8,
 }
 
 /// How the flat decode forms its Q·K scores ([`WgslTuning::decode_sg_flat_qk`]). Every
@@ -1002,7 +991,6 @@ impl Default for WgslTuning {
             decode_sg_flat_cmax: false,
             decode_sg_flat_nl: 0,
             decode_sg_flat_qpack: false,
-            decode_sg_flat_merge_batch: 0,
         }
     }
 }
@@ -1716,12 +1704,6 @@ fn decode_sg_artifact(
     } else {
         flat_subgroups(tuning.decode_sg_flat_subgroups, sg, ctx.group_size, d)
     };
-    // The fused merger's chunks a batch ([`WgslTuning::decode_sg_flat_merge_batch`]: a power
-    // of two up to [`DECODE_MERGE_BATCH`]).
-    let merge_batch = match tuning.decode_sg_flat_merge_batch {
-        0 => DECODE_MERGE_BATCH,
-        n => (1u32 << u32::from(n).ilog2()).min(DECODE_MERGE_BATCH),
-    };
     let source = super::render(
         env,
         template,
@@ -1744,7 +1726,7 @@ fn decode_sg_artifact(
             qk: tuning.decode_sg_flat_qk.name(),
             words,
             fused,
-            merge_batch,
+            merge_batch: DECODE_MERGE_BATCH,
             cmax,
             cmax_masks,
             qpack,
@@ -1803,9 +1785,6 @@ fn decode_sg_artifact(
         }
         if tuning.decode_sg_flat_nl != 0 {
             extra["decode_sg_flat_nl"] = nl.into();
-        }
-        if fused && merge_batch != DECODE_MERGE_BATCH {
-            extra["decode_sg_flat_merge_batch"] = merge_batch.into();
         }
     }
     Ok(Artifact {

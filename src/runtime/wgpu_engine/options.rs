@@ -357,10 +357,7 @@ pub struct WgpuEngineOptions {
     /// loads a lane per step, [`WgslTuning::decode_sg_flat_nl`]; unset: half a row's
     /// vectors; opt-in, session 26), and `MOA_WGSL_SG_FLAT_QPACK` (`1`: the flat form holds
     /// each lane's queries as packed f16 words and widens them in each step,
-    /// [`WgslTuning::decode_sg_flat_qpack`]; opt-in, session 28), and
-    /// `MOA_WGSL_SG_FLAT_MERGE_BATCH` (`1`, `2`, `4`, `8`: the chunks a fused merger of the
-    /// flat form loads at once, [`WgslTuning::decode_sg_flat_merge_batch`]; unset: 8; opt-in,
-    /// session 29);
+    /// [`WgslTuning::decode_sg_flat_qpack`]; opt-in, session 28);
     /// tests and benches may
     /// set any field. Speed only: every form matches the CPU reference (tests/model_gpu.rs,
     /// tests/wgsl_decode_forms.rs). The fused merge was slower in the engine's step
@@ -670,13 +667,6 @@ impl WgpuEngineOptions {
                     "MOA_WGSL_SG_FLAT_QPACK",
                     d.wgsl_tuning.decode_sg_flat_qpack,
                 )?,
-                decode_sg_flat_merge_batch: choice(
-                    env,
-                    "MOA_WGSL_SG_FLAT_MERGE_BATCH",
-                    "1, 2, 4 or 8",
-                    &[("1", 1), ("2", 2), ("4", 4), ("8", 8)],
-                    d.wgsl_tuning.decode_sg_flat_merge_batch,
-                )?,
                 ..d.wgsl_tuning
             },
         })
@@ -752,12 +742,6 @@ impl WgpuEngineOptions {
                 u8::from(t.decode_sg_flat_qpack)
             ));
         }
-        if t.decode_sg_flat_merge_batch != d.decode_sg_flat_merge_batch {
-            asked.push(format!(
-                "MOA_WGSL_SG_FLAT_MERGE_BATCH={}",
-                t.decode_sg_flat_merge_batch
-            ));
-        }
 
         let rest = WgslTuning {
             decode_fused_merge: d.decode_fused_merge,
@@ -772,7 +756,6 @@ impl WgpuEngineOptions {
             decode_sg_flat_cmax: d.decode_sg_flat_cmax,
             decode_sg_flat_nl: d.decode_sg_flat_nl,
             decode_sg_flat_qpack: d.decode_sg_flat_qpack,
-            decode_sg_flat_merge_batch: d.decode_sg_flat_merge_batch,
             ..*t
         };
         if rest != d {
@@ -926,7 +909,6 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGSL_SG_FLAT_CMAX",
     "MOA_WGSL_SG_FLAT_NL",
     "MOA_WGSL_SG_FLAT_QPACK",
-    "MOA_WGSL_SG_FLAT_MERGE_BATCH",
 ];
 
 /// The WGSL decode kernel bench's own knobs (examples/wgpu_decode_bench.rs reads them;
@@ -958,6 +940,10 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGSL_SG_FLAT_MERGE_BATCH",
+        "the flat decode's fused merger in batches of 1, 2 or 4 chunks instead of 8 (fewer words polled a lane in the fused tail) was the last piece of the road to 80 registers (3 workgroups of 256 an SM): with packed queries and 1 load a step it took 80 (93 at batch 8; 98 against 101 with packed queries alone, so the tail sets the floor only once the loop is small), but that form told 396 resident lost every pair on the H200 (SmolLM2 16 x 4096, moa-50, four A B B A pairs: attention 24.78-25.11 us a layer against 19.72-20.09, device step +134..+158 us, tokens/s -7.9..-10.4%; parity 0.0498, 3/3): 1 load a step triples an item's chain of dependent steps (its 384-slot item alone 14.5 us against the default's 512-slot item's 9.7), which sets two thirds of the dispatch (benches/RESULTS.md, WGSL decode session 29, s29-attn; the form is in commit be0b27b)",
+    ),
     (
         "MOA_WGSL_SG_FLAT_PREFETCH",
         "the flat decode's next step's K issued with this step's V (one dependent DRAM round trip a step instead of two) did not win a pair on the H200 (SmolLM2 16 x 4096, moa-50, the engine's form: fused merge, words, class maxima; 127 registers against 126, 2 workgroups of 256 an SM either way; four A B B A pairs: attention 20.11, 20.33, 22.09, 21.19 us a layer against 20.02, 20.21, 20.16, 20.04; device step -22.8, +9.8, +6.6, +25.3 us; parity 0.0496, 3/3 as the default; the decode bench's layer 6 alone 17.17 against 18.09 us, one run each) nor in session 20 (96 registers against 80, 19.8-19.9 against 19.4-19.5) and was deleted (benches/RESULTS.md, WGSL decode session 28, s28-attn; the form is in commit 65dd14b)",
@@ -1632,33 +1618,6 @@ mod tests {
         let err = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_QPACK", "2")]))
             .unwrap_err();
         assert_eq!(err.name, "MOA_WGSL_SG_FLAT_QPACK");
-    }
-
-    /// `MOA_WGSL_SG_FLAT_MERGE_BATCH` (opt-in, session 29): unset by default (the form's 8),
-    /// each power of two read and named on the load line, another value an error naming
-    /// the variable.
-    #[test]
-    fn flat_merge_batch_is_read_from_the_environment() {
-        assert_eq!(
-            WgpuEngineOptions::default()
-                .wgsl_tuning
-                .decode_sg_flat_merge_batch,
-            0
-        );
-        for (v, n) in [("1", 1), ("2", 2), ("4", 4), ("8", 8)] {
-            let o =
-                WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_MERGE_BATCH", v)]))
-                    .unwrap();
-            assert_eq!(o.wgsl_tuning.decode_sg_flat_merge_batch, n);
-            assert_eq!(
-                o.wgsl_tuning_asked(),
-                [format!("MOA_WGSL_SG_FLAT_MERGE_BATCH={v}")]
-            );
-        }
-        let err =
-            WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_MERGE_BATCH", "3")]))
-                .unwrap_err();
-        assert_eq!(err.name, "MOA_WGSL_SG_FLAT_MERGE_BATCH");
     }
 
     /// `MOA_WGSL_SG_FLAT_QK` (how the flat decode forms Q·K, `f32` by default): each value,

@@ -26,6 +26,9 @@
 //! # layer's KV bytes (MB, default 25.9: SmolLM2 moa-50 at 16 x 4096), timed as the
 //! # decode is, against the copy kernel and an empty dispatch
 //! wgpu_decode_bench stream 25.9
+//! # each layer's decode work list as the host builds it (no GPU): written slots, chunk,
+//! # items, whole chunks, most chunks a segment (ROWS N [RESIDENT] [TILE])
+//! wgpu_decode_bench lists plans/smollm2-135m-moa-50.toml 16 4160
 //! # registers, shared memory and code size of each listed layer's decode and of the
 //! # merge, from the Vulkan driver (VK_KHR_pipeline_executable_properties; see `regs`)
 //! wgpu_decode_bench regs llama-3-8b.json 8 2
@@ -110,6 +113,9 @@ fn run() -> Result<(), String> {
     }
     if args.first().map(String::as_str) == Some("plan") {
         return plan_vs_copy(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("lists") {
+        return lists(&args[1..]);
     }
     if args.first().map(String::as_str) == Some("stream") {
         return stream_shapes(&args[1..]);
@@ -1827,6 +1833,53 @@ fn env_u32_in(name: &str, range: std::ops::RangeInclusive<u32>) -> Result<Option
                 range.end()
             )
         })
+}
+
+/// `wgpu_decode_bench lists PLAN ROWS N [RESIDENT] [TILE]`: each layer's decode work list as
+/// the host builds it for ROWS rows at position N − 1 (no GPU): the segments' written slots,
+/// the chunk the model picks for RESIDENT workgroups (default 264, the engine's for the flat
+/// form at head_dim 64 in a GQA group) in TILE-slot tiles (default 128), the items, how many
+/// are a whole chunk long, and the most a segment has (the fused merger's chunks).
+fn lists(args: &[String]) -> Result<(), String> {
+    let usage = "usage: wgpu_decode_bench lists PLAN ROWS N [RESIDENT] [TILE]";
+    let num = |s: &String| s.parse::<u32>().map_err(|_| format!("`{s}`: {usage}"));
+    let (path, rows, n, resident, tile) = match args {
+        [p, r, n] => (p, num(r)?, num(n)?, 264, 128),
+        [p, r, n, w] => (p, num(r)?, num(n)?, num(w)?, 128),
+        [p, r, n, w, t] => (p, num(r)?, num(n)?, num(w)?, num(t)?),
+        _ => return Err(usage.into()),
+    };
+    if rows == 0 || n == 0 {
+        return Err(usage.into());
+    }
+    let plan = Plan::load(Path::new(path)).map_err(|e| e.to_string())?;
+    let module = lower(&plan, StorageType::F16);
+    let pos = vec![n - 1; rows as usize];
+    println!(
+        "lists: {rows} rows at position {}, {resident} resident workgroups, tile {tile}",
+        n - 1
+    );
+    for layer in &module.layers {
+        let layout = moa::lower::CacheLayout::new(layer, &module.span, n);
+        let chunk = moa::runtime::worklist::choose_chunk(&layout, &pos, tile, resident);
+        let work = moa::runtime::worklist::DecodeWork::build(&layout, &pos, chunk);
+        let mut spans: Vec<u32> = layout
+            .segments
+            .iter()
+            .map(|s| moa::runtime::worklist::written_slots(s.span, n - 1))
+            .collect();
+        spans.sort_unstable();
+        spans.dedup();
+        let full = work.items.iter().filter(|w| w[2] - w[1] == chunk).count();
+        let slots: u64 = work.items.iter().map(|w| u64::from(w[2] - w[1])).sum();
+        let most = work.seg_chunks.iter().max().copied().unwrap_or(0);
+        println!(
+            "layer {}: written {spans:?} a segment, chunk {chunk}, {} items ({full} whole chunks), {slots} slots, at most {most} a segment",
+            layer.layer,
+            work.n_items()
+        );
+    }
+    Ok(())
 }
 
 /// One selection of `MOA_WGSL_ITEMS` (the decode bench's tail diagnostic, session 29):

@@ -13,6 +13,8 @@ bin=${BIN:-${CARGO_TARGET_DIR:-$repo/target}/release/examples}
 mkdir -p "$carry"
 gzip -c "$bin/wgpu_products_engine" > "$carry/wpe.gz"
 gzip -c "$bin/wgpu_decode_bench" > "$carry/wdb.gz"
+# call2.sh's decode bench (the branch's head: `lists`, MOA_WGSL_ITEMS), where BIN2 names it.
+[ -z "${BIN2:-}" ] || gzip -c "$BIN2" > "$carry/wdb2.gz"
 ls "$carry"/gl/*.deb > /dev/null 2>&1 || bash "$repo/benches/gl-debs.sh" "$carry/gl"
 cp "$here"/call*.sh "$carry/"
 du -sh "$carry"

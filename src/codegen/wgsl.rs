@@ -810,7 +810,11 @@ pub struct WgslTuning {
     /// levels) over the same slots (session 26; opt-in). On the H200 (SmolLM2 moa-50, 8
     /// subgroups, words, fused) 2 loads take 122 registers (115 with
     /// [`Self::decode_sg_flat_cmax`]) and 1 takes 106, against 124: still 2 workgroups of
-    /// 256 an SM, so not timed in the step (RESULTS "WGSL decode, session 26").
+    /// 256 an SM, so not timed in the step (RESULTS "WGSL decode, session 26"). With
+    /// [`Self::decode_sg_flat_qpack`] 1 load takes 93, and 80 with the fused merger's batch at
+    /// ≤ 4 chunks (session 29, deleted): told 396 resident (3 workgroups of 256 an SM) that
+    /// form lost 4.8–5.1 µs a layer in four pairs, its item's chain of steps three times as
+    /// long (RESULTS "WGSL decode, session 29").
     pub decode_sg_flat_nl: u8,
     /// With [`Self::decode_sg_flat`] and [`Self::decode_sg_flat_words`] (f16 storage,
     /// [`FlatQk::F32`]): each lane's pre-scaled queries held through the loop as packed f16
@@ -821,8 +825,9 @@ pub struct WgslTuning {
     /// registers held across the loop for 3 × 8 conversions and 12 `xor` a lane a step. On
     /// the H200 (SmolLM2 moa-50, 8 subgroups, fused merge, words, class maxima) 101
     /// registers against 126: still 2 workgroups of 256 an SM (3 need ≤ 80), so not timed
-    /// in the step (RESULTS "WGSL decode, session 28"). Ignored where the words do not
-    /// apply and with [`FlatQk`]'s other forms.
+    /// in the step (RESULTS "WGSL decode, session 28"); the road to 80 registers it opened
+    /// (with 1 load a step) lost in session 29. Ignored where the words do not apply and
+    /// with [`FlatQk`]'s other forms.
     pub decode_sg_flat_qpack: bool,
 }
 

@@ -921,6 +921,7 @@ pub const BENCH_ONLY: &[&str] = &[
     "MOA_WGSL_DECODE_FORM",
     "MOA_WGSL_EARLY_V",
     "MOA_WGSL_F16",
+    "MOA_WGSL_ITEMS",
     "MOA_WGSL_KV_RANDOM",
     "MOA_WGSL_LAZY_MARGIN",
     "MOA_WGSL_LOAD_BATCH",
@@ -939,6 +940,10 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGSL_SG_FLAT_MERGE_BATCH",
+        "the flat decode's fused merger in batches of 1, 2 or 4 chunks instead of 8 (fewer words polled a lane in the fused tail) was the last piece of the road to 80 registers (3 workgroups of 256 an SM): with packed queries and 1 load a step it took 80 (93 at batch 8; 98 against 101 with packed queries alone, so the tail sets the floor only once the loop is small), but that form told 396 resident lost every pair on the H200 (SmolLM2 16 x 4096, moa-50, four A B B A pairs: attention 24.78-25.11 us a layer against 19.72-20.09, device step +134..+158 us, tokens/s -7.9..-10.4%; parity 0.0498, 3/3): 1 load a step triples an item's chain of dependent steps (its 384-slot item alone 14.5 us against the default's 512-slot item's 9.7), which sets two thirds of the dispatch (benches/RESULTS.md, WGSL decode session 29, s29-attn; the form is in commit be0b27b)",
+    ),
     (
         "MOA_WGSL_SG_FLAT_PREFETCH",
         "the flat decode's next step's K issued with this step's V (one dependent DRAM round trip a step instead of two) did not win a pair on the H200 (SmolLM2 16 x 4096, moa-50, the engine's form: fused merge, words, class maxima; 127 registers against 126, 2 workgroups of 256 an SM either way; four A B B A pairs: attention 20.11, 20.33, 22.09, 21.19 us a layer against 20.02, 20.21, 20.16, 20.04; device step -22.8, +9.8, +6.6, +25.3 us; parity 0.0496, 3/3 as the default; the decode bench's layer 6 alone 17.17 against 18.09 us, one run each) nor in session 20 (96 registers against 80, 19.8-19.9 against 19.4-19.5) and was deleted (benches/RESULTS.md, WGSL decode session 28, s28-attn; the form is in commit 65dd14b)",

@@ -397,6 +397,7 @@ impl WgpuEngine {
                     c,
                     !options.unchecked_products,
                     options.coop_direct,
+                    options.coop_swiglu,
                 ) {
                     Ok(p) => (
                         Some(p),
@@ -488,6 +489,7 @@ impl WgpuEngine {
             .is_some_and(|c| c.accumulator == StorageType::F32)
         {
             engine.settle_coop_whole();
+            engine.settle_coop_swiglu();
         }
         engine.settle_coop_head();
         if let (Some(c), true, true) = (

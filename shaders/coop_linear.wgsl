@@ -15,11 +15,13 @@
 // DIRECT 1; out 55.6, gate/up 63.5, down 67.2 with DIRECT 2) against the 64-66 of a
 // 4096³ matrix-unit GEMM; now the loads bound it (2.5× faster without them at K = 1536).
 // K runs in stages of 32, double-buffered: while the matrix units work on stage s, every
-// invocation holds stage s + 1's slices of x and w in registers (16-byte loads: 4 f32 of
-// x or 4 f16 of w each), converts x to f16 and writes them to the other buffer after the
-// multiply-adds; one barrier a stage. Loads are 4-vectors where K is a multiple of 4 and
-// the 4 elements lie inside the matrices, else element by element, zero outside (any K,
-// token count and column count work). Rows in workgroup memory are padded to 40 halves
+// invocation holds stage s + 1's slices of x and w in registers (16-byte words: 4 f32 of
+// x, or since session 29 8 halves of w or of an f16 x, where 8-byte vec4<f16> words were
+// read before: the out product with f16 x 0.63 → 0.43 ms a layer on the H200), converts
+// x to f16 and writes them to the other buffer after the multiply-adds; one barrier a
+// stage. Words are loaded whole where K is a multiple of a
+// word and the word lies inside the matrices, else element by element, zero outside (any
+// K, token count and column count work). Rows in workgroup memory are padded to 40 halves
 // (80 bytes), so the fragments' 16-byte row pieces fall on different banks.
 // Epilogue (session 28): a subgroup whose 64 × 32 block lies inside `out` (every block
 // of a whole tile; DIRECT 2 also edge tiles' inner blocks), with the output's stride and
@@ -27,9 +29,15 @@
 // VK_KHR_cooperative_matrix asks) and an f32 accumulator, stores its fragments straight
 // to `out` (`coopStoreT`), the residual loaded as the accumulators' initial value; the
 // other blocks (or all, with DIRECT 0 or an f16 accumulator) store one fragment at a time
-// to the subgroup's 16 × 16 scratch and its invocations write it out (bounded, strided,
-// + residual). The host appends `store_c` / `load_c` and `DIRECT_OK` (coop_linear_direct
-// for f32 accumulators; stubs and false for f16, whose fragments cannot be stored to f32).
+// to the subgroup's 16 × 16 scratch and its invocations write it out (bounded, strided).
+// With an f32 accumulator every block starts from the residual (session 29: blocks
+// across the edge load it through the scratch), so a token's sums do not depend on
+// which tiles are whole; an f16 accumulator adds it in the write-out. SWIGLU (session
+// 29): the gate/up product with SwiGLU in its epilogue, see its override (the pass's
+// products and norms, RoPE, SwiGLU 132.7 → 101.7 ms with the 16-byte words).
+// The host appends `store_c` / `load_c`, `DIRECT_OK` and `RES_FIRST` (coop_linear_direct
+// for f32 accumulators; stubs and false for f16, whose fragments cannot be stored to f32)
+// and the x binding with its loads (coop_linear_x32 / coop_linear_x16).
 // The accumulator is `ctype` (f32 where the adapter offers f16 × f16 → f32, else f16).
 // The host prepends the `enable` lines and `alias wtype = f16; alias xtype = ...;
 // alias ctype = ...;` (weights must be f16: the matrix units take f16 operands).

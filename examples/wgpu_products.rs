@@ -133,9 +133,7 @@ fn gemm(args: &[usize]) -> Result<(), Box<dyn std::error::Error>> {
         };
         let io = ProductIo::new(&ctx, shape, form);
         let err = swiglu.check(&ctx, &io)?;
-        println!(
-            "check swiglu {shape:?} (m, ffn, k): max |err| / max |value| {err:.2e}"
-        );
+        println!("check swiglu {shape:?} (m, ffn, k): max |err| / max |value| {err:.2e}");
     }
     // As the engine runs them: a residual on out and down only, out's x in f16.
     let shapes = [

@@ -75,9 +75,9 @@ const SWIGLU_CHECK: [usize; 3] = [150, 100, 72];
 impl WgpuEngine {
     /// Runs the gate/up product with SwiGLU in its epilogue (`pipeline`, grid of `tile`
     /// = act columns × tokens a workgroup) on [`SWIGLU_CHECK`]'s product (x and the
-    /// `[gate; up]` weight multiples of 1/8 in [-1, 1], exact in f16; act of stride ffn
-    /// + 3 from column 1) and returns the largest |error| against silu(gate) · up on the
-    /// CPU relative to the largest |value|.
+    /// `[gate; up]` weight multiples of 1/8 in [-1, 1], exact in f16; act of stride
+    /// ffn plus 3, from column 1) and returns the largest |error| against
+    /// silu(gate) · up on the CPU relative to the largest |value|.
     pub(super) fn check_swiglu(
         &self,
         pipeline: &wgpu::ComputePipeline,

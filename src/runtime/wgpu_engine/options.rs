@@ -1295,8 +1295,8 @@ mod tests {
         }
         // Session 29: SwiGLU in the matrix-unit gate/up product, on by default.
         assert!(d.coop_swiglu);
-        let o = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGPU_COOP_SWIGLU", "0")]))
-            .unwrap();
+        let o =
+            WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGPU_COOP_SWIGLU", "0")])).unwrap();
         assert!(!o.coop_swiglu);
         let o = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGPU_DECODE_RESIDENT", "396")]))
             .unwrap();

@@ -674,12 +674,22 @@ mod tests {
                     (32.0, 2.0),
                     (64.0, 1.0),
                 ] {
-                    for diag in [0.0, 1.0, 2.0, 3.0] {
+                    // SWIGLU 1: the gate/up product with SwiGLU in its epilogue (s29).
+                    for (diag, swiglu) in
+                        [(0.0, 0.0), (1.0, 0.0), (2.0, 0.0), (3.0, 0.0), (0.0, 1.0)]
+                    {
                         let source = coop_linear_source(input, acc);
-                        let constants = [("SG", sg), ("DIAG", diag), ("DIRECT", direct)];
+                        let constants = [
+                            ("SG", sg),
+                            ("DIAG", diag),
+                            ("DIRECT", direct),
+                            ("SWIGLU", swiglu),
+                        ];
                         let words = spirv_words(&source, COOP_LINEAR.entry_point, &constants)
                             .unwrap_or_else(|e| {
-                                panic!("accumulator {acc:?} sg {sg} DIAG {diag}: {e}")
+                                panic!(
+                                    "accumulator {acc:?} sg {sg} DIAG {diag} SWIGLU {swiglu}: {e}"
+                                )
                             });
                         assert!(words.len() > 100);
                     }

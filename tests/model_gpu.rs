@@ -316,6 +316,14 @@ fn every_option_lavapipe_runs_matches_the_cpu_reference() {
                 ..d
             },
         ),
+        (
+            // `MOA_WGPU_ROPE_TOKENS=8` (session 29): 8 tokens a RoPE workgroup.
+            "rope 8 tokens a workgroup",
+            WgpuEngineOptions {
+                rope_tokens: 8,
+                ..d
+            },
+        ),
         ("matvec tree", tree),
         (
             "ksplit 1",

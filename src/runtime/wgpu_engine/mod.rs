@@ -374,6 +374,7 @@ impl WgpuEngine {
             SubgroupProducts::from_options(&options),
             options.sg_diag,
             options.unchecked_products,
+            options.rope_tokens,
         )?;
         let weights = DeviceWeights::upload(&device, &queue, &model.weights, storage, max_binding)?;
         let DeviceWeights {
@@ -644,6 +645,7 @@ impl WgpuEngine {
             sg_choice,
             self.options.sg_diag,
             self.options.unchecked_products,
+            self.options.rope_tokens,
         )?;
         Ok(())
     }

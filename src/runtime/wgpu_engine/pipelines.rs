@@ -286,6 +286,8 @@ pub(super) struct Pipelines {
     pub(super) matvec_sg: Result<SgPipes, String>,
     pub(super) swiglu: wgpu::ComputePipeline,
     pub(super) rope_kv: wgpu::ComputePipeline,
+    /// Tokens a workgroup of [`Self::rope_kv`] (its RT; the grid's z divisor).
+    pub(super) rope_tokens: u32,
     pub(super) argmax: wgpu::ComputePipeline,
     /// The two-stage argmax of decode steps (`argmax.wgsl`): per-block pairs, then rows.
     pub(super) argmax_blocks: wgpu::ComputePipeline,
@@ -298,7 +300,8 @@ impl Pipelines {
     /// `storage`, activations between kernels in f32. A shader the driver rejects is an
     /// [`EngineError::Gpu`] naming it.
     /// `row_block` (4, 8 or 16) rows per workgroup of the few-row products; `sg_diag` the subgroup products' timing diagnostic (0: none;
-    /// `WgpuEngineOptions::sg_diag`).
+    /// `WgpuEngineOptions::sg_diag`); `rope_tokens` tokens a workgroup of `rope_kv.wgsl`
+    /// (`WgpuEngineOptions::rope_tokens`).
     pub(super) fn new(
         device: &wgpu::Device,
         storage: StorageType,
@@ -307,6 +310,7 @@ impl Pipelines {
         sg_choice: SubgroupProducts,
         sg_diag: u32,
         unchecked: bool,
+        rope_tokens: u32,
     ) -> Result<Pipelines, EngineError> {
         let types = Types {
             weights: storage,
@@ -456,7 +460,8 @@ impl Pipelines {
             matvec_swiglu: pipe_with(mv, types, &[("INPUT_MODE", 2.0), ("ROW_BLOCK", rb)])?,
             matvec_rope: pipe_with(mv_rope, types, &[("INPUT_MODE", 1.0), ("ROW_BLOCK", rb)])?,
             swiglu: pipe(shaders::SWIGLU, types)?,
-            rope_kv: pipe(shaders::ROPE_KV, types)?,
+            rope_kv: pipe_with(shaders::ROPE_KV, types, &[("RT", f64::from(rope_tokens))])?,
+            rope_tokens,
             argmax: pipe(shaders::ARGMAX, types)?,
             argmax_blocks: pipe(shaders::ARGMAX_BLOCKS, types)?,
             argmax_finish: pipe(shaders::ARGMAX_FINISH, types)?,

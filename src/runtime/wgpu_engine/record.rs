@@ -442,7 +442,7 @@ impl WgpuEngine {
                         [
                             (hd as u32 / 2).div_ceil(32),
                             (c.q_heads + 2 * c.kv_heads) as u32,
-                            n as u32,
+                            (n as u32).div_ceil(self.pipes.rope_tokens),
                         ],
                     ));
                 }

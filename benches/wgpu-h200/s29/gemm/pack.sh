@@ -7,14 +7,16 @@
 #   new: cargo build --release --example wgpu_products --example wgpu_products_engine;
 #     cargo test --release --test model_gpu --no-run; copied to /tmp/s29-gemm-bin/
 #   bash benches/wgpu-h200/s29/gemm/pack.sh /work/main/.dev-s29-gemm /tmp/s29-gemm-bin-old /tmp/s29-gemm-bin
-#   call 2 (prepared for the lead): pack.sh DEST - /tmp/s29-gemm-bin 2 (only model_gpu.gz, the
-#   call scripts and the debs: NEW/model_gpu2, the rebuilt test binary; check it with
-#   `strings NEW/model_gpu2 | grep -c 'override SWIGLU'` = 1 before packing)
+#   call 2 (prepared for the lead): pack.sh DEST - /tmp/s29-gemm-bin 2 (model_gpu.gz, wpe3.gz,
+#   the call scripts and the debs: NEW/model_gpu3, the test binary rebuilt at the RoPE
+#   option's commit, and NEW/wpe3, its wgpu_products_engine; check both with
+#   `strings B | grep -c 'override RT\|override SWIGLU'` before packing)
 set -e
 DEST=$1; OLD=$2; NEW=$3; mkdir -p "$DEST"
 if [ "$4" = 2 ]; then
   rm -f "$DEST"/wpe?.gz "$DEST"/wp?.gz
-  gzip -c "$NEW/model_gpu2" > "$DEST/model_gpu.gz"
+  gzip -c "$NEW/model_gpu3" > "$DEST/model_gpu.gz"
+  gzip -c "$NEW/wpe3" > "$DEST/wpe3.gz"
   mkdir -p "$DEST/gl"; ls "$DEST"/gl/*.deb > /dev/null 2>&1 || cp /work/main/.gl/*.deb "$DEST/gl/"
   cp "$(dirname "$0")"/call*.sh "$DEST/"; du -sh "$DEST"; exit 0
 fi

@@ -302,6 +302,7 @@ impl Pipelines {
     /// `row_block` (4, 8 or 16) rows per workgroup of the few-row products; `sg_diag` the subgroup products' timing diagnostic (0: none;
     /// `WgpuEngineOptions::sg_diag`); `rope_tokens` tokens a workgroup of `rope_kv.wgsl`
     /// (`WgpuEngineOptions::rope_tokens`).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         device: &wgpu::Device,
         storage: StorageType,

@@ -777,14 +777,18 @@ fn prefill_over_the_binding_limit_runs_in_row_groups_and_token_chunks() {
                 let argmax = (0..VOCAB).max_by(|&i, &j| x[i].total_cmp(&x[j])).unwrap();
                 assert_eq!(argmax as u32, tok, "{what} row {row}");
             }
-            // f16 storage on matrix units: every product tile's accumulators start from
-            // the residual since wgpu s29 (s28's edge tiles added it after the sum, and
-            // which tiles are whole depends on the pass's tokens: 7.6e-4 on the H200,
-            // one f16 step, with the bound at 3e-3), so chunked and one pass agree
-            // bitwise again. A chunking fault moves logits by far more.
+            // f16 storage on matrix units: in wgpu s28 an edge tile added the residual
+            // after the sum and a whole tile started from it, and which tiles are whole
+            // depends on the pass's tokens: one f16 step in f16 activations (H200:
+            // 7.6e-4). Since wgpu s29 every tile starts from the residual, so chunked and
+            // one pass should agree bitwise; the bound stays one f16 step until the H200
+            // shows 0 (s29-gemm's call 2, prepared; the one-pass engine runs SwiGLU in
+            // the gate/up product, the row-group engine's split weight keeps the SwiGLU
+            // pass: the same formula in two shaders). A chunking fault moves logits by
+            // far more.
             let tol = match (split_k, force_f32) {
                 (false, true) => 1e-5,
-                (false, false) => 1e-5,
+                (false, false) => 3e-3,
                 (true, true) => 2e-4,
                 (true, false) => 3e-2,
             };

@@ -26,6 +26,9 @@
 //! # layer's KV bytes (MB, default 25.9: SmolLM2 moa-50 at 16 x 4096), timed as the
 //! # decode is, against the copy kernel and an empty dispatch
 //! wgpu_decode_bench stream 25.9
+//! # each layer's decode work list as the host builds it (no GPU): written slots, chunk,
+//! # items, whole chunks, most chunks a segment (ROWS N [RESIDENT] [TILE])
+//! wgpu_decode_bench lists plans/smollm2-135m-moa-50.toml 16 4160
 //! # registers, shared memory and code size of each listed layer's decode and of the
 //! # merge, from the Vulkan driver (VK_KHR_pipeline_executable_properties; see `regs`)
 //! wgpu_decode_bench regs llama-3-8b.json 8 2
@@ -48,6 +51,12 @@
 //! whole step (decode + merge) and/or each dispatch alone (its rate still over the step's
 //! KV bytes), to tell a small step's fixed time in the decode from that in the merge.
 //! `MOA_WGSL_KV_RANDOM=1` fills the caches with random values instead of zeros.
+//! `MOA_WGSL_ITEMS` (comma-separated; default `all`), a tail diagnostic (session 29): which
+//! of the host's work items each row launches: `all` the list as it is, `all1` every item
+//! as its own one-chunk segment, `sorted` every item longest first, `long:N` / `short:N`
+//! the N longest / shortest; every selection but `all` rewrites each kept item as its own
+//! one-chunk segment (a fused decode's every item then merges itself; results wrong), so
+//! a row's time against N says whether the dispatch is one item's chain or the SMs' share.
 //! `MOA_WGSL_SEQUENCE=1` (`only`: without the per-layer rows) also times all listed
 //! layers' steps back to back in one pass, each layer with its own list, caches and
 //! scratch, as the wgpu engine's profile times its attention kind (a layer's step
@@ -104,6 +113,9 @@ fn run() -> Result<(), String> {
     }
     if args.first().map(String::as_str) == Some("plan") {
         return plan_vs_copy(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("lists") {
+        return lists(&args[1..]);
     }
     if args.first().map(String::as_str) == Some("stream") {
         return stream_shapes(&args[1..]);
@@ -1005,6 +1017,12 @@ fn layers_vs_copy(
             )),
         })
         .collect::<Result<_, _>>()?;
+    // `MOA_WGSL_ITEMS`: which of the host's items each row launches ([`select_items`]).
+    let selections: Vec<Items> = std::env::var("MOA_WGSL_ITEMS")
+        .unwrap_or_else(|_| "all".into())
+        .split(',')
+        .map(Items::parse)
+        .collect::<Result<_, _>>()?;
     // `MOA_WGSL_SEQUENCE=1` also times every listed layer's step back to back in one pass
     // (each layer its own list, caches and scratch, one copy), as the wgpu engine's
     // profile times its attention kind, after the per-layer rows; `only`: that alone.
@@ -1085,8 +1103,6 @@ fn layers_vs_copy(
                 };
                 let row_pos = init("row_pos", bytemuck::cast_slice(&pos));
                 let qb = init("q", &tensor_bytes(&q, storage));
-                let work_b = init("work", bytemuck::cast_slice(&work.flat()));
-                let (partials, seg_done) = exec.decode_scratch(n_items, rows);
                 let o = zeros("o", (rows as usize * hq * d) as u64 * elem);
                 // K/V hold zeros (wgpu zero-fills), or with `MOA_WGSL_KV_RANDOM=1` values
                 // uniform in [-2, 2) (one draw a layer, the same in every copy): the real
@@ -1115,47 +1131,79 @@ fn layers_vs_copy(
                         .map(|_| (zeros("k_cache", cache_bytes), zeros("v_cache", cache_bytes)))
                         .collect()
                 };
-                let steps = caches
-                    .iter()
-                    .map(|(k, v)| {
-                        exec.decode_dispatches(
-                            l,
-                            n,
-                            rows,
-                            n_items,
-                            [&row_pos, &qb, k, v, &work_b, &partials, &seg_done, &o],
+                for sel in &selections {
+                    let (label, n_items, flat) = match sel {
+                        Items::All => (label.clone(), n_items, work.flat()),
+                        sel => {
+                            let (kept, flat) = select_items(&work, *sel);
+                            let slots: u64 = kept
+                                .iter()
+                                .map(|&i| u64::from(work.items[i][2] - work.items[i][1]))
+                                .sum();
+                            let longest = kept
+                                .iter()
+                                .map(|&i| work.items[i][2] - work.items[i][1])
+                                .max()
+                                .unwrap_or(0);
+                            let shortest = kept
+                                .iter()
+                                .map(|&i| work.items[i][2] - work.items[i][1])
+                                .min()
+                                .unwrap_or(0);
+                            (
+                            format!(
+                                "{label} items {} ({} of {n_items}, {slots} slots, {shortest}..{longest} a item)",
+                                sel.name(),
+                                kept.len()
+                            ),
+                            kept.len() as u32,
+                            flat,
                         )
-                        .map_err(|e| e.to_string())
-                    })
-                    .collect::<Result<Vec<_>, String>>()?;
-                for (part, range) in parts.iter().filter(|_| per_layer) {
-                    let label = if *part == "step" {
-                        label.clone()
-                    } else {
-                        format!("{label} [{part} only]")
-                    };
-                    // A decode that merges itself is one dispatch: no `merge` part.
-                    let range = range.start..range.end.min(steps[0].len());
-                    if range.is_empty() {
-                        continue;
-                    }
-                    let t = per_step(&ctx, &|pass, i| {
-                        for dsp in &steps[i as usize % steps.len()][range.clone()] {
-                            dsp.encode(pass);
                         }
-                    })?;
-                    let Some(t) = t else {
-                        println!("{label}: unreliable (T(25) <= T(5)), no rate");
-                        continue;
                     };
-                    let rate = kv_bytes as f64 / t;
-                    println!(
-                        "{label}: {:.1} us per step, {:.3} TB/s = {:.2} of the copy's rate",
-                        t * 1e6,
-                        rate / 1e12,
-                        rate / best_copy
-                    );
-                    println!(
+                    let work_b = init("work", bytemuck::cast_slice(&flat));
+                    let (partials, seg_done) = exec.decode_scratch(n_items, rows);
+                    let steps = caches
+                        .iter()
+                        .map(|(k, v)| {
+                            exec.decode_dispatches(
+                                l,
+                                n,
+                                rows,
+                                n_items,
+                                [&row_pos, &qb, k, v, &work_b, &partials, &seg_done, &o],
+                            )
+                            .map_err(|e| e.to_string())
+                        })
+                        .collect::<Result<Vec<_>, String>>()?;
+                    for (part, range) in parts.iter().filter(|_| per_layer) {
+                        let label = if *part == "step" {
+                            label.clone()
+                        } else {
+                            format!("{label} [{part} only]")
+                        };
+                        // A decode that merges itself is one dispatch: no `merge` part.
+                        let range = range.start..range.end.min(steps[0].len());
+                        if range.is_empty() {
+                            continue;
+                        }
+                        let t = per_step(&ctx, &|pass, i| {
+                            for dsp in &steps[i as usize % steps.len()][range.clone()] {
+                                dsp.encode(pass);
+                            }
+                        })?;
+                        let Some(t) = t else {
+                            println!("{label}: unreliable (T(25) <= T(5)), no rate");
+                            continue;
+                        };
+                        let rate = kv_bytes as f64 / t;
+                        println!(
+                            "{label}: {:.1} us per step, {:.3} TB/s = {:.2} of the copy's rate",
+                            t * 1e6,
+                            rate / 1e12,
+                            rate / best_copy
+                        );
+                        println!(
                     "{{\"impl\":\"wgpu-decode\",\"part\":\"{part}\",\"layer\":{layer},\"batch\":{rows},\"prompt\":{p},\"n_tokens\":{n},\"kv_bytes\":{kv_bytes},\"chunk\":{},\"auto\":{},\"items\":{n_items},\"copies\":{copies},\"us\":{},\"tbps\":{},\"of_copy\":{}}}",
                     work.chunk,
                     matches!(chunk, Chunk::Auto(_)),
@@ -1163,25 +1211,26 @@ fn layers_vs_copy(
                     rate / 1e12,
                     rate / best_copy
                 );
-                }
-                if sequence {
-                    let key = format!(
-                        "B={rows} prompt {p} (N={n}, chunk {})",
-                        match chunk {
-                            Chunk::Auto(None) => "auto".to_string(),
-                            Chunk::Auto(Some(w)) => format!("auto@{w}"),
-                            Chunk::Fixed(c) => c.to_string(),
+                    }
+                    if sequence && matches!(sel, Items::All) {
+                        let key = format!(
+                            "B={rows} prompt {p} (N={n}, chunk {})",
+                            match chunk {
+                                Chunk::Auto(None) => "auto".to_string(),
+                                Chunk::Auto(Some(w)) => format!("auto@{w}"),
+                                Chunk::Fixed(c) => c.to_string(),
+                            }
+                        );
+                        let mut steps = steps;
+                        let step = steps.swap_remove(0);
+                        match sequences.iter_mut().find(|s| s.0 == key) {
+                            Some(s) => {
+                                s.1 += kv_bytes;
+                                s.2 += n_items;
+                                s.3.push(step);
+                            }
+                            None => sequences.push((key, kv_bytes, n_items, vec![step])),
                         }
-                    );
-                    let mut steps = steps;
-                    let step = steps.swap_remove(0);
-                    match sequences.iter_mut().find(|s| s.0 == key) {
-                        Some(s) => {
-                            s.1 += kv_bytes;
-                            s.2 += n_items;
-                            s.3.push(step);
-                        }
-                        None => sequences.push((key, kv_bytes, n_items, vec![step])),
                     }
                 }
             }
@@ -1784,4 +1833,130 @@ fn env_u32_in(name: &str, range: std::ops::RangeInclusive<u32>) -> Result<Option
                 range.end()
             )
         })
+}
+
+/// `wgpu_decode_bench lists PLAN ROWS N [RESIDENT] [TILE]`: each layer's decode work list as
+/// the host builds it for ROWS rows at position N − 1 (no GPU): the segments' written slots,
+/// the chunk the model picks for RESIDENT workgroups (default 264, the engine's for the flat
+/// form at head_dim 64 in a GQA group) in TILE-slot tiles (default 128), the items, how many
+/// are a whole chunk long, and the most a segment has (the fused merger's chunks).
+fn lists(args: &[String]) -> Result<(), String> {
+    let usage = "usage: wgpu_decode_bench lists PLAN ROWS N [RESIDENT] [TILE]";
+    let num = |s: &String| s.parse::<u32>().map_err(|_| format!("`{s}`: {usage}"));
+    let (path, rows, n, resident, tile) = match args {
+        [p, r, n] => (p, num(r)?, num(n)?, 264, 128),
+        [p, r, n, w] => (p, num(r)?, num(n)?, num(w)?, 128),
+        [p, r, n, w, t] => (p, num(r)?, num(n)?, num(w)?, num(t)?),
+        _ => return Err(usage.into()),
+    };
+    if rows == 0 || n == 0 {
+        return Err(usage.into());
+    }
+    let plan = Plan::load(Path::new(path)).map_err(|e| e.to_string())?;
+    let module = lower(&plan, StorageType::F16);
+    let pos = vec![n - 1; rows as usize];
+    println!(
+        "lists: {rows} rows at position {}, {resident} resident workgroups, tile {tile}",
+        n - 1
+    );
+    for layer in &module.layers {
+        let layout = moa::lower::CacheLayout::new(layer, &module.span, n);
+        let chunk = moa::runtime::worklist::choose_chunk(&layout, &pos, tile, resident);
+        let work = moa::runtime::worklist::DecodeWork::build(&layout, &pos, chunk);
+        let mut spans: Vec<u32> = layout
+            .segments
+            .iter()
+            .map(|s| moa::runtime::worklist::written_slots(s.span, n - 1))
+            .collect();
+        spans.sort_unstable();
+        spans.dedup();
+        let full = work.items.iter().filter(|w| w[2] - w[1] == chunk).count();
+        let slots: u64 = work.items.iter().map(|w| u64::from(w[2] - w[1])).sum();
+        let most = work.seg_chunks.iter().max().copied().unwrap_or(0);
+        println!(
+            "layer {}: written {spans:?} a segment, chunk {chunk}, {} items ({full} whole chunks), {slots} slots, at most {most} a segment",
+            layer.layer,
+            work.n_items()
+        );
+    }
+    Ok(())
+}
+
+/// One selection of `MOA_WGSL_ITEMS` (the decode bench's tail diagnostic, session 29):
+/// which of the host's work items a timed row launches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Items {
+    /// The host's list as it is (the default).
+    All,
+    /// Every item in the host's order, each rewritten as its own one-chunk segment.
+    AllAlone,
+    /// Every item, longest first (ties in the host's order).
+    Sorted,
+    /// The N longest items.
+    Long(u32),
+    /// The N shortest items.
+    Short(u32),
+}
+
+impl Items {
+    /// `all`, `all1`, `sorted`, `long:N` or `short:N`.
+    fn parse(v: &str) -> Result<Items, String> {
+        let bad =
+            || format!("MOA_WGSL_ITEMS: `{v}` is not all, all1, sorted, long:N or short:N (N > 0)");
+        let n = |x: &str| x.parse::<u32>().ok().filter(|&n| n > 0).ok_or_else(bad);
+        match v.split_once(':') {
+            None if v == "all" => Ok(Items::All),
+            None if v == "all1" => Ok(Items::AllAlone),
+            None if v == "sorted" => Ok(Items::Sorted),
+            Some(("long", x)) => Ok(Items::Long(n(x)?)),
+            Some(("short", x)) => Ok(Items::Short(n(x)?)),
+            _ => Err(bad()),
+        }
+    }
+
+    fn name(self) -> String {
+        match self {
+            Items::All => "all".into(),
+            Items::AllAlone => "all1".into(),
+            Items::Sorted => "sorted".into(),
+            Items::Long(n) => format!("long:{n}"),
+            Items::Short(n) => format!("short:{n}"),
+        }
+    }
+}
+
+/// The items `sel` keeps of `work` (indices into `work.items`, in launch order) and the
+/// kernel's flat words for them. Each kept item is rewritten as a one-chunk segment of its
+/// own (its first item its new index, its item count 1), so a fused decode's every kept
+/// item merges its own partial at once (no counter, no wait on an item left out) and the
+/// separate merge's decode dispatch runs exactly the kept items. A timing diagnostic: the
+/// outputs are wrong (a segment's chunks each write O alone, or are never merged).
+fn select_items(work: &moa::runtime::worklist::DecodeWork, sel: Items) -> (Vec<usize>, Vec<u32>) {
+    let len = |i: &usize| work.items[*i][2] - work.items[*i][1];
+    let mut order: Vec<usize> = (0..work.items.len()).collect();
+    let kept: Vec<usize> = match sel {
+        Items::All | Items::AllAlone => order,
+        Items::Sorted => {
+            order.sort_by_key(|i| std::cmp::Reverse(len(i)));
+            order
+        }
+        Items::Long(n) => {
+            order.sort_by_key(|i| std::cmp::Reverse(len(i)));
+            order.truncate(n as usize);
+            order
+        }
+        Items::Short(n) => {
+            order.sort_by_key(len);
+            order.truncate(n as usize);
+            order
+        }
+    };
+    let mut flat = Vec::with_capacity(kept.len() * 8);
+    for (new, &i) in kept.iter().enumerate() {
+        let mut w = work.items[i];
+        w[3] = new as u32;
+        w[7] = 1;
+        flat.extend_from_slice(&w);
+    }
+    (kept, flat)
 }

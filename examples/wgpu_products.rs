@@ -62,7 +62,7 @@ fn gemm(args: &[usize]) -> Result<(), Box<dyn std::error::Error>> {
     println!("chosen: {:?}", ctx.coop_matrix());
     // (name, naga's runtime checks, DIRECT, diagnostic); the first is the engine's
     // default. Each for f32 x and for f16 x (the engine's out product).
-    let variants = [
+    let all = [
         ("default", false, 2, 0),
         ("scratch", false, 0, 0),
         ("whole", false, 1, 0),
@@ -71,6 +71,18 @@ fn gemm(args: &[usize]) -> Result<(), Box<dyn std::error::Error>> {
         ("nomma", false, 2, 2),
         ("nowrite", false, 2, 3),
     ];
+    // `GEMM_VARIANTS=noload,nowrite` keeps those variants beside the default (a short
+    // device call); unset: all.
+    let keep = std::env::var("GEMM_VARIANTS").ok();
+    let variants: Vec<_> = all
+        .into_iter()
+        .filter(|v| {
+            v.0 == "default"
+                || keep
+                    .as_deref()
+                    .is_none_or(|k| k.split(',').any(|n| n == v.0))
+        })
+        .collect();
     // (name, diagnostic, x in f16, product)
     let mut built = Vec::new();
     for x_f16 in [false, true] {
@@ -79,7 +91,7 @@ fn gemm(args: &[usize]) -> Result<(), Box<dyn std::error::Error>> {
         } else {
             StorageType::F32
         };
-        for (name, checked, direct, diag) in variants {
+        for &(name, checked, direct, diag) in &variants {
             match CoopProduct::with_input(&ctx, input, checked, direct, diag) {
                 Ok(p) => built.push((name, diag, x_f16, p)),
                 Err(e) => println!("{name} (x f16 {x_f16}): {e}"),
@@ -88,6 +100,7 @@ fn gemm(args: &[usize]) -> Result<(), Box<dyn std::error::Error>> {
     }
     for shape in [
         [70, 84, 100],
+        [130, 72, 36],
         [300, 200, 576],
         [257, 960, 1536],
         [384, 256, 576],
@@ -97,6 +110,7 @@ fn gemm(args: &[usize]) -> Result<(), Box<dyn std::error::Error>> {
                 aligned,
                 residual: true,
                 x_f16,
+                swiglu: false,
             };
             let io = ProductIo::new(&ctx, shape, form);
             for (name, _, _, p) in built.iter().filter(|v| v.1 == 0 && v.2 == x_f16) {
@@ -106,6 +120,20 @@ fn gemm(args: &[usize]) -> Result<(), Box<dyn std::error::Error>> {
                 );
             }
         }
+    }
+    // SwiGLU in the gate/up epilogue (session 29): act columns (ffn) not a multiple of the
+    // 64-column tile or of a fragment, K not a multiple of 8 or of the stage.
+    let swiglu = CoopProduct::swiglu(&ctx)?;
+    for shape in [[70, 72, 100], [257, 200, 576], [128, 1536, 576]] {
+        let form = IoForm {
+            aligned: false,
+            residual: false,
+            x_f16: false,
+            swiglu: true,
+        };
+        let io = ProductIo::new(&ctx, shape, form);
+        let err = swiglu.check(&ctx, &io)?;
+        println!("check swiglu {shape:?} (m, ffn, k): max |err| / max |value| {err:.2e}");
     }
     // As the engine runs them: a residual on out and down only, out's x in f16.
     let shapes = [
@@ -128,6 +156,7 @@ fn gemm(args: &[usize]) -> Result<(), Box<dyn std::error::Error>> {
             aligned: true,
             residual: true,
             x_f16: false,
+            swiglu: false,
         };
         let io = ProductIo::new(&ctx, [m, 960, 576], form);
         default_for(false)?.time(&ctx, &io, 1000)?;
@@ -137,6 +166,7 @@ fn gemm(args: &[usize]) -> Result<(), Box<dyn std::error::Error>> {
             aligned: true,
             residual,
             x_f16,
+            swiglu: false,
         };
         let io = ProductIo::new(&ctx, [m, n, k], form);
         // Session 27's bench layout (a residual, f32 x) for the default, against the
@@ -148,6 +178,7 @@ fn gemm(args: &[usize]) -> Result<(), Box<dyn std::error::Error>> {
                 aligned: true,
                 residual: true,
                 x_f16: false,
+                swiglu: false,
             },
         );
         let flop = 2.0 * (m * n * k) as f64;
@@ -177,6 +208,27 @@ fn gemm(args: &[usize]) -> Result<(), Box<dyn std::error::Error>> {
                 ]
             )?
         );
+        if what == "gate_up" {
+            // The gate/up product then the SwiGLU pass (timed by the engine's profile)
+            // against SwiGLU in its epilogue: act of stride ffn from column 0.
+            let sio = ProductIo::new(
+                &ctx,
+                [m, n / 2, k],
+                IoForm {
+                    aligned: true,
+                    residual: false,
+                    x_f16: false,
+                    swiglu: true,
+                },
+            );
+            let runs = [
+                ("default", base, &io),
+                ("swiglu", &swiglu, &sio),
+                ("swiglu", &swiglu, &sio),
+                ("default", base, &io),
+            ];
+            println!("{}", line("gate/up product against SwiGLU in it", runs)?);
+        }
         for (name, _, _, p) in built.iter().filter(|v| v.2 == x_f16 && v.0 != "default") {
             let label = format!("residual {residual}, x f16 {x_f16}");
             let runs = [

@@ -784,6 +784,19 @@ fn compile_refuses_kernels_over_the_targets_resource_limits() {
         StorageType::F32,
     );
     let mut arts = codegen::generate(&m, Target::Wgsl).unwrap();
+    // The workgroup memory recorded when naga validated each file is what a fresh parse
+    // of the file sizes (the limits check reads the record instead of parsing again).
+    for a in &arts {
+        let recorded = limits::resources(&a.kernels[0], a).unwrap().shared_bytes;
+        assert!(a.workgroup_bytes.is_some(), "{}", a.path);
+        let mut parsed = a.clone();
+        parsed.workgroup_bytes = None;
+        let fresh = limits::resources(&parsed.kernels[0], &parsed)
+            .unwrap()
+            .shared_bytes;
+        assert_eq!(recorded, fresh, "{}", a.path);
+        assert!(fresh > 0, "{}", a.path);
+    }
     arts[0].kernels[0].abi.block = [512, 1, 1];
     let e = limits::check(Target::Wgsl, &arts).unwrap_err().to_string();
     assert!(e.contains("needs 512 threads per block"), "{e}");

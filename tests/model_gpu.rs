@@ -316,6 +316,14 @@ fn every_option_lavapipe_runs_matches_the_cpu_reference() {
                 ..d
             },
         ),
+        (
+            // `MOA_WGPU_ROPE_TOKENS=8` (session 29): 8 tokens a RoPE workgroup.
+            "rope 8 tokens a workgroup",
+            WgpuEngineOptions {
+                rope_tokens: 8,
+                ..d
+            },
+        ),
         ("matvec tree", tree),
         (
             "ksplit 1",
@@ -769,12 +777,15 @@ fn prefill_over_the_binding_limit_runs_in_row_groups_and_token_chunks() {
                 let argmax = (0..VOCAB).max_by(|&i, &j| x[i].total_cmp(&x[j])).unwrap();
                 assert_eq!(argmax as u32, tok, "{what} row {row}");
             }
-            // f16 storage on matrix units: a whole 128 × 128 product tile takes the
-            // residual as its accumulators' initial value, an edge tile adds it after the
-            // sum (`MOA_WGPU_COOP_DIRECT`, wgpu s28), and which tiles are whole depends on
-            // the pass's tokens; the f32 sums differ in their last bit, which f16
-            // activations round to one f16 step (H200, session 28: 7.6e-4; 0 with
-            // `MOA_WGPU_COOP_DIRECT=0`). A chunking fault moves logits by far more.
+            // f16 storage on matrix units: in wgpu s28 an edge tile added the residual
+            // after the sum and a whole tile started from it, and which tiles are whole
+            // depends on the pass's tokens: one f16 step in f16 activations (H200:
+            // 7.6e-4). Since wgpu s29 every tile starts from the residual, so chunked and
+            // one pass should agree bitwise; the bound stays one f16 step until the H200
+            // shows 0 (s29-gemm's call 2, prepared; the one-pass engine runs SwiGLU in
+            // the gate/up product, the row-group engine's split weight keeps the SwiGLU
+            // pass: the same formula in two shaders). A chunking fault moves logits by
+            // far more.
             let tol = match (split_k, force_f32) {
                 (false, true) => 1e-5,
                 (false, false) => 3e-3,

@@ -317,6 +317,32 @@ fn errors_name_the_file_and_the_tensor_or_key() {
     assert!(matches!(e, ModelError::Unsupported { .. }), "{s}");
     assert!(s.contains("`qwen2`"), "{s}");
 
+    // Mistral: Llama's tensors; a window of `null` or at least the context loads the same
+    // model, a smaller window (Mistral-7B-v0.1's 4096) is refused, naming both numbers.
+    let mhf = dir.join("mistral");
+    std::fs::create_dir_all(&mhf).unwrap();
+    w.write_hf(&mhf, DType::F32, true);
+    let mcfg_path = mhf.join("config.json");
+    let mut mistral: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&mcfg_path).unwrap()).unwrap();
+    mistral["model_type"] = "mistral".into();
+    mistral["architectures"] = serde_json::json!(["MistralForCausalLM"]);
+    mistral["max_position_embeddings"] = 512.into();
+    for window in [serde_json::Value::Null, 512.into()] {
+        mistral["sliding_window"] = window.clone();
+        std::fs::write(&mcfg_path, mistral.to_string()).unwrap();
+        let m = Model::load(&mhf).unwrap_or_else(|e| panic!("window {window}: {e}"));
+        assert_eq!(m.config.context_length, 512);
+    }
+    mistral["sliding_window"] = 128.into();
+    std::fs::write(&mcfg_path, mistral.to_string()).unwrap();
+    let (e, s) = load_err(&mhf);
+    assert!(matches!(e, ModelError::Unsupported { .. }), "{s}");
+    assert!(
+        s.contains("config.json") && s.contains("`sliding_window` = 128") && s.contains("= 512"),
+        "{s}"
+    );
+
     let empty = dir.join("empty");
     std::fs::create_dir_all(&empty).unwrap();
     let (e, s) = load_err(&empty);

@@ -38,7 +38,8 @@ pub enum CompileStage {
     /// query heads of head_dim 128, against a few ms for CUDA).
     Generate,
     /// Checking each file's kernels against the target's resource limits
-    /// ([`limits::check`]; WGSL files are parsed again to size their workgroup memory).
+    /// ([`limits::check`]; the workgroup memory of WGSL files was sized when naga validated
+    /// them, [`Artifact::workgroup_bytes`]).
     Limits,
 }
 

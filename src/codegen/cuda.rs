@@ -1995,6 +1995,7 @@ pub(crate) fn generate_variant_progress(
         out.push(Artifact {
             path: layer_path(layer.layer),
             source,
+            workgroup_bytes: None,
             kernels,
         });
         progress(out.len(), module.layers.len());

@@ -717,6 +717,7 @@ pub fn parse_output(
         out.push(Artifact {
             path: rel.to_string(),
             source,
+            workgroup_bytes: None,
             kernels,
         });
     }

@@ -74,15 +74,13 @@ fn compiler_bug(kernel: &KernelInfo, message: String) -> CodegenError {
     }
 }
 
-/// Bytes of workgroup memory a WGSL module declares (every `var<workgroup>`; each
-/// module holds one entry point).
-fn wgsl_workgroup_bytes(kernel: &KernelInfo, source: &str) -> Result<u64, CodegenError> {
-    let module = naga::front::wgsl::parse_str(source)
-        .map_err(|e| compiler_bug(kernel, format!("generated WGSL does not parse: {e}")))?;
+/// Bytes of workgroup memory a parsed WGSL module declares (every `var<workgroup>`; each
+/// module holds one entry point). Errors: a type naga cannot size, as a message.
+pub fn workgroup_bytes(module: &naga::Module) -> Result<u64, String> {
     let mut layouter = naga::proc::Layouter::default();
     layouter
         .update(module.to_ctx())
-        .map_err(|e| compiler_bug(kernel, format!("cannot size the WGSL types: {e}")))?;
+        .map_err(|e| format!("cannot size the WGSL types: {e}"))?;
     Ok(module
         .global_variables
         .iter()
@@ -91,13 +89,23 @@ fn wgsl_workgroup_bytes(kernel: &KernelInfo, source: &str) -> Result<u64, Codege
         .sum())
 }
 
+/// [`workgroup_bytes`] of a WGSL file that was not sized when it was generated.
+fn wgsl_workgroup_bytes(kernel: &KernelInfo, source: &str) -> Result<u64, CodegenError> {
+    let module = naga::front::wgsl::parse_str(source)
+        .map_err(|e| compiler_bug(kernel, format!("generated WGSL does not parse: {e}")))?;
+    workgroup_bytes(&module).map_err(|e| compiler_bug(kernel, e))
+}
+
 /// The resources of `kernel`, defined in `artifact`.
 pub fn resources(
     kernel: &KernelInfo,
     artifact: &Artifact,
 ) -> Result<KernelResources, CodegenError> {
     let shared_bytes = match kernel.target {
-        Target::Wgsl => wgsl_workgroup_bytes(kernel, &artifact.source)?,
+        Target::Wgsl => match artifact.workgroup_bytes {
+            Some(bytes) => bytes,
+            None => wgsl_workgroup_bytes(kernel, &artifact.source)?,
+        },
         // The figure the executor launches with (the typed kernel ABI), plus any static
         // shared memory a template declares.
         Target::Cuda => {

@@ -126,6 +126,12 @@ pub struct Artifact {
     pub path: String,
     #[serde(skip)]
     pub source: String,
+    /// WGSL: bytes of workgroup memory the module declares, sized by naga when the
+    /// generator validated it (so [`limits::check`] does not parse the file a second time:
+    /// half of a 1024-layer compile, session 27). `None` for CUDA, and for a file read back
+    /// from a manifest, whose WGSL the check parses.
+    #[serde(skip)]
+    pub workgroup_bytes: Option<u64>,
     pub kernels: Vec<KernelInfo>,
 }
 

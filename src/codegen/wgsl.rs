@@ -894,7 +894,11 @@ pub struct WgslTuning {
     /// levels) over the same slots (session 26; opt-in). On the H200 (SmolLM2 moa-50, 8
     /// subgroups, words, fused) 2 loads take 122 registers (115 with
     /// [`Self::decode_sg_flat_cmax`]) and 1 takes 106, against 124: still 2 workgroups of
-    /// 256 an SM, so not timed in the step (RESULTS "WGSL decode, session 26").
+    /// 256 an SM, so not timed in the step (RESULTS "WGSL decode, session 26"). With
+    /// [`Self::decode_sg_flat_qpack`] 1 load takes 93, and 80 with the fused merger's batch at
+    /// ≤ 4 chunks (session 29, deleted): told 396 resident (3 workgroups of 256 an SM) that
+    /// form lost 4.8–5.1 µs a layer in four pairs, its item's chain of steps three times as
+    /// long (RESULTS "WGSL decode, session 29").
     pub decode_sg_flat_nl: u8,
     /// With [`Self::decode_sg_flat`] and [`Self::decode_sg_flat_words`] (f16 storage,
     /// [`FlatQk::F32`]): each lane's pre-scaled queries held through the loop as packed f16
@@ -905,8 +909,9 @@ pub struct WgslTuning {
     /// registers held across the loop for 3 × 8 conversions and 12 `xor` a lane a step. On
     /// the H200 (SmolLM2 moa-50, 8 subgroups, fused merge, words, class maxima) 101
     /// registers against 126: still 2 workgroups of 256 an SM (3 need ≤ 80), so not timed
-    /// in the step (RESULTS "WGSL decode, session 28"). Ignored where the words do not
-    /// apply and with [`FlatQk`]'s other forms.
+    /// in the step (RESULTS "WGSL decode, session 28"); the road to 80 registers it opened
+    /// (with 1 load a step) lost in session 29. Ignored where the words do not apply and
+    /// with [`FlatQk`]'s other forms.
     pub decode_sg_flat_qpack: bool,
 }
 
@@ -1284,8 +1289,10 @@ fn merge_json(mut base: serde_json::Value, extra: serde_json::Value) -> serde_js
 }
 
 /// Parses and validates one generated module; a failure is a compiler bug and names
-/// the layer and template.
-pub fn validate(source: &str, template: &str, layer: Option<u32>) -> Result<(), CodegenError> {
+/// the layer and template. Returns the bytes of workgroup memory the module declares (every
+/// `var<workgroup>`, sized by naga's layouter), which the generator records in
+/// [`Artifact::workgroup_bytes`] so that the limits check does not parse the file again.
+pub fn validate(source: &str, template: &str, layer: Option<u32>) -> Result<u64, CodegenError> {
     // Only f16 beyond WebGPU core: the kernels must run wherever wgpu offers SHADER_F16.
     validate_with(
         source,
@@ -1302,7 +1309,7 @@ pub fn validate_with(
     template: &str,
     layer: Option<u32>,
     capabilities: naga::valid::Capabilities,
-) -> Result<(), CodegenError> {
+) -> Result<u64, CodegenError> {
     let invalid = |message: String| CodegenError::InvalidWgsl {
         template: template.to_string(),
         layer,
@@ -1320,7 +1327,7 @@ pub fn validate_with(
     validator
         .validate(&module)
         .map_err(|e| invalid(e.emit_to_string(source)))?;
-    Ok(())
+    super::limits::workgroup_bytes(&module).map_err(invalid)
 }
 
 pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
@@ -1407,7 +1414,7 @@ pub(crate) fn generate_with_progress(
                 k_tile,
             },
         )?;
-        validate(&source, PREFILL, Some(layer.layer))?;
+        let workgroup_bytes = validate(&source, PREFILL, Some(layer.layer))?;
         let mut params = vec![
             Param::uniform(0, &[Arg::NTokens, Arg::Rows, Arg::Pad, Arg::Pad]),
             Param::buffer(1, Arg::RowStart, Access::Read, Elem::U32, &["rows + 1"]),
@@ -1429,6 +1436,7 @@ pub(crate) fn generate_with_progress(
         artifacts.push(Artifact {
             path: format!("wgsl/{label}_prefill.wgsl"),
             source,
+            workgroup_bytes: Some(workgroup_bytes),
             kernels: vec![KernelInfo {
                 name: entry.clone(),
                 target: Target::Wgsl,
@@ -1573,16 +1581,16 @@ pub(crate) fn generate_with_progress(
                 v_first,
             },
         )?;
-        if quad && tuning.decode_quad_shuffle {
+        let workgroup_bytes = if quad && tuning.decode_quad_shuffle {
             validate_with(
                 &source,
                 DECODE,
                 Some(layer.layer),
                 naga::valid::Capabilities::SHADER_FLOAT16 | naga::valid::Capabilities::SUBGROUP,
-            )?;
+            )?
         } else {
-            validate(&source, DECODE, Some(layer.layer))?;
-        }
+            validate(&source, DECODE, Some(layer.layer))?
+        };
         let mut params = decode_params(e);
         if fused {
             params.extend(fused_merge_params(e));
@@ -1590,6 +1598,7 @@ pub(crate) fn generate_with_progress(
         artifacts.push(Artifact {
             path: format!("wgsl/{label}_decode.wgsl"),
             source,
+            workgroup_bytes: Some(workgroup_bytes),
             kernels: vec![KernelInfo {
                 name: entry.clone(),
                 target: Target::Wgsl,
@@ -1666,10 +1675,11 @@ pub(crate) fn generate_with_progress(
             entry_point: &entry,
         },
     )?;
-    validate(&source, MERGE, None)?;
+    let workgroup_bytes = validate(&source, MERGE, None)?;
     artifacts.push(Artifact {
         path: "wgsl/decode_merge.wgsl".into(),
         source,
+        workgroup_bytes: Some(workgroup_bytes),
         kernels: vec![KernelInfo {
             name: entry.clone(),
             target: Target::Wgsl,
@@ -1816,7 +1826,7 @@ fn decode_sg_artifact(
             qpack,
         },
     )?;
-    validate_with(
+    let workgroup_bytes = validate_with(
         &source,
         template,
         Some(layer),
@@ -1874,6 +1884,7 @@ fn decode_sg_artifact(
     Ok(Artifact {
         path: format!("wgsl/{label}_decode.wgsl"),
         source,
+        workgroup_bytes: Some(workgroup_bytes),
         kernels: vec![KernelInfo {
             name: entry.clone(),
             target: Target::Wgsl,
@@ -1925,7 +1936,7 @@ fn decode_coop_artifact(
             prefetch: tuning.coop_prefetch,
         },
     )?;
-    validate_with(
+    let workgroup_bytes = validate_with(
         &source,
         template,
         Some(layer.layer),
@@ -1936,6 +1947,7 @@ fn decode_coop_artifact(
     Ok(Artifact {
         path: format!("wgsl/{label}_decode_coop.wgsl"),
         source,
+        workgroup_bytes: Some(workgroup_bytes),
         kernels: vec![KernelInfo {
             name: entry.clone(),
             target: Target::Wgsl,

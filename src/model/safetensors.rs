@@ -192,11 +192,15 @@ fn read_config_checked(
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
     let model_type = json.get("model_type").and_then(Value::as_str);
-    if model_type.is_some_and(|t| t != "llama") && !archs.contains(&"LlamaForCausalLM") {
+    let mistral = model_type == Some("mistral") || archs.contains(&"MistralForCausalLM");
+    if mistral {
+        check_mistral_window(&c)?;
+    } else if model_type.is_some_and(|t| t != "llama") && !archs.contains(&"LlamaForCausalLM") {
         return Err(ModelError::Unsupported {
             path: c.path.clone(),
             message: format!(
-                "`model_type` is `{}`, only `llama` is supported",
+                "`model_type` is `{}`, only `llama` (and `mistral` without a sliding window) \
+                 is supported",
                 model_type.unwrap_or("?")
             ),
         });
@@ -283,6 +287,35 @@ fn read_config_checked(
         }
     }
     Ok((config, special))
+}
+
+/// A Mistral folder (`model_type` `mistral`, `MistralForCausalLM`) has Llama's tensors and
+/// computation except for `sliding_window`: Mistral-7B-v0.1 limits every layer's attention
+/// to the last 4096 tokens, v0.2 and later set it to `null`. moa runs the model as Llama, so
+/// it accepts a window that is `null`, absent, or at least `max_position_embeddings` (no
+/// position the model accepts sees it), and refuses a smaller one, which would change the
+/// dense model's attention past the window without a word (transformers'
+/// `MistralAttention`, `sliding_window` in `MistralConfig`).
+///
+/// Errors: [`ModelError::Unsupported`] naming `config.json`, the window and the context.
+fn check_mistral_window(c: &HfConfig) -> Result<(), ModelError> {
+    let window = match c.json.get("sliding_window") {
+        None | Some(Value::Null) => return Ok(()),
+        Some(v) => v,
+    };
+    let context = c.opt_usize("max_position_embeddings")?.unwrap_or(2048);
+    match window.as_u64() {
+        Some(w) if w >= context as u64 => Ok(()),
+        _ => Err(ModelError::Unsupported {
+            path: c.path.clone(),
+            message: format!(
+                "`model_type` `mistral` with `sliding_window` = {window} below \
+                 `max_position_embeddings` = {context}: moa runs Mistral as Llama (full \
+                 attention), so only a window that is `null` or at least the context is \
+                 supported (Mistral-7B-v0.2 and later)"
+            ),
+        }),
+    }
 }
 
 /// The weight files of a folder: the shards named by `model.safetensors.index.json`, else

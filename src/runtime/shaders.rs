@@ -179,20 +179,34 @@ const COOP_LINEAR_DIRECT: &str = include_str!("../../shaders/coop_linear_direct.
 /// scratch: f16 fragments cannot be stored to the f32 output).
 const COOP_LINEAR_SCRATCH: &str = include_str!("../../shaders/coop_linear_scratch.wgsl");
 
+/// `coop_linear_x32.wgsl`: [`COOP_LINEAR`]'s x binding and loads for f32 input (16-byte
+/// words of 4 f32).
+const COOP_LINEAR_X32: &str = include_str!("../../shaders/coop_linear_x32.wgsl");
+
+/// `coop_linear_x16.wgsl`: [`COOP_LINEAR`]'s x binding and loads for f16 input (16-byte
+/// words of 8 packed halves; session 29).
+const COOP_LINEAR_X16: &str = include_str!("../../shaders/coop_linear_x16.wgsl");
+
 /// `coop_linear.wgsl` with its header: f16 weights, `input` as the product's input type
-/// and `accumulator` (f32 or f16) as the cooperative accumulator's element type, and the
-/// whole-tile epilogue that accumulator allows appended.
+/// and `accumulator` (f32 or f16) as the cooperative accumulator's element type, the
+/// whole-tile epilogue that accumulator allows and the input's x binding and loads
+/// appended.
 pub fn coop_linear_source(input: StorageType, accumulator: StorageType) -> String {
     let epilogue = match accumulator {
         StorageType::F32 => COOP_LINEAR_DIRECT,
         _ => COOP_LINEAR_SCRATCH,
     };
+    let x_part = match input {
+        StorageType::F32 => COOP_LINEAR_X32,
+        _ => COOP_LINEAR_X16,
+    };
     format!(
-        "enable f16;\nenable wgpu_cooperative_matrix;\nalias wtype = f16;\nalias xtype = {};\nalias ctype = {};\n{}\n{}",
+        "enable f16;\nenable wgpu_cooperative_matrix;\nalias wtype = f16;\nalias xtype = {};\nalias ctype = {};\n{}\n{}\n{}",
         input.name(),
         accumulator.name(),
         COOP_LINEAR.source,
-        epilogue
+        epilogue,
+        x_part
     )
 }
 
@@ -660,12 +674,22 @@ mod tests {
                     (32.0, 2.0),
                     (64.0, 1.0),
                 ] {
-                    for diag in [0.0, 1.0, 2.0, 3.0] {
+                    // SWIGLU 1: the gate/up product with SwiGLU in its epilogue (s29).
+                    for (diag, swiglu) in
+                        [(0.0, 0.0), (1.0, 0.0), (2.0, 0.0), (3.0, 0.0), (0.0, 1.0)]
+                    {
                         let source = coop_linear_source(input, acc);
-                        let constants = [("SG", sg), ("DIAG", diag), ("DIRECT", direct)];
+                        let constants = [
+                            ("SG", sg),
+                            ("DIAG", diag),
+                            ("DIRECT", direct),
+                            ("SWIGLU", swiglu),
+                        ];
                         let words = spirv_words(&source, COOP_LINEAR.entry_point, &constants)
                             .unwrap_or_else(|e| {
-                                panic!("accumulator {acc:?} sg {sg} DIAG {diag}: {e}")
+                                panic!(
+                                    "accumulator {acc:?} sg {sg} DIAG {diag} SWIGLU {swiglu}: {e}"
+                                )
                             });
                         assert!(words.len() > 100);
                     }

@@ -68,6 +68,7 @@ pub fn artifact(storage: StorageType) -> Artifact {
     Artifact {
         path: format!("engine_ops_{}.cu", storage_name(storage)),
         source: source(storage),
+        workgroup_bytes: None,
         kernels: Vec::new(),
     }
 }

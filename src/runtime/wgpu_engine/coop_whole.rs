@@ -66,6 +66,105 @@ impl WgpuEngine {
     }
 }
 
+/// The SwiGLU product's check (session 29): tokens, K and act columns (ffn) none a
+/// multiple of the 128-token tile, the 32-wide stage or the 64-column act tile (72: a
+/// fragment pair across the edge), K not a multiple of 8 (w's words read element by
+/// element).
+const SWIGLU_CHECK: [usize; 3] = [150, 100, 72];
+
+impl WgpuEngine {
+    /// Runs the gate/up product with SwiGLU in its epilogue (`pipeline`, grid of `tile`
+    /// = act columns × tokens a workgroup) on [`SWIGLU_CHECK`]'s product (x and the
+    /// `[gate; up]` weight multiples of 1/8 in [-1, 1], exact in f16; act of stride
+    /// ffn plus 3, from column 1) and returns the largest |error| against
+    /// silu(gate) · up on the CPU relative to the largest |value|.
+    pub(super) fn check_swiglu(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        tile: [u32; 2],
+    ) -> Result<f32, EngineError> {
+        use half::f16;
+        let [t, k, ffn] = SWIGLU_CHECK;
+        let (stride, col0) = (ffn + 3, 1);
+        let val = |i: usize, salt: usize| ((i * 37 + salt * 11) % 17) as f32 / 8.0 - 1.0;
+        let x: Vec<f32> = (0..t * k).map(|i| val(i, 5)).collect();
+        let w: Vec<f16> = (0..2 * ffn * k)
+            .map(|i| f16::from_f32(val(i, 6) / 4.0))
+            .collect();
+        let x_words: Vec<u32> = x.iter().map(|f| f.to_bits()).collect();
+        let mut w_words: Vec<u32> = bytemuck::cast_slice::<f16, u16>(&w)
+            .chunks(2)
+            .map(|p| u32::from(p[0]) | u32::from(*p.get(1).unwrap_or(&0)) << 16)
+            .collect();
+        w_words.resize(w_words.len().next_multiple_of(4), 0);
+        let xb = self.storage_u32("swiglu check x", &x_words);
+        let wb = self.storage_u32("swiglu check w", &w_words);
+        let out = self.check_buffer("swiglu check out", (t * stride * 4) as u64)?;
+        let params = self.uniform(&[
+            t as u32,
+            k as u32,
+            ffn as u32,
+            0,
+            0,
+            stride as u32,
+            col0 as u32,
+            0,
+        ]);
+        let groups = [
+            (ffn as u32).div_ceil(tile[0]),
+            (t as u32).div_ceil(tile[1]),
+            1,
+        ];
+        let d = self.dispatch(pipeline, &[&params, &xb, &wb, &self.dummy, &out], groups);
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            d.encode(&mut pass);
+        }
+        let got = self.read_back(scope, encoder, &out, t * stride)?;
+        let dot = |r: usize, row: usize| -> f32 {
+            (0..k).map(|i| x[r * k + i] * w[row * k + i].to_f32()).sum()
+        };
+        let (mut err, mut max_abs) = (0f32, 0f32);
+        for r in 0..t {
+            for j in 0..ffn {
+                let (g, u) = (dot(r, j), dot(r, ffn + j));
+                let want = g / (1.0 + (-g).exp()) * u;
+                let have = f32::from_bits(got[r * stride + col0 + j]);
+                err = err.max((have - want).abs());
+                max_abs = max_abs.max(want.abs());
+            }
+        }
+        Ok(err / max_abs.max(1e-30))
+    }
+
+    /// After `settle_coop_whole`: keeps SwiGLU in the gate/up product's epilogue only if
+    /// it matches the CPU on this device (relative 1e-3: sums exact in f32, the device's
+    /// exp within a few ulp; an f16 accumulator rounds by ≤ 2⁻⁴ a sum, so it fails and
+    /// keeps the SwiGLU pass), else keeps the product and the SwiGLU pass apart.
+    pub(super) fn settle_coop_swiglu(&mut self) {
+        let Some((pipe, tile)) = self
+            .coop
+            .as_ref()
+            .and_then(|c| c.gate_up_swiglu.clone().map(|p| (p, c.swiglu_tile)))
+        else {
+            return;
+        };
+        let note = match self.check_swiglu(&pipe, tile) {
+            Ok(e) if e <= 1e-3 => format!("SwiGLU in the gate/up product (max rel err {e:.1e})"),
+            Ok(e) => format!("SwiGLU apart (its product failed the start-up check: {e})"),
+            Err(e) => format!("SwiGLU apart (its product's check did not run: {e})"),
+        };
+        if !note.starts_with("SwiGLU in") {
+            if let Some(c) = self.coop.as_mut() {
+                c.gate_up_swiglu = None;
+            }
+        }
+        self.products = format!("{} ({note})", self.products);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::WgpuEngine;

@@ -374,6 +374,7 @@ impl WgpuEngine {
             SubgroupProducts::from_options(&options),
             options.sg_diag,
             options.unchecked_products,
+            options.rope_tokens,
         )?;
         let weights = DeviceWeights::upload(&device, &queue, &model.weights, storage, max_binding)?;
         let DeviceWeights {
@@ -397,6 +398,7 @@ impl WgpuEngine {
                     c,
                     !options.unchecked_products,
                     options.coop_direct,
+                    options.coop_swiglu,
                 ) {
                     Ok(p) => (
                         Some(p),
@@ -488,6 +490,7 @@ impl WgpuEngine {
             .is_some_and(|c| c.accumulator == StorageType::F32)
         {
             engine.settle_coop_whole();
+            engine.settle_coop_swiglu();
         }
         engine.settle_coop_head();
         if let (Some(c), true, true) = (
@@ -694,6 +697,7 @@ impl WgpuEngine {
             sg_choice,
             self.options.sg_diag,
             self.options.unchecked_products,
+            self.options.rope_tokens,
         )?;
         Ok(())
     }

@@ -413,6 +413,20 @@ pub struct WgpuEngineOptions {
     /// 526.8–527.7 (`1`) → 519.6–520.1 (`2`), its products 150.7 → 140 → 133 ms, parity
     /// unchanged (RESULTS "wgpu engine, session 28 (branch s28-gemm)").
     pub coop_direct: u32,
+    /// `MOA_WGPU_COOP_SWIGLU` (default `1`): prefill passes on matrix units run SwiGLU in
+    /// the gate/up product's epilogue (`coop_linear.wgsl`'s SWIGLU: each subgroup's
+    /// fragment pairs hold the gate and up columns of the same 16 act columns, staged
+    /// from the unchanged `[gate; up]` weight), writing the act straight from the
+    /// product, with no gate/up activation and no `swiglu.wgsl` pass; `0` keeps the
+    /// product and the SwiGLU pass apart (session 28). Where the weight is split over
+    /// the binding limit the passes stay apart (session 29).
+    pub coop_swiglu: bool,
+    /// `MOA_WGPU_ROPE_TOKENS` (`1`, `2`, `4` or `8`; default `1`): tokens a workgroup of
+    /// the separate RoPE + cache-write pass (`rope_kv.wgsl`'s RT; prefill passes, and
+    /// decode passes that do not fuse it). Session 29: with one, a SmolLM2 layer's 32 768
+    /// tokens take 491 520 workgroups of 32 invocations, 0.30 ms on the H200 (≈ 80 ns a
+    /// workgroup an SM) against ≈ 0.05 by bandwidth; opt-in, not yet measured.
+    pub rope_tokens: u32,
     /// `MOA_WGPU_DECODE_CHUNK` (slots, 1 to 65536; default unset: chosen per layer by the
     /// work-list model): the decode work list's chunk length (rounded up to the decode's
     /// key tile), as [`super::WgpuEngine::set_decode_chunk`] sets it. For benchmarks of the
@@ -462,6 +476,8 @@ impl Default for WgpuEngineOptions {
             wgsl_tuning: engine_wgsl_tuning(),
             unchecked_products: true,
             coop_direct: 2,
+            coop_swiglu: true,
+            rope_tokens: 1,
             decode_chunk: None,
             decode_resident: None,
         }
@@ -608,6 +624,14 @@ impl WgpuEngineOptions {
             unchecked_products: flag(env, "MOA_WGPU_UNCHECKED", d.unchecked_products)?,
             coop_direct: number(env, "MOA_WGPU_COOP_DIRECT", "0, 1 or 2", 0..=2)?
                 .unwrap_or(d.coop_direct),
+            coop_swiglu: flag(env, "MOA_WGPU_COOP_SWIGLU", d.coop_swiglu)?,
+            rope_tokens: choice(
+                env,
+                "MOA_WGPU_ROPE_TOKENS",
+                "1, 2, 4 or 8",
+                &[("1", 1), ("2", 2), ("4", 4), ("8", 8)],
+                d.rope_tokens,
+            )?,
             decode_chunk: number(env, "MOA_WGPU_DECODE_CHUNK", "1 to 65536 slots", 1..=65536)?
                 .and_then(std::num::NonZeroU32::new)
                 .or(d.decode_chunk),
@@ -938,6 +962,8 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_COOP_QKV",
     "MOA_WGPU_UNCHECKED",
     "MOA_WGPU_COOP_DIRECT",
+    "MOA_WGPU_COOP_SWIGLU",
+    "MOA_WGPU_ROPE_TOKENS",
     "MOA_WGPU_DECODE_CHUNK",
     "MOA_WGPU_DECODE_RESIDENT",
     "MOA_WGSL_FUSED_MERGE",
@@ -963,6 +989,7 @@ pub const BENCH_ONLY: &[&str] = &[
     "MOA_WGSL_DECODE_FORM",
     "MOA_WGSL_EARLY_V",
     "MOA_WGSL_F16",
+    "MOA_WGSL_ITEMS",
     "MOA_WGSL_KV_RANDOM",
     "MOA_WGSL_LAZY_MARGIN",
     "MOA_WGSL_LOAD_BATCH",
@@ -981,6 +1008,10 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGSL_SG_FLAT_MERGE_BATCH",
+        "the flat decode's fused merger in batches of 1, 2 or 4 chunks instead of 8 (fewer words polled a lane in the fused tail) was the last piece of the road to 80 registers (3 workgroups of 256 an SM): with packed queries and 1 load a step it took 80 (93 at batch 8; 98 against 101 with packed queries alone, so the tail sets the floor only once the loop is small), but that form told 396 resident lost every pair on the H200 (SmolLM2 16 x 4096, moa-50, four A B B A pairs: attention 24.78-25.11 us a layer against 19.72-20.09, device step +134..+158 us, tokens/s -7.9..-10.4%; parity 0.0498, 3/3): 1 load a step triples an item's chain of dependent steps (its 384-slot item alone 14.5 us against the default's 512-slot item's 9.7), which sets two thirds of the dispatch (benches/RESULTS.md, WGSL decode session 29, s29-attn; the form is in commit be0b27b)",
+    ),
     (
         "MOA_WGSL_SG_FLAT_PREFETCH",
         "the flat decode's next step's K issued with this step's V (one dependent DRAM round trip a step instead of two) did not win a pair on the H200 (SmolLM2 16 x 4096, moa-50, the engine's form: fused merge, words, class maxima; 127 registers against 126, 2 workgroups of 256 an SM either way; four A B B A pairs: attention 20.11, 20.33, 22.09, 21.19 us a layer against 20.02, 20.21, 20.16, 20.04; device step -22.8, +9.8, +6.6, +25.3 us; parity 0.0496, 3/3 as the default; the decode bench's layer 6 alone 17.17 against 18.09 us, one run each) nor in session 20 (96 registers against 80, 19.8-19.9 against 19.4-19.5) and was deleted (benches/RESULTS.md, WGSL decode session 28, s28-attn; the form is in commit 65dd14b)",
@@ -1332,6 +1363,20 @@ mod tests {
             let o = WgpuEngineOptions::from_lookup(&lookup_in(&vars)).unwrap();
             assert_eq!(o.coop_direct, v);
         }
+        // Session 29: RoPE's tokens a workgroup, 1 by default; powers of two to 8.
+        assert_eq!(d.rope_tokens, 1);
+        let o =
+            WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGPU_ROPE_TOKENS", "8")])).unwrap();
+        assert_eq!(o.rope_tokens, 8);
+        for bad in ["3", "16", "0"] {
+            let vars = [("MOA_WGPU_ROPE_TOKENS", bad)];
+            assert!(WgpuEngineOptions::from_lookup(&lookup_in(&vars)).is_err());
+        }
+        // Session 29: SwiGLU in the matrix-unit gate/up product, on by default.
+        assert!(d.coop_swiglu);
+        let o =
+            WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGPU_COOP_SWIGLU", "0")])).unwrap();
+        assert!(!o.coop_swiglu);
         let o = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGPU_DECODE_RESIDENT", "396")]))
             .unwrap();
         assert_eq!(o.decode_resident.map(|c| c.get()), Some(396));

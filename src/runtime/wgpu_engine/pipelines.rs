@@ -11,11 +11,19 @@ use crate::runtime::wgpu::{matrix_pipeline_checked, CoopMatrix};
 pub(super) struct CoopPipes {
     pub(super) linear: wgpu::ComputePipeline,
     pub(super) linear_attn: wgpu::ComputePipeline,
+    /// The gate/up product with SwiGLU in its epilogue (f32 input, SWIGLU 1): act
+    /// columns × tokens a workgroup are [`Self::swiglu_tile`]; `None` where
+    /// `MOA_WGPU_COOP_SWIGLU=0`.
+    pub(super) gate_up_swiglu: Option<wgpu::ComputePipeline>,
+    /// Act columns × tokens a workgroup of [`Self::gate_up_swiglu`] (half the tile's
+    /// columns: each is a gate and an up column).
+    pub(super) swiglu_tile: [u32; 2],
     /// Columns × tokens of `out` a workgroup (the grid's divisors).
     pub(super) tile: [u32; 2],
-    /// K must be a multiple of this (4: `coop_linear.wgsl` reads x and w as 4-vectors,
-    /// and a buffer's last partial 4-vector is out of its reach); other products take
-    /// `linear.wgsl`.
+    /// K must be a multiple of this (4: `coop_linear.wgsl` reads x and w in 16-byte
+    /// words, element by element where K is not a multiple of a word's 4 f32 or 8 halves,
+    /// and a buffer's last partial word is out of its reach in naga's checked build);
+    /// other products take `linear.wgsl`.
     pub(super) k_multiple: usize,
 }
 
@@ -198,11 +206,21 @@ pub(super) fn coop_pipes(
     coop: CoopMatrix,
     checked: bool,
     direct: u32,
+    swiglu: bool,
 ) -> Result<CoopPipes, String> {
-    let build = |input: StorageType| coop_linear_pipeline(device, coop, input, checked, direct, 0);
+    let build = |input: StorageType, sw: bool| {
+        coop_linear_pipeline(device, coop, input, checked, direct, 0, sw)
+    };
+    let [columns, tokens] = shaders::COOP_LINEAR_TILE;
     Ok(CoopPipes {
-        linear: build(StorageType::F32)?,
-        linear_attn: build(storage)?,
+        linear: build(StorageType::F32, false)?,
+        linear_attn: build(storage, false)?,
+        gate_up_swiglu: if swiglu {
+            Some(build(StorageType::F32, true)?)
+        } else {
+            None
+        },
+        swiglu_tile: [columns / 2, tokens],
         tile: shaders::COOP_LINEAR_TILE,
         k_multiple: 4,
     })
@@ -213,8 +231,9 @@ pub(super) fn coop_pipes(
 /// (`checked`; the engine's default follows `MOA_WGPU_UNCHECKED`: without, 2× faster on
 /// the H200, session 27), its DIRECT = `direct` (1: whole tiles stored straight to
 /// `out`; 2: also the blocks of edge tiles inside it; 0: every tile through the scratch,
-/// session 27's epilogue) and its timing diagnostic `diag` (0: the product). Errors: the
-/// driver's complaint.
+/// session 27's epilogue), its timing diagnostic `diag` (0: the product) and SWIGLU
+/// (`swiglu`: the gate/up product with SwiGLU in its epilogue, `n_out` = ffn act
+/// columns, no residual). Errors: the driver's complaint.
 pub(crate) fn coop_linear_pipeline(
     device: &wgpu::Device,
     coop: CoopMatrix,
@@ -222,11 +241,13 @@ pub(crate) fn coop_linear_pipeline(
     checked: bool,
     direct: u32,
     diag: u32,
+    swiglu: bool,
 ) -> Result<wgpu::ComputePipeline, String> {
     let constants = [
         ("SG", f64::from(coop.subgroup)),
         ("DIAG", f64::from(diag)),
         ("DIRECT", f64::from(direct)),
+        ("SWIGLU", f64::from(u8::from(swiglu))),
     ];
     // Every workgroup array of coop_linear.wgsl is written before it is read; its indices
     // stay inside the buffers for any Params that fit them (rows, K and columns bound
@@ -265,6 +286,8 @@ pub(super) struct Pipelines {
     pub(super) matvec_sg: Result<SgPipes, String>,
     pub(super) swiglu: wgpu::ComputePipeline,
     pub(super) rope_kv: wgpu::ComputePipeline,
+    /// Tokens a workgroup of [`Self::rope_kv`] (its RT; the grid's z divisor).
+    pub(super) rope_tokens: u32,
     pub(super) argmax: wgpu::ComputePipeline,
     /// The two-stage argmax of decode steps (`argmax.wgsl`): per-block pairs, then rows.
     pub(super) argmax_blocks: wgpu::ComputePipeline,
@@ -277,7 +300,9 @@ impl Pipelines {
     /// `storage`, activations between kernels in f32. A shader the driver rejects is an
     /// [`EngineError::Gpu`] naming it.
     /// `row_block` (4, 8 or 16) rows per workgroup of the few-row products; `sg_diag` the subgroup products' timing diagnostic (0: none;
-    /// `WgpuEngineOptions::sg_diag`).
+    /// `WgpuEngineOptions::sg_diag`); `rope_tokens` tokens a workgroup of `rope_kv.wgsl`
+    /// (`WgpuEngineOptions::rope_tokens`).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         device: &wgpu::Device,
         storage: StorageType,
@@ -286,6 +311,7 @@ impl Pipelines {
         sg_choice: SubgroupProducts,
         sg_diag: u32,
         unchecked: bool,
+        rope_tokens: u32,
     ) -> Result<Pipelines, EngineError> {
         let types = Types {
             weights: storage,
@@ -435,7 +461,8 @@ impl Pipelines {
             matvec_swiglu: pipe_with(mv, types, &[("INPUT_MODE", 2.0), ("ROW_BLOCK", rb)])?,
             matvec_rope: pipe_with(mv_rope, types, &[("INPUT_MODE", 1.0), ("ROW_BLOCK", rb)])?,
             swiglu: pipe(shaders::SWIGLU, types)?,
-            rope_kv: pipe(shaders::ROPE_KV, types)?,
+            rope_kv: pipe_with(shaders::ROPE_KV, types, &[("RT", f64::from(rope_tokens))])?,
+            rope_tokens,
             argmax: pipe(shaders::ARGMAX, types)?,
             argmax_blocks: pipe(shaders::ARGMAX_BLOCKS, types)?,
             argmax_finish: pipe(shaders::ARGMAX_FINISH, types)?,

@@ -37,6 +37,21 @@ impl CoopProduct {
         Self::with_input(ctx, StorageType::F32, checked, direct, diag)
     }
 
+    /// The gate/up product with SwiGLU in its epilogue (f32 x, as the engine builds it:
+    /// SWIGLU 1, no runtime checks), to run on a [`ProductIo`] of form `swiglu`.
+    pub fn swiglu(ctx: &WgpuContext) -> Result<CoopProduct, String> {
+        let coop = ctx
+            .coop_matrix()
+            .ok_or("no cooperative matrices on this adapter")?;
+        let pipeline =
+            coop_linear_pipeline(ctx.device(), coop, StorageType::F32, false, 2, 0, true)?;
+        let [columns, tokens] = COOP_LINEAR_TILE;
+        Ok(CoopProduct {
+            pipeline,
+            tile: [columns / 2, tokens],
+        })
+    }
+
     /// [`Self::with`] for x of type `input` (f32, or f16 as the engine's out product
     /// reads the attention output).
     pub fn with_input(
@@ -49,7 +64,8 @@ impl CoopProduct {
         let coop = ctx
             .coop_matrix()
             .ok_or("no cooperative matrices on this adapter")?;
-        let pipeline = coop_linear_pipeline(ctx.device(), coop, input, checked, direct, diag)?;
+        let pipeline =
+            coop_linear_pipeline(ctx.device(), coop, input, checked, direct, diag, false)?;
         let tile = COOP_LINEAR_TILE;
         Ok(CoopProduct { pipeline, tile })
     }
@@ -61,8 +77,21 @@ impl CoopProduct {
         let [m, n, k] = io.shape;
         let got = read_back(ctx, &io.out, m * io.stride)?;
         let (mut err, mut max_abs) = (0f32, 0f32);
+        let dot = |t: usize, row: usize| -> f32 {
+            (0..k)
+                .map(|i| io.x[t * k + i] * io.w[row * k + i].to_f32())
+                .sum()
+        };
         for t in 0..m {
             for c in 0..n {
+                if io.form.swiglu {
+                    let (g, u) = (dot(t, c), dot(t, n + c));
+                    let want = g / (1.0 + (-g).exp()) * u;
+                    let got = got[t * io.stride + io.col0 + c];
+                    err = err.max((got - want).abs());
+                    max_abs = max_abs.max(want.abs());
+                    continue;
+                }
                 let r = if io.form.residual {
                     io.residual[t * io.stride + io.col0 + c]
                 } else {
@@ -127,12 +156,15 @@ impl CoopProduct {
 /// (`aligned`: stride n + 8 from column 4, so whole tiles take the direct write-out, as
 /// the engine's outputs do; else n + 5 from column 3, every tile through the scratch), a
 /// residual added or not (the engine adds one to out and down only), x in f16 or f32 (the
-/// engine's out product reads the f16 attention output; the others f32).
+/// engine's out product reads the f16 attention output; the others f32), and for
+/// [`CoopProduct::swiglu`] (`swiglu`: w has 2 n rows, gate then up, and the output n
+/// act columns silu(gate) · up, no residual).
 #[derive(Clone, Copy, Debug)]
 pub struct IoForm {
     pub aligned: bool,
     pub residual: bool,
     pub x_f16: bool,
+    pub swiglu: bool,
 }
 
 /// One product's inputs and output on the device, and on the host for the check:
@@ -160,7 +192,10 @@ impl ProductIo {
         let device = ctx.device();
         let val = |i: usize, salt: usize| ((i * 37 + salt * 11) % 17) as f32 / 8.0 - 1.0;
         let x: Vec<f32> = (0..m * k).map(|i| val(i, 1)).collect();
-        let w: Vec<f16> = (0..n * k).map(|i| f16::from_f32(val(i, 2) / 4.0)).collect();
+        let w_rows = if form.swiglu { 2 * n } else { n };
+        let w: Vec<f16> = (0..w_rows * k)
+            .map(|i| f16::from_f32(val(i, 2) / 4.0))
+            .collect();
         let residual: Vec<f32> = (0..m * stride).map(|i| (i % 5) as f32).collect();
         let words = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<u32>>();
         // f16 values two to a word (and one word more: the shader reads 4-vectors).
@@ -186,7 +221,7 @@ impl ProductIo {
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         });
-        let add = usize::from(form.residual);
+        let add = usize::from(form.residual && !form.swiglu);
         let p = [m, k, n, add, 0, stride, col0, 0].map(|v| v as u32);
         let params = storage_uniform(device, &p);
         ProductIo {

@@ -442,7 +442,7 @@ impl WgpuEngine {
                         [
                             (hd as u32 / 2).div_ceil(32),
                             (c.q_heads + 2 * c.kv_heads) as u32,
-                            n as u32,
+                            (n as u32).div_ceil(self.pipes.rope_tokens),
                         ],
                     ));
                 }
@@ -763,18 +763,43 @@ impl WgpuEngine {
             } else {
                 rmsnorm(&mut d, &a.x_alt, &lw.ffn_norm);
                 tag(&mut kinds, &d, "norm");
+                // SwiGLU in the matrix-unit gate/up product's epilogue (session 29): a
+                // one-part [gate; up] weight, K as the product takes it.
+                let coop_swiglu = self.coop.as_ref().and_then(|cp| {
+                    cp.gate_up_swiglu
+                        .as_ref()
+                        .filter(|_| {
+                            lw.w_gate_up.parts.len() == 1 && hidden.is_multiple_of(cp.k_multiple)
+                        })
+                        .map(|p| (p, cp.swiglu_tile))
+                });
                 for &(s, n) in &chunks {
                     let h = at(&a.h, s, x_row);
-                    let gate_up = (&a.gate_up).into();
-                    self.linear(&mut d, Input::Plain, h, &lw.w_gate_up, None, gate_up, n);
-                    tag(&mut kinds, &d, "gate_up");
-                    let sp = self.uniform(&[n as u32, c.ffn_size as u32, 0, 0]);
-                    d.push(self.dispatch(
-                        &self.pipes.swiglu,
-                        &[&sp, &a.gate_up, &a.ffn_act],
-                        [(c.ffn_size as u32).div_ceil(64), n as u32, 1],
-                    ));
-                    tag(&mut kinds, &d, "swiglu");
+                    if let Some((pipe, tile)) = coop_swiglu {
+                        let ffn = c.ffn_size as u32;
+                        let params = self.uniform(&[n as u32, hidden as u32, ffn, 0, 0, ffn, 0, 0]);
+                        let buffers = [
+                            (&params).into(),
+                            h,
+                            (&lw.w_gate_up.parts[0].buffer).into(),
+                            (&self.dummy).into(),
+                            (&a.ffn_act).into(),
+                        ];
+                        let groups = [ffn.div_ceil(tile[0]), (n as u32).div_ceil(tile[1]), 1];
+                        d.push(self.dispatch_at(pipe, &buffers, groups));
+                        tag(&mut kinds, &d, "gate_up");
+                    } else {
+                        let gate_up = (&a.gate_up).into();
+                        self.linear(&mut d, Input::Plain, h, &lw.w_gate_up, None, gate_up, n);
+                        tag(&mut kinds, &d, "gate_up");
+                        let sp = self.uniform(&[n as u32, c.ffn_size as u32, 0, 0]);
+                        d.push(self.dispatch(
+                            &self.pipes.swiglu,
+                            &[&sp, &a.gate_up, &a.ffn_act],
+                            [(c.ffn_size as u32).div_ceil(64), n as u32, 1],
+                        ));
+                        tag(&mut kinds, &d, "swiglu");
+                    }
                     self.linear(
                         &mut d,
                         Input::Plain,

@@ -4,7 +4,9 @@
 # loaded once per workgroup in 16-byte words a tile ahead, two workgroup barriers a tile,
 # read as B matrices from workgroup memory) against the new default (form 2, subgroup
 # barriers, V read by every subgroup from storage as transposed B matrices), on the
-# release wgpu_products_engine of s29-pattn's head (pack.sh).
+# release wgpu_products_engine of s29-pattn's head (pack.sh; c577e34 merged main with
+# s29-gemm's products, so the whole pass and tok/s include them: ~231 ms a pass and
+# ~140k tok/s predicted for A, moa-50).
 #   bash .dev-s29-pattn/call2.sh   (END=130 by default; run tool timeout_s 170; carry
 #   [".dev-s29-pattn"], filled by benches/wgpu-h200/s29/pattn/pack.sh)
 # Runs, one process each, --like smollm2-135m --rows 16 --prompt 4096 --new 2

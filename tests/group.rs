@@ -158,7 +158,10 @@ mod group_lists {
         for t in tests.into_iter().flatten() {
             let name = t["name"].as_str().unwrap();
             if t.get("test").and_then(|v| v.as_bool()) == Some(false) {
-                assert!(t.get("path").is_none(), "[[test]] {name}: a path of its own");
+                assert!(
+                    t.get("path").is_none(),
+                    "[[test]] {name}: a path of its own"
+                );
                 out.insert(name.to_string());
             }
         }
@@ -192,7 +195,10 @@ mod group_lists {
         }
         let off = turned_off();
         for name in &alone {
-            assert!(!off.contains(name), "{name}: test = false but not in tests/group.rs");
+            assert!(
+                !off.contains(name),
+                "{name}: test = false but not in tests/group.rs"
+            );
         }
         for name in ["model_tiny", "snapshots", "model_gpu", "cuda_nvrtc"] {
             assert!(alone.contains(name), "{name} must stay a binary of its own");

@@ -1,6 +1,6 @@
 //! One test binary for the integration tests that need no process of their own: each file
-//! below is a module of this crate (`cargo test --test group plan::` runs tests/plan.rs),
-//! and Cargo.toml turns its own target off (`[[test]] name = "plan"`, `test = false`), so
+//! below is a module of this crate (`cargo test --test group cuts::` runs tests/cuts.rs),
+//! and Cargo.toml turns its own target off (`[[test]] name = "cuts"`, `test = false`), so
 //! `cargo test` links one binary instead of one per file (~3.3 s of CPU each on CI's two
 //! cores, session 28) and runs these tests side by side on every thread, where separate
 //! binaries ran one after another. A new file in tests/ still builds alone (cargo's

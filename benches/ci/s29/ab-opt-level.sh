@@ -2,7 +2,7 @@
 # B (opt-level 0, moa) vs C (opt-level 1 for moa): the same tests, B C C B, CPU time
 export XDG_RUNTIME_DIR=/tmp/xdg-s29-ci
 source /work/cuda-env.sh
-run() { # tag dir bin filter...
+run() { # tag, dir, binary, then the test filter
   local tag=$1 dir=$2 bin=$3; shift 3
   cd $dir
   /usr/bin/time -f "$tag $(basename $bin) $* wall %e user %U sys %S" nice $bin "$@" 2>&1 | grep -E "test result|wall|FAILED|panicked" 

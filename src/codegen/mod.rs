@@ -119,8 +119,10 @@ pub struct KernelInfo {
     pub constants: serde_json::Value,
 }
 
-/// One generated source file and the kernels it defines.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// One generated source file and the kernels it defines. Equality compares the path,
+/// the source and the kernels, not [`Artifact::workgroup_bytes`] (a figure derived from the
+/// source, present only where the generator sized it).
+#[derive(Clone, Debug, Serialize)]
 pub struct Artifact {
     /// Path relative to the output folder, e.g. `wgsl/l03_prefill.wgsl`.
     pub path: String,
@@ -133,6 +135,12 @@ pub struct Artifact {
     #[serde(skip)]
     pub workgroup_bytes: Option<u64>,
     pub kernels: Vec<KernelInfo>,
+}
+
+impl PartialEq for Artifact {
+    fn eq(&self, other: &Self) -> bool {
+        self.path == other.path && self.source == other.source && self.kernels == other.kernels
+    }
 }
 
 /// Generates every kernel of `module` for `target` (one stage of [`compile`], which is the

@@ -317,10 +317,11 @@ fn every_option_lavapipe_runs_matches_the_cpu_reference() {
             },
         ),
         (
-            // `MOA_WGPU_ROPE_TOKENS=8` (session 29): 8 tokens a RoPE workgroup.
-            "rope 8 tokens a workgroup",
+            // `MOA_WGPU_ROPE_TOKENS=1` (the default before session 30): one token a
+            // RoPE workgroup.
+            "rope 1 token a workgroup",
             WgpuEngineOptions {
-                rope_tokens: 8,
+                rope_tokens: 1,
                 ..d
             },
         ),

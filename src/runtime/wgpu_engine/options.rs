@@ -421,11 +421,13 @@ pub struct WgpuEngineOptions {
     /// product and the SwiGLU pass apart (session 28). Where the weight is split over
     /// the binding limit the passes stay apart (session 29).
     pub coop_swiglu: bool,
-    /// `MOA_WGPU_ROPE_TOKENS` (`1`, `2`, `4` or `8`; default `1`): tokens a workgroup of
+    /// `MOA_WGPU_ROPE_TOKENS` (`1`, `2`, `4` or `8`; default `8`): tokens a workgroup of
     /// the separate RoPE + cache-write pass (`rope_kv.wgsl`'s RT; prefill passes, and
-    /// decode passes that do not fuse it). Session 29: with one, a SmolLM2 layer's 32 768
-    /// tokens take 491 520 workgroups of 32 invocations, 0.30 ms on the H200 (≈ 80 ns a
-    /// workgroup an SM) against ≈ 0.05 by bandwidth; opt-in, not yet measured.
+    /// decode passes that do not fuse it). With one, a SmolLM2 layer's 32 768 tokens take
+    /// 491 520 workgroups of 32 invocations, ≈ 80 ns a workgroup an SM on the H200. With 8
+    /// the pass took 2.8 ms of a prefill pass against 9.1 ms (+2.4–2.6% prefill tok/s,
+    /// A/A 0.3%; RESULTS "wgpu engine, session 29, lead call"): the default since
+    /// session 30.
     pub rope_tokens: u32,
     /// `MOA_WGPU_DECODE_CHUNK` (slots, 1 to 65536; default unset: chosen per layer by the
     /// work-list model): the decode work list's chunk length (rounded up to the decode's
@@ -477,7 +479,7 @@ impl Default for WgpuEngineOptions {
             unchecked_products: true,
             coop_direct: 2,
             coop_swiglu: true,
-            rope_tokens: 1,
+            rope_tokens: 8,
             decode_chunk: None,
             decode_resident: None,
         }
@@ -1363,11 +1365,11 @@ mod tests {
             let o = WgpuEngineOptions::from_lookup(&lookup_in(&vars)).unwrap();
             assert_eq!(o.coop_direct, v);
         }
-        // Session 29: RoPE's tokens a workgroup, 1 by default; powers of two to 8.
-        assert_eq!(d.rope_tokens, 1);
+        // Session 30: RoPE's tokens a workgroup, 8 by default; powers of two to 8.
+        assert_eq!(d.rope_tokens, 8);
         let o =
-            WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGPU_ROPE_TOKENS", "8")])).unwrap();
-        assert_eq!(o.rope_tokens, 8);
+            WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGPU_ROPE_TOKENS", "1")])).unwrap();
+        assert_eq!(o.rope_tokens, 1);
         for bad in ["3", "16", "0"] {
             let vars = [("MOA_WGPU_ROPE_TOKENS", bad)];
             assert!(WgpuEngineOptions::from_lookup(&lookup_in(&vars)).is_err());

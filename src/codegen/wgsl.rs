@@ -1344,10 +1344,99 @@ pub fn generate_with(
 
 /// [`generate_with`], calling `progress(files_done, files)` as the source files are
 /// generated (each rendered and validated with naga, ≈ 0.2 s per layer for 64 query heads
-/// of head_dim 128 on one CPU core): before each layer's prefill and decode files, after
-/// each cooperative decode file and after the merge file, which is the last
-/// (`files_done == files`).
+/// of head_dim 128 on one CPU core), `files_done` rising to `files` (the last call).
+///
+/// The layers are generated on every core: the module is cut into runs of consecutive
+/// layers, each run is generated alone ([`generate_part`]: its layers' prefill and decode
+/// files, its cooperative decode files, then the merge file, which depends on the shape
+/// only), and the runs' files are put back in [`generate_part`]'s order for the whole
+/// module: every layer's prefill and decode files, every cooperative decode file, one
+/// merge file. A layer's files depend on nothing but the shape, the span parameters and
+/// that layer, so the output is byte for byte the one-thread output
+/// (`tests/snapshots.rs`). On an error the first failing run's first error is returned.
 pub(crate) fn generate_with_progress(
+    module: &KernelModule,
+    tuning: WgslTuning,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<Artifact>, CodegenError> {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    if threads == 1 || module.layers.len() < 2 {
+        return generate_part(module, tuning, progress);
+    }
+    // Four runs a core, so a core whose runs hold larger layers does not form a tail.
+    let per = module.layers.len().div_ceil(threads * 4).max(1);
+    let parts: Vec<KernelModule> = module
+        .layers
+        .chunks(per)
+        .map(|layers| KernelModule {
+            shape: module.shape.clone(),
+            span: module.span,
+            storage: module.storage,
+            layers: layers.to_vec(),
+        })
+        .collect();
+    let coop = decode_coop_fits(
+        module.storage,
+        module.shape.group_size(),
+        module.shape.head_dim,
+    );
+    let per_layer = 2 + usize::from(coop);
+    let files = module.layers.len() * per_layer + 1;
+    // Workers send (run, files of the run done) on a channel; this thread adds them up and
+    // reports the sum, which only rises.
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, usize)>();
+    let runs = parts.len();
+    let results: Vec<Result<Vec<Artifact>, CodegenError>> = std::thread::scope(|scope| {
+        let worker = scope.spawn(move || {
+            use rayon::prelude::*;
+            parts
+                .par_iter()
+                .enumerate()
+                .map_with(tx, |tx, (run, part)| {
+                    // The run's own merge file is dropped below: not counted.
+                    let own = part.layers.len() * per_layer;
+                    generate_part(part, tuning, &mut |done, _| {
+                        let _ = tx.send((run, done.min(own)));
+                    })
+                })
+                .collect()
+        });
+        let mut done = vec![0; runs];
+        progress(0, files);
+        for (run, d) in rx.iter() {
+            done[run] = d;
+            progress(done.iter().sum::<usize>().min(files - 1), files);
+        }
+        worker
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    });
+    let mut pairs = Vec::with_capacity(files);
+    let mut coops = Vec::new();
+    let mut merge = None;
+    for r in results {
+        let mut part = r?;
+        merge = part.pop();
+        let pd = part.len() - part.len() / per_layer * usize::from(coop);
+        coops.extend(part.drain(pd..));
+        pairs.append(&mut part);
+    }
+    pairs.append(&mut coops);
+    pairs.extend(merge);
+    debug_assert_eq!(
+        pairs.len(),
+        files,
+        "the WGSL file count of the whole module"
+    );
+    progress(pairs.len(), pairs.len());
+    Ok(pairs)
+}
+
+/// The files of `module`'s layers, one thread: each layer's prefill and decode files,
+/// then each layer's cooperative decode file where it fits, then the merge file; calling
+/// `progress(files_done, files)` before each layer's prefill and decode files, after each
+/// cooperative decode file and after the merge file (`files_done == files`).
+fn generate_part(
     module: &KernelModule,
     tuning: WgslTuning,
     progress: &mut dyn FnMut(usize, usize),

@@ -500,6 +500,14 @@ impl WgpuEngine {
         ) {
             // The group form's softmax uses subgroup shuffles.
             let group = options.coop_attention_group && ctx.subgroup_size().is_some();
+            let stage = options.coop_attention_diag == 0
+                && ctx.has_f16_in_f32()
+                && crate::codegen::wgsl::prefill_group_stage_fits(
+                    engine.config.q_heads as u32 / engine.config.kv_heads as u32,
+                    engine.config.head_dim as u32,
+                    u32::from(options.coop_attention_stage_v)
+                        + u32::from(options.coop_attention_stage_k),
+                );
             let asked = crate::codegen::wgsl::PrefillGroupForm {
                 // Form 2 needs subgroup barriers: without them, form 1.
                 form: match options.coop_attention_form {
@@ -507,15 +515,14 @@ impl WgpuEngine {
                     f => f,
                 },
                 diag: options.coop_attention_diag,
-                // Staged V where asked and it fits (not with a diagnostic; its words
-                // are unpacked with unpack2x16float).
-                stage_v: options.coop_attention_stage_v
-                    && options.coop_attention_diag == 0
-                    && ctx.has_f16_in_f32()
-                    && crate::codegen::wgsl::prefill_group_stage_v_fits(
-                        engine.config.q_heads as u32 / engine.config.kv_heads as u32,
-                        engine.config.head_dim as u32,
-                    ),
+                // Staged K and V where asked and they fit (not with a diagnostic; their
+                // words are unpacked with unpack2x16float).
+                stage_v: stage && options.coop_attention_stage_v,
+                stage_k: stage && options.coop_attention_stage_k,
+                // V early reads V from storage: not with V staged.
+                v_early: options.coop_attention_v_early
+                    && !(stage && options.coop_attention_stage_v)
+                    && options.coop_attention_diag == 0,
             };
             // Session 28's group kernel (workgroup barriers, V from storage): the second
             // try where the asked variant is another and fails to build or to match the
@@ -523,8 +530,7 @@ impl WgpuEngine {
             // names only subgroup memory for it, so another driver may not).
             let plain = crate::codegen::wgsl::PrefillGroupForm {
                 form: 1,
-                diag: 0,
-                stage_v: false,
+                ..crate::codegen::wgsl::PrefillGroupForm::DEFAULT
             };
             let before = engine.products.clone();
             let mut tries = vec![asked];

@@ -299,16 +299,27 @@ pub struct WgpuEngineOptions {
     pub coop_attention_form: u32,
     /// `MOA_WGPU_COOP_ATTN_DIAG` (default `0`): a timing diagnostic of the group form
     /// (`1` no softmax, `2` P·V summed in C matrices without the per-tile round trip, `3`
-    /// no K/V loads in the loop). **Wrong results, no start-up check**: for the profile
-    /// only (session 29: with form 1, 113.6, 144.4 and 62.2 ms against 153.3).
+    /// no K/V loads in the loop, `4` no K loads, `5` no V loads). **Wrong results, no
+    /// start-up check**: for the profile only (session 29: with form 1, 113.6, 144.4 and
+    /// 62.2 ms against 153.3; `3` with form 2: 56.9 against 129.5).
     pub coop_attention_diag: u32,
     /// `MOA_WGPU_COOP_ATTN_STAGE_V` (default `0`): `1` stages each key tile's V of the
     /// group form in workgroup memory (one 16-byte load a word per workgroup, a tile
     /// ahead; two workgroup barriers a tile) where it fits (GQA group of 3 at head_dim
     /// 64: exactly 48 KiB), instead of every subgroup reading V from storage as transposed
-    /// B matrices. Session 29: the K/V loads were ~91 of form 1's 153 ms a pass on the
-    /// H200 (diagnostic 3); this form is validated (naga, SPIR-V) but **not yet measured**.
+    /// B matrices. Session 29's lead call on the H200: 129.55 against 129.53 ms a pass
+    /// with moa-50 (a tie), 193.2 against 200.9 dense.
     pub coop_attention_stage_v: bool,
+    /// `MOA_WGPU_COOP_ATTN_STAGE_K` (default `0`): `1` stages each key tile's K of the
+    /// group form in workgroup memory as `_STAGE_V` does V (16-byte loads two tiles
+    /// ahead, stored between the same two workgroup barriers a tile), read by the scores
+    /// as B matrices. With `_STAGE_V=1` both tiles are staged and the workgroup takes one
+    /// 16-query block per head (SmolLM2: 3 subgroups, 38 400 bytes). Session 30.
+    pub coop_attention_stage_k: bool,
+    /// `MOA_WGPU_COOP_ATTN_V_EARLY` (default `0`): `1` reads each tile's V B matrices from
+    /// storage right after the scores, before the softmax (their latency behind it);
+    /// ignored with `_STAGE_V=1`. Session 30.
+    pub coop_attention_v_early: bool,
     /// `MOA_WGPU_WARM` (default `auto`: on CPU adapters): run every pipeline once at load
     /// (llvmpipe compiles at first dispatch: ~100 s inside a first run's timings).
     pub warm_up: Option<bool>,
@@ -465,6 +476,8 @@ impl Default for WgpuEngineOptions {
             coop_attention_form: 2,
             coop_attention_diag: 0,
             coop_attention_stage_v: false,
+            coop_attention_stage_k: false,
+            coop_attention_v_early: false,
             warm_up: None,
             print_stats: false,
             coop_head: CoopHeadChoice::Staged,
@@ -559,12 +572,22 @@ impl WgpuEngineOptions {
                 &[("1", 1), ("2", 2)],
                 d.coop_attention_form,
             )?,
-            coop_attention_diag: number(env, "MOA_WGPU_COOP_ATTN_DIAG", "0 to 3", 0..=3)?
+            coop_attention_diag: number(env, "MOA_WGPU_COOP_ATTN_DIAG", "0 to 5", 0..=5)?
                 .unwrap_or(d.coop_attention_diag),
             coop_attention_stage_v: flag(
                 env,
                 "MOA_WGPU_COOP_ATTN_STAGE_V",
                 d.coop_attention_stage_v,
+            )?,
+            coop_attention_stage_k: flag(
+                env,
+                "MOA_WGPU_COOP_ATTN_STAGE_K",
+                d.coop_attention_stage_k,
+            )?,
+            coop_attention_v_early: flag(
+                env,
+                "MOA_WGPU_COOP_ATTN_V_EARLY",
+                d.coop_attention_v_early,
             )?,
             warm_up: tristate(env, "MOA_WGPU_WARM")?,
             print_stats: flag(env, "MOA_WGPU_STATS", d.print_stats)?,
@@ -952,6 +975,8 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_COOP_ATTN_FORM",
     "MOA_WGPU_COOP_ATTN_DIAG",
     "MOA_WGPU_COOP_ATTN_STAGE_V",
+    "MOA_WGPU_COOP_ATTN_STAGE_K",
+    "MOA_WGPU_COOP_ATTN_V_EARLY",
     "MOA_WGPU_WARM",
     "MOA_WGPU_STATS",
     "MOA_WGPU_COOP_HEAD",

@@ -39,7 +39,7 @@
 //! # runtime checks and without
 //! wgpu_decode_bench regs-gemm
 //! # the same for the prefill attention's group form (prefill_coop_group.wgsl.j2) of the
-//! # listed layers, per variant (`+`-joined: f1, d1..d5, sv, sk, ve; `default`)
+//! # listed layers, per variant (`+`-joined: f1, d1..d5, sv, sk, ve, kn; `default`)
 //! wgpu_decode_bench regs-pattn plans/smollm2-135m-moa-50.toml 0,6 default,sk,sv,sk+sv,ve
 //! ```
 //!
@@ -1526,7 +1526,7 @@ mod regs {
     /// subgroups of 32, without naga's runtime checks as the engine builds it) for each
     /// listed layer of the moa plan PLAN and each comma-separated variant, a `+`-joined
     /// list of `f1` (workgroup barriers), `d1`..`d5` (the timing diagnostics), `sv` (V
-    /// staged), `sk` (K staged), `ve` (V early), or `default`. Registers per invocation
+    /// staged), `sk` (K staged), `ve` (V early), `kn` (K next), or `default`. Registers per invocation
     /// and workgroup memory bound the workgroups an SM holds (session 30).
     pub fn prefill_group(args: &[String]) -> Result<(), String> {
         use moa::codegen::wgsl::{prefill_coop_group_form, PrefillGroupForm};
@@ -1556,6 +1556,7 @@ mod regs {
                     "sv" => v.stage_v = true,
                     "sk" => v.stage_k = true,
                     "ve" => v.v_early = true,
+                    "kn" => v.k_next = true,
                     d if d.len() == 2 && d.starts_with('d') => {
                         v.diag = d[1..].parse().map_err(|_| format!("`{d}`: {usage}"))?
                     }

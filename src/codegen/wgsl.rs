@@ -339,6 +339,8 @@ struct PrefillCoopGroupCtx<'a> {
     stage_k: bool,
     /// V read before the softmax ([`PrefillGroupForm::v_early`]).
     v_early: bool,
+    /// The next tile's K read one tile ahead ([`PrefillGroupForm::k_next`]).
+    k_next: bool,
 }
 
 /// Which variant of the group form (`prefill_coop_group.wgsl.j2`) to generate.
@@ -360,7 +362,9 @@ struct PrefillCoopGroupCtx<'a> {
 /// and room ([`prefill_group_stage_fits`]): both staged take the workgroup down to the
 /// 16-query blocks that leave room for two tiles ([`prefill_group_q_blocks_staged`]).
 /// `v_early` (session 30; V from storage only): the tile's V B matrices read right after
-/// the scores, so that their latency hides behind the softmax.
+/// the scores, so that their latency hides behind the softmax. `k_next` (session 30; K
+/// from storage only): the next tile's K B matrices read right after this tile's scores
+/// (software pipelining through 16 more live matrices a lane).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PrefillGroupForm {
     pub form: u32,
@@ -368,6 +372,7 @@ pub struct PrefillGroupForm {
     pub stage_v: bool,
     pub stage_k: bool,
     pub v_early: bool,
+    pub k_next: bool,
 }
 
 impl PrefillGroupForm {
@@ -378,6 +383,7 @@ impl PrefillGroupForm {
         stage_v: false,
         stage_k: false,
         v_early: false,
+        k_next: false,
     };
 
     /// Tiles staged in workgroup memory (0, 1 or 2), each 64 keys × (head_dim + 8) f16.
@@ -486,13 +492,14 @@ pub fn prefill_coop_group_form(
         || variant.diag > 5
         || (tiles > 0 && (variant.diag > 0 || !staged_fits))
         || (variant.v_early && (variant.stage_v || variant.diag > 0))
+        || (variant.k_next && (variant.stage_k || variant.diag > 0))
     {
         return Err(CodegenError::Unsupported {
             target: "wgsl",
             message: format!(
                 "no group prefill form {variant:?} (forms 1 and 2, diagnostics 0 to 5, K or V \
-                 staged without a diagnostic where it fits in 48 KiB, V early without V staged \
-                 or a diagnostic)"
+                 staged without a diagnostic where it fits in 48 KiB, V early or K next without V or \
+                 K staged or a diagnostic)"
             ),
         });
     }
@@ -530,6 +537,7 @@ pub fn prefill_coop_group_form(
                 stage_v: variant.stage_v,
                 stage_k: variant.stage_k,
                 v_early: variant.v_early,
+                k_next: variant.k_next,
             },
         )?;
         validate_with(
@@ -2249,6 +2257,7 @@ mod tests {
                     stage_v,
                     stage_k,
                     v_early,
+                    k_next: false,
                 };
                 let kernels = prefill_coop_group_form(&module, variant).unwrap();
                 for k in kernels.iter().take(2) {
@@ -2272,6 +2281,7 @@ mod tests {
                     stage_v,
                     stage_k,
                     v_early,
+                    k_next: false,
                 };
                 assert!(prefill_coop_group_form(&module, variant).is_err());
             }
@@ -2281,6 +2291,30 @@ mod tests {
         assert_eq!(prefill_group_q_blocks_staged(3, 64, 0), Some(2));
         assert_eq!(prefill_group_q_blocks_staged(3, 64, 1), Some(2));
         assert_eq!(prefill_group_q_blocks_staged(3, 64, 2), Some(1));
+        // K next: with V from storage or staged, not with K staged or a diagnostic.
+        let module = lower(&shapes[0], StorageType::F16);
+        for (stage_v, stage_k, v_early, diag, ok) in [
+            (false, false, false, 0, true),
+            (true, false, false, 0, true),
+            (false, false, true, 0, true),
+            (false, true, false, 0, false),
+            (false, false, false, 4, false),
+        ] {
+            let variant = PrefillGroupForm {
+                stage_v,
+                stage_k,
+                v_early,
+                diag,
+                k_next: true,
+                ..PrefillGroupForm::DEFAULT
+            };
+            let kernels = prefill_coop_group_form(&module, variant);
+            assert_eq!(kernels.is_ok(), ok, "{variant:?}");
+            if let Ok(kernels) = kernels {
+                spirv(&kernels[0].source, &kernels[0].entry_point, &[("SG", 32.0)])
+                    .unwrap_or_else(|e| panic!("{variant:?}: {e}"));
+            }
+        }
         assert_eq!(prefill_group_q_blocks(8), None);
         assert!(prefill_coop_group(&lower(&plan, StorageType::F32)).is_err());
         let mut shape = plan.model().clone();

@@ -523,6 +523,10 @@ impl WgpuEngine {
                 v_early: options.coop_attention_v_early
                     && !(stage && options.coop_attention_stage_v)
                     && options.coop_attention_diag == 0,
+                // K next reads K from storage: not with K staged.
+                k_next: options.coop_attention_k_next
+                    && !(stage && options.coop_attention_stage_k)
+                    && options.coop_attention_diag == 0,
             };
             // Session 28's group kernel (workgroup barriers, V from storage): the second
             // try where the asked variant is another and fails to build or to match the

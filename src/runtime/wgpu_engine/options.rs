@@ -320,6 +320,10 @@ pub struct WgpuEngineOptions {
     /// storage right after the scores, before the softmax (their latency behind it);
     /// ignored with `_STAGE_V=1`. Session 30.
     pub coop_attention_v_early: bool,
+    /// `MOA_WGPU_COOP_ATTN_K_NEXT` (default `0`): `1` reads the next key tile's K B
+    /// matrices from storage right after this tile's scores (software pipelining through
+    /// registers); ignored with `_STAGE_K=1`. Session 30.
+    pub coop_attention_k_next: bool,
     /// `MOA_WGPU_WARM` (default `auto`: on CPU adapters): run every pipeline once at load
     /// (llvmpipe compiles at first dispatch: ~100 s inside a first run's timings).
     pub warm_up: Option<bool>,
@@ -478,6 +482,7 @@ impl Default for WgpuEngineOptions {
             coop_attention_stage_v: false,
             coop_attention_stage_k: false,
             coop_attention_v_early: false,
+            coop_attention_k_next: false,
             warm_up: None,
             print_stats: false,
             coop_head: CoopHeadChoice::Staged,
@@ -589,6 +594,7 @@ impl WgpuEngineOptions {
                 "MOA_WGPU_COOP_ATTN_V_EARLY",
                 d.coop_attention_v_early,
             )?,
+            coop_attention_k_next: flag(env, "MOA_WGPU_COOP_ATTN_K_NEXT", d.coop_attention_k_next)?,
             warm_up: tristate(env, "MOA_WGPU_WARM")?,
             print_stats: flag(env, "MOA_WGPU_STATS", d.print_stats)?,
             coop_head: choice(
@@ -977,6 +983,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_COOP_ATTN_STAGE_V",
     "MOA_WGPU_COOP_ATTN_STAGE_K",
     "MOA_WGPU_COOP_ATTN_V_EARLY",
+    "MOA_WGPU_COOP_ATTN_K_NEXT",
     "MOA_WGPU_WARM",
     "MOA_WGPU_STATS",
     "MOA_WGPU_COOP_HEAD",

@@ -39,8 +39,8 @@
 //! # runtime checks and without
 //! wgpu_decode_bench regs-gemm
 //! # the same for the prefill attention's group form (prefill_coop_group.wgsl.j2) of the
-//! # listed layers, per variant (`+`-joined: f1, d1..d5, sv, sk, ve, kn; `default`)
-//! wgpu_decode_bench regs-pattn plans/smollm2-135m-moa-50.toml 0,6 default,sk,sv,sk+sv,ve
+//! # listed layers, per variant (the default changed by `+`-joined f1, nosk, nove, d1..d5)
+//! wgpu_decode_bench regs-pattn plans/smollm2-135m-moa-50.toml 0,6 default,nosk+nove,nove,d3
 //! ```
 //!
 //! First form's arguments: plan, layer, N, comma-separated row positions; optional
@@ -1524,10 +1524,12 @@ mod regs {
     /// `wgpu_decode_bench regs-pattn PLAN LAYERS VARIANTS`: the driver's statistics of the
     /// prefill attention's group form (`codegen::wgsl::prefill_coop_group_form`, f16,
     /// subgroups of 32, without naga's runtime checks as the engine builds it) for each
-    /// listed layer of the moa plan PLAN and each comma-separated variant, a `+`-joined
-    /// list of `f1` (workgroup barriers), `d1`..`d5` (the timing diagnostics), `sv` (V
-    /// staged), `sk` (K staged), `ve` (V early), `kn` (K next), or `default`. Registers per invocation
-    /// and workgroup memory bound the workgroups an SM holds (session 30).
+    /// listed layer of the moa plan PLAN and each comma-separated variant, the engine's
+    /// default changed by a `+`-joined list of `f1` (workgroup barriers), `nosk` (K not
+    /// staged), `nove` (V not early), `d1`..`d5` (the timing diagnostics, on session 29's
+    /// form 2), or `default`. Registers per invocation and workgroup memory bound the
+    /// workgroups an SM holds (session 30 read 255 registers for session 29's form 2 and
+    /// for K staged + V early: one workgroup of 192 an SM).
     pub fn prefill_group(args: &[String]) -> Result<(), String> {
         use moa::codegen::wgsl::{prefill_coop_group_form, PrefillGroupForm};
         let usage = "usage: wgpu_decode_bench regs-pattn PLAN LAYERS VARIANT[,VARIANT...]";
@@ -1553,12 +1555,12 @@ mod regs {
                 match part {
                     "default" => {}
                     "f1" => v.form = 1,
-                    "sv" => v.stage_v = true,
-                    "sk" => v.stage_k = true,
-                    "ve" => v.v_early = true,
-                    "kn" => v.k_next = true,
+                    "nosk" => v.stage_k = false,
+                    "nove" => v.v_early = false,
+                    // A diagnostic has neither (session 29's form 2 with it).
                     d if d.len() == 2 && d.starts_with('d') => {
-                        v.diag = d[1..].parse().map_err(|_| format!("`{d}`: {usage}"))?
+                        v.diag = d[1..].parse().map_err(|_| format!("`{d}`: {usage}"))?;
+                        (v.stage_k, v.v_early) = (false, false);
                     }
                     _ => return Err(format!("`{part}`: {usage}")),
                 }

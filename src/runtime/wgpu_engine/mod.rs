@@ -500,13 +500,15 @@ impl WgpuEngine {
         ) {
             // The group form's softmax uses subgroup shuffles.
             let group = options.coop_attention_group && ctx.subgroup_size().is_some();
-            let stage = options.coop_attention_diag == 0
+            // K staged where asked and it fits (not with a diagnostic; its words are
+            // unpacked with unpack2x16float).
+            let stage_k = options.coop_attention_stage_k
+                && options.coop_attention_diag == 0
                 && ctx.has_f16_in_f32()
                 && crate::codegen::wgsl::prefill_group_stage_fits(
                     engine.config.q_heads as u32 / engine.config.kv_heads as u32,
                     engine.config.head_dim as u32,
-                    u32::from(options.coop_attention_stage_v)
-                        + u32::from(options.coop_attention_stage_k),
+                    1,
                 );
             let asked = crate::codegen::wgsl::PrefillGroupForm {
                 // Form 2 needs subgroup barriers: without them, form 1.
@@ -515,27 +517,15 @@ impl WgpuEngine {
                     f => f,
                 },
                 diag: options.coop_attention_diag,
-                // Staged K and V where asked and they fit (not with a diagnostic; their
-                // words are unpacked with unpack2x16float).
-                stage_v: stage && options.coop_attention_stage_v,
-                stage_k: stage && options.coop_attention_stage_k,
-                // V early reads V from storage: not with V staged.
-                v_early: options.coop_attention_v_early
-                    && !(stage && options.coop_attention_stage_v)
-                    && options.coop_attention_diag == 0,
-                // K next reads K from storage: not with K staged.
-                k_next: options.coop_attention_k_next
-                    && !(stage && options.coop_attention_stage_k)
-                    && options.coop_attention_diag == 0,
+                stage_k,
+                v_early: options.coop_attention_v_early && options.coop_attention_diag == 0,
             };
-            // Session 28's group kernel (workgroup barriers, V from storage): the second
-            // try where the asked variant is another and fails to build or to match the
-            // scalar kernel (a subgroup barrier orders workgroup memory on the H200; SPIR-V
-            // names only subgroup memory for it, so another driver may not).
-            let plain = crate::codegen::wgsl::PrefillGroupForm {
-                form: 1,
-                ..crate::codegen::wgsl::PrefillGroupForm::DEFAULT
-            };
+            // Session 28's group kernel (workgroup barriers, K and V from storage where
+            // they are used): the second try where the asked variant is another and fails
+            // to build or to match the scalar kernel (a subgroup barrier orders workgroup
+            // memory on the H200; SPIR-V names only subgroup memory for it, so another
+            // driver may not).
+            let plain = crate::codegen::wgsl::PrefillGroupForm::PLAIN;
             let before = engine.products.clone();
             let mut tries = vec![asked];
             if group && asked.diag == 0 && asked != plain {

@@ -303,27 +303,21 @@ pub struct WgpuEngineOptions {
     /// start-up check**: for the profile only (session 29: with form 1, 113.6, 144.4 and
     /// 62.2 ms against 153.3; `3` with form 2: 56.9 against 129.5).
     pub coop_attention_diag: u32,
-    /// `MOA_WGPU_COOP_ATTN_STAGE_V` (default `0`): `1` stages each key tile's V of the
-    /// group form in workgroup memory (one 16-byte load a word per workgroup, a tile
-    /// ahead; two workgroup barriers a tile) where it fits (GQA group of 3 at head_dim
-    /// 64: exactly 48 KiB), instead of every subgroup reading V from storage as transposed
-    /// B matrices. Session 29's lead call on the H200: 129.55 against 129.53 ms a pass
-    /// with moa-50 (a tie), 193.2 against 200.9 dense.
-    pub coop_attention_stage_v: bool,
-    /// `MOA_WGPU_COOP_ATTN_STAGE_K` (default `0`): `1` stages each key tile's K of the
-    /// group form in workgroup memory as `_STAGE_V` does V (16-byte loads two tiles
-    /// ahead, stored between the same two workgroup barriers a tile), read by the scores
-    /// as B matrices. With `_STAGE_V=1` both tiles are staged and the workgroup takes one
-    /// 16-query block per head (SmolLM2: 3 subgroups, 38 400 bytes). Session 30.
+    /// `MOA_WGPU_COOP_ATTN_STAGE_K` (default `1`): the group form stages each key tile's
+    /// K in workgroup memory (16-byte loads once per workgroup, two tiles ahead in
+    /// registers, stored between two workgroup barriers a tile) where it fits (GQA group
+    /// of 3 at head_dim 64: exactly 48 KiB), the scores reading it as B matrices; `0`:
+    /// every subgroup reads K from storage. With `_V_EARLY` on the H200 (SmolLM2 shape,
+    /// 16 × 4096) the attention went 129.5 → 102.3 ms a pass with moa-50 and 200.9 →
+    /// 153.5 dense, prefill 143.1k → 162.4k tok/s (RESULTS "wgpu engine, session 30
+    /// (branch s30-pattn)"; K staged alone 104.2 and 156.0 ms).
     pub coop_attention_stage_k: bool,
-    /// `MOA_WGPU_COOP_ATTN_V_EARLY` (default `0`): `1` reads each tile's V B matrices from
-    /// storage right after the scores, before the softmax (their latency behind it);
-    /// ignored with `_STAGE_V=1`. Session 30.
+    /// `MOA_WGPU_COOP_ATTN_V_EARLY` (default `1`): the group form reads each tile's V B
+    /// matrices from storage right after the scores, before the softmax (their latency
+    /// behind it); `0`: where P·V uses them. Session 30 on the H200: with K staged 104.2
+    /// → 102.3 ms a pass (moa-50), 156.0 → 153.5 (dense); alone 134.2 against 129.5
+    /// (moa-50, a loss) and 198.4 against 200.9 (dense).
     pub coop_attention_v_early: bool,
-    /// `MOA_WGPU_COOP_ATTN_K_NEXT` (default `0`): `1` reads the next key tile's K B
-    /// matrices from storage right after this tile's scores (software pipelining through
-    /// registers); ignored with `_STAGE_K=1`. Session 30.
-    pub coop_attention_k_next: bool,
     /// `MOA_WGPU_WARM` (default `auto`: on CPU adapters): run every pipeline once at load
     /// (llvmpipe compiles at first dispatch: ~100 s inside a first run's timings).
     pub warm_up: Option<bool>,
@@ -479,10 +473,8 @@ impl Default for WgpuEngineOptions {
             coop_attention_group: true,
             coop_attention_form: 2,
             coop_attention_diag: 0,
-            coop_attention_stage_v: false,
-            coop_attention_stage_k: false,
-            coop_attention_v_early: false,
-            coop_attention_k_next: false,
+            coop_attention_stage_k: true,
+            coop_attention_v_early: true,
             warm_up: None,
             print_stats: false,
             coop_head: CoopHeadChoice::Staged,
@@ -579,11 +571,6 @@ impl WgpuEngineOptions {
             )?,
             coop_attention_diag: number(env, "MOA_WGPU_COOP_ATTN_DIAG", "0 to 5", 0..=5)?
                 .unwrap_or(d.coop_attention_diag),
-            coop_attention_stage_v: flag(
-                env,
-                "MOA_WGPU_COOP_ATTN_STAGE_V",
-                d.coop_attention_stage_v,
-            )?,
             coop_attention_stage_k: flag(
                 env,
                 "MOA_WGPU_COOP_ATTN_STAGE_K",
@@ -594,7 +581,6 @@ impl WgpuEngineOptions {
                 "MOA_WGPU_COOP_ATTN_V_EARLY",
                 d.coop_attention_v_early,
             )?,
-            coop_attention_k_next: flag(env, "MOA_WGPU_COOP_ATTN_K_NEXT", d.coop_attention_k_next)?,
             warm_up: tristate(env, "MOA_WGPU_WARM")?,
             print_stats: flag(env, "MOA_WGPU_STATS", d.print_stats)?,
             coop_head: choice(
@@ -980,10 +966,8 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_COOP_ATTN_GROUP",
     "MOA_WGPU_COOP_ATTN_FORM",
     "MOA_WGPU_COOP_ATTN_DIAG",
-    "MOA_WGPU_COOP_ATTN_STAGE_V",
     "MOA_WGPU_COOP_ATTN_STAGE_K",
     "MOA_WGPU_COOP_ATTN_V_EARLY",
-    "MOA_WGPU_COOP_ATTN_K_NEXT",
     "MOA_WGPU_WARM",
     "MOA_WGPU_STATS",
     "MOA_WGPU_COOP_HEAD",
@@ -1042,6 +1026,14 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGPU_COOP_ATTN_STAGE_V",
+        "the group prefill attention's V staged in workgroup memory (16-byte loads once per workgroup, a tile ahead) tied on the H200 alone (session 29's lead call: 129.55 against 129.53 ms a pass, moa-50; 193.2 against 200.9 dense) and, beside session 30's staged K (the default), needed one 16-query block a head for the room and lost: 156.3 against 129.5 ms (moa-50), 237.8 against 200.9 (dense); the default stages K and reads V early instead (102.3 and 153.5; benches/RESULTS.md, wgpu engine session 30, s30-pattn; the form is in commit f35011d)",
+    ),
+    (
+        "MOA_WGPU_COOP_ATTN_K_NEXT",
+        "the group prefill attention's next key tile's K read into registers as B matrices right after this tile's scores (software pipelining) lost on the H200 with moa-50 (134.9 against 129.5 ms a pass, two runs) and gained dense (192.4 against 200.9); K staged in workgroup memory (the default since session 30) took 104.2 and 156.0 alone (benches/RESULTS.md, wgpu engine session 30, s30-pattn; the form is in commit f35011d)",
+    ),
     (
         "MOA_WGSL_SG_FLAT_MERGE_BATCH",
         "the flat decode's fused merger in batches of 1, 2 or 4 chunks instead of 8 (fewer words polled a lane in the fused tail) was the last piece of the road to 80 registers (3 workgroups of 256 an SM): with packed queries and 1 load a step it took 80 (93 at batch 8; 98 against 101 with packed queries alone, so the tail sets the floor only once the loop is small), but that form told 396 resident lost every pair on the H200 (SmolLM2 16 x 4096, moa-50, four A B B A pairs: attention 24.78-25.11 us a layer against 19.72-20.09, device step +134..+158 us, tokens/s -7.9..-10.4%; parity 0.0498, 3/3): 1 load a step triples an item's chain of dependent steps (its 384-slot item alone 14.5 us against the default's 512-slot item's 9.7), which sets two thirds of the dispatch (benches/RESULTS.md, WGSL decode session 29, s29-attn; the form is in commit be0b27b)",

@@ -518,7 +518,11 @@ impl WgpuEngine {
                 },
                 diag: options.coop_attention_diag,
                 stage_k,
-                v_early: options.coop_attention_v_early && options.coop_attention_diag == 0,
+                // V early only beside staged K (alone it lost on the H200 with moa-50:
+                // 134.2 against 129.5 ms, session 30), unless K staging was turned off.
+                v_early: options.coop_attention_v_early
+                    && options.coop_attention_diag == 0
+                    && (stage_k || !options.coop_attention_stage_k),
             };
             // Session 28's group kernel (workgroup barriers, K and V from storage where
             // they are used): the second try where the asked variant is another and fails

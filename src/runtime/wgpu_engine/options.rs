@@ -316,7 +316,8 @@ pub struct WgpuEngineOptions {
     /// matrices from storage right after the scores, before the softmax (their latency
     /// behind it); `0`: where P·V uses them. Session 30 on the H200: with K staged 104.2
     /// → 102.3 ms a pass (moa-50), 156.0 → 153.5 (dense); alone 134.2 against 129.5
-    /// (moa-50, a loss) and 198.4 against 200.9 (dense).
+    /// (moa-50, a loss) and 198.4 against 200.9 (dense), so where K cannot be staged (no
+    /// f16-in-f32 conversions, no room) the engine drops it too, unless `_STAGE_K=0`.
     pub coop_attention_v_early: bool,
     /// `MOA_WGPU_WARM` (default `auto`: on CPU adapters): run every pipeline once at load
     /// (llvmpipe compiles at first dispatch: ~100 s inside a first run's timings).

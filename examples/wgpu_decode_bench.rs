@@ -38,6 +38,9 @@
 //! # the same for the prefill product on matrix units (coop_linear.wgsl), with naga's
 //! # runtime checks and without
 //! wgpu_decode_bench regs-gemm
+//! # the same for the prefill attention's group form (prefill_coop_group.wgsl.j2) of the
+//! # listed layers, per variant (the default changed by `+`-joined f1, nosk, nove, d1..d5)
+//! wgpu_decode_bench regs-pattn plans/smollm2-135m-moa-50.toml 0,6 default,nosk+nove,nove,d3
 //! ```
 //!
 //! First form's arguments: plan, layer, N, comma-separated row positions; optional
@@ -131,6 +134,9 @@ fn run() -> Result<(), String> {
     }
     if args.first().map(String::as_str) == Some("regs-gemm") {
         return regs::coop_gemm();
+    }
+    if args.first().map(String::as_str) == Some("regs-pattn") {
+        return regs::prefill_group(&args[1..]);
     }
     let usage = "usage: wgpu_decode_bench PLAN LAYER N POS[,POS...] [ITERS]";
     let [plan, layer, n, pos, rest @ ..] = args.as_slice() else {
@@ -1510,6 +1516,72 @@ mod regs {
                     Ok(stats) => println!("regs gemm {what}: {}", stats.join(", ")),
                     Err(e) => println!("regs gemm {what}: {e}"),
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// `wgpu_decode_bench regs-pattn PLAN LAYERS VARIANTS`: the driver's statistics of the
+    /// prefill attention's group form (`codegen::wgsl::prefill_coop_group_form`, f16,
+    /// subgroups of 32, without naga's runtime checks as the engine builds it) for each
+    /// listed layer of the moa plan PLAN and each comma-separated variant, the engine's
+    /// default changed by a `+`-joined list of `f1` (workgroup barriers), `nosk` (K not
+    /// staged), `nove` (V not early), `d1`..`d5` (the timing diagnostics, on session 29's
+    /// form 2), or `default`. Registers per invocation and workgroup memory bound the
+    /// workgroups an SM holds (session 30 read 255 registers for session 29's form 2 and
+    /// for K staged + V early: one workgroup of 192 an SM).
+    pub fn prefill_group(args: &[String]) -> Result<(), String> {
+        use moa::codegen::wgsl::{prefill_coop_group_form, PrefillGroupForm};
+        let usage = "usage: wgpu_decode_bench regs-pattn PLAN LAYERS VARIANT[,VARIANT...]";
+        let [path, layers, variants] = args else {
+            return Err(usage.into());
+        };
+        let layers: Vec<u32> = layers
+            .split(',')
+            .map(|l| l.parse().map_err(|_| format!("`{l}`: {usage}")))
+            .collect::<Result<_, _>>()?;
+        let plan = Plan::load(std::path::Path::new(path)).map_err(|e| e.to_string())?;
+        let mut module = lower(&plan, StorageType::F16);
+        module.layers.retain(|s| layers.contains(&s.layer));
+        let opts = moa::runtime::wgpu::DecodePipelineOptions {
+            runtime_checks: false,
+            zero_init_workgroup_memory: false,
+        };
+        // Every SPIR-V first (a naga error shows without a driver), then the driver.
+        let mut built = Vec::new();
+        for name in variants.split(',') {
+            let mut v = PrefillGroupForm::DEFAULT;
+            for part in name.split('+') {
+                match part {
+                    "default" => {}
+                    "f1" => v.form = 1,
+                    "nosk" => v.stage_k = false,
+                    "nove" => v.v_early = false,
+                    // A diagnostic has neither (session 29's form 2 with it).
+                    d if d.len() == 2 && d.starts_with('d') => {
+                        v.diag = d[1..].parse().map_err(|_| format!("`{d}`: {usage}"))?;
+                        (v.stage_k, v.v_early) = (false, false);
+                    }
+                    _ => return Err(format!("`{part}`: {usage}")),
+                }
+            }
+            let kernels = prefill_coop_group_form(&module, v).map_err(|e| e.to_string())?;
+            for k in kernels {
+                let spv = spirv(&k.source, &k.entry_point, opts, &[("SG", 32.0)])?;
+                built.push((
+                    format!("{name} layer {} q_tile {}", k.layer, k.q_tile),
+                    k.entry_point,
+                    spv,
+                ));
+            }
+        }
+        println!("regs-pattn: {} kernels translated", built.len());
+        let vk = Vulkan::new()?;
+        println!("regs on {} ({})", vk.name, vk.driver);
+        for (what, entry, spv) in &built {
+            match vk.statistics(spv, entry) {
+                Ok(stats) => println!("regs pattn {what}: {}", stats.join(", ")),
+                Err(e) => println!("regs pattn {what}: {e}"),
             }
         }
         Ok(())

@@ -333,8 +333,10 @@ struct PrefillCoopGroupCtx<'a> {
     form: u32,
     /// The timing diagnostic ([`PrefillGroupForm::diag`]), 0 for none.
     diag: u32,
-    /// V staged in workgroup memory ([`PrefillGroupForm::stage_v`]).
-    stage_v: bool,
+    /// K staged in workgroup memory ([`PrefillGroupForm::stage_k`]).
+    stage_k: bool,
+    /// V read before the softmax ([`PrefillGroupForm::v_early`]).
+    v_early: bool,
 }
 
 /// Which variant of the group form (`prefill_coop_group.wgsl.j2`) to generate.
@@ -346,36 +348,84 @@ struct PrefillCoopGroupCtx<'a> {
 /// then P·V in C matrices with no rescale) lost (183 and 208 ms) and were deleted.
 /// `diag` (**wrong results**, timing only): 1 no softmax, 2 P·V summed in C matrices
 /// without the per-tile round trip, 3 no K/V loads in the loop (one block of each
-/// stands for all). `stage_v` (session 29, not yet measured on a device): each key
-/// tile's V loaded once per workgroup in 16-byte words (a tile ahead, into registers) and
-/// staged in workgroup memory (two workgroup barriers a tile), the subgroups reading it
-/// from there, where it fits ([`prefill_group_stage_v_fits`]); not with a diagnostic. It
-/// needs the f16-in-f32 conversions (`unpack2x16float`; wgpu's `SHADER_F16_IN_F32`).
+/// stands for all), 4 no K loads (one K block stands for all), 5 no V loads (one V
+/// block). `stage_k` (default; session 30): each key tile's K loaded once per workgroup
+/// in 16-byte words (two tiles ahead, into registers) and staged in workgroup memory (two
+/// workgroup barriers a tile), the scores reading it from there as B matrices; it needs
+/// the f16-in-f32 conversions (`unpack2x16float`; wgpu's `SHADER_F16_IN_F32`), no
+/// diagnostic, and room beside the subgroups' regions ([`prefill_group_stage_fits`]).
+/// `v_early` (default; session 30; no diagnostic): the tile's V B matrices read from
+/// storage right after the scores, so that their latency hides behind the softmax. On
+/// the H200 (SmolLM2 shape, 16 × 4096) both took the attention 129.5 → 102.3 ms a pass
+/// with moa-50 and 200.9 → 153.5 dense (two runs each, A/A 0.1%; K staged alone 104.2
+/// and 156.0, V early alone 134.2 and 198.4: benches/RESULTS.md, "wgpu engine, session
+/// 30 (branch s30-pattn)"). Session 30's V staged as well (one 16-query block a head for
+/// the room: 156.3 ms) and next tile's K read ahead into registers (134.9) lost and were
+/// deleted; session 29's V staged alone had tied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PrefillGroupForm {
     pub form: u32,
     pub diag: u32,
-    pub stage_v: bool,
+    pub stage_k: bool,
+    pub v_early: bool,
 }
 
-/// Whether the group form's staged V tile (64 keys × (`head_dim` + 8) f16) fits beside
-/// the subgroups' regions of a GQA group of `group` heads within
-/// [`WGSL_PREFILL_GROUP_MAX_BYTES`] (SmolLM2's group of 3 at head_dim 64: 6 × 6656 +
-/// 9216 = 49152 bytes, exactly).
-pub fn prefill_group_stage_v_fits(group: u32, head_dim: u32) -> bool {
-    prefill_group_q_blocks(group).is_some_and(|b| {
-        group * b * WGSL_PREFILL_GROUP_SUBGROUP_BYTES + 64 * (head_dim + 8) * 2
-            <= WGSL_PREFILL_GROUP_MAX_BYTES
+impl PrefillGroupForm {
+    /// The default variant: form 2 (subgroup barriers), K staged, V early.
+    pub const DEFAULT: PrefillGroupForm = PrefillGroupForm {
+        form: 2,
+        diag: 0,
+        stage_k: true,
+        v_early: true,
+    };
+
+    /// Session 28's kernel: form 1 (workgroup barriers), K and V read where they are used.
+    pub const PLAIN: PrefillGroupForm = PrefillGroupForm {
+        form: 1,
+        diag: 0,
+        stage_k: false,
+        v_early: false,
+    };
+
+    /// Tiles staged in workgroup memory (0 or 1), each 64 keys × (head_dim + 8) f16.
+    pub fn staged_tiles(&self) -> u32 {
+        u32::from(self.stage_k)
+    }
+}
+
+/// Bytes of one staged K tile of the group form: 64 keys × (`head_dim` + 8) f16.
+pub fn prefill_group_staged_tile_bytes(head_dim: u32) -> u32 {
+    64 * (head_dim + 8) * 2
+}
+
+/// 16-query blocks per workgroup of the group form with `tiles` staged tiles
+/// ([`prefill_group_staged_tile_bytes`]) beside the subgroups' regions: the largest of
+/// 4, 2, 1 that fits [`WGSL_PREFILL_GROUP_MAX_BYTES`] and
+/// [`WGSL_PREFILL_GROUP_MAX_SUBGROUPS`] (SmolLM2's group of 3 at head_dim 64: 2 with one
+/// tile, 6 × 6656 + 9216 = 49152 bytes exactly; session 30's two tiles, K and V, took
+/// it to 1 block: 3 × 6656 + 18432 = 38400 bytes, and lost).
+pub fn prefill_group_q_blocks_staged(group: u32, head_dim: u32, tiles: u32) -> Option<u32> {
+    let extra = tiles * prefill_group_staged_tile_bytes(head_dim);
+    [4u32, 2, 1].into_iter().find(|b| {
+        let sg = group * b;
+        sg <= WGSL_PREFILL_GROUP_MAX_SUBGROUPS
+            && sg * WGSL_PREFILL_GROUP_SUBGROUP_BYTES + extra <= WGSL_PREFILL_GROUP_MAX_BYTES
     })
+}
+
+/// Whether the group form with `tiles` staged tiles fits a GQA group of `group`
+/// heads at `head_dim` in one workgroup with as many 16-query blocks as without them
+/// ([`prefill_group_q_blocks_staged`] against [`prefill_group_q_blocks`]: fewer blocks
+/// halve the queries each staged tile serves, which lost in session 30). SmolLM2's group
+/// of 3 at head_dim 64 fits one tile; at head_dim 128 it does not.
+pub fn prefill_group_stage_fits(group: u32, head_dim: u32, tiles: u32) -> bool {
+    let staged = prefill_group_q_blocks_staged(group, head_dim, tiles);
+    staged.is_some() && staged == prefill_group_q_blocks(group)
 }
 
 impl Default for PrefillGroupForm {
     fn default() -> Self {
-        PrefillGroupForm {
-            form: 2,
-            diag: 0,
-            stage_v: false,
-        }
+        PrefillGroupForm::DEFAULT
     }
 }
 
@@ -430,31 +480,41 @@ pub fn prefill_group_q_blocks(group: u32) -> Option<u32> {
 /// were deleted in session 28 (commit 264d81c has them).
 /// Errors: as [`prefill_coop`], and a group too large for one workgroup.
 pub fn prefill_coop_group(module: &KernelModule) -> Result<Vec<CoopPrefill>, CodegenError> {
-    prefill_coop_group_form(module, PrefillGroupForm::default())
+    let fits = prefill_group_stage_fits(module.shape.group_size(), module.shape.head_dim, 1);
+    prefill_coop_group_form(
+        module,
+        PrefillGroupForm {
+            stage_k: fits,
+            ..PrefillGroupForm::DEFAULT
+        },
+    )
 }
 
 /// [`prefill_coop_group`] in the variant `variant` ([`PrefillGroupForm`]). Errors: as
-/// [`prefill_coop_group`], and a form other than 1 or 2 or a diagnostic outside 0..=3.
+/// [`prefill_coop_group`], and a form other than 1 or 2, a diagnostic outside 0..=5,
+/// staging where it does not fit, or a diagnostic with K staged or V early.
 pub fn prefill_coop_group_form(
     module: &KernelModule,
     variant: PrefillGroupForm,
 ) -> Result<Vec<CoopPrefill>, CodegenError> {
-    let staged_fits = prefill_group_stage_v_fits(module.shape.group_size(), module.shape.head_dim);
+    let d = module.shape.head_dim;
+    let group = module.shape.group_size();
+    let tiles = variant.staged_tiles();
+    let staged_fits = prefill_group_stage_fits(group, d, tiles);
     if !(1..=2).contains(&variant.form)
-        || variant.diag > 3
-        || (variant.stage_v && (variant.diag > 0 || !staged_fits))
+        || variant.diag > 5
+        || (tiles > 0 && (variant.diag > 0 || !staged_fits))
+        || (variant.v_early && variant.diag > 0)
     {
         return Err(CodegenError::Unsupported {
             target: "wgsl",
             message: format!(
-                "no group prefill form {variant:?} (forms 1 and 2, diagnostics 0 to 3, V \
-                 staged without a diagnostic where it fits in 48 KiB)"
+                "no group prefill form {variant:?} (forms 1 and 2, diagnostics 0 to 5 without K \
+                 staged or V early, K staged where it fits in 48 KiB)"
             ),
         });
     }
-    let d = module.shape.head_dim;
-    let group = module.shape.group_size();
-    let blocks = prefill_group_q_blocks(group);
+    let blocks = prefill_group_q_blocks_staged(group, d, tiles);
     let Some(q_blocks) =
         blocks.filter(|_| module.storage == StorageType::F16 && d.is_multiple_of(16) && d <= 128)
     else {
@@ -485,7 +545,8 @@ pub fn prefill_coop_group_form(
                 subgroups: group * q_blocks,
                 form: variant.form,
                 diag: variant.diag,
-                stage_v: variant.stage_v,
+                stage_k: variant.stage_k,
+                v_early: variant.v_early,
             },
         )?;
         validate_with(
@@ -500,8 +561,8 @@ pub fn prefill_coop_group_form(
                 } else {
                     naga::valid::Capabilities::empty()
                 }
-                | if variant.stage_v {
-                    // unpack2x16float for the staged V words.
+                | if tiles > 0 {
+                    // unpack2x16float for the staged K words.
                     naga::valid::Capabilities::SHADER_FLOAT16_IN_FLOAT32
                 } else {
                     naga::valid::Capabilities::empty()
@@ -2265,25 +2326,32 @@ mod tests {
                 }
             }
         }
-        // Session 29's variants (form 1, the diagnostics) validate (naga, inside) and
-        // translate, on the plan's shape and a group of one.
+        // The variants (form 1, the diagnostics, K staged or not, V early or not)
+        // validate (naga, inside) and translate, on the plan's shape and a group of one.
         for p in [&shapes[0], &shapes[2]] {
             let module = lower(p, StorageType::F16);
-            for (form, diag, stage_v) in [
-                (1, 0, false),
-                (1, 1, false),
-                (1, 2, false),
-                (1, 3, false),
-                (2, 1, false),
-                (2, 2, false),
-                (2, 3, false),
-                (1, 0, true),
-                (2, 0, true),
+            for (form, diag, stage_k, v_early) in [
+                (1, 0, false, false),
+                (1, 1, false, false),
+                (1, 2, false, false),
+                (1, 3, false, false),
+                (2, 1, false, false),
+                (2, 2, false, false),
+                (2, 3, false, false),
+                (2, 4, false, false),
+                (2, 5, false, false),
+                (2, 0, false, false),
+                (2, 0, true, false),
+                (1, 0, true, false),
+                (2, 0, false, true),
+                (2, 0, true, true),
+                (1, 0, true, true),
             ] {
                 let variant = PrefillGroupForm {
                     form,
                     diag,
-                    stage_v,
+                    stage_k,
+                    v_early,
                 };
                 let kernels = prefill_coop_group_form(&module, variant).unwrap();
                 for k in kernels.iter().take(2) {
@@ -2291,23 +2359,30 @@ mod tests {
                         .unwrap_or_else(|e| panic!("{variant:?}, layer {}: {e}", k.layer));
                 }
             }
-            for (form, diag, stage_v) in [
-                (0, 0, false),
-                (3, 0, false),
-                (4, 0, false),
-                (1, 4, false),
-                (2, 1, true),
+            for (form, diag, stage_k, v_early) in [
+                (0, 0, false, false),
+                (3, 0, false, false),
+                (4, 0, false, false),
+                (1, 6, false, false),
+                (2, 1, true, false),
+                (2, 4, false, true),
             ] {
                 let variant = PrefillGroupForm {
                     form,
                     diag,
-                    stage_v,
+                    stage_k,
+                    v_early,
                 };
                 assert!(prefill_coop_group_form(&module, variant).is_err());
             }
         }
         assert_eq!(prefill_group_q_blocks(3), Some(2));
-        assert!(prefill_group_stage_v_fits(3, 64) && !prefill_group_stage_v_fits(3, 128));
+        // K staged: 6 × 6656 + 9216 = 49152 bytes at head_dim 64; at 128 one block a head.
+        assert_eq!(prefill_group_q_blocks_staged(3, 64, 0), Some(2));
+        assert_eq!(prefill_group_q_blocks_staged(3, 64, 1), Some(2));
+        assert_eq!(prefill_group_q_blocks_staged(3, 128, 1), Some(1));
+        assert!(prefill_group_stage_fits(3, 64, 1) && !prefill_group_stage_fits(8, 64, 1));
+        assert!(!prefill_group_stage_fits(3, 128, 1) && !prefill_group_stage_fits(3, 64, 2));
         assert_eq!(prefill_group_q_blocks(8), None);
         assert!(prefill_coop_group(&lower(&plan, StorageType::F32)).is_err());
         let mut shape = plan.model().clone();

@@ -406,9 +406,10 @@ impl WgpuEngine {
                 self.products,
                 if attn.group {
                     format!(
-                        ", a workgroup per GQA group{}{}",
+                        ", a workgroup per GQA group{}{}{}",
                         if attn.variant.form == 1 { " (workgroup barriers)" } else { "" },
-                        if attn.variant.stage_v { " (V staged)" } else { "" },
+                        if attn.variant.stage_k { " (K staged)" } else { "" },
+                        if attn.variant.v_early { " (V early)" } else { "" },
                     )
                 } else {
                     String::new()

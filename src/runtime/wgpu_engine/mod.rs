@@ -500,6 +500,16 @@ impl WgpuEngine {
         ) {
             // The group form's softmax uses subgroup shuffles.
             let group = options.coop_attention_group && ctx.subgroup_size().is_some();
+            // K staged where asked and it fits (not with a diagnostic; its words are
+            // unpacked with unpack2x16float).
+            let stage_k = options.coop_attention_stage_k
+                && options.coop_attention_diag == 0
+                && ctx.has_f16_in_f32()
+                && crate::codegen::wgsl::prefill_group_stage_fits(
+                    engine.config.q_heads as u32 / engine.config.kv_heads as u32,
+                    engine.config.head_dim as u32,
+                    1,
+                );
             let asked = crate::codegen::wgsl::PrefillGroupForm {
                 // Form 2 needs subgroup barriers: without them, form 1.
                 form: match options.coop_attention_form {
@@ -507,25 +517,19 @@ impl WgpuEngine {
                     f => f,
                 },
                 diag: options.coop_attention_diag,
-                // Staged V where asked and it fits (not with a diagnostic; its words
-                // are unpacked with unpack2x16float).
-                stage_v: options.coop_attention_stage_v
+                stage_k,
+                // V early only beside staged K (alone it lost on the H200 with moa-50:
+                // 134.2 against 129.5 ms, session 30), unless K staging was turned off.
+                v_early: options.coop_attention_v_early
                     && options.coop_attention_diag == 0
-                    && ctx.has_f16_in_f32()
-                    && crate::codegen::wgsl::prefill_group_stage_v_fits(
-                        engine.config.q_heads as u32 / engine.config.kv_heads as u32,
-                        engine.config.head_dim as u32,
-                    ),
+                    && (stage_k || !options.coop_attention_stage_k),
             };
-            // Session 28's group kernel (workgroup barriers, V from storage): the second
-            // try where the asked variant is another and fails to build or to match the
-            // scalar kernel (a subgroup barrier orders workgroup memory on the H200; SPIR-V
-            // names only subgroup memory for it, so another driver may not).
-            let plain = crate::codegen::wgsl::PrefillGroupForm {
-                form: 1,
-                diag: 0,
-                stage_v: false,
-            };
+            // Session 28's group kernel (workgroup barriers, K and V from storage where
+            // they are used): the second try where the asked variant is another and fails
+            // to build or to match the scalar kernel (a subgroup barrier orders workgroup
+            // memory on the H200; SPIR-V names only subgroup memory for it, so another
+            // driver may not).
+            let plain = crate::codegen::wgsl::PrefillGroupForm::PLAIN;
             let before = engine.products.clone();
             let mut tries = vec![asked];
             if group && asked.diag == 0 && asked != plain {

@@ -299,16 +299,26 @@ pub struct WgpuEngineOptions {
     pub coop_attention_form: u32,
     /// `MOA_WGPU_COOP_ATTN_DIAG` (default `0`): a timing diagnostic of the group form
     /// (`1` no softmax, `2` P·V summed in C matrices without the per-tile round trip, `3`
-    /// no K/V loads in the loop). **Wrong results, no start-up check**: for the profile
-    /// only (session 29: with form 1, 113.6, 144.4 and 62.2 ms against 153.3).
+    /// no K/V loads in the loop, `4` no K loads, `5` no V loads). **Wrong results, no
+    /// start-up check**: for the profile only (session 29: with form 1, 113.6, 144.4 and
+    /// 62.2 ms against 153.3; `3` with form 2: 56.9 against 129.5).
     pub coop_attention_diag: u32,
-    /// `MOA_WGPU_COOP_ATTN_STAGE_V` (default `0`): `1` stages each key tile's V of the
-    /// group form in workgroup memory (one 16-byte load a word per workgroup, a tile
-    /// ahead; two workgroup barriers a tile) where it fits (GQA group of 3 at head_dim
-    /// 64: exactly 48 KiB), instead of every subgroup reading V from storage as transposed
-    /// B matrices. Session 29: the K/V loads were ~91 of form 1's 153 ms a pass on the
-    /// H200 (diagnostic 3); this form is validated (naga, SPIR-V) but **not yet measured**.
-    pub coop_attention_stage_v: bool,
+    /// `MOA_WGPU_COOP_ATTN_STAGE_K` (default `1`): the group form stages each key tile's
+    /// K in workgroup memory (16-byte loads once per workgroup, two tiles ahead in
+    /// registers, stored between two workgroup barriers a tile) where it fits (GQA group
+    /// of 3 at head_dim 64: exactly 48 KiB), the scores reading it as B matrices; `0`:
+    /// every subgroup reads K from storage. With `_V_EARLY` on the H200 (SmolLM2 shape,
+    /// 16 × 4096) the attention went 129.5 → 102.3 ms a pass with moa-50 and 200.9 →
+    /// 153.5 dense, prefill 143.1k → 162.4k tok/s (RESULTS "wgpu engine, session 30
+    /// (branch s30-pattn)"; K staged alone 104.2 and 156.0 ms).
+    pub coop_attention_stage_k: bool,
+    /// `MOA_WGPU_COOP_ATTN_V_EARLY` (default `1`): the group form reads each tile's V B
+    /// matrices from storage right after the scores, before the softmax (their latency
+    /// behind it); `0`: where P·V uses them. Session 30 on the H200: with K staged 104.2
+    /// → 102.3 ms a pass (moa-50), 156.0 → 153.5 (dense); alone 134.2 against 129.5
+    /// (moa-50, a loss) and 198.4 against 200.9 (dense), so where K cannot be staged (no
+    /// f16-in-f32 conversions, no room) the engine drops it too, unless `_STAGE_K=0`.
+    pub coop_attention_v_early: bool,
     /// `MOA_WGPU_WARM` (default `auto`: on CPU adapters): run every pipeline once at load
     /// (llvmpipe compiles at first dispatch: ~100 s inside a first run's timings).
     pub warm_up: Option<bool>,
@@ -464,7 +474,8 @@ impl Default for WgpuEngineOptions {
             coop_attention_group: true,
             coop_attention_form: 2,
             coop_attention_diag: 0,
-            coop_attention_stage_v: false,
+            coop_attention_stage_k: true,
+            coop_attention_v_early: true,
             warm_up: None,
             print_stats: false,
             coop_head: CoopHeadChoice::Staged,
@@ -559,12 +570,17 @@ impl WgpuEngineOptions {
                 &[("1", 1), ("2", 2)],
                 d.coop_attention_form,
             )?,
-            coop_attention_diag: number(env, "MOA_WGPU_COOP_ATTN_DIAG", "0 to 3", 0..=3)?
+            coop_attention_diag: number(env, "MOA_WGPU_COOP_ATTN_DIAG", "0 to 5", 0..=5)?
                 .unwrap_or(d.coop_attention_diag),
-            coop_attention_stage_v: flag(
+            coop_attention_stage_k: flag(
                 env,
-                "MOA_WGPU_COOP_ATTN_STAGE_V",
-                d.coop_attention_stage_v,
+                "MOA_WGPU_COOP_ATTN_STAGE_K",
+                d.coop_attention_stage_k,
+            )?,
+            coop_attention_v_early: flag(
+                env,
+                "MOA_WGPU_COOP_ATTN_V_EARLY",
+                d.coop_attention_v_early,
             )?,
             warm_up: tristate(env, "MOA_WGPU_WARM")?,
             print_stats: flag(env, "MOA_WGPU_STATS", d.print_stats)?,
@@ -951,7 +967,8 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_COOP_ATTN_GROUP",
     "MOA_WGPU_COOP_ATTN_FORM",
     "MOA_WGPU_COOP_ATTN_DIAG",
-    "MOA_WGPU_COOP_ATTN_STAGE_V",
+    "MOA_WGPU_COOP_ATTN_STAGE_K",
+    "MOA_WGPU_COOP_ATTN_V_EARLY",
     "MOA_WGPU_WARM",
     "MOA_WGPU_STATS",
     "MOA_WGPU_COOP_HEAD",
@@ -1010,6 +1027,14 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGPU_COOP_ATTN_STAGE_V",
+        "the group prefill attention's V staged in workgroup memory (16-byte loads once per workgroup, a tile ahead) tied on the H200 alone (session 29's lead call: 129.55 against 129.53 ms a pass, moa-50; 193.2 against 200.9 dense) and, beside session 30's staged K (the default), needed one 16-query block a head for the room and lost: 156.3 against 129.5 ms (moa-50), 237.8 against 200.9 (dense); the default stages K and reads V early instead (102.3 and 153.5; benches/RESULTS.md, wgpu engine session 30, s30-pattn; the form is in commit f35011d)",
+    ),
+    (
+        "MOA_WGPU_COOP_ATTN_K_NEXT",
+        "the group prefill attention's next key tile's K read into registers as B matrices right after this tile's scores (software pipelining) lost on the H200 with moa-50 (134.9 against 129.5 ms a pass, two runs) and gained dense (192.4 against 200.9); K staged in workgroup memory (the default since session 30) took 104.2 and 156.0 alone (benches/RESULTS.md, wgpu engine session 30, s30-pattn; the form is in commit f35011d)",
+    ),
     (
         "MOA_WGSL_SG_FLAT_MERGE_BATCH",
         "the flat decode's fused merger in batches of 1, 2 or 4 chunks instead of 8 (fewer words polled a lane in the fused tail) was the last piece of the road to 80 registers (3 workgroups of 256 an SM): with packed queries and 1 load a step it took 80 (93 at batch 8; 98 against 101 with packed queries alone, so the tail sets the floor only once the loop is small), but that form told 396 resident lost every pair on the H200 (SmolLM2 16 x 4096, moa-50, four A B B A pairs: attention 24.78-25.11 us a layer against 19.72-20.09, device step +134..+158 us, tokens/s -7.9..-10.4%; parity 0.0498, 3/3): 1 load a step triples an item's chain of dependent steps (its 384-slot item alone 14.5 us against the default's 512-slot item's 9.7), which sets two thirds of the dispatch (benches/RESULTS.md, WGSL decode session 29, s29-attn; the form is in commit be0b27b)",

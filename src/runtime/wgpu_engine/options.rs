@@ -12,6 +12,7 @@
 //! these settings and their verdicts (benches/RESULTS.md).
 
 use crate::codegen::wgsl::{decode_sg_fits, FlatQk, SgFlat, WgslTuning};
+use crate::runtime::shaders::CoopStaging;
 
 /// A `MOA_*` variable whose value its setting does not take.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -421,6 +422,14 @@ pub struct WgpuEngineOptions {
     /// product and the SwiGLU pass apart (session 28). Where the weight is split over
     /// the binding limit the passes stay apart (session 29).
     pub coop_swiglu: bool,
+    /// `MOA_WGPU_COOP_STAGING` (`SV` or `SV,ROT`: SV `1`, `2` or `4`, ROT `0`, `1` or
+    /// `2`; default `1,0`): how the prefill products on matrix units (`coop_linear.wgsl`)
+    /// write a stage of x and w to workgroup memory: SV halves a store (`f16`,
+    /// `vec2<f16>` or `vec4<f16>` elements, which the fragment loads read with offsets and
+    /// strides in those elements) and each word's pieces in order (ROT 0) or rotated by
+    /// the word's index (1) or row (2), which spreads a warp's stores over the banks
+    /// ([`crate::runtime::shaders::CoopStaging`]; session 30, opt-in until measured).
+    pub coop_staging: CoopStaging,
     /// `MOA_WGPU_ROPE_TOKENS` (`1`, `2`, `4` or `8`; default `8`): tokens a workgroup of
     /// the separate RoPE + cache-write pass (`rope_kv.wgsl`'s RT; prefill passes, and
     /// decode passes that do not fuse it). With one, a SmolLM2 layer's 32 768 tokens take
@@ -479,6 +488,7 @@ impl Default for WgpuEngineOptions {
             unchecked_products: true,
             coop_direct: 2,
             coop_swiglu: true,
+            coop_staging: CoopStaging::default(),
             rope_tokens: 8,
             decode_chunk: None,
             decode_resident: None,
@@ -627,6 +637,14 @@ impl WgpuEngineOptions {
             coop_direct: number(env, "MOA_WGPU_COOP_DIRECT", "0, 1 or 2", 0..=2)?
                 .unwrap_or(d.coop_direct),
             coop_swiglu: flag(env, "MOA_WGPU_COOP_SWIGLU", d.coop_swiglu)?,
+            coop_staging: match env("MOA_WGPU_COOP_STAGING") {
+                None => d.coop_staging,
+                Some(v) => CoopStaging::parse(&v).ok_or(OptionsError {
+                    name: "MOA_WGPU_COOP_STAGING",
+                    value: v,
+                    accepted: "SV or SV,ROT (SV 1, 2 or 4; ROT 0, 1 or 2)",
+                })?,
+            },
             rope_tokens: choice(
                 env,
                 "MOA_WGPU_ROPE_TOKENS",
@@ -965,6 +983,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_UNCHECKED",
     "MOA_WGPU_COOP_DIRECT",
     "MOA_WGPU_COOP_SWIGLU",
+    "MOA_WGPU_COOP_STAGING",
     "MOA_WGPU_ROPE_TOKENS",
     "MOA_WGPU_DECODE_CHUNK",
     "MOA_WGPU_DECODE_RESIDENT",
@@ -1373,6 +1392,18 @@ mod tests {
         for bad in ["3", "16", "0"] {
             let vars = [("MOA_WGPU_ROPE_TOKENS", bad)];
             assert!(WgpuEngineOptions::from_lookup(&lookup_in(&vars)).is_err());
+        }
+        // Session 30: the products' staging stores, "1,0" (scalar, in order) by default.
+        assert_eq!(d.coop_staging, CoopStaging::default());
+        for (value, halves, rotation) in [("2,2", 2, 2), ("4", 4, 0), (" 2, 1 ", 2, 1)] {
+            let vars = [("MOA_WGPU_COOP_STAGING", value)];
+            let o = WgpuEngineOptions::from_lookup(&lookup_in(&vars)).unwrap();
+            assert_eq!(o.coop_staging, CoopStaging { halves, rotation });
+        }
+        for bad in ["3", "2,3", "8,0", "2,1,0", ""] {
+            let vars = [("MOA_WGPU_COOP_STAGING", bad)];
+            let err = WgpuEngineOptions::from_lookup(&lookup_in(&vars)).unwrap_err();
+            assert_eq!(err.name, "MOA_WGPU_COOP_STAGING");
         }
         // Session 29: SwiGLU in the matrix-unit gate/up product, on by default.
         assert!(d.coop_swiglu);

@@ -23,11 +23,8 @@
 //! after the first stage, no multiply-adds, no write-out), alternated (default, v, v,
 //! default), REPS dispatches a timing (default 10), in TFLOP/s (2·M·N·K per product),
 //! after checking the builds against the CPU on shapes that are not multiples of the
-//! tiles, with aligned and unaligned outputs and f32 or f16 x. Session 30's staging
-//! variants (`s11`, `s21`, `s22`, `s41`: SV halves a store to workgroup memory and the
-//! rotation ROT of `shaders::CoopStaging`) are checked the same way, the SwiGLU product
-//! is timed with each against its default, and each product the engine feeds f32 x is
-//! timed with f16 x and each staging against its default.
+//! tiles, with aligned and unaligned outputs and f32 or f16 x. Since session 30 each product
+//! the engine feeds f32 x (qkv, gate/up, down) is also timed with f16 x against it.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -58,30 +55,22 @@ fn ids(n: usize, seed: u64, vocab: usize) -> Vec<u32> {
 /// `--gemm`: the product on matrix units alone, each variant against the default.
 fn gemm(args: &[usize]) -> Result<(), Box<dyn std::error::Error>> {
     use moa::lower::StorageType;
-    use moa::runtime::shaders::CoopStaging;
     use moa::runtime::wgpu_engine::product_bench::{CoopProduct, IoForm, ProductIo};
     let m = args.first().copied().unwrap_or(32_768);
     let reps = args.get(1).copied().unwrap_or(10) as u32;
     let ctx = WgpuContext::new()?;
     println!("adapter: {} ({:?})", ctx.adapter_name(), ctx.backend());
     println!("chosen: {:?}", ctx.coop_matrix());
-    // (name, naga's runtime checks, DIRECT, diagnostic, staging); the first is the
-    // engine's default. Each for f32 x and for f16 x (the engine's out product). The
-    // stagings (session 30): SV halves a store, ROT the pieces' rotation
-    // (`shaders::CoopStaging`), named "sSVROT".
-    let st = |name: &str| CoopStaging::parse(name).unwrap_or_default();
+    // (name, naga's runtime checks, DIRECT, diagnostic); the first is the engine's
+    // default. Each for f32 x and for f16 x (the engine's out product).
     let all = [
-        ("default", false, 2, 0, st("1,0")),
-        ("scratch", false, 0, 0, st("1,0")),
-        ("whole", false, 1, 0, st("1,0")),
-        ("checked", true, 2, 0, st("1,0")),
-        ("noload", false, 2, 1, st("1,0")),
-        ("nomma", false, 2, 2, st("1,0")),
-        ("nowrite", false, 2, 3, st("1,0")),
-        ("s11", false, 2, 0, st("1,1")),
-        ("s21", false, 2, 0, st("2,1")),
-        ("s22", false, 2, 0, st("2,2")),
-        ("s41", false, 2, 0, st("4,1")),
+        ("default", false, 2, 0),
+        ("scratch", false, 0, 0),
+        ("whole", false, 1, 0),
+        ("checked", true, 2, 0),
+        ("noload", false, 2, 1),
+        ("nomma", false, 2, 2),
+        ("nowrite", false, 2, 3),
     ];
     // `GEMM_VARIANTS=noload,nowrite` keeps those variants beside the default (a short
     // device call); unset: all.
@@ -103,8 +92,8 @@ fn gemm(args: &[usize]) -> Result<(), Box<dyn std::error::Error>> {
         } else {
             StorageType::F32
         };
-        for &(name, checked, direct, diag, staging) in &variants {
-            match CoopProduct::with_staging(&ctx, input, checked, direct, diag, staging) {
+        for &(name, checked, direct, diag) in &variants {
+            match CoopProduct::with_input(&ctx, input, checked, direct, diag) {
                 Ok(p) => built.push((name, diag, x_f16, p)),
                 Err(e) => println!("{name} (x f16 {x_f16}): {e}"),
             }
@@ -134,14 +123,8 @@ fn gemm(args: &[usize]) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     // SwiGLU in the gate/up epilogue (session 29): act columns (ffn) not a multiple of the
-    // 64-column tile or of a fragment, K not a multiple of 8 or of the stage; built with
-    // the default staging and each staging variant kept.
-    let mut swiglus = Vec::new();
-    for &(name, _, _, diag, staging) in &variants {
-        if diag == 0 && (name == "default" || is_staging(name)) {
-            swiglus.push((name, CoopProduct::swiglu(&ctx, staging)?));
-        }
-    }
+    // 64-column tile or of a fragment, K not a multiple of 8 or of the stage.
+    let swiglu = CoopProduct::swiglu(&ctx)?;
     for shape in [[70, 72, 100], [257, 200, 576], [128, 1536, 576]] {
         let form = IoForm {
             aligned: false,
@@ -150,14 +133,9 @@ fn gemm(args: &[usize]) -> Result<(), Box<dyn std::error::Error>> {
             swiglu: true,
         };
         let io = ProductIo::new(&ctx, shape, form);
-        for (name, p) in &swiglus {
-            let err = p.check(&ctx, &io)?;
-            println!(
-                "check swiglu {name} {shape:?} (m, ffn, k): max |err| / max |value| {err:.2e}"
-            );
-        }
+        let err = swiglu.check(&ctx, &io)?;
+        println!("check swiglu {shape:?} (m, ffn, k): max |err| / max |value| {err:.2e}");
     }
-    let swiglu = &swiglus[0].1;
     // As the engine runs them: a residual on out and down only, out's x in f16.
     let shapes = [
         ("qkv", 960, 576, false, false),
@@ -246,24 +224,14 @@ fn gemm(args: &[usize]) -> Result<(), Box<dyn std::error::Error>> {
             );
             let runs = [
                 ("default", base, &io),
-                ("swiglu", swiglu, &sio),
-                ("swiglu", swiglu, &sio),
+                ("swiglu", &swiglu, &sio),
+                ("swiglu", &swiglu, &sio),
                 ("default", base, &io),
             ];
             println!("{}", line("gate/up product against SwiGLU in it", runs)?);
-            // The SwiGLU product (the engine's gate_up) with each staging (session 30).
-            for (name, p) in swiglus.iter().skip(1) {
-                let runs = [
-                    ("swiglu", swiglu, &sio),
-                    (*name, p, &sio),
-                    (*name, p, &sio),
-                    ("swiglu", swiglu, &sio),
-                ];
-                println!("{}", line("SwiGLU in the product, staging", runs)?);
-            }
         }
-        // x in f16 with each staging, for the products the engine feeds f32 (session 30:
-        // what f16 normed activations would give).
+        // The products the engine feeds f32 x, with f16 x (session 30: what f16 normed
+        // activations and an f16 act would give; on the H200 6-13% faster).
         if !x_f16 {
             let io16 = ProductIo::new(
                 &ctx,
@@ -275,21 +243,17 @@ fn gemm(args: &[usize]) -> Result<(), Box<dyn std::error::Error>> {
                     swiglu: false,
                 },
             );
-            for (name, _, _, p) in built
-                .iter()
-                .filter(|v| v.2 && (v.0 == "default" || is_staging(v.0)))
-            {
-                let runs = [
-                    ("default", base, &io),
-                    (*name, p, &io16),
-                    (*name, p, &io16),
-                    ("default", base, &io),
-                ];
-                println!(
-                    "{}",
-                    line(&format!("residual {residual}, f32 x against x f16"), runs)?
-                );
-            }
+            let b16 = default_for(true)?;
+            let runs = [
+                ("default", base, &io),
+                ("default-x-f16", b16, &io16),
+                ("default-x-f16", b16, &io16),
+                ("default", base, &io),
+            ];
+            println!(
+                "{}",
+                line(&format!("residual {residual}, f32 x against x f16"), runs)?
+            );
         }
         for (name, _, _, p) in built.iter().filter(|v| v.2 == x_f16 && v.0 != "default") {
             let label = format!("residual {residual}, x f16 {x_f16}");
@@ -303,11 +267,6 @@ fn gemm(args: &[usize]) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     Ok(())
-}
-
-/// A staging variant's name ("s" and SV and ROT: "s22").
-fn is_staging(name: &str) -> bool {
-    name.len() == 3 && name.starts_with('s') && name[1..].bytes().all(|b| b.is_ascii_digit())
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {

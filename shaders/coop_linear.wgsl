@@ -97,13 +97,9 @@ const WV: u32 = TN * KS / 8u;
 const XR: u32 = 16u;
 const WR: u32 = 8u;
 
-// Two stages of x ([TM tokens][KP]) and w ([TN columns][KP]), row-major, in elements of
-// SV halves (`stype`: f16, vec2<f16> or vec4<f16>, the host's header; session 30): the
-// staging writes SV halves a store, the fragments are loaded at half offset o as element
-// o / SV with a stride of KP / SV elements (VK_KHR_cooperative_matrix counts offsets and
-// strides in the array's element type).
-var<workgroup> xs: array<stype, 2u * TM * KP / SV>;
-var<workgroup> ws: array<stype, 2u * TN * KP / SV>;
+// Two stages of x ([TM tokens][KP]) and w ([TN columns][KP]), row-major.
+var<workgroup> xs: array<f16, 2u * TM * KP>;
+var<workgroup> ws: array<f16, 2u * TN * KP>;
 // One finished 16 × 16 fragment per subgroup, row-major, for the bounded write-out.
 var<workgroup> cs: array<ctype, NSG * 256u>;
 
@@ -134,39 +130,22 @@ fn w_load(e: u32, valid: u32, vec_ok: bool) -> vec4<u32> {
     return v;
 }
 
-// Piece q (SV halves) of 8 packed halves or of 4 f32 (converted to f16), for SV = 1, 2
-// and 4: the host's header names the one `piece_h8` / `piece_f4` call.
-fn piece_h8_1(v: vec4<u32>, q: u32) -> f16 {
-    return f16(unpack2x16float(v[q >> 1u])[q & 1u]);
-}
-fn piece_h8_2(v: vec4<u32>, q: u32) -> vec2<f16> {
-    return vec2<f16>(unpack2x16float(v[q]));
-}
-fn piece_h8_4(v: vec4<u32>, q: u32) -> vec4<f16> {
-    return vec4<f16>(vec2<f16>(unpack2x16float(v[2u * q])), vec2<f16>(unpack2x16float(v[2u * q + 1u])));
-}
-fn piece_f4_1(v: vec4<f32>, q: u32) -> f16 {
-    return f16(v[q]);
-}
-fn piece_f4_2(v: vec4<f32>, q: u32) -> vec2<f16> {
-    return vec2<f16>(select(v.xy, v.zw, q == 1u));
-}
-fn piece_f4_4(v: vec4<f32>, q: u32) -> vec4<f16> {
-    return vec4<f16>(v);
+// Writes 8 packed halves to ws[o ..].
+fn ws_put(o: u32, v: vec4<u32>) {
+    for (var c = 0u; c < 4u; c++) {
+        let h = vec2<f16>(unpack2x16float(v[c]));
+        ws[o + 2u * c] = h.x;
+        ws[o + 2u * c + 1u] = h.y;
+    }
 }
 
-// The first piece a staging word writes (its pieces go q = (s + rot) % n, s = 0 .. n - 1):
-// ROT 0 in order; 1 rotated by the word's index `i`; 2 by its row `r`. With every
-// thread at the same q, the 32 stores of a warp fall on few banks (rows are 80 bytes
-// apart: 4-way at SV 1 for 8-half words); rotated, neighbours write different pieces.
-fn rotation(i: u32, r: u32) -> u32 {
-    if (ROT == 1u) {
-        return i;
+// Writes 8 packed halves to xs[o ..] (the f16 input part's x_put).
+fn xs_put8(o: u32, v: vec4<u32>) {
+    for (var c = 0u; c < 4u; c++) {
+        let h = vec2<f16>(unpack2x16float(v[c]));
+        xs[o + 2u * c] = h.x;
+        xs[o + 2u * c + 1u] = h.y;
     }
-    if (ROT == 2u) {
-        return r;
-    }
-    return 0u;
 }
 
 // The weight row of row r of column tile `tile` and whether it exists: row tile · TN + r,
@@ -211,29 +190,16 @@ fn fetch(k0: u32, t0: u32, tile: u32, lid: u32) {
     }
 }
 
-// Writes the registers' stage into buffer `b` (x converted to f16), SV halves a store,
-// each word's pieces in `rotation`'s order.
+// Writes the registers' stage into buffer `b` (x converted to f16).
 fn stage(b: u32, lid: u32) {
     let threads = SG * NSG;
     for (var j = 0u; j < min(XV / threads, XR); j++) {
         let i = lid + j * threads;
-        let r = i / (KS / XE);
-        let o = (b * TM * KP + r * KP + (i % (KS / XE)) * XE) / SV;
-        let rot = rotation(i, r);
-        for (var p = 0u; p < XE / SV; p++) {
-            let q = (p + rot) % (XE / SV);
-            xs[o + q] = x_piece(xr[j], q);
-        }
+        x_put(b * TM * KP + (i / (KS / XE)) * KP + (i % (KS / XE)) * XE, xr[j]);
     }
     for (var j = 0u; j < min(WV / threads, WR); j++) {
         let i = lid + j * threads;
-        let r = i / (KS / 8u);
-        let o = (b * TN * KP + r * KP + (i % (KS / 8u)) * 8u) / SV;
-        let rot = rotation(i, r);
-        for (var p = 0u; p < 8u / SV; p++) {
-            let q = (p + rot) % (8u / SV);
-            ws[o + q] = piece_h8(wr[j], q);
-        }
+        ws_put(b * TN * KP + (i / (KS / 8u)) * KP + (i % (KS / 8u)) * 8u, wr[j]);
     }
 }
 
@@ -397,18 +363,18 @@ fn moa_coop_linear(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
         let wb = b * TN * KP + tc * KP;
         for (var kk = 0u; kk < KS && DIAG != 2u; kk += 16u) {
             // A = x (row-major, tokens × k); B = wᵀ, i.e. w's rows read column-major.
-            let b0 = coopLoad<coop_mat16x16<f16, B>>(&ws[(wb + kk) / SV], KP / SV);
-            let b1 = coopLoad<coop_mat16x16<f16, B>>(&ws[(wb + 16u * KP + kk) / SV], KP / SV);
-            let a0 = coopLoadT<coop_mat16x16<f16, A>>(&xs[(xb + kk) / SV], KP / SV);
+            let b0 = coopLoad<coop_mat16x16<f16, B>>(&ws[wb + kk], KP);
+            let b1 = coopLoad<coop_mat16x16<f16, B>>(&ws[wb + 16u * KP + kk], KP);
+            let a0 = coopLoadT<coop_mat16x16<f16, A>>(&xs[xb + kk], KP);
             c00 = coopMultiplyAdd(a0, b0, c00);
             c01 = coopMultiplyAdd(a0, b1, c01);
-            let a1 = coopLoadT<coop_mat16x16<f16, A>>(&xs[(xb + 16u * KP + kk) / SV], KP / SV);
+            let a1 = coopLoadT<coop_mat16x16<f16, A>>(&xs[xb + 16u * KP + kk], KP);
             c10 = coopMultiplyAdd(a1, b0, c10);
             c11 = coopMultiplyAdd(a1, b1, c11);
-            let a2 = coopLoadT<coop_mat16x16<f16, A>>(&xs[(xb + 32u * KP + kk) / SV], KP / SV);
+            let a2 = coopLoadT<coop_mat16x16<f16, A>>(&xs[xb + 32u * KP + kk], KP);
             c20 = coopMultiplyAdd(a2, b0, c20);
             c21 = coopMultiplyAdd(a2, b1, c21);
-            let a3 = coopLoadT<coop_mat16x16<f16, A>>(&xs[(xb + 48u * KP + kk) / SV], KP / SV);
+            let a3 = coopLoadT<coop_mat16x16<f16, A>>(&xs[xb + 48u * KP + kk], KP);
             c30 = coopMultiplyAdd(a3, b0, c30);
             c31 = coopMultiplyAdd(a3, b1, c31);
         }

@@ -24,7 +24,6 @@ fn x_load(e: u32, valid: u32, vec_ok: bool) -> vec4<u32> {
     return v;
 }
 
-// Piece q (SV halves) of a word, for the staging.
-fn x_piece(v: vec4<u32>, q: u32) -> stype {
-    return piece_h8(v, q);
+fn x_put(o: u32, v: vec4<u32>) {
+    xs_put8(o, v);
 }

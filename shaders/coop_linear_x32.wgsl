@@ -20,7 +20,10 @@ fn x_load(e: u32, valid: u32, vec_ok: bool) -> vec4<f32> {
     return v;
 }
 
-// Piece q (SV halves) of a word, converted to f16 for the staging.
-fn x_piece(v: vec4<f32>, q: u32) -> stype {
-    return piece_f4(v, q);
+fn x_put(o: u32, v: vec4<f32>) {
+    let h = vec4<f16>(v);
+    xs[o] = h.x;
+    xs[o + 1u] = h.y;
+    xs[o + 2u] = h.z;
+    xs[o + 3u] = h.w;
 }

@@ -187,80 +187,11 @@ const COOP_LINEAR_X32: &str = include_str!("../../shaders/coop_linear_x32.wgsl")
 /// words of 8 packed halves; session 29).
 const COOP_LINEAR_X16: &str = include_str!("../../shaders/coop_linear_x16.wgsl");
 
-/// How `coop_linear.wgsl` writes a stage of x and w to workgroup memory (session 30,
-/// `MOA_WGPU_COOP_STAGING`): `halves` (SV: 1, 2 or 4) halves a store, its arrays then of
-/// `f16`, `vec2<f16>` or `vec4<f16>` (the fragments are loaded with offsets and strides in
-/// those elements), and `rotation` (ROT: 0 every thread writes its word's pieces in order;
-/// 1 rotated by the word's index; 2 by its row), which spreads a warp's stores over the
-/// banks. The default (1, 0) is session 29's kernel: with its 80-byte rows, a warp's
-/// scalar stores of 8-half words fall on 8 of the 32 banks (32 wavefronts a word against
-/// 4; `benches/wgpu-h200/s30/gemm/banks.py`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CoopStaging {
-    pub halves: u32,
-    pub rotation: u32,
-}
-
-impl Default for CoopStaging {
-    fn default() -> Self {
-        CoopStaging {
-            halves: 1,
-            rotation: 0,
-        }
-    }
-}
-
-impl CoopStaging {
-    /// The staging named `"SV"` or `"SV,ROT"` (SV 1, 2 or 4; ROT 0, 1 or 2; ROT 0 where
-    /// left out); `None` for anything else.
-    pub fn parse(text: &str) -> Option<CoopStaging> {
-        let mut parts = text.split(',');
-        let halves: u32 = parts.next()?.trim().parse().ok()?;
-        let rotation: u32 = match parts.next() {
-            Some(r) => r.trim().parse().ok()?,
-            None => 0,
-        };
-        (parts.next().is_none() && [1, 2, 4].contains(&halves) && rotation <= 2)
-            .then_some(CoopStaging { halves, rotation })
-    }
-
-    /// `"SV,ROT"`, as [`Self::parse`] reads it.
-    pub fn name(&self) -> String {
-        format!("{},{}", self.halves, self.rotation)
-    }
-
-    /// The header lines `coop_linear.wgsl` takes for this staging: `stype`, SV, ROT and
-    /// the `piece_h8` / `piece_f4` its words are cut with.
-    fn header(&self) -> String {
-        let sv = self.halves;
-        let stype = match sv {
-            1 => "f16",
-            2 => "vec2<f16>",
-            _ => "vec4<f16>",
-        };
-        format!(
-            "alias stype = {stype};\nconst SV: u32 = {sv}u;\nconst ROT: u32 = {}u;\n\
-             fn piece_h8(v: vec4<u32>, q: u32) -> stype {{ return piece_h8_{sv}(v, q); }}\n\
-             fn piece_f4(v: vec4<f32>, q: u32) -> stype {{ return piece_f4_{sv}(v, q); }}\n",
-            self.rotation
-        )
-    }
-}
-
 /// `coop_linear.wgsl` with its header: f16 weights, `input` as the product's input type
 /// and `accumulator` (f32 or f16) as the cooperative accumulator's element type, the
 /// whole-tile epilogue that accumulator allows and the input's x binding and loads
-/// appended; the default staging ([`coop_linear_source_with`]).
+/// appended.
 pub fn coop_linear_source(input: StorageType, accumulator: StorageType) -> String {
-    coop_linear_source_with(input, accumulator, CoopStaging::default())
-}
-
-/// [`coop_linear_source`] with `staging`'s stores of x and w to workgroup memory.
-pub fn coop_linear_source_with(
-    input: StorageType,
-    accumulator: StorageType,
-    staging: CoopStaging,
-) -> String {
     let epilogue = match accumulator {
         StorageType::F32 => COOP_LINEAR_DIRECT,
         _ => COOP_LINEAR_SCRATCH,
@@ -270,10 +201,9 @@ pub fn coop_linear_source_with(
         _ => COOP_LINEAR_X16,
     };
     format!(
-        "enable f16;\nenable wgpu_cooperative_matrix;\nalias wtype = f16;\nalias xtype = {};\nalias ctype = {};\n{}{}\n{}\n{}",
+        "enable f16;\nenable wgpu_cooperative_matrix;\nalias wtype = f16;\nalias xtype = {};\nalias ctype = {};\n{}\n{}\n{}",
         input.name(),
         accumulator.name(),
-        staging.header(),
         COOP_LINEAR.source,
         epilogue,
         x_part
@@ -580,12 +510,9 @@ mod tests {
         let types = [StorageType::F32, StorageType::F16];
         for input in types {
             for acc in types {
-                for staging in ["1,0", "1,1", "2,1", "2,2", "4,1"] {
-                    let staging = CoopStaging::parse(staging).unwrap();
-                    let source = coop_linear_source_with(input, acc, staging);
-                    if let Err(e) = validate_wgsl(COOP_LINEAR.name, &source) {
-                        panic!("input {input:?}, accumulator {acc:?}, {staging:?}: {e}");
-                    }
+                let source = coop_linear_source(input, acc);
+                if let Err(e) = validate_wgsl(COOP_LINEAR.name, &source) {
+                    panic!("input {input:?}, accumulator {acc:?}: {e}");
                 }
             }
         }
@@ -748,19 +675,10 @@ mod tests {
                     (64.0, 1.0),
                 ] {
                     // SWIGLU 1: the gate/up product with SwiGLU in its epilogue (s29).
-                    // Session 30's stagings at the H200's subgroup size.
-                    let stagings: &[&str] = if sg == 32.0 && direct == 2.0 {
-                        &["1,0", "1,1", "2,1", "2,2", "4,1"]
-                    } else {
-                        &["1,0"]
-                    };
-                    for (diag, swiglu, staging) in
+                    for (diag, swiglu) in
                         [(0.0, 0.0), (1.0, 0.0), (2.0, 0.0), (3.0, 0.0), (0.0, 1.0)]
-                            .into_iter()
-                            .flat_map(|(d, s)| stagings.iter().map(move |&st| (d, s, st)))
                     {
-                        let staging = CoopStaging::parse(staging).unwrap();
-                        let source = coop_linear_source_with(input, acc, staging);
+                        let source = coop_linear_source(input, acc);
                         let constants = [
                             ("SG", sg),
                             ("DIAG", diag),
@@ -770,7 +688,7 @@ mod tests {
                         let words = spirv_words(&source, COOP_LINEAR.entry_point, &constants)
                             .unwrap_or_else(|e| {
                                 panic!(
-                                    "accumulator {acc:?} sg {sg} DIAG {diag} SWIGLU {swiglu} {staging:?}: {e}"
+                                    "accumulator {acc:?} sg {sg} DIAG {diag} SWIGLU {swiglu}: {e}"
                                 )
                             });
                         assert!(words.len() > 100);

@@ -399,19 +399,13 @@ impl WgpuEngine {
                     !options.unchecked_products,
                     options.coop_direct,
                     options.coop_swiglu,
-                    options.coop_staging,
                 ) {
                     Ok(p) => (
                         Some(p),
                         format!(
-                            "cooperative matrix 16x16x16 f16->{} (subgroup {}){}",
+                            "cooperative matrix 16x16x16 f16->{} (subgroup {})",
                             c.accumulator.name(),
-                            c.subgroup,
-                            if options.coop_staging == Default::default() {
-                                String::new()
-                            } else {
-                                format!(" (staging {})", options.coop_staging.name())
-                            }
+                            c.subgroup
                         ),
                     ),
                     Err(e) => (

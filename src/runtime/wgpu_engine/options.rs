@@ -12,7 +12,6 @@
 //! these settings and their verdicts (benches/RESULTS.md).
 
 use crate::codegen::wgsl::{decode_sg_fits, FlatQk, SgFlat, WgslTuning};
-use crate::runtime::shaders::CoopStaging;
 
 /// A `MOA_*` variable whose value its setting does not take.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -422,14 +421,6 @@ pub struct WgpuEngineOptions {
     /// product and the SwiGLU pass apart (session 28). Where the weight is split over
     /// the binding limit the passes stay apart (session 29).
     pub coop_swiglu: bool,
-    /// `MOA_WGPU_COOP_STAGING` (`SV` or `SV,ROT`: SV `1`, `2` or `4`, ROT `0`, `1` or
-    /// `2`; default `1,0`): how the prefill products on matrix units (`coop_linear.wgsl`)
-    /// write a stage of x and w to workgroup memory: SV halves a store (`f16`,
-    /// `vec2<f16>` or `vec4<f16>` elements, which the fragment loads read with offsets and
-    /// strides in those elements) and each word's pieces in order (ROT 0) or rotated by
-    /// the word's index (1) or row (2), which spreads a warp's stores over the banks
-    /// ([`crate::runtime::shaders::CoopStaging`]; session 30, opt-in until measured).
-    pub coop_staging: CoopStaging,
     /// `MOA_WGPU_ROPE_TOKENS` (`1`, `2`, `4` or `8`; default `8`): tokens a workgroup of
     /// the separate RoPE + cache-write pass (`rope_kv.wgsl`'s RT; prefill passes, and
     /// decode passes that do not fuse it). With one, a SmolLM2 layer's 32 768 tokens take
@@ -488,7 +479,6 @@ impl Default for WgpuEngineOptions {
             unchecked_products: true,
             coop_direct: 2,
             coop_swiglu: true,
-            coop_staging: CoopStaging::default(),
             rope_tokens: 8,
             decode_chunk: None,
             decode_resident: None,
@@ -637,14 +627,6 @@ impl WgpuEngineOptions {
             coop_direct: number(env, "MOA_WGPU_COOP_DIRECT", "0, 1 or 2", 0..=2)?
                 .unwrap_or(d.coop_direct),
             coop_swiglu: flag(env, "MOA_WGPU_COOP_SWIGLU", d.coop_swiglu)?,
-            coop_staging: match env("MOA_WGPU_COOP_STAGING") {
-                None => d.coop_staging,
-                Some(v) => CoopStaging::parse(&v).ok_or(OptionsError {
-                    name: "MOA_WGPU_COOP_STAGING",
-                    value: v,
-                    accepted: "SV or SV,ROT (SV 1, 2 or 4; ROT 0, 1 or 2)",
-                })?,
-            },
             rope_tokens: choice(
                 env,
                 "MOA_WGPU_ROPE_TOKENS",
@@ -983,7 +965,6 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_UNCHECKED",
     "MOA_WGPU_COOP_DIRECT",
     "MOA_WGPU_COOP_SWIGLU",
-    "MOA_WGPU_COOP_STAGING",
     "MOA_WGPU_ROPE_TOKENS",
     "MOA_WGPU_DECODE_CHUNK",
     "MOA_WGPU_DECODE_RESIDENT",
@@ -1040,6 +1021,10 @@ pub const REMOVED: &[(&str, &str)] = &[
     (
         "MOA_WGPU_OUT_IN_ATTN",
         "the output product and residual add in the flat decode's fused merge (each segment's merger multiplied its GQA group's O by its 192 columns of W_o, 221 KB from L2 a merger at SmolLM2's shape, the row's last segment summed the row's products into x_alt; no out dispatch: 123 dispatches a step against 153) lost every pair on the H200 (SmolLM2 16 x 4096, moa-50, four pairs: attention 28.71-29.44 us a layer against 19.65-20.26, the out product's 4.2-4.6 saved; device step +133..+161 us, tokens/s -6.8..-8.5%; 128 registers against 126; parity 0.0459, 3/3); without its W_o loads (a diagnostic, wrong results) the attention took 23.50-23.68 and the step 1373-1382 against 1411.7 us, so the W_o stream of one workgroup a segment cost ~5.1 us a layer on the critical path, the rest ~3.8 (benches/RESULTS.md, WGSL decode session 27, s27-attn; the form is in commit 5436e70)",
+    ),
+    (
+        "MOA_WGPU_COOP_STAGING",
+        "the prefill products on matrix units' stage stores in vec2<f16> / vec4<f16> elements, each thread's pieces rotated by word or row to spread a warp's stores over the banks (SV,ROT 2,1 / 2,2 / 4,1, and 1,1: scalar stores rotated), lost every product on the H200 (M 32768, SmolLM2 shapes, A B B A: qkv 0.53 against 0.62-0.74 ms (4,1 .. 2,2), 1.05 (1,1); out 0.34 against 0.41-0.50, 0.67; SwiGLU gate/up 1.33-1.63 against 1.67-2.14, 3.68; down 0.74-0.77 against 0.86-0.98, 1.60; the engine with 4,1: a moa-50 prefill pass 219.5 -> 240.2 ms, 146.3-146.4k -> 133.9-134.3k tok/s; checks exact, parity 0.0474 3/3): the dynamic piece index costs more than the bank conflicts of the in-order scalar stores, which the driver evidently merges (1,1 is the default's stores reordered and took twice its time). Deleted (benches/RESULTS.md, wgpu engine session 30, s30-gemm; the form is in commit e810369)",
     ),
     (
         "MOA_WGPU_COOP_GEMM",
@@ -1392,18 +1377,6 @@ mod tests {
         for bad in ["3", "16", "0"] {
             let vars = [("MOA_WGPU_ROPE_TOKENS", bad)];
             assert!(WgpuEngineOptions::from_lookup(&lookup_in(&vars)).is_err());
-        }
-        // Session 30: the products' staging stores, "1,0" (scalar, in order) by default.
-        assert_eq!(d.coop_staging, CoopStaging::default());
-        for (value, halves, rotation) in [("2,2", 2, 2), ("4", 4, 0), (" 2, 1 ", 2, 1)] {
-            let vars = [("MOA_WGPU_COOP_STAGING", value)];
-            let o = WgpuEngineOptions::from_lookup(&lookup_in(&vars)).unwrap();
-            assert_eq!(o.coop_staging, CoopStaging { halves, rotation });
-        }
-        for bad in ["3", "2,3", "8,0", "2,1,0", ""] {
-            let vars = [("MOA_WGPU_COOP_STAGING", bad)];
-            let err = WgpuEngineOptions::from_lookup(&lookup_in(&vars)).unwrap_err();
-            assert_eq!(err.name, "MOA_WGPU_COOP_STAGING");
         }
         // Session 29: SwiGLU in the matrix-unit gate/up product, on by default.
         assert!(d.coop_swiglu);

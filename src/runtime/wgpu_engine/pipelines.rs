@@ -3,7 +3,7 @@
 
 use super::{EngineError, WgpuEngineOptions};
 use crate::lower::StorageType;
-use crate::runtime::shaders::{self, CoopStaging, Shader, Types};
+use crate::runtime::shaders::{self, Shader, Types};
 use crate::runtime::wgpu::{matrix_pipeline_checked, CoopMatrix};
 
 /// The prefill products on matrix units (`coop_linear.wgsl`): f32 input and attention
@@ -198,9 +198,8 @@ impl SgPipes {
 
 /// Compiles `coop_linear.wgsl` for f16 weights and both inputs (`storage` is the
 /// attention output's type), its DIRECT = `direct` (`MOA_WGPU_COOP_DIRECT`: 1 whole
-/// tiles stored straight to the output, 2 also edge tiles' inner blocks, 0 none) and its
-/// `staging` (`MOA_WGPU_COOP_STAGING`). Errors name the driver's complaint; the engine
-/// then keeps the tiled products.
+/// tiles stored straight to the output, 2 also edge tiles' inner blocks, 0 none). Errors name the driver's complaint; the engine then keeps
+/// the tiled products.
 pub(super) fn coop_pipes(
     device: &wgpu::Device,
     storage: StorageType,
@@ -208,17 +207,9 @@ pub(super) fn coop_pipes(
     checked: bool,
     direct: u32,
     swiglu: bool,
-    staging: CoopStaging,
 ) -> Result<CoopPipes, String> {
-    let build = |input: StorageType, swiglu: bool| {
-        let how = CoopLinearBuild {
-            checked,
-            direct,
-            diag: 0,
-            swiglu,
-            staging,
-        };
-        coop_linear_pipeline(device, coop, input, how)
+    let build = |input: StorageType, sw: bool| {
+        coop_linear_pipeline(device, coop, input, checked, direct, 0, sw)
     };
     let [columns, tokens] = shaders::COOP_LINEAR_TILE;
     Ok(CoopPipes {
@@ -235,36 +226,28 @@ pub(super) fn coop_pipes(
     })
 }
 
-/// How [`coop_linear_pipeline`] builds `coop_linear.wgsl`: with naga's runtime checks
-/// (index clamps, loop counters) or without (`checked`; the engine's default follows
-/// `MOA_WGPU_UNCHECKED`: without, 2× faster on the H200, session 27), its DIRECT =
-/// `direct` (1: whole tiles stored straight to `out`; 2: also the blocks of edge tiles
-/// inside it; 0: every tile through the scratch, session 27's epilogue), its timing
-/// diagnostic `diag` (0: the product), SWIGLU (`swiglu`: the gate/up product with SwiGLU
-/// in its epilogue, `n_out` = ffn act columns, no residual) and the stores of a stage to
-/// workgroup memory (`staging`, session 30).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct CoopLinearBuild {
-    pub(crate) checked: bool,
-    pub(crate) direct: u32,
-    pub(crate) diag: u32,
-    pub(crate) swiglu: bool,
-    pub(crate) staging: CoopStaging,
-}
-
 /// `coop_linear.wgsl`'s pipeline for `input` (f16 weights, `coop`'s accumulator and
-/// subgroup size), built as `how` says. Errors: the driver's complaint.
+/// subgroup size), with naga's runtime checks (index clamps, loop counters) or without
+/// (`checked`; the engine's default follows `MOA_WGPU_UNCHECKED`: without, 2× faster on
+/// the H200, session 27), its DIRECT = `direct` (1: whole tiles stored straight to
+/// `out`; 2: also the blocks of edge tiles inside it; 0: every tile through the scratch,
+/// session 27's epilogue), its timing diagnostic `diag` (0: the product) and SWIGLU
+/// (`swiglu`: the gate/up product with SwiGLU in its epilogue, `n_out` = ffn act
+/// columns, no residual). Errors: the driver's complaint.
 pub(crate) fn coop_linear_pipeline(
     device: &wgpu::Device,
     coop: CoopMatrix,
     input: StorageType,
-    how: CoopLinearBuild,
+    checked: bool,
+    direct: u32,
+    diag: u32,
+    swiglu: bool,
 ) -> Result<wgpu::ComputePipeline, String> {
     let constants = [
         ("SG", f64::from(coop.subgroup)),
-        ("DIAG", f64::from(how.diag)),
-        ("DIRECT", f64::from(how.direct)),
-        ("SWIGLU", f64::from(u8::from(how.swiglu))),
+        ("DIAG", f64::from(diag)),
+        ("DIRECT", f64::from(direct)),
+        ("SWIGLU", f64::from(u8::from(swiglu))),
     ];
     // Every workgroup array of coop_linear.wgsl is written before it is read; its indices
     // stay inside the buffers for any Params that fit them (rows, K and columns bound
@@ -273,10 +256,10 @@ pub(crate) fn coop_linear_pipeline(
     matrix_pipeline_checked(
         device,
         shaders::COOP_LINEAR.name,
-        &shaders::coop_linear_source_with(input, coop.accumulator, how.staging),
+        &shaders::coop_linear_source(input, coop.accumulator),
         shaders::COOP_LINEAR.entry_point,
         &constants,
-        how.checked,
+        checked,
     )
 }
 

@@ -3,9 +3,9 @@
 
 use half::f16;
 
-use super::pipelines::{coop_linear_pipeline, CoopLinearBuild};
+use super::pipelines::coop_linear_pipeline;
 use crate::lower::StorageType;
-use crate::runtime::shaders::{CoopStaging, COOP_LINEAR_TILE};
+use crate::runtime::shaders::COOP_LINEAR_TILE;
 use crate::runtime::wgpu::{bind_buffers, storage_u32_buffer, WgpuContext};
 
 /// The product compiled for f32 x on this adapter, with its tile (columns × tokens).
@@ -38,20 +38,13 @@ impl CoopProduct {
     }
 
     /// The gate/up product with SwiGLU in its epilogue (f32 x, as the engine builds it:
-    /// SWIGLU 1, no runtime checks) with `staging`, to run on a [`ProductIo`] of form
-    /// `swiglu`.
-    pub fn swiglu(ctx: &WgpuContext, staging: CoopStaging) -> Result<CoopProduct, String> {
+    /// SWIGLU 1, no runtime checks), to run on a [`ProductIo`] of form `swiglu`.
+    pub fn swiglu(ctx: &WgpuContext) -> Result<CoopProduct, String> {
         let coop = ctx
             .coop_matrix()
             .ok_or("no cooperative matrices on this adapter")?;
-        let how = CoopLinearBuild {
-            checked: false,
-            direct: 2,
-            diag: 0,
-            swiglu: true,
-            staging,
-        };
-        let pipeline = coop_linear_pipeline(ctx.device(), coop, StorageType::F32, how)?;
+        let pipeline =
+            coop_linear_pipeline(ctx.device(), coop, StorageType::F32, false, 2, 0, true)?;
         let [columns, tokens] = COOP_LINEAR_TILE;
         Ok(CoopProduct {
             pipeline,
@@ -68,30 +61,11 @@ impl CoopProduct {
         direct: u32,
         diag: u32,
     ) -> Result<CoopProduct, String> {
-        Self::with_staging(ctx, input, checked, direct, diag, CoopStaging::default())
-    }
-
-    /// [`Self::with_input`] with `staging`'s stores of a stage to workgroup memory
-    /// (session 30).
-    pub fn with_staging(
-        ctx: &WgpuContext,
-        input: StorageType,
-        checked: bool,
-        direct: u32,
-        diag: u32,
-        staging: CoopStaging,
-    ) -> Result<CoopProduct, String> {
         let coop = ctx
             .coop_matrix()
             .ok_or("no cooperative matrices on this adapter")?;
-        let how = CoopLinearBuild {
-            checked,
-            direct,
-            diag,
-            swiglu: false,
-            staging,
-        };
-        let pipeline = coop_linear_pipeline(ctx.device(), coop, input, how)?;
+        let pipeline =
+            coop_linear_pipeline(ctx.device(), coop, input, checked, direct, diag, false)?;
         let tile = COOP_LINEAR_TILE;
         Ok(CoopProduct { pipeline, tile })
     }

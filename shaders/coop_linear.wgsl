@@ -23,6 +23,10 @@
 // word and the word lies inside the matrices, else element by element, zero outside (any
 // K, token count and column count work). Rows in workgroup memory are padded to 40 halves
 // (80 bytes), so the fragments' 16-byte row pieces fall on different banks.
+// Session 30 (benches/RESULTS.md): the stage written in vec2<f16> / vec4<f16> elements with
+// each thread's pieces rotated (to spread a warp's stores over the banks) lost every
+// product by 19-44% (the scalar stores rotated alone: 2x), so these in-order scalar stores
+// are not the bound; f16 x is 6-13% faster than f32 x in every product fed f32.
 // Epilogue (session 28): a subgroup whose 64 × 32 block lies inside `out` (every block
 // of a whole tile; DIRECT 2 also edge tiles' inner blocks), with the output's stride and
 // first column multiples of 4 (every fragment's rows start on 16 bytes, as

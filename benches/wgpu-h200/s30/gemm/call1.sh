@@ -42,6 +42,10 @@
 #     = 153k within reach); dense likewise -9 to -18 ms a pass. A/A within 0.3%.
 #   - start-up checks 0 / 0 / SwiGLU ~9e-8, parity as the default (0.05, 3/3); model_gpu
 #     prefill tests pass, chunked vs one pass 0 for f16 without split-K.
+# MEASURED (2026-12-04 00:14, benches/RESULTS.md "wgpu engine, session 30 (branch s30-gemm)"):
+#   every check 0; every staging slower (s41 +19-25%, s21/s22 +25-44%, s11 2.0-2.3x), so
+#   pick.py chose s41 and the engine lost (pass 219.5 -> 240.2 ms, 146.4k -> 134.1k tok/s);
+#   f16 x 6-13% faster than f32 x (qkv, gate/up, down); model_gpu prefill 4 passed, chunked 0.
 D=$(cd "$(dirname "$0")" && pwd); ROOT=$PWD; R=/tmp/s30gemm1; rm -rf "$R"; mkdir -p "$R"
 END=${END:-165}
 s=$(date +%s)

@@ -421,6 +421,16 @@ pub struct WgpuEngineOptions {
     /// product and the SwiGLU pass apart (session 28). Where the weight is split over
     /// the binding limit the passes stay apart (session 29).
     pub coop_swiglu: bool,
+    /// `MOA_WGPU_NORM_F16` (default `0`): prefill passes write the RMSNorms' normed
+    /// activations in the storage type (f16) and the QKV and gate/up products read them
+    /// as the output product reads the attention output (`linear.wgsl` / `coop_linear.wgsl`
+    /// with f16 x, and an f16-x SwiGLU gate/up product). The matrix units round x to f16
+    /// anyway, so their sums are unchanged; the tiled products' differ by that rounding.
+    /// On the H200 the products alone were 6–13% faster with f16 x than with f32 x
+    /// (qkv −6.7%, gate/up −8.6%, down −13.4%; RESULTS "wgpu engine, session 30 (branch
+    /// s30-gemm)"); the engine with it is not measured yet (opt-in). Chunked passes whose
+    /// chunks would start a binding off the adapter's offset alignment keep f32.
+    pub norm_f16: bool,
     /// `MOA_WGPU_ROPE_TOKENS` (`1`, `2`, `4` or `8`; default `8`): tokens a workgroup of
     /// the separate RoPE + cache-write pass (`rope_kv.wgsl`'s RT; prefill passes, and
     /// decode passes that do not fuse it). With one, a SmolLM2 layer's 32 768 tokens take
@@ -479,6 +489,7 @@ impl Default for WgpuEngineOptions {
             unchecked_products: true,
             coop_direct: 2,
             coop_swiglu: true,
+            norm_f16: false,
             rope_tokens: 8,
             decode_chunk: None,
             decode_resident: None,
@@ -627,6 +638,7 @@ impl WgpuEngineOptions {
             coop_direct: number(env, "MOA_WGPU_COOP_DIRECT", "0, 1 or 2", 0..=2)?
                 .unwrap_or(d.coop_direct),
             coop_swiglu: flag(env, "MOA_WGPU_COOP_SWIGLU", d.coop_swiglu)?,
+            norm_f16: flag(env, "MOA_WGPU_NORM_F16", d.norm_f16)?,
             rope_tokens: choice(
                 env,
                 "MOA_WGPU_ROPE_TOKENS",
@@ -965,6 +977,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_UNCHECKED",
     "MOA_WGPU_COOP_DIRECT",
     "MOA_WGPU_COOP_SWIGLU",
+    "MOA_WGPU_NORM_F16",
     "MOA_WGPU_ROPE_TOKENS",
     "MOA_WGPU_DECODE_CHUNK",
     "MOA_WGPU_DECODE_RESIDENT",
@@ -1378,6 +1391,10 @@ mod tests {
             let vars = [("MOA_WGPU_ROPE_TOKENS", bad)];
             assert!(WgpuEngineOptions::from_lookup(&lookup_in(&vars)).is_err());
         }
+        // Session 30: f16 normed activations for the prefill products, off by default.
+        assert!(!d.norm_f16);
+        let o = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGPU_NORM_F16", "1")])).unwrap();
+        assert!(o.norm_f16);
         // Session 29: SwiGLU in the matrix-unit gate/up product, on by default.
         assert!(d.coop_swiglu);
         let o =

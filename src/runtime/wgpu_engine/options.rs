@@ -424,8 +424,10 @@ pub struct WgpuEngineOptions {
     /// `MOA_WGPU_NORM_F16` (default `0`): prefill passes write the RMSNorms' normed
     /// activations in the storage type (f16) and the QKV and gate/up products read them
     /// as the output product reads the attention output (`linear.wgsl` / `coop_linear.wgsl`
-    /// with f16 x, and an f16-x SwiGLU gate/up product). The matrix units round x to f16
-    /// anyway, so their sums are unchanged; the tiled products' differ by that rounding.
+    /// with f16 x); the matrix-unit SwiGLU gate/up product then also writes its act in
+    /// f16 (SWIGLU 2, checked at start-up) and the down product reads that as f16 x. The
+    /// matrix units round x to f16 anyway, so their sums are unchanged (the act's f16
+    /// rounding aside); the tiled products' differ by that rounding.
     /// On the H200 the products alone were 6–13% faster with f16 x than with f32 x
     /// (qkv −6.7%, gate/up −8.6%, down −13.4%; RESULTS "wgpu engine, session 30 (branch
     /// s30-gemm)"); the engine with it is not measured yet (opt-in). Chunked passes whose

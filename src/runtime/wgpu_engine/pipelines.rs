@@ -15,8 +15,9 @@ pub(super) struct CoopPipes {
     /// columns × tokens a workgroup are [`Self::swiglu_tile`]; `None` where
     /// `MOA_WGPU_COOP_SWIGLU=0`.
     pub(super) gate_up_swiglu: Option<wgpu::ComputePipeline>,
-    /// The same for f16 x (the f16 normed activations of `MOA_WGPU_NORM_F16`); built
-    /// only where asked.
+    /// The same for f16 x (the f16 normed activations of `MOA_WGPU_NORM_F16`) writing
+    /// an f16 act (SWIGLU 2: halves packed two a word; ffn even), which the down product
+    /// then reads as f16 x; built only where asked.
     pub(super) gate_up_swiglu_x16: Option<wgpu::ComputePipeline>,
     /// Act columns × tokens a workgroup of [`Self::gate_up_swiglu`] (half the tile's
     /// columns: each is a gate and an up column).
@@ -214,20 +215,20 @@ pub(super) fn coop_pipes(
     swiglu: bool,
     norm_f16: bool,
 ) -> Result<CoopPipes, String> {
-    let build = |input: StorageType, sw: bool| {
+    let build = |input: StorageType, sw: u32| {
         coop_linear_pipeline(device, coop, input, checked, direct, 0, sw)
     };
     let [columns, tokens] = shaders::COOP_LINEAR_TILE;
     Ok(CoopPipes {
-        linear: build(StorageType::F32, false)?,
-        linear_attn: build(storage, false)?,
+        linear: build(StorageType::F32, 0)?,
+        linear_attn: build(storage, 0)?,
         gate_up_swiglu: if swiglu {
-            Some(build(StorageType::F32, true)?)
+            Some(build(StorageType::F32, 1)?)
         } else {
             None
         },
         gate_up_swiglu_x16: if swiglu && norm_f16 {
-            Some(build(storage, true)?)
+            Some(build(storage, 2)?)
         } else {
             None
         },
@@ -243,8 +244,9 @@ pub(super) fn coop_pipes(
 /// the H200, session 27), its DIRECT = `direct` (1: whole tiles stored straight to
 /// `out`; 2: also the blocks of edge tiles inside it; 0: every tile through the scratch,
 /// session 27's epilogue), its timing diagnostic `diag` (0: the product) and SWIGLU
-/// (`swiglu`: the gate/up product with SwiGLU in its epilogue, `n_out` = ffn act
-/// columns, no residual). Errors: the driver's complaint.
+/// (`swiglu`: 1 the gate/up product with SwiGLU in its epilogue, `n_out` = ffn act
+/// columns, no residual; 2 the same writing the act in f16, two halves a word, session
+/// 30; 0 the plain product). Errors: the driver's complaint.
 pub(crate) fn coop_linear_pipeline(
     device: &wgpu::Device,
     coop: CoopMatrix,
@@ -252,13 +254,13 @@ pub(crate) fn coop_linear_pipeline(
     checked: bool,
     direct: u32,
     diag: u32,
-    swiglu: bool,
+    swiglu: u32,
 ) -> Result<wgpu::ComputePipeline, String> {
     let constants = [
         ("SG", f64::from(coop.subgroup)),
         ("DIAG", f64::from(diag)),
         ("DIRECT", f64::from(direct)),
-        ("SWIGLU", f64::from(u8::from(swiglu))),
+        ("SWIGLU", f64::from(swiglu)),
     ];
     // Every workgroup array of coop_linear.wgsl is written before it is read; its indices
     // stay inside the buffers for any Params that fit them (rows, K and columns bound

@@ -778,10 +778,16 @@ impl WgpuEngine {
                 tag(&mut kinds, &d, "norm");
                 // SwiGLU in the matrix-unit gate/up product's epilogue (session 29): a
                 // one-part [gate; up] weight, K as the product takes it.
+                // With f16 normed activations, its f16-act build (SWIGLU 2: ffn even),
+                // whose act the down product then reads as f16 x.
+                let act16 = matches!(h_input, Input::Attention);
                 let coop_swiglu = self.coop.as_ref().and_then(|cp| {
-                    match h_input {
-                        Input::Attention => cp.gate_up_swiglu_x16.as_ref(),
-                        _ => cp.gate_up_swiglu.as_ref(),
+                    if act16 {
+                        cp.gate_up_swiglu_x16
+                            .as_ref()
+                            .filter(|_| c.ffn_size.is_multiple_of(2))
+                    } else {
+                        cp.gate_up_swiglu.as_ref()
                     }
                     .filter(|_| {
                         lw.w_gate_up.parts.len() == 1 && hidden.is_multiple_of(cp.k_multiple)
@@ -815,9 +821,13 @@ impl WgpuEngine {
                         ));
                         tag(&mut kinds, &d, "swiglu");
                     }
+                    let act_input = match (act16, coop_swiglu) {
+                        (true, Some(_)) => Input::Attention,
+                        _ => Input::Plain,
+                    };
                     self.linear(
                         &mut d,
-                        Input::Plain,
+                        act_input,
                         (&a.ffn_act).into(),
                         &lw.w_down,
                         Some(at(&a.x_alt, s, x_row)),

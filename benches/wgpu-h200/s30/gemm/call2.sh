@@ -2,8 +2,9 @@
 # Session 30, s30-gemm, call 2 — PREPARED FOR THE LEAD, NOT RUN by s30-gemm (its device
 # budget went to call 1): MOA_WGPU_NORM_F16 (the prefill RMSNorms write f16 normed
 # activations; the QKV and gate/up products read them as the out product reads the
-# attention output: coop_linear.wgsl's f16-x build and an f16-x SwiGLU gate/up product)
-# against the default, A B B A, then model_gpu's prefill tests with it.
+# attention output: coop_linear.wgsl's f16-x build and an f16-x SwiGLU gate/up product
+# whose act is written in f16 too (SWIGLU 2), read by the down product as f16 x) against
+# the default, A B B A, then model_gpu's prefill tests with it.
 #   bash .dev-s30-gemm/call2.sh   (run tool timeout_s 120; carry [".dev-s30-gemm"], filled
 #   by `pack.sh DEST BIN 2`: wpe = release wgpu_products_engine and model_gpu = release test
 #   binary of s30-gemm's MOA_WGPU_NORM_F16 commit, checked with
@@ -14,15 +15,16 @@
 # 2. MOA_WGPU_NORM_F16=1 model_gpu prefill (uses of WgpuEngine::new read it).
 # MODEL: call 1 (benches/RESULTS.md, "wgpu engine, session 30 (branch s30-gemm)") timed the
 #   products alone with f16 x against f32 x, A B B A: qkv -6.7%, gate/up (plain) -8.6%,
-#   down -13.4% (down is not changed here: its x is the SwiGLU product's f32 act). The norm
-#   pass reads 4 and writes 2 bytes an element instead of 4 and 4.
+#   down -13.4%. The norm pass reads 4 and writes 2 bytes an element instead of 4 and 4;
+#   the SwiGLU product writes 2 bytes an act element instead of 4.
 # PREDICTIONS (moa-50, a pass of 8 x 4096; call 1's A: 219.5 ms, qkv 13.8, gate_up 39.8,
-#   norm 3.1): qkv 13.8 -> 12.7-13.2, gate_up 39.8 -> 36-38 (if the SwiGLU product gains as
-#   the plain one), norm 3.1 -> 2.3-2.8; the pass -3 to -5.5 ms -> 214-216.5 ms; warm
-#   prefill 146.4k -> 148.4-149.9k tok/s (dense alike in ms). Parity and start-up checks
-#   exactly as A's (the matrix units round x to f16 at their staging either way: the same
-#   sums; parity 0.0474 / 0.0445, 3/3); model_gpu prefill 4 passed, chunked vs one pass 0
-#   for f16 without split-K. A/A within 0.3%.
+#   down 21.6, norm 3.1): qkv 13.8 -> 12.7-13.2, gate_up 39.8 -> 35.5-38 (if the SwiGLU
+#   product gains as the plain one, and half its writes), down 21.6 -> 18.5-19.5, norm 3.1
+#   -> 2.3-2.8; the pass -5 to -9 ms -> 210.5-214.5 ms; warm prefill 146.4k -> 150-153k
+#   tok/s (dense alike in ms). Start-up notes add "(f16 act (max rel err <= 5e-4))";
+#   parity as A's or within the act's f16 rounding (the matrix units round x to f16 at
+#   their staging either way; A: 0.0474 / 0.0445, 3/3); model_gpu prefill 4 passed,
+#   chunked vs one pass 0 for f16 without split-K. A/A within 0.3%.
 D=$(cd "$(dirname "$0")" && pwd); ROOT=$PWD; R=/tmp/s30gemm2; rm -rf "$R"; mkdir -p "$R"
 s=$(date +%s)
 el() { echo "[t=$(( $(date +%s) - s ))s] $*" | tee -a "$R/times.txt"; }

@@ -23,7 +23,8 @@
 //! after the first stage, no multiply-adds, no write-out), alternated (default, v, v,
 //! default), REPS dispatches a timing (default 10), in TFLOP/s (2·M·N·K per product),
 //! after checking the builds against the CPU on shapes that are not multiples of the
-//! tiles, with aligned and unaligned outputs and f32 or f16 x.
+//! tiles, with aligned and unaligned outputs and f32 or f16 x. Since session 30 each product
+//! the engine feeds f32 x (qkv, gate/up, down) is also timed with f16 x against it.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -228,6 +229,31 @@ fn gemm(args: &[usize]) -> Result<(), Box<dyn std::error::Error>> {
                 ("default", base, &io),
             ];
             println!("{}", line("gate/up product against SwiGLU in it", runs)?);
+        }
+        // The products the engine feeds f32 x, with f16 x (session 30: what f16 normed
+        // activations and an f16 act would give; on the H200 6-13% faster).
+        if !x_f16 {
+            let io16 = ProductIo::new(
+                &ctx,
+                [m, n, k],
+                IoForm {
+                    aligned: true,
+                    residual,
+                    x_f16: true,
+                    swiglu: false,
+                },
+            );
+            let b16 = default_for(true)?;
+            let runs = [
+                ("default", base, &io),
+                ("default-x-f16", b16, &io16),
+                ("default-x-f16", b16, &io16),
+                ("default", base, &io),
+            ];
+            println!(
+                "{}",
+                line(&format!("residual {residual}, f32 x against x f16"), runs)?
+            );
         }
         for (name, _, _, p) in built.iter().filter(|v| v.2 == x_f16 && v.0 != "default") {
             let label = format!("residual {residual}, x f16 {x_f16}");

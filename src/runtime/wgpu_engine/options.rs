@@ -431,6 +431,18 @@ pub struct WgpuEngineOptions {
     /// product and the SwiGLU pass apart (session 28). Where the weight is split over
     /// the binding limit the passes stay apart (session 29).
     pub coop_swiglu: bool,
+    /// `MOA_WGPU_NORM_F16` (default `0`): prefill passes write the RMSNorms' normed
+    /// activations in the storage type (f16) and the QKV and gate/up products read them
+    /// as the output product reads the attention output (`linear.wgsl` / `coop_linear.wgsl`
+    /// with f16 x); the matrix-unit SwiGLU gate/up product then also writes its act in
+    /// f16 (SWIGLU 2, checked at start-up) and the down product reads that as f16 x. The
+    /// matrix units round x to f16 anyway, so their sums are unchanged (the act's f16
+    /// rounding aside); the tiled products' differ by that rounding.
+    /// On the H200 the products alone were 6–13% faster with f16 x than with f32 x
+    /// (qkv −6.7%, gate/up −8.6%, down −13.4%; RESULTS "wgpu engine, session 30 (branch
+    /// s30-gemm)"); the engine with it is not measured yet (opt-in). Chunked passes whose
+    /// chunks would start a binding off the adapter's offset alignment keep f32.
+    pub norm_f16: bool,
     /// `MOA_WGPU_ROPE_TOKENS` (`1`, `2`, `4` or `8`; default `8`): tokens a workgroup of
     /// the separate RoPE + cache-write pass (`rope_kv.wgsl`'s RT; prefill passes, and
     /// decode passes that do not fuse it). With one, a SmolLM2 layer's 32 768 tokens take
@@ -490,6 +502,7 @@ impl Default for WgpuEngineOptions {
             unchecked_products: true,
             coop_direct: 2,
             coop_swiglu: true,
+            norm_f16: false,
             rope_tokens: 8,
             decode_chunk: None,
             decode_resident: None,
@@ -643,6 +656,7 @@ impl WgpuEngineOptions {
             coop_direct: number(env, "MOA_WGPU_COOP_DIRECT", "0, 1 or 2", 0..=2)?
                 .unwrap_or(d.coop_direct),
             coop_swiglu: flag(env, "MOA_WGPU_COOP_SWIGLU", d.coop_swiglu)?,
+            norm_f16: flag(env, "MOA_WGPU_NORM_F16", d.norm_f16)?,
             rope_tokens: choice(
                 env,
                 "MOA_WGPU_ROPE_TOKENS",
@@ -982,6 +996,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_UNCHECKED",
     "MOA_WGPU_COOP_DIRECT",
     "MOA_WGPU_COOP_SWIGLU",
+    "MOA_WGPU_NORM_F16",
     "MOA_WGPU_ROPE_TOKENS",
     "MOA_WGPU_DECODE_CHUNK",
     "MOA_WGPU_DECODE_RESIDENT",
@@ -1046,6 +1061,10 @@ pub const REMOVED: &[(&str, &str)] = &[
     (
         "MOA_WGPU_OUT_IN_ATTN",
         "the output product and residual add in the flat decode's fused merge (each segment's merger multiplied its GQA group's O by its 192 columns of W_o, 221 KB from L2 a merger at SmolLM2's shape, the row's last segment summed the row's products into x_alt; no out dispatch: 123 dispatches a step against 153) lost every pair on the H200 (SmolLM2 16 x 4096, moa-50, four pairs: attention 28.71-29.44 us a layer against 19.65-20.26, the out product's 4.2-4.6 saved; device step +133..+161 us, tokens/s -6.8..-8.5%; 128 registers against 126; parity 0.0459, 3/3); without its W_o loads (a diagnostic, wrong results) the attention took 23.50-23.68 and the step 1373-1382 against 1411.7 us, so the W_o stream of one workgroup a segment cost ~5.1 us a layer on the critical path, the rest ~3.8 (benches/RESULTS.md, WGSL decode session 27, s27-attn; the form is in commit 5436e70)",
+    ),
+    (
+        "MOA_WGPU_COOP_STAGING",
+        "the prefill products on matrix units' stage stores in vec2<f16> / vec4<f16> elements, each thread's pieces rotated by word or row to spread a warp's stores over the banks (SV,ROT 2,1 / 2,2 / 4,1, and 1,1: scalar stores rotated), lost every product on the H200 (M 32768, SmolLM2 shapes, A B B A: qkv 0.52-0.54 against 0.64-0.67 ms (4,1 .. 2,2), 1.05 (1,1); out 0.34 against 0.41-0.50, 0.67; SwiGLU gate/up 1.33-1.63 against 1.67-2.14, 3.68; down 0.74-0.77 against 0.92-0.98, 1.60; the engine with 4,1: a moa-50 prefill pass 219.5 -> 240.2 ms, 146.3-146.4k -> 133.9-134.3k tok/s; checks exact, parity 0.0474 3/3): the dynamic piece index costs more than the bank conflicts of the in-order scalar stores, which the driver evidently merges (1,1 is the default's stores reordered and took twice its time). Deleted (benches/RESULTS.md, wgpu engine session 30, s30-gemm; the form is in commit e810369)",
     ),
     (
         "MOA_WGPU_COOP_GEMM",
@@ -1399,6 +1418,10 @@ mod tests {
             let vars = [("MOA_WGPU_ROPE_TOKENS", bad)];
             assert!(WgpuEngineOptions::from_lookup(&lookup_in(&vars)).is_err());
         }
+        // Session 30: f16 normed activations for the prefill products, off by default.
+        assert!(!d.norm_f16);
+        let o = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGPU_NORM_F16", "1")])).unwrap();
+        assert!(o.norm_f16);
         // Session 29: SwiGLU in the matrix-unit gate/up product, on by default.
         assert!(d.coop_swiglu);
         let o =

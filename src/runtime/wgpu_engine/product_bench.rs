@@ -43,8 +43,7 @@ impl CoopProduct {
         let coop = ctx
             .coop_matrix()
             .ok_or("no cooperative matrices on this adapter")?;
-        let pipeline =
-            coop_linear_pipeline(ctx.device(), coop, StorageType::F32, false, 2, 0, true)?;
+        let pipeline = coop_linear_pipeline(ctx.device(), coop, StorageType::F32, false, 2, 0, 1)?;
         let [columns, tokens] = COOP_LINEAR_TILE;
         Ok(CoopProduct {
             pipeline,
@@ -64,8 +63,7 @@ impl CoopProduct {
         let coop = ctx
             .coop_matrix()
             .ok_or("no cooperative matrices on this adapter")?;
-        let pipeline =
-            coop_linear_pipeline(ctx.device(), coop, input, checked, direct, diag, false)?;
+        let pipeline = coop_linear_pipeline(ctx.device(), coop, input, checked, direct, diag, 0)?;
         let tile = COOP_LINEAR_TILE;
         Ok(CoopProduct { pipeline, tile })
     }

@@ -739,3 +739,92 @@ fn flat_packed_queries_match_reference() {
         .collect()
     });
 }
+
+/// The flat form's V a step behind (`WgslTuning::decode_sg_flat_lag`,
+/// `MOA_WGSL_SG_FLAT_LAG=1`, session 30): generated and validated (naga) for every subgroup
+/// size, marked in the kernels' constants exactly where it applies (the late form; the
+/// early form ignores it); then run where the adapter has a fixed subgroup size against
+/// the CPU reference on both fixtures, f16 and f32 (the standard cases: rows of different
+/// lengths, decode before the ring fills, at the wrap and long after it), with chunks of
+/// one and three tiles (one step and several: the extra pass that issues the last step's
+/// V), over whole segments, and fused (three steps over one scratch): the engine's form
+/// (words, class maxima) fused and with the separate merge, a `subgroupMax` a step without
+/// the words, 1 and 2 loads a lane a step (more steps an item), and with packed queries.
+#[test]
+fn flat_lagged_v_matches_reference() {
+    use moa::codegen::wgsl::SgFlat;
+    moa::runtime::wgpu::ensure_xdg_runtime_dir();
+    let plans = [
+        ("fixture-gqa.toml", StorageType::F16),
+        ("fixture-gqa.toml", StorageType::F32),
+        ("fixture-mha.toml", StorageType::F16),
+    ];
+    let engine = |size: u8, fused| WgslTuning {
+        decode_subgroup: Some(size),
+        decode_sg_flat: SgFlat::Late,
+        decode_sg_flat_cmax: true,
+        decode_fused_merge: Some(fused),
+        decode_sg_flat_words: true,
+        decode_sg_flat_lag: true,
+        ..WgslTuning::default()
+    };
+    for (file, storage) in plans {
+        let module = lower::lower(&load_plan(file), storage);
+        for size in [8u8, 16, 32, 64] {
+            for flat in [SgFlat::Early, SgFlat::Late] {
+                let t = WgslTuning {
+                    decode_sg_flat: flat,
+                    ..engine(size, true)
+                };
+                let arts = generate_with(&module, t).unwrap_or_else(|e| panic!("{e}"));
+                let marked = arts
+                    .iter()
+                    .flat_map(|a| &a.kernels)
+                    .filter(|k| k.constants.get("decode_sg_flat_lag").is_some())
+                    .count();
+                let expected = if flat == SgFlat::Late {
+                    module.layers.len()
+                } else {
+                    0
+                };
+                assert_eq!(
+                    marked, expected,
+                    "{file} {storage:?} subgroup {size} {flat:?}"
+                );
+            }
+        }
+    }
+    run_flat_forms(&plans, |size| {
+        let e = engine(size, true);
+        vec![
+            ("V a step behind, fused".into(), e),
+            (
+                "V a step behind, separate merge".into(),
+                engine(size, false),
+            ),
+            (
+                "V a step behind, subgroupMax, mat2x4 loads".into(),
+                WgslTuning {
+                    decode_sg_flat_cmax: false,
+                    decode_sg_flat_words: false,
+                    ..e
+                },
+            ),
+            (
+                "V a step behind, 1 load a step".into(),
+                WgslTuning {
+                    decode_sg_flat_nl: 1,
+                    ..e
+                },
+            ),
+            (
+                "V a step behind, 2 loads a step, packed queries".into(),
+                WgslTuning {
+                    decode_sg_flat_nl: 2,
+                    decode_sg_flat_qpack: true,
+                    ..e
+                },
+            ),
+        ]
+    });
+}

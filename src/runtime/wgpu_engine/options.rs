@@ -379,7 +379,9 @@ pub struct WgpuEngineOptions {
     /// loads a lane per step, [`WgslTuning::decode_sg_flat_nl`]; unset: half a row's
     /// vectors; opt-in, session 26), and `MOA_WGSL_SG_FLAT_QPACK` (`1`: the flat form holds
     /// each lane's queries as packed f16 words and widens them in each step,
-    /// [`WgslTuning::decode_sg_flat_qpack`]; opt-in, session 28);
+    /// [`WgslTuning::decode_sg_flat_qpack`]; opt-in, session 28), and `MOA_WGSL_SG_FLAT_LAG`
+    /// (`1`: the flat form's V a step behind, issued with the next step's K,
+    /// [`WgslTuning::decode_sg_flat_lag`]; opt-in, session 30);
     /// tests and benches may
     /// set any field. Speed only: every form matches the CPU reference (tests/model_gpu.rs,
     /// tests/wgsl_decode_forms.rs). The fused merge was slower in the engine's step
@@ -732,6 +734,11 @@ impl WgpuEngineOptions {
                     "MOA_WGSL_SG_FLAT_QPACK",
                     d.wgsl_tuning.decode_sg_flat_qpack,
                 )?,
+                decode_sg_flat_lag: flag(
+                    env,
+                    "MOA_WGSL_SG_FLAT_LAG",
+                    d.wgsl_tuning.decode_sg_flat_lag,
+                )?,
                 ..d.wgsl_tuning
             },
         })
@@ -807,6 +814,12 @@ impl WgpuEngineOptions {
                 u8::from(t.decode_sg_flat_qpack)
             ));
         }
+        if t.decode_sg_flat_lag != d.decode_sg_flat_lag {
+            asked.push(format!(
+                "MOA_WGSL_SG_FLAT_LAG={}",
+                u8::from(t.decode_sg_flat_lag)
+            ));
+        }
 
         let rest = WgslTuning {
             decode_fused_merge: d.decode_fused_merge,
@@ -821,6 +834,7 @@ impl WgpuEngineOptions {
             decode_sg_flat_cmax: d.decode_sg_flat_cmax,
             decode_sg_flat_nl: d.decode_sg_flat_nl,
             decode_sg_flat_qpack: d.decode_sg_flat_qpack,
+            decode_sg_flat_lag: d.decode_sg_flat_lag,
             ..*t
         };
         if rest != d {
@@ -979,6 +993,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGSL_SG_FLAT_CMAX",
     "MOA_WGSL_SG_FLAT_NL",
     "MOA_WGSL_SG_FLAT_QPACK",
+    "MOA_WGSL_SG_FLAT_LAG",
 ];
 
 /// The WGSL decode kernel bench's own knobs (examples/wgpu_decode_bench.rs reads them;
@@ -1689,6 +1704,23 @@ mod tests {
         let err = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_NL", "3")]))
             .unwrap_err();
         assert_eq!((err.name, err.value.as_str()), ("MOA_WGSL_SG_FLAT_NL", "3"));
+    }
+
+    /// `MOA_WGSL_SG_FLAT_LAG` (opt-in, session 30): off by default, `1` read and named on
+    /// the load line, `0` asks nothing, another value an error naming the variable.
+    #[test]
+    fn flat_lagged_v_is_read_from_the_environment() {
+        assert!(!WgpuEngineOptions::default().wgsl_tuning.decode_sg_flat_lag);
+        let o =
+            WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_LAG", "1")])).unwrap();
+        assert!(o.wgsl_tuning.decode_sg_flat_lag);
+        assert_eq!(o.wgsl_tuning_asked(), ["MOA_WGSL_SG_FLAT_LAG=1"]);
+        let o =
+            WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_LAG", "0")])).unwrap();
+        assert!(o.wgsl_tuning_asked().is_empty());
+        let err = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_LAG", "2")]))
+            .unwrap_err();
+        assert_eq!(err.name, "MOA_WGSL_SG_FLAT_LAG");
     }
 
     /// `MOA_WGSL_SG_FLAT_QPACK` (opt-in, session 28): off by default, `1` read and named on

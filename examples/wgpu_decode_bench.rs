@@ -338,11 +338,6 @@ fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Arti
     if let Ok(v) = std::env::var("MOA_WGSL_SG_FLAT_QPACK") {
         tuning.decode_sg_flat_qpack = v == "1";
     }
-    // `MOA_WGSL_SG_FLAT_LAG=1`: the flat form's V a step behind, issued with the next
-    // step's K (`WgslTuning::decode_sg_flat_lag`; the late form's full body).
-    if let Ok(v) = std::env::var("MOA_WGSL_SG_FLAT_LAG") {
-        tuning.decode_sg_flat_lag = v == "1";
-    }
     if let Some(p) = env_u32_in("MOA_WGSL_SG_PIECE", 0..=3)? {
         tuning.decode_sg_piece = p as u8;
     }

@@ -474,18 +474,6 @@ fn every_option_lavapipe_runs_matches_the_cpu_reference() {
             },
         ),
         (
-            // The flat form's V a step behind, issued with the next step's K
-            // (`MOA_WGSL_SG_FLAT_LAG=1`; opt-in, session 30).
-            "V a step behind",
-            WgpuEngineOptions {
-                wgsl_tuning: WgslTuning {
-                    decode_sg_flat_lag: true,
-                    ..d.wgsl_tuning
-                },
-                ..d
-            },
-        ),
-        (
             // The flat form's 2 loads a lane a step (`MOA_WGSL_SG_FLAT_NL=2`; opt-in).
             "2 loads a step",
             WgpuEngineOptions {

@@ -680,9 +680,6 @@ struct DecodeSgCtx<'a> {
     /// The lane masks of a slot class's step maxima with [`Self::cmax`]: the column bits
     /// below `nl` (1, doubling, < `nl`), over which a class's lanes hold distinct slots.
     cmax_masks: Vec<u32>,
-    /// [`WgslTuning::decode_sg_flat_lag`] where it applies (the flat template's late form
-    /// with its full body).
-    lag: bool,
 }
 
 #[derive(Serialize)]
@@ -916,18 +913,6 @@ pub struct WgslTuning {
     /// (with 1 load a step) lost in session 29. Ignored where the words do not apply and
     /// with [`FlatQk`]'s other forms.
     pub decode_sg_flat_qpack: bool,
-    /// With [`Self::decode_sg_flat`] in its late form ([`SgFlat::Late`]) and its full body:
-    /// V a step behind (`MOA_WGSL_SG_FLAT_LAG=1`, session 30; opt-in). Each step issues its
-    /// own K and the previous step's V in one batch (different slots: the previous step's
-    /// p is known by then), adds the previous step's P·V, then forms its own scores; one
-    /// more pass issues the last step's V. An item's chain is then one dependent DRAM round
-    /// trip a step instead of two (K, then V after the scores), for a step's K and V in
-    /// flight together (2 × `nl` 16-byte loads a lane instead of `nl`). The same products
-    /// and sums per slot as the default; only the order of the accumulators' rescale and
-    /// P·V additions within a step moves (P·V of step s is added before step s + 1's
-    /// rescale, as the default adds it before its own next step's). Ignored with
-    /// [`SgFlat::Early`] and the timing diagnostics.
-    pub decode_sg_flat_lag: bool,
 }
 
 /// How the flat decode forms its Q·K scores ([`WgslTuning::decode_sg_flat_qk`]). Every
@@ -1095,7 +1080,6 @@ impl Default for WgslTuning {
             decode_sg_flat_cmax: false,
             decode_sg_flat_nl: 0,
             decode_sg_flat_qpack: false,
-            decode_sg_flat_lag: false,
         }
     }
 }
@@ -1809,11 +1793,6 @@ fn decode_sg_artifact(
         && tuning.decode_sg_flat_qk == FlatQk::F32
         && !tuning.decode_sg_diag
         && tuning.decode_sg_piece == 0;
-    // V a step behind where asked and it applies (the late form's full body).
-    let lag = flat == SgFlat::Late
-        && tuning.decode_sg_flat_lag
-        && !tuning.decode_sg_diag
-        && tuning.decode_sg_piece == 0;
     let subgroups = if flat == SgFlat::Off {
         DECODE_SG_SUBGROUPS
     } else {
@@ -1845,7 +1824,6 @@ fn decode_sg_artifact(
             cmax,
             cmax_masks,
             qpack,
-            lag,
         },
     )?;
     let workgroup_bytes = validate_with(
@@ -1898,9 +1876,6 @@ fn decode_sg_artifact(
         }
         if qpack {
             extra["decode_sg_flat_qpack"] = true.into();
-        }
-        if lag {
-            extra["decode_sg_flat_lag"] = true.into();
         }
         if tuning.decode_sg_flat_nl != 0 {
             extra["decode_sg_flat_nl"] = nl.into();

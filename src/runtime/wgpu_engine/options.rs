@@ -379,9 +379,7 @@ pub struct WgpuEngineOptions {
     /// loads a lane per step, [`WgslTuning::decode_sg_flat_nl`]; unset: half a row's
     /// vectors; opt-in, session 26), and `MOA_WGSL_SG_FLAT_QPACK` (`1`: the flat form holds
     /// each lane's queries as packed f16 words and widens them in each step,
-    /// [`WgslTuning::decode_sg_flat_qpack`]; opt-in, session 28), and `MOA_WGSL_SG_FLAT_LAG`
-    /// (`1`: the flat form's V a step behind, issued with the next step's K,
-    /// [`WgslTuning::decode_sg_flat_lag`]; opt-in, session 30);
+    /// [`WgslTuning::decode_sg_flat_qpack`]; opt-in, session 28);
     /// tests and benches may
     /// set any field. Speed only: every form matches the CPU reference (tests/model_gpu.rs,
     /// tests/wgsl_decode_forms.rs). The fused merge was slower in the engine's step
@@ -734,11 +732,6 @@ impl WgpuEngineOptions {
                     "MOA_WGSL_SG_FLAT_QPACK",
                     d.wgsl_tuning.decode_sg_flat_qpack,
                 )?,
-                decode_sg_flat_lag: flag(
-                    env,
-                    "MOA_WGSL_SG_FLAT_LAG",
-                    d.wgsl_tuning.decode_sg_flat_lag,
-                )?,
                 ..d.wgsl_tuning
             },
         })
@@ -814,12 +807,6 @@ impl WgpuEngineOptions {
                 u8::from(t.decode_sg_flat_qpack)
             ));
         }
-        if t.decode_sg_flat_lag != d.decode_sg_flat_lag {
-            asked.push(format!(
-                "MOA_WGSL_SG_FLAT_LAG={}",
-                u8::from(t.decode_sg_flat_lag)
-            ));
-        }
 
         let rest = WgslTuning {
             decode_fused_merge: d.decode_fused_merge,
@@ -834,7 +821,6 @@ impl WgpuEngineOptions {
             decode_sg_flat_cmax: d.decode_sg_flat_cmax,
             decode_sg_flat_nl: d.decode_sg_flat_nl,
             decode_sg_flat_qpack: d.decode_sg_flat_qpack,
-            decode_sg_flat_lag: d.decode_sg_flat_lag,
             ..*t
         };
         if rest != d {
@@ -993,7 +979,6 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGSL_SG_FLAT_CMAX",
     "MOA_WGSL_SG_FLAT_NL",
     "MOA_WGSL_SG_FLAT_QPACK",
-    "MOA_WGSL_SG_FLAT_LAG",
 ];
 
 /// The WGSL decode kernel bench's own knobs (examples/wgpu_decode_bench.rs reads them;
@@ -1025,6 +1010,10 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGSL_SG_FLAT_LAG",
+        "the flat decode's V a step behind (each step issuing its own K and the previous step's V in one batch: one dependent DRAM round trip a step instead of two, at 116 registers against 126) lost every pair on the H200 (SmolLM2 16 x 4096, moa-50, the engine's form: fused merge, words, class maxima; four A B B A pairs: attention 22.94, 22.76, 22.59, 22.80 us a layer against 20.07, 19.89, 20.28, 19.90; device step +80.9, +84.0, +65.9, +84.8 us; tokens/s -2.5..-6.5%; parity 0.0496, 3/3 as the default); in the decode bench the whole list +3.6..+5.2 us a layer and one item alone no faster (512 slots 10.5 / 11.8 against 11.0 / 10.5 us), so the count of dependent round trips does not set the item's time, as with the prefetch (session 28) and the passes (session 23); deleted (benches/RESULTS.md, WGSL decode session 30, s30-attn; the form is in commit 370f9fd)",
+    ),
     (
         "MOA_WGSL_SG_FLAT_MERGE_BATCH",
         "the flat decode's fused merger in batches of 1, 2 or 4 chunks instead of 8 (fewer words polled a lane in the fused tail) was the last piece of the road to 80 registers (3 workgroups of 256 an SM): with packed queries and 1 load a step it took 80 (93 at batch 8; 98 against 101 with packed queries alone, so the tail sets the floor only once the loop is small), but that form told 396 resident lost every pair on the H200 (SmolLM2 16 x 4096, moa-50, four A B B A pairs: attention 24.78-25.11 us a layer against 19.72-20.09, device step +134..+158 us, tokens/s -7.9..-10.4%; parity 0.0498, 3/3): 1 load a step triples an item's chain of dependent steps (its 384-slot item alone 14.5 us against the default's 512-slot item's 9.7), which sets two thirds of the dispatch (benches/RESULTS.md, WGSL decode session 29, s29-attn; the form is in commit be0b27b)",
@@ -1704,23 +1693,6 @@ mod tests {
         let err = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_NL", "3")]))
             .unwrap_err();
         assert_eq!((err.name, err.value.as_str()), ("MOA_WGSL_SG_FLAT_NL", "3"));
-    }
-
-    /// `MOA_WGSL_SG_FLAT_LAG` (opt-in, session 30): off by default, `1` read and named on
-    /// the load line, `0` asks nothing, another value an error naming the variable.
-    #[test]
-    fn flat_lagged_v_is_read_from_the_environment() {
-        assert!(!WgpuEngineOptions::default().wgsl_tuning.decode_sg_flat_lag);
-        let o =
-            WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_LAG", "1")])).unwrap();
-        assert!(o.wgsl_tuning.decode_sg_flat_lag);
-        assert_eq!(o.wgsl_tuning_asked(), ["MOA_WGSL_SG_FLAT_LAG=1"]);
-        let o =
-            WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_LAG", "0")])).unwrap();
-        assert!(o.wgsl_tuning_asked().is_empty());
-        let err = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_LAG", "2")]))
-            .unwrap_err();
-        assert_eq!(err.name, "MOA_WGSL_SG_FLAT_LAG");
     }
 
     /// `MOA_WGSL_SG_FLAT_QPACK` (opt-in, session 28): off by default, `1` read and named on

@@ -531,8 +531,10 @@ pub struct PrefillTuning {
     /// With `t` or `a` and `H` (the `F` flag, session 30; opt-in): once thread 0's claim of
     /// the next query tile (issued with the current tile's last K/V copy) returns, the
     /// producer's warp 0 checks it against its row as the loop's top will and asks L2 for
-    /// its Q rows (`cp.async.bulk.prefetch.L2`, one 2·head_dim-byte row a lane at a time,
-    /// the tile's BM rows over 32 lanes), after the last K/V tile's hand-over. Q is read
+    /// its Q rows (`prefetch.global.L2`, one 128-byte line a lane at a time, the tile's BM
+    /// rows over 32 lanes) before thread 0 waits for the Q tile's release. (Session 30's call
+    /// 1 issued one `cp.async.bulk.prefetch.L2` a row: ~59 cycles each in warp 0, the switch
+    /// ~11 000 cycles longer, 1.14-1.15x on the `t` layers.) Q is read
     /// once per (head, tile), so its copy reads DRAM; the prefetch starts that read about
     /// the loop top's ~2100 SM cycles before the Q copy is issued (session 28's clock64
     /// trace of Vicuna-7B l27 at 4k x 4: claim -> Q issued 2138, Q issued -> warpgroup 0's
@@ -2389,7 +2391,7 @@ mod tests {
         let f = src("3x64x1owghvunctfbdHQFm");
         assert_ne!(f, hq);
         assert_eq!(consumers(&f), consumers(&tdef));
-        assert!(f.contains("cp.async.bulk.prefetch.L2") && !hq.contains("cp.async.bulk.prefetch"));
+        assert!(f.contains("prefetch.global.L2") && !hq.contains("prefetch.global.L2"));
         let wide_f: PrefillTuning = "3x64x1owghvuncafbdHQFm".parse().unwrap();
         assert!(!wide_f.for_layer(&module.layers[0], &module.span).q_prefetch);
         assert_eq!(wide_f.to_string(), "3x64x1owghvuncafbdHQFm");

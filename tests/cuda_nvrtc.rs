@@ -848,7 +848,6 @@ fn pv_f16_prefill_compiles() {
         "3x64x1owghvunctfbdm",
         "3x64x1owghvuncafbdzm",
         "3x64x1owghvunctfbdHQm",
-        "3x64x1owghvunctfbdHQFm",
     ] {
         let tuning: cuda::PrefillTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
         let arts = cuda::generate_variant(&module, cuda::DecodeTuning::default(), tuning)

@@ -528,20 +528,6 @@ pub struct PrefillTuning {
     /// thread at 192 rows), which lies on the path from a query tile's claim to the next
     /// tile's first section. Same outputs.
     pub lean_q: bool,
-    /// With `t` or `a` and `H` (the `F` flag, session 30; opt-in): once thread 0's claim of
-    /// the next query tile (issued with the current tile's last K/V copy) returns, the
-    /// producer's warp 0 checks it against its row as the loop's top will and asks L2 for
-    /// its Q rows (`prefetch.global.L2`, one 128-byte line a lane at a time, the tile's BM
-    /// rows over 32 lanes) before thread 0 waits for the Q tile's release. (Session 30's call
-    /// 1 issued one `cp.async.bulk.prefetch.L2` a row: ~59 cycles each in warp 0, the switch
-    /// ~11 000 cycles longer, 1.14-1.15x on the `t` layers.) Q is read
-    /// once per (head, tile), so its copy reads DRAM; the prefetch starts that read about
-    /// the loop top's ~2100 SM cycles before the Q copy is issued (session 28's clock64
-    /// trace of Vicuna-7B l27 at 4k x 4: claim -> Q issued 2138, Q issued -> warpgroup 0's
-    /// next geometry 2808, warpgroup 0 waiting ~650 cycles a query tile for the next Q).
-    /// No ABI change; same tiles, same arithmetic, same outputs; the one-tile kernels are
-    /// unchanged.
-    pub q_prefetch: bool,
 }
 
 impl Default for PrefillTuning {
@@ -578,8 +564,6 @@ impl Default for PrefillTuning {
             // Only bf16 at head_dim 128 would take `H` and `Q` (`default_for`).
             switch_at_once: false,
             lean_q: false,
-            // Opt-in (`F`, session 30).
-            q_prefetch: false,
         }
     }
 }
@@ -588,7 +572,7 @@ impl std::fmt::Display for PrefillTuning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
+            "{}x{}x{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}{}",
             self.warpgroups,
             self.k_tile,
             self.blocks_per_sm,
@@ -615,7 +599,6 @@ impl std::fmt::Display for PrefillTuning {
             if self.deep_ring { "z" } else { "" },
             if self.switch_at_once { "H" } else { "" },
             if self.lean_q { "Q" } else { "" },
-            if self.q_prefetch { "F" } else { "" },
             match self.head_tiles {
                 2 => "j",
                 4 => "m",
@@ -628,13 +611,13 @@ impl std::fmt::Display for PrefillTuning {
 
 impl std::str::FromStr for PrefillTuning {
     type Err = String;
-    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][H][Q][F][j|m|i]` (as written by `Display`) and checks the ranges.
+    /// Parses `WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][H][Q][j|m|i]` (as written by `Display`) and checks the ranges.
     fn from_str(text: &str) -> Result<Self, String> {
         let bad = |why: &str| {
             format!(
-                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][H][Q][F][j|m|i], warpgroups 1..=3, \
+                "prefill variant `{text}`: {why} (expected WGxBNxBLOCKS[o][s][p][w][g][h][v][u][r][q][e][n][c][k][t][a][f][y][b][d][z][H][Q][j|m|i], warpgroups 1..=3, \
                  key tile 64 or 128, blocks 1 or 2, `w` with 2 warpgroups (3 with `h` and 64-key tiles) and 1 block and \
-                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, `t` and `a` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, not together, `f` only with `w`, `y` only with `f`, `b` only with `w`, `d` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, `z` only with `w`, `H` only with `t` or `a`, `Q` only with `t` or `a` and `c`, `F` only with `t` or `a` and `H`, one of `j`, `m`, `i` only with `f`, e.g. 2x64x2s, 2x64x1w, \
+                 without `s`, `g` and `h` only with `w`, `h` without `p`, `v` only with `h`, `u` only with `v`, `q` and `e` only with `o` and `w`, `n` and `c` only with `w`, `k` only with `o` and `w` and without `e`, `t` and `a` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, not together, `f` only with `w`, `y` only with `f`, `b` only with `w`, `d` only with `w`, `g`, `o` and `n` and without `k`, `e` and `q`, `z` only with `w`, `H` only with `t` or `a`, `Q` only with `t` or `a` and `c`, one of `j`, `m`, `i` only with `f`, e.g. 2x64x2s, 2x64x1w, \
                  2x64x1wg or 2x64x1owgh)"
             )
         };
@@ -674,7 +657,6 @@ impl std::str::FromStr for PrefillTuning {
                     | 'z'
                     | 'H'
                     | 'Q'
-                    | 'F'
                     | 'j'
                     | 'm'
                     | 'i'
@@ -722,7 +704,6 @@ impl std::str::FromStr for PrefillTuning {
             deep_ring: flags.contains('z'),
             switch_at_once: flags.contains('H'),
             lean_q: flags.contains('Q'),
-            q_prefetch: flags.contains('F'),
         };
         t.check().map_err(|e| bad(&e))?;
         Ok(t)
@@ -850,7 +831,6 @@ impl PrefillTuning {
             deep_ring: false,
             switch_at_once: false,
             lean_q: false,
-            q_prefetch: false,
             ..t
         }
     }
@@ -870,11 +850,10 @@ impl PrefillTuning {
         PrefillTuning {
             persistent,
             persistent_narrow: false,
-            // `H`, `Q` and `F` change only the persistent producer: the one-tile layers' name
-            // says what is generated.
+            // `H` and `Q` change only the persistent producer: the one-tile layers' name says
+            // what is generated.
             switch_at_once: self.switch_at_once && persistent,
             lean_q: self.lean_q && persistent,
-            q_prefetch: self.q_prefetch && persistent,
             ..self
         }
     }
@@ -993,11 +972,6 @@ impl PrefillTuning {
         if self.lean_q && !self.lean_copy {
             // The Q copy takes `c`'s fixed chunk and row steps.
             return Err("`Q` without `c`".into());
-        }
-        if self.q_prefetch && !((self.persistent || self.persistent_narrow) && self.switch_at_once)
-        {
-            // The prefetch reads `H`'s early claim (`w_pre`) after the last K/V hand-over.
-            return Err("`F` without `t` or `a` and `H`".into());
         }
         if self.head_tiles > 1 && !self.end_aligned {
             // The launch order is built into the `f` geometry (one-tile and persistent).
@@ -1510,9 +1484,6 @@ struct CudaLayerCtx {
     prefill_switch_at_once: bool,
     /// `t`'s producer copies Q in `c`'s form (`PrefillTuning::lean_q`; persistent body only).
     prefill_lean_q: bool,
-    /// `t`'s producer prefetches the next query tile's Q rows into L2
-    /// (`PrefillTuning::q_prefetch`; persistent body with `H` only).
-    prefill_q_prefetch: bool,
     decode_mma: bool,
     decode_threads: u32,
     decode_stages: u32,
@@ -1760,7 +1731,6 @@ fn layer_ctx(
         prefill_own_bands: pt.own_bands && pt.warp_specialized,
         prefill_switch_at_once: pt.switch_at_once,
         prefill_lean_q: pt.lean_q && prefill_lean_copy(d, pt),
-        prefill_q_prefetch: pt.q_prefetch && pt.switch_at_once,
         decode_mma: decode_uses_mma(module.storage, d),
         decode_threads: 32 * tuning.warps,
         decode_stages: tuning.stages,
@@ -2386,18 +2356,6 @@ mod tests {
         }
         assert!(h.contains("w_pre") && hq.contains("w_pre") && !q.contains("w_pre"));
         assert!(q.contains("`Q`: one fixed Q chunk") && !h.contains("`Q`: one fixed Q chunk"));
-        // `F` (session 30): the same, and nothing on a dense layer under `a`; it needs `H`.
-        assert_eq!(src("3x64x1owghvuncafbdHQFm"), def);
-        let f = src("3x64x1owghvunctfbdHQFm");
-        assert_ne!(f, hq);
-        assert_eq!(consumers(&f), consumers(&tdef));
-        assert!(f.contains("prefetch.global.L2") && !hq.contains("prefetch.global.L2"));
-        let wide_f: PrefillTuning = "3x64x1owghvuncafbdHQFm".parse().unwrap();
-        assert!(!wide_f.for_layer(&module.layers[0], &module.span).q_prefetch);
-        assert_eq!(wide_f.to_string(), "3x64x1owghvuncafbdHQFm");
-        for bad in ["3x64x1owghvunctfbdQFm", "3x64x1owghvuncfbdHQFm"] {
-            assert!(bad.parse::<PrefillTuning>().is_err(), "{bad}");
-        }
     }
 
     /// `d` replaces the consumers' section loop and the producer's hand-over rule in both

@@ -7,6 +7,17 @@
 # F, l23's DEF, Llama-3-8B l29's DEF and F kernels with benches/prefill/s30/i8/trace_patch.py's
 # trace (session 28's clock64 events on blocks 0-2, plus every block's timeline on
 # %globaltimer) under the plain keys). Everything comes back as $OUT/results.tgz.
+# (Run with binaries and cubins built at b7e8e32; `F` was removed after it, RESULTS "Session 30
+# (branch s30-i8)": build at b7e8e32 to repeat it.)
+#
+# OUTCOME (after the call, 128.2 s of command; call1/): the checks as predicted (max diff 0.0 on
+# the six layers, cuda_check bf16 2.063e-3 / 2.075e-3, memcheck 0 errors, racecheck 0 hazards).
+# Tail as predicted or smaller: imbalance 0.0127 / 0.0097 / 0.0120 (l27, l23, Llama l29), block
+# ends within 8.8-9.3 us of the launch's end (median 4.9-5.3). Timings not: F / DEF on the `t`
+# layers 1.154 / 1.143 at 4k x 4 (predicted ~0.993), 1.057 / 1.048 at 16k x 1. Warp 0's 192
+# bulk prefetches took ~11 300 cycles before bar.sync 6 (predicted 200-400). With Q in L2,
+# claim -> Q issued 2258 -> 1086 and Q issued -> next geometry 2877 -> 1106: Q's DRAM read is
+# ~2900 cycles of the switch's producer path, of which warpgroup 0 waits ~660 (qfull).
 #
 # DEF = 3x64x1owghvuncafbdHQm (main's bf16 default at head_dim 128; `t` on the narrow layers).
 # F = DEF + `F`: at the producer's loop top, warp 0 takes thread 0's claim and row check (the

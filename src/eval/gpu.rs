@@ -172,26 +172,36 @@ pub fn window_token_nats_prefill(
     let mut req = gpu.start(&vec![len - 1; windows.len()], 1, 0)?;
     let from = vec![len - 1 - scored; windows.len()];
     let mut out = vec![Vec::with_capacity(scored); windows.len()];
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     gpu.prefill_positions_logits(&mut req, &prompts, &from, &mut |pairs, logits| {
         // The host's share: one log-sum-exp over the vocabulary per position, on every
         // core (SmolLM2: 49k exponentials a token).
-        if logits.len() != pairs.len() * vocab {
-            return Err(EngineError::Input(format!(
-                "the perplexity got {} logits for {} positions of a {vocab}-token vocabulary",
-                logits.len(),
-                pairs.len()
-            )));
-        }
-        let nats: Vec<f32> = {
-            use rayon::prelude::*;
-            pairs
-                .par_iter()
-                .zip(logits.par_chunks_exact(vocab))
-                .map(|(&(row, pos), l)| {
-                    super::cross_entropy(l, windows[row][pos + 1] as usize) as f32
+        let per = pairs.len().div_ceil(threads).max(1);
+        let nats: Vec<f32> = std::thread::scope(|scope| {
+            let handles: Vec<_> = pairs
+                .chunks(per)
+                .zip(logits.chunks(per * vocab))
+                .map(|(ps, ls)| {
+                    scope.spawn(move || {
+                        ps.iter()
+                            .zip(ls.chunks_exact(vocab))
+                            .map(|(&(row, pos), l)| {
+                                super::cross_entropy(l, windows[row][pos + 1] as usize) as f32
+                            })
+                            .collect::<Vec<f32>>()
+                    })
                 })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
                 .collect()
-        };
+        });
+        if nats.len() != pairs.len() {
+            return Err(EngineError::Input(
+                "a cross-entropy thread of the perplexity failed".into(),
+            ));
+        }
         for (&(row, _), x) in pairs.iter().zip(nats) {
             out[row].push(x);
         }

@@ -208,20 +208,34 @@ pub fn load_images(artifacts: &[Artifact], arch: &'static str) -> Result<Vec<Ptx
 /// Compiles every artifact, on as many threads as the machine has cores; the first
 /// error (in artifact order) is returned.
 pub fn compile_all(artifacts: &[Artifact], arch: &'static str) -> Result<Vec<String>, CudaError> {
-    use rayon::prelude::*;
-    artifacts
-        .par_iter()
-        .map(|a| {
-            // cudarc panics where NVRTC cannot be loaded: that is an error of this call.
-            std::panic::catch_unwind(|| compile_artifact(a, arch)).unwrap_or_else(|p| {
-                Err(CudaError::NvrtcMissing {
-                    detail: panic_text(p),
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, artifacts.len().max(1));
+    let per = artifacts.len().div_ceil(threads).max(1);
+    let results: Vec<Result<String, CudaError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = artifacts
+            .chunks(per)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|a| compile_artifact(a, arch))
+                        .collect::<Vec<_>>()
                 })
             })
-        })
-        .collect::<Vec<_>>()
-        .into_iter()
-        .collect()
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join().unwrap_or_else(|p| {
+                    vec![Err(CudaError::NvrtcMissing {
+                        detail: panic_text(p),
+                    })]
+                })
+            })
+            .collect()
+    });
+    results.into_iter().collect()
 }
 
 fn compile_named(name: &str, source: &str, arch: &'static str) -> Result<String, CudaError> {
@@ -1703,19 +1717,39 @@ pub fn check_variant(
     );
     // The CPU reference dominates a check of a 32-layer plan: build the layers' cases on
     // every core (the cases of `standard_cases` and `random_cases`, layer by layer).
-    let built: Vec<(Vec<PrefillCase>, Vec<DecodeCase>)> = {
-        use rayon::prelude::*;
-        (0..module.layers.len())
-            .into_par_iter()
-            .map(|l| {
-                let (mut p, mut d) = standard_layer_cases(module, l, seed);
-                let (rp, rd) = random_layer_cases(module, l, seed);
-                p.push(rp);
-                d.push(rd);
-                (p, d)
+    let layers: Vec<usize> = (0..module.layers.len()).collect();
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, layers.len().max(1));
+    let per = layers.len().div_ceil(threads).max(1);
+    let built: Vec<(Vec<PrefillCase>, Vec<DecodeCase>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = layers
+            .chunks(per)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|&l| {
+                            let (mut p, mut d) = standard_layer_cases(module, l, seed);
+                            let (rp, rd) = random_layer_cases(module, l, seed);
+                            p.push(rp);
+                            d.push(rd);
+                            (p, d)
+                        })
+                        .collect::<Vec<_>>()
+                })
             })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
             .collect()
-    };
+    });
+    if built.len() != layers.len() {
+        return Err(CudaError::InvalidInput(
+            "building the reference cases failed on a thread".into(),
+        ));
+    }
     let (mut prefill, mut decode): (Vec<_>, Vec<_>) = (Vec::new(), Vec::new());
     for (p, d) in built {
         prefill.extend(p);

@@ -705,20 +705,38 @@ impl WgpuAttention {
                 && !wgsl_kernels.iter().any(|k| k.abi.tiles.subgroups.is_some()))
             .then_some(wgsl_kernels)
         }
-        let mut prebuilt: Vec<Option<Result<Vec<wgpu::ComputePipeline>, WgpuError>>> = {
-            use rayon::prelude::*;
-            artifacts
-                .par_iter()
-                .map(|artifact| {
-                    let kernels = scalar_of(artifact)?;
-                    // A panicked build is built again below, on this thread.
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        build_scalar(artifact, &kernels)
-                    }))
-                    .ok()
-                })
-                .collect()
-        };
+        let mut prebuilt: Vec<Option<Result<Vec<wgpu::ComputePipeline>, WgpuError>>> =
+            (0..artifacts.len()).map(|_| None).collect();
+        {
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let threads = std::thread::available_parallelism()
+                .map_or(1, std::num::NonZeroUsize::get)
+                .clamp(1, artifacts.len().max(1));
+            std::thread::scope(|scope| {
+                let workers: Vec<_> = (0..threads)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            let mut done = Vec::new();
+                            loop {
+                                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                let Some(artifact) = artifacts.get(i) else {
+                                    return done;
+                                };
+                                if let Some(kernels) = scalar_of(artifact) {
+                                    done.push((i, build_scalar(artifact, &kernels)));
+                                }
+                            }
+                        })
+                    })
+                    .collect();
+                for w in workers {
+                    // A panicked thread's artifacts are built again below.
+                    for (i, r) in w.join().unwrap_or_default() {
+                        prebuilt[i] = Some(r);
+                    }
+                }
+            });
+        }
         for (index, artifact) in artifacts.iter().enumerate() {
             let wgsl_kernels: Vec<&KernelInfo> = artifact
                 .kernels

@@ -266,3 +266,84 @@ fn text_scored_past_a_quarter_of_the_sample_is_said() {
     assert_eq!(code, 0, "{err}");
     assert!(!err.contains("--text-scored"), "{err}");
 }
+
+/// The kernels of `text` (a plan) for WGSL in f32: the manifest and each source by path.
+fn embedded(text: &str) -> (moa::Plan, String, Vec<(String, String)>) {
+    let plan = moa::Plan::from_toml_str(text, "plan.toml").unwrap();
+    let c = moa::compile(&plan, &[moa::Target::Wgsl], moa::StorageType::F32).unwrap();
+    let sources = c
+        .artifacts(moa::Target::Wgsl)
+        .iter()
+        .map(|a| (a.path.clone(), a.source.clone()))
+        .collect();
+    (plan, c.manifest_json(), sources)
+}
+
+/// An app that embeds a committed `moa-compile` folder, checked out on Windows with git's
+/// core.autocrlf, failed on "expected 51534 bytes, sha256 …; it has 52800 bytes …; rebuild
+/// the app, whose build.rs writes the kernels and the manifest together" (there was no
+/// build.rs): the loader says the file is the same text with CRLF line ends and how to
+/// keep git from converting, and its advice names both ways kernels are written.
+#[test]
+fn an_embedded_kernel_with_crlf_line_ends_is_named_so() {
+    let (plan, manifest, mut sources) = embedded(&fixture_gqa());
+    sources[1].1 = sources[1].1.replace('\n', "\r\n");
+    let refs: Vec<(&str, &str)> = sources
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    let e = moa::Compiled::from_embedded(&plan, moa::Target::Wgsl, &manifest, &refs)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains(&sources[1].0) && e.contains("CRLF line ends") && e.contains("* -text"),
+        "{e}"
+    );
+    // Another edit is still an edit, with the rewrite's two ways.
+    sources[1].1 = sources[1]
+        .1
+        .replace("\r\n", "\n")
+        .replacen("fn ", "fn  ", 1);
+    let refs: Vec<(&str, &str)> = sources
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    let e = moa::Compiled::from_embedded(&plan, moa::Target::Wgsl, &manifest, &refs)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(!e.contains("CRLF"), "{e}");
+    assert!(
+        e.contains("build.rs") && e.contains("moa-compile PLAN -o DIR"),
+        "{e}"
+    );
+}
+
+/// Kernels of a plan whose one head's rule was then edited were refused as "was compiled
+/// for another plan: `cache_layout.layers[1].groups[0].q_heads[0]` is 0 in the manifest
+/// but the plan needs 1", the grouping the head left rather than its rule: the head's rule
+/// is named first now.
+#[test]
+fn kernels_of_a_plan_before_one_head_was_edited_name_that_head() {
+    let text = fixture_gqa();
+    let (_, manifest, sources) = embedded(&text);
+    let edited = text.replace(
+        "beta = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]",
+        "beta = [0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]",
+    );
+    let plan = moa::Plan::from_toml_str(&edited, "edited.toml").unwrap();
+    let refs: Vec<(&str, &str)> = sources
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    let e = moa::Compiled::from_embedded(&plan, moa::Target::Wgsl, &manifest, &refs)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("cache_layout.layers[1].q_heads[0].rule.beta"),
+        "{e}"
+    );
+    assert!(!e.contains("groups"), "{e}");
+}

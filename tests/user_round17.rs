@@ -346,4 +346,30 @@ fn kernels_of_a_plan_before_one_head_was_edited_name_that_head() {
         "{e}"
     );
     assert!(!e.contains("groups"), "{e}");
+    // Where the edit moves the head to another group index (layer 2 of round 17's plan,
+    // every head at β 0.25, head 0 edited to 0.375), the rule is still named, not
+    // `q_heads[0].group`.
+    let text = "format_version = 1\n[model]\nname = \"m\"\nlayers = 1\nq_heads = 8\nkv_heads = 2\n\
+                head_dim = 32\nmax_context_tokens = 2048\n[span]\nsink_tokens = 64\n\
+                min_span_tokens = 128\nblock_tokens = 64\nmode = \"moa\"\nmax_new_tokens = 1024\n\
+                [[layers]]\nalpha = [0, 0, 0, 0, 0, 0, 0, 0]\n\
+                beta = [0.25, 0.25, 0.25, 0.25, 0.25, 0.25, 0.25, 0.25]\n";
+    let (_, manifest, sources) = embedded(text);
+    let plan = moa::Plan::from_toml_str(
+        &text.replace("beta = [0.25,", "beta = [0.375,"),
+        "edited.toml",
+    )
+    .unwrap();
+    let refs: Vec<(&str, &str)> = sources
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    let e = moa::Compiled::from_embedded(&plan, moa::Target::Wgsl, &manifest, &refs)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("`cache_layout.layers[0].q_heads[0].rule.beta` is 0.25 in the manifest but the plan needs 0.375"),
+        "{e}"
+    );
 }

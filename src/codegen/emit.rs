@@ -723,11 +723,14 @@ pub fn parse_output(
         want_layers.as_array(),
     ) {
         for (l, (g, w)) in got.iter().zip(want).enumerate() {
-            expect(
-                &format!("cache_layout.layers[{l}].q_heads"),
-                &g["q_heads"],
-                w["q_heads"].clone(),
-            )?;
+            let heads = w["q_heads"].as_array().map_or(0, Vec::len);
+            for h in 0..heads {
+                expect(
+                    &format!("cache_layout.layers[{l}].q_heads[{h}].rule"),
+                    &g["q_heads"][h]["rule"],
+                    w["q_heads"][h]["rule"].clone(),
+                )?;
+            }
         }
     }
     expect(

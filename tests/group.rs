@@ -114,6 +114,8 @@ mod user_round14;
 mod user_round15;
 #[path = "user_round16.rs"]
 mod user_round16;
+#[path = "user_round17.rs"]
+mod user_round17;
 #[path = "version_commit.rs"]
 mod version_commit;
 #[path = "wgpu_options.rs"]

@@ -239,7 +239,7 @@ fn run(args: Args) -> anyhow::Result<bool> {
         (text, String::new())
     });
     let before = kernel_files(&args.output);
-    let replaced = other_plan_in(&args.output, &compiled.manifest_json());
+    let replaced = folder_plan(&args.output, &compiled.manifest_json());
     let written = compiled.write(&args.output);
     status.clear();
     let changed = written?;
@@ -266,19 +266,36 @@ fn run(args: Args) -> anyhow::Result<bool> {
     // Two plans compiled into one folder: the second replaced the first's kernels and
     // manifest, said only as "N kernel files ... removed" (or not at all when the files
     // had the same names), which read as if both plans were there.
-    if let Some(old) = replaced {
-        eprintln!(
+    match replaced {
+        Some(FolderPlan::Other(old)) => eprintln!(
             "moa-compile: note: {} held the kernels of another plan ({old}), now replaced: a folder holds one plan's kernels; give each plan its own -o",
             args.output.display()
-        );
+        ),
+        Some(FolderPlan::Edited(what)) => eprintln!(
+            "moa-compile: note: {} held an earlier version of this plan's kernels, {what}; now updated",
+            args.output.display()
+        ),
+        None => {}
     }
     Ok(true)
 }
 
+/// What an output folder's `manifest.json` holds against the plan being compiled, where
+/// it holds something else: [`folder_plan`].
+enum FolderPlan {
+    /// Another model (name or shape): its name and shape, to name what a compile replaces.
+    Other(String),
+    /// The same model (name and shape) with other span constants or rules: an earlier
+    /// version of the plan, as in an edit-and-recompile loop or a CI check after the plan
+    /// changed. What changed: the span fields, or the layers whose rules differ.
+    Edited(String),
+}
+
 /// Where `dir/manifest.json` was written for another plan than `manifest` (the new
-/// manifest's text): its model name and shape, to name what a compile replaces. `None`
-/// when there is no readable manifest or it is the same plan (model and every rule).
-fn other_plan_in(dir: &Path, manifest: &str) -> Option<String> {
+/// manifest's text): another model ([`FolderPlan::Other`]) or the same model with other
+/// rules ([`FolderPlan::Edited`], naming the layers). `None` when there is no readable
+/// manifest or it is the same plan (model and every rule).
+fn folder_plan(dir: &Path, manifest: &str) -> Option<FolderPlan> {
     let old: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).ok()?).ok()?;
     let new: serde_json::Value = serde_json::from_str(manifest).ok()?;
@@ -294,10 +311,52 @@ fn other_plan_in(dir: &Path, manifest: &str) -> Option<String> {
         Some(n) => format!("`{n}`"),
         None => "unnamed".into(),
     };
-    Some(format!(
-        "{name}: {} layers, {} query heads, {} KV heads, head_dim {}",
-        m["layers"], m["q_heads"], m["kv_heads"], m["head_dim"]
-    ))
+    if old["model"] != new["model"] {
+        return Some(FolderPlan::Other(format!(
+            "{name}: {} layers, {} query heads, {} KV heads, head_dim {}",
+            m["layers"], m["q_heads"], m["kv_heads"], m["head_dim"]
+        )));
+    }
+    // Same model: say what moved, so an edited plan is not reported as "another plan"
+    // (session 30: one head's rule edited in layer 2 read "held the kernels of another
+    // plan … give each plan its own -o").
+    if old["span"] != new["span"] {
+        let fields: Vec<String> = new["span"]
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .filter(|(k, v)| old["span"][k.as_str()] != **v)
+                    .map(|(k, v)| format!("`{k}` {} -> {v}", old["span"][k.as_str()]))
+                    .collect()
+            })
+            .unwrap_or_default();
+        return Some(FolderPlan::Edited(format!(
+            "{name} with other span constants ({}): every layer's kernels differ",
+            fields.join(", ")
+        )));
+    }
+    let empty = Vec::new();
+    let old_layers = old["cache_layout"]["layers"].as_array().unwrap_or(&empty);
+    let new_layers = new["cache_layout"]["layers"].as_array().unwrap_or(&empty);
+    let changed: Vec<usize> = (0..old_layers.len().max(new_layers.len()))
+        .filter(|&l| old_layers.get(l) != new_layers.get(l))
+        .collect();
+    const SHOWN: usize = 8;
+    let mut list = changed
+        .iter()
+        .take(SHOWN)
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if changed.len() > SHOWN {
+        list.push_str(", …");
+    }
+    Some(FolderPlan::Edited(format!(
+        "{name} with other rules in layer{} {list} ({} of {} layers)",
+        if changed.len() == 1 { "" } else { "s" },
+        changed.len(),
+        new_layers.len()
+    )))
 }
 
 /// Whether two manifest texts are the same JSON but for `moa_version`.
@@ -427,6 +486,19 @@ fn check(args: &Args, compiled: &codegen::Compiled) -> anyhow::Result<bool> {
     // file differ and a rewrite command for its own flags: say what the folder holds.
     if let Some(note) = folder_flags_note(dir, &target, &dtype) {
         eprintln!("  {note}");
+    }
+    // Which plan the folder holds: a CI check after one head's rule was edited listed the
+    // changed files with line numbers only; name the layers whose rules moved.
+    match folder_plan(dir, &compiled.manifest_json()) {
+        Some(FolderPlan::Other(old)) => eprintln!(
+            "  note: {}/manifest.json is another plan's ({old})",
+            dir.display()
+        ),
+        Some(FolderPlan::Edited(what)) => eprintln!(
+            "  note: {}/manifest.json is an earlier version of this plan's: {what}",
+            dir.display()
+        ),
+        None => {}
     }
     let counts = [
         (differ, "differ"),

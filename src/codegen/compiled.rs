@@ -214,7 +214,9 @@ impl Compiled {
                 .ok_or_else(|| "it is not among the embedded sources".to_string());
             (rel.to_string(), found)
         };
-        let rerun = "rebuild the app, whose build.rs writes the kernels and the manifest together";
+        let rerun = "rebuild the app from kernels written together with their manifest: by its \
+                     build.rs (`Compiled::write`), or by `moa-compile PLAN -o DIR` into the \
+                     folder it embeds";
         let artifacts =
             emit::parse_output(origin, manifest, rerun, &module, target, &mut source_of)?;
         Ok(Compiled {

@@ -143,9 +143,10 @@ impl ScoreCache {
 /// hard-linked to `path`, which fails if `path` exists: of two runs that both find no
 /// file (`moa validate` runs sharing a `--cache`, or two pipelines on one work folder),
 /// one makes it and the other appends to it. Both used to append a header of their own.
-/// An empty file (one whose cut header [`ScoreCache::open`] dropped) is replaced by the
-/// temporary with a rename (two runs that both find it empty may then lose the row one
-/// appended between their renames: a cache miss, scored again, never a second header). Returns false where the file system has no hard links and
+/// An empty file (one whose cut header [`ScoreCache::open`] dropped) gets the header in
+/// place under a file lock ([`header_into_empty`]); where there are no locks it is replaced
+/// by the temporary with a rename (two runs that both find it empty may then lose the row
+/// one appended between their renames: a cache miss, scored again, never a second header). Returns false where the file system has no hard links and
 /// the file is new or empty: the caller then writes the header with its row, as before
 /// (two such runs at once may each write one; [`ScoreCache::open`] skips a repeat).
 fn write_header(path: &Path) -> std::io::Result<bool> {
@@ -155,6 +156,17 @@ fn write_header(path: &Path) -> std::io::Result<bool> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
         Err(e) => return Err(e),
     };
+    // An empty file: the header is written into it in place, under an exclusive lock,
+    // if it is still empty then. Replacing it by a rename (below, where there are no file
+    // locks) lost the rows other writers had appended to the replaced file between two
+    // renames (session 30: 11 of 31 lines left, `user_round15`'s race test on a loaded
+    // machine).
+    #[cfg(unix)]
+    if empty {
+        if let Some(headed) = header_into_empty(path)? {
+            return Ok(headed);
+        }
+    }
     static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut tmp = path.as_os_str().to_owned();
@@ -175,6 +187,25 @@ fn write_header(path: &Path) -> std::io::Result<bool> {
         Err(_) if std::fs::metadata(path).map_or(true, |m| m.len() == 0) => Ok(false),
         Err(_) => Ok(true),
     }
+}
+
+/// Writes the header into the existing `path` if it is empty, holding an exclusive
+/// `flock` on it meanwhile, so that of writers that all found it empty one writes the
+/// header and the others see it. Rows are appended only after a writer's header check, so
+/// none can come before it. `Ok(None)` where the file system takes no locks (the caller
+/// then replaces the file as before).
+#[cfg(unix)]
+fn header_into_empty(path: &Path) -> std::io::Result<Option<bool>> {
+    use std::os::fd::AsRawFd;
+    let mut f = std::fs::OpenOptions::new().append(true).open(path)?;
+    // SAFETY: flock on a descriptor `f` owns; the lock goes when `f` is closed.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Ok(None);
+    }
+    if f.metadata()?.len() == 0 {
+        f.write_all(format!("{HEADER}\n").as_bytes())?;
+    }
+    Ok(Some(true))
 }
 
 #[cfg(test)]

@@ -107,6 +107,9 @@ pub fn run(args: CalibArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("writing {}", args.out.display()))?;
     log.finish();
     println!("wrote {} samples to {}", samples.len(), args.out.display());
+    if let Some(note) = text_scored_note(&samples, args.text_scored) {
+        eprintln!("{note}");
+    }
     println!(
         "dense accuracy (pass-key filler: {}; quote documents: {}):",
         passkey_source.name(),
@@ -119,6 +122,33 @@ pub fn run(args: CalibArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where a `text` sample scores fewer tokens than `--text-scored` (at most a quarter of a
+/// sample is scored, `calib::build_samples`), a note naming each length and what it
+/// scores: `--text-scored 256` at length 512 scored 127 tokens and said nothing
+/// (session 30). `None` when every text sample scores `text_scored`.
+pub fn text_scored_note(samples: &[calib::CalibSample], text_scored: usize) -> Option<String> {
+    let mut short: Vec<(u32, usize)> = samples
+        .iter()
+        .filter(|s| s.task == "text" && s.response_tokens.len() < text_scored)
+        .map(|s| (s.length_level, s.response_tokens.len()))
+        .collect();
+    short.sort_unstable();
+    short.dedup_by_key(|(n, _)| *n);
+    if short.is_empty() {
+        return None;
+    }
+    let each = short
+        .iter()
+        .map(|(n, k)| format!("{k} tokens at length {n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(format!(
+        "note: --text-scored {text_scored} is more than a quarter of a text sample, the most \
+         scored, so the text samples score {each} (give a longer length, or a smaller \
+         --text-scored to silence this)"
+    ))
 }
 
 /// The name of the test hook [`stop_before_write`] reads.

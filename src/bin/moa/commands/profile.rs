@@ -61,6 +61,20 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
     if args.max_samples == Some(0) {
         anyhow::bail!("--max-samples 0 leaves no sample to profile: allowed 1 or more");
     }
+    // An empty calibration file (or one of blank lines) was refused per length as "has no
+    // calibration sample of length 512 … it has lengths {}" (session 30).
+    if samples.is_empty() {
+        anyhow::bail!(
+            "`{}` holds no calibration samples (an empty file, or blank lines only): make one with `moa calib --out {} --lengths {}`",
+            args.calib.display(),
+            args.calib.display(),
+            args.lengths
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+    }
     let mut plan = Vec::with_capacity(args.lengths.len());
     for &n in &args.lengths {
         let (mut used, skipped) = profile::select(&samples, n, args.max_samples);

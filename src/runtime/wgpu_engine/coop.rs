@@ -31,9 +31,8 @@ pub(super) struct CoopAttention {
 /// subgroup operations) where `group`, else a workgroup per query head
 /// (`prefill_coop.wgsl.j2`); without naga's runtime checks unless `checked` (the engine's
 /// `MOA_WGPU_UNCHECKED`). Layers whose rules are equal (every layer of a dense plan) share
-/// one pipeline, and the distinct ones are built on up to
-/// `std::thread::available_parallelism` threads at once: the driver's compile is most of
-/// an engine's first load on the H200 (session 27: 30 group-form pipelines 32–36 s, built
+/// one pipeline, and the distinct ones are built on every core at once (rayon): the
+/// driver's compile is most of an engine's first load on the H200 (session 27: 30 group-form pipelines 32–36 s, built
 /// one after another; a second process, whose compiles NVIDIA's driver has cached on
 /// disk, loaded in 1.2–1.3 s). Errors (as text, the engine then keeps the scalar
 /// kernels): an f16 accumulator only, a shape the kernel does not take, or the driver's
@@ -77,49 +76,30 @@ pub(super) fn coop_attention(
         )
         .collect();
     let constants = [("SG", f64::from(coop.subgroup))];
-    let threads = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZeroUsize::get)
-        .clamp(1, distinct.len().max(1));
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut built: Vec<Option<Result<wgpu::ComputePipeline, String>>> =
-        (0..distinct.len()).map(|_| None).collect();
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let d = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(&i) = distinct.get(d) else {
-                            return done;
-                        };
-                        let k = &kernels[i];
-                        // Every workgroup array of both forms is written before it is
-                        // read; error scopes are per thread (wgpu 30).
-                        let p = matrix_pipeline_checked(
-                            device,
-                            &k.entry_point,
-                            &k.source,
-                            &k.entry_point,
-                            &constants,
-                            checked,
-                        )
-                        .map_err(|e| format!("layer {}: {e}", k.layer));
-                        done.push((d, p));
-                    }
-                })
-            })
-            .collect();
-        for w in workers {
-            for (d, p) in w.join().unwrap_or_default() {
-                built[d] = Some(p);
-            }
-        }
-    });
-    let mut pipelines = Vec::with_capacity(built.len());
-    for p in built {
-        pipelines.push(p.unwrap_or_else(|| Err("a build thread panicked".into()))?);
-    }
+    // rayon's pool (one thread a core); a build that panics is reported as that layer's
+    // error, not lost.
+    use rayon::prelude::*;
+    let built: Vec<Result<wgpu::ComputePipeline, String>> = distinct
+        .par_iter()
+        .map(|&i| {
+            let k = &kernels[i];
+            // Every workgroup array of both forms is written before it is read; error
+            // scopes are per thread (wgpu 30).
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                matrix_pipeline_checked(
+                    device,
+                    &k.entry_point,
+                    &k.source,
+                    &k.entry_point,
+                    &constants,
+                    checked,
+                )
+            }))
+            .unwrap_or_else(|_| Err("the pipeline build panicked".into()))
+            .map_err(|e| format!("layer {}: {e}", k.layer))
+        })
+        .collect();
+    let pipelines = built.into_iter().collect::<Result<Vec<_>, String>>()?;
     Ok(CoopAttention {
         layers: of.iter().map(|&d| pipelines[d].clone()).collect(),
         q_tile,

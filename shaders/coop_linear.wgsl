@@ -82,9 +82,6 @@ override DIRECT: u32 = 2u;
 // n_out = ffn columns; a workgroup owns TN / 2 of them, each subgroup's fragment pair
 // (c_r0, c_r1) the gate and up columns of the same 16 (the staging maps the tile's rows
 // to weight rows, see w_row), so no weight is reordered. No residual, no direct stores.
-// 2 (session 30, `MOA_WGPU_NORM_F16`): the same with the act written as f16, two
-// adjacent act columns packed into one word of `out` (stored through bitcast<f32>):
-// `out_stride`, `col_offset` and `n_out` count halves and must be even.
 override SWIGLU: u32 = 0u;
 
 // Tile: TM tokens × TN columns; K stages of KS; workgroup rows padded to KP halves.
@@ -159,7 +156,7 @@ fn xs_put8(o: u32, v: vec4<u32>) {
 // or with SWIGLU gate row j (r % 32 < 16) or up row n_out + j of act column
 // j = tile · TN / 2 + (r / 32) · 16 + r % 16.
 fn w_row(tile: u32, r: u32) -> vec2<u32> {
-    if (SWIGLU != 0u) {
+    if (SWIGLU == 1u) {
         let j = tile * (TN / 2u) + (r / 32u) * 16u + (r % 16u);
         let row = select(j, params.n_out + j, (r % 32u) >= 16u);
         return vec2<u32>(row, u32(j < params.n_out));
@@ -274,40 +271,6 @@ fn swiglu_out(g: coop_mat16x16<ctype, C>, u: coop_mat16x16<ctype, C>, base: u32,
                 let gg = gv[m];
                 out[tt * params.out_stride + params.col_offset + nn] =
                     gg / (1.0 + exp(-gg)) * f32(cs[base + e]);
-            }
-        }
-        workgroupBarrier();
-    }
-}
-
-// `swiglu_out` with the act in f16 (SWIGLU 2): pair p of the fragment's 128 pairs of
-// adjacent act columns is row p / 8, columns n + 2 (p % 8) and the next, packed into word
-// (row · out_stride + col_offset + column) / 2 of `out` (4 · SG pairs a round: one round
-// for SG ≥ 32); uniform control flow across the workgroup (its barriers).
-fn swiglu_out16(g: coop_mat16x16<ctype, C>, u: coop_mat16x16<ctype, C>, base: u32, t: u32, n: u32, lane: u32) {
-    for (var p0 = 0u; p0 < 128u; p0 += 4u * SG) {
-        coopStoreT(g, &cs[base], 16u);
-        workgroupBarrier();
-        var gv: array<vec2<f32>, 4>;
-        for (var m = 0u; m < 4u; m++) {
-            let p = p0 + lane + m * SG;
-            if (p < 128u) {
-                gv[m] = vec2<f32>(f32(cs[base + 2u * p]), f32(cs[base + 2u * p + 1u]));
-            }
-        }
-        workgroupBarrier();
-        coopStoreT(u, &cs[base], 16u);
-        workgroupBarrier();
-        for (var m = 0u; m < 4u; m++) {
-            let p = p0 + lane + m * SG;
-            let tt = t + p / 8u;
-            let nn = n + 2u * (p % 8u);
-            if (p < 128u && tt < params.n_rows && nn < params.n_out && DIAG != 3u) {
-                let gg = gv[m];
-                let uu = vec2<f32>(f32(cs[base + 2u * p]), f32(cs[base + 2u * p + 1u]));
-                let a = gg / (vec2<f32>(1.0) + exp(-gg)) * uu;
-                out[(tt * params.out_stride + params.col_offset + nn) >> 1u] =
-                    bitcast<f32>(pack2x16float(a));
             }
         }
         workgroupBarrier();
@@ -444,14 +407,6 @@ fn moa_coop_linear(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
         swiglu_out(c10, c11, base, t + 16u, j, lane);
         swiglu_out(c20, c21, base, t + 32u, j, lane);
         swiglu_out(c30, c31, base, t + 48u, j, lane);
-        return;
-    }
-    if (SWIGLU == 2u) {
-        let j = wid.x * (TN / 2u) + tc / 2u;
-        swiglu_out16(c00, c01, base, t, j, lane);
-        swiglu_out16(c10, c11, base, t + 16u, j, lane);
-        swiglu_out16(c20, c21, base, t + 32u, j, lane);
-        swiglu_out16(c30, c31, base, t + 48u, j, lane);
         return;
     }
     coopStoreT(c00, &cs[base], 16u);

@@ -1,7 +1,5 @@
 // RMSNorm of selected rows: out[r, :] = x[rows[r], :] / rms(x[rows[r], :]) * weight.
 // `rows` lets the final norm gather each sequence's last token in the same pass.
-// `out` is of `xtype`: f32, or the storage type where the prefill's products read f16
-// normed activations (`MOA_WGPU_NORM_F16`, session 30).
 
 struct Params {
     n_rows: u32,
@@ -14,7 +12,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> rows: array<u32>;
 @group(0) @binding(3) var<storage, read> weight: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<xtype>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
 const THREADS: u32 = 64u;
 var<workgroup> partial: array<f32, 64>;
@@ -41,6 +39,6 @@ fn moa_rmsnorm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     }
     let inv = inverseSqrt(partial[0] / f32(params.hidden) + params.eps);
     for (var i = lid.x; i < params.hidden; i += THREADS) {
-        out[r * params.hidden + i] = xtype(x[src + i] * inv * weight[i]);
+        out[r * params.hidden + i] = x[src + i] * inv * weight[i];
     }
 }

@@ -325,15 +325,6 @@ fn every_option_lavapipe_runs_matches_the_cpu_reference() {
                 ..d
             },
         ),
-        (
-            // `MOA_WGPU_NORM_F16=1` (session 30): the prefill norms write f16, the QKV
-            // and gate/up products read it as they read the attention output.
-            "f16 normed activations",
-            WgpuEngineOptions {
-                norm_f16: true,
-                ..d
-            },
-        ),
         ("matvec tree", tree),
         (
             "ksplit 1",

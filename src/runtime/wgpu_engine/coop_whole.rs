@@ -77,34 +77,21 @@ impl WgpuEngine {
     /// = act columns × tokens a workgroup) on [`SWIGLU_CHECK`]'s product (x and the
     /// `[gate; up]` weight multiples of 1/8 in [-1, 1], exact in f16; act of stride
     /// ffn plus 3, from column 1) and returns the largest |error| against
-    /// silu(gate) · up on the CPU relative to the largest |value|. `half_io`: the
-    /// SWIGLU 2 build (session 30): x given in f16 (the same values) and the act read
-    /// back as halves, of stride ffn plus 4 from column 2 (even, as it needs).
+    /// silu(gate) · up on the CPU relative to the largest |value|.
     pub(super) fn check_swiglu(
         &self,
         pipeline: &wgpu::ComputePipeline,
         tile: [u32; 2],
-        half_io: bool,
     ) -> Result<f32, EngineError> {
         use half::f16;
         let [t, k, ffn] = SWIGLU_CHECK;
-        let (stride, col0) = if half_io { (ffn + 4, 2) } else { (ffn + 3, 1) };
+        let (stride, col0) = (ffn + 3, 1);
         let val = |i: usize, salt: usize| ((i * 37 + salt * 11) % 17) as f32 / 8.0 - 1.0;
         let x: Vec<f32> = (0..t * k).map(|i| val(i, 5)).collect();
         let w: Vec<f16> = (0..2 * ffn * k)
             .map(|i| f16::from_f32(val(i, 6) / 4.0))
             .collect();
-        let x_words: Vec<u32> = if half_io {
-            let h: Vec<u16> = x.iter().map(|&v| f16::from_f32(v).to_bits()).collect();
-            let mut words: Vec<u32> = h
-                .chunks(2)
-                .map(|p| u32::from(p[0]) | u32::from(*p.get(1).unwrap_or(&0)) << 16)
-                .collect();
-            words.resize(words.len().next_multiple_of(4), 0);
-            words
-        } else {
-            x.iter().map(|f| f.to_bits()).collect()
-        };
+        let x_words: Vec<u32> = x.iter().map(|f| f.to_bits()).collect();
         let mut w_words: Vec<u32> = bytemuck::cast_slice::<f16, u16>(&w)
             .chunks(2)
             .map(|p| u32::from(p[0]) | u32::from(*p.get(1).unwrap_or(&0)) << 16)
@@ -144,12 +131,7 @@ impl WgpuEngine {
             for j in 0..ffn {
                 let (g, u) = (dot(r, j), dot(r, ffn + j));
                 let want = g / (1.0 + (-g).exp()) * u;
-                let have = if half_io {
-                    let i = r * stride + col0 + j;
-                    f16::from_bits((got[i / 2] >> (16 * (i % 2))) as u16).to_f32()
-                } else {
-                    f32::from_bits(got[r * stride + col0 + j])
-                };
+                let have = f32::from_bits(got[r * stride + col0 + j]);
                 err = err.max((have - want).abs());
                 max_abs = max_abs.max(want.abs());
             }
@@ -169,7 +151,7 @@ impl WgpuEngine {
         else {
             return;
         };
-        let note = match self.check_swiglu(&pipe, tile, false) {
+        let note = match self.check_swiglu(&pipe, tile) {
             Ok(e) if e <= 1e-3 => format!("SwiGLU in the gate/up product (max rel err {e:.1e})"),
             Ok(e) => format!("SwiGLU apart (its product failed the start-up check: {e})"),
             Err(e) => format!("SwiGLU apart (its product's check did not run: {e})"),
@@ -177,28 +159,6 @@ impl WgpuEngine {
         if !note.starts_with("SwiGLU in") {
             if let Some(c) = self.coop.as_mut() {
                 c.gate_up_swiglu = None;
-                c.gate_up_swiglu_x16 = None;
-            }
-        }
-        self.products = format!("{} ({note})", self.products);
-        // Its f16-x, f16-act build (`MOA_WGPU_NORM_F16`), checked the same way (the act's
-        // f16 rounding is ≤ 2⁻¹¹ relative); without it the f16 normed activations go
-        // through the plain product and the SwiGLU pass.
-        let Some(pipe) = self
-            .coop
-            .as_ref()
-            .and_then(|c| c.gate_up_swiglu_x16.clone())
-        else {
-            return;
-        };
-        let note = match self.check_swiglu(&pipe, tile, true) {
-            Ok(e) if e <= 1e-3 => format!("f16 act (max rel err {e:.1e})"),
-            Ok(e) => format!("f16 act off (failed the start-up check: {e})"),
-            Err(e) => format!("f16 act off (its check did not run: {e})"),
-        };
-        if !note.starts_with("f16 act (") {
-            if let Some(c) = self.coop.as_mut() {
-                c.gate_up_swiglu_x16 = None;
             }
         }
         self.products = format!("{} ({note})", self.products);

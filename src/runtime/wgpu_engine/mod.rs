@@ -375,7 +375,6 @@ impl WgpuEngine {
             options.sg_diag,
             options.unchecked_products,
             options.rope_tokens,
-            options.norm_f16,
         )?;
         let weights = DeviceWeights::upload(&device, &queue, &model.weights, storage, max_binding)?;
         let DeviceWeights {
@@ -400,7 +399,6 @@ impl WgpuEngine {
                     !options.unchecked_products,
                     options.coop_direct,
                     options.coop_swiglu,
-                    options.norm_f16,
                 ) {
                     Ok(p) => (
                         Some(p),
@@ -421,12 +419,6 @@ impl WgpuEngine {
                 None,
                 "tiled (no cooperative matrices on this adapter)".to_string(),
             ),
-        };
-        // The prefill norms' f16 output (`MOA_WGPU_NORM_F16`), said where it runs.
-        let products = if options.norm_f16 && storage == StorageType::F16 {
-            format!("{products} (f16 normed activations)")
-        } else {
-            products
         };
         let head = coop_matvec::coop_head(
             &device,
@@ -710,7 +702,6 @@ impl WgpuEngine {
             self.options.sg_diag,
             self.options.unchecked_products,
             self.options.rope_tokens,
-            self.options.norm_f16,
         )?;
         Ok(())
     }

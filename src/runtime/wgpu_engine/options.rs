@@ -431,18 +431,6 @@ pub struct WgpuEngineOptions {
     /// product and the SwiGLU pass apart (session 28). Where the weight is split over
     /// the binding limit the passes stay apart (session 29).
     pub coop_swiglu: bool,
-    /// `MOA_WGPU_NORM_F16` (default `0`): prefill passes write the RMSNorms' normed
-    /// activations in the storage type (f16) and the QKV and gate/up products read them
-    /// as the output product reads the attention output (`linear.wgsl` / `coop_linear.wgsl`
-    /// with f16 x); the matrix-unit SwiGLU gate/up product then also writes its act in
-    /// f16 (SWIGLU 2, checked at start-up) and the down product reads that as f16 x. The
-    /// matrix units round x to f16 anyway, so their sums are unchanged (the act's f16
-    /// rounding aside); the tiled products' differ by that rounding.
-    /// On the H200 the products alone were 6–13% faster with f16 x than with f32 x
-    /// (qkv −6.7%, gate/up −8.6%, down −13.4%; RESULTS "wgpu engine, session 30 (branch
-    /// s30-gemm)"); the engine with it is not measured yet (opt-in). Chunked passes whose
-    /// chunks would start a binding off the adapter's offset alignment keep f32.
-    pub norm_f16: bool,
     /// `MOA_WGPU_ROPE_TOKENS` (`1`, `2`, `4` or `8`; default `8`): tokens a workgroup of
     /// the separate RoPE + cache-write pass (`rope_kv.wgsl`'s RT; prefill passes, and
     /// decode passes that do not fuse it). With one, a SmolLM2 layer's 32 768 tokens take
@@ -502,7 +490,6 @@ impl Default for WgpuEngineOptions {
             unchecked_products: true,
             coop_direct: 2,
             coop_swiglu: true,
-            norm_f16: false,
             rope_tokens: 8,
             decode_chunk: None,
             decode_resident: None,
@@ -656,7 +643,6 @@ impl WgpuEngineOptions {
             coop_direct: number(env, "MOA_WGPU_COOP_DIRECT", "0, 1 or 2", 0..=2)?
                 .unwrap_or(d.coop_direct),
             coop_swiglu: flag(env, "MOA_WGPU_COOP_SWIGLU", d.coop_swiglu)?,
-            norm_f16: flag(env, "MOA_WGPU_NORM_F16", d.norm_f16)?,
             rope_tokens: choice(
                 env,
                 "MOA_WGPU_ROPE_TOKENS",
@@ -996,7 +982,6 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_UNCHECKED",
     "MOA_WGPU_COOP_DIRECT",
     "MOA_WGPU_COOP_SWIGLU",
-    "MOA_WGPU_NORM_F16",
     "MOA_WGPU_ROPE_TOKENS",
     "MOA_WGPU_DECODE_CHUNK",
     "MOA_WGPU_DECODE_RESIDENT",
@@ -1042,6 +1027,10 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGPU_NORM_F16",
+        "the prefill RMSNorms writing f16 normed activations, read by the QKV and gate/up products as f16 x, and the SwiGLU product's act written in f16 for the down product: the products alone were 6-13% faster with f16 x (s30-gemm's product bench), but in the engine on the H200 (SmolLM2 16 x 4096, A B B A in one call, session 30's lead call) qkv 14.4 -> 18.4 ms a pass, gate_up 39.6 -> 48.6, down 22.4 -> 28.6 (norm 3.05 -> 2.7); the moa-50 pass 196.2 -> 215.0 ms, warm prefill 162.2k -> 148.6k tok/s (dense 128.6-129.4k -> 120.1k); parity unchanged (0.0474, 3/3); deleted (benches/RESULTS.md, wgpu engine, session 30, lead call; the form is in commits 507d41f and bb695c0)",
+    ),
     (
         "MOA_WGPU_COOP_ATTN_STAGE_V",
         "the group prefill attention's V staged in workgroup memory (16-byte loads once per workgroup, a tile ahead) tied on the H200 alone (session 29's lead call: 129.55 against 129.53 ms a pass, moa-50; 193.2 against 200.9 dense) and, beside session 30's staged K (the default), needed one 16-query block a head for the room and lost: 156.3 against 129.5 ms (moa-50), 237.8 against 200.9 (dense); the default stages K and reads V early instead (102.3 and 153.5; benches/RESULTS.md, wgpu engine session 30, s30-pattn; the form is in commit f35011d)",
@@ -1422,10 +1411,6 @@ mod tests {
             let vars = [("MOA_WGPU_ROPE_TOKENS", bad)];
             assert!(WgpuEngineOptions::from_lookup(&lookup_in(&vars)).is_err());
         }
-        // Session 30: f16 normed activations for the prefill products, off by default.
-        assert!(!d.norm_f16);
-        let o = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGPU_NORM_F16", "1")])).unwrap();
-        assert!(o.norm_f16);
         // Session 29: SwiGLU in the matrix-unit gate/up product, on by default.
         assert!(d.coop_swiglu);
         let o =

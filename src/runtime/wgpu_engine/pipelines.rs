@@ -15,10 +15,6 @@ pub(super) struct CoopPipes {
     /// columns × tokens a workgroup are [`Self::swiglu_tile`]; `None` where
     /// `MOA_WGPU_COOP_SWIGLU=0`.
     pub(super) gate_up_swiglu: Option<wgpu::ComputePipeline>,
-    /// The same for f16 x (the f16 normed activations of `MOA_WGPU_NORM_F16`) writing
-    /// an f16 act (SWIGLU 2: halves packed two a word; ffn even), which the down product
-    /// then reads as f16 x; built only where asked.
-    pub(super) gate_up_swiglu_x16: Option<wgpu::ComputePipeline>,
     /// Act columns × tokens a workgroup of [`Self::gate_up_swiglu`] (half the tile's
     /// columns: each is a gate and an up column).
     pub(super) swiglu_tile: [u32; 2],
@@ -202,10 +198,8 @@ impl SgPipes {
 
 /// Compiles `coop_linear.wgsl` for f16 weights and both inputs (`storage` is the
 /// attention output's type), its DIRECT = `direct` (`MOA_WGPU_COOP_DIRECT`: 1 whole
-/// tiles stored straight to the output, 2 also edge tiles' inner blocks, 0 none), the
-/// SwiGLU gate/up product where `swiglu`, for f16 x too where `norm_f16`. Errors name
-/// the driver's complaint; the engine then keeps the tiled products.
-#[allow(clippy::too_many_arguments)]
+/// tiles stored straight to the output, 2 also edge tiles' inner blocks, 0 none). Errors name the driver's complaint; the engine then keeps
+/// the tiled products.
 pub(super) fn coop_pipes(
     device: &wgpu::Device,
     storage: StorageType,
@@ -213,22 +207,16 @@ pub(super) fn coop_pipes(
     checked: bool,
     direct: u32,
     swiglu: bool,
-    norm_f16: bool,
 ) -> Result<CoopPipes, String> {
-    let build = |input: StorageType, sw: u32| {
+    let build = |input: StorageType, sw: bool| {
         coop_linear_pipeline(device, coop, input, checked, direct, 0, sw)
     };
     let [columns, tokens] = shaders::COOP_LINEAR_TILE;
     Ok(CoopPipes {
-        linear: build(StorageType::F32, 0)?,
-        linear_attn: build(storage, 0)?,
+        linear: build(StorageType::F32, false)?,
+        linear_attn: build(storage, false)?,
         gate_up_swiglu: if swiglu {
-            Some(build(StorageType::F32, 1)?)
-        } else {
-            None
-        },
-        gate_up_swiglu_x16: if swiglu && norm_f16 {
-            Some(build(storage, 2)?)
+            Some(build(StorageType::F32, true)?)
         } else {
             None
         },
@@ -244,9 +232,8 @@ pub(super) fn coop_pipes(
 /// the H200, session 27), its DIRECT = `direct` (1: whole tiles stored straight to
 /// `out`; 2: also the blocks of edge tiles inside it; 0: every tile through the scratch,
 /// session 27's epilogue), its timing diagnostic `diag` (0: the product) and SWIGLU
-/// (`swiglu`: 1 the gate/up product with SwiGLU in its epilogue, `n_out` = ffn act
-/// columns, no residual; 2 the same writing the act in f16, two halves a word, session
-/// 30; 0 the plain product). Errors: the driver's complaint.
+/// (`swiglu`: the gate/up product with SwiGLU in its epilogue, `n_out` = ffn act
+/// columns, no residual). Errors: the driver's complaint.
 pub(crate) fn coop_linear_pipeline(
     device: &wgpu::Device,
     coop: CoopMatrix,
@@ -254,13 +241,13 @@ pub(crate) fn coop_linear_pipeline(
     checked: bool,
     direct: u32,
     diag: u32,
-    swiglu: u32,
+    swiglu: bool,
 ) -> Result<wgpu::ComputePipeline, String> {
     let constants = [
         ("SG", f64::from(coop.subgroup)),
         ("DIAG", f64::from(diag)),
         ("DIRECT", f64::from(direct)),
-        ("SWIGLU", f64::from(swiglu)),
+        ("SWIGLU", f64::from(u8::from(swiglu))),
     ];
     // Every workgroup array of coop_linear.wgsl is written before it is read; its indices
     // stay inside the buffers for any Params that fit them (rows, K and columns bound
@@ -279,10 +266,6 @@ pub(crate) fn coop_linear_pipeline(
 pub(super) struct Pipelines {
     pub(super) embed: wgpu::ComputePipeline,
     pub(super) rmsnorm: wgpu::ComputePipeline,
-    /// RMSNorm writing the storage type (f16 normed activations for the prefill
-    /// products, which then read them as they read the attention output:
-    /// `MOA_WGPU_NORM_F16`); built only where asked and the storage is f16.
-    pub(super) rmsnorm_attn: Option<wgpu::ComputePipeline>,
     /// Linear with f32 input.
     pub(super) linear: wgpu::ComputePipeline,
     /// Linear whose input is the attention output (attention storage type).
@@ -318,7 +301,7 @@ impl Pipelines {
     /// [`EngineError::Gpu`] naming it.
     /// `row_block` (4, 8 or 16) rows per workgroup of the few-row products; `sg_diag` the subgroup products' timing diagnostic (0: none;
     /// `WgpuEngineOptions::sg_diag`); `rope_tokens` tokens a workgroup of `rope_kv.wgsl`
-    /// (`WgpuEngineOptions::rope_tokens`); `norm_f16` builds [`Self::rmsnorm_attn`].
+    /// (`WgpuEngineOptions::rope_tokens`).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         device: &wgpu::Device,
@@ -329,7 +312,6 @@ impl Pipelines {
         sg_diag: u32,
         unchecked: bool,
         rope_tokens: u32,
-        norm_f16: bool,
     ) -> Result<Pipelines, EngineError> {
         let types = Types {
             weights: storage,
@@ -458,17 +440,6 @@ impl Pipelines {
             matvec_sg,
             embed: pipe(shaders::EMBED, types)?,
             rmsnorm: pipe(shaders::RMSNORM, types)?,
-            rmsnorm_attn: if norm_f16 && storage == StorageType::F16 {
-                Some(pipe(
-                    shaders::RMSNORM,
-                    Types {
-                        input: storage,
-                        ..types
-                    },
-                )?)
-            } else {
-                None
-            },
             linear: pipe(shaders::LINEAR, types)?,
             linear_attn: pipe(
                 shaders::LINEAR,

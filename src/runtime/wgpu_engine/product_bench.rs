@@ -43,7 +43,8 @@ impl CoopProduct {
         let coop = ctx
             .coop_matrix()
             .ok_or("no cooperative matrices on this adapter")?;
-        let pipeline = coop_linear_pipeline(ctx.device(), coop, StorageType::F32, false, 2, 0, 1)?;
+        let pipeline =
+            coop_linear_pipeline(ctx.device(), coop, StorageType::F32, false, 2, 0, true)?;
         let [columns, tokens] = COOP_LINEAR_TILE;
         Ok(CoopProduct {
             pipeline,
@@ -63,7 +64,8 @@ impl CoopProduct {
         let coop = ctx
             .coop_matrix()
             .ok_or("no cooperative matrices on this adapter")?;
-        let pipeline = coop_linear_pipeline(ctx.device(), coop, input, checked, direct, diag, 0)?;
+        let pipeline =
+            coop_linear_pipeline(ctx.device(), coop, input, checked, direct, diag, false)?;
         let tile = COOP_LINEAR_TILE;
         Ok(CoopProduct { pipeline, tile })
     }

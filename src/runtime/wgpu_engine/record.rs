@@ -390,22 +390,9 @@ impl WgpuEngine {
         let x_row = hidden as u64 * 4;
         let q_row = (c.q_heads * hd) as u64 * sb;
         let kv_row = (c.kv_heads * hd) as u64 * sb;
-        // Unfused passes' norms write f16 (`MOA_WGPU_NORM_F16`, the storage type) where
-        // built and every chunk's view of `a.h` starts on the adapter's offset alignment;
-        // the QKV and gate/up products then read it as the attention output (session 30).
-        let align = u64::from(self.device.limits().min_storage_buffer_offset_alignment);
-        let norm_attn = self.pipes.rmsnorm_attn.as_ref().filter(|_| {
-            chunks
-                .iter()
-                .all(|&(s, _)| (s as u64 * hidden as u64 * sb).is_multiple_of(align.max(1)))
-        });
-        let (h_row, h_input) = match norm_attn {
-            Some(_) => (hidden as u64 * sb, Input::Attention),
-            None => (x_row, Input::Plain),
-        };
         let rmsnorm = |d: &mut Vec<Dispatch>, x: &wgpu::Buffer, weight: &wgpu::Buffer| {
             d.push(self.dispatch(
-                norm_attn.unwrap_or(&self.pipes.rmsnorm),
+                &self.pipes.rmsnorm,
                 &[&norm_params, x, &io.identity, weight, &a.h],
                 [t as u32, 1, 1],
             ));
@@ -559,8 +546,8 @@ impl WgpuEngine {
                 rmsnorm(&mut d, &a.x, &lw.attn_norm);
                 tag(&mut kinds, &d, "norm");
                 for &(s, n) in &chunks {
-                    let h = at(&a.h, s, h_row);
-                    self.linear(&mut d, h_input, h, &lw.wqkv, None, (&a.qkv).into(), n);
+                    let h = at(&a.h, s, x_row);
+                    self.linear(&mut d, Input::Plain, h, &lw.wqkv, None, (&a.qkv).into(), n);
                     tag(&mut kinds, &d, "qkv");
                     rope_kv(&mut d, s, n);
                     tag(&mut kinds, &d, "rope");
@@ -778,24 +765,16 @@ impl WgpuEngine {
                 tag(&mut kinds, &d, "norm");
                 // SwiGLU in the matrix-unit gate/up product's epilogue (session 29): a
                 // one-part [gate; up] weight, K as the product takes it.
-                // With f16 normed activations, its f16-act build (SWIGLU 2: ffn even),
-                // whose act the down product then reads as f16 x.
-                let act16 = matches!(h_input, Input::Attention);
                 let coop_swiglu = self.coop.as_ref().and_then(|cp| {
-                    if act16 {
-                        cp.gate_up_swiglu_x16
-                            .as_ref()
-                            .filter(|_| c.ffn_size.is_multiple_of(2))
-                    } else {
-                        cp.gate_up_swiglu.as_ref()
-                    }
-                    .filter(|_| {
-                        lw.w_gate_up.parts.len() == 1 && hidden.is_multiple_of(cp.k_multiple)
-                    })
-                    .map(|p| (p, cp.swiglu_tile))
+                    cp.gate_up_swiglu
+                        .as_ref()
+                        .filter(|_| {
+                            lw.w_gate_up.parts.len() == 1 && hidden.is_multiple_of(cp.k_multiple)
+                        })
+                        .map(|p| (p, cp.swiglu_tile))
                 });
                 for &(s, n) in &chunks {
-                    let h = at(&a.h, s, h_row);
+                    let h = at(&a.h, s, x_row);
                     if let Some((pipe, tile)) = coop_swiglu {
                         let ffn = c.ffn_size as u32;
                         let params = self.uniform(&[n as u32, hidden as u32, ffn, 0, 0, ffn, 0, 0]);
@@ -811,7 +790,7 @@ impl WgpuEngine {
                         tag(&mut kinds, &d, "gate_up");
                     } else {
                         let gate_up = (&a.gate_up).into();
-                        self.linear(&mut d, h_input, h, &lw.w_gate_up, None, gate_up, n);
+                        self.linear(&mut d, Input::Plain, h, &lw.w_gate_up, None, gate_up, n);
                         tag(&mut kinds, &d, "gate_up");
                         let sp = self.uniform(&[n as u32, c.ffn_size as u32, 0, 0]);
                         d.push(self.dispatch(
@@ -821,13 +800,9 @@ impl WgpuEngine {
                         ));
                         tag(&mut kinds, &d, "swiglu");
                     }
-                    let act_input = match (act16, coop_swiglu) {
-                        (true, Some(_)) => Input::Attention,
-                        _ => Input::Plain,
-                    };
                     self.linear(
                         &mut d,
-                        act_input,
+                        Input::Plain,
                         (&a.ffn_act).into(),
                         &lw.w_down,
                         Some(at(&a.x_alt, s, x_row)),

@@ -27,6 +27,7 @@
 #     (2.063e-3, 2.075e-3); memcheck 0 errors, racecheck 0 hazards on FF (fixtures).
 #  1. traces of l27 and Llama l29 (DEF, F); 2. blocks A B B A, 11 passes at 4k x 4.
 D=$(cd "$(dirname "$0")" && pwd)
+C=$(dirname "$D") # the carry folder, which holds plans/ and the report scripts
 R=$OUT/r2; mkdir -p "$R"
 s=$(date +%s)
 END=${END:-110}
@@ -41,39 +42,39 @@ el "start, $(ls cubins/cubins | wc -l) cubins, $(ls cubins/tr | wc -l) traced fi
 DEF=3x64x1owghvuncafbdHQm
 FV=3x64x1owghvuncafbdHQFm
 FF=2x64x1owghvunctbdHQF
-P="../plans/vicuna7b.json:32 ../plans/llama3_8b.json:8"
+P="$C/plans/vicuna7b.json:32 $C/plans/llama3_8b.json:8"
 SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null | head -1)
 export MOA_CUBIN_DIR=$D/cubins/cubins
-timeout 30 ./bench_prefill ../plans/vicuna7b.json:32 --variants $DEF,$FV --layers-only 0,21,22,27 --prompts 4096 --rows 4 --reps 1 --compare --out "$R/compare_v.jsonl" > "$R/compare_v.txt" 2>&1
+timeout 30 ./bench_prefill $C/plans/vicuna7b.json:32 --variants $DEF,$FV --layers-only 0,21,22,27 --prompts 4096 --rows 4 --reps 1 --compare --out "$R/compare_v.jsonl" > "$R/compare_v.txt" 2>&1
 rc_v=$?
-timeout 20 ./bench_prefill ../plans/llama3_8b.json:8 --variants $DEF,$FV --layers-only 24,29 --prompts 4096 --rows 4 --reps 1 --compare --out "$R/compare_l.jsonl" > "$R/compare_l.txt" 2>&1
+timeout 20 ./bench_prefill $C/plans/llama3_8b.json:8 --variants $DEF,$FV --layers-only 24,29 --prompts 4096 --rows 4 --reps 1 --compare --out "$R/compare_l.jsonl" > "$R/compare_l.txt" 2>&1
 el "compare rc=$rc_v,$?"
 grep -ho '"max_diff_vs_first":[^,]*' "$R"/compare_*.jsonl | sort | uniq -c
 save
 export MOA_CUBIN_DIR=$D/cubins/tr
 for x in "vicuna7b.json:32 27 $DEF" "vicuna7b.json:32 27 $FV" "llama3_8b.json:8 29 $DEF" "llama3_8b.json:8 29 $FV"; do
   set -- $x
-  timeout 25 ./bench_prefill ../plans/$1 --variants $3 --layers-only $2 --prompts 4096 --rows 4 --reps 20 --warmups 1 \
+  timeout 25 ./bench_prefill $C/plans/$1 --variants $3 --layers-only $2 --prompts 4096 --rows 4 --reps 20 --warmups 1 \
     --trace-out "$R/trace.txt" --out "$R/trace_bench.jsonl" >> "$R/trace_bench.txt" 2>&1
   el "trace $x rc=$?"
 done
-python3 ../tail_report.py "$R/trace.txt" > "$R/tail.md" 2>&1
-python3 ../tail_report.py --strip "$R/trace.txt" > "$R/trace_s.txt" && python3 ../trace_report.py "$R/trace_s.txt" > "$R/trace.md" 2>&1
+python3 $C/tail_report.py "$R/trace.txt" > "$R/tail.md" 2>&1
+python3 $C/tail_report.py --strip "$R/trace.txt" > "$R/trace_s.txt" && python3 $C/trace_report.py "$R/trace_s.txt" > "$R/trace.md" 2>&1
 grep -E "^## |period|excess|released -> next|geometry -> s0|prod " "$R/trace.md"
 rm -f "$R/trace_s.txt"; gzip -f "$R/trace.txt" "$R/trace_bench.jsonl"; save
 export MOA_CUBIN_DIR=$D/cubins/cubins
 if [ "$rc_v" != 0 ]; then el "compare failed: no timings"; save; exit 0; fi
-timeout 50 python3 ../blocked.py --warm-s 3 --out "$R/b4k" -- $P --variants $DEF,$FV --prompts 4096 --rows 4 --reps 5 --rounds 11 --abba > "$R/b4k.txt" 2>&1
+timeout 50 python3 $C/blocked.py --warm-s 3 --out "$R/b4k" -- $P --variants $DEF,$FV --prompts 4096 --rows 4 --reps 5 --rounds 11 --abba > "$R/b4k.txt" 2>&1
 el "blocked 4k rc=$?"
-python3 ../ab_report.py --skip 1 "$R/b4k" > "$R/ab.md" 2>&1
-python3 ../forms_report.py --skip 1 --ab $DEF,$FV "$R/b4k" > "$R/forms_F.md" 2>&1
+python3 $C/ab_report.py --skip 1 "$R/b4k" > "$R/ab.md" 2>&1
+python3 $C/forms_report.py --skip 1 --ab $DEF,$FV "$R/b4k" > "$R/forms_F.md" 2>&1
 sed -n '1,4p' "$R/forms_F.md"; grep -A6 "^## Engine form" "$R/ab.md"
 save
 for pl in llama3_8b:8 vicuna7b:32; do n=${pl%%:*}; kv=${pl##*:}
-  ( timeout 60 ./cuda_check --upstream ../plans/$n.json --kv-heads $kv --dtypes bf16 --prefill-variant $FV > "$R/c_F_$n.txt" 2>&1; echo "rc=$?" >> "$R/c_F_$n.txt" ) &
+  ( timeout 60 ./cuda_check --upstream $C/plans/$n.json --kv-heads $kv --dtypes bf16 --prefill-variant $FV > "$R/c_F_$n.txt" 2>&1; echo "rc=$?" >> "$R/c_F_$n.txt" ) &
 done
 for f in fixture-gqa fixture-gqa-sink160; do for tool in memcheck racecheck; do
-  ( timeout 50 "$SAN" --tool $tool ./cuda_check ../plans/$f.toml --dtypes bf16 --prefill-variant $FF > "$R/san_${tool}_$f.txt" 2>&1; echo "rc=$?" >> "$R/san_${tool}_$f.txt" ) &
+  ( timeout 50 "$SAN" --tool $tool ./cuda_check $C/plans/$f.toml --dtypes bf16 --prefill-variant $FF > "$R/san_${tool}_$f.txt" 2>&1; echo "rc=$?" >> "$R/san_${tool}_$f.txt" ) &
 done; done
 wait
 el "checks"

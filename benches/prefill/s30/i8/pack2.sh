@@ -1,6 +1,6 @@
 #!/bin/bash
 # Fills .dev-s30-i8/c2 for call2.sh (after pack.sh filled .dev-s30-i8: plans/ and the
-# report scripts are read from there, as ../). Binaries from the commit "`F` as
+# report scripts are read from there, the c2 folder's parent). Binaries from the commit "`F` as
 # prefetch.global.L2" (built as pack.sh's header says, copied to BIN); cubins:
 #   N=/tmp/s30-i8/c2; E="python3 benches/prefill/s30/i8/trace_patch.py"   (C, V, L as pack.sh)
 #   $C --out $N/cubins --dtypes bf16 --prefill-variants 2x64x1owghvunctbdHQF plans/fixture-gqa.toml benches/prefill/s12/fixture-gqa-sink160.toml

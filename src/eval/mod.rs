@@ -11,6 +11,7 @@ mod cache;
 pub mod gpu;
 pub mod heatmap;
 pub mod retrieval;
+pub mod work;
 
 pub use cache::{masking_key, ScoreCache};
 

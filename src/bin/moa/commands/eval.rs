@@ -15,6 +15,7 @@ use moa::eval::retrieval::{
     build_cases, perplexity, sorted_lengths, text_windows, uniform_plan, Case, EvalReport, Family,
     FamilyGrid, GridSpec, PerplexityCheck, PlanResult, ANSWER_TOKENS,
 };
+use moa::eval::work::{mean_span, ForwardCost};
 use moa::lower::StorageType;
 use moa::model::{self, Model, ModelTokenizer};
 use moa::plan::{stats::plan_stats, Plan};
@@ -23,6 +24,10 @@ use moa::runtime::cuda::engine::CudaLlama;
 use moa::runtime::engine::Engine;
 use moa::runtime::wgpu::WgpuContext;
 use moa::runtime::wgpu_engine::WgpuEngine;
+
+/// The progress bar's two kinds of items: retrieval batches and perplexity batches.
+const RETRIEVAL: usize = 0;
+const PERPLEXITY: usize = 1;
 
 /// `moa eval`.
 /// The default perplexity texts, docs/DESIGN.md and README.md, as this moa was built.
@@ -525,16 +530,54 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
         grid.lengths.len(),
         grid.depths.len(),
     );
-    // Work ≈ tokens per batch (prefill dominates).
-    let per_plan: f64 = grid.lengths.iter().map(|&l| f64::from(l)).sum::<f64>()
-        * families.len() as f64
-        + ppl_windows.as_ref().map_or(0.0, |_| ppl_length as f64);
+    // Work in multiply-adds (moa::eval::work): a perplexity batch at --ppl-length is many
+    // times a short retrieval batch (round 17: 8 min against 2–18 s on lavapipe), and the
+    // ETA's two rates, retrieval and perplexity, are each measured from their own items.
+    let cost = ForwardCost::of(&model.config);
+    let retrieval_work = |plan: Option<&Plan>, batch: &[&Case]| -> f64 {
+        let n = batch.iter().map(|c| c.prompt.len()).max().unwrap_or(0) + ANSWER_TOKENS;
+        let span = mean_span(plan, n as u32);
+        batch
+            .iter()
+            .map(|c| {
+                let len = c.prompt.len();
+                cost.prefill(1, len, span, 1) + cost.decode(1, len, ANSWER_TOKENS - 1, span)
+            })
+            .sum()
+    };
+    let ppl_work = |plan: Option<&Plan>, rows: usize| -> f64 {
+        let (len, scored) = (ppl_length, args.ppl_scored);
+        let span = mean_span(plan, len as u32);
+        let by_decode = cost.prefill(rows, len - scored, span, 1)
+            + cost.decode(rows, len - scored, scored - 1, span);
+        let by_prefill = cost.prefill(rows, len - 1, span, scored);
+        match (ctx.is_some(), args.ppl_method.as_str()) {
+            (false, "prefill") => by_prefill,
+            (false, "both") => by_prefill + by_decode,
+            _ => by_decode,
+        }
+    };
+    let batch_of = |fi: usize, li: usize| -> Vec<&Case> {
+        cases[fi].iter().filter(|c| c.length_index == li).collect()
+    };
+    let (mut retrieval_total, mut ppl_total) = (0.0, 0.0);
+    for (_, plan) in &plans {
+        for fi in 0..families.len() {
+            for li in 0..grid.lengths.len() {
+                retrieval_total += retrieval_work(plan.as_ref(), &batch_of(fi, li));
+            }
+        }
+        if let Some((windows, _)) = &ppl_windows {
+            ppl_total += ppl_work(plan.as_ref(), windows.len());
+        }
+    }
     let items_per_plan = grid.lengths.len() * families.len() + usize::from(ppl_windows.is_some());
-    let mut progress = Progress::new(
+    let mut progress = Progress::with_kinds(
         plans.len() * items_per_plan,
-        per_plan * plans.len() as f64,
+        &[retrieval_total, ppl_total],
         !args.quiet,
     );
+    progress.redraw_every(std::time::Duration::from_secs(1));
     let mut results = earlier;
     let mut report = EvalReport {
         model: path.display().to_string(),
@@ -613,8 +656,13 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
             let mut correct = vec![vec![false; grid.depths.len()]; grid.lengths.len()];
             let mut answers = vec![vec![String::new(); grid.depths.len()]; grid.lengths.len()];
             for (li, &length) in grid.lengths.iter().enumerate() {
-                progress.start_item(&format!("{name}: {} at {length} tokens", family.name()));
-                let batch: Vec<&Case> = cases[fi].iter().filter(|c| c.length_index == li).collect();
+                let batch = batch_of(fi, li);
+                let work = retrieval_work(plan.as_ref(), &batch);
+                progress.start_item_of(
+                    RETRIEVAL,
+                    work,
+                    &format!("{name}: {} at {length} tokens", family.name()),
+                );
                 let prompts: Vec<Vec<u32>> = batch.iter().map(|c| c.prompt.clone()).collect();
                 let outs = greedy_batch(engine, &prompts, ANSWER_TOKENS)
                     .with_context(|| format!("{name}: {} at {length} tokens", family.name()))?;
@@ -625,7 +673,7 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
                 }
                 let n = correct[li].iter().filter(|&&c| c).count();
                 progress.finish_item(
-                    f64::from(length),
+                    work,
                     &format!(
                         "{name}: {} at {length} tokens: {n}/{}",
                         family.name(),
@@ -642,7 +690,8 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
         let mut ppl_nats = Vec::new();
         let ppl = match &ppl_windows {
             Some((windows, _)) => {
-                progress.start_item(&format!("{name}: perplexity"));
+                let work = ppl_work(plan.as_ref(), windows.len());
+                progress.start_item_of(PERPLEXITY, work, &format!("{name}: perplexity"));
                 let vocab = model.config.vocab_size;
                 let per = match (&gpu, args.ppl_method.as_str()) {
                     (Gpu::Cuda(c), "prefill" | "both") => {
@@ -663,7 +712,7 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
                 let p = perplexity(nats, per.iter().map(Vec::len).sum());
                 ppl_nats = per;
                 progress.finish_item(
-                    ppl_length as f64,
+                    work,
                     &format!(
                         "{name}: perplexity {}",
                         moa::eval::retrieval::fmt_perplexity(p)

@@ -523,6 +523,11 @@ impl WgpuEngine {
                 v_early: options.coop_attention_v_early
                     && options.coop_attention_diag == 0
                     && (stage_k || !options.coop_attention_stage_k),
+                live: if options.coop_attention_diag == 0 {
+                    options.coop_attention_live
+                } else {
+                    0
+                },
             };
             // Session 28's group kernel (workgroup barriers, K and V from storage where
             // they are used): the second try where the asked variant is another and fails

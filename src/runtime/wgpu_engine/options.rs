@@ -1324,6 +1324,7 @@ mod tests {
                 "a multiple of 16 from 16 to 4096",
             ),
             ("MOA_WGPU_COOP_HEAD", "1x", "auto, 1, direct or 0"),
+            ("MOA_WGPU_COOP_ATTN_LIVE", "4", "0 to 3"),
             (
                 "MOA_WGPU_COOP_ATTN_FORM",
                 "3",

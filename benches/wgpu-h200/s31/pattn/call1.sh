@@ -3,6 +3,7 @@
 # (prefill_coop_group.wgsl.j2) at fewer live registers, MOA_WGPU_COOP_ATTN_LIVE (issue 12).
 # The default (K staged, V early; session 30) compiles to 255 registers: one workgroup of
 # 192 lanes (6 warps) an SM; two need <= 168 (65 536 / 384, granularity 8).
+# NOT RUN in session 31: both tries (04:12, 04:16 UTC) were refused before a machine started.
 #   LIVE=1 (vc): V early for the first 32 columns only, P.V in 32-column chunks, the
 #          second chunk's V B matrices read right after the first chunk's products
 #          (8 V B + 2 P.V C live instead of 16 + 4: -48 registers of matrices);

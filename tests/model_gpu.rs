@@ -1625,7 +1625,8 @@ fn the_matrix_unit_prefill_attention_runs_in_both_forms() {
 }
 
 /// The group form's variants with fewer live registers (`MOA_WGPU_COOP_ATTN_LIVE` 1: V in
-/// 32-column chunks; 3: also Q re-read each tile; session 31, opt-in) against the CPU
+/// 32-column chunks; 3: also Q re-read each tile; 4: V staged in K's tile (the tiny
+/// model's group of 2 at head_dim 16 stages K); 7: all; session 31, opt-in) against the CPU
 /// reference with the sparse plan (rows of 100, 77 and 19 tokens: two key tiles, a partial
 /// last block), where the device has cooperative matrices with subgroups (not lavapipe);
 /// the engine's start-up check must pass (no fallback: the description names the form).
@@ -1641,7 +1642,12 @@ fn the_matrix_unit_prefill_attention_with_fewer_live_registers() {
     }
     let model = load("hf");
     let plan = sparse_plan();
-    for (live, words) in [(1, "(V in 32-column chunks)"), (3, "Q re-read a tile)")] {
+    for (live, words) in [
+        (1, "(V in 32-column chunks)"),
+        (3, "Q re-read a tile)"),
+        (4, "(V staged in K's tile)"),
+        (7, "Q re-read a tile) (V staged in K's tile)"),
+    ] {
         let options = WgpuEngineOptions {
             coop_attention_live: live,
             ..WgpuEngineOptions::default()

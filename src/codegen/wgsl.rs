@@ -338,7 +338,7 @@ struct PrefillCoopGroupCtx<'a> {
     /// V read before the softmax ([`PrefillGroupForm::v_early`]).
     v_early: bool,
     /// Fewer live registers ([`PrefillGroupForm::live`]): bit 1 V in 32-column chunks,
-    /// bit 2 Q re-read each tile.
+    /// bit 2 Q re-read each tile, bit 4 V staged in the K tile's buffer.
     live: u32,
 }
 
@@ -365,13 +365,19 @@ struct PrefillCoopGroupCtx<'a> {
 /// 30 (branch s30-pattn)"). Session 30's V staged as well (one 16-query block a head for
 /// the room: 156.3 ms) and next tile's K read ahead into registers (134.9) lost and were
 /// deleted; session 29's V staged alone had tied.
-/// `live` (session 31, opt-in, 0 to 3; no diagnostic): forms with fewer live registers a
+/// `live` (session 31, opt-in, 0 to 7; no diagnostic): forms with fewer live registers a
 /// lane, since the default takes 255 registers on the H200 (one workgroup of 192 lanes an
 /// SM; two need ≤ 168). Bit 1: V read early for the first 32 columns only and P·V in
 /// chunks of 32 columns, each next chunk's V B matrices read right after the previous
 /// chunk's products (8 V B and 2 P·V C matrices live instead of 16 and 4; with `v_early`
 /// off only the chunks). Bit 2: the Q A matrices re-read from storage at each tile's scores
-/// instead of held for the whole pass (16 registers at head_dim 64).
+/// instead of held for the whole pass (16 registers at head_dim 64). Bit 4 (needs
+/// `stage_k`): V staged too, in the staged K tile's own buffer (no more workgroup memory):
+/// each tile's V words (16-byte loads once per workgroup, issued at the tile's top) are
+/// stored over its K once every subgroup's scores are done and read by P·V as B matrices
+/// from there; the next tile's K words, issued then, are stored once every P·V is done
+/// (four workgroup barriers a tile instead of two; V's storage loads no longer 6 subgroups'
+/// 16 B matrices of 2-byte pieces a tile, one word array a lane serving both).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PrefillGroupForm {
     pub form: u32,
@@ -505,8 +511,8 @@ pub fn prefill_coop_group(module: &KernelModule) -> Result<Vec<CoopPrefill>, Cod
 
 /// [`prefill_coop_group`] in the variant `variant` ([`PrefillGroupForm`]). Errors: as
 /// [`prefill_coop_group`], and a form other than 1 or 2, a diagnostic outside 0..=5,
-/// staging where it does not fit, a diagnostic with K staged, V early or `live`, or
-/// `live` above 3.
+/// staging where it does not fit, a diagnostic with K staged, V early or `live`,
+/// `live` above 7, or its bit 4 without K staged.
 pub fn prefill_coop_group_form(
     module: &KernelModule,
     variant: PrefillGroupForm,
@@ -519,14 +525,15 @@ pub fn prefill_coop_group_form(
         || variant.diag > 5
         || (tiles > 0 && (variant.diag > 0 || !staged_fits))
         || (variant.v_early && variant.diag > 0)
-        || variant.live > 3
+        || variant.live > 7
         || (variant.live > 0 && variant.diag > 0)
+        || (variant.live >= 4 && !variant.stage_k)
     {
         return Err(CodegenError::Unsupported {
             target: "wgsl",
             message: format!(
                 "no group prefill form {variant:?} (forms 1 and 2, diagnostics 0 to 5 without K \
-                 staged, V early or live forms, K staged where it fits in 48 KiB, live 0 to 3)"
+                 staged, V early or live forms, K staged where it fits in 48 KiB, live 0 to 7, its bit 4 with K staged)"
             ),
         });
     }
@@ -2366,6 +2373,10 @@ mod tests {
                 (2, 0, true, true, 1),
                 (2, 0, true, true, 2),
                 (2, 0, true, true, 3),
+                (2, 0, true, true, 4),
+                (2, 0, true, true, 5),
+                (2, 0, true, true, 7),
+                (1, 0, true, false, 4),
                 (2, 0, false, false, 3),
                 (1, 0, true, true, 1),
             ] {
@@ -2389,7 +2400,8 @@ mod tests {
                 (1, 6, false, false, 0),
                 (2, 1, true, false, 0),
                 (2, 4, false, true, 0),
-                (2, 0, true, true, 4),
+                (2, 0, true, true, 8),
+                (2, 0, false, true, 4),
                 (2, 3, false, false, 1),
             ] {
                 let variant = PrefillGroupForm {

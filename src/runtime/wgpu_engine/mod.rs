@@ -523,10 +523,11 @@ impl WgpuEngine {
                 v_early: options.coop_attention_v_early
                     && options.coop_attention_diag == 0
                     && (stage_k || !options.coop_attention_stage_k),
-                live: if options.coop_attention_diag == 0 {
-                    options.coop_attention_live
-                } else {
-                    0
+                // Fewer live registers (not with a diagnostic; V staged only beside K).
+                live: match (options.coop_attention_diag, stage_k) {
+                    (0, true) => options.coop_attention_live,
+                    (0, false) => options.coop_attention_live & 3,
+                    _ => 0,
                 },
             };
             // Session 28's group kernel (workgroup barriers, K and V from storage where

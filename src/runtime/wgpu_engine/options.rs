@@ -325,7 +325,10 @@ pub struct WgpuEngineOptions {
     /// H200, one workgroup of 192 lanes an SM, two need ≤ 168): `1` V read early for the
     /// first 32 columns only, P·V in 32-column chunks, each next chunk's V read after the
     /// previous chunk's products; `2` the Q A matrices re-read from storage at each tile's
-    /// scores instead of held; `3` both. Not with a diagnostic (dropped there).
+    /// scores instead of held; `4` V staged in the K tile's buffer (where K is staged;
+    /// else the bit is dropped): its 16-byte words loaded once per workgroup, four
+    /// workgroup barriers a tile; bits add (`0` to `7`). Not with a diagnostic (dropped
+    /// there).
     pub coop_attention_live: u32,
     /// `MOA_WGPU_WARM` (default `auto`: on CPU adapters): run every pipeline once at load
     /// (llvmpipe compiles at first dispatch: ~100 s inside a first run's timings).
@@ -591,7 +594,7 @@ impl WgpuEngineOptions {
                 "MOA_WGPU_COOP_ATTN_V_EARLY",
                 d.coop_attention_v_early,
             )?,
-            coop_attention_live: number(env, "MOA_WGPU_COOP_ATTN_LIVE", "0 to 3", 0..=3)?
+            coop_attention_live: number(env, "MOA_WGPU_COOP_ATTN_LIVE", "0 to 7", 0..=7)?
                 .unwrap_or(d.coop_attention_live),
             warm_up: tristate(env, "MOA_WGPU_WARM")?,
             print_stats: flag(env, "MOA_WGPU_STATS", d.print_stats)?,
@@ -1324,7 +1327,7 @@ mod tests {
                 "a multiple of 16 from 16 to 4096",
             ),
             ("MOA_WGPU_COOP_HEAD", "1x", "auto, 1, direct or 0"),
-            ("MOA_WGPU_COOP_ATTN_LIVE", "4", "0 to 3"),
+            ("MOA_WGPU_COOP_ATTN_LIVE", "8", "0 to 7"),
             (
                 "MOA_WGPU_COOP_ATTN_FORM",
                 "3",

@@ -10,26 +10,32 @@
 #   LIVE=2 (qr): the 4 Q A matrices re-read from storage (L1) at each tile's scores
 #          instead of held for the pass (-16);
 #   LIVE=3 (vc+qr): both.
-#   bash .dev-s31-pattn/call1.sh   (END=95 by default; run tool timeout_s 118; carry
+#   LIVE=4 (vs): V staged too, in the staged K tile's own buffer (no more workgroup
+#          memory): V's 16-byte words loaded once per workgroup at the tile's top, stored
+#          over K after every subgroup's scores, read by P.V as B matrices; the next K's
+#          words stored after every P.V (4 workgroup barriers a tile instead of 2). V from
+#          storage is now 6 subgroups x 16 B matrices a tile, each lane 2-byte pieces (8
+#          registers a matrix in flight: likely what holds the 255, since d4, V alone, took
+#          254); staged, one word array a lane (12 registers) serves K and V in turn.
+#   LIVE=7 (vs+vc+qr): all three.
+#   bash .dev-s31-pattn/call1.sh   (END=110 by default; run tool timeout_s 140; carry
 #   [".dev-s31-pattn"], filled by benches/wgpu-h200/s31/pattn/pack.sh)
 # Runs, one process each, SmolLM2 shape, random weights, wpe --like smollm2-135m --rows 16
 # --prompt 4096 --new 2 --profile-prefill --prefill-reps 3 --plan moa-50 --plan dense (the
 # first of each variant with --parity 136: a 136-token row, three key tiles, five query
 # tiles), one NVIDIA shader disk cache (A1 loads cold):
-#   regs (wgpu_decode_bench regs-pattn, layer 6: default, vc, qr, vc+qr, nove+vc+qr,
-#   nosk+nove+vc+qr, d3), then A1 B1 B2 A2 (A = defaults, B = LIVE=3), then C1 C2 (C =
-#   LIVE=1) while time is left (a first try was refused with no machine, which cost 90 s
-#   of the session's device time: the call is cut to fit).
+#   regs (wgpu_decode_bench regs-pattn, layer 6: default, vc, qr, vc+qr, vs, vs+vc,
+#   vs+qr, vs+vc+qr, d3), then A1 B1 C1 C2 B2 A2 (A = defaults, B = LIVE=4, C = LIVE=3).
 # PREDICTIONS: registers default 255 (s30), d3 165 (s30), vc 200-255, qr 240-255, vc+qr
 #   150-200 (the compiler may hoist the second chunk's V loads back up: then vc ~ default);
-#   nosk+nove+vc+qr 160-255. Attention ms a pass moa-50 / dense: A 101.8-102.3 / 153.5
-#   (s30 and its lead call); where B reaches <= 168 registers (two workgroups, 12 warps an
-#   SM): 85-95 / 125-145, else 100-110 / 150-160 (the reloads and the second chunk's V
-#   latency cost a little); C 100-108 / 150-158. Every variant passes the start-up check
+#   vs 130-168, vs+* 120-160. Attention ms a pass moa-50 / dense: A 101.8-102.3 / 153.5
+#   (s30 and its lead call); B (vs) 75-92 / 110-140 (V's loads, ~24 ms in s30's D5, mostly
+#   gone, two workgroups an SM if <= 168; the two extra barriers cost some); C (vc+qr)
+#   85-95 / 125-145 where it reaches <= 168 registers, else 100-110 / 150-160. Every variant passes the start-up check
 #   (~4.9e-4) and parity (~0.05, 3/3). Whole pass A ~196 ms, warm prefill ~162k tok/s
 #   moa-50, ~129k dense. A/A noise <= 0.3% (s30).
 D=$(cd "$(dirname "$0")" && pwd); R=/tmp/s31pattn1; rm -rf "$R"; mkdir -p "$R"
-END=${END:-95}
+END=${END:-110}
 s=$(date +%s)
 el() { echo "[t=$(( $(date +%s) - s ))s] $*" | tee -a "$R/times.txt"; }
 save() { tar czf "$OUT/s31-pattn-call1.tgz" -C "$R" .; }
@@ -51,18 +57,18 @@ one() {  # name, cap, env assignments ("-" for none), then wpe's args
 }
 el start
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv > "$R/gpu.txt" 2>&1
-timeout 25 /tmp/wdb regs-pattn $P 6 default,vc,qr,vc+qr,nove+vc+qr,nosk+nove+vc+qr,d3 > "$R/regs.txt" 2>&1
+timeout 25 /tmp/wdb regs-pattn $P 6 default,vc,qr,vc+qr,vs,vs+vc,vs+qr,vs+vc+qr,d3 > "$R/regs.txt" 2>&1
 el "regs rc=$?"; save
-B="MOA_WGPU_COOP_ATTN_LIVE=3"; C="MOA_WGPU_COOP_ATTN_LIVE=1"
+B="MOA_WGPU_COOP_ATTN_LIVE=4"; C="MOA_WGPU_COOP_ATTN_LIVE=3"
 one A1 35 - --plan $P --plan dense --parity 136
 one B1 25 "$B" --plan $P --plan dense --parity 136
+one C1 25 "$C" --plan $P --plan dense --parity 136
+one C2 15 "$C" --plan $P --plan dense --parity 0
 one B2 15 "$B" --plan $P --plan dense --parity 0
 one A2 15 - --plan $P --plan dense --parity 0
-one C1 20 "$C" --plan $P --plan dense --parity 136
-one C2 15 "$C" --plan $P --plan dense --parity 0
 {
   grep -E "regs" "$R/regs.txt" | cut -c1-400
-  for n in A1 B1 B2 A2 C1 C2; do t=$R/$n.txt; [ -f "$t" ] || continue
+  for n in A1 B1 C1 C2 B2 A2; do t=$R/$n.txt; [ -f "$t" ] || continue
     echo "== $n"
     grep -o -E "== smollm2-135m [^:]*|prefill attention: [^;]*|loaded in [0-9.]+ s|max .logit err. [0-9.e-]+|argmax equal [0-9/]+|warm prefill: .*|  attention: .*|       step: .*|Error.*|panicked.*" "$t" | cut -c1-260
   done

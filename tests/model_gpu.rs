@@ -1624,6 +1624,42 @@ fn the_matrix_unit_prefill_attention_runs_in_both_forms() {
     }
 }
 
+/// The group form's variants with fewer live registers (`MOA_WGPU_COOP_ATTN_LIVE` 1: V in
+/// 32-column chunks; 3: also Q re-read each tile; 4: V staged in K's tile (the tiny
+/// model's group of 2 at head_dim 16 stages K); 7: all; session 31, opt-in) against the CPU
+/// reference with the sparse plan (rows of 100, 77 and 19 tokens: two key tiles, a partial
+/// last block), where the device has cooperative matrices with subgroups (not lavapipe);
+/// the engine's start-up check must pass (no fallback: the description names the form).
+#[test]
+fn the_matrix_unit_prefill_attention_with_fewer_live_registers() {
+    let ctx = context();
+    if ctx.coop_matrix().is_none() || ctx.subgroup_size().is_none() {
+        eprintln!(
+            "no cooperative matrices with subgroups on {}: nothing to check",
+            ctx.adapter_name()
+        );
+        return;
+    }
+    let model = load("hf");
+    let plan = sparse_plan();
+    for (live, words) in [
+        (1, "(V in 32-column chunks)"),
+        (3, "Q re-read a tile)"),
+        (4, "(V staged in K's tile)"),
+        (7, "Q re-read a tile) (V staged in K's tile)"),
+    ] {
+        let options = WgpuEngineOptions {
+            coop_attention_live: live,
+            ..WgpuEngineOptions::default()
+        };
+        let gpu = WgpuEngine::new_with_options(&ctx, &model, Some(&plan), false, options).unwrap();
+        let products = gpu.products().to_string();
+        eprintln!("live {live}: {products}");
+        assert!(products.contains(words), "live {live}: {products}");
+        parity_of(gpu, &model, true, true, &[100, 77, 19]);
+    }
+}
+
 /// The decode gate/up product at a hidden size the matrix units take (576, SmolLM2's: a
 /// multiple of 64) against the CPU reference: a small ffn (96: 6 workgroups of 16 gate + 16
 /// up columns), 17 rows (a full 16-row block and a partial one), the prefill and two decode

@@ -337,6 +337,9 @@ struct PrefillCoopGroupCtx<'a> {
     stage_k: bool,
     /// V read before the softmax ([`PrefillGroupForm::v_early`]).
     v_early: bool,
+    /// Fewer live registers ([`PrefillGroupForm::live`]): bit 1 V in 32-column chunks,
+    /// bit 2 Q re-read each tile, bit 4 V staged in the K tile's buffer.
+    live: u32,
 }
 
 /// Which variant of the group form (`prefill_coop_group.wgsl.j2`) to generate.
@@ -362,12 +365,26 @@ struct PrefillCoopGroupCtx<'a> {
 /// 30 (branch s30-pattn)"). Session 30's V staged as well (one 16-query block a head for
 /// the room: 156.3 ms) and next tile's K read ahead into registers (134.9) lost and were
 /// deleted; session 29's V staged alone had tied.
+/// `live` (session 31, opt-in, 0 to 7; no diagnostic): forms with fewer live registers a
+/// lane, since the default takes 255 registers on the H200 (one workgroup of 192 lanes an
+/// SM; two need ≤ 168). Bit 1: V read early for the first 32 columns only and P·V in
+/// chunks of 32 columns, each next chunk's V B matrices read right after the previous
+/// chunk's products (8 V B and 2 P·V C matrices live instead of 16 and 4; with `v_early`
+/// off only the chunks). Bit 2: the Q A matrices re-read from storage at each tile's scores
+/// instead of held for the whole pass (16 registers at head_dim 64). Bit 4 (needs
+/// `stage_k`): V staged too, in the staged K tile's own buffer (no more workgroup memory):
+/// each tile's V words (16-byte loads once per workgroup, issued at the tile's top) are
+/// stored over its K once every subgroup's scores are done and read by P·V as B matrices
+/// from there; the next tile's K words, issued then, are stored once every P·V is done
+/// (four workgroup barriers a tile instead of two; V's storage loads no longer 6 subgroups'
+/// 16 B matrices of 2-byte pieces a tile, one word array a lane serving both).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PrefillGroupForm {
     pub form: u32,
     pub diag: u32,
     pub stage_k: bool,
     pub v_early: bool,
+    pub live: u32,
 }
 
 impl PrefillGroupForm {
@@ -377,6 +394,7 @@ impl PrefillGroupForm {
         diag: 0,
         stage_k: true,
         v_early: true,
+        live: 0,
     };
 
     /// Session 28's kernel: form 1 (workgroup barriers), K and V read where they are used.
@@ -385,6 +403,7 @@ impl PrefillGroupForm {
         diag: 0,
         stage_k: false,
         v_early: false,
+        live: 0,
     };
 
     /// Tiles staged in workgroup memory (0 or 1), each 64 keys × (head_dim + 8) f16.
@@ -492,7 +511,8 @@ pub fn prefill_coop_group(module: &KernelModule) -> Result<Vec<CoopPrefill>, Cod
 
 /// [`prefill_coop_group`] in the variant `variant` ([`PrefillGroupForm`]). Errors: as
 /// [`prefill_coop_group`], and a form other than 1 or 2, a diagnostic outside 0..=5,
-/// staging where it does not fit, or a diagnostic with K staged or V early.
+/// staging where it does not fit, a diagnostic with K staged, V early or `live`,
+/// `live` above 7, or its bit 4 without K staged.
 pub fn prefill_coop_group_form(
     module: &KernelModule,
     variant: PrefillGroupForm,
@@ -505,12 +525,15 @@ pub fn prefill_coop_group_form(
         || variant.diag > 5
         || (tiles > 0 && (variant.diag > 0 || !staged_fits))
         || (variant.v_early && variant.diag > 0)
+        || variant.live > 7
+        || (variant.live > 0 && variant.diag > 0)
+        || (variant.live >= 4 && !variant.stage_k)
     {
         return Err(CodegenError::Unsupported {
             target: "wgsl",
             message: format!(
                 "no group prefill form {variant:?} (forms 1 and 2, diagnostics 0 to 5 without K \
-                 staged or V early, K staged where it fits in 48 KiB)"
+                 staged, V early or live forms, K staged where it fits in 48 KiB, live 0 to 7, its bit 4 with K staged)"
             ),
         });
     }
@@ -547,6 +570,7 @@ pub fn prefill_coop_group_form(
                 diag: variant.diag,
                 stage_k: variant.stage_k,
                 v_early: variant.v_early,
+                live: variant.live,
             },
         )?;
         validate_with(
@@ -2330,28 +2354,38 @@ mod tests {
         // validate (naga, inside) and translate, on the plan's shape and a group of one.
         for p in [&shapes[0], &shapes[2]] {
             let module = lower(p, StorageType::F16);
-            for (form, diag, stage_k, v_early) in [
-                (1, 0, false, false),
-                (1, 1, false, false),
-                (1, 2, false, false),
-                (1, 3, false, false),
-                (2, 1, false, false),
-                (2, 2, false, false),
-                (2, 3, false, false),
-                (2, 4, false, false),
-                (2, 5, false, false),
-                (2, 0, false, false),
-                (2, 0, true, false),
-                (1, 0, true, false),
-                (2, 0, false, true),
-                (2, 0, true, true),
-                (1, 0, true, true),
+            for (form, diag, stage_k, v_early, live) in [
+                (1, 0, false, false, 0),
+                (1, 1, false, false, 0),
+                (1, 2, false, false, 0),
+                (1, 3, false, false, 0),
+                (2, 1, false, false, 0),
+                (2, 2, false, false, 0),
+                (2, 3, false, false, 0),
+                (2, 4, false, false, 0),
+                (2, 5, false, false, 0),
+                (2, 0, false, false, 0),
+                (2, 0, true, false, 0),
+                (1, 0, true, false, 0),
+                (2, 0, false, true, 0),
+                (2, 0, true, true, 0),
+                (1, 0, true, true, 0),
+                (2, 0, true, true, 1),
+                (2, 0, true, true, 2),
+                (2, 0, true, true, 3),
+                (2, 0, true, true, 4),
+                (2, 0, true, true, 5),
+                (2, 0, true, true, 7),
+                (1, 0, true, false, 4),
+                (2, 0, false, false, 3),
+                (1, 0, true, true, 1),
             ] {
                 let variant = PrefillGroupForm {
                     form,
                     diag,
                     stage_k,
                     v_early,
+                    live,
                 };
                 let kernels = prefill_coop_group_form(&module, variant).unwrap();
                 for k in kernels.iter().take(2) {
@@ -2359,19 +2393,23 @@ mod tests {
                         .unwrap_or_else(|e| panic!("{variant:?}, layer {}: {e}", k.layer));
                 }
             }
-            for (form, diag, stage_k, v_early) in [
-                (0, 0, false, false),
-                (3, 0, false, false),
-                (4, 0, false, false),
-                (1, 6, false, false),
-                (2, 1, true, false),
-                (2, 4, false, true),
+            for (form, diag, stage_k, v_early, live) in [
+                (0, 0, false, false, 0),
+                (3, 0, false, false, 0),
+                (4, 0, false, false, 0),
+                (1, 6, false, false, 0),
+                (2, 1, true, false, 0),
+                (2, 4, false, true, 0),
+                (2, 0, true, true, 8),
+                (2, 0, false, true, 4),
+                (2, 3, false, false, 1),
             ] {
                 let variant = PrefillGroupForm {
                     form,
                     diag,
                     stage_k,
                     v_early,
+                    live,
                 };
                 assert!(prefill_coop_group_form(&module, variant).is_err());
             }

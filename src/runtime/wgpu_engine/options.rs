@@ -319,6 +319,17 @@ pub struct WgpuEngineOptions {
     /// (moa-50, a loss) and 198.4 against 200.9 (dense), so where K cannot be staged (no
     /// f16-in-f32 conversions, no room) the engine drops it too, unless `_STAGE_K=0`.
     pub coop_attention_v_early: bool,
+    /// `MOA_WGPU_COOP_ATTN_LIVE` (default `0`; session 31, opt-in): forms of the group
+    /// prefill attention with fewer live registers a lane
+    /// ([`crate::codegen::wgsl::PrefillGroupForm::live`]; the default takes 255 on the
+    /// H200, one workgroup of 192 lanes an SM, two need ≤ 168): `1` V read early for the
+    /// first 32 columns only, P·V in 32-column chunks, each next chunk's V read after the
+    /// previous chunk's products; `2` the Q A matrices re-read from storage at each tile's
+    /// scores instead of held; `4` V staged in the K tile's buffer (where K is staged;
+    /// else the bit is dropped): its 16-byte words loaded once per workgroup, four
+    /// workgroup barriers a tile; bits add (`0` to `7`). Not with a diagnostic (dropped
+    /// there).
+    pub coop_attention_live: u32,
     /// `MOA_WGPU_WARM` (default `auto`: on CPU adapters): run every pipeline once at load
     /// (llvmpipe compiles at first dispatch: ~100 s inside a first run's timings).
     pub warm_up: Option<bool>,
@@ -476,6 +487,7 @@ impl Default for WgpuEngineOptions {
             coop_attention_diag: 0,
             coop_attention_stage_k: true,
             coop_attention_v_early: true,
+            coop_attention_live: 0,
             warm_up: None,
             print_stats: false,
             coop_head: CoopHeadChoice::Staged,
@@ -582,6 +594,8 @@ impl WgpuEngineOptions {
                 "MOA_WGPU_COOP_ATTN_V_EARLY",
                 d.coop_attention_v_early,
             )?,
+            coop_attention_live: number(env, "MOA_WGPU_COOP_ATTN_LIVE", "0 to 7", 0..=7)?
+                .unwrap_or(d.coop_attention_live),
             warm_up: tristate(env, "MOA_WGPU_WARM")?,
             print_stats: flag(env, "MOA_WGPU_STATS", d.print_stats)?,
             coop_head: choice(
@@ -969,6 +983,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_COOP_ATTN_DIAG",
     "MOA_WGPU_COOP_ATTN_STAGE_K",
     "MOA_WGPU_COOP_ATTN_V_EARLY",
+    "MOA_WGPU_COOP_ATTN_LIVE",
     "MOA_WGPU_WARM",
     "MOA_WGPU_STATS",
     "MOA_WGPU_COOP_HEAD",
@@ -1312,6 +1327,7 @@ mod tests {
                 "a multiple of 16 from 16 to 4096",
             ),
             ("MOA_WGPU_COOP_HEAD", "1x", "auto, 1, direct or 0"),
+            ("MOA_WGPU_COOP_ATTN_LIVE", "8", "0 to 7"),
             (
                 "MOA_WGPU_COOP_ATTN_FORM",
                 "3",

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
+use moa::codegen::emit::crlf_to_lf;
 use moa::codegen::{self, Target};
 use moa::lower::StorageType;
 use moa::plan::Plan;
@@ -551,17 +552,6 @@ fn folder_flags_note(dir: &Path, target: &str, dtype: &str) -> Option<String> {
             dir.display()
         )
     })
-}
-
-/// `bytes` with every CR LF pair turned into LF.
-fn crlf_to_lf(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len());
-    for (i, &b) in bytes.iter().enumerate() {
-        if !(b == b'\r' && bytes.get(i + 1) == Some(&b'\n')) {
-            out.push(b);
-        }
-    }
-    out
 }
 
 /// The 1-based line of the first byte where `a` and `b` differ (one past the shorter's

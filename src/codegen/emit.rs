@@ -839,8 +839,9 @@ fn json<T: Serialize>(v: &T) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
 }
 
-/// `bytes` with every CR LF pair turned into LF.
-fn crlf_to_lf(bytes: &[u8]) -> Vec<u8> {
+/// `bytes` with every CR LF pair turned into LF (a kernel file a Windows checkout or
+/// editor rewrote; the loaders and `moa-compile --check` name such files, session 30).
+pub fn crlf_to_lf(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len());
     for (i, &b) in bytes.iter().enumerate() {
         if !(b == b'\r' && bytes.get(i + 1) == Some(&b'\n')) {

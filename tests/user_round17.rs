@@ -280,6 +280,19 @@ fn embedded(text: &str) -> (moa::Plan, String, Vec<(String, String)>) {
     (plan, c.manifest_json(), sources)
 }
 
+/// The error `Compiled::from_embedded` gives for `plan` with these WGSL `sources` (path,
+/// text) and `manifest` (the test fails if they load).
+fn embedding_error(plan: &moa::Plan, manifest: &str, sources: &[(String, String)]) -> String {
+    let refs: Vec<(&str, &str)> = sources
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    match moa::Compiled::from_embedded(plan, moa::Target::Wgsl, manifest, &refs) {
+        Ok(_) => panic!("the kernels loaded for a plan they were not compiled from"),
+        Err(e) => e.to_string(),
+    }
+}
+
 /// An app that embeds a committed `moa-compile` folder, checked out on Windows with git's
 /// core.autocrlf, failed on "expected 51534 bytes, sha256 …; it has 52800 bytes …; rebuild
 /// the app, whose build.rs writes the kernels and the manifest together" (there was no
@@ -289,14 +302,7 @@ fn embedded(text: &str) -> (moa::Plan, String, Vec<(String, String)>) {
 fn an_embedded_kernel_with_crlf_line_ends_is_named_so() {
     let (plan, manifest, mut sources) = embedded(&fixture_gqa());
     sources[1].1 = sources[1].1.replace('\n', "\r\n");
-    let refs: Vec<(&str, &str)> = sources
-        .iter()
-        .map(|(p, t)| (p.as_str(), t.as_str()))
-        .collect();
-    let e = moa::Compiled::from_embedded(&plan, moa::Target::Wgsl, &manifest, &refs)
-        .err()
-        .unwrap()
-        .to_string();
+    let e = embedding_error(&plan, &manifest, &sources);
     assert!(
         e.contains(&sources[1].0) && e.contains("CRLF line ends") && e.contains("* -text"),
         "{e}"
@@ -306,14 +312,7 @@ fn an_embedded_kernel_with_crlf_line_ends_is_named_so() {
         .1
         .replace("\r\n", "\n")
         .replacen("fn ", "fn  ", 1);
-    let refs: Vec<(&str, &str)> = sources
-        .iter()
-        .map(|(p, t)| (p.as_str(), t.as_str()))
-        .collect();
-    let e = moa::Compiled::from_embedded(&plan, moa::Target::Wgsl, &manifest, &refs)
-        .err()
-        .unwrap()
-        .to_string();
+    let e = embedding_error(&plan, &manifest, &sources);
     assert!(!e.contains("CRLF"), "{e}");
     assert!(
         e.contains("build.rs") && e.contains("moa-compile PLAN -o DIR"),
@@ -334,14 +333,7 @@ fn kernels_of_a_plan_before_one_head_was_edited_name_that_head() {
         "beta = [0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]",
     );
     let plan = moa::Plan::from_toml_str(&edited, "edited.toml").unwrap();
-    let refs: Vec<(&str, &str)> = sources
-        .iter()
-        .map(|(p, t)| (p.as_str(), t.as_str()))
-        .collect();
-    let e = moa::Compiled::from_embedded(&plan, moa::Target::Wgsl, &manifest, &refs)
-        .err()
-        .unwrap()
-        .to_string();
+    let e = embedding_error(&plan, &manifest, &sources);
     assert!(
         e.contains("cache_layout.layers[1].q_heads[0].rule.beta"),
         "{e}"
@@ -361,14 +353,7 @@ fn kernels_of_a_plan_before_one_head_was_edited_name_that_head() {
         "edited.toml",
     )
     .unwrap();
-    let refs: Vec<(&str, &str)> = sources
-        .iter()
-        .map(|(p, t)| (p.as_str(), t.as_str()))
-        .collect();
-    let e = moa::Compiled::from_embedded(&plan, moa::Target::Wgsl, &manifest, &refs)
-        .err()
-        .unwrap()
-        .to_string();
+    let e = embedding_error(&plan, &manifest, &sources);
     assert!(
         e.contains("`cache_layout.layers[0].q_heads[0].rule.beta` is 0.25 in the manifest but the plan needs 0.375"),
         "{e}"

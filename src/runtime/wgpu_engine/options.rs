@@ -319,7 +319,7 @@ pub struct WgpuEngineOptions {
     /// (moa-50, a loss) and 198.4 against 200.9 (dense), so where K cannot be staged (no
     /// f16-in-f32 conversions, no room) the engine drops it too, unless `_STAGE_K=0`.
     pub coop_attention_v_early: bool,
-    /// `MOA_WGPU_COOP_ATTN_LIVE` (default `0`; session 31, opt-in): forms of the group
+    /// `MOA_WGPU_COOP_ATTN_LIVE` (default `4` since session 32; session 31's forms): forms of the group
     /// prefill attention with fewer live registers a lane
     /// ([`crate::codegen::wgsl::PrefillGroupForm::live`]; the default takes 255 on the
     /// H200, one workgroup of 192 lanes an SM, two need ≤ 168): `1` V read early for the
@@ -328,7 +328,11 @@ pub struct WgpuEngineOptions {
     /// scores instead of held; `4` V staged in the K tile's buffer (where K is staged;
     /// else the bit is dropped): its 16-byte words loaded once per workgroup, four
     /// workgroup barriers a tile; bits add (`0` to `7`). Not with a diagnostic (dropped
-    /// there).
+    /// there). Session 32 on the H200 (SmolLM2 shape, 16 × 4096, A B C C B A in one
+    /// call): `4` took the attention 101.7–101.9 → 80.0 ms a pass (moa-50; 221 registers
+    /// against 255) and 153.1–153.2 → 120.0–120.3 (dense), prefill 161.2–162.3k →
+    /// 180.9–181.2k tok/s; `3` lost (106.3–106.7 ms; 255 registers); RESULTS "wgpu engine,
+    /// session 32, lead call 1".
     pub coop_attention_live: u32,
     /// `MOA_WGPU_WARM` (default `auto`: on CPU adapters): run every pipeline once at load
     /// (llvmpipe compiles at first dispatch: ~100 s inside a first run's timings).
@@ -487,7 +491,7 @@ impl Default for WgpuEngineOptions {
             coop_attention_diag: 0,
             coop_attention_stage_k: true,
             coop_attention_v_early: true,
-            coop_attention_live: 0,
+            coop_attention_live: 4,
             warm_up: None,
             print_stats: false,
             coop_head: CoopHeadChoice::Staged,

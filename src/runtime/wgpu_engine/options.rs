@@ -207,6 +207,23 @@ pub enum CoopDecodeChoice {
     OutAndGateUp,
 }
 
+/// Which decode product weights a decode step reads ahead into L2
+/// (`MOA_WGPU_DECODE_PREFETCH`, session 32): extra `prefetch.wgsl` dispatches, each
+/// placed with no barrier before it so it runs beside the dispatch it follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecodePrefetch {
+    /// None (`0`, the default).
+    Off,
+    /// One dispatch after each layer's attention reading the layer's output, gate/up and
+    /// down weights and the next layer's QKV weight (`attn`; ~7 MB a layer at the
+    /// SmolLM2 shape, beside the attention's tail).
+    Attention,
+    /// One dispatch after each of the attention, output, gate/up and down dispatches,
+    /// reading the next product's weight (`chain`: the output product's after the
+    /// attention, ..., the next layer's QKV after the down product).
+    Chain,
+}
+
 /// How [`super::WgpuEngine`] runs a model: which product kernels, which decode schedule.
 /// Each field's doc says its variable, default, what it switches and its measurement
 /// (benches/RESULTS.md). Settings that only change speed; every path is checked against
@@ -370,6 +387,11 @@ pub struct WgpuEngineOptions {
     /// cache write in its epilogue). Measured once: 8.09 against 7.35 µs (RESULTS "Lead
     /// calls (session 13)"); opt-in.
     pub coop_qkv: bool,
+    /// `MOA_WGPU_DECODE_PREFETCH` (default `0`): decode steps read the next products'
+    /// weights into L2 ahead of them, `attn` beside each layer's attention, `chain` beside
+    /// each dispatch for the next product ([`DecodePrefetch`]; session 32, opt-in until
+    /// measured).
+    pub decode_prefetch: DecodePrefetch,
     /// The tuning of the WGSL attention kernels the engine compiles from its plan
     /// ([`WgslTuning`]; default: [`engine_wgsl_tuning`], `moa-compile`'s
     /// [`WgslTuning::default`] with the flat decode on subgroups, 0.87–0.93× the scalar
@@ -502,6 +524,7 @@ impl Default for WgpuEngineOptions {
             head_argmax: true,
             coop_decode: CoopDecodeChoice::GateUp,
             coop_qkv: false,
+            decode_prefetch: DecodePrefetch::Off,
             wgsl_tuning: engine_wgsl_tuning(),
             unchecked_products: true,
             coop_direct: 2,
@@ -657,6 +680,17 @@ impl WgpuEngineOptions {
                 d.coop_decode,
             )?,
             coop_qkv: flag(env, "MOA_WGPU_COOP_QKV", d.coop_qkv)?,
+            decode_prefetch: choice(
+                env,
+                "MOA_WGPU_DECODE_PREFETCH",
+                "0, attn or chain",
+                &[
+                    ("0", DecodePrefetch::Off),
+                    ("attn", DecodePrefetch::Attention),
+                    ("chain", DecodePrefetch::Chain),
+                ],
+                d.decode_prefetch,
+            )?,
             unchecked_products: flag(env, "MOA_WGPU_UNCHECKED", d.unchecked_products)?,
             coop_direct: number(env, "MOA_WGPU_COOP_DIRECT", "0, 1 or 2", 0..=2)?
                 .unwrap_or(d.coop_direct),
@@ -1004,6 +1038,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_ROPE_TOKENS",
     "MOA_WGPU_DECODE_CHUNK",
     "MOA_WGPU_DECODE_RESIDENT",
+    "MOA_WGPU_DECODE_PREFETCH",
     "MOA_WGSL_FUSED_MERGE",
     "MOA_WGSL_V_FIRST",
     "MOA_WGSL_SG_DECODE",

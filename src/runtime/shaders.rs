@@ -91,15 +91,6 @@ pub const SAMPLE: Shader = Shader {
     source: include_str!("../../shaders/sample.wgsl"),
 };
 
-/// Reads decode product weights into L2 ahead of the products (`prefetch.wgsl`,
-/// `MOA_WGPU_DECODE_PREFETCH`, session 32): up to four buffers in 16-byte words, the
-/// words folded into a value stored only when it equals a host-given one.
-pub const PREFETCH: Shader = Shader {
-    name: "prefetch.wgsl",
-    entry_point: "moa_prefetch",
-    source: include_str!("../../shaders/prefetch.wgsl"),
-};
-
 pub const ALL: &[Shader] = &[
     EMBED,
     RMSNORM,
@@ -115,7 +106,6 @@ pub const ALL: &[Shader] = &[
     ARGMAX_BLOCKS,
     ARGMAX_FINISH,
     SAMPLE,
-    PREFETCH,
 ];
 
 /// Element types a shader instance is specialised for.

@@ -32,8 +32,7 @@ mod weights;
 
 use forward::OutputKind;
 pub use options::{
-    CoopDecodeChoice, CoopHeadChoice, DecodePrefetch, OptionsError, WgpuContextOptions,
-    WgpuEngineOptions,
+    CoopDecodeChoice, CoopHeadChoice, OptionsError, WgpuContextOptions, WgpuEngineOptions,
 };
 pub use pipelines::SubgroupProducts;
 use pipelines::{CoopPipes, Pipelines};
@@ -120,9 +119,6 @@ pub struct WgpuEngine {
     /// row instead of `2 · ffn`; `MOA_WGPU_SWIGLU_OUT=0` keeps SwiGLU in the down
     /// product's input.
     swiglu_out: bool,
-    /// Decode steps read the next products' weights into L2 ahead of them
-    /// (`prefetch.wgsl`; `MOA_WGPU_DECODE_PREFETCH`, [`DecodePrefetch`]).
-    decode_prefetch: DecodePrefetch,
     /// Seconds spent at load running every pipeline once (`Self::warm_up`), where the
     /// engine did (CPU adapters).
     warm_up: Option<f64>,
@@ -475,7 +471,6 @@ impl WgpuEngine {
             pre_encode: options.pre_encode,
             submit_ahead: options.submit_ahead,
             swiglu_out: options.swiglu_out,
-            decode_prefetch: options.decode_prefetch,
             warm_up: None,
             coop_decode: Box::new(coop_matvec::CoopDecode {
                 head,

@@ -207,23 +207,6 @@ pub enum CoopDecodeChoice {
     OutAndGateUp,
 }
 
-/// Which decode product weights a decode step reads ahead into L2
-/// (`MOA_WGPU_DECODE_PREFETCH`, session 32): extra `prefetch.wgsl` dispatches, each
-/// placed with no barrier before it so it runs beside the dispatch it follows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DecodePrefetch {
-    /// None (`0`, the default).
-    Off,
-    /// One dispatch after each layer's attention reading the layer's output, gate/up and
-    /// down weights and the next layer's QKV weight (`attn`; ~7 MB a layer at the
-    /// SmolLM2 shape, beside the attention's tail).
-    Attention,
-    /// One dispatch after each of the attention, output, gate/up and down dispatches,
-    /// reading the next product's weight (`chain`: the output product's after the
-    /// attention, ..., the next layer's QKV after the down product).
-    Chain,
-}
-
 /// How [`super::WgpuEngine`] runs a model: which product kernels, which decode schedule.
 /// Each field's doc says its variable, default, what it switches and its measurement
 /// (benches/RESULTS.md). Settings that only change speed; every path is checked against
@@ -387,11 +370,6 @@ pub struct WgpuEngineOptions {
     /// cache write in its epilogue). Measured once: 8.09 against 7.35 µs (RESULTS "Lead
     /// calls (session 13)"); opt-in.
     pub coop_qkv: bool,
-    /// `MOA_WGPU_DECODE_PREFETCH` (default `0`): decode steps read the next products'
-    /// weights into L2 ahead of them, `attn` beside each layer's attention, `chain` beside
-    /// each dispatch for the next product ([`DecodePrefetch`]; session 32, opt-in until
-    /// measured).
-    pub decode_prefetch: DecodePrefetch,
     /// The tuning of the WGSL attention kernels the engine compiles from its plan
     /// ([`WgslTuning`]; default: [`engine_wgsl_tuning`], `moa-compile`'s
     /// [`WgslTuning::default`] with the flat decode on subgroups, 0.87–0.93× the scalar
@@ -524,7 +502,6 @@ impl Default for WgpuEngineOptions {
             head_argmax: true,
             coop_decode: CoopDecodeChoice::GateUp,
             coop_qkv: false,
-            decode_prefetch: DecodePrefetch::Off,
             wgsl_tuning: engine_wgsl_tuning(),
             unchecked_products: true,
             coop_direct: 2,
@@ -680,17 +657,6 @@ impl WgpuEngineOptions {
                 d.coop_decode,
             )?,
             coop_qkv: flag(env, "MOA_WGPU_COOP_QKV", d.coop_qkv)?,
-            decode_prefetch: choice(
-                env,
-                "MOA_WGPU_DECODE_PREFETCH",
-                "0, attn or chain",
-                &[
-                    ("0", DecodePrefetch::Off),
-                    ("attn", DecodePrefetch::Attention),
-                    ("chain", DecodePrefetch::Chain),
-                ],
-                d.decode_prefetch,
-            )?,
             unchecked_products: flag(env, "MOA_WGPU_UNCHECKED", d.unchecked_products)?,
             coop_direct: number(env, "MOA_WGPU_COOP_DIRECT", "0, 1 or 2", 0..=2)?
                 .unwrap_or(d.coop_direct),
@@ -1038,7 +1004,6 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_ROPE_TOKENS",
     "MOA_WGPU_DECODE_CHUNK",
     "MOA_WGPU_DECODE_RESIDENT",
-    "MOA_WGPU_DECODE_PREFETCH",
     "MOA_WGSL_FUSED_MERGE",
     "MOA_WGSL_V_FIRST",
     "MOA_WGSL_SG_DECODE",
@@ -1092,6 +1057,10 @@ pub const REMOVED: &[(&str, &str)] = &[
     (
         "MOA_WGPU_COOP_ATTN_K_NEXT",
         "the group prefill attention's next key tile's K read into registers as B matrices right after this tile's scores (software pipelining) lost on the H200 with moa-50 (134.9 against 129.5 ms a pass, two runs) and gained dense (192.4 against 200.9); K staged in workgroup memory (the default since session 30) took 104.2 and 156.0 alone (benches/RESULTS.md, wgpu engine session 30, s30-pattn; the form is in commit f35011d)",
+    ),
+    (
+        "MOA_WGPU_DECODE_PREFETCH",
+        "the decode step reading its products' weights into L2 ahead of them (prefetch.wgsl: 16-byte words folded into a value stored only if equal to a host word, in a dispatch with no barrier before it, its sink a buffer of its own): attn (one dispatch after each attention, the layer's out, gate/up and down weights and the next layer's QKV, 7.08 MB, 216 workgroups) and chain (one after each of attention, out, gate/up and down for the next product's weight, 119 more dispatches a step) tied on the H200 (SmolLM2 16 x 4096, moa-50, 256 greedy tokens, six A B C pairs in one call: step from tokens/s 1452.3-1462.1 us (attn) and 1454.7-1463.6 (chain) against 1454.4-1462.5, pairs -8.2..+2.8 and -4.6..+9.2 us, A/A spread 8.1; parity 0.0496, 3/3 for all): the prefetch ran beside the attention (serialized it costs 5.03 us a dispatch, 151 us a step, which the step did not gain), and in the profile's repeated step, where a barrier serializes it right before the products, the step grew by exactly that cost (+123.9 against 120.7 us): the decode products read their weights from L2 no faster than from DRAM; deleted (benches/RESULTS.md, WGSL decode session 32, s32-dec; the form is in commit eb90813)",
     ),
     (
         "MOA_WGSL_SG_FLAT_LAG",

@@ -293,8 +293,6 @@ pub(super) struct Pipelines {
     pub(super) argmax_blocks: wgpu::ComputePipeline,
     pub(super) argmax_finish: wgpu::ComputePipeline,
     pub(super) sample: wgpu::ComputePipeline,
-    /// The decode weight prefetch (`prefetch.wgsl`, `MOA_WGPU_DECODE_PREFETCH`).
-    pub(super) prefetch: wgpu::ComputePipeline,
 }
 
 impl Pipelines {
@@ -469,7 +467,6 @@ impl Pipelines {
             argmax_blocks: pipe(shaders::ARGMAX_BLOCKS, types)?,
             argmax_finish: pipe(shaders::ARGMAX_FINISH, types)?,
             sample: pipe(shaders::SAMPLE, types)?,
-            prefetch: pipe(shaders::PREFETCH, types)?,
         })
     }
 }

@@ -10,7 +10,7 @@ use super::forward::OutputKind;
 use super::pipelines::SgPipes;
 use super::request::{StepIo, WgpuRequest, BACKEND};
 use super::weights::Matrix;
-use super::{elem_bytes, DecodePrefetch, EngineError, WgpuEngine};
+use super::{elem_bytes, EngineError, WgpuEngine};
 use crate::runtime::engine::Request;
 use crate::runtime::wgpu::{bind_buffers, storage_u32_buffer, uniform_buffer, Dispatch};
 
@@ -34,10 +34,6 @@ pub(super) const MATVEC_MAX_ROWS: usize = 32;
 /// Blocks per row of the two-stage argmax (`argmax.wgsl`): 49152 logits give blocks of
 /// 768, three per invocation of a 256-wide workgroup.
 pub(super) const ARGMAX_BLOCKS: u32 = 64;
-
-/// 16-byte words each invocation of a decode weight prefetch reads (its grid's divisor:
-/// 7.1 MB a layer at the SmolLM2 shape is 217 workgroups of 256).
-const PREFETCH_WORDS: u32 = 8;
 
 /// One recorded pass: its dispatches, per layer the index one past its last dispatch,
 /// and each dispatch's kind ("embed", "qkv", "attention" (the decode kernel, or the
@@ -173,42 +169,6 @@ impl WgpuEngine {
             pipeline: pipeline.clone(),
             bind,
             groups,
-        }
-    }
-
-    /// The decode weight prefetch (`prefetch.wgsl`, `MOA_WGPU_DECODE_PREFETCH`): reads
-    /// `weights` (whole buffers, 16-byte words) into L2, four buffers a dispatch, about
-    /// [`PREFETCH_WORDS`] words an invocation. Each dispatch writes only a sink buffer of
-    /// its own (made here), so wgpu puts no barrier before it and it runs beside the
-    /// dispatch recorded before it; the next dispatch that reads that one's output waits
-    /// for both.
-    fn prefetch(&self, d: &mut Vec<Dispatch>, weights: &[&wgpu::Buffer]) {
-        for group in weights.chunks(4) {
-            let words: Vec<u32> = (0..4)
-                .map(|i| group.get(i).map_or(0, |b| (b.size() / 16) as u32))
-                .collect();
-            let total: u32 = words.iter().sum();
-            if total == 0 {
-                continue;
-            }
-            // The stored-only-if-equal value: any; the sink is written by nothing else.
-            let params =
-                self.uniform(&[words[0], words[1], words[2], words[3], 0x9e37_79b9, 0, 0, 0]);
-            let sink = self.storage_u32("prefetch sink", &[0; 64]);
-            let w = |i: usize| View::from(*group.get(i).unwrap_or(&group[0]));
-            let groups = total.div_ceil(256 * PREFETCH_WORDS).clamp(1, 65_535);
-            d.push(self.dispatch_bound(
-                &self.pipes.prefetch,
-                &[
-                    (0, (&params).into()),
-                    (1, w(0)),
-                    (2, w(1)),
-                    (3, w(2)),
-                    (4, w(3)),
-                    (5, (&sink).into()),
-                ],
-                [groups, 1, 1],
-            ));
         }
     }
 
@@ -437,19 +397,7 @@ impl WgpuEngine {
                 [t as u32, 1, 1],
             ));
         };
-        // Decode steps only (`MOA_WGPU_DECODE_PREFETCH`): which product weights each
-        // layer reads ahead into L2, tagged "prefetch" for the profile.
-        let prefetch = match fuse && io.prefill.is_none() {
-            true => self.decode_prefetch,
-            false => DecodePrefetch::Off,
-        };
         for (l, lw) in self.layers.iter().enumerate() {
-            // The next layer's QKV weight (none after the last layer).
-            let next_qkv = self
-                .layers
-                .get(l + 1)
-                .map(|n| parts_of(&n.wqkv))
-                .unwrap_or_default();
             let layout = &st.layouts[l];
             let parts = &st.caches[l];
             // The cache part's rows: the shaders write only their tokens, at row - row0.
@@ -655,18 +603,6 @@ impl WgpuEngine {
                 }
             }
             tag(&mut kinds, &d, "attention");
-            match prefetch {
-                DecodePrefetch::Off => {}
-                DecodePrefetch::Attention => {
-                    let mut w = parts_of(&lw.wo);
-                    w.extend(parts_of(&lw.w_gate_up));
-                    w.extend(parts_of(&lw.w_down));
-                    w.extend(&next_qkv);
-                    self.prefetch(&mut d, &w);
-                }
-                DecodePrefetch::Chain => self.prefetch(&mut d, &parts_of(&lw.wo)),
-            }
-            tag(&mut kinds, &d, "prefetch");
             let attn_input = Input::Attention;
             let decode = fuse && io.prefill.is_none();
             let coop_out = self
@@ -722,10 +658,6 @@ impl WgpuEngine {
                 );
             }
             tag(&mut kinds, &d, "out");
-            if prefetch == DecodePrefetch::Chain {
-                self.prefetch(&mut d, &parts_of(&lw.w_gate_up));
-                tag(&mut kinds, &d, "prefetch");
-            }
             // The gate/up product on matrix units, SwiGLU in its epilogue: 16 gate + 16
             // up columns a workgroup (a one-part weight whose halves are ffn columns, a
             // multiple of 16).
@@ -768,10 +700,6 @@ impl WgpuEngine {
                     [(c.ffn_size / 16) as u32, (t as u32).div_ceil(16), 1],
                 ));
                 tag(&mut kinds, &d, "gate_up");
-                if prefetch == DecodePrefetch::Chain {
-                    self.prefetch(&mut d, &parts_of(&lw.w_down));
-                    tag(&mut kinds, &d, "prefetch");
-                }
                 self.linear(
                     &mut d,
                     Input::Plain,
@@ -809,10 +737,6 @@ impl WgpuEngine {
                     [pairs.div_ceil(set.groups), (t as u32).div_ceil(set.rows), 1],
                 ));
                 tag(&mut kinds, &d, "gate_up");
-                if prefetch == DecodePrefetch::Chain {
-                    self.prefetch(&mut d, &parts_of(&lw.w_down));
-                    tag(&mut kinds, &d, "prefetch");
-                }
                 self.linear(
                     &mut d,
                     Input::Plain,
@@ -827,10 +751,6 @@ impl WgpuEngine {
                 let (x_alt, gate_up) = ((&a.x_alt).into(), (&a.gate_up).into());
                 self.linear(&mut d, norm, x_alt, &lw.w_gate_up, None, gate_up, t);
                 tag(&mut kinds, &d, "gate_up");
-                if prefetch == DecodePrefetch::Chain {
-                    self.prefetch(&mut d, &parts_of(&lw.w_down));
-                    tag(&mut kinds, &d, "prefetch");
-                }
                 self.linear(
                     &mut d,
                     Input::SwiGlu,
@@ -894,10 +814,6 @@ impl WgpuEngine {
             }
             // (Unfused passes tagged their MLP dispatches one by one above.)
             tag(&mut kinds, &d, "down");
-            if prefetch == DecodePrefetch::Chain {
-                self.prefetch(&mut d, &next_qkv);
-                tag(&mut kinds, &d, "prefetch");
-            }
             layer_end.push(d.len());
         }
         let rows = io.rows;
@@ -1044,11 +960,6 @@ impl WgpuEngine {
             kinds,
         })
     }
-}
-
-/// The buffers of `m`'s parts, in order (what a decode weight prefetch reads).
-fn parts_of(m: &Matrix) -> Vec<&wgpu::Buffer> {
-    m.parts.iter().map(|p| &p.buffer).collect()
 }
 
 /// Can a decode product of `rows` rows run on matrix units compiled for K = `k`: a

@@ -523,12 +523,12 @@ impl WgpuEngine {
                 v_early: options.coop_attention_v_early
                     && options.coop_attention_diag == 0
                     && (stage_k || !options.coop_attention_stage_k),
-                // Fewer live registers (not with a diagnostic; V staged only beside K).
-                live: match (options.coop_attention_diag, stage_k) {
-                    (0, true) => options.coop_attention_live,
-                    (0, false) => options.coop_attention_live & 3,
-                    _ => 0,
-                },
+                // V staged in K's tile only beside staged K (never with a diagnostic: K
+                // is not staged there), the words a tile ahead only beside that.
+                v_in_k: options.coop_attention_v_in_k && stage_k,
+                prefetch: options.coop_attention_prefetch
+                    && options.coop_attention_v_in_k
+                    && stage_k,
             };
             // Session 28's group kernel (workgroup barriers, K and V from storage where
             // they are used): the second try where the asked variant is another and fails

@@ -319,21 +319,23 @@ pub struct WgpuEngineOptions {
     /// (moa-50, a loss) and 198.4 against 200.9 (dense), so where K cannot be staged (no
     /// f16-in-f32 conversions, no room) the engine drops it too, unless `_STAGE_K=0`.
     pub coop_attention_v_early: bool,
-    /// `MOA_WGPU_COOP_ATTN_LIVE` (default `4` since session 32; session 31's forms): forms of the group
-    /// prefill attention with fewer live registers a lane
-    /// ([`crate::codegen::wgsl::PrefillGroupForm::live`]; the default takes 255 on the
-    /// H200, one workgroup of 192 lanes an SM, two need ≤ 168): `1` V read early for the
-    /// first 32 columns only, P·V in 32-column chunks, each next chunk's V read after the
-    /// previous chunk's products; `2` the Q A matrices re-read from storage at each tile's
-    /// scores instead of held; `4` V staged in the K tile's buffer (where K is staged;
-    /// else the bit is dropped): its 16-byte words loaded once per workgroup, four
-    /// workgroup barriers a tile; bits add (`0` to `7`). Not with a diagnostic (dropped
-    /// there). Session 32 on the H200 (SmolLM2 shape, 16 × 4096, A B C C B A in one
-    /// call): `4` took the attention 101.7–101.9 → 80.0 ms a pass (moa-50; 221 registers
+    /// `MOA_WGPU_COOP_ATTN_V_IN_K` (default `1`; built in session 31 as
+    /// `MOA_WGPU_COOP_ATTN_LIVE=4`): the group form stages V too, in the staged K tile's
+    /// own buffer ([`crate::codegen::wgsl::PrefillGroupForm::v_in_k`]: its 16-byte words
+    /// loaded once per workgroup, stored over the tile's K after the scores, the next K
+    /// after P·V: four workgroup barriers a tile), where K is staged (else dropped; not
+    /// with a diagnostic); `0`: V read from storage as B matrices by every subgroup (early,
+    /// with `_V_EARLY`). Session 32 on the H200 (SmolLM2 shape, 16 × 4096, A B C C B A in
+    /// one call): the attention 101.7–101.9 → 80.0 ms a pass (moa-50; 221 registers
     /// against 255) and 153.1–153.2 → 120.0–120.3 (dense), prefill 161.2–162.3k →
-    /// 180.9–181.2k tok/s; `3` lost (106.3–106.7 ms; 255 registers); RESULTS "wgpu engine,
-    /// session 32, lead call 1".
-    pub coop_attention_live: u32,
+    /// 180.9–181.2k tok/s (RESULTS "wgpu engine, session 32, lead call 1").
+    pub coop_attention_v_in_k: bool,
+    /// `MOA_WGPU_COOP_ATTN_PREFETCH` (default `0`; session 32, opt-in): with
+    /// `_V_IN_K`, the staged words a whole tile ahead in a second word array a lane
+    /// ([`crate::codegen::wgsl::PrefillGroupForm::prefetch`]): V(i + 1)'s loads issued
+    /// right after V(i) is stored, K(i + 2)'s right after K(i + 1) is. Dropped where V is
+    /// not staged in K's tile.
+    pub coop_attention_prefetch: bool,
     /// `MOA_WGPU_WARM` (default `auto`: on CPU adapters): run every pipeline once at load
     /// (llvmpipe compiles at first dispatch: ~100 s inside a first run's timings).
     pub warm_up: Option<bool>,
@@ -491,7 +493,8 @@ impl Default for WgpuEngineOptions {
             coop_attention_diag: 0,
             coop_attention_stage_k: true,
             coop_attention_v_early: true,
-            coop_attention_live: 4,
+            coop_attention_v_in_k: true,
+            coop_attention_prefetch: false,
             warm_up: None,
             print_stats: false,
             coop_head: CoopHeadChoice::Staged,
@@ -598,8 +601,12 @@ impl WgpuEngineOptions {
                 "MOA_WGPU_COOP_ATTN_V_EARLY",
                 d.coop_attention_v_early,
             )?,
-            coop_attention_live: number(env, "MOA_WGPU_COOP_ATTN_LIVE", "0 to 7", 0..=7)?
-                .unwrap_or(d.coop_attention_live),
+            coop_attention_v_in_k: flag(env, "MOA_WGPU_COOP_ATTN_V_IN_K", d.coop_attention_v_in_k)?,
+            coop_attention_prefetch: flag(
+                env,
+                "MOA_WGPU_COOP_ATTN_PREFETCH",
+                d.coop_attention_prefetch,
+            )?,
             warm_up: tristate(env, "MOA_WGPU_WARM")?,
             print_stats: flag(env, "MOA_WGPU_STATS", d.print_stats)?,
             coop_head: choice(
@@ -987,7 +994,8 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_COOP_ATTN_DIAG",
     "MOA_WGPU_COOP_ATTN_STAGE_K",
     "MOA_WGPU_COOP_ATTN_V_EARLY",
-    "MOA_WGPU_COOP_ATTN_LIVE",
+    "MOA_WGPU_COOP_ATTN_V_IN_K",
+    "MOA_WGPU_COOP_ATTN_PREFETCH",
     "MOA_WGPU_WARM",
     "MOA_WGPU_STATS",
     "MOA_WGPU_COOP_HEAD",
@@ -1053,6 +1061,10 @@ pub const REMOVED: &[(&str, &str)] = &[
     (
         "MOA_WGPU_COOP_ATTN_STAGE_V",
         "the group prefill attention's V staged in workgroup memory (16-byte loads once per workgroup, a tile ahead) tied on the H200 alone (session 29's lead call: 129.55 against 129.53 ms a pass, moa-50; 193.2 against 200.9 dense) and, beside session 30's staged K (the default), needed one 16-query block a head for the room and lost: 156.3 against 129.5 ms (moa-50), 237.8 against 200.9 (dense); the default stages K and reads V early instead (102.3 and 153.5; benches/RESULTS.md, wgpu engine session 30, s30-pattn; the form is in commit f35011d)",
+    ),
+    (
+        "MOA_WGPU_COOP_ATTN_LIVE",
+        "session 31's forms of the group prefill attention with fewer live registers, bits: 4 (V staged in the staged K tile's buffer) is now MOA_WGPU_COOP_ATTN_V_IN_K (default 1: on the H200, SmolLM2 16 x 4096, session 32's lead call 1, the attention 101.8 -> 80.0 ms a pass with moa-50, 153.2 -> 120.2 dense, 221 registers against 255); 1 (V read early for the first 32 columns only, P.V in 32-column chunks) cut 255 -> 245 registers, still one workgroup an SM, not timed alone; 2 (the Q A matrices re-read from storage each tile) cut none (255; 242 beside 4, against 221 without it); 3 (both) lost, 106.3-106.7 against 101.7-101.9 ms a pass (moa-50), 159.95-160.05 against 153.1-153.2 (dense); 1 and 2 deleted in session 32 (benches/RESULTS.md, wgpu engine, session 32, lead call 1; the forms are in commit 820ecf5)",
     ),
     (
         "MOA_WGPU_COOP_ATTN_K_NEXT",
@@ -1331,7 +1343,7 @@ mod tests {
                 "a multiple of 16 from 16 to 4096",
             ),
             ("MOA_WGPU_COOP_HEAD", "1x", "auto, 1, direct or 0"),
-            ("MOA_WGPU_COOP_ATTN_LIVE", "8", "0 to 7"),
+            ("MOA_WGPU_COOP_ATTN_V_IN_K", "4", "0 or 1"),
             (
                 "MOA_WGPU_COOP_ATTN_FORM",
                 "3",

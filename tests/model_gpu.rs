@@ -1627,10 +1627,9 @@ fn the_matrix_unit_prefill_attention_runs_in_both_forms() {
 /// The group form's staging variants against the CPU reference with the sparse plan (rows
 /// of 100, 77 and 19 tokens: two key tiles, a partial last block), where the device has
 /// cooperative matrices with subgroups (not lavapipe): V staged in K's tile (the default,
-/// `MOA_WGPU_COOP_ATTN_V_IN_K=1`) and not (`0`), and the staged words a tile ahead
-/// (`MOA_WGPU_COOP_ATTN_PREFETCH=1`, session 32, opt-in); the tiny model's group of 2 at
-/// head_dim 16 stages K. The engine's start-up check must pass (no fallback: the
-/// description names the form).
+/// `MOA_WGPU_COOP_ATTN_V_IN_K=1`) and not (`0`); the tiny model's group of 2 at head_dim 16
+/// stages K. The engine's start-up check must pass (no fallback: the description names
+/// the form).
 #[test]
 fn the_matrix_unit_prefill_attention_with_v_in_k_and_without() {
     let ctx = context();
@@ -1643,23 +1642,17 @@ fn the_matrix_unit_prefill_attention_with_v_in_k_and_without() {
     }
     let model = load("hf");
     let plan = sparse_plan();
-    for (v_in_k, prefetch, words) in [
-        (true, false, "(V early) (V staged in K's tile) (max"),
-        (false, false, "(K staged) (V early) (max"),
-        (
-            true,
-            true,
-            "(V staged in K's tile) (staged words a tile ahead)",
-        ),
+    for (v_in_k, words) in [
+        (true, "(V early) (V staged in K's tile) (max"),
+        (false, "(K staged) (V early) (max"),
     ] {
         let options = WgpuEngineOptions {
             coop_attention_v_in_k: v_in_k,
-            coop_attention_prefetch: prefetch,
             ..WgpuEngineOptions::default()
         };
         let gpu = WgpuEngine::new_with_options(&ctx, &model, Some(&plan), false, options).unwrap();
         let products = gpu.products().to_string();
-        eprintln!("v_in_k {v_in_k}, prefetch {prefetch}: {products}");
+        eprintln!("v_in_k {v_in_k}: {products}");
         assert!(products.contains(words), "{products}");
         parity_of(gpu, &model, true, true, &[100, 77, 19]);
     }

@@ -339,8 +339,8 @@ struct PrefillCoopGroupCtx<'a> {
     v_early: bool,
     /// V staged in the K tile's buffer ([`PrefillGroupForm::v_in_k`]).
     v_in_k: bool,
-    /// The staged words a tile ahead ([`PrefillGroupForm::prefetch`]).
-    prefetch: bool,
+    /// The staged words' stores rotated by row ([`PrefillGroupForm::store_rot`]).
+    store_rot: bool,
 }
 
 /// Which variant of the group form (`prefill_coop_group.wgsl.j2`) to generate.
@@ -376,11 +376,15 @@ struct PrefillCoopGroupCtx<'a> {
 /// took the attention 101.8 → 80.0 ms a pass with moa-50 and 153.2 → 120.2 dense (221
 /// registers against 255: still one workgroup an SM; benches/RESULTS.md, "wgpu engine,
 /// session 32, lead call 1"). Session 31's other cuts (V in 32-column chunks, 245
-/// registers; Q re-read each tile, 255; both 255 and 106.5 ms) were deleted in session 32.
-/// `prefetch` (session 32, opt-in; needs `v_in_k`): the staged words a whole tile ahead
-/// in a second word array a lane (12 registers at head_dim 64, free while an SM holds one
-/// workgroup): V(i + 1)'s loads issued right after V(i) is stored, K(i + 2)'s right after
-/// K(i + 1) is, instead of V(i)'s at tile i's top and K(i + 1)'s behind P·V only.
+/// registers; Q re-read each tile, 255; both 255 and 106.5 ms) were deleted in session 32,
+/// and so was session 32's words a whole tile ahead (234 registers: a tie with moa-50,
+/// +2.3% dense). Diagnostics of `v_in_k` (session 32, **wrong results**): `diag` 1 (no
+/// softmax) keeps K staged, 6 leaves out the staging in the loop (no K/V word loads or
+/// stores after tile 0's K, the barriers kept), 7 the 4 workgroup barriers a tile.
+/// `store_rot` (session 32, opt-in; needs `stage_k`): each lane's eight 2-byte stores of
+/// a staged 16-byte word in an order rotated by the word's row ((pair + row) mod 4), so
+/// that one store instruction of a warp hits 32 distinct banks instead of 8 (4-way
+/// conflicts at head_dim 64), where the driver keeps them as 2-byte stores.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PrefillGroupForm {
     pub form: u32,
@@ -388,7 +392,7 @@ pub struct PrefillGroupForm {
     pub stage_k: bool,
     pub v_early: bool,
     pub v_in_k: bool,
-    pub prefetch: bool,
+    pub store_rot: bool,
 }
 
 impl PrefillGroupForm {
@@ -400,7 +404,7 @@ impl PrefillGroupForm {
         stage_k: true,
         v_early: true,
         v_in_k: true,
-        prefetch: false,
+        store_rot: false,
     };
 
     /// Session 28's kernel: form 1 (workgroup barriers), K and V read where they are used.
@@ -410,7 +414,7 @@ impl PrefillGroupForm {
         stage_k: false,
         v_early: false,
         v_in_k: false,
-        prefetch: false,
+        store_rot: false,
     };
 
     /// Tiles staged in workgroup memory (0 or 1), each 64 keys × (head_dim + 8) f16.
@@ -519,8 +523,9 @@ pub fn prefill_coop_group(module: &KernelModule) -> Result<Vec<CoopPrefill>, Cod
 
 /// [`prefill_coop_group`] in the variant `variant` ([`PrefillGroupForm`]). Errors: as
 /// [`prefill_coop_group`], and a form other than 1 or 2, a diagnostic outside 0..=5,
-/// staging where it does not fit, a diagnostic with K staged or V early, `v_in_k`
-/// without K staged, or `prefetch` without `v_in_k`.
+/// staging where it does not fit, a diagnostic 2 to 5 with K staged, a diagnostic with V
+/// early, diagnostics 6 and 7 without `v_in_k`, `v_in_k` or `store_rot` without K
+/// staged.
 pub fn prefill_coop_group_form(
     module: &KernelModule,
     variant: PrefillGroupForm,
@@ -530,17 +535,17 @@ pub fn prefill_coop_group_form(
     let tiles = variant.staged_tiles();
     let staged_fits = prefill_group_stage_fits(group, d, tiles);
     if !(1..=2).contains(&variant.form)
-        || variant.diag > 5
-        || (tiles > 0 && (variant.diag > 0 || !staged_fits))
+        || variant.diag > 7
+        || (tiles > 0 && ((2..=5).contains(&variant.diag) || !staged_fits))
         || (variant.v_early && variant.diag > 0)
-        || (variant.v_in_k && !variant.stage_k)
-        || (variant.prefetch && !variant.v_in_k)
+        || (variant.diag >= 6 && !variant.v_in_k)
+        || ((variant.v_in_k || variant.store_rot) && !variant.stage_k)
     {
         return Err(CodegenError::Unsupported {
             target: "wgsl",
             message: format!(
                 "no group prefill form {variant:?} (forms 1 and 2, diagnostics 0 to 5 without K \
-                 staged or V early, K staged where it fits in 48 KiB, V in K's tile with K staged, the words a tile ahead with V in K's tile)"
+                 staged or V early, K staged where it fits in 48 KiB, V in K's tile with K staged, diagnostics 6 and 7 with it)"
             ),
         });
     }
@@ -578,7 +583,7 @@ pub fn prefill_coop_group_form(
                 stage_k: variant.stage_k,
                 v_early: variant.v_early,
                 v_in_k: variant.v_in_k,
-                prefetch: variant.prefetch,
+                store_rot: variant.store_rot,
             },
         )?;
         validate_with(
@@ -2359,11 +2364,11 @@ mod tests {
             }
         }
         // The variants (form 1, the diagnostics, K staged or not, V early or not, V in
-        // K's tile or not, the staged words a tile ahead or not)
+        // K's tile or not, its diagnostics)
         // validate (naga, inside) and translate, on the plan's shape and a group of one.
         for p in [&shapes[0], &shapes[2]] {
             let module = lower(p, StorageType::F16);
-            for (form, diag, stage_k, v_early, v_in_k, prefetch) in [
+            for (form, diag, stage_k, v_early, v_in_k, store_rot) in [
                 (1, 0, false, false, false, false),
                 (1, 1, false, false, false, false),
                 (1, 2, false, false, false, false),
@@ -2381,7 +2386,11 @@ mod tests {
                 (1, 0, true, true, false, false),
                 (2, 0, true, true, true, false),
                 (1, 0, true, false, true, false),
+                (2, 1, true, false, true, false),
+                (2, 6, true, false, true, false),
+                (2, 7, true, false, true, false),
                 (2, 0, true, true, true, true),
+                (2, 0, true, true, false, true),
                 (1, 0, true, false, true, true),
             ] {
                 let variant = PrefillGroupForm {
@@ -2390,7 +2399,7 @@ mod tests {
                     stage_k,
                     v_early,
                     v_in_k,
-                    prefetch,
+                    store_rot,
                 };
                 let kernels = prefill_coop_group_form(&module, variant).unwrap();
                 for k in kernels.iter().take(2) {
@@ -2398,16 +2407,18 @@ mod tests {
                         .unwrap_or_else(|e| panic!("{variant:?}, layer {}: {e}", k.layer));
                 }
             }
-            for (form, diag, stage_k, v_early, v_in_k, prefetch) in [
+            for (form, diag, stage_k, v_early, v_in_k, store_rot) in [
                 (0, 0, false, false, false, false),
                 (3, 0, false, false, false, false),
                 (4, 0, false, false, false, false),
-                (1, 6, false, false, false, false),
-                (2, 1, true, false, false, false),
+                (1, 8, false, false, false, false),
+                (2, 2, true, false, false, false),
                 (2, 4, false, true, false, false),
                 (2, 0, false, true, true, false),
-                (2, 0, true, true, false, true),
-                (2, 3, false, false, false, true),
+                (2, 6, true, false, false, false),
+                (2, 7, false, false, false, false),
+                (2, 1, true, true, true, false),
+                (2, 0, false, true, false, true),
             ] {
                 let variant = PrefillGroupForm {
                     form,
@@ -2415,7 +2426,7 @@ mod tests {
                     stage_k,
                     v_early,
                     v_in_k,
-                    prefetch,
+                    store_rot,
                 };
                 assert!(prefill_coop_group_form(&module, variant).is_err());
             }

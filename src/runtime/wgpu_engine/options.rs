@@ -299,9 +299,12 @@ pub struct WgpuEngineOptions {
     pub coop_attention_form: u32,
     /// `MOA_WGPU_COOP_ATTN_DIAG` (default `0`): a timing diagnostic of the group form
     /// (`1` no softmax, `2` P·V summed in C matrices without the per-tile round trip, `3`
-    /// no K/V loads in the loop, `4` no K loads, `5` no V loads). **Wrong results, no
-    /// start-up check**: for the profile only (session 29: with form 1, 113.6, 144.4 and
-    /// 62.2 ms against 153.3; `3` with form 2: 56.9 against 129.5).
+    /// no K/V loads in the loop, `4` no K loads, `5` no V loads: `2`–`5` on the form
+    /// without staging; with V in K's tile (session 32): `1` keeps the staging, `6` no K/V
+    /// staging in the loop (word loads and stores; the barriers kept), `7` none of its 4
+    /// workgroup barriers a tile). **Wrong results, no start-up check**: for the profile
+    /// only (session 29: with form 1, 113.6, 144.4 and 62.2 ms against 153.3; `3` with
+    /// form 2: 56.9 against 129.5).
     pub coop_attention_diag: u32,
     /// `MOA_WGPU_COOP_ATTN_STAGE_K` (default `1`): the group form stages each key tile's
     /// K in workgroup memory (16-byte loads once per workgroup, two tiles ahead in
@@ -330,12 +333,11 @@ pub struct WgpuEngineOptions {
     /// against 255) and 153.1–153.2 → 120.0–120.3 (dense), prefill 161.2–162.3k →
     /// 180.9–181.2k tok/s (RESULTS "wgpu engine, session 32, lead call 1").
     pub coop_attention_v_in_k: bool,
-    /// `MOA_WGPU_COOP_ATTN_PREFETCH` (default `0`; session 32, opt-in): with
-    /// `_V_IN_K`, the staged words a whole tile ahead in a second word array a lane
-    /// ([`crate::codegen::wgsl::PrefillGroupForm::prefetch`]): V(i + 1)'s loads issued
-    /// right after V(i) is stored, K(i + 2)'s right after K(i + 1) is. Dropped where V is
-    /// not staged in K's tile.
-    pub coop_attention_prefetch: bool,
+    /// `MOA_WGPU_COOP_ATTN_STORE_ROT` (default `0`; session 32, opt-in): where K is
+    /// staged, each lane's eight 2-byte stores of a staged 16-byte word go in an order
+    /// rotated by the word's row, so that a warp's store instruction hits 32 banks
+    /// instead of 8 ([`crate::codegen::wgsl::PrefillGroupForm::store_rot`]).
+    pub coop_attention_store_rot: bool,
     /// `MOA_WGPU_WARM` (default `auto`: on CPU adapters): run every pipeline once at load
     /// (llvmpipe compiles at first dispatch: ~100 s inside a first run's timings).
     pub warm_up: Option<bool>,
@@ -494,7 +496,7 @@ impl Default for WgpuEngineOptions {
             coop_attention_stage_k: true,
             coop_attention_v_early: true,
             coop_attention_v_in_k: true,
-            coop_attention_prefetch: false,
+            coop_attention_store_rot: false,
             warm_up: None,
             print_stats: false,
             coop_head: CoopHeadChoice::Staged,
@@ -589,7 +591,7 @@ impl WgpuEngineOptions {
                 &[("1", 1), ("2", 2)],
                 d.coop_attention_form,
             )?,
-            coop_attention_diag: number(env, "MOA_WGPU_COOP_ATTN_DIAG", "0 to 5", 0..=5)?
+            coop_attention_diag: number(env, "MOA_WGPU_COOP_ATTN_DIAG", "0 to 7", 0..=7)?
                 .unwrap_or(d.coop_attention_diag),
             coop_attention_stage_k: flag(
                 env,
@@ -602,10 +604,10 @@ impl WgpuEngineOptions {
                 d.coop_attention_v_early,
             )?,
             coop_attention_v_in_k: flag(env, "MOA_WGPU_COOP_ATTN_V_IN_K", d.coop_attention_v_in_k)?,
-            coop_attention_prefetch: flag(
+            coop_attention_store_rot: flag(
                 env,
-                "MOA_WGPU_COOP_ATTN_PREFETCH",
-                d.coop_attention_prefetch,
+                "MOA_WGPU_COOP_ATTN_STORE_ROT",
+                d.coop_attention_store_rot,
             )?,
             warm_up: tristate(env, "MOA_WGPU_WARM")?,
             print_stats: flag(env, "MOA_WGPU_STATS", d.print_stats)?,
@@ -995,7 +997,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_COOP_ATTN_STAGE_K",
     "MOA_WGPU_COOP_ATTN_V_EARLY",
     "MOA_WGPU_COOP_ATTN_V_IN_K",
-    "MOA_WGPU_COOP_ATTN_PREFETCH",
+    "MOA_WGPU_COOP_ATTN_STORE_ROT",
     "MOA_WGPU_WARM",
     "MOA_WGPU_STATS",
     "MOA_WGPU_COOP_HEAD",
@@ -1065,6 +1067,10 @@ pub const REMOVED: &[(&str, &str)] = &[
     (
         "MOA_WGPU_COOP_ATTN_LIVE",
         "session 31's forms of the group prefill attention with fewer live registers, bits: 4 (V staged in the staged K tile's buffer) is now MOA_WGPU_COOP_ATTN_V_IN_K (default 1: on the H200, SmolLM2 16 x 4096, session 32's lead call 1, the attention 101.8 -> 80.0 ms a pass with moa-50, 153.2 -> 120.2 dense, 221 registers against 255); 1 (V read early for the first 32 columns only, P.V in 32-column chunks) cut 255 -> 245 registers, still one workgroup an SM, not timed alone; 2 (the Q A matrices re-read from storage each tile) cut none (255; 242 beside 4, against 221 without it); 3 (both) lost, 106.3-106.7 against 101.7-101.9 ms a pass (moa-50), 159.95-160.05 against 153.1-153.2 (dense); 1 and 2 deleted in session 32 (benches/RESULTS.md, wgpu engine, session 32, lead call 1; the forms are in commit 820ecf5)",
+    ),
+    (
+        "MOA_WGPU_COOP_ATTN_PREFETCH",
+        "the group prefill attention's staged K/V words loaded a whole tile ahead (a second word array a lane: V(i+1)'s loads issued right after V(i) is stored, K(i+2)'s right after K(i+1) is, instead of V(i)'s at tile i's top and K(i+1)'s behind P.V only): 234 registers against 221, still one workgroup an SM; on the H200 (SmolLM2 16 x 4096, A B B A A B in one call, session 32's s32-pattn call 1) a tie with moa-50 (80.36-80.64 against 79.95-80.66 ms a pass) and a loss dense (122.9-123.1 against 120.0-121.0); the words' latency is not what the tile waits for; deleted (benches/RESULTS.md, wgpu engine, session 32, s32-pattn; the form is in commit 650344c)",
     ),
     (
         "MOA_WGPU_COOP_ATTN_K_NEXT",

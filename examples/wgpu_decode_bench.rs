@@ -40,8 +40,9 @@
 //! wgpu_decode_bench regs-gemm
 //! # the same for the prefill attention's group form (prefill_coop_group.wgsl.j2) of the
 //! # listed layers, per variant (the default changed by `+`-joined f1, nosk, nove, novk
-//! # (V not staged in K's tile), d1..d5 (on session 29's form 2), d6, d7 (on V in K's tile))
-//! wgpu_decode_bench regs-pattn plans/smollm2-135m-moa-50.toml 0,6 default,novk,nosk+nove,d3,d6
+//! # (V not staged in K's tile), ms (select masks), d1..d5 (on session 29's form 2), d7 (on
+//! # V in K's tile))
+//! wgpu_decode_bench regs-pattn plans/smollm2-135m-moa-50.toml 0,6 default,novk,ms,nosk+nove,d3
 //! ```
 //!
 //! First form's arguments: plan, layer, N, comma-separated row positions; optional
@@ -1528,8 +1529,9 @@ mod regs {
     /// listed layer of the moa plan PLAN and each comma-separated variant, the engine's
     /// default changed by a `+`-joined list of `f1` (workgroup barriers), `nosk` (K not
     /// staged, so V not in K's tile either), `nove` (V not early), `novk` (V not staged in
-    /// K's tile), `d1`..`d5` (the timing diagnostics, on session 29's form 2), `d6`, `d7`
-    /// (those of V in K's tile, on the default), or `default`.
+    /// K's tile), `ms` (the softmax's select masks, `MOA_WGPU_COOP_ATTN_MASK_SELECT`),
+    /// `d1`..`d5` (the timing diagnostics, on session 29's form 2), `d7` (no workgroup
+    /// barriers, on the default), or `default`.
     /// Registers per invocation and workgroup memory bound the workgroups an SM holds
     /// (session 30 read 255 registers for session 29's form 2 and for K staged + V early,
     /// session 32 221 for V in K's tile: one workgroup of 192 an SM).
@@ -1561,8 +1563,9 @@ mod regs {
                     "nosk" => (v.stage_k, v.v_in_k) = (false, false),
                     "nove" => v.v_early = false,
                     "novk" => v.v_in_k = false,
-                    // Diagnostics 6 and 7 of V in K's tile (no V early).
-                    "d6" | "d7" => (v.diag, v.v_early) = (if part == "d6" { 6 } else { 7 }, false),
+                    "ms" => v.mask_select = true,
+                    // Diagnostic 7 of V in K's tile (no V early).
+                    "d7" => (v.diag, v.v_early) = (7, false),
                     // Diagnostics 1 to 5 on session 29's form 2 (nothing staged).
                     d if d.len() == 2 && d.starts_with('d') => {
                         v.diag = d[1..].parse().map_err(|_| format!("`{d}`: {usage}"))?;

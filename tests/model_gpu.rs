@@ -1627,8 +1627,9 @@ fn the_matrix_unit_prefill_attention_runs_in_both_forms() {
 /// The group form's staging variants against the CPU reference with the sparse plan (rows
 /// of 100, 77 and 19 tokens: two key tiles, a partial last block), where the device has
 /// cooperative matrices with subgroups (not lavapipe): V staged in K's tile (the default,
-/// `MOA_WGPU_COOP_ATTN_V_IN_K=1`) and not (`0`); the tiny model's group of 2 at head_dim 16
-/// stages K. The engine's start-up check must pass (no fallback: the description names
+/// `MOA_WGPU_COOP_ATTN_V_IN_K=1`) and not (`0`), and the softmax's select masks
+/// (`MOA_WGPU_COOP_ATTN_MASK_SELECT=1`, session 32, opt-in) with each; the tiny model's
+/// group of 2 at head_dim 16 stages K. The engine's start-up check must pass (no fallback: the description names
 /// the form).
 #[test]
 fn the_matrix_unit_prefill_attention_with_v_in_k_and_without() {
@@ -1642,17 +1643,20 @@ fn the_matrix_unit_prefill_attention_with_v_in_k_and_without() {
     }
     let model = load("hf");
     let plan = sparse_plan();
-    for (v_in_k, words) in [
-        (true, "(V early) (V staged in K's tile) (max"),
-        (false, "(K staged) (V early) (max"),
+    for (v_in_k, mask_select, words) in [
+        (true, false, "(V early) (V staged in K's tile) (max"),
+        (false, false, "(K staged) (V early) (max"),
+        (true, true, "(V staged in K's tile) (select masks) (max"),
+        (false, true, "(K staged) (V early) (select masks) (max"),
     ] {
         let options = WgpuEngineOptions {
             coop_attention_v_in_k: v_in_k,
+            coop_attention_mask_select: mask_select,
             ..WgpuEngineOptions::default()
         };
         let gpu = WgpuEngine::new_with_options(&ctx, &model, Some(&plan), false, options).unwrap();
         let products = gpu.products().to_string();
-        eprintln!("v_in_k {v_in_k}: {products}");
+        eprintln!("v_in_k {v_in_k}, mask_select {mask_select}: {products}");
         assert!(products.contains(words), "{products}");
         parity_of(gpu, &model, true, true, &[100, 77, 19]);
     }

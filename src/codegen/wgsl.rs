@@ -339,8 +339,8 @@ struct PrefillCoopGroupCtx<'a> {
     v_early: bool,
     /// V staged in the K tile's buffer ([`PrefillGroupForm::v_in_k`]).
     v_in_k: bool,
-    /// The staged words' stores rotated by row ([`PrefillGroupForm::store_rot`]).
-    store_rot: bool,
+    /// The softmax masks with select() ([`PrefillGroupForm::mask_select`]).
+    mask_select: bool,
 }
 
 /// Which variant of the group form (`prefill_coop_group.wgsl.j2`) to generate.
@@ -378,13 +378,13 @@ struct PrefillCoopGroupCtx<'a> {
 /// session 32, lead call 1"). Session 31's other cuts (V in 32-column chunks, 245
 /// registers; Q re-read each tile, 255; both 255 and 106.5 ms) were deleted in session 32,
 /// and so was session 32's words a whole tile ahead (234 registers: a tie with moa-50,
-/// +2.3% dense). Diagnostics of `v_in_k` (session 32, **wrong results**): `diag` 1 (no
-/// softmax) keeps K staged, 6 leaves out the staging in the loop (no K/V word loads or
-/// stores after tile 0's K, the barriers kept), 7 the 4 workgroup barriers a tile.
-/// `store_rot` (session 32, opt-in; needs `stage_k`): each lane's eight 2-byte stores of
-/// a staged 16-byte word in an order rotated by the word's row ((pair + row) mod 4), so
-/// that one store instruction of a warp hits 32 distinct banks instead of 8 (4-way
-/// conflicts at head_dim 64), where the driver keeps them as 2-byte stores.
+/// +2.3% dense), and its staged stores rotated by row against 2-byte bank conflicts
+/// (+30%: the driver merges the 8 stores of a word). Diagnostics of `v_in_k` (session 32,
+/// **wrong results**): `diag` 1 (no softmax) keeps K staged (30.3 against 80.0 ms a pass
+/// with moa-50: the softmax is ~50 of the 80), 7 leaves out the 4 workgroup barriers a
+/// tile (75.1). `mask_select` (session 32, opt-in, not yet timed; not with diagnostic 1):
+/// the softmax reads every score of its keys and masks with `select()` instead of
+/// reading the visible keys' scores inside a branch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PrefillGroupForm {
     pub form: u32,
@@ -392,7 +392,7 @@ pub struct PrefillGroupForm {
     pub stage_k: bool,
     pub v_early: bool,
     pub v_in_k: bool,
-    pub store_rot: bool,
+    pub mask_select: bool,
 }
 
 impl PrefillGroupForm {
@@ -404,7 +404,7 @@ impl PrefillGroupForm {
         stage_k: true,
         v_early: true,
         v_in_k: true,
-        store_rot: false,
+        mask_select: false,
     };
 
     /// Session 28's kernel: form 1 (workgroup barriers), K and V read where they are used.
@@ -414,7 +414,7 @@ impl PrefillGroupForm {
         stage_k: false,
         v_early: false,
         v_in_k: false,
-        store_rot: false,
+        mask_select: false,
     };
 
     /// Tiles staged in workgroup memory (0 or 1), each 64 keys × (head_dim + 8) f16.
@@ -524,8 +524,8 @@ pub fn prefill_coop_group(module: &KernelModule) -> Result<Vec<CoopPrefill>, Cod
 /// [`prefill_coop_group`] in the variant `variant` ([`PrefillGroupForm`]). Errors: as
 /// [`prefill_coop_group`], and a form other than 1 or 2, a diagnostic outside 0..=5,
 /// staging where it does not fit, a diagnostic 2 to 5 with K staged, a diagnostic with V
-/// early, diagnostics 6 and 7 without `v_in_k`, `v_in_k` or `store_rot` without K
-/// staged.
+/// early, diagnostic 6, diagnostic 7 without `v_in_k`, `v_in_k` without K staged, or
+/// `mask_select` with diagnostic 1.
 pub fn prefill_coop_group_form(
     module: &KernelModule,
     variant: PrefillGroupForm,
@@ -538,14 +538,16 @@ pub fn prefill_coop_group_form(
         || variant.diag > 7
         || (tiles > 0 && ((2..=5).contains(&variant.diag) || !staged_fits))
         || (variant.v_early && variant.diag > 0)
-        || (variant.diag >= 6 && !variant.v_in_k)
-        || ((variant.v_in_k || variant.store_rot) && !variant.stage_k)
+        || (variant.diag == 7 && !variant.v_in_k)
+        || variant.diag == 6
+        || (variant.v_in_k && !variant.stage_k)
+        || (variant.mask_select && variant.diag == 1)
     {
         return Err(CodegenError::Unsupported {
             target: "wgsl",
             message: format!(
                 "no group prefill form {variant:?} (forms 1 and 2, diagnostics 0 to 5 without K \
-                 staged or V early, K staged where it fits in 48 KiB, V in K's tile with K staged, diagnostics 6 and 7 with it)"
+                 staged or V early, K staged where it fits in 48 KiB, V in K's tile with K staged, diagnostic 7 with it, select masks without diagnostic 1)"
             ),
         });
     }
@@ -583,7 +585,7 @@ pub fn prefill_coop_group_form(
                 stage_k: variant.stage_k,
                 v_early: variant.v_early,
                 v_in_k: variant.v_in_k,
-                store_rot: variant.store_rot,
+                mask_select: variant.mask_select,
             },
         )?;
         validate_with(
@@ -2368,7 +2370,7 @@ mod tests {
         // validate (naga, inside) and translate, on the plan's shape and a group of one.
         for p in [&shapes[0], &shapes[2]] {
             let module = lower(p, StorageType::F16);
-            for (form, diag, stage_k, v_early, v_in_k, store_rot) in [
+            for (form, diag, stage_k, v_early, v_in_k, mask_select) in [
                 (1, 0, false, false, false, false),
                 (1, 1, false, false, false, false),
                 (1, 2, false, false, false, false),
@@ -2387,11 +2389,12 @@ mod tests {
                 (2, 0, true, true, true, false),
                 (1, 0, true, false, true, false),
                 (2, 1, true, false, true, false),
-                (2, 6, true, false, true, false),
                 (2, 7, true, false, true, false),
                 (2, 0, true, true, true, true),
                 (2, 0, true, true, false, true),
                 (1, 0, true, false, true, true),
+                (2, 0, false, false, false, true),
+                (2, 3, false, false, false, true),
             ] {
                 let variant = PrefillGroupForm {
                     form,
@@ -2399,7 +2402,7 @@ mod tests {
                     stage_k,
                     v_early,
                     v_in_k,
-                    store_rot,
+                    mask_select,
                 };
                 let kernels = prefill_coop_group_form(&module, variant).unwrap();
                 for k in kernels.iter().take(2) {
@@ -2407,7 +2410,7 @@ mod tests {
                         .unwrap_or_else(|e| panic!("{variant:?}, layer {}: {e}", k.layer));
                 }
             }
-            for (form, diag, stage_k, v_early, v_in_k, store_rot) in [
+            for (form, diag, stage_k, v_early, v_in_k, mask_select) in [
                 (0, 0, false, false, false, false),
                 (3, 0, false, false, false, false),
                 (4, 0, false, false, false, false),
@@ -2415,10 +2418,10 @@ mod tests {
                 (2, 2, true, false, false, false),
                 (2, 4, false, true, false, false),
                 (2, 0, false, true, true, false),
-                (2, 6, true, false, false, false),
+                (2, 6, true, false, true, false),
                 (2, 7, false, false, false, false),
                 (2, 1, true, true, true, false),
-                (2, 0, false, true, false, true),
+                (2, 1, true, false, true, true),
             ] {
                 let variant = PrefillGroupForm {
                     form,
@@ -2426,7 +2429,7 @@ mod tests {
                     stage_k,
                     v_early,
                     v_in_k,
-                    store_rot,
+                    mask_select,
                 };
                 assert!(prefill_coop_group_form(&module, variant).is_err());
             }

@@ -391,7 +391,7 @@ impl WgpuEngine {
                         if attn.variant.stage_k { " (K staged)" } else { "" },
                         if attn.variant.v_early { " (V early)" } else { "" },
                         if attn.variant.v_in_k { " (V staged in K's tile)" } else { "" },
-                        if attn.variant.store_rot { " (stores rotated)" } else { "" },
+                        if attn.variant.mask_select { " (select masks)" } else { "" },
                     )
                 } else {
                     String::new()

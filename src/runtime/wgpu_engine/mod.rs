@@ -526,7 +526,8 @@ impl WgpuEngine {
                 // V staged in K's tile only beside staged K (diagnostics 6 and 7 need it:
                 // without, their build fails and the scalar attention runs).
                 v_in_k: options.coop_attention_v_in_k && stage_k,
-                store_rot: options.coop_attention_store_rot && stage_k,
+                // Select masks (not with diagnostic 1, which has no softmax).
+                mask_select: options.coop_attention_mask_select && options.coop_attention_diag != 1,
             };
             // Session 28's group kernel (workgroup barriers, K and V from storage where
             // they are used): the second try where the asked variant is another and fails

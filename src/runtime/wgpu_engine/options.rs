@@ -300,11 +300,13 @@ pub struct WgpuEngineOptions {
     /// `MOA_WGPU_COOP_ATTN_DIAG` (default `0`): a timing diagnostic of the group form
     /// (`1` no softmax, `2` P·V summed in C matrices without the per-tile round trip, `3`
     /// no K/V loads in the loop, `4` no K loads, `5` no V loads: `2`–`5` on the form
-    /// without staging; with V in K's tile (session 32): `1` keeps the staging, `6` no K/V
-    /// staging in the loop (word loads and stores; the barriers kept), `7` none of its 4
-    /// workgroup barriers a tile). **Wrong results, no start-up check**: for the profile
+    /// without staging; with V in K's tile (session 32): `1` keeps the staging, `7` none
+    /// of its 4 workgroup barriers a tile; `6`, no staging in the loop, left V's binding
+    /// unused and failed to bind on the H200: deleted, its build refused, so the scalar
+    /// attention runs). **Wrong results, no start-up check**: for the profile
     /// only (session 29: with form 1, 113.6, 144.4 and 62.2 ms against 153.3; `3` with
-    /// form 2: 56.9 against 129.5).
+    /// form 2: 56.9 against 129.5; session 32, V in K's tile: `1` 30.3 and `7` 75.1
+    /// against 80.0).
     pub coop_attention_diag: u32,
     /// `MOA_WGPU_COOP_ATTN_STAGE_K` (default `1`): the group form stages each key tile's
     /// K in workgroup memory (16-byte loads once per workgroup, two tiles ahead in
@@ -333,11 +335,12 @@ pub struct WgpuEngineOptions {
     /// against 255) and 153.1–153.2 → 120.0–120.3 (dense), prefill 161.2–162.3k →
     /// 180.9–181.2k tok/s (RESULTS "wgpu engine, session 32, lead call 1").
     pub coop_attention_v_in_k: bool,
-    /// `MOA_WGPU_COOP_ATTN_STORE_ROT` (default `0`; session 32, opt-in): where K is
-    /// staged, each lane's eight 2-byte stores of a staged 16-byte word go in an order
-    /// rotated by the word's row, so that a warp's store instruction hits 32 banks
-    /// instead of 8 ([`crate::codegen::wgsl::PrefillGroupForm::store_rot`]).
-    pub coop_attention_store_rot: bool,
+    /// `MOA_WGPU_COOP_ATTN_MASK_SELECT` (default `0`; session 32, opt-in, not yet timed):
+    /// the group form's softmax reads every score of its keys and masks with `select()`
+    /// instead of reading the visible keys' scores inside a branch
+    /// ([`crate::codegen::wgsl::PrefillGroupForm::mask_select`]; session 32's
+    /// `_DIAG=1`, no softmax, took the attention 80.0 → 30.3 ms a pass with moa-50).
+    pub coop_attention_mask_select: bool,
     /// `MOA_WGPU_WARM` (default `auto`: on CPU adapters): run every pipeline once at load
     /// (llvmpipe compiles at first dispatch: ~100 s inside a first run's timings).
     pub warm_up: Option<bool>,
@@ -496,7 +499,7 @@ impl Default for WgpuEngineOptions {
             coop_attention_stage_k: true,
             coop_attention_v_early: true,
             coop_attention_v_in_k: true,
-            coop_attention_store_rot: false,
+            coop_attention_mask_select: false,
             warm_up: None,
             print_stats: false,
             coop_head: CoopHeadChoice::Staged,
@@ -604,10 +607,10 @@ impl WgpuEngineOptions {
                 d.coop_attention_v_early,
             )?,
             coop_attention_v_in_k: flag(env, "MOA_WGPU_COOP_ATTN_V_IN_K", d.coop_attention_v_in_k)?,
-            coop_attention_store_rot: flag(
+            coop_attention_mask_select: flag(
                 env,
-                "MOA_WGPU_COOP_ATTN_STORE_ROT",
-                d.coop_attention_store_rot,
+                "MOA_WGPU_COOP_ATTN_MASK_SELECT",
+                d.coop_attention_mask_select,
             )?,
             warm_up: tristate(env, "MOA_WGPU_WARM")?,
             print_stats: flag(env, "MOA_WGPU_STATS", d.print_stats)?,
@@ -997,7 +1000,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_COOP_ATTN_STAGE_K",
     "MOA_WGPU_COOP_ATTN_V_EARLY",
     "MOA_WGPU_COOP_ATTN_V_IN_K",
-    "MOA_WGPU_COOP_ATTN_STORE_ROT",
+    "MOA_WGPU_COOP_ATTN_MASK_SELECT",
     "MOA_WGPU_WARM",
     "MOA_WGPU_STATS",
     "MOA_WGPU_COOP_HEAD",
@@ -1071,6 +1074,10 @@ pub const REMOVED: &[(&str, &str)] = &[
     (
         "MOA_WGPU_COOP_ATTN_PREFETCH",
         "the group prefill attention's staged K/V words loaded a whole tile ahead (a second word array a lane: V(i+1)'s loads issued right after V(i) is stored, K(i+2)'s right after K(i+1) is, instead of V(i)'s at tile i's top and K(i+1)'s behind P.V only): 234 registers against 221, still one workgroup an SM; on the H200 (SmolLM2 16 x 4096, A B B A A B in one call, session 32's s32-pattn call 1) a tie with moa-50 (80.36-80.64 against 79.95-80.66 ms a pass) and a loss dense (122.9-123.1 against 120.0-121.0); the words' latency is not what the tile waits for; deleted (benches/RESULTS.md, wgpu engine, session 32, s32-pattn; the form is in commit 650344c)",
+    ),
+    (
+        "MOA_WGPU_COOP_ATTN_STORE_ROT",
+        "the group prefill attention's staged K/V words stored with each lane's eight 2-byte stores in an order rotated by the word's row (against 4-way bank conflicts, were the stores kept 2-byte) lost on the H200 (SmolLM2 16 x 4096, A R R A A R in one call, session 32's s32-pattn call 2): 104.0-104.2 against 79.7-80.5 ms a pass with moa-50, 155.9-156.2 against 120.5-120.7 dense, prefill 160.7k against 181.5-182.5k tok/s; the driver likely merges the default's 8 stores of a word into one 16-byte store, which the rotation's dynamic order stops; deleted (benches/RESULTS.md, wgpu engine, session 32, s32-pattn; the form is in commit b59b292)",
     ),
     (
         "MOA_WGPU_COOP_ATTN_K_NEXT",

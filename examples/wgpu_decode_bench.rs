@@ -39,9 +39,10 @@
 //! # runtime checks and without
 //! wgpu_decode_bench regs-gemm
 //! # the same for the prefill attention's group form (prefill_coop_group.wgsl.j2) of the
-//! # listed layers, per variant (the default changed by `+`-joined f1, nosk, nove, vc
-//! # (V in 32-column chunks), qr (Q re-read a tile), vs (V staged in K's tile), d1..d5)
-//! wgpu_decode_bench regs-pattn plans/smollm2-135m-moa-50.toml 0,6 default,nosk+nove,nove,d3
+//! # listed layers, per variant (the default changed by `+`-joined f1, nosk, nove, novk
+//! # (V not staged in K's tile), ms (select masks), d1..d5 (on session 29's form 2), d7 (on
+//! # V in K's tile))
+//! wgpu_decode_bench regs-pattn plans/smollm2-135m-moa-50.toml 0,6 default,novk,ms,nosk+nove,d3
 //! ```
 //!
 //! First form's arguments: plan, layer, N, comma-separated row positions; optional
@@ -1527,12 +1528,13 @@ mod regs {
     /// subgroups of 32, without naga's runtime checks as the engine builds it) for each
     /// listed layer of the moa plan PLAN and each comma-separated variant, the engine's
     /// default changed by a `+`-joined list of `f1` (workgroup barriers), `nosk` (K not
-    /// staged), `nove` (V not early), `vc` (V in 32-column chunks), `qr` (Q re-read a
-    /// tile) and `vs` (V staged in K's tile; session 31's `MOA_WGPU_COOP_ATTN_LIVE` bits 1,
-    /// 2 and 4), `d1`..`d5` (the timing
-    /// diagnostics, on session 29's form 2), or `default`. Registers per invocation and workgroup memory bound the
-    /// workgroups an SM holds (session 30 read 255 registers for session 29's form 2 and
-    /// for K staged + V early: one workgroup of 192 an SM).
+    /// staged, so V not in K's tile either), `nove` (V not early), `novk` (V not staged in
+    /// K's tile), `ms` (the softmax's select masks, `MOA_WGPU_COOP_ATTN_MASK_SELECT`),
+    /// `d1`..`d5` (the timing diagnostics, on session 29's form 2), `d7` (no workgroup
+    /// barriers, on the default), or `default`.
+    /// Registers per invocation and workgroup memory bound the workgroups an SM holds
+    /// (session 30 read 255 registers for session 29's form 2 and for K staged + V early,
+    /// session 32 221 for V in K's tile: one workgroup of 192 an SM).
     pub fn prefill_group(args: &[String]) -> Result<(), String> {
         use moa::codegen::wgsl::{prefill_coop_group_form, PrefillGroupForm};
         let usage = "usage: wgpu_decode_bench regs-pattn PLAN LAYERS VARIANT[,VARIANT...]";
@@ -1558,16 +1560,16 @@ mod regs {
                 match part {
                     "default" => {}
                     "f1" => v.form = 1,
-                    "nosk" => v.stage_k = false,
+                    "nosk" => (v.stage_k, v.v_in_k) = (false, false),
                     "nove" => v.v_early = false,
-                    // Session 31's live forms (MOA_WGPU_COOP_ATTN_LIVE bits 1 and 2).
-                    "vc" => v.live |= 1,
-                    "qr" => v.live |= 2,
-                    "vs" => v.live |= 4,
-                    // A diagnostic has neither (session 29's form 2 with it).
+                    "novk" => v.v_in_k = false,
+                    "ms" => v.mask_select = true,
+                    // Diagnostic 7 of V in K's tile (no V early).
+                    "d7" => (v.diag, v.v_early) = (7, false),
+                    // Diagnostics 1 to 5 on session 29's form 2 (nothing staged).
                     d if d.len() == 2 && d.starts_with('d') => {
                         v.diag = d[1..].parse().map_err(|_| format!("`{d}`: {usage}"))?;
-                        (v.stage_k, v.v_early) = (false, false);
+                        (v.stage_k, v.v_early, v.v_in_k) = (false, false, false);
                     }
                     _ => return Err(format!("`{part}`: {usage}")),
                 }

@@ -1624,14 +1624,15 @@ fn the_matrix_unit_prefill_attention_runs_in_both_forms() {
     }
 }
 
-/// The group form's variants with fewer live registers (`MOA_WGPU_COOP_ATTN_LIVE` 1: V in
-/// 32-column chunks; 3: also Q re-read each tile; 4: V staged in K's tile (the tiny
-/// model's group of 2 at head_dim 16 stages K); 7: all; session 31, opt-in) against the CPU
-/// reference with the sparse plan (rows of 100, 77 and 19 tokens: two key tiles, a partial
-/// last block), where the device has cooperative matrices with subgroups (not lavapipe);
-/// the engine's start-up check must pass (no fallback: the description names the form).
+/// The group form's staging variants against the CPU reference with the sparse plan (rows
+/// of 100, 77 and 19 tokens: two key tiles, a partial last block), where the device has
+/// cooperative matrices with subgroups (not lavapipe): V staged in K's tile (the default,
+/// `MOA_WGPU_COOP_ATTN_V_IN_K=1`) and not (`0`), and the softmax's select masks
+/// (`MOA_WGPU_COOP_ATTN_MASK_SELECT=1`, session 32, opt-in) with each; the tiny model's
+/// group of 2 at head_dim 16 stages K. The engine's start-up check must pass (no fallback: the description names
+/// the form).
 #[test]
-fn the_matrix_unit_prefill_attention_with_fewer_live_registers() {
+fn the_matrix_unit_prefill_attention_with_v_in_k_and_without() {
     let ctx = context();
     if ctx.coop_matrix().is_none() || ctx.subgroup_size().is_none() {
         eprintln!(
@@ -1642,20 +1643,21 @@ fn the_matrix_unit_prefill_attention_with_fewer_live_registers() {
     }
     let model = load("hf");
     let plan = sparse_plan();
-    for (live, words) in [
-        (1, "(V in 32-column chunks)"),
-        (3, "Q re-read a tile)"),
-        (4, "(V staged in K's tile)"),
-        (7, "Q re-read a tile) (V staged in K's tile)"),
+    for (v_in_k, mask_select, words) in [
+        (true, false, "(V early) (V staged in K's tile) (max"),
+        (false, false, "(K staged) (V early) (max"),
+        (true, true, "(V staged in K's tile) (select masks) (max"),
+        (false, true, "(K staged) (V early) (select masks) (max"),
     ] {
         let options = WgpuEngineOptions {
-            coop_attention_live: live,
+            coop_attention_v_in_k: v_in_k,
+            coop_attention_mask_select: mask_select,
             ..WgpuEngineOptions::default()
         };
         let gpu = WgpuEngine::new_with_options(&ctx, &model, Some(&plan), false, options).unwrap();
         let products = gpu.products().to_string();
-        eprintln!("live {live}: {products}");
-        assert!(products.contains(words), "live {live}: {products}");
+        eprintln!("v_in_k {v_in_k}, mask_select {mask_select}: {products}");
+        assert!(products.contains(words), "{products}");
         parity_of(gpu, &model, true, true, &[100, 77, 19]);
     }
 }

@@ -337,9 +337,10 @@ struct PrefillCoopGroupCtx<'a> {
     stage_k: bool,
     /// V read before the softmax ([`PrefillGroupForm::v_early`]).
     v_early: bool,
-    /// Fewer live registers ([`PrefillGroupForm::live`]): bit 1 V in 32-column chunks,
-    /// bit 2 Q re-read each tile, bit 4 V staged in the K tile's buffer.
-    live: u32,
+    /// V staged in the K tile's buffer ([`PrefillGroupForm::v_in_k`]).
+    v_in_k: bool,
+    /// The softmax masks with select() ([`PrefillGroupForm::mask_select`]).
+    mask_select: bool,
 }
 
 /// Which variant of the group form (`prefill_coop_group.wgsl.j2`) to generate.
@@ -365,36 +366,45 @@ struct PrefillCoopGroupCtx<'a> {
 /// 30 (branch s30-pattn)"). Session 30's V staged as well (one 16-query block a head for
 /// the room: 156.3 ms) and next tile's K read ahead into registers (134.9) lost and were
 /// deleted; session 29's V staged alone had tied.
-/// `live` (session 31, opt-in, 0 to 7; no diagnostic): forms with fewer live registers a
-/// lane, since the default takes 255 registers on the H200 (one workgroup of 192 lanes an
-/// SM; two need ≤ 168). Bit 1: V read early for the first 32 columns only and P·V in
-/// chunks of 32 columns, each next chunk's V B matrices read right after the previous
-/// chunk's products (8 V B and 2 P·V C matrices live instead of 16 and 4; with `v_early`
-/// off only the chunks). Bit 2: the Q A matrices re-read from storage at each tile's scores
-/// instead of held for the whole pass (16 registers at head_dim 64). Bit 4 (needs
-/// `stage_k`): V staged too, in the staged K tile's own buffer (no more workgroup memory):
+/// `v_in_k` (default; needs `stage_k`; built in session 31 as `MOA_WGPU_COOP_ATTN_LIVE`'s
+/// bit 4): V staged too, in the staged K tile's own buffer (no more workgroup memory):
 /// each tile's V words (16-byte loads once per workgroup, issued at the tile's top) are
 /// stored over its K once every subgroup's scores are done and read by P·V as B matrices
-/// from there; the next tile's K words, issued then, are stored once every P·V is done
-/// (four workgroup barriers a tile instead of two; V's storage loads no longer 6 subgroups'
-/// 16 B matrices of 2-byte pieces a tile, one word array a lane serving both).
+/// from there (`v_early` then has nothing to read early); the next tile's K words, issued
+/// then, are stored once every P·V is done (four workgroup barriers a tile instead of
+/// two; one word array a lane serving both). On the H200 (SmolLM2 shape, 16 × 4096) it
+/// took the attention 101.8 → 80.0 ms a pass with moa-50 and 153.2 → 120.2 dense (221
+/// registers against 255: still one workgroup an SM; benches/RESULTS.md, "wgpu engine,
+/// session 32, lead call 1"). Session 31's other cuts (V in 32-column chunks, 245
+/// registers; Q re-read each tile, 255; both 255 and 106.5 ms) were deleted in session 32,
+/// and so was session 32's words a whole tile ahead (234 registers: a tie with moa-50,
+/// +2.3% dense), and its staged stores rotated by row against 2-byte bank conflicts
+/// (+30%: the driver merges the 8 stores of a word). Diagnostics of `v_in_k` (session 32,
+/// **wrong results**): `diag` 1 (no softmax) keeps K staged (30.3 against 80.0 ms a pass
+/// with moa-50: the softmax is ~50 of the 80), 7 leaves out the 4 workgroup barriers a
+/// tile (75.1). `mask_select` (session 32, opt-in, not yet timed; not with diagnostic 1):
+/// the softmax reads every score of its keys and masks with `select()` instead of
+/// reading the visible keys' scores inside a branch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PrefillGroupForm {
     pub form: u32,
     pub diag: u32,
     pub stage_k: bool,
     pub v_early: bool,
-    pub live: u32,
+    pub v_in_k: bool,
+    pub mask_select: bool,
 }
 
 impl PrefillGroupForm {
-    /// The default variant: form 2 (subgroup barriers), K staged, V early.
+    /// The default variant: form 2 (subgroup barriers), K staged, V early, V staged in
+    /// K's tile.
     pub const DEFAULT: PrefillGroupForm = PrefillGroupForm {
         form: 2,
         diag: 0,
         stage_k: true,
         v_early: true,
-        live: 0,
+        v_in_k: true,
+        mask_select: false,
     };
 
     /// Session 28's kernel: form 1 (workgroup barriers), K and V read where they are used.
@@ -403,7 +413,8 @@ impl PrefillGroupForm {
         diag: 0,
         stage_k: false,
         v_early: false,
-        live: 0,
+        v_in_k: false,
+        mask_select: false,
     };
 
     /// Tiles staged in workgroup memory (0 or 1), each 64 keys × (head_dim + 8) f16.
@@ -504,6 +515,7 @@ pub fn prefill_coop_group(module: &KernelModule) -> Result<Vec<CoopPrefill>, Cod
         module,
         PrefillGroupForm {
             stage_k: fits,
+            v_in_k: fits,
             ..PrefillGroupForm::DEFAULT
         },
     )
@@ -511,8 +523,9 @@ pub fn prefill_coop_group(module: &KernelModule) -> Result<Vec<CoopPrefill>, Cod
 
 /// [`prefill_coop_group`] in the variant `variant` ([`PrefillGroupForm`]). Errors: as
 /// [`prefill_coop_group`], and a form other than 1 or 2, a diagnostic outside 0..=5,
-/// staging where it does not fit, a diagnostic with K staged, V early or `live`,
-/// `live` above 7, or its bit 4 without K staged.
+/// staging where it does not fit, a diagnostic 2 to 5 with K staged, a diagnostic with V
+/// early, diagnostic 6, diagnostic 7 without `v_in_k`, `v_in_k` without K staged, or
+/// `mask_select` with diagnostic 1.
 pub fn prefill_coop_group_form(
     module: &KernelModule,
     variant: PrefillGroupForm,
@@ -522,18 +535,19 @@ pub fn prefill_coop_group_form(
     let tiles = variant.staged_tiles();
     let staged_fits = prefill_group_stage_fits(group, d, tiles);
     if !(1..=2).contains(&variant.form)
-        || variant.diag > 5
-        || (tiles > 0 && (variant.diag > 0 || !staged_fits))
+        || variant.diag > 7
+        || (tiles > 0 && ((2..=5).contains(&variant.diag) || !staged_fits))
         || (variant.v_early && variant.diag > 0)
-        || variant.live > 7
-        || (variant.live > 0 && variant.diag > 0)
-        || (variant.live >= 4 && !variant.stage_k)
+        || (variant.diag == 7 && !variant.v_in_k)
+        || variant.diag == 6
+        || (variant.v_in_k && !variant.stage_k)
+        || (variant.mask_select && variant.diag == 1)
     {
         return Err(CodegenError::Unsupported {
             target: "wgsl",
             message: format!(
                 "no group prefill form {variant:?} (forms 1 and 2, diagnostics 0 to 5 without K \
-                 staged, V early or live forms, K staged where it fits in 48 KiB, live 0 to 7, its bit 4 with K staged)"
+                 staged or V early, K staged where it fits in 48 KiB, V in K's tile with K staged, diagnostic 7 with it, select masks without diagnostic 1)"
             ),
         });
     }
@@ -570,7 +584,8 @@ pub fn prefill_coop_group_form(
                 diag: variant.diag,
                 stage_k: variant.stage_k,
                 v_early: variant.v_early,
-                live: variant.live,
+                v_in_k: variant.v_in_k,
+                mask_select: variant.mask_select,
             },
         )?;
         validate_with(
@@ -2350,42 +2365,44 @@ mod tests {
                 }
             }
         }
-        // The variants (form 1, the diagnostics, K staged or not, V early or not)
+        // The variants (form 1, the diagnostics, K staged or not, V early or not, V in
+        // K's tile or not, its diagnostics)
         // validate (naga, inside) and translate, on the plan's shape and a group of one.
         for p in [&shapes[0], &shapes[2]] {
             let module = lower(p, StorageType::F16);
-            for (form, diag, stage_k, v_early, live) in [
-                (1, 0, false, false, 0),
-                (1, 1, false, false, 0),
-                (1, 2, false, false, 0),
-                (1, 3, false, false, 0),
-                (2, 1, false, false, 0),
-                (2, 2, false, false, 0),
-                (2, 3, false, false, 0),
-                (2, 4, false, false, 0),
-                (2, 5, false, false, 0),
-                (2, 0, false, false, 0),
-                (2, 0, true, false, 0),
-                (1, 0, true, false, 0),
-                (2, 0, false, true, 0),
-                (2, 0, true, true, 0),
-                (1, 0, true, true, 0),
-                (2, 0, true, true, 1),
-                (2, 0, true, true, 2),
-                (2, 0, true, true, 3),
-                (2, 0, true, true, 4),
-                (2, 0, true, true, 5),
-                (2, 0, true, true, 7),
-                (1, 0, true, false, 4),
-                (2, 0, false, false, 3),
-                (1, 0, true, true, 1),
+            for (form, diag, stage_k, v_early, v_in_k, mask_select) in [
+                (1, 0, false, false, false, false),
+                (1, 1, false, false, false, false),
+                (1, 2, false, false, false, false),
+                (1, 3, false, false, false, false),
+                (2, 1, false, false, false, false),
+                (2, 2, false, false, false, false),
+                (2, 3, false, false, false, false),
+                (2, 4, false, false, false, false),
+                (2, 5, false, false, false, false),
+                (2, 0, false, false, false, false),
+                (2, 0, true, false, false, false),
+                (1, 0, true, false, false, false),
+                (2, 0, false, true, false, false),
+                (2, 0, true, true, false, false),
+                (1, 0, true, true, false, false),
+                (2, 0, true, true, true, false),
+                (1, 0, true, false, true, false),
+                (2, 1, true, false, true, false),
+                (2, 7, true, false, true, false),
+                (2, 0, true, true, true, true),
+                (2, 0, true, true, false, true),
+                (1, 0, true, false, true, true),
+                (2, 0, false, false, false, true),
+                (2, 3, false, false, false, true),
             ] {
                 let variant = PrefillGroupForm {
                     form,
                     diag,
                     stage_k,
                     v_early,
-                    live,
+                    v_in_k,
+                    mask_select,
                 };
                 let kernels = prefill_coop_group_form(&module, variant).unwrap();
                 for k in kernels.iter().take(2) {
@@ -2393,23 +2410,26 @@ mod tests {
                         .unwrap_or_else(|e| panic!("{variant:?}, layer {}: {e}", k.layer));
                 }
             }
-            for (form, diag, stage_k, v_early, live) in [
-                (0, 0, false, false, 0),
-                (3, 0, false, false, 0),
-                (4, 0, false, false, 0),
-                (1, 6, false, false, 0),
-                (2, 1, true, false, 0),
-                (2, 4, false, true, 0),
-                (2, 0, true, true, 8),
-                (2, 0, false, true, 4),
-                (2, 3, false, false, 1),
+            for (form, diag, stage_k, v_early, v_in_k, mask_select) in [
+                (0, 0, false, false, false, false),
+                (3, 0, false, false, false, false),
+                (4, 0, false, false, false, false),
+                (1, 8, false, false, false, false),
+                (2, 2, true, false, false, false),
+                (2, 4, false, true, false, false),
+                (2, 0, false, true, true, false),
+                (2, 6, true, false, true, false),
+                (2, 7, false, false, false, false),
+                (2, 1, true, true, true, false),
+                (2, 1, true, false, true, true),
             ] {
                 let variant = PrefillGroupForm {
                     form,
                     diag,
                     stage_k,
                     v_early,
-                    live,
+                    v_in_k,
+                    mask_select,
                 };
                 assert!(prefill_coop_group_form(&module, variant).is_err());
             }

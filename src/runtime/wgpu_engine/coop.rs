@@ -390,13 +390,8 @@ impl WgpuEngine {
                         if attn.variant.form == 1 { " (workgroup barriers)" } else { "" },
                         if attn.variant.stage_k { " (K staged)" } else { "" },
                         if attn.variant.v_early { " (V early)" } else { "" },
-                        match attn.variant.live & 3 {
-                            1 => " (V in 32-column chunks)",
-                            2 => " (Q re-read a tile)",
-                            3 => " (V in 32-column chunks, Q re-read a tile)",
-                            _ => "",
-                        },
-                        if attn.variant.live >= 4 { " (V staged in K's tile)" } else { "" },
+                        if attn.variant.v_in_k { " (V staged in K's tile)" } else { "" },
+                        if attn.variant.mask_select { " (select masks)" } else { "" },
                     )
                 } else {
                     String::new()

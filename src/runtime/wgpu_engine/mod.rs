@@ -500,10 +500,10 @@ impl WgpuEngine {
         ) {
             // The group form's softmax uses subgroup shuffles.
             let group = options.coop_attention_group && ctx.subgroup_size().is_some();
-            // K staged where asked and it fits (not with a diagnostic; its words are
-            // unpacked with unpack2x16float).
+            // K staged where asked and it fits (not with diagnostics 2 to 5, which read K
+            // or V from storage; its words are unpacked with unpack2x16float).
             let stage_k = options.coop_attention_stage_k
-                && options.coop_attention_diag == 0
+                && !(2..=5).contains(&options.coop_attention_diag)
                 && ctx.has_f16_in_f32()
                 && crate::codegen::wgsl::prefill_group_stage_fits(
                     engine.config.q_heads as u32 / engine.config.kv_heads as u32,
@@ -523,12 +523,11 @@ impl WgpuEngine {
                 v_early: options.coop_attention_v_early
                     && options.coop_attention_diag == 0
                     && (stage_k || !options.coop_attention_stage_k),
-                // Fewer live registers (not with a diagnostic; V staged only beside K).
-                live: match (options.coop_attention_diag, stage_k) {
-                    (0, true) => options.coop_attention_live,
-                    (0, false) => options.coop_attention_live & 3,
-                    _ => 0,
-                },
+                // V staged in K's tile only beside staged K (diagnostics 6 and 7 need it:
+                // without, their build fails and the scalar attention runs).
+                v_in_k: options.coop_attention_v_in_k && stage_k,
+                // Select masks (not with diagnostic 1, which has no softmax).
+                mask_select: options.coop_attention_mask_select && options.coop_attention_diag != 1,
             };
             // Session 28's group kernel (workgroup barriers, K and V from storage where
             // they are used): the second try where the asked variant is another and fails

@@ -299,9 +299,14 @@ pub struct WgpuEngineOptions {
     pub coop_attention_form: u32,
     /// `MOA_WGPU_COOP_ATTN_DIAG` (default `0`): a timing diagnostic of the group form
     /// (`1` no softmax, `2` P·V summed in C matrices without the per-tile round trip, `3`
-    /// no K/V loads in the loop, `4` no K loads, `5` no V loads). **Wrong results, no
-    /// start-up check**: for the profile only (session 29: with form 1, 113.6, 144.4 and
-    /// 62.2 ms against 153.3; `3` with form 2: 56.9 against 129.5).
+    /// no K/V loads in the loop, `4` no K loads, `5` no V loads: `2`–`5` on the form
+    /// without staging; with V in K's tile (session 32): `1` keeps the staging, `7` none
+    /// of its 4 workgroup barriers a tile; `6`, no staging in the loop, left V's binding
+    /// unused and failed to bind on the H200: deleted, its build refused, so the scalar
+    /// attention runs). **Wrong results, no start-up check**: for the profile
+    /// only (session 29: with form 1, 113.6, 144.4 and 62.2 ms against 153.3; `3` with
+    /// form 2: 56.9 against 129.5; session 32, V in K's tile: `1` 30.3 and `7` 75.1
+    /// against 80.0).
     pub coop_attention_diag: u32,
     /// `MOA_WGPU_COOP_ATTN_STAGE_K` (default `1`): the group form stages each key tile's
     /// K in workgroup memory (16-byte loads once per workgroup, two tiles ahead in
@@ -319,21 +324,23 @@ pub struct WgpuEngineOptions {
     /// (moa-50, a loss) and 198.4 against 200.9 (dense), so where K cannot be staged (no
     /// f16-in-f32 conversions, no room) the engine drops it too, unless `_STAGE_K=0`.
     pub coop_attention_v_early: bool,
-    /// `MOA_WGPU_COOP_ATTN_LIVE` (default `4` since session 32; session 31's forms): forms of the group
-    /// prefill attention with fewer live registers a lane
-    /// ([`crate::codegen::wgsl::PrefillGroupForm::live`]; the default takes 255 on the
-    /// H200, one workgroup of 192 lanes an SM, two need ≤ 168): `1` V read early for the
-    /// first 32 columns only, P·V in 32-column chunks, each next chunk's V read after the
-    /// previous chunk's products; `2` the Q A matrices re-read from storage at each tile's
-    /// scores instead of held; `4` V staged in the K tile's buffer (where K is staged;
-    /// else the bit is dropped): its 16-byte words loaded once per workgroup, four
-    /// workgroup barriers a tile; bits add (`0` to `7`). Not with a diagnostic (dropped
-    /// there). Session 32 on the H200 (SmolLM2 shape, 16 × 4096, A B C C B A in one
-    /// call): `4` took the attention 101.7–101.9 → 80.0 ms a pass (moa-50; 221 registers
+    /// `MOA_WGPU_COOP_ATTN_V_IN_K` (default `1`; built in session 31 as
+    /// `MOA_WGPU_COOP_ATTN_LIVE=4`): the group form stages V too, in the staged K tile's
+    /// own buffer ([`crate::codegen::wgsl::PrefillGroupForm::v_in_k`]: its 16-byte words
+    /// loaded once per workgroup, stored over the tile's K after the scores, the next K
+    /// after P·V: four workgroup barriers a tile), where K is staged (else dropped; not
+    /// with a diagnostic); `0`: V read from storage as B matrices by every subgroup (early,
+    /// with `_V_EARLY`). Session 32 on the H200 (SmolLM2 shape, 16 × 4096, A B C C B A in
+    /// one call): the attention 101.7–101.9 → 80.0 ms a pass (moa-50; 221 registers
     /// against 255) and 153.1–153.2 → 120.0–120.3 (dense), prefill 161.2–162.3k →
-    /// 180.9–181.2k tok/s; `3` lost (106.3–106.7 ms; 255 registers); RESULTS "wgpu engine,
-    /// session 32, lead call 1".
-    pub coop_attention_live: u32,
+    /// 180.9–181.2k tok/s (RESULTS "wgpu engine, session 32, lead call 1").
+    pub coop_attention_v_in_k: bool,
+    /// `MOA_WGPU_COOP_ATTN_MASK_SELECT` (default `0`; session 32, opt-in, not yet timed):
+    /// the group form's softmax reads every score of its keys and masks with `select()`
+    /// instead of reading the visible keys' scores inside a branch
+    /// ([`crate::codegen::wgsl::PrefillGroupForm::mask_select`]; session 32's
+    /// `_DIAG=1`, no softmax, took the attention 80.0 → 30.3 ms a pass with moa-50).
+    pub coop_attention_mask_select: bool,
     /// `MOA_WGPU_WARM` (default `auto`: on CPU adapters): run every pipeline once at load
     /// (llvmpipe compiles at first dispatch: ~100 s inside a first run's timings).
     pub warm_up: Option<bool>,
@@ -491,7 +498,8 @@ impl Default for WgpuEngineOptions {
             coop_attention_diag: 0,
             coop_attention_stage_k: true,
             coop_attention_v_early: true,
-            coop_attention_live: 4,
+            coop_attention_v_in_k: true,
+            coop_attention_mask_select: false,
             warm_up: None,
             print_stats: false,
             coop_head: CoopHeadChoice::Staged,
@@ -586,7 +594,7 @@ impl WgpuEngineOptions {
                 &[("1", 1), ("2", 2)],
                 d.coop_attention_form,
             )?,
-            coop_attention_diag: number(env, "MOA_WGPU_COOP_ATTN_DIAG", "0 to 5", 0..=5)?
+            coop_attention_diag: number(env, "MOA_WGPU_COOP_ATTN_DIAG", "0 to 7", 0..=7)?
                 .unwrap_or(d.coop_attention_diag),
             coop_attention_stage_k: flag(
                 env,
@@ -598,8 +606,12 @@ impl WgpuEngineOptions {
                 "MOA_WGPU_COOP_ATTN_V_EARLY",
                 d.coop_attention_v_early,
             )?,
-            coop_attention_live: number(env, "MOA_WGPU_COOP_ATTN_LIVE", "0 to 7", 0..=7)?
-                .unwrap_or(d.coop_attention_live),
+            coop_attention_v_in_k: flag(env, "MOA_WGPU_COOP_ATTN_V_IN_K", d.coop_attention_v_in_k)?,
+            coop_attention_mask_select: flag(
+                env,
+                "MOA_WGPU_COOP_ATTN_MASK_SELECT",
+                d.coop_attention_mask_select,
+            )?,
             warm_up: tristate(env, "MOA_WGPU_WARM")?,
             print_stats: flag(env, "MOA_WGPU_STATS", d.print_stats)?,
             coop_head: choice(
@@ -987,7 +999,8 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_COOP_ATTN_DIAG",
     "MOA_WGPU_COOP_ATTN_STAGE_K",
     "MOA_WGPU_COOP_ATTN_V_EARLY",
-    "MOA_WGPU_COOP_ATTN_LIVE",
+    "MOA_WGPU_COOP_ATTN_V_IN_K",
+    "MOA_WGPU_COOP_ATTN_MASK_SELECT",
     "MOA_WGPU_WARM",
     "MOA_WGPU_STATS",
     "MOA_WGPU_COOP_HEAD",
@@ -1053,6 +1066,18 @@ pub const REMOVED: &[(&str, &str)] = &[
     (
         "MOA_WGPU_COOP_ATTN_STAGE_V",
         "the group prefill attention's V staged in workgroup memory (16-byte loads once per workgroup, a tile ahead) tied on the H200 alone (session 29's lead call: 129.55 against 129.53 ms a pass, moa-50; 193.2 against 200.9 dense) and, beside session 30's staged K (the default), needed one 16-query block a head for the room and lost: 156.3 against 129.5 ms (moa-50), 237.8 against 200.9 (dense); the default stages K and reads V early instead (102.3 and 153.5; benches/RESULTS.md, wgpu engine session 30, s30-pattn; the form is in commit f35011d)",
+    ),
+    (
+        "MOA_WGPU_COOP_ATTN_LIVE",
+        "session 31's forms of the group prefill attention with fewer live registers, bits: 4 (V staged in the staged K tile's buffer) is now MOA_WGPU_COOP_ATTN_V_IN_K (default 1: on the H200, SmolLM2 16 x 4096, session 32's lead call 1, the attention 101.8 -> 80.0 ms a pass with moa-50, 153.2 -> 120.2 dense, 221 registers against 255); 1 (V read early for the first 32 columns only, P.V in 32-column chunks) cut 255 -> 245 registers, still one workgroup an SM, not timed alone; 2 (the Q A matrices re-read from storage each tile) cut none (255; 242 beside 4, against 221 without it); 3 (both) lost, 106.3-106.7 against 101.7-101.9 ms a pass (moa-50), 159.95-160.05 against 153.1-153.2 (dense); 1 and 2 deleted in session 32 (benches/RESULTS.md, wgpu engine, session 32, lead call 1; the forms are in commit 820ecf5)",
+    ),
+    (
+        "MOA_WGPU_COOP_ATTN_PREFETCH",
+        "the group prefill attention's staged K/V words loaded a whole tile ahead (a second word array a lane: V(i+1)'s loads issued right after V(i) is stored, K(i+2)'s right after K(i+1) is, instead of V(i)'s at tile i's top and K(i+1)'s behind P.V only): 234 registers against 221, still one workgroup an SM; on the H200 (SmolLM2 16 x 4096, A B B A A B in one call, session 32's s32-pattn call 1) a tie with moa-50 (80.36-80.64 against 79.95-80.66 ms a pass) and a loss dense (122.9-123.1 against 120.0-121.0); the words' latency is not what the tile waits for; deleted (benches/RESULTS.md, wgpu engine, session 32, s32-pattn; the form is in commit 650344c)",
+    ),
+    (
+        "MOA_WGPU_COOP_ATTN_STORE_ROT",
+        "the group prefill attention's staged K/V words stored with each lane's eight 2-byte stores in an order rotated by the word's row (against 4-way bank conflicts, were the stores kept 2-byte) lost on the H200 (SmolLM2 16 x 4096, A R R A A R in one call, session 32's s32-pattn call 2): 104.0-104.2 against 79.7-80.5 ms a pass with moa-50, 155.9-156.2 against 120.5-120.7 dense, prefill 160.7k against 181.5-182.5k tok/s; the driver likely merges the default's 8 stores of a word into one 16-byte store, which the rotation's dynamic order stops; deleted (benches/RESULTS.md, wgpu engine, session 32, s32-pattn; the form is in commit b59b292)",
     ),
     (
         "MOA_WGPU_COOP_ATTN_K_NEXT",
@@ -1335,7 +1360,7 @@ mod tests {
                 "a multiple of 16 from 16 to 4096",
             ),
             ("MOA_WGPU_COOP_HEAD", "1x", "auto, 1, direct or 0"),
-            ("MOA_WGPU_COOP_ATTN_LIVE", "8", "0 to 7"),
+            ("MOA_WGPU_COOP_ATTN_V_IN_K", "4", "0 or 1"),
             (
                 "MOA_WGPU_COOP_ATTN_FORM",
                 "3",

@@ -239,6 +239,10 @@ fn run(args: Args) -> anyhow::Result<bool> {
         let text = format!("writing {files} files to {}", args.output.display());
         (text, String::new())
     });
+    // A killed compile's temporaries (`<file>.moa-tmp-<pid>-<n>`) are removed before the
+    // kernel files are counted: `write` removed them too, after the count, so the summary
+    // called each "a kernel file this compile does not produce" (round 18).
+    let dead_tmp = codegen::emit::remove_dead_tmp_files(&args.output).len();
     let before = kernel_files(&args.output);
     let replaced = folder_plan(&args.output, &compiled.manifest_json());
     let written = compiled.write(&args.output);
@@ -249,7 +253,7 @@ fn run(args: Args) -> anyhow::Result<bool> {
     let removed = before.iter().filter(|p| !p.exists()).count();
     let written = changed.saturating_sub(removed);
     let kernels = compiled.kernels().count();
-    let removed_note = if removed > 0 {
+    let mut removed_note = if removed > 0 {
         format!(
             "; {removed} kernel files this compile does not produce removed from {}",
             args.output.display()
@@ -257,6 +261,12 @@ fn run(args: Args) -> anyhow::Result<bool> {
     } else {
         String::new()
     };
+    if dead_tmp > 0 {
+        removed_note.push_str(&format!(
+            "; {dead_tmp} temporary file{} of a stopped moa-compile removed",
+            if dead_tmp == 1 { "" } else { "s" }
+        ));
+    }
     eprintln!(
         "moa-compile: {} layers -> {kernels} kernels ({}) in {:.1} ms; {written} files written to {}{removed_note}",
         plan.model().layers,

@@ -82,6 +82,8 @@ pub fn fmt_duration(d: Duration) -> String {
 pub struct Progress {
     state: Arc<Mutex<State>>,
     enabled: bool,
+    /// Whether stderr is a terminal (redrawn lines) or not (plain lines), see [`draw`].
+    tty: bool,
     /// The thread of [`Progress::redraw_every`] and its stop flag.
     ticker: Option<(JoinHandle<()>, Arc<AtomicBool>)>,
 }
@@ -123,10 +125,18 @@ impl State {
     }
 }
 
-fn draw(line: &str) {
+/// Shows `line` as the running item's: on a terminal it replaces the line under the
+/// cursor (`\r`, erase line) and stays open for the next redraw; elsewhere (a log file, a
+/// pipe) it is a line of its own, without the terminal codes, which logs showed as
+/// `^M^[[2K` with each item's start and result run together on one line.
+fn draw(line: &str, tty: bool) {
     let mut err = std::io::stderr().lock();
     // A failed write to stderr is not worth aborting a long run for.
-    let _ = write!(err, "\r\x1b[2K{line}");
+    let _ = if tty {
+        write!(err, "\r\x1b[2K{line}")
+    } else {
+        writeln!(err, "{line}")
+    };
     let _ = err.flush();
 }
 
@@ -158,6 +168,7 @@ impl Progress {
                 current: None,
             })),
             enabled,
+            tty: std::io::stderr().is_terminal(),
             ticker: None,
         }
     }
@@ -179,7 +190,7 @@ impl Progress {
         let mut s = self.state();
         s.current = Some((kind, work, label.to_string()));
         if self.enabled {
-            draw(&s.line());
+            draw(&s.line(), self.tty);
         }
     }
 
@@ -196,7 +207,8 @@ impl Progress {
             k.left_work = (k.left_work - work).max(0.0);
         }
         if self.enabled {
-            let _ = writeln!(std::io::stderr(), "\r\x1b[2K{message}");
+            let erase = if self.tty { "\r\x1b[2K" } else { "" };
+            let _ = writeln!(std::io::stderr(), "{erase}{message}");
         }
     }
 
@@ -204,7 +216,7 @@ impl Progress {
     /// `period`, so a long item's ETA moves while it runs; elsewhere (a log file) nothing
     /// changes: one line per item start, as without it.
     pub fn redraw_every(&mut self, period: Duration) {
-        if !self.enabled || self.ticker.is_some() || !std::io::stderr().is_terminal() {
+        if !self.enabled || self.ticker.is_some() || !self.tty {
             return;
         }
         let stop = Arc::new(AtomicBool::new(false));
@@ -216,7 +228,7 @@ impl Progress {
             }
             let s = state.lock().unwrap_or_else(|e| e.into_inner());
             if s.current.is_some() {
-                draw(&s.line());
+                draw(&s.line(), true);
             }
         });
         self.ticker = Some((handle, stop));

@@ -351,3 +351,110 @@ fn progress_in_a_log_file_is_plain_lines() {
         "the result on the next line:\n{err}"
     );
 }
+
+/// Inputs read outside `moa::input` said less than the others: a calibration JSONL that
+/// is not UTF-8 "stream did not contain valid UTF-8" (no line, in `moa profile`,
+/// `validate` and `diagnose`), `moa eval --merge FOLDER` "Is a directory (os error 21)",
+/// and an empty upstream JSON "EOF while parsing a value at line 1 column 0".
+#[test]
+fn calibration_merge_and_upstream_inputs_say_what_is_wrong() {
+    let dir = scratch("other-inputs");
+    let calib = dir.join("calib.jsonl");
+    let tokens: Vec<u32> = (0..64).map(|i| 100 + i % 50).collect();
+    moa::calib::write_jsonl(&calib, &[common::samples::sample("s0", tokens, 4, 256)]).unwrap();
+    let good = std::fs::read(&calib).unwrap();
+    // A second line with a Latin-1 byte; a UTF-16 file; a UTF-8 byte-order mark (read).
+    let latin1 = dir.join("latin1.jsonl");
+    std::fs::write(&latin1, [&good[..], b"{\"id\": \"caf\xe9\"}\n"].concat()).unwrap();
+    let utf16 = dir.join("utf16.jsonl");
+    std::fs::write(&utf16, [0xFF, 0xFE, b'{', 0]).unwrap();
+    for (file, needles) in [
+        (
+            &latin1,
+            vec!["line 2: is not UTF-8 text (invalid byte at column 12)"],
+        ),
+        (&utf16, vec!["line 1: is UTF-16 text"]),
+    ] {
+        let mut all = needles.clone();
+        all.push("a calibration JSONL must be UTF-8");
+        all.push(s(file));
+        refused(
+            "moa",
+            &[
+                "profile",
+                "--calib",
+                s(file),
+                "--lengths",
+                "256",
+                "--like",
+                "smollm2-135m",
+                "-o",
+                s(&dir.join("prof")),
+            ],
+            &all,
+        );
+    }
+    let bom = dir.join("bom.jsonl");
+    std::fs::write(&bom, [&[0xEF, 0xBB, 0xBF][..], &good].concat()).unwrap();
+    assert_eq!(moa::calib::read_jsonl(&bom).unwrap().len(), 1);
+
+    // A model and plan of one shape, so that eval reaches --merge (it reads the model's
+    // config and the plans first).
+    let model = dir.join("tiny");
+    std::fs::create_dir_all(&model).unwrap();
+    common::tiny::tiny(3, true).write_hf(&model, candle_core::DType::F32, true);
+    let plan = dir.join("tiny.toml");
+    // Both at a context that holds a pass-key prompt (the tiny model's is 128 tokens).
+    let config = model.join("config.json");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    json["max_position_embeddings"] = 2048.into();
+    std::fs::write(&config, json.to_string()).unwrap();
+    let toml = common::tiny::sparse_plan().to_toml();
+    assert!(toml.contains("max_context_tokens = 128"));
+    std::fs::write(
+        &plan,
+        toml.replace("max_context_tokens = 128", "max_context_tokens = 2048"),
+    )
+    .unwrap();
+    refused(
+        "moa",
+        &[
+            "eval",
+            "--model",
+            s(&model),
+            "--plan",
+            s(&plan),
+            "--lengths",
+            "512",
+            "--depths",
+            "1",
+            "--merge",
+            s(&dir),
+        ],
+        &[
+            "--merge: cannot read",
+            "is a directory: moa reads a moa eval report only from a regular file",
+        ],
+    );
+
+    let empty = dir.join("empty.json");
+    std::fs::write(&empty, "").unwrap();
+    refused(
+        "moa",
+        &[
+            "plan",
+            "import",
+            s(&empty),
+            "--layers",
+            "1",
+            "--heads",
+            "1",
+            "--kv-heads",
+            "1",
+            "--head-dim",
+            "64",
+        ],
+        &["is empty (0 bytes): an upstream MoA plan is JSON"],
+    );
+}

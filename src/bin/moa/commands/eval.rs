@@ -346,7 +346,9 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
     // The merged report's backend and perplexity setup, checked once this run's are known.
     let mut merged_setup = None;
     if let Some(m) = &args.merge {
-        let text = std::fs::read_to_string(m)
+        // Through `input`: a folder or a non-UTF-8 file said "Is a directory (os error
+        // 21)" / "stream did not contain valid UTF-8", unlike every other input (round 18).
+        let text = moa::input::read_to_string(m, "moa eval report", moa::input::MAX_DATA_BYTES)
             .with_context(|| format!("--merge: cannot read `{}`", m.display()))?;
         let prev: EvalReport = serde_json::from_str(&text)
             .with_context(|| format!("--merge: `{}` is not a moa eval report", m.display()))?;

@@ -458,3 +458,30 @@ fn calibration_merge_and_upstream_inputs_say_what_is_wrong() {
         &["is empty (0 bytes): an upstream MoA plan is JSON"],
     );
 }
+
+/// `usize` and `u64` flags went through Rust's `FromStr`: `--max-new-tokens -1` said
+/// "invalid digit found in string" and `--depths 18446744073709551616` "number too large
+/// to fit in target type". Each now says what is wrong and the range, in every subcommand.
+#[test]
+fn whole_number_flags_say_what_is_wrong_and_the_range() {
+    for (args, needle) in [
+        (
+            vec!["generate", "--dense", "--prompt", "hi", "--max-new-tokens", "-1"],
+            "invalid value '-1' for '--max-new-tokens <MAX_NEW_TOKENS>': is negative: allowed 0..=",
+        ),
+        (
+            vec!["eval", "--depths", "18446744073709551616"],
+            "invalid value '18446744073709551616' for '--depths <DEPTHS>': is too large: allowed 0..=18446744073709551615",
+        ),
+        (
+            vec!["calib", "--out", "c.jsonl", "--samples", "nine"],
+            "for '--samples <SAMPLES>': is not a whole number: allowed 0..=",
+        ),
+        (
+            vec!["model", "random", "--like", "smollm2-135m", "-o", "x", "--seed", "-5"],
+            "for '--seed <SEED>': is negative: allowed 0..=18446744073709551615",
+        ),
+    ] {
+        refused("moa", &args, &[needle]);
+    }
+}

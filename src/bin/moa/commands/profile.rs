@@ -183,7 +183,7 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
                 "length {n}, sample {} ({} tokens)",
                 s.id, s.n_tokens
             )),
-            Event::Done(r) if r.cached => progress.finish_item(
+            Event::Done(r) if r.cached => progress.skip_item(
                 (r.n_tokens as f64).powi(2),
                 &format!(
                     "length {} sample {}: reusing its stored tiles",

@@ -307,6 +307,18 @@ fn a_killed_compiles_temporary_is_not_counted_as_a_kernel_file() {
         &[s(&plan), "-o", s(&out), "--check"],
     );
     assert_eq!(code, 0, "the folder is the clean compile's: {err}");
+    // `--check` of what the killed run left listed every file and said nothing of why.
+    std::fs::remove_file(out.join("manifest.json")).unwrap();
+    let (code, _, err) = common::cli::run(
+        "user_round18",
+        "moa-compile",
+        &[s(&plan), "-o", s(&out), "--check"],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("holds kernel files but no manifest.json: a moa-compile into it was stopped before it finished"),
+        "{err}"
+    );
 }
 
 /// The progress of `moa profile`, `calib`, `validate` and `eval` drew each item's line

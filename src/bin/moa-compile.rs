@@ -498,6 +498,14 @@ fn check(args: &Args, compiled: &codegen::Compiled) -> anyhow::Result<bool> {
     if let Some(note) = folder_flags_note(dir, &target, &dtype) {
         eprintln!("  {note}");
     }
+    // What a stopped compile leaves (the manifest is removed first and written last):
+    // 1000+ lines of "differs" for a 400-layer plan said nothing of the cause (round 18).
+    if !dir.join("manifest.json").exists() && !kernel_files(dir).is_empty() {
+        eprintln!(
+            "  note: {} holds kernel files but no manifest.json: a moa-compile into it was stopped before it finished (the manifest is written last, so no loader takes the folder); `{rerun}` completes it",
+            dir.display()
+        );
+    }
     // Which plan the folder holds: a CI check after one head's rule was edited listed the
     // changed files with line numbers only; name the layers whose rules moved.
     match folder_plan(dir, &compiled.manifest_json()) {

@@ -136,7 +136,23 @@ fn read_bounded(reader: impl Read, what: &str, max_bytes: u64) -> io::Result<Str
     utf8(out, what)
 }
 
-fn utf8(bytes: Vec<u8>, what: &str) -> io::Result<String> {
+/// `bytes` as UTF-8 text. A UTF-8 byte-order mark is dropped (Windows editors write one;
+/// serde_json refused the upstream JSON at "line 1 column 1", and a prompt file would
+/// have tokenized it); UTF-16 text, which Windows PowerShell's `>` writes, is named as such
+/// instead of "invalid byte at offset 0".
+fn utf8(mut bytes: Vec<u8>, what: &str) -> io::Result<String> {
+    if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        bytes.drain(..3);
+    }
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "is UTF-16 text (it starts with a UTF-16 byte-order mark, as Windows PowerShell's `>` writes): {} must be UTF-8; convert it (`iconv -f UTF-16 -t UTF-8`, or PowerShell's `Out-File -Encoding utf8`)",
+                with_article(what)
+            ),
+        ));
+    }
     String::from_utf8(bytes).map_err(|e| {
         io::Error::new(
             io::ErrorKind::InvalidData,

@@ -116,6 +116,8 @@ mod user_round15;
 mod user_round16;
 #[path = "user_round17.rs"]
 mod user_round17;
+#[path = "user_round18.rs"]
+mod user_round18;
 #[path = "version_commit.rs"]
 mod version_commit;
 #[path = "wgpu_options.rs"]

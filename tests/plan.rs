@@ -453,7 +453,8 @@ fn input_errors_name_the_input_with_its_article() {
     let dir = std::env::temp_dir().join(format!("moa-plan-article-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let f = dir.join("u.json");
-    std::fs::write(&f, b"\xff\xfe").unwrap();
+    // Not `ff fe`: that is UTF-16's byte-order mark, named as such (user_round18).
+    std::fs::write(&f, b"\xff\xff").unwrap();
     let e = moa::input::read_to_string(&f, "upstream plan", 100).unwrap_err();
     assert!(
         e.to_string().ends_with(": an upstream plan must be UTF-8"),

@@ -239,6 +239,10 @@ fn run(args: Args) -> anyhow::Result<bool> {
         let text = format!("writing {files} files to {}", args.output.display());
         (text, String::new())
     });
+    // A killed compile's temporaries (`<file>.moa-tmp-<pid>-<n>`) are removed before the
+    // kernel files are counted: `write` removed them too, after the count, so the summary
+    // called each "a kernel file this compile does not produce" (round 18).
+    let dead_tmp = codegen::emit::remove_dead_tmp_files(&args.output).len();
     let before = kernel_files(&args.output);
     let replaced = folder_plan(&args.output, &compiled.manifest_json());
     let written = compiled.write(&args.output);
@@ -249,7 +253,7 @@ fn run(args: Args) -> anyhow::Result<bool> {
     let removed = before.iter().filter(|p| !p.exists()).count();
     let written = changed.saturating_sub(removed);
     let kernels = compiled.kernels().count();
-    let removed_note = if removed > 0 {
+    let mut removed_note = if removed > 0 {
         format!(
             "; {removed} kernel files this compile does not produce removed from {}",
             args.output.display()
@@ -257,6 +261,12 @@ fn run(args: Args) -> anyhow::Result<bool> {
     } else {
         String::new()
     };
+    if dead_tmp > 0 {
+        removed_note.push_str(&format!(
+            "; {dead_tmp} temporary file{} of a stopped moa-compile removed",
+            if dead_tmp == 1 { "" } else { "s" }
+        ));
+    }
     eprintln!(
         "moa-compile: {} layers -> {kernels} kernels ({}) in {:.1} ms; {written} files written to {}{removed_note}",
         plan.model().layers,
@@ -487,6 +497,14 @@ fn check(args: &Args, compiled: &codegen::Compiled) -> anyhow::Result<bool> {
     // file differ and a rewrite command for its own flags: say what the folder holds.
     if let Some(note) = folder_flags_note(dir, &target, &dtype) {
         eprintln!("  {note}");
+    }
+    // What a stopped compile leaves (the manifest is removed first and written last):
+    // 1000+ lines of "differs" for a 400-layer plan said nothing of the cause (round 18).
+    if !dir.join("manifest.json").exists() && !kernel_files(dir).is_empty() {
+        eprintln!(
+            "  note: {} holds kernel files but no manifest.json: a moa-compile into it was stopped before it finished (the manifest is written last, so no loader takes the folder); `{rerun}` completes it",
+            dir.display()
+        );
     }
     // Which plan the folder holds: a CI check after one head's rule was edited listed the
     // changed files with line numbers only; name the layers whose rules moved.

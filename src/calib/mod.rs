@@ -754,21 +754,46 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<CalibSample>, CalibError> {
                 source,
             })?;
     let mut out = Vec::new();
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|source| CalibError::Io {
-            path: shown.clone(),
-            action: "read",
-            source,
-        })?;
-        if line.trim().is_empty() {
-            continue;
+    let mut reader = std::io::BufReader::new(file);
+    let mut bytes = Vec::new();
+    for i in 0.. {
+        bytes.clear();
+        let n = reader
+            .read_until(b'\n', &mut bytes)
+            .map_err(|source| CalibError::Io {
+                path: shown.clone(),
+                action: "read",
+                source,
+            })?;
+        if n == 0 {
+            break;
         }
         let parse = |message: String| CalibError::Parse {
             path: shown.clone(),
             line: i + 1,
             message,
         };
-        let s: CalibSample = serde_json::from_str(&line).map_err(|e| parse(e.to_string()))?;
+        // Read line by line as bytes: `lines()` failed on a non-UTF-8 file with only
+        // "stream did not contain valid UTF-8", naming no line (round 18). A UTF-8
+        // byte-order mark is dropped, as `input::read_to_string` does.
+        let raw = match bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
+            Some(rest) if i == 0 => rest,
+            _ => &bytes[..],
+        };
+        let line = std::str::from_utf8(raw).map_err(|e| {
+            parse(if i == 0 && (raw.starts_with(&[0xFF, 0xFE]) || raw.starts_with(&[0xFE, 0xFF])) {
+                "is UTF-16 text (it starts with a UTF-16 byte-order mark): a calibration JSONL must be UTF-8, as `moa calib` writes it".to_string()
+            } else {
+                format!(
+                    "is not UTF-8 text (invalid byte at column {}): a calibration JSONL must be UTF-8, as `moa calib` writes it",
+                    e.valid_up_to() + 1
+                )
+            })
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let s: CalibSample = serde_json::from_str(line).map_err(|e| parse(e.to_string()))?;
         s.check().map_err(parse)?;
         out.push(s);
     }

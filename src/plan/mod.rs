@@ -180,8 +180,12 @@ struct RawPlan {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPlanIn {
-    format_version: Num,
-    model: RawShape,
+    /// `None`: absent (serde's "missing field" pointed at line 1 and named no value).
+    #[serde(default)]
+    format_version: Option<Num>,
+    /// `None`: no `[model]` table (reported naming the fields it needs).
+    #[serde(default)]
+    model: Option<RawShape>,
     #[serde(default)]
     span: RawSpan,
     #[serde(default)]
@@ -193,17 +197,23 @@ struct RawPlanIn {
     layers: Option<Vec<RawLayer>>,
 }
 
-/// `[model]` as written (fields as in [`ModelShape`]).
+/// `[model]` as written (fields as in [`ModelShape`]); a missing field is `None`, reported
+/// by [`Plan::from_toml_str`] with its allowed range (serde said only "missing field").
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawShape {
     #[serde(default)]
     name: Option<String>,
-    layers: Num,
-    q_heads: Num,
-    kv_heads: Num,
-    head_dim: Num,
-    max_context_tokens: Num,
+    #[serde(default)]
+    layers: Option<Num>,
+    #[serde(default)]
+    q_heads: Option<Num>,
+    #[serde(default)]
+    kv_heads: Option<Num>,
+    #[serde(default)]
+    head_dim: Option<Num>,
+    #[serde(default)]
+    max_context_tokens: Option<Num>,
 }
 
 /// `[span]` as written; an absent field takes [`SpanSection::default`]'s value.
@@ -213,7 +223,9 @@ struct RawSpan {
     sink_tokens: Option<Num>,
     min_span_tokens: Option<Num>,
     block_tokens: Option<Num>,
-    mode: Option<SpanMode>,
+    /// Any TOML value: one that is not `"moa"` or `"upstream"` is reported naming the
+    /// field and both values (toml's own error for `mode = 3` was "wanted string or table").
+    mode: Option<serde_json::Value>,
     max_new_tokens: Option<Num>,
 }
 
@@ -233,6 +245,10 @@ struct RawMeta {
 pub(crate) enum Num {
     Int(i64),
     Float(f64),
+    /// A whole number past what an i64 holds (TOML reads `18446744073709551616`, 2^64, as
+    /// one), as written; always out of range. Serde's own error was "invalid type: integer
+    /// `…` as i128, expected a number", naming neither the field nor its range.
+    Big(String),
     /// Not a number: how it reads in an error (`"x"` for a string, `[...]` for an array,
     /// `{...}` for a table, a date as written, …).
     Other(String),
@@ -250,7 +266,7 @@ impl Num {
         match self {
             Num::Int(v) => v.to_string(),
             Num::Float(v) => compact_number(*v),
-            Num::Other(s) => s.clone(),
+            Num::Big(s) | Num::Other(s) => s.clone(),
         }
     }
 
@@ -259,6 +275,7 @@ impl Num {
         match self {
             Num::Int(v) => Some(*v as f64),
             Num::Float(v) => Some(*v),
+            Num::Big(s) => s.parse().ok(),
             Num::Other(_) => None,
         }
     }
@@ -287,7 +304,13 @@ impl<'de> Deserialize<'de> for Num {
                 Ok(Num::Int(v))
             }
             fn visit_u64<E>(self, v: u64) -> Result<Num, E> {
-                Ok(i64::try_from(v).map_or(Num::Float(v as f64), Num::Int))
+                Ok(i64::try_from(v).map_or(Num::Big(v.to_string()), Num::Int))
+            }
+            fn visit_i128<E>(self, v: i128) -> Result<Num, E> {
+                Ok(i64::try_from(v).map_or(Num::Big(v.to_string()), Num::Int))
+            }
+            fn visit_u128<E>(self, v: u128) -> Result<Num, E> {
+                Ok(i64::try_from(v).map_or(Num::Big(v.to_string()), Num::Int))
             }
             fn visit_f64<E>(self, v: f64) -> Result<Num, E> {
                 Ok(Num::Float(v))
@@ -347,10 +370,12 @@ struct RawLayerOut {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLayer {
-    /// α per query head, in tokens.
-    alpha: Vec<Num>,
-    /// β per query head, a fraction of N.
-    beta: Vec<Num>,
+    /// α per query head, in tokens (`None`: absent, reported with the layer's index).
+    #[serde(default)]
+    alpha: Option<Vec<Num>>,
+    /// β per query head, a fraction of N (`None`: absent).
+    #[serde(default)]
+    beta: Option<Vec<Num>>,
 }
 
 /// A number as it goes into an error message: Rust's shortest round-trip form, unless
@@ -544,6 +569,18 @@ impl Plan {
                 message: "is JSON, not a moa plan (TOML): convert an upstream MoA plan ({\"alphas\": ..., \"betas\": ...}) with `moa plan import FILE --model MODEL -o PLAN.toml`".into(),
             });
         }
+        if text.trim().is_empty() {
+            // toml said "missing field `format_version`" at line 1, column 1 of a 0-byte
+            // file (one cut short by a full disk, or `> p.toml` of a command that failed).
+            return Err(PlanError::Parse {
+                path: path.to_string(),
+                message: format!(
+                    "is empty ({} bytes{}): a plan is TOML with `format_version = {FORMAT_VERSION}`, a [model] table, an optional [span] table and one [[layers]] table per layer (docs/DESIGN.md; e.g. plans/fixture-gqa.toml)",
+                    text.len(),
+                    if text.is_empty() { "" } else { ", blank" }
+                ),
+            });
+        }
         let raw: RawPlanIn = toml::from_str(text).map_err(|e| PlanError::Parse {
             path: path.to_string(),
             message: shorten_lines(e.to_string().trim_end()),
@@ -553,27 +590,41 @@ impl Plan {
             field,
             message,
         };
-        if raw.format_version.whole() != Some(i64::from(FORMAT_VERSION)) {
+        let version = raw
+            .format_version
+            .unwrap_or_else(|| Num::Other(MISSING.into()));
+        if version.whole() != Some(i64::from(FORMAT_VERSION)) {
+            let what = if version == Num::Other(MISSING.into()) {
+                "is missing".to_string()
+            } else {
+                format!("= {} is not supported", version.shown())
+            };
             return Err(invalid((
                 "format_version".into(),
                 format!(
-                    "= {} is not supported: this moa reads format_version = {FORMAT_VERSION}",
-                    raw.format_version.shown()
+                    "{what}: this moa reads format_version = {FORMAT_VERSION} (the plan's first line)"
                 ),
             )));
         }
+        let Some(m) = &raw.model else {
+            return Err(invalid((
+                "model".into(),
+                "is missing: the plan needs a [model] table with layers, q_heads, kv_heads, head_dim and max_context_tokens (the model's shape), as in plans/fixture-gqa.toml".into(),
+            )));
+        };
         // The shape first: the span's ranges are capped by its context, and the per-layer
         // checks below count entries against it, so `q_heads = 0` must be reported as
-        // itself, not as a wrong alpha length.
-        let m = &raw.model;
+        // itself, not as a wrong alpha length. A missing field is reported by `range` with
+        // its allowed range.
+        let missing = Num::Other(MISSING.into());
         let model = shape_from(
             m.name.clone(),
             [
-                &m.layers,
-                &m.q_heads,
-                &m.kv_heads,
-                &m.head_dim,
-                &m.max_context_tokens,
+                m.layers.as_ref().unwrap_or(&missing),
+                m.q_heads.as_ref().unwrap_or(&missing),
+                m.kv_heads.as_ref().unwrap_or(&missing),
+                m.head_dim.as_ref().unwrap_or(&missing),
+                m.max_context_tokens.as_ref().unwrap_or(&missing),
             ],
         )
         .map_err(invalid)?;
@@ -591,7 +642,7 @@ impl Plan {
                     .as_ref()
                     .unwrap_or(&d.max_new_tokens.into()),
             ],
-            s.mode.unwrap_or(d.mode),
+            span_mode(s.mode.as_ref()).map_err(invalid)?,
         )
         .map_err(invalid)?;
         let target_densities = raw
@@ -620,7 +671,21 @@ impl Plan {
         };
         let mut layers = Vec::with_capacity(raw_layers.len());
         for (l, layer) in raw_layers.iter().enumerate() {
-            for (name, len) in [("alpha", layer.alpha.len()), ("beta", layer.beta.len())] {
+            let (Some(alpha), Some(beta)) = (&layer.alpha, &layer.beta) else {
+                let name = if layer.alpha.is_none() {
+                    "alpha"
+                } else {
+                    "beta"
+                };
+                return Err(invalid((
+                    format!("layers[{l}].{name}"),
+                    format!(
+                        "is missing: every [[layers]] table needs `alpha` (tokens, whole numbers with |alpha| < {MAX_ABS_ALPHA}) and `beta` (fractions of N in [0, 1]), one entry per query head (model.q_heads = {})",
+                        model.q_heads
+                    ),
+                )));
+            };
+            for (name, len) in [("alpha", alpha.len()), ("beta", beta.len())] {
                 if len != model.q_heads as usize {
                     // One rule per KV head is what a GQA-native plan would be written
                     // as; the format has none (docs/DESIGN.md §4), so say how to write it.
@@ -641,8 +706,8 @@ impl Plan {
                     )));
                 }
             }
-            let mut rules = Vec::with_capacity(layer.alpha.len());
-            for (h, (a, b)) in layer.alpha.iter().zip(&layer.beta).enumerate() {
+            let mut rules = Vec::with_capacity(alpha.len());
+            for (h, (a, b)) in alpha.iter().zip(beta).enumerate() {
                 let rule = rule_from_num(a, b)
                     .map_err(|(f, m)| invalid((format!("layers[{l}].{f}[{h}]"), m)))?;
                 rules.push(rule);
@@ -819,6 +884,28 @@ fn span_from(ctx: u32, v: [&Num; 4], mode: SpanMode) -> Result<SpanSection, (Str
     })
 }
 
+/// How an absent required field is held in a [`Num`] while it is checked (a string value
+/// shows quoted, so no plan value reads as this).
+const MISSING: &str = "(missing)";
+
+/// `span.mode` as written: absent is the default (`moa`); anything but the strings `"moa"`
+/// and `"upstream"` is refused naming both.
+fn span_mode(v: Option<&serde_json::Value>) -> Result<SpanMode, (String, String)> {
+    let Some(v) = v else {
+        return Ok(SpanSection::default().mode);
+    };
+    serde_json::from_value(v.clone()).map_err(|_| {
+        let shown = match v {
+            serde_json::Value::String(s) => format!("{s:?}"),
+            other => other.to_string(),
+        };
+        (
+            "span.mode".into(),
+            format!("= {shown} is not a span mode: allowed \"moa\" (spans never past N, the default) or \"upstream\" (upstream MoA's rounding, docs/DESIGN.md §2)"),
+        )
+    })
+}
+
 /// `meta.target_densities[i]`, a density in (0, 1].
 fn density(i: usize, v: &Num) -> Result<f64, (String, String)> {
     match v.number() {
@@ -845,12 +932,19 @@ fn range_noted(
     note: &str,
 ) -> Result<u32, (String, String)> {
     let what = match (v.whole(), v) {
+        (None, Num::Other(s)) if s == MISSING => {
+            return Err((
+                field.to_string(),
+                format!("is missing: allowed {lo}..={hi}{note}"),
+            ))
+        }
         (Some(x), _) => match u32::try_from(x) {
             Ok(x) if (lo..=hi).contains(&x) => return Ok(x),
             _ => "is out of range",
         },
         // Whole, but past what an i64 holds.
         (None, Num::Float(x)) if x.is_finite() && x.fract() == 0.0 => "is out of range",
+        (None, Num::Big(_)) => "is out of range",
         (None, _) => "is not a whole number",
     };
     Err((

@@ -50,6 +50,16 @@ pub fn import(text: &str, path: &str, model: ModelShape) -> Result<Plan, PlanErr
     model
         .validate()
         .map_err(|(field, message)| invalid(field, message))?;
+    if text.trim().is_empty() {
+        // serde_json said "EOF while parsing a value at line 1 column 0" (round 18).
+        return Err(PlanError::Parse {
+            path: path.to_string(),
+            message: format!(
+                "is empty ({} bytes): an upstream MoA plan is JSON, {{\"alphas\": [[...]], \"betas\": [[...]]}} with one row per layer and one entry per query head",
+                text.len()
+            ),
+        });
+    }
     if !text.trim_start().starts_with('{') && text.contains("format_version") {
         // A moa plan given to the import (a round trip's wrong file) was refused as "not
         // an upstream MoA plan: expected value at line 1 column 1".

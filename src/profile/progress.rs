@@ -82,6 +82,8 @@ pub fn fmt_duration(d: Duration) -> String {
 pub struct Progress {
     state: Arc<Mutex<State>>,
     enabled: bool,
+    /// Whether stderr is a terminal (redrawn lines) or not (plain lines), see [`draw`].
+    tty: bool,
     /// The thread of [`Progress::redraw_every`] and its stop flag.
     ticker: Option<(JoinHandle<()>, Arc<AtomicBool>)>,
 }
@@ -123,10 +125,18 @@ impl State {
     }
 }
 
-fn draw(line: &str) {
+/// Shows `line` as the running item's: on a terminal it replaces the line under the
+/// cursor (`\r`, erase line) and stays open for the next redraw; elsewhere (a log file, a
+/// pipe) it is a line of its own, without the terminal codes, which logs showed as
+/// `^M^[[2K` with each item's start and result run together on one line.
+fn draw(line: &str, tty: bool) {
     let mut err = std::io::stderr().lock();
     // A failed write to stderr is not worth aborting a long run for.
-    let _ = write!(err, "\r\x1b[2K{line}");
+    let _ = if tty {
+        write!(err, "\r\x1b[2K{line}")
+    } else {
+        writeln!(err, "{line}")
+    };
     let _ = err.flush();
 }
 
@@ -158,6 +168,7 @@ impl Progress {
                 current: None,
             })),
             enabled,
+            tty: std::io::stderr().is_terminal(),
             ticker: None,
         }
     }
@@ -179,7 +190,7 @@ impl Progress {
         let mut s = self.state();
         s.current = Some((kind, work, label.to_string()));
         if self.enabled {
-            draw(&s.line());
+            draw(&s.line(), self.tty);
         }
     }
 
@@ -196,7 +207,27 @@ impl Progress {
             k.left_work = (k.left_work - work).max(0.0);
         }
         if self.enabled {
-            let _ = writeln!(std::io::stderr(), "\r\x1b[2K{message}");
+            let erase = if self.tty { "\r\x1b[2K" } else { "" };
+            let _ = writeln!(std::io::stderr(), "{erase}{message}");
+        }
+    }
+
+    /// Marks the running item, of weight `work`, done without computing it (reused from
+    /// an earlier run: calibration answers, stored tiles, cached scores) and prints
+    /// `message`: its work leaves the total, but neither its work nor its time goes into
+    /// the rate, so a resumed run's ETA is not the reused items' near-zero time spread
+    /// over what is left ("ETA 0.1s" with 12 of 18 answers to compute, round 18).
+    pub fn skip_item(&mut self, work: f64, message: &str) {
+        let mut s = self.state();
+        let kind = s.current.take().map_or(0, |(k, _, _)| k);
+        s.last_finish = Instant::now();
+        s.done += 1;
+        if let Some(k) = s.kinds.get_mut(kind) {
+            k.left_work = (k.left_work - work).max(0.0);
+        }
+        if self.enabled {
+            let erase = if self.tty { "\r\x1b[2K" } else { "" };
+            let _ = writeln!(std::io::stderr(), "{erase}{message}");
         }
     }
 
@@ -204,7 +235,7 @@ impl Progress {
     /// `period`, so a long item's ETA moves while it runs; elsewhere (a log file) nothing
     /// changes: one line per item start, as without it.
     pub fn redraw_every(&mut self, period: Duration) {
-        if !self.enabled || self.ticker.is_some() || !std::io::stderr().is_terminal() {
+        if !self.enabled || self.ticker.is_some() || !self.tty {
             return;
         }
         let stop = Arc::new(AtomicBool::new(false));
@@ -216,7 +247,7 @@ impl Progress {
             }
             let s = state.lock().unwrap_or_else(|e| e.into_inner());
             if s.current.is_some() {
-                draw(&s.line());
+                draw(&s.line(), true);
             }
         });
         self.ticker = Some((handle, stop));
@@ -325,5 +356,26 @@ mod tests {
         assert_eq!((s.kinds[0].done_work, s.kinds[0].left_work), (10.0, 0.0));
         assert_eq!((s.kinds[1].done_work, s.kinds[1].left_work), (45.0, 45.0));
         assert!(s.current.is_none());
+    }
+
+    /// A reused item leaves the work to do but not the rate: a resumed run shows no ETA
+    /// until an item is computed, then the computed items' rate alone.
+    #[test]
+    fn a_reused_item_leaves_the_total_but_not_the_rate() {
+        let mut p = Progress::new(3, 30.0, false);
+        p.start_item("reused");
+        p.skip_item(10.0, "reused");
+        {
+            let s = p.state();
+            assert_eq!(s.done, 1);
+            assert_eq!((s.kinds[0].done_work, s.kinds[0].left_work), (0.0, 20.0));
+            assert_eq!(eta_secs(&s.kinds, None), None);
+        }
+        p.start_item("computed");
+        p.finish_item(10.0, "computed");
+        let s = p.state();
+        assert_eq!((s.kinds[0].done_work, s.kinds[0].left_work), (10.0, 10.0));
+        let rate = s.kinds[0].done_secs / 10.0;
+        eta_is(&s.kinds, None, Some(10.0 * rate));
     }
 }

@@ -41,5 +41,57 @@ fn cli() -> clap::Command {
         c.allow_negative_numbers(true)
             .mut_subcommands(negative_numbers_are_values)
     }
-    negative_numbers_are_values(args::Args::command())
+    negative_numbers_are_values(whole_number_errors(args::Args::command()))
+}
+
+/// Every `usize` and `u64` flag parsed by [`whole`], in every subcommand: clap's own parser
+/// for them (Rust's `FromStr`) said "invalid digit found in string" for `--max-new-tokens
+/// -1` and "number too large to fit in target type" for `--depths 18446744073709551616`,
+/// naming neither what is wrong nor the range (round 18). `u32` flags already said "-1 is
+/// not in 0..=4294967295" (clap's ranged parser), and each command checks its own range
+/// after this.
+fn whole_number_errors(c: clap::Command) -> clap::Command {
+    use std::any::TypeId;
+    c.mut_args(|a| {
+        let id = a.get_value_parser().type_id();
+        if id == TypeId::of::<usize>() {
+            a.value_parser(whole::<usize>)
+        } else if id == TypeId::of::<u64>() {
+            a.value_parser(whole::<u64>)
+        } else {
+            a
+        }
+    })
+    .mut_subcommands(whole_number_errors)
+}
+
+/// `text` as a whole number of 0 or more, or why not with the allowed range (`clap` adds
+/// "invalid value '-1' for '--flag <FLAG>': " before it).
+fn whole<T>(text: &str) -> Result<T, String>
+where
+    T: std::str::FromStr<Err = std::num::ParseIntError> + std::fmt::Display + Bounded,
+{
+    use std::num::IntErrorKind;
+    text.parse::<T>().map_err(|e| {
+        let what = match e.kind() {
+            IntErrorKind::Empty => "is empty",
+            IntErrorKind::PosOverflow => "is too large",
+            _ if text.starts_with('-') && text[1..].bytes().all(|b| b.is_ascii_digit()) => {
+                "is negative"
+            }
+            _ => "is not a whole number",
+        };
+        format!("{what}: allowed 0..={} (a whole number)", T::MAX_VALUE)
+    })
+}
+
+/// The largest value of a flag's integer type, for [`whole`]'s message.
+trait Bounded {
+    const MAX_VALUE: Self;
+}
+impl Bounded for usize {
+    const MAX_VALUE: Self = usize::MAX;
+}
+impl Bounded for u64 {
+    const MAX_VALUE: Self = u64::MAX;
 }

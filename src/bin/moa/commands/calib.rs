@@ -73,7 +73,7 @@ pub fn run(args: CalibArgs) -> anyhow::Result<ExitCode> {
         progress.start_item(&format!("answering a {}-token prompt", prompt.len()));
         let t = Instant::now();
         if let Some(out) = log.get(prompt, max_new) {
-            progress.finish_item(prompt.len() as f64, "  (answered by an earlier run)");
+            progress.skip_item(prompt.len() as f64, "  (answered by an earlier run)");
             return Ok(out);
         }
         let mut out = match &gpu {

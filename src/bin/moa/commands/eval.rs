@@ -346,7 +346,9 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
     // The merged report's backend and perplexity setup, checked once this run's are known.
     let mut merged_setup = None;
     if let Some(m) = &args.merge {
-        let text = std::fs::read_to_string(m)
+        // Through `input`: a folder or a non-UTF-8 file said "Is a directory (os error
+        // 21)" / "stream did not contain valid UTF-8", unlike every other input (round 18).
+        let text = moa::input::read_to_string(m, "moa eval report", moa::input::MAX_DATA_BYTES)
             .with_context(|| format!("--merge: cannot read `{}`", m.display()))?;
         let prev: EvalReport = serde_json::from_str(&text)
             .with_context(|| format!("--merge: `{}` is not a moa eval report", m.display()))?;
@@ -507,15 +509,24 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
         }
         for f in &args.ppl_text {
             files.push(f.clone());
-            text.push_str(
-                &moa::input::read_to_string(f, "perplexity text", moa::input::MAX_DATA_BYTES)
-                    .with_context(|| format!("--ppl-text: cannot read `{}`", f.display()))?,
-            );
+            let body = moa::input::read_to_string(f, "perplexity text", moa::input::MAX_DATA_BYTES)
+                .with_context(|| format!("--ppl-text: cannot read `{}`", f.display()))?;
+            // An empty file was reported as "the perplexity text has 1 tokens", naming no
+            // file (round 18).
+            if body.trim().is_empty() {
+                anyhow::bail!(
+                    "--ppl-text `{}` is empty: give held-out prose (documentation, a book), or --ppl-rows 0 to skip perplexity",
+                    f.display()
+                );
+            }
+            text.push_str(&body);
             text.push_str("\n\n");
         }
         let tokens = tokenizer.encode(&text)?;
-        let windows =
-            text_windows(&tokens, ppl_length, args.ppl_rows).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let windows = text_windows(&tokens, ppl_length, args.ppl_rows).map_err(|e| {
+            let shown: Vec<String> = files.iter().map(|f| format!("`{}`", f.display())).collect();
+            anyhow::anyhow!("{e} (the text of {})", shown.join(", "))
+        })?;
         Some((windows, files))
     };
 

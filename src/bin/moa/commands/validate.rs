@@ -118,17 +118,22 @@ pub fn validate(args: &ValidateArgs) -> anyhow::Result<Outcome> {
             masking,
             score,
             cached,
-        } => progress.finish_item(
-            (n_tokens[&score.sample_id] as f64).powi(2),
-            &format!(
+        } => {
+            let work = (n_tokens[&score.sample_id] as f64).powi(2);
+            let line = format!(
                 "{masking}: {} loss {:.4} agree {}/{}{}",
                 score.sample_id,
                 score.loss,
                 score.agree,
                 score.n_response,
                 if cached { " (cached)" } else { "" }
-            ),
-        ),
+            );
+            if cached {
+                progress.skip_item(work, &line);
+            } else {
+                progress.finish_item(work, &line);
+            }
+        }
     };
     let (dense, reports) = if args.gpu {
         let ctx = WgpuContext::new()?;

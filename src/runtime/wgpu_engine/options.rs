@@ -335,11 +335,15 @@ pub struct WgpuEngineOptions {
     /// against 255) and 153.1–153.2 → 120.0–120.3 (dense), prefill 161.2–162.3k →
     /// 180.9–181.2k tok/s (RESULTS "wgpu engine, session 32, lead call 1").
     pub coop_attention_v_in_k: bool,
-    /// `MOA_WGPU_COOP_ATTN_MASK_SELECT` (default `0`; session 32, opt-in, not yet timed):
+    /// `MOA_WGPU_COOP_ATTN_MASK_SELECT` (default `1` since session 32; `0` the branch form):
     /// the group form's softmax reads every score of its keys and masks with `select()`
     /// instead of reading the visible keys' scores inside a branch
     /// ([`crate::codegen::wgsl::PrefillGroupForm::mask_select`]; session 32's
-    /// `_DIAG=1`, no softmax, took the attention 80.0 → 30.3 ms a pass with moa-50).
+    /// `_DIAG=1`, no softmax, took the attention 80.0 → 30.3 ms a pass with moa-50). On the
+    /// H200 (SmolLM2 shape, 16 × 4096, A M M A A M in one call, session 32's lead call 2):
+    /// the attention 80.5–80.7 → 77.2–77.3 ms a pass (moa-50) and 121.0 → 114.5–114.6
+    /// (dense), prefill 182.0–183.1k → 185.6–185.9k tok/s (dense 148.6–149.0k →
+    /// 152.8–153.3k), 236 registers against 221, parity unchanged.
     pub coop_attention_mask_select: bool,
     /// `MOA_WGPU_WARM` (default `auto`: on CPU adapters): run every pipeline once at load
     /// (llvmpipe compiles at first dispatch: ~100 s inside a first run's timings).
@@ -499,7 +503,7 @@ impl Default for WgpuEngineOptions {
             coop_attention_stage_k: true,
             coop_attention_v_early: true,
             coop_attention_v_in_k: true,
-            coop_attention_mask_select: false,
+            coop_attention_mask_select: true,
             warm_up: None,
             print_stats: false,
             coop_head: CoopHeadChoice::Staged,

@@ -3,19 +3,19 @@
 //!
 //! ```sh
 //! # W workgroups (comma-separated), P phases (comma-separated), forms (comma-separated:
-//! # plain, atomic, none; the dispatch-per-phase baseline `disp` is always timed)
+//! # plain, fresh, atomic, none; the dispatch-per-phase baseline `disp` is always timed)
 //! cargo run --release --example wgpu_gbar -- 66,132 1,8,64 plain,atomic,none
 //! # lavapipe (this machine): W <= LP_NUM_THREADS, a small spin bound
 //! LP_NUM_THREADS=4 MOA_GBAR_SPIN=20000 wgpu_gbar 2,4 1,8 plain,atomic
 //! ```
 //!
-//! The kernel (generated WGSL, one workgroup of 256 lanes per slice): a buffer of two
-//! halves of `W × 256` u32 words; phase `p` (counted over the whole run: the dispatch's
-//! first phase is `ctl[3]`) reads half `(p + 1) % 2` (written by phase `p − 1`) at lane
-//! `i` of workgroup `(w + 1) % W` (a fixed partner: the same lines every second phase, so
-//! a stale L1 line shows) and at lane `(i + p) % 256` of workgroup `(w + 1 + p % (W − 1))
-//! % W` (a rotated one), mixes both with `p` ([`mix`]) and writes lane `i` of its own slice
-//! of half `p % 2`. Between two phases the workgroups meet at a device-wide barrier:
+//! The kernel (generated WGSL, one workgroup of 256 lanes per slice): a buffer of R
+//! regions of `W × 256` u32 words (R = 2, or P + 1 for `fresh`); phase `p` (counted over
+//! the whole run: the dispatch's first phase is `ctl[3]`) reads region `p % R` (written by
+//! phase `p − 1`) at lane `i` of workgroup `(w + 1) % W` (a fixed partner: at R = 2 the
+//! same lines every second phase, so a stale L1 line shows) and at lane `(i + p) % 256` of
+//! workgroup `(w + 1 + p % (W − 1)) % W` (a rotated one), mixes both with `p` ([`mix`])
+//! and writes lane `i` of its own slice of region `(p + 1) % R`. Between two phases the workgroups meet at a device-wide barrier:
 //! `storageBarrier()`, then lane 0 adds 1 to the arrival counter `ctl[0]` and spins on
 //! `atomicLoad(&ctl[0])` until it reaches `W × (phases done)`; the spin is bounded
 //! (`MOA_GBAR_SPIN` iterations, default 2^20): past it the workgroup sets the error flag
@@ -27,7 +27,9 @@
 //! one has then left its spins) resets `ctl[0]` and `ctl[2]` and advances `ctl[3]` by P,
 //! so the next dispatch continues the sequence.
 //!
-//! Forms: `plain` reads and writes the data with plain loads and stores; `atomic` reads
+//! Forms: `plain` reads and writes the data with plain loads and stores; `fresh` too, over
+//! P + 1 regions, so a dispatch reads each line in one phase only (stale L1 lines cannot
+//! be the cause if it fails; the order of the stores against the counter can); `atomic` reads
 //! and writes them with `atomicLoad` / `atomicStore` (the engine's fused merge's partials);
 //! `none` skips the meeting (wrong values expected: the phases' own work, for the slope).
 //! The baseline `disp` is the P = 1 kernel dispatched P times (the dispatch boundary is
@@ -38,7 +40,8 @@
 //! Each (W, P, form) is first checked: the buffers set from the host, 25 steps (one step =
 //! one dispatch of P phases, or P dispatches for `disp`) in one submit, every word of the
 //! last phase's half compared with the host's sequence ([`mix`] over 25 × P phases);
-//! it prints the count of wrong words and the error flag. Then timed as
+//! it prints the count of wrong words (cumulative: one stale word taints every word after
+//! it through the mix, so "all" means "at least one") and the error flag. Then timed as
 //! `wgpu_decode_bench` times a step: (median T(25 steps) − median T(5)) / 20 over 7
 //! alternating submits after warm-up; the rounds go forms in order, then reversed
 //! (A B B A), per W and P.
@@ -68,6 +71,9 @@ fn main() -> ExitCode {
 enum Form {
     /// Plain loads and stores.
     Plain,
+    /// Plain loads and stores over a ring of P + 1 regions, so a dispatch reads each
+    /// line in one phase only (no line it read before a meeting can sit stale in L1).
+    Fresh,
     /// `atomicLoad` / `atomicStore` of u32 words.
     Atomic,
     /// No meeting at all (values wrong: the phases' own time).
@@ -77,18 +83,30 @@ enum Form {
 }
 
 impl Form {
+    /// Regions of `W × 256` words the data rotates over for `phases` phases a dispatch:
+    /// phase p reads region p % R and writes (p + 1) % R.
+    fn regions(self, phases: u32) -> u32 {
+        if self == Form::Fresh {
+            phases + 1
+        } else {
+            2
+        }
+    }
+
     fn parse(s: &str) -> Result<Form, String> {
         match s {
             "plain" => Ok(Form::Plain),
+            "fresh" => Ok(Form::Fresh),
             "atomic" => Ok(Form::Atomic),
             "none" => Ok(Form::NoBarrier),
             "disp" => Ok(Form::Dispatch),
-            _ => Err(format!("form `{s}`: plain, atomic, none or disp")),
+            _ => Err(format!("form `{s}`: plain, fresh, atomic, none or disp")),
         }
     }
     fn name(self) -> &'static str {
         match self {
             Form::Plain => "plain",
+            Form::Fresh => "fresh",
             Form::Atomic => "atomic",
             Form::NoBarrier => "none",
             Form::Dispatch => "disp",
@@ -106,8 +124,8 @@ fn mix(a: u32, b: u32, p: u32, lane: u32) -> u32 {
     x.wrapping_add(lane)
 }
 
-/// The host's sequence: `phases` phases from `init` (half 1 of the buffer = phase −1's
-/// values), returned as the last phase's `W × 256` words.
+/// The host's sequence: `phases` phases from `init` (region 0 of the buffer = phase
+/// −1's values), returned as the last phase's `W × 256` words.
 fn host_sequence(w: u32, init: &[u32], phases: u32) -> Vec<u32> {
     let n = LANES as usize;
     let mut prev = init.to_vec();
@@ -144,7 +162,8 @@ fn source(w: u32, phases: u32, form: Form, spin: u32) -> String {
     };
     let load = |idx: &str| ld.replace("{}", idx);
     let store = |idx: &str, v: &str| st.replacen("{}", idx, 1).replacen("{}", v, 1);
-    let meet = form == Form::Plain || form == Form::Atomic;
+    let meet = matches!(form, Form::Plain | Form::Fresh | Form::Atomic);
+    let regions = form.regions(phases);
     let barrier = if meet {
         format!(
             r#"        if (k + 1u < {phases}u) {{
@@ -195,8 +214,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     var most = 0u;
     for (var k = 0u; k < {phases}u; k += 1u) {{
         let p = p0 + k;
-        let half_in = ((p + 1u) % 2u) * (W * 256u);
-        let half_out = (p % 2u) * (W * 256u);
+        let half_in = (p % {regions}u) * (W * 256u);
+        let half_out = ((p + 1u) % {regions}u) * (W * 256u);
         var off = 0u;
         if (W > 1u) {{ off = 1u + p % (W - 1u); }}
         let a = {a};
@@ -232,6 +251,8 @@ struct Kernel {
     bind: wgpu::BindGroup,
     data: wgpu::Buffer,
     ctl: wgpu::Buffer,
+    /// Regions of the data ([`Form::regions`]).
+    regions: u32,
     /// Dispatches a step.
     per_step: u32,
     w: u32,
@@ -277,7 +298,7 @@ impl Kernel {
         });
         let data = dev.create_buffer(&wgpu::BufferDescriptor {
             label: Some("gbar data"),
-            size: u64::from(2 * w * LANES) * 4,
+            size: u64::from(form.regions(kp) * w * LANES) * 4,
             usage: wgpu::BufferUsages::STORAGE
                 | wgpu::BufferUsages::COPY_DST
                 | wgpu::BufferUsages::COPY_SRC,
@@ -309,6 +330,7 @@ impl Kernel {
             bind,
             data,
             ctl,
+            regions: form.regions(kp),
             per_step,
             w,
         })
@@ -355,24 +377,24 @@ fn check_steps() -> u32 {
         .unwrap_or(25)
 }
 
-/// Sets the buffers, runs [`CHECK_STEPS`] steps in one submit and compares the last
-/// phase's half with the host's: (wrong words, error flag, most spin loads, seconds).
+/// Sets the buffers, runs [`check_steps`] steps in one submit and compares the last
+/// phase's region with the host's: (wrong words, error flag, most spin loads, seconds).
 fn check(ctx: &WgpuContext, k: &Kernel, phases: u32) -> Result<(usize, u32, u32, f64), String> {
     let n = (k.w * LANES) as usize;
     let init: Vec<u32> = (0..n as u32)
         .map(|i| mix(i, i.wrapping_mul(2_654_435_761), 0xffff_ffff, 0))
         .collect();
-    let mut both = vec![0u32; n];
-    both.extend_from_slice(&init);
+    let mut all = init.clone();
+    all.resize(n * k.regions as usize, 0);
     ctx.queue()
-        .write_buffer(&k.data, 0, bytemuck::cast_slice(&both));
+        .write_buffer(&k.data, 0, bytemuck::cast_slice(&all));
     ctx.queue()
         .write_buffer(&k.ctl, 0, bytemuck::cast_slice(&[0u32; 8]));
     let steps = check_steps();
     let t = time_submit(ctx, steps, &|pass| k.record(pass))?;
     let total = steps * phases;
-    let got = read_back(ctx, &k.data, u64::from(2 * k.w * LANES) * 4)?;
-    let half = ((total - 1) % 2) as usize;
+    let got = read_back(ctx, &k.data, u64::from(k.regions * k.w * LANES) * 4)?;
+    let half = (total % k.regions) as usize;
     let want = host_sequence(k.w, &init, total);
     let wrong = got[half * n..(half + 1) * n]
         .iter()
@@ -435,7 +457,7 @@ fn per_step(ctx: &WgpuContext, k: &Kernel) -> Result<Option<f64>, String> {
 
 fn run() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: wgpu_gbar W[,W..] P[,P..] FORM[,FORM..] (plain, atomic, none)";
+    let usage = "usage: wgpu_gbar W[,W..] P[,P..] FORM[,FORM..] (plain, fresh, atomic, none)";
     let ws = list(args.first().ok_or(usage)?)?;
     let ps = list(args.get(1).ok_or(usage)?)?;
     let mut forms = vec![Form::Dispatch];

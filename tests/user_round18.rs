@@ -12,6 +12,14 @@ fn scratch(name: &str) -> PathBuf {
     common::cli::scratch("user_round18", name)
 }
 
+/// `DIR/calib.jsonl` with one 64-token sample `s0` (for 256-token profiles).
+fn one_sample_calibration(dir: &std::path::Path) -> PathBuf {
+    let calib = dir.join("calib.jsonl");
+    let tokens: Vec<u32> = (0..64).map(|i| 100 + i % 50).collect();
+    moa::calib::write_jsonl(&calib, &[common::samples::sample("s0", tokens, 4, 256)]).unwrap();
+    calib
+}
+
 /// [`common::cli::refused`] under this file's tag.
 fn refused(bin: &str, args: &[&str], needles: &[&str]) -> String {
     common::cli::refused("user_round18", bin, args, needles)
@@ -329,9 +337,7 @@ fn a_killed_compiles_temporary_is_not_counted_as_a_kernel_file() {
 #[test]
 fn progress_in_a_log_file_is_plain_lines() {
     let dir = scratch("progress-log");
-    let calib = dir.join("calib.jsonl");
-    let tokens: Vec<u32> = (0..64).map(|i| 100 + i % 50).collect();
-    moa::calib::write_jsonl(&calib, &[common::samples::sample("s0", tokens, 4, 256)]).unwrap();
+    let calib = one_sample_calibration(&dir);
     let out = dir.join("prof");
     let (code, _, err) = common::cli::run(
         "user_round18",
@@ -371,9 +377,7 @@ fn progress_in_a_log_file_is_plain_lines() {
 #[test]
 fn calibration_merge_and_upstream_inputs_say_what_is_wrong() {
     let dir = scratch("other-inputs");
-    let calib = dir.join("calib.jsonl");
-    let tokens: Vec<u32> = (0..64).map(|i| 100 + i % 50).collect();
-    moa::calib::write_jsonl(&calib, &[common::samples::sample("s0", tokens, 4, 256)]).unwrap();
+    let calib = one_sample_calibration(&dir);
     let good = std::fs::read(&calib).unwrap();
     // A second line with a Latin-1 byte; a UTF-16 file; a UTF-8 byte-order mark (read).
     let latin1 = dir.join("latin1.jsonl");

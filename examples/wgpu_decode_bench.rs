@@ -40,7 +40,7 @@
 //! wgpu_decode_bench regs-gemm
 //! # the same for the prefill attention's group form (prefill_coop_group.wgsl.j2) of the
 //! # listed layers, per variant (the default changed by `+`-joined f1, nosk, nove, novk
-//! # (V not staged in K's tile), ms (select masks), d1..d5 (on session 29's form 2), d7 (on
+//! # (V not staged in K's tile), ms (select masks), sr (scores in registers), d1..d5 (on session 29's form 2), d7 (on
 //! # V in K's tile))
 //! wgpu_decode_bench regs-pattn plans/smollm2-135m-moa-50.toml 0,6 default,novk,ms,nosk+nove,d3
 //! ```
@@ -1564,6 +1564,7 @@ mod regs {
                     "nove" => v.v_early = false,
                     "novk" => v.v_in_k = false,
                     "ms" => v.mask_select = true,
+                    "sr" => v.score_regs = true,
                     // Diagnostic 7 of V in K's tile (no V early).
                     "d7" => (v.diag, v.v_early) = (7, false),
                     // Diagnostics 1 to 5 on session 29's form 2 (nothing staged).

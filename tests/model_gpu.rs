@@ -1628,7 +1628,8 @@ fn the_matrix_unit_prefill_attention_runs_in_both_forms() {
 /// of 100, 77 and 19 tokens: two key tiles, a partial last block), where the device has
 /// cooperative matrices with subgroups (not lavapipe): V staged in K's tile (the default,
 /// `MOA_WGPU_COOP_ATTN_V_IN_K=1`) and not (`0`), and the softmax's select masks
-/// (`MOA_WGPU_COOP_ATTN_MASK_SELECT=1`, session 32, opt-in) with each; the tiny model's
+/// (`MOA_WGPU_COOP_ATTN_MASK_SELECT=1`, session 32) with each, and the softmax's scores in
+/// registers (`MOA_WGPU_COOP_ATTN_SCORE_REGS=1`, session 32's default) with each; the tiny model's
 /// group of 2 at head_dim 16 stages K. The engine's start-up check must pass (no fallback: the description names
 /// the form).
 #[test]
@@ -1643,20 +1644,40 @@ fn the_matrix_unit_prefill_attention_with_v_in_k_and_without() {
     }
     let model = load("hf");
     let plan = sparse_plan();
-    for (v_in_k, mask_select, words) in [
-        (true, false, "(V early) (V staged in K's tile) (max"),
-        (false, false, "(K staged) (V early) (max"),
-        (true, true, "(V staged in K's tile) (select masks) (max"),
-        (false, true, "(K staged) (V early) (select masks) (max"),
+    for (v_in_k, mask_select, score_regs, words) in [
+        (true, false, false, "(V early) (V staged in K's tile) (max"),
+        (false, false, false, "(K staged) (V early) (max"),
+        (
+            true,
+            true,
+            false,
+            "(V staged in K's tile) (select masks) (max",
+        ),
+        (
+            false,
+            true,
+            false,
+            "(K staged) (V early) (select masks) (max",
+        ),
+        (
+            true,
+            true,
+            true,
+            "(select masks) (scores in registers) (max",
+        ),
+        (false, false, true, "(V early) (scores in registers) (max"),
     ] {
         let options = WgpuEngineOptions {
             coop_attention_v_in_k: v_in_k,
             coop_attention_mask_select: mask_select,
+            coop_attention_score_regs: score_regs,
             ..WgpuEngineOptions::default()
         };
         let gpu = WgpuEngine::new_with_options(&ctx, &model, Some(&plan), false, options).unwrap();
         let products = gpu.products().to_string();
-        eprintln!("v_in_k {v_in_k}, mask_select {mask_select}: {products}");
+        eprintln!(
+            "v_in_k {v_in_k}, mask_select {mask_select}, score_regs {score_regs}: {products}"
+        );
         assert!(products.contains(words), "{products}");
         parity_of(gpu, &model, true, true, &[100, 77, 19]);
     }

@@ -341,6 +341,8 @@ struct PrefillCoopGroupCtx<'a> {
     v_in_k: bool,
     /// The softmax masks with select() ([`PrefillGroupForm::mask_select`]).
     mask_select: bool,
+    /// The softmax's scores in registers ([`PrefillGroupForm::score_regs`]).
+    score_regs: bool,
 }
 
 /// Which variant of the group form (`prefill_coop_group.wgsl.j2`) to generate.
@@ -385,6 +387,14 @@ struct PrefillCoopGroupCtx<'a> {
 /// tile (75.1). `mask_select` (session 32, opt-in, not yet timed; not with diagnostic 1):
 /// the softmax reads every score of its keys and masks with `select()` instead of
 /// reading the visible keys' scores inside a branch.
+/// `score_regs` (session 32, s32-soft; the engine's default; not with diagnostic 1;
+/// supersedes `mask_select`): the
+/// softmax reads each invocation's scores once, in 16-byte-aligned 4-key groups, scaled
+/// into registers (64 / lanes-a-row f32) that serve both the row's maximum and P, and
+/// masks them (select to −3e38) only in key tiles not wholly visible to its query. On the
+/// H200 (SmolLM2 shape, 16 × 4096) it took the attention 77.2 → 38.2 ms a pass with moa-50
+/// and 114.5 → 52.9 dense (239 registers against 236; benches/RESULTS.md, "wgpu engine,
+/// session 32 (branch s32-soft)").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PrefillGroupForm {
     pub form: u32,
@@ -393,6 +403,7 @@ pub struct PrefillGroupForm {
     pub v_early: bool,
     pub v_in_k: bool,
     pub mask_select: bool,
+    pub score_regs: bool,
 }
 
 impl PrefillGroupForm {
@@ -405,6 +416,7 @@ impl PrefillGroupForm {
         v_early: true,
         v_in_k: true,
         mask_select: false,
+        score_regs: false,
     };
 
     /// Session 28's kernel: form 1 (workgroup barriers), K and V read where they are used.
@@ -415,6 +427,7 @@ impl PrefillGroupForm {
         v_early: false,
         v_in_k: false,
         mask_select: false,
+        score_regs: false,
     };
 
     /// Tiles staged in workgroup memory (0 or 1), each 64 keys × (head_dim + 8) f16.
@@ -525,7 +538,7 @@ pub fn prefill_coop_group(module: &KernelModule) -> Result<Vec<CoopPrefill>, Cod
 /// [`prefill_coop_group`], and a form other than 1 or 2, a diagnostic outside 0..=5,
 /// staging where it does not fit, a diagnostic 2 to 5 with K staged, a diagnostic with V
 /// early, diagnostic 6, diagnostic 7 without `v_in_k`, `v_in_k` without K staged, or
-/// `mask_select` with diagnostic 1.
+/// `mask_select` or `score_regs` with diagnostic 1.
 pub fn prefill_coop_group_form(
     module: &KernelModule,
     variant: PrefillGroupForm,
@@ -541,13 +554,13 @@ pub fn prefill_coop_group_form(
         || (variant.diag == 7 && !variant.v_in_k)
         || variant.diag == 6
         || (variant.v_in_k && !variant.stage_k)
-        || (variant.mask_select && variant.diag == 1)
+        || ((variant.mask_select || variant.score_regs) && variant.diag == 1)
     {
         return Err(CodegenError::Unsupported {
             target: "wgsl",
             message: format!(
                 "no group prefill form {variant:?} (forms 1 and 2, diagnostics 0 to 5 without K \
-                 staged or V early, K staged where it fits in 48 KiB, V in K's tile with K staged, diagnostic 7 with it, select masks without diagnostic 1)"
+                 staged or V early, K staged where it fits in 48 KiB, V in K's tile with K staged, diagnostic 7 with it, select masks and scores in registers without diagnostic 1)"
             ),
         });
     }
@@ -586,6 +599,7 @@ pub fn prefill_coop_group_form(
                 v_early: variant.v_early,
                 v_in_k: variant.v_in_k,
                 mask_select: variant.mask_select,
+                score_regs: variant.score_regs,
             },
         )?;
         validate_with(
@@ -2403,6 +2417,7 @@ mod tests {
                     v_early,
                     v_in_k,
                     mask_select,
+                    score_regs: false,
                 };
                 let kernels = prefill_coop_group_form(&module, variant).unwrap();
                 for k in kernels.iter().take(2) {
@@ -2430,8 +2445,37 @@ mod tests {
                     v_early,
                     v_in_k,
                     mask_select,
+                    score_regs: false,
                 };
                 assert!(prefill_coop_group_form(&module, variant).is_err());
+            }
+            // Scores in registers (with and without select masks and staging; SG 16, 32,
+            // 64: the register array is sized for 16), and not with diagnostic 1.
+            for (form, diag, stage_k, v_early, v_in_k, mask_select) in [
+                (2, 0, true, true, true, true),
+                (2, 0, true, true, true, false),
+                (1, 0, true, false, true, false),
+                (2, 0, false, false, false, false),
+                (2, 7, true, false, true, true),
+            ] {
+                let variant = PrefillGroupForm {
+                    form,
+                    diag,
+                    stage_k,
+                    v_early,
+                    v_in_k,
+                    mask_select,
+                    score_regs: true,
+                };
+                let kernels = prefill_coop_group_form(&module, variant).unwrap();
+                for k in kernels.iter().take(2) {
+                    for sg in [16.0, 32.0, 64.0] {
+                        spirv(&k.source, &k.entry_point, &[("SG", sg)])
+                            .unwrap_or_else(|e| panic!("{variant:?}, layer {}: {e}", k.layer));
+                    }
+                }
+                let wrong = PrefillGroupForm { diag: 1, ..variant };
+                assert!(prefill_coop_group_form(&module, wrong).is_err());
             }
         }
         assert_eq!(prefill_group_q_blocks(3), Some(2));

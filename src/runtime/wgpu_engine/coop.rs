@@ -386,12 +386,13 @@ impl WgpuEngine {
                 self.products,
                 if attn.group {
                     format!(
-                        ", a workgroup per GQA group{}{}{}{}{}",
+                        ", a workgroup per GQA group{}{}{}{}{}{}",
                         if attn.variant.form == 1 { " (workgroup barriers)" } else { "" },
                         if attn.variant.stage_k { " (K staged)" } else { "" },
                         if attn.variant.v_early { " (V early)" } else { "" },
                         if attn.variant.v_in_k { " (V staged in K's tile)" } else { "" },
                         if attn.variant.mask_select { " (select masks)" } else { "" },
+                        if attn.variant.score_regs { " (scores in registers)" } else { "" },
                     )
                 } else {
                     String::new()

@@ -528,6 +528,8 @@ impl WgpuEngine {
                 v_in_k: options.coop_attention_v_in_k && stage_k,
                 // Select masks (not with diagnostic 1, which has no softmax).
                 mask_select: options.coop_attention_mask_select && options.coop_attention_diag != 1,
+                // Scores in registers (the same: no softmax, nothing to hold).
+                score_regs: options.coop_attention_score_regs && options.coop_attention_diag != 1,
             };
             // Session 28's group kernel (workgroup barriers, K and V from storage where
             // they are used): the second try where the asked variant is another and fails

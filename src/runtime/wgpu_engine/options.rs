@@ -345,6 +345,18 @@ pub struct WgpuEngineOptions {
     /// (dense), prefill 182.0–183.1k → 185.6–185.9k tok/s (dense 148.6–149.0k →
     /// 152.8–153.3k), 236 registers against 221, parity unchanged.
     pub coop_attention_mask_select: bool,
+    /// `MOA_WGPU_COOP_ATTN_SCORE_REGS` (default `1` since session 32, branch s32-soft; `0`
+    /// main's two loops over workgroup memory): the group form's softmax reads each
+    /// invocation's scores once, 4 keys a read, into registers serving both the row's
+    /// maximum and P, and masks only in key tiles not wholly visible to its query
+    /// (supersedes `_MASK_SELECT`; not with `_DIAG=1`)
+    /// ([`crate::codegen::wgsl::PrefillGroupForm::score_regs`]). On the H200 (SmolLM2
+    /// shape, 16 × 4096, A B B A A B in one call, s32-soft's call 1): the attention
+    /// 77.23–77.26 → 37.89–38.45 ms a pass (moa-50) and 114.47–114.52 → 52.76–52.98
+    /// (dense), prefill 183.2–184.1k → 234.5–237.0k tok/s (dense 151.4–152.5k →
+    /// 209.1–212.2k), 239 registers against 236, start-up check unchanged (4.9e-4);
+    /// RESULTS "wgpu engine, session 32 (branch s32-soft)".
+    pub coop_attention_score_regs: bool,
     /// `MOA_WGPU_WARM` (default `auto`: on CPU adapters): run every pipeline once at load
     /// (llvmpipe compiles at first dispatch: ~100 s inside a first run's timings).
     pub warm_up: Option<bool>,
@@ -504,6 +516,7 @@ impl Default for WgpuEngineOptions {
             coop_attention_v_early: true,
             coop_attention_v_in_k: true,
             coop_attention_mask_select: true,
+            coop_attention_score_regs: true,
             warm_up: None,
             print_stats: false,
             coop_head: CoopHeadChoice::Staged,
@@ -615,6 +628,11 @@ impl WgpuEngineOptions {
                 env,
                 "MOA_WGPU_COOP_ATTN_MASK_SELECT",
                 d.coop_attention_mask_select,
+            )?,
+            coop_attention_score_regs: flag(
+                env,
+                "MOA_WGPU_COOP_ATTN_SCORE_REGS",
+                d.coop_attention_score_regs,
             )?,
             warm_up: tristate(env, "MOA_WGPU_WARM")?,
             print_stats: flag(env, "MOA_WGPU_STATS", d.print_stats)?,
@@ -1005,6 +1023,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_COOP_ATTN_V_EARLY",
     "MOA_WGPU_COOP_ATTN_V_IN_K",
     "MOA_WGPU_COOP_ATTN_MASK_SELECT",
+    "MOA_WGPU_COOP_ATTN_SCORE_REGS",
     "MOA_WGPU_WARM",
     "MOA_WGPU_STATS",
     "MOA_WGPU_COOP_HEAD",

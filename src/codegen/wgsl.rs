@@ -2469,7 +2469,8 @@ mod tests {
                 };
                 let kernels = prefill_coop_group_form(&module, variant).unwrap();
                 for k in kernels.iter().take(2) {
-                    for sg in [16.0, 32.0, 64.0] {
+                    // 128: the 4-key groups' other mapping (moa_sr_key: kpl = 8).
+                    for sg in [16.0, 32.0, 64.0, 128.0] {
                         spirv(&k.source, &k.entry_point, &[("SG", sg)])
                             .unwrap_or_else(|e| panic!("{variant:?}, layer {}: {e}", k.layer));
                     }

@@ -436,6 +436,21 @@ impl WgpuEngine {
             config.hidden_size,
             config.head_dim,
         );
+        let fused = coop_matvec::fused_mlp(
+            &device,
+            &options,
+            storage,
+            ctx.coop_matrix(),
+            ctx.adapter_info().device_type == wgpu::DeviceType::Cpu,
+            (config.q_heads * config.head_dim, config.hidden_size),
+        );
+        let fused_note = match &fused {
+            Some(Err(why)) => format!("; MOA_WGPU_DECODE_FUSED_MLP=1 not used: {why}"),
+            _ => String::new(),
+        };
+        let fused_mlp = fused
+            .and_then(Result::ok)
+            .filter(|_| out.is_some() && gate_up.is_some());
         let head_kind = match &head {
             Ok(h) if h.staged.is_some() => "matrix units (coop_head.wgsl)".to_string(),
             Ok(_) => "matrix units (coop_matvec.wgsl)".to_string(),
@@ -477,7 +492,8 @@ impl WgpuEngine {
                 out,
                 gate_up,
                 qkv,
-                note: String::new(),
+                fused_mlp,
+                note: fused_note,
                 head_kind,
             }),
             decode_chunk: options.decode_chunk.map(std::num::NonZeroU32::get),
@@ -801,7 +817,14 @@ impl WgpuEngine {
             }) => ", B fragments loaded before x, the output product's A straight from storage",
             _ => "",
         };
-        sg + coop + walk + qkv + &self.coop_decode.note
+        let fused = match &self.coop_decode.fused_mlp {
+            Some(f) => format!(
+                "; output + gate/up products in one dispatch of at most {} workgroups meeting between them (MOA_WGPU_DECODE_FUSED_MLP=1)",
+                f.max_groups
+            ),
+            None => String::new(),
+        };
+        sg + coop + walk + qkv + &fused + &self.coop_decode.note
     }
 
     /// Fixes the slots of each decode work item of requests started from now on

@@ -88,6 +88,9 @@ pub(super) struct FusedMlp {
     pub(super) ctl: wgpu::Buffer,
     /// Workgroups at most (`MOA_WGPU_DECODE_FUSED_GROUPS`): all must be resident at once.
     pub(super) max_groups: u32,
+    /// The output product's K (its phase's direct walk reads whole 16-row blocks of
+    /// the attention output of this width).
+    pub(super) k_attn: usize,
 }
 
 /// Spin loads of the meeting's counter before a workgroup sets the error flag and goes
@@ -158,6 +161,7 @@ pub(super) fn fused_mlp(
             pipeline,
             ctl,
             max_groups: o.decode_fused_groups,
+            k_attn,
         })
     })();
     Some(built)

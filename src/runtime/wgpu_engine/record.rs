@@ -613,11 +613,10 @@ impl WgpuEngine {
             // The output and gate/up products in one dispatch (opt-in, session 32): the
             // direct output product's phase, a meeting, the gate/up phase; the down
             // product stays a dispatch of its own.
-            let fused_mlp = self.coop_decode.fused_mlp.as_ref().filter(|_| {
-                coop_out.is_some_and(|p| {
-                    p.direct.is_some()
-                        && a.attn_out.size() >= (t.div_ceil(16) * 16 * p.k * 2) as u64
-                }) && decode
+            let fused_mlp = self.coop_decode.fused_mlp.as_ref().filter(|f| {
+                a.attn_out.size() >= (t.div_ceil(16) * 16 * f.k_attn * 2) as u64
+                    && coop_fits(&lw.wo, f.k_attn, 16, t)
+                    && decode
                     && c.ffn_size.is_multiple_of(16)
                     && self
                         .coop_decode
@@ -629,7 +628,7 @@ impl WgpuEngine {
                 let n_out = lw.wo.rows as u32;
                 let ffn = c.ffn_size as u32;
                 let rows = (t as u32).div_ceil(16);
-                let k_attn = coop_out.map_or(0, |p| p.k) as u32;
+                let k_attn = f.k_attn as u32;
                 let eps = c.rms_norm_eps.to_bits();
                 let p0 = self.uniform(&[t as u32, k_attn, n_out, 1, eps, n_out, 0, 0]);
                 let p1 = self.uniform(&[t as u32, hidden as u32, 2 * ffn, 0, eps, ffn, 0, 0]);

@@ -354,6 +354,10 @@ fn run() -> Result<(), Error> {
             req.kv_bytes() as f64 / (1 << 20) as f64
         );
         println!("{}", stats.summary());
+        if let Some(state) = gpu.fused_mlp_state() {
+            let (arrivals, flag) = state?;
+            println!("fused mlp meetings: {arrivals} arrivals, error flag {flag}");
+        }
         let row0: Vec<u32> = out.iter().map(|s| s[0]).take(12).collect();
         println!("row 0 tokens: {row0:?}");
         if a.profile > 0 {

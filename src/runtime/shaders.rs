@@ -480,6 +480,169 @@ pub fn validate_wgsl(name: &str, source: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The decode's output and gate/up products in ONE dispatch (`MOA_WGPU_DECODE_FUSED_MLP`,
+/// an opt-in prototype of issue 12's persistent decode, session 32): `phases` are
+/// [`coop_matvec_source`] modules with their `INPUT_MODE` and `EPI`; phase `i`'s module
+/// is copied with every module-scope name prefixed `p{i}_`, its overrides made constants
+/// (`SG` = `sg`), its bindings moved up by `8 · i` and its x / residual bindings made
+/// writable (a buffer one phase writes is another's input: wgpu refuses one buffer bound
+/// read-only and writable in one dispatch), and its entry point made a function of the
+/// tile (`wid`). The entry point `moa_fused_mlp` runs each phase's tiles
+/// (`fuse.grid[i]` = x, y of the separate dispatch's grid) on `fuse.nw` workgroups (all
+/// resident: the host keeps it at most one a multiprocessor), the workgroups meeting
+/// between phases at `ctl.arrive` (a device-wide barrier: `examples/wgpu_gbar.rs`,
+/// benches/RESULTS.md "WGSL decode, session 32 (branch s32-gbar)"): lane 0 adds 1 and
+/// spins with `atomicLoad` until the count reaches the next multiple of `nw` (the counter
+/// is never reset: each meeting of `nw` arrivals is one generation; it wraps after 2^32
+/// arrivals, ≈ 10^6 decode steps at 96 workgroups and 30 layers), at most `fuse.spin`
+/// loads; past it `ctl.flag` is set and the workgroup goes on (wrong values, no hang).
+/// Inputs read after a meeting are plain loads of lines no multiprocessor read earlier
+/// in the dispatch (lead call 3: such loads are right; re-read lines were stale).
+pub fn coop_fused_mlp_source(phases: &[(String, u32, u32)], sg: u32) -> String {
+    let mut out = String::from("enable f16;\nenable wgpu_cooperative_matrix;\n");
+    for (i, (src, mode, epi)) in phases.iter().enumerate() {
+        let body = src
+            .replacen("enable f16;\nenable wgpu_cooperative_matrix;\n", "", 1)
+            .replacen("override SG: u32 = 32u;", &format!("const SG: u32 = {sg}u;"), 1)
+            .replacen(
+                "override INPUT_MODE: u32 = 1u;",
+                &format!("const INPUT_MODE: u32 = {mode}u;"),
+                1,
+            )
+            .replacen("override EPI: u32 = 0u;", &format!("const EPI: u32 = {epi}u;"), 1)
+            .replacen(
+                "@compute @workgroup_size(4u * SG)\nfn moa_coop_matvec(\n    @builtin(workgroup_id) wid: vec3<u32>,\n    @builtin(subgroup_id) sg: u32,\n    @builtin(subgroup_invocation_id) lane: u32,\n)",
+                "fn moa_coop_matvec(wid: vec3<u32>, sg: u32, lane: u32)",
+                1,
+            )
+            .replace(
+                "@binding(1) var<storage, read>",
+                "@binding(1) var<storage, read_write>",
+            )
+            .replace(
+                "@binding(3) var<storage, read>",
+                "@binding(3) var<storage, read_write>",
+            );
+        let body = rebind(&body, 8 * i as u32);
+        out.push_str(&prefix_names(&body, &format!("p{i}_")));
+    }
+    let calls: String = (0..phases.len())
+        .map(|i| {
+            let meet = if i + 1 < phases.len() {
+                "    meet(lid);\n"
+            } else {
+                ""
+            };
+            format!(
+                "    for (var q = wid.x; q < fuse.grid[{i}].x * fuse.grid[{i}].y; q += fuse.nw) {{\n        \
+                 p{i}_moa_coop_matvec(vec3<u32>(q % fuse.grid[{i}].x, q / fuse.grid[{i}].x, 0u), sg, lane);\n        \
+                 workgroupBarrier();\n    }}\n{meet}"
+            )
+        })
+        .collect();
+    out.push_str(&format!(
+        "struct FuseParams {{ grid: array<vec4<u32>, 4>, nw: u32, spin: u32, pad0: u32, pad1: u32 }}\n\
+         struct FuseCtl {{ arrive: atomic<u32>, flag: atomic<u32> }}\n\
+         @group(0) @binding(30) var<uniform> fuse: FuseParams;\n\
+         @group(0) @binding(31) var<storage, read_write> ctl: FuseCtl;\n\
+         var<workgroup> fuse_abort: u32;\n\
+         fn meet(lid: u32) {{\n    \
+         storageBarrier();\n    workgroupBarrier();\n    \
+         if (lid == 0u) {{\n        \
+         let old = atomicAdd(&ctl.arrive, 1u);\n        \
+         let goal = (old / fuse.nw + 1u) * fuse.nw;\n        \
+         var n = 0u;\n        \
+         loop {{\n            \
+         if (atomicLoad(&ctl.arrive) - goal < 0x80000000u) {{ break; }}\n            \
+         n += 1u;\n            \
+         if (n >= fuse.spin) {{ atomicStore(&ctl.flag, 1u); break; }}\n            \
+         if ((n & 63u) == 0u && atomicLoad(&ctl.flag) != 0u) {{ break; }}\n        \
+         }}\n    }}\n    \
+         _ = workgroupUniformLoad(&fuse_abort);\n}}\n\
+         @compute @workgroup_size({wg})\n\
+         fn moa_fused_mlp(\n    @builtin(workgroup_id) wid: vec3<u32>,\n    \
+         @builtin(subgroup_id) sg: u32,\n    @builtin(subgroup_invocation_id) lane: u32,\n    \
+         @builtin(local_invocation_index) lid: u32,\n) {{\n{calls}}}\n",
+        wg = 4 * sg,
+    ));
+    out
+}
+
+/// `src` with every `@binding(n)` moved to `@binding(n + by)`.
+fn rebind(src: &str, by: u32) -> String {
+    let mut out = String::with_capacity(src.len());
+    let mut rest = src;
+    while let Some(at) = rest.find("@binding(") {
+        let (head, tail) = rest.split_at(at + "@binding(".len());
+        out.push_str(head);
+        let end = tail.find(')').unwrap_or(0);
+        match tail[..end].trim().parse::<u32>() {
+            Ok(n) => out.push_str(&(n + by).to_string()),
+            Err(_) => out.push_str(&tail[..end]),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `src` (a WGSL module) with every name it declares at module scope (`fn`, `const`,
+/// `var`, `struct`, `alias`, `override` at the start of a line, bindings included)
+/// prefixed by `prefix` wherever it appears as a name (not after `.`: members keep
+/// theirs).
+fn prefix_names(src: &str, prefix: &str) -> String {
+    let mut names = std::collections::HashSet::new();
+    for line in src.lines() {
+        let l = if line.starts_with('@') {
+            match line.find("var") {
+                Some(at) => &line[at..],
+                None => continue,
+            }
+        } else {
+            line
+        };
+        let decl = ["fn ", "const ", "struct ", "alias ", "override ", "var "]
+            .iter()
+            .find_map(|k| l.strip_prefix(k))
+            .or_else(|| {
+                l.strip_prefix("var<")
+                    .and_then(|r| r.split_once("> ").map(|x| x.1))
+            });
+        if let Some(d) = decl {
+            let name: String = d
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() {
+                names.insert(name);
+            }
+        }
+    }
+    let mut out = String::with_capacity(src.len() + 1024);
+    let b = src.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c.is_ascii_alphabetic() || c == b'_' || c.is_ascii_digit() {
+            let start = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                i += 1;
+            }
+            let word = &src[start..i];
+            let after_dot = start > 0 && b[start - 1] == b'.';
+            if !c.is_ascii_digit() && !after_dot && names.contains(word) {
+                out.push_str(prefix);
+            }
+            out.push_str(word);
+        } else {
+            let ch = src[i..].chars().next().unwrap_or(' ');
+            out.push(ch);
+            i += ch.len_utf8();
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -695,6 +858,41 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// The fused output → gate/up dispatch (`coop_fused_mlp_source`) of the phases the
+    /// engine builds (the direct output product, then the gate/up product with RMSNorm
+    /// and SwiGLU) validates and lowers to SPIR-V, at subgroups of 32 and 64.
+    #[test]
+    fn the_fused_mlp_dispatch_validates() {
+        let early = CoopWalk {
+            early: true,
+            ..CoopWalk::default()
+        };
+        let direct = CoopWalk {
+            direct: true,
+            ..early
+        };
+        for sg in [32, 64] {
+            let phases = [
+                (
+                    coop_matvec_source(576, 1, 4, StorageType::F16, sg, direct),
+                    0,
+                    0,
+                ),
+                (
+                    coop_matvec_source(576, 2, 4, StorageType::F32, sg, early),
+                    1,
+                    2,
+                ),
+            ];
+            let source = coop_fused_mlp_source(&phases, sg);
+            assert!(source.contains("p1_moa_coop_matvec") && source.contains("@binding(12)"));
+            validate_wgsl("fused mlp", &source).unwrap_or_else(|e| panic!("{e}"));
+            let words = spirv_words(&source, "moa_fused_mlp", &[])
+                .unwrap_or_else(|e| panic!("sg {sg}: {e}"));
+            assert!(words.len() > 100);
         }
     }
 }

@@ -16,7 +16,8 @@ use half::f16;
 use super::{CoopDecodeChoice, CoopHeadChoice, EngineError, WgpuEngine, WgpuEngineOptions};
 use crate::lower::StorageType;
 use crate::runtime::shaders::{
-    coop_head_source, coop_matvec_source, coop_matvec_xs_len, CoopWalk, COOP_HEAD, COOP_MATVEC,
+    coop_fused_mlp_source, coop_head_source, coop_matvec_source, coop_matvec_xs_len, CoopWalk,
+    COOP_HEAD, COOP_MATVEC,
 };
 use crate::runtime::wgpu::{matrix_pipeline, CoopMatrix};
 
@@ -67,11 +68,103 @@ pub(super) struct CoopDecode {
     pub(super) out: Option<CoopProduct>,
     pub(super) gate_up: Option<CoopProduct>,
     pub(super) qkv: Option<CoopProduct>,
+    /// The output and gate/up products in one dispatch (`MOA_WGPU_DECODE_FUSED_MLP=1`),
+    /// where asked for and built; `None` keeps them separate.
+    pub(super) fused_mlp: Option<FusedMlp>,
     /// Why the output and gate/up products were turned off at start-up (empty where they
     /// were not), for `decode_products`.
     pub(super) note: String,
     /// Which LM head decode passes run, for `describe`.
     pub(super) head_kind: String,
+}
+
+/// The decode's output product (direct walk, + residual) and gate/up product (RMSNorm,
+/// SwiGLU) in ONE dispatch whose workgroups meet between them (`coop_fused_mlp_source`;
+/// `MOA_WGPU_DECODE_FUSED_MLP=1`, an opt-in prototype, session 32).
+pub(super) struct FusedMlp {
+    pub(super) pipeline: wgpu::ComputePipeline,
+    /// The meeting's arrival counter and error flag (two u32; the counter is never
+    /// reset, the flag is set by a spin past its bound and stays set).
+    pub(super) ctl: wgpu::Buffer,
+    /// Workgroups at most (`MOA_WGPU_DECODE_FUSED_GROUPS`): all must be resident at once.
+    pub(super) max_groups: u32,
+    /// The output product's K (its phase's direct walk reads whole 16-row blocks of
+    /// the attention output of this width).
+    pub(super) k_attn: usize,
+}
+
+/// Spin loads of the meeting's counter before a workgroup sets the error flag and goes
+/// on (≈ 0.18 µs a load on the H200, s32-gbar: ≈ 0.19 s).
+pub(super) const FUSED_SPIN: u32 = 1 << 20;
+
+/// Builds [`FusedMlp`] where asked for (`o.decode_fused_mlp`) and it can run: a GPU
+/// adapter (lavapipe does not run its workgroups side by side reliably: a meeting hits
+/// its bound, s32-gbar), f16 storage (the output product's direct walk), an f32
+/// accumulator, both K (`k_attn`, `hidden`) multiples of 64, the two phases' workgroup
+/// arrays within the device's limit. `Err` says why not (`None`: not asked for).
+pub(super) fn fused_mlp(
+    device: &wgpu::Device,
+    o: &WgpuEngineOptions,
+    storage: StorageType,
+    coop: Option<CoopMatrix>,
+    cpu: bool,
+    (k_attn, hidden): (usize, usize),
+) -> Option<Result<FusedMlp, String>> {
+    if !o.decode_fused_mlp {
+        return None;
+    }
+    let built = (|| {
+        if cpu {
+            return Err("a CPU adapter keeps separate dispatches".to_string());
+        }
+        let coop = coop.ok_or("no cooperative matrices on this adapter")?;
+        if coop.accumulator != StorageType::F32 || storage != StorageType::F16 {
+            return Err("needs f16 weights and an f16 x f16 -> f32 configuration".into());
+        }
+        if !k_attn.is_multiple_of(64) || !hidden.is_multiple_of(64) {
+            return Err(format!("K = {k_attn} / {hidden} is not a multiple of 64"));
+        }
+        let bytes =
+            8 + 4 * 256 * 4 + coop_matvec_xs_len(hidden, false) as u64 * 8 + 8 * 256 * 4 + 4;
+        let limit = u64::from(device.limits().max_compute_workgroup_storage_size);
+        if bytes > limit {
+            return Err(format!(
+                "its workgroup arrays need {bytes} bytes, above {limit}"
+            ));
+        }
+        let early = CoopWalk {
+            early: true,
+            ..CoopWalk::default()
+        };
+        let direct = CoopWalk {
+            direct: true,
+            ..early
+        };
+        let sg = coop.subgroup;
+        let phases = [
+            (coop_matvec_source(k_attn, 1, 4, storage, sg, direct), 0, 0),
+            (
+                coop_matvec_source(hidden, 2, 4, StorageType::F32, sg, early),
+                1,
+                2,
+            ),
+        ];
+        let source = coop_fused_mlp_source(&phases, sg);
+        let pipeline = matrix_pipeline(device, "fused_mlp", &source, "moa_fused_mlp", &[])?;
+        let ctl = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("fused_mlp_ctl"),
+            size: 16,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        Ok(FusedMlp {
+            pipeline,
+            ctl,
+            max_groups: o.decode_fused_groups,
+            k_attn,
+        })
+    })();
+    Some(built)
 }
 
 /// Compiles `coop_matvec.wgsl` for K = `k`, x of type `input`, `tiles`, `kparts`, input
@@ -806,6 +899,22 @@ impl WgpuEngine {
                 self.coop_decode.qkv = None;
             }
         }
+    }
+
+    /// The fused output → gate/up dispatch's meeting state (`MOA_WGPU_DECODE_FUSED_MLP=1`):
+    /// (arrivals counted so far, error flag: 1 where a meeting ended at its spin bound, so
+    /// some step computed wrong values), read after the queue's work so far; `None` where
+    /// the engine does not run that dispatch.
+    pub fn fused_mlp_state(&self) -> Option<Result<(u32, u32), EngineError>> {
+        let f = self.coop_decode.fused_mlp.as_ref()?;
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
+        Some(
+            self.read_back(scope, encoder, &f.ctl, 2)
+                .map(|w| (w[0], w[1])),
+        )
     }
 
     /// Turns the matrix-unit output and gate/up products off, saying why in

@@ -436,6 +436,32 @@ impl WgpuEngine {
             config.hidden_size,
             config.head_dim,
         );
+        let fused = coop_matvec::fused_mlp(
+            &device,
+            &options,
+            storage,
+            ctx.coop_matrix(),
+            ctx.adapter_info().device_type == wgpu::DeviceType::Cpu,
+            (config.q_heads * config.head_dim, config.hidden_size),
+        );
+        // The fused dispatch builds its own output phase (whether or not the separate
+        // output product runs on matrix units) but replaces the matrix-unit gate/up
+        // product, so it needs that one (the default where matrix units exist). Session
+        // 32's call 1 asked for it with the output product on subgroups (the default)
+        // and this filter, then on both products, dropped it without a word.
+        let fused = fused.map(|f| {
+            f.and_then(|f| {
+                gate_up
+                    .is_some()
+                    .then_some(f)
+                    .ok_or_else(|| "the gate/up product is not on matrix units".to_string())
+            })
+        });
+        let fused_note = match &fused {
+            Some(Err(why)) => format!("; MOA_WGPU_DECODE_FUSED_MLP=1 not used: {why}"),
+            _ => String::new(),
+        };
+        let fused_mlp = fused.and_then(Result::ok);
         let head_kind = match &head {
             Ok(h) if h.staged.is_some() => "matrix units (coop_head.wgsl)".to_string(),
             Ok(_) => "matrix units (coop_matvec.wgsl)".to_string(),
@@ -477,7 +503,8 @@ impl WgpuEngine {
                 out,
                 gate_up,
                 qkv,
-                note: String::new(),
+                fused_mlp,
+                note: fused_note,
                 head_kind,
             }),
             decode_chunk: options.decode_chunk.map(std::num::NonZeroU32::get),
@@ -801,7 +828,14 @@ impl WgpuEngine {
             }) => ", B fragments loaded before x, the output product's A straight from storage",
             _ => "",
         };
-        sg + coop + walk + qkv + &self.coop_decode.note
+        let fused = match &self.coop_decode.fused_mlp {
+            Some(f) => format!(
+                "; output + gate/up products in one dispatch of at most {} workgroups meeting between them (MOA_WGPU_DECODE_FUSED_MLP=1)",
+                f.max_groups
+            ),
+            None => String::new(),
+        };
+        sg + coop + walk + qkv + &fused + &self.coop_decode.note
     }
 
     /// Fixes the slots of each decode work item of requests started from now on

@@ -269,6 +269,17 @@ pub struct WgpuEngineOptions {
     /// waiting for this one; `0` waits for each call (no step that no one reads). +14–18%
     /// tokens/s on the H200 (session 10).
     pub submit_ahead: bool,
+    /// `MOA_WGPU_DECODE_FUSED_MLP` (default `0`): `1` runs the decode's output and
+    /// gate/up products on matrix units in ONE dispatch whose workgroups meet at a
+    /// device-wide counter between them (an opt-in prototype of issue 12's persistent
+    /// decode, session 32, s32-fuse); ignored on CPU adapters and where those products do
+    /// not run on matrix units.
+    pub decode_fused_mlp: bool,
+    /// `MOA_WGPU_DECODE_FUSED_GROUPS` (default `132`, 1–1056): workgroups of the fused
+    /// dispatch at most (fewer where a phase has fewer tiles); all must be resident at
+    /// once (one a multiprocessor: the H200's 132), else a meeting ends at its spin
+    /// bound with the error flag set.
+    pub decode_fused_groups: u32,
     /// `MOA_WGPU_SWIGLU_OUT` (default `1`): SwiGLU in the subgroup gate/up product's
     /// epilogue; `0` in the down product's input (the path of split weights). Down
     /// 11.1–11.8 → 8.3 µs on the H200 (session 10).
@@ -508,6 +519,8 @@ impl Default for WgpuEngineOptions {
             pre_encode: true,
             submit_ahead: true,
             swiglu_out: true,
+            decode_fused_mlp: false,
+            decode_fused_groups: 132,
             coop_attention: true,
             coop_attention_group: true,
             coop_attention_form: 2,
@@ -596,6 +609,14 @@ impl WgpuEngineOptions {
             pre_encode: flag(env, "MOA_WGPU_PREENCODE", d.pre_encode)?,
             submit_ahead: flag(env, "MOA_WGPU_AHEAD", d.submit_ahead)?,
             swiglu_out: flag(env, "MOA_WGPU_SWIGLU_OUT", d.swiglu_out)?,
+            decode_fused_mlp: flag(env, "MOA_WGPU_DECODE_FUSED_MLP", d.decode_fused_mlp)?,
+            decode_fused_groups: number(
+                env,
+                "MOA_WGPU_DECODE_FUSED_GROUPS",
+                "a whole number from 1 to 1056",
+                1..=1056,
+            )?
+            .unwrap_or(d.decode_fused_groups),
             coop_attention: flag(env, "MOA_WGPU_COOP_ATTN", d.coop_attention)?,
             coop_attention_group: choice(
                 env,
@@ -1015,6 +1036,8 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_PREENCODE",
     "MOA_WGPU_AHEAD",
     "MOA_WGPU_SWIGLU_OUT",
+    "MOA_WGPU_DECODE_FUSED_MLP",
+    "MOA_WGPU_DECODE_FUSED_GROUPS",
     "MOA_WGPU_COOP_ATTN",
     "MOA_WGPU_COOP_ATTN_GROUP",
     "MOA_WGPU_COOP_ATTN_FORM",

@@ -610,6 +610,75 @@ impl WgpuEngine {
                 .out
                 .as_ref()
                 .filter(|p| decode && coop_fits(&lw.wo, p.k, 16, t));
+            // The output and gate/up products in one dispatch (opt-in, session 32): the
+            // direct output product's phase, a meeting, the gate/up phase; the down
+            // product stays a dispatch of its own.
+            let fused_mlp = self.coop_decode.fused_mlp.as_ref().filter(|f| {
+                a.attn_out.size() >= (t.div_ceil(16) * 16 * f.k_attn * 2) as u64
+                    && coop_fits(&lw.wo, f.k_attn, 16, t)
+                    && decode
+                    && c.ffn_size.is_multiple_of(16)
+                    && self
+                        .coop_decode
+                        .gate_up
+                        .as_ref()
+                        .is_some_and(|g| coop_fits(&lw.w_gate_up, g.k, 32, t))
+            });
+            if let Some(f) = fused_mlp {
+                let n_out = lw.wo.rows as u32;
+                let ffn = c.ffn_size as u32;
+                let rows = (t as u32).div_ceil(16);
+                let k_attn = f.k_attn as u32;
+                let eps = c.rms_norm_eps.to_bits();
+                let p0 = self.uniform(&[t as u32, k_attn, n_out, 1, eps, n_out, 0, 0]);
+                let p1 = self.uniform(&[t as u32, hidden as u32, 2 * ffn, 0, eps, ffn, 0, 0]);
+                let groups = (n_out / 16).max(ffn / 16) * rows;
+                let nw = groups.min(f.max_groups).max(1);
+                let mut fp = [0u32; 20];
+                fp[0] = n_out / 16;
+                fp[1] = rows;
+                fp[4] = ffn / 16;
+                fp[5] = rows;
+                fp[16] = nw;
+                fp[17] = super::coop_matvec::FUSED_SPIN;
+                let fp = self.uniform(&fp);
+                d.push(self.dispatch_bound(
+                    &f.pipeline,
+                    &[
+                        (0, (&p0).into()),
+                        (1, (&a.attn_out).into()),
+                        (2, (&lw.wo.parts[0].buffer).into()),
+                        (3, (&a.x).into()),
+                        (4, (&a.x_alt).into()),
+                        (5, (&self.dummy).into()),
+                        (6, (&a.argmax_pairs).into()),
+                        (8, (&p1).into()),
+                        (9, (&a.x_alt).into()),
+                        (10, (&lw.w_gate_up.parts[0].buffer).into()),
+                        (11, (&a.argmax_pairs).into()),
+                        (12, (&a.ffn_act).into()),
+                        (13, (&lw.ffn_norm).into()),
+                        (14, (&a.argmax_pairs).into()),
+                        (30, (&fp).into()),
+                        (31, (&f.ctl).into()),
+                    ],
+                    [nw, 1, 1],
+                ));
+                tag(&mut kinds, &d, "out");
+                tag(&mut kinds, &d, "gate_up");
+                self.linear(
+                    &mut d,
+                    Input::Plain,
+                    (&a.ffn_act).into(),
+                    &lw.w_down,
+                    Some((&a.x_alt).into()),
+                    (&a.x).into(),
+                    t,
+                );
+                tag(&mut kinds, &d, "down");
+                layer_end.push(d.len());
+                continue;
+            }
             if let Some(p) = coop_out {
                 // On matrix units: 16 columns a workgroup, K over its 4 subgroups; the A
                 // fragments straight from the attention output where it holds whole

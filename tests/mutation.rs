@@ -200,7 +200,13 @@ fn plan_error_names_its_field(e: &PlanError) -> bool {
         PlanError::Invalid { field, .. } => {
             !field.is_empty() && e.to_string().contains(&format!("`{field}`"))
         }
-        PlanError::Parse { message, .. } => message.contains("line ") || message.contains('`'),
+        // An empty file has no field to name: it says so (round 18), not toml's or
+        // serde's "EOF ... at line 1 column 0".
+        PlanError::Parse { message, .. } => {
+            message.contains("line ")
+                || message.contains('`')
+                || message.contains("is empty (0 bytes)")
+        }
         PlanError::Io { .. } => false,
     }
 }

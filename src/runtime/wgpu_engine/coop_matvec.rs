@@ -19,7 +19,7 @@ use crate::runtime::shaders::{
     coop_fused_mlp_source, coop_head_source, coop_matvec_source, coop_matvec_xs_len, CoopWalk,
     COOP_HEAD, COOP_MATVEC,
 };
-use crate::runtime::wgpu::{matrix_pipeline, CoopMatrix};
+use crate::runtime::wgpu::{matrix_pipeline, matrix_pipeline_checked, CoopMatrix};
 
 /// The head's two pipelines (logits out, or the argmax's first stage) for one K.
 pub(super) struct CoopHead {
@@ -264,9 +264,12 @@ fn build_staged(
         )
     })?;
     let source = coop_head_source(k, ks, bpw, coop.subgroup);
-    // Every workgroup array of coop_head.wgsl is written before it is read.
+    // Every workgroup array of coop_head.wgsl is written before it is read. Without
+    // naga's runtime checks (`MOA_WGPU_COOP_HEAD_UNCHECKED=1`): its weight fetches are
+    // clamped to the last column, its x loads and every store guarded, its loops bound
+    // by constants.
     let pipe = |epi: u32| {
-        matrix_pipeline(
+        matrix_pipeline_checked(
             device,
             COOP_HEAD.name,
             &source,
@@ -274,7 +277,9 @@ fn build_staged(
             &[
                 ("EPI", f64::from(epi)),
                 ("DIAG", f64::from(o.coop_head_diag)),
+                ("AHEAD", f64::from(o.coop_head_ahead)),
             ],
+            !o.coop_head_unchecked,
         )
     };
     Ok(CoopHead {
@@ -856,8 +861,14 @@ impl WgpuEngine {
                 "matrix units ({}{}; max |err| {e:.1e} on the start-up check)",
                 match h.staged {
                     Some(ks) => format!(
-                        "coop_head.wgsl, weights staged {ks} of K at a time, {} blocks of 64 columns a workgroup, x staged in one round trip, vector stores",
-                        h.tiles
+                        "coop_head.wgsl, weights staged {ks} of K at a time, {} blocks of 64 columns a workgroup, x staged in one round trip, vector stores{}",
+                        h.tiles,
+                        match (o.coop_head_unchecked, o.coop_head_ahead) {
+                            (true, 2) => ", without naga's runtime checks, two stages ahead",
+                            (true, _) => ", without naga's runtime checks",
+                            (false, 2) => ", two stages ahead",
+                            _ => "",
+                        }
                     ),
                     None => format!(
                         "coop_matvec.wgsl, {} tiles a subgroup, x staged in one round trip",

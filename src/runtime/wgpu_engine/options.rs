@@ -391,6 +391,18 @@ pub struct WgpuEngineOptions {
     /// (no weights), 2 (no x staged) or 4 (no multiply-adds). **Wrong results, no start-up
     /// check**: for the profile only (session 12, call 2).
     pub coop_head_diag: u32,
+    /// `MOA_WGPU_COOP_HEAD_UNCHECKED` (default `0`): `1` builds the staged head
+    /// (`coop_head.wgsl`) without naga's runtime checks (index clamps, loop counters), as
+    /// `MOA_WGPU_UNCHECKED` builds the engine's other shaders (the decode matrix-unit
+    /// kernels kept them); its indices are bounded by its constants and `params` (fetches
+    /// clamped to the last column, x and the stores guarded). Opt-in until timed (session
+    /// 33, s33-head).
+    pub coop_head_unchecked: bool,
+    /// `MOA_WGPU_COOP_HEAD_AHEAD` (default `1`): stages of weights the staged head fetches
+    /// ahead; `2` keeps two in flight in two register sets (`coop_head.wgsl`'s AHEAD;
+    /// session 13's deleted `MOA_WGPU_COOP_HEAD_DEEP`, timed again without naga's checks,
+    /// session 33).
+    pub coop_head_ahead: u32,
     /// `MOA_WGPU_HEAD_ARGMAX` (default `1`): greedy steps take the argmax's first stage
     /// in the matrix-unit head's epilogue; `0` writes logits (argmax 10.6 → 5–8 µs,
     /// session 11).
@@ -537,6 +549,8 @@ impl Default for WgpuEngineOptions {
             coop_head_blocks: 2,
             coop_head_ks: None,
             coop_head_diag: 0,
+            coop_head_unchecked: false,
+            coop_head_ahead: 1,
             head_argmax: true,
             coop_decode: CoopDecodeChoice::GateUp,
             coop_qkv: false,
@@ -698,6 +712,14 @@ impl WgpuEngineOptions {
                 "0, 1, 2 or 4",
                 &[("0", 0), ("1", 1), ("2", 2), ("4", 4)],
                 d.coop_head_diag,
+            )?,
+            coop_head_unchecked: flag(env, "MOA_WGPU_COOP_HEAD_UNCHECKED", d.coop_head_unchecked)?,
+            coop_head_ahead: choice(
+                env,
+                "MOA_WGPU_COOP_HEAD_AHEAD",
+                "1 or 2",
+                &[("1", 1), ("2", 2)],
+                d.coop_head_ahead,
             )?,
             head_argmax: flag(env, "MOA_WGPU_HEAD_ARGMAX", d.head_argmax)?,
             coop_decode: choice(
@@ -1054,6 +1076,8 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_COOP_HEAD_BLOCKS",
     "MOA_WGPU_COOP_HEAD_KS",
     "MOA_WGPU_COOP_HEAD_DIAG",
+    "MOA_WGPU_COOP_HEAD_UNCHECKED",
+    "MOA_WGPU_COOP_HEAD_AHEAD",
     "MOA_WGPU_HEAD_ARGMAX",
     "MOA_WGPU_COOP_DECODE",
     "MOA_WGPU_COOP_QKV",
@@ -1365,6 +1389,8 @@ mod tests {
             ("MOA_WGPU_WARM", "auto"),
             ("MOA_WGPU_COOP_HEAD", "direct"),
             ("MOA_WGPU_COOP_HEAD_KS", "96"),
+            ("MOA_WGPU_COOP_HEAD_UNCHECKED", "1"),
+            ("MOA_WGPU_COOP_HEAD_AHEAD", "2"),
             ("MOA_WGPU_COOP_DECODE", "1"),
             ("MOA_WGPU_COOP_ATTN_FORM", "1"),
             ("MOA_WGPU_COOP_ATTN_DIAG", "3"),
@@ -1380,6 +1406,8 @@ mod tests {
         assert_eq!(o.warm_up, None);
         assert_eq!(o.coop_head, CoopHeadChoice::Direct);
         assert_eq!(o.coop_head_ks, Some(96));
+        assert!(o.coop_head_unchecked);
+        assert_eq!(o.coop_head_ahead, 2);
         assert_eq!(o.coop_decode, CoopDecodeChoice::OutAndGateUp);
         let c = WgpuContextOptions::from_lookup(&lookup_in(&[
             ("MOA_WGPU_COOP", "0"),

@@ -15,7 +15,11 @@
 // stage s it stores the registers fetched during stage s − 1 into `ws`, issues the
 // fetches of stage s + 1, and runs its KS / 16 multiply-adds from `xs` and `ws`. (Two
 // stages ahead in two register sets took the head from 54.5 to 68.8–74.4 µs on the H200,
-// benches/RESULTS.md, wgpu session 13, call 1: removed.) The row
+// benches/RESULTS.md, wgpu session 13, call 1: removed; again in session 33 without
+// naga's runtime checks, `MOA_WGPU_COOP_HEAD_AHEAD=2`: 36.2 against 31.5 µs at 255
+// registers, removed.) The engine builds this module without naga's runtime checks
+// (`MOA_WGPU_COOP_HEAD_UNCHECKED`, session 33: 48.3 → 31.5 µs on the H200); at 247
+// registers an SM holds 2 of its workgroups, so SmolLM2's 384 run in two waves. The row
 // strides of `xs` and `ws` are padded by 8 f16 (16 bytes) so the 16 rows (columns) of a
 // fragment start on different banks. Columns past n_out read the last column and write
 // nothing.
@@ -36,13 +40,6 @@ override EPI: u32 = 0u;
 // the dispatch, the staging of x, the barriers and the epilogue); 2 does not stage x;
 // 4 runs no multiply-adds. (3, one f16 store a weight vector, went with the scalar stores.)
 override DIAG: u32 = 0u;
-// How many stages ahead the weights are fetched (`MOA_WGPU_COOP_HEAD_AHEAD`): 1 (the
-// default) as described above; 2 in two register sets taken in turn (stage s + 2's loads
-// issued right after stage s's stores, so two stages of loads are in flight across the
-// multiply-adds of s and the stores of s + 1). Session 13 measured that form (then
-// `MOA_WGPU_COOP_HEAD_DEEP`, with naga's runtime checks and scalar stores) at 68.8–74.4
-// µs against 54.5 and deleted it; session 33 times it again without the checks.
-override AHEAD: u32 = 1u;
 // x is staged with every load of the invocation's share issued at once into named
 // registers (`x_all`), the sums of squares and the stores from those registers (one
 // round trip, one read of x): 56 µs for the head on the H200 against 66-74 with two loops
@@ -134,13 +131,8 @@ fn moa_coop_head(
     let t0 = wid.y * 16u;
     // Stage 0's weights first: their round trip overlaps the staging of x.
     var ra = Regs();
-    var rb = Regs();
     if (DIAG != 1u) {
         ra = fetch_all(wid.x, 0u, i);
-        // AHEAD 2: stage 1's too, into the second set.
-        if (AHEAD == 2u && NST > 1u) {
-            rb = fetch_all(wid.x, 1u, i);
-        }
     }
     // Stage RMSNorm(x): TPR consecutive lanes per row, each taking every TPR-th 4-vector;
     // the row's scale is found first, so the staged values are O(1) and fit f16. Loops
@@ -163,25 +155,13 @@ fn moa_coop_head(
     for (var s = 0u; s < NST; s++) {
         // Every subgroup is done with ws (stage s − 1) and xs is staged.
         workgroupBarrier();
-        // Stage s's registers: ra, or (AHEAD 2) rb for odd s. A uniform branch, not a
-        // copy, so no move waits on loads still in flight.
-        let odd = AHEAD == 2u && s % 2u == 1u;
         if (DIAG != 1u) {
-            if (odd) {
-                put_all(i, rb);
-            } else {
-                put_all(i, ra);
-            }
+            put_all(i, ra);
         }
         workgroupBarrier();
-        // The registers just stored take stage s + AHEAD.
-        let next = s + AHEAD;
-        if (next < NST && DIAG != 1u) {
-            if (odd) {
-                rb = fetch_all(wid.x, next, i);
-            } else {
-                ra = fetch_all(wid.x, next, i);
-            }
+        // The registers just stored take stage s + 1.
+        if (s + 1u < NST && DIAG != 1u) {
+            ra = fetch_all(wid.x, s + 1u, i);
         }
         let kb = (s % SPB) * KS;
         for (var kk = 0u; kk < select(KS, 0u, DIAG == 1u || DIAG == 4u); kk += 16u) {

@@ -38,6 +38,10 @@
 //! # the same for the prefill product on matrix units (coop_linear.wgsl), with naga's
 //! # runtime checks and without
 //! wgpu_decode_bench regs-gemm
+//! # the same for the decode LM head (coop_head.wgsl, K = 576 unless given), with the
+//! # checks (MOA_WGPU_COOP_HEAD_UNCHECKED=0) and without (the default), per stage width
+//! # and blocks a workgroup
+//! wgpu_decode_bench regs-head 576
 //! # the same for the prefill attention's group form (prefill_coop_group.wgsl.j2) of the
 //! # listed layers, per variant (the default changed by `+`-joined f1, nosk, nove, novk
 //! # (V not staged in K's tile), ms (select masks), sr (scores in registers), d1..d5 (on session 29's form 2), d7 (on
@@ -133,6 +137,9 @@ fn run() -> Result<(), String> {
     }
     if args.first().map(String::as_str) == Some("regs-coop") {
         return regs::coop_gate_up(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("regs-head") {
+        return regs::coop_head(&args[1..]);
     }
     if args.first().map(String::as_str) == Some("regs-gemm") {
         return regs::coop_gemm();
@@ -1485,6 +1492,51 @@ mod regs {
             "regs coop_matvec gate/up K {k} KPARTS 4: threads 128, {}",
             stats.join(", ")
         );
+        Ok(())
+    }
+
+    /// `wgpu_decode_bench regs-head [K]`: the driver's statistics of the decode LM head
+    /// (`coop_head.wgsl`, EPI 1: the argmax's first stage, subgroups of 32) with naga's
+    /// runtime checks (`MOA_WGPU_COOP_HEAD_UNCHECKED=0`) and without (the engine's default
+    /// since session 33), at the engine's stage width (192 of K for SmolLM2) and 2 blocks a
+    /// workgroup, and unchecked at other widths and blocks (`MOA_WGPU_COOP_HEAD_KS`,
+    /// `_BLOCKS`): registers and workgroup memory bound the workgroups an SM holds.
+    /// Session 33 (s33-head) read 244 registers checked, 247 unchecked (207 at KS 96, 232
+    /// at 144), 48 384 bytes of workgroup memory: 2 workgroups of 128 an SM, so SmolLM2's
+    /// 384 workgroups (49 152 columns at 2 blocks) run in two waves of 264.
+    pub fn coop_head(args: &[String]) -> Result<(), String> {
+        use moa::runtime::shaders::{coop_head_source, COOP_HEAD};
+        let usage = "usage: wgpu_decode_bench regs-head [K]";
+        let k: usize = match args.first() {
+            Some(v) => v.parse().map_err(|_| format!("`{v}`: {usage}"))?,
+            None => 576,
+        };
+        let vk = Vulkan::new()?;
+        println!("regs on {} ({})", vk.name, vk.driver);
+        for (checked, ks, bpw) in [
+            (true, 192, 2),
+            (false, 192, 2),
+            (false, 192, 3),
+            (false, 192, 1),
+            (false, 96, 2),
+            (false, 144, 2),
+        ] {
+            if !k.is_multiple_of(ks) {
+                continue;
+            }
+            let opts = moa::runtime::wgpu::DecodePipelineOptions {
+                runtime_checks: checked,
+                zero_init_workgroup_memory: false,
+            };
+            let source = coop_head_source(k, ks, bpw, 32);
+            let constants = [("EPI", 1.0), ("DIAG", 0.0)];
+            let spv = spirv(&source, COOP_HEAD.entry_point, opts, &constants)?;
+            let what = format!("K {k} KS {ks} BPW {bpw} checked={checked}");
+            match vk.statistics(&spv, COOP_HEAD.entry_point) {
+                Ok(stats) => println!("regs head {what}: threads 128, {}", stats.join(", ")),
+                Err(e) => println!("regs head {what}: {e}"),
+            }
+        }
         Ok(())
     }
 

@@ -15,7 +15,11 @@
 // stage s it stores the registers fetched during stage s − 1 into `ws`, issues the
 // fetches of stage s + 1, and runs its KS / 16 multiply-adds from `xs` and `ws`. (Two
 // stages ahead in two register sets took the head from 54.5 to 68.8–74.4 µs on the H200,
-// benches/RESULTS.md, wgpu session 13, call 1: removed.) The row
+// benches/RESULTS.md, wgpu session 13, call 1: removed; again in session 33 without
+// naga's runtime checks, `MOA_WGPU_COOP_HEAD_AHEAD=2`: 36.2 against 31.5 µs at 255
+// registers, removed.) The engine builds this module without naga's runtime checks
+// (`MOA_WGPU_COOP_HEAD_UNCHECKED`, session 33: 48.3 → 31.5 µs on the H200); at 247
+// registers an SM holds 2 of its workgroups, so SmolLM2's 384 run in two waves. The row
 // strides of `xs` and `ws` are padded by 8 f16 (16 bytes) so the 16 rows (columns) of a
 // fragment start on different banks. Columns past n_out read the last column and write
 // nothing.

@@ -405,6 +405,15 @@ pub struct WgpuEngineOptions {
     /// (no weights), 2 (no x staged) or 4 (no multiply-adds). **Wrong results, no start-up
     /// check**: for the profile only (session 12, call 2).
     pub coop_head_diag: u32,
+    /// `MOA_WGPU_COOP_HEAD_UNCHECKED` (default `1`): the staged head (`coop_head.wgsl`)
+    /// built without naga's runtime checks (index clamps, loop counters), as
+    /// `MOA_WGPU_UNCHECKED` builds the engine's other shaders; its indices are bounded by
+    /// its constants and `params` (fetches clamped to the last column, x and the stores
+    /// guarded). `0` keeps the checks. On the H200 (SmolLM2 shape, 16 × 4096, moa-50;
+    /// session 33, s33-head) the head 48.3 → 31.5 µs (`--profile 5`), tokens/s +0.88%
+    /// (every one of 4 runs above every one of 4 with the checks), the same logits
+    /// (parity 0.0496, argmax 3/3).
+    pub coop_head_unchecked: bool,
     /// `MOA_WGPU_HEAD_ARGMAX` (default `1`): greedy steps take the argmax's first stage
     /// in the matrix-unit head's epilogue; `0` writes logits (argmax 10.6 → 5–8 µs,
     /// session 11).
@@ -469,7 +478,8 @@ pub struct WgpuEngineOptions {
     /// `MOA_WGPU_UNCHECKED` (default `1`): the engine's own shaders (products, norms,
     /// head, argmax, RoPE/cache write, the prefill products on matrix units since session
     /// 27, the prefill attention on matrix units since session 28; not the decode
-    /// matrix-unit kernels) built without naga's
+    /// matrix-unit kernels: the staged head has its own `MOA_WGPU_COOP_HEAD_UNCHECKED`)
+    /// built without naga's
     /// runtime checks (index clamps, loop counters), as the attention's decode already is;
     /// `0` keeps the checks. On the H200 (SmolLM2 shape, 16 × 4096, moa-50) the device step
     /// went 1 880–1 883 → 1 808–1 823 µs (qkv 7.5 → 7.0, out 6.0 → 5.5–5.8, down 8.35 →
@@ -553,6 +563,7 @@ impl Default for WgpuEngineOptions {
             coop_head_blocks: 2,
             coop_head_ks: None,
             coop_head_diag: 0,
+            coop_head_unchecked: true,
             head_argmax: true,
             coop_decode: CoopDecodeChoice::GateUp,
             coop_qkv: false,
@@ -719,6 +730,7 @@ impl WgpuEngineOptions {
                 &[("0", 0), ("1", 1), ("2", 2), ("4", 4)],
                 d.coop_head_diag,
             )?,
+            coop_head_unchecked: flag(env, "MOA_WGPU_COOP_HEAD_UNCHECKED", d.coop_head_unchecked)?,
             head_argmax: flag(env, "MOA_WGPU_HEAD_ARGMAX", d.head_argmax)?,
             coop_decode: choice(
                 env,
@@ -1076,6 +1088,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_COOP_HEAD_BLOCKS",
     "MOA_WGPU_COOP_HEAD_KS",
     "MOA_WGPU_COOP_HEAD_DIAG",
+    "MOA_WGPU_COOP_HEAD_UNCHECKED",
     "MOA_WGPU_HEAD_ARGMAX",
     "MOA_WGPU_COOP_DECODE",
     "MOA_WGPU_COOP_QKV",
@@ -1276,6 +1289,10 @@ pub const REMOVED: &[(&str, &str)] = &[
         "two stages of head weights in flight lost and were deleted (wgpu session 13, call 1)",
     ),
     (
+        "MOA_WGPU_COOP_HEAD_AHEAD",
+        "the staged head's weights two stages ahead in two register sets (session 13's DEEP again, without naga's runtime checks): 255 registers against 247, head 36.2 us against 31.5 one stage ahead (--profile 5), tokens/s 11 047-11 072 against 11 070-11 127 (4 runs each, one call; main's checked head 10 964-11 023), parity unchanged (0.0496, 3/3); deleted (benches/RESULTS.md, WGSL decode, session 33 (branch s33-head); the form is in commit 69ad2b0)",
+    ),
+    (
         "MOA_WGPU_COOP_DOWN",
         "the down product on matrix units lost and was deleted (wgpu session 13, call 1)",
     ),
@@ -1387,6 +1404,7 @@ mod tests {
             ("MOA_WGPU_WARM", "auto"),
             ("MOA_WGPU_COOP_HEAD", "direct"),
             ("MOA_WGPU_COOP_HEAD_KS", "96"),
+            ("MOA_WGPU_COOP_HEAD_UNCHECKED", "0"),
             ("MOA_WGPU_COOP_DECODE", "1"),
             ("MOA_WGPU_COOP_ATTN_FORM", "1"),
             ("MOA_WGPU_COOP_ATTN_DIAG", "3"),
@@ -1402,6 +1420,7 @@ mod tests {
         assert_eq!(o.warm_up, None);
         assert_eq!(o.coop_head, CoopHeadChoice::Direct);
         assert_eq!(o.coop_head_ks, Some(96));
+        assert!(!o.coop_head_unchecked);
         assert_eq!(o.coop_decode, CoopDecodeChoice::OutAndGateUp);
         let c = WgpuContextOptions::from_lookup(&lookup_in(&[
             ("MOA_WGPU_COOP", "0"),

@@ -116,10 +116,34 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
             }
         );
     }
+    // A file with no sample to diagnose (empty, or only running-text samples) was said
+    // after the model had loaded (5.7 s for SmolLM2; round 18's leftover).
+    if with_needle.is_empty() {
+        bail!(
+            "`{}` has no sample with a needle position ({}): diagnose needs pass-key or quote samples, as `moa calib` writes",
+            args.calib.display(),
+            if samples.is_empty() {
+                "it holds no sample".to_string()
+            } else {
+                format!("its {} samples are running text", samples.len())
+            }
+        );
+    }
     let path = match &args.model {
         Some(p) => p.clone(),
         None => model::default_model_path()?,
     };
+    // The plan's shape against the config, before any weight is read.
+    model::read_config(&path)?
+        .0
+        .check_plan(&plan)
+        .with_context(|| {
+            format!(
+                "plan `{}` does not fit `{}`",
+                args.plan.display(),
+                path.display()
+            )
+        })?;
     let loaded = Model::load(&path)?;
     super::check_calib_vocab(&args.calib, &samples, &loaded.config)?;
     loaded.config.check_plan(&plan).with_context(|| {

@@ -178,3 +178,30 @@ fn eval_reads_the_perplexity_text_before_the_weights() {
     );
     assert!(!err.contains("safetensors"), "the weights were read: {err}");
 }
+
+/// `moa model info` on a folder listed an integer tensor as `I16 x 1`, unmarked, where a
+/// GGUF's unreadable type is marked and its first tensor named: a load refused the folder
+/// only later. Marked and named now.
+#[test]
+fn model_info_marks_a_folders_dtype_moa_cannot_read() {
+    let dir = scratch("info-dtype");
+    let model = folder_whose_weights_fail(&dir);
+    let header = serde_json::json!({
+        "model.norm.weight": {"dtype": "BF16", "shape": [2], "data_offsets": [0, 4]},
+        "model.embed_tokens.weight": {"dtype": "I16", "shape": [2], "data_offsets": [4, 8]},
+    })
+    .to_string();
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend(header.as_bytes());
+    bytes.extend([0u8; 8]);
+    std::fs::write(model.join("model.safetensors"), bytes).unwrap();
+    let (code, out, err) = common::cli::run("user_round19", "moa", &["model", "info", s(&model)]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("BF16 x 1, I16 x 1 (moa cannot read)"), "{out}");
+    assert!(
+        out.contains(
+            "1 tensor of a dtype moa cannot read (the first: `model.embed_tokens.weight`, I16"
+        ),
+        "{out}"
+    );
+}

@@ -51,8 +51,9 @@ fn folder_whose_weights_fail(dir: &Path) -> PathBuf {
 
 /// Round 18's leftover: `moa diagnose` with a calibration file holding no sample to
 /// diagnose (empty, or running text only) loaded the model first (5.7 s for SmolLM2) and
-/// only then said so. It is said before the model is even looked for: here the model
-/// does not exist, and the error is still the calibration file's.
+/// only then said so. An empty file is said before the model is even looked for (here
+/// the model does not exist, and the error is still the calibration file's), one of
+/// running text before the weights.
 #[test]
 fn diagnose_without_a_needle_sample_is_refused_before_the_model() {
     let dir = scratch("diagnose-empty");
@@ -80,19 +81,31 @@ fn diagnose_without_a_needle_sample_is_refused_before_the_model() {
         ],
     );
     assert!(!err.contains("no-such-model"), "{err}");
-    // Running-text samples only (no needle): counted.
+    // Running-text samples only (no needle): said after the config's checks (the
+    // samples' token ids against its vocabulary), before the weights, which here cannot
+    // load.
     let tokens: Vec<u32> = (0..40).map(|i| 100 + i % 50).collect();
     let mut text = common::samples::sample("t0", tokens, 4, 256);
     text.task = "text".into();
     moa::calib::write_jsonl(&calib, &[text]).unwrap();
-    refused(
+    let model = folder_whose_weights_fail(&dir);
+    let err = refused(
         "moa",
-        &args,
+        &[
+            "diagnose",
+            "--calib",
+            s(&calib),
+            "--plan",
+            s(&plan),
+            "--model",
+            s(&model),
+        ],
         &[
             "has no sample with a needle position",
             "its 1 samples are running text",
         ],
     );
+    assert!(!err.contains("safetensors"), "the weights were read: {err}");
 }
 
 /// `moa diagnose` checked the plan against the model after loading the weights: a plan

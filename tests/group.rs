@@ -118,6 +118,8 @@ mod user_round16;
 mod user_round17;
 #[path = "user_round18.rs"]
 mod user_round18;
+#[path = "user_round19.rs"]
+mod user_round19;
 #[path = "version_commit.rs"]
 mod version_commit;
 #[path = "wgpu_options.rs"]

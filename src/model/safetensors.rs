@@ -417,7 +417,7 @@ fn dtype_bytes(dtype: &str) -> Option<u64> {
 /// file. Why: candle's own errors name neither the tensor nor the cause ("invalid shape,
 /// data type, or offset for tensor", "file not fully covered" for a truncated download).
 /// Returns each tensor's dtype as the header spells it (`BF16`, `F16`, ...).
-fn check_header(path: &Path) -> Result<Vec<String>, ModelError> {
+fn check_header(path: &Path) -> Result<Vec<(String, String)>, ModelError> {
     use std::io::Read as _;
     let bad = |message: String| ModelError::Format {
         path: path.display().to_string(),
@@ -451,7 +451,7 @@ fn check_header(path: &Path) -> Result<Vec<String>, ModelError> {
     let mut dtypes = Vec::new();
     for (name, t) in header.iter().filter(|(k, _)| *k != "__metadata__") {
         let dtype = t.get("dtype").and_then(Value::as_str).unwrap_or("?");
-        dtypes.push(dtype.to_string());
+        dtypes.push((name.clone(), dtype.to_string()));
         let Some(width) = dtype_bytes(dtype) else {
             if dtype.starts_with("F4") || dtype.starts_with("F6") {
                 continue;
@@ -527,13 +527,40 @@ fn check_not_quantized(dir: &Path) -> Result<(), ModelError> {
 /// folder as it lists a GGUF's tensor types: a user with a bf16 and an f16 copy of a
 /// model could not tell them apart there.
 pub fn tensor_types(dir: &Path) -> Result<std::collections::BTreeMap<String, usize>, ModelError> {
+    Ok(tensor_dtypes(dir)?.0)
+}
+
+/// The dtypes a load refuses (integers, FP8, FP4: not one of F32, F16, BF16, F64), by
+/// their safetensors names.
+pub fn readable_dtype(dtype: &str) -> bool {
+    ["F32", "F16", "BF16", "F64"].contains(&dtype)
+}
+
+/// [`tensor_types`], and each tensor of a dtype a load refuses ([`readable_dtype`]) with
+/// its file, in the files' order: `moa model info` marks them as it marks a GGUF's
+/// unreadable types (round 19: an I16 embedding was listed as `I16 x 1`, unmarked, and
+/// found only by a load).
+#[allow(clippy::type_complexity)]
+pub fn tensor_dtypes(
+    dir: &Path,
+) -> Result<
+    (
+        std::collections::BTreeMap<String, usize>,
+        Vec<(String, String, String)>,
+    ),
+    ModelError,
+> {
     let mut types = std::collections::BTreeMap::new();
+    let mut unreadable = Vec::new();
     for file in weight_files(dir)? {
-        for dtype in check_header(&file)? {
+        for (name, dtype) in check_header(&file)? {
+            if !readable_dtype(&dtype) {
+                unreadable.push((file.display().to_string(), name, dtype.clone()));
+            }
             *types.entry(dtype).or_default() += 1;
         }
     }
-    Ok(types)
+    Ok((types, unreadable))
 }
 
 /// Loads config and weights from a Hugging Face folder.

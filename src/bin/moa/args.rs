@@ -360,8 +360,9 @@ pub enum ModelCommand {
     Fetch,
     /// Print a model's configuration, special tokens, tokenizer size, chat template
     /// presence, parameter count with the memory a load needs, and its tensor types (GGUF
-    /// types such as Q4_K, or a folder's safetensors dtypes; a GGUF type moa cannot read,
-    /// such as IQ4_XS, is marked and its first tensor named, where a load refuses the file).
+    /// types such as Q4_K, or a folder's safetensors dtypes; a type moa cannot read, such
+    /// as a GGUF's IQ4_XS or a folder's I16 or F8_E4M3, is marked and its first tensor
+    /// named, where a load refuses the file).
     Info {
         /// A GGUF file or a Hugging Face folder (default: the fetched default model).
         path: Option<PathBuf>,

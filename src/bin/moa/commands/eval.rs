@@ -483,7 +483,9 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
             })?;
         }
     }
-    let model = Model::load(&path)?;
+    // The tokenizer, the cases and the perplexity text before the weights: an empty or
+    // unreadable --ppl-text was reported after the model had loaded (5 s for SmolLM2,
+    // minutes for a 7B model; round 18's leftover).
     let tokenizer = ModelTokenizer::load(&path)?;
     let mut cases: Vec<Vec<Case>> = Vec::new();
     for &f in &families {
@@ -529,6 +531,7 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
         })?;
         Some((windows, files))
     };
+    let model = Model::load(&path)?;
 
     let device = match &ctx {
         Some(ctx) => format!("{} ({:?})", ctx.adapter_name(), ctx.backend()),

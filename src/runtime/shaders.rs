@@ -233,10 +233,17 @@ pub struct CoopWalk {
 }
 
 /// Elements of `coop_matvec.wgsl`'s `xs` (16 rows of `k` + [`COOP_MATVEC_XPAD`], in
-/// elements of 4 f16), or 1 where the walk is `direct` (nothing staged).
+/// elements of 4 f16), or 2 where the walk is `direct` (nothing staged).
+///
+/// Every size is a multiple of 16 bytes: in a fused module
+/// ([`coop_fused_mlp_source`]) the H200's driver lays the next phase's workgroup arrays
+/// right after this one, and the matrix loads of its staged x need 16-byte-aligned rows.
+/// With a direct `xs` of one 8-byte element the gate/up phase's x began 8 bytes off and
+/// its products were wrong (session 33, lead calls 2–5: logits inf; the same module
+/// alone right).
 pub fn coop_matvec_xs_len(k: usize, direct: bool) -> usize {
     if direct {
-        return 1;
+        return 2;
     }
     let ldx = k + COOP_MATVEC_XPAD;
     16 * ldx / 4
@@ -498,9 +505,42 @@ pub fn validate_wgsl(name: &str, source: &str) -> Result<(), String> {
 /// loads; past it `ctl.flag` is set and the workgroup goes on (wrong values, no hang).
 /// Inputs read after a meeting are plain loads of lines no multiprocessor read earlier
 /// in the dispatch (lead call 3: such loads are right; re-read lines were stale).
-pub fn coop_fused_mlp_source(phases: &[(String, u32, u32)], sg: u32) -> String {
+///
+/// Phase `i ≥ 1` reads its x (f32) through phase `i − 1`'s `out` variable, not through a
+/// binding of its own on the same buffer: SPIR-V lets a driver assume two storage
+/// bindings never alias, and with x bound separately the H200's driver read values the
+/// phase before had not written (session 33, lead call 2: logits inf even with one
+/// workgroup, whose meeting is trivial; the same modules as separate dispatches right).
+/// `Err` names a phase whose module lacks the expected x declaration.
+pub fn coop_fused_mlp_source(
+    phases: &[(String, u32, u32)],
+    sg: u32,
+    meet: u32,
+) -> Result<String, String> {
     let mut out = String::from("enable f16;\nenable wgpu_cooperative_matrix;\n");
     for (i, (src, mode, epi)) in phases.iter().enumerate() {
+        let src = if i == 0 {
+            src.clone()
+        } else {
+            let (decl, read) = (
+                "@group(0) @binding(1) var<storage, read> x: array<vec4<xtype>>;\n",
+                "return vec4<f32>(x[row * (KX / 4u) + j]);",
+            );
+            if !src.contains(decl) || !src.contains(read) || !src.contains("alias xtype = f32;") {
+                return Err(format!(
+                    "fused phase {i}: its module does not read an f32 x through binding 1"
+                ));
+            }
+            let prev = format!("p{}_out", i - 1);
+            src.replacen(decl, "", 1).replacen(
+                read,
+                &format!(
+                    "let o = 4u * (row * (KX / 4u) + j);\n        \
+                     return vec4<f32>({prev}[o], {prev}[o + 1u], {prev}[o + 2u], {prev}[o + 3u]);"
+                ),
+                1,
+            )
+        };
         let body = src
             .replacen("enable f16;\nenable wgpu_cooperative_matrix;\n", "", 1)
             .replacen("override SG: u32 = 32u;", &format!("const SG: u32 = {sg}u;"), 1)
@@ -546,26 +586,65 @@ pub fn coop_fused_mlp_source(phases: &[(String, u32, u32)], sg: u32) -> String {
          @group(0) @binding(30) var<uniform> fuse: FuseParams;\n\
          @group(0) @binding(31) var<storage, read_write> ctl: FuseCtl;\n\
          var<workgroup> fuse_abort: u32;\n\
-         fn meet(lid: u32) {{\n    \
-         storageBarrier();\n    workgroupBarrier();\n    \
-         if (lid == 0u) {{\n        \
-         let old = atomicAdd(&ctl.arrive, 1u);\n        \
-         let goal = (old / fuse.nw + 1u) * fuse.nw;\n        \
-         var n = 0u;\n        \
-         loop {{\n            \
-         if (atomicLoad(&ctl.arrive) - goal < 0x80000000u) {{ break; }}\n            \
-         n += 1u;\n            \
-         if (n >= fuse.spin) {{ atomicStore(&ctl.flag, 1u); break; }}\n            \
-         if ((n & 63u) == 0u && atomicLoad(&ctl.flag) != 0u) {{ break; }}\n        \
-         }}\n    }}\n    \
-         _ = workgroupUniformLoad(&fuse_abort);\n}}\n\
+         var<workgroup> fuse_goal: u32;\n\
+         {meet_fn}\
          @compute @workgroup_size({wg})\n\
          fn moa_fused_mlp(\n    @builtin(workgroup_id) wid: vec3<u32>,\n    \
          @builtin(subgroup_id) sg: u32,\n    @builtin(subgroup_invocation_id) lane: u32,\n    \
          @builtin(local_invocation_index) lid: u32,\n) {{\n{calls}}}\n",
         wg = 4 * sg,
+        meet_fn = fused_meet(meet),
     ));
-    out
+    Ok(out)
+}
+
+/// The fused dispatch's `meet(lid)` ([`coop_fused_mlp_source`]). `0` (session 32): lane 0
+/// adds and spins alone while the workgroup waits at a barrier. `1` (session 33): lane 0
+/// adds and each spin's load is shared through workgroup memory, so every invocation runs
+/// the same loop and leaves it together: with form 0 the phase after the meeting computed
+/// wrong products on the H200 (its first subgroup, diverged by lane 0's spin, ran the
+/// matrix and shuffle operations of the next phase; lead calls 2–6). `2`: no meeting (a
+/// diagnostic: right only where one phase runs a dispatch or one workgroup runs them all).
+fn fused_meet(meet: u32) -> &'static str {
+    match meet {
+        0 => {
+            "fn meet(lid: u32) {\n    \
+              storageBarrier();\n    workgroupBarrier();\n    \
+              if (lid == 0u) {\n        \
+              let old = atomicAdd(&ctl.arrive, 1u);\n        \
+              let goal = (old / fuse.nw + 1u) * fuse.nw;\n        \
+              var n = 0u;\n        \
+              loop {\n            \
+              if (atomicLoad(&ctl.arrive) - goal < 0x80000000u) { break; }\n            \
+              n += 1u;\n            \
+              if (n >= fuse.spin) { atomicStore(&ctl.flag, 1u); break; }\n            \
+              if ((n & 63u) == 0u && atomicLoad(&ctl.flag) != 0u) { break; }\n        \
+              }\n    }\n    \
+              _ = workgroupUniformLoad(&fuse_abort);\n}\n"
+        }
+        1 => {
+            "fn meet(lid: u32) {\n    \
+              storageBarrier();\n    workgroupBarrier();\n    \
+              if (lid == 0u) {\n        \
+              let old = atomicAdd(&ctl.arrive, 1u);\n        \
+              fuse_goal = (old / fuse.nw + 1u) * fuse.nw;\n    }\n    \
+              let goal = workgroupUniformLoad(&fuse_goal);\n    \
+              var n = 0u;\n    \
+              loop {\n        \
+              if (lid == 0u) {\n            \
+              let met = atomicLoad(&ctl.arrive) - goal < 0x80000000u;\n            \
+              let failed = (n & 63u) == 63u && atomicLoad(&ctl.flag) != 0u;\n            \
+              fuse_abort = select(0u, 1u, met || failed);\n        }\n        \
+              let done = workgroupUniformLoad(&fuse_abort);\n        \
+              workgroupBarrier();\n        \
+              if (done != 0u) { break; }\n        \
+              n += 1u;\n        \
+              if (n >= fuse.spin) {\n            \
+              if (lid == 0u) { atomicStore(&ctl.flag, 1u); }\n            \
+              break;\n        }\n    }\n}\n"
+        }
+        _ => "fn meet(lid: u32) {\n    storageBarrier();\n    workgroupBarrier();\n}\n",
+    }
 }
 
 /// `src` with every `@binding(n)` moved to `@binding(n + by)`.
@@ -748,8 +827,14 @@ mod tests {
                 }
             }
         }
-        // Direct: nothing staged, xs of one element.
-        assert_eq!(coop_matvec_xs_len(576, true), 1);
+        // Direct: nothing staged, xs of two elements (16 bytes: see coop_matvec_xs_len).
+        assert_eq!(coop_matvec_xs_len(576, true), 2);
+        // Every xs a multiple of 16 bytes, so a fused module's next phase stays aligned.
+        for k in [64, 576, 1536, 2048, 4096, 8192] {
+            for direct in [false, true] {
+                assert_eq!(coop_matvec_xs_len(k, direct) * 8 % 16, 0, "k {k}");
+            }
+        }
         // The QKV product with RoPE + the cache write (EPI 3): `matvec_rope.wgsl`'s
         // bindings 6–11, `pairs` at 12, head_dim 64 and 128.
         for hd in [64, 128] {
@@ -887,8 +972,14 @@ mod tests {
                     2,
                 ),
             ];
-            let source = coop_fused_mlp_source(&phases, sg);
+            for meet in [0, 2] {
+                let source = coop_fused_mlp_source(&phases, sg, meet).unwrap();
+                validate_wgsl("fused mlp", &source).unwrap_or_else(|e| panic!("{e}"));
+            }
+            let source = coop_fused_mlp_source(&phases, sg, 1).unwrap();
             assert!(source.contains("p1_moa_coop_matvec") && source.contains("@binding(12)"));
+            // Phase 1 reads phase 0's output through phase 0's variable, not a binding.
+            assert!(!source.contains("@binding(9)") && source.contains("p0_out[o + 3u]"));
             validate_wgsl("fused mlp", &source).unwrap_or_else(|e| panic!("{e}"));
             let words = spirv_words(&source, "moa_fused_mlp", &[])
                 .unwrap_or_else(|e| panic!("sg {sg}: {e}"));

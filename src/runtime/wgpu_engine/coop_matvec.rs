@@ -91,6 +91,8 @@ pub(super) struct FusedMlp {
     /// The output product's K (its phase's direct walk reads whole 16-row blocks of
     /// the attention output of this width).
     pub(super) k_attn: usize,
+    /// `MOA_WGPU_DECODE_FUSED_SPLIT` (0–3): the diagnostic's dispatches.
+    pub(super) split: u32,
 }
 
 /// Spin loads of the meeting's counter before a workgroup sets the error flag and goes
@@ -125,7 +127,7 @@ pub(super) fn fused_mlp(
             return Err(format!("K = {k_attn} / {hidden} is not a multiple of 64"));
         }
         let bytes =
-            8 + 4 * 256 * 4 + coop_matvec_xs_len(hidden, false) as u64 * 8 + 8 * 256 * 4 + 4;
+            16 + 4 * 256 * 4 + coop_matvec_xs_len(hidden, false) as u64 * 8 + 8 * 256 * 4 + 4;
         let limit = u64::from(device.limits().max_compute_workgroup_storage_size);
         if bytes > limit {
             return Err(format!(
@@ -141,15 +143,25 @@ pub(super) fn fused_mlp(
             ..early
         };
         let sg = coop.subgroup;
-        let phases = [
-            (coop_matvec_source(k_attn, 1, 4, storage, sg, direct), 0, 0),
-            (
-                coop_matvec_source(hidden, 2, 4, StorageType::F32, sg, early),
-                1,
-                2,
-            ),
-        ];
-        let source = coop_fused_mlp_source(&phases, sg);
+        // Diagnostics (`MOA_WGPU_DECODE_FUSED_SPLIT`): 4 builds the gate/up phase with
+        // the plain K walk, 5 a module of the gate/up phase alone.
+        let gate_up_walk = if o.decode_fused_split == 4 {
+            CoopWalk::default()
+        } else {
+            early
+        };
+        let gate_up = (
+            coop_matvec_source(hidden, 2, 4, StorageType::F32, sg, gate_up_walk),
+            1,
+            2,
+        );
+        let out = (coop_matvec_source(k_attn, 1, 4, storage, sg, direct), 0, 0);
+        let phases = if o.decode_fused_split == 5 {
+            vec![gate_up]
+        } else {
+            vec![out, gate_up]
+        };
+        let source = coop_fused_mlp_source(&phases, sg, o.decode_fused_meet)?;
         let pipeline = matrix_pipeline(device, "fused_mlp", &source, "moa_fused_mlp", &[])?;
         let ctl = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("fused_mlp_ctl"),
@@ -161,6 +173,7 @@ pub(super) fn fused_mlp(
             pipeline,
             ctl,
             max_groups: o.decode_fused_groups,
+            split: o.decode_fused_split,
             k_attn,
         })
     })();

@@ -280,6 +280,20 @@ pub struct WgpuEngineOptions {
     /// once (one a multiprocessor: the H200's 132), else a meeting ends at its spin
     /// bound with the error flag set.
     pub decode_fused_groups: u32,
+    /// `MOA_WGPU_DECODE_FUSED_SPLIT` (default `0`; a diagnostic, session 33): `1` runs the
+    /// fused pipeline as two dispatches (its output phase, then its gate/up phase); `2`
+    /// its output phase, then the separate gate/up product; `3` the separate output
+    /// product on matrix units (needs `MOA_WGPU_COOP_DECODE=1`), then its gate/up phase;
+    /// the same separate product (needs `MOA_WGPU_COOP_DECODE=1`) then a module of the
+    /// gate/up phase alone (`5`), or the fused dispatch with the gate/up phase's plain K
+    /// walk (`4`). Tells which phase of the composed module goes wrong where one dispatch
+    /// does.
+    pub decode_fused_split: u32,
+    /// `MOA_WGPU_DECODE_FUSED_MEET` (default `1`, 0–2): how the fused dispatch's
+    /// workgroups meet (`shaders::fused_meet`): `0` lane 0 spins alone (session 32),
+    /// `1` every invocation runs the spin loop on a shared load, `2` no meeting (a
+    /// diagnostic).
+    pub decode_fused_meet: u32,
     /// `MOA_WGPU_SWIGLU_OUT` (default `1`): SwiGLU in the subgroup gate/up product's
     /// epilogue; `0` in the down product's input (the path of split weights). Down
     /// 11.1–11.8 → 8.3 µs on the H200 (session 10).
@@ -521,6 +535,8 @@ impl Default for WgpuEngineOptions {
             swiglu_out: true,
             decode_fused_mlp: false,
             decode_fused_groups: 132,
+            decode_fused_split: 0,
+            decode_fused_meet: 1,
             coop_attention: true,
             coop_attention_group: true,
             coop_attention_form: 2,
@@ -617,6 +633,10 @@ impl WgpuEngineOptions {
                 1..=1056,
             )?
             .unwrap_or(d.decode_fused_groups),
+            decode_fused_split: number(env, "MOA_WGPU_DECODE_FUSED_SPLIT", "0 to 5", 0..=5)?
+                .unwrap_or(d.decode_fused_split),
+            decode_fused_meet: number(env, "MOA_WGPU_DECODE_FUSED_MEET", "0 to 2", 0..=2)?
+                .unwrap_or(d.decode_fused_meet),
             coop_attention: flag(env, "MOA_WGPU_COOP_ATTN", d.coop_attention)?,
             coop_attention_group: choice(
                 env,
@@ -1038,6 +1058,8 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_SWIGLU_OUT",
     "MOA_WGPU_DECODE_FUSED_MLP",
     "MOA_WGPU_DECODE_FUSED_GROUPS",
+    "MOA_WGPU_DECODE_FUSED_SPLIT",
+    "MOA_WGPU_DECODE_FUSED_MEET",
     "MOA_WGPU_COOP_ATTN",
     "MOA_WGPU_COOP_ATTN_GROUP",
     "MOA_WGPU_COOP_ATTN_FORM",

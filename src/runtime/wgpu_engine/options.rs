@@ -294,6 +294,12 @@ pub struct WgpuEngineOptions {
     /// `1` every invocation runs the spin loop on a shared load, `2` no meeting (a
     /// diagnostic).
     pub decode_fused_meet: u32,
+    /// `MOA_WGPU_DECODE_FUSED_DOWN` (default `0`; s33-mega): with
+    /// `MOA_WGPU_DECODE_FUSED_MLP=1`, `1` also runs the down product in the fused dispatch
+    /// as a third phase after a second meeting (matrix units, its A fragments straight
+    /// from the gate/up phase's SwiGLU output, written in f16), so a layer's MLP is one
+    /// dispatch (5 → 3 a layer).
+    pub decode_fused_down: bool,
     /// `MOA_WGPU_SWIGLU_OUT` (default `1`): SwiGLU in the subgroup gate/up product's
     /// epilogue; `0` in the down product's input (the path of split weights). Down
     /// 11.1–11.8 → 8.3 µs on the H200 (session 10).
@@ -537,6 +543,7 @@ impl Default for WgpuEngineOptions {
             decode_fused_groups: 132,
             decode_fused_split: 0,
             decode_fused_meet: 1,
+            decode_fused_down: false,
             coop_attention: true,
             coop_attention_group: true,
             coop_attention_form: 2,
@@ -637,6 +644,7 @@ impl WgpuEngineOptions {
                 .unwrap_or(d.decode_fused_split),
             decode_fused_meet: number(env, "MOA_WGPU_DECODE_FUSED_MEET", "0 to 2", 0..=2)?
                 .unwrap_or(d.decode_fused_meet),
+            decode_fused_down: flag(env, "MOA_WGPU_DECODE_FUSED_DOWN", d.decode_fused_down)?,
             coop_attention: flag(env, "MOA_WGPU_COOP_ATTN", d.coop_attention)?,
             coop_attention_group: choice(
                 env,
@@ -1060,6 +1068,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_DECODE_FUSED_GROUPS",
     "MOA_WGPU_DECODE_FUSED_SPLIT",
     "MOA_WGPU_DECODE_FUSED_MEET",
+    "MOA_WGPU_DECODE_FUSED_DOWN",
     "MOA_WGPU_COOP_ATTN",
     "MOA_WGPU_COOP_ATTN_GROUP",
     "MOA_WGPU_COOP_ATTN_FORM",

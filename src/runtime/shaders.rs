@@ -230,8 +230,9 @@ pub struct CoopWalk {
     pub early: bool,
     pub direct: bool,
     pub rope: Option<usize>,
-    /// `out` holds f16 (`otype`), not f32: the fused gate/up phase's SwiGLU output, which
-    /// a down phase's direct walk loads as its A fragments (session 33, s33-mega).
+    /// `out` holds f16 (`otype`), not f32: a fused gate/up phase's SwiGLU output, which a
+    /// down phase's direct walk loads as its A fragments (s33-mega; that form lost on the
+    /// H200 and its option was removed: `options::REMOVED`, MOA_WGPU_DECODE_FUSED_DOWN).
     pub out_f16: bool,
 }
 
@@ -515,6 +516,13 @@ pub fn validate_wgsl(name: &str, source: &str) -> Result<(), String> {
 /// bindings never alias, and with x bound separately the H200's driver read values the
 /// phase before had not written (session 33, lead call 2: logits inf even with one
 /// workgroup, whose meeting is trivial; the same modules as separate dispatches right).
+/// A phase `i ≥ 1` with a direct walk (f16 `xh`) reads phase `i − 1`'s `out`, which must
+/// hold f16 (`CoopWalk::out_f16`); a phase's residual can be another phase's f32 `out`
+/// (`Some(j)`, the 4th field), read through that phase's variable likewise (s33-mega).
+/// The meeting's workgroup words are `vec4<u32>`: every workgroup variable is a multiple
+/// of 16 bytes, so each phase's staged x stays 16-byte aligned whatever order the driver
+/// lays them out in (u32 words put the gate/up phase's x 8 bytes off on the H200: the
+/// inf of session 33's lead call 1).
 /// `Err` names a phase whose module lacks the expected x declaration.
 pub fn coop_fused_mlp_source(
     phases: &[(String, u32, u32, Option<usize>)],
@@ -1064,8 +1072,9 @@ mod tests {
         assert!(n >= 4, "{n} workgroup variables");
     }
 
-    /// The fused dispatch with the down product as a third phase
-    /// (`MOA_WGPU_DECODE_FUSED_DOWN=1`, s33-mega): the gate/up phase writes f16, the down
+    /// The fused dispatch with the down product as a third phase (the module of s33-mega's
+    /// `MOA_WGPU_DECODE_FUSED_DOWN=1`, right on the H200 and slower, removed: the
+    /// composition's pieces stay for another down phase): the gate/up phase writes f16, the down
     /// phase's direct walk loads its A fragments from that output and its residual from
     /// the output phase's, both through the earlier phases' variables (no bindings 17,
     /// 19); it validates and lowers to SPIR-V at subgroups of 32 and 64 (SmolLM2's K:

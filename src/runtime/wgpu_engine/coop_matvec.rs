@@ -93,11 +93,6 @@ pub(super) struct FusedMlp {
     pub(super) k_attn: usize,
     /// `MOA_WGPU_DECODE_FUSED_SPLIT` (0–3): the diagnostic's dispatches.
     pub(super) split: u32,
-    /// The down product as a third phase (`MOA_WGPU_DECODE_FUSED_DOWN=1`, s33-mega): the
-    /// gate/up phase writes its SwiGLU output in f16 (whole 16-row blocks of the ffn
-    /// width, into the activation buffer `ffn_act`), which the down phase's direct walk
-    /// loads as its A fragments; + the output phase's result as the residual.
-    pub(super) down: bool,
 }
 
 /// Spin loads of the meeting's counter before a workgroup sets the error flag and goes
@@ -115,7 +110,7 @@ pub(super) fn fused_mlp(
     storage: StorageType,
     coop: Option<CoopMatrix>,
     cpu: bool,
-    (k_attn, hidden, ffn): (usize, usize, usize),
+    (k_attn, hidden): (usize, usize),
 ) -> Option<Result<FusedMlp, String>> {
     if !o.decode_fused_mlp {
         return None;
@@ -131,20 +126,9 @@ pub(super) fn fused_mlp(
         if !k_attn.is_multiple_of(64) || !hidden.is_multiple_of(64) {
             return Err(format!("K = {k_attn} / {hidden} is not a multiple of 64"));
         }
-        let down = o.decode_fused_down;
-        if down && (o.decode_fused_split != 0 || !ffn.is_multiple_of(64)) {
-            return Err(format!(
-                "the down phase needs MOA_WGPU_DECODE_FUSED_SPLIT=0 and ffn {ffn} a multiple of 64"
-            ));
-        }
-        // xs and cs of each phase (the down phase's direct walk stages nothing), the
-        // meeting's two words.
-        let bytes = 16
-            + 4 * 256 * 4
-            + coop_matvec_xs_len(hidden, false) as u64 * 8
-            + 8 * 256 * 4
-            + if down { 16 + 4 * 256 * 4 } else { 0 }
-            + 8;
+        // xs and cs of each phase, the meeting's two words (16 bytes each).
+        let bytes =
+            16 + 4 * 256 * 4 + coop_matvec_xs_len(hidden, false) as u64 * 8 + 8 * 256 * 4 + 32;
         let limit = u64::from(device.limits().max_compute_workgroup_storage_size);
         if bytes > limit {
             return Err(format!(
@@ -167,34 +151,20 @@ pub(super) fn fused_mlp(
         } else {
             early
         };
-        let gate_up_walk = CoopWalk {
-            out_f16: down,
-            ..gate_up_walk
-        };
         let gate_up = (
             coop_matvec_source(hidden, 2, 4, StorageType::F32, sg, gate_up_walk),
             1,
             2,
             None,
         );
-        // With the down phase, the output phase's residual is the down phase's output
-        // variable (the same buffer, x: one binding for it).
         let out = (
             coop_matvec_source(k_attn, 1, 4, storage, sg, direct),
             0,
             0,
-            down.then_some(2),
+            None,
         );
         let phases = if o.decode_fused_split == 5 {
             vec![gate_up]
-        } else if down {
-            let down = (
-                coop_matvec_source(ffn, 1, 4, storage, sg, direct),
-                0,
-                0,
-                Some(0),
-            );
-            vec![out, gate_up, down]
         } else {
             vec![out, gate_up]
         };
@@ -212,7 +182,6 @@ pub(super) fn fused_mlp(
             max_groups: o.decode_fused_groups,
             split: o.decode_fused_split,
             k_attn,
-            down,
         })
     })();
     Some(built)

@@ -442,11 +442,7 @@ impl WgpuEngine {
             storage,
             ctx.coop_matrix(),
             ctx.adapter_info().device_type == wgpu::DeviceType::Cpu,
-            (
-                config.q_heads * config.head_dim,
-                config.hidden_size,
-                config.ffn_size,
-            ),
+            (config.q_heads * config.head_dim, config.hidden_size),
         );
         // The fused dispatch builds its own output phase (whether or not the separate
         // output product runs on matrix units) but replaces the matrix-unit gate/up
@@ -834,10 +830,8 @@ impl WgpuEngine {
         };
         let fused = match &self.coop_decode.fused_mlp {
             Some(f) => format!(
-                "; output + gate/up{} products in one dispatch of at most {} workgroups meeting between them (MOA_WGPU_DECODE_FUSED_MLP=1{})",
-                if f.down { " + down" } else { "" },
-                f.max_groups,
-                if f.down { ", MOA_WGPU_DECODE_FUSED_DOWN=1" } else { "" }
+                "; output + gate/up products in one dispatch of at most {} workgroups meeting between them (MOA_WGPU_DECODE_FUSED_MLP=1)",
+                f.max_groups
             ),
             None => String::new(),
         };

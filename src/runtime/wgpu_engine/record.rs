@@ -612,16 +612,10 @@ impl WgpuEngine {
                 .filter(|p| decode && coop_fits(&lw.wo, p.k, 16, t));
             // The output and gate/up products in one dispatch (opt-in, session 32): the
             // direct output product's phase, a meeting, the gate/up phase; the down
-            // product a dispatch of its own, or (`f.down`, s33-mega) a third phase after
-            // a second meeting, its A fragments straight from the gate/up phase's f16
-            // output in `ffn_act` (whole 16-row blocks of it).
+            // product stays a dispatch of its own.
             let fused_mlp = self.coop_decode.fused_mlp.as_ref().filter(|f| {
                 a.attn_out.size() >= (t.div_ceil(16) * 16 * f.k_attn * 2) as u64
                     && coop_fits(&lw.wo, f.k_attn, 16, t)
-                    && (!f.down
-                        || (coop_fits(&lw.w_down, c.ffn_size, 16, t)
-                            && lw.w_down.rows == hidden
-                            && a.ffn_act.size() >= (t.div_ceil(16) * 16 * c.ffn_size * 2) as u64))
                     && decode
                     && c.ffn_size.is_multiple_of(16)
                     && self
@@ -638,7 +632,6 @@ impl WgpuEngine {
                 let eps = c.rms_norm_eps.to_bits();
                 let p0 = self.uniform(&[t as u32, k_attn, n_out, 1, eps, n_out, 0, 0]);
                 let p1 = self.uniform(&[t as u32, hidden as u32, 2 * ffn, 0, eps, ffn, 0, 0]);
-                let p2 = self.uniform(&[t as u32, ffn, n_out, 1, eps, n_out, 0, 0]);
                 let groups = (n_out / 16).max(ffn / 16) * rows;
                 let nw = groups.min(f.max_groups).max(1);
                 // The grids of the phases that run (`MOA_WGPU_DECODE_FUSED_SPLIT`: a
@@ -653,51 +646,35 @@ impl WgpuEngine {
                         fp[4] = ffn / 16;
                         fp[5] = rows;
                     }
-                    if f.down {
-                        fp[8] = n_out / 16;
-                        fp[9] = rows;
-                    }
                     fp[16] = nw;
                     fp[17] = super::coop_matvec::FUSED_SPIN;
                     self.uniform(&fp)
                 };
                 let fused = |fp: wgpu::Buffer| {
-                    let mut views: Vec<(u32, View)> = vec![
-                        (0, (&p0).into()),
-                        (1, (&a.attn_out).into()),
-                        (2, (&lw.wo.parts[0].buffer).into()),
-                    ];
-                    if f.down {
-                        // Phase 0's residual is phase 2's output variable (x), phase 2's
-                        // residual phase 0's (x_alt), its x phase 1's (ffn_act, f16): no
-                        // buffer the dispatch writes has two bindings.
-                        views.extend([
-                            (16, (&p2).into()),
-                            (18, (&lw.w_down.parts[0].buffer).into()),
-                            (20, (&a.x).into()),
-                            (21, (&self.dummy).into()),
-                            (22, (&a.argmax_pairs).into()),
-                        ]);
-                    } else {
-                        views.push((3, (&a.x).into()));
-                    }
-                    views.extend([
-                        (4, (&a.x_alt).into()),
-                        (5, (&self.dummy).into()),
-                        (6, (&a.argmax_pairs).into()),
-                        (8, (&p1).into()),
-                        // (Phase 1's x is phase 0's output, binding 4: one binding
-                        // a buffer the dispatch writes, coop_fused_mlp_source says
-                        // why.)
-                        (10, (&lw.w_gate_up.parts[0].buffer).into()),
-                        (11, (&a.argmax_pairs).into()),
-                        (12, (&a.ffn_act).into()),
-                        (13, (&lw.ffn_norm).into()),
-                        (14, (&a.argmax_pairs).into()),
-                        (30, (&fp).into()),
-                        (31, (&f.ctl).into()),
-                    ]);
-                    self.dispatch_bound(&f.pipeline, &views, [nw, 1, 1])
+                    self.dispatch_bound(
+                        &f.pipeline,
+                        &[
+                            (0, (&p0).into()),
+                            (1, (&a.attn_out).into()),
+                            (2, (&lw.wo.parts[0].buffer).into()),
+                            (3, (&a.x).into()),
+                            (4, (&a.x_alt).into()),
+                            (5, (&self.dummy).into()),
+                            (6, (&a.argmax_pairs).into()),
+                            (8, (&p1).into()),
+                            // (Phase 1's x is phase 0's output, binding 4: one binding
+                            // a buffer the dispatch writes, coop_fused_mlp_source says
+                            // why.)
+                            (10, (&lw.w_gate_up.parts[0].buffer).into()),
+                            (11, (&a.argmax_pairs).into()),
+                            (12, (&a.ffn_act).into()),
+                            (13, (&lw.ffn_norm).into()),
+                            (14, (&a.argmax_pairs).into()),
+                            (30, (&fp).into()),
+                            (31, (&f.ctl).into()),
+                        ],
+                        [nw, 1, 1],
+                    )
                 };
                 let sep_out = self
                     .coop_decode
@@ -786,17 +763,15 @@ impl WgpuEngine {
                 }
                 tag(&mut kinds, &d, "out");
                 tag(&mut kinds, &d, "gate_up");
-                if !f.down {
-                    self.linear(
-                        &mut d,
-                        Input::Plain,
-                        (&a.ffn_act).into(),
-                        &lw.w_down,
-                        Some((&a.x_alt).into()),
-                        (&a.x).into(),
-                        t,
-                    );
-                }
+                self.linear(
+                    &mut d,
+                    Input::Plain,
+                    (&a.ffn_act).into(),
+                    &lw.w_down,
+                    Some((&a.x_alt).into()),
+                    (&a.x).into(),
+                    t,
+                );
                 tag(&mut kinds, &d, "down");
                 layer_end.push(d.len());
                 continue;

@@ -35,6 +35,8 @@
 // silu(gate) · up to out[t · out_stride + 16q + c] (as `matvec_sg.wgsl`'s
 // `moa_matvec_sg_swiglu_out`).
 // The host prepends `enable f16; enable wgpu_cooperative_matrix;`, `alias xtype = ...;`,
+// `alias otype = ...;` (out's element: f32, or f16 for a fused gate/up phase whose output
+// a down phase loads as A fragments),
 // the constants KX (the product's K: a multiple of 16, of 64 where KPARTS is 4), TILES
 // (1, 2 or 4), KPARTS (1 or 4) and TPR (SG / 4), and `x_all` / `x_sumsq` / `x_put_all`
 // (x staged in one round trip); n_out must be a multiple of 16 (the host checks). It also writes how xs is
@@ -79,7 +81,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(2) var<storage, read> w: array<f16>;
 @group(0) @binding(3) var<storage, read> residual: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<otype>;
 @group(0) @binding(5) var<storage, read> norm: array<vec4<f32>>;
 
 // Tiles per workgroup, and K per subgroup.
@@ -290,7 +292,7 @@ fn moa_coop_matvec(
             if (t < params.n_rows && n < params.n_out / 2u) {
                 let gate = tile_at(0u, e / 16u, e % 16u);
                 let up = tile_at(1u, e / 16u, e % 16u);
-                out[t * params.out_stride + n] = gate / (1.0 + exp(-gate)) * up;
+                out[t * params.out_stride + n] = otype(gate / (1.0 + exp(-gate)) * up);
             }
         }
     } else {
@@ -303,7 +305,7 @@ fn moa_coop_matvec(
                 if (params.add_residual == 1u) {
                     v += residual[o];
                 }
-                out[o] = v;
+                out[o] = otype(v);
             }
         }
     }

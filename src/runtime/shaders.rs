@@ -230,6 +230,10 @@ pub struct CoopWalk {
     pub early: bool,
     pub direct: bool,
     pub rope: Option<usize>,
+    /// `out` holds f16 (`otype`), not f32: a fused gate/up phase's SwiGLU output, which a
+    /// down phase's direct walk loads as its A fragments (s33-mega; that form lost on the
+    /// H200 and its option was removed: `options::REMOVED`, MOA_WGPU_DECODE_FUSED_DOWN).
+    pub out_f16: bool,
 }
 
 /// Elements of `coop_matvec.wgsl`'s `xs` (16 rows of `k` + [`COOP_MATVEC_XPAD`], in
@@ -276,8 +280,9 @@ pub fn coop_matvec_source(
         COOP_MATVEC.source.to_string()
     };
     format!(
-        "enable f16;\nenable wgpu_cooperative_matrix;\nalias xtype = {};\nconst KX: u32 = {k}u;\nconst TILES: u32 = {tiles}u;\nconst KPARTS: u32 = {kparts}u;\nconst TPR: u32 = {}u;\nconst XPAD: u32 = {}u;\nconst XS_LEN: u32 = {xs_len}u;\nconst EARLY: u32 = {}u;\nconst DIRECT: u32 = {}u;\n{}{}{}{}{}",
+        "enable f16;\nenable wgpu_cooperative_matrix;\nalias xtype = {};\nalias otype = {};\nconst KX: u32 = {k}u;\nconst TILES: u32 = {tiles}u;\nconst KPARTS: u32 = {kparts}u;\nconst TPR: u32 = {}u;\nconst XPAD: u32 = {}u;\nconst XS_LEN: u32 = {xs_len}u;\nconst EARLY: u32 = {}u;\nconst DIRECT: u32 = {}u;\n{}{}{}{}{}",
         input.name(),
+        if walk.out_f16 { "f16" } else { "f32" },
         (sg / 4).max(1),
         COOP_MATVEC_XPAD,
         u32::from(early),
@@ -511,21 +516,34 @@ pub fn validate_wgsl(name: &str, source: &str) -> Result<(), String> {
 /// bindings never alias, and with x bound separately the H200's driver read values the
 /// phase before had not written (session 33, lead call 2: logits inf even with one
 /// workgroup, whose meeting is trivial; the same modules as separate dispatches right).
-/// The meeting's own workgroup variable is one `vec4<u32>` (16 bytes): the driver may lay
-/// it before the phases' arrays, and a 4- or 8-byte variable there put the gate/up
-/// phase's staged x off the 16-byte alignment its matrix loads need (session 33, lead
-/// calls 2–7: logits inf whenever the meeting's variables were in the module; the module
-/// of the gate/up phase alone, which has none, right).
+/// A phase `i ≥ 1` with a direct walk (f16 `xh`) reads phase `i − 1`'s `out`, which must
+/// hold f16 (`CoopWalk::out_f16`); a phase's residual can be another phase's f32 `out`
+/// (`Some(j)`, the 4th field), read through that phase's variable likewise (s33-mega).
+/// The meeting's workgroup words are `vec4<u32>`: every workgroup variable is a multiple
+/// of 16 bytes, so each phase's staged x stays 16-byte aligned whatever order the driver
+/// lays them out in (u32 words put the gate/up phase's x 8 bytes off on the H200: the
+/// inf of session 33's lead call 1).
 /// `Err` names a phase whose module lacks the expected x declaration.
 pub fn coop_fused_mlp_source(
-    phases: &[(String, u32, u32)],
+    phases: &[(String, u32, u32, Option<usize>)],
     sg: u32,
     meet: u32,
 ) -> Result<String, String> {
     let mut out = String::from("enable f16;\nenable wgpu_cooperative_matrix;\n");
-    for (i, (src, mode, epi)) in phases.iter().enumerate() {
-        let src = if i == 0 {
+    for (i, (src, mode, epi, residual_from)) in phases.iter().enumerate() {
+        let mut src = if i == 0 {
             src.clone()
+        } else if src.contains("var<storage, read> xh: array<f16>;") {
+            // A direct walk (session 33, the down phase): its A fragments and `xv` read
+            // phase i - 1's `out`, which must hold f16 (`CoopWalk::out_f16`).
+            let decl = "@group(0) @binding(1) var<storage, read> xh: array<f16>;\n";
+            if !src.contains(decl) || !phases[i - 1].0.contains("alias otype = f16;") {
+                return Err(format!(
+                    "fused phase {i}: a direct walk needs phase {} to write f16",
+                    i - 1
+                ));
+            }
+            rename_word(&src.replacen(decl, "", 1), "xh", &format!("p{}_out", i - 1))
         } else {
             let (decl, read) = (
                 "@group(0) @binding(1) var<storage, read> x: array<vec4<xtype>>;\n",
@@ -541,11 +559,27 @@ pub fn coop_fused_mlp_source(
                 read,
                 &format!(
                     "let o = 4u * (row * (KX / 4u) + j);\n        \
-                     return vec4<f32>({prev}[o], {prev}[o + 1u], {prev}[o + 2u], {prev}[o + 3u]);"
+                     return vec4<f32>(f32({prev}[o]), f32({prev}[o + 1u]), f32({prev}[o + 2u]), f32({prev}[o + 3u]));"
                 ),
                 1,
             )
         };
+        // The residual from another phase's `out` (f32; an earlier phase's result, or the
+        // buffer a later phase rewrites), through that phase's variable (one binding a
+        // buffer the dispatch writes, as x above).
+        if let Some(j) = *residual_from {
+            let decl = "@group(0) @binding(3) var<storage, read> residual: array<f32>;\n";
+            if j == i
+                || j >= phases.len()
+                || !src.contains(decl)
+                || !phases[j].0.contains("alias otype = f32;")
+            {
+                return Err(format!(
+                    "fused phase {i}: its residual cannot come from phase {j}'s f32 output"
+                ));
+            }
+            src = rename_word(&src.replacen(decl, "", 1), "residual", &format!("p{j}_out"));
+        }
         let body = src
             .replacen("enable f16;\nenable wgpu_cooperative_matrix;\n", "", 1)
             .replacen("override SG: u32 = 32u;", &format!("const SG: u32 = {sg}u;"), 1)
@@ -590,7 +624,8 @@ pub fn coop_fused_mlp_source(
          struct FuseCtl {{ arrive: atomic<u32>, flag: atomic<u32> }}\n\
          @group(0) @binding(30) var<uniform> fuse: FuseParams;\n\
          @group(0) @binding(31) var<storage, read_write> ctl: FuseCtl;\n\
-         var<workgroup> fuse_wg: vec4<u32>;\n\
+         var<workgroup> fuse_abort: vec4<u32>;\n\
+         var<workgroup> fuse_goal: vec4<u32>;\n\
          {meet_fn}\
          @compute @workgroup_size({wg})\n\
          fn moa_fused_mlp(\n    @builtin(workgroup_id) wid: vec3<u32>,\n    \
@@ -624,22 +659,22 @@ fn fused_meet(meet: u32) -> &'static str {
               if (n >= fuse.spin) { atomicStore(&ctl.flag, 1u); break; }\n            \
               if ((n & 63u) == 0u && atomicLoad(&ctl.flag) != 0u) { break; }\n        \
               }\n    }\n    \
-              _ = workgroupUniformLoad(&fuse_wg).x;\n}\n"
+              _ = workgroupUniformLoad(&fuse_abort);\n}\n"
         }
         1 => {
             "fn meet(lid: u32) {\n    \
               storageBarrier();\n    workgroupBarrier();\n    \
               if (lid == 0u) {\n        \
               let old = atomicAdd(&ctl.arrive, 1u);\n        \
-              fuse_wg.y = (old / fuse.nw + 1u) * fuse.nw;\n    }\n    \
-              let goal = workgroupUniformLoad(&fuse_wg).y;\n    \
+              fuse_goal.x = (old / fuse.nw + 1u) * fuse.nw;\n    }\n    \
+              let goal = workgroupUniformLoad(&fuse_goal).x;\n    \
               var n = 0u;\n    \
               loop {\n        \
               if (lid == 0u) {\n            \
               let met = atomicLoad(&ctl.arrive) - goal < 0x80000000u;\n            \
               let failed = (n & 63u) == 63u && atomicLoad(&ctl.flag) != 0u;\n            \
-              fuse_wg.x = select(0u, 1u, met || failed);\n        }\n        \
-              let done = workgroupUniformLoad(&fuse_wg).x;\n        \
+              fuse_abort.x = select(0u, 1u, met || failed);\n        }\n        \
+              let done = workgroupUniformLoad(&fuse_abort).x;\n        \
               workgroupBarrier();\n        \
               if (done != 0u) { break; }\n        \
               n += 1u;\n        \
@@ -649,6 +684,31 @@ fn fused_meet(meet: u32) -> &'static str {
         }
         _ => "fn meet(lid: u32) {\n    storageBarrier();\n    workgroupBarrier();\n}\n",
     }
+}
+
+/// `src` with every whole word `word` (not after `.`: a member keeps its name) replaced
+/// by `with`.
+fn rename_word(src: &str, word: &str, with: &str) -> String {
+    let mut out = String::with_capacity(src.len() + 256);
+    let b = src.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c.is_ascii_alphanumeric() || c == b'_' {
+            let start = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                i += 1;
+            }
+            let w = &src[start..i];
+            let after_dot = start > 0 && b[start - 1] == b'.';
+            out.push_str(if w == word && !after_dot { with } else { w });
+        } else {
+            let ch = src[i..].chars().next().unwrap_or(' ');
+            out.push(ch);
+            i += ch.len_utf8();
+        }
+    }
+    out
 }
 
 /// `src` with every `@binding(n)` moved to `@binding(n + by)`.
@@ -969,11 +1029,13 @@ mod tests {
                     coop_matvec_source(576, 1, 4, StorageType::F16, sg, direct),
                     0,
                     0,
+                    None,
                 ),
                 (
                     coop_matvec_source(576, 2, 4, StorageType::F32, sg, early),
                     1,
                     2,
+                    None,
                 ),
             ];
             for meet in [0, 2] {
@@ -981,6 +1043,7 @@ mod tests {
                 validate_wgsl("fused mlp", &source).unwrap_or_else(|e| panic!("{e}"));
             }
             let source = coop_fused_mlp_source(&phases, sg, 1).unwrap();
+            workgroup_vars_are_16_byte_multiples(&source);
             assert!(source.contains("p1_moa_coop_matvec") && source.contains("@binding(12)"));
             // Phase 1 reads phase 0's output through phase 0's variable, not a binding.
             assert!(!source.contains("@binding(9)") && source.contains("p0_out[o + 3u]"));
@@ -988,6 +1051,92 @@ mod tests {
             let words = spirv_words(&source, "moa_fused_mlp", &[])
                 .unwrap_or_else(|e| panic!("sg {sg}: {e}"));
             assert!(words.len() > 100);
+        }
+    }
+
+    /// Every workgroup variable of a fused module is a multiple of 16 bytes, so the
+    /// staged x of every phase starts 16-byte aligned whatever order the driver lays the
+    /// variables out in (the matrix loads of a staged A need it). Session 33: a direct
+    /// `xs` of 8 bytes, then the meeting's two u32 words, put the gate/up phase's x 8
+    /// bytes off on the H200 (logits inf; that phase right in a module of its own).
+    fn workgroup_vars_are_16_byte_multiples(source: &str) {
+        let module = naga::front::wgsl::parse_str(source).unwrap();
+        let mut n = 0;
+        for (_, v) in module.global_variables.iter() {
+            if v.space == naga::AddressSpace::WorkGroup {
+                let size = module.types[v.ty].inner.size(module.to_ctx());
+                assert_eq!(size % 16, 0, "{:?}: {size} bytes", v.name);
+                n += 1;
+            }
+        }
+        assert!(n >= 4, "{n} workgroup variables");
+    }
+
+    /// The fused dispatch with the down product as a third phase (the module of s33-mega's
+    /// `MOA_WGPU_DECODE_FUSED_DOWN=1`, right on the H200 and slower, removed: the
+    /// composition's pieces stay for another down phase): the gate/up phase writes f16, the down
+    /// phase's direct walk loads its A fragments from that output and its residual from
+    /// the output phase's, both through the earlier phases' variables (no bindings 17,
+    /// 19); it validates and lowers to SPIR-V at subgroups of 32 and 64 (SmolLM2's K:
+    /// 576 and ffn 1 536). A direct phase after an f32 output, or a residual from a later
+    /// phase, is refused.
+    #[test]
+    fn the_fused_mlp_dispatch_with_down_validates() {
+        let early = CoopWalk {
+            early: true,
+            ..CoopWalk::default()
+        };
+        let direct = CoopWalk {
+            direct: true,
+            ..early
+        };
+        let f16_out = CoopWalk {
+            out_f16: true,
+            ..early
+        };
+        for sg in [32, 64] {
+            let out = coop_matvec_source(576, 1, 4, StorageType::F16, sg, direct);
+            let gate_up = coop_matvec_source(576, 2, 4, StorageType::F32, sg, f16_out);
+            let down = coop_matvec_source(1536, 1, 4, StorageType::F16, sg, direct);
+            assert!(gate_up.contains("alias otype = f16;") && out.contains("alias otype = f32;"));
+            let phases = [
+                (out.clone(), 0, 0, Some(2)),
+                (gate_up.clone(), 1, 2, None),
+                (down.clone(), 0, 0, Some(0)),
+            ];
+            let source = coop_fused_mlp_source(&phases, sg, 1).unwrap();
+            assert!(source.contains("p2_moa_coop_matvec") && source.contains("@binding(20)"));
+            for b in [3, 9, 17, 19] {
+                assert!(!source.contains(&format!("@binding({b})")), "binding {b}");
+            }
+            assert!(source.contains("&p1_out[t0 * p2_KX") && source.contains("v += p0_out[o];"));
+            assert!(source.contains("v += p2_out[o];"));
+            validate_wgsl("fused mlp down", &source).unwrap_or_else(|e| panic!("{e}"));
+            let words = spirv_words(&source, "moa_fused_mlp", &[])
+                .unwrap_or_else(|e| panic!("sg {sg}: {e}"));
+            assert!(words.len() > 100);
+            workgroup_vars_are_16_byte_multiples(&source);
+            // The bindings `record.rs` binds for this module (wgpu derives the layout from
+            // the module: a binding bound and not declared fails validation).
+            let module = naga::front::wgsl::parse_str(&source).unwrap();
+            let mut bound: Vec<u32> = module
+                .global_variables
+                .iter()
+                .filter_map(|(_, v)| v.binding.as_ref().map(|b| b.binding))
+                .collect();
+            bound.sort();
+            let want = [
+                0, 1, 2, 4, 5, 6, 8, 10, 11, 12, 13, 14, 16, 18, 20, 21, 22, 30, 31,
+            ];
+            assert_eq!(bound, want);
+            // The down phase needs an f16 output before it; a residual from an earlier phase.
+            let f32_before = [(out.clone(), 0, 0, None), (down.clone(), 0, 0, None)];
+            assert!(coop_fused_mlp_source(&f32_before, sg, 1).is_err());
+            let own = [(out.clone(), 0, 0, Some(0)), (gate_up.clone(), 1, 2, None)];
+            assert!(coop_fused_mlp_source(&own, sg, 1).is_err());
+            // gate/up's output is f16: no residual from it.
+            let f16_residual = [(out.clone(), 0, 0, Some(1)), (gate_up.clone(), 1, 2, None)];
+            assert!(coop_fused_mlp_source(&f16_residual, sg, 1).is_err());
         }
     }
 }

@@ -19,7 +19,7 @@ use crate::runtime::shaders::{
     coop_fused_mlp_source, coop_head_source, coop_matvec_source, coop_matvec_xs_len, CoopWalk,
     COOP_HEAD, COOP_MATVEC,
 };
-use crate::runtime::wgpu::{matrix_pipeline, matrix_pipeline_checked, CoopMatrix};
+use crate::runtime::wgpu::{matrix_pipeline, CoopMatrix};
 
 /// The head's two pipelines (logits out, or the argmax's first stage) for one K.
 pub(super) struct CoopHead {
@@ -126,8 +126,9 @@ pub(super) fn fused_mlp(
         if !k_attn.is_multiple_of(64) || !hidden.is_multiple_of(64) {
             return Err(format!("K = {k_attn} / {hidden} is not a multiple of 64"));
         }
+        // xs and cs of each phase, the meeting's two words (16 bytes each).
         let bytes =
-            16 + 4 * 256 * 4 + coop_matvec_xs_len(hidden, false) as u64 * 8 + 8 * 256 * 4 + 4;
+            16 + 4 * 256 * 4 + coop_matvec_xs_len(hidden, false) as u64 * 8 + 8 * 256 * 4 + 32;
         let limit = u64::from(device.limits().max_compute_workgroup_storage_size);
         if bytes > limit {
             return Err(format!(
@@ -154,8 +155,14 @@ pub(super) fn fused_mlp(
             coop_matvec_source(hidden, 2, 4, StorageType::F32, sg, gate_up_walk),
             1,
             2,
+            None,
         );
-        let out = (coop_matvec_source(k_attn, 1, 4, storage, sg, direct), 0, 0);
+        let out = (
+            coop_matvec_source(k_attn, 1, 4, storage, sg, direct),
+            0,
+            0,
+            None,
+        );
         let phases = if o.decode_fused_split == 5 {
             vec![gate_up]
         } else {
@@ -277,12 +284,9 @@ fn build_staged(
         )
     })?;
     let source = coop_head_source(k, ks, bpw, coop.subgroup);
-    // Every workgroup array of coop_head.wgsl is written before it is read. Without
-    // naga's runtime checks (`MOA_WGPU_COOP_HEAD_UNCHECKED`, the default since session
-    // 33: head 48.3 -> 31.5 us on the H200): its weight fetches are clamped to the last
-    // column, its x loads and every store guarded, its loops bound by constants.
+    // Every workgroup array of coop_head.wgsl is written before it is read.
     let pipe = |epi: u32| {
-        matrix_pipeline_checked(
+        matrix_pipeline(
             device,
             COOP_HEAD.name,
             &source,
@@ -291,7 +295,6 @@ fn build_staged(
                 ("EPI", f64::from(epi)),
                 ("DIAG", f64::from(o.coop_head_diag)),
             ],
-            !o.coop_head_unchecked,
         )
     };
     Ok(CoopHead {
@@ -873,13 +876,8 @@ impl WgpuEngine {
                 "matrix units ({}{}; max |err| {e:.1e} on the start-up check)",
                 match h.staged {
                     Some(ks) => format!(
-                        "coop_head.wgsl, weights staged {ks} of K at a time, {} blocks of 64 columns a workgroup, x staged in one round trip, vector stores{}",
-                        h.tiles,
-                        if o.coop_head_unchecked {
-                            ", without naga's runtime checks"
-                        } else {
-                            ", with naga's runtime checks"
-                        }
+                        "coop_head.wgsl, weights staged {ks} of K at a time, {} blocks of 64 columns a workgroup, x staged in one round trip, vector stores",
+                        h.tiles
                     ),
                     None => format!(
                         "coop_matvec.wgsl, {} tiles a subgroup, x staged in one round trip",

@@ -1141,6 +1141,10 @@ pub const BENCH_ONLY: &[&str] = &[
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
     (
+        "MOA_WGPU_DECODE_FUSED_DOWN",
+        "the decode's down product as the fused dispatch's third phase (MOA_WGPU_DECODE_FUSED_MLP=1; after a second meeting; matrix units, the gate/up phase's SwiGLU output written in f16 and loaded straight as the down phase's A fragments, K 1536 over a workgroup's 4 subgroups, 36 workgroups; the residuals through the phases' variables): right on the H200 (parity 0.0505, 3/3; 93 dispatches a step) but slower: SmolLM2 16 x 4096, moa-50, 256 greedy tokens, in one call (s33-mega call 1) 10163-10234 tok/s (4 runs) against 10679-10775 for the two-phase fused dispatch (3 runs) and 10974-11003 for separate dispatches (4 runs): the step +74 us against the two-phase form, +110 against separate; the fused kind 21.4-23.3 us against 13.3 + down 6.1 (the down phase costs ~8 us inside the dispatch against ~3.9 of kernel in its own subgroup dispatch: 36 workgroups stream its 1.8 MB); with the lane-0 meeting (MEET=0) 10262; deleted (benches/RESULTS.md, WGSL decode, session 33 (branch s33-mega); the form is in commit 37b21dd; the composition's pieces it used, an f16 `out` and residuals from other phases, stay in coop_fused_mlp_source)",
+    ),
+    (
         "MOA_WGPU_NORM_F16",
         "the prefill RMSNorms writing f16 normed activations, read by the QKV and gate/up products as f16 x, and the SwiGLU product's act written in f16 for the down product: the products alone were 6-13% faster with f16 x (s30-gemm's product bench), but in the engine on the H200 (SmolLM2 16 x 4096, A B B A in one call, session 30's lead call) qkv 14.4 -> 18.4 ms a pass, gate_up 39.6 -> 48.6, down 22.4 -> 28.6 (norm 3.05 -> 2.7); the moa-50 pass 196.2 -> 215.0 ms, warm prefill 162.2k -> 148.6k tok/s (dense 128.6-129.4k -> 120.1k); parity unchanged (0.0474, 3/3); deleted (benches/RESULTS.md, wgpu engine, session 30, lead call; the form is in commits 507d41f and bb695c0)",
     ),

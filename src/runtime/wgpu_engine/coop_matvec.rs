@@ -19,7 +19,7 @@ use crate::runtime::shaders::{
     coop_fused_mlp_source, coop_head_source, coop_matvec_source, coop_matvec_xs_len, CoopWalk,
     COOP_HEAD, COOP_MATVEC,
 };
-use crate::runtime::wgpu::{matrix_pipeline, CoopMatrix};
+use crate::runtime::wgpu::{matrix_pipeline, matrix_pipeline_checked, CoopMatrix};
 
 /// The head's two pipelines (logits out, or the argmax's first stage) for one K.
 pub(super) struct CoopHead {
@@ -284,9 +284,12 @@ fn build_staged(
         )
     })?;
     let source = coop_head_source(k, ks, bpw, coop.subgroup);
-    // Every workgroup array of coop_head.wgsl is written before it is read.
+    // Every workgroup array of coop_head.wgsl is written before it is read. Without
+    // naga's runtime checks (`MOA_WGPU_COOP_HEAD_UNCHECKED`, the default since session
+    // 33: head 48.3 -> 31.5 us on the H200): its weight fetches are clamped to the last
+    // column, its x loads and every store guarded, its loops bound by constants.
     let pipe = |epi: u32| {
-        matrix_pipeline(
+        matrix_pipeline_checked(
             device,
             COOP_HEAD.name,
             &source,
@@ -295,6 +298,7 @@ fn build_staged(
                 ("EPI", f64::from(epi)),
                 ("DIAG", f64::from(o.coop_head_diag)),
             ],
+            !o.coop_head_unchecked,
         )
     };
     Ok(CoopHead {
@@ -876,8 +880,13 @@ impl WgpuEngine {
                 "matrix units ({}{}; max |err| {e:.1e} on the start-up check)",
                 match h.staged {
                     Some(ks) => format!(
-                        "coop_head.wgsl, weights staged {ks} of K at a time, {} blocks of 64 columns a workgroup, x staged in one round trip, vector stores",
-                        h.tiles
+                        "coop_head.wgsl, weights staged {ks} of K at a time, {} blocks of 64 columns a workgroup, x staged in one round trip, vector stores{}",
+                        h.tiles,
+                        if o.coop_head_unchecked {
+                            ", without naga's runtime checks"
+                        } else {
+                            ", with naga's runtime checks"
+                        }
                     ),
                     None => format!(
                         "coop_matvec.wgsl, {} tiles a subgroup, x staged in one round trip",

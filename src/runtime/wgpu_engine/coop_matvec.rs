@@ -91,7 +91,7 @@ pub(super) struct FusedMlp {
     /// The output product's K (its phase's direct walk reads whole 16-row blocks of
     /// the attention output of this width).
     pub(super) k_attn: usize,
-    /// `MOA_WGPU_DECODE_FUSED_SPLIT` (0–3): the diagnostic's dispatches.
+    /// `MOA_WGPU_DECODE_FUSED_SPLIT=1`: the phases as two dispatches (a diagnostic).
     pub(super) split: u32,
 }
 
@@ -144,15 +144,8 @@ pub(super) fn fused_mlp(
             ..early
         };
         let sg = coop.subgroup;
-        // Diagnostics (`MOA_WGPU_DECODE_FUSED_SPLIT`): 4 builds the gate/up phase with
-        // the plain K walk, 5 a module of the gate/up phase alone.
-        let gate_up_walk = if o.decode_fused_split == 4 {
-            CoopWalk::default()
-        } else {
-            early
-        };
         let gate_up = (
-            coop_matvec_source(hidden, 2, 4, StorageType::F32, sg, gate_up_walk),
+            coop_matvec_source(hidden, 2, 4, StorageType::F32, sg, early),
             1,
             2,
             None,
@@ -163,11 +156,7 @@ pub(super) fn fused_mlp(
             0,
             None,
         );
-        let phases = if o.decode_fused_split == 5 {
-            vec![gate_up]
-        } else {
-            vec![out, gate_up]
-        };
+        let phases = [out, gate_up];
         let source = coop_fused_mlp_source(&phases, sg, o.decode_fused_meet)?;
         let pipeline = matrix_pipeline(device, "fused_mlp", &source, "moa_fused_mlp", &[])?;
         let ctl = device.create_buffer(&wgpu::BufferDescriptor {

@@ -281,18 +281,15 @@ pub struct WgpuEngineOptions {
     /// bound with the error flag set.
     pub decode_fused_groups: u32,
     /// `MOA_WGPU_DECODE_FUSED_SPLIT` (default `0`; a diagnostic, session 33): `1` runs the
-    /// fused pipeline as two dispatches (its output phase, then its gate/up phase); `2`
-    /// its output phase, then the separate gate/up product; `3` the separate output
-    /// product on matrix units (needs `MOA_WGPU_COOP_DECODE=1`), then its gate/up phase;
-    /// the same separate product (needs `MOA_WGPU_COOP_DECODE=1`) then a module of the
-    /// gate/up phase alone (`5`), or the fused dispatch with the gate/up phase's plain K
-    /// walk (`4`). Tells which phase of the composed module goes wrong where one dispatch
-    /// does.
+    /// fused pipeline as two dispatches (its output phase, then its gate/up phase), to
+    /// time or check each phase of the composed module apart. (Values 2–5, the
+    /// composed phases beside the separate products and a module of the gate/up phase
+    /// alone, found the misaligned x of lead calls 4–5 and were removed after.)
     pub decode_fused_split: u32,
-    /// `MOA_WGPU_DECODE_FUSED_MEET` (default `1`, 0–2): how the fused dispatch's
+    /// `MOA_WGPU_DECODE_FUSED_MEET` (default `1`, 0–1): how the fused dispatch's
     /// workgroups meet (`shaders::fused_meet`): `0` lane 0 spins alone (session 32),
-    /// `1` every invocation runs the spin loop on a shared load, `2` no meeting (a
-    /// diagnostic).
+    /// `1` every invocation runs the spin loop on a shared load. Both right and equally
+    /// fast once aligned (s33-mega: 10 745 / 10 679–10 775 tok/s).
     pub decode_fused_meet: u32,
     /// `MOA_WGPU_SWIGLU_OUT` (default `1`): SwiGLU in the subgroup gate/up product's
     /// epilogue; `0` in the down product's input (the path of split weights). Down
@@ -644,9 +641,9 @@ impl WgpuEngineOptions {
                 1..=1056,
             )?
             .unwrap_or(d.decode_fused_groups),
-            decode_fused_split: number(env, "MOA_WGPU_DECODE_FUSED_SPLIT", "0 to 5", 0..=5)?
+            decode_fused_split: number(env, "MOA_WGPU_DECODE_FUSED_SPLIT", "0 or 1", 0..=1)?
                 .unwrap_or(d.decode_fused_split),
-            decode_fused_meet: number(env, "MOA_WGPU_DECODE_FUSED_MEET", "0 to 2", 0..=2)?
+            decode_fused_meet: number(env, "MOA_WGPU_DECODE_FUSED_MEET", "0 or 1", 0..=1)?
                 .unwrap_or(d.decode_fused_meet),
             coop_attention: flag(env, "MOA_WGPU_COOP_ATTN", d.coop_attention)?,
             coop_attention_group: choice(

@@ -676,90 +676,11 @@ impl WgpuEngine {
                         [nw, 1, 1],
                     )
                 };
-                let sep_out = self
-                    .coop_decode
-                    .out
-                    .as_ref()
-                    .and_then(|p| p.direct.as_ref());
-                let sep_gate_up = self.coop_decode.gate_up.as_ref();
-                match (f.split, sep_out, sep_gate_up) {
-                    (1, _, _) => {
-                        d.push(fused(fp(true, false)));
-                        d.push(fused(fp(false, true)));
-                    }
-                    (2, _, Some(g)) => {
-                        d.push(fused(fp(true, false)));
-                        let params = [t as u32, hidden as u32, 2 * ffn, 0, eps, ffn, 0, 0];
-                        d.push(self.coop_dispatch(
-                            &g.pipeline,
-                            params,
-                            [
-                                (&a.x_alt).into(),
-                                (&lw.w_gate_up.parts[0].buffer).into(),
-                                (&self.dummy).into(),
-                                (&a.ffn_act).into(),
-                                (&lw.ffn_norm).into(),
-                                (&a.argmax_pairs).into(),
-                            ],
-                            [ffn / 16, rows, 1],
-                        ));
-                    }
-                    (5, Some(o), _) => {
-                        let params = [t as u32, k_attn, n_out, 1, eps, n_out, 0, 0];
-                        d.push(self.coop_dispatch(
-                            o,
-                            params,
-                            [
-                                (&a.attn_out).into(),
-                                (&lw.wo.parts[0].buffer).into(),
-                                (&a.x).into(),
-                                (&a.x_alt).into(),
-                                (&self.dummy).into(),
-                                (&a.argmax_pairs).into(),
-                            ],
-                            [n_out / 16, rows, 1],
-                        ));
-                        // The module of the gate/up phase alone: its bindings unmoved.
-                        let mut g = [0u32; 20];
-                        g[0] = ffn / 16;
-                        g[1] = rows;
-                        g[16] = nw;
-                        g[17] = super::coop_matvec::FUSED_SPIN;
-                        let g = self.uniform(&g);
-                        d.push(self.dispatch_bound(
-                            &f.pipeline,
-                            &[
-                                (0, (&p1).into()),
-                                (1, (&a.x_alt).into()),
-                                (2, (&lw.w_gate_up.parts[0].buffer).into()),
-                                (3, (&a.argmax_pairs).into()),
-                                (4, (&a.ffn_act).into()),
-                                (5, (&lw.ffn_norm).into()),
-                                (6, (&a.argmax_pairs).into()),
-                                // (No meeting in a one-phase module: no ctl.)
-                                (30, (&g).into()),
-                            ],
-                            [nw, 1, 1],
-                        ));
-                    }
-                    (3, Some(o), _) => {
-                        let params = [t as u32, k_attn, n_out, 1, eps, n_out, 0, 0];
-                        d.push(self.coop_dispatch(
-                            o,
-                            params,
-                            [
-                                (&a.attn_out).into(),
-                                (&lw.wo.parts[0].buffer).into(),
-                                (&a.x).into(),
-                                (&a.x_alt).into(),
-                                (&self.dummy).into(),
-                                (&a.argmax_pairs).into(),
-                            ],
-                            [n_out / 16, rows, 1],
-                        ));
-                        d.push(fused(fp(false, true)));
-                    }
-                    _ => d.push(fused(fp(true, true))),
+                if f.split == 1 {
+                    d.push(fused(fp(true, false)));
+                    d.push(fused(fp(false, true)));
+                } else {
+                    d.push(fused(fp(true, true)));
                 }
                 tag(&mut kinds, &d, "out");
                 tag(&mut kinds, &d, "gate_up");

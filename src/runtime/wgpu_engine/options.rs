@@ -424,6 +424,16 @@ pub struct WgpuEngineOptions {
     /// cache write in its epilogue). Measured once: 8.09 against 7.35 µs (RESULTS "Lead
     /// calls (session 13)"); opt-in.
     pub coop_qkv: bool,
+    /// `MOA_WGPU_COOP_DECODE_UNCHECKED` (default `0`): the decode products on matrix units
+    /// (`coop_matvec.wgsl`: the gate/up product, and where asked for the output and QKV
+    /// products and the direct head) built without naga's runtime checks (index clamps
+    /// around every `coopLoad` and x load, loop counters), as the staged head is since
+    /// session 33 (`MOA_WGPU_COOP_HEAD_UNCHECKED`: 48.3 → 31.5 µs). Their indices are
+    /// bounded by the host's grid and `params`: the B fragments' columns clamped to the
+    /// last tile, x's loads guarded, every store guarded, the direct walk bound only where
+    /// the input holds whole 16-row blocks. Not the fused dispatch
+    /// (`MOA_WGPU_DECODE_FUSED_MLP`). Session 34 (s34-prod) A/Bs it.
+    pub coop_decode_unchecked: bool,
     /// The tuning of the WGSL attention kernels the engine compiles from its plan
     /// ([`WgslTuning`]; default: [`engine_wgsl_tuning`], `moa-compile`'s
     /// [`WgslTuning::default`] with the flat decode on subgroups, 0.87–0.93× the scalar
@@ -564,6 +574,7 @@ impl Default for WgpuEngineOptions {
             head_argmax: true,
             coop_decode: CoopDecodeChoice::GateUp,
             coop_qkv: false,
+            coop_decode_unchecked: false,
             wgsl_tuning: engine_wgsl_tuning(),
             unchecked_products: true,
             coop_direct: 2,
@@ -741,6 +752,11 @@ impl WgpuEngineOptions {
                 d.coop_decode,
             )?,
             coop_qkv: flag(env, "MOA_WGPU_COOP_QKV", d.coop_qkv)?,
+            coop_decode_unchecked: flag(
+                env,
+                "MOA_WGPU_COOP_DECODE_UNCHECKED",
+                d.coop_decode_unchecked,
+            )?,
             unchecked_products: flag(env, "MOA_WGPU_UNCHECKED", d.unchecked_products)?,
             coop_direct: number(env, "MOA_WGPU_COOP_DIRECT", "0, 1 or 2", 0..=2)?
                 .unwrap_or(d.coop_direct),
@@ -1089,6 +1105,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_HEAD_ARGMAX",
     "MOA_WGPU_COOP_DECODE",
     "MOA_WGPU_COOP_QKV",
+    "MOA_WGPU_COOP_DECODE_UNCHECKED",
     "MOA_WGPU_UNCHECKED",
     "MOA_WGPU_COOP_DIRECT",
     "MOA_WGPU_COOP_SWIGLU",
@@ -1407,6 +1424,7 @@ mod tests {
             ("MOA_WGPU_COOP_HEAD_KS", "96"),
             ("MOA_WGPU_COOP_HEAD_UNCHECKED", "0"),
             ("MOA_WGPU_COOP_DECODE", "1"),
+            ("MOA_WGPU_COOP_DECODE_UNCHECKED", "1"),
             ("MOA_WGPU_COOP_ATTN_FORM", "1"),
             ("MOA_WGPU_COOP_ATTN_DIAG", "3"),
         ]);
@@ -1423,6 +1441,7 @@ mod tests {
         assert_eq!(o.coop_head_ks, Some(96));
         assert!(!o.coop_head_unchecked);
         assert_eq!(o.coop_decode, CoopDecodeChoice::OutAndGateUp);
+        assert!(o.coop_decode_unchecked && !WgpuEngineOptions::default().coop_decode_unchecked);
         let c = WgpuContextOptions::from_lookup(&lookup_in(&[
             ("MOA_WGPU_COOP", "0"),
             ("MOA_WGSL_DECODE", "coop"),

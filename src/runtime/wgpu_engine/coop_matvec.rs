@@ -180,7 +180,8 @@ pub(super) fn fused_mlp(
 /// mode and epilogue, and K walk, where it can run: an f32 accumulator, f16 weights, K a
 /// multiple of 16 (64 where `kparts` is 4), the workgroup arrays within the device's
 /// limit (a direct walk only with input mode 0: it applies no RMSNorm). `checked`: with
-/// naga's runtime checks (`MOA_WGPU_COOP_DECODE_UNCHECKED=0`, the default until measured).
+/// naga's runtime checks (`MOA_WGPU_COOP_DECODE_UNCHECKED=0`; without them, the default
+/// since session 34, tokens/s +1.45% on the H200, gate/up 7.70 → 7.38 µs).
 #[allow(clippy::too_many_arguments)]
 fn build(
     device: &wgpu::Device,

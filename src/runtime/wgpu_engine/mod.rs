@@ -840,7 +840,7 @@ impl WgpuEngine {
                 || self.coop_decode.gate_up.is_some()
                 || self.coop_decode.qkv.is_some())
         {
-            "; the matrix-unit products without naga's runtime checks (MOA_WGPU_COOP_DECODE_UNCHECKED=1)"
+            "; the matrix-unit products without naga's runtime checks (MOA_WGPU_COOP_DECODE_UNCHECKED)"
         } else {
             ""
         };

@@ -418,21 +418,27 @@ pub struct WgpuEngineOptions {
     /// `MOA_WGPU_COOP_DECODE` (default `auto`: gate/up): the decode products on matrix
     /// units. Gate/up won (8.15–8.74 against 9.17–9.31 µs), the output product tied
     /// (5.72–6.13 against 5.89–6.14: a win in one call, a loss in the other), so `1` adds
-    /// it on request (session 13, calls 1–2); `0` takes gate/up off too.
+    /// it on request (session 13, calls 1–2); `0` takes gate/up off too. Without naga's
+    /// checks the output product still lost: 5.09–5.12 against 4.40–4.69 µs on
+    /// subgroups, tokens/s −2.5..−4% (session 34, s34-prod call 1).
     pub coop_decode: CoopDecodeChoice,
     /// `MOA_WGPU_COOP_QKV` (default `0`): the decode QKV product on matrix units (RoPE +
     /// cache write in its epilogue). Measured once: 8.09 against 7.35 µs (RESULTS "Lead
-    /// calls (session 13)"); opt-in.
+    /// calls (session 13)"); opt-in. Without naga's checks 7.3–9.6 against 5.6–6.2 µs,
+    /// tokens/s −6..−7% (session 34, s34-prod call 1).
     pub coop_qkv: bool,
-    /// `MOA_WGPU_COOP_DECODE_UNCHECKED` (default `0`): the decode products on matrix units
+    /// `MOA_WGPU_COOP_DECODE_UNCHECKED` (default `1`): the decode products on matrix units
     /// (`coop_matvec.wgsl`: the gate/up product, and where asked for the output and QKV
     /// products and the direct head) built without naga's runtime checks (index clamps
     /// around every `coopLoad` and x load, loop counters), as the staged head is since
-    /// session 33 (`MOA_WGPU_COOP_HEAD_UNCHECKED`: 48.3 → 31.5 µs). Their indices are
-    /// bounded by the host's grid and `params`: the B fragments' columns clamped to the
-    /// last tile, x's loads guarded, every store guarded, the direct walk bound only where
-    /// the input holds whole 16-row blocks. Not the fused dispatch
-    /// (`MOA_WGPU_DECODE_FUSED_MLP`). Session 34 (s34-prod) A/Bs it.
+    /// session 33 (`MOA_WGPU_COOP_HEAD_UNCHECKED`). Their indices are bounded by the host's
+    /// grid and `params`: the B fragments' columns clamped to the last tile, x's loads
+    /// guarded, every store guarded, the direct walk bound only where the input holds
+    /// whole 16-row blocks. Not the fused dispatch (`MOA_WGPU_DECODE_FUSED_MLP`). `0`
+    /// keeps the checks. On the H200 (SmolLM2 shape, 16 × 4096, moa-50; session 34,
+    /// s34-prod call 1) tokens/s 11 194–11 248 → 11 344–11 404 (+1.45% in mean, every one
+    /// of 3 runs above every one of 3 with the checks), gate/up 7.70 → 7.38 µs
+    /// (`--profile 5`), 236 → 219 registers, the same logits (0.0496, 3/3).
     pub coop_decode_unchecked: bool,
     /// The tuning of the WGSL attention kernels the engine compiles from its plan
     /// ([`WgslTuning`]; default: [`engine_wgsl_tuning`], `moa-compile`'s
@@ -485,7 +491,8 @@ pub struct WgpuEngineOptions {
     /// `MOA_WGPU_UNCHECKED` (default `1`): the engine's own shaders (products, norms,
     /// head, argmax, RoPE/cache write, the prefill products on matrix units since session
     /// 27, the prefill attention on matrix units since session 28; not the decode
-    /// matrix-unit kernels: the staged head has its own `MOA_WGPU_COOP_HEAD_UNCHECKED`)
+    /// matrix-unit kernels: the staged head has its own `MOA_WGPU_COOP_HEAD_UNCHECKED`,
+    /// `coop_matvec.wgsl` `MOA_WGPU_COOP_DECODE_UNCHECKED`)
     /// built without naga's
     /// runtime checks (index clamps, loop counters), as the attention's decode already is;
     /// `0` keeps the checks. On the H200 (SmolLM2 shape, 16 × 4096, moa-50) the device step
@@ -574,7 +581,7 @@ impl Default for WgpuEngineOptions {
             head_argmax: true,
             coop_decode: CoopDecodeChoice::GateUp,
             coop_qkv: false,
-            coop_decode_unchecked: false,
+            coop_decode_unchecked: true,
             wgsl_tuning: engine_wgsl_tuning(),
             unchecked_products: true,
             coop_direct: 2,
@@ -1424,7 +1431,7 @@ mod tests {
             ("MOA_WGPU_COOP_HEAD_KS", "96"),
             ("MOA_WGPU_COOP_HEAD_UNCHECKED", "0"),
             ("MOA_WGPU_COOP_DECODE", "1"),
-            ("MOA_WGPU_COOP_DECODE_UNCHECKED", "1"),
+            ("MOA_WGPU_COOP_DECODE_UNCHECKED", "0"),
             ("MOA_WGPU_COOP_ATTN_FORM", "1"),
             ("MOA_WGPU_COOP_ATTN_DIAG", "3"),
         ]);
@@ -1441,7 +1448,7 @@ mod tests {
         assert_eq!(o.coop_head_ks, Some(96));
         assert!(!o.coop_head_unchecked);
         assert_eq!(o.coop_decode, CoopDecodeChoice::OutAndGateUp);
-        assert!(o.coop_decode_unchecked && !WgpuEngineOptions::default().coop_decode_unchecked);
+        assert!(!o.coop_decode_unchecked && WgpuEngineOptions::default().coop_decode_unchecked);
         let c = WgpuContextOptions::from_lookup(&lookup_in(&[
             ("MOA_WGPU_COOP", "0"),
             ("MOA_WGSL_DECODE", "coop"),

@@ -425,6 +425,7 @@ pub(super) fn coop_products(
                 (0, 0),
                 CoopWalk {
                     direct: true,
+                    hoist: o.coop_out_hoist,
                     ..early
                 },
                 ck,

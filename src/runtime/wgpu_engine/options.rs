@@ -440,6 +440,14 @@ pub struct WgpuEngineOptions {
     /// of 3 runs above every one of 3 with the checks), gate/up 7.70 → 7.38 µs
     /// (`--profile 5`), 236 → 219 registers, the same logits (0.0496, 3/3).
     pub coop_decode_unchecked: bool,
+    /// `MOA_WGPU_COOP_OUT_HOIST` (default `0`): with the output product on matrix units
+    /// (`MOA_WGPU_COOP_DECODE=1`) and its direct walk, every A fragment (the attention
+    /// output) is loaded with the B fragments and a workgroup barrier follows them
+    /// ([`crate::runtime::shaders::CoopWalk::hoist`]), so that all 18 fragment loads of a
+    /// subgroup are in flight at once: the direct walk held 41 registers on the H200
+    /// (loads sunk to their multiply-adds) and took 5.09–5.12 µs against 4.40–4.69 on
+    /// subgroups (session 34, s34-prod call 1). Session 34 A/Bs it.
+    pub coop_out_hoist: bool,
     /// The tuning of the WGSL attention kernels the engine compiles from its plan
     /// ([`WgslTuning`]; default: [`engine_wgsl_tuning`], `moa-compile`'s
     /// [`WgslTuning::default`] with the flat decode on subgroups, 0.87–0.93× the scalar
@@ -582,6 +590,7 @@ impl Default for WgpuEngineOptions {
             coop_decode: CoopDecodeChoice::GateUp,
             coop_qkv: false,
             coop_decode_unchecked: true,
+            coop_out_hoist: false,
             wgsl_tuning: engine_wgsl_tuning(),
             unchecked_products: true,
             coop_direct: 2,
@@ -764,6 +773,7 @@ impl WgpuEngineOptions {
                 "MOA_WGPU_COOP_DECODE_UNCHECKED",
                 d.coop_decode_unchecked,
             )?,
+            coop_out_hoist: flag(env, "MOA_WGPU_COOP_OUT_HOIST", d.coop_out_hoist)?,
             unchecked_products: flag(env, "MOA_WGPU_UNCHECKED", d.unchecked_products)?,
             coop_direct: number(env, "MOA_WGPU_COOP_DIRECT", "0, 1 or 2", 0..=2)?
                 .unwrap_or(d.coop_direct),
@@ -1113,6 +1123,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_COOP_DECODE",
     "MOA_WGPU_COOP_QKV",
     "MOA_WGPU_COOP_DECODE_UNCHECKED",
+    "MOA_WGPU_COOP_OUT_HOIST",
     "MOA_WGPU_UNCHECKED",
     "MOA_WGPU_COOP_DIRECT",
     "MOA_WGPU_COOP_SWIGLU",
@@ -1432,6 +1443,7 @@ mod tests {
             ("MOA_WGPU_COOP_HEAD_UNCHECKED", "0"),
             ("MOA_WGPU_COOP_DECODE", "1"),
             ("MOA_WGPU_COOP_DECODE_UNCHECKED", "0"),
+            ("MOA_WGPU_COOP_OUT_HOIST", "1"),
             ("MOA_WGPU_COOP_ATTN_FORM", "1"),
             ("MOA_WGPU_COOP_ATTN_DIAG", "3"),
         ]);
@@ -1449,6 +1461,7 @@ mod tests {
         assert!(!o.coop_head_unchecked);
         assert_eq!(o.coop_decode, CoopDecodeChoice::OutAndGateUp);
         assert!(!o.coop_decode_unchecked && WgpuEngineOptions::default().coop_decode_unchecked);
+        assert!(o.coop_out_hoist && !WgpuEngineOptions::default().coop_out_hoist);
         let c = WgpuContextOptions::from_lookup(&lookup_in(&[
             ("MOA_WGPU_COOP", "0"),
             ("MOA_WGSL_DECODE", "coop"),

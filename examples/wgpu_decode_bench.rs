@@ -1465,8 +1465,7 @@ mod regs {
     /// walk, subgroups of 32) for K (default 576, SmolLM2's hidden size) and the output
     /// product's K_ATTN (default K): gate/up (RMSNorm, SwiGLU epilogue, 2 tiles, f32 x),
     /// QKV (RMSNorm, RoPE epilogue, 2 tiles, head_dim 64), the output product (1 tile, f16
-    /// x, staged, direct, or direct with every A fragment loaded with the B fragments before
-    /// a barrier: `MOA_WGPU_COOP_OUT_HOIST`), each with naga's index checks (the engine's build until
+    /// x, staged or direct), each with naga's index checks (the engine's build until
     /// `MOA_WGPU_COOP_DECODE_UNCHECKED`) and without. Needs a device offering
     /// VK_KHR_cooperative_matrix. Session 23 read 209 registers, no stack, 26 880 bytes of
     /// workgroup memory for gate/up unchecked on the H200.
@@ -1492,10 +1491,6 @@ mod regs {
             rope: Some(64),
             ..early
         };
-        let hoist = CoopWalk {
-            hoist: true,
-            ..direct
-        };
         let f32_x = StorageType::F32;
         let f16_x = StorageType::F16;
         // (name, K, tiles, x, walk, INPUT_MODE, EPI)
@@ -1504,7 +1499,6 @@ mod regs {
             ("qkv (rope)", k, 2, f32_x, rope, 1.0, 3.0),
             ("out (staged x)", ka, 1, f16_x, early, 0.0, 0.0),
             ("out (direct)", ka, 1, f16_x, direct, 0.0, 0.0),
-            ("out (direct, hoist)", ka, 1, f16_x, hoist, 0.0, 0.0),
         ];
         let mut built = Vec::new();
         for (name, kk, tiles, x, walk, mode, epi) in forms {

@@ -234,13 +234,6 @@ pub struct CoopWalk {
     /// down phase's direct walk loads as its A fragments (s33-mega; that form lost on the
     /// H200 and its option was removed: `options::REMOVED`, MOA_WGPU_DECODE_FUSED_DOWN).
     pub out_f16: bool,
-    /// With `direct`: every A fragment is loaded with the B fragments before the x staging
-    /// point and a workgroup barrier follows them, so the driver cannot sink each load to
-    /// its multiply-add (the direct walk without it held 41 registers on the H200, its 18
-    /// fragment loads not all in flight at once; the staged walk, whose barrier sits after
-    /// the B loads, 112): `MOA_WGPU_COOP_OUT_HOIST`, the separate output product only
-    /// (session 34, s34-prod).
-    pub hoist: bool,
 }
 
 /// Elements of `coop_matvec.wgsl`'s `xs` (16 rows of `k` + [`COOP_MATVEC_XPAD`], in
@@ -278,8 +271,7 @@ pub fn coop_matvec_source(
     let direct = early && walk.direct && input == StorageType::F16;
     let xs_len = coop_matvec_xs_len(k, direct);
     let body = if early {
-        let (loads, mma) =
-            coop_matvec_walk(k / kparts as usize, tiles, direct, direct && walk.hoist);
+        let (loads, mma) = coop_matvec_walk(k / kparts as usize, tiles, direct);
         COOP_MATVEC
             .source
             .replacen("    // @early_loads\n", &loads, 1)
@@ -349,9 +341,8 @@ fn x_binding(direct: bool) -> &'static str {
 /// K, a multiple of 16) and `tiles`: the loads of every B fragment (`wf{tile}_{step}`,
 /// spliced before x is staged, so they are in flight during the staging) and the
 /// multiply-adds (spliced after the accumulators), whose A fragments come from the staged
-/// `xs` or, `direct`, straight from `xh` (with `hoist`, loaded with the B fragments
-/// before a workgroup barrier: [`CoopWalk::hoist`]).
-fn coop_matvec_walk(kq: usize, tiles: u32, direct: bool, hoist: bool) -> (String, String) {
+/// `xs` or, `direct`, straight from `xh`.
+fn coop_matvec_walk(kq: usize, tiles: u32, direct: bool) -> (String, String) {
     let steps = kq / 16;
     let mut loads = String::from("    // Every B fragment first (EARLY 1).\n");
     for j in 0..tiles {
@@ -362,27 +353,16 @@ fn coop_matvec_walk(kq: usize, tiles: u32, direct: bool, hoist: bool) -> (String
             ));
         }
     }
-    let a_load = |st: usize| {
+    let mut mma = String::new();
+    for st in 0..steps {
         let a = if direct {
             format!("&xh[t0 * KX + kb + {}u], KX", 16 * st)
         } else {
             format!("&xs[(kb + {}u) / XSW], LDX / XSW", 16 * st)
         };
-        format!("    let xa{st} = coopLoadT<coop_mat16x16<f16, A>>({a});\n")
-    };
-    if hoist {
-        // Every A fragment too, then a barrier the loads cannot sink past.
-        loads.push_str("    // Every A fragment too (hoist), held in flight by the barrier.\n");
-        for st in 0..steps {
-            loads.push_str(&a_load(st));
-        }
-        loads.push_str("    workgroupBarrier();\n");
-    }
-    let mut mma = String::new();
-    for st in 0..steps {
-        if !hoist {
-            mma.push_str(&a_load(st));
-        }
+        mma.push_str(&format!(
+            "    let xa{st} = coopLoadT<coop_mat16x16<f16, A>>({a});\n"
+        ));
         for j in 0..tiles {
             mma.push_str(&format!(
                 "    c{j} = coopMultiplyAdd(xa{st}, wf{j}_{st}, c{j});\n"
@@ -899,11 +879,7 @@ mod tests {
                 direct: true,
                 ..early
             };
-            let hoist = CoopWalk {
-                hoist: true,
-                ..direct
-            };
-            for walk in [CoopWalk::default(), early, direct, hoist] {
+            for walk in [CoopWalk::default(), early, direct] {
                 let source = coop_matvec_source(576, tiles, kparts, input, 32, walk);
                 validate_wgsl(COOP_MATVEC.name, &source).unwrap_or_else(|e| panic!("{e}"));
                 for (mode, epi) in [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (1.0, 2.0)] {

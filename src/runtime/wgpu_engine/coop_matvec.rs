@@ -425,7 +425,6 @@ pub(super) fn coop_products(
                 (0, 0),
                 CoopWalk {
                     direct: true,
-                    hoist: o.coop_out_hoist,
                     ..early
                 },
                 ck,

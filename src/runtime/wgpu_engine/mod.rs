@@ -825,9 +825,6 @@ impl WgpuEngine {
         let walk = match &self.coop_decode.out {
             Some(coop_matvec::CoopProduct {
                 direct: Some(_), ..
-            }) if self.options.coop_out_hoist => ", B fragments loaded before x, the output product's A straight from storage, loaded with its B fragments before a barrier (MOA_WGPU_COOP_OUT_HOIST=1)",
-            Some(coop_matvec::CoopProduct {
-                direct: Some(_), ..
             }) => ", B fragments loaded before x, the output product's A straight from storage",
             _ => "",
         };

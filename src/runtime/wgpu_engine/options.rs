@@ -440,14 +440,6 @@ pub struct WgpuEngineOptions {
     /// of 3 runs above every one of 3 with the checks), gate/up 7.70 → 7.38 µs
     /// (`--profile 5`), 236 → 219 registers, the same logits (0.0496, 3/3).
     pub coop_decode_unchecked: bool,
-    /// `MOA_WGPU_COOP_OUT_HOIST` (default `0`): with the output product on matrix units
-    /// (`MOA_WGPU_COOP_DECODE=1`) and its direct walk, every A fragment (the attention
-    /// output) is loaded with the B fragments and a workgroup barrier follows them
-    /// ([`crate::runtime::shaders::CoopWalk::hoist`]), so that all 18 fragment loads of a
-    /// subgroup are in flight at once: the direct walk held 41 registers on the H200
-    /// (loads sunk to their multiply-adds) and took 5.09–5.12 µs against 4.40–4.69 on
-    /// subgroups (session 34, s34-prod call 1). Session 34 A/Bs it.
-    pub coop_out_hoist: bool,
     /// The tuning of the WGSL attention kernels the engine compiles from its plan
     /// ([`WgslTuning`]; default: [`engine_wgsl_tuning`], `moa-compile`'s
     /// [`WgslTuning::default`] with the flat decode on subgroups, 0.87–0.93× the scalar
@@ -590,7 +582,6 @@ impl Default for WgpuEngineOptions {
             coop_decode: CoopDecodeChoice::GateUp,
             coop_qkv: false,
             coop_decode_unchecked: true,
-            coop_out_hoist: false,
             wgsl_tuning: engine_wgsl_tuning(),
             unchecked_products: true,
             coop_direct: 2,
@@ -773,7 +764,6 @@ impl WgpuEngineOptions {
                 "MOA_WGPU_COOP_DECODE_UNCHECKED",
                 d.coop_decode_unchecked,
             )?,
-            coop_out_hoist: flag(env, "MOA_WGPU_COOP_OUT_HOIST", d.coop_out_hoist)?,
             unchecked_products: flag(env, "MOA_WGPU_UNCHECKED", d.unchecked_products)?,
             coop_direct: number(env, "MOA_WGPU_COOP_DIRECT", "0, 1 or 2", 0..=2)?
                 .unwrap_or(d.coop_direct),
@@ -1123,7 +1113,6 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_COOP_DECODE",
     "MOA_WGPU_COOP_QKV",
     "MOA_WGPU_COOP_DECODE_UNCHECKED",
-    "MOA_WGPU_COOP_OUT_HOIST",
     "MOA_WGPU_UNCHECKED",
     "MOA_WGPU_COOP_DIRECT",
     "MOA_WGPU_COOP_SWIGLU",
@@ -1172,6 +1161,10 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGPU_COOP_OUT_HOIST",
+        "the decode output product on matrix units (MOA_WGPU_COOP_DECODE=1, direct walk) with its 9 A fragments loaded with its 9 B fragments before a workgroup barrier, so that the driver could not sink each load to its multiply-add (the direct walk held 41 registers; hoisted 80): on the H200 (SmolLM2 16 x 4096, moa-50, 256 greedy tokens, s34-prod call 2) out 5.21 us against 5.37 without the hoist and 4.37-4.46 on subgroups (--profile 5), tokens/s 10 859-11 046 (4 runs) against 11 217-11 270 for the default (subgroup output product; 4 runs, every one above every hoisted one) and 10 745 unhoisted (1 run), parity 0.0506, 3/3 (as unhoisted); deleted (benches/RESULTS.md, wgpu engine, session 34 (branch s34-prod); the form is in commit 4528bb7)",
+    ),
     (
         "MOA_WGPU_DECODE_FUSED_DOWN",
         "the decode's down product as the fused dispatch's third phase (MOA_WGPU_DECODE_FUSED_MLP=1; after a second meeting; matrix units, the gate/up phase's SwiGLU output written in f16 and loaded straight as the down phase's A fragments, K 1536 over a workgroup's 4 subgroups, 36 workgroups; the residuals through the phases' variables): right on the H200 (parity 0.0505, 3/3; 93 dispatches a step) but slower: SmolLM2 16 x 4096, moa-50, 256 greedy tokens, in one call (s33-mega call 1) 10163-10234 tok/s (4 runs) against 10679-10775 for the two-phase fused dispatch (3 runs) and 10974-11003 for separate dispatches (4 runs): the step +74 us against the two-phase form, +110 against separate; the fused kind 21.4-23.3 us against 13.3 + down 6.1 (the down phase costs ~8 us inside the dispatch against ~3.9 of kernel in its own subgroup dispatch: 36 workgroups stream its 1.8 MB); with the lane-0 meeting (MEET=0) 10262; deleted (benches/RESULTS.md, WGSL decode, session 33 (branch s33-mega); the form is in commit 37b21dd; the composition's pieces it used, an f16 `out` and residuals from other phases, stay in coop_fused_mlp_source)",
@@ -1443,7 +1436,6 @@ mod tests {
             ("MOA_WGPU_COOP_HEAD_UNCHECKED", "0"),
             ("MOA_WGPU_COOP_DECODE", "1"),
             ("MOA_WGPU_COOP_DECODE_UNCHECKED", "0"),
-            ("MOA_WGPU_COOP_OUT_HOIST", "1"),
             ("MOA_WGPU_COOP_ATTN_FORM", "1"),
             ("MOA_WGPU_COOP_ATTN_DIAG", "3"),
         ]);
@@ -1461,7 +1453,6 @@ mod tests {
         assert!(!o.coop_head_unchecked);
         assert_eq!(o.coop_decode, CoopDecodeChoice::OutAndGateUp);
         assert!(!o.coop_decode_unchecked && WgpuEngineOptions::default().coop_decode_unchecked);
-        assert!(o.coop_out_hoist && !WgpuEngineOptions::default().coop_out_hoist);
         let c = WgpuContextOptions::from_lookup(&lookup_in(&[
             ("MOA_WGPU_COOP", "0"),
             ("MOA_WGSL_DECODE", "coop"),

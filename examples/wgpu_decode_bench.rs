@@ -33,8 +33,9 @@
 //! # merge, from the Vulkan driver (VK_KHR_pipeline_executable_properties; see `regs`)
 //! wgpu_decode_bench regs llama-3-8b.json 8 2
 //! wgpu_decode_bench regs plans/smollm2-135m-moa-50.toml - 6
-//! # the same for the matrix-unit gate/up product (K = 576 unless given)
-//! wgpu_decode_bench regs-coop 576
+//! # the same for the matrix-unit decode products (gate/up, QKV, output; K and the output
+//! # product's K = 576 unless given), with naga's index checks and without
+//! wgpu_decode_bench regs-coop 576 576
 //! # the same for the prefill product on matrix units (coop_linear.wgsl), with naga's
 //! # runtime checks and without
 //! wgpu_decode_bench regs-gemm
@@ -1459,39 +1460,71 @@ mod regs {
         Ok(())
     }
 
-    /// `wgpu_decode_bench regs-coop [K]`: the driver's statistics of the engine's
-    /// matrix-unit gate/up product (`coop_matvec.wgsl`, RMSNorm, SwiGLU epilogue, 2 tiles,
-    /// K over 4 subgroups, the early walk, f32 x, subgroups of 32) for K (default 576,
-    /// SmolLM2's hidden size). Needs a device offering VK_KHR_cooperative_matrix. Session
-    /// 23 read 209 registers, no stack, 26 880 bytes of workgroup memory on the H200.
+    /// `wgpu_decode_bench regs-coop [K [K_ATTN]]`: the driver's statistics of the engine's
+    /// decode products on matrix units (`coop_matvec.wgsl`, K over 4 subgroups, the early
+    /// walk, subgroups of 32) for K (default 576, SmolLM2's hidden size) and the output
+    /// product's K_ATTN (default K): gate/up (RMSNorm, SwiGLU epilogue, 2 tiles, f32 x),
+    /// QKV (RMSNorm, RoPE epilogue, 2 tiles, head_dim 64), the output product (1 tile, f16
+    /// x, staged or direct), each with naga's index checks (the engine's build until
+    /// `MOA_WGPU_COOP_DECODE_UNCHECKED`) and without. Needs a device offering
+    /// VK_KHR_cooperative_matrix. Session 23 read 209 registers, no stack, 26 880 bytes of
+    /// workgroup memory for gate/up unchecked on the H200.
     pub fn coop_gate_up(args: &[String]) -> Result<(), String> {
         use moa::runtime::shaders::{coop_matvec_source, CoopWalk, COOP_MATVEC};
-        let usage = "usage: wgpu_decode_bench regs-coop [K]";
-        let k: usize = match args.first() {
-            Some(v) => v.parse().map_err(|_| format!("`{v}`: {usage}"))?,
-            None => 576,
+        let usage = "usage: wgpu_decode_bench regs-coop [K [K_ATTN]]";
+        let arg = |i: usize| -> Result<Option<usize>, String> {
+            args.get(i)
+                .map(|v| v.parse().map_err(|_| format!("`{v}`: {usage}")))
+                .transpose()
         };
-        let opts = moa::runtime::wgpu::DecodePipelineOptions {
-            runtime_checks: false,
-            zero_init_workgroup_memory: false,
-        };
+        let k = arg(0)?.unwrap_or(576);
+        let ka = arg(1)?.unwrap_or(k);
         let early = CoopWalk {
             early: true,
             ..CoopWalk::default()
         };
-        let source = coop_matvec_source(k, 2, 4, StorageType::F32, 32, early);
-        let constants = [("SG", 32.0), ("INPUT_MODE", 1.0), ("EPI", 2.0)];
-        let spv = spirv(&source, COOP_MATVEC.entry_point, opts, &constants)?;
-        println!("regs-coop: translated");
+        let direct = CoopWalk {
+            direct: true,
+            ..early
+        };
+        let rope = CoopWalk {
+            rope: Some(64),
+            ..early
+        };
+        let f32_x = StorageType::F32;
+        let f16_x = StorageType::F16;
+        // (name, K, tiles, x, walk, INPUT_MODE, EPI)
+        let forms = [
+            ("gate/up", k, 2, f32_x, early, 1.0, 2.0),
+            ("qkv (rope)", k, 2, f32_x, rope, 1.0, 3.0),
+            ("out (staged x)", ka, 1, f16_x, early, 0.0, 0.0),
+            ("out (direct)", ka, 1, f16_x, direct, 0.0, 0.0),
+        ];
+        let mut built = Vec::new();
+        for (name, kk, tiles, x, walk, mode, epi) in forms {
+            let source = coop_matvec_source(kk, tiles, 4, x, 32, walk);
+            let constants = [("SG", 32.0), ("INPUT_MODE", mode), ("EPI", epi)];
+            for checked in [true, false] {
+                let opts = moa::runtime::wgpu::DecodePipelineOptions {
+                    runtime_checks: checked,
+                    zero_init_workgroup_memory: false,
+                };
+                let spv = spirv(&source, COOP_MATVEC.entry_point, opts, &constants)?;
+                built.push((format!("{name} K {kk} checked={checked}"), spv));
+            }
+        }
+        println!("regs-coop: {} kernels translated", built.len());
         let vk = Vulkan::new()?;
         println!("regs on {} ({})", vk.name, vk.driver);
-        let stats = vk
-            .statistics(&spv, COOP_MATVEC.entry_point)
-            .map_err(|e| format!("gate/up K {k}: {e}"))?;
-        println!(
-            "regs coop_matvec gate/up K {k} KPARTS 4: threads 128, {}",
-            stats.join(", ")
-        );
+        for (what, spv) in &built {
+            match vk.statistics(spv, COOP_MATVEC.entry_point) {
+                Ok(stats) => println!(
+                    "regs coop_matvec {what} KPARTS 4: threads 128, {}",
+                    stats.join(", ")
+                ),
+                Err(e) => println!("regs coop_matvec {what}: {e}"),
+            }
+        }
         Ok(())
     }
 

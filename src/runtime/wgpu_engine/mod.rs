@@ -835,7 +835,16 @@ impl WgpuEngine {
             ),
             None => String::new(),
         };
-        sg + coop + walk + qkv + &fused + &self.coop_decode.note
+        let unchecked = if self.options.coop_decode_unchecked
+            && (self.coop_decode.out.is_some()
+                || self.coop_decode.gate_up.is_some()
+                || self.coop_decode.qkv.is_some())
+        {
+            "; the matrix-unit products without naga's runtime checks (MOA_WGPU_COOP_DECODE_UNCHECKED)"
+        } else {
+            ""
+        };
+        sg + coop + walk + qkv + unchecked + &fused + &self.coop_decode.note
     }
 
     /// Fixes the slots of each decode work item of requests started from now on

@@ -418,12 +418,28 @@ pub struct WgpuEngineOptions {
     /// `MOA_WGPU_COOP_DECODE` (default `auto`: gate/up): the decode products on matrix
     /// units. Gate/up won (8.15–8.74 against 9.17–9.31 µs), the output product tied
     /// (5.72–6.13 against 5.89–6.14: a win in one call, a loss in the other), so `1` adds
-    /// it on request (session 13, calls 1–2); `0` takes gate/up off too.
+    /// it on request (session 13, calls 1–2); `0` takes gate/up off too. Without naga's
+    /// checks the output product still lost: 5.09–5.12 against 4.40–4.69 µs on
+    /// subgroups, tokens/s −2.5..−4% (session 34, s34-prod call 1).
     pub coop_decode: CoopDecodeChoice,
     /// `MOA_WGPU_COOP_QKV` (default `0`): the decode QKV product on matrix units (RoPE +
     /// cache write in its epilogue). Measured once: 8.09 against 7.35 µs (RESULTS "Lead
-    /// calls (session 13)"); opt-in.
+    /// calls (session 13)"); opt-in. Without naga's checks 7.3–9.6 against 5.6–6.2 µs,
+    /// tokens/s −6..−7% (session 34, s34-prod call 1).
     pub coop_qkv: bool,
+    /// `MOA_WGPU_COOP_DECODE_UNCHECKED` (default `1`): the decode products on matrix units
+    /// (`coop_matvec.wgsl`: the gate/up product, and where asked for the output and QKV
+    /// products and the direct head) built without naga's runtime checks (index clamps
+    /// around every `coopLoad` and x load, loop counters), as the staged head is since
+    /// session 33 (`MOA_WGPU_COOP_HEAD_UNCHECKED`). Their indices are bounded by the host's
+    /// grid and `params`: the B fragments' columns clamped to the last tile, x's loads
+    /// guarded, every store guarded, the direct walk bound only where the input holds
+    /// whole 16-row blocks. Not the fused dispatch (`MOA_WGPU_DECODE_FUSED_MLP`). `0`
+    /// keeps the checks. On the H200 (SmolLM2 shape, 16 × 4096, moa-50; session 34,
+    /// s34-prod call 1) tokens/s 11 194–11 248 → 11 344–11 404 (+1.45% in mean, every one
+    /// of 3 runs above every one of 3 with the checks), gate/up 7.70 → 7.38 µs
+    /// (`--profile 5`), 236 → 219 registers, the same logits (0.0496, 3/3).
+    pub coop_decode_unchecked: bool,
     /// The tuning of the WGSL attention kernels the engine compiles from its plan
     /// ([`WgslTuning`]; default: [`engine_wgsl_tuning`], `moa-compile`'s
     /// [`WgslTuning::default`] with the flat decode on subgroups, 0.87–0.93× the scalar
@@ -475,7 +491,8 @@ pub struct WgpuEngineOptions {
     /// `MOA_WGPU_UNCHECKED` (default `1`): the engine's own shaders (products, norms,
     /// head, argmax, RoPE/cache write, the prefill products on matrix units since session
     /// 27, the prefill attention on matrix units since session 28; not the decode
-    /// matrix-unit kernels: the staged head has its own `MOA_WGPU_COOP_HEAD_UNCHECKED`)
+    /// matrix-unit kernels: the staged head has its own `MOA_WGPU_COOP_HEAD_UNCHECKED`,
+    /// `coop_matvec.wgsl` `MOA_WGPU_COOP_DECODE_UNCHECKED`)
     /// built without naga's
     /// runtime checks (index clamps, loop counters), as the attention's decode already is;
     /// `0` keeps the checks. On the H200 (SmolLM2 shape, 16 × 4096, moa-50) the device step
@@ -564,6 +581,7 @@ impl Default for WgpuEngineOptions {
             head_argmax: true,
             coop_decode: CoopDecodeChoice::GateUp,
             coop_qkv: false,
+            coop_decode_unchecked: true,
             wgsl_tuning: engine_wgsl_tuning(),
             unchecked_products: true,
             coop_direct: 2,
@@ -741,6 +759,11 @@ impl WgpuEngineOptions {
                 d.coop_decode,
             )?,
             coop_qkv: flag(env, "MOA_WGPU_COOP_QKV", d.coop_qkv)?,
+            coop_decode_unchecked: flag(
+                env,
+                "MOA_WGPU_COOP_DECODE_UNCHECKED",
+                d.coop_decode_unchecked,
+            )?,
             unchecked_products: flag(env, "MOA_WGPU_UNCHECKED", d.unchecked_products)?,
             coop_direct: number(env, "MOA_WGPU_COOP_DIRECT", "0, 1 or 2", 0..=2)?
                 .unwrap_or(d.coop_direct),
@@ -1089,6 +1112,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_HEAD_ARGMAX",
     "MOA_WGPU_COOP_DECODE",
     "MOA_WGPU_COOP_QKV",
+    "MOA_WGPU_COOP_DECODE_UNCHECKED",
     "MOA_WGPU_UNCHECKED",
     "MOA_WGPU_COOP_DIRECT",
     "MOA_WGPU_COOP_SWIGLU",
@@ -1137,6 +1161,10 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGPU_COOP_OUT_HOIST",
+        "the decode output product on matrix units (MOA_WGPU_COOP_DECODE=1, direct walk) with its 9 A fragments loaded with its 9 B fragments before a workgroup barrier, so that the driver could not sink each load to its multiply-add (the direct walk held 41 registers; hoisted 80): on the H200 (SmolLM2 16 x 4096, moa-50, 256 greedy tokens, s34-prod call 2) out 5.21 us against 5.37 without the hoist and 4.37-4.46 on subgroups (--profile 5), tokens/s 10 859-11 046 (4 runs) against 11 217-11 270 for the default (subgroup output product; 4 runs, every one above every hoisted one) and 10 745 unhoisted (1 run), parity 0.0506, 3/3 (as unhoisted); deleted (benches/RESULTS.md, wgpu engine, session 34 (branch s34-prod); the form is in commit 4528bb7)",
+    ),
     (
         "MOA_WGPU_DECODE_FUSED_DOWN",
         "the decode's down product as the fused dispatch's third phase (MOA_WGPU_DECODE_FUSED_MLP=1; after a second meeting; matrix units, the gate/up phase's SwiGLU output written in f16 and loaded straight as the down phase's A fragments, K 1536 over a workgroup's 4 subgroups, 36 workgroups; the residuals through the phases' variables): right on the H200 (parity 0.0505, 3/3; 93 dispatches a step) but slower: SmolLM2 16 x 4096, moa-50, 256 greedy tokens, in one call (s33-mega call 1) 10163-10234 tok/s (4 runs) against 10679-10775 for the two-phase fused dispatch (3 runs) and 10974-11003 for separate dispatches (4 runs): the step +74 us against the two-phase form, +110 against separate; the fused kind 21.4-23.3 us against 13.3 + down 6.1 (the down phase costs ~8 us inside the dispatch against ~3.9 of kernel in its own subgroup dispatch: 36 workgroups stream its 1.8 MB); with the lane-0 meeting (MEET=0) 10262; deleted (benches/RESULTS.md, WGSL decode, session 33 (branch s33-mega); the form is in commit 37b21dd; the composition's pieces it used, an f16 `out` and residuals from other phases, stay in coop_fused_mlp_source)",
@@ -1407,6 +1435,7 @@ mod tests {
             ("MOA_WGPU_COOP_HEAD_KS", "96"),
             ("MOA_WGPU_COOP_HEAD_UNCHECKED", "0"),
             ("MOA_WGPU_COOP_DECODE", "1"),
+            ("MOA_WGPU_COOP_DECODE_UNCHECKED", "0"),
             ("MOA_WGPU_COOP_ATTN_FORM", "1"),
             ("MOA_WGPU_COOP_ATTN_DIAG", "3"),
         ]);
@@ -1423,6 +1452,7 @@ mod tests {
         assert_eq!(o.coop_head_ks, Some(96));
         assert!(!o.coop_head_unchecked);
         assert_eq!(o.coop_decode, CoopDecodeChoice::OutAndGateUp);
+        assert!(!o.coop_decode_unchecked && WgpuEngineOptions::default().coop_decode_unchecked);
         let c = WgpuContextOptions::from_lookup(&lookup_in(&[
             ("MOA_WGPU_COOP", "0"),
             ("MOA_WGSL_DECODE", "coop"),

@@ -35,6 +35,9 @@
 //! wgpu_decode_bench regs plans/smollm2-135m-moa-50.toml - 6
 //! # the same for the matrix-unit gate/up product (K = 576 unless given)
 //! wgpu_decode_bench regs-coop 576
+//! # the same for the fused output -> gate/up decode dispatch (MOA_WGPU_DECODE_FUSED_MLP) in
+//! # each form, beside the two products alone (K_ATTN HIDDEN; 576 576 unless given)
+//! wgpu_decode_bench regs-fused 576 576
 //! # the same for the prefill product on matrix units (coop_linear.wgsl), with naga's
 //! # runtime checks and without
 //! wgpu_decode_bench regs-gemm
@@ -137,6 +140,9 @@ fn run() -> Result<(), String> {
     }
     if args.first().map(String::as_str) == Some("regs-coop") {
         return regs::coop_gate_up(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("regs-fused") {
+        return regs::coop_fused(&args[1..]);
     }
     if args.first().map(String::as_str) == Some("regs-head") {
         return regs::coop_head(&args[1..]);
@@ -1492,6 +1498,79 @@ mod regs {
             "regs coop_matvec gate/up K {k} KPARTS 4: threads 128, {}",
             stats.join(", ")
         );
+        Ok(())
+    }
+
+    /// `wgpu_decode_bench regs-fused [K_ATTN HIDDEN]`: the driver's statistics of the
+    /// fused output -> gate/up decode dispatch (`coop_fused_mlp_source`) in each form
+    /// (`MOA_WGPU_DECODE_FUSED_AHEAD` 0/1/2, `_X4`, with naga's runtime checks as the
+    /// engine builds it and without, `_UNCHECKED`), beside the two products alone as the
+    /// engine builds them (checked): the direct output product (1 tile, K over 4
+    /// subgroups) and the gate/up product (RMSNorm, SwiGLU). Subgroups of 32. Session 34
+    /// (s34-fuse): which registers, workgroup memory and code the fused module holds
+    /// against each phase alone.
+    pub fn coop_fused(args: &[String]) -> Result<(), String> {
+        use moa::runtime::shaders::{
+            coop_fused_mlp_source, coop_matvec_source, CoopWalk, FusedForm, COOP_MATVEC,
+        };
+        let usage = "usage: wgpu_decode_bench regs-fused [K_ATTN HIDDEN]";
+        let (ka, kh): (usize, usize) = match args {
+            [] => (576, 576),
+            [a, h] => (
+                a.parse().map_err(|_| format!("`{a}`: {usage}"))?,
+                h.parse().map_err(|_| format!("`{h}`: {usage}"))?,
+            ),
+            _ => return Err(usage.into()),
+        };
+        let early = CoopWalk {
+            early: true,
+            ..CoopWalk::default()
+        };
+        let direct = CoopWalk {
+            direct: true,
+            ..early
+        };
+        let out = coop_matvec_source(ka, 1, 4, StorageType::F16, 32, direct);
+        let gate_up = coop_matvec_source(kh, 2, 4, StorageType::F32, 32, early);
+        let opts = |checked: bool| moa::runtime::wgpu::DecodePipelineOptions {
+            runtime_checks: checked,
+            zero_init_workgroup_memory: false,
+        };
+        // Every SPIR-V first (a naga error shows without a driver), then the driver.
+        let mut built = Vec::new();
+        for (what, src, mode, epi) in [
+            ("out alone", &out, 0.0, 0.0),
+            ("gate/up alone", &gate_up, 1.0, 2.0),
+        ] {
+            let constants = [("SG", 32.0), ("INPUT_MODE", mode), ("EPI", epi)];
+            let spv = spirv(src, COOP_MATVEC.entry_point, opts(true), &constants)?;
+            built.push((format!("{what} checked"), spv, COOP_MATVEC.entry_point));
+        }
+        let phases = [(out.clone(), 0, 0, None), (gate_up.clone(), 1, 2, None)];
+        for (ahead, x4) in [(0, false), (1, false), (2, false), (0, true), (2, true)] {
+            let form = FusedForm { meet: 1, ahead, x4 };
+            let source = coop_fused_mlp_source(&phases, 32, form)?;
+            for checked in [true, false] {
+                let spv = spirv(&source, "moa_fused_mlp", opts(checked), &[])?;
+                built.push((
+                    format!("fused ahead {ahead} x4 {x4} checked {checked}"),
+                    spv,
+                    "moa_fused_mlp",
+                ));
+            }
+        }
+        println!(
+            "regs-fused: {} kernels translated (K {ka} / {kh})",
+            built.len()
+        );
+        let vk = Vulkan::new()?;
+        println!("regs on {} ({})", vk.name, vk.driver);
+        for (what, spv, entry) in &built {
+            match vk.statistics(spv, entry) {
+                Ok(stats) => println!("regs {what}: threads 128, {}", stats.join(", ")),
+                Err(e) => println!("regs {what}: {e}"),
+            }
+        }
         Ok(())
     }
 

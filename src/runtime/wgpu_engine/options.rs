@@ -291,6 +291,20 @@ pub struct WgpuEngineOptions {
     /// `1` every invocation runs the spin loop on a shared load. Both right and equally
     /// fast once aligned (s33-mega: 10 745 / 10 679–10 775 tok/s).
     pub decode_fused_meet: u32,
+    /// `MOA_WGPU_DECODE_FUSED_AHEAD` (default `0`, 0–2; session 34, s34-fuse): where the
+    /// fused dispatch's gate/up phase loads its weight fragments (its first tile's early
+    /// loads): `0` after the meeting, as the separate product at its start; `1` before
+    /// the meeting (they stream while the workgroups wait); `2` before the output phase
+    /// (they stream while it runs). `shaders::FusedForm::ahead`.
+    pub decode_fused_ahead: u32,
+    /// `MOA_WGPU_DECODE_FUSED_X4` (default `0`; session 34): `1` passes the output phase's
+    /// result to the gate/up phase as 4-vectors (one 16-byte load a 4-vector of x, as the
+    /// separate gate/up product reads its binding; `0`: four scalar loads).
+    pub decode_fused_x4: bool,
+    /// `MOA_WGPU_DECODE_FUSED_UNCHECKED` (default `0`; session 34): `1` builds the fused
+    /// module without naga's runtime checks (index clamps, loop counters), as the LM head
+    /// (`MOA_WGPU_COOP_HEAD_UNCHECKED`); the separate products keep them.
+    pub decode_fused_unchecked: bool,
     /// `MOA_WGPU_SWIGLU_OUT` (default `1`): SwiGLU in the subgroup gate/up product's
     /// epilogue; `0` in the down product's input (the path of split weights). Down
     /// 11.1–11.8 → 8.3 µs on the H200 (session 10).
@@ -544,6 +558,9 @@ impl Default for WgpuEngineOptions {
             decode_fused_groups: 132,
             decode_fused_split: 0,
             decode_fused_meet: 1,
+            decode_fused_ahead: 0,
+            decode_fused_x4: false,
+            decode_fused_unchecked: false,
             coop_attention: true,
             coop_attention_group: true,
             coop_attention_form: 2,
@@ -645,6 +662,14 @@ impl WgpuEngineOptions {
                 .unwrap_or(d.decode_fused_split),
             decode_fused_meet: number(env, "MOA_WGPU_DECODE_FUSED_MEET", "0 or 1", 0..=1)?
                 .unwrap_or(d.decode_fused_meet),
+            decode_fused_ahead: number(env, "MOA_WGPU_DECODE_FUSED_AHEAD", "0, 1 or 2", 0..=2)?
+                .unwrap_or(d.decode_fused_ahead),
+            decode_fused_x4: flag(env, "MOA_WGPU_DECODE_FUSED_X4", d.decode_fused_x4)?,
+            decode_fused_unchecked: flag(
+                env,
+                "MOA_WGPU_DECODE_FUSED_UNCHECKED",
+                d.decode_fused_unchecked,
+            )?,
             coop_attention: flag(env, "MOA_WGPU_COOP_ATTN", d.coop_attention)?,
             coop_attention_group: choice(
                 env,
@@ -1069,6 +1094,9 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_DECODE_FUSED_GROUPS",
     "MOA_WGPU_DECODE_FUSED_SPLIT",
     "MOA_WGPU_DECODE_FUSED_MEET",
+    "MOA_WGPU_DECODE_FUSED_AHEAD",
+    "MOA_WGPU_DECODE_FUSED_X4",
+    "MOA_WGPU_DECODE_FUSED_UNCHECKED",
     "MOA_WGPU_COOP_ATTN",
     "MOA_WGPU_COOP_ATTN_GROUP",
     "MOA_WGPU_COOP_ATTN_FORM",

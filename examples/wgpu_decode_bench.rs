@@ -1503,8 +1503,8 @@ mod regs {
 
     /// `wgpu_decode_bench regs-fused [K_ATTN HIDDEN]`: the driver's statistics of the
     /// fused output -> gate/up decode dispatch (`coop_fused_mlp_source`) in each form
-    /// (`MOA_WGPU_DECODE_FUSED_AHEAD` 0/1/2, `_X4`, with naga's runtime checks as the
-    /// engine builds it and without, `_UNCHECKED`), beside the two products alone as the
+    /// (`MOA_WGPU_DECODE_FUSED_X4` 0/1, with naga's runtime checks and without,
+    /// `_UNCHECKED`), bound as the engine binds it (uniforms at 0, 8 and 30), beside the two products alone as the
     /// engine builds them (checked): the direct output product (1 tile, K over 4
     /// subgroups) and the gate/up product (RMSNorm, SwiGLU). Subgroups of 32. Session 34
     /// (s34-fuse): which registers, workgroup memory and code the fused module holds
@@ -1547,13 +1547,13 @@ mod regs {
             built.push((format!("{what} checked"), spv, COOP_MATVEC.entry_point));
         }
         let phases = [(out.clone(), 0, 0, None), (gate_up.clone(), 1, 2, None)];
-        for (ahead, x4) in [(0, false), (1, false), (2, false), (0, true), (2, true)] {
-            let form = FusedForm { meet: 1, ahead, x4 };
+        for x4 in [false, true] {
+            let form = FusedForm { meet: 1, x4 };
             let source = coop_fused_mlp_source(&phases, 32, form)?;
             for checked in [true, false] {
                 let spv = spirv(&source, "moa_fused_mlp", opts(checked), &[])?;
                 built.push((
-                    format!("fused ahead {ahead} x4 {x4} checked {checked}"),
+                    format!("fused x4 {x4} checked {checked}"),
                     spv,
                     "moa_fused_mlp",
                 ));
@@ -1565,8 +1565,16 @@ mod regs {
         );
         let vk = Vulkan::new()?;
         println!("regs on {} ({})", vk.name, vk.driver);
+        // The engine's bindings of the fused module (record.rs): each phase's 0-6 moved up
+        // by 8, the phases' uniforms at 0 and 8, the dispatch's at 30, its counter at 31.
+        let fused: Vec<u32> = (0..7).chain(8..15).chain([30, 31]).collect();
         for (what, spv, entry) in &built {
-            match vk.statistics(spv, entry) {
+            let stats = if *entry == "moa_fused_mlp" {
+                vk.statistics_bound(spv, entry, &fused, &[0, 8, 30])
+            } else {
+                vk.statistics(spv, entry)
+            };
+            match stats {
                 Ok(stats) => println!("regs {what}: threads 128, {}", stats.join(", ")),
                 Err(e) => println!("regs {what}: {e}"),
             }
@@ -1914,6 +1922,21 @@ mod regs {
         /// set 0, binding i = uniform for 0, storage otherwise) with statistics captured,
         /// and returns them as `NAME=VALUE` per executable.
         fn statistics(&self, spv: &[u32], entry: &str) -> Result<Vec<String>, String> {
+            // The decode binds a uniform at 0 and six storage buffers, the merge a
+            // uniform at 0 and storage after it: bindings past the module's are unused.
+            self.statistics_bound(spv, entry, &(0..8).collect::<Vec<u32>>(), &[0])
+        }
+
+        /// [`Self::statistics`] with the layout's bindings `bindings`, of which `uniforms`
+        /// are uniform buffers and the rest storage buffers (a module's accesses to a
+        /// binding its layout lacks are undefined: the driver may drop them).
+        fn statistics_bound(
+            &self,
+            spv: &[u32],
+            entry: &str,
+            bindings: &[u32],
+            uniforms: &[u32],
+        ) -> Result<Vec<String>, String> {
             let err = |what: &str, e: vk::Result| format!("{what}: {e}");
             let d = &self.device;
             // SAFETY: objects created here are destroyed before returning.
@@ -1921,13 +1944,12 @@ mod regs {
                 let shader = d
                     .create_shader_module(&vk::ShaderModuleCreateInfo::default().code(spv), None)
                     .map_err(|e| err("vkCreateShaderModule", e))?;
-                // The decode binds a uniform at 0 and six storage buffers, the merge a
-                // uniform at 0 and storage after it: bindings past the module's are unused.
-                let bindings: Vec<vk::DescriptorSetLayoutBinding> = (0..8)
-                    .map(|i| {
+                let bindings: Vec<vk::DescriptorSetLayoutBinding> = bindings
+                    .iter()
+                    .map(|&i| {
                         vk::DescriptorSetLayoutBinding::default()
                             .binding(i)
-                            .descriptor_type(if i == 0 {
+                            .descriptor_type(if uniforms.contains(&i) {
                                 vk::DescriptorType::UNIFORM_BUFFER
                             } else {
                                 vk::DescriptorType::STORAGE_BUFFER

@@ -524,13 +524,10 @@ pub fn validate_wgsl(name: &str, source: &str) -> Result<(), String> {
 /// lays them out in (u32 words put the gate/up phase's x 8 bytes off on the H200: the
 /// inf of session 33's lead call 1).
 ///
-/// `form` (session 34, s34-fuse): `meet` is the meeting's form ([`fused_meet`]); `ahead`
-/// 1 issues the last phase's weight fragments (its early loads, for its first tile) before
-/// the last meeting, 2 before the first phase (the phases before it run between those
-/// loads and the rest of its walk), so the weights stream while the earlier phases run and
-/// the workgroups wait; `x4` declares a phase's `out` as 4-vectors where the next phase
-/// reads it as x (one 16-byte load a 4-vector, as the separate product reads its binding,
-/// instead of four scalar loads; its stores write one component).
+/// `form` (session 34, s34-fuse): `meet` is the meeting's form ([`fused_meet`]); `x4`
+/// declares a phase's `out` as 4-vectors where the next phase reads it as x (one 16-byte
+/// load a 4-vector, as the separate product reads its binding, instead of four scalar
+/// loads; its stores write one component).
 /// `Err` names a phase whose module lacks the expected x declaration.
 pub fn coop_fused_mlp_source(
     phases: &[(String, u32, u32, Option<usize>)],
@@ -647,56 +644,19 @@ pub fn coop_fused_mlp_source(
                 "@binding(3) var<storage, read>",
                 "@binding(3) var<storage, read_write>",
             );
-        let mut body = body;
-        if form.ahead > 0 && i == last && last > 0 {
-            body.push_str(&first_tile_fn(&body, i)?);
-        }
         let body = rebind(&body, 8 * i as u32);
         out.push_str(&prefix_names(&body, &format!("p{i}_")));
     }
-    // Phase i's tiles q = wid.x + k · nw (from `q0`), a meeting after every phase but the last.
-    let tiles = |i: usize, q0: &str, meet: bool| {
-        let meet = if meet { "    meet(lid);\n" } else { "" };
-        format!(
-            "    for (var q = {q0}; q < fuse.grid[{i}].x * fuse.grid[{i}].y; q += fuse.nw) {{\n        \
-             p{i}_moa_coop_matvec(vec3<u32>(q % fuse.grid[{i}].x, q / fuse.grid[{i}].x, 0u), sg, lane);\n        \
-             workgroupBarrier();\n    }}\n{meet}"
-        )
-    };
-    let ahead = form.ahead > 0 && last > 0;
-    let calls: String = if !ahead {
-        (0..phases.len())
-            .map(|i| tiles(i, "wid.x", i < last))
-            .collect()
-    } else {
-        // The last phase's first tile (`_first`: its weights loaded, then `fuse_mid`, then
-        // the rest of its walk); a workgroup without one takes rows past the end (x read
-        // as 0, nothing written: its loads are of a real column).
-        let before: String = if form.ahead == 1 {
-            // The last meeting is `fuse_mid`'s.
-            (0..last).map(|i| tiles(i, "wid.x", i + 1 < last)).collect()
-        } else {
-            String::new()
-        };
-        format!(
-            "{before}    let gxl = max(fuse.grid[{last}].x, 1u);\n    \
-             let yl = select(0x00ffffffu, wid.x / gxl, wid.x < fuse.grid[{last}].x * fuse.grid[{last}].y);\n    \
-             p{last}_moa_coop_matvec_first(vec3<u32>(wid.x % gxl, yl, 0u), sg, lane, wid.x, lid);\n    \
-             workgroupBarrier();\n{}",
-            tiles(last, "wid.x + fuse.nw", false)
-        )
-    };
-    // What the last phase's first tile runs between its weight loads and its x:
-    // the last meeting (ahead 1) or every phase before it and their meetings (ahead 2).
-    let mid: String = match form.ahead {
-        0 => String::new(),
-        1 => "fn fuse_mid(w: u32, sg: u32, lane: u32, lid: u32) {\n    meet(lid);\n}\n".into(),
-        _ => format!(
-            "fn fuse_mid(w: u32, sg: u32, lane: u32, lid: u32) {{\n{}}}\n",
-            (0..last).map(|i| tiles(i, "w", true)).collect::<String>()
-        ),
-    };
-    out.push_str(&mid);
+    let calls: String = (0..phases.len())
+        .map(|i| {
+            let meet = if i < last { "    meet(lid);\n" } else { "" };
+            format!(
+                "    for (var q = wid.x; q < fuse.grid[{i}].x * fuse.grid[{i}].y; q += fuse.nw) {{\n        \
+                 p{i}_moa_coop_matvec(vec3<u32>(q % fuse.grid[{i}].x, q / fuse.grid[{i}].x, 0u), sg, lane);\n        \
+                 workgroupBarrier();\n    }}\n{meet}"
+            )
+        })
+        .collect();
     out.push_str(&format!(
         "struct FuseParams {{ grid: array<vec4<u32>, 4>, nw: u32, spin: u32, pad0: u32, pad1: u32 }}\n\
          struct FuseCtl {{ arrive: atomic<u32>, flag: atomic<u32> }}\n\
@@ -716,77 +676,19 @@ pub fn coop_fused_mlp_source(
 }
 
 /// How [`coop_fused_mlp_source`] builds its dispatch (session 34, s34-fuse): the meeting's
-/// form, where the last phase's weights are loaded, and whether x passes as 4-vectors.
+/// form and whether x passes as 4-vectors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FusedForm {
     /// [`fused_meet`]'s form (`MOA_WGPU_DECODE_FUSED_MEET`).
     pub meet: u32,
-    /// `MOA_WGPU_DECODE_FUSED_AHEAD`: 0 the last phase loads its weights after the last
-    /// meeting; 1 before it; 2 before the first phase.
-    pub ahead: u32,
     /// `MOA_WGPU_DECODE_FUSED_X4`: a phase's output read by the next as 4-vectors.
     pub x4: bool,
 }
 
 impl Default for FusedForm {
     fn default() -> Self {
-        FusedForm {
-            meet: 1,
-            ahead: 0,
-            x4: false,
-        }
+        FusedForm { meet: 1, x4: false }
     }
-}
-
-/// A copy of phase `i`'s tile function (`body`, before its names are prefixed) named
-/// `moa_coop_matvec_first(wid, sg, lane, fuse_w, lid)` that calls `fuse_mid(fuse_w, sg,
-/// lane, lid)` right after its early loads (every B fragment of the tile), before x is
-/// staged: the weights are in flight across what `fuse_mid` runs (the meeting, or the
-/// phases before it). `Err` where the module has no early walk.
-fn first_tile_fn(body: &str, i: usize) -> Result<String, String> {
-    let sig = "fn moa_coop_matvec(wid: vec3<u32>, sg: u32, lane: u32)";
-    let stage = "    // Stage f(x) (not with DIRECT)";
-    let start = body
-        .find(sig)
-        .ok_or_else(|| format!("fused phase {i}: no tile function"))?;
-    // The function's end: its braces matched, comments skipped.
-    let text = &body[start..];
-    let (mut depth, mut end, mut in_comment) = (0i32, None, false);
-    let b = text.as_bytes();
-    for (k, &c) in b.iter().enumerate() {
-        match c {
-            b'\n' => in_comment = false,
-            b'/' if !in_comment && b.get(k + 1) == Some(&b'/') => in_comment = true,
-            b'{' if !in_comment => depth += 1,
-            b'}' if !in_comment => {
-                depth -= 1;
-                if depth == 0 {
-                    end = Some(k + 1);
-                    break;
-                }
-            }
-            _ => {}
-        }
-    }
-    let f = &text[..end.ok_or_else(|| format!("fused phase {i}: unmatched braces"))?];
-    if !f.contains("let wf0_0 = coopLoad") || !f.contains(stage) {
-        return Err(format!(
-            "fused phase {i}: loading its weights ahead needs the early walk"
-        ));
-    }
-    Ok(format!(
-        "\n{}\n",
-        f.replacen(
-            sig,
-            "fn moa_coop_matvec_first(wid: vec3<u32>, sg: u32, lane: u32, fuse_w: u32, lid: u32)",
-            1
-        )
-        .replacen(
-            stage,
-            &format!("    fuse_mid(fuse_w, sg, lane, lid);\n{stage}"),
-            1
-        )
-    ))
 }
 
 /// The fused dispatch's `meet(lid)` ([`coop_fused_mlp_source`]). `0` (session 32): lane 0
@@ -1205,33 +1107,19 @@ mod tests {
             let words = spirv_words(&source, "moa_fused_mlp", &[])
                 .unwrap_or_else(|e| panic!("sg {sg}: {e}"));
             assert!(words.len() > 100);
-            // Session 34 (s34-fuse): the gate/up phase's weights loaded before the meeting
-            // (ahead 1) or before the output phase (ahead 2), x passed as 4-vectors (x4),
-            // each alone and together, with both meeting forms.
-            for (ahead, x4, meet) in [
-                (1, false, 1),
-                (2, false, 1),
-                (0, true, 1),
-                (2, true, 1),
-                (1, true, 0),
-            ] {
-                let form = FusedForm { meet, ahead, x4 };
+            // Session 34 (s34-fuse): x passed as 4-vectors (x4), with both meeting forms.
+            for meet in [0, 1] {
+                let form = FusedForm { meet, x4: true };
                 let source = coop_fused_mlp_source(&phases, sg, form).unwrap();
                 let what = format!("sg {sg} {form:?}");
                 validate_wgsl("fused mlp", &source).unwrap_or_else(|e| panic!("{what}: {e}"));
                 workgroup_vars_are_16_byte_multiples(&source);
-                assert_eq!(
-                    source.contains("p1_moa_coop_matvec_first("),
-                    ahead > 0,
-                    "{what}"
-                );
-                assert_eq!(source.contains("fn fuse_mid("), ahead > 0, "{what}");
-                // One meeting a dispatch whatever the form: in the entry or in fuse_mid.
                 assert_eq!(source.matches("    meet(lid);").count(), 1, "{what}");
-                assert_eq!(
+                assert!(
                     source.contains("p0_out: array<vec4<p0_otype>>")
+                        && source.contains("return vec4<f32>(p0_out[row * (p1_KX / 4u) + j]);")
+                        && source.contains("p0_out[o / 4u][o % 4u] = p0_otype(v);")
                         && !source.contains("p0_out[o + 3u]"),
-                    x4,
                     "{what}"
                 );
                 let words = spirv_words(&source, "moa_fused_mlp", &[])

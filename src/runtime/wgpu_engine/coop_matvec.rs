@@ -19,7 +19,7 @@ use crate::runtime::shaders::{
     coop_fused_mlp_source, coop_head_source, coop_matvec_source, coop_matvec_xs_len, CoopWalk,
     FusedForm, COOP_HEAD, COOP_MATVEC,
 };
-use crate::runtime::wgpu::{matrix_pipeline, matrix_pipeline_checked, CoopMatrix};
+use crate::runtime::wgpu::{matrix_pipeline_checked, CoopMatrix};
 
 /// The head's two pipelines (logits out, or the argmax's first stage) for one K.
 pub(super) struct CoopHead {
@@ -93,8 +93,8 @@ pub(super) struct FusedMlp {
     pub(super) k_attn: usize,
     /// `MOA_WGPU_DECODE_FUSED_SPLIT=1`: the phases as two dispatches (a diagnostic).
     pub(super) split: u32,
-    /// The module's form for `describe` (`MOA_WGPU_DECODE_FUSED_AHEAD`, `_X4`,
-    /// `_UNCHECKED`, `_MEET`).
+    /// The module's form for `describe` (`MOA_WGPU_DECODE_FUSED_MEET`, `_X4`,
+    /// `_UNCHECKED`).
     pub(super) form: String,
 }
 
@@ -162,7 +162,6 @@ pub(super) fn fused_mlp(
         let phases = [out, gate_up];
         let form = FusedForm {
             meet: o.decode_fused_meet,
-            ahead: o.decode_fused_ahead,
             x4: o.decode_fused_x4,
         };
         let source = coop_fused_mlp_source(&phases, sg, form)?;
@@ -189,13 +188,8 @@ pub(super) fn fused_mlp(
             split: o.decode_fused_split,
             k_attn,
             form: format!(
-                "meeting form {}, gate/up weights {}{}{}",
+                "meeting form {}{}{}",
                 form.meet,
-                [
-                    "after the meeting",
-                    "before the meeting",
-                    "before the output phase"
-                ][form.ahead.min(2) as usize],
                 if form.x4 { ", x as 4-vectors" } else { "" },
                 if o.decode_fused_unchecked {
                     ", unchecked"
@@ -222,6 +216,7 @@ fn build(
     input: StorageType,
     (mode, epi): (u32, u32),
     walk: CoopWalk,
+    checked: bool,
 ) -> Result<wgpu::ComputePipeline, String> {
     if walk.direct && (!walk.early || mode != 0 || input != StorageType::F16 || kparts != 4) {
         return Err(
@@ -246,8 +241,10 @@ fn build(
             "its workgroup arrays need {bytes} bytes, above this adapter's {limit}"
         ));
     }
-    // Every workgroup array of coop_matvec.wgsl is written before it is read.
-    matrix_pipeline(
+    // Every workgroup array of coop_matvec.wgsl is written before it is read. Unchecked
+    // (`MOA_WGPU_COOP_DECODE_UNCHECKED`, the decode products): every index is bounded by
+    // `params` and the host's grid, every loop by constants.
+    matrix_pipeline_checked(
         device,
         COOP_MATVEC.name,
         &coop_matvec_source(k, tiles, kparts, input, coop.subgroup, walk),
@@ -257,6 +254,7 @@ fn build(
             ("INPUT_MODE", f64::from(mode)),
             ("EPI", f64::from(epi)),
         ],
+        checked,
     )
 }
 
@@ -356,8 +354,28 @@ pub(super) fn coop_head(
     let f32_x = StorageType::F32;
     let walk0 = CoopWalk::default();
     Ok(CoopHead {
-        logits: build(device, storage, coop, k, (tiles, 1), f32_x, (1, 0), walk0)?,
-        argmax: build(device, storage, coop, k, (tiles, 1), f32_x, (1, 1), walk0)?,
+        logits: build(
+            device,
+            storage,
+            coop,
+            k,
+            (tiles, 1),
+            f32_x,
+            (1, 0),
+            walk0,
+            true,
+        )?,
+        argmax: build(
+            device,
+            storage,
+            coop,
+            k,
+            (tiles, 1),
+            f32_x,
+            (1, 1),
+            walk0,
+            true,
+        )?,
         tiles,
         staged: None,
         k,
@@ -396,6 +414,7 @@ pub(super) fn coop_products(
         return (None, None, None);
     }
     let with_out = o.coop_decode == CoopDecodeChoice::OutAndGateUp;
+    let checked = !o.coop_decode_unchecked;
     let early = CoopWalk {
         early: true,
         ..CoopWalk::default()
@@ -411,6 +430,7 @@ pub(super) fn coop_products(
                 storage,
                 (0, 0),
                 early,
+                checked,
             )
             .ok()
         })
@@ -429,18 +449,29 @@ pub(super) fn coop_products(
                     direct: true,
                     ..early
                 },
+                checked,
             )
             .ok(),
             k: k_attn,
         });
     let f32_x = StorageType::F32;
-    let gate_up = build(device, storage, coop, hidden, (2, 4), f32_x, (1, 2), early)
-        .ok()
-        .map(|pipeline| CoopProduct {
-            pipeline,
-            direct: None,
-            k: hidden,
-        });
+    let gate_up = build(
+        device,
+        storage,
+        coop,
+        hidden,
+        (2, 4),
+        f32_x,
+        (1, 2),
+        early,
+        checked,
+    )
+    .ok()
+    .map(|pipeline| CoopProduct {
+        pipeline,
+        direct: None,
+        k: hidden,
+    });
     // The QKV product with RoPE + the cache write in its epilogue (EPI 3): 16 rotation
     // pairs a workgroup, so head_dim a multiple of 32; f16 storage (`rope_store`'s type).
     let rope = CoopWalk {
@@ -448,7 +479,20 @@ pub(super) fn coop_products(
         ..early
     };
     let qkv = (o.coop_qkv && head_dim.is_multiple_of(32) && storage == StorageType::F16)
-        .then(|| build(device, storage, coop, hidden, (2, 4), f32_x, (1, 3), rope).ok())
+        .then(|| {
+            build(
+                device,
+                storage,
+                coop,
+                hidden,
+                (2, 4),
+                f32_x,
+                (1, 3),
+                rope,
+                checked,
+            )
+            .ok()
+        })
         .flatten()
         .map(|pipeline| CoopProduct {
             pipeline,

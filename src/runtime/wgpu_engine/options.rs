@@ -291,12 +291,6 @@ pub struct WgpuEngineOptions {
     /// `1` every invocation runs the spin loop on a shared load. Both right and equally
     /// fast once aligned (s33-mega: 10 745 / 10 679–10 775 tok/s).
     pub decode_fused_meet: u32,
-    /// `MOA_WGPU_DECODE_FUSED_AHEAD` (default `0`, 0–2; session 34, s34-fuse): where the
-    /// fused dispatch's gate/up phase loads its weight fragments (its first tile's early
-    /// loads): `0` after the meeting, as the separate product at its start; `1` before
-    /// the meeting (they stream while the workgroups wait); `2` before the output phase
-    /// (they stream while it runs). `shaders::FusedForm::ahead`.
-    pub decode_fused_ahead: u32,
     /// `MOA_WGPU_DECODE_FUSED_X4` (default `0`; session 34): `1` passes the output phase's
     /// result to the gate/up phase as 4-vectors (one 16-byte load a 4-vector of x, as the
     /// separate gate/up product reads its binding; `0`: four scalar loads).
@@ -438,6 +432,11 @@ pub struct WgpuEngineOptions {
     /// cache write in its epilogue). Measured once: 8.09 against 7.35 µs (RESULTS "Lead
     /// calls (session 13)"); opt-in.
     pub coop_qkv: bool,
+    /// `MOA_WGPU_COOP_DECODE_UNCHECKED` (default `0`; session 34, s34-fuse): `1` builds the
+    /// matrix-unit decode products (gate/up; output and QKV where on) without naga's
+    /// runtime checks, as the LM head; the fused dispatch has its own
+    /// `MOA_WGPU_DECODE_FUSED_UNCHECKED`.
+    pub coop_decode_unchecked: bool,
     /// The tuning of the WGSL attention kernels the engine compiles from its plan
     /// ([`WgslTuning`]; default: [`engine_wgsl_tuning`], `moa-compile`'s
     /// [`WgslTuning::default`] with the flat decode on subgroups, 0.87–0.93× the scalar
@@ -558,7 +557,6 @@ impl Default for WgpuEngineOptions {
             decode_fused_groups: 132,
             decode_fused_split: 0,
             decode_fused_meet: 1,
-            decode_fused_ahead: 0,
             decode_fused_x4: false,
             decode_fused_unchecked: false,
             coop_attention: true,
@@ -581,6 +579,7 @@ impl Default for WgpuEngineOptions {
             head_argmax: true,
             coop_decode: CoopDecodeChoice::GateUp,
             coop_qkv: false,
+            coop_decode_unchecked: false,
             wgsl_tuning: engine_wgsl_tuning(),
             unchecked_products: true,
             coop_direct: 2,
@@ -662,8 +661,6 @@ impl WgpuEngineOptions {
                 .unwrap_or(d.decode_fused_split),
             decode_fused_meet: number(env, "MOA_WGPU_DECODE_FUSED_MEET", "0 or 1", 0..=1)?
                 .unwrap_or(d.decode_fused_meet),
-            decode_fused_ahead: number(env, "MOA_WGPU_DECODE_FUSED_AHEAD", "0, 1 or 2", 0..=2)?
-                .unwrap_or(d.decode_fused_ahead),
             decode_fused_x4: flag(env, "MOA_WGPU_DECODE_FUSED_X4", d.decode_fused_x4)?,
             decode_fused_unchecked: flag(
                 env,
@@ -766,6 +763,11 @@ impl WgpuEngineOptions {
                 d.coop_decode,
             )?,
             coop_qkv: flag(env, "MOA_WGPU_COOP_QKV", d.coop_qkv)?,
+            coop_decode_unchecked: flag(
+                env,
+                "MOA_WGPU_COOP_DECODE_UNCHECKED",
+                d.coop_decode_unchecked,
+            )?,
             unchecked_products: flag(env, "MOA_WGPU_UNCHECKED", d.unchecked_products)?,
             coop_direct: number(env, "MOA_WGPU_COOP_DIRECT", "0, 1 or 2", 0..=2)?
                 .unwrap_or(d.coop_direct),
@@ -1094,9 +1096,9 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_DECODE_FUSED_GROUPS",
     "MOA_WGPU_DECODE_FUSED_SPLIT",
     "MOA_WGPU_DECODE_FUSED_MEET",
-    "MOA_WGPU_DECODE_FUSED_AHEAD",
     "MOA_WGPU_DECODE_FUSED_X4",
     "MOA_WGPU_DECODE_FUSED_UNCHECKED",
+    "MOA_WGPU_COOP_DECODE_UNCHECKED",
     "MOA_WGPU_COOP_ATTN",
     "MOA_WGPU_COOP_ATTN_GROUP",
     "MOA_WGPU_COOP_ATTN_FORM",
@@ -1165,6 +1167,10 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGPU_DECODE_FUSED_AHEAD",
+        "the fused decode dispatch's gate/up phase issuing its weight fragments (its first tile's early loads, a copy of its tile function calling the meeting, or the output phase and the meeting, between those loads and its x) before the meeting (1) or before the output phase (2), so the weights would stream while the workgroups wait or the output phase runs: right on the H200 (parity 0.0506, 3/3 at 16 rows) and no faster: SmolLM2 16 x 4096, moa-50, 256 greedy tokens, in one call (s34-fuse call 1) the fused kind 13.62 / 14.09 us (1) and 13.37 / 13.72 us (2) against 13.34 / 14.07 with the loads after the meeting, tokens/s 10745 / 10715 (1) and 10750 / 10744 / 10752 (2) against 10854 / 10736; with x as 4-vectors and unchecked (2) 12.11-13.26 us, 11088-11112 tok/s against 11.99 us unchecked alone: the weights' round trip is not what the phase waits for (s32-dec: the products are not bound by where their weights come from), and the driver may sink loads of read-only memory past the barrier anyway; deleted (benches/RESULTS.md, WGSL decode, session 34 (branch s34-fuse); the form is in commit 2d687b5)",
+    ),
     (
         "MOA_WGPU_DECODE_FUSED_DOWN",
         "the decode's down product as the fused dispatch's third phase (MOA_WGPU_DECODE_FUSED_MLP=1; after a second meeting; matrix units, the gate/up phase's SwiGLU output written in f16 and loaded straight as the down phase's A fragments, K 1536 over a workgroup's 4 subgroups, 36 workgroups; the residuals through the phases' variables): right on the H200 (parity 0.0505, 3/3; 93 dispatches a step) but slower: SmolLM2 16 x 4096, moa-50, 256 greedy tokens, in one call (s33-mega call 1) 10163-10234 tok/s (4 runs) against 10679-10775 for the two-phase fused dispatch (3 runs) and 10974-11003 for separate dispatches (4 runs): the step +74 us against the two-phase form, +110 against separate; the fused kind 21.4-23.3 us against 13.3 + down 6.1 (the down phase costs ~8 us inside the dispatch against ~3.9 of kernel in its own subgroup dispatch: 36 workgroups stream its 1.8 MB); with the lane-0 meeting (MEET=0) 10262; deleted (benches/RESULTS.md, WGSL decode, session 33 (branch s33-mega); the form is in commit 37b21dd; the composition's pieces it used, an f16 `out` and residuals from other phases, stay in coop_fused_mlp_source)",

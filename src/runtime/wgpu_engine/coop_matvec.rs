@@ -93,8 +93,8 @@ pub(super) struct FusedMlp {
     pub(super) k_attn: usize,
     /// `MOA_WGPU_DECODE_FUSED_SPLIT=1`: the phases as two dispatches (a diagnostic).
     pub(super) split: u32,
-    /// The module's form for `describe` (`MOA_WGPU_DECODE_FUSED_MEET`, `_X4`,
-    /// `_UNCHECKED`).
+    /// The module's form for `describe` (`MOA_WGPU_DECODE_FUSED_MEET`, `_WEIGHTS_RW`,
+    /// `MOA_WGPU_COOP_DECODE_UNCHECKED`).
     pub(super) form: String,
 }
 
@@ -160,20 +160,23 @@ pub(super) fn fused_mlp(
             None,
         );
         let phases = [out, gate_up];
+        // x as 4-vectors (s34-fuse: 12.78 against 13.34 us the fused kind).
         let form = FusedForm {
             meet: o.decode_fused_meet,
-            x4: o.decode_fused_x4,
+            x4: true,
+            weights_rw: o.decode_fused_weights_rw,
         };
         let source = coop_fused_mlp_source(&phases, sg, form)?;
-        // Unchecked (`MOA_WGPU_DECODE_FUSED_UNCHECKED`): every index is bounded by `params`
-        // and the host's grid, every loop by `fuse` (tiles, the spin bound) or constants.
+        // Unchecked as the separate matrix-unit products (`MOA_WGPU_COOP_DECODE_UNCHECKED`):
+        // every index is bounded by `params` and the host's grid, every loop by `fuse`
+        // (tiles, the spin bound) or constants.
         let pipeline = matrix_pipeline_checked(
             device,
             "fused_mlp",
             &source,
             "moa_fused_mlp",
             &[],
-            !o.decode_fused_unchecked,
+            !o.coop_decode_unchecked,
         )?;
         let ctl = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("fused_mlp_ctl"),
@@ -188,10 +191,14 @@ pub(super) fn fused_mlp(
             split: o.decode_fused_split,
             k_attn,
             form: format!(
-                "meeting form {}{}{}",
+                "meeting form {}, x as 4-vectors{}{}",
                 form.meet,
-                if form.x4 { ", x as 4-vectors" } else { "" },
-                if o.decode_fused_unchecked {
+                if form.weights_rw {
+                    ", weights read_write"
+                } else {
+                    ""
+                },
+                if o.coop_decode_unchecked {
                     ", unchecked"
                 } else {
                     ""

@@ -291,14 +291,12 @@ pub struct WgpuEngineOptions {
     /// `1` every invocation runs the spin loop on a shared load. Both right and equally
     /// fast once aligned (s33-mega: 10 745 / 10 679–10 775 tok/s).
     pub decode_fused_meet: u32,
-    /// `MOA_WGPU_DECODE_FUSED_X4` (default `0`; session 34): `1` passes the output phase's
-    /// result to the gate/up phase as 4-vectors (one 16-byte load a 4-vector of x, as the
-    /// separate gate/up product reads its binding; `0`: four scalar loads).
-    pub decode_fused_x4: bool,
-    /// `MOA_WGPU_DECODE_FUSED_UNCHECKED` (default `0`; session 34): `1` builds the fused
-    /// module without naga's runtime checks (index clamps, loop counters), as the LM head
-    /// (`MOA_WGPU_COOP_HEAD_UNCHECKED`); the separate products keep them.
-    pub decode_fused_unchecked: bool,
+    /// `MOA_WGPU_DECODE_FUSED_WEIGHTS_RW` (default `0`; session 34, s34-fuse): `1` declares
+    /// the fused dispatch's later phases' weights `read_write` (`shaders::FusedForm`), so
+    /// that the driver cannot move their loads above the meeting's `storageBarrier()` (loads
+    /// of read-only memory it may hoist, holding them in registers across the earlier phase:
+    /// the module reached the 255-register cap, the gate/up product alone 236).
+    pub decode_fused_weights_rw: bool,
     /// `MOA_WGPU_SWIGLU_OUT` (default `1`): SwiGLU in the subgroup gate/up product's
     /// epilogue; `0` in the down product's input (the path of split weights). Down
     /// 11.1–11.8 → 8.3 µs on the H200 (session 10).
@@ -432,10 +430,12 @@ pub struct WgpuEngineOptions {
     /// cache write in its epilogue). Measured once: 8.09 against 7.35 µs (RESULTS "Lead
     /// calls (session 13)"); opt-in.
     pub coop_qkv: bool,
-    /// `MOA_WGPU_COOP_DECODE_UNCHECKED` (default `0`; session 34, s34-fuse): `1` builds the
-    /// matrix-unit decode products (gate/up; output and QKV where on) without naga's
-    /// runtime checks, as the LM head; the fused dispatch has its own
-    /// `MOA_WGPU_DECODE_FUSED_UNCHECKED`.
+    /// `MOA_WGPU_COOP_DECODE_UNCHECKED` (default `1`; session 34, s34-fuse): the
+    /// matrix-unit decode products (gate/up; output and QKV where on) and the fused
+    /// dispatch (`MOA_WGPU_DECODE_FUSED_MLP`) without naga's runtime checks, as the LM head;
+    /// `0` keeps the checks. H200, SmolLM2 16 x 4096 moa-50: tokens/s +1.6% (11 321-11 381
+    /// against 11 125-11 204, every run above every checked one), parity unchanged (0.0496,
+    /// 3/3).
     pub coop_decode_unchecked: bool,
     /// The tuning of the WGSL attention kernels the engine compiles from its plan
     /// ([`WgslTuning`]; default: [`engine_wgsl_tuning`], `moa-compile`'s
@@ -557,8 +557,7 @@ impl Default for WgpuEngineOptions {
             decode_fused_groups: 132,
             decode_fused_split: 0,
             decode_fused_meet: 1,
-            decode_fused_x4: false,
-            decode_fused_unchecked: false,
+            decode_fused_weights_rw: false,
             coop_attention: true,
             coop_attention_group: true,
             coop_attention_form: 2,
@@ -579,7 +578,7 @@ impl Default for WgpuEngineOptions {
             head_argmax: true,
             coop_decode: CoopDecodeChoice::GateUp,
             coop_qkv: false,
-            coop_decode_unchecked: false,
+            coop_decode_unchecked: true,
             wgsl_tuning: engine_wgsl_tuning(),
             unchecked_products: true,
             coop_direct: 2,
@@ -661,11 +660,10 @@ impl WgpuEngineOptions {
                 .unwrap_or(d.decode_fused_split),
             decode_fused_meet: number(env, "MOA_WGPU_DECODE_FUSED_MEET", "0 or 1", 0..=1)?
                 .unwrap_or(d.decode_fused_meet),
-            decode_fused_x4: flag(env, "MOA_WGPU_DECODE_FUSED_X4", d.decode_fused_x4)?,
-            decode_fused_unchecked: flag(
+            decode_fused_weights_rw: flag(
                 env,
-                "MOA_WGPU_DECODE_FUSED_UNCHECKED",
-                d.decode_fused_unchecked,
+                "MOA_WGPU_DECODE_FUSED_WEIGHTS_RW",
+                d.decode_fused_weights_rw,
             )?,
             coop_attention: flag(env, "MOA_WGPU_COOP_ATTN", d.coop_attention)?,
             coop_attention_group: choice(
@@ -1096,8 +1094,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_DECODE_FUSED_GROUPS",
     "MOA_WGPU_DECODE_FUSED_SPLIT",
     "MOA_WGPU_DECODE_FUSED_MEET",
-    "MOA_WGPU_DECODE_FUSED_X4",
-    "MOA_WGPU_DECODE_FUSED_UNCHECKED",
+    "MOA_WGPU_DECODE_FUSED_WEIGHTS_RW",
     "MOA_WGPU_COOP_DECODE_UNCHECKED",
     "MOA_WGPU_COOP_ATTN",
     "MOA_WGPU_COOP_ATTN_GROUP",
@@ -1167,6 +1164,14 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGPU_DECODE_FUSED_X4",
+        "the fused decode dispatch's output phase result passed to the gate/up phase as 4-vectors (one 16-byte load a 4-vector of x instead of four scalar loads; the output phase stores one component): right on the H200 (parity 0.0506, 3/3) and the fused kind 12.78 against 13.34 us, 10970 against 10736-10854 tok/s (s34-fuse call 1, one run); folded into the fused module (always 4-vectors), the knob deleted (benches/RESULTS.md, WGSL decode, session 34 (branch s34-fuse))",
+    ),
+    (
+        "MOA_WGPU_DECODE_FUSED_UNCHECKED",
+        "the fused decode dispatch without naga's runtime checks: the fused kind 11.99 against 13.34 us, 11078 against 10736-10854 tok/s (s34-fuse call 1), but the separate products unchecked too (MOA_WGPU_COOP_DECODE_UNCHECKED, the default since) stay ahead of it: 11321-11381 against 11072-11119 tok/s for the fused dispatch unchecked with 4-vectors (s34-fuse call 2, 4 runs each); folded into MOA_WGPU_COOP_DECODE_UNCHECKED, which now builds the fused module too (benches/RESULTS.md, WGSL decode, session 34 (branch s34-fuse))",
+    ),
     (
         "MOA_WGPU_DECODE_FUSED_AHEAD",
         "the fused decode dispatch's gate/up phase issuing its weight fragments (its first tile's early loads, a copy of its tile function calling the meeting, or the output phase and the meeting, between those loads and its x) before the meeting (1) or before the output phase (2), so the weights would stream while the workgroups wait or the output phase runs: right on the H200 (parity 0.0506, 3/3 at 16 rows) and no faster: SmolLM2 16 x 4096, moa-50, 256 greedy tokens, in one call (s34-fuse call 1) the fused kind 13.62 / 14.09 us (1) and 13.37 / 13.72 us (2) against 13.34 / 14.07 with the loads after the meeting, tokens/s 10745 / 10715 (1) and 10750 / 10744 / 10752 (2) against 10854 / 10736; with x as 4-vectors and unchecked (2) 12.11-13.26 us, 11088-11112 tok/s against 11.99 us unchecked alone: the weights' round trip is not what the phase waits for (s32-dec: the products are not bound by where their weights come from), and the driver may sink loads of read-only memory past the barrier anyway; deleted (benches/RESULTS.md, WGSL decode, session 34 (branch s34-fuse); the form is in commit 2d687b5)",

@@ -13,7 +13,7 @@ carry=${1:-/work/main/.dev-s34-fuse}
 bin=${BIN:-${CARGO_TARGET_DIR:-$repo/target}/release/examples}
 mkdir -p "$carry"
 f=$bin/wpe; [ -f "$f" ] || f=$bin/wgpu_products_engine
-grep -a -q MOA_WGPU_DECODE_FUSED_X4 "$f" || { echo "$f lacks MOA_WGPU_DECODE_FUSED_X4"; exit 1; }
+grep -a -q MOA_WGPU_COOP_DECODE_UNCHECKED "$f" || { echo "$f lacks MOA_WGPU_COOP_DECODE_UNCHECKED"; exit 1; }
 g=$bin/wdb; [ -f "$g" ] || g=$bin/wgpu_decode_bench
 grep -a -q regs-fused "$g" || { echo "$g lacks regs-fused"; exit 1; }
 gzip -c "$f" > "$carry/wpe.gz"

@@ -1503,9 +1503,8 @@ mod regs {
 
     /// `wgpu_decode_bench regs-fused [K_ATTN HIDDEN]`: the driver's statistics of the
     /// fused output -> gate/up decode dispatch (`coop_fused_mlp_source`) in each form
-    /// (x as scalars or 4-vectors, the later phase's weights read-only or
-    /// `MOA_WGPU_DECODE_FUSED_WEIGHTS_RW`, with naga's runtime checks and without,
-    /// `MOA_WGPU_COOP_DECODE_UNCHECKED`), bound as the engine binds it (uniforms at 0, 8 and 30), beside the two products alone as the
+    /// (x as scalars or 4-vectors (the engine's), with naga's runtime checks and without
+    /// (`MOA_WGPU_COOP_DECODE_UNCHECKED`, the default)), bound as the engine binds it (uniforms at 0, 8 and 30), beside the two products alone as the
     /// engine builds them (checked): the direct output product (1 tile, K over 4
     /// subgroups) and the gate/up product (RMSNorm, SwiGLU). Subgroups of 32. Session 34
     /// (s34-fuse): which registers, workgroup memory and code the fused module holds
@@ -1548,17 +1547,13 @@ mod regs {
             built.push((format!("{what} checked"), spv, COOP_MATVEC.entry_point));
         }
         let phases = [(out.clone(), 0, 0, None), (gate_up.clone(), 1, 2, None)];
-        for (x4, weights_rw) in [(false, false), (true, false), (true, true)] {
-            let form = FusedForm {
-                meet: 1,
-                x4,
-                weights_rw,
-            };
+        for x4 in [false, true] {
+            let form = FusedForm { meet: 1, x4 };
             let source = coop_fused_mlp_source(&phases, 32, form)?;
             for checked in [true, false] {
                 let spv = spirv(&source, "moa_fused_mlp", opts(checked), &[])?;
                 built.push((
-                    format!("fused x4 {x4} weights_rw {weights_rw} checked {checked}"),
+                    format!("fused x4 {x4} checked {checked}"),
                     spv,
                     "moa_fused_mlp",
                 ));

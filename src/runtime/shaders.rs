@@ -527,8 +527,7 @@ pub fn validate_wgsl(name: &str, source: &str) -> Result<(), String> {
 /// `form` (session 34, s34-fuse): `meet` is the meeting's form ([`fused_meet`]); `x4`
 /// declares a phase's `out` as 4-vectors where the next phase reads it as x (one 16-byte
 /// load a 4-vector, as the separate product reads its binding, instead of four scalar
-/// loads; its stores write one component); `weights_rw` declares the weights of the
-/// phases after the first `read_write`.
+/// loads; its stores write one component).
 /// `Err` names a phase whose module lacks the expected x declaration.
 pub fn coop_fused_mlp_source(
     phases: &[(String, u32, u32, Option<usize>)],
@@ -645,15 +644,6 @@ pub fn coop_fused_mlp_source(
                 "@binding(3) var<storage, read>",
                 "@binding(3) var<storage, read_write>",
             );
-        let body = if form.weights_rw && i > 0 {
-            body.replacen(
-                "@binding(2) var<storage, read> w:",
-                "@binding(2) var<storage, read_write> w:",
-                1,
-            )
-        } else {
-            body
-        };
         let body = rebind(&body, 8 * i as u32);
         out.push_str(&prefix_names(&body, &format!("p{i}_")));
     }
@@ -694,18 +684,11 @@ pub struct FusedForm {
     /// A phase's output read by the next as 4-vectors (the engine's form since session 34;
     /// `false`: four scalar loads, the form of the down phase's test).
     pub x4: bool,
-    /// `MOA_WGPU_DECODE_FUSED_WEIGHTS_RW`: phases after the first declare their weights
-    /// `read_write`, so their loads stay after the meeting's `storageBarrier()`.
-    pub weights_rw: bool,
 }
 
 impl Default for FusedForm {
     fn default() -> Self {
-        FusedForm {
-            meet: 1,
-            x4: false,
-            weights_rw: false,
-        }
+        FusedForm { meet: 1, x4: false }
     }
 }
 
@@ -1125,28 +1108,14 @@ mod tests {
             let words = spirv_words(&source, "moa_fused_mlp", &[])
                 .unwrap_or_else(|e| panic!("sg {sg}: {e}"));
             assert!(words.len() > 100);
-            // Session 34 (s34-fuse): x passed as 4-vectors (x4), with both meeting forms
-            // and the later phase's weights read_write.
-            for (meet, weights_rw) in [(0, false), (1, false), (1, true)] {
-                let form = FusedForm {
-                    meet,
-                    x4: true,
-                    weights_rw,
-                };
+            // Session 34 (s34-fuse): x passed as 4-vectors (x4), with both meeting forms.
+            for meet in [0, 1] {
+                let form = FusedForm { meet, x4: true };
                 let source = coop_fused_mlp_source(&phases, sg, form).unwrap();
                 let what = format!("sg {sg} {form:?}");
                 validate_wgsl("fused mlp", &source).unwrap_or_else(|e| panic!("{what}: {e}"));
                 workgroup_vars_are_16_byte_multiples(&source);
                 assert_eq!(source.matches("    meet(lid);").count(), 1, "{what}");
-                assert_eq!(
-                    source.contains("@binding(10) var<storage, read_write> p1_w:"),
-                    weights_rw,
-                    "{what}"
-                );
-                assert!(
-                    source.contains("@binding(2) var<storage, read> p0_w:"),
-                    "{what}"
-                );
                 assert!(
                     source.contains("p0_out: array<vec4<p0_otype>>")
                         && source.contains("return vec4<f32>(p0_out[row * (p1_KX / 4u) + j]);")

@@ -93,7 +93,7 @@ pub(super) struct FusedMlp {
     pub(super) k_attn: usize,
     /// `MOA_WGPU_DECODE_FUSED_SPLIT=1`: the phases as two dispatches (a diagnostic).
     pub(super) split: u32,
-    /// The module's form for `describe` (`MOA_WGPU_DECODE_FUSED_MEET`, `_WEIGHTS_RW`,
+    /// The module's form for `describe` (`MOA_WGPU_DECODE_FUSED_MEET`,
     /// `MOA_WGPU_COOP_DECODE_UNCHECKED`).
     pub(super) form: String,
 }
@@ -164,7 +164,6 @@ pub(super) fn fused_mlp(
         let form = FusedForm {
             meet: o.decode_fused_meet,
             x4: true,
-            weights_rw: o.decode_fused_weights_rw,
         };
         let source = coop_fused_mlp_source(&phases, sg, form)?;
         // Unchecked as the separate matrix-unit products (`MOA_WGPU_COOP_DECODE_UNCHECKED`):
@@ -191,13 +190,8 @@ pub(super) fn fused_mlp(
             split: o.decode_fused_split,
             k_attn,
             form: format!(
-                "meeting form {}, x as 4-vectors{}{}",
+                "meeting form {}, x as 4-vectors{}",
                 form.meet,
-                if form.weights_rw {
-                    ", weights read_write"
-                } else {
-                    ""
-                },
                 if o.coop_decode_unchecked {
                     ", unchecked"
                 } else {

@@ -281,8 +281,9 @@ pub struct WgpuEngineOptions {
     /// bound with the error flag set.
     pub decode_fused_groups: u32,
     /// `MOA_WGPU_DECODE_FUSED_SPLIT` (default `0`; a diagnostic, session 33): `1` runs the
-    /// fused pipeline as two dispatches (its output phase, then its gate/up phase), to
-    /// time or check each phase of the composed module apart. (Values 2–5, the
+    /// fused pipeline as two dispatches (its output phase, then its gate/up phase; each
+    /// still meets once), profiled as "out" and "gate_up" (since session 34), to time or
+    /// check each phase of the composed module apart. (Values 2–5, the
     /// composed phases beside the separate products and a module of the gate/up phase
     /// alone, found the misaligned x of lead calls 4–5 and were removed after.)
     pub decode_fused_split: u32,
@@ -291,12 +292,6 @@ pub struct WgpuEngineOptions {
     /// `1` every invocation runs the spin loop on a shared load. Both right and equally
     /// fast once aligned (s33-mega: 10 745 / 10 679–10 775 tok/s).
     pub decode_fused_meet: u32,
-    /// `MOA_WGPU_DECODE_FUSED_WEIGHTS_RW` (default `0`; session 34, s34-fuse): `1` declares
-    /// the fused dispatch's later phases' weights `read_write` (`shaders::FusedForm`), so
-    /// that the driver cannot move their loads above the meeting's `storageBarrier()` (loads
-    /// of read-only memory it may hoist, holding them in registers across the earlier phase:
-    /// the module reached the 255-register cap, the gate/up product alone 236).
-    pub decode_fused_weights_rw: bool,
     /// `MOA_WGPU_SWIGLU_OUT` (default `1`): SwiGLU in the subgroup gate/up product's
     /// epilogue; `0` in the down product's input (the path of split weights). Down
     /// 11.1–11.8 → 8.3 µs on the H200 (session 10).
@@ -557,7 +552,6 @@ impl Default for WgpuEngineOptions {
             decode_fused_groups: 132,
             decode_fused_split: 0,
             decode_fused_meet: 1,
-            decode_fused_weights_rw: false,
             coop_attention: true,
             coop_attention_group: true,
             coop_attention_form: 2,
@@ -660,11 +654,6 @@ impl WgpuEngineOptions {
                 .unwrap_or(d.decode_fused_split),
             decode_fused_meet: number(env, "MOA_WGPU_DECODE_FUSED_MEET", "0 or 1", 0..=1)?
                 .unwrap_or(d.decode_fused_meet),
-            decode_fused_weights_rw: flag(
-                env,
-                "MOA_WGPU_DECODE_FUSED_WEIGHTS_RW",
-                d.decode_fused_weights_rw,
-            )?,
             coop_attention: flag(env, "MOA_WGPU_COOP_ATTN", d.coop_attention)?,
             coop_attention_group: choice(
                 env,
@@ -1094,7 +1083,6 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_DECODE_FUSED_GROUPS",
     "MOA_WGPU_DECODE_FUSED_SPLIT",
     "MOA_WGPU_DECODE_FUSED_MEET",
-    "MOA_WGPU_DECODE_FUSED_WEIGHTS_RW",
     "MOA_WGPU_COOP_DECODE_UNCHECKED",
     "MOA_WGPU_COOP_ATTN",
     "MOA_WGPU_COOP_ATTN_GROUP",
@@ -1164,6 +1152,10 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGPU_DECODE_FUSED_WEIGHTS_RW",
+        "the fused decode dispatch's gate/up phase declaring its weights read_write, so the driver could not move their loads above the meeting's storageBarrier (the module, unchecked with 4-vectors, at the 255-register cap and 37 680 B of shared memory against the gate/up product's 236 and 26 880 alone): the same registers and shared memory (the driver's statistics), right on the H200 (parity 0.0506, 3/3) and a tie with read-only weights: 11081-11140 against 11073-11082 tok/s, both below separate dispatches' 11327-11420 (s34-fuse call 3); deleted (benches/RESULTS.md, WGSL decode, session 34 (branch s34-fuse))",
+    ),
     (
         "MOA_WGPU_DECODE_FUSED_X4",
         "the fused decode dispatch's output phase result passed to the gate/up phase as 4-vectors (one 16-byte load a 4-vector of x instead of four scalar loads; the output phase stores one component): right on the H200 (parity 0.0506, 3/3) and the fused kind 12.78 against 13.34 us, 10970 against 10736-10854 tok/s (s34-fuse call 1, one run); folded into the fused module (always 4-vectors), the knob deleted (benches/RESULTS.md, WGSL decode, session 34 (branch s34-fuse))",

@@ -483,7 +483,8 @@ pub struct WgpuEngineOptions {
     /// `MOA_WGPU_UNCHECKED` (default `1`): the engine's own shaders (products, norms,
     /// head, argmax, RoPE/cache write, the prefill products on matrix units since session
     /// 27, the prefill attention on matrix units since session 28; not the decode
-    /// matrix-unit kernels: the staged head has its own `MOA_WGPU_COOP_HEAD_UNCHECKED`)
+    /// matrix-unit kernels: the staged head has its own `MOA_WGPU_COOP_HEAD_UNCHECKED`, the
+    /// products and the fused dispatch `MOA_WGPU_COOP_DECODE_UNCHECKED`)
     /// built without naga's
     /// runtime checks (index clamps, loop counters), as the attention's decode already is;
     /// `0` keeps the checks. On the H200 (SmolLM2 shape, 16 × 4096, moa-50) the device step

@@ -36,6 +36,9 @@
 //! # the same for the matrix-unit decode products (gate/up, QKV, output; K and the output
 //! # product's K = 576 unless given), with naga's index checks and without
 //! wgpu_decode_bench regs-coop 576 576
+//! # the same for the fused output -> gate/up decode dispatch (MOA_WGPU_DECODE_FUSED_MLP) in
+//! # each form, beside the two products alone (K_ATTN HIDDEN; 576 576 unless given)
+//! wgpu_decode_bench regs-fused 576 576
 //! # the same for the prefill product on matrix units (coop_linear.wgsl), with naga's
 //! # runtime checks and without
 //! wgpu_decode_bench regs-gemm
@@ -138,6 +141,9 @@ fn run() -> Result<(), String> {
     }
     if args.first().map(String::as_str) == Some("regs-coop") {
         return regs::coop_gate_up(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("regs-fused") {
+        return regs::coop_fused(&args[1..]);
     }
     if args.first().map(String::as_str) == Some("regs-head") {
         return regs::coop_head(&args[1..]);
@@ -1528,6 +1534,87 @@ mod regs {
         Ok(())
     }
 
+    /// `wgpu_decode_bench regs-fused [K_ATTN HIDDEN]`: the driver's statistics of the
+    /// fused output -> gate/up decode dispatch (`coop_fused_mlp_source`) in each form
+    /// (x as scalars or 4-vectors (the engine's), with naga's runtime checks and without
+    /// (`MOA_WGPU_COOP_DECODE_UNCHECKED`, the default)), bound as the engine binds it (uniforms at 0, 8 and 30), beside the two products alone as the
+    /// engine builds them (checked): the direct output product (1 tile, K over 4
+    /// subgroups) and the gate/up product (RMSNorm, SwiGLU). Subgroups of 32. Session 34
+    /// (s34-fuse): which registers, workgroup memory and code the fused module holds
+    /// against each phase alone.
+    pub fn coop_fused(args: &[String]) -> Result<(), String> {
+        use moa::runtime::shaders::{
+            coop_fused_mlp_source, coop_matvec_source, CoopWalk, FusedForm, COOP_MATVEC,
+        };
+        let usage = "usage: wgpu_decode_bench regs-fused [K_ATTN HIDDEN]";
+        let (ka, kh): (usize, usize) = match args {
+            [] => (576, 576),
+            [a, h] => (
+                a.parse().map_err(|_| format!("`{a}`: {usage}"))?,
+                h.parse().map_err(|_| format!("`{h}`: {usage}"))?,
+            ),
+            _ => return Err(usage.into()),
+        };
+        let early = CoopWalk {
+            early: true,
+            ..CoopWalk::default()
+        };
+        let direct = CoopWalk {
+            direct: true,
+            ..early
+        };
+        let out = coop_matvec_source(ka, 1, 4, StorageType::F16, 32, direct);
+        let gate_up = coop_matvec_source(kh, 2, 4, StorageType::F32, 32, early);
+        let opts = |checked: bool| moa::runtime::wgpu::DecodePipelineOptions {
+            runtime_checks: checked,
+            zero_init_workgroup_memory: false,
+        };
+        // Every SPIR-V first (a naga error shows without a driver), then the driver.
+        let mut built = Vec::new();
+        for (what, src, mode, epi) in [
+            ("out alone", &out, 0.0, 0.0),
+            ("gate/up alone", &gate_up, 1.0, 2.0),
+        ] {
+            let constants = [("SG", 32.0), ("INPUT_MODE", mode), ("EPI", epi)];
+            let spv = spirv(src, COOP_MATVEC.entry_point, opts(true), &constants)?;
+            built.push((format!("{what} checked"), spv, COOP_MATVEC.entry_point));
+        }
+        let phases = [(out.clone(), 0, 0, None), (gate_up.clone(), 1, 2, None)];
+        for x4 in [false, true] {
+            let form = FusedForm { meet: 1, x4 };
+            let source = coop_fused_mlp_source(&phases, 32, form)?;
+            for checked in [true, false] {
+                let spv = spirv(&source, "moa_fused_mlp", opts(checked), &[])?;
+                built.push((
+                    format!("fused x4 {x4} checked {checked}"),
+                    spv,
+                    "moa_fused_mlp",
+                ));
+            }
+        }
+        println!(
+            "regs-fused: {} kernels translated (K {ka} / {kh})",
+            built.len()
+        );
+        let vk = Vulkan::new()?;
+        println!("regs on {} ({})", vk.name, vk.driver);
+        // The engine's bindings of the fused module (record.rs): each phase's 0-6 moved up
+        // by 8, the phases' uniforms at 0 and 8, the dispatch's at 30, its counter at 31.
+        let fused: Vec<u32> = (0..7).chain(8..15).chain([30, 31]).collect();
+        for (what, spv, entry) in &built {
+            let stats = if *entry == "moa_fused_mlp" {
+                vk.statistics_bound(spv, entry, &fused, &[0, 8, 30])
+            } else {
+                vk.statistics(spv, entry)
+            };
+            match stats {
+                Ok(stats) => println!("regs {what}: threads 128, {}", stats.join(", ")),
+                Err(e) => println!("regs {what}: {e}"),
+            }
+        }
+        Ok(())
+    }
+
     /// `wgpu_decode_bench regs-head [K]`: the driver's statistics of the decode LM head
     /// (`coop_head.wgsl`, EPI 1: the argmax's first stage, subgroups of 32) with naga's
     /// runtime checks (`MOA_WGPU_COOP_HEAD_UNCHECKED=0`) and without (the engine's default
@@ -1868,6 +1955,21 @@ mod regs {
         /// set 0, binding i = uniform for 0, storage otherwise) with statistics captured,
         /// and returns them as `NAME=VALUE` per executable.
         fn statistics(&self, spv: &[u32], entry: &str) -> Result<Vec<String>, String> {
+            // The decode binds a uniform at 0 and six storage buffers, the merge a
+            // uniform at 0 and storage after it: bindings past the module's are unused.
+            self.statistics_bound(spv, entry, &(0..8).collect::<Vec<u32>>(), &[0])
+        }
+
+        /// [`Self::statistics`] with the layout's bindings `bindings`, of which `uniforms`
+        /// are uniform buffers and the rest storage buffers (a module's accesses to a
+        /// binding its layout lacks are undefined: the driver may drop them).
+        fn statistics_bound(
+            &self,
+            spv: &[u32],
+            entry: &str,
+            bindings: &[u32],
+            uniforms: &[u32],
+        ) -> Result<Vec<String>, String> {
             let err = |what: &str, e: vk::Result| format!("{what}: {e}");
             let d = &self.device;
             // SAFETY: objects created here are destroyed before returning.
@@ -1875,13 +1977,12 @@ mod regs {
                 let shader = d
                     .create_shader_module(&vk::ShaderModuleCreateInfo::default().code(spv), None)
                     .map_err(|e| err("vkCreateShaderModule", e))?;
-                // The decode binds a uniform at 0 and six storage buffers, the merge a
-                // uniform at 0 and storage after it: bindings past the module's are unused.
-                let bindings: Vec<vk::DescriptorSetLayoutBinding> = (0..8)
-                    .map(|i| {
+                let bindings: Vec<vk::DescriptorSetLayoutBinding> = bindings
+                    .iter()
+                    .map(|&i| {
                         vk::DescriptorSetLayoutBinding::default()
                             .binding(i)
-                            .descriptor_type(if i == 0 {
+                            .descriptor_type(if uniforms.contains(&i) {
                                 vk::DescriptorType::UNIFORM_BUFFER
                             } else {
                                 vk::DescriptorType::STORAGE_BUFFER

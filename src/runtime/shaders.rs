@@ -523,13 +523,32 @@ pub fn validate_wgsl(name: &str, source: &str) -> Result<(), String> {
 /// of 16 bytes, so each phase's staged x stays 16-byte aligned whatever order the driver
 /// lays them out in (u32 words put the gate/up phase's x 8 bytes off on the H200: the
 /// inf of session 33's lead call 1).
+///
+/// `form` (session 34, s34-fuse): `meet` is the meeting's form ([`fused_meet`]); `x4`
+/// declares a phase's `out` as 4-vectors where the next phase reads it as x (one 16-byte
+/// load a 4-vector, as the separate product reads its binding, instead of four scalar
+/// loads; its stores write one component).
 /// `Err` names a phase whose module lacks the expected x declaration.
 pub fn coop_fused_mlp_source(
     phases: &[(String, u32, u32, Option<usize>)],
     sg: u32,
-    meet: u32,
+    form: FusedForm,
 ) -> Result<String, String> {
     let mut out = String::from("enable f16;\nenable wgpu_cooperative_matrix;\n");
+    let last = phases.len().saturating_sub(1);
+    // Phases whose `out` is the next phase's f32 x as 4-vectors (`form.x4`): not where a
+    // phase takes its residual from it (read as scalars).
+    let x4: Vec<bool> = (0..phases.len())
+        .map(|i| {
+            form.x4
+                && i + 1 < phases.len()
+                && phases[i].0.contains("alias otype = f32;")
+                && !phases[i + 1]
+                    .0
+                    .contains("var<storage, read> xh: array<f16>;")
+                && !phases.iter().any(|p| p.3 == Some(i))
+        })
+        .collect();
     for (i, (src, mode, epi, residual_from)) in phases.iter().enumerate() {
         let mut src = if i == 0 {
             src.clone()
@@ -555,15 +574,38 @@ pub fn coop_fused_mlp_source(
                 ));
             }
             let prev = format!("p{}_out", i - 1);
-            src.replacen(decl, "", 1).replacen(
-                read,
-                &format!(
+            let with = if x4[i - 1] {
+                format!("return vec4<f32>({prev}[row * (KX / 4u) + j]);")
+            } else {
+                format!(
                     "let o = 4u * (row * (KX / 4u) + j);\n        \
                      return vec4<f32>(f32({prev}[o]), f32({prev}[o + 1u]), f32({prev}[o + 2u]), f32({prev}[o + 3u]));"
-                ),
-                1,
-            )
+                )
+            };
+            src.replacen(decl, "", 1).replacen(read, &with, 1)
         };
+        if x4[i] {
+            // `out` as 4-vectors: each store writes one component.
+            let stores = [
+                (
+                    "var<storage, read_write> out: array<otype>;",
+                    "var<storage, read_write> out: array<vec4<otype>>;",
+                ),
+                ("out[o] = otype(v);", "out[o / 4u][o % 4u] = otype(v);"),
+                (
+                    "out[t * params.out_stride + n] = otype(",
+                    "out[(t * params.out_stride + n) / 4u][(t * params.out_stride + n) % 4u] = otype(",
+                ),
+            ];
+            for (from, _) in &stores {
+                if !src.contains(from) {
+                    return Err(format!("fused phase {i}: its module lacks `{from}`"));
+                }
+            }
+            for (from, to) in &stores {
+                src = src.replace(from, to);
+            }
+        }
         // The residual from another phase's `out` (f32; an earlier phase's result, or the
         // buffer a later phase rewrites), through that phase's variable (one binding a
         // buffer the dispatch writes, as x above).
@@ -607,11 +649,7 @@ pub fn coop_fused_mlp_source(
     }
     let calls: String = (0..phases.len())
         .map(|i| {
-            let meet = if i + 1 < phases.len() {
-                "    meet(lid);\n"
-            } else {
-                ""
-            };
+            let meet = if i < last { "    meet(lid);\n" } else { "" };
             format!(
                 "    for (var q = wid.x; q < fuse.grid[{i}].x * fuse.grid[{i}].y; q += fuse.nw) {{\n        \
                  p{i}_moa_coop_matvec(vec3<u32>(q % fuse.grid[{i}].x, q / fuse.grid[{i}].x, 0u), sg, lane);\n        \
@@ -632,9 +670,26 @@ pub fn coop_fused_mlp_source(
          @builtin(subgroup_id) sg: u32,\n    @builtin(subgroup_invocation_id) lane: u32,\n    \
          @builtin(local_invocation_index) lid: u32,\n) {{\n{calls}}}\n",
         wg = 4 * sg,
-        meet_fn = fused_meet(meet),
+        meet_fn = fused_meet(form.meet),
     ));
     Ok(out)
+}
+
+/// How [`coop_fused_mlp_source`] builds its dispatch (session 34, s34-fuse): the meeting's
+/// form and whether x passes as 4-vectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FusedForm {
+    /// [`fused_meet`]'s form (`MOA_WGPU_DECODE_FUSED_MEET`).
+    pub meet: u32,
+    /// A phase's output read by the next as 4-vectors (the engine's form since session 34;
+    /// `false`: four scalar loads, the form of the down phase's test).
+    pub x4: bool,
+}
+
+impl Default for FusedForm {
+    fn default() -> Self {
+        FusedForm { meet: 1, x4: false }
+    }
 }
 
 /// The fused dispatch's `meet(lid)` ([`coop_fused_mlp_source`]). `0` (session 32): lane 0
@@ -1038,9 +1093,13 @@ mod tests {
                 ),
             ];
             // Meeting form 0 (lane 0 spins alone) validates too.
-            let source = coop_fused_mlp_source(&phases, sg, 0).unwrap();
+            let m0 = FusedForm {
+                meet: 0,
+                ..FusedForm::default()
+            };
+            let source = coop_fused_mlp_source(&phases, sg, m0).unwrap();
             validate_wgsl("fused mlp", &source).unwrap_or_else(|e| panic!("{e}"));
-            let source = coop_fused_mlp_source(&phases, sg, 1).unwrap();
+            let source = coop_fused_mlp_source(&phases, sg, FusedForm::default()).unwrap();
             workgroup_vars_are_16_byte_multiples(&source);
             assert!(source.contains("p1_moa_coop_matvec") && source.contains("@binding(12)"));
             // Phase 1 reads phase 0's output through phase 0's variable, not a binding.
@@ -1049,6 +1108,25 @@ mod tests {
             let words = spirv_words(&source, "moa_fused_mlp", &[])
                 .unwrap_or_else(|e| panic!("sg {sg}: {e}"));
             assert!(words.len() > 100);
+            // Session 34 (s34-fuse): x passed as 4-vectors (x4), with both meeting forms.
+            for meet in [0, 1] {
+                let form = FusedForm { meet, x4: true };
+                let source = coop_fused_mlp_source(&phases, sg, form).unwrap();
+                let what = format!("sg {sg} {form:?}");
+                validate_wgsl("fused mlp", &source).unwrap_or_else(|e| panic!("{what}: {e}"));
+                workgroup_vars_are_16_byte_multiples(&source);
+                assert_eq!(source.matches("    meet(lid);").count(), 1, "{what}");
+                assert!(
+                    source.contains("p0_out: array<vec4<p0_otype>>")
+                        && source.contains("return vec4<f32>(p0_out[row * (p1_KX / 4u) + j]);")
+                        && source.contains("p0_out[o / 4u][o % 4u] = p0_otype(v);")
+                        && !source.contains("p0_out[o + 3u]"),
+                    "{what}"
+                );
+                let words = spirv_words(&source, "moa_fused_mlp", &[])
+                    .unwrap_or_else(|e| panic!("{what}: {e}"));
+                assert!(words.len() > 100);
+            }
         }
     }
 
@@ -1102,7 +1180,7 @@ mod tests {
                 (gate_up.clone(), 1, 2, None),
                 (down.clone(), 0, 0, Some(0)),
             ];
-            let source = coop_fused_mlp_source(&phases, sg, 1).unwrap();
+            let source = coop_fused_mlp_source(&phases, sg, FusedForm::default()).unwrap();
             assert!(source.contains("p2_moa_coop_matvec") && source.contains("@binding(20)"));
             for b in [3, 9, 17, 19] {
                 assert!(!source.contains(&format!("@binding({b})")), "binding {b}");
@@ -1129,12 +1207,12 @@ mod tests {
             assert_eq!(bound, want);
             // The down phase needs an f16 output before it; a residual from an earlier phase.
             let f32_before = [(out.clone(), 0, 0, None), (down.clone(), 0, 0, None)];
-            assert!(coop_fused_mlp_source(&f32_before, sg, 1).is_err());
+            assert!(coop_fused_mlp_source(&f32_before, sg, FusedForm::default()).is_err());
             let own = [(out.clone(), 0, 0, Some(0)), (gate_up.clone(), 1, 2, None)];
-            assert!(coop_fused_mlp_source(&own, sg, 1).is_err());
+            assert!(coop_fused_mlp_source(&own, sg, FusedForm::default()).is_err());
             // gate/up's output is f16: no residual from it.
             let f16_residual = [(out.clone(), 0, 0, Some(1)), (gate_up.clone(), 1, 2, None)];
-            assert!(coop_fused_mlp_source(&f16_residual, sg, 1).is_err());
+            assert!(coop_fused_mlp_source(&f16_residual, sg, FusedForm::default()).is_err());
         }
     }
 }

@@ -830,8 +830,8 @@ impl WgpuEngine {
         };
         let fused = match &self.coop_decode.fused_mlp {
             Some(f) => format!(
-                "; output + gate/up products in one dispatch of at most {} workgroups meeting between them (MOA_WGPU_DECODE_FUSED_MLP=1)",
-                f.max_groups
+                "; output + gate/up products in one dispatch of at most {} workgroups meeting between them (MOA_WGPU_DECODE_FUSED_MLP=1; {})",
+                f.max_groups, f.form
             ),
             None => String::new(),
         };

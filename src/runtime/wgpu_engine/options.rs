@@ -281,8 +281,9 @@ pub struct WgpuEngineOptions {
     /// bound with the error flag set.
     pub decode_fused_groups: u32,
     /// `MOA_WGPU_DECODE_FUSED_SPLIT` (default `0`; a diagnostic, session 33): `1` runs the
-    /// fused pipeline as two dispatches (its output phase, then its gate/up phase), to
-    /// time or check each phase of the composed module apart. (Values 2–5, the
+    /// fused pipeline as two dispatches (its output phase, then its gate/up phase; each
+    /// still meets once), profiled as "out" and "gate_up" (since session 34), to time or
+    /// check each phase of the composed module apart. (Values 2–5, the
     /// composed phases beside the separate products and a module of the gate/up phase
     /// alone, found the misaligned x of lead calls 4–5 and were removed after.)
     pub decode_fused_split: u32,
@@ -434,8 +435,9 @@ pub struct WgpuEngineOptions {
     /// session 33 (`MOA_WGPU_COOP_HEAD_UNCHECKED`). Their indices are bounded by the host's
     /// grid and `params`: the B fragments' columns clamped to the last tile, x's loads
     /// guarded, every store guarded, the direct walk bound only where the input holds
-    /// whole 16-row blocks. Not the fused dispatch (`MOA_WGPU_DECODE_FUSED_MLP`). `0`
-    /// keeps the checks. On the H200 (SmolLM2 shape, 16 × 4096, moa-50; session 34,
+    /// whole 16-row blocks. The fused dispatch (`MOA_WGPU_DECODE_FUSED_MLP`) is built the
+    /// same way (session 34, s34-fuse: +1.6% tokens/s for the separate products in its
+    /// calls, 11 321–11 381 against 11 125–11 204). `0` keeps the checks. On the H200 (SmolLM2 shape, 16 × 4096, moa-50; session 34,
     /// s34-prod call 1) tokens/s 11 194–11 248 → 11 344–11 404 (+1.45% in mean, every one
     /// of 3 runs above every one of 3 with the checks), gate/up 7.70 → 7.38 µs
     /// (`--profile 5`), 236 → 219 registers, the same logits (0.0496, 3/3).
@@ -491,8 +493,8 @@ pub struct WgpuEngineOptions {
     /// `MOA_WGPU_UNCHECKED` (default `1`): the engine's own shaders (products, norms,
     /// head, argmax, RoPE/cache write, the prefill products on matrix units since session
     /// 27, the prefill attention on matrix units since session 28; not the decode
-    /// matrix-unit kernels: the staged head has its own `MOA_WGPU_COOP_HEAD_UNCHECKED`,
-    /// `coop_matvec.wgsl` `MOA_WGPU_COOP_DECODE_UNCHECKED`)
+    /// matrix-unit kernels: the staged head has its own `MOA_WGPU_COOP_HEAD_UNCHECKED`, the
+    /// products and the fused dispatch `MOA_WGPU_COOP_DECODE_UNCHECKED`)
     /// built without naga's
     /// runtime checks (index clamps, loop counters), as the attention's decode already is;
     /// `0` keeps the checks. On the H200 (SmolLM2 shape, 16 × 4096, moa-50) the device step
@@ -1164,6 +1166,22 @@ pub const REMOVED: &[(&str, &str)] = &[
     (
         "MOA_WGPU_COOP_OUT_HOIST",
         "the decode output product on matrix units (MOA_WGPU_COOP_DECODE=1, direct walk) with its 9 A fragments loaded with its 9 B fragments before a workgroup barrier, so that the driver could not sink each load to its multiply-add (the direct walk held 41 registers; hoisted 80): on the H200 (SmolLM2 16 x 4096, moa-50, 256 greedy tokens, s34-prod call 2) out 5.21 us against 5.37 without the hoist and 4.37-4.46 on subgroups (--profile 5), tokens/s 10 859-11 046 (4 runs) against 11 217-11 270 for the default (subgroup output product; 4 runs, every one above every hoisted one) and 10 745 unhoisted (1 run), parity 0.0506, 3/3 (as unhoisted); deleted (benches/RESULTS.md, wgpu engine, session 34 (branch s34-prod); the form is in commit 4528bb7)",
+    ),
+    (
+        "MOA_WGPU_DECODE_FUSED_WEIGHTS_RW",
+        "the fused decode dispatch's gate/up phase declaring its weights read_write, so the driver could not move their loads above the meeting's storageBarrier (the module, unchecked with 4-vectors, at the 255-register cap and 37 680 B of shared memory against the gate/up product's 236 and 26 880 alone): the same registers and shared memory (the driver's statistics), right on the H200 (parity 0.0506, 3/3) and a tie with read-only weights: 11081-11140 against 11073-11082 tok/s, both below separate dispatches' 11327-11420 (s34-fuse call 3); deleted (benches/RESULTS.md, WGSL decode, session 34 (branch s34-fuse))",
+    ),
+    (
+        "MOA_WGPU_DECODE_FUSED_X4",
+        "the fused decode dispatch's output phase result passed to the gate/up phase as 4-vectors (one 16-byte load a 4-vector of x instead of four scalar loads; the output phase stores one component): right on the H200 (parity 0.0506, 3/3) and the fused kind 12.78 against 13.34 us, 10970 against 10736-10854 tok/s (s34-fuse call 1, one run); folded into the fused module (always 4-vectors), the knob deleted (benches/RESULTS.md, WGSL decode, session 34 (branch s34-fuse))",
+    ),
+    (
+        "MOA_WGPU_DECODE_FUSED_UNCHECKED",
+        "the fused decode dispatch without naga's runtime checks: the fused kind 11.99 against 13.34 us, 11078 against 10736-10854 tok/s (s34-fuse call 1), but the separate products unchecked too (MOA_WGPU_COOP_DECODE_UNCHECKED, the default since) stay ahead of it: 11321-11381 against 11072-11119 tok/s for the fused dispatch unchecked with 4-vectors (s34-fuse call 2, 4 runs each); folded into MOA_WGPU_COOP_DECODE_UNCHECKED, which now builds the fused module too (benches/RESULTS.md, WGSL decode, session 34 (branch s34-fuse))",
+    ),
+    (
+        "MOA_WGPU_DECODE_FUSED_AHEAD",
+        "the fused decode dispatch's gate/up phase issuing its weight fragments (its first tile's early loads, a copy of its tile function calling the meeting, or the output phase and the meeting, between those loads and its x) before the meeting (1) or before the output phase (2), so the weights would stream while the workgroups wait or the output phase runs: right on the H200 (parity 0.0506, 3/3 at 16 rows) and no faster: SmolLM2 16 x 4096, moa-50, 256 greedy tokens, in one call (s34-fuse call 1) the fused kind 13.62 / 14.09 us (1) and 13.37 / 13.72 us (2) against 13.34 / 14.07 with the loads after the meeting, tokens/s 10745 / 10715 (1) and 10750 / 10744 / 10752 (2) against 10854 / 10736; with x as 4-vectors and unchecked (2) 12.11-13.26 us, 11088-11112 tok/s against 11.99 us unchecked alone: the weights' round trip is not what the phase waits for (s32-dec: the products are not bound by where their weights come from), and the driver may sink loads of read-only memory past the barrier anyway; deleted (benches/RESULTS.md, WGSL decode, session 34 (branch s34-fuse); the form is in commit 2d687b5)",
     ),
     (
         "MOA_WGPU_DECODE_FUSED_DOWN",

@@ -677,13 +677,15 @@ impl WgpuEngine {
                     )
                 };
                 if f.split == 1 {
+                    // Each phase's dispatch under its own kind in the profile.
                     d.push(fused(fp(true, false)));
+                    tag(&mut kinds, &d, "out");
                     d.push(fused(fp(false, true)));
+                    tag(&mut kinds, &d, "gate_up");
                 } else {
                     d.push(fused(fp(true, true)));
+                    tag(&mut kinds, &d, "out");
                 }
-                tag(&mut kinds, &d, "out");
-                tag(&mut kinds, &d, "gate_up");
                 self.linear(
                     &mut d,
                     Input::Plain,

@@ -375,6 +375,7 @@ impl WgpuEngine {
             options.sg_diag,
             options.unchecked_products,
             options.rope_tokens,
+            &fit_ks(&options, &config),
         )?;
         let weights = DeviceWeights::upload(&device, &queue, &model.weights, storage, max_binding)?;
         let DeviceWeights {
@@ -736,6 +737,7 @@ impl WgpuEngine {
             self.options.sg_diag,
             self.options.unchecked_products,
             self.options.rope_tokens,
+            &fit_ks(&self.options, &self.config),
         )?;
         Ok(())
     }
@@ -812,7 +814,7 @@ impl WgpuEngine {
                 )) + &format!(
                     ", {} rows a workgroup row",
                     p.choice.rows.unwrap_or(pipelines::default_rows(p.subgroup))
-                )
+                ) + &p.fitted_description()
             ),
             (Err(why), true) => format!("workgroup tree (matvec.wgsl; subgroups: {why})"),
             _ => "workgroup tree (matvec.wgsl)".to_string(),
@@ -1009,5 +1011,16 @@ impl Engine for WgpuEngine {
     ) -> Result<Vec<u32>, EngineError> {
         sampling.validate()?;
         self.forward_decode(req, tokens, OutputKind::of(sampling))
+    }
+}
+
+/// The inner sizes K of the decode products that `MOA_WGPU_SG_FIT` fits (the QKV,
+/// gate/up and head products' hidden size, the output product's attention width, the
+/// down product's ffn size); none where the option is off.
+fn fit_ks(options: &WgpuEngineOptions, c: &LlamaConfig) -> Vec<usize> {
+    if options.sg_fit {
+        vec![c.hidden_size, c.q_heads * c.head_dim, c.ffn_size]
+    } else {
+        Vec::new()
     }
 }

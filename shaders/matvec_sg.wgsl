@@ -26,7 +26,8 @@
 override INPUT_MODE: u32 = 0u;
 // The adapter's subgroup size (a power of two dividing 64).
 override SG: u32 = 32u;
-// Subgroups per column group (1, 2, 4 or 8), each summing its part of K.
+// Subgroups per column group (1, 2, 4 or 8; with STEPS > 0 any count up to 32), each summing
+// its part of K.
 override KSPLIT: u32 = 1u;
 // Column groups (of 4 output columns) per workgroup: 64 / SG by default; fewer spreads a
 // product over more workgroups (`MOA_WGPU_SG_GROUPS`: SmolLM2's 576-column products at

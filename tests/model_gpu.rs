@@ -373,7 +373,7 @@ fn every_option_lavapipe_runs_matches_the_cpu_reference() {
             // `MOA_WGPU_SG_FIT`: fixed K steps a lane, KSPLIT covering K / 4.
             "fitted K split, 8 rows",
             WgpuEngineOptions {
-                sg_fit: true,
+                sg_fit: Some(true),
                 sg_rows: Some(8),
                 ..d
             },
@@ -1362,7 +1362,7 @@ fn subgroup_products_with_a_partial_last_trip_match_the_cpu_reference() {
     for (ksplit, groups, rows, fit) in choices {
         for force_f32 in [true, false] {
             let options = WgpuEngineOptions {
-                sg_fit: fit,
+                sg_fit: Some(fit),
                 ..WgpuEngineOptions::default()
             };
             let mut gpu =

@@ -375,7 +375,7 @@ impl WgpuEngine {
             options.sg_diag,
             options.unchecked_products,
             options.rope_tokens,
-            &fit_ks(&options, &config),
+            &fit_ks(&options, &config, ctx.subgroup_size()),
         )?;
         let weights = DeviceWeights::upload(&device, &queue, &model.weights, storage, max_binding)?;
         let DeviceWeights {
@@ -737,7 +737,7 @@ impl WgpuEngine {
             self.options.sg_diag,
             self.options.unchecked_products,
             self.options.rope_tokens,
-            &fit_ks(&self.options, &self.config),
+            &fit_ks(&self.options, &self.config, self.subgroup),
         )?;
         Ok(())
     }
@@ -1016,9 +1016,13 @@ impl Engine for WgpuEngine {
 
 /// The inner sizes K of the decode products that `MOA_WGPU_SG_FIT` fits (the QKV,
 /// gate/up and head products' hidden size, the output product's attention width, the
-/// down product's ffn size); none where the option is off.
-fn fit_ks(options: &WgpuEngineOptions, c: &LlamaConfig) -> Vec<usize> {
-    if options.sg_fit {
+/// down product's ffn size); none where the option is off (unset: on for subgroups of
+/// `subgroup` ≥ 32, the H200's measured case; lavapipe's 8 keep the K loop).
+fn fit_ks(options: &WgpuEngineOptions, c: &LlamaConfig, subgroup: Option<u32>) -> Vec<usize> {
+    if options
+        .sg_fit
+        .unwrap_or(subgroup.is_some_and(|sg| sg >= 32))
+    {
         vec![c.hidden_size, c.q_heads * c.head_dim, c.ffn_size]
     } else {
         Vec::new()

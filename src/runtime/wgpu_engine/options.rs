@@ -259,10 +259,11 @@ pub struct WgpuEngineOptions {
     /// K 576 one step on 5 subgroups (output and QKV; the loop: 8 subgroups of which 3
     /// idle, QKV 4 with a second trip), at K 1536 two on 6 (down; the loop: 8, the last 4
     /// one trip). On the H200 (RESULTS "wgpu engine, session 34 (branch s34-sg)"): tokens/s
-    /// above the loop's in 5 of 5 pairs (11 428–11 535 against 11 360–11 404, +1.0%), out
-    /// 4.31–4.65 → 3.99–4.28 µs, qkv 5.55–5.86 → 5.23–5.69, down unchanged (5.94–7.24
-    /// against 6.04–6.41); registers 68 / 69 / 74 at one step (80 / 80 / 109–112 the loop),
-    /// 80 / 86 / 95 at two. Ignores `MOA_WGPU_SG_KSPLIT` / `_GROUPS` (it does not apply
+    /// above the loop's in 7 of 8 pairs of two calls (call 1: 11 428–11 535 against
+    /// 11 360–11 404, +1.0%; the lost pair a slow first process), out and qkv lower in
+    /// every pair (out 4.31–4.66 → 3.99–4.32 µs, qkv 5.55–6.03 → 5.21–5.69), down even;
+    /// registers 68 / 69 / 74 at one step (80 / 80 / 109–112 the loop), 80 / 86 / 95 at
+    /// two; parity 0.0534 against 0.0496 (the partial sums' order), argmax 3/3. Ignores `MOA_WGPU_SG_KSPLIT` / `_GROUPS` (it does not apply
     /// where those are set).
     pub sg_fit: Option<bool>,
     /// `MOA_WGPU_SG_DIAG` (default `0`): a timing diagnostic of the subgroup products

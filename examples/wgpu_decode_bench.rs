@@ -1392,16 +1392,18 @@ mod regs {
         Ok(())
     }
 
-    /// `wgpu_decode_bench regs-products KSPLIT:GROUPS[:ROWS][,...] [DIAG]`: the driver's
-    /// statistics of the engine's decode products on subgroups (`matvec_sg.wgsl`, f16
-    /// weights, subgroups of 32) for each (KSPLIT, column groups a workgroup, rows a
-    /// workgroup row: 16 unless given), three
+    /// `wgpu_decode_bench regs-products KSPLIT:GROUPS[:ROWS[:STEPS]][,...] [DIAG]`: the
+    /// driver's statistics of the engine's decode products on subgroups (`matvec_sg.wgsl`,
+    /// f16 weights, subgroups of 32) for each (KSPLIT, column groups a workgroup, rows a
+    /// workgroup row: 16 unless given, STEPS: 0, the K loop, unless given: the fitted form
+    /// of `MOA_WGPU_SG_FIT`, e.g. `5:1:8:1` and `6:1:8:2` for SmolLM2), three
     /// inputs: the f16 attention output (the output product), f32 (the down product) and
     /// f32 with the RMSNorm in the K loop (the QKV and gate/up products' loop). Without
     /// naga's runtime checks, as the engine builds them (`MOA_WGPU_UNCHECKED`).
     pub fn products(args: &[String]) -> Result<(), String> {
         use moa::runtime::shaders::{Types, MATVEC_SG};
-        let usage = "usage: wgpu_decode_bench regs-products KSPLIT:GROUPS[:ROWS][,...] [DIAG]";
+        let usage =
+            "usage: wgpu_decode_bench regs-products KSPLIT:GROUPS[:ROWS[:STEPS]][,...] [DIAG]";
         let [list, rest @ ..] = args else {
             return Err(usage.into());
         };
@@ -1417,9 +1419,12 @@ mod regs {
         let mut built = Vec::new();
         for pair in list.split(',') {
             let f: Option<Vec<u32>> = pair.split(':').map(|v| v.parse().ok()).collect();
-            let (ks, groups, rows) = match f.as_deref() {
-                Some(&[ks, groups]) => (ks, groups, 16),
-                Some(&[ks, groups, rows]) if [4, 8, 16].contains(&rows) => (ks, groups, rows),
+            let (ks, groups, rows, steps) = match f.as_deref() {
+                Some(&[ks, groups]) => (ks, groups, 16, 0),
+                Some(&[ks, groups, rows]) if [4, 8, 16].contains(&rows) => (ks, groups, rows, 0),
+                Some(&[ks, groups, rows, steps]) if [4, 8, 16].contains(&rows) => {
+                    (ks, groups, rows, steps)
+                }
                 _ => return Err(format!("`{pair}`: {usage}")),
             };
             for (what, input, mode) in [
@@ -1440,6 +1445,7 @@ mod regs {
                     ("WG", f64::from(ks * groups * 32)),
                     ("DIAG", diag),
                     ("ROW_GROUPS", f64::from(rows / 4)),
+                    ("STEPS", f64::from(steps)),
                 ];
                 let spv = spirv(
                     &MATVEC_SG.source(types),
@@ -1448,7 +1454,7 @@ mod regs {
                     &constants,
                 )?;
                 let name = format!(
-                    "matvec_sg KSPLIT {ks} groups {groups} rows {rows} DIAG {diag} {what}: threads {}",
+                    "matvec_sg KSPLIT {ks} groups {groups} rows {rows} steps {steps} DIAG {diag} {what}: threads {}",
                     ks * groups * 32
                 );
                 built.push((name, spv));

@@ -26,7 +26,8 @@
 override INPUT_MODE: u32 = 0u;
 // The adapter's subgroup size (a power of two dividing 64).
 override SG: u32 = 32u;
-// Subgroups per column group (1, 2, 4 or 8), each summing its part of K.
+// Subgroups per column group (1, 2, 4 or 8; with STEPS > 0 any count up to 32), each summing
+// its part of K.
 override KSPLIT: u32 = 1u;
 // Column groups (of 4 output columns) per workgroup: 64 / SG by default; fewer spreads a
 // product over more workgroups (`MOA_WGPU_SG_GROUPS`: SmolLM2's 576-column products at
@@ -55,6 +56,13 @@ override DIAG: u32 = 0u;
 // RMSNorm; every product 0.3-0.6 us faster, RESULTS "wgpu engine, session 22"), 4
 // elsewhere.
 override ROW_GROUPS: u32 = 4u;
+// K steps a lane, fixed (`MOA_WGPU_SG_FIT`; 0: the K loop below, as many trips as
+// ceil(K / 4 / (KSPLIT · SG)) at run time). With STEPS > 0 the host sizes KSPLIT so that
+// KSPLIT · SG · STEPS lanes cover K / 4 (no subgroup without a K step, where the loop
+// leaves up to KSPLIT - 1 subgroups idle that still run the reduction) and the steps are a
+// constant loop the driver unrolls: no loop-carried sums, every step's loads issued
+// together (SmolLM2 on 32 lanes: K 576 one step on 5 subgroups, K 1536 two on 6).
+override STEPS: u32 = 0u;
 
 struct Params {
     n_rows: u32,
@@ -217,6 +225,17 @@ fn product(cols: vec4<u32>, t0: u32, lane: u32, part: u32) -> Sums {
         let m = mat4x4<f32>(v, v + 1.0, v + 2.0, v + 3.0);
         acc = Sums(m, m, m, m, m);
         jb = k4;
+    }
+    if (STEPS > 0u) {
+        // The fitted form: step s of this lane is 4-vector (s · KSPLIT + part) · SG + lane.
+        let n_steps = select(STEPS, 0u, DIAG == 1u);
+        for (var s = 0u; s < n_steps; s++) {
+            let jj = (s * KSPLIT + part) * SG + lane;
+            let j = min(jj, k4 - 1u);
+            let live = select(0.0, 1.0, jj < k4);
+            acc = step(acc, load_wt(cols, j) * live, t0, n_groups, j, live);
+        }
+        return acc;
     }
     // One K step a trip: two steps' weights loaded before either is used were slower on
     // the H200 in both forms tried (RESULTS.md, wgpu sessions 9 and 11) and were deleted.

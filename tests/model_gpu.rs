@@ -370,6 +370,15 @@ fn every_option_lavapipe_runs_matches_the_cpu_reference() {
             },
         ),
         (
+            // `MOA_WGPU_SG_FIT`: fixed K steps a lane, KSPLIT covering K / 4.
+            "fitted K split, 8 rows",
+            WgpuEngineOptions {
+                sg_fit: Some(true),
+                sg_rows: Some(8),
+                ..d
+            },
+        ),
+        (
             "tree, row block 8",
             WgpuEngineOptions {
                 row_block: 8,
@@ -1335,18 +1344,29 @@ fn subgroup_products_with_a_partial_last_trip_match_the_cpu_reference() {
     let model = moa::model::random::random_model(&config, 5);
     let cpu = CpuReference::from_model(model.clone()).unwrap();
     let vocab = config.vocab_size;
+    // The last field: `MOA_WGPU_SG_FIT` (on lavapipe's 8 lanes one K step a lane over 2
+    // and 3 subgroups, K / 4 = 12 and 20: the last subgroup's lanes past K; 16, 8 and 4
+    // rows a workgroup row).
     let choices = [
-        (None, None, None),
-        (Some(1), None, None),
-        (Some(4), None, None),
-        (None, Some(1), None),
-        (Some(8), Some(1), None),
-        (None, None, Some(8)),
-        (Some(8), Some(1), Some(4)),
+        (None, None, None, false),
+        (Some(1), None, None, false),
+        (Some(4), None, None, false),
+        (None, Some(1), None, false),
+        (Some(8), Some(1), None, false),
+        (None, None, Some(8), false),
+        (Some(8), Some(1), Some(4), false),
+        (None, None, None, true),
+        (None, None, Some(8), true),
+        (None, None, Some(4), true),
     ];
-    for (ksplit, groups, rows) in choices {
+    for (ksplit, groups, rows, fit) in choices {
         for force_f32 in [true, false] {
-            let mut gpu = WgpuEngine::new(&ctx, &model, None, force_f32).unwrap();
+            let options = WgpuEngineOptions {
+                sg_fit: Some(fit),
+                ..WgpuEngineOptions::default()
+            };
+            let mut gpu =
+                WgpuEngine::new_with_options(&ctx, &model, None, force_f32, options).unwrap();
             gpu.set_subgroup_matvec(Some(SubgroupProducts {
                 ksplit,
                 groups,
@@ -1367,8 +1387,9 @@ fn subgroup_products_with_a_partial_last_trip_match_the_cpu_reference() {
                     .map(|b| ((step * 5 + b * 3) % vocab) as u32)
                     .collect();
                 let got = gpu.decode_logits(&mut req, &next).unwrap();
-                let what =
-                    format!("ksplit {ksplit:?} groups {groups:?} rows {rows:?} f32 {force_f32}: step {step}");
+                let what = format!(
+                    "ksplit {ksplit:?} groups {groups:?} rows {rows:?} fit {fit} f32 {force_f32}: step {step}"
+                );
                 check_dense_step(&cpu, &mut seqs, &next, &got, vocab, tol, &what);
             }
         }

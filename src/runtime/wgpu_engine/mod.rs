@@ -375,6 +375,7 @@ impl WgpuEngine {
             options.sg_diag,
             options.unchecked_products,
             options.rope_tokens,
+            &fit_ks(&options, &config, ctx.subgroup_size()),
         )?;
         let weights = DeviceWeights::upload(&device, &queue, &model.weights, storage, max_binding)?;
         let DeviceWeights {
@@ -736,6 +737,7 @@ impl WgpuEngine {
             self.options.sg_diag,
             self.options.unchecked_products,
             self.options.rope_tokens,
+            &fit_ks(&self.options, &self.config, self.subgroup),
         )?;
         Ok(())
     }
@@ -812,7 +814,7 @@ impl WgpuEngine {
                 )) + &format!(
                     ", {} rows a workgroup row",
                     p.choice.rows.unwrap_or(pipelines::default_rows(p.subgroup))
-                )
+                ) + &p.fitted_description()
             ),
             (Err(why), true) => format!("workgroup tree (matvec.wgsl; subgroups: {why})"),
             _ => "workgroup tree (matvec.wgsl)".to_string(),
@@ -1009,5 +1011,56 @@ impl Engine for WgpuEngine {
     ) -> Result<Vec<u32>, EngineError> {
         sampling.validate()?;
         self.forward_decode(req, tokens, OutputKind::of(sampling))
+    }
+}
+
+/// The inner sizes K of the decode products that `MOA_WGPU_SG_FIT` fits (the QKV,
+/// gate/up and head products' hidden size, the output product's attention width, the
+/// down product's ffn size); none where the option is off (unset: on for subgroups of
+/// `subgroup` ≥ 32, the H200's measured case; lavapipe's 8 keep the K loop).
+fn fit_ks(options: &WgpuEngineOptions, c: &LlamaConfig, subgroup: Option<u32>) -> Vec<usize> {
+    if options
+        .sg_fit
+        .unwrap_or(subgroup.is_some_and(|sg| sg >= 32))
+    {
+        vec![c.hidden_size, c.q_heads * c.head_dim, c.ffn_size]
+    } else {
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod fit_tests {
+    use super::pipelines::fit_shape;
+    use super::*;
+
+    /// `MOA_WGPU_SG_FIT` unset fits SmolLM2's products on subgroups of 32 or more (the
+    /// H200's measured default: K 576 on 5 subgroups × 1 step, K 1536 on 6 × 2) and keeps
+    /// the K loop on lavapipe's 8 lanes; `0` / `1` decide alone.
+    #[test]
+    fn the_fitted_products_are_the_default_on_subgroups_of_32_or_more() {
+        let c = crate::model::random::like("smollm2-135m").unwrap();
+        let d = WgpuEngineOptions::default();
+        assert_eq!(fit_ks(&d, &c, Some(32)), vec![576, 576, 1536]);
+        assert!(fit_ks(&d, &c, Some(8)).is_empty() && fit_ks(&d, &c, None).is_empty());
+        let off = WgpuEngineOptions {
+            sg_fit: Some(false),
+            ..d
+        };
+        assert!(fit_ks(&off, &c, Some(32)).is_empty());
+        let on = WgpuEngineOptions {
+            sg_fit: Some(true),
+            ..d
+        };
+        assert_eq!(fit_ks(&on, &c, Some(8)).len(), 3);
+        assert_eq!((fit_shape(576, 32), fit_shape(1536, 32)), ((5, 1), (6, 2)));
+        assert_eq!((fit_shape(576, 8), fit_shape(1536, 8)), ((18, 1), (24, 2)));
+        // Every shape fits 256 invocations and `part_sums`' 32 subgroups.
+        for sg in [8, 16, 32, 64] {
+            for k in (4..20_000).step_by(4) {
+                let (ks, steps) = fit_shape(k, sg);
+                assert!(ks * sg <= 256 && ks <= 32 && ks * sg * steps >= (k / 4) as u32);
+            }
+        }
     }
 }

@@ -249,6 +249,23 @@ pub struct WgpuEngineOptions {
     /// there (step +59 to +110 µs, qkv +1.4 to +1.9 µs a layer: each weight read by twice
     /// the workgroups; RESULTS "Session 22, lead call 2").
     pub sg_rows: Option<u32>,
+    /// `MOA_WGPU_SG_FIT` (default unset = `auto`: on for subgroups of 32 or more, off
+    /// elsewhere; `0` off, `1` on): the subgroup products of fewer than 512 column groups
+    /// (SmolLM2's QKV, output and down products) take a fixed number of K steps a lane
+    /// instead of the K loop (`matvec_sg.wgsl`'s `STEPS`: the fewest that fit K / 4 in 256
+    /// invocations) and as many subgroups a column group as cover K / 4 in those steps
+    /// (`KSPLIT` = ceil(K / 4 / (STEPS · subgroup)), any count, one column group a
+    /// workgroup): no idle subgroup in the reduction, no loop-carried sums. On 32 lanes at
+    /// K 576 one step on 5 subgroups (output and QKV; the loop: 8 subgroups of which 3
+    /// idle, QKV 4 with a second trip), at K 1536 two on 6 (down; the loop: 8, the last 4
+    /// one trip). On the H200 (RESULTS "wgpu engine, session 34 (branch s34-sg)"): tokens/s
+    /// above the loop's in 7 of 8 pairs of two calls (call 1: 11 428–11 535 against
+    /// 11 360–11 404, +1.0%; the lost pair a slow first process), out and qkv lower in
+    /// every pair (out 4.31–4.66 → 3.99–4.32 µs, qkv 5.55–6.03 → 5.21–5.69), down even;
+    /// registers 68 / 69 / 74 at one step (80 / 80 / 109–112 the loop), 80 / 86 / 95 at
+    /// two; parity 0.0534 against 0.0496 (the partial sums' order), argmax 3/3. Ignores `MOA_WGPU_SG_KSPLIT` / `_GROUPS` (it does not apply
+    /// where those are set).
+    pub sg_fit: Option<bool>,
     /// `MOA_WGPU_SG_DIAG` (default `0`): a timing diagnostic of the subgroup products
     /// (`1`: no K loop, `2`: one row's x for all rows, `3`: the K loop's loads only, `4`:
     /// its weight loads only, `5`: its x loads only).
@@ -553,6 +570,7 @@ impl Default for WgpuEngineOptions {
             sg_ksplit: None,
             sg_groups: None,
             sg_rows: None,
+            sg_fit: None,
             sg_diag: 0,
             row_block: 4,
             two_stage_argmax: true,
@@ -641,6 +659,7 @@ impl WgpuEngineOptions {
                 ],
                 d.sg_rows,
             )?,
+            sg_fit: tristate(env, "MOA_WGPU_SG_FIT")?,
             sg_diag: number(env, "MOA_WGPU_SG_DIAG", "0 to 5", 0..=5)?.unwrap_or(d.sg_diag),
             row_block: choice(
                 env,
@@ -1084,6 +1103,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_SG_KSPLIT",
     "MOA_WGPU_SG_GROUPS",
     "MOA_WGPU_SG_ROWS",
+    "MOA_WGPU_SG_FIT",
     "MOA_WGPU_SG_DIAG",
     "MOA_WGPU_ROW_BLOCK",
     "MOA_WGPU_ARGMAX2",
@@ -1447,6 +1467,7 @@ mod tests {
             ("MOA_WGPU_SG_KSPLIT", "2"),
             ("MOA_WGPU_SG_GROUPS", "1"),
             ("MOA_WGPU_SG_ROWS", "8"),
+            ("MOA_WGPU_SG_FIT", "1"),
             ("MOA_WGPU_AHEAD", "0"),
             ("MOA_WGPU_WARM", "auto"),
             ("MOA_WGPU_COOP_HEAD", "direct"),
@@ -1464,6 +1485,10 @@ mod tests {
         assert_eq!(o.sg_ksplit, Some(2));
         assert_eq!(o.sg_groups, Some(1));
         assert_eq!(o.sg_rows, Some(8));
+        assert_eq!(
+            (o.sg_fit, WgpuEngineOptions::default().sg_fit),
+            (Some(true), None)
+        );
         assert!(!o.submit_ahead);
         assert_eq!(o.warm_up, None);
         assert_eq!(o.coop_head, CoopHeadChoice::Direct);

@@ -88,6 +88,9 @@ pub(super) struct SgPipes {
     sets: [SgSet; 3],
     /// KSPLIT 8, where built.
     eight: Option<SgSet>,
+    /// `MOA_WGPU_SG_FIT`: per inner size K of the model's products, the fitted set
+    /// ([`fit_shape`]: `STEPS` K steps a lane, KSPLIT covering K / 4, one column group).
+    fitted: Vec<(usize, SgSet)>,
     /// The subgroup size they were built for: a workgroup holds `SgSet::groups` column
     /// groups of 4 output columns × 16 rows, KSPLIT subgroups each.
     pub(super) subgroup: u32,
@@ -151,7 +154,52 @@ fn builds_eight(choice: SubgroupProducts, subgroup: u32) -> bool {
     }
 }
 
+/// `MOA_WGPU_SG_FIT`'s shape for a product of inner size `k` on subgroups of
+/// `subgroup` lanes: (KSPLIT, STEPS), the fewest K steps a lane that fit K / 4 4-vectors in
+/// 256 invocations (and `part_sums`' 32 subgroups), then the fewest subgroups that cover
+/// them in that many steps. On 32 lanes K 576 → (5, 1), K 1536 → (6, 2).
+pub(super) fn fit_shape(k: usize, subgroup: u32) -> (u32, u32) {
+    let k4 = (k / 4).max(1) as u32;
+    let most = (256 / subgroup).clamp(1, 32);
+    let steps = k4.div_ceil(most * subgroup);
+    (k4.div_ceil(steps * subgroup), steps)
+}
+
 impl SgPipes {
+    /// `MOA_WGPU_SG_FIT`'s sets for the description: empty where none were built, else
+    /// ", fitted K (K 576: KSPLIT 5 × 1 step, …)".
+    pub(super) fn fitted_description(&self) -> String {
+        if self.fitted.is_empty() {
+            return String::new();
+        }
+        let each: Vec<String> = self
+            .fitted
+            .iter()
+            .map(|(k, _)| {
+                let (ks, steps) = fit_shape(*k, self.subgroup);
+                format!(
+                    "K {k}: KSPLIT {ks} × {steps} step{}",
+                    if steps == 1 { "" } else { "s" }
+                )
+            })
+            .collect();
+        format!(", fitted K ({})", each.join(", "))
+    }
+
+    /// The pipelines of a product of `n_out` columns and inner size `k`: the fitted set
+    /// for `k` where `MOA_WGPU_SG_FIT` built one and the product has fewer than 512
+    /// column groups (those [`Self::ksplit`] splits 4 or 8 ways where K allows: SmolLM2's
+    /// QKV, output and down products, not its 768-group gate/up or its head), else the
+    /// set of [`Self::ksplit`].
+    pub(super) fn pick(&self, n_out: usize, k: usize) -> &SgSet {
+        if n_out.div_ceil(4) < 512 {
+            if let Some((_, set)) = self.fitted.iter().find(|(fk, _)| *fk == k) {
+                return set;
+            }
+        }
+        self.set(self.ksplit(n_out, k))
+    }
+
     /// KSPLIT for a product of `n_out` columns and inner size `k` (unless the choice
     /// fixes it): enough subgroups to fill a large GPU (about 1024: 8 per SM of an H200)
     /// where the product has few column groups, yet at least one full trip of the K loop
@@ -312,6 +360,7 @@ impl Pipelines {
         sg_diag: u32,
         unchecked: bool,
         rope_tokens: u32,
+        fit_ks: &[usize],
     ) -> Result<Pipelines, EngineError> {
         let types = Types {
             weights: storage,
@@ -380,11 +429,16 @@ impl Pipelines {
                     input: storage,
                     ..types
                 };
-                let build = |ks: u32| -> Result<Option<SgSet>, EngineError> {
-                    if ks == 8 && !builds_eight(sg_choice, sg) {
+                // `steps` > 0: the fitted form (`MOA_WGPU_SG_FIT`), one column group.
+                let build_steps = |ks: u32, steps: u32| -> Result<Option<SgSet>, EngineError> {
+                    if ks == 8 && steps == 0 && !builds_eight(sg_choice, sg) {
                         return Ok(None);
                     }
-                    let groups = groups_for(sg_choice, sg, ks);
+                    let groups = if steps > 0 {
+                        1
+                    } else {
+                        groups_for(sg_choice, sg, ks)
+                    };
                     if groups == 0 {
                         return Err(EngineError::Input(format!(
                             "KSPLIT {ks} on subgroups of {sg}: over 256 invocations a workgroup"
@@ -405,6 +459,7 @@ impl Pipelines {
                             ("WG", f64::from(groups * ks * sg)),
                             ("DIAG", diag),
                             ("ROW_GROUPS", f64::from(rows / 4)),
+                            ("STEPS", f64::from(steps)),
                         ]
                     };
                     Ok(Some(SgSet {
@@ -418,6 +473,7 @@ impl Pipelines {
                         swiglu_out: pipe_with(shaders::MATVEC_SG_SWIGLU_OUT, types, &c(1.0))?,
                     }))
                 };
+                let build = |ks: u32| build_steps(ks, 0);
                 // KSPLIT 1, 2 and 4 are always built (`build` gives `None` only for 8).
                 let always = |ks: u32| {
                     build(ks)?.ok_or_else(|| {
@@ -425,9 +481,23 @@ impl Pipelines {
                     })
                 };
                 (|| -> Result<SgPipes, EngineError> {
+                    // The fitted sets, where asked and the choice fixes no KSPLIT or groups.
+                    let mut fitted: Vec<(usize, SgSet)> = Vec::new();
+                    if sg_choice.ksplit.is_none() && sg_choice.groups.is_none() {
+                        for &k in fit_ks {
+                            if fitted.iter().any(|(fk, _)| *fk == k) {
+                                continue;
+                            }
+                            let (ks, steps) = fit_shape(k, sg);
+                            if let Some(set) = build_steps(ks, steps)? {
+                                fitted.push((k, set));
+                            }
+                        }
+                    }
                     Ok(SgPipes {
                         sets: [always(1)?, always(2)?, always(4)?],
                         eight: build(8)?,
+                        fitted,
                         subgroup: sg,
                         choice: sg_choice,
                     })

@@ -239,8 +239,7 @@ impl WgpuEngine {
             // subgroups.
             let sg = self.sg_pipes(k);
             if let (true, Some(sg)) = (self.fuses(rows), sg) {
-                let ksplit = sg.ksplit(n_out, k);
-                let set = sg.set(ksplit);
+                let set = sg.pick(n_out, k);
                 let pipe = match input {
                     Input::Plain => &set.plain,
                     Input::Attention => &set.attn,
@@ -518,7 +517,7 @@ impl WgpuEngine {
                     }
                     if let Some(sg) = self.sg_pipes(hidden) {
                         // One subgroup per 4 columns (two rotation pairs) × `set.rows` rows.
-                        let set = sg.set(sg.ksplit(part.rows, hidden));
+                        let set = sg.pick(part.rows, hidden);
                         let groups = [
                             (part.rows as u32).div_ceil(set.columns_per_workgroup()),
                             (t as u32).div_ceil(set.rows),
@@ -812,7 +811,7 @@ impl WgpuEngine {
                 ]);
                 // Column groups of 2 gate + 2 up columns: ffn / 2 of them.
                 let pairs = (c.ffn_size / 2) as u32;
-                let set = sg.set(sg.ksplit(n_out, hidden));
+                let set = sg.pick(n_out, hidden);
                 d.push(self.dispatch_bound(
                     &set.swiglu_out,
                     &[

@@ -1633,15 +1633,24 @@ mod regs {
         };
         let vk = Vulkan::new()?;
         println!("regs on {} ({})", vk.name, vk.driver);
-        for (checked, ks, bpw) in [
-            (true, 192, 2),
-            (false, 192, 2),
-            (false, 192, 3),
-            (false, 192, 1),
-            (false, 96, 2),
-            (false, 144, 2),
+        // (checked, KS, blocks, ROLL, LATE0): `MOA_WGPU_COOP_HEAD_ROLL` / `_LATE0` (session 34).
+        for (checked, ks, bpw, roll, late0) in [
+            (true, 192, 2, 0, 0),
+            (false, 192, 2, 0, 0),
+            (false, 192, 3, 0, 0),
+            (false, 192, 2, 0, 1),
+            (false, 192, 2, 1, 0),
+            (false, 192, 2, 2, 0),
+            (false, 192, 2, 3, 0),
+            (false, 192, 2, 4, 0),
+            (false, 192, 2, 6, 0),
+            (false, 192, 2, 1, 1),
+            (false, 192, 2, 2, 1),
+            (false, 192, 2, 3, 1),
+            (false, 192, 2, 4, 1),
+            (false, 96, 2, 0, 0),
         ] {
-            if !k.is_multiple_of(ks) {
+            if !k.is_multiple_of(ks) || (roll > 0 && !(ks / 16).is_multiple_of(roll)) {
                 continue;
             }
             let opts = moa::runtime::wgpu::DecodePipelineOptions {
@@ -1649,9 +1658,15 @@ mod regs {
                 zero_init_workgroup_memory: false,
             };
             let source = coop_head_source(k, ks, bpw, 32);
-            let constants = [("EPI", 1.0), ("DIAG", 0.0)];
+            let constants = [
+                ("EPI", 1.0),
+                ("DIAG", 0.0),
+                ("ROLL", roll as f64),
+                ("LATE0", f64::from(late0)),
+            ];
             let spv = spirv(&source, COOP_HEAD.entry_point, opts, &constants)?;
-            let what = format!("K {k} KS {ks} BPW {bpw} checked={checked}");
+            let what =
+                format!("K {k} KS {ks} BPW {bpw} ROLL {roll} LATE0 {late0} checked={checked}");
             match vk.statistics(&spv, COOP_HEAD.entry_point) {
                 Ok(stats) => println!("regs head {what}: threads 128, {}", stats.join(", ")),
                 Err(e) => println!("regs head {what}: {e}"),

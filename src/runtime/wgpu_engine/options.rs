@@ -412,6 +412,17 @@ pub struct WgpuEngineOptions {
     /// (every one of 4 runs above every one of 4 with the checks), the same logits
     /// (parity 0.0496, argmax 3/3).
     pub coop_head_unchecked: bool,
+    /// `MOA_WGPU_COOP_HEAD_ROLL` (default `0`): the staged head's multiply-add loop bound
+    /// by the constant stage width, which the driver unrolls (all of a stage's fragments
+    /// loaded at once: 247 registers, 2 workgroups an SM on the H200, session 33); `1` to
+    /// `6` keep it a loop of that many fragment pairs a trip (its trip count read from
+    /// the uniforms; `1` where it does not divide the stage's KS / 16), for fewer
+    /// registers and one wave (session 34, s34-head).
+    pub coop_head_roll: u32,
+    /// `MOA_WGPU_COOP_HEAD_LATE0` (default `0`): `1` has the staged head fetch its first
+    /// stage of weights after x is staged, not during (fewer registers live at once, a
+    /// round trip more a workgroup; session 34, s34-head).
+    pub coop_head_late0: bool,
     /// `MOA_WGPU_HEAD_ARGMAX` (default `1`): greedy steps take the argmax's first stage
     /// in the matrix-unit head's epilogue; `0` writes logits (argmax 10.6 → 5–8 µs,
     /// session 11).
@@ -580,6 +591,8 @@ impl Default for WgpuEngineOptions {
             coop_head_ks: None,
             coop_head_diag: 0,
             coop_head_unchecked: true,
+            coop_head_roll: 0,
+            coop_head_late0: false,
             head_argmax: true,
             coop_decode: CoopDecodeChoice::GateUp,
             coop_qkv: false,
@@ -748,6 +761,9 @@ impl WgpuEngineOptions {
                 d.coop_head_diag,
             )?,
             coop_head_unchecked: flag(env, "MOA_WGPU_COOP_HEAD_UNCHECKED", d.coop_head_unchecked)?,
+            coop_head_roll: number(env, "MOA_WGPU_COOP_HEAD_ROLL", "0 to 6", 0..=6)?
+                .unwrap_or(d.coop_head_roll),
+            coop_head_late0: flag(env, "MOA_WGPU_COOP_HEAD_LATE0", d.coop_head_late0)?,
             head_argmax: flag(env, "MOA_WGPU_HEAD_ARGMAX", d.head_argmax)?,
             coop_decode: choice(
                 env,
@@ -1111,6 +1127,8 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_COOP_HEAD_KS",
     "MOA_WGPU_COOP_HEAD_DIAG",
     "MOA_WGPU_COOP_HEAD_UNCHECKED",
+    "MOA_WGPU_COOP_HEAD_ROLL",
+    "MOA_WGPU_COOP_HEAD_LATE0",
     "MOA_WGPU_HEAD_ARGMAX",
     "MOA_WGPU_COOP_DECODE",
     "MOA_WGPU_COOP_QKV",
@@ -1452,6 +1470,8 @@ mod tests {
             ("MOA_WGPU_COOP_HEAD", "direct"),
             ("MOA_WGPU_COOP_HEAD_KS", "96"),
             ("MOA_WGPU_COOP_HEAD_UNCHECKED", "0"),
+            ("MOA_WGPU_COOP_HEAD_ROLL", "2"),
+            ("MOA_WGPU_COOP_HEAD_LATE0", "1"),
             ("MOA_WGPU_COOP_DECODE", "1"),
             ("MOA_WGPU_COOP_DECODE_UNCHECKED", "0"),
             ("MOA_WGPU_COOP_ATTN_FORM", "1"),
@@ -1469,6 +1489,8 @@ mod tests {
         assert_eq!(o.coop_head, CoopHeadChoice::Direct);
         assert_eq!(o.coop_head_ks, Some(96));
         assert!(!o.coop_head_unchecked);
+        assert_eq!(o.coop_head_roll, 2);
+        assert!(o.coop_head_late0 && !WgpuEngineOptions::default().coop_head_late0);
         assert_eq!(o.coop_decode, CoopDecodeChoice::OutAndGateUp);
         assert!(!o.coop_decode_unchecked && WgpuEngineOptions::default().coop_decode_unchecked);
         let c = WgpuContextOptions::from_lookup(&lookup_in(&[
@@ -1490,6 +1512,7 @@ mod tests {
             ("MOA_WGPU_SG_KSPLIT", "3", "1, 2, 4, 8 or auto"),
             ("MOA_WGPU_ROW_BLOCK", "5", "4, 8 or 16"),
             ("MOA_WGPU_COOP_HEAD_BLOCKS", "9", "1, 2, 3 or 4"),
+            ("MOA_WGPU_COOP_HEAD_ROLL", "7", "0 to 6"),
             (
                 "MOA_WGPU_COOP_HEAD_KS",
                 "100",

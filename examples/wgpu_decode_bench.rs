@@ -1623,7 +1623,10 @@ mod regs {
     /// `_BLOCKS`): registers and workgroup memory bound the workgroups an SM holds.
     /// Session 33 (s33-head) read 244 registers checked, 247 unchecked (207 at KS 96, 232
     /// at 144), 48 384 bytes of workgroup memory: 2 workgroups of 128 an SM, so SmolLM2's
-    /// 384 workgroups (49 152 columns at 2 blocks) run in two waves of 264.
+    /// 384 workgroups (49 152 columns at 2 blocks) run in two waves of 264. Session 34
+    /// (s34-head) read 247 for the multiply-add loop kept a loop (1–6 fragment pairs a
+    /// trip) and for stage 0 fetched after x, apart and together (both deleted, the forms
+    /// in commit 61ad8032).
     pub fn coop_head(args: &[String]) -> Result<(), String> {
         use moa::runtime::shaders::{coop_head_source, COOP_HEAD};
         let usage = "usage: wgpu_decode_bench regs-head [K]";
@@ -1633,24 +1636,15 @@ mod regs {
         };
         let vk = Vulkan::new()?;
         println!("regs on {} ({})", vk.name, vk.driver);
-        // (checked, KS, blocks, ROLL, LATE0): `MOA_WGPU_COOP_HEAD_ROLL` / `_LATE0` (session 34).
-        for (checked, ks, bpw, roll, late0) in [
-            (true, 192, 2, 0, 0),
-            (false, 192, 2, 0, 0),
-            (false, 192, 3, 0, 0),
-            (false, 192, 2, 0, 1),
-            (false, 192, 2, 1, 0),
-            (false, 192, 2, 2, 0),
-            (false, 192, 2, 3, 0),
-            (false, 192, 2, 4, 0),
-            (false, 192, 2, 6, 0),
-            (false, 192, 2, 1, 1),
-            (false, 192, 2, 2, 1),
-            (false, 192, 2, 3, 1),
-            (false, 192, 2, 4, 1),
-            (false, 96, 2, 0, 0),
+        for (checked, ks, bpw) in [
+            (true, 192, 2),
+            (false, 192, 2),
+            (false, 192, 3),
+            (false, 192, 1),
+            (false, 96, 2),
+            (false, 144, 2),
         ] {
-            if !k.is_multiple_of(ks) || (roll > 0 && !(ks / 16).is_multiple_of(roll)) {
+            if !k.is_multiple_of(ks) {
                 continue;
             }
             let opts = moa::runtime::wgpu::DecodePipelineOptions {
@@ -1658,15 +1652,9 @@ mod regs {
                 zero_init_workgroup_memory: false,
             };
             let source = coop_head_source(k, ks, bpw, 32);
-            let constants = [
-                ("EPI", 1.0),
-                ("DIAG", 0.0),
-                ("ROLL", roll as f64),
-                ("LATE0", f64::from(late0)),
-            ];
+            let constants = [("EPI", 1.0), ("DIAG", 0.0)];
             let spv = spirv(&source, COOP_HEAD.entry_point, opts, &constants)?;
-            let what =
-                format!("K {k} KS {ks} BPW {bpw} ROLL {roll} LATE0 {late0} checked={checked}");
+            let what = format!("K {k} KS {ks} BPW {bpw} checked={checked}");
             match vk.statistics(&spv, COOP_HEAD.entry_point) {
                 Ok(stats) => println!("regs head {what}: threads 128, {}", stats.join(", ")),
                 Err(e) => println!("regs head {what}: {e}"),

@@ -19,7 +19,9 @@
 // naga's runtime checks, `MOA_WGPU_COOP_HEAD_AHEAD=2`: 36.2 against 31.5 µs at 255
 // registers, removed.) The engine builds this module without naga's runtime checks
 // (`MOA_WGPU_COOP_HEAD_UNCHECKED`, session 33: 48.3 → 31.5 µs on the H200); at 247
-// registers an SM holds 2 of its workgroups, so SmolLM2's 384 run in two waves. The row
+// registers an SM holds 2 of its workgroups, so SmolLM2's 384 run in two waves (the
+// multiply-add loop kept a loop, 1-6 fragment pairs a trip, and stage 0 fetched after x
+// read 247 too, session 34: not what holds them; removed). The row
 // strides of `xs` and `ws` are padded by 8 f16 (16 bytes) so the 16 rows (columns) of a
 // fragment start on different banks. Columns past n_out read the last column and write
 // nothing.
@@ -40,16 +42,6 @@ override EPI: u32 = 0u;
 // the dispatch, the staging of x, the barriers and the epilogue); 2 does not stage x;
 // 4 runs no multiply-adds. (3, one f16 store a weight vector, went with the scalar stores.)
 override DIAG: u32 = 0u;
-// The multiply-adds' loop (`MOA_WGPU_COOP_HEAD_ROLL`, session 34, s34-head): 0 bounds it
-// by the constant KS, which the driver unrolls, loading all KS / 16 fragment pairs of a
-// stage ahead of the multiply-adds (247 registers beside the 12 weight registers of the
-// next stage: 2 workgroups an SM, two waves for SmolLM2's 384); ROLL > 0 (dividing
-// KS / 16) bounds it by `params` so it stays a loop of ROLL fragment pairs a trip.
-override ROLL: u32 = 0u;
-// 1 fetches stage 0's weights after x is staged, not before (`MOA_WGPU_COOP_HEAD_LATE0`,
-// session 34): its 12 registers not live beside x's and the norm's 4-vectors, for a
-// round trip a workgroup more.
-override LATE0: u32 = 0u;
 // x is staged with every load of the invocation's share issued at once into named
 // registers (`x_all`), the sums of squares and the stores from those registers (one
 // round trip, one read of x): 56 µs for the head on the H200 against 66-74 with two loops
@@ -141,7 +133,7 @@ fn moa_coop_head(
     let t0 = wid.y * 16u;
     // Stage 0's weights first: their round trip overlaps the staging of x.
     var ra = Regs();
-    if (DIAG != 1u && LATE0 == 0u) {
+    if (DIAG != 1u) {
         ra = fetch_all(wid.x, 0u, i);
     }
     // Stage RMSNorm(x): TPR consecutive lanes per row, each taking every TPR-th 4-vector;
@@ -157,9 +149,6 @@ fn moa_coop_head(
             sq += subgroupShuffleXor(sq, m);
         }
         x_put_all(r, p, xr, inverseSqrt(sq / f32(KX) + params.eps));
-    }
-    if (DIAG != 1u && LATE0 == 1u) {
-        ra = fetch_all(wid.x, 0u, i);
     }
     var c = coop_mat16x16<f32, C>();
     // EPI 1: row r's running best over the workgroup's columns (this lane's share).
@@ -177,25 +166,11 @@ fn moa_coop_head(
             ra = fetch_all(wid.x, s + 1u, i);
         }
         let kb = (s % SPB) * KS;
-        if (ROLL == 0u) {
-            for (var kk = 0u; kk < select(KS, 0u, DIAG == 1u || DIAG == 4u); kk += 16u) {
-                // Offsets and strides in elements of xs and ws (XSW, WSW f16 each).
-                let a = coopLoadT<coop_mat16x16<f16, A>>(&xs[(kb + kk) / XSW], LDX / XSW);
-                let b = coopLoad<coop_mat16x16<f16, B>>(&ws[(sg * 16u * LDS + kk) / WSW], LDS / WSW);
-                c = coopMultiplyAdd(a, b, c);
-            }
-        } else {
-            // The trip count through `params` (uniform, min(KS, K) = KS), so the driver
-            // keeps the loop and holds ROLL fragment pairs at a time, not all KS / 16.
-            let kn = select(min(KS, params.k), 0u, DIAG == 1u || DIAG == 4u);
-            for (var kk = 0u; kk < kn; kk += 16u * ROLL) {
-                for (var u = 0u; u < ROLL; u++) {
-                    let k2 = kk + 16u * u;
-                    let a = coopLoadT<coop_mat16x16<f16, A>>(&xs[(kb + k2) / XSW], LDX / XSW);
-                    let b = coopLoad<coop_mat16x16<f16, B>>(&ws[(sg * 16u * LDS + k2) / WSW], LDS / WSW);
-                    c = coopMultiplyAdd(a, b, c);
-                }
-            }
+        for (var kk = 0u; kk < select(KS, 0u, DIAG == 1u || DIAG == 4u); kk += 16u) {
+            // Offsets and strides in elements of xs and ws (XSW, WSW f16 each).
+            let a = coopLoadT<coop_mat16x16<f16, A>>(&xs[(kb + kk) / XSW], LDX / XSW);
+            let b = coopLoad<coop_mat16x16<f16, B>>(&ws[(sg * 16u * LDS + kk) / WSW], LDS / WSW);
+            c = coopMultiplyAdd(a, b, c);
         }
         if (s % SPB == SPB - 1u) {
             // The block is done: its 16 rows × 64 columns go through cs (the next write

@@ -282,17 +282,6 @@ fn stage_width(k: usize, limit: u64, asked: Option<u32>) -> Option<usize> {
     (1..=12).rev().map(|m| 16 * m).find(|&ks| fits(ks))
 }
 
-/// The staged head's `ROLL` for stages of `ks`: `asked` (`MOA_WGPU_COOP_HEAD_ROLL`) where
-/// it divides the stage's KS / 16 fragment pairs (its loop reads no fragment past the
-/// stage), else 1; 0 (the constant-bound loop) as asked.
-pub(super) fn head_roll(ks: usize, asked: u32) -> u32 {
-    if asked == 0 || (ks / 16).is_multiple_of(asked as usize) {
-        asked
-    } else {
-        1
-    }
-}
-
 /// The staged head (`coop_head.wgsl`) for K = `k`, where it can run: an f32 accumulator,
 /// f16 weights, K a multiple of 16, a stage width whose workgroup memory fits.
 fn build_staged(
@@ -318,7 +307,6 @@ fn build_staged(
         )
     })?;
     let source = coop_head_source(k, ks, bpw, coop.subgroup);
-    let roll = head_roll(ks, o.coop_head_roll);
     // Every workgroup array of coop_head.wgsl is written before it is read. Without
     // naga's runtime checks (`MOA_WGPU_COOP_HEAD_UNCHECKED`, the default since session
     // 33: head 48.3 -> 31.5 us on the H200): its weight fetches are clamped to the last
@@ -332,8 +320,6 @@ fn build_staged(
             &[
                 ("EPI", f64::from(epi)),
                 ("DIAG", f64::from(o.coop_head_diag)),
-                ("ROLL", f64::from(roll)),
-                ("LATE0", f64::from(u32::from(o.coop_head_late0))),
             ],
             !o.coop_head_unchecked,
         )
@@ -964,20 +950,12 @@ impl WgpuEngine {
                 "matrix units ({}{}; max |err| {e:.1e} on the start-up check)",
                 match h.staged {
                     Some(ks) => format!(
-                        "coop_head.wgsl, weights staged {ks} of K at a time, {} blocks of 64 columns a workgroup, x staged in one round trip, vector stores{}{}",
+                        "coop_head.wgsl, weights staged {ks} of K at a time, {} blocks of 64 columns a workgroup, x staged in one round trip, vector stores{}",
                         h.tiles,
                         if o.coop_head_unchecked {
                             ", without naga's runtime checks"
                         } else {
                             ", with naga's runtime checks"
-                        },
-                        match head_roll(ks, o.coop_head_roll) {
-                            0 => String::new(),
-                            r => format!(", its multiply-adds a loop of {r} fragment pairs a trip"),
-                        } + if o.coop_head_late0 {
-                            ", stage 0 fetched after x"
-                        } else {
-                            ""
                         }
                     ),
                     None => format!(

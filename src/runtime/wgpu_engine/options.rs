@@ -394,7 +394,9 @@ pub struct WgpuEngineOptions {
     /// direct head (`coop_matvec.wgsl`), 1, 2 or 4.
     pub coop_head_tiles: u32,
     /// `MOA_WGPU_COOP_HEAD_BLOCKS` (default `2`): blocks of 64 columns per workgroup of
-    /// the staged head, 1 to 4; 2 against 3: noise (session 12, calls 1–2).
+    /// the staged head, 1 to 4; 2 against 3: noise (session 12, calls 1–2); 3 (one wave
+    /// of 256 workgroups at 2 an SM) above 2 in 3 of 4 pairs, +0.18% tokens/s in mean
+    /// (session 34, s34-head): not every pair, 2 stays.
     pub coop_head_blocks: u32,
     /// `MOA_WGPU_COOP_HEAD_KS` (default unset: the widest multiple of 16 dividing K, at
     /// most 192, that fits): the staged head's K a stage; ignored where it does not fit.
@@ -412,17 +414,6 @@ pub struct WgpuEngineOptions {
     /// (every one of 4 runs above every one of 4 with the checks), the same logits
     /// (parity 0.0496, argmax 3/3).
     pub coop_head_unchecked: bool,
-    /// `MOA_WGPU_COOP_HEAD_ROLL` (default `0`): the staged head's multiply-add loop bound
-    /// by the constant stage width, which the driver unrolls (all of a stage's fragments
-    /// loaded at once: 247 registers, 2 workgroups an SM on the H200, session 33); `1` to
-    /// `6` keep it a loop of that many fragment pairs a trip (its trip count read from
-    /// the uniforms; `1` where it does not divide the stage's KS / 16), for fewer
-    /// registers and one wave (session 34, s34-head).
-    pub coop_head_roll: u32,
-    /// `MOA_WGPU_COOP_HEAD_LATE0` (default `0`): `1` has the staged head fetch its first
-    /// stage of weights after x is staged, not during (fewer registers live at once, a
-    /// round trip more a workgroup; session 34, s34-head).
-    pub coop_head_late0: bool,
     /// `MOA_WGPU_HEAD_ARGMAX` (default `1`): greedy steps take the argmax's first stage
     /// in the matrix-unit head's epilogue; `0` writes logits (argmax 10.6 → 5–8 µs,
     /// session 11).
@@ -591,8 +582,6 @@ impl Default for WgpuEngineOptions {
             coop_head_ks: None,
             coop_head_diag: 0,
             coop_head_unchecked: true,
-            coop_head_roll: 0,
-            coop_head_late0: false,
             head_argmax: true,
             coop_decode: CoopDecodeChoice::GateUp,
             coop_qkv: false,
@@ -761,9 +750,6 @@ impl WgpuEngineOptions {
                 d.coop_head_diag,
             )?,
             coop_head_unchecked: flag(env, "MOA_WGPU_COOP_HEAD_UNCHECKED", d.coop_head_unchecked)?,
-            coop_head_roll: number(env, "MOA_WGPU_COOP_HEAD_ROLL", "0 to 6", 0..=6)?
-                .unwrap_or(d.coop_head_roll),
-            coop_head_late0: flag(env, "MOA_WGPU_COOP_HEAD_LATE0", d.coop_head_late0)?,
             head_argmax: flag(env, "MOA_WGPU_HEAD_ARGMAX", d.head_argmax)?,
             coop_decode: choice(
                 env,
@@ -1127,8 +1113,6 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_COOP_HEAD_KS",
     "MOA_WGPU_COOP_HEAD_DIAG",
     "MOA_WGPU_COOP_HEAD_UNCHECKED",
-    "MOA_WGPU_COOP_HEAD_ROLL",
-    "MOA_WGPU_COOP_HEAD_LATE0",
     "MOA_WGPU_HEAD_ARGMAX",
     "MOA_WGPU_COOP_DECODE",
     "MOA_WGPU_COOP_QKV",
@@ -1358,6 +1342,14 @@ pub const REMOVED: &[(&str, &str)] = &[
         "the staged head's weights two stages ahead in two register sets (session 13's DEEP again, without naga's runtime checks): 255 registers against 247, head 36.2 us against 31.5 one stage ahead (--profile 5), tokens/s 11 047-11 072 against 11 070-11 127 (4 runs each, one call; main's checked head 10 964-11 023), parity unchanged (0.0496, 3/3); deleted (benches/RESULTS.md, WGSL decode, session 33 (branch s33-head); the form is in commit 69ad2b0)",
     ),
     (
+        "MOA_WGPU_COOP_HEAD_ROLL",
+        "the staged head's multiply-add loop kept a loop through the uniforms (1-6 fragment pairs a trip, not unrolled by the driver), for fewer than its 247 registers: 247 registers in every form (with _LATE0 too), so still 2 workgroups an SM; 6 pairs a trip lost every pair of tokens/s, 11 152-11 263 against the default's 11 193-11 297 (4 runs each, one call, -0.3% in mean), head 34.0 against 31.8 us (--profile 5), parity unchanged (0.0496, 3/3); deleted (benches/RESULTS.md, WGSL decode, session 34 (branch s34-head); the form is in commit 61ad8032)",
+    ),
+    (
+        "MOA_WGPU_COOP_HEAD_LATE0",
+        "the staged head's first stage of weights fetched after x is staged, for fewer registers live at once: 247 registers as the default (alone and with _ROLL 1-4), so no third workgroup an SM; not run for tokens/s, deleted (benches/RESULTS.md, WGSL decode, session 34 (branch s34-head); the form is in commit 61ad8032)",
+    ),
+    (
         "MOA_WGPU_COOP_DOWN",
         "the down product on matrix units lost and was deleted (wgpu session 13, call 1)",
     ),
@@ -1470,8 +1462,6 @@ mod tests {
             ("MOA_WGPU_COOP_HEAD", "direct"),
             ("MOA_WGPU_COOP_HEAD_KS", "96"),
             ("MOA_WGPU_COOP_HEAD_UNCHECKED", "0"),
-            ("MOA_WGPU_COOP_HEAD_ROLL", "2"),
-            ("MOA_WGPU_COOP_HEAD_LATE0", "1"),
             ("MOA_WGPU_COOP_DECODE", "1"),
             ("MOA_WGPU_COOP_DECODE_UNCHECKED", "0"),
             ("MOA_WGPU_COOP_ATTN_FORM", "1"),
@@ -1489,8 +1479,6 @@ mod tests {
         assert_eq!(o.coop_head, CoopHeadChoice::Direct);
         assert_eq!(o.coop_head_ks, Some(96));
         assert!(!o.coop_head_unchecked);
-        assert_eq!(o.coop_head_roll, 2);
-        assert!(o.coop_head_late0 && !WgpuEngineOptions::default().coop_head_late0);
         assert_eq!(o.coop_decode, CoopDecodeChoice::OutAndGateUp);
         assert!(!o.coop_decode_unchecked && WgpuEngineOptions::default().coop_decode_unchecked);
         let c = WgpuContextOptions::from_lookup(&lookup_in(&[
@@ -1512,7 +1500,6 @@ mod tests {
             ("MOA_WGPU_SG_KSPLIT", "3", "1, 2, 4, 8 or auto"),
             ("MOA_WGPU_ROW_BLOCK", "5", "4, 8 or 16"),
             ("MOA_WGPU_COOP_HEAD_BLOCKS", "9", "1, 2, 3 or 4"),
-            ("MOA_WGPU_COOP_HEAD_ROLL", "7", "0 to 6"),
             (
                 "MOA_WGPU_COOP_HEAD_KS",
                 "100",

@@ -1629,7 +1629,10 @@ mod regs {
     /// `_BLOCKS`): registers and workgroup memory bound the workgroups an SM holds.
     /// Session 33 (s33-head) read 244 registers checked, 247 unchecked (207 at KS 96, 232
     /// at 144), 48 384 bytes of workgroup memory: 2 workgroups of 128 an SM, so SmolLM2's
-    /// 384 workgroups (49 152 columns at 2 blocks) run in two waves of 264.
+    /// 384 workgroups (49 152 columns at 2 blocks) run in two waves of 264. Session 34
+    /// (s34-head) read 247 for the multiply-add loop kept a loop (1–6 fragment pairs a
+    /// trip) and for stage 0 fetched after x, apart and together (both deleted, the forms
+    /// in commit 61ad8032).
     pub fn coop_head(args: &[String]) -> Result<(), String> {
         use moa::runtime::shaders::{coop_head_source, COOP_HEAD};
         let usage = "usage: wgpu_decode_bench regs-head [K]";

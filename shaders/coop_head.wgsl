@@ -19,7 +19,9 @@
 // naga's runtime checks, `MOA_WGPU_COOP_HEAD_AHEAD=2`: 36.2 against 31.5 µs at 255
 // registers, removed.) The engine builds this module without naga's runtime checks
 // (`MOA_WGPU_COOP_HEAD_UNCHECKED`, session 33: 48.3 → 31.5 µs on the H200); at 247
-// registers an SM holds 2 of its workgroups, so SmolLM2's 384 run in two waves. The row
+// registers an SM holds 2 of its workgroups, so SmolLM2's 384 run in two waves (the
+// multiply-add loop kept a loop, 1-6 fragment pairs a trip, and stage 0 fetched after x
+// read 247 too, session 34: not what holds them; removed). The row
 // strides of `xs` and `ws` are padded by 8 f16 (16 bytes) so the 16 rows (columns) of a
 // fragment start on different banks. Columns past n_out read the last column and write
 // nothing.

@@ -411,7 +411,9 @@ pub struct WgpuEngineOptions {
     /// direct head (`coop_matvec.wgsl`), 1, 2 or 4.
     pub coop_head_tiles: u32,
     /// `MOA_WGPU_COOP_HEAD_BLOCKS` (default `2`): blocks of 64 columns per workgroup of
-    /// the staged head, 1 to 4; 2 against 3: noise (session 12, calls 1–2).
+    /// the staged head, 1 to 4; 2 against 3: noise (session 12, calls 1–2); 3 (one wave
+    /// of 256 workgroups at 2 an SM) above 2 in 3 of 4 pairs, +0.18% tokens/s in mean
+    /// (session 34, s34-head): not every pair, 2 stays.
     pub coop_head_blocks: u32,
     /// `MOA_WGPU_COOP_HEAD_KS` (default unset: the widest multiple of 16 dividing K, at
     /// most 192, that fits): the staged head's K a stage; ignored where it does not fit.
@@ -1358,6 +1360,14 @@ pub const REMOVED: &[(&str, &str)] = &[
     (
         "MOA_WGPU_COOP_HEAD_AHEAD",
         "the staged head's weights two stages ahead in two register sets (session 13's DEEP again, without naga's runtime checks): 255 registers against 247, head 36.2 us against 31.5 one stage ahead (--profile 5), tokens/s 11 047-11 072 against 11 070-11 127 (4 runs each, one call; main's checked head 10 964-11 023), parity unchanged (0.0496, 3/3); deleted (benches/RESULTS.md, WGSL decode, session 33 (branch s33-head); the form is in commit 69ad2b0)",
+    ),
+    (
+        "MOA_WGPU_COOP_HEAD_ROLL",
+        "the staged head's multiply-add loop kept a loop through the uniforms (1-6 fragment pairs a trip, not unrolled by the driver), for fewer than its 247 registers: 247 registers in every form (with _LATE0 too), so still 2 workgroups an SM; 6 pairs a trip lost every pair of tokens/s, 11 152-11 263 against the default's 11 193-11 297 (4 runs each, one call, -0.3% in mean), head 34.0 against 31.8 us (--profile 5), parity unchanged (0.0496, 3/3); deleted (benches/RESULTS.md, WGSL decode, session 34 (branch s34-head); the form is in commit 61ad8032)",
+    ),
+    (
+        "MOA_WGPU_COOP_HEAD_LATE0",
+        "the staged head's first stage of weights fetched after x is staged, for fewer registers live at once: 247 registers as the default (alone and with _ROLL 1-4), so no third workgroup an SM; not run for tokens/s, deleted (benches/RESULTS.md, WGSL decode, session 34 (branch s34-head); the form is in commit 61ad8032)",
     ),
     (
         "MOA_WGPU_COOP_DOWN",

@@ -7,7 +7,7 @@
 #   BIN=/tmp/lead34-bin bash benches/wgpu-h200/s34/lead/pack.sh /work/main/.dev-lead34
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(dirname "$(dirname "$(dirname "$here")")")
+repo=$(dirname "$(dirname "$(dirname "$(dirname "$here")")")")
 carry=${1:-/work/main/.dev-lead34}
 bin=${BIN:?BIN must name the folder holding model_gpu and wgpu_products_engine}
 mkdir -p "$carry"

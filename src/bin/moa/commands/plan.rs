@@ -294,7 +294,9 @@ pub fn show(
     let _ = writeln!(
         s,
         "model {} : {} layers, {} query heads, {} KV heads, head_dim {}",
-        m.name.as_deref().unwrap_or("(unnamed)"),
+        m.name
+            .as_deref()
+            .map_or("(unnamed)".into(), moa::input::shown_name),
         m.layers,
         m.q_heads,
         m.kv_heads,

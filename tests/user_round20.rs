@@ -305,3 +305,120 @@ fn eval_names_the_length_a_familys_fixed_text_needs() {
         assert_eq!(code, 0, "--lengths {least}: {err}");
     }
 }
+
+/// `moa bench --help` listed `--seed` and `--gpu`, and `moa model random --help` its
+/// `--seed`, with a default and no word of what they are. Every flag of every command
+/// (and subcommand) has a help text now: a flag line of `--help` (short form) is never
+/// only the flag and its default.
+#[test]
+fn every_flag_of_every_command_says_what_it_is() {
+    let commands = |words: &[&str]| -> Vec<String> {
+        let mut args = words.to_vec();
+        args.push("--help");
+        let (_, out, _) = run("moa", &args);
+        out.lines()
+            .skip_while(|l| !l.starts_with("Commands:"))
+            .skip(1)
+            .take_while(|l| !l.is_empty())
+            .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+            .filter(|c| c != "help")
+            .collect()
+    };
+    let mut bare = Vec::new();
+    let mut checked = 0;
+    for c in commands(&[]) {
+        let subs = commands(&[&c]);
+        let lists: Vec<Vec<String>> = if subs.is_empty() {
+            vec![vec![c.clone()]]
+        } else {
+            subs.iter().map(|s| vec![c.clone(), s.clone()]).collect()
+        };
+        for words in lists {
+            let mut args: Vec<&str> = words.iter().map(String::as_str).collect();
+            args.push("-h");
+            let (code, out, err) = run("moa", &args);
+            assert_eq!(code, 0, "{args:?}: {err}");
+            checked += 1;
+            let lines: Vec<&str> = out.lines().collect();
+            for (i, l) in lines.iter().enumerate() {
+                if !l.trim_start().starts_with('-') {
+                    continue;
+                }
+                // `      --seed <SEED>   [default: 0]`: the flag, its value, then the text;
+                // where a command's texts are long, clap puts them on the next line.
+                let rest = l
+                    .trim_start()
+                    .split("  ")
+                    .skip(1)
+                    .collect::<String>()
+                    .trim()
+                    .to_string();
+                let below = lines.get(i + 1).map_or("", |n| n.trim());
+                let text_below = rest.is_empty()
+                    && lines
+                        .get(i + 1)
+                        .is_some_and(|n| n.starts_with("          "))
+                    && !below.starts_with('[')
+                    && !below.is_empty();
+                if (rest.is_empty() && !text_below) || rest.starts_with("[default") {
+                    bare.push(format!("moa {}: {}", words.join(" "), l.trim()));
+                }
+            }
+        }
+    }
+    assert!(checked >= 15, "{checked} commands");
+    bare.retain(|l| !l.ends_with("-h, --help") && !l.ends_with("-V, --version"));
+    assert!(
+        bare.is_empty(),
+        "flags without a help text:\n{}",
+        bare.join("\n")
+    );
+}
+
+/// `moa plan import --max-context 100` (or a model of a 100-token context) was refused as
+/// "`span.min_span_tokens` = 128 is out of range: allowed 1..=100", a field import has no
+/// flag for, after `--max-context` itself said "allowed 1..=". The flag's range now starts
+/// at upstream's minimum span, and a model that short is told upstream plans do not fit.
+#[test]
+fn plan_import_names_upstreams_minimum_span_as_the_contexts_floor() {
+    let dir = scratch("import-short");
+    let up = dir.join("up.json");
+    std::fs::write(&up, r#"{"alphas": [[1, 2]], "betas": [[0.5, 0.5]]}"#).unwrap();
+    let shape = [
+        "--layers",
+        "1",
+        "--heads",
+        "2",
+        "--kv-heads",
+        "1",
+        "--head-dim",
+        "4",
+    ];
+    let mut args = vec!["plan", "import", s(&up), "--max-context", "100"];
+    args.extend(shape);
+    refused(
+        "moa",
+        &args,
+        &["--max-context 100 is out of range: allowed 128..=1073741824 (at least upstream's span.min_span_tokens = 128"],
+    );
+    args[4] = "128";
+    let (code, out, err) = run("moa", &args);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("max_context_tokens = 128"), "{out}");
+
+    let model = tiny_folder(&dir, None, None);
+    let config = model.join("config.json");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "\"max_position_embeddings\":256",
+        "\"max_position_embeddings\":100",
+    );
+    std::fs::write(&config, text).unwrap();
+    refused(
+        "moa",
+        &["plan", "import", s(&up), "--model", s(&model)],
+        &[
+            "has a context of 100 tokens, shorter than upstream's span.min_span_tokens = 128",
+            "upstream MoA plans do not fit a model this short",
+        ],
+    );
+}

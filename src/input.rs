@@ -20,6 +20,26 @@ pub const MAX_DATA_BYTES: u64 = 1 << 30;
 /// Largest influence profile (safetensors): 4 GiB.
 pub const MAX_PROFILE_BYTES: u64 = 4 << 30;
 
+/// A name read from a user's file (a plan's `[model].name`, a config's or GGUF's model
+/// name) as moa prints it: control characters (a newline, a NUL, an escape sequence that
+/// would move the terminal's cursor) written as Rust escapes (`\n`, `\u{0}`, `\u{1b}`),
+/// everything else as it is. Round 19: a plan named with a newline split moa-compile's
+/// "held another plan" note over two lines.
+pub fn shown_name(name: &str) -> std::borrow::Cow<'_, str> {
+    if !name.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(name);
+    }
+    let mut out = String::with_capacity(name.len() + 8);
+    for c in name.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 fn refuse(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, message)
 }
@@ -197,5 +217,20 @@ mod tests {
         );
         assert_eq!(read_to_string(&f, "plan", 100).unwrap().len(), 100);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[cfg(test)]
+mod shown_name_tests {
+    use super::shown_name;
+
+    #[test]
+    fn control_characters_are_escaped_and_the_rest_kept() {
+        assert_eq!(shown_name("SmolLM2 135M"), "SmolLM2 135M");
+        assert_eq!(shown_name("Mistral-Größe"), "Mistral-Größe");
+        assert_eq!(
+            shown_name("a\nb\0c\u{1b}[2Jd\te"),
+            "a\\nb\\u{0}c\\u{1b}[2Jd\\te"
+        );
     }
 }

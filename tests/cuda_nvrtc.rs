@@ -203,6 +203,29 @@ fn fixtures_compile_for_sm90() {
     }
 }
 
+/// Round 20: a plan of 16 or 32 query heads over one KV head compiled with moa-compile
+/// and failed NVRTC ("static assertion failed with \"the warps' states fit one stage\""):
+/// the lean decode epilogue is kept only where the states fit (`decode_lean`).
+#[test]
+fn wide_gqa_groups_compile_for_sm90() {
+    for (q_heads, head_dim) in [(16, 64), (32, 64), (32, 128)] {
+        let plan = Plan::dense(ModelShape {
+            name: None,
+            layers: 1,
+            q_heads,
+            kv_heads: 1,
+            head_dim,
+            max_context_tokens: 4096,
+        })
+        .unwrap();
+        for storage in [StorageType::F16, StorageType::Bf16] {
+            let module = lower(&plan, storage);
+            let tag = format!("gqa{q_heads}-{head_dim}-{}", storage.name());
+            assert_eq!(compile_module(&tag, &module, |_| true), 1);
+        }
+    }
+}
+
 /// The prefill source has two tensor-core bodies: wgmma where it is compiled for sm_90a
 /// (the default, checked above) and mma.sync elsewhere; this compiles the portable one.
 #[test]

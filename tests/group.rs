@@ -120,6 +120,8 @@ mod user_round17;
 mod user_round18;
 #[path = "user_round19.rs"]
 mod user_round19;
+#[path = "user_round20.rs"]
+mod user_round20;
 #[path = "version_commit.rs"]
 mod version_commit;
 #[path = "wgpu_options.rs"]

@@ -196,6 +196,12 @@ fn run(args: Args) -> anyhow::Result<bool> {
     }
     let plan = Plan::load_piped(&args.plan)?;
     plan.check_prompt_room(&args.plan.display().to_string())?;
+    // Round 19: a read-only or unreachable -o was found only when the first file was
+    // written, after the whole generation (1.3 s for a 30-layer plan, minutes for 1024
+    // layers). --check writes nothing.
+    if !args.check {
+        check_writable(&args.output)?;
+    }
     let storage = match args.dtype {
         DtypeArg::F32 => StorageType::F32,
         DtypeArg::F16 => StorageType::F16,
@@ -291,6 +297,69 @@ fn run(args: Args) -> anyhow::Result<bool> {
     Ok(true)
 }
 
+/// Refuses an output folder moa-compile could not write into, before any kernel is
+/// generated: a file is created (and removed) in each folder a compile writes to that
+/// exists (`OUT`, `OUT/wgsl`, `OUT/cuda`), or where `OUT` does not exist yet, in the
+/// nearest folder above it that does (where `write` would create it). Nothing is left
+/// behind, and no folder is created.
+fn check_writable(out: &Path) -> anyhow::Result<()> {
+    let mut places: Vec<PathBuf> = Vec::new();
+    if out.is_dir() {
+        places.push(out.to_path_buf());
+        places.extend(
+            ["wgsl", "cuda"]
+                .iter()
+                .map(|d| out.join(d))
+                .filter(|d| d.is_dir()),
+        );
+    } else {
+        // The nearest existing folder above `out` (a relative `out` with no parent:
+        // the current folder).
+        let mut above = out.parent();
+        while let Some(p) = above {
+            if p.as_os_str().is_empty() {
+                above = Some(Path::new("."));
+                break;
+            }
+            if p.exists() {
+                break;
+            }
+            above = p.parent();
+        }
+        let Some(above) = above else {
+            return Ok(());
+        };
+        if !above.is_dir() {
+            anyhow::bail!(
+                "-o `{}`: `{}` is a file, not a folder, so the output folder cannot be created \
+                 under it; give another -o",
+                out.display(),
+                above.display()
+            );
+        }
+        places.push(above.to_path_buf());
+    }
+    for dir in places {
+        let probe = dir.join(format!(".moa-compile-probe-{}", std::process::id()));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&probe)
+        {
+            Ok(_) => {
+                let _ = std::fs::remove_file(&probe);
+            }
+            Err(e) => anyhow::bail!(
+                "-o `{}`: cannot write in `{}`: {e} (checked before generating any kernel; \
+                 nothing was written): give a folder you can write to",
+                out.display(),
+                dir.display()
+            ),
+        }
+    }
+    Ok(())
+}
+
 /// What an output folder's `manifest.json` holds against the plan being compiled, where
 /// it holds something else: [`folder_plan`].
 enum FolderPlan {
@@ -319,7 +388,7 @@ fn folder_plan(dir: &Path, manifest: &str) -> Option<FolderPlan> {
     let m = &old["model"];
     // A plan without `[model].name` (legal) showed as `?`.
     let name = match m["name"].as_str() {
-        Some(n) => format!("`{n}`"),
+        Some(n) => format!("`{}`", moa::input::shown_name(n)),
         None => "unnamed".into(),
     };
     if old["model"] != new["model"] {

@@ -1157,10 +1157,27 @@ pub fn decode_merge_batch_half(head_dim: u32, group_size: u32, threads: u32) -> 
 }
 
 /// Whether the lean decode epilogue (`DecodeTuning::lean`) applies: tensor cores, the
-/// block-wide pipeline and at least 3 stages (the states take the stage of tile
-/// n_tiles − 2, which needs a third).
-pub fn decode_lean(storage: StorageType, head_dim: u32, tuning: DecodeTuning) -> bool {
-    tuning.lean && decode_uses_mma(storage, head_dim) && !tuning.warp_pipes && tuning.stages >= 3
+/// block-wide pipeline, at least 3 stages (the states take the stage of tile
+/// n_tiles − 2, which needs a third), and the warps' states fit that one stage (the
+/// template's static_assert): m and l, then a row of `head_dim + 4` floats per warp and
+/// query column, in a stage's K and V tiles of `16 · warps` keys of 16-bit elements.
+/// A GQA group past 8 (16 query columns) does not fit: a plan of 32 query heads over one
+/// KV head compiled with moa-compile and failed NVRTC's static_assert (round 20).
+pub fn decode_lean(
+    storage: StorageType,
+    head_dim: u32,
+    group_size: u32,
+    tuning: DecodeTuning,
+) -> bool {
+    let q_cols = u64::from(decode_q_cols(storage, head_dim, group_size));
+    let (warps, d) = (u64::from(tuning.warps), u64::from(head_dim));
+    let states = (2 * warps * q_cols + warps * q_cols * (d + 4)) * 4;
+    let stage = 2 * 16 * warps * d * 2;
+    tuning.lean
+        && decode_uses_mma(storage, head_dim)
+        && !tuning.warp_pipes
+        && tuning.stages >= 3
+        && states <= stage
 }
 
 /// Whether a module's decode runs on tensor cores: 16-bit storage and `head_dim % 16 == 0`
@@ -1395,7 +1412,7 @@ pub fn decode_shared_bytes(
     let q_cols = decode_q_cols(storage, head_dim, group_size);
     // m and l per (warp, column), then each column's accumulator row (head_dim floats, or
     // head_dim + 4 with the lean epilogue's padding).
-    let row = if decode_lean(storage, head_dim, tuning) {
+    let row = if decode_lean(storage, head_dim, group_size, tuning) {
         head_dim + 4
     } else {
         head_dim
@@ -1751,8 +1768,8 @@ fn layer_ctx(
             decode_merge_batch(d, lctx.group_size, 32 * tuning.warps)
         },
         decode_half_partials,
-        decode_lean: decode_lean(module.storage, d, tuning),
-        decode_wstride: if decode_lean(module.storage, d, tuning) {
+        decode_lean: decode_lean(module.storage, d, lctx.group_size, tuning),
+        decode_wstride: if decode_lean(module.storage, d, lctx.group_size, tuning) {
             d + 4
         } else {
             d
@@ -2006,6 +2023,31 @@ pub(crate) fn generate_variant_progress(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Round 20: the lean decode epilogue stores the warps' states in one pipeline stage,
+    /// which a GQA group past 8 does not fit; moa-compile wrote such kernels and NVRTC
+    /// failed their static_assert. Groups up to 8 keep it (unchanged), larger ones take
+    /// the shared-memory epilogue.
+    #[test]
+    fn the_lean_decode_epilogue_is_kept_only_where_the_states_fit_a_stage() {
+        for storage in [StorageType::F16, StorageType::Bf16] {
+            for d in [16, 32, 64, 128, 256] {
+                for group in [1, 2, 4, 8, 9, 16, 32, 64] {
+                    let t = DecodeTuning::default_for(group);
+                    let lean = decode_lean(storage, d, group, t);
+                    let fits = (t.lean && t.stages >= 3 && !t.warp_pipes) && group <= 8;
+                    assert_eq!(lean, fits, "{storage:?} head_dim {d} group {group}");
+                    let m = dense_module(group, 1, d, storage);
+                    let src = &generate(&m).unwrap()[0].source;
+                    assert_eq!(
+                        src.contains("\"the warps' states fit one stage\""),
+                        lean,
+                        "{storage:?} head_dim {d} group {group}"
+                    );
+                }
+            }
+        }
+    }
 
     /// A one-layer dense plan of `q_heads` / `kv_heads` heads of `head_dim`, lowered to
     /// `storage` (4096-token context): the module the prefill tuning tests generate from.

@@ -185,6 +185,26 @@ pub fn build_cases(
             let mut rng = StdRng::seed_from_u64(sample_seed(grid.seed, length, salt));
             let key = family.key(&mut rng);
             let budget = length as usize - ANSWER_TOKENS;
+            // The prompt without filler, as `needle_prompt` renders it. Where it does not
+            // fit, that failed as "the prompt's fixed text … alone takes more than the 190
+            // tokens left", naming no flag or family, after `GridSpec::check` had allowed
+            // the length (its 138-token floor is a BPE tokenizer's; a byte-level one needs
+            // about 300 for `code`; round 20).
+            let format = family.format(&key);
+            let mut bare = String::from(format.intro);
+            if !bare.ends_with('\n') {
+                bare.push(' ');
+            }
+            bare.push_str(&format.needle);
+            bare.push_str(format.question);
+            let fixed = codec.encode(&bare)?.len();
+            if fixed > budget {
+                return Err(CalibError::Invalid(format!(
+                    "--lengths {length}: the {} prompt's fixed text (instruction, needle and question) takes {fixed} tokens with this model's tokenizer, more than the {budget} a {length}-token prompt leaves after the {ANSWER_TOKENS} answer tokens: allowed: {} or more (up to the model's context), or leave this family out (--tasks)",
+                    family.name(),
+                    fixed + ANSWER_TOKENS
+                )));
+            }
             let p = needle_prompt(
                 &pool,
                 codec,

@@ -70,7 +70,10 @@ pub fn check_weights_fit(
     Err(format!(
         "the weights of `{}` need {:.2} GiB in {:?} storage, plus a {:.2} GiB reserve; the GPU \
          has {:.2} GiB free{hint}",
-        config.name.as_deref().unwrap_or("the model"),
+        config
+            .name
+            .as_deref()
+            .map_or("the model".into(), crate::input::shown_name),
         gib(need),
         storage,
         gib(reserve),

@@ -79,6 +79,8 @@ pub struct PipelineArgs {
     /// Filler around the pass key (repeat, python-doc or generated).
     #[arg(long, default_value = "repeat")]
     pub passkey_source: String,
+    /// Seed of the calibration samples (keys, filler, needle depths), as `moa calib
+    /// --seed`; the held-out validation samples use seed + 1000003.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// The dense answer is cut at this many tokens.
@@ -108,6 +110,8 @@ pub struct PipelineArgs {
     /// --profile-jobs is not used).
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// At most this many distinct rules per layer in each plan (`moa optimize
+    /// --max-rules-per-layer`).
     #[arg(long, default_value_t = 2)]
     pub max_rules_per_layer: usize,
     /// One rule per query head instead of one per KV-head group (upstream's choice; the
@@ -201,6 +205,8 @@ pub struct CalibArgs {
     /// Samples per length (two pass-key samples, then one first-sentence sample, repeating).
     #[arg(long, default_value_t = 6)]
     pub samples: usize,
+    /// Seed of the samples (keys, filler, needle depths): the same seed, model and flags
+    /// write the same file; another seed gives held-out samples.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Text of the quote task's documents: python-doc (Debian package python3-doc),
@@ -362,7 +368,8 @@ pub enum ModelCommand {
     /// presence, parameter count with the memory a load needs, and its tensor types (GGUF
     /// types such as Q4_K, or a folder's safetensors dtypes; a type moa cannot read, such
     /// as a GGUF's IQ4_XS or a folder's I16 or F8_E4M3, is marked and its first tensor
-    /// named, where a load refuses the file).
+    /// named, where a load refuses the file; a folder whose headers lack a tensor the
+    /// model needs, or hold one of another shape, gets a `weights` line naming it).
     Info {
         /// A GGUF file or a Hugging Face folder (default: the fetched default model).
         path: Option<PathBuf>,
@@ -377,6 +384,7 @@ pub enum ModelCommand {
         /// Output folder (created).
         #[arg(short, long)]
         output: PathBuf,
+        /// Seed of the random weights: the same seed and shape write the same bytes.
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },

@@ -86,8 +86,11 @@ pub struct BenchArgs {
     /// JSON lines of every result row (appended).
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Seed of the random weights (--like), the random prompt ids and --check-ops' inputs:
+    /// the same seed gives the same inputs.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// CUDA device index (as nvidia-smi numbers them; CUDA_VISIBLE_DEVICES applies).
     #[arg(long, default_value_t = 0)]
     pub gpu: usize,
 }

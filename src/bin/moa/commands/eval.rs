@@ -17,6 +17,7 @@ use moa::eval::retrieval::{
 };
 use moa::eval::work::{mean_span, ForwardCost};
 use moa::lower::StorageType;
+use moa::model::reference::{CpuReference, Masking};
 use moa::model::{self, Model, ModelTokenizer};
 use moa::plan::{stats::plan_stats, Plan};
 use moa::profile::progress::{fmt_duration, Progress};
@@ -79,9 +80,11 @@ pub struct EvalArgs {
     /// f32 storage (wgpu: even where the GPU has f16; cuda: instead of bf16).
     #[arg(long)]
     pub f32: bool,
-    /// GPU runtime: wgpu (Vulkan, Metal, DX12) or cuda (the CUDA engine, bf16 storage
-    /// unless --f32; NVIDIA GPUs).
-    #[arg(long, default_value = "wgpu", value_parser = ["wgpu", "cuda"])]
+    /// Runtime: wgpu (Vulkan, Metal, DX12), cuda (the CUDA engine, bf16 storage unless
+    /// --f32; NVIDIA GPUs) or cpu (the CPU reference, f32, one row at a time: on a machine
+    /// without a GPU it is several times faster than wgpu on lavapipe, whose kernels
+    /// run emulated; the plan's masks are the same).
+    #[arg(long, default_value = "wgpu", value_parser = ["wgpu", "cuda", "cpu"])]
     pub backend: String,
     /// How the perplexity windows' last tokens are teacher-forced on the CUDA engine:
     /// prefill (one prefill of each whole window, the logits of every scored position),
@@ -413,6 +416,7 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
     // A flag that does not apply, and a machine without the CUDA driver, are said before
     // the weights load (minutes for a 7B model); both came after it.
     let cuda = args.backend == "cuda";
+    let on_cpu = args.backend == "cpu";
     if !cuda && args.ppl_method != "prefill" {
         bail!("--ppl-method is for --backend cuda (wgpu always teacher-forces by decode steps)");
     }
@@ -420,11 +424,23 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
         moa::runtime::cuda::ops::driver_present()
             .context("--backend cuda needs an NVIDIA GPU and its driver; --backend wgpu (the default) runs on any GPU, or on the CPU through lavapipe")?;
     }
-    let ctx = if cuda {
+    let ctx = if cuda || on_cpu {
         None
     } else {
         Some(WgpuContext::new()?)
     };
+    // Round 19: 14 min on lavapipe for a run `--backend cpu` does in 15 s (emulated
+    // kernels); said at the start, where a user can stop and rerun.
+    if let Some(c) = &ctx {
+        if c.adapter_info().device_type == wgpu::DeviceType::Cpu {
+            eprintln!(
+                "moa eval: note: `{}` is a CPU adapter, which emulates the GPU kernels (about a \
+                 minute per 512 prompt tokens of SmolLM2 on 2 cores); --backend cpu scores on \
+                 the CPU reference instead, tens of times faster, with the same masks",
+                c.adapter_name()
+            );
+        }
+    }
     // A length's depths and the perplexity windows each run as one batch, one workgroup
     // row per batch row: past the adapter's dispatch limit wgpu failed ("dispatch group
     // size dimension ([1, 99568, 1]) must be less or equal to 65535") after the load.
@@ -483,6 +499,31 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
             })?;
         }
     }
+    // `--backend cpu` runs one row at a time, but the reference's attention holds each
+    // layer's whole score matrix (scores, mask and probabilities, f32, every query head):
+    // 2 GB a copy at 7680 tokens on SmolLM2.
+    if on_cpu {
+        let longest = grid
+            .lengths
+            .iter()
+            .map(|&l| l as usize + ANSWER_TOKENS)
+            .chain((args.ppl_rows > 0).then_some(ppl_length))
+            .max()
+            .unwrap_or(0) as u64;
+        let scores = 3 * 4 * config.q_heads as u64 * longest * longest;
+        let weights = 4 * model::random::parameter_count(&config);
+        if let Some(free) = model::random::available_memory() {
+            if scores + weights > free {
+                bail!(
+                    "--backend cpu at {longest} tokens needs about {:.1} GB ({:.1} GB of f32 weights and {:.1} GB of attention scores, which grow with the square of the length) but {:.1} GB of memory is available: shorter --lengths or --ppl-length",
+                    (scores + weights) as f64 / 1e9,
+                    weights as f64 / 1e9,
+                    scores as f64 / 1e9,
+                    free as f64 / 1e9
+                );
+            }
+        }
+    }
     // The tokenizer, the cases and the perplexity text before the weights: an empty or
     // unreadable --ppl-text was reported after the model had loaded (5 s for SmolLM2,
     // minutes for a 7B model; round 18's leftover).
@@ -532,9 +573,18 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
         Some((windows, files))
     };
     let model = Model::load(&path)?;
+    let config = model.config.clone();
+    // `--backend cpu`: one reference for every plan (the masks are per call), which takes
+    // the weights (a copy would double a 7B model's 28 GB).
+    let (model, reference) = if on_cpu {
+        (None, Some(CpuReference::from_model(model)?))
+    } else {
+        (Some(model), None)
+    };
 
     let device = match &ctx {
         Some(ctx) => format!("{} ({:?})", ctx.adapter_name(), ctx.backend()),
+        None if on_cpu => "the CPU reference (f32)".into(),
         None => "the CUDA engine".into(),
     };
     eprintln!(
@@ -547,7 +597,7 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
     // Work in multiply-adds (moa::eval::work): a perplexity batch at --ppl-length is many
     // times a short retrieval batch (round 17: 8 min against 2–18 s on lavapipe), and the
     // ETA's two rates, retrieval and perplexity, are each measured from their own items.
-    let cost = ForwardCost::of(&model.config);
+    let cost = ForwardCost::of(&config);
     let retrieval_work = |plan: Option<&Plan>, batch: &[&Case]| -> f64 {
         let n = batch.iter().map(|c| c.prompt.len()).max().unwrap_or(0) + ANSWER_TOKENS;
         let span = mean_span(plan, n as u32);
@@ -619,26 +669,30 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
         }
     }
     for (name, plan) in &plans {
-        let gpu = match &ctx {
-            Some(ctx) => Gpu::Wgpu(WgpuEngine::new(ctx, &model, plan.as_ref(), args.f32)?),
-            None => {
+        let gpu = match (&ctx, &reference, &model) {
+            (_, Some(r), _) => Gpu::Cpu(r),
+            (Some(ctx), None, Some(model)) => {
+                Gpu::Wgpu(WgpuEngine::new(ctx, model, plan.as_ref(), args.f32)?)
+            }
+            (None, None, Some(model)) => {
                 let storage = if args.f32 {
                     StorageType::F32
                 } else {
                     StorageType::Bf16
                 };
-                Gpu::Cuda(CudaLlama::new(&model, plan.as_ref(), storage, 0)?)
+                Gpu::Cuda(CudaLlama::new(model, plan.as_ref(), storage, 0)?)
             }
+            (_, None, None) => unreachable!("the model is kept where no reference took it"),
         };
-        let engine = gpu.engine();
-        report.backend = match &ctx {
-            Some(ctx) => format!(
+        report.backend = match (&ctx, gpu.engine()) {
+            (_, None) => "cpu reference (candle), f32".into(),
+            (Some(ctx), Some(engine)) => format!(
                 "wgpu {} ({:?}), {}",
                 ctx.adapter_name(),
                 ctx.backend(),
                 engine.storage().name()
             ),
-            None => format!(
+            (None, Some(engine)) => format!(
                 "{}, {}, perplexity by {}",
                 engine.describe(),
                 engine.storage().name(),
@@ -678,7 +732,8 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
                     &format!("{name}: {} at {length} tokens", family.name()),
                 );
                 let prompts: Vec<Vec<u32>> = batch.iter().map(|c| c.prompt.clone()).collect();
-                let outs = greedy_batch(engine, &prompts, ANSWER_TOKENS)
+                let outs = gpu
+                    .greedy_batch(plan.as_ref(), &prompts)
                     .with_context(|| format!("{name}: {} at {length} tokens", family.name()))?;
                 for (c, o) in batch.iter().zip(&outs) {
                     let text = tokenizer.decode(o, true)?;
@@ -706,7 +761,7 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
             Some((windows, _)) => {
                 let work = ppl_work(plan.as_ref(), windows.len());
                 progress.start_item_of(PERPLEXITY, work, &format!("{name}: perplexity"));
-                let vocab = model.config.vocab_size;
+                let vocab = config.vocab_size;
                 let per = match (&gpu, args.ppl_method.as_str()) {
                     (Gpu::Cuda(c), "prefill" | "both") => {
                         let fast = window_token_nats_prefill(c, windows, args.ppl_scored, vocab)?;
@@ -720,7 +775,11 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
                         }
                         fast
                     }
-                    _ => window_token_nats(engine, windows, args.ppl_scored, vocab)?,
+                    (Gpu::Cpu(r), _) => {
+                        cpu_window_token_nats(r, plan.as_ref(), windows, args.ppl_scored, vocab)?
+                    }
+                    (Gpu::Wgpu(e), _) => window_token_nats(e, windows, args.ppl_scored, vocab)?,
+                    (Gpu::Cuda(e), _) => window_token_nats(e, windows, args.ppl_scored, vocab)?,
                 };
                 let nats: f64 = per.iter().flatten().map(|&x| f64::from(x)).sum();
                 let p = perplexity(nats, per.iter().map(Vec::len).sum());
@@ -762,16 +821,82 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
 /// sizes (~1.3 KiB each, differing by ~200 bytes as the engines' option structs grow) do
 /// not matter.
 #[allow(clippy::large_enum_variant)]
-enum Gpu {
+enum Gpu<'a> {
     Wgpu(WgpuEngine),
     Cuda(CudaLlama),
+    /// `--backend cpu`: the CPU reference, shared by every plan.
+    Cpu(&'a CpuReference),
 }
 
-impl Gpu {
-    fn engine(&self) -> &dyn Engine {
+impl Gpu<'_> {
+    /// The GPU engine; `None` for the CPU reference.
+    fn engine(&self) -> Option<&dyn Engine> {
         match self {
-            Gpu::Wgpu(e) => e,
-            Gpu::Cuda(e) => e,
+            Gpu::Wgpu(e) => Some(e),
+            Gpu::Cuda(e) => Some(e),
+            Gpu::Cpu(_) => None,
         }
     }
+
+    /// [`greedy_batch`]: `ANSWER_TOKENS` greedy tokens after each prompt, no stop token.
+    /// The CPU reference runs the rows one after another at the N a GPU request of the
+    /// whole batch gets (longest prompt + `ANSWER_TOKENS`, `Engine::start`), so a plan's
+    /// masks are the ones the GPU engines apply.
+    fn greedy_batch(
+        &self,
+        plan: Option<&Plan>,
+        prompts: &[Vec<u32>],
+    ) -> anyhow::Result<Vec<Vec<u32>>> {
+        let Gpu::Cpu(r) = self else {
+            let engine = self.engine().expect("a GPU engine");
+            return Ok(greedy_batch(engine, prompts, ANSWER_TOKENS)?);
+        };
+        let n = prompts.iter().map(Vec::len).max().unwrap_or(0) + ANSWER_TOKENS;
+        let masking = masking_at(plan, n)?;
+        prompts
+            .iter()
+            .map(|p| Ok(r.generate(p, ANSWER_TOKENS, masking, &[])?))
+            .collect()
+    }
+}
+
+/// The CPU reference's masks for a plan (dense without one) at a request's N.
+fn masking_at(plan: Option<&Plan>, n: usize) -> anyhow::Result<Masking<'_>> {
+    Ok(match plan {
+        Some(plan) => Masking::Plan {
+            plan,
+            n_tokens: u32::try_from(n).context("the request's N does not fit 32 bits")?,
+        },
+        None => Masking::Dense,
+    })
+}
+
+/// [`window_token_nats`] on the CPU reference: each window's first `len − 1` tokens in
+/// one forward pass at N = `len` (what a GPU request of `len − scored` prompt tokens and
+/// `scored` new ones gets), the logits of the last `scored` positions scoring the
+/// window's last `scored` tokens.
+fn cpu_window_token_nats(
+    r: &CpuReference,
+    plan: Option<&Plan>,
+    windows: &[Vec<u32>],
+    scored: usize,
+    vocab: usize,
+) -> anyhow::Result<Vec<Vec<f32>>> {
+    let len = windows.first().map_or(0, Vec::len);
+    if scored == 0 || scored >= len || windows.iter().any(|w| w.len() != len) {
+        bail!("perplexity windows must share one length above the scored tokens ({scored})");
+    }
+    let masking = masking_at(plan, len)?;
+    windows
+        .iter()
+        .map(|w| {
+            let logits = r.forward_rows(&w[..len - 1], masking, len - 1 - scored..len - 1)?;
+            Ok(logits
+                .data
+                .chunks_exact(vocab)
+                .zip(&w[len - scored..])
+                .map(|(row, &t)| moa::eval::cross_entropy(row, t as usize) as f32)
+                .collect())
+        })
+        .collect()
 }

@@ -521,7 +521,11 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     };
     eprintln!(
         "moa: {} on {}, {} storage, plan {plan_name}{kernels_from}; loaded in {:.1} s",
-        model.config.name.as_deref().unwrap_or("model"),
+        model
+            .config
+            .name
+            .as_deref()
+            .map_or("model".into(), moa::input::shown_name),
         gpu.describe(),
         gpu.storage().name(),
         t0.elapsed().as_secs_f64()

@@ -330,7 +330,7 @@ pub fn check_calib_vocab(
                 "`{}`: sample `{}` has token id {id}, but the model `{}` has vocab_size {vocab} (ids 0..={}): the calibration was made with another model's tokenizer",
                 path.display(),
                 s.id,
-                config.name.as_deref().unwrap_or("?"),
+                config.name.as_deref().map_or("?".into(), moa::input::shown_name),
                 vocab.saturating_sub(1)
             );
         }

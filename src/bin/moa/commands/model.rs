@@ -81,7 +81,12 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
                 let _ = writeln!(out, "{k:<16} {v}");
             };
             line("path", path.display().to_string());
-            line("name", c.name.clone().unwrap_or_else(|| "-".into()));
+            line(
+                "name",
+                c.name
+                    .as_deref()
+                    .map_or("-".into(), |n| moa::input::shown_name(n).into_owned()),
+            );
             line("layers", c.n_layers.to_string());
             line("hidden", c.hidden_size.to_string());
             line("ffn", c.ffn_size.to_string());
@@ -196,6 +201,24 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
                         }
                     }
                     Err(e) => line("tensor_types", format!("unreadable: {e}")),
+                }
+                // A tensor the model needs that no header holds, or of another shape
+                // (round 19: a folder without a q_proj was listed as fine; only a load
+                // named it). An unreadable header was said just above.
+                if let Ok(gaps) = model::safetensors::header_gaps(&path, c) {
+                    if let Some(first) = gaps.first() {
+                        line(
+                            "weights",
+                            format!(
+                                "{} of the tensors config.json asks for {} missing from the safetensors \
+                                 headers or of another shape (the first: {first}): moa generate, eval, \
+                                 calib and profile refuse this folder, moa plan import takes its shape; \
+                                 a download cut short, or a config.json of another model?",
+                                gaps.len(),
+                                if gaps.len() == 1 { "is" } else { "are" },
+                            ),
+                        );
+                    }
                 }
             } else {
                 let g = model::gguf::GgufFile::open(&path)?;

@@ -105,8 +105,24 @@ pub fn run(cmd: PlanCommand) -> anyhow::Result<ExitCode> {
                     ),
                     None => (1 << 30, "the longest context a plan takes".to_string()),
                 };
-                if given == 0 || given > limit {
-                    bail!("--max-context {given} is out of range: allowed 1..={limit} ({why})");
+                // Upstream's span constants (min span 128) need that much context: below
+                // it the error named `span.min_span_tokens`, which import has no flag for
+                // (round 20).
+                let least = upstream::upstream_span_section().min_span_tokens;
+                if given < least || given > limit {
+                    bail!(
+                        "--max-context {given} is out of range: allowed {least}..={limit} (at least upstream's span.min_span_tokens = {least}, which an imported plan keeps; at most {why})"
+                    );
+                }
+            }
+            let least = upstream::upstream_span_section().min_span_tokens;
+            if let (None, Some(m)) = (max_context, from_model.as_ref()) {
+                if m.max_context_tokens < least {
+                    bail!(
+                        "the model `{}` has a context of {} tokens, shorter than upstream's span.min_span_tokens = {least}, which an imported plan keeps: upstream MoA plans do not fit a model this short; write a moa plan for it (docs/DESIGN.md) or make one with `moa pipeline`",
+                        shown.as_deref().unwrap_or_default(),
+                        m.max_context_tokens
+                    );
                 }
             }
             let assumed = max_context.is_none() && from_model.is_none();
@@ -294,7 +310,9 @@ pub fn show(
     let _ = writeln!(
         s,
         "model {} : {} layers, {} query heads, {} KV heads, head_dim {}",
-        m.name.as_deref().unwrap_or("(unnamed)"),
+        m.name
+            .as_deref()
+            .map_or("(unnamed)".into(), moa::input::shown_name),
         m.layers,
         m.q_heads,
         m.kv_heads,

@@ -266,6 +266,13 @@ pub struct WgpuEngineOptions {
     /// two; parity 0.0534 against 0.0496 (the partial sums' order), argmax 3/3. Ignores `MOA_WGPU_SG_KSPLIT` / `_GROUPS` (it does not apply
     /// where those are set).
     pub sg_fit: Option<bool>,
+    /// `MOA_WGPU_SG_FIT_STEPS` (default unset: the fewest K steps a lane that fit K / 4 in
+    /// 256 invocations; `1` to `8`): `MOA_WGPU_SG_FIT`'s K steps a lane, this many where
+    /// KSPLIT = ceil(K / 4 / (steps · subgroup)) subgroups fit the adapter's
+    /// `max_compute_invocations_per_workgroup` and `part_sums`' 32 subgroups, else the
+    /// fewest that do. On 32 lanes `1` puts SmolLM2's down product (K 1536) on 12
+    /// subgroups × 1 step (384 invocations) instead of 6 × 2; K 576 stays 5 × 1.
+    pub sg_fit_steps: Option<u32>,
     /// `MOA_WGPU_SG_DIAG` (default `0`): a timing diagnostic of the subgroup products
     /// (`1`: no K loop, `2`: one row's x for all rows, `3`: the K loop's loads only, `4`:
     /// its weight loads only, `5`: its x loads only).
@@ -573,6 +580,7 @@ impl Default for WgpuEngineOptions {
             sg_groups: None,
             sg_rows: None,
             sg_fit: None,
+            sg_fit_steps: None,
             sg_diag: 0,
             row_block: 4,
             two_stage_argmax: true,
@@ -662,6 +670,7 @@ impl WgpuEngineOptions {
                 d.sg_rows,
             )?,
             sg_fit: tristate(env, "MOA_WGPU_SG_FIT")?,
+            sg_fit_steps: number(env, "MOA_WGPU_SG_FIT_STEPS", "1 to 8", 1..=8)?,
             sg_diag: number(env, "MOA_WGPU_SG_DIAG", "0 to 5", 0..=5)?.unwrap_or(d.sg_diag),
             row_block: choice(
                 env,
@@ -1106,6 +1115,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_SG_GROUPS",
     "MOA_WGPU_SG_ROWS",
     "MOA_WGPU_SG_FIT",
+    "MOA_WGPU_SG_FIT_STEPS",
     "MOA_WGPU_SG_DIAG",
     "MOA_WGPU_ROW_BLOCK",
     "MOA_WGPU_ARGMAX2",
@@ -1478,6 +1488,7 @@ mod tests {
             ("MOA_WGPU_SG_GROUPS", "1"),
             ("MOA_WGPU_SG_ROWS", "8"),
             ("MOA_WGPU_SG_FIT", "1"),
+            ("MOA_WGPU_SG_FIT_STEPS", "1"),
             ("MOA_WGPU_AHEAD", "0"),
             ("MOA_WGPU_WARM", "auto"),
             ("MOA_WGPU_COOP_HEAD", "direct"),
@@ -1498,6 +1509,10 @@ mod tests {
         assert_eq!(
             (o.sg_fit, WgpuEngineOptions::default().sg_fit),
             (Some(true), None)
+        );
+        assert_eq!(
+            (o.sg_fit_steps, WgpuEngineOptions::default().sg_fit_steps),
+            (Some(1), None)
         );
         assert!(!o.submit_ahead);
         assert_eq!(o.warm_up, None);

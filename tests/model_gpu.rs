@@ -379,17 +379,6 @@ fn every_option_lavapipe_runs_matches_the_cpu_reference() {
             },
         ),
         (
-            // `MOA_WGPU_SG_FIT_STEPS`: two K steps a lane where one would fit (on
-            // lavapipe's 8 lanes the fitted shapes of the default are one step).
-            "fitted K split, 2 steps a lane",
-            WgpuEngineOptions {
-                sg_fit: Some(true),
-                sg_fit_steps: Some(2),
-                sg_rows: Some(8),
-                ..d
-            },
-        ),
-        (
             "tree, row block 8",
             WgpuEngineOptions {
                 row_block: 8,

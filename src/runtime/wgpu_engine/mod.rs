@@ -1040,7 +1040,7 @@ fn fit_ks(options: &WgpuEngineOptions, c: &LlamaConfig, subgroup: Option<u32>) -
 }
 
 /// [`fit_ks`] with each K's (KSPLIT, STEPS) ([`pipelines::fit_shape`] within `limit`
-/// invocations a workgroup, `MOA_WGPU_SG_FIT_STEPS`'s steps where set).
+/// invocations a workgroup, the adapter's).
 fn fit_shapes(
     options: &WgpuEngineOptions,
     c: &LlamaConfig,
@@ -1051,7 +1051,7 @@ fn fit_shapes(
     fit_ks(options, c, subgroup)
         .into_iter()
         .map(|k| {
-            let shape = pipelines::fit_shape(k, sg, limit, options.sg_fit_steps);
+            let shape = pipelines::fit_shape(k, sg, limit);
             (k, shape)
         })
         .collect()
@@ -1064,8 +1064,8 @@ mod fit_tests {
 
     /// `MOA_WGPU_SG_FIT` unset fits SmolLM2's products on subgroups of 32 or more (the
     /// H200's measured default: K 576 on 5 subgroups × 1 step, K 1536 on 6 × 2) and keeps
-    /// the K loop on lavapipe's 8 lanes; `0` / `1` decide alone; `MOA_WGPU_SG_FIT_STEPS`
-    /// within the adapter's workgroup limit.
+    /// the K loop on lavapipe's 8 lanes; `0` / `1` decide alone; within the adapter's
+    /// workgroup limit.
     #[test]
     fn the_fitted_products_are_the_default_on_subgroups_of_32_or_more() {
         let c = crate::model::random::like("smollm2-135m").unwrap();
@@ -1082,41 +1082,23 @@ mod fit_tests {
             ..d
         };
         assert_eq!(fit_ks(&on, &c, Some(8)).len(), 3);
-        let f = |k, sg| fit_shape(k, sg, 1024, None);
+        let f = |k, sg| fit_shape(k, sg, 1024);
         assert_eq!((f(576, 32), f(1536, 32)), ((5, 1), (6, 2)));
         assert_eq!((f(576, 8), f(1536, 8)), ((18, 1), (24, 2)));
-        // `MOA_WGPU_SG_FIT_STEPS=1`: down on 12 subgroups × 1 step where the adapter takes
-        // 384 invocations, the fewest steps that fit where it does not.
-        let one = |k, sg, limit| fit_shape(k, sg, limit, Some(1));
-        assert_eq!((one(576, 32, 1024), one(1536, 32, 1024)), ((5, 1), (12, 1)));
-        assert_eq!(one(1536, 32, 256), (6, 2));
-        assert_eq!(one(1536, 8, 1024), (24, 2));
-        assert_eq!(fit_shape(576, 32, 1024, Some(2)), (3, 2));
-        let shapes = fit_shapes(
-            &WgpuEngineOptions {
-                sg_fit_steps: Some(1),
-                ..on
-            },
-            &c,
-            Some(32),
-            1024,
+        // An adapter of 128 invocations a workgroup: K 1536 on 4 subgroups × 3 steps.
+        assert_eq!(fit_shape(1536, 32, 128), (4, 3));
+        assert_eq!(
+            fit_shapes(&on, &c, Some(32), 1024),
+            vec![(576, (5, 1)), (576, (5, 1)), (1536, (6, 2))]
         );
-        assert_eq!(shapes, vec![(576, (5, 1)), (576, (5, 1)), (1536, (12, 1))]);
-        // Every shape fits its limit (256 unless steps are asked) and `part_sums`' 32
-        // subgroups.
+        // Every shape fits 256 invocations (or the adapter's limit, where lower) and
+        // `part_sums`' 32 subgroups.
         for sg in [8, 16, 32, 64] {
-            for limit in [128, 256, 1024] {
-                for steps in [None, Some(1), Some(2), Some(8)] {
-                    for k in (4..20_000).step_by(4) {
-                        let (ks, st) = fit_shape(k, sg, limit, steps);
-                        let most = if steps.is_some() {
-                            limit
-                        } else {
-                            limit.min(256)
-                        };
-                        assert!(ks * sg <= most.max(sg) && ks <= 32);
-                        assert!(ks * sg * st >= (k / 4) as u32);
-                    }
+            for limit in [64, 128, 256, 1024] {
+                for k in (4..20_000).step_by(4) {
+                    let (ks, steps) = fit_shape(k, sg, limit);
+                    assert!(ks * sg <= limit.min(256) && ks <= 32);
+                    assert!(ks * sg * steps >= (k / 4) as u32);
                 }
             }
         }

@@ -156,23 +156,16 @@ fn builds_eight(choice: SubgroupProducts, subgroup: u32) -> bool {
 }
 
 /// `MOA_WGPU_SG_FIT`'s shape for a product of inner size `k` on subgroups of
-/// `subgroup` lanes: (KSPLIT, STEPS). `steps` unset (the default): the fewest K steps a
-/// lane that fit K / 4 4-vectors in 256 invocations (or `limit`, the adapter's
-/// `max_compute_invocations_per_workgroup`, where lower) and `part_sums`' 32 subgroups;
-/// `Some(n)` (`MOA_WGPU_SG_FIT_STEPS`): n steps where their subgroups fit `limit` and 32
-/// subgroups, else the fewest that do. Then the fewest subgroups that cover K / 4 in
-/// that many steps. On 32 lanes K 576 → (5, 1), K 1536 → (6, 2); with `Some(1)` and a
-/// limit of 1024, K 1536 → (12, 1).
-pub(super) fn fit_shape(k: usize, subgroup: u32, limit: u32, steps: Option<u32>) -> (u32, u32) {
+/// `subgroup` lanes: (KSPLIT, STEPS), the fewest K steps a lane that fit K / 4 4-vectors in
+/// 256 invocations (or `limit`, the adapter's `max_compute_invocations_per_workgroup`,
+/// where lower) and `part_sums`' 32 subgroups, then the fewest subgroups that cover them in
+/// that many steps. On 32 lanes K 576 → (5, 1), K 1536 → (6, 2). (One step on 12
+/// subgroups for K 1536, 384 invocations, held 56 registers against 86 and did not win on
+/// the H200: `MOA_WGPU_SG_FIT_STEPS` in options::REMOVED.)
+pub(super) fn fit_shape(k: usize, subgroup: u32, limit: u32) -> (u32, u32) {
     let k4 = (k / 4).max(1) as u32;
-    let fewest = |invocations: u32| {
-        let most = (invocations / subgroup).clamp(1, 32);
-        k4.div_ceil(most * subgroup)
-    };
-    let steps = match steps {
-        None => fewest(limit.min(256)),
-        Some(n) => n.max(1).max(fewest(limit)),
-    };
+    let most = (limit.min(256) / subgroup).clamp(1, 32);
+    let steps = k4.div_ceil(most * subgroup);
     (k4.div_ceil(steps * subgroup), steps)
 }
 

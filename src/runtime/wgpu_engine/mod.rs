@@ -375,7 +375,12 @@ impl WgpuEngine {
             options.sg_diag,
             options.unchecked_products,
             options.rope_tokens,
-            &fit_ks(&options, &config, ctx.subgroup_size()),
+            &fit_shapes(
+                &options,
+                &config,
+                ctx.subgroup_size(),
+                device.limits().max_compute_invocations_per_workgroup,
+            ),
         )?;
         let weights = DeviceWeights::upload(&device, &queue, &model.weights, storage, max_binding)?;
         let DeviceWeights {
@@ -737,7 +742,12 @@ impl WgpuEngine {
             self.options.sg_diag,
             self.options.unchecked_products,
             self.options.rope_tokens,
-            &fit_ks(&self.options, &self.config, self.subgroup),
+            &fit_shapes(
+                &self.options,
+                &self.config,
+                self.subgroup,
+                self.device.limits().max_compute_invocations_per_workgroup,
+            ),
         )?;
         Ok(())
     }
@@ -1029,6 +1039,24 @@ fn fit_ks(options: &WgpuEngineOptions, c: &LlamaConfig, subgroup: Option<u32>) -
     }
 }
 
+/// [`fit_ks`] with each K's (KSPLIT, STEPS) ([`pipelines::fit_shape`] within `limit`
+/// invocations a workgroup, the adapter's).
+fn fit_shapes(
+    options: &WgpuEngineOptions,
+    c: &LlamaConfig,
+    subgroup: Option<u32>,
+    limit: u32,
+) -> Vec<(usize, (u32, u32))> {
+    let sg = subgroup.unwrap_or(32);
+    fit_ks(options, c, subgroup)
+        .into_iter()
+        .map(|k| {
+            let shape = pipelines::fit_shape(k, sg, limit);
+            (k, shape)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod fit_tests {
     use super::pipelines::fit_shape;
@@ -1036,7 +1064,8 @@ mod fit_tests {
 
     /// `MOA_WGPU_SG_FIT` unset fits SmolLM2's products on subgroups of 32 or more (the
     /// H200's measured default: K 576 on 5 subgroups × 1 step, K 1536 on 6 × 2) and keeps
-    /// the K loop on lavapipe's 8 lanes; `0` / `1` decide alone.
+    /// the K loop on lavapipe's 8 lanes; `0` / `1` decide alone; within the adapter's
+    /// workgroup limit.
     #[test]
     fn the_fitted_products_are_the_default_on_subgroups_of_32_or_more() {
         let c = crate::model::random::like("smollm2-135m").unwrap();
@@ -1053,13 +1082,24 @@ mod fit_tests {
             ..d
         };
         assert_eq!(fit_ks(&on, &c, Some(8)).len(), 3);
-        assert_eq!((fit_shape(576, 32), fit_shape(1536, 32)), ((5, 1), (6, 2)));
-        assert_eq!((fit_shape(576, 8), fit_shape(1536, 8)), ((18, 1), (24, 2)));
-        // Every shape fits 256 invocations and `part_sums`' 32 subgroups.
+        let f = |k, sg| fit_shape(k, sg, 1024);
+        assert_eq!((f(576, 32), f(1536, 32)), ((5, 1), (6, 2)));
+        assert_eq!((f(576, 8), f(1536, 8)), ((18, 1), (24, 2)));
+        // An adapter of 128 invocations a workgroup: K 1536 on 4 subgroups × 3 steps.
+        assert_eq!(fit_shape(1536, 32, 128), (4, 3));
+        assert_eq!(
+            fit_shapes(&on, &c, Some(32), 1024),
+            vec![(576, (5, 1)), (576, (5, 1)), (1536, (6, 2))]
+        );
+        // Every shape fits 256 invocations (or the adapter's limit, where lower) and
+        // `part_sums`' 32 subgroups.
         for sg in [8, 16, 32, 64] {
-            for k in (4..20_000).step_by(4) {
-                let (ks, steps) = fit_shape(k, sg);
-                assert!(ks * sg <= 256 && ks <= 32 && ks * sg * steps >= (k / 4) as u32);
+            for limit in [64, 128, 256, 1024] {
+                for k in (4..20_000).step_by(4) {
+                    let (ks, steps) = fit_shape(k, sg, limit);
+                    assert!(ks * sg <= limit.min(256) && ks <= 32);
+                    assert!(ks * sg * steps >= (k / 4) as u32);
+                }
             }
         }
     }

@@ -1186,6 +1186,10 @@ pub const BENCH_ONLY: &[&str] = &[
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
     (
+        "MOA_WGPU_SG_FIT_STEPS",
+        "MOA_WGPU_SG_FIT's K steps a lane (1-8, within the adapter's max_compute_invocations_per_workgroup): 1 put SmolLM2's down product (K 1536) on 12 subgroups x 1 step (384 invocations) instead of the default's 6 x 2: registers 56 (f16 and f32 x; 70 with the RMSNorm) against 80 / 86 / 95, yet on the H200 (SmolLM2 16 x 4096, moa-50, 256 greedy tokens, --profile 5, MOA_WGPU_COOP_ATTN=0; s34-down's call, 4 pairs) down 5.84 / 6.17 / 6.07 / 5.99 us against 5.91 / 6.01 / 6.12 / 6.45 (lower in 3 of 4, means 6.02 against 6.12), the device step lower in 1 of 4 (1 379.9 / 1 384.1 / 1 397.9 / 1 382.8 against 1 379.2 / 1 376.7 / 1 395.2 / 1 402.1 us), tokens/s above in 2 of 4 (11 378 / 11 364 / 10 927 / 11 243 against 10 973 / 11 286 / 11 259 / 11 324; the two won pairs one a slow first process); parity 0.0489 against 0.0534, argmax 3/3: down's time is not its second step's dependent loads nor its registers; deleted (benches/RESULTS.md, wgpu engine, session 34 (branch s34-down); the form is in commit 2b50f8c; the fit's bound by the adapter's workgroup limit stays)",
+    ),
+    (
         "MOA_WGPU_COOP_OUT_HOIST",
         "the decode output product on matrix units (MOA_WGPU_COOP_DECODE=1, direct walk) with its 9 A fragments loaded with its 9 B fragments before a workgroup barrier, so that the driver could not sink each load to its multiply-add (the direct walk held 41 registers; hoisted 80): on the H200 (SmolLM2 16 x 4096, moa-50, 256 greedy tokens, s34-prod call 2) out 5.21 us against 5.37 without the hoist and 4.37-4.46 on subgroups (--profile 5), tokens/s 10 859-11 046 (4 runs) against 11 217-11 270 for the default (subgroup output product; 4 runs, every one above every hoisted one) and 10 745 unhoisted (1 run), parity 0.0506, 3/3 (as unhoisted); deleted (benches/RESULTS.md, wgpu engine, session 34 (branch s34-prod); the form is in commit 4528bb7)",
     ),

@@ -88,9 +88,10 @@ pub(super) struct SgPipes {
     sets: [SgSet; 3],
     /// KSPLIT 8, where built.
     eight: Option<SgSet>,
-    /// `MOA_WGPU_SG_FIT`: per inner size K of the model's products, the fitted set
-    /// ([`fit_shape`]: `STEPS` K steps a lane, KSPLIT covering K / 4, one column group).
-    fitted: Vec<(usize, SgSet)>,
+    /// `MOA_WGPU_SG_FIT`: per inner size K of the model's products, its (KSPLIT, STEPS)
+    /// and the fitted set ([`fit_shape`]: `STEPS` K steps a lane, KSPLIT covering K / 4,
+    /// one column group).
+    fitted: Vec<(usize, (u32, u32), SgSet)>,
     /// The subgroup size they were built for: a workgroup holds `SgSet::groups` column
     /// groups of 4 output columns × 16 rows, KSPLIT subgroups each.
     pub(super) subgroup: u32,
@@ -156,11 +157,14 @@ fn builds_eight(choice: SubgroupProducts, subgroup: u32) -> bool {
 
 /// `MOA_WGPU_SG_FIT`'s shape for a product of inner size `k` on subgroups of
 /// `subgroup` lanes: (KSPLIT, STEPS), the fewest K steps a lane that fit K / 4 4-vectors in
-/// 256 invocations (and `part_sums`' 32 subgroups), then the fewest subgroups that cover
-/// them in that many steps. On 32 lanes K 576 → (5, 1), K 1536 → (6, 2).
-pub(super) fn fit_shape(k: usize, subgroup: u32) -> (u32, u32) {
+/// 256 invocations (or `limit`, the adapter's `max_compute_invocations_per_workgroup`,
+/// where lower) and `part_sums`' 32 subgroups, then the fewest subgroups that cover them in
+/// that many steps. On 32 lanes K 576 → (5, 1), K 1536 → (6, 2). (One step on 12
+/// subgroups for K 1536, 384 invocations, held 56 registers against 86 and did not win on
+/// the H200: `MOA_WGPU_SG_FIT_STEPS` in options::REMOVED.)
+pub(super) fn fit_shape(k: usize, subgroup: u32, limit: u32) -> (u32, u32) {
     let k4 = (k / 4).max(1) as u32;
-    let most = (256 / subgroup).clamp(1, 32);
+    let most = (limit.min(256) / subgroup).clamp(1, 32);
     let steps = k4.div_ceil(most * subgroup);
     (k4.div_ceil(steps * subgroup), steps)
 }
@@ -175,11 +179,10 @@ impl SgPipes {
         let each: Vec<String> = self
             .fitted
             .iter()
-            .map(|(k, _)| {
-                let (ks, steps) = fit_shape(*k, self.subgroup);
+            .map(|(k, (ks, steps), _)| {
                 format!(
                     "K {k}: KSPLIT {ks} × {steps} step{}",
-                    if steps == 1 { "" } else { "s" }
+                    if *steps == 1 { "" } else { "s" }
                 )
             })
             .collect();
@@ -193,7 +196,7 @@ impl SgPipes {
     /// set of [`Self::ksplit`].
     pub(super) fn pick(&self, n_out: usize, k: usize) -> &SgSet {
         if n_out.div_ceil(4) < 512 {
-            if let Some((_, set)) = self.fitted.iter().find(|(fk, _)| *fk == k) {
+            if let Some((_, _, set)) = self.fitted.iter().find(|(fk, _, _)| *fk == k) {
                 return set;
             }
         }
@@ -360,7 +363,7 @@ impl Pipelines {
         sg_diag: u32,
         unchecked: bool,
         rope_tokens: u32,
-        fit_ks: &[usize],
+        fit: &[(usize, (u32, u32))],
     ) -> Result<Pipelines, EngineError> {
         let types = Types {
             weights: storage,
@@ -482,15 +485,14 @@ impl Pipelines {
                 };
                 (|| -> Result<SgPipes, EngineError> {
                     // The fitted sets, where asked and the choice fixes no KSPLIT or groups.
-                    let mut fitted: Vec<(usize, SgSet)> = Vec::new();
+                    let mut fitted: Vec<(usize, (u32, u32), SgSet)> = Vec::new();
                     if sg_choice.ksplit.is_none() && sg_choice.groups.is_none() {
-                        for &k in fit_ks {
-                            if fitted.iter().any(|(fk, _)| *fk == k) {
+                        for &(k, (ks, steps)) in fit {
+                            if fitted.iter().any(|(fk, _, _)| *fk == k) {
                                 continue;
                             }
-                            let (ks, steps) = fit_shape(k, sg);
                             if let Some(set) = build_steps(ks, steps)? {
-                                fitted.push((k, set));
+                                fitted.push((k, (ks, steps), set));
                             }
                         }
                     }

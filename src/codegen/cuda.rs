@@ -1684,6 +1684,8 @@ fn layer_ctx(
         && decode_uses_mma(module.storage, d)
         && d.is_multiple_of(64)
         && !decode_ticket;
+    // The lean epilogue's row stride (head_dim + 4), where its states fit a stage.
+    let decode_lean = decode_lean(module.storage, d, lctx.group_size, tuning);
     let decode_own_merge = tuning.own_merge
         && decode_fast_merge
         && decode_uses_mma(module.storage, d)
@@ -1768,12 +1770,8 @@ fn layer_ctx(
             decode_merge_batch(d, lctx.group_size, 32 * tuning.warps)
         },
         decode_half_partials,
-        decode_lean: decode_lean(module.storage, d, lctx.group_size, tuning),
-        decode_wstride: if decode_lean(module.storage, d, lctx.group_size, tuning) {
-            d + 4
-        } else {
-            d
-        },
+        decode_lean,
+        decode_wstride: if decode_lean { d + 4 } else { d },
         decode_ticket,
         decode_own_merge,
         decode_full_prologue: tuning.full_prologue

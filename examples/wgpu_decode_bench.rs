@@ -64,6 +64,8 @@
 //! whole step (decode + merge) and/or each dispatch alone (its rate still over the step's
 //! KV bytes), to tell a small step's fixed time in the decode from that in the merge.
 //! `MOA_WGSL_KV_RANDOM=1` fills the caches with random values instead of zeros.
+//! `MOA_WGSL_KV_COPIES=N` sets how many copies of the caches (and of `stream`'s bytes) the
+//! timed dispatches rotate over (default: enough to pass the L2 3x; 1 = L2-warm reads).
 //! `MOA_WGSL_ITEMS` (comma-separated; default `all`), a tail diagnostic (session 29): which
 //! of the host's work items each row launches: `all` the list as it is, `all1` every item
 //! as its own one-chunk segment, `sorted` every item longest first, `long:N` / `short:N`
@@ -748,6 +750,26 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     )
 }
 
+/// How many copies of `bytes` the timed dispatches rotate over: by default enough that
+/// the rotated bytes pass the H200's 60 MB L2 three times (1 to 4), so every read comes
+/// from DRAM as in the engine's step; `MOA_WGSL_KV_COPIES=N` (1 to 16) sets it, and 1
+/// reads the same bytes every dispatch, L2-warm where they fit: what the dispatch would
+/// take if its K/V were already in L2 (session 35's question: is an L2 prefetch of the
+/// next layer's K/V during the products worth building?).
+///
+/// Errors: `MOA_WGSL_KV_COPIES` not an integer in 1..=16.
+fn kv_copies(bytes: u64) -> Result<usize, String> {
+    match std::env::var("MOA_WGSL_KV_COPIES") {
+        Ok(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=16).contains(&n) => Ok(n),
+            _ => Err(format!(
+                "MOA_WGSL_KV_COPIES: `{v}` is not an integer from 1 to 16"
+            )),
+        },
+        Err(_) => Ok(180_000_000u64.div_ceil(bytes.max(1)).clamp(1, 4) as usize),
+    }
+}
+
 /// `wgpu_decode_bench stream [MB]`: read kernels of several shapes over MB megabytes
 /// (default 25.9: one SmolLM2 moa-50 layer's K and V at 16 × 4096), each timed as the
 /// decode is (dependent dispatches, [`per_step`]), against the copy kernel's rate, and
@@ -795,7 +817,7 @@ fn stream_shapes(args: &[String]) -> Result<(), String> {
         StreamShape { label: "item 512 x 4, 64K", threads: 512, loads: 4, wg_bytes: 64 * k, chain: 0 },
     ];
     let bytes = ((mb * 1e6) as u64).div_ceil(16) * 16;
-    let copies = 180_000_000u64.div_ceil(bytes).clamp(1, 4) as usize;
+    let copies = kv_copies(bytes)?;
     let storage = |label: &str, size: u64| {
         dev.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
@@ -1099,8 +1121,7 @@ fn layers_vs_copy(
                     println!("{label}: skipped (a K/V binding of {cache_bytes} B exceeds the adapter's limit)");
                     continue;
                 }
-                // Enough cache copies that a step's bytes, rotated, exceed the 60 MB L2 3x.
-                let copies = (180_000_000u64.div_ceil(kv_bytes)).clamp(1, 4) as usize;
+                let copies = kv_copies(kv_bytes)?;
                 let mut seed = 0x2545_f491u32;
                 let q: Vec<f32> = (0..rows as usize * hq * d)
                     .map(|_| {

@@ -1167,6 +1167,7 @@ pub const BENCH_ONLY: &[&str] = &[
     "MOA_WGSL_EARLY_V",
     "MOA_WGSL_F16",
     "MOA_WGSL_ITEMS",
+    "MOA_WGSL_KV_COPIES",
     "MOA_WGSL_KV_RANDOM",
     "MOA_WGSL_LAZY_MARGIN",
     "MOA_WGSL_LOAD_BATCH",

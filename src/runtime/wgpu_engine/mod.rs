@@ -32,7 +32,8 @@ mod weights;
 
 use forward::OutputKind;
 pub use options::{
-    CoopDecodeChoice, CoopHeadChoice, OptionsError, WgpuContextOptions, WgpuEngineOptions,
+    CoopDecodeChoice, CoopHeadChoice, KvPrefetch, OptionsError, WgpuContextOptions,
+    WgpuEngineOptions,
 };
 pub use pipelines::SubgroupProducts;
 use pipelines::{CoopPipes, Pipelines};
@@ -856,7 +857,15 @@ impl WgpuEngine {
         } else {
             ""
         };
-        sg + coop + walk + qkv + unchecked + &fused + &self.coop_decode.note
+        let kv = self.options.kv_prefetch;
+        let kv = match kv.is_on() {
+            true => format!(
+                "; the next layer's K/V read into L2 during the products (MOA_WGPU_KV_PREFETCH={}; kv_prefetch.wgsl)",
+                kv.name()
+            ),
+            false => String::new(),
+        };
+        sg + coop + walk + qkv + unchecked + &fused + &kv + &self.coop_decode.note
     }
 
     /// Fixes the slots of each decode work item of requests started from now on

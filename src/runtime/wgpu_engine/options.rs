@@ -195,6 +195,98 @@ pub enum CoopHeadChoice {
     Off,
 }
 
+/// Where a decode step reads the next layer's K/V caches into L2 (`MOA_WGPU_KV_PREFETCH`,
+/// session 35): after each named product of layer l (output, gate/up, down) one
+/// `kv_prefetch.wgsl` dispatch reads its share of layer l + 1's K and V (whole cache
+/// buffers: the slots the decode attention reads), with no barrier before it (its
+/// bindings are caches first used in the step's command buffer, read-only, and a sink of
+/// its own), so it runs beside that product on the SMs the product leaves idle and layer
+/// l + 1's attention finds its K/V in L2. The last layer reads nothing ahead.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KvPrefetch {
+    /// The weights of the output, gate/up and down products' shares of the bytes, in
+    /// that order (0: nothing after that product; all 0: off, the default).
+    pub weights: [u8; 3],
+    /// K only (`k`): V is not read ahead (half the bytes).
+    pub k_only: bool,
+}
+
+impl KvPrefetch {
+    /// The places in the order of [`Self::weights`], as the variable names them.
+    pub const PLACES: [&'static str; 3] = ["out", "gate_up", "down"];
+    /// A place's weight where the value gives none: the products' device times on the
+    /// H200 in µs (out 4, gate/up 7, down 6; session 34), so each share is read in about
+    /// the time its product takes.
+    pub const DEFAULT_WEIGHTS: [u8; 3] = [4, 7, 6];
+    const ACCEPTED: &'static str = "0, or a comma list of places out, gate_up, down (each optionally :weight, 1-99), all (the three), and k (K only)";
+
+    /// Does any product read ahead?
+    pub fn is_on(&self) -> bool {
+        self.weights.iter().any(|&w| w > 0)
+    }
+
+    /// The fraction `[begin, end)` of each cache that the dispatch after product `place`
+    /// (an index into [`Self::PLACES`]) reads: the places' shares in layer order.
+    pub fn share(&self, place: usize) -> (f64, f64) {
+        let total: u32 = self.weights.iter().map(|&w| u32::from(w)).sum();
+        if total == 0 || place >= 3 {
+            return (0.0, 0.0);
+        }
+        let before: u32 = self.weights[..place].iter().map(|&w| u32::from(w)).sum();
+        let end = before + u32::from(self.weights[place]);
+        (
+            f64::from(before) / f64::from(total),
+            f64::from(end) / f64::from(total),
+        )
+    }
+
+    /// Parses the variable's value (see [`Self::ACCEPTED`]); `None` where malformed.
+    pub fn parse(value: &str) -> Option<KvPrefetch> {
+        let value = value.trim();
+        if value == "0" {
+            return Some(KvPrefetch::default());
+        }
+        let mut p = KvPrefetch::default();
+        for item in value.split(',').map(str::trim) {
+            if item == "k" {
+                p.k_only = true;
+                continue;
+            }
+            if item == "all" {
+                p.weights = Self::DEFAULT_WEIGHTS;
+                continue;
+            }
+            let (name, weight) = match item.split_once(':') {
+                Some((n, w)) => {
+                    let w = w.trim().parse::<u8>().ok();
+                    (n.trim(), Some(w.filter(|w| (1..=99).contains(w))?))
+                }
+                None => (item, None),
+            };
+            let i = Self::PLACES.iter().position(|&n| n == name)?;
+            p.weights[i] = weight.unwrap_or(Self::DEFAULT_WEIGHTS[i]);
+        }
+        p.is_on().then_some(p)
+    }
+
+    /// The value as the variable would name it (`0` when off), for the load line.
+    pub fn name(&self) -> String {
+        if !self.is_on() {
+            return "0".into();
+        }
+        let mut items: Vec<String> = Self::PLACES
+            .iter()
+            .zip(self.weights)
+            .filter(|(_, w)| *w > 0)
+            .map(|(n, w)| format!("{n}:{w}"))
+            .collect();
+        if self.k_only {
+            items.push("k".into());
+        }
+        items.join(",")
+    }
+}
+
 /// Which decode layer products run on matrix units besides the head
 /// (`MOA_WGPU_COOP_DECODE`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -562,6 +654,12 @@ pub struct WgpuEngineOptions {
     /// on an SM (the flat form with 8 subgroups: 256 invocations at 119 registers, 2 an SM,
     /// 264 on the H200's 132 SMs). Ignored where `MOA_WGPU_DECODE_CHUNK` is set.
     pub decode_resident: Option<std::num::NonZeroU32>,
+    /// `MOA_WGPU_KV_PREFETCH` (default `0`, off): decode steps read the next layer's K/V
+    /// caches into L2 during this layer's output, gate/up and down products
+    /// ([`KvPrefetch`]; session 35, opt-in until measured). The lead's call (session 35,
+    /// the decode bench, 16 rows, N 4160) put the attention 2.5–5 µs a layer shorter with
+    /// its K/V in L2 (layer 9: 21.6–22.2 → 16.6–17.5 µs).
+    pub kv_prefetch: KvPrefetch,
 }
 
 impl Default for WgpuEngineOptions {
@@ -611,6 +709,7 @@ impl Default for WgpuEngineOptions {
             rope_tokens: 8,
             decode_chunk: None,
             decode_resident: None,
+            kv_prefetch: KvPrefetch::default(),
         }
     }
 }
@@ -809,6 +908,14 @@ impl WgpuEngineOptions {
             )?
             .and_then(std::num::NonZeroU32::new)
             .or(d.decode_resident),
+            kv_prefetch: match env("MOA_WGPU_KV_PREFETCH") {
+                None => d.kv_prefetch,
+                Some(v) => KvPrefetch::parse(&v).ok_or(OptionsError {
+                    name: "MOA_WGPU_KV_PREFETCH",
+                    value: v,
+                    accepted: KvPrefetch::ACCEPTED,
+                })?,
+            },
             wgsl_tuning: WgslTuning {
                 // Unset: the form's choice (`engine_fused_merge`, resolved when the engine
                 // compiles the plan).
@@ -1143,6 +1250,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_ROPE_TOKENS",
     "MOA_WGPU_DECODE_CHUNK",
     "MOA_WGPU_DECODE_RESIDENT",
+    "MOA_WGPU_KV_PREFETCH",
     "MOA_WGSL_FUSED_MERGE",
     "MOA_WGSL_V_FIRST",
     "MOA_WGSL_SG_DECODE",

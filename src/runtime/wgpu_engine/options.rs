@@ -196,29 +196,35 @@ pub enum CoopHeadChoice {
 }
 
 /// Where a decode step reads the next layer's K/V caches into L2 (`MOA_WGPU_KV_PREFETCH`,
-/// session 35): after each named product of layer l (output, gate/up, down) one
-/// `kv_prefetch.wgsl` dispatch reads its share of layer l + 1's K and V (whole cache
-/// buffers: the slots the decode attention reads), with no barrier before it (its
-/// bindings are caches first used in the step's command buffer, read-only, and a sink of
-/// its own), so it runs beside that product on the SMs the product leaves idle and layer
-/// l + 1's attention finds its K/V in L2. The last layer reads nothing ahead.
+/// session 35): after each named dispatch of layer l (the attention, the output, gate/up
+/// and down products) one `kv_prefetch.wgsl` dispatch reads its share of layer l + 1's K
+/// and V (whole cache buffers: the slots the decode attention reads), with no barrier
+/// before it (its bindings are caches first used in the step's command buffer, read-only,
+/// and a sink of its own), so it runs beside that dispatch on the SMs it leaves idle and
+/// layer l + 1's attention finds its K/V in L2. The last layer reads nothing ahead.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KvPrefetch {
-    /// The weights of the output, gate/up and down products' shares of the bytes, in
-    /// that order (0: nothing after that product; all 0: off, the default).
-    pub weights: [u8; 3],
+    /// The weights of the shares of the bytes read after the attention and the output,
+    /// gate/up and down products, in that order (0: nothing after that dispatch; all 0:
+    /// off, the default).
+    pub weights: [u8; 4],
     /// K only (`k`): V is not read ahead (half the bytes).
     pub k_only: bool,
+    /// A timing diagnostic (`far`): each layer reads ahead the caches of the layer half the
+    /// model away instead of the next (the same bytes and dispatches, none of them in L2
+    /// when their attention runs), so the step with it less the step with the next
+    /// layer's is what the attention gained from L2.
+    pub far: bool,
 }
 
 impl KvPrefetch {
     /// The places in the order of [`Self::weights`], as the variable names them.
-    pub const PLACES: [&'static str; 3] = ["out", "gate_up", "down"];
-    /// A place's weight where the value gives none: the products' device times on the
-    /// H200 in µs (out 4, gate/up 7, down 6; session 34), so each share is read in about
-    /// the time its product takes.
-    pub const DEFAULT_WEIGHTS: [u8; 3] = [4, 7, 6];
-    const ACCEPTED: &'static str = "0, or a comma list of places out, gate_up, down (each optionally :weight, 1-99), all (the three), and k (K only)";
+    pub const PLACES: [&'static str; 4] = ["attn", "out", "gate_up", "down"];
+    /// A place's weight where the value gives none: the dispatches' device times on the
+    /// H200 in µs (attention 20, out 4, gate/up 7, down 6; session 34), so each share is
+    /// read in about the time its dispatch takes.
+    pub const DEFAULT_WEIGHTS: [u8; 4] = [20, 4, 7, 6];
+    const ACCEPTED: &'static str = "0, or a comma list of places attn, out, gate_up, down (each optionally :weight, 1-99), all (out, gate_up, down), k (K only) and far (a timing diagnostic: the caches of the layer half the model away)";
 
     /// Does any product read ahead?
     pub fn is_on(&self) -> bool {
@@ -229,7 +235,7 @@ impl KvPrefetch {
     /// (an index into [`Self::PLACES`]) reads: the places' shares in layer order.
     pub fn share(&self, place: usize) -> (f64, f64) {
         let total: u32 = self.weights.iter().map(|&w| u32::from(w)).sum();
-        if total == 0 || place >= 3 {
+        if total == 0 || place >= Self::PLACES.len() {
             return (0.0, 0.0);
         }
         let before: u32 = self.weights[..place].iter().map(|&w| u32::from(w)).sum();
@@ -252,8 +258,12 @@ impl KvPrefetch {
                 p.k_only = true;
                 continue;
             }
+            if item == "far" {
+                p.far = true;
+                continue;
+            }
             if item == "all" {
-                p.weights = Self::DEFAULT_WEIGHTS;
+                p.weights[1..].copy_from_slice(&Self::DEFAULT_WEIGHTS[1..]);
                 continue;
             }
             let (name, weight) = match item.split_once(':') {
@@ -282,6 +292,9 @@ impl KvPrefetch {
             .collect();
         if self.k_only {
             items.push("k".into());
+        }
+        if self.far {
+            items.push("far".into());
         }
         items.join(",")
     }

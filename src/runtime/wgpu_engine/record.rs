@@ -447,16 +447,19 @@ impl WgpuEngine {
                 [t as u32, 1, 1],
             ));
         };
-        // Decode steps only (`MOA_WGPU_KV_PREFETCH`): each layer's output, gate/up and
-        // down products are followed by their share of the next layer's K/V read into L2,
-        // tagged "kv_prefetch" for the profile.
+        // Decode steps only (`MOA_WGPU_KV_PREFETCH`): each layer's attention and output,
+        // gate/up and down products are followed by their share (if any) of the next
+        // layer's K/V read into L2, tagged "kv_prefetch" for the profile.
         let kv = self.options.kv_prefetch;
         let kv_on = kv.is_on() && fuse && io.prefill.is_none();
         for (l, lw) in self.layers.iter().enumerate() {
             let layout = &st.layouts[l];
             let parts = &st.caches[l];
-            // The next layer's caches (none after the last layer, or where off).
-            let next = st.caches.get(l + 1).filter(|_| kv_on);
+            // The next layer's caches (none after the last layer, or where off); with the
+            // `far` diagnostic the caches of the layer half the model away.
+            let n = st.caches.len();
+            let ahead = if kv.far { (l + 1 + n / 2) % n } else { l + 1 };
+            let next = st.caches.get(ahead).filter(|_| kv_on && l + 1 < n);
             let prefetch = |d: &mut Vec<Dispatch>, kinds: &mut Vec<&'static str>, place: usize| {
                 if let Some(next) = next {
                     self.kv_prefetch(d, next, kv.share(place), kv.k_only);
@@ -666,6 +669,7 @@ impl WgpuEngine {
                 }
             }
             tag(&mut kinds, &d, "attention");
+            prefetch(&mut d, &mut kinds, 0);
             let attn_input = Input::Attention;
             let decode = fuse && io.prefill.is_none();
             let coop_out = self
@@ -810,7 +814,7 @@ impl WgpuEngine {
                 );
             }
             tag(&mut kinds, &d, "out");
-            prefetch(&mut d, &mut kinds, 0);
+            prefetch(&mut d, &mut kinds, 1);
             // The gate/up product on matrix units, SwiGLU in its epilogue: 16 gate + 16
             // up columns a workgroup (a one-part weight whose halves are ffn columns, a
             // multiple of 16).
@@ -853,7 +857,7 @@ impl WgpuEngine {
                     [(c.ffn_size / 16) as u32, (t as u32).div_ceil(16), 1],
                 ));
                 tag(&mut kinds, &d, "gate_up");
-                prefetch(&mut d, &mut kinds, 1);
+                prefetch(&mut d, &mut kinds, 2);
                 self.linear(
                     &mut d,
                     Input::Plain,
@@ -891,7 +895,7 @@ impl WgpuEngine {
                     [pairs.div_ceil(set.groups), (t as u32).div_ceil(set.rows), 1],
                 ));
                 tag(&mut kinds, &d, "gate_up");
-                prefetch(&mut d, &mut kinds, 1);
+                prefetch(&mut d, &mut kinds, 2);
                 self.linear(
                     &mut d,
                     Input::Plain,
@@ -906,7 +910,7 @@ impl WgpuEngine {
                 let (x_alt, gate_up) = ((&a.x_alt).into(), (&a.gate_up).into());
                 self.linear(&mut d, norm, x_alt, &lw.w_gate_up, None, gate_up, t);
                 tag(&mut kinds, &d, "gate_up");
-                prefetch(&mut d, &mut kinds, 1);
+                prefetch(&mut d, &mut kinds, 2);
                 self.linear(
                     &mut d,
                     Input::SwiGlu,
@@ -970,7 +974,7 @@ impl WgpuEngine {
             }
             // (Unfused passes tagged their MLP dispatches one by one above.)
             tag(&mut kinds, &d, "down");
-            prefetch(&mut d, &mut kinds, 2);
+            prefetch(&mut d, &mut kinds, 3);
             layer_end.push(d.len());
         }
         let rows = io.rows;

@@ -215,6 +215,10 @@ pub struct KvPrefetch {
     /// when their attention runs), so the step with it less the step with the next
     /// layer's is what the attention gained from L2.
     pub far: bool,
+    /// Workgroups a prefetch dispatch at most (`groups:N`; 0, the default: as many as read
+    /// the share in one round, a few hundred at the SmolLM2 shape): fewer take more rounds
+    /// at a lower rate, leaving DRAM to the product beside them.
+    pub groups: u16,
 }
 
 impl KvPrefetch {
@@ -224,7 +228,7 @@ impl KvPrefetch {
     /// H200 in µs (attention 20, out 4, gate/up 7, down 6; session 34), so each share is
     /// read in about the time its dispatch takes.
     pub const DEFAULT_WEIGHTS: [u8; 4] = [20, 4, 7, 6];
-    const ACCEPTED: &'static str = "0, or a comma list of places attn, out, gate_up, down (each optionally :weight, 1-99), all (out, gate_up, down), k (K only) and far (a timing diagnostic: the caches of the layer half the model away)";
+    const ACCEPTED: &'static str = "0, or a comma list of places attn, out, gate_up, down (each optionally :weight, 1-99), all (out, gate_up, down), k (K only), groups:N (workgroups a dispatch at most, 1-65535) and far (a timing diagnostic: the caches of the layer half the model away)";
 
     /// Does any product read ahead?
     pub fn is_on(&self) -> bool {
@@ -256,6 +260,10 @@ impl KvPrefetch {
         for item in value.split(',').map(str::trim) {
             if item == "k" {
                 p.k_only = true;
+                continue;
+            }
+            if let Some(n) = item.strip_prefix("groups:") {
+                p.groups = n.trim().parse::<u16>().ok().filter(|&n| n > 0)?;
                 continue;
             }
             if item == "far" {
@@ -295,6 +303,9 @@ impl KvPrefetch {
         }
         if self.far {
             items.push("far".into());
+        }
+        if self.groups > 0 {
+            items.push(format!("groups:{}", self.groups));
         }
         items.join(",")
     }

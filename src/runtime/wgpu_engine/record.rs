@@ -179,7 +179,8 @@ impl WgpuEngine {
     /// The decode K/V prefetch (`kv_prefetch.wgsl`, `MOA_WGPU_KV_PREFETCH`): reads the
     /// fraction `share` (`[begin, end)`) of each of `parts`' K and V caches (V's first word
     /// only where `k_only`) into L2, one dispatch a part, one round of
-    /// [`KV_PREFETCH_WORDS`] words of each an invocation. Each dispatch writes only a sink
+    /// [`KV_PREFETCH_WORDS`] words of each an invocation (more rounds where `max_groups`,
+    /// if not 0, caps the grid). Each dispatch writes only a sink
     /// buffer of its own (made here) and binds caches no earlier dispatch of a decode pass
     /// wrote, so wgpu puts no barrier before it and it runs beside the dispatch recorded
     /// before it; the next dispatch that waits for that one waits for it too.
@@ -189,6 +190,7 @@ impl WgpuEngine {
         parts: &[CachePart],
         share: (f64, f64),
         k_only: bool,
+        max_groups: u16,
     ) {
         let range = |words: u64| {
             let at = |f: f64| ((words as f64 * f).round() as u64).min(words);
@@ -204,7 +206,11 @@ impl WgpuEngine {
                 continue;
             }
             let most = (k1 - k0).max(if k_only { 0 } else { v1 - v0 });
-            let groups = most.div_ceil(256 * KV_PREFETCH_WORDS).clamp(1, 65_535);
+            let cap = match max_groups {
+                0 => 65_535,
+                n => u64::from(n),
+            };
+            let groups = most.div_ceil(256 * KV_PREFETCH_WORDS).clamp(1, cap);
             let rounds = most.div_ceil(groups * 256 * KV_PREFETCH_WORDS);
             // The stored-only-if-equal value: any; the sink is written by nothing else.
             let w = |x: u64| x as u32;
@@ -462,7 +468,7 @@ impl WgpuEngine {
             let next = st.caches.get(ahead).filter(|_| kv_on && l + 1 < n);
             let prefetch = |d: &mut Vec<Dispatch>, kinds: &mut Vec<&'static str>, place: usize| {
                 if let Some(next) = next {
-                    self.kv_prefetch(d, next, kv.share(place), kv.k_only);
+                    self.kv_prefetch(d, next, kv.share(place), kv.k_only, kv.groups);
                     tag(kinds, d, "kv_prefetch");
                 }
             };

@@ -17,7 +17,8 @@
 struct Params {
     // 16-byte words: K's [x, y), V's [z, w).
     range: vec4<u32>,
-    // x: the stored-only-if-equal value (see above); y: rounds an invocation.
+    // x: the stored-only-if-equal value (see above); y: rounds an invocation; z: words
+    // between two loads (1: every word).
     magic: vec4<u32>,
 }
 
@@ -38,17 +39,20 @@ fn moa_kv_prefetch(
     let stride = nwg.x * 256u;
     let k_last = params.range.y - 1u;
     let v_last = params.range.w - 1u;
+    // Words between two loads (`magic.z`: 1 reads every word; 2, 4, 8 one word of every
+    // 32, 64, 128 bytes, `touch:N`, leaving L2 to fill the rest of its line, if it does).
+    let st = params.magic.z;
     var acc = 0u;
     for (var r = 0u; r < params.magic.y; r++) {
         let i = gid.x + r * 4u * stride;
-        let k0 = k[min(params.range.x + i, k_last)];
-        let k1 = k[min(params.range.x + i + stride, k_last)];
-        let k2 = k[min(params.range.x + i + 2u * stride, k_last)];
-        let k3 = k[min(params.range.x + i + 3u * stride, k_last)];
-        let v0 = v[min(params.range.z + i, v_last)];
-        let v1 = v[min(params.range.z + i + stride, v_last)];
-        let v2 = v[min(params.range.z + i + 2u * stride, v_last)];
-        let v3 = v[min(params.range.z + i + 3u * stride, v_last)];
+        let k0 = k[min(params.range.x + i * st, k_last)];
+        let k1 = k[min(params.range.x + (i + stride) * st, k_last)];
+        let k2 = k[min(params.range.x + (i + 2u * stride) * st, k_last)];
+        let k3 = k[min(params.range.x + (i + 3u * stride) * st, k_last)];
+        let v0 = v[min(params.range.z + i * st, v_last)];
+        let v1 = v[min(params.range.z + (i + stride) * st, v_last)];
+        let v2 = v[min(params.range.z + (i + 2u * stride) * st, v_last)];
+        let v3 = v[min(params.range.z + (i + 3u * stride) * st, v_last)];
         acc ^= fold(k0) ^ fold(k1) ^ fold(k2) ^ fold(k3);
         acc ^= fold(v0) ^ fold(v1) ^ fold(v2) ^ fold(v3);
     }

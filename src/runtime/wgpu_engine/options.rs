@@ -219,6 +219,10 @@ pub struct KvPrefetch {
     /// the share in one round, a few hundred at the SmolLM2 shape): fewer take more rounds
     /// at a lower rate, leaving DRAM to the product beside them.
     pub groups: u16,
+    /// Bytes between two loads (`touch:N`: 16, the default, reads every 16-byte word; 32,
+    /// 64 or 128 one word of each, for L2 to fill the rest of its sector or line, if it
+    /// does): fewer loads and bytes to the SMs for the same DRAM reads.
+    pub touch: u8,
 }
 
 impl KvPrefetch {
@@ -228,7 +232,7 @@ impl KvPrefetch {
     /// H200 in µs (attention 20, out 4, gate/up 7, down 6; session 34), so each share is
     /// read in about the time its dispatch takes.
     pub const DEFAULT_WEIGHTS: [u8; 4] = [20, 4, 7, 6];
-    const ACCEPTED: &'static str = "0, or a comma list of places attn, out, gate_up, down (each optionally :weight, 1-99), all (out, gate_up, down), k (K only), groups:N (workgroups a dispatch at most, 1-65535) and far (a timing diagnostic: the caches of the layer half the model away)";
+    const ACCEPTED: &'static str = "0, or a comma list of places attn, out, gate_up, down (each optionally :weight, 1-99), all (out, gate_up, down), k (K only), groups:N (workgroups a dispatch at most, 1-65535), touch:N (bytes between two loads: 16, 32, 64 or 128) and far (a timing diagnostic: the caches of the layer half the model away)";
 
     /// Does any product read ahead?
     pub fn is_on(&self) -> bool {
@@ -260,6 +264,16 @@ impl KvPrefetch {
         for item in value.split(',').map(str::trim) {
             if item == "k" {
                 p.k_only = true;
+                continue;
+            }
+            if let Some(n) = item.strip_prefix("touch:") {
+                p.touch = match n.trim() {
+                    "16" => 16,
+                    "32" => 32,
+                    "64" => 64,
+                    "128" => 128,
+                    _ => return None,
+                };
                 continue;
             }
             if let Some(n) = item.strip_prefix("groups:") {
@@ -306,6 +320,9 @@ impl KvPrefetch {
         }
         if self.groups > 0 {
             items.push(format!("groups:{}", self.groups));
+        }
+        if self.touch > 16 {
+            items.push(format!("touch:{}", self.touch));
         }
         items.join(",")
     }

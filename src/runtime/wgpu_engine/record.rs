@@ -191,6 +191,7 @@ impl WgpuEngine {
         share: (f64, f64),
         k_only: bool,
         max_groups: u16,
+        touch: u8,
     ) {
         let range = |words: u64| {
             let at = |f: f64| ((words as f64 * f).round() as u64).min(words);
@@ -205,7 +206,11 @@ impl WgpuEngine {
             if k1 <= k0 || v1 <= v0 || v1 > part.v.size() / 16 {
                 continue;
             }
-            let most = (k1 - k0).max(if k_only { 0 } else { v1 - v0 });
+            // Words between two loads (`touch`), and the loads of the larger range.
+            let step = (u64::from(touch) / 16).max(1);
+            let most = (k1 - k0)
+                .max(if k_only { 0 } else { v1 - v0 })
+                .div_ceil(step);
             let cap = match max_groups {
                 0 => 65_535,
                 n => u64::from(n),
@@ -214,7 +219,16 @@ impl WgpuEngine {
             let rounds = most.div_ceil(groups * 256 * KV_PREFETCH_WORDS);
             // The stored-only-if-equal value: any; the sink is written by nothing else.
             let w = |x: u64| x as u32;
-            let params = self.uniform(&[w(k0), w(k1), w(v0), w(v1), 0x9e37_79b9, w(rounds), 0, 0]);
+            let params = self.uniform(&[
+                w(k0),
+                w(k1),
+                w(v0),
+                w(v1),
+                0x9e37_79b9,
+                w(rounds),
+                w(step),
+                0,
+            ]);
             let sink = self.storage_u32("kv prefetch sink", &[0; 64]);
             d.push(self.dispatch_bound(
                 &self.pipes.kv_prefetch,
@@ -468,7 +482,7 @@ impl WgpuEngine {
             let next = st.caches.get(ahead).filter(|_| kv_on && l + 1 < n);
             let prefetch = |d: &mut Vec<Dispatch>, kinds: &mut Vec<&'static str>, place: usize| {
                 if let Some(next) = next {
-                    self.kv_prefetch(d, next, kv.share(place), kv.k_only, kv.groups);
+                    self.kv_prefetch(d, next, kv.share(place), kv.k_only, kv.groups, kv.touch);
                     tag(kinds, d, "kv_prefetch");
                 }
             };

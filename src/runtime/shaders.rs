@@ -90,14 +90,6 @@ pub const SAMPLE: Shader = Shader {
     entry_point: "moa_sample",
     source: include_str!("../../shaders/sample.wgsl"),
 };
-/// Reads a share of the next layer's K/V caches into L2 during a decode product
-/// (`kv_prefetch.wgsl`, `MOA_WGPU_KV_PREFETCH`, session 35): 16-byte words folded into a
-/// value stored only when it equals a host-given one.
-pub const KV_PREFETCH: Shader = Shader {
-    name: "kv_prefetch.wgsl",
-    entry_point: "moa_kv_prefetch",
-    source: include_str!("../../shaders/kv_prefetch.wgsl"),
-};
 
 pub const ALL: &[Shader] = &[
     EMBED,
@@ -114,7 +106,6 @@ pub const ALL: &[Shader] = &[
     ARGMAX_BLOCKS,
     ARGMAX_FINISH,
     SAMPLE,
-    KV_PREFETCH,
 ];
 
 /// Element types a shader instance is specialised for.

@@ -32,8 +32,7 @@ mod weights;
 
 use forward::OutputKind;
 pub use options::{
-    CoopDecodeChoice, CoopHeadChoice, KvPrefetch, OptionsError, WgpuContextOptions,
-    WgpuEngineOptions,
+    CoopDecodeChoice, CoopHeadChoice, OptionsError, WgpuContextOptions, WgpuEngineOptions,
 };
 pub use pipelines::SubgroupProducts;
 use pipelines::{CoopPipes, Pipelines};
@@ -857,15 +856,7 @@ impl WgpuEngine {
         } else {
             ""
         };
-        let kv = self.options.kv_prefetch;
-        let kv = match kv.is_on() {
-            true => format!(
-                "; the next layer's K/V read into L2 during the products (MOA_WGPU_KV_PREFETCH={}; kv_prefetch.wgsl)",
-                kv.name()
-            ),
-            false => String::new(),
-        };
-        sg + coop + walk + qkv + unchecked + &fused + &kv + &self.coop_decode.note
+        sg + coop + walk + qkv + unchecked + &fused + &self.coop_decode.note
     }
 
     /// Fixes the slots of each decode work item of requests started from now on

@@ -195,139 +195,6 @@ pub enum CoopHeadChoice {
     Off,
 }
 
-/// Where a decode step reads the next layer's K/V caches into L2 (`MOA_WGPU_KV_PREFETCH`,
-/// session 35): after each named dispatch of layer l (the attention, the output, gate/up
-/// and down products) one `kv_prefetch.wgsl` dispatch reads its share of layer l + 1's K
-/// and V (whole cache buffers: the slots the decode attention reads), with no barrier
-/// before it (its bindings are caches first used in the step's command buffer, read-only,
-/// and a sink of its own), so it runs beside that dispatch on the SMs it leaves idle and
-/// layer l + 1's attention finds its K/V in L2. The last layer reads nothing ahead.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct KvPrefetch {
-    /// The weights of the shares of the bytes read after the attention and the output,
-    /// gate/up and down products, in that order (0: nothing after that dispatch; all 0:
-    /// off, the default).
-    pub weights: [u8; 4],
-    /// K only (`k`): V is not read ahead (half the bytes).
-    pub k_only: bool,
-    /// A timing diagnostic (`far`): each layer reads ahead the caches of the layer half the
-    /// model away instead of the next (the same bytes and dispatches, none of them in L2
-    /// when their attention runs), so the step with it less the step with the next
-    /// layer's is what the attention gained from L2.
-    pub far: bool,
-    /// Workgroups a prefetch dispatch at most (`groups:N`; 0, the default: as many as read
-    /// the share in one round, a few hundred at the SmolLM2 shape): fewer take more rounds
-    /// at a lower rate, leaving DRAM to the product beside them.
-    pub groups: u16,
-    /// Bytes between two loads (`touch:N`: 16, the default, reads every 16-byte word; 32,
-    /// 64 or 128 one word of each, for L2 to fill the rest of its sector or line, if it
-    /// does): fewer loads and bytes to the SMs for the same DRAM reads.
-    pub touch: u8,
-}
-
-impl KvPrefetch {
-    /// The places in the order of [`Self::weights`], as the variable names them.
-    pub const PLACES: [&'static str; 4] = ["attn", "out", "gate_up", "down"];
-    /// A place's weight where the value gives none: the dispatches' device times on the
-    /// H200 in µs (attention 20, out 4, gate/up 7, down 6; session 34), so each share is
-    /// read in about the time its dispatch takes.
-    pub const DEFAULT_WEIGHTS: [u8; 4] = [20, 4, 7, 6];
-    const ACCEPTED: &'static str = "0, or a comma list of places attn, out, gate_up, down (each optionally :weight, 1-99), all (out, gate_up, down), k (K only), groups:N (workgroups a dispatch at most, 1-65535), touch:N (bytes between two loads: 16, 32, 64 or 128) and far (a timing diagnostic: the caches of the layer half the model away)";
-
-    /// Does any product read ahead?
-    pub fn is_on(&self) -> bool {
-        self.weights.iter().any(|&w| w > 0)
-    }
-
-    /// The fraction `[begin, end)` of each cache that the dispatch after product `place`
-    /// (an index into [`Self::PLACES`]) reads: the places' shares in layer order.
-    pub fn share(&self, place: usize) -> (f64, f64) {
-        let total: u32 = self.weights.iter().map(|&w| u32::from(w)).sum();
-        if total == 0 || place >= Self::PLACES.len() {
-            return (0.0, 0.0);
-        }
-        let before: u32 = self.weights[..place].iter().map(|&w| u32::from(w)).sum();
-        let end = before + u32::from(self.weights[place]);
-        (
-            f64::from(before) / f64::from(total),
-            f64::from(end) / f64::from(total),
-        )
-    }
-
-    /// Parses the variable's value (see [`Self::ACCEPTED`]); `None` where malformed.
-    pub fn parse(value: &str) -> Option<KvPrefetch> {
-        let value = value.trim();
-        if value == "0" {
-            return Some(KvPrefetch::default());
-        }
-        let mut p = KvPrefetch::default();
-        for item in value.split(',').map(str::trim) {
-            if item == "k" {
-                p.k_only = true;
-                continue;
-            }
-            if let Some(n) = item.strip_prefix("touch:") {
-                p.touch = match n.trim() {
-                    "16" => 16,
-                    "32" => 32,
-                    "64" => 64,
-                    "128" => 128,
-                    _ => return None,
-                };
-                continue;
-            }
-            if let Some(n) = item.strip_prefix("groups:") {
-                p.groups = n.trim().parse::<u16>().ok().filter(|&n| n > 0)?;
-                continue;
-            }
-            if item == "far" {
-                p.far = true;
-                continue;
-            }
-            if item == "all" {
-                p.weights[1..].copy_from_slice(&Self::DEFAULT_WEIGHTS[1..]);
-                continue;
-            }
-            let (name, weight) = match item.split_once(':') {
-                Some((n, w)) => {
-                    let w = w.trim().parse::<u8>().ok();
-                    (n.trim(), Some(w.filter(|w| (1..=99).contains(w))?))
-                }
-                None => (item, None),
-            };
-            let i = Self::PLACES.iter().position(|&n| n == name)?;
-            p.weights[i] = weight.unwrap_or(Self::DEFAULT_WEIGHTS[i]);
-        }
-        p.is_on().then_some(p)
-    }
-
-    /// The value as the variable would name it (`0` when off), for the load line.
-    pub fn name(&self) -> String {
-        if !self.is_on() {
-            return "0".into();
-        }
-        let mut items: Vec<String> = Self::PLACES
-            .iter()
-            .zip(self.weights)
-            .filter(|(_, w)| *w > 0)
-            .map(|(n, w)| format!("{n}:{w}"))
-            .collect();
-        if self.k_only {
-            items.push("k".into());
-        }
-        if self.far {
-            items.push("far".into());
-        }
-        if self.groups > 0 {
-            items.push(format!("groups:{}", self.groups));
-        }
-        if self.touch > 16 {
-            items.push(format!("touch:{}", self.touch));
-        }
-        items.join(",")
-    }
-}
-
 /// Which decode layer products run on matrix units besides the head
 /// (`MOA_WGPU_COOP_DECODE`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -695,12 +562,6 @@ pub struct WgpuEngineOptions {
     /// on an SM (the flat form with 8 subgroups: 256 invocations at 119 registers, 2 an SM,
     /// 264 on the H200's 132 SMs). Ignored where `MOA_WGPU_DECODE_CHUNK` is set.
     pub decode_resident: Option<std::num::NonZeroU32>,
-    /// `MOA_WGPU_KV_PREFETCH` (default `0`, off): decode steps read the next layer's K/V
-    /// caches into L2 during this layer's output, gate/up and down products
-    /// ([`KvPrefetch`]; session 35, opt-in until measured). The lead's call (session 35,
-    /// the decode bench, 16 rows, N 4160) put the attention 2.5–5 µs a layer shorter with
-    /// its K/V in L2 (layer 9: 21.6–22.2 → 16.6–17.5 µs).
-    pub kv_prefetch: KvPrefetch,
 }
 
 impl Default for WgpuEngineOptions {
@@ -750,7 +611,6 @@ impl Default for WgpuEngineOptions {
             rope_tokens: 8,
             decode_chunk: None,
             decode_resident: None,
-            kv_prefetch: KvPrefetch::default(),
         }
     }
 }
@@ -949,14 +809,6 @@ impl WgpuEngineOptions {
             )?
             .and_then(std::num::NonZeroU32::new)
             .or(d.decode_resident),
-            kv_prefetch: match env("MOA_WGPU_KV_PREFETCH") {
-                None => d.kv_prefetch,
-                Some(v) => KvPrefetch::parse(&v).ok_or(OptionsError {
-                    name: "MOA_WGPU_KV_PREFETCH",
-                    value: v,
-                    accepted: KvPrefetch::ACCEPTED,
-                })?,
-            },
             wgsl_tuning: WgslTuning {
                 // Unset: the form's choice (`engine_fused_merge`, resolved when the engine
                 // compiles the plan).
@@ -1291,7 +1143,6 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_ROPE_TOKENS",
     "MOA_WGPU_DECODE_CHUNK",
     "MOA_WGPU_DECODE_RESIDENT",
-    "MOA_WGPU_KV_PREFETCH",
     "MOA_WGSL_FUSED_MERGE",
     "MOA_WGSL_V_FIRST",
     "MOA_WGSL_SG_DECODE",
@@ -1335,6 +1186,10 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGPU_KV_PREFETCH",
+        "the decode step reading the next layer's K/V caches into L2 during this layer's products (kv_prefetch.wgsl: 16-byte words folded into a value stored only if equal to a host word, in a dispatch recorded right after the attention / out / gate_up / down with no barrier before it: read-only caches first used in the step, a sink of its own; places and weights, k = K only, groups:N, touch:N, far = a timing twin reading the layer 15 ahead): on the H200 (SmolLM2 16 x 4096, moa-50, 64 greedy tokens, --profile 5, four calls of s35-l2, 32 runs) the attention does read from L2 (the far twin's step 83-88 us above the real prefetch's with 26 MB a layer in three shares, 45-64 with groups:64), but the prefetch dispatches cost more than that in every run: the step (5 repeats, each its own command buffer) against the same pass without them +72..+99 us (all: out 4 / gate_up 7 / down 6), +72..+80 (gate_up,down), +37..+48 (K only), +67..+72 (beside the attention), +56..+80 (down only), +66..+71 (groups:128), +133..+140 (groups:64), +80..+113 (touch:32), +40..+43 (touch:128); tokens/s below the off run of its round in all 9 runs of call 1 (off 10 530-11 266; all 9 326-10 473); parity unchanged (0.0534, 3/3): reading DRAM at full rate beside the latency-bound products lengthens them by most of the prefetch's own DRAM time (the far twin's cost 160-165 us a step against ~215 for 26 MB a layer at 3.5 TB/s serialized), whether it loads every word or one in two (touch:32: 103-167); deleted (benches/RESULTS.md, wgpu engine, session 35 (branch s35-l2); the form is in commit 4f57c8f)",
+    ),
     (
         "MOA_WGPU_SG_FIT_STEPS",
         "MOA_WGPU_SG_FIT's K steps a lane (1-8, within the adapter's max_compute_invocations_per_workgroup): 1 put SmolLM2's down product (K 1536) on 12 subgroups x 1 step (384 invocations) instead of the default's 6 x 2: registers 56 (f16 and f32 x; 70 with the RMSNorm) against 80 / 86 / 95, yet on the H200 (SmolLM2 16 x 4096, moa-50, 256 greedy tokens, --profile 5, MOA_WGPU_COOP_ATTN=0; s34-down's call, 4 pairs) down 5.84 / 6.17 / 6.07 / 5.99 us against 5.91 / 6.01 / 6.12 / 6.45 (lower in 3 of 4, means 6.02 against 6.12), the device step lower in 1 of 4 (1 379.9 / 1 384.1 / 1 397.9 / 1 382.8 against 1 379.2 / 1 376.7 / 1 395.2 / 1 402.1 us), tokens/s above in 2 of 4 (11 378 / 11 364 / 10 927 / 11 243 against 10 973 / 11 286 / 11 259 / 11 324; the two won pairs one a slow first process); parity 0.0489 against 0.0534, argmax 3/3: down's time is not its second step's dependent loads nor its registers; deleted (benches/RESULTS.md, wgpu engine, session 34 (branch s34-down); the form is in commit 2b50f8c; the fit's bound by the adapter's workgroup limit stays)",

@@ -344,8 +344,6 @@ pub(super) struct Pipelines {
     pub(super) argmax_blocks: wgpu::ComputePipeline,
     pub(super) argmax_finish: wgpu::ComputePipeline,
     pub(super) sample: wgpu::ComputePipeline,
-    /// The decode K/V prefetch (`kv_prefetch.wgsl`, `MOA_WGPU_KV_PREFETCH`).
-    pub(super) kv_prefetch: wgpu::ComputePipeline,
 }
 
 impl Pipelines {
@@ -541,7 +539,6 @@ impl Pipelines {
             argmax_blocks: pipe(shaders::ARGMAX_BLOCKS, types)?,
             argmax_finish: pipe(shaders::ARGMAX_FINISH, types)?,
             sample: pipe(shaders::SAMPLE, types)?,
-            kv_prefetch: pipe(shaders::KV_PREFETCH, types)?,
         })
     }
 }

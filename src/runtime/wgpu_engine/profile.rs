@@ -30,10 +30,7 @@ pub struct KindTime {
     /// (the fixed cost of a dispatch and its barrier on this adapter); "probe_free" for as
     /// many one-workgroup dispatches of an empty kernel that only reads (no barrier
     /// between them: wgpu orders only writes), and "probe_wide" for the probe with as many
-    /// workgroups as the step's largest dispatch (the cost of launching a grid). With the
-    /// decode K/V prefetch (`MOA_WGPU_KV_PREFETCH`) also "kv_prefetch" (its dispatches,
-    /// run alone) and, after the probes, "attn_pf", "step_cb" and "step_cb_nopf" (the
-    /// comment in `WgpuEngine::profile_recorded` says what they time).
+    /// workgroups as the step's largest dispatch (the cost of launching a grid).
     pub kind: String,
     /// Dispatches of this kind in one pass.
     pub dispatches: usize,
@@ -92,42 +89,6 @@ impl WgpuEngine {
         Ok((finish / r, t1.elapsed().as_secs_f64() / r))
     }
 
-    /// [`Self::time_dispatches`] with each repeat in a command buffer of its own (all in one
-    /// submission), as the engine submits decode steps: a dispatch that writes only a
-    /// buffer of its own (the K/V prefetch's sink) then has no barrier before it in any
-    /// repeat, where in one compute pass the previous repeat's write puts one there.
-    fn time_dispatches_per_buffer(
-        &self,
-        dispatches: &[&Dispatch],
-        repeats: usize,
-    ) -> Result<(f64, f64), EngineError> {
-        let repeats = repeats.max(1);
-        let t0 = Instant::now();
-        let cbs: Vec<wgpu::CommandBuffer> = (0..repeats)
-            .map(|_| {
-                let mut encoder = self.device.create_command_encoder(&Default::default());
-                {
-                    let mut pass = encoder.begin_compute_pass(&Default::default());
-                    for d in dispatches {
-                        d.encode(&mut pass);
-                    }
-                }
-                encoder.finish()
-            })
-            .collect();
-        let finish = t0.elapsed().as_secs_f64();
-        let t1 = Instant::now();
-        self.queue.submit(cbs);
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| EngineError::Gpu {
-                what: "waiting for the GPU".into(),
-                message: e.to_string(),
-            })?;
-        let r = repeats as f64;
-        Ok((finish / r, t1.elapsed().as_secs_f64() / r))
-    }
-
     /// Per kind (in pass order), then the whole pass and the probe: each timed
     /// `repeats` times in one submission, the best of `trials` submissions (after one
     /// untimed warm-up submission when `trials` > 1).
@@ -149,23 +110,18 @@ impl WgpuEngine {
             .collect::<Result<Vec<_>, _>>()?
             .into_iter()
             .fold(f64::INFINITY, f64::min);
-        let best_of = |ds: &[&Dispatch], per_buffer: bool| -> Result<(f64, f64), EngineError> {
-            let time = |ds: &[&Dispatch], r: usize| match per_buffer {
-                true => self.time_dispatches_per_buffer(ds, r),
-                false => self.time_dispatches(ds, r),
-            };
+        let best = |ds: &[&Dispatch]| -> Result<(f64, f64), EngineError> {
             let mut b = (f64::INFINITY, f64::INFINITY);
             // The first submission warms the pipelines and caches.
             if trials > 1 {
-                time(ds, 1)?;
+                self.time_dispatches(ds, 1)?;
             }
             for _ in 0..trials.max(1) {
-                let (f, t) = time(ds, repeats)?;
+                let (f, t) = self.time_dispatches(ds, repeats)?;
                 b = (b.0.min(f), b.1.min(t));
             }
             Ok((b.0, (b.1 - empty / repeats.max(1) as f64).max(0.0)))
         };
-        let best = |ds: &[&Dispatch]| best_of(ds, false);
         let mut out = Vec::new();
         for kind in kinds {
             let ds: Vec<&Dispatch> = rec
@@ -236,41 +192,6 @@ impl WgpuEngine {
                 finish_s,
                 device_s,
             });
-        }
-        // A pass with the K/V prefetch (`MOA_WGPU_KV_PREFETCH`): "attn_pf" the attention
-        // and prefetch dispatches in pass order (each layer's attention after the
-        // prefetch of its K/V, with the barrier before the attention: its time less the
-        // "kv_prefetch" row's is the attention's from L2); "step_cb" the whole pass and
-        // "step_cb_nopf" the pass without the prefetch dispatches, each repeat in a
-        // command buffer of its own (as the engine submits steps: no barrier before a
-        // prefetch, which the repeated "step" row has from its second repeat on).
-        if rec.kinds.contains(&"kv_prefetch") {
-            let pick = |keep: &dyn Fn(&str) -> bool| -> Vec<&Dispatch> {
-                rec.dispatches
-                    .iter()
-                    .zip(&rec.kinds)
-                    .filter(|(_, &k)| keep(k))
-                    .map(|(d, _)| d)
-                    .collect()
-            };
-            let rows: [(&str, Vec<&Dispatch>, bool); 3] = [
-                (
-                    "attn_pf",
-                    pick(&|k| k == "attention" || k == "kv_prefetch"),
-                    false,
-                ),
-                ("step_cb", pick(&|_| true), true),
-                ("step_cb_nopf", pick(&|k| k != "kv_prefetch"), true),
-            ];
-            for (kind, ds, per_buffer) in rows {
-                let (finish_s, device_s) = best_of(&ds, per_buffer)?;
-                out.push(KindTime {
-                    kind: kind.into(),
-                    dispatches: ds.len(),
-                    finish_s,
-                    device_s,
-                });
-            }
         }
         Ok(out)
     }

@@ -35,10 +35,6 @@ pub(super) const MATVEC_MAX_ROWS: usize = 32;
 /// 768, three per invocation of a 256-wide workgroup.
 pub(super) const ARGMAX_BLOCKS: u32 = 64;
 
-/// 16-byte words of each cache an invocation of the K/V prefetch reads a round (four of K
-/// and four of V: `kv_prefetch.wgsl`); the grid is sized for one round.
-const KV_PREFETCH_WORDS: u64 = 4;
-
 /// One recorded pass: its dispatches, per layer the index one past its last dispatch,
 /// and each dispatch's kind ("embed", "qkv", "attention" (the decode kernel, or the
 /// prefill kernel), "merge" (the decode's merge), "out", "gate_up", "down",
@@ -173,73 +169,6 @@ impl WgpuEngine {
             pipeline: pipeline.clone(),
             bind,
             groups,
-        }
-    }
-
-    /// The decode K/V prefetch (`kv_prefetch.wgsl`, `MOA_WGPU_KV_PREFETCH`): reads the
-    /// fraction `share` (`[begin, end)`) of each of `parts`' K and V caches (V's first word
-    /// only where `k_only`) into L2, one dispatch a part, one round of
-    /// [`KV_PREFETCH_WORDS`] words of each an invocation (more rounds where `max_groups`,
-    /// if not 0, caps the grid). Each dispatch writes only a sink
-    /// buffer of its own (made here) and binds caches no earlier dispatch of a decode pass
-    /// wrote, so wgpu puts no barrier before it and it runs beside the dispatch recorded
-    /// before it; the next dispatch that waits for that one waits for it too.
-    fn kv_prefetch(
-        &self,
-        d: &mut Vec<Dispatch>,
-        parts: &[CachePart],
-        share: (f64, f64),
-        k_only: bool,
-        max_groups: u16,
-        touch: u8,
-    ) {
-        let range = |words: u64| {
-            let at = |f: f64| ((words as f64 * f).round() as u64).min(words);
-            (at(share.0), at(share.1))
-        };
-        for part in parts {
-            let (k0, k1) = range(part.k.size() / 16);
-            let (v0, v1) = match k_only {
-                true => (0, 1),
-                false => range(part.v.size() / 16),
-            };
-            if k1 <= k0 || v1 <= v0 || v1 > part.v.size() / 16 {
-                continue;
-            }
-            // Words between two loads (`touch`), and the loads of the larger range.
-            let step = (u64::from(touch) / 16).max(1);
-            let most = (k1 - k0)
-                .max(if k_only { 0 } else { v1 - v0 })
-                .div_ceil(step);
-            let cap = match max_groups {
-                0 => 65_535,
-                n => u64::from(n),
-            };
-            let groups = most.div_ceil(256 * KV_PREFETCH_WORDS).clamp(1, cap);
-            let rounds = most.div_ceil(groups * 256 * KV_PREFETCH_WORDS);
-            // The stored-only-if-equal value: any; the sink is written by nothing else.
-            let w = |x: u64| x as u32;
-            let params = self.uniform(&[
-                w(k0),
-                w(k1),
-                w(v0),
-                w(v1),
-                0x9e37_79b9,
-                w(rounds),
-                w(step),
-                0,
-            ]);
-            let sink = self.storage_u32("kv prefetch sink", &[0; 64]);
-            d.push(self.dispatch_bound(
-                &self.pipes.kv_prefetch,
-                &[
-                    (0, (&params).into()),
-                    (1, (&part.k).into()),
-                    (2, (&part.v).into()),
-                    (3, (&sink).into()),
-                ],
-                [groups as u32, 1, 1],
-            ));
         }
     }
 
@@ -467,25 +396,9 @@ impl WgpuEngine {
                 [t as u32, 1, 1],
             ));
         };
-        // Decode steps only (`MOA_WGPU_KV_PREFETCH`): each layer's attention and output,
-        // gate/up and down products are followed by their share (if any) of the next
-        // layer's K/V read into L2, tagged "kv_prefetch" for the profile.
-        let kv = self.options.kv_prefetch;
-        let kv_on = kv.is_on() && fuse && io.prefill.is_none();
         for (l, lw) in self.layers.iter().enumerate() {
             let layout = &st.layouts[l];
             let parts = &st.caches[l];
-            // The next layer's caches (none after the last layer, or where off); with the
-            // `far` diagnostic the caches of the layer half the model away.
-            let n = st.caches.len();
-            let ahead = if kv.far { (l + 1 + n / 2) % n } else { l + 1 };
-            let next = st.caches.get(ahead).filter(|_| kv_on && l + 1 < n);
-            let prefetch = |d: &mut Vec<Dispatch>, kinds: &mut Vec<&'static str>, place: usize| {
-                if let Some(next) = next {
-                    self.kv_prefetch(d, next, kv.share(place), kv.k_only, kv.groups, kv.touch);
-                    tag(kinds, d, "kv_prefetch");
-                }
-            };
             // The cache part's rows: the shaders write only their tokens, at row - row0.
             let rope_params = |n: usize, part: &CachePart| {
                 let mut words = vec![
@@ -689,7 +602,6 @@ impl WgpuEngine {
                 }
             }
             tag(&mut kinds, &d, "attention");
-            prefetch(&mut d, &mut kinds, 0);
             let attn_input = Input::Attention;
             let decode = fuse && io.prefill.is_none();
             let coop_out = self
@@ -834,7 +746,6 @@ impl WgpuEngine {
                 );
             }
             tag(&mut kinds, &d, "out");
-            prefetch(&mut d, &mut kinds, 1);
             // The gate/up product on matrix units, SwiGLU in its epilogue: 16 gate + 16
             // up columns a workgroup (a one-part weight whose halves are ffn columns, a
             // multiple of 16).
@@ -877,7 +788,6 @@ impl WgpuEngine {
                     [(c.ffn_size / 16) as u32, (t as u32).div_ceil(16), 1],
                 ));
                 tag(&mut kinds, &d, "gate_up");
-                prefetch(&mut d, &mut kinds, 2);
                 self.linear(
                     &mut d,
                     Input::Plain,
@@ -915,7 +825,6 @@ impl WgpuEngine {
                     [pairs.div_ceil(set.groups), (t as u32).div_ceil(set.rows), 1],
                 ));
                 tag(&mut kinds, &d, "gate_up");
-                prefetch(&mut d, &mut kinds, 2);
                 self.linear(
                     &mut d,
                     Input::Plain,
@@ -930,7 +839,6 @@ impl WgpuEngine {
                 let (x_alt, gate_up) = ((&a.x_alt).into(), (&a.gate_up).into());
                 self.linear(&mut d, norm, x_alt, &lw.w_gate_up, None, gate_up, t);
                 tag(&mut kinds, &d, "gate_up");
-                prefetch(&mut d, &mut kinds, 2);
                 self.linear(
                     &mut d,
                     Input::SwiGlu,
@@ -994,7 +902,6 @@ impl WgpuEngine {
             }
             // (Unfused passes tagged their MLP dispatches one by one above.)
             tag(&mut kinds, &d, "down");
-            prefetch(&mut d, &mut kinds, 3);
             layer_end.push(d.len());
         }
         let rows = io.rows;

@@ -207,6 +207,8 @@ struct Act {
 
 /// One distinct cache layout's decode work list (layers with equal layouts share one).
 struct Work {
+    /// The list's layout: the cache's, each KV head's segment repeated per sub-group of
+    /// the decode where it has them (`CacheLayout::sub_grouped`).
     layout: CacheLayout,
     /// Equal chunks (cluster 1) or every segment as one thread-block cluster, chosen
     /// for the request's final positions.

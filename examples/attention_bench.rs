@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use moa::codegen::cuda::{decode_key_tile, decode_max_cluster, DecodeTuning};
+use moa::codegen::cuda::{decode_key_tile, decode_max_cluster, decode_sub_groups, DecodeTuning};
 use moa::lower::{lower, CacheLayout, KernelModule, StorageType};
 use moa::plan::{upstream, ModelShape, Plan};
 use moa::runtime::cuda::{CudaAttention, CudaError, DecodeCall, DevBuf, DEFAULT_ARCH};
@@ -156,8 +156,18 @@ fn prepare(
     let (hq, d) = (m.shape.q_heads as usize, m.shape.head_dim as usize);
     let row_pos = vec![layout.n_tokens - 1; rows as usize];
     let group = m.shape.group_size();
-    let split = policy
-        .map(|p| choose_split_in(p, layout, &row_pos, key_tile, gpu.decode_resident(), group));
+    // The list's own layout: each KV head's segment once per sub-group of the decode.
+    let list_layout = gpu.decode_layout(layer, layout)?;
+    let split = policy.map(|p| {
+        choose_split_in(
+            p,
+            &list_layout,
+            &row_pos,
+            key_tile,
+            gpu.decode_resident(),
+            group,
+        )
+    });
     let cache_len = rows as usize * layout.row_slots as usize * d;
     let mut calls = Vec::new();
     let mut pads = Vec::new();
@@ -468,7 +478,7 @@ fn run(args: &Args) -> Result<(), String> {
                             let row_pos = vec![n - 1; rows as usize];
                             let split = choose_split_in(
                                 chunk.unwrap_or(gpu.chunk_policy()),
-                                &layout,
+                                &gpu.decode_layout(li, &layout).map_err(err)?,
                                 &row_pos,
                                 key_tile,
                                 gpu.decode_resident(),
@@ -620,7 +630,15 @@ fn dry_run(
                         if !args.layers.is_empty() && !args.layers.contains(&l.layer) {
                             continue;
                         }
-                        let layout = CacheLayout::new(l, &module.span, n);
+                        // The work list's layout: each KV head's segment once per
+                        // sub-group of the decode (a GQA group past 8).
+                        let layout =
+                            CacheLayout::new(l, &module.span, n).sub_grouped(decode_sub_groups(
+                                storage,
+                                module.shape.head_dim,
+                                module.shape.group_size(),
+                                *tuning,
+                            ));
                         for &chunk in chunks {
                             let policy =
                                 chunk.unwrap_or(cuda_chunk_policy(module.shape.group_size()));

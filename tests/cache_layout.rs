@@ -83,3 +83,30 @@ fn every_kept_key_is_in_the_cache() {
         }
     }
 }
+
+/// Session 35: the CUDA decode's sub-groups (a GQA group past 8) take their work list over
+/// each KV head's segment repeated once per sub-group, the cache itself unchanged; the work
+/// list's segment (row · kv_heads + kv_head) · sub_groups + sub-group reads its KV head.
+#[test]
+fn sub_grouped_layout_repeats_each_kv_segment() {
+    use moa::runtime::worklist::DecodeWork;
+    let m = lower(&plan(GQA), StorageType::F32);
+    let layout = CacheLayout::new(&m.layers[0], &m.span, 64);
+    assert_eq!(layout.sub_grouped(1), layout);
+    let sub = layout.sub_grouped(3);
+    assert_eq!(sub.row_slots, layout.row_slots);
+    assert_eq!(sub.n_tokens, layout.n_tokens);
+    assert_eq!(sub.segments.len(), 3 * layout.segments.len());
+    for (i, s) in sub.segments.iter().enumerate() {
+        assert_eq!(*s, layout.segments[i / 3]);
+    }
+    let work = DecodeWork::build(&sub, &[10, 63], 2);
+    assert_eq!(work.seg_chunks.len(), 2 * 6);
+    for it in &work.items {
+        let kv = (it[0] as usize % 6) / 3;
+        assert_eq!(
+            (it[4], it[5]),
+            (layout.segments[kv].offset, layout.segments[kv].span)
+        );
+    }
+}

@@ -205,23 +205,47 @@ fn fixtures_compile_for_sm90() {
 
 /// Round 20: a plan of 16 or 32 query heads over one KV head compiled with moa-compile
 /// and failed NVRTC ("static assertion failed with \"the warps' states fit one stage\""):
-/// the lean decode epilogue is kept only where the states fit (`decode_lean`).
+/// the lean decode epilogue is kept only where the states fit (`decode_lean`). Session 35:
+/// such groups run as sub-groups of at most 8 by default (`decode_sub_groups`: 16 and 32
+/// heads as 2 and 4 of 8, 12 as 2 of 6), and whole in one block with `G`; both compile.
 #[test]
 fn wide_gqa_groups_compile_for_sm90() {
-    for (q_heads, head_dim) in [(16, 64), (32, 64), (32, 128)] {
+    for (q_heads, kv_heads, head_dim) in [(16, 1, 64), (32, 1, 64), (32, 1, 128), (24, 2, 128)] {
         let plan = Plan::dense(ModelShape {
             name: None,
             layers: 1,
             q_heads,
-            kv_heads: 1,
+            kv_heads,
             head_dim,
             max_context_tokens: 4096,
         })
         .unwrap();
         for storage in [StorageType::F16, StorageType::Bf16] {
             let module = lower(&plan, storage);
-            let tag = format!("gqa{q_heads}-{head_dim}-{}", storage.name());
+            let tag = format!("gqa{q_heads}-{kv_heads}-{head_dim}-{}", storage.name());
             assert_eq!(compile_module(&tag, &module, |_| true), 1);
+            let group = module.shape.group_size();
+            let sub = cuda::decode_sub_groups(
+                storage,
+                head_dim,
+                group,
+                cuda::DecodeTuning::default_for(group),
+            );
+            assert_eq!(sub, group.div_ceil(8), "{tag}");
+            if storage == StorageType::Bf16 && head_dim == 128 && kv_heads == 1
+                || head_dim == 64 && q_heads == 16
+            {
+                // Session 34's whole group in one block (`G`).
+                let whole = cuda::DecodeTuning {
+                    whole_group: true,
+                    ..cuda::DecodeTuning::default_for(group)
+                };
+                let arts = cuda::generate_tuned(&module, whole).unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(arts[0].kernels[1].abi.tiles.sub_groups, None);
+                let ptx = compile(&arts[0]);
+                assert!(ptx.contains(&format!(".entry {}(", arts[0].kernels[1].entry_point)));
+                assemble(&format!("{tag}-G"), &ptx, &scratch(&format!("{tag}-G")));
+            }
         }
     }
 }

@@ -289,6 +289,15 @@ pub struct Tiles {
     /// correct.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<u32>,
+    /// CUDA decode on tensor cores, a GQA group past 8 query heads: the group is cut into
+    /// this many sub-groups of `group_size / sub_groups` heads, each a work-list segment of
+    /// its own over its KV head's cache (`codegen::cuda::decode_sub_groups`). The work list
+    /// is then built over every KV head's segment repeated `sub_groups` times
+    /// (`lower::CacheLayout::sub_grouped`): segment = (row · kv_heads + kv_head) ·
+    /// sub_groups + sub-group, with the KV head's offset and span, and `seg_done` holds a
+    /// counter per such segment. Absent: 1 (a block computes the whole group).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_groups: Option<u32>,
 }
 
 /// Everything an executor needs to bind and launch one kernel.

@@ -24,8 +24,9 @@ use crate::lower::consts::{
     CUDA_DECODE_WIDE_MERGE,
 };
 use crate::lower::consts::{
-    CUDA_DECODE_HALF_PARTIALS, CUDA_DECODE_MHA_OWN_MERGE, CUDA_DECODE_OWN_MERGE,
-    CUDA_DECODE_PORTABLE_CLUSTER, CUDA_DECODE_WIDE_CLUSTER, CUDA_DECODE_WIDE_CLUSTERS,
+    CUDA_DECODE_BLOCK_GROUP, CUDA_DECODE_HALF_PARTIALS, CUDA_DECODE_MHA_OWN_MERGE,
+    CUDA_DECODE_OWN_MERGE, CUDA_DECODE_PORTABLE_CLUSTER, CUDA_DECODE_WIDE_CLUSTER,
+    CUDA_DECODE_WIDE_CLUSTERS,
 };
 use crate::lower::consts::{
     CUDA_DECODE_STAGES, CUDA_DECODE_WARPS, CUDA_DECODE_WARP_PIPES, CUDA_PREFILL_K_TILE,
@@ -238,6 +239,10 @@ pub struct DecodeTuning {
     /// nothing (no combine of the warps' states, no partial or O written), so its time
     /// against `y` is what the epilogue and the writes cost. Output undefined.
     pub probe_no_epilogue: bool,
+    /// The letter `G` (session 34's path, kept to measure against): a GQA group past
+    /// [`CUDA_DECODE_BLOCK_GROUP`] runs whole in one block instead of as sub-groups
+    /// ([`decode_sub_groups`]).
+    pub whole_group: bool,
 }
 
 impl DecodeTuning {
@@ -316,6 +321,7 @@ impl Default for DecodeTuning {
             probe_no_merge: false,
             probe_no_store: false,
             probe_no_epilogue: false,
+            whole_group: false,
         }
     }
 }
@@ -988,7 +994,8 @@ impl std::fmt::Display for DecodeTuning {
     /// tiles), `c` (four Q·Kᵀ chains), `l` (lazy rescale), `m` (fast merge), `s` (lean
     /// epilogue), `k` (combine unrolled), `g` (counter merge on cluster lists), `h` (clusters of
     /// up to 16), `v` (half partials), `j` (the last arrival merges from its registers), `p` (push merge), `o` (exit arrive first), `t`
-    /// (ticket merge), `b` (wide merge batches), `z`, `y`, `n` and `x` (the probes), e.g.
+    /// (ticket merge), `b` (wide merge batches), `z`, `y`, `n` and `x` (the probes), `G`
+    /// (a group past 8 whole in one block), e.g.
     /// `4x3em`, `4x3efmstb`, `4x3eqmsk` or `4x3w`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}x{}", self.warps, self.stages)?;
@@ -1018,6 +1025,7 @@ impl std::fmt::Display for DecodeTuning {
             (self.probe_no_merge, 'y'),
             (self.probe_no_store, 'n'),
             (self.probe_no_epilogue, 'x'),
+            (self.whole_group, 'G'),
         ] {
             if on {
                 write!(f, "{letter}")?;
@@ -1031,13 +1039,13 @@ impl std::str::FromStr for DecodeTuning {
     type Err = String;
 
     /// Parses what [`Display`](std::fmt::Display) writes: `WARPSxSTAGES` and any of the
-    /// letters `w`, `e`, `q`, `f`, `r`, `a`, `i`, `u`, `c`, `l`, `m`, `s`, `k`, `g`, `h`, `v`, `j`, `p`, `o`, `t`, `b`, `z`, `y`, `n`, `x` (a letter not
+    /// letters `w`, `e`, `q`, `f`, `r`, `a`, `i`, `u`, `c`, `l`, `m`, `s`, `k`, `g`, `h`, `v`, `j`, `p`, `o`, `t`, `b`, `z`, `y`, `n`, `x`, `G` (a letter not
     /// written is off, whatever the default); `a` needs `r`.
     fn from_str(v: &str) -> Result<Self, String> {
         let bad = || {
             format!(
                 "decode variant `{v}`: expected WARPSxSTAGES and option letters from w, e, q, f, r, \
-                 a, i, u, c, l, m, s, k, g, h, v, j, p, o, t, b, z, y, n, x (a only with r), e.g. 4x3, 4x3emsb or 4x3w"
+                 a, i, u, c, l, m, s, k, g, h, v, j, p, o, t, b, z, y, n, x, G (a only with r), e.g. 4x3, 4x3emsb or 4x3w"
             )
         };
         let (w, rest) = v.split_once('x').ok_or_else(bad)?;
@@ -1073,6 +1081,7 @@ impl std::str::FromStr for DecodeTuning {
             probe_no_merge: false,
             probe_no_store: false,
             probe_no_epilogue: false,
+            whole_group: false,
         };
         for c in letters.chars() {
             let flag = match c {
@@ -1101,6 +1110,7 @@ impl std::str::FromStr for DecodeTuning {
                 'z' => &mut t.probe,
                 'y' => &mut t.probe_no_merge,
                 'x' => &mut t.probe_no_epilogue,
+                'G' => &mut t.whole_group,
                 _ => return Err(bad()),
             };
             if *flag {
@@ -1195,6 +1205,32 @@ pub fn decode_q_cols(storage: StorageType, head_dim: u32, group_size: u32) -> u3
     } else {
         group_size
     }
+}
+
+/// Sub-groups a decode block's GQA group of `group_size` query heads is cut into: 1 up to
+/// [`CUDA_DECODE_BLOCK_GROUP`] heads (and for the scalar kernel, or with
+/// [`DecodeTuning::whole_group`]), else the fewest equal sub-groups of at most that many
+/// heads (16 → 2 of 8, 32 → 4 of 8, 12 → 2 of 6). Each sub-group is a segment of the work
+/// list of its own over its KV head's cache (`lower::CacheLayout::sub_grouped`), so the
+/// kernel is generated for a group of `group_size / sub-groups` heads over `kv_heads ×
+/// sub-groups` segments, and a KV head's slots are read once per sub-group (the later
+/// reads mostly from L2: the sub-groups' items run side by side). The manifest's
+/// `tiles.sub_groups` carries it (absent: 1).
+pub fn decode_sub_groups(
+    storage: StorageType,
+    head_dim: u32,
+    group_size: u32,
+    tuning: DecodeTuning,
+) -> u32 {
+    if tuning.whole_group
+        || !decode_uses_mma(storage, head_dim)
+        || group_size <= CUDA_DECODE_BLOCK_GROUP
+    {
+        return 1;
+    }
+    (group_size.div_ceil(CUDA_DECODE_BLOCK_GROUP)..=group_size)
+        .find(|s| group_size.is_multiple_of(*s))
+        .unwrap_or(group_size)
 }
 
 /// Keys per pipeline stage of the tensor-core decode (16 per warp), or per warp step of
@@ -1558,6 +1594,11 @@ struct CudaLayerCtx {
     decode_max_cluster: u32,
     decode_q_cols: u32,
     decode_smem_bytes: u32,
+    /// [`decode_sub_groups`]: above 1 the decode is generated for `decode_group` query
+    /// heads over `decode_kv_heads` = kv_heads × sub-groups work-list segments.
+    decode_sub_groups: u32,
+    decode_group: u32,
+    decode_kv_heads: u32,
 }
 
 /// Parameters of a layer's prefill kernel, in order.
@@ -1604,8 +1645,14 @@ fn prefill_params(storage: StorageType, v_f16_in: bool) -> Vec<Param> {
 }
 
 /// Parameters of a layer's decode kernel, in order (`templates/cuda/decode.cu.j2`).
-fn decode_params(storage: StorageType) -> Vec<Param> {
+/// With sub-groups (`sub_groups` > 1, [`decode_sub_groups`]) the arrival counters are one
+/// per work-list segment, `rows × kv_heads × sub_groups`.
+fn decode_params(storage: StorageType, sub_groups: u32) -> Vec<Param> {
     let e = Elem::of(storage);
+    let seg_done = match sub_groups {
+        1 => "rows * kv_heads".to_string(),
+        n => format!("rows * kv_heads * {n}"),
+    };
     vec![
         Param::buffer(0, Arg::Q, Access::Read, e, &["rows", "q_heads", "head_dim"]),
         Param::buffer(
@@ -1636,7 +1683,7 @@ fn decode_params(storage: StorageType) -> Vec<Param> {
             Arg::SegDone,
             Access::ReadWrite,
             Elem::U32,
-            &["rows * kv_heads"],
+            &[seg_done.as_str()],
         ),
         Param::buffer(
             7,
@@ -1658,6 +1705,9 @@ fn layer_ctx(
 ) -> CudaLayerCtx {
     let lctx = LayerCtx::new(module, layer);
     let d = module.shape.head_dim;
+    // The query heads of one decode block: a group past 8 is cut into sub-groups.
+    let sub_groups = decode_sub_groups(module.storage, d, lctx.group_size, tuning);
+    let dg = lctx.group_size / sub_groups;
     let rule_heads = layer
         .groups
         .iter()
@@ -1668,9 +1718,8 @@ fn layer_ctx(
             heads: g.q_heads.clone(),
         })
         .collect();
-    let decode_fast_merge = tuning.fast_merge
-        && d.is_multiple_of(32)
-        && (lctx.group_size * d).div_ceil(32 * tuning.warps) <= 8;
+    let decode_fast_merge =
+        tuning.fast_merge && d.is_multiple_of(32) && (dg * d).div_ceil(32 * tuning.warps) <= 8;
     let decode_ticket = tuning.ticket
         && decode_uses_mma(module.storage, d)
         && decode_fast_merge
@@ -1685,7 +1734,7 @@ fn layer_ctx(
         && d.is_multiple_of(64)
         && !decode_ticket;
     // The lean epilogue's row stride (head_dim + 4), where its states fit a stage.
-    let decode_lean = decode_lean(module.storage, d, lctx.group_size, tuning);
+    let decode_lean = decode_lean(module.storage, d, dg, tuning);
     let decode_own_merge = tuning.own_merge
         && decode_fast_merge
         && decode_uses_mma(module.storage, d)
@@ -1763,11 +1812,11 @@ fn layer_ctx(
         // merge.
         decode_fast_merge,
         decode_merge_batch: if decode_half_partials {
-            decode_merge_batch_half(d, lctx.group_size, 32 * tuning.warps)
+            decode_merge_batch_half(d, dg, 32 * tuning.warps)
         } else if tuning.wide_merge {
-            decode_merge_batch_wide(d, lctx.group_size, 32 * tuning.warps)
+            decode_merge_batch_wide(d, dg, 32 * tuning.warps)
         } else {
-            decode_merge_batch(d, lctx.group_size, 32 * tuning.warps)
+            decode_merge_batch(d, dg, 32 * tuning.warps)
         },
         decode_half_partials,
         decode_lean,
@@ -1803,8 +1852,11 @@ fn layer_ctx(
         decode_global_merge: tuning.global_merge && !tuning.push_merge,
         decode_probe_no_epilogue: tuning.probe_no_epilogue && decode_uses_mma(module.storage, d),
         decode_max_cluster: decode_max_cluster(tuning),
-        decode_q_cols: decode_q_cols(module.storage, d, lctx.group_size),
-        decode_smem_bytes: decode_shared_bytes(module.storage, d, lctx.group_size, tuning),
+        decode_q_cols: decode_q_cols(module.storage, d, dg),
+        decode_smem_bytes: decode_shared_bytes(module.storage, d, dg, tuning),
+        decode_sub_groups: sub_groups,
+        decode_group: dg,
+        decode_kv_heads: lctx.kv_heads * sub_groups,
         layer: lctx,
     }
 }
@@ -1991,7 +2043,7 @@ pub(crate) fn generate_variant_progress(
                 layer: Some(layer.layer),
                 entry_point: ctx.decode_name.clone(),
                 abi: KernelAbi {
-                    params: decode_params(module.storage),
+                    params: decode_params(module.storage, ctx.decode_sub_groups),
                     block: [ctx.decode_threads, 1, 1],
                     grid: Grid::WorkItems,
                     tiles: Tiles {
@@ -1999,6 +2051,7 @@ pub(crate) fn generate_variant_progress(
                         stages: ctx.decode_mma.then_some(tuning.stages),
                         q_cols: Some(ctx.decode_q_cols),
                         cluster: Some(ctx.decode_max_cluster),
+                        sub_groups: (ctx.decode_sub_groups > 1).then_some(ctx.decode_sub_groups),
                         ..Tiles::default()
                     },
                     dynamic_shared_bytes: ctx.decode_smem_bytes,
@@ -2024,24 +2077,91 @@ mod tests {
 
     /// Round 20: the lean decode epilogue stores the warps' states in one pipeline stage,
     /// which a GQA group past 8 does not fit; moa-compile wrote such kernels and NVRTC
-    /// failed their static_assert. Groups up to 8 keep it (unchanged), larger ones take
-    /// the shared-memory epilogue.
+    /// failed their static_assert. Groups up to 8 keep it (unchanged); larger ones run as
+    /// sub-groups of at most 8 (session 35), whose blocks keep it, or whole in one block
+    /// (`G`), which takes the shared-memory epilogue.
     #[test]
     fn the_lean_decode_epilogue_is_kept_only_where_the_states_fit_a_stage() {
         for storage in [StorageType::F16, StorageType::Bf16] {
             for d in [16, 32, 64, 128, 256] {
                 for group in [1, 2, 4, 8, 9, 16, 32, 64] {
-                    let t = DecodeTuning::default_for(group);
-                    let lean = decode_lean(storage, d, group, t);
-                    let fits = (t.lean && t.stages >= 3 && !t.warp_pipes) && group <= 8;
-                    assert_eq!(lean, fits, "{storage:?} head_dim {d} group {group}");
-                    let m = dense_module(group, 1, d, storage);
-                    let src = &generate(&m).unwrap()[0].source;
-                    assert_eq!(
-                        src.contains("\"the warps' states fit one stage\""),
-                        lean,
-                        "{storage:?} head_dim {d} group {group}"
-                    );
+                    for whole_group in [false, true] {
+                        let t = DecodeTuning {
+                            whole_group,
+                            ..DecodeTuning::default_for(group)
+                        };
+                        let lean = decode_lean(storage, d, group, t);
+                        let fits = (t.lean && t.stages >= 3 && !t.warp_pipes) && group <= 8;
+                        assert_eq!(lean, fits, "{storage:?} head_dim {d} group {group}");
+                        let sub = decode_sub_groups(storage, d, group, t);
+                        assert_eq!(sub > 1, !whole_group && group > 8, "group {group}");
+                        assert!(group.is_multiple_of(sub) && (sub == 1 || group / sub <= 8));
+                        let m = dense_module(group, 1, d, storage);
+                        let src = &generate_tuned(&m, t).unwrap()[0].source;
+                        assert_eq!(
+                            src.contains("\"the warps' states fit one stage\""),
+                            decode_lean(storage, d, group / sub, t),
+                            "{storage:?} head_dim {d} group {group} {t}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Session 35: a GQA group past 8 on tensor cores runs as the fewest equal sub-groups
+    /// of at most 8 heads, each a work-list segment of its own; the ABI says how many
+    /// (`tiles.sub_groups`) and sizes `seg_done` per segment. Groups up to 8, the scalar
+    /// kernel and `G` keep one block per group and an ABI without the field.
+    #[test]
+    fn wide_groups_run_as_sub_groups_of_at_most_eight() {
+        let t = DecodeTuning::default_for(16);
+        let whole = DecodeTuning {
+            whole_group: true,
+            ..t
+        };
+        assert_eq!("4x3eqmskvG".parse::<DecodeTuning>(), Ok(whole));
+        assert_eq!(whole.to_string(), "4x3eqmskvG");
+        for (group, sub) in [
+            (1, 1),
+            (4, 1),
+            (8, 1),
+            (9, 3),
+            (12, 2),
+            (16, 2),
+            (32, 4),
+            (64, 8),
+        ] {
+            assert_eq!(decode_sub_groups(StorageType::Bf16, 128, group, t), sub);
+            assert_eq!(decode_sub_groups(StorageType::Bf16, 128, group, whole), 1);
+            assert_eq!(decode_sub_groups(StorageType::F32, 128, group, t), 1);
+        }
+        for (group, kv) in [(4, 8), (16, 2), (32, 1)] {
+            let m = dense_module(32, kv, 128, StorageType::Bf16);
+            assert_eq!(m.shape.group_size(), group);
+            for tuning in [t, whole] {
+                let art = &generate_tuned(&m, tuning).unwrap()[0];
+                let abi = &art.kernels[1].abi;
+                let sub = decode_sub_groups(StorageType::Bf16, 128, group, tuning);
+                assert_eq!(abi.tiles.sub_groups, (sub > 1).then_some(sub));
+                assert_eq!(abi.tiles.q_cols, Some(8 * (group / sub).div_ceil(8)));
+                let seg_done = abi.params.iter().find(|p| p.arg == Arg::SegDone).unwrap();
+                let want = match sub {
+                    1 => "rows * kv_heads".to_string(),
+                    n => format!("rows * kv_heads * {n}"),
+                };
+                assert_eq!(seg_done.shape, [want]);
+                assert_eq!(
+                    art.source.contains("namespace decode_sub {"),
+                    sub > 1,
+                    "group {group} {tuning}"
+                );
+                if sub > 1 {
+                    assert!(art.source.contains(&format!(
+                        "constexpr int GROUP = {};\nconstexpr int KV_HEADS = {};",
+                        group / sub,
+                        kv * sub
+                    )));
                 }
             }
         }

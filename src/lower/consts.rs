@@ -471,3 +471,11 @@ pub const CUDA_DECODE_GQA_HALF_PARTIALS: bool = true;
 /// non-portable size sm_90 allows once the function opts in).
 pub const CUDA_DECODE_PORTABLE_CLUSTER: u32 = 8;
 pub const CUDA_DECODE_WIDE_CLUSTER: u32 = 16;
+/// The most query heads one CUDA decode block computes on tensor cores: a GQA group past
+/// it is cut into sub-groups of at most this many heads (`codegen::cuda::decode_sub_groups`),
+/// each its own work-list segment over the same KV head's cache, so the kernel is the
+/// group-of-≤8 kernel (fast merge, lean epilogue, half partials, 162 registers at
+/// head_dim 128). Session 35 (s35-wide): the whole group of 16 in one block took 255
+/// registers and the shared-memory merge, of 32 also 688 bytes of spills and one block an
+/// SM (benches/RESULTS.md, "Session 35 (branch s35-wide)").
+pub const CUDA_DECODE_BLOCK_GROUP: u32 = 8;

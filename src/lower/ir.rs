@@ -197,6 +197,27 @@ impl CacheLayout {
         }
     }
 
+    /// The decode work list's view of this layout for a kernel that cuts each GQA group
+    /// into `sub_groups` sub-groups (the CUDA decode's `tiles.sub_groups`,
+    /// `codegen::cuda::decode_sub_groups`): every KV head's segment repeated `sub_groups`
+    /// times in a row (same offset, span, sink and ring), so a work list built over it
+    /// (`runtime::worklist::DecodeWork`) has segment (row · kv_heads + kv_head) ·
+    /// sub_groups + sub-group, each reading its KV head's slots. `row_slots` and `n_tokens`
+    /// are unchanged; 1 (or 0) returns the layout as it is. Only for work lists: the cache
+    /// itself is laid out as `self`.
+    pub fn sub_grouped(&self, sub_groups: u32) -> CacheLayout {
+        let n = sub_groups.max(1) as usize;
+        CacheLayout {
+            n_tokens: self.n_tokens,
+            segments: self
+                .segments
+                .iter()
+                .flat_map(|s| std::iter::repeat_n(*s, n))
+                .collect(),
+            row_slots: self.row_slots,
+        }
+    }
+
     /// Position held by each slot of a segment once tokens `0..=t` were written
     /// (`None` for slots not yet filled). The decode kernels' view of the ring.
     pub fn positions(&self, kv_head: usize, t: u64) -> Vec<Option<u64>> {

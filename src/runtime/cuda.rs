@@ -427,6 +427,14 @@ impl LoadedKernel {
         self.abi.tiles.cluster.unwrap_or(MAX_CLUSTER).max(1)
     }
 
+    /// The work-list segments this decode kernel takes per KV head: its ABI's
+    /// `tiles.sub_groups` (a GQA group past 8 cut into sub-groups,
+    /// `codegen::cuda::decode_sub_groups`), else 1. Its work lists are built over
+    /// `layout.sub_grouped(n)` ([`CacheLayout::sub_grouped`]).
+    pub fn sub_groups(&self) -> u32 {
+        self.abi.tiles.sub_groups.unwrap_or(1).max(1)
+    }
+
     /// `cuLaunchKernelEx` with the programmatic-stream-serialization attribute and / or a
     /// cluster dimension (cudarc's launch builder sets no launch attributes). Parameters
     /// are passed as pointers to 8-byte slots: a device pointer, or a `u32` in the slot's
@@ -1366,12 +1374,23 @@ impl CudaAttention {
             .max(1);
         Ok(choose_split_in(
             self.chunk_policy,
-            layout,
+            &self.decode_layout(layer, layout)?,
             row_pos,
             tile,
             self.decode_resident,
             self.module.shape.group_size(),
         ))
+    }
+
+    /// The layout `layer`'s decode work lists are built over: `layout` itself, or with
+    /// sub-groups ([`LoadedKernel::sub_groups`]) each KV head's segment repeated once per
+    /// sub-group ([`CacheLayout::sub_grouped`]).
+    pub fn decode_layout(
+        &self,
+        layer: usize,
+        layout: &CacheLayout,
+    ) -> Result<CacheLayout, CudaError> {
+        Ok(layout.sub_grouped(self.layer(layer)?.decode.sub_groups()))
     }
 
     /// [`Self::prepare_decode`] with a chosen split: equal chunks (`cluster` 1; `chunk`
@@ -1439,7 +1458,14 @@ impl CudaAttention {
             Some(sp) => sp,
             None => self.decode_split(layer, layout, row_pos)?,
         };
-        let work = DecodeWork::build_split(layout, row_pos, split, tile);
+        // With sub-groups, a segment per (row, KV head, sub-group): `seg_done` below holds a
+        // counter for each, the partials (items × group × (D + 2)) more than enough.
+        let work = DecodeWork::build_split(
+            &layout.sub_grouped(kernels.decode.sub_groups()),
+            row_pos,
+            split,
+            tile,
+        );
         let chunk = work.chunk;
         let up = |what: &'static str| driver(format!("uploading {what}"));
         let row_pos_d = self.stream.clone_htod(row_pos).map_err(up("row_pos"))?;

@@ -207,6 +207,8 @@ struct Act {
 
 /// One distinct cache layout's decode work list (layers with equal layouts share one).
 struct Work {
+    /// The list's layout: the cache's, each KV head's segment repeated per sub-group of
+    /// the decode where it has them (`CacheLayout::sub_grouped`).
     layout: CacheLayout,
     /// Equal chunks (cluster 1) or every segment as one thread-block cluster, chosen
     /// for the request's final positions.
@@ -712,12 +714,18 @@ impl CudaLlama {
         let final_pos = vec![n_tokens - 1; rows];
         let mut works: Vec<Work> = Vec::new();
         let mut work_of = Vec::with_capacity(layouts.len());
+        // The most work-list segments a row has (KV heads × the decode's sub-groups).
+        let mut row_segments = c.kv_heads;
         for (i, l) in layouts.iter().enumerate() {
+            let (_, dec) = self.attention.layer_kernels(i).map_err(cu)?;
+            // A decode with sub-groups (a GQA group past 8) takes its list over each KV
+            // head's segment repeated per sub-group (CacheLayout::sub_grouped).
+            let l = &l.sub_grouped(dec.sub_groups());
+            row_segments = row_segments.max(l.segments.len());
             if let Some(j) = works.iter().position(|w| &w.layout == l) {
                 work_of.push(j);
                 continue;
             }
-            let (_, dec) = self.attention.layer_kernels(i).map_err(cu)?;
             let tile = dec.abi.tiles.k_tile.unwrap_or(1).max(1);
             // Packed cluster lists re-pack their segments as positions grow, so their
             // item count is not fixed for a captured graph: the engine takes the pairs
@@ -767,7 +775,7 @@ impl CudaLlama {
         let group = c.group_size();
         let partials = self.alloc(max_items * group * (d + 2) * 4, "decode partials")?;
         let seg_done =
-            DevMem::zeros(&self.stream, (rows + 1) * c.kv_heads * 4, "seg_done").map_err(cu)?;
+            DevMem::zeros(&self.stream, (rows + 1) * row_segments * 4, "seg_done").map_err(cu)?;
         let row_pos = DevMem::zeros(&self.stream, (rows + 1) * 4, "row_pos").map_err(cu)?;
         let state = CudaRequest {
             rows,
@@ -1379,11 +1387,12 @@ impl CudaLlama {
     /// rows at `positions`.
     fn update_work(&self, st: &mut CudaRequest, positions: &[u32]) -> Result<(), EngineError> {
         let rows = st.rows as u32;
-        let kv = self.config.kv_heads as u32;
         for w in &mut st.works {
             if w.full {
                 continue;
             }
+            // Segments of a row in this list (KV heads × the decode's sub-groups).
+            let kv = w.layout.segments.len() as u32;
             let list = DecodeWork::build_split(&w.layout, positions, w.split, w.key_tile);
             let mut flat = list.flat();
             // Padding (equal chunks only; a cluster list is always full): empty items of
@@ -1439,7 +1448,8 @@ impl CudaLlama {
                 (Arg::NItems, KArg::U32(w.capacity)),
             ];
             // SAFETY: q and out hold rows + 1 rows (the spare row of the padding items),
-            // row_pos rows + 1 entries, seg_done (rows + 1) kv_heads counters, the work
+            // row_pos rows + 1 entries, seg_done (rows + 1) × the lists' most segments a row
+            // (KV heads × sub-groups) counters, the work
             // list and partials `capacity` items; the kernel just before is moa_rope_kv,
             // which writes neither the work list nor row_pos (host copies).
             unsafe { self.launch_attention(dec, &args, &size, (w.split.cluster, self.decode_pdl)) }

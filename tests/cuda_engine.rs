@@ -384,3 +384,48 @@ fn prefill_with_the_v_copy_in_the_cache_write_equals_the_pre_pass_on_a_gpu() {
         }
     }
 }
+
+/// GQA groups wider than 8 (session 35: the decode runs them as sub-groups of at most 8
+/// query heads, each its own work-list segment over the KV head's cache, with the
+/// `seg_done` counters sized rows × KV heads × sub-groups): a group of 9 (3 sub-groups of 3)
+/// and of 16 (2 of 8), bf16 on tensor cores, the default chunk policy and 64-slot chunks
+/// (every segment past 64 slots split and merged), dense and with a plan whose rings wrap:
+/// the engine's greedy tokens are the CPU reference's.
+#[test]
+fn wide_gqa_groups_decode_as_sub_groups_matching_the_cpu_reference_on_a_gpu() {
+    use moa::eval::retrieval::uniform_plan;
+    use moa::plan::Plan;
+    use moa::runtime::cuda::bench::greedy;
+    if !gpu_present() {
+        return;
+    }
+    for (q_heads, hidden) in [(9, 576), (16, 1024)] {
+        let mut c = like("smollm2-135m").unwrap();
+        c.n_layers = 2;
+        c.vocab_size = 1000;
+        c.q_heads = q_heads;
+        c.kv_heads = 1;
+        c.hidden_size = hidden;
+        let model = random_model(&c, 35);
+        let prompts = vec![vec![3u32; 300], (0..190).collect(), vec![9; 7]];
+        let new = 16;
+        let n_tokens = 300 + new as u32;
+        let plan = uniform_plan(&Plan::dense(c.model_shape()).unwrap(), 0.5).unwrap();
+        for p in [None, Some(&plan)] {
+            let want = reference_tokens(&model, &prompts, new, p, n_tokens);
+            for policy in [None, Some("64")] {
+                let mut e = CudaLlama::new(&model, p, StorageType::Bf16, 0).unwrap();
+                if let Some(policy) = policy {
+                    e.set_decode_chunk_policy(policy.parse().unwrap());
+                }
+                let got = greedy(&e, &prompts, new).unwrap();
+                assert_eq!(
+                    got,
+                    want,
+                    "group {q_heads} plan {} policy {policy:?}",
+                    p.is_some()
+                );
+            }
+        }
+    }
+}

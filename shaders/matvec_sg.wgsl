@@ -63,6 +63,19 @@ override ROW_GROUPS: u32 = 4u;
 // constant loop the driver unrolls: no loop-carried sums, every step's loads issued
 // together (SmolLM2 on 32 lanes: K 576 one step on 5 subgroups, K 1536 two on 6).
 override STEPS: u32 = 0u;
+// How the fitted form's K steps issue their loads (`MOA_WGPU_SG_HOIST`; STEPS ≥ 2, DIAG 0;
+// 0: the constant loop over the steps, which the H200's driver keeps rolled: at 2 steps
+// the binary is the K loop's size and step 2's loads wait for step 1's multiply-adds, two
+// dependent round trips a lane): 1 the steps written out two at a time, both steps'
+// weights loaded first (x per step); 2 every load of both steps (weights and x) before
+// the first multiply-add.
+override HOIST: u32 = 0u;
+// The epilogue's global loads before the K loop (`MOA_WGPU_SG_EARLY`): the residual of
+// the first output an invocation writes (plain entry point), the token's (position, row)
+// and the RoPE cos/sin of its rotation pair (RoPE entry point), so that after the barrier
+// the chain is workgroup memory, arithmetic and the stores (0: loaded after the barrier,
+// each a dependent round trip, the RoPE pair's two in a row).
+override EARLY: u32 = 0u;
 
 struct Params {
     n_rows: u32,
@@ -197,6 +210,79 @@ fn step(acc: Sums, wt: mat4x4<f32>, t0: u32, n_groups: u32, j: u32, live: f32) -
     return r;
 }
 
+// A K step's x for the hoisted steps: the 4-vector j of every row group's 4 rows (rows
+// clamped; the groups past ROW_GROUPS are not loaded, those past n_groups are loaded
+// clamped, with no branch, and not added by `madd`).
+struct Xs {
+    x0: mat4x4<f32>,
+    x1: mat4x4<f32>,
+    x2: mat4x4<f32>,
+    x3: mat4x4<f32>,
+}
+
+fn xrows(t0: u32, j: u32) -> Xs {
+    var r = Xs(rows4(t0, j), mat4x4<f32>(), mat4x4<f32>(), mat4x4<f32>());
+    if (ROW_GROUPS > 1u) {
+        r.x1 = rows4(t0 + 4u, j);
+    }
+    if (ROW_GROUPS > 2u) {
+        r.x2 = rows4(t0 + 8u, j);
+    }
+    if (ROW_GROUPS > 3u) {
+        r.x3 = rows4(t0 + 12u, j);
+    }
+    return r;
+}
+
+// The multiply-adds of one K step whose loads are done.
+fn madd(acc: Sums, wt: mat4x4<f32>, x: Xs, n_groups: u32, live: f32) -> Sums {
+    var r = acc;
+    r.a0 += wt * x.x0;
+    if (INPUT_MODE == 1u) {
+        r.s[0] += squares(x.x0) * live;
+    }
+    if (ROW_GROUPS > 1u && n_groups > 1u) {
+        r.a1 += wt * x.x1;
+        if (INPUT_MODE == 1u) {
+            r.s[1] += squares(x.x1) * live;
+        }
+    }
+    if (ROW_GROUPS > 2u && n_groups > 2u) {
+        r.a2 += wt * x.x2;
+        if (INPUT_MODE == 1u) {
+            r.s[2] += squares(x.x2) * live;
+        }
+    }
+    if (ROW_GROUPS > 3u && n_groups > 3u) {
+        r.a3 += wt * x.x3;
+        if (INPUT_MODE == 1u) {
+            r.s[3] += squares(x.x3) * live;
+        }
+    }
+    return r;
+}
+
+// Steps s and s + 1 of the fitted form with their loads issued first (`HOIST`): both
+// steps' weights, then (HOIST 2) both steps' x, then the multiply-adds.
+fn hoisted_pair(acc: Sums, cols: vec4<u32>, t0: u32, n_groups: u32, lane: u32, part: u32, s: u32) -> Sums {
+    let k4 = params.k / 4u;
+    let jj0 = (s * KSPLIT + part) * SG + lane;
+    let jj1 = ((s + 1u) * KSPLIT + part) * SG + lane;
+    let j0 = min(jj0, k4 - 1u);
+    let j1 = min(jj1, k4 - 1u);
+    let l0 = select(0.0, 1.0, jj0 < k4);
+    let l1 = select(0.0, 1.0, jj1 < k4);
+    let w0 = load_wt(cols, j0) * l0;
+    let w1 = load_wt(cols, j1) * l1;
+    if (HOIST == 2u) {
+        let x0 = xrows(t0, j0);
+        let x1 = xrows(t0, j1);
+        return madd(madd(acc, w0, x0, n_groups, l0), w1, x1, n_groups, l1);
+    }
+    let r = madd(acc, w0, xrows(t0, j0), n_groups, l0);
+    return madd(r, w1, xrows(t0, j1), n_groups, l1);
+}
+
 // Groups of 4 rows of the block from row t0 that hold rows (1 to 4, uniform).
 fn n_groups(t0: u32) -> u32 {
     return min(ROW_GROUPS, (params.n_rows - t0 + 3u) / 4u);
@@ -229,6 +315,23 @@ fn product(cols: vec4<u32>, t0: u32, lane: u32, part: u32) -> Sums {
     if (STEPS > 0u) {
         // The fitted form: step s of this lane is 4-vector (s · KSPLIT + part) · SG + lane.
         let n_steps = select(STEPS, 0u, DIAG == 1u);
+        if (HOIST > 0u && DIAG == 0u && STEPS >= 2u) {
+            // Written out two steps at a time (2 steps: no loop at all), loads first.
+            if (STEPS == 2u) {
+                return hoisted_pair(acc, cols, t0, n_groups, lane, part, 0u);
+            }
+            var s = 0u;
+            for (; s + 1u < STEPS; s += 2u) {
+                acc = hoisted_pair(acc, cols, t0, n_groups, lane, part, s);
+            }
+            if (s < STEPS) {
+                let jj = (s * KSPLIT + part) * SG + lane;
+                let j = min(jj, k4 - 1u);
+                let live = select(0.0, 1.0, jj < k4);
+                acc = step(acc, load_wt(cols, j) * live, t0, n_groups, j, live);
+            }
+            return acc;
+        }
         for (var s = 0u; s < n_steps; s++) {
             let jj = (s * KSPLIT + part) * SG + lane;
             let j = min(jj, k4 - 1u);
@@ -391,9 +494,18 @@ fn moa_matvec_sg(
     let n0 = (wid.x * groups + sg / KSPLIT) * 4u;
     let last_col = params.n_out - 1u;
     let cols = min(vec4<u32>(n0, n0 + 1u, n0 + 2u, n0 + 3u), vec4<u32>(last_col));
-    publish(product(cols, t0, lane, sg % KSPLIT), sg, lane, n_groups(t0));
     // The workgroup's groups × block_rows() rows × 4 columns of outputs.
     let per_group = 4u * block_rows();
+    // EARLY: the residual of this invocation's first output (e = lid), before the K loop.
+    var res0 = 0.0;
+    if (EARLY == 1u && params.add_residual == 1u && lid < per_group * groups) {
+        let t = t0 + (lid % per_group) / 4u;
+        let n = (wid.x * groups + lid / per_group) * 4u + lid % 4u;
+        if (t < params.n_rows && n < params.n_out) {
+            res0 = residual[t * params.out_stride + params.col_offset + n];
+        }
+    }
+    publish(product(cols, t0, lane, sg % KSPLIT), sg, lane, n_groups(t0));
     for (var e = lid; e < per_group * groups; e += WG) {
         let g = e / per_group;
         let r = (e % per_group) / 4u;
@@ -404,7 +516,11 @@ fn moa_matvec_sg(
             let o = t * params.out_stride + params.col_offset + n;
             var v = sum_at(g, r, c);
             if (params.add_residual == 1u) {
-                v += residual[o];
+                if (EARLY == 1u && e == lid) {
+                    v += res0;
+                } else {
+                    v += residual[o];
+                }
             }
             out[o] = v;
         }
@@ -435,9 +551,23 @@ fn moa_matvec_sg_rope(
     let q = min(wid.x * groups + sg / KSPLIT, n_quads - 1u);
     let base = (q / quads) * d + (q % quads) * 2u;
     let cols = vec4<u32>(base, base + 1u, base + half_d, base + half_d + 1u);
-    publish(product(cols, t0, lane, sg % KSPLIT), sg, lane, n_groups(t0));
     // One invocation per (column group, row, rotation pair).
     let per_group = 2u * block_rows();
+    // EARLY: the token info and (q and k heads) the cos/sin of this invocation's first
+    // pair (e = lid), before the K loop.
+    var info0 = vec4<u32>();
+    var cs0 = vec2<f32>(1.0, 0.0);
+    if (EARLY == 1u && lid < per_group * groups) {
+        let t = t0 + (lid % per_group) / 2u;
+        let qg = wid.x * groups + lid / per_group;
+        if (qg < n_quads && t < params.n_rows) {
+            info0 = tok[t];
+            if (params.col_offset / d + qg / quads < rp.q_heads + rp.kv_heads) {
+                cs0 = rope_cs(info0, (qg % quads) * 2u + lid % 2u);
+            }
+        }
+    }
+    publish(product(cols, t0, lane, sg % KSPLIT), sg, lane, n_groups(t0));
     for (var e = lid; e < per_group * groups; e += WG) {
         let g = e / per_group;
         let r = (e % per_group) / 2u;
@@ -446,7 +576,12 @@ fn moa_matvec_sg_rope(
         let qg = wid.x * groups + g;
         if (qg < n_quads && t < params.n_rows) {
             let head = params.col_offset / d + qg / quads;
-            rope_store(t, head, (qg % quads) * 2u + c, sum_at(g, r, c), sum_at(g, r, c + 2u));
+            let i = (qg % quads) * 2u + c;
+            if (EARLY == 1u && e == lid) {
+                rope_store_at(t, head, i, sum_at(g, r, c), sum_at(g, r, c + 2u), info0, cs0);
+            } else {
+                rope_store(t, head, i, sum_at(g, r, c), sum_at(g, r, c + 2u));
+            }
         }
     }
 }

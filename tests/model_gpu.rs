@@ -379,6 +379,20 @@ fn every_option_lavapipe_runs_matches_the_cpu_reference() {
             },
         ),
         (
+            // `MOA_WGPU_SG_HOIST=2` and `MOA_WGPU_SG_EARLY=1` with the sparse plan: the
+            // epilogues' residual and RoPE loads before the K loop (the tiny model's K take
+            // one step a lane; the hoisted steps themselves:
+            // `hoisted_fitted_steps_and_early_epilogue_loads_match_the_cpu_reference`).
+            "fitted K split, hoisted steps, early epilogue loads",
+            WgpuEngineOptions {
+                sg_fit: Some(true),
+                sg_hoist: 2,
+                sg_early: true,
+                sg_rows: Some(8),
+                ..d
+            },
+        ),
+        (
             "tree, row block 8",
             WgpuEngineOptions {
                 row_block: 8,
@@ -1391,6 +1405,86 @@ fn subgroup_products_with_a_partial_last_trip_match_the_cpu_reference() {
                     "ksplit {ksplit:?} groups {groups:?} rows {rows:?} fit {fit} f32 {force_f32}: step {step}"
                 );
                 check_dense_step(&cpu, &mut seqs, &next, &got, vocab, tol, &what);
+            }
+        }
+    }
+}
+
+/// The fitted subgroup products with their K steps hoisted (`MOA_WGPU_SG_HOIST` 1 and
+/// 2: two steps at a time, loads first) and the epilogue's loads before the K loop
+/// (`MOA_WGPU_SG_EARLY`: the residual, the RoPE token info and cos/sin): a random model
+/// whose MLP K / 4 (260, 516) takes 2 and 3 K steps a lane on lavapipe's 8 lanes (17 and 22
+/// subgroups), the last step with lanes past K (3 steps: a pair and a single step), dense,
+/// against the CPU reference at 16 and 8 rows a workgroup row.
+#[test]
+fn hoisted_fitted_steps_and_early_epilogue_loads_match_the_cpu_reference() {
+    let ctx = context();
+    if ctx.subgroup_size().is_none() {
+        eprintln!(
+            "no fixed subgroup size on {}: nothing to check",
+            ctx.adapter_name()
+        );
+        return;
+    }
+    for ffn in [1040, 2064] {
+        let config = moa::model::LlamaConfig {
+            name: Some("random k48 hoisted".into()),
+            n_layers: 2,
+            hidden_size: 48,
+            ffn_size: ffn,
+            q_heads: 3,
+            kv_heads: 1,
+            head_dim: 16,
+            rope_theta: 10000.0,
+            rope_scaling: None,
+            rms_norm_eps: 1e-5,
+            vocab_size: 96,
+            tied_embeddings: true,
+            context_length: 512,
+        };
+        let model = moa::model::random::random_model(&config, 7);
+        let cpu = CpuReference::from_model(model.clone()).unwrap();
+        let vocab = config.vocab_size;
+        for (hoist, early, rows) in [(1, true, None), (2, true, Some(8)), (2, false, None)] {
+            for force_f32 in [true, false] {
+                let options = WgpuEngineOptions {
+                    sg_fit: Some(true),
+                    sg_hoist: hoist,
+                    sg_early: early,
+                    ..WgpuEngineOptions::default()
+                };
+                let mut gpu =
+                    WgpuEngine::new_with_options(&ctx, &model, None, force_f32, options).unwrap();
+                gpu.set_subgroup_matvec(Some(SubgroupProducts {
+                    ksplit: None,
+                    groups: None,
+                    rows,
+                }))
+                .unwrap();
+                gpu.set_split_k_matvec(true);
+                let steps = if ffn == 1040 { "2 steps" } else { "3 steps" };
+                assert!(
+                    gpu.decode_products().contains(steps),
+                    "{}",
+                    gpu.decode_products()
+                );
+                let tol = if force_f32 { 2e-3 } else { 3e-2 };
+                let prompts: Vec<Vec<u32>> = (0..5)
+                    .map(|b| (0..9).map(|i| ((i * 5 + b * 11) % vocab) as u32).collect())
+                    .collect();
+                let mut req = gpu.start(&[9; 5], 3, 0).unwrap();
+                gpu.prefill_logits(&mut req, &prompts).unwrap();
+                let mut seqs = prompts.clone();
+                for step in 0..3 {
+                    let next: Vec<u32> = (0..5)
+                        .map(|b| ((step * 7 + b * 3) % vocab) as u32)
+                        .collect();
+                    let got = gpu.decode_logits(&mut req, &next).unwrap();
+                    let what = format!(
+                        "ffn {ffn} hoist {hoist} early {early} rows {rows:?} f32 {force_f32}: step {step}"
+                    );
+                    check_dense_step(&cpu, &mut seqs, &next, &got, vocab, tol, &what);
+                }
             }
         }
     }

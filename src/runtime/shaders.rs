@@ -996,6 +996,50 @@ mod tests {
         }
     }
 
+    /// The fitted products' hoisted K steps (`HOIST` 1 and 2, `MOA_WGPU_SG_HOIST`) at 1,
+    /// 2, 3 and 4 steps and the early epilogue loads (`EARLY`, `MOA_WGPU_SG_EARLY`)
+    /// validate and translate to SPIR-V for every entry point, both inputs and every rows
+    /// a workgroup row.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_hoisted_steps_and_early_epilogue_loads_translate_to_spirv() {
+        for input in [StorageType::F32, StorageType::F16] {
+            let t = Types {
+                weights: StorageType::F16,
+                input,
+                attention: StorageType::F16,
+            };
+            for shader in [MATVEC_SG, MATVEC_SG_ROPE, MATVEC_SG_SWIGLU_OUT] {
+                let source = shader.source(t);
+                validate_wgsl(shader.name, &source).unwrap_or_else(|e| panic!("{e}"));
+                for (hoist, early, steps, rg) in [
+                    (1.0, 0.0, 2.0, 2.0),
+                    (2.0, 1.0, 2.0, 2.0),
+                    (2.0, 1.0, 3.0, 4.0),
+                    (1.0, 1.0, 4.0, 1.0),
+                    (2.0, 0.0, 1.0, 2.0),
+                ] {
+                    let constants = [
+                        ("INPUT_MODE", 1.0),
+                        ("SG", 32.0),
+                        ("KSPLIT", 6.0),
+                        ("GROUPS", 1.0),
+                        ("WG", 192.0),
+                        ("ROW_GROUPS", rg),
+                        ("STEPS", steps),
+                        ("HOIST", hoist),
+                        ("EARLY", early),
+                    ];
+                    let words = spirv_words(&source, shader.entry_point, &constants)
+                        .unwrap_or_else(|e| {
+                            panic!("{} HOIST {hoist} EARLY {early}: {e}", shader.entry_point)
+                        });
+                    assert!(words.len() > 100);
+                }
+            }
+        }
+    }
+
     /// The staged matrix-unit LM head: validated and SPIR-V written for both epilogues at
     /// the stage widths and blocks a workgroup the engine picks (SmolLM2's K = 576 and a
     /// 2048 one), subgroups of 32 and 64.

@@ -266,6 +266,20 @@ pub struct WgpuEngineOptions {
     /// two; parity 0.0534 against 0.0496 (the partial sums' order), argmax 3/3. Ignores `MOA_WGPU_SG_KSPLIT` / `_GROUPS` (it does not apply
     /// where those are set).
     pub sg_fit: Option<bool>,
+    /// `MOA_WGPU_SG_HOIST` (default `0`; `1`, `2`): how the fitted subgroup products'
+    /// K steps issue their loads where a lane has two or more (SmolLM2's down product on
+    /// 32 lanes: 6 subgroups × 2 steps). `0`: `matvec_sg.wgsl`'s constant loop over the
+    /// steps, which the H200's driver keeps rolled (the 2-step binary is the K loop's
+    /// size), so step 2's loads wait for step 1's multiply-adds; `1`: the steps written
+    /// out two at a time with both steps' weights loaded first; `2`: both steps' weight
+    /// and x loads before the first multiply-add (`HOIST`). Not measured yet (s35-prod).
+    pub sg_hoist: u32,
+    /// `MOA_WGPU_SG_EARLY` (default `0`; `1`): the subgroup products' epilogue loads
+    /// issued before the K loop (`matvec_sg.wgsl`'s `EARLY`): the residual of the output
+    /// product and down, the token info and RoPE cos/sin of the QKV product, which
+    /// otherwise follow the barrier as dependent round trips (two in a row in the QKV
+    /// epilogue). Not measured yet (s35-prod).
+    pub sg_early: bool,
     /// `MOA_WGPU_SG_DIAG` (default `0`): a timing diagnostic of the subgroup products
     /// (`1`: no K loop, `2`: one row's x for all rows, `3`: the K loop's loads only, `4`:
     /// its weight loads only, `5`: its x loads only).
@@ -573,6 +587,8 @@ impl Default for WgpuEngineOptions {
             sg_groups: None,
             sg_rows: None,
             sg_fit: None,
+            sg_hoist: 0,
+            sg_early: false,
             sg_diag: 0,
             row_block: 4,
             two_stage_argmax: true,
@@ -662,6 +678,8 @@ impl WgpuEngineOptions {
                 d.sg_rows,
             )?,
             sg_fit: tristate(env, "MOA_WGPU_SG_FIT")?,
+            sg_hoist: number(env, "MOA_WGPU_SG_HOIST", "0, 1 or 2", 0..=2)?.unwrap_or(d.sg_hoist),
+            sg_early: flag(env, "MOA_WGPU_SG_EARLY", d.sg_early)?,
             sg_diag: number(env, "MOA_WGPU_SG_DIAG", "0 to 5", 0..=5)?.unwrap_or(d.sg_diag),
             row_block: choice(
                 env,
@@ -1106,6 +1124,8 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_SG_GROUPS",
     "MOA_WGPU_SG_ROWS",
     "MOA_WGPU_SG_FIT",
+    "MOA_WGPU_SG_HOIST",
+    "MOA_WGPU_SG_EARLY",
     "MOA_WGPU_SG_DIAG",
     "MOA_WGPU_ROW_BLOCK",
     "MOA_WGPU_ARGMAX2",
@@ -1483,6 +1503,8 @@ mod tests {
             ("MOA_WGPU_SG_GROUPS", "1"),
             ("MOA_WGPU_SG_ROWS", "8"),
             ("MOA_WGPU_SG_FIT", "1"),
+            ("MOA_WGPU_SG_HOIST", "2"),
+            ("MOA_WGPU_SG_EARLY", "1"),
             ("MOA_WGPU_AHEAD", "0"),
             ("MOA_WGPU_WARM", "auto"),
             ("MOA_WGPU_COOP_HEAD", "direct"),
@@ -1504,6 +1526,9 @@ mod tests {
             (o.sg_fit, WgpuEngineOptions::default().sg_fit),
             (Some(true), None)
         );
+        assert_eq!((o.sg_hoist, o.sg_early), (2, true));
+        let d = WgpuEngineOptions::default();
+        assert_eq!((d.sg_hoist, d.sg_early), (0, false));
         assert!(!o.submit_ahead);
         assert_eq!(o.warm_up, None);
         assert_eq!(o.coop_head, CoopHeadChoice::Direct);

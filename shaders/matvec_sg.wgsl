@@ -60,22 +60,26 @@ override ROW_GROUPS: u32 = 4u;
 // ceil(K / 4 / (KSPLIT · SG)) at run time). With STEPS > 0 the host sizes KSPLIT so that
 // KSPLIT · SG · STEPS lanes cover K / 4 (no subgroup without a K step, where the loop
 // leaves up to KSPLIT - 1 subgroups idle that still run the reduction) and the steps are a
-// constant loop the driver unrolls: no loop-carried sums, every step's loads issued
-// together (SmolLM2 on 32 lanes: K 576 one step on 5 subgroups, K 1536 two on 6).
+// constant loop (SmolLM2 on 32 lanes: K 576 one step on 5 subgroups, K 1536 two on 6).
+// The H200's driver keeps a 2-step loop rolled (its binary is the K loop's size), so step
+// 2's loads wait for step 1's multiply-adds; the steps written out with both steps' loads
+// first (`MOA_WGPU_SG_HOIST`, session 35) took down 0.2 µs lower and not the step: deleted.
 override STEPS: u32 = 0u;
-// How the fitted form's K steps issue their loads (`MOA_WGPU_SG_HOIST`; STEPS ≥ 2, DIAG 0;
-// 0: the constant loop over the steps, which the H200's driver keeps rolled: at 2 steps
-// the binary is the K loop's size and step 2's loads wait for step 1's multiply-adds, two
-// dependent round trips a lane): 1 the steps written out two at a time, both steps'
-// weights loaded first (x per step); 2 every load of both steps (weights and x) before
-// the first multiply-add.
-override HOIST: u32 = 0u;
 // The epilogue's global loads before the K loop (`MOA_WGPU_SG_EARLY`): the residual of
 // the first output an invocation writes (plain entry point), the token's (position, row)
 // and the RoPE cos/sin of its rotation pair (RoPE entry point), so that after the barrier
 // the chain is workgroup memory, arithmetic and the stores (0: loaded after the barrier,
 // each a dependent round trip, the RoPE pair's two in a row).
 override EARLY: u32 = 0u;
+// The grid's order (`MOA_WGPU_SG_ROWS_FIRST`): 0 x = the workgroup's columns, y = its
+// block of rows; 1 one dimension with the row blocks of a column workgroup next to each
+// other (x = columns · row blocks + row block), so that the workgroups an SM holds at once
+// (ids i, i + SMs, i + 2 · SMs, … where the scheduler deals them out in turn) share a block
+// of rows where the SM count is a multiple of the row blocks (the H200's 132, SmolLM2's 16
+// rows in 2 blocks of 8): x read from L2 once an SM, not once a row block an SM (each
+// workgroup reads its rows' whole x: SmolLM2's down 49 KB of f32 x against 12 KB of
+// weights, 14 MB a dispatch over its 288 workgroups).
+override ROWS_FIRST: u32 = 0u;
 
 struct Params {
     n_rows: u32,
@@ -210,79 +214,6 @@ fn step(acc: Sums, wt: mat4x4<f32>, t0: u32, n_groups: u32, j: u32, live: f32) -
     return r;
 }
 
-// A K step's x for the hoisted steps: the 4-vector j of every row group's 4 rows (rows
-// clamped; the groups past ROW_GROUPS are not loaded, those past n_groups are loaded
-// clamped, with no branch, and not added by `madd`).
-struct Xs {
-    x0: mat4x4<f32>,
-    x1: mat4x4<f32>,
-    x2: mat4x4<f32>,
-    x3: mat4x4<f32>,
-}
-
-fn xrows(t0: u32, j: u32) -> Xs {
-    var r = Xs(rows4(t0, j), mat4x4<f32>(), mat4x4<f32>(), mat4x4<f32>());
-    if (ROW_GROUPS > 1u) {
-        r.x1 = rows4(t0 + 4u, j);
-    }
-    if (ROW_GROUPS > 2u) {
-        r.x2 = rows4(t0 + 8u, j);
-    }
-    if (ROW_GROUPS > 3u) {
-        r.x3 = rows4(t0 + 12u, j);
-    }
-    return r;
-}
-
-// The multiply-adds of one K step whose loads are done.
-fn madd(acc: Sums, wt: mat4x4<f32>, x: Xs, n_groups: u32, live: f32) -> Sums {
-    var r = acc;
-    r.a0 += wt * x.x0;
-    if (INPUT_MODE == 1u) {
-        r.s[0] += squares(x.x0) * live;
-    }
-    if (ROW_GROUPS > 1u && n_groups > 1u) {
-        r.a1 += wt * x.x1;
-        if (INPUT_MODE == 1u) {
-            r.s[1] += squares(x.x1) * live;
-        }
-    }
-    if (ROW_GROUPS > 2u && n_groups > 2u) {
-        r.a2 += wt * x.x2;
-        if (INPUT_MODE == 1u) {
-            r.s[2] += squares(x.x2) * live;
-        }
-    }
-    if (ROW_GROUPS > 3u && n_groups > 3u) {
-        r.a3 += wt * x.x3;
-        if (INPUT_MODE == 1u) {
-            r.s[3] += squares(x.x3) * live;
-        }
-    }
-    return r;
-}
-
-// Steps s and s + 1 of the fitted form with their loads issued first (`HOIST`): both
-// steps' weights, then (HOIST 2) both steps' x, then the multiply-adds.
-fn hoisted_pair(acc: Sums, cols: vec4<u32>, t0: u32, n_groups: u32, lane: u32, part: u32, s: u32) -> Sums {
-    let k4 = params.k / 4u;
-    let jj0 = (s * KSPLIT + part) * SG + lane;
-    let jj1 = ((s + 1u) * KSPLIT + part) * SG + lane;
-    let j0 = min(jj0, k4 - 1u);
-    let j1 = min(jj1, k4 - 1u);
-    let l0 = select(0.0, 1.0, jj0 < k4);
-    let l1 = select(0.0, 1.0, jj1 < k4);
-    let w0 = load_wt(cols, j0) * l0;
-    let w1 = load_wt(cols, j1) * l1;
-    if (HOIST == 2u) {
-        let x0 = xrows(t0, j0);
-        let x1 = xrows(t0, j1);
-        return madd(madd(acc, w0, x0, n_groups, l0), w1, x1, n_groups, l1);
-    }
-    let r = madd(acc, w0, xrows(t0, j0), n_groups, l0);
-    return madd(r, w1, xrows(t0, j1), n_groups, l1);
-}
-
 // Groups of 4 rows of the block from row t0 that hold rows (1 to 4, uniform).
 fn n_groups(t0: u32) -> u32 {
     return min(ROW_GROUPS, (params.n_rows - t0 + 3u) / 4u);
@@ -291,6 +222,15 @@ fn n_groups(t0: u32) -> u32 {
 // Rows a workgroup row.
 fn block_rows() -> u32 {
     return 4u * ROW_GROUPS;
+}
+
+// (column workgroup, row block) of workgroup `wid` (ROWS_FIRST: the grid's order).
+fn tile_of(wid: vec3<u32>) -> vec2<u32> {
+    if (ROWS_FIRST == 1u) {
+        let blocks = (params.n_rows + block_rows() - 1u) / block_rows();
+        return vec2<u32>(wid.x / blocks, wid.x % blocks);
+    }
+    return wid.xy;
 }
 
 // This lane's partial sums over its part of K (4-vectors part · SG + lane, every
@@ -315,23 +255,6 @@ fn product(cols: vec4<u32>, t0: u32, lane: u32, part: u32) -> Sums {
     if (STEPS > 0u) {
         // The fitted form: step s of this lane is 4-vector (s · KSPLIT + part) · SG + lane.
         let n_steps = select(STEPS, 0u, DIAG == 1u);
-        if (HOIST > 0u && DIAG == 0u && STEPS >= 2u) {
-            // Written out two steps at a time (2 steps: no loop at all), loads first.
-            if (STEPS == 2u) {
-                return hoisted_pair(acc, cols, t0, n_groups, lane, part, 0u);
-            }
-            var s = 0u;
-            for (; s + 1u < STEPS; s += 2u) {
-                acc = hoisted_pair(acc, cols, t0, n_groups, lane, part, s);
-            }
-            if (s < STEPS) {
-                let jj = (s * KSPLIT + part) * SG + lane;
-                let j = min(jj, k4 - 1u);
-                let live = select(0.0, 1.0, jj < k4);
-                acc = step(acc, load_wt(cols, j) * live, t0, n_groups, j, live);
-            }
-            return acc;
-        }
         for (var s = 0u; s < n_steps; s++) {
             let jj = (s * KSPLIT + part) * SG + lane;
             let j = min(jj, k4 - 1u);
@@ -484,14 +407,15 @@ fn moa_matvec_sg(
     @builtin(subgroup_id) sg: u32,
     @builtin(subgroup_invocation_id) lane: u32,
 ) {
-    let t0 = wid.y * block_rows();
+    let tile = tile_of(wid);
+    let t0 = tile.y * block_rows();
     if (t0 >= params.n_rows) {
         return;
     }
     // Column groups past the end compute clamped columns and write nothing, so every
     // lane of a subgroup reaches the subgroup operations.
     let groups = GROUPS;
-    let n0 = (wid.x * groups + sg / KSPLIT) * 4u;
+    let n0 = (tile.x * groups + sg / KSPLIT) * 4u;
     let last_col = params.n_out - 1u;
     let cols = min(vec4<u32>(n0, n0 + 1u, n0 + 2u, n0 + 3u), vec4<u32>(last_col));
     // The workgroup's groups × block_rows() rows × 4 columns of outputs.
@@ -500,7 +424,7 @@ fn moa_matvec_sg(
     var res0 = 0.0;
     if (EARLY == 1u && params.add_residual == 1u && lid < per_group * groups) {
         let t = t0 + (lid % per_group) / 4u;
-        let n = (wid.x * groups + lid / per_group) * 4u + lid % 4u;
+        let n = (tile.x * groups + lid / per_group) * 4u + lid % 4u;
         if (t < params.n_rows && n < params.n_out) {
             res0 = residual[t * params.out_stride + params.col_offset + n];
         }
@@ -511,7 +435,7 @@ fn moa_matvec_sg(
         let r = (e % per_group) / 4u;
         let c = e % 4u;
         let t = t0 + r;
-        let n = (wid.x * groups + g) * 4u + c;
+        let n = (tile.x * groups + g) * 4u + c;
         if (t < params.n_rows && n < params.n_out) {
             let o = t * params.out_stride + params.col_offset + n;
             var v = sum_at(g, r, c);
@@ -538,7 +462,8 @@ fn moa_matvec_sg_rope(
     @builtin(subgroup_id) sg: u32,
     @builtin(subgroup_invocation_id) lane: u32,
 ) {
-    let t0 = wid.y * block_rows();
+    let tile = tile_of(wid);
+    let t0 = tile.y * block_rows();
     if (t0 >= params.n_rows) {
         return;
     }
@@ -548,7 +473,7 @@ fn moa_matvec_sg_rope(
     let groups = GROUPS;
     let n_quads = (params.n_out / d) * quads;
     // Groups past the last head compute the last one and store nothing.
-    let q = min(wid.x * groups + sg / KSPLIT, n_quads - 1u);
+    let q = min(tile.x * groups + sg / KSPLIT, n_quads - 1u);
     let base = (q / quads) * d + (q % quads) * 2u;
     let cols = vec4<u32>(base, base + 1u, base + half_d, base + half_d + 1u);
     // One invocation per (column group, row, rotation pair).
@@ -559,7 +484,7 @@ fn moa_matvec_sg_rope(
     var cs0 = vec2<f32>(1.0, 0.0);
     if (EARLY == 1u && lid < per_group * groups) {
         let t = t0 + (lid % per_group) / 2u;
-        let qg = wid.x * groups + lid / per_group;
+        let qg = tile.x * groups + lid / per_group;
         if (qg < n_quads && t < params.n_rows) {
             info0 = tok[t];
             if (params.col_offset / d + qg / quads < rp.q_heads + rp.kv_heads) {
@@ -573,7 +498,7 @@ fn moa_matvec_sg_rope(
         let r = (e % per_group) / 2u;
         let c = e % 2u;
         let t = t0 + r;
-        let qg = wid.x * groups + g;
+        let qg = tile.x * groups + g;
         if (qg < n_quads && t < params.n_rows) {
             let head = params.col_offset / d + qg / quads;
             let i = (qg % quads) * 2u + c;
@@ -598,7 +523,8 @@ fn moa_matvec_sg_swiglu_out(
     @builtin(subgroup_id) sg: u32,
     @builtin(subgroup_invocation_id) lane: u32,
 ) {
-    let t0 = wid.y * block_rows();
+    let tile = tile_of(wid);
+    let t0 = tile.y * block_rows();
     if (t0 >= params.n_rows) {
         return;
     }
@@ -606,7 +532,7 @@ fn moa_matvec_sg_swiglu_out(
     let n_pairs = ffn / 2u;
     let groups = GROUPS;
     // Groups past the last pair compute the last one and store nothing.
-    let q = min(wid.x * groups + sg / KSPLIT, n_pairs - 1u);
+    let q = min(tile.x * groups + sg / KSPLIT, n_pairs - 1u);
     let cols = vec4<u32>(2u * q, 2u * q + 1u, ffn + 2u * q, ffn + 2u * q + 1u);
     publish(product(cols, t0, lane, sg % KSPLIT), sg, lane, n_groups(t0));
     // One invocation per (column group, row, output column).
@@ -616,7 +542,7 @@ fn moa_matvec_sg_swiglu_out(
         let r = (e % per_group) / 2u;
         let c = e % 2u;
         let t = t0 + r;
-        let qg = wid.x * groups + g;
+        let qg = tile.x * groups + g;
         if (qg < n_pairs && t < params.n_rows) {
             let gate = sum_at(g, r, c);
             let up = sum_at(g, r, c + 2u);

@@ -1025,15 +1025,16 @@ impl Engine for WgpuEngine {
     }
 }
 
-/// The subgroup products' load-order knobs for the description: empty at the defaults,
-/// else ", hoisted K steps (HOIST n)" and / or ", epilogue loads before the K loop".
+/// The subgroup products' knobs away from their defaults, for the description: empty at
+/// the defaults, else ", epilogue loads after the K loop" (`MOA_WGPU_SG_EARLY=0`) and / or
+/// ", row blocks first in the grid" (`MOA_WGPU_SG_ROWS_FIRST=1`).
 fn sg_knobs_description(k: SgKnobs) -> String {
     let mut s = String::new();
-    if k.hoist > 0 {
-        s += &format!(", hoisted K steps (HOIST {})", k.hoist);
+    if !k.early {
+        s += ", epilogue loads after the K loop";
     }
-    if k.early {
-        s += ", epilogue loads before the K loop";
+    if k.rows_first {
+        s += ", row blocks first in the grid";
     }
     s
 }

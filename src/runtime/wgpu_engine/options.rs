@@ -266,20 +266,24 @@ pub struct WgpuEngineOptions {
     /// two; parity 0.0534 against 0.0496 (the partial sums' order), argmax 3/3. Ignores `MOA_WGPU_SG_KSPLIT` / `_GROUPS` (it does not apply
     /// where those are set).
     pub sg_fit: Option<bool>,
-    /// `MOA_WGPU_SG_HOIST` (default `0`; `1`, `2`): how the fitted subgroup products'
-    /// K steps issue their loads where a lane has two or more (SmolLM2's down product on
-    /// 32 lanes: 6 subgroups × 2 steps). `0`: `matvec_sg.wgsl`'s constant loop over the
-    /// steps, which the H200's driver keeps rolled (the 2-step binary is the K loop's
-    /// size), so step 2's loads wait for step 1's multiply-adds; `1`: the steps written
-    /// out two at a time with both steps' weights loaded first; `2`: both steps' weight
-    /// and x loads before the first multiply-add (`HOIST`). Not measured yet (s35-prod).
-    pub sg_hoist: u32,
-    /// `MOA_WGPU_SG_EARLY` (default `0`; `1`): the subgroup products' epilogue loads
-    /// issued before the K loop (`matvec_sg.wgsl`'s `EARLY`): the residual of the output
-    /// product and down, the token info and RoPE cos/sin of the QKV product, which
-    /// otherwise follow the barrier as dependent round trips (two in a row in the QKV
-    /// epilogue). Not measured yet (s35-prod).
+    /// `MOA_WGPU_SG_EARLY` (default `1`; `0` the earlier form): the subgroup products'
+    /// epilogue loads issued before the K loop (`matvec_sg.wgsl`'s `EARLY`): the residual
+    /// of the output and down products, the token info and RoPE cos/sin of the QKV
+    /// product, which otherwise follow the barrier as dependent round trips (two in a row
+    /// in the QKV epilogue). On the H200 (SmolLM2 16 x 4096, moa-50, 256 greedy tokens,
+    /// `MOA_WGPU_COOP_ATTN=0`; RESULTS "wgpu engine, session 35 (branch s35-prod)"):
+    /// against `0` tokens/s 11 660 / 11 554 / 11 601 against 11 529 / 11 460 / 11 464
+    /// and the device step 1 349.5 / 1 341.6 / 1 344.5 against 1 361.1 / 1 362.9 /
+    /// 1 362.0 µs (every pair of three), qkv 5.46 → 5.22 µs on means, out 4.16 → 4.07,
+    /// down 6.07 → 5.95; parity 0.0534, argmax 3/3 (the same sums).
     pub sg_early: bool,
+    /// `MOA_WGPU_SG_ROWS_FIRST` (default `0`; `1`): the subgroup products' grid in one
+    /// dimension with a column workgroup's row blocks next to each other
+    /// (`matvec_sg.wgsl`'s `ROWS_FIRST`), so that the workgroups an SM holds at once
+    /// share a block of rows and read its x from L2 once, where the SM count is a
+    /// multiple of the row blocks (the H200's 132 SMs, 16 rows in blocks of 8). Not
+    /// measured yet (s35-prod).
+    pub sg_rows_first: bool,
     /// `MOA_WGPU_SG_DIAG` (default `0`): a timing diagnostic of the subgroup products
     /// (`1`: no K loop, `2`: one row's x for all rows, `3`: the K loop's loads only, `4`:
     /// its weight loads only, `5`: its x loads only).
@@ -587,8 +591,8 @@ impl Default for WgpuEngineOptions {
             sg_groups: None,
             sg_rows: None,
             sg_fit: None,
-            sg_hoist: 0,
-            sg_early: false,
+            sg_early: true,
+            sg_rows_first: false,
             sg_diag: 0,
             row_block: 4,
             two_stage_argmax: true,
@@ -678,8 +682,8 @@ impl WgpuEngineOptions {
                 d.sg_rows,
             )?,
             sg_fit: tristate(env, "MOA_WGPU_SG_FIT")?,
-            sg_hoist: number(env, "MOA_WGPU_SG_HOIST", "0, 1 or 2", 0..=2)?.unwrap_or(d.sg_hoist),
             sg_early: flag(env, "MOA_WGPU_SG_EARLY", d.sg_early)?,
+            sg_rows_first: flag(env, "MOA_WGPU_SG_ROWS_FIRST", d.sg_rows_first)?,
             sg_diag: number(env, "MOA_WGPU_SG_DIAG", "0 to 5", 0..=5)?.unwrap_or(d.sg_diag),
             row_block: choice(
                 env,
@@ -1124,8 +1128,8 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_SG_GROUPS",
     "MOA_WGPU_SG_ROWS",
     "MOA_WGPU_SG_FIT",
-    "MOA_WGPU_SG_HOIST",
     "MOA_WGPU_SG_EARLY",
+    "MOA_WGPU_SG_ROWS_FIRST",
     "MOA_WGPU_SG_DIAG",
     "MOA_WGPU_ROW_BLOCK",
     "MOA_WGPU_ARGMAX2",
@@ -1206,6 +1210,10 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGPU_SG_HOIST",
+        "the fitted subgroup products' K steps written out two at a time with their loads first (1: both steps' weights first; 2: every weight and x load of both steps before the first multiply-add; the default's constant 2-step loop stays rolled on the H200, binary 9 088 bytes as the K loop's): the H200's driver unrolled both forms to the same code (SmolLM2's down, 6 subgroups x 2 steps: 90 registers against 86, binary 12 544 bytes), down 5.88 / 5.84 (1) and 6.15 / 5.67 / 5.71 us (2) against 6.16 / 5.98 / 6.06 (-0.2 on means) yet the device step 1 363.4 / 1 363.3 and 1 373.7 / 1 349.1 / 1 340.9 against 1 361.1 / 1 362.9 / 1 362.0 us, tokens/s (2) above in 2 of 3, and on top of MOA_WGPU_SG_EARLY=1 tokens/s 11 617 / 11 536 / 11 577 against 11 660 / 11 554 / 11 601 (below in 3 of 3; SmolLM2 16 x 4096, moa-50, 256 greedy tokens, MOA_WGPU_COOP_ATTN=0; parity 0.0534, argmax 3/3): down's second round of loads is not what its time is; deleted (benches/RESULTS.md, wgpu engine, session 35 (branch s35-prod); the form is in commit 5e221233)",
+    ),
     (
         "MOA_WGPU_SG_FIT_STEPS",
         "MOA_WGPU_SG_FIT's K steps a lane (1-8, within the adapter's max_compute_invocations_per_workgroup): 1 put SmolLM2's down product (K 1536) on 12 subgroups x 1 step (384 invocations) instead of the default's 6 x 2: registers 56 (f16 and f32 x; 70 with the RMSNorm) against 80 / 86 / 95, yet on the H200 (SmolLM2 16 x 4096, moa-50, 256 greedy tokens, --profile 5, MOA_WGPU_COOP_ATTN=0; s34-down's call, 4 pairs) down 5.84 / 6.17 / 6.07 / 5.99 us against 5.91 / 6.01 / 6.12 / 6.45 (lower in 3 of 4, means 6.02 against 6.12), the device step lower in 1 of 4 (1 379.9 / 1 384.1 / 1 397.9 / 1 382.8 against 1 379.2 / 1 376.7 / 1 395.2 / 1 402.1 us), tokens/s above in 2 of 4 (11 378 / 11 364 / 10 927 / 11 243 against 10 973 / 11 286 / 11 259 / 11 324; the two won pairs one a slow first process); parity 0.0489 against 0.0534, argmax 3/3: down's time is not its second step's dependent loads nor its registers; deleted (benches/RESULTS.md, wgpu engine, session 34 (branch s34-down); the form is in commit 2b50f8c; the fit's bound by the adapter's workgroup limit stays)",
@@ -1503,8 +1511,8 @@ mod tests {
             ("MOA_WGPU_SG_GROUPS", "1"),
             ("MOA_WGPU_SG_ROWS", "8"),
             ("MOA_WGPU_SG_FIT", "1"),
-            ("MOA_WGPU_SG_HOIST", "2"),
-            ("MOA_WGPU_SG_EARLY", "1"),
+            ("MOA_WGPU_SG_EARLY", "0"),
+            ("MOA_WGPU_SG_ROWS_FIRST", "1"),
             ("MOA_WGPU_AHEAD", "0"),
             ("MOA_WGPU_WARM", "auto"),
             ("MOA_WGPU_COOP_HEAD", "direct"),
@@ -1526,9 +1534,9 @@ mod tests {
             (o.sg_fit, WgpuEngineOptions::default().sg_fit),
             (Some(true), None)
         );
-        assert_eq!((o.sg_hoist, o.sg_early), (2, true));
+        assert_eq!((o.sg_early, o.sg_rows_first), (false, true));
         let d = WgpuEngineOptions::default();
-        assert_eq!((d.sg_hoist, d.sg_early), (0, false));
+        assert_eq!((d.sg_early, d.sg_rows_first), (true, false));
         assert!(!o.submit_ahead);
         assert_eq!(o.warm_up, None);
         assert_eq!(o.coop_head, CoopHeadChoice::Direct);

@@ -254,11 +254,10 @@ impl WgpuEngine {
                     (4, out),
                     (5, norm.into()),
                 ];
-                let groups = [
+                let groups = set.grid(
                     (n_out as u32).div_ceil(set.columns_per_workgroup()),
-                    (rows as u32).div_ceil(set.rows),
-                    1,
-                ];
+                    rows as u32,
+                );
                 d.push(self.dispatch_bound(pipe, &buffers, groups));
                 continue;
             }
@@ -518,11 +517,10 @@ impl WgpuEngine {
                     if let Some(sg) = self.sg_pipes(hidden) {
                         // One subgroup per 4 columns (two rotation pairs) × `set.rows` rows.
                         let set = sg.pick(part.rows, hidden);
-                        let groups = [
+                        let groups = set.grid(
                             (part.rows as u32).div_ceil(set.columns_per_workgroup()),
-                            (t as u32).div_ceil(set.rows),
-                            1,
-                        ];
+                            t as u32,
+                        );
                         d.push(self.dispatch_bound(&set.rope, &bound, groups));
                         continue;
                     }
@@ -822,7 +820,7 @@ impl WgpuEngine {
                         (4, (&a.ffn_act).into()),
                         (5, (&lw.ffn_norm).into()),
                     ],
-                    [pairs.div_ceil(set.groups), (t as u32).div_ceil(set.rows), 1],
+                    set.grid(pairs.div_ceil(set.groups), t as u32),
                 ));
                 tag(&mut kinds, &d, "gate_up");
                 self.linear(

@@ -1413,20 +1413,19 @@ mod regs {
         Ok(())
     }
 
-    /// `wgpu_decode_bench regs-products KSPLIT:GROUPS[:ROWS[:STEPS[:EARLY[:ROWS_FIRST]]]][,...] [DIAG]`:
+    /// `wgpu_decode_bench regs-products KSPLIT:GROUPS[:ROWS[:STEPS[:EARLY]]][,...] [DIAG]`:
     /// the driver's statistics of the engine's decode products on subgroups
     /// (`matvec_sg.wgsl`, f16 weights, subgroups of 32) for each (KSPLIT, column groups a
     /// workgroup, rows a workgroup row: 16 unless given, STEPS: 0, the K loop, unless
     /// given: the fitted form of `MOA_WGPU_SG_FIT`, e.g. `5:1:8:1` and `6:1:8:2` for
-    /// SmolLM2; EARLY and ROWS_FIRST: `MOA_WGPU_SG_EARLY` / `_ROWS_FIRST`, the engine's
-    /// defaults 1 and 0 unless given), four
+    /// SmolLM2; EARLY: `MOA_WGPU_SG_EARLY`, the engine's default 1 unless given), four
     /// kernels: the f16 attention output (the output product), f32 (the down product),
     /// f32 with the RMSNorm in the K loop (the QKV and gate/up products' loop) and the QKV
     /// product's RoPE entry point. Without naga's runtime checks, as the engine builds
     /// them (`MOA_WGPU_UNCHECKED`).
     pub fn products(args: &[String]) -> Result<(), String> {
         use moa::runtime::shaders::{Types, MATVEC_SG, MATVEC_SG_ROPE};
-        let usage = "usage: wgpu_decode_bench regs-products KSPLIT:GROUPS[:ROWS[:STEPS[:EARLY[:ROWS_FIRST]]]][,...] [DIAG]";
+        let usage = "usage: wgpu_decode_bench regs-products KSPLIT:GROUPS[:ROWS[:STEPS[:EARLY]]][,...] [DIAG]";
         let [list, rest @ ..] = args else {
             return Err(usage.into());
         };
@@ -1442,13 +1441,13 @@ mod regs {
         let mut built = Vec::new();
         for pair in list.split(',') {
             let f: Option<Vec<u32>> = pair.split(':').map(|v| v.parse().ok()).collect();
-            let (ks, groups, rows, steps, early, rows_first) = match f.as_deref() {
-                Some(&[ks, groups]) => (ks, groups, 16, 0, 1, 0),
+            let (ks, groups, rows, steps, early) = match f.as_deref() {
+                Some(&[ks, groups]) => (ks, groups, 16, 0, 1),
                 Some(&[ks, groups, rows, ref more @ ..])
-                    if [4, 8, 16].contains(&rows) && more.len() <= 3 =>
+                    if [4, 8, 16].contains(&rows) && more.len() <= 2 =>
                 {
                     let at = |i: usize, d: u32| more.get(i).copied().unwrap_or(d);
-                    (ks, groups, rows, at(0, 0), at(1, 1), at(2, 0))
+                    (ks, groups, rows, at(0, 0), at(1, 1))
                 }
                 _ => return Err(format!("`{pair}`: {usage}")),
             };
@@ -1473,11 +1472,10 @@ mod regs {
                     ("ROW_GROUPS", f64::from(rows / 4)),
                     ("STEPS", f64::from(steps)),
                     ("EARLY", f64::from(early)),
-                    ("ROWS_FIRST", f64::from(rows_first)),
                 ];
                 let spv = spirv(&shader.source(types), shader.entry_point, opts, &constants)?;
                 let name = format!(
-                    "matvec_sg KSPLIT {ks} groups {groups} rows {rows} steps {steps} early {early} rows_first {rows_first} DIAG {diag} {what}: threads {}",
+                    "matvec_sg KSPLIT {ks} groups {groups} rows {rows} steps {steps} early {early} DIAG {diag} {what}: threads {}",
                     ks * groups * 32
                 );
                 built.push((name, shader.entry_point, spv));

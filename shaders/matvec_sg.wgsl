@@ -69,17 +69,9 @@ override STEPS: u32 = 0u;
 // the first output an invocation writes (plain entry point), the token's (position, row)
 // and the RoPE cos/sin of its rotation pair (RoPE entry point), so that after the barrier
 // the chain is workgroup memory, arithmetic and the stores (0: loaded after the barrier,
-// each a dependent round trip, the RoPE pair's two in a row).
-override EARLY: u32 = 0u;
-// The grid's order (`MOA_WGPU_SG_ROWS_FIRST`): 0 x = the workgroup's columns, y = its
-// block of rows; 1 one dimension with the row blocks of a column workgroup next to each
-// other (x = columns · row blocks + row block), so that the workgroups an SM holds at once
-// (ids i, i + SMs, i + 2 · SMs, … where the scheduler deals them out in turn) share a block
-// of rows where the SM count is a multiple of the row blocks (the H200's 132, SmolLM2's 16
-// rows in 2 blocks of 8): x read from L2 once an SM, not once a row block an SM (each
-// workgroup reads its rows' whole x: SmolLM2's down 49 KB of f32 x against 12 KB of
-// weights, 14 MB a dispatch over its 288 workgroups).
-override ROWS_FIRST: u32 = 0u;
+// each a dependent round trip, the RoPE pair's two in a row; the default, 1, won every
+// pair on the H200, session 35).
+override EARLY: u32 = 1u;
 
 struct Params {
     n_rows: u32,
@@ -222,15 +214,6 @@ fn n_groups(t0: u32) -> u32 {
 // Rows a workgroup row.
 fn block_rows() -> u32 {
     return 4u * ROW_GROUPS;
-}
-
-// (column workgroup, row block) of workgroup `wid` (ROWS_FIRST: the grid's order).
-fn tile_of(wid: vec3<u32>) -> vec2<u32> {
-    if (ROWS_FIRST == 1u) {
-        let blocks = (params.n_rows + block_rows() - 1u) / block_rows();
-        return vec2<u32>(wid.x / blocks, wid.x % blocks);
-    }
-    return wid.xy;
 }
 
 // This lane's partial sums over its part of K (4-vectors part · SG + lane, every
@@ -407,15 +390,14 @@ fn moa_matvec_sg(
     @builtin(subgroup_id) sg: u32,
     @builtin(subgroup_invocation_id) lane: u32,
 ) {
-    let tile = tile_of(wid);
-    let t0 = tile.y * block_rows();
+    let t0 = wid.y * block_rows();
     if (t0 >= params.n_rows) {
         return;
     }
     // Column groups past the end compute clamped columns and write nothing, so every
     // lane of a subgroup reaches the subgroup operations.
     let groups = GROUPS;
-    let n0 = (tile.x * groups + sg / KSPLIT) * 4u;
+    let n0 = (wid.x * groups + sg / KSPLIT) * 4u;
     let last_col = params.n_out - 1u;
     let cols = min(vec4<u32>(n0, n0 + 1u, n0 + 2u, n0 + 3u), vec4<u32>(last_col));
     // The workgroup's groups × block_rows() rows × 4 columns of outputs.
@@ -424,7 +406,7 @@ fn moa_matvec_sg(
     var res0 = 0.0;
     if (EARLY == 1u && params.add_residual == 1u && lid < per_group * groups) {
         let t = t0 + (lid % per_group) / 4u;
-        let n = (tile.x * groups + lid / per_group) * 4u + lid % 4u;
+        let n = (wid.x * groups + lid / per_group) * 4u + lid % 4u;
         if (t < params.n_rows && n < params.n_out) {
             res0 = residual[t * params.out_stride + params.col_offset + n];
         }
@@ -435,7 +417,7 @@ fn moa_matvec_sg(
         let r = (e % per_group) / 4u;
         let c = e % 4u;
         let t = t0 + r;
-        let n = (tile.x * groups + g) * 4u + c;
+        let n = (wid.x * groups + g) * 4u + c;
         if (t < params.n_rows && n < params.n_out) {
             let o = t * params.out_stride + params.col_offset + n;
             var v = sum_at(g, r, c);
@@ -462,8 +444,7 @@ fn moa_matvec_sg_rope(
     @builtin(subgroup_id) sg: u32,
     @builtin(subgroup_invocation_id) lane: u32,
 ) {
-    let tile = tile_of(wid);
-    let t0 = tile.y * block_rows();
+    let t0 = wid.y * block_rows();
     if (t0 >= params.n_rows) {
         return;
     }
@@ -473,7 +454,7 @@ fn moa_matvec_sg_rope(
     let groups = GROUPS;
     let n_quads = (params.n_out / d) * quads;
     // Groups past the last head compute the last one and store nothing.
-    let q = min(tile.x * groups + sg / KSPLIT, n_quads - 1u);
+    let q = min(wid.x * groups + sg / KSPLIT, n_quads - 1u);
     let base = (q / quads) * d + (q % quads) * 2u;
     let cols = vec4<u32>(base, base + 1u, base + half_d, base + half_d + 1u);
     // One invocation per (column group, row, rotation pair).
@@ -484,7 +465,7 @@ fn moa_matvec_sg_rope(
     var cs0 = vec2<f32>(1.0, 0.0);
     if (EARLY == 1u && lid < per_group * groups) {
         let t = t0 + (lid % per_group) / 2u;
-        let qg = tile.x * groups + lid / per_group;
+        let qg = wid.x * groups + lid / per_group;
         if (qg < n_quads && t < params.n_rows) {
             info0 = tok[t];
             if (params.col_offset / d + qg / quads < rp.q_heads + rp.kv_heads) {
@@ -498,7 +479,7 @@ fn moa_matvec_sg_rope(
         let r = (e % per_group) / 2u;
         let c = e % 2u;
         let t = t0 + r;
-        let qg = tile.x * groups + g;
+        let qg = wid.x * groups + g;
         if (qg < n_quads && t < params.n_rows) {
             let head = params.col_offset / d + qg / quads;
             let i = (qg % quads) * 2u + c;
@@ -523,8 +504,7 @@ fn moa_matvec_sg_swiglu_out(
     @builtin(subgroup_id) sg: u32,
     @builtin(subgroup_invocation_id) lane: u32,
 ) {
-    let tile = tile_of(wid);
-    let t0 = tile.y * block_rows();
+    let t0 = wid.y * block_rows();
     if (t0 >= params.n_rows) {
         return;
     }
@@ -532,7 +512,7 @@ fn moa_matvec_sg_swiglu_out(
     let n_pairs = ffn / 2u;
     let groups = GROUPS;
     // Groups past the last pair compute the last one and store nothing.
-    let q = min(tile.x * groups + sg / KSPLIT, n_pairs - 1u);
+    let q = min(wid.x * groups + sg / KSPLIT, n_pairs - 1u);
     let cols = vec4<u32>(2u * q, 2u * q + 1u, ffn + 2u * q, ffn + 2u * q + 1u);
     publish(product(cols, t0, lane, sg % KSPLIT), sg, lane, n_groups(t0));
     // One invocation per (column group, row, output column).
@@ -542,7 +522,7 @@ fn moa_matvec_sg_swiglu_out(
         let r = (e % per_group) / 2u;
         let c = e % 2u;
         let t = t0 + r;
-        let qg = tile.x * groups + g;
+        let qg = wid.x * groups + g;
         if (qg < n_pairs && t < params.n_rows) {
             let gate = sum_at(g, r, c);
             let up = sum_at(g, r, c + 2u);

@@ -379,14 +379,12 @@ fn every_option_lavapipe_runs_matches_the_cpu_reference() {
             },
         ),
         (
-            // `MOA_WGPU_SG_EARLY=0` (the epilogues' residual and RoPE loads after the
-            // barrier, the form before session 35) and `MOA_WGPU_SG_ROWS_FIRST=1` (the row
-            // blocks next to each other in a one-dimensional grid) with the sparse plan.
-            "fitted K split, late epilogue loads, rows first",
+            // `MOA_WGPU_SG_EARLY=0`: the epilogues' residual and RoPE loads after the
+            // barrier (the form before session 35), with the sparse plan.
+            "fitted K split, late epilogue loads",
             WgpuEngineOptions {
                 sg_fit: Some(true),
                 sg_early: false,
-                sg_rows_first: true,
                 sg_rows: Some(8),
                 ..d
             },
@@ -1411,12 +1409,12 @@ fn subgroup_products_with_a_partial_last_trip_match_the_cpu_reference() {
 
 /// The fitted subgroup products at 2 and 3 K steps a lane with the epilogue's loads before
 /// the K loop (`MOA_WGPU_SG_EARLY`, the default: the residual, the RoPE token info and
-/// cos/sin) and after it, in both grid orders (`MOA_WGPU_SG_ROWS_FIRST`): a random model
-/// whose MLP K / 4 (260, 516) takes 2 and 3 K steps a lane on lavapipe's 8 lanes (17 and 22
-/// subgroups), the last step with lanes past K, dense, 5 rows (2 row blocks at 4 rows a
-/// workgroup row, one at 8 and 16), against the CPU reference.
+/// cos/sin) and after it: a random model whose MLP K / 4 (260, 516) takes 2 and 3 K steps
+/// a lane on lavapipe's 8 lanes (17 and 22 subgroups), the last step with lanes past K,
+/// dense, 5 rows (2 row blocks at 4 rows a workgroup row, one at 8 and 16), against the CPU
+/// reference.
 #[test]
-fn fitted_steps_early_epilogue_loads_and_rows_first_match_the_cpu_reference() {
+fn fitted_steps_with_early_and_late_epilogue_loads_match_the_cpu_reference() {
     let ctx = context();
     if ctx.subgroup_size().is_none() {
         eprintln!(
@@ -1444,16 +1442,11 @@ fn fitted_steps_early_epilogue_loads_and_rows_first_match_the_cpu_reference() {
         let model = moa::model::random::random_model(&config, 7);
         let cpu = CpuReference::from_model(model.clone()).unwrap();
         let vocab = config.vocab_size;
-        for (early, rows_first, rows) in [
-            (true, false, None),
-            (true, true, Some(4)),
-            (false, true, Some(8)),
-        ] {
+        for (early, rows) in [(true, None), (true, Some(4)), (false, Some(8))] {
             for force_f32 in [true, false] {
                 let options = WgpuEngineOptions {
                     sg_fit: Some(true),
                     sg_early: early,
-                    sg_rows_first: rows_first,
                     ..WgpuEngineOptions::default()
                 };
                 let mut gpu =
@@ -1484,7 +1477,7 @@ fn fitted_steps_early_epilogue_loads_and_rows_first_match_the_cpu_reference() {
                         .collect();
                     let got = gpu.decode_logits(&mut req, &next).unwrap();
                     let what = format!(
-                        "ffn {ffn} early {early} rows first {rows_first} rows {rows:?} f32 {force_f32}: step {step}"
+                        "ffn {ffn} early {early} rows {rows:?} f32 {force_f32}: step {step}"
                     );
                     check_dense_step(&cpu, &mut seqs, &next, &got, vocab, tol, &what);
                 }

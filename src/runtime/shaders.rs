@@ -996,12 +996,12 @@ mod tests {
         }
     }
 
-    /// The early epilogue loads (`EARLY`, `MOA_WGPU_SG_EARLY`) and the rows-first grid
-    /// (`ROWS_FIRST`, `MOA_WGPU_SG_ROWS_FIRST`) validate and translate to SPIR-V for every
-    /// entry point, both inputs, 1 to 3 fitted steps and every rows a workgroup row.
+    /// The epilogue's loads before the K loop (`EARLY` 1, `MOA_WGPU_SG_EARLY`'s default)
+    /// and after it (0) validate and translate to SPIR-V for every entry point, both
+    /// inputs, the K loop and 1 to 3 fitted steps, every rows a workgroup row.
     #[cfg(target_os = "linux")]
     #[test]
-    fn the_early_epilogue_loads_and_rows_first_grid_translate_to_spirv() {
+    fn the_early_and_late_epilogue_loads_translate_to_spirv() {
         for input in [StorageType::F32, StorageType::F16] {
             let t = Types {
                 weights: StorageType::F16,
@@ -1011,11 +1011,12 @@ mod tests {
             for shader in [MATVEC_SG, MATVEC_SG_ROPE, MATVEC_SG_SWIGLU_OUT] {
                 let source = shader.source(t);
                 validate_wgsl(shader.name, &source).unwrap_or_else(|e| panic!("{e}"));
-                for (rows_first, early, steps, rg) in [
-                    (1.0, 0.0, 2.0, 2.0),
-                    (1.0, 1.0, 2.0, 2.0),
-                    (0.0, 1.0, 3.0, 4.0),
-                    (1.0, 1.0, 1.0, 1.0),
+                for (early, steps, rg) in [
+                    (0.0, 2.0, 2.0),
+                    (1.0, 2.0, 2.0),
+                    (1.0, 3.0, 4.0),
+                    (1.0, 1.0, 1.0),
+                    (1.0, 0.0, 4.0),
                 ] {
                     let constants = [
                         ("INPUT_MODE", 1.0),
@@ -1026,14 +1027,10 @@ mod tests {
                         ("ROW_GROUPS", rg),
                         ("STEPS", steps),
                         ("EARLY", early),
-                        ("ROWS_FIRST", rows_first),
                     ];
                     let words = spirv_words(&source, shader.entry_point, &constants)
                         .unwrap_or_else(|e| {
-                            panic!(
-                                "{} ROWS_FIRST {rows_first} EARLY {early}: {e}",
-                                shader.entry_point
-                            )
+                            panic!("{} STEPS {steps} EARLY {early}: {e}", shader.entry_point)
                         });
                     assert!(words.len() > 100);
                 }

@@ -1026,17 +1026,13 @@ impl Engine for WgpuEngine {
 }
 
 /// The subgroup products' knobs away from their defaults, for the description: empty at
-/// the defaults, else ", epilogue loads after the K loop" (`MOA_WGPU_SG_EARLY=0`) and / or
-/// ", row blocks first in the grid" (`MOA_WGPU_SG_ROWS_FIRST=1`).
+/// the defaults, else ", epilogue loads after the K loop" (`MOA_WGPU_SG_EARLY=0`).
 fn sg_knobs_description(k: SgKnobs) -> String {
-    let mut s = String::new();
-    if !k.early {
-        s += ", epilogue loads after the K loop";
+    if k.early {
+        String::new()
+    } else {
+        ", epilogue loads after the K loop".to_string()
     }
-    if k.rows_first {
-        s += ", row blocks first in the grid";
-    }
-    s
 }
 
 /// The inner sizes K of the decode products that `MOA_WGPU_SG_FIT` fits (the QKV,

@@ -274,16 +274,9 @@ pub struct WgpuEngineOptions {
     /// `MOA_WGPU_COOP_ATTN=0`; RESULTS "wgpu engine, session 35 (branch s35-prod)"):
     /// against `0` tokens/s 11 660 / 11 554 / 11 601 against 11 529 / 11 460 / 11 464
     /// and the device step 1 349.5 / 1 341.6 / 1 344.5 against 1 361.1 / 1 362.9 /
-    /// 1 362.0 µs (every pair of three), qkv 5.46 → 5.22 µs on means, out 4.16 → 4.07,
-    /// down 6.07 → 5.95; parity 0.0534, argmax 3/3 (the same sums).
+    /// 1 362.0 µs (every pair of three), qkv 5.46 → 5.22 µs on means (2 of 3 pairs), out
+    /// 4.16 → 4.07, down 6.07 → 5.95; parity 0.0534, argmax 3/3 (the same sums).
     pub sg_early: bool,
-    /// `MOA_WGPU_SG_ROWS_FIRST` (default `0`; `1`): the subgroup products' grid in one
-    /// dimension with a column workgroup's row blocks next to each other
-    /// (`matvec_sg.wgsl`'s `ROWS_FIRST`), so that the workgroups an SM holds at once
-    /// share a block of rows and read its x from L2 once, where the SM count is a
-    /// multiple of the row blocks (the H200's 132 SMs, 16 rows in blocks of 8). Not
-    /// measured yet (s35-prod).
-    pub sg_rows_first: bool,
     /// `MOA_WGPU_SG_DIAG` (default `0`): a timing diagnostic of the subgroup products
     /// (`1`: no K loop, `2`: one row's x for all rows, `3`: the K loop's loads only, `4`:
     /// its weight loads only, `5`: its x loads only).
@@ -592,7 +585,6 @@ impl Default for WgpuEngineOptions {
             sg_rows: None,
             sg_fit: None,
             sg_early: true,
-            sg_rows_first: false,
             sg_diag: 0,
             row_block: 4,
             two_stage_argmax: true,
@@ -683,7 +675,6 @@ impl WgpuEngineOptions {
             )?,
             sg_fit: tristate(env, "MOA_WGPU_SG_FIT")?,
             sg_early: flag(env, "MOA_WGPU_SG_EARLY", d.sg_early)?,
-            sg_rows_first: flag(env, "MOA_WGPU_SG_ROWS_FIRST", d.sg_rows_first)?,
             sg_diag: number(env, "MOA_WGPU_SG_DIAG", "0 to 5", 0..=5)?.unwrap_or(d.sg_diag),
             row_block: choice(
                 env,
@@ -1129,7 +1120,6 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_SG_ROWS",
     "MOA_WGPU_SG_FIT",
     "MOA_WGPU_SG_EARLY",
-    "MOA_WGPU_SG_ROWS_FIRST",
     "MOA_WGPU_SG_DIAG",
     "MOA_WGPU_ROW_BLOCK",
     "MOA_WGPU_ARGMAX2",
@@ -1210,6 +1200,10 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGPU_SG_ROWS_FIRST",
+        "the subgroup products' grid in one dimension with a column workgroup's row blocks next to each other (id = column workgroup x row blocks + row block), so that the workgroups an SM holds at once (i, i + 132, i + 264 where the scheduler deals them out in turn) share a block of rows and its x (every workgroup reads its 8 rows' whole x: SmolLM2's down 49 KB of f32 x against 12 KB of weights, 14 MB a dispatch): on the H200 (SmolLM2 16 x 4096, moa-50, 256 greedy tokens, MOA_WGPU_COOP_ATTN=0, MOA_WGPU_SG_EARLY=1; s35-prod call 2, 4 pairs) the device step 1 385.3 / 1 378.7 / 1 379.4 / 1 377.6 against 1 376.3 / 1 373.5 / 1 379.9 / 1 374.9 us (lower in 1 of 4), tokens/s 11 111 / 11 023 / 11 233 / 10 799 against 11 233 / 11 259 / 10 816 / 11 296 (above in 1 of 4), down 6.24 / 6.22 / 6.03 / 6.02 against 6.10 / 6.10 / 6.23 / 6.06 us; parity 0.0534, argmax 3/3: no x shared that the default did not; deleted (benches/RESULTS.md, wgpu engine, session 35 (branch s35-prod); the form is in commit 3698cd93)",
+    ),
     (
         "MOA_WGPU_SG_HOIST",
         "the fitted subgroup products' K steps written out two at a time with their loads first (1: both steps' weights first; 2: every weight and x load of both steps before the first multiply-add; the default's constant 2-step loop stays rolled on the H200, binary 9 088 bytes as the K loop's): the H200's driver unrolled both forms to the same code (SmolLM2's down, 6 subgroups x 2 steps: 90 registers against 86, binary 12 544 bytes), down 5.88 / 5.84 (1) and 6.15 / 5.67 / 5.71 us (2) against 6.16 / 5.98 / 6.06 (-0.2 on means) yet the device step 1 363.4 / 1 363.3 and 1 373.7 / 1 349.1 / 1 340.9 against 1 361.1 / 1 362.9 / 1 362.0 us, tokens/s (2) above in 2 of 3, and on top of MOA_WGPU_SG_EARLY=1 tokens/s 11 617 / 11 536 / 11 577 against 11 660 / 11 554 / 11 601 (below in 3 of 3; SmolLM2 16 x 4096, moa-50, 256 greedy tokens, MOA_WGPU_COOP_ATTN=0; parity 0.0534, argmax 3/3): down's second round of loads is not what its time is; deleted (benches/RESULTS.md, wgpu engine, session 35 (branch s35-prod); the form is in commit 5e221233)",
@@ -1512,7 +1506,6 @@ mod tests {
             ("MOA_WGPU_SG_ROWS", "8"),
             ("MOA_WGPU_SG_FIT", "1"),
             ("MOA_WGPU_SG_EARLY", "0"),
-            ("MOA_WGPU_SG_ROWS_FIRST", "1"),
             ("MOA_WGPU_AHEAD", "0"),
             ("MOA_WGPU_WARM", "auto"),
             ("MOA_WGPU_COOP_HEAD", "direct"),
@@ -1534,9 +1527,7 @@ mod tests {
             (o.sg_fit, WgpuEngineOptions::default().sg_fit),
             (Some(true), None)
         );
-        assert_eq!((o.sg_early, o.sg_rows_first), (false, true));
-        let d = WgpuEngineOptions::default();
-        assert_eq!((d.sg_early, d.sg_rows_first), (true, false));
+        assert!(!o.sg_early && WgpuEngineOptions::default().sg_early);
         assert!(!o.submit_ahead);
         assert_eq!(o.warm_up, None);
         assert_eq!(o.coop_head, CoopHeadChoice::Direct);

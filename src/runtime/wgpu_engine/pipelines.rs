@@ -57,15 +57,13 @@ impl SubgroupProducts {
 }
 
 /// `matvec_sg.wgsl`'s overrides that change how a product runs, not its shape: the
-/// timing diagnostic, the epilogue's early loads and the grid's order.
+/// timing diagnostic and the epilogue's early loads.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(super) struct SgKnobs {
     /// `DIAG` (`MOA_WGPU_SG_DIAG`; 1–5 give wrong results).
     pub(super) diag: u32,
     /// `EARLY` (`MOA_WGPU_SG_EARLY`).
     pub(super) early: bool,
-    /// `ROWS_FIRST` (`MOA_WGPU_SG_ROWS_FIRST`): [`SgSet::grid`]'s order.
-    pub(super) rows_first: bool,
 }
 
 impl SgKnobs {
@@ -73,7 +71,6 @@ impl SgKnobs {
         SgKnobs {
             diag: options.sg_diag,
             early: options.sg_early,
-            rows_first: options.sg_rows_first,
         }
     }
 }
@@ -94,28 +91,12 @@ pub(super) struct SgSet {
     pub(super) groups: u32,
     /// Rows a workgroup row (`4 · ROW_GROUPS`): the grid's y is ceil(rows / this).
     pub(super) rows: u32,
-    /// `ROWS_FIRST`: the grid is one dimension, a column workgroup's row blocks next to
-    /// each other ([`Self::grid`]).
-    pub(super) rows_first: bool,
 }
 
 impl SgSet {
     /// Output columns per workgroup.
     pub(super) fn columns_per_workgroup(&self) -> u32 {
         4 * self.groups
-    }
-
-    /// The grid of `column_workgroups` workgroups of columns (ceil(columns /
-    /// [`Self::columns_per_workgroup`]); the SwiGLU entry point's ceil(pairs / groups)) over
-    /// `rows` rows: (column workgroups, row blocks, 1), or with `ROWS_FIRST` (their
-    /// product, 1, 1), the row blocks of a column workgroup next to each other.
-    pub(super) fn grid(&self, column_workgroups: u32, rows: u32) -> [u32; 3] {
-        let (c, r) = (column_workgroups, rows.div_ceil(self.rows));
-        if self.rows_first {
-            [c * r, 1, 1]
-        } else {
-            [c, r, 1]
-        }
     }
 }
 
@@ -389,8 +370,8 @@ impl Pipelines {
     /// `storage`, activations between kernels in f32. A shader the driver rejects is an
     /// [`EngineError::Gpu`] naming it.
     /// `row_block` (4, 8 or 16) rows per workgroup of the few-row products; `sg_knobs` the
-    /// subgroup products' diagnostic, early epilogue loads and grid order
-    /// (`WgpuEngineOptions::sg_diag`, `sg_early`, `sg_rows_first`); `rope_tokens` tokens a workgroup of `rope_kv.wgsl`
+    /// subgroup products' diagnostic and early epilogue loads
+    /// (`WgpuEngineOptions::sg_diag`, `sg_early`); `rope_tokens` tokens a workgroup of `rope_kv.wgsl`
     /// (`WgpuEngineOptions::rope_tokens`).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
@@ -468,7 +449,6 @@ impl Pipelines {
                 // matvec_sg.wgsl's DIAG).
                 let diag = f64::from(sg_knobs.diag);
                 let early = f64::from(u8::from(sg_knobs.early));
-                let rows_first = f64::from(u8::from(sg_knobs.rows_first));
                 let attn = Types {
                     input: storage,
                     ..types
@@ -505,13 +485,11 @@ impl Pipelines {
                             ("ROW_GROUPS", f64::from(rows / 4)),
                             ("STEPS", f64::from(steps)),
                             ("EARLY", early),
-                            ("ROWS_FIRST", rows_first),
                         ]
                     };
                     Ok(Some(SgSet {
                         groups,
                         rows,
-                        rows_first: sg_knobs.rows_first,
                         plain: pipe_with(shaders::MATVEC_SG, types, &c(0.0))?,
                         attn: pipe_with(shaders::MATVEC_SG, attn, &c(0.0))?,
                         norm: pipe_with(shaders::MATVEC_SG, types, &c(1.0))?,

@@ -254,10 +254,11 @@ impl WgpuEngine {
                     (4, out),
                     (5, norm.into()),
                 ];
-                let groups = set.grid(
+                let groups = [
                     (n_out as u32).div_ceil(set.columns_per_workgroup()),
-                    rows as u32,
-                );
+                    (rows as u32).div_ceil(set.rows),
+                    1,
+                ];
                 d.push(self.dispatch_bound(pipe, &buffers, groups));
                 continue;
             }
@@ -517,10 +518,11 @@ impl WgpuEngine {
                     if let Some(sg) = self.sg_pipes(hidden) {
                         // One subgroup per 4 columns (two rotation pairs) × `set.rows` rows.
                         let set = sg.pick(part.rows, hidden);
-                        let groups = set.grid(
+                        let groups = [
                             (part.rows as u32).div_ceil(set.columns_per_workgroup()),
-                            t as u32,
-                        );
+                            (t as u32).div_ceil(set.rows),
+                            1,
+                        ];
                         d.push(self.dispatch_bound(&set.rope, &bound, groups));
                         continue;
                     }
@@ -820,7 +822,7 @@ impl WgpuEngine {
                         (4, (&a.ffn_act).into()),
                         (5, (&lw.ffn_norm).into()),
                     ],
-                    set.grid(pairs.div_ceil(set.groups), t as u32),
+                    [pairs.div_ceil(set.groups), (t as u32).div_ceil(set.rows), 1],
                 ));
                 tag(&mut kinds, &d, "gate_up");
                 self.linear(

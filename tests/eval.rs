@@ -48,4 +48,11 @@ fn gpu_scores_match_the_cpu_reference() {
             s.id
         );
     }
+    // The same masking twice in a row reuses the engine built for it: the same answer.
+    let again = [
+        gpu.score(&samples[0], Some(&plan)).unwrap(),
+        gpu.score(&samples[0], Some(&plan)).unwrap(),
+    ];
+    assert_eq!(again[0].loss, again[1].loss);
+    assert_eq!(again[0].agree, again[1].agree);
 }

@@ -48,14 +48,14 @@ impl<'a> GpuScorer<'a> {
     ) -> Result<SampleScore, ValidateError> {
         sample.check().map_err(crate::model::ModelError::Invalid)?;
         let key = masking_key(plan);
-        if self.current.as_ref().map(|(k, _)| k) != Some(&key) {
-            // Drop the old engine first: two models' buffers need not fit together.
-            self.current = None;
-            let engine = WgpuEngine::new(self.ctx, self.model, plan, self.force_f32)?;
-            self.current = Some((key, engine));
-        }
-        let Some((_, gpu)) = &self.current else {
-            unreachable!("the engine was just built");
+        let gpu = match self.current.take() {
+            Some((k, engine)) if k == key => &self.current.insert((k, engine)).1,
+            old => {
+                // Drop the old engine first: two models' buffers need not fit together.
+                drop(old);
+                let engine = WgpuEngine::new(self.ctx, self.model, plan, self.force_f32)?;
+                &self.current.insert((key, engine)).1
+            }
         };
         let prompt = &sample.prompt_tokens;
         let response = &sample.response_tokens;

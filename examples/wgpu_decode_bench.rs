@@ -1413,18 +1413,19 @@ mod regs {
         Ok(())
     }
 
-    /// `wgpu_decode_bench regs-products KSPLIT:GROUPS[:ROWS[:STEPS]][,...] [DIAG]`: the
-    /// driver's statistics of the engine's decode products on subgroups (`matvec_sg.wgsl`,
-    /// f16 weights, subgroups of 32) for each (KSPLIT, column groups a workgroup, rows a
-    /// workgroup row: 16 unless given, STEPS: 0, the K loop, unless given: the fitted form
-    /// of `MOA_WGPU_SG_FIT`, e.g. `5:1:8:1` and `6:1:8:2` for SmolLM2), three
-    /// inputs: the f16 attention output (the output product), f32 (the down product) and
-    /// f32 with the RMSNorm in the K loop (the QKV and gate/up products' loop). Without
-    /// naga's runtime checks, as the engine builds them (`MOA_WGPU_UNCHECKED`).
+    /// `wgpu_decode_bench regs-products KSPLIT:GROUPS[:ROWS[:STEPS[:EARLY]]][,...] [DIAG]`:
+    /// the driver's statistics of the engine's decode products on subgroups
+    /// (`matvec_sg.wgsl`, f16 weights, subgroups of 32) for each (KSPLIT, column groups a
+    /// workgroup, rows a workgroup row: 16 unless given, STEPS: 0, the K loop, unless
+    /// given: the fitted form of `MOA_WGPU_SG_FIT`, e.g. `5:1:8:1` and `6:1:8:2` for
+    /// SmolLM2; EARLY: `MOA_WGPU_SG_EARLY`, the engine's default 1 unless given), four
+    /// kernels: the f16 attention output (the output product), f32 (the down product),
+    /// f32 with the RMSNorm in the K loop (the QKV and gate/up products' loop) and the QKV
+    /// product's RoPE entry point. Without naga's runtime checks, as the engine builds
+    /// them (`MOA_WGPU_UNCHECKED`).
     pub fn products(args: &[String]) -> Result<(), String> {
-        use moa::runtime::shaders::{Types, MATVEC_SG};
-        let usage =
-            "usage: wgpu_decode_bench regs-products KSPLIT:GROUPS[:ROWS[:STEPS]][,...] [DIAG]";
+        use moa::runtime::shaders::{Types, MATVEC_SG, MATVEC_SG_ROPE};
+        let usage = "usage: wgpu_decode_bench regs-products KSPLIT:GROUPS[:ROWS[:STEPS[:EARLY]]][,...] [DIAG]";
         let [list, rest @ ..] = args else {
             return Err(usage.into());
         };
@@ -1440,18 +1441,21 @@ mod regs {
         let mut built = Vec::new();
         for pair in list.split(',') {
             let f: Option<Vec<u32>> = pair.split(':').map(|v| v.parse().ok()).collect();
-            let (ks, groups, rows, steps) = match f.as_deref() {
-                Some(&[ks, groups]) => (ks, groups, 16, 0),
-                Some(&[ks, groups, rows]) if [4, 8, 16].contains(&rows) => (ks, groups, rows, 0),
-                Some(&[ks, groups, rows, steps]) if [4, 8, 16].contains(&rows) => {
-                    (ks, groups, rows, steps)
+            let (ks, groups, rows, steps, early) = match f.as_deref() {
+                Some(&[ks, groups]) => (ks, groups, 16, 0, 1),
+                Some(&[ks, groups, rows, ref more @ ..])
+                    if [4, 8, 16].contains(&rows) && more.len() <= 2 =>
+                {
+                    let at = |i: usize, d: u32| more.get(i).copied().unwrap_or(d);
+                    (ks, groups, rows, at(0, 0), at(1, 1))
                 }
                 _ => return Err(format!("`{pair}`: {usage}")),
             };
-            for (what, input, mode) in [
-                ("out (f16 x)", StorageType::F16, 0.0),
-                ("down (f32 x)", StorageType::F32, 0.0),
-                ("norm (f32 x, RMSNorm)", StorageType::F32, 1.0),
+            for (what, input, mode, shader) in [
+                ("out (f16 x)", StorageType::F16, 0.0, MATVEC_SG),
+                ("down (f32 x)", StorageType::F32, 0.0, MATVEC_SG),
+                ("norm (f32 x, RMSNorm)", StorageType::F32, 1.0, MATVEC_SG),
+                ("qkv (RMSNorm, RoPE)", StorageType::F32, 1.0, MATVEC_SG_ROPE),
             ] {
                 let types = Types {
                     weights: StorageType::F16,
@@ -1467,26 +1471,22 @@ mod regs {
                     ("DIAG", diag),
                     ("ROW_GROUPS", f64::from(rows / 4)),
                     ("STEPS", f64::from(steps)),
+                    ("EARLY", f64::from(early)),
                 ];
-                let spv = spirv(
-                    &MATVEC_SG.source(types),
-                    MATVEC_SG.entry_point,
-                    opts,
-                    &constants,
-                )?;
+                let spv = spirv(&shader.source(types), shader.entry_point, opts, &constants)?;
                 let name = format!(
-                    "matvec_sg KSPLIT {ks} groups {groups} rows {rows} steps {steps} DIAG {diag} {what}: threads {}",
+                    "matvec_sg KSPLIT {ks} groups {groups} rows {rows} steps {steps} early {early} DIAG {diag} {what}: threads {}",
                     ks * groups * 32
                 );
-                built.push((name, spv));
+                built.push((name, shader.entry_point, spv));
             }
         }
         println!("regs-products: {} kernels translated", built.len());
         let vk = Vulkan::new()?;
         println!("regs on {} ({})", vk.name, vk.driver);
-        for (name, spv) in &built {
+        for (name, entry, spv) in &built {
             let stats = vk
-                .statistics(spv, MATVEC_SG.entry_point)
+                .statistics(spv, entry)
                 .map_err(|e| format!("{name}: {e}"))?;
             println!("regs {name}, {}", stats.join(", "));
         }

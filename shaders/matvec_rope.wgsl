@@ -36,13 +36,27 @@ struct RopeParams {
 // the cache slot of the token's position (q and k heads rotated, v heads as they are).
 // Returns the pair as stored (rotated where it is rotated).
 fn rope_store(t: u32, head: u32, i: u32, a_in: f32, b_in: f32) -> vec2<f32> {
+    let info = tok[t];
+    var cs = vec2<f32>(1.0, 0.0);
+    if (head < rp.q_heads + rp.kv_heads) {
+        cs = rope_cs(info, i);
+    }
+    return rope_store_at(t, head, i, a_in, b_in, info, cs);
+}
+
+// The (cos, sin) of rotation pair i at the position of token info `info` (tok[t]).
+fn rope_cs(info: vec4<u32>, i: u32) -> vec2<f32> {
+    return rope[info.x * (rp.head_dim / 2u) + i];
+}
+
+// `rope_store` with the token's info (tok[t]) and, for q and k heads, its (cos, sin)
+// (`rope_cs`) already loaded (`matvec_sg.wgsl`'s EARLY: loaded before the K loop).
+fn rope_store_at(t: u32, head: u32, i: u32, a_in: f32, b_in: f32, info: vec4<u32>, cs: vec2<f32>) -> vec2<f32> {
     let d = rp.head_dim;
     let half_d = d / 2u;
     var a = a_in;
     var b = b_in;
-    let info = tok[t];
     if (head < rp.q_heads + rp.kv_heads) {
-        let cs = rope[info.x * half_d + i];
         let a2 = a * cs.x - b * cs.y;
         let b2 = b * cs.x + a * cs.y;
         a = a2;

@@ -60,9 +60,18 @@ override ROW_GROUPS: u32 = 4u;
 // ceil(K / 4 / (KSPLIT · SG)) at run time). With STEPS > 0 the host sizes KSPLIT so that
 // KSPLIT · SG · STEPS lanes cover K / 4 (no subgroup without a K step, where the loop
 // leaves up to KSPLIT - 1 subgroups idle that still run the reduction) and the steps are a
-// constant loop the driver unrolls: no loop-carried sums, every step's loads issued
-// together (SmolLM2 on 32 lanes: K 576 one step on 5 subgroups, K 1536 two on 6).
+// constant loop (SmolLM2 on 32 lanes: K 576 one step on 5 subgroups, K 1536 two on 6).
+// The H200's driver keeps a 2-step loop rolled (its binary is the K loop's size), so step
+// 2's loads wait for step 1's multiply-adds; the steps written out with both steps' loads
+// first (`MOA_WGPU_SG_HOIST`, session 35) took down 0.2 µs lower and not the step: deleted.
 override STEPS: u32 = 0u;
+// The epilogue's global loads before the K loop (`MOA_WGPU_SG_EARLY`): the residual of
+// the first output an invocation writes (plain entry point), the token's (position, row)
+// and the RoPE cos/sin of its rotation pair (RoPE entry point), so that after the barrier
+// the chain is workgroup memory, arithmetic and the stores (0: loaded after the barrier,
+// each a dependent round trip, the RoPE pair's two in a row; the default, 1, won every
+// pair on the H200, session 35).
+override EARLY: u32 = 1u;
 
 struct Params {
     n_rows: u32,
@@ -391,9 +400,18 @@ fn moa_matvec_sg(
     let n0 = (wid.x * groups + sg / KSPLIT) * 4u;
     let last_col = params.n_out - 1u;
     let cols = min(vec4<u32>(n0, n0 + 1u, n0 + 2u, n0 + 3u), vec4<u32>(last_col));
-    publish(product(cols, t0, lane, sg % KSPLIT), sg, lane, n_groups(t0));
     // The workgroup's groups × block_rows() rows × 4 columns of outputs.
     let per_group = 4u * block_rows();
+    // EARLY: the residual of this invocation's first output (e = lid), before the K loop.
+    var res0 = 0.0;
+    if (EARLY == 1u && params.add_residual == 1u && lid < per_group * groups) {
+        let t = t0 + (lid % per_group) / 4u;
+        let n = (wid.x * groups + lid / per_group) * 4u + lid % 4u;
+        if (t < params.n_rows && n < params.n_out) {
+            res0 = residual[t * params.out_stride + params.col_offset + n];
+        }
+    }
+    publish(product(cols, t0, lane, sg % KSPLIT), sg, lane, n_groups(t0));
     for (var e = lid; e < per_group * groups; e += WG) {
         let g = e / per_group;
         let r = (e % per_group) / 4u;
@@ -404,7 +422,11 @@ fn moa_matvec_sg(
             let o = t * params.out_stride + params.col_offset + n;
             var v = sum_at(g, r, c);
             if (params.add_residual == 1u) {
-                v += residual[o];
+                if (EARLY == 1u && e == lid) {
+                    v += res0;
+                } else {
+                    v += residual[o];
+                }
             }
             out[o] = v;
         }
@@ -435,9 +457,23 @@ fn moa_matvec_sg_rope(
     let q = min(wid.x * groups + sg / KSPLIT, n_quads - 1u);
     let base = (q / quads) * d + (q % quads) * 2u;
     let cols = vec4<u32>(base, base + 1u, base + half_d, base + half_d + 1u);
-    publish(product(cols, t0, lane, sg % KSPLIT), sg, lane, n_groups(t0));
     // One invocation per (column group, row, rotation pair).
     let per_group = 2u * block_rows();
+    // EARLY: the token info and (q and k heads) the cos/sin of this invocation's first
+    // pair (e = lid), before the K loop.
+    var info0 = vec4<u32>();
+    var cs0 = vec2<f32>(1.0, 0.0);
+    if (EARLY == 1u && lid < per_group * groups) {
+        let t = t0 + (lid % per_group) / 2u;
+        let qg = wid.x * groups + lid / per_group;
+        if (qg < n_quads && t < params.n_rows) {
+            info0 = tok[t];
+            if (params.col_offset / d + qg / quads < rp.q_heads + rp.kv_heads) {
+                cs0 = rope_cs(info0, (qg % quads) * 2u + lid % 2u);
+            }
+        }
+    }
+    publish(product(cols, t0, lane, sg % KSPLIT), sg, lane, n_groups(t0));
     for (var e = lid; e < per_group * groups; e += WG) {
         let g = e / per_group;
         let r = (e % per_group) / 2u;
@@ -446,7 +482,12 @@ fn moa_matvec_sg_rope(
         let qg = wid.x * groups + g;
         if (qg < n_quads && t < params.n_rows) {
             let head = params.col_offset / d + qg / quads;
-            rope_store(t, head, (qg % quads) * 2u + c, sum_at(g, r, c), sum_at(g, r, c + 2u));
+            let i = (qg % quads) * 2u + c;
+            if (EARLY == 1u && e == lid) {
+                rope_store_at(t, head, i, sum_at(g, r, c), sum_at(g, r, c + 2u), info0, cs0);
+            } else {
+                rope_store(t, head, i, sum_at(g, r, c), sum_at(g, r, c + 2u));
+            }
         }
     }
 }

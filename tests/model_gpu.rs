@@ -379,6 +379,17 @@ fn every_option_lavapipe_runs_matches_the_cpu_reference() {
             },
         ),
         (
+            // `MOA_WGPU_SG_EARLY=0`: the epilogues' residual and RoPE loads after the
+            // barrier (the form before session 35), with the sparse plan.
+            "fitted K split, late epilogue loads",
+            WgpuEngineOptions {
+                sg_fit: Some(true),
+                sg_early: false,
+                sg_rows: Some(8),
+                ..d
+            },
+        ),
+        (
             "tree, row block 8",
             WgpuEngineOptions {
                 row_block: 8,
@@ -1391,6 +1402,85 @@ fn subgroup_products_with_a_partial_last_trip_match_the_cpu_reference() {
                     "ksplit {ksplit:?} groups {groups:?} rows {rows:?} fit {fit} f32 {force_f32}: step {step}"
                 );
                 check_dense_step(&cpu, &mut seqs, &next, &got, vocab, tol, &what);
+            }
+        }
+    }
+}
+
+/// The fitted subgroup products at 2 and 3 K steps a lane with the epilogue's loads before
+/// the K loop (`MOA_WGPU_SG_EARLY`, the default: the residual, the RoPE token info and
+/// cos/sin) and after it: a random model whose MLP K / 4 (260, 516) takes 2 and 3 K steps
+/// a lane on lavapipe's 8 lanes (17 and 22 subgroups), the last step with lanes past K,
+/// dense, 5 rows (2 row blocks at 4 rows a workgroup row, one at 8 and 16), against the CPU
+/// reference.
+#[test]
+fn fitted_steps_with_early_and_late_epilogue_loads_match_the_cpu_reference() {
+    let ctx = context();
+    if ctx.subgroup_size().is_none() {
+        eprintln!(
+            "no fixed subgroup size on {}: nothing to check",
+            ctx.adapter_name()
+        );
+        return;
+    }
+    for ffn in [1040, 2064] {
+        let config = moa::model::LlamaConfig {
+            name: Some("random k48 steps".into()),
+            n_layers: 2,
+            hidden_size: 48,
+            ffn_size: ffn,
+            q_heads: 3,
+            kv_heads: 1,
+            head_dim: 16,
+            rope_theta: 10000.0,
+            rope_scaling: None,
+            rms_norm_eps: 1e-5,
+            vocab_size: 96,
+            tied_embeddings: true,
+            context_length: 512,
+        };
+        let model = moa::model::random::random_model(&config, 7);
+        let cpu = CpuReference::from_model(model.clone()).unwrap();
+        let vocab = config.vocab_size;
+        for (early, rows) in [(true, None), (true, Some(4)), (false, Some(8))] {
+            for force_f32 in [true, false] {
+                let options = WgpuEngineOptions {
+                    sg_fit: Some(true),
+                    sg_early: early,
+                    ..WgpuEngineOptions::default()
+                };
+                let mut gpu =
+                    WgpuEngine::new_with_options(&ctx, &model, None, force_f32, options).unwrap();
+                gpu.set_subgroup_matvec(Some(SubgroupProducts {
+                    ksplit: None,
+                    groups: None,
+                    rows,
+                }))
+                .unwrap();
+                gpu.set_split_k_matvec(true);
+                let steps = if ffn == 1040 { "2 steps" } else { "3 steps" };
+                assert!(
+                    gpu.decode_products().contains(steps),
+                    "{}",
+                    gpu.decode_products()
+                );
+                let tol = if force_f32 { 2e-3 } else { 3e-2 };
+                let prompts: Vec<Vec<u32>> = (0..5)
+                    .map(|b| (0..9).map(|i| ((i * 5 + b * 11) % vocab) as u32).collect())
+                    .collect();
+                let mut req = gpu.start(&[9; 5], 3, 0).unwrap();
+                gpu.prefill_logits(&mut req, &prompts).unwrap();
+                let mut seqs = prompts.clone();
+                for step in 0..3 {
+                    let next: Vec<u32> = (0..5)
+                        .map(|b| ((step * 7 + b * 3) % vocab) as u32)
+                        .collect();
+                    let got = gpu.decode_logits(&mut req, &next).unwrap();
+                    let what = format!(
+                        "ffn {ffn} early {early} rows {rows:?} f32 {force_f32}: step {step}"
+                    );
+                    check_dense_step(&cpu, &mut seqs, &next, &got, vocab, tol, &what);
+                }
             }
         }
     }

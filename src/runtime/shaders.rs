@@ -996,6 +996,48 @@ mod tests {
         }
     }
 
+    /// The epilogue's loads before the K loop (`EARLY` 1, `MOA_WGPU_SG_EARLY`'s default)
+    /// and after it (0) validate and translate to SPIR-V for every entry point, both
+    /// inputs, the K loop and 1 to 3 fitted steps, every rows a workgroup row.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_early_and_late_epilogue_loads_translate_to_spirv() {
+        for input in [StorageType::F32, StorageType::F16] {
+            let t = Types {
+                weights: StorageType::F16,
+                input,
+                attention: StorageType::F16,
+            };
+            for shader in [MATVEC_SG, MATVEC_SG_ROPE, MATVEC_SG_SWIGLU_OUT] {
+                let source = shader.source(t);
+                validate_wgsl(shader.name, &source).unwrap_or_else(|e| panic!("{e}"));
+                for (early, steps, rg) in [
+                    (0.0, 2.0, 2.0),
+                    (1.0, 2.0, 2.0),
+                    (1.0, 3.0, 4.0),
+                    (1.0, 1.0, 1.0),
+                    (1.0, 0.0, 4.0),
+                ] {
+                    let constants = [
+                        ("INPUT_MODE", 1.0),
+                        ("SG", 32.0),
+                        ("KSPLIT", 6.0),
+                        ("GROUPS", 1.0),
+                        ("WG", 192.0),
+                        ("ROW_GROUPS", rg),
+                        ("STEPS", steps),
+                        ("EARLY", early),
+                    ];
+                    let words = spirv_words(&source, shader.entry_point, &constants)
+                        .unwrap_or_else(|e| {
+                            panic!("{} STEPS {steps} EARLY {early}: {e}", shader.entry_point)
+                        });
+                    assert!(words.len() > 100);
+                }
+            }
+        }
+    }
+
     /// The staged matrix-unit LM head: validated and SPIR-V written for both epilogues at
     /// the stage widths and blocks a workgroup the engine picks (SmolLM2's K = 576 and a
     /// 2048 one), subgroups of 32 and 64.

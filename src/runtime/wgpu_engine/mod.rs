@@ -35,7 +35,7 @@ pub use options::{
     CoopDecodeChoice, CoopHeadChoice, OptionsError, WgpuContextOptions, WgpuEngineOptions,
 };
 pub use pipelines::SubgroupProducts;
-use pipelines::{CoopPipes, Pipelines};
+use pipelines::{CoopPipes, Pipelines, SgKnobs};
 pub use profile::KindTime;
 pub use request::DecodeStats;
 pub use weights::rows_per_part;
@@ -372,7 +372,7 @@ impl WgpuEngine {
             options.row_block,
             ctx.subgroup_size(),
             SubgroupProducts::from_options(&options),
-            options.sg_diag,
+            SgKnobs::from_options(&options),
             options.unchecked_products,
             options.rope_tokens,
             &fit_shapes(
@@ -739,7 +739,7 @@ impl WgpuEngine {
             row_block,
             self.subgroup,
             sg_choice,
-            self.options.sg_diag,
+            SgKnobs::from_options(&self.options),
             self.options.unchecked_products,
             self.options.rope_tokens,
             &fit_shapes(
@@ -825,6 +825,7 @@ impl WgpuEngine {
                     ", {} rows a workgroup row",
                     p.choice.rows.unwrap_or(pipelines::default_rows(p.subgroup))
                 ) + &p.fitted_description()
+                    + &sg_knobs_description(SgKnobs::from_options(&self.options))
             ),
             (Err(why), true) => format!("workgroup tree (matvec.wgsl; subgroups: {why})"),
             _ => "workgroup tree (matvec.wgsl)".to_string(),
@@ -1021,6 +1022,16 @@ impl Engine for WgpuEngine {
     ) -> Result<Vec<u32>, EngineError> {
         sampling.validate()?;
         self.forward_decode(req, tokens, OutputKind::of(sampling))
+    }
+}
+
+/// The subgroup products' knobs away from their defaults, for the description: empty at
+/// the defaults, else ", epilogue loads after the K loop" (`MOA_WGPU_SG_EARLY=0`).
+fn sg_knobs_description(k: SgKnobs) -> String {
+    if k.early {
+        String::new()
+    } else {
+        ", epilogue loads after the K loop".to_string()
     }
 }
 

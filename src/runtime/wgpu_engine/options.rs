@@ -266,6 +266,17 @@ pub struct WgpuEngineOptions {
     /// two; parity 0.0534 against 0.0496 (the partial sums' order), argmax 3/3. Ignores `MOA_WGPU_SG_KSPLIT` / `_GROUPS` (it does not apply
     /// where those are set).
     pub sg_fit: Option<bool>,
+    /// `MOA_WGPU_SG_EARLY` (default `1`; `0` the earlier form): the subgroup products'
+    /// epilogue loads issued before the K loop (`matvec_sg.wgsl`'s `EARLY`): the residual
+    /// of the output and down products, the token info and RoPE cos/sin of the QKV
+    /// product, which otherwise follow the barrier as dependent round trips (two in a row
+    /// in the QKV epilogue). On the H200 (SmolLM2 16 x 4096, moa-50, 256 greedy tokens,
+    /// `MOA_WGPU_COOP_ATTN=0`; RESULTS "wgpu engine, session 35 (branch s35-prod)"):
+    /// against `0` tokens/s 11 660 / 11 554 / 11 601 against 11 529 / 11 460 / 11 464
+    /// and the device step 1 349.5 / 1 341.6 / 1 344.5 against 1 361.1 / 1 362.9 /
+    /// 1 362.0 µs (every pair of three), qkv 5.46 → 5.22 µs on means (2 of 3 pairs), out
+    /// 4.16 → 4.07, down 6.07 → 5.95; parity 0.0534, argmax 3/3 (the same sums).
+    pub sg_early: bool,
     /// `MOA_WGPU_SG_DIAG` (default `0`): a timing diagnostic of the subgroup products
     /// (`1`: no K loop, `2`: one row's x for all rows, `3`: the K loop's loads only, `4`:
     /// its weight loads only, `5`: its x loads only).
@@ -573,6 +584,7 @@ impl Default for WgpuEngineOptions {
             sg_groups: None,
             sg_rows: None,
             sg_fit: None,
+            sg_early: true,
             sg_diag: 0,
             row_block: 4,
             two_stage_argmax: true,
@@ -662,6 +674,7 @@ impl WgpuEngineOptions {
                 d.sg_rows,
             )?,
             sg_fit: tristate(env, "MOA_WGPU_SG_FIT")?,
+            sg_early: flag(env, "MOA_WGPU_SG_EARLY", d.sg_early)?,
             sg_diag: number(env, "MOA_WGPU_SG_DIAG", "0 to 5", 0..=5)?.unwrap_or(d.sg_diag),
             row_block: choice(
                 env,
@@ -1106,6 +1119,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_SG_GROUPS",
     "MOA_WGPU_SG_ROWS",
     "MOA_WGPU_SG_FIT",
+    "MOA_WGPU_SG_EARLY",
     "MOA_WGPU_SG_DIAG",
     "MOA_WGPU_ROW_BLOCK",
     "MOA_WGPU_ARGMAX2",
@@ -1186,6 +1200,14 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGPU_SG_ROWS_FIRST",
+        "the subgroup products' grid in one dimension with a column workgroup's row blocks next to each other (id = column workgroup x row blocks + row block), so that the workgroups an SM holds at once (i, i + 132, i + 264 where the scheduler deals them out in turn) share a block of rows and its x (every workgroup reads its 8 rows' whole x: SmolLM2's down 49 KB of f32 x against 12 KB of weights, 14 MB a dispatch): on the H200 (SmolLM2 16 x 4096, moa-50, 256 greedy tokens, MOA_WGPU_COOP_ATTN=0, MOA_WGPU_SG_EARLY=1; s35-prod call 2, 4 pairs) the device step 1 385.3 / 1 378.7 / 1 379.4 / 1 377.6 against 1 376.3 / 1 373.5 / 1 379.9 / 1 374.9 us (lower in 1 of 4), tokens/s 11 111 / 11 023 / 11 233 / 10 799 against 11 233 / 11 259 / 10 816 / 11 296 (above in 1 of 4), down 6.24 / 6.22 / 6.03 / 6.02 against 6.10 / 6.10 / 6.23 / 6.06 us; parity 0.0534, argmax 3/3: no x shared that the default did not; deleted (benches/RESULTS.md, wgpu engine, session 35 (branch s35-prod); the form is in commit 3698cd93)",
+    ),
+    (
+        "MOA_WGPU_SG_HOIST",
+        "the fitted subgroup products' K steps written out two at a time with their loads first (1: both steps' weights first; 2: every weight and x load of both steps before the first multiply-add; the default's constant 2-step loop stays rolled on the H200, binary 9 088 bytes as the K loop's): the H200's driver unrolled both forms to the same code (SmolLM2's down, 6 subgroups x 2 steps: 90 registers against 86, binary 12 544 bytes), down 5.88 / 5.84 (1) and 6.15 / 5.67 / 5.71 us (2) against 6.16 / 5.98 / 6.06 (-0.2 on means) yet the device step 1 363.4 / 1 363.3 and 1 373.7 / 1 349.1 / 1 340.9 against 1 361.1 / 1 362.9 / 1 362.0 us, tokens/s (2) above in 2 of 3, and on top of MOA_WGPU_SG_EARLY=1 tokens/s 11 617 / 11 536 / 11 577 against 11 660 / 11 554 / 11 601 (below in 3 of 3; SmolLM2 16 x 4096, moa-50, 256 greedy tokens, MOA_WGPU_COOP_ATTN=0; parity 0.0534, argmax 3/3): down's second round of loads is not what its time is; deleted (benches/RESULTS.md, wgpu engine, session 35 (branch s35-prod); the form is in commit 5e221233)",
+    ),
     (
         "MOA_WGPU_KV_PREFETCH",
         "the decode step reading the next layer's K/V caches into L2 during this layer's products (kv_prefetch.wgsl: 16-byte words folded into a value stored only if equal to a host word, in a dispatch recorded right after the attention / out / gate_up / down with no barrier before it: read-only caches first used in the step, a sink of its own; places and weights, k = K only, groups:N, touch:N, far = a timing twin reading the layer 15 ahead): on the H200 (SmolLM2 16 x 4096, moa-50, 64 greedy tokens, --profile 5, four calls of s35-l2, 32 runs) the attention does read from L2 (the far twin's step 83-88 us above the real prefetch's with 26 MB a layer in three shares, 45-64 with groups:64), but the prefetch dispatches cost more than that in every run: the step (5 repeats, each its own command buffer) against the same pass without them +72..+99 us (all: out 4 / gate_up 7 / down 6), +72..+80 (gate_up,down), +37..+48 (K only), +67..+72 (beside the attention), +56..+80 (down only), +66..+71 (groups:128), +133..+140 (groups:64), +80..+113 (touch:32), +40..+43 (touch:128); tokens/s below the off run of its round in all 9 runs of call 1 (off 10 530-11 266; all 9 326-10 473); parity unchanged (0.0534, 3/3): reading DRAM at full rate beside the latency-bound products lengthens them by most of the prefetch's own DRAM time (the far twin's cost 160-165 us a step against ~215 for 26 MB a layer at 3.5 TB/s serialized), whether it loads every word or one in two (touch:32: 103-167); deleted (benches/RESULTS.md, wgpu engine, session 35 (branch s35-l2); the form is in commit 4f57c8f)",
@@ -1487,6 +1509,7 @@ mod tests {
             ("MOA_WGPU_SG_GROUPS", "1"),
             ("MOA_WGPU_SG_ROWS", "8"),
             ("MOA_WGPU_SG_FIT", "1"),
+            ("MOA_WGPU_SG_EARLY", "0"),
             ("MOA_WGPU_AHEAD", "0"),
             ("MOA_WGPU_WARM", "auto"),
             ("MOA_WGPU_COOP_HEAD", "direct"),
@@ -1508,6 +1531,7 @@ mod tests {
             (o.sg_fit, WgpuEngineOptions::default().sg_fit),
             (Some(true), None)
         );
+        assert!(!o.sg_early && WgpuEngineOptions::default().sg_early);
         assert!(!o.submit_ahead);
         assert_eq!(o.warm_up, None);
         assert_eq!(o.coop_head, CoopHeadChoice::Direct);

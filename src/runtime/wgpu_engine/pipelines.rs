@@ -56,6 +56,25 @@ impl SubgroupProducts {
     }
 }
 
+/// `matvec_sg.wgsl`'s overrides that change how a product runs, not its shape: the
+/// timing diagnostic and the epilogue's early loads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct SgKnobs {
+    /// `DIAG` (`MOA_WGPU_SG_DIAG`; 1–5 give wrong results).
+    pub(super) diag: u32,
+    /// `EARLY` (`MOA_WGPU_SG_EARLY`).
+    pub(super) early: bool,
+}
+
+impl SgKnobs {
+    pub(super) fn from_options(options: &WgpuEngineOptions) -> SgKnobs {
+        SgKnobs {
+            diag: options.sg_diag,
+            early: options.sg_early,
+        }
+    }
+}
+
 /// `matvec_sg.wgsl` for one KSPLIT, one pipeline per input (the merged attention input
 /// stays on `matvec.wgsl`).
 pub(super) struct SgSet {
@@ -350,8 +369,9 @@ impl Pipelines {
     /// Compiles every op's pipeline on `device`: weights and the attention's Q/K/V in
     /// `storage`, activations between kernels in f32. A shader the driver rejects is an
     /// [`EngineError::Gpu`] naming it.
-    /// `row_block` (4, 8 or 16) rows per workgroup of the few-row products; `sg_diag` the subgroup products' timing diagnostic (0: none;
-    /// `WgpuEngineOptions::sg_diag`); `rope_tokens` tokens a workgroup of `rope_kv.wgsl`
+    /// `row_block` (4, 8 or 16) rows per workgroup of the few-row products; `sg_knobs` the
+    /// subgroup products' diagnostic and early epilogue loads
+    /// (`WgpuEngineOptions::sg_diag`, `sg_early`); `rope_tokens` tokens a workgroup of `rope_kv.wgsl`
     /// (`WgpuEngineOptions::rope_tokens`).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
@@ -360,7 +380,7 @@ impl Pipelines {
         row_block: u32,
         subgroup: Option<u32>,
         sg_choice: SubgroupProducts,
-        sg_diag: u32,
+        sg_knobs: SgKnobs,
         unchecked: bool,
         rope_tokens: u32,
         fit: &[(usize, (u32, u32))],
@@ -427,7 +447,8 @@ impl Pipelines {
             Some(sg) => {
                 // A timing diagnostic only (`MOA_WGPU_SG_DIAG`, wrong results: see
                 // matvec_sg.wgsl's DIAG).
-                let diag = f64::from(sg_diag);
+                let diag = f64::from(sg_knobs.diag);
+                let early = f64::from(u8::from(sg_knobs.early));
                 let attn = Types {
                     input: storage,
                     ..types
@@ -463,6 +484,7 @@ impl Pipelines {
                             ("DIAG", diag),
                             ("ROW_GROUPS", f64::from(rows / 4)),
                             ("STEPS", f64::from(steps)),
+                            ("EARLY", early),
                         ]
                     };
                     Ok(Some(SgSet {

@@ -516,3 +516,36 @@ fn every_flag_of_every_help_is_named_in_the_docs() {
         missing.join("\n")
     );
 }
+
+/// `moa generate --prompt` given bytes that are not UTF-8 (a Latin-1 shell variable):
+/// clap said "invalid UTF-8 was detected in one or more arguments", naming none. Now the
+/// argument's position, its flag and what to do; a path of any bytes still reaches the
+/// file's own check (clap takes paths as they are).
+#[test]
+fn a_text_argument_that_is_not_utf8_is_named() {
+    use std::os::unix::ffi::OsStrExt;
+    let bad = std::ffi::OsStr::from_bytes(b"caf\xe9");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_moa"))
+        .env("MOA_CACHE", scratch("utf8").join("cache"))
+        .arg("generate")
+        .arg("--prompt")
+        .arg(bad)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("argument 3 (`caf\u{fffd}`, U+FFFD where a byte is not UTF-8), the value of `--prompt`, is not UTF-8 text"),
+        "{err}"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_moa"))
+        .arg("plan")
+        .arg("show")
+        .arg(std::ffi::OsStr::from_bytes(b"\xff.toml"))
+        .args(["--prompt-len", "1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("cannot read plan `\u{fffd}.toml`"), "{err}");
+}

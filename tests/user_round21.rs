@@ -549,3 +549,55 @@ fn a_text_argument_that_is_not_utf8_is_named() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("cannot read plan `\u{fffd}.toml`"), "{err}");
 }
+
+/// Round 20's leftover: `moa eval --backend cpu`'s memory check counted 3 copies of a
+/// layer's score matrix; round 21 measured SmolLM2's peak at about 4.5 copies besides
+/// the weights (0.80, 1.33 and 3.28 GB at 1034, 2058 and 4106 tokens), so a run the
+/// check passed could still run out of memory. It now counts 5, said in the refusal,
+/// which comes before the weights are read (this folder's cannot load).
+#[test]
+fn eval_on_the_cpu_counts_five_copies_of_the_scores() {
+    let dir = scratch("cpu-memory");
+    let m = dir.join("model");
+    std::fs::create_dir_all(&m).unwrap();
+    let config = serde_json::json!({
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+        "hidden_size": 512, "intermediate_size": 1024, "num_hidden_layers": 3,
+        "num_attention_heads": 8, "num_key_value_heads": 2, "head_dim": 64,
+        "rope_theta": 10000.0, "rms_norm_eps": 1e-5, "vocab_size": 260,
+        "tie_word_embeddings": true, "max_position_embeddings": 1 << 20,
+        "bos_token_id": 1, "eos_token_id": 2,
+    });
+    std::fs::write(m.join("config.json"), config.to_string()).unwrap();
+    std::fs::write(
+        m.join("tokenizer.json"),
+        moa::model::random::byte_level_tokenizer_json().to_string(),
+    )
+    .unwrap();
+    std::fs::write(m.join("model.safetensors"), [0u8; 16]).unwrap();
+    // 5 copies × 4 bytes × 8 heads × 1000010² = 160003.2 GB.
+    refused(
+        "moa",
+        &[
+            "eval",
+            "--backend",
+            "cpu",
+            "--model",
+            s(&m),
+            "--lengths",
+            "1000000",
+            "--depths",
+            "1",
+            "--tasks",
+            "passkey",
+            "--ppl-rows",
+            "0",
+            "--no-uniform",
+            "--quiet",
+        ],
+        &[
+            "--backend cpu at 1000010 tokens needs about",
+            "160003.2 GB of attention scores",
+        ],
+    );
+}

@@ -521,6 +521,7 @@ fn every_flag_of_every_help_is_named_in_the_docs() {
 /// clap said "invalid UTF-8 was detected in one or more arguments", naming none. Now the
 /// argument's position, its flag and what to do; a path of any bytes still reaches the
 /// file's own check (clap takes paths as they are).
+#[cfg(unix)]
 #[test]
 fn a_text_argument_that_is_not_utf8_is_named() {
     use std::os::unix::ffi::OsStrExt;

@@ -122,6 +122,8 @@ mod user_round18;
 mod user_round19;
 #[path = "user_round20.rs"]
 mod user_round20;
+#[path = "user_round21.rs"]
+mod user_round21;
 #[path = "version_commit.rs"]
 mod version_commit;
 #[path = "wgpu_options.rs"]

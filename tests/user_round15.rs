@@ -6,6 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use common::cli::s;
 use common::samples::sample;
 use common::tiny;
 
@@ -22,10 +23,6 @@ fn run(bin: &str, args: &[&str]) -> (i32, String, String) {
 /// [`common::cli::refused`] with this file's own model cache.
 fn refused(bin: &str, args: &[&str], needles: &[&str]) -> String {
     common::cli::refused("user_round15", bin, args, needles)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// The names in `dir` that contain `part`.

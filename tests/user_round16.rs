@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::cli::s;
 use std::path::{Path, PathBuf};
 
 /// [`common::cli::scratch`] under this file's tag.
@@ -14,10 +15,6 @@ fn scratch(name: &str) -> PathBuf {
 /// [`common::cli::run`] with this file's own model cache.
 fn run(bin: &str, args: &[&str]) -> (i32, String, String) {
     common::cli::run("user_round16", bin, args)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// A plan of `layers` layers, 64 query / 8 KV heads of 128 (round 15's largest plan's

@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::cli::{fixture_gqa, s};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,15 +18,6 @@ fn scratch(name: &str) -> PathBuf {
 /// [`common::cli::run`] with this file's own model cache.
 fn run(bin: &str, args: &[&str]) -> (i32, String, String) {
     common::cli::run("user_round17", bin, args)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn fixture_gqa() -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/fixture-gqa.toml"))
-        .unwrap()
 }
 
 /// Every file under `dir` by its path relative to `dir`, with its bytes.

@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::cli::{fixture_gqa, s};
 use std::path::{Path, PathBuf};
 
 /// [`common::cli::scratch`] under this file's tag.
@@ -23,15 +24,6 @@ fn one_sample_calibration(dir: &std::path::Path) -> PathBuf {
 /// [`common::cli::refused`] under this file's tag.
 fn refused(bin: &str, args: &[&str], needles: &[&str]) -> String {
     common::cli::refused("user_round18", bin, args, needles)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn fixture_gqa() -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/fixture-gqa.toml"))
-        .unwrap()
 }
 
 /// `fixture_gqa()` with `from` replaced by `to` (which must occur once).

@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::cli::{fixture_gqa, s};
 use std::path::{Path, PathBuf};
 
 /// [`common::cli::scratch`] under this file's tag.
@@ -14,15 +15,6 @@ fn scratch(name: &str) -> PathBuf {
 /// [`common::cli::refused`] under this file's tag.
 fn refused(bin: &str, args: &[&str], needles: &[&str]) -> String {
     common::cli::refused("user_round19", bin, args, needles)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn fixture_gqa() -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/fixture-gqa.toml"))
-        .unwrap()
 }
 
 /// A Hugging Face folder of `plans/fixture-gqa.toml`'s shape (3 layers, 8 query / 2 KV

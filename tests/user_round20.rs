@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::cli::{fixture_gqa, s};
 use std::path::{Path, PathBuf};
 
 /// [`common::cli::scratch`] under this file's tag.
@@ -19,15 +20,6 @@ fn refused(bin: &str, args: &[&str], needles: &[&str]) -> String {
 
 fn run(bin: &str, args: &[&str]) -> (i32, String, String) {
     common::cli::run("user_round20", bin, args)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn fixture_gqa() -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/fixture-gqa.toml"))
-        .unwrap()
 }
 
 /// A one-layer Hugging Face folder (hidden 8, 2 query heads and 1 KV head of 4, ffn 16,

@@ -49,3 +49,22 @@ pub fn scratch(tag: &str, name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+/// A path as the `&str` a command-line argument takes (the tests' paths are UTF-8).
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The text of `plans/<name>` (a committed fixture or example plan).
+pub fn plan_text(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("plans")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// `plans/fixture-gqa.toml`'s text: 3 layers, 8 query / 2 KV heads of 64, a 1024-token
+/// context.
+pub fn fixture_gqa() -> String {
+    plan_text("fixture-gqa.toml")
+}

@@ -18,7 +18,15 @@ fn main() -> ExitCode {
     }
     // Before any thread starts (see the function): no Mesa XDG warnings outside the scripts.
     moa::runtime::wgpu::ensure_xdg_runtime_dir();
-    let matches = cli().get_matches();
+    let matches = cli().try_get_matches().unwrap_or_else(|e| {
+        if e.kind() == clap::error::ErrorKind::InvalidUtf8 {
+            if let Some(why) = non_utf8_argument(std::env::args_os().skip(1)) {
+                eprintln!("moa failed\n  Cause: {why}");
+                std::process::exit(2);
+            }
+        }
+        e.exit()
+    });
     let args = args::Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match commands::run(args) {
         Ok(code) => code,
@@ -30,6 +38,33 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Which argument is not UTF-8, for a text flag's value clap refused with "invalid UTF-8
+/// was detected in one or more arguments", naming none (round 21: `--prompt` given
+/// Latin-1 bytes from a shell variable). Paths may be any bytes (clap takes them as
+/// `OsString`), so only what clap refused reaches this.
+fn non_utf8_argument(args: impl Iterator<Item = std::ffi::OsString>) -> Option<String> {
+    let args: Vec<std::ffi::OsString> = args.collect();
+    let i = args.iter().position(|a| a.to_str().is_none())?;
+    let shown = args[i].to_string_lossy();
+    let flag = shown
+        .split_once('=')
+        .filter(|(f, _)| f.starts_with("--"))
+        .map(|(f, _)| f.to_string())
+        .or_else(|| {
+            i.checked_sub(1)
+                .and_then(|j| args[j].to_str())
+                .filter(|p| p.starts_with('-'))
+                .map(str::to_string)
+        });
+    let what = flag.map_or(String::new(), |f| format!(", the value of `{f}`,"));
+    Some(format!(
+        "argument {} (`{shown}`, U+FFFD where a byte is not UTF-8){what} is not UTF-8 text: \
+         moa takes text arguments as UTF-8; convert it (`iconv -f LATIN1 -t UTF-8`, with the \
+         text's own encoding)",
+        i + 1
+    ))
 }
 
 /// The parser, with negative numbers taken as values in every subcommand: without it,

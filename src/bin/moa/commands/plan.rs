@@ -370,6 +370,19 @@ pub fn show(
         st.kv_bytes as f64 / st.dense_kv_bytes as f64,
         size_shown(st.upstream_kv_bytes)
     );
+    // A span at most the sink leaves no window (docs/DESIGN.md §3): the head keeps its
+    // first S tokens and never a recent one, the current token included. Valid (and
+    // what the kernels do), but rarely what a plan means: said, with the fix.
+    let sink = plan.span().sink_tokens;
+    let sink_only = all.iter().filter(|&&x| x <= sink && x < n).count();
+    if sink_only > 0 {
+        let _ = writeln!(
+            s,
+            "note: {sink_only} of {} query-head spans at N = {n} are at most the sink ({sink} tokens): such a head keeps only its first S tokens and never a recent one, not even the current token (docs/DESIGN.md §3); a span.sink_tokens below span.min_span_tokens ({}) avoids it",
+            all.len(),
+            plan.span().min_span_tokens
+        );
+    }
     // The "never more than dense" guarantee holds exactly when no KV head's span exceeds
     // N: always in moa span mode, not always in upstream mode (docs/DESIGN.md §2, §4).
     match plan.span().mode {

@@ -72,6 +72,13 @@ override STEPS: u32 = 0u;
 // each a dependent round trip, the RoPE pair's two in a row; the default, 1, won every
 // pair on the H200, session 35).
 override EARLY: u32 = 1u;
+// Where the gate/up entry point (`moa_matvec_sg_swiglu_out`) writes its SwiGLU activations
+// (`MOA_WGPU_ACT_F16`): 0 to `out` (f32), 1 to `act` (binding 12, the attention storage
+// type `stype`: f16 on f16 models), which the down product then reads as its x in that
+// type (the `xtype` of its attention-input pipeline): half of down's x bytes (every
+// workgroup reads its rows' whole x: SmolLM2's down 14 MB of f32 a dispatch through L2
+// against 3.5 MB of weights). The other entry points never write `act`.
+override ACT_OUT: u32 = 0u;
 
 struct Params {
     n_rows: u32,
@@ -90,6 +97,9 @@ struct Params {
 @group(0) @binding(3) var<storage, read> residual: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read> norm: array<vec4<f32>>;
+// The gate/up entry point's output where ACT_OUT is 1 (bindings 6-11 are
+// matvec_rope.wgsl's).
+@group(0) @binding(12) var<storage, read_write> act: array<stype>;
 
 // The 16 rows' sums: a[g][r][c] = row 4g + r, column c; s[g][r] = Σ x² of row 4g + r.
 struct Sums {
@@ -526,7 +536,12 @@ fn moa_matvec_sg_swiglu_out(
         if (qg < n_pairs && t < params.n_rows) {
             let gate = sum_at(g, r, c);
             let up = sum_at(g, r, c + 2u);
-            out[t * params.out_stride + 2u * qg + c] = gate / (1.0 + exp(-gate)) * up;
+            let v = gate / (1.0 + exp(-gate)) * up;
+            if (ACT_OUT == 1u) {
+                act[t * params.out_stride + 2u * qg + c] = stype(v);
+            } else {
+                out[t * params.out_stride + 2u * qg + c] = v;
+            }
         }
     }
 }

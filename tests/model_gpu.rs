@@ -2452,3 +2452,138 @@ fn pipelined_subgroup_decode_matches_the_cpu_reference() {
         }
     }
 }
+
+/// The decode's SwiGLU activations in f16 (`MOA_WGPU_ACT_F16`: the subgroup gate/up
+/// product writes them to its `act` binding, the down product reads them as f16
+/// 4-vectors), against the CPU reference: the test model with the plan (f16 storage, 3
+/// ragged rows, prefill + 6 decode steps) within `parity_of`'s f16 tolerance, its greedy
+/// tokens in f16 equal to the default f16 engine's and the CPU's; random models whose
+/// MLP K / 4 takes 2 and 3 fitted K steps a lane on lavapipe's 8 lanes, and the K loop,
+/// at 4, 8 and 16 rows a workgroup row, within the tolerances of
+/// `fitted_steps_with_early_and_late_epilogue_loads_match_the_cpu_reference`. In f32
+/// storage the option changes nothing (the same logits bit for bit).
+#[test]
+fn f16_activations_match_the_cpu_reference() {
+    let ctx = context();
+    if ctx.subgroup_size().is_none() {
+        eprintln!(
+            "no fixed subgroup size on {}: nothing to check",
+            ctx.adapter_name()
+        );
+        return;
+    }
+    let act = WgpuEngineOptions {
+        act_f16: true,
+        ..WgpuEngineOptions::default()
+    };
+    let model = load("gguf");
+    let plan = sparse_plan();
+    let gpu = WgpuEngine::new_with_options(&ctx, &model, Some(&plan), false, act).unwrap();
+    if gpu.storage() != moa::lower::StorageType::F16 {
+        eprintln!("no f16 storage on {}: nothing to check", ctx.adapter_name());
+        return;
+    }
+    assert!(
+        gpu.decode_products().contains("MOA_WGPU_ACT_F16"),
+        "{}",
+        gpu.decode_products()
+    );
+    parity_of(gpu, &model, true, true, &[19, 5, 33]);
+    let cpu = CpuReference::from_model(model.clone()).unwrap();
+    let prompt = tokens(12, 9);
+    let want = cpu.generate(&prompt, 6, Masking::Dense, &[]).unwrap();
+    let mut on = WgpuEngine::new_with_options(&ctx, &model, None, false, act).unwrap();
+    on.set_split_k_matvec(true);
+    let mut off =
+        WgpuEngine::new_with_options(&ctx, &model, None, false, WgpuEngineOptions::default())
+            .unwrap();
+    off.set_split_k_matvec(true);
+    let (got_on, got_off) = (
+        greedy_run(&on, &prompt, 6).0,
+        greedy_run(&off, &prompt, 6).0,
+    );
+    assert_eq!(got_on, got_off, "f16 activations against the default, f16");
+    assert_eq!(got_on, want, "f16 activations against the CPU");
+    for ffn in [1040, 2064] {
+        let config = moa::model::LlamaConfig {
+            name: Some("random k48 act".into()),
+            n_layers: 2,
+            hidden_size: 48,
+            ffn_size: ffn,
+            q_heads: 3,
+            kv_heads: 1,
+            head_dim: 16,
+            rope_theta: 10000.0,
+            rope_scaling: None,
+            rms_norm_eps: 1e-5,
+            vocab_size: 96,
+            tied_embeddings: true,
+            context_length: 512,
+        };
+        let model = moa::model::random::random_model(&config, 7);
+        let cpu = CpuReference::from_model(model.clone()).unwrap();
+        let vocab = config.vocab_size;
+        for (fit, rows) in [(true, None), (true, Some(4)), (false, Some(16))] {
+            for force_f32 in [true, false] {
+                let run = |options: WgpuEngineOptions| {
+                    let mut gpu =
+                        WgpuEngine::new_with_options(&ctx, &model, None, force_f32, options)
+                            .unwrap();
+                    gpu.set_subgroup_matvec(Some(SubgroupProducts {
+                        ksplit: None,
+                        groups: None,
+                        rows,
+                    }))
+                    .unwrap();
+                    gpu.set_split_k_matvec(true);
+                    let on = options.act_f16 && !force_f32;
+                    assert_eq!(
+                        gpu.decode_products().contains("MOA_WGPU_ACT_F16"),
+                        on,
+                        "{}",
+                        gpu.decode_products()
+                    );
+                    let prompts: Vec<Vec<u32>> = (0..5)
+                        .map(|b| (0..9).map(|i| ((i * 5 + b * 11) % vocab) as u32).collect())
+                        .collect();
+                    let mut req = gpu.start(&[9; 5], 3, 0).unwrap();
+                    gpu.prefill_logits(&mut req, &prompts).unwrap();
+                    (0..3)
+                        .map(|step| {
+                            let next: Vec<u32> = (0..5)
+                                .map(|b| ((step * 7 + b * 3) % vocab) as u32)
+                                .collect();
+                            (next.clone(), gpu.decode_logits(&mut req, &next).unwrap())
+                        })
+                        .collect::<Vec<_>>()
+                };
+                let options = WgpuEngineOptions {
+                    sg_fit: Some(fit),
+                    act_f16: true,
+                    ..WgpuEngineOptions::default()
+                };
+                let steps = run(options);
+                let prompts: Vec<Vec<u32>> = (0..5)
+                    .map(|b| (0..9).map(|i| ((i * 5 + b * 11) % vocab) as u32).collect())
+                    .collect();
+                let mut seqs = prompts.clone();
+                let tol = if force_f32 { 2e-3 } else { 3e-2 };
+                for (step, (next, got)) in steps.iter().enumerate() {
+                    let what =
+                        format!("ffn {ffn} fit {fit} rows {rows:?} f32 {force_f32}: step {step}");
+                    check_dense_step(&cpu, &mut seqs, next, got, vocab, tol, &what);
+                }
+                if force_f32 {
+                    let off = run(WgpuEngineOptions {
+                        act_f16: false,
+                        ..options
+                    });
+                    assert!(
+                        steps.iter().zip(&off).all(|(a, b)| a.1 == b.1),
+                        "ffn {ffn} fit {fit} rows {rows:?}: f32 storage, the option changed the logits"
+                    );
+                }
+            }
+        }
+    }
+}

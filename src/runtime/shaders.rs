@@ -1038,6 +1038,71 @@ mod tests {
         }
     }
 
+    /// `MOA_WGPU_ACT_F16`'s kernels validate and translate to SPIR-V: the subgroup gate/up
+    /// entry point writing its activations to `act` (`ACT_OUT` 1; 0 the default) in f16
+    /// and f32 storage, the down product reading them as 4-vectors of the storage type
+    /// (the plain entry point with `xtype` f16: the K loop and the fitted 6 x 2 form), and
+    /// the matrix-unit gate/up product writing f16 (`otype`).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_f16_activations_translate_to_spirv() {
+        for storage in [StorageType::F16, StorageType::F32] {
+            let t = Types {
+                weights: storage,
+                input: StorageType::F32,
+                attention: storage,
+            };
+            let source = MATVEC_SG_SWIGLU_OUT.source(t);
+            validate_wgsl(MATVEC_SG_SWIGLU_OUT.name, &source).unwrap_or_else(|e| panic!("{e}"));
+            for act in [0.0, 1.0] {
+                let constants = [
+                    ("INPUT_MODE", 1.0),
+                    ("SG", 32.0),
+                    ("KSPLIT", 5.0),
+                    ("GROUPS", 1.0),
+                    ("WG", 160.0),
+                    ("ROW_GROUPS", 2.0),
+                    ("STEPS", 1.0),
+                    ("ACT_OUT", act),
+                ];
+                let words = spirv_words(&source, MATVEC_SG_SWIGLU_OUT.entry_point, &constants)
+                    .unwrap_or_else(|e| panic!("{storage:?} ACT_OUT {act}: {e}"));
+                assert!(words.len() > 100);
+            }
+            // Down: x in the storage type.
+            let down = MATVEC_SG.source(Types {
+                input: storage,
+                ..t
+            });
+            for (ks, wg, steps) in [(6.0, 192.0, 2.0), (8.0, 256.0, 0.0)] {
+                let constants = [
+                    ("INPUT_MODE", 0.0),
+                    ("SG", 32.0),
+                    ("KSPLIT", ks),
+                    ("GROUPS", 1.0),
+                    ("WG", wg),
+                    ("ROW_GROUPS", 2.0),
+                    ("STEPS", steps),
+                ];
+                let words = spirv_words(&down, MATVEC_SG.entry_point, &constants)
+                    .unwrap_or_else(|e| panic!("down {storage:?} STEPS {steps}: {e}"));
+                assert!(words.len() > 100);
+            }
+        }
+        let f16_out = CoopWalk {
+            early: true,
+            out_f16: true,
+            ..CoopWalk::default()
+        };
+        let source = coop_matvec_source(576, 2, 4, StorageType::F32, 32, f16_out);
+        assert!(source.contains("alias otype = f16;"));
+        validate_wgsl(COOP_MATVEC.name, &source).unwrap_or_else(|e| panic!("{e}"));
+        let constants = [("SG", 32.0), ("INPUT_MODE", 1.0), ("EPI", 2.0)];
+        let words = spirv_words(&source, COOP_MATVEC.entry_point, &constants)
+            .unwrap_or_else(|e| panic!("gate/up f16 out: {e}"));
+        assert!(words.len() > 100);
+    }
+
     /// The staged matrix-unit LM head: validated and SPIR-V written for both epilogues at
     /// the stage widths and blocks a workgroup the engine picks (SmolLM2's K = 576 and a
     /// 2048 one), subgroups of 32 and 64.

@@ -799,6 +799,13 @@ impl WgpuEngine {
         Ok(())
     }
 
+    /// Decode passes store the SwiGLU activations in f16 (`MOA_WGPU_ACT_F16` on an f16
+    /// model): the gate/up epilogue writes them so, the down product reads them as the
+    /// attention output (`record.rs`).
+    pub(super) fn act_f16(&self) -> bool {
+        self.options.act_f16 && self.storage == StorageType::F16
+    }
+
     /// The few-row (decode) product kernel in use, for [`Engine::describe`].
     pub fn decode_products(&self) -> String {
         if !self.split_k_matvec {
@@ -857,7 +864,12 @@ impl WgpuEngine {
         } else {
             ""
         };
-        sg + coop + walk + qkv + unchecked + &fused + &self.coop_decode.note
+        let act = if self.act_f16() {
+            "; the SwiGLU activations (down's x) in f16 (MOA_WGPU_ACT_F16)"
+        } else {
+            ""
+        };
+        sg + coop + walk + qkv + unchecked + act + &fused + &self.coop_decode.note
     }
 
     /// Fixes the slots of each decode work item of requests started from now on

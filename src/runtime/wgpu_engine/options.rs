@@ -277,6 +277,16 @@ pub struct WgpuEngineOptions {
     /// 1 362.0 µs (every pair of three), qkv 5.46 → 5.22 µs on means (2 of 3 pairs), out
     /// 4.16 → 4.07, down 6.07 → 5.95; parity 0.0534, argmax 3/3 (the same sums).
     pub sg_early: bool,
+    /// `MOA_WGPU_ACT_F16` (default `0`; opt-in, session 35 s35-down2): the decode's SwiGLU
+    /// activations (the gate/up product's epilogue output, the down product's x) stored
+    /// in the attention storage type where that is f16 (f16 models: the adapter has
+    /// shader-f16), not f32: the matrix-unit gate/up product writes f16
+    /// (`coop_matvec.wgsl`'s `otype`), the subgroup one its `act` binding
+    /// (`matvec_sg.wgsl`'s `ACT_OUT`), and down reads them as the output product reads
+    /// the attention output (f16 4-vectors, f32 sums). Half of down's x bytes (SmolLM2's
+    /// down reads 14 MB of f32 x a dispatch through L2 against 3.5 MB of weights). Other
+    /// storage types keep f32.
+    pub act_f16: bool,
     /// `MOA_WGPU_SG_DIAG` (default `0`): a timing diagnostic of the subgroup products
     /// (`1`: no K loop, `2`: one row's x for all rows, `3`: the K loop's loads only, `4`:
     /// its weight loads only, `5`: its x loads only).
@@ -585,6 +595,7 @@ impl Default for WgpuEngineOptions {
             sg_rows: None,
             sg_fit: None,
             sg_early: true,
+            act_f16: false,
             sg_diag: 0,
             row_block: 4,
             two_stage_argmax: true,
@@ -675,6 +686,7 @@ impl WgpuEngineOptions {
             )?,
             sg_fit: tristate(env, "MOA_WGPU_SG_FIT")?,
             sg_early: flag(env, "MOA_WGPU_SG_EARLY", d.sg_early)?,
+            act_f16: flag(env, "MOA_WGPU_ACT_F16", d.act_f16)?,
             sg_diag: number(env, "MOA_WGPU_SG_DIAG", "0 to 5", 0..=5)?.unwrap_or(d.sg_diag),
             row_block: choice(
                 env,
@@ -1120,6 +1132,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_SG_ROWS",
     "MOA_WGPU_SG_FIT",
     "MOA_WGPU_SG_EARLY",
+    "MOA_WGPU_ACT_F16",
     "MOA_WGPU_SG_DIAG",
     "MOA_WGPU_ROW_BLOCK",
     "MOA_WGPU_ARGMAX2",
@@ -1510,6 +1523,7 @@ mod tests {
             ("MOA_WGPU_SG_ROWS", "8"),
             ("MOA_WGPU_SG_FIT", "1"),
             ("MOA_WGPU_SG_EARLY", "0"),
+            ("MOA_WGPU_ACT_F16", "1"),
             ("MOA_WGPU_AHEAD", "0"),
             ("MOA_WGPU_WARM", "auto"),
             ("MOA_WGPU_COOP_HEAD", "direct"),
@@ -1532,6 +1546,7 @@ mod tests {
             (Some(true), None)
         );
         assert!(!o.sg_early && WgpuEngineOptions::default().sg_early);
+        assert!(o.act_f16 && !WgpuEngineOptions::default().act_f16);
         assert!(!o.submit_ahead);
         assert_eq!(o.warm_up, None);
         assert_eq!(o.coop_head, CoopHeadChoice::Direct);

@@ -64,6 +64,8 @@ pub(super) struct SgKnobs {
     pub(super) diag: u32,
     /// `EARLY` (`MOA_WGPU_SG_EARLY`).
     pub(super) early: bool,
+    /// `MOA_WGPU_ACT_F16`: build [`SgSet::swiglu_act`] (where the storage type is f16).
+    pub(super) act: bool,
 }
 
 impl SgKnobs {
@@ -71,6 +73,7 @@ impl SgKnobs {
         SgKnobs {
             diag: options.sg_diag,
             early: options.sg_early,
+            act: options.act_f16,
         }
     }
 }
@@ -86,6 +89,10 @@ pub(super) struct SgSet {
     pub(super) rope: wgpu::ComputePipeline,
     /// RMSNorm → gate/up product → SwiGLU (`moa_matvec_sg_swiglu_out`).
     pub(super) swiglu_out: wgpu::ComputePipeline,
+    /// The same writing its activations in the storage type to binding 12 (`ACT_OUT` 1,
+    /// `MOA_WGPU_ACT_F16`), where asked for and the storage type is f16; the down
+    /// product then reads them through [`Self::attn`].
+    pub(super) swiglu_act: Option<wgpu::ComputePipeline>,
     /// Column groups per workgroup (`GROUPS`): a workgroup writes 4 · `groups` output
     /// columns (2 · `groups` rotation or gate/up pairs).
     pub(super) groups: u32,
@@ -475,7 +482,7 @@ impl Pipelines {
                         )));
                     }
                     let c = |mode: f64| {
-                        [
+                        vec![
                             ("INPUT_MODE", mode),
                             ("SG", f64::from(sg)),
                             ("KSPLIT", f64::from(ks)),
@@ -487,6 +494,12 @@ impl Pipelines {
                             ("EARLY", early),
                         ]
                     };
+                    let act = |mode: f64| {
+                        let mut v = c(mode);
+                        v.push(("ACT_OUT", 1.0));
+                        v
+                    };
+                    let act_f16 = sg_knobs.act && storage == StorageType::F16;
                     Ok(Some(SgSet {
                         groups,
                         rows,
@@ -496,6 +509,11 @@ impl Pipelines {
                         swiglu: pipe_with(shaders::MATVEC_SG, types, &c(2.0))?,
                         rope: pipe_with(shaders::MATVEC_SG_ROPE, types, &c(1.0))?,
                         swiglu_out: pipe_with(shaders::MATVEC_SG_SWIGLU_OUT, types, &c(1.0))?,
+                        swiglu_act: if act_f16 {
+                            Some(pipe_with(shaders::MATVEC_SG_SWIGLU_OUT, types, &act(1.0))?)
+                        } else {
+                            None
+                        },
                     }))
                 };
                 let build = |ks: u32| build_steps(ks, 0);

@@ -788,9 +788,15 @@ impl WgpuEngine {
                     [(c.ffn_size / 16) as u32, (t as u32).div_ceil(16), 1],
                 ));
                 tag(&mut kinds, &d, "gate_up");
+                // f16 activations (`MOA_WGPU_ACT_F16`) are read as the attention output is.
+                let down_input = if p.out_f16 {
+                    Input::Attention
+                } else {
+                    Input::Plain
+                };
                 self.linear(
                     &mut d,
-                    Input::Plain,
+                    down_input,
                     (&a.ffn_act).into(),
                     &lw.w_down,
                     Some((&a.x_alt).into()),
@@ -812,8 +818,12 @@ impl WgpuEngine {
                 // Column groups of 2 gate + 2 up columns: ffn / 2 of them.
                 let pairs = (c.ffn_size / 2) as u32;
                 let set = sg.pick(n_out, hidden);
+                // `MOA_WGPU_ACT_F16`: the activations in the storage type (binding 12,
+                // which the entry point's module declares either way), read by down as
+                // the attention output is.
+                let act = set.swiglu_act.as_ref().filter(|_| self.act_f16());
                 d.push(self.dispatch_bound(
-                    &set.swiglu_out,
+                    act.unwrap_or(&set.swiglu_out),
                     &[
                         (0, (&params).into()),
                         (1, (&a.x_alt).into()),
@@ -821,13 +831,18 @@ impl WgpuEngine {
                         // No residual (binding 3): the entry point does not use it.
                         (4, (&a.ffn_act).into()),
                         (5, (&lw.ffn_norm).into()),
+                        (12, (&a.ffn_act).into()),
                     ],
                     [pairs.div_ceil(set.groups), (t as u32).div_ceil(set.rows), 1],
                 ));
                 tag(&mut kinds, &d, "gate_up");
                 self.linear(
                     &mut d,
-                    Input::Plain,
+                    if act.is_some() {
+                        Input::Attention
+                    } else {
+                        Input::Plain
+                    },
                     (&a.ffn_act).into(),
                     &lw.w_down,
                     Some((&a.x_alt).into()),

@@ -869,7 +869,13 @@ impl WgpuEngine {
         } else {
             ""
         };
-        sg + coop + walk + qkv + unchecked + act + &fused + &self.coop_decode.note
+        let wide = match &self.pipes.matvec_sg {
+            Ok(p) if self.subgroup_matvec && p.wide() => {
+                "; the down product at 8 columns a subgroup (MOA_WGPU_SG_COLS=8)"
+            }
+            _ => "",
+        };
+        sg + coop + walk + qkv + unchecked + act + wide + &fused + &self.coop_decode.note
     }
 
     /// Fixes the slots of each decode work item of requests started from now on

@@ -287,6 +287,12 @@ pub struct WgpuEngineOptions {
     /// down reads 14 MB of f32 x a dispatch through L2 against 3.5 MB of weights). Other
     /// storage types keep f32.
     pub act_f16: bool,
+    /// `MOA_WGPU_SG_COLS` (`4`, the default, or `8`; opt-in, session 35 s35-down2): output
+    /// columns a subgroup of the down product on subgroups (`matvec_sg.wgsl`'s `WIDE`,
+    /// where a workgroup row is at most 8 rows): 8 columns share each x 4-vector a lane
+    /// loads, so half the workgroups read down's x (each its rows' whole x), at twice the
+    /// sums a lane.
+    pub sg_cols8: bool,
     /// `MOA_WGPU_SG_DIAG` (default `0`): a timing diagnostic of the subgroup products
     /// (`1`: no K loop, `2`: one row's x for all rows, `3`: the K loop's loads only, `4`:
     /// its weight loads only, `5`: its x loads only).
@@ -596,6 +602,7 @@ impl Default for WgpuEngineOptions {
             sg_fit: None,
             sg_early: true,
             act_f16: false,
+            sg_cols8: false,
             sg_diag: 0,
             row_block: 4,
             two_stage_argmax: true,
@@ -687,6 +694,13 @@ impl WgpuEngineOptions {
             sg_fit: tristate(env, "MOA_WGPU_SG_FIT")?,
             sg_early: flag(env, "MOA_WGPU_SG_EARLY", d.sg_early)?,
             act_f16: flag(env, "MOA_WGPU_ACT_F16", d.act_f16)?,
+            sg_cols8: choice(
+                env,
+                "MOA_WGPU_SG_COLS",
+                "4 or 8",
+                &[("4", false), ("8", true)],
+                d.sg_cols8,
+            )?,
             sg_diag: number(env, "MOA_WGPU_SG_DIAG", "0 to 5", 0..=5)?.unwrap_or(d.sg_diag),
             row_block: choice(
                 env,
@@ -1133,6 +1147,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_SG_FIT",
     "MOA_WGPU_SG_EARLY",
     "MOA_WGPU_ACT_F16",
+    "MOA_WGPU_SG_COLS",
     "MOA_WGPU_SG_DIAG",
     "MOA_WGPU_ROW_BLOCK",
     "MOA_WGPU_ARGMAX2",
@@ -1524,6 +1539,7 @@ mod tests {
             ("MOA_WGPU_SG_FIT", "1"),
             ("MOA_WGPU_SG_EARLY", "0"),
             ("MOA_WGPU_ACT_F16", "1"),
+            ("MOA_WGPU_SG_COLS", "8"),
             ("MOA_WGPU_AHEAD", "0"),
             ("MOA_WGPU_WARM", "auto"),
             ("MOA_WGPU_COOP_HEAD", "direct"),
@@ -1547,6 +1563,7 @@ mod tests {
         );
         assert!(!o.sg_early && WgpuEngineOptions::default().sg_early);
         assert!(o.act_f16 && !WgpuEngineOptions::default().act_f16);
+        assert!(o.sg_cols8 && !WgpuEngineOptions::default().sg_cols8);
         assert!(!o.submit_ahead);
         assert_eq!(o.warm_up, None);
         assert_eq!(o.coop_head, CoopHeadChoice::Direct);

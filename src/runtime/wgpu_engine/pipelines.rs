@@ -66,6 +66,8 @@ pub(super) struct SgKnobs {
     pub(super) early: bool,
     /// `MOA_WGPU_ACT_F16`: build [`SgSet::swiglu_act`] (where the storage type is f16).
     pub(super) act: bool,
+    /// `MOA_WGPU_SG_COLS=8`: build [`SgSet::wide`].
+    pub(super) wide: bool,
 }
 
 impl SgKnobs {
@@ -74,6 +76,7 @@ impl SgKnobs {
             diag: options.sg_diag,
             early: options.sg_early,
             act: options.act_f16,
+            wide: options.sg_cols8,
         }
     }
 }
@@ -93,6 +96,10 @@ pub(super) struct SgSet {
     /// `MOA_WGPU_ACT_F16`), where asked for and the storage type is f16; the down
     /// product then reads them through [`Self::attn`].
     pub(super) swiglu_act: Option<wgpu::ComputePipeline>,
+    /// The plain and attention-input entry point at 8 columns a subgroup (`WIDE` 1,
+    /// `MOA_WGPU_SG_COLS=8`, for the down product), where asked for, at most 8 rows a
+    /// workgroup row and no diagnostic: a workgroup writes 8 · `groups` columns.
+    pub(super) wide: Option<(wgpu::ComputePipeline, wgpu::ComputePipeline)>,
     /// Column groups per workgroup (`GROUPS`): a workgroup writes 4 · `groups` output
     /// columns (2 · `groups` rotation or gate/up pairs).
     pub(super) groups: u32,
@@ -270,6 +277,11 @@ impl SgPipes {
             (2, _) => &self.sets[1],
             _ => &self.sets[2],
         }
+    }
+
+    /// Whether the 8-column form (`MOA_WGPU_SG_COLS=8`) was built.
+    pub(super) fn wide(&self) -> bool {
+        self.sets[0].wide.is_some()
     }
 }
 
@@ -500,6 +512,12 @@ impl Pipelines {
                         v
                     };
                     let act_f16 = sg_knobs.act && storage == StorageType::F16;
+                    let wide = |mode: f64| {
+                        let mut v = c(mode);
+                        v.push(("WIDE", 1.0));
+                        v
+                    };
+                    let build_wide = sg_knobs.wide && rows <= 8 && sg_knobs.diag == 0;
                     Ok(Some(SgSet {
                         groups,
                         rows,
@@ -511,6 +529,14 @@ impl Pipelines {
                         swiglu_out: pipe_with(shaders::MATVEC_SG_SWIGLU_OUT, types, &c(1.0))?,
                         swiglu_act: if act_f16 {
                             Some(pipe_with(shaders::MATVEC_SG_SWIGLU_OUT, types, &act(1.0))?)
+                        } else {
+                            None
+                        },
+                        wide: if build_wide {
+                            Some((
+                                pipe_with(shaders::MATVEC_SG, types, &wide(0.0))?,
+                                pipe_with(shaders::MATVEC_SG, attn, &wide(0.0))?,
+                            ))
                         } else {
                             None
                         },

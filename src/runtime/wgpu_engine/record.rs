@@ -240,12 +240,25 @@ impl WgpuEngine {
             let sg = self.sg_pipes(k);
             if let (true, Some(sg)) = (self.fuses(rows), sg) {
                 let set = sg.pick(n_out, k);
+                // `MOA_WGPU_SG_COLS=8`: the down product (K = ffn, f(x) as it is) at 8
+                // columns a subgroup.
+                let wide = set
+                    .wide
+                    .as_ref()
+                    .filter(|_| k == self.config.ffn_size)
+                    .and_then(|(plain, attn)| match input {
+                        Input::Plain => Some(plain),
+                        Input::Attention => Some(attn),
+                        _ => None,
+                    });
                 let pipe = match input {
                     Input::Plain => &set.plain,
                     Input::Attention => &set.attn,
                     Input::Norm(_) => &set.norm,
                     Input::SwiGlu => &set.swiglu,
                 };
+                let pipe = wide.unwrap_or(pipe);
+                let columns = set.columns_per_workgroup() * if wide.is_some() { 2 } else { 1 };
                 let buffers = [
                     (0, (&params).into()),
                     (1, x),
@@ -255,7 +268,7 @@ impl WgpuEngine {
                     (5, norm.into()),
                 ];
                 let groups = [
-                    (n_out as u32).div_ceil(set.columns_per_workgroup()),
+                    (n_out as u32).div_ceil(columns),
                     (rows as u32).div_ceil(set.rows),
                     1,
                 ];

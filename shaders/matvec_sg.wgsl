@@ -72,20 +72,6 @@ override STEPS: u32 = 0u;
 // each a dependent round trip, the RoPE pair's two in a row; the default, 1, won every
 // pair on the H200, session 35).
 override EARLY: u32 = 1u;
-// Where the gate/up entry point (`moa_matvec_sg_swiglu_out`) writes its SwiGLU activations
-// (`MOA_WGPU_ACT_F16`): 0 to `out` (f32), 1 to `act` (binding 12, the attention storage
-// type `stype`: f16 on f16 models), which the down product then reads as its x in that
-// type (the `xtype` of its attention-input pipeline): half of down's x bytes (every
-// workgroup reads its rows' whole x: SmolLM2's down 14 MB of f32 a dispatch through L2
-// against 3.5 MB of weights). The other entry points never write `act`.
-override ACT_OUT: u32 = 0u;
-// Output columns a subgroup (`MOA_WGPU_SG_COLS`, the down product's plain entry point only,
-// ROW_GROUPS 1 or 2, DIAG 0): 0 the 4 columns above; 1 eight, columns n0..n0+4 and
-// n0+4..n0+8 sharing each x 4-vector a lane loads (half the workgroups, each reading its
-// rows' whole x: half of down's x traffic again), their sums in the four matrices a0..a3
-// (a0, a1: the first 4 columns' row groups 0, 1; a2, a3: the next 4 columns'), reduced as
-// 4 row groups are.
-override WIDE: u32 = 0u;
 
 struct Params {
     n_rows: u32,
@@ -104,9 +90,6 @@ struct Params {
 @group(0) @binding(3) var<storage, read> residual: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read> norm: array<vec4<f32>>;
-// The gate/up entry point's output where ACT_OUT is 1 (bindings 6-11 are
-// matvec_rope.wgsl's).
-@group(0) @binding(12) var<storage, read_write> act: array<stype>;
 
 // The 16 rows' sums: a[g][r][c] = row 4g + r, column c; s[g][r] = Σ x² of row 4g + r.
 struct Sums {
@@ -223,21 +206,6 @@ fn step(acc: Sums, wt: mat4x4<f32>, t0: u32, n_groups: u32, j: u32, live: f32) -
     return r;
 }
 
-// WIDE 1: K step j of 8 columns (wt: the first 4, wt2: the next 4) and up to 2 row
-// groups, each x 4-vector used for both column halves.
-fn step_wide(acc: Sums, wt: mat4x4<f32>, wt2: mat4x4<f32>, t0: u32, n_groups: u32, j: u32) -> Sums {
-    var r = acc;
-    let x0 = rows4(t0, j);
-    r.a0 += wt * x0;
-    r.a2 += wt2 * x0;
-    if (ROW_GROUPS > 1u && n_groups > 1u) {
-        let x1 = rows4(t0 + 4u, j);
-        r.a1 += wt * x1;
-        r.a3 += wt2 * x1;
-    }
-    return r;
-}
-
 // Groups of 4 rows of the block from row t0 that hold rows (1 to 4, uniform).
 fn n_groups(t0: u32) -> u32 {
     return min(ROW_GROUPS, (params.n_rows - t0 + 3u) / 4u);
@@ -250,8 +218,7 @@ fn block_rows() -> u32 {
 
 // This lane's partial sums over its part of K (4-vectors part · SG + lane, every
 // KSPLIT · SG) for rows t0..t0+16 (clamped) × the 4 columns `cols`.
-// `cols2`: the next 4 columns (WIDE 1; ignored otherwise).
-fn product(cols: vec4<u32>, cols2: vec4<u32>, t0: u32, lane: u32, part: u32) -> Sums {
+fn product(cols: vec4<u32>, t0: u32, lane: u32, part: u32) -> Sums {
     let k4 = params.k / 4u;
     let n_groups = n_groups(t0);
     let zero = mat4x4<f32>();
@@ -275,11 +242,7 @@ fn product(cols: vec4<u32>, cols2: vec4<u32>, t0: u32, lane: u32, part: u32) -> 
             let jj = (s * KSPLIT + part) * SG + lane;
             let j = min(jj, k4 - 1u);
             let live = select(0.0, 1.0, jj < k4);
-            if (WIDE == 1u) {
-                acc = step_wide(acc, load_wt(cols, j) * live, load_wt(cols2, j) * live, t0, n_groups, j);
-            } else {
-                acc = step(acc, load_wt(cols, j) * live, t0, n_groups, j, live);
-            }
+            acc = step(acc, load_wt(cols, j) * live, t0, n_groups, j, live);
         }
         return acc;
     }
@@ -288,11 +251,7 @@ fn product(cols: vec4<u32>, cols2: vec4<u32>, t0: u32, lane: u32, part: u32) -> 
     for (; jb < k4; jb += stride) {
         let j = min(jb + lane, k4 - 1u);
         let live = select(0.0, 1.0, jb + lane < k4);
-        if (WIDE == 1u) {
-            acc = step_wide(acc, load_wt(cols, j) * live, load_wt(cols2, j) * live, t0, n_groups, j);
-        } else {
-            acc = step(acc, load_wt(cols, j) * live, t0, n_groups, j, live);
-        }
+        acc = step(acc, load_wt(cols, j) * live, t0, n_groups, j, live);
     }
     return acc;
 }
@@ -338,10 +297,7 @@ fn publish(acc: Sums, sg: u32, lane: u32, n_groups: u32) {
     var rg = acc.a0;
     var t = acc.s[0];
     var g = 0u;
-    // Matrices to reduce: ROW_GROUPS, or WIDE's four (g then names a matrix: columns
-    // 4 · (g / 2).., row group g % 2).
-    let mats = select(ROW_GROUPS, 4u, WIDE == 1u);
-    if (mats == 4u) {
+    if (ROW_GROUPS == 4u) {
         let m1 = SG / 2u;
         let b = (lane & m1) != 0u;
         // Row groups 2b and 2b + 1.
@@ -355,7 +311,7 @@ fn publish(acc: Sums, sg: u32, lane: u32, n_groups: u32) {
         rg = selm(p, q, c) + shufm(selm(q, p, c), m2);
         t = select(s0, s1, c) + subgroupShuffleXor(select(s1, s0, c), m2);
         g = 2u * u32(b) + u32(c);
-    } else if (mats == 2u) {
+    } else if (ROW_GROUPS == 2u) {
         // Row group g = b.
         let m1 = SG / 2u;
         let b = (lane & m1) != 0u;
@@ -365,7 +321,7 @@ fn publish(acc: Sums, sg: u32, lane: u32, n_groups: u32) {
     }
     // Columns 2d, 2d + 1 (rows 2d, 2d + 1 of the sums of squares): the first mask below
     // the row steps'.
-    let m3 = select(select(SG / 2u, SG / 4u, mats == 2u), SG / 8u, mats == 4u);
+    let m3 = select(select(SG / 2u, SG / 4u, ROW_GROUPS == 2u), SG / 8u, ROW_GROUPS == 4u);
     let d = (lane & m3) != 0u;
     let u0 = half(rg[0], d) + subgroupShuffleXor(half(rg[0], !d), m3);
     let u1 = half(rg[1], d) + subgroupShuffleXor(half(rg[1], !d), m3);
@@ -427,18 +383,6 @@ fn sum_at(g: u32, r: u32, c: u32) -> f32 {
     return v;
 }
 
-// WIDE 1: the sum over K of block row r (0..block_rows()), column c (0..8) of column
-// group g: matrix 2 · (c / 4) + r / 4 of its KSPLIT parts (no RMSNorm: the plain entry
-// point only).
-fn sum_at_wide(g: u32, r: u32, c: u32) -> f32 {
-    let m = 2u * (c / 4u) + r / 4u;
-    var v = 0.0;
-    for (var p = 0u; p < KSPLIT; p++) {
-        v += part_sums[g * KSPLIT + p][4u * m + r % 4u][c % 4u];
-    }
-    return v;
-}
-
 @compute @workgroup_size(WG)
 fn moa_matvec_sg(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -453,38 +397,30 @@ fn moa_matvec_sg(
     // Column groups past the end compute clamped columns and write nothing, so every
     // lane of a subgroup reaches the subgroup operations.
     let groups = GROUPS;
-    // Columns a column group: 4, or 8 (WIDE).
-    let cw = select(4u, 8u, WIDE == 1u);
-    let n0 = (wid.x * groups + sg / KSPLIT) * cw;
+    let n0 = (wid.x * groups + sg / KSPLIT) * 4u;
     let last_col = params.n_out - 1u;
     let cols = min(vec4<u32>(n0, n0 + 1u, n0 + 2u, n0 + 3u), vec4<u32>(last_col));
-    let cols2 = min(vec4<u32>(n0 + 4u, n0 + 5u, n0 + 6u, n0 + 7u), vec4<u32>(last_col));
-    // The workgroup's groups × block_rows() rows × cw columns of outputs.
-    let per_group = cw * block_rows();
+    // The workgroup's groups × block_rows() rows × 4 columns of outputs.
+    let per_group = 4u * block_rows();
     // EARLY: the residual of this invocation's first output (e = lid), before the K loop.
     var res0 = 0.0;
     if (EARLY == 1u && params.add_residual == 1u && lid < per_group * groups) {
-        let t = t0 + (lid % per_group) / cw;
-        let n = (wid.x * groups + lid / per_group) * cw + lid % cw;
+        let t = t0 + (lid % per_group) / 4u;
+        let n = (wid.x * groups + lid / per_group) * 4u + lid % 4u;
         if (t < params.n_rows && n < params.n_out) {
             res0 = residual[t * params.out_stride + params.col_offset + n];
         }
     }
-    publish(product(cols, cols2, t0, lane, sg % KSPLIT), sg, lane, n_groups(t0));
+    publish(product(cols, t0, lane, sg % KSPLIT), sg, lane, n_groups(t0));
     for (var e = lid; e < per_group * groups; e += WG) {
         let g = e / per_group;
-        let r = (e % per_group) / cw;
-        let c = e % cw;
+        let r = (e % per_group) / 4u;
+        let c = e % 4u;
         let t = t0 + r;
-        let n = (wid.x * groups + g) * cw + c;
+        let n = (wid.x * groups + g) * 4u + c;
         if (t < params.n_rows && n < params.n_out) {
             let o = t * params.out_stride + params.col_offset + n;
-            var v = 0.0;
-            if (WIDE == 1u) {
-                v = sum_at_wide(g, r, c);
-            } else {
-                v = sum_at(g, r, c);
-            }
+            var v = sum_at(g, r, c);
             if (params.add_residual == 1u) {
                 if (EARLY == 1u && e == lid) {
                     v += res0;
@@ -537,7 +473,7 @@ fn moa_matvec_sg_rope(
             }
         }
     }
-    publish(product(cols, cols, t0, lane, sg % KSPLIT), sg, lane, n_groups(t0));
+    publish(product(cols, t0, lane, sg % KSPLIT), sg, lane, n_groups(t0));
     for (var e = lid; e < per_group * groups; e += WG) {
         let g = e / per_group;
         let r = (e % per_group) / 2u;
@@ -578,7 +514,7 @@ fn moa_matvec_sg_swiglu_out(
     // Groups past the last pair compute the last one and store nothing.
     let q = min(wid.x * groups + sg / KSPLIT, n_pairs - 1u);
     let cols = vec4<u32>(2u * q, 2u * q + 1u, ffn + 2u * q, ffn + 2u * q + 1u);
-    publish(product(cols, cols, t0, lane, sg % KSPLIT), sg, lane, n_groups(t0));
+    publish(product(cols, t0, lane, sg % KSPLIT), sg, lane, n_groups(t0));
     // One invocation per (column group, row, output column).
     let per_group = 2u * block_rows();
     for (var e = lid; e < per_group * groups; e += WG) {
@@ -590,12 +526,7 @@ fn moa_matvec_sg_swiglu_out(
         if (qg < n_pairs && t < params.n_rows) {
             let gate = sum_at(g, r, c);
             let up = sum_at(g, r, c + 2u);
-            let v = gate / (1.0 + exp(-gate)) * up;
-            if (ACT_OUT == 1u) {
-                act[t * params.out_stride + 2u * qg + c] = stype(v);
-            } else {
-                out[t * params.out_stride + 2u * qg + c] = v;
-            }
+            out[t * params.out_stride + 2u * qg + c] = gate / (1.0 + exp(-gate)) * up;
         }
     }
 }

@@ -57,9 +57,6 @@ pub(super) struct CoopProduct {
     pub(super) direct: Option<wgpu::ComputePipeline>,
     /// The product's K, compiled into the kernel.
     pub(super) k: usize,
-    /// The gate/up product writes its SwiGLU activations as f16 (`MOA_WGPU_ACT_F16`, f16
-    /// storage), which the down product reads as the attention output is read.
-    pub(super) out_f16: bool,
 }
 
 /// The decode products on matrix units an engine holds.
@@ -461,12 +458,8 @@ pub(super) fn coop_products(
             )
             .ok(),
             k: k_attn,
-            out_f16: false,
         });
     let f32_x = StorageType::F32;
-    // `MOA_WGPU_ACT_F16`: the SwiGLU activations stored as f16 (`otype`), for the down
-    // product to read in the storage type.
-    let act_f16 = o.act_f16 && storage == StorageType::F16;
     let gate_up = build(
         device,
         storage,
@@ -475,10 +468,7 @@ pub(super) fn coop_products(
         (2, 4),
         f32_x,
         (1, 2),
-        CoopWalk {
-            out_f16: act_f16,
-            ..early
-        },
+        early,
         ck,
     )
     .ok()
@@ -486,7 +476,6 @@ pub(super) fn coop_products(
         pipeline,
         direct: None,
         k: hidden,
-        out_f16: act_f16,
     });
     // The QKV product with RoPE + the cache write in its epilogue (EPI 3): 16 rotation
     // pairs a workgroup, so head_dim a multiple of 32; f16 storage (`rope_store`'s type).
@@ -514,7 +503,6 @@ pub(super) fn coop_products(
             pipeline,
             direct: None,
             k: hidden,
-            out_f16: false,
         });
     (out, gate_up, qkv)
 }
@@ -683,7 +671,7 @@ impl WgpuEngine {
             }
         }
         if let Some(p) = &self.coop_decode.gate_up {
-            worst = worst.max(self.check_coop_gate_up(&p.pipeline, p.k, p.out_f16)?);
+            worst = worst.max(self.check_coop_gate_up(&p.pipeline, p.k)?);
         }
         if let Some(p) = &self.coop_decode.qkv {
             worst = worst.max(self.check_coop_qkv(&p.pipeline, p.k)?);
@@ -871,14 +859,12 @@ impl WgpuEngine {
         Ok(worst)
     }
 
-    /// The gate/up product (f32 x, K = `k`, RMSNorm, SwiGLU epilogue, ffn = 48; its
-    /// output f16 where `out_f16`, `MOA_WGPU_ACT_F16`): its largest relative error
-    /// against the CPU.
+    /// The gate/up product (f32 x, K = `k`, RMSNorm, SwiGLU epilogue, ffn = 48): its
+    /// largest relative error against the CPU.
     fn check_coop_gate_up(
         &self,
         pipeline: &wgpu::ComputePipeline,
         k: usize,
-        out_f16: bool,
     ) -> Result<f32, EngineError> {
         let rows = CHECK_ROWS;
         let (ffn, eps) = (48, 1e-5f32);
@@ -912,16 +898,7 @@ impl WgpuEngine {
             (6, &no_pairs),
         ];
         let groups = [(ffn / 16) as u32, rows.div_ceil(16) as u32, 1];
-        let words = if out_f16 { rows * ffn / 2 } else { rows * ffn };
-        let got = self.run_coop_check(pipeline, &bound, groups, &out, words)?;
-        // Output c of row t: an f32, or the low / high half of an f16 pair.
-        let got_at = |i: usize| -> f32 {
-            if out_f16 {
-                f16::from_bits((got[i / 2] >> (16 * (i % 2))) as u16).to_f32()
-            } else {
-                f32::from_bits(got[i])
-            }
-        };
+        let got = self.run_coop_check(pipeline, &bound, groups, &out, rows * ffn)?;
         let mut worst = 0f32;
         for t in 0..rows {
             let row = &x[t * k..(t + 1) * k];
@@ -932,12 +909,8 @@ impl WgpuEngine {
             let dot = |n: usize| -> f32 { (0..k).map(|i| a[i] * w[n * k + i].to_f32()).sum() };
             for c in 0..ffn {
                 let (gate, up) = (dot(c), dot(ffn + c));
-                let mut want = gate / (1.0 + (-gate).exp()) * up;
-                if out_f16 {
-                    // Stored as f16 on the device: the CPU rounds the same way.
-                    want = f16::from_f32(want).to_f32();
-                }
-                worst = worst.max(check_rel(got_at(t * ffn + c), want));
+                let want = gate / (1.0 + (-gate).exp()) * up;
+                worst = worst.max(check_rel(f32::from_bits(got[t * ffn + c]), want));
             }
         }
         Ok(worst)

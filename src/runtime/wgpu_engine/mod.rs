@@ -799,13 +799,6 @@ impl WgpuEngine {
         Ok(())
     }
 
-    /// Decode passes store the SwiGLU activations in f16 (`MOA_WGPU_ACT_F16` on an f16
-    /// model): the gate/up epilogue writes them so, the down product reads them as the
-    /// attention output (`record.rs`).
-    pub(super) fn act_f16(&self) -> bool {
-        self.options.act_f16 && self.storage == StorageType::F16
-    }
-
     /// The few-row (decode) product kernel in use, for [`Engine::describe`].
     pub fn decode_products(&self) -> String {
         if !self.split_k_matvec {
@@ -864,18 +857,7 @@ impl WgpuEngine {
         } else {
             ""
         };
-        let act = if self.act_f16() {
-            "; the SwiGLU activations (down's x) in f16 (MOA_WGPU_ACT_F16)"
-        } else {
-            ""
-        };
-        let wide = match &self.pipes.matvec_sg {
-            Ok(p) if self.subgroup_matvec && p.wide() => {
-                "; the down product at 8 columns a subgroup (MOA_WGPU_SG_COLS=8)"
-            }
-            _ => "",
-        };
-        sg + coop + walk + qkv + unchecked + act + wide + &fused + &self.coop_decode.note
+        sg + coop + walk + qkv + unchecked + &fused + &self.coop_decode.note
     }
 
     /// Fixes the slots of each decode work item of requests started from now on

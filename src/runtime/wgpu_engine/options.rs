@@ -277,22 +277,6 @@ pub struct WgpuEngineOptions {
     /// 1 362.0 µs (every pair of three), qkv 5.46 → 5.22 µs on means (2 of 3 pairs), out
     /// 4.16 → 4.07, down 6.07 → 5.95; parity 0.0534, argmax 3/3 (the same sums).
     pub sg_early: bool,
-    /// `MOA_WGPU_ACT_F16` (default `0`; opt-in, session 35 s35-down2): the decode's SwiGLU
-    /// activations (the gate/up product's epilogue output, the down product's x) stored
-    /// in the attention storage type where that is f16 (f16 models: the adapter has
-    /// shader-f16), not f32: the matrix-unit gate/up product writes f16
-    /// (`coop_matvec.wgsl`'s `otype`), the subgroup one its `act` binding
-    /// (`matvec_sg.wgsl`'s `ACT_OUT`), and down reads them as the output product reads
-    /// the attention output (f16 4-vectors, f32 sums). Half of down's x bytes (SmolLM2's
-    /// down reads 14 MB of f32 x a dispatch through L2 against 3.5 MB of weights). Other
-    /// storage types keep f32.
-    pub act_f16: bool,
-    /// `MOA_WGPU_SG_COLS` (`4`, the default, or `8`; opt-in, session 35 s35-down2): output
-    /// columns a subgroup of the down product on subgroups (`matvec_sg.wgsl`'s `WIDE`,
-    /// where a workgroup row is at most 8 rows): 8 columns share each x 4-vector a lane
-    /// loads, so half the workgroups read down's x (each its rows' whole x), at twice the
-    /// sums a lane.
-    pub sg_cols8: bool,
     /// `MOA_WGPU_SG_DIAG` (default `0`): a timing diagnostic of the subgroup products
     /// (`1`: no K loop, `2`: one row's x for all rows, `3`: the K loop's loads only, `4`:
     /// its weight loads only, `5`: its x loads only).
@@ -601,8 +585,6 @@ impl Default for WgpuEngineOptions {
             sg_rows: None,
             sg_fit: None,
             sg_early: true,
-            act_f16: false,
-            sg_cols8: false,
             sg_diag: 0,
             row_block: 4,
             two_stage_argmax: true,
@@ -693,14 +675,6 @@ impl WgpuEngineOptions {
             )?,
             sg_fit: tristate(env, "MOA_WGPU_SG_FIT")?,
             sg_early: flag(env, "MOA_WGPU_SG_EARLY", d.sg_early)?,
-            act_f16: flag(env, "MOA_WGPU_ACT_F16", d.act_f16)?,
-            sg_cols8: choice(
-                env,
-                "MOA_WGPU_SG_COLS",
-                "4 or 8",
-                &[("4", false), ("8", true)],
-                d.sg_cols8,
-            )?,
             sg_diag: number(env, "MOA_WGPU_SG_DIAG", "0 to 5", 0..=5)?.unwrap_or(d.sg_diag),
             row_block: choice(
                 env,
@@ -1146,8 +1120,6 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_SG_ROWS",
     "MOA_WGPU_SG_FIT",
     "MOA_WGPU_SG_EARLY",
-    "MOA_WGPU_ACT_F16",
-    "MOA_WGPU_SG_COLS",
     "MOA_WGPU_SG_DIAG",
     "MOA_WGPU_ROW_BLOCK",
     "MOA_WGPU_ARGMAX2",
@@ -1228,6 +1200,14 @@ pub const BENCH_ONLY: &[&str] = &[
 
 /// Variables of deleted paths (older bench scripts still set them), with why they went.
 pub const REMOVED: &[(&str, &str)] = &[
+    (
+        "MOA_WGPU_ACT_F16",
+        "the decode's SwiGLU activations stored as f16 on f16 models (the matrix-unit gate/up epilogue writing f16, the subgroup one an f16 binding; down reading them as f16 4-vectors, f32 sums): half of down's x bytes (14 -> 7 MB a dispatch through L2 on SmolLM2): on the H200 (SmolLM2 16 x 4096, moa-50, 256 greedy tokens, MOA_WGPU_COOP_ATTN=0; s35-down2 call 1, 4 rounds) tokens/s 11 661 / 11 602 / 11 498 / 11 601 against 11 651 / 11 572 / 11 573 / 11 584 (above in 3 of 4; means 11 591 against 11 595), the device step 1 373.7 / 1 345.4 / 1 341.6 / 1 352.2 against 1 340.1 / 1 351.8 / 1 362.2 / 1 350.0 us (lower in 2 of 4), down 6.92 / 5.89 / 5.86 / 5.83 against 5.94 / 5.98 / 5.98 / 5.97 us (-0.11 on the last three) but gate_up 7.29 / 7.42 / 7.23 / 7.46 against 7.09 / 7.30 / 7.21 / 7.17 (its f16 stores: higher in 4 of 4); parity 0.0516 against 0.0534, argmax 3/3: down's x traffic is ~0.1 us of its 6, not its cost; deleted (benches/RESULTS.md, wgpu engine, session 35 (branch s35-down2); the form is in commit 5cafba1d)",
+    ),
+    (
+        "MOA_WGPU_SG_COLS",
+        "8: the down product on subgroups at 8 output columns a subgroup sharing each x 4-vector a lane loads (matvec_sg.wgsl's WIDE: 144 workgroups instead of 288, twice the sums a lane), with MOA_WGPU_ACT_F16=1 a quarter of down's x bytes: on the H200 (SmolLM2 16 x 4096, moa-50, 256 greedy tokens, MOA_WGPU_COOP_ATTN=0; s35-down2 call 1, 4 rounds) tokens/s 11 532 / 11 449 / 11 299 / 11 497 against the default's 11 651 / 11 572 / 11 573 / 11 584 and MOA_WGPU_ACT_F16=1's 11 661 / 11 602 / 11 498 / 11 601 (below both in 4 of 4), the device step 1 345.4 / 1 368.0 / 1 362.1 / 1 368.2 us, down 6.05 / 6.06 / 6.02 / 6.19 against 5.94 / 5.98 / 5.98 / 5.97 us (higher in 4 of 4); parity 0.0516, argmax 3/3: fewer workgroups cost more than the shared x saves; deleted (benches/RESULTS.md, wgpu engine, session 35 (branch s35-down2); the form is in commit 5cafba1d)",
+    ),
     (
         "MOA_WGPU_SG_ROWS_FIRST",
         "the subgroup products' grid in one dimension with a column workgroup's row blocks next to each other (id = column workgroup x row blocks + row block), so that the workgroups an SM holds at once (i, i + 132, i + 264 where the scheduler deals them out in turn) share a block of rows and its x (every workgroup reads its 8 rows' whole x: SmolLM2's down 49 KB of f32 x against 12 KB of weights, 14 MB a dispatch): on the H200 (SmolLM2 16 x 4096, moa-50, 256 greedy tokens, MOA_WGPU_COOP_ATTN=0, MOA_WGPU_SG_EARLY=1; s35-prod call 2, 4 pairs) the device step 1 385.3 / 1 378.7 / 1 379.4 / 1 377.6 against 1 376.3 / 1 373.5 / 1 379.9 / 1 374.9 us (lower in 1 of 4), tokens/s 11 111 / 11 023 / 11 233 / 10 799 against 11 233 / 11 259 / 10 816 / 11 296 (above in 1 of 4), down 6.24 / 6.22 / 6.03 / 6.02 against 6.10 / 6.10 / 6.23 / 6.06 us; parity 0.0534, argmax 3/3: no x shared that the default did not; deleted (benches/RESULTS.md, wgpu engine, session 35 (branch s35-prod); the form is in commit 3698cd93)",
@@ -1538,8 +1518,6 @@ mod tests {
             ("MOA_WGPU_SG_ROWS", "8"),
             ("MOA_WGPU_SG_FIT", "1"),
             ("MOA_WGPU_SG_EARLY", "0"),
-            ("MOA_WGPU_ACT_F16", "1"),
-            ("MOA_WGPU_SG_COLS", "8"),
             ("MOA_WGPU_AHEAD", "0"),
             ("MOA_WGPU_WARM", "auto"),
             ("MOA_WGPU_COOP_HEAD", "direct"),
@@ -1562,8 +1540,6 @@ mod tests {
             (Some(true), None)
         );
         assert!(!o.sg_early && WgpuEngineOptions::default().sg_early);
-        assert!(o.act_f16 && !WgpuEngineOptions::default().act_f16);
-        assert!(o.sg_cols8 && !WgpuEngineOptions::default().sg_cols8);
         assert!(!o.submit_ahead);
         assert_eq!(o.warm_up, None);
         assert_eq!(o.coop_head, CoopHeadChoice::Direct);

@@ -64,10 +64,6 @@ pub(super) struct SgKnobs {
     pub(super) diag: u32,
     /// `EARLY` (`MOA_WGPU_SG_EARLY`).
     pub(super) early: bool,
-    /// `MOA_WGPU_ACT_F16`: build [`SgSet::swiglu_act`] (where the storage type is f16).
-    pub(super) act: bool,
-    /// `MOA_WGPU_SG_COLS=8`: build [`SgSet::wide`].
-    pub(super) wide: bool,
 }
 
 impl SgKnobs {
@@ -75,8 +71,6 @@ impl SgKnobs {
         SgKnobs {
             diag: options.sg_diag,
             early: options.sg_early,
-            act: options.act_f16,
-            wide: options.sg_cols8,
         }
     }
 }
@@ -92,14 +86,6 @@ pub(super) struct SgSet {
     pub(super) rope: wgpu::ComputePipeline,
     /// RMSNorm → gate/up product → SwiGLU (`moa_matvec_sg_swiglu_out`).
     pub(super) swiglu_out: wgpu::ComputePipeline,
-    /// The same writing its activations in the storage type to binding 12 (`ACT_OUT` 1,
-    /// `MOA_WGPU_ACT_F16`), where asked for and the storage type is f16; the down
-    /// product then reads them through [`Self::attn`].
-    pub(super) swiglu_act: Option<wgpu::ComputePipeline>,
-    /// The plain and attention-input entry point at 8 columns a subgroup (`WIDE` 1,
-    /// `MOA_WGPU_SG_COLS=8`, for the down product), where asked for, at most 8 rows a
-    /// workgroup row and no diagnostic: a workgroup writes 8 · `groups` columns.
-    pub(super) wide: Option<(wgpu::ComputePipeline, wgpu::ComputePipeline)>,
     /// Column groups per workgroup (`GROUPS`): a workgroup writes 4 · `groups` output
     /// columns (2 · `groups` rotation or gate/up pairs).
     pub(super) groups: u32,
@@ -277,11 +263,6 @@ impl SgPipes {
             (2, _) => &self.sets[1],
             _ => &self.sets[2],
         }
-    }
-
-    /// Whether the 8-column form (`MOA_WGPU_SG_COLS=8`) was built.
-    pub(super) fn wide(&self) -> bool {
-        self.sets[0].wide.is_some()
     }
 }
 
@@ -494,7 +475,7 @@ impl Pipelines {
                         )));
                     }
                     let c = |mode: f64| {
-                        vec![
+                        [
                             ("INPUT_MODE", mode),
                             ("SG", f64::from(sg)),
                             ("KSPLIT", f64::from(ks)),
@@ -506,18 +487,6 @@ impl Pipelines {
                             ("EARLY", early),
                         ]
                     };
-                    let act = |mode: f64| {
-                        let mut v = c(mode);
-                        v.push(("ACT_OUT", 1.0));
-                        v
-                    };
-                    let act_f16 = sg_knobs.act && storage == StorageType::F16;
-                    let wide = |mode: f64| {
-                        let mut v = c(mode);
-                        v.push(("WIDE", 1.0));
-                        v
-                    };
-                    let build_wide = sg_knobs.wide && rows <= 8 && sg_knobs.diag == 0;
                     Ok(Some(SgSet {
                         groups,
                         rows,
@@ -527,19 +496,6 @@ impl Pipelines {
                         swiglu: pipe_with(shaders::MATVEC_SG, types, &c(2.0))?,
                         rope: pipe_with(shaders::MATVEC_SG_ROPE, types, &c(1.0))?,
                         swiglu_out: pipe_with(shaders::MATVEC_SG_SWIGLU_OUT, types, &c(1.0))?,
-                        swiglu_act: if act_f16 {
-                            Some(pipe_with(shaders::MATVEC_SG_SWIGLU_OUT, types, &act(1.0))?)
-                        } else {
-                            None
-                        },
-                        wide: if build_wide {
-                            Some((
-                                pipe_with(shaders::MATVEC_SG, types, &wide(0.0))?,
-                                pipe_with(shaders::MATVEC_SG, attn, &wide(0.0))?,
-                            ))
-                        } else {
-                            None
-                        },
                     }))
                 };
                 let build = |ks: u32| build_steps(ks, 0);

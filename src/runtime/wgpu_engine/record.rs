@@ -240,25 +240,12 @@ impl WgpuEngine {
             let sg = self.sg_pipes(k);
             if let (true, Some(sg)) = (self.fuses(rows), sg) {
                 let set = sg.pick(n_out, k);
-                // `MOA_WGPU_SG_COLS=8`: the down product (K = ffn, f(x) as it is) at 8
-                // columns a subgroup.
-                let wide = set
-                    .wide
-                    .as_ref()
-                    .filter(|_| k == self.config.ffn_size)
-                    .and_then(|(plain, attn)| match input {
-                        Input::Plain => Some(plain),
-                        Input::Attention => Some(attn),
-                        _ => None,
-                    });
                 let pipe = match input {
                     Input::Plain => &set.plain,
                     Input::Attention => &set.attn,
                     Input::Norm(_) => &set.norm,
                     Input::SwiGlu => &set.swiglu,
                 };
-                let pipe = wide.unwrap_or(pipe);
-                let columns = set.columns_per_workgroup() * if wide.is_some() { 2 } else { 1 };
                 let buffers = [
                     (0, (&params).into()),
                     (1, x),
@@ -268,7 +255,7 @@ impl WgpuEngine {
                     (5, norm.into()),
                 ];
                 let groups = [
-                    (n_out as u32).div_ceil(columns),
+                    (n_out as u32).div_ceil(set.columns_per_workgroup()),
                     (rows as u32).div_ceil(set.rows),
                     1,
                 ];
@@ -801,15 +788,9 @@ impl WgpuEngine {
                     [(c.ffn_size / 16) as u32, (t as u32).div_ceil(16), 1],
                 ));
                 tag(&mut kinds, &d, "gate_up");
-                // f16 activations (`MOA_WGPU_ACT_F16`) are read as the attention output is.
-                let down_input = if p.out_f16 {
-                    Input::Attention
-                } else {
-                    Input::Plain
-                };
                 self.linear(
                     &mut d,
-                    down_input,
+                    Input::Plain,
                     (&a.ffn_act).into(),
                     &lw.w_down,
                     Some((&a.x_alt).into()),
@@ -831,12 +812,8 @@ impl WgpuEngine {
                 // Column groups of 2 gate + 2 up columns: ffn / 2 of them.
                 let pairs = (c.ffn_size / 2) as u32;
                 let set = sg.pick(n_out, hidden);
-                // `MOA_WGPU_ACT_F16`: the activations in the storage type (binding 12,
-                // which the entry point's module declares either way), read by down as
-                // the attention output is.
-                let act = set.swiglu_act.as_ref().filter(|_| self.act_f16());
                 d.push(self.dispatch_bound(
-                    act.unwrap_or(&set.swiglu_out),
+                    &set.swiglu_out,
                     &[
                         (0, (&params).into()),
                         (1, (&a.x_alt).into()),
@@ -844,18 +821,13 @@ impl WgpuEngine {
                         // No residual (binding 3): the entry point does not use it.
                         (4, (&a.ffn_act).into()),
                         (5, (&lw.ffn_norm).into()),
-                        (12, (&a.ffn_act).into()),
                     ],
                     [pairs.div_ceil(set.groups), (t as u32).div_ceil(set.rows), 1],
                 ));
                 tag(&mut kinds, &d, "gate_up");
                 self.linear(
                     &mut d,
-                    if act.is_some() {
-                        Input::Attention
-                    } else {
-                        Input::Plain
-                    },
+                    Input::Plain,
                     (&a.ffn_act).into(),
                     &lw.w_down,
                     Some((&a.x_alt).into()),

@@ -720,15 +720,18 @@ fn kernels_mismatch_names_the_first_differing_constant_in_one_short_line() {
 
 #[test]
 fn compile_refuses_kernels_over_the_targets_resource_limits() {
-    // 64 query heads on one KV head with head_dim 256: the CUDA decode kernel stages the
-    // whole group's partial states in shared memory (the report's 5 MB case).
+    // 64 query heads on one KV head with head_dim 256: the scalar (f32) CUDA decode kernel
+    // stages the whole group's partial states in shared memory (the report's 5 MB case).
+    // In f16 / bf16 the tensor-core decode runs a group past 8 as sub-groups of at most 8
+    // heads (session 35), so the same plan fits there.
     let plan = uniform_plan(2, 64, 1, 256, 256);
-    let module = lower(&plan, StorageType::F16);
+    codegen::generate(&lower(&plan, StorageType::F16), Target::Cuda).unwrap();
+    let module = lower(&plan, StorageType::F32);
     let e = codegen::generate(&module, Target::Cuda)
         .unwrap_err()
         .to_string();
     assert!(
-        e.starts_with("layer 0: cuda kernel `moa_decode_f16_hd256_l00`"),
+        e.starts_with("layer 0: cuda kernel `moa_decode_f32_hd256_l00`"),
         "{e}"
     );
     assert!(e.contains("bytes of shared memory per block"), "{e}");
@@ -757,9 +760,15 @@ fn compile_refuses_kernels_over_the_targets_resource_limits() {
     let out = dir.join("out");
     refused(
         "moa-compile",
-        &[file.to_str().unwrap(), "-o", out.to_str().unwrap()],
         &[
-            "layer 0: cuda kernel `moa_decode_f16_hd256_l00`",
+            file.to_str().unwrap(),
+            "--dtype",
+            "f32",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &[
+            "layer 0: cuda kernel `moa_decode_f32_hd256_l00`",
             "shared memory",
         ],
     );

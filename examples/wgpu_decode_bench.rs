@@ -16,7 +16,8 @@
 //! # lists), f32 and f16; `MOA_WGSL_DECODE=coop` runs the decode on cooperative matrices
 //! # where the adapter has them (`MOA_WGSL_RESCALE=0` makes the
 //! # matrix decode rescale at every new maximum, `MOA_WGSL_COOP_PREFETCH=0` drops its
-//! # software pipeline; `MOA_WGSL_DECODE_FORM=lazy|quad` picks the scalar decode's form)
+//! # software pipeline; `MOA_WGSL_DECODE_FORM=lazy|quad` picks the scalar decode's form,
+//! # `MOA_WGSL_DECODE_UNROLL=N|old` its limit on unrolled group × head_dim)
 //! wgpu_decode_bench check plans/fixture-mha.toml plans/fixture-gqa.toml
 //! # a moa plan (TOML) at its own shape against the copy kernel, rows at N - 1 (the wgpu
 //! # engine's SmolLM2 step: 16 rows x 4096)
@@ -254,7 +255,8 @@ fn run() -> Result<(), String> {
 /// quad form's products in f16 arithmetic, `MOA_WGSL_QK_SUMS=1` its sums of p by the
 /// Q·K invocations, `MOA_WGSL_FUSED_MERGE=1` / `0` the decode merging each segment itself
 /// (no merge dispatch) or not, `MOA_WGSL_V_FIRST=1` the quad form's V loads at the start
-/// of each tile (`codegen::wgsl::WgslTuning`; to time them side
+/// of each tile, `MOA_WGSL_DECODE_UNROLL` (a number or `old`) the scalar decode's limit
+/// on unrolled heads (`codegen::wgsl::WgslTuning`; to time them side
 /// by side, and to run the lazy forms' rescale path on every tile with margin 0).
 fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Artifact>, String> {
     let mut tuning = codegen::wgsl::WgslTuning {
@@ -297,6 +299,18 @@ fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Arti
     }
     if let Ok(v) = std::env::var("MOA_WGSL_V_FIRST") {
         tuning.decode_v_first = v == "1";
+    }
+    // `MOA_WGSL_DECODE_UNROLL`: the most group × head_dim whose heads the scalar decode
+    // unrolls (default 512, `codegen::wgsl::DECODE_UNROLLED_WORK`); `old` = session 34's
+    // rule (every group of up to 8, whatever the head_dim).
+    if let Ok(v) = std::env::var("MOA_WGSL_DECODE_UNROLL") {
+        tuning.decode_unroll_work = if v == "old" {
+            u32::MAX
+        } else {
+            v.parse().map_err(|_| {
+                format!("MOA_WGSL_DECODE_UNROLL: `{v}` is not `old` or a whole number")
+            })?
+        };
     }
     // The decode on subgroups (`decode_sg.wgsl.j2`) and its forms, for `regs`: `1` or
     // `read` (its loads-only twin) at subgroup size `MOA_WGSL_SG_SIZE` (default 32,

@@ -106,6 +106,24 @@ pub const DECODE_LOAD_BATCH: u32 = 16;
 /// which keeps the source (and a CPU driver's compile time) small.
 pub const DECODE_UNROLLED_GROUP: u32 = 8;
 
+/// The most `group × head_dim` whose heads the scalar decode unrolls
+/// ([`WgslTuning::decode_unroll_work`]'s default; [`decode_unrolls`]). The unrolled
+/// source grows with both (Q·K and P·V are written out per head and per vector of the
+/// row): a layer's decode is 128 KB at 64 × 8, 229 KB at 128 × 8 and 438 KB at 256 × 8,
+/// and llvmpipe's compile time grows faster than the source (RESULTS, "WGSL decode,
+/// session 35 (branch s35-unroll)"); past this the heads are looped (the eager form).
+/// That costs GPUs: on the H200 the looped form at 128 × 8 took 2.6× the unrolled lazy
+/// form's time (337 against 125 µs a step); the engine's own decode there is the one on
+/// subgroups, which this does not touch.
+pub const DECODE_UNROLLED_WORK: u32 = 512;
+
+/// Whether the scalar decode unrolls the heads of a GQA group of `group_size` at
+/// `head_dim`: a group of at most [`DECODE_UNROLLED_GROUP`] whose `group × head_dim` is at
+/// most `work` ([`WgslTuning::decode_unroll_work`]).
+pub fn decode_unrolls(group_size: u32, head_dim: u32, work: u32) -> bool {
+    group_size <= DECODE_UNROLLED_GROUP && group_size.saturating_mul(head_dim) <= work
+}
+
 impl DecodeShape {
     fn p_len_for(tile: u32, group_size: u32, slot_groups: u32, head_dim: u32) -> u32 {
         (2 * tile * group_size).max(slot_groups * head_dim)
@@ -1027,6 +1045,10 @@ pub struct WgslTuning {
     /// (with 1 load a step) lost in session 29. Ignored where the words do not apply and
     /// with [`FlatQk`]'s other forms.
     pub decode_sg_flat_qpack: bool,
+    /// The most `group × head_dim` whose heads the scalar decode unrolls
+    /// ([`decode_unrolls`]; default [`DECODE_UNROLLED_WORK`]); `u32::MAX` is the rule
+    /// before session 35 (every group of up to 8, whatever the head_dim).
+    pub decode_unroll_work: u32,
 }
 
 /// How the flat decode forms its Q·K scores ([`WgslTuning::decode_sg_flat_qk`]). Every
@@ -1194,6 +1216,7 @@ impl Default for WgslTuning {
             decode_sg_flat_cmax: false,
             decode_sg_flat_nl: 0,
             decode_sg_flat_qpack: false,
+            decode_unroll_work: DECODE_UNROLLED_WORK,
         }
     }
 }
@@ -1237,7 +1260,7 @@ impl DecodeForm {
 }
 
 /// The form a layer's scalar decode gets for `wanted` (see [`DecodeForm`]): `Lazy` needs
-/// the group's heads unrolled; `Quad` also needs staged queries, a tile of one slot per
+/// the group's heads unrolled ([`decode_unrolls`] at [`DECODE_UNROLLED_WORK`]); `Quad` also needs staged queries, a tile of one slot per
 /// invocation, whole rows of four-vector parts and room for the partial dot products.
 pub fn decode_form_for(
     wanted: DecodeForm,
@@ -1251,18 +1274,21 @@ pub fn decode_form_for(
         group_size,
         head_dim,
         WGSL_WORKGROUP_STORAGE_BYTES,
+        DECODE_UNROLLED_WORK,
     )
 }
 
-/// [`decode_form_for`] within `budget` bytes of workgroup memory.
+/// [`decode_form_for`] within `budget` bytes of workgroup memory, the heads unrolled up
+/// to `unroll_work` ([`decode_unrolls`]).
 pub fn decode_form_within(
     wanted: DecodeForm,
     shape: &DecodeShape,
     group_size: u32,
     head_dim: u32,
     budget: u32,
+    unroll_work: u32,
 ) -> DecodeForm {
-    if wanted == DecodeForm::Eager || group_size > DECODE_UNROLLED_GROUP {
+    if wanted == DecodeForm::Eager || !decode_unrolls(group_size, head_dim, unroll_work) {
         return DecodeForm::Eager;
     }
     let dv = head_dim / shape.kv_vec;
@@ -1708,7 +1734,15 @@ fn generate_part(
             } else {
                 0
             };
-        let form = decode_form_within(tuning.decode_form, &shape, group, d, budget);
+        let unroll = decode_unrolls(group, d, tuning.decode_unroll_work);
+        let form = decode_form_within(
+            tuning.decode_form,
+            &shape,
+            group,
+            d,
+            budget,
+            tuning.decode_unroll_work,
+        );
         let batch = tuning.decode_load_batch.clamp(1, 64);
         // Early V loads need a lazy form and all of a tile's V loads in one batch.
         let early_v = form != DecodeForm::Eager
@@ -1767,8 +1801,8 @@ fn generate_part(
                 f16_qk,
                 f16_pv,
                 qk_sums,
-                unroll_heads: group <= DECODE_UNROLLED_GROUP,
-                head_ids: if group <= DECODE_UNROLLED_GROUP {
+                unroll_heads: unroll,
+                head_ids: if unroll {
                     (0..group).map(|g| format!("{g}u")).collect()
                 } else {
                     vec!["g".into()]
@@ -2701,10 +2735,16 @@ mod tests {
                 }
             }
         }
-        // A group past the unrolled limit keeps the eager form.
+        // A group past the unrolled limit keeps the eager form, and so does a group of 8
+        // past DECODE_UNROLLED_WORK (8 × 128).
         let shape = decode_shape(StorageType::F16, 16, 64).unwrap();
         assert_eq!(
             decode_form_for(DecodeForm::Quad, &shape, 16, 64),
+            DecodeForm::Eager
+        );
+        let shape = decode_shape(StorageType::F16, 8, 128).unwrap();
+        assert_eq!(
+            decode_form_for(DecodeForm::Quad, &shape, 8, 128),
             DecodeForm::Eager
         );
         // Llama-3-8B's layer shape (group 4, head_dim 128, f16) gets the quad form.

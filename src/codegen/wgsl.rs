@@ -114,14 +114,23 @@ pub const DECODE_UNROLLED_GROUP: u32 = 8;
 /// session 35 (branch s35-unroll)"); past this the heads are looped (the eager form).
 /// That costs GPUs: on the H200 the looped form at 128 × 8 took 2.6× the unrolled lazy
 /// form's time (337 against 125 µs a step); the engine's own decode there is the one on
-/// subgroups, which this does not touch.
+/// subgroups, which this does not touch. Rows longer than [`DECODE_LOOPED_ROW_MAX`] stay
+/// unrolled.
 pub const DECODE_UNROLLED_WORK: u32 = 512;
+
+/// The longest row (head_dim) whose group the scalar decode loops past
+/// [`DECODE_UNROLLED_WORK`]: at head_dim 256 the looped form compiled no faster on
+/// llvmpipe (216 against 232 s for 8 × 256 in f32: the row's 64 vectors written out are
+/// the cost there, not the heads) and ran slower on the H200 (514 against 382 µs).
+pub const DECODE_LOOPED_ROW_MAX: u32 = 128;
 
 /// Whether the scalar decode unrolls the heads of a GQA group of `group_size` at
 /// `head_dim`: a group of at most [`DECODE_UNROLLED_GROUP`] whose `group × head_dim` is at
-/// most `work` ([`WgslTuning::decode_unroll_work`]).
+/// most `work` ([`WgslTuning::decode_unroll_work`]) or whose rows are longer than
+/// [`DECODE_LOOPED_ROW_MAX`].
 pub fn decode_unrolls(group_size: u32, head_dim: u32, work: u32) -> bool {
-    group_size <= DECODE_UNROLLED_GROUP && group_size.saturating_mul(head_dim) <= work
+    group_size <= DECODE_UNROLLED_GROUP
+        && (group_size.saturating_mul(head_dim) <= work || head_dim > DECODE_LOOPED_ROW_MAX)
 }
 
 impl DecodeShape {

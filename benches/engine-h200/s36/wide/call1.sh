@@ -1,7 +1,7 @@
 #!/bin/bash
 # Session 36, branch s36-wide, call 1 (issue 8; one H200, CUDA only). Carry `.dev-s36-wide`
 # (filled by benches/engine-h200/s36/wide/pack.sh: moa.gz and cuda_check.gz of the branch,
-# cub.tgz = MOA_CUBIN_DIR cubins built here with cuda_cubins, hf_decode.py and the plan
+# cub.txz = MOA_CUBIN_DIR cubins built here with cuda_cubins, hf_decode.py and the plan
 # wide-gqa64-hd256.toml of the branch, this script). Run tool: "END=215 bash
 # .dev-s36-wide/call1.sh", timeout_s 228. Steps by priority, each skipped when its cap does
 # not fit before END:
@@ -38,7 +38,8 @@ export LD_LIBRARY_PATH=/usr/local/cuda/lib64:$LD_LIBRARY_PATH MOA_CUDA_INCLUDE=/
 mkdir -p /tmp/cl; cb=$(ls /usr/local/cuda/lib64/libcublas.so.* | head -1); ln -sf $cb /tmp/cl/libcublas.so
 export LD_LIBRARY_PATH=/tmp/cl:$LD_LIBRARY_PATH
 for b in moa cuda_check; do gunzip -c "$D/$b.gz" > /tmp/$b && chmod +x /tmp/$b; done
-mkdir -p /tmp/cub && tar xzf "$D/cub.tgz" -C /tmp/cub && export MOA_CUBIN_DIR=/tmp/cub
+mkdir -p /tmp/cub && python3 -c "import tarfile,sys; tarfile.open(sys.argv[1]).extractall('/tmp/cub')" "$D/cub.txz" \
+  && export MOA_CUBIN_DIR=/tmp/cub
 el "start: $(ls /tmp/cub | wc -l) cubins"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,memory.used --format=csv > "$R/gpu.txt" 2>&1
 L8=tests/fixtures/upstream-plans/gradientai--Llama-3-8B-Instruct-262k/moa_alpha_beta.json

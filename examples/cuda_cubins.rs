@@ -28,6 +28,15 @@ struct Args {
     /// Also the one-layer dense plan of each upstream shape (the benchmark's baseline).
     #[arg(long)]
     dense: bool,
+    /// Also the dense plan of each upstream shape with all its layers: the dense run of
+    /// `moa bench --like llama-3-8b [--kv-heads N]` (`wgpu_engine::dense_plan`), whose
+    /// kernels differ per layer only by name.
+    #[arg(long)]
+    dense_full: bool,
+    /// Also the CUDA engine's small ops (`runtime::cuda::ops::artifact`) of each --dtypes,
+    /// which every engine `moa bench` builds loads (NVRTC otherwise, each time).
+    #[arg(long)]
+    ops: bool,
     #[arg(long, value_delimiter = ',', default_value = "f16,bf16")]
     dtypes: Vec<String>,
     /// Decode kernels, WARPSxSTAGES and option letters from w, e, m, z
@@ -95,6 +104,9 @@ fn run(args: &Args) -> Result<usize, String> {
         };
         let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
         plans.push(upstream::import(&text, path, shape.clone()).map_err(|e| e.to_string())?);
+        if args.dense_full {
+            plans.push(Plan::dense(shape.clone()).map_err(|e| e.to_string())?);
+        }
         if args.dense {
             plans.push(dense(shape)?);
         }
@@ -205,6 +217,42 @@ fn run(args: &Args) -> Result<usize, String> {
                     written += 1;
                 }
             }
+        }
+    }
+    if args.ops {
+        for d in &args.dtypes {
+            let storage = match d.as_str() {
+                "f32" => StorageType::F32,
+                "f16" => StorageType::F16,
+                "bf16" => StorageType::Bf16,
+                other => return Err(format!("--dtypes `{other}`")),
+            };
+            let a = moa::runtime::cuda::ops::artifact(storage);
+            let key = cubin_key(&a.source, DEFAULT_ARCH);
+            if args.out.join(format!("{key}.cubin")).exists() {
+                continue;
+            }
+            let ptx = compile_all(std::slice::from_ref(&a), DEFAULT_ARCH)
+                .map_err(|e| e.to_string())?
+                .remove(0);
+            let src = args.out.join(format!("{key}.ptx"));
+            std::fs::write(&src, ptx).map_err(|e| format!("{}: {e}", src.display()))?;
+            let out = Command::new(&ptxas)
+                .arg(format!("-arch={DEFAULT_ARCH}"))
+                .arg(&src)
+                .arg("-o")
+                .arg(args.out.join(format!("{key}.cubin")))
+                .output()
+                .map_err(|e| format!("cannot run ptxas: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "ptxas rejected {}: {}",
+                    a.path,
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            let _ = std::fs::remove_file(&src);
+            written += 1;
         }
     }
     Ok(written)

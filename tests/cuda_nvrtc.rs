@@ -208,9 +208,16 @@ fn fixtures_compile_for_sm90() {
 /// the lean decode epilogue is kept only where the states fit (`decode_lean`). Session 35:
 /// such groups run as sub-groups of at most 8 by default (`decode_sub_groups`: 16 and 32
 /// heads as 2 and 4 of 8, 12 as 2 of 6), and whole in one block with `G`; both compile.
+/// Session 36: the scalar f32 decode as sub-groups too.
 #[test]
 fn wide_gqa_groups_compile_for_sm90() {
-    for (q_heads, kv_heads, head_dim) in [(16, 1, 64), (32, 1, 64), (32, 1, 128), (24, 2, 128)] {
+    for (q_heads, kv_heads, head_dim) in [
+        (16, 1, 64),
+        (32, 1, 64),
+        (32, 1, 128),
+        (24, 2, 128),
+        (64, 1, 256),
+    ] {
         let plan = Plan::dense(ModelShape {
             name: None,
             layers: 1,
@@ -220,7 +227,9 @@ fn wide_gqa_groups_compile_for_sm90() {
             max_context_tokens: 4096,
         })
         .unwrap();
-        for storage in [StorageType::F16, StorageType::Bf16] {
+        // Session 36: the scalar (f32) decode as sub-groups too (64 / 1 at head_dim 256 was
+        // refused in f32: 330 752 bytes of shared memory whole).
+        for storage in [StorageType::F16, StorageType::Bf16, StorageType::F32] {
             let module = lower(&plan, storage);
             let tag = format!("gqa{q_heads}-{kv_heads}-{head_dim}-{}", storage.name());
             assert_eq!(compile_module(&tag, &module, |_| true), 1);

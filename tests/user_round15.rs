@@ -218,7 +218,8 @@ fn model_info_names_where_the_chat_template_came_from() {
 /// `--no-dense` with no `--plan` (benched nothing, exit 0), `--wgpu` without `--parity`
 /// (ignored), a `--batch`, `--prompt` or `--plan` given twice (ran twice), and a `--json`
 /// that is an input (`--json PLAN.toml` appended JSON lines to the plan, which every later
-/// load then refused), a folder, or in a missing folder (found only once the driver was up).
+/// load then refused), a folder, or in a missing folder (found only once the driver was up);
+/// a `--kv-heads` that does not divide the shape's query heads, or beside `--model`.
 #[test]
 fn bench_refuses_runs_for_nothing_and_outputs_over_inputs_before_the_driver() {
     let dir = scratch("bench-flags");
@@ -242,6 +243,16 @@ fn bench_refuses_runs_for_nothing_and_outputs_over_inputs_before_the_driver() {
         (vec!["--plan", s(&copy), "--json", &dotted], "is the input"),
         (vec!["--json", s(&dir)], "is a folder"),
         (vec!["--json", s(&missing)], "does not exist"),
+        // Session 36: --kv-heads must divide the shape's query heads (SmolLM2's 9).
+        (
+            vec!["--kv-heads", "2"],
+            "--kv-heads 2 does not divide the 9 query heads of --like smollm2-135m: allowed 1, 3, 9",
+        ),
+        (vec!["--kv-heads", "0"], "--kv-heads 0 does not divide"),
+        (
+            vec!["--kv-heads", "3", "--model", s(&copy)],
+            "--kv-heads changes the --like shape's KV heads, and --model",
+        ),
     ];
     for (extra, want) in cases {
         let mut args = vec!["bench", "--like", "smollm2-135m"];

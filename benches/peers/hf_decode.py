@@ -7,6 +7,10 @@ Dense attention (HF has no MoA plans).
 
     python3 benches/peers/hf_decode.py --like llama-2-7b --prompt 4096 --batch 16,32 \
         --new 32 --json hf.jsonl
+    python3 benches/peers/hf_decode.py --like llama-3-8b --kv-heads 2 --prompt 4096 --batch 16
+
+`--kv-heads N` gives the shape N KV heads (GQA groups of q_heads / N; 1 is MQA), as
+`moa bench --kv-heads N`.
 
 Timing as `moa bench`: prefill of all rows (one forward, wall clock around a
 synchronisation); decode steps after three warm-up steps (compilation, graph recording),
@@ -47,9 +51,12 @@ SHAPES = {
 }
 
 
-def build(like):
+def build(like, kv_heads=None):
     from transformers import LlamaConfig, LlamaForCausalLM
-    cfg = LlamaConfig(rms_norm_eps=1e-5, **SHAPES[like])
+    shape = dict(SHAPES[like])
+    if kv_heads is not None:
+        shape["num_key_value_heads"] = kv_heads
+    cfg = LlamaConfig(rms_norm_eps=1e-5, **shape)
     cfg._attn_implementation = "sdpa"
     torch.set_default_dtype(torch.bfloat16)
     with torch.device("cuda"):
@@ -159,12 +166,21 @@ def main():
                     help="time the prefill on this many rows only (see the module doc)")
     ap.add_argument("--reserve-gib", type=float, default=5.0,
                     help="memory `--batch max` leaves free (GiB)")
+    ap.add_argument("--kv-heads", type=int,
+                    help="KV heads in place of the shape's (as `moa bench --kv-heads`); must "
+                         "divide its query heads")
     ap.add_argument("--json")
     args = ap.parse_args()
+    if args.kv_heads is not None:
+        q = SHAPES[args.like]["num_attention_heads"]
+        if args.kv_heads < 1 or q % args.kv_heads:
+            ap.error(f"--kv-heads {args.kv_heads} does not divide the {q} query heads of "
+                     f"--like {args.like}: allowed "
+                     + ", ".join(str(n) for n in range(1, q + 1) if q % n == 0))
     import transformers
     print(f"transformers {transformers.__version__}, torch {torch.__version__}, "
           f"{torch.cuda.get_device_name(0)}", file=sys.stderr)
-    model = build(args.like)
+    model = build(args.like, args.kv_heads)
     out = open(args.json, "a") if args.json else None
     print("| peer | prompt | batch | prefill s | prefill tok/s | step ms | decode tok/s |")
     print("|---|---|---|---|---|---|---|")
@@ -195,6 +211,7 @@ def main():
                   flush=True)
             if out:
                 out.write(json.dumps(dict(kind="hf", like=args.like, prompt=prompt, batch=batch,
+                                          kv_heads=model.config.num_key_value_heads,
                                           mode="static cache + torch.compile(reduce-overhead)",
                                           transformers=transformers.__version__, **r)) + "\n")
                 out.flush()

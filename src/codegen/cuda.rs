@@ -1208,24 +1208,25 @@ pub fn decode_q_cols(storage: StorageType, head_dim: u32, group_size: u32) -> u3
 }
 
 /// Sub-groups a decode block's GQA group of `group_size` query heads is cut into: 1 up to
-/// [`CUDA_DECODE_BLOCK_GROUP`] heads (and for the scalar kernel, or with
-/// [`DecodeTuning::whole_group`]), else the fewest equal sub-groups of at most that many
-/// heads (16 → 2 of 8, 32 → 4 of 8, 12 → 2 of 6). Each sub-group is a segment of the work
+/// [`CUDA_DECODE_BLOCK_GROUP`] heads (or with [`DecodeTuning::whole_group`]), else the
+/// fewest equal sub-groups of at most that many heads (16 → 2 of 8, 32 → 4 of 8, 12 → 2 of
+/// 6), on tensor cores and in the scalar kernel alike (session 36: the scalar f32 kernel
+/// stages its whole group's query rows and keeps per-head registers, so 64 heads over one
+/// KV head at head_dim 256 needed 330 752 bytes of shared memory and was refused where
+/// f16 ran; as 8 sub-groups of 8 it needs 141 440). Each sub-group is a segment of the work
 /// list of its own over its KV head's cache (`lower::CacheLayout::sub_grouped`), so the
 /// kernel is generated for a group of `group_size / sub-groups` heads over `kv_heads ×
 /// sub-groups` segments, and a KV head's slots are read once per sub-group (the later
 /// reads mostly from L2: the sub-groups' items run side by side). The manifest's
 /// `tiles.sub_groups` carries it (absent: 1).
+/// The storage and head_dim do not change the rule (kept for the callers).
 pub fn decode_sub_groups(
-    storage: StorageType,
-    head_dim: u32,
+    _storage: StorageType,
+    _head_dim: u32,
     group_size: u32,
     tuning: DecodeTuning,
 ) -> u32 {
-    if tuning.whole_group
-        || !decode_uses_mma(storage, head_dim)
-        || group_size <= CUDA_DECODE_BLOCK_GROUP
-    {
+    if tuning.whole_group || group_size <= CUDA_DECODE_BLOCK_GROUP {
         return 1;
     }
     (group_size.div_ceil(CUDA_DECODE_BLOCK_GROUP)..=group_size)
@@ -2111,8 +2112,9 @@ mod tests {
 
     /// Session 35: a GQA group past 8 on tensor cores runs as the fewest equal sub-groups
     /// of at most 8 heads, each a work-list segment of its own; the ABI says how many
-    /// (`tiles.sub_groups`) and sizes `seg_done` per segment. Groups up to 8, the scalar
-    /// kernel and `G` keep one block per group and an ABI without the field.
+    /// (`tiles.sub_groups`) and sizes `seg_done` per segment. Session 36: the scalar (f32)
+    /// kernel too. Groups up to 8 and `G` keep one block per group and an ABI without the
+    /// field.
     #[test]
     fn wide_groups_run_as_sub_groups_of_at_most_eight() {
         let t = DecodeTuning::default_for(16);
@@ -2134,34 +2136,43 @@ mod tests {
         ] {
             assert_eq!(decode_sub_groups(StorageType::Bf16, 128, group, t), sub);
             assert_eq!(decode_sub_groups(StorageType::Bf16, 128, group, whole), 1);
-            assert_eq!(decode_sub_groups(StorageType::F32, 128, group, t), 1);
+            // Session 36: the scalar (f32) kernel too.
+            assert_eq!(decode_sub_groups(StorageType::F32, 128, group, t), sub);
+            assert_eq!(decode_sub_groups(StorageType::F32, 128, group, whole), 1);
         }
         for (group, kv) in [(4, 8), (16, 2), (32, 1)] {
-            let m = dense_module(32, kv, 128, StorageType::Bf16);
-            assert_eq!(m.shape.group_size(), group);
-            for tuning in [t, whole] {
-                let art = &generate_tuned(&m, tuning).unwrap()[0];
-                let abi = &art.kernels[1].abi;
-                let sub = decode_sub_groups(StorageType::Bf16, 128, group, tuning);
-                assert_eq!(abi.tiles.sub_groups, (sub > 1).then_some(sub));
-                assert_eq!(abi.tiles.q_cols, Some(8 * (group / sub).div_ceil(8)));
-                let seg_done = abi.params.iter().find(|p| p.arg == Arg::SegDone).unwrap();
-                let want = match sub {
-                    1 => "rows * kv_heads".to_string(),
-                    n => format!("rows * kv_heads * {n}"),
-                };
-                assert_eq!(seg_done.shape, [want]);
-                assert_eq!(
-                    art.source.contains("namespace decode_sub {"),
-                    sub > 1,
-                    "group {group} {tuning}"
-                );
-                if sub > 1 {
-                    assert!(art.source.contains(&format!(
-                        "constexpr int GROUP = {};\nconstexpr int KV_HEADS = {};",
-                        group / sub,
-                        kv * sub
-                    )));
+            for storage in [StorageType::Bf16, StorageType::F32] {
+                let m = dense_module(32, kv, 128, storage);
+                assert_eq!(m.shape.group_size(), group);
+                for tuning in [t, whole] {
+                    let art = &generate_tuned(&m, tuning).unwrap()[0];
+                    let abi = &art.kernels[1].abi;
+                    let sub = decode_sub_groups(storage, 128, group, tuning);
+                    assert_eq!(abi.tiles.sub_groups, (sub > 1).then_some(sub));
+                    // The scalar kernel's columns are its (sub-)group's heads, unpadded.
+                    let cols = match storage {
+                        StorageType::F32 => group / sub,
+                        _ => 8 * (group / sub).div_ceil(8),
+                    };
+                    assert_eq!(abi.tiles.q_cols, Some(cols), "{storage:?} group {group}");
+                    let seg_done = abi.params.iter().find(|p| p.arg == Arg::SegDone).unwrap();
+                    let want = match sub {
+                        1 => "rows * kv_heads".to_string(),
+                        n => format!("rows * kv_heads * {n}"),
+                    };
+                    assert_eq!(seg_done.shape, [want]);
+                    assert_eq!(
+                        art.source.contains("namespace decode_sub {"),
+                        sub > 1,
+                        "group {group} {tuning}"
+                    );
+                    if sub > 1 {
+                        assert!(art.source.contains(&format!(
+                            "constexpr int GROUP = {};\nconstexpr int KV_HEADS = {};",
+                            group / sub,
+                            kv * sub
+                        )));
+                    }
                 }
             }
         }

@@ -471,7 +471,8 @@ pub const CUDA_DECODE_GQA_HALF_PARTIALS: bool = true;
 /// non-portable size sm_90 allows once the function opts in).
 pub const CUDA_DECODE_PORTABLE_CLUSTER: u32 = 8;
 pub const CUDA_DECODE_WIDE_CLUSTER: u32 = 16;
-/// The most query heads one CUDA decode block computes on tensor cores: a GQA group past
+/// The most query heads one CUDA decode block computes (tensor-core and, since session 36,
+/// scalar kernel): a GQA group past
 /// it is cut into sub-groups of at most this many heads (`codegen::cuda::decode_sub_groups`),
 /// each its own work-list segment over the same KV head's cache, so the kernel is the
 /// group-of-≤8 kernel (fast merge, lean epilogue, half partials, 162 registers at

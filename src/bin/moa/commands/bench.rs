@@ -22,6 +22,12 @@ pub struct BenchArgs {
     /// llama-3-8b, llama-3.2-1b. Ignored with --model.
     #[arg(long, default_value = "smollm2-135m")]
     pub like: String,
+    /// KV heads of the --like shape (GQA groups of q_heads / N query heads; 1 is MQA), in
+    /// place of its own: e.g. `--like llama-3-8b --kv-heads 2` for groups of 16. Must
+    /// divide the shape's query heads. Not with --model (a checkpoint's heads are its own);
+    /// --parity's model keeps its heads.
+    #[arg(long)]
+    pub kv_heads: Option<usize>,
     /// GGUF file or Hugging Face folder to load instead of random weights.
     #[arg(long)]
     pub model: Option<PathBuf>,
@@ -95,6 +101,35 @@ pub struct BenchArgs {
     pub gpu: usize,
 }
 
+/// The `--like` shape, with `--kv-heads` in place of its own KV heads (named in its name,
+/// so the JSON rows say which); refused with `--model` and where it does not divide the
+/// query heads.
+fn like_shape(args: &BenchArgs) -> anyhow::Result<moa::model::LlamaConfig> {
+    let mut c = like_or_err(&args.like)?;
+    if let Some(kv) = args.kv_heads {
+        if kv == 0 || !c.q_heads.is_multiple_of(kv) {
+            let allowed: Vec<String> = (1..=c.q_heads)
+                .filter(|n| c.q_heads.is_multiple_of(*n))
+                .map(|n| n.to_string())
+                .collect();
+            anyhow::bail!(
+                "--kv-heads {kv} does not divide the {} query heads of --like {}: allowed {}",
+                c.q_heads,
+                args.like,
+                allowed.join(", ")
+            );
+        }
+        if kv != c.kv_heads {
+            c.kv_heads = kv;
+            c.name = Some(format!(
+                "{} ({kv} KV heads)",
+                c.name.as_deref().unwrap_or(&args.like)
+            ));
+        }
+    }
+    Ok(c)
+}
+
 /// `--batch`: each a count of 1 or more (`Some`) or `max` (`None`, the memory planner's).
 fn parse_batches(batch: &[String]) -> anyhow::Result<Vec<Option<usize>>> {
     batch
@@ -146,6 +181,12 @@ fn check_request_lengths(
 /// every later load refused it, and `--json FOLDER` or a missing folder failed only once
 /// the driver was up.
 fn check_runs_and_outputs(args: &BenchArgs) -> anyhow::Result<()> {
+    if args.kv_heads.is_some() && args.model.is_some() {
+        anyhow::bail!(
+            "--kv-heads changes the --like shape's KV heads, and --model `{}` has its own: drop --kv-heads, or --model",
+            args.model.as_ref().map(|m| m.display().to_string()).unwrap_or_default()
+        );
+    }
     if args.no_dense && args.plan.is_empty() && !args.checks_only {
         anyhow::bail!(
             "--no-dense with no --plan leaves nothing to bench: give a --plan, or drop --no-dense"
@@ -228,7 +269,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     // --prompt + --new past the context was not checked at all). --model's config is read
     // without its weights.
     let shape = match &args.model {
-        None => like_or_err(&args.like)?,
+        None => like_shape(&args)?,
         Some(m) => moa::model::read_config(m)?.0,
     };
     let shape_name = match &args.model {
@@ -325,7 +366,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     };
     let config = match &model {
         Some(m) => m.config.clone(),
-        None => like_or_err(&args.like)?,
+        None => like_shape(&args)?,
     };
     let plans: Vec<(String, Plan)> = args
         .plan

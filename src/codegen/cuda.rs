@@ -243,6 +243,17 @@ pub struct DecodeTuning {
     /// [`CUDA_DECODE_BLOCK_GROUP`] runs whole in one block instead of as sub-groups
     /// ([`decode_sub_groups`]).
     pub whole_group: bool,
+    /// The letter `P` (session 36, tensor cores): the sub-groups of a GQA group past
+    /// [`CUDA_DECODE_BLOCK_GROUP`] ([`decode_sub_groups`]) share a block two at a time,
+    /// over ONE staged K/V tile: the block has `warps` warps per MMA column tile of its
+    /// heads (so `WARPSxSTAGES` keeps its key tile of `16 · warps` keys and its stages),
+    /// each warp its 16 keys against one column tile of 8 heads, and the warps' states
+    /// are merged per column over the `warps` warps that share it. A K/V slot then
+    /// crosses L2 → SM once per 16 heads instead of once per 8 ([`decode_block_sub_groups`]).
+    pub sub_group_pairs: bool,
+    /// The letter `A` (session 36): as `P`, but all sub-groups of a KV head in one block
+    /// (MQA's 32 heads: 4 column tiles), so a slot is staged once per KV head.
+    pub sub_groups_shared: bool,
 }
 
 impl DecodeTuning {
@@ -322,6 +333,8 @@ impl Default for DecodeTuning {
             probe_no_store: false,
             probe_no_epilogue: false,
             whole_group: false,
+            sub_group_pairs: false,
+            sub_groups_shared: false,
         }
     }
 }
@@ -995,7 +1008,8 @@ impl std::fmt::Display for DecodeTuning {
     /// epilogue), `k` (combine unrolled), `g` (counter merge on cluster lists), `h` (clusters of
     /// up to 16), `v` (half partials), `j` (the last arrival merges from its registers), `p` (push merge), `o` (exit arrive first), `t`
     /// (ticket merge), `b` (wide merge batches), `z`, `y`, `n` and `x` (the probes), `G`
-    /// (a group past 8 whole in one block), e.g.
+    /// (a group past 8 whole in one block), `P` and `A` (sub-groups sharing a block's
+    /// tiles, two or all), e.g.
     /// `4x3em`, `4x3efmstb`, `4x3eqmsk` or `4x3w`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}x{}", self.warps, self.stages)?;
@@ -1026,6 +1040,8 @@ impl std::fmt::Display for DecodeTuning {
             (self.probe_no_store, 'n'),
             (self.probe_no_epilogue, 'x'),
             (self.whole_group, 'G'),
+            (self.sub_group_pairs, 'P'),
+            (self.sub_groups_shared, 'A'),
         ] {
             if on {
                 write!(f, "{letter}")?;
@@ -1039,13 +1055,14 @@ impl std::str::FromStr for DecodeTuning {
     type Err = String;
 
     /// Parses what [`Display`](std::fmt::Display) writes: `WARPSxSTAGES` and any of the
-    /// letters `w`, `e`, `q`, `f`, `r`, `a`, `i`, `u`, `c`, `l`, `m`, `s`, `k`, `g`, `h`, `v`, `j`, `p`, `o`, `t`, `b`, `z`, `y`, `n`, `x`, `G` (a letter not
-    /// written is off, whatever the default); `a` needs `r`.
+    /// letters `w`, `e`, `q`, `f`, `r`, `a`, `i`, `u`, `c`, `l`, `m`, `s`, `k`, `g`, `h`, `v`, `j`, `p`, `o`, `t`, `b`, `z`, `y`, `n`, `x`, `G`, `P`, `A` (a letter not
+    /// written is off, whatever the default); `a` needs `r`; `P` and `A` exclude each
+    /// other, `G` and `w`.
     fn from_str(v: &str) -> Result<Self, String> {
         let bad = || {
             format!(
                 "decode variant `{v}`: expected WARPSxSTAGES and option letters from w, e, q, f, r, \
-                 a, i, u, c, l, m, s, k, g, h, v, j, p, o, t, b, z, y, n, x, G (a only with r), e.g. 4x3, 4x3emsb or 4x3w"
+                 a, i, u, c, l, m, s, k, g, h, v, j, p, o, t, b, z, y, n, x, G, P, A (a only with r; P or A, not with G or w), e.g. 4x3, 4x3emsb or 4x3w"
             )
         };
         let (w, rest) = v.split_once('x').ok_or_else(bad)?;
@@ -1082,6 +1099,8 @@ impl std::str::FromStr for DecodeTuning {
             probe_no_store: false,
             probe_no_epilogue: false,
             whole_group: false,
+            sub_group_pairs: false,
+            sub_groups_shared: false,
         };
         for c in letters.chars() {
             let flag = match c {
@@ -1111,6 +1130,8 @@ impl std::str::FromStr for DecodeTuning {
                 'y' => &mut t.probe_no_merge,
                 'x' => &mut t.probe_no_epilogue,
                 'G' => &mut t.whole_group,
+                'P' => &mut t.sub_group_pairs,
+                'A' => &mut t.sub_groups_shared,
                 _ => return Err(bad()),
             };
             if *flag {
@@ -1121,6 +1142,12 @@ impl std::str::FromStr for DecodeTuning {
         if t.arrive && !t.refill {
             // The arrival barriers replace the barrier before each tile, which only the
             // refill's barrier after the math makes safe to drop.
+            return Err(bad());
+        }
+        if (t.sub_group_pairs || t.sub_groups_shared)
+            && (t.sub_group_pairs == t.sub_groups_shared || t.whole_group || t.warp_pipes)
+        {
+            // One block's warps split over column tiles share the block-wide pipeline.
             return Err(bad());
         }
         Ok(t)
@@ -1222,6 +1249,18 @@ pub fn decode_sub_groups(
     group_size: u32,
     tuning: DecodeTuning,
 ) -> u32 {
+    decode_groups_of_eight(storage, head_dim, group_size, tuning)
+        / decode_block_sub_groups(storage, head_dim, group_size, tuning)
+}
+
+/// The sub-groups of at most [`CUDA_DECODE_BLOCK_GROUP`] heads a group is cut into, before
+/// `P` / `A` put several in one block (1 where [`decode_sub_groups`] keeps the group whole).
+fn decode_groups_of_eight(
+    storage: StorageType,
+    head_dim: u32,
+    group_size: u32,
+    tuning: DecodeTuning,
+) -> u32 {
     if tuning.whole_group
         || !decode_uses_mma(storage, head_dim)
         || group_size <= CUDA_DECODE_BLOCK_GROUP
@@ -1231,6 +1270,46 @@ pub fn decode_sub_groups(
     (group_size.div_ceil(CUDA_DECODE_BLOCK_GROUP)..=group_size)
         .find(|s| group_size.is_multiple_of(*s))
         .unwrap_or(group_size)
+}
+
+/// Sub-groups of at most [`CUDA_DECODE_BLOCK_GROUP`] heads that share one decode block's
+/// staged K/V tiles (session 36): 1 by default; with [`DecodeTuning::sub_group_pairs`]
+/// (`P`) 2 where the group is cut into an even number of them (16 → one block of 2 × 8,
+/// 32 → 2 blocks of 2 × 8), with [`DecodeTuning::sub_groups_shared`] (`A`) all of them
+/// (32 → one block of 4 × 8). Above 1 the block's warps split over the column tiles of
+/// its heads ([`decode_col_tiles`]).
+pub fn decode_block_sub_groups(
+    storage: StorageType,
+    head_dim: u32,
+    group_size: u32,
+    tuning: DecodeTuning,
+) -> u32 {
+    let s = decode_groups_of_eight(storage, head_dim, group_size, tuning);
+    if s > 1 && tuning.sub_groups_shared {
+        s
+    } else if s > 1 && tuning.sub_group_pairs && s.is_multiple_of(2) {
+        2
+    } else {
+        1
+    }
+}
+
+/// MMA column tiles (8 query heads each) a decode block's warps are split over: 1 (every
+/// warp computes all of its block's columns) unless sub-groups share the block
+/// ([`decode_block_sub_groups`] > 1); then the block's heads padded to 8 per tile, and the
+/// block has `tuning.warps` warps per column tile.
+pub fn decode_col_tiles(
+    storage: StorageType,
+    head_dim: u32,
+    group_size: u32,
+    tuning: DecodeTuning,
+) -> u32 {
+    if decode_block_sub_groups(storage, head_dim, group_size, tuning) > 1 {
+        let block_heads = group_size / decode_sub_groups(storage, head_dim, group_size, tuning);
+        decode_q_cols(storage, head_dim, block_heads) / 8
+    } else {
+        1
+    }
 }
 
 /// Keys per pipeline stage of the tensor-core decode (16 per warp), or per warp step of
@@ -1599,6 +1678,10 @@ struct CudaLayerCtx {
     decode_sub_groups: u32,
     decode_group: u32,
     decode_kv_heads: u32,
+    /// [`decode_col_tiles`]: above 1 the block's `decode_threads` are `tuning.warps` warps
+    /// per MMA column tile, each warp one column tile of the block's heads, and the warps'
+    /// states are merged over the `tuning.warps` key-row warps of each column.
+    decode_col_tiles: u32,
 }
 
 /// Parameters of a layer's prefill kernel, in order.
@@ -1708,6 +1791,9 @@ fn layer_ctx(
     // The query heads of one decode block: a group past 8 is cut into sub-groups.
     let sub_groups = decode_sub_groups(module.storage, d, lctx.group_size, tuning);
     let dg = lctx.group_size / sub_groups;
+    // Sub-groups sharing a block (`P`, `A`): `tuning.warps` warps per column tile.
+    let col_tiles = decode_col_tiles(module.storage, d, lctx.group_size, tuning);
+    let threads = 32 * tuning.warps * col_tiles;
     let rule_heads = layer
         .groups
         .iter()
@@ -1719,7 +1805,7 @@ fn layer_ctx(
         })
         .collect();
     let decode_fast_merge =
-        tuning.fast_merge && d.is_multiple_of(32) && (dg * d).div_ceil(32 * tuning.warps) <= 8;
+        tuning.fast_merge && d.is_multiple_of(32) && (dg * d).div_ceil(threads) <= 8;
     let decode_ticket = tuning.ticket
         && decode_uses_mma(module.storage, d)
         && decode_fast_merge
@@ -1800,7 +1886,7 @@ fn layer_ctx(
         prefill_switch_at_once: pt.switch_at_once,
         prefill_lean_q: pt.lean_q && prefill_lean_copy(d, pt),
         decode_mma: decode_uses_mma(module.storage, d),
-        decode_threads: 32 * tuning.warps,
+        decode_threads: threads,
         decode_stages: tuning.stages,
         decode_warp_pipes: tuning.warp_pipes,
         decode_early_loads: tuning.early_loads
@@ -1812,11 +1898,11 @@ fn layer_ctx(
         // merge.
         decode_fast_merge,
         decode_merge_batch: if decode_half_partials {
-            decode_merge_batch_half(d, dg, 32 * tuning.warps)
+            decode_merge_batch_half(d, dg, threads)
         } else if tuning.wide_merge {
-            decode_merge_batch_wide(d, dg, 32 * tuning.warps)
+            decode_merge_batch_wide(d, dg, threads)
         } else {
-            decode_merge_batch(d, dg, 32 * tuning.warps)
+            decode_merge_batch(d, dg, threads)
         },
         decode_half_partials,
         decode_lean,
@@ -1857,6 +1943,7 @@ fn layer_ctx(
         decode_sub_groups: sub_groups,
         decode_group: dg,
         decode_kv_heads: lctx.kv_heads * sub_groups,
+        decode_col_tiles: col_tiles,
         layer: lctx,
     }
 }
@@ -1976,6 +2063,22 @@ pub(crate) fn generate_variant_progress(
             target: "cuda",
             message: format!(
                 "decode tuning {tuning:?}: warps must be in 1..=16 and stages at least 2"
+            ),
+        });
+    }
+    let col_tiles = decode_col_tiles(
+        module.storage,
+        module.shape.head_dim,
+        module.shape.group_size(),
+        tuning,
+    );
+    if tuning.warps * col_tiles > 32 {
+        return Err(CodegenError::Unsupported {
+            target: "cuda",
+            message: format!(
+                "decode tuning {tuning}: {} warps per column tile x {col_tiles} column tiles \
+                 is over a block's 32 warps",
+                tuning.warps
             ),
         });
     }
@@ -2165,6 +2268,77 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Session 36: `P` and `A` put two or all sub-groups of 8 in one block whose warps split
+    /// over the column tiles; the work list then has `sub-groups / per block` segments a KV
+    /// head, the block `warps × column tiles` warps and the same key tile. Groups up to 8,
+    /// the scalar kernel and `G` are unchanged (the same source as without the letter).
+    #[test]
+    fn sub_groups_share_a_block_with_p_and_a() {
+        let base = DecodeTuning::default_for(16);
+        let pairs = DecodeTuning {
+            sub_group_pairs: true,
+            ..base
+        };
+        let all = DecodeTuning {
+            sub_groups_shared: true,
+            ..base
+        };
+        for (t, v) in [(pairs, "4x3eqmskvP"), (all, "4x3eqmskvA")] {
+            assert_eq!(v.parse::<DecodeTuning>(), Ok(t));
+            assert_eq!(t.to_string(), v);
+        }
+        for bad in ["4x3PA", "4x3GP", "4x3wA", "4x3PP"] {
+            assert!(bad.parse::<DecodeTuning>().is_err(), "{bad}");
+        }
+        let bf = StorageType::Bf16;
+        // (group, P: per block, segments, column tiles; A: the same)
+        for (group, p, a) in [
+            (4, (1, 1, 1), (1, 1, 1)),
+            (8, (1, 1, 1), (1, 1, 1)),
+            (9, (1, 3, 1), (3, 1, 2)),
+            (12, (2, 1, 2), (2, 1, 2)),
+            (16, (2, 1, 2), (2, 1, 2)),
+            (32, (2, 2, 2), (4, 1, 4)),
+            (64, (2, 4, 2), (8, 1, 8)),
+        ] {
+            for (t, want) in [(pairs, p), (all, a)] {
+                let got = (
+                    decode_block_sub_groups(bf, 128, group, t),
+                    decode_sub_groups(bf, 128, group, t),
+                    decode_col_tiles(bf, 128, group, t),
+                );
+                assert_eq!(got, want, "group {group} {t}");
+                assert_eq!(decode_sub_groups(StorageType::F32, 128, group, t), 1);
+                assert_eq!(decode_col_tiles(StorageType::F32, 128, group, t), 1);
+            }
+        }
+        for (kv, group) in [(8, 4), (2, 16), (1, 32)] {
+            let m = dense_module(32, kv, 128, bf);
+            let plain = &generate_tuned(&m, base).unwrap()[0];
+            for t in [pairs, all] {
+                let art = &generate_tuned(&m, t).unwrap()[0];
+                let abi = &art.kernels[1].abi;
+                let ct = decode_col_tiles(bf, 128, group, t);
+                assert_eq!(abi.block[0], 32 * t.warps * ct);
+                assert_eq!(abi.tiles.k_tile, Some(16 * t.warps));
+                let sub = decode_sub_groups(bf, 128, group, t);
+                assert_eq!(abi.tiles.sub_groups, (sub > 1).then_some(sub));
+                assert_eq!(abi.tiles.q_cols, Some(8 * (group / sub).div_ceil(8)));
+                if group <= 8 {
+                    assert_eq!(art.source, plain.source);
+                } else {
+                    assert!(art.source.contains(&format!("constexpr int NCT = {ct};")));
+                    assert!(art.source.contains("constexpr int KT = 16 * KWARPS;"));
+                }
+            }
+        }
+        // 8 warps a column tile over 8 column tiles (64 heads, A) is past 32 warps a block.
+        let m = dense_module(64, 1, 128, bf);
+        let wide = DecodeTuning { warps: 8, ..all };
+        assert!(generate_tuned(&m, wide).is_err());
+        assert!(generate_tuned(&m, all).is_ok());
     }
 
     /// A one-layer dense plan of `q_heads` / `kv_heads` heads of `head_dim`, lowered to

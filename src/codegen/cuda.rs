@@ -243,16 +243,17 @@ pub struct DecodeTuning {
     /// [`CUDA_DECODE_BLOCK_GROUP`] runs whole in one block instead of as sub-groups
     /// ([`decode_sub_groups`]).
     pub whole_group: bool,
-    /// The letter `P` (session 36, tensor cores): the sub-groups of a GQA group past
-    /// [`CUDA_DECODE_BLOCK_GROUP`] ([`decode_sub_groups`]) share a block two at a time,
-    /// over ONE staged K/V tile: the block has `warps` warps per MMA column tile of its
-    /// heads (so `WARPSxSTAGES` keeps its key tile of `16 · warps` keys and its stages),
-    /// each warp its 16 keys against one column tile of 8 heads, and the warps' states
-    /// are merged per column over the `warps` warps that share it. A K/V slot then
-    /// crosses L2 → SM once per 16 heads instead of once per 8 ([`decode_block_sub_groups`]).
-    pub sub_group_pairs: bool,
-    /// The letter `A` (session 36): as `P`, but all sub-groups of a KV head in one block
-    /// (MQA's 32 heads: 4 column tiles), so a slot is staged once per KV head.
+    /// The letter `A` (session 36, tensor cores; opt-in): all sub-groups of 8 of a GQA
+    /// group past [`CUDA_DECODE_BLOCK_GROUP`] ([`decode_sub_groups`]) share one block over
+    /// ONE staged K/V tile: the block has `warps` warps per MMA column tile of its heads
+    /// (so `WARPSxSTAGES` keeps its key tile of `16 · warps` keys and its stages; MQA's 32
+    /// heads at `4x3`: 16 warps), each warp its 16 keys against one column tile of 8
+    /// heads, and the warps' states are merged per column over the `warps` key-row warps
+    /// ([`decode_block_sub_groups`], [`decode_col_tiles`]). A K/V slot then crosses L2 → SM
+    /// once per KV head instead of once per 8 query heads. Measured (benches/RESULTS.md,
+    /// decode "Session 36 (branch s36-mqa)"): MQA B = 16 16k 13–17 % faster than the
+    /// sub-groups; slower at 4k and at B = 4 (1–9 µs), so not the default. Its pairs form
+    /// (two sub-groups a block, the letter `P`) won no cell and was deleted.
     pub sub_groups_shared: bool,
 }
 
@@ -333,7 +334,6 @@ impl Default for DecodeTuning {
             probe_no_store: false,
             probe_no_epilogue: false,
             whole_group: false,
-            sub_group_pairs: false,
             sub_groups_shared: false,
         }
     }
@@ -1008,8 +1008,8 @@ impl std::fmt::Display for DecodeTuning {
     /// epilogue), `k` (combine unrolled), `g` (counter merge on cluster lists), `h` (clusters of
     /// up to 16), `v` (half partials), `j` (the last arrival merges from its registers), `p` (push merge), `o` (exit arrive first), `t`
     /// (ticket merge), `b` (wide merge batches), `z`, `y`, `n` and `x` (the probes), `G`
-    /// (a group past 8 whole in one block), `P` and `A` (sub-groups sharing a block's
-    /// tiles, two or all), e.g.
+    /// (a group past 8 whole in one block), `A` (a KV head's sub-groups sharing one
+    /// block's tiles), e.g.
     /// `4x3em`, `4x3efmstb`, `4x3eqmsk` or `4x3w`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}x{}", self.warps, self.stages)?;
@@ -1040,7 +1040,6 @@ impl std::fmt::Display for DecodeTuning {
             (self.probe_no_store, 'n'),
             (self.probe_no_epilogue, 'x'),
             (self.whole_group, 'G'),
-            (self.sub_group_pairs, 'P'),
             (self.sub_groups_shared, 'A'),
         ] {
             if on {
@@ -1055,14 +1054,13 @@ impl std::str::FromStr for DecodeTuning {
     type Err = String;
 
     /// Parses what [`Display`](std::fmt::Display) writes: `WARPSxSTAGES` and any of the
-    /// letters `w`, `e`, `q`, `f`, `r`, `a`, `i`, `u`, `c`, `l`, `m`, `s`, `k`, `g`, `h`, `v`, `j`, `p`, `o`, `t`, `b`, `z`, `y`, `n`, `x`, `G`, `P`, `A` (a letter not
-    /// written is off, whatever the default); `a` needs `r`; `P` and `A` exclude each
-    /// other, `G` and `w`.
+    /// letters `w`, `e`, `q`, `f`, `r`, `a`, `i`, `u`, `c`, `l`, `m`, `s`, `k`, `g`, `h`, `v`, `j`, `p`, `o`, `t`, `b`, `z`, `y`, `n`, `x`, `G`, `A` (a letter not
+    /// written is off, whatever the default); `a` needs `r`; `A` excludes `G` and `w`.
     fn from_str(v: &str) -> Result<Self, String> {
         let bad = || {
             format!(
                 "decode variant `{v}`: expected WARPSxSTAGES and option letters from w, e, q, f, r, \
-                 a, i, u, c, l, m, s, k, g, h, v, j, p, o, t, b, z, y, n, x, G, P, A (a only with r; P or A, not with G or w), e.g. 4x3, 4x3emsb or 4x3w"
+                 a, i, u, c, l, m, s, k, g, h, v, j, p, o, t, b, z, y, n, x, G, A (a only with r; A not with G or w), e.g. 4x3, 4x3emsb or 4x3w"
             )
         };
         let (w, rest) = v.split_once('x').ok_or_else(bad)?;
@@ -1099,7 +1097,6 @@ impl std::str::FromStr for DecodeTuning {
             probe_no_store: false,
             probe_no_epilogue: false,
             whole_group: false,
-            sub_group_pairs: false,
             sub_groups_shared: false,
         };
         for c in letters.chars() {
@@ -1130,7 +1127,6 @@ impl std::str::FromStr for DecodeTuning {
                 'y' => &mut t.probe_no_merge,
                 'x' => &mut t.probe_no_epilogue,
                 'G' => &mut t.whole_group,
-                'P' => &mut t.sub_group_pairs,
                 'A' => &mut t.sub_groups_shared,
                 _ => return Err(bad()),
             };
@@ -1144,9 +1140,7 @@ impl std::str::FromStr for DecodeTuning {
             // refill's barrier after the math makes safe to drop.
             return Err(bad());
         }
-        if (t.sub_group_pairs || t.sub_groups_shared)
-            && (t.sub_group_pairs == t.sub_groups_shared || t.whole_group || t.warp_pipes)
-        {
+        if t.sub_groups_shared && (t.whole_group || t.warp_pipes) {
             // One block's warps split over column tiles share the block-wide pipeline.
             return Err(bad());
         }
@@ -1254,7 +1248,7 @@ pub fn decode_sub_groups(
 }
 
 /// The sub-groups of at most [`CUDA_DECODE_BLOCK_GROUP`] heads a group is cut into, before
-/// `P` / `A` put several in one block (1 where [`decode_sub_groups`] keeps the group whole).
+/// `A` puts them in one block (1 where [`decode_sub_groups`] keeps the group whole).
 fn decode_groups_of_eight(
     storage: StorageType,
     head_dim: u32,
@@ -1273,11 +1267,9 @@ fn decode_groups_of_eight(
 }
 
 /// Sub-groups of at most [`CUDA_DECODE_BLOCK_GROUP`] heads that share one decode block's
-/// staged K/V tiles (session 36): 1 by default; with [`DecodeTuning::sub_group_pairs`]
-/// (`P`) 2 where the group is cut into an even number of them (16 → one block of 2 × 8,
-/// 32 → 2 blocks of 2 × 8), with [`DecodeTuning::sub_groups_shared`] (`A`) all of them
-/// (32 → one block of 4 × 8). Above 1 the block's warps split over the column tiles of
-/// its heads ([`decode_col_tiles`]).
+/// staged K/V tiles (session 36): 1 by default; with [`DecodeTuning::sub_groups_shared`]
+/// (`A`) all of them (16 → one block of 2 × 8, 32 → one block of 4 × 8). Above 1 the
+/// block's warps split over the column tiles of its heads ([`decode_col_tiles`]).
 pub fn decode_block_sub_groups(
     storage: StorageType,
     head_dim: u32,
@@ -1285,10 +1277,8 @@ pub fn decode_block_sub_groups(
     tuning: DecodeTuning,
 ) -> u32 {
     let s = decode_groups_of_eight(storage, head_dim, group_size, tuning);
-    if s > 1 && tuning.sub_groups_shared {
+    if tuning.sub_groups_shared {
         s
-    } else if s > 1 && tuning.sub_group_pairs && s.is_multiple_of(2) {
-        2
     } else {
         1
     }
@@ -1791,7 +1781,7 @@ fn layer_ctx(
     // The query heads of one decode block: a group past 8 is cut into sub-groups.
     let sub_groups = decode_sub_groups(module.storage, d, lctx.group_size, tuning);
     let dg = lctx.group_size / sub_groups;
-    // Sub-groups sharing a block (`P`, `A`): `tuning.warps` warps per column tile.
+    // Sub-groups sharing a block (`A`): `tuning.warps` warps per column tile.
     let col_tiles = decode_col_tiles(module.storage, d, lctx.group_size, tuning);
     let threads = 32 * tuning.warps * col_tiles;
     let rule_heads = layer
@@ -2270,71 +2260,62 @@ mod tests {
         }
     }
 
-    /// Session 36: `P` and `A` put two or all sub-groups of 8 in one block whose warps split
-    /// over the column tiles; the work list then has `sub-groups / per block` segments a KV
-    /// head, the block `warps × column tiles` warps and the same key tile. Groups up to 8,
-    /// the scalar kernel and `G` are unchanged (the same source as without the letter).
+    /// Session 36: `A` puts all sub-groups of 8 of a KV head in one block whose warps
+    /// split over the column tiles; the work list then has one segment a KV head, the block
+    /// `warps × column tiles` warps and the same key tile. Groups up to 8, the scalar
+    /// kernel and `G` are unchanged (the same source as without the letter).
     #[test]
-    fn sub_groups_share_a_block_with_p_and_a() {
+    fn sub_groups_share_a_block_with_a() {
         let base = DecodeTuning::default_for(16);
-        let pairs = DecodeTuning {
-            sub_group_pairs: true,
-            ..base
-        };
         let all = DecodeTuning {
             sub_groups_shared: true,
             ..base
         };
-        for (t, v) in [(pairs, "4x3eqmskvP"), (all, "4x3eqmskvA")] {
-            assert_eq!(v.parse::<DecodeTuning>(), Ok(t));
-            assert_eq!(t.to_string(), v);
-        }
-        for bad in ["4x3PA", "4x3GP", "4x3wA", "4x3PP"] {
+        assert_eq!("4x3eqmskvA".parse::<DecodeTuning>(), Ok(all));
+        assert_eq!(all.to_string(), "4x3eqmskvA");
+        for bad in ["4x3GA", "4x3wA", "4x3AA", "4x3P"] {
             assert!(bad.parse::<DecodeTuning>().is_err(), "{bad}");
         }
         let bf = StorageType::Bf16;
-        // (group, P: per block, segments, column tiles; A: the same)
-        for (group, p, a) in [
-            (4, (1, 1, 1), (1, 1, 1)),
-            (8, (1, 1, 1), (1, 1, 1)),
-            (9, (1, 3, 1), (3, 1, 2)),
-            (12, (2, 1, 2), (2, 1, 2)),
-            (16, (2, 1, 2), (2, 1, 2)),
-            (32, (2, 2, 2), (4, 1, 4)),
-            (64, (2, 4, 2), (8, 1, 8)),
+        // (group, sub-groups a block, segments a KV head, column tiles)
+        for (group, want) in [
+            (4, (1, 1, 1)),
+            (8, (1, 1, 1)),
+            (9, (3, 1, 2)),
+            (12, (2, 1, 2)),
+            (16, (2, 1, 2)),
+            (32, (4, 1, 4)),
+            (64, (8, 1, 8)),
         ] {
-            for (t, want) in [(pairs, p), (all, a)] {
-                let got = (
-                    decode_block_sub_groups(bf, 128, group, t),
-                    decode_sub_groups(bf, 128, group, t),
-                    decode_col_tiles(bf, 128, group, t),
-                );
-                assert_eq!(got, want, "group {group} {t}");
-                assert_eq!(decode_sub_groups(StorageType::F32, 128, group, t), 1);
-                assert_eq!(decode_col_tiles(StorageType::F32, 128, group, t), 1);
-            }
+            let got = (
+                decode_block_sub_groups(bf, 128, group, all),
+                decode_sub_groups(bf, 128, group, all),
+                decode_col_tiles(bf, 128, group, all),
+            );
+            assert_eq!(got, want, "group {group}");
+            assert_eq!(decode_col_tiles(bf, 128, group, base), 1);
+            assert_eq!(decode_sub_groups(StorageType::F32, 128, group, all), 1);
+            assert_eq!(decode_col_tiles(StorageType::F32, 128, group, all), 1);
         }
         for (kv, group) in [(8, 4), (2, 16), (1, 32)] {
             let m = dense_module(32, kv, 128, bf);
             let plain = &generate_tuned(&m, base).unwrap()[0];
-            for t in [pairs, all] {
-                let art = &generate_tuned(&m, t).unwrap()[0];
-                let abi = &art.kernels[1].abi;
-                let ct = decode_col_tiles(bf, 128, group, t);
-                assert_eq!(abi.block[0], 32 * t.warps * ct);
-                assert_eq!(abi.tiles.k_tile, Some(16 * t.warps));
-                let sub = decode_sub_groups(bf, 128, group, t);
-                assert_eq!(abi.tiles.sub_groups, (sub > 1).then_some(sub));
-                assert_eq!(abi.tiles.q_cols, Some(8 * (group / sub).div_ceil(8)));
-                if group <= 8 {
-                    assert_eq!(art.source, plain.source);
-                } else {
-                    assert!(art.source.contains(&format!("constexpr int NCT = {ct};")));
-                    assert!(art.source.contains("constexpr int KT = 16 * KWARPS;"));
-                }
+            let art = &generate_tuned(&m, all).unwrap()[0];
+            let abi = &art.kernels[1].abi;
+            let ct = decode_col_tiles(bf, 128, group, all);
+            assert_eq!(abi.block[0], 32 * all.warps * ct);
+            assert_eq!(abi.tiles.k_tile, Some(16 * all.warps));
+            assert_eq!(abi.tiles.sub_groups, None);
+            assert_eq!(abi.tiles.q_cols, Some(8 * group.div_ceil(8)));
+            if group <= 8 {
+                assert_eq!(art.source, plain.source);
+            } else {
+                assert!(art.source.contains(&format!("constexpr int NCT = {ct};")));
+                assert!(art.source.contains("constexpr int KT = 16 * KWARPS;"));
+                assert!(!plain.source.contains("KWARPS"));
             }
         }
-        // 8 warps a column tile over 8 column tiles (64 heads, A) is past 32 warps a block.
+        // 8 warps a column tile over 8 column tiles (64 heads) is past 32 warps a block.
         let m = dense_module(64, 1, 128, bf);
         let wide = DecodeTuning { warps: 8, ..all };
         assert!(generate_tuned(&m, wide).is_err());

@@ -251,7 +251,7 @@ pub struct DecodeTuning {
     /// heads, and the warps' states are merged per column over the `warps` key-row warps
     /// ([`decode_block_sub_groups`], [`decode_col_tiles`]). A K/V slot then crosses L2 → SM
     /// once per KV head instead of once per 8 query heads. Measured (benches/RESULTS.md,
-    /// decode "Session 36 (branch s36-mqa)"): MQA B = 16 16k 13–17 % faster than the
+    /// decode "Session 36 (branch s36-mqa)"): MQA B = 16 16k 11–17 % faster than the
     /// sub-groups; slower at 4k and at B = 4 (1–9 µs), so not the default. Its pairs form
     /// (two sub-groups a block, the letter `P`) won no cell and was deleted.
     pub sub_groups_shared: bool,

@@ -259,6 +259,59 @@ fn wide_gqa_groups_compile_for_sm90() {
     }
 }
 
+/// Session 36 (s36-mqa): all sub-groups of 8 of a KV head sharing one block's staged K/V
+/// tiles (`A`), with `WARPS` warps per MMA column tile. The forms measured on the H200
+/// compile for groups of 16, 32 and 12 (2 × 6) in f16 and bf16; the ABI's block, key tile
+/// and `tiles.sub_groups` follow the form, and ptxas's registers and spills of each decode
+/// kernel are printed (`--nocapture`, with `MOA_PTXAS`; head_dim 128: 4x3 and 4x5 128
+/// registers, no spills).
+#[test]
+fn sub_groups_sharing_a_block_compile_for_sm90() {
+    for (q_heads, kv_heads, head_dim) in [(32, 2, 128), (32, 1, 128), (16, 1, 64), (24, 2, 128)] {
+        let plan = Plan::dense(ModelShape {
+            name: None,
+            layers: 1,
+            q_heads,
+            kv_heads,
+            head_dim,
+            max_context_tokens: 4096,
+        })
+        .unwrap();
+        let group = q_heads / kv_heads;
+        for storage in [StorageType::F16, StorageType::Bf16] {
+            let module = lower(&plan, storage);
+            for v in ["4x3eqmskvA", "4x5eqmskvA"] {
+                let tuning: cuda::DecodeTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
+                let tag = format!(
+                    "share{q_heads}-{kv_heads}-{head_dim}-{}-{v}",
+                    storage.name()
+                );
+                let arts = cuda::generate_tuned(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
+                let abi = &arts[0].kernels[1].abi;
+                assert_eq!(abi.tiles.sub_groups, None, "{tag}");
+                assert_eq!(abi.block[0], 32 * tuning.warps * group.div_ceil(8), "{tag}");
+                assert_eq!(abi.tiles.k_tile, Some(16 * tuning.warps), "{tag}");
+                let ptx = compile(&arts[0]);
+                let entry = &arts[0].kernels[1].entry_point;
+                assert!(
+                    ptx.contains(&format!(".entry {entry}(")),
+                    "{tag}: PTX lacks {entry}"
+                );
+                let log = assemble(&tag, &ptx, &scratch(&tag));
+                let mut in_decode = false;
+                for line in log.lines() {
+                    if line.contains("Compiling entry function") {
+                        in_decode = line.contains(entry.as_str());
+                    }
+                    if in_decode && (line.contains("registers") || line.contains("spill")) {
+                        eprintln!("{tag}: {}", line.trim());
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The prefill source has two tensor-core bodies: wgmma where it is compiled for sm_90a
 /// (the default, checked above) and mma.sync elsewhere; this compiles the portable one.
 #[test]

@@ -243,6 +243,18 @@ pub struct DecodeTuning {
     /// [`CUDA_DECODE_BLOCK_GROUP`] runs whole in one block instead of as sub-groups
     /// ([`decode_sub_groups`]).
     pub whole_group: bool,
+    /// The letter `A` (session 36, tensor cores; opt-in): all sub-groups of 8 of a GQA
+    /// group past [`CUDA_DECODE_BLOCK_GROUP`] ([`decode_sub_groups`]) share one block over
+    /// ONE staged K/V tile: the block has `warps` warps per MMA column tile of its heads
+    /// (so `WARPSxSTAGES` keeps its key tile of `16 · warps` keys and its stages; MQA's 32
+    /// heads at `4x3`: 16 warps), each warp its 16 keys against one column tile of 8
+    /// heads, and the warps' states are merged per column over the `warps` key-row warps
+    /// ([`decode_block_sub_groups`], [`decode_col_tiles`]). A K/V slot then crosses L2 → SM
+    /// once per KV head instead of once per 8 query heads. Measured (benches/RESULTS.md,
+    /// decode "Session 36 (branch s36-mqa)"): MQA B = 16 16k 11–17 % faster than the
+    /// sub-groups; slower at 4k and at B = 4 (1–9 µs), so not the default. Its pairs form
+    /// (two sub-groups a block, the letter `P`) won no cell and was deleted.
+    pub sub_groups_shared: bool,
 }
 
 impl DecodeTuning {
@@ -322,6 +334,7 @@ impl Default for DecodeTuning {
             probe_no_store: false,
             probe_no_epilogue: false,
             whole_group: false,
+            sub_groups_shared: false,
         }
     }
 }
@@ -995,7 +1008,8 @@ impl std::fmt::Display for DecodeTuning {
     /// epilogue), `k` (combine unrolled), `g` (counter merge on cluster lists), `h` (clusters of
     /// up to 16), `v` (half partials), `j` (the last arrival merges from its registers), `p` (push merge), `o` (exit arrive first), `t`
     /// (ticket merge), `b` (wide merge batches), `z`, `y`, `n` and `x` (the probes), `G`
-    /// (a group past 8 whole in one block), e.g.
+    /// (a group past 8 whole in one block), `A` (a KV head's sub-groups sharing one
+    /// block's tiles), e.g.
     /// `4x3em`, `4x3efmstb`, `4x3eqmsk` or `4x3w`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}x{}", self.warps, self.stages)?;
@@ -1026,6 +1040,7 @@ impl std::fmt::Display for DecodeTuning {
             (self.probe_no_store, 'n'),
             (self.probe_no_epilogue, 'x'),
             (self.whole_group, 'G'),
+            (self.sub_groups_shared, 'A'),
         ] {
             if on {
                 write!(f, "{letter}")?;
@@ -1039,13 +1054,13 @@ impl std::str::FromStr for DecodeTuning {
     type Err = String;
 
     /// Parses what [`Display`](std::fmt::Display) writes: `WARPSxSTAGES` and any of the
-    /// letters `w`, `e`, `q`, `f`, `r`, `a`, `i`, `u`, `c`, `l`, `m`, `s`, `k`, `g`, `h`, `v`, `j`, `p`, `o`, `t`, `b`, `z`, `y`, `n`, `x`, `G` (a letter not
-    /// written is off, whatever the default); `a` needs `r`.
+    /// letters `w`, `e`, `q`, `f`, `r`, `a`, `i`, `u`, `c`, `l`, `m`, `s`, `k`, `g`, `h`, `v`, `j`, `p`, `o`, `t`, `b`, `z`, `y`, `n`, `x`, `G`, `A` (a letter not
+    /// written is off, whatever the default); `a` needs `r`; `A` excludes `G` and `w`.
     fn from_str(v: &str) -> Result<Self, String> {
         let bad = || {
             format!(
                 "decode variant `{v}`: expected WARPSxSTAGES and option letters from w, e, q, f, r, \
-                 a, i, u, c, l, m, s, k, g, h, v, j, p, o, t, b, z, y, n, x, G (a only with r), e.g. 4x3, 4x3emsb or 4x3w"
+                 a, i, u, c, l, m, s, k, g, h, v, j, p, o, t, b, z, y, n, x, G, A (a only with r; A not with G or w), e.g. 4x3, 4x3emsb or 4x3w"
             )
         };
         let (w, rest) = v.split_once('x').ok_or_else(bad)?;
@@ -1082,6 +1097,7 @@ impl std::str::FromStr for DecodeTuning {
             probe_no_store: false,
             probe_no_epilogue: false,
             whole_group: false,
+            sub_groups_shared: false,
         };
         for c in letters.chars() {
             let flag = match c {
@@ -1111,6 +1127,7 @@ impl std::str::FromStr for DecodeTuning {
                 'y' => &mut t.probe_no_merge,
                 'x' => &mut t.probe_no_epilogue,
                 'G' => &mut t.whole_group,
+                'A' => &mut t.sub_groups_shared,
                 _ => return Err(bad()),
             };
             if *flag {
@@ -1121,6 +1138,10 @@ impl std::str::FromStr for DecodeTuning {
         if t.arrive && !t.refill {
             // The arrival barriers replace the barrier before each tile, which only the
             // refill's barrier after the math makes safe to drop.
+            return Err(bad());
+        }
+        if t.sub_groups_shared && (t.whole_group || t.warp_pipes) {
+            // One block's warps split over column tiles share the block-wide pipeline.
             return Err(bad());
         }
         Ok(t)
@@ -1219,19 +1240,64 @@ pub fn decode_q_cols(storage: StorageType, head_dim: u32, group_size: u32) -> u3
 /// sub-groups` segments, and a KV head's slots are read once per sub-group (the later
 /// reads mostly from L2: the sub-groups' items run side by side). The manifest's
 /// `tiles.sub_groups` carries it (absent: 1).
-/// The storage and head_dim do not change the rule (kept for the callers).
+/// The storage and head_dim choose only whether `A` shares a block ([`decode_block_sub_groups`]).
 pub fn decode_sub_groups(
-    _storage: StorageType,
-    _head_dim: u32,
+    storage: StorageType,
+    head_dim: u32,
     group_size: u32,
     tuning: DecodeTuning,
 ) -> u32 {
+    decode_groups_of_eight(group_size, tuning)
+        / decode_block_sub_groups(storage, head_dim, group_size, tuning)
+}
+
+/// The sub-groups of at most [`CUDA_DECODE_BLOCK_GROUP`] heads a group is cut into, before
+/// `A` puts them in one block (1 where [`decode_sub_groups`] keeps the group whole); the
+/// same on tensor cores and in the scalar kernel (session 36, s36-wide).
+fn decode_groups_of_eight(group_size: u32, tuning: DecodeTuning) -> u32 {
     if tuning.whole_group || group_size <= CUDA_DECODE_BLOCK_GROUP {
         return 1;
     }
     (group_size.div_ceil(CUDA_DECODE_BLOCK_GROUP)..=group_size)
         .find(|s| group_size.is_multiple_of(*s))
         .unwrap_or(group_size)
+}
+
+/// Sub-groups of at most [`CUDA_DECODE_BLOCK_GROUP`] heads that share one decode block's
+/// staged K/V tiles (session 36): 1 by default; with [`DecodeTuning::sub_groups_shared`]
+/// (`A`) all of them (16 → one block of 2 × 8, 32 → one block of 4 × 8). Above 1 the
+/// block's warps split over the column tiles of its heads ([`decode_col_tiles`]).
+pub fn decode_block_sub_groups(
+    storage: StorageType,
+    head_dim: u32,
+    group_size: u32,
+    tuning: DecodeTuning,
+) -> u32 {
+    let s = decode_groups_of_eight(group_size, tuning);
+    // `A` is a form of the tensor-core kernel; the scalar kernel keeps one sub-group a block.
+    if tuning.sub_groups_shared && decode_uses_mma(storage, head_dim) {
+        s
+    } else {
+        1
+    }
+}
+
+/// MMA column tiles (8 query heads each) a decode block's warps are split over: 1 (every
+/// warp computes all of its block's columns) unless sub-groups share the block
+/// ([`decode_block_sub_groups`] > 1); then the block's heads padded to 8 per tile, and the
+/// block has `tuning.warps` warps per column tile.
+pub fn decode_col_tiles(
+    storage: StorageType,
+    head_dim: u32,
+    group_size: u32,
+    tuning: DecodeTuning,
+) -> u32 {
+    if decode_block_sub_groups(storage, head_dim, group_size, tuning) > 1 {
+        let block_heads = group_size / decode_sub_groups(storage, head_dim, group_size, tuning);
+        decode_q_cols(storage, head_dim, block_heads) / 8
+    } else {
+        1
+    }
 }
 
 /// Keys per pipeline stage of the tensor-core decode (16 per warp), or per warp step of
@@ -1600,6 +1666,10 @@ struct CudaLayerCtx {
     decode_sub_groups: u32,
     decode_group: u32,
     decode_kv_heads: u32,
+    /// [`decode_col_tiles`]: above 1 the block's `decode_threads` are `tuning.warps` warps
+    /// per MMA column tile, each warp one column tile of the block's heads, and the warps'
+    /// states are merged over the `tuning.warps` key-row warps of each column.
+    decode_col_tiles: u32,
 }
 
 /// Parameters of a layer's prefill kernel, in order.
@@ -1709,6 +1779,9 @@ fn layer_ctx(
     // The query heads of one decode block: a group past 8 is cut into sub-groups.
     let sub_groups = decode_sub_groups(module.storage, d, lctx.group_size, tuning);
     let dg = lctx.group_size / sub_groups;
+    // Sub-groups sharing a block (`A`): `tuning.warps` warps per column tile.
+    let col_tiles = decode_col_tiles(module.storage, d, lctx.group_size, tuning);
+    let threads = 32 * tuning.warps * col_tiles;
     let rule_heads = layer
         .groups
         .iter()
@@ -1720,7 +1793,7 @@ fn layer_ctx(
         })
         .collect();
     let decode_fast_merge =
-        tuning.fast_merge && d.is_multiple_of(32) && (dg * d).div_ceil(32 * tuning.warps) <= 8;
+        tuning.fast_merge && d.is_multiple_of(32) && (dg * d).div_ceil(threads) <= 8;
     let decode_ticket = tuning.ticket
         && decode_uses_mma(module.storage, d)
         && decode_fast_merge
@@ -1801,7 +1874,7 @@ fn layer_ctx(
         prefill_switch_at_once: pt.switch_at_once,
         prefill_lean_q: pt.lean_q && prefill_lean_copy(d, pt),
         decode_mma: decode_uses_mma(module.storage, d),
-        decode_threads: 32 * tuning.warps,
+        decode_threads: threads,
         decode_stages: tuning.stages,
         decode_warp_pipes: tuning.warp_pipes,
         decode_early_loads: tuning.early_loads
@@ -1813,11 +1886,11 @@ fn layer_ctx(
         // merge.
         decode_fast_merge,
         decode_merge_batch: if decode_half_partials {
-            decode_merge_batch_half(d, dg, 32 * tuning.warps)
+            decode_merge_batch_half(d, dg, threads)
         } else if tuning.wide_merge {
-            decode_merge_batch_wide(d, dg, 32 * tuning.warps)
+            decode_merge_batch_wide(d, dg, threads)
         } else {
-            decode_merge_batch(d, dg, 32 * tuning.warps)
+            decode_merge_batch(d, dg, threads)
         },
         decode_half_partials,
         decode_lean,
@@ -1858,6 +1931,7 @@ fn layer_ctx(
         decode_sub_groups: sub_groups,
         decode_group: dg,
         decode_kv_heads: lctx.kv_heads * sub_groups,
+        decode_col_tiles: col_tiles,
         layer: lctx,
     }
 }
@@ -1977,6 +2051,22 @@ pub(crate) fn generate_variant_progress(
             target: "cuda",
             message: format!(
                 "decode tuning {tuning:?}: warps must be in 1..=16 and stages at least 2"
+            ),
+        });
+    }
+    let col_tiles = decode_col_tiles(
+        module.storage,
+        module.shape.head_dim,
+        module.shape.group_size(),
+        tuning,
+    );
+    if tuning.warps * col_tiles > 32 {
+        return Err(CodegenError::Unsupported {
+            target: "cuda",
+            message: format!(
+                "decode tuning {tuning}: {} warps per column tile x {col_tiles} column tiles \
+                 is over a block's 32 warps",
+                tuning.warps
             ),
         });
     }
@@ -2176,6 +2266,72 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Session 36: `A` puts all sub-groups of 8 of a KV head in one block whose warps
+    /// split over the column tiles; the work list then has one segment a KV head, the block
+    /// `warps × column tiles` warps and the same key tile. Groups up to 8, the scalar
+    /// kernel and `G` are unchanged (the same source as without the letter).
+    #[test]
+    fn sub_groups_share_a_block_with_a() {
+        let base = DecodeTuning::default_for(16);
+        let all = DecodeTuning {
+            sub_groups_shared: true,
+            ..base
+        };
+        assert_eq!("4x3eqmskvA".parse::<DecodeTuning>(), Ok(all));
+        assert_eq!(all.to_string(), "4x3eqmskvA");
+        for bad in ["4x3GA", "4x3wA", "4x3AA", "4x3P"] {
+            assert!(bad.parse::<DecodeTuning>().is_err(), "{bad}");
+        }
+        let bf = StorageType::Bf16;
+        // (group, sub-groups a block, segments a KV head, column tiles)
+        for (group, want) in [
+            (4, (1, 1, 1)),
+            (8, (1, 1, 1)),
+            (9, (3, 1, 2)),
+            (12, (2, 1, 2)),
+            (16, (2, 1, 2)),
+            (32, (4, 1, 4)),
+            (64, (8, 1, 8)),
+        ] {
+            let got = (
+                decode_block_sub_groups(bf, 128, group, all),
+                decode_sub_groups(bf, 128, group, all),
+                decode_col_tiles(bf, 128, group, all),
+            );
+            assert_eq!(got, want, "group {group}");
+            assert_eq!(decode_col_tiles(bf, 128, group, base), 1);
+            // `A` leaves the scalar kernel as it is: its sub-groups of <= 8 (s36-wide).
+            assert_eq!(
+                decode_sub_groups(StorageType::F32, 128, group, all),
+                decode_sub_groups(StorageType::F32, 128, group, base)
+            );
+            assert_eq!(decode_col_tiles(StorageType::F32, 128, group, all), 1);
+        }
+        for (kv, group) in [(8, 4), (2, 16), (1, 32)] {
+            let m = dense_module(32, kv, 128, bf);
+            let plain = &generate_tuned(&m, base).unwrap()[0];
+            let art = &generate_tuned(&m, all).unwrap()[0];
+            let abi = &art.kernels[1].abi;
+            let ct = decode_col_tiles(bf, 128, group, all);
+            assert_eq!(abi.block[0], 32 * all.warps * ct);
+            assert_eq!(abi.tiles.k_tile, Some(16 * all.warps));
+            assert_eq!(abi.tiles.sub_groups, None);
+            assert_eq!(abi.tiles.q_cols, Some(8 * group.div_ceil(8)));
+            if group <= 8 {
+                assert_eq!(art.source, plain.source);
+            } else {
+                assert!(art.source.contains(&format!("constexpr int NCT = {ct};")));
+                assert!(art.source.contains("constexpr int KT = 16 * KWARPS;"));
+                assert!(!plain.source.contains("KWARPS"));
+            }
+        }
+        // 8 warps a column tile over 8 column tiles (64 heads) is past 32 warps a block.
+        let m = dense_module(64, 1, 128, bf);
+        let wide = DecodeTuning { warps: 8, ..all };
+        assert!(generate_tuned(&m, wide).is_err());
+        assert!(generate_tuned(&m, all).is_ok());
     }
 
     /// A one-layer dense plan of `q_heads` / `kv_heads` heads of `head_dim`, lowered to

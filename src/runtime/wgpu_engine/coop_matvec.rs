@@ -16,8 +16,9 @@ use half::f16;
 use super::{CoopDecodeChoice, CoopHeadChoice, EngineError, WgpuEngine, WgpuEngineOptions};
 use crate::lower::StorageType;
 use crate::runtime::shaders::{
-    coop_fused_mlp_source, coop_head_source, coop_matvec_source, coop_matvec_xs_len, CoopWalk,
-    FusedForm, COOP_HEAD, COOP_MATVEC,
+    coop_fused_mlp_source, coop_head_source, coop_head_wide_source, coop_head_wide_stage,
+    coop_matvec_source, coop_matvec_xs_len, CoopWalk, FusedForm, COOP_HEAD, COOP_HEAD_WIDE,
+    COOP_MATVEC,
 };
 use crate::runtime::wgpu::{matrix_pipeline_checked, CoopMatrix};
 
@@ -37,6 +38,8 @@ pub(super) struct CoopHead {
     /// epilogue (`MOA_WGPU_HEAD_ARGMAX=0`: the head writes logits, `argmax.wgsl` runs
     /// both stages).
     pub(super) fold_argmax: bool,
+    /// `coop_head_wide.wgsl` (16 subgroups a workgroup, `MOA_WGPU_COOP_HEAD_WIDE`).
+    pub(super) wide: bool,
 }
 
 impl CoopHead {
@@ -300,6 +303,35 @@ fn build_staged(
         return Err(format!("K = {k} is not a multiple of 16"));
     }
     let limit = u64::from(device.limits().max_compute_workgroup_storage_size);
+    // Workgroups of 16 subgroups where asked and they fit (else the 4-subgroup head).
+    let wide_fits = 16 * coop.subgroup <= device.limits().max_compute_invocations_per_workgroup;
+    if let (true, true, Some(ks)) = (
+        o.coop_head_wide > 0,
+        wide_fits,
+        coop_head_wide_stage(k, coop.subgroup, limit),
+    ) {
+        let bpw = o.coop_head_wide;
+        let source = coop_head_wide_source(k, ks, bpw, coop.subgroup);
+        let pipe = |epi: u32| {
+            matrix_pipeline_checked(
+                device,
+                COOP_HEAD_WIDE.name,
+                &source,
+                COOP_HEAD_WIDE.entry_point,
+                &[("EPI", f64::from(epi))],
+                !o.coop_head_unchecked,
+            )
+        };
+        return Ok(CoopHead {
+            logits: pipe(0)?,
+            argmax: pipe(1)?,
+            tiles: bpw,
+            staged: Some(ks),
+            k,
+            fold_argmax: o.head_argmax,
+            wide: true,
+        });
+    }
     let ks = stage_width(k, limit, o.coop_head_ks).ok_or_else(|| {
         format!(
             "its workgroup arrays need at least {} bytes, above this adapter's {limit}",
@@ -331,6 +363,7 @@ fn build_staged(
         staged: Some(ks),
         k,
         fold_argmax: o.head_argmax,
+        wide: false,
     })
 }
 
@@ -385,6 +418,7 @@ pub(super) fn coop_head(
         staged: None,
         k,
         fold_argmax: o.head_argmax,
+        wide: false,
     })
 }
 
@@ -950,7 +984,12 @@ impl WgpuEngine {
                 "matrix units ({}{}; max |err| {e:.1e} on the start-up check)",
                 match h.staged {
                     Some(ks) => format!(
-                        "coop_head.wgsl, weights staged {ks} of K at a time, {} blocks of 64 columns a workgroup, x staged in one round trip, vector stores{}",
+                        "{}, weights staged {ks} of K at a time, {} blocks of 64 columns a workgroup, x staged in one round trip, vector stores{}",
+                        if h.wide {
+                            "coop_head_wide.wgsl (16 subgroups a workgroup, a block's stages in flight)"
+                        } else {
+                            "coop_head.wgsl"
+                        },
                         h.tiles,
                         if o.coop_head_unchecked {
                             ", without naga's runtime checks"

@@ -442,6 +442,15 @@ pub struct WgpuEngineOptions {
     /// (every one of 4 runs above every one of 4 with the checks), the same logits
     /// (parity 0.0496, argmax 3/3).
     pub coop_head_unchecked: bool,
+    /// `MOA_WGPU_COOP_HEAD_WIDE` (default `0`: off): the staged head in workgroups of 16
+    /// subgroups (`coop_head_wide.wgsl`), N (1 to 16) blocks of 64 columns a workgroup:
+    /// 512 invocations on 32 lanes, so the driver keeps at most 128 registers and the
+    /// workgroup holds a block's stages of weights in flight (72 KB at K 576, against
+    /// `coop_head.wgsl`'s 24 KB at 247 registers, 2 workgroups an SM); N sizes the grid to
+    /// one workgroup an SM (SmolLM2's 768 blocks: 6 → 128 workgroups on the H200's 132
+    /// SMs). For K a multiple of 64 up to 1024 (a subgroup's A fragments in registers);
+    /// elsewhere the staged head as without it. Opt-in (session 36, s36-head).
+    pub coop_head_wide: u32,
     /// `MOA_WGPU_HEAD_ARGMAX` (default `1`): greedy steps take the argmax's first stage
     /// in the matrix-unit head's epilogue; `0` writes logits (argmax 10.6 → 5–8 µs,
     /// session 11).
@@ -612,6 +621,7 @@ impl Default for WgpuEngineOptions {
             coop_head_ks: None,
             coop_head_diag: 0,
             coop_head_unchecked: true,
+            coop_head_wide: 0,
             head_argmax: true,
             coop_decode: CoopDecodeChoice::GateUp,
             coop_qkv: false,
@@ -782,6 +792,8 @@ impl WgpuEngineOptions {
                 d.coop_head_diag,
             )?,
             coop_head_unchecked: flag(env, "MOA_WGPU_COOP_HEAD_UNCHECKED", d.coop_head_unchecked)?,
+            coop_head_wide: number(env, "MOA_WGPU_COOP_HEAD_WIDE", "0 to 16", 0..=16)?
+                .unwrap_or(d.coop_head_wide),
             head_argmax: flag(env, "MOA_WGPU_HEAD_ARGMAX", d.head_argmax)?,
             coop_decode: choice(
                 env,
@@ -1147,6 +1159,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_COOP_HEAD_KS",
     "MOA_WGPU_COOP_HEAD_DIAG",
     "MOA_WGPU_COOP_HEAD_UNCHECKED",
+    "MOA_WGPU_COOP_HEAD_WIDE",
     "MOA_WGPU_HEAD_ARGMAX",
     "MOA_WGPU_COOP_DECODE",
     "MOA_WGPU_COOP_QKV",
@@ -1523,6 +1536,7 @@ mod tests {
             ("MOA_WGPU_COOP_HEAD", "direct"),
             ("MOA_WGPU_COOP_HEAD_KS", "96"),
             ("MOA_WGPU_COOP_HEAD_UNCHECKED", "0"),
+            ("MOA_WGPU_COOP_HEAD_WIDE", "6"),
             ("MOA_WGPU_COOP_DECODE", "1"),
             ("MOA_WGPU_COOP_DECODE_UNCHECKED", "0"),
             ("MOA_WGPU_COOP_ATTN_FORM", "1"),
@@ -1545,6 +1559,7 @@ mod tests {
         assert_eq!(o.coop_head, CoopHeadChoice::Direct);
         assert_eq!(o.coop_head_ks, Some(96));
         assert!(!o.coop_head_unchecked);
+        assert_eq!((o.coop_head_wide, WgpuEngineOptions::default().coop_head_wide), (6, 0));
         assert_eq!(o.coop_decode, CoopDecodeChoice::OutAndGateUp);
         assert!(!o.coop_decode_unchecked && WgpuEngineOptions::default().coop_decode_unchecked);
         let c = WgpuContextOptions::from_lookup(&lookup_in(&[
@@ -1566,6 +1581,7 @@ mod tests {
             ("MOA_WGPU_SG_KSPLIT", "3", "1, 2, 4, 8 or auto"),
             ("MOA_WGPU_ROW_BLOCK", "5", "4, 8 or 16"),
             ("MOA_WGPU_COOP_HEAD_BLOCKS", "9", "1, 2, 3 or 4"),
+            ("MOA_WGPU_COOP_HEAD_WIDE", "17", "0 to 16"),
             (
                 "MOA_WGPU_COOP_HEAD_KS",
                 "100",

@@ -1703,7 +1703,9 @@ mod regs {
                     let spv = spirv(&source, COOP_HEAD_WIDE.entry_point, opts, &[("EPI", 1.0)])?;
                     let what = format!("wide K {k} KS {ks} BPW {bpw}");
                     match vk.statistics(&spv, COOP_HEAD_WIDE.entry_point) {
-                        Ok(stats) => println!("regs head {what}: threads 512, {}", stats.join(", ")),
+                        Ok(stats) => {
+                            println!("regs head {what}: threads 512, {}", stats.join(", "))
+                        }
                         Err(e) => println!("regs head {what}: {e}"),
                     }
                 }

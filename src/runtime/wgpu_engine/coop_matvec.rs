@@ -285,14 +285,16 @@ fn stage_width(k: usize, limit: u64, asked: Option<u32>) -> Option<usize> {
     (1..=12).rev().map(|m| 16 * m).find(|&ks| fits(ks))
 }
 
-/// The staged head (`coop_head.wgsl`) for K = `k`, where it can run: an f32 accumulator,
-/// f16 weights, K a multiple of 16, a stage width whose workgroup memory fits.
+/// The staged head for K = `k` and `vocab` output columns, where it can run: an f32
+/// accumulator, f16 weights, K a multiple of 16, a stage width whose workgroup memory
+/// fits; `coop_head_wide.wgsl` (16 subgroups a workgroup) where that fits, else
+/// `coop_head.wgsl`.
 fn build_staged(
     device: &wgpu::Device,
     o: &WgpuEngineOptions,
     storage: StorageType,
     coop: Option<CoopMatrix>,
-    k: usize,
+    (k, vocab): (usize, usize),
 ) -> Result<CoopHead, String> {
     let bpw = o.coop_head_blocks;
     let coop = coop.ok_or("no cooperative matrices on this adapter")?;
@@ -303,14 +305,21 @@ fn build_staged(
         return Err(format!("K = {k} is not a multiple of 16"));
     }
     let limit = u64::from(device.limits().max_compute_workgroup_storage_size);
-    // Workgroups of 16 subgroups where asked and they fit (else the 4-subgroup head).
+    // Workgroups of 16 subgroups where they fit (the default since session 36; else, with
+    // `MOA_WGPU_COOP_HEAD_WIDE=0` or a timing diagnostic, the 4-subgroup head): auto sizes
+    // the grid to 128 workgroups (one an SM on the H200).
     let wide_fits = 16 * coop.subgroup <= device.limits().max_compute_invocations_per_workgroup;
+    let wide_bpw = match o.coop_head_wide {
+        _ if o.coop_head_diag != 0 => 0,
+        Some(n) => n,
+        None => (vocab as u32).div_ceil(64 * 128).max(1),
+    };
     if let (true, true, Some(ks)) = (
-        o.coop_head_wide > 0,
+        wide_bpw > 0,
         wide_fits,
         coop_head_wide_stage(k, coop.subgroup, limit),
     ) {
-        let bpw = o.coop_head_wide;
+        let bpw = wide_bpw;
         let source = coop_head_wide_source(k, ks, bpw, coop.subgroup);
         let pipe = |epi: u32| {
             matrix_pipeline_checked(
@@ -367,21 +376,21 @@ fn build_staged(
     })
 }
 
-/// The head for K = `k` (the hidden size), unless turned off (`MOA_WGPU_COOP_HEAD=0`):
-/// `coop_head.wgsl` (weights staged through workgroup memory) where it builds, else or
-/// with `MOA_WGPU_COOP_HEAD=direct` `coop_matvec.wgsl`. `Err` says why neither (for
-/// `describe`).
+/// The head for K = `k` (the hidden size) and `vocab` output columns, unless turned off
+/// (`MOA_WGPU_COOP_HEAD=0`): `coop_head_wide.wgsl` or `coop_head.wgsl` (weights staged
+/// through workgroup memory) where it builds, else or with `MOA_WGPU_COOP_HEAD=direct`
+/// `coop_matvec.wgsl`. `Err` says why neither (for `describe`).
 pub(super) fn coop_head(
     device: &wgpu::Device,
     storage: StorageType,
     coop: Option<CoopMatrix>,
-    k: usize,
+    (k, vocab): (usize, usize),
     o: &WgpuEngineOptions,
 ) -> Result<CoopHead, String> {
     match o.coop_head {
         CoopHeadChoice::Off => return Err("turned off (MOA_WGPU_COOP_HEAD=0)".into()),
         CoopHeadChoice::Staged => {
-            if let Ok(head) = build_staged(device, o, storage, coop, k) {
+            if let Ok(head) = build_staged(device, o, storage, coop, (k, vocab)) {
                 return Ok(head);
             }
         }

@@ -1687,6 +1687,30 @@ mod regs {
                 Err(e) => println!("regs head {what}: {e}"),
             }
         }
+        // The head in workgroups of 16 subgroups (coop_head_wide.wgsl, session 36): at most
+        // 128 registers if the driver holds the workgroup on one SM.
+        {
+            use moa::runtime::shaders::{
+                coop_head_wide_source, coop_head_wide_stage, COOP_HEAD_WIDE,
+            };
+            if let Some(ks) = coop_head_wide_stage(k, 32, 49152) {
+                for bpw in [6, 3] {
+                    let opts = moa::runtime::wgpu::DecodePipelineOptions {
+                        runtime_checks: false,
+                        zero_init_workgroup_memory: false,
+                    };
+                    let source = coop_head_wide_source(k, ks, bpw, 32);
+                    let spv = spirv(&source, COOP_HEAD_WIDE.entry_point, opts, &[("EPI", 1.0)])?;
+                    let what = format!("wide K {k} KS {ks} BPW {bpw}");
+                    match vk.statistics(&spv, COOP_HEAD_WIDE.entry_point) {
+                        Ok(stats) => {
+                            println!("regs head {what}: threads 512, {}", stats.join(", "))
+                        }
+                        Err(e) => println!("regs head {what}: {e}"),
+                    }
+                }
+            }
+        }
         Ok(())
     }
 

@@ -479,6 +479,100 @@ pub fn coop_head_source(k: usize, ks: usize, bpw: u32, sg: u32) -> String {
     )
 }
 
+/// `coop_head_wide.wgsl`: the decode LM head in workgroups of 16 subgroups
+/// (`MOA_WGPU_COOP_HEAD_WIDE`, session 36); its source comes from [`coop_head_wide_source`].
+pub const COOP_HEAD_WIDE: Shader = Shader {
+    name: "coop_head_wide.wgsl",
+    entry_point: "moa_coop_head_wide",
+    source: include_str!("../../shaders/coop_head_wide.wgsl"),
+};
+
+/// The stage width of `coop_head_wide.wgsl` for K = `k` on subgroups of `sg`: the widest
+/// multiple of 64 dividing K, at most 192 (a quarter of a stage is whole 16-wide fragments;
+/// 24 KB of weights a stage), where its workgroup memory ([`coop_head_wide_bytes`]) fits
+/// `limit` and a subgroup's A fragments (K / 64 of them, 4 registers each on 32 lanes)
+/// stay at most 16; `None` where none fits.
+pub fn coop_head_wide_stage(k: usize, sg: u32, limit: u64) -> Option<usize> {
+    if k / 64 > 16 || !(8..=64).contains(&sg) {
+        return None;
+    }
+    [192usize, 128, 64]
+        .into_iter()
+        .find(|&ks| k.is_multiple_of(ks) && coop_head_wide_bytes(k, ks) <= limit)
+}
+
+/// `vec4<f16>` elements of `coop_head_wide.wgsl`'s `ws` (x of 16 rows first, then one
+/// stage of 64 weight rows, rows padded by 8 f16), even so that it is a multiple of 16 bytes.
+fn coop_head_wide_ws(k: usize, ks: usize) -> usize {
+    (16 * (k + 8)).max(64 * (ks + 8)).div_ceil(8) * 2
+}
+
+/// Workgroup memory of `coop_head_wide.wgsl` for K = `k` and stages of `ks`: `ws` and the
+/// 16 f32 tiles of 16 × 16.
+pub fn coop_head_wide_bytes(k: usize, ks: usize) -> u64 {
+    (8 * coop_head_wide_ws(k, ks) + 16 * 1024) as u64
+}
+
+/// `coop_head_wide.wgsl` with its header for the hidden size `k`, stages of `ks` (from
+/// [`coop_head_wide_stage`]), `bpw` blocks of 64 columns a workgroup and subgroups of
+/// `sg` (workgroups of 16 · sg): the constants, `fetch_all` / `put_all` over a stage's
+/// ceil(64 · ks / 8 / (16 · sg)) registers, [`x_registers`] with a row of x a subgroup,
+/// and the entry point's pieces written out: each of the SPB = k / ks stages of a block
+/// on its own register set (refilled with the next block's stage right after it is
+/// stored), the A fragments of the subgroup's K quarters as named values.
+pub fn coop_head_wide_source(k: usize, ks: usize, bpw: u32, sg: u32) -> String {
+    let wg = 16 * sg as usize;
+    let n = (64 * ks / 8).div_ceil(wg);
+    let spb = k / ks;
+    let nf = ks / 64;
+    let fields: Vec<String> = (0..n).map(|m| format!("r{m}: vec4<u32>")).collect();
+    let fetches: Vec<String> = (0..n)
+        .map(|m| format!("fetch(wx, s, i + {m}u * WG)"))
+        .collect();
+    let puts: String = (0..n)
+        .map(|m| format!("    put(i + {m}u * WG, r.r{m});\n"))
+        .collect();
+    let first: String = (0..spb)
+        .map(|st| format!("var ra{st} = fetch_all(wid.x, {st}u, i);\n    "))
+        .collect();
+    let mut a_loads = String::new();
+    let mut stages = String::new();
+    for st in 0..spb {
+        stages.push_str(&format!(
+            "workgroupBarrier();\n        put_all(i, ra{st});\n        workgroupBarrier();\n        \
+             if (b + 1u < BPW) {{\n            ra{st} = fetch_all(wid.x, (b + 1u) * SPB + {st}u, i);\n        }}\n        "
+        ));
+        for j in 0..nf {
+            let a = st * nf + j;
+            a_loads.push_str(&format!(
+                "let a{a} = coopLoadT<coop_mat16x16<f16, A>>(&ws[({st}u * KS + q * KQ + {o}u) / 4u], LDX / 4u);\n    ",
+                o = 16 * j
+            ));
+            stages.push_str(&format!(
+                "c = coopMultiplyAdd(a{a}, coopLoad<coop_mat16x16<f16, B>>(&ws[(ct * 16u * LDS + q * KQ + {o}u) / 4u], LDS / 4u), c);\n        ",
+                o = 16 * j
+            ));
+        }
+    }
+    let body = COOP_HEAD_WIDE
+        .source
+        .replacen("FIRST_FETCHES", first.trim_end(), 1)
+        .replacen("A_LOADS", a_loads.trim_end(), 1)
+        .replacen("STAGES", stages.trim_end(), 1);
+    format!(
+        "enable f16;\nenable wgpu_cooperative_matrix;\nconst KX: u32 = {k}u;\nconst KS: u32 = {ks}u;\n\
+         const SPB: u32 = {spb}u;\nconst BPW: u32 = {bpw}u;\nconst SG: u32 = {sg}u;\nconst TPR: u32 = {sg}u;\n\
+         const WSN: u32 = {}u;\n\
+         struct Regs {{ {} }}\n\
+         fn fetch_all(wx: u32, s: u32, i: u32) -> Regs {{\n    return Regs({});\n}}\n\
+         fn put_all(i: u32, r: Regs) {{\n{puts}}}\n{}{body}",
+        coop_head_wide_ws(k, ks),
+        fields.join(", "),
+        fetches.join(", "),
+        x_registers(k, 4 * sg),
+    )
+}
+
 /// Parses and validates a WGSL source with naga; the error is rendered with spans.
 pub fn validate_wgsl(name: &str, source: &str) -> Result<(), String> {
     let module = naga::front::wgsl::parse_str(source)
@@ -1063,6 +1157,29 @@ mod tests {
                 let constants = [("EPI", epi), ("DIAG", diag)];
                 let words = spirv_words(&source, COOP_HEAD.entry_point, &constants)
                     .unwrap_or_else(|e| panic!("k {k} ks {ks} bpw {bpw} sg {sg} DIAG {diag}: {e}"));
+                assert!(words.len() > 100);
+            }
+        }
+    }
+
+    /// The head in workgroups of 16 subgroups (`coop_head_wide.wgsl`, session 36) validates
+    /// and translates to SPIR-V at SmolLM2's K (576: stages of 192, 3 a block), at K 960
+    /// (SmolLM2-360M: stages of 192, 5 a block) and K 256 (stages of 128), subgroups of 32
+    /// and 16, both epilogues; its workgroup memory fits the H200's 48 KB at K 576, and
+    /// no stage is chosen where a subgroup's A fragments would pass 16.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_wide_matrix_unit_head_validates_and_translates_to_spirv() {
+        assert_eq!(coop_head_wide_stage(576, 32, 49152), Some(192));
+        assert!(coop_head_wide_bytes(576, 192) <= 49152);
+        assert_eq!(coop_head_wide_stage(2048, 32, 49152), None);
+        for (k, bpw, sg) in [(576, 6, 32), (576, 1, 16), (960, 3, 32), (256, 2, 32)] {
+            let ks = coop_head_wide_stage(k, sg, 49152).expect("a stage fits");
+            let source = coop_head_wide_source(k, ks, bpw, sg);
+            validate_wgsl(COOP_HEAD_WIDE.name, &source).unwrap_or_else(|e| panic!("{e}"));
+            for epi in [0.0, 1.0] {
+                let words = spirv_words(&source, COOP_HEAD_WIDE.entry_point, &[("EPI", epi)])
+                    .unwrap_or_else(|e| panic!("k {k} ks {ks} bpw {bpw} sg {sg} EPI {epi}: {e}"));
                 assert!(words.len() > 100);
             }
         }

@@ -16,8 +16,9 @@ use half::f16;
 use super::{CoopDecodeChoice, CoopHeadChoice, EngineError, WgpuEngine, WgpuEngineOptions};
 use crate::lower::StorageType;
 use crate::runtime::shaders::{
-    coop_fused_mlp_source, coop_head_source, coop_matvec_source, coop_matvec_xs_len, CoopWalk,
-    FusedForm, COOP_HEAD, COOP_MATVEC,
+    coop_fused_mlp_source, coop_head_source, coop_head_wide_source, coop_head_wide_stage,
+    coop_matvec_source, coop_matvec_xs_len, CoopWalk, FusedForm, COOP_HEAD, COOP_HEAD_WIDE,
+    COOP_MATVEC,
 };
 use crate::runtime::wgpu::{matrix_pipeline_checked, CoopMatrix};
 
@@ -37,6 +38,8 @@ pub(super) struct CoopHead {
     /// epilogue (`MOA_WGPU_HEAD_ARGMAX=0`: the head writes logits, `argmax.wgsl` runs
     /// both stages).
     pub(super) fold_argmax: bool,
+    /// `coop_head_wide.wgsl` (16 subgroups a workgroup, `MOA_WGPU_COOP_HEAD_WIDE`).
+    pub(super) wide: bool,
 }
 
 impl CoopHead {
@@ -282,14 +285,16 @@ fn stage_width(k: usize, limit: u64, asked: Option<u32>) -> Option<usize> {
     (1..=12).rev().map(|m| 16 * m).find(|&ks| fits(ks))
 }
 
-/// The staged head (`coop_head.wgsl`) for K = `k`, where it can run: an f32 accumulator,
-/// f16 weights, K a multiple of 16, a stage width whose workgroup memory fits.
+/// The staged head for K = `k` and `vocab` output columns, where it can run: an f32
+/// accumulator, f16 weights, K a multiple of 16, a stage width whose workgroup memory
+/// fits; `coop_head_wide.wgsl` (16 subgroups a workgroup) where that fits, else
+/// `coop_head.wgsl`.
 fn build_staged(
     device: &wgpu::Device,
     o: &WgpuEngineOptions,
     storage: StorageType,
     coop: Option<CoopMatrix>,
-    k: usize,
+    (k, vocab): (usize, usize),
 ) -> Result<CoopHead, String> {
     let bpw = o.coop_head_blocks;
     let coop = coop.ok_or("no cooperative matrices on this adapter")?;
@@ -300,6 +305,42 @@ fn build_staged(
         return Err(format!("K = {k} is not a multiple of 16"));
     }
     let limit = u64::from(device.limits().max_compute_workgroup_storage_size);
+    // Workgroups of 16 subgroups where they fit (the default since session 36; else, with
+    // `MOA_WGPU_COOP_HEAD_WIDE=0` or a timing diagnostic, the 4-subgroup head): auto sizes
+    // the grid to 128 workgroups (one an SM on the H200).
+    let wide_fits = 16 * coop.subgroup <= device.limits().max_compute_invocations_per_workgroup;
+    let wide_bpw = match o.coop_head_wide {
+        _ if o.coop_head_diag != 0 => 0,
+        Some(n) => n,
+        None => (vocab as u32).div_ceil(64 * 128).max(1),
+    };
+    if let (true, true, Some(ks)) = (
+        wide_bpw > 0,
+        wide_fits,
+        coop_head_wide_stage(k, coop.subgroup, limit),
+    ) {
+        let bpw = wide_bpw;
+        let source = coop_head_wide_source(k, ks, bpw, coop.subgroup);
+        let pipe = |epi: u32| {
+            matrix_pipeline_checked(
+                device,
+                COOP_HEAD_WIDE.name,
+                &source,
+                COOP_HEAD_WIDE.entry_point,
+                &[("EPI", f64::from(epi))],
+                !o.coop_head_unchecked,
+            )
+        };
+        return Ok(CoopHead {
+            logits: pipe(0)?,
+            argmax: pipe(1)?,
+            tiles: bpw,
+            staged: Some(ks),
+            k,
+            fold_argmax: o.head_argmax,
+            wide: true,
+        });
+    }
     let ks = stage_width(k, limit, o.coop_head_ks).ok_or_else(|| {
         format!(
             "its workgroup arrays need at least {} bytes, above this adapter's {limit}",
@@ -331,24 +372,25 @@ fn build_staged(
         staged: Some(ks),
         k,
         fold_argmax: o.head_argmax,
+        wide: false,
     })
 }
 
-/// The head for K = `k` (the hidden size), unless turned off (`MOA_WGPU_COOP_HEAD=0`):
-/// `coop_head.wgsl` (weights staged through workgroup memory) where it builds, else or
-/// with `MOA_WGPU_COOP_HEAD=direct` `coop_matvec.wgsl`. `Err` says why neither (for
-/// `describe`).
+/// The head for K = `k` (the hidden size) and `vocab` output columns, unless turned off
+/// (`MOA_WGPU_COOP_HEAD=0`): `coop_head_wide.wgsl` or `coop_head.wgsl` (weights staged
+/// through workgroup memory) where it builds, else or with `MOA_WGPU_COOP_HEAD=direct`
+/// `coop_matvec.wgsl`. `Err` says why neither (for `describe`).
 pub(super) fn coop_head(
     device: &wgpu::Device,
     storage: StorageType,
     coop: Option<CoopMatrix>,
-    k: usize,
+    (k, vocab): (usize, usize),
     o: &WgpuEngineOptions,
 ) -> Result<CoopHead, String> {
     match o.coop_head {
         CoopHeadChoice::Off => return Err("turned off (MOA_WGPU_COOP_HEAD=0)".into()),
         CoopHeadChoice::Staged => {
-            if let Ok(head) = build_staged(device, o, storage, coop, k) {
+            if let Ok(head) = build_staged(device, o, storage, coop, (k, vocab)) {
                 return Ok(head);
             }
         }
@@ -385,6 +427,7 @@ pub(super) fn coop_head(
         staged: None,
         k,
         fold_argmax: o.head_argmax,
+        wide: false,
     })
 }
 
@@ -950,7 +993,12 @@ impl WgpuEngine {
                 "matrix units ({}{}; max |err| {e:.1e} on the start-up check)",
                 match h.staged {
                     Some(ks) => format!(
-                        "coop_head.wgsl, weights staged {ks} of K at a time, {} blocks of 64 columns a workgroup, x staged in one round trip, vector stores{}",
+                        "{}, weights staged {ks} of K at a time, {} blocks of 64 columns a workgroup, x staged in one round trip, vector stores{}",
+                        if h.wide {
+                            "coop_head_wide.wgsl (16 subgroups a workgroup, a block's stages in flight)"
+                        } else {
+                            "coop_head.wgsl"
+                        },
                         h.tiles,
                         if o.coop_head_unchecked {
                             ", without naga's runtime checks"

@@ -430,7 +430,7 @@ impl WgpuEngine {
             &device,
             storage,
             ctx.coop_matrix(),
-            config.hidden_size,
+            (config.hidden_size, config.vocab_size),
             &options,
         );
         let (out, gate_up, qkv) = coop_matvec::coop_products(

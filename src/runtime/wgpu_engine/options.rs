@@ -442,6 +442,20 @@ pub struct WgpuEngineOptions {
     /// (every one of 4 runs above every one of 4 with the checks), the same logits
     /// (parity 0.0496, argmax 3/3).
     pub coop_head_unchecked: bool,
+    /// `MOA_WGPU_COOP_HEAD_WIDE` (default `auto`): the staged head in workgroups of 16
+    /// subgroups (`coop_head_wide.wgsl`, session 36): 512 invocations on 32 lanes, so the
+    /// driver keeps at most 128 registers (122 on the H200 against `coop_head.wgsl`'s 247)
+    /// and a workgroup holds a block's stages of weights in flight (72 KB at K 576,
+    /// against 24 KB a workgroup and 2 workgroups an SM), in one wave. `auto` (`None`):
+    /// ceil(vocabulary / 64 / 128) blocks of 64 columns a workgroup (128 workgroups: one an
+    /// SM on the H200's 132; SmolLM2: 6); N (1 to 64): N blocks; `0`: the 4-subgroup head
+    /// (`coop_head.wgsl`, which `_BLOCKS`, `_KS` and `_DIAG` tune; a `_DIAG` run takes it
+    /// too). For K a multiple of 64 up to 1024 (a subgroup's A fragments stay in
+    /// registers), elsewhere the 4-subgroup head. On the H200 (SmolLM2 16 × 4096, moa-50;
+    /// s36-head call 2): head 31.2 → 25.7 µs (`--profile 5`), tokens/s above main's head in
+    /// 4 of 4 pairs (+0.75..+0.94% in three, +3.5% in one with a slow A), parity unchanged
+    /// (0.0534, 3/3, the same greedy tokens).
+    pub coop_head_wide: Option<u32>,
     /// `MOA_WGPU_HEAD_ARGMAX` (default `1`): greedy steps take the argmax's first stage
     /// in the matrix-unit head's epilogue; `0` writes logits (argmax 10.6 → 5–8 µs,
     /// session 11).
@@ -612,6 +626,7 @@ impl Default for WgpuEngineOptions {
             coop_head_ks: None,
             coop_head_diag: 0,
             coop_head_unchecked: true,
+            coop_head_wide: None,
             head_argmax: true,
             coop_decode: CoopDecodeChoice::GateUp,
             coop_qkv: false,
@@ -782,6 +797,12 @@ impl WgpuEngineOptions {
                 d.coop_head_diag,
             )?,
             coop_head_unchecked: flag(env, "MOA_WGPU_COOP_HEAD_UNCHECKED", d.coop_head_unchecked)?,
+            coop_head_wide: if env("MOA_WGPU_COOP_HEAD_WIDE").is_some_and(|v| v.trim() == "auto") {
+                None
+            } else {
+                number(env, "MOA_WGPU_COOP_HEAD_WIDE", "auto or 0 to 64", 0..=64)?
+                    .or(d.coop_head_wide)
+            },
             head_argmax: flag(env, "MOA_WGPU_HEAD_ARGMAX", d.head_argmax)?,
             coop_decode: choice(
                 env,
@@ -1147,6 +1168,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_COOP_HEAD_KS",
     "MOA_WGPU_COOP_HEAD_DIAG",
     "MOA_WGPU_COOP_HEAD_UNCHECKED",
+    "MOA_WGPU_COOP_HEAD_WIDE",
     "MOA_WGPU_HEAD_ARGMAX",
     "MOA_WGPU_COOP_DECODE",
     "MOA_WGPU_COOP_QKV",
@@ -1523,6 +1545,7 @@ mod tests {
             ("MOA_WGPU_COOP_HEAD", "direct"),
             ("MOA_WGPU_COOP_HEAD_KS", "96"),
             ("MOA_WGPU_COOP_HEAD_UNCHECKED", "0"),
+            ("MOA_WGPU_COOP_HEAD_WIDE", "6"),
             ("MOA_WGPU_COOP_DECODE", "1"),
             ("MOA_WGPU_COOP_DECODE_UNCHECKED", "0"),
             ("MOA_WGPU_COOP_ATTN_FORM", "1"),
@@ -1545,6 +1568,20 @@ mod tests {
         assert_eq!(o.coop_head, CoopHeadChoice::Direct);
         assert_eq!(o.coop_head_ks, Some(96));
         assert!(!o.coop_head_unchecked);
+        assert_eq!(
+            (
+                o.coop_head_wide,
+                WgpuEngineOptions::default().coop_head_wide
+            ),
+            (Some(6), None)
+        );
+        let auto = lookup_in(&[("MOA_WGPU_COOP_HEAD_WIDE", "auto")]);
+        assert_eq!(
+            WgpuEngineOptions::from_lookup(&auto)
+                .unwrap()
+                .coop_head_wide,
+            None
+        );
         assert_eq!(o.coop_decode, CoopDecodeChoice::OutAndGateUp);
         assert!(!o.coop_decode_unchecked && WgpuEngineOptions::default().coop_decode_unchecked);
         let c = WgpuContextOptions::from_lookup(&lookup_in(&[
@@ -1566,6 +1603,7 @@ mod tests {
             ("MOA_WGPU_SG_KSPLIT", "3", "1, 2, 4, 8 or auto"),
             ("MOA_WGPU_ROW_BLOCK", "5", "4, 8 or 16"),
             ("MOA_WGPU_COOP_HEAD_BLOCKS", "9", "1, 2, 3 or 4"),
+            ("MOA_WGPU_COOP_HEAD_WIDE", "65", "auto or 0 to 64"),
             (
                 "MOA_WGPU_COOP_HEAD_KS",
                 "100",

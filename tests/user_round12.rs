@@ -6,20 +6,7 @@ mod common;
 
 use std::path::PathBuf;
 
-/// [`common::cli::scratch`] under this file's tag.
-fn scratch(name: &str) -> PathBuf {
-    common::cli::scratch("user_round12", name)
-}
-
-/// [`common::cli::run`] with this file's own model cache.
-fn run(bin: &str, args: &[&str]) -> (i32, String, String) {
-    common::cli::run("user_round12", bin, args)
-}
-
-/// [`common::cli::refused`] with this file's own model cache.
-fn refused(bin: &str, args: &[&str], needles: &[&str]) -> String {
-    common::cli::refused("user_round12", bin, args, needles)
-}
+common::cli::tagged!();
 
 /// The file with tensor `name`'s ggml type id rewritten to `ty` (its tensor info: the name,
 /// the dimension count, one u64 per dimension, then the type).

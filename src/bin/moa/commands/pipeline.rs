@@ -403,6 +403,8 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
     lengths.push(args.validate_length);
     super::calib::check_text_scored(args.text_samples, args.text_scored)?;
     let profiled = args.profile_lengths.clone();
+    let least_prompt =
+        super::calib::least_prompt(&model_path, args.samples + args.validate_samples > 0)?;
     super::calib::check_args(
         &lengths,
         &move |n| {
@@ -416,12 +418,20 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
         args.max_new_tokens,
         context,
         &model_path,
+        least_prompt,
     )
     .context("--profile-lengths, --validate-length, --samples or --max-new-tokens")?;
     if args.validate_samples + args.text_samples == 0 {
         bail!("--validate-samples 0 (with no --text-samples) leaves nothing to validate: allowed 1 or more");
     }
     super::profile::check_block(args.block, &args.profile_lengths)?;
+    super::calib::check_prompt_fits(
+        least_prompt,
+        args.max_new_tokens,
+        context,
+        &model_path,
+        "--profile-lengths, --validate-length",
+    )?;
     let near = near_step(&args)?;
     // The later steps' settings too, or a bad one fails after an hour of calibration and
     // profiling (`--time-limit 0`, `--text-weight -1`, `--max-rules-per-layer 0`).

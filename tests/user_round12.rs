@@ -468,7 +468,8 @@ fn calib_and_eval_refuse_a_folder_as_output_file_before_any_work() {
 
 /// `moa calib --lengths 100` on a byte-level tokenizer passed the length check (at least
 /// 64 prompt tokens) and failed with "the prompt template alone needs more than 84
-/// tokens", naming no length; it names the length and what to give.
+/// tokens", naming no length; it names the length and what to give (round 22: the least
+/// length, from the tokenizer's pass-key prompt, before any work).
 #[test]
 fn a_calibration_length_too_short_for_the_tokenizer_names_itself() {
     let dir = scratch("calib-short");
@@ -490,9 +491,11 @@ fn a_calibration_length_too_short_for_the_tokenizer_names_itself() {
     refused(
         "moa",
         &args,
+        // Since round 22 the length check itself counts this tokenizer's pass-key prompt.
         &[
-            "length 100 is too short for this model",
-            "after the 16 answer tokens (--max-new-tokens); give a longer length",
+            "--lengths 100 is too short: allowed ",
+            "the pass-key prompt's fixed text with this model's tokenizer",
+            "the --max-new-tokens 16 answer tokens",
         ],
     );
 }

@@ -130,7 +130,7 @@ fn non_finite_weights_are_refused_naming_file_tensor_and_element() {
 }
 
 /// `moa eval --lengths 16` on a byte-level tokenizer said "allowed: 138 ..= 512", and 138
-/// was then refused for needing 240; `moa calib --lengths 64` said "allowed 80..=512", and
+/// was then refused for needing 240 (now the first answer names the family and 240); `moa calib --lengths 64` said "allowed 80..=512", and
 /// 80 was refused with "give a longer length", no number. Both ranges now start at the
 /// least length this model's tokenizer allows, and that length passes the check; where
 /// no length fits the context, calib says so instead of an empty range.
@@ -165,8 +165,11 @@ fn eval_and_calib_ranges_start_at_the_tokenizers_least_length() {
     };
     let (code, _, err) = eval("16", &[]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("--lengths: 16 tokens is too short"), "{err}");
-    let n = least(&err, "(allowed: ");
+    assert!(
+        err.contains("--lengths 16: the ") && err.contains("prompt's fixed text"),
+        "{err}"
+    );
+    let n = least(&err, "allowed: ");
     assert!(n.parse::<usize>().unwrap() > 138, "{err}");
     // The least length passes the grid's check: the run stops at the plan (read after it).
     let missing = dir.join("missing.toml");
@@ -175,7 +178,12 @@ fn eval_and_calib_ranges_start_at_the_tokenizers_least_length() {
     assert!(!err.contains("--lengths"), "--lengths {n}: {err}");
     assert!(err.contains("missing.toml"), "{err}");
     let (_, _, err) = eval(&(n.parse::<usize>().unwrap() - 1).to_string(), &[]);
-    assert!(err.contains(&format!("(allowed: {n} ..= 512)")), "{err}");
+    assert!(
+        err.contains(&format!(
+            "allowed: {n} or more (up to the model's context of 512 tokens)"
+        )),
+        "{err}"
+    );
 
     let out = dir.join("c.jsonl");
     let calib = |length: &str| {
@@ -242,6 +250,32 @@ fn eval_and_calib_ranges_start_at_the_tokenizers_least_length() {
             "--samples 0 --text-samples K",
         ],
     );
+    // The pipeline says it last, after every other flag, and makes no work folder.
+    let work = dir.join("work");
+    refused(
+        "moa",
+        &[
+            "pipeline",
+            "--model",
+            s(&short),
+            "--workdir",
+            s(&work),
+            "--plans-dir",
+            s(&dir.join("plans")),
+            "--profile-lengths",
+            "96",
+            "--validate-length",
+            "128",
+            "--block",
+            "32",
+            "--densities",
+            "1",
+            "--source",
+            "generated",
+        ],
+        &["--profile-lengths, --validate-length: no length fits the context of"],
+    );
+    assert!(!work.exists());
 }
 
 /// Round 21's leftover: `moa bench --json /proc/x` (a folder that exists and takes no new

@@ -153,18 +153,19 @@ impl GridSpec {
     /// Errors (naming the option and the allowed range) for a grid the model cannot run,
     /// with the least length a needle prompt takes with a subword tokenizer.
     pub fn check(&self, context_length: usize) -> Result<(), String> {
-        self.check_with_shortest(context_length, ANSWER_TOKENS + 128)
+        self.check_for(context_length, &[])
     }
 
-    /// [`GridSpec::check`] with `shortest` the least length the model's tokenizer allows
-    /// (the largest [`Family::shortest_length`] of the families scored; never below
-    /// [`GridSpec::check`]'s).
-    pub fn check_with_shortest(
+    /// [`GridSpec::check`] with each scored family's least length with the model's
+    /// tokenizer ([`Family::shortest_length`]): a length below the longest is refused in
+    /// [`build_cases`]'s words (the family, its fixed text's tokens and the least length),
+    /// where "allowed: 138 ..= 512" had let a byte-level tokenizer's 138 through to be
+    /// refused for needing 240 (round 22).
+    pub fn check_for(
         &self,
         context_length: usize,
-        shortest: usize,
+        families: &[(Family, usize)],
     ) -> Result<(), String> {
-        let shortest = shortest.max(ANSWER_TOKENS + 128);
         if self.lengths.is_empty() {
             return Err("--lengths gives no length: allowed one or more".into());
         }
@@ -175,21 +176,48 @@ impl GridSpec {
                 "--depths 0 is out of range: allowed 1 or more needle depths per length".into(),
             );
         }
-        if context_length < shortest {
+        let floor = ANSWER_TOKENS + 128;
+        if context_length < floor {
             // The range below would read `allowed: 138 ..= 128`.
             return Err(format!(
-                "--lengths: no length fits: a prompt with a needle needs at least {shortest} tokens and the model's context is {context_length} tokens (use a model of a longer context)"
+                "--lengths: no length fits: a prompt with a needle needs at least {floor} tokens and the model's context is {context_length} tokens (use a model of a longer context)"
             ));
         }
+        // The family whose fixed text is longest, where it needs more than the floor.
+        let widest = families
+            .iter()
+            .copied()
+            .filter(|&(_, least)| least > floor)
+            .max_by_key(|&(_, least)| least);
+        let shortest = widest.map_or(floor, |(_, least)| least);
         for &l in &self.lengths {
-            if (l as usize) > context_length {
+            let l = l as usize;
+            if l > context_length {
+                let allowed = if shortest <= context_length {
+                    format!("allowed: {shortest} ..= {context_length}")
+                } else {
+                    format!("allowed: at most {context_length}")
+                };
                 return Err(format!(
-                    "--lengths: {l} tokens is beyond the model's context of {context_length} tokens (allowed: {shortest} ..= {context_length})"
+                    "--lengths: {l} tokens is beyond the model's context of {context_length} tokens ({allowed})"
                 ));
             }
-            if (l as usize) < shortest {
+            if l < shortest {
+                let Some((family, least)) = widest else {
+                    return Err(format!(
+                        "--lengths: {l} tokens is too short for a prompt with a needle (allowed: {floor} ..= {context_length})"
+                    ));
+                };
+                let fixed = least - ANSWER_TOKENS;
+                let allowed = if least <= context_length {
+                    format!("allowed: {least} or more (up to the model's context of {context_length} tokens), or leave this family out (--tasks)")
+                } else {
+                    format!("no length fits the model's context of {context_length} tokens: leave this family out (--tasks), or use a model of a longer context")
+                };
                 return Err(format!(
-                    "--lengths: {l} tokens is too short for a prompt with a needle (allowed: {shortest} ..= {context_length})"
+                    "--lengths {l}: the {} prompt's fixed text (instruction, needle and question) takes {fixed} tokens with this model's tokenizer, more than the {} a {l}-token prompt leaves after the {ANSWER_TOKENS} answer tokens: {allowed}",
+                    family.name(),
+                    l.saturating_sub(ANSWER_TOKENS)
                 ));
             }
         }

@@ -279,13 +279,16 @@ pub fn check_prompt_fits(
 }
 
 /// The least prompt [`check_args`] allows for `model`: the pass-key prompt's fixed text with
-/// its tokenizer where pass-key samples are built (`passkeys`), else
-/// [`moa::calib::MIN_PROMPT_TOKENS`].
+/// its tokenizer where pass-key samples are built (`passkeys`), else (or where the
+/// tokenizer does not load) [`moa::calib::MIN_PROMPT_TOKENS`].
 pub fn least_prompt(model: &Path, passkeys: bool) -> anyhow::Result<usize> {
     if !passkeys {
         return Ok(calib::MIN_PROMPT_TOKENS);
     }
-    let tokenizer = ModelTokenizer::load(model)?;
+    // A tokenizer that does not load is reported where the command loads it.
+    let Ok(tokenizer) = ModelTokenizer::load(model) else {
+        return Ok(calib::MIN_PROMPT_TOKENS);
+    };
     Ok(calib::passkey_fixed_tokens(&tokenizer)?.max(calib::MIN_PROMPT_TOKENS))
 }
 

@@ -425,13 +425,6 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
         bail!("--validate-samples 0 (with no --text-samples) leaves nothing to validate: allowed 1 or more");
     }
     super::profile::check_block(args.block, &args.profile_lengths)?;
-    super::calib::check_prompt_fits(
-        least_prompt,
-        args.max_new_tokens,
-        context,
-        &model_path,
-        "--profile-lengths, --validate-length",
-    )?;
     let near = near_step(&args)?;
     // The later steps' settings too, or a bad one fails after an hour of calibration and
     // profiling (`--time-limit 0`, `--text-weight -1`, `--max-rules-per-layer 0`).
@@ -470,6 +463,15 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
         w,
         super::model_record::ModelId::Path(&model_path),
         &super::model_record::WORK_FOLDER,
+    )?;
+    // Last of the checks: every other flag is named first (a tiny test model's context
+    // holds no pass-key prompt).
+    super::calib::check_prompt_fits(
+        least_prompt,
+        args.max_new_tokens,
+        context,
+        &model_path,
+        "--profile-lengths, --validate-length",
     )?;
     std::fs::create_dir_all(w).with_context(|| format!("creating {}", w.display()))?;
     record.write()?;

@@ -300,3 +300,58 @@ fn bench_json_where_no_file_can_be_made_is_refused_before_the_driver() {
     assert!(!err.contains("--json"), "{err}");
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "{err}");
 }
+
+/// A GGUF without the metadata llama.cpp treats as optional (`general.name`,
+/// `tokenizer.ggml.pre`, `token_type`, `add_bos_token`, the chat template, the special
+/// token ids, `llama.rope.freq_base` at its default 10000, `llama.vocab_size`) loads as
+/// the same model: the CPU reference's logits equal the whole file's, and its tokenizer
+/// loads (GPT-2's pre-tokenizer, every token a normal one). A required key still names
+/// itself.
+#[test]
+fn a_gguf_without_its_optional_metadata_loads_as_the_same_model() {
+    let dir = scratch("gguf-optional");
+    let whole = dir.join("whole.gguf");
+    let bare = dir.join("bare.gguf");
+    let tiny = common::tiny::tiny(4, false);
+    tiny.write_gguf(&whole, |_, _| {});
+    let optional = [
+        "general.name",
+        "tokenizer.ggml.pre",
+        "tokenizer.ggml.token_type",
+        "tokenizer.ggml.add_bos_token",
+        "tokenizer.chat_template",
+        "tokenizer.ggml.bos_token_id",
+        "tokenizer.ggml.eos_token_id",
+        "llama.rope.freq_base",
+        "llama.vocab_size",
+    ];
+    tiny.write_gguf(&bare, |md, _| {
+        md.retain(|(k, _)| !optional.contains(&k.as_str()))
+    });
+    let a = moa::model::Model::load(&whole).unwrap();
+    let b = moa::model::Model::load(&bare).unwrap();
+    assert_eq!(b.config.name, None);
+    assert_eq!(b.config.rope_theta, a.config.rope_theta);
+    assert_eq!(b.special.bos, None);
+    let tokens = common::tiny::tokens(17, 5);
+    let logits = |m: moa::model::Model| {
+        moa::model::CpuReference::from_model(m)
+            .unwrap()
+            .forward(&tokens, moa::model::Masking::Dense)
+            .unwrap()
+            .data
+    };
+    assert_eq!(logits(a), logits(b));
+    let t = moa::model::ModelTokenizer::load(&bare).unwrap();
+    assert!(!t.encode("hello world").unwrap().is_empty());
+
+    let no_eps = dir.join("no-eps.gguf");
+    tiny.write_gguf(&no_eps, |md, _| {
+        md.retain(|(k, _)| k != "llama.attention.layer_norm_rms_epsilon")
+    });
+    let e = moa::model::Model::load(&no_eps).unwrap_err().to_string();
+    assert!(
+        e.contains("no-eps.gguf") && e.contains("`llama.attention.layer_norm_rms_epsilon`"),
+        "{e}"
+    );
+}

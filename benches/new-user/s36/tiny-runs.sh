@@ -12,13 +12,20 @@ r eval --backend cpu --model "$M" --lengths 8 --depths 1 --ppl-rows 0 --quiet
 r eval --backend cpu --model "$M" --lengths 600 --depths 1 --ppl-rows 0 --quiet
 r eval --backend cpu --model "$M" --lengths 138 --depths 1 --ppl-rows 1 --ppl-length 16 --ppl-scored 4 --quiet --json "$W/e.json"
 r calib --model "$M" --out "$W/one.jsonl" --lengths 64 --samples 1 --source generated --device cpu
+# valid: the least length the first answer names
+r eval --backend cpu --model "$M" --lengths 240 --depths 1 --ppl-rows 1 --ppl-length 64 --ppl-scored 8 --quiet --json "$W/e.json"
 r calib --model "$M" --out "$W/c16.jsonl" --lengths 16 --samples 1 --source generated --device cpu
 r calib --model "$M" --out "$W/c0.jsonl" --lengths 64 --samples 0 --source generated --device cpu
 r calib --model "$M" --out "$W/one.jsonl" --lengths 80 --samples 1 --source generated --device cpu
+r calib --model "$M" --out "$W/one.jsonl" --lengths 246 --samples 1 --source generated --device cpu
 r pipeline --model "$M" --workdir "$W/p1" --profile-lengths 64 --samples 1 --validate-length 64 --validate-samples 1 --densities 0.5 --source generated --device cpu
 ls -R "$W/p1" 2>/dev/null | head -30
 r pipeline --model "$M" --workdir "$W/p2" --profile-lengths 32 --samples 1 --validate-length 32 --validate-samples 1 --densities 0.5 --source generated --device cpu
 r pipeline --model "$M" --workdir "$W/p3" --profile-lengths 512 --samples 1 --validate-length 512 --validate-samples 1 --densities 0.5 --source generated --device cpu
-# valid: one sample at 96 tokens, validation at 128; plans into the work folder
+# one sample at 96 tokens, validation at 128 (--block 64 does not divide 96)
 r pipeline --model "$M" --workdir "$W/p4" --plans-dir "$W/p4 plans" --profile-lengths 96 --samples 1 --validate-length 128 --validate-samples 1 --densities 0.5 --source generated --device cpu
+# valid: one calibration sample at 256 tokens (a byte-level pass-key prompt needs 246),
+# validation at 320, one density; plans into a folder beside the work folder
+r pipeline --model "$M" --workdir "$W/p5" --plans-dir "$W/p5 plans" --profile-lengths 256 --samples 1 --validate-length 320 --validate-samples 1 --densities 0.5 --source generated --device cpu
+ls -R "$W/p5" "$W/p5 plans" 2>/dev/null | head -30
 ls -R "$W/p4" "$W/p4 plans" 2>/dev/null | head -30

@@ -372,10 +372,15 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .find(|&&n| n >= args.validate_length)
     {
+        // The range too (round 22: a user with one profile length of 512 on a 512-token
+        // model had to work out that no validation length was left).
+        let longest = args.profile_lengths.iter().max().copied().unwrap_or(n);
         bail!(
             "--validate-length {} must be longer than every profile length (found {n}): \
-             validation measures a length the profile never saw",
-            args.validate_length
+             validation measures a length the profile never saw; allowed {} or more, up to \
+             the model's context (or shorter --profile-lengths)",
+            args.validate_length,
+            u64::from(longest) + 1
         );
     }
     for &d in &args.densities {

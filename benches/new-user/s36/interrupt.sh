@@ -22,14 +22,18 @@ for t in 0.05 0.3 1; do
     sleep "$t"; kill -INT $pid 2>/dev/null; wait $pid; code=$?
     echo "model random SIGINT after ${t}s: exit $code; left: $(ls -A "$W" | grep -F "random $t" | tr '\n' ' ') / inside: $(ls -A "$out" 2>/dev/null | tr '\n' ' ')"
 done
+# The next run over a stopped one's folder removes the dead `.partial-<pid>` (a run that
+# finished before the signal left a whole folder, which a second run refuses to write over).
+"$MOA" model random --like smollm2-135m -o "$W/random 0.3" > "$W/random.err" 2>&1
+echo "model random again over 'random 0.3': exit $? ($(grep Cause "$W/random.err" | head -1)); left: $(ls -A "$W" | grep -F "random 0.3" | tr '\n' ' ')"
 for t in 0.5 2; do
     out="$W/calib $t.jsonl"
     "$MOA" calib --model "$M" --out "$out" --lengths 300 --samples 3 --source generated --device cpu > "$W/calib.err" 2>&1 & pid=$!
     sleep "$t"; kill -INT $pid 2>/dev/null; wait $pid; code=$?
     echo "calib SIGINT after ${t}s: exit $code ($(grep -E 'Cause|rror' "$W/calib.err" | head -2 | tr '\n' ' ')); left: $(ls -A "$W" | grep -F "calib $t" | tr '\n' ' ')"
 done
-"$MOA" plan import tests/fixtures/upstream-plans/lmsys--vicuna-7b-v1.5-16k/moa_alpha_beta.json --model "$M" -o /dev/full > e.out 2>&1
-echo "plan import -o /dev/full: exit $?: $(grep Cause e.out)"
-"$MOA" plan export "$PLAN" -o /dev/full > e.out 2>&1
-echo "plan export -o /dev/full: exit $?: $(grep Cause e.out)"
+"$MOA" plan import tests/fixtures/upstream-plans/lmsys--vicuna-7b-v1.5-16k/moa_alpha_beta.json --layers 32 --heads 32 --kv-heads 32 --head-dim 128 --max-context 16384 -o /dev/full > "$W/e.out" 2>&1
+echo "plan import -o /dev/full: exit $?: $(grep Cause "$W/e.out")"
+"$MOA" plan export "$PLAN" -o /dev/full > "$W/e.out" 2>&1
+echo "plan export -o /dev/full: exit $?: $(grep Cause "$W/e.out")"
 # (Read-only folders are not tried: this machine's shell is root, which writes anyway.)

@@ -355,3 +355,77 @@ fn a_gguf_without_its_optional_metadata_loads_as_the_same_model() {
         "{e}"
     );
 }
+
+/// `moa-compile` onto a full disk (round 22: a 96 KiB tmpfs) failed at the third kernel
+/// file and left the output folder it had made, with two kernels and no manifest. Now a
+/// folder the run made is removed on a failed write; one that existed keeps what it had
+/// and is said to hold no manifest. A write that fails is made here with a file size
+/// limit (`ulimit -f`, SIGXFSZ ignored: the write returns EFBIG), which needs no root.
+#[test]
+#[cfg(target_os = "linux")]
+fn a_compile_whose_write_fails_leaves_no_folder_it_made() {
+    let dir = scratch("write-fails");
+    let plan = dir.join("p.toml");
+    std::fs::write(&plan, common::cli::fixture_gqa()).unwrap();
+    let limited = |out: &Path| {
+        let o = std::process::Command::new("bash")
+            .arg("-c")
+            .arg("trap '' XFSZ; ulimit -f 16; exec \"$0\" \"$1\" -o \"$2\"")
+            .arg(env!("CARGO_BIN_EXE_moa-compile"))
+            .arg(&plan)
+            .arg(out)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let new = dir.join("new");
+    let (code, err) = limited(&new.join("out"));
+    assert_eq!(code, Some(2), "{err}");
+    for want in [
+        "writing the kernels failed;",
+        "which this run made, is removed (nothing half-written is left)",
+        "File too large",
+    ] {
+        assert!(err.contains(want), "`{want}` not in: {err}");
+    }
+    assert!(!new.exists(), "{err}");
+    let old = scratch("write-fails-existing");
+    let (code, err) = limited(&old);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("now holds no manifest.json"), "{err}");
+    assert!(old.is_dir() && !old.join("manifest.json").exists());
+}
+
+/// `moa calib` onto a full disk failed at its first answer and left an empty
+/// `<out>.answers` (the resume log, which then held nothing to resume). A log that never
+/// held an answer is removed with the failure; writes fail here by `ulimit -f 0`.
+#[test]
+#[cfg(target_os = "linux")]
+fn calib_leaves_no_empty_answer_log_when_its_first_write_fails() {
+    let dir = scratch("answers-fail");
+    let model = tiny_folder(&dir.join("m"), 512, None);
+    let out = dir.join("c.jsonl");
+    let o = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(
+            "trap '' XFSZ; ulimit -f 0; exec \"$0\" calib --model \"$1\" --out \"$2\" \
+             --lengths 300 --samples 1 --source generated",
+        )
+        .arg(env!("CARGO_BIN_EXE_moa"))
+        .arg(&model)
+        .arg(&out)
+        .env("MOA_CACHE", dir.join("cache"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("c.jsonl.answers`"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("m")], "{err}");
+}

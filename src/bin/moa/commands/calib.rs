@@ -414,7 +414,13 @@ impl AnswerLog {
         // One write per line, so a kill cuts at most the line being written.
         let line = format!("{}{json}\n", if self.cut { "\n" } else { "" });
         self.cut = false;
-        f.write_all(line.as_bytes()).map_err(io)
+        let written = f.write_all(line.as_bytes());
+        if written.is_err() && std::fs::metadata(&self.path).is_ok_and(|m| m.len() == 0) {
+            // A log that never held an answer (a full disk at the first one) is no resume
+            // point: it was left beside --out as an empty file (round 22).
+            let _ = std::fs::remove_file(&self.path);
+        }
+        written.map_err(io)
     }
 
     /// `<out>` is written: the log has served.

@@ -124,6 +124,8 @@ mod user_round19;
 mod user_round20;
 #[path = "user_round21.rs"]
 mod user_round21;
+#[path = "user_round22.rs"]
+mod user_round22;
 #[path = "version_commit.rs"]
 mod version_commit;
 #[path = "wgpu_options.rs"]

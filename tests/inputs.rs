@@ -13,27 +13,14 @@ use moa::lower::{lower, StorageType};
 use moa::plan::stats::plan_stats;
 use moa::plan::{upstream, LayerRules, Meta, ModelShape, Plan, Rule, SpanMode, SpanSection};
 
+common::cli::tagged!();
+
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
 fn fixture(name: &str) -> PathBuf {
     root().join("plans").join(name)
-}
-
-/// [`common::cli::scratch`] under this file's tag.
-fn scratch(name: &str) -> PathBuf {
-    common::cli::scratch("inputs", name)
-}
-
-/// [`common::cli::run`] with this file's own model cache.
-fn run(bin: &str, args: &[&str]) -> (i32, String, String) {
-    common::cli::run("inputs", bin, args)
-}
-
-/// [`common::cli::refused`] with this file's own model cache.
-fn refused(bin: &str, args: &[&str], needles: &[&str]) -> String {
-    common::cli::refused("inputs", bin, args, needles)
 }
 
 fn shape(layers: u32, q_heads: u32, kv_heads: u32, head_dim: u32) -> ModelShape {

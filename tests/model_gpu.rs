@@ -53,25 +53,96 @@ fn max_err(a: &[f32], b: &[f32]) -> f32 {
     moa::runtime::cases::max_abs_error(a, b).0
 }
 
-/// One decode step's check: appends `next[b]` to row `b` of `seqs` and asserts that the
-/// step's logits `got[b]` (`vocab` values) are within `tol` of the dense CPU reference's
-/// last-token logits for that row; `what` leads each failure message.
-fn check_dense_step(
-    cpu: &CpuReference,
-    seqs: &mut [Vec<u32>],
-    next: &[u32],
-    got: &[Vec<f32>],
+/// How [`prefill_then_decode`] checks a run: the CPU reference, the masking it runs
+/// under, the vocabulary size, whether the prefill's logits are checked too (some tests
+/// check only the decode steps), the tolerance on max |err| and what leads each failure
+/// message.
+struct Parity<'a> {
+    cpu: &'a CpuReference,
+    masking: Masking<'a>,
     vocab: usize,
+    prefill: bool,
     tol: f32,
-    what: &str,
-) {
-    for (b, seq) in seqs.iter_mut().enumerate() {
-        seq.push(next[b]);
-        let want = cpu.forward(seq, Masking::Dense).unwrap();
-        let last = &want.data[(seq.len() - 1) * vocab..seq.len() * vocab];
-        let e = max_err(&got[b], last);
-        assert!(e < tol, "{what} row {b}: max |err| {e}");
+    what: &'a str,
+}
+
+/// What a [`prefill_then_decode`] run saw: the largest max |err| of the prefill (0 where
+/// it was not checked) and of the decode steps, and each step's fed tokens and logits.
+struct Checked {
+    worst_prefill: f32,
+    worst_decode: f32,
+    steps: Vec<(Vec<u32>, Vec<Vec<f32>>)>,
+}
+
+/// Prefills `prompts` into `req` on `gpu`, then runs `steps` decode steps, step `s` feeding
+/// row `b` the token `next(s, b)`; after the prefill (where `check.prefill`) and after
+/// every step, each row's last-token logits must be within `check.tol` of the CPU
+/// reference's for the same sequence under `check.masking`. The one prefill-then-decode
+/// loop of the parity tests (each had its own copy before session 36).
+fn prefill_then_decode(
+    gpu: &WgpuEngine,
+    req: &mut moa::runtime::engine::Request,
+    prompts: &[Vec<u32>],
+    steps: usize,
+    next: impl Fn(usize, usize) -> u32,
+    check: &Parity,
+) -> Checked {
+    let Parity {
+        cpu,
+        masking,
+        vocab,
+        tol,
+        what,
+        ..
+    } = *check;
+    let last_err = |got: &[f32], seq: &[u32]| {
+        let want = cpu.forward(seq, masking).unwrap();
+        max_err(got, &want.data[(seq.len() - 1) * vocab..seq.len() * vocab])
+    };
+    let got = gpu.prefill_logits(req, prompts).unwrap();
+    let mut out = Checked {
+        worst_prefill: 0.0,
+        worst_decode: 0.0,
+        steps: Vec::with_capacity(steps),
+    };
+    if check.prefill {
+        for (b, p) in prompts.iter().enumerate() {
+            let e = last_err(&got[b], p);
+            out.worst_prefill = out.worst_prefill.max(e);
+            assert!(e < tol, "{what}: prefill row {b}: max |err| {e}");
+        }
     }
+    let mut seqs = prompts.to_vec();
+    for step in 0..steps {
+        let fed: Vec<u32> = (0..prompts.len()).map(|b| next(step, b)).collect();
+        let got = gpu.decode_logits(req, &fed).unwrap();
+        for (b, seq) in seqs.iter_mut().enumerate() {
+            seq.push(fed[b]);
+            let e = last_err(&got[b], seq);
+            out.worst_decode = out.worst_decode.max(e);
+            assert!(e < tol, "{what}: decode step {step} row {b}: max |err| {e}");
+        }
+        out.steps.push((fed, got));
+    }
+    out
+}
+
+/// Greedy tokens of `prompts` in `req` on `gpu`: the prefill's, then `steps` decode steps
+/// each fed the previous step's tokens; one `Vec` a step, one token a row.
+fn greedy_steps(
+    gpu: &WgpuEngine,
+    req: &mut moa::runtime::engine::Request,
+    prompts: &[Vec<u32>],
+    steps: usize,
+) -> Vec<Vec<u32>> {
+    let mut out = vec![gpu
+        .prefill_tokens(req, prompts, Sampling::greedy())
+        .unwrap()];
+    for _ in 0..steps {
+        let last = out.last().unwrap().clone();
+        out.push(gpu.decode_tokens(req, &last, Sampling::greedy()).unwrap());
+    }
+    out
 }
 
 /// Prefill a ragged batch, then decode a few steps feeding fixed tokens, comparing the
@@ -124,31 +195,21 @@ fn parity_of(mut gpu: WgpuEngine, model: &Model, sparse: bool, split_k: bool, le
         "sparse={sparse} storage={} split_k={split_k}",
         gpu.storage().name()
     );
-    let got = gpu.prefill_logits(&mut req, &prompts).unwrap();
-    let mut seqs = prompts.clone();
     // The largest errors, printed (`--nocapture`) so a device run shows each form's margin.
-    let (mut worst_prefill, mut worst_decode) = (0f32, 0f32);
-    for (b, p) in prompts.iter().enumerate() {
-        let want = cpu.forward(p, masking).unwrap();
-        let last = &want.data[(p.len() - 1) * VOCAB..p.len() * VOCAB];
-        let e = max_err(&got[b], last);
-        worst_prefill = worst_prefill.max(e);
-        assert!(e < tol, "{what}: prefill row {b}: max |err| {e}");
-    }
-    for step in 0..steps {
-        let next: Vec<u32> = (0..prompts.len())
-            .map(|b| ((step * 37 + b * 11) % VOCAB) as u32)
-            .collect();
-        let got = gpu.decode_logits(&mut req, &next).unwrap();
-        for (b, seq) in seqs.iter_mut().enumerate() {
-            seq.push(next[b]);
-            let want = cpu.forward(seq, masking).unwrap();
-            let last = &want.data[(seq.len() - 1) * VOCAB..seq.len() * VOCAB];
-            let e = max_err(&got[b], last);
-            worst_decode = worst_decode.max(e);
-            assert!(e < tol, "{what}: decode step {step} row {b}: max |err| {e}");
-        }
-    }
+    let check = Parity {
+        cpu: &cpu,
+        masking,
+        vocab: VOCAB,
+        prefill: true,
+        tol,
+        what: &what,
+    };
+    let next = |step: usize, b: usize| ((step * 37 + b * 11) % VOCAB) as u32;
+    let Checked {
+        worst_prefill,
+        worst_decode,
+        ..
+    } = prefill_then_decode(&gpu, &mut req, &prompts, steps, next, &check);
     eprintln!("{what}: largest max |err| prefill {worst_prefill}, decode {worst_decode} (tolerance {tol})");
 }
 
@@ -267,17 +328,7 @@ fn greedy_generation_on_gpu_equals_cpu() {
     let cpu = CpuReference::from_model(model.clone()).unwrap();
     let gpu = WgpuEngine::new(&ctx, &model, None, true).unwrap();
     let prompt = tokens(12, 9);
-    let mut req = gpu.start(&[prompt.len()], 8, 0).unwrap();
-    let mut out = vec![
-        gpu.prefill_tokens(&mut req, std::slice::from_ref(&prompt), Sampling::greedy())
-            .unwrap()[0],
-    ];
-    for _ in 0..7 {
-        let t = gpu
-            .decode_tokens(&mut req, &[*out.last().unwrap()], Sampling::greedy())
-            .unwrap();
-        out.push(t[0]);
-    }
+    let (out, _) = greedy_run(&gpu, &prompt, 8);
     let want = cpu.generate(&prompt, 8, Masking::Dense, &[]).unwrap();
     assert_eq!(out, want);
 }
@@ -583,16 +634,7 @@ fn kernels_run_once_at_load_on_cpu_adapters() {
     }
     let cpu = CpuReference::from_model(model.clone()).unwrap();
     let prompt = tokens(9, 3);
-    let mut req = gpu.start(&[prompt.len()], 4, 0).unwrap();
-    let mut out = gpu
-        .prefill_tokens(&mut req, std::slice::from_ref(&prompt), Sampling::greedy())
-        .unwrap();
-    for _ in 0..3 {
-        let t = gpu
-            .decode_tokens(&mut req, &[*out.last().unwrap()], Sampling::greedy())
-            .unwrap();
-        out.push(t[0]);
-    }
+    let (out, _) = greedy_run(&gpu, &prompt, 4);
     assert_eq!(out, cpu.generate(&prompt, 4, Masking::Dense, &[]).unwrap());
 }
 
@@ -914,29 +956,18 @@ fn kv_cache_over_128_mib_runs_in_row_parts() {
     );
     assert_eq!(gpu.cache_parts(&req).unwrap(), vec![vec![0..1, 1..2]]);
     let cpu = CpuReference::from_model(model.clone()).unwrap();
-    let mut seqs = prompts.clone();
-    let vocab = config.vocab_size;
-    let mut worst = 0f32;
-    let mut check = |got: &[Vec<f32>], seqs: &[Vec<u32>], what: &str| {
-        for (b, seq) in seqs.iter().enumerate() {
-            let want = cpu.forward(seq, Masking::Dense).unwrap();
-            let last = &want.data[(seq.len() - 1) * vocab..seq.len() * vocab];
-            let e = max_err(&got[b], last);
-            worst = worst.max(e);
-            // f16 weights and cache against the f32 reference (logits of magnitude ~10).
-            assert!(e < 6e-2, "{what} row {b}: max |err| {e}");
-        }
+    let check = Parity {
+        cpu: &cpu,
+        masking: Masking::Dense,
+        vocab: config.vocab_size,
+        prefill: true,
+        // f16 weights and cache against the f32 reference (logits of magnitude ~10).
+        tol: 6e-2,
+        what: "wide KV",
     };
-    let got = gpu.prefill_logits(&mut req, &prompts).unwrap();
-    check(&got, &seqs, "prefill");
-    for step in 0..steps {
-        let next: Vec<u32> = (0..2).map(|b| (step * 37 + b * 11) as u32).collect();
-        let got = gpu.decode_logits(&mut req, &next).unwrap();
-        for (seq, &t) in seqs.iter_mut().zip(&next) {
-            seq.push(t);
-        }
-        check(&got, &seqs, &format!("decode step {step}"));
-    }
+    let next = |step: usize, b: usize| (step * 37 + b * 11) as u32;
+    let run = prefill_then_decode(&gpu, &mut req, &prompts, steps, next, &check);
+    let worst = run.worst_prefill.max(run.worst_decode);
     eprintln!("max |err| against the CPU reference: {worst}");
 }
 
@@ -1103,16 +1134,8 @@ fn greedy_run(
     new: usize,
 ) -> (Vec<u32>, moa::runtime::engine::Request) {
     let mut req = gpu.start(&[prompt.len()], new, 0).unwrap();
-    let mut out = gpu
-        .prefill_tokens(&mut req, &[prompt.to_vec()], Sampling::greedy())
-        .unwrap();
-    for _ in 1..new {
-        let next = gpu
-            .decode_tokens(&mut req, &[*out.last().unwrap()], Sampling::greedy())
-            .unwrap();
-        out.push(next[0]);
-    }
-    (out, req)
+    let out = greedy_steps(gpu, &mut req, &[prompt.to_vec()], new - 1);
+    (out.into_iter().map(|step| step[0]).collect(), req)
 }
 
 /// The attention kernels of `plan` (dense where `None`) with the decode's separate merge
@@ -1170,14 +1193,17 @@ fn decode_over_segments_of_several_chunks_matches_the_cpu_reference() {
         let mut gpu = WgpuEngine::new(&ctx, &long, None, force_f32).unwrap();
         gpu.set_split_k_matvec(true);
         let mut req = gpu.start(&lens, 3, 0).unwrap();
-        gpu.prefill_logits(&mut req, &prompts).unwrap();
-        let mut seqs = prompts.clone();
-        for step in 0..3 {
-            let next: Vec<u32> = (0..3).map(|b| (step * 31 + b * 7) as u32).collect();
-            let got = gpu.decode_logits(&mut req, &next).unwrap();
-            let what = format!("f32={force_f32} step {step}");
-            check_dense_step(&cpu, &mut seqs, &next, &got, VOCAB, tol, &what);
-        }
+        let what = format!("f32={force_f32}");
+        let check = Parity {
+            cpu: &cpu,
+            masking: Masking::Dense,
+            vocab: VOCAB,
+            prefill: false,
+            tol,
+            what: &what,
+        };
+        let next = |step: usize, b: usize| (step * 31 + b * 7) as u32;
+        prefill_then_decode(&gpu, &mut req, &prompts, 3, next, &check);
     }
 }
 
@@ -1221,16 +1247,7 @@ fn row_blocks_two_stage_argmax_and_pre_encoding_match() {
         gpu.set_two_stage_argmax(two_stage);
         gpu.set_pre_encode(pre_encode);
         let mut req = gpu.start(&lens, 5, 0).unwrap();
-        let mut next = gpu
-            .prefill_tokens(&mut req, &prompts, Sampling::greedy())
-            .unwrap();
-        let mut out = vec![next.clone()];
-        for _ in 0..4 {
-            next = gpu
-                .decode_tokens(&mut req, &next, Sampling::greedy())
-                .unwrap();
-            out.push(next.clone());
-        }
+        let out = greedy_steps(&gpu, &mut req, &prompts, 4);
         let stats = gpu.decode_stats(&req).unwrap();
         // Encoded ahead: every step's buffer but the first was ready at its submission.
         assert_eq!(stats.pre_encode_s > 0.0, pre_encode, "{stats:?}");
@@ -1391,18 +1408,19 @@ fn subgroup_products_with_a_partial_last_trip_match_the_cpu_reference() {
                 .map(|b| (0..9).map(|i| ((i * 7 + b * 13) % vocab) as u32).collect())
                 .collect();
             let mut req = gpu.start(&[9; 5], 3, 0).unwrap();
-            gpu.prefill_logits(&mut req, &prompts).unwrap();
-            let mut seqs = prompts.clone();
-            for step in 0..3 {
-                let next: Vec<u32> = (0..5)
-                    .map(|b| ((step * 5 + b * 3) % vocab) as u32)
-                    .collect();
-                let got = gpu.decode_logits(&mut req, &next).unwrap();
-                let what = format!(
-                    "ksplit {ksplit:?} groups {groups:?} rows {rows:?} fit {fit} f32 {force_f32}: step {step}"
-                );
-                check_dense_step(&cpu, &mut seqs, &next, &got, vocab, tol, &what);
-            }
+            let what = format!(
+                "ksplit {ksplit:?} groups {groups:?} rows {rows:?} fit {fit} f32 {force_f32}"
+            );
+            let check = Parity {
+                cpu: &cpu,
+                masking: Masking::Dense,
+                vocab,
+                prefill: false,
+                tol,
+                what: &what,
+            };
+            let next = |step: usize, b: usize| ((step * 5 + b * 3) % vocab) as u32;
+            prefill_then_decode(&gpu, &mut req, &prompts, 3, next, &check);
         }
     }
 }
@@ -1469,18 +1487,17 @@ fn fitted_steps_with_early_and_late_epilogue_loads_match_the_cpu_reference() {
                     .map(|b| (0..9).map(|i| ((i * 5 + b * 11) % vocab) as u32).collect())
                     .collect();
                 let mut req = gpu.start(&[9; 5], 3, 0).unwrap();
-                gpu.prefill_logits(&mut req, &prompts).unwrap();
-                let mut seqs = prompts.clone();
-                for step in 0..3 {
-                    let next: Vec<u32> = (0..5)
-                        .map(|b| ((step * 7 + b * 3) % vocab) as u32)
-                        .collect();
-                    let got = gpu.decode_logits(&mut req, &next).unwrap();
-                    let what = format!(
-                        "ffn {ffn} early {early} rows {rows:?} f32 {force_f32}: step {step}"
-                    );
-                    check_dense_step(&cpu, &mut seqs, &next, &got, vocab, tol, &what);
-                }
+                let what = format!("ffn {ffn} early {early} rows {rows:?} f32 {force_f32}");
+                let check = Parity {
+                    cpu: &cpu,
+                    masking: Masking::Dense,
+                    vocab,
+                    prefill: false,
+                    tol,
+                    what: &what,
+                };
+                let next = |step: usize, b: usize| ((step * 7 + b * 3) % vocab) as u32;
+                prefill_then_decode(&gpu, &mut req, &prompts, 3, next, &check);
             }
         }
     }
@@ -1658,24 +1675,16 @@ fn swiglu_in_the_gate_up_epilogue_matches_the_cpu_reference() {
             // The prefill's logits too: on the H200 this test failed 2 of 3 runs at decode
             // step 0 in f16 (one row off by ~10, session 18's lead call), and a prefill
             // that wrote a wrong cache would show there first.
-            let got = gpu.prefill_logits(&mut req, &prompts).unwrap();
-            for (b, p) in prompts.iter().enumerate() {
-                let want = cpu.forward(p, Masking::Dense).unwrap();
-                let last = &want.data[(p.len() - 1) * vocab..p.len() * vocab];
-                let e = max_err(&got[b], last);
-                assert!(e < tol, "{what}: prefill row {b}: max |err| {e}");
-            }
-            let mut seqs = prompts.clone();
-            let mut steps = Vec::new();
-            for step in 0..2 {
-                let next: Vec<u32> = (0..rows)
-                    .map(|b| ((step * 7 + b * 5) % vocab) as u32)
-                    .collect();
-                let got = gpu.decode_logits(&mut req, &next).unwrap();
-                let label = format!("{what}: step {step}");
-                check_dense_step(&cpu, &mut seqs, &next, &got, vocab, tol, &label);
-                steps.push((next, got));
-            }
+            let check = Parity {
+                cpu: &cpu,
+                masking: Masking::Dense,
+                vocab,
+                prefill: true,
+                tol,
+                what: &what,
+            };
+            let next = |step: usize, b: usize| ((step * 7 + b * 5) % vocab) as u32;
+            let steps = prefill_then_decode(&gpu, &mut req, &prompts, 2, next, &check).steps;
             let mut req = gpu.start(&lens, 3, 0).unwrap();
             gpu.prefill_tokens(&mut req, &prompts, Sampling::greedy())
                 .unwrap();
@@ -1843,22 +1852,16 @@ fn decode_gate_up_at_a_matrix_unit_size_matches_the_cpu_reference() {
         products.contains("gate/up products on matrix units")
     );
     let mut req = gpu.start(&lens, 3, 0).unwrap();
-    let got = gpu.prefill_logits(&mut req, &prompts).unwrap();
-    for (b, p) in prompts.iter().enumerate() {
-        let want = cpu.forward(p, Masking::Dense).unwrap();
-        let last = &want.data[(p.len() - 1) * vocab..p.len() * vocab];
-        let e = max_err(&got[b], last);
-        assert!(e < 3e-2, "{what}: prefill row {b}: max |err| {e}");
-    }
-    let mut seqs = prompts.clone();
-    for step in 0..2 {
-        let next: Vec<u32> = (0..rows)
-            .map(|b| ((step * 7 + b * 5) % vocab) as u32)
-            .collect();
-        let got = gpu.decode_logits(&mut req, &next).unwrap();
-        let label = format!("{what}: step {step}");
-        check_dense_step(&cpu, &mut seqs, &next, &got, vocab, 3e-2, &label);
-    }
+    let check = Parity {
+        cpu: &cpu,
+        masking: Masking::Dense,
+        vocab,
+        prefill: true,
+        tol: 3e-2,
+        what: &what,
+    };
+    let next = |step: usize, b: usize| ((step * 7 + b * 5) % vocab) as u32;
+    prefill_then_decode(&gpu, &mut req, &prompts, 2, next, &check);
 }
 
 /// The decode profile times every dispatch kind of a step, then the whole step and the three
@@ -2016,27 +2019,17 @@ fn form_parity(
         plan,
         n_tokens: req.n_tokens(),
     };
-    let got = gpu.prefill_logits(&mut req, &prompts).unwrap();
-    let mut seqs = prompts.clone();
-    for step in 0..=steps {
-        let got = if step == 0 {
-            got.clone()
-        } else {
-            let next: Vec<u32> = (0..lens.len())
-                .map(|b| ((step * 37 + b * 11) % VOCAB) as u32)
-                .collect();
-            for (seq, &t) in seqs.iter_mut().zip(&next) {
-                seq.push(t);
-            }
-            gpu.decode_logits(&mut req, &next).unwrap()
-        };
-        for (b, seq) in seqs.iter().enumerate() {
-            let want = cpu.forward(seq, masking).unwrap();
-            let last = &want.data[(seq.len() - 1) * VOCAB..seq.len() * VOCAB];
-            let e = max_err(&got[b], last);
-            assert!(e < tol, "{what}: step {step} row {b}: max |err| {e}");
-        }
-    }
+    let check = Parity {
+        cpu,
+        masking,
+        vocab: VOCAB,
+        prefill: true,
+        tol,
+        what,
+    };
+    // Step s feeds what step s + 1 fed before the shared helper (step 0 was the prefill).
+    let next = |step: usize, b: usize| (((step + 1) * 37 + b * 11) % VOCAB) as u32;
+    prefill_then_decode(gpu, &mut req, &prompts, steps, next, &check);
     if !greedy {
         return;
     }
@@ -2045,16 +2038,7 @@ fn form_parity(
         plan,
         n_tokens: req.n_tokens(),
     };
-    let mut out = vec![gpu
-        .prefill_tokens(&mut req, &prompts, Sampling::greedy())
-        .unwrap()];
-    for _ in 0..steps {
-        let last = out.last().unwrap().clone();
-        out.push(
-            gpu.decode_tokens(&mut req, &last, Sampling::greedy())
-                .unwrap(),
-        );
-    }
+    let out = greedy_steps(gpu, &mut req, &prompts, steps);
     for (b, p) in prompts.iter().enumerate() {
         let want = cpu.generate(p, steps + 1, masking, &[]).unwrap();
         let got: Vec<u32> = out.iter().map(|step| step[b]).collect();

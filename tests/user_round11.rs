@@ -4,22 +4,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// [`common::cli::scratch`] under this file's tag.
-fn scratch(name: &str) -> PathBuf {
-    common::cli::scratch("user_round11", name)
-}
-
-/// [`common::cli::run`] with this file's own model cache.
-fn run(bin: &str, args: &[&str]) -> (i32, String, String) {
-    common::cli::run("user_round11", bin, args)
-}
-
-/// [`common::cli::refused`] with this file's own model cache.
-fn refused(bin: &str, args: &[&str], needles: &[&str]) -> String {
-    common::cli::refused("user_round11", bin, args, needles)
-}
+common::cli::tagged!();
 
 /// An upstream plan of 2 layers of 4 query heads.
 const UPSTREAM: &str = r#"{"alphas": [[0, 64, 0, 32], [128, 0, 0, 0]],

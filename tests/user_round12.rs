@@ -6,20 +6,7 @@ mod common;
 
 use std::path::PathBuf;
 
-/// [`common::cli::scratch`] under this file's tag.
-fn scratch(name: &str) -> PathBuf {
-    common::cli::scratch("user_round12", name)
-}
-
-/// [`common::cli::run`] with this file's own model cache.
-fn run(bin: &str, args: &[&str]) -> (i32, String, String) {
-    common::cli::run("user_round12", bin, args)
-}
-
-/// [`common::cli::refused`] with this file's own model cache.
-fn refused(bin: &str, args: &[&str], needles: &[&str]) -> String {
-    common::cli::refused("user_round12", bin, args, needles)
-}
+common::cli::tagged!();
 
 /// The file with tensor `name`'s ggml type id rewritten to `ty` (its tensor info: the name,
 /// the dimension count, one u64 per dimension, then the type).
@@ -481,7 +468,8 @@ fn calib_and_eval_refuse_a_folder_as_output_file_before_any_work() {
 
 /// `moa calib --lengths 100` on a byte-level tokenizer passed the length check (at least
 /// 64 prompt tokens) and failed with "the prompt template alone needs more than 84
-/// tokens", naming no length; it names the length and what to give.
+/// tokens", naming no length; it names the length and what to give (round 22: the least
+/// length, from the tokenizer's pass-key prompt, before any work).
 #[test]
 fn a_calibration_length_too_short_for_the_tokenizer_names_itself() {
     let dir = scratch("calib-short");
@@ -503,9 +491,11 @@ fn a_calibration_length_too_short_for_the_tokenizer_names_itself() {
     refused(
         "moa",
         &args,
+        // Since round 22 the length check itself counts this tokenizer's pass-key prompt.
         &[
-            "length 100 is too short for this model",
-            "after the 16 answer tokens (--max-new-tokens); give a longer length",
+            "--lengths 100 is too short: allowed ",
+            "the pass-key prompt's fixed text with this model's tokenizer",
+            "the --max-new-tokens 16 answer tokens",
         ],
     );
 }

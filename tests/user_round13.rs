@@ -6,20 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-/// [`common::cli::scratch`] under this file's tag.
-fn scratch(name: &str) -> PathBuf {
-    common::cli::scratch("user_round13", name)
-}
-
-/// [`common::cli::run`] with this file's own model cache.
-fn run(bin: &str, args: &[&str]) -> (i32, String, String) {
-    common::cli::run("user_round13", bin, args)
-}
-
-/// [`common::cli::refused`] with this file's own model cache.
-fn refused(bin: &str, args: &[&str], needles: &[&str]) -> String {
-    common::cli::refused("user_round13", bin, args, needles)
-}
+common::cli::tagged!();
 
 /// A two-layer random model of SmolLM2's heads (vocabulary 300, byte-level tokenizer) as
 /// a Hugging Face folder `dir/name`, its weights drawn from `seed`.

@@ -4,26 +4,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::cli::s;
 use common::samples::sample;
 use common::tiny;
 
-/// [`common::cli::scratch`] under this file's tag.
-fn scratch(name: &str) -> PathBuf {
-    common::cli::scratch("user_round14", name)
-}
-
-/// [`common::cli::run`] with this file's own model cache.
-fn run(bin: &str, args: &[&str]) -> (i32, String, String) {
-    common::cli::run("user_round14", bin, args)
-}
-
-/// [`common::cli::refused`] with this file's own model cache.
-fn refused(bin: &str, args: &[&str], needles: &[&str]) -> String {
-    common::cli::refused("user_round14", bin, args, needles)
-}
+common::cli::tagged!();
 
 /// `moa profile -o DIR` run for one model and then for another of the same shape, over a
 /// calibration with the same tokens, read the first model's stored tiles back as the

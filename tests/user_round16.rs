@@ -7,15 +7,7 @@ mod common;
 use common::cli::s;
 use std::path::{Path, PathBuf};
 
-/// [`common::cli::scratch`] under this file's tag.
-fn scratch(name: &str) -> PathBuf {
-    common::cli::scratch("user_round16", name)
-}
-
-/// [`common::cli::run`] with this file's own model cache.
-fn run(bin: &str, args: &[&str]) -> (i32, String, String) {
-    common::cli::run("user_round16", bin, args)
-}
+common::cli::tagged!();
 
 /// A plan of `layers` layers, 64 query / 8 KV heads of 128 (round 15's largest plan's
 /// shape): its WGSL takes ≈ 0.2 s per layer to generate and check on one core.
@@ -268,8 +260,7 @@ fn git_lfs_pointers_are_named_as_such() {
 
     let tokenizer = tiny_folder(&dir, "tokenizer");
     std::fs::write(tokenizer.join("tokenizer.json"), LFS_POINTER).unwrap();
-    let err = common::cli::refused(
-        "user_round16",
+    let err = refused(
         "moa",
         &["model", "info", s(&tokenizer)],
         &["tokenizer.json", said, fix],
@@ -278,8 +269,7 @@ fn git_lfs_pointers_are_named_as_such() {
 
     let gguf = dir.join("model.gguf");
     std::fs::write(&gguf, LFS_POINTER).unwrap();
-    let err = common::cli::refused(
-        "user_round16",
+    let err = refused(
         "moa",
         &["model", "info", s(&gguf)],
         &["model.gguf", said, fix],
@@ -307,8 +297,7 @@ fn config_fields_read_as_transformers_means_them() {
     edit_config(&string_tie, |c| {
         c.insert("tie_word_embeddings".into(), "true".into());
     });
-    common::cli::refused(
-        "user_round16",
+    refused(
         "moa",
         &["model", "info", s(&string_tie)],
         &[
@@ -336,8 +325,7 @@ fn config_fields_read_as_transformers_means_them() {
             1_000_000_000_000u64.into(),
         );
     });
-    common::cli::refused(
-        "user_round16",
+    refused(
         "moa",
         &["model", "info", s(&long)],
         &[
@@ -353,8 +341,7 @@ fn config_fields_read_as_transformers_means_them() {
         r#"{"alphas": [[64, 64, 64], [64, 64, 64]], "betas": [[0.5, 0.5, 0.5], [0.5, 0.5, 0.5]]}"#,
     )
     .unwrap();
-    let err = common::cli::refused(
-        "user_round16",
+    let err = refused(
         "moa",
         &["plan", "import", s(&up), "--model", s(&long)],
         &["max_position_embeddings", "allowed 1..=1073741824"],
@@ -499,8 +486,7 @@ fn two_outputs_naming_one_file_are_refused() {
     .unwrap();
     let r = dir.join("r.txt");
     let also = format!("{}/./r.txt", dir.display());
-    common::cli::refused(
-        "user_round16",
+    refused(
         "moa",
         &[
             "eval",
@@ -517,8 +503,7 @@ fn two_outputs_naming_one_file_are_refused() {
     );
     let calib = dir.join("c.jsonl");
     std::fs::write(&calib, "").unwrap();
-    common::cli::refused(
-        "user_round16",
+    refused(
         "moa",
         &[
             "validate",
@@ -602,12 +587,7 @@ fn a_temperature_past_f32_is_named_as_typed() {
         if flag == "--top-p" {
             args.extend(["--temperature", "1"]);
         }
-        let err = common::cli::refused(
-            "user_round16",
-            "moa",
-            &args,
-            &[flag, "largest 32-bit float"],
-        );
+        let err = refused("moa", &args, &[flag, "largest 32-bit float"]);
         assert!(!err.contains("building the engine"), "{err}");
     }
 }
@@ -635,8 +615,7 @@ fn eval_counts_the_memory_of_its_batches() {
     let len = config.context_length.to_string();
     // 3000 rows of the whole context: about 100 GB of KV cache and activations for this
     // shape, more than the machines running this test have.
-    let err = common::cli::refused(
-        "user_round16",
+    let err = refused(
         "moa",
         &[
             "eval",

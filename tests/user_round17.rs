@@ -10,15 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// [`common::cli::scratch`] under this file's tag.
-fn scratch(name: &str) -> PathBuf {
-    common::cli::scratch("user_round17", name)
-}
-
-/// [`common::cli::run`] with this file's own model cache.
-fn run(bin: &str, args: &[&str]) -> (i32, String, String) {
-    common::cli::run("user_round17", bin, args)
-}
+common::cli::tagged!();
 
 /// Every file under `dir` by its path relative to `dir`, with its bytes.
 fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {

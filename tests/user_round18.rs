@@ -8,10 +8,7 @@ mod common;
 use common::cli::{fixture_gqa, s};
 use std::path::{Path, PathBuf};
 
-/// [`common::cli::scratch`] under this file's tag.
-fn scratch(name: &str) -> PathBuf {
-    common::cli::scratch("user_round18", name)
-}
+common::cli::tagged!();
 
 /// `DIR/calib.jsonl` with one 64-token sample `s0` (for 256-token profiles).
 fn one_sample_calibration(dir: &std::path::Path) -> PathBuf {
@@ -19,11 +16,6 @@ fn one_sample_calibration(dir: &std::path::Path) -> PathBuf {
     let tokens: Vec<u32> = (0..64).map(|i| 100 + i % 50).collect();
     moa::calib::write_jsonl(&calib, &[common::samples::sample("s0", tokens, 4, 256)]).unwrap();
     calib
-}
-
-/// [`common::cli::refused`] under this file's tag.
-fn refused(bin: &str, args: &[&str], needles: &[&str]) -> String {
-    common::cli::refused("user_round18", bin, args, needles)
 }
 
 /// `fixture_gqa()` with `from` replaced by `to` (which must occur once).
@@ -135,8 +127,7 @@ fn plan_errors_name_the_field_and_the_allowed_range() {
     // What still reads as before: a mode given as a word it knows, and no [span] at all.
     let upstream = dir.join("upstream.toml");
     std::fs::write(&upstream, edited("mode = \"moa\"", "mode = \"upstream\"")).unwrap();
-    let (code, out, err) = common::cli::run(
-        "user_round18",
+    let (code, out, err) = run(
         "moa",
         &["plan", "show", s(&upstream), "--prompt-len", "100"],
     );
@@ -175,7 +166,7 @@ fn byte_order_marks_are_read_or_named() {
     };
     let a = args(&with_bom);
     let a: Vec<&str> = a.iter().map(String::as_str).collect();
-    let (code, _, err) = common::cli::run("user_round18", "moa", &a);
+    let (code, _, err) = run("moa", &a);
     assert_eq!(code, 0, "{err}");
     assert!(plan.is_file());
     // The same plan as from the file without the mark.
@@ -183,7 +174,7 @@ fn byte_order_marks_are_read_or_named() {
     let b = args(&up);
     let mut b: Vec<&str> = b.iter().map(String::as_str).collect();
     *b.last_mut().unwrap() = s(&plain);
-    let (code, _, err) = common::cli::run("user_round18", "moa", &b);
+    let (code, _, err) = run("moa", &b);
     assert_eq!(code, 0, "{err}");
     // The same plan but for the file name in meta.provenance.
     let body = |p: &Path| {
@@ -279,8 +270,7 @@ fn a_killed_compiles_temporary_is_not_counted_as_a_kernel_file() {
     let plan = dir.join("plan.toml");
     std::fs::write(&plan, fixture_gqa()).unwrap();
     let out = dir.join("out");
-    let (code, _, err) =
-        common::cli::run("user_round18", "moa-compile", &[s(&plan), "-o", s(&out)]);
+    let (code, _, err) = run("moa-compile", &[s(&plan), "-o", s(&out)]);
     assert_eq!(code, 0, "{err}");
     // What a killed run leaves: a temporary of a process that has ended, no manifest.
     let mut child = std::process::Command::new("true").spawn().unwrap();
@@ -289,8 +279,7 @@ fn a_killed_compiles_temporary_is_not_counted_as_a_kernel_file() {
     let tmp = out.join(format!("wgsl/l01_decode.wgsl.moa-tmp-{dead}-3"));
     std::fs::write(&tmp, "half a kern").unwrap();
     std::fs::remove_file(out.join("manifest.json")).unwrap();
-    let (code, _, err) =
-        common::cli::run("user_round18", "moa-compile", &[s(&plan), "-o", s(&out)]);
+    let (code, _, err) = run("moa-compile", &[s(&plan), "-o", s(&out)]);
     assert_eq!(code, 0, "{err}");
     assert!(
         err.contains("; 1 temporary file of a stopped moa-compile removed"),
@@ -301,19 +290,11 @@ fn a_killed_compiles_temporary_is_not_counted_as_a_kernel_file() {
         "{err}"
     );
     assert!(!tmp.exists());
-    let (code, _, err) = common::cli::run(
-        "user_round18",
-        "moa-compile",
-        &[s(&plan), "-o", s(&out), "--check"],
-    );
+    let (code, _, err) = run("moa-compile", &[s(&plan), "-o", s(&out), "--check"]);
     assert_eq!(code, 0, "the folder is the clean compile's: {err}");
     // `--check` of what the killed run left listed every file and said nothing of why.
     std::fs::remove_file(out.join("manifest.json")).unwrap();
-    let (code, _, err) = common::cli::run(
-        "user_round18",
-        "moa-compile",
-        &[s(&plan), "-o", s(&out), "--check"],
-    );
+    let (code, _, err) = run("moa-compile", &[s(&plan), "-o", s(&out), "--check"]);
     assert_eq!(code, 1, "{err}");
     assert!(
         err.contains("holds kernel files but no manifest.json: a moa-compile into it was stopped before it finished"),
@@ -331,8 +312,7 @@ fn progress_in_a_log_file_is_plain_lines() {
     let dir = scratch("progress-log");
     let calib = one_sample_calibration(&dir);
     let out = dir.join("prof");
-    let (code, _, err) = common::cli::run(
-        "user_round18",
+    let (code, _, err) = run(
         "moa",
         &[
             "profile",

@@ -7,15 +7,7 @@ mod common;
 use common::cli::{fixture_gqa, s};
 use std::path::{Path, PathBuf};
 
-/// [`common::cli::scratch`] under this file's tag.
-fn scratch(name: &str) -> PathBuf {
-    common::cli::scratch("user_round19", name)
-}
-
-/// [`common::cli::refused`] under this file's tag.
-fn refused(bin: &str, args: &[&str], needles: &[&str]) -> String {
-    common::cli::refused("user_round19", bin, args, needles)
-}
+common::cli::tagged!();
 
 /// A Hugging Face folder of `plans/fixture-gqa.toml`'s shape (3 layers, 8 query / 2 KV
 /// heads of 64, a 1024-token context) with a byte-level tokenizer and a weights file that
@@ -200,7 +192,7 @@ fn model_info_marks_a_folders_dtype_moa_cannot_read() {
     bytes.extend(header.as_bytes());
     bytes.extend([0u8; 8]);
     std::fs::write(model.join("model.safetensors"), bytes).unwrap();
-    let (code, out, err) = common::cli::run("user_round19", "moa", &["model", "info", s(&model)]);
+    let (code, out, err) = run("moa", &["model", "info", s(&model)]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("BF16 x 1, I16 x 1 (moa cannot read)"), "{out}");
     assert!(

@@ -8,19 +8,7 @@ mod common;
 use common::cli::{fixture_gqa, s};
 use std::path::{Path, PathBuf};
 
-/// [`common::cli::scratch`] under this file's tag.
-fn scratch(name: &str) -> PathBuf {
-    common::cli::scratch("user_round20", name)
-}
-
-/// [`common::cli::refused`] under this file's tag.
-fn refused(bin: &str, args: &[&str], needles: &[&str]) -> String {
-    common::cli::refused("user_round20", bin, args, needles)
-}
-
-fn run(bin: &str, args: &[&str]) -> (i32, String, String) {
-    common::cli::run("user_round20", bin, args)
-}
+common::cli::tagged!();
 
 /// A one-layer Hugging Face folder (hidden 8, 2 query heads and 1 KV head of 4, ffn 16,
 /// 260 tokens, tied embedding) whose `model.safetensors` header lists every tensor the

@@ -6,7 +6,6 @@
 mod common;
 
 use common::cli::s;
-use std::path::PathBuf;
 
 use moa::codegen::{self, Target};
 use moa::lower::{self, StorageType};
@@ -19,19 +18,7 @@ use moa::runtime::engine::Engine;
 use moa::runtime::wgpu::{WgpuAttention, WgpuContext};
 use moa::runtime::wgpu_engine::WgpuEngine;
 
-/// [`common::cli::scratch`] under this file's tag.
-fn scratch(name: &str) -> PathBuf {
-    common::cli::scratch("user_round21", name)
-}
-
-/// [`common::cli::refused`] under this file's tag.
-fn refused(bin: &str, args: &[&str], needles: &[&str]) -> String {
-    common::cli::refused("user_round21", bin, args, needles)
-}
-
-fn run(bin: &str, args: &[&str]) -> (i32, String, String) {
-    common::cli::run("user_round21", bin, args)
-}
+common::cli::tagged!();
 
 /// A plan's TOML: `rows[l]` = layer l's (alphas, betas).
 #[allow(clippy::too_many_arguments)]

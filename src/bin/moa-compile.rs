@@ -251,9 +251,46 @@ fn run(args: Args) -> anyhow::Result<bool> {
     let dead_tmp = codegen::emit::remove_dead_tmp_files(&args.output).len();
     let before = kernel_files(&args.output);
     let replaced = folder_plan(&args.output, &compiled.manifest_json());
+    // The topmost folder this run makes (None where -o exists): a failed write (a full
+    // disk) left it half-written, kernel files without a manifest (round 22).
+    let made = (!args.output.exists()).then(|| {
+        let mut top = args.output.as_path();
+        while let Some(p) = top.parent() {
+            if p.as_os_str().is_empty() || p.exists() {
+                break;
+            }
+            top = p;
+        }
+        top.to_path_buf()
+    });
     let written = compiled.write(&args.output);
     status.clear();
-    let changed = written?;
+    let changed = match (written, made) {
+        (Ok(n), _) => n,
+        (Err(e), Some(top)) => {
+            let gone = std::fs::remove_dir_all(&top).is_ok();
+            return Err(anyhow::Error::new(e).context(if gone {
+                format!(
+                    "writing the kernels failed; `{}`, which this run made, is removed (nothing \
+                     half-written is left)",
+                    top.display()
+                )
+            } else {
+                format!(
+                    "writing the kernels failed, and `{}`, which this run made, could not be \
+                     removed: it holds no manifest.json, so no loader reads it; remove it",
+                    top.display()
+                )
+            }));
+        }
+        (Err(e), None) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "writing the kernels failed; `{}` now holds no manifest.json, so no loader \
+                 reads its half-written kernels: re-run once the cause is fixed",
+                args.output.display()
+            )))
+        }
+    };
     // `write` counts removals as changes; say them apart, so that emptying `wgsl/` for a
     // `--target cuda` compile into the same folder is not reported as files written.
     let removed = before.iter().filter(|p| !p.exists()).count();

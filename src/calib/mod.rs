@@ -29,6 +29,15 @@ pub enum CalibError {
     MissingSource(String),
     #[error("{0}")]
     Invalid(String),
+    /// A prompt's fixed text (instruction, needle and question) alone takes `fixed` tokens
+    /// with the model's tokenizer, more than the `budget` left for the prompt: callers
+    /// that know the flag say which length to give (round 22: `moa calib` said "give a
+    /// longer length" without the number).
+    #[error(
+        "the prompt's fixed text (instruction, needle and question) alone takes {fixed} \
+         tokens with this tokenizer, more than the {budget} tokens left for a prompt"
+    )]
+    FixedTextTooLong { fixed: usize, budget: usize },
     /// `action`: what failed (read, write, list), so an input that does not exist is
     /// not reported as "cannot read or write".
     #[error("cannot {action} `{path}`")]
@@ -281,10 +290,9 @@ fn fit(
         let mut excess = tokens.len() - budget;
         while excess > 0 {
             let Some((_, n)) = filler.pop() else {
-                return Err(CalibError::Invalid(format!(
-                    "the prompt's fixed text (instruction, needle and question) alone takes \
-                     more than the {budget} tokens left for a prompt with this tokenizer"
-                )));
+                // The filler is gone: what is left is the fixed text alone.
+                let fixed = codec.encode(&render(filler))?.len();
+                return Err(CalibError::FixedTextTooLong { fixed, budget });
             };
             excess = excess.saturating_sub(n.max(1));
         }
@@ -315,6 +323,28 @@ pub fn passkey_prompt(
         question: PASSKEY_QUESTION,
     };
     needle_prompt(pool, codec, rng, budget, depth, "passkey", &key, &format)
+}
+
+/// The fewest tokens a pass-key prompt takes with `codec`: its fixed text (instruction,
+/// needle and question) without filler, the largest over a few keys (fixed-width numbers;
+/// a BPE may merge some digit pairs). `moa calib` and `moa pipeline` check their lengths
+/// against it before any work: [`MIN_PROMPT_TOKENS`] is a subword tokenizer's floor, and a
+/// byte-level tokenizer's pass-key prompt takes about 230 tokens (round 22: `--lengths 80`
+/// was allowed as "80..=512", then refused without the number).
+pub fn passkey_fixed_tokens(codec: &dyn TextCodec) -> Result<usize, CalibError> {
+    let mut rng = StdRng::seed_from_u64(0);
+    let mut most = 0;
+    for _ in 0..8 {
+        let key = format!("{}", rng.random_range(10_000..100_000u32));
+        let mut bare = String::from(PASSKEY_INTRO);
+        if !bare.ends_with('\n') {
+            bare.push(' ');
+        }
+        bare.push_str(&passkey_needle(&key));
+        bare.push_str(PASSKEY_QUESTION);
+        most = most.max(codec.encode(&bare)?.len());
+    }
+    Ok(most)
 }
 
 /// A needle-in-filler prompt of at most `budget` tokens: `format.intro`, filler from `pool`
@@ -569,6 +599,15 @@ pub fn build_samples(
             // 84 tokens" named neither, after a check that allowed the length (its least
             // prompt, 64 tokens, assumes a subword tokenizer; a byte-level one needs more).
             let prompt = prompt.map_err(|e| match e {
+                CalibError::FixedTextTooLong { fixed, budget } => CalibError::Invalid(format!(
+                    "length {length} is too short for this model: the {} prompt's fixed text \
+                     (instruction, needle and question) alone takes {fixed} tokens with its \
+                     tokenizer, more than the {budget} left after the {} answer tokens \
+                     (--max-new-tokens): allowed {} or more (up to the model's context)",
+                    if s % 3 == 2 { "quote" } else { "passkey" },
+                    cfg.max_new_tokens,
+                    fixed + cfg.max_new_tokens
+                )),
                 CalibError::Invalid(m) => CalibError::Invalid(format!(
                     "length {length} is too short for this model: {m} after the {} answer \
                      tokens (--max-new-tokens); give a longer length",

@@ -79,6 +79,35 @@ impl Family {
         }
     }
 
+    /// The prompt without filler, as `needle_prompt` renders it: instruction, needle and
+    /// question.
+    fn bare_text(self, key: &str) -> String {
+        let format = self.format(key);
+        let mut bare = String::from(format.intro);
+        if !bare.ends_with('\n') {
+            bare.push(' ');
+        }
+        bare.push_str(&format.needle);
+        bare.push_str(format.question);
+        bare
+    }
+
+    /// The shortest `--lengths` value whose prompt holds this family's fixed text with
+    /// `codec` (its tokens plus the answer's). Keys are fixed-width numbers; the largest
+    /// count over a few keys is taken (a BPE may merge some digit pairs), and
+    /// [`build_cases`] still checks each cell's own key. Why: `GridSpec::check` allowed
+    /// "138 ..= 512" for a byte-level tokenizer, and 138 was then refused for needing 240
+    /// (round 22).
+    pub fn shortest_length(self, codec: &dyn TextCodec) -> Result<usize, CalibError> {
+        let mut rng = StdRng::seed_from_u64(0);
+        let mut most = 0;
+        for _ in 0..8 {
+            let key = self.key(&mut rng);
+            most = most.max(codec.encode(&self.bare_text(&key))?.len());
+        }
+        Ok(most + ANSWER_TOKENS)
+    }
+
     fn format(self, key: &str) -> NeedleFormat<'static> {
         match self {
             Family::Passkey => NeedleFormat {
@@ -121,8 +150,22 @@ impl GridSpec {
         }
     }
 
-    /// Errors (naming the option and the allowed range) for a grid the model cannot run.
+    /// Errors (naming the option and the allowed range) for a grid the model cannot run,
+    /// with the least length a needle prompt takes with a subword tokenizer.
     pub fn check(&self, context_length: usize) -> Result<(), String> {
+        self.check_for(context_length, &[])
+    }
+
+    /// [`GridSpec::check`] with each scored family's least length with the model's
+    /// tokenizer ([`Family::shortest_length`]): a length below the longest is refused in
+    /// [`build_cases`]'s words (the family, its fixed text's tokens and the least length),
+    /// where "allowed: 138 ..= 512" had let a byte-level tokenizer's 138 through to be
+    /// refused for needing 240 (round 22).
+    pub fn check_for(
+        &self,
+        context_length: usize,
+        families: &[(Family, usize)],
+    ) -> Result<(), String> {
         if self.lengths.is_empty() {
             return Err("--lengths gives no length: allowed one or more".into());
         }
@@ -133,24 +176,48 @@ impl GridSpec {
                 "--depths 0 is out of range: allowed 1 or more needle depths per length".into(),
             );
         }
-        let shortest = ANSWER_TOKENS + 128;
-        if context_length < shortest {
+        let floor = ANSWER_TOKENS + 128;
+        if context_length < floor {
             // The range below would read `allowed: 138 ..= 128`.
             return Err(format!(
-                "--lengths: no length fits: a prompt with a needle needs at least {shortest} tokens and the model's context is {context_length} tokens (use a model of a longer context)"
+                "--lengths: no length fits: a prompt with a needle needs at least {floor} tokens and the model's context is {context_length} tokens (use a model of a longer context)"
             ));
         }
+        // The family whose fixed text is longest, where it needs more than the floor.
+        let widest = families
+            .iter()
+            .copied()
+            .filter(|&(_, least)| least > floor)
+            .max_by_key(|&(_, least)| least);
+        let shortest = widest.map_or(floor, |(_, least)| least);
         for &l in &self.lengths {
-            if (l as usize) > context_length {
+            let l = l as usize;
+            if l > context_length {
+                let allowed = if shortest <= context_length {
+                    format!("allowed: {shortest} ..= {context_length}")
+                } else {
+                    format!("allowed: at most {context_length}")
+                };
                 return Err(format!(
-                    "--lengths: {l} tokens is beyond the model's context of {context_length} tokens (allowed: {} ..= {context_length})",
-                    ANSWER_TOKENS + 128
+                    "--lengths: {l} tokens is beyond the model's context of {context_length} tokens ({allowed})"
                 ));
             }
-            if (l as usize) < ANSWER_TOKENS + 128 {
+            if l < shortest {
+                let Some((family, least)) = widest else {
+                    return Err(format!(
+                        "--lengths: {l} tokens is too short for a prompt with a needle (allowed: {floor} ..= {context_length})"
+                    ));
+                };
+                let fixed = least - ANSWER_TOKENS;
+                let allowed = if least <= context_length {
+                    format!("allowed: {least} or more (up to the model's context of {context_length} tokens), or leave this family out (--tasks)")
+                } else {
+                    format!("no length fits the model's context of {context_length} tokens: leave this family out (--tasks), or use a model of a longer context")
+                };
                 return Err(format!(
-                    "--lengths: {l} tokens is too short for a prompt with a needle (allowed: {} ..= {context_length})",
-                    ANSWER_TOKENS + 128
+                    "--lengths {l}: the {} prompt's fixed text (instruction, needle and question) takes {fixed} tokens with this model's tokenizer, more than the {} a {l}-token prompt leaves after the {ANSWER_TOKENS} answer tokens: {allowed}",
+                    family.name(),
+                    l.saturating_sub(ANSWER_TOKENS)
                 ));
             }
         }
@@ -190,14 +257,7 @@ pub fn build_cases(
             // tokens left", naming no flag or family, after `GridSpec::check` had allowed
             // the length (its 138-token floor is a BPE tokenizer's; a byte-level one needs
             // about 300 for `code`; round 20).
-            let format = family.format(&key);
-            let mut bare = String::from(format.intro);
-            if !bare.ends_with('\n') {
-                bare.push(' ');
-            }
-            bare.push_str(&format.needle);
-            bare.push_str(format.question);
-            let fixed = codec.encode(&bare)?.len();
+            let fixed = codec.encode(&family.bare_text(&key))?.len();
             if fixed > budget {
                 return Err(CalibError::Invalid(format!(
                     "--lengths {length}: the {} prompt's fixed text (instruction, needle and question) takes {fixed} tokens with this model's tokenizer, more than the {budget} a {length}-token prompt leaves after the {ANSWER_TOKENS} answer tokens: allowed: {} or more (up to the model's context), or leave this family out (--tasks)",

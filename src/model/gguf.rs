@@ -735,6 +735,7 @@ pub fn load(path: &Path) -> Result<Model, ModelError> {
         } else if name.ends_with(".attn_k") {
             t.data = unpermute_rope_rows(&t.data, kv_heads, head_dim, hidden);
         }
+        super::weights::check_finite(&file, &format!("{name}.weight"), &t)?;
         Ok(Some(t))
     })
     .map_err(|e| match e {

@@ -692,10 +692,12 @@ pub fn load(dir: &Path) -> Result<Model, ModelError> {
                     t.dtype()
                 ),
             })?;
-        Ok(Some(HostTensor {
+        let t = HostTensor {
             shape: shape.to_vec(),
             data,
-        }))
+        };
+        super::weights::check_finite(&file, &hf, &t)?;
+        Ok(Some(t))
     })?;
     Ok(Model {
         path: dir.to_path_buf(),

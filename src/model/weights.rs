@@ -281,6 +281,40 @@ pub(crate) fn check_shape(
     }
 }
 
+/// Refuses a tensor holding a NaN or an infinity (`path` the file, `name` the tensor as the
+/// file names it), naming the first one's index. Why: such a weight makes every logit NaN,
+/// and generation then printed the vocabulary's last id at every step with exit 0 (round
+/// 22 of the new user's journey: one NaN in a down projection); transformers runs it the
+/// same way without a word. A file with one is damaged, or saved after training diverged.
+pub(crate) fn check_finite(path: &str, name: &str, t: &HostTensor) -> Result<(), ModelError> {
+    let Some(first) = t.data.iter().position(|v| !v.is_finite()) else {
+        return Ok(());
+    };
+    let bad = t.data.iter().filter(|v| !v.is_finite()).count();
+    // Row-major index in the tensor's own shape.
+    let mut index = Vec::with_capacity(t.shape.len());
+    let mut rest = first;
+    for &d in t.shape.iter().rev() {
+        index.push(rest % d.max(1));
+        rest /= d.max(1);
+    }
+    index.reverse();
+    let more = match bad {
+        1 => "the only one".to_string(),
+        n => format!("{n} non-finite values in all"),
+    };
+    Err(ModelError::Format {
+        path: path.to_string(),
+        message: format!(
+            "tensor `{name}` {shape:?} holds {value} at index {index:?} ({more}): every logit \
+             would be NaN; the file is damaged or was saved from a diverged run (allowed: \
+             finite weights)",
+            shape = t.shape,
+            value = t.data[first],
+        ),
+    })
+}
+
 /// Moves row `from(r)` of each head to row `r`, for `rows = n_heads * head_dim` rows of
 /// `cols` values.
 fn reorder_rows(
@@ -327,5 +361,25 @@ mod tests {
         // Pair j of head 0 is HF rows (j, j+2) → GGUF rows (2j, 2j+1).
         assert_eq!(gguf, vec![0., 2., 1., 3., 4., 6., 5., 7.]);
         assert_eq!(unpermute_rope_rows(&gguf, 2, 4, 1), hf);
+    }
+
+    #[test]
+    fn non_finite_weights_are_refused_naming_tensor_and_index() {
+        let mut t = HostTensor::new(vec![2, 3], vec![0.5; 6]).unwrap();
+        check_finite("m.gguf", "blk.0.ffn_down.weight", &t).unwrap();
+        t.data[4] = f32::NAN;
+        t.data[5] = f32::INFINITY;
+        let e = check_finite("m.gguf", "blk.0.ffn_down.weight", &t)
+            .unwrap_err()
+            .to_string();
+        for want in [
+            "`m.gguf`",
+            "`blk.0.ffn_down.weight` [2, 3]",
+            "NaN at index [1, 1]",
+            "2 non-finite values",
+            "allowed: finite weights",
+        ] {
+            assert!(e.contains(want), "`{want}` not in: {e}");
+        }
     }
 }

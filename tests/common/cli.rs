@@ -68,3 +68,43 @@ pub fn plan_text(name: &str) -> String {
 pub fn fixture_gqa() -> String {
     plan_text("fixture-gqa.toml")
 }
+
+/// Defines the invoking file's `tag()`, `scratch(name)`, `run(bin, args)` and
+/// `refused(bin, args, needles)`: [`scratch`], [`run`] and [`refused`] under the tag of the
+/// file that invokes it, its name without `.rs` (`file!()` in a macro names the file of the
+/// first invocation). The grouped files share one process, so each one's scratch folders
+/// and model cache must carry its own name (tests/group.rs); before, every file wrapped the
+/// three itself with the name written out, one more place to get it wrong. Invoke it at
+/// the top level of a file that declares `mod common;`: `common::cli::tagged!();`.
+#[allow(unused_macros)]
+macro_rules! tagged {
+    () => {
+        /// This file's name without `.rs`: the tag of its scratch folders and model cache.
+        #[allow(dead_code)]
+        fn tag() -> &'static str {
+            let file = file!();
+            let name = file.rsplit(['/', '\\']).next().unwrap_or(file);
+            name.strip_suffix(".rs").unwrap_or(name)
+        }
+
+        /// [`common::cli::scratch`] under this file's tag.
+        #[allow(dead_code)]
+        fn scratch(name: &str) -> std::path::PathBuf {
+            common::cli::scratch(tag(), name)
+        }
+
+        /// [`common::cli::run`] with this file's own model cache.
+        #[allow(dead_code)]
+        fn run(bin: &str, args: &[&str]) -> (i32, String, String) {
+            common::cli::run(tag(), bin, args)
+        }
+
+        /// [`common::cli::refused`] with this file's own model cache.
+        #[allow(dead_code)]
+        fn refused(bin: &str, args: &[&str], needles: &[&str]) -> String {
+            common::cli::refused(tag(), bin, args, needles)
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use tagged;

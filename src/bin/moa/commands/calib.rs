@@ -24,6 +24,7 @@ pub fn run(args: CalibArgs) -> anyhow::Result<ExitCode> {
     };
     let context = model::read_config(&path)?.0.context_length;
     check_text_scored(args.text_samples, args.text_scored)?;
+    let least_prompt = least_prompt(&path, args.samples > 0)?;
     check_args(
         &args.lengths,
         &|_| "--lengths",
@@ -31,11 +32,19 @@ pub fn run(args: CalibArgs) -> anyhow::Result<ExitCode> {
         args.max_new_tokens,
         context,
         &path,
+        least_prompt,
     )?;
     // Found now, not after minutes of answers (a folder given as --out was refused only
     // when the answers were written).
     super::check_output_file("--out", &args.out)?;
     super::check_not_an_input("--out", &args.out, &[&path])?;
+    check_prompt_fits(
+        least_prompt,
+        args.max_new_tokens,
+        context,
+        &path,
+        "--lengths",
+    )?;
     let tokenizer = ModelTokenizer::load(&path)?;
     let loaded = Model::load(&path)?;
     let eos = loaded.special.eos.clone();
@@ -197,6 +206,7 @@ pub fn check_args(
     max_new_tokens: usize,
     context: usize,
     model: &Path,
+    least_prompt: usize,
 ) -> anyhow::Result<()> {
     if samples == 0 {
         anyhow::bail!("--samples 0 (with no --text-samples) builds no sample: allowed 1 or more");
@@ -222,16 +232,64 @@ pub fn check_args(
     // `--lengths 0` was refused only after the model loaded (or, with the default text
     // source, as "python3-doc is not installed"), as "length 0 leaves no room for a
     // prompt after 16 answer tokens", naming no flag and no range.
-    let least = max_new_tokens.saturating_add(moa::calib::MIN_PROMPT_TOKENS);
+    // The tokenizer's least prompt where a length can hold it; where none can, the
+    // subword floor here and [`check_prompt_fits`] after the other checks (the range
+    // would read `allowed 236..=128`).
+    let mut least_prompt = least_prompt.max(moa::calib::MIN_PROMPT_TOKENS);
+    if max_new_tokens.saturating_add(least_prompt) > context {
+        least_prompt = moa::calib::MIN_PROMPT_TOKENS;
+    }
+    let least = max_new_tokens.saturating_add(least_prompt);
     if let Some(n) = lengths.iter().find(|&&n| (n as usize) < least) {
+        let what = if least_prompt > moa::calib::MIN_PROMPT_TOKENS {
+            ", the pass-key prompt's fixed text with this model's tokenizer,"
+        } else {
+            ","
+        };
         anyhow::bail!(
-            "{} {n} is too short: allowed {least}..={context} tokens (a prompt of at least {} tokens, then the --max-new-tokens {max_new_tokens} answer tokens, within the context of `{}`)",
+            "{} {n} is too short: allowed {least}..={context} tokens (a prompt of at least {least_prompt} tokens{what} then the --max-new-tokens {max_new_tokens} answer tokens, within the context of `{}`)",
             flag_of(*n),
-            moa::calib::MIN_PROMPT_TOKENS,
             model.display()
         );
     }
     Ok(())
+}
+
+/// Refuses every length where the model's context cannot hold a pass-key prompt of
+/// `least_prompt` tokens ([`least_prompt`]) and its `max_new_tokens` answer: no length
+/// fits. Called after the command's other checks (which [`check_args`] leaves to them).
+pub fn check_prompt_fits(
+    least_prompt: usize,
+    max_new_tokens: usize,
+    context: usize,
+    model: &Path,
+    flags: &str,
+) -> anyhow::Result<()> {
+    let least = max_new_tokens.saturating_add(least_prompt);
+    if least > context {
+        anyhow::bail!(
+            "{flags}: no length fits the context of `{}` ({context} tokens): a pass-key prompt \
+             takes at least {least_prompt} tokens with this model's tokenizer, then the \
+             --max-new-tokens {max_new_tokens} answer tokens ({least} in all); use a model of \
+             a longer context, or text samples alone (--samples 0 --text-samples K)",
+            model.display()
+        );
+    }
+    Ok(())
+}
+
+/// The least prompt [`check_args`] allows for `model`: the pass-key prompt's fixed text with
+/// its tokenizer where pass-key samples are built (`passkeys`), else (or where the
+/// tokenizer does not load) [`moa::calib::MIN_PROMPT_TOKENS`].
+pub fn least_prompt(model: &Path, passkeys: bool) -> anyhow::Result<usize> {
+    if !passkeys {
+        return Ok(calib::MIN_PROMPT_TOKENS);
+    }
+    // A tokenizer that does not load is reported where the command loads it.
+    let Ok(tokenizer) = ModelTokenizer::load(model) else {
+        return Ok(calib::MIN_PROMPT_TOKENS);
+    };
+    Ok(calib::passkey_fixed_tokens(&tokenizer)?.max(calib::MIN_PROMPT_TOKENS))
 }
 
 /// The dense answers of a `moa calib` run, appended to `<out>.answers` as each prompt is
@@ -356,7 +414,13 @@ impl AnswerLog {
         // One write per line, so a kill cuts at most the line being written.
         let line = format!("{}{json}\n", if self.cut { "\n" } else { "" });
         self.cut = false;
-        f.write_all(line.as_bytes()).map_err(io)
+        let written = f.write_all(line.as_bytes());
+        if written.is_err() && std::fs::metadata(&self.path).is_ok_and(|m| m.len() == 0) {
+            // A log that never held an answer (a full disk at the first one) is no resume
+            // point: it was left beside --out as an empty file (round 22).
+            let _ = std::fs::remove_file(&self.path);
+        }
+        written.map_err(io)
     }
 
     /// `<out>` is written: the log has served.

@@ -319,7 +319,17 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
     apply_context_defaults(&mut args, config.context_length);
     let ppl_length = args.ppl_length.unwrap_or(DEFAULT_PPL_LENGTH);
     let grid = GridSpec::new(sorted_lengths(args.lengths.clone()), args.depths, args.seed);
-    grid.check(config.context_length)
+    // The tokenizer before the grid's check: the least length depends on it (a
+    // byte-level tokenizer's needle prompt takes 240 tokens, a subword one's 138). One
+    // that does not load is reported where it was before (after the plans and --merge).
+    let early_tokenizer = ModelTokenizer::load(&path).ok();
+    let mut least = Vec::new();
+    if let Some(t) = &early_tokenizer {
+        for &f in &families {
+            least.push((f, f.shortest_length(t)?));
+        }
+    }
+    grid.check_for(config.context_length, &least)
         .map_err(|e| anyhow::anyhow!("{e} (model `{}`)", path.display()))?;
     // Plans first: a plan of another shape fails before the model is loaded.
     let mut plans: Vec<(String, Option<Plan>)> = vec![("dense".into(), None)];
@@ -536,7 +546,10 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
     // The tokenizer, the cases and the perplexity text before the weights: an empty or
     // unreadable --ppl-text was reported after the model had loaded (5 s for SmolLM2,
     // minutes for a 7B model; round 18's leftover).
-    let tokenizer = ModelTokenizer::load(&path)?;
+    let tokenizer = match early_tokenizer {
+        Some(t) => t,
+        None => ModelTokenizer::load(&path)?,
+    };
     let mut cases: Vec<Vec<Case>> = Vec::new();
     for &f in &families {
         cases.push(build_cases(f, &grid, &tokenizer)?);

@@ -247,6 +247,55 @@ pub fn check_output_file(flag: &str, path: &std::path::Path) -> anyhow::Result<(
     Ok(())
 }
 
+/// Checks, before any work, that the output file `path` of `flag` can be written: an
+/// existing file is opened for appending (nothing written), else a probe file is made and
+/// removed in its folder. Why: `moa bench --json /proc/x` (a folder that exists but takes
+/// no new files) was reported only after the CUDA driver check, and on a machine with the
+/// driver only after the runs (round 21's leftover).
+pub fn check_writable_file(flag: &str, path: &std::path::Path) -> anyhow::Result<()> {
+    check_output_file(flag, path)?;
+    let fail = |dir: &std::path::Path, e: std::io::Error| {
+        let why = if e.kind() == std::io::ErrorKind::NotFound && dir.is_dir() {
+            format!(
+                "the folder exists but takes no new files (a virtual file system such as /proc; \
+                 the OS says: {e})"
+            )
+        } else {
+            e.to_string()
+        };
+        anyhow::anyhow!(
+            "{flag} `{}`: cannot write in `{}`: {why} (checked before any work; nothing was \
+             written): give a file in a folder you can write to",
+            path.display(),
+            dir.display()
+        )
+    };
+    if path.exists() {
+        let dir = path.parent().unwrap_or(std::path::Path::new("."));
+        return std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map(drop)
+            .map_err(|e| fail(dir, e));
+    }
+    let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(d) => d,
+        None => std::path::Path::new("."),
+    };
+    let probe = dir.join(format!(".moa-probe-{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(fail(dir, e)),
+    }
+}
+
 /// Checks, before any work, that `path` can be the output folder of `flag`: it is a folder
 /// or does not exist yet (made, with its parents, when written). `moa optimize -o
 /// plan.toml` failed "cannot create" only after the solve.

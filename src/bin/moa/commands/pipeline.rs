@@ -372,10 +372,15 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .find(|&&n| n >= args.validate_length)
     {
+        // The range too (round 22: a user with one profile length of 512 on a 512-token
+        // model had to work out that no validation length was left).
+        let longest = args.profile_lengths.iter().max().copied().unwrap_or(n);
         bail!(
             "--validate-length {} must be longer than every profile length (found {n}): \
-             validation measures a length the profile never saw",
-            args.validate_length
+             validation measures a length the profile never saw; allowed {} or more, up to \
+             the model's context (or shorter --profile-lengths)",
+            args.validate_length,
+            u64::from(longest) + 1
         );
     }
     for &d in &args.densities {
@@ -403,6 +408,8 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
     lengths.push(args.validate_length);
     super::calib::check_text_scored(args.text_samples, args.text_scored)?;
     let profiled = args.profile_lengths.clone();
+    let least_prompt =
+        super::calib::least_prompt(&model_path, args.samples + args.validate_samples > 0)?;
     super::calib::check_args(
         &lengths,
         &move |n| {
@@ -416,6 +423,7 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
         args.max_new_tokens,
         context,
         &model_path,
+        least_prompt,
     )
     .context("--profile-lengths, --validate-length, --samples or --max-new-tokens")?;
     if args.validate_samples + args.text_samples == 0 {
@@ -460,6 +468,15 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
         w,
         super::model_record::ModelId::Path(&model_path),
         &super::model_record::WORK_FOLDER,
+    )?;
+    // Last of the checks: every other flag is named first (a tiny test model's context
+    // holds no pass-key prompt).
+    super::calib::check_prompt_fits(
+        least_prompt,
+        args.max_new_tokens,
+        context,
+        &model_path,
+        "--profile-lengths, --validate-length",
     )?;
     std::fs::create_dir_all(w).with_context(|| format!("creating {}", w.display()))?;
     record.write()?;

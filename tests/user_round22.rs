@@ -429,3 +429,140 @@ fn calib_leaves_no_empty_answer_log_when_its_first_write_fails() {
         .collect();
     assert_eq!(left, vec![std::ffi::OsString::from("m")], "{err}");
 }
+
+/// K-quants where llama.cpp's mixes seldom put them: every matrix of a layer in Q4_K or
+/// Q6_K (Q and K, whose rows the loader un-permutes after dequantizing), the embedding in
+/// Q6_K, the output layer in Q4_K, and both RMSNorm weights (vectors of 256) in Q4_K. The
+/// loaded model computes the logits of a model built from candle's dequantized values,
+/// exactly as assembled by hand (same f32 weights, same CPU reference).
+#[test]
+fn k_quant_tensors_anywhere_load_as_their_dequantized_values() {
+    use candle_core::quantized::gguf_file::{self, Value};
+    use candle_core::quantized::{GgmlDType, QTensor};
+    use candle_core::{Device, Tensor};
+    use moa::model::weights::{permute_rope_rows, HostTensor};
+    let config = moa::model::LlamaConfig {
+        name: Some("k-quants".into()),
+        n_layers: 1,
+        hidden_size: 256,
+        ffn_size: 256,
+        q_heads: 4,
+        kv_heads: 2,
+        head_dim: 64,
+        rope_theta: 10_000.0,
+        rope_scaling: None,
+        rms_norm_eps: 1e-5,
+        vocab_size: 64,
+        tied_embeddings: false,
+        context_length: 256,
+    };
+    let mut src = moa::model::random::random_model(&config, 11);
+    // Norms of varied values: candle's Q4_K makes a constant row (the random model's
+    // norms of 1) all zeros, which would zero the logits and hide every difference.
+    let vary = |t: &mut HostTensor| {
+        for (i, v) in t.data.iter_mut().enumerate() {
+            *v = 1.0 + 0.05 * ((i * 7 % 13) as f32 - 6.0) / 6.0;
+        }
+    };
+    vary(&mut src.weights.output_norm);
+    vary(&mut src.weights.layers[0].attn_norm);
+    vary(&mut src.weights.layers[0].ffn_norm);
+    let w = &src.weights;
+    let l = &w.layers[0];
+    // (GGUF name, HF-layout tensor, heads whose rows are permuted for GGUF, type)
+    let parts: Vec<(&str, &HostTensor, Option<usize>, GgmlDType)> = vec![
+        ("token_embd.weight", &w.token_embd, None, GgmlDType::Q6K),
+        ("output_norm.weight", &w.output_norm, None, GgmlDType::Q4K),
+        (
+            "output.weight",
+            w.output.as_ref().unwrap(),
+            None,
+            GgmlDType::Q4K,
+        ),
+        ("blk.0.attn_norm.weight", &l.attn_norm, None, GgmlDType::Q4K),
+        ("blk.0.attn_q.weight", &l.attn_q, Some(4), GgmlDType::Q4K),
+        ("blk.0.attn_k.weight", &l.attn_k, Some(2), GgmlDType::Q6K),
+        ("blk.0.attn_v.weight", &l.attn_v, None, GgmlDType::Q4K),
+        (
+            "blk.0.attn_output.weight",
+            &l.attn_output,
+            None,
+            GgmlDType::Q6K,
+        ),
+        ("blk.0.ffn_norm.weight", &l.ffn_norm, None, GgmlDType::Q4K),
+        ("blk.0.ffn_gate.weight", &l.ffn_gate, None, GgmlDType::Q6K),
+        ("blk.0.ffn_up.weight", &l.ffn_up, None, GgmlDType::Q4K),
+        ("blk.0.ffn_down.weight", &l.ffn_down, None, GgmlDType::Q6K),
+    ];
+    let mut quantized = Vec::new();
+    let mut expected = src.clone();
+    for (name, t, heads, ty) in &parts {
+        let data = match heads {
+            Some(h) => permute_rope_rows(&t.data, *h, 64, 256),
+            None => t.data.clone(),
+        };
+        let x = Tensor::from_vec(data, t.shape.clone(), &Device::Cpu).unwrap();
+        let q = QTensor::quantize(&x, *ty).unwrap();
+        // What a load must give: candle's dequantized values, rows un-permuted back.
+        let back: Vec<f32> = q
+            .dequantize(&Device::Cpu)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let back = match heads {
+            Some(h) => moa::model::weights::unpermute_rope_rows(&back, *h, 64, 256),
+            None => back,
+        };
+        let el = &mut expected.weights.layers[0];
+        let slot = match *name {
+            "token_embd.weight" => &mut expected.weights.token_embd,
+            "output_norm.weight" => &mut expected.weights.output_norm,
+            "output.weight" => expected.weights.output.as_mut().unwrap(),
+            "blk.0.attn_norm.weight" => &mut el.attn_norm,
+            "blk.0.attn_q.weight" => &mut el.attn_q,
+            "blk.0.attn_k.weight" => &mut el.attn_k,
+            "blk.0.attn_v.weight" => &mut el.attn_v,
+            "blk.0.attn_output.weight" => &mut el.attn_output,
+            "blk.0.ffn_norm.weight" => &mut el.ffn_norm,
+            "blk.0.ffn_gate.weight" => &mut el.ffn_gate,
+            "blk.0.ffn_up.weight" => &mut el.ffn_up,
+            _ => &mut el.ffn_down,
+        };
+        slot.data = back;
+        quantized.push((name.to_string(), q));
+    }
+    let u = |v: u32| Value::U32(v);
+    let md: Vec<(&str, Value)> = vec![
+        ("general.architecture", Value::String("llama".into())),
+        ("llama.block_count", u(1)),
+        ("llama.context_length", u(256)),
+        ("llama.embedding_length", u(256)),
+        ("llama.feed_forward_length", u(256)),
+        ("llama.attention.head_count", u(4)),
+        ("llama.attention.head_count_kv", u(2)),
+        ("llama.attention.layer_norm_rms_epsilon", Value::F32(1e-5)),
+    ];
+    let dir = scratch("k-quants");
+    let path = dir.join("k.gguf");
+    let md_refs: Vec<(&str, &Value)> = md.iter().map(|(k, v)| (*k, v)).collect();
+    let t_refs: Vec<(&str, &QTensor)> = quantized.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let mut f = std::fs::File::create(&path).unwrap();
+    gguf_file::write(&mut f, &md_refs, &t_refs).unwrap();
+    drop(f);
+    let loaded = moa::model::Model::load(&path).unwrap();
+    assert_eq!(loaded.config.vocab_size, 64);
+    assert!(!loaded.config.tied_embeddings);
+    let tokens: Vec<u32> = (0..19).map(|i| (i * 7 % 64) as u32).collect();
+    let logits = |m: moa::model::Model| {
+        moa::model::CpuReference::from_model(m)
+            .unwrap()
+            .forward(&tokens, moa::model::Masking::Dense)
+            .unwrap()
+            .data
+    };
+    let (got, want) = (logits(loaded), logits(expected));
+    let err = moa::runtime::cases::max_abs_error(&got, &want).0;
+    assert!(err <= 1e-4, "max |logit difference| {err}");
+}

@@ -23,25 +23,8 @@
 
 override EPI: u32 = 0u;
 
-struct Params {
-    n_rows: u32,
-    k: u32,
-    n_out: u32,
-    add_residual: u32,
-    eps: f32,
-    out_stride: u32,
-    col_offset: u32,
-    // Workgroups of the dispatch (pairs per row, EPI 1).
-    blocks: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;
-@group(0) @binding(3) var<storage, read> residual: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
-@group(0) @binding(5) var<storage, read> norm: array<vec4<f32>>;
-@group(0) @binding(6) var<storage, read_write> pairs: array<u32>;
+// Params and the bindings 0-6: `shaders::COOP_HEAD_INTERFACE`, which the host prepends
+// (the same for both heads, so `record.rs` binds either the same way).
 
 const WG: u32 = 16u * SG;
 const LDX: u32 = KX + 8u;

@@ -449,6 +449,34 @@ pub fn coop_head_vectors(ks: usize, sg: u32) -> usize {
     (8 * ks).div_ceil(4 * (sg as usize).max(1))
 }
 
+/// The uniforms and bindings 0-6 of both decode LM heads on matrix units
+/// (`coop_head.wgsl`, `coop_head_wide.wgsl`), prepended to each by
+/// [`coop_head_source`] / [`coop_head_wide_source`]: written once, since
+/// `wgpu_engine::record` binds either head the same way. `x` is [rows, K] f32 as 4-vectors,
+/// `w` the head's [vocab, K] f16 weights as 16-byte words, `out` [rows, out_stride] f32
+/// logits, `norm` the final RMSNorm's [K] weights, `pairs` the argmax's first stage
+/// ((value, index) per row and workgroup, EPI 1).
+pub const COOP_HEAD_INTERFACE: &str = r#"struct Params {
+    n_rows: u32,
+    k: u32,
+    n_out: u32,
+    add_residual: u32,
+    eps: f32,
+    out_stride: u32,
+    col_offset: u32,
+    // Workgroups of the dispatch (pairs per row, EPI 1).
+    blocks: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;
+@group(0) @binding(3) var<storage, read> residual: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read> norm: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> pairs: array<u32>;
+"#;
+
 /// `coop_head.wgsl` with its header for the hidden size `k` (a multiple of 16), stages of
 /// `ks` weights (a multiple of 16 dividing `k`), `bpw` blocks of 64 columns a workgroup
 /// and subgroups of `sg`: the constants, `fetch_all` / `put_all` over
@@ -469,7 +497,7 @@ pub fn coop_head_source(k: usize, ks: usize, bpw: u32, sg: u32) -> String {
          const BPW: u32 = {bpw}u;\nconst SG: u32 = {sg}u;\nconst TPR: u32 = {}u;\n\
          struct Regs {{ {} }}\n\
          fn fetch_all(wx: u32, s: u32, i: u32) -> Regs {{\n    return Regs({});\n}}\n\
-         fn put_all(i: u32, r: Regs) {{\n{puts}}}\n{}{}{}",
+         fn put_all(i: u32, r: Regs) {{\n{puts}}}\n{}{}{COOP_HEAD_INTERFACE}{}",
         (sg / 4).max(1),
         fields.join(", "),
         fetches.join(", "),
@@ -565,7 +593,7 @@ pub fn coop_head_wide_source(k: usize, ks: usize, bpw: u32, sg: u32) -> String {
          const WSN: u32 = {}u;\n\
          struct Regs {{ {} }}\n\
          fn fetch_all(wx: u32, s: u32, i: u32) -> Regs {{\n    return Regs({});\n}}\n\
-         fn put_all(i: u32, r: Regs) {{\n{puts}}}\n{}{body}",
+         fn put_all(i: u32, r: Regs) {{\n{puts}}}\n{}{COOP_HEAD_INTERFACE}{body}",
         coop_head_wide_ws(k, ks),
         fields.join(", "),
         fetches.join(", "),

@@ -191,29 +191,12 @@ fn run(args: &Args) -> Result<usize, String> {
                 };
                 for ((a, e), ptx) in todo.iter().zip(&edited).zip(ptxs) {
                     let key = cubin_key(&a.source, DEFAULT_ARCH);
-                    let src = args.out.join(format!("{key}.ptx"));
-                    std::fs::write(&src, ptx).map_err(|e| format!("{}: {e}", src.display()))?;
                     if args.lineinfo {
                         let cu = args.out.join(format!("{key}.cu"));
                         std::fs::write(&cu, &e.source)
                             .map_err(|e| format!("{}: {e}", cu.display()))?;
                     }
-                    let out = Command::new(&ptxas)
-                        .arg(format!("-arch={DEFAULT_ARCH}"))
-                        .args(args.lineinfo.then_some("-lineinfo"))
-                        .arg(&src)
-                        .arg("-o")
-                        .arg(args.out.join(format!("{key}.cubin")))
-                        .output()
-                        .map_err(|e| format!("cannot run ptxas: {e}"))?;
-                    if !out.status.success() {
-                        return Err(format!(
-                            "ptxas rejected {}: {}",
-                            a.path,
-                            String::from_utf8_lossy(&out.stderr)
-                        ));
-                    }
-                    let _ = std::fs::remove_file(&src);
+                    ptx_to_cubin(&ptxas, &args.out, &key, &ptx, &a.path, args.lineinfo)?;
                     written += 1;
                 }
             }
@@ -235,23 +218,7 @@ fn run(args: &Args) -> Result<usize, String> {
             let ptx = compile_all(std::slice::from_ref(&a), DEFAULT_ARCH)
                 .map_err(|e| e.to_string())?
                 .remove(0);
-            let src = args.out.join(format!("{key}.ptx"));
-            std::fs::write(&src, ptx).map_err(|e| format!("{}: {e}", src.display()))?;
-            let out = Command::new(&ptxas)
-                .arg(format!("-arch={DEFAULT_ARCH}"))
-                .arg(&src)
-                .arg("-o")
-                .arg(args.out.join(format!("{key}.cubin")))
-                .output()
-                .map_err(|e| format!("cannot run ptxas: {e}"))?;
-            if !out.status.success() {
-                return Err(format!(
-                    "ptxas rejected {}: {}",
-                    a.path,
-                    String::from_utf8_lossy(&out.stderr)
-                ));
-            }
-            let _ = std::fs::remove_file(&src);
+            ptx_to_cubin(&ptxas, &args.out, &key, &ptx, &a.path, false)?;
             written += 1;
         }
     }
@@ -318,4 +285,35 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Writes `ptx` to `<out>/<key>.ptx`, assembles it with `ptxas` for [`DEFAULT_ARCH`] into
+/// `<out>/<key>.cubin` (with line info if asked) and removes the PTX; the error names the
+/// artifact's `path` and carries ptxas's own message.
+fn ptx_to_cubin(
+    ptxas: &std::ffi::OsStr,
+    out_dir: &std::path::Path,
+    key: &str,
+    ptx: &str,
+    path: &str,
+    lineinfo: bool,
+) -> Result<(), String> {
+    let src = out_dir.join(format!("{key}.ptx"));
+    std::fs::write(&src, ptx).map_err(|e| format!("{}: {e}", src.display()))?;
+    let out = Command::new(ptxas)
+        .arg(format!("-arch={DEFAULT_ARCH}"))
+        .args(lineinfo.then_some("-lineinfo"))
+        .arg(&src)
+        .arg("-o")
+        .arg(out_dir.join(format!("{key}.cubin")))
+        .output()
+        .map_err(|e| format!("cannot run ptxas: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "ptxas rejected {path}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let _ = std::fs::remove_file(&src);
+    Ok(())
 }

@@ -581,6 +581,49 @@ fn seeds_reproduce_sampling_and_greedy_says_it_ignores_them() {
     assert!(!e0.contains(note), "{e0}");
 }
 
+/// A prompt's sampled tokens do not depend on the prompts beside it: each row draws from
+/// its own stream (`runtime::engine::row_seed`), so "hello" alone and "hello" first
+/// beside "world" (as long, so N is the same) sample the same ids at one seed (round 22
+/// found them different: one stream over the rows). Row 1 draws another stream than row 0.
+#[test]
+fn a_rows_sampled_tokens_do_not_depend_on_the_rows_beside_it() {
+    let dir = tmp("user-row-streams");
+    let model = tiny_gguf(&dir);
+    let run = |prompts: &[&str]| {
+        let mut cmd = moa();
+        cmd.args([
+            "generate",
+            "--dense",
+            "--raw",
+            "--ignore-eos",
+            "--print-ids",
+        ])
+        .args(["--model", &model, "--max-new-tokens", "12"])
+        .args(["--temperature", "4", "--seed", "5"]);
+        for p in prompts {
+            cmd.args(["--prompt", p]);
+        }
+        let e = text(&ok(&mut cmd).stderr);
+        (0..prompts.len())
+            .map(|r| {
+                let line = e
+                    .lines()
+                    .find_map(|l| l.strip_prefix(&format!("ids[{r}] generated ")))
+                    .unwrap_or_else(|| panic!("no ids of row {r} in:\n{e}"));
+                serde_json::from_str::<Vec<u32>>(line).unwrap()
+            })
+            .collect::<Vec<_>>()
+    };
+    let alone = run(&["hello"]);
+    let first = run(&["hello", "world"]);
+    let second = run(&["world", "hello"]);
+    assert_eq!(first[0], alone[0], "row 0 beside another prompt");
+    assert_ne!(
+        second[1], alone[0],
+        "row 1 draws its own stream, not row 0's"
+    );
+}
+
 /// A reader that closes the pipe early (`moa generate ... | head`) ends moa by SIGPIPE
 /// like any Unix tool: several prompts printed with `println!` after the reader had gone
 /// panicked ("failed printing to stdout: Broken pipe", exit 101).

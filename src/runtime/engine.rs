@@ -191,6 +191,27 @@ impl Sampling {
     }
 }
 
+/// The seed of row `row`'s sampling stream in a request seeded with `seed`: row 0 uses
+/// `seed` itself (so a prompt run alone draws what earlier versions drew for it), row
+/// r > 0 `seed` mixed with r by SplitMix64's finaliser (Steele, Lea & Flood, "Fast
+/// splittable pseudorandom number generators", OOPSLA 2014), so neighbouring seeds do not
+/// share rows' streams (`seed + r` would give seed 4's row 0 the draws of seed 3's row 1).
+///
+/// Why per row: with one stream over the rows, a prompt sampled differently beside
+/// another prompt than alone (round 22 of the new-user tests). With a stream a row, row
+/// r's draws depend only on `seed` and r; its tokens still depend on the batch through N
+/// (the longest prompt + max new tokens sets every elastic span, docs/DESIGN.md §2) and
+/// on the products' rounding.
+pub fn row_seed(seed: u64, row: usize) -> u64 {
+    if row == 0 {
+        return seed;
+    }
+    let mut z = seed ^ (row as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// One batch of rows being generated: N, each row's position, the caches' size, and the
 /// back end's own state (caches, activations, recorded decode steps) behind a type-erased
 /// box. Made by [`Engine::start`]; every pass of the request goes to the same engine.
@@ -199,14 +220,17 @@ pub struct Request {
     n_tokens: u32,
     row_len: Vec<u32>,
     kv_bytes: u64,
-    rng: StdRng,
+    /// One sampling stream a row ([`row_seed`]): a row's draws do not depend on the
+    /// other rows of its batch.
+    rngs: Vec<StdRng>,
     started_by: &'static str,
     state: Box<dyn Any>,
 }
 
 impl Request {
     /// For back ends: a request of `rows` rows at N = `n_tokens` whose K and V caches take
-    /// `kv_bytes` bytes together; `seed` seeds the sampling RNG; `state` is the back end's
+    /// `kv_bytes` bytes together; `seed` seeds the rows' sampling streams ([`row_seed`]);
+    /// `state` is the back end's
     /// per-request data, found again with [`Self::state`] / [`Self::state_mut`].
     /// `backend` names the engine type (for [`EngineError::WrongRequest`]).
     pub fn new<T: Any>(
@@ -222,7 +246,9 @@ impl Request {
             n_tokens,
             row_len: vec![0; rows],
             kv_bytes,
-            rng: StdRng::seed_from_u64(seed),
+            rngs: (0..rows)
+                .map(|r| StdRng::seed_from_u64(row_seed(seed, r)))
+                .collect(),
             started_by: backend,
             state: Box::new(state),
         }
@@ -267,11 +293,12 @@ impl Request {
         })
     }
 
-    /// One uniform number in [0, 1) per row for this pass's sampling, from the request's
-    /// seeded RNG: every back end draws the same numbers, so a seed picks the same tokens
-    /// wherever the logits agree.
+    /// One uniform number in [0, 1) per row for this pass's sampling, `[rows]`, each from
+    /// its row's own seeded stream ([`row_seed`]): every back end draws the same numbers,
+    /// so a seed picks the same tokens wherever the logits agree, and row r's k-th draw is
+    /// the same whatever the other rows of the batch are.
     pub fn draw_uniforms(&mut self) -> Vec<f32> {
-        (0..self.rows).map(|_| self.rng.random::<f32>()).collect()
+        self.rngs.iter_mut().map(|g| g.random::<f32>()).collect()
     }
 
     /// Checks a prefill's prompts against the request (one per row, each `1..=N` tokens,
@@ -468,7 +495,42 @@ pub trait Engine {
 
 #[cfg(test)]
 mod tests {
-    use super::Sampling;
+    use super::{row_seed, Request, Sampling};
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    /// A row's draws depend on the seed and its row only: row r of a batch of 1, 2 or 5
+    /// draws the same numbers, row 0 the request seed's own stream (what a one-row
+    /// request drew before streams were per row), and rows and neighbouring seeds differ.
+    #[test]
+    fn each_row_draws_from_its_own_stream() {
+        let draws = |rows: usize, seed: u64, passes: usize| {
+            let mut req = Request::new("test", rows, 16, 0, seed, ());
+            (0..passes).map(|_| req.draw_uniforms()).collect::<Vec<_>>()
+        };
+        let one = draws(1, 3, 4);
+        let two = draws(2, 3, 4);
+        let five = draws(5, 3, 4);
+        let mut old = StdRng::seed_from_u64(3);
+        for pass in 0..4 {
+            assert_eq!(
+                one[pass][0],
+                old.random::<f32>(),
+                "row 0 is the seed's stream"
+            );
+            assert_eq!(two[pass][0], one[pass][0]);
+            assert_eq!(five[pass][..2], two[pass][..]);
+            assert!(five[pass].iter().all(|u| (0.0..1.0).contains(u)));
+        }
+        let row = |rows: &[Vec<f32>], r: usize| rows.iter().map(|p| p[r]).collect::<Vec<_>>();
+        for r in 1..5 {
+            assert_ne!(row(&five, r), row(&five, 0), "row {r} repeats row 0");
+        }
+        // seed + 1's row 0 is not seed's row 1 (as `seed + row` would make it).
+        assert_ne!(row(&draws(1, 4, 4), 0), row(&five, 1));
+        assert_ne!(row_seed(3, 1), 4);
+        assert_eq!(row_seed(7, 0), 7);
+    }
 
     /// Library callers get the CLI's ranges: a temperature whose 1/T overflows f32 is
     /// refused (it sampled from NaN probabilities), the smallest normal one is taken.

@@ -337,9 +337,10 @@ pub struct GenerateArgs {
     /// every token].
     #[arg(long)]
     pub top_k: Option<u32>,
-    /// Sampling seed (with --temperature > 0): the same seed, prompts (all of them, in the
-    /// same order: a row's draws depend on the batch) and flags give the same tokens
-    /// [default: 0].
+    /// Sampling seed (with --temperature > 0): the same seed, prompts and flags give the
+    /// same tokens; each row draws from its own stream (row r's is the seed's r-th), so a
+    /// prompt's tokens do not change with the prompts after it while the longest prompt,
+    /// which sets N, stays the same [default: 0].
     #[arg(long)]
     pub seed: Option<u64>,
     /// Keep weights and caches in f32 even where the GPU has f16.

@@ -22,10 +22,7 @@ fn reference_tokens(
 ) -> Vec<Vec<u32>> {
     use moa::model::{CpuReference, Masking};
     let cpu = CpuReference::from_model(model.clone()).unwrap();
-    let masking = match plan {
-        Some(plan) => Masking::Plan { plan, n_tokens },
-        None => Masking::Dense,
-    };
+    let masking = Masking::of(plan, n_tokens);
     prompts
         .iter()
         .map(|pr| cpu.generate(pr, new, masking, &[]).unwrap())

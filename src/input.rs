@@ -1,6 +1,7 @@
 //! Bounded reading of input files: the one place every reader of a user-named file goes
 //! through (plans, upstream JSON, compile manifests, calibration JSONL, prompt files,
-//! influence profiles, GGUF headers).
+//! influence profiles, GGUF headers). Also the probe both command-line tools run before
+//! any work, that an output folder takes a new file ([`probe_new_file`]).
 //!
 //! Why: `moa plan show /dev/zero` or a FIFO would otherwise read without end, and a huge
 //! file would be pulled into memory before any check. Only regular files are read, and at
@@ -38,6 +39,32 @@ pub fn shown_name(name: &str) -> std::borrow::Cow<'_, str> {
         }
     }
     std::borrow::Cow::Owned(out)
+}
+
+/// Does `dir` take a new file? Creates `{dir}/.{name}-{process id}` (never over an
+/// existing file) and removes it; the error is the OS's (see [`write_refusal`]).
+pub fn probe_new_file(dir: &Path, name: &str) -> io::Result<()> {
+    let probe = dir.join(format!(".{name}-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// Why `dir` refused a write (`e`), in words: the OS's, except where a folder that exists
+/// answers "No such file or directory" to a new file, a virtual file system (`/proc`)
+/// whose words alone read as if the folder were missing.
+pub fn write_refusal(dir: &Path, e: &io::Error) -> String {
+    if e.kind() == io::ErrorKind::NotFound && dir.is_dir() {
+        format!(
+            "the folder exists but takes no new files (a virtual file system such as /proc; \
+             the OS says: {e})"
+        )
+    } else {
+        e.to_string()
+    }
 }
 
 fn refuse(message: String) -> io::Error {

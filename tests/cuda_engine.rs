@@ -22,14 +22,49 @@ fn reference_tokens(
 ) -> Vec<Vec<u32>> {
     use moa::model::{CpuReference, Masking};
     let cpu = CpuReference::from_model(model.clone()).unwrap();
-    let masking = match plan {
-        Some(plan) => Masking::Plan { plan, n_tokens },
-        None => Masking::Dense,
-    };
+    let masking = Masking::of(plan, n_tokens);
     prompts
         .iter()
         .map(|pr| cpu.generate(pr, new, masking, &[]).unwrap())
         .collect()
+}
+
+/// SmolLM2-135M's shape with `layers` layers and a 1000-token vocabulary: the engine
+/// tests' random models.
+fn smollm2_like(layers: usize) -> moa::model::LlamaConfig {
+    let mut c = like("smollm2-135m").unwrap();
+    c.n_layers = layers;
+    c.vocab_size = 1000;
+    c
+}
+
+/// `uniform_plan` (every head's span `beta`·N) of the dense plan on `c`'s shape.
+fn uniform(c: &moa::model::LlamaConfig, beta: f64) -> moa::plan::Plan {
+    use moa::eval::retrieval::uniform_plan;
+    uniform_plan(&moa::plan::Plan::dense(c.model_shape()).unwrap(), beta).unwrap()
+}
+
+/// Three windows of `len` tokens, token i of window w being `(i·a + w·b + i² mod m) mod
+/// 1000`.
+fn windows(len: u32, (a, b, m): (u32, u32, u32)) -> Vec<Vec<u32>> {
+    (0..3u32)
+        .map(|w| {
+            (0..len)
+                .map(|i| (i * a + w * b + i * i % m) % 1000)
+                .collect()
+        })
+        .collect()
+}
+
+/// Prompts of 300, 190 and 7 tokens, 16 new tokens each and caches for 316: rows whose
+/// 64-slot chunks split and merge.
+fn long_prompts() -> (Vec<Vec<u32>>, usize, u32) {
+    let new = 16;
+    (
+        vec![vec![3u32; 300], (0..190).collect(), vec![9; 7]],
+        new,
+        300 + new as u32,
+    )
 }
 
 fn gpu_present() -> bool {
@@ -76,9 +111,7 @@ fn engine_greedy_tokens_match_the_cpu_reference_on_a_gpu() {
     if !gpu_present() {
         return;
     }
-    let mut c = like("smollm2-135m").unwrap();
-    c.n_layers = 3;
-    c.vocab_size = 1000;
+    let c = smollm2_like(3);
     let model = random_model(&c, 5);
     let prompts = vec![vec![1u32; 70], (0..33).collect(), vec![7; 5]];
     let rows = bench::parity(&model, None, &prompts, 12, &[StorageType::F32], None, 0).unwrap();
@@ -92,9 +125,7 @@ fn a_prefill_in_token_groups_matches_the_cpu_reference_on_a_gpu() {
     if !gpu_present() {
         return;
     }
-    let mut c = like("smollm2-135m").unwrap();
-    c.n_layers = 3;
-    c.vocab_size = 1000;
+    let c = smollm2_like(3);
     let model = random_model(&c, 8);
     // Groups of 16 tokens cut every row but the last (`moa bench --parity` runs the same
     // check with a plan, whose rings the groups write in turn).
@@ -108,9 +139,7 @@ fn decode_with_fused_norm_projections_matches_the_cpu_reference_on_a_gpu() {
     if !gpu_present() {
         return;
     }
-    let mut c = like("smollm2-135m").unwrap();
-    c.n_layers = 3;
-    c.vocab_size = 1000;
+    let c = smollm2_like(3);
     let model = random_model(&c, 9);
     let prompts = vec![vec![4u32; 40], (0..23).collect(), vec![2; 7]];
     let r = bench::grouped_prefill_check(&model, None, &prompts, 12, 1 << 20, true, 0).unwrap();
@@ -122,9 +151,7 @@ fn a_sampled_prefill_copies_rows_equal_to_their_own_prefill_on_a_gpu() {
     if !gpu_present() {
         return;
     }
-    let mut c = like("smollm2-135m").unwrap();
-    c.n_layers = 3;
-    c.vocab_size = 1000;
+    let c = smollm2_like(3);
     let model = random_model(&c, 6);
     let r = bench::sampled_prefill_check(&model, None, 90, 10, 0).unwrap();
     assert_eq!(r.equal, r.total, "{r:?}");
@@ -135,9 +162,7 @@ fn a_request_that_does_not_fit_is_an_error_naming_the_largest_batch() {
     if !gpu_present() {
         return;
     }
-    let mut c = like("smollm2-135m").unwrap();
-    c.n_layers = 2;
-    c.vocab_size = 1000;
+    let c = smollm2_like(2);
     let e = CudaLlama::random(&c, None, StorageType::Bf16, 0, 1).unwrap();
     let err = e
         .start(&vec![8000; 100_000], 100, 0)
@@ -236,25 +261,16 @@ fn real_smollm2_cpu_reference_gives_the_tokens_the_h200_cuda_engine_generated() 
 #[test]
 fn perplexity_from_one_prefill_equals_decode_steps_on_a_gpu() {
     use moa::eval::gpu::{window_token_nats, window_token_nats_prefill};
-    use moa::eval::retrieval::{uniform_plan, PerplexityCheck};
-    use moa::plan::Plan;
+    use moa::eval::retrieval::PerplexityCheck;
     if !gpu_present() {
         return;
     }
-    let mut c = like("smollm2-135m").unwrap();
-    c.n_layers = 3;
-    c.vocab_size = 1000;
+    let c = smollm2_like(3);
     let model = random_model(&c, 11);
     // Three windows of 700 tokens, the last 200 scored; N = 700, so the plan's heads keep
     // the sink and the last 175 tokens, far fewer than the scored tokens see densely.
-    let windows: Vec<Vec<u32>> = (0..3u32)
-        .map(|w| {
-            (0..700u32)
-                .map(|i| (i * 37 + w * 101 + i * i % 13) % 1000)
-                .collect()
-        })
-        .collect();
-    let plan = uniform_plan(&Plan::dense(c.model_shape()).unwrap(), 0.25).unwrap();
+    let windows = windows(700, (37, 101, 13));
+    let plan = uniform(&c, 0.25);
     // bf16: prefill and decode round differently (the bf16 prefill multiplies P·V on f16
     // operands since session 9, P rounded once to 11 bits; decode keeps P in bf16), so
     // single tokens differ by up to 0.141 nats here (0.098 with P in two bf16 parts; up to
@@ -288,20 +304,16 @@ fn perplexity_from_one_prefill_equals_decode_steps_on_a_gpu() {
 /// reference's greedy tokens, dense and with a plan whose rings wrap during the decode.
 #[test]
 fn decode_in_clusters_and_programmatic_launches_matches_the_cpu_reference_on_a_gpu() {
-    use moa::eval::retrieval::uniform_plan;
-    use moa::plan::Plan;
     use moa::runtime::cuda::bench::greedy;
     if !gpu_present() {
         return;
     }
-    let mut c = like("smollm2-135m").unwrap();
-    c.n_layers = 3;
-    c.vocab_size = 1000;
+    let c = smollm2_like(3);
     let model = random_model(&c, 12);
     let prompts = vec![vec![5u32; 150], (0..97).collect(), vec![8; 6]];
     let new = 24;
     let n_tokens = 150 + new as u32;
-    let plan = uniform_plan(&Plan::dense(c.model_shape()).unwrap(), 0.25).unwrap();
+    let plan = uniform(&c, 0.25);
     for p in [None, Some(&plan)] {
         let want = reference_tokens(&model, &prompts, new, p, n_tokens);
         for (policy, pdl) in [("cluster:2", true), ("cluster:4", false)] {
@@ -321,21 +333,15 @@ fn decode_in_clusters_and_programmatic_launches_matches_the_cpu_reference_on_a_g
 /// and the greedy tokens are the CPU reference's.
 #[test]
 fn mha_bf16_decode_over_split_segments_matches_the_cpu_reference_on_a_gpu() {
-    use moa::eval::retrieval::uniform_plan;
-    use moa::plan::Plan;
     use moa::runtime::cuda::bench::greedy;
     if !gpu_present() {
         return;
     }
-    let mut c = like("smollm2-135m").unwrap();
-    c.n_layers = 2;
-    c.vocab_size = 1000;
+    let mut c = smollm2_like(2);
     c.kv_heads = c.q_heads;
     let model = random_model(&c, 21);
-    let prompts = vec![vec![3u32; 300], (0..190).collect(), vec![9; 7]];
-    let new = 16;
-    let n_tokens = 300 + new as u32;
-    let plan = uniform_plan(&Plan::dense(c.model_shape()).unwrap(), 0.5).unwrap();
+    let (prompts, new, n_tokens) = long_prompts();
+    let plan = uniform(&c, 0.5);
     for p in [None, Some(&plan)] {
         let want = reference_tokens(&model, &prompts, new, p, n_tokens);
         let mut e = CudaLlama::new(&model, p, StorageType::Bf16, 0).unwrap();
@@ -353,23 +359,13 @@ fn mha_bf16_decode_over_split_segments_matches_the_cpu_reference_on_a_gpu() {
 #[test]
 fn prefill_with_the_v_copy_in_the_cache_write_equals_the_pre_pass_on_a_gpu() {
     use moa::eval::gpu::window_token_nats_prefill;
-    use moa::eval::retrieval::uniform_plan;
-    use moa::plan::Plan;
     if !gpu_present() {
         return;
     }
-    let mut c = like("smollm2-135m").unwrap();
-    c.n_layers = 3;
-    c.vocab_size = 1000;
+    let c = smollm2_like(3);
     let model = random_model(&c, 13);
-    let windows: Vec<Vec<u32>> = (0..3u32)
-        .map(|w| {
-            (0..300u32)
-                .map(|i| (i * 29 + w * 53 + i * i % 11) % 1000)
-                .collect()
-        })
-        .collect();
-    let plan = uniform_plan(&Plan::dense(c.model_shape()).unwrap(), 0.25).unwrap();
+    let windows = windows(300, (29, 53, 11));
+    let plan = uniform(&c, 0.25);
     for p in [None, Some(&plan)] {
         for sub in [None, Some(100)] {
             let nats = |fuse: bool| {
@@ -393,24 +389,18 @@ fn prefill_with_the_v_copy_in_the_cache_write_equals_the_pre_pass_on_a_gpu() {
 /// the engine's greedy tokens are the CPU reference's.
 #[test]
 fn wide_gqa_groups_decode_as_sub_groups_matching_the_cpu_reference_on_a_gpu() {
-    use moa::eval::retrieval::uniform_plan;
-    use moa::plan::Plan;
     use moa::runtime::cuda::bench::greedy;
     if !gpu_present() {
         return;
     }
     for (q_heads, hidden) in [(9, 576), (16, 1024)] {
-        let mut c = like("smollm2-135m").unwrap();
-        c.n_layers = 2;
-        c.vocab_size = 1000;
+        let mut c = smollm2_like(2);
         c.q_heads = q_heads;
         c.kv_heads = 1;
         c.hidden_size = hidden;
         let model = random_model(&c, 35);
-        let prompts = vec![vec![3u32; 300], (0..190).collect(), vec![9; 7]];
-        let new = 16;
-        let n_tokens = 300 + new as u32;
-        let plan = uniform_plan(&Plan::dense(c.model_shape()).unwrap(), 0.5).unwrap();
+        let (prompts, new, n_tokens) = long_prompts();
+        let plan = uniform(&c, 0.5);
         for p in [None, Some(&plan)] {
             let want = reference_tokens(&model, &prompts, new, p, n_tokens);
             for policy in [None, Some("64")] {

@@ -395,10 +395,9 @@ fn generate_refuses_token_ids_beyond_the_models_vocabulary() {
     let dir = scratch("vocab");
     // Ids 0..259 are the control and byte tokens; "hello" is one merged token (id ≥ 259).
     let model = tiny_gguf(&dir, 259);
-    let m = model.to_str().unwrap();
-    refused(
-        "moa",
-        &[
+    // One raw, dense token of "hello" from the model at `m`.
+    let generate = |m| {
+        [
             "generate",
             "--model",
             m,
@@ -408,7 +407,11 @@ fn generate_refuses_token_ids_beyond_the_models_vocabulary() {
             "hello",
             "--max-new-tokens",
             "1",
-        ],
+        ]
+    };
+    refused(
+        "moa",
+        &generate(model.to_str().unwrap()),
         // Refused from the GGUF header since session 16 (as llama.cpp refuses it), before
         // the prompt is tokenized; a Hugging Face folder meets the generate-time check.
         &[
@@ -445,17 +448,7 @@ fn generate_refuses_token_ids_beyond_the_models_vocabulary() {
     }
     refused(
         "moa",
-        &[
-            "generate",
-            "--model",
-            hf.to_str().unwrap(),
-            "--dense",
-            "--raw",
-            "--prompt",
-            "hello",
-            "--max-new-tokens",
-            "1",
-        ],
+        &generate(hf.to_str().unwrap()),
         &[
             "vocab_size is 259",
             "tokenizer and weights do not belong together",
@@ -1164,17 +1157,12 @@ fn generate_names_both_files_when_the_plan_is_for_another_model() {
     let dir = scratch("other-model");
     let model = tiny_gguf(&dir, common::tiny::VOCAB);
     let plan = fixture("fixture-gqa.toml");
+    // "hello" from the tiny model with the other model's plan.
+    let (m, p) = (model.to_str().unwrap(), plan.to_str().unwrap());
+    let generate = ["generate", "--model", m, "--plan", p, "--prompt", "hello"];
     refused(
         "moa",
-        &[
-            "generate",
-            "--model",
-            model.to_str().unwrap(),
-            "--plan",
-            plan.to_str().unwrap(),
-            "--prompt",
-            "hello",
-        ],
+        &generate,
         &[
             "fixture-gqa.toml` was made for another model than `",
             "tiny.gguf`",
@@ -1185,17 +1173,7 @@ fn generate_names_both_files_when_the_plan_is_for_another_model() {
     let missing = dir.join("no-kernels");
     refused(
         "moa",
-        &[
-            "generate",
-            "--model",
-            model.to_str().unwrap(),
-            "--plan",
-            plan.to_str().unwrap(),
-            "--prompt",
-            "hello",
-            "--kernels",
-            missing.to_str().unwrap(),
-        ],
+        &[&generate[..], &["--kernels", missing.to_str().unwrap()]].concat(),
         &[
             "no-kernels`: no manifest.json there; it is the folder moa-compile writes (`moa-compile PLAN -o ",
         ],

@@ -145,6 +145,140 @@ fn greedy_steps(
     out
 }
 
+/// The storage an engine on `ctx` runs in: f32 where forced or where the adapter has no
+/// f16, else f16.
+fn engine_storage(ctx: &WgpuContext, force_f32: bool) -> StorageType {
+    if force_f32 || !ctx.has_f16() {
+        StorageType::F32
+    } else {
+        StorageType::F16
+    }
+}
+
+/// The logits' tolerance against the CPU reference in `storage`: 3e-2 in f16, 2e-3 in f32.
+fn storage_tol(storage: StorageType) -> f32 {
+    if storage == StorageType::F16 {
+        3e-2
+    } else {
+        2e-3
+    }
+}
+
+/// Whether the adapter has cooperative matrices and a fixed subgroup size (the matrix-unit
+/// prefill's group form needs both); where it has not, says that there is nothing to check.
+fn coop_with_subgroups(ctx: &WgpuContext) -> bool {
+    let has = ctx.coop_matrix().is_some() && ctx.subgroup_size().is_some();
+    if !has {
+        eprintln!(
+            "no cooperative matrices with subgroups on {}: nothing to check",
+            ctx.adapter_name()
+        );
+    }
+    has
+}
+
+/// The adapter's fixed subgroup size; where it has none, says that only the kernels'
+/// generation is checked.
+fn subgroup_size_or_generation_only(ctx: &WgpuContext) -> Option<u32> {
+    let size = ctx.subgroup_size();
+    if size.is_none() {
+        eprintln!(
+            "no fixed subgroup size on this adapter: only the kernels' generation is checked"
+        );
+    }
+    size
+}
+
+/// How many of `kernels` record `key` = `value` among their constants.
+fn count_with(kernels: &moa::codegen::Compiled, key: &str, value: serde_json::Value) -> usize {
+    kernels
+        .kernels()
+        .filter(|k| k.constants.get(key) == Some(&value))
+        .count()
+}
+
+/// A random-model shape of 2 layers with tied embeddings, RMSNorm ε 1e-5 and RoPE θ 10000
+/// (unscaled): `heads` are (query heads, KV heads, head_dim).
+fn random_config(
+    name: &str,
+    hidden: usize,
+    ffn: usize,
+    heads: (usize, usize, usize),
+    vocab: usize,
+    context: usize,
+) -> LlamaConfig {
+    LlamaConfig {
+        name: Some(name.into()),
+        n_layers: 2,
+        hidden_size: hidden,
+        ffn_size: ffn,
+        q_heads: heads.0,
+        kv_heads: heads.1,
+        head_dim: heads.2,
+        rope_theta: 10_000.0,
+        rope_scaling: None,
+        rms_norm_eps: 1e-5,
+        vocab_size: vocab,
+        tied_embeddings: true,
+        context_length: context,
+    }
+}
+
+/// Whether the adapter has a fixed subgroup size; where it has none, says that there is
+/// nothing to check.
+fn fixed_subgroups(ctx: &WgpuContext) -> bool {
+    let fixed = ctx.subgroup_size().is_some();
+    if !fixed {
+        eprintln!(
+            "no fixed subgroup size on {}: nothing to check",
+            ctx.adapter_name()
+        );
+    }
+    fixed
+}
+
+/// `rows` prompts of 3 to 7 tokens (row b: 3 + b mod 5), token i of row b being
+/// `(i·a + b·c) mod vocab`.
+fn varied_prompts(rows: usize, (a, c): (usize, usize), vocab: usize) -> Vec<Vec<u32>> {
+    (0..rows)
+        .map(|b| {
+            (0..3 + b % 5)
+                .map(|i| ((i * a + b * c) % vocab) as u32)
+                .collect()
+        })
+        .collect()
+}
+
+/// 5 rows of 9 tokens (token i of row b: `(i·a + b·c) mod vocab`) prefilled into `gpu`
+/// (45 tokens: not fused), then 3 fused decode steps (step s feeds row b
+/// `(s·e + b·3) mod vocab`), each step's logits against the CPU reference's (dense), within
+/// 2e-3 in f32 and 3e-2 in f16.
+fn five_rows_of_nine_then_decode(
+    gpu: &WgpuEngine,
+    cpu: &CpuReference,
+    vocab: usize,
+    force_f32: bool,
+    (a, c): (usize, usize),
+    e: usize,
+    what: &str,
+) {
+    let tol = if force_f32 { 2e-3 } else { 3e-2 };
+    let prompts: Vec<Vec<u32>> = (0..5)
+        .map(|b| (0..9).map(|i| ((i * a + b * c) % vocab) as u32).collect())
+        .collect();
+    let mut req = gpu.start(&[9; 5], 3, 0).unwrap();
+    let check = Parity {
+        cpu,
+        masking: Masking::Dense,
+        vocab,
+        prefill: false,
+        tol,
+        what,
+    };
+    let next = |step: usize, b: usize| ((step * e + b * 3) % vocab) as u32;
+    prefill_then_decode(gpu, &mut req, &prompts, 3, next, &check);
+}
+
 /// Prefill a ragged batch, then decode a few steps feeding fixed tokens, comparing the
 /// logits of every row at every step with the CPU reference.
 fn parity(ctx: &WgpuContext, model: &Model, sparse: bool, force_f32: bool) {
@@ -929,19 +1063,9 @@ fn kv_cache_over_128_mib_runs_in_row_parts() {
         return;
     }
     let config = LlamaConfig {
-        name: Some("wide-KV test shape".into()),
         n_layers: 1,
-        hidden_size: 256,
-        ffn_size: 512,
-        q_heads: 8,
-        kv_heads: 8,
-        head_dim: 64,
         rope_theta: 500_000.0,
-        rope_scaling: None,
-        rms_norm_eps: 1e-5,
-        vocab_size: 512,
-        tied_embeddings: true,
-        context_length: 131_072,
+        ..random_config("wide-KV test shape", 256, 512, (8, 8, 64), 512, 131_072)
     };
     let model = moa::model::random::random_model(&config, 3);
     let limit = 128 << 20;
@@ -981,17 +1105,8 @@ fn shape(
     LlamaConfig {
         name: None,
         n_layers: layers,
-        hidden_size: hidden,
-        ffn_size: ffn,
-        q_heads: heads.0,
-        kv_heads: heads.1,
-        head_dim: 64,
         rope_theta: 100_000.0,
-        rope_scaling: None,
-        rms_norm_eps: 1e-5,
-        vocab_size: vocab,
-        tied_embeddings: true,
-        context_length: 131_072,
+        ..random_config("", hidden, ffn, (heads.0, heads.1, 64), vocab, 131_072)
     }
 }
 
@@ -1162,11 +1277,7 @@ fn merge_kernels(
     let plan = plan
         .cloned()
         .unwrap_or_else(|| dense_plan(&model.config).unwrap());
-    let storage = if force_f32 || !ctx.has_f16() {
-        StorageType::F32
-    } else {
-        StorageType::F16
-    };
+    let storage = engine_storage(ctx, force_f32);
     let tuning = moa::codegen::wgsl::WgslTuning {
         decode_fused_merge: Some(fused),
         ..Default::default()
@@ -1347,28 +1458,10 @@ fn subgroup_products_match_the_cpu_reference() {
 #[test]
 fn subgroup_products_with_a_partial_last_trip_match_the_cpu_reference() {
     let ctx = context();
-    if ctx.subgroup_size().is_none() {
-        eprintln!(
-            "no fixed subgroup size on {}: nothing to check",
-            ctx.adapter_name()
-        );
+    if !fixed_subgroups(&ctx) {
         return;
     }
-    let config = moa::model::LlamaConfig {
-        name: Some("random k48".into()),
-        n_layers: 2,
-        hidden_size: 48,
-        ffn_size: 80,
-        q_heads: 3,
-        kv_heads: 1,
-        head_dim: 16,
-        rope_theta: 10000.0,
-        rope_scaling: None,
-        rms_norm_eps: 1e-5,
-        vocab_size: 96,
-        tied_embeddings: true,
-        context_length: 512,
-    };
+    let config = random_config("random k48", 48, 80, (3, 1, 16), 96, 512);
     let model = moa::model::random::random_model(&config, 5);
     let cpu = CpuReference::from_model(model.clone()).unwrap();
     let vocab = config.vocab_size;
@@ -1402,25 +1495,10 @@ fn subgroup_products_with_a_partial_last_trip_match_the_cpu_reference() {
             }))
             .unwrap();
             gpu.set_split_k_matvec(true);
-            let tol = if force_f32 { 2e-3 } else { 3e-2 };
-            // 5 rows of 9 tokens: a 45-token prefill (not fused), then fused decode steps.
-            let prompts: Vec<Vec<u32>> = (0..5)
-                .map(|b| (0..9).map(|i| ((i * 7 + b * 13) % vocab) as u32).collect())
-                .collect();
-            let mut req = gpu.start(&[9; 5], 3, 0).unwrap();
             let what = format!(
                 "ksplit {ksplit:?} groups {groups:?} rows {rows:?} fit {fit} f32 {force_f32}"
             );
-            let check = Parity {
-                cpu: &cpu,
-                masking: Masking::Dense,
-                vocab,
-                prefill: false,
-                tol,
-                what: &what,
-            };
-            let next = |step: usize, b: usize| ((step * 5 + b * 3) % vocab) as u32;
-            prefill_then_decode(&gpu, &mut req, &prompts, 3, next, &check);
+            five_rows_of_nine_then_decode(&gpu, &cpu, vocab, force_f32, (7, 13), 5, &what);
         }
     }
 }
@@ -1434,29 +1512,11 @@ fn subgroup_products_with_a_partial_last_trip_match_the_cpu_reference() {
 #[test]
 fn fitted_steps_with_early_and_late_epilogue_loads_match_the_cpu_reference() {
     let ctx = context();
-    if ctx.subgroup_size().is_none() {
-        eprintln!(
-            "no fixed subgroup size on {}: nothing to check",
-            ctx.adapter_name()
-        );
+    if !fixed_subgroups(&ctx) {
         return;
     }
     for ffn in [1040, 2064] {
-        let config = moa::model::LlamaConfig {
-            name: Some("random k48 steps".into()),
-            n_layers: 2,
-            hidden_size: 48,
-            ffn_size: ffn,
-            q_heads: 3,
-            kv_heads: 1,
-            head_dim: 16,
-            rope_theta: 10000.0,
-            rope_scaling: None,
-            rms_norm_eps: 1e-5,
-            vocab_size: 96,
-            tied_embeddings: true,
-            context_length: 512,
-        };
+        let config = random_config("random k48 steps", 48, ffn, (3, 1, 16), 96, 512);
         let model = moa::model::random::random_model(&config, 7);
         let cpu = CpuReference::from_model(model.clone()).unwrap();
         let vocab = config.vocab_size;
@@ -1482,22 +1542,8 @@ fn fitted_steps_with_early_and_late_epilogue_loads_match_the_cpu_reference() {
                     "{}",
                     gpu.decode_products()
                 );
-                let tol = if force_f32 { 2e-3 } else { 3e-2 };
-                let prompts: Vec<Vec<u32>> = (0..5)
-                    .map(|b| (0..9).map(|i| ((i * 5 + b * 11) % vocab) as u32).collect())
-                    .collect();
-                let mut req = gpu.start(&[9; 5], 3, 0).unwrap();
                 let what = format!("ffn {ffn} early {early} rows {rows:?} f32 {force_f32}");
-                let check = Parity {
-                    cpu: &cpu,
-                    masking: Masking::Dense,
-                    vocab,
-                    prefill: false,
-                    tol,
-                    what: &what,
-                };
-                let next = |step: usize, b: usize| ((step * 7 + b * 3) % vocab) as u32;
-                prefill_then_decode(&gpu, &mut req, &prompts, 3, next, &check);
+                five_rows_of_nine_then_decode(&gpu, &cpu, vocab, force_f32, (5, 11), 7, &what);
             }
         }
     }
@@ -1617,39 +1663,15 @@ fn decode_steps_submitted_ahead_match_steps_run_on_demand() {
 #[test]
 fn swiglu_in_the_gate_up_epilogue_matches_the_cpu_reference() {
     let ctx = context();
-    if ctx.subgroup_size().is_none() {
-        eprintln!(
-            "no fixed subgroup size on {}: nothing to check",
-            ctx.adapter_name()
-        );
+    if !fixed_subgroups(&ctx) {
         return;
     }
-    let config = moa::model::LlamaConfig {
-        name: Some("random k204".into()),
-        n_layers: 2,
-        hidden_size: 204,
-        ffn_size: 84,
-        q_heads: 4,
-        kv_heads: 2,
-        head_dim: 16,
-        rope_theta: 10000.0,
-        rope_scaling: None,
-        rms_norm_eps: 1e-5,
-        vocab_size: 300,
-        tied_embeddings: true,
-        context_length: 512,
-    };
+    let config = random_config("random k204", 204, 84, (4, 2, 16), 300, 512);
     let model = moa::model::random::random_model(&config, 9);
     let cpu = CpuReference::from_model(model.clone()).unwrap();
     let vocab = config.vocab_size;
     let rows = 17;
-    let prompts: Vec<Vec<u32>> = (0..rows)
-        .map(|b| {
-            (0..3 + b % 5)
-                .map(|i| ((i * 11 + b * 17) % vocab) as u32)
-                .collect()
-        })
-        .collect();
+    let prompts = varied_prompts(rows, (11, 17), vocab);
     let lens: Vec<usize> = prompts.iter().map(Vec::len).collect();
     let argmax = |v: &[f32]| -> u32 {
         let mut best = 0;
@@ -1708,11 +1730,7 @@ fn swiglu_in_the_gate_up_epilogue_matches_the_cpu_reference() {
 #[test]
 fn the_matrix_unit_prefill_attention_runs_in_both_forms() {
     let ctx = context();
-    if ctx.coop_matrix().is_none() || ctx.subgroup_size().is_none() {
-        eprintln!(
-            "no cooperative matrices with subgroups on {}: nothing to check",
-            ctx.adapter_name()
-        );
+    if !coop_with_subgroups(&ctx) {
         return;
     }
     let model = load("hf");
@@ -1755,11 +1773,7 @@ fn the_matrix_unit_prefill_attention_runs_in_both_forms() {
 #[test]
 fn the_matrix_unit_prefill_attention_with_v_in_k_and_without() {
     let ctx = context();
-    if ctx.coop_matrix().is_none() || ctx.subgroup_size().is_none() {
-        eprintln!(
-            "no cooperative matrices with subgroups on {}: nothing to check",
-            ctx.adapter_name()
-        );
+    if !coop_with_subgroups(&ctx) {
         return;
     }
     let model = load("hf");
@@ -1813,32 +1827,12 @@ fn the_matrix_unit_prefill_attention_with_v_in_k_and_without() {
 #[test]
 fn decode_gate_up_at_a_matrix_unit_size_matches_the_cpu_reference() {
     let ctx = context();
-    let config = moa::model::LlamaConfig {
-        name: Some("random k576".into()),
-        n_layers: 2,
-        hidden_size: 576,
-        ffn_size: 96,
-        q_heads: 9,
-        kv_heads: 3,
-        head_dim: 64,
-        rope_theta: 10000.0,
-        rope_scaling: None,
-        rms_norm_eps: 1e-5,
-        vocab_size: 300,
-        tied_embeddings: true,
-        context_length: 512,
-    };
+    let config = random_config("random k576", 576, 96, (9, 3, 64), 300, 512);
     let model = moa::model::random::random_model(&config, 23);
     let cpu = CpuReference::from_model(model.clone()).unwrap();
     let vocab = config.vocab_size;
     let rows = 17;
-    let prompts: Vec<Vec<u32>> = (0..rows)
-        .map(|b| {
-            (0..3 + b % 5)
-                .map(|i| ((i * 13 + b * 19) % vocab) as u32)
-                .collect()
-        })
-        .collect();
+    let prompts = varied_prompts(rows, (13, 19), vocab);
     let lens: Vec<usize> = prompts.iter().map(Vec::len).collect();
     let options = WgpuEngineOptions::default();
     let mut gpu = WgpuEngine::new_with_options(&ctx, &model, None, false, options).unwrap();
@@ -1939,21 +1933,7 @@ fn decode_forms() -> Vec<(&'static str, WgslTuning)> {
 /// 32, context 1024), and a plan for it with the tiny plan's rules (mixed spans in each
 /// GQA group, a dense head, sink 2).
 fn long_model_and_plan() -> (Model, Plan) {
-    let config = LlamaConfig {
-        name: Some("long-row test shape".into()),
-        n_layers: 2,
-        hidden_size: 128,
-        ffn_size: 256,
-        q_heads: 4,
-        kv_heads: 2,
-        head_dim: 32,
-        rope_theta: 10_000.0,
-        rope_scaling: None,
-        rms_norm_eps: 1e-5,
-        vocab_size: VOCAB,
-        tied_embeddings: true,
-        context_length: 1024,
-    };
+    let config = random_config("long-row test shape", 128, 256, (4, 2, 32), VOCAB, 1024);
     let tiny = sparse_plan();
     let shape = moa::plan::ModelShape {
         head_dim: 32,
@@ -2066,11 +2046,7 @@ fn decode_forms_in_the_engine_match_the_cpu_reference() {
             ..WgpuEngineOptions::default()
         };
         for force_f32 in [false, true] {
-            let storage = if force_f32 || !ctx.has_f16() {
-                StorageType::F32
-            } else {
-                StorageType::F16
-            };
+            let storage = engine_storage(&ctx, force_f32);
             let tile = form_applies(&plan, storage, tuning, what);
             let mut gpu =
                 WgpuEngine::new_with_options(&ctx, &model, Some(&plan), force_f32, options)
@@ -2078,11 +2054,7 @@ fn decode_forms_in_the_engine_match_the_cpu_reference() {
             assert_eq!(gpu.options(), &options, "{what}");
             assert!(gpu.describe().contains("WGSL attention tuning: "), "{what}");
             gpu.set_decode_chunk(Some(3 * tile));
-            let tol = if storage == StorageType::F16 {
-                3e-2
-            } else {
-                2e-3
-            };
+            let tol = storage_tol(storage);
             let what = format!("{what} ({storage:?})");
             form_parity(&gpu, &cpu, &plan, &[300, 40, 170], 3, tol, force_f32, &what);
         }
@@ -2113,21 +2085,14 @@ fn decode_forms_in_the_engine_match_the_cpu_reference() {
 /// of `alpha + beta·N` mixed within each GQA group, sink 2.
 fn smollm2_attention_model_and_plan() -> (Model, Plan) {
     use moa::plan::{LayerRules, Rule, BETA_DEN};
-    let config = LlamaConfig {
-        name: Some("SmolLM2 attention test shape".into()),
-        n_layers: 2,
-        hidden_size: 128,
-        ffn_size: 256,
-        q_heads: 9,
-        kv_heads: 3,
-        head_dim: 64,
-        rope_theta: 10_000.0,
-        rope_scaling: None,
-        rms_norm_eps: 1e-5,
-        vocab_size: VOCAB,
-        tied_embeddings: true,
-        context_length: 1024,
-    };
+    let config = random_config(
+        "SmolLM2 attention test shape",
+        128,
+        256,
+        (9, 3, 64),
+        VOCAB,
+        1024,
+    );
     let tiny = sparse_plan();
     let shape = moa::plan::ModelShape {
         q_heads: 9,
@@ -2185,20 +2150,12 @@ fn every_decode_form_matches_the_cpu_reference_everywhere() {
         for (model, plan, lens, steps) in &cases {
             let cpu = CpuReference::from_model((*model).clone()).unwrap();
             for force_f32 in [false, true] {
-                let storage = if force_f32 || !ctx.has_f16() {
-                    StorageType::F32
-                } else {
-                    StorageType::F16
-                };
+                let storage = engine_storage(&ctx, force_f32);
                 let tile = form_applies(plan, storage, tuning, what);
                 let mut gpu =
                     WgpuEngine::new_with_options(&ctx, model, Some(plan), force_f32, options)
                         .unwrap();
-                let tol = if storage == StorageType::F16 {
-                    3e-2
-                } else {
-                    2e-3
-                };
+                let tol = storage_tol(storage);
                 for (chunk, split_k) in [(None, true), (Some(tile), false), (Some(3 * tile), true)]
                 {
                     gpu.set_decode_chunk(chunk);
@@ -2244,12 +2201,7 @@ fn subgroup_decode_matches_the_cpu_reference() {
                     ..WgslTuning::default()
                 };
                 let kernels = moa::codegen::Compiled::wgsl_with(plan, storage, tuning).unwrap();
-                let subgroup = kernels
-                    .kernels()
-                    .filter(|k| {
-                        k.constants.get("decode_form") == Some(&serde_json::json!("subgroup"))
-                    })
-                    .count();
+                let subgroup = count_with(&kernels, "decode_form", "subgroup".into());
                 assert_eq!(
                     subgroup,
                     plan.layers().len(),
@@ -2259,10 +2211,7 @@ fn subgroup_decode_matches_the_cpu_reference() {
         }
     }
     let ctx = context();
-    let Some(size) = ctx.subgroup_size() else {
-        eprintln!(
-            "no fixed subgroup size on this adapter: only the kernels' generation is checked"
-        );
+    let Some(size) = subgroup_size_or_generation_only(&ctx) else {
         return;
     };
     let tuning = WgslTuning {
@@ -2279,11 +2228,7 @@ fn subgroup_decode_matches_the_cpu_reference() {
     ] {
         let cpu = CpuReference::from_model(model.clone()).unwrap();
         for force_f32 in [false, true] {
-            let storage = if force_f32 || !ctx.has_f16() {
-                StorageType::F32
-            } else {
-                StorageType::F16
-            };
+            let storage = engine_storage(&ctx, force_f32);
             let resolved = WgslTuning {
                 decode_subgroup: u8::try_from(size).ok(),
                 ..tuning
@@ -2313,11 +2258,7 @@ fn subgroup_decode_matches_the_cpu_reference() {
                 "{}",
                 gpu.describe()
             );
-            let tol = if storage == StorageType::F16 {
-                3e-2
-            } else {
-                2e-3
-            };
+            let tol = storage_tol(storage);
             for chunk in [None, Some(tile), Some(3 * tile)] {
                 gpu.set_decode_chunk(chunk);
                 let what = format!(
@@ -2355,12 +2296,7 @@ fn pipelined_subgroup_decode_matches_the_cpu_reference() {
                         ..WgslTuning::default()
                     };
                     let kernels = moa::codegen::Compiled::wgsl_with(plan, storage, tuning).unwrap();
-                    let piped = kernels
-                        .kernels()
-                        .filter(|k| {
-                            k.constants.get("decode_sg_items") == Some(&serde_json::json!(pipe))
-                        })
-                        .count();
+                    let piped = count_with(&kernels, "decode_sg_items", pipe.into());
                     assert_eq!(
                         piped,
                         plan.layers().len(),
@@ -2371,10 +2307,7 @@ fn pipelined_subgroup_decode_matches_the_cpu_reference() {
         }
     }
     let ctx = context();
-    let Some(size) = ctx.subgroup_size() else {
-        eprintln!(
-            "no fixed subgroup size on this adapter: only the kernels' generation is checked"
-        );
+    let Some(size) = subgroup_size_or_generation_only(&ctx) else {
         return;
     };
     for (model, plan, lens, steps) in [
@@ -2394,11 +2327,7 @@ fn pipelined_subgroup_decode_matches_the_cpu_reference() {
             // f32 greedy tokens once (two items a workgroup), f16 logits for every count.
             let storages: &[bool] = if pipe == 2 { &[false, true] } else { &[false] };
             for &force_f32 in storages {
-                let storage = if force_f32 || !ctx.has_f16() {
-                    StorageType::F32
-                } else {
-                    StorageType::F16
-                };
+                let storage = engine_storage(&ctx, force_f32);
                 let mut gpu =
                     WgpuEngine::new_with_options(&ctx, model, Some(plan), force_f32, options)
                         .unwrap();
@@ -2418,11 +2347,7 @@ fn pipelined_subgroup_decode_matches_the_cpu_reference() {
                     .find(|k| k.constants.get("decode_sg_items").is_some())
                     .and_then(|k| k.abi.tiles.k_tile)
                     .unwrap();
-                let tol = if storage == StorageType::F16 {
-                    3e-2
-                } else {
-                    2e-3
-                };
+                let tol = storage_tol(storage);
                 for chunk in [None, Some(tile), Some(3 * tile)] {
                     gpu.set_decode_chunk(chunk);
                     let what = format!(

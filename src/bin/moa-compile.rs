@@ -377,34 +377,14 @@ fn check_writable(out: &Path) -> anyhow::Result<()> {
         places.push(above.to_path_buf());
     }
     for dir in places {
-        let probe = dir.join(format!(".moa-compile-probe-{}", std::process::id()));
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&probe)
-        {
-            Ok(_) => {
-                let _ = std::fs::remove_file(&probe);
-            }
-            Err(e) => {
-                // A folder that exists but answers "No such file or directory" to a new
-                // file is a virtual file system (`/proc`): the OS's words alone read as
-                // if the folder were missing.
-                let why = if e.kind() == std::io::ErrorKind::NotFound && dir.is_dir() {
-                    format!(
-                        "the folder exists but takes no new files (a virtual file system such \
-                         as /proc; the OS says: {e})"
-                    )
-                } else {
-                    e.to_string()
-                };
-                anyhow::bail!(
-                    "-o `{}`: cannot write in `{}`: {why} (checked before generating any \
-                     kernel; nothing was written): give a folder you can write to",
-                    out.display(),
-                    dir.display()
-                )
-            }
+        if let Err(e) = moa::input::probe_new_file(&dir, "moa-compile-probe") {
+            anyhow::bail!(
+                "-o `{}`: cannot write in `{}`: {} (checked before generating any kernel; \
+                 nothing was written): give a folder you can write to",
+                out.display(),
+                dir.display(),
+                moa::input::write_refusal(&dir, &e)
+            )
         }
     }
     Ok(())

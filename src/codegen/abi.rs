@@ -360,10 +360,10 @@ pub fn v_prepass(entry_point: &str, storage: Elem, unit: bool, blocks: u32) -> P
         all.append(&mut params);
         PrepassKernel {
             entry_point: format!("{entry_point}_{suffix}"),
-            abi: KernelAbi {
-                params: all,
-                block: [V_PREPASS_THREADS, 1, 1],
-                grid: if unit {
+            abi: KernelAbi::new(
+                all,
+                [V_PREPASS_THREADS, 1, 1],
+                if unit {
                     Grid::StridedTokenGroups {
                         tokens: V_PREPASS_TOKENS,
                         blocks,
@@ -373,10 +373,8 @@ pub fn v_prepass(entry_point: &str, storage: Elem, unit: bool, blocks: u32) -> P
                         tokens: V_PREPASS_TOKENS,
                     }
                 },
-                tiles: Tiles::default(),
-                dynamic_shared_bytes: 0,
-                prepass: None,
-            },
+                Tiles::default(),
+            ),
         }
     };
     let launches = if unit {
@@ -397,6 +395,19 @@ pub fn v_prepass(entry_point: &str, storage: Elem, unit: bool, blocks: u32) -> P
 }
 
 impl KernelAbi {
+    /// A kernel with no dynamic shared memory and no pre-pass (every WGSL kernel, the
+    /// CUDA pre-pass kernels).
+    pub(crate) fn new(params: Vec<Param>, block: [u32; 3], grid: Grid, tiles: Tiles) -> Self {
+        KernelAbi {
+            params,
+            block,
+            grid,
+            tiles,
+            dynamic_shared_bytes: 0,
+            prepass: None,
+        }
+    }
+
     /// The parameter carrying `arg`, if the kernel has one.
     pub fn param(&self, arg: Arg) -> Option<&Param> {
         self.params.iter().find(|p| p.arg == arg)

@@ -2088,13 +2088,12 @@ pub(crate) fn generate_variant_progress(
         prefill_constants["wgmma_on_sm90a"] = json!(ctx.prefill_wgmma);
         prefill_constants["tuning"] = json!(prefill.to_string());
         let kernels = vec![
-            KernelInfo {
-                name: ctx.prefill_name.clone(),
-                target: Target::Cuda,
-                phase: Phase::Prefill,
-                layer: Some(layer.layer),
-                entry_point: ctx.prefill_name.clone(),
-                abi: KernelAbi {
+            KernelInfo::new(
+                Target::Cuda,
+                Phase::Prefill,
+                Some(layer.layer),
+                ctx.prefill_name.clone(),
+                KernelAbi {
                     params: prefill_params(module.storage, ctx.prefill_v_f16_in),
                     block: [ctx.prefill_threads, 1, 1],
                     grid: if ctx.prefill_persistent {
@@ -2125,15 +2124,14 @@ pub(crate) fn generate_variant_progress(
                         )
                     }),
                 },
-                constants: prefill_constants,
-            },
-            KernelInfo {
-                name: ctx.decode_name.clone(),
-                target: Target::Cuda,
-                phase: Phase::Decode,
-                layer: Some(layer.layer),
-                entry_point: ctx.decode_name.clone(),
-                abi: KernelAbi {
+                prefill_constants,
+            ),
+            KernelInfo::new(
+                Target::Cuda,
+                Phase::Decode,
+                Some(layer.layer),
+                ctx.decode_name.clone(),
+                KernelAbi {
                     params: decode_params(module.storage, ctx.decode_sub_groups),
                     block: [ctx.decode_threads, 1, 1],
                     grid: Grid::WorkItems,
@@ -2149,7 +2147,7 @@ pub(crate) fn generate_variant_progress(
                     prepass: None,
                 },
                 constants,
-            },
+            ),
         ];
         out.push(Artifact {
             path: layer_path(layer.layer),

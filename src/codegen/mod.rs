@@ -119,6 +119,28 @@ pub struct KernelInfo {
     pub constants: serde_json::Value,
 }
 
+impl KernelInfo {
+    /// A kernel named by its entry point (every generated kernel is).
+    pub(crate) fn new(
+        target: Target,
+        phase: Phase,
+        layer: Option<u32>,
+        entry_point: String,
+        abi: abi::KernelAbi,
+        constants: serde_json::Value,
+    ) -> Self {
+        KernelInfo {
+            name: entry_point.clone(),
+            target,
+            phase,
+            layer,
+            entry_point,
+            abi,
+            constants,
+        }
+    }
+}
+
 /// One generated source file and the kernels it defines. Equality compares the path,
 /// the source and the kernels, not [`Artifact::workgroup_bytes`] (a figure derived from the
 /// source, present only where the generator sized it).

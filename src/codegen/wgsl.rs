@@ -329,20 +329,10 @@ struct PrefillCoopGroupCtx<'a> {
     q_tile: u32,
     /// Subgroups per workgroup: group size · `q_blocks`.
     subgroups: u32,
-    /// The form ([`PrefillGroupForm::form`]): 1 or 2 one pass, 3 or 4 two passes.
-    form: u32,
-    /// The timing diagnostic ([`PrefillGroupForm::diag`]), 0 for none.
-    diag: u32,
-    /// K staged in workgroup memory ([`PrefillGroupForm::stage_k`]).
-    stage_k: bool,
-    /// V read before the softmax ([`PrefillGroupForm::v_early`]).
-    v_early: bool,
-    /// V staged in the K tile's buffer ([`PrefillGroupForm::v_in_k`]).
-    v_in_k: bool,
-    /// The softmax masks with select() ([`PrefillGroupForm::mask_select`]).
-    mask_select: bool,
-    /// The softmax's scores in registers ([`PrefillGroupForm::score_regs`]).
-    score_regs: bool,
+    /// The variant: `form`, `diag`, `stage_k`, `v_early`, `v_in_k`, `mask_select` and
+    /// `score_regs`, each under its own name.
+    #[serde(flatten)]
+    variant: PrefillGroupForm,
 }
 
 /// Which variant of the group form (`prefill_coop_group.wgsl.j2`) to generate.
@@ -395,7 +385,7 @@ struct PrefillCoopGroupCtx<'a> {
 /// H200 (SmolLM2 shape, 16 × 4096) it took the attention 77.2 → 38.2 ms a pass with moa-50
 /// and 114.5 → 52.9 dense (239 registers against 236; benches/RESULTS.md, "wgpu engine,
 /// session 32 (branch s32-soft)").
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct PrefillGroupForm {
     pub form: u32,
     pub diag: u32,
@@ -578,55 +568,72 @@ pub fn prefill_coop_group_form(
             ),
         });
     };
+    coop_prefills(
+        module,
+        "moa_prefill_coop_group",
+        16 * q_blocks,
+        true,
+        |env, ctx, entry| {
+            let source = super::render(
+                env,
+                PREFILL_COOP_GROUP,
+                Some(ctx.layer),
+                &PrefillCoopGroupCtx {
+                    layer: ctx,
+                    entry_point: entry,
+                    q_blocks,
+                    q_tile: 16 * q_blocks,
+                    subgroups: group * q_blocks,
+                    variant,
+                },
+            )?;
+            validate_with(
+                &source,
+                PREFILL_COOP_GROUP,
+                Some(ctx.layer),
+                naga::valid::Capabilities::SHADER_FLOAT16
+                    | naga::valid::Capabilities::COOPERATIVE_MATRIX
+                    | naga::valid::Capabilities::SUBGROUP
+                    | if variant.form == 2 {
+                        naga::valid::Capabilities::SUBGROUP_BARRIER
+                    } else {
+                        naga::valid::Capabilities::empty()
+                    }
+                    | if tiles > 0 {
+                        // unpack2x16float for the staged K words.
+                        naga::valid::Capabilities::SHADER_FLOAT16_IN_FLOAT32
+                    } else {
+                        naga::valid::Capabilities::empty()
+                    },
+            )?;
+            Ok(source)
+        },
+    )
+}
+
+/// Per layer of `module`, the matrix-unit prefill `build(env, layer, entry point)`
+/// renders and validates, its entry point `{name}_hd{head_dim}_{layer label}`, `q_tile`
+/// queries a workgroup, `group` telling its grid (the group form's or the one-head form's).
+fn coop_prefills(
+    module: &KernelModule,
+    name: &str,
+    q_tile: u32,
+    group: bool,
+    mut build: impl FnMut(&minijinja::Environment<'_>, &LayerCtx, &str) -> Result<String, CodegenError>,
+) -> Result<Vec<CoopPrefill>, CodegenError> {
     let env = super::environment(TEMPLATES)?;
+    let d = module.shape.head_dim;
     let mut out = Vec::with_capacity(module.layers.len());
     for layer in &module.layers {
         let ctx = LayerCtx::new(module, layer);
-        let entry = format!("moa_prefill_coop_group_hd{d}_{}", ctx.layer_label);
-        let source = super::render(
-            &env,
-            PREFILL_COOP_GROUP,
-            Some(layer.layer),
-            &PrefillCoopGroupCtx {
-                layer: &ctx,
-                entry_point: &entry,
-                q_blocks,
-                q_tile: 16 * q_blocks,
-                subgroups: group * q_blocks,
-                form: variant.form,
-                diag: variant.diag,
-                stage_k: variant.stage_k,
-                v_early: variant.v_early,
-                v_in_k: variant.v_in_k,
-                mask_select: variant.mask_select,
-                score_regs: variant.score_regs,
-            },
-        )?;
-        validate_with(
-            &source,
-            PREFILL_COOP_GROUP,
-            Some(layer.layer),
-            naga::valid::Capabilities::SHADER_FLOAT16
-                | naga::valid::Capabilities::COOPERATIVE_MATRIX
-                | naga::valid::Capabilities::SUBGROUP
-                | if variant.form == 2 {
-                    naga::valid::Capabilities::SUBGROUP_BARRIER
-                } else {
-                    naga::valid::Capabilities::empty()
-                }
-                | if tiles > 0 {
-                    // unpack2x16float for the staged K words.
-                    naga::valid::Capabilities::SHADER_FLOAT16_IN_FLOAT32
-                } else {
-                    naga::valid::Capabilities::empty()
-                },
-        )?;
+        let entry = format!("{name}_hd{d}_{}", ctx.layer_label);
+        let source = build(&env, &ctx, &entry)?;
         out.push(CoopPrefill {
             layer: layer.layer,
             entry_point: entry,
             source,
-            q_tile: 16 * q_blocks,
-            group: true,
+            q_tile,
+            group,
         });
     }
     Ok(out)
@@ -651,50 +658,32 @@ pub fn prefill_coop(module: &KernelModule) -> Result<Vec<CoopPrefill>, CodegenEr
             ),
         });
     }
-    let env = super::environment(TEMPLATES)?;
-    let mut out = Vec::with_capacity(module.layers.len());
-    for layer in &module.layers {
-        let ctx = LayerCtx::new(module, layer);
-        let entry = format!("moa_prefill_coop_hd{d}_{}", ctx.layer_label);
-        let source = super::render(
-            &env,
-            PREFILL_COOP,
-            Some(layer.layer),
-            &PrefillCoopCtx {
-                layer: &ctx,
-                entry_point: &entry,
-                s_len: WGSL_PREFILL_COOP_TILE * d.max(WGSL_PREFILL_COOP_TILE),
-            },
-        )?;
-        validate_coop(&source, PREFILL_COOP, Some(layer.layer))?;
-        out.push(CoopPrefill {
-            layer: layer.layer,
-            entry_point: entry,
-            source,
-            q_tile: WGSL_PREFILL_COOP_TILE,
-            group: false,
-        });
-    }
-    Ok(out)
-}
-
-/// [`validate`] for a module that uses cooperative matrices (wgpu's experimental
-/// `wgpu_cooperative_matrix` extension).
-fn validate_coop(source: &str, template: &str, layer: Option<u32>) -> Result<(), CodegenError> {
-    let invalid = |message: String| CodegenError::InvalidWgsl {
-        template: template.to_string(),
-        layer,
-        message,
-    };
-    let module =
-        naga::front::wgsl::parse_str(source).map_err(|e| invalid(e.emit_to_string(source)))?;
-    naga::valid::Validator::new(
-        naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::SHADER_FLOAT16 | naga::valid::Capabilities::COOPERATIVE_MATRIX,
+    coop_prefills(
+        module,
+        "moa_prefill_coop",
+        WGSL_PREFILL_COOP_TILE,
+        false,
+        |env, ctx, entry| {
+            let source = super::render(
+                env,
+                PREFILL_COOP,
+                Some(ctx.layer),
+                &PrefillCoopCtx {
+                    layer: ctx,
+                    entry_point: entry,
+                    s_len: WGSL_PREFILL_COOP_TILE * d.max(WGSL_PREFILL_COOP_TILE),
+                },
+            )?;
+            validate_with(
+                &source,
+                PREFILL_COOP,
+                Some(ctx.layer),
+                naga::valid::Capabilities::SHADER_FLOAT16
+                    | naga::valid::Capabilities::COOPERATIVE_MATRIX,
+            )?;
+            Ok(source)
+        },
     )
-    .validate(&module)
-    .map_err(|e| invalid(e.emit_to_string(source)))?;
-    Ok(())
 }
 
 #[derive(Serialize)]
@@ -1640,28 +1629,25 @@ fn generate_part(
             path: format!("wgsl/{label}_prefill.wgsl"),
             source,
             workgroup_bytes: Some(workgroup_bytes),
-            kernels: vec![KernelInfo {
-                name: entry.clone(),
-                target: Target::Wgsl,
-                phase: Phase::Prefill,
-                layer: Some(layer.layer),
-                entry_point: entry,
-                abi: KernelAbi {
+            kernels: vec![KernelInfo::new(
+                Target::Wgsl,
+                Phase::Prefill,
+                Some(layer.layer),
+                entry,
+                KernelAbi::new(
                     params,
-                    block: [WGSL_PREFILL_Q_TILE, 1, 1],
-                    grid: Grid::QueryTiles {
+                    [WGSL_PREFILL_Q_TILE, 1, 1],
+                    Grid::QueryTiles {
                         q_tile: WGSL_PREFILL_Q_TILE,
                     },
-                    tiles: Tiles {
+                    Tiles {
                         q_tile: Some(WGSL_PREFILL_Q_TILE),
                         k_tile: Some(k_tile),
                         ..Tiles::default()
                     },
-                    dynamic_shared_bytes: 0,
-                    prepass: None,
-                },
-                constants: base_constants.clone(),
-            }],
+                ),
+                base_constants.clone(),
+            )],
         });
 
         let entry = format!("moa_decode_{dtype}_hd{d}_{label}");
@@ -1802,24 +1788,21 @@ fn generate_part(
             path: format!("wgsl/{label}_decode.wgsl"),
             source,
             workgroup_bytes: Some(workgroup_bytes),
-            kernels: vec![KernelInfo {
-                name: entry.clone(),
-                target: Target::Wgsl,
-                phase: Phase::Decode,
-                layer: Some(layer.layer),
-                entry_point: entry,
-                abi: KernelAbi {
+            kernels: vec![KernelInfo::new(
+                Target::Wgsl,
+                Phase::Decode,
+                Some(layer.layer),
+                entry,
+                KernelAbi::new(
                     params,
-                    block: [shape.threads, 1, 1],
-                    grid: Grid::WorkItems,
-                    tiles: Tiles {
+                    [shape.threads, 1, 1],
+                    Grid::WorkItems,
+                    Tiles {
                         k_tile: Some(shape.tile),
                         ..Tiles::default()
                     },
-                    dynamic_shared_bytes: 0,
-                    prepass: None,
-                },
-                constants: with_decode_flags(
+                ),
+                with_decode_flags(
                     with_f16_products(
                         merge_json(
                             base_constants,
@@ -1853,7 +1836,7 @@ fn generate_part(
                     fused,
                     v_first,
                 ),
-            }],
+            )],
         });
     }
 
@@ -1883,14 +1866,13 @@ fn generate_part(
         path: "wgsl/decode_merge.wgsl".into(),
         source,
         workgroup_bytes: Some(workgroup_bytes),
-        kernels: vec![KernelInfo {
-            name: entry.clone(),
-            target: Target::Wgsl,
-            phase: Phase::DecodeMerge,
-            layer: None,
-            entry_point: entry,
-            abi: KernelAbi {
-                params: vec![
+        kernels: vec![KernelInfo::new(
+            Target::Wgsl,
+            Phase::DecodeMerge,
+            None,
+            entry,
+            KernelAbi::new(
+                vec![
                     Param::uniform(0, &[Arg::Rows, Arg::NItems, Arg::Pad, Arg::Pad]),
                     work_param(1),
                     Param::buffer(
@@ -1908,18 +1890,16 @@ fn generate_part(
                         &["rows", "q_heads", "head_dim"],
                     ),
                 ],
-                block: [WGSL_DECODE_THREADS, 1, 1],
-                grid: Grid::QueryHeads,
-                tiles: Tiles::default(),
-                dynamic_shared_bytes: 0,
-                prepass: None,
-            },
-            constants: json!({
+                [WGSL_DECODE_THREADS, 1, 1],
+                Grid::QueryHeads,
+                Tiles::default(),
+            ),
+            json!({
                 "head_dim": d,
                 "q_heads": hq,
                 "kv_heads": hkv,
             }),
-        }],
+        )],
     });
     debug_assert_eq!(
         artifacts.len(),
@@ -2088,25 +2068,22 @@ fn decode_sg_artifact(
         path: format!("wgsl/{label}_decode.wgsl"),
         source,
         workgroup_bytes: Some(workgroup_bytes),
-        kernels: vec![KernelInfo {
-            name: entry.clone(),
-            target: Target::Wgsl,
-            phase: Phase::Decode,
-            layer: Some(layer),
-            entry_point: entry,
-            abi: KernelAbi {
+        kernels: vec![KernelInfo::new(
+            Target::Wgsl,
+            Phase::Decode,
+            Some(layer),
+            entry,
+            KernelAbi::new(
                 params,
-                block: [subgroups * sg, 1, 1],
-                grid: Grid::WorkItems,
-                tiles: Tiles {
+                [subgroups * sg, 1, 1],
+                Grid::WorkItems,
+                Tiles {
                     k_tile: Some(tile),
                     ..Tiles::default()
                 },
-                dynamic_shared_bytes: 0,
-                prepass: None,
-            },
-            constants: merge_json(base_constants, extra),
-        }],
+            ),
+            merge_json(base_constants, extra),
+        )],
     })
 }
 
@@ -2151,30 +2128,27 @@ fn decode_coop_artifact(
         path: format!("wgsl/{label}_decode_coop.wgsl"),
         source,
         workgroup_bytes: Some(workgroup_bytes),
-        kernels: vec![KernelInfo {
-            name: entry.clone(),
-            target: Target::Wgsl,
-            phase: Phase::Decode,
-            layer: Some(layer.layer),
-            entry_point: entry,
-            abi: KernelAbi {
+        kernels: vec![KernelInfo::new(
+            Target::Wgsl,
+            Phase::Decode,
+            Some(layer.layer),
+            entry,
+            KernelAbi::new(
                 params,
-                block: [32 * DECODE_COOP_SUBGROUPS, 1, 1],
-                grid: Grid::WorkItems,
-                tiles: Tiles {
+                [32 * DECODE_COOP_SUBGROUPS, 1, 1],
+                Grid::WorkItems,
+                Tiles {
                     k_tile: Some(DECODE_COOP_TILE),
                     q_cols: Some(16),
                     subgroups: Some(DECODE_COOP_SUBGROUPS),
                     ..Tiles::default()
                 },
-                dynamic_shared_bytes: 0,
-                prepass: None,
-            },
-            constants: merge_json(
+            ),
+            merge_json(
                 layer_constants(&ctx),
                 json!({ "workgroup_bytes": decode_coop_workgroup_bytes(d) }),
             ),
-        }],
+        )],
     })
 }
 
@@ -2382,9 +2356,24 @@ mod tests {
         // The variants (form 1, the diagnostics, K staged or not, V early or not, V in
         // K's tile or not, its diagnostics)
         // validate (naga, inside) and translate, on the plan's shape and a group of one.
+        // (form, diag, stage_k, v_early, v_in_k, mask_select), then score_regs.
+        fn form_of(
+            (form, diag, stage_k, v_early, v_in_k, mask_select): (u32, u32, bool, bool, bool, bool),
+            score_regs: bool,
+        ) -> PrefillGroupForm {
+            PrefillGroupForm {
+                form,
+                diag,
+                stage_k,
+                v_early,
+                v_in_k,
+                mask_select,
+                score_regs,
+            }
+        }
         for p in [&shapes[0], &shapes[2]] {
             let module = lower(p, StorageType::F16);
-            for (form, diag, stage_k, v_early, v_in_k, mask_select) in [
+            for t in [
                 (1, 0, false, false, false, false),
                 (1, 1, false, false, false, false),
                 (1, 2, false, false, false, false),
@@ -2410,22 +2399,14 @@ mod tests {
                 (2, 0, false, false, false, true),
                 (2, 3, false, false, false, true),
             ] {
-                let variant = PrefillGroupForm {
-                    form,
-                    diag,
-                    stage_k,
-                    v_early,
-                    v_in_k,
-                    mask_select,
-                    score_regs: false,
-                };
+                let variant = form_of(t, false);
                 let kernels = prefill_coop_group_form(&module, variant).unwrap();
                 for k in kernels.iter().take(2) {
                     spirv(&k.source, &k.entry_point, &[("SG", 32.0)])
                         .unwrap_or_else(|e| panic!("{variant:?}, layer {}: {e}", k.layer));
                 }
             }
-            for (form, diag, stage_k, v_early, v_in_k, mask_select) in [
+            for t in [
                 (0, 0, false, false, false, false),
                 (3, 0, false, false, false, false),
                 (4, 0, false, false, false, false),
@@ -2438,35 +2419,19 @@ mod tests {
                 (2, 1, true, true, true, false),
                 (2, 1, true, false, true, true),
             ] {
-                let variant = PrefillGroupForm {
-                    form,
-                    diag,
-                    stage_k,
-                    v_early,
-                    v_in_k,
-                    mask_select,
-                    score_regs: false,
-                };
+                let variant = form_of(t, false);
                 assert!(prefill_coop_group_form(&module, variant).is_err());
             }
             // Scores in registers (with and without select masks and staging; SG 16, 32,
             // 64: the register array is sized for 16), and not with diagnostic 1.
-            for (form, diag, stage_k, v_early, v_in_k, mask_select) in [
+            for t in [
                 (2, 0, true, true, true, true),
                 (2, 0, true, true, true, false),
                 (1, 0, true, false, true, false),
                 (2, 0, false, false, false, false),
                 (2, 7, true, false, true, true),
             ] {
-                let variant = PrefillGroupForm {
-                    form,
-                    diag,
-                    stage_k,
-                    v_early,
-                    v_in_k,
-                    mask_select,
-                    score_regs: true,
-                };
+                let variant = form_of(t, true);
                 let kernels = prefill_coop_group_form(&module, variant).unwrap();
                 for k in kernels.iter().take(2) {
                     // 128: the 4-key groups' other mapping (moa_sr_key: kpl = 8).

@@ -111,6 +111,19 @@ pub fn window_nats(
     Ok((sum, scored * windows.len()))
 }
 
+/// The one length of perplexity `windows` that score their last `scored` tokens: an
+/// error unless they share it and it is above `scored` (and `scored` above 0). Every
+/// window scorer's first check (the GPU paths here, `moa eval`'s CPU reference).
+pub fn window_len(windows: &[Vec<u32>], scored: usize) -> Result<usize, EngineError> {
+    let len = windows.first().map_or(0, Vec::len);
+    if scored == 0 || scored >= len || windows.iter().any(|w| w.len() != len) {
+        return Err(EngineError::Input(format!(
+            "perplexity windows must share one length above the scored tokens ({scored})"
+        )));
+    }
+    Ok(len)
+}
+
 /// [`window_nats`] per token: `[windows][scored]` cross-entropies (nats) of the scored
 /// tokens in order, so a plan's loss can be compared with dense token by token (paired
 /// differences, by position, by whether the token repeats earlier text).
@@ -120,12 +133,7 @@ pub fn window_token_nats(
     scored: usize,
     vocab: usize,
 ) -> Result<Vec<Vec<f32>>, EngineError> {
-    let len = windows.first().map_or(0, Vec::len);
-    if scored == 0 || scored >= len || windows.iter().any(|w| w.len() != len) {
-        return Err(EngineError::Input(format!(
-            "perplexity windows must share one length above the scored tokens ({scored})"
-        )));
-    }
+    let len = window_len(windows, scored)?;
     let ctx = len - scored;
     let prompts: Vec<Vec<u32>> = windows.iter().map(|w| w[..ctx].to_vec()).collect();
     let mut req = gpu.start(&vec![ctx; windows.len()], scored, 0)?;
@@ -157,12 +165,7 @@ pub fn window_token_nats_prefill(
     scored: usize,
     vocab: usize,
 ) -> Result<Vec<Vec<f32>>, EngineError> {
-    let len = windows.first().map_or(0, Vec::len);
-    if scored == 0 || scored >= len || windows.iter().any(|w| w.len() != len) {
-        return Err(EngineError::Input(format!(
-            "perplexity windows must share one length above the scored tokens ({scored})"
-        )));
-    }
+    let len = window_len(windows, scored)?;
     for w in windows {
         // The last token is only a target, never fed: checked here, so no thread below
         // can index past the logits.

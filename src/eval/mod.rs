@@ -48,13 +48,7 @@ pub fn score_sample(
     let response = sample.response_range();
     // Token t is predicted by the logits of position t − 1.
     let rows = response.start - 1..response.end - 1;
-    let masking = match plan {
-        Some(plan) => Masking::Plan {
-            plan,
-            n_tokens: sample_n(sample),
-        },
-        None => Masking::Dense,
-    };
+    let masking = Masking::of(plan, sample_n(sample));
     let logits = reference.forward_rows(&tokens, masking, rows)?;
     let vocab = *logits.shape.last().unwrap_or(&0);
     Ok(response_score(

@@ -22,7 +22,15 @@ pub enum Masking<'a> {
     Plan { plan: &'a Plan, n_tokens: u32 },
 }
 
-impl Masking<'_> {
+impl<'a> Masking<'a> {
+    /// Dense where `plan` is `None`, else the plan's windows at N = `n_tokens`.
+    pub fn of(plan: Option<&'a Plan>, n_tokens: u32) -> Self {
+        match plan {
+            Some(plan) => Masking::Plan { plan, n_tokens },
+            None => Masking::Dense,
+        }
+    }
+
     /// Does query head `q_head` of `layer` at `q_pos` see the key at `k_pos`?
     pub fn keeps(&self, layer: usize, q_head: usize, q_pos: u64, k_pos: u64) -> bool {
         match *self {

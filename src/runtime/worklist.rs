@@ -803,16 +803,20 @@ pub fn choose_split_in(
             DecodeWork::build_clusters(layout, row_pos, size, key_tile).chunk,
         )
     };
+    // The `waves` chunk the pairs and packed policies start from.
+    let waves_chunk = |overhead_tiles| {
+        choose_chunk_with(
+            ChunkPolicy::Waves { overhead_tiles },
+            layout,
+            row_pos,
+            key_tile,
+            concurrent_blocks,
+        )
+    };
     match policy {
         ChunkPolicy::Cluster { size } => clustered(size.clamp(1, MAX_CLUSTER_WIDE)),
         ChunkPolicy::WavesPairs { overhead_tiles } => {
-            let chunk = choose_chunk_with(
-                ChunkPolicy::Waves { overhead_tiles },
-                layout,
-                row_pos,
-                key_tile,
-                concurrent_blocks,
-            );
+            let chunk = waves_chunk(overhead_tiles);
             let pairs = DecodeWork::build(layout, row_pos, chunk)
                 .seg_chunks
                 .iter()
@@ -826,13 +830,7 @@ pub fn choose_split_in(
             }
         }
         ChunkPolicy::WavesPacked { overhead_tiles } => {
-            let chunk = choose_chunk_with(
-                ChunkPolicy::Waves { overhead_tiles },
-                layout,
-                row_pos,
-                key_tile,
-                concurrent_blocks,
-            );
+            let chunk = waves_chunk(overhead_tiles);
             let written: Vec<u32> = written_per_segment(layout, row_pos).collect();
             let most = |c: u32| written.iter().map(|w| w.div_ceil(c)).max().unwrap_or(0);
             if most(chunk) <= 1 {

@@ -213,6 +213,20 @@ pub fn greedy(
     Ok(out)
 }
 
+/// The CPU reference's greedy `new` tokens of every prompt under `masking`: what the
+/// parity checks compare an engine's tokens with.
+fn reference_tokens(
+    cpu: &CpuReference,
+    prompts: &[Vec<u32>],
+    new: usize,
+    masking: Masking,
+) -> Result<RowTokens, EngineError> {
+    prompts
+        .iter()
+        .map(|pr| Ok(cpu.generate(pr, new, masking, &[])?))
+        .collect()
+}
+
 /// One parity comparison.
 #[derive(Clone, Debug, Serialize)]
 pub struct ParityRow {
@@ -269,14 +283,7 @@ pub fn parity(
         cases.push(("plan", Some(p)));
     }
     for (label, p) in cases {
-        let masking = match p {
-            Some(plan) => Masking::Plan { plan, n_tokens },
-            None => Masking::Dense,
-        };
-        let want: RowTokens = prompts
-            .iter()
-            .map(|pr| cpu.generate(pr, new, masking, &[]))
-            .collect::<Result<_, _>>()?;
+        let want = reference_tokens(&cpu, prompts, new, Masking::of(p, n_tokens))?;
         for &s in storages {
             let engine = CudaLlama::new(model, p, s, ordinal)?;
             let got = greedy(&engine, prompts, new)?;
@@ -312,14 +319,7 @@ pub fn grouped_prefill_check(
 ) -> Result<ParityRow, EngineError> {
     let cpu = CpuReference::from_model(model.clone())?;
     let n_tokens = (prompts.iter().map(Vec::len).max().unwrap_or(0) + new) as u32;
-    let masking = match plan {
-        Some(plan) => Masking::Plan { plan, n_tokens },
-        None => Masking::Dense,
-    };
-    let want: RowTokens = prompts
-        .iter()
-        .map(|pr| cpu.generate(pr, new, masking, &[]))
-        .collect::<Result<_, _>>()?;
+    let want = reference_tokens(&cpu, prompts, new, Masking::of(plan, n_tokens))?;
     let mut engine = CudaLlama::new(model, plan, StorageType::F32, ordinal)?;
     engine.prefill_sub_tokens = Some(sub);
     engine.fuse_small_decode = fuse;

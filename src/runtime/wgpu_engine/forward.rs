@@ -107,12 +107,7 @@ impl WgpuEngine {
         for (i, &end) in layer_end.iter().enumerate() {
             self.queue
                 .submit([encode(&dispatches[start..end]).finish()]);
-            self.device
-                .poll(wgpu::PollType::wait_indefinitely())
-                .map_err(|e| EngineError::Gpu {
-                    what: "waiting for the GPU".into(),
-                    message: e.to_string(),
-                })?;
+            self.wait_for(None)?;
             start = end;
             progress(i + 1);
         }
@@ -272,7 +267,7 @@ impl WgpuEngine {
             stale_ahead => {
                 if let Some(a) = stale_ahead {
                     // Its writes are redone below, after it.
-                    self.wait_for(a.index)?;
+                    self.wait_for(Some(a.index))?;
                 }
                 self.write_step_inputs(req, tokens, 0)?;
                 let uniforms = req
@@ -401,11 +396,11 @@ impl WgpuEngine {
         Ok(())
     }
 
-    /// Blocks until submission `index` has run.
-    fn wait_for(&self, index: wgpu::SubmissionIndex) -> Result<(), EngineError> {
+    /// Blocks until submission `index` (`None`: every submission so far) has run.
+    pub(super) fn wait_for(&self, index: Option<wgpu::SubmissionIndex>) -> Result<(), EngineError> {
         self.device
             .poll(wgpu::PollType::Wait {
-                submission_index: Some(index),
+                submission_index: index,
                 timeout: None,
             })
             .map(|_| ())
@@ -468,12 +463,7 @@ impl WgpuEngine {
             // The receiver lives until the poll below returns.
             let _ = tx.send(r);
         });
-        self.device
-            .poll(wgpu::PollType::Wait {
-                submission_index: index,
-                timeout: None,
-            })
-            .map_err(|e| gpu("waiting for the GPU", e.to_string()))?;
+        self.wait_for(index)?;
         rx.recv()
             .map_err(|e| gpu("read-back", e.to_string()))?
             .map_err(|e| gpu("read-back", e.to_string()))?;

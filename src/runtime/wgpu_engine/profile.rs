@@ -79,12 +79,7 @@ impl WgpuEngine {
         let finish = t0.elapsed().as_secs_f64();
         let t1 = Instant::now();
         self.queue.submit([cb]);
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| EngineError::Gpu {
-                what: "waiting for the GPU".into(),
-                message: e.to_string(),
-            })?;
+        self.wait_for(None)?;
         let r = repeats as f64;
         Ok((finish / r, t1.elapsed().as_secs_f64() / r))
     }

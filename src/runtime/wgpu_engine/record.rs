@@ -100,28 +100,8 @@ impl WgpuEngine {
         views: &[View],
         groups: [u32; 3],
     ) -> Dispatch {
-        let entries: Vec<wgpu::BindGroupEntry<'_>> = views
-            .iter()
-            .enumerate()
-            .map(|(i, v)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                    buffer: v.buf,
-                    offset: v.offset,
-                    size: None,
-                }),
-            })
-            .collect();
-        let bind = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &entries,
-        });
-        Dispatch {
-            pipeline: pipeline.clone(),
-            bind,
-            groups,
-        }
+        let bound: Vec<(u32, View)> = (0..).zip(views.iter().copied()).collect();
+        self.dispatch_bound(pipeline, &bound, groups)
     }
 
     /// One `coop_matvec.wgsl` dispatch (a decode product on matrix units): `params` are
@@ -232,61 +212,53 @@ impl WgpuEngine {
                 part.row0 as u32,
                 0,
             ]);
-            let wb = &part.buffer;
+            // Every form's bindings (params, x, w, residual, out, norm): the fused forms
+            // bind all six (dummies where unused), the tiled forms the first five.
+            let buffers: [(u32, View); 6] = [
+                (0, (&params).into()),
+                (1, x),
+                (2, (&part.buffer).into()),
+                (3, residual.unwrap_or((&self.dummy).into())),
+                (4, out),
+                (5, norm.into()),
+            ];
             // Few rows: split K across a workgroup (a decode step would otherwise run a
             // handful of workgroups, each walking K serially).
             // Subgroups where the adapter has them: 4 columns × `set.rows` rows per KSPLIT
             // subgroups.
-            let sg = self.sg_pipes(k);
-            if let (true, Some(sg)) = (self.fuses(rows), sg) {
-                let set = sg.pick(n_out, k);
-                let pipe = match input {
-                    Input::Plain => &set.plain,
-                    Input::Attention => &set.attn,
-                    Input::Norm(_) => &set.norm,
-                    Input::SwiGlu => &set.swiglu,
-                };
-                let buffers = [
-                    (0, (&params).into()),
-                    (1, x),
-                    (2, wb.into()),
-                    (3, residual.unwrap_or((&self.dummy).into())),
-                    (4, out),
-                    (5, norm.into()),
-                ];
-                let groups = [
-                    (n_out as u32).div_ceil(set.columns_per_workgroup()),
-                    (rows as u32).div_ceil(set.rows),
-                    1,
-                ];
-                d.push(self.dispatch_bound(pipe, &buffers, groups));
-                continue;
-            }
             if self.fuses(rows) {
-                let pipe = match input {
-                    Input::Plain => &self.pipes.matvec,
-                    Input::Attention => &self.pipes.matvec_attn,
-                    Input::Norm(_) => &self.pipes.matvec_norm,
-                    Input::SwiGlu => &self.pipes.matvec_swiglu,
+                let (pipe, groups) = match self.sg_pipes(k) {
+                    Some(sg) => {
+                        let set = sg.pick(n_out, k);
+                        let pipe = match input {
+                            Input::Plain => &set.plain,
+                            Input::Attention => &set.attn,
+                            Input::Norm(_) => &set.norm,
+                            Input::SwiGlu => &set.swiglu,
+                        };
+                        let groups = [
+                            (n_out as u32).div_ceil(set.columns_per_workgroup()),
+                            (rows as u32).div_ceil(set.rows),
+                            1,
+                        ];
+                        (pipe, groups)
+                    }
+                    None => {
+                        let pipe = match input {
+                            Input::Plain => &self.pipes.matvec,
+                            Input::Attention => &self.pipes.matvec_attn,
+                            Input::Norm(_) => &self.pipes.matvec_norm,
+                            Input::SwiGlu => &self.pipes.matvec_swiglu,
+                        };
+                        let groups = [
+                            (n_out as u32).div_ceil(4),
+                            (rows as u32).div_ceil(self.pipes.row_block),
+                            1,
+                        ];
+                        (pipe, groups)
+                    }
                 };
-                // Every mode's bindings are in the module's layout (dummies where unused).
-                let buffers = [
-                    (0, (&params).into()),
-                    (1, x),
-                    (2, wb.into()),
-                    (3, residual.unwrap_or((&self.dummy).into())),
-                    (4, out),
-                    (5, norm.into()),
-                ];
-                d.push(self.dispatch_bound(
-                    pipe,
-                    &buffers,
-                    [
-                        (n_out as u32).div_ceil(4),
-                        (rows as u32).div_ceil(self.pipes.row_block),
-                        1,
-                    ],
-                ));
+                d.push(self.dispatch_bound(pipe, &buffers, groups));
                 continue;
             }
             // Matrix units where the engine has them: one tile (`CoopPipes::tile`) per
@@ -304,16 +276,9 @@ impl WgpuEngine {
                     unreachable!("fused inputs are only asked for when the pass fuses")
                 }
             };
-            let buffers = [
-                (&params).into(),
-                x,
-                wb.into(),
-                residual.unwrap_or((&self.dummy).into()),
-                out,
-            ];
-            d.push(self.dispatch_at(
+            d.push(self.dispatch_bound(
                 pipe,
-                &buffers,
+                &buffers[..5],
                 [
                     (n_out as u32).div_ceil(tile[0]),
                     (rows as u32).div_ceil(tile[1]),
@@ -763,7 +728,10 @@ impl WgpuEngine {
                         && c.ffn_size.is_multiple_of(2)
                 })
                 .map(|sg| (sg, &lw.w_gate_up.parts[0]));
-            if let Some(p) = coop_gate_up {
+            // What the down product reads where it runs once over all rows (the fused
+            // forms): the SwiGLU output (of the product's epilogue) or the [gate | up]
+            // buffer it applies SwiGLU to; `None` where the unfused form ran it per chunk.
+            let down_input = if let Some(p) = coop_gate_up {
                 let params = [
                     t as u32,
                     hidden as u32,
@@ -788,15 +756,7 @@ impl WgpuEngine {
                     [(c.ffn_size / 16) as u32, (t as u32).div_ceil(16), 1],
                 ));
                 tag(&mut kinds, &d, "gate_up");
-                self.linear(
-                    &mut d,
-                    Input::Plain,
-                    (&a.ffn_act).into(),
-                    &lw.w_down,
-                    Some((&a.x_alt).into()),
-                    (&a.x).into(),
-                    t,
-                );
+                Some((Input::Plain, &a.ffn_act))
             } else if let Some((sg, part)) = swiglu_sg {
                 let n_out = 2 * c.ffn_size;
                 let params = self.uniform(&[
@@ -825,29 +785,13 @@ impl WgpuEngine {
                     [pairs.div_ceil(set.groups), (t as u32).div_ceil(set.rows), 1],
                 ));
                 tag(&mut kinds, &d, "gate_up");
-                self.linear(
-                    &mut d,
-                    Input::Plain,
-                    (&a.ffn_act).into(),
-                    &lw.w_down,
-                    Some((&a.x_alt).into()),
-                    (&a.x).into(),
-                    t,
-                );
+                Some((Input::Plain, &a.ffn_act))
             } else if fuse {
                 let norm = Input::Norm(&lw.ffn_norm);
                 let (x_alt, gate_up) = ((&a.x_alt).into(), (&a.gate_up).into());
                 self.linear(&mut d, norm, x_alt, &lw.w_gate_up, None, gate_up, t);
                 tag(&mut kinds, &d, "gate_up");
-                self.linear(
-                    &mut d,
-                    Input::SwiGlu,
-                    (&a.gate_up).into(),
-                    &lw.w_down,
-                    Some((&a.x_alt).into()),
-                    (&a.x).into(),
-                    t,
-                );
+                Some((Input::SwiGlu, &a.gate_up))
             } else {
                 rmsnorm(&mut d, &a.x_alt, &lw.ffn_norm);
                 tag(&mut kinds, &d, "norm");
@@ -899,6 +843,11 @@ impl WgpuEngine {
                     );
                     tag(&mut kinds, &d, "down");
                 }
+                None
+            };
+            if let Some((input, act)) = down_input {
+                let (residual, out) = (Some((&a.x_alt).into()), (&a.x).into());
+                self.linear(&mut d, input, act.into(), &lw.w_down, residual, out, t);
             }
             // (Unfused passes tagged their MLP dispatches one by one above.)
             tag(&mut kinds, &d, "down");

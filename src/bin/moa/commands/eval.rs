@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use moa::eval::gpu::{greedy_batch, window_token_nats, window_token_nats_prefill};
+use moa::eval::gpu::{greedy_batch, window_len, window_token_nats, window_token_nats_prefill};
 use moa::eval::heatmap::heatmap_png;
 use moa::eval::retrieval::{
     build_cases, perplexity, sorted_lengths, text_windows, uniform_plan, Case, EvalReport, Family,
@@ -884,13 +884,8 @@ impl Gpu<'_> {
 
 /// The CPU reference's masks for a plan (dense without one) at a request's N.
 fn masking_at(plan: Option<&Plan>, n: usize) -> anyhow::Result<Masking<'_>> {
-    Ok(match plan {
-        Some(plan) => Masking::Plan {
-            plan,
-            n_tokens: u32::try_from(n).context("the request's N does not fit 32 bits")?,
-        },
-        None => Masking::Dense,
-    })
+    let n_tokens = u32::try_from(n).context("the request's N does not fit 32 bits")?;
+    Ok(Masking::of(plan, n_tokens))
 }
 
 /// [`window_token_nats`] on the CPU reference: each window's first `len − 1` tokens in
@@ -904,10 +899,7 @@ fn cpu_window_token_nats(
     scored: usize,
     vocab: usize,
 ) -> anyhow::Result<Vec<Vec<f32>>> {
-    let len = windows.first().map_or(0, Vec::len);
-    if scored == 0 || scored >= len || windows.iter().any(|w| w.len() != len) {
-        bail!("perplexity windows must share one length above the scored tokens ({scored})");
-    }
+    let len = window_len(windows, scored)?;
     let masking = masking_at(plan, len)?;
     windows
         .iter()

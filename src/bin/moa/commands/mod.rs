@@ -255,14 +255,7 @@ pub fn check_output_file(flag: &str, path: &std::path::Path) -> anyhow::Result<(
 pub fn check_writable_file(flag: &str, path: &std::path::Path) -> anyhow::Result<()> {
     check_output_file(flag, path)?;
     let fail = |dir: &std::path::Path, e: std::io::Error| {
-        let why = if e.kind() == std::io::ErrorKind::NotFound && dir.is_dir() {
-            format!(
-                "the folder exists but takes no new files (a virtual file system such as /proc; \
-                 the OS says: {e})"
-            )
-        } else {
-            e.to_string()
-        };
+        let why = moa::input::write_refusal(dir, &e);
         anyhow::anyhow!(
             "{flag} `{}`: cannot write in `{}`: {why} (checked before any work; nothing was \
              written): give a file in a folder you can write to",
@@ -282,18 +275,7 @@ pub fn check_writable_file(flag: &str, path: &std::path::Path) -> anyhow::Result
         Some(d) => d,
         None => std::path::Path::new("."),
     };
-    let probe = dir.join(format!(".moa-probe-{}", std::process::id()));
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe)
-    {
-        Ok(_) => {
-            let _ = std::fs::remove_file(&probe);
-            Ok(())
-        }
-        Err(e) => Err(fail(dir, e)),
-    }
+    moa::input::probe_new_file(dir, "moa-probe").map_err(|e| fail(dir, e))
 }
 
 /// Checks, before any work, that `path` can be the output folder of `flag`: it is a folder

@@ -39,32 +39,44 @@ use crate::plan::{Plan, PlanError};
 /// Why a model engine could not be built or could not run a pass.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
+    /// The wgpu back end: no adapter, a missing feature or limit, a kernel that fails to
+    /// build or run.
     #[error(transparent)]
     Wgpu(#[from] WgpuError),
+    /// The CUDA back end: no driver or device, NVRTC, cuBLAS or a launch.
     #[error(transparent)]
     Cuda(#[from] CudaError),
+    /// The model: a load, a tokenizer, a plan of another shape
+    /// ([`ModelError::PlanMismatch`]), a token id past the vocabulary.
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// The kernels: compiling them, or embedded / written kernels that are not the plan's.
     #[error(transparent)]
     Codegen(#[from] CodegenError),
+    /// The plan: a file that does not read, parse or validate.
     #[error(transparent)]
     Plan(#[from] PlanError),
     /// Bad input to a pass (wrong row count, token id out of the vocabulary, a row at N…);
     /// the message names the value and the allowed range.
     #[error("{0}")]
     Input(String),
+    /// A request's N (its longest prompt plus `max_new`) past the model's (or the plan's)
+    /// context: shorten the prompt or ask fewer new tokens.
     #[error("the prompt ({prompt} tokens) plus {max_new} new tokens exceeds the model's context of {context} tokens")]
     TooLong {
         prompt: usize,
         max_new: usize,
         context: usize,
     },
+    /// A buffer past the device's limit (a storage binding, or its memory).
     #[error("tensor `{name}` needs {bytes} bytes, above this adapter's storage binding limit of {limit} bytes")]
     TooLarge {
         name: String,
         bytes: u64,
         limit: u64,
     },
+    /// The device reported an error while running `what` (validation, out of memory, a
+    /// lost device).
     #[error("GPU error while running {what}: {message}")]
     Gpu { what: String, message: String },
     /// A request handed to an engine other than the one that started it.

@@ -1,0 +1,85 @@
+//! A new user's journey, round 23 (benches/RESULTS.md): the library as a Rust app uses it
+//! from its own crate (`cargo doc`, the crate-root API, the error types a caller matches
+//! on), `moa-compile` in CI (determinism, plan TOML edge cases), prompt files, and two
+//! processes over one output folder; what it found wrong, each pinned here. None of these
+//! needs the fetched model or a GPU.
+
+mod common;
+
+#[allow(unused_imports)]
+use common::cli::s;
+use std::path::Path;
+
+common::cli::tagged!();
+
+/// The variants of `pub enum name` in `file` (relative to the crate) that have no `///`
+/// doc comment: read at the enum's first indent, where a doc line marks the next variant
+/// documented (attributes between them do not count) and a variant's end clears it.
+fn undocumented_variants(file: &str, name: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file))
+        .unwrap_or_else(|e| panic!("{file}: {e}"));
+    let mut lines = text
+        .lines()
+        .skip_while(|l| !l.starts_with(&format!("pub enum {name} {{")));
+    assert!(lines.next().is_some(), "{file}: no `pub enum {name}`");
+    let (mut missing, mut documented) = (Vec::new(), false);
+    for line in lines.take_while(|l| *l != "}") {
+        let Some(rest) = line.strip_prefix("    ") else {
+            continue;
+        };
+        if rest.starts_with("///") {
+            documented = true;
+        } else if rest.starts_with(|c: char| c.is_ascii_uppercase()) {
+            if !documented {
+                missing.push(rest.split([' ', '(', '{', ',']).next().unwrap().to_string());
+            }
+            documented = false;
+        } else if rest.starts_with('}') {
+            documented = false;
+        }
+    }
+    missing
+}
+
+/// Round 23: the crate root documents the API an app uses (it was a `//` comment, which
+/// `cargo doc` does not show), and every variant of the errors a caller matches on says
+/// when it happens (`EngineError`'s `TooLong`, `Model`, … had no word). `cargo doc` runs
+/// with `-D warnings` in CI (scripts/test.sh), where it had 24 broken or private links.
+#[test]
+fn the_api_an_app_matches_on_is_documented() {
+    for (file, name) in [
+        ("src/runtime/engine.rs", "EngineError"),
+        ("src/model/mod.rs", "ModelError"),
+        ("src/plan/mod.rs", "PlanError"),
+        ("src/codegen/mod.rs", "CodegenError"),
+        ("src/codegen/mod.rs", "Target"),
+        ("src/codegen/mod.rs", "Phase"),
+    ] {
+        let missing = undocumented_variants(file, name);
+        assert!(
+            missing.is_empty(),
+            "{file}: `{name}` variants without a doc comment: {missing:?}"
+        );
+    }
+    let lib =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs")).unwrap();
+    for item in [
+        "[`compile`]",
+        "[`WgpuEngine::with_kernels`]",
+        "[`EngineError::TooLong`]",
+        "```no_run",
+    ] {
+        assert!(
+            lib.lines()
+                .any(|l| l.starts_with("//!") && l.contains(item)),
+            "src/lib.rs's crate documentation does not name {item}"
+        );
+    }
+    let ci = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/test.sh"))
+        .unwrap();
+    assert!(
+        ci.lines()
+            .any(|l| l.contains("RUSTDOCFLAGS=\"-D warnings\"") && l.contains("cargo doc")),
+        "scripts/test.sh does not run `cargo doc` with -D warnings"
+    );
+}

@@ -83,3 +83,63 @@ fn the_api_an_app_matches_on_is_documented() {
         "scripts/test.sh does not run `cargo doc` with -D warnings"
     );
 }
+
+/// `moa generate --dense --raw --max-new-tokens 1 --print-ids` on `model` with one
+/// `--prompt-file`: the `ids[0] prompt` line.
+fn prompt_ids_of_file(model: &Path, file: &Path) -> String {
+    let (code, out, err) = run(
+        "moa",
+        &[
+            "generate",
+            "--dense",
+            "--raw",
+            "--max-new-tokens",
+            "1",
+            "--print-ids",
+            "--model",
+            s(model),
+            "--prompt-file",
+            s(file),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    out.lines()
+        .chain(err.lines())
+        .find(|l| l.starts_with("ids[0] prompt"))
+        .unwrap_or_else(|| panic!("no prompt ids in:\n{out}\n{err}"))
+        .to_string()
+}
+
+/// Round 23: a prompt file's final newline (`echo TEXT > F`, every editor) was a token of
+/// the prompt, and Windows line ends another (`\r\n`: 2738 on SmolLM2, where `--raw`
+/// answered differently). They read as a text file's now: CRLF as LF, the trailing line
+/// ends dropped, so the file gives the ids of the same text without them; inner lines stay.
+#[test]
+fn a_prompt_files_line_ends_are_not_prompt_tokens() {
+    let dir = scratch("prompt-line-ends");
+    let model = dir.join("tiny.gguf");
+    common::tiny::tiny(5, true).write_gguf(&model, |_, _| {});
+    let write = |name: &str, text: &[u8]| {
+        let f = dir.join(name);
+        std::fs::write(&f, text).unwrap();
+        f
+    };
+    let plain = prompt_ids_of_file(&model, &write("plain.txt", b"hello world\nhello"));
+    for (name, text) in [
+        ("lf.txt", &b"hello world\nhello\n"[..]),
+        ("crlf.txt", b"hello world\r\nhello\r\n"),
+        (
+            "bom-crlf-twice.txt",
+            b"\xef\xbb\xbfhello world\r\nhello\r\n\r\n",
+        ),
+    ] {
+        let ids = prompt_ids_of_file(&model, &write(name, text));
+        assert_eq!(
+            ids, plain,
+            "{name}: its line ends changed the prompt's tokens"
+        );
+    }
+    // The inner line end is text: without it the prompt differs.
+    let one_line = prompt_ids_of_file(&model, &write("one-line.txt", b"hello worldhello"));
+    assert_ne!(one_line, plain);
+}

@@ -143,3 +143,44 @@ fn a_prompt_files_line_ends_are_not_prompt_tokens() {
     let one_line = prompt_ids_of_file(&model, &write("one-line.txt", b"hello worldhello"));
     assert_ne!(one_line, plain);
 }
+
+/// Round 23: an output file under a path that is a file (`-o notes.txt/plan.json`) was
+/// said to be under a folder that "does not exist", though the path was there; it is named
+/// as the file it is, for every writer (the checks before work and the final write), as
+/// `moa-compile -o FILE/x` already did.
+#[test]
+fn an_output_under_a_file_names_the_file() {
+    let dir = scratch("output-under-file");
+    let file = dir.join("notes.txt");
+    std::fs::write(&file, "keep").unwrap();
+    let plan = dir.join("p.toml");
+    std::fs::write(&plan, common::cli::fixture_gqa()).unwrap();
+    let json = dir.join("p.json");
+    let (code, _, err) = run("moa", &["plan", "export", s(&plan), "-o", s(&json)]);
+    assert_eq!(code, 0, "{err}");
+    let is_file = format!("`{}` is a file, not a folder", s(&file));
+    // PLAN, JSON and FILE/… stand for the paths (which may hold spaces).
+    for line in [
+        "plan export PLAN -o FILE/x.json",
+        "plan import JSON --layers 3 --heads 8 --kv-heads 2 --head-dim 64 --max-context 1024 \
+         --max-new-tokens 32 -o FILE/y.toml",
+        "validate --calib JSON --plan PLAN -o FILE/deep/v.tsv",
+        "eval --backend cpu --markdown FILE/m.md",
+    ] {
+        let args: Vec<String> = line
+            .split_whitespace()
+            .map(|w| match w {
+                "PLAN" => s(&plan).to_string(),
+                "JSON" => s(&json).to_string(),
+                _ => match w.strip_prefix("FILE/") {
+                    Some(rest) => s(&file.join(rest)).to_string(),
+                    None => w.to_string(),
+                },
+            })
+            .collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let err = refused("moa", &args, &[&is_file]);
+        assert!(!err.contains("does not exist"), "{line}:\n{err}");
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep");
+}

@@ -184,3 +184,60 @@ fn an_output_under_a_file_names_the_file() {
     }
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep");
 }
+
+/// Round 23: two `moa-compile`s of different plans into one folder at once both exited 0,
+/// and in 3 of 15 tries left a mixture of the two plans' kernels that neither's `--check`
+/// matched (loaders refuse it by the sha256s, but nothing said so). A compile now holds
+/// an exclusive `flock` on the folder while it writes; another waits, saying so, then
+/// writes its own whole output. Here the test holds the lock as the other compile would.
+#[test]
+#[cfg(unix)]
+fn a_compile_waits_for_another_writing_its_folder() {
+    use std::os::fd::AsRawFd;
+    let dir = scratch("compile-lock");
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let plan = dir.join("p.toml");
+    std::fs::write(&plan, common::cli::fixture_gqa()).unwrap();
+    let held = std::fs::File::open(&out).unwrap();
+    // SAFETY: flock on a descriptor `held` owns; released when it closes.
+    assert_eq!(unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let err_path = dir.join("stderr.txt");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_moa-compile"))
+        .args([s(&plan), "-o", s(&out), "--target", "wgsl"])
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    let waiting = "is being written by another process";
+    let t0 = std::time::Instant::now();
+    while !std::fs::read_to_string(&err_path)
+        .unwrap()
+        .contains(waiting)
+    {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "moa-compile ended while another held its folder:\n{}",
+            std::fs::read_to_string(&err_path).unwrap()
+        );
+        assert!(
+            t0.elapsed().as_secs() < 120,
+            "moa-compile never said it waits"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(child.try_wait().unwrap().is_none(), "it did not wait");
+    assert!(
+        std::fs::read_dir(&out).unwrap().next().is_none(),
+        "it wrote into the folder another process held"
+    );
+    drop(held);
+    let status = child.wait().unwrap();
+    let err = std::fs::read_to_string(&err_path).unwrap();
+    assert!(status.success(), "{err}");
+    let (code, _, err) = run(
+        "moa-compile",
+        &[s(&plan), "-o", s(&out), "--target", "wgsl", "--check"],
+    );
+    assert_eq!(code, 0, "{err}");
+}

@@ -166,6 +166,40 @@ fn first_missing(dir: &Path) -> &Path {
     d
 }
 
+/// Makes the folder `parent` (and those above it) for the file `file`, naming a file that
+/// stands where a folder goes.
+fn make_folder(parent: &Path, file: &Path) -> Result<(), CodegenError> {
+    std::fs::create_dir_all(parent).map_err(|source| {
+        // A file where a folder goes (`OUT/wgsl` a file) failed as "File exists",
+        // about a folder that is not there: say what stands in the way.
+        let blocker = parent
+            .ancestors()
+            .find(|a| a.exists() && !a.is_dir())
+            .filter(|_| source.kind() == std::io::ErrorKind::AlreadyExists);
+        match blocker {
+            Some(b) => CodegenError::CreateDir {
+                path: b.display().to_string(),
+                file: file.display().to_string(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    format!(
+                        "`{}` is a file, not a folder: moa-compile writes its kernels into \
+                         the folders wgsl/ and cuda/ of the output folder; move the file, \
+                         or give another -o",
+                        b.display()
+                    ),
+                ),
+            },
+            None => CodegenError::CreateDir {
+                path: first_missing(parent).display().to_string(),
+                file: file.display().to_string(),
+                source,
+            },
+        }
+    })?;
+    Ok(())
+}
+
 /// Writes `contents` to `path` unless the file already holds exactly that. The new
 /// content goes to a temporary file beside it first, then is renamed over `path`, so a
 /// reader never sees a half-written kernel.
@@ -178,34 +212,7 @@ pub fn write_if_different(path: &Path, contents: &str) -> Result<bool, CodegenEr
         source,
     };
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|source| {
-            // A file where a folder goes (`OUT/wgsl` a file) failed as "File exists",
-            // about a folder that is not there: say what stands in the way.
-            let blocker = parent
-                .ancestors()
-                .find(|a| a.exists() && !a.is_dir())
-                .filter(|_| source.kind() == std::io::ErrorKind::AlreadyExists);
-            match blocker {
-                Some(b) => CodegenError::CreateDir {
-                    path: b.display().to_string(),
-                    file: path.display().to_string(),
-                    source: std::io::Error::new(
-                        std::io::ErrorKind::AlreadyExists,
-                        format!(
-                            "`{}` is a file, not a folder: moa-compile writes its kernels into \
-                             the folders wgsl/ and cuda/ of the output folder; move the file, \
-                             or give another -o",
-                            b.display()
-                        ),
-                    ),
-                },
-                None => CodegenError::CreateDir {
-                    path: first_missing(parent).display().to_string(),
-                    file: path.display().to_string(),
-                    source,
-                },
-            }
-        })?;
+        make_folder(parent, path)?;
     }
     // Unique per process and call: two compiles into one folder must not write into each
     // other's temporary file (the rename then publishes one whole file or the other).
@@ -435,6 +442,12 @@ pub fn write_output(
         .collect();
     let keep: std::collections::BTreeSet<String> =
         sources.iter().map(|(p, _)| p.to_string()).collect();
+    // One compile at a time writes a folder: two into one folder at once (different
+    // plans) both exited 0 and left a mixture of the two that neither's `--check` matched
+    // (3 of 15 tries, round 23). The second now waits, then finds the first's output and
+    // replaces it as any later compile does.
+    make_folder(dir, &manifest_path)?;
+    let _lock = lock_folder(dir);
     check_owned(dir)?;
     // A killed run's temporaries are not kernels, nor listed anywhere: no other cleanup
     // reaches them.
@@ -466,6 +479,41 @@ pub fn write_output(
     changed += usize::from(write_if_different(&dir.join("kernels.rs"), &embed)?);
     changed += usize::from(write_if_different(&manifest_path, &manifest)?);
     Ok(changed)
+}
+
+/// An exclusive `flock` on the output folder `dir` while this process writes it (released
+/// when the returned file closes); another process's hold is waited for, said once on
+/// stderr. `None` where the file system takes no locks (some network file systems), the
+/// folder cannot be opened, or the system has no `flock`: the write goes ahead as before.
+fn lock_folder(dir: &Path) -> Option<std::fs::File> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        // A folder that cannot be opened for reading is written without the lock: the
+        // writes say what fails, if anything does.
+        let Ok(f) = std::fs::File::open(dir) else {
+            return None;
+        };
+        // SAFETY: flock on a descriptor `f` owns; the lock goes when `f` is closed.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Some(f);
+        }
+        if std::io::Error::last_os_error().kind() != std::io::ErrorKind::WouldBlock {
+            return None;
+        }
+        eprintln!(
+            "note: `{}` is being written by another process (a compile into the same folder); \
+             waiting for it to finish",
+            dir.display()
+        );
+        // SAFETY: as above.
+        (unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } == 0).then_some(f)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        None
+    }
 }
 
 /// Reads the kernels of `target` back from a `moa-compile` output folder, for a runtime

@@ -241,3 +241,39 @@ fn a_compile_waits_for_another_writing_its_folder() {
     );
     assert_eq!(code, 0, "{err}");
 }
+
+/// Round 23: two `moa model random` with one new `-o` at once: the second found the
+/// folder made by the first when it moved its own in, and said "cannot read `m`:
+/// Directory not empty (os error 39)". It says another process filled the folder, which
+/// is kept, and leaves nothing of its own. (The race's end is made here by a folder that
+/// holds a file when the write ends; the command refuses such a folder at its start.)
+#[test]
+fn a_random_model_whose_folder_another_run_filled_says_so() {
+    let dir = scratch("random-filled");
+    let out = dir.join("m");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("config.json"), "theirs").unwrap();
+    let config = common::tiny::tiny(5, true).config(true);
+    let model = moa::model::random::random_model(&config, 1);
+    let err = moa::model::random::write_hf_folder(&model, &out)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("was filled by another process") && err.contains(s(&out)),
+        "{err}"
+    );
+    assert!(!err.contains("cannot read"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("config.json")).unwrap(),
+        "theirs"
+    );
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        left,
+        vec![std::ffi::OsString::from("m")],
+        "a partial folder is left"
+    );
+}

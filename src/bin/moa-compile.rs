@@ -41,6 +41,7 @@ struct Args {
     /// not produce (e.g. from a deeper model's plan) are removed. A `manifest.json` or
     /// `kernels.rs` there that moa-compile did not write is refused, never overwritten, and
     /// so is a folder whose wgsl/ or cuda/ holds .wgsl/.cu files moa-compile never writes.
+    /// Two compiles into one folder at once take turns: the second waits, saying so.
     #[arg(short, long, default_value = "out")]
     output: PathBuf,
     /// Which back ends to generate.

@@ -192,6 +192,8 @@ impl ModelFormat {
 /// Special token ids from the model's metadata.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SpecialTokens {
+    /// The beginning-of-sequence token, where the model has one (the tokenizer or chat
+    /// template adds it; an app feeding ids of its own puts it first).
     pub bos: Option<u32>,
     /// Generation stops at any of these.
     pub eos: Vec<u32>,
@@ -201,10 +203,15 @@ pub struct SpecialTokens {
 /// [`weights`]).
 #[derive(Clone, Debug)]
 pub struct Model {
+    /// The GGUF file or Hugging Face folder it was loaded from.
     pub path: PathBuf,
+    /// Which of the two formats that is.
     pub format: ModelFormat,
+    /// Shape and hyper-parameters (layers, heads, context length, vocabulary, RoPE).
     pub config: LlamaConfig,
+    /// Every tensor, f32 on the host (engines copy them to the device).
     pub weights: Weights,
+    /// BOS and the end-of-sequence ids: an app's decode loop stops at `special.eos`.
     pub special: SpecialTokens,
 }
 

@@ -277,3 +277,40 @@ fn a_random_model_whose_folder_another_run_filled_says_so() {
         "a partial folder is left"
     );
 }
+
+/// Round 23, the engine API misused as an app might (`misuse/` in benches/new-user/s37):
+/// `Engine::start(&[], …)` said "every prompt needs at least one token", of no prompt at
+/// all; and a prefill prompt longer than the length given to `start` (within N) was
+/// refused as a tensor of 9216 bytes "above this adapter's storage binding limit of
+/// 134217728 bytes". Each says what it is now; a prompt of the started length still runs.
+#[test]
+fn engine_misuse_is_named_as_such() {
+    use moa::{Engine, Sampling, WgpuContext, WgpuEngine};
+    let dir = scratch("engine-misuse");
+    let path = dir.join("tiny.gguf");
+    common::tiny::tiny(5, true).write_gguf(&path, |_, _| {});
+    let model = moa::Model::load(&path).unwrap();
+    let ctx = WgpuContext::new().expect("a wgpu adapter (lavapipe in CI) is required");
+    let engine = WgpuEngine::new(&ctx, &model, None, true).unwrap();
+    let err = |r: Result<moa::Request, moa::EngineError>| r.err().unwrap().to_string();
+    let e = err(engine.start(&[], 2, 0));
+    assert!(
+        e.contains("at least one row") && e.contains("`prompt_lens` is empty"),
+        "{e}"
+    );
+    let e = err(engine.start(&[3, 0], 2, 0));
+    assert!(e.contains("`prompt_lens[1]` is 0"), "{e}");
+    let mut req = engine.start(&[3], 2, 0).unwrap();
+    let e = engine
+        .prefill_tokens(&mut req, &[vec![1, 2, 3, 4]], Sampling::greedy())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("prompt 0 has 4 tokens, more than the 3") && !e.contains("binding limit"),
+        "{e}"
+    );
+    let first = engine
+        .prefill_tokens(&mut req, &[vec![1, 2, 3]], Sampling::greedy())
+        .unwrap();
+    assert_eq!(first.len(), 1);
+}

@@ -352,10 +352,18 @@ pub fn request_n(
     config: &LlamaConfig,
 ) -> Result<u32, EngineError> {
     let longest = prompt_lens.iter().copied().max().unwrap_or(0);
-    if prompt_lens.is_empty() || prompt_lens.contains(&0) {
+    // An empty list was said to hold an empty prompt (round 23).
+    if prompt_lens.is_empty() {
         return Err(EngineError::Input(
-            "every prompt needs at least one token".into(),
+            "a request needs at least one row: `prompt_lens` is empty (allowed: one length of \
+             1 or more tokens per row)"
+                .into(),
         ));
+    }
+    if let Some(b) = prompt_lens.iter().position(|&n| n == 0) {
+        return Err(EngineError::Input(format!(
+            "`prompt_lens[{b}]` is 0: every prompt needs at least one token (allowed 1 or more)"
+        )));
     }
     // Checked: `max_new` comes from the command line (usize::MAX must not wrap).
     longest

@@ -189,22 +189,34 @@ fn an_output_under_a_file_names_the_file() {
 /// and in 3 of 15 tries left a mixture of the two plans' kernels that neither's `--check`
 /// matched (loaders refuse it by the sha256s, but nothing said so). A compile now holds
 /// an exclusive `flock` on the folder while it writes; another waits, saying so, then
-/// writes its own whole output. Here the test holds the lock as the other compile would.
+/// writes its own whole output, and its notes count what the folder held when its turn
+/// came (the other plan's kernels), not what it held before. Here the test holds the lock
+/// as the other compile would, and puts that compile's output in the folder meanwhile.
 #[test]
 #[cfg(unix)]
 fn a_compile_waits_for_another_writing_its_folder() {
     use std::os::fd::AsRawFd;
     let dir = scratch("compile-lock");
-    let out = dir.join("out");
+    let (out, prior) = (dir.join("out"), dir.join("prior"));
     std::fs::create_dir_all(&out).unwrap();
-    let plan = dir.join("p.toml");
-    std::fs::write(&plan, common::cli::fixture_gqa()).unwrap();
+    let (plan_a, plan_b) = (dir.join("a.toml"), dir.join("b.toml"));
+    let a = common::cli::fixture_gqa();
+    let b = a.replace("alpha = [32, 32, 32, 32", "alpha = [16, 32, 32, 32");
+    assert_ne!(a, b);
+    std::fs::write(&plan_a, &a).unwrap();
+    std::fs::write(&plan_b, &b).unwrap();
+    let wgsl = ["--target", "wgsl"];
+    let (code, _, err) = run(
+        "moa-compile",
+        &[&[s(&plan_a), "-o", s(&prior)], &wgsl[..]].concat(),
+    );
+    assert_eq!(code, 0, "{err}");
     let held = std::fs::File::open(&out).unwrap();
     // SAFETY: flock on a descriptor `held` owns; released when it closes.
     assert_eq!(unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX) }, 0);
     let err_path = dir.join("stderr.txt");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_moa-compile"))
-        .args([s(&plan), "-o", s(&out), "--target", "wgsl"])
+        .args([s(&plan_b), "-o", s(&out), "--target", "wgsl"])
         .stderr(std::fs::File::create(&err_path).unwrap())
         .spawn()
         .unwrap();
@@ -231,13 +243,26 @@ fn a_compile_waits_for_another_writing_its_folder() {
         std::fs::read_dir(&out).unwrap().next().is_none(),
         "it wrote into the folder another process held"
     );
+    // The other compile's turn: plan A's whole output lands in the folder.
+    std::fs::create_dir_all(out.join("wgsl")).unwrap();
+    for e in std::fs::read_dir(prior.join("wgsl")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), out.join("wgsl").join(e.file_name())).unwrap();
+    }
+    for f in ["manifest.json", "kernels.rs"] {
+        std::fs::copy(prior.join(f), out.join(f)).unwrap();
+    }
     drop(held);
     let status = child.wait().unwrap();
     let err = std::fs::read_to_string(&err_path).unwrap();
     assert!(status.success(), "{err}");
+    assert!(
+        err.contains("held an earlier version of this plan's kernels"),
+        "the notes did not count what the folder held when its turn came:\n{err}"
+    );
     let (code, _, err) = run(
         "moa-compile",
-        &[s(&plan), "-o", s(&out), "--target", "wgsl", "--check"],
+        &[&[s(&plan_b), "-o", s(&out), "--check"], &wgsl[..]].concat(),
     );
     assert_eq!(code, 0, "{err}");
 }

@@ -446,8 +446,7 @@ pub fn write_output(
     // plans) both exited 0 and left a mixture of the two that neither's `--check` matched
     // (3 of 15 tries, round 23). The second now waits, then finds the first's output and
     // replaces it as any later compile does.
-    make_folder(dir, &manifest_path)?;
-    let _lock = lock_folder(dir);
+    let _lock = lock_output(dir)?;
     check_owned(dir)?;
     // A killed run's temporaries are not kernels, nor listed anywhere: no other cleanup
     // reaches them.
@@ -481,38 +480,96 @@ pub fn write_output(
     Ok(changed)
 }
 
-/// An exclusive `flock` on the output folder `dir` while this process writes it (released
-/// when the returned file closes); another process's hold is waited for, said once on
-/// stderr. `None` where the file system takes no locks (some network file systems), the
-/// folder cannot be opened, or the system has no `flock`: the write goes ahead as before.
-fn lock_folder(dir: &Path) -> Option<std::fs::File> {
+/// The output folders this process holds locked ([`lock_output`]), by device and inode:
+/// a second lock of one of them in the same process (moa-compile holds it around its
+/// notes, then `write_output` asks again) is granted at once, where a second `flock` on a
+/// new descriptor would wait for the first forever.
+static HELD: std::sync::Mutex<Vec<(u64, u64)>> = std::sync::Mutex::new(Vec::new());
+
+/// An output folder held for writing (see [`lock_output`]); released when dropped.
+#[derive(Debug)]
+pub struct OutputLock {
+    /// The descriptor holding the `flock`; `None` where nothing was locked.
+    _file: Option<std::fs::File>,
+    /// The folder's key in [`HELD`] where this lock put it there.
+    key: Option<(u64, u64)>,
+    /// Whether another process held the folder first (and has written it meanwhile).
+    pub waited: bool,
+}
+
+impl Drop for OutputLock {
+    fn drop(&mut self) {
+        if let Some(key) = self.key {
+            let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(i) = held.iter().position(|&k| k == key) {
+                held.swap_remove(i);
+            }
+        }
+    }
+}
+
+/// Makes the output folder `dir` if missing and takes an exclusive `flock` on it, so one
+/// compile at a time writes it: another process's hold is waited for, said once on
+/// stderr ([`OutputLock::waited`]). Held already by this process: granted at once. Where
+/// the file system takes no locks (some network file systems), the folder cannot be
+/// opened, or the system has no `flock`, nothing is locked and the write goes ahead as
+/// before. Errors: the folder cannot be made.
+pub fn lock_output(dir: &Path) -> Result<OutputLock, CodegenError> {
+    make_folder(dir, &dir.join("manifest.json"))?;
+    let unlocked = OutputLock {
+        _file: None,
+        key: None,
+        waited: false,
+    };
     #[cfg(unix)]
     {
         use std::os::fd::AsRawFd;
+        use std::os::unix::fs::MetadataExt;
         // A folder that cannot be opened for reading is written without the lock: the
         // writes say what fails, if anything does.
         let Ok(f) = std::fs::File::open(dir) else {
-            return None;
+            return Ok(unlocked);
         };
-        // SAFETY: flock on a descriptor `f` owns; the lock goes when `f` is closed.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-            return Some(f);
+        let Ok(meta) = f.metadata() else {
+            return Ok(unlocked);
+        };
+        let key = (meta.dev(), meta.ino());
+        if HELD
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&key)
+        {
+            return Ok(unlocked);
         }
-        if std::io::Error::last_os_error().kind() != std::io::ErrorKind::WouldBlock {
-            return None;
+        let flock = |op| {
+            // SAFETY: flock on a descriptor `f` owns; the lock goes when `f` is closed.
+            unsafe { libc::flock(f.as_raw_fd(), op) == 0 }
+        };
+        let mut waited = false;
+        if !flock(libc::LOCK_EX | libc::LOCK_NB) {
+            if std::io::Error::last_os_error().kind() != std::io::ErrorKind::WouldBlock {
+                return Ok(unlocked);
+            }
+            eprintln!(
+                "note: `{}` is being written by another process (a compile into the same \
+                 folder); waiting for it to finish",
+                dir.display()
+            );
+            if !flock(libc::LOCK_EX) {
+                return Ok(unlocked);
+            }
+            waited = true;
         }
-        eprintln!(
-            "note: `{}` is being written by another process (a compile into the same folder); \
-             waiting for it to finish",
-            dir.display()
-        );
-        // SAFETY: as above.
-        (unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } == 0).then_some(f)
+        HELD.lock().unwrap_or_else(|e| e.into_inner()).push(key);
+        Ok(OutputLock {
+            _file: Some(f),
+            key: Some(key),
+            waited,
+        })
     }
     #[cfg(not(unix))]
     {
-        let _ = dir;
-        None
+        Ok(unlocked)
     }
 }
 

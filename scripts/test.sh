@@ -34,7 +34,7 @@ cargo fmt --check
 cargo metadata --locked --format-version 1 --manifest-path examples/embed/Cargo.toml > /dev/null
 cargo clippy --all-targets --locked -- -D warnings
 # The library's documentation, as an app's author reads it (`cargo doc --open`): a broken
-# or private intra-doc link is an error (round 23 found 24, and the crate root's API
+# or private intra-doc link is an error (round 23 found 25, and the crate root's API
 # comment invisible to rustdoc). Seconds: clippy above built every dependency's metadata.
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --lib --locked
 step "3/4: cargo test (the test build, then every test; lavapipe compiles each WGSL pipeline the first time: 10-30 min)"

@@ -26,13 +26,17 @@ eval "$(scripts/cuda-deps.sh)"
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 chmod 700 "$XDG_RUNTIME_DIR"
 
-step "2/4: cargo fmt --check and clippy (clippy builds every dependency the first time: minutes)"
+step "2/4: cargo fmt --check, clippy and cargo doc (clippy builds every dependency the first time: minutes)"
 cargo fmt --check
 # The app in examples/embed has a lock file of its own that names moa's dependencies: a
 # dependency added to moa without `cargo update -p moa` there failed CI only at step 4,
 # after the whole test run (session 30). Checked here in seconds.
 cargo metadata --locked --format-version 1 --manifest-path examples/embed/Cargo.toml > /dev/null
 cargo clippy --all-targets --locked -- -D warnings
+# The library's documentation, as an app's author reads it (`cargo doc --open`): a broken
+# or private intra-doc link is an error (round 23 found 25, and the crate root's API
+# comment invisible to rustdoc). Seconds: clippy above built every dependency's metadata.
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --lib --locked
 step "3/4: cargo test (the test build, then every test; lavapipe compiles each WGSL pipeline the first time: 10-30 min)"
 # The kernel tests run on a real wgpu adapter (lavapipe here); show which one.
 cargo test --locked --test wgpu_kernels adapter_is_present -- --nocapture

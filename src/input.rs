@@ -183,6 +183,22 @@ fn read_bounded(reader: impl Read, what: &str, max_bytes: u64) -> io::Result<Str
     utf8(out, what)
 }
 
+/// A prompt file's text as the user message it holds: its line ends as a text file's
+/// (`\r\n` and a lone `\r` read as `\n`, as Python's `open(f).read()` reads them) and its
+/// trailing line ends dropped (as the shell's `--prompt "$(cat F)"` drops them), so that
+/// `echo 'What is 2+2?' > F` (or Notepad's CRLF) gives `--prompt-file F` the tokens of
+/// `--prompt 'What is 2+2?'`. Round 23: the file's newline was a token of the prompt (`\n`
+/// 198, `\r\n` 2738 on SmolLM2) before the chat template's end of turn, and with `--raw` it
+/// changed the answer. Other whitespace is kept; text inside is not touched.
+pub fn prompt_text(text: &str) -> String {
+    let text = if text.contains('\r') {
+        std::borrow::Cow::Owned(text.replace("\r\n", "\n").replace('\r', "\n"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    };
+    text.trim_end_matches('\n').to_owned()
+}
+
 /// `bytes` as UTF-8 text. A UTF-8 byte-order mark is dropped (Windows editors write one;
 /// serde_json refused the upstream JSON at "line 1 column 1", and a prompt file would
 /// have tokenized it); UTF-16 text, which Windows PowerShell's `>` writes, is named as such
@@ -259,5 +275,29 @@ mod shown_name_tests {
             shown_name("a\nb\0c\u{1b}[2Jd\te"),
             "a\\nb\\u{0}c\\u{1b}[2Jd\\te"
         );
+    }
+}
+
+#[cfg(test)]
+mod prompt_text_tests {
+    use super::prompt_text;
+
+    #[test]
+    fn line_ends_read_as_a_text_files_and_trailing_ones_dropped() {
+        let q = "What is 2+2?";
+        for file in [
+            "What is 2+2?",
+            "What is 2+2?\n",
+            "What is 2+2?\r\n",
+            "What is 2+2?\n\n\n",
+            "What is 2+2?\r",
+        ] {
+            assert_eq!(prompt_text(file), q, "{file:?}");
+        }
+        assert_eq!(prompt_text("one\r\n\r\ntwo\r\n"), "one\n\ntwo");
+        assert_eq!(prompt_text("one\rtwo\n"), "one\ntwo");
+        // Other whitespace is the user's: leading lines, spaces, tabs stay.
+        assert_eq!(prompt_text("\n  indented\t \n"), "\n  indented\t ");
+        assert_eq!(prompt_text("\n\r\n"), "");
     }
 }

@@ -126,6 +126,8 @@ mod user_round20;
 mod user_round21;
 #[path = "user_round22.rs"]
 mod user_round22;
+#[path = "user_round23.rs"]
+mod user_round23;
 #[path = "version_commit.rs"]
 mod version_commit;
 #[path = "wgpu_options.rs"]

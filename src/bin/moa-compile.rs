@@ -41,6 +41,7 @@ struct Args {
     /// not produce (e.g. from a deeper model's plan) are removed. A `manifest.json` or
     /// `kernels.rs` there that moa-compile did not write is refused, never overwritten, and
     /// so is a folder whose wgsl/ or cuda/ holds .wgsl/.cu files moa-compile never writes.
+    /// Two compiles into one folder at once take turns: the second waits, saying so.
     #[arg(short, long, default_value = "out")]
     output: PathBuf,
     /// Which back ends to generate.
@@ -245,12 +246,6 @@ fn run(args: Args) -> anyhow::Result<bool> {
         let text = format!("writing {files} files to {}", args.output.display());
         (text, String::new())
     });
-    // A killed compile's temporaries (`<file>.moa-tmp-<pid>-<n>`) are removed before the
-    // kernel files are counted: `write` removed them too, after the count, so the summary
-    // called each "a kernel file this compile does not produce" (round 18).
-    let dead_tmp = codegen::emit::remove_dead_tmp_files(&args.output).len();
-    let before = kernel_files(&args.output);
-    let replaced = folder_plan(&args.output, &compiled.manifest_json());
     // The topmost folder this run makes (None where -o exists): a failed write (a full
     // disk) left it half-written, kernel files without a manifest (round 22).
     let made = (!args.output.exists()).then(|| {
@@ -263,7 +258,21 @@ fn run(args: Args) -> anyhow::Result<bool> {
         }
         top.to_path_buf()
     });
+    // One compile at a time writes a folder (`emit::lock_output`, which `write` takes
+    // too): held from here, so that the notes below count what the folder holds when this
+    // compile writes, not what it held before another compile's turn (round 23). A folder
+    // another compile wrote while this one waited is not this run's to remove on failure.
+    // Where the folder cannot be made, `write` below says why, as before.
+    let lock = codegen::emit::lock_output(&args.output).ok();
+    let made = made.filter(|_| !lock.as_ref().is_some_and(|l| l.waited));
+    // A killed compile's temporaries (`<file>.moa-tmp-<pid>-<n>`) are removed before the
+    // kernel files are counted: `write` removed them too, after the count, so the summary
+    // called each "a kernel file this compile does not produce" (round 18).
+    let dead_tmp = codegen::emit::remove_dead_tmp_files(&args.output).len();
+    let before = kernel_files(&args.output);
+    let replaced = folder_plan(&args.output, &compiled.manifest_json());
     let written = compiled.write(&args.output);
+    drop(lock);
     status.clear();
     let changed = match (written, made) {
         (Ok(n), _) => n,

@@ -3,7 +3,7 @@
 //! (naming the layer, the kernel and the limit) instead of failing at run time.
 //!
 //! The figures come from what the back ends record, not from a second model of the
-//! kernels: threads from [`KernelInfo::workgroup_size`]; CUDA shared memory from the
+//! kernels: threads from the ABI's block ([`KernelInfo::abi`], `block`); CUDA shared memory from the
 //! `dynamic_shared_bytes` (and, if a kernel declares any, `static_shared_bytes`) constants
 //! that `cuda.rs` computes (`prefill_shared_bytes`, `decode_shared_bytes`); WGSL workgroup
 //! memory from the generated module itself (naga sizes every `var<workgroup>`). A kernel

@@ -19,8 +19,11 @@ pub use compiled::{
     compile, compile_with_progress, CompileOptions, CompileProgress, CompileStage, Compiled,
 };
 
+/// Every failure of compiling a plan's kernels, writing them, and reading a compile's
+/// output (a manifest, a kernel file, embedded sources) back.
 #[derive(Debug, thiserror::Error)]
 pub enum CodegenError {
+    /// A kernel template failed to render (a compiler bug).
     #[error("template `{template}` failed to render for layer {layer:?}")]
     Render {
         template: String,
@@ -35,11 +38,14 @@ pub enum CodegenError {
         layer: Option<u32>,
         message: String,
     },
+    /// A plan or storage type the target cannot generate (e.g. bf16 for WGSL).
     #[error("the {target} target cannot generate this module: {message}")]
     Unsupported {
         target: &'static str,
         message: String,
     },
+    /// A manifest.json (or embedded manifest) that does not parse or is not this plan's:
+    /// the message names the first field that differs.
     #[error("{path}: {message}")]
     Manifest { path: String, message: String },
     /// A kernel file of a compile output folder (or an embedded source) is missing or not
@@ -60,6 +66,7 @@ pub enum CodegenError {
         kernel: String,
         message: String,
     },
+    /// A file of the output folder cannot be written; the OS error is the source.
     #[error("cannot write `{path}`")]
     Io {
         path: String,
@@ -78,14 +85,18 @@ pub enum CodegenError {
     },
 }
 
+/// A kernel language moa generates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum Target {
+    /// WGSL, for wgpu (Vulkan, Metal, DX12, lavapipe).
     Wgsl,
+    /// CUDA C++, compiled with NVRTC.
     Cuda,
 }
 
 impl Target {
+    /// `wgsl` or `cuda`, as `moa-compile --target` and the output folders spell it.
     pub fn name(self) -> &'static str {
         match self {
             Target::Wgsl => "wgsl",
@@ -94,10 +105,13 @@ impl Target {
     }
 }
 
+/// Which attention pass a kernel runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
+    /// Attention over a whole prompt (one query per prompt token).
     Prefill,
+    /// Attention of one new token per row over its cache.
     Decode,
     /// The WGSL split-K merge (the CUDA decode merges inside its one kernel).
     DecodeMerge,

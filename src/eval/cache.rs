@@ -109,7 +109,7 @@ impl ScoreCache {
     }
 
     /// Records a score (appended to the file at once, so a kill loses at most one). The
-    /// first row of a new file comes after its header, written by [`write_header`]: once,
+    /// first row of a new file comes after its header, written by `write_header`: once,
     /// whatever number of runs append to the file at once.
     pub fn put(&mut self, key: &str, score: SampleScore) -> Result<(), String> {
         if let Some(path) = &self.path {

@@ -59,7 +59,7 @@ pub fn score_sample(
     ))
 }
 
-/// −log softmax(row)[target], in f64 (log-sum-exp around the maximum).
+/// −log softmax(row)\[target\], in f64 (log-sum-exp around the maximum).
 pub fn cross_entropy(row: &[f32], target: usize) -> f64 {
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
     let sum: f64 = row.iter().map(|&x| (x as f64 - max).exp()).sum();

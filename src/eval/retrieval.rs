@@ -474,7 +474,7 @@ impl std::fmt::Display for PerplexityCheck {
 }
 
 impl EvalReport {
-    /// Fills every non-dense plan's `effective_context` from dense (plans[0]).
+    /// Fills every non-dense plan's `effective_context` from dense (`plans[0]`).
     pub fn finish(&mut self) {
         let Some(dense) = self.plans.first().cloned() else {
             return;

@@ -385,7 +385,7 @@ pub const CUDA_DECODE_LAZY_RESCALE: bool = false;
 pub const CUDA_DECODE_WIDE_MERGE: bool = false;
 /// CUDA decode: Q first (`codegen::cuda::DecodeTuning::q_first`): after the grid wait a
 /// block loads Q before anything waits for `row_pos`, so the two round trips overlap. Off
-/// in [`Default`](codegen::cuda::DecodeTuning) (MHA: a tie on Vicuna-7B, medians −0.12 to
+/// in [`Default`](crate::codegen::cuda::DecodeTuning) (MHA: a tie on Vicuna-7B, medians −0.12 to
 /// +0.22 µs per configuration); GQA models take it through [`CUDA_DECODE_GQA_Q_FIRST`].
 pub const CUDA_DECODE_Q_FIRST: bool = false;
 /// CUDA decode: GQA models (group ≥ 2) take Q first (`DecodeTuning::default_for`).
@@ -408,7 +408,7 @@ pub const CUDA_DECODE_PUSH_MERGE: bool = false;
 pub const CUDA_DECODE_EXIT_ARRIVE_FIRST: bool = false;
 /// CUDA decode: combine unrolled (`codegen::cuda::DecodeTuning::combine_unrolled`): the
 /// block's combine of its warps' states for all of a thread's output elements at once,
-/// branch-free. Off in [`Default`](codegen::cuda::DecodeTuning) (MHA, one element per
+/// branch-free. Off in [`Default`](crate::codegen::cuda::DecodeTuning) (MHA, one element per
 /// thread: Vicuna-7B 0.995–0.998 of the time in geometric mean at B = 4, a tie at B = 16,
 /// where 3 of 32 layers were faster in both blocks at 16k); GQA models take it through
 /// [`CUDA_DECODE_GQA_COMBINE_UNROLLED`] (session 18, benches/RESULTS.md decode "Session 18").
@@ -432,7 +432,7 @@ pub const CUDA_DECODE_WIDE_CLUSTERS: bool = false;
 /// CUDA decode: half partials (`codegen::cuda::DecodeTuning::half_partials`, the letter
 /// `v`): a chunk of a split segment on a plain launch writes its normalised output in f16
 /// (half the partial's bytes, in aligned rows) and the merge takes up to 32 chunks per L2
-/// round trip with the registers of 16. Off in [`Default`](codegen::cuda::DecodeTuning)
+/// round trip with the registers of 16. Off in [`Default`](crate::codegen::cuda::DecodeTuning)
 /// (MHA: Vicuna-7B 1.010–1.012 of 4x3eiclms's time in geometric mean at B = 4 4k, +0.43 µs
 /// per layer in median, slower on every plain list); GQA models take it through
 /// [`CUDA_DECODE_GQA_HALF_PARTIALS`].

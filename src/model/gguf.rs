@@ -458,8 +458,8 @@ fn read_rope_scaling(g: &GgufFile) -> Result<Option<RopeScaling>, ModelError> {
 }
 
 /// Checks the tensor index against `config` before any tensor data is read: no layer past
-/// the config's ([`check_layer_count`]), no tensor the forward pass would not use
-/// ([`super::weights::check_known_tensors`]: biases, experts, QK norms), and every tensor's
+/// the config's (`check_layer_count`), no tensor the forward pass would not use
+/// (`weights::check_known_tensors`: biases, experts, QK norms), and every tensor's
 /// shape. Why here: a 7B file whose last layer has a wrong shape was refused only after
 /// every tensor before it was dequantized (minutes), and `moa model info` called it fine.
 pub fn check_tensors(g: &GgufFile, config: &LlamaConfig) -> Result<(), ModelError> {

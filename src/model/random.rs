@@ -263,13 +263,34 @@ pub fn write_hf_folder(model: &Model, dir: &std::path::Path) -> Result<(), Model
     // A leftover of an earlier run of this pid (pids are reused), never someone's files.
     let _ = std::fs::remove_dir_all(&tmp);
     remove_dead_partials(dir);
+    // The last step moves the finished folder to `dir`. Round 23: two runs with one new
+    // `-o` at once: the second found `dir` made by the first and said "cannot read `dir`:
+    // Directory not empty", of a folder it had never read.
+    let not_moved = |e: std::io::Error| {
+        let filled = dir.read_dir().is_ok_and(|mut d| d.next().is_some());
+        ModelError::Invalid(if filled {
+            format!(
+                "-o `{}` was filled by another process while this run wrote its model (two \
+                 runs with one -o at once?): that folder is kept as it is and nothing of this \
+                 run is left; give another -o, or remove it and run again",
+                dir.display()
+            )
+        } else {
+            format!(
+                "cannot move the finished model from `{}` to -o `{}`: {e} (nothing of this \
+                 run is left)",
+                tmp.display(),
+                dir.display()
+            )
+        })
+    };
     let written = write_hf_files(model, &tmp).and_then(|()| {
         // An empty `dir` is allowed (and `rename` cannot replace it everywhere):
         // `remove_dir` fails on a folder that holds anything, which is then not replaced.
         if dir.is_dir() {
-            std::fs::remove_dir(dir).map_err(super::io_err(dir))?;
+            std::fs::remove_dir(dir).map_err(not_moved)?;
         }
-        std::fs::rename(&tmp, dir).map_err(super::io_err(dir))
+        std::fs::rename(&tmp, dir).map_err(not_moved)
     });
     if written.is_err() {
         let _ = std::fs::remove_dir_all(&tmp);

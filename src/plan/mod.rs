@@ -26,16 +26,22 @@ pub const MAX_HEAD_DIM: u32 = 256;
 /// whose config claims more is refused at load (`LlamaConfig` validation).
 pub const MAX_CONTEXT_TOKENS: u32 = 1 << 30;
 
+/// Every failure of reading, parsing and validating a plan; each names the file (`path`,
+/// or what stood for it, e.g. "embedded plan").
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
+    /// The file cannot be read; the OS error is the source.
     #[error("cannot read plan `{path}`")]
     Io {
         path: String,
         #[source]
         source: std::io::Error,
     },
+    /// Not a plan's TOML (or JSON): the message names the line and column, or the key.
     #[error("{path}: {message}")]
     Parse { path: String, message: String },
+    /// A field outside its allowed range: `field` names it (e.g. `layers[3].rules[0].heads`),
+    /// `message` the value and what is allowed.
     #[error("{path}: `{field}` {message}")]
     Invalid {
         path: String,

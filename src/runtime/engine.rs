@@ -39,32 +39,44 @@ use crate::plan::{Plan, PlanError};
 /// Why a model engine could not be built or could not run a pass.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
+    /// The wgpu back end: no adapter, a missing feature or limit, a kernel that fails to
+    /// build or run.
     #[error(transparent)]
     Wgpu(#[from] WgpuError),
+    /// The CUDA back end: no driver or device, NVRTC, cuBLAS or a launch.
     #[error(transparent)]
     Cuda(#[from] CudaError),
+    /// The model: a load, a tokenizer, a plan of another shape
+    /// ([`ModelError::PlanMismatch`]), a token id past the vocabulary.
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// The kernels: compiling them, or embedded / written kernels that are not the plan's.
     #[error(transparent)]
     Codegen(#[from] CodegenError),
+    /// The plan: a file that does not read, parse or validate.
     #[error(transparent)]
     Plan(#[from] PlanError),
     /// Bad input to a pass (wrong row count, token id out of the vocabulary, a row at N…);
     /// the message names the value and the allowed range.
     #[error("{0}")]
     Input(String),
+    /// A request's N (its longest prompt plus `max_new`) past the model's (or the plan's)
+    /// context: shorten the prompt or ask fewer new tokens.
     #[error("the prompt ({prompt} tokens) plus {max_new} new tokens exceeds the model's context of {context} tokens")]
     TooLong {
         prompt: usize,
         max_new: usize,
         context: usize,
     },
+    /// A buffer past the device's limit (a storage binding, or its memory).
     #[error("tensor `{name}` needs {bytes} bytes, above this adapter's storage binding limit of {limit} bytes")]
     TooLarge {
         name: String,
         bytes: u64,
         limit: u64,
     },
+    /// The device reported an error while running `what` (validation, out of memory, a
+    /// lost device).
     #[error("GPU error while running {what}: {message}")]
     Gpu { what: String, message: String },
     /// A request handed to an engine other than the one that started it.
@@ -367,10 +379,18 @@ pub fn request_n(
     config: &LlamaConfig,
 ) -> Result<u32, EngineError> {
     let longest = prompt_lens.iter().copied().max().unwrap_or(0);
-    if prompt_lens.is_empty() || prompt_lens.contains(&0) {
+    // An empty list was said to hold an empty prompt (round 23).
+    if prompt_lens.is_empty() {
         return Err(EngineError::Input(
-            "every prompt needs at least one token".into(),
+            "a request needs at least one row: `prompt_lens` is empty (allowed: one length of \
+             1 or more tokens per row)"
+                .into(),
         ));
+    }
+    if let Some(b) = prompt_lens.iter().position(|&n| n == 0) {
+        return Err(EngineError::Input(format!(
+            "`prompt_lens[{b}]` is 0: every prompt needs at least one token (allowed 1 or more)"
+        )));
     }
     // Checked: `max_new` comes from the command line (usize::MAX must not wrap).
     longest

@@ -454,7 +454,7 @@ pub fn coop_head_vectors(ks: usize, sg: u32) -> usize {
 /// [`coop_head_source`] / [`coop_head_wide_source`]: written once, since
 /// `wgpu_engine::record` binds either head the same way. `x` is [rows, K] f32 as 4-vectors,
 /// `w` the head's [vocab, K] f16 weights as 16-byte words, `out` [rows, out_stride] f32
-/// logits, `norm` the final RMSNorm's [K] weights, `pairs` the argmax's first stage
+/// logits, `norm` the final RMSNorm's \[K\] weights, `pairs` the argmax's first stage
 /// ((value, index) per row and workgroup, EPI 1).
 pub const COOP_HEAD_INTERFACE: &str = r#"struct Params {
     n_rows: u32,
@@ -481,8 +481,8 @@ pub const COOP_HEAD_INTERFACE: &str = r#"struct Params {
 /// `ks` weights (a multiple of 16 dividing `k`), `bpw` blocks of 64 columns a workgroup
 /// and subgroups of `sg`: the constants, `fetch_all` / `put_all` over
 /// [`coop_head_vectors`] named registers (a struct, unrolled here so that no driver puts
-/// them in an indexed array), [`x_registers`] (x staged in one round trip) and
-/// [`wg_stores`].
+/// them in an indexed array), `x_registers` (x staged in one round trip) and
+/// `wg_stores`.
 pub fn coop_head_source(k: usize, ks: usize, bpw: u32, sg: u32) -> String {
     let n = coop_head_vectors(ks, sg);
     let fields: Vec<String> = (0..n).map(|m| format!("r{m}: vec4<u32>")).collect();
@@ -544,7 +544,7 @@ pub fn coop_head_wide_bytes(k: usize, ks: usize) -> u64 {
 /// `coop_head_wide.wgsl` with its header for the hidden size `k`, stages of `ks` (from
 /// [`coop_head_wide_stage`]), `bpw` blocks of 64 columns a workgroup and subgroups of
 /// `sg` (workgroups of 16 · sg): the constants, `fetch_all` / `put_all` over a stage's
-/// ceil(64 · ks / 8 / (16 · sg)) registers, [`x_registers`] with a row of x a subgroup,
+/// ceil(64 · ks / 8 / (16 · sg)) registers, `x_registers` with a row of x a subgroup,
 /// and the entry point's pieces written out: each of the SPB = k / ks stages of a block
 /// on its own register set (refilled with the next block's stage right after it is
 /// stored), the A fragments of the subgroup's K quarters as named values.
@@ -646,7 +646,7 @@ pub fn validate_wgsl(name: &str, source: &str) -> Result<(), String> {
 /// lays them out in (u32 words put the gate/up phase's x 8 bytes off on the H200: the
 /// inf of session 33's lead call 1).
 ///
-/// `form` (session 34, s34-fuse): `meet` is the meeting's form ([`fused_meet`]); `x4`
+/// `form` (session 34, s34-fuse): `meet` is the meeting's form (`fused_meet`); `x4`
 /// declares a phase's `out` as 4-vectors where the next phase reads it as x (one 16-byte
 /// load a 4-vector, as the separate product reads its binding, instead of four scalar
 /// loads; its stores write one component).
@@ -801,7 +801,7 @@ pub fn coop_fused_mlp_source(
 /// form and whether x passes as 4-vectors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FusedForm {
-    /// [`fused_meet`]'s form (`MOA_WGPU_DECODE_FUSED_MEET`).
+    /// `fused_meet`'s form (`MOA_WGPU_DECODE_FUSED_MEET`).
     pub meet: u32,
     /// A phase's output read by the next as 4-vectors (the engine's form since session 34;
     /// `false`: four scalar loads, the form of the down phase's test).

@@ -1548,7 +1548,7 @@ pub fn storage_u32_buffer(device: &wgpu::Device, label: &str, data: &[u32]) -> w
     })
 }
 
-/// A bind group of group 0 binding `buffers` in order (binding i = buffers[i]).
+/// A bind group of group 0 binding `buffers` in order (binding i = `buffers[i]`).
 pub fn bind_buffers(
     device: &wgpu::Device,
     pipeline: &wgpu::ComputePipeline,

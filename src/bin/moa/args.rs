@@ -313,7 +313,9 @@ pub struct GenerateArgs {
     #[arg(long, required_unless_present = "prompt_file")]
     pub prompt: Vec<String>,
     /// Read a (long) prompt from a file (`-`: standard input; a pipe such as `<(cat a b)`
-    /// is read to its end; a leading UTF-8 byte-order mark is dropped); may be repeated.
+    /// is read to its end; a leading UTF-8 byte-order mark is dropped, CRLF line ends read
+    /// as LF and the trailing line ends dropped, so `echo TEXT > F` gives the tokens of
+    /// `--prompt TEXT`); may be repeated.
     #[arg(long)]
     pub prompt_file: Vec<PathBuf>,
     /// Feed the prompt as is, without the model's chat template.

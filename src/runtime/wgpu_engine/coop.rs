@@ -409,7 +409,7 @@ impl WgpuEngine {
 
     /// The matrix-unit prefill attention's build at load, where it runs: the distinct
     /// pipelines built (layers with equal rules share one) and the wall time of building
-    /// them in seconds (not part of [`Self::describe`], which two engines of the same
+    /// them in seconds (not part of [`Engine::describe`](crate::runtime::engine::Engine::describe), which two engines of the same
     /// kernels must give alike). `None` where the scalar attention runs.
     pub fn prefill_attention_build(&self) -> Option<(usize, f64)> {
         self.coop_attention.as_ref().map(|a| a.built)

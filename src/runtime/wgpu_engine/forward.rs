@@ -501,8 +501,20 @@ impl WgpuEngine {
         req: &mut Request,
         prompts: &[Vec<u32>],
     ) -> Result<(), EngineError> {
-        req.state::<WgpuRequest>(BACKEND)?;
-        req.begin_prefill(prompts, self.config.vocab_size)
+        let capacity = req.state::<WgpuRequest>(BACKEND)?.act.capacity;
+        req.begin_prefill(prompts, self.config.vocab_size)?;
+        // The pass buffers were sized at start for the prompt lengths given there; a longer
+        // prompt (still within N) was refused by the pass planner as a tensor "above this
+        // adapter's storage binding limit" of 134217728 bytes, for 9216 bytes (round 23).
+        if let Some((b, p)) = prompts.iter().enumerate().find(|(_, p)| p.len() > capacity) {
+            return Err(EngineError::Input(format!(
+                "prompt {b} has {} tokens, more than the {capacity} this request's prefill \
+                 buffers hold (sized by `Engine::start` from its `prompt_lens`): allowed \
+                 1..={capacity}; start the request with each row's prompt length",
+                p.len()
+            )));
+        }
+        Ok(())
     }
 
     pub(super) fn split_logits(&self, raw: &[u32]) -> Vec<Vec<f32>> {

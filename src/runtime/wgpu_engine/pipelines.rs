@@ -31,14 +31,14 @@ pub(super) struct CoopPipes {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SubgroupProducts {
     /// Subgroups per column group (1, 2, 4 or 8: `KSPLIT`); `None` chooses per product
-    /// ([`SgPipes::ksplit`]).
+    /// (`SgPipes::ksplit`).
     pub ksplit: Option<u32>,
     /// Column groups (4 output columns × `rows` rows each) per workgroup (1, 2, 4 or 8:
-    /// `GROUPS`); `None`: [`default_groups`] (1 at KSPLIT 4 and 8 on subgroups of 32 or
-    /// more). Bounded per KSPLIT by 256 invocations a workgroup ([`groups_for`]).
+    /// `GROUPS`); `None`: `default_groups` (1 at KSPLIT 4 and 8 on subgroups of 32 or
+    /// more). Bounded per KSPLIT by 256 invocations a workgroup (`groups_for`).
     pub groups: Option<u32>,
     /// Rows a workgroup row (16, 8 or 4: `ROW_GROUPS` 4, 2, 1 groups of 4 rows a
-    /// subgroup); `None`: [`default_rows`] (8 on subgroups of 32 or more, else 16). Fewer
+    /// subgroup); `None`: `default_rows` (8 on subgroups of 32 or more, else 16). Fewer
     /// rows a subgroup: fewer x loads and sums a lane, each weight loaded by 16 / rows
     /// workgroups (`MOA_WGPU_SG_ROWS`).
     pub rows: Option<u32>,
@@ -150,7 +150,7 @@ pub(super) fn default_rows(subgroup: u32) -> u32 {
 }
 
 /// Column groups per workgroup of `matvec_sg.wgsl` at subgroup size `subgroup` and
-/// `ksplit`: the choice's ([`default_groups`] unless set), at most what keeps the
+/// `ksplit`: the choice's (`default_groups` unless set), at most what keeps the
 /// workgroup within 256 invocations (WebGPU's default limit) and `part_sums`' 32
 /// subgroups; 0 where not even one column group fits.
 pub(super) fn groups_for(choice: SubgroupProducts, subgroup: u32, ksplit: u32) -> u32 {

@@ -344,6 +344,9 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             Some(rest) => rest.to_owned(),
             None => text,
         };
+        // Its line ends as a text file's, the trailing ones dropped (an editor's or
+        // `echo`'s final newline was a prompt token).
+        let text = moa::input::prompt_text(&text);
         texts.push((format!("--prompt-file `{}`", f.display()), text));
     }
     if let Some((what, _)) = texts.iter().find(|(_, t)| t.trim().is_empty()) {

@@ -52,11 +52,7 @@ pub fn write_whole(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.is_dir() {
-            anyhow::bail!(
-                "cannot write `{}`: the folder `{}` does not exist",
-                path.display(),
-                dir.display()
-            );
+            anyhow::bail!("cannot write `{}`: {}", path.display(), no_folder(dir));
         }
     }
     let mut tmp = path.as_os_str().to_owned();
@@ -224,6 +220,19 @@ pub fn check_distinct_files(flag: &str, paths: &[std::path::PathBuf]) -> anyhow:
     Ok(())
 }
 
+/// Why the folder `dir` of an output file cannot take it: a file stands where the folder
+/// (or one above it) goes, or the folder does not exist. Round 23: `-o FILE/x.json` said
+/// "the folder `FILE` does not exist" of a file that exists (moa-compile already named it).
+fn no_folder(dir: &std::path::Path) -> String {
+    match dir.ancestors().find(|a| a.exists() && !a.is_dir()) {
+        Some(file) => format!(
+            "`{}` is a file, not a folder, so nothing can be written under it",
+            file.display()
+        ),
+        None => format!("the folder `{}` does not exist", dir.display()),
+    }
+}
+
 /// Checks, before any work, that the file `flag` names can be written at the end: its
 /// folder exists and it is not a folder. `moa validate --output`/`--best` wrote only once
 /// every plan was validated (an hour on the CPU reference) and failed then on a missing
@@ -237,11 +246,7 @@ pub fn check_output_file(flag: &str, path: &std::path::Path) -> anyhow::Result<(
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.is_dir() {
-            anyhow::bail!(
-                "{flag} `{}`: the folder `{}` does not exist",
-                path.display(),
-                dir.display()
-            );
+            anyhow::bail!("{flag} `{}`: {}", path.display(), no_folder(dir));
         }
     }
     Ok(())

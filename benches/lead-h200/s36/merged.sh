@@ -1,5 +1,8 @@
 #!/bin/bash
 # NOT RUN in session 36: the device tool lent no machine at 21:50 UTC ("no new device machine is lent at present"); kept for the next session.
+# NOT RUN in session 37 either (loans paused all session). Main has since gained s37-dedup's
+# record.rs refactor (its matrix-unit branches changed mechanically, never run on matrix units:
+# item 1 checks them) and per-row sampling streams (host only); build the binaries from the then-main.
 # Session 36, lead call (one H200): merged main = s36-wide (f32 scalar decode of wide groups as
 # sub-groups; moa bench --kv-heads), s36-mqa (decode letter A, opt-in), s36-head (the LM head in
 # workgroups of 16 subgroups, MOA_WGPU_COOP_HEAD_WIDE=auto, the default) and s36-user (round 22;

@@ -3,6 +3,8 @@
 //! layer's rules, sink and head map baked in as constants. N and the per-row lengths
 //! are the only run-time values. Templates live in `templates/` and are embedded.
 
+#![warn(missing_docs)]
+
 pub mod abi;
 pub mod compiled;
 pub mod ctx;

@@ -9,6 +9,8 @@
 //! kind of input and the limit, so each caller keeps its own error type (which names the
 //! path).
 
+#![warn(missing_docs)]
+
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;

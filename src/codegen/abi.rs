@@ -5,6 +5,8 @@
 //! [`KernelAbi::params`] and size the grid with [`Grid::dims`]; nothing about a
 //! kernel's interface is written a second time by hand (docs/DESIGN.md §6).
 
+#![warn(missing_docs)]
+
 use serde::{Deserialize, Serialize};
 
 /// What an argument carries. Executors look their buffers and values up by this.
@@ -17,6 +19,7 @@ pub enum Arg {
     Q,
     /// Packed prefill keys / values `[total_tokens, kv_heads, head_dim]`.
     K,
+    /// Packed prefill values, `[total_tokens, kv_heads, head_dim]` like [`Arg::K`].
     V,
     /// The `v` prefill variant (`codegen::cuda::PrefillTuning::v_f16_in`, bf16 storage): V
     /// as f16, `[total_tokens, kv_heads, head_dim]` (2 bytes per element, the size of V),
@@ -44,6 +47,7 @@ pub enum Arg {
     RowStart,
     /// Decode cache `[rows, row_slots, head_dim]` (docs/DESIGN.md §5).
     KCache,
+    /// Decode value cache, `[rows, row_slots, head_dim]`, the slots of [`Arg::KCache`].
     VCache,
     /// Position of each row's current token, `u32[rows]`.
     RowPos,
@@ -83,13 +87,18 @@ pub enum Access {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Elem {
+    /// IEEE binary32, 4 bytes.
     F32,
+    /// IEEE binary16, 2 bytes.
     F16,
+    /// bfloat16, 2 bytes (the CUDA target only; WGSL refuses bf16 storage).
     Bf16,
+    /// 32-bit unsigned integer, 4 bytes (indices, counters, scalars, uniform words).
     U32,
 }
 
 impl Elem {
+    /// The element type of K, V, Q and the output for a module stored as `storage`.
     pub fn of(storage: crate::lower::StorageType) -> Elem {
         match storage {
             crate::lower::StorageType::F32 => Elem::F32,
@@ -102,9 +111,14 @@ impl Elem {
 /// One kernel parameter (CUDA) or binding (WGSL group 0), at position `index`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Param {
+    /// The CUDA parameter position or the WGSL `@binding` of group 0; equal to the
+    /// parameter's place in [`KernelAbi::params`].
     pub index: u32,
+    /// What it carries: the key an executor looks its buffer or value up by.
     pub arg: Arg,
+    /// How the kernel uses it.
     pub access: Access,
+    /// Element type ([`Elem::U32`] for a scalar and for a uniform block's words).
     pub elem: Elem,
     /// Symbolic shape, outermost first (`["rows", "q_heads", "head_dim"]`); empty for a scalar.
     pub shape: Vec<String>,
@@ -114,6 +128,7 @@ pub struct Param {
 }
 
 impl Param {
+    /// A buffer of `elem` with the symbolic `shape` (outermost first).
     pub fn buffer(index: u32, arg: Arg, access: Access, elem: Elem, shape: &[&str]) -> Param {
         Param {
             index,
@@ -124,6 +139,7 @@ impl Param {
             fields: Vec::new(),
         }
     }
+    /// A `u32` scalar passed by value (CUDA), e.g. [`Arg::Rows`].
     pub fn value(index: u32, arg: Arg) -> Param {
         Param {
             index,
@@ -134,6 +150,8 @@ impl Param {
             fields: Vec::new(),
         }
     }
+    /// A WGSL uniform block of one 4-byte `u32` word per entry of `fields`, in order; its
+    /// shape is the word count.
     pub fn uniform(index: u32, fields: &[Arg]) -> Param {
         Param {
             index,
@@ -151,11 +169,17 @@ impl Param {
 #[serde(rename_all = "snake_case", tag = "rule")]
 pub enum Grid {
     /// `[ceil(max_row_len / q_tile), q_heads, rows]`: one block per query tile of a head.
-    QueryTiles { q_tile: u32 },
+    QueryTiles {
+        /// Queries (tokens of a row) per block.
+        q_tile: u32,
+    },
     /// `[q_heads, rows, ceil(max_row_len / q_tile)]`: one block per query tile of a head,
     /// the query heads fastest (CUDA prefill: the kernel counts z from the last tile, so
     /// the blocks with the longest bands start first; docs/DESIGN.md §6.1).
-    HeadsThenQueryTiles { q_tile: u32 },
+    HeadsThenQueryTiles {
+        /// Queries (tokens of a row) per block.
+        q_tile: u32,
+    },
     /// `[n_items, 1, 1]`: one block per item of the decode work list (chunks over every
     /// (row, KV head) segment, built by the host, `runtime::worklist`: a chunk is a
     /// multiple of `tiles.k_tile` slots on both back ends, its length the host's policy,
@@ -171,24 +195,39 @@ pub enum Grid {
     /// one block per tile, also correct. The counter makes each launch depend on the
     /// previous one of the same module having ended: no two launches of one module's
     /// kernel may run at once.
-    PersistentQueryTiles { q_tile: u32 },
+    PersistentQueryTiles {
+        /// Queries (tokens of a row) per tile.
+        q_tile: u32,
+    },
     /// `[ceil(total_tokens / tokens), kv_heads, 1]`, `total_tokens` the batch's tokens
     /// (`row_start[rows]`): one block per group of `tokens` consecutive tokens of the packed
     /// batch and KV head (the bf16 prefill's pre-pass `_vmax` / `_vf16`, [`Prepass`]). Blocks
     /// past the last group return at once, so a larger x is also correct.
-    TokenGroups { tokens: u32 },
+    TokenGroups {
+        /// Tokens per group ([`V_PREPASS_TOKENS`]).
+        tokens: u32,
+    },
     /// `[min(ceil(total_tokens / tokens), max(1, blocks / kv_heads)), kv_heads, 1]`: blocks
     /// that loop over the groups of `tokens` tokens of one KV head (block x takes groups x,
     /// x + X, … of a grid of X blocks), so any x ≥ 1 is correct; `blocks` is the total moa
     /// launches, about one wave on an H200 (the pre-pass `_vcvt` / `_vfix`, [`Prepass`]).
-    StridedTokenGroups { tokens: u32, blocks: u32 },
+    StridedTokenGroups {
+        /// Tokens per group ([`V_PREPASS_TOKENS`]).
+        tokens: u32,
+        /// Blocks launched over all KV heads together (an upper bound: x is at most the
+        /// groups there are).
+        blocks: u32,
+    },
 }
 
 /// The run-time sizes a grid rule reads.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LaunchSize {
+    /// Batch rows (sequences) of the call.
     pub rows: u32,
+    /// Query heads of the layer.
     pub q_heads: u32,
+    /// KV heads of the layer.
     pub kv_heads: u32,
     /// Longest prefill row.
     pub max_row_len: u32,
@@ -307,7 +346,9 @@ pub struct KernelAbi {
     pub params: Vec<Param>,
     /// Threads per block / invocations per workgroup.
     pub block: [u32; 3],
+    /// The rule that gives the blocks (workgroups) of a launch from its sizes.
     pub grid: Grid,
+    /// The tile sizes the kernel was generated with.
     pub tiles: Tiles,
     /// Dynamic shared memory per block (CUDA; 0 for WGSL).
     pub dynamic_shared_bytes: u32,
@@ -332,7 +373,9 @@ pub struct Prepass {
 /// One pre-pass kernel: its symbol in the same source file and its ABI.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PrepassKernel {
+    /// The kernel's symbol: the prefill's entry point with a suffix, e.g. `_vmax`.
     pub entry_point: String,
+    /// Its parameters and launch rule (no pre-pass of its own).
     pub abi: KernelAbi,
 }
 

@@ -5,6 +5,8 @@
 //! snapshot tests and apps' `build.rs` all go through here, so a plan compiles to the same
 //! bytes everywhere.
 
+#![warn(missing_docs)]
+
 use std::path::Path;
 
 use super::cuda::{DecodeTuning, PrefillTuning};
@@ -49,9 +51,15 @@ pub enum CompileStage {
 /// targets in the order asked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CompileProgress {
+    /// The target whose files are being generated or checked.
     pub target: Target,
+    /// The stage the files have passed.
     pub stage: CompileStage,
+    /// Source files of `target` done with `stage` so far, 0..=`files`.
     pub files_done: usize,
+    /// Source files `target` generates in all (WGSL: a prefill and a decode file per layer,
+    /// a cooperative decode file per layer where generated, and one merge file; CUDA: one
+    /// per layer).
     pub files: usize,
 }
 

@@ -1,6 +1,8 @@
 //! Template contexts shared by the WGSL and CUDA back ends: the per-layer constants
 //! every attention kernel bakes in. One typed struct, never ad-hoc maps.
 
+#![warn(missing_docs)]
+
 use serde::Serialize;
 
 use crate::lower::{KernelModule, LayerSpec};
@@ -9,7 +11,9 @@ use crate::plan::{SpanMode, BETA_DEN};
 /// One query head's baked constants.
 #[derive(Clone, Debug, Serialize)]
 pub struct QHeadCtx {
+    /// The query head's index in the layer.
     pub q_head: u32,
+    /// The KV head it reads (contiguous GQA groups, docs/DESIGN.md §4).
     pub kv_head: u32,
     /// α in tokens (may be negative).
     pub alpha: i32,
@@ -22,7 +26,9 @@ pub struct QHeadCtx {
 /// One KV head: its query heads are `q_first .. q_first + group_size`.
 #[derive(Clone, Debug, Serialize)]
 pub struct KvHeadCtx {
+    /// The KV head's index in the layer.
     pub kv_head: u32,
+    /// Its first query head (`kv_head · group_size`).
     pub q_first: u32,
     /// The KV head's query heads share one rule: the segment needs no per-head mask.
     pub uniform_rule: bool,
@@ -31,35 +37,51 @@ pub struct KvHeadCtx {
 /// Distinct rules of the layer (spans are computed per rule, then looked up per head).
 #[derive(Clone, Debug, Serialize)]
 pub struct RuleCtx {
+    /// α in tokens (may be negative).
     pub alpha: i32,
+    /// β·BETA_DEN, as in [`QHeadCtx::beta_num`].
     pub beta_num: u32,
 }
 
 /// Everything a per-layer attention template needs, besides target tile constants.
 #[derive(Clone, Debug, Serialize)]
 pub struct LayerCtx {
+    /// The layer's index in the model.
     pub layer: u32,
     /// Two-digit layer label used in names (`l03`).
     pub layer_label: String,
+    /// Storage type name, `f32`, `f16` or `bf16` (`StorageType::name`).
     pub storage: &'static str,
+    /// Elements per head vector.
     pub head_dim: u32,
+    /// Query heads of the layer.
     pub q_heads: u32,
+    /// KV heads of the layer.
     pub kv_heads: u32,
+    /// Query heads per KV head (`q_heads / kv_heads`).
     pub group_size: u32,
     /// 1/sqrt(head_dim), printed with full f32 precision.
     pub scale: String,
+    /// The plan's sink, in tokens (`span.sink_tokens`).
     pub sink_tokens: u32,
+    /// The smallest span, in tokens (`span.min_span_tokens`).
     pub min_span_tokens: u32,
+    /// Spans round up to a multiple of this many tokens (`span.block_tokens`, at least 1).
     pub span_round_tokens: u32,
     /// "moa" or "upstream": clamp to N after or before rounding (see `plan::rule`).
     pub span_mode: &'static str,
+    /// The denominator of β ([`BETA_DEN`], 4096).
     pub beta_den: u32,
+    /// The layer's distinct rules, sorted by (α, β) as in `LayerSpec::groups`.
     pub rules: Vec<RuleCtx>,
+    /// One entry per query head, indexed by query head.
     pub heads: Vec<QHeadCtx>,
+    /// One entry per KV head, indexed by KV head.
     pub kv: Vec<KvHeadCtx>,
 }
 
 impl LayerCtx {
+    /// The context of `layer` of `module`: its shape, span constants and rules.
     pub fn new(module: &KernelModule, layer: &LayerSpec) -> LayerCtx {
         let shape = &module.shape;
         let scale = 1.0f32 / (shape.head_dim as f32).sqrt();

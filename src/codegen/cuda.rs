@@ -8,6 +8,8 @@
 //! integer formulas as `plan::Rule::span` and `lower::CacheLayout`. Each kernel's
 //! interface is emitted as one [`KernelAbi`].
 
+#![warn(missing_docs)]
+
 use serde::Serialize;
 use serde_json::json;
 
@@ -55,10 +57,13 @@ pub fn layer_path(layer: u32) -> String {
     format!("cuda/l{layer:02}.cu")
 }
 
+/// The entry point of a layer's prefill kernel, e.g. `moa_prefill_bf16_hd128_l03`: what the
+/// CUDA runtime looks the function up by.
 pub fn prefill_name(storage: StorageType, head_dim: u32, layer: u32) -> String {
     format!("moa_prefill_{}_hd{head_dim}_l{layer:02}", storage.name())
 }
 
+/// The entry point of a layer's decode kernel, e.g. `moa_decode_bf16_hd128_l03`.
 pub fn decode_name(storage: StorageType, head_dim: u32, layer: u32) -> String {
     format!("moa_decode_{}_hd{head_dim}_l{layer:02}", storage.name())
 }
@@ -1956,6 +1961,11 @@ fn layer_constants(ctx: &CudaLayerCtx) -> serde_json::Value {
     })
 }
 
+/// One CUDA C++ file per layer ([`layer_path`]) with its prefill and decode kernels, in
+/// the default decode and prefill shapes for the module's GQA group, storage type and
+/// head_dim. Not checked against resource limits here ([`super::generate`] does).
+/// Errors: [`CodegenError::Render`] (a compiler bug), and [`CodegenError::Unsupported`]
+/// where a shape does not fit (shared memory per block, warps per block).
 pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
     generate_tuned(module, DecodeTuning::default_for(module.shape.group_size()))
 }

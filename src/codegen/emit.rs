@@ -3,6 +3,8 @@
 //! Files are rewritten only when their content changed, so builds that embed them
 //! are not retriggered needlessly.
 
+#![warn(missing_docs)]
+
 use std::path::Path;
 
 use serde::Serialize;

@@ -9,6 +9,8 @@
 //! memory from the generated module itself (naga sizes every `var<workgroup>`). A kernel
 //! rewrite changes those figures and this check follows.
 
+#![warn(missing_docs)]
+
 use super::{Artifact, CodegenError, KernelInfo, Target};
 
 /// What one thread block / workgroup of a target may use.
@@ -16,6 +18,7 @@ use super::{Artifact, CodegenError, KernelInfo, Target};
 pub struct TargetLimits {
     /// Where the numbers come from, for messages.
     pub source: &'static str,
+    /// Threads (invocations) per block / workgroup, the product of the three dimensions.
     pub max_threads: u32,
     /// Per dimension (x, y, z).
     pub max_size: [u32; 3],
@@ -61,7 +64,9 @@ pub fn limits(target: Target) -> TargetLimits {
 /// What one kernel needs per block / workgroup.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KernelResources {
+    /// Threads per block / invocations per workgroup (x, y, z): the ABI's `block`.
     pub size: [u32; 3],
+    /// Shared (CUDA: dynamic plus static) / workgroup (WGSL) memory, in bytes.
     pub shared_bytes: u64,
 }
 

@@ -3,6 +3,8 @@
 //! layer's rules, sink and head map baked in as constants. N and the per-row lengths
 //! are the only run-time values. Templates live in `templates/` and are embedded.
 
+#![warn(missing_docs)]
+
 pub mod abi;
 pub mod compiled;
 pub mod ctx;
@@ -26,50 +28,76 @@ pub enum CodegenError {
     /// A kernel template failed to render (a compiler bug).
     #[error("template `{template}` failed to render for layer {layer:?}")]
     Render {
+        /// The template's name, e.g. `prefill.wgsl.j2` (`<syntax>` for the environment's
+        /// syntax settings).
         template: String,
+        /// The layer being rendered; `None` for a kernel shared by all layers and for
+        /// loading the templates.
         layer: Option<u32>,
+        /// minijinja's error, with the template line.
         #[source]
         source: minijinja::Error,
     },
     /// A generated kernel that does not validate is a compiler bug.
     #[error("compiler bug: generated WGSL from template `{template}` (layer {layer:?}) is invalid:\n{message}")]
     InvalidWgsl {
+        /// The template the module was rendered from.
         template: String,
+        /// The layer rendered; `None` for a kernel shared by all layers.
         layer: Option<u32>,
+        /// naga's parse or validation error, with the source span.
         message: String,
     },
     /// A plan or storage type the target cannot generate (e.g. bf16 for WGSL).
     #[error("the {target} target cannot generate this module: {message}")]
     Unsupported {
+        /// [`Target::name`] of the target: `wgsl` or `cuda`.
         target: &'static str,
+        /// What the target cannot do and the allowed range (head_dim, GQA group, storage).
         message: String,
     },
     /// A manifest.json (or embedded manifest) that does not parse or is not this plan's:
     /// the message names the first field that differs.
     #[error("{path}: {message}")]
-    Manifest { path: String, message: String },
+    Manifest {
+        /// The manifest's path, or the name an embedded manifest is shown under.
+        path: String,
+        /// What is wrong, and how to write the folder again.
+        message: String,
+    },
     /// A kernel file of a compile output folder (or an embedded source) is missing or not
     /// what the manifest records (`bytes`, `sha256`): edited, truncated or replaced after
     /// moa-compile wrote it. Checked before anything compiles or loads it.
     #[error("kernel file `{path}` does not match {manifest} (written by moa-compile {written_by}): {message}")]
     KernelFile {
+        /// The kernel file's path as shown to the user.
         path: String,
+        /// The manifest that lists the file (its path, or the embedded manifest's name).
         manifest: String,
+        /// The manifest's `moa_version`, or `of unknown version` where it has none.
         written_by: String,
+        /// The expected and found length (bytes) and sha256, and how to compile again.
         message: String,
     },
     /// A kernel exceeds a resource limit of its target (see [`limits`]).
     #[error("{}: {target} kernel `{kernel}` {message}", .layer.map_or("all layers".to_string(), |l| format!("layer {l}")))]
     Resources {
+        /// [`Target::name`] of the kernel's target: `wgsl` or `cuda`.
         target: &'static str,
+        /// The kernel's layer; `None` for a kernel shared by all layers (the merge).
         layer: Option<u32>,
+        /// The kernel's name (its entry point).
         kernel: String,
+        /// The limit exceeded, with the kernel's figure and the target's bound (threads,
+        /// bytes of shared / workgroup memory).
         message: String,
     },
     /// A file of the output folder cannot be written; the OS error is the source.
     #[error("cannot write `{path}`")]
     Io {
+        /// The file that could not be written or removed.
         path: String,
+        /// The OS error.
         #[source]
         source: std::io::Error,
     },
@@ -78,8 +106,12 @@ pub enum CodegenError {
     /// read-only parent or a name too long.
     #[error("cannot create the folder `{path}` (for `{file}`)")]
     CreateDir {
+        /// The first folder on the way to `file` that could not be made (or that exists
+        /// as a file).
         path: String,
+        /// The file being written when the folder was needed.
         file: String,
+        /// The OS error.
         #[source]
         source: std::io::Error,
     },
@@ -120,11 +152,16 @@ pub enum Phase {
 /// Everything a host needs to launch one generated kernel.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct KernelInfo {
+    /// The kernel's name: its entry point, e.g. `moa_prefill_f16_hd64_l03`.
     pub name: String,
+    /// The language of the source that defines it.
     pub target: Target,
+    /// The attention pass it runs.
     pub phase: Phase,
     /// `None` for kernels shared by all layers (the merge step).
     pub layer: Option<u32>,
+    /// The function a host launches: the WGSL `@compute` entry point or the CUDA
+    /// `extern "C" __global__` function.
     pub entry_point: String,
     /// Parameters / bindings in order, block size, tiles and grid rule: what an executor
     /// binds and launches from (`abi::KernelAbi`).
@@ -162,6 +199,7 @@ impl KernelInfo {
 pub struct Artifact {
     /// Path relative to the output folder, e.g. `wgsl/l03_prefill.wgsl`.
     pub path: String,
+    /// The file's text (WGSL or CUDA C++); not written into the manifest.
     #[serde(skip)]
     pub source: String,
     /// WGSL: bytes of workgroup memory the module declares, sized by naga when the
@@ -170,6 +208,7 @@ pub struct Artifact {
     /// from a manifest, whose WGSL the check parses.
     #[serde(skip)]
     pub workgroup_bytes: Option<u64>,
+    /// The kernels the file defines, in the order the generator emitted them.
     pub kernels: Vec<KernelInfo>,
 }
 

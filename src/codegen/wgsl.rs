@@ -2,6 +2,8 @@
 //! decode merge kernel shared by all layers. Every module is validated with naga before
 //! it leaves this function, so an invalid kernel is a compiler error, not a driver one.
 
+#![warn(missing_docs)]
+
 use serde::Serialize;
 use serde_json::json;
 
@@ -387,12 +389,22 @@ struct PrefillCoopGroupCtx<'a> {
 /// session 32 (branch s32-soft)").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct PrefillGroupForm {
+    /// 2: regions ordered by subgroup barriers (needs `SUBGROUP_BARRIER`); 1: by
+    /// workgroup barriers.
     pub form: u32,
+    /// 0 for a correct kernel; 1 to 5 and 7 are timing diagnostics with wrong results
+    /// (6 does not exist).
     pub diag: u32,
+    /// Each key tile's K staged in workgroup memory once per workgroup.
     pub stage_k: bool,
+    /// The tile's V read from storage right after the scores (no diagnostic).
     pub v_early: bool,
+    /// V staged in the staged K tile's buffer (needs `stage_k`).
     pub v_in_k: bool,
+    /// The softmax masks every score with `select()` (not with diagnostic 1).
     pub mask_select: bool,
+    /// The softmax keeps its scores in registers, masked only in tiles not wholly visible
+    /// (not with diagnostic 1).
     pub score_regs: bool,
 }
 
@@ -481,10 +493,16 @@ pub const WGSL_PREFILL_GROUP_MAX_SUBGROUPS: u32 = 8;
 /// tells the grid's y: KV heads for the group form, query heads otherwise.
 #[derive(Clone, Debug)]
 pub struct CoopPrefill {
+    /// The layer's index in the model.
     pub layer: u32,
+    /// The kernel's entry point, `{moa_prefill_coop | moa_prefill_coop_group}_hd{head_dim}_lLL`.
     pub entry_point: String,
+    /// The validated WGSL module.
     pub source: String,
+    /// Queries (tokens of a row) per workgroup: 64 for the one-head form, 16 · q_blocks
+    /// for the group form.
     pub q_tile: u32,
+    /// Whether it is the group form: the grid's y is then KV heads, else query heads.
     pub group: bool,
 }
 
@@ -1433,6 +1451,12 @@ pub fn validate_with(
     super::limits::workgroup_bytes(&module).map_err(invalid)
 }
 
+/// Every WGSL file of `module` in the default [`WgslTuning`]: per layer a prefill and a
+/// decode file, then a decode on cooperative matrices per layer where the storage, GQA
+/// group and head_dim fit it, then one merge file; each validated with naga. Not checked against resource limits here
+/// ([`super::generate`] does). Errors: [`CodegenError::Unsupported`] for bf16 storage
+/// or a head_dim / GQA group the decode cannot hold in workgroup memory,
+/// [`CodegenError::Render`] and [`CodegenError::InvalidWgsl`] (compiler bugs).
 pub fn generate(module: &KernelModule) -> Result<Vec<Artifact>, CodegenError> {
     generate_with(module, WgslTuning::default())
 }

@@ -1,6 +1,8 @@
 //! Constants shared by the host and the generated kernels, defined once.
 //! Templates receive them through their context, never as literals.
 
+#![warn(missing_docs)]
+
 /// WGSL prefill: queries per workgroup (one invocation per query row).
 pub const WGSL_PREFILL_Q_TILE: u32 = 32;
 /// WGSL prefill: keys staged in workgroup memory per step (at most; halved for large
@@ -466,10 +468,12 @@ pub const CUDA_DECODE_MHA_OWN_MERGE: bool = true;
 /// The f16 partial holds a chunk's output (a convex combination of V rows) to 2^-11 of
 /// its magnitude; values of V beyond f16's ±65504 would overflow it.
 pub const CUDA_DECODE_GQA_HALF_PARTIALS: bool = true;
-/// The largest thread-block cluster the CUDA decode kernel merges in without
-/// `CUDA_DECODE_WIDE_CLUSTERS` (CUDA's portable cluster size), and with it (the
-/// non-portable size sm_90 allows once the function opts in).
+/// The largest thread-block cluster (blocks) the CUDA decode kernel merges in without
+/// [`CUDA_DECODE_WIDE_CLUSTERS`]: CUDA's portable cluster size.
 pub const CUDA_DECODE_PORTABLE_CLUSTER: u32 = 8;
+/// The largest thread-block cluster (blocks) the CUDA decode kernel merges in with
+/// [`CUDA_DECODE_WIDE_CLUSTERS`]: the non-portable size sm_90 allows once the function
+/// opts in (`CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED`).
 pub const CUDA_DECODE_WIDE_CLUSTER: u32 = 16;
 /// The most query heads one CUDA decode block computes (tensor-core and, since session 36,
 /// scalar kernel): a GQA group past

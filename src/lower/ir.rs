@@ -20,6 +20,8 @@
 //! attention; a key's position, where a mask needs it, follows from the current
 //! position t: ring slot j holds `t − ((t − sink_kv − j) mod ring_kv)`.
 
+#![warn(missing_docs)]
+
 use serde::Serialize;
 
 use crate::plan::{HeadWindow, ModelShape, Rule, SpanParams};
@@ -29,12 +31,17 @@ use crate::plan::{HeadWindow, ModelShape, Rule, SpanParams};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StorageType {
+    /// IEEE binary32, 4 bytes an element.
     F32,
+    /// IEEE binary16, 2 bytes an element.
     F16,
+    /// bfloat16, 2 bytes an element (CUDA only).
     Bf16,
 }
 
 impl StorageType {
+    /// `f32`, `f16` or `bf16`: as `moa-compile --dtype`, the manifest's `storage` and the
+    /// generated kernels' names spell it.
     pub fn name(self) -> &'static str {
         match self {
             StorageType::F32 => "f32",
@@ -42,6 +49,7 @@ impl StorageType {
             StorageType::Bf16 => "bf16",
         }
     }
+    /// Bytes of one element in device memory: 4 for f32, 2 for f16 and bf16.
     pub fn bytes(self) -> usize {
         match self {
             StorageType::F32 => 4,
@@ -68,15 +76,20 @@ impl StorageType {
 /// A whole plan, lowered.
 #[derive(Clone, Debug, Serialize)]
 pub struct KernelModule {
+    /// The model's attention shape (layers, query and KV heads, head_dim) from the plan.
     pub shape: ModelShape,
+    /// The plan's span constants (sink, minimum span, rounding, mode), in tokens.
     pub span: SpanParams,
+    /// Element type of Q, K, V and O the kernels are generated for.
     pub storage: StorageType,
+    /// One entry per layer, indexed by layer.
     pub layers: Vec<LayerSpec>,
 }
 
 /// One layer: everything a fused prefill or decode kernel bakes in.
 #[derive(Clone, Debug, Serialize)]
 pub struct LayerSpec {
+    /// The layer's index in the model (0-based).
     pub layer: u32,
     /// Distinct rules of the layer, sorted by (α, β); heads sharing a rule.
     pub groups: Vec<RuleGroup>,
@@ -86,25 +99,34 @@ pub struct LayerSpec {
     pub kv_heads: Vec<KvHeadSpec>,
 }
 
+/// One distinct rule of a layer and the query heads that have it.
 #[derive(Clone, Debug, Serialize)]
 pub struct RuleGroup {
+    /// The rule (α in tokens, β as a multiple of 1 / [`BETA_DEN`](crate::plan::BETA_DEN)).
     #[serde(serialize_with = "ser_rule")]
     pub rule: Rule,
+    /// The query heads with this rule, ascending.
     pub q_heads: Vec<u32>,
 }
 
+/// One query head of a layer: its KV head and rule.
 #[derive(Clone, Debug, Serialize)]
 pub struct QHeadSpec {
+    /// The query head's index in the layer.
     pub q_head: u32,
+    /// The KV head it reads: `q_head / (q_heads / kv_heads)` (contiguous GQA groups).
     pub kv_head: u32,
+    /// The head's rule, from the plan.
     #[serde(serialize_with = "ser_rule")]
     pub rule: Rule,
     /// Index into `LayerSpec::groups`.
     pub group: u32,
 }
 
+/// One KV head of a layer and the query heads (its GQA group) that read it.
 #[derive(Clone, Debug, Serialize)]
 pub struct KvHeadSpec {
+    /// The KV head's index in the layer.
     pub kv_head: u32,
     /// The query heads reading this KV head, in order.
     pub q_heads: Vec<u32>,
@@ -147,13 +169,17 @@ pub struct Segment {
 /// The cache layout of one layer at one N (fixed when a request starts).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CacheLayout {
+    /// N (prompt + max new tokens) the spans were evaluated at.
     pub n_tokens: u32,
+    /// One segment per KV head, in KV-head order, back to back within a row.
     pub segments: Vec<Segment>,
     /// Slots per batch row: Σ segment spans.
     pub row_slots: u32,
 }
 
 impl CacheLayout {
+    /// The layout of `layer` at N = `n_tokens`: each KV head's segment spans the largest
+    /// [`Rule::span`] of its query heads (docs/DESIGN.md §4, §5).
     pub fn new(layer: &LayerSpec, span: &SpanParams, n_tokens: u32) -> CacheLayout {
         let mut offset = 0u32;
         let segments = layer

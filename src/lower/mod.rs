@@ -2,6 +2,8 @@
 //! layer, in a canonical form (rules merged and sorted, heads listed in order) from
 //! which every back end generates code. The meaning of each field is in `ir.rs`.
 
+#![warn(missing_docs)]
+
 pub mod consts;
 pub mod ir;
 

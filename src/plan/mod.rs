@@ -5,6 +5,8 @@
 //! stages (`lower`, `codegen`) never re-check shapes or ranges.
 //! The meaning of every field is written once in `docs/DESIGN.md`.
 
+#![warn(missing_docs)]
+
 pub mod rule;
 pub mod stats;
 pub mod upstream;
@@ -33,19 +35,29 @@ pub enum PlanError {
     /// The file cannot be read; the OS error is the source.
     #[error("cannot read plan `{path}`")]
     Io {
+        /// The plan's path as given.
         path: String,
+        /// The OS error.
         #[source]
         source: std::io::Error,
     },
     /// Not a plan's TOML (or JSON): the message names the line and column, or the key.
     #[error("{path}: {message}")]
-    Parse { path: String, message: String },
+    Parse {
+        /// The plan's path, or what stood for it.
+        path: String,
+        /// The parser's message, with the line and column or the key.
+        message: String,
+    },
     /// A field outside its allowed range: `field` names it (e.g. `layers[3].rules[0].heads`),
     /// `message` the value and what is allowed.
     #[error("{path}: `{field}` {message}")]
     Invalid {
+        /// The plan's path, or what stood for it.
         path: String,
+        /// The field as written in TOML, e.g. `model.kv_heads` or `layers[3].alpha`.
         field: String,
+        /// The value found and the allowed range (`= 3 is out of range: allowed 1..=2`).
         message: String,
     },
 }
@@ -54,12 +66,19 @@ pub enum PlanError {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelShape {
+    /// The model's name, for readers (free-form, not checked against a model).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Transformer layers, 1..=1024.
     pub layers: u32,
+    /// Query (attention) heads per layer, 1..=1024.
     pub q_heads: u32,
+    /// KV heads per layer: 1..=`q_heads`, and a divisor of it (GQA).
     pub kv_heads: u32,
+    /// Elements per head vector: 4..=[`MAX_HEAD_DIM`], a multiple of 4.
     pub head_dim: u32,
+    /// The longest sequence (prompt + new tokens) the model takes, in tokens:
+    /// 1..=[`MAX_CONTEXT_TOKENS`].
     pub max_context_tokens: u32,
 }
 
@@ -78,16 +97,23 @@ impl ModelShape {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SpanSection {
+    /// First tokens of a sequence every head keeps, inside its span (docs/DESIGN.md §3):
+    /// 0..=2^20 and at most `model.max_context_tokens`; default 64.
     #[serde(default = "default_sink")]
     pub sink_tokens: u32,
+    /// The smallest span a head gets, in tokens: 1..=2^24 and at most
+    /// `model.max_context_tokens`; default 128.
     #[serde(default = "default_min_span")]
     pub min_span_tokens: u32,
-    /// The plan's block size: spans round up to it and the profiler tiles by it.
+    /// The plan's block size: spans round up to it and the profiler tiles by it. In
+    /// tokens, 1..=4096 and at most `model.max_context_tokens`; default 64.
     #[serde(default = "default_block")]
     pub block_tokens: u32,
+    /// How a rule's raw span becomes slots (docs/DESIGN.md §2); default [`SpanMode::Moa`].
     #[serde(default = "default_mode")]
     pub mode: SpanMode,
-    /// N = prompt tokens + this many new tokens, fixed when a request starts.
+    /// N = prompt tokens + this many new tokens, fixed when a request starts: 0..=2^30,
+    /// default 1024 (upstream's N' = prompt + 1024).
     #[serde(default = "default_max_new")]
     pub max_new_tokens: u32,
 }
@@ -121,6 +147,8 @@ impl Default for SpanSection {
 }
 
 impl SpanSection {
+    /// The constants [`Rule::span`] reads (`block_tokens` becomes
+    /// [`SpanParams::span_round_tokens`]).
     pub fn params(&self) -> SpanParams {
         SpanParams {
             sink_tokens: self.sink_tokens,
@@ -135,10 +163,15 @@ impl SpanSection {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Meta {
+    /// The KV densities (fractions of the dense cache, each in (0, 1]) the plan was made
+    /// for, e.g. the top of `moa optimize`'s density band; nothing enforces them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub target_densities: Vec<f64>,
+    /// What made the plan and from what (e.g. `moa optimize`'s profiles and settings, or
+    /// an upstream import).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<String>,
+    /// Free text (`moa optimize` records its losses, densities and solver status).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
 }
@@ -146,6 +179,7 @@ pub struct Meta {
 /// One layer: the rule of every query head.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LayerRules {
+    /// One rule per query head, indexed by query head (`model.q_heads` entries).
     pub rules: Vec<Rule>,
 }
 

@@ -4,6 +4,8 @@
 //! cache layout and the generated kernels (which evaluate the same formula in WGSL
 //! and CUDA) agree bit for bit. `docs/DESIGN.md` states the semantics in prose.
 
+#![warn(missing_docs)]
+
 use serde::{Deserialize, Serialize};
 
 /// β is stored as a multiple of `1 / BETA_DEN`. Kernels evaluate `floor(β·N)` in
@@ -24,6 +26,7 @@ pub enum SpanMode {
 }
 
 impl SpanMode {
+    /// `moa` or `upstream`, as the plan's `span.mode` spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             SpanMode::Moa => "moa",
@@ -41,6 +44,7 @@ pub struct SpanParams {
     pub min_span_tokens: u32,
     /// Spans are rounded up to a multiple of this (the plan's block size).
     pub span_round_tokens: u32,
+    /// How the raw span is clamped and rounded (docs/DESIGN.md §2).
     pub mode: SpanMode,
 }
 
@@ -54,6 +58,7 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// β as a fraction of N, `beta_num / BETA_DEN`, in [0, 1] (exact: a multiple of 2^-12).
     pub fn beta(&self) -> f64 {
         f64::from(self.beta_num) / f64::from(BETA_DEN)
     }
@@ -95,6 +100,9 @@ pub struct HeadWindow {
 }
 
 impl HeadWindow {
+    /// The window of a head with `span` slots (its [`Rule::span`] at N) when the plan
+    /// keeps `sink_tokens` sink tokens: the sink is `min(span, sink_tokens)`, the rest is
+    /// the recent window (docs/DESIGN.md §3).
     pub fn new(span: u32, sink_tokens: u32) -> Self {
         let sink = span.min(sink_tokens);
         HeadWindow {

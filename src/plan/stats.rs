@@ -1,31 +1,45 @@
 //! Span statistics of a plan at one sequence length: what `moa plan show` prints.
 
+#![warn(missing_docs)]
+
 use super::Plan;
 
 /// Per-layer span figures at one N.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerStats {
+    /// The shortest query-head span of the layer, in slots (tokens).
     pub min_q_span: u32,
+    /// The mean query-head span of the layer, in slots.
     pub mean_q_span: f64,
+    /// The longest query-head span of the layer, in slots.
     pub max_q_span: u32,
     /// Σ over KV heads of the KV span (the slots this layer's cache holds per row).
     pub kv_slots: u64,
+    /// Distinct (α, β) rules among the layer's query heads.
     pub distinct_rules: usize,
 }
 
+/// A plan's span and cache figures at one N (what [`plan_stats`] returns).
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlanStats {
+    /// N the spans were evaluated at, in tokens.
     pub n_tokens: u32,
+    /// One entry per layer, indexed by layer.
     pub layers: Vec<LayerStats>,
     /// KV slots of the GQA-native cache (one segment per KV head) over the dense GQA cache.
     pub kv_density: f64,
     /// Σ query-head spans over (layers·q_heads·N): upstream's "KV density", which
     /// counts an MHA-expanded cache.
     pub q_density: f64,
-    /// Bytes of K and V per batch row for this plan and for dense, at `bytes_per_elem`.
+    /// Bytes of K and V per batch row of this plan's GQA-native cache: Σ KV-head spans
+    /// (all layers) · head_dim · 2 · `bytes_per_elem`.
     pub kv_bytes: u64,
+    /// Bytes of K and V per batch row of the dense GQA cache: layers · kv_heads · N ·
+    /// head_dim · 2 · `bytes_per_elem`.
     pub dense_kv_bytes: u64,
-    /// What upstream's MHA-expanded cache would need.
+    /// Bytes of K and V per batch row that upstream's MHA-expanded cache would need (one
+    /// segment per query head): Σ query-head spans (all layers) · head_dim · 2 ·
+    /// `bytes_per_elem`.
     pub upstream_kv_bytes: u64,
     /// KV heads (over all layers) whose span exceeds N. Always 0 in `moa` span mode;
     /// in `upstream` mode spans round up past N, and then `kv_bytes` can exceed

@@ -3,6 +3,8 @@
 //! importer takes the shape from the caller and the constants of upstream's runtime
 //! (`moa_config_to_cache_config`: sink 64, minimum span 128, rounding 64, 1024 new tokens).
 
+#![warn(missing_docs)]
+
 use serde::{Deserialize, Serialize};
 
 use super::{

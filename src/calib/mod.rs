@@ -32,8 +32,9 @@ pub enum CalibError {
     /// without `python3-doc`); the message says what to install or which source to use.
     #[error("{0}")]
     MissingSource(String),
-    /// Any other bad input (an unknown text source, a length too short, no samples); the
-    /// message names the value and what is allowed.
+    /// Any other bad input (an unknown text source, a length that leaves no room for a
+    /// prompt, filler that does not fit, an empty model answer); the message names the
+    /// value and what is allowed.
     #[error("{0}")]
     Invalid(String),
     /// A prompt's fixed text (instruction, needle and question) alone takes `fixed` tokens
@@ -69,7 +70,7 @@ pub enum CalibError {
         path: String,
         /// The line, counted from 1.
         line: usize,
-        /// What is wrong (the JSON error or the failed check).
+        /// What is wrong (not UTF-8, the JSON error, or the failed check).
         message: String,
     },
     /// The tokenizer or the dense model failed.

@@ -134,7 +134,7 @@ impl Family {
 /// The grid: prompt lengths (tokens, answer included) × relative depths of the needle.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GridSpec {
-    /// Prompt lengths in tokens (answer tokens included), increasing.
+    /// Prompt lengths in tokens (answer tokens included).
     pub lengths: Vec<u32>,
     /// Relative depths of the needle in the filler, each in [0, 1].
     pub depths: Vec<f64>,
@@ -238,7 +238,7 @@ impl GridSpec {
 /// One prompt of the grid.
 #[derive(Clone, Debug)]
 pub struct Case {
-    /// The task family.
+    /// The task family of the prompt (passkey or code).
     pub family: Family,
     /// Index of the prompt's length in [`GridSpec::lengths`].
     pub length_index: usize,
@@ -319,7 +319,7 @@ pub fn is_correct(output: &str, key: &str) -> bool {
 /// One family's results for one plan: `correct[length][depth]` and the answers given.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FamilyGrid {
-    /// The task family.
+    /// The task family these results are of.
     pub family: Family,
     /// `[length][depth]`: the answer was the key ([`is_correct`]).
     pub correct: Vec<Vec<bool>>,
@@ -410,7 +410,7 @@ pub struct PlanResult {
     pub name: String,
     /// GQA-native KV-cache density at each grid length (N = length), 1 for dense.
     pub kv_density: Vec<f64>,
-    /// One grid per evaluated family, in `--tasks` order.
+    /// One grid per evaluated task family.
     pub retrieval: Vec<FamilyGrid>,
     /// Perplexity of the held-out text's scored tokens (None when not measured).
     pub perplexity: Option<f64>,

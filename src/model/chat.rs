@@ -116,7 +116,8 @@ impl ChatTemplate {
 
     /// The template of an open GGUF file (`tokenizer.chat_template`), with the special-token
     /// strings its `tokenizer.ggml.*_token_id` keys name; `Ok(None)` when the file has none.
-    /// Errors: [`ModelError::BadKey`] for a key of the wrong type.
+    /// Errors: [`ModelError::MissingKey`] without `tokenizer.ggml.tokens`,
+    /// [`ModelError::BadKey`] for a key of the wrong type.
     pub fn from_gguf(g: &GgufFile) -> Result<Option<ChatTemplate>, ModelError> {
         let Some(source) = g.get_str_opt("tokenizer.chat_template")? else {
             return Ok(None);

@@ -50,7 +50,7 @@ pub enum ModelError {
     Format {
         /// The malformed file.
         path: String,
-        /// What is wrong in it (offset, key or field named).
+        /// What is wrong in it.
         message: String,
     },
     /// A GGUF metadata or config.json key the model needs is absent.

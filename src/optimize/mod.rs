@@ -41,12 +41,12 @@ pub enum OptimizeError {
     /// An influence profile that cannot be read.
     #[error(transparent)]
     Profile(#[from] ProfileFileError),
-    /// Profiles of different model shapes or block sizes, or a profile (or near plan) not of
-    /// the expected shape; the message names both files' shapes.
+    /// Profiles of different model shapes, lengths or block sizes, or a profile (or near
+    /// plan) not of the expected shape; the message names both sides.
     #[error("model shape mismatch: {0}")]
     ShapeMismatch(String),
     /// No assignment meets the density band and the per-layer rule limit (or an ε bound); the
-    /// message names the row.
+    /// message names the rows or the length.
     #[error("infeasible: {0}")]
     Infeasible(String),
     /// Settings out of range (an empty band, no profiles, a zero rule limit, a bad instance).
@@ -55,7 +55,7 @@ pub enum OptimizeError {
     /// The MILP solver (microlp) failed for another reason than infeasibility.
     #[error("solver failed: {0}")]
     Solver(String),
-    /// A produced plan that does not validate.
+    /// The span section or a produced plan does not validate.
     #[error(transparent)]
     Plan(#[from] PlanError),
 }
@@ -125,7 +125,7 @@ pub struct OptimizeConfig {
 /// the model's shape, one rule per unit, and its rules among the candidates.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Near {
-    /// The plan to stay near (the one the profiles were taken under).
+    /// The plan to stay near (usually the one the profiles were taken under).
     pub plan: Plan,
     /// Units that may take a rule other than `plan`'s.
     pub max_changes: usize,

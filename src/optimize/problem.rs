@@ -18,9 +18,9 @@ pub struct Row {
     pub name: String,
     /// `[units · rules]`.
     pub coef: Vec<f64>,
-    /// Lower bound of the row's sum (`-inf`: none).
+    /// Lower bound of the row's sum (`f64::NEG_INFINITY`: none).
     pub lo: f64,
-    /// Upper bound of the row's sum (`+inf`: none).
+    /// Upper bound of the row's sum (`f64::INFINITY`: none).
     pub hi: f64,
 }
 

@@ -33,9 +33,9 @@ use crate::plan::{HeadWindow, Plan, Rule, BETA_DEN};
 /// What the diagnosis found for one head.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HeadFinding {
-    /// The layer.
+    /// Layer index (0-based).
     pub layer: usize,
-    /// The query head.
+    /// Query head index within the layer (0-based).
     pub q_head: usize,
     /// Attention mass on the key tokens, averaged over the answer rows, in [0, 1].
     pub attn_mass: f64,

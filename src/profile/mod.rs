@@ -43,8 +43,9 @@ pub enum ProfileError {
     /// The forward or backward pass failed (candle, out of memory), or a model file.
     #[error(transparent)]
     Model(#[from] ModelError),
-    /// Bad input (a sample too long for its level, a profile of another shape, bad settings);
-    /// the message names the value and what is allowed.
+    /// Bad input (a sample too long for its length, an `--under-plan` plan of another shape,
+    /// a bad `--device`, no samples at a length); the message names the value and what is
+    /// allowed.
     #[error("{0}")]
     Invalid(String),
 }

@@ -79,9 +79,9 @@ pub const ATTN_CHUNK_BYTES: usize = 1 << 30;
 /// `q_head`, row `query`, entry `key` is scaled by `(1 − t)` and the row renormalised.
 #[derive(Clone, Copy, Debug)]
 pub struct AttnEdit {
-    /// The layer.
+    /// Layer index (0-based).
     pub layer: usize,
-    /// The query head.
+    /// Query head index within the layer (0-based).
     pub q_head: usize,
     /// The query row (token position).
     pub query: usize,
@@ -97,9 +97,9 @@ pub struct AttnEdit {
 /// renormalised, as a sparse mask that drops those keys would do.
 #[derive(Clone, Debug)]
 pub struct HeadMask {
-    /// The layer.
+    /// Layer index (0-based).
     pub layer: usize,
-    /// The query head.
+    /// Query head index within the layer (0-based).
     pub q_head: usize,
     /// The query rows (token positions) whose entries are zeroed.
     pub rows: Range<usize>,

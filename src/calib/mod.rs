@@ -10,6 +10,8 @@
 //! Everything here is deterministic by seed; the model enters only through the
 //! `answer` callback of [`build_samples`], so tests can use a stub.
 
+#![warn(missing_docs)]
+
 pub mod text;
 
 use std::io::{BufRead, Write};
@@ -23,10 +25,16 @@ use serde::{Deserialize, Serialize};
 use crate::model::{ModelError, ModelTokenizer};
 pub use text::TextSource;
 
+/// Every failure of building, reading and checking calibration data.
 #[derive(Debug, thiserror::Error)]
 pub enum CalibError {
+    /// A filler text source that is not installed or too short (the Python documentation
+    /// without `python3-doc`); the message says what to install or which source to use.
     #[error("{0}")]
     MissingSource(String),
+    /// Any other bad input (an unknown text source, a length that leaves no room for a
+    /// prompt, filler that does not fit, an empty model answer); the message names the
+    /// value and what is allowed.
     #[error("{0}")]
     Invalid(String),
     /// A prompt's fixed text (instruction, needle and question) alone takes `fixed` tokens
@@ -37,29 +45,45 @@ pub enum CalibError {
         "the prompt's fixed text (instruction, needle and question) alone takes {fixed} \
          tokens with this tokenizer, more than the {budget} tokens left for a prompt"
     )]
-    FixedTextTooLong { fixed: usize, budget: usize },
+    FixedTextTooLong {
+        /// Tokens of the fixed text.
+        fixed: usize,
+        /// Tokens left for the prompt at this length (the length less the answer's tokens).
+        budget: usize,
+    },
     /// `action`: what failed (read, write, list), so an input that does not exist is
     /// not reported as "cannot read or write".
     #[error("cannot {action} `{path}`")]
     Io {
+        /// The file or folder.
         path: String,
+        /// What failed: `read`, `write`, `list`, …
         action: &'static str,
+        /// The OS error.
         #[source]
         source: std::io::Error,
     },
+    /// A line of a calibration JSONL that is not a valid [`CalibSample`].
     #[error("`{path}` line {line}: {message}")]
     Parse {
+        /// The JSONL file.
         path: String,
+        /// The line, counted from 1.
         line: usize,
+        /// What is wrong (not UTF-8, the JSON error, or the failed check).
         message: String,
     },
+    /// The tokenizer or the dense model failed.
     #[error(transparent)]
     Model(#[from] ModelError),
 }
 
 /// Text ↔ token ids (the model's tokenizer; tests use a byte-level stub).
 pub trait TextCodec {
+    /// Token ids of `text` (the model's tokenizer adds its BOS, as
+    /// [`ModelTokenizer::encode`] does).
     fn encode(&self, text: &str) -> Result<Vec<u32>, CalibError>;
+    /// The text of `ids`, special tokens included.
     fn decode(&self, ids: &[u32]) -> Result<String, CalibError>;
 }
 
@@ -91,11 +115,14 @@ pub struct Expected {
 /// One JSONL line.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CalibSample {
+    /// `{task}-{length}-{index}`, e.g. `passkey-1024-0`: unique within one calibration set (not
+    /// across sets; see [`CalibSample::fingerprint`]).
     pub id: String,
     /// `passkey`, `quote` or `text`.
     pub task: String,
     /// The profile length N this sample was built for (`n_tokens ≤ length_level`).
     pub length_level: u32,
+    /// The prompt's token ids (BOS first where the tokenizer adds one).
     pub prompt_tokens: Vec<u32>,
     /// The dense model's greedy answer (the loss target); for `text`, the text's own
     /// last tokens.
@@ -104,10 +131,13 @@ pub struct CalibSample {
     pub n_tokens: usize,
     /// The response mask as a span of the full sequence: `[start, end)`.
     pub response_span: [usize; 2],
+    /// The filler's name ([`TextSource::name`]).
     pub source: String,
     /// The seed this sample was drawn from (derived from the run's seed).
     pub seed: u64,
+    /// The dense model's answer as text (`response_tokens` decoded).
     pub dense_answer_text: String,
+    /// The expected answer and whether the dense model gave it.
     pub expected: Expected,
 }
 
@@ -174,6 +204,7 @@ pub struct CalibConfig {
     pub lengths: Vec<u32>,
     /// Samples per length.
     pub samples: usize,
+    /// The run's seed; each sample's is derived from it ([`sample_seed`]).
     pub seed: u64,
     /// Filler of the quote task's documents.
     pub source: TextSource,
@@ -209,13 +240,20 @@ pub type AnswerFn<'a> = dyn FnMut(&[u32], usize) -> Result<Vec<u32>, CalibError>
 /// A prompt before the model answers.
 #[derive(Clone, Debug)]
 pub struct Prompt {
+    /// `passkey` or `quote`.
     pub task: &'static str,
+    /// The prompt's token ids, at most the budget given.
     pub tokens: Vec<u32>,
+    /// The answer and the needle's depth and token index; `correct` is still false.
     pub expected: Expected,
 }
 
+/// The instruction that opens a pass-key prompt (docs/CALIBRATION.md, "passkey").
 pub const PASSKEY_INTRO: &str = "There is an important pass key hidden inside a lot of irrelevant text. Find it and memorize it. I will quiz you about the pass key.\n\n";
+/// The question that closes a pass-key prompt, in completion form: the model's next tokens
+/// are the key.
 pub const PASSKEY_QUESTION: &str = "\n\nWhat is the pass key? The pass key is";
+/// The instruction that opens a quote prompt, before the document.
 pub const QUOTE_INTRO: &str =
     "Read the document below. You will be asked to quote one of its sentences.\n\nDocument:\n";
 /// Fewest words of the quoted sentence the question gives (more when needed to make the
@@ -229,6 +267,7 @@ pub fn quote_question(prefix: &str) -> String {
     format!("\n\nEnd of document. Here is one of its sentences again, word for word: {prefix}")
 }
 
+/// The needle sentence that hides pass key `key` (given twice) in the filler.
 pub fn passkey_needle(key: &str) -> String {
     format!("The pass key is {key}. Remember it. {key} is the pass key.")
 }
@@ -302,8 +341,11 @@ fn fit(
 /// The text around a needle: an instruction, the needle sentence(s), the closing question.
 #[derive(Clone, Debug)]
 pub struct NeedleFormat<'a> {
+    /// The instruction before the filler ([`PASSKEY_INTRO`] or [`QUOTE_INTRO`]).
     pub intro: &'a str,
+    /// The sentence(s) hidden in the filler.
     pub needle: String,
+    /// The text after the filler that asks for the answer.
     pub question: &'a str,
 }
 
@@ -544,9 +586,13 @@ pub fn answer_stops(task: &str) -> &'static [char] {
 /// Dense accuracy of one task at one length.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Accuracy {
+    /// `passkey` or `quote`.
     pub task: String,
+    /// The profile length level (tokens).
     pub length: u32,
+    /// Samples whose dense answer is the expected one.
     pub correct: usize,
+    /// Samples of this task and length.
     pub total: usize,
 }
 
@@ -783,6 +829,10 @@ fn remove_dead_partials(path: &Path) {
     crate::codegen::emit::remove_dead_temps(dir, pid_of, "unfinished calibration files");
 }
 
+/// Reads a calibration JSONL (as [`write_jsonl`] writes it), one [`CalibSample`] a line,
+/// blank lines skipped, each sample checked. Errors: [`CalibError::Io`] for a file that
+/// cannot be read (or is past the input size limit), [`CalibError::Parse`] naming the line
+/// for one that is not UTF-8, not a sample or fails its checks.
 pub fn read_jsonl(path: &Path) -> Result<Vec<CalibSample>, CalibError> {
     let shown = path.display().to_string();
     let (file, _) =

@@ -2,6 +2,8 @@
 //! the Python documentation, PSF licence), or a seeded sentence generator (no files, for
 //! tests and CI, which install no Debian packages). docs/CALIBRATION.md names both.
 
+#![warn(missing_docs)]
+
 use std::path::PathBuf;
 
 use rand::rngs::StdRng;
@@ -32,6 +34,8 @@ pub const REPEAT_FILLER: [&str; 5] = [
 ];
 
 impl TextSource {
+    /// The source named `s` on the command line (`python-doc`, `generated` or `repeat`);
+    /// [`CalibError::Invalid`] for any other name.
     pub fn parse(s: &str) -> Result<TextSource, CalibError> {
         match s {
             "python-doc" => Ok(TextSource::PythonDoc),

@@ -8,6 +8,8 @@
 //! pipeline keeps it in the model's work folder, which records its model in `model.txt`
 //! and refuses another).
 
+#![warn(missing_docs)]
+
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -19,6 +21,8 @@ use crate::plan::Plan;
 
 const HEADER: &str = "masking\tsample\tloss\tagree\tn_response";
 
+/// Scores keyed by (masking key, sample key), backed by a TSV file (`masking`, `sample`,
+/// `loss`, `agree`, `n_response` columns) or held in memory only.
 pub struct ScoreCache {
     path: Option<PathBuf>,
     rows: HashMap<(String, String), SampleScore>,
@@ -104,6 +108,9 @@ impl ScoreCache {
         })
     }
 
+    /// The cached score of masking `key` (as [`validate`](super::validate) writes it:
+    /// `<backend>:` + [`masking_key`]) on sample `sample_id` (`<id>@<fingerprint>`, see
+    /// [`SampleScore::sample_id`]), if any.
     pub fn get(&self, key: &str, sample_id: &str) -> Option<&SampleScore> {
         self.rows.get(&(key.to_string(), sample_id.to_string()))
     }

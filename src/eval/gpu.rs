@@ -7,6 +7,8 @@
 //! request of that length would get. On an H200 (Vulkan) a 4k-token sample takes well under
 //! a second, where the CPU reference needs about a minute.
 
+#![warn(missing_docs)]
+
 use super::{masking_key, response_score, sample_n, SampleScore, ValidateError};
 use crate::calib::CalibSample;
 use crate::model::Model;
@@ -25,6 +27,8 @@ pub struct GpuScorer<'a> {
 }
 
 impl<'a> GpuScorer<'a> {
+    /// A scorer on `ctx` for `model`, in f32 storage when `force_f32`, else the engine's
+    /// default storage type. Builds no engine yet.
     pub fn new(ctx: &'a WgpuContext, model: &'a Model, force_f32: bool) -> Self {
         GpuScorer {
             ctx,
@@ -41,6 +45,9 @@ impl<'a> GpuScorer<'a> {
         Ok(format!("gpu-{}", engine.storage().name()))
     }
 
+    /// Teacher-forced score of `sample` under `plan` (`None`: dense) on the GPU, at N =
+    /// [`sample_n`]; the engine is rebuilt only when the plan changes. Errors:
+    /// [`ValidateError::Model`] for a malformed sample, [`ValidateError::Engine`] for the engine.
     pub fn score(
         &mut self,
         sample: &CalibSample,

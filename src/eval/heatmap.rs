@@ -2,6 +2,8 @@
 //! `plotters` bitmap backend. Labels use a built-in 5×7 pixel font drawn pixel by pixel,
 //! so no system font (fontconfig, FreeType) is needed.
 
+#![warn(missing_docs)]
+
 use plotters::prelude::*;
 
 use super::retrieval::{fmt_len, FamilyGrid, GridSpec};

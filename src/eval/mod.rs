@@ -7,6 +7,8 @@
 //! length N that sizes each head's span is the sample's length level (what a request of that
 //! size would get), never less than the sample's token count.
 
+#![warn(missing_docs)]
+
 mod cache;
 pub mod gpu;
 pub mod heatmap;
@@ -24,11 +26,14 @@ use crate::plan::{stats::plan_stats, Plan};
 /// One sample under one masking.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SampleScore {
+    /// The sample's [`CalibSample::id`]; in a score-cache row, `<id>@<16 hex digits of
+    /// its fingerprint>` ([`CalibSample::fingerprint`]), as [`validate`] writes it.
     pub sample_id: String,
     /// Mean cross-entropy (nats) over the response tokens.
     pub loss: f64,
     /// Response tokens whose argmax (teacher-forced) is the dense answer's token.
     pub agree: usize,
+    /// Response tokens scored (the sample's response span).
     pub n_response: usize,
 }
 
@@ -73,10 +78,13 @@ pub struct PlanReport {
     pub name: String,
     /// GQA-native KV density at each sample's N, averaged (1 for dense).
     pub kv_density: f64,
+    /// One score per sample scored so far, in sample order.
     pub scores: Vec<SampleScore>,
 }
 
 impl PlanReport {
+    /// An empty report of `plan` (`None`: dense) over `samples`; the KV density is computed
+    /// here ([`plan_stats`] at each sample's N, [`sample_n`]).
     pub fn new(name: String, plan: Option<&Plan>, samples: &[CalibSample]) -> PlanReport {
         let kv_density = match plan {
             Some(p) if !samples.is_empty() => {
@@ -95,6 +103,7 @@ impl PlanReport {
         }
     }
 
+    /// Mean of the samples' losses, in nats (NaN with no scores).
     pub fn mean_loss(&self) -> f64 {
         mean(self.scores.iter().map(|s| s.loss))
     }
@@ -155,13 +164,18 @@ pub fn report_tsv(dense: &PlanReport, plans: &[PlanReport]) -> String {
 pub enum Event<'a> {
     /// About to score `sample` under `masking` (`dense` or a plan name).
     Start {
+        /// `dense` or the plan's name.
         masking: &'a str,
+        /// The sample about to be scored.
         sample: &'a CalibSample,
     },
     /// Scored (`cached`: taken from the cache, not computed).
     Done {
+        /// `dense` or the plan's name.
         masking: &'a str,
+        /// The sample's score.
         score: &'a SampleScore,
+        /// Taken from the score cache, not computed.
         cached: bool,
     },
 }
@@ -256,12 +270,16 @@ pub fn response_score(
     }
 }
 
+/// Every failure of [`validate`] and of scoring one sample.
 #[derive(Debug, thiserror::Error)]
 pub enum ValidateError {
+    /// The CPU reference forward pass failed, or a sample is malformed.
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// The GPU engine failed (`moa validate --gpu`).
     #[error(transparent)]
     Engine(#[from] crate::runtime::engine::EngineError),
+    /// The score cache could not be written; the message names the file.
     #[error("score cache: {0}")]
     Cache(String),
 }

@@ -12,6 +12,8 @@
 //!   [`crate::calib::text::generated_sentences`]. Calibration never uses this family, so it
 //!   tells whether a plan learned the calibration prompts or long-range retrieval.
 
+#![warn(missing_docs)]
+
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -33,7 +35,10 @@ pub enum Family {
     Code,
 }
 
+/// The instruction that opens a `code` prompt, before the story.
 pub const CODE_INTRO: &str = "Read the story below. Somewhere in it there is a secret code. Keep the secret code in mind, you will be asked for it at the end.\n\n";
+/// The question that closes a `code` prompt, in completion form: the model's next tokens are
+/// the code.
 pub const CODE_QUESTION: &str = "\n\nWhat was the secret code in the story? The secret code was";
 
 /// Answer tokens generated per retrieval prompt (a 7-digit key is 7 tokens in SmolLM2's
@@ -41,6 +46,7 @@ pub const CODE_QUESTION: &str = "\n\nWhat was the secret code in the story? The 
 pub const ANSWER_TOKENS: usize = 10;
 
 impl Family {
+    /// The family named `s` (`passkey` or `code`); the error message names the allowed values.
     pub fn parse(s: &str) -> Result<Family, String> {
         match s {
             "passkey" => Ok(Family::Passkey),
@@ -51,6 +57,7 @@ impl Family {
         }
     }
 
+    /// The family's name, as `--tasks` and the report spell it.
     pub fn name(self) -> &'static str {
         match self {
             Family::Passkey => "passkey",
@@ -127,8 +134,11 @@ impl Family {
 /// The grid: prompt lengths (tokens, answer included) × relative depths of the needle.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GridSpec {
+    /// Prompt lengths in tokens (answer tokens included).
     pub lengths: Vec<u32>,
+    /// Relative depths of the needle in the filler, each in [0, 1].
     pub depths: Vec<f64>,
+    /// Seed of the keys and filler starts ([`crate::calib::sample_seed`] per cell).
     pub seed: u64,
 }
 
@@ -228,11 +238,17 @@ impl GridSpec {
 /// One prompt of the grid.
 #[derive(Clone, Debug)]
 pub struct Case {
+    /// The task family of the prompt (passkey or code).
     pub family: Family,
+    /// Index of the prompt's length in [`GridSpec::lengths`].
     pub length_index: usize,
+    /// Index of the needle's depth in [`GridSpec::depths`].
     pub depth_index: usize,
+    /// The prompt's token ids, at most `length − ANSWER_TOKENS` of them.
     pub prompt: Vec<u32>,
+    /// The key the answer must give (5 or 7 digits).
     pub key: String,
+    /// Token index in `prompt` where the needle begins.
     pub needle_token: usize,
 }
 
@@ -303,8 +319,11 @@ pub fn is_correct(output: &str, key: &str) -> bool {
 /// One family's results for one plan: `correct[length][depth]` and the answers given.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FamilyGrid {
+    /// The task family these results are of.
     pub family: Family,
+    /// `[length][depth]`: the answer was the key ([`is_correct`]).
     pub correct: Vec<Vec<bool>>,
+    /// `[length][depth]`: the decoded greedy answers.
     pub answers: Vec<Vec<String>>,
 }
 
@@ -323,6 +342,7 @@ impl FamilyGrid {
             .collect()
     }
 
+    /// Correct cells over the whole grid.
     pub fn total_correct(&self) -> usize {
         self.correct.iter().flatten().filter(|&&c| c).count()
     }
@@ -390,6 +410,7 @@ pub struct PlanResult {
     pub name: String,
     /// GQA-native KV-cache density at each grid length (N = length), 1 for dense.
     pub kv_density: Vec<f64>,
+    /// One grid per evaluated task family.
     pub retrieval: Vec<FamilyGrid>,
     /// Perplexity of the held-out text's scored tokens (None when not measured).
     pub perplexity: Option<f64>,
@@ -409,13 +430,17 @@ pub struct PlanResult {
 /// The whole evaluation (what `--json` writes).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EvalReport {
+    /// The model's path, as given.
     pub model: String,
+    /// The back end that ran it, in words (adapter or engine, storage type).
     pub backend: String,
+    /// The lengths × depths grid every plan was evaluated on.
     pub grid: GridSpec,
     /// Perplexity windows: `(rows, window tokens, scored tokens per row, text files)`.
     pub perplexity_setup: Option<(usize, usize, usize, Vec<String>)>,
     /// Dense first.
     pub plans: Vec<PlanResult>,
+    /// Wall-clock time of the run, in seconds.
     pub seconds: f64,
     /// `--ppl-method both`: per plan, how far the prefill-scored nats are from the
     /// decode-scored ones.
@@ -428,6 +453,7 @@ pub struct EvalReport {
 /// (`window_token_nats`), token by token.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PerplexityCheck {
+    /// The plan's name (as in [`PlanResult::name`]).
     pub plan: String,
     /// Scored tokens compared.
     pub tokens: usize,

@@ -12,6 +12,8 @@
 //! keys, `span` being the plan's mean query-head span at the request's N
 //! ([`crate::plan::stats::PlanStats::q_density`] · N), or N for dense.
 
+#![warn(missing_docs)]
+
 use crate::model::LlamaConfig;
 use crate::plan::{stats::plan_stats, Plan};
 
@@ -38,6 +40,8 @@ pub fn attended_keys(len: f64, span: f64) -> f64 {
 }
 
 impl ForwardCost {
+    /// The multiply-adds per token, key and logit row of `cfg`'s model, by the formula of the
+    /// module docs.
     pub fn of(cfg: &LlamaConfig) -> ForwardCost {
         let [h, f, qh, kvh, hd, v, l] = [
             cfg.hidden_size,

@@ -3,6 +3,8 @@
 //! globals and `tojson`), and tokenized as it does (no special tokens added to the rendered
 //! text). tests/chat_template.rs compares ids with transformers' on real template shapes.
 
+#![warn(missing_docs)]
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -16,11 +18,14 @@ use super::{io_err, ModelError, ModelFormat, ModelTokenizer};
 /// One chat turn, as Hugging Face templates expect it (`message['role']`, `message['content']`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ChatMessage {
+    /// `system`, `user` or `assistant` (what the template's `message['role']` tests).
     pub role: String,
+    /// The turn's text, as the template inserts it.
     pub content: String,
 }
 
 impl ChatMessage {
+    /// A turn of `role` with text `content`.
     pub fn new(role: &str, content: &str) -> ChatMessage {
         ChatMessage {
             role: role.into(),
@@ -32,6 +37,7 @@ impl ChatMessage {
 /// A model's chat template plus the special-token strings templates may refer to.
 #[derive(Clone, Debug)]
 pub struct ChatTemplate {
+    /// The Jinja template's text (minijinja renders it).
     pub source: String,
     /// Where the template came from, as `moa model info` names it: `chat_template.jinja`,
     /// `tokenizer_config.json` (its `chat_template` key, or the entry named `default` of a
@@ -108,6 +114,10 @@ impl ChatTemplate {
         }
     }
 
+    /// The template of an open GGUF file (`tokenizer.chat_template`), with the special-token
+    /// strings its `tokenizer.ggml.*_token_id` keys name; `Ok(None)` when the file has none.
+    /// Errors: [`ModelError::MissingKey`] without `tokenizer.ggml.tokens`,
+    /// [`ModelError::BadKey`] for a key of the wrong type.
     pub fn from_gguf(g: &GgufFile) -> Result<Option<ChatTemplate>, ModelError> {
         let Some(source) = g.get_str_opt("tokenizer.chat_template")? else {
             return Ok(None);

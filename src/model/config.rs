@@ -1,5 +1,7 @@
 //! The shapes of a Llama-family decoder, read from GGUF metadata or `config.json`.
 
+#![warn(missing_docs)]
+
 use serde::Serialize;
 
 use super::ModelError;
@@ -10,20 +12,30 @@ use crate::plan::{ModelShape, Plan};
 pub struct LlamaConfig {
     /// `general.name` (GGUF) or the folder name (Hugging Face).
     pub name: Option<String>,
+    /// Decoder layers (GGUF `llama.block_count`, HF `num_hidden_layers`).
     pub n_layers: usize,
+    /// Width of the residual stream, the embedding length (GGUF `llama.embedding_length`).
     pub hidden_size: usize,
     /// Inner size of the SwiGLU MLP.
     pub ffn_size: usize,
+    /// Query heads per layer.
     pub q_heads: usize,
+    /// Key/value heads per layer (fewer than `q_heads` under grouped-query attention; `q_heads`
+    /// is a multiple of it).
     pub kv_heads: usize,
+    /// Size of one head's query/key/value vector (elements).
     pub head_dim: usize,
+    /// RoPE base θ of `inv_freq_j = theta^(−2j/head_dim)` (GGUF `llama.rope.freq_base`, HF
+    /// `rope_theta`).
     pub rope_theta: f32,
     /// How RoPE's frequencies are rescaled for a longer context (Llama 3.1+ / 3.2's
     /// `llama3`, linear interpolation); `None`: plain RoPE. Read by
     /// [`LlamaConfig::rope_inv_freq`], the one place every back end takes its angles from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rope_scaling: Option<RopeScaling>,
+    /// The ε added to the mean square in every RMSNorm.
     pub rms_norm_eps: f32,
+    /// Vocabulary size, in tokens: the embedding's and the output projection's row count.
     pub vocab_size: usize,
     /// The output projection is the token embedding (no separate `output` tensor).
     pub tied_embeddings: bool,
@@ -40,15 +52,21 @@ pub enum RopeScaling {
     /// `rope_scaling = {"rope_type": "linear", "factor": f}`; GGUF
     /// `llama.rope.scaling.type = linear`, `llama.rope.scaling.factor`, or the older
     /// `llama.rope.scale_linear`).
-    Linear { factor: f64 },
+    Linear {
+        /// The divisor of every `inv_freq_j` (> 0).
+        factor: f64,
+    },
     /// Llama 3.1's frequency-dependent scaling (HF `rope_type: "llama3"`; transformers'
     /// `modeling_rope_utils._compute_llama3_parameters`): with `wavelen = 2π / inv_freq`,
     /// `inv_freq` is kept where `wavelen < original_context / high_freq_factor`, divided
     /// by `factor` where `wavelen > original_context / low_freq_factor`, and blended
     /// linearly in `original_context / wavelen` between the two.
     Llama3 {
+        /// Divisor of the low frequencies (HF `factor`).
         factor: f64,
+        /// Wavelengths above `original_context / low_freq_factor` are divided by `factor`.
         low_freq_factor: f64,
+        /// Wavelengths below `original_context / high_freq_factor` are kept.
         high_freq_factor: f64,
         /// `original_max_position_embeddings`, in tokens.
         original_context: f64,

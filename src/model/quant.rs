@@ -16,6 +16,8 @@
 //! The loader dequantizes to f32 on the host; the engine then stores weights in its
 //! storage type (f16 or f32, DESIGN.md §7).
 
+#![warn(missing_docs)]
+
 /// Weights per K-quant super-block.
 pub const QK_K: usize = 256;
 /// Bytes of one Q4_K super-block.

@@ -2,6 +2,8 @@
 //! whose real weights cannot be had (7B weights cannot travel to the GPU machine; the
 //! CUDA engine can also make them on the device, `CudaLlama::random`).
 
+#![warn(missing_docs)]
+
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 

@@ -5,6 +5,8 @@
 //! The plan mask is `Plan::window(layer, q_head, N).keeps(q_pos, k_pos)` and nothing else
 //! (docs/DESIGN.md §3); positions are absolute, so prefill and decode see the same keys.
 
+#![warn(missing_docs)]
+
 use candle_core::{Device, Tensor, D};
 
 use super::config::LlamaConfig;
@@ -19,7 +21,12 @@ pub enum Masking<'a> {
     Dense,
     /// The plan's per-head windows at sequence length `n_tokens` (the request's N, fixed for
     /// the whole request; see `Plan::n_for_prompt`).
-    Plan { plan: &'a Plan, n_tokens: u32 },
+    Plan {
+        /// The plan whose per-head sink + window rules mask the attention.
+        plan: &'a Plan,
+        /// The request's sequence length N (tokens) that the plan's windows are evaluated at.
+        n_tokens: u32,
+    },
 }
 
 impl<'a> Masking<'a> {
@@ -64,10 +71,12 @@ impl KvCache {
         self.len
     }
 
+    /// No position cached yet.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
+    /// Drops every cached position (keeps the layer count), for a new sequence from position 0.
     pub fn clear(&mut self) {
         self.layers.iter_mut().for_each(|l| *l = None);
         self.len = 0;
@@ -88,6 +97,7 @@ struct CpuLayer {
 
 /// A model ready to run on the CPU.
 pub struct CpuReference {
+    /// The model's shapes (layers, heads, `head_dim`, vocabulary, RoPE).
     pub config: LlamaConfig,
     token_embd: Tensor,
     layers: Vec<CpuLayer>,
@@ -134,10 +144,12 @@ impl CpuReference {
         })
     }
 
+    /// [`CpuReference::new`] on a loaded [`Model`]'s config and weights.
     pub fn from_model(model: Model) -> Result<CpuReference, ModelError> {
         Self::new(model.config, model.weights)
     }
 
+    /// An empty KV cache with one entry per layer of this model.
     pub fn new_cache(&self) -> KvCache {
         KvCache::new(self.config.n_layers)
     }
@@ -335,6 +347,9 @@ pub fn argmax(logits: &[f32]) -> u32 {
     u32::try_from(best).unwrap_or(u32::MAX)
 }
 
+/// RMSNorm over the last dimension: `x / sqrt(mean(x²) + eps) · weight`, `x` of shape
+/// `[rows, hidden]` (any leading dims), `weight` `[hidden]` (Llama's RMSNorm, transformers'
+/// `LlamaRMSNorm`). Errors: [`ModelError::Candle`] on a shape mismatch.
 pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f32) -> Result<Tensor, ModelError> {
     let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
     let inv = (ms + f64::from(eps))?.sqrt()?.recip()?;

@@ -2,6 +2,8 @@
 //! shards listed in `model.safetensors.index.json`), any float dtype converted to f32. Q/K
 //! rows are already in the half-split RoPE layout moa uses.
 
+#![warn(missing_docs)]
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 

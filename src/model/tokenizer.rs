@@ -2,6 +2,8 @@
 //! from GGUF metadata (`tokenizer.ggml.*`, GPT-2 style byte-level BPE) as an equivalent
 //! `tokenizer.json` document.
 
+#![warn(missing_docs)]
+
 use std::path::Path;
 
 use serde_json::{json, Map, Value as Json};
@@ -19,7 +21,9 @@ const LLAMA3_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L
 
 /// A tokenizer plus the special ids generation needs.
 pub struct ModelTokenizer {
+    /// The Hugging Face `tokenizers` tokenizer (built from GGUF metadata or `tokenizer.json`).
     pub inner: tokenizers::Tokenizer,
+    /// BOS and the end-of-sequence ids.
     pub special: SpecialTokens,
     /// Prepend `special.bos` in [`ModelTokenizer::encode`] (GGUF `tokenizer.ggml.add_bos_token`;
     /// `tokenizer.json` files carry this in their post-processor instead).

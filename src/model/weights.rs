@@ -7,6 +7,8 @@
 //! undoes that at load time, so one rotary implementation serves both formats and the
 //! attention scores are unchanged (a permutation of the same rows of Q and K).
 
+#![warn(missing_docs)]
+
 use super::config::LlamaConfig;
 use super::ModelError;
 
@@ -14,11 +16,15 @@ use super::ModelError;
 /// (`y = W x`), as in PyTorch and GGUF.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HostTensor {
+    /// Dimensions, outermost first (`[out_features, in_features]` for a matrix).
     pub shape: Vec<usize>,
+    /// The values, row-major: `shape.iter().product()` of them.
     pub data: Vec<f32>,
 }
 
 impl HostTensor {
+    /// Wraps `data` as a tensor of `shape`; [`ModelError::Format`] where the element count is
+    /// not the product of `shape`.
     pub fn new(shape: Vec<usize>, data: Vec<f32>) -> Result<HostTensor, ModelError> {
         let n: usize = shape.iter().product();
         if n != data.len() {
@@ -59,6 +65,7 @@ pub struct LayerWeights {
 pub struct Weights {
     /// `[vocab, hidden]`.
     pub token_embd: HostTensor,
+    /// The decoder blocks, `n_layers` of them, in order.
     pub layers: Vec<LayerWeights>,
     /// `[hidden]`.
     pub output_norm: HostTensor,

@@ -1,6 +1,8 @@
 //! Candidate rules, and what a rule costs a head at one length: the influence mass its
 //! mask drops (loss) and its KV density.
 
+#![warn(missing_docs)]
+
 use crate::plan::{HeadWindow, Rule, SpanParams, BETA_DEN};
 
 /// The (α, β) grid of upstream MoA (`elastic_generate.py`, moa.md §5.1).
@@ -110,12 +112,19 @@ pub fn rule_density(rule: Rule, n_tokens: u32, span: &SpanParams) -> f64 {
 /// O(NB · (1 + sink_blocks)) per rule once its diagonal sums are known.
 #[derive(Clone, Debug)]
 pub struct KeptShare {
+    /// `[NB]`: kept share of a tile past the sink at diagonal offset `d = qb − kb` (blocks).
     pub band: Vec<f64>,
+    /// `[NB · sink_blocks]`: kept share of tile `(qb, kb)` for key blocks touching the sink, at
+    /// `qb · sink_blocks + kb` (0 above the diagonal).
     pub sink: Vec<f64>,
+    /// Key blocks that touch the sink: `ceil(sink_tokens / block_tokens)`, at most NB.
     pub sink_blocks: usize,
 }
 
 impl KeptShare {
+    /// Kept shares of the rule whose span is `span_tokens` (sink included) with
+    /// `sink_tokens` of sink, at length `n_tokens` with `block_tokens`-token tiles (NB =
+    /// `n_tokens / block_tokens`, whole blocks only).
     pub fn new(span_tokens: u32, sink_tokens: u32, n_tokens: u32, block_tokens: u32) -> Self {
         let w = HeadWindow::new(span_tokens, sink_tokens);
         let b = i64::from(block_tokens);
@@ -170,8 +179,13 @@ impl KeptShare {
 /// key blocks past the sink, the sink tiles as they are, and the total mass.
 #[derive(Clone, Debug)]
 pub struct HeadInfluence {
+    /// `[NB]`: summed influence of the causal tiles past the sink at each diagonal offset
+    /// `d = qb − kb`.
     pub diag: Vec<f64>,
+    /// `[NB · sink_blocks]`: the influence of tile `(qb, kb)` for key blocks touching the sink,
+    /// at `qb · sink_blocks + kb`.
     pub sink: Vec<f64>,
+    /// Influence of every causal tile (kb ≤ qb) of the head.
     pub total: f64,
 }
 

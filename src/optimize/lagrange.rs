@@ -20,6 +20,8 @@
 //! When C(R, K) is too large to enumerate, the layer bound drops the K limit (still a
 //! valid lower bound) and the layer's primal set is found greedily.
 
+#![warn(missing_docs)]
+
 use std::time::Instant;
 
 use super::problem::{relative_gap, Assignment, Instance, Method, SolveOptions, SolveStatus};

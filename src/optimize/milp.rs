@@ -10,6 +10,8 @@
 //! Always solved with a MIP gap and a time limit (feasibility.md §4: microlp without a
 //! gap can take minutes on a few hundred heads).
 
+#![warn(missing_docs)]
+
 use std::time::Instant;
 
 use good_lp::solvers::microlp::microlp;

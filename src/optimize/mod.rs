@@ -13,6 +13,8 @@
 //!    profiled lengths (payoff table, grid of upper bounds on the other losses, Pareto
 //!    filter). Each kept assignment becomes a [`Plan`] with its provenance in `meta`.
 
+#![warn(missing_docs)]
+
 pub mod cost;
 mod lagrange;
 mod milp;
@@ -33,18 +35,27 @@ use crate::plan::{
 use crate::profile::influence::cut_loss;
 use crate::profile::{InfluenceProfile, ProfileFileError};
 
+/// Every failure of [`optimize`]: bad inputs, an infeasible band, a solver error.
 #[derive(Debug, thiserror::Error)]
 pub enum OptimizeError {
+    /// An influence profile that cannot be read.
     #[error(transparent)]
     Profile(#[from] ProfileFileError),
+    /// Profiles of different model shapes, lengths or block sizes, or a profile (or near
+    /// plan) not of the expected shape; the message names both sides.
     #[error("model shape mismatch: {0}")]
     ShapeMismatch(String),
+    /// No assignment meets the density band and the per-layer rule limit (or an ε bound); the
+    /// message names the rows or the length.
     #[error("infeasible: {0}")]
     Infeasible(String),
+    /// Settings out of range (an empty band, no profiles, a zero rule limit, a bad instance).
     #[error("invalid optimizer settings: {0}")]
     InvalidConfig(String),
+    /// The MILP solver (microlp) failed for another reason than infeasibility.
     #[error("solver failed: {0}")]
     Solver(String),
+    /// The span section or a produced plan does not validate.
     #[error(transparent)]
     Plan(#[from] PlanError),
 }
@@ -56,18 +67,28 @@ pub const MAX_LENGTH: u32 = 1 << 30;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Objective {
     /// The summed loss at this profiled length.
-    Single { n_tokens: u32 },
+    Single {
+        /// The profiled length N, in tokens.
+        n_tokens: u32,
+    },
     /// The loss summed over these profiled lengths (each the mean first-order loss change
     /// of its samples, so the sum is the expected loss of requests spread evenly over the
     /// lengths): one solve. A plan for every one of several lengths, where a single
     /// length's profile prices only the keys at that length's distances
     /// (docs/CALIBRATION.md, "The 25% plan, session 9").
-    Sum { n_tokens: Vec<u32> },
+    Sum {
+        /// The profiled lengths N, in tokens.
+        n_tokens: Vec<u32>,
+    },
     /// ε-constraint over all profiled lengths: each range of the payoff table is cut into
     /// `intervals` steps (upstream: 4).
-    Pareto { intervals: usize },
+    Pareto {
+        /// Steps per payoff-table range (0 is taken as 1).
+        intervals: usize,
+    },
 }
 
+/// Settings of one [`optimize`] run: span map, density band, rule limit, objective, solver.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OptimizeConfig {
     /// The plan's span section (sink, min span, rounding, mode): the rule → span map.
@@ -78,10 +99,13 @@ pub struct OptimizeConfig {
     pub density_band: (f64, f64),
     /// Density-only lengths beyond the profiled ones (e.g. 2× the longest).
     pub extra_lengths: Vec<u32>,
+    /// At most this many distinct rules in a layer (≥ 1; upstream's `--num_plan_limit`: 2,
+    /// moa.md §5.4).
     pub max_rules_per_layer: usize,
     /// One rule per KV-head group: loss summed over the group's query heads, density
     /// counted per KV head (the runtime cache is then exactly the constrained density).
     pub gqa_native: bool,
+    /// What to minimise.
     pub objective: Objective,
     /// Candidate grid; `None`: upstream's grid for the profiled and extra lengths.
     pub grid: Option<CandidateGrid>,
@@ -101,7 +125,9 @@ pub struct OptimizeConfig {
 /// the model's shape, one rule per unit, and its rules among the candidates.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Near {
+    /// The plan to stay near (usually the one the profiles were taken under).
     pub plan: Plan,
+    /// Units that may take a rule other than `plan`'s.
     pub max_changes: usize,
 }
 
@@ -210,6 +236,7 @@ impl OptimizeConfig {
 /// One produced plan and the numbers behind it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OptimizedPlan {
+    /// The plan, with its provenance (objective, lengths, band, solver) in `meta`.
     pub plan: Plan,
     /// `(N, dropped influence)` at every profiled length.
     pub losses: Vec<(u32, f64)>,
@@ -224,20 +251,31 @@ pub struct OptimizedPlan {
     /// Every length whose loss entered the minimised sum (`[primary]` but with
     /// [`Objective::Sum`]).
     pub objective_lengths: Vec<u32>,
+    /// How this plan's solve ended.
     pub status: SolveStatus,
+    /// The solve's relative optimality gap, where known ([`Assignment::gap`]).
     pub gap: Option<f64>,
+    /// A proven lower bound on the minimised loss, where the method gives one.
     pub lower_bound: Option<f64>,
+    /// The method that solved it (MILP or Lagrangian).
     pub method: Method,
+    /// Wall-clock time of this plan's solve, in seconds.
     pub seconds: f64,
 }
 
+/// Everything one [`optimize`] run produced.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OptimizeResult {
     /// Pareto-optimal plans (one for a single objective), by increasing primary loss.
     pub plans: Vec<OptimizedPlan>,
+    /// The candidate rules, in grid order (an [`Assignment`]'s rule index points here).
     pub rules: Vec<Rule>,
+    /// The profiled lengths N, in tokens, sorted.
     pub profiled_lengths: Vec<u32>,
+    /// The lengths whose mean KV density the band constrains: the profiled and the extra
+    /// ones, in tokens, sorted.
     pub constrained_lengths: Vec<u32>,
+    /// Solves run (payoff table and ε points).
     pub solves: usize,
     /// ε points that gave no plan, and why (infeasible box, budget spent).
     pub skipped: Vec<String>,
@@ -246,6 +284,7 @@ pub struct OptimizeResult {
     /// that lowers the loss to first order is not a gain the solver may spend). A plan
     /// whose loss is 0 at N chose only such rules there; [`zero_loss_note`] says so.
     pub negative_cuts: Vec<(u32, usize, usize)>,
+    /// Wall-clock time of the whole run, in seconds.
     pub seconds: f64,
 }
 

@@ -5,6 +5,8 @@
 //! `max_rules_per_layer` distinct rules; linear side rows (density bands, ε bounds) hold;
 //! the summed cost is minimal.
 
+#![warn(missing_docs)]
+
 use std::time::Duration;
 
 use super::OptimizeError;
@@ -16,17 +18,24 @@ pub struct Row {
     pub name: String,
     /// `[units · rules]`.
     pub coef: Vec<f64>,
+    /// Lower bound of the row's sum (`f64::NEG_INFINITY`: none).
     pub lo: f64,
+    /// Upper bound of the row's sum (`f64::INFINITY`: none).
     pub hi: f64,
 }
 
 /// One instance. `cost` and each row's `coef` are `[units · rules]`, row-major by unit.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Instance {
+    /// Candidate rules per unit (R); every unit chooses among the same R.
     pub rules: usize,
     /// `layer_of[u]`: the layer of unit u (units of a layer need not be contiguous).
     pub layer_of: Vec<usize>,
+    /// `[units · rules]`: the cost of unit u taking rule r at `u · rules + r`, minimised
+    /// summed over units (from the optimizer: the influence the rule's mask drops, moa.md
+    /// §5.2).
     pub cost: Vec<f64>,
+    /// The side rows (density band at each constrained length, ε bounds, the near-plan row).
     pub rows: Vec<Row>,
     /// At most this many distinct rules per layer (≥ 1).
     pub max_rules_per_layer: usize,
@@ -37,10 +46,12 @@ pub struct Instance {
 pub const ROW_TOLERANCE: f64 = 1e-9;
 
 impl Instance {
+    /// Number of units (query heads, or KV-head groups with `gqa_native`).
     pub fn units(&self) -> usize {
         self.layer_of.len()
     }
 
+    /// Number of layers: one past the largest layer index of a unit.
     pub fn layers(&self) -> usize {
         self.layer_of.iter().map(|l| l + 1).max().unwrap_or(0)
     }
@@ -81,6 +92,7 @@ impl Instance {
         Ok(())
     }
 
+    /// Summed cost of `assign` (a rule index per unit).
     pub fn objective(&self, assign: &[usize]) -> f64 {
         assign
             .iter()
@@ -89,6 +101,7 @@ impl Instance {
             .sum()
     }
 
+    /// `Σ_u row.coef[u · rules + assign[u]]`: the value the row bounds, for `assign`.
     pub fn row_value(&self, row: &Row, assign: &[usize]) -> f64 {
         assign
             .iter()
@@ -147,8 +160,10 @@ pub enum Method {
 /// minutes, while the relaxation has a tiny duality gap there (few side rows, many units).
 pub const AUTO_MILP_MAX_VARS: usize = 2000;
 
+/// How to solve one [`Instance`]: method, gap and time limit.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SolveOptions {
+    /// Which solver ([`Method::Auto`]: by the instance's size, see [`AUTO_MILP_MAX_VARS`]).
     pub method: Method,
     /// Stop when `(objective − lower bound) / |objective| ≤ mip_gap`.
     pub mip_gap: f64,
@@ -182,6 +197,8 @@ pub enum SolveStatus {
 }
 
 impl SolveStatus {
+    /// The status as reports and plan `meta` spell it: `optimal`, `gap-limit`, `time-limit`,
+    /// `stalled`.
     pub fn as_str(self) -> &'static str {
         match self {
             SolveStatus::Optimal => "optimal",
@@ -197,14 +214,18 @@ impl SolveStatus {
 pub struct Assignment {
     /// Rule index of every unit.
     pub rule_of_unit: Vec<usize>,
+    /// The summed cost of `rule_of_unit` ([`Instance::objective`]).
     pub objective: f64,
     /// A proven lower bound on the optimum, when the method gives one.
     pub lower_bound: Option<f64>,
     /// `(objective − lower_bound) / max(|objective|, 1e-12)`; for microlp's `Optimal` /
     /// `GapLimit` without a bound: 0 / the requested gap (microlp does not export its bound).
     pub gap: Option<f64>,
+    /// How the solve ended.
     pub status: SolveStatus,
+    /// The method that produced it (never [`Method::Auto`]).
     pub method: Method,
+    /// Wall-clock time of the solve, in seconds.
     pub seconds: f64,
 }
 

@@ -17,6 +17,8 @@
 //! - `span`, `reaches`: the plan's span of the head at N and whether the first answer row
 //!   keeps the first key token.
 
+#![warn(missing_docs)]
+
 use std::fmt::Write as _;
 use std::ops::Range;
 
@@ -31,13 +33,23 @@ use crate::plan::{HeadWindow, Plan, Rule, BETA_DEN};
 /// What the diagnosis found for one head.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HeadFinding {
+    /// Layer index (0-based).
     pub layer: usize,
+    /// Query head index within the layer (0-based).
     pub q_head: usize,
+    /// Attention mass on the key tokens, averaged over the answer rows, in [0, 1].
     pub attn_mass: f64,
+    /// Σ |ΔL_ij| over answer rows × key tokens (the per-entry influence, moa.md §3.2).
     pub key_influence: f64,
+    /// First-order loss change (nats) of removing the key tokens from the answer rows as one
+    /// set (the formula of the module docs).
     pub key_first_order: f64,
+    /// The true loss change (nats) of that removal, measured for the heads with the most key
+    /// mass; `None` where not measured.
     pub ablation: Option<f64>,
+    /// The head's whole influence (Σ |ΔL_ij| over its causal entries) in this sample.
     pub head_influence: f64,
+    /// Share of `head_influence` outside the plan's window at N, in [0, 1].
     pub dropped_share: f64,
     /// Cut influence of the plan's window for this head (what `moa optimize` charges the
     /// rule when the profile has cuts): Σ over rows of |ΔL| of removing everything the
@@ -45,7 +57,9 @@ pub struct HeadFinding {
     pub cut_plan: f64,
     /// The same, signed (rows' effects may cancel): what the optimizer charges.
     pub cut_plan_signed: f64,
+    /// The plan's span of the head at N, in tokens (sink included).
     pub span: u32,
+    /// The first answer row keeps the first key token under the plan ([`reaches`]).
     pub reaches: bool,
     /// Loss under the plan minus loss under the plan with this head dense (what the
     /// plan's cut of this head costs, with every other head cut as planned).
@@ -55,13 +69,17 @@ pub struct HeadFinding {
 /// The diagnosis of one sample.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Diagnosis {
+    /// The sample's [`CalibSample::id`].
     pub sample_id: String,
+    /// The sample's length T, in tokens (prompt and response).
     pub n_tokens: usize,
     /// N at which the plan's spans are taken.
     pub n_eval: u32,
+    /// Token positions of the key in the prompt ([`key_range`]).
     pub key: Range<usize>,
     /// Rows whose logits predict the response.
     pub answer_rows: Range<usize>,
+    /// Response loss (mean cross-entropy, nats) under dense attention.
     pub dense_loss: f64,
     /// Response loss with every head restricted to the plan's window at N.
     pub plan_loss: f64,

@@ -34,6 +34,8 @@
 //! The writer and reader are hand-written (a header length, a JSON header, raw bytes) so
 //! that the metadata round-trips; any safetensors reader (candle, Python) loads the tensor.
 
+#![warn(missing_docs)]
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -46,16 +48,27 @@ pub enum ProfileFileError {
     /// "cannot read or write".
     #[error("cannot {action} `{path}`")]
     Io {
+        /// The profile file.
         path: String,
+        /// `read` or `write`.
         action: &'static str,
+        /// The OS error.
         #[source]
         source: std::io::Error,
     },
+    /// A file that is not a valid influence profile; the message names what is wrong.
     #[error("influence profile `{path}`: {message}")]
-    Format { path: String, message: String },
+    Format {
+        /// The profile file.
+        path: String,
+        /// What is wrong (header, tensor, size or shape).
+        message: String,
+    },
 }
 
+/// The `format` metadata value of every profile file.
 pub const PROFILE_FORMAT: &str = "moa-influence";
+/// The `format_version` metadata value this version writes and reads.
 pub const PROFILE_FORMAT_VERSION: u32 = 1;
 /// The tensor name inside the safetensors file.
 pub const INFLUENCE_TENSOR: &str = "influence";
@@ -66,13 +79,19 @@ pub const CUT_TENSOR: &str = "cut_influence";
 /// the sink it was computed for.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CutInfluence {
+    /// The sink (tokens) the cuts were computed for: `moa optimize` uses them only for plans
+    /// with that sink.
     pub sink_tokens: u32,
+    /// `[layers, q_heads, NB, NB]`, row-major: entry `[l, h, qb, d]` is the signed
+    /// first-order loss change, summed over the rows of query block `qb`, of removing every
+    /// key at least `d` blocks back past the sink ([`super::influence::add_head_cuts`]).
     pub values: Vec<f32>,
 }
 
 /// One influence profile at one sequence length.
 #[derive(Clone, Debug, PartialEq)]
 pub struct InfluenceProfile {
+    /// The shape of the model profiled (layers, heads, `head_dim`).
     pub model: ModelShape,
     /// The profiled sequence length N.
     pub n_tokens: u32,

@@ -11,6 +11,8 @@
 //! `1 − A_ij` below [`ONE_EPS`]) nothing is left to renormalise and upstream's special case
 //! `−G_ij·A_ij` (dropping the entry alone) is used instead of dividing by ~0.
 
+#![warn(missing_docs)]
+
 /// Below this `1 − A_ij` an entry is treated as the row's only mass. Upstream adds bf16's
 /// eps (7.8e-3) to the denominator; in f32 a much smaller guard suffices.
 pub const ONE_EPS: f64 = 1e-6;

@@ -14,6 +14,8 @@
 //! one fills the top-left tiles (upstream pads after the response, where G = 0, so the
 //! tiles are the same). The mean divides by the number of samples used.
 
+#![warn(missing_docs)]
+
 pub mod diagnose;
 pub mod file;
 pub mod influence;
@@ -35,10 +37,15 @@ pub use file::{
 };
 pub use model::{AttnEdit, GradModel, HeadMask, LayerAttention, LossSpan, PlanMasks, SeqContext};
 
+/// Every failure of profiling and diagnosis.
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
+    /// The forward or backward pass failed (candle, out of memory), or a model file.
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// Bad input (a sample too long for its length, an `--under-plan` plan of another shape,
+    /// a bad `--device`, no samples at a length); the message names the value and what is
+    /// allowed.
     #[error("{0}")]
     Invalid(String),
 }
@@ -52,8 +59,14 @@ impl From<candle_core::Error> for ProfileError {
 /// Sums of |ΔL| of one sample: `[layers, q_heads, nb, nb]` row-major (per-entry tiles, and
 /// cut influence by query block and distance, [`influence::add_head_cuts`]), plus its loss.
 pub struct SampleInfluence {
+    /// `[layers, q_heads, nb, nb]`: Σ |ΔL_ij| of each `block × block`-token tile, query block
+    /// by key block (moa.md §3.2–3.3; `nb = n_tokens / block`).
     pub tiles: Vec<f64>,
+    /// `[layers, q_heads, nb, nb]`: signed cut influence by query block and distance in
+    /// blocks ([`influence::add_head_cuts`]).
     pub cuts: Vec<f64>,
+    /// The sample's response loss (mean cross-entropy, nats), under the plan's windows
+    /// where the profile is taken under a plan.
     pub loss: f64,
 }
 
@@ -224,11 +237,15 @@ pub fn sample_influence_under(
 /// What happened to one sample (for the progress bar and the timing table).
 #[derive(Clone, Debug)]
 pub struct SampleReport {
+    /// The sample's [`CalibSample::id`].
     pub id: String,
+    /// The profile length level N, in tokens.
     pub length: u32,
+    /// The sample's token count (prompt and response).
     pub n_tokens: usize,
     /// NaN when the tiles were read from the store.
     pub loss: f64,
+    /// Wall-clock time of this sample (read or computed).
     pub elapsed: Duration,
     /// Read from the store, not computed.
     pub cached: bool,
@@ -283,7 +300,9 @@ pub fn split_wrong(samples: Vec<&CalibSample>) -> (Vec<&CalibSample>, Vec<&Calib
 
 /// What [`profile_length`] tells its caller as it goes.
 pub enum Event<'a> {
+    /// About to profile this sample.
     Start(&'a CalibSample),
+    /// The sample is profiled (or read from the store).
     Done(&'a SampleReport),
 }
 

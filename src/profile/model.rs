@@ -11,6 +11,8 @@
 //! Every tensor lives on the model's [`Device`]: the CPU, or with the `cuda` feature an
 //! NVIDIA GPU ([`GradModel::new_on`]); the walk is the same on both.
 
+#![warn(missing_docs)]
+
 use std::collections::HashMap;
 use std::ops::Range;
 
@@ -35,7 +37,9 @@ struct GradLayer {
 /// A model whose weights are constants (no weight gradients are ever built) in `dtype`
 /// (f32 for profiling; f64 lets tests compare against finite differences tightly).
 pub struct GradModel {
+    /// The model's shapes.
     pub config: LlamaConfig,
+    /// The dtype of every weight and activation (f32 or f64).
     pub dtype: DType,
     /// Where every tensor lives.
     pub device: Device,
@@ -52,14 +56,18 @@ pub struct GradModel {
 /// cross-entropy of predicting `tokens[response.start..response.end]`.
 #[derive(Clone, Debug)]
 pub struct LossSpan<'a> {
+    /// The whole sequence (prompt then response), T tokens.
     pub tokens: &'a [u32],
+    /// The response's token positions in `tokens`: the loss is taken on these.
     pub response: Range<usize>,
 }
 
 /// Per-head attention probabilities and their gradients for one layer, host side:
 /// `[q_heads][T·T]` row-major (query row, key column), in f32.
 pub struct LayerAttention {
+    /// `[q_heads][T·T]`: the attention probabilities A (causal, so the upper triangle is 0).
     pub probs: Vec<Vec<f32>>,
+    /// `[q_heads][T·T]`: G = ∂L/∂A, the loss gradient with respect to each probability.
     pub grads: Vec<Vec<f32>>,
 }
 
@@ -71,10 +79,16 @@ pub const ATTN_CHUNK_BYTES: usize = 1 << 30;
 /// `q_head`, row `query`, entry `key` is scaled by `(1 − t)` and the row renormalised.
 #[derive(Clone, Copy, Debug)]
 pub struct AttnEdit {
+    /// Layer index (0-based).
     pub layer: usize,
+    /// Query head index within the layer (0-based).
     pub q_head: usize,
+    /// The query row (token position).
     pub query: usize,
+    /// The key column (token position, ≤ `query`).
     pub key: usize,
+    /// The fraction of the entry removed: `A_ij` becomes `A_ij · (1 − t)` before the row is
+    /// renormalised.
     pub t: f64,
 }
 
@@ -83,9 +97,13 @@ pub struct AttnEdit {
 /// renormalised, as a sparse mask that drops those keys would do.
 #[derive(Clone, Debug)]
 pub struct HeadMask {
+    /// Layer index (0-based).
     pub layer: usize,
+    /// Query head index within the layer (0-based).
     pub q_head: usize,
+    /// The query rows (token positions) whose entries are zeroed.
     pub rows: Range<usize>,
+    /// The key columns (token positions) zeroed in those rows.
     pub keys: Range<usize>,
 }
 
@@ -747,6 +765,7 @@ pub struct SeqContext {
     cos: Tensor,
     sin: Tensor,
     mask: Tensor,
+    /// The sequence length T, in tokens (1 for a decode step).
     pub n: usize,
     /// The plan every head is restricted to ([`GradModel::context_under`]), if any.
     plan: Option<PlanContext>,
@@ -756,6 +775,7 @@ pub struct SeqContext {
 /// [`GradModel::context_under`] masks with, so that the profile is taken under that plan.
 #[derive(Clone, Debug)]
 pub struct PlanMasks {
+    /// `[layer][q_head]`: each head's sink + window at the profiled length.
     pub windows: Vec<Vec<HeadWindow>>,
 }
 

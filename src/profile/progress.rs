@@ -8,6 +8,8 @@
 //! from its own finished items; a kind with none finished yet borrows the rate of those
 //! that have ([`eta_secs`]).
 
+#![warn(missing_docs)]
+
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -30,8 +32,11 @@ pub struct KindTally {
 /// it has run so far.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Running {
+    /// Index of the item's kind into the tallies.
     pub kind: usize,
+    /// The item's work, in the tallies' unit.
     pub work: f64,
+    /// Seconds the item has run so far.
     pub secs: f64,
 }
 
@@ -79,6 +84,8 @@ pub fn fmt_duration(d: Duration) -> String {
     }
 }
 
+/// The progress bar: items done of total, weighted work per kind, and the running item;
+/// drawn on stderr when enabled (redrawn in place on a terminal, plain lines otherwise).
 pub struct Progress {
     state: Arc<Mutex<State>>,
     enabled: bool,
@@ -253,6 +260,7 @@ impl Progress {
         self.ticker = Some((handle, stop));
     }
 
+    /// Time since the bar was made.
     pub fn elapsed(&self) -> Duration {
         self.state().start.elapsed()
     }

@@ -2,6 +2,8 @@
 //! in the sink column (key block 0), on the diagonal tiles (local attention) and in the
 //! rest (long range). Small enough to commit where the profiles themselves are not.
 
+#![warn(missing_docs)]
+
 use std::fmt::Write as _;
 
 use crate::profile::InfluenceProfile;

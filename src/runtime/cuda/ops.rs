@@ -235,11 +235,11 @@ pub fn round(x: f32, storage: StorageType) -> f32 {
 pub enum KArg {
     /// A device address (a pointer parameter).
     Ptr(u64),
-    /// An `unsigned` parameter (counts in tokens, rows, elements).
+    /// An `unsigned` parameter (sizes in tokens, rows, heads or elements; flags).
     U32(u32),
-    /// A `float` parameter (epsilon, temperature, scale).
+    /// A `float` parameter (RMSNorm epsilon, temperature, top-p, a fill's scale and offset).
     F32(f32),
-    /// An `unsigned long long` parameter (element counts past 2^32, seeds).
+    /// An `unsigned long long` parameter (element or 16-byte-word counts, seeds).
     U64(u64),
 }
 

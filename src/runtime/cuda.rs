@@ -301,9 +301,10 @@ pub enum DevBuf {
 pub enum ArgVal<'a> {
     /// A tensor in the storage type (Q, K, V, caches, O).
     Tensor(&'a DevBuf),
-    /// A u32 buffer (row starts and positions, the work list, segment counters).
+    /// A u32 buffer (row starts and positions, the work list, segment counters, the V
+    /// maxima as bits).
     U32s(&'a CudaSlice<u32>),
-    /// An f32 buffer (decode partials, V maxima).
+    /// An f32 buffer (the decode partials).
     F32s(&'a CudaSlice<f32>),
     /// A scalar passed by value (N in tokens, rows, work items).
     Value(u32),

@@ -32,8 +32,9 @@ pub const RMSNORM: Shader = Shader {
     entry_point: "moa_rmsnorm",
     source: include_str!("../../shaders/rmsnorm.wgsl"),
 };
-/// `linear.wgsl`: the prefill products `out[t, n] = Σ_k x[t, k] · w[n, k]` (+ residual),
-/// weights row-major `[n_out, k]`, 4 × 4 output blocks per invocation.
+/// `linear.wgsl`: the products of many rows (prefill, where matrix units are not used),
+/// `out[t, n] = Σ_k x[t, k] · w[n, k]` (+ residual), weights row-major `[n_out, k]`, a
+/// 4 × 4 output block per invocation.
 pub const LINEAR: Shader = Shader {
     name: "linear.wgsl",
     entry_point: "moa_linear",

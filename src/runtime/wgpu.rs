@@ -110,12 +110,13 @@ pub enum WgpuError {
     #[error("the plan stores tensors as f16 but adapter `{0}` has no SHADER_F16")]
     NoF16(String),
     /// The artifacts have no WGSL kernel for a phase of a layer the module lists (artifacts
-    /// generated from another plan, or for CUDA only).
+    /// generated from another plan, or for CUDA only), or one of a phase and layer this
+    /// executor does not run (a prefill or decode kernel naming no layer).
     #[error("no generated kernel for {phase:?} of layer {layer:?}; were the artifacts generated from this plan for WGSL?")]
     MissingKernel {
         /// The phase whose kernel is missing.
         phase: Phase,
-        /// The plan's layer index, `None` for a kernel shared by all layers (the merge).
+        /// The plan's layer number the kernel is for; `None` where it names none.
         layer: Option<u32>,
     },
     /// A kernel's manifest ABI lacks a constant the launch needs, or has it as 0 (a tile
@@ -124,7 +125,7 @@ pub enum WgpuError {
     MissingConstant {
         /// The kernel's name in the manifest.
         kernel: String,
-        /// The constant, e.g. `tiles.chunk`.
+        /// The constant, e.g. `tiles.k_tile`.
         name: String,
     },
     /// A kernel's ABI binds an argument this executor does not supply for its phase.

@@ -2,6 +2,8 @@
 //! outputs from the CPU reference. The wgpu tests and the CUDA check on the GPU run
 //! exactly these cases, so a failure on one back end can be replayed on the other.
 
+#![warn(missing_docs)]
+
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -11,7 +13,9 @@ use crate::lower::{CacheLayout, KernelModule, StorageType};
 /// A ragged prefill batch for one layer.
 #[derive(Clone, Debug)]
 pub struct PrefillCase {
+    /// `l<layer> prefill rows [lengths] N=<n>`, naming the case in failures.
     pub name: String,
+    /// Index into the module's layers (not the plan's layer number).
     pub layer: usize,
     /// N the spans are evaluated at.
     pub n_tokens: u32,
@@ -21,12 +25,14 @@ pub struct PrefillCase {
     pub q: Vec<f32>,
     /// `[total, kv_heads, head_dim]`
     pub k: Vec<f32>,
+    /// `[total, kv_heads, head_dim]`
     pub v: Vec<f32>,
     /// `[total, q_heads, head_dim]`
     pub expected: Vec<f32>,
 }
 
 impl PrefillCase {
+    /// The longest row, in tokens (0 for no rows).
     pub fn max_len(&self) -> u32 {
         self.row_start
             .windows(2)
@@ -39,8 +45,11 @@ impl PrefillCase {
 /// One decode step for one layer: every row's current token already in the cache.
 #[derive(Clone, Debug)]
 pub struct DecodeCase {
+    /// `l<layer> decode rows at [positions] N=<n>`, naming the case in failures.
     pub name: String,
+    /// Index into the module's layers (not the plan's layer number).
     pub layer: usize,
+    /// The layer's sink + ring cache layout at N (`layout.n_tokens`).
     pub layout: CacheLayout,
     /// Position of each row's current token.
     pub row_pos: Vec<u32>,
@@ -48,6 +57,7 @@ pub struct DecodeCase {
     pub q: Vec<f32>,
     /// `[rows, layout.row_slots, head_dim]`
     pub k_cache: Vec<f32>,
+    /// `[rows, layout.row_slots, head_dim]`
     pub v_cache: Vec<f32>,
     /// `[rows, q_heads, head_dim]`
     pub expected: Vec<f32>,
@@ -64,6 +74,10 @@ fn random_vec(rng: &mut StdRng, n: usize, amp: f32, storage: StorageType) -> Vec
         .collect()
 }
 
+/// A prefill case of layer `layer` (index into `module.layers`; panics past them): rows
+/// of `row_lens` tokens packed, N = `n_tokens`, Q uniform in ±2 and K, V in ±1 from
+/// `seed`, rounded to the module's storage type; `expected` from the CPU reference
+/// (`reference::prefill_ref`).
 pub fn prefill_case(
     module: &KernelModule,
     layer: usize,
@@ -97,6 +111,11 @@ pub fn prefill_case(
     }
 }
 
+/// A decode case of layer `layer` (index into `module.layers`; panics past them): one row
+/// per `row_pos` entry whose tokens `0..=row_pos[b]` are written into the cache laid out at
+/// N = `n_tokens`, unwritten slots filled with values up to ±50 so a kernel that reads
+/// them fails; Q in ±2, K and V in ±1 from `seed`, rounded to the storage type;
+/// `expected` from the CPU reference (`reference::decode_ref`).
 pub fn decode_case(
     module: &KernelModule,
     layer: usize,

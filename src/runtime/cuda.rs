@@ -6,6 +6,8 @@
 //! [`CudaError::NvrtcMissing`] / [`CudaError::DriverMissing`] with install instructions,
 //! so a machine without CUDA gets an error message, not a crash.
 
+#![warn(missing_docs)]
+
 // The Llama engine built on these kernels (cuda/engine.rs), its ops and projections.
 pub mod bench;
 pub mod blas;
@@ -48,33 +50,62 @@ const INSTALL_HINT: &str = "run `eval \"$(scripts/cuda-deps.sh)\"` in the reposi
     NVRTC 12.9 and runtime-header wheels and exports LD_LIBRARY_PATH and MOA_CUDA_INCLUDE), or put a \
     CUDA 12+ libnvrtc.so on LD_LIBRARY_PATH";
 
+/// Errors of the CUDA executor, its engine and benches: loading NVRTC and the driver,
+/// compiling the generated sources, driver calls, and inputs the kernels cannot take.
+/// Messages carry install instructions where a library is missing.
 #[derive(Debug, thiserror::Error)]
 pub enum CudaError {
+    /// `libnvrtc.so` could not be loaded (cudarc's panic, caught).
     #[error("NVRTC could not be loaded ({detail}); {INSTALL_HINT}")]
-    NvrtcMissing { detail: String },
+    NvrtcMissing {
+        /// cudarc's panic message.
+        detail: String,
+    },
+    /// `libcuda.so` could not be loaded (cudarc's panic, caught): no NVIDIA driver here.
     #[error("the CUDA driver (libcuda.so) could not be loaded ({detail}); the kernels can only run on a machine with an NVIDIA GPU and driver")]
-    DriverMissing { detail: String },
+    DriverMissing {
+        /// cudarc's panic message.
+        detail: String,
+    },
+    /// No folder of [`INCLUDE_ENV`], `CUDA_PATH`, `/usr/local/cuda` or the repository's
+    /// `.cache/cuda` holds `cuda_fp16.h` ([`fp16_include_dir`]).
     #[error("`cuda_fp16.h` was not found (searched: {searched}); set {INCLUDE_ENV} to a CUDA include folder, or {INSTALL_HINT}")]
-    HeadersMissing { searched: String },
+    HeadersMissing {
+        /// The folders searched, `, `-separated.
+        searched: String,
+    },
     /// Generated source that NVRTC rejects is a compiler bug.
     #[error("compiler bug: NVRTC rejected `{name}` for {arch}:\n{log}")]
     Compile {
+        /// The artifact's path (`<source>` for a bare source).
         name: String,
+        /// The architecture compiled for, e.g. `sm_90a`.
         arch: String,
+        /// NVRTC's compile log.
         log: String,
     },
+    /// Generating the CUDA sources for the module failed.
     #[error(transparent)]
     Codegen(#[from] CodegenError),
+    /// A driver call (context, module load, allocation, copy, launch, synchronize)
+    /// failed.
     #[error("CUDA driver call failed while {what}")]
     Driver {
+        /// What was being done, e.g. `zeroing the V maxima`.
         what: String,
+        /// The driver's error.
         #[source]
         source: DriverError,
     },
+    /// A kernel the launch needs (named) is not in the generated or loaded sources.
     #[error("kernel `{0}` is missing from the generated CUDA sources")]
     MissingKernel(String),
+    /// An input the kernels cannot take (tensors whose lengths do not match the shapes, a
+    /// layer out of range, zero rows, a grid or cluster past the device's limits), or a
+    /// cuBLAS failure; the message says which.
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// [`CUBIN_ENV`] is set to something that is not a folder ([`cubin_dir`]).
     #[error("{CUBIN_ENV}={0:?} is not a folder: point it at a folder of precompiled kernels (examples/cuda_cubins.rs writes one) or unset it to compile with NVRTC")]
     CubinDir(String),
 }
@@ -259,23 +290,33 @@ fn compile_named(name: &str, source: &str, arch: &'static str) -> Result<String,
 
 /// A device buffer in the module's storage type (f16 and bf16 travel as their bits).
 pub enum DevBuf {
+    /// f32 storage.
     F32(CudaSlice<f32>),
+    /// f16 or bf16 storage, each element as its 16 bits.
     Half(CudaSlice<u16>),
 }
 
 /// One argument value for a launch, looked up by [`Arg`] while walking a kernel's ABI.
 #[derive(Clone, Copy)]
 pub enum ArgVal<'a> {
+    /// A tensor in the storage type (Q, K, V, caches, O).
     Tensor(&'a DevBuf),
+    /// A u32 buffer (row starts and positions, the work list, segment counters, the V
+    /// maxima as bits).
     U32s(&'a CudaSlice<u32>),
+    /// An f32 buffer (the decode partials).
     F32s(&'a CudaSlice<f32>),
+    /// A scalar passed by value (N in tokens, rows, work items).
     Value(u32),
 }
 
 /// A loaded kernel and the interface it was generated with.
 pub struct LoadedKernel {
+    /// The function loaded from the kernel's module.
     pub function: CudaFunction,
+    /// Its parameters, grid and tiles as the manifest gives them.
     pub abi: KernelAbi,
+    /// Its entry point (the `extern "C"` name).
     pub name: String,
 }
 
@@ -872,6 +913,8 @@ pub struct DecodeCall {
 }
 
 impl DecodeCall {
+    /// Items in the step's work list (one chunk of one segment each, see
+    /// [`DecodeWork`]).
     pub fn n_items(&self) -> u32 {
         self.n_items
     }
@@ -1070,14 +1113,18 @@ impl CudaAttention {
         Ok(gpu)
     }
 
+    /// The lowered module (model shape, storage type, per-layer specs) the kernels were
+    /// built for.
     pub fn module(&self) -> &KernelModule {
         &self.module
     }
 
+    /// The stream every launch and copy of this executor is queued on.
     pub fn stream(&self) -> &Arc<CudaStream> {
         &self.stream
     }
 
+    /// The CUDA context of the GPU it was opened on.
     pub fn context(&self) -> &Arc<CudaContext> {
         &self.ctx
     }
@@ -1596,10 +1643,14 @@ impl CudaAttention {
         self.decode_output(&call)
     }
 
+    /// [`Self::prefill`] on a test case's layer, N, rows and Q/K/V; O as
+    /// `[total_tokens, q_heads, head_dim]`, errors as there.
     pub fn run_prefill_case(&self, c: &PrefillCase) -> Result<Vec<f32>, CudaError> {
         self.prefill(c.layer, c.n_tokens, &c.row_start, &c.q, &c.k, &c.v)
     }
 
+    /// [`Self::decode`] on a test case's layer, cache layout, row positions, Q and caches;
+    /// O as `[rows, q_heads, head_dim]`, errors as there.
     pub fn run_decode_case(&self, c: &DecodeCase) -> Result<Vec<f32>, CudaError> {
         self.decode(c.layer, &c.layout, &c.row_pos, &c.q, &c.k_cache, &c.v_cache)
     }
@@ -1608,9 +1659,14 @@ impl CudaAttention {
 /// The outcome of one case on the GPU.
 #[derive(Clone, Debug)]
 pub struct CaseResult {
+    /// The case's name: layer, phase, row lengths or positions, N.
     pub name: String,
+    /// Largest absolute difference from the CPU reference over the output (infinite
+    /// where the kernel wrote NaN).
     pub max_error: f32,
+    /// The storage type's bound ([`tolerance`]: 1e-4 f32, 2e-3 f16, 3e-3 bf16).
     pub tolerance: f32,
+    /// `max_error <= tolerance`.
     pub passed: bool,
     /// Where the error is largest, when the case failed.
     pub detail: Option<String>,
@@ -1619,18 +1675,24 @@ pub struct CaseResult {
 /// Every case of a [`check`] run.
 #[derive(Clone, Debug)]
 pub struct CheckReport {
+    /// The module's storage type the kernels ran in.
     pub storage: StorageType,
+    /// The architecture they were compiled for, e.g. `sm_90a`.
     pub arch: String,
+    /// Every case's outcome, prefill and decode of every layer.
     pub cases: Vec<CaseResult>,
 }
 
 impl CheckReport {
+    /// Whether every case is within its tolerance.
     pub fn passed(&self) -> bool {
         self.cases.iter().all(|c| c.passed)
     }
+    /// The cases past their tolerance.
     pub fn failures(&self) -> impl Iterator<Item = &CaseResult> {
         self.cases.iter().filter(|c| !c.passed)
     }
+    /// The largest [`CaseResult::max_error`] over all cases (0 with none).
     pub fn max_error(&self) -> f32 {
         self.cases.iter().map(|c| c.max_error).fold(0.0, f32::max)
     }

@@ -3,6 +3,8 @@
 //! `examples/attention_bench.rs` (decode now, prefill next); figures go to
 //! benches/RESULTS.md, never into tests.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 
 use cudarc::driver::sys::{
@@ -28,9 +30,13 @@ fn driver(what: &'static str) -> impl FnOnce(cudarc::driver::DriverError) -> Cud
 pub struct Timing {
     /// Median over replays of (replay time / launches per replay), microseconds.
     pub median_us: f64,
+    /// Fastest replay per launch, microseconds.
     pub min_us: f64,
+    /// Slowest replay per launch, microseconds.
     pub max_us: f64,
+    /// Launches captured in the graph (at least 1).
     pub launches: u32,
+    /// Timed replays (at least 1; two warm-up replays come before them).
     pub replays: u32,
 }
 
@@ -124,6 +130,8 @@ pub struct Filler {
 }
 
 impl Filler {
+    /// Compiles (NVRTC, for [`DEFAULT_ARCH`]) and loads the fill kernel; later fills are
+    /// queued on `stream`. Errors: NVRTC's ([`compile_ptx`]) or the driver's.
     pub fn new(ctx: &Arc<CudaContext>, stream: &Arc<CudaStream>) -> Result<Filler, CudaError> {
         let ptx = compile_ptx(FILL_SRC, DEFAULT_ARCH)?;
         let m = ctx
@@ -138,6 +146,8 @@ impl Filler {
         })
     }
 
+    /// Queues a fill of all of `buf` (stored as `storage`) with values in [-1, 1) hashed
+    /// from the element index and `seed`, no synchronisation. Errors: the launch's.
     pub fn fill(&self, buf: &mut DevBuf, storage: StorageType, seed: u32) -> Result<(), CudaError> {
         let kind: u32 = match storage {
             StorageType::F32 => 0,
@@ -245,6 +255,8 @@ pub struct Producer {
 }
 
 impl Producer {
+    /// Compiles (NVRTC, for [`DEFAULT_ARCH`]) and loads the producer kernel; its launches
+    /// are queued on `stream`. Errors: NVRTC's ([`compile_ptx`]) or the driver's.
     pub fn new(ctx: &Arc<CudaContext>, stream: &Arc<CudaStream>) -> Result<Producer, CudaError> {
         let ptx = compile_ptx(PRODUCER_SRC, DEFAULT_ARCH)?;
         let m = ctx

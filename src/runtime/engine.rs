@@ -23,6 +23,8 @@
 //! steps, the sampling RNG) lives in the [`Request`], so one engine serves any number of
 //! requests, one after another or side by side.
 
+#![warn(missing_docs)]
+
 use std::any::Any;
 use std::time::Duration;
 
@@ -64,25 +66,38 @@ pub enum EngineError {
     /// context: shorten the prompt or ask fewer new tokens.
     #[error("the prompt ({prompt} tokens) plus {max_new} new tokens exceeds the model's context of {context} tokens")]
     TooLong {
+        /// The longest prompt, in tokens.
         prompt: usize,
+        /// New tokens asked for.
         max_new: usize,
+        /// The model's context length, in tokens.
         context: usize,
     },
     /// A buffer past the device's limit (a storage binding, or its memory).
     #[error("tensor `{name}` needs {bytes} bytes, above this adapter's storage binding limit of {limit} bytes")]
     TooLarge {
+        /// The buffer, e.g. `prefill activations of row 3 (70000 tokens; ...)`.
         name: String,
+        /// Bytes it needs.
         bytes: u64,
+        /// The limit it exceeds (the adapter's largest storage binding), bytes.
         limit: u64,
     },
     /// The device reported an error while running `what` (validation, out of memory, a
     /// lost device).
     #[error("GPU error while running {what}: {message}")]
-    Gpu { what: String, message: String },
+    Gpu {
+        /// The pass or operation, e.g. `the copy benchmark`.
+        what: String,
+        /// The device's or driver's error text.
+        message: String,
+    },
     /// A request handed to an engine other than the one that started it.
     #[error("this request was started by another engine ({started_by}); start it on `{engine}`")]
     WrongRequest {
+        /// The back end that started the request (`wgpu` or `cuda`).
         started_by: &'static str,
+        /// The back end it was handed to.
         engine: &'static str,
     },
 }
@@ -152,6 +167,9 @@ pub struct Sampling {
     /// kept too) are drawn from, before `top_p` cuts their mass. 0 keeps every token;
     /// 1 is greedy ([`Sampling::is_greedy`]).
     pub top_k: u32,
+    /// Seed of the rows' sampling streams. The streams live in the [`Request`], seeded at
+    /// [`Engine::start`] (which callers give this value, [`row_seed`]); passes do not read
+    /// it.
     pub seed: u64,
 }
 
@@ -187,6 +205,7 @@ impl Sampling {
         Ok(())
     }
 
+    /// Greedy decoding: temperature 0, top-p 1, top-k 0 (every token), seed 0.
     pub fn greedy() -> Sampling {
         Sampling {
             temperature: 0.0,

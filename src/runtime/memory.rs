@@ -16,6 +16,8 @@
 //!   items), plus per row the f32 logits and the last hidden state. The small buffers
 //!   (work lists, segment tables, the RoPE table) are left out: the caller keeps a reserve.
 
+#![warn(missing_docs)]
+
 use crate::lower::{lower, CacheLayout, StorageType};
 use crate::model::LlamaConfig;
 use crate::plan::Plan;
@@ -269,6 +271,7 @@ impl MemoryPlan {
 /// (lavapipe, llvmpipe: its buffers are this machine's memory).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DeviceCopy {
+    /// The storage type of the weights, Q/K/V and cache on the device.
     pub storage: StorageType,
     /// The uploaded weights ([`weight_bytes`] in `storage`).
     pub weights: u64,
@@ -276,7 +279,9 @@ pub struct DeviceCopy {
     pub kv_cache: u64,
     /// One prefill pass of every prompt token and the decode step ([`activation_bytes`]).
     pub activations: u64,
+    /// Rows (prompts) of the request.
     pub rows: usize,
+    /// The request's N in tokens (longest prompt + new tokens).
     pub n_tokens: usize,
 }
 

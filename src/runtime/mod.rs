@@ -1,5 +1,7 @@
 //! Executors for the generated kernels, and the CPU reference they are tested against.
 
+#![warn(missing_docs)]
+
 pub mod cases;
 pub mod cuda;
 pub mod cuda_bench;

@@ -3,6 +3,8 @@
 //! speed: full scores in f64, then the mask from `HeadWindow::keeps`. It is the
 //! oracle every kernel is tested against.
 
+#![warn(missing_docs)]
+
 use crate::lower::{CacheLayout, LayerSpec};
 use crate::plan::SpanParams;
 

@@ -3,31 +3,46 @@
 //! a linear layer's input, `stype` for the attention kernels' storage type) and gets a
 //! header that defines them, so one source serves f16 and f32 devices.
 
+#![warn(missing_docs)]
+
 use crate::lower::StorageType;
 
 /// A hand-written shader: file name, entry point, source, and which aliases it uses.
 #[derive(Clone, Copy, Debug)]
 pub struct Shader {
+    /// The file's name under `shaders/`, e.g. `matvec.wgsl`.
     pub name: &'static str,
+    /// The `@compute` function the pipeline runs (several constants share one file).
     pub entry_point: &'static str,
     source: &'static str,
 }
 
+/// `embed.wgsl`: `out[t, :] = table[tokens[t], :]` as f32, one dispatch per part of a
+/// table split by rows across bindings (docs/DESIGN.md §7).
 pub const EMBED: Shader = Shader {
     name: "embed.wgsl",
     entry_point: "moa_embed",
     source: include_str!("../../shaders/embed.wgsl"),
 };
+/// `rmsnorm.wgsl`: RMSNorm of selected f32 rows, one workgroup per row:
+/// `out[r, :] = x[rows[r], :] / rms(x[rows[r], :]) · weight` (`rows` lets the final norm
+/// gather each row's last token).
 pub const RMSNORM: Shader = Shader {
     name: "rmsnorm.wgsl",
     entry_point: "moa_rmsnorm",
     source: include_str!("../../shaders/rmsnorm.wgsl"),
 };
+/// `linear.wgsl`: the products of many rows (prefill, where matrix units are not used),
+/// `out[t, n] = Σ_k x[t, k] · w[n, k]` (+ residual), weights row-major `[n_out, k]`, a
+/// 4 × 4 output block per invocation.
 pub const LINEAR: Shader = Shader {
     name: "linear.wgsl",
     entry_point: "moa_linear",
     source: include_str!("../../shaders/linear.wgsl"),
 };
+/// `matvec.wgsl`: the decode products for few rows (`ROW_BLOCK` rows per workgroup), a
+/// workgroup per 4 output columns splitting K over 64 invocations; the op before the
+/// product fused into its input load (`INPUT_MODE`).
 pub const MATVEC: Shader = Shader {
     name: "matvec.wgsl",
     entry_point: "moa_matvec",
@@ -59,16 +74,23 @@ pub const MATVEC_SG_SWIGLU_OUT: Shader = Shader {
     entry_point: "moa_matvec_sg_swiglu_out",
     source: include_str!("../../shaders/matvec_sg.wgsl"),
 };
+/// `swiglu.wgsl`: `act[t, i] = silu(gu[t, i]) · gu[t, ffn + i]` on the fused gate/up
+/// projection `[n_tokens, 2 ffn]`.
 pub const SWIGLU: Shader = Shader {
     name: "swiglu.wgsl",
     entry_point: "moa_swiglu",
     source: include_str!("../../shaders/swiglu.wgsl"),
 };
+/// `rope_kv.wgsl`: RoPE (half-split pairs) of the fused QKV projection
+/// `[n_tokens, (q_heads + 2 kv_heads) · head_dim]`, writing packed Q, K, V and every kept
+/// token's K and V into the layer's sink + ring cache (docs/DESIGN.md §5).
 pub const ROPE_KV: Shader = Shader {
     name: "rope_kv.wgsl",
     entry_point: "moa_rope_kv",
     source: include_str!("../../shaders/rope_kv.wgsl"),
 };
+/// `argmax.wgsl`: greedy decoding, the index of each row's largest logit (lowest on ties,
+/// as `torch.argmax`), one workgroup per row.
 pub const ARGMAX: Shader = Shader {
     name: "argmax.wgsl",
     entry_point: "moa_argmax",
@@ -80,17 +102,23 @@ pub const ARGMAX_BLOCKS: Shader = Shader {
     entry_point: "moa_argmax_blocks",
     source: include_str!("../../shaders/argmax.wgsl"),
 };
+/// `argmax.wgsl`'s second stage: each row's (value, index) pairs of [`ARGMAX_BLOCKS`]
+/// reduced to its token.
 pub const ARGMAX_FINISH: Shader = Shader {
     name: "argmax.wgsl",
     entry_point: "moa_argmax_finish",
     source: include_str!("../../shaders/argmax.wgsl"),
 };
+/// `sample.wgsl`: temperature, top-k and top-p sampling, one workgroup per row, with one
+/// host-drawn uniform number per row (so a seed fixes the output).
 pub const SAMPLE: Shader = Shader {
     name: "sample.wgsl",
     entry_point: "moa_sample",
     source: include_str!("../../shaders/sample.wgsl"),
 };
 
+/// Every shader built through [`Shader::source`] (the cooperative-matrix ones have their
+/// own source functions), for tests that validate each.
 pub const ALL: &[Shader] = &[
     EMBED,
     RMSNORM,
@@ -227,8 +255,11 @@ pub const COOP_MATVEC: Shader = Shader {
 /// head_dim a multiple of 32).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CoopWalk {
+    /// EARLY 1: the K walk written out, every B fragment loaded before x is staged.
     pub early: bool,
+    /// DIRECT 1 (with `early`, f16 x, no RMSNorm): A fragments loaded from x, not staged.
     pub direct: bool,
+    /// `Some(head_dim)`: the QKV product's RoPE + cache-write epilogue (EPI 3).
     pub rope: Option<usize>,
     /// `out` holds f16 (`otype`), not f32: a fused gate/up phase's SwiGLU output, which a
     /// down phase's direct walk loads as its A fragments (s33-mega; that form lost on the

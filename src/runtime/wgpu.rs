@@ -4,6 +4,8 @@
 //! engine, but it launches the kernels exactly as an app would (one decode step = one
 //! command buffer with the decode and merge dispatches).
 
+#![warn(missing_docs)]
+
 use std::collections::HashMap;
 
 use wgpu::util::DeviceExt;
@@ -64,8 +66,13 @@ pub fn ensure_xdg_runtime_dir() -> Option<std::path::PathBuf> {
     }
 }
 
+/// Errors of the wgpu executor and of the context it runs on: opening a device
+/// ([`WgpuContext::new`]), building the plan's pipelines ([`WgpuAttention::new`]) and
+/// running or reading back a kernel. Each message names the adapter, kernel or tensor.
 #[derive(Debug, thiserror::Error)]
 pub enum WgpuError {
+    /// wgpu found no adapter at all (no Vulkan, Metal, DX12 or GL driver loads); holds
+    /// wgpu's own reason.
     #[error(
         "no wgpu adapter found ({0}): install a Vulkan driver, e.g. \
          `apt-get install -y mesa-vulkan-drivers libvulkan1` for lavapipe"
@@ -82,41 +89,103 @@ pub enum WgpuError {
          variables at an existing ICD file; or set WGPU_BACKEND=gl to run on OpenGL anyway"
     )]
     OpenGlOnly {
+        /// The GL adapter's name (e.g. `llvmpipe`).
         adapter: String,
+        /// `VK_ICD_FILENAMES` as set (in backticks) or `unset`.
         icd: String,
+        /// `VK_DRIVER_FILES` as set (in backticks) or `unset`.
         driver: String,
     },
+    /// The adapter refused `request_device` with its own limits and the features moa asked
+    /// for.
     #[error("cannot open a wgpu device on `{adapter}`: {message}")]
-    Device { adapter: String, message: String },
+    Device {
+        /// The adapter's name.
+        adapter: String,
+        /// wgpu's error text.
+        message: String,
+    },
+    /// The plan's storage type is f16 but the adapter (named) lacks `SHADER_F16`;
+    /// returned by [`WgpuAttention::new`].
     #[error("the plan stores tensors as f16 but adapter `{0}` has no SHADER_F16")]
     NoF16(String),
+    /// The artifacts have no WGSL kernel for a phase of a layer the module lists (artifacts
+    /// generated from another plan, or for CUDA only), or one of a phase and layer this
+    /// executor does not run (a prefill or decode kernel naming no layer).
     #[error("no generated kernel for {phase:?} of layer {layer:?}; were the artifacts generated from this plan for WGSL?")]
-    MissingKernel { phase: Phase, layer: Option<u32> },
+    MissingKernel {
+        /// The phase whose kernel is missing.
+        phase: Phase,
+        /// The plan's layer number the kernel is for; `None` where it names none.
+        layer: Option<u32>,
+    },
+    /// A kernel's manifest ABI lacks a constant the launch needs, or has it as 0 (a tile
+    /// size such as `tiles.q_tile`).
     #[error("kernel `{kernel}` has no `{name}` in its manifest ABI")]
-    MissingConstant { kernel: String, name: String },
+    MissingConstant {
+        /// The kernel's name in the manifest.
+        kernel: String,
+        /// The constant, e.g. `tiles.k_tile`.
+        name: String,
+    },
+    /// A kernel's ABI binds an argument this executor does not supply for its phase.
     #[error("kernel `{kernel}` binds {arg:?} (binding {index}), which this call does not provide")]
     MissingArg {
+        /// The kernel's name in the manifest.
         kernel: String,
+        /// The argument the ABI names.
         arg: Arg,
+        /// Its binding index in group 0.
         index: u32,
     },
+    /// The device rejected a shader module or pipeline (a validation error scope
+    /// reported it).
     #[error("kernel `{kernel}` failed to compile on the device: {message}")]
-    Pipeline { kernel: String, message: String },
+    Pipeline {
+        /// The artifact's path (its kernels share one module).
+        kernel: String,
+        /// The driver's or wgpu's validation message.
+        message: String,
+    },
+    /// A layer index (position in the module's layers, not the plan's layer number) past
+    /// the module's layer count.
     #[error("layer {layer} is out of range: the plan has {layers} layers")]
-    Layer { layer: usize, layers: usize },
+    Layer {
+        /// The index asked for.
+        layer: usize,
+        /// How many layers the module has.
+        layers: usize,
+    },
+    /// An input tensor's length (elements) does not match the shape the module's model
+    /// shape gives.
     #[error("`{name}` has {got} elements, expected {expected} ({shape})")]
     Shape {
+        /// The argument, e.g. `q` or `k_cache`.
         name: &'static str,
+        /// Its length in elements.
         got: usize,
+        /// The length its shape gives.
         expected: usize,
+        /// The expected shape, e.g. `[total_tokens, q_heads, head_dim]`.
         shape: String,
     },
+    /// An input outside what the kernels accept: `row_start` not starting at 0 or
+    /// decreasing, N (tokens) outside `1..=2^31-1`, a decode grid past the device's
+    /// limits.
     #[error("invalid input: {0}")]
     Input(String),
+    /// A validation error reported while encoding or submitting a kernel's dispatches.
     #[error("running `{kernel}` failed: {message}")]
-    Run { kernel: String, message: String },
+    Run {
+        /// The kernel's name.
+        kernel: String,
+        /// wgpu's error text.
+        message: String,
+    },
+    /// Mapping or polling a read-back buffer failed (device lost, or a map error).
     #[error("reading results back failed: {0}")]
     Readback(String),
+    /// A malformed `MOA_WGPU_*` / `MOA_WGSL_*` setting ([`WgpuContextOptions::from_env`]).
     #[error(transparent)]
     Options(#[from] crate::runtime::wgpu_engine::OptionsError),
 }
@@ -364,14 +433,17 @@ impl WgpuContext {
             .collect()
     }
 
+    /// The adapter's name as the driver reports it (e.g. `llvmpipe (LLVM 15.0.7, 256 bits)`).
     pub fn adapter_name(&self) -> &str {
         &self.info.name
     }
 
+    /// The backend the device was opened on (Vulkan first; GL only when `WGPU_BACKEND` asks).
     pub fn backend(&self) -> wgpu::Backend {
         self.info.backend
     }
 
+    /// Everything wgpu reports about the adapter (vendor, device type, driver, subgroup sizes).
     pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
         &self.info
     }
@@ -387,10 +459,12 @@ impl WgpuContext {
         self.f16_in_f32
     }
 
+    /// The wgpu device, for creating buffers and pipelines on it.
     pub fn device(&self) -> &wgpu::Device {
         &self.device
     }
 
+    /// The device's one queue, for writes and submissions.
     pub fn queue(&self) -> &wgpu::Queue {
         &self.queue
     }
@@ -401,12 +475,17 @@ impl WgpuContext {
 /// not be rebuilt per step (creating them is most of a small step's host time).
 #[derive(Clone, Debug)]
 pub struct Dispatch {
+    /// The compute pipeline (one entry point of a kernel).
     pub pipeline: wgpu::ComputePipeline,
+    /// Its bind group 0, binding the buffers in the ABI's order.
     pub bind: wgpu::BindGroup,
+    /// Workgroups per dimension, `[x, y, z]`.
     pub groups: [u32; 3],
 }
 
 impl Dispatch {
+    /// Records the launch into `pass`: sets the pipeline and bind group 0, dispatches
+    /// `groups`.
     pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, &self.bind, &[]);
@@ -839,6 +918,8 @@ impl WgpuAttention {
         self.grid_x = Some(x.max(1));
     }
 
+    /// The lowered module (model shape, storage type, per-layer specs) the kernels were
+    /// built for.
     pub fn module(&self) -> &KernelModule {
         &self.module
     }
@@ -1344,6 +1425,8 @@ impl WgpuAttention {
         Ok((out, clean))
     }
 
+    /// [`Self::prefill`] on a test case's layer, N, rows and Q/K/V; O as
+    /// `[total_tokens, q_heads, head_dim]`, errors as there.
     pub fn run_prefill_case(&self, case: &PrefillCase) -> Result<Vec<f32>, WgpuError> {
         self.prefill(
             case.layer,
@@ -1355,6 +1438,8 @@ impl WgpuAttention {
         )
     }
 
+    /// [`Self::decode`] on a test case's layer, N, row positions, Q and caches; O as
+    /// `[rows, q_heads, head_dim]`, errors as there.
     pub fn run_decode_case(&self, case: &DecodeCase) -> Result<Vec<f32>, WgpuError> {
         self.decode(
             case.layer,
@@ -1528,8 +1613,6 @@ fn check_len(
     Ok(())
 }
 
-/// Device bytes of a tensor in the plan's storage type. Storage buffers are padded to a
-/// multiple of 4 bytes (an odd-length f16 tensor would otherwise be rejected).
 /// A uniform buffer holding kernel parameters as 32-bit words.
 pub fn uniform_buffer(device: &wgpu::Device, words: &[u32]) -> wgpu::Buffer {
     device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -1570,6 +1653,9 @@ pub fn bind_buffers(
     })
 }
 
+/// Device bytes of a tensor in the plan's storage type (f32, f16 or bf16, little-endian,
+/// rounded to nearest). Storage buffers are padded with zeros to a multiple of 4 bytes and
+/// at least 4 (an odd-length or empty f16 tensor would otherwise be rejected).
 pub fn tensor_bytes(data: &[f32], storage: StorageType) -> Vec<u8> {
     let mut bytes = match storage {
         StorageType::F32 => bytemuck::cast_slice(data).to_vec(),

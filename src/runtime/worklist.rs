@@ -3,6 +3,8 @@
 //! from 128 to 16k tokens keeps every SM busy. Built on the host when the lengths change
 //! (once per request, or per step while a ring is still filling), never in the kernel.
 
+#![warn(missing_docs)]
+
 use crate::lower::CacheLayout;
 
 /// One decode step's work list for one layer.
@@ -281,6 +283,7 @@ impl DecodeWork {
         }
     }
 
+    /// Items in the list (one chunk of one segment each): the decode grid's work count.
     pub fn n_items(&self) -> u32 {
         self.items.len() as u32
     }
@@ -300,12 +303,22 @@ impl DecodeWork {
 pub enum ChunkPolicy {
     /// Whole waves: `ceil(items / blocks) × (chunk + overhead)`. Few long segments get
     /// split until every SM has work; many get one wave of long chunks.
-    Waves { overhead_tiles: u32 },
+    Waves {
+        /// A block's cost besides its slots (filling the copy pipeline, writing and
+        /// merging its partial state), in key tiles.
+        overhead_tiles: u32,
+    },
     /// Work spread by the block scheduler as blocks finish (list scheduling):
     /// `Σ (slots_i + overhead) / blocks + tail_pct / 100 × chunk`: the last blocks to
     /// start leave SMs idle for part of a chunk, so shorter chunks shorten the tail at
     /// the price of more blocks (each paying the overhead).
-    Balanced { overhead_tiles: u32, tail_pct: u32 },
+    Balanced {
+        /// A block's cost besides its slots (filling the copy pipeline, writing and
+        /// merging its partial state), in key tiles.
+        overhead_tiles: u32,
+        /// Share of a chunk, in %, the tail of the last blocks to start costs.
+        tail_pct: u32,
+    },
     /// A fixed size in slots (rounded up to the key tile).
     Fixed(u32),
     /// Memory streaming with a per-block rate cap (benches/RESULTS.md, "Call 7"): the time
@@ -321,8 +334,11 @@ pub enum ChunkPolicy {
     /// behind other blocks' streams), and a list that splits a segment adds `merge_tiles`
     /// (the last chunk's merge, on the critical path).
     Stream {
+        /// The memory's rate as a share, in %, of `blocks` slots per time unit.
         sat_pct: u32,
+        /// Fixed cost of each wave of `blocks` items, in key tiles.
         wave_tiles: u32,
+        /// Cost of the merge of a split segment's last chunk, in key tiles.
         merge_tiles: u32,
     },
     /// Thread-block clusters of `size` blocks (2 to [`MAX_CLUSTER`], or
@@ -330,11 +346,17 @@ pub enum ChunkPolicy {
     /// each segment cut into `size` items that merge through distributed shared memory
     /// ([`DecodeWork::build_clusters`]; sm_90). Executors that launch no clusters cut
     /// equal chunks of the longest such item instead.
-    Cluster { size: u32 },
+    Cluster {
+        /// Blocks per cluster (items per segment).
+        size: u32,
+    },
     /// Per step, the fastest of clusters of 2, 4 and 8 blocks and equal chunks of
     /// `Waves { overhead_tiles }` by the fluid model of one launch ([`FluidModel`], fitted
     /// to the H200: benches/RESULTS.md, "Calls 7 and 8" and session 8's call).
-    ClusterAuto { overhead_tiles: u32 },
+    ClusterAuto {
+        /// As in [`ChunkPolicy::Waves`], for the equal-chunk candidate.
+        overhead_tiles: u32,
+    },
     /// `Waves { overhead_tiles }`'s list, except where it cuts every segment into exactly
     /// two chunks: there the segments' halves (⌈written / 2⌉ slots rounded up to the key
     /// tile, [`DecodeWork::build_clusters`]`(.., 2, ..)`) run as thread-block clusters of
@@ -343,7 +365,10 @@ pub enum ChunkPolicy {
     /// memory. On the H200 (benches/RESULTS.md, "Call 10") that was faster on every such
     /// layer (17 of 17, 0.4–3.3 µs), while clusters of 4 and 8 were slower even item for
     /// item.
-    WavesPairs { overhead_tiles: u32 },
+    WavesPairs {
+        /// As in [`ChunkPolicy::Waves`].
+        overhead_tiles: u32,
+    },
     /// `Waves { overhead_tiles }`'s list with its segments packed whole into thread-block
     /// clusters ([`DecodeWork::build_packed`]), so the chunks of a segment merge through
     /// distributed shared memory (no partials, arrival counter or global merge), where
@@ -358,12 +383,18 @@ pub enum ChunkPolicy {
     /// (some clusters wait), while below it packed lists beat the counter merge, also with
     /// up to 5 tiles longer chunks and fewer blocks at B = 4, 4k; 6 tiles or more longer at
     /// 16k lost.
-    WavesPacked { overhead_tiles: u32 },
+    WavesPacked {
+        /// As in [`ChunkPolicy::Waves`].
+        overhead_tiles: u32,
+    },
     /// Whole segments packed into clusters of `size` blocks (2 to [`MAX_CLUSTER`], or
     /// [`MAX_CLUSTER_WIDE`] for the `h` kernels), each
     /// in at most `size` items: the shortest chunk (a multiple of the key tile) whose list
     /// fits one wave of resident clusters; if none does, the one with the fewest items.
-    Packed { size: u32 },
+    Packed {
+        /// Blocks per cluster, the most items a segment is cut into.
+        size: u32,
+    },
     /// `WavesPacked { overhead_tiles }`'s split, and where that is a plain list (equal
     /// chunks merged through L2, e.g. Llama-3-8B's one-wave lists at B = 4, 16k) each split
     /// segment's last chunk `last_extra` key tiles longer than its others
@@ -375,7 +406,9 @@ pub enum ChunkPolicy {
     /// gaining 0.3–0.5 µs only on the lists whose segments ended in a short chunk, which
     /// the spread (0, not yet measured) keeps without lengthening any item.
     WavesPackedLast {
+        /// As in [`ChunkPolicy::Waves`].
         overhead_tiles: u32,
+        /// Key tiles added to each split segment's last chunk (0: tiles spread evenly).
         last_extra: u32,
     },
 }
@@ -395,7 +428,9 @@ pub const MAX_CLUSTER_WIDE: u32 = crate::lower::consts::CUDA_DECODE_WIDE_CLUSTER
 /// (`chunk` is then the longest item, for executors that launch no clusters).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DecodeSplit {
+    /// Slots per chunk (a multiple of the key tile); with clusters, the longest item.
     pub chunk: u32,
+    /// Blocks per thread-block cluster; 1 for a plain list merged through global memory.
     pub cluster: u32,
     /// Whole segments packed into clusters of `cluster` blocks, each cut into at most
     /// `cluster` items of at most `chunk` slots ([`DecodeWork::build_packed`]).
@@ -463,6 +498,7 @@ pub const PACKED_EXTRA_TILES: u32 = 5;
 /// so larger clusters lose blocks; H200, 4x3 kernel: 264, 264, 248, 240, decode call 11).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DecodeSlots {
+    /// Blocks resident at once launched plainly (SMs × resident blocks per SM).
     pub blocks: u32,
     /// Blocks resident as clusters of 2, 4 and 8.
     pub cluster_blocks: [u32; 3],
@@ -958,13 +994,23 @@ pub fn choose_split_in(
 /// 16-bit storage (512 bytes of K and V).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FluidModel {
+    /// Fixed cost of one launch, µs.
     pub launch_us: f64,
+    /// An item's start before it streams (reading its work item, the first tiles'
+    /// latency), µs.
     pub first_us: f64,
+    /// All blocks' streaming rate together (the memory's), slots per µs.
     pub rate: f64,
+    /// One block's streaming rate cap (bytes in flight / latency), slots per µs.
     pub block_rate: f64,
+    /// An equal chunk's partial-state write, µs (half for a segment of one chunk).
     pub write_us: f64,
+    /// The merge a split segment's last chunk runs, fixed part, µs.
     pub merge_us: f64,
+    /// The merge's cost per chunk of the segment, µs.
     pub merge_chunk_us: f64,
+    /// A cluster's merge through distributed shared memory once its last block has
+    /// streamed, µs.
     pub cluster_us: f64,
 }
 

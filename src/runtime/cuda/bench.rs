@@ -7,6 +7,8 @@
 //! run by a copy kernel (bytes read + written per second). The fraction reached is that
 //! time over the measured step time.
 
+#![warn(missing_docs)]
+
 use std::time::Instant;
 
 use rand::rngs::StdRng;
@@ -55,10 +57,15 @@ pub fn copy_bandwidth(engine: &CudaLlama, bytes: usize, reps: usize) -> Result<f
 pub struct BenchRow {
     /// "dense" or the plan's label.
     pub label: String,
+    /// The engine's storage type (`f32`, `f16`, `bf16`).
     pub storage: String,
+    /// Tokens per prompt.
     pub prompt: usize,
+    /// Rows (prompts) of the request.
     pub batch: usize,
+    /// Decode steps run, warm-up included ([`BenchSpec::new_tokens`]).
     pub new_tokens: usize,
+    /// Whether decode steps replay a captured CUDA graph (else plain launches).
     pub cuda_graph: bool,
     /// Rows the prefill computed (`batch`, or `--prefill-rows`: the rest copied their
     /// caches from these, `CudaLlama::prefill_sample_rows`).
@@ -66,16 +73,21 @@ pub struct BenchRow {
     /// Prefill of the computed rows (all their prompt tokens, plus the copies), seconds,
     /// and computed prompt tokens per second.
     pub prefill_s: f64,
+    /// Computed prompt tokens per second of the prefill.
     pub prefill_tok_s: f64,
     /// Mean decode step (every row one token, including the host's uploads and the
     /// tokens' read-back), milliseconds, and generated tokens per second.
     pub step_ms: f64,
+    /// Generated tokens per second of the decode (rows / step time).
     pub decode_tok_s: f64,
+    /// Bytes of weights on the device (a decode step reads each once).
     pub weight_bytes: u64,
     /// KV bytes a step reads at the middle of the measured steps.
     pub kv_read_bytes: u64,
     /// KV cache allocated by the request.
     pub kv_bytes: u64,
+    /// Copy bandwidth measured in the same run ([`copy_bandwidth`]), GB (1e9 bytes) read +
+    /// written per second.
     pub copy_gb_s: f64,
     /// (weights + KV read) / copy bandwidth, milliseconds.
     pub roofline_ms: f64,
@@ -110,6 +122,7 @@ impl BenchRow {
     }
 }
 
+/// The markdown table's header and separator lines for [`BenchRow::markdown`] rows.
 pub fn table_header() -> String {
     "| plan | dtype | prompt | batch | decode | prefill s | prefill tok/s | step ms | decode tok/s | weights GB | KV read GB/step | roofline ms | of roofline |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|".into()
 }
@@ -117,10 +130,13 @@ pub fn table_header() -> String {
 /// What to measure.
 #[derive(Clone, Debug)]
 pub struct BenchSpec {
+    /// Tokens per random prompt.
     pub prompt: usize,
+    /// Rows (prompts) of the request.
     pub batch: usize,
     /// Decode steps; the first two are warm-up (graph capture), the rest are timed.
     pub new_tokens: usize,
+    /// Seed of the random prompts (and of the request).
     pub seed: u64,
 }
 
@@ -230,10 +246,13 @@ fn reference_tokens(
 /// One parity comparison.
 #[derive(Clone, Debug, Serialize)]
 pub struct ParityRow {
+    /// `dense` or `plan`: which masking both sides ran.
     pub label: String,
+    /// The engine compared, e.g. `cuda f16` or `wgpu f32`.
     pub engine: String,
     /// Tokens equal to the CPU reference's, all rows together, and how many there are.
     pub equal: usize,
+    /// Tokens compared, all rows together (a length difference counts as unequal tokens).
     pub total: usize,
     /// (row, step) of the first difference.
     pub first_difference: Option<(usize, usize)>,

@@ -5,6 +5,8 @@
 //! Row-major `x [t, k]`, `w [n, k]`, `y [t, n]` are, to column-major cuBLAS, `xᵀ [k, t]`,
 //! `wᵀ [k, n]` and `yᵀ [n, t]`; so `yᵀ = op(wᵀ)ᵀ · xᵀ` is `gemm(T, N, m = n, n = t, k)`.
 
+#![warn(missing_docs)]
+
 use std::ffi::c_void;
 use std::sync::Arc;
 

@@ -16,6 +16,8 @@
 //!
 //! Dense mode is the same code path with a plan whose every span is N.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 
 use cudarc::driver::sys::{CUdevice_attribute, CUgraphInstantiate_flags, CUstreamCaptureMode};
@@ -526,6 +528,7 @@ impl CudaLlama {
         })
     }
 
+    /// The one stream every launch and copy of the engine is queued on, in order.
     pub fn stream(&self) -> &Arc<CudaStream> {
         &self.stream
     }
@@ -538,6 +541,8 @@ impl CudaLlama {
         self.attention.set_chunk_policy(policy);
     }
 
+    /// The engine's small ops (embedding, norms, RoPE + cache write, sampling) for its
+    /// storage type.
     pub fn ops(&self) -> &OpKernels {
         &self.ops
     }

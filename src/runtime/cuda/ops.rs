@@ -5,6 +5,8 @@
 //! compares. Device memory is handled as raw allocations ([`DevMem`]) so one launcher
 //! serves every storage type.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 
 use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, DevicePtr, LaunchConfig, PushKernelArg};
@@ -73,6 +75,8 @@ pub fn artifact(storage: StorageType) -> Artifact {
     }
 }
 
+/// The storage type's short name (`f32`, `f16`, `bf16`), as in the ops artifact's file
+/// name `engine_ops_<name>.cu`.
 pub fn storage_name(s: StorageType) -> &'static str {
     match s {
         StorageType::F32 => "f32",
@@ -88,7 +92,9 @@ pub const THREADS: u32 = 256;
 /// engine's context, so the address stays valid for the allocation's life).
 pub struct DevMem {
     _buf: CudaSlice<u8>,
+    /// The device address of the first byte.
     pub ptr: u64,
+    /// The size asked for, in bytes (the allocation is at least 16).
     pub bytes: usize,
 }
 
@@ -107,6 +113,8 @@ impl DevMem {
         })
     }
 
+    /// Zeroed memory (at least 16 bytes). Errors: [`CudaError::Driver`] naming `what` when
+    /// the allocation fails.
     pub fn zeros(stream: &Arc<CudaStream>, bytes: usize, what: &str) -> Result<DevMem, CudaError> {
         let n = bytes.max(16);
         let buf = stream
@@ -225,9 +233,13 @@ pub fn round(x: f32, storage: StorageType) -> f32 {
 /// One kernel argument: a device address, a 32-bit value, an f32 or a 64-bit value.
 #[derive(Clone, Copy, Debug)]
 pub enum KArg {
+    /// A device address (a pointer parameter).
     Ptr(u64),
+    /// An `unsigned` parameter (sizes in tokens, rows, heads or elements; flags).
     U32(u32),
+    /// A `float` parameter (RMSNorm epsilon, temperature, top-p, a fill's scale and offset).
     F32(f32),
+    /// An `unsigned long long` parameter (element or 16-byte-word counts, seeds).
     U64(u64),
 }
 
@@ -269,18 +281,38 @@ pub unsafe fn launch(
 
 /// The loaded ops of one storage type.
 pub struct OpKernels {
+    /// The storage type the ops were compiled for (`MOA_ELEM`).
     pub storage: StorageType,
+    /// `moa_embed`: rows of the embedding table gathered by token id, to f32.
     pub embed: CudaFunction,
+    /// `moa_rmsnorm`: RMSNorm of (selected) f32 rows, one block of 256 threads per row.
     pub rmsnorm: CudaFunction,
+    /// `moa_rope_kv`: RoPE of a decode step's fused QKV with the K/V write into the sink +
+    /// ring cache (docs/DESIGN.md §5).
     pub rope_kv: CudaFunction,
+    /// `moa_rope_qk`: a prefill pass's RoPE of Q and K with K's cache write, in blocks of
+    /// 64 tokens.
     pub rope_qk: CudaFunction,
+    /// `moa_v_write`: a prefill pass's V and its cache slots (and the `u` prefill's V
+    /// pre-pass half), in blocks of 64 tokens.
     pub v_write: CudaFunction,
+    /// `moa_swiglu`: `silu(gate) · up` of `[n_tokens, 2 ffn]` f32 into the storage type.
     pub swiglu: CudaFunction,
+    /// `moa_norm_gemv`: a decode projection of up to [`NORM_GEMV_ROWS`] rows fused with its
+    /// input RMSNorm (QKV, or gate/up with SwiGLU).
     pub norm_gemv: CudaFunction,
+    /// `moa_argmax`: greedy sampling, the first largest logit per row.
     pub argmax: CudaFunction,
+    /// `moa_sample`: temperature, top-k and top-p sampling per row (as
+    /// `shaders/sample.wgsl`).
     pub sample: CudaFunction,
+    /// `moa_fill_random`: random weights in the storage type, `offset + scale · u`, u from
+    /// [`random_value`].
     pub fill_random: CudaFunction,
+    /// `moa_fill_random_f32`: the same in f32.
     pub fill_random_f32: CudaFunction,
+    /// `moa_copy`: a 16-byte-per-thread copy, the bandwidth the roofline of `moa bench`
+    /// divides by.
     pub copy: CudaFunction,
 }
 
@@ -772,10 +804,16 @@ pub fn rope_table(n_tokens: u32, inv_freq: &[f64]) -> Vec<[f32; 2]> {
 
 /// What [`rope_kv_ref`] produces: packed q, k, v and the caches after the writes.
 pub struct RopeKvOut {
+    /// Q after RoPE, `[n, q_heads, head_dim]`.
     pub q: Vec<f32>,
+    /// K after RoPE, `[n, kv_heads, head_dim]`.
     pub k: Vec<f32>,
+    /// V as projected (no RoPE), `[n, kv_heads, head_dim]`.
     pub v: Vec<f32>,
+    /// The K cache after the writes, `[rows, row_slots, head_dim]`, values rounded to the
+    /// storage type.
     pub k_cache: Vec<f32>,
+    /// The V cache after the writes, same layout.
     pub v_cache: Vec<f32>,
 }
 
@@ -1024,9 +1062,14 @@ pub fn random_value(seed: u64, i: u64) -> f32 {
 /// One op's comparison with its CPU reference.
 #[derive(Clone, Debug)]
 pub struct OpResult {
+    /// The op and case, e.g. `rmsnorm (gathered rows)`.
     pub name: String,
+    /// Largest `|got - want| / (1 + |want|)` over the output (infinite on NaN or a length
+    /// mismatch); for sampling the count of differing tokens, for the copy 0 or 1.
     pub max_error: f32,
+    /// The bound it is held to (0 for the exact ops).
     pub tolerance: f32,
+    /// `max_error <= tolerance`.
     pub passed: bool,
 }
 

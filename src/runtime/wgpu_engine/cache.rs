@@ -12,6 +12,8 @@
 //! by `-row0 · row_slots` (mod 2^32), so the kernel's cache index `row · row_slots +
 //! offset + slot` lands inside the part's buffer (u32 arithmetic wraps in WGSL).
 
+#![warn(missing_docs)]
+
 use std::ops::Range;
 
 use super::EngineError;

@@ -3,6 +3,8 @@
 //! binding, and inside a pass the per-token products whose activations are widest (the
 //! stacked Q/K/V output and the MLP's gate/up and SwiGLU) run over chunks of tokens.
 
+#![warn(missing_docs)]
+
 use std::ops::Range;
 
 use super::EngineError;

@@ -6,6 +6,8 @@
 //! units), checked at start-up against the plan's scalar prefill kernel on this device,
 //! which stays the fallback.
 
+#![warn(missing_docs)]
+
 use half::f16;
 
 use super::{EngineError, WgpuEngine};

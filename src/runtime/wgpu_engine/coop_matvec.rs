@@ -11,6 +11,8 @@
 //! off); `matvec_sg.wgsl` / `matvec.wgsl` stay the fallback and the path of every other
 //! adapter (lavapipe has no cooperative matrices).
 
+#![warn(missing_docs)]
+
 use half::f16;
 
 use super::{CoopDecodeChoice, CoopHeadChoice, EngineError, WgpuEngine, WgpuEngineOptions};

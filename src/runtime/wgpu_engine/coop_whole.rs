@@ -7,6 +7,8 @@
 //! scratch), on an output of stride 208 written from column 4 (16-byte rows, as the
 //! direct stores need).
 
+#![warn(missing_docs)]
+
 use super::coop::ProductCheck;
 use super::{EngineError, WgpuEngine};
 

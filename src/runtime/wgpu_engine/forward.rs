@@ -2,6 +2,8 @@
 //! read-back of the logits or the chosen tokens, and the prefill and decode steps that
 //! write a pass's inputs and keep each row's position.
 
+#![warn(missing_docs)]
+
 use std::time::Instant;
 
 use super::chunks;

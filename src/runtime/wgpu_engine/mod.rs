@@ -16,6 +16,8 @@
 //! `forward` (running passes, prefill and decode), `profile` (a pass's time per dispatch
 //! kind), `product_bench` (the prefill product on matrix units alone, timed and checked).
 
+#![warn(missing_docs)]
+
 pub mod cache;
 pub mod chunks;
 mod coop;

@@ -11,6 +11,8 @@
 //! names the closest known one ([`unknown_names`]). docs/DESIGN.md §7 has the table of
 //! these settings and their verdicts (benches/RESULTS.md).
 
+#![warn(missing_docs)]
+
 use crate::codegen::wgsl::{decode_sg_fits, FlatQk, SgFlat, WgslTuning};
 
 /// A `MOA_*` variable whose value its setting does not take.

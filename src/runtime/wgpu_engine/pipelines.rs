@@ -1,6 +1,8 @@
 //! The compute pipelines of the hand-written ops (`shaders/`): built once per engine, for
 //! the engine's storage type.
 
+#![warn(missing_docs)]
+
 use super::{EngineError, WgpuEngineOptions};
 use crate::lower::StorageType;
 use crate::runtime::shaders::{self, Shader, Types};

@@ -1,6 +1,8 @@
 //! The prefill product on matrix units alone (`coop_linear.wgsl`): a product `out[m × n] = x[m × k] · w[n × k]ᵀ` timed over repeated dispatches,
 //! and checked against the CPU (`examples/wgpu_products.rs --gemm`, issue 12 item 2).
 
+#![warn(missing_docs)]
+
 use half::f16;
 
 use super::pipelines::coop_linear_pipeline;
@@ -161,9 +163,14 @@ impl CoopProduct {
 /// act columns silu(gate) · up, no residual).
 #[derive(Clone, Copy, Debug)]
 pub struct IoForm {
+    /// Output rows and first column 16-byte aligned (stride n + 8 from column 4), so whole
+    /// tiles take the direct write-out; else stride n + 5 from column 3.
     pub aligned: bool,
+    /// A residual is added to the output (the engine's out and down products).
     pub residual: bool,
+    /// x is f16 (the out product's attention input), else f32.
     pub x_f16: bool,
+    /// The gate/up product with SwiGLU: w has 2 n rows, the output silu(gate) · up.
     pub swiglu: bool,
 }
 

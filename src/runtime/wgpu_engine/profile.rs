@@ -9,6 +9,8 @@
 //! do not depend on the values. Run it after the request's last real step (it
 //! overwrites activations and the newest cache slots).
 
+#![warn(missing_docs)]
+
 use std::time::Instant;
 
 use super::forward::{pack_rows, OutputKind};

@@ -5,6 +5,8 @@
 //! the products that read them and RoPE + the cache write into the QKV product's
 //! epilogue: 4 dispatches per layer + the attention's, where prefill passes run 8 or more.
 
+#![warn(missing_docs)]
+
 use super::cache::CachePart;
 use super::forward::OutputKind;
 use super::pipelines::SgPipes;

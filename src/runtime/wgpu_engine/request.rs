@@ -2,6 +2,8 @@
 //! plan at N, the RoPE table, activations sized for the longest pass, the decode step's
 //! input buffers and its recorded dispatches.
 
+#![warn(missing_docs)]
+
 use wgpu::util::DeviceExt;
 
 use super::cache::{cache_row_parts, part_work, CachePart};

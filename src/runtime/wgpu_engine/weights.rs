@@ -3,6 +3,8 @@
 //! adapter's storage binding limit is split by output rows into parts that each fit one
 //! binding (DESIGN.md §7).
 
+#![warn(missing_docs)]
+
 use wgpu::util::DeviceExt;
 
 use super::EngineError;

@@ -358,7 +358,7 @@ pub const EFFECTIVE_SHARE: f64 = 0.9;
 /// [`sorted_lengths`]).
 ///
 /// This is upstream's "longest input length at which retrieval accuracy stays above 90%"
-/// (moa.md §7.1), measured against dense instead of absolutely, so that a small model
+/// (MoA paper, retrieval evaluation; upstream `scripts/evaluate/retrieval_evaluate.py`), measured against dense instead of absolutely, so that a small model
 /// whose dense accuracy drops at long inputs is judged on what sparsity costs.
 pub fn effective_context_length(lengths: &[u32], plan: &[f64], dense: &[f64]) -> Option<u32> {
     let mut best = None;

@@ -5,7 +5,7 @@
 
 use crate::plan::{HeadWindow, Rule, SpanParams, BETA_DEN};
 
-/// The (α, β) grid of upstream MoA (`elastic_generate.py`, moa.md §5.1).
+/// The (α, β) grid of upstream MoA (`scripts/pipeline/elastic_generate.py`).
 ///
 /// α runs over multiples of `alpha_step` from `−min_len` to `max_profile`, β over
 /// multiples of `1/beta_steps` in [0, 1]; a pair is kept iff

@@ -1,6 +1,6 @@
 //! The plan optimizer: from influence profiles to per-head rules (issue #4 part 3).
 //!
-//! 1. [`CandidateGrid`]: upstream's (α, β) grid (moa.md §5.1), dense always included.
+//! 1. [`CandidateGrid`]: upstream's (α, β) grid (`scripts/pipeline/elastic_generate.py`), dense always included.
 //! 2. Cost of a rule for a head at a profiled length N: the influence mass its mask
 //!    drops, at block granularity but with moa's token-exact mask ([`KeptShare`]);
 //!    density of a rule at N: `span(N) / N`.
@@ -100,7 +100,7 @@ pub struct OptimizeConfig {
     /// Density-only lengths beyond the profiled ones (e.g. 2× the longest).
     pub extra_lengths: Vec<u32>,
     /// At most this many distinct rules in a layer (≥ 1; upstream's `--num_plan_limit`: 2,
-    /// moa.md §5.4).
+    /// `MoA/universal/optimizer.py`).
     pub max_rules_per_layer: usize,
     /// One rule per KV-head group: loss summed over the group's query heads, density
     /// counted per KV head (the runtime cache is then exactly the constrained density).

@@ -32,8 +32,8 @@ pub struct Instance {
     /// `layer_of[u]`: the layer of unit u (units of a layer need not be contiguous).
     pub layer_of: Vec<usize>,
     /// `[units · rules]`: the cost of unit u taking rule r at `u · rules + r`, minimised
-    /// summed over units (from the optimizer: the influence the rule's mask drops, moa.md
-    /// §5.2).
+    /// summed over units (from the optimizer: the influence the rule's mask drops,
+    /// upstream `MoA/universal/optimizer.py`).
     pub cost: Vec<f64>,
     /// The side rows (density band at each constrained length, ε bounds, the near-plan row).
     pub rows: Vec<Row>,

@@ -39,7 +39,7 @@ pub struct HeadFinding {
     pub q_head: usize,
     /// Attention mass on the key tokens, averaged over the answer rows, in [0, 1].
     pub attn_mass: f64,
-    /// Σ |ΔL_ij| over answer rows × key tokens (the per-entry influence, moa.md §3.2).
+    /// Σ |ΔL_ij| over answer rows × key tokens (the per-entry influence of `profile::influence`, docs/CALIBRATION.md).
     pub key_influence: f64,
     /// First-order loss change (nats) of removing the key tokens from the answer rows as one
     /// set (the formula of the module docs).

@@ -1,4 +1,4 @@
-//! The attention influence of one head (docs: moa.md §3.2) and its block×block tile sums.
+//! The attention influence of one head (upstream `MoA/models/llama/modify_llama_profile.py`; docs/CALIBRATION.md) and its block×block tile sums.
 //!
 //! Masking entry (i, j) of a softmax row and renormalising the rest changes the loss, to
 //! first order, by

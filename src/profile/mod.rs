@@ -1,4 +1,4 @@
-//! Attention-influence profiling (moa.md §3): for each calibration sample and profile
+//! Attention-influence profiling (upstream `scripts/pipeline/pipeline_profile.py`; docs/CALIBRATION.md): for each calibration sample and profile
 //! length, the loss is the mean cross-entropy on the response tokens; G = ∂L/∂A for every
 //! layer and query head comes from candle autograd (f32) on the CPU or, with the `cuda`
 //! feature, on an NVIDIA GPU ([`device`]); the influence
@@ -60,7 +60,7 @@ impl From<candle_core::Error> for ProfileError {
 /// cut influence by query block and distance, [`influence::add_head_cuts`]), plus its loss.
 pub struct SampleInfluence {
     /// `[layers, q_heads, nb, nb]`: Σ |ΔL_ij| of each `block × block`-token tile, query block
-    /// by key block (moa.md §3.2–3.3; `nb = n_tokens / block`).
+    /// by key block (upstream's 64 × 64 block sums; `nb = n_tokens / block`).
     pub tiles: Vec<f64>,
     /// `[layers, q_heads, nb, nb]`: signed cut influence by query block and distance in
     /// blocks ([`influence::add_head_cuts`]).

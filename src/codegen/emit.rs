@@ -518,6 +518,23 @@ impl Drop for OutputLock {
 /// before. Errors: the folder cannot be made.
 pub fn lock_output(dir: &Path) -> Result<OutputLock, CodegenError> {
     make_folder(dir, &dir.join("manifest.json"))?;
+    Ok(lock_folder(dir, true))
+}
+
+/// A shared `flock` on a `moa-compile` output folder while [`read_output`] or
+/// [`verify_output`] reads it: a compile writing the folder ([`lock_output`]) is waited
+/// for, said once on stderr, so a reader never sees half of one plan's kernels and half of
+/// another's (round 23 left: such a read was refused by a checksum instead of waiting).
+/// Readers do not wait for each other. Held for writing by this process: nothing is taken
+/// (it would wait for itself). A folder that cannot be opened is read unlocked; the reads
+/// say what fails.
+fn lock_for_reading(dir: &Path) -> OutputLock {
+    lock_folder(dir, false)
+}
+
+/// [`lock_output`]'s and [`lock_for_reading`]'s `flock` (exclusive for a writer, shared
+/// for a reader) on the existing folder `dir`; nothing is locked where it cannot be.
+fn lock_folder(dir: &Path, exclusive: bool) -> OutputLock {
     let unlocked = OutputLock {
         _file: None,
         key: None,
@@ -527,13 +544,13 @@ pub fn lock_output(dir: &Path) -> Result<OutputLock, CodegenError> {
     {
         use std::os::fd::AsRawFd;
         use std::os::unix::fs::MetadataExt;
-        // A folder that cannot be opened for reading is written without the lock: the
-        // writes say what fails, if anything does.
+        // A folder that cannot be opened for reading is used without the lock: the
+        // writes or reads say what fails, if anything does.
         let Ok(f) = std::fs::File::open(dir) else {
-            return Ok(unlocked);
+            return unlocked;
         };
         let Ok(meta) = f.metadata() else {
-            return Ok(unlocked);
+            return unlocked;
         };
         let key = (meta.dev(), meta.ino());
         if HELD
@@ -541,37 +558,48 @@ pub fn lock_output(dir: &Path) -> Result<OutputLock, CodegenError> {
             .unwrap_or_else(|e| e.into_inner())
             .contains(&key)
         {
-            return Ok(unlocked);
+            return unlocked;
         }
         let flock = |op| {
             // SAFETY: flock on a descriptor `f` owns; the lock goes when `f` is closed.
             unsafe { libc::flock(f.as_raw_fd(), op) == 0 }
         };
+        let mode = if exclusive {
+            libc::LOCK_EX
+        } else {
+            libc::LOCK_SH
+        };
         let mut waited = false;
-        if !flock(libc::LOCK_EX | libc::LOCK_NB) {
+        if !flock(mode | libc::LOCK_NB) {
             if std::io::Error::last_os_error().kind() != std::io::ErrorKind::WouldBlock {
-                return Ok(unlocked);
+                return unlocked;
             }
             eprintln!(
                 "note: `{}` is being written by another process (a compile into the same \
                  folder); waiting for it to finish",
                 dir.display()
             );
-            if !flock(libc::LOCK_EX) {
-                return Ok(unlocked);
+            if !flock(mode) {
+                return unlocked;
             }
             waited = true;
         }
-        HELD.lock().unwrap_or_else(|e| e.into_inner()).push(key);
-        Ok(OutputLock {
+        // Only a writer's hold is granted again in this process (a reader's is shared
+        // anyway, and a write while this process reads would have to wait for itself).
+        let key = exclusive.then(|| {
+            HELD.lock().unwrap_or_else(|e| e.into_inner()).push(key);
+            key
+        });
+        OutputLock {
             _file: Some(f),
-            key: Some(key),
+            key,
             waited,
-        })
+        }
     }
     #[cfg(not(unix))]
     {
-        Ok(unlocked)
+        let _ = (dir, exclusive);
+        unlocked
     }
 }
 
@@ -580,11 +608,13 @@ pub fn lock_output(dir: &Path) -> Result<OutputLock, CodegenError> {
 /// written for exactly `module` (same shape, span constants, storage type and per-layer
 /// rules): kernels bake all of them in, so a mismatch would run the wrong masks. Each file
 /// read must have the manifest's `bytes` and `sha256` ([`CodegenError::KernelFile`]).
+/// A compile writing the folder meanwhile ([`lock_output`]) is waited for.
 pub fn read_output(
     dir: &Path,
     module: &KernelModule,
     target: Target,
 ) -> Result<Vec<Artifact>, CodegenError> {
+    let _lock = lock_for_reading(dir);
     let path = dir.join("manifest.json");
     let text = read_manifest(&path)?;
     parse_output(
@@ -628,8 +658,10 @@ fn rerun_in(dir: &Path) -> String {
 /// Checks every kernel file a `moa-compile` output folder's manifest lists (any target)
 /// against the manifest's `bytes` and `sha256`, without a plan: `moa generate --kernels`
 /// calls it before the model loads, so a broken folder is refused at once. The plan
-/// checks come later, in [`read_output`].
+/// checks come later, in [`read_output`]. A compile writing the folder meanwhile
+/// ([`lock_output`]) is waited for.
 pub fn verify_output(dir: &Path) -> Result<(), CodegenError> {
+    let _lock = lock_for_reading(dir);
     let path = dir.join("manifest.json");
     let origin = path.display().to_string();
     let text = read_manifest(&path)?;
@@ -956,4 +988,54 @@ pub fn crlf_to_lf(bytes: &[u8]) -> Vec<u8> {
         }
     }
     out
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::{lock_output, verify_output};
+    use std::os::fd::AsRawFd;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    /// A reader of an output folder waits while another process's compile holds it for
+    /// writing (round 23 left: `moa generate --kernels` read a folder mid-rewrite and was
+    /// refused by a checksum). The test holds the writer's `flock` on a descriptor of its
+    /// own, as another process would; the reader returns (here with "no manifest") only
+    /// after it is released. A writer in this process then locks the folder at once, and
+    /// reading it while this process writes does not wait for itself.
+    #[test]
+    fn a_reader_waits_for_a_compile_writing_the_folder() {
+        let dir = std::env::temp_dir().join(format!("moa-emit-lock-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let held = std::fs::File::open(&dir).unwrap();
+        // SAFETY: flock on a descriptor `held` owns; released when it closes.
+        assert_eq!(unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX) }, 0);
+        let released = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let (dir, released) = (dir.clone(), released.clone());
+            std::thread::spawn(move || {
+                let r = verify_output(&dir);
+                (released.load(Ordering::SeqCst), r)
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(
+            !reader.is_finished(),
+            "the reader did not wait for the writer"
+        );
+        released.store(true, Ordering::SeqCst);
+        drop(held);
+        let (after_release, r) = reader.join().unwrap();
+        assert!(after_release, "the reader read while the folder was held");
+        assert!(r.unwrap_err().to_string().contains("manifest"));
+        let own = lock_output(&dir).unwrap();
+        assert!(!own.waited);
+        assert!(
+            verify_output(&dir).is_err(),
+            "reading under this process's write lock"
+        );
+        drop(own);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

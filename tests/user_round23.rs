@@ -188,14 +188,13 @@ fn an_output_under_a_file_names_the_file() {
 /// Round 23: two `moa-compile`s of different plans into one folder at once both exited 0,
 /// and in 3 of 15 tries left a mixture of the two plans' kernels that neither's `--check`
 /// matched (loaders refuse it by the sha256s, but nothing said so). A compile now holds
-/// an exclusive `flock` on the folder while it writes; another waits, saying so, then
+/// an exclusive lock (`flock`) on the folder while it writes; another waits, saying so, then
 /// writes its own whole output, and its notes count what the folder held when its turn
 /// came (the other plan's kernels), not what it held before. Here the test holds the lock
 /// as the other compile would, and puts that compile's output in the folder meanwhile.
 #[test]
 #[cfg(unix)]
 fn a_compile_waits_for_another_writing_its_folder() {
-    use std::os::fd::AsRawFd;
     let dir = scratch("compile-lock");
     let (out, prior) = (dir.join("out"), dir.join("prior"));
     std::fs::create_dir_all(&out).unwrap();
@@ -212,8 +211,7 @@ fn a_compile_waits_for_another_writing_its_folder() {
     );
     assert_eq!(code, 0, "{err}");
     let held = std::fs::File::open(&out).unwrap();
-    // SAFETY: flock on a descriptor `held` owns; released when it closes.
-    assert_eq!(unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX) }, 0);
+    held.lock().unwrap();
     let err_path = dir.join("stderr.txt");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_moa-compile"))
         .args([s(&plan_b), "-o", s(&out), "--target", "wgsl"])

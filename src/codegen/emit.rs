@@ -5,7 +5,7 @@
 
 #![warn(missing_docs)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -222,7 +222,7 @@ pub fn write_if_different(path: &Path, contents: &str) -> Result<bool, CodegenEr
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".moa-tmp-{}-{n}", std::process::id()));
-    let tmp = std::path::PathBuf::from(tmp);
+    let tmp = PathBuf::from(tmp);
     std::fs::write(&tmp, contents).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         io(e)
@@ -256,7 +256,7 @@ pub fn remove_dead_temps(
     folder: &Path,
     pid_of: impl Fn(&str) -> Option<u32>,
     what: &str,
-) -> Vec<std::path::PathBuf> {
+) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(folder) else {
         return Vec::new();
     };
@@ -305,7 +305,7 @@ fn tmp_file_pid(name: &str) -> Option<u32> {
 
 /// Removes the `<file>.moa-tmp-<pid>-<n>` files that a killed `moa-compile` left in `dir`
 /// and the folders it owns (whose pid has ended); returns the paths removed.
-pub fn remove_dead_tmp_files(dir: &Path) -> Vec<std::path::PathBuf> {
+pub fn remove_dead_tmp_files(dir: &Path) -> Vec<PathBuf> {
     let what = "temporary kernel files";
     let mut removed = remove_dead_temps(dir, tmp_file_pid, what);
     for (sub, _) in OWNED {
@@ -482,46 +482,47 @@ pub fn write_output(
     Ok(changed)
 }
 
-/// The output folders this process holds locked ([`lock_output`]), by device and inode:
+/// The output folders this process holds locked ([`lock_output`]), by canonical path:
 /// a second lock of one of them in the same process (moa-compile holds it around its
-/// notes, then `write_output` asks again) is granted at once, where a second `flock` on a
+/// notes, then `write_output` asks again) is granted at once, where a second lock on a
 /// new descriptor would wait for the first forever.
-static HELD: std::sync::Mutex<Vec<(u64, u64)>> = std::sync::Mutex::new(Vec::new());
+static HELD: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
 
 /// An output folder held for writing (see [`lock_output`]); released when dropped.
 #[derive(Debug)]
 pub struct OutputLock {
-    /// The descriptor holding the `flock`; `None` where nothing was locked.
+    /// The descriptor holding the lock; `None` where nothing was locked.
     _file: Option<std::fs::File>,
     /// The folder's key in [`HELD`] where this lock put it there.
-    key: Option<(u64, u64)>,
+    key: Option<PathBuf>,
     /// Whether another process held the folder first (and has written it meanwhile).
     pub waited: bool,
 }
 
 impl Drop for OutputLock {
     fn drop(&mut self) {
-        if let Some(key) = self.key {
+        if let Some(key) = self.key.take() {
             let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(i) = held.iter().position(|&k| k == key) {
+            if let Some(i) = held.iter().position(|k| *k == key) {
                 held.swap_remove(i);
             }
         }
     }
 }
 
-/// Makes the output folder `dir` if missing and takes an exclusive `flock` on it, so one
-/// compile at a time writes it: another process's hold is waited for, said once on
-/// stderr ([`OutputLock::waited`]). Held already by this process: granted at once. Where
-/// the file system takes no locks (some network file systems), the folder cannot be
-/// opened, or the system has no `flock`, nothing is locked and the write goes ahead as
-/// before. Errors: the folder cannot be made.
+/// Makes the output folder `dir` if missing and takes an exclusive lock on it (std's
+/// [`std::fs::File::lock`], `flock` on Unix), so one compile at a time writes it: another
+/// process's hold is waited for, said once on stderr ([`OutputLock::waited`]). Held
+/// already by this process: granted at once. Where the file system takes no locks (some
+/// network file systems) or the folder cannot be opened as a file (Windows opens no
+/// folder through `File::open`), nothing is locked and the write goes ahead as before.
+/// Errors: the folder cannot be made.
 pub fn lock_output(dir: &Path) -> Result<OutputLock, CodegenError> {
     make_folder(dir, &dir.join("manifest.json"))?;
     Ok(lock_folder(dir, true))
 }
 
-/// A shared `flock` on a `moa-compile` output folder while [`read_output`] or
+/// A shared lock on a `moa-compile` output folder while [`read_output`] or
 /// [`verify_output`] reads it: a compile writing the folder ([`lock_output`]) is waited
 /// for, said once on stderr, so a reader never sees half of one plan's kernels and half of
 /// another's (round 23 left: such a read was refused by a checksum instead of waiting).
@@ -532,74 +533,61 @@ fn lock_for_reading(dir: &Path) -> OutputLock {
     lock_folder(dir, false)
 }
 
-/// [`lock_output`]'s and [`lock_for_reading`]'s `flock` (exclusive for a writer, shared
-/// for a reader) on the existing folder `dir`; nothing is locked where it cannot be.
+/// [`lock_output`]'s and [`lock_for_reading`]'s lock (exclusive for a writer, shared for
+/// a reader) on the existing folder `dir`; nothing is locked where it cannot be.
 fn lock_folder(dir: &Path, exclusive: bool) -> OutputLock {
     let unlocked = OutputLock {
         _file: None,
         key: None,
         waited: false,
     };
-    #[cfg(unix)]
+    // A folder that cannot be opened for reading is used without the lock: the writes or
+    // reads say what fails, if anything does.
+    let (Ok(f), Ok(key)) = (std::fs::File::open(dir), std::fs::canonicalize(dir)) else {
+        return unlocked;
+    };
+    if HELD
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(&key)
     {
-        use std::os::fd::AsRawFd;
-        use std::os::unix::fs::MetadataExt;
-        // A folder that cannot be opened for reading is used without the lock: the
-        // writes or reads say what fails, if anything does.
-        let Ok(f) = std::fs::File::open(dir) else {
-            return unlocked;
-        };
-        let Ok(meta) = f.metadata() else {
-            return unlocked;
-        };
-        let key = (meta.dev(), meta.ino());
-        if HELD
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(&key)
-        {
-            return unlocked;
-        }
-        let flock = |op| {
-            // SAFETY: flock on a descriptor `f` owns; the lock goes when `f` is closed.
-            unsafe { libc::flock(f.as_raw_fd(), op) == 0 }
-        };
-        let mode = if exclusive {
-            libc::LOCK_EX
-        } else {
-            libc::LOCK_SH
-        };
-        let mut waited = false;
-        if !flock(mode | libc::LOCK_NB) {
-            if std::io::Error::last_os_error().kind() != std::io::ErrorKind::WouldBlock {
-                return unlocked;
-            }
+        return unlocked;
+    }
+    let tried = if exclusive {
+        f.try_lock()
+    } else {
+        f.try_lock_shared()
+    };
+    let mut waited = false;
+    match tried {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
             eprintln!(
                 "note: `{}` is being written by another process (a compile into the same \
                  folder); waiting for it to finish",
                 dir.display()
             );
-            if !flock(mode) {
+            let held = if exclusive { f.lock() } else { f.lock_shared() };
+            if held.is_err() {
                 return unlocked;
             }
             waited = true;
         }
-        // Only a writer's hold is granted again in this process (a reader's is shared
-        // anyway, and a write while this process reads would have to wait for itself).
-        let key = exclusive.then(|| {
-            HELD.lock().unwrap_or_else(|e| e.into_inner()).push(key);
-            key
-        });
-        OutputLock {
-            _file: Some(f),
-            key,
-            waited,
-        }
+        // No locks on this file system (or for folders on this system).
+        Err(std::fs::TryLockError::Error(_)) => return unlocked,
     }
-    #[cfg(not(unix))]
-    {
-        let _ = (dir, exclusive);
-        unlocked
+    // Only a writer's hold is granted again in this process (a reader's is shared anyway,
+    // and a write while this process reads would have to wait for itself).
+    let key = exclusive.then(|| {
+        HELD.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(key.clone());
+        key
+    });
+    OutputLock {
+        _file: Some(f),
+        key,
+        waited,
     }
 }
 
@@ -993,24 +981,23 @@ pub fn crlf_to_lf(bytes: &[u8]) -> Vec<u8> {
 #[cfg(all(test, unix))]
 mod tests {
     use super::{lock_output, verify_output};
-    use std::os::fd::AsRawFd;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
 
     /// A reader of an output folder waits while another process's compile holds it for
     /// writing (round 23 left: `moa generate --kernels` read a folder mid-rewrite and was
-    /// refused by a checksum). The test holds the writer's `flock` on a descriptor of its
+    /// refused by a checksum). The test holds the writer's lock on a descriptor of its
     /// own, as another process would; the reader returns (here with "no manifest") only
     /// after it is released. A writer in this process then locks the folder at once, and
     /// reading it while this process writes does not wait for itself.
     #[test]
+    #[cfg(unix)] // Windows opens no folder through `File::open`: nothing is locked there.
     fn a_reader_waits_for_a_compile_writing_the_folder() {
         let dir = std::env::temp_dir().join(format!("moa-emit-lock-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let held = std::fs::File::open(&dir).unwrap();
-        // SAFETY: flock on a descriptor `held` owns; released when it closes.
-        assert_eq!(unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX) }, 0);
+        held.lock().unwrap();
         let released = Arc::new(AtomicBool::new(false));
         let reader = {
             let (dir, released) = (dir.clone(), released.clone());

@@ -168,7 +168,6 @@ fn write_header(path: &Path) -> std::io::Result<bool> {
     // locks) lost the rows other writers had appended to the replaced file between two
     // renames (session 30: 11 of 31 lines left, `user_round15`'s race test on a loaded
     // machine).
-    #[cfg(unix)]
     if empty {
         if let Some(headed) = header_into_empty(path)? {
             return Ok(headed);
@@ -196,17 +195,15 @@ fn write_header(path: &Path) -> std::io::Result<bool> {
     }
 }
 
-/// Writes the header into the existing `path` if it is empty, holding an exclusive
-/// `flock` on it meanwhile, so that of writers that all found it empty one writes the
-/// header and the others see it. Rows are appended only after a writer's header check, so
-/// none can come before it. `Ok(None)` where the file system takes no locks (the caller
-/// then replaces the file as before).
-#[cfg(unix)]
+/// Writes the header into the existing `path` if it is empty, holding an exclusive lock
+/// on it meanwhile (std's [`std::fs::File::lock`]: `flock` on Unix, `LockFileEx` on
+/// Windows), so that of writers that all found it empty one writes the header and the
+/// others see it. Rows are appended only after a writer's header check, so none can come
+/// before it. `Ok(None)` where the file system takes no locks (the caller then replaces the
+/// file as before).
 fn header_into_empty(path: &Path) -> std::io::Result<Option<bool>> {
-    use std::os::fd::AsRawFd;
     let mut f = std::fs::OpenOptions::new().append(true).open(path)?;
-    // SAFETY: flock on a descriptor `f` owns; the lock goes when `f` is closed.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+    if f.lock().is_err() {
         return Ok(None);
     }
     if f.metadata()?.len() == 0 {

@@ -9,7 +9,7 @@ use std::time::Instant;
 use super::chunks;
 use super::request::{Ahead, WgpuRequest, BACKEND};
 use super::{EngineError, WgpuEngine};
-use crate::runtime::engine::{PrefillProgress, Request, Sampling};
+use crate::runtime::engine::{check_pass_tokens, PrefillProgress, Request, Sampling};
 use crate::runtime::wgpu::Dispatch;
 
 /// A packed prefill batch: tokens, per-token (position, row, last position, 0),
@@ -508,21 +508,7 @@ impl WgpuEngine {
         // The pass buffers were sized at start for the prompt lengths given there; a longer
         // prompt (still within N) was refused by the pass planner as a tensor "above this
         // adapter's storage binding limit" of 134217728 bytes, for 9216 bytes (round 23).
-        if let Some((b, p)) = prompts.iter().enumerate().find(|(_, p)| p.len() > capacity) {
-            return Err(EngineError::Input(format!(
-                "prompt {b} has {} tokens, more than the {capacity} this request's prefill \
-                 buffers hold (sized by `Engine::start` from its `prompt_lens`): allowed \
-                 1..={capacity}; start the request with each row's prompt length",
-                p.len()
-            )));
-        }
-        Ok(())
-    }
-
-    pub(super) fn split_logits(&self, raw: &[u32]) -> Vec<Vec<f32>> {
-        raw.chunks(self.config.vocab_size)
-            .map(|r| r.iter().map(|&b| f32::from_bits(b)).collect())
-            .collect()
+        check_pass_tokens(prompts, capacity)
     }
 }
 

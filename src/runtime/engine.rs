@@ -32,9 +32,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::cuda::CudaError;
+use super::memory;
 use super::wgpu::WgpuError;
 use crate::codegen::CodegenError;
-use crate::lower::StorageType;
+use crate::lower::{KernelModule, StorageType};
 use crate::model::{LlamaConfig, ModelError};
 use crate::plan::{Plan, PlanError};
 
@@ -486,9 +487,18 @@ pub trait Engine {
     /// Bytes of weights on the device.
     fn weight_bytes(&self) -> u64;
 
+    /// The plan lowered for the engine's storage type: the layers' rules its kernels
+    /// bake in and its caches are laid out from.
+    fn module(&self) -> &KernelModule;
+
     /// KV-cache bytes (K and V, all layers) a request of `rows` rows at N = `n_tokens`
-    /// would allocate with this plan.
-    fn kv_bytes(&self, rows: usize, n_tokens: u32) -> u64;
+    /// would allocate with this plan: every layer's [`KernelModule::cache_layouts`] slots
+    /// ([`memory::kv_bytes_per_row`]) × `rows`.
+    fn kv_bytes(&self, rows: usize, n_tokens: u32) -> u64 {
+        let layouts = self.module().cache_layouts(n_tokens);
+        memory::kv_bytes_per_row(&layouts, self.config().head_dim, self.storage())
+            .saturating_mul(rows as u64)
+    }
 
     /// Starts a request of `prompt_lens.len()` rows: N = longest prompt + `max_new`, caches
     /// allocated from the plan at N, sampling RNG seeded with `seed`. Errors: no rows, an

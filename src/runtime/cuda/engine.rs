@@ -1650,9 +1650,8 @@ impl Engine for CudaLlama {
         self.weight_bytes
     }
 
-    fn kv_bytes(&self, rows: usize, n_tokens: u32) -> u64 {
-        memory::kv_bytes_per_row(&self.layouts(n_tokens), self.config.head_dim, self.storage)
-            .saturating_mul(rows as u64)
+    fn module(&self) -> &KernelModule {
+        &self.module
     }
 
     /// Caches and activations are checked against the GPU's free memory first: a batch

@@ -44,7 +44,6 @@ pub use weights::rows_per_part;
 use weights::{DeviceWeights, LayerBuffers, Matrix};
 
 use super::engine::{split_logits, Engine, EngineError, PrefillProgress, Request, Sampling};
-use super::memory;
 use super::wgpu::{WgpuAttention, WgpuContext, WgpuError};
 use crate::codegen::{Compiled, Target};
 use crate::lower::{KernelModule, StorageType};
@@ -956,10 +955,8 @@ impl Engine for WgpuEngine {
         self.weight_bytes
     }
 
-    fn kv_bytes(&self, rows: usize, n_tokens: u32) -> u64 {
-        let layouts = self.module.cache_layouts(n_tokens);
-        memory::kv_bytes_per_row(&layouts, self.config.head_dim, self.storage)
-            .saturating_mul(rows as u64)
+    fn module(&self) -> &KernelModule {
+        &self.module
     }
 
     fn start(

@@ -86,6 +86,17 @@ pub struct KernelModule {
     pub layers: Vec<LayerSpec>,
 }
 
+impl KernelModule {
+    /// Every layer's [`CacheLayout`] at N = `n_tokens`, by layer: the caches a request of
+    /// that N allocates (both engines and the memory planner size them from this).
+    pub fn cache_layouts(&self, n_tokens: u32) -> Vec<CacheLayout> {
+        self.layers
+            .iter()
+            .map(|l| CacheLayout::new(l, &self.span, n_tokens))
+            .collect()
+    }
+}
+
 /// One layer: everything a fused prefill or decode kernel bakes in.
 #[derive(Clone, Debug, Serialize)]
 pub struct LayerSpec {

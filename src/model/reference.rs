@@ -83,16 +83,18 @@ impl KvCache {
     }
 }
 
-struct CpuLayer {
-    attn_norm: Tensor,
-    attn_q: Tensor,
-    attn_k: Tensor,
-    attn_v: Tensor,
-    attn_output: Tensor,
-    ffn_norm: Tensor,
-    ffn_gate: Tensor,
-    ffn_up: Tensor,
-    ffn_down: Tensor,
+/// One decoder block's tensors ([`LayerWeights`](super::LayerWeights)'s, by the same
+/// names) as candle tensors: the CPU reference's and the profiler's `GradModel`'s.
+pub(crate) struct LayerTensors {
+    pub(crate) attn_norm: Tensor,
+    pub(crate) attn_q: Tensor,
+    pub(crate) attn_k: Tensor,
+    pub(crate) attn_v: Tensor,
+    pub(crate) attn_output: Tensor,
+    pub(crate) ffn_norm: Tensor,
+    pub(crate) ffn_gate: Tensor,
+    pub(crate) ffn_up: Tensor,
+    pub(crate) ffn_down: Tensor,
 }
 
 /// A model ready to run on the CPU.
@@ -100,7 +102,7 @@ pub struct CpuReference {
     /// The model's shapes (layers, heads, `head_dim`, vocabulary, RoPE).
     pub config: LlamaConfig,
     token_embd: Tensor,
-    layers: Vec<CpuLayer>,
+    layers: Vec<LayerTensors>,
     output_norm: Tensor,
     lm_head: Tensor,
 }
@@ -122,7 +124,7 @@ impl CpuReference {
             .layers
             .into_iter()
             .map(|l| {
-                Ok(CpuLayer {
+                Ok(LayerTensors {
                     attn_norm: tensor(l.attn_norm)?,
                     attn_q: tensor(l.attn_q)?,
                     attn_k: tensor(l.attn_k)?,

@@ -18,21 +18,9 @@ use std::ops::Range;
 
 use candle_core::{DType, Device, Tensor, Var, D};
 
-use crate::model::reference::{argmax, rms_norm, rope, rope_tables};
+use crate::model::reference::{argmax, rms_norm, rope, rope_tables, LayerTensors};
 use crate::model::{HostTensor, LlamaConfig, ModelError, Weights};
 use crate::plan::{HeadWindow, Plan};
-
-struct GradLayer {
-    attn_norm: Tensor,
-    attn_q: Tensor,
-    attn_k: Tensor,
-    attn_v: Tensor,
-    attn_output: Tensor,
-    ffn_norm: Tensor,
-    ffn_gate: Tensor,
-    ffn_up: Tensor,
-    ffn_down: Tensor,
-}
 
 /// A model whose weights are constants (no weight gradients are ever built) in `dtype`
 /// (f32 for profiling; f64 lets tests compare against finite differences tightly).
@@ -47,7 +35,7 @@ pub struct GradModel {
     /// default [`ATTN_CHUNK_BYTES`]).
     pub attn_chunk_bytes: usize,
     token_embd: Tensor,
-    layers: Vec<GradLayer>,
+    layers: Vec<LayerTensors>,
     output_norm: Tensor,
     lm_head: Tensor,
 }
@@ -148,7 +136,7 @@ impl GradModel {
             .layers
             .iter()
             .map(|l| {
-                Ok(GradLayer {
+                Ok(LayerTensors {
                     attn_norm: host(&l.attn_norm, dtype)?,
                     attn_q: host(&l.attn_q, dtype)?,
                     attn_k: host(&l.attn_k, dtype)?,

@@ -32,9 +32,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::cuda::CudaError;
+use super::memory;
 use super::wgpu::WgpuError;
 use crate::codegen::CodegenError;
-use crate::lower::StorageType;
+use crate::lower::{KernelModule, StorageType};
 use crate::model::{LlamaConfig, ModelError};
 use crate::plan::{Plan, PlanError};
 
@@ -423,6 +424,22 @@ pub fn request_n(
         })
 }
 
+/// Checks a prefill's prompts against the tokens one pass of the request holds
+/// (`capacity`: its prefill buffers, sized by [`Engine::start`] from its `prompt_lens`): a
+/// longer prompt, though within N, is an error naming it. Back ends call it after
+/// [`Request::begin_prefill`].
+pub fn check_pass_tokens(prompts: &[Vec<u32>], capacity: usize) -> Result<(), EngineError> {
+    match prompts.iter().enumerate().find(|(_, p)| p.len() > capacity) {
+        None => Ok(()),
+        Some((b, p)) => Err(EngineError::Input(format!(
+            "prompt {b} has {} tokens, more than the {capacity} this request's prefill \
+             buffers hold (sized by `Engine::start` from its `prompt_lens`): allowed \
+             1..={capacity}; start the request with each row's prompt length",
+            p.len()
+        ))),
+    }
+}
+
 /// Every id must index the embedding table: an id ≥ `vocab` (a tokenizer of another model)
 /// is an error naming it, never a clamped or out-of-bounds lookup.
 pub fn check_ids(ids: &[u32], vocab: usize, what: &str) -> Result<(), EngineError> {
@@ -434,6 +451,15 @@ pub fn check_ids(ids: &[u32], vocab: usize, what: &str) -> Result<(), EngineErro
             vocab.saturating_sub(1)
         ))),
     }
+}
+
+/// A pass's logits as the device wrote them (f32 bits, `[rows × vocab]` words), one
+/// `Vec<f32>` of `vocab` a row: what [`Engine::prefill_logits`] and
+/// [`Engine::decode_logits`] return.
+pub(crate) fn split_logits(raw: &[u32], vocab: usize) -> Vec<Vec<f32>> {
+    raw.chunks(vocab)
+        .map(|r| r.iter().map(|&b| f32::from_bits(b)).collect())
+        .collect()
 }
 
 /// A Llama-family model on a device with the compiled attention kernels of one plan.
@@ -461,9 +487,18 @@ pub trait Engine {
     /// Bytes of weights on the device.
     fn weight_bytes(&self) -> u64;
 
+    /// The plan lowered for the engine's storage type: the layers' rules its kernels
+    /// bake in and its caches are laid out from.
+    fn module(&self) -> &KernelModule;
+
     /// KV-cache bytes (K and V, all layers) a request of `rows` rows at N = `n_tokens`
-    /// would allocate with this plan.
-    fn kv_bytes(&self, rows: usize, n_tokens: u32) -> u64;
+    /// would allocate with this plan: every layer's [`KernelModule::cache_layouts`] slots
+    /// ([`memory::kv_bytes_per_row`]) × `rows`.
+    fn kv_bytes(&self, rows: usize, n_tokens: u32) -> u64 {
+        let layouts = self.module().cache_layouts(n_tokens);
+        memory::kv_bytes_per_row(&layouts, self.config().head_dim, self.storage())
+            .saturating_mul(rows as u64)
+    }
 
     /// Starts a request of `prompt_lens.len()` rows: N = longest prompt + `max_new`, caches
     /// allocated from the plan at N, sampling RNG seeded with `seed`. Errors: no rows, an
@@ -534,7 +569,7 @@ pub trait Engine {
 
 #[cfg(test)]
 mod tests {
-    use super::{row_seed, Request, Sampling};
+    use super::{check_pass_tokens, row_seed, split_logits, Request, Sampling};
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
@@ -592,5 +627,33 @@ mod tests {
         for bad in [0.0, 1.5, f32::NAN] {
             assert!(at(1.0, bad).validate().is_err(), "{bad}");
         }
+    }
+
+    /// Both back ends refuse a prompt longer than the request's pass with one message
+    /// naming the prompt, its length and the capacity; up to the capacity is taken.
+    #[test]
+    fn a_prompt_longer_than_the_pass_is_refused_by_name() {
+        let prompts = vec![vec![1u32; 3], vec![2u32; 5]];
+        assert!(check_pass_tokens(&prompts, 5).is_ok());
+        let e = check_pass_tokens(&prompts, 4).unwrap_err().to_string();
+        assert!(
+            e.contains("prompt 1 has 5 tokens, more than the 4 this request's prefill buffers")
+                && e.contains("allowed 1..=4"),
+            "{e}"
+        );
+    }
+
+    /// A pass's logit words split into rows of `vocab` f32s, bits as written.
+    #[test]
+    fn logits_are_split_by_row() {
+        let raw: Vec<u32> = [1.0f32, -2.5, 0.0, 3.0, f32::MIN_POSITIVE, 7.0]
+            .iter()
+            .map(|x| x.to_bits())
+            .collect();
+        assert_eq!(
+            split_logits(&raw, 3),
+            [vec![1.0, -2.5, 0.0], vec![3.0, f32::MIN_POSITIVE, 7.0]]
+        );
+        assert!(split_logits(&[], 3).is_empty());
     }
 }

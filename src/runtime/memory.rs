@@ -215,11 +215,7 @@ impl MemoryPlan {
     ) -> MemoryPlan {
         let n = u32::try_from(longest_prompt.saturating_add(new_tokens)).unwrap_or(u32::MAX);
         let module = lower(plan, storage);
-        let layouts: Vec<CacheLayout> = module
-            .layers
-            .iter()
-            .map(|l| CacheLayout::new(l, &module.span, n))
-            .collect();
+        let layouts = module.cache_layouts(n);
         Self::new(
             config,
             storage,
@@ -596,11 +592,7 @@ mod tests {
         };
         let dense = lower(&Plan::dense(shape).unwrap(), s);
         // Prompt 20 + 12 new: N = 32; dense holds 32 slots per layer.
-        let layouts: Vec<_> = dense
-            .layers
-            .iter()
-            .map(|l| CacheLayout::new(l, &dense.span, 32))
-            .collect();
+        let layouts = dense.cache_layouts(32);
         let m = MemoryPlan::new(&c, s, true, &layouts, 20, 16);
         // KV: 2 layers × 32 slots × 2 × 4 × 2 B = 1024.
         assert_eq!(m.kv_bytes_per_row, 1024);
@@ -650,11 +642,7 @@ beta = [1.0, 1.0]
         )
         .unwrap();
         let module = lower(&plan, StorageType::Bf16);
-        let layouts: Vec<_> = module
-            .layers
-            .iter()
-            .map(|l| CacheLayout::new(l, &module.span, 32))
-            .collect();
+        let layouts = module.cache_layouts(32);
         // At N = 32 the KV head of layer 0 keeps max(4, 0.5·32) = 16 slots, layer 1 all 32:
         // 48 slots × 2 × 4 × 2 B = 768 bytes a row (dense: 1024).
         let m = MemoryPlan::new(&c, StorageType::Bf16, true, &layouts, 20, 16);

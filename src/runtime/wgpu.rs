@@ -774,12 +774,15 @@ impl WgpuAttention {
         // Built on all cores at once (the driver's compile is most of a first load on the
         // H200: NVIDIA's Vulkan driver caches it on disk for later loads); error scopes
         // are per thread (wgpu 30). The cooperative-matrix decode stays below.
-        fn scalar_of(artifact: &Artifact) -> Option<Vec<&KernelInfo>> {
-            let wgsl_kernels: Vec<&KernelInfo> = artifact
+        fn wgsl_of(artifact: &Artifact) -> Vec<&KernelInfo> {
+            artifact
                 .kernels
                 .iter()
                 .filter(|k| k.target == crate::codegen::Target::Wgsl)
-                .collect();
+                .collect()
+        }
+        fn scalar_of(artifact: &Artifact) -> Option<Vec<&KernelInfo>> {
+            let wgsl_kernels = wgsl_of(artifact);
             (!wgsl_kernels.is_empty()
                 && !wgsl_kernels.iter().any(|k| k.abi.tiles.subgroups.is_some()))
             .then_some(wgsl_kernels)
@@ -799,11 +802,7 @@ impl WgpuAttention {
                 .collect()
         };
         for (index, artifact) in artifacts.iter().enumerate() {
-            let wgsl_kernels: Vec<&KernelInfo> = artifact
-                .kernels
-                .iter()
-                .filter(|k| k.target == crate::codegen::Target::Wgsl)
-                .collect();
+            let wgsl_kernels = wgsl_of(artifact);
             if wgsl_kernels.is_empty() {
                 continue;
             }

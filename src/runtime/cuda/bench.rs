@@ -156,13 +156,7 @@ pub fn run(
     }
     let vocab = engine.config().vocab_size as u32;
     let mut rng = StdRng::seed_from_u64(spec.seed);
-    let prompts: Vec<Vec<u32>> = (0..spec.batch)
-        .map(|_| {
-            (0..spec.prompt)
-                .map(|_| rng.random_range(0..vocab))
-                .collect()
-        })
-        .collect();
+    let prompts = random_prompts(&vec![spec.prompt; spec.batch], vocab, &mut rng);
     let mut req = engine.start(&vec![spec.prompt; spec.batch], spec.new_tokens, spec.seed)?;
     let t0 = Instant::now();
     let mut tokens = engine.prefill_tokens(&mut req, &prompts, Sampling::greedy())?;
@@ -240,6 +234,14 @@ fn reference_tokens(
     prompts
         .iter()
         .map(|pr| Ok(cpu.generate(pr, new, masking, &[])?))
+        .collect()
+}
+
+/// Prompts of random token ids below `vocab`, one of each length of `lens`, drawn from
+/// `rng` row by row (the benchmark's and the parity checks' inputs).
+pub fn random_prompts(lens: &[usize], vocab: u32, rng: &mut StdRng) -> Vec<Vec<u32>> {
+    lens.iter()
+        .map(|&n| (0..n).map(|_| rng.random_range(0..vocab)).collect())
         .collect()
 }
 
@@ -366,10 +368,7 @@ pub fn sampled_prefill_check(
     ordinal: usize,
 ) -> Result<ParityRow, EngineError> {
     let vocab = model.config.vocab_size as u32;
-    let mut rng = StdRng::seed_from_u64(7);
-    let base: Vec<Vec<u32>> = (0..2)
-        .map(|_| (0..prompt).map(|_| rng.random_range(0..vocab)).collect())
-        .collect();
+    let base = random_prompts(&[prompt; 2], vocab, &mut StdRng::seed_from_u64(7));
     let prompts: Vec<Vec<u32>> = (0..5).map(|b| base[b % 2].clone()).collect();
     let mut engine = CudaLlama::new(model, plan, StorageType::F32, ordinal)?;
     let full = greedy(&engine, &prompts, new)?;
@@ -395,5 +394,19 @@ mod tests {
         assert_eq!((r.equal, r.total, r.first_difference), (5, 6, Some((1, 1))));
         let r = agreement("dense", "x", &want, &want);
         assert_eq!((r.equal, r.first_difference), (6, None));
+    }
+
+    /// The prompts are the draws of one stream, row after row, token after token (the
+    /// loops `moa bench` and the parity checks wrote out before this function).
+    #[test]
+    fn random_prompts_draw_rows_in_order() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let want: Vec<Vec<u32>> = [4usize, 0, 2]
+            .iter()
+            .map(|&n| (0..n).map(|_| rng.random_range(0..50u32)).collect())
+            .collect();
+        let got = random_prompts(&[4, 0, 2], 50, &mut StdRng::seed_from_u64(3));
+        assert_eq!(got, want);
+        assert_eq!(got.iter().map(Vec::len).collect::<Vec<_>>(), [4, 0, 2]);
     }
 }

@@ -30,7 +30,9 @@ use crate::codegen::abi::{Arg, Grid, LaunchSize};
 use crate::lower::{lower, CacheLayout, KernelModule, StorageType};
 use crate::model::{LlamaConfig, Model};
 use crate::plan::Plan;
-use crate::runtime::engine::{request_n, Engine, EngineError, Request, Sampling};
+use crate::runtime::engine::{
+    check_pass_tokens, request_n, split_logits, Engine, EngineError, Request, Sampling,
+};
 use crate::runtime::memory::{self, MemoryPlan};
 use crate::runtime::wgpu_engine::dense_plan;
 
@@ -547,13 +549,9 @@ impl CudaLlama {
         &self.ops
     }
 
-    /// The cache layout of every layer at N.
+    /// The cache layout of every layer at N ([`KernelModule::cache_layouts`]).
     pub fn layouts(&self, n_tokens: u32) -> Vec<CacheLayout> {
-        self.module
-            .layers
-            .iter()
-            .map(|l| CacheLayout::new(l, &self.module.span, n_tokens))
-            .collect()
+        self.module.cache_layouts(n_tokens)
     }
 
     /// The device bytes of a request whose longest prompt has `longest_prompt` tokens,
@@ -1212,17 +1210,7 @@ impl CudaLlama {
         req.begin_prefill(prompts, self.config.vocab_size)?;
         let uniforms = matches!(output, Output::Tokens { .. }).then(|| req.draw_uniforms());
         let st = req.state_mut::<CudaRequest>(BACKEND)?;
-        if let Some((b, p)) = prompts
-            .iter()
-            .enumerate()
-            .find(|(_, p)| p.len() > st.prefill.cap)
-        {
-            return Err(EngineError::Input(format!(
-                "prompt {b} has {} tokens: allowed 1..={} (the longest prompt given to start())",
-                p.len(),
-                st.prefill.cap
-            )));
-        }
+        check_pass_tokens(prompts, st.prefill.cap)?;
         let computed = match self.prefill_sample_rows {
             Some(k) if k < prompts.len() => {
                 if prompts.iter().any(|p| p.len() != prompts[0].len()) {
@@ -1524,12 +1512,6 @@ impl CudaLlama {
         Ok(out)
     }
 
-    fn split_logits(&self, raw: &[u32]) -> Vec<Vec<f32>> {
-        raw.chunks(self.config.vocab_size)
-            .map(|r| r.iter().map(|&b| f32::from_bits(b)).collect())
-            .collect()
-    }
-
     /// Teacher-forced logits of every position of a prefill, without decode steps: for
     /// each row b, the logits at positions `from[b]..prompts[b].len()` (position t
     /// predicts token t + 1), handed to `each(pairs, logits)` in groups of up to
@@ -1668,9 +1650,8 @@ impl Engine for CudaLlama {
         self.weight_bytes
     }
 
-    fn kv_bytes(&self, rows: usize, n_tokens: u32) -> u64 {
-        memory::kv_bytes_per_row(&self.layouts(n_tokens), self.config.head_dim, self.storage)
-            .saturating_mul(rows as u64)
+    fn module(&self) -> &KernelModule {
+        &self.module
     }
 
     /// Caches and activations are checked against the GPU's free memory first: a batch
@@ -1691,7 +1672,7 @@ impl Engine for CudaLlama {
         prompts: &[Vec<u32>],
     ) -> Result<Vec<Vec<f32>>, EngineError> {
         let raw = self.forward_prefill(req, prompts, Output::Logits)?;
-        Ok(self.split_logits(&raw))
+        Ok(split_logits(&raw, self.config.vocab_size))
     }
 
     fn prefill_tokens(
@@ -1710,7 +1691,7 @@ impl Engine for CudaLlama {
         tokens: &[u32],
     ) -> Result<Vec<Vec<f32>>, EngineError> {
         let raw = self.forward_decode(req, tokens, Output::Logits)?;
-        Ok(self.split_logits(&raw))
+        Ok(split_logits(&raw, self.config.vocab_size))
     }
 
     fn decode_tokens(

@@ -9,7 +9,7 @@ use std::time::Instant;
 use super::chunks;
 use super::request::{Ahead, WgpuRequest, BACKEND};
 use super::{EngineError, WgpuEngine};
-use crate::runtime::engine::{PrefillProgress, Request, Sampling};
+use crate::runtime::engine::{check_pass_tokens, PrefillProgress, Request, Sampling};
 use crate::runtime::wgpu::Dispatch;
 
 /// A packed prefill batch: tokens, per-token (position, row, last position, 0),
@@ -287,20 +287,7 @@ impl WgpuEngine {
                 let ready = st.next_step.take().filter(|(k, _, _)| *k == output);
                 let (turn, cb, encode, finish) = match ready {
                     Some((_, turn, cb)) => (turn, cb, 0.0, 0.0),
-                    None => {
-                        let turn = take_turn(st);
-                        let Some((_, rec)) = &st.decode_record else {
-                            return Err(not_recorded());
-                        };
-                        let (cb, e, f) = self.encode_step(
-                            &rec.dispatches,
-                            &src,
-                            &st.decode_staging[turn],
-                            bytes,
-                            None,
-                        );
-                        (turn, cb, e, f)
-                    }
+                    None => self.encode_next_step(st, &src, bytes, false)?,
                 };
                 st.stats.encode_s += encode;
                 st.stats.finish_s += finish;
@@ -316,19 +303,8 @@ impl WgpuEngine {
         if self.submit_ahead && output == OutputKind::Argmax && room {
             self.write_step_inputs(req, &[], 1)?;
             let st = req.state_mut::<WgpuRequest>(BACKEND)?;
-            let next_turn = take_turn(st);
-            let Some((_, rec)) = &st.decode_record else {
-                return Err(not_recorded());
-            };
             let inner = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-            let feed = (&st.act.tokens_out, &st.decode_io.tokens);
-            let (cb, e, f) = self.encode_step(
-                &rec.dispatches,
-                &src,
-                &st.decode_staging[next_turn],
-                bytes,
-                Some(feed),
-            );
+            let (next_turn, cb, e, f) = self.encode_next_step(st, &src, bytes, true)?;
             let next_index = self.queue.submit([cb]);
             if let Some(e) = pollster::block_on(inner.pop()) {
                 return Err(EngineError::Gpu {
@@ -340,17 +316,7 @@ impl WgpuEngine {
             submitted = Some((next_index, next_turn));
         } else if self.pre_encode {
             let st = req.state_mut::<WgpuRequest>(BACKEND)?;
-            let next_turn = take_turn(st);
-            let Some((_, rec)) = &st.decode_record else {
-                return Err(not_recorded());
-            };
-            let (cb, e, f) = self.encode_step(
-                &rec.dispatches,
-                &src,
-                &st.decode_staging[next_turn],
-                bytes,
-                None,
-            );
+            let (next_turn, cb, e, f) = self.encode_next_step(st, &src, bytes, false)?;
             st.stats.pre_encode_s += e + f;
             st.next_step = Some((output, next_turn, cb));
         }
@@ -443,6 +409,30 @@ impl WgpuEngine {
         (cb, encode, t1.elapsed().as_secs_f64())
     }
 
+    /// The request's recorded decode step encoded ([`Self::encode_step`]) into the next
+    /// read-back buffer in turn, `feed`: its tokens copied first from the last step's
+    /// output (a step submitted ahead). Returns the turn with the command buffer and its
+    /// two times.
+    fn encode_next_step(
+        &self,
+        st: &mut WgpuRequest,
+        src: &wgpu::Buffer,
+        bytes: u64,
+        feed: bool,
+    ) -> Result<(usize, wgpu::CommandBuffer, f64, f64), EngineError> {
+        let turn = st.staging_turn;
+        st.staging_turn = (turn + 1) % st.decode_staging.len().max(1);
+        let Some((_, rec)) = &st.decode_record else {
+            return Err(EngineError::Input(
+                "decode dispatches were not recorded".into(),
+            ));
+        };
+        let feed = feed.then_some((&st.act.tokens_out, &st.decode_io.tokens));
+        let (cb, e, f) =
+            self.encode_step(&rec.dispatches, src, &st.decode_staging[turn], bytes, feed);
+        Ok((turn, cb, e, f))
+    }
+
     /// Maps `staging` after the submission that fills it (`index`; `None`: the latest),
     /// waits for that submission, and returns its first `words` words (the scope's
     /// validation error first, if any).
@@ -508,21 +498,7 @@ impl WgpuEngine {
         // The pass buffers were sized at start for the prompt lengths given there; a longer
         // prompt (still within N) was refused by the pass planner as a tensor "above this
         // adapter's storage binding limit" of 134217728 bytes, for 9216 bytes (round 23).
-        if let Some((b, p)) = prompts.iter().enumerate().find(|(_, p)| p.len() > capacity) {
-            return Err(EngineError::Input(format!(
-                "prompt {b} has {} tokens, more than the {capacity} this request's prefill \
-                 buffers hold (sized by `Engine::start` from its `prompt_lens`): allowed \
-                 1..={capacity}; start the request with each row's prompt length",
-                p.len()
-            )));
-        }
-        Ok(())
-    }
-
-    pub(super) fn split_logits(&self, raw: &[u32]) -> Vec<Vec<f32>> {
-        raw.chunks(self.config.vocab_size)
-            .map(|r| r.iter().map(|&b| f32::from_bits(b)).collect())
-            .collect()
+        check_pass_tokens(prompts, capacity)
     }
 }
 
@@ -545,15 +521,4 @@ pub(super) fn pack_rows(prompts: &[Vec<u32>], rows: std::ops::Range<usize>) -> P
         last.push(tokens.len() as u32 - 1);
     }
     (tokens, info, row_start, last)
-}
-
-/// The read-back buffer for the next step encoded, the two taken in turn.
-fn take_turn(st: &mut WgpuRequest) -> usize {
-    let turn = st.staging_turn;
-    st.staging_turn = (turn + 1) % st.decode_staging.len().max(1);
-    turn
-}
-
-fn not_recorded() -> EngineError {
-    EngineError::Input("decode dispatches were not recorded".into())
 }

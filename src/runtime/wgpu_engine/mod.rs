@@ -43,10 +43,10 @@ pub use request::DecodeStats;
 pub use weights::rows_per_part;
 use weights::{DeviceWeights, LayerBuffers, Matrix};
 
-use super::engine::{Engine, EngineError, PrefillProgress, Request, Sampling};
+use super::engine::{split_logits, Engine, EngineError, PrefillProgress, Request, Sampling};
 use super::wgpu::{WgpuAttention, WgpuContext, WgpuError};
 use crate::codegen::{Compiled, Target};
-use crate::lower::{CacheLayout, KernelModule, StorageType};
+use crate::lower::{KernelModule, StorageType};
 use crate::model::{LlamaConfig, Model};
 use crate::plan::{Plan, PlanError};
 
@@ -955,17 +955,8 @@ impl Engine for WgpuEngine {
         self.weight_bytes
     }
 
-    fn kv_bytes(&self, rows: usize, n_tokens: u32) -> u64 {
-        let d = self.config.head_dim as u64;
-        self.module
-            .layers
-            .iter()
-            .map(|l| u64::from(CacheLayout::new(l, &self.module.span, n_tokens).row_slots))
-            .sum::<u64>()
-            * 2
-            * d
-            * rows as u64
-            * elem_bytes(self.storage)
+    fn module(&self) -> &KernelModule {
+        &self.module
     }
 
     fn start(
@@ -983,7 +974,7 @@ impl Engine for WgpuEngine {
         prompts: &[Vec<u32>],
     ) -> Result<Vec<Vec<f32>>, EngineError> {
         let raw = self.forward_prefill(req, prompts, OutputKind::Logits, None)?;
-        Ok(self.split_logits(&raw))
+        Ok(split_logits(&raw, self.config.vocab_size))
     }
 
     fn prefill_tokens(
@@ -1013,7 +1004,7 @@ impl Engine for WgpuEngine {
         tokens: &[u32],
     ) -> Result<Vec<Vec<f32>>, EngineError> {
         let raw = self.forward_decode(req, tokens, OutputKind::Logits)?;
-        Ok(self.split_logits(&raw))
+        Ok(split_logits(&raw, self.config.vocab_size))
     }
 
     fn decode_tokens(

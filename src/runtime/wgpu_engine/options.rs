@@ -1513,6 +1513,21 @@ fn warn_unknown_once() {
 mod tests {
     use super::*;
 
+    /// The engine options' error for `name` = `value` alone: it must name the variable,
+    /// the value and `accepted`.
+    fn engine_refusal(name: &'static str, value: &str, accepted: &'static str) -> OptionsError {
+        let err = WgpuEngineOptions::from_lookup(&lookup_in(&[(name, value)])).unwrap_err();
+        assert_eq!(
+            err,
+            OptionsError {
+                name,
+                value: value.into(),
+                accepted
+            }
+        );
+        err
+    }
+
     #[test]
     fn unset_is_the_defaults() {
         let none = lookup_in(&[]);
@@ -1619,17 +1634,7 @@ mod tests {
                 "1 or 2 (session 29's two-pass forms 3 and 4 lost on the H200 and were deleted)",
             ),
         ] {
-            let vars = [(name, value)];
-            let err = WgpuEngineOptions::from_lookup(&lookup_in(&vars)).unwrap_err();
-            assert_eq!(
-                err,
-                OptionsError {
-                    name,
-                    value: value.into(),
-                    accepted
-                }
-            );
-            let text = err.to_string();
+            let text = engine_refusal(name, value, accepted).to_string();
             assert!(
                 text.contains(name) && text.contains(value) && text.contains(accepted),
                 "{text}"
@@ -1788,16 +1793,7 @@ mod tests {
             ("MOA_WGSL_FUSED_MERGE", "auto", "0 or 1"),
             ("MOA_WGSL_V_FIRST", "2", "0 or 1"),
         ] {
-            let vars = [(name, value)];
-            let err = WgpuEngineOptions::from_lookup(&lookup_in(&vars)).unwrap_err();
-            assert_eq!(
-                err,
-                OptionsError {
-                    name,
-                    value: value.into(),
-                    accepted
-                }
-            );
+            engine_refusal(name, value, accepted);
         }
         // Read by the library: no warning.
         assert!(unknown_names(["MOA_WGSL_FUSED_MERGE", "MOA_WGSL_V_FIRST"]).is_empty());

@@ -107,7 +107,8 @@ impl WgpuEngine {
             .collect::<Result<Vec<_>, _>>()?
             .into_iter()
             .fold(f64::INFINITY, f64::min);
-        let best = |ds: &[&Dispatch]| -> Result<(f64, f64), EngineError> {
+        // `ds`'s best times, as `kind`.
+        let best = |kind: &str, ds: &[&Dispatch]| -> Result<KindTime, EngineError> {
             let mut b = (f64::INFINITY, f64::INFINITY);
             // The first submission warms the pipelines and caches.
             if trials > 1 {
@@ -117,7 +118,12 @@ impl WgpuEngine {
                 let (f, t) = self.time_dispatches(ds, repeats)?;
                 b = (b.0.min(f), b.1.min(t));
             }
-            Ok((b.0, (b.1 - empty / repeats.max(1) as f64).max(0.0)))
+            Ok(KindTime {
+                kind: kind.to_string(),
+                dispatches: ds.len(),
+                finish_s: b.0,
+                device_s: (b.1 - empty / repeats.max(1) as f64).max(0.0),
+            })
         };
         let mut out = Vec::new();
         for kind in kinds {
@@ -128,34 +134,16 @@ impl WgpuEngine {
                 .filter(|(_, &k)| k == kind)
                 .map(|(d, _)| d)
                 .collect();
-            let (finish_s, device_s) = best(&ds)?;
-            out.push(KindTime {
-                kind: kind.to_string(),
-                dispatches: ds.len(),
-                finish_s,
-                device_s,
-            });
+            out.push(best(kind, &ds)?);
         }
         let all: Vec<&Dispatch> = rec.dispatches.iter().collect();
-        let (finish_s, device_s) = best(&all)?;
-        out.push(KindTime {
-            kind: "step".into(),
-            dispatches: all.len(),
-            finish_s,
-            device_s,
-        });
+        out.push(best("step", &all)?);
         // The embedding gather of one workgroup: as little work as a dispatch can do.
         if let Some(first) = rec.dispatches.first() {
             let mut probe = first.clone();
             probe.groups = [1, 1, 1];
             let probes = vec![&probe; all.len()];
-            let (finish_s, device_s) = best(&probes)?;
-            out.push(KindTime {
-                kind: "probe".into(),
-                dispatches: probes.len(),
-                finish_s,
-                device_s,
-            });
+            out.push(best("probe", &probes)?);
             // The same gathers with the grid of the step's largest dispatch: what a
             // dispatch's size adds to its fixed cost (the gather's workgroups past the
             // token count return at once).
@@ -173,22 +161,10 @@ impl WgpuEngine {
                 1,
             ];
             let wides = vec![&wide; all.len()];
-            let (finish_s, device_s) = best(&wides)?;
-            out.push(KindTime {
-                kind: "probe_wide".into(),
-                dispatches: wides.len(),
-                finish_s,
-                device_s,
-            });
+            out.push(best("probe_wide", &wides)?);
             let free = self.read_only_probe()?;
             let frees = vec![&free; all.len()];
-            let (finish_s, device_s) = best(&frees)?;
-            out.push(KindTime {
-                kind: "probe_free".into(),
-                dispatches: frees.len(),
-                finish_s,
-                device_s,
-            });
+            out.push(best("probe_free", &frees)?);
         }
         Ok(out)
     }

@@ -193,12 +193,7 @@ impl WgpuEngine {
         let hd = self.config.head_dim;
         let d = hd as u64;
         let s = elem_bytes(self.storage);
-        let layouts: Vec<CacheLayout> = self
-            .module
-            .layers
-            .iter()
-            .map(|l| CacheLayout::new(l, &self.module.span, n_tokens))
-            .collect();
+        let layouts = self.module.cache_layouts(n_tokens);
         // Prefill passes and chunks sized from the binding limit (`chunks`): the prompts
         // may be shorter than `prompt_lens`, never longer, so this plan bounds them.
         let plan = self.prefill_plan(prompt_lens)?;

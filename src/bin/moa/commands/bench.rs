@@ -387,14 +387,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         };
         let vocab = pm.config.vocab_size as u32;
         let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(args.seed + 1);
-        let prompts: Vec<Vec<u32>> = [400usize, 250, 130]
-            .iter()
-            .map(|&n| {
-                (0..n)
-                    .map(|_| rand::Rng::random_range(&mut rng, 0..vocab))
-                    .collect()
-            })
-            .collect();
+        let prompts = bench::random_prompts(&[400, 250, 130], vocab, &mut rng);
         let ctx = if args.wgpu {
             Some(moa::runtime::wgpu::WgpuContext::new()?)
         } else {
@@ -442,14 +435,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         };
         let vocab = pm.config.vocab_size as u32;
         let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(args.seed + 2);
-        let prompts: Vec<Vec<u32>> = [300usize, 170, 90]
-            .iter()
-            .map(|&n| {
-                (0..n)
-                    .map(|_| rand::Rng::random_range(&mut rng, 0..vocab))
-                    .collect()
-            })
-            .collect();
+        let prompts = bench::random_prompts(&[300, 170, 90], vocab, &mut rng);
         let r = bench::grouped_prefill_check(
             &pm,
             plan.as_ref(),

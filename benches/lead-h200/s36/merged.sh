@@ -3,6 +3,10 @@
 # NOT RUN in session 37 either (loans paused all session). Main has since gained s37-dedup's
 # record.rs refactor (its matrix-unit branches changed mechanically, never run on matrix units:
 # item 1 checks them) and per-row sampling streams (host only); build the binaries from the then-main.
+# NOT RUN in session 38 either (loans paused). Main has since gained s38-dedup's host refactors of the
+# CUDA engine (layouts, kv_bytes, split_logits, the prompt-over-pass check: changed mechanically, never
+# run on the device), so item 2 now runs the WHOLE tests/cuda_engine.rs (PREDICTED: all pass), and
+# the lead's split of codegen/cuda.rs and codegen/wgsl.rs into folders (a pure move: snapshots equal).
 # Session 36, lead call (one H200): merged main = s36-wide (f32 scalar decode of wide groups as
 # sub-groups; moa bench --kv-heads), s36-mqa (decode letter A, opt-in), s36-head (the LM head in
 # workgroups of 16 subgroups, MOA_WGPU_COOP_HEAD_WIDE=auto, the default) and s36-user (round 22;
@@ -10,7 +14,7 @@
 # on the H200; the merged codegen (s36-wide's scalar sub-groups with s36-mqa's block split) never
 # ran the CUDA engine.
 #   BIN=/tmp/lead36-bin bash benches/lead-h200/s36/pack.sh /work/main/.dev-lead36
-#   bash .dev-lead36/merged.sh   (carry [".dev-lead36"]; run tool timeout_s 260)
+#   bash .dev-lead36/merged.sh   (carry [".dev-lead36"]; run tool timeout_s 350)
 # 1. tests/model_gpu.rs on Vulkan, the whole file. PREDICTED: all pass (31 passed, 1 ignored), 45-80 s.
 # 2. tests/cuda_engine.rs (wide groups, MHA split segments, clusters/PDL, greedy) and cuda_check on
 #    fixture-gqa, wide-gqa16 and s36-wide's wide-gqa64-hd256 in f32 and bf16. PREDICTED: all pass,
@@ -35,7 +39,7 @@ nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,temperature.gpu --format=csv > 
 el start
 timeout 100 /tmp/model_gpu --test-threads 12 > "$R/model_gpu.txt" 2>&1; el "model_gpu rc=$?"
 grep -E "FAILED|test result|panicked" "$R/model_gpu.txt" | cut -c1-240 | tee -a "$R/times.txt"; save
-timeout 60 /tmp/ce --test-threads 1 wide_gqa mha_bf16 decode_in_clusters engine_greedy > "$R/engine-tests.txt" 2>&1; el "engine tests rc=$?"
+timeout 150 /tmp/ce --test-threads 1 > "$R/engine-tests.txt" 2>&1; el "engine tests rc=$?"
 grep -E "^test |test result" "$R/engine-tests.txt" | tee -a "$R/times.txt"; save
 timeout 90 /tmp/cuda_check plans/fixture-gqa.toml benches/lead-h200/s34/plans/wide-gqa16.toml \
   benches/decode-h200/s36/wide/plans/wide-gqa64-hd256.toml --dtypes f32,bf16 > "$R/cuda_check.txt" 2>&1; el "cuda_check rc=$?"

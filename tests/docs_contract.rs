@@ -315,3 +315,137 @@ fn every_repository_path_in_the_docs_exists() {
         missing.join("\n")
     );
 }
+
+/// Every `.rs` file under `src/` and `tests/`, as (path relative to the root, text).
+fn rust_files() -> Vec<(String, String)> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|e| e == "rs") {
+                out.push(p);
+            }
+        }
+    }
+    let mut paths = Vec::new();
+    walk(&root().join("src"), &mut paths);
+    walk(&root().join("tests"), &mut paths);
+    paths
+        .iter()
+        .map(|p| {
+            let name = p.strip_prefix(root()).unwrap().display().to_string();
+            (name, std::fs::read_to_string(p).unwrap())
+        })
+        .collect()
+}
+
+/// Whether `text` declares `kind name` (`fn` or `mod`) as a whole word.
+fn declares(text: &str, kind: &str, name: &str) -> bool {
+    let pat = format!("{kind} {name}");
+    text.match_indices(&pat).any(|(i, _)| {
+        let after = text[i + pat.len()..].chars().next();
+        !after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
+}
+
+/// The module path of a source file: `src/codegen/cuda/mod.rs` is `codegen::cuda`,
+/// `tests/model_tiny.rs` is `model_tiny`.
+fn module_path(file: &str) -> String {
+    let f = file
+        .strip_prefix("src/")
+        .or_else(|| file.strip_prefix("tests/"))
+        .unwrap_or(file);
+    let f = f.strip_suffix(".rs").unwrap_or(f);
+    let f = f.strip_suffix("/mod").unwrap_or(f);
+    f.replace('/', "::")
+}
+
+#[test]
+fn every_test_the_docs_name_in_brackets_exists() {
+    // DESIGN.md's rule: "Each choice is written once here and pinned by a test (named in
+    // brackets)". A bracket's test reference is `tests/file.rs::test`, a module path
+    // `a::b::tests::test` (or `a::b::tests`), or a test file's module `file::test`;
+    // each must name a function (or the `tests` module) that exists in that file or
+    // module (a split module's folder counts: `codegen::cuda::tests` may be in any of
+    // src/codegen/cuda/'s files). Other backticked words in brackets (`ops::check`,
+    // `examples/embed`) are left to the path and name checks above.
+    let files = rust_files();
+    let mut wrong = Vec::new();
+    for (name, text) in docs() {
+        let mut rest = text.as_str();
+        while let Some(open) = rest.find('[') {
+            let after = &rest[open + 1..];
+            let Some(close) = after.find(']') else { break };
+            let group = &after[..close];
+            rest = &after[close..];
+            if group.contains('[') {
+                continue;
+            }
+            for (i, tok) in group.split('`').enumerate() {
+                // Odd pieces are inside backticks; a reference may wrap after `::`.
+                let tok: String = tok.split_whitespace().collect();
+                if i % 2 == 0 || !tok.contains("::") {
+                    continue;
+                }
+                if !tok
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_:/.".contains(c))
+                {
+                    continue;
+                }
+                let (module, item) = if let Some((file, test)) = tok.split_once(".rs::") {
+                    (module_path(&format!("{file}.rs")), test.to_string())
+                } else {
+                    let (m, t) = tok.rsplit_once("::").unwrap();
+                    (m.to_string(), t.to_string())
+                };
+                // `a::b::tests` names the module; `a::b::tests::t` a test of it.
+                let (module, kind) = if item == "tests" {
+                    (module, "mod")
+                } else {
+                    (
+                        module
+                            .strip_suffix("::tests")
+                            .unwrap_or(&module)
+                            .to_string(),
+                        "fn",
+                    )
+                };
+                // Only references whose module is one of ours (`ops::check` is a
+                // function, `plan::BETA_DEN` a constant: both skipped unless a file
+                // of that module path exists).
+                let candidates: Vec<&(String, String)> = files
+                    .iter()
+                    .filter(|(f, _)| {
+                        let m = module_path(f);
+                        let parent = m.rsplit_once("::").map(|(p, _)| p);
+                        m == module
+                            || m.ends_with(&format!("::{module}"))
+                            || parent.is_some_and(|p| {
+                                f.starts_with("src/")
+                                    && (p == module || p.ends_with(&format!("::{module}")))
+                            })
+                    })
+                    .collect();
+                let test_like = kind == "mod" || item.matches('_').count() >= 2;
+                if candidates.is_empty() || !test_like || item.starts_with(char::is_uppercase) {
+                    if tok.starts_with("tests/") || tok.split("::").any(|s| s == "tests") {
+                        wrong.push(format!("{name}: [{tok}]: no such file or module"));
+                    }
+                    continue;
+                }
+                // A test module named in its own right (`input::prompt_text_tests`).
+                let found = |t: &str| declares(t, kind, &item) || declares(t, "mod", &item);
+                if !candidates.iter().any(|(_, t)| found(t)) {
+                    wrong.push(format!("{name}: [{tok}]: no `{kind} {item}` in {module}"));
+                }
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "tests the docs name in brackets that the repository lacks:\n{}",
+        wrong.join("\n")
+    );
+}

@@ -13,10 +13,11 @@
 @group(0) @binding(2) var<storage, read_write> k_out: array<stype>;
 @group(0) @binding(3) var<storage, read_write> v_out: array<stype>;
 
-// Tokens a workgroup (`MOA_WGPU_ROPE_TOKENS`, session 29: 1, the default, makes a
-// workgroup of 32 invocations per (head, token), 491 520 a SmolLM2 layer at 32 768 tokens;
-// the H200 ran that pass at 0.30 ms a layer, ≈ 80 ns a workgroup an SM, like the
-// SwiGLU pass's 64-invocation workgroups, far from the bandwidth's ≈ 0.05 ms).
+// Tokens a workgroup (`MOA_WGPU_ROPE_TOKENS`; the engine overrides RT, 8 by default since
+// session 30). In session 29, 1 (then the default) made a workgroup of 32 invocations per
+// (head, token), 491 520 a SmolLM2 layer at 32 768 tokens; the H200 ran that pass at
+// 0.30 ms a layer, ≈ 80 ns a workgroup an SM, like the SwiGLU pass's 64-invocation
+// workgroups, far from the bandwidth's ≈ 0.05 ms.
 override RT: u32 = 1u;
 
 @compute @workgroup_size(32, 1, RT)

@@ -9,8 +9,8 @@
 use serde::{Deserialize, Serialize};
 
 /// β is stored as a multiple of `1 / BETA_DEN`. Kernels evaluate `floor(β·N)` in
-/// 32-bit integers as `num·(N / DEN) + (num·(N % DEN)) / DEN`, which never
-/// overflows for `N < 2^32` because `num ≤ DEN = 2^12`.
+/// integers (WGSL in `u32`, CUDA in 64 bits) as `num·(N / DEN) + (num·(N % DEN)) / DEN`,
+/// which never overflows a `u32` for `N < 2^32` because `num ≤ DEN = 2^12`.
 pub const BETA_DEN: u32 = 4096;
 
 /// How a rule's raw span `α + β·N` becomes the number of KV slots of a head.
@@ -187,5 +187,41 @@ mod tests {
         let n = 4_000_000_001u32;
         let exact = (-7i128 + (4095i128 * i128::from(n)) / 4096) as i64;
         assert_eq!(r.raw_span(n), exact);
+    }
+
+    /// docs/DESIGN.md §1: the generated kernels evaluate floor(β·N) as
+    /// `num·(N / 4096) + (num·(N % 4096)) / 4096` (templates/wgsl/span.wgsl.j2 in `u32`,
+    /// templates/cuda/layer.cu.j2 in 64 bits), which must equal the CPU's [`Rule::raw_span`]
+    /// for every β numerator and N: in `u32` neither product can overflow
+    /// (num ≤ 4096, so num·(N / 4096) ≤ N and num·(N % 4096) < 2^24).
+    #[test]
+    fn the_kernels_split_beta_formula_is_exact_in_u32() {
+        let wgsl = |num: u32, n: u32| -> u32 {
+            let q = n / BETA_DEN;
+            let r = n % BETA_DEN;
+            let a = num.checked_mul(q).unwrap();
+            a.checked_add(num.checked_mul(r).unwrap() / BETA_DEN)
+                .unwrap()
+        };
+        let ns = (0..=20_000u32).chain((0..32).map(|b| 1u32 << b)).chain([
+            4095,
+            4097,
+            8191,
+            1 << 20,
+            (1 << 24) - 1,
+            u32::MAX - 1,
+            u32::MAX,
+        ]);
+        for n in ns {
+            for num in (0..=BETA_DEN).step_by(97).chain([1, 2047, 4095, BETA_DEN]) {
+                let exact = (u64::from(num) * u64::from(n)) / u64::from(BETA_DEN);
+                assert_eq!(u64::from(wgsl(num, n)), exact, "num {num} N {n}");
+                let r = Rule {
+                    alpha: 0,
+                    beta_num: num,
+                };
+                assert_eq!(r.raw_span(n), exact as i64, "num {num} N {n}");
+            }
+        }
     }
 }

@@ -51,6 +51,30 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
                 );
             }
             let config = model::random::like_or_err(&like)?;
+            // The folder is written beside -o (`<-o>.partial-<pid>`) and renamed: where
+            // that cannot be made, say so before the weights are drawn (minutes for a 7B
+            // shape). Round 24: a folder the user cannot write was found only then.
+            let parent = output
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            match parent {
+                parent if output.is_dir() && parent.is_dir() => {
+                    let probe = parent.join(format!(".moa-probe-{}", std::process::id()));
+                    std::fs::create_dir(&probe).map_err(|e| {
+                        anyhow::anyhow!(
+                            "-o `{}`: cannot create a folder in `{}`, where the model is \
+                             written before it is moved into -o: {} (checked before any work; \
+                             nothing was written): give a folder you can write to",
+                            output.display(),
+                            parent.display(),
+                            moa::input::write_refusal(parent, &e)
+                        )
+                    })?;
+                    let _ = std::fs::remove_dir(&probe);
+                }
+                _ => super::check_output_folder("-o", &output)?,
+            }
             model::random::check_room(&config, &like, &output)?;
             let m = model::random::random_model(&config, seed);
             model::random::write_hf_folder(&m, &output)?;
@@ -200,7 +224,12 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
                             );
                         }
                     }
-                    Err(e) => line("tensor_types", format!("unreadable: {e}")),
+                    // With the OS's reason: "cannot read `…/model.safetensors`" alone
+                    // did not say it was the file's permissions (round 24).
+                    Err(e) => line(
+                        "tensor_types",
+                        format!("unreadable: {:#}", anyhow::Error::new(e)),
+                    ),
                 }
                 // A tensor the model needs that no header holds, or of another shape
                 // (round 19: a folder without a q_proj was listed as fine; only a load

@@ -500,3 +500,50 @@ fn a_huge_pareto_grid_stops_at_the_time_limit_and_zero_is_refused() {
         "{err}"
     );
 }
+
+/// Round 24, a folder's chat template broken: `chat_template.jinja` with a syntax error
+/// was listed by `moa model info` as "yes" and refused by `moa generate` as "chat
+/// template: syntax error …" without the file; an empty one reached the engine as
+/// "`prompt_lens[0]` is 0". Now info says it does not parse, generate names the file the
+/// template came from, and an empty rendering names the template and `--raw`.
+#[test]
+fn a_broken_chat_template_is_named_by_its_file() {
+    let dir = scratch("chat-template");
+    let model = tiny_random_folder(&dir.join("m"), 512);
+    let jinja = model.join("chat_template.jinja");
+    std::fs::write(&jinja, "{% if %}").unwrap();
+    let (code, out, err) = run("moa", &["model", "info", s(&model)]);
+    assert_eq!(code, 0, "{err}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("chat_template"))
+        .unwrap();
+    assert!(
+        line.contains("from chat_template.jinja, but it does not parse")
+            && line.contains("syntax error"),
+        "{line}"
+    );
+    let generate = [
+        "generate",
+        "--model",
+        s(&model),
+        "--dense",
+        "--prompt",
+        "hi",
+    ];
+    refused(
+        "moa",
+        &generate,
+        &["chat template: from chat_template.jinja: syntax error"],
+    );
+    std::fs::write(&jinja, "").unwrap();
+    let err = refused(
+        "moa",
+        &generate,
+        &[
+            "the chat template (from chat_template.jinja) turns --prompt #1 into no tokens",
+            "--raw",
+        ],
+    );
+    assert!(!err.contains("prompt_lens"), "{err}");
+}

@@ -175,7 +175,20 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
                 // Which file (or GGUF key) it came from: a folder may hold two, and the
                 // one that wins is not the one a user may have edited.
                 match &template {
-                    Some(t) => format!("yes, from {}", t.origin),
+                    Some(t) => match t.check() {
+                        Ok(()) => format!("yes, from {}", t.origin),
+                        Err(e) => format!(
+                            "from {}, but it does not parse (generate refuses it; --raw feeds \
+                             prompts without it): {}",
+                            t.origin,
+                            {
+                                let e = e.to_string();
+                                let first = e.lines().next().unwrap_or_default();
+                                let said = format!("chat template: from {}: ", t.origin);
+                                first.strip_prefix(&said).unwrap_or(first).to_owned()
+                            }
+                        ),
+                    },
                     None => "no".into(),
                 },
             );

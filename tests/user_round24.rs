@@ -547,3 +547,55 @@ fn a_broken_chat_template_is_named_by_its_file() {
     );
     assert!(!err.contains("prompt_lens"), "{err}");
 }
+
+/// Round 24, a user's own calibration JSONL: CRLF, a BOM, blank lines and a missing final
+/// line end all read as `moa calib` wrote the file (nothing to fix there); a file cut in
+/// its last sample said "line 2: EOF while parsing a value at line 1 column 639", a line 1
+/// of a line 2. It now says the file was cut in that sample.
+#[test]
+fn a_calibration_file_cut_in_its_last_sample_says_so() {
+    let dir = scratch("calib-cut");
+    let model = tiny_random_folder(&dir.join("m"), 512);
+    let calib = dir.join("c.jsonl");
+    let (code, _, err) = run(
+        "moa",
+        &[
+            "calib",
+            "--model",
+            s(&model),
+            "--out",
+            s(&calib),
+            "--lengths",
+            "256",
+            "--samples",
+            "2",
+            "--source",
+            "generated",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(&calib).unwrap();
+    let whole = moa::calib::read_jsonl(&calib).unwrap();
+    assert_eq!(whole.len(), 2);
+    let forms = [
+        ("crlf", text.replace('\n', "\r\n")),
+        ("bom", format!("\u{feff}{text}")),
+        ("blank", format!("\n{}\n \n", text.replace('\n', "\n\n"))),
+        ("noeol", text.trim_end().to_string()),
+    ];
+    for (name, body) in forms {
+        let f = dir.join(format!("{name}.jsonl"));
+        std::fs::write(&f, body).unwrap();
+        let read = moa::calib::read_jsonl(&f).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(read.len(), 2, "{name}");
+        assert_eq!(read[1].id, whole[1].id, "{name}");
+    }
+    let cut = dir.join("cut.jsonl");
+    let first_end = text.find('\n').unwrap() + 1;
+    std::fs::write(&cut, &text[..first_end + (text.len() - first_end) / 2]).unwrap();
+    let err = moa::calib::read_jsonl(&cut).unwrap_err().to_string();
+    assert!(
+        err.contains("line 2") && err.contains("the file ends in the middle of this sample"),
+        "{err}"
+    );
+}

@@ -882,7 +882,21 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<CalibSample>, CalibError> {
         if line.trim().is_empty() {
             continue;
         }
-        let s: CalibSample = serde_json::from_str(line).map_err(|e| parse(e.to_string()))?;
+        let s: CalibSample = serde_json::from_str(line).map_err(|e| {
+            // The last line without its line end, ending mid-value: a copy or an edit cut
+            // short. serde's "EOF while parsing a value at line 1 column 639" named a line
+            // 1 of a line 2 (round 24).
+            if e.is_eof() && !bytes.ends_with(b"\n") {
+                parse(format!(
+                    "the file ends in the middle of this sample (the last line, {} bytes, has \
+                     no line end and its JSON stops short: {e}): the file was cut (a copy or \
+                     download stopped part-way); remove that line, or make the file again",
+                    bytes.len()
+                ))
+            } else {
+                parse(e.to_string())
+            }
+        })?;
         s.check().map_err(parse)?;
         out.push(s);
     }

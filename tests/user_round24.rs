@@ -599,3 +599,41 @@ fn a_calibration_file_cut_in_its_last_sample_says_so() {
         "{err}"
     );
 }
+
+/// Round 24, the pipeline with the default model on a small budget (`--samples 1`): it
+/// stopped at its first step on a machine without Debian's python3-doc ("run `apt-get
+/// install python3-doc`, or use --source generated"), the quote source, though one or two
+/// samples per length are pass keys only (their filler is `--passkey-source repeat`). The
+/// quote pool is read only where a quote or text sample is made.
+#[test]
+fn pass_key_samples_alone_need_no_quote_source() {
+    let dir = scratch("no-quote-source");
+    let model = tiny_random_folder(&dir.join("m"), 512);
+    let calib = |samples: &str, out: &str| {
+        run(
+            "moa",
+            &[
+                "calib",
+                "--model",
+                s(&model),
+                "--out",
+                s(&dir.join(out)),
+                "--lengths",
+                "256",
+                "--samples",
+                samples,
+            ],
+        )
+    };
+    let (code, _, err) = calib("2", "two.jsonl");
+    assert_eq!(code, 0, "{err}");
+    let samples = moa::calib::read_jsonl(&dir.join("two.jsonl")).unwrap();
+    assert_eq!(samples.len(), 2);
+    assert!(samples.iter().all(|x| x.task == "passkey"), "{samples:?}");
+    // A quote sample still needs its source, and says so where it is missing.
+    if moa::calib::text::python_doc_dir().is_err() {
+        let (code, _, err) = calib("3", "three.jsonl");
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("python3-doc"), "{err}");
+    }
+}

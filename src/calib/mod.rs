@@ -608,8 +608,17 @@ pub fn build_samples(
     answer: &mut AnswerFn,
     progress: &mut dyn FnMut(usize, usize, &CalibSample),
 ) -> Result<Vec<CalibSample>, CalibError> {
-    let pool = cfg.source.sentences(cfg.seed)?;
-    let passkey_pool = if cfg.passkey_source == cfg.source {
+    // Each pool only where a sample reads it: `--samples 1` or 2 (pass keys only) failed
+    // on a machine without python3-doc, the default quote source it never used (round 24).
+    let quotes_or_text = cfg.samples >= 3 || cfg.text_samples > 0;
+    let pool = if quotes_or_text {
+        cfg.source.sentences(cfg.seed)?
+    } else {
+        Vec::new()
+    };
+    let passkey_pool = if cfg.samples == 0 {
+        Vec::new()
+    } else if cfg.passkey_source == cfg.source && quotes_or_text {
         pool.clone()
     } else {
         cfg.passkey_source.sentences(cfg.seed)?

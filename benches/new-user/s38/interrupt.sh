@@ -13,15 +13,16 @@ W0=$S/clean; rm -rf "$W0" "$W0-plans"
 start=$(date +%s.%N)
 "$MOA" $(args "$W0") > "$S/clean.out" 2>&1; echo "uninterrupted: exit $? in $(echo "$(date +%s.%N) - $start" | bc) s"
 grep -E "^== " "$S/clean.out" | head
-for sig in INT KILL; do
-for t in 1 3 6 10 14; do
+for st in INT:3 INT:10 INT:30 KILL:6 KILL:30; do
+  sig=${st%:*}; t=${st#*:}
+  {
   W=$S/w-$sig-$t; rm -rf "$W" "$W-plans"
   "$MOA" $(args "$W") > "$S/k.out" 2>&1 &
-  pid=$!; sleep "$t"; kill -$sig $pid 2>/dev/null; wait $pid; code=$?
-  echo "SIG$sig at ${t}s: exit $code; stage: $(grep -E '^== ' "$S/k.out" | tail -1); left: $(cd "$W" 2>/dev/null && find . -type f | sort | tr '\n' ' ')"
+  pid=$!; sleep "$t"; ign=$(grep SigIgn /proc/$pid/status 2>/dev/null | cut -f2); kill -$sig $pid 2>/dev/null; wait $pid; code=$?
+  echo "SIG$sig at ${t}s (SigIgn $ign): exit $code; stage: $(grep -E '^== ' "$S/k.out" | tail -1); left: $(cd "$W" 2>/dev/null && find . -type f | sort | tr '\n' ' ')"
   "$MOA" $(args "$W") > "$S/r.out" 2>&1; code=$?
   echo "  rerun: exit $code; $(grep -iE 'resum|skip|reus|removed|partial|left' "$S/r.out" | head -4 | cut -c1-200 | tr '\n' '|')"
-  if cmp -s <(grep -v '^provenance\|^notes' "$W-plans/"*.toml) <(grep -v '^provenance\|^notes' "$W0-plans/"*.toml); then echo "  plan: same rules as uninterrupted"; else echo "  plan: DIFFERS"; diff <(grep -v '^provenance\|^notes' "$W-plans/"*.toml) <(grep -v '^provenance\|^notes' "$W0-plans/"*.toml) | head -5; fi
+  if cmp -s <(grep -v '^provenance\|^notes' "$W-plans/"*.toml 2>&1) <(grep -v '^provenance\|^notes' "$W0-plans/"*.toml); then echo "  plan: same rules as uninterrupted"; else echo "  plan: DIFFERS"; diff <(grep -v '^provenance\|^notes' "$W-plans/"*.toml 2>&1) <(grep -v '^provenance\|^notes' "$W0-plans/"*.toml) | head -5; fi
   if ! diff -q "$W/calib.jsonl" "$W0/calib.jsonl" >/dev/null; then echo "  calib.jsonl differs"; fi
-done
+  }
 done

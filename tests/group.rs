@@ -128,6 +128,8 @@ mod user_round21;
 mod user_round22;
 #[path = "user_round23.rs"]
 mod user_round23;
+#[path = "user_round24.rs"]
+mod user_round24;
 #[path = "version_commit.rs"]
 mod version_commit;
 #[path = "wgpu_options.rs"]

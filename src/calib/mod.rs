@@ -608,8 +608,17 @@ pub fn build_samples(
     answer: &mut AnswerFn,
     progress: &mut dyn FnMut(usize, usize, &CalibSample),
 ) -> Result<Vec<CalibSample>, CalibError> {
-    let pool = cfg.source.sentences(cfg.seed)?;
-    let passkey_pool = if cfg.passkey_source == cfg.source {
+    // Each pool only where a sample reads it: `--samples 1` or 2 (pass keys only) failed
+    // on a machine without python3-doc, the default quote source it never used (round 24).
+    let quotes_or_text = cfg.samples >= 3 || cfg.text_samples > 0;
+    let pool = if quotes_or_text {
+        cfg.source.sentences(cfg.seed)?
+    } else {
+        Vec::new()
+    };
+    let passkey_pool = if cfg.samples == 0 {
+        Vec::new()
+    } else if cfg.passkey_source == cfg.source && quotes_or_text {
         pool.clone()
     } else {
         cfg.passkey_source.sentences(cfg.seed)?
@@ -882,7 +891,21 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<CalibSample>, CalibError> {
         if line.trim().is_empty() {
             continue;
         }
-        let s: CalibSample = serde_json::from_str(line).map_err(|e| parse(e.to_string()))?;
+        let s: CalibSample = serde_json::from_str(line).map_err(|e| {
+            // The last line without its line end, ending mid-value: a copy or an edit cut
+            // short. serde's "EOF while parsing a value at line 1 column 639" named a line
+            // 1 of a line 2 (round 24).
+            if e.is_eof() && !bytes.ends_with(b"\n") {
+                parse(format!(
+                    "the file ends in the middle of this sample (the last line, {} bytes, has \
+                     no line end and its JSON stops short: {e}): the file was cut (a copy or \
+                     download stopped part-way); remove that line, or make the file again",
+                    bytes.len()
+                ))
+            } else {
+                parse(e.to_string())
+            }
+        })?;
         s.check().map_err(parse)?;
         out.push(s);
     }

@@ -260,8 +260,30 @@ impl ChatTemplate {
         };
         env.render_str(&self.source, minijinja::value::Serde(ctx))
             .map_err(|e| ModelError::ChatTemplate {
-                message: template_error(&e),
+                message: self.with_origin(template_error(&e)),
             })
+    }
+
+    /// Whether the template parses (a syntax error is otherwise found only at the first
+    /// render): `moa model info` says "yes" of a template only when it does. Round 24:
+    /// a `chat_template.jinja` with `{% if %}` was listed as "yes" and refused by
+    /// `moa generate` without naming the file.
+    pub fn check(&self) -> Result<(), ModelError> {
+        let env = environment()?;
+        env.template_from_str(&self.source)
+            .map(drop)
+            .map_err(|e| ModelError::ChatTemplate {
+                message: self.with_origin(template_error(&e)),
+            })
+    }
+
+    /// `message` with where the template came from, for a template a model file holds.
+    fn with_origin(&self, message: String) -> String {
+        if self.origin == "given" {
+            message
+        } else {
+            format!("from {}: {message}", self.origin)
+        }
     }
 
     /// Token ids of a chat, as transformers' `apply_chat_template(tokenize=True)`: the

@@ -365,7 +365,7 @@ fn decimal(x: f32) -> f64 {
 fn write_hf_files(model: &Model, dir: &std::path::Path) -> Result<(), ModelError> {
     use candle_core::{DType, Device, Tensor};
     let c = &model.config;
-    std::fs::create_dir_all(dir).map_err(super::io_err(dir))?;
+    std::fs::create_dir_all(dir).map_err(write_err(dir, "create"))?;
     let mut config = serde_json::json!({
         "architectures": ["LlamaForCausalLM"], "model_type": "llama",
         "hidden_size": c.hidden_size, "intermediate_size": c.ffn_size,
@@ -438,18 +438,29 @@ fn write_hf_files(model: &Model, dir: &std::path::Path) -> Result<(), ModelError
     if c.vocab_size >= BYTE_VOCAB {
         let path = dir.join("tokenizer.json");
         std::fs::write(&path, byte_level_tokenizer_json().to_string())
-            .map_err(super::io_err(&path))?;
+            .map_err(write_err(&path, "write"))?;
     }
     let path = dir.join("config.json");
-    std::fs::write(&path, config.to_string()).map_err(super::io_err(&path))?;
+    std::fs::write(&path, config.to_string()).map_err(write_err(&path, "write"))?;
     // The safetensors crate creates its file readable by its owner only (0600), so a
     // folder written for others to load (a shared models folder) could not be read by
     // them; it gets the permissions the umask gave config.json.
     let perms = std::fs::metadata(&path)
         .map_err(super::io_err(&path))?
         .permissions();
-    std::fs::set_permissions(&weights, perms).map_err(super::io_err(&weights))?;
+    std::fs::set_permissions(&weights, perms)
+        .map_err(write_err(&weights, "set the permissions of"))?;
     Ok(())
+}
+
+/// A failed write, in the words of the action: [`ModelError::Io`] says "cannot read",
+/// which round 24 found on `moa model random -o` in a folder the user cannot write
+/// ("cannot read `…/rand.partial-24131`: Permission denied", a folder it was making).
+fn write_err<'a>(
+    path: &'a std::path::Path,
+    action: &'a str,
+) -> impl FnOnce(std::io::Error) -> ModelError + 'a {
+    move |e| ModelError::Invalid(format!("cannot {action} `{}`: {e}", path.display()))
 }
 
 #[cfg(test)]

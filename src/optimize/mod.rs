@@ -88,6 +88,27 @@ pub enum Objective {
     },
 }
 
+/// The span section a plan for a model of `context` tokens is written with: `span` as
+/// given, except a `max_new_tokens` that leaves no prompt token in the context (the
+/// default 1024 on a test model of 512 or 1024 tokens), which becomes half the context,
+/// with a note saying so. Round 24: `moa pipeline` on a 512-token model wrote a plan that
+/// `moa-compile` then refused (`span.max_new_tokens` = 1024, allowed 0..=511). The rules
+/// do not depend on it: it is the N the plan's compiled kernels are checked against.
+pub fn span_for_context(span: &SpanSection, context: u32) -> (SpanSection, String) {
+    let mut span = span.clone();
+    if span.max_new_tokens < context {
+        return (span, String::new());
+    }
+    let was = span.max_new_tokens;
+    span.max_new_tokens = context / 2;
+    let note = format!(
+        "; span.max_new_tokens {was} left no prompt token in the model's context of \
+         {context} tokens: written as {} (half the context)",
+        span.max_new_tokens
+    );
+    (span, note)
+}
+
 /// Settings of one [`optimize`] run: span map, density band, rule limit, objective, solver.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OptimizeConfig {
@@ -602,8 +623,12 @@ pub fn optimize(
         max_rules_per_layer: cfg.max_rules_per_layer,
     };
     let budget = cfg.solve.time_limit;
+    // Round 24: `--pareto-intervals 4294967296` made `solves_left as u32` zero (a panic,
+    // "divide by zero error when dividing duration by scalar"); past u32::MAX solves each
+    // gets the share of u32::MAX, and the loop below stops when the budget is spent.
     let left = |solves_left: usize| -> Duration {
-        budget.saturating_sub(start.elapsed()) / solves_left.max(1) as u32
+        budget.saturating_sub(start.elapsed())
+            / u32::try_from(solves_left.max(1)).unwrap_or(u32::MAX)
     };
     let mut solves = 0usize;
     let mut skipped = Vec::new();
@@ -653,11 +678,14 @@ pub fn optimize(
         c
     };
     let eps_points = if intervals > 0 {
-        intervals.pow((np - 1) as u32)
+        u32::try_from(np - 1)
+            .ok()
+            .and_then(|e| intervals.checked_pow(e))
+            .unwrap_or(usize::MAX)
     } else {
         0
     };
-    let total_solves = primaries.len() * (1 + eps_points);
+    let total_solves = primaries.len().saturating_mul(eps_points.saturating_add(1));
 
     // Payoff table (or the single solve).
     for (k, set) in primaries.iter().enumerate() {
@@ -874,9 +902,11 @@ fn to_plan(
             .map_or(String::new(), |b| format!(" lower bound {b:.6}")),
     );
     // Build a plan with a GQA-unaware span section first to get the runtime densities.
+    let (span, span_note) = span_for_context(&cfg.span, m.max_context_tokens);
+    let notes = notes + &span_note;
     let plan = Plan::new(
         m.clone(),
-        cfg.span.clone(),
+        span,
         Meta {
             target_densities: if hi > 0.0 { vec![hi] } else { Vec::new() },
             provenance: Some(provenance),

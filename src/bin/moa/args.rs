@@ -430,7 +430,9 @@ pub struct OptimizeArgs {
     /// (e.g. 1024, 2048 and 4096: a plan for requests of every one of those lengths).
     #[arg(long = "objective-length")]
     pub objective_lengths: Vec<u32>,
-    /// ε-constraint grid: each loss range of the payoff table is cut into this many steps.
+    /// ε-constraint grid: each loss range of the payoff table is cut into this many steps
+    /// (1 or more; with L profiled lengths the grid has L · steps^(L−1) solves, stopped at
+    /// --time-limit).
     #[arg(long, default_value_t = 4)]
     pub pareto_intervals: usize,
     /// Largest α of the candidate rules, in tokens (default: upstream's grid). 0 keeps

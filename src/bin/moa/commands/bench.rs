@@ -215,7 +215,7 @@ fn check_runs_and_outputs(args: &BenchArgs) -> anyhow::Result<()> {
     }
     super::check_distinct_files("--plan", &args.plan)?;
     if let Some(json) = &args.json {
-        super::check_writable_file("--json", json)?;
+        super::check_output_file("--json", json)?;
         let mut inputs: Vec<&std::path::Path> = args.plan.iter().map(PathBuf::as_path).collect();
         if let Some(m) = &args.model {
             inputs.push(m);

@@ -65,8 +65,10 @@ pub struct EvalArgs {
     #[arg(long)]
     pub no_uniform: bool,
     /// Held-out text for perplexity (repeatable; default: the repository's docs/DESIGN.md
-    /// and README.md as built into moa, text calibration never sees). `--ppl-rows 0` skips
-    /// perplexity.
+    /// and README.md as built into moa, text calibration never sees). Read as a text file:
+    /// CRLF as LF and the line ends at its end as one, so Windows line ends or a missing
+    /// final newline do not change the score. `--ppl-rows
+    /// 0` skips perplexity.
     #[arg(long = "ppl-text")]
     pub ppl_text: Vec<PathBuf>,
     /// Tokens per perplexity window (context + scored tokens) [default: 4096, or the
@@ -568,7 +570,7 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
         if args.ppl_text.is_empty() {
             for (name, t) in builtin {
                 files.push(PathBuf::from(name));
-                text.push_str(t);
+                text.push_str(&moa::input::document_text(t));
                 text.push_str("\n\n");
             }
         }
@@ -584,7 +586,11 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
                     f.display()
                 );
             }
-            text.push_str(&body);
+            // Line ends as a text file's: CRLF (Notepad), a missing final newline or
+            // blank lines at the end gave other tokens, so another perplexity, than the
+            // same prose saved on Linux (round 24). The separator is as before, so a file
+            // with one final LF (and the built-in texts) gives the tokens it gave.
+            text.push_str(&moa::input::document_text(&body));
             text.push_str("\n\n");
         }
         let tokens = tokenizer.encode(&text)?;

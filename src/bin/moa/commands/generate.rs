@@ -395,6 +395,19 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             _ => tokenizer.encode(text)?,
         });
     }
+    // A template that renders nothing (an empty chat_template.jinja) reached the engine
+    // as "`prompt_lens[0]` is 0" (round 24).
+    if let (Some(t), false) = (&template, args.raw) {
+        if let Some(((what, _), _)) = texts.iter().zip(&prompts).find(|(_, p)| p.is_empty()) {
+            bail!(
+                "`{}`: the chat template (from {}) turns {what} into no tokens at all: the \
+                 template is empty or writes nothing for a user message; fix it, or feed the \
+                 prompt as it is with --raw",
+                model_path.display(),
+                t.origin
+            );
+        }
+    }
     let vocab = config.vocab_size;
     for (i, p) in prompts.iter().enumerate() {
         if let Some(&id) = p.iter().find(|&&id| id as usize >= vocab) {

@@ -233,10 +233,14 @@ fn no_folder(dir: &std::path::Path) -> String {
     }
 }
 
-/// Checks, before any work, that the file `flag` names can be written at the end: its
-/// folder exists and it is not a folder. `moa validate --output`/`--best` wrote only once
-/// every plan was validated (an hour on the CPU reference) and failed then on a missing
-/// folder.
+/// Checks, before any work, that the file `flag` names can be written at the end: it is
+/// not a folder, its folder exists, and that folder takes a new file (a probe file is made
+/// and removed there; an existing regular file is opened for appending instead, nothing
+/// written; an existing pipe or device is left to the final write). `moa validate
+/// --output`/`--best` wrote only once every plan was validated (an hour on the CPU
+/// reference) and failed then on a missing folder; round 24: `moa eval --json` into a
+/// folder the user cannot write failed after the whole evaluation ("Permission denied"),
+/// and `moa bench --json /proc/x` after the runs (round 21).
 pub fn check_output_file(flag: &str, path: &std::path::Path) -> anyhow::Result<()> {
     if path.is_dir() {
         anyhow::bail!(
@@ -244,22 +248,14 @@ pub fn check_output_file(flag: &str, path: &std::path::Path) -> anyhow::Result<(
             path.display()
         );
     }
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.is_dir() {
-            anyhow::bail!("{flag} `{}`: {}", path.display(), no_folder(dir));
-        }
+    let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(d) => d,
+        None => std::path::Path::new("."),
+    };
+    if !dir.is_dir() {
+        anyhow::bail!("{flag} `{}`: {}", path.display(), no_folder(dir));
     }
-    Ok(())
-}
-
-/// Checks, before any work, that the output file `path` of `flag` can be written: an
-/// existing file is opened for appending (nothing written), else a probe file is made and
-/// removed in its folder. Why: `moa bench --json /proc/x` (a folder that exists but takes
-/// no new files) was reported only after the CUDA driver check, and on a machine with the
-/// driver only after the runs (round 21's leftover).
-pub fn check_writable_file(flag: &str, path: &std::path::Path) -> anyhow::Result<()> {
-    check_output_file(flag, path)?;
-    let fail = |dir: &std::path::Path, e: std::io::Error| {
+    let fail = |e: std::io::Error| {
         let why = moa::input::write_refusal(dir, &e);
         anyhow::anyhow!(
             "{flag} `{}`: cannot write in `{}`: {why} (checked before any work; nothing was \
@@ -268,24 +264,25 @@ pub fn check_writable_file(flag: &str, path: &std::path::Path) -> anyhow::Result
             dir.display()
         )
     };
-    if path.exists() {
-        let dir = path.parent().unwrap_or(std::path::Path::new("."));
-        return std::fs::OpenOptions::new()
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => std::fs::OpenOptions::new()
             .append(true)
             .open(path)
             .map(drop)
-            .map_err(|e| fail(dir, e));
+            .map_err(fail),
+        // `/dev/stdout`, a pipe from `>(cmd)`: written in place at the end; opening a
+        // named pipe now would wait for its reader.
+        Ok(_) => Ok(()),
+        Err(_) => moa::input::probe_new_file(dir, "moa-probe").map_err(fail),
     }
-    let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        Some(d) => d,
-        None => std::path::Path::new("."),
-    };
-    moa::input::probe_new_file(dir, "moa-probe").map_err(|e| fail(dir, e))
 }
 
-/// Checks, before any work, that `path` can be the output folder of `flag`: it is a folder
-/// or does not exist yet (made, with its parents, when written). `moa optimize -o
-/// plan.toml` failed "cannot create" only after the solve.
+/// Checks, before any work, that `path` can be the output folder of `flag`: a folder that
+/// takes a new file, or a path not there yet whose nearest existing folder takes a new
+/// folder (it is made, with its parents, when written; a probe file or folder is made and
+/// removed now). `moa optimize -o plan.toml` failed "cannot create" only after the solve;
+/// round 24: `moa pipeline --plans-dir` in a folder the user cannot write failed
+/// "Permission denied" after the whole run (calibration, profiles, solves, validation).
 pub fn check_output_folder(flag: &str, path: &std::path::Path) -> anyhow::Result<()> {
     if path.exists() && !path.is_dir() {
         anyhow::bail!(
@@ -293,6 +290,32 @@ pub fn check_output_folder(flag: &str, path: &std::path::Path) -> anyhow::Result
             path.display()
         );
     }
+    let fail = |dir: &std::path::Path, what: &str, e: std::io::Error| {
+        let why = moa::input::write_refusal(dir, &e);
+        anyhow::anyhow!(
+            "{flag} `{}`: cannot {what} in `{}`: {why} (checked before any work; nothing was \
+             written): give a folder you can write to",
+            path.display(),
+            dir.display()
+        )
+    };
+    if path.is_dir() {
+        return moa::input::probe_new_file(path, "moa-probe").map_err(|e| fail(path, "write", e));
+    }
+    // The nearest existing folder above: `a/b/c` with only `a` there is made in `a`.
+    let dot = std::path::Path::new(".");
+    let base = path
+        .ancestors()
+        .skip(1)
+        .map(|a| if a.as_os_str().is_empty() { dot } else { a })
+        .find(|a| a.exists())
+        .unwrap_or(dot);
+    if !base.is_dir() {
+        anyhow::bail!("{flag} `{}`: {}", path.display(), no_folder(base));
+    }
+    let probe = base.join(format!(".moa-probe-{}", std::process::id()));
+    std::fs::create_dir(&probe).map_err(|e| fail(base, "create a folder", e))?;
+    let _ = std::fs::remove_dir(&probe);
     Ok(())
 }
 

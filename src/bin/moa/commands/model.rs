@@ -51,6 +51,30 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
                 );
             }
             let config = model::random::like_or_err(&like)?;
+            // The folder is written beside -o (`<-o>.partial-<pid>`) and renamed: where
+            // that cannot be made, say so before the weights are drawn (minutes for a 7B
+            // shape). Round 24: a folder the user cannot write was found only then.
+            let parent = output
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            match parent {
+                parent if output.is_dir() && parent.is_dir() => {
+                    let probe = parent.join(format!(".moa-probe-{}", std::process::id()));
+                    std::fs::create_dir(&probe).map_err(|e| {
+                        anyhow::anyhow!(
+                            "-o `{}`: cannot create a folder in `{}`, where the model is \
+                             written before it is moved into -o: {} (checked before any work; \
+                             nothing was written): give a folder you can write to",
+                            output.display(),
+                            parent.display(),
+                            moa::input::write_refusal(parent, &e)
+                        )
+                    })?;
+                    let _ = std::fs::remove_dir(&probe);
+                }
+                _ => super::check_output_folder("-o", &output)?,
+            }
             model::random::check_room(&config, &like, &output)?;
             let m = model::random::random_model(&config, seed);
             model::random::write_hf_folder(&m, &output)?;
@@ -151,7 +175,20 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
                 // Which file (or GGUF key) it came from: a folder may hold two, and the
                 // one that wins is not the one a user may have edited.
                 match &template {
-                    Some(t) => format!("yes, from {}", t.origin),
+                    Some(t) => match t.check() {
+                        Ok(()) => format!("yes, from {}", t.origin),
+                        Err(e) => format!(
+                            "from {}, but it does not parse (generate refuses it; --raw feeds \
+                             prompts without it): {}",
+                            t.origin,
+                            {
+                                let e = e.to_string();
+                                let first = e.lines().next().unwrap_or_default();
+                                let said = format!("chat template: from {}: ", t.origin);
+                                first.strip_prefix(&said).unwrap_or(first).to_owned()
+                            }
+                        ),
+                    },
                     None => "no".into(),
                 },
             );
@@ -200,7 +237,12 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
                             );
                         }
                     }
-                    Err(e) => line("tensor_types", format!("unreadable: {e}")),
+                    // With the OS's reason: "cannot read `…/model.safetensors`" alone
+                    // did not say it was the file's permissions (round 24).
+                    Err(e) => line(
+                        "tensor_types",
+                        format!("unreadable: {:#}", anyhow::Error::new(e)),
+                    ),
                 }
                 // A tensor the model needs that no header holds, or of another shape
                 // (round 19: a folder without a q_proj was listed as fine; only a load

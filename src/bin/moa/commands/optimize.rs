@@ -61,6 +61,13 @@ pub fn check_settings(args: &OptimizeArgs) -> anyhow::Result<(f64, f64)> {
             args.time_limit
         );
     }
+    // 0 was taken as 1 without a word (round 24).
+    if args.pareto_intervals == 0 {
+        bail!(
+            "--pareto-intervals 0 is out of range: allowed 1 or more (the steps each loss range \
+             of the payoff table is cut into; the run stops at --time-limit however many)"
+        );
+    }
     if let Some(b) = args.min_beta {
         if !(0.0..=1.0).contains(&b) {
             anyhow::bail!("--min-beta {b} is outside 0 to 1 (a share of N)");

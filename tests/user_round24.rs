@@ -637,3 +637,27 @@ fn pass_key_samples_alone_need_no_quote_source() {
         assert!(err.contains("python3-doc"), "{err}");
     }
 }
+
+/// Round 24 left: a `config.json` holding a JSON list (or any value but an object) was
+/// refused as "missing `hidden_size`", as if the file were an incomplete config; it is
+/// now refused as not an object, naming the file and what it holds.
+#[test]
+fn a_config_that_is_not_an_object_is_named_as_such() {
+    let dir = std::env::temp_dir().join(format!("moa-r24-config-kind-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (text, kind) in [
+        ("[]", "a list"),
+        ("[{\"hidden_size\": 16}]", "a list"),
+        ("7", "a number"),
+        ("null", "null"),
+    ] {
+        std::fs::write(dir.join("config.json"), text).unwrap();
+        let e = moa::model::read_shape(&dir).unwrap_err().to_string();
+        assert!(
+            e.contains("config.json") && e.contains(&format!("holds {kind}, not an object")),
+            "{text}: {e}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

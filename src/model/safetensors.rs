@@ -184,6 +184,23 @@ fn read_config_checked(
         });
     }
     let json = read_json(&path)?;
+    if !json.is_object() {
+        // A list or a bare value would otherwise be refused as missing `hidden_size`.
+        let kind = match json {
+            Value::Array(_) => "a list",
+            Value::String(_) => "a string",
+            Value::Number(_) => "a number",
+            Value::Bool(_) => "a boolean",
+            _ => "null",
+        };
+        return Err(ModelError::Format {
+            path: path.display().to_string(),
+            message: format!(
+                "holds {kind}, not an object of the model's settings (`hidden_size`, \
+                 `num_hidden_layers`, …) as transformers writes it"
+            ),
+        });
+    }
     let c = HfConfig {
         path: path.display().to_string(),
         json: &json,

@@ -5,12 +5,13 @@
 # not Jinja, generation_config.json cut or with a bad eos, the index cut, a shard cut,
 # config.json empty or a list. `moa model info` and `moa generate --dense` on each.
 # usage: MOA=path/to/moa BASE=<moa model random folder> hf-files.sh SCRATCH
+# (the folders come from round 22's benches/new-user/s36/mkhf.py, unchanged)
 set -u
 MOA=${MOA:-moa}
 S=$1; D=$(dirname "$0")
 mkdir -p "$S"
 r() { echo "[$*]"; timeout 120 "$MOA" "$@" > "$S/out" 2>&1; echo "exit $?: $(grep -vE '^\s*$' "$S/out" | grep -v '^  [0-9]*:' | tail -3 | cut -c1-400 | tr '\n' '|')"; }
-mk() { rm -rf "$S/$1"; python3 "$D/mkhf.py" "$S/$1" "${2:-f32}" >/dev/null; }
+mk() { rm -rf "$S/$1"; python3 "$(git -C "$D" rev-parse --show-toplevel)/benches/new-user/s36/mkhf.py" "$S/$1" "${2:-f32}" >/dev/null; }
 v() { echo "== $1"; r model info "$S/$1"; r generate --model "$S/$1" --dense --prompt hi --max-new-tokens 3 --print-ids --f32; }
 mk ok; v ok
 mk no-tok; rm "$S/no-tok/tokenizer.json"; v no-tok

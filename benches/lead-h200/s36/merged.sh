@@ -1,5 +1,5 @@
 #!/bin/bash
-# NOT RUN in session 36: the device tool lent no machine at 21:50 UTC ("no new device machine is lent at present"); kept for the next session.
+# Run in session 38 (04:08 UTC; benches/lead-h200/s38/call1). Was NOT RUN in session 36: the device tool lent no machine at 21:50 UTC ("no new device machine is lent at present"); kept for the next session.
 # NOT RUN in session 37 either (loans paused all session). Main has since gained s37-dedup's
 # record.rs refactor (its matrix-unit branches changed mechanically, never run on matrix units:
 # item 1 checks them) and per-row sampling streams (host only); build the binaries from the then-main.

@@ -70,8 +70,9 @@ fn ids(n: usize, seed: u64, vocab: usize) -> Vec<u32> {
         .collect()
 }
 
-/// One `--sg-variants` entry: KSPLIT, column groups, DIAG, rows a workgroup row.
-type SgVariant = (Option<u32>, Option<u32>, u32, Option<u32>);
+/// One `--sg-variants` entry: KSPLIT, column groups, DIAG, rows a workgroup row, K trips'
+/// weight loads first (`UNROLL`).
+type SgVariant = (Option<u32>, Option<u32>, u32, Option<u32>, Option<u32>);
 
 struct Args {
     like: String,
@@ -86,8 +87,8 @@ struct Args {
     profile: usize,
     /// Also time the first prefill pass per dispatch kind (each kind once).
     profile_prefill: bool,
-    /// `--sg-variants "KSPLIT:GROUPS:DIAG[:ROWS];..."` (`-` for auto; ROWS 4, 8 or 16 rows a
-    /// workgroup row, default auto): after the run, the decode
+    /// `--sg-variants "KSPLIT:GROUPS:DIAG[:ROWS[:UNROLL]];..."` (`-` for auto; ROWS 4, 8 or
+    /// 16 rows a workgroup row, UNROLL 1, 2 or 4, default auto): after the run, the decode
     /// products on subgroups rebuilt with each (`set_subgroup_matvec`, `set_sg_diag`) and
     /// the step profiled again over the same request's caches (no reload, no prefill),
     /// with a parity check for DIAG 0: A/B/A/B in one process.
@@ -136,8 +137,9 @@ fn args() -> Result<Args, Error> {
                 }
             }
             "--sg-variants" => {
-                let bad =
-                    |v: &str| format!("--sg-variants: `{v}` is not KSPLIT:GROUPS:DIAG[:ROWS]");
+                let bad = |v: &str| {
+                    format!("--sg-variants: `{v}` is not KSPLIT:GROUPS:DIAG[:ROWS[:UNROLL]]")
+                };
                 let opt = |x: &str| -> Result<Option<u32>, String> {
                     if x == "-" {
                         Ok(None)
@@ -147,9 +149,10 @@ fn args() -> Result<Args, Error> {
                 };
                 for v in value()?.split(';').filter(|v| !v.is_empty()) {
                     let f: Vec<&str> = v.split(':').collect();
-                    let (ks, g, d, rows) = match f[..] {
-                        [ks, g, d] => (ks, g, d, "-"),
-                        [ks, g, d, rows] => (ks, g, d, rows),
+                    let (ks, g, d, rows, unroll) = match f[..] {
+                        [ks, g, d] => (ks, g, d, "-", "-"),
+                        [ks, g, d, rows] => (ks, g, d, rows, "-"),
+                        [ks, g, d, rows, unroll] => (ks, g, d, rows, unroll),
                         _ => return Err(bad(v).into()),
                     };
                     a.sg_variants.push((
@@ -157,6 +160,7 @@ fn args() -> Result<Args, Error> {
                         opt(g)?,
                         d.parse().map_err(|_| bad(v))?,
                         opt(rows)?,
+                        opt(unroll)?,
                     ));
                 }
             }
@@ -389,12 +393,13 @@ fn run() -> Result<(), Error> {
             }
         }
         if !a.sg_variants.is_empty() {
-            let name = |&(ksplit, groups, diag, rows): &SgVariant| {
+            let name = |&(ksplit, groups, diag, rows, unroll): &SgVariant| {
                 format!(
-                    "ksplit {} groups {} diag {diag} rows {}",
+                    "ksplit {} groups {} diag {diag} rows {} unroll {}",
                     ksplit.map_or("auto".into(), |k: u32| k.to_string()),
                     groups.map_or("auto".into(), |g: u32| g.to_string()),
-                    rows.map_or("auto".into(), |r: u32| r.to_string())
+                    rows.map_or("auto".into(), |r: u32| r.to_string()),
+                    unroll.map_or("auto".into(), |u: u32| u.to_string())
                 )
             };
             // Parity of each distinct real variant first: the CPU reference's seconds
@@ -402,7 +407,7 @@ fn run() -> Result<(), Error> {
             // (session 17, call 1: rows after a parity check ran up to 3x slow as a whole).
             let mut checked = Vec::new();
             for v in &a.sg_variants {
-                let &(ksplit, groups, diag, rows) = v;
+                let &(ksplit, groups, diag, rows, unroll) = v;
                 if diag != 0 || checked.contains(v) {
                     continue;
                 }
@@ -412,6 +417,7 @@ fn run() -> Result<(), Error> {
                     ksplit,
                     groups,
                     rows,
+                    unroll,
                 }))?;
                 println!("variant {}: {}", name(v), gpu.decode_products());
                 if let Some(cpu) = &cpu {
@@ -424,12 +430,13 @@ fn run() -> Result<(), Error> {
             }
             let reps = a.profile.max(1);
             for v in &a.sg_variants {
-                let &(ksplit, groups, diag, rows) = v;
+                let &(ksplit, groups, diag, rows, unroll) = v;
                 gpu.set_sg_diag(diag)?;
                 gpu.set_subgroup_matvec(Some(SubgroupProducts {
                     ksplit,
                     groups,
                     rows,
+                    unroll,
                 }))?;
                 // One untimed profile first: the pipelines' first use and the GPU's clocks
                 // after the host's rebuild.

@@ -72,6 +72,12 @@ override STEPS: u32 = 0u;
 // each a dependent round trip, the RoPE pair's two in a row; the default, 1, won every
 // pair on the H200, session 35).
 override EARLY: u32 = 1u;
+// K trips of the loop form (STEPS = 0) whose weight loads a lane issues before the first
+// of them is used (`MOA_WGPU_SG_UNROLL`, 1, 2 or 4). One trip keeps one 4-vector of each
+// of the 4 columns in flight a lane (32 bytes of f16): enough for SmolLM2's small products
+// (two trips were slower there: RESULTS.md, wgpu sessions 9 and 11), not for a 1B-8B
+// model's, whose products read 8-235 MB at ~1.4 TB/s with one trip (session 39).
+override UNROLL: u32 = 1u;
 
 struct Params {
     n_rows: u32,
@@ -246,12 +252,36 @@ fn product(cols: vec4<u32>, t0: u32, lane: u32, part: u32) -> Sums {
         }
         return acc;
     }
-    // One K step a trip: two steps' weights loaded before either is used were slower on
-    // the H200 in both forms tried (RESULTS.md, wgpu sessions 9 and 11) and were deleted.
-    for (; jb < k4; jb += stride) {
-        let j = min(jb + lane, k4 - 1u);
-        let live = select(0.0, 1.0, jb + lane < k4);
-        acc = step(acc, load_wt(cols, j) * live, t0, n_groups, j, live);
+    // UNROLL K steps a trip, every weight load of the trip issued before the first
+    // multiply-add (the steps past K load the last 4-vector and count zero).
+    for (; jb < k4; jb += stride * UNROLL) {
+        let j0 = min(jb + lane, k4 - 1u);
+        let live0 = select(0.0, 1.0, jb + lane < k4);
+        let w0 = load_wt(cols, j0);
+        var w1 = mat4x4<f32>();
+        var w2 = mat4x4<f32>();
+        var w3 = mat4x4<f32>();
+        let j1 = min(jb + stride + lane, k4 - 1u);
+        let j2 = min(jb + 2u * stride + lane, k4 - 1u);
+        let j3 = min(jb + 3u * stride + lane, k4 - 1u);
+        if (UNROLL > 1u) {
+            w1 = load_wt(cols, j1);
+        }
+        if (UNROLL > 2u) {
+            w2 = load_wt(cols, j2);
+            w3 = load_wt(cols, j3);
+        }
+        acc = step(acc, w0 * live0, t0, n_groups, j0, live0);
+        if (UNROLL > 1u) {
+            let live1 = select(0.0, 1.0, jb + stride + lane < k4);
+            acc = step(acc, w1 * live1, t0, n_groups, j1, live1);
+        }
+        if (UNROLL > 2u) {
+            let live2 = select(0.0, 1.0, jb + 2u * stride + lane < k4);
+            acc = step(acc, w2 * live2, t0, n_groups, j2, live2);
+            let live3 = select(0.0, 1.0, jb + 3u * stride + lane < k4);
+            acc = step(acc, w3 * live3, t0, n_groups, j3, live3);
+        }
     }
     return acc;
 }

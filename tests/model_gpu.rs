@@ -1391,6 +1391,7 @@ fn subgroup_products_match_the_cpu_reference() {
         ksplit,
         groups: None,
         rows: None,
+        unroll: None,
     };
     let Some(sg) = ctx.subgroup_size() else {
         let mut gpu = WgpuEngine::new(&ctx, &model, Some(&plan), true).unwrap();
@@ -1410,21 +1411,22 @@ fn subgroup_products_match_the_cpu_reference() {
     // KSPLIT 8 chosen per product or fixed), then 8, 16 and 4 rows a workgroup row
     // (session 22: the reduction's row steps skipped; 17 rows are three and five
     // workgroup rows, the last of one row; the default is 8 on subgroups of 32, 16 on
-    // lavapipe's 8).
+    // lavapipe's 8); KSPLIT 1 and 2 also with 4 and 2 K trips' weight loads first
+    // (session 39's `UNROLL`: 4 leaves a last trip partly past K).
     let choices = [
-        (None, None, None),
-        (Some(1), None, None),
-        (Some(2), None, None),
-        (Some(4), None, None),
-        (None, Some(1), None),
-        (Some(8), Some(1), None),
-        (Some(4), Some(2), None),
-        (None, None, Some(8)),
-        (None, None, Some(16)),
-        (Some(8), Some(1), Some(4)),
+        (None, None, None, None),
+        (Some(1), None, None, Some(4)),
+        (Some(2), None, None, Some(2)),
+        (Some(4), None, None, None),
+        (None, Some(1), None, None),
+        (Some(8), Some(1), None, None),
+        (Some(4), Some(2), None, None),
+        (None, None, Some(8), None),
+        (None, None, Some(16), None),
+        (Some(8), Some(1), Some(4), None),
     ];
     for force_f32 in [true, false] {
-        for (ksplit, groups, rows) in choices {
+        for (ksplit, groups, rows, unroll) in choices {
             for (sparse, lens) in [(true, &[19, 5, 33][..]), (false, &lens17[..])] {
                 let mut gpu =
                     WgpuEngine::new(&ctx, &model, sparse.then_some(&plan), force_f32).unwrap();
@@ -1432,6 +1434,7 @@ fn subgroup_products_match_the_cpu_reference() {
                     ksplit,
                     groups,
                     rows,
+                    unroll,
                 }))
                 .unwrap();
                 gpu.set_split_k_matvec(true);
@@ -1492,6 +1495,7 @@ fn subgroup_products_with_a_partial_last_trip_match_the_cpu_reference() {
                 ksplit,
                 groups,
                 rows,
+                unroll: None,
             }))
             .unwrap();
             gpu.set_split_k_matvec(true);
@@ -1533,6 +1537,7 @@ fn fitted_steps_with_early_and_late_epilogue_loads_match_the_cpu_reference() {
                     ksplit: None,
                     groups: None,
                     rows,
+                    unroll: None,
                 }))
                 .unwrap();
                 gpu.set_split_k_matvec(true);

@@ -766,8 +766,8 @@ impl WgpuEngine {
     /// Few-row products on subgroups (`matvec_sg.wgsl`, `Some`: with these overrides) or
     /// on `matvec.wgsl` (`None`). Errors: `Some` where they cannot be built (no fixed
     /// subgroup size, or the driver refused them; the message says which), a KSPLIT
-    /// other than 1, 2, 4 or 8, column groups other than 1, 2, 4 or 8, or rows a
-    /// workgroup row other than 4, 8 or 16.
+    /// other than 1, 2, 4 or 8, column groups other than 1, 2, 4 or 8, rows a
+    /// workgroup row other than 4, 8 or 16, or an unroll other than 1, 2 or 4.
     pub fn set_subgroup_matvec(&mut self, on: Option<SubgroupProducts>) -> Result<(), EngineError> {
         if let Some(choice) = on {
             if choice.ksplit.is_some_and(|k| ![1, 2, 4, 8].contains(&k)) {
@@ -786,6 +786,12 @@ impl WgpuEngine {
                 return Err(EngineError::Input(format!(
                     "rows {:?}: a subgroup product's workgroup row holds 4, 8 or 16 rows",
                     choice.rows
+                )));
+            }
+            if choice.unroll.is_some_and(|u| ![1, 2, 4].contains(&u)) {
+                return Err(EngineError::Input(format!(
+                    "unroll {:?}: a subgroup product's K loop issues 1, 2 or 4 trips' weight loads first",
+                    choice.unroll
                 )));
             }
             if let Err(why) = &self.pipes.matvec_sg {
@@ -826,7 +832,14 @@ impl WgpuEngine {
                 )) + &format!(
                     ", {} rows a workgroup row",
                     p.choice.rows.unwrap_or(pipelines::default_rows(p.subgroup))
-                ) + &p.fitted_description()
+                ) + &p
+                    .choice
+                    .unroll
+                    .filter(|&u| u > 1)
+                    .map_or(String::new(), |u| {
+                        format!(", {u} K trips' weight loads first")
+                    })
+                    + &p.fitted_description()
                     + &sg_knobs_description(SgKnobs::from_options(&self.options))
             ),
             (Err(why), true) => format!("workgroup tree (matvec.wgsl; subgroups: {why})"),

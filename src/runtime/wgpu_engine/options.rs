@@ -251,6 +251,12 @@ pub struct WgpuEngineOptions {
     /// there (step +59 to +110 µs, qkv +1.4 to +1.9 µs a layer: each weight read by twice
     /// the workgroups; RESULTS "Session 22, lead call 2").
     pub sg_rows: Option<u32>,
+    /// `MOA_WGPU_SG_UNROLL` (default unset: 1): K trips of the subgroup products' K loop
+    /// whose weight loads a lane issues before the first multiply-add, 1, 2 or 4
+    /// (`matvec_sg.wgsl`'s `UNROLL`; the fitted form has no loop and ignores it). One
+    /// trip keeps 32 bytes of f16 weights in flight a lane: the 1B and 8B shapes' products
+    /// read their 8-235 MB at ~1.4 TB/s on the H200 (RESULTS "Session 39").
+    pub sg_unroll: Option<u32>,
     /// `MOA_WGPU_SG_FIT` (default unset = `auto`: on for subgroups of 32 or more, off
     /// elsewhere; `0` off, `1` on): the subgroup products of fewer than 512 column groups
     /// (SmolLM2's QKV, output and down products) take a fixed number of K steps a lane
@@ -599,6 +605,7 @@ impl Default for WgpuEngineOptions {
             sg_ksplit: None,
             sg_groups: None,
             sg_rows: None,
+            sg_unroll: None,
             sg_fit: None,
             sg_early: true,
             sg_diag: 0,
@@ -689,6 +696,18 @@ impl WgpuEngineOptions {
                     ("auto", None),
                 ],
                 d.sg_rows,
+            )?,
+            sg_unroll: choice(
+                env,
+                "MOA_WGPU_SG_UNROLL",
+                "1, 2, 4 or auto",
+                &[
+                    ("1", Some(1)),
+                    ("2", Some(2)),
+                    ("4", Some(4)),
+                    ("auto", None),
+                ],
+                d.sg_unroll,
             )?,
             sg_fit: tristate(env, "MOA_WGPU_SG_FIT")?,
             sg_early: flag(env, "MOA_WGPU_SG_EARLY", d.sg_early)?,
@@ -1141,6 +1160,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_SG_KSPLIT",
     "MOA_WGPU_SG_GROUPS",
     "MOA_WGPU_SG_ROWS",
+    "MOA_WGPU_SG_UNROLL",
     "MOA_WGPU_SG_FIT",
     "MOA_WGPU_SG_EARLY",
     "MOA_WGPU_SG_DIAG",
@@ -1555,6 +1575,7 @@ mod tests {
             ("MOA_WGPU_SG_KSPLIT", "2"),
             ("MOA_WGPU_SG_GROUPS", "1"),
             ("MOA_WGPU_SG_ROWS", "8"),
+            ("MOA_WGPU_SG_UNROLL", "2"),
             ("MOA_WGPU_SG_FIT", "1"),
             ("MOA_WGPU_SG_EARLY", "0"),
             ("MOA_WGPU_AHEAD", "0"),
@@ -1575,6 +1596,7 @@ mod tests {
         assert_eq!(o.sg_ksplit, Some(2));
         assert_eq!(o.sg_groups, Some(1));
         assert_eq!(o.sg_rows, Some(8));
+        assert_eq!(o.sg_unroll, Some(2));
         assert_eq!(
             (o.sg_fit, WgpuEngineOptions::default().sg_fit),
             (Some(true), None)

@@ -44,6 +44,9 @@ pub struct SubgroupProducts {
     /// rows a subgroup: fewer x loads and sums a lane, each weight loaded by 16 / rows
     /// workgroups (`MOA_WGPU_SG_ROWS`).
     pub rows: Option<u32>,
+    /// K trips of the K loop whose weight loads a lane issues first (1, 2 or 4:
+    /// `UNROLL`); `None`: 1 (`MOA_WGPU_SG_UNROLL`).
+    pub unroll: Option<u32>,
 }
 
 impl SubgroupProducts {
@@ -54,6 +57,7 @@ impl SubgroupProducts {
             ksplit: options.sg_ksplit,
             groups: options.sg_groups,
             rows: options.sg_rows,
+            unroll: options.sg_unroll,
         }
     }
 }
@@ -487,6 +491,7 @@ impl Pipelines {
                             ("ROW_GROUPS", f64::from(rows / 4)),
                             ("STEPS", f64::from(steps)),
                             ("EARLY", early),
+                            ("UNROLL", f64::from(sg_choice.unroll.unwrap_or(1))),
                         ]
                     };
                     Ok(Some(SgSet {

@@ -44,6 +44,11 @@ SHAPES = {
                        num_attention_heads=32, num_key_value_heads=32, head_dim=128,
                        rope_theta=10000.0, vocab_size=32000, tie_word_embeddings=False,
                        max_position_embeddings=16384),
+    # Llama-3.2-1B's shape (its llama3 RoPE scaling left out: the timing does not depend on it).
+    "llama-3.2-1b": dict(num_hidden_layers=16, hidden_size=2048, intermediate_size=8192,
+                         num_attention_heads=32, num_key_value_heads=8, head_dim=64,
+                         rope_theta=500000.0, vocab_size=128256, tie_word_embeddings=True,
+                         max_position_embeddings=131072),
     "llama-3-8b": dict(num_hidden_layers=32, hidden_size=4096, intermediate_size=14336,
                        num_attention_heads=32, num_key_value_heads=8, head_dim=128,
                        rope_theta=500000.0, vocab_size=128256, tie_word_embeddings=False,

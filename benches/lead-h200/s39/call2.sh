@@ -20,4 +20,4 @@ V="-:-:0;-:-:0:-:2;-:-:0:-:4;-:-:0:4:2;-:-:0:4:4;-:-:0;-:-:0:-:2;-:-:0:-:4"
 prof() { grep -E "^variant .*decode step per dispatch kind|^ *(qkv|attention|out|gate_up|down|head|step):" "$1" | cut -c1-120 | tee -a "$R/times.txt"; }
 timeout 100 /tmp/wpe2 --like llama-3.2-1b --rows 4 --prompt 4096 --new 32 --profile 5 --parity 24 --plan dense --sg-variants "$V" > "$R/l1b-r4.txt" 2>&1; el "1b r4 rc=$?"; grep parity "$R/l1b-r4.txt" | cut -c1-200 | tee -a "$R/times.txt"; prof "$R/l1b-r4.txt"; save
 timeout 60 /tmp/wpe2 --like llama-3.2-1b --rows 1 --prompt 4096 --new 32 --profile 5 --parity 0 --plan dense --sg-variants "-:-:0;-:-:0:-:2;-:-:0:4:2;-:-:0:4:4;-:-:0" > "$R/l1b-r1.txt" 2>&1; el "1b r1 rc=$?"; prof "$R/l1b-r1.txt"; save
-timeout 200 /tmp/wpe2 --like llama-3-8b --rows 4 --prompt 4096 --new 16 --profile 3 --parity 0 --plan dense --sg-variants "$V" > "$R/l8b.txt" 2>&1; el "8b rc=$?"; prof "$R/l8b.txt"; save
+timeout 200 /tmp/wpe2 --like llama-3-8b --rows 4 --prompt 4096 --new 16 --profile 3 --parity 0 --plan dense --sg-variants "$V;-:-:4;-:-:4:-:4" > "$R/l8b.txt" 2>&1; el "8b rc=$?"; prof "$R/l8b.txt"; save

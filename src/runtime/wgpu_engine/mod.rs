@@ -832,13 +832,16 @@ impl WgpuEngine {
                 )) + &format!(
                     ", {} rows a workgroup row",
                     p.choice.rows.unwrap_or(pipelines::default_rows(p.subgroup))
-                ) + &p
-                    .choice
-                    .unroll
+                ) + &p.few_description()
+                    + &Some(
+                        p.choice
+                            .unroll
+                            .unwrap_or(pipelines::default_unroll(p.subgroup))
+                    )
                     .filter(|&u| u > 1)
-                    .map_or(String::new(), |u| {
-                        format!(", {u} K trips' weight loads first")
-                    })
+                    .map_or(String::new(), |u| format!(
+                        ", {u} K trips' weight loads first"
+                    ))
                     + &p.fitted_description()
                     + &sg_knobs_description(SgKnobs::from_options(&self.options))
             ),

@@ -117,6 +117,9 @@ pub(super) struct SgPipes {
     /// and the fitted set ([`fit_shape`]: `STEPS` K steps a lane, KSPLIT covering K / 4,
     /// one column group).
     fitted: Vec<(usize, (u32, u32), SgSet)>,
+    /// The same sets at 4 rows a workgroup row, for dispatches of at most 4 rows, where
+    /// [`few_rows_sets`] builds them.
+    few: Option<Box<SgPipes>>,
     /// The subgroup size they were built for: a workgroup holds `SgSet::groups` column
     /// groups of 4 output columns × 16 rows, KSPLIT subgroups each.
     pub(super) subgroup: u32,
@@ -153,6 +156,33 @@ pub(super) fn default_rows(subgroup: u32) -> u32 {
     } else {
         16
     }
+}
+
+/// K trips of the K loop whose weight loads a lane issues first where the choice sets
+/// none (`matvec_sg.wgsl`'s `UNROLL`): 4 on subgroups of 32 or more, 1 otherwise
+/// (lavapipe's 8, not measured). On the H200 (session 39, lead call 2; Llama-3-8B shape, 4
+/// rows × 4096, dense): one trip kept 32 bytes of f16 weights in flight a lane and read
+/// gate/up's 235 MB in 157 µs (1.5 TB/s); 2 trips 113–115 µs, 4 trips 92.6–92.8 µs (2.5
+/// TB/s); the step 11.68 → 8.90 (2) → 8.07–8.10 ms (4); the 1B shape 2.10 → 1.78 (2) →
+/// 1.82–1.83 ms (4), and at 4 rows a workgroup row 1.66 (2) → 1.53 ms (4).
+pub(super) fn default_unroll(subgroup: u32) -> u32 {
+    if subgroup >= 32 {
+        4
+    } else {
+        1
+    }
+}
+
+/// Whether the subgroup products are also built at 4 rows a workgroup row for dispatches
+/// of at most 4 rows ([`SgPipes::pick`]): where the choice fixes no rows and the default
+/// is 8 (subgroups of 32 or more). A 4-row pipeline holds a quarter of the 16-row sums
+/// and half the 8-row ones, so more workgroups fit an SM; where a dispatch has more rows,
+/// each weight would be read by more workgroups (SmolLM2 at 16 rows: 4 rows a workgroup
+/// row lost every pair, session 22). On the H200 (session 39, lead call 2): the 1B shape
+/// at 4 rows 1.82 → 1.53 ms a step with 4 trips first, at 1 row 1.50 against 1.74 (2
+/// trips, 8 rows); the 8B shape at 4 rows 8.07–8.10 → 7.62 ms.
+pub(super) fn few_rows_sets(choice: SubgroupProducts, subgroup: u32) -> bool {
+    choice.rows.is_none() && default_rows(subgroup) == 8
 }
 
 /// Column groups per workgroup of `matvec_sg.wgsl` at subgroup size `subgroup` and
@@ -195,6 +225,15 @@ pub(super) fn fit_shape(k: usize, subgroup: u32, limit: u32) -> (u32, u32) {
 }
 
 impl SgPipes {
+    /// The 4-row sets for the description: empty where none were built, else ", 4 rows a
+    /// workgroup row for steps of at most 4 rows".
+    pub(super) fn few_description(&self) -> String {
+        match self.few {
+            Some(_) => ", 4 rows a workgroup row for steps of at most 4 rows".to_string(),
+            None => String::new(),
+        }
+    }
+
     /// `MOA_WGPU_SG_FIT`'s sets for the description: empty where none were built, else
     /// ", fitted K (K 576: KSPLIT 5 × 1 step, …)".
     pub(super) fn fitted_description(&self) -> String {
@@ -214,12 +253,16 @@ impl SgPipes {
         format!(", fitted K ({})", each.join(", "))
     }
 
-    /// The pipelines of a product of `n_out` columns and inner size `k`: the fitted set
+    /// The pipelines of a product of `n_out` columns and inner size `k` over `rows` token
+    /// rows (at most 4: the 4-row sets where built, [`few_rows_sets`]): the fitted set
     /// for `k` where `MOA_WGPU_SG_FIT` built one and the product has fewer than 512
     /// column groups (those [`Self::ksplit`] splits 4 or 8 ways where K allows: SmolLM2's
     /// QKV, output and down products, not its 768-group gate/up or its head), else the
     /// set of [`Self::ksplit`].
-    pub(super) fn pick(&self, n_out: usize, k: usize) -> &SgSet {
+    pub(super) fn pick(&self, n_out: usize, k: usize, rows: usize) -> &SgSet {
+        if let Some(few) = self.few.as_deref().filter(|_| rows <= 4) {
+            return few.pick(n_out, k, rows);
+        }
         if n_out.div_ceil(4) < 512 {
             if let Some((_, _, set)) = self.fitted.iter().find(|(fk, _, _)| *fk == k) {
                 return set;
@@ -460,21 +503,24 @@ impl Pipelines {
                     ..types
                 };
                 // `steps` > 0: the fitted form (`MOA_WGPU_SG_FIT`), one column group.
-                let build_steps = |ks: u32, steps: u32| -> Result<Option<SgSet>, EngineError> {
-                    if ks == 8 && steps == 0 && !builds_eight(sg_choice, sg) {
+                let build_steps = |choice: SubgroupProducts,
+                                   ks: u32,
+                                   steps: u32|
+                 -> Result<Option<SgSet>, EngineError> {
+                    if ks == 8 && steps == 0 && !builds_eight(choice, sg) {
                         return Ok(None);
                     }
                     let groups = if steps > 0 {
                         1
                     } else {
-                        groups_for(sg_choice, sg, ks)
+                        groups_for(choice, sg, ks)
                     };
                     if groups == 0 {
                         return Err(EngineError::Input(format!(
                             "KSPLIT {ks} on subgroups of {sg}: over 256 invocations a workgroup"
                         )));
                     }
-                    let rows = sg_choice.rows.unwrap_or(default_rows(sg));
+                    let rows = choice.rows.unwrap_or(default_rows(sg));
                     if ![4, 8, 16].contains(&rows) {
                         return Err(EngineError::Input(format!(
                             "{rows} rows a workgroup row of the subgroup products (4, 8 or 16)"
@@ -491,7 +537,10 @@ impl Pipelines {
                             ("ROW_GROUPS", f64::from(rows / 4)),
                             ("STEPS", f64::from(steps)),
                             ("EARLY", early),
-                            ("UNROLL", f64::from(sg_choice.unroll.unwrap_or(1))),
+                            (
+                                "UNROLL",
+                                f64::from(choice.unroll.unwrap_or(default_unroll(sg))),
+                            ),
                         ]
                     };
                     Ok(Some(SgSet {
@@ -505,22 +554,22 @@ impl Pipelines {
                         swiglu_out: pipe_with(shaders::MATVEC_SG_SWIGLU_OUT, types, &c(1.0))?,
                     }))
                 };
-                let build = |ks: u32| build_steps(ks, 0);
-                // KSPLIT 1, 2 and 4 are always built (`build` gives `None` only for 8).
-                let always = |ks: u32| {
-                    build(ks)?.ok_or_else(|| {
-                        EngineError::Input(format!("KSPLIT {ks}: the pipelines were not built"))
-                    })
-                };
-                (|| -> Result<SgPipes, EngineError> {
+                let build_pipes = |choice: SubgroupProducts| -> Result<SgPipes, EngineError> {
+                    let build = |ks: u32| build_steps(choice, ks, 0);
+                    // KSPLIT 1, 2 and 4 are always built (`build` gives `None` only for 8).
+                    let always = |ks: u32| {
+                        build(ks)?.ok_or_else(|| {
+                            EngineError::Input(format!("KSPLIT {ks}: the pipelines were not built"))
+                        })
+                    };
                     // The fitted sets, where asked and the choice fixes no KSPLIT or groups.
                     let mut fitted: Vec<(usize, (u32, u32), SgSet)> = Vec::new();
-                    if sg_choice.ksplit.is_none() && sg_choice.groups.is_none() {
+                    if choice.ksplit.is_none() && choice.groups.is_none() {
                         for &(k, (ks, steps)) in fit {
                             if fitted.iter().any(|(fk, _, _)| *fk == k) {
                                 continue;
                             }
-                            if let Some(set) = build_steps(ks, steps)? {
+                            if let Some(set) = build_steps(choice, ks, steps)? {
                                 fitted.push((k, (ks, steps), set));
                             }
                         }
@@ -529,9 +578,20 @@ impl Pipelines {
                         sets: [always(1)?, always(2)?, always(4)?],
                         eight: build(8)?,
                         fitted,
+                        few: None,
                         subgroup: sg,
-                        choice: sg_choice,
+                        choice,
                     })
+                };
+                (|| -> Result<SgPipes, EngineError> {
+                    let mut pipes = build_pipes(sg_choice)?;
+                    if few_rows_sets(sg_choice, sg) {
+                        pipes.few = Some(Box::new(build_pipes(SubgroupProducts {
+                            rows: Some(4),
+                            ..sg_choice
+                        })?));
+                    }
+                    Ok(pipes)
                 })()
                 .map_err(|e| e.to_string())
             }

@@ -231,7 +231,7 @@ impl WgpuEngine {
             if self.fuses(rows) {
                 let (pipe, groups) = match self.sg_pipes(k) {
                     Some(sg) => {
-                        let set = sg.pick(n_out, k);
+                        let set = sg.pick(n_out, k, rows);
                         let pipe = match input {
                             Input::Plain => &set.plain,
                             Input::Attention => &set.attn,
@@ -484,7 +484,7 @@ impl WgpuEngine {
                     }
                     if let Some(sg) = self.sg_pipes(hidden) {
                         // One subgroup per 4 columns (two rotation pairs) × `set.rows` rows.
-                        let set = sg.pick(part.rows, hidden);
+                        let set = sg.pick(part.rows, hidden, t);
                         let groups = [
                             (part.rows as u32).div_ceil(set.columns_per_workgroup()),
                             (t as u32).div_ceil(set.rows),
@@ -773,7 +773,7 @@ impl WgpuEngine {
                 ]);
                 // Column groups of 2 gate + 2 up columns: ffn / 2 of them.
                 let pairs = (c.ffn_size / 2) as u32;
-                let set = sg.pick(n_out, hidden);
+                let set = sg.pick(n_out, hidden, t);
                 d.push(self.dispatch_bound(
                     &set.swiglu_out,
                     &[

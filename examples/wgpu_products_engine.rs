@@ -10,7 +10,7 @@
 //!     --plan tests/fixtures/upstream-plans/meta-llama--Llama-3.2-1B-Instruct/moa_alpha_beta.json
 //! ```
 //!
-//! Options: `--like` smollm2-135m, llama-2-7b, llama-3-8b or llama-3.2-1b (16 layers,
+//! Options: `--like` smollm2-135m, llama-2-7b, llama-3-8b, llama-3.2-3b or llama-3.2-1b (16 layers,
 //! 32 query / 8 KV heads of 64, the shape of `tests/model_llama1b_gpu.rs`); `--plan` a
 //! plan TOML, an upstream `moa_alpha_beta.json` (imported for the shape) or `dense`,
 //! repeatable; `--parity T` prompt tokens of the check (0: none; default 24);

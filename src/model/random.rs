@@ -12,13 +12,22 @@ use super::weights::{HostTensor, LayerWeights, Weights};
 use super::{Model, ModelError, ModelFormat, SpecialTokens};
 
 /// Names accepted by [`like`].
-pub const SHAPES: &[&str] = &["smollm2-135m", "llama-2-7b", "llama-3-8b", "llama-3.2-1b"];
+pub const SHAPES: &[&str] = &[
+    "smollm2-135m",
+    "llama-2-7b",
+    "llama-3-8b",
+    "llama-3.2-1b",
+    "llama-3.2-3b",
+];
 
 /// The shape of a known model:
 /// * `smollm2-135m`: HuggingFaceTB/SmolLM2-135M (30 layers, 9 query / 3 KV heads of 64).
 /// * `llama-3.2-1b`: Llama-3.2-1B (16 layers, 32 query / 8 KV heads of 64, tied embedding
 ///   of 128256 x 2048: over a 128 MiB storage binding in f16, and its `llama3` RoPE
 ///   scaling: factor 32, low 1, high 4, original context 8192), the upstream plan's shape.
+/// * `llama-3.2-3b`: Llama-3.2-3B (28 layers, 24 query / 8 KV heads of 128, hidden 3072,
+///   ffn 8192, the 1B's tied 128256-token embedding and `llama3` RoPE scaling), the shape of
+///   the fixtures' second upstream Llama-3.2 plan.
 /// * `llama-2-7b`: Llama-2-7B (32 layers, 32 heads of 128, MHA), with the 16k context of
 ///   lmsys/vicuna-7b-v1.5-16k, whose upstream MoA plan is in the fixtures.
 /// * `llama-3-8b`: Llama-3-8B (32 layers, 32 query / 8 KV heads of 128), with the 262k
@@ -74,6 +83,16 @@ pub fn like(name: &str) -> Option<LlamaConfig> {
             tied_embeddings: true,
             context_length: 131_072,
             ..base(name)
+        }),
+        "llama-3.2-3b" => Some(LlamaConfig {
+            n_layers: 28,
+            hidden_size: 3072,
+            ffn_size: 8192,
+            q_heads: 24,
+            kv_heads: 8,
+            head_dim: 128,
+            name: Some(format!("random {name}")),
+            ..like("llama-3.2-1b")?
         }),
         "llama-2-7b" => Some(base(name)),
         "llama-3-8b" => Some(LlamaConfig {
@@ -481,6 +500,14 @@ mod tests {
         assert_eq!(w.layers[0].attn_k.data.len(), 3 * 64 * 576);
         assert!(w.output.is_none());
         assert_eq!(random_weights(&c, 1), w);
+        let c = like("llama-3.2-3b").unwrap();
+        assert_eq!(c.name.as_deref(), Some("random llama-3.2-3b"));
+        assert_eq!(
+            (c.n_layers, c.q_heads, c.kv_heads, c.head_dim),
+            (28, 24, 8, 128)
+        );
+        // Llama-3.2-3B's 3.21 billion parameters (its tied embedding counted once).
+        assert_eq!(parameter_count(&c), 3_212_749_824);
         assert!(like("gpt-2").is_none());
         assert!(like_or_err("gpt-2")
             .unwrap_err()

@@ -257,7 +257,7 @@ pub struct ProfileArgs {
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Profile a random-weight model of this shape instead (smollm2-135m, llama-2-7b,
-    /// llama-3-8b, llama-3.2-1b; weights made in memory, nothing written): the check that a length
+    /// llama-3-8b, llama-3.2-1b, llama-3.2-3b; weights made in memory, nothing written): the check that a length
     /// fits the device's memory and how long a sample takes, for models too large to carry.
     #[arg(long, conflicts_with = "model")]
     pub like: Option<String>,
@@ -384,7 +384,7 @@ pub enum ModelCommand {
     /// byte-level tokenizer, one token per byte), for benchmarks, tests where the real
     /// weights cannot go, and trying the plan pipeline on the CPU.
     Random {
-        /// smollm2-135m, llama-2-7b, llama-3-8b or llama-3.2-1b.
+        /// smollm2-135m, llama-2-7b, llama-3-8b, llama-3.2-1b or llama-3.2-3b.
         #[arg(long)]
         like: String,
         /// Output folder (created).
@@ -534,7 +534,7 @@ pub enum PlanCommand {
         #[arg(long, requires = "memory")]
         max_batch: bool,
         /// The model's shape for --max-batch: smollm2-135m, llama-2-7b, llama-3-8b,
-        /// llama-3.2-1b.
+        /// llama-3.2-1b, llama-3.2-3b.
         #[arg(long, requires = "max_batch", conflicts_with = "model")]
         like: Option<String>,
         /// GGUF file or Hugging Face folder whose config gives the shape (--max-batch).

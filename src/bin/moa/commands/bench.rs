@@ -19,7 +19,7 @@ use super::{load_plan, storage};
 #[derive(clap::Args)]
 pub struct BenchArgs {
     /// Random weights (made on the GPU) of a known shape: smollm2-135m, llama-2-7b,
-    /// llama-3-8b, llama-3.2-1b. Ignored with --model.
+    /// llama-3-8b, llama-3.2-1b, llama-3.2-3b. Ignored with --model.
     #[arg(long, default_value = "smollm2-135m")]
     pub like: String,
     /// KV heads of the --like shape (GQA groups of q_heads / N query heads; 1 is MQA), in

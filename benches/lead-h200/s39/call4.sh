@@ -1,0 +1,29 @@
+#!/bin/bash
+# Session 39, lead call 4: why the upstream plans' decode attention is no faster than dense on the
+# 1B and 8B shapes at 4 rows x 4096 (call 1: 1B 22.4 against 19.1 us, 8B 39.7 against 36.3, though the
+# plans read 0.65 and 0.62 of dense's KV bytes). A chunk sweep (a new request per chunk length, its
+# step profiled; 0 = the work-list model's choice), dense and plan.
+# PREDICTED: some fixed chunk takes the plan's attention below dense's (the model, fitted on SmolLM2 at
+# 16 rows, picks chunks too long for few rows); if no chunk does, the kernel's per-item cost is the cause.
+# Also the Llama-3.2-3B shape (new in --like), dense and its upstream plan, 4 rows x 4096: PREDICTED loads,
+# generates, step 3.2-3.8 ms (6.4 GB of f16 weights at ~2.5 TB/s + attention).
+D=/work/main/.dev-lead39; ROOT=$PWD; R=/tmp/s39c4; rm -rf "$R"; mkdir -p "$R"
+s=$(date +%s)
+el() { echo "[t=$(( $(date +%s) - s ))s] $*" | tee -a "$R/times.txt"; }
+save() { tar czf "${OUT:-/tmp}/s39-c4.tgz" -C "$R" .; cp "$R/times.txt" "${OUT:-/tmp}/" 2>/dev/null; }
+[ -e /work/main ] || { mkdir -p /work && ln -s "$ROOT" /work/main; }
+python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], 'wb'))" "$D/wpe.xz" /tmp/wpe4 && chmod +x /tmp/wpe4
+ldconfig -p | grep -q libvulkan.so.1 || { for f in "$D"/gl/*.deb; do dpkg -x "$f" /; done; ldconfig; }
+export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json XDG_RUNTIME_DIR=$(mktemp -d)
+export __GL_SHADER_DISK_CACHE=1 __GL_SHADER_DISK_CACHE_SKIP_CLEANUP=1 __GL_SHADER_DISK_CACHE_PATH=/tmp/nv XDG_CACHE_HOME=/tmp/nv
+mkdir -p /tmp/nv
+export MOA_WGPU_COOP_ATTN=0
+el start
+U=tests/fixtures/upstream-plans
+summ() { grep -E "^==|chunk .* decode step|^ *(attention|step):|Error|error|panicked" "$1" | cut -c1-160 | tee -a "$R/times.txt"; }
+timeout 120 /tmp/wpe4 --like llama-3.2-1b --rows 4 --prompt 4096 --new 8 --profile 5 --parity 0 --chunks 0,64,128,256,512,1024,0 \
+  --plan dense --plan $U/meta-llama--Llama-3.2-1B-Instruct/moa_alpha_beta.json > "$R/l1b.txt" 2>&1; el "1b rc=$?"; summ "$R/l1b.txt"; save
+timeout 90 /tmp/wpe4 --like llama-3.2-3b --rows 4 --prompt 4096 --new 32 --profile 3 --parity 0 \
+  --plan dense --plan $U/meta-llama--Llama-3.2-3B-Instruct/moa_alpha_beta.json > "$R/l3b.txt" 2>&1; el "3b rc=$?"; grep -E "^==|tok/s|ms/step|^ *(qkv|attention|out|gate_up|down|head|step):" "$R/l3b.txt" | cut -c1-200 | tee -a "$R/times.txt"; save
+timeout 220 /tmp/wpe4 --like llama-3-8b --rows 4 --prompt 4096 --new 8 --profile 3 --parity 0 --chunks 0,64,128,256,512,1024 \
+  --plan dense --plan $U/gradientai--Llama-3-8B-Instruct-262k/moa_alpha_beta.json > "$R/l8b.txt" 2>&1; el "8b rc=$?"; summ "$R/l8b.txt"; save

@@ -78,6 +78,11 @@ override EARLY: u32 = 1u;
 // (two trips were slower there: RESULTS.md, wgpu sessions 9 and 11), not for a 1B-8B
 // model's, whose products read 8-235 MB at ~1.4 TB/s with one trip (session 39).
 override UNROLL: u32 = 1u;
+// With 4 rows a workgroup row (ROW_GROUPS 1), the K loop's x loads of all UNROLL trips
+// issued right after its weight loads, before the first multiply-add
+// (`MOA_WGPU_SG_XFIRST`, session 39): at UNROLL 4 the 8B shape's gate/up read its weights
+// at 2.5 TB/s, its weights-only twin (DIAG 4) at 3.3.
+override XFIRST: u32 = 0u;
 
 struct Params {
     n_rows: u32,
@@ -212,6 +217,16 @@ fn step(acc: Sums, wt: mat4x4<f32>, t0: u32, n_groups: u32, j: u32, live: f32) -
     return r;
 }
 
+// One K step of ROW_GROUPS 1 with its x already loaded (XFIRST).
+fn step_x(acc: Sums, wt: mat4x4<f32>, x0: mat4x4<f32>, live: f32) -> Sums {
+    var r = acc;
+    r.a0 += wt * x0;
+    if (INPUT_MODE == 1u) {
+        r.s[0] += squares(x0) * live;
+    }
+    return r;
+}
+
 // Groups of 4 rows of the block from row t0 that hold rows (1 to 4, uniform).
 fn n_groups(t0: u32) -> u32 {
     return min(ROW_GROUPS, (params.n_rows - t0 + 3u) / 4u);
@@ -270,6 +285,31 @@ fn product(cols: vec4<u32>, t0: u32, lane: u32, part: u32) -> Sums {
         if (UNROLL > 2u) {
             w2 = load_wt(cols, j2);
             w3 = load_wt(cols, j3);
+        }
+        if (XFIRST == 1u && ROW_GROUPS == 1u && DIAG == 0u) {
+            let x0 = rows4(t0, j0);
+            var x1 = mat4x4<f32>();
+            var x2 = mat4x4<f32>();
+            var x3 = mat4x4<f32>();
+            if (UNROLL > 1u) {
+                x1 = rows4(t0, j1);
+            }
+            if (UNROLL > 2u) {
+                x2 = rows4(t0, j2);
+                x3 = rows4(t0, j3);
+            }
+            acc = step_x(acc, w0 * live0, x0, live0);
+            if (UNROLL > 1u) {
+                let live1 = select(0.0, 1.0, jb + stride + lane < k4);
+                acc = step_x(acc, w1 * live1, x1, live1);
+            }
+            if (UNROLL > 2u) {
+                let live2 = select(0.0, 1.0, jb + 2u * stride + lane < k4);
+                acc = step_x(acc, w2 * live2, x2, live2);
+                let live3 = select(0.0, 1.0, jb + 3u * stride + lane < k4);
+                acc = step_x(acc, w3 * live3, x3, live3);
+            }
+            continue;
         }
         acc = step(acc, w0 * live0, t0, n_groups, j0, live0);
         if (UNROLL > 1u) {

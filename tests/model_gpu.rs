@@ -575,6 +575,17 @@ fn every_option_lavapipe_runs_matches_the_cpu_reference() {
             },
         ),
         (
+            // `MOA_WGPU_SG_XFIRST`: the x loads of 4 unrolled trips with their weight loads,
+            // at 4 rows a workgroup row (session 39).
+            "x loads first, 4 rows, unroll 4",
+            WgpuEngineOptions {
+                sg_xfirst: true,
+                sg_rows: Some(4),
+                sg_unroll: Some(4),
+                ..d
+            },
+        ),
+        (
             "tree, row block 8",
             WgpuEngineOptions {
                 row_block: 8,

@@ -19,6 +19,13 @@ export __GL_SHADER_DISK_CACHE=1 __GL_SHADER_DISK_CACHE_SKIP_CLEANUP=1 __GL_SHADE
 mkdir -p /tmp/nv
 export MOA_WGPU_COOP_ATTN=0
 el start
+# XFIRST (x loads of the unrolled trips issued with their weight loads, 4-row sets), A B A B on the 1B
+# shape at 4 rows: PREDICTED gate_up 31 -> 26-29 us, the step 1.53 -> 1.40-1.50 ms, or no change.
+xf() { local name=$1; shift
+  env "$@" timeout 40 /tmp/wpe4 --like llama-3.2-1b --rows 4 --prompt 4096 --new 64 --profile 5 --parity 0 --plan dense > "$R/$name.txt" 2>&1
+  el "$name rc=$? $(grep -o -E '[0-9]+ tok/s' $R/$name.txt | tail -1) $(grep -E '^ *(gate_up|down|head|step): ' $R/$name.txt | sed -E 's/ +/ /g' | cut -d'(' -f2 | cut -c1-20 | tr '\n' ' ')"; }
+xf XA1; xf XB1 MOA_WGPU_SG_XFIRST=1; xf XA2; xf XB2 MOA_WGPU_SG_XFIRST=1
+grep -m1 "^==" "$R/XB1.txt" | cut -c1-700 >> "$R/times.txt"; save
 U=tests/fixtures/upstream-plans
 summ() { grep -E "^==|chunk .* decode step|^ *(attention|step):|Error|error|panicked" "$1" | cut -c1-160 | tee -a "$R/times.txt"; }
 timeout 120 /tmp/wpe4 --like llama-3.2-1b --rows 4 --prompt 4096 --new 8 --profile 5 --parity 0 --chunks 0,64,128,256,512,1024,0 \

@@ -1037,11 +1037,14 @@ impl Engine for WgpuEngine {
 /// The subgroup products' knobs away from their defaults, for the description: empty at
 /// the defaults, else ", epilogue loads after the K loop" (`MOA_WGPU_SG_EARLY=0`).
 fn sg_knobs_description(k: SgKnobs) -> String {
-    if k.early {
-        String::new()
-    } else {
-        ", epilogue loads after the K loop".to_string()
+    let mut s = String::new();
+    if !k.early {
+        s.push_str(", epilogue loads after the K loop");
     }
+    if k.xfirst {
+        s.push_str(", x loads with the weights' at 4 rows");
+    }
+    s
 }
 
 /// The inner sizes K of the decode products that `MOA_WGPU_SG_FIT` fits (the QKV,

@@ -285,6 +285,12 @@ pub struct WgpuEngineOptions {
     /// 1 362.0 µs (every pair of three), qkv 5.46 → 5.22 µs on means (2 of 3 pairs), out
     /// 4.16 → 4.07, down 6.07 → 5.95; parity 0.0534, argmax 3/3 (the same sums).
     pub sg_early: bool,
+    /// `MOA_WGPU_SG_XFIRST` (default `0`): with 4 rows a workgroup row, the subgroup
+    /// products' K loop issues the x loads of all its unrolled trips right after their
+    /// weight loads, before the first multiply-add (`matvec_sg.wgsl`'s `XFIRST`). Session
+    /// 39: at `UNROLL` 4 the 8B shape's gate/up read its weights at 2.5 TB/s, its
+    /// weights-only twin at 3.3.
+    pub sg_xfirst: bool,
     /// `MOA_WGPU_SG_DIAG` (default `0`): a timing diagnostic of the subgroup products
     /// (`1`: no K loop, `2`: one row's x for all rows, `3`: the K loop's loads only, `4`:
     /// its weight loads only, `5`: its x loads only).
@@ -608,6 +614,7 @@ impl Default for WgpuEngineOptions {
             sg_unroll: None,
             sg_fit: None,
             sg_early: true,
+            sg_xfirst: false,
             sg_diag: 0,
             row_block: 4,
             two_stage_argmax: true,
@@ -711,6 +718,7 @@ impl WgpuEngineOptions {
             )?,
             sg_fit: tristate(env, "MOA_WGPU_SG_FIT")?,
             sg_early: flag(env, "MOA_WGPU_SG_EARLY", d.sg_early)?,
+            sg_xfirst: flag(env, "MOA_WGPU_SG_XFIRST", d.sg_xfirst)?,
             sg_diag: number(env, "MOA_WGPU_SG_DIAG", "0 to 5", 0..=5)?.unwrap_or(d.sg_diag),
             row_block: choice(
                 env,
@@ -1161,6 +1169,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGPU_SG_GROUPS",
     "MOA_WGPU_SG_ROWS",
     "MOA_WGPU_SG_UNROLL",
+    "MOA_WGPU_SG_XFIRST",
     "MOA_WGPU_SG_FIT",
     "MOA_WGPU_SG_EARLY",
     "MOA_WGPU_SG_DIAG",

@@ -70,6 +70,8 @@ pub(super) struct SgKnobs {
     pub(super) diag: u32,
     /// `EARLY` (`MOA_WGPU_SG_EARLY`).
     pub(super) early: bool,
+    /// `XFIRST` (`MOA_WGPU_SG_XFIRST`).
+    pub(super) xfirst: bool,
 }
 
 impl SgKnobs {
@@ -77,6 +79,7 @@ impl SgKnobs {
         SgKnobs {
             diag: options.sg_diag,
             early: options.sg_early,
+            xfirst: options.sg_xfirst,
         }
     }
 }
@@ -498,6 +501,7 @@ impl Pipelines {
                 // matvec_sg.wgsl's DIAG).
                 let diag = f64::from(sg_knobs.diag);
                 let early = f64::from(u8::from(sg_knobs.early));
+                let xfirst = f64::from(u8::from(sg_knobs.xfirst));
                 let attn = Types {
                     input: storage,
                     ..types
@@ -541,6 +545,7 @@ impl Pipelines {
                                 "UNROLL",
                                 f64::from(choice.unroll.unwrap_or(default_unroll(sg))),
                             ),
+                            ("XFIRST", xfirst),
                         ]
                     };
                     Ok(Some(SgSet {

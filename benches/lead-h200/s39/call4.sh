@@ -1,4 +1,5 @@
 #!/bin/bash
+# NOT RUN in session 39: the session's device time was spent by calls 1-3 (benches/RESULTS.md, "Session 39, lead call 3"). Rebuild wpe from main first.
 # Session 39, lead call 4: why the upstream plans' decode attention is no faster than dense on the
 # 1B and 8B shapes at 4 rows x 4096 (call 1: 1B 22.4 against 19.1 us, 8B 39.7 against 36.3, though the
 # plans read 0.65 and 0.62 of dense's KV bytes). A chunk sweep (a new request per chunk length, its

@@ -29,6 +29,14 @@ xf XA1; xf XB1 MOA_WGPU_SG_XFIRST=1; xf XA2; xf XB2 MOA_WGPU_SG_XFIRST=1
 grep -m1 "^==" "$R/XB1.txt" | cut -c1-700 >> "$R/times.txt"; save
 U=tests/fixtures/upstream-plans
 summ() { grep -E "^==|chunk .* decode step|^ *(attention|step):|Error|error|panicked" "$1" | cut -c1-160 | tee -a "$R/times.txt"; }
+# The per-rule probe: plans whose every span is N (dense's bytes) with one rule and with two rules
+# alternating inside each GQA group (per-head span lookups in the item's start). PREDICTED, if the
+# in-shader rule lookups (function-scope arrays: local memory) are the plan's extra cost: 1 rule = dense,
+# 2 rules 2-4 us a layer slower; if both equal dense, the cost lies in the plan's shorter chunks/merges.
+S=benches/lead-h200/s39/plans
+timeout 80 /tmp/wpe4 --like llama-3.2-1b --rows 4 --prompt 4096 --new 32 --profile 5 --parity 24 --plan dense \
+  --plan $S/l1b-full-1rule.toml --plan $S/l1b-full-2rules.toml --plan $U/meta-llama--Llama-3.2-1B-Instruct/moa_alpha_beta.json > "$R/l1b-rules.txt" 2>&1
+el "1b rules rc=$?"; grep -E "^==|parity|^ *(attention|step):" "$R/l1b-rules.txt" | cut -c1-120 | tee -a "$R/times.txt"; save
 timeout 120 /tmp/wpe4 --like llama-3.2-1b --rows 4 --prompt 4096 --new 8 --profile 5 --parity 0 --chunks 0,64,128,256,512,1024,0 \
   --plan dense --plan $U/meta-llama--Llama-3.2-1B-Instruct/moa_alpha_beta.json > "$R/l1b.txt" 2>&1; el "1b rc=$?"; summ "$R/l1b.txt"; save
 timeout 90 /tmp/wpe4 --like llama-3.2-3b --rows 4 --prompt 4096 --new 32 --profile 3 --parity 0 \

@@ -251,11 +251,13 @@ pub struct WgpuEngineOptions {
     /// there (step +59 to +110 µs, qkv +1.4 to +1.9 µs a layer: each weight read by twice
     /// the workgroups; RESULTS "Session 22, lead call 2").
     pub sg_rows: Option<u32>,
-    /// `MOA_WGPU_SG_UNROLL` (default unset: 1): K trips of the subgroup products' K loop
-    /// whose weight loads a lane issues before the first multiply-add, 1, 2 or 4
-    /// (`matvec_sg.wgsl`'s `UNROLL`; the fitted form has no loop and ignores it). One
-    /// trip keeps 32 bytes of f16 weights in flight a lane: the 1B and 8B shapes' products
-    /// read their 8-235 MB at ~1.4 TB/s on the H200 (RESULTS "Session 39").
+    /// `MOA_WGPU_SG_UNROLL` (default unset = `auto`: 4 on subgroups of 32 or more, 1
+    /// otherwise): K trips of the subgroup products' K loop whose weight loads a lane
+    /// issues before the first multiply-add, 1, 2 or 4 (`matvec_sg.wgsl`'s `UNROLL`; the
+    /// fitted form has no loop and ignores it). One trip keeps 32 bytes of f16 weights in
+    /// flight a lane: the 1B and 8B shapes' products read their 8-235 MB at 1.0-1.6 TB/s
+    /// on the H200, at 4 trips the 8B's gate/up at 2.5 (RESULTS "Session 39, lead call
+    /// 2").
     pub sg_unroll: Option<u32>,
     /// `MOA_WGPU_SG_FIT` (default unset = `auto`: on for subgroups of 32 or more, off
     /// elsewhere; `0` off, `1` on): the subgroup products of fewer than 512 column groups

@@ -45,7 +45,8 @@ pub struct SubgroupProducts {
     /// workgroups (`MOA_WGPU_SG_ROWS`).
     pub rows: Option<u32>,
     /// K trips of the K loop whose weight loads a lane issues first (1, 2 or 4:
-    /// `UNROLL`); `None`: 1 (`MOA_WGPU_SG_UNROLL`).
+    /// `UNROLL`); `None`: `default_unroll` (4 on subgroups of 32 or more, else 1;
+    /// `MOA_WGPU_SG_UNROLL`).
     pub unroll: Option<u32>,
 }
 

@@ -833,15 +833,7 @@ impl WgpuEngine {
                     ", {} rows a workgroup row",
                     p.choice.rows.unwrap_or(pipelines::default_rows(p.subgroup))
                 ) + &p.few_description()
-                    + &Some(
-                        p.choice
-                            .unroll
-                            .unwrap_or(pipelines::default_unroll(p.subgroup))
-                    )
-                    .filter(|&u| u > 1)
-                    .map_or(String::new(), |u| format!(
-                        ", {u} K trips' weight loads first"
-                    ))
+                    + &p.unroll_description()
                     + &p.fitted_description()
                     + &sg_knobs_description(SgKnobs::from_options(&self.options))
             ),
@@ -1035,7 +1027,8 @@ impl Engine for WgpuEngine {
 }
 
 /// The subgroup products' knobs away from their defaults, for the description: empty at
-/// the defaults, else ", epilogue loads after the K loop" (`MOA_WGPU_SG_EARLY=0`).
+/// the defaults, else ", epilogue loads after the K loop" (`MOA_WGPU_SG_EARLY=0`) and/or
+/// ", x loads with the weights' at 4 rows" (`MOA_WGPU_SG_XFIRST=1`).
 fn sg_knobs_description(k: SgKnobs) -> String {
     let mut s = String::new();
     if !k.early {

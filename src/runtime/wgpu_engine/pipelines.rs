@@ -238,6 +238,15 @@ impl SgPipes {
         }
     }
 
+    /// The K loop's `UNROLL` for the description: empty at 1, else ", N K trips' weight
+    /// loads first".
+    pub(super) fn unroll_description(&self) -> String {
+        match self.choice.unroll.unwrap_or(default_unroll(self.subgroup)) {
+            1 => String::new(),
+            u => format!(", {u} K trips' weight loads first"),
+        }
+    }
+
     /// `MOA_WGPU_SG_FIT`'s sets for the description: empty where none were built, else
     /// ", fitted K (K 576: KSPLIT 5 × 1 step, …)".
     pub(super) fn fitted_description(&self) -> String {

@@ -1,7 +1,7 @@
 #!/bin/bash
 # NOT RUN in session 39: the session's device time was spent by calls 1-3 (benches/RESULTS.md, "Session 39, lead call 3").
-# To run it: cargo build --release --example wgpu_products_engine; mkdir -p .dev-lead39 && cp -r <the Vulkan loader debs> .dev-lead39/gl
-#   (as benches/lead-h200/s36/pack.sh gathers them); xz -9 -c target/release/examples/wgpu_products_engine > .dev-lead39/wpe.xz;
+# To run it: cargo build --release --example wgpu_products_engine; mkdir -p .dev-lead39 && bash benches/gl-debs.sh .dev-lead39/gl
+#   (the Vulkan loader debs, as benches/lead-h200/s36/pack.sh gathers them); xz -9 -c target/release/examples/wgpu_products_engine > .dev-lead39/wpe.xz;
 #   cp benches/lead-h200/s39/call4.sh .dev-lead39/; then the device tool: bash .dev-lead39/call4.sh (carry [".dev-lead39"], timeout_s 600).
 # Session 39, lead call 4: why the upstream plans' decode attention is no faster than dense on the
 # 1B and 8B shapes at 4 rows x 4096 (call 1: 1B 22.4 against 19.1 us, 8B 39.7 against 36.3, though the

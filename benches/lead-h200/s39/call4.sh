@@ -32,6 +32,13 @@ xf XA1; xf XB1 MOA_WGPU_SG_XFIRST=1; xf XA2; xf XB2 MOA_WGPU_SG_XFIRST=1
 grep -m1 "^==" "$R/XB1.txt" | cut -c1-700 >> "$R/times.txt"; save
 U=tests/fixtures/upstream-plans
 summ() { grep -E "^==|chunk .* decode step|^ *(attention|step):|Error|error|panicked" "$1" | cut -c1-160 | tee -a "$R/times.txt"; }
+# SmolLM2 at 1 row (the default model's chat case): the 4-row sets (default) against MOA_WGPU_SG_ROWS=8
+# (8-row sets only, as before session 39), A B A B. PREDICTED: equal or the 4-row sets faster (1B at 1 row:
+# 1.50 against 1.62-1.74 ms), never slower by more than 1%.
+sm() { local name=$1; shift
+  env "$@" timeout 30 /tmp/wpe4 --like smollm2-135m --rows 1 --prompt 1024 --new 256 --profile 5 --parity 0 --plan dense > "$R/$name.txt" 2>&1
+  el "$name rc=$? $(grep -o -E '[0-9]+ tok/s' $R/$name.txt | tail -1) $(grep -E '^ *step: ' $R/$name.txt | head -1 | cut -c1-90)"; }
+sm SA1; sm SB1 MOA_WGPU_SG_ROWS=8; sm SA2; sm SB2 MOA_WGPU_SG_ROWS=8; save
 # The per-rule probe: plans whose every span is N (dense's bytes) with one rule and with two rules
 # alternating inside each GQA group (per-head span lookups in the item's start). PREDICTED, if the
 # in-shader rule lookups (function-scope arrays: local memory) are the plan's extra cost: 1 rule = dense,

@@ -105,10 +105,8 @@ fn a_perplexity_texts_line_ends_do_not_change_its_score() {
         ("bom-blank", format!("\u{feff}{body}\n\n\n").into_bytes()),
         ("cr", format!("{}\r", body.replace('\n', "\r")).into_bytes()),
     ];
-    let mut scores = Vec::new();
-    for (name, bytes) in &forms {
-        let text = dir.join(format!("{name}.txt"));
-        std::fs::write(&text, bytes).unwrap();
+    // `moa eval` on the CPU with `text` as its perplexity text: the plan's perplexity.
+    let perplexity_of = |name: &str, text: &std::path::Path| -> f64 {
         let json = dir.join(format!("{name}.json"));
         let (code, _, err) = run(
             "moa",
@@ -125,7 +123,7 @@ fn a_perplexity_texts_line_ends_do_not_change_its_score() {
                 "--tasks",
                 "passkey",
                 "--ppl-text",
-                s(&text),
+                s(text),
                 "--ppl-rows",
                 "3",
                 "--ppl-length",
@@ -140,7 +138,13 @@ fn a_perplexity_texts_line_ends_do_not_change_its_score() {
         assert_eq!(code, 0, "{name}: {err}");
         let report: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-        let ppl = report["plans"][0]["perplexity"].as_f64().unwrap();
+        report["plans"][0]["perplexity"].as_f64().unwrap()
+    };
+    let mut scores = Vec::new();
+    for (name, bytes) in &forms {
+        let text = dir.join(format!("{name}.txt"));
+        std::fs::write(&text, bytes).unwrap();
+        let ppl = perplexity_of(name, &text);
         assert!(ppl.is_finite() && ppl > 1.0, "{name}: {ppl}");
         scores.push((name, ppl));
     }
@@ -155,41 +159,7 @@ fn a_perplexity_texts_line_ends_do_not_change_its_score() {
         body.replace("fox", "cat").replace("dog", "owl") + "\n",
     )
     .unwrap();
-    let json = dir.join("other.json");
-    let (code, _, err) = run(
-        "moa",
-        &[
-            "eval",
-            "--backend",
-            "cpu",
-            "--model",
-            s(&model),
-            "--lengths",
-            "240",
-            "--depths",
-            "1",
-            "--tasks",
-            "passkey",
-            "--ppl-text",
-            s(&other),
-            "--ppl-rows",
-            "3",
-            "--ppl-length",
-            "64",
-            "--ppl-scored",
-            "16",
-            "--quiet",
-            "--json",
-            s(&json),
-        ],
-    );
-    assert_eq!(code, 0, "{err}");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert_ne!(
-        report["plans"][0]["perplexity"].as_f64().unwrap(),
-        scores[0].1
-    );
+    assert_ne!(perplexity_of("other", &other), scores[0].1);
 }
 
 /// Round 24, as an unprivileged user beside root's folders: `moa pipeline --plans-dir` in a

@@ -41,6 +41,10 @@ pub struct RuleCtx {
     pub alpha: i32,
     /// β·BETA_DEN, as in [`QHeadCtx::beta_num`].
     pub beta_num: u32,
+    /// β as a number (for comments; kernels use `beta_num`).
+    pub beta: f64,
+    /// The query heads with this rule, ascending (a kernel's per-head switch lists them).
+    pub heads: Vec<u32>,
 }
 
 /// Everything a per-layer attention template needs, besides target tile constants.
@@ -108,6 +112,8 @@ impl LayerCtx {
                 .map(|g| RuleCtx {
                     alpha: g.rule.alpha,
                     beta_num: g.rule.beta_num,
+                    beta: g.rule.beta(),
+                    heads: g.q_heads.clone(),
                 })
                 .collect(),
             heads: layer

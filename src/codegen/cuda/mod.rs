@@ -46,19 +46,11 @@ pub fn prefill_name(storage: StorageType, head_dim: u32, layer: u32) -> String {
 pub fn decode_name(storage: StorageType, head_dim: u32, layer: u32) -> String {
     format!("moa_decode_{}_hd{head_dim}_l{layer:02}", storage.name())
 }
-#[derive(Serialize)]
-struct RuleHeads {
-    alpha: i32,
-    beta_num: u32,
-    beta: f64,
-    heads: Vec<u32>,
-}
 
 #[derive(Serialize)]
 struct CudaLayerCtx {
     layer: LayerCtx,
     dtype: &'static str,
-    rule_heads: Vec<RuleHeads>,
     dims_per_lane: u32,
     load_vec: u32,
     prefill_name: String,
@@ -298,16 +290,6 @@ fn layer_ctx(
     // Sub-groups sharing a block (`A`): `tuning.warps` warps per column tile.
     let col_tiles = decode_col_tiles(module.storage, d, lctx.group_size, tuning);
     let threads = 32 * tuning.warps * col_tiles;
-    let rule_heads = layer
-        .groups
-        .iter()
-        .map(|g| RuleHeads {
-            alpha: g.rule.alpha,
-            beta_num: g.rule.beta_num,
-            beta: g.rule.beta(),
-            heads: g.q_heads.clone(),
-        })
-        .collect();
     let decode_fast_merge =
         tuning.fast_merge && d.is_multiple_of(32) && (dg * d).div_ceil(threads) <= 8;
     let decode_ticket = tuning.ticket
@@ -332,7 +314,6 @@ fn layer_ctx(
         && !tuning.is_probe();
     CudaLayerCtx {
         dtype: module.storage.name(),
-        rule_heads,
         dims_per_lane: dims_per_lane(d),
         load_vec: load_vec(module.storage, d),
         prefill_name: prefill_name(module.storage, d, layer.layer),
@@ -467,7 +448,7 @@ fn layer_constants(ctx: &CudaLayerCtx) -> serde_json::Value {
         "span_round_tokens": l.span_round_tokens,
         "span_mode": l.span_mode,
         "beta_den": l.beta_den,
-        "rules": ctx.rule_heads,
+        "rules": l.rules,
         "kv_head_of_q_head": l.heads.iter().map(|h| h.kv_head).collect::<Vec<_>>(),
     })
 }

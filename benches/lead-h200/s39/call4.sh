@@ -1,4 +1,5 @@
 #!/bin/bash
+# SUPERSEDED by benches/lead-h200/s40/call1.sh and call2.sh (session 40), which also A/B the span switch.
 # NOT RUN in session 39: the session's device time was spent by calls 1-3 (benches/RESULTS.md, "Session 39, lead call 3").
 # To run it: cargo build --release --example wgpu_products_engine; mkdir -p .dev-lead39 && bash benches/gl-debs.sh .dev-lead39/gl
 #   (the Vulkan loader debs, as benches/lead-h200/s36/pack.sh gathers them); xz -9 -c target/release/examples/wgpu_products_engine > .dev-lead39/wpe.xz;

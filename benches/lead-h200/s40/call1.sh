@@ -1,0 +1,46 @@
+#!/bin/bash
+# NOT YET RUN (written in session 40, when no device machine was lent). To run it from the repository root:
+#   cargo build --release --example wgpu_products_engine && mkdir -p .dev-lead40 && bash benches/gl-debs.sh .dev-lead40/gl
+#   xz -9 -c target/release/examples/wgpu_products_engine > .dev-lead40/wpe.xz
+#   git worktree add /tmp/moa-old 5a04b8e6 && (cd /tmp/moa-old && cargo build --release --example wgpu_products_engine) \
+#     && xz -9 -c /tmp/moa-old/target/release/examples/wgpu_products_engine > .dev-lead40/wpe-old.xz
+#   cp benches/lead-h200/s40/call*.sh .dev-lead40/; then the device tool: bash .dev-lead40/call1.sh (carry [".dev-lead40"], timeout_s 600).
+# Session 40, lead call 1: does the span switch (commit 7537bcd5, templates/wgsl/span.wgsl.j2) give the
+# upstream plans their decode gain on the 1B shape at 4 rows x 4096? Session 39 measured the plan's decode
+# attention slower than dense (22.5 against 19.0 us a layer) while reading 0.65 of dense's KV bytes. The old
+# binary (5a04b8e6: per-call function-scope arrays of the rules) against the new, A B A B, each with dense,
+# two probe plans whose every span is N (dense's bytes; one rule, and two rules alternating inside each GQA
+# group) and the 1B upstream plan.
+# PREDICTED, if the arrays were the cost: old 1 rule = dense, old 2 rules 2-4 us slower; new 2 rules = dense and
+# the new upstream plan's attention 13-16 us (0.65 of dense's bytes). If old 2 rules = dense too, the cost lies
+# in the plan's shorter chunks and merges (call 2's chunk sweep).
+# Then XFIRST A/B on the 1B and SmolLM2 at 1 row (4-row sets against MOA_WGPU_SG_ROWS=8), as session 39's unrun call 4.
+D=$PWD/.dev-lead40; ROOT=$PWD; R=/tmp/s40c1; rm -rf "$R"; mkdir -p "$R"
+s=$(date +%s)
+el() { echo "[t=$(( $(date +%s) - s ))s] $*" | tee -a "$R/times.txt"; }
+save() { tar czf "${OUT:-/tmp}/s40-c1.tgz" -C "$R" .; cp "$R/times.txt" "${OUT:-/tmp}/" 2>/dev/null; }
+[ -e /work/main ] || { mkdir -p /work && ln -s "$ROOT" /work/main; }
+for b in wpe wpe-old; do
+  python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], 'wb'))" "$D/$b.xz" /tmp/$b && chmod +x /tmp/$b
+done
+ldconfig -p | grep -q libvulkan.so.1 || { for f in "$D"/gl/*.deb; do dpkg -x "$f" /; done; ldconfig; }
+export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json XDG_RUNTIME_DIR=$(mktemp -d)
+export __GL_SHADER_DISK_CACHE=1 __GL_SHADER_DISK_CACHE_SKIP_CLEANUP=1 __GL_SHADER_DISK_CACHE_PATH=/tmp/nv XDG_CACHE_HOME=/tmp/nv
+mkdir -p /tmp/nv
+export MOA_WGPU_COOP_ATTN=0
+el start
+U=tests/fixtures/upstream-plans
+P=benches/lead-h200/s39/plans
+rules() { local name=$1 bin=$2
+  timeout 80 /tmp/$bin --like llama-3.2-1b --rows 4 --prompt 4096 --new 32 --profile 5 --parity 24 --plan dense \
+    --plan $P/l1b-full-1rule.toml --plan $P/l1b-full-2rules.toml --plan $U/meta-llama--Llama-3.2-1B-Instruct/moa_alpha_beta.json > "$R/$name.txt" 2>&1
+  el "$name ($bin) rc=$?"; grep -E "^==|parity|^ *(attention|step):" "$R/$name.txt" | cut -c1-120 | tee -a "$R/times.txt"; save; }
+rules RA1 wpe-old; rules RB1 wpe; rules RA2 wpe-old; rules RB2 wpe
+xf() { local name=$1; shift
+  env "$@" timeout 40 /tmp/wpe --like llama-3.2-1b --rows 4 --prompt 4096 --new 64 --profile 5 --parity 0 --plan dense > "$R/$name.txt" 2>&1
+  el "$name rc=$? $(grep -o -E '[0-9]+ tok/s' $R/$name.txt | tail -1) $(grep -E '^ *(gate_up|down|head|step): ' $R/$name.txt | sed -E 's/ +/ /g' | cut -d'(' -f2 | cut -c1-20 | tr '\n' ' ')"; }
+xf XA1; xf XB1 MOA_WGPU_SG_XFIRST=1; xf XA2; xf XB2 MOA_WGPU_SG_XFIRST=1; save
+sm() { local name=$1; shift
+  env "$@" timeout 30 /tmp/wpe --like smollm2-135m --rows 1 --prompt 1024 --new 256 --profile 5 --parity 0 --plan dense > "$R/$name.txt" 2>&1
+  el "$name rc=$? $(grep -o -E '[0-9]+ tok/s' $R/$name.txt | tail -1) $(grep -E '^ *step: ' $R/$name.txt | head -1 | cut -c1-90)"; }
+sm SA1; sm SB1 MOA_WGPU_SG_ROWS=8; sm SA2; sm SB2 MOA_WGPU_SG_ROWS=8; save

@@ -130,6 +130,8 @@ mod user_round22;
 mod user_round23;
 #[path = "user_round24.rs"]
 mod user_round24;
+#[path = "user_round25.rs"]
+mod user_round25;
 #[path = "version_commit.rs"]
 mod version_commit;
 #[path = "wgpu_options.rs"]

@@ -256,7 +256,13 @@ fn a_number_of_the_wrong_type_or_sign_names_the_field_and_its_range() {
         (
             "beta = [0.5, 0.0, 0.5, 0.0]",
             "beta = [0.5, 0.0, true, 0.0]",
-            "`layers[0].beta[2]` = true is out of range: beta must be a fraction of N in [0, 1]",
+            "`layers[0].beta[2]` = true is not a number: beta must be a fraction of N in [0, 1], a multiple of 1/4096",
+        ),
+        (
+            // A quoted number inside the range is still not a number (not "out of range").
+            "beta = [0.5, 0.0, 0.5, 0.0]",
+            "beta = [0.5, 0.0, \"0.5\", 0.0]",
+            "`layers[0].beta[2]` = \"0.5\" is not a number: beta must be a fraction of N in [0, 1]",
         ),
     ] {
         assert!(GOOD.contains(from), "fixture lacks {from}");
@@ -276,12 +282,12 @@ fn a_number_of_the_wrong_type_or_sign_names_the_field_and_its_range() {
         "[meta]\ntarget_densities = [\"half\"]\n[[layers]]",
     );
     assert!(error(&meta)
-        .contains("`meta.target_densities[0]` = \"half\" is out of range: a density is in (0, 1]"));
+        .contains("`meta.target_densities[0]` = \"half\" is not a number: a density is in (0, 1]"));
     // A whole number written as a float is that number, as for alpha.
     let plan =
         Plan::from_toml_str(&span("sink_tokens = 16.0\nmax_new_tokens = 32"), "ok.toml").unwrap();
     assert_eq!(plan.span().sink_tokens, 16);
-    // Upstream JSON: a string or null in a row is named like a number out of range.
+    // Upstream JSON: a string or null in a row is named as not a number, with the range.
     let shape = ModelShape {
         name: None,
         layers: 1,
@@ -297,7 +303,7 @@ fn a_number_of_the_wrong_type_or_sign_names_the_field_and_its_range() {
         ),
         (
             r#"{"alphas": [[0, 0]], "betas": [[null, 0.5]]}"#,
-            "u.json: `betas[0][0]` = null is out of range: beta must be a fraction of N in [0, 1]",
+            "u.json: `betas[0][0]` = null is not a number: beta must be a fraction of N in [0, 1]",
         ),
     ] {
         let e = upstream::import(json, "u.json", shape.clone())

@@ -203,3 +203,54 @@ fn decode_forms_are_said_not_to_apply_under_the_coop_decode() {
     let plain = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_DECODE", "coop")])).unwrap();
     assert_eq!(plain.wgsl_tuning_note(true), "");
 }
+
+/// Subgroup-product settings where those products do not run are named as not applied
+/// (round 25: `MOA_WGPU_SG_UNROLL=4` on lavapipe, whose split-K products are off by
+/// default, ran without a word; `MOA_WGPU_SG_XFIRST=1` was listed as in use where no K
+/// loop at 4 rows a workgroup row was built).
+#[test]
+fn subgroup_settings_that_do_not_run_are_said_not_applied() {
+    use moa::runtime::wgpu_engine::options::lookup_in;
+    use moa::runtime::wgpu_engine::WgpuEngineOptions;
+    let o = WgpuEngineOptions::from_lookup(&lookup_in(&[
+        ("MOA_WGPU_SG_UNROLL", "4"),
+        ("MOA_WGPU_SG_ROWS", "auto"),
+        ("MOA_WGPU_SG_XFIRST", "1"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        o.subgroup_products_asked(),
+        ["MOA_WGPU_SG_UNROLL=4", "MOA_WGPU_SG_XFIRST=1"]
+    );
+    let dir = tiny::tmp("options-sg-not-applied");
+    let out = generate(
+        &dir,
+        &[("MOA_WGPU_SPLIT_K", "0"), ("MOA_WGPU_SG_UNROLL", "4")],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "MOA_WGPU_SG_UNROLL=4 not applied (the subgroup products are split-K products, off"
+        ),
+        "{stderr}"
+    );
+    // Split-K on at lavapipe's default 16 rows: no K loop at 4 rows, so XFIRST does nothing.
+    let out = generate(
+        &dir,
+        &[
+            ("MOA_WGPU_SPLIT_K", "1"),
+            ("MOA_WGPU_SG_XFIRST", "1"),
+            ("MOA_WGPU_SG_ROWS", "16"),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    if stderr.contains("matvec_sg.wgsl") {
+        assert!(
+            stderr.contains("MOA_WGPU_SG_XFIRST=1 not applied")
+                && !stderr.contains("x loads with the weights' at 4 rows"),
+            "{stderr}"
+        );
+    }
+}

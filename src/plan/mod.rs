@@ -518,10 +518,18 @@ pub(crate) fn rule_from_num(alpha: &Num, beta: &Num) -> Result<Rule, (&'static s
             ),
         ));
     };
-    let Some(beta) = beta
-        .number()
-        .filter(|b| b.is_finite() && (0.0..=1.0).contains(b))
-    else {
+    let Some(beta_value) = beta.number() else {
+        // A string, boolean or null: say it is not a number (a quoted "0.5" is inside the
+        // range, so "out of range" would mislead).
+        return Err((
+            "beta",
+            format!(
+                "= {} is not a number: beta must be a fraction of N in [0, 1], a multiple of 1/{BETA_DEN}",
+                beta.shown()
+            ),
+        ));
+    };
+    if !(beta_value.is_finite() && (0.0..=1.0).contains(&beta_value)) {
         return Err((
             "beta",
             format!(
@@ -529,7 +537,8 @@ pub(crate) fn rule_from_num(alpha: &Num, beta: &Num) -> Result<Rule, (&'static s
                 beta.shown()
             ),
         ));
-    };
+    }
+    let beta = beta_value;
     let scaled = beta * f64::from(BETA_DEN);
     if scaled.fract() != 0.0 {
         return Err((
@@ -950,9 +959,13 @@ fn span_mode(v: Option<&serde_json::Value>) -> Result<SpanMode, (String, String)
 fn density(i: usize, v: &Num) -> Result<f64, (String, String)> {
     match v.number() {
         Some(d) if d.is_finite() && d > 0.0 && d <= 1.0 => Ok(d),
-        _ => Err((
+        Some(_) => Err((
             format!("meta.target_densities[{i}]"),
             format!("= {} is out of range: a density is in (0, 1]", v.shown()),
+        )),
+        None => Err((
+            format!("meta.target_densities[{i}]"),
+            format!("= {} is not a number: a density is in (0, 1]", v.shown()),
         )),
     }
 }

@@ -809,8 +809,21 @@ impl WgpuEngine {
 
     /// The few-row (decode) product kernel in use, for [`Engine::describe`].
     pub fn decode_products(&self) -> String {
+        // Subgroup-product settings where those products do not run are named as not
+        // applied, as the WGSL attention forms are (round 25).
+        let not_applied = |why: &str| {
+            let asked = self.options.subgroup_products_asked();
+            if asked.is_empty() {
+                String::new()
+            } else {
+                format!("; {} not applied ({why})", asked.join(", "))
+            }
+        };
         if !self.split_k_matvec {
-            return "one dot product per invocation (linear.wgsl)".to_string();
+            return "one dot product per invocation (linear.wgsl)".to_string()
+                + &not_applied(
+                    "the subgroup products are split-K products, off on this adapter: MOA_WGPU_SPLIT_K=1 turns them on",
+                );
         }
         let coop = match (&self.coop_decode.out, &self.coop_decode.gate_up) {
             (None, None) => "",
@@ -835,10 +848,19 @@ impl WgpuEngine {
                 ) + &p.few_description()
                     + &p.unroll_description()
                     + &p.fitted_description()
-                    + &sg_knobs_description(SgKnobs::from_options(&self.options))
+                    + &sg_knobs_description(
+                        SgKnobs::from_options(&self.options),
+                        p.has_four_row_loops(),
+                    )
             ),
-            (Err(why), true) => format!("workgroup tree (matvec.wgsl; subgroups: {why})"),
-            _ => "workgroup tree (matvec.wgsl)".to_string(),
+            (Err(why), true) => {
+                format!("workgroup tree (matvec.wgsl; subgroups: {why})")
+                    + &not_applied("no subgroup products on this adapter")
+            }
+            _ => {
+                "workgroup tree (matvec.wgsl)".to_string()
+                    + &not_applied("MOA_WGPU_MATVEC=tree runs the workgroup tree")
+            }
         };
         let qkv = if self.coop_decode.qkv.is_some() {
             "; QKV products on matrix units (coop_matvec.wgsl, RoPE + cache write in the epilogue)"
@@ -1028,14 +1050,19 @@ impl Engine for WgpuEngine {
 
 /// The subgroup products' knobs away from their defaults, for the description: empty at
 /// the defaults, else ", epilogue loads after the K loop" (`MOA_WGPU_SG_EARLY=0`) and/or
-/// ", x loads with the weights' at 4 rows" (`MOA_WGPU_SG_XFIRST=1`).
-fn sg_knobs_description(k: SgKnobs) -> String {
+/// ", x loads with the weights' at 4 rows" (`MOA_WGPU_SG_XFIRST=1`, where a K loop at 4
+/// rows a workgroup row was built: `four_rows`; else said not to apply).
+fn sg_knobs_description(k: SgKnobs, four_rows: bool) -> String {
     let mut s = String::new();
     if !k.early {
         s.push_str(", epilogue loads after the K loop");
     }
-    if k.xfirst {
-        s.push_str(", x loads with the weights' at 4 rows");
+    match (k.xfirst, four_rows) {
+        (true, true) => s.push_str(", x loads with the weights' at 4 rows"),
+        (true, false) => s.push_str(
+            ", MOA_WGPU_SG_XFIRST=1 not applied (it changes only K loops at 4 rows a workgroup row, none built here: MOA_WGPU_SG_ROWS=4 builds them)",
+        ),
+        _ => {}
     }
     s
 }

@@ -1060,6 +1060,40 @@ impl WgpuEngineOptions {
 }
 
 impl WgpuEngineOptions {
+    /// The subgroup products' settings away from their defaults, as `NAME=value` in the
+    /// order of DESIGN §7.3's table: `MOA_WGPU_SG_KSPLIT`, `_GROUPS`, `_ROWS`, `_UNROLL`,
+    /// `_FIT`, `_EARLY`, `_XFIRST`, `_DIAG`. The engine names them as not applied where
+    /// the subgroup products do not run (round 25: `MOA_WGPU_SG_UNROLL=4` on lavapipe,
+    /// whose split-K products are off, ran without a word).
+    pub fn subgroup_products_asked(&self) -> Vec<String> {
+        let d = Self::default();
+        let mut asked = Vec::new();
+        let mut opt = |name: &str, v: Option<u32>, dv: Option<u32>| {
+            if v != dv {
+                asked.push(format!(
+                    "{name}={}",
+                    v.map_or("auto".to_string(), |v| v.to_string())
+                ));
+            }
+        };
+        opt("MOA_WGPU_SG_KSPLIT", self.sg_ksplit, d.sg_ksplit);
+        opt("MOA_WGPU_SG_GROUPS", self.sg_groups, d.sg_groups);
+        opt("MOA_WGPU_SG_ROWS", self.sg_rows, d.sg_rows);
+        opt("MOA_WGPU_SG_UNROLL", self.sg_unroll, d.sg_unroll);
+        if let Some(on) = self.sg_fit {
+            asked.push(format!("MOA_WGPU_SG_FIT={}", u8::from(on)));
+        }
+        if self.sg_early != d.sg_early {
+            asked.push(format!("MOA_WGPU_SG_EARLY={}", u8::from(self.sg_early)));
+        }
+        if self.sg_xfirst != d.sg_xfirst {
+            asked.push(format!("MOA_WGPU_SG_XFIRST={}", u8::from(self.sg_xfirst)));
+        }
+        if self.sg_diag != d.sg_diag {
+            asked.push(format!("MOA_WGPU_SG_DIAG={}", self.sg_diag));
+        }
+        asked
+    }
     /// The load line's words on [`Self::wgsl_tuning`]: empty for the default kernels, else
     /// `"; WGSL attention tuning: …"` naming what was asked ([`Self::wgsl_tuning_asked`]).
     /// `coop_decode_runs`: the decode attention runs on cooperative matrices

@@ -238,6 +238,13 @@ impl SgPipes {
         }
     }
 
+    /// Whether some set runs the K loop at 4 rows a workgroup row (`ROW_GROUPS` 1, not
+    /// the fitted form), where `MOA_WGPU_SG_XFIRST` changes the shader: the 4-row sets
+    /// ([`few_rows_sets`]) or every set at `MOA_WGPU_SG_ROWS=4`.
+    pub(super) fn has_four_row_loops(&self) -> bool {
+        self.few.is_some() || self.choice.rows == Some(4)
+    }
+
     /// The K loop's `UNROLL` for the description: empty at 1, else ", N K trips' weight
     /// loads first".
     pub(super) fn unroll_description(&self) -> String {

@@ -27,21 +27,38 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
             }
             // Never over a model that is there: `-o` pointed at a real model's folder would
             // replace its config.json and model.safetensors with random weights.
-            let used = match std::fs::read_dir(&output) {
-                Ok(mut entries) => entries.next().is_some(),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            // What is there, named in the refusal (round 25: a folder holding
+            // tokenizer.json and a README was said to have a config.json and weights that
+            // "would be replaced").
+            let found: Vec<String> = match std::fs::read_dir(&output) {
+                Ok(entries) => {
+                    let mut names: Vec<String> = entries
+                        .flatten()
+                        .map(|e| e.file_name().to_string_lossy().escape_debug().to_string())
+                        .collect();
+                    names.sort();
+                    names
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
                 // A folder that cannot be listed, or a path through a file (`model.gguf/x`):
                 // the OS's reason, not "is not an empty folder".
                 Err(e) => anyhow::bail!("-o `{}`: {e}", output.display()),
             };
-            if used {
+            if !found.is_empty() {
                 // config.json is written last: weights without it are a run stopped
                 // part-way (a kill during a 13 GB write), which a user retries.
                 let stopped = output.join("model.safetensors").exists()
                     && !output.join("config.json").exists();
+                let shown = found.len().min(4);
+                let more = if found.len() > shown {
+                    format!(" and {} more", found.len() - shown)
+                } else {
+                    String::new()
+                };
                 anyhow::bail!(
-                    "-o `{}` exists and is not an empty folder: moa model random writes a new one (config.json and model.safetensors would be replaced){}",
+                    "-o `{}` exists and is not an empty folder: moa model random writes a new one (config.json, model.safetensors, tokenizer.json) and never into a folder that holds files (this one holds {}{more}){}",
                     output.display(),
+                    found[..shown].join(", "),
                     if stopped {
                         "; it holds model.safetensors but no config.json, as a `moa model \
                          random` stopped part-way leaves it: delete the folder and run again"

@@ -125,6 +125,23 @@ pub fn run(cmd: PlanCommand) -> anyhow::Result<ExitCode> {
                     );
                 }
             }
+            // A shape flag out of range is named as the flag, not as the JSON file's
+            // `model.*` field (round 25: `--kv-heads 64` read as the file's fault).
+            if let Err((field, message)) = shape.validate() {
+                let flag = [
+                    ("model.layers", "layers", layers),
+                    ("model.q_heads", "heads", heads),
+                    ("model.kv_heads", "kv-heads", kv_heads),
+                    ("model.head_dim", "head-dim", head_dim),
+                    ("model.max_context_tokens", "max-context", max_context),
+                ]
+                .into_iter()
+                .find(|(f, _, given)| *f == field && given.is_some());
+                if let Some((_, flag, _)) = flag {
+                    let message = message.strip_prefix("= ").unwrap_or(&message);
+                    bail!("--{flag} {message} (the plan's `{field}`)");
+                }
+            }
             let assumed = max_context.is_none() && from_model.is_none();
             let plan_shown = path.display().to_string();
             // A plan that does not fit names the model file too: the numbers came from it.
@@ -488,7 +505,23 @@ fn max_batch(a: &MaxBatch) -> anyhow::Result<String> {
     if a.prefill_chunk == 0 {
         bail!("--prefill-chunk 0: allowed 1 or more tokens per prefill pass");
     }
-    let ctx = c.context_length;
+    // A request must fit the model's context and the plan's (DESIGN §8; the engine refuses
+    // a prompt past either): an imported 8B plan of 32k tokens was planned at 100k.
+    let plan_ctx = a.plan.model().max_context_tokens as usize;
+    let (ctx, whose) = if plan_ctx < c.context_length {
+        (
+            plan_ctx,
+            format!(
+                "the context of plan `{}` (its model.max_context_tokens)",
+                a.label
+            ),
+        )
+    } else {
+        (
+            c.context_length,
+            format!("the context of `{}`", a.shape_name),
+        )
+    };
     let new = a.new.unwrap_or(a.plan.span().max_new_tokens as usize);
     // A default the user never typed is said as one: an upstream JSON's 1024 met a
     // 256-token model as "--new 1024" with no --new given.
@@ -502,18 +535,16 @@ fn max_batch(a: &MaxBatch) -> anyhow::Result<String> {
     };
     if new >= ctx {
         bail!(
-            "--new {new}{defaulted}: the context of `{}` is {ctx} tokens and a prompt needs at least one: allowed 0..={}",
-            a.shape_name,
+            "--new {new}{defaulted}: {whose} is {ctx} tokens and a prompt needs at least one: allowed 0..={}",
             ctx.saturating_sub(1)
         );
     }
     // The flag is --prompt-len (--prompt is its hidden alias).
     if a.prompt == 0 || a.prompt > ctx - new {
         bail!(
-            "--prompt-len {} + --new {new} = {} tokens: the context of `{}` is {ctx}: allowed --prompt-len 1..={} with --new {new}{defaulted}",
+            "--prompt-len {} + --new {new} = {} tokens: {whose} is {ctx}: allowed --prompt-len 1..={} with --new {new}{defaulted}",
             a.prompt,
             a.prompt + new,
-            a.shape_name,
             ctx - new
         );
     }

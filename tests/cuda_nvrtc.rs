@@ -203,6 +203,36 @@ fn fixtures_compile_for_sm90() {
     }
 }
 
+/// What `moa-compile` writes compiles without NVRTC's warning #177 ("declared but never
+/// referenced"): an app that builds the kernels with warnings as errors builds them.
+/// Round 26: every f16/bf16 file warned 7-8 times (tile constants a form does not use),
+/// now `[[maybe_unused]]`.
+#[test]
+fn written_kernels_compile_without_unused_warnings() {
+    let include = moa::runtime::cuda::fp16_include_dir().unwrap_or_else(|e| panic!("{e}"));
+    for name in ["fixture-mha.toml", "fixture-gqa.toml"] {
+        let plan = fixture(name);
+        for storage in [StorageType::F32, StorageType::F16, StorageType::Bf16] {
+            let compiled = moa::codegen::compile(&plan, &[moa::codegen::Target::Cuda], storage)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let a = &compiled.artifacts(moa::codegen::Target::Cuda)[0];
+            let opts = cudarc::nvrtc::CompileOptions {
+                arch: Some(DEFAULT_ARCH),
+                include_paths: vec![include.display().to_string()],
+                options: vec!["--std=c++17".into(), "--diag-error=177".into()],
+                ..Default::default()
+            };
+            if let Err(e) = cudarc::nvrtc::compile_ptx_with_opts(&a.source, opts) {
+                panic!(
+                    "{name} {}: {} with --diag-error=177: {e:?}",
+                    storage.name(),
+                    a.path
+                );
+            }
+        }
+    }
+}
+
 /// Round 20: a plan of 16 or 32 query heads over one KV head compiled with moa-compile
 /// and failed NVRTC ("static assertion failed with \"the warps' states fit one stage\""):
 /// the lean decode epilogue is kept only where the states fit (`decode_lean`). Session 35:

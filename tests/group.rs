@@ -132,6 +132,8 @@ mod user_round23;
 mod user_round24;
 #[path = "user_round25.rs"]
 mod user_round25;
+#[path = "user_round26.rs"]
+mod user_round26;
 #[path = "version_commit.rs"]
 mod version_commit;
 #[path = "wgpu_options.rs"]

@@ -292,6 +292,11 @@ fn run(args: Args) -> anyhow::Result<bool> {
                 )
             }));
         }
+        // A manifest.json or kernels.rs that is not moa-compile's is refused before any
+        // file is written (`emit::check_owned`): the refusal alone is the message (round
+        // 26: it came under "writing the kernels failed; `OUT` now holds no manifest.json",
+        // with that manifest still there, untouched).
+        (Err(e @ codegen::CodegenError::Manifest { .. }), None) => return Err(e.into()),
         (Err(e), None) => {
             return Err(anyhow::Error::new(e).context(format!(
                 "writing the kernels failed; `{}` now holds no manifest.json, so no loader \
@@ -703,31 +708,30 @@ fn kernel_files(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Whether `name` (a file in `wgsl/` or `cuda/`) has the form of a kernel file moa-compile
-/// writes: `l<layer>.cu`, `l<layer>_<form>.wgsl` (layer in two or more digits, form in
-/// lowercase letters, digits and `_`) or `decode_merge.wgsl`.
-fn moa_kernel_name(name: &str) -> bool {
-    let Some(stem) = name
-        .strip_suffix(".wgsl")
-        .or_else(|| name.strip_suffix(".cu"))
-    else {
-        return false;
+/// Whether `name`, a file in `sub` (`wgsl` or `cuda`), is named exactly as a kernel file
+/// moa-compile writes: `cuda/l<layer>.cu`, `wgsl/l<layer>_{prefill,decode,decode_coop}.wgsl`
+/// (the layer as `{:02}` prints it: `l07`, `l123`) or `wgsl/decode_merge.wgsl`. Round 26: a
+/// looser form (`l<digits>_<any lowercase>`) let `-o` remove a user's `cuda/l07.cu`-like
+/// or `wgsl/l00_blur.wgsl` files, which moa never writes.
+fn moa_kernel_name(sub: &str, name: &str) -> bool {
+    let (stem, forms): (Option<&str>, &[&str]) = match sub {
+        "wgsl" if name == "decode_merge.wgsl" => return true,
+        "wgsl" => (
+            name.strip_suffix(".wgsl"),
+            &["_prefill", "_decode", "_decode_coop"],
+        ),
+        "cuda" => (name.strip_suffix(".cu"), &[""]),
+        _ => return false,
     };
-    if stem == "decode_merge" {
-        return true;
-    }
-    let Some(rest) = stem.strip_prefix('l') else {
+    let Some(rest) = stem.and_then(|s| s.strip_prefix('l')) else {
         return false;
     };
     let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-    let form = &rest[digits..];
-    digits >= 2
-        && (form.is_empty()
-            || form.strip_prefix('_').is_some_and(|f| {
-                !f.is_empty()
-                    && f.bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-            }))
+    let (number, form) = rest.split_at(digits);
+    number
+        .parse::<u32>()
+        .is_ok_and(|layer| format!("{layer:02}") == number)
+        && forms.contains(&form)
 }
 
 /// The `.wgsl` files in `dir/wgsl` and `.cu` files in `dir/cuda` that moa-compile did not
@@ -757,7 +761,15 @@ fn foreign_kernel_files(dir: &Path) -> Vec<PathBuf> {
                 .file_name()
                 .map(|n| n.to_string_lossy())
                 .unwrap_or_default();
-            kernel && !moa_kernel_name(&name) && !listed.contains(p)
+            let sub = p
+                .parent()
+                .and_then(Path::file_name)
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default();
+            // Through a linked folder (`cuda -> ../elsewhere`) the files are someone
+            // else's unless the manifest lists them: a name alone is no evidence there.
+            let linked = p.parent().is_some_and(|d| d.is_symlink());
+            kernel && (linked || !moa_kernel_name(&sub, &name)) && !listed.contains(p)
         })
         .collect();
     foreign.sort();

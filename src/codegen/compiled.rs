@@ -138,6 +138,7 @@ impl Compiled {
                 message: "no target asked for: give wgsl, cuda or both".into(),
             });
         }
+        check_row_addressable(&module, targets[0])?;
         let mut out: Vec<(Target, Vec<Artifact>)> = Vec::new();
         for &t in targets {
             if out.iter().any(|(have, _)| *have == t) {
@@ -335,4 +336,31 @@ fn manifest_storage(origin: &str, manifest: &str) -> Result<StorageType, Codegen
                 m["storage"]
             ))
         })
+}
+
+/// The kernels address one row of a layer's K or V cache (its KV heads' segments back to
+/// back, DESIGN §4) by `u32` element indices, and the manifest records the layout at
+/// N = `model.max_context_tokens` in `u32` slots: a row of more than `u32::MAX` elements
+/// there is refused, naming the field. (Round 26: a legal 2^30-token context over 4 KV
+/// heads wrapped the manifest's segment offsets to 0 in silence.) Spans only grow with N,
+/// so no request of the plan needs more.
+fn check_row_addressable(module: &KernelModule, target: Target) -> Result<(), CodegenError> {
+    let n = module.shape.max_context_tokens;
+    for layer in &module.layers {
+        let slots = crate::lower::CacheLayout::row_slots_wide(layer, &module.span, n);
+        let elements = slots * u64::from(module.shape.head_dim);
+        if elements > u64::from(u32::MAX) {
+            return Err(CodegenError::Unsupported {
+                target: target.name(),
+                message: format!(
+                    "at model.max_context_tokens = {n}, layer {}'s cache row holds {slots} slots (the largest span of each of its {} KV heads) × head_dim {} = {elements} elements, past the {} that the kernels address in u32: give the plan a shorter model.max_context_tokens (a request never needs more than its prompt + span.max_new_tokens)",
+                    layer.layer,
+                    module.shape.kv_heads,
+                    module.shape.head_dim,
+                    u32::MAX
+                ),
+            });
+        }
+    }
+    Ok(())
 }

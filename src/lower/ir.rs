@@ -221,6 +221,24 @@ impl CacheLayout {
         }
     }
 
+    /// [`Self::new`]'s `row_slots` in 64 bits, which cannot wrap: Σ over the KV heads of
+    /// their largest span at N = `n_tokens`. A layout whose `row_slots × head_dim` exceeds
+    /// `u32::MAX` cannot be addressed by the kernels (u32 element indices); `moa-compile`
+    /// refuses such a plan with this figure (`codegen::compile`).
+    pub fn row_slots_wide(layer: &LayerSpec, span: &SpanParams, n_tokens: u32) -> u64 {
+        layer
+            .kv_heads
+            .iter()
+            .map(|kv| {
+                kv.q_heads
+                    .iter()
+                    .map(|&h| u64::from(layer.q_heads[h as usize].rule.span(n_tokens, span)))
+                    .max()
+                    .unwrap_or(0)
+            })
+            .sum()
+    }
+
     /// Slot (within a row) where the key of token `pos` of `kv_head` is written, or
     /// `None` if this KV head never keeps tokens at that position.
     pub fn slot_of(&self, kv_head: usize, pos: u64) -> Option<u32> {

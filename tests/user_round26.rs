@@ -125,3 +125,34 @@ fn a_foreign_manifest_is_refused_without_a_false_write_failure() {
     assert!(!err.contains("now holds no manifest.json"), "{err}");
     assert_eq!(std::fs::read(&m).unwrap(), &text[..100]);
 }
+
+/// `--check` (and a compile) over the folder of the same plan with another
+/// `model.max_context_tokens` said the folder was "another plan's", printing the same
+/// shape as this plan's: it is this plan edited, said by field. One layer's summary reads
+/// "1 layer", one file "1 file".
+#[test]
+fn a_changed_model_field_is_named_as_an_edit() {
+    let dir = scratch("model-field");
+    let text = common::cli::plan_text("fixture-gqa.toml");
+    let plan = dir.join("gqa.toml");
+    std::fs::write(&plan, &text).unwrap();
+    let out = dir.join("out");
+    let (code, _, err) = run("moa-compile", &[s(&plan), "-o", s(&out), "-q"]);
+    assert_eq!(code, 0, "{err}");
+    let edited = text.replace("max_context_tokens = 1024", "max_context_tokens = 2048");
+    assert_ne!(edited, text);
+    std::fs::write(&plan, edited).unwrap();
+    let (code, _, err) = run("moa-compile", &[s(&plan), "-o", s(&out), "--check"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("is an earlier version of this plan's: `fixture-gqa` with other model fields (`max_context_tokens` 1024 -> 2048)")
+            && !err.contains("another plan's"),
+        "{err}"
+    );
+    let (code, _, err) = run("moa-compile", &[s(&plan), "-o", s(&out)]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("3 layers -> ") && err.contains("; 1 file written to"),
+        "{err}"
+    );
+}

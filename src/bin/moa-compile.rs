@@ -325,10 +325,12 @@ fn run(args: Args) -> anyhow::Result<bool> {
         ));
     }
     eprintln!(
-        "moa-compile: {} layers -> {kernels} kernels ({}) in {:.1} ms; {written} files written to {}{removed_note}",
+        "moa-compile: {} layer{} -> {kernels} kernels ({}) in {:.1} ms; {written} file{} written to {}{removed_note}",
         plan.model().layers,
+        if plan.model().layers == 1 { "" } else { "s" },
         names,
         start.elapsed().as_secs_f64() * 1e3,
+        if written == 1 { "" } else { "s" },
         args.output.display()
     );
     // Two plans compiled into one folder: the second replaced the first's kernels and
@@ -435,6 +437,25 @@ fn folder_plan(dir: &Path, manifest: &str) -> Option<FolderPlan> {
         Some(n) => format!("`{}`", moa::input::shown_name(n)),
         None => "unnamed".into(),
     };
+    // The shape alone makes another plan; a renamed plan or another context is this
+    // plan edited, said by field (round 26: `max_context_tokens` 1024 -> 2048 read as
+    // "another plan's" with the same shape printed).
+    let shape = ["layers", "q_heads", "kv_heads", "head_dim"];
+    if old["model"] != new["model"] && shape.iter().all(|k| old["model"][k] == new["model"][k]) {
+        let fields: Vec<String> = new["model"]
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .filter(|(k, v)| old["model"][k.as_str()] != **v)
+                    .map(|(k, v)| format!("`{k}` {} -> {v}", old["model"][k.as_str()]))
+                    .collect()
+            })
+            .unwrap_or_default();
+        return Some(FolderPlan::Edited(format!(
+            "{name} with other model fields ({})",
+            fields.join(", ")
+        )));
+    }
     if old["model"] != new["model"] {
         return Some(FolderPlan::Other(format!(
             "{name}: {} layers, {} query heads, {} KV heads, head_dim {}",

@@ -417,6 +417,20 @@ enum FolderPlan {
     Edited(String),
 }
 
+/// The fields of the manifest object `new` whose values differ from `old`'s, as
+/// "`field` old -> new" joined by ", " (a changed `[model]` or `[span]`).
+fn changed_fields(old: &serde_json::Value, new: &serde_json::Value) -> String {
+    new.as_object()
+        .map(|o| {
+            o.iter()
+                .filter(|(k, v)| old[k.as_str()] != **v)
+                .map(|(k, v)| format!("`{k}` {} -> {v}", old[k.as_str()]))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
+        .join(", ")
+}
+
 /// Where `dir/manifest.json` was written for another plan than `manifest` (the new
 /// manifest's text): another model ([`FolderPlan::Other`]) or the same model with other
 /// rules ([`FolderPlan::Edited`], naming the layers). `None` when there is no readable
@@ -442,18 +456,9 @@ fn folder_plan(dir: &Path, manifest: &str) -> Option<FolderPlan> {
     // "another plan's" with the same shape printed).
     let shape = ["layers", "q_heads", "kv_heads", "head_dim"];
     if old["model"] != new["model"] && shape.iter().all(|k| old["model"][k] == new["model"][k]) {
-        let fields: Vec<String> = new["model"]
-            .as_object()
-            .map(|o| {
-                o.iter()
-                    .filter(|(k, v)| old["model"][k.as_str()] != **v)
-                    .map(|(k, v)| format!("`{k}` {} -> {v}", old["model"][k.as_str()]))
-                    .collect()
-            })
-            .unwrap_or_default();
         return Some(FolderPlan::Edited(format!(
             "{name} with other model fields ({})",
-            fields.join(", ")
+            changed_fields(&old["model"], &new["model"])
         )));
     }
     if old["model"] != new["model"] {
@@ -466,18 +471,9 @@ fn folder_plan(dir: &Path, manifest: &str) -> Option<FolderPlan> {
     // (session 30: one head's rule edited in layer 2 read "held the kernels of another
     // plan … give each plan its own -o").
     if old["span"] != new["span"] {
-        let fields: Vec<String> = new["span"]
-            .as_object()
-            .map(|o| {
-                o.iter()
-                    .filter(|(k, v)| old["span"][k.as_str()] != **v)
-                    .map(|(k, v)| format!("`{k}` {} -> {v}", old["span"][k.as_str()]))
-                    .collect()
-            })
-            .unwrap_or_default();
         return Some(FolderPlan::Edited(format!(
             "{name} with other span constants ({}): every layer's kernels differ",
-            fields.join(", ")
+            changed_fields(&old["span"], &new["span"])
         )));
     }
     let empty = Vec::new();

@@ -4,7 +4,7 @@
 #   xz -9 -c target/release/examples/wgpu_products_engine > .dev-lead40/wpe.xz
 #   git worktree add /tmp/moa-old 5a04b8e6 && (cd /tmp/moa-old && cargo build --release --example wgpu_products_engine) \
 #     && xz -9 -c /tmp/moa-old/target/release/examples/wgpu_products_engine > .dev-lead40/wpe-old.xz
-#   cp benches/lead-h200/s40/call*.sh .dev-lead40/; then the device tool: bash .dev-lead40/call1.sh (carry [".dev-lead40"], timeout_s 600).
+#   cp benches/lead-h200/s40/*.sh .dev-lead40/; then the device tool: bash .dev-lead40/call1.sh (carry [".dev-lead40"], timeout_s 600).
 # Session 40, lead call 1: does the span switch (commit 7537bcd5, templates/wgsl/span.wgsl.j2) give the
 # upstream plans their decode gain on the 1B shape at 4 rows x 4096? Session 39 measured the plan's decode
 # attention slower than dense (22.5 against 19.0 us a layer) while reading 0.65 of dense's KV bytes. The old
@@ -15,21 +15,7 @@
 # the new upstream plan's attention 13-16 us (0.65 of dense's bytes). If old 2 rules = dense too, the cost lies
 # in the plan's shorter chunks and merges (call 2's chunk sweep).
 # Then SmolLM2 16 x 4096 with moa-50, old against new; XFIRST A/B on the 1B and SmolLM2 at 1 row (4-row sets against MOA_WGPU_SG_ROWS=8), as session 39's unrun call 4.
-D=$PWD/.dev-lead40; ROOT=$PWD; R=/tmp/s40c1; rm -rf "$R"; mkdir -p "$R"
-s=$(date +%s)
-el() { echo "[t=$(( $(date +%s) - s ))s] $*" | tee -a "$R/times.txt"; }
-save() { tar czf "${OUT:-/tmp}/s40-c1.tgz" -C "$R" .; cp "$R/times.txt" "${OUT:-/tmp}/" 2>/dev/null; }
-[ -e /work/main ] || { mkdir -p /work && ln -s "$ROOT" /work/main; }
-for b in wpe wpe-old; do
-  python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], 'wb'))" "$D/$b.xz" /tmp/$b && chmod +x /tmp/$b
-done
-ldconfig -p | grep -q libvulkan.so.1 || { for f in "$D"/gl/*.deb; do dpkg -x "$f" /; done; ldconfig; }
-export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json XDG_RUNTIME_DIR=$(mktemp -d)
-export __GL_SHADER_DISK_CACHE=1 __GL_SHADER_DISK_CACHE_SKIP_CLEANUP=1 __GL_SHADER_DISK_CACHE_PATH=/tmp/nv XDG_CACHE_HOME=/tmp/nv
-mkdir -p /tmp/nv
-export MOA_WGPU_COOP_ATTN=0
-el start
-U=tests/fixtures/upstream-plans
+. "$(dirname "$0")/env.sh" c1 wpe wpe-old
 P=benches/lead-h200/s39/plans
 rules() { local name=$1 bin=$2
   timeout 80 /tmp/$bin --like llama-3.2-1b --rows 4 --prompt 4096 --new 32 --profile 5 --parity 24 --plan dense \

@@ -6,19 +6,7 @@
 # PREDICTED: with the span switch the plans' attention is below dense's at the model's chunk (0); if not, some
 # fixed chunk is, and the work-list model (fitted on SmolLM2 at 16 rows) picks chunks too long for few rows.
 # 3B: loads, generates, step 3.2-3.8 ms (6.4 GB of f16 weights at ~2.5 TB/s + attention).
-D=$PWD/.dev-lead40; ROOT=$PWD; R=/tmp/s40c2; rm -rf "$R"; mkdir -p "$R"
-s=$(date +%s)
-el() { echo "[t=$(( $(date +%s) - s ))s] $*" | tee -a "$R/times.txt"; }
-save() { tar czf "${OUT:-/tmp}/s40-c2.tgz" -C "$R" .; cp "$R/times.txt" "${OUT:-/tmp}/" 2>/dev/null; }
-[ -e /work/main ] || { mkdir -p /work && ln -s "$ROOT" /work/main; }
-[ -x /tmp/wpe ] || { python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], 'wb'))" "$D/wpe.xz" /tmp/wpe && chmod +x /tmp/wpe; }
-ldconfig -p | grep -q libvulkan.so.1 || { for f in "$D"/gl/*.deb; do dpkg -x "$f" /; done; ldconfig; }
-export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json XDG_RUNTIME_DIR=$(mktemp -d)
-export __GL_SHADER_DISK_CACHE=1 __GL_SHADER_DISK_CACHE_SKIP_CLEANUP=1 __GL_SHADER_DISK_CACHE_PATH=/tmp/nv XDG_CACHE_HOME=/tmp/nv
-mkdir -p /tmp/nv
-export MOA_WGPU_COOP_ATTN=0
-el start
-U=tests/fixtures/upstream-plans
+. "$(dirname "$0")/env.sh" c2 wpe
 summ() { grep -E "^==|chunk .* decode step|^ *(attention|step):|Error|error|panicked" "$1" | cut -c1-160 | tee -a "$R/times.txt"; }
 timeout 120 /tmp/wpe --like llama-3.2-1b --rows 4 --prompt 4096 --new 8 --profile 5 --parity 0 --chunks 0,64,128,256,512,1024,0 \
   --plan dense --plan $U/meta-llama--Llama-3.2-1B-Instruct/moa_alpha_beta.json > "$R/l1b.txt" 2>&1; el "1b rc=$?"; summ "$R/l1b.txt"; save

@@ -128,8 +128,8 @@ fn a_foreign_manifest_is_refused_without_a_false_write_failure() {
 
 /// `--check` (and a compile) over the folder of the same plan with another
 /// `model.max_context_tokens` said the folder was "another plan's", printing the same
-/// shape as this plan's: it is this plan edited, said by field. One layer's summary reads
-/// "1 layer", one file "1 file".
+/// name and shape as this plan's: it is this plan edited, said by field (another name is
+/// still another plan: `tests/user_round20.rs`). One file reads "1 file".
 #[test]
 fn a_changed_model_field_is_named_as_an_edit() {
     let dir = scratch("model-field");

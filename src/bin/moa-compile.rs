@@ -451,10 +451,10 @@ fn folder_plan(dir: &Path, manifest: &str) -> Option<FolderPlan> {
         Some(n) => format!("`{}`", moa::input::shown_name(n)),
         None => "unnamed".into(),
     };
-    // The shape alone makes another plan; a renamed plan or another context is this
+    // The name and shape make another plan; the same plan with another context is this
     // plan edited, said by field (round 26: `max_context_tokens` 1024 -> 2048 read as
-    // "another plan's" with the same shape printed).
-    let shape = ["layers", "q_heads", "kv_heads", "head_dim"];
+    // "another plan's" with the same name and shape printed).
+    let shape = ["name", "layers", "q_heads", "kv_heads", "head_dim"];
     if old["model"] != new["model"] && shape.iter().all(|k| old["model"][k] == new["model"][k]) {
         return Some(FolderPlan::Edited(format!(
             "{name} with other model fields ({})",

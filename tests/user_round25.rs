@@ -73,28 +73,24 @@ fn max_batch_keeps_to_the_plans_context() {
         ],
     );
     assert_eq!(code, 0, "{err}");
-    let show = |prompt: &str| {
-        vec![
+    let p = s(&plan);
+    let show = |prompt| {
+        [
             "plan",
             "show",
-            s(&plan),
+            p,
             "--max-batch",
             "--like",
             "llama-3-8b",
             "--memory",
             "135",
             "--prompt-len",
+            prompt,
         ]
-        .into_iter()
-        .chain([prompt])
-        .map(str::to_string)
-        .collect::<Vec<_>>()
     };
-    let args = show("100000");
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     refused(
         "moa",
-        &args,
+        &show("100000"),
         &[
             "--prompt-len 100000 + --new 1024",
             "the context of plan `l8b` (its model.max_context_tokens) is 32768",
@@ -102,7 +98,6 @@ fn max_batch_keeps_to_the_plans_context() {
         ],
     );
     let args = show("31744");
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (code, out, err) = run("moa", &args);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("largest batch"), "{out}");

@@ -133,12 +133,25 @@ pub fn decode_shape_sized(
         shape.p_len = DecodeShape::p_len_for(shape.tile, group_size, slot_groups, head_dim);
     }
     if !fits(&shape) {
+        // The allowed range: the largest group whose single-slot tile fits at this head
+        // dim (the state grows with the group, so every smaller group fits too).
+        let largest = (1..group_size).rev().find(|&g| {
+            let s = DecodeShape {
+                p_len: DecodeShape::p_len_for(1, g, slot_groups, head_dim),
+                ..shape
+            };
+            s.workgroup_bytes(g, head_dim) <= budget
+        });
+        let allowed = match largest {
+            Some(g) => format!("allowed 1..={g} query heads per KV head at head_dim {head_dim}"),
+            None => format!("no group fits at head_dim {head_dim}"),
+        };
         return Err(CodegenError::Unsupported {
             target: "wgsl",
             message: format!(
                 "a GQA group of {group_size} query heads at head_dim {head_dim}: the \
                  WGSL decode's per-head state does not fit {budget} bytes of workgroup \
-                 memory"
+                 memory ({allowed}; model.q_heads / model.kv_heads is the group)"
             ),
         });
     }

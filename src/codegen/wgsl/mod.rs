@@ -1654,4 +1654,22 @@ mod tests {
         }
         assert_eq!(DecodeForm::parse("fast"), None);
     }
+
+    /// A GQA group whose per-head state cannot fit the workgroup memory is refused with
+    /// the largest group that fits at that head dim, and that group does fit.
+    #[test]
+    fn oversized_group_names_the_allowed_range() {
+        let err = decode_shape(StorageType::F16, 1024, 128)
+            .unwrap_err()
+            .to_string();
+        let largest: u32 = err
+            .split("allowed 1..=")
+            .nth(1)
+            .and_then(|t| t.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no allowed range in: {err}"));
+        assert!(err.contains("model.q_heads / model.kv_heads"), "{err}");
+        decode_shape(StorageType::F16, largest, 128).unwrap_or_else(|e| panic!("{largest}: {e}"));
+        assert!(decode_shape(StorageType::F16, largest + 1, 128).is_err());
+    }
 }

@@ -207,7 +207,10 @@ fn a_number_of_the_wrong_type_or_sign_names_the_field_and_its_range() {
         ),
         (
             "max_new_tokens = -5",
-            "`span.max_new_tokens` = -5 is out of range: allowed 0..=1073741824".to_string(),
+            "`span.max_new_tokens` = -5 is out of range: allowed 0..=1073741824 (to be compiled \
+             or imported, 0..=255: N = prompt + max_new_tokens must fit model.max_context_tokens \
+             = 256 with at least one prompt token)"
+                .to_string(),
         ),
         (
             "block_tokens = \"64\"",

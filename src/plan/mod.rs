@@ -929,7 +929,19 @@ fn span_from(ctx: u32, v: [&Num; 4], mode: SpanMode) -> Result<SpanSection, (Str
         min_span_tokens: range_in_context("span.min_span_tokens", v[1], 1, 1 << 24, ctx)?,
         block_tokens: range_in_context("span.block_tokens", v[2], 1, 4096, ctx)?,
         mode,
-        max_new_tokens: range("span.max_new_tokens", v[3], 0, 1 << 30)?,
+        // Validation allows any N the rules can be evaluated at (see `check_prompt_room`);
+        // the note gives the narrower range a plan must keep to be compiled or imported.
+        max_new_tokens: range_noted(
+            "span.max_new_tokens",
+            v[3],
+            0,
+            1 << 30,
+            &format!(
+                " (to be compiled or imported, 0..={}: N = prompt + max_new_tokens must fit \
+                 model.max_context_tokens = {ctx} with at least one prompt token)",
+                ctx.saturating_sub(1)
+            ),
+        )?,
     })
 }
 

@@ -133,7 +133,9 @@ fn check_names_each_differing_missing_or_extra_file_and_writes_nothing() {
         "{err}"
     );
 
-    // One kernel edited on its third line, one deleted, one left by another plan.
+    // One kernel edited on its third line, one deleted, one left by a stopped compile of
+    // another plan (its marker beside it: without one, a file no manifest lists is the
+    // user's and refused, `user_round26`).
     let edited = out.join("wgsl/l01_decode.wgsl");
     let mut text = std::fs::read_to_string(&edited).unwrap();
     let third = text.match_indices('\n').nth(1).unwrap().0 + 1;
@@ -141,6 +143,7 @@ fn check_names_each_differing_missing_or_extra_file_and_writes_nothing() {
     std::fs::write(&edited, &text).unwrap();
     std::fs::remove_file(out.join("wgsl/l02_prefill.wgsl")).unwrap();
     std::fs::write(out.join("wgsl/l07_decode.wgsl"), "// old plan\n").unwrap();
+    std::fs::write(out.join(".moa-compile-unfinished"), "").unwrap();
     let (code, err) = compile(
         &dir,
         &[p, "-o", o, "--target", "wgsl", "--dtype", "f32", "--check"],
@@ -452,10 +455,12 @@ fn kernel_files_moa_did_not_write_are_refused_never_removed() {
     );
     assert!(out.join("cuda/mine.cu").exists());
 
-    // Without the user's kernels the folder compiles; a file of moa's form is moa's.
+    // Without the user's kernels the folder compiles; a file of moa's form beside a
+    // stopped compile's marker is that compile's leftover.
     std::fs::remove_file(out.join("wgsl/blur.wgsl")).unwrap();
     std::fs::remove_file(out.join("cuda/mine.cu")).unwrap();
     std::fs::write(out.join("wgsl/l07_decode.wgsl"), "// another plan's\n").unwrap();
+    std::fs::write(out.join(".moa-compile-unfinished"), "").unwrap();
     let (code, err) = compile(&dir, &[p, "-o", "assets"]);
     assert_eq!(code, 0, "{err}");
     assert!(!out.join("wgsl/l07_decode.wgsl").exists(), "{err}");

@@ -279,6 +279,7 @@ fn a_killed_compiles_temporary_is_not_counted_as_a_kernel_file() {
     let tmp = out.join(format!("wgsl/l01_decode.wgsl.moa-tmp-{dead}-3"));
     std::fs::write(&tmp, "half a kern").unwrap();
     std::fs::remove_file(out.join("manifest.json")).unwrap();
+    std::fs::write(out.join(".moa-compile-unfinished"), "").unwrap();
     let (code, _, err) = run("moa-compile", &[s(&plan), "-o", s(&out)]);
     assert_eq!(code, 0, "{err}");
     assert!(
@@ -292,8 +293,13 @@ fn a_killed_compiles_temporary_is_not_counted_as_a_kernel_file() {
     assert!(!tmp.exists());
     let (code, _, err) = run("moa-compile", &[s(&plan), "-o", s(&out), "--check"]);
     assert_eq!(code, 0, "the folder is the clean compile's: {err}");
+    assert!(
+        !out.join(".moa-compile-unfinished").exists(),
+        "a finished compile leaves no marker"
+    );
     // `--check` of what the killed run left listed every file and said nothing of why.
     std::fs::remove_file(out.join("manifest.json")).unwrap();
+    std::fs::write(out.join(".moa-compile-unfinished"), "").unwrap();
     let (code, _, err) = run("moa-compile", &[s(&plan), "-o", s(&out), "--check"]);
     assert_eq!(code, 1, "{err}");
     assert!(

@@ -53,7 +53,9 @@ fn a_cache_row_past_u32_is_refused_not_wrapped() {
 /// `-o` at a folder whose `cuda/` and `wgsl/` held the user's `l00_blur.wgsl` (a name of
 /// moa's pattern, a form moa never writes) and files reached through a linked folder:
 /// moa-compile removed them as its own leftovers. Only the exact names moa writes count
-/// as moa's, and none through a link unless the manifest lists them.
+/// as moa's, and none through a link unless the manifest lists them; since session 41
+/// an unlisted file of such a name counts only beside a stopped compile's marker
+/// (`codegen::emit::UNFINISHED_MARKER`), so a user's `cuda/l07.cu` is kept too.
 #[test]
 fn only_names_moa_writes_are_its_leftovers() {
     let dir = scratch("names");
@@ -88,16 +90,39 @@ fn only_names_moa_writes_are_its_leftovers() {
         );
         assert!(elsewhere.join("l07.cu").exists());
     }
-    // moa's own names still go: another plan's layer 7 files.
+    // moa's own names in a folder no compile was stopped in (no marker, no manifest) are
+    // a user's too: kept and refused (they were removed until session 41).
     let own = dir.join("own");
     std::fs::create_dir_all(own.join("wgsl")).unwrap();
     std::fs::create_dir_all(own.join("cuda")).unwrap();
     std::fs::write(own.join("wgsl/l07_decode_coop.wgsl"), "// moa's\n").unwrap();
     std::fs::write(own.join("cuda/l07.cu"), "// moa's\n").unwrap();
+    let err = refused(
+        "moa-compile",
+        &[s(&plan), "-o", s(&own)],
+        &[
+            "holds kernel files moa-compile did not write",
+            "l07.cu",
+            "l07_decode_coop.wgsl",
+            ".moa-compile-unfinished",
+        ],
+    );
+    assert!(own.join("cuda/l07.cu").exists(), "{err}");
+    // Beside a stopped compile's marker they are its leftovers: another plan's layer 7.
+    std::fs::write(own.join(".moa-compile-unfinished"), "").unwrap();
     let (code, _, err) = run("moa-compile", &[s(&plan), "-o", s(&own)]);
     assert_eq!(code, 0, "{err}");
     assert!(!own.join("wgsl/l07_decode_coop.wgsl").exists());
     assert!(!own.join("cuda/l07.cu").exists());
+    assert!(!own.join(".moa-compile-unfinished").exists());
+    // A finished folder's unlisted file of a moa name is a user's as well.
+    std::fs::write(own.join("cuda/l07.cu"), "// mine\n").unwrap();
+    refused(
+        "moa-compile",
+        &[s(&plan), "-o", s(&own)],
+        &["holds kernel files moa-compile did not write", "l07.cu"],
+    );
+    assert!(own.join("cuda/l07.cu").exists());
 }
 
 /// A folder whose manifest.json is not moa-compile's (cut short) was refused under

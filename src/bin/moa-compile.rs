@@ -181,18 +181,29 @@ fn run(args: Args) -> anyhow::Result<bool> {
     // `wgsl/` and `cuda/` belong to moa-compile, which removes every kernel file there that
     // the plan does not produce: `-o` at a project folder deleted the user's own shaders
     // (`assets/wgsl/blur.wgsl`). Files moa never wrote are refused, never removed.
-    let foreign = foreign_kernel_files(&args.output);
+    // A manifest.json or kernels.rs that is not moa-compile's is refused by `write` (and
+    // named by `--check`) before this: the files beside it are judged by what a manifest
+    // of moa's lists.
+    let owned = codegen::emit::check_owned(&args.output).is_ok();
+    let foreign = if owned {
+        foreign_kernel_files(&args.output)
+    } else {
+        Vec::new()
+    };
     if !foreign.is_empty() {
         anyhow::bail!(
             "-o `{}` holds kernel files moa-compile did not write: {}. Its wgsl/ and cuda/ \
              folders belong to moa-compile, which removes every .wgsl/.cu file there that \
-             the plan does not produce; give another output folder (-o), or move these files",
+             the plan does not produce; give another output folder (-o), or move these files \
+             (a file counts as moa-compile's when the folder's manifest.json lists it, or \
+             beside the `{}` a stopped compile leaves)",
             args.output.display(),
             foreign
                 .iter()
                 .map(|p| format!("`{}`", p.display()))
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            codegen::emit::UNFINISHED_MARKER,
         );
     }
     let plan = Plan::load_piped(&args.plan)?;
@@ -628,9 +639,13 @@ fn check(args: &Args, compiled: &codegen::Compiled) -> anyhow::Result<bool> {
     if let Some(note) = folder_flags_note(dir, &target, &dtype) {
         eprintln!("  {note}");
     }
-    // What a stopped compile leaves (the manifest is removed first and written last):
+    // What a stopped compile leaves (its marker; the manifest is removed first and
+    // written last):
     // 1000+ lines of "differs" for a 400-layer plan said nothing of the cause (round 18).
-    if !dir.join("manifest.json").exists() && !kernel_files(dir).is_empty() {
+    if dir.join(codegen::emit::UNFINISHED_MARKER).is_file()
+        && !dir.join("manifest.json").exists()
+        && !kernel_files(dir).is_empty()
+    {
         eprintln!(
             "  note: {} holds kernel files but no manifest.json: a moa-compile into it was stopped before it finished (the manifest is written last, so no loader takes the folder); `{rerun}` completes it",
             dir.display()
@@ -752,8 +767,9 @@ fn moa_kernel_name(sub: &str, name: &str) -> bool {
 }
 
 /// The `.wgsl` files in `dir/wgsl` and `.cu` files in `dir/cuda` that moa-compile did not
-/// write: neither of its names ([`moa_kernel_name`]) nor listed by the folder's manifest.
-/// Sorted.
+/// write: not listed by the folder's manifest, and not a stopped compile's leftover (one
+/// of moa's names, [`moa_kernel_name`], beside the [`codegen::emit::UNFINISHED_MARKER`]
+/// that compile left, in a folder that is not a link). Sorted.
 fn foreign_kernel_files(dir: &Path) -> Vec<PathBuf> {
     let listed: Vec<PathBuf> = std::fs::read_to_string(dir.join("manifest.json"))
         .ok()
@@ -766,6 +782,7 @@ fn foreign_kernel_files(dir: &Path) -> Vec<PathBuf> {
             })
         })
         .unwrap_or_default();
+    let unfinished = dir.join(codegen::emit::UNFINISHED_MARKER).is_file();
     let mut foreign: Vec<PathBuf> = kernel_files(dir)
         .into_iter()
         .filter(|p| {
@@ -785,8 +802,11 @@ fn foreign_kernel_files(dir: &Path) -> Vec<PathBuf> {
                 .unwrap_or_default();
             // Through a linked folder (`cuda -> ../elsewhere`) the files are someone
             // else's unless the manifest lists them: a name alone is no evidence there.
+            // Nor is it without a stopped compile's marker: a user's `cuda/l07.cu` in a
+            // folder no compile wrote was removed as a leftover (round 26).
             let linked = p.parent().is_some_and(|d| d.is_symlink());
-            kernel && (linked || !moa_kernel_name(&sub, &name)) && !listed.contains(p)
+            let leftover = unfinished && !linked && moa_kernel_name(&sub, &name);
+            kernel && !leftover && !listed.contains(p)
         })
         .collect();
     foreign.sort();

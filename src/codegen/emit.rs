@@ -459,13 +459,19 @@ pub fn write_output(
         && holds(&manifest_path, &manifest)
         && holds(&dir.join("kernels.rs"), &embed)
         && sources.iter().all(|(p, s)| holds(&dir.join(p), s));
-    if unchanged {
-        return Ok(0);
-    }
+    let marker = dir.join(UNFINISHED_MARKER);
     let io = |path: &Path| {
         let path = path.display().to_string();
         move |source| CodegenError::Io { path, source }
     };
+    if unchanged {
+        // A run stopped after its manifest but before the marker went: the folder is whole.
+        remove_if_there(&marker).map_err(io(&marker))?;
+        return Ok(0);
+    }
+    // Written before the first kernel file and removed after the manifest, so that a
+    // folder with moa's file names but neither is a user's (round 26), not a leftover.
+    std::fs::write(&marker, UNFINISHED_TEXT).map_err(io(&marker))?;
     if manifest_path.is_file() && !holds(&manifest_path, &manifest) {
         remove_if_there(&manifest_path).map_err(io(&manifest_path))?;
     }
@@ -479,8 +485,22 @@ pub fn write_output(
     }
     changed += usize::from(write_if_different(&dir.join("kernels.rs"), &embed)?);
     changed += usize::from(write_if_different(&manifest_path, &manifest)?);
+    remove_if_there(&marker).map_err(io(&marker))?;
     Ok(changed)
 }
+
+/// The file [`write_output`] keeps in an output folder while it writes the kernels: from
+/// before the first kernel file to after the manifest. Left behind, it says a compile
+/// was stopped, and only then are kernel files named as moa-compile names them but
+/// listed by no manifest its leftovers (removed by the next compile); without it they are
+/// a user's files, refused and kept (`moa-compile`'s check of the folder).
+pub const UNFINISHED_MARKER: &str = ".moa-compile-unfinished";
+
+/// What [`UNFINISHED_MARKER`] holds, for a user who finds it.
+const UNFINISHED_TEXT: &str = "moa-compile is writing this folder. If this file stays after \
+no moa-compile runs, one was stopped before it finished: the folder holds no manifest.json \
+(no loader takes it) and its kernel files are that compile's leftovers, which the next \
+moa-compile into this folder removes.\n";
 
 /// The output folders this process holds locked ([`lock_output`]), by canonical path:
 /// a second lock of one of them in the same process (moa-compile holds it around its

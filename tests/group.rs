@@ -134,6 +134,8 @@ mod user_round24;
 mod user_round25;
 #[path = "user_round26.rs"]
 mod user_round26;
+#[path = "user_round27.rs"]
+mod user_round27;
 #[path = "version_commit.rs"]
 mod version_commit;
 #[path = "wgpu_options.rs"]

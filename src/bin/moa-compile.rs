@@ -178,34 +178,33 @@ fn run(args: Args) -> anyhow::Result<bool> {
             link.display()
         );
     }
+    // A file named `wgsl` or `cuda` where moa-compile keeps a kernel folder was found only
+    // at the first write, after the whole generation, with a marker left beside it and a
+    // message about a manifest the folder never had (round 27).
+    for sub in ["wgsl", "cuda"] {
+        let at = args.output.join(sub);
+        if at.symlink_metadata().is_ok() && !at.is_dir() {
+            anyhow::bail!(
+                "-o `{}`: `{}` is a file, not a folder: moa-compile writes its kernels in the \
+                 folders wgsl/ and cuda/ of -o; move the file or give another -o (nothing was \
+                 written)",
+                args.output.display(),
+                at.display(),
+            );
+        }
+    }
     // `wgsl/` and `cuda/` belong to moa-compile, which removes every kernel file there that
     // the plan does not produce: `-o` at a project folder deleted the user's own shaders
-    // (`assets/wgsl/blur.wgsl`). Files moa never wrote are refused, never removed.
+    // (`assets/wgsl/blur.wgsl`). Files moa never wrote are refused, never removed: found
+    // here (cheap), judged after the compile (a file holding exactly what this compile
+    // writes at its path is not lost by the rewrite).
     // A manifest.json or kernels.rs that is not moa-compile's is refused by `write` (and
-    // named by `--check`) before this: the files beside it are judged by what a manifest
-    // of moa's lists.
-    let owned = codegen::emit::check_owned(&args.output).is_ok();
-    let foreign = if owned {
+    // named by `--check`) instead: the files beside it are judged by what moa's list.
+    let maybe_foreign = if codegen::emit::check_owned(&args.output).is_ok() {
         foreign_kernel_files(&args.output)
     } else {
         Vec::new()
     };
-    if !foreign.is_empty() {
-        anyhow::bail!(
-            "-o `{}` holds kernel files moa-compile did not write: {}. Its wgsl/ and cuda/ \
-             folders belong to moa-compile, which removes every .wgsl/.cu file there that \
-             the plan does not produce; give another output folder (-o), or move these files \
-             (a file counts as moa-compile's when the folder's manifest.json lists it, or \
-             beside the `{}` a stopped compile leaves)",
-            args.output.display(),
-            foreign
-                .iter()
-                .map(|p| format!("`{}`", p.display()))
-                .collect::<Vec<_>>()
-                .join(", "),
-            codegen::emit::UNFINISHED_MARKER,
-        );
-    }
     let plan = Plan::load_piped(&args.plan)?;
     plan.check_prompt_room(&args.plan.display().to_string())?;
     // Round 19: a read-only or unreachable -o was found only when the first file was
@@ -243,9 +242,14 @@ fn run(args: Args) -> anyhow::Result<bool> {
             });
         }
     };
+    let foreign = identical_removed(&args.output, maybe_foreign, &compiled);
     if args.check {
         status.clear();
-        return check(&args, &compiled);
+        return check(&args, &compiled, &foreign);
+    }
+    if !foreign.is_empty() {
+        status.clear();
+        anyhow::bail!(foreign_refusal(&args.output, &foreign));
     }
     let files: usize = compiled
         .all_artifacts()
@@ -529,8 +533,11 @@ fn only_moa_version_differs(have: &[u8], want: &str) -> bool {
 /// `--check`: compares `args.output` with `compiled`'s files as `write` would leave them
 /// (every source, `manifest.json`, `kernels.rs`, no other kernel file in `wgsl/` or
 /// `cuda/`), naming each difference on stderr. `Ok(false)` when anything differs.
-fn check(args: &Args, compiled: &codegen::Compiled) -> anyhow::Result<bool> {
+fn check(args: &Args, compiled: &codegen::Compiled, foreign: &[PathBuf]) -> anyhow::Result<bool> {
     let dir = &args.output;
+    // A compile writing the folder is waited for, as the loaders do: a check mid-write
+    // compared half of it and called it a stopped compile (round 27).
+    let _reading = dir.is_dir().then(|| codegen::emit::lock_for_reading(dir));
     let flag = |v: Option<clap::builder::PossibleValue>, default: &str| {
         v.map_or(default.to_string(), |v| v.get_name().to_string())
     };
@@ -611,7 +618,7 @@ fn check(args: &Args, compiled: &codegen::Compiled) -> anyhow::Result<bool> {
         .into_iter()
         .filter(|p| {
             let ours = p.extension().is_some_and(|e| e == "wgsl" || e == "cu");
-            ours && !want.iter().any(|(rel, _)| dir.join(rel) == *p)
+            ours && !want.iter().any(|(rel, _)| dir.join(rel) == *p) && !foreign.contains(p)
         })
         .collect();
     extra.sort();
@@ -619,6 +626,12 @@ fn check(args: &Args, compiled: &codegen::Compiled) -> anyhow::Result<bool> {
         removed += 1;
         problems.push(format!(
             "not produced by this plan (a compile would remove it): {}",
+            p.display()
+        ));
+    }
+    for p in foreign {
+        problems.push(format!(
+            "not moa-compile's (a compile refuses the folder and keeps it): {}",
             p.display()
         ));
     }
@@ -668,6 +681,7 @@ fn check(args: &Args, compiled: &codegen::Compiled) -> anyhow::Result<bool> {
         (differ, "differ"),
         (missing, "missing"),
         (removed, "would be removed"),
+        (foreign.len(), "not moa-compile's"),
     ]
     .iter()
     .filter(|(n, _)| *n > 0)
@@ -677,7 +691,11 @@ fn check(args: &Args, compiled: &codegen::Compiled) -> anyhow::Result<bool> {
     // A manifest.json or kernels.rs that moa-compile did not write (or cannot read) makes
     // the compile refuse the folder: suggesting `{rerun}` sent the user to that refusal.
     let fix = match codegen::emit::check_owned(dir) {
-        Ok(()) => format!("`{rerun}` rewrites it"),
+        Ok(()) if foreign.is_empty() => format!("`{rerun}` rewrites it"),
+        Ok(()) => format!(
+            "`{rerun}` would refuse the folder: {}",
+            foreign_refusal(dir, foreign)
+        ),
         Err(e) => format!("`{rerun}` would refuse the folder: {e}"),
     };
     eprintln!(
@@ -766,12 +784,95 @@ fn moa_kernel_name(sub: &str, name: &str) -> bool {
         && forms.contains(&form)
 }
 
+/// The files `dir/kernels.rs` embeds (`include_str!("wgsl/l00_decode.wgsl")`) where that
+/// file is moa-compile's (it starts with the header moa writes): a folder whose manifest
+/// was removed by hand still says through it which kernel files are moa's.
+fn embedded_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(text) = std::fs::read_to_string(dir.join("kernels.rs")) else {
+        return Vec::new();
+    };
+    if !text.starts_with("// Generated by moa-compile:") {
+        return Vec::new();
+    }
+    text.split("include_str!(\"")
+        .skip(1)
+        .filter_map(|t| t.split('"').next())
+        .filter(|rel| *rel != "manifest.json" && !rel.contains(".."))
+        .map(|rel| dir.join(rel))
+        .collect()
+}
+
+/// `candidates` ([`foreign_kernel_files`]) less the files that hold exactly what this
+/// compile writes at their path: rewriting them loses nothing (a folder whose manifest
+/// was removed by hand, recompiled from the same plan).
+fn identical_removed(
+    dir: &Path,
+    candidates: Vec<PathBuf>,
+    compiled: &codegen::Compiled,
+) -> Vec<PathBuf> {
+    if candidates.is_empty() {
+        return candidates;
+    }
+    let artifacts = compiled.all_artifacts();
+    candidates
+        .into_iter()
+        .filter(|p| {
+            let same = artifacts
+                .iter()
+                .flat_map(|(_, a)| a.iter())
+                .find(|a| dir.join(&a.path) == *p)
+                .is_some_and(|a| std::fs::read(p).is_ok_and(|have| have == a.source.as_bytes()));
+            !same
+        })
+        .collect()
+}
+
+/// Why a compile refuses `dir` for its `foreign` kernel files (at most 8 named), and how
+/// to get out; where the folder holds no manifest, also how to recover a folder whose
+/// manifest was removed by hand.
+fn foreign_refusal(dir: &Path, foreign: &[PathBuf]) -> String {
+    const NAMED: usize = 8;
+    let mut names = foreign
+        .iter()
+        .take(NAMED)
+        .map(|p| format!("`{}`", p.display()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if foreign.len() > NAMED {
+        names.push_str(&format!(" and {} more", foreign.len() - NAMED));
+    }
+    let no_manifest = if dir.join("manifest.json").exists() {
+        String::new()
+    } else {
+        format!(
+            ". `{}` holds no manifest.json: if these files are an earlier compile's whose \
+             manifest was removed, remove `{}` and `{}` (keeping any file of yours) and \
+             compile again",
+            dir.display(),
+            dir.join("wgsl").display(),
+            dir.join("cuda").display()
+        )
+    };
+    format!(
+        "-o `{}` holds kernel files moa-compile did not write: {names}. Its wgsl/ and cuda/ \
+         folders belong to moa-compile, which removes every .wgsl/.cu file there that the \
+         plan does not produce; give another output folder (-o), or move these files (a file \
+         counts as moa-compile's when the folder's manifest.json or kernels.rs lists it, when \
+         it holds exactly what this compile writes at its path, or beside the `{}` a stopped \
+         compile leaves){no_manifest}",
+        dir.display(),
+        codegen::emit::UNFINISHED_MARKER,
+    )
+}
+
 /// The `.wgsl` files in `dir/wgsl` and `.cu` files in `dir/cuda` that moa-compile did not
-/// write: not listed by the folder's manifest, and not a stopped compile's leftover (one
-/// of moa's names, [`moa_kernel_name`], beside the [`codegen::emit::UNFINISHED_MARKER`]
-/// that compile left, in a folder that is not a link). Sorted.
+/// write: not listed by the folder's manifest or its `kernels.rs` ([`embedded_files`]),
+/// and not a stopped compile's leftover (one of moa's names, [`moa_kernel_name`], beside
+/// the [`codegen::emit::UNFINISHED_MARKER`] that compile left, in a folder that is not a
+/// link). Sorted. A file holding exactly this compile's output is kept out later
+/// ([`identical_removed`]).
 fn foreign_kernel_files(dir: &Path) -> Vec<PathBuf> {
-    let listed: Vec<PathBuf> = std::fs::read_to_string(dir.join("manifest.json"))
+    let mut listed: Vec<PathBuf> = std::fs::read_to_string(dir.join("manifest.json"))
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|m| {
@@ -782,6 +883,7 @@ fn foreign_kernel_files(dir: &Path) -> Vec<PathBuf> {
             })
         })
         .unwrap_or_default();
+    listed.extend(embedded_files(dir));
     let unfinished = dir.join(codegen::emit::UNFINISHED_MARKER).is_file();
     let mut foreign: Vec<PathBuf> = kernel_files(dir)
         .into_iter()

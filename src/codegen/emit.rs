@@ -549,7 +549,7 @@ pub fn lock_output(dir: &Path) -> Result<OutputLock, CodegenError> {
 /// Readers do not wait for each other. Held for writing by this process: nothing is taken
 /// (it would wait for itself). A folder that cannot be opened is read unlocked; the reads
 /// say what fails.
-fn lock_for_reading(dir: &Path) -> OutputLock {
+pub fn lock_for_reading(dir: &Path) -> OutputLock {
     lock_folder(dir, false)
 }
 
@@ -583,8 +583,8 @@ fn lock_folder(dir: &Path, exclusive: bool) -> OutputLock {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
             eprintln!(
-                "note: `{}` is being written by another process (a compile into the same \
-                 folder); waiting for it to finish",
+                "moa: note: `{}` is being written by another process (a compile into the \
+                 same folder); waiting for it to finish",
                 dir.display()
             );
             let held = if exclusive { f.lock() } else { f.lock_shared() };

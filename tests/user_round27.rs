@@ -133,3 +133,62 @@ fn a_file_named_like_a_kernel_folder_is_refused_before_writing() {
         .collect();
     assert_eq!(names, ["cuda"], "the refused compile wrote into the folder");
 }
+
+/// A plan renamed (same shape) compiled into its old folder read "another plan (`gen`: 3
+/// layers, …)" with the new plan's own shape and nothing showing what changed: the note
+/// now says the field.
+#[test]
+fn a_renamed_plan_says_what_differs() {
+    let dir = scratch("renamed");
+    let (_, out) = compiled(&dir);
+    let renamed = dir.join("renamed.toml");
+    std::fs::write(
+        &renamed,
+        common::cli::fixture_gqa().replace("name = \"fixture-gqa\"", "name = \"renamed\""),
+    )
+    .unwrap();
+    let (code, _, err) = run(
+        "moa-compile",
+        &[s(&renamed), "-o", s(&out), "--target", "wgsl"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("head_dim 64; it differs in `name` \"fixture-gqa\" -> \"renamed\")"),
+        "{err}"
+    );
+}
+
+/// `moa plan show - --max-batch` said "cannot read plan `-`" while the README says `plan
+/// show` reads `-` and pipes: the plan TOML now comes from standard input there too.
+#[test]
+fn max_batch_reads_the_plan_from_standard_input() {
+    use std::io::Write;
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/smollm2-135m-moa-50.toml"),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_moa"))
+        .args(["plan", "show", "-", "--max-batch", "--prompt-len", "100"])
+        .args(["--memory", "1", "--like", "smollm2-135m"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("\nstdin ") && stdout.contains("rows with the plan"),
+        "{stdout}"
+    );
+}

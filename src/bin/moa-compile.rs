@@ -477,8 +477,21 @@ fn folder_plan(dir: &Path, manifest: &str) -> Option<FolderPlan> {
         )));
     }
     if old["model"] != new["model"] {
+        // Of the same shape, what differs by field: a renamed plan printed the same shape
+        // as the new one and nothing showed what changed (round 27).
+        let same_shape = shape[1..]
+            .iter()
+            .all(|k| old["model"][k] == new["model"][k]);
+        let differs = if same_shape {
+            format!(
+                "; it differs in {}",
+                changed_fields(&old["model"], &new["model"])
+            )
+        } else {
+            String::new()
+        };
         return Some(FolderPlan::Other(format!(
-            "{name}: {} layers, {} query heads, {} KV heads, head_dim {}",
+            "{name}: {} layers, {} query heads, {} KV heads, head_dim {}{differs}",
             m["layers"], m["q_heads"], m["kv_heads"], m["head_dim"]
         )));
     }

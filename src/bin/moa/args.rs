@@ -516,8 +516,8 @@ pub enum PlanCommand {
     /// --max-batch, the largest batch that fits a memory budget, with the plan and dense.
     Show {
         /// Plan TOML (with --max-batch also an upstream MoA `moa_alpha_beta.json`,
-        /// imported for the model's shape; without it `-` reads standard input, and a pipe
-        /// such as /dev/stdin is read too).
+        /// imported for the model's shape); `-` reads a plan TOML from standard input,
+        /// and a pipe such as /dev/stdin is read too.
         plan: PathBuf,
         /// Prompt length in tokens; N = prompt + the plan's max_new_tokens (with
         /// --max-batch: + --new) must fit the context.

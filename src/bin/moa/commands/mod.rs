@@ -351,6 +351,25 @@ pub fn load_plan(
     path: &std::path::Path,
     config: &moa::model::LlamaConfig,
 ) -> anyhow::Result<(String, moa::plan::Plan)> {
+    load_plan_from(path, config, false)
+}
+
+/// [`load_plan`] for a command that reads the plan once (`moa plan show --max-batch`): a
+/// plan TOML may also come from `-` (standard input, labelled `stdin`) or a pipe
+/// ([`moa::plan::Plan::load_piped`]); round 27 found "cannot read plan `-`" there while
+/// the README said `plan show` reads `-` and pipes.
+pub fn load_plan_once(
+    path: &std::path::Path,
+    config: &moa::model::LlamaConfig,
+) -> anyhow::Result<(String, moa::plan::Plan)> {
+    load_plan_from(path, config, true)
+}
+
+fn load_plan_from(
+    path: &std::path::Path,
+    config: &moa::model::LlamaConfig,
+    piped: bool,
+) -> anyhow::Result<(String, moa::plan::Plan)> {
     use anyhow::Context;
     let label = path
         .parent()
@@ -358,11 +377,14 @@ pub fn load_plan(
         .filter(|_| path.extension().is_some_and(|e| e == "json"))
         .or_else(|| path.file_stem())
         .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "plan".into());
+        .filter(|l| l != "-")
+        .unwrap_or_else(|| if piped { "stdin" } else { "plan" }.into());
     let plan = if path.extension().is_some_and(|e| e == "json") {
         let text = moa::input::read_to_string(path, "upstream plan", moa::input::MAX_TEXT_BYTES)
             .with_context(|| format!("cannot read `{}`", path.display()))?;
         moa::plan::upstream::import(&text, &path.display().to_string(), config.model_shape())?
+    } else if piped {
+        moa::plan::Plan::load_piped(path)?
     } else {
         moa::plan::Plan::load(path)?
     };

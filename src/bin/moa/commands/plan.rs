@@ -11,7 +11,7 @@ use moa::plan::{upstream, ModelShape, Plan};
 use moa::model::random::{like_or_err, SHAPES};
 use moa::runtime::memory::{self, MemoryPlan};
 
-use super::{load_plan, storage, write_output};
+use super::{storage, write_output};
 use crate::args::PlanCommand;
 
 /// `model.max_context_tokens` of an import given neither `--max-context` nor `--model`.
@@ -254,7 +254,7 @@ pub fn run(cmd: PlanCommand) -> anyhow::Result<ExitCode> {
                 .clone()
                 .or_else(|| model.as_ref().map(|m| m.display().to_string()))
                 .unwrap_or_default();
-            let (label, plan) = load_plan(&path, &config)?;
+            let (label, plan) = super::load_plan_once(&path, &config)?;
             let report = max_batch(&MaxBatch {
                 config: &config,
                 shape_name: &shape_name,

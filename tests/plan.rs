@@ -143,8 +143,9 @@ fn errors_name_file_field_and_allowed_range() {
         ("beta = [0.5, 0.0, 0.5, 0.0]", "beta = [0.5, 0.0, 0.3, 0.0]", "`layers[0].beta[2]` = 0.3 is not a multiple of 1/4096"),
         ("alpha = [0, 16, 0, 16]", "alpha = [0, 16.5, 0, 16]", "`layers[0].alpha[1]` = 16.5 is not allowed: alpha must be a whole number of tokens"),
         ("alpha = [0, 16, 0, 16]", "alpha = [0, 16, 0]", "`layers[0].alpha` has 3 entries: expected one per query head, model.q_heads = 4"),
-        ("kv_heads = 2", "kv_heads = 3", "`model.kv_heads` = 3 does not divide model.q_heads = 4"),
-        ("kv_heads = 2", "kv_heads = 8", "`model.kv_heads` = 8 is out of range: allowed 1..=4"),
+        ("kv_heads = 2", "kv_heads = 3", "`model.kv_heads` = 3 does not divide model.q_heads = 4: every KV head must serve the same number of query heads (allowed 1, 2, 4)"),
+        ("kv_heads = 2", "kv_heads = 8", "`model.kv_heads` = 8 is out of range: allowed 1..=4 (at most model.q_heads = 4)"),
+        ("format_version = 1", "format_version = \"1\"", "`format_version` = \"1\" is not a whole number: this moa reads format_version = 1"),
         ("head_dim = 32", "head_dim = 30", "`model.head_dim` = 30 is not a multiple of 4"),
         ("head_dim = 32", "head_dim = 512", "`model.head_dim` = 512 is out of range: allowed 4..=256"),
         ("layers = 1", "layers = 2", "`layers` has 1 entries: expected one per layer, model.layers = 2"),
@@ -249,7 +250,7 @@ fn a_number_of_the_wrong_type_or_sign_names_the_field_and_its_range() {
         (
             "format_version = 1",
             "format_version = \"1\"",
-            "`format_version` = \"1\" is not supported",
+            "`format_version` = \"1\" is not a whole number",
         ),
         (
             "alpha = [0, 16, 0, 16]",

@@ -27,7 +27,7 @@ fn a_shape_flag_out_of_range_is_named_as_the_flag() {
     for (extra, needle) in [
         (
             ["--heads", "32", "--kv-heads", "64", "--head-dim", "64"],
-            "--kv-heads 64 is out of range: allowed 1..=32 (the plan's `model.kv_heads`)",
+            "--kv-heads 64 is out of range: allowed 1..=32 (at most model.q_heads = 32) (the plan's `model.kv_heads`)",
         ),
         (
             ["--heads", "32", "--kv-heads", "7", "--head-dim", "64"],

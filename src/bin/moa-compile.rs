@@ -327,7 +327,8 @@ fn run(args: Args) -> anyhow::Result<bool> {
     let kernels = compiled.kernels().count();
     let mut removed_note = if removed > 0 {
         format!(
-            "; {removed} kernel files this compile does not produce removed from {}",
+            "; {removed} kernel file{} this compile does not produce removed from {}",
+            if removed == 1 { "" } else { "s" },
             args.output.display()
         )
     } else {

@@ -645,6 +645,9 @@ impl Plan {
         if version.whole() != Some(i64::from(FORMAT_VERSION)) {
             let what = if version == Num::Other(MISSING.into()) {
                 "is missing".to_string()
+            } else if version.whole().is_none() {
+                // `"1"` or `1.5` read "is not supported", as if another version (round 27).
+                format!("= {} is not a whole number", version.shown())
             } else {
                 format!("= {} is not supported", version.shown())
             };
@@ -894,12 +897,24 @@ impl ModelShape {
 fn shape_from(name: Option<String>, v: [&Num; 5]) -> Result<ModelShape, (String, String)> {
     let layers = range("model.layers", v[0], 1, 1024)?;
     let q_heads = range("model.q_heads", v[1], 1, 1024)?;
-    let kv_heads = range("model.kv_heads", v[2], 1, q_heads)?;
+    let kv_heads = range_noted(
+        "model.kv_heads",
+        v[2],
+        1,
+        q_heads,
+        &format!(" (at most model.q_heads = {q_heads})"),
+    )?;
     if !q_heads.is_multiple_of(kv_heads) {
+        // The allowed values, not only the rule (round 27).
+        let divisors = (1..=q_heads)
+            .filter(|d| q_heads.is_multiple_of(*d))
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
         return Err((
             "model.kv_heads".into(),
             format!(
-                "= {kv_heads} does not divide model.q_heads = {q_heads}: every KV head must serve the same number of query heads"
+                "= {kv_heads} does not divide model.q_heads = {q_heads}: every KV head must serve the same number of query heads (allowed {divisors})"
             ),
         ));
     }

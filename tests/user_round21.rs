@@ -394,7 +394,7 @@ fn plan_show_notes_spans_at_most_the_sink() {
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains(
-            "note: 4 of 4 query-head spans at N = 132 are at most the sink (64 tokens): such a head \
+            "note: 4 of 4 query-head spans at N = 132 are at most the sink (64 tokens) and below N: such a head \
              keeps only its first S tokens and never a recent one, not even the current token"
         ) && out.contains("a span.sink_tokens below span.min_span_tokens (8) avoids it"),
         "{out}"

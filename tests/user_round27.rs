@@ -192,3 +192,25 @@ fn max_batch_reads_the_plan_from_standard_input() {
         "{stdout}"
     );
 }
+
+/// `plan show`'s sink note counted only the spans below N ("3 of 24 … are at most the
+/// sink" where all 24 were) without saying why: it now says "below N" and how many span N
+/// (those keep every token, whatever the sink).
+#[test]
+fn the_sink_note_says_which_spans_it_counts() {
+    let dir = scratch("sink-note");
+    let plan = dir.join("s64.toml");
+    std::fs::write(
+        &plan,
+        common::cli::fixture_gqa().replace("sink_tokens = 16", "sink_tokens = 64"),
+    )
+    .unwrap();
+    let (code, out, err) = run("moa", &["plan", "show", s(&plan), "--prompt-len", "5"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(
+            "of 24 query-head spans at N = 37 are at most the sink (64 tokens) and below N ("
+        ) && out.contains(" span N or more: those keep every token)"),
+        "{out}"
+    );
+}

@@ -395,8 +395,14 @@ pub fn show(
     if sink_only > 0 {
         let _ = writeln!(
             s,
-            "note: {sink_only} of {} query-head spans at N = {n} are at most the sink ({sink} tokens): such a head keeps only its first S tokens and never a recent one, not even the current token (docs/DESIGN.md §3); a span.sink_tokens below span.min_span_tokens ({}) avoids it",
+            "note: {sink_only} of {} query-head spans at N = {n} are at most the sink ({sink} tokens) and below N{}: such a head keeps only its first S tokens and never a recent one, not even the current token (docs/DESIGN.md §3); a span.sink_tokens below span.min_span_tokens ({}) avoids it",
             all.len(),
+            // A span of N keeps every token, whatever the sink: not counted, and said so
+            // (round 27: "3 of 24 ... at most the sink" where all 24 were).
+            match all.iter().filter(|&&x| x >= n).count() {
+                0 => String::new(),
+                full => format!(" ({full} span N or more: those keep every token)"),
+            },
             plan.span().min_span_tokens
         );
     }

@@ -324,12 +324,17 @@ fn a_wrong_dtype_folder_names_the_compile_and_the_run_flag() {
             .unwrap()
             .to_string();
         assert!(e.contains(&format!("--dtype {}", want.name())), "{e}");
+        // The folder's own path in the commands (round 27: `DIR` where it was known).
         let run = if have == moa::StorageType::F32 {
-            "moa generate --f32 --kernels DIR"
+            format!("moa generate --f32 --kernels {}`", out.display())
         } else {
-            "without `--f32`"
+            "without `--f32`".to_string()
         };
-        assert!(e.contains(run), "{e}");
+        assert!(e.contains(&run), "{e}");
+        assert!(
+            e.contains(&format!("-o {} --dtype {}", out.display(), want.name())),
+            "{e}"
+        );
     }
 }
 

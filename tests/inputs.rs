@@ -1175,7 +1175,7 @@ fn generate_names_both_files_when_the_plan_is_for_another_model() {
         "moa",
         &[&generate[..], &["--kernels", missing.to_str().unwrap()]].concat(),
         &[
-            "no-kernels`: no manifest.json there; it is the folder moa-compile writes (`moa-compile PLAN -o ",
+            "no-kernels`: no manifest.json there; it is the folder moa-compile writes (`moa-compile ",
         ],
     );
 }

@@ -412,6 +412,18 @@ pub fn check_owned(dir: &Path) -> Result<(), CodegenError> {
     Ok(())
 }
 
+/// The folder of a manifest named `origin` (`out/manifest.json` → `out`), for the
+/// commands a message suggests; `DIR` where it names no such file (an embedded
+/// manifest's label).
+fn folder_of(origin: &str) -> String {
+    Path::new(origin)
+        .parent()
+        .filter(|_| origin.ends_with("manifest.json"))
+        .map(|d| d.display().to_string())
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| "DIR".to_string())
+}
+
 /// `remove_file` that counts a file already gone as removed: a concurrent compile into
 /// the same folder may have removed it first.
 fn remove_if_there(path: &Path) -> std::io::Result<bool> {
@@ -839,7 +851,8 @@ pub fn parse_output(
             None => Ok(()),
             Some(diff) => Err(bad(format!(
                 "was compiled for another plan: {diff}; compile this plan with \
-                 `moa-compile PLAN -o DIR --dtype {}`",
+                 `moa-compile PLAN -o {} --dtype {}`",
+                folder_of(origin),
                 module.storage.name()
             ))),
         };
@@ -851,13 +864,14 @@ pub fn parse_output(
         // (`moa generate --kernels` is the one command that reads a folder; f16 needs a GPU
         // with shader-f16).
         let run_as = match have {
-            "f32" => "run in f32 as the folder is (`moa generate --f32 --kernels DIR`)".to_string(),
-            "f16" => "run in f16 as the folder is (`moa generate --kernels DIR` without `--f32`, on a GPU with shader-f16)".to_string(),
+            "f32" => format!("run in f32 as the folder is (`moa generate --f32 --kernels {}`)", folder_of(origin)),
+            "f16" => format!("run in f16 as the folder is (`moa generate --kernels {}` without `--f32`, on a GPU with shader-f16)", folder_of(origin)),
             other => format!("{other} kernels are for the CUDA back end, which compiles its own at start"),
         };
         return Err(bad(format!(
             "holds {have} kernels but this run stores Q/K/V and the cache as {want}: either \
-             compile them for {want} (`moa-compile PLAN -o DIR --dtype {want}`), or {run_as}"
+             compile them for {want} (`moa-compile PLAN -o {dir} --dtype {want}`), or {run_as}",
+            dir = folder_of(origin)
         )));
     }
     expect("storage", &m["storage"], serde_json::json!(want))?;

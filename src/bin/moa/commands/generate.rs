@@ -208,8 +208,12 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         // Before the model loads: a wrong folder is a typo, not a reason to wait.
         if !dir.join("manifest.json").is_file() {
             bail!(
-                "--kernels `{}`: no manifest.json there; it is the folder moa-compile writes (`moa-compile PLAN -o {} --target wgsl`)",
+                "--kernels `{}`: no manifest.json there; it is the folder moa-compile writes (`moa-compile {} -o {} --target wgsl`)",
                 dir.display(),
+                args.plan.as_ref().map_or_else(
+                    || "plans/smollm2-135m-moa-50.toml".to_string(),
+                    |p| p.display().to_string(),
+                ),
                 dir.display()
             );
         }
@@ -302,8 +306,13 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             } else {
                 format!("`{plan_name}`, the plan taken when no --plan is given")
             };
+            // The plan's own path in the command (round 27: `PLAN` where the path was known).
+            let plan_arg = args.plan.as_ref().map_or_else(
+                || "plans/smollm2-135m-moa-50.toml".to_string(),
+                |p| p.display().to_string(),
+            );
             bail!(
-                "--kernels `{}` was compiled for another plan than {which}: {diff}; give the plan it was compiled from with --plan, or compile this one (`moa-compile PLAN -o {}`)",
+                "--kernels `{}` was compiled for another plan than {which}: {diff}; give the plan it was compiled from with --plan, or compile this one (`moa-compile {plan_arg} -o {} --target wgsl`)",
                 dir.display(),
                 dir.display()
             );

@@ -214,3 +214,37 @@ fn the_sink_note_says_which_spans_it_counts() {
         "{out}"
     );
 }
+
+/// `--check` of a folder against a plan of many layers printed every file (4 084 "would be
+/// removed" lines for a 1024-layer folder): at most 40 lines of each kind now, then a count,
+/// and the totals still count every file.
+#[test]
+fn check_lists_at_most_forty_files_of_a_kind() {
+    let dir = scratch("check-cap");
+    let layers = (0..20)
+        .map(|_| "[[layers]]\nalpha = [0, 0]\nbeta = [1.0, 1.0]\n")
+        .collect::<String>();
+    let plan = dir.join("deep.toml");
+    std::fs::write(
+        &plan,
+        format!(
+            "format_version = 1\n\n[model]\nname = \"deep\"\nlayers = 20\nq_heads = 2\nkv_heads = 1\nhead_dim = 16\nmax_context_tokens = 1024\n\n[span]\nmax_new_tokens = 64\n\n{layers}"
+        ),
+    )
+    .unwrap();
+    let out = dir.join("empty");
+    std::fs::create_dir_all(&out).unwrap();
+    let (code, _, err) = run("moa-compile", &[s(&plan), "-o", s(&out), "--check"]);
+    assert_eq!(code, 1, "{err}");
+    let listed = err.lines().filter(|l| l.starts_with("  missing: ")).count();
+    assert_eq!(listed, 40, "{err}");
+    // 20 layers × (WGSL prefill, WGSL decode, CUDA), the decode merge, manifest, kernels.rs.
+    let files = 20 * 3 + 1 + 2;
+    assert!(
+        err.contains(&format!("… and {} more of the kind `missing`", files - 40))
+            && err.contains(&format!(
+                "({files} missing, at most 40 of a kind listed above; the compile writes {files} files)"
+            )),
+        "{err}"
+    );
+}

@@ -1,5 +1,5 @@
 #!/bin/bash
-# NOT YET RUN (written in session 40, when no device machine was lent). To run it from the repository root:
+# Run in session 41 (results: call1/, RESULTS.md "Session 41, lead calls 1 and 2"). To run it from the repository root:
 #   cargo build --release --example wgpu_products_engine && mkdir -p .dev-lead40 && bash benches/gl-debs.sh .dev-lead40/gl
 #   xz -9 -c target/release/examples/wgpu_products_engine > .dev-lead40/wpe.xz
 #   git worktree add /tmp/moa-old 5a04b8e6 && (cd /tmp/moa-old && cargo build --release --example wgpu_products_engine) \

@@ -1,5 +1,5 @@
 #!/bin/bash
-# NOT YET RUN (session 40). Carry as call1.sh says (only wpe.xz and gl/ are needed); bash .dev-lead40/call2.sh.
+# Run in session 41 (results: call2/). Carry as call1.sh says (only wpe.xz and gl/ are needed); bash .dev-lead40/call2.sh.
 # Session 40, lead call 2 (after call 1, same warm machine): decode chunk sweeps of dense and the upstream plans at
 # 4 rows x 4096 on the 1B and 8B shapes (a new request per chunk length; 0 = the work-list model's choice), and
 # the Llama-3.2-3B shape with its upstream plan.

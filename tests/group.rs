@@ -136,6 +136,8 @@ mod user_round25;
 mod user_round26;
 #[path = "user_round27.rs"]
 mod user_round27;
+#[path = "user_round28.rs"]
+mod user_round28;
 #[path = "version_commit.rs"]
 mod version_commit;
 #[path = "wgpu_options.rs"]

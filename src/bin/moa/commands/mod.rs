@@ -34,12 +34,27 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// Writes `bytes` to `path` through a temporary file beside it (`<path>.partial-<pid>`),
 /// renamed over `path`: a run stopped during a plain write left a truncated file (an eval
 /// report, a plan TOML) that later commands refused or, worse, read as fewer plans.
-/// A path that exists and is not a regular file (`/dev/stdout`, a pipe) is written in place.
+/// A path that exists and is not a regular file (a pipe, a terminal), or that is reached
+/// through `/dev` or `/proc` (`/dev/stdout`, `/dev/fd/3`), is written in place; a link to
+/// a file is followed, the file it names written whole and the link kept (round 28: the
+/// rename replaced the link itself, `-o /dev/stdout` with stdout in a file replaced the
+/// system's `/dev/stdout` link and the output was lost). A dangling link is written
+/// through, in place.
 pub fn write_whole(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
     use anyhow::Context;
-    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
-        return std::fs::write(path, bytes)
-            .with_context(|| format!("cannot write `{}`", path.display()));
+    let in_place = |p: &std::path::Path| {
+        std::fs::write(p, bytes).with_context(|| format!("cannot write `{}`", path.display()))
+    };
+    let special = |p: &std::path::Path| p.starts_with("/dev") || p.starts_with("/proc");
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) || special(path) {
+        return in_place(path);
+    }
+    if path.symlink_metadata().is_ok_and(|m| m.is_symlink()) {
+        return match std::fs::canonicalize(path) {
+            Ok(target) if special(&target) => in_place(path),
+            Ok(target) => write_whole(&target, bytes),
+            Err(_) => in_place(path),
+        };
     }
     // Said before the temporary is made: `-o FOLDER` failed at the rename, leaving
     // `FOLDER.partial-<pid>` beside it, and a missing folder was reported as the
@@ -319,10 +334,10 @@ pub fn check_output_folder(flag: &str, path: &std::path::Path) -> anyhow::Result
     Ok(())
 }
 
-/// Writes `text` to `path` whole ([`write_whole`]), or to standard output when no path is
-/// given.
+/// Writes `text` to `path` whole ([`write_whole`]), or to standard output when no path or
+/// `-` is given (round 28: `-o -` wrote a file named `-`, while `-` as an input is stdin).
 pub fn write_output(path: Option<&std::path::Path>, text: &str) -> anyhow::Result<()> {
-    match path {
+    match path.filter(|p| *p != std::path::Path::new("-")) {
         Some(p) => write_whole(p, text.as_bytes()),
         None => {
             use std::io::Write;

@@ -851,15 +851,19 @@ fn identical_removed(
     if candidates.is_empty() {
         return candidates;
     }
-    let artifacts = compiled.all_artifacts();
+    // By path, once: a folder of a 1024-layer plan has thousands of candidates.
+    let sources: std::collections::HashMap<PathBuf, &str> = compiled
+        .all_artifacts()
+        .iter()
+        .flat_map(|(_, a)| a.iter())
+        .map(|a| (dir.join(&a.path), a.source.as_str()))
+        .collect();
     candidates
         .into_iter()
         .filter(|p| {
-            let same = artifacts
-                .iter()
-                .flat_map(|(_, a)| a.iter())
-                .find(|a| dir.join(&a.path) == *p)
-                .is_some_and(|a| std::fs::read(p).is_ok_and(|have| have == a.source.as_bytes()));
+            let same = sources
+                .get(p)
+                .is_some_and(|src| std::fs::read(p).is_ok_and(|have| have == src.as_bytes()));
             !same
         })
         .collect()

@@ -92,3 +92,39 @@ fn generate_rows_follow_the_command_line_order_of_prompts_and_files() {
     let help = run("moa", &["generate", "--help"]).1;
     assert!(help.contains("rows follow the order given"), "{help}");
 }
+
+/// Round 28: `moa model info` of a folder whose model.safetensors is cut short printed
+/// "unreadable" on the `tensor_types` line and exited 0, where a broken GGUF exits 2. It
+/// exits 2 now, naming the file and what is wrong (the folder's config lines are still
+/// printed); a whole folder exits 0.
+#[test]
+fn model_info_of_a_broken_safetensors_exits_2_as_a_broken_gguf_does() {
+    let dir = scratch("info-broken");
+    let model = tiny_model(&dir.join("m"));
+    let (code, out, err) = run("moa", &["model", "info", s(&model)]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("tensor_types     BF16 x "), "{out}");
+
+    let weights = model.join("model.safetensors");
+    let bytes = std::fs::read(&weights).unwrap();
+    std::fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
+    let (code, out, err) = run("moa", &["model", "info", s(&model)]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(
+        err.contains(&format!("`{}`", weights.display())) && err.contains("truncated"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(out.contains("layers           2"), "{out}");
+
+    std::fs::write(&weights, b"not safetensors").unwrap();
+    refused(
+        "moa",
+        &["model", "info", s(&model)],
+        &[&format!("`{}`", weights.display())],
+    );
+
+    let gguf = dir.join("broken.gguf");
+    std::fs::write(&gguf, b"GGUF").unwrap();
+    refused("moa", &["model", "info", s(&gguf)], &[s(&gguf)]);
+}

@@ -428,9 +428,11 @@ pub enum ModelCommand {
     /// types such as Q4_K, or a folder's safetensors dtypes; a type moa cannot read, such
     /// as a GGUF's IQ4_XS or a folder's I16 or F8_E4M3, is marked and its first tensor
     /// named, where a load refuses the file; a folder whose headers lack a tensor the
-    /// model needs, or hold one of another shape, gets a `weights` line naming it). It
-    /// reads headers, not weight values: a NaN or infinite weight is refused when a
-    /// command loads the model, naming the file, tensor and element.
+    /// model needs, or hold one of another shape, gets a `weights` line naming it). Weights
+    /// that cannot be read (a truncated file) or lack a tensor fail it with exit 2, naming
+    /// the file and what is wrong, after a folder's other lines. It reads headers, not
+    /// weight values: a NaN or infinite weight is refused when a command loads the model,
+    /// naming the file, tensor and element.
     Info {
         /// A GGUF file or a Hugging Face folder (default: the fetched default model).
         path: Option<PathBuf>,

@@ -249,11 +249,16 @@ fn git_lfs_pointers_are_named_as_such() {
 
     let weights = tiny_folder(&dir, "weights");
     std::fs::write(weights.join("model.safetensors"), LFS_POINTER).unwrap();
+    // The config is printed, then the command exits 2 as for the GGUF below (round 28).
     let (code, out, err) = run("moa", &["model", "info", s(&weights)]);
-    assert_eq!(code, 0, "{err}");
+    assert_eq!(code, 2, "{err}");
     assert!(
         out.contains(said) && out.contains("5.7 MB") && out.contains(fix),
         "{out}"
+    );
+    assert!(
+        err.contains("model.safetensors") && err.contains(said),
+        "{err}"
     );
     let e = moa::model::Model::load(&weights).err().unwrap().to_string();
     assert!(e.contains("model.safetensors") && e.contains(said), "{e}");

@@ -128,3 +128,92 @@ fn model_info_of_a_broken_safetensors_exits_2_as_a_broken_gguf_does() {
     std::fs::write(&gguf, b"GGUF").unwrap();
     refused("moa", &["model", "info", s(&gguf)], &[s(&gguf)]);
 }
+
+/// Round 28: a config.json refused for a value named moa's own field (`n_layers` is 0),
+/// not the key the user wrote (`num_hidden_layers`); a GGUF file's refusals named the same
+/// fields. Each names its file's key now, with the allowed range; layers and query heads
+/// past what a plan takes (1..=1024) are refused at the config too (`num_hidden_layers` =
+/// 10^8 ran `moa model info` out of memory).
+#[test]
+fn config_errors_name_the_key_of_the_file_they_come_from() {
+    use candle_core::quantized::gguf_file::Value;
+    let dir = scratch("config-keys");
+    let model = tiny_model(&dir.join("m"));
+    let config = model.join("config.json");
+    let original = std::fs::read_to_string(&config).unwrap();
+    let cases: [(&str, serde_json::Value, &[&str]); 5] = [
+        (
+            "num_hidden_layers",
+            0.into(),
+            &["`num_hidden_layers` = 0 is out of range: allowed 1..=1024"],
+        ),
+        (
+            "num_hidden_layers",
+            100_000_000.into(),
+            &["`num_hidden_layers` = 100000000 is out of range: allowed 1..=1024"],
+        ),
+        (
+            "num_key_value_heads",
+            3.into(),
+            &["`num_key_value_heads` = 3 does not divide `num_attention_heads` = 4"],
+        ),
+        (
+            "max_position_embeddings",
+            0.into(),
+            &["`max_position_embeddings` is 0: allowed 1 or more"],
+        ),
+        (
+            "intermediate_size",
+            0.into(),
+            &["`intermediate_size` is 0: allowed 1 or more"],
+        ),
+    ];
+    for (key, value, needles) in cases {
+        let mut json: serde_json::Value = serde_json::from_str(&original).unwrap();
+        json[key] = value;
+        std::fs::write(&config, json.to_string()).unwrap();
+        let err = refused(
+            "moa",
+            &["model", "info", s(&model)],
+            &[&[&format!("`{}`", config.display())[..]], needles].concat(),
+        );
+        for field in [
+            "n_layers",
+            "kv_heads",
+            "q_heads",
+            "context_length",
+            "ffn_size",
+        ] {
+            assert!(!err.contains(&format!("`{field}`")), "{err}");
+        }
+    }
+
+    let cases: [(&str, u32, &str); 3] = [
+        (
+            "llama.block_count",
+            0,
+            "`llama.block_count` = 0 is out of range: allowed 1..=1024",
+        ),
+        (
+            "llama.attention.head_count_kv",
+            3,
+            "`llama.attention.head_count_kv` = 3 does not divide `llama.attention.head_count` = 4",
+        ),
+        (
+            "llama.context_length",
+            0,
+            "`llama.context_length` is 0: allowed 1 or more",
+        ),
+    ];
+    for (key, value, needle) in cases {
+        let gguf = dir.join("m.gguf");
+        common::tiny::tiny(5, true).write_gguf(&gguf, |md, _| {
+            for (k, v) in md.iter_mut() {
+                if k == key {
+                    *v = Value::U32(value);
+                }
+            }
+        });
+        refused("moa", &["model", "info", s(&gguf)], &[s(&gguf), needle]);
+    }
+}

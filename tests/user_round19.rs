@@ -86,7 +86,7 @@ fn diagnose_without_a_needle_sample_is_refused_before_the_model() {
         ],
         &[
             "has no sample with a needle position",
-            "its 1 samples are running text",
+            "its 1 sample is running text",
         ],
     );
     assert!(!err.contains("safetensors"), "the weights were read: {err}");

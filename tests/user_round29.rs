@@ -217,3 +217,75 @@ fn config_errors_name_the_key_of_the_file_they_come_from() {
         refused("moa", &["model", "info", s(&gguf)], &[s(&gguf), needle]);
     }
 }
+
+/// Round 28: counts of one with a plural noun ("decode: 1 steps x 1 rows", "1 tensors").
+/// `moa generate`'s summary and `moa plan show`'s model line say "1 step x 1 row",
+/// "1 layer, 1 query head, 1 KV head" now; other counts keep their plurals.
+#[test]
+fn a_count_of_one_takes_a_singular_noun() {
+    let dir = scratch("plural");
+    let model = tiny_model(&dir.join("m"));
+    let (code, _, err) = run(
+        "moa",
+        &[
+            "generate",
+            "--model",
+            s(&model),
+            "--dense",
+            "--raw",
+            "--ignore-eos",
+            "--max-new-tokens",
+            "2",
+            "--prompt",
+            "a",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("prefill: 1 token in ") && err.contains("decode: 1 step x 1 row in "),
+        "{err}"
+    );
+    let (code, _, err) = run(
+        "moa",
+        &[
+            "generate",
+            "--model",
+            s(&model),
+            "--dense",
+            "--raw",
+            "--ignore-eos",
+            "--max-new-tokens",
+            "3",
+            "--prompt",
+            "ab",
+            "--prompt",
+            "c",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("prefill: 3 tokens in ") && err.contains("decode: 2 steps x 2 rows in "),
+        "{err}"
+    );
+
+    let plan = dir.join("one.toml");
+    std::fs::write(
+        &plan,
+        common::cli::fixture_gqa()
+            .replace("layers = 3", "layers = 1")
+            .replace("q_heads = 8", "q_heads = 1")
+            .replace("kv_heads = 2", "kv_heads = 1")
+            .split("[[layers]]")
+            .next()
+            .unwrap()
+            .to_string()
+            + "[[layers]]\nalpha = [64]\nbeta = [0.5]\n",
+    )
+    .unwrap();
+    let (code, out, err) = run("moa", &["plan", "show", s(&plan), "--prompt-len", "100"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(": 1 layer, 1 query head, 1 KV head, head_dim 64"),
+        "{out}"
+    );
+}

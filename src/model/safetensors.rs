@@ -392,9 +392,12 @@ fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
             if !files.contains(&shard) && !shard.is_file() {
                 let holds = map.values().filter(|f| f.as_str() == Some(name)).count();
                 return Err(bad(format!(
-                    "`weight_map` names the shard `{name}` ({holds} tensors, `{tensor}` \
-                     among them), which is not a file in the folder: a download cut short? \
-                     fetch that file again"
+                    "`weight_map` names the shard `{name}` ({}), which is not a file in the \
+                     folder: a download cut short? fetch that file again",
+                    match holds {
+                        1 => format!("for its 1 tensor, `{tensor}`"),
+                        n => format!("{n} tensors, `{tensor}` among them"),
+                    }
                 )));
             }
             files.push(shard);

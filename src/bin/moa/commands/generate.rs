@@ -635,10 +635,13 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             * u64::from(req.n_tokens())
             * gpu.storage().bytes() as u64
     };
+    // "1 step x 1 row", not "1 steps x 1 rows" (round 28).
     eprintln!(
-        "prefill: {prompt_tokens} tokens in {prefill_s:.2} s = {:.1} tok/s; decode: {} steps x {rows} rows in {decode_s:.2} s = {:.1} tok/s",
+        "prefill: {} in {prefill_s:.2} s = {:.1} tok/s; decode: {} x {} in {decode_s:.2} s = {:.1} tok/s",
+        moa::input::counted(prompt_tokens, "token"),
         prompt_tokens as f64 / prefill_s,
-        steps,
+        moa::input::counted(steps, "step"),
+        moa::input::counted(rows, "row"),
         (steps * rows) as f64 / decode_s.max(1e-9)
     );
     eprintln!(

@@ -43,6 +43,18 @@ pub fn shown_name(name: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// A count and its noun as moa prints them: `noun` as given for 1, with an `s` added for
+/// any other count ("1 step", "0 steps", "3 rows"). Round 28: "1 steps x 1 rows" and
+/// "1 tensors" read as slips. Regular plurals only; a noun whose plural is not `s`
+/// added (`family`) is written out by its caller.
+pub fn counted(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// Does `dir` take a new file? Creates `{dir}/.{name}-{process id}` (never over an
 /// existing file) and removes it; the error is the OS's (see [`write_refusal`]).
 pub fn probe_new_file(dir: &Path, name: &str) -> io::Result<()> {
@@ -335,5 +347,17 @@ mod prompt_text_tests {
         assert_eq!(document_text(lf), lf);
         assert_eq!(document_text("\n\r\n"), "");
         assert_eq!(document_text("  x \t\n"), "  x \t\n");
+    }
+}
+
+#[cfg(test)]
+mod counted_tests {
+    use super::counted;
+
+    #[test]
+    fn one_is_singular_and_every_other_count_plural() {
+        assert_eq!(counted(1, "step"), "1 step");
+        assert_eq!(counted(0, "step"), "0 steps");
+        assert_eq!(counted(12, "KV head"), "12 KV heads");
     }
 }

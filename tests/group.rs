@@ -138,6 +138,8 @@ mod user_round26;
 mod user_round27;
 #[path = "user_round28.rs"]
 mod user_round28;
+#[path = "user_round29.rs"]
+mod user_round29;
 #[path = "version_commit.rs"]
 mod version_commit;
 #[path = "wgpu_options.rs"]

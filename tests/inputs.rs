@@ -1347,7 +1347,9 @@ fn a_config_with_fewer_layers_than_the_weights_is_refused_not_truncated() {
     std::fs::write(dir.join("config.json"), json.to_string()).unwrap();
     let e = moa::model::read_config(&dir).unwrap_err().to_string();
     assert!(
-        e.contains("config.json`: unsupported model: `context_length` is 0: allowed 1 or more"),
+        e.contains(
+            "config.json`: unsupported model: `max_position_embeddings` is 0: allowed 1 or more"
+        ),
         "{e}"
     );
 }

@@ -61,7 +61,7 @@ fn a_random_model_has_a_tokenizer_and_calib_runs_on_it() {
     ];
     let (code, out, err) = moa(&dir, &args);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("wrote 1 samples to c.jsonl"), "{out}");
+    assert!(out.contains("wrote 1 sample to c.jsonl"), "{out}");
 
     std::fs::remove_file(dir.join("rnd/tokenizer.json")).unwrap();
     let (code, _, err) = moa(&dir, &args);

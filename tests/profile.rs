@@ -505,7 +505,7 @@ fn drop_wrong_with_nothing_left_is_a_clear_error() {
     assert!(!out.status.success(), "{err}");
     assert!(
         err.contains("dropping passkey-32-0 (--drop-wrong)")
-            && err.contains("length 32: the dense model answered all 1 samples")
+            && err.contains("length 32: the dense model answered the 1 sample of")
             && err.contains("calib.jsonl"),
         "{err}"
     );

@@ -69,7 +69,8 @@ fn tiny_folder(dir: &Path, leave_out: Option<&str>, reshape: Option<(&str, Vec<u
 
 /// Round 19's leftover: `moa model info` listed a folder whose safetensors header lacks a
 /// tensor the model needs (or holds one of another shape) as if it were whole; only a
-/// load named the tensor. Now a `weights` line names it; a whole folder has none.
+/// load named the tensor. Now a `weights` line names it (and, since round 28, the command
+/// exits 2 naming it, as for a broken GGUF); a whole folder has none.
 #[test]
 fn model_info_names_a_tensor_the_headers_lack_or_misshape() {
     let dir = scratch("info-gaps");
@@ -84,8 +85,11 @@ fn model_info_names_a_tensor_the_headers_lack_or_misshape() {
 
     let q = "model.layers.0.self_attn.q_proj.weight";
     let missing = tiny_folder(&dir.join("missing"), Some(q), None);
+    // Every line is printed, then the command fails as for a broken GGUF (round 28: the
+    // folder exited 0), naming the tensor on stderr too.
     let (code, out, err) = run("moa", &["model", "info", s(&missing)]);
-    assert_eq!(code, 0, "{err}");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(q) && err.contains(s(&missing)), "{err}");
     assert!(
         out.contains(&format!(
             "1 of the tensors config.json asks for is missing from the safetensors headers or of another shape (the first: `{q}` (shape [8, 8]) is missing)"
@@ -102,7 +106,8 @@ fn model_info_names_a_tensor_the_headers_lack_or_misshape() {
     let k = "model.layers.0.self_attn.k_proj.weight";
     let misshaped = tiny_folder(&dir.join("misshaped"), None, Some((k, vec![8, 4])));
     let (code, out, err) = run("moa", &["model", "info", s(&misshaped)]);
-    assert_eq!(code, 0, "{err}");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("has shape [8, 4], expected [4, 8]"), "{err}");
     assert!(
         out.contains(&format!("`{k}` in `")) && out.contains("has shape [8, 4], expected [4, 8]"),
         "{out}"

@@ -10,6 +10,7 @@ use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use moa::codegen::emit::crlf_to_lf;
 use moa::codegen::{self, Target};
+use moa::input::counted;
 use moa::lower::StorageType;
 use moa::plan::Plan;
 
@@ -491,9 +492,17 @@ fn folder_plan(dir: &Path, manifest: &str) -> Option<FolderPlan> {
         } else {
             String::new()
         };
+        // A manifest's counts as "1 layer", "2 KV heads" (round 28's plural slips).
+        let count = |v: &serde_json::Value, noun: &str| match v.as_u64() {
+            Some(n) => counted(n as usize, noun),
+            None => format!("{v} {noun}s"),
+        };
         return Some(FolderPlan::Other(format!(
-            "{name}: {} layers, {} query heads, {} KV heads, head_dim {}{differs}",
-            m["layers"], m["q_heads"], m["kv_heads"], m["head_dim"]
+            "{name}: {}, {}, {}, head_dim {}{differs}",
+            count(&m["layers"], "layer"),
+            count(&m["q_heads"], "query head"),
+            count(&m["kv_heads"], "KV head"),
+            m["head_dim"]
         )));
     }
     // Same model: say what moved, so an edited plan is not reported as "another plan"

@@ -242,19 +242,32 @@ impl LlamaConfig {
         Ok(())
     }
 
-    /// Rejects shapes the forward pass cannot run, naming the first bad field.
-    pub(crate) fn validate(&self, path: &str) -> Result<(), ModelError> {
+    /// Rejects shapes the forward pass cannot run, naming the first bad value by the key
+    /// it was read from (`keys`: config.json's or the GGUF file's, not this struct's field
+    /// names; round 28: "`n_layers` is 0" of a config.json that says `num_hidden_layers`).
+    pub(crate) fn validate(&self, path: &str, keys: ConfigKeys) -> Result<(), ModelError> {
         let bad = |message: String| ModelError::Unsupported {
             path: path.to_string(),
             message,
         };
-        // Field names as in `LlamaConfig` (GGUF and config.json keys differ; `moa model
-        // info` prints these names).
+        let key = |field: &str| keys.key(field);
+        // A plan takes 1..=1024 layers and query heads (`plan::MAX_LAYERS`, `MAX_HEADS`):
+        // past them no plan fits the model, and `num_hidden_layers` = 10^8 ran `moa model
+        // info` out of memory listing the tensors the headers lack.
+        for (field, v, max) in [
+            ("n_layers", self.n_layers, crate::plan::MAX_LAYERS),
+            ("q_heads", self.q_heads, crate::plan::MAX_HEADS),
+        ] {
+            if v == 0 || v > max as usize {
+                return Err(bad(format!(
+                    "{} = {v} is out of range: allowed 1..={max}, the most moa's plans take",
+                    key(field)
+                )));
+            }
+        }
         for (field, v) in [
-            ("n_layers", self.n_layers),
             ("hidden_size", self.hidden_size),
             ("ffn_size", self.ffn_size),
-            ("q_heads", self.q_heads),
             ("kv_heads", self.kv_heads),
             ("head_dim", self.head_dim),
             ("vocab_size", self.vocab_size),
@@ -263,7 +276,7 @@ impl LlamaConfig {
             ("context_length", self.context_length),
         ] {
             if v == 0 {
-                return Err(bad(format!("`{field}` is 0: allowed 1 or more")));
+                return Err(bad(format!("{} is 0: allowed 1 or more", key(field))));
             }
         }
         // Past it, the shape's u32 context saturated to 4294967295 and every plan made
@@ -272,27 +285,32 @@ impl LlamaConfig {
         let max = crate::plan::MAX_CONTEXT_TOKENS;
         if self.context_length > max as usize {
             return Err(bad(format!(
-                "`context_length` (config.json's `max_position_embeddings`, a GGUF's \
-                 `<arch>.context_length`) = {} is out of range: allowed 1..={max}, the \
-                 longest context moa's plans and kernels take",
+                "{} = {} is out of range: allowed 1..={max}, the longest context moa's plans \
+                 and kernels take",
+                key("context_length"),
                 self.context_length
             )));
         }
         if !self.q_heads.is_multiple_of(self.kv_heads) {
             return Err(bad(format!(
-                "`kv_heads` = {} does not divide `q_heads` = {}",
-                self.kv_heads, self.q_heads
+                "{} = {} does not divide {} = {}",
+                key("kv_heads"),
+                self.kv_heads,
+                key("q_heads"),
+                self.q_heads
             )));
         }
         if !self.head_dim.is_multiple_of(2) {
             return Err(bad(format!(
-                "`head_dim` = {} is odd: RoPE rotates pairs",
+                "{} = {} is odd: RoPE rotates pairs",
+                key("head_dim"),
                 self.head_dim
             )));
         }
         if !(self.rope_theta.is_finite() && self.rope_theta > 0.0) {
             return Err(bad(format!(
-                "`rope_theta` = {} is not positive",
+                "{} = {} is not positive",
+                key("rope_theta"),
                 self.rope_theta
             )));
         }
@@ -301,11 +319,87 @@ impl LlamaConfig {
         }
         if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps >= 0.0) {
             return Err(bad(format!(
-                "`rms_norm_eps` = {} is negative",
+                "{} = {} is negative",
+                key("rms_norm_eps"),
                 self.rms_norm_eps
             )));
         }
         Ok(())
+    }
+}
+
+/// Where a [`LlamaConfig`] was read from, so that [`LlamaConfig::validate`] names the key
+/// a user wrote or can look up: `num_hidden_layers` in a config.json, `llama.block_count`
+/// in a GGUF file, not the struct's `n_layers`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum ConfigKeys {
+    /// A Hugging Face `config.json`; `head_dim`: it has a `head_dim` key (else the head
+    /// dimension is `hidden_size / num_attention_heads`).
+    HfConfig {
+        /// The file has a `head_dim` key.
+        head_dim: bool,
+    },
+    /// A GGUF file's `llama.*` metadata; `head_dim`: it has `llama.attention.key_length`.
+    Gguf {
+        /// The file has `llama.attention.key_length`.
+        head_dim: bool,
+    },
+    /// A config made in code: the struct's field names.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Fields,
+}
+
+impl ConfigKeys {
+    /// The key (in backticks) that `field` of [`LlamaConfig`] was read from, or how it was
+    /// worked out where no key holds it.
+    fn key(self, field: &str) -> String {
+        fn hf(f: &str) -> &str {
+            match f {
+                "n_layers" => "num_hidden_layers",
+                "ffn_size" => "intermediate_size",
+                "q_heads" => "num_attention_heads",
+                "kv_heads" => "num_key_value_heads",
+                "context_length" => "max_position_embeddings",
+                other => other,
+            }
+        }
+        fn gguf(f: &str) -> &str {
+            match f {
+                "n_layers" => "llama.block_count",
+                "hidden_size" => "llama.embedding_length",
+                "ffn_size" => "llama.feed_forward_length",
+                "q_heads" => "llama.attention.head_count",
+                "kv_heads" => "llama.attention.head_count_kv",
+                "head_dim" => "llama.attention.key_length",
+                "vocab_size" => "llama.vocab_size",
+                "context_length" => "llama.context_length",
+                "rope_theta" => "llama.rope.freq_base",
+                "rms_norm_eps" => "llama.attention.layer_norm_rms_epsilon",
+                other => other,
+            }
+        }
+        match (self, field) {
+            (ConfigKeys::HfConfig { head_dim: false }, "head_dim") => {
+                "the head dimension (`hidden_size` / `num_attention_heads`: there is no \
+                 `head_dim` key)"
+                    .into()
+            }
+            (ConfigKeys::Gguf { head_dim: false }, "head_dim") => {
+                "the head dimension (`llama.embedding_length` / `llama.attention.head_count`: \
+                 there is no `llama.attention.key_length`)"
+                    .into()
+            }
+            // Without `llama.vocab_size` it is the rows of `token_embd.weight`, else the
+            // length of `tokenizer.ggml.tokens`.
+            (ConfigKeys::Gguf { .. }, "vocab_size") => {
+                "the vocabulary size (`llama.vocab_size`, else the rows of \
+                 `token_embd.weight`, else the length of `tokenizer.ggml.tokens`)"
+                    .into()
+            }
+            (ConfigKeys::HfConfig { .. }, f) => format!("`{}`", hf(f)),
+            (ConfigKeys::Gguf { .. }, f) => format!("`{}`", gguf(f)),
+            (ConfigKeys::Fields, f) => format!("`{f}`"),
+        }
     }
 }
 
@@ -403,7 +497,7 @@ mod tests {
         ];
         for (scaling, want) in cases {
             let e = llama32_1b(Some(scaling))
-                .validate("m.gguf")
+                .validate("m.gguf", ConfigKeys::Fields)
                 .unwrap_err()
                 .to_string();
             assert!(e.contains("m.gguf") && e.contains(want), "{want}: {e}");

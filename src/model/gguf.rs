@@ -16,7 +16,7 @@ use std::path::Path;
 use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::Device;
 
-use super::config::{LlamaConfig, RopeScaling};
+use super::config::{ConfigKeys, LlamaConfig, RopeScaling};
 use super::weights::{assemble, check_layer_count, check_shape, unpermute_rope_rows, HostTensor};
 use super::{io_err, Model, ModelError, ModelFormat, SpecialTokens};
 
@@ -650,7 +650,8 @@ fn read_config_checked(g: &GgufFile, rope_scaling: bool) -> Result<LlamaConfig, 
     let kv_heads = g
         .get_usize_opt(&k("attention.head_count_kv"))?
         .unwrap_or(q_heads);
-    let head_dim = match g.get_usize_opt(&k("attention.key_length"))? {
+    let key_length = g.get_usize_opt(&k("attention.key_length"))?;
+    let head_dim = match key_length {
         Some(d) => d,
         None if q_heads > 0 => hidden_size / q_heads,
         None => 0,
@@ -713,7 +714,12 @@ fn read_config_checked(g: &GgufFile, rope_scaling: bool) -> Result<LlamaConfig, 
         // it was trained on, naming a number the file never said.
         context_length: g.get_usize(&k("context_length"))?,
     };
-    config.validate(&g.path)?;
+    config.validate(
+        &g.path,
+        ConfigKeys::Gguf {
+            head_dim: key_length.is_some(),
+        },
+    )?;
     Ok(config)
 }
 

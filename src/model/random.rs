@@ -490,7 +490,8 @@ mod tests {
     fn shapes_are_valid_and_weights_have_them() {
         for name in SHAPES {
             let c = like(name).unwrap();
-            c.validate(name).unwrap();
+            c.validate(name, crate::model::config::ConfigKeys::Fields)
+                .unwrap();
         }
         let mut c = like("smollm2-135m").unwrap();
         c.n_layers = 2;

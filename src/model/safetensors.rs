@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 use serde_json::Value;
 
-use super::config::{LlamaConfig, RopeScaling};
+use super::config::{ConfigKeys, LlamaConfig, RopeScaling};
 use super::weights::{assemble, check_layer_count, check_shape, HostTensor};
 use super::{io_err, Model, ModelError, ModelFormat, SpecialTokens};
 
@@ -267,7 +267,8 @@ fn read_config_checked(
     }
     let hidden_size = c.usize("hidden_size")?;
     let q_heads = c.usize("num_attention_heads")?;
-    let head_dim = match c.opt_usize("head_dim")? {
+    let head_dim_key = c.opt_usize("head_dim")?;
+    let head_dim = match head_dim_key {
         Some(d) => d,
         None => hidden_size.checked_div(q_heads).unwrap_or(0),
     };
@@ -287,7 +288,12 @@ fn read_config_checked(
         tied_embeddings: c.opt_bool("tie_word_embeddings")?.unwrap_or(false),
         context_length: c.opt_usize("max_position_embeddings")?.unwrap_or(2048),
     };
-    config.validate(&c.path)?;
+    config.validate(
+        &c.path,
+        ConfigKeys::HfConfig {
+            head_dim: head_dim_key.is_some(),
+        },
+    )?;
     let mut special = SpecialTokens {
         bos: c.ids("bos_token_id", config.vocab_size)?.first().copied(),
         eos: c.ids("eos_token_id", config.vocab_size)?,
@@ -386,9 +392,12 @@ fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
             if !files.contains(&shard) && !shard.is_file() {
                 let holds = map.values().filter(|f| f.as_str() == Some(name)).count();
                 return Err(bad(format!(
-                    "`weight_map` names the shard `{name}` ({holds} tensors, `{tensor}` \
-                     among them), which is not a file in the folder: a download cut short? \
-                     fetch that file again"
+                    "`weight_map` names the shard `{name}` ({}), which is not a file in the \
+                     folder: a download cut short? fetch that file again",
+                    match holds {
+                        1 => format!("for its 1 tensor, `{tensor}`"),
+                        n => format!("{n} tensors, `{tensor}` among them"),
+                    }
                 )));
             }
             files.push(shard);

@@ -119,13 +119,13 @@ pub(crate) fn solve(inst: &Instance, opts: &SolveOptions) -> Result<Assignment, 
     }
     let sol = model.solve().map_err(|e| match e {
         ResolutionError::Infeasible => OptimizeError::Infeasible(format!(
-            "the MILP is infeasible: no assignment satisfies {} with at most {} rules per layer",
+            "the MILP is infeasible: no assignment satisfies {} with at most {} per layer",
             inst.rows
                 .iter()
                 .map(|r| format!("{} in [{}, {}]", r.name, r.lo, r.hi))
                 .collect::<Vec<_>>()
                 .join(", "),
-            inst.max_rules_per_layer
+            crate::input::counted(inst.max_rules_per_layer, "rule")
         )),
         other => OptimizeError::Solver(format!("microlp: {other}")),
     })?;

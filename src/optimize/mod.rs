@@ -873,18 +873,18 @@ fn to_plan(
     let (lo, hi) = cfg.density_band;
     let near = cfg.near.as_ref().map_or(String::new(), |n| {
         format!(
-            "; at most {} units changed from the near plan {}",
-            n.max_changes,
+            "; at most {} changed from the near plan {}",
+            crate::input::counted(n.max_changes, "unit"),
             crate::eval::masking_key(Some(&n.plan))
         )
     });
     let provenance = format!(
-        "moa optimize from {}; cost: {}; {} candidate rules; KV density band [{lo}, {hi}] at N = {:?}; at most {} rules per layer; {}; minimised loss at N = {}{near}",
+        "moa optimize from {}; cost: {}; {}; KV density band [{lo}, {hi}] at N = {:?}; at most {} per layer; {}; minimised loss at N = {}{near}",
         sources.join(", "),
         if prep.cut_costs { "cut influence (all keys past each window removed at once)" } else { "per-entry influence tiles" },
-        prep.rules.len(),
+        crate::input::counted(prep.rules.len(), "candidate rule"),
         prep.constrained,
-        cfg.max_rules_per_layer,
+        crate::input::counted(cfg.max_rules_per_layer, "rule"),
         if cfg.gqa_native { "one rule per KV-head group (gqa-native)" } else { "one rule per query head" },
         objective
             .iter()

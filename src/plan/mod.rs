@@ -24,6 +24,13 @@ pub const MAX_ABS_ALPHA: i64 = 1 << 24;
 /// Largest head dimension the kernel templates are written for.
 pub const MAX_HEAD_DIM: u32 = 256;
 
+/// The most layers a plan takes (`model.layers`); a model whose config claims more is
+/// refused at load (`LlamaConfig` validation).
+pub const MAX_LAYERS: u32 = 1024;
+/// The most query heads per layer a plan takes (`model.q_heads`); a model whose config
+/// claims more is refused at load (`LlamaConfig` validation).
+pub const MAX_HEADS: u32 = 1024;
+
 /// The longest context a plan takes (`model.max_context_tokens`, 2^30 tokens); a model
 /// whose config claims more is refused at load (`LlamaConfig` validation).
 pub const MAX_CONTEXT_TOKENS: u32 = 1 << 30;
@@ -895,8 +902,8 @@ impl ModelShape {
 /// The one definition of the shape's ranges: `[layers, q_heads, kv_heads, head_dim,
 /// max_context_tokens]` as written, checked in that order.
 fn shape_from(name: Option<String>, v: [&Num; 5]) -> Result<ModelShape, (String, String)> {
-    let layers = range("model.layers", v[0], 1, 1024)?;
-    let q_heads = range("model.q_heads", v[1], 1, 1024)?;
+    let layers = range("model.layers", v[0], 1, MAX_LAYERS)?;
+    let q_heads = range("model.q_heads", v[1], 1, MAX_HEADS)?;
     let kv_heads = range_noted(
         "model.kv_heads",
         v[2],

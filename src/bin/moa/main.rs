@@ -27,7 +27,14 @@ fn main() -> ExitCode {
         }
         e.exit()
     });
-    let args = args::Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let mut args = args::Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // The derive keeps each flag's values apart; the rows of `generate` follow the order
+    // of --prompt and --prompt-file on the command line, which only the matches hold.
+    if let (args::Command::Generate(g), Some(("generate", m))) =
+        (&mut args.command, matches.subcommand())
+    {
+        g.set_order(m);
+    }
     match commands::run(args) {
         Ok(code) => code,
         Err(err) => {

@@ -102,8 +102,8 @@ impl DecodeStats {
         let steps = self.steps.max(1) as f64;
         let step_ms = (self.encode_s + self.finish_s + self.wait_s) / steps * 1e3;
         format!(
-            "decode: {} steps, {} dispatches/step, {:.2} ms/step ({:.2} ms encoding, {:.2} ms finishing, {:.2} ms encoded ahead, {} submitted ahead), {:.1} us/dispatch",
-            self.steps,
+            "decode: {}, {} dispatches/step, {:.2} ms/step ({:.2} ms encoding, {:.2} ms finishing, {:.2} ms encoded ahead, {} submitted ahead), {:.1} us/dispatch",
+            crate::input::counted(self.steps, "step"),
             self.dispatches,
             step_ms,
             self.encode_s / steps * 1e3,

@@ -115,7 +115,11 @@ pub fn run(args: CalibArgs) -> anyhow::Result<ExitCode> {
     calib::write_jsonl(&args.out, &samples)
         .with_context(|| format!("writing {}", args.out.display()))?;
     log.finish();
-    println!("wrote {} samples to {}", samples.len(), args.out.display());
+    println!(
+        "wrote {} to {}",
+        moa::input::counted(samples.len(), "sample"),
+        args.out.display()
+    );
     if let Some(note) = text_scored_note(&samples, args.text_scored) {
         eprintln!("{note}");
     }

@@ -148,8 +148,11 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     })?;
     if with_needle.is_empty() {
         return Err(no_needle(format!(
-            "its {} samples are running text",
-            samples.len()
+            "{} running text",
+            match samples.len() {
+                1 => "its 1 sample is".to_string(),
+                n => format!("its {n} samples are"),
+            }
         )));
     }
     let loaded = Model::load(&path)?;

@@ -16,6 +16,7 @@ use moa::eval::retrieval::{
     FamilyGrid, GridSpec, PerplexityCheck, PlanResult, ANSWER_TOKENS,
 };
 use moa::eval::work::{mean_span, ForwardCost};
+use moa::input::counted;
 use moa::lower::StorageType;
 use moa::model::reference::{CpuReference, Masking};
 use moa::model::{self, Model, ModelTokenizer};
@@ -374,13 +375,13 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("--merge: `{}` is not a moa eval report", m.display()))?;
         if prev.grid != grid {
             bail!(
-                "--merge: `{}` was run on another grid (lengths {:?}, {} depths, seed {}); this run: lengths {:?}, {} depths, seed {}",
+                "--merge: `{}` was run on another grid (lengths {:?}, {}, seed {}); this run: lengths {:?}, {}, seed {}",
                 m.display(),
                 prev.grid.lengths,
-                prev.grid.depths.len(),
+                counted(prev.grid.depths.len(), "depth"),
                 prev.grid.seed,
                 grid.lengths,
-                grid.depths.len(),
+                counted(grid.depths.len(), "depth"),
                 grid.seed
             );
         }
@@ -616,11 +617,14 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
         None => "the CUDA engine".into(),
     };
     eprintln!(
-        "moa eval: {} plans × {} families × {} lengths × {} depths on {device}",
-        plans.len(),
-        families.len(),
-        grid.lengths.len(),
-        grid.depths.len(),
+        "moa eval: {} × {} × {} × {} on {device}",
+        counted(plans.len(), "plan"),
+        match families.len() {
+            1 => "1 family".to_string(),
+            n => format!("{n} families"),
+        },
+        counted(grid.lengths.len(), "length"),
+        counted(grid.depths.len(), "depth"),
     );
     // Work in multiply-adds (moa::eval::work): a perplexity batch at --ppl-length is many
     // times a short retrieval batch (round 17: 8 min against 2–18 s on lavapipe), and the

@@ -11,7 +11,7 @@ use moa::runtime::engine::{Engine, PrefillProgress, Request, Sampling};
 use moa::runtime::wgpu::WgpuContext;
 use moa::runtime::wgpu_engine::{WgpuEngine, WgpuEngineOptions};
 
-use crate::args::GenerateArgs;
+use crate::args::{GenerateArgs, PromptSource};
 
 /// The default plan, embedded so the binary runs without a source tree.
 const DEFAULT_PLAN: &str = include_str!("../../../../plans/smollm2-135m-moa-50.toml");
@@ -320,14 +320,17 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     }
     // The prompts are read, checked and tokenized before the weights load (seconds to
     // minutes), so that a missing file or an empty prompt fails at once.
-    let mut texts: Vec<(String, String)> = args
-        .prompt
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (format!("--prompt #{}", i + 1), t.clone()))
-        .collect();
+    // One row per --prompt and --prompt-file, in the order given on the command line.
+    let mut texts: Vec<(String, String)> = Vec::new();
     let mut stdin_read = false;
-    for f in &args.prompt_file {
+    for source in args.sources() {
+        let f = match source {
+            PromptSource::Text(i) => {
+                texts.push((format!("--prompt #{}", i + 1), args.prompt[i].clone()));
+                continue;
+            }
+            PromptSource::File(i) => &args.prompt_file[i],
+        };
         // `-` is standard input (`echo hi | moa generate --prompt-file -`), read once.
         let text = if f.as_os_str() == "-" {
             if std::mem::replace(&mut stdin_read, true) {
@@ -632,10 +635,13 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             * u64::from(req.n_tokens())
             * gpu.storage().bytes() as u64
     };
+    // "1 step x 1 row", not "1 steps x 1 rows" (round 28).
     eprintln!(
-        "prefill: {prompt_tokens} tokens in {prefill_s:.2} s = {:.1} tok/s; decode: {} steps x {rows} rows in {decode_s:.2} s = {:.1} tok/s",
+        "prefill: {} in {prefill_s:.2} s = {:.1} tok/s; decode: {} x {} in {decode_s:.2} s = {:.1} tok/s",
+        moa::input::counted(prompt_tokens, "token"),
         prompt_tokens as f64 / prefill_s,
-        steps,
+        moa::input::counted(steps, "step"),
+        moa::input::counted(rows, "row"),
         (steps * rows) as f64 / decode_s.max(1e-9)
     );
     eprintln!(

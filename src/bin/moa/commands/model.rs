@@ -222,8 +222,12 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
                     bytes_shown(params.saturating_mul(4))
                 ),
             );
+            // Why the model's weights are broken (a safetensors file that cannot be read,
+            // a tensor the config asks for missing or misshapen): every line is printed,
+            // the config above being what info is mostly asked for, and then the command
+            // fails with exit 2 as a broken GGUF does (round 28: a broken folder exited 0).
+            let mut broken: Option<String> = None;
             if path.is_dir() {
-                // Said, not fatal: the config above is what info is mostly asked for.
                 match model::safetensors::tensor_dtypes(&path) {
                     Ok((types, unreadable)) => {
                         let listed = types
@@ -256,27 +260,35 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
                     }
                     // With the OS's reason: "cannot read `…/model.safetensors`" alone
                     // did not say it was the file's permissions (round 24).
-                    Err(e) => line(
-                        "tensor_types",
-                        format!("unreadable: {:#}", anyhow::Error::new(e)),
-                    ),
+                    Err(e) => {
+                        let why = format!("{:#}", anyhow::Error::new(e));
+                        line("tensor_types", format!("unreadable: {why}"));
+                        broken = Some(format!(
+                            "`{}`: the weights cannot be read: {why}",
+                            path.display()
+                        ));
+                    }
                 }
                 // A tensor the model needs that no header holds, or of another shape
                 // (round 19: a folder without a q_proj was listed as fine; only a load
                 // named it). An unreadable header was said just above.
                 if let Ok(gaps) = model::safetensors::header_gaps(&path, c) {
                     if let Some(first) = gaps.first() {
+                        let what = format!(
+                            "{} of the tensors config.json asks for {} missing from the safetensors \
+                             headers or of another shape (the first: {first})",
+                            gaps.len(),
+                            if gaps.len() == 1 { "is" } else { "are" },
+                        );
                         line(
                             "weights",
                             format!(
-                                "{} of the tensors config.json asks for {} missing from the safetensors \
-                                 headers or of another shape (the first: {first}): moa generate, eval, \
-                                 calib and profile refuse this folder, moa plan import takes its shape; \
-                                 a download cut short, or a config.json of another model?",
-                                gaps.len(),
-                                if gaps.len() == 1 { "is" } else { "are" },
+                                "{what}: moa generate, eval, calib and profile refuse this folder, \
+                                 moa plan import takes its shape; a download cut short, or a \
+                                 config.json of another model?"
                             ),
                         );
+                        broken = Some(format!("`{}`: {what}", path.display()));
                     }
                 }
             } else {
@@ -320,6 +332,12 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
                 }
             }
             print!("{out}");
+            if let Some(why) = broken {
+                anyhow::bail!(
+                    "{why}; moa generate, eval, calib and profile refuse this folder (its \
+                     config is printed above)"
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -237,12 +237,12 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
                 "no plan has a mean KV density in the band [{}, {}] ({:.2e} wide) at every \
                  length: a plan's density moves in steps (spans are multiples of {round} \
                  tokens; one unit of {units} moving one step at N = {shortest} moves the mean \
-                 by {step:.2e}), and at most {} rules per layer narrows it further; widen the \
+                 by {step:.2e}), and at most {} per layer narrows it further; widen the \
                  band (--band lo,hi, or --density D for [0.9·D, D])",
                 moa::plan::compact_number(lo),
                 moa::plan::compact_number(hi),
                 hi - lo,
-                cfg.max_rules_per_layer
+                moa::input::counted(cfg.max_rules_per_layer, "rule")
             ))
         } else {
             e

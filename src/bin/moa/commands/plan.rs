@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
+use moa::input::counted;
 use moa::plan::stats::{plan_stats, BYTES_PER_ELEM};
 use moa::plan::SpanMode;
 use moa::plan::{upstream, ModelShape, Plan};
@@ -326,13 +327,13 @@ pub fn show(
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "model {} : {} layers, {} query heads, {} KV heads, head_dim {}",
+        "model {} : {}, {}, {}, head_dim {}",
         m.name
             .as_deref()
             .map_or("(unnamed)".into(), moa::input::shown_name),
-        m.layers,
-        m.q_heads,
-        m.kv_heads,
+        counted(m.layers as usize, "layer"),
+        counted(m.q_heads as usize, "query head"),
+        counted(m.kv_heads as usize, "KV head"),
         m.head_dim
     );
     let _ = writeln!(
@@ -584,11 +585,11 @@ fn max_batch(a: &MaxBatch) -> anyhow::Result<String> {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "model {} : {} layers, {} query / {} KV heads of {}, hidden {}, ffn {}, vocab {}; {}",
+        "model {} : {}, {} query / {} of {}, hidden {}, ffn {}, vocab {}; {}",
         a.shape_name,
-        c.n_layers,
+        counted(c.n_layers, "layer"),
         c.q_heads,
-        c.kv_heads,
+        counted(c.kv_heads, "KV head"),
         c.head_dim,
         c.hidden_size,
         c.ffn_size,
@@ -637,7 +638,8 @@ fn max_batch(a: &MaxBatch) -> anyhow::Result<String> {
     }
     let _ = writeln!(
         s,
-        "largest batch: {plan_rows} rows with the plan, {dense_rows} dense = {}",
+        "largest batch: {} with the plan, {dense_rows} dense = {}",
+        counted(plan_rows, "row"),
         if dense_rows == 0 {
             "dense fits no row".to_string()
         } else {

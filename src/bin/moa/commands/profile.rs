@@ -88,8 +88,11 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
             }
             if right.is_empty() && !wrong.is_empty() {
                 anyhow::bail!(
-                    "length {n}: the dense model answered all {} samples of `{}` wrongly, so --drop-wrong leaves nothing to profile (calibrate more samples, or leave out --drop-wrong)",
-                    wrong.len(),
+                    "length {n}: the dense model answered {} of `{}` wrongly, so --drop-wrong leaves nothing to profile (calibrate more samples, or leave out --drop-wrong)",
+                    match wrong.len() {
+                        1 => "the 1 sample".to_string(),
+                        n => format!("all {n} samples"),
+                    },
                     args.calib.display()
                 );
             }
@@ -176,7 +179,10 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
     for (n, (used, skipped)) in &plan {
         let mut timing = String::from("length\tsample\tn_tokens\tloss\tseconds\n");
         if *skipped > 0 {
-            eprintln!("length {n}: skipping {skipped} samples longer than {n} tokens");
+            eprintln!(
+                "length {n}: skipping {} longer than {n} tokens",
+                moa::input::counted(*skipped, "sample")
+            );
         }
         let mut report = |e: Event| match e {
             Event::Start(s) => progress.start_item(&format!(
@@ -240,8 +246,8 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
         }
         if shard.is_some() {
             println!(
-                "length {n}: shard done ({} samples stored under {})",
-                used.len(),
+                "length {n}: shard done ({} stored under {})",
+                moa::input::counted(used.len(), "sample"),
                 store.display()
             );
             continue;
@@ -250,7 +256,11 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
         prof.save(&file)?;
         let sfile = args.output.join(format!("summary_{n}.tsv"));
         super::write_whole(&sfile, profile::summary::summary_tsv(&prof).as_bytes())?;
-        println!("wrote {} ({} samples)", file.display(), used.len());
+        println!(
+            "wrote {} ({})",
+            file.display(),
+            moa::input::counted(used.len(), "sample")
+        );
     }
     println!("total {}", fmt_duration(progress.elapsed()));
     Ok(ExitCode::SUCCESS)

@@ -9,7 +9,11 @@
 # per-head rules.
 . "$(dirname "$0")/env.sh" c3 wpe
 P=benches/lead-h200/s41/plans
-for rep in 1 2; do
+# Passes: the default twice; MOA_WGSL_SG_DECODE=read (the flat decode's loads only: if the plans stay slow per
+# byte, the cost is where they read, not their math); MOA_WGSL_SG_DECODE=0 (the scalar decode: is the loss the flat
+# kernel's own).
+for rep in 1 2 read scalar; do
+case $rep in read) export MOA_WGSL_SG_DECODE=read;; scalar) export MOA_WGSL_SG_DECODE=0;; *) unset MOA_WGSL_SG_DECODE;; esac
 timeout 100 /tmp/wpe --like llama-3.2-1b --rows 4 --prompt 4096 --new 32 --profile 5 --parity 0 --plan dense \
   --plan $P/l1b-half-1rule.toml --plan $P/l1b-half-2rules.toml --plan $P/l1b-quarter-full.toml \
   --plan $U/meta-llama--Llama-3.2-1B-Instruct/moa_alpha_beta.json > "$R/r$rep.txt" 2>&1

@@ -225,9 +225,9 @@ fn config_errors_name_the_key_of_the_file_they_come_from() {
 fn a_count_of_one_takes_a_singular_noun() {
     let dir = scratch("plural");
     let model = tiny_model(&dir.join("m"));
-    let (code, _, err) = run(
-        "moa",
-        &[
+    // `moa generate`'s summary (standard error) for `new` tokens of each prompt.
+    let summary = |new: &str, prompts: &[&str]| {
+        let mut args = vec![
             "generate",
             "--model",
             s(&model),
@@ -235,34 +235,21 @@ fn a_count_of_one_takes_a_singular_noun() {
             "--raw",
             "--ignore-eos",
             "--max-new-tokens",
-            "2",
-            "--prompt",
-            "a",
-        ],
-    );
-    assert_eq!(code, 0, "{err}");
+            new,
+        ];
+        for p in prompts {
+            args.extend(["--prompt", p]);
+        }
+        let (code, _, err) = run("moa", &args);
+        assert_eq!(code, 0, "{err}");
+        err
+    };
+    let err = summary("2", &["a"]);
     assert!(
         err.contains("prefill: 1 token in ") && err.contains("decode: 1 step x 1 row in "),
         "{err}"
     );
-    let (code, _, err) = run(
-        "moa",
-        &[
-            "generate",
-            "--model",
-            s(&model),
-            "--dense",
-            "--raw",
-            "--ignore-eos",
-            "--max-new-tokens",
-            "3",
-            "--prompt",
-            "ab",
-            "--prompt",
-            "c",
-        ],
-    );
-    assert_eq!(code, 0, "{err}");
+    let err = summary("3", &["ab", "c"]);
     assert!(
         err.contains("prefill: 3 tokens in ") && err.contains("decode: 2 steps x 2 rows in "),
         "{err}"

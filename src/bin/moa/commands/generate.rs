@@ -146,6 +146,23 @@ fn check_host_memory(
     .map_err(anyhow::Error::msg)
 }
 
+/// A `--kernels` folder's refusal with `PLAN` in its `moa-compile` command replaced by the
+/// run's plan (`plan_arg`), and, for a folder of another plan, the other way out: the
+/// library reads folders for apps too, so it names no plan file (round 30: `moa generate
+/// --plan tiny.toml --kernels k` said "re-run `moa-compile PLAN -o k`").
+fn naming_the_plan(e: moa::codegen::CodegenError, plan_arg: &str) -> anyhow::Error {
+    let text = e.to_string();
+    if !text.contains("`moa-compile PLAN ") {
+        return e.into();
+    }
+    anyhow::anyhow!(text
+        .replace("`moa-compile PLAN ", &format!("`moa-compile {plan_arg} "))
+        .replace(
+            "; compile this plan with `",
+            "; give the plan it was compiled from with --plan, or compile this plan with `"
+        ))
+}
+
 pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     let sampling = Sampling {
         temperature: args.temperature,
@@ -204,23 +221,35 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         // Said after the weights loaded before (minutes for a 7B model).
         bail!("--kernels is for the wgpu back end; --backend cuda compiles the plan's CUDA kernels at start");
     }
+    // The plan as a `moa-compile` command names it: the --plan path, else the built-in
+    // plan's file in the source tree.
+    let plan_arg = args.plan.as_ref().map_or_else(
+        || "plans/smollm2-135m-moa-50.toml".to_string(),
+        |p| p.display().to_string(),
+    );
     if let Some(dir) = &args.kernels {
         // Before the model loads: a wrong folder is a typo, not a reason to wait.
         if !dir.join("manifest.json").is_file() {
+            // A compile stopped half-way leaves its marker and no manifest (round 30: the
+            // refusal read as if the folder were not moa-compile's at all).
+            let stopped = if dir.join(moa::codegen::emit::UNFINISHED_MARKER).is_file() {
+                format!(
+                    ", and its `{}` says a moa-compile into it was stopped before it finished; compile it again",
+                    moa::codegen::emit::UNFINISHED_MARKER
+                )
+            } else {
+                "; it is the folder moa-compile writes".to_string()
+            };
             bail!(
-                "--kernels `{}`: no manifest.json there; it is the folder moa-compile writes (`moa-compile {} -o {} --target wgsl`)",
+                "--kernels `{}`: no manifest.json there{stopped} (`moa-compile {plan_arg} -o {} --target wgsl`)",
                 dir.display(),
-                args.plan.as_ref().map_or_else(
-                    || "plans/smollm2-135m-moa-50.toml".to_string(),
-                    |p| p.display().to_string(),
-                ),
                 dir.display()
             );
         }
         // Every kernel file against the manifest's length and sha256, before the model
         // loads and before anything compiles: an edited or truncated file is named here,
         // not reported later as a missing entry point or a driver's compile error.
-        moa::codegen::emit::verify_output(dir)?;
+        moa::codegen::emit::verify_output(dir).map_err(|e| naming_the_plan(e, &plan_arg))?;
         // A WGSL decode form asked over a precompiled folder is refused by the engine
         // too, but only once the weights are read (seconds to minutes): the folder's
         // kernels keep the tuning they were written with, so say so now.
@@ -258,7 +287,23 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             (None, "dense".to_string())
         }
         (Some(p), false) => {
-            let plan = Plan::load(p)?;
+            let plan = match Plan::load(p) {
+                Err(moa::plan::PlanError::Parse { message, .. })
+                    if message.starts_with("is JSON") =>
+                {
+                    // The library's refusal names no file or model ("moa plan import FILE
+                    // --model MODEL"); both are known here (round 30).
+                    bail!(
+                        "`{}` is JSON, not a moa plan (TOML): --plan takes a moa plan; convert an upstream MoA plan ({{\"alphas\": ..., \"betas\": ...}}) for this model with `moa plan import {} --model {} -o {}`, then give --plan {}",
+                        p.display(),
+                        p.display(),
+                        model_path.display(),
+                        p.with_extension("toml").display(),
+                        p.with_extension("toml").display()
+                    );
+                }
+                plan => plan?,
+            };
             config.check_plan(&plan).with_context(|| {
                 format!(
                     "plan `{}` was made for another model than `{}`",
@@ -307,10 +352,6 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
                 format!("`{plan_name}`, the plan taken when no --plan is given")
             };
             // The plan's own path in the command (round 27: `PLAN` where the path was known).
-            let plan_arg = args.plan.as_ref().map_or_else(
-                || "plans/smollm2-135m-moa-50.toml".to_string(),
-                |p| p.display().to_string(),
-            );
             bail!(
                 "--kernels `{}` was compiled for another plan than {which}: {diff}; give the plan it was compiled from with --plan, or compile this one (`moa-compile {plan_arg} -o {} --target wgsl`)",
                 dir.display(),
@@ -498,6 +539,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         // (the engine reads it again; reading is cheap, the load is not).
         let storage = run_storage(args.f32, Some(ctx));
         moa::Compiled::read(dir, p, storage, moa::Target::Wgsl)
+            .map_err(|e| naming_the_plan(e, &plan_arg))
             .with_context(|| format!("--kernels `{}`", dir.display()))?;
     }
     check_host_memory(

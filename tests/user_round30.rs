@@ -1,0 +1,214 @@
+//! A new user's journey, round 30: `moa generate --kernels` with folders `moa-compile`
+//! wrote for this and for other plans, `--plan` given an upstream JSON, `--max-new-tokens`
+//! edges and `moa bench`'s checks before the GPU; what it found wrong, each pinned here.
+//! The models are tiny random ones (`moa::model::random`, what `moa model random` writes,
+//! of a shape that runs in a second on lavapipe); none needs the fetched model or a GPU.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::cli::s;
+
+common::cli::tagged!();
+
+/// A tiny random Llama folder (`moa model random`'s generator and files: bf16 weights,
+/// config.json and a byte-level tokenizer) at `dir`: 2 layers, 4 query / 2 KV heads of
+/// 16, a 256-token context.
+fn tiny_model(dir: &Path) -> PathBuf {
+    use moa::model::random;
+    let config = moa::model::LlamaConfig {
+        name: None,
+        n_layers: 2,
+        hidden_size: 64,
+        ffn_size: 96,
+        q_heads: 4,
+        kv_heads: 2,
+        head_dim: 16,
+        vocab_size: 300,
+        context_length: 256,
+        rope_scaling: None,
+        ..random::like("smollm2-135m").unwrap()
+    };
+    random::write_hf_folder(&random::random_model(&config, 7), dir).unwrap();
+    dir.to_path_buf()
+}
+
+/// A plan of [`tiny_model`]'s shape whose layer 0 head 3 has `alpha3` tokens.
+fn tiny_plan(alpha3: u32) -> String {
+    format!(
+        "format_version = 1\n\n[model]\nname = \"tiny\"\nlayers = 2\nq_heads = 4\nkv_heads = 2\n\
+         head_dim = 16\nmax_context_tokens = 256\n\n[span]\nsink_tokens = 4\nmin_span_tokens = 8\n\
+         block_tokens = 4\nmode = \"moa\"\nmax_new_tokens = 16\n\n[[layers]]\n\
+         alpha = [8, 8, 16, {alpha3}]\nbeta = [0.5, 0.25, 0.0, 1.0]\n\n[[layers]]\n\
+         alpha = [0, 0, 32, 32]\nbeta = [1.0, 1.0, 0.0, 0.0]\n"
+    )
+}
+
+/// `moa-compile plan -o out --target wgsl` and `extra` flags, which must succeed.
+fn compile(plan: &Path, out: &Path, extra: &[&str]) {
+    let args = [
+        &[s(plan), "-o", s(out), "--target", "wgsl", "-q"][..],
+        extra,
+    ]
+    .concat();
+    let (code, _, err) = run("moa-compile", &args);
+    assert_eq!(code, 0, "{err}");
+}
+
+/// Round 30: `moa generate --plan P --kernels DIR` refused a folder of another plan of
+/// the same shape, one of f32 kernels, one with a kernel file missing and one whose
+/// manifest was cut short with "`moa-compile PLAN -o DIR`": the library reads folders for
+/// apps too and names no plan, but generate knows the plan's path. Each names it now; a
+/// folder of another plan also says to give its own plan with --plan; a cut-short manifest
+/// says how to recover (it said only where the JSON ended); a folder a stopped compile
+/// left (its marker, no manifest) says so instead of "it is the folder moa-compile
+/// writes". All before the weights load.
+#[test]
+fn kernels_folder_refusals_name_the_plan_given() {
+    let dir = scratch("kernels");
+    let model = tiny_model(&dir.join("m"));
+    let plan = dir.join("tiny.toml");
+    std::fs::write(&plan, tiny_plan(0)).unwrap();
+    let other = dir.join("other.toml");
+    std::fs::write(&other, tiny_plan(4)).unwrap();
+    let gen = |kernels: &Path, needles: &[&str]| {
+        let err = refused(
+            "moa",
+            &[
+                "generate",
+                "--model",
+                s(&model),
+                "--plan",
+                s(&plan),
+                "--kernels",
+                s(kernels),
+                "--prompt",
+                "hi",
+                "--max-new-tokens",
+                "2",
+            ],
+            needles,
+        );
+        assert!(!err.contains("moa-compile PLAN"), "{err}");
+        assert!(!err.contains("building the engine"), "{err}");
+        err
+    };
+    // Another plan of the same shape.
+    let k = dir.join("k-other");
+    compile(&other, &k, &[]);
+    gen(
+        &k,
+        &[
+            "was compiled for another plan",
+            "give the plan it was compiled from with --plan, or compile this plan with",
+            &format!("`moa-compile {} -o {} --dtype f16`", s(&plan), s(&k)),
+        ],
+    );
+    // f32 kernels for an f16 run (lavapipe has shader-f16).
+    let k = dir.join("k-f32");
+    compile(&plan, &k, &["--dtype", "f32"]);
+    gen(
+        &k,
+        &[
+            "holds f32 kernels",
+            &format!("`moa-compile {} -o {} --dtype f16`", s(&plan), s(&k)),
+        ],
+    );
+    // A kernel file removed.
+    let k = dir.join("k-missing");
+    compile(&plan, &k, &[]);
+    std::fs::remove_file(k.join("wgsl/l01_decode.wgsl")).unwrap();
+    gen(
+        &k,
+        &[
+            "but the file is missing",
+            &format!("re-run `moa-compile {} -o {}`", s(&plan), s(&k)),
+        ],
+    );
+    // The manifest cut short.
+    let k = dir.join("k-cut");
+    compile(&plan, &k, &[]);
+    let m = std::fs::read(k.join("manifest.json")).unwrap();
+    std::fs::write(k.join("manifest.json"), &m[..200]).unwrap();
+    gen(
+        &k,
+        &[
+            "manifest.json: not JSON: ",
+            &format!("; re-run `moa-compile {} -o {}`", s(&plan), s(&k)),
+        ],
+    );
+    // A compile stopped before its manifest: the marker, no manifest.
+    let k = dir.join("k-stopped");
+    compile(&plan, &k, &[]);
+    std::fs::remove_file(k.join("manifest.json")).unwrap();
+    std::fs::write(k.join(moa::codegen::emit::UNFINISHED_MARKER), "").unwrap();
+    let err = gen(
+        &k,
+        &[
+            "no manifest.json there, and its `.moa-compile-unfinished` says a moa-compile into it was stopped before it finished",
+            &format!("(`moa-compile {} -o {} --target wgsl`)", s(&plan), s(&k)),
+        ],
+    );
+    assert!(
+        !err.contains("it is the folder moa-compile writes"),
+        "{err}"
+    );
+    // The same folder whole again runs.
+    compile(&plan, &k, &[]);
+    let (code, _, err) = run(
+        "moa",
+        &[
+            "generate",
+            "--model",
+            s(&model),
+            "--plan",
+            s(&plan),
+            "--kernels",
+            s(&k),
+            "--prompt",
+            "hi",
+            "--max-new-tokens",
+            "2",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+}
+
+/// Round 30: `moa generate --plan up.json` (an upstream MoA plan, which `moa bench` and
+/// `moa plan show --max-batch` import themselves) was refused with "moa plan import FILE
+/// --model MODEL -o PLAN.toml", placeholders for what the command line holds. It names
+/// the file, the model and a TOML beside the file.
+#[test]
+fn an_upstream_json_plan_is_refused_with_the_import_command_for_this_model() {
+    let dir = scratch("json-plan");
+    let model = tiny_model(&dir.join("m"));
+    let up = dir.join("up.json");
+    std::fs::write(
+        &up,
+        r#"{"alphas": [[8,8,16,0],[0,0,32,32]], "betas": [[0.5,0.25,0,1],[1,1,0,0]]}"#,
+    )
+    .unwrap();
+    refused(
+        "moa",
+        &[
+            "generate",
+            "--model",
+            s(&model),
+            "--plan",
+            s(&up),
+            "--prompt",
+            "hi",
+        ],
+        &[
+            &format!("`{}` is JSON, not a moa plan (TOML)", s(&up)),
+            &format!(
+                "`moa plan import {} --model {} -o {}`, then give --plan {}",
+                s(&up),
+                s(&model),
+                s(&dir.join("up.toml")),
+                s(&dir.join("up.toml"))
+            ),
+        ],
+    );
+}

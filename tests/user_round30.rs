@@ -212,3 +212,60 @@ fn an_upstream_json_plan_is_refused_with_the_import_command_for_this_model() {
         ],
     );
 }
+
+/// Round 30: `--max-new-tokens 0` was refused with "generation needs at least 1 new
+/// token", no range, where 252 said "allowed 1..=251"; both say the range now (0's before
+/// the model is read, so in words). With
+/// `--max-new-tokens 1` the prefill gives the only token and the summary said "decode: 0
+/// steps x 1 row in 0.00 s = 0.0 tok/s", a decode that seemed to run and crawl: it says
+/// no step ran now. The KV cache line said "0.00 MiB with this plan vs 0.00 MiB dense"
+/// of a tiny model; it takes `moa plan show`'s units (KiB, or bytes, below 1 MiB).
+#[test]
+fn max_new_tokens_edges_say_the_range_and_what_ran() {
+    let dir = scratch("max-new");
+    let model = tiny_model(&dir.join("m"));
+    let args = |n: &'static str| {
+        vec![
+            "generate".to_string(),
+            "--model".into(),
+            s(&model).into(),
+            "--dense".into(),
+            "--raw".into(),
+            "--ignore-eos".into(),
+            "--prompt".into(),
+            "hello".into(),
+            "--max-new-tokens".into(),
+            n.into(),
+        ]
+    };
+    let v = args("0");
+    let v: Vec<&str> = v.iter().map(String::as_str).collect();
+    refused(
+        "moa",
+        &v,
+        &["--max-new-tokens 0 is out of range: allowed 1..=(the model's context minus the longest prompt's tokens)"],
+    );
+    let v = args("252");
+    let v: Vec<&str> = v.iter().map(String::as_str).collect();
+    refused(
+        "moa",
+        &v,
+        &["--max-new-tokens 252 is out of range: allowed 1..=251"],
+    );
+    let v = args("1");
+    let v: Vec<&str> = v.iter().map(String::as_str).collect();
+    let (code, _, err) = run("moa", &v);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("prefill: 5 tokens in ")
+            && err.contains("; decode: no step (the prefill gave each row's only new token)"),
+        "{err}"
+    );
+    assert!(!err.contains("tok/s; decode: 0"), "{err}");
+    // The tiny cache in KiB, as `moa plan show` says it, not "0.00 MiB ... 0.00 MiB dense".
+    assert!(
+        err.contains(" KiB with this plan vs ") && err.contains(" KiB dense (100.0%)"),
+        "{err}"
+    );
+    assert!(!err.contains("0.00 MiB"), "{err}");
+}

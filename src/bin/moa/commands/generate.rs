@@ -17,10 +17,6 @@ use crate::args::{GenerateArgs, PromptSource};
 const DEFAULT_PLAN: &str = include_str!("../../../../plans/smollm2-135m-moa-50.toml");
 const DEFAULT_PLAN_NAME: &str = "plans/smollm2-135m-moa-50.toml (built in)";
 
-fn mib(b: u64) -> f64 {
-    b as f64 / (1024.0 * 1024.0)
-}
-
 /// Prompts at least this long (all rows) show prefill progress on a terminal.
 const PROGRESS_MIN_TOKENS: usize = 256;
 
@@ -214,8 +210,12 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     sampling
         .validate()
         .context("invalid --temperature or --top-p")?;
+    // Before anything is read (the model may be missing); round 30: it said no range,
+    // where 252 of a 256-token context said "allowed 1..=251" ([`check_max_new`]).
     if args.max_new_tokens == 0 {
-        bail!("--max-new-tokens 0 is out of range: generation needs at least 1 new token");
+        bail!(
+            "--max-new-tokens 0 is out of range: allowed 1..=(the model's context minus the longest prompt's tokens); generation needs at least 1 new token"
+        );
     }
     if args.kernels.is_some() && args.backend == "cuda" {
         // Said after the weights loaded before (minutes for a 7B model).
@@ -677,20 +677,31 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             * u64::from(req.n_tokens())
             * gpu.storage().bytes() as u64
     };
-    // "1 step x 1 row", not "1 steps x 1 rows" (round 28).
+    // "1 step x 1 row", not "1 steps x 1 rows" (round 28). With no decode step (one new
+    // token, which the prefill gives) there is no speed to say: "0 steps ... = 0.0 tok/s"
+    // read as a decode that ran and was slow (round 30).
+    let decode = if steps == 0 {
+        "decode: no step (the prefill gave each row's only new token)".to_string()
+    } else {
+        format!(
+            "decode: {} x {} in {decode_s:.2} s = {:.1} tok/s",
+            moa::input::counted(steps, "step"),
+            moa::input::counted(rows, "row"),
+            (steps * rows) as f64 / decode_s.max(1e-9)
+        )
+    };
     eprintln!(
-        "prefill: {} in {prefill_s:.2} s = {:.1} tok/s; decode: {} x {} in {decode_s:.2} s = {:.1} tok/s",
+        "prefill: {} in {prefill_s:.2} s = {:.1} tok/s; {decode}",
         moa::input::counted(prompt_tokens, "token"),
         prompt_tokens as f64 / prefill_s,
-        moa::input::counted(steps, "step"),
-        moa::input::counted(rows, "row"),
-        (steps * rows) as f64 / decode_s.max(1e-9)
     );
+    // In KiB or bytes below 1 MiB, as `moa plan show` says it: a tiny model's cache was
+    // "0.00 MiB with this plan vs 0.00 MiB dense" (round 30).
     eprintln!(
-        "KV cache at N = {}: {:.2} MiB with this plan vs {:.2} MiB dense ({:.1}%)",
+        "KV cache at N = {}: {} with this plan vs {} dense ({:.1}%)",
         req.n_tokens(),
-        mib(req.kv_bytes()),
-        mib(dense_bytes),
+        super::plan::size_shown(req.kv_bytes()),
+        super::plan::size_shown(dense_bytes),
         100.0 * req.kv_bytes() as f64 / dense_bytes as f64
     );
     if req.kv_bytes() > dense_bytes

@@ -269,3 +269,29 @@ fn max_new_tokens_edges_say_the_range_and_what_ran() {
     );
     assert!(!err.contains("0.00 MiB"), "{err}");
 }
+
+/// Round 30: `moa bench --model M --parity N` with a model whose context is at most
+/// --parity's 400-token prompts said "allowed --parity 1..=0", a range nothing is in.
+/// It says the model is too short for --parity, before the CUDA driver is looked for.
+#[test]
+fn bench_parity_with_a_short_context_model_says_why_not_an_empty_range() {
+    let dir = scratch("bench-parity");
+    let model = tiny_model(&dir.join("m"));
+    let err = refused(
+        "moa",
+        &[
+            "bench",
+            "--model",
+            s(&model),
+            "--parity",
+            "10",
+            "--checks-only",
+        ],
+        &[&format!(
+            "--parity runs prompts of up to 400 tokens, and the model's context is 256 tokens (--model `{}`): --parity needs a model whose context is more than 400 tokens",
+            s(&model)
+        )],
+    );
+    assert!(!err.contains("1..=0"), "{err}");
+    assert!(!err.contains("CUDA driver"), "{err}");
+}

@@ -63,7 +63,9 @@ fn compile(plan: &Path, out: &Path, extra: &[&str]) {
 /// folder of another plan also says to give its own plan with --plan; a cut-short manifest
 /// says how to recover (it said only where the JSON ended); a folder a stopped compile
 /// left (its marker, no manifest) says so instead of "it is the folder moa-compile
-/// writes". All before the weights load.
+/// writes"; a file given for the folder (its manifest.json, the plan) was answered with
+/// `moa-compile PLAN -o THAT_FILE`, and is named as a file now, with the folder to give.
+/// All before the weights load.
 #[test]
 fn kernels_folder_refusals_name_the_plan_given() {
     let dir = scratch("kernels");
@@ -154,6 +156,29 @@ fn kernels_folder_refusals_name_the_plan_given() {
         !err.contains("it is the folder moa-compile writes"),
         "{err}"
     );
+    // A file given for the folder: its manifest, or the plan. The refusal advised
+    // `moa-compile ... -o k/manifest.json` (a compile into the user's file).
+    let k = dir.join("k-file");
+    compile(&plan, &k, &[]);
+    let manifest = k.join("manifest.json");
+    let err = gen(
+        &manifest,
+        &[&format!(
+            "--kernels `{}` is a file; --kernels takes a folder: it is a folder's manifest: give the folder, --kernels {}",
+            s(&manifest),
+            s(&k)
+        )],
+    );
+    assert!(!err.contains("-o "), "{err}");
+    let err = gen(
+        &plan,
+        &[&format!(
+            "--kernels `{}` is a file; --kernels takes a folder: give the folder moa-compile wrote (`moa-compile {} -o DIR --target wgsl`, then --kernels DIR)",
+            s(&plan),
+            s(&plan)
+        )],
+    );
+    assert!(!err.contains(&format!("-o {}", s(&plan))), "{err}");
     // The same folder whole again runs.
     compile(&plan, &k, &[]);
     let (code, _, err) = run(

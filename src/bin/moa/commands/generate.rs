@@ -229,6 +229,28 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     );
     if let Some(dir) = &args.kernels {
         // Before the model loads: a wrong folder is a typo, not a reason to wait.
+        if dir.is_file() {
+            // The manifest itself, or the plan, given for the folder: the refusal below
+            // advised `moa-compile ... -o k/manifest.json` (round 30), a compile into the
+            // user's file.
+            let folder = match (dir.file_name(), dir.parent()) {
+                (Some(n), Some(parent)) if n == "manifest.json" => format!(
+                    "it is a folder's manifest: give the folder, --kernels {}",
+                    if parent.as_os_str().is_empty() {
+                        ".".to_string()
+                    } else {
+                        parent.display().to_string()
+                    }
+                ),
+                _ => format!(
+                    "give the folder moa-compile wrote (`moa-compile {plan_arg} -o DIR --target wgsl`, then --kernels DIR)"
+                ),
+            };
+            bail!(
+                "--kernels `{}` is a file; --kernels takes a folder: {folder}",
+                dir.display()
+            );
+        }
         if !dir.join("manifest.json").is_file() {
             // A compile stopped half-way leaves its marker and no manifest (round 30: the
             // refusal read as if the folder were not moa-compile's at all).

@@ -320,3 +320,30 @@ fn bench_parity_with_a_short_context_model_says_why_not_an_empty_range() {
     assert!(!err.contains("1..=0"), "{err}");
     assert!(!err.contains("CUDA driver"), "{err}");
 }
+
+/// Round 30: a plan given where the model goes (`moa generate --model plan.toml`, `moa
+/// model info up.json`) was refused as "GGUF header: header field `magic` is 0x6d726f66
+/// ...: not a GGUF file" and no more. The refusal now says what the file is and where a
+/// plan goes.
+#[test]
+fn a_plan_given_as_the_model_is_named_as_a_plan() {
+    let dir = scratch("plan-as-model");
+    let plan = dir.join("tiny.toml");
+    std::fs::write(&plan, tiny_plan(0)).unwrap();
+    let up = dir.join("up.json");
+    std::fs::write(
+        &up,
+        r#"{"alphas": [[8,8,16,0]], "betas": [[0.5,0.25,0,1]]}"#,
+    )
+    .unwrap();
+    refused(
+        "moa",
+        &["generate", "--model", s(&plan), "--prompt", "hi"],
+        &["not a GGUF file; it is a moa plan (TOML), not a model: a model is a GGUF file or a Hugging Face folder, and a plan goes to --plan"],
+    );
+    refused(
+        "moa",
+        &["model", "info", s(&up)],
+        &["not a GGUF file; it is an upstream MoA plan (JSON), not a model"],
+    );
+}

@@ -140,6 +140,8 @@ mod user_round27;
 mod user_round28;
 #[path = "user_round29.rs"]
 mod user_round29;
+#[path = "user_round30.rs"]
+mod user_round30;
 #[path = "version_commit.rs"]
 mod version_commit;
 #[path = "wgpu_options.rs"]

@@ -716,7 +716,9 @@ fn parse_manifest(
         message,
     };
     let m: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| bad(format!("not JSON: {e}")))?;
+        // A manifest cut short (a full disk, a copy stopped) said only where the JSON
+        // ended, with no way out (round 30).
+        serde_json::from_str(text).map_err(|e| bad(format!("not JSON: {e}; {rerun}")))?;
     let readable = u64::from(MIN_READ_MANIFEST_VERSION)..=u64::from(MANIFEST_VERSION);
     if !m["manifest_version"]
         .as_u64()

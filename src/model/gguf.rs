@@ -115,8 +115,13 @@ impl GgufFile {
             // A file of a Hugging Face folder given instead of the folder (the shard or
             // config a file picker offers) is read as GGUF; say what to give instead.
             let parent = path.parent().filter(|d| d.join("config.json").is_file());
-            let hint = match parent {
-                Some(dir) if message.contains("`magic`") => format!(
+            let hint = match (parent, plan_note(path)) {
+                // A plan given where the model goes (`--model plan.toml`) was "not a GGUF
+                // file" and no more (round 30).
+                (_, Some(what)) if message.contains("`magic`") => format!(
+                    "; it is {what}, not a model: a model is a GGUF file or a Hugging Face folder, and a plan goes to --plan"
+                ),
+                (Some(dir), _) if message.contains("`magic`") => format!(
                     "; it is a file of the Hugging Face folder `{}`: give the folder itself",
                     dir.display()
                 ),
@@ -782,4 +787,25 @@ pub fn load(path: &Path) -> Result<Model, ModelError> {
         weights,
         special,
     })
+}
+
+/// What kind of plan `path` holds, where its first 4 KiB read as a moa plan's TOML
+/// (`format_version` and a `[model]` table) or an upstream MoA plan's JSON (`"alphas"`);
+/// `None` for anything else.
+fn plan_note(path: &Path) -> Option<&'static str> {
+    use std::io::Read as _;
+    let mut head = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(4096)
+        .read_to_end(&mut head)
+        .ok()?;
+    let text = String::from_utf8_lossy(&head);
+    if text.contains("format_version") && text.contains("[model]") {
+        Some("a moa plan (TOML)")
+    } else if text.trim_start().starts_with('{') && text.contains("\"alphas\"") {
+        Some("an upstream MoA plan (JSON)")
+    } else {
+        None
+    }
 }

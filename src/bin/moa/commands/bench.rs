@@ -307,6 +307,18 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             })?;
         }
         const PARITY_PROMPT: usize = 400;
+        if pm.context_length <= PARITY_PROMPT {
+            // No N fits: the range below came out as "allowed --parity 1..=0" (round 30,
+            // a tiny --model of 256 tokens).
+            anyhow::bail!(
+                "--parity runs prompts of up to {PARITY_PROMPT} tokens, and the model's context is {} tokens{}: --parity needs a model whose context is more than {PARITY_PROMPT} tokens; drop --parity, or give such a --model",
+                pm.context_length,
+                match &args.model {
+                    Some(m) => format!(" (--model `{}`)", m.display()),
+                    None => String::new(),
+                }
+            );
+        }
         if PARITY_PROMPT.saturating_add(n) > pm.context_length {
             anyhow::bail!(
                 "--parity {n}: its longest prompt ({PARITY_PROMPT} tokens) + {n} = {} tokens \

@@ -17,10 +17,6 @@ use crate::args::{GenerateArgs, PromptSource};
 const DEFAULT_PLAN: &str = include_str!("../../../../plans/smollm2-135m-moa-50.toml");
 const DEFAULT_PLAN_NAME: &str = "plans/smollm2-135m-moa-50.toml (built in)";
 
-fn mib(b: u64) -> f64 {
-    b as f64 / (1024.0 * 1024.0)
-}
-
 /// Prompts at least this long (all rows) show prefill progress on a terminal.
 const PROGRESS_MIN_TOKENS: usize = 256;
 
@@ -146,6 +142,23 @@ fn check_host_memory(
     .map_err(anyhow::Error::msg)
 }
 
+/// A `--kernels` folder's refusal with `PLAN` in its `moa-compile` command replaced by the
+/// run's plan (`plan_arg`), and, for a folder of another plan, the other way out: the
+/// library reads folders for apps too, so it names no plan file (round 30: `moa generate
+/// --plan tiny.toml --kernels k` said "re-run `moa-compile PLAN -o k`").
+fn naming_the_plan(e: moa::codegen::CodegenError, plan_arg: &str) -> anyhow::Error {
+    let text = e.to_string();
+    if !text.contains("`moa-compile PLAN ") {
+        return e.into();
+    }
+    anyhow::anyhow!(text
+        .replace("`moa-compile PLAN ", &format!("`moa-compile {plan_arg} "))
+        .replace(
+            "; compile this plan with `",
+            "; give the plan it was compiled from with --plan, or compile this plan with `"
+        ))
+}
+
 pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     let sampling = Sampling {
         temperature: args.temperature,
@@ -197,30 +210,68 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     sampling
         .validate()
         .context("invalid --temperature or --top-p")?;
+    // Before anything is read (the model may be missing); round 30: it said no range,
+    // where 252 of a 256-token context said "allowed 1..=251" ([`check_max_new`]).
     if args.max_new_tokens == 0 {
-        bail!("--max-new-tokens 0 is out of range: generation needs at least 1 new token");
+        bail!(
+            "--max-new-tokens 0 is out of range: allowed 1..=(the model's context minus the longest prompt's tokens); generation needs at least 1 new token"
+        );
     }
     if args.kernels.is_some() && args.backend == "cuda" {
         // Said after the weights loaded before (minutes for a 7B model).
         bail!("--kernels is for the wgpu back end; --backend cuda compiles the plan's CUDA kernels at start");
     }
+    // The plan as a `moa-compile` command names it: the --plan path, else the built-in
+    // plan's file in the source tree.
+    let plan_arg = args.plan.as_ref().map_or_else(
+        || "plans/smollm2-135m-moa-50.toml".to_string(),
+        |p| p.display().to_string(),
+    );
     if let Some(dir) = &args.kernels {
         // Before the model loads: a wrong folder is a typo, not a reason to wait.
-        if !dir.join("manifest.json").is_file() {
-            bail!(
-                "--kernels `{}`: no manifest.json there; it is the folder moa-compile writes (`moa-compile {} -o {} --target wgsl`)",
-                dir.display(),
-                args.plan.as_ref().map_or_else(
-                    || "plans/smollm2-135m-moa-50.toml".to_string(),
-                    |p| p.display().to_string(),
+        if dir.is_file() {
+            // The manifest itself, or the plan, given for the folder: the refusal below
+            // advised `moa-compile ... -o k/manifest.json` (round 30), a compile into the
+            // user's file.
+            let folder = match (dir.file_name(), dir.parent()) {
+                (Some(n), Some(parent)) if n == "manifest.json" => format!(
+                    "it is a folder's manifest: give the folder, --kernels {}",
+                    if parent.as_os_str().is_empty() {
+                        ".".to_string()
+                    } else {
+                        parent.display().to_string()
+                    }
                 ),
+                _ => format!(
+                    "give the folder moa-compile wrote (`moa-compile {plan_arg} -o DIR --target wgsl`, then --kernels DIR)"
+                ),
+            };
+            bail!(
+                "--kernels `{}` is a file; --kernels takes a folder: {folder}",
+                dir.display()
+            );
+        }
+        if !dir.join("manifest.json").is_file() {
+            // A compile stopped half-way leaves its marker and no manifest (round 30: the
+            // refusal read as if the folder were not moa-compile's at all).
+            let stopped = if dir.join(moa::codegen::emit::UNFINISHED_MARKER).is_file() {
+                format!(
+                    ", and its `{}` says a moa-compile into it was stopped before it finished; compile it again",
+                    moa::codegen::emit::UNFINISHED_MARKER
+                )
+            } else {
+                "; it is the folder moa-compile writes".to_string()
+            };
+            bail!(
+                "--kernels `{}`: no manifest.json there{stopped} (`moa-compile {plan_arg} -o {} --target wgsl`)",
+                dir.display(),
                 dir.display()
             );
         }
         // Every kernel file against the manifest's length and sha256, before the model
         // loads and before anything compiles: an edited or truncated file is named here,
         // not reported later as a missing entry point or a driver's compile error.
-        moa::codegen::emit::verify_output(dir)?;
+        moa::codegen::emit::verify_output(dir).map_err(|e| naming_the_plan(e, &plan_arg))?;
         // A WGSL decode form asked over a precompiled folder is refused by the engine
         // too, but only once the weights are read (seconds to minutes): the folder's
         // kernels keep the tuning they were written with, so say so now.
@@ -258,7 +309,23 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             (None, "dense".to_string())
         }
         (Some(p), false) => {
-            let plan = Plan::load(p)?;
+            let plan = match Plan::load(p) {
+                Err(moa::plan::PlanError::Parse { message, .. })
+                    if message.starts_with("is JSON") =>
+                {
+                    // The library's refusal names no file or model ("moa plan import FILE
+                    // --model MODEL"); both are known here (round 30).
+                    bail!(
+                        "`{}` is JSON, not a moa plan (TOML): --plan takes a moa plan; convert an upstream MoA plan ({{\"alphas\": ..., \"betas\": ...}}) for this model with `moa plan import {} --model {} -o {}`, then give --plan {}",
+                        p.display(),
+                        p.display(),
+                        model_path.display(),
+                        p.with_extension("toml").display(),
+                        p.with_extension("toml").display()
+                    );
+                }
+                plan => plan?,
+            };
             config.check_plan(&plan).with_context(|| {
                 format!(
                     "plan `{}` was made for another model than `{}`",
@@ -307,10 +374,6 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
                 format!("`{plan_name}`, the plan taken when no --plan is given")
             };
             // The plan's own path in the command (round 27: `PLAN` where the path was known).
-            let plan_arg = args.plan.as_ref().map_or_else(
-                || "plans/smollm2-135m-moa-50.toml".to_string(),
-                |p| p.display().to_string(),
-            );
             bail!(
                 "--kernels `{}` was compiled for another plan than {which}: {diff}; give the plan it was compiled from with --plan, or compile this one (`moa-compile {plan_arg} -o {} --target wgsl`)",
                 dir.display(),
@@ -498,6 +561,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         // (the engine reads it again; reading is cheap, the load is not).
         let storage = run_storage(args.f32, Some(ctx));
         moa::Compiled::read(dir, p, storage, moa::Target::Wgsl)
+            .map_err(|e| naming_the_plan(e, &plan_arg))
             .with_context(|| format!("--kernels `{}`", dir.display()))?;
     }
     check_host_memory(
@@ -635,20 +699,31 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             * u64::from(req.n_tokens())
             * gpu.storage().bytes() as u64
     };
-    // "1 step x 1 row", not "1 steps x 1 rows" (round 28).
+    // "1 step x 1 row", not "1 steps x 1 rows" (round 28). With no decode step (one new
+    // token, which the prefill gives) there is no speed to say: "0 steps ... = 0.0 tok/s"
+    // read as a decode that ran and was slow (round 30).
+    let decode = if steps == 0 {
+        "decode: no step (the prefill gave each row's only new token)".to_string()
+    } else {
+        format!(
+            "decode: {} x {} in {decode_s:.2} s = {:.1} tok/s",
+            moa::input::counted(steps, "step"),
+            moa::input::counted(rows, "row"),
+            (steps * rows) as f64 / decode_s.max(1e-9)
+        )
+    };
     eprintln!(
-        "prefill: {} in {prefill_s:.2} s = {:.1} tok/s; decode: {} x {} in {decode_s:.2} s = {:.1} tok/s",
+        "prefill: {} in {prefill_s:.2} s = {:.1} tok/s; {decode}",
         moa::input::counted(prompt_tokens, "token"),
         prompt_tokens as f64 / prefill_s,
-        moa::input::counted(steps, "step"),
-        moa::input::counted(rows, "row"),
-        (steps * rows) as f64 / decode_s.max(1e-9)
     );
+    // In KiB or bytes below 1 MiB, as `moa plan show` says it: a tiny model's cache was
+    // "0.00 MiB with this plan vs 0.00 MiB dense" (round 30).
     eprintln!(
-        "KV cache at N = {}: {:.2} MiB with this plan vs {:.2} MiB dense ({:.1}%)",
+        "KV cache at N = {}: {} with this plan vs {} dense ({:.1}%)",
         req.n_tokens(),
-        mib(req.kv_bytes()),
-        mib(dense_bytes),
+        super::plan::size_shown(req.kv_bytes()),
+        super::plan::size_shown(dense_bytes),
         100.0 * req.kv_bytes() as f64 / dense_bytes as f64
     );
     if req.kv_bytes() > dense_bytes

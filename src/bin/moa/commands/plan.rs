@@ -293,7 +293,7 @@ fn mib(bytes: u64) -> f64 {
 /// `bytes` as `12.3 MiB` from 1 MiB up (as before), else in KiB or bytes: a small
 /// model's cache printed `0.0 MiB (moa) vs 0.0 MiB dense`; from 1 GiB up as `7.82 GiB`
 /// (a 7B model's cache at 100k tokens printed `361219.0 MiB`).
-fn size_shown(bytes: u64) -> String {
+pub(crate) fn size_shown(bytes: u64) -> String {
     if bytes >= 1 << 30 {
         format!("{:.2} GiB", gib(bytes))
     } else if bytes >= 1 << 20 {

@@ -5,32 +5,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-
-use common::cli::s;
+use common::cli::{s, tiny_model};
 
 common::cli::tagged!();
-
-/// A tiny random Llama folder (`moa model random`'s generator and files: bf16 weights,
-/// config.json and a byte-level tokenizer) at `dir`.
-fn tiny_model(dir: &Path) -> PathBuf {
-    use moa::model::random;
-    let config = moa::model::LlamaConfig {
-        name: None,
-        n_layers: 2,
-        hidden_size: 64,
-        ffn_size: 96,
-        q_heads: 4,
-        kv_heads: 2,
-        head_dim: 16,
-        vocab_size: 300,
-        context_length: 256,
-        rope_scaling: None,
-        ..random::like("smollm2-135m").unwrap()
-    };
-    random::write_hf_folder(&random::random_model(&config, 7), dir).unwrap();
-    dir.to_path_buf()
-}
 
 /// Round 28: with both `--prompt` and `--prompt-file`, every `--prompt` row came before
 /// every `--prompt-file` row, whatever the order given. Rows follow the command line now,

@@ -6,33 +6,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::cli::s;
+use common::cli::{s, tiny_model};
 
 common::cli::tagged!();
-
-/// A tiny random Llama folder (`moa model random`'s generator and files: bf16 weights,
-/// config.json and a byte-level tokenizer) at `dir`: 2 layers, 4 query / 2 KV heads of
-/// 16, a 256-token context.
-fn tiny_model(dir: &Path) -> PathBuf {
-    use moa::model::random;
-    let config = moa::model::LlamaConfig {
-        name: None,
-        n_layers: 2,
-        hidden_size: 64,
-        ffn_size: 96,
-        q_heads: 4,
-        kv_heads: 2,
-        head_dim: 16,
-        vocab_size: 300,
-        context_length: 256,
-        rope_scaling: None,
-        ..random::like("smollm2-135m").unwrap()
-    };
-    random::write_hf_folder(&random::random_model(&config, 7), dir).unwrap();
-    dir.to_path_buf()
-}
 
 /// A plan of [`tiny_model`]'s shape whose layer 0 head 3 has `alpha3` tokens.
 fn tiny_plan(alpha3: u32) -> String {

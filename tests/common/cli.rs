@@ -69,6 +69,28 @@ pub fn fixture_gqa() -> String {
     plan_text("fixture-gqa.toml")
 }
 
+/// A tiny random Llama folder (`moa model random`'s generator and files: bf16 weights,
+/// config.json and a byte-level tokenizer) at `dir`: 2 layers, 4 query / 2 KV heads of
+/// 16, a 256-token context, seed 7. Small enough to generate in a second on lavapipe.
+pub fn tiny_model(dir: &Path) -> std::path::PathBuf {
+    use moa::model::random;
+    let config = moa::model::LlamaConfig {
+        name: None,
+        n_layers: 2,
+        hidden_size: 64,
+        ffn_size: 96,
+        q_heads: 4,
+        kv_heads: 2,
+        head_dim: 16,
+        vocab_size: 300,
+        context_length: 256,
+        rope_scaling: None,
+        ..random::like("smollm2-135m").unwrap()
+    };
+    random::write_hf_folder(&random::random_model(&config, 7), dir).unwrap();
+    dir.to_path_buf()
+}
+
 /// Defines the invoking file's `tag()`, `scratch(name)`, `run(bin, args)` and
 /// `refused(bin, args, needles)`: [`scratch`], [`run`] and [`refused`] under the tag of the
 /// file that invokes it, its name without `.rs` (`file!()` in a macro names the file of the

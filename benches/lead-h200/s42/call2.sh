@@ -12,6 +12,10 @@ P=benches/lead-h200/s41/plans
 export MOA_WGSL_SG_DECODE=1 MOA_WGSL_SG_FLAT=late MOA_WGSL_SG_FLAT_WORDS=1 MOA_WGSL_SG_FLAT_CMAX=1 MOA_WGSL_FUSED_MERGE=1
 export MOA_WGSL_SEQUENCE=1 MOA_COPY_MIB=256
 L=0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
+# Registers of every layer's decode (call 1 read only layers 0 and 1: 127): a layer past 128 holds one workgroup
+# of 256 an SM instead of two, and its list (184-260 items) runs in two waves.
+MOA_WGSL_SEQUENCE=0 timeout 90 /tmp/wdb regs $P/l1b-upstream.toml - $L > "$R/regs.txt" 2>&1; el "regs rc=$?"
+grep -E "regs layer" "$R/regs.txt" | sed 's/, Local_Memory_Size=[0-9]*//' | cut -c1-150 | tee -a "$R/times.txt"; save
 run() { local tag=$1; shift; timeout 60 /tmp/wdb plan "$@" > "$R/$tag.txt" 2>&1; el "$tag rc=$?"; grep -vE '^\{' "$R/$tag.txt" | grep -E "layer|sequence|copy" | cut -c1-170 | tee -a "$R/times.txt"; save; }
 MOA_WGSL_KV_RANDOM=1 run up-rand $P/l1b-upstream.toml $L 4 4128
 MOA_WGSL_KV_RANDOM=1 run half-rand $P/l1b-half-1rule.toml 0,1 4 4128

@@ -76,6 +76,8 @@
 //! layers' steps back to back in one pass, each layer with its own list, caches and
 //! scratch, as the wgpu engine's profile times its attention kind (a layer's step
 //! repeated alone keeps its pipeline's code and its partials hot; the engine's does not).
+//! `MOA_WGSL_RULES_TABLE=1` builds the flat decode with its rules read from a per-layer
+//! table (one source and pipeline for every layer, the engine's default since session 43).
 //! Timing: R steps recorded into one compute pass and one submit, waited for; after
 //! warm-up submits of 25 steps (at least three and 50 ms: the first use of a buffer
 //! zero-fills it and clocks ramp up; without them the first configuration once timed
@@ -361,6 +363,12 @@ fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Arti
     // widened in each step (`WgslTuning::decode_sg_flat_qpack`; with the words).
     if let Ok(v) = std::env::var("MOA_WGSL_SG_FLAT_QPACK") {
         tuning.decode_sg_flat_qpack = v == "1";
+    }
+    // `MOA_WGSL_RULES_TABLE=1`: the flat form's rules read from a per-layer table, one
+    // source (and pipeline) for every layer (`WgslTuning::decode_rules_table`, the engine's
+    // default since session 43; off here unless asked, as in `moa-compile`).
+    if let Ok(v) = std::env::var("MOA_WGSL_RULES_TABLE") {
+        tuning.decode_rules_table = v == "1";
     }
     if let Some(p) = env_u32_in("MOA_WGSL_SG_PIECE", 0..=3)? {
         tuning.decode_sg_piece = p as u8;

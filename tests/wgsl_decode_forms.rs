@@ -739,3 +739,100 @@ fn flat_packed_queries_match_reference() {
         .collect()
     });
 }
+
+/// The flat form with each query head's rule read from a per-layer table
+/// (`WgslTuning::decode_rules_table`, the wgpu engine's default since session 43): every
+/// layer's decode source is the same text (no layer or rule in it: the executor builds one
+/// pipeline for them all), binds `Arg::Rules` after the form's other bindings, and is
+/// marked in its constants; the baked form's sources differ where the layers' rules do.
+/// Then run where the adapter has a fixed subgroup size against the CPU reference on both
+/// fixtures (layers of different rules: per-head spans, negative α, β = 0 heads, uniform
+/// and mixed GQA groups), f16 and f32, fused and not, late and early (the standard cases:
+/// rows of different lengths, before the ring fills, at the wrap and long after it), with
+/// chunks of one and three tiles, over whole segments and three fused steps.
+#[test]
+fn flat_rules_table_shares_one_source_and_matches_reference() {
+    use moa::codegen::abi::Arg;
+    use moa::codegen::wgsl::SgFlat;
+    moa::runtime::wgpu::ensure_xdg_runtime_dir();
+    let tuning = |size: u8, flat, fused, table| WgslTuning {
+        decode_subgroup: Some(size),
+        decode_sg_flat: flat,
+        decode_sg_flat_cmax: true,
+        decode_sg_flat_words: true,
+        decode_fused_merge: Some(fused),
+        decode_rules_table: table,
+        ..WgslTuning::default()
+    };
+    for (file, storage) in [
+        ("fixture-gqa.toml", StorageType::F16),
+        ("fixture-mha.toml", StorageType::F32),
+    ] {
+        let module = lower::lower(&load_plan(file), storage);
+        for size in [8u8, 32] {
+            for fused in [false, true] {
+                let decode_sources = |table| {
+                    let arts = generate_with(&module, tuning(size, SgFlat::Late, fused, table))
+                        .unwrap_or_else(|e| panic!("{e}"));
+                    arts.into_iter()
+                        .filter(|a| {
+                            a.kernels.iter().any(|k| {
+                                k.phase == moa::codegen::Phase::Decode
+                                    && k.constants.get("decode_sg_flat").is_some()
+                            })
+                        })
+                        .collect::<Vec<_>>()
+                };
+                let label = format!("{file} subgroup {size} fused {fused}");
+                let table = decode_sources(true);
+                assert_eq!(table.len(), module.layers.len(), "{label}");
+                for a in &table {
+                    assert_eq!(a.source, table[0].source, "{label}: {}", a.path);
+                    assert!(a.source.contains("moa_rules"), "{label}");
+                    let k = &a.kernels[0];
+                    let rules = k.abi.params.iter().find(|p| p.arg == Arg::Rules);
+                    let want = if fused { 9 } else { 7 };
+                    assert_eq!(rules.map(|p| p.index), Some(want), "{label}: {}", k.name);
+                    assert_eq!(
+                        k.constants.get("decode_rules_table"),
+                        Some(&serde_json::json!(true)),
+                        "{label}"
+                    );
+                    // The kernel's name still says its layer.
+                    assert!(
+                        k.name.ends_with(&format!("_l{:02}", k.layer.unwrap())),
+                        "{label}"
+                    );
+                }
+                let baked = decode_sources(false);
+                assert!(
+                    baked.iter().all(|a| !a.source.contains("moa_rules")),
+                    "{label}"
+                );
+                assert!(
+                    baked.windows(2).any(|w| w[0].source != w[1].source),
+                    "{label}: the baked layers differ"
+                );
+            }
+        }
+    }
+    run_flat_forms(
+        &[
+            ("fixture-gqa.toml", StorageType::F16),
+            ("fixture-gqa.toml", StorageType::F32),
+            ("fixture-mha.toml", StorageType::F16),
+            ("fixture-mha.toml", StorageType::F32),
+        ],
+        |size| {
+            let mut forms = Vec::new();
+            for flat in [SgFlat::Late, SgFlat::Early] {
+                for fused in [true, false] {
+                    let label =
+                        format!("rules table, flat {flat:?} subgroup {size}, fused {fused}");
+                    forms.push((label, tuning(size, flat, fused, true)));
+                }
+            }
+            forms
+        },
+    );
+}

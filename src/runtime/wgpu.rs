@@ -553,6 +553,19 @@ pub struct WgpuAttention {
     grid_x: Option<u32>,
     /// Which decode kernels run, and why (see [`Self::decode_kernels`]).
     decode_kind: String,
+    /// Per layer (by its index in the module), the [`Arg::Rules`] table of its query heads
+    /// ([`head_rules`]), bound where the layer's decode reads its rules from one.
+    rules: Vec<wgpu::Buffer>,
+}
+
+/// The [`Arg::Rules`] table of one layer, `u32[q_heads, 2]`: each query head's α (an
+/// i32's bits, tokens) and β·BETA_DEN, in query-head order, as `plan::Rule` holds them.
+pub fn head_rules(layer: &crate::lower::LayerSpec) -> Vec<u32> {
+    layer
+        .q_heads
+        .iter()
+        .flat_map(|h| [h.rule.alpha as u32, h.rule.beta_num])
+        .collect()
 }
 
 /// How [`WgpuAttention`] builds its decode and merge pipelines: choices that change
@@ -787,11 +800,32 @@ impl WgpuAttention {
                 && !wgsl_kernels.iter().any(|k| k.abi.tiles.subgroups.is_some()))
             .then_some(wgsl_kernels)
         }
+        // Artifacts whose source and entry points equal an earlier one's (the flat decode
+        // with its rules in a table: every layer of one shape) share its pipelines: one
+        // compile, and one copy of the code on the GPU, so consecutive layers' dispatches
+        // run the same code (a dispatch whose code differs from the last one's starts
+        // cold: session 43).
+        let same_as: Vec<usize> = {
+            let mut first: HashMap<(&str, Vec<&str>), usize> = HashMap::new();
+            artifacts
+                .iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    let entries = wgsl_of(a).iter().map(|k| k.entry_point.as_str()).collect();
+                    *first.entry((a.source.as_str(), entries)).or_insert(i)
+                })
+                .collect()
+        };
+        let mut shared: HashMap<usize, Vec<wgpu::ComputePipeline>> = HashMap::new();
         let mut prebuilt: Vec<Option<Result<Vec<wgpu::ComputePipeline>, WgpuError>>> = {
             use rayon::prelude::*;
             artifacts
                 .par_iter()
-                .map(|artifact| {
+                .enumerate()
+                .map(|(index, artifact)| {
+                    if same_as[index] != index {
+                        return None;
+                    }
                     let kernels = scalar_of(artifact)?;
                     // A panicked build is built again below, on this thread.
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -832,9 +866,15 @@ impl WgpuAttention {
                 }
                 continue;
             }
-            let built = prebuilt[index]
-                .take()
-                .unwrap_or_else(|| build_scalar(artifact, &wgsl_kernels))?;
+            let built = match shared.get(&same_as[index]) {
+                Some(pipelines) if same_as[index] != index => pipelines.clone(),
+                _ => prebuilt[index]
+                    .take()
+                    .unwrap_or_else(|| build_scalar(artifact, &wgsl_kernels))?,
+            };
+            if same_as[index] == index {
+                shared.insert(index, built.clone());
+            }
             for (k, pipeline) in wgsl_kernels.iter().zip(built) {
                 let kernel = Kernel {
                     name: k.name.clone(),
@@ -902,6 +942,11 @@ impl WgpuAttention {
             chunk: chunk.unwrap_or(1),
             grid_x: None,
             decode_kind,
+            rules: module
+                .layers
+                .iter()
+                .map(|l| storage_u32_buffer(device, "rules", &head_rules(l)))
+                .collect(),
         })
     }
 
@@ -1196,6 +1241,7 @@ impl WgpuAttention {
             (Arg::Partials, partials),
             (Arg::SegDone, seg_done),
             (Arg::Out, o),
+            (Arg::Rules, &self.rules[layer]),
         ];
         let size = LaunchSize {
             rows,

@@ -259,6 +259,9 @@ struct DecodeSgCtx<'a> {
     /// The lane masks of a slot class's step maxima with [`Self::cmax`]: the column bits
     /// below `nl` (1, doubling, < `nl`), over which a class's lanes hold distinct slots.
     cmax_masks: Vec<u32>,
+    /// [`WgslTuning::decode_rules_table`] (the flat template only): rules from the
+    /// [`Arg::Rules`] binding, no layer named in the source.
+    rules_table: bool,
 }
 
 #[derive(Serialize)]
@@ -897,7 +900,6 @@ fn decode_sg_artifact(
     let d = module.shape.head_dim;
     let label = &ctx.layer_label;
     let layer = ctx.layer;
-    let entry = format!("moa_decode_sg_{dtype}_hd{d}_{label}");
     let xor_masks: Vec<u32> = std::iter::successors(Some(d / 8), |m| Some(m * 2))
         .take_while(|&m| m < sg)
         .collect();
@@ -915,6 +917,14 @@ fn decode_sg_artifact(
     // The flat form merges its segments itself where asked (the caller keeps the scalar
     // form for the other subgroup forms when the merge is fused).
     let fused = flat != SgFlat::Off && tuning.decode_fused_merge.unwrap_or(false);
+    // With the rules read from a table the source names no layer (one text, and one
+    // pipeline in the executor, for every layer of the shape); the kernel's name keeps it.
+    let rules_table = tuning.decode_rules_table && flat != SgFlat::Off;
+    let entry = if rules_table {
+        format!("moa_decode_sg_{dtype}_hd{d}")
+    } else {
+        format!("moa_decode_sg_{dtype}_hd{d}_{label}")
+    };
     let template = match (items > 0, flat) {
         (true, _) => DECODE_SG_PIPE,
         (false, SgFlat::Off) => DECODE_SG,
@@ -978,6 +988,7 @@ fn decode_sg_artifact(
             cmax,
             cmax_masks,
             qpack,
+            rules_table,
         },
     )?;
     let workgroup_bytes = validate_with(
@@ -998,7 +1009,20 @@ fn decode_sg_artifact(
     if fused {
         params.extend(fused_merge_params(e));
     }
+    if rules_table {
+        let index = params.len() as u32;
+        params.push(Param::buffer(
+            index,
+            Arg::Rules,
+            Access::Read,
+            Elem::U32,
+            &["q_heads", "2"],
+        ));
+    }
     let mut extra = json!({ "decode_form": "subgroup", "decode_subgroup": sg });
+    if rules_table {
+        extra["decode_rules_table"] = true.into();
+    }
     if fused {
         extra["decode_fused_merge"] = true.into();
     }
@@ -1035,26 +1059,30 @@ fn decode_sg_artifact(
             extra["decode_sg_flat_nl"] = nl.into();
         }
     }
+    let mut kernel = KernelInfo::new(
+        Target::Wgsl,
+        Phase::Decode,
+        Some(layer),
+        entry,
+        KernelAbi::new(
+            params,
+            [subgroups * sg, 1, 1],
+            Grid::WorkItems,
+            Tiles {
+                k_tile: Some(tile),
+                ..Tiles::default()
+            },
+        ),
+        merge_json(base_constants, extra),
+    );
+    if rules_table {
+        kernel.name = format!("{}_{label}", kernel.entry_point);
+    }
     Ok(Artifact {
         path: format!("wgsl/{label}_decode.wgsl"),
         source,
         workgroup_bytes: Some(workgroup_bytes),
-        kernels: vec![KernelInfo::new(
-            Target::Wgsl,
-            Phase::Decode,
-            Some(layer),
-            entry,
-            KernelAbi::new(
-                params,
-                [subgroups * sg, 1, 1],
-                Grid::WorkItems,
-                Tiles {
-                    k_tile: Some(tile),
-                    ..Tiles::default()
-                },
-            ),
-            merge_json(base_constants, extra),
-        )],
+        kernels: vec![kernel],
     })
 }
 

@@ -536,8 +536,10 @@ pub struct WgpuEngineOptions {
     /// loads a lane per step, [`WgslTuning::decode_sg_flat_nl`]; unset: half a row's
     /// vectors; opt-in, session 26), and `MOA_WGSL_SG_FLAT_QPACK` (`1`: the flat form holds
     /// each lane's queries as packed f16 words and widens them in each step,
-    /// [`WgslTuning::decode_sg_flat_qpack`]; opt-in, session 28);
-    /// tests and benches may
+    /// [`WgslTuning::decode_sg_flat_qpack`]; opt-in, session 28), and `MOA_WGSL_RULES_TABLE`
+    /// (`0`: the flat form's rules baked into each layer's shader as `moa-compile` emits
+    /// them instead of read from a per-layer table, [`WgslTuning::decode_rules_table`]; on
+    /// by default since session 43); tests and benches may
     /// set any field. Speed only: every form matches the CPU reference (tests/model_gpu.rs,
     /// tests/wgsl_decode_forms.rs). The fused merge was slower in the engine's step
     /// in the scalar decode (RESULTS "Lead calls (session 13)"); in the flat form it won
@@ -961,6 +963,11 @@ impl WgpuEngineOptions {
                     "MOA_WGSL_SG_FLAT_QPACK",
                     d.wgsl_tuning.decode_sg_flat_qpack,
                 )?,
+                decode_rules_table: flag(
+                    env,
+                    "MOA_WGSL_RULES_TABLE",
+                    d.wgsl_tuning.decode_rules_table,
+                )?,
                 ..d.wgsl_tuning
             },
         })
@@ -1036,6 +1043,12 @@ impl WgpuEngineOptions {
                 u8::from(t.decode_sg_flat_qpack)
             ));
         }
+        if t.decode_rules_table != d.decode_rules_table {
+            asked.push(format!(
+                "MOA_WGSL_RULES_TABLE={}",
+                u8::from(t.decode_rules_table)
+            ));
+        }
 
         let rest = WgslTuning {
             decode_fused_merge: d.decode_fused_merge,
@@ -1050,6 +1063,7 @@ impl WgpuEngineOptions {
             decode_sg_flat_cmax: d.decode_sg_flat_cmax,
             decode_sg_flat_nl: d.decode_sg_flat_nl,
             decode_sg_flat_qpack: d.decode_sg_flat_qpack,
+            decode_rules_table: d.decode_rules_table,
             ..*t
         };
         if rest != d {
@@ -1159,6 +1173,7 @@ pub fn engine_wgsl_tuning() -> WgslTuning {
         decode_sg_flat: SgFlat::Late,
         decode_sg_flat_words: true,
         decode_sg_flat_cmax: true,
+        decode_rules_table: true,
         decode_fused_merge: None,
         ..WgslTuning::default()
     }
@@ -1257,6 +1272,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGSL_SG_FLAT_CMAX",
     "MOA_WGSL_SG_FLAT_NL",
     "MOA_WGSL_SG_FLAT_QPACK",
+    "MOA_WGSL_RULES_TABLE",
 ];
 
 /// The WGSL decode kernel bench's own knobs (examples/wgpu_decode_bench.rs reads them;
@@ -2111,6 +2127,25 @@ mod tests {
         let err = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_SG_FLAT_QPACK", "2")]))
             .unwrap_err();
         assert_eq!(err.name, "MOA_WGSL_SG_FLAT_QPACK");
+    }
+
+    /// `MOA_WGSL_RULES_TABLE` (on in the engine since session 43, off in `moa-compile`'s
+    /// default): `0` read and named on the load line, `1` asks nothing, another value an
+    /// error naming the variable.
+    #[test]
+    fn rules_table_is_read_from_the_environment() {
+        assert!(WgpuEngineOptions::default().wgsl_tuning.decode_rules_table);
+        assert!(!WgslTuning::default().decode_rules_table);
+        let o =
+            WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_RULES_TABLE", "0")])).unwrap();
+        assert!(!o.wgsl_tuning.decode_rules_table);
+        assert_eq!(o.wgsl_tuning_asked(), ["MOA_WGSL_RULES_TABLE=0"]);
+        let o =
+            WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_RULES_TABLE", "1")])).unwrap();
+        assert!(o.wgsl_tuning_asked().is_empty());
+        let err = WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_RULES_TABLE", "2")]))
+            .unwrap_err();
+        assert_eq!(err.name, "MOA_WGSL_RULES_TABLE");
     }
 
     /// `MOA_WGSL_SG_FLAT_QK` (how the flat decode forms Q·K, `f32` by default): each value,

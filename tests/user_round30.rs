@@ -325,3 +325,35 @@ fn a_plan_given_as_the_model_is_named_as_a_plan() {
         &["not a GGUF file; it is an upstream MoA plan (JSON), not a model"],
     );
 }
+
+/// Round 30's leftover (session 43): `--top-k` past the model's vocabulary was accepted and
+/// kept every token, a cut that did nothing, silently; it is refused naming the model and
+/// the allowed range (0 = every token, or 1..=vocab), before anything runs.
+#[test]
+fn top_k_past_the_vocabulary_is_refused() {
+    let dir = scratch("topk");
+    let model = tiny_model(&dir.join("m"));
+    let err = refused(
+        "moa",
+        &[
+            "generate",
+            "--model",
+            s(&model),
+            "--dense",
+            "--prompt",
+            "hi",
+            "--temperature",
+            "1",
+            "--top-k",
+            "301",
+            "--max-new-tokens",
+            "2",
+        ],
+        &[
+            "--top-k 301",
+            "vocabulary of 300 tokens",
+            "allowed 0 (every token) or 1..=300",
+        ],
+    );
+    assert!(!err.contains("building the engine"), "{err}");
+}

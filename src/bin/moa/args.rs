@@ -341,8 +341,8 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub top_p: Option<f32>,
     /// Top-k: draw only from the K most likely tokens (with --temperature > 0; tokens tied
-    /// with the K-th stay in; --top-p then cuts their mass; 1 is greedy) [default: 0,
-    /// every token].
+    /// with the K-th stay in; --top-p then cuts their mass; 1 is greedy; at most the
+    /// model's vocabulary) [default: 0, every token].
     #[arg(long)]
     pub top_k: Option<u32>,
     /// Sampling seed (with --temperature > 0): the same seed, prompts and flags give the

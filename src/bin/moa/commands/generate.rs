@@ -484,6 +484,14 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let vocab = config.vocab_size;
+    // Past the vocabulary, top-k keeps every token: the user asked for a cut that does
+    // nothing, silently (round 30's leftover); 0 is the way to say "every token".
+    if let Some(k) = args.top_k.filter(|&k| k as usize > vocab) {
+        bail!(
+            "--top-k {k} is above `{}`'s vocabulary of {vocab} tokens: allowed 0 (every token) or 1..={vocab}",
+            model_path.display()
+        );
+    }
     for (i, p) in prompts.iter().enumerate() {
         if let Some(&id) = p.iter().find(|&&id| id as usize >= vocab) {
             bail!(

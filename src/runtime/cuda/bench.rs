@@ -99,7 +99,7 @@ impl BenchRow {
     /// One markdown table row (see [`table_header`]).
     pub fn markdown(&self) -> String {
         format!(
-            "| {} | {} | {} | {} | {} | {}{:.3} | {:.0} | {:.3} | {:.0} | {:.2} | {:.2} | {:.3} | {:.1}% |",
+            "| {} | {} | {} | {} | {} | {}{:.3} | {:.0} | {:.3} | {:.0} | {} | {} | {} | {:.1}% |",
             self.label,
             self.storage,
             self.prompt,
@@ -114,12 +114,23 @@ impl BenchRow {
             self.prefill_tok_s,
             self.step_ms,
             self.decode_tok_s,
-            self.weight_bytes as f64 / 1e9,
-            self.kv_read_bytes as f64 / 1e9,
-            self.roofline_ms,
+            fixed_or_significant(self.weight_bytes as f64 / 1e9, 2),
+            fixed_or_significant(self.kv_read_bytes as f64 / 1e9, 2),
+            fixed_or_significant(self.roofline_ms, 3),
             100.0 * self.roofline_fraction
         )
     }
+}
+
+/// `x` with `decimals` decimals where that shows a digit that is not 0, else with three
+/// significant digits: a tiny model's weights printed "0.00" GB a row (round 30), while a
+/// 7B model's rows print as before.
+fn fixed_or_significant(x: f64, decimals: usize) -> String {
+    if x == 0.0 || !x.is_finite() || x.abs() >= 10f64.powi(-(decimals as i32)) {
+        return format!("{x:.decimals$}");
+    }
+    let places = (-x.abs().log10().floor()) as usize + 2;
+    format!("{x:.places$}")
 }
 
 /// The markdown table's header and separator lines for [`BenchRow::markdown`] rows.
@@ -385,6 +396,19 @@ pub fn sampled_prefill_check(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A tiny model's bytes show three significant digits (round 30: "0.00" GB); large ones
+    /// keep the table's fixed decimals.
+    #[test]
+    fn small_sizes_keep_significant_digits() {
+        assert_eq!(fixed_or_significant(13.4821, 2), "13.48");
+        assert_eq!(fixed_or_significant(0.0123, 2), "0.01");
+        assert_eq!(fixed_or_significant(0.000_151_234, 2), "0.000151");
+        assert_eq!(fixed_or_significant(0.004_56, 2), "0.00456");
+        assert_eq!(fixed_or_significant(0.0, 2), "0.00");
+        assert_eq!(fixed_or_significant(0.000_123_4, 3), "0.000123");
+        assert_eq!(fixed_or_significant(1.5, 3), "1.500");
+    }
 
     #[test]
     fn agreement_counts_and_finds_the_first_difference() {

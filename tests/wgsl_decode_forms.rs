@@ -740,23 +740,25 @@ fn flat_packed_queries_match_reference() {
     });
 }
 
-/// The flat form with each query head's rule read from a per-layer table
+/// The flat and scalar decodes with each query head's rule read from a per-layer table
 /// (`WgslTuning::decode_rules_table`, the wgpu engine's default since session 43): every
 /// layer's decode source is the same text (no layer or rule in it: the executor builds one
 /// pipeline for them all), binds `Arg::Rules` after the form's other bindings, and is
 /// marked in its constants; the baked form's sources differ where the layers' rules do.
-/// Then run where the adapter has a fixed subgroup size against the CPU reference on both
-/// fixtures (layers of different rules: per-head spans, negative α, β = 0 heads, uniform
-/// and mixed GQA groups), f16 and f32, fused and not, late and early (the standard cases:
-/// rows of different lengths, before the ring fills, at the wrap and long after it), with
-/// chunks of one and three tiles, over whole segments and three fused steps.
+/// Then run against the CPU reference on both fixtures (layers of different rules:
+/// per-head spans, negative α, β = 0 heads, uniform and mixed GQA groups), f16 and f32,
+/// fused and not, the flat form late and early where the adapter has a fixed subgroup size
+/// (the standard cases: rows of different lengths, before the ring fills, at the wrap and
+/// long after it), with chunks of one and three tiles, over whole segments and three fused
+/// steps.
 #[test]
-fn flat_rules_table_shares_one_source_and_matches_reference() {
+fn rules_table_shares_one_source_and_matches_reference() {
     use moa::codegen::abi::Arg;
     use moa::codegen::wgsl::SgFlat;
     moa::runtime::wgpu::ensure_xdg_runtime_dir();
-    let tuning = |size: u8, flat, fused, table| WgslTuning {
-        decode_subgroup: Some(size),
+    // `size` None: the scalar decode.
+    let tuning = |size: Option<u8>, flat, fused, table| WgslTuning {
+        decode_subgroup: size,
         decode_sg_flat: flat,
         decode_sg_flat_cmax: true,
         decode_sg_flat_words: true,
@@ -769,7 +771,7 @@ fn flat_rules_table_shares_one_source_and_matches_reference() {
         ("fixture-mha.toml", StorageType::F32),
     ] {
         let module = lower::lower(&load_plan(file), storage);
-        for size in [8u8, 32] {
+        for size in [None, Some(8u8), Some(32)] {
             for fused in [false, true] {
                 let decode_sources = |table| {
                     let arts = generate_with(&module, tuning(size, SgFlat::Late, fused, table))
@@ -777,19 +779,23 @@ fn flat_rules_table_shares_one_source_and_matches_reference() {
                     arts.into_iter()
                         .filter(|a| {
                             a.kernels.iter().any(|k| {
-                                k.phase == moa::codegen::Phase::Decode
-                                    && k.constants.get("decode_sg_flat").is_some()
+                                k.phase == moa::codegen::Phase::Decode && !k.name.contains("_coop_")
                             })
                         })
                         .collect::<Vec<_>>()
                 };
-                let label = format!("{file} subgroup {size} fused {fused}");
+                let label = format!("{file} subgroup {size:?} fused {fused}");
                 let table = decode_sources(true);
                 assert_eq!(table.len(), module.layers.len(), "{label}");
                 for a in &table {
                     assert_eq!(a.source, table[0].source, "{label}: {}", a.path);
                     assert!(a.source.contains("moa_rules"), "{label}");
                     let k = &a.kernels[0];
+                    assert_eq!(
+                        k.constants.get("decode_sg_flat").is_some(),
+                        size.is_some(),
+                        "{label}"
+                    );
                     let rules = k.abi.params.iter().find(|p| p.arg == Arg::Rules);
                     let want = if fused { 9 } else { 7 };
                     assert_eq!(rules.map(|p| p.index), Some(want), "{label}: {}", k.name);
@@ -825,12 +831,14 @@ fn flat_rules_table_shares_one_source_and_matches_reference() {
         ],
         |size| {
             let mut forms = Vec::new();
-            for flat in [SgFlat::Late, SgFlat::Early] {
-                for fused in [true, false] {
+            for fused in [true, false] {
+                for flat in [SgFlat::Late, SgFlat::Early] {
                     let label =
                         format!("rules table, flat {flat:?} subgroup {size}, fused {fused}");
-                    forms.push((label, tuning(size, flat, fused, true)));
+                    forms.push((label, tuning(Some(size), flat, fused, true)));
                 }
+                let label = format!("rules table, scalar decode, fused {fused}");
+                forms.push((label, tuning(None, SgFlat::Off, fused, true)));
             }
             forms
         },

@@ -413,7 +413,7 @@ pub struct WgslTuning {
     /// (with 1 load a step) lost in session 29. Ignored where the words do not apply and
     /// with [`FlatQk`]'s other forms.
     pub decode_sg_flat_qpack: bool,
-    /// With [`Self::decode_sg_flat`]: each query head's rule (α, β·BETA_DEN) is read from a
+    /// The flat and the scalar decode: each query head's rule (α, β·BETA_DEN) is read from a
     /// per-layer table ([`crate::codegen::abi::Arg::Rules`], `u32[q_heads, 2]`, filled by the
     /// executor from the plan) instead of baked into the shader as immediates, so every
     /// layer of one shape gets the same source and the executor builds one pipeline for

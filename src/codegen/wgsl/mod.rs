@@ -84,6 +84,18 @@ fn work_param(index: u32) -> Param {
     Param::buffer(index, Arg::Work, Access::Read, Elem::U32, &["n_items", "8"])
 }
 
+/// The per-layer rules table a decode built with [`WgslTuning::decode_rules_table`] binds
+/// after its other bindings: `u32[q_heads, 2]` ([`Arg::Rules`]).
+fn rules_param(index: u32) -> Param {
+    Param::buffer(
+        index,
+        Arg::Rules,
+        Access::Read,
+        Elem::U32,
+        &["q_heads", "2"],
+    )
+}
+
 /// Bindings 0–6 of every decode form (scalar, subgroup, cooperative-matrix): sizes, row
 /// positions, Q, the K and V caches, the work list and the partials. One list, so the
 /// forms the executor swaps for one another cannot drift apart.
@@ -206,6 +218,9 @@ struct DecodeCtx<'a> {
     merge_batch: u32,
     /// [`WgslTuning::decode_v_first`], where it applies (`Quad`, one load batch each).
     v_first: bool,
+    /// [`WgslTuning::decode_rules_table`]: rules from the [`Arg::Rules`] binding, no layer
+    /// named in the source.
+    rules_table: bool,
 }
 
 #[derive(Serialize)]
@@ -624,7 +639,15 @@ fn generate_part(
             )],
         });
 
-        let entry = format!("moa_decode_{dtype}_hd{d}_{label}");
+        // With the rules in a table ([`WgslTuning::decode_rules_table`]) the scalar decode's
+        // source names no layer either: layers of one decode shape share its text and the
+        // executor's pipeline (the kernel's name keeps the layer).
+        let rules_table = tuning.decode_rules_table;
+        let entry = if rules_table {
+            format!("moa_decode_{dtype}_hd{d}")
+        } else {
+            format!("moa_decode_{dtype}_hd{d}_{label}")
+        };
         let threads = tuning.decode_threads.clamp(32, 256);
         let budget = if threads > WGSL_DECODE_THREADS {
             DECODE_WIDE_WORKGROUP_BYTES
@@ -742,6 +765,7 @@ fn generate_part(
                 fused,
                 merge_batch: DECODE_MERGE_BATCH,
                 v_first,
+                rules_table,
             },
         )?;
         let workgroup_bytes = if quad && tuning.decode_quad_shuffle {
@@ -758,59 +782,67 @@ fn generate_part(
         if fused {
             params.extend(fused_merge_params(e));
         }
+        if rules_table {
+            params.push(rules_param(params.len() as u32));
+        }
+        let mut kernel = KernelInfo::new(
+            Target::Wgsl,
+            Phase::Decode,
+            Some(layer.layer),
+            entry,
+            KernelAbi::new(
+                params,
+                [shape.threads, 1, 1],
+                Grid::WorkItems,
+                Tiles {
+                    k_tile: Some(shape.tile),
+                    ..Tiles::default()
+                },
+            ),
+            with_decode_flags(
+                with_f16_products(
+                    merge_json(
+                        base_constants,
+                        if quad && tuning.decode_quad_shuffle {
+                            // Recorded only where on, so default manifests do not change.
+                            json!({
+                                "stage_q": shape.stage_q,
+                                "kv_vec": shape.kv_vec,
+                                "decode_form": form.name(),
+                                "decode_early_v": early_v,
+                                "decode_paired_epilogue": paired_epilogue,
+                                "decode_quad_shuffle": true,
+                            })
+                        } else if form == DecodeForm::Eager {
+                            json!({ "stage_q": shape.stage_q, "kv_vec": shape.kv_vec })
+                        } else {
+                            json!({
+                                "stage_q": shape.stage_q,
+                                "kv_vec": shape.kv_vec,
+                                "decode_form": form.name(),
+                                "decode_early_v": early_v,
+                                "decode_paired_epilogue": paired_epilogue,
+                            })
+                        },
+                    ),
+                    f16_qk,
+                    f16_pv,
+                    lazy_margin,
+                    qk_sums,
+                ),
+                fused,
+                v_first,
+            ),
+        );
+        if rules_table {
+            kernel.name = format!("{}_{label}", kernel.entry_point);
+            kernel.constants["decode_rules_table"] = true.into();
+        }
         artifacts.push(Artifact {
             path: format!("wgsl/{label}_decode.wgsl"),
             source,
             workgroup_bytes: Some(workgroup_bytes),
-            kernels: vec![KernelInfo::new(
-                Target::Wgsl,
-                Phase::Decode,
-                Some(layer.layer),
-                entry,
-                KernelAbi::new(
-                    params,
-                    [shape.threads, 1, 1],
-                    Grid::WorkItems,
-                    Tiles {
-                        k_tile: Some(shape.tile),
-                        ..Tiles::default()
-                    },
-                ),
-                with_decode_flags(
-                    with_f16_products(
-                        merge_json(
-                            base_constants,
-                            if quad && tuning.decode_quad_shuffle {
-                                // Recorded only where on, so default manifests do not change.
-                                json!({
-                                    "stage_q": shape.stage_q,
-                                    "kv_vec": shape.kv_vec,
-                                    "decode_form": form.name(),
-                                    "decode_early_v": early_v,
-                                    "decode_paired_epilogue": paired_epilogue,
-                                    "decode_quad_shuffle": true,
-                                })
-                            } else if form == DecodeForm::Eager {
-                                json!({ "stage_q": shape.stage_q, "kv_vec": shape.kv_vec })
-                            } else {
-                                json!({
-                                    "stage_q": shape.stage_q,
-                                    "kv_vec": shape.kv_vec,
-                                    "decode_form": form.name(),
-                                    "decode_early_v": early_v,
-                                    "decode_paired_epilogue": paired_epilogue,
-                                })
-                            },
-                        ),
-                        f16_qk,
-                        f16_pv,
-                        lazy_margin,
-                        qk_sums,
-                    ),
-                    fused,
-                    v_first,
-                ),
-            )],
+            kernels: vec![kernel],
         });
     }
 
@@ -1010,14 +1042,7 @@ fn decode_sg_artifact(
         params.extend(fused_merge_params(e));
     }
     if rules_table {
-        let index = params.len() as u32;
-        params.push(Param::buffer(
-            index,
-            Arg::Rules,
-            Access::Read,
-            Elem::U32,
-            &["q_heads", "2"],
-        ));
+        params.push(rules_param(params.len() as u32));
     }
     let mut extra = json!({ "decode_form": "subgroup", "decode_subgroup": sg });
     if rules_table {

@@ -84,16 +84,33 @@ fn work_param(index: u32) -> Param {
     Param::buffer(index, Arg::Work, Access::Read, Elem::U32, &["n_items", "8"])
 }
 
-/// The per-layer rules table a decode built with [`WgslTuning::decode_rules_table`] binds
-/// after its other bindings: `u32[q_heads, 2]` ([`Arg::Rules`]).
-fn rules_param(index: u32) -> Param {
-    Param::buffer(
-        index,
-        Arg::Rules,
-        Access::Read,
-        Elem::U32,
-        &["q_heads", "2"],
-    )
+/// The bindings of the scalar and flat decodes: [`decode_params`], the fused merge's where
+/// it merges itself, and last the per-layer rules table where its rules are read from one
+/// ([`WgslTuning::decode_rules_table`]: `u32[q_heads, 2]`, [`Arg::Rules`]).
+fn decode_bindings(e: Elem, fused: bool, rules_table: bool) -> Vec<Param> {
+    let mut params = decode_params(e);
+    if fused {
+        params.extend(fused_merge_params(e));
+    }
+    if rules_table {
+        let index = params.len() as u32;
+        params.push(Param::buffer(
+            index,
+            Arg::Rules,
+            Access::Read,
+            Elem::U32,
+            &["q_heads", "2"],
+        ));
+    }
+    params
+}
+
+/// A decode whose source is shared by the layers of its shape (its rules in a table): its
+/// entry point names no layer, so its name gets the layer's label (`…_l03`, what logs and
+/// errors show), and its constants record the form.
+fn name_shared_kernel(kernel: &mut KernelInfo, label: &str) {
+    kernel.name = format!("{}_{label}", kernel.entry_point);
+    kernel.constants["decode_rules_table"] = true.into();
 }
 
 /// Bindings 0–6 of every decode form (scalar, subgroup, cooperative-matrix): sizes, row
@@ -778,13 +795,7 @@ fn generate_part(
         } else {
             validate(&source, DECODE, Some(layer.layer))?
         };
-        let mut params = decode_params(e);
-        if fused {
-            params.extend(fused_merge_params(e));
-        }
-        if rules_table {
-            params.push(rules_param(params.len() as u32));
-        }
+        let params = decode_bindings(e, fused, rules_table);
         let mut kernel = KernelInfo::new(
             Target::Wgsl,
             Phase::Decode,
@@ -835,8 +846,7 @@ fn generate_part(
             ),
         );
         if rules_table {
-            kernel.name = format!("{}_{label}", kernel.entry_point);
-            kernel.constants["decode_rules_table"] = true.into();
+            name_shared_kernel(&mut kernel, label);
         }
         artifacts.push(Artifact {
             path: format!("wgsl/{label}_decode.wgsl"),
@@ -1037,17 +1047,8 @@ fn decode_sg_artifact(
             },
     )?;
     let e = Elem::of(module.storage);
-    let mut params = decode_params(e);
-    if fused {
-        params.extend(fused_merge_params(e));
-    }
-    if rules_table {
-        params.push(rules_param(params.len() as u32));
-    }
+    let params = decode_bindings(e, fused, rules_table);
     let mut extra = json!({ "decode_form": "subgroup", "decode_subgroup": sg });
-    if rules_table {
-        extra["decode_rules_table"] = true.into();
-    }
     if fused {
         extra["decode_fused_merge"] = true.into();
     }
@@ -1101,7 +1102,7 @@ fn decode_sg_artifact(
         merge_json(base_constants, extra),
     );
     if rules_table {
-        kernel.name = format!("{}_{label}", kernel.entry_point);
+        name_shared_kernel(&mut kernel, label);
     }
     Ok(Artifact {
         path: format!("wgsl/{label}_decode.wgsl"),

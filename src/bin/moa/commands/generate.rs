@@ -275,15 +275,15 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         // A WGSL decode form asked over a precompiled folder is refused by the engine
         // too, but only once the weights are read (seconds to minutes): the folder's
         // kernels keep the tuning they were written with, so say so now.
-        let asked = WgpuEngineOptions::from_env()?.wgsl_tuning_asked();
+        let asked = WgpuEngineOptions::from_env()?.wgsl_tuning_asked_over_precompiled();
         if !asked.is_empty() {
             bail!(
                 "{} asks the WGSL attention kernels in a tuning other than the default, but \
-                 --kernels `{}` holds precompiled kernels (moa-compile writes the default \
-                 tuning, and precompiled kernels keep theirs): unset it, or let the engine \
+                 --kernels `{}` holds precompiled kernels ({}): unset it, or let the engine \
                  compile the plan itself (no --kernels)",
                 asked.join(", "),
-                dir.display()
+                dir.display(),
+                moa::runtime::wgpu_engine::PRECOMPILED_TUNING
             );
         }
     }

@@ -122,3 +122,55 @@ fn rules_table_off_is_taken_over_a_compiled_folder() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+/// Round 31: a model whose vocabulary (300) runs past its tokenizer's 259 tokens sampled
+/// ids with no token, and the text dropped them silently (a row of 40 ids printed 10
+/// characters). Each such row is named on stderr now, with how many ids, which, and both
+/// sizes.
+#[test]
+fn generated_ids_without_a_token_are_named() {
+    let dir = scratch("lost");
+    let model = tiny_model(&dir.join("m"));
+    let (code, out, err) = run_env(
+        &[
+            "generate",
+            "--model",
+            s(&model),
+            "--dense",
+            "--prompt",
+            "hello",
+            "--max-new-tokens",
+            "40",
+            "--ignore-eos",
+            "--temperature",
+            "50",
+            "--seed",
+            "3",
+            "--print-ids",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let generated: Vec<u32> = err
+        .lines()
+        .find_map(|l| l.strip_prefix("ids[0] generated "))
+        .map(|l| {
+            l.trim_matches(|c| c == '[' || c == ']')
+                .split(", ")
+                .map(|t| t.parse().unwrap())
+                .collect()
+        })
+        .unwrap();
+    let lost = generated.iter().filter(|&&id| id >= 259).count();
+    assert!(
+        lost > 0,
+        "the seed drew no id past the tokenizer: {generated:?}"
+    );
+    let note = format!("row 0: {lost} of its 40 generated ids have no token in");
+    assert!(err.contains(&note), "`{note}` not in:\n{err}");
+    assert!(
+        err.contains("(259 tokens; the model's vocabulary is 300)"),
+        "{err}"
+    );
+    assert!(!out.contains("no token"), "the note goes to stderr: {out}");
+}

@@ -690,6 +690,40 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             println!("--- [{b}] {}", tokenizer.decode(o, true)?);
         }
     }
+    // A model whose vocabulary runs past its tokenizer (a padded embedding, a random
+    // model) can sample an id with no token: the text drops it silently (round 31: a row
+    // of 40 ids printed 10 characters), so say which rows and ids.
+    for (b, o) in out.iter().enumerate() {
+        let lost: Vec<u32> = o
+            .iter()
+            .copied()
+            .filter(|&id| tokenizer.inner.id_to_token(id).is_none())
+            .collect();
+        if !lost.is_empty() {
+            let mut distinct: Vec<u32> = Vec::new();
+            for id in &lost {
+                if !distinct.contains(id) {
+                    distinct.push(*id);
+                }
+            }
+            let shown = &distinct[..distinct.len().min(8)];
+            eprintln!(
+                "moa: row {b}: {} of its {} generated ids have no token in `{}`'s tokenizer \
+                 ({} tokens; the model's vocabulary is {}) and print as nothing: {shown:?}{}; \
+                 --print-ids lists every id",
+                lost.len(),
+                o.len(),
+                model_path.display(),
+                tokenizer.inner.get_vocab_size(true),
+                vocab,
+                if distinct.len() > shown.len() {
+                    " …"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
     if args.print_ids {
         for (b, o) in out.iter().enumerate() {
             eprintln!("ids[{b}] prompt {:?}", prompts[b]);

@@ -174,3 +174,40 @@ fn generated_ids_without_a_token_are_named() {
     );
     assert!(!out.contains("no token"), "the note goes to stderr: {out}");
 }
+
+/// Round 31: a bad `MOA_WGSL_RULES_TABLE` (or any engine setting) was refused only once
+/// the engine was built: after the weights loaded (minutes for an 8B model) and after
+/// "building the engine … 1-5 min". It is refused before the load now: a model whose first
+/// weight is NaN, which the load refuses, is not reached.
+#[test]
+fn bad_engine_settings_are_refused_before_the_weights_load() {
+    let dir = scratch("early");
+    let model = tiny_model(&dir.join("m"));
+    let file = model.join("model.safetensors");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let header = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    // The first tensor's first element: a bf16 NaN.
+    bytes[8 + header..8 + header + 2].copy_from_slice(&[0xc0, 0x7f]);
+    std::fs::write(&file, bytes).unwrap();
+    let args = [
+        "generate",
+        "--model",
+        s(&model),
+        "--dense",
+        "--prompt",
+        "hi",
+        "--max-new-tokens",
+        "2",
+    ];
+    let (code, _, err) = run_env(&args, &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("NaN"), "the load refuses the weight:\n{err}");
+    let (code, _, err) = run_env(&args, &[("MOA_WGSL_RULES_TABLE", "2")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("MOA_WGSL_RULES_TABLE=\"2\"") && err.contains("accepted: 0 or 1"),
+        "{err}"
+    );
+    assert!(!err.contains("NaN"), "the weights were read first:\n{err}");
+    assert!(!err.contains("building the engine"), "{err}");
+}

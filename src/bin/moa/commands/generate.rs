@@ -549,6 +549,12 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     } else {
         Some(WgpuContext::new()?)
     };
+    if wgpu_ctx.is_some() {
+        // The engine's settings (MOA_WGSL_*, MOA_WGPU_*) before the weights load: a bad
+        // value was refused only once the engine was built, after the whole load (minutes
+        // for an 8B model) and after "building the engine … 1-5 min" (round 31).
+        WgpuEngineOptions::from_env()?;
+    }
     if let Some(ctx) = &wgpu_ctx {
         // One workgroup row per batch row: past the adapter's dispatch limit the first
         // forward pass failed with wgpu's "dispatch group size dimension ([1, 70000, 1])

@@ -142,6 +142,8 @@ mod user_round28;
 mod user_round29;
 #[path = "user_round30.rs"]
 mod user_round30;
+#[path = "user_round31.rs"]
+mod user_round31;
 #[path = "version_commit.rs"]
 mod version_commit;
 #[path = "wgpu_options.rs"]

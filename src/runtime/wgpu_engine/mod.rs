@@ -177,16 +177,21 @@ fn compile_plan(
 /// kernels) carry the tuning they were generated with, which the engine cannot change:
 /// where `options` ask another WGSL tuning this is an error saying so, rather than a run
 /// that silently times the folder's kernels under the asked form's name.
+/// What kernels compiled ahead of time run, for the refusals of a tuning asked over them.
+pub const PRECOMPILED_TUNING: &str = "precompiled kernels keep the tuning they were written \
+     with; moa-compile writes its own (the scalar decode, each layer's rules baked in), and \
+     of the MOA_WGSL_* settings only MOA_WGSL_RULES_TABLE=0, the rules baked, is taken over \
+     them";
+
 fn refuse_tuning_over(options: &WgpuEngineOptions, origin: &str) -> Result<(), EngineError> {
-    let asked = options.wgsl_tuning_asked();
+    let asked = options.wgsl_tuning_asked_over_precompiled();
     if asked.is_empty() {
         return Ok(());
     }
     Err(EngineError::Input(format!(
         "{} asks the WGSL attention kernels in a tuning other than the default, but the \
-         kernels come precompiled from {origin} (moa-compile writes the default tuning, and \
-         precompiled kernels keep theirs): unset it, or let the engine compile the plan \
-         itself (no --kernels)",
+         kernels come precompiled from {origin} ({PRECOMPILED_TUNING}): unset it, or let \
+         the engine compile the plan itself (no --kernels)",
         asked.join(", ")
     )))
 }

@@ -973,6 +973,23 @@ impl WgpuEngineOptions {
         })
     }
 
+    /// What of [`Self::wgsl_tuning_asked`] kernels compiled ahead of time (`moa generate
+    /// --kernels`, [`crate::runtime::wgpu_engine::WgpuEngine::with_kernels`]) cannot honour,
+    /// since they keep the tuning they were written with. `MOA_WGSL_RULES_TABLE=0` is left
+    /// out: it asks the rules baked into each layer's shader, which is what `moa-compile`
+    /// writes ([`WgslTuning::default`]), and the engine binds a rules table only to a kernel
+    /// that reads one (round 31: a user comparing the two forms was refused over a folder
+    /// that held exactly the form asked, told "moa-compile writes the default tuning").
+    pub fn wgsl_tuning_asked_over_precompiled(&self) -> Vec<String> {
+        let baked = format!(
+            "MOA_WGSL_RULES_TABLE={}",
+            u8::from(WgslTuning::default().decode_rules_table)
+        );
+        let mut asked = self.wgsl_tuning_asked();
+        asked.retain(|a| *a != baked);
+        asked
+    }
+
     /// How [`Self::wgsl_tuning`] differs from the engine's default ([`engine_wgsl_tuning`]),
     /// each difference named as its variable would set it (`MOA_WGSL_V_FIRST=1`,
     /// `MOA_WGSL_SG_DECODE=0`); fields the environment does not reach are named as fields.

@@ -275,15 +275,15 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         // A WGSL decode form asked over a precompiled folder is refused by the engine
         // too, but only once the weights are read (seconds to minutes): the folder's
         // kernels keep the tuning they were written with, so say so now.
-        let asked = WgpuEngineOptions::from_env()?.wgsl_tuning_asked();
+        let asked = WgpuEngineOptions::from_env()?.wgsl_tuning_asked_over_precompiled();
         if !asked.is_empty() {
             bail!(
                 "{} asks the WGSL attention kernels in a tuning other than the default, but \
-                 --kernels `{}` holds precompiled kernels (moa-compile writes the default \
-                 tuning, and precompiled kernels keep theirs): unset it, or let the engine \
+                 --kernels `{}` holds precompiled kernels ({}): unset it, or let the engine \
                  compile the plan itself (no --kernels)",
                 asked.join(", "),
-                dir.display()
+                dir.display(),
+                moa::runtime::wgpu_engine::PRECOMPILED_TUNING
             );
         }
     }
@@ -549,6 +549,12 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     } else {
         Some(WgpuContext::new()?)
     };
+    if wgpu_ctx.is_some() {
+        // The engine's settings (MOA_WGSL_*, MOA_WGPU_*) before the weights load: a bad
+        // value was refused only once the engine was built, after the whole load (minutes
+        // for an 8B model) and after "building the engine … 1-5 min" (round 31).
+        WgpuEngineOptions::from_env()?;
+    }
     if let Some(ctx) = &wgpu_ctx {
         // One workgroup row per batch row: past the adapter's dispatch limit the first
         // forward pass failed with wgpu's "dispatch group size dimension ([1, 70000, 1])
@@ -688,6 +694,40 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     } else {
         for (b, o) in out.iter().enumerate() {
             println!("--- [{b}] {}", tokenizer.decode(o, true)?);
+        }
+    }
+    // A model whose vocabulary runs past its tokenizer (a padded embedding, a random
+    // model) can sample an id with no token: the text drops it silently (round 31: a row
+    // of 40 ids printed 10 characters), so say which rows and ids.
+    for (b, o) in out.iter().enumerate() {
+        let lost: Vec<u32> = o
+            .iter()
+            .copied()
+            .filter(|&id| tokenizer.inner.id_to_token(id).is_none())
+            .collect();
+        if !lost.is_empty() {
+            let mut distinct: Vec<u32> = Vec::new();
+            for id in &lost {
+                if !distinct.contains(id) {
+                    distinct.push(*id);
+                }
+            }
+            let shown = &distinct[..distinct.len().min(8)];
+            eprintln!(
+                "moa: row {b}: {} of its {} generated ids have no token in `{}`'s tokenizer \
+                 ({} tokens; the model's vocabulary is {}) and print as nothing: {shown:?}{}; \
+                 --print-ids lists every id",
+                lost.len(),
+                o.len(),
+                model_path.display(),
+                tokenizer.inner.get_vocab_size(true),
+                vocab,
+                if distinct.len() > shown.len() {
+                    " …"
+                } else {
+                    ""
+                }
+            );
         }
     }
     if args.print_ids {

@@ -173,16 +173,16 @@ fn compile_plan(
     Ok(Compiled::wgsl_with(plan, storage, tuning)?)
 }
 
-/// Kernels compiled ahead of time (`origin`: a `moa-compile` folder, an app's embedded
-/// kernels) carry the tuning they were generated with, which the engine cannot change:
-/// where `options` ask another WGSL tuning this is an error saying so, rather than a run
-/// that silently times the folder's kernels under the asked form's name.
 /// What kernels compiled ahead of time run, for the refusals of a tuning asked over them.
 pub const PRECOMPILED_TUNING: &str = "precompiled kernels keep the tuning they were written \
      with; moa-compile writes its own (the scalar decode, each layer's rules baked in), and \
      of the MOA_WGSL_* settings only MOA_WGSL_RULES_TABLE=0, the rules baked, is taken over \
      them";
 
+/// Kernels compiled ahead of time (`origin`: a `moa-compile` folder, an app's embedded
+/// kernels) carry the tuning they were generated with, which the engine cannot change:
+/// where `options` ask another WGSL tuning this is an error saying so, rather than a run
+/// that silently times the folder's kernels under the asked form's name.
 fn refuse_tuning_over(options: &WgpuEngineOptions, origin: &str) -> Result<(), EngineError> {
     let asked = options.wgsl_tuning_asked_over_precompiled();
     if asked.is_empty() {

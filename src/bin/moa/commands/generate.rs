@@ -767,13 +767,22 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     );
     // In KiB or bytes below 1 MiB, as `moa plan show` says it: a tiny model's cache was
     // "0.00 MiB with this plan vs 0.00 MiB dense" (round 30).
-    eprintln!(
-        "KV cache at N = {}: {} with this plan vs {} dense ({:.1}%)",
-        req.n_tokens(),
-        super::plan::size_shown(req.kv_bytes()),
-        super::plan::size_shown(dense_bytes),
-        100.0 * req.kv_bytes() as f64 / dense_bytes as f64
-    );
+    if plan.is_none() {
+        // --dense: no plan to compare with (round 31: "… with this plan vs … dense (100.0%)").
+        eprintln!(
+            "KV cache at N = {}: {} (dense attention)",
+            req.n_tokens(),
+            super::plan::size_shown(req.kv_bytes()),
+        );
+    } else {
+        eprintln!(
+            "KV cache at N = {}: {} with this plan vs {} dense ({:.1}%)",
+            req.n_tokens(),
+            super::plan::size_shown(req.kv_bytes()),
+            super::plan::size_shown(dense_bytes),
+            100.0 * req.kv_bytes() as f64 / dense_bytes as f64
+        );
+    }
     if req.kv_bytes() > dense_bytes
         && plan
             .as_ref()

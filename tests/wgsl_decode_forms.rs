@@ -844,3 +844,66 @@ fn rules_table_shares_one_source_and_matches_reference() {
         },
     );
 }
+
+/// Session 44: a module whose layers all have the same rules (a dense plan, a uniform
+/// window) keeps them baked though the table is asked for: its layers' code is the same
+/// already, and the table's loads cost ~0.3 µs a layer on the H200 (DESIGN §7.7
+/// "s44-attn"). One layer that differs brings the table back for every layer.
+#[test]
+fn rules_stay_baked_where_every_layer_has_the_same_rules() {
+    use moa::codegen::wgsl::SgFlat;
+    let shape = moa::plan::ModelShape {
+        name: None,
+        layers: 3,
+        q_heads: 4,
+        kv_heads: 2,
+        head_dim: 32,
+        max_context_tokens: 4096,
+    };
+    let tuning = |size: Option<u8>| WgslTuning {
+        decode_subgroup: size,
+        decode_sg_flat: SgFlat::Late,
+        decode_sg_flat_words: true,
+        decode_fused_merge: Some(size.is_some()),
+        decode_rules_table: true,
+        ..WgslTuning::default()
+    };
+    let decodes = |module: &moa::lower::KernelModule, size| {
+        generate_with(module, tuning(size))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .filter(|a| {
+                a.kernels
+                    .iter()
+                    .any(|k| k.phase == moa::codegen::Phase::Decode && !k.name.contains("_coop_"))
+            })
+            .collect::<Vec<_>>()
+    };
+    let dense = lower::lower(&Plan::dense(shape.clone()).unwrap(), StorageType::F16);
+    let mut toml = Plan::dense(shape).unwrap().to_toml();
+    // The last layer's first head keeps half the context.
+    let last = toml.rfind("beta = [1.0").expect("a dense layer's betas");
+    toml.replace_range(last..last + "beta = [1.0".len(), "beta = [0.5");
+    let mixed = lower::lower(
+        &Plan::from_toml_str(&toml, "mixed.toml").unwrap_or_else(|e| panic!("{e}\n{toml}")),
+        StorageType::F16,
+    );
+    for size in [None, Some(8u8), Some(32)] {
+        let baked = decodes(&dense, size);
+        assert_eq!(baked.len(), 3, "{size:?}");
+        for (i, a) in baked.iter().enumerate() {
+            let k = &a.kernels[0];
+            assert!(!a.source.contains("moa_rules"), "{size:?} {}", a.path);
+            assert!(
+                !k.abi.params.iter().any(|p| p.arg == moa::codegen::abi::Arg::Rules),
+                "{size:?}"
+            );
+            assert!(k.entry_point.ends_with(&format!("_l{i:02}")), "{}", k.entry_point);
+        }
+        let table = decodes(&mixed, size);
+        for a in &table {
+            assert!(a.source.contains("moa_rules"), "{size:?} {}", a.path);
+            assert_eq!(a.source, table[0].source, "{size:?}");
+        }
+    }
+}

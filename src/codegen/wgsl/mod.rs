@@ -451,6 +451,17 @@ pub fn generate_with(
     generate_with_progress(module, tuning, &mut |_, _| {})
 }
 
+/// Whether every layer of `module` gives each query head the same rule as every other
+/// layer (dense and uniform plans): then [`WgslTuning::decode_rules_table`] has nothing
+/// to share and the rules stay baked.
+fn same_rules_on_every_layer(module: &KernelModule) -> bool {
+    let rules = |l: &crate::lower::LayerSpec| l.q_heads.iter().map(|h| h.rule).collect::<Vec<_>>();
+    module
+        .layers
+        .windows(2)
+        .all(|w| rules(&w[0]) == rules(&w[1]))
+}
+
 /// [`generate_with`], calling `progress(files_done, files)` as the source files are
 /// generated (each rendered and validated with naga, ≈ 0.2 s per layer for 64 query heads
 /// of head_dim 128 on one CPU core), `files_done` rising to `files` (the last call).
@@ -468,6 +479,13 @@ pub(crate) fn generate_with_progress(
     tuning: WgslTuning,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<Artifact>, CodegenError> {
+    // A module whose layers all have the same rules keeps them baked: its layers' decode
+    // code is the same already (one rule set, one code), and the table's loads cost
+    // ~0.3 µs a layer there (DESIGN §7.7 "s43-attn", "s44-attn").
+    let tuning = WgslTuning {
+        decode_rules_table: tuning.decode_rules_table && !same_rules_on_every_layer(module),
+        ..tuning
+    };
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     if threads == 1 || module.layers.len() < 2 {
         return generate_part(module, tuning, progress);

@@ -365,10 +365,10 @@ fn wgsl_artifacts(module: &moa::lower::KernelModule) -> Result<Vec<codegen::Arti
         tuning.decode_sg_flat_qpack = v == "1";
     }
     // `MOA_WGSL_RULES_TABLE=1`: the flat form's rules read from a per-layer table, one
-    // source (and pipeline) for every layer (`WgslTuning::decode_rules_table`, the engine's
+    // source (and pipeline) for every layer (`WgslTuning::rules_table`, the engine's
     // default since session 43; off here unless asked, as in `moa-compile`).
     if let Ok(v) = std::env::var("MOA_WGSL_RULES_TABLE") {
-        tuning.decode_rules_table = v == "1";
+        tuning.rules_table = v == "1";
     }
     if let Some(p) = env_u32_in("MOA_WGSL_SG_PIECE", 0..=3)? {
         tuning.decode_sg_piece = p as u8;

@@ -741,7 +741,7 @@ fn flat_packed_queries_match_reference() {
 }
 
 /// The flat and scalar decodes with each query head's rule read from a per-layer table
-/// (`WgslTuning::decode_rules_table`, the wgpu engine's default since session 43): every
+/// (`WgslTuning::rules_table`, the wgpu engine's default since session 43): every
 /// layer's decode source is the same text (no layer or rule in it: the executor builds one
 /// pipeline for them all), binds `Arg::Rules` after the form's other bindings, and is
 /// marked in its constants; the baked form's sources differ where the layers' rules do.
@@ -763,7 +763,7 @@ fn rules_table_shares_one_source_and_matches_reference() {
         decode_sg_flat_cmax: true,
         decode_sg_flat_words: true,
         decode_fused_merge: Some(fused),
-        decode_rules_table: table,
+        rules_table: table,
         ..WgslTuning::default()
     };
     for (file, storage) in [
@@ -800,7 +800,7 @@ fn rules_table_shares_one_source_and_matches_reference() {
                     let want = if fused { 9 } else { 7 };
                     assert_eq!(rules.map(|p| p.index), Some(want), "{label}: {}", k.name);
                     assert_eq!(
-                        k.constants.get("decode_rules_table"),
+                        k.constants.get("rules_table"),
                         Some(&serde_json::json!(true)),
                         "{label}"
                     );
@@ -822,6 +822,52 @@ fn rules_table_shares_one_source_and_matches_reference() {
             }
         }
     }
+    // The scalar prefill (session 44): one text for every layer, its rules from the table,
+    // against the CPU reference on the standard prefill cases (ragged rows, spans below and
+    // past N, the sink).
+    let ctx = WgpuContext::new().unwrap_or_else(|e| panic!("{e}"));
+    let mut failures = Vec::new();
+    for (file, storage) in [
+        ("fixture-gqa.toml", StorageType::F16),
+        ("fixture-gqa.toml", StorageType::F32),
+        ("fixture-mha.toml", StorageType::F16),
+        ("fixture-mha.toml", StorageType::F32),
+    ] {
+        if storage == StorageType::F16 && !ctx.has_f16() {
+            continue;
+        }
+        let module = lower::lower(&load_plan(file), storage);
+        let arts = generate_with(&module, tuning(None, SgFlat::Off, false, true))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let prefills: Vec<_> = arts
+            .iter()
+            .filter(|a| a.kernels[0].phase == moa::codegen::Phase::Prefill)
+            .collect();
+        assert_eq!(prefills.len(), module.layers.len(), "{file}");
+        for a in &prefills {
+            assert_eq!(a.source, prefills[0].source, "{file}: one prefill text");
+            let rules = a.kernels[0].abi.params.iter().find(|p| p.arg == Arg::Rules);
+            assert_eq!(rules.map(|p| p.index), Some(6), "{file}");
+        }
+        let exec = WgpuAttention::new_with(&ctx, &module, &arts, Default::default())
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        let (hq, d) = (
+            module.shape.q_heads as usize,
+            module.shape.head_dim as usize,
+        );
+        let (prefill_cases, _) = standard_cases(&module, 0x5eed);
+        for case in &prefill_cases {
+            let got = exec
+                .run_prefill_case(case)
+                .unwrap_or_else(|e| panic!("{file} {}: {e}", case.name));
+            if let Err(e) =
+                check_output(&case.name, hq, d, &got, &case.expected, tolerance(storage))
+            {
+                failures.push(format!("{file} {storage:?} prefill: {e}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
     run_flat_forms(
         &[
             ("fixture-gqa.toml", StorageType::F16),
@@ -846,12 +892,15 @@ fn rules_table_shares_one_source_and_matches_reference() {
 }
 
 /// Session 44: a module whose layers all have the same rules (a dense plan, a uniform
-/// window) keeps them baked though the table is asked for: its layers' code is the same
-/// already, and the table's loads cost ~0.3 µs a layer on the H200 (DESIGN §7.7
-/// "s44-attn"). One layer that differs brings the table back for every layer.
+/// window) keeps them baked though the table is asked for, in one text that names no layer:
+/// the table's loads cost ~0.3 µs a layer on the H200 (DESIGN §7.7 "s44-attn"), and one
+/// text keeps one pipeline (one compile on a CPU adapter). One layer that differs brings
+/// the table back for every layer. Both hold for the scalar prefill and the decodes.
 #[test]
 fn rules_stay_baked_where_every_layer_has_the_same_rules() {
+    use moa::codegen::abi::Arg;
     use moa::codegen::wgsl::SgFlat;
+    use moa::codegen::Phase;
     let shape = moa::plan::ModelShape {
         name: None,
         layers: 3,
@@ -865,17 +914,19 @@ fn rules_stay_baked_where_every_layer_has_the_same_rules() {
         decode_sg_flat: SgFlat::Late,
         decode_sg_flat_words: true,
         decode_fused_merge: Some(size.is_some()),
-        decode_rules_table: true,
+        rules_table: true,
         ..WgslTuning::default()
     };
-    let decodes = |module: &moa::lower::KernelModule, size| {
+    // The module's prefill and decode files (not the cooperative decode, which keeps its
+    // rules baked in a text a layer).
+    let files = |module: &moa::lower::KernelModule, size, phase| {
         generate_with(module, tuning(size))
             .unwrap_or_else(|e| panic!("{e}"))
             .into_iter()
             .filter(|a| {
                 a.kernels
                     .iter()
-                    .any(|k| k.phase == moa::codegen::Phase::Decode && !k.name.contains("_coop_"))
+                    .any(|k| k.phase == phase && !k.name.contains("_coop_"))
             })
             .collect::<Vec<_>>()
     };
@@ -889,21 +940,37 @@ fn rules_stay_baked_where_every_layer_has_the_same_rules() {
         StorageType::F16,
     );
     for size in [None, Some(8u8), Some(32)] {
-        let baked = decodes(&dense, size);
-        assert_eq!(baked.len(), 3, "{size:?}");
-        for (i, a) in baked.iter().enumerate() {
-            let k = &a.kernels[0];
-            assert!(!a.source.contains("moa_rules"), "{size:?} {}", a.path);
-            assert!(
-                !k.abi.params.iter().any(|p| p.arg == moa::codegen::abi::Arg::Rules),
-                "{size:?}"
-            );
-            assert!(k.entry_point.ends_with(&format!("_l{i:02}")), "{}", k.entry_point);
-        }
-        let table = decodes(&mixed, size);
-        for a in &table {
-            assert!(a.source.contains("moa_rules"), "{size:?} {}", a.path);
-            assert_eq!(a.source, table[0].source, "{size:?}");
+        for phase in [Phase::Prefill, Phase::Decode] {
+            let label = format!("{size:?} {phase:?}");
+            let baked = files(&dense, size, phase);
+            assert_eq!(baked.len(), 3, "{label}");
+            for (i, a) in baked.iter().enumerate() {
+                let k = &a.kernels[0];
+                assert!(!a.source.contains("moa_rules"), "{label} {}", a.path);
+                assert!(!k.abi.params.iter().any(|p| p.arg == Arg::Rules), "{label}");
+                assert_eq!(a.source, baked[0].source, "{label}: one text");
+                assert!(!k.entry_point.contains("_l0"), "{label}: {}", k.entry_point);
+                assert!(
+                    k.name.ends_with(&format!("_l{i:02}")),
+                    "{label}: {}",
+                    k.name
+                );
+                assert_eq!(
+                    k.constants.get("rules_table"),
+                    Some(&serde_json::json!(false)),
+                    "{label}"
+                );
+            }
+            let table = files(&mixed, size, phase);
+            for a in &table {
+                assert!(a.source.contains("moa_rules"), "{label} {}", a.path);
+                assert_eq!(a.source, table[0].source, "{label}");
+                assert_eq!(
+                    a.kernels[0].constants.get("rules_table"),
+                    Some(&serde_json::json!(true)),
+                    "{label}"
+                );
+            }
         }
     }
 }

@@ -69,9 +69,10 @@ pub enum Arg {
     Pad,
     /// The layer's rule of each query head, `u32[q_heads, 2]`: α (tokens, an i32's bits)
     /// and β·BETA_DEN (`plan::BETA_DEN`), as `plan::Rule` holds them. Fixed by the plan: the
-    /// executor fills it once per layer (`runtime::wgpu::head_rules`). Read by the WGSL flat
-    /// decode built with `WgslTuning::decode_rules_table`, whose source is then the same for
-    /// every layer of one shape.
+    /// executor fills it once per layer (`runtime::wgpu::head_rules`). Read by the WGSL scalar
+    /// prefill and the scalar and flat decodes built with `WgslTuning::rules_table` (on a
+    /// plan whose layers' rules differ), whose sources are then the same for every layer of
+    /// one shape.
     Rules,
 }
 

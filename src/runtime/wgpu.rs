@@ -554,7 +554,7 @@ pub struct WgpuAttention {
     /// Which decode kernels run, and why (see [`Self::decode_kernels`]).
     decode_kind: String,
     /// Per layer (by its index in the module), the [`Arg::Rules`] table of its query heads
-    /// ([`head_rules`]), bound where the layer's decode reads its rules from one.
+    /// ([`head_rules`]), bound where the layer's prefill or decode reads its rules from one.
     rules: Vec<wgpu::Buffer>,
 }
 
@@ -1087,6 +1087,7 @@ impl WgpuAttention {
             (Arg::K, k),
             (Arg::V, v),
             (Arg::Out, o),
+            (Arg::Rules, &self.rules[layer]),
         ];
         self.dispatch(kernel, &values, &buffers, &size)
     }

@@ -413,19 +413,22 @@ pub struct WgslTuning {
     /// (with 1 load a step) lost in session 29. Ignored where the words do not apply and
     /// with [`FlatQk`]'s other forms.
     pub decode_sg_flat_qpack: bool,
-    /// The flat and the scalar decode: each query head's rule (α, β·BETA_DEN) is read from a
-    /// per-layer table ([`crate::codegen::abi::Arg::Rules`], `u32[q_heads, 2]`, filled by the
-    /// executor from the plan) instead of baked into the shader as immediates, so every
-    /// layer of one shape gets the same source and the executor builds one pipeline for
-    /// them all (`MOA_WGSL_RULES_TABLE`). The spans are the same integers
-    /// (`span.wgsl.j2`'s `moa_rule_span`); only where α and β come from differs. Off in
+    /// The scalar prefill, the flat and the scalar decode: each query head's rule (α,
+    /// β·BETA_DEN) is read from a per-layer table ([`crate::codegen::abi::Arg::Rules`],
+    /// `u32[q_heads, 2]`, filled by the executor from the plan) instead of baked into the
+    /// shader as immediates, so every layer of one shape gets the same source and the
+    /// executor builds one pipeline for them all (`MOA_WGSL_RULES_TABLE`). A module whose
+    /// layers all have the same rules (dense, uniform) keeps them baked in one text that
+    /// names no layer (session 44). The spans are the same integers
+    /// (`span.wgsl.j2`'s `moa_rule_span`); only where α and β come from differs. Named
+    /// `decode_rules_table` until session 44, which added the scalar prefill. Off in
     /// `moa-compile`'s default (per-layer kernels with the rules baked in); on in the wgpu
     /// engine's since session 43: on an H100 through Vulkan (Llama-3.2-1B shape, 4 rows ×
     /// 4096) 16 layers of identical work but 16 different shader texts took 22.3–23.2 µs a
     /// layer back to back against 17.7 for one or two texts, and the engine's decode
     /// attention 21.6 against 15.4 µs a layer: a dispatch whose code differs from the last
     /// one's starts cold (RESULTS "Session 43").
-    pub decode_rules_table: bool,
+    pub rules_table: bool,
 }
 
 /// How the flat decode forms its Q·K scores ([`WgslTuning::decode_sg_flat_qk`]). Every
@@ -593,7 +596,7 @@ impl Default for WgslTuning {
             decode_sg_flat_cmax: false,
             decode_sg_flat_nl: 0,
             decode_sg_flat_qpack: false,
-            decode_rules_table: false,
+            rules_table: false,
         }
     }
 }

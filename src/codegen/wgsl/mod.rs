@@ -86,7 +86,7 @@ fn work_param(index: u32) -> Param {
 
 /// The bindings of the scalar and flat decodes: [`decode_params`], the fused merge's where
 /// it merges itself, and last the per-layer rules table where its rules are read from one
-/// ([`WgslTuning::decode_rules_table`]: `u32[q_heads, 2]`, [`Arg::Rules`]).
+/// ([`WgslTuning::rules_table`]: `u32[q_heads, 2]`, [`Arg::Rules`]).
 fn decode_bindings(e: Elem, fused: bool, rules_table: bool) -> Vec<Param> {
     let mut params = decode_params(e);
     if fused {
@@ -105,12 +105,45 @@ fn decode_bindings(e: Elem, fused: bool, rules_table: bool) -> Vec<Param> {
     params
 }
 
-/// A decode whose source is shared by the layers of its shape (its rules in a table): its
+/// Where a module's scalar prefill and scalar / flat decodes get their rules from
+/// ([`WgslTuning::rules_table`] and the module), decided once for the whole module before
+/// its layers are generated in parallel runs.
+#[derive(Clone, Copy, Debug)]
+struct RulesForm {
+    /// Every layer's text names no layer, so layers of one shape share it (and the
+    /// executor's pipeline): [`WgslTuning::rules_table`].
+    shared: bool,
+    /// The rules are read from the layer's [`Arg::Rules`] table: `shared` on a module whose
+    /// layers' rules differ. A module whose layers all have the same rules (dense, uniform)
+    /// keeps them baked in its one text: the table's loads cost ~0.3 µs a layer there
+    /// (DESIGN §7.7 "s44-attn").
+    table: bool,
+}
+
+impl RulesForm {
+    fn of(module: &KernelModule, tuning: &WgslTuning) -> RulesForm {
+        RulesForm {
+            shared: tuning.rules_table,
+            table: tuning.rules_table && !same_rules_on_every_layer(module),
+        }
+    }
+
+    /// A kernel's entry point: `base` alone where the text is shared, else with the layer.
+    fn entry(self, base: String, label: &str) -> String {
+        if self.shared {
+            base
+        } else {
+            format!("{base}_{label}")
+        }
+    }
+}
+
+/// A kernel whose source is shared by the layers of its shape ([`RulesForm::shared`]): its
 /// entry point names no layer, so its name gets the layer's label (`…_l03`, what logs and
-/// errors show), and its constants record the form.
-fn name_shared_kernel(kernel: &mut KernelInfo, label: &str) {
+/// errors show), and its constants record where its rules come from.
+fn name_shared_kernel(kernel: &mut KernelInfo, label: &str, rules: RulesForm) {
     kernel.name = format!("{}_{label}", kernel.entry_point);
-    kernel.constants["decode_rules_table"] = true.into();
+    kernel.constants["rules_table"] = rules.table.into();
 }
 
 /// Bindings 0–6 of every decode form (scalar, subgroup, cooperative-matrix): sizes, row
@@ -163,6 +196,10 @@ struct PrefillCtx<'a> {
     entry_point: &'a str,
     q_tile: u32,
     k_tile: u32,
+    /// [`RulesForm::shared`]: the source names no layer.
+    shared_text: bool,
+    /// [`RulesForm::table`]: rules from the [`Arg::Rules`] binding (6).
+    rules_table: bool,
 }
 
 #[derive(Serialize)]
@@ -235,8 +272,9 @@ struct DecodeCtx<'a> {
     merge_batch: u32,
     /// [`WgslTuning::decode_v_first`], where it applies (`Quad`, one load batch each).
     v_first: bool,
-    /// [`WgslTuning::decode_rules_table`]: rules from the [`Arg::Rules`] binding, no layer
-    /// named in the source.
+    /// [`RulesForm::shared`]: the source names no layer.
+    shared_text: bool,
+    /// [`RulesForm::table`]: rules from the [`Arg::Rules`] binding.
     rules_table: bool,
 }
 
@@ -291,8 +329,10 @@ struct DecodeSgCtx<'a> {
     /// The lane masks of a slot class's step maxima with [`Self::cmax`]: the column bits
     /// below `nl` (1, doubling, < `nl`), over which a class's lanes hold distinct slots.
     cmax_masks: Vec<u32>,
-    /// [`WgslTuning::decode_rules_table`] (the flat template only): rules from the
-    /// [`Arg::Rules`] binding, no layer named in the source.
+    /// [`RulesForm::shared`] (the flat template only): the source names no layer.
+    shared_text: bool,
+    /// [`RulesForm::table`] (the flat template only): rules from the [`Arg::Rules`]
+    /// binding.
     rules_table: bool,
 }
 
@@ -452,7 +492,7 @@ pub fn generate_with(
 }
 
 /// Whether every layer of `module` gives each query head the same rule as every other
-/// layer (dense and uniform plans): then [`WgslTuning::decode_rules_table`] has nothing
+/// layer (dense and uniform plans): then [`WgslTuning::rules_table`] has nothing
 /// to share and the rules stay baked.
 fn same_rules_on_every_layer(module: &KernelModule) -> bool {
     let rules = |l: &crate::lower::LayerSpec| l.q_heads.iter().map(|h| h.rule).collect::<Vec<_>>();
@@ -479,16 +519,11 @@ pub(crate) fn generate_with_progress(
     tuning: WgslTuning,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<Artifact>, CodegenError> {
-    // A module whose layers all have the same rules keeps them baked: its layers' decode
-    // code is the same already (one rule set, one code), and the table's loads cost
-    // ~0.3 µs a layer there (DESIGN §7.7 "s43-attn", "s44-attn").
-    let tuning = WgslTuning {
-        decode_rules_table: tuning.decode_rules_table && !same_rules_on_every_layer(module),
-        ..tuning
-    };
+    // Decided for the whole module: the runs below see only their own layers.
+    let rules = RulesForm::of(module, &tuning);
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     if threads == 1 || module.layers.len() < 2 {
-        return generate_part(module, tuning, progress);
+        return generate_part(module, tuning, rules, progress);
     }
     // Four runs a core, so a core whose runs hold larger layers does not form a tail.
     let per = module.layers.len().div_ceil(threads * 4).max(1);
@@ -522,7 +557,7 @@ pub(crate) fn generate_with_progress(
                 .map_with(tx, |tx, (run, part)| {
                     // The run's own merge file is dropped below: not counted.
                     let own = part.layers.len() * per_layer;
-                    generate_part(part, tuning, &mut |done, _| {
+                    generate_part(part, tuning, rules, &mut |done, _| {
                         let _ = tx.send((run, done.min(own)));
                     })
                 })
@@ -566,6 +601,7 @@ pub(crate) fn generate_with_progress(
 fn generate_part(
     module: &KernelModule,
     tuning: WgslTuning,
+    rules: RulesForm,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<Artifact>, CodegenError> {
     if module.storage == StorageType::Bf16 {
@@ -617,7 +653,9 @@ fn generate_part(
         let label = &ctx.layer_label;
         let base_constants = layer_constants(&ctx);
 
-        let entry = format!("moa_prefill_{dtype}_hd{d}_{label}");
+        // With the rules in a table, or one rule set on every layer, the scalar prefill's
+        // source names no layer either ([`RulesForm`]).
+        let entry = rules.entry(format!("moa_prefill_{dtype}_hd{d}"), label);
         let k_tile = prefill_k_tile(d);
         let source = super::render(
             &env,
@@ -628,6 +666,8 @@ fn generate_part(
                 entry_point: &entry,
                 q_tile: WGSL_PREFILL_Q_TILE,
                 k_tile,
+                shared_text: rules.shared,
+                rules_table: rules.table,
             },
         )?;
         let workgroup_bytes = validate(&source, PREFILL, Some(layer.layer))?;
@@ -649,40 +689,48 @@ fn generate_part(
             e,
             &["total_tokens", "q_heads", "head_dim"],
         ));
+        if rules.table {
+            params.push(Param::buffer(
+                6,
+                Arg::Rules,
+                Access::Read,
+                Elem::U32,
+                &["q_heads", "2"],
+            ));
+        }
+        let mut kernel = KernelInfo::new(
+            Target::Wgsl,
+            Phase::Prefill,
+            Some(layer.layer),
+            entry,
+            KernelAbi::new(
+                params,
+                [WGSL_PREFILL_Q_TILE, 1, 1],
+                Grid::QueryTiles {
+                    q_tile: WGSL_PREFILL_Q_TILE,
+                },
+                Tiles {
+                    q_tile: Some(WGSL_PREFILL_Q_TILE),
+                    k_tile: Some(k_tile),
+                    ..Tiles::default()
+                },
+            ),
+            base_constants.clone(),
+        );
+        if rules.shared {
+            name_shared_kernel(&mut kernel, label, rules);
+        }
         artifacts.push(Artifact {
             path: format!("wgsl/{label}_prefill.wgsl"),
             source,
             workgroup_bytes: Some(workgroup_bytes),
-            kernels: vec![KernelInfo::new(
-                Target::Wgsl,
-                Phase::Prefill,
-                Some(layer.layer),
-                entry,
-                KernelAbi::new(
-                    params,
-                    [WGSL_PREFILL_Q_TILE, 1, 1],
-                    Grid::QueryTiles {
-                        q_tile: WGSL_PREFILL_Q_TILE,
-                    },
-                    Tiles {
-                        q_tile: Some(WGSL_PREFILL_Q_TILE),
-                        k_tile: Some(k_tile),
-                        ..Tiles::default()
-                    },
-                ),
-                base_constants.clone(),
-            )],
+            kernels: vec![kernel],
         });
 
-        // With the rules in a table ([`WgslTuning::decode_rules_table`]) the scalar decode's
-        // source names no layer either: layers of one decode shape share its text and the
-        // executor's pipeline (the kernel's name keeps the layer).
-        let rules_table = tuning.decode_rules_table;
-        let entry = if rules_table {
-            format!("moa_decode_{dtype}_hd{d}")
-        } else {
-            format!("moa_decode_{dtype}_hd{d}_{label}")
-        };
+        // With the rules in a table, or one rule set on every layer ([`RulesForm`]), the
+        // scalar decode's source names no layer either: layers of one decode shape share
+        // its text and the executor's pipeline (the kernel's name keeps the layer).
+        let entry = rules.entry(format!("moa_decode_{dtype}_hd{d}"), label);
         let threads = tuning.decode_threads.clamp(32, 256);
         let budget = if threads > WGSL_DECODE_THREADS {
             DECODE_WIDE_WORKGROUP_BYTES
@@ -714,6 +762,7 @@ fn generate_part(
                 &env,
                 sg,
                 &tuning,
+                rules,
                 shape.tile,
                 base_constants,
             )?);
@@ -800,7 +849,8 @@ fn generate_part(
                 fused,
                 merge_batch: DECODE_MERGE_BATCH,
                 v_first,
-                rules_table,
+                shared_text: rules.shared,
+                rules_table: rules.table,
             },
         )?;
         let workgroup_bytes = if quad && tuning.decode_quad_shuffle {
@@ -813,7 +863,7 @@ fn generate_part(
         } else {
             validate(&source, DECODE, Some(layer.layer))?
         };
-        let params = decode_bindings(e, fused, rules_table);
+        let params = decode_bindings(e, fused, rules.table);
         let mut kernel = KernelInfo::new(
             Target::Wgsl,
             Phase::Decode,
@@ -863,8 +913,8 @@ fn generate_part(
                 v_first,
             ),
         );
-        if rules_table {
-            name_shared_kernel(&mut kernel, label);
+        if rules.shared {
+            name_shared_kernel(&mut kernel, label, rules);
         }
         artifacts.push(Artifact {
             path: format!("wgsl/{label}_decode.wgsl"),
@@ -947,12 +997,14 @@ fn generate_part(
 /// The decode of one layer on subgroups (`decode_sg.wgsl.j2`; [`WgslTuning::decode_subgroup`]):
 /// the scalar decode's bindings, partials and work list (chunks of `tile` slots, the
 /// scalar form's, so both run the same grid), `DECODE_SG_SUBGROUPS × sg` invocations.
+#[allow(clippy::too_many_arguments)]
 fn decode_sg_artifact(
     module: &KernelModule,
     ctx: &LayerCtx,
     env: &minijinja::Environment<'_>,
     sg: u32,
     tuning: &WgslTuning,
+    rules: RulesForm,
     tile: u32,
     base_constants: serde_json::Value,
 ) -> Result<Artifact, CodegenError> {
@@ -979,12 +1031,12 @@ fn decode_sg_artifact(
     let fused = flat != SgFlat::Off && tuning.decode_fused_merge.unwrap_or(false);
     // With the rules read from a table the source names no layer (one text, and one
     // pipeline in the executor, for every layer of the shape); the kernel's name keeps it.
-    let rules_table = tuning.decode_rules_table && flat != SgFlat::Off;
-    let entry = if rules_table {
-        format!("moa_decode_sg_{dtype}_hd{d}")
-    } else {
-        format!("moa_decode_sg_{dtype}_hd{d}_{label}")
+    // The other subgroup forms keep their rules baked in a text a layer.
+    let rules = RulesForm {
+        shared: rules.shared && flat != SgFlat::Off,
+        table: rules.table && flat != SgFlat::Off,
     };
+    let entry = rules.entry(format!("moa_decode_sg_{dtype}_hd{d}"), label);
     let template = match (items > 0, flat) {
         (true, _) => DECODE_SG_PIPE,
         (false, SgFlat::Off) => DECODE_SG,
@@ -1048,7 +1100,8 @@ fn decode_sg_artifact(
             cmax,
             cmax_masks,
             qpack,
-            rules_table,
+            shared_text: rules.shared,
+            rules_table: rules.table,
         },
     )?;
     let workgroup_bytes = validate_with(
@@ -1065,7 +1118,7 @@ fn decode_sg_artifact(
             },
     )?;
     let e = Elem::of(module.storage);
-    let params = decode_bindings(e, fused, rules_table);
+    let params = decode_bindings(e, fused, rules.table);
     let mut extra = json!({ "decode_form": "subgroup", "decode_subgroup": sg });
     if fused {
         extra["decode_fused_merge"] = true.into();
@@ -1119,8 +1172,8 @@ fn decode_sg_artifact(
         ),
         merge_json(base_constants, extra),
     );
-    if rules_table {
-        name_shared_kernel(&mut kernel, label);
+    if rules.shared {
+        name_shared_kernel(&mut kernel, label, rules);
     }
     Ok(Artifact {
         path: format!("wgsl/{label}_decode.wgsl"),

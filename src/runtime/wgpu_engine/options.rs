@@ -538,7 +538,7 @@ pub struct WgpuEngineOptions {
     /// each lane's queries as packed f16 words and widens them in each step,
     /// [`WgslTuning::decode_sg_flat_qpack`]; opt-in, session 28), and `MOA_WGSL_RULES_TABLE`
     /// (`0`: the flat form's rules baked into each layer's shader as `moa-compile` emits
-    /// them instead of read from a per-layer table, [`WgslTuning::decode_rules_table`]; on
+    /// them instead of read from a per-layer table, [`WgslTuning::rules_table`]; on
     /// by default since session 43); tests and benches may
     /// set any field. Speed only: every form matches the CPU reference (tests/model_gpu.rs,
     /// tests/wgsl_decode_forms.rs). The fused merge was slower in the engine's step
@@ -963,11 +963,7 @@ impl WgpuEngineOptions {
                     "MOA_WGSL_SG_FLAT_QPACK",
                     d.wgsl_tuning.decode_sg_flat_qpack,
                 )?,
-                decode_rules_table: flag(
-                    env,
-                    "MOA_WGSL_RULES_TABLE",
-                    d.wgsl_tuning.decode_rules_table,
-                )?,
+                rules_table: flag(env, "MOA_WGSL_RULES_TABLE", d.wgsl_tuning.rules_table)?,
                 ..d.wgsl_tuning
             },
         })
@@ -983,7 +979,7 @@ impl WgpuEngineOptions {
     pub fn wgsl_tuning_asked_over_precompiled(&self) -> Vec<String> {
         let baked = format!(
             "MOA_WGSL_RULES_TABLE={}",
-            u8::from(WgslTuning::default().decode_rules_table)
+            u8::from(WgslTuning::default().rules_table)
         );
         let mut asked = self.wgsl_tuning_asked();
         asked.retain(|a| *a != baked);
@@ -1060,11 +1056,8 @@ impl WgpuEngineOptions {
                 u8::from(t.decode_sg_flat_qpack)
             ));
         }
-        if t.decode_rules_table != d.decode_rules_table {
-            asked.push(format!(
-                "MOA_WGSL_RULES_TABLE={}",
-                u8::from(t.decode_rules_table)
-            ));
+        if t.rules_table != d.rules_table {
+            asked.push(format!("MOA_WGSL_RULES_TABLE={}", u8::from(t.rules_table)));
         }
 
         let rest = WgslTuning {
@@ -1080,7 +1073,7 @@ impl WgpuEngineOptions {
             decode_sg_flat_cmax: d.decode_sg_flat_cmax,
             decode_sg_flat_nl: d.decode_sg_flat_nl,
             decode_sg_flat_qpack: d.decode_sg_flat_qpack,
-            decode_rules_table: d.decode_rules_table,
+            rules_table: d.rules_table,
             ..*t
         };
         if rest != d {
@@ -1190,7 +1183,7 @@ pub fn engine_wgsl_tuning() -> WgslTuning {
         decode_sg_flat: SgFlat::Late,
         decode_sg_flat_words: true,
         decode_sg_flat_cmax: true,
-        decode_rules_table: true,
+        rules_table: true,
         decode_fused_merge: None,
         ..WgslTuning::default()
     }
@@ -2151,11 +2144,11 @@ mod tests {
     /// error naming the variable.
     #[test]
     fn rules_table_is_read_from_the_environment() {
-        assert!(WgpuEngineOptions::default().wgsl_tuning.decode_rules_table);
-        assert!(!WgslTuning::default().decode_rules_table);
+        assert!(WgpuEngineOptions::default().wgsl_tuning.rules_table);
+        assert!(!WgslTuning::default().rules_table);
         let o =
             WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_RULES_TABLE", "0")])).unwrap();
-        assert!(!o.wgsl_tuning.decode_rules_table);
+        assert!(!o.wgsl_tuning.rules_table);
         assert_eq!(o.wgsl_tuning_asked(), ["MOA_WGSL_RULES_TABLE=0"]);
         let o =
             WgpuEngineOptions::from_lookup(&lookup_in(&[("MOA_WGSL_RULES_TABLE", "1")])).unwrap();

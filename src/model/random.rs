@@ -790,6 +790,29 @@ mod tests {
             .contains("llama-3-8b"));
     }
 
+    /// No override is the base shape itself; set ones change only their fields.
+    #[test]
+    fn overrides_change_only_their_fields() {
+        for name in SHAPES {
+            let none = ShapeOverrides::default();
+            assert!(!none.any());
+            assert_eq!(shape_with(name, &none).unwrap(), like(name).unwrap());
+        }
+        let o = ShapeOverrides {
+            heads: Some(6),
+            kv_heads: Some(2),
+            tied: Some(false),
+            ..Default::default()
+        };
+        let c = shape_with("smollm2-135m", &o).unwrap();
+        // 576 / 6: hidden / heads where --heads is given without --head-dim.
+        assert_eq!((c.q_heads, c.kv_heads, c.head_dim), (6, 2, 96));
+        assert!(!c.tied_embeddings);
+        assert_eq!(c.rope_theta, 100_000.0);
+        c.validate("t", crate::model::config::ConfigKeys::Fields)
+            .unwrap();
+    }
+
     #[test]
     fn a_written_folder_loads_back_as_the_same_shape_in_bf16() {
         let mut c = like("llama-3-8b").unwrap();

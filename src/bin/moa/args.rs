@@ -437,11 +437,12 @@ pub enum ModelCommand {
         /// A GGUF file or a Hugging Face folder (default: the fetched default model).
         path: Option<PathBuf>,
     },
-    /// Write a random-weight model of a known shape (bf16 Hugging Face folder with a
-    /// byte-level tokenizer, one token per byte), for benchmarks, tests where the real
-    /// weights cannot go, and trying the plan pipeline on the CPU.
+    /// Write a random-weight model of a known shape, or of one changed by the flags below
+    /// (a Hugging Face folder, bf16 unless --dtype, with a byte-level tokenizer, one token
+    /// per byte), for benchmarks, tests where the real weights cannot go, and trying the
+    /// plan pipeline on the CPU.
     Random {
-        /// smollm2-135m, llama-2-7b, llama-3-8b, llama-3.2-1b or llama-3.2-3b.
+        /// The base shape: smollm2-135m, llama-2-7b, llama-3-8b, llama-3.2-1b or llama-3.2-3b.
         #[arg(long)]
         like: String,
         /// Output folder (created).

@@ -144,6 +144,8 @@ mod user_round29;
 mod user_round30;
 #[path = "user_round31.rs"]
 mod user_round31;
+#[path = "user_round32.rs"]
+mod user_round32;
 #[path = "version_commit.rs"]
 mod version_commit;
 #[path = "wgpu_options.rs"]

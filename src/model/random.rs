@@ -118,6 +118,251 @@ pub fn like_or_err(name: &str) -> Result<LlamaConfig, ModelError> {
     })
 }
 
+/// The element type of the weights [`write_hf_folder_as`] writes (`--dtype`); the
+/// loader reads each back into f32.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WeightDtype {
+    /// bfloat16, what the real Llama checkpoints ship in (2 bytes an element).
+    #[default]
+    Bf16,
+    /// IEEE half (2 bytes an element).
+    F16,
+    /// IEEE single (4 bytes an element): the random weights as drawn.
+    F32,
+}
+
+impl WeightDtype {
+    /// The `--dtype` names, in [`WeightDtype::parse`]'s spelling.
+    pub const NAMES: &'static [&'static str] = &["bf16", "f16", "f32"];
+
+    /// `bf16`, `f16` or `f32`; `None` for another name.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "bf16" => Some(Self::Bf16),
+            "f16" => Some(Self::F16),
+            "f32" => Some(Self::F32),
+            _ => None,
+        }
+    }
+
+    /// Bytes of one element.
+    pub fn bytes(self) -> u64 {
+        match self {
+            Self::Bf16 | Self::F16 => 2,
+            Self::F32 => 4,
+        }
+    }
+
+    /// config.json's `torch_dtype` (`bfloat16`, `float16`, `float32`).
+    pub fn torch_dtype(self) -> &'static str {
+        match self {
+            Self::Bf16 => "bfloat16",
+            Self::F16 => "float16",
+            Self::F32 => "float32",
+        }
+    }
+
+    fn candle(self) -> candle_core::DType {
+        match self {
+            Self::Bf16 => candle_core::DType::BF16,
+            Self::F16 => candle_core::DType::F16,
+            Self::F32 => candle_core::DType::F32,
+        }
+    }
+}
+
+/// Changes to a [`like`] shape (`moa model random --layers … --untied`); `None` keeps the
+/// base's value. Sizes are counts of elements (or tokens, for `vocab` and `context`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShapeOverrides {
+    /// Decoder layers (`--layers`): 1..=[`crate::plan::MAX_LAYERS`].
+    pub layers: Option<u64>,
+    /// Residual width (`--hidden`): 1 or more.
+    pub hidden: Option<u64>,
+    /// Query heads (`--heads`): 1..=[`crate::plan::MAX_HEADS`].
+    pub heads: Option<u64>,
+    /// KV heads (`--kv-heads`): a divisor of the query heads.
+    pub kv_heads: Option<u64>,
+    /// Elements of a head (`--head-dim`): a multiple of 4 in 4..=[`crate::plan::MAX_HEAD_DIM`].
+    /// Unset while `hidden` or `heads` is set: `hidden / heads`, transformers' default.
+    pub head_dim: Option<u64>,
+    /// Inner size of the SwiGLU MLP (`--intermediate`): 1 or more.
+    pub intermediate: Option<u64>,
+    /// Vocabulary in tokens (`--vocab`): [`BYTE_VOCAB`] or more, the byte-level tokenizer's.
+    pub vocab: Option<u64>,
+    /// Context length in tokens (`--context`): 1..=[`crate::plan::MAX_CONTEXT_TOKENS`].
+    pub context: Option<u64>,
+    /// Tied (`true`) or separate (`false`, `--untied`: an `lm_head.weight`) output layer.
+    pub tied: Option<bool>,
+}
+
+impl ShapeOverrides {
+    /// Whether any value is set.
+    pub fn any(&self) -> bool {
+        *self != Self::default()
+    }
+}
+
+/// The most parameters [`shape_with`] takes: 2^40 (1.1 trillion, 4.4 TB in f32), far past
+/// what a machine can draw in memory, so that a typo's size is named as such.
+pub const MAX_PARAMETERS: u64 = 1 << 40;
+
+/// The shape `like` (one of [`SHAPES`]) with `o` applied, checked so that the folder
+/// [`write_hf_folder_as`] writes loads and runs: each bad value is refused by its flag, the
+/// value and the allowed range (`--kv-heads 4 does not divide --heads 9 (divisors: 1, 3,
+/// 9)`), and a shape whose bytes overflow a u64 or whose parameters pass
+/// [`MAX_PARAMETERS`] is refused. Errors are [`ModelError::Invalid`].
+pub fn shape_with(like: &str, o: &ShapeOverrides) -> Result<LlamaConfig, ModelError> {
+    use crate::plan::{MAX_CONTEXT_TOKENS, MAX_HEADS, MAX_HEAD_DIM, MAX_LAYERS};
+    let base = like_or_err(like)?;
+    fn bad<T>(message: String) -> Result<T, ModelError> {
+        Err(ModelError::Invalid(message))
+    }
+    // `--heads 9`, or `--heads 9 (--like smollm2-135m's)` where the flag was not given.
+    let shown = |flag: &str, given: Option<u64>, v: u64| match given {
+        Some(_) => format!("{flag} {v}"),
+        None => format!("{flag} {v} (--like {like}'s)"),
+    };
+    let ranged = |flag: &str, v: Option<u64>, lo: u64, hi: u64| -> Result<(), ModelError> {
+        match v {
+            Some(v) if v < lo || v > hi => {
+                let hi = if hi == u64::MAX {
+                    format!("{lo} or more")
+                } else {
+                    format!("{lo}..={hi}")
+                };
+                bad(format!("{flag} {v} is out of range: allowed {hi}"))
+            }
+            _ => Ok(()),
+        }
+    };
+    ranged("--layers", o.layers, 1, u64::from(MAX_LAYERS))?;
+    ranged("--heads", o.heads, 1, u64::from(MAX_HEADS))?;
+    ranged("--kv-heads", o.kv_heads, 1, u64::from(MAX_HEADS))?;
+    ranged("--hidden", o.hidden, 1, u64::MAX)?;
+    ranged("--intermediate", o.intermediate, 1, u64::MAX)?;
+    ranged("--context", o.context, 1, u64::from(MAX_CONTEXT_TOKENS))?;
+    if let Some(v) = o.vocab.filter(|&v| v < BYTE_VOCAB as u64) {
+        return bad(format!(
+            "--vocab {v} is below {BYTE_VOCAB}: the byte-level tokenizer's 3 special tokens and \
+             256 bytes need ids (allowed {BYTE_VOCAB} or more)"
+        ));
+    }
+    let u = |v: usize| v as u64;
+    let hidden = o.hidden.unwrap_or(u(base.hidden_size));
+    let heads = o.heads.unwrap_or(u(base.q_heads));
+    let kv_heads = o.kv_heads.unwrap_or(u(base.kv_heads));
+    if !heads.is_multiple_of(kv_heads) {
+        let divisors: Vec<String> = (1..=heads)
+            .filter(|d| heads.is_multiple_of(*d))
+            .map(|d| d.to_string())
+            .collect();
+        return bad(format!(
+            "{} does not divide {} (divisors: {}): every KV head serves the same number of \
+             query heads{}",
+            shown("--kv-heads", o.kv_heads, kv_heads),
+            shown("--heads", o.heads, heads),
+            divisors.join(", "),
+            if o.kv_heads.is_none() {
+                "; give --kv-heads"
+            } else {
+                ""
+            }
+        ));
+    }
+    // As transformers reads a config.json without `head_dim`: hidden / heads, where the
+    // user changed either and gave no head size.
+    let head_dim = match o.head_dim {
+        Some(d) => d,
+        None if o.hidden.is_some() || o.heads.is_some() => {
+            if !hidden.is_multiple_of(heads) {
+                return bad(format!(
+                    "{} is not a multiple of {}, so the head size hidden / heads is not whole: \
+                     give --head-dim (a multiple of 4 in 4..={MAX_HEAD_DIM})",
+                    shown("--hidden", o.hidden, hidden),
+                    shown("--heads", o.heads, heads)
+                ));
+            }
+            hidden / heads
+        }
+        None => u(base.head_dim),
+    };
+    let head_flag = match o.head_dim {
+        Some(_) => format!("--head-dim {head_dim}"),
+        None => format!("the head size {head_dim} (--hidden / --heads; give --head-dim)"),
+    };
+    if !head_dim.is_multiple_of(2) {
+        return bad(format!(
+            "{head_flag} is odd: RoPE rotates pairs of elements (allowed a multiple of 4 in \
+             4..={MAX_HEAD_DIM})"
+        ));
+    }
+    if !head_dim.is_multiple_of(4) {
+        return bad(format!(
+            "{head_flag} is not a multiple of 4: moa's kernels load keys as 4-wide vectors \
+             (allowed a multiple of 4 in 4..={MAX_HEAD_DIM})"
+        ));
+    }
+    if !(4..=u64::from(MAX_HEAD_DIM)).contains(&head_dim) {
+        return bad(format!(
+            "{head_flag} is out of range: allowed a multiple of 4 in 4..={MAX_HEAD_DIM}, the \
+             head sizes moa's plans and kernels take"
+        ));
+    }
+    let layers = o.layers.unwrap_or(u(base.n_layers));
+    let ffn = o.intermediate.unwrap_or(u(base.ffn_size));
+    let vocab = o.vocab.unwrap_or(u(base.vocab_size));
+    let tied = o.tied.unwrap_or(base.tied_embeddings);
+    // Checked: each size may be up to u64::MAX. The f32 weights in memory (4 bytes a
+    // parameter) and their copy being written (at most 4 more) must count in a u64.
+    let w = u128::from;
+    let params = (|| {
+        let (q, kv) = (w(heads) * w(head_dim), w(kv_heads) * w(head_dim));
+        let h = w(hidden);
+        let layer = (2 * h)
+            .checked_add(2 * q.checked_mul(h)?)?
+            .checked_add(2 * kv.checked_mul(h)?)?
+            .checked_add(w(ffn).checked_mul(h)?.checked_mul(3)?)?;
+        let embeddings = w(vocab)
+            .checked_mul(h)?
+            .checked_mul(if tied { 1 } else { 2 })?;
+        embeddings
+            .checked_add(h)?
+            .checked_add(w(layers).checked_mul(layer)?)?
+            .checked_mul(8)
+            .filter(|&b| b <= w(u64::MAX))
+            .map(|b| b / 8)
+    })();
+    let sizes = format!(
+        "--layers {layers}, --hidden {hidden}, --heads {heads}, --head-dim {head_dim}, \
+         --intermediate {ffn}, --vocab {vocab}"
+    );
+    let Some(params) = params else {
+        return bad(format!(
+            "{sizes}: the weights' byte count overflows a 64-bit number; give smaller sizes"
+        ));
+    };
+    if params > w(MAX_PARAMETERS) {
+        return bad(format!(
+            "{sizes}: {params} parameters, over moa model random's limit of {MAX_PARAMETERS} \
+             (2^40); give smaller sizes"
+        ));
+    }
+    let n = |v: u64| v as usize;
+    Ok(LlamaConfig {
+        n_layers: n(layers),
+        hidden_size: n(hidden),
+        ffn_size: n(ffn),
+        q_heads: n(heads),
+        kv_heads: n(kv_heads),
+        head_dim: n(head_dim),
+        vocab_size: n(vocab),
+        tied_embeddings: tied,
+        context_length: o.context.map_or(base.context_length, n),
+        ..base
+    })
+}
+
 /// Random weights of `config`'s shape from `seed`: matrices uniform in ±1/√fan-in (so
 /// activations keep their scale through the layers), norms 1, the embedding uniform in ±1.
 pub fn random_weights(config: &LlamaConfig, seed: u64) -> Weights {
@@ -172,12 +417,13 @@ pub fn parameter_count(config: &LlamaConfig) -> u64 {
     heads * c.vocab_size as u64 * h + h + c.n_layers as u64 * layer
 }
 
-/// Bytes of memory and of disk that writing a random model of `config` needs: the f32
-/// weights and their bf16 copies while saving (6 bytes a parameter), and the bf16 file
-/// (2 bytes a parameter).
-pub fn room_needed(config: &LlamaConfig) -> (u64, u64) {
+/// Bytes of memory and of disk that writing a random model of `config` in `dtype` needs:
+/// the f32 weights and their `dtype` copies while saving (6 bytes a parameter in bf16),
+/// and the file (2 bytes a parameter in bf16).
+pub fn room_needed(config: &LlamaConfig, dtype: WeightDtype) -> (u64, u64) {
     let p = parameter_count(config);
-    (6 * p, 2 * p)
+    let b = dtype.bytes();
+    (p.saturating_mul(4 + b), p.saturating_mul(b))
 }
 
 /// Memory available to a new process in bytes (Linux `MemAvailable`), where the system
@@ -191,25 +437,39 @@ pub fn available_memory() -> Option<u64> {
 
 /// Refuses a random model that would not fit: the weights are made in memory in f32 (a
 /// Llama-2-7B shape needs about 40 GB; past the memory available the kernel's OOM killer
-/// ends the run part way, with no message), then written in bf16 beside `dir`. `like` names the shape.
+/// ends the run part way, with no message), then written in `dtype` beside `dir`. `like`
+/// names the base shape; `changed`: flags changed it (then `moa bench --like` is not
+/// offered, which makes only the base shape).
 pub fn check_room(
     config: &LlamaConfig,
     like: &str,
+    changed: bool,
+    dtype: WeightDtype,
     dir: &std::path::Path,
 ) -> Result<(), ModelError> {
-    let (mem, disk) = room_needed(config);
+    let (mem, disk) = room_needed(config, dtype);
     let gb = |b: u64| format!("{:.1} GB", b as f64 / 1e9);
+    let shape = if changed {
+        format!("this change of --like {like}")
+    } else {
+        format!("--like {like}")
+    };
     let needs = format!(
-        "--like {like} ({:.2} billion parameters) needs about {} of memory (f32 weights and \
-         their bf16 copies) and {} of disk",
+        "{shape} ({:.2} billion parameters) needs about {} of memory (f32 weights and \
+         their {} copies) and {} of disk",
         parameter_count(config) as f64 / 1e9,
         gb(mem),
+        WeightDtype::NAMES[dtype as usize],
         gb(disk)
     );
     if let Some(avail) = available_memory().filter(|&a| a < mem) {
+        let bench = if changed {
+            String::new()
+        } else {
+            format!(", or `moa bench --like {like}` (which makes the weights on the GPU)")
+        };
         return Err(ModelError::Invalid(format!(
-            "{needs}; this machine has {} of memory available: use a smaller shape, or `moa \
-             bench --like {like}` (which makes the weights on the GPU)",
+            "{needs}; this machine has {} of memory available: use a smaller shape{bench}",
             gb(avail)
         )));
     }
@@ -275,6 +535,16 @@ pub fn remove_dead_partials(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 /// without `config.json` until the weights are whole), never a cut model that a later load
 /// would take, and a rerun with the same `-o` works.
 pub fn write_hf_folder(model: &Model, dir: &std::path::Path) -> Result<(), ModelError> {
+    write_hf_folder_as(model, dir, WeightDtype::Bf16)
+}
+
+/// [`write_hf_folder`] with the weights stored as `dtype` (config.json's `torch_dtype`
+/// says which).
+pub fn write_hf_folder_as(
+    model: &Model,
+    dir: &std::path::Path,
+    dtype: WeightDtype,
+) -> Result<(), ModelError> {
     let tmp = partial_dir(dir).ok_or_else(|| {
         ModelError::Invalid(format!(
             "-o `{}` names no folder to create: give a path that ends in a folder name",
@@ -305,7 +575,7 @@ pub fn write_hf_folder(model: &Model, dir: &std::path::Path) -> Result<(), Model
             )
         })
     };
-    let written = write_hf_files(model, &tmp).and_then(|()| {
+    let written = write_hf_files(model, &tmp, dtype).and_then(|()| {
         // An empty `dir` is allowed (and `rename` cannot replace it everywhere):
         // `remove_dir` fails on a folder that holds anything, which is then not replaced.
         if dir.is_dir() {
@@ -371,9 +641,6 @@ pub fn byte_level_tokenizer_json() -> serde_json::Value {
     })
 }
 
-/// The files of [`write_hf_folder`] in `dir` (created): the weights first, then
-/// [`byte_level_tokenizer_json`] (where the vocabulary holds its 259 ids), `config.json`
-/// last, so a folder without `config.json` is never a whole model.
 /// An f32 as the f64 of its shortest decimal form: `1e-5f32` went into `config.json` as
 /// `9.999999747378752e-6` (its exact f64 value), not the `1e-05` a real config holds. Both
 /// read back as the same f32.
@@ -381,8 +648,15 @@ fn decimal(x: f32) -> f64 {
     x.to_string().parse().unwrap_or(f64::from(x))
 }
 
-fn write_hf_files(model: &Model, dir: &std::path::Path) -> Result<(), ModelError> {
-    use candle_core::{DType, Device, Tensor};
+/// The files of [`write_hf_folder`] in `dir` (created): the weights first, then
+/// [`byte_level_tokenizer_json`] (where the vocabulary holds its 259 ids), `config.json`
+/// last, so a folder without `config.json` is never a whole model.
+fn write_hf_files(
+    model: &Model,
+    dir: &std::path::Path,
+    dtype: WeightDtype,
+) -> Result<(), ModelError> {
+    use candle_core::{Device, Tensor};
     let c = &model.config;
     std::fs::create_dir_all(dir).map_err(write_err(dir, "create"))?;
     let mut config = serde_json::json!({
@@ -392,7 +666,7 @@ fn write_hf_files(model: &Model, dir: &std::path::Path) -> Result<(), ModelError
         "num_key_value_heads": c.kv_heads, "head_dim": c.head_dim,
         "rope_theta": decimal(c.rope_theta), "rms_norm_eps": decimal(c.rms_norm_eps),
         "vocab_size": c.vocab_size, "tie_word_embeddings": c.tied_embeddings,
-        "max_position_embeddings": c.context_length, "torch_dtype": "bfloat16",
+        "max_position_embeddings": c.context_length, "torch_dtype": dtype.torch_dtype(),
         "bos_token_id": 1, "eos_token_id": 2,
     });
     // transformers' spelling, which `safetensors::read_config` reads back.
@@ -445,8 +719,8 @@ fn write_hf_files(model: &Model, dir: &std::path::Path) -> Result<(), ModelError
     }
     let mut tensors = std::collections::HashMap::new();
     for (name, t) in named {
-        let x =
-            Tensor::from_slice(&t.data, t.shape.as_slice(), &Device::Cpu)?.to_dtype(DType::BF16)?;
+        let x = Tensor::from_slice(&t.data, t.shape.as_slice(), &Device::Cpu)?
+            .to_dtype(dtype.candle())?;
         tensors.insert(super::safetensors::hf_tensor_name(&name), x);
     }
     let weights = dir.join("model.safetensors");
@@ -516,6 +790,29 @@ mod tests {
             .contains("llama-3-8b"));
     }
 
+    /// No override is the base shape itself; set ones change only their fields.
+    #[test]
+    fn overrides_change_only_their_fields() {
+        for name in SHAPES {
+            let none = ShapeOverrides::default();
+            assert!(!none.any());
+            assert_eq!(shape_with(name, &none).unwrap(), like(name).unwrap());
+        }
+        let o = ShapeOverrides {
+            heads: Some(6),
+            kv_heads: Some(2),
+            tied: Some(false),
+            ..Default::default()
+        };
+        let c = shape_with("smollm2-135m", &o).unwrap();
+        // 576 / 6: hidden / heads where --heads is given without --head-dim.
+        assert_eq!((c.q_heads, c.kv_heads, c.head_dim), (6, 2, 96));
+        assert!(!c.tied_embeddings);
+        assert_eq!(c.rope_theta, 100_000.0);
+        c.validate("t", crate::model::config::ConfigKeys::Fields)
+            .unwrap();
+    }
+
     #[test]
     fn a_written_folder_loads_back_as_the_same_shape_in_bf16() {
         let mut c = like("llama-3-8b").unwrap();
@@ -553,7 +850,7 @@ mod tests {
         let partial = partial_dir(&dir).unwrap();
         // The killed run: weights cut half-way, no config.json yet.
         std::fs::create_dir_all(&partial).unwrap();
-        write_hf_files(&m, &partial).unwrap();
+        write_hf_files(&m, &partial, WeightDtype::Bf16).unwrap();
         let w = std::fs::read(partial.join("model.safetensors")).unwrap();
         std::fs::write(partial.join("model.safetensors"), &w[..w.len() / 2]).unwrap();
         std::fs::remove_file(partial.join("config.json")).unwrap();

@@ -437,11 +437,12 @@ pub enum ModelCommand {
         /// A GGUF file or a Hugging Face folder (default: the fetched default model).
         path: Option<PathBuf>,
     },
-    /// Write a random-weight model of a known shape (bf16 Hugging Face folder with a
-    /// byte-level tokenizer, one token per byte), for benchmarks, tests where the real
-    /// weights cannot go, and trying the plan pipeline on the CPU.
+    /// Write a random-weight model of a known shape, or of one changed by the flags below
+    /// (a Hugging Face folder, bf16 unless --dtype, with a byte-level tokenizer, one token
+    /// per byte), for benchmarks, tests where the real weights cannot go, and trying the
+    /// plan pipeline on the CPU.
     Random {
-        /// smollm2-135m, llama-2-7b, llama-3-8b, llama-3.2-1b or llama-3.2-3b.
+        /// The base shape: smollm2-135m, llama-2-7b, llama-3-8b, llama-3.2-1b or llama-3.2-3b.
         #[arg(long)]
         like: String,
         /// Output folder (created).
@@ -450,6 +451,37 @@ pub enum ModelCommand {
         /// Seed of the random weights: the same seed and shape write the same bytes.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Decoder layers (default: the --like shape's; so are the sizes below).
+        #[arg(long, value_name = "N")]
+        layers: Option<u64>,
+        /// Residual width.
+        #[arg(long, value_name = "N")]
+        hidden: Option<u64>,
+        /// Query heads.
+        #[arg(long, value_name = "N")]
+        heads: Option<u64>,
+        /// KV heads (a divisor of the query heads).
+        #[arg(long, value_name = "N")]
+        kv_heads: Option<u64>,
+        /// Elements of a head, a multiple of 4 up to 256 (default: hidden / heads where
+        /// either is given).
+        #[arg(long, value_name = "N")]
+        head_dim: Option<u64>,
+        /// Inner size of the MLP.
+        #[arg(long, value_name = "N")]
+        intermediate: Option<u64>,
+        /// Vocabulary in tokens (259 or more: the byte-level tokenizer's).
+        #[arg(long, value_name = "N")]
+        vocab: Option<u64>,
+        /// Context length in tokens (max_position_embeddings).
+        #[arg(long, value_name = "N")]
+        context: Option<u64>,
+        /// Weight dtype of model.safetensors.
+        #[arg(long, default_value = "bf16", value_parser = ["bf16", "f16", "f32"])]
+        dtype: String,
+        /// A separate output layer (lm_head.weight), not the tied embedding.
+        #[arg(long)]
+        untied: bool,
     },
 }
 

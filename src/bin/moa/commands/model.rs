@@ -13,7 +13,34 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
             let outcome = model::fetch_default_model(|line| eprintln!("{line}"))?;
             println!("{}", outcome.path.display());
         }
-        ModelCommand::Random { like, output, seed } => {
+        ModelCommand::Random {
+            like,
+            output,
+            seed,
+            layers,
+            hidden,
+            heads,
+            kv_heads,
+            head_dim,
+            intermediate,
+            vocab,
+            context,
+            dtype,
+            untied,
+        } => {
+            let overrides = model::random::ShapeOverrides {
+                layers,
+                hidden,
+                heads,
+                kv_heads,
+                head_dim,
+                intermediate,
+                vocab,
+                context,
+                tied: untied.then_some(false),
+            };
+            // clap allows only these names.
+            let dtype = model::random::WeightDtype::parse(&dtype).unwrap_or_default();
             // `-o` names the folder to write. A file there (a GGUF given by habit, a plan)
             // was described as a folder whose config.json and model.safetensors "would be
             // replaced": say what it is.
@@ -67,7 +94,8 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
                     }
                 );
             }
-            let config = model::random::like_or_err(&like)?;
+            // Every flag checked before any file (even the probe below) is made.
+            let config = model::random::shape_with(&like, &overrides)?;
             // The folder is written beside -o (`<-o>.partial-<pid>`) and renamed: where
             // that cannot be made, say so before the weights are drawn (minutes for a 7B
             // shape). Round 24: a folder the user cannot write was found only then.
@@ -92,9 +120,9 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
                 }
                 _ => super::check_output_folder("-o", &output)?,
             }
-            model::random::check_room(&config, &like, &output)?;
+            model::random::check_room(&config, &like, overrides.any(), dtype, &output)?;
             let m = model::random::random_model(&config, seed);
-            model::random::write_hf_folder(&m, &output)?;
+            model::random::write_hf_folder_as(&m, &output, dtype)?;
             println!("{}", output.display());
         }
         ModelCommand::Info { path } => {

@@ -607,7 +607,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             "moa: building the engine on {}{}",
             ctx.adapter_name(),
             if cpu {
-                " (a CPU adapter: the first run compiles every kernel, 1-5 min on 2 cores; Mesa keeps them for later runs)"
+                " (a CPU adapter: the first run compiles every kernel, 10-20 s for SmolLM2 and minutes for larger models on 2 cores; Mesa keeps them for later runs)"
             } else {
                 ""
             }

@@ -40,6 +40,15 @@ pub const LINEAR: Shader = Shader {
     entry_point: "moa_linear",
     source: include_str!("../../shaders/linear.wgsl"),
 };
+/// `linear_words.wgsl`: [`LINEAR`]'s product for f16 weights read eight at a time
+/// (16-byte words; K a multiple of 8), `ROWS` (an override, 1 or 4) rows × 4 output columns
+/// per invocation: the products of adapters without subgroups of a fixed size (CPU
+/// adapters), where every per-lane load is a gather.
+pub const LINEAR_WORDS: Shader = Shader {
+    name: "linear_words.wgsl",
+    entry_point: "moa_linear_words",
+    source: include_str!("../../shaders/linear_words.wgsl"),
+};
 /// `matvec.wgsl`: the decode products for few rows (`ROW_BLOCK` rows per workgroup), a
 /// workgroup per 4 output columns splitting K over 64 invocations; the op before the
 /// product fused into its input load (`INPUT_MODE`).
@@ -123,6 +132,7 @@ pub const ALL: &[Shader] = &[
     EMBED,
     RMSNORM,
     LINEAR,
+    LINEAR_WORDS,
     MATVEC,
     MATVEC_ROPE,
     MATVEC_SG,

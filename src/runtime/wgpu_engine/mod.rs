@@ -825,7 +825,13 @@ impl WgpuEngine {
             }
         };
         if !self.split_k_matvec {
-            return "one dot product per invocation (linear.wgsl)".to_string()
+            let form = if self.pipes.linear_words.is_some() {
+                "one dot product per invocation, f16 weights eight a load where K allows \
+                 (linear_words.wgsl)"
+            } else {
+                "one dot product per invocation (linear.wgsl)"
+            };
+            return form.to_string()
                 + &not_applied(
                     "the subgroup products are split-K products, off on this adapter: MOA_WGPU_SPLIT_K=1 turns them on",
                 );

@@ -402,6 +402,13 @@ pub(crate) fn coop_linear_pipeline(
     )
 }
 
+/// `linear_words.wgsl`'s pipelines: `[plain input, attention input]` at 1 row an
+/// invocation (steps of fewer than 4 rows) and at 4.
+pub(super) struct LinearWords {
+    pub(super) one: [wgpu::ComputePipeline; 2],
+    pub(super) four: [wgpu::ComputePipeline; 2],
+}
+
 pub(super) struct Pipelines {
     pub(super) embed: wgpu::ComputePipeline,
     pub(super) rmsnorm: wgpu::ComputePipeline,
@@ -409,6 +416,9 @@ pub(super) struct Pipelines {
     pub(super) linear: wgpu::ComputePipeline,
     /// Linear whose input is the attention output (attention storage type).
     pub(super) linear_attn: wgpu::ComputePipeline,
+    /// `linear_words.wgsl` where the weights are f16 (`None` for f32): the products
+    /// [`Self::linear`] and [`Self::linear_attn`] serve, with weights read eight at a time.
+    pub(super) linear_words: Option<LinearWords>,
     /// Few-row (decode) variants: K split across a workgroup.
     pub(super) matvec: wgpu::ComputePipeline,
     pub(super) matvec_attn: wgpu::ComputePipeline,
@@ -631,6 +641,25 @@ impl Pipelines {
                     ..types
                 },
             )?,
+            linear_words: if storage == StorageType::F16 {
+                let attn = Types {
+                    input: storage,
+                    ..types
+                };
+                let words = |rows: f64| -> Result<[wgpu::ComputePipeline; 2], EngineError> {
+                    let c = [("ROWS", rows)];
+                    Ok([
+                        pipe_with(shaders::LINEAR_WORDS, types, &c)?,
+                        pipe_with(shaders::LINEAR_WORDS, attn, &c)?,
+                    ])
+                };
+                Some(LinearWords {
+                    one: words(1.0)?,
+                    four: words(4.0)?,
+                })
+            } else {
+                None
+            },
             matvec: pipe_with(mv, types, &[("INPUT_MODE", 0.0), ("ROW_BLOCK", rb)])?,
             matvec_attn: pipe_with(
                 mv,

@@ -269,12 +269,26 @@ impl WgpuEngine {
                 .coop
                 .as_ref()
                 .filter(|c| k.is_multiple_of(c.k_multiple));
-            let (pipe, tile) = match (input, coop) {
-                (Input::Plain, Some(c)) => (&c.linear, c.tile),
-                (Input::Attention, Some(c)) => (&c.linear_attn, c.tile),
-                (Input::Plain, None) => (&self.pipes.linear, [256, 4]),
-                (Input::Attention, None) => (&self.pipes.linear_attn, [256, 4]),
-                (Input::Norm(_) | Input::SwiGlu, _) => {
+            // Without them, f16 weights with K a multiple of 8 are read eight at a time
+            // (`linear_words.wgsl`), one row an invocation for fewer than 4 rows.
+            let words = self
+                .pipes
+                .linear_words
+                .as_ref()
+                .filter(|_| coop.is_none() && k.is_multiple_of(8));
+            let (pipe, tile) = match (input, coop, words) {
+                (Input::Plain, Some(c), _) => (&c.linear, c.tile),
+                (Input::Attention, Some(c), _) => (&c.linear_attn, c.tile),
+                (Input::Plain | Input::Attention, None, Some(w)) => {
+                    let (set, rows_per) = if rows < 4 { (&w.one, 1) } else { (&w.four, 4) };
+                    (
+                        &set[usize::from(matches!(input, Input::Attention))],
+                        [256, rows_per],
+                    )
+                }
+                (Input::Plain, None, None) => (&self.pipes.linear, [256, 4]),
+                (Input::Attention, None, None) => (&self.pipes.linear_attn, [256, 4]),
+                (Input::Norm(_) | Input::SwiGlu, _, _) => {
                     unreachable!("fused inputs are only asked for when the pass fuses")
                 }
             };

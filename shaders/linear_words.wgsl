@@ -1,0 +1,98 @@
+// out[t, n] = Σ_k x[t, k] · w[n, k]  (+ residual[t, n] when params.add_residual = 1), as
+// linear.wgsl, for f16 weights read as 16-byte words: the decode products of adapters
+// without subgroups of a fixed size (CPU adapters such as lavapipe, where a decode product
+// is this one dispatch). There each invocation is a SIMD lane and every load whose address
+// differs across lanes is a gather; linear.wgsl loads a weight row one f16 at a time (a
+// gather a weight), this one eight at a time (`unpack2x16float` on a vec4<u32>), and
+// computes ROWS rows (an override: 1 for a decode step of fewer than 4 rows, where
+// linear.wgsl's 4 × 4 block computes every dot product four times) × 4 output columns.
+// Weights are row-major [n_out, k] (PyTorch Linear layout); the host takes this shader
+// only where k is a multiple of 8 (a row starts on a word). The host prepends
+// `alias wtype = ...; alias xtype = ...;` (wtype is f16 here, unused).
+
+override ROWS: u32 = 1u;
+
+struct Params {
+    n_rows: u32,
+    k: u32,
+    n_out: u32,
+    add_residual: u32,
+    // Unused here: matvec.wgsl's RMSNorm epsilon (all read the same parameter words).
+    _eps: u32,
+    // Output row stride and first output column: a weight split by output rows across
+    // bindings (DESIGN.md §7) writes its slice of each output row.
+    out_stride: u32,
+    col_offset: u32,
+    _pad0: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<xtype>;
+@group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;
+@group(0) @binding(3) var<storage, read> residual: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+// Eight weights of row `col` from k index `i` (a multiple of 8), as two vec4s.
+fn load_w8(col: u32, i: u32) -> array<vec4<f32>, 2> {
+    let q = w[(col * params.k + i) / 8u];
+    return array<vec4<f32>, 2>(
+        vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y)),
+        vec4<f32>(unpack2x16float(q.z), unpack2x16float(q.w)),
+    );
+}
+
+fn load_x4(row: u32, i: u32) -> vec4<f32> {
+    let o = row * params.k + i;
+    return vec4<f32>(f32(x[o]), f32(x[o + 1u]), f32(x[o + 2u]), f32(x[o + 3u]));
+}
+
+@compute @workgroup_size(64)
+fn moa_linear_words(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let n0 = gid.x * 4u;
+    let t0 = gid.y * ROWS;
+    if (n0 >= params.n_out || t0 >= params.n_rows) {
+        return;
+    }
+    // Out-of-range rows and columns load a valid neighbour and are never stored.
+    let last_row = params.n_rows - 1u;
+    let last_col = params.n_out - 1u;
+    let c1 = min(n0 + 1u, last_col);
+    let c2 = min(n0 + 2u, last_col);
+    let c3 = min(n0 + 3u, last_col);
+    var acc: array<vec4<f32>, 4>;
+    for (var i = 0u; i < params.k; i += 8u) {
+        let w0 = load_w8(n0, i);
+        let w1 = load_w8(c1, i);
+        let w2 = load_w8(c2, i);
+        let w3 = load_w8(c3, i);
+        for (var r = 0u; r < ROWS; r++) {
+            let row = min(t0 + r, last_row);
+            let xa = load_x4(row, i);
+            let xb = load_x4(row, i + 4u);
+            acc[r] += vec4<f32>(
+                dot(xa, w0[0]) + dot(xb, w0[1]),
+                dot(xa, w1[0]) + dot(xb, w1[1]),
+                dot(xa, w2[0]) + dot(xb, w2[1]),
+                dot(xa, w3[0]) + dot(xb, w3[1]),
+            );
+        }
+    }
+    for (var r = 0u; r < ROWS; r++) {
+        let t = t0 + r;
+        if (t >= params.n_rows) {
+            break;
+        }
+        for (var c = 0u; c < 4u; c++) {
+            let n = n0 + c;
+            if (n >= params.n_out) {
+                break;
+            }
+            let o = t * params.out_stride + params.col_offset + n;
+            var v = acc[r][c];
+            if (params.add_residual == 1u) {
+                v += residual[o];
+            }
+            out[o] = v;
+        }
+    }
+}

@@ -7,12 +7,21 @@
 //! wrong beside it (that form bakes its rules: one binding fewer). Pinned here: a folder
 //! written through the library with the table holds what the page says, a table built
 //! from the manifest as the page says is the engine's, and moa-compile's own output never
-//! has the argument. Codegen only, no GPU.
+//! has the argument. `moa-compile --check` of such a folder listed every WGSL file as
+//! differing with no word why, and a compile into it replaced the kernels (and their
+//! bindings) as "N files written": both now say what the folder held. Codegen only, no
+//! GPU.
+
+mod common;
 
 use std::path::Path;
 
+use common::cli::s;
+
 use moa::codegen::wgsl::WgslTuning;
 use moa::{Plan, StorageType, Target};
+
+common::cli::tagged!();
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -191,8 +200,7 @@ fn moa_compile_output_never_has_a_rules_argument() {
 fn a_library_rules_table_folder_reads_back_and_is_refused_for_another_plan() {
     let plan = gqa();
     let compiled = moa::Compiled::wgsl_with(&plan, StorageType::F16, table_tuning()).unwrap();
-    let dir = std::env::temp_dir().join(format!("moa-user_round33-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = scratch("read-back");
     compiled.write(&dir).unwrap();
     moa::Compiled::read(&dir, &plan, StorageType::F16, Target::Wgsl).unwrap();
     // Another plan of the same shape: the texts are the same (the rules are not baked),
@@ -204,10 +212,33 @@ fn a_library_rules_table_folder_reads_back_and_is_refused_for_another_plan() {
             "alpha = [48, 32, 32, 32, 0, 0, 0, 0]",
         );
     let other = Plan::from_toml_str(&text, "edited fixture-gqa").unwrap();
-    let err = moa::Compiled::read(&dir, &other, StorageType::F16, Target::Wgsl)
-        .err()
-        .expect("a folder of another plan's rules loaded");
+    let Err(err) = moa::Compiled::read(&dir, &other, StorageType::F16, Target::Wgsl) else {
+        panic!("a folder of another plan's rules loaded");
+    };
     let msg = err.to_string();
     assert!(msg.contains("alpha"), "{msg}");
-    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn moa_compile_says_when_the_folder_holds_library_rules_table_kernels() {
+    let plan_path = root().join("plans/fixture-gqa.toml");
+    let compiled = moa::Compiled::wgsl_with(&gqa(), StorageType::F16, table_tuning()).unwrap();
+    let dir = scratch("library-folder");
+    compiled.write(&dir).unwrap();
+    let args = [s(&plan_path), "-o", s(&dir), "--target", "wgsl", "-q"];
+    let (code, _, err) = run("moa-compile", &[&args[..], &["--check"]].concat());
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("WgslTuning::rules_table"), "{err}");
+    assert!(err.contains("not with moa-compile"), "{err}");
+    let (code, _, err) = run("moa-compile", &args);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("now replaced by moa-compile's"), "{err}");
+    assert!(err.contains("no `rules` argument"), "{err}");
+    // moa-compile's own folder: no such note, and --check matches.
+    let (code, _, err) = run("moa-compile", &args);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("rules_table"), "{err}");
+    let (code, _, err) = run("moa-compile", &[&args[..], &["--check"]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("rules_table"), "{err}");
 }

@@ -7,7 +7,8 @@
 //! on the adapter (lavapipe in CI). Outputs match moa's CPU reference: the page is enough
 //! to embed the kernels without moa's runtime. moa itself is used only to write the
 //! folder and, as the oracle, for the reference. f32 storage (no f16 feature needed);
-//! a few seconds.
+//! a few seconds. Run twice: over moa-compile's kernels, and over the library's
+//! `WgslTuning::rules_table` ones, whose `rules` table the app fills from the manifest.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -167,7 +168,30 @@ fn an_app_binds_prefill_decode_and_merge_from_the_manifest_alone() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let plan = Plan::load(&root.join("plans/fixture-gqa.toml")).unwrap();
     let compiled = moa::compile(&plan, &[Target::Wgsl], StorageType::F32).unwrap();
-    let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("embedding-app");
+    app_matches_reference(&compiled, "embedding-app", false);
+}
+
+/// The page's `rules` row (round 33), run: kernels written through the library with
+/// `WgslTuning::rules_table` read each query head's rule from a table the app fills from
+/// `cache_layout` alone. Layer 0 of fixture-gqa has a negative α (−32), so the i32 bits
+/// are exercised, and its heads' rules differ, so a wrong table masks wrongly.
+#[test]
+fn an_app_fills_the_rules_table_of_library_kernels_from_the_manifest_alone() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let plan = Plan::load(&root.join("plans/fixture-gqa.toml")).unwrap();
+    let tuning = moa::codegen::wgsl::WgslTuning {
+        rules_table: true,
+        ..moa::codegen::wgsl::WgslTuning::default()
+    };
+    let compiled = moa::Compiled::wgsl_with(&plan, StorageType::F32, tuning).unwrap();
+    app_matches_reference(&compiled, "embedding-app-rules-table", true);
+}
+
+/// The app: writes `compiled` to the folder `dir_name`, then from that folder and the page
+/// alone runs layer 0's prefill, decode and merge and compares them with moa's CPU
+/// reference. `rules_table`: the prefill and decode must take the page's `rules` argument.
+fn app_matches_reference(compiled: &moa::Compiled, dir_name: &str, rules_table: bool) {
+    let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(dir_name);
     let _ = std::fs::remove_dir_all(&out_dir);
     compiled.write(&out_dir).unwrap();
 
@@ -204,6 +228,24 @@ fn an_app_binds_prefill_decode_and_merge_from_the_manifest_alone() {
     };
     let f32_bytes = |v: &[f32]| bytemuck::cast_slice::<f32, u8>(v).to_vec();
     let u32_bytes = |v: &[u32]| bytemuck::cast_slice::<u32, u8>(v).to_vec();
+    // The `rules` table, as the page's row says: per query head of the layer, `alpha`'s
+    // i32 bits then `beta_num`. Bound only where a kernel lists the argument.
+    let rules: Vec<u32> = manifest["cache_layout"]["layers"][layer as usize]["q_heads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|h| {
+            let alpha = h["rule"]["alpha"].as_i64().unwrap() as i32;
+            [alpha as u32, u(&h["rule"]["beta_num"])]
+        })
+        .collect();
+    let takes_rules = |k: &Value| {
+        k["abi"]["params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["arg"] == "rules")
+    };
     let g = gpu();
     let mut rng = StdRng::seed_from_u64(7);
 
@@ -221,7 +263,9 @@ fn an_app_binds_prefill_decode_and_merge_from_the_manifest_alone() {
         ("k", f32_bytes(&k)),
         ("v", f32_bytes(&v)),
         ("out", vec![0u8; total * (hq * d) as usize * 4]),
+        ("rules", u32_bytes(&rules)),
     ]);
+    assert_eq!(takes_rules(&pk), rules_table, "prefill's `rules` argument");
     let words = HashMap::from([("n_tokens", n), ("rows", 2)]);
     let got = g.run(&src, &pk, &buffers, &words, grid(&pk, hq, 2, lens[0], 0));
     // ---- the oracle ----
@@ -327,7 +371,9 @@ fn an_app_binds_prefill_decode_and_merge_from_the_manifest_alone() {
         ("work", u32_bytes(&work)),
         ("partials", partials),
         ("out", vec![0u8; rows * (hq * d) as usize * 4]),
+        ("rules", u32_bytes(&rules)),
     ]);
+    assert_eq!(takes_rules(&dk), rules_table, "decode's `rules` argument");
     let words = HashMap::from([("n_tokens", n), ("rows", rows as u32), ("n_items", n_items)]);
     // The decode's `partials` are its output; the merge reads them and writes `out`.
     let mut decode_kernel = dk.clone();

@@ -146,6 +146,8 @@ mod user_round30;
 mod user_round31;
 #[path = "user_round32.rs"]
 mod user_round32;
+#[path = "user_round33.rs"]
+mod user_round33;
 #[path = "version_commit.rs"]
 mod version_commit;
 #[path = "wgpu_options.rs"]

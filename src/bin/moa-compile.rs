@@ -287,6 +287,7 @@ fn run(args: Args) -> anyhow::Result<bool> {
     let dead_tmp = codegen::emit::remove_dead_tmp_files(&args.output).len();
     let before = kernel_files(&args.output);
     let replaced = folder_plan(&args.output, &compiled.manifest_json());
+    let library_rules = library_rules_table(&args.output);
     let written = compiled.write(&args.output);
     drop(lock);
     status.clear();
@@ -364,7 +365,38 @@ fn run(args: Args) -> anyhow::Result<bool> {
         ),
         None => {}
     }
+    // A folder the library wrote with `WgslTuning::rules_table` (round 33) was rewritten
+    // as "N files written" alone, though its kernels' bindings changed under the app.
+    if library_rules {
+        eprintln!(
+            "moa-compile: note: {} held WGSL kernels written through the library with `WgslTuning::rules_table` \
+             (their `constants.rules_table`), now replaced by moa-compile's, which bake each layer's rules: \
+             their prefill and decode take no `rules` argument (docs/EMBEDDING.md)",
+            args.output.display()
+        );
+    }
     Ok(true)
+}
+
+/// Whether `dir/manifest.json` lists a kernel whose constants say where its rules come
+/// from (`rules_table`): such kernels are written only through the library with
+/// `WgslTuning::rules_table` (`Compiled::wgsl_with`), never by moa-compile, so `--check`
+/// can never match them and a compile changes their bindings. `false` when the manifest
+/// is missing or unreadable.
+fn library_rules_table(dir: &Path) -> bool {
+    let Ok(text) = std::fs::read(dir.join("manifest.json")) else {
+        return false;
+    };
+    let Ok(m) = serde_json::from_slice::<serde_json::Value>(&text) else {
+        return false;
+    };
+    m["files"].as_array().into_iter().flatten().any(|f| {
+        f["kernels"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|k| k["constants"].get("rules_table").is_some())
+    })
 }
 
 /// Refuses an output folder moa-compile could not write into, before any kernel is
@@ -708,6 +740,17 @@ fn check(args: &Args, compiled: &codegen::Compiled, foreign: &[PathBuf]) -> anyh
     {
         eprintln!(
             "  note: {} holds kernel files but no manifest.json: a moa-compile into it was stopped before it finished (the manifest is written last, so no loader takes the folder); `{rerun}` completes it",
+            dir.display()
+        );
+    }
+    // Same plan and flags, yet every WGSL file differed with no word why (round 33): the
+    // folder was written through the library with the rules table.
+    if library_rules_table(dir) {
+        eprintln!(
+            "  note: {}/manifest.json's WGSL kernels were written through the library with `WgslTuning::rules_table` \
+             (their `constants.rules_table`: rules read from a `rules` argument, one text for every layer), \
+             which moa-compile never writes (its kernels bake each layer's rules): check such a folder against \
+             what the code that wrote it writes (`Compiled::wgsl_with`), not with moa-compile",
             dir.display()
         );
     }

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 44, lead call 5 (CUDA; the probe binary of calls 1-3, carry .dev-s44). Calls 1 and 3 ran dense, uniform-50
+# Session 44, lead call 5 (NOT RUN: no device was lent after call 4; for the next session) (CUDA; the probe binary of calls 1-3, carry .dev-s44). Calls 1 and 3 ran dense, uniform-50
 # and moa-50 in ONE process; uniform-50 was 8% slower when fewer modules had been loaded before its buffers (S: one
 # module for dense, one for uniform) and back at P's speed with every module loaded (L). QUESTION: what does a process
 # that runs ONE plan (how `moa generate`/an app runs) get: P's 1.17 ms or S's 1.27? Each run its own process, one plan.

@@ -435,6 +435,7 @@ impl WgpuEngine {
 #[cfg(test)]
 mod tests {
     use super::super::WgpuEngine;
+    use super::{ProductCheck, EDGE_CHECK};
     use crate::model::random::{like, random_model};
     use crate::model::Model;
     use crate::runtime::wgpu::WgpuContext;
@@ -460,6 +461,36 @@ mod tests {
                 engine.products()
             );
             assert!(engine.coop.is_none());
+        }
+    }
+
+    /// `linear_words.wgsl` (f16 weights eight a load, session 44) against the CPU product:
+    /// one row an invocation for 1 and 3 rows, four for 70; 84 output columns (not a
+    /// multiple of a workgroup's 256), a residual and a column offset; K 104 (a multiple of
+    /// 8, not of 16 or 32).
+    #[test]
+    fn the_f16_word_products_match_the_cpu_product() {
+        let ctx = WgpuContext::new().expect("a wgpu adapter (lavapipe in CI)");
+        if !ctx.has_f16() {
+            return;
+        }
+        let engine = WgpuEngine::new(&ctx, &tiny_model(), None, false).unwrap();
+        let words = engine.pipes.linear_words.as_ref().expect("f16 weights");
+        for (t, pipeline, rows) in [
+            (1, &words.one[0], 1),
+            (3, &words.one[0], 1),
+            (70, &words.four[0], 4),
+        ] {
+            let check = ProductCheck {
+                label: "words",
+                t,
+                k: 104,
+                ..EDGE_CHECK
+            };
+            let err = engine
+                .run_product_check(pipeline, [256, rows], &check)
+                .unwrap();
+            assert!(err < 1e-3, "{t} rows: max |err| {err}");
         }
     }
 

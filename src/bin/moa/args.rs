@@ -479,9 +479,15 @@ pub enum ModelCommand {
         /// Weight dtype of model.safetensors.
         #[arg(long, default_value = "bf16", value_parser = ["bf16", "f16", "f32"])]
         dtype: String,
-        /// A separate output layer (lm_head.weight), not the tied embedding.
+        /// A separate output layer (lm_head.weight), not the tied embedding (for the tied
+        /// bases: smollm2-135m, llama-3.2-1b, llama-3.2-3b).
         #[arg(long)]
         untied: bool,
+        /// The output layer tied to the embedding (no lm_head.weight;
+        /// `tie_word_embeddings: true`), for the untied bases: llama-2-7b, llama-3-8b.
+        /// Not with --untied.
+        #[arg(long, conflicts_with = "untied")]
+        tied: bool,
     },
 }
 

@@ -27,6 +27,7 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
             context,
             dtype,
             untied,
+            tied,
         } => {
             let overrides = model::random::ShapeOverrides {
                 layers,
@@ -37,7 +38,12 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
                 intermediate,
                 vocab,
                 context,
-                tied: untied.then_some(false),
+                // clap refuses --tied with --untied, so at most one is set.
+                tied: if tied {
+                    Some(true)
+                } else {
+                    untied.then_some(false)
+                },
             };
             // clap allows only these names.
             let dtype = model::random::WeightDtype::parse(&dtype).unwrap_or_default();

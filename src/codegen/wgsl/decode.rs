@@ -58,8 +58,10 @@ impl DecodeShape {
 /// The decode kernel's layout: `WGSL_DECODE_THREADS` invocations rounded to whole value
 /// rows, a tile of one slot per invocation, the queries staged; for a large GQA group
 /// the queries are read from Q instead and the tile halves until the workgroup memory
-/// fits `WGSL_WORKGROUP_STORAGE_BYTES`. Errors: a head dim too wide for one workgroup
-/// (more than 256 loads per row) or a group whose single-slot tile does not fit.
+/// fits `WGSL_WORKGROUP_STORAGE_BYTES`, and where one slot still does not fit (64 heads
+/// at head_dim 4–16: the per-slot-group sums outgrow the budget) the slot groups halve
+/// with it (fewer invocations). Errors: a head dim too wide for one workgroup (more than
+/// 256 loads per row) or a group that no shape fits, naming the largest group that fits.
 pub fn decode_shape(
     storage: StorageType,
     group_size: u32,
@@ -114,6 +116,44 @@ pub fn decode_shape_sized(
         });
     }
     let slot_groups = (threads / dv).max(1);
+    if let Some(shape) = fit_shape(kv_vec, dv, slot_groups, group_size, head_dim, budget) {
+        return Ok(shape);
+    }
+    // The allowed range: the largest group that some shape fits at this head dim (the
+    // state grows with the group, so every smaller group fits too).
+    let largest = (1..group_size)
+        .rev()
+        .find(|&g| fit_shape(kv_vec, dv, slot_groups, g, head_dim, budget).is_some());
+    let allowed = match largest {
+        Some(g) => format!("allowed 1..={g} query heads per KV head at head_dim {head_dim}"),
+        None => format!("no group fits at head_dim {head_dim}"),
+    };
+    Err(CodegenError::Unsupported {
+        target: "wgsl",
+        message: format!(
+            "a GQA group of {group_size} query heads at head_dim {head_dim}: the \
+             WGSL decode's per-head state does not fit {budget} bytes of workgroup \
+             memory ({allowed}; model.q_heads / model.kv_heads is the group)"
+        ),
+    })
+}
+
+/// The first decode shape that fits `budget` bytes, or `None`: `slot_groups` slot groups
+/// of `dv` invocations with a tile of one slot per invocation and the queries staged;
+/// else queries read from Q and the tile halved (to one slot); else, where even one slot
+/// does not fit (the per-slot-group sums, `slot_groups × group` words, outgrow the budget
+/// for a large group at a small head dim: 128 × 64 × 4 bytes at head_dim 4), the slot
+/// groups halved too, each count with the largest tile from `dv × slot_groups` down to
+/// `slot_groups` (a smaller tile would leave slot groups idle in P·V) that fits.
+fn fit_shape(
+    kv_vec: u32,
+    dv: u32,
+    slot_groups: u32,
+    group_size: u32,
+    head_dim: u32,
+    budget: u32,
+) -> Option<DecodeShape> {
+    let fits = |s: &DecodeShape| s.workgroup_bytes(group_size, head_dim) <= budget;
     let threads = dv * slot_groups;
     let mut shape = DecodeShape {
         threads,
@@ -123,39 +163,38 @@ pub fn decode_shape_sized(
         stage_q: true,
         p_len: DecodeShape::p_len_for(threads, group_size, slot_groups, head_dim),
     };
-    let fits = |s: &DecodeShape| s.workgroup_bytes(group_size, head_dim) <= budget;
     if fits(&shape) {
-        return Ok(shape);
+        return Some(shape);
     }
     shape.stage_q = false;
     while !fits(&shape) && shape.tile > 1 {
         shape.tile /= 2;
         shape.p_len = DecodeShape::p_len_for(shape.tile, group_size, slot_groups, head_dim);
     }
-    if !fits(&shape) {
-        // The allowed range: the largest group whose single-slot tile fits at this head
-        // dim (the state grows with the group, so every smaller group fits too).
-        let largest = (1..group_size).rev().find(|&g| {
-            let s = DecodeShape {
-                p_len: DecodeShape::p_len_for(1, g, slot_groups, head_dim),
-                ..shape
-            };
-            s.workgroup_bytes(g, head_dim) <= budget
-        });
-        let allowed = match largest {
-            Some(g) => format!("allowed 1..={g} query heads per KV head at head_dim {head_dim}"),
-            None => format!("no group fits at head_dim {head_dim}"),
-        };
-        return Err(CodegenError::Unsupported {
-            target: "wgsl",
-            message: format!(
-                "a GQA group of {group_size} query heads at head_dim {head_dim}: the \
-                 WGSL decode's per-head state does not fit {budget} bytes of workgroup \
-                 memory ({allowed}; model.q_heads / model.kv_heads is the group)"
-            ),
-        });
+    if fits(&shape) {
+        return Some(shape);
     }
-    Ok(shape)
+    let mut sg = slot_groups;
+    while sg > 1 {
+        sg /= 2;
+        let threads = dv * sg;
+        let mut tile = threads;
+        while tile >= sg {
+            let s = DecodeShape {
+                threads,
+                tile,
+                kv_vec,
+                slot_groups: sg,
+                stage_q: false,
+                p_len: DecodeShape::p_len_for(tile, group_size, sg, head_dim),
+            };
+            if fits(&s) {
+                return Some(s);
+            }
+            tile /= 2;
+        }
+    }
+    None
 }
 
 /// Slots per tile of the decode on cooperative matrices: one 16-slot block of scores per

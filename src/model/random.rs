@@ -171,7 +171,7 @@ impl WeightDtype {
     }
 }
 
-/// Changes to a [`like`] shape (`moa model random --layers … --untied`); `None` keeps the
+/// Changes to a [`like`] shape (`moa model random --layers … --untied | --tied`); `None` keeps the
 /// base's value. Sizes are counts of elements (or tokens, for `vocab` and `context`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ShapeOverrides {
@@ -192,7 +192,8 @@ pub struct ShapeOverrides {
     pub vocab: Option<u64>,
     /// Context length in tokens (`--context`): 1..=[`crate::plan::MAX_CONTEXT_TOKENS`].
     pub context: Option<u64>,
-    /// Tied (`true`) or separate (`false`, `--untied`: an `lm_head.weight`) output layer.
+    /// Tied (`true`, `--tied`: no `lm_head.weight`) or separate (`false`, `--untied`: an
+    /// `lm_head.weight`) output layer.
     pub tied: Option<bool>,
 }
 

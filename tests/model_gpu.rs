@@ -502,6 +502,15 @@ fn every_option_lavapipe_runs_matches_the_cpu_reference() {
             },
         ),
         (
+            // `MOA_WGPU_TILED=1`: the prefill products on `linear_tiled.wgsl` (GPU adapters
+            // without matrix units; lavapipe keeps the per-invocation block by default).
+            "tiled products",
+            WgpuEngineOptions {
+                tiled: Some(true),
+                ..d
+            },
+        ),
+        (
             // `MOA_WGPU_ROPE_TOKENS=1` (the default before session 30): one token a
             // RoPE workgroup.
             "rope 1 token a workgroup",

@@ -49,6 +49,14 @@ pub const LINEAR_WORDS: Shader = Shader {
     entry_point: "moa_linear_words",
     source: include_str!("../../shaders/linear_words.wgsl"),
 };
+/// `linear_tiled.wgsl`: [`LINEAR`]'s product for GPU adapters without matrix units, a
+/// 64 × 64 output tile per workgroup of 16 × 16 invocations with K staged through
+/// workgroup memory 16 at a time (any K), so each weight is read once per 64 rows.
+pub const LINEAR_TILED: Shader = Shader {
+    name: "linear_tiled.wgsl",
+    entry_point: "moa_linear_tiled",
+    source: include_str!("../../shaders/linear_tiled.wgsl"),
+};
 /// `matvec.wgsl`: the decode products for few rows (`ROW_BLOCK` rows per workgroup), a
 /// workgroup per 4 output columns splitting K over 64 invocations; the op before the
 /// product fused into its input load (`INPUT_MODE`).
@@ -133,6 +141,7 @@ pub const ALL: &[Shader] = &[
     RMSNORM,
     LINEAR,
     LINEAR_WORDS,
+    LINEAR_TILED,
     MATVEC,
     MATVEC_ROPE,
     MATVEC_SG,

@@ -494,6 +494,33 @@ mod tests {
         }
     }
 
+    /// `linear_tiled.wgsl` (the many-row products of GPU adapters without matrix units,
+    /// session 45) against the CPU product (f16 weights, f32 input: the check's x is f32;
+    /// the f16-input twin runs in tests/model_gpu.rs under `MOA_WGPU_TILED=1`): 70 rows
+    /// and 84 columns (neither a multiple of the 64 × 64 tile), a residual and a column
+    /// offset; K 100 (not a multiple of the 16-wide step) and 16; 200 rows (four tile
+    /// rows, the last partial) and 5 (one partial tile).
+    #[test]
+    fn the_tiled_products_match_the_cpu_product() {
+        let ctx = WgpuContext::new().expect("a wgpu adapter (lavapipe in CI)");
+        if !ctx.has_f16() {
+            return;
+        }
+        let engine = WgpuEngine::new(&ctx, &tiny_model(), None, false).unwrap();
+        for (t, k) in [(70, 100), (70, 16), (200, 100), (5, 36)] {
+            let check = ProductCheck {
+                label: "tiled",
+                t,
+                k,
+                ..EDGE_CHECK
+            };
+            let err = engine
+                .run_product_check(&engine.pipes.linear_tiled[0], [64, 64], &check)
+                .unwrap();
+            assert!(err < 1e-3, "{t} rows, K {k}: max |err| {err}");
+        }
+    }
+
     fn tiny_model() -> Model {
         let mut c = like("smollm2-135m").unwrap();
         (c.n_layers, c.hidden_size, c.ffn_size, c.vocab_size) = (1, 64, 96, 50);

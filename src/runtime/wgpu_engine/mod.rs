@@ -89,6 +89,8 @@ pub struct WgpuEngine {
     /// 1.0 → 0.5 tok/s on lavapipe, while a GPU gains); `MOA_WGPU_SPLIT_K=1` or `0`
     /// forces it.
     split_k_matvec: bool,
+    /// Many-row products off matrix units on `linear_tiled.wgsl` (`MOA_WGPU_TILED`).
+    tiled_products: bool,
     /// The adapter's fixed subgroup size, where it has subgroup operations
     /// (`WgpuContext::subgroup_size`).
     subgroup: Option<u32>,
@@ -500,6 +502,9 @@ impl WgpuEngine {
             options,
             split_k_matvec: options
                 .split_k
+                .unwrap_or(ctx.adapter_info().device_type != wgpu::DeviceType::Cpu),
+            tiled_products: options
+                .tiled
                 .unwrap_or(ctx.adapter_info().device_type != wgpu::DeviceType::Cpu),
             subgroup: ctx.subgroup_size(),
             subgroup_matvec: options.subgroup_matvec,

@@ -221,6 +221,12 @@ pub struct WgpuEngineOptions {
     /// lavapipe split-K halves decode (1.0 → 0.5 tok/s: its barriers cost a CPU more than
     /// the parallelism gains), on a GPU it is what the decode products are.
     pub split_k: Option<bool>,
+    /// `MOA_WGPU_TILED` (default `auto`: on for GPU adapters, off for CPU ones): the
+    /// many-row (prefill) products where matrix units do not run them use 64 × 64 output
+    /// tiles with K staged in workgroup memory (`linear_tiled.wgsl`), not a 4 × 4 block an
+    /// invocation from global memory (`linear.wgsl` / `linear_words.wgsl`), whose reuse
+    /// suits lavapipe, where a workgroup barrier costs more than the loads it saves.
+    pub tiled: Option<bool>,
     /// `MOA_WGPU_MATVEC` (default `sg`): the decode products on subgroups
     /// (`matvec_sg.wgsl`, where the adapter has them) or `tree`, the workgroup-tree
     /// `matvec.wgsl` (the fallback without subgroups). sg won on the H200: plan step
@@ -611,6 +617,7 @@ impl Default for WgpuEngineOptions {
     fn default() -> Self {
         WgpuEngineOptions {
             split_k: None,
+            tiled: None,
             subgroup_matvec: true,
             sg_ksplit: None,
             sg_groups: None,
@@ -675,6 +682,7 @@ impl WgpuEngineOptions {
         let d = Self::default();
         Ok(WgpuEngineOptions {
             split_k: tristate(env, "MOA_WGPU_SPLIT_K")?,
+            tiled: tristate(env, "MOA_WGPU_TILED")?,
             subgroup_matvec: choice(
                 env,
                 "MOA_WGPU_MATVEC",
@@ -1225,6 +1233,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGSL_DECODE",
     "MOA_WGSL_RESCALE",
     "MOA_WGPU_SPLIT_K",
+    "MOA_WGPU_TILED",
     "MOA_WGPU_MATVEC",
     "MOA_WGPU_SG_KSPLIT",
     "MOA_WGPU_SG_GROUPS",

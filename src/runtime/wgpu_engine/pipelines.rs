@@ -419,6 +419,9 @@ pub(super) struct Pipelines {
     /// `linear_words.wgsl` where the weights are f16 (`None` for f32): the products
     /// [`Self::linear`] and [`Self::linear_attn`] serve, with weights read eight at a time.
     pub(super) linear_words: Option<LinearWords>,
+    /// `linear_tiled.wgsl`, `[plain input, attention input]`: the many-row products of GPU
+    /// adapters without matrix units (64 × 64 output tiles, K staged in workgroup memory).
+    pub(super) linear_tiled: [wgpu::ComputePipeline; 2],
     /// Few-row (decode) variants: K split across a workgroup.
     pub(super) matvec: wgpu::ComputePipeline,
     pub(super) matvec_attn: wgpu::ComputePipeline,
@@ -641,6 +644,16 @@ impl Pipelines {
                     ..types
                 },
             )?,
+            linear_tiled: [
+                pipe(shaders::LINEAR_TILED, types)?,
+                pipe(
+                    shaders::LINEAR_TILED,
+                    Types {
+                        input: storage,
+                        ..types
+                    },
+                )?,
+            ],
             linear_words: if storage == StorageType::F16 {
                 let attn = Types {
                     input: storage,

@@ -276,9 +276,16 @@ impl WgpuEngine {
                 .linear_words
                 .as_ref()
                 .filter(|_| coop.is_none() && k.is_multiple_of(8));
+            // On a GPU adapter (`MOA_WGPU_TILED`), workgroup tiles: a step of a few rows
+            // would fill a 64-row tile with repeats, so those keep the per-invocation block.
+            let tiled = coop.is_none() && self.tiled_products && rows > 4;
             let (pipe, tile) = match (input, coop, words) {
                 (Input::Plain, Some(c), _) => (&c.linear, c.tile),
                 (Input::Attention, Some(c), _) => (&c.linear_attn, c.tile),
+                (Input::Plain | Input::Attention, None, _) if tiled => (
+                    &self.pipes.linear_tiled[usize::from(matches!(input, Input::Attention))],
+                    [64, 64],
+                ),
                 (Input::Plain | Input::Attention, None, Some(w)) => {
                     let (set, rows_per) = if rows < 4 { (&w.one, 1) } else { (&w.four, 4) };
                     (

@@ -148,6 +148,8 @@ mod user_round31;
 mod user_round32;
 #[path = "user_round33.rs"]
 mod user_round33;
+#[path = "user_round35.rs"]
+mod user_round35;
 #[path = "version_commit.rs"]
 mod version_commit;
 #[path = "wgpu_options.rs"]

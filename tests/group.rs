@@ -150,6 +150,8 @@ mod user_round32;
 mod user_round33;
 #[path = "user_round34.rs"]
 mod user_round34;
+#[path = "user_round35.rs"]
+mod user_round35;
 #[path = "version_commit.rs"]
 mod version_commit;
 #[path = "wgpu_options.rs"]

@@ -112,7 +112,67 @@ fn softmax(x: &Tensor) -> Result<Tensor, ModelError> {
     Ok(e.broadcast_div(&sum)?)
 }
 
+/// [`host`] taking the tensor: on the CPU in f32 its buffer becomes the tensor's, so the
+/// weights are held once, not twice.
+fn owned(t: HostTensor, dtype: DType, device: &Device) -> Result<Tensor, ModelError> {
+    Ok(Tensor::from_vec(t.data, t.shape.as_slice(), &Device::Cpu)?
+        .to_dtype(dtype)?
+        .to_device(device)?)
+}
+
 impl GradModel {
+    /// [`GradModel::new_on`] consuming the weights, each tensor released once it is on
+    /// `device`: on the CPU in f32 the loader's buffers are the profiler's (no copy), so
+    /// `moa profile` of a GGUF holds its f32 weights once. Why: with [`GradModel::new_on`]
+    /// and the loaded copy dropped only afterwards, a profile's peak was about twice
+    /// the f32 weights (349 MB for 121 MB of a Q4_K_M file, round 35), past what the
+    /// load's memory check (`model::check_load_memory`, one f32 copy) had let through.
+    pub fn from_weights(
+        config: LlamaConfig,
+        weights: Weights,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        let host = |t: HostTensor| owned(t, dtype, device);
+        let Weights {
+            token_embd,
+            layers,
+            output_norm,
+            output,
+        } = weights;
+        let token_embd = host(token_embd)?;
+        let lm_head = match output {
+            Some(o) => host(o)?,
+            None => token_embd.clone(),
+        };
+        let layers = layers
+            .into_iter()
+            .map(|l| {
+                Ok(LayerTensors {
+                    attn_norm: host(l.attn_norm)?,
+                    attn_q: host(l.attn_q)?,
+                    attn_k: host(l.attn_k)?,
+                    attn_v: host(l.attn_v)?,
+                    attn_output: host(l.attn_output)?,
+                    ffn_norm: host(l.ffn_norm)?,
+                    ffn_gate: host(l.ffn_gate)?,
+                    ffn_up: host(l.ffn_up)?,
+                    ffn_down: host(l.ffn_down)?,
+                })
+            })
+            .collect::<Result<Vec<_>, ModelError>>()?;
+        Ok(GradModel {
+            output_norm: host(output_norm)?,
+            config,
+            dtype,
+            device: device.clone(),
+            attn_chunk_bytes: ATTN_CHUNK_BYTES,
+            token_embd,
+            layers,
+            lm_head,
+        })
+    }
+
     /// Copies the weights (the caller may still need them for generation), on the CPU.
     pub fn new(config: LlamaConfig, weights: &Weights, dtype: DType) -> Result<Self, ModelError> {
         Self::new_on(config, weights, dtype, &Device::Cpu)

@@ -157,8 +157,12 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     }
     let loaded = Model::load(&path)?;
     let tokenizer = ModelTokenizer::load(&path)?;
-    let grad = GradModel::new(loaded.config.clone(), &loaded.weights, DType::F32)?;
-    drop(loaded);
+    let grad = GradModel::from_weights(
+        loaded.config,
+        loaded.weights,
+        DType::F32,
+        &candle_core::Device::Cpu,
+    )?;
     let chosen: Vec<_> = samples
         .iter()
         .filter(|s| s.expected.needle_token.is_some())

@@ -412,10 +412,10 @@ fn load_plan_from(
 /// Every token id of the calibration samples read from `path` must be below the model's
 /// `vocab_size`: a calibration made with another model's tokenizer otherwise fails deep in
 /// the forward pass with "token id … is out of range", naming neither the file nor the
-/// sample.
-pub fn check_calib_vocab(
+/// sample. Every sample must also fit the model's context.
+pub fn check_calib_vocab<'a>(
     path: &std::path::Path,
-    samples: &[moa::calib::CalibSample],
+    samples: impl IntoIterator<Item = &'a moa::calib::CalibSample>,
     config: &moa::model::LlamaConfig,
 ) -> anyhow::Result<()> {
     let vocab = config.vocab_size;
@@ -428,6 +428,25 @@ pub fn check_calib_vocab(
                 s.id,
                 config.name.as_deref().map_or("?".into(), moa::input::shown_name),
                 vocab.saturating_sub(1)
+            );
+        }
+        // A sample past the context ran on positions the model never saw (RoPE beyond
+        // its trained length) with no word: `moa profile`, `validate` and `diagnose` on
+        // the CPU reference took a 763-token held-out set for a 256-token model and
+        // printed losses (round 35), where `calib`, `eval` and `generate` refuse such a
+        // length.
+        let n = s.prompt_tokens.len() + s.response_tokens.len();
+        if n > config.context_length {
+            anyhow::bail!(
+                "`{}`: sample `{}` has {n} tokens (prompt {} + response {}), past the context of the model `{}` ({} tokens): allowed samples of at most {} tokens; make the calibration for this model (`moa calib --lengths` up to {})",
+                path.display(),
+                s.id,
+                s.prompt_tokens.len(),
+                s.response_tokens.len(),
+                config.name.as_deref().map_or("?".into(), moa::input::shown_name),
+                config.context_length,
+                config.context_length,
+                config.context_length
             );
         }
     }

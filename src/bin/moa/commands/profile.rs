@@ -135,15 +135,19 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
     // The plan is read and checked against the model's shape (from the config or GGUF
     // header) before the weights load: a typo in it, or a plan of another model, was
     // reported only after the whole load (2 s for SmolLM2, minutes for a 7B model; round 18).
+    let config = match (&args.like, &args.model) {
+        (Some(like), _) => model::random::like_or_err(like)?,
+        (None, Some(m)) => model::read_config(m)?.0,
+        (None, None) => model::read_config(&model::default_model_path()?)?.0,
+    };
+    // The samples this run profiles against the model (token ids, context), before the
+    // weights load: a file's other lengths may be past the context.
+    let profiled = plan.iter().flat_map(|(_, (used, _))| used.iter().copied());
+    super::check_calib_vocab(&args.calib, profiled, &config)?;
     let under = match &args.under_plan {
         Some(p) => {
             let plan = moa::plan::Plan::load(p)
                 .with_context(|| format!("--under-plan {}", p.display()))?;
-            let config = match (&args.like, &args.model) {
-                (Some(like), _) => model::random::like_or_err(like)?,
-                (None, Some(m)) => model::read_config(m)?.0,
-                (None, None) => model::read_config(&model::default_model_path()?)?.0,
-            };
             config
                 .check_plan(&plan)
                 .with_context(|| format!("--under-plan {} does not fit the model", p.display()))?;
@@ -160,10 +164,10 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
         (None, Some(p)) => Model::load(p)?,
         (None, None) => Model::load(&model::default_model_path()?)?,
     };
-    super::check_calib_vocab(&args.calib, &samples, &loaded.config)?;
     let device = profile::device(&args.device)?;
-    let grad = GradModel::new_on(loaded.config.clone(), &loaded.weights, DType::F32, &device)?;
-    drop(loaded);
+    // The weights move into the profiler: the loaded copy and the profiler's were both
+    // held until the second was made (twice the f32 weights; round 35).
+    let grad = GradModel::from_weights(loaded.config, loaded.weights, DType::F32, &device)?;
     std::fs::create_dir_all(&args.output)
         .with_context(|| format!("creating {}", args.output.display()))?;
     record.write()?;

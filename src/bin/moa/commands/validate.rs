@@ -87,8 +87,9 @@ pub fn validate(args: &ValidateArgs) -> anyhow::Result<Outcome> {
         Some(p) => p.clone(),
         None => model::default_model_path()?,
     };
+    // Before the weights load (a sample past the context was scored: round 35).
+    super::check_calib_vocab(&args.calib, &samples, &model::read_config(&path)?.0)?;
     let model = Model::load(&path)?;
-    super::check_calib_vocab(&args.calib, &samples, &model.config)?;
     for (name, plan) in &plans {
         model.config.check_plan(plan).with_context(|| {
             format!("plan `{name}` does not fit the model `{}`", path.display())

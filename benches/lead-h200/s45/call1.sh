@@ -13,10 +13,11 @@ sm() { local tag=$1 bin=$2 new=$3; shift 3
   el "$tag rc=$? $(grep -o -E '= [0-9]+ tok/s; decode' $R/$tag.txt | tr '\n' ' ') | $(grep -o -E '= [0-9]+ tok/s; KV' $R/$tag.txt | tr '\n' ' ') $(grep -E '^ *attention:' $R/$tag.txt | awk '{printf "attn %s; ", $8}') $(grep -o 'max |logit err| [0-9.]* against the CPU reference, argmax equal [0-9/]*' $R/$tag.txt | tr '\n' ' ')"; save; }
 sm scalar-prefill-N wpe 32 MOA_WGPU_COOP_ATTN=0
 # (--profile-prefill: the prefill pass's dispatch kinds, in the raw files.)
-S="$S --profile-prefill"
+# (one plan: the products are the same for every plan)
+S="--plan plans/smollm2-135m-moa-50.toml --profile-prefill"
 sm tiled-T wpe 32 MOA_WGPU_COOP=0
 sm words-W wpe 32 MOA_WGPU_COOP=0 MOA_WGPU_TILED=0
 sm block-B wpe43 32 MOA_WGPU_COOP=0
 S="--plan dense --plan plans/smollm2-135m-uniform-50.toml --plan plans/smollm2-135m-moa-50.toml"
-sm N1 wpe 256; sm O1 wpe43 256; sm O2 wpe43 256; sm N2 wpe 256
+sm N1 wpe 256; sm O1 wpe43 256
 el done

@@ -976,8 +976,19 @@ impl Engine for WgpuEngine {
         // which decode form it timed.
         let coop_decode = self.attention.decode_kernels().starts_with("cooperative");
         let tuning = self.options.wgsl_tuning_note(coop_decode);
+        // Off matrix units, which many-row form runs (session 45: GPU adapters tile in
+        // workgroup memory, CPU adapters keep the per-invocation block).
+        let form = match (&self.coop, self.tiled_products) {
+            (Some(_), _) => "",
+            (None, true) => " (64 × 64 workgroup tiles, linear_tiled.wgsl)",
+            (None, false) if self.pipes.linear_words.is_some() => {
+                " (a 4 × 4 block an invocation, f16 weights eight a load where K allows: \
+                 linear_words.wgsl)"
+            }
+            (None, false) => " (a 4 × 4 block an invocation, linear.wgsl)",
+        };
         format!(
-            "{}, prefill products: {}; decode products: {}; decode LM head: {}{tuning}{warm}",
+            "{}, prefill products: {}{form}; decode products: {}; decode LM head: {}{tuning}{warm}",
             self.adapter,
             self.products,
             self.decode_products(),

@@ -511,6 +511,15 @@ fn every_option_lavapipe_runs_matches_the_cpu_reference() {
             },
         ),
         (
+            // `MOA_WGPU_TILED_BLOCK=8`: 128 × 128 tiles, 8 × 8 sums an invocation.
+            "tiled products, 128 x 128",
+            WgpuEngineOptions {
+                tiled: Some(true),
+                tiled_block: 8,
+                ..d
+            },
+        ),
+        (
             // `MOA_WGPU_ROPE_TOKENS=1` (the default before session 30): one token a
             // RoPE workgroup.
             "rope 1 token a workgroup",

@@ -1,10 +1,14 @@
 #!/bin/bash
 # Session 45, lead call 1 (wgpu through Vulkan; carry .dev-lead40): session 44's call 6 (benches/lead-h200/s44/call6.sh,
-# its question and prediction) with wpe.xz rebuilt from e0e03da9 (N) against wpe43.xz (O, 20aaa159), plus the tiled
-# products without matrix units in BOTH binaries: N reads f16 weights eight at a time (linear_words.wgsl, 4 rows x 1
-# column an invocation in the prefill), O the 4 x 4 block of linear.wgsl. linear_words was made for CPU adapters;
-# QUESTION: does it cost a GPU without matrix units prefill speed? PREDICTION: none firm (O's 4x4 block reuses each
-# x load over 4 columns, N's words reuse each weight load over 4 rows).
+# its question and prediction: parity of the scalar prefill's rules table on a GPU; N = wpe.xz of main with session
+# 45's linear_tiled.wgsl against O = wpe43.xz, 20aaa159), plus the prefill products without matrix units
+# (MOA_WGPU_COOP=0) four ways, one plan (the products are the same for every plan), --profile-prefill:
+#   T  = linear_tiled.wgsl, 64 x 64 output tiles, K staged in workgroup memory (new; the default on GPU adapters);
+#   T8 = its 128 x 128 tiles (MOA_WGPU_TILED_BLOCK=8);
+#   W  = linear_words.wgsl (MOA_WGPU_TILED=0: f16 weights eight a load, a 4 x 4 block an invocation);
+#   B  = O's linear.wgsl (the 4 x 4 block, one f16 a load).
+# QUESTION: what a GPU without matrix units gets for its prefill products. PREDICTION: T's products >= 3x W's and
+# B's (each weight read once per 64 rows instead of per 4), T8 above T; W and B within 30% of each other.
 . "$(dirname "$0")/env.sh" s45c1 wpe wpe43
 unset MOA_WGPU_COOP_ATTN
 S="--plan dense --plan plans/smollm2-135m-uniform-50.toml --plan plans/smollm2-135m-moa-50.toml"
@@ -16,6 +20,7 @@ sm scalar-prefill-N wpe 32 MOA_WGPU_COOP_ATTN=0
 # (one plan: the products are the same for every plan)
 S="--plan plans/smollm2-135m-moa-50.toml --profile-prefill"
 sm tiled-T wpe 32 MOA_WGPU_COOP=0
+sm tiled8-T8 wpe 32 MOA_WGPU_COOP=0 MOA_WGPU_TILED_BLOCK=8
 sm words-W wpe 32 MOA_WGPU_COOP=0 MOA_WGPU_TILED=0
 sm block-B wpe43 32 MOA_WGPU_COOP=0
 S="--plan dense --plan plans/smollm2-135m-uniform-50.toml --plan plans/smollm2-135m-moa-50.toml"

@@ -434,7 +434,7 @@ impl WgpuEngine {
 
 #[cfg(test)]
 mod tests {
-    use super::super::WgpuEngine;
+    use super::super::{WgpuEngine, WgpuEngineOptions};
     use super::{ProductCheck, EDGE_CHECK};
     use crate::model::random::{like, random_model};
     use crate::model::Model;
@@ -495,7 +495,8 @@ mod tests {
     }
 
     /// `linear_tiled.wgsl` (the many-row products of GPU adapters without matrix units,
-    /// session 45) against the CPU product (f16 weights, f32 input: the check's x is f32;
+    /// session 45) at both tile sizes (`BLOCK` 4 and 8) against the CPU product (f16
+    /// weights, f32 input: the check's x is f32;
     /// the f16-input twin runs in tests/model_gpu.rs under `MOA_WGPU_TILED=1`): 70 rows
     /// and 84 columns (neither a multiple of the 64 × 64 tile), a residual and a column
     /// offset; K 100 (not a multiple of the 16-wide step) and 16; 200 rows (four tile
@@ -506,18 +507,29 @@ mod tests {
         if !ctx.has_f16() {
             return;
         }
-        let engine = WgpuEngine::new(&ctx, &tiny_model(), None, false).unwrap();
-        for (t, k) in [(70, 100), (70, 16), (200, 100), (5, 36)] {
-            let check = ProductCheck {
-                label: "tiled",
-                t,
-                k,
-                ..EDGE_CHECK
+        for block in [4, 8] {
+            let options = WgpuEngineOptions {
+                tiled_block: block,
+                ..WgpuEngineOptions::default()
             };
-            let err = engine
-                .run_product_check(&engine.pipes.linear_tiled[0], [64, 64], &check)
-                .unwrap();
-            assert!(err < 1e-3, "{t} rows, K {k}: max |err| {err}");
+            let engine =
+                WgpuEngine::new_with_options(&ctx, &tiny_model(), None, false, options).unwrap();
+            let side = 16 * block;
+            for (t, k) in [(70, 100), (70, 16), (200, 100), (5, 36)] {
+                let check = ProductCheck {
+                    label: "tiled",
+                    t,
+                    k,
+                    ..EDGE_CHECK
+                };
+                let err = engine
+                    .run_product_check(&engine.pipes.linear_tiled[0], [side, side], &check)
+                    .unwrap();
+                assert!(
+                    err < 1e-3,
+                    "BLOCK {block}, {t} rows, K {k}: max |err| {err}"
+                );
+            }
         }
     }
 

@@ -384,6 +384,7 @@ impl WgpuEngine {
             SgKnobs::from_options(&options),
             options.unchecked_products,
             options.rope_tokens,
+            options.tiled_block,
             &fit_shapes(
                 &options,
                 &config,
@@ -754,6 +755,7 @@ impl WgpuEngine {
             SgKnobs::from_options(&self.options),
             self.options.unchecked_products,
             self.options.rope_tokens,
+            self.options.tiled_block,
             &fit_shapes(
                 &self.options,
                 &self.config,
@@ -980,6 +982,9 @@ impl Engine for WgpuEngine {
         // workgroup memory, CPU adapters keep the per-invocation block).
         let form = match (&self.coop, self.tiled_products) {
             (Some(_), _) => "",
+            (None, true) if self.options.tiled_block == 8 => {
+                " (128 × 128 workgroup tiles, linear_tiled.wgsl)"
+            }
             (None, true) => " (64 × 64 workgroup tiles, linear_tiled.wgsl)",
             (None, false) if self.pipes.linear_words.is_some() => {
                 " (a 4 × 4 block an invocation, f16 weights eight a load where K allows: \

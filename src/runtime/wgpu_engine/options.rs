@@ -227,6 +227,11 @@ pub struct WgpuEngineOptions {
     /// invocation from global memory (`linear.wgsl` / `linear_words.wgsl`), whose reuse
     /// suits lavapipe, where a workgroup barrier costs more than the loads it saves.
     pub tiled: Option<bool>,
+    /// `MOA_WGPU_TILED_BLOCK` (`4` or `8`; default `4`): rows and columns an invocation of
+    /// `linear_tiled.wgsl` sums, so a workgroup's tile is 64 × 64 or 128 × 128 (a weight
+    /// read once per 64 or 128 rows; 16 or 64 sums an invocation). Not yet timed on a GPU
+    /// (session 45: benches/lead-h200/s45/call1.sh).
+    pub tiled_block: u32,
     /// `MOA_WGPU_MATVEC` (default `sg`): the decode products on subgroups
     /// (`matvec_sg.wgsl`, where the adapter has them) or `tree`, the workgroup-tree
     /// `matvec.wgsl` (the fallback without subgroups). sg won on the H200: plan step
@@ -618,6 +623,7 @@ impl Default for WgpuEngineOptions {
         WgpuEngineOptions {
             split_k: None,
             tiled: None,
+            tiled_block: 4,
             subgroup_matvec: true,
             sg_ksplit: None,
             sg_groups: None,
@@ -683,6 +689,13 @@ impl WgpuEngineOptions {
         Ok(WgpuEngineOptions {
             split_k: tristate(env, "MOA_WGPU_SPLIT_K")?,
             tiled: tristate(env, "MOA_WGPU_TILED")?,
+            tiled_block: choice(
+                env,
+                "MOA_WGPU_TILED_BLOCK",
+                "4 or 8",
+                &[("4", 4), ("8", 8)],
+                d.tiled_block,
+            )?,
             subgroup_matvec: choice(
                 env,
                 "MOA_WGPU_MATVEC",
@@ -1234,6 +1247,7 @@ pub const KNOWN: &[&str] = &[
     "MOA_WGSL_RESCALE",
     "MOA_WGPU_SPLIT_K",
     "MOA_WGPU_TILED",
+    "MOA_WGPU_TILED_BLOCK",
     "MOA_WGPU_MATVEC",
     "MOA_WGPU_SG_KSPLIT",
     "MOA_WGPU_SG_GROUPS",

@@ -454,7 +454,8 @@ impl Pipelines {
     /// `row_block` (4, 8 or 16) rows per workgroup of the few-row products; `sg_knobs` the
     /// subgroup products' diagnostic and early epilogue loads
     /// (`WgpuEngineOptions::sg_diag`, `sg_early`); `rope_tokens` tokens a workgroup of `rope_kv.wgsl`
-    /// (`WgpuEngineOptions::rope_tokens`).
+    /// (`WgpuEngineOptions::rope_tokens`); `tiled_block` rows and columns an invocation of
+    /// `linear_tiled.wgsl` (`WgpuEngineOptions::tiled_block`).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         device: &wgpu::Device,
@@ -465,6 +466,7 @@ impl Pipelines {
         sg_knobs: SgKnobs,
         unchecked: bool,
         rope_tokens: u32,
+        tiled_block: u32,
         fit: &[(usize, (u32, u32))],
     ) -> Result<Pipelines, EngineError> {
         let types = Types {
@@ -644,16 +646,20 @@ impl Pipelines {
                     ..types
                 },
             )?,
-            linear_tiled: [
-                pipe(shaders::LINEAR_TILED, types)?,
-                pipe(
-                    shaders::LINEAR_TILED,
-                    Types {
-                        input: storage,
-                        ..types
-                    },
-                )?,
-            ],
+            linear_tiled: {
+                let c = [("BLOCK", f64::from(tiled_block))];
+                [
+                    pipe_with(shaders::LINEAR_TILED, types, &c)?,
+                    pipe_with(
+                        shaders::LINEAR_TILED,
+                        Types {
+                            input: storage,
+                            ..types
+                        },
+                        &c,
+                    )?,
+                ]
+            },
             linear_words: if storage == StorageType::F16 {
                 let attn = Types {
                     input: storage,

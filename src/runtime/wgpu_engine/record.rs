@@ -282,10 +282,13 @@ impl WgpuEngine {
             let (pipe, tile) = match (input, coop, words) {
                 (Input::Plain, Some(c), _) => (&c.linear, c.tile),
                 (Input::Attention, Some(c), _) => (&c.linear_attn, c.tile),
-                (Input::Plain | Input::Attention, None, _) if tiled => (
-                    &self.pipes.linear_tiled[usize::from(matches!(input, Input::Attention))],
-                    [64, 64],
-                ),
+                (Input::Plain | Input::Attention, None, _) if tiled => {
+                    let side = 16 * self.options.tiled_block;
+                    (
+                        &self.pipes.linear_tiled[usize::from(matches!(input, Input::Attention))],
+                        [side, side],
+                    )
+                }
                 (Input::Plain | Input::Attention, None, Some(w)) => {
                     let (set, rows_per) = if rows < 4 { (&w.one, 1) } else { (&w.four, 4) };
                     (

@@ -14,8 +14,7 @@ unset MOA_WGPU_COOP_ATTN
 S="--plan dense --plan plans/smollm2-135m-uniform-50.toml --plan plans/smollm2-135m-moa-50.toml"
 sm() { local tag=$1 bin=$2 new=$3; shift 3
   env "$@" timeout 150 /tmp/$bin --like smollm2-135m --rows 16 --prompt 4096 --new $new --profile 5 --parity 8 $S > "$R/$tag.txt" 2>&1
-  el "$tag rc=$? $(grep -o -E '= [0-9]+ tok/s; decode' $R/$tag.txt | tr '\n' ' ') | $(grep -o -E '= [0-9]+ tok/s; KV' $R/$tag.txt | tr '\n' ' ') $(grep -E '^ *attention:' $R/$tag.txt | awk '{printf "attn %s; ", $8}') $(grep -o 'max |logit err| [0-9.]* against the CPU reference, argmax equal [0-9/]*' $R/$tag.txt | tr '\n' ' ')"; save; }
-sm scalar-prefill-N wpe 32 MOA_WGPU_COOP_ATTN=0
+  el "$tag rc=$? $(sed -n '/prefill pass 1 per dispatch kind/,/^[^ ]/p' $R/$tag.txt | grep -E '^ +(qkv|out|gate_up|down|attention|head)' | awk '{printf "%s %s %s; ", $1, $2, $3}') $(grep -o -E '= [0-9]+ tok/s; decode' $R/$tag.txt | tr '\n' ' ') | $(grep -o -E '= [0-9]+ tok/s; KV' $R/$tag.txt | tr '\n' ' ') $(grep -E '^ *attention:' $R/$tag.txt | awk '{printf "attn %s; ", $8}') $(grep -o 'max |logit err| [0-9.]* against the CPU reference, argmax equal [0-9/]*' $R/$tag.txt | tr '\n' ' ')"; save; }
 # (--profile-prefill: the prefill pass's dispatch kinds, in the raw files.)
 # (one plan: the products are the same for every plan)
 S="--plan plans/smollm2-135m-moa-50.toml --profile-prefill"
@@ -24,5 +23,6 @@ sm tiled8-T8 wpe 32 MOA_WGPU_COOP=0 MOA_WGPU_TILED_BLOCK=8
 sm words-W wpe 32 MOA_WGPU_COOP=0 MOA_WGPU_TILED=0
 sm block-B wpe43 32 MOA_WGPU_COOP=0
 S="--plan dense --plan plans/smollm2-135m-uniform-50.toml --plan plans/smollm2-135m-moa-50.toml"
-sm N1 wpe 256; sm O1 wpe43 256
+sm scalar-prefill-N wpe 32 MOA_WGPU_COOP_ATTN=0
+[ -n "$SHORT" ] || { sm N1 wpe 256; sm O1 wpe43 256; }
 el done

@@ -120,6 +120,25 @@ fn owned(t: HostTensor, dtype: DType, device: &Device) -> Result<Tensor, ModelEr
         .to_device(device)?)
 }
 
+/// One layer's [`LayerTensors`] from a loaded layer `$l`, each tensor through `$conv`;
+/// `&` after the comma borrows the fields (the copying constructor), none moves them
+/// (the consuming one): both constructors name the nine tensors once.
+macro_rules! layer_tensors {
+    ($conv:expr, $l:ident, $($amp:tt)?) => {
+        LayerTensors {
+            attn_norm: $conv($($amp)? $l.attn_norm)?,
+            attn_q: $conv($($amp)? $l.attn_q)?,
+            attn_k: $conv($($amp)? $l.attn_k)?,
+            attn_v: $conv($($amp)? $l.attn_v)?,
+            attn_output: $conv($($amp)? $l.attn_output)?,
+            ffn_norm: $conv($($amp)? $l.ffn_norm)?,
+            ffn_gate: $conv($($amp)? $l.ffn_gate)?,
+            ffn_up: $conv($($amp)? $l.ffn_up)?,
+            ffn_down: $conv($($amp)? $l.ffn_down)?,
+        }
+    };
+}
+
 impl GradModel {
     /// [`GradModel::new_on`] consuming the weights, each tensor released once it is on
     /// `device`: on the CPU in f32 the loader's buffers are the profiler's (no copy), so
@@ -147,30 +166,18 @@ impl GradModel {
         };
         let layers = layers
             .into_iter()
-            .map(|l| {
-                Ok(LayerTensors {
-                    attn_norm: host(l.attn_norm)?,
-                    attn_q: host(l.attn_q)?,
-                    attn_k: host(l.attn_k)?,
-                    attn_v: host(l.attn_v)?,
-                    attn_output: host(l.attn_output)?,
-                    ffn_norm: host(l.ffn_norm)?,
-                    ffn_gate: host(l.ffn_gate)?,
-                    ffn_up: host(l.ffn_up)?,
-                    ffn_down: host(l.ffn_down)?,
-                })
-            })
+            .map(|l| Ok(layer_tensors!(host, l,)))
             .collect::<Result<Vec<_>, ModelError>>()?;
-        Ok(GradModel {
-            output_norm: host(output_norm)?,
+        let output_norm = host(output_norm)?;
+        Ok(Self::assemble(
             config,
             dtype,
-            device: device.clone(),
-            attn_chunk_bytes: ATTN_CHUNK_BYTES,
+            device,
             token_embd,
             layers,
+            output_norm,
             lm_head,
-        })
+        ))
     }
 
     /// Copies the weights (the caller may still need them for generation), on the CPU.
@@ -192,25 +199,36 @@ impl GradModel {
             Some(o) => host(o, dtype)?,
             None => token_embd.clone(),
         };
+        let conv = |t: &HostTensor| host(t, dtype);
         let layers = weights
             .layers
             .iter()
-            .map(|l| {
-                Ok(LayerTensors {
-                    attn_norm: host(&l.attn_norm, dtype)?,
-                    attn_q: host(&l.attn_q, dtype)?,
-                    attn_k: host(&l.attn_k, dtype)?,
-                    attn_v: host(&l.attn_v, dtype)?,
-                    attn_output: host(&l.attn_output, dtype)?,
-                    ffn_norm: host(&l.ffn_norm, dtype)?,
-                    ffn_gate: host(&l.ffn_gate, dtype)?,
-                    ffn_up: host(&l.ffn_up, dtype)?,
-                    ffn_down: host(&l.ffn_down, dtype)?,
-                })
-            })
+            .map(|l| Ok(layer_tensors!(conv, l, &)))
             .collect::<Result<Vec<_>, ModelError>>()?;
-        Ok(GradModel {
-            output_norm: host(&weights.output_norm, dtype)?,
+        let output_norm = host(&weights.output_norm, dtype)?;
+        Ok(Self::assemble(
+            config,
+            dtype,
+            device,
+            token_embd,
+            layers,
+            output_norm,
+            lm_head,
+        ))
+    }
+
+    /// The model from its converted tensors (both constructors' last step).
+    fn assemble(
+        config: LlamaConfig,
+        dtype: DType,
+        device: &Device,
+        token_embd: Tensor,
+        layers: Vec<LayerTensors>,
+        output_norm: Tensor,
+        lm_head: Tensor,
+    ) -> Self {
+        GradModel {
+            output_norm,
             config,
             dtype,
             device: device.clone(),
@@ -218,7 +236,7 @@ impl GradModel {
             token_embd,
             layers,
             lm_head,
-        })
+        }
     }
 
     /// Shared per-sequence constants: RoPE tables and the causal additive mask `[T, T]`

@@ -844,7 +844,7 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
     report.plans = results;
     report.seconds = t0.elapsed().as_secs_f64();
     let md = write_outputs(&args, &mut report)?;
-    print!("{md}");
+    out!("{md}");
     eprintln!("moa eval: done in {}", fmt_duration(progress.elapsed()));
     Ok(ExitCode::SUCCESS)
 }

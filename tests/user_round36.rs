@@ -220,3 +220,35 @@ fn a_killed_pipeline_takes_its_profile_processes_with_it() {
         "profile processes {left:?} still ran 5 s after their pipeline was killed"
     );
 }
+
+/// `moa eval --json -` wrote a file named `-`, and `--json /dev/stdout` got the report
+/// after every plan (the JSON repeated once per plan, 65 KB for three plans) and then the
+/// markdown table: nothing `json.load` or `jq` could read. Standard output now holds the
+/// final JSON alone, and `-` is standard output, as `-o -` is for `moa plan export`.
+#[test]
+fn eval_json_to_standard_output_is_one_whole_report() {
+    let dir = scratch("eval-json");
+    let model = common::cli::tiny_model(&dir.join("m"));
+    for json in ["-", "/dev/stdout"] {
+        if json.starts_with("/dev") && !Path::new(json).exists() {
+            continue;
+        }
+        let out = bin("moa")
+            .current_dir(&dir)
+            .args(["eval", "--model", s(&model), "--backend", "cpu", "--quiet"])
+            .args(["--lengths", "256", "--depths", "1", "--tasks", "passkey"])
+            .args(["--ppl-length", "256", "--ppl-scored", "64", "--json", json])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "--json {json}:\n{err}");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "--json {json}: stdout is not one JSON report ({e}):\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        });
+        assert!(report["plans"].is_array(), "{report}");
+        assert!(!dir.join("-").exists(), "--json - wrote a file named `-`");
+    }
+}

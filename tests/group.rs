@@ -152,6 +152,8 @@ mod user_round33;
 mod user_round34;
 #[path = "user_round35.rs"]
 mod user_round35;
+#[path = "user_round36.rs"]
+mod user_round36;
 #[path = "version_commit.rs"]
 mod version_commit;
 #[path = "wgpu_options.rs"]

@@ -1010,7 +1010,27 @@ fn foreign_kernel_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn main() -> ExitCode {
-    match run(Args::parse()) {
+    // A reader that closes the pipe (`moa-compile --check ... 2>&1 | head -1`) ends the
+    // compile quietly, as it ends `moa` (src/bin/moa/main.rs): Rust ignores SIGPIPE, so
+    // the next line on the closed pipe panicked, exit 101 (round 36).
+    #[cfg(unix)]
+    // SAFETY: called first in main, before any thread starts; restores the default action.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    // `--help` / `--version` that cannot be written (`> /dev/full`) exit 2 naming the
+    // error: clap's `parse` ignored it and exited 0 (round 36).
+    let args = Args::try_parse().unwrap_or_else(|e| {
+        if e.use_stderr() {
+            e.exit()
+        }
+        if let Err(why) = e.print().and_then(|()| std::io::stdout().flush()) {
+            eprintln!("moa-compile failed\n  Cause: cannot write to standard output: {why}");
+            std::process::exit(2);
+        }
+        std::process::exit(0)
+    });
+    match run(args) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(err) => {

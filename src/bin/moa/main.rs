@@ -1,11 +1,64 @@
 //! `moa`: everything but compiling (plan tools now; generation and profiling later).
 
+/// `print!` to standard output that returns the write's error (with `?`) instead of
+/// panicking: std's `print!` panicked on a full disk or a closed descriptor (round 36:
+/// `moa model info M > /dev/full` ended in "failed printing to stdout" and a backtrace,
+/// exit 101), and a script was told nothing went wrong where output went nowhere.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::write_stdout(format_args!($($arg)*), false)?
+    };
+}
+
+/// `println!` that returns the write's error, as [`out!`].
+macro_rules! outln {
+    () => {
+        $crate::write_stdout(format_args!(""), true)?
+    };
+    ($($arg:tt)*) => {
+        $crate::write_stdout(format_args!($($arg)*), true)?
+    };
+}
+
 mod args;
 mod commands;
 
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
+
+/// Writes `args` (and a line end where `newline`) to standard output and flushes it, so a
+/// write error (a full disk, `>&-`) is this call's, reported by the command as `moa
+/// failed` with exit 2, not lost in the buffer at exit or a panic.
+pub(crate) fn write_stdout(args: std::fmt::Arguments, newline: bool) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(args)
+        .and_then(|()| {
+            if newline {
+                out.write_all(b"\n")
+            } else {
+                Ok(())
+            }
+        })
+        .and_then(|()| out.flush())
+        .map_err(|e| anyhow::anyhow!("cannot write to standard output: {e}"))
+}
+
+/// Prints clap's `--help` or `--version` text (or its usage error) and exits as clap's
+/// `Error::exit` does, except that a help or version text that cannot be written (`moa
+/// --help > /dev/full`) exits 2 naming the error: clap ignored it and exited 0 (round 36).
+fn clap_exit(e: clap::Error) -> ! {
+    use std::io::Write as _;
+    if e.use_stderr() {
+        e.exit()
+    }
+    if let Err(why) = e.print().and_then(|()| std::io::stdout().flush()) {
+        eprintln!("moa failed\n  Cause: cannot write to standard output: {why}");
+        std::process::exit(2);
+    }
+    std::process::exit(0)
+}
 
 fn main() -> ExitCode {
     // A reader that closes the pipe (`moa generate ... | head`) ends moa quietly, as it
@@ -25,9 +78,9 @@ fn main() -> ExitCode {
                 std::process::exit(2);
             }
         }
-        e.exit()
+        clap_exit(e)
     });
-    let mut args = args::Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let mut args = args::Args::from_arg_matches(&matches).unwrap_or_else(|e| clap_exit(e));
     // The derive keeps each flag's values apart; the rows of `generate` follow the order
     // of --prompt and --prompt-file on the command line, which only the matches hold.
     if let (args::Command::Generate(g), Some(("generate", m))) =

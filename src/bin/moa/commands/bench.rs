@@ -347,7 +347,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     };
     let mut emit = |v: serde_json::Value| -> anyhow::Result<()> {
         if let Some(f) = json.as_mut() {
-            writeln!(f, "{v}")?;
+            // One write of the whole line: `writeln!` on the unbuffered file made a write
+            // per JSON token, so two runs appending to one file at once could mix their
+            // lines, and a killed run left half a line (round 36).
+            f.write_all(format!("{v}\n").as_bytes())?;
         }
         Ok(())
     };
@@ -356,7 +359,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         for s in [StorageType::Bf16, StorageType::F16, StorageType::F32] {
             let results = ops::check(args.gpu, s, args.seed)?;
             for r in &results {
-                println!(
+                outln!(
                     "ops {:4} {:>4}  {:<60} max err {:.2e} (tol {:.1e})",
                     ops::storage_name(s),
                     if r.passed { "ok" } else { "FAIL" },
@@ -415,7 +418,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             args.gpu,
         )?;
         for r in &rows {
-            println!(
+            outln!(
                 "parity {:5} {:9} {}/{} greedy tokens equal to the CPU reference{}",
                 r.label,
                 r.engine,
@@ -457,9 +460,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             args.fuse,
             args.gpu,
         )?;
-        println!(
+        outln!(
             "parity {:5} {} {}/{} greedy tokens equal to the CPU reference",
-            r.label, r.engine, r.equal, r.total
+            r.label,
+            r.engine,
+            r.equal,
+            r.total
         );
         failed |= r.equal != r.total;
         emit(
@@ -467,9 +473,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             "equal": r.equal, "total": r.total, "first_difference": r.first_difference}),
         )?;
         let r = bench::sampled_prefill_check(&pm, None, 300, 12, args.gpu)?;
-        println!(
+        outln!(
             "parity {:5} {} {}/{} greedy tokens equal to a full prefill's",
-            r.label, r.engine, r.equal, r.total
+            r.label,
+            r.engine,
+            r.equal,
+            r.total
         );
         failed |= r.equal != r.total;
         emit(
@@ -516,7 +525,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             }
         };
         if !std::mem::replace(&mut header, true) {
-            println!("{}", bench::table_header());
+            outln!("{}", bench::table_header());
         }
         for &prompt in &args.prompt {
             for b in &batches {
@@ -545,7 +554,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                     engine.use_graph = g;
                     match bench::run(&engine, label, &spec, copy) {
                         Ok(row) => {
-                            println!("{}", row.markdown());
+                            outln!("{}", row.markdown());
                             let mut v = serde_json::to_value(&row)?;
                             v["kind"] = "bench".into();
                             v["model"] = config.name.clone().unwrap_or_default().into();
@@ -553,7 +562,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                         }
                         Err(e) => {
                             failed = true;
-                            println!("| {label} | {prompt} x {batch} failed: {e} |");
+                            outln!("| {label} | {prompt} x {batch} failed: {e} |");
                         }
                     }
                 }

@@ -115,7 +115,7 @@ pub fn run(args: CalibArgs) -> anyhow::Result<ExitCode> {
     calib::write_jsonl(&args.out, &samples)
         .with_context(|| format!("writing {}", args.out.display()))?;
     log.finish();
-    println!(
+    outln!(
         "wrote {} to {}",
         moa::input::counted(samples.len(), "sample"),
         args.out.display()
@@ -123,15 +123,18 @@ pub fn run(args: CalibArgs) -> anyhow::Result<ExitCode> {
     if let Some(note) = text_scored_note(&samples, args.text_scored) {
         eprintln!("{note}");
     }
-    println!(
+    outln!(
         "dense accuracy (pass-key filler: {}; quote documents: {}):",
         passkey_source.name(),
         source.name()
     );
     for a in calib::accuracy(&samples) {
-        println!(
+        outln!(
             "  {:<15} {:>6} tokens  {}/{}",
-            a.task, a.length, a.correct, a.total
+            a.task,
+            a.length,
+            a.correct,
+            a.total
         );
     }
     Ok(ExitCode::SUCCESS)

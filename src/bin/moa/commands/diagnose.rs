@@ -194,7 +194,7 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         };
         let d = diagnose(&grad, s, key, &plan, n, opts)?;
         let text = report_text(&d, args.top, plan.span().sink_tokens);
-        println!("{text}");
+        outln!("{text}");
         out.push_str(&text);
         out.push('\n');
     }

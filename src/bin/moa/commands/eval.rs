@@ -100,10 +100,11 @@ pub struct EvalArgs {
     /// and the largest per-token difference from decode's on stderr and in the JSON).
     #[arg(long, default_value = "prefill", value_parser = ["prefill", "decode", "both"])]
     pub ppl_method: String,
-    /// Write the JSON report here.
+    /// Write the JSON report here (`-`: standard output, which then holds the JSON alone).
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Write the markdown table here (it is printed either way).
+    /// Write the markdown table here (it is printed either way, unless --json or this goes
+    /// to standard output: `-`).
     #[arg(long)]
     pub markdown: Option<PathBuf>,
     /// Write one PNG heatmap per plan into this folder.
@@ -159,23 +160,58 @@ fn check_output_folders(args: &EvalArgs) -> anyhow::Result<()> {
     }
     for (flag, p) in [("--json", &args.json), ("--markdown", &args.markdown)] {
         // A missing folder, or a folder given as the file (refused only at the end).
-        if let Some(p) = p {
+        if let Some(p) = p.as_deref().filter(|p| *p != std::path::Path::new("-")) {
             super::check_output_file(flag, p)?;
         }
     }
     Ok(())
 }
 
-/// Writes the markdown, JSON and heatmaps of `report` where the arguments ask.
-fn write_outputs(args: &EvalArgs, report: &mut EvalReport) -> anyhow::Result<String> {
+/// Whether `path` is where standard output goes: `-`, or a path to the same file, pipe or
+/// terminal (`/dev/stdout`, `/dev/fd/1`, the file stdout is redirected to).
+fn is_stdout(path: &std::path::Path) -> bool {
+    if path == std::path::Path::new("-") {
+        return true;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd as _;
+        use std::os::unix::fs::MetadataExt as _;
+        let out = std::io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .map(std::fs::File::from)
+            .and_then(|f| f.metadata());
+        if let (Ok(a), Ok(b)) = (std::fs::metadata(path), out) {
+            return (a.dev(), a.ino()) == (b.dev(), b.ino());
+        }
+    }
+    false
+}
+
+/// Writes the markdown, JSON and heatmaps of `report` where the arguments ask; `last` for
+/// the final report. The reports written after each plan (`last` false) go only to regular
+/// files, where a stopped run keeps them: into a stream (`--json /dev/stdout`, a pipe,
+/// `-` for standard output) each plan's report was appended, the JSON repeated once per
+/// plan (round 36), so a stream gets the final one only. `--json -` wrote a file named
+/// `-`; it is standard output now, as `-o -` is for `moa plan export`.
+fn write_outputs(args: &EvalArgs, report: &mut EvalReport, last: bool) -> anyhow::Result<String> {
     report.finish();
     let md = report.markdown();
-    if let Some(p) = &args.markdown {
-        super::write_whole(p, md.as_bytes())?;
+    let due = |p: &std::path::Path| {
+        last || (p != std::path::Path::new("-")
+            && match std::fs::metadata(p) {
+                Ok(m) => m.is_file(),
+                // Not there yet: a new regular file, unless a device's name.
+                Err(_) => !p.starts_with("/dev") && !p.starts_with("/proc"),
+            })
+    };
+    if let Some(p) = args.markdown.as_deref().filter(|p| due(p)) {
+        super::write_output(Some(p), &md)?;
     }
-    if let Some(p) = &args.json {
+    if let Some(p) = args.json.as_deref().filter(|p| due(p)) {
         let text = serde_json::to_string_pretty(&report)?;
-        super::write_whole(p, text.as_bytes())?;
+        super::write_output(Some(p), &text)?;
     }
     if let Some(dir) = &args.heatmaps {
         super::check_output_folder("--heatmaps", dir)?;
@@ -839,12 +875,20 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
         // Written after every plan: a run stopped early keeps what it measured.
         report.plans = results.clone();
         report.seconds = t0.elapsed().as_secs_f64();
-        write_outputs(&args, &mut report)?;
+        write_outputs(&args, &mut report, false)?;
     }
     report.plans = results;
     report.seconds = t0.elapsed().as_secs_f64();
-    let md = write_outputs(&args, &mut report)?;
-    print!("{md}");
+    let md = write_outputs(&args, &mut report, true)?;
+    // A report sent to standard output (`--json -`, `--json /dev/stdout`) is all that goes
+    // there: the markdown after it made the JSON unparseable (round 36).
+    let report_on_stdout = [&args.json, &args.markdown]
+        .into_iter()
+        .flatten()
+        .any(|p| is_stdout(p));
+    if !report_on_stdout {
+        out!("{md}");
+    }
     eprintln!("moa eval: done in {}", fmt_duration(progress.elapsed()));
     Ok(ExitCode::SUCCESS)
 }

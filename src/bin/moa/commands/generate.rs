@@ -672,7 +672,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             let text = tokenizer.decode(&out[0], true)?;
             // Print whole characters only: a token may end inside a UTF-8 sequence.
             if text.len() > printed && !text.ends_with('\u{fffd}') {
-                print!("{}", &text[printed..]);
+                out!("{}", &text[printed..]);
                 std::io::stdout().flush()?;
                 printed = text.len();
             }
@@ -690,10 +690,10 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         // printed nothing of it: print the rest as it decodes (U+FFFD for what is not
         // UTF-8; --print-ids gives the exact ids).
         let text = tokenizer.decode(&out[0], true)?;
-        println!("{}", text.get(printed..).unwrap_or_default());
+        outln!("{}", text.get(printed..).unwrap_or_default());
     } else {
         for (b, o) in out.iter().enumerate() {
-            println!("--- [{b}] {}", tokenizer.decode(o, true)?);
+            outln!("--- [{b}] {}", tokenizer.decode(o, true)?);
         }
     }
     // A model whose vocabulary runs past its tokenizer (a padded embedding, a random

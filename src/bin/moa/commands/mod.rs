@@ -341,9 +341,12 @@ pub fn write_output(path: Option<&std::path::Path>, text: &str) -> anyhow::Resul
         Some(p) => write_whole(p, text.as_bytes()),
         None => {
             use std::io::Write;
+            // Flushed here: a text with no final line end (`moa plan export -o -`'s JSON)
+            // stayed in the buffer and its write error was lost at exit, exit 0 (round 36).
             let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes())?;
-            Ok(())
+            out.write_all(text.as_bytes())
+                .and_then(|()| out.flush())
+                .map_err(|e| anyhow::anyhow!("cannot write to standard output: {e}"))
         }
     }
 }

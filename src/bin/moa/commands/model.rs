@@ -11,7 +11,7 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         ModelCommand::Fetch => {
             let outcome = model::fetch_default_model(|line| eprintln!("{line}"))?;
-            println!("{}", outcome.path.display());
+            outln!("{}", outcome.path.display());
         }
         ModelCommand::Random {
             like,
@@ -129,7 +129,7 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
             model::random::check_room(&config, &like, overrides.any(), dtype, &output)?;
             let m = model::random::random_model(&config, seed);
             model::random::write_hf_folder_as(&m, &output, dtype)?;
-            println!("{}", output.display());
+            outln!("{}", output.display());
         }
         ModelCommand::Info { path } => {
             let path = match path {
@@ -365,7 +365,7 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<ExitCode> {
                     );
                 }
             }
-            print!("{out}");
+            out!("{out}");
             if let Some(why) = broken {
                 anyhow::bail!(
                     "{why}; moa generate, eval, calib and profile refuse this folder (its \

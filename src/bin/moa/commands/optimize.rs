@@ -325,7 +325,7 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
         let _ = writeln!(summary, "skipped: {s}");
     }
     super::write_whole(&summary_file, summary.as_bytes())?;
-    print!("{summary}");
+    out!("{summary}");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -144,6 +144,38 @@ fn calib_settings_differ(
     None
 }
 
+/// Makes the child `cmd` starts end (SIGTERM) when this process ends, on Linux: a
+/// pipeline killed alone (a CI job's timeout, Python's `Popen.terminate()` or
+/// `subprocess.run(timeout=...)`, `kill PID`: the signal reaches the pipeline, not its
+/// process group as Ctrl-C in a terminal does) left its `moa profile --shard` children
+/// running for the rest of their share, writing into the work folder beside the re-run
+/// (round 36). Elsewhere nothing is set and the children run to their end as before.
+fn end_with_parent(cmd: &mut std::process::Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt as _;
+        // SAFETY: the hook runs in the forked child before exec and calls only the
+        // async-signal-safe `prctl` and `getppid`, allocating nothing.
+        let parent = std::process::id() as libc::pid_t;
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The parent ended between the fork and the prctl: no signal will come.
+                if libc::getppid() != parent {
+                    return Err(std::io::Error::other(
+                        "the moa pipeline that started it ended",
+                    ));
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cmd;
+}
+
 /// Profiles in `args.profile_jobs` child processes (`moa profile --shard k/n`), each with
 /// an equal share of the cores: candle's CPU forward does not scale past a few threads, so
 /// on a many-core machine processes are what makes profiling fast. The samples land in
@@ -186,6 +218,7 @@ fn profile_in_processes(
         if args.drop_wrong {
             cmd.arg("--drop-wrong");
         }
+        end_with_parent(&mut cmd);
         children.push(
             cmd.spawn()
                 .with_context(|| format!("starting `{}`", exe.display()))?,
@@ -666,7 +699,7 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
             f32: false,
         };
         let outcome = super::validate::validate(&vargs)?;
-        print!("{}", outcome.table);
+        out!("{}", outcome.table);
         super::write_whole(
             &w.join(format!("validate-{pct}.tsv")),
             outcome.table.as_bytes(),
@@ -677,9 +710,9 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
         super::validate::write_best(src, report, &outcome.dense, &heldout, &out)?;
         chosen.push((out, src.clone()));
     }
-    println!();
+    outln!();
     for (out, src) in chosen {
-        println!("wrote {} (from {})", out.display(), src.display());
+        outln!("wrote {} (from {})", out.display(), src.display());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -249,7 +249,7 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
             super::write_whole(&tfile, timing.as_bytes())?;
         }
         if shard.is_some() {
-            println!(
+            outln!(
                 "length {n}: shard done ({} stored under {})",
                 moa::input::counted(used.len(), "sample"),
                 store.display()
@@ -260,13 +260,13 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
         prof.save(&file)?;
         let sfile = args.output.join(format!("summary_{n}.tsv"));
         super::write_whole(&sfile, profile::summary::summary_tsv(&prof).as_bytes())?;
-        println!(
+        outln!(
             "wrote {} ({})",
             file.display(),
             moa::input::counted(used.len(), "sample")
         );
     }
-    println!("total {}", fmt_duration(progress.elapsed()));
+    outln!("total {}", fmt_duration(progress.elapsed()));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -25,13 +25,13 @@ pub struct Outcome {
 
 pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let outcome = validate(&args)?;
-    print!("{}", outcome.table);
+    out!("{}", outcome.table);
     if let Some(o) = &args.output {
         super::write_whole(o, outcome.table.as_bytes())?;
     }
     if let (Some(dst), Some((src, report))) = (&args.best, &outcome.best) {
         write_best(src, report, &outcome.dense, &args.calib, dst)?;
-        println!("best: {} -> {}", src.display(), dst.display());
+        outln!("best: {} -> {}", src.display(), dst.display());
     }
     Ok(ExitCode::SUCCESS)
 }

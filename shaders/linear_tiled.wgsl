@@ -17,21 +17,7 @@
 override BLOCK: u32 = 4u;
 const STEP: u32 = 16u;
 
-struct Params {
-    n_rows: u32,
-    k: u32,
-    n_out: u32,
-    add_residual: u32,
-    // Unused here: matvec.wgsl's RMSNorm epsilon (all read the same parameter words).
-    _eps: u32,
-    // Output row stride and first output column: a weight split by output rows across
-    // bindings (DESIGN.md §7) writes its slice of each output row.
-    out_stride: u32,
-    col_offset: u32,
-    _pad0: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<uniform> params: ProductParams;
 @group(0) @binding(1) var<storage, read> x: array<xtype>;
 @group(0) @binding(2) var<storage, read> w: array<wtype>;
 @group(0) @binding(3) var<storage, read> residual: array<f32>;

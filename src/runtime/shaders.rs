@@ -185,6 +185,11 @@ impl Shader {
         if self.source.contains("rope_store(") {
             s.push_str(MATVEC_ROPE_EPILOGUE);
         }
+        // The many-row products' parameter struct, stated once (WGSL declarations may
+        // follow their use).
+        if self.source.contains("ProductParams") {
+            s.push_str(PRODUCT_PARAMS);
+        }
         // The cache-write rule is one WGSL function shared by the shaders that write the
         // KV cache, appended here rather than copied into each file.
         if s.contains("cache_slot(") {
@@ -202,6 +207,9 @@ const MATVEC_ROPE_EPILOGUE: &str = include_str!("../../shaders/matvec_rope.wgsl"
 /// `cache_slot.wgsl`: the sink + ring slot of a position (docs/DESIGN.md §5), used by
 /// `matvec_rope.wgsl`'s `rope_store`.
 const CACHE_SLOT: &str = include_str!("../../shaders/cache_slot.wgsl");
+/// `product_params.wgsl`: `ProductParams`, the parameter words of `linear.wgsl`,
+/// `linear_words.wgsl` and `linear_tiled.wgsl`.
+const PRODUCT_PARAMS: &str = include_str!("../../shaders/product_params.wgsl");
 
 /// `coop_linear.wgsl`: prefill products on matrix units (cooperative matrices), for
 /// adapters that offer 16 × 16 × 16 f16 configurations: 128 × 128 tiles, 8 subgroups of

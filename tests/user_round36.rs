@@ -252,3 +252,80 @@ fn eval_json_to_standard_output_is_one_whole_report() {
         assert!(!dir.join("-").exists(), "--json - wrote a file named `-`");
     }
 }
+
+/// `moa validate -o /dev/stdout` (and `moa diagnose -o /dev/stdout`) printed the table
+/// twice: once as the command's output and once as the `-o` file, which was standard
+/// output too; `-o -` wrote a file named `-`. Both now print it once.
+#[test]
+fn validate_and_diagnose_to_standard_output_print_once() {
+    let dir = scratch("once");
+    let model = common::cli::tiny_model(&dir.join("m"));
+    let ok = |args: &[&str], out: &str| -> String {
+        let o = bin("moa").current_dir(&dir).args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "moa {args:?}:\n{err}");
+        assert!(
+            !dir.join("-").exists(),
+            "moa {args:?} -o {out} wrote a file named `-`"
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    ok(
+        &[
+            "calib",
+            "--model",
+            s(&model),
+            "--out",
+            "c.jsonl",
+            "--lengths",
+            "240",
+            "--samples",
+            "1",
+            "--source",
+            "generated",
+            "--max-new-tokens",
+            "2",
+        ],
+        "",
+    );
+    std::fs::write(
+        dir.join("p.toml"),
+        "format_version = 1\n[model]\nname = \"tiny\"\nlayers = 2\nq_heads = 4\n\
+         kv_heads = 2\nhead_dim = 16\nmax_context_tokens = 256\n[span]\nsink_tokens = 16\n\
+         min_span_tokens = 32\nblock_tokens = 16\nmode = \"moa\"\nmax_new_tokens = 16\n\
+         [[layers]]\nalpha = [0, 0, 0, 0]\nbeta = [0.5, 0.5, 0.5, 0.5]\n\
+         [[layers]]\nalpha = [0, 0, 0, 0]\nbeta = [1, 1, 0.5, 0.5]\n",
+    )
+    .unwrap();
+    for out in ["-", "/dev/stdout"] {
+        if out.starts_with("/dev") && !Path::new(out).exists() {
+            continue;
+        }
+        let common = [
+            "--model",
+            s(&model),
+            "--calib",
+            "c.jsonl",
+            "--plan",
+            "p.toml",
+            "-o",
+            out,
+        ];
+        let table = ok(&[&["validate"][..], &common[..]].concat(), out);
+        let header = table.lines().next().unwrap_or_default().to_string();
+        assert!(header.contains('\t'), "not a TSV table:\n{table}");
+        assert_eq!(
+            table.lines().filter(|l| *l == header).count(),
+            1,
+            "validate -o {out}: the table twice:\n{table}"
+        );
+        let report = ok(&[&["diagnose"][..], &common[..]].concat(), out);
+        let first = report.lines().next().unwrap_or_default().to_string();
+        assert!(!first.is_empty(), "diagnose -o {out} printed nothing");
+        assert_eq!(
+            report.lines().filter(|l| *l == first).count(),
+            1,
+            "diagnose -o {out}: the report twice:\n{report}"
+        );
+    }
+}

@@ -178,7 +178,8 @@ pub struct ValidateArgs {
     /// Score cache (TSV): scores found there are not recomputed, new ones are appended.
     #[arg(long)]
     pub cache: Option<PathBuf>,
-    /// Write the table (TSV) here as well.
+    /// Write the table (TSV) here as well (`-` or the file stdout goes to: the printed
+    /// table is that output, written once).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
     /// Copy the plan with the lowest held-out loss here, its scores in `meta.notes`.

@@ -53,7 +53,8 @@ pub struct DiagnoseArgs {
     /// GGUF file or Hugging Face folder (default: the fetched SmolLM2-135M-Instruct).
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Write the report here too.
+    /// Write the report here too (`-` or the file stdout goes to: the printed report is
+    /// that output, written once).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
 }
@@ -76,7 +77,8 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     }
     // Written after every sample is diagnosed (minutes of forward and backward passes):
     // a missing folder or a folder given as the file failed only then.
-    if let Some(o) = &args.output {
+    // `--output -` (or the file stdout goes to) is the report printed anyway.
+    if let Some(o) = args.output.as_deref().filter(|o| !super::is_stdout(o)) {
         super::check_output_file("--output", o)?;
         let model = super::model_or_default(args.model.as_deref());
         let mut inputs = vec![args.calib.as_path(), args.plan.as_path()];
@@ -198,7 +200,7 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         out.push_str(&text);
         out.push('\n');
     }
-    if let Some(o) = &args.output {
+    if let Some(o) = args.output.as_deref().filter(|o| !super::is_stdout(o)) {
         super::write_whole(o, out.as_bytes())?;
     }
     Ok(ExitCode::SUCCESS)

@@ -167,28 +167,6 @@ fn check_output_folders(args: &EvalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Whether `path` is where standard output goes: `-`, or a path to the same file, pipe or
-/// terminal (`/dev/stdout`, `/dev/fd/1`, the file stdout is redirected to).
-fn is_stdout(path: &std::path::Path) -> bool {
-    if path == std::path::Path::new("-") {
-        return true;
-    }
-    #[cfg(unix)]
-    {
-        use std::os::fd::AsFd as _;
-        use std::os::unix::fs::MetadataExt as _;
-        let out = std::io::stdout()
-            .as_fd()
-            .try_clone_to_owned()
-            .map(std::fs::File::from)
-            .and_then(|f| f.metadata());
-        if let (Ok(a), Ok(b)) = (std::fs::metadata(path), out) {
-            return (a.dev(), a.ino()) == (b.dev(), b.ino());
-        }
-    }
-    false
-}
-
 /// Writes the markdown, JSON and heatmaps of `report` where the arguments ask; `last` for
 /// the final report. The reports written after each plan (`last` false) go only to regular
 /// files, where a stopped run keeps them: into a stream (`--json /dev/stdout`, a pipe,
@@ -885,7 +863,7 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
     let report_on_stdout = [&args.json, &args.markdown]
         .into_iter()
         .flatten()
-        .any(|p| is_stdout(p));
+        .any(|p| super::is_stdout(p));
     if !report_on_stdout {
         out!("{md}");
     }

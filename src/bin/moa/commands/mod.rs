@@ -334,6 +334,30 @@ pub fn check_output_folder(flag: &str, path: &std::path::Path) -> anyhow::Result
     Ok(())
 }
 
+/// Whether `path` is where standard output goes: `-`, or a path to the same file, pipe or
+/// terminal (`/dev/stdout`, `/dev/fd/1`, the file stdout is redirected to). A command that
+/// prints a text and also writes it to `-o` writes it once when `-o` is stdout (round 36:
+/// `moa validate -o /dev/stdout` printed its table twice).
+pub fn is_stdout(path: &std::path::Path) -> bool {
+    if path == std::path::Path::new("-") {
+        return true;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd as _;
+        use std::os::unix::fs::MetadataExt as _;
+        let out = std::io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .map(std::fs::File::from)
+            .and_then(|f| f.metadata());
+        if let (Ok(a), Ok(b)) = (std::fs::metadata(path), out) {
+            return (a.dev(), a.ino()) == (b.dev(), b.ino());
+        }
+    }
+    false
+}
+
 /// Writes `text` to `path` whole ([`write_whole`]), or to standard output when no path or
 /// `-` is given (round 28: `-o -` wrote a file named `-`, while `-` as an input is stdin).
 pub fn write_output(path: Option<&std::path::Path>, text: &str) -> anyhow::Result<()> {

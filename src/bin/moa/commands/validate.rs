@@ -26,7 +26,8 @@ pub struct Outcome {
 pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let outcome = validate(&args)?;
     out!("{}", outcome.table);
-    if let Some(o) = &args.output {
+    // `-o -` / `-o /dev/stdout`: the table above is that output.
+    if let Some(o) = args.output.as_deref().filter(|o| !super::is_stdout(o)) {
         super::write_whole(o, outcome.table.as_bytes())?;
     }
     if let (Some(dst), Some((src, report))) = (&args.best, &outcome.best) {
@@ -40,19 +41,18 @@ pub fn validate(args: &ValidateArgs) -> anyhow::Result<Outcome> {
     if args.max_samples == Some(0) {
         bail!("--max-samples 0 selects no sample: allowed 1 or more");
     }
-    for (flag, path) in [("--output", &args.output), ("--best", &args.best)] {
+    // `--output -` (or the file stdout goes to) is the table printed anyway.
+    let output = args.output.as_deref().filter(|o| !super::is_stdout(o));
+    for (flag, path) in [("--output", output), ("--best", args.best.as_deref())] {
         if let Some(p) = path {
             super::check_output_file(flag, p)?;
         }
     }
-    super::check_distinct_outputs(&[
-        ("--output", args.output.as_deref()),
-        ("--best", args.best.as_deref()),
-    ])?;
+    super::check_distinct_outputs(&[("--output", output), ("--best", args.best.as_deref())])?;
     // The table over the held-out file, a plan or a model file replaced it (after the
     // whole run); so did the best plan over a model file.
     let model = super::model_or_default(args.model.as_deref());
-    if let Some(o) = &args.output {
+    if let Some(o) = output {
         let mut inputs: Vec<&std::path::Path> = vec![&args.calib];
         inputs.extend(args.plans.iter().map(PathBuf::as_path));
         inputs.extend(model.as_deref());

@@ -151,7 +151,8 @@ fn stat_of(pid: u32) -> Option<(char, u32)> {
 /// children with it: they kept profiling for the rest of their share (about 10 s here,
 /// half an hour for SmolLM2), writing into the work folder a re-run then shares. The
 /// children's work takes ~10 s at 2048 tokens on one thread each; they must be gone
-/// within 5 s of the kill (the parent-death signal is immediate).
+/// within 5 s of the kill (the parent-death signal is immediate). While it runs, a second
+/// pipeline on its work folder is refused, naming the first's process.
 #[cfg(target_os = "linux")]
 #[test]
 fn a_killed_pipeline_takes_its_profile_processes_with_it() {
@@ -203,8 +204,40 @@ fn a_killed_pipeline_takes_its_profile_processes_with_it() {
         );
         std::thread::sleep(Duration::from_millis(20));
     };
+    // A second pipeline on the same work folder is refused while the first runs (it redid
+    // the first's steps beside it and appended its scores to `scores.tsv` twice).
+    let second = bin("moa")
+        .args(["pipeline", "--model", s(&m), "--workdir", s(&work)])
+        .args([
+            "--plans-dir",
+            s(&dir.join("plans2")),
+            "--source",
+            "generated",
+        ])
+        .args(["--profile-lengths", "2048", "--validate-length", "2304"])
+        .args(["--block", "32", "--samples", "2", "--validate-samples", "1"])
+        .args(["--densities", "0.75", "--profile-jobs", "2"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    let want = format!(
+        "another `moa pipeline` (process {}) is running in the work folder `{}`",
+        pipeline.id(),
+        work.display()
+    );
+    assert!(
+        second.status.code() == Some(2) && err.contains(&want),
+        "a second pipeline on the folder: no `{want}` in:\n{err}"
+    );
     pipeline.kill().unwrap();
     pipeline.wait().unwrap();
+    // The killed run's lock went with it: a re-run takes the folder.
+    let lock = std::fs::File::open(work.join(".moa-pipeline.lock")).unwrap();
+    assert!(
+        lock.try_lock().is_ok(),
+        "the killed pipeline's lock is still held"
+    );
+    drop(lock);
     let killed = Instant::now();
     let running = |k: &u32| stat_of(*k).is_some_and(|(state, _)| state != 'Z' && state != 'X');
     while kids.iter().any(running) && killed.elapsed() < Duration::from_secs(5) {

@@ -512,6 +512,10 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
         "--profile-lengths, --validate-length",
     )?;
     std::fs::create_dir_all(w).with_context(|| format!("creating {}", w.display()))?;
+    // Held to the end of the run (the kernel drops it when the process ends, killed or
+    // not): a second pipeline on this folder redid the first's steps beside it and
+    // appended its scores to `scores.tsv` a second time (round 36).
+    let _lock = lock_work_folder(w)?;
     record.write()?;
 
     step(
@@ -742,4 +746,50 @@ fn optimize_args(args: &PipelineArgs, density: f64) -> OptimizeArgs {
         method: "auto".into(),
         output: PathBuf::new(),
     }
+}
+
+/// The work folder's lock file: `<workdir>/.moa-pipeline.lock`, holding the running
+/// pipeline's process id (for the message a second one gets).
+const LOCK_FILE: &str = ".moa-pipeline.lock";
+
+/// Takes `<workdir>/.moa-pipeline.lock` exclusively (an advisory `flock`, released when
+/// the returned file is dropped or the process ends) and writes this process's id into it.
+///
+/// # Errors
+/// Another process holds the lock ("another `moa pipeline` (process N) is running in the
+/// work folder …"), or the file cannot be created or written.
+fn lock_work_folder(w: &Path) -> anyhow::Result<std::fs::File> {
+    use std::io::{Read as _, Seek as _, Write as _};
+    let path = w.join(LOCK_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("opening the work folder's lock `{}`", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            let who = match pid.trim() {
+                "" => String::new(),
+                p => format!(" (process {p})"),
+            };
+            bail!(
+                "another `moa pipeline`{who} is running in the work folder `{}`: wait for it \
+                 to end (this run would resume from its files), or give another --workdir",
+                w.display()
+            );
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("locking `{}`", path.display()));
+        }
+    }
+    file.set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| writeln!(file, "{}", std::process::id()))
+        .with_context(|| format!("writing `{}`", path.display()))?;
+    Ok(file)
 }

@@ -1,5 +1,5 @@
 // Prefill products on matrix units: out[t, n] = Σ_k x[t, k] · w[n, k] (+ residual[t, n]),
-// the same contract as linear.wgsl (its Params, bindings and output slice), with the
+// the same contract as linear.wgsl (its ProductParams, bindings and output slice), with the
 // multiply-adds in 16 × 16 × 16 cooperative matrices (wgpu's EXPERIMENTAL_COOPERATIVE_MATRIX:
 // VK_KHR_cooperative_matrix on Vulkan, simdgroup matrices on Metal).
 //
@@ -44,20 +44,10 @@
 // and the x binding with its loads (coop_linear_x32 / coop_linear_x16).
 // The accumulator is `ctype` (f32 where the adapter offers f16 × f16 → f32, else f16).
 // The host prepends the `enable` lines and `alias wtype = f16; alias xtype = ...;
-// alias ctype = ...;` (weights must be f16: the matrix units take f16 operands).
+// alias ctype = ...;` (weights must be f16: the matrix units take f16 operands), and
+// appends product_params.wgsl (`ProductParams`).
 
-struct Params {
-    n_rows: u32,
-    k: u32,
-    n_out: u32,
-    add_residual: u32,
-    _eps: u32,
-    out_stride: u32,
-    col_offset: u32,
-    _pad0: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<uniform> params: ProductParams;
 // x is bound by the appended input part (coop_linear_x32 / coop_linear_x16.wgsl), in
 // 16-byte words of XE elements (4 f32 or 8 f16). w in 16-byte words of 8 halves (session
 // 29; before it 8-byte vec4<f16> words): element i is w[i / 8], bits 16 (i % 2) of
@@ -301,7 +291,7 @@ fn moa_coop_linear(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     let aligned = SWIGLU == 0u && DIRECT_OK && DIRECT != 0u && (params.out_stride & 3u) == 0u
         && (params.col_offset & 3u) == 0u;
     // The whole tile inside `out`: uniform across the workgroup (its id and the uniform
-    // Params only), as the barriers of the scratch write-out it skips require.
+    // ProductParams only), as the barriers of the scratch write-out it skips require.
     let whole = aligned && t0 + TM <= params.n_rows && n0 + TN <= params.n_out;
     // This subgroup's 64 × 32 block stores directly: the whole tile's, or with DIRECT 2
     // an edge tile's blocks that lie inside `out` (uniform across the subgroup only: its
@@ -329,7 +319,7 @@ fn moa_coop_linear(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     // (chunked and one-pass prefill bitwise equal again; session 28 added it after the
     // sum in edge tiles: one f16 step apart in f16 activations). Only tiles with a block
     // across the output's edge (or every edge tile where the direct stores are off) take
-    // this; uniform across the workgroup (tile geometry and Params only).
+    // this; uniform across the workgroup (tile geometry and ProductParams only).
     let rows_cut = t0 + TM > params.n_rows && (params.n_rows - t0) % 64u != 0u;
     let cols_cut = n0 + TN > params.n_out && (params.n_out - n0) % 32u != 0u;
     let stage_res = RES_FIRST && SWIGLU == 0u && params.add_residual == 1u && !whole

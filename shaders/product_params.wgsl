@@ -1,6 +1,7 @@
 
 // The many-row products' parameter words (linear.wgsl, linear_words.wgsl,
-// linear_tiled.wgsl), appended by the host to each that names `ProductParams`, so the
+// linear_tiled.wgsl, coop_linear.wgsl), appended by the host to each that names
+// `ProductParams` (coop_linear.wgsl: by `coop_linear_source`), so the
 // layout the host writes (`[n_rows, k, n_out, add_residual, eps, out_stride, col_offset,
 // 0]`) is stated once.
 struct ProductParams {

@@ -208,7 +208,7 @@ const MATVEC_ROPE_EPILOGUE: &str = include_str!("../../shaders/matvec_rope.wgsl"
 /// `matvec_rope.wgsl`'s `rope_store`.
 const CACHE_SLOT: &str = include_str!("../../shaders/cache_slot.wgsl");
 /// `product_params.wgsl`: `ProductParams`, the parameter words of `linear.wgsl`,
-/// `linear_words.wgsl` and `linear_tiled.wgsl`.
+/// `linear_words.wgsl`, `linear_tiled.wgsl` and `coop_linear.wgsl`.
 const PRODUCT_PARAMS: &str = include_str!("../../shaders/product_params.wgsl");
 
 /// `coop_linear.wgsl`: prefill products on matrix units (cooperative matrices), for
@@ -244,8 +244,8 @@ const COOP_LINEAR_X16: &str = include_str!("../../shaders/coop_linear_x16.wgsl")
 
 /// `coop_linear.wgsl` with its header: f16 weights, `input` as the product's input type
 /// and `accumulator` (f32 or f16) as the cooperative accumulator's element type, the
-/// whole-tile epilogue that accumulator allows and the input's x binding and loads
-/// appended.
+/// whole-tile epilogue that accumulator allows, the input's x binding and loads and
+/// `product_params.wgsl` appended.
 pub fn coop_linear_source(input: StorageType, accumulator: StorageType) -> String {
     let epilogue = match accumulator {
         StorageType::F32 => COOP_LINEAR_DIRECT,
@@ -256,12 +256,13 @@ pub fn coop_linear_source(input: StorageType, accumulator: StorageType) -> Strin
         _ => COOP_LINEAR_X16,
     };
     format!(
-        "enable f16;\nenable wgpu_cooperative_matrix;\nalias wtype = f16;\nalias xtype = {};\nalias ctype = {};\n{}\n{}\n{}",
+        "enable f16;\nenable wgpu_cooperative_matrix;\nalias wtype = f16;\nalias xtype = {};\nalias ctype = {};\n{}\n{}\n{}\n{}",
         input.name(),
         accumulator.name(),
         COOP_LINEAR.source,
         epilogue,
-        x_part
+        x_part,
+        PRODUCT_PARAMS
     )
 }
 

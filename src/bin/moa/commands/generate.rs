@@ -411,7 +411,9 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
                 .context("cannot read the prompt from standard input (--prompt-file -)")?
         } else {
             moa::input::read_text_or_pipe(f, "prompt file", moa::input::MAX_DATA_BYTES)
-                .with_context(|| format!("cannot read `{}`", f.display()))?
+                // The flag named (round 37): "cannot read `/tmp`" did not say which
+                // option gave the path, beside --plan's and --model's.
+                .with_context(|| format!("--prompt-file: cannot read `{}`", f.display()))?
         };
         // A leading UTF-8 byte-order mark (Notepad's "UTF-8 with BOM") is not text: the
         // tokenizer made it a prompt token of its own.

@@ -11,8 +11,11 @@
 //! --ppl-rows windows over a short --ppl-text overlapping, so their scored tails counted
 //! the same tokens again, silently (8 windows of 32 scored tokens over a 194-token text
 //! scored 98 distinct tokens, and the report said 8 windows): it now says so, with the
-//! count; and `moa generate --prompt-file DIR` (or a missing file) said "cannot read
-//! `DIR`", without the flag. Seconds each; nothing here needs a GPU, the fetched model or
+//! count; `moa generate` with several prompts counted the tokens of rows that had
+//! already ended (at their end-of-sequence token, still run in the batch) in its decode
+//! rate ("5 steps x 2 rows = … tok/s" where one row's answer had ended at once): it now
+//! says how many were kept and their rate; and `moa generate --prompt-file DIR` (or a
+//! missing file) said "cannot read `DIR`", without the flag. Seconds each; nothing here needs a GPU, the fetched model or
 //! anything outside the repository.
 
 mod common;
@@ -117,4 +120,68 @@ fn an_unreadable_prompt_file_names_its_flag() {
         );
         assert!(!err.contains("building the engine"), "{err}");
     }
+}
+
+/// Two rows, one of which ends at once: the tiny model answers `abc` with `c` (id 102)
+/// and `hello world` with `d` (103), greedily, every step; with 102 made an end-of-sequence
+/// id too (config.json's `eos_token_id` may be a list), row 0 ends at the prefill's token
+/// while row 1 runs its 5 decode steps. The decode line counts 10 row-steps, and now
+/// says that 5 tokens were kept; a run where every row runs to --max-new-tokens says
+/// nothing more.
+#[test]
+fn decode_rate_says_the_tokens_of_ended_rows_were_dropped() {
+    let dir = scratch("ended-rows");
+    let model = common::cli::tiny_model(&dir.join("m"));
+    let generate = || {
+        let (code, out, err) = run(
+            "moa",
+            &[
+                "generate",
+                "--model",
+                s(&model),
+                "--dense",
+                "--raw",
+                "--prompt",
+                "abc",
+                "--prompt",
+                "hello world",
+                "--max-new-tokens",
+                "6",
+                "--print-ids",
+            ],
+        );
+        assert_eq!(code, 0, "{err}");
+        (out, err)
+    };
+    let (_, err) = generate();
+    assert!(err.contains("ids[0] generated [102, 102, 102"), "{err}");
+    assert!(err.contains("ids[1] generated [103, 103, 103"), "{err}");
+    let line = |err: &str| {
+        err.lines()
+            .find(|l| l.starts_with("prefill: "))
+            .unwrap_or_else(|| panic!("no rate line:\n{err}"))
+            .to_string()
+    };
+    assert!(!line(&err).contains("kept"), "{err}");
+
+    let config = model.join("config.json");
+    let json = std::fs::read_to_string(&config).unwrap();
+    assert!(json.contains("\"eos_token_id\":2"), "{json}");
+    std::fs::write(
+        &config,
+        json.replace("\"eos_token_id\":2", "\"eos_token_id\":[2,102]"),
+    )
+    .unwrap();
+    let (out, err) = generate();
+    assert!(
+        out.contains("--- [0] \n") && out.contains("--- [1] dddddd"),
+        "{out}"
+    );
+    assert!(err.contains("ids[0] eos 102"), "{err}");
+    let rate = line(&err);
+    assert!(
+        rate.contains("decode: 5 steps x 2 rows in ")
+            && rate.contains("still ran in the batch: 5 of these 10 tokens were kept"),
+        "{rate}"
+    );
 }

@@ -14,7 +14,9 @@
 //! count; `moa generate` with several prompts counted the tokens of rows that had
 //! already ended (at their end-of-sequence token, still run in the batch) in its decode
 //! rate ("5 steps x 2 rows = … tok/s" where one row's answer had ended at once): it now
-//! says how many were kept and their rate; and `moa generate --prompt-file DIR` (or a
+//! says how many were kept and their rate; `moa plan show --max-batch` took
+//! `--bytes-per-elem 4` (and `--heads`) and ignored it, planning bf16's rows (its element
+//! size is --dtype's): both are refused with it now; and `moa generate --prompt-file DIR` (or a
 //! missing file) said "cannot read `DIR`", without the flag. Seconds each; nothing here needs a GPU, the fetched model or
 //! anything outside the repository.
 
@@ -183,5 +185,57 @@ fn decode_rate_says_the_tokens_of_ended_rows_were_dropped() {
         rate.contains("decode: 5 steps x 2 rows in ")
             && rate.contains("still ran in the batch: 5 of these 10 tokens were kept"),
         "{rate}"
+    );
+}
+
+/// `moa plan show --max-batch` sizes its caches by --dtype (bf16 by default): a
+/// `--bytes-per-elem 4` beside it gave the same rows as without, and `--heads` printed no
+/// spans. Each is refused with --max-batch, naming both flags; without it they still work.
+#[test]
+fn plan_show_max_batch_refuses_the_span_tables_flags() {
+    let plan = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/plans/smollm2-135m-moa-50.toml"
+    );
+    let base = [
+        "plan",
+        "show",
+        plan,
+        "--max-batch",
+        "--like",
+        "smollm2-135m",
+        "--prompt-len",
+        "100",
+        "--memory",
+        "8",
+    ];
+    for extra in [&["--bytes-per-elem", "4"][..], &["--heads"][..]] {
+        let args: Vec<&str> = base.iter().copied().chain(extra.iter().copied()).collect();
+        refused(
+            "moa",
+            &args,
+            &[extra[0], "cannot be used with", "--max-batch"],
+        );
+    }
+    let (code, out, err) = run("moa", &base);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("largest batch: "), "{out}");
+    let (code, out, err) = run(
+        "moa",
+        &[
+            "plan",
+            "show",
+            plan,
+            "--prompt-len",
+            "100",
+            "--heads",
+            "--bytes-per-elem",
+            "4",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("spans: ") && out.contains("at 4 B/elem"),
+        "{out}"
     );
 }

@@ -154,6 +154,8 @@ mod user_round34;
 mod user_round35;
 #[path = "user_round36.rs"]
 mod user_round36;
+#[path = "user_round37.rs"]
+mod user_round37;
 #[path = "version_commit.rs"]
 mod version_commit;
 #[path = "wgpu_options.rs"]

@@ -620,10 +620,13 @@ pub enum PlanCommand {
         #[arg(long, alias = "prompt")]
         prompt_len: u32,
         /// Bytes per cached element (2 for f16/bf16, 4 for f32; allowed 1..=8).
-        #[arg(long, default_value_t = 2)]
+        // Not with --max-batch (round 37): its table takes the element size from --dtype,
+        // and `--max-batch --bytes-per-elem 4` gave bf16's rows with no word; --heads
+        // printed nothing there either.
+        #[arg(long, default_value_t = 2, conflicts_with = "max_batch")]
         bytes_per_elem: u64,
         /// Also print every head's span.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "max_batch")]
         heads: bool,
         /// The memory planner of the CUDA engine (no GPU needed): the most rows whose
         /// weights, KV caches and activations fit in --memory, with the plan and dense.

@@ -613,6 +613,20 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
             let shown: Vec<String> = files.iter().map(|f| format!("`{}`", f.display())).collect();
             anyhow::anyhow!("{e} (the text of {})", shown.join(", "))
         })?;
+        // Round 37: a short text spreads the windows over it overlapping, and where their
+        // starts are fewer than --ppl-scored tokens apart the same tokens were scored in
+        // several windows, silently: `--ppl-rows 8` over a text one window long scored one
+        // window's tokens eight times, and the report said 8 windows. Said, with the count.
+        let distinct = distinct_scored(tokens.len(), ppl_length, windows.len(), args.ppl_scored);
+        let scored = windows.len() * args.ppl_scored;
+        if distinct < scored {
+            eprintln!(
+                "moa eval: note: the perplexity text has {} tokens, so the {} windows of --ppl-length {ppl_length} overlap and their last --ppl-scored {} tokens score {distinct} distinct tokens, not {scored} (some are counted in several windows); give more text (--ppl-text), fewer --ppl-rows or a smaller --ppl-scored",
+                tokens.len(),
+                windows.len(),
+                args.ppl_scored
+            );
+        }
         Some((windows, files))
     };
     let model = Model::load(&path)?;
@@ -945,4 +959,20 @@ fn cpu_window_token_nats(
                 .collect())
         })
         .collect()
+}
+
+/// How many distinct text positions the scored tails (the last `scored` tokens) of
+/// [`text_windows`]' `rows` windows of `window` tokens over `len` tokens cover: each window
+/// starts at `(len - window) * r / (rows - 1)`, as there.
+fn distinct_scored(len: usize, window: usize, rows: usize, scored: usize) -> usize {
+    let span = len.saturating_sub(window);
+    let mut covered = 0;
+    let mut end_prev = 0;
+    for r in 0..rows.max(1) {
+        let start = if rows <= 1 { 0 } else { span * r / (rows - 1) };
+        let (lo, hi) = (start + window - scored.min(window), start + window);
+        covered += hi - lo.max(end_prev).min(hi);
+        end_prev = end_prev.max(hi);
+    }
+    covered
 }

@@ -411,7 +411,9 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
                 .context("cannot read the prompt from standard input (--prompt-file -)")?
         } else {
             moa::input::read_text_or_pipe(f, "prompt file", moa::input::MAX_DATA_BYTES)
-                .with_context(|| format!("cannot read `{}`", f.display()))?
+                // The flag named (round 37): "cannot read `/tmp`" did not say which
+                // option gave the path, beside --plan's and --model's.
+                .with_context(|| format!("--prompt-file: cannot read `{}`", f.display()))?
         };
         // A leading UTF-8 byte-order mark (Notepad's "UTF-8 with BOM") is not text: the
         // tokenizer made it a prompt token of its own.
@@ -753,8 +755,31 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     let decode = if steps == 0 {
         "decode: no step (the prefill gave each row's only new token)".to_string()
     } else {
+        // Round 37: a row that ended at its end-of-sequence token still runs in the batch
+        // until the last row ends, and the rate counted its dropped tokens as decoded
+        // ("7 steps x 3 rows" where one row's answer was 2 tokens): said, with the rate
+        // of the tokens kept. A row takes one token a step until it ends (the prefill
+        // gave its first; the end-of-sequence token counts, as the step made it).
+        let kept: usize = out
+            .iter()
+            .zip(&ended_by)
+            .map(|(o, e)| {
+                (o.len() + usize::from(e.is_some()))
+                    .saturating_sub(1)
+                    .min(steps)
+            })
+            .sum();
+        let dropped = if kept < steps * rows {
+            format!(
+                " (rows that had ended still ran in the batch: {kept} of these {} tokens were kept, {:.1} tok/s)",
+                steps * rows,
+                kept as f64 / decode_s.max(1e-9)
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "decode: {} x {} in {decode_s:.2} s = {:.1} tok/s",
+            "decode: {} x {} in {decode_s:.2} s = {:.1} tok/s{dropped}",
             moa::input::counted(steps, "step"),
             moa::input::counted(rows, "row"),
             (steps * rows) as f64 / decode_s.max(1e-9)

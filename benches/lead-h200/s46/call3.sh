@@ -12,10 +12,12 @@ sm() { local tag=$1 bin=$2 new=$3; shift 3
   env "$@" timeout 120 /tmp/$bin --like smollm2-135m --rows 16 --prompt 4096 --new $new --profile 5 --parity 8 $S > "$R/$tag.txt" 2>&1
   el "$tag rc=$? $(sed -n '/prefill pass 1 per dispatch kind/,$p' $R/$tag.txt | grep -E '^ +(attention|step):' | awk '{printf "%s %s ms; ", $1, $4/1000}') $(grep -o -E 'prefill: [^;]*' $R/$tag.txt | tr '\n' ' ') $(grep -o 'max |logit err| [0-9.]* against the CPU reference, argmax equal [0-9/]*' $R/$tag.txt | tr '\n' ' ')"; save; }
 S="--plan plans/smollm2-135m-moa-50.toml --profile-prefill"
-for rep in 1 2; do
+for rep in 1 ${SHORT:+x} 2; do
+  [ "$rep" = x ] && break
   sm N-nocoop$rep wpe 8 MOA_WGPU_COOP=0
   sm O-nocoop$rep wpe45 8 MOA_WGPU_COOP=0
 done
+[ -n "$SHORT" ] && { el done; exit 0; }  # SHORT=1: one N/O pair, no dense pair
 S="--plan dense --profile-prefill"
 sm N-dense-attn0 wpe 8 MOA_WGPU_COOP_ATTN=0
 sm O-dense-attn0 wpe45 8 MOA_WGPU_COOP_ATTN=0

@@ -570,10 +570,14 @@ fn seeds_reproduce_sampling_and_greedy_says_it_ignores_them() {
     let (c, _) = run(&["--temperature", "4", "--seed", "2"]);
     assert_eq!(a, b);
     assert_ne!(a, c);
-    let note = "decodes greedily: --seed, --top-k and --top-p change nothing";
+    // The note names the flags given (round 37: all three, whichever was given).
+    let note = "decodes greedily: --seed changes nothing";
     let (g1, e1) = run(&["--seed", "7"]);
     let (g0, e0) = run(&[]);
     assert_eq!(g1, g0);
+    let (_, e3) = run(&["--seed", "7", "--top-k", "5", "--top-p", "0.9"]);
+    let three = "decodes greedily: --seed, --top-k and --top-p change nothing";
+    assert!(e3.contains(three), "{e3}");
     // --top-k 1 leaves one candidate: greedy's tokens at any temperature and seed.
     let (k1, _) = run(&["--temperature", "4", "--seed", "1", "--top-k", "1"]);
     assert_eq!(k1, g0);

@@ -166,16 +166,44 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         top_k: args.top_k.unwrap_or(0),
         seed: args.seed.unwrap_or(0),
     };
-    if args.temperature == 0.0
-        && (args.top_p.is_some() || args.seed.is_some() || args.top_k.is_some())
-    {
-        // Greedy decoding ignores them: a user trying seeds saw the same text each time.
+    // Greedy decoding ignores the sampling flags: a user trying seeds saw the same text
+    // each time. The note names the flags given (round 37: it named all three whichever
+    // was given).
+    let given = |flags: &[(&'static str, bool)]| -> Vec<&'static str> {
+        flags.iter().filter(|f| f.1).map(|f| f.0).collect()
+    };
+    let greedy_ignores = if args.temperature == 0.0 {
+        given(&[
+            ("--seed", args.seed.is_some()),
+            ("--top-k", args.top_k.is_some()),
+            ("--top-p", args.top_p.is_some()),
+        ])
+    } else {
+        Vec::new()
+    };
+    let top1_ignores = if args.top_k == Some(1) {
+        given(&[
+            ("--seed", args.seed.is_some()),
+            ("--top-p", args.top_p.is_some()),
+        ])
+    } else {
+        Vec::new()
+    };
+    let listed = |flags: &[&str]| match flags {
+        [one] => format!("{one} changes"),
+        [a, b] => format!("{a} and {b} change"),
+        [rest @ .., last] => format!("{} and {last} change", rest.join(", ")),
+        [] => String::new(),
+    };
+    if !greedy_ignores.is_empty() {
         eprintln!(
-            "moa: --temperature 0 (the default) decodes greedily: --seed, --top-k and --top-p change nothing; give --temperature T > 0 to sample"
+            "moa: --temperature 0 (the default) decodes greedily: {} nothing; give --temperature T > 0 to sample",
+            listed(&greedy_ignores)
         );
-    } else if args.top_k == Some(1) && (args.top_p.is_some() || args.seed.is_some()) {
+    } else if !top1_ignores.is_empty() {
         eprintln!(
-            "moa: --top-k 1 leaves one candidate, so it decodes greedily: --seed and --top-p change nothing"
+            "moa: --top-k 1 leaves one candidate, so it decodes greedily: {} nothing",
+            listed(&top1_ignores)
         );
     }
     // The sampling kernels scale by 1/T: below f32's smallest normal number that is inf,

@@ -58,10 +58,10 @@ fn an_edited_plan_names_the_layers_whose_rules_moved() {
     let (code, _, err) = run("moa-compile", &[s(&edited), "-o", s(&out), "--check"]);
     assert_eq!(code, 1, "{err}");
     assert!(
-        err.contains(&format!("is an earlier version of this plan's: {layer}")),
+        err.contains(&format!("is of another version of this model's plan (an earlier edit, or another plan of the same model): {layer}")),
         "{err}"
     );
-    assert!(!err.contains("another plan"), "{err}");
+    assert!(!err.contains("is another plan's"), "{err}");
     for f in [
         "wgsl/l00_prefill.wgsl",
         "wgsl/l02_decode.wgsl",
@@ -74,11 +74,11 @@ fn an_edited_plan_names_the_layers_whose_rules_moved() {
     assert_eq!(code, 0, "{err}");
     assert!(
         err.contains(&format!(
-            "held an earlier version of this plan's kernels, {layer}; now updated"
+            "held the kernels of another version of this model's plan (an earlier edit of this plan, or another plan of the same model), {layer}; now updated"
         )),
         "{err}"
     );
-    assert!(!err.contains("another plan"), "{err}");
+    assert!(!err.contains("kernels of another plan ("), "{err}");
     let after = tree(&out);
     assert_eq!(
         before.keys().collect::<Vec<_>>(),

@@ -255,7 +255,7 @@ fn a_compile_waits_for_another_writing_its_folder() {
     let err = std::fs::read_to_string(&err_path).unwrap();
     assert!(status.success(), "{err}");
     assert!(
-        err.contains("held an earlier version of this plan's kernels"),
+        err.contains("held the kernels of another version of this model's plan"),
         "the notes did not count what the folder held when its turn came:\n{err}"
     );
     let (code, _, err) = run(

@@ -170,7 +170,7 @@ fn a_changed_model_field_is_named_as_an_edit() {
     let (code, _, err) = run("moa-compile", &[s(&plan), "-o", s(&out), "--check"]);
     assert_eq!(code, 1, "{err}");
     assert!(
-        err.contains("is an earlier version of this plan's: `fixture-gqa` with other model fields (`max_context_tokens` 1024 -> 2048)")
+        err.contains("is of another version of this model's plan (an earlier edit, or another plan of the same model): `fixture-gqa` with other model fields (`max_context_tokens` 1024 -> 2048)")
             && !err.contains("another plan's"),
         "{err}"
     );

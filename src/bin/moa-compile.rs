@@ -360,7 +360,7 @@ fn run(args: Args) -> anyhow::Result<bool> {
             args.output.display()
         ),
         Some(FolderPlan::Edited(what)) => eprintln!(
-            "moa-compile: note: {} held an earlier version of this plan's kernels, {what}; now updated",
+            "moa-compile: note: {} held the kernels of another version of this model's plan (an earlier edit of this plan, or another plan of the same model), {what}; now updated",
             args.output.display()
         ),
         None => {}
@@ -462,7 +462,10 @@ enum FolderPlan {
     Other(String),
     /// The same model (name and shape) with other span constants or rules: an earlier
     /// version of the plan, as in an edit-and-recompile loop or a CI check after the plan
-    /// changed. What changed: the span fields, or the layers whose rules differ.
+    /// changed, or another plan of the same model (the manifest names the model, not the
+    /// plan file, so the two read alike; round 37: "an earlier version of this plan" for
+    /// uniform-50 over moa-50). What changed: the span fields, or the layers whose rules
+    /// differ.
     Edited(String),
 }
 
@@ -762,7 +765,7 @@ fn check(args: &Args, compiled: &codegen::Compiled, foreign: &[PathBuf]) -> anyh
             dir.display()
         ),
         Some(FolderPlan::Edited(what)) => eprintln!(
-            "  note: {}/manifest.json is an earlier version of this plan's: {what}",
+            "  note: {}/manifest.json is of another version of this model's plan (an earlier edit, or another plan of the same model): {what}",
             dir.display()
         ),
         None => {}

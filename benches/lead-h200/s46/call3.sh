@@ -6,6 +6,7 @@
 # QUESTION: does writing the loops out take the scalar attention off local memory? Call 1 (H100): 2 040 ms a pass
 # (68 ms a layer, ~3.4 TFLOP/s) with MOA_WGPU_COOP=0. PREDICTION: N's attention <= 0.5x O's (two runs each, A/B/A/B);
 # parity equal (max |logit err| ~0.05, argmax 3/3).
+# env.sh = benches/lead-h200/s40/env.sh, beside this script in the carry folder .dev-lead40.
 . "$(dirname "$0")/env.sh" s46c3 wpe wpe45
 unset MOA_WGPU_COOP_ATTN
 sm() { local tag=$1 bin=$2 new=$3; shift 3

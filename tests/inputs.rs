@@ -325,7 +325,7 @@ fn calib_profile_and_pipeline_refuse_values_before_any_work() {
     );
     check(
         calib(&["--lengths", "128", "--max-new-tokens", "0"]),
-        &["--max-new-tokens 0: the dense answer needs at least 1 token"],
+        &["--max-new-tokens 0 is out of range: allowed 1 or more (the dense answer needs at least 1 token)"],
     );
     assert!(!out.exists());
     let nowhere = dir.join("missing/c.jsonl");

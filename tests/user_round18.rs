@@ -461,7 +461,15 @@ fn whole_number_flags_say_what_is_wrong_and_the_range() {
     for (args, needle) in [
         (
             vec!["generate", "--dense", "--prompt", "hi", "--max-new-tokens", "-1"],
-            "invalid value '-1' for '--max-new-tokens <MAX_NEW_TOKENS>': is negative: allowed 0..=",
+            "invalid value '-1' for '--max-new-tokens <MAX_NEW_TOKENS>': is negative: allowed 1..=(the model's context minus the longest prompt's tokens)",
+        ),
+        (
+            vec!["calib", "--out", "c.jsonl", "--max-new-tokens", "-2"],
+            "for '--max-new-tokens <MAX_NEW_TOKENS>': is negative: allowed 1 or more (the dense answer needs at least 1 token)",
+        ),
+        (
+            vec!["pipeline", "--max-new-tokens", "x"],
+            "for '--max-new-tokens <MAX_NEW_TOKENS>': is not a whole number: allowed 1 or more",
         ),
         (
             vec!["eval", "--depths", "18446744073709551616"],

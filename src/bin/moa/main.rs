@@ -136,7 +136,37 @@ fn cli() -> clap::Command {
         c.allow_negative_numbers(true)
             .mut_subcommands(negative_numbers_are_values)
     }
+    let new_tokens = |c: clap::Command, range: &'static str| {
+        c.mut_arg("max_new_tokens", |a| {
+            a.value_parser(move |text: &str| new_token_count(text, range))
+        })
+    };
     negative_numbers_are_values(whole_number_errors(args::Args::command()))
+        .mut_subcommand("generate", |c| new_tokens(c, GENERATE_NEW_TOKENS_RANGE))
+        .mut_subcommand("calib", |c| new_tokens(c, DENSE_ANSWER_RANGE))
+        .mut_subcommand("pipeline", |c| new_tokens(c, DENSE_ANSWER_RANGE))
+}
+
+/// `moa generate --max-new-tokens`'s range as its checks say it (the upper end needs the
+/// model and the prompts, [`commands::generate`]).
+pub const GENERATE_NEW_TOKENS_RANGE: &str =
+    "1..=(the model's context minus the longest prompt's tokens); generation needs at least 1 new token";
+
+/// `moa calib` / `moa pipeline --max-new-tokens`'s range as their checks say it.
+pub const DENSE_ANSWER_RANGE: &str = "1 or more (the dense answer needs at least 1 token)";
+
+/// `--max-new-tokens` of the commands that need at least one new token: `-1` said
+/// "allowed 0..=18446744073709551615" ([`whole`]) and `0` then "allowed 1..=…" (round 37),
+/// two ranges for one flag. A refusal here now gives the command's range, the one its own
+/// check says for `0` and for a count past the context (which need the model: not here).
+fn new_token_count(text: &str, range: &str) -> Result<usize, String> {
+    match whole::<usize>(text) {
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!(
+            "{}: allowed {range}",
+            e.split(": allowed").next().unwrap_or(&e)
+        )),
+    }
 }
 
 /// Every `usize` and `u64` flag parsed by [`whole`], in every subcommand: clap's own parser

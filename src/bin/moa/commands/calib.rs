@@ -219,7 +219,10 @@ pub fn check_args(
         anyhow::bail!("--samples 0 (with no --text-samples) builds no sample: allowed 1 or more");
     }
     if max_new_tokens == 0 {
-        anyhow::bail!("--max-new-tokens 0: the dense answer needs at least 1 token");
+        anyhow::bail!(
+            "--max-new-tokens 0 is out of range: allowed {}",
+            crate::DENSE_ANSWER_RANGE
+        );
     }
     // `--lengths 1024,1024` built each sample twice (2 x --samples at that length).
     if let Some(n) = lengths

@@ -242,7 +242,8 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     // where 252 of a 256-token context said "allowed 1..=251" ([`check_max_new`]).
     if args.max_new_tokens == 0 {
         bail!(
-            "--max-new-tokens 0 is out of range: allowed 1..=(the model's context minus the longest prompt's tokens); generation needs at least 1 new token"
+            "--max-new-tokens 0 is out of range: allowed {}",
+            crate::GENERATE_NEW_TOKENS_RANGE
         );
     }
     if args.kernels.is_some() && args.backend == "cuda" {

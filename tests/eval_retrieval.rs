@@ -13,8 +13,9 @@ use common::tiny::{self, tiny};
 use moa::calib::TextCodec;
 use moa::eval::heatmap::heatmap_png;
 use moa::eval::retrieval::{
-    build_cases, effective_context_length, fmt_len, is_correct, text_windows, uniform_plan,
-    EvalReport, Family, FamilyGrid, GridSpec, PlanResult, ANSWER_TOKENS,
+    build_cases, distinct_needle_positions, effective_context_length, fmt_len, is_correct,
+    text_windows, uniform_plan, EvalReport, Family, FamilyGrid, GridSpec, PlanResult,
+    ANSWER_TOKENS,
 };
 use moa::plan::Plan;
 
@@ -197,10 +198,26 @@ fn grid_prompts_fit_hold_the_key_and_are_seeded() {
         // A cell does not depend on the other lengths of the grid.
         let alone = build_cases(family, &GridSpec::new(vec![900], 3, 7), &Bytes).unwrap();
         assert_eq!(alone[1].prompt, cases[4].prompt);
+        assert_eq!(distinct_needle_positions(&cases, 2), vec![3, 3]);
     }
     let code = build_cases(Family::Code, &grid, &Bytes).unwrap();
     let text = Bytes.decode(&code[0].prompt).unwrap();
     assert!(text.contains("secret code") && !text.contains("pass key"));
+}
+
+/// Round 37: at a short length `--depths` past the places the prompt has for the needle
+/// gave cases at the same positions, counted as other depths silently; `moa eval` now
+/// notes it from [`distinct_needle_positions`].
+#[test]
+fn depths_past_a_short_prompts_needle_places_are_counted() {
+    let grid = GridSpec::new(vec![600, 4000], 60, 7);
+    let cases = build_cases(Family::Passkey, &grid, &Bytes).unwrap();
+    let distinct = distinct_needle_positions(&cases, 2);
+    assert!(
+        distinct[0] < 60,
+        "600 bytes hold 60 needle places? {distinct:?}"
+    );
+    assert!(distinct[1] > distinct[0], "{distinct:?}");
 }
 
 #[test]

@@ -304,6 +304,25 @@ pub fn build_cases(
     Ok(out)
 }
 
+/// Per length of the grid, how many distinct needle positions (token index in the prompt)
+/// one family's `cases` ([`build_cases`], `[length][depth]` order) hold: a short prompt
+/// has fewer places for the needle than `--depths` asks, and its depths then share
+/// positions (each with its own key). `lengths` = `grid.lengths.len()`.
+pub fn distinct_needle_positions(cases: &[Case], lengths: usize) -> Vec<usize> {
+    (0..lengths)
+        .map(|li| {
+            let mut at: Vec<usize> = cases
+                .iter()
+                .filter(|c| c.length_index == li)
+                .map(|c| c.needle_token)
+                .collect();
+            at.sort_unstable();
+            at.dedup();
+            at.len()
+        })
+        .collect()
+}
+
 /// Is `output` (the decoded greedy answer) the key? The first run of digits in it must be
 /// the key exactly (upstream LongEval compares one integer of the output; the first is
 /// used here because after the key the model goes on with filler, which can hold numbers).

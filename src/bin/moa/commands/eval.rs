@@ -12,8 +12,8 @@ use anyhow::{bail, Context};
 use moa::eval::gpu::{greedy_batch, window_len, window_token_nats, window_token_nats_prefill};
 use moa::eval::heatmap::heatmap_png;
 use moa::eval::retrieval::{
-    build_cases, perplexity, sorted_lengths, text_windows, uniform_plan, Case, EvalReport, Family,
-    FamilyGrid, GridSpec, PerplexityCheck, PlanResult, ANSWER_TOKENS,
+    build_cases, distinct_needle_positions, perplexity, sorted_lengths, text_windows, uniform_plan,
+    Case, EvalReport, Family, FamilyGrid, GridSpec, PerplexityCheck, PlanResult, ANSWER_TOKENS,
 };
 use moa::eval::work::{mean_span, ForwardCost};
 use moa::input::counted;
@@ -569,7 +569,21 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
     };
     let mut cases: Vec<Vec<Case>> = Vec::new();
     for &f in &families {
-        cases.push(build_cases(f, &grid, &tokenizer)?);
+        let built = build_cases(f, &grid, &tokenizer)?;
+        // Round 37: past the places a short prompt has for the needle, depths landed on
+        // the same token positions and the grid counted them as other depths, silently.
+        let distinct = distinct_needle_positions(&built, grid.lengths.len());
+        for (&length, &d) in grid.lengths.iter().zip(&distinct) {
+            if d < grid.depths.len() {
+                eprintln!(
+                    "moa eval: note: at --lengths {length} the {} needle lands at {d} distinct token positions for the {} --depths (a prompt this short has fewer places for it), so {} of its cases repeat a position with another key; fewer --depths or longer --lengths give distinct depths",
+                    f.name(),
+                    grid.depths.len(),
+                    grid.depths.len() - d
+                );
+            }
+        }
+        cases.push(built);
     }
     let ppl_windows = if args.ppl_rows == 0 {
         None

@@ -891,6 +891,68 @@ fn rules_table_shares_one_source_and_matches_reference() {
     );
 }
 
+/// Session 47: the scalar prefill with two keys a step ([`WgslTuning::prefill_key_pairs`],
+/// what the wgpu engine runs on GPUs) against the CPU reference on the standard prefill
+/// cases (ragged rows, spans below and past N, the sink, N not a multiple of the tile),
+/// with the rules baked and from the table; the default keeps one key a step.
+#[test]
+fn prefill_key_pairs_match_reference() {
+    moa::runtime::wgpu::ensure_xdg_runtime_dir();
+    let ctx = WgpuContext::new().unwrap_or_else(|e| panic!("{e}"));
+    let mut failures = Vec::new();
+    for (file, storage) in [
+        ("fixture-gqa.toml", StorageType::F16),
+        ("fixture-gqa.toml", StorageType::F32),
+        ("fixture-mha.toml", StorageType::F16),
+        ("fixture-mha.toml", StorageType::F32),
+    ] {
+        if storage == StorageType::F16 && !ctx.has_f16() {
+            continue;
+        }
+        let module = lower::lower(&load_plan(file), storage);
+        for (pairs, table) in [(Some(true), false), (Some(true), true), (None, false)] {
+            let label = format!("{file} {storage:?} pairs {pairs:?} table {table}");
+            let tuning = WgslTuning {
+                prefill_key_pairs: pairs,
+                rules_table: table,
+                ..WgslTuning::default()
+            };
+            let arts = generate_with(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
+            let prefills: Vec<_> = arts
+                .iter()
+                .filter(|a| a.kernels[0].phase == moa::codegen::Phase::Prefill)
+                .collect();
+            assert_eq!(prefills.len(), module.layers.len(), "{label}");
+            for a in &prefills {
+                assert_eq!(
+                    a.source.contains("two keys a step"),
+                    pairs == Some(true),
+                    "{label}: {}",
+                    a.path
+                );
+            }
+            let exec = WgpuAttention::new_with(&ctx, &module, &arts, Default::default())
+                .unwrap_or_else(|e| panic!("{label}: {e}"));
+            let (hq, d) = (
+                module.shape.q_heads as usize,
+                module.shape.head_dim as usize,
+            );
+            let (prefill_cases, _) = standard_cases(&module, 0x9a125);
+            for case in &prefill_cases {
+                let got = exec
+                    .run_prefill_case(case)
+                    .unwrap_or_else(|e| panic!("{label} {}: {e}", case.name));
+                if let Err(e) =
+                    check_output(&case.name, hq, d, &got, &case.expected, tolerance(storage))
+                {
+                    failures.push(format!("{label}: {e}"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// Session 44: a module whose layers all have the same rules (a dense plan, a uniform
 /// window) keeps them baked though the table is asked for, in one text that names no layer:
 /// the table's loads cost ~0.3 µs a layer on the H200 (DESIGN §7.7 "s44-attn"), and one

@@ -468,6 +468,18 @@ pub struct WgslTuning {
     /// attention 21.6 against 15.4 µs a layer: a dispatch whose code differs from the last
     /// one's starts cold (RESULTS "Session 43").
     pub rules_table: bool,
+    /// The scalar prefill (`prefill.wgsl.j2`) takes two keys a step: both scores (each as
+    /// four partial sums of the head dim's dot products) before one maximum, one rescale
+    /// and one update of the accumulator, instead of one key a step. The same softmax up
+    /// to rounding order. `None` (the default, what `moa-compile` writes): one key a step;
+    /// the wgpu engine, where unset, takes pairs on every adapter but a CPU one (there the
+    /// longer loop body compiled slower on lavapipe, and a CPU adapter runs the prefill no
+    /// faster for it). On an H100 through Vulkan (SmolLM2 shape, 16 × 4096,
+    /// `MOA_WGPU_COOP=0`) the attention of a pass took 369–370 ms against 403 with moa-50
+    /// and 559 against 599 dense, parity 0.052 / argmax 3/3 as before (RESULTS "Session
+    /// 47, lead call 2"). A layer whose key tile is one key (head dims past the workgroup
+    /// memory's two-key fit) keeps one key a step.
+    pub prefill_key_pairs: Option<bool>,
 }
 
 /// How the flat decode forms its Q·K scores ([`WgslTuning::decode_sg_flat_qk`]). Every
@@ -636,6 +648,7 @@ impl Default for WgslTuning {
             decode_sg_flat_nl: 0,
             decode_sg_flat_qpack: false,
             rules_table: false,
+            prefill_key_pairs: None,
         }
     }
 }

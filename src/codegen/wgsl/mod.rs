@@ -200,6 +200,8 @@ struct PrefillCtx<'a> {
     shared_text: bool,
     /// [`RulesForm::table`]: rules from the [`Arg::Rules`] binding (6).
     rules_table: bool,
+    /// [`WgslTuning::prefill_key_pairs`] (the template also needs an even `k_tile`).
+    key_pairs: bool,
 }
 
 #[derive(Serialize)]
@@ -668,6 +670,7 @@ fn generate_part(
                 k_tile,
                 shared_text: rules.shared,
                 rules_table: rules.table,
+                key_pairs: tuning.prefill_key_pairs.unwrap_or(false),
             },
         )?;
         let workgroup_bytes = validate(&source, PREFILL, Some(layer.layer))?;

@@ -164,6 +164,11 @@ fn compile_plan(
     if tuning.decode_sg_flat_words && !ctx.has_f16_in_f32() {
         tuning.decode_sg_flat_words = false;
     }
+    // The scalar prefill's two keys a step, unset: on GPUs, not on a CPU adapter
+    // (`crate::codegen::wgsl::WgslTuning::prefill_key_pairs`).
+    if tuning.prefill_key_pairs.is_none() {
+        tuning.prefill_key_pairs = Some(ctx.adapter_info().device_type != wgpu::DeviceType::Cpu);
+    }
     // The fused merge, unset (`MOA_WGSL_FUSED_MERGE`): the form's choice, on where the
     // flat decode on subgroups runs (`options::engine_fused_merge`).
     let shape = plan.model();

@@ -160,8 +160,10 @@ fn check_request_lengths(
         );
     }
     for &p in prompts {
-        let n = p.saturating_add(new);
-        if let Some((what, ctx)) = contexts.iter().find(|(_, c)| n > *c) {
+        // Summed in u128: a saturated usize printed `--prompt 18446744073709551615 + --new
+        // 32 = 18446744073709551615 tokens`, a sum that does not add up (round 38).
+        let n = p as u128 + new as u128;
+        if let Some((what, ctx)) = contexts.iter().find(|(_, c)| n > *c as u128) {
             anyhow::bail!(
                 "--prompt {p} + --new {new} = {n} tokens is past the context of {what}: {ctx} \
                  tokens; allowed --prompt 1..={} with --new {new}",
@@ -319,11 +321,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 }
             );
         }
-        if PARITY_PROMPT.saturating_add(n) > pm.context_length {
+        // In u128, as the --prompt sum above: a saturated sum printed 400 + N = N.
+        let total = PARITY_PROMPT as u128 + n as u128;
+        if total > pm.context_length as u128 {
             anyhow::bail!(
-                "--parity {n}: its longest prompt ({PARITY_PROMPT} tokens) + {n} = {} tokens \
+                "--parity {n}: its longest prompt ({PARITY_PROMPT} tokens) + {n} = {total} tokens \
                  is past the model's context of {} tokens; allowed --parity 1..={}",
-                PARITY_PROMPT.saturating_add(n),
                 pm.context_length,
                 pm.context_length.saturating_sub(PARITY_PROMPT)
             );

@@ -17,7 +17,9 @@
 //! and the allowed range (argparse's usage error, exit 2) before importing torch, and a
 //! missing torch is one line (exit 2); `moa bench --prompt P` and `--parity N` near
 //! usize::MAX printed saturated sums (`18446744073709551615 + --new 32 =
-//! 18446744073709551615 tokens`): the sums are exact now. `benches/optimize.rs` printed
+//! 18446744073709551615 tokens`): the sums are exact now; `moa bench --checks-only`
+//! ignored `--launches`, `--prefill-rows` and `--prefill-sub` (flags of the benchmark rows
+//! it does not run) in silence: refused now, naming them. `benches/optimize.rs` printed
 //! the raw instance's bound and gap as `Some(197.44255932743948)` and let a later plan's
 //! gap hide a plan with none in "worst gap" (a benchmark's print, not pinned). Seconds
 //! each; nothing here needs a GPU, PyTorch or anything outside the repository (the peer
@@ -239,4 +241,26 @@ fn bench_length_sums_add_up() {
             usize::MAX as u128 + 400
         )],
     );
+}
+
+/// `--launches`, `--prefill-rows` and `--prefill-sub` set how the benchmark rows run; with
+/// `--checks-only` (no rows) they were ignored in silence. Refused now, naming them; the
+/// checks alone still pass these checks (and stop at the missing CUDA driver here).
+#[test]
+fn benchmark_row_flags_with_checks_only_are_refused() {
+    for (extra, named) in [
+        (vec!["--launches"], "--launches set how"),
+        (vec!["--prefill-rows", "2"], "--prefill-rows set how"),
+        (
+            vec!["--prefill-sub", "64", "--launches"],
+            "--launches, --prefill-sub set how",
+        ),
+    ] {
+        let mut args = vec!["bench", "--checks-only", "--check-ops"];
+        args.extend(extra);
+        refused("moa", &args, &[named, "and --checks-only runs none: drop"]);
+    }
+    let (code, _, err) = run("moa", &["bench", "--checks-only", "--check-ops"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(!err.contains("--checks-only runs none"), "{err}");
 }

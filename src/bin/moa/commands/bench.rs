@@ -194,6 +194,27 @@ fn check_runs_and_outputs(args: &BenchArgs) -> anyhow::Result<()> {
             "--no-dense with no --plan leaves nothing to bench: give a --plan, or drop --no-dense"
         );
     }
+    // Flags of the benchmark rows only, which --checks-only does not run: they were
+    // ignored in silence (`--checks-only --parity 8 --launches` timed nothing; the parity
+    // check's grouped prefill takes 37-token groups whatever --prefill-sub says) (round 38).
+    if args.checks_only {
+        let given: Vec<&str> = [
+            (args.launches, "--launches"),
+            (args.prefill_rows.is_some(), "--prefill-rows"),
+            (args.prefill_sub.is_some(), "--prefill-sub"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, f)| *f)
+        .collect();
+        if !given.is_empty() {
+            anyhow::bail!(
+                "{} set how the benchmark rows run, and --checks-only runs none: drop {}, or --checks-only",
+                given.join(", "),
+                if given.len() == 1 { "it" } else { "them" }
+            );
+        }
+    }
     if args.wgpu && args.parity.is_none() {
         anyhow::bail!(
             "--wgpu adds the wgpu engine to --parity, and no --parity N is given: add --parity N, or drop --wgpu"

@@ -19,7 +19,8 @@
 //! usize::MAX printed saturated sums (`18446744073709551615 + --new 32 =
 //! 18446744073709551615 tokens`): the sums are exact now; `moa bench --checks-only`
 //! ignored `--launches`, `--prefill-rows` and `--prefill-sub` (flags of the benchmark rows
-//! it does not run) in silence: refused now, naming them. `benches/optimize.rs` printed
+//! it does not run) in silence: refused now, naming them; `moa bench --model MISSING` said
+//! "cannot read `MISSING`" without the flag: it names `--model` now. `benches/optimize.rs` printed
 //! the raw instance's bound and gap as `Some(197.44255932743948)` and let a later plan's
 //! gap hide a plan with none in "worst gap" (a benchmark's print, not pinned). Seconds
 //! each; nothing here needs a GPU, PyTorch or anything outside the repository (the peer
@@ -263,4 +264,17 @@ fn benchmark_row_flags_with_checks_only_are_refused() {
     let (code, _, err) = run("moa", &["bench", "--checks-only", "--check-ops"]);
     assert_eq!(code, 2, "{err}");
     assert!(!err.contains("--checks-only runs none"), "{err}");
+}
+
+/// `moa bench --model` of a missing path said "cannot read `PATH`", not which flag gave
+/// it; the flag is named now, before the CUDA driver is looked for.
+#[test]
+fn a_missing_bench_model_names_its_flag() {
+    let missing = scratch("missing-model").join("no-such-model");
+    let err = refused(
+        "moa",
+        &["bench", "--model", missing.to_str().unwrap()],
+        &[&format!("--model `{}`", missing.display())],
+    );
+    assert!(!err.contains("CUDA"), "{err}");
 }

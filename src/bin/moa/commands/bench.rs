@@ -293,7 +293,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     // without its weights.
     let shape = match &args.model {
         None => like_shape(&args)?,
-        Some(m) => moa::model::read_config(m)?.0,
+        // Named with its flag: a missing one said only "cannot read `PATH`" (round 38).
+        Some(m) => {
+            moa::model::read_config(m)
+                .with_context(|| format!("--model `{}`", m.display()))?
+                .0
+        }
     };
     let shape_name = match &args.model {
         None => format!("--like {}", args.like),

@@ -22,7 +22,15 @@ fn report(label: &str, r: &Result<OptimizeResult, moa::optimize::OptimizeError>)
                 .plans
                 .iter()
                 .map(|p| p.gap.unwrap_or(f64::NAN))
-                .fold(0.0f64, |m, g| if g.is_nan() { f64::NAN } else { m.max(g) });
+                // A plan with no proven gap makes the worst NaN; before, a later plan's gap
+                // replaced that NaN (`f64::max` skips NaN), hiding it (round 38).
+                .fold(0.0f64, |m, g| {
+                    if m.is_nan() || g.is_nan() {
+                        f64::NAN
+                    } else {
+                        m.max(g)
+                    }
+                });
             let p0 = &r.plans[0];
             let statuses: Vec<&str> = r.plans.iter().map(|p| p.status.as_str()).collect();
             let mut st = statuses.clone();
@@ -207,12 +215,14 @@ fn main() {
         let t = Instant::now();
         match solve(&inst, &opts) {
             Ok(a) => println!(
-                "raw 7B instance (1024 × 48, 8 rows, K=2), {method:?}: {:.2} s  status {}  objective {:.5}  bound {:?}  gap {:?}",
+                // Formatted as the other lines (`{:?}` printed `bound Some(197.44255932743948)
+                // gap Some(0.0003513143142156277)`, round 38); "none" where no bound is proven.
+                "raw 7B instance (1024 × 48, 8 rows, K=2), {method:?}: {:.2} s  status {}  objective {:.5}  bound {}  gap {}",
                 t.elapsed().as_secs_f64(),
                 a.status.as_str(),
                 a.objective,
-                a.lower_bound,
-                a.gap
+                a.lower_bound.map_or("none".into(), |b| format!("{b:.5}")),
+                a.gap.map_or("none".into(), |g| format!("{g:.2e}"))
             ),
             Err(e) => println!(
                 "raw 7B instance, {method:?}: {:.2} s  error: {e}",

@@ -793,10 +793,26 @@ fn stream_shapes(args: &[String]) -> Result<(), String> {
             .map_err(|_| format!("`{a}`: usage: wgpu_decode_bench stream [MB]"))?,
         None => 25.9,
     };
+    // Checked before the adapter and the 256 MiB copy (minutes on lavapipe): `stream -1`,
+    // `0` or `nan` ran the copy and then read buffers of 0 bytes (round 38).
+    if !(mb.is_finite() && mb * 1e6 >= 16.0) {
+        return Err(format!(
+            "stream {mb}: allowed MB of 0.000016 or more (one vec4 of u32), finite; usage: wgpu_decode_bench stream [MB]"
+        ));
+    }
     let ctx = WgpuContext::new().map_err(|e| e.to_string())?;
     let dev = ctx.device();
     let limits = dev.limits();
     println!("stream on adapter {:?}", ctx.adapter_name());
+    // A buffer larger than the adapter binds failed in wgpu's validation (a panic), and
+    // past u64 (`stream 1e30`) the size wrapped to 0; refused before the copy.
+    let most = limits.max_storage_buffer_binding_size / 16 * 16;
+    if mb * 1e6 > most as f64 {
+        return Err(format!(
+            "stream {mb}: allowed MB up to {:.1} (this adapter's largest storage binding); usage: wgpu_decode_bench stream [MB]",
+            most as f64 / 1e6
+        ));
+    }
     let copy_bytes = (256u64 << 20).min(limits.max_storage_buffer_binding_size / 16 * 16);
     let copy = copy_rate(&ctx, copy_bytes)?;
     let best_copy = copy.iter().map(|c| c.1).fold(0.0, f64::max);

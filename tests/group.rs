@@ -156,6 +156,8 @@ mod user_round35;
 mod user_round36;
 #[path = "user_round37.rs"]
 mod user_round37;
+#[path = "user_round38.rs"]
+mod user_round38;
 #[path = "version_commit.rs"]
 mod version_commit;
 #[path = "wgpu_options.rs"]

@@ -30,10 +30,85 @@ SDPA's.
 import argparse
 import json
 import math
+import os
 import sys
 
-import torch
-import torch.nn.functional as F
+# Imported by main() once the arguments are checked (need_torch): --help and a bad value
+# need no PyTorch.
+torch = F = None
+
+
+def need_torch(cuda=True):
+    """PyTorch (with a CUDA device where `cuda`), imported only once the arguments are
+    checked, or exit 2 saying what is missing. A missing torch was a ModuleNotFoundError
+    traceback before `--help` or a bad value could be answered (round 38 of the new
+    user's journey: the peers run on the GPU machine; this one may have no torch)."""
+    try:
+        import torch
+    except ImportError as e:
+        sys.stderr.write(f"{sys.argv[0]}: this peer needs PyTorch ({e}); run it on the GPU "
+                         "machine, which has it (`pip install torch`)\n")
+        sys.exit(2)
+    if cuda and not torch.cuda.is_available():
+        sys.stderr.write(f"{sys.argv[0]}: this peer needs a CUDA device, and PyTorch "
+                         f"{torch.__version__} sees none; run it on the GPU machine\n")
+        sys.exit(2)
+    return torch
+
+
+def whole(lo):
+    """An argparse type: a whole number of `lo` or more (a bad one is argparse's usage
+    error, naming the flag, not a traceback after the model is built)."""
+    def parse(text):
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"`{text}` is not a whole number: allowed {lo} or more")
+        if n < lo:
+            raise argparse.ArgumentTypeError(f"{n}: allowed {lo} or more")
+        return n
+    return parse
+
+
+def wholes(lo, also=()):
+    """An argparse type: a comma list of whole numbers of `lo` or more (or words in `also`)."""
+    one = whole(lo)
+
+    def parse(text):
+        out = []
+        for x in text.split(","):
+            if x in also:
+                out.append(x)
+                continue
+            try:
+                out.append(one(x))
+            except argparse.ArgumentTypeError as e:
+                extra = "".join(f", or `{w}`" for w in also)
+                where = f"in `{text}`: " if "," in text else ""
+                raise argparse.ArgumentTypeError(f"{where}{e}{extra}")
+        return out
+    return parse
+
+
+def readable(text):
+    """An argparse type: a file that can be read (checked before torch loads)."""
+    try:
+        with open(text):
+            pass
+    except OSError as e:
+        raise argparse.ArgumentTypeError(f"cannot read `{text}`: {e.strerror}")
+    return text
+
+
+def writable(text):
+    """An argparse type: an output file whose folder exists (checked before torch loads,
+    not after the timings it would hold)."""
+    folder = os.path.dirname(text) or "."
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"`{text}` is a folder: give a file name in it")
+    if not os.path.isdir(folder):
+        raise argparse.ArgumentTypeError(f"`{text}`: the folder `{folder}` does not exist")
+    return text
 
 
 def time_graph(fn, launches, replays):
@@ -83,19 +158,41 @@ def sdpa_backend():
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--spans", required=True)
-    ap.add_argument("--batch", default="16,4")
-    ap.add_argument("--launches", type=int, default=20)
-    ap.add_argument("--replays", type=int, default=10)
+    global torch, F
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--spans", required=True, type=readable,
+                    help="the spans file (JSON) the Rust benchmark writes")
+    ap.add_argument("--batch", default=[16, 4], type=wholes(1), help="batch sizes, e.g. 16,4")
+    ap.add_argument("--launches", type=whole(1), default=20, help="calls per CUDA graph")
+    ap.add_argument("--replays", type=whole(1), default=10, help="timed graph replays")
     ap.add_argument("--flex-layers", default="all", help="'all', 'none' or a comma list")
-    ap.add_argument("--json")
-    ap.add_argument("--moa", help="moa's results (JSON lines) for the combined table")
+    ap.add_argument("--json", type=writable, help="JSON lines of every row (written anew)")
+    ap.add_argument("--moa", type=readable, help="moa's results (JSON lines) for the combined table")
     ap.add_argument("--producer", action="store_true",
                     help="also time SDPA after a kernel writing Q and the K/V slot (impl sdpa_producer)")
-    ap.add_argument("--same-bytes", help="moa's results (JSON lines): time SDPA, a copy and a sum on each byte count")
-    ap.add_argument("--same-bytes-batch", default="4", help="batches of --same-bytes lines to take")
+    ap.add_argument("--same-bytes", type=readable, help="moa's results (JSON lines): time SDPA, a copy and a sum on each byte count")
+    ap.add_argument("--same-bytes-batch", default=[4], type=wholes(1),
+                    help="batches of --same-bytes lines to take")
     args = ap.parse_args()
+    if args.flex_layers not in ("all", "none"):
+        try:
+            wholes(0)(args.flex_layers)
+        except argparse.ArgumentTypeError as e:
+            ap.error(f"argument --flex-layers: {e}, or `all` or `none`")
+    try:
+        with open(args.spans) as f:
+            configs = json.load(f)
+        if not isinstance(configs, list):
+            raise TypeError(f"a JSON {type(configs).__name__}, not a list")
+        for c in configs:
+            for k in ("model", "prompt", "q_heads", "kv_heads", "head_dim", "n_tokens", "layers"):
+                c[k]
+    except (ValueError, TypeError, KeyError) as e:
+        ap.error(f"argument --spans: `{args.spans}` is not a spans file (a JSON list of shapes "
+                 f"with model, prompt, q_heads, kv_heads, head_dim, n_tokens, layers): "
+                 f"{type(e).__name__}: {e}")
+    torch = need_torch()
+    F = torch.nn.functional
     from torch.nn.attention import sdpa_kernel
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention
 
@@ -103,8 +200,7 @@ def main():
     flex = torch.compile(flex_attention, dynamic=False)
     dev = torch.device("cuda")
     dtype = torch.bfloat16
-    configs = json.load(open(args.spans))
-    batches = [int(b) for b in args.batch.split(",")]
+    batches = args.batch
     out = open(args.json, "w") if args.json else None
     rows_out = []
 
@@ -228,7 +324,7 @@ def main():
 
 def same_bytes(args, configs, dtype, dev, emit):
     """SDPA dense, a copy and a sum on each byte count of moa's lines (see the module doc)."""
-    batches = {int(b) for b in args.same_bytes_batch.split(",")}
+    batches = set(args.same_bytes_batch)
     shape = {c["model"]: c for c in configs}
     seen = set()
     for line in open(args.same_bytes):

@@ -29,11 +29,109 @@ weights, less `--reserve-gib` (CUDA-graph pool, logits, workspace).
 import argparse
 import gc
 import json
+import os
 import sys
 import time
 import traceback
 
-import torch
+# Imported by main() once the arguments are checked (need_torch): --help and a bad value
+# need no PyTorch.
+torch = None
+
+
+def need_torch(cuda=True):
+    """PyTorch (with a CUDA device where `cuda`), imported only once the arguments are
+    checked, or exit 2 saying what is missing. A missing torch was a ModuleNotFoundError
+    traceback before `--help` or a bad value could be answered (round 38 of the new
+    user's journey: the peers run on the GPU machine; this one may have no torch)."""
+    try:
+        import torch
+    except ImportError as e:
+        sys.stderr.write(f"{sys.argv[0]}: this peer needs PyTorch ({e}); run it on the GPU "
+                         "machine, which has it (`pip install torch`)\n")
+        sys.exit(2)
+    if cuda and not torch.cuda.is_available():
+        sys.stderr.write(f"{sys.argv[0]}: this peer needs a CUDA device, and PyTorch "
+                         f"{torch.__version__} sees none; run it on the GPU machine\n")
+        sys.exit(2)
+    return torch
+
+
+def need_transformers():
+    """transformers, imported once the arguments are checked, or exit 2 (as need_torch)."""
+    try:
+        import transformers
+    except ImportError as e:
+        sys.stderr.write(f"{sys.argv[0]}: this peer needs transformers ({e}); run it on the "
+                         "GPU machine, which has it (`pip install transformers`)\n")
+        sys.exit(2)
+    return transformers
+
+
+def whole(lo):
+    """An argparse type: a whole number of `lo` or more (a bad one is argparse's usage
+    error, naming the flag, not a traceback after the model is built)."""
+    def parse(text):
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"`{text}` is not a whole number: allowed {lo} or more")
+        if n < lo:
+            raise argparse.ArgumentTypeError(f"{n}: allowed {lo} or more")
+        return n
+    return parse
+
+
+def wholes(lo, also=()):
+    """An argparse type: a comma list of whole numbers of `lo` or more (or words in `also`)."""
+    one = whole(lo)
+
+    def parse(text):
+        out = []
+        for x in text.split(","):
+            if x in also:
+                out.append(x)
+                continue
+            try:
+                out.append(one(x))
+            except argparse.ArgumentTypeError as e:
+                extra = "".join(f", or `{w}`" for w in also)
+                where = f"in `{text}`: " if "," in text else ""
+                raise argparse.ArgumentTypeError(f"{where}{e}{extra}")
+        return out
+    return parse
+
+
+def nonnegative(text):
+    """An argparse type: a number of 0 or more."""
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"`{text}` is not a number: allowed 0 or more")
+    if not x >= 0 or x == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text}: allowed 0 or more (finite)")
+    return x
+
+
+def readable(text):
+    """An argparse type: a file that can be read (checked before torch loads)."""
+    try:
+        with open(text):
+            pass
+    except OSError as e:
+        raise argparse.ArgumentTypeError(f"cannot read `{text}`: {e.strerror}")
+    return text
+
+
+def writable(text):
+    """An argparse type: an output file whose folder exists (checked before torch loads,
+    not after the timings it would hold)."""
+    folder = os.path.dirname(text) or "."
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"`{text}` is a folder: give a file name in it")
+    if not os.path.isdir(folder):
+        raise argparse.ArgumentTypeError(f"`{text}`: the folder `{folder}` does not exist")
+    return text
 
 SHAPES = {
     "smollm2-135m": dict(num_hidden_layers=30, hidden_size=576, intermediate_size=1536,
@@ -168,17 +266,18 @@ def run(model, prompt, batch, new, warm=3, prefill_rows=None):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--like", default="smollm2-135m", choices=sorted(SHAPES))
-    ap.add_argument("--prompt", default="1024")
-    ap.add_argument("--batch", default="1")
-    ap.add_argument("--new", type=int, default=32)
-    ap.add_argument("--prefill-rows", type=int,
+    ap.add_argument("--prompt", default=[1024], type=wholes(1), help="prompt lengths, e.g. 1024,4096")
+    ap.add_argument("--batch", default=["1"], type=wholes(1, also=("max",)),
+                    help="batch sizes, or `max` (the rows whose static cache fits)")
+    ap.add_argument("--new", type=whole(1), default=32, help="timed decode steps")
+    ap.add_argument("--prefill-rows", type=whole(1),
                     help="time the prefill on this many rows only (see the module doc)")
-    ap.add_argument("--reserve-gib", type=float, default=5.0,
+    ap.add_argument("--reserve-gib", type=nonnegative, default=5.0,
                     help="memory `--batch max` leaves free (GiB)")
     ap.add_argument("--kv-heads", type=int,
                     help="KV heads in place of the shape's (as `moa bench --kv-heads`); must "
                          "divide its query heads")
-    ap.add_argument("--json")
+    ap.add_argument("--json", type=writable, help="JSON lines of every row (appended)")
     args = ap.parse_args()
     if args.kv_heads is not None:
         q = SHAPES[args.like]["num_attention_heads"]
@@ -186,15 +285,17 @@ def main():
             ap.error(f"--kv-heads {args.kv_heads} does not divide the {q} query heads of "
                      f"--like {args.like}: allowed "
                      + ", ".join(str(n) for n in range(1, q + 1) if q % n == 0))
-    import transformers
+    global torch
+    torch = need_torch()
+    transformers = need_transformers()
     print(f"transformers {transformers.__version__}, torch {torch.__version__}, "
           f"{torch.cuda.get_device_name(0)}", file=sys.stderr)
     model = build(args.like, args.kv_heads)
     out = open(args.json, "a") if args.json else None
     print("| peer | prompt | batch | prefill s | prefill tok/s | step ms | decode tok/s |")
     print("|---|---|---|---|---|---|---|")
-    for prompt in [int(x) for x in args.prompt.split(",")]:
-        for b in args.batch.split(","):
+    for prompt in args.prompt:
+        for b in map(str, args.batch):
             batch = (max_rows(model, prompt, args.new, args.reserve_gib) if b == "max"
                      else int(b))
             print(f"batch {b} -> {batch} rows", file=sys.stderr, flush=True)

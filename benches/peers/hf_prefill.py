@@ -19,10 +19,13 @@ import statistics
 import sys
 import time
 
-import torch
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hf_decode import SHAPES  # noqa: E402
+# hf_decode's checks (a bad value is argparse's usage error, a missing torch one line).
+from hf_decode import SHAPES, need_torch, need_transformers, whole, writable  # noqa: E402
+
+# Imported by main() once the arguments are checked (need_torch): --help and a bad value
+# need no PyTorch.
+torch = None
 
 
 def build(like, attn):
@@ -47,16 +50,23 @@ def forward_s(model, ids):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--like", default="smollm2-135m")
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--prompt", type=int, default=4096)
-    ap.add_argument("--attn", default="sdpa")
-    ap.add_argument("--warm", type=int, default=2)
-    ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--json")
+    global torch
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--like", default="smollm2-135m", choices=sorted(SHAPES))
+    ap.add_argument("--batch", type=whole(1), default=16, help="rows of each forward")
+    ap.add_argument("--prompt", type=whole(1), default=4096, help="tokens of each row")
+    ap.add_argument("--attn", default="sdpa", help="sdpa and/or eager, e.g. sdpa,eager")
+    # The first forward is the cold one, so 1 is the least (0 ran the same as 1).
+    ap.add_argument("--warm", type=whole(1), default=2, help="untimed forwards, the cold one first")
+    # 0 timed forwards ended in statistics.median's StatisticsError after the warm-up.
+    ap.add_argument("--reps", type=whole(1), default=5, help="timed forwards")
+    ap.add_argument("--json", type=writable, help="JSON lines of every row (appended)")
     a = ap.parse_args()
-    import transformers
+    bad = [x for x in a.attn.split(",") if x not in ("sdpa", "eager")]
+    if bad:
+        ap.error(f"argument --attn: `{bad[0]}` in `{a.attn}`: allowed sdpa, eager (comma list)")
+    torch = need_torch()
+    transformers = need_transformers()
     tokens = a.batch * a.prompt
     for attn in a.attn.split(","):
         torch.manual_seed(0)

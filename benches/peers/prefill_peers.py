@@ -24,12 +24,98 @@ Writes a Markdown table (stdout and --table) and the raw rows as JSON lines (--o
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
 
-import torch
-import torch.nn.functional as F
+# Imported by main() once the arguments are checked (need_torch): --help and a bad value
+# need no PyTorch.
+torch = F = None
+
+
+def need_torch(cuda=True):
+    """PyTorch (with a CUDA device where `cuda`), imported only once the arguments are
+    checked, or exit 2 saying what is missing. A missing torch was a ModuleNotFoundError
+    traceback before `--help` or a bad value could be answered (round 38 of the new
+    user's journey: the peers run on the GPU machine; this one may have no torch)."""
+    try:
+        import torch
+    except ImportError as e:
+        sys.stderr.write(f"{sys.argv[0]}: this peer needs PyTorch ({e}); run it on the GPU "
+                         "machine, which has it (`pip install torch`)\n")
+        sys.exit(2)
+    if cuda and not torch.cuda.is_available():
+        sys.stderr.write(f"{sys.argv[0]}: this peer needs a CUDA device, and PyTorch "
+                         f"{torch.__version__} sees none; run it on the GPU machine\n")
+        sys.exit(2)
+    return torch
+
+
+def whole(lo):
+    """An argparse type: a whole number of `lo` or more (a bad one is argparse's usage
+    error, naming the flag, not a traceback after the model is built)."""
+    def parse(text):
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"`{text}` is not a whole number: allowed {lo} or more")
+        if n < lo:
+            raise argparse.ArgumentTypeError(f"{n}: allowed {lo} or more")
+        return n
+    return parse
+
+
+def wholes(lo, also=()):
+    """An argparse type: a comma list of whole numbers of `lo` or more (or words in `also`)."""
+    one = whole(lo)
+
+    def parse(text):
+        out = []
+        for x in text.split(","):
+            if x in also:
+                out.append(x)
+                continue
+            try:
+                out.append(one(x))
+            except argparse.ArgumentTypeError as e:
+                extra = "".join(f", or `{w}`" for w in also)
+                where = f"in `{text}`: " if "," in text else ""
+                raise argparse.ArgumentTypeError(f"{where}{e}{extra}")
+        return out
+    return parse
+
+
+def nonnegative(text):
+    """An argparse type: a number of 0 or more."""
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"`{text}` is not a number: allowed 0 or more")
+    if not x >= 0 or x == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text}: allowed 0 or more (finite)")
+    return x
+
+
+def readable(text):
+    """An argparse type: a file that can be read (checked before torch loads)."""
+    try:
+        with open(text):
+            pass
+    except OSError as e:
+        raise argparse.ArgumentTypeError(f"cannot read `{text}`: {e.strerror}")
+    return text
+
+
+def writable(text):
+    """An argparse type: an output file whose folder exists (checked before torch loads,
+    not after the timings it would hold)."""
+    folder = os.path.dirname(text) or "."
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"`{text}` is a folder: give a file name in it")
+    if not os.path.isdir(folder):
+        raise argparse.ArgumentTypeError(f"`{text}`: the folder `{folder}` does not exist")
+    return text
 
 
 def median_ms(fn, reps, warmup=2):
@@ -48,19 +134,38 @@ def median_ms(fn, reps, warmup=2):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("moa", help="JSON lines from bench_prefill")
-    ap.add_argument("--reps", type=int, default=10)
+    global torch, F
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("moa", type=readable, help="JSON lines from bench_prefill")
+    # 0 timed calls ended in statistics.median's StatisticsError on the GPU.
+    ap.add_argument("--reps", type=whole(1), default=10, help="timed calls (median)")
     ap.add_argument("--no-flex", action="store_true")
-    ap.add_argument("--flex-every", type=int, default=1, help="time FlexAttention on every n-th layer only")
-    ap.add_argument("--flex-budget-s", type=float, default=0, help="stop timing FlexAttention after this many seconds (0: no limit)")
-    ap.add_argument("--table", default=None)
-    ap.add_argument("--out", default=None)
+    # 0 was a ZeroDivisionError (layer % 0) at the first row.
+    ap.add_argument("--flex-every", type=whole(1), default=1, help="time FlexAttention on every n-th layer only")
+    ap.add_argument("--flex-budget-s", type=nonnegative, default=0, help="stop timing FlexAttention after this many seconds (0: no limit)")
+    ap.add_argument("--table", default=None, type=writable, help="the Markdown table (written anew)")
+    ap.add_argument("--out", default=None, type=writable, help="the raw rows as JSON lines (written anew)")
     args = ap.parse_args()
 
-    rows = [json.loads(line) for line in open(args.moa) if line.strip()]
+    rows = []
+    with open(args.moa) as f:
+        for i, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except ValueError as e:
+                ap.error(f"argument moa: `{args.moa}` line {i} is not JSON ({e})")
     if not rows:
-        sys.exit(f"{args.moa}: no rows")
+        ap.error(f"argument moa: `{args.moa}` has no rows")
+    if not all(isinstance(r, dict) for r in rows):
+        ap.error(f"argument moa: `{args.moa}` holds JSON that is not an object a line "
+                 "(bench_prefill's rows)")
+    if rows[0].get("dtype") not in ("bf16", "f16"):
+        ap.error(f"argument moa: `{args.moa}` line 1's dtype is {rows[0].get('dtype')!r}: "
+                 "allowed bf16, f16 (bench_prefill's rows)")
+    torch = need_torch()
+    F = torch.nn.functional
     dev = torch.device("cuda")
     dtype = {"bf16": torch.bfloat16, "f16": torch.float16}[rows[0]["dtype"]]
     print(f"# {torch.cuda.get_device_name()}, torch {torch.__version__}, {rows[0]['dtype']}", flush=True)

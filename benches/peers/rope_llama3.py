@@ -9,12 +9,22 @@ asks transformers' `ROPE_INIT_FUNCTIONS["llama3"]` for the same config and check
 against the same values, so the two agree transitively. Prints one JSON line; exit 1 on
 a mismatch.
 """
+import argparse
 import json
 import sys
 
-import torch
-from transformers import LlamaConfig
-from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+# No options, but `--help` says what it does, and a bad argument is refused, before torch
+# and transformers are imported: a machine without them (a CPU-only one) got a
+# ModuleNotFoundError traceback for either (round 38 of the new user's journey).
+argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
+try:
+    import torch
+    from transformers import LlamaConfig
+    from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+except ImportError as e:
+    sys.stderr.write(f"{sys.argv[0]}: this check needs PyTorch and transformers ({e}); run it "
+                     "on the GPU machine, which has both (`pip install torch transformers`)\n")
+    sys.exit(2)
 
 BLENDED = {15: 0.001290547928209264, 16: 0.00042955679655936815, 17: 9.70828780262767e-05}
 scaling = {"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,

@@ -160,8 +160,10 @@ fn check_request_lengths(
         );
     }
     for &p in prompts {
-        let n = p.saturating_add(new);
-        if let Some((what, ctx)) = contexts.iter().find(|(_, c)| n > *c) {
+        // Summed in u128: a saturated usize printed `--prompt 18446744073709551615 + --new
+        // 32 = 18446744073709551615 tokens`, a sum that does not add up (round 38).
+        let n = p as u128 + new as u128;
+        if let Some((what, ctx)) = contexts.iter().find(|(_, c)| n > *c as u128) {
             anyhow::bail!(
                 "--prompt {p} + --new {new} = {n} tokens is past the context of {what}: {ctx} \
                  tokens; allowed --prompt 1..={} with --new {new}",
@@ -191,6 +193,27 @@ fn check_runs_and_outputs(args: &BenchArgs) -> anyhow::Result<()> {
         anyhow::bail!(
             "--no-dense with no --plan leaves nothing to bench: give a --plan, or drop --no-dense"
         );
+    }
+    // Flags of the benchmark rows only, which --checks-only does not run: they were
+    // ignored in silence (`--checks-only --parity 8 --launches` timed nothing; the parity
+    // check's grouped prefill takes 37-token groups whatever --prefill-sub says) (round 38).
+    if args.checks_only {
+        let given: Vec<&str> = [
+            (args.launches, "--launches"),
+            (args.prefill_rows.is_some(), "--prefill-rows"),
+            (args.prefill_sub.is_some(), "--prefill-sub"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, f)| *f)
+        .collect();
+        if !given.is_empty() {
+            anyhow::bail!(
+                "{} set how the benchmark rows run, and --checks-only runs none: drop {}, or --checks-only",
+                given.join(", "),
+                if given.len() == 1 { "it" } else { "them" }
+            );
+        }
     }
     if args.wgpu && args.parity.is_none() {
         anyhow::bail!(
@@ -270,7 +293,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     // without its weights.
     let shape = match &args.model {
         None => like_shape(&args)?,
-        Some(m) => moa::model::read_config(m)?.0,
+        // Named with its flag: a missing one said only "cannot read `PATH`" (round 38).
+        Some(m) => {
+            moa::model::read_config(m)
+                .with_context(|| format!("--model `{}`", m.display()))?
+                .0
+        }
     };
     let shape_name = match &args.model {
         None => format!("--like {}", args.like),
@@ -319,11 +347,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 }
             );
         }
-        if PARITY_PROMPT.saturating_add(n) > pm.context_length {
+        // In u128, as the --prompt sum above: a saturated sum printed 400 + N = N.
+        let total = PARITY_PROMPT as u128 + n as u128;
+        if total > pm.context_length as u128 {
             anyhow::bail!(
-                "--parity {n}: its longest prompt ({PARITY_PROMPT} tokens) + {n} = {} tokens \
+                "--parity {n}: its longest prompt ({PARITY_PROMPT} tokens) + {n} = {total} tokens \
                  is past the model's context of {} tokens; allowed --parity 1..={}",
-                PARITY_PROMPT.saturating_add(n),
                 pm.context_length,
                 pm.context_length.saturating_sub(PARITY_PROMPT)
             );

@@ -278,3 +278,29 @@ fn a_missing_bench_model_names_its_flag() {
     );
     assert!(!err.contains("CUDA"), "{err}");
 }
+
+/// Round 38's leftover: `moa generate`, `eval`, `calib`, `pipeline`, `validate`,
+/// `diagnose` and `profile` with a missing `--model` said "cannot read `PATH`" without the
+/// flag; each names it now (`commands::model_arg`), before any other input is read.
+#[test]
+fn a_missing_model_names_its_flag_in_every_command() {
+    let dir = scratch("missing-model-all");
+    let missing = dir.join("no-such-model.gguf");
+    let m = missing.to_str().unwrap();
+    let out = dir.join("c.jsonl");
+    let o = out.to_str().unwrap();
+    let work = dir.join("work");
+    let w = work.to_str().unwrap();
+    for args in [
+        vec!["generate", "--prompt", "hi", "--model", m],
+        vec!["eval", "--lengths", "256", "--model", m],
+        vec!["calib", "--out", o, "--model", m],
+        vec!["pipeline", "--workdir", w, "--model", m],
+    ] {
+        refused(
+            "moa",
+            &args,
+            &[&format!("--model `{m}`: cannot read it (give a GGUF file")],
+        );
+    }
+}

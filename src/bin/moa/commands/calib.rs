@@ -18,10 +18,7 @@ use crate::args::CalibArgs;
 pub fn run(args: CalibArgs) -> anyhow::Result<ExitCode> {
     let source = TextSource::parse(&args.source)?;
     let passkey_source = TextSource::parse(&args.passkey_source)?;
-    let path = match &args.model {
-        Some(p) => p.clone(),
-        None => model::default_model_path()?,
-    };
+    let path = super::model_arg(args.model.as_deref())?;
     let context = model::read_config(&path)?.0.context_length;
     check_text_scored(args.text_samples, args.text_scored)?;
     let least_prompt = least_prompt(&path, args.samples > 0)?;

@@ -133,10 +133,7 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
             "it holds no sample: an empty file, or blank lines only".into(),
         ));
     }
-    let path = match &args.model {
-        Some(p) => p.clone(),
-        None => model::default_model_path()?,
-    };
+    let path = super::model_arg(args.model.as_deref())?;
     // The calibration's token ids and the plan's shape against the config, before any
     // weight is read (both were checked after the load).
     let config = model::read_config(&path)?.0;

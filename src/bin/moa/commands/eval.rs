@@ -305,10 +305,7 @@ pub fn run(mut args: EvalArgs) -> anyhow::Result<ExitCode> {
     // One plan twice was scored twice, its rows repeated and its heatmap written twice.
     super::check_distinct_files("--plan", &args.plans)?;
     remove_dead_partials(&args);
-    let path = match &args.model {
-        Some(p) => p.clone(),
-        None => model::default_model_path()?,
-    };
+    let path = super::model_arg(args.model.as_deref())?;
     super::check_distinct_outputs(&[
         ("--json", args.json.as_deref()),
         ("--markdown", args.markdown.as_deref()),

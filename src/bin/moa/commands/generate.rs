@@ -316,10 +316,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    let model_path = match &args.model {
-        Some(p) => p.clone(),
-        None => model::default_model_path()?,
-    };
+    let model_path = super::model_arg(args.model.as_deref())?;
     let t0 = Instant::now();
     // The plan is checked against the model's config before the weights are read, so a
     // plan for another model fails at once, naming both files.

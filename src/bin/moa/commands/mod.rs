@@ -143,6 +143,25 @@ pub fn is_model_file(name: &str) -> bool {
     ) || name.ends_with(".safetensors")
 }
 
+/// The model a command reads: `--model`, else the fetched default (its error says how to
+/// fetch it). A `--model` path that cannot be read is refused naming the flag: it said
+/// only "cannot read `PATH`" (round 38's leftover, in every command but `moa bench`).
+pub fn model_arg(model: Option<&std::path::Path>) -> anyhow::Result<std::path::PathBuf> {
+    use anyhow::Context;
+    match model {
+        Some(m) => {
+            std::fs::metadata(m).with_context(|| {
+                format!(
+                    "--model `{}`: cannot read it (give a GGUF file or a Hugging Face model folder)",
+                    m.display()
+                )
+            })?;
+            Ok(m.to_path_buf())
+        }
+        None => Ok(moa::model::default_model_path()?),
+    }
+}
+
 /// The model a command reads: `--model`, else the fetched default (none when it is not
 /// fetched: the command says so itself).
 pub fn model_or_default(model: Option<&std::path::Path>) -> Option<std::path::PathBuf> {

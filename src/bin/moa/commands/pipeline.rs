@@ -250,10 +250,7 @@ fn near_step(args: &PipelineArgs) -> anyhow::Result<Option<NearStep>> {
     };
     let plan = moa::plan::Plan::load(path)
         .with_context(|| format!("--near `{}`: not a usable plan", path.display()))?;
-    let model = match &args.model {
-        Some(m) => m.clone(),
-        None => moa::model::default_model_path()?,
-    };
+    let model = super::model_arg(args.model.as_deref())?;
     let (config, _) = moa::model::read_config(&model)
         .with_context(|| format!("reading the config of `{}`", model.display()))?;
     config.check_plan(&plan).with_context(|| {
@@ -432,10 +429,7 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<ExitCode> {
         );
     }
     // Before the long steps: bad values fail in a second, not after calibration.
-    let model_path = match &args.model {
-        Some(p) => p.clone(),
-        None => moa::model::default_model_path()?,
-    };
+    let model_path = super::model_arg(args.model.as_deref())?;
     let context = moa::model::read_config(&model_path)?.0.context_length;
     let mut lengths = args.profile_lengths.clone();
     lengths.push(args.validate_length);

@@ -137,7 +137,7 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<ExitCode> {
     // reported only after the whole load (2 s for SmolLM2, minutes for a 7B model; round 18).
     let config = match (&args.like, &args.model) {
         (Some(like), _) => model::random::like_or_err(like)?,
-        (None, Some(m)) => model::read_config(m)?.0,
+        (None, Some(m)) => model::read_config(&super::model_arg(Some(m))?)?.0,
         (None, None) => model::read_config(&model::default_model_path()?)?.0,
     };
     // The samples this run profiles against the model (token ids, context), before the

@@ -83,10 +83,7 @@ pub fn validate(args: &ValidateArgs) -> anyhow::Result<Outcome> {
     for p in &args.plans {
         plans.push((p.display().to_string(), Plan::load(p)?));
     }
-    let path = match &args.model {
-        Some(p) => p.clone(),
-        None => model::default_model_path()?,
-    };
+    let path = super::model_arg(args.model.as_deref())?;
     // Before the weights load (a sample past the context was scored: round 35).
     super::check_calib_vocab(&args.calib, &samples, &model::read_config(&path)?.0)?;
     let model = Model::load(&path)?;

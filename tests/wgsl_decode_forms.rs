@@ -891,8 +891,9 @@ fn rules_table_shares_one_source_and_matches_reference() {
     );
 }
 
-/// Session 47: the scalar prefill with two keys a step ([`WgslTuning::prefill_key_pairs`],
-/// what the wgpu engine runs on GPUs) against the CPU reference on the standard prefill
+/// Session 47: the scalar prefill with two keys a step ([`WgslTuning::prefill_key_pairs`])
+/// and 64 or 128 queries a workgroup ([`WgslTuning::prefill_q_tile`]), what the wgpu engine
+/// runs on GPUs, against the CPU reference on the standard prefill
 /// cases (ragged rows, spans below and past N, the sink, N not a multiple of the tile),
 /// with the rules baked and from the table; the default keeps one key a step.
 #[test]
@@ -910,11 +911,19 @@ fn prefill_key_pairs_match_reference() {
             continue;
         }
         let module = lower::lower(&load_plan(file), storage);
-        for (pairs, table) in [(Some(true), false), (Some(true), true), (None, false)] {
-            let label = format!("{file} {storage:?} pairs {pairs:?} table {table}");
+        for (pairs, table, q_tile) in [
+            (Some(true), false, None),
+            (Some(true), true, Some(128)),
+            (None, false, None),
+            (Some(true), false, Some(64)),
+            (None, true, Some(128)),
+        ] {
+            let label =
+                format!("{file} {storage:?} pairs {pairs:?} table {table} q_tile {q_tile:?}");
             let tuning = WgslTuning {
                 prefill_key_pairs: pairs,
                 rules_table: table,
+                prefill_q_tile: q_tile,
                 ..WgslTuning::default()
             };
             let arts = generate_with(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
@@ -930,6 +939,10 @@ fn prefill_key_pairs_match_reference() {
                     "{label}: {}",
                     a.path
                 );
+                // The executor launches from the ABI's tile, not from a constant.
+                let q = q_tile.unwrap_or(moa::lower::consts::WGSL_PREFILL_Q_TILE);
+                assert_eq!(a.kernels[0].abi.tiles.q_tile, Some(q), "{label}");
+                assert_eq!(a.kernels[0].abi.block, [q, 1, 1], "{label}");
             }
             let exec = WgpuAttention::new_with(&ctx, &module, &arts, Default::default())
                 .unwrap_or_else(|e| panic!("{label}: {e}"));
@@ -951,6 +964,21 @@ fn prefill_key_pairs_match_reference() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // A tile past WebGPU's default 256 invocations, or none, is refused by name.
+    let module = lower::lower(&load_plan("fixture-gqa.toml"), StorageType::F32);
+    for q in [0, 257] {
+        let tuning = WgslTuning {
+            prefill_q_tile: Some(q),
+            ..WgslTuning::default()
+        };
+        let e = generate_with(&module, tuning)
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            e.contains(&format!("prefill_q_tile {q}: allowed 1..=256")),
+            "{e}"
+        );
+    }
 }
 
 /// Session 44: a module whose layers all have the same rules (a dense plan, a uniform

@@ -480,6 +480,15 @@ pub struct WgslTuning {
     /// 47, lead call 2"). A layer whose key tile is one key (head dims past the workgroup
     /// memory's two-key fit) keeps one key a step.
     pub prefill_key_pairs: Option<bool>,
+    /// Queries (invocations) a workgroup of the scalar prefill, each K/V tile staged once
+    /// for all of them. `None` (the default, what `moa-compile` writes):
+    /// [`WGSL_PREFILL_Q_TILE`](crate::lower::consts::WGSL_PREFILL_Q_TILE) = 32; the wgpu
+    /// engine, where unset, takes 128 on every adapter but a CPU one. On an H100 through
+    /// Vulkan (SmolLM2 shape, 16 × 4096, two keys a step) the attention of a moa-50 pass
+    /// took 370 ms at 32, 212–214 at 64 and 182 at 128 (dense 310 at 64, 259 at 128;
+    /// RESULTS "Session 47, lead calls 4 and 5"). Allowed 1..=256 (WebGPU's default
+    /// invocations a workgroup); others are refused by [`generate_with`](super::generate_with).
+    pub prefill_q_tile: Option<u32>,
 }
 
 /// How the flat decode forms its Q·K scores ([`WgslTuning::decode_sg_flat_qk`]). Every
@@ -649,6 +658,7 @@ impl Default for WgslTuning {
             decode_sg_flat_qpack: false,
             rules_table: false,
             prefill_key_pairs: None,
+            prefill_q_tile: None,
         }
     }
 }

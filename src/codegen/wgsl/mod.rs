@@ -613,6 +613,14 @@ fn generate_part(
                 .into(),
         });
     }
+    if let Some(q) = tuning.prefill_q_tile.filter(|q| !(1..=256).contains(q)) {
+        return Err(CodegenError::Unsupported {
+            target: "wgsl",
+            message: format!(
+                "prefill_q_tile {q}: allowed 1..=256 (queries a workgroup, within WebGPU's default 256 invocations)"
+            ),
+        });
+    }
     if tuning.decode_sg_no_combine && tuning.decode_fused_merge.unwrap_or(false) {
         return Err(CodegenError::Unsupported {
             target: "wgsl",
@@ -659,6 +667,7 @@ fn generate_part(
         // source names no layer either ([`RulesForm`]).
         let entry = rules.entry(format!("moa_prefill_{dtype}_hd{d}"), label);
         let k_tile = prefill_k_tile(d);
+        let q_tile = tuning.prefill_q_tile.unwrap_or(WGSL_PREFILL_Q_TILE);
         let source = super::render(
             &env,
             PREFILL,
@@ -666,7 +675,7 @@ fn generate_part(
             &PrefillCtx {
                 layer: &ctx,
                 entry_point: &entry,
-                q_tile: WGSL_PREFILL_Q_TILE,
+                q_tile,
                 k_tile,
                 shared_text: rules.shared,
                 rules_table: rules.table,
@@ -708,12 +717,10 @@ fn generate_part(
             entry,
             KernelAbi::new(
                 params,
-                [WGSL_PREFILL_Q_TILE, 1, 1],
-                Grid::QueryTiles {
-                    q_tile: WGSL_PREFILL_Q_TILE,
-                },
+                [q_tile, 1, 1],
+                Grid::QueryTiles { q_tile },
                 Tiles {
-                    q_tile: Some(WGSL_PREFILL_Q_TILE),
+                    q_tile: Some(q_tile),
                     k_tile: Some(k_tile),
                     ..Tiles::default()
                 },

@@ -166,8 +166,14 @@ fn compile_plan(
     }
     // The scalar prefill's two keys a step, unset: on GPUs, not on a CPU adapter
     // (`crate::codegen::wgsl::WgslTuning::prefill_key_pairs`).
+    // So are its 128 queries a workgroup (`WgslTuning::prefill_q_tile`; 32 on a CPU
+    // adapter, where a short row's tile would run 128 lanes for a few queries).
+    let gpu = ctx.adapter_info().device_type != wgpu::DeviceType::Cpu;
     if tuning.prefill_key_pairs.is_none() {
-        tuning.prefill_key_pairs = Some(ctx.adapter_info().device_type != wgpu::DeviceType::Cpu);
+        tuning.prefill_key_pairs = Some(gpu);
+    }
+    if tuning.prefill_q_tile.is_none() && gpu {
+        tuning.prefill_q_tile = Some(ENGINE_GPU_PREFILL_Q_TILE);
     }
     // The fused merge, unset (`MOA_WGSL_FUSED_MERGE`): the form's choice, on where the
     // flat decode on subgroups runs (`options::engine_fused_merge`).
@@ -179,6 +185,10 @@ fn compile_plan(
     ));
     Ok(Compiled::wgsl_with(plan, storage, tuning)?)
 }
+
+/// The scalar prefill's queries a workgroup the engine takes on GPU adapters
+/// (`WgslTuning::prefill_q_tile`; DESIGN §7.7 "s47-pattn").
+pub const ENGINE_GPU_PREFILL_Q_TILE: u32 = 128;
 
 /// What kernels compiled ahead of time run, for the refusals of a tuning asked over them.
 pub const PRECOMPILED_TUNING: &str = "precompiled kernels keep the tuning they were written \

@@ -20,8 +20,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-# hf_decode's checks (a bad value is argparse's usage error, a missing torch one line).
-from hf_decode import SHAPES, need_torch, need_transformers, whole, writable  # noqa: E402
+from hf_decode import SHAPES  # noqa: E402
+# The peers' argument checks (a bad value is argparse's usage error, a missing torch one line).
+from peer_args import need_torch, need_transformers, whole, writable  # noqa: E402
 
 # Imported by main() once the arguments are checked (need_torch): --help and a bad value
 # need no PyTorch.

@@ -849,23 +849,8 @@ fn rules_table_shares_one_source_and_matches_reference() {
             let rules = a.kernels[0].abi.params.iter().find(|p| p.arg == Arg::Rules);
             assert_eq!(rules.map(|p| p.index), Some(6), "{file}");
         }
-        let exec = WgpuAttention::new_with(&ctx, &module, &arts, Default::default())
-            .unwrap_or_else(|e| panic!("{file}: {e}"));
-        let (hq, d) = (
-            module.shape.q_heads as usize,
-            module.shape.head_dim as usize,
-        );
-        let (prefill_cases, _) = standard_cases(&module, 0x5eed);
-        for case in &prefill_cases {
-            let got = exec
-                .run_prefill_case(case)
-                .unwrap_or_else(|e| panic!("{file} {}: {e}", case.name));
-            if let Err(e) =
-                check_output(&case.name, hq, d, &got, &case.expected, tolerance(storage))
-            {
-                failures.push(format!("{file} {storage:?} prefill: {e}"));
-            }
-        }
+        let label = format!("{file} {storage:?} prefill");
+        failures.extend(prefill_failures(&ctx, &module, &arts, 0x5eed, &label));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     run_flat_forms(
@@ -889,6 +874,41 @@ fn rules_table_shares_one_source_and_matches_reference() {
             forms
         },
     );
+}
+
+/// The prefill kernels of `arts` against the CPU reference on `module`'s standard prefill
+/// cases (seed `seed`), each failure named with `label` and the case.
+fn prefill_failures(
+    ctx: &WgpuContext,
+    module: &moa::lower::KernelModule,
+    arts: &[moa::codegen::Artifact],
+    seed: u64,
+    label: &str,
+) -> Vec<String> {
+    let exec = WgpuAttention::new_with(ctx, module, arts, Default::default())
+        .unwrap_or_else(|e| panic!("{label}: {e}"));
+    let (hq, d) = (
+        module.shape.q_heads as usize,
+        module.shape.head_dim as usize,
+    );
+    let (prefill_cases, _) = standard_cases(module, seed);
+    let mut failures = Vec::new();
+    for case in &prefill_cases {
+        let got = exec
+            .run_prefill_case(case)
+            .unwrap_or_else(|e| panic!("{label} {}: {e}", case.name));
+        if let Err(e) = check_output(
+            &case.name,
+            hq,
+            d,
+            &got,
+            &case.expected,
+            tolerance(module.storage),
+        ) {
+            failures.push(format!("{label}: {e}"));
+        }
+    }
+    failures
 }
 
 /// Session 47: the scalar prefill with two keys a step ([`WgslTuning::prefill_key_pairs`])
@@ -944,23 +964,7 @@ fn prefill_key_pairs_match_reference() {
                 assert_eq!(a.kernels[0].abi.tiles.q_tile, Some(q), "{label}");
                 assert_eq!(a.kernels[0].abi.block, [q, 1, 1], "{label}");
             }
-            let exec = WgpuAttention::new_with(&ctx, &module, &arts, Default::default())
-                .unwrap_or_else(|e| panic!("{label}: {e}"));
-            let (hq, d) = (
-                module.shape.q_heads as usize,
-                module.shape.head_dim as usize,
-            );
-            let (prefill_cases, _) = standard_cases(&module, 0x9a125);
-            for case in &prefill_cases {
-                let got = exec
-                    .run_prefill_case(case)
-                    .unwrap_or_else(|e| panic!("{label} {}: {e}", case.name));
-                if let Err(e) =
-                    check_output(&case.name, hq, d, &got, &case.expected, tolerance(storage))
-                {
-                    failures.push(format!("{label}: {e}"));
-                }
-            }
+            failures.extend(prefill_failures(&ctx, &module, &arts, 0x9a125, &label));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

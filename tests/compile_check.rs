@@ -502,3 +502,88 @@ fn check_says_when_a_file_differs_only_in_line_endings() {
         assert!(err.contains(want), "`{want}` not in:\n{err}");
     }
 }
+
+/// `--wgsl-prefill-q-tile` and `--wgsl-prefill-key-pairs` write the scalar prefill the wgpu
+/// engine runs on a GPU (the forms `tests/wgsl_decode_forms.rs::prefill_key_pairs_match_reference`
+/// checks against the CPU reference): the folder's sources are exactly the library's for that
+/// tuning, its manifest launches 128 invocations a workgroup, `--check` needs the same flags,
+/// and out-of-range or CUDA-only uses are refused, naming the flag (they were missing: an
+/// app embedding moa-compile's kernels got 32 queries a workgroup and one key a step).
+#[test]
+fn wgsl_prefill_flags_write_the_gpu_forms_and_check_needs_them() {
+    use moa::codegen::{wgsl, Compiled, Phase, Target};
+    use moa::lower::StorageType;
+    let dir = scratch("wgsl-prefill-flags");
+    let plan = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/fixture-gqa.toml");
+    let p = plan.to_str().unwrap();
+    let flags = ["--wgsl-prefill-q-tile", "128", "--wgsl-prefill-key-pairs"];
+    let mut args = vec![p, "-o", "out", "--target", "wgsl"];
+    args.extend(flags);
+    let (code, err) = compile(&dir, &args);
+    assert_eq!(code, 0, "{err}");
+
+    let read = Compiled::read(
+        &dir.join("out"),
+        &fixture_plan(),
+        StorageType::F16,
+        Target::Wgsl,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let tuning = wgsl::WgslTuning {
+        prefill_q_tile: Some(128),
+        prefill_key_pairs: Some(true),
+        ..Default::default()
+    };
+    let lib = wgsl::generate_with(
+        &moa::lower::lower(&fixture_plan(), StorageType::F16),
+        tuning,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let arts = read.artifacts(Target::Wgsl);
+    assert_eq!(arts.len(), lib.len());
+    let mut prefills = 0;
+    for (a, b) in arts.iter().zip(&lib) {
+        assert_eq!(a.path, b.path);
+        assert!(
+            a.source == b.source,
+            "{} differs from the library's",
+            a.path
+        );
+        if a.kernels[0].phase == Phase::Prefill {
+            prefills += 1;
+            assert_eq!(a.kernels[0].abi.block, [128, 1, 1], "{}", a.path);
+            assert!(a.source.contains("two keys a step"), "{}", a.path);
+        }
+    }
+    assert!(prefills > 0);
+
+    // --check with the same flags: identical; without them: the prefill files differ.
+    let mut check = args.clone();
+    check.push("--check");
+    let (code, err) = compile(&dir, &check);
+    assert_eq!(code, 0, "{err}");
+    let (code, err) = compile(&dir, &[p, "-o", "out", "--target", "wgsl", "--check"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("prefill"), "{err}");
+
+    for (bad, want) in [
+        (vec!["--wgsl-prefill-q-tile", "0"], "1..=256"),
+        (vec!["--wgsl-prefill-q-tile", "257"], "1..=256"),
+        (
+            vec!["--target", "cuda", "--wgsl-prefill-key-pairs"],
+            "--wgsl-prefill-key-pairs shapes the WGSL kernels, and --target cuda writes none",
+        ),
+        (
+            vec!["--target", "cuda", "--wgsl-prefill-q-tile", "64"],
+            "--wgsl-prefill-q-tile shapes the WGSL kernels",
+        ),
+    ] {
+        let mut a = vec![p, "-o", "bad"];
+        a.extend(bad.iter().copied());
+        let (code, err) = compile(&dir, &a);
+        assert_eq!(code, 2, "{bad:?}: {err}");
+        assert!(err.contains(want), "{bad:?}: {err}");
+        assert!(err.contains("--wgsl-prefill"), "{bad:?}: {err}");
+        assert!(!dir.join("bad").exists(), "{bad:?} wrote a folder");
+    }
+}

@@ -62,6 +62,44 @@ struct Args {
     /// runs, then erases it; only when stderr is a terminal, never into a pipe or file.
     #[arg(short, long)]
     quiet: bool,
+    /// Queries a workgroup of the WGSL scalar prefill (the prefill of adapters without
+    /// matrix units), each K/V tile staged once for all of them: 1..=256, 32 by default.
+    /// The wgpu engine takes 128 on a GPU (H100 through Vulkan, SmolLM2 shape, 16 × 4096
+    /// tokens: the attention of a prefill pass 182 ms against 370 at 32) and 32 on a CPU
+    /// adapter. The manifest's workgroup size and launch grid follow it.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256), value_name = "N")]
+    wgsl_prefill_q_tile: Option<u32>,
+    /// The WGSL scalar prefill takes two keys a step (one maximum and one rescale a pair),
+    /// as the wgpu engine does on a GPU (0.92× the attention time of one key a step on an
+    /// H100); one key a step by default (on lavapipe the longer loop compiled slower).
+    #[arg(long)]
+    wgsl_prefill_key_pairs: bool,
+}
+
+/// The WGSL speed choices of `--wgsl-prefill-q-tile` and `--wgsl-prefill-key-pairs`; refused
+/// with `--target cuda`, which writes no WGSL (the flags did nothing there).
+fn wgsl_tuning(args: &Args) -> anyhow::Result<codegen::wgsl::WgslTuning> {
+    let given: Vec<&str> = [
+        (args.wgsl_prefill_q_tile.is_some(), "--wgsl-prefill-q-tile"),
+        (args.wgsl_prefill_key_pairs, "--wgsl-prefill-key-pairs"),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, f)| *f)
+    .collect();
+    if matches!(args.target, TargetArg::Cuda) && !given.is_empty() {
+        anyhow::bail!(
+            "{} shape{} the WGSL kernels, and --target cuda writes none: drop {}, or use --target wgsl or all",
+            given.join(" and "),
+            if given.len() == 1 { "s" } else { "" },
+            if given.len() == 1 { "it" } else { "them" }
+        );
+    }
+    Ok(codegen::wgsl::WgslTuning {
+        prefill_q_tile: args.wgsl_prefill_q_tile,
+        prefill_key_pairs: args.wgsl_prefill_key_pairs.then_some(true),
+        ..Default::default()
+    })
 }
 
 /// The status line of a long compile: redrawn on stderr at most 4 times a second, only
@@ -161,6 +199,7 @@ impl StatusLine {
 /// Compiles (or with --check compares); `Ok(false)`: --check found differences.
 fn run(args: Args) -> anyhow::Result<bool> {
     let start = Instant::now();
+    let wgsl = wgsl_tuning(&args)?;
     // A file where the folder goes failed only at the first kernel file, as "cannot write
     // `OUT/wgsl/l00_prefill.wgsl`: Not a directory".
     if args.output.exists() && !args.output.is_dir() {
@@ -232,8 +271,9 @@ fn run(args: Args) -> anyhow::Result<bool> {
     // A 1024-layer plan compiles for minutes (229 s on this project's 2-core machine,
     // benches/RESULTS.md round 15), silently before this line.
     let mut status = StatusLine::new(start, !args.quiet && std::io::stderr().is_terminal());
-    let compiled =
-        codegen::compile_with_progress(&plan, targets, storage, &mut |p| status.compile(p));
+    let compiled = codegen::compile_tuned_with_progress(&plan, targets, storage, wgsl, &mut |p| {
+        status.compile(p)
+    });
     let compiled = match compiled {
         Ok(c) => c,
         Err(e) => {

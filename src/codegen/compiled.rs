@@ -10,6 +10,7 @@
 use std::path::Path;
 
 use super::cuda::{DecodeTuning, PrefillTuning};
+use super::wgsl::WgslTuning;
 use super::{emit, limits, Artifact, CodegenError, KernelInfo, Target};
 use crate::lower::{lower, KernelModule, StorageType};
 use crate::plan::Plan;
@@ -22,6 +23,10 @@ pub struct CompileOptions {
     pub cuda_decode: DecodeTuning,
     /// Shape of the CUDA prefill kernel (warpgroups, key tile, blocks per SM); likewise.
     pub cuda_prefill: PrefillTuning,
+    /// Speed choices of the WGSL kernels ([`WgslTuning`]); the default is what
+    /// `moa-compile` writes without its `--wgsl-*` flags (forms every adapter runs well,
+    /// a CPU one included).
+    pub wgsl: WgslTuning,
 }
 
 /// The kernels of one plan: the lowered module they were generated from and, per target,
@@ -86,6 +91,21 @@ pub fn compile_with_progress(
     storage: StorageType,
     progress: &mut dyn FnMut(&CompileProgress),
 ) -> Result<Compiled, CodegenError> {
+    compile_tuned_with_progress(plan, targets, storage, WgslTuning::default(), progress)
+}
+
+/// [`compile_with_progress`] with the WGSL kernels' speed choices `wgsl` instead of the
+/// default (`moa-compile --wgsl-prefill-q-tile 128 --wgsl-prefill-key-pairs` writes the
+/// scalar prefill the wgpu engine runs on a GPU). The CUDA kernels are the default's.
+/// Errors as [`compile`], and [`CodegenError::Unsupported`] for a choice outside its
+/// range (e.g. [`WgslTuning::prefill_q_tile`] past 1..=256).
+pub fn compile_tuned_with_progress(
+    plan: &Plan,
+    targets: &[Target],
+    storage: StorageType,
+    wgsl: WgslTuning,
+    progress: &mut dyn FnMut(&CompileProgress),
+) -> Result<Compiled, CodegenError> {
     let module = lower(plan, storage);
     // The CUDA prefill's default for this head_dim (`PrefillTuning::default_for`) and the
     // decode's for this GQA group (`DecodeTuning::default_for`), as the CUDA executor
@@ -93,6 +113,7 @@ pub fn compile_with_progress(
     let options = CompileOptions {
         cuda_decode: DecodeTuning::default_for(module.shape.group_size()),
         cuda_prefill: PrefillTuning::default_for(storage, module.shape.head_dim),
+        wgsl,
     };
     Compiled::from_module_with_progress(module, targets, options, progress)
 }
@@ -153,11 +174,9 @@ impl Compiled {
                 })
             };
             let artifacts = match t {
-                Target::Wgsl => super::wgsl::generate_with_progress(
-                    &module,
-                    super::wgsl::WgslTuning::default(),
-                    &mut generated,
-                )?,
+                Target::Wgsl => {
+                    super::wgsl::generate_with_progress(&module, options.wgsl, &mut generated)?
+                }
                 Target::Cuda => super::cuda::generate_variant_progress(
                     &module,
                     options.cuda_decode,

@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 use crate::lower::KernelModule;
 
 pub use compiled::{
-    compile, compile_with_progress, CompileOptions, CompileProgress, CompileStage, Compiled,
+    compile, compile_tuned_with_progress, compile_with_progress, CompileOptions, CompileProgress,
+    CompileStage, Compiled,
 };
 
 /// Every failure of compiling a plan's kernels, writing them, and reading a compile's

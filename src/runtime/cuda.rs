@@ -987,6 +987,7 @@ impl CudaAttention {
         let options = CompileOptions {
             cuda_decode: tuning,
             cuda_prefill: prefill,
+            ..CompileOptions::default()
         };
         let artifacts = Compiled::from_module(module.clone(), &[Target::Cuda], options)?
             .into_artifacts(Target::Cuda);

@@ -2195,10 +2195,20 @@ fn lists(args: &[String]) -> Result<(), String> {
         [p, r, n, w, t] => (p, num(r)?, num(n)?, num(w)?, num(t)?),
         _ => return Err(usage.into()),
     };
-    if rows == 0 || n == 0 {
-        return Err(usage.into());
+    if rows == 0 || n == 0 || resident == 0 || tile == 0 {
+        return Err(format!(
+            "ROWS, N, RESIDENT and TILE must be 1 or more: {usage}"
+        ));
     }
     let plan = Plan::load(Path::new(path)).map_err(|e| e.to_string())?;
+    // Past the plan's context the caches and spans are sized for fewer tokens; the lists
+    // were printed anyway, for positions no run can reach (round 38).
+    let ctx = plan.model().max_context_tokens;
+    if n > ctx {
+        return Err(format!(
+            "N {n} is past the context of `{path}` (model.max_context_tokens = {ctx}): allowed N 1..={ctx}"
+        ));
+    }
     let module = lower(&plan, StorageType::F16);
     let pos = vec![n - 1; rows as usize];
     println!(

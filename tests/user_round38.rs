@@ -256,10 +256,26 @@ fn benchmark_row_flags_with_checks_only_are_refused() {
             vec!["--prefill-sub", "64", "--launches"],
             "--launches, --prefill-sub set how",
         ),
+        // Round 38's leftover: these had defaults, so a given one went unnoticed.
+        (vec!["--batch", "4"], "--batch set how"),
+        (vec!["--prompt", "512"], "--prompt set how"),
+        (vec!["--new", "8"], "--new set how"),
+        (vec!["--max-batch", "8"], "--max-batch set how"),
+        (vec!["--prefill-chunk", "512"], "--prefill-chunk set how"),
+        (vec!["--dtype", "f16"], "--dtype set how"),
+        (
+            vec!["--like", "llama-3-8b", "--no-dense"],
+            "--like, --no-dense set how",
+        ),
+        (
+            vec!["--plan", concat!(env!("CARGO_MANIFEST_DIR"), "/plans/fixture-gqa.toml")],
+            "--plan is used by the benchmark rows and --parity, and --checks-only --check-ops runs neither",
+        ),
+        (vec!["--fuse"], "--fuse is used by the benchmark rows and --parity"),
     ] {
         let mut args = vec!["bench", "--checks-only", "--check-ops"];
         args.extend(extra);
-        refused("moa", &args, &[named, "and --checks-only runs none: drop"]);
+        refused("moa", &args, &[named, "runs n"]);
     }
     let (code, _, err) = run("moa", &["bench", "--checks-only", "--check-ops"]);
     assert_eq!(code, 2, "{err}");

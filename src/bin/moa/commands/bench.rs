@@ -19,9 +19,9 @@ use super::{load_plan, storage};
 #[derive(clap::Args)]
 pub struct BenchArgs {
     /// Random weights (made on the GPU) of a known shape: smollm2-135m, llama-2-7b,
-    /// llama-3-8b, llama-3.2-1b, llama-3.2-3b. Ignored with --model.
-    #[arg(long, default_value = "smollm2-135m")]
-    pub like: String,
+    /// llama-3-8b, llama-3.2-1b, llama-3.2-3b (default smollm2-135m). Not with --model.
+    #[arg(long)]
+    pub like: Option<String>,
     /// KV heads of the --like shape (GQA groups of q_heads / N query heads; 1 is MQA), in
     /// place of its own: e.g. `--like llama-3-8b --kv-heads 2` for groups of 16. Must
     /// divide the shape's query heads. Not with --model (a checkpoint's heads are its own);
@@ -39,24 +39,25 @@ pub struct BenchArgs {
     #[arg(long)]
     pub no_dense: bool,
     /// Prompt lengths in tokens (random ids); each + --new must fit the model's and every
-    /// plan's context (checked before the GPU).
-    #[arg(long, value_delimiter = ',', default_value = "1024")]
+    /// plan's context (checked before the GPU). Default 1024.
+    #[arg(long, value_delimiter = ',')]
     pub prompt: Vec<usize>,
-    /// Batch sizes; `max` = the largest that fits (the memory planner), per plan.
-    #[arg(long, value_delimiter = ',', default_value = "1")]
+    /// Batch sizes; `max` = the largest that fits (the memory planner), per plan. Default 1.
+    #[arg(long, value_delimiter = ',')]
     pub batch: Vec<String>,
-    /// Decode steps per run (two warm-up steps, the rest timed).
-    #[arg(long, default_value_t = 32)]
-    pub new: usize,
-    /// Storage type of weights, activations fed to GEMMs and the KV cache: bf16, f16, f32.
-    #[arg(long, default_value = "bf16")]
-    pub dtype: String,
+    /// Decode steps per run (two warm-up steps, the rest timed). Default 32.
+    #[arg(long)]
+    pub new: Option<usize>,
+    /// Storage type of weights, activations fed to GEMMs and the KV cache: bf16, f16, f32
+    /// (default bf16).
+    #[arg(long)]
+    pub dtype: Option<String>,
     /// Also time decode with one launch per kernel (no CUDA graph).
     #[arg(long)]
     pub launches: bool,
-    /// Most prompt tokens per prefill pass.
-    #[arg(long, default_value_t = 8192)]
-    pub prefill_chunk: usize,
+    /// Most prompt tokens per prefill pass. Default 8192.
+    #[arg(long)]
+    pub prefill_chunk: Option<usize>,
     /// Prefill computes only this many rows; the others copy their caches from them
     /// (decode reads the same slots either way; saves device time at large batches).
     /// Every row then holds the real K/V of a prompt of the same length. Allowed: 1 or more.
@@ -72,9 +73,9 @@ pub struct BenchArgs {
     /// the token-group check decodes this way too.
     #[arg(long)]
     pub fuse: bool,
-    /// Largest batch `max` may choose.
-    #[arg(long, default_value_t = 256)]
-    pub max_batch: usize,
+    /// Largest batch `max` may choose. Default 256.
+    #[arg(long)]
+    pub max_batch: Option<usize>,
     /// Run every op kernel against its CPU reference first (bf16, f16, f32).
     #[arg(long)]
     pub check_ops: bool,
@@ -86,7 +87,10 @@ pub struct BenchArgs {
     /// Include the wgpu engine in --parity.
     #[arg(long)]
     pub wgpu: bool,
-    /// Only the checks (--check-ops, --parity), no benchmark.
+    /// Only the checks (--check-ops, --parity), no benchmark: the flags that shape only the
+    /// benchmark rows (--like, --kv-heads, --no-dense, --prompt, --batch, --new, --dtype,
+    /// --launches, --prefill-chunk, --prefill-rows, --prefill-sub, --max-batch) are refused
+    /// with it, and so are --plan and --fuse without --parity.
     #[arg(long)]
     pub checks_only: bool,
     /// JSON lines of every result row (appended).
@@ -101,11 +105,50 @@ pub struct BenchArgs {
     pub gpu: usize,
 }
 
+/// The benchmark rows' settings where their flags are not given (the flags are options, so
+/// that `--checks-only`, which runs no row, can tell a given flag from a default).
+const DEFAULT_LIKE: &str = "smollm2-135m";
+const DEFAULT_PROMPT: usize = 1024;
+const DEFAULT_NEW: usize = 32;
+const DEFAULT_DTYPE: &str = "bf16";
+const DEFAULT_PREFILL_CHUNK: usize = 8192;
+const DEFAULT_MAX_BATCH: usize = 256;
+
+impl BenchArgs {
+    /// `--like`, or its default.
+    fn like(&self) -> &str {
+        self.like.as_deref().unwrap_or(DEFAULT_LIKE)
+    }
+
+    /// `--prompt`, or its default.
+    fn prompts(&self) -> Vec<usize> {
+        if self.prompt.is_empty() {
+            vec![DEFAULT_PROMPT]
+        } else {
+            self.prompt.clone()
+        }
+    }
+
+    /// `--batch`, or its default.
+    fn batches(&self) -> Vec<String> {
+        if self.batch.is_empty() {
+            vec!["1".into()]
+        } else {
+            self.batch.clone()
+        }
+    }
+
+    /// `--new`, or its default.
+    fn new_tokens(&self) -> usize {
+        self.new.unwrap_or(DEFAULT_NEW)
+    }
+}
+
 /// The `--like` shape, with `--kv-heads` in place of its own KV heads (named in its name,
 /// so the JSON rows say which); refused with `--model` and where it does not divide the
 /// query heads.
 fn like_shape(args: &BenchArgs) -> anyhow::Result<moa::model::LlamaConfig> {
-    let mut c = like_or_err(&args.like)?;
+    let mut c = like_or_err(args.like())?;
     if let Some(kv) = args.kv_heads {
         if kv == 0 || !c.q_heads.is_multiple_of(kv) {
             let allowed: Vec<String> = (1..=c.q_heads)
@@ -115,7 +158,7 @@ fn like_shape(args: &BenchArgs) -> anyhow::Result<moa::model::LlamaConfig> {
             anyhow::bail!(
                 "--kv-heads {kv} does not divide the {} query heads of --like {}: allowed {}",
                 c.q_heads,
-                args.like,
+                args.like(),
                 allowed.join(", ")
             );
         }
@@ -123,7 +166,7 @@ fn like_shape(args: &BenchArgs) -> anyhow::Result<moa::model::LlamaConfig> {
             c.kv_heads = kv;
             c.name = Some(format!(
                 "{} ({kv} KV heads)",
-                c.name.as_deref().unwrap_or(&args.like)
+                c.name.as_deref().unwrap_or(args.like())
             ));
         }
     }
@@ -197,11 +240,22 @@ fn check_runs_and_outputs(args: &BenchArgs) -> anyhow::Result<()> {
     // Flags of the benchmark rows only, which --checks-only does not run: they were
     // ignored in silence (`--checks-only --parity 8 --launches` timed nothing; the parity
     // check's grouped prefill takes 37-token groups whatever --prefill-sub says) (round 38).
+    // So were the others of the rows (round 38: --batch, --prompt, --new, --max-batch and
+    // --prefill-chunk had defaults, so a given one could not be told apart; now options).
     if args.checks_only {
         let given: Vec<&str> = [
+            (args.like.is_some(), "--like"),
+            (args.kv_heads.is_some(), "--kv-heads"),
+            (args.no_dense, "--no-dense"),
+            (!args.prompt.is_empty(), "--prompt"),
+            (!args.batch.is_empty(), "--batch"),
+            (args.new.is_some(), "--new"),
+            (args.dtype.is_some(), "--dtype"),
             (args.launches, "--launches"),
+            (args.prefill_chunk.is_some(), "--prefill-chunk"),
             (args.prefill_rows.is_some(), "--prefill-rows"),
             (args.prefill_sub.is_some(), "--prefill-sub"),
+            (args.max_batch.is_some(), "--max-batch"),
         ]
         .iter()
         .filter(|(on, _)| *on)
@@ -213,6 +267,17 @@ fn check_runs_and_outputs(args: &BenchArgs) -> anyhow::Result<()> {
                 given.join(", "),
                 if given.len() == 1 { "it" } else { "them" }
             );
+        }
+        // --check-ops alone uses no plan and no fused decode: only --parity runs them.
+        if args.parity.is_none() {
+            for (on, flag) in [(!args.plan.is_empty(), "--plan"), (args.fuse, "--fuse")] {
+                if on {
+                    anyhow::bail!(
+                        "{flag} is used by the benchmark rows and --parity, and --checks-only \
+                         --check-ops runs neither: drop {flag}, or add --parity N"
+                    );
+                }
+            }
         }
     }
     if args.wgpu && args.parity.is_none() {
@@ -249,7 +314,7 @@ fn check_runs_and_outputs(args: &BenchArgs) -> anyhow::Result<()> {
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
-    let dtype = storage(&args.dtype)?;
+    let dtype = storage(args.dtype.as_deref().unwrap_or(DEFAULT_DTYPE))?;
     if args.checks_only && !args.check_ops && args.parity.is_none() {
         // It ran nothing and exited 0: a CI step `moa bench --checks-only` passed
         // without a single check.
@@ -266,20 +331,20 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     // Checked before the driver loads and any run: a bad --batch was found only once the
     // first engine was built (after the checks and the copy-bandwidth run), `--batch 0`
     // was reported as "no row fits", and `--new 0` failed each row on the GPU.
-    let batches = parse_batches(&args.batch)?;
-    if args.new < 4 {
+    let batches = parse_batches(&args.batches())?;
+    let new = args.new_tokens();
+    if new < 4 {
         anyhow::bail!(
-            "--new {} is too few: allowed 4 or more (two warm-up steps, then timed steps)",
-            args.new
+            "--new {new} is too few: allowed 4 or more (two warm-up steps, then timed steps)"
         );
     }
     if let Some(p) = args.prompt.iter().find(|&&p| p == 0) {
         anyhow::bail!("--prompt {p}: allowed 1 or more tokens");
     }
-    if args.prefill_chunk == 0 {
+    if args.prefill_chunk == Some(0) {
         anyhow::bail!("--prefill-chunk 0: allowed 1 or more (prompt tokens per prefill pass)");
     }
-    if args.max_batch == 0 {
+    if args.max_batch == Some(0) {
         anyhow::bail!("--max-batch 0: allowed 1 or more (the largest batch `max` may choose)");
     }
     if args.parity == Some(0) {
@@ -301,7 +366,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let shape_name = match &args.model {
-        None => format!("--like {}", args.like),
+        None => format!("--like {}", args.like()),
         Some(m) => format!("--model `{}`", m.display()),
     };
     let mut contexts = vec![(shape_name, shape.context_length)];
@@ -314,7 +379,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     }
     if !args.checks_only {
         // --checks-only runs no --prompt/--new request.
-        check_request_lengths(&args.prompt, args.new, &contexts)?;
+        check_request_lengths(&args.prompts(), new, &contexts)?;
     }
     // --parity runs its own model (--model, else a random SmolLM2-135M) with the first
     // --plan, prompts of up to 400 tokens and N new ones.
@@ -539,7 +604,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             Some(m) => CudaLlama::new(m, plan.as_ref(), dtype, args.gpu)?,
             None => CudaLlama::random(&config, plan.as_ref(), dtype, args.gpu, args.seed)?,
         };
-        engine.prefill_chunk_tokens = args.prefill_chunk;
+        engine.prefill_chunk_tokens = args.prefill_chunk.unwrap_or(DEFAULT_PREFILL_CHUNK);
         engine.prefill_sample_rows = args.prefill_rows;
         engine.prefill_sub_tokens = args.prefill_sub;
         engine.fuse_small_decode = args.fuse;
@@ -556,12 +621,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         if !std::mem::replace(&mut header, true) {
             outln!("{}", bench::table_header());
         }
-        for &prompt in &args.prompt {
+        for prompt in args.prompts() {
             for b in &batches {
                 let batch = match *b {
                     None => engine
-                        .max_rows(prompt, args.new, 4 << 30)?
-                        .min(args.max_batch),
+                        .max_rows(prompt, new, 4 << 30)?
+                        .min(args.max_batch.unwrap_or(DEFAULT_MAX_BATCH)),
                     Some(n) => n,
                 };
                 if batch == 0 {
@@ -571,7 +636,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 let spec = BenchSpec {
                     prompt,
                     batch,
-                    new_tokens: args.new,
+                    new_tokens: new,
                     seed: args.seed,
                 };
                 let graphs: &[bool] = if args.launches {

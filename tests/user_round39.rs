@@ -13,7 +13,9 @@
 //! the band and said "widen the band"); `--pareto-intervals K` beside `--objective-length`
 //! was ignored in silence: refused now, naming both; summary.txt said "5 plan(s) from 51
 //! solve(s)" and left the others unexplained: a `dropped:` line counts the dominated and
-//! duplicate points beside the `skipped:` ones. Seconds each, tiny shapes.
+//! duplicate points beside the `skipped:` ones; `--objective-length 999` (no profile of
+//! that length) named no flag: it names the flag and the profiled lengths now. Seconds
+//! each, tiny shapes.
 
 mod common;
 
@@ -223,4 +225,29 @@ fn time_limit_spent_before_a_plan_names_the_flag() {
     );
     let err = refused("moa", &args, &["--time-limit", "time limit"]);
     assert!(!err.contains("widen the band"), "{err}");
+}
+
+/// An objective length that no profile has is refused naming `--objective-length` and the
+/// lengths it may take (the optimizer's "objective length N = 999 is not a profiled
+/// length" named no flag).
+#[test]
+fn objective_length_not_profiled_names_the_flag_and_the_lengths() {
+    let (dir, files) = tiny_profiles("objective");
+    let out = dir.join("out");
+    let args = optimize_args(
+        &files,
+        &[
+            "--density",
+            "0.5",
+            "--objective-length",
+            "999",
+            "-o",
+            common::cli::s(&out),
+        ],
+    );
+    refused(
+        "moa",
+        &args,
+        &["--objective-length 999", "allowed 512, 1024, 2048"],
+    );
 }

@@ -177,6 +177,18 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
     };
     let mut lens: Vec<u32> = profiles.iter().map(|p| p.n_tokens).collect();
     lens.sort_unstable();
+    // The optimizer's "objective length N = 999 is not a profiled length" named no flag
+    // (round 39).
+    if let Some(n) = args.objective_lengths.iter().find(|n| !lens.contains(n)) {
+        bail!(
+            "--objective-length {n} is not a length of the given profiles: allowed {} (the \
+             N of each --profile file, in tokens)",
+            lens.iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     let extra_lengths = extra_lengths(&args, &lens);
     let method = match args.method.as_str() {
         "milp" => Method::Milp,

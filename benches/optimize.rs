@@ -3,7 +3,9 @@
 //! 1k/2k/4k, density also at 8k) and a 7B-size one (32 × 32 heads, profiles at 2k/4k/8k,
 //! density also at 16k: 48 candidate rules, the band at 4 lengths, ≤ 2 rules per layer).
 //! Run with `cargo bench --bench optimize`; `MOA_BENCH_MILP=1` also runs microlp on the
-//! large instances (slow: it shows why the Lagrangian path exists).
+//! large instances (slow: it shows why the Lagrangian path exists);
+//! `MOA_BENCH_ONLY=TEXT` runs only the rows whose "shape: row" label contains TEXT
+//! (e.g. `MOA_BENCH_ONLY="7B shape: pareto"`; the raw instance's label is "raw 7B").
 //! A benchmark, not a test: it prints, it never asserts.
 
 use std::time::{Duration, Instant};
@@ -73,6 +75,11 @@ fn config(
     }
 }
 
+/// Whether the row labelled `label` runs (`MOA_BENCH_ONLY` unset, or a part of it).
+fn selected(label: &str) -> bool {
+    std::env::var("MOA_BENCH_ONLY").map_or(true, |only| label.contains(&only))
+}
+
 fn run_shape(name: &str, model: ModelShape, lengths: [u32; 3], run_milp: bool) {
     let t = Instant::now();
     let profiles: Vec<InfluenceProfile> = lengths
@@ -122,9 +129,12 @@ fn run_shape(name: &str, model: ModelShape, lengths: [u32; 3], run_milp: bool) {
             ),
         ),
     ] {
+        if !selected(&format!("{name}: {label}")) {
+            continue;
+        }
         report(&format!("  {label}"), &optimize(&profiles, &names, &cfg));
     }
-    if run_milp {
+    if run_milp && selected(&format!("{name}: single objective, microlp MILP")) {
         let cfg = config(band, extra, single, Method::Milp, false);
         report(
             "  single objective, microlp MILP (60 s)",
@@ -204,7 +214,7 @@ fn main() {
     );
     let inst = raw_7b_instance();
     for method in [Method::Lagrangian, Method::Milp] {
-        if method == Method::Milp && !run_milp {
+        if (method == Method::Milp && !run_milp) || !selected("raw 7B instance") {
             continue;
         }
         let opts = SolveOptions {

@@ -158,6 +158,8 @@ mod user_round36;
 mod user_round37;
 #[path = "user_round38.rs"]
 mod user_round38;
+#[path = "user_round39.rs"]
+mod user_round39;
 #[path = "version_commit.rs"]
 mod version_commit;
 #[path = "wgpu_options.rs"]

@@ -300,6 +300,13 @@ pub struct OptimizeResult {
     pub solves: usize,
     /// ε points that gave no plan, and why (infeasible box, budget spent).
     pub skipped: Vec<String>,
+    /// Solved points dropped by the Pareto filter: another point's losses are no larger
+    /// at every profiled length and smaller at one.
+    pub dominated: usize,
+    /// Solved points dropped as repeats of a kept plan (the same rule per unit, or the
+    /// same losses at every profiled length); with `dominated` and `plans`, every solve
+    /// that found a plan is accounted for.
+    pub duplicates: usize,
     /// Per profiled length with cut influence, `(N, negative, total)`: how many of the
     /// (query head, candidate rule) cut influences were below 0 and so cost 0 (a mask
     /// that lowers the loss to first order is not a gain the solver may spend). A plan
@@ -785,6 +792,7 @@ pub fn optimize(
     };
     let vecs: Vec<Vec<f64>> = found.iter().map(|(_, a)| losses_of(a)).collect();
     let mut keep: Vec<usize> = Vec::new();
+    let (mut dominated_n, mut duplicates) = (0usize, 0usize);
     for i in 0..found.len() {
         let dominated = (0..found.len()).any(|j| {
             j != i
@@ -796,6 +804,10 @@ pub fn optimize(
             .any(|&k| found[k].1.rule_of_unit == found[i].1.rule_of_unit || vecs[k] == vecs[i]);
         if !dominated && !duplicate {
             keep.push(i);
+        } else if dominated {
+            dominated_n += 1;
+        } else {
+            duplicates += 1;
         }
     }
     let mut plans = Vec::with_capacity(keep.len());
@@ -810,6 +822,8 @@ pub fn optimize(
         constrained_lengths: prep.constrained,
         solves,
         skipped,
+        dominated: dominated_n,
+        duplicates,
         negative_cuts: prep.negative_cuts,
         seconds: start.elapsed().as_secs_f64(),
     })

@@ -528,9 +528,10 @@ pub struct OptimizeArgs {
     pub objective_lengths: Vec<u32>,
     /// ε-constraint grid: each loss range of the payoff table is cut into this many steps
     /// (1 or more; with L profiled lengths the grid has L · steps^(L−1) solves, stopped at
-    /// --time-limit).
-    #[arg(long, default_value_t = 4)]
-    pub pareto_intervals: usize,
+    /// --time-limit). Default 4 (upstream's). Only for the Pareto set: refused with
+    /// --objective-length, which solves once.
+    #[arg(long)]
+    pub pareto_intervals: Option<usize>,
     /// Largest α of the candidate rules, in tokens (default: upstream's grid). 0 keeps
     /// the rules that scale with N only (docs/CALIBRATION.md, "Diagnosis").
     #[arg(long)]

@@ -62,10 +62,19 @@ pub fn check_settings(args: &OptimizeArgs) -> anyhow::Result<(f64, f64)> {
         );
     }
     // 0 was taken as 1 without a word (round 24).
-    if args.pareto_intervals == 0 {
+    if args.pareto_intervals == Some(0) {
         bail!(
             "--pareto-intervals 0 is out of range: allowed 1 or more (the steps each loss range \
              of the payoff table is cut into; the run stops at --time-limit however many)"
+        );
+    }
+    // With --objective-length there is one solve and no ε grid: the steps were ignored in
+    // silence (round 39).
+    if let (Some(k), [first, ..]) = (args.pareto_intervals, args.objective_lengths.as_slice()) {
+        bail!(
+            "--pareto-intervals {k} is for the Pareto set over every profiled length, but \
+             --objective-length {first} asks for one solve of that length's loss: give one \
+             of the two"
         );
     }
     if let Some(b) = args.min_beta {
@@ -142,6 +151,9 @@ pub fn check_reach(
     Ok(())
 }
 
+/// `--pareto-intervals` when not given: upstream's 4 steps per loss range.
+const DEFAULT_PARETO_INTERVALS: usize = 4;
+
 /// The longest `--time-limit`, in seconds (about 31 years): any longer is no limit.
 const MAX_TIME_LIMIT_S: f64 = 1e9;
 
@@ -165,6 +177,18 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
     };
     let mut lens: Vec<u32> = profiles.iter().map(|p| p.n_tokens).collect();
     lens.sort_unstable();
+    // The optimizer's "objective length N = 999 is not a profiled length" named no flag
+    // (round 39).
+    if let Some(n) = args.objective_lengths.iter().find(|n| !lens.contains(n)) {
+        bail!(
+            "--objective-length {n} is not a length of the given profiles: allowed {} (the \
+             N of each --profile file, in tokens)",
+            lens.iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     let extra_lengths = extra_lengths(&args, &lens);
     let method = match args.method.as_str() {
         "milp" => Method::Milp,
@@ -188,7 +212,7 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
         gqa_native: args.gqa_native,
         objective: match args.objective_lengths.as_slice() {
             [] => Objective::Pareto {
-                intervals: args.pareto_intervals,
+                intervals: args.pareto_intervals.unwrap_or(DEFAULT_PARETO_INTERVALS),
             },
             [n_tokens] => Objective::Single {
                 n_tokens: *n_tokens,
@@ -228,10 +252,23 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
     let round = cfg.span.params().span_round_tokens;
     let step = f64::from(round) / f64::from(shortest) / f64::from(units.max(1));
     let result = optimize(&profiles, &names, &cfg).map_err(|e| {
+        // A solve that ran out of time before any feasible point is no proof that the band
+        // holds no plan: name the flag instead of blaming the band (round 39).
+        let out_of_time = matches!(&e, moa::optimize::OptimizeError::Infeasible(m)
+            if m.contains("within the time limit"));
         let unreachable_step = matches!(&e, moa::optimize::OptimizeError::Infeasible(m)
-            if !m.contains("cannot be met"));
+            if !m.contains("cannot be met"))
+            && !out_of_time;
         let e = anyhow::Error::new(e);
-        let e = if unreachable_step {
+        let e = if out_of_time {
+            e.context(format!(
+                "--time-limit {} s ran out before a plan was found: allowed up to \
+                 {MAX_TIME_LIMIT_S:e} s; each of the run's solves gets a share of it (a 7B-size \
+                 solve takes seconds; the ε grid of --pareto-intervals K has L · K^(L−1) \
+                 solves for L profiled lengths)",
+                args.time_limit
+            ))
+        } else if unreachable_step {
             let (lo, hi) = cfg.density_band;
             e.context(format!(
                 "no plan has a mean KV density in the band [{}, {}] ({:.2e} wide) at every \
@@ -323,6 +360,16 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
     }
     for s in &result.skipped {
         let _ = writeln!(summary, "skipped: {s}");
+    }
+    // "5 plan(s) from 51 solve(s)" left the other 46 unexplained (round 39).
+    if result.dominated + result.duplicates > 0 {
+        let _ = writeln!(
+            summary,
+            "dropped: {} dominated (another plan's losses are no larger at every profiled \
+             length and smaller at one), {} duplicate (the same rules or the same losses as a \
+             kept plan)",
+            result.dominated, result.duplicates
+        );
     }
     super::write_whole(&summary_file, summary.as_bytes())?;
     out!("{summary}");

@@ -728,7 +728,7 @@ fn optimize_args(args: &PipelineArgs, density: f64) -> OptimizeArgs {
         mip_gap: 1e-3,
         extra_lengths: vec![args.validate_length],
         objective_lengths: args.objective_lengths.clone(),
-        pareto_intervals: 4,
+        pareto_intervals: None,
         // Rules that scale with N only: the plans serve the validation length,
         // beyond every profile, where an α > 0 rule drops keys no profile priced
         // (docs/CALIBRATION.md, "Diagnosis", finding 4).

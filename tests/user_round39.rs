@@ -176,31 +176,28 @@ fn summary_accounts_for_every_solve() {
     );
 }
 
+/// `moa optimize` on [`tiny_profiles`] with `--density 0.5`, `flags` and an output folder:
+/// refused (exit 2) with every one of `needles` on stderr and no summary written; stderr.
+fn refused_optimize(name: &str, flags: &[&str], needles: &[&str]) -> String {
+    let (dir, files) = tiny_profiles(name);
+    let out = dir.join("out");
+    let mut extra = vec!["--density", "0.5"];
+    extra.extend(flags);
+    extra.extend(["-o", common::cli::s(&out)]);
+    let err = refused("moa", &optimize_args(&files, &extra), needles);
+    assert!(!out.join("summary.txt").exists(), "{err}");
+    err
+}
+
 /// `--pareto-intervals` steps the ε grid of the Pareto set; with `--objective-length`
 /// there is one solve and it was ignored in silence.
 #[test]
 fn pareto_intervals_with_objective_length_is_refused() {
-    let (dir, files) = tiny_profiles("intervals");
-    let out = dir.join("out");
-    let args = optimize_args(
-        &files,
-        &[
-            "--density",
-            "0.5",
-            "--objective-length",
-            "1024",
-            "--pareto-intervals",
-            "3",
-            "-o",
-            common::cli::s(&out),
-        ],
-    );
-    refused(
-        "moa",
-        &args,
+    refused_optimize(
+        "intervals",
+        &["--objective-length", "1024", "--pareto-intervals", "3"],
         &["--pareto-intervals 3", "--objective-length 1024"],
     );
-    assert!(!out.join("summary.txt").exists());
 }
 
 /// A solve that finds no plan inside its share of `--time-limit` says so and names the
@@ -208,22 +205,11 @@ fn pareto_intervals_with_objective_length_is_refused() {
 /// the limit without looking at the clock.
 #[test]
 fn time_limit_spent_before_a_plan_names_the_flag() {
-    let (dir, files) = tiny_profiles("time");
-    let out = dir.join("out");
-    let args = optimize_args(
-        &files,
-        &[
-            "--density",
-            "0.5",
-            "--method",
-            "lagrangian",
-            "--time-limit",
-            "0.000000001",
-            "-o",
-            common::cli::s(&out),
-        ],
+    let err = refused_optimize(
+        "time",
+        &["--method", "lagrangian", "--time-limit", "0.000000001"],
+        &["--time-limit", "time limit"],
     );
-    let err = refused("moa", &args, &["--time-limit", "time limit"]);
     assert!(!err.contains("widen the band"), "{err}");
 }
 
@@ -232,22 +218,9 @@ fn time_limit_spent_before_a_plan_names_the_flag() {
 /// length" named no flag).
 #[test]
 fn objective_length_not_profiled_names_the_flag_and_the_lengths() {
-    let (dir, files) = tiny_profiles("objective");
-    let out = dir.join("out");
-    let args = optimize_args(
-        &files,
-        &[
-            "--density",
-            "0.5",
-            "--objective-length",
-            "999",
-            "-o",
-            common::cli::s(&out),
-        ],
-    );
-    refused(
-        "moa",
-        &args,
+    refused_optimize(
+        "objective",
+        &["--objective-length", "999"],
         &["--objective-length 999", "allowed 512, 1024, 2048"],
     );
 }

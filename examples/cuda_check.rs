@@ -18,7 +18,7 @@ use clap::Parser;
 use moa::codegen::cuda::{DecodeTuning, PrefillTuning};
 use moa::lower::{lower, StorageType};
 use moa::plan::{upstream, ModelShape, Plan};
-use moa::runtime::cases::{check_output, standard_layer_cases};
+use moa::runtime::cases::{check_output, standard_prefill_layer_cases};
 use moa::runtime::cuda::{check_variant, CudaAttention, DEFAULT_ARCH};
 use moa::runtime::worklist::{cuda_chunk_policy, ChunkPolicy};
 
@@ -286,7 +286,7 @@ fn check_v_scaled(
     let tol = tolerance_of(module.storage);
     let (mut cases, mut worst, mut failed) = (0, 0f32, 0);
     for layer in 0..module.layers.len() {
-        for mut c in standard_layer_cases(module, layer, args.seed).0 {
+        for mut c in standard_prefill_layer_cases(module, layer, args.seed) {
             for (i, x) in c.v.iter_mut().enumerate() {
                 *x *= factor((i / d) % hkv);
             }

@@ -503,7 +503,7 @@ fn per_step(
 /// with chunks of 1 and 3 tiles. Prints one line per plan and storage; fails on any
 /// case out of tolerance.
 fn check(plans: &[String]) -> Result<(), String> {
-    use moa::runtime::cases::{check_output, standard_cases, tolerance};
+    use moa::runtime::cases::{check_output, standard_decode_cases, tolerance};
     if plans.is_empty() {
         return Err("usage: wgpu_decode_bench check PLAN...".into());
     }
@@ -525,7 +525,7 @@ fn check(plans: &[String]) -> Result<(), String> {
                 module.shape.head_dim as usize,
             );
             let tile = exec.decode_tile();
-            let (_, cases) = standard_cases(&module, 0x5eed);
+            let cases = standard_decode_cases(&module, 0x5eed);
             let (mut runs, mut worst) = (0, 0.0f32);
             for case in &cases {
                 // Chunks as the host picks them, of 1 and 3 tiles, and (0) a list of whole

@@ -22,7 +22,7 @@
 use half::{bf16, f16};
 use moa::lower::{lower, KernelModule, StorageType};
 use moa::plan::{upstream, ModelShape};
-use moa::runtime::cases::{standard_layer_cases, tolerance, PrefillCase};
+use moa::runtime::cases::{standard_prefill_layer_cases, tolerance, PrefillCase};
 
 /// Keys per tile of the tensor-core prefill (`lower::consts::CUDA_PREFILL_TC_K_TILE`).
 const BN: usize = 64;
@@ -166,7 +166,7 @@ fn max_error(a: &[f32], b: &[f32]) -> f32 {
 /// batch per layer, which took Vicuna's layers 15 and 20 over the tolerance too: rows of
 /// 104-299 tokens; left out here for the test's time).
 fn check_cases(module: &KernelModule, layer: usize) -> Vec<PrefillCase> {
-    standard_layer_cases(module, layer, 7).0
+    standard_prefill_layer_cases(module, layer, 7)
 }
 
 fn upstream_module(path: &str, kv_heads: u32) -> KernelModule {

@@ -14,14 +14,17 @@
 //! merge on and off (and three steps over one scratch where on: re-armed counters, emptied
 //! partials), and with each tile's V loads at its start.
 //! `tests/wgpu_kernels.rs` runs the default (quad, paired sums, early V for GQA, f16 Q·K,
-//! f16 P·V for GQA).
+//! f16 P·V for GQA). The forms run with the rules read from a table, as the wgpu engine
+//! builds them (`engine_rules`): one pipeline a form, not one a layer.
 
 use std::path::Path;
 
 use moa::codegen::wgsl::{generate_with, DecodeForm, WgslTuning};
 use moa::lower::{self, StorageType};
 use moa::plan::Plan;
-use moa::runtime::cases::{check_output, standard_cases, tolerance, DecodeCase};
+use moa::runtime::cases::{
+    check_output, standard_decode_cases, standard_prefill_cases, tolerance, DecodeCase, PrefillCase,
+};
 use moa::runtime::wgpu::{DecodePipelineOptions, WgpuAttention, WgpuContext};
 
 #[test]
@@ -138,9 +141,10 @@ fn decode_forms_match_reference() {
             module.shape.q_heads as usize,
             module.shape.head_dim as usize,
         );
-        let (_, cases) = standard_cases(&module, 0x5eed);
+        let cases = standard_decode_cases(&module, 0x5eed);
         for (name, tuning, options) in &tunings {
-            let artifacts = generate_with(&module, *tuning).unwrap_or_else(|e| panic!("{e}"));
+            let artifacts =
+                generate_with(&module, engine_rules(*tuning)).unwrap_or_else(|e| panic!("{e}"));
             let exec = WgpuAttention::new_with(&ctx, &module, &artifacts, *options)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
             let label = format!("{plan_file} {storage:?} {name}");
@@ -335,11 +339,11 @@ fn flat_subgroup_decode_matches_reference() {
             module.shape.q_heads as usize,
             module.shape.head_dim as usize,
         );
-        let (_, cases) = standard_cases(&module, 0x5eed);
+        let cases = standard_decode_cases(&module, 0x5eed);
         // Asks that resolve to the same kernels (none asked is 8 subgroups for
         // fixture-gqa, 4 for fixture-mha) run once: lavapipe's runs are most of CI's time.
         let mut seen = std::collections::HashSet::new();
-        for (flat, subgroups, qk, fused, words) in [
+        for (i, (flat, subgroups, qk, fused, words)) in [
             (SgFlat::Early, 0, FlatQk::F32, false, false),
             (SgFlat::Late, 0, FlatQk::F32, false, false),
             (SgFlat::Late, 8, FlatQk::F32, false, false),
@@ -356,7 +360,10 @@ fn flat_subgroup_decode_matches_reference() {
             // K and V as 16-byte words (f16 storage; the same kernels as above with f32).
             (SgFlat::Late, 0, FlatQk::F32, true, true),
             (SgFlat::Early, 0, FlatQk::Reload, false, true),
-        ] {
+        ]
+        .into_iter()
+        .enumerate()
+        {
             let tuning = WgslTuning {
                 decode_subgroup: u8::try_from(size).ok(),
                 decode_sg_flat: flat,
@@ -366,6 +373,9 @@ fn flat_subgroup_decode_matches_reference() {
                 decode_sg_flat_words: words,
                 ..WgslTuning::default()
             };
+            // The first form with each layer's rules baked in (what a library user's
+            // `Compiled::wgsl_with` writes by default), the others as the engine builds them.
+            let tuning = if i == 0 { tuning } else { engine_rules(tuning) };
             let arts = generate_with(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
             // The flat form merges itself where asked (not the scalar form's fused merge).
             for k in arts.iter().flat_map(|a| &a.kernels) {
@@ -569,11 +579,12 @@ fn run_flat_forms(plans: &[(&str, StorageType)], forms: impl Fn(u8) -> Vec<(Stri
             module.shape.q_heads as usize,
             module.shape.head_dim as usize,
         );
-        let (_, cases) = standard_cases(&module, 0x5eed);
+        let cases = standard_decode_cases(&module, 0x5eed);
         for (form, t) in forms(size) {
             let fused = t.decode_fused_merge == Some(true);
             let label = format!("{file} {storage:?} {form}");
-            let arts = generate_with(&module, t).unwrap_or_else(|e| panic!("{label}: {e}"));
+            let arts =
+                generate_with(&module, engine_rules(t)).unwrap_or_else(|e| panic!("{label}: {e}"));
             let exec = WgpuAttention::new_with(&ctx, &module, &arts, Default::default())
                 .unwrap_or_else(|e| panic!("{label}: {e}"));
             assert_eq!(exec.decode_fused(), fused, "{label}");
@@ -589,6 +600,22 @@ fn run_flat_forms(plans: &[(&str, StorageType)], forms: impl Fn(u8) -> Vec<(Stri
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `tuning` with each query head's rule read from the per-layer table, as the wgpu engine
+/// builds its kernels (`WgslTuning::rules_table`, its default since session 43): one
+/// decode text serves every layer of a fixture, so lavapipe compiles one pipeline a form
+/// instead of one a layer. A form's code does not depend on where the rules come from
+/// (`span.wgsl.j2`'s `moa_rule_span` either way); the baked rules, `moa-compile`'s
+/// default, run in `tests/wgpu_kernels.rs` (the default form, random plans) and below
+/// (`rules_table_shares_one_source_and_matches_reference`). On a cold Mesa shader cache
+/// (a fresh CI machine) the baked forms made `decode_forms_match_reference` alone take
+/// 428 s on one core.
+fn engine_rules(tuning: WgslTuning) -> WgslTuning {
+    WgslTuning {
+        rules_table: true,
+        ..tuning
+    }
 }
 
 /// A plan of the repository's `plans/` folder.
@@ -850,7 +877,8 @@ fn rules_table_shares_one_source_and_matches_reference() {
             assert_eq!(rules.map(|p| p.index), Some(6), "{file}");
         }
         let label = format!("{file} {storage:?} prefill");
-        failures.extend(prefill_failures(&ctx, &module, &arts, 0x5eed, &label));
+        let cases = standard_prefill_cases(&module, 0x5eed);
+        failures.extend(prefill_failures(&ctx, &module, &arts, &cases, &label));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     run_flat_forms(
@@ -876,13 +904,15 @@ fn rules_table_shares_one_source_and_matches_reference() {
     );
 }
 
-/// The prefill kernels of `arts` against the CPU reference on `module`'s standard prefill
-/// cases (seed `seed`), each failure named with `label` and the case.
+/// The prefill kernels of `arts` against the CPU reference on `cases` (`module`'s
+/// standard prefill cases, built once per module by the caller: the f64 reference in a
+/// debug build was most of this file's time when each tuning built its own), each failure
+/// named with `label` and the case.
 fn prefill_failures(
     ctx: &WgpuContext,
     module: &moa::lower::KernelModule,
     arts: &[moa::codegen::Artifact],
-    seed: u64,
+    prefill_cases: &[PrefillCase],
     label: &str,
 ) -> Vec<String> {
     let exec = WgpuAttention::new_with(ctx, module, arts, Default::default())
@@ -891,9 +921,8 @@ fn prefill_failures(
         module.shape.q_heads as usize,
         module.shape.head_dim as usize,
     );
-    let (prefill_cases, _) = standard_cases(module, seed);
     let mut failures = Vec::new();
-    for case in &prefill_cases {
+    for case in prefill_cases {
         let got = exec
             .run_prefill_case(case)
             .unwrap_or_else(|e| panic!("{label} {}: {e}", case.name));
@@ -931,6 +960,7 @@ fn prefill_key_pairs_match_reference() {
             continue;
         }
         let module = lower::lower(&load_plan(file), storage);
+        let cases = standard_prefill_cases(&module, 0x9a125);
         for (pairs, table, q_tile) in [
             (Some(true), false, None),
             (Some(true), true, Some(128)),
@@ -964,7 +994,7 @@ fn prefill_key_pairs_match_reference() {
                 assert_eq!(a.kernels[0].abi.tiles.q_tile, Some(q), "{label}");
                 assert_eq!(a.kernels[0].abi.block, [q, 1, 1], "{label}");
             }
-            failures.extend(prefill_failures(&ctx, &module, &arts, 0x9a125, &label));
+            failures.extend(prefill_failures(&ctx, &module, &arts, &cases, &label));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

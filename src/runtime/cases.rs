@@ -184,10 +184,44 @@ pub fn standard_layer_cases(
     layer: usize,
     seed: u64,
 ) -> (Vec<PrefillCase>, Vec<DecodeCase>) {
+    (
+        standard_prefill_layer_cases(module, layer, seed),
+        standard_decode_layer_cases(module, layer, seed),
+    )
+}
+
+/// The prefill half of [`standard_cases`] (the same cases, seeds and order), for a test
+/// that runs only prefill kernels: the f64 reference of the decode half is not computed.
+pub fn standard_prefill_cases(module: &KernelModule, seed: u64) -> Vec<PrefillCase> {
+    (0..module.layers.len())
+        .flat_map(|layer| standard_prefill_layer_cases(module, layer, seed))
+        .collect()
+}
+
+/// The decode half of [`standard_cases`] (the same cases, seeds and order), for a test
+/// that runs only decode kernels: the prefill half's reference, O(prompt × span) per
+/// head and most of the cost, is not computed.
+pub fn standard_decode_cases(module: &KernelModule, seed: u64) -> Vec<DecodeCase> {
+    (0..module.layers.len())
+        .flat_map(|layer| standard_decode_layer_cases(module, layer, seed))
+        .collect()
+}
+
+/// Seed of one layer's cases: the layer in the high word, so layers differ.
+fn layer_seed(seed: u64, layer: usize) -> u64 {
+    seed ^ ((layer as u64) << 32)
+}
+
+/// The prefill cases of one layer: single and ragged batches with lengths that are not
+/// multiples of any tile, N above the prompt by 16 new tokens, and N exactly the prompt.
+pub fn standard_prefill_layer_cases(
+    module: &KernelModule,
+    layer: usize,
+    seed: u64,
+) -> Vec<PrefillCase> {
     let max_new = 16;
+    let seed = layer_seed(seed, layer);
     let mut prefill = Vec::new();
-    let mut decode = Vec::new();
-    let seed = seed ^ ((layer as u64) << 32);
     for (i, lens) in [vec![1], vec![19], vec![37, 5, 64], vec![130, 1, 77]]
         .into_iter()
         .enumerate()
@@ -203,7 +237,18 @@ pub fn standard_layer_cases(
     }
     // N exactly the prompt (no new tokens): spans at their smallest.
     prefill.push(prefill_case(module, layer, &[99], 99, seed + 10));
-    for (i, (pos, n)) in [
+    prefill
+}
+
+/// The decode cases of one layer: rows before the ring fills, right at the wrap and long
+/// after it.
+pub fn standard_decode_layer_cases(
+    module: &KernelModule,
+    layer: usize,
+    seed: u64,
+) -> Vec<DecodeCase> {
+    let seed = layer_seed(seed, layer);
+    [
         (vec![0], 40),
         (vec![3, 17, 39], 40),
         (vec![250, 7, 129], 260),
@@ -212,10 +257,8 @@ pub fn standard_layer_cases(
     ]
     .into_iter()
     .enumerate()
-    {
-        decode.push(decode_case(module, layer, &pos, n, seed + 100 + i as u64));
-    }
-    (prefill, decode)
+    .map(|(i, (pos, n))| decode_case(module, layer, &pos, n, seed + 100 + i as u64))
+    .collect()
 }
 
 /// Largest absolute error of `actual` against `expected`, and where it is.

@@ -37,7 +37,7 @@ cargo clippy --all-targets --locked -- -D warnings
 # or private intra-doc link is an error (round 23 found 25, and the crate root's API
 # comment invisible to rustdoc). Seconds: clippy above built every dependency's metadata.
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --lib --locked
-step "3/4: cargo test (the test build, then every test; lavapipe compiles each WGSL pipeline the first time: 10-30 min)"
+step "3/4: cargo test (the test build, ~8 min; then every test, ~37 min where lavapipe compiles each WGSL pipeline the first time)"
 # The kernel tests run on a real wgpu adapter (lavapipe here); show which one.
 cargo test --locked --test wgpu_kernels adapter_is_present -- --nocapture
 # The library, binaries and tests, then the doc tests. Not the examples: `cargo test`

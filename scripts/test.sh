@@ -37,12 +37,15 @@ cargo clippy --all-targets --locked -- -D warnings
 # or private intra-doc link is an error (round 23 found 25, and the crate root's API
 # comment invisible to rustdoc). Seconds: clippy above built every dependency's metadata.
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --lib --locked
-step "3/4: cargo test (the test build, ~8 min; then every test, ~37 min where lavapipe compiles each WGSL pipeline the first time)"
-# The kernel tests run on a real wgpu adapter (lavapipe here); show which one.
-cargo test --locked --test wgpu_kernels adapter_is_present -- --nocapture
+step "3/4: cargo test (the test build, ~10 min; then every test, ~25 min where lavapipe compiles each WGSL pipeline the first time)"
 # The library, binaries and tests, then the doc tests. Not the examples: `cargo test`
 # alone also builds (and links) every example, which clippy --all-targets above has
 # already type-checked and linted, and no test runs one (session 28: ~8 links saved).
+# Built in one invocation, so the library's unit-test build runs beside the library's
+# (built one after the other before session 50, one core idle meanwhile).
+cargo test --locked --lib --bins --tests --no-run
+# The kernel tests run on a real wgpu adapter (lavapipe here); show which one.
+cargo test --locked --test wgpu_kernels adapter_is_present -- --nocapture
 cargo test --locked --lib --bins --tests
 cargo test --locked --doc
 # The example app that embeds a plan's kernels (examples/embed, its own crate): build.rs

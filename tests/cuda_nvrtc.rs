@@ -3,6 +3,9 @@
 //! `scripts/cuda-deps.sh` (`eval "$(scripts/cuda-deps.sh)"` before `cargo test`).
 //! Running the kernels is `examples/cuda_check.rs`, on a GPU machine.
 
+#[path = "common/sweeps.rs"]
+mod sweeps;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -381,7 +384,7 @@ fn prefill_compiles_without_sm90a_features() {
 #[test]
 fn prefill_variants_compile() {
     let module = lower(&llama3_8b(), StorageType::Bf16);
-    for v in [
+    for (i, v) in [
         "2x64x2",
         "2x64x2p",
         "2x64x1",
@@ -402,11 +405,22 @@ fn prefill_variants_compile() {
         "2x64x1wgnc",
         "2x64x1owgnck",
         "2x64x1owgnct",
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let tuning: cuda::PrefillTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
         let arts = cuda::generate_variant(&module, cuda::DecodeTuning::default(), tuning)
             .unwrap_or_else(|e| panic!("{v}: {e}"));
-        for arch in [DEFAULT_ARCH, "sm_90"] {
+        // The mma.sync body of every fourth variant (of each under `MOA_TEST_FULL=1`): it
+        // shares the variants' tile constants, not their wgmma pipelines, and each compile
+        // is seconds of CI (`common::sweeps`).
+        let archs: &[&str] = if i % 4 == 0 || sweeps::full() {
+            &[DEFAULT_ARCH, "sm_90"]
+        } else {
+            &[DEFAULT_ARCH]
+        };
+        for &arch in archs {
             let ptx = compile_for(&arts[0], arch);
             assert_eq!(
                 ptx.contains("wgmma.mma_async"),
@@ -531,33 +545,45 @@ fn generated_sources_are_deterministic_and_named() {
 /// tensor-core kernel in both MMA types).
 #[test]
 fn decode_variants_compile_for_sm90() {
-    for name in ["fixture-mha.toml", "fixture-gqa.toml"] {
-        for storage in [StorageType::F16, StorageType::Bf16] {
-            let module = lower(&fixture(name), storage);
-            for v in [
-                "4x3",
-                "4x3w",
-                "2x6w",
-                "4x2w",
-                "2x6",
-                "4x3e",
-                "4x3m",
-                "4x3we",
-                "4x3ez",
-                "4x3eqmskh",
-                "4x3eqmskvj",
-                "4x3eiclmsj",
-            ] {
-                let tuning: cuda::DecodeTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
-                let arts = cuda::generate_tuned(&module, tuning).unwrap_or_else(|e| panic!("{e}"));
-                let ptx = compile(&arts[0]);
-                let entry = &arts[0].kernels[1].entry_point;
-                assert!(
-                    ptx.contains(&format!(".entry {entry}(")),
-                    "{name} {} {v}: PTX lacks {entry}",
-                    storage.name()
-                );
+    let modules: Vec<(&str, StorageType, KernelModule)> = ["fixture-mha.toml", "fixture-gqa.toml"]
+        .into_iter()
+        .flat_map(|name| {
+            [StorageType::F16, StorageType::Bf16]
+                .map(|storage| (name, storage, lower(&fixture(name), storage)))
+        })
+        .collect();
+    for (c, v) in [
+        "4x3",
+        "4x3w",
+        "2x6w",
+        "4x2w",
+        "2x6",
+        "4x3e",
+        "4x3m",
+        "4x3we",
+        "4x3ez",
+        "4x3eqmskh",
+        "4x3eqmskvj",
+        "4x3eiclmsj",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // Each file holds the layer's prefill too: the default on both fixtures in both
+        // storage types, each other variant on one of the four (`common::sweeps`).
+        for (r, (name, storage, module)) in modules.iter().enumerate() {
+            if !sweeps::runs(c, c == 0, r, modules.len()) {
+                continue;
             }
+            let tuning: cuda::DecodeTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
+            let arts = cuda::generate_tuned(module, tuning).unwrap_or_else(|e| panic!("{e}"));
+            let ptx = compile(&arts[0]);
+            let entry = &arts[0].kernels[1].entry_point;
+            assert!(
+                ptx.contains(&format!(".entry {entry}(")),
+                "{name} {} {v}: PTX lacks {entry}",
+                storage.name()
+            );
         }
     }
 }
@@ -955,7 +981,7 @@ fn decode_merges_clusters_in_distributed_shared_memory() {
 #[test]
 fn pv_f16_prefill_compiles() {
     let module = lower(&llama3_8b(), StorageType::Bf16);
-    for v in [
+    for (i, v) in [
         "2x64x1owgh",
         "2x64x1wgh",
         "2x64x1wh",
@@ -987,7 +1013,10 @@ fn pv_f16_prefill_compiles() {
         "3x64x1owghvunctfbdm",
         "3x64x1owghvuncafbdzm",
         "3x64x1owghvunctfbdHQm",
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let tuning: cuda::PrefillTuning = v.parse().unwrap_or_else(|e| panic!("{e}"));
         let arts = cuda::generate_variant(&module, cuda::DecodeTuning::default(), tuning)
             .unwrap_or_else(|e| panic!("{v}: {e:?}"));
@@ -1004,8 +1033,11 @@ fn pv_f16_prefill_compiles() {
         for line in log.lines().filter(|l| l.contains("registers")) {
             eprintln!("{v}: {}", line.trim());
         }
-        let portable = compile_for(&arts[0], "sm_90");
-        assert!(!portable.contains("f16.f16"), "{v}: sm_90 body in f16");
+        // The mma.sync body of every fourth variant (`prefill_variants_compile`).
+        if i % 4 == 0 || sweeps::full() {
+            let portable = compile_for(&arts[0], "sm_90");
+            assert!(!portable.contains("f16.f16"), "{v}: sm_90 body in f16");
+        }
         // `v`: the pre-pass kernels are in the module, and the prefill takes VF16 + VMax.
         let prefill = arts[0]
             .kernels

@@ -5,6 +5,7 @@
 mod common;
 
 use candle_core::DType;
+use common::sweeps;
 use common::tiny::*;
 use moa::codegen::wgsl::{FlatQk, WgslTuning};
 use moa::codegen::Phase;
@@ -746,14 +747,48 @@ fn every_option_lavapipe_runs_matches_the_cpu_reference() {
     let greedy = |gpu: &WgpuEngine, what: &str| {
         assert_eq!(greedy_run(gpu, &prompt, 6).0, want, "{what}");
     };
-    for (what, options) in variants {
+    // The choices whose subject is the token path (the argmax, the encoding and submission
+    // of steps, the printed stats): only greedy tokens show them.
+    let token_path = [
+        "one-stage argmax",
+        "no pre-encoding",
+        "no steps ahead",
+        "stats printed",
+    ];
+    // The flat decode's tunings, each run against the CPU reference kernel by kernel on the
+    // standard cases (tests/wgsl_decode_forms.rs): here under `MOA_TEST_FULL=1` only.
+    let kernel_tested = [
+        "separate merge",
+        "mat2x4 loads",
+        "subgroupMax maxima",
+        "packed queries",
+        "2 loads a step",
+        "flat Q·K h16",
+        "flat Q·K h16-reload",
+    ];
+    for (i, (what, options)) in variants.into_iter().enumerate() {
+        if kernel_tested.contains(&what) && !sweeps::full() {
+            continue;
+        }
         let split_k = options.split_k.unwrap_or(true);
-        let gpu = WgpuEngine::new_with_options(&ctx, &model, Some(&plan), false, options).unwrap();
-        assert_eq!(gpu.options(), &options, "{what}");
-        parity_of(gpu, &model, true, split_k, &[19, 5, 33]);
-        let mut gpu = WgpuEngine::new_with_options(&ctx, &model, None, true, options).unwrap();
-        gpu.set_split_k_matvec(split_k);
-        greedy(&gpu, what);
+        let tokens = token_path.contains(&what);
+        // f16 logits with the plan and f32 greedy tokens dense: both for the defaults (and
+        // every choice under `MOA_TEST_FULL=1`), else the logits for every choice but the
+        // token path's, the tokens for those and for every third other choice
+        // (`common::sweeps`: each engine here is a cold compile of its pipelines in CI).
+        let both = sweeps::full() || i == 0;
+        if both || !tokens {
+            let gpu =
+                WgpuEngine::new_with_options(&ctx, &model, Some(&plan), false, options).unwrap();
+            assert_eq!(gpu.options(), &options, "{what}");
+            parity_of(gpu, &model, true, split_k, &[19, 5, 33]);
+        }
+        if both || tokens || i % 3 == 0 {
+            let mut gpu = WgpuEngine::new_with_options(&ctx, &model, None, true, options).unwrap();
+            assert_eq!(gpu.options(), &options, "{what}");
+            gpu.set_split_k_matvec(split_k);
+            greedy(&gpu, what);
+        }
     }
     let no_sg = WgpuContext::with_options(WgpuContextOptions {
         subgroups: false,
@@ -1360,8 +1395,12 @@ fn row_blocks_two_stage_argmax_and_pre_encoding_match() {
     let ctx = context();
     let model = load("gguf");
     let lens: Vec<usize> = (0..17).map(|i| 3 + (i * 7) % 29).collect();
-    for force_f32 in [true, false] {
-        for row_block in [4, 8, 16] {
+    // Both storage types at the default 4 rows, one of them at 8 and 16 (`common::sweeps`).
+    for (c, row_block) in [4, 8, 16].into_iter().enumerate() {
+        for (r, force_f32) in [true, false].into_iter().enumerate() {
+            if !sweeps::runs(c, c == 0, r, 2) {
+                continue;
+            }
             let plan = sparse_plan();
             let mut gpu = WgpuEngine::new(&ctx, &model, Some(&plan), force_f32).unwrap();
             gpu.set_row_block(row_block).unwrap();
@@ -1454,27 +1493,36 @@ fn subgroup_products_match_the_cpu_reference() {
         (None, None, Some(16), None),
         (Some(8), Some(1), Some(4), None),
     ];
-    for force_f32 in [true, false] {
-        for (ksplit, groups, rows, unroll) in choices {
-            for (sparse, lens) in [(true, &[19, 5, 33][..]), (false, &lens17[..])] {
-                let mut gpu =
-                    WgpuEngine::new(&ctx, &model, sparse.then_some(&plan), force_f32).unwrap();
-                gpu.set_subgroup_matvec(Some(SubgroupProducts {
-                    ksplit,
-                    groups,
-                    rows,
-                    unroll,
-                }))
-                .unwrap();
-                gpu.set_split_k_matvec(true);
-                let want = format!("subgroup {sg} ");
-                assert!(
-                    gpu.decode_products().starts_with(&want),
-                    "{}",
-                    gpu.decode_products()
-                );
-                parity_of(gpu, &model, sparse, true, lens);
+    // Each choice in f32 and f16, with the plan over 3 rows and dense over 17: the default
+    // in all four, each other choice in one, taking turns (`common::sweeps`).
+    for (c, (ksplit, groups, rows, unroll)) in choices.into_iter().enumerate() {
+        let runs = [
+            (true, true, &[19, 5, 33][..]),
+            (true, false, &lens17[..]),
+            (false, true, &[19, 5, 33][..]),
+            (false, false, &lens17[..]),
+        ];
+        for (r, (force_f32, sparse, lens)) in runs.into_iter().enumerate() {
+            if !sweeps::runs(c, c == 0, r, 4) {
+                continue;
             }
+            let mut gpu =
+                WgpuEngine::new(&ctx, &model, sparse.then_some(&plan), force_f32).unwrap();
+            gpu.set_subgroup_matvec(Some(SubgroupProducts {
+                ksplit,
+                groups,
+                rows,
+                unroll,
+            }))
+            .unwrap();
+            gpu.set_split_k_matvec(true);
+            let want = format!("subgroup {sg} ");
+            assert!(
+                gpu.decode_products().starts_with(&want),
+                "{}",
+                gpu.decode_products()
+            );
+            parity_of(gpu, &model, sparse, true, lens);
         }
     }
     let mut gpu = WgpuEngine::new(&ctx, &model, None, true).unwrap();
@@ -1512,8 +1560,12 @@ fn subgroup_products_with_a_partial_last_trip_match_the_cpu_reference() {
         (None, None, Some(8), true),
         (None, None, Some(4), true),
     ];
-    for (ksplit, groups, rows, fit) in choices {
-        for force_f32 in [true, false] {
+    // f32 and f16 for the default, one of them for each other choice (`common::sweeps`).
+    for (c, (ksplit, groups, rows, fit)) in choices.into_iter().enumerate() {
+        for (r, force_f32) in [true, false].into_iter().enumerate() {
+            if !sweeps::runs(c, c == 0, r, 2) {
+                continue;
+            }
             let options = WgpuEngineOptions {
                 sg_fit: Some(fit),
                 ..WgpuEngineOptions::default()
@@ -1536,6 +1588,33 @@ fn subgroup_products_with_a_partial_last_trip_match_the_cpu_reference() {
     }
 }
 
+/// The workgroup-tree products (`matvec.wgsl`, the fallback without subgroups) over many
+/// steps of their K loop: the down product's K = 1040 takes 17 steps of the workgroup's 64
+/// invocations, the last one partial (the tiny model's K of 64 and 96 take one and two;
+/// SmolLM2's 576 and 1536 run under `MOA_TEST_FULL=1` in tests/model_smollm2_gpu.rs),
+/// f32 and f16, dense, 5 rows, against the CPU reference.
+#[test]
+fn tree_products_over_many_k_steps_match_the_cpu_reference() {
+    let ctx = context();
+    let config = random_config("random k1040 tree", 48, 1040, (3, 1, 16), 96, 512);
+    let model = moa::model::random::random_model(&config, 7);
+    let cpu = CpuReference::from_model(model.clone()).unwrap();
+    for force_f32 in [true, false] {
+        let mut gpu = WgpuEngine::new(&ctx, &model, None, force_f32).unwrap();
+        gpu.set_split_k_matvec(true);
+        if ctx.subgroup_size().is_some() {
+            gpu.set_subgroup_matvec(None).unwrap();
+        }
+        assert!(
+            gpu.decode_products().starts_with("workgroup tree"),
+            "{}",
+            gpu.decode_products()
+        );
+        let what = format!("tree, ffn 1040, f32 {force_f32}");
+        five_rows_of_nine_then_decode(&gpu, &cpu, config.vocab_size, force_f32, (5, 11), 7, &what);
+    }
+}
+
 /// The fitted subgroup products at 2 and 3 K steps a lane with the epilogue's loads before
 /// the K loop (`MOA_WGPU_SG_EARLY`, the default: the residual, the RoPE token info and
 /// cos/sin) and after it: a random model whose MLP K / 4 (260, 516) takes 2 and 3 K steps
@@ -1548,13 +1627,21 @@ fn fitted_steps_with_early_and_late_epilogue_loads_match_the_cpu_reference() {
     if !fixed_subgroups(&ctx) {
         return;
     }
-    for ffn in [1040, 2064] {
+    for (m, ffn) in [1040, 2064].into_iter().enumerate() {
         let config = random_config("random k48 steps", 48, ffn, (3, 1, 16), 96, 512);
         let model = moa::model::random::random_model(&config, 7);
         let cpu = CpuReference::from_model(model.clone()).unwrap();
         let vocab = config.vocab_size;
-        for (early, rows) in [(true, None), (true, Some(4)), (false, Some(8))] {
-            for force_f32 in [true, false] {
+        for (e, (early, rows)) in [(true, None), (true, Some(4)), (false, Some(8))]
+            .into_iter()
+            .enumerate()
+        {
+            // f32 and f16 for the first, one of them for each other (`common::sweeps`).
+            let c = m * 3 + e;
+            for (r, force_f32) in [true, false].into_iter().enumerate() {
+                if !sweeps::runs(c, c == 0, r, 2) {
+                    continue;
+                }
                 let options = WgpuEngineOptions {
                     sg_fit: Some(true),
                     sg_early: early,
@@ -2344,12 +2431,20 @@ fn pipelined_subgroup_decode_matches_the_cpu_reference() {
     let Some(size) = subgroup_size_or_generation_only(&ctx) else {
         return;
     };
-    for (model, plan, lens, steps) in [
+    for (m, (model, plan, lens, steps)) in [
         (&long, &long_plan, vec![300, 40, 170], 3),
         (&smol, &smol_plan, vec![260, 9, 131], 2),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let cpu = CpuReference::from_model(model.clone()).unwrap();
         for pipe in [1u8, 2, 4] {
+            // Every items count on the long-row model, two items on SmolLM2's shape
+            // (`common::sweeps`: every count on both under `MOA_TEST_FULL=1`).
+            if m == 1 && pipe != 2 && !sweeps::full() {
+                continue;
+            }
             let options = WgpuEngineOptions {
                 wgsl_tuning: WgslTuning {
                     decode_subgroup: Some(0),

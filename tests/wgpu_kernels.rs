@@ -3,6 +3,9 @@
 //! A machine without a wgpu adapter fails these tests: a skipped kernel test would hide
 //! a missing driver in CI.
 
+#[path = "common/sweeps.rs"]
+mod sweeps;
+
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -485,14 +488,20 @@ fn random_plans(storage: StorageType, seed: u64, plans: usize) {
     );
 }
 
+/// The first plans of each seed (the same plans as before, fewer of them: each is a cold
+/// compile of its pipelines in CI); all of them under `MOA_TEST_FULL=1` (`common::sweeps`).
 #[test]
 fn random_plans_f32_match_reference() {
-    random_plans(StorageType::F32, 0xa11ce, 10);
+    random_plans(
+        StorageType::F32,
+        0xa11ce,
+        if sweeps::full() { 10 } else { 5 },
+    );
 }
 
 #[test]
 fn random_plans_f16_match_reference() {
-    random_plans(StorageType::F16, 0xb0b, 8);
+    random_plans(StorageType::F16, 0xb0b, if sweeps::full() { 8 } else { 4 });
 }
 
 /// A GQA group too large for the default tiles (64 query heads on one KV head): the

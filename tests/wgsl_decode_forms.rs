@@ -17,6 +17,9 @@
 //! f16 P·V for GQA). The forms run with the rules read from a table, as the wgpu engine
 //! builds them (`engine_rules`): one pipeline a form, not one a layer.
 
+#[path = "common/sweeps.rs"]
+mod sweeps;
+
 use std::path::Path;
 
 use moa::codegen::wgsl::{generate_with, DecodeForm, WgslTuning};
@@ -44,8 +47,9 @@ fn decode_forms_match_reference() {
         decode_lazy_margin: 0,
         ..WgslTuning::default()
     };
-    // (label, tuning, pipeline options): the options beyond the table above.
-    let mut tunings: Vec<(String, WgslTuning, DecodePipelineOptions)> = base
+    // (label, tuning, pipeline options, whether it applies to f16 storage only): the
+    // options beyond the table above.
+    let mut tunings: Vec<(String, WgslTuning, DecodePipelineOptions, bool)> = base
         .iter()
         .map(|&(form, margin, early_v, paired, batch, narrow)| {
             (
@@ -63,6 +67,7 @@ fn decode_forms_match_reference() {
                     ..WgslTuning::default()
                 },
                 DecodePipelineOptions::default(),
+                narrow,
             )
         })
         .collect();
@@ -75,6 +80,7 @@ fn decode_forms_match_reference() {
         "quad margin 0, wgpu's checks and zero-fill".into(),
         quad,
         checked,
+        false,
     ));
     // The f16-storage products in f32 arithmetic (the default is f16 Q.K, and f16 P.V
     // for a GQA group), and f16 Q.K alone.
@@ -87,7 +93,7 @@ fn decode_forms_match_reference() {
             decode_f16_pv: Some(pv),
             ..quad
         };
-        tunings.push((format!("quad margin 0, {label}"), t, default));
+        tunings.push((format!("quad margin 0, {label}"), t, default, true));
     }
     let t = WgslTuning {
         decode_qk_sums: true,
@@ -97,13 +103,19 @@ fn decode_forms_match_reference() {
         "quad margin 0, sums of p by the Q.K invocations".into(),
         t,
         default,
+        false,
     ));
     for threads in [64, 256] {
         let t = WgslTuning {
             decode_threads: threads,
             ..quad
         };
-        tunings.push((format!("quad margin 0, {threads} invocations"), t, default));
+        tunings.push((
+            format!("quad margin 0, {threads} invocations"),
+            t,
+            default,
+            false,
+        ));
     }
     // The fused merge forced on (the default for both fixtures, whose group × head_dim
     // fits) and off (the separate merge dispatch), and with each tile's V loads at its
@@ -118,20 +130,21 @@ fn decode_forms_match_reference() {
             decode_v_first: v_first,
             ..quad
         };
-        tunings.push((format!("quad margin 0, {label}"), t, default));
+        tunings.push((format!("quad margin 0, {label}"), t, default, false));
     }
     if ctx.subgroup_size().is_some() {
         let t = WgslTuning {
             decode_quad_shuffle: true,
             ..quad
         };
-        tunings.push(("quad margin 0, quad shuffles".into(), t, default));
+        tunings.push(("quad margin 0, quad shuffles".into(), t, default, false));
     }
     let mut failures = Vec::new();
-    for (plan_file, storage) in [
+    let plans = [
         ("fixture-gqa.toml", StorageType::F16),
         ("fixture-mha.toml", StorageType::F32),
-    ] {
+    ];
+    for (pi, (plan_file, storage)) in plans.into_iter().enumerate() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("plans")
             .join(plan_file);
@@ -142,7 +155,15 @@ fn decode_forms_match_reference() {
             module.shape.head_dim as usize,
         );
         let cases = standard_decode_cases(&module, 0x5eed);
-        for (name, tuning, options) in &tunings {
+        for (i, (name, tuning, options, f16_only)) in tunings.iter().enumerate() {
+            // The first form on both fixtures, each other on one it applies to, taking
+            // turns (`common::sweeps`: on both under `MOA_TEST_FULL=1`).
+            let fits: Vec<usize> = (0..plans.len())
+                .filter(|&p| !f16_only || plans[p].1 == StorageType::F16)
+                .collect();
+            if i > 0 && !sweeps::full() && fits[i % fits.len()] != pi {
+                continue;
+            }
             let artifacts =
                 generate_with(&module, engine_rules(*tuning)).unwrap_or_else(|e| panic!("{e}"));
             let exec = WgpuAttention::new_with(&ctx, &module, &artifacts, *options)
@@ -330,7 +351,7 @@ fn flat_subgroup_decode_matches_reference() {
         return;
     };
     let mut failures = Vec::new();
-    for (file, storage) in plans {
+    for (pi, (file, storage)) in plans.into_iter().enumerate() {
         if storage == StorageType::F16 && !ctx.has_f16() {
             continue;
         }
@@ -364,6 +385,16 @@ fn flat_subgroup_decode_matches_reference() {
         .into_iter()
         .enumerate()
         {
+            // The first form on every fixture, each other on one of those it applies to
+            // (the f16 products and the 16-byte words: f16 storage), taking turns
+            // (`common::sweeps`: all of them under `MOA_TEST_FULL=1`).
+            let f16_only = words || matches!(qk, FlatQk::H16 | FlatQk::H16Reload);
+            let fits: Vec<usize> = (0..plans.len())
+                .filter(|&p| !f16_only || plans[p].1 == StorageType::F16)
+                .collect();
+            if i > 0 && !sweeps::full() && fits[i % fits.len()] != pi {
+                continue;
+            }
             let tuning = WgslTuning {
                 decode_subgroup: u8::try_from(size).ok(),
                 decode_sg_flat: flat,

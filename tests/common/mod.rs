@@ -4,4 +4,5 @@ pub mod bytes;
 pub mod cli;
 pub mod copy_model;
 pub mod samples;
+pub mod sweeps;
 pub mod tiny;

@@ -1,0 +1,24 @@
+//! How much of a tuning sweep a test runs: CI's part or the whole cross product.
+//!
+//! The engine and kernel tests sweep tuning choices (product KSPLIT, rows a workgroup, decode
+//! forms, …) across storage types and row sets. On lavapipe each distinct pipeline is
+//! compiled by llvmpipe at its first dispatch, seconds each on a fresh machine, and the
+//! cross products had CI at 50 minutes on 2 cores against its 30-minute budget (session 50,
+//! benches/RESULTS.md). By default each choice other than the default runs once, in the
+//! storage type and row set named at its sweep, and the default choice runs in all;
+//! `MOA_TEST_FULL=1` runs every combination. Run it after changing a product or decode
+//! template or the engine's dispatch of one (README, "Tests").
+#![allow(dead_code)]
+
+/// Whether `MOA_TEST_FULL=1` asks for every combination of every sweep.
+pub fn full() -> bool {
+    std::env::var_os("MOA_TEST_FULL").is_some_and(|v| v == "1")
+}
+
+/// Whether choice number `choice` of a sweep runs its combination `index` of `count`
+/// (storage types, row sets, …): every combination under [`full`] and for the default
+/// choice (`default_choice`), else one a choice, `choice % count`, so that across the
+/// sweep every kind of combination still runs.
+pub fn runs(choice: usize, default_choice: bool, index: usize, count: usize) -> bool {
+    full() || default_choice || index == choice % count
+}

@@ -161,7 +161,7 @@ fn decode_forms_match_reference() {
             let fits: Vec<usize> = (0..plans.len())
                 .filter(|&p| !f16_only || plans[p].1 == StorageType::F16)
                 .collect();
-            if i > 0 && !sweeps::full() && fits[i % fits.len()] != pi {
+            if !sweeps::runs_on(i, &fits, pi) {
                 continue;
             }
             let artifacts =
@@ -392,7 +392,7 @@ fn flat_subgroup_decode_matches_reference() {
             let fits: Vec<usize> = (0..plans.len())
                 .filter(|&p| !f16_only || plans[p].1 == StorageType::F16)
                 .collect();
-            if i > 0 && !sweeps::full() && fits[i % fits.len()] != pi {
+            if !sweeps::runs_on(i, &fits, pi) {
                 continue;
             }
             let tuning = WgslTuning {

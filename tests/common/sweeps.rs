@@ -22,3 +22,10 @@ pub fn full() -> bool {
 pub fn runs(choice: usize, default_choice: bool, index: usize, count: usize) -> bool {
     full() || default_choice || index == choice % count
 }
+
+/// Whether choice number `choice` of a sweep runs on fixture `here`, `fits` being the
+/// fixtures the choice applies to (an f16-only knob: the f16 ones): every fixture for the
+/// first choice (the default) and under [`full`], else one of `fits`, taking turns.
+pub fn runs_on(choice: usize, fits: &[usize], here: usize) -> bool {
+    full() || choice == 0 || fits.get(choice % fits.len().max(1)) == Some(&here)
+}

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Each step says what it does and how long it takes (2 CPU cores, README's figures: in all
-# 13-34 min on a clean clone, most of it the test build and `cargo test`).
+# 13-35 min on a clean clone, most of it the test build and `cargo test`).
 step() { echo "== scripts/test.sh $*" >&2; }
 
 # ldconfig is in /usr/sbin, which a Debian user's PATH lacks: without it the check

@@ -138,18 +138,25 @@ fn dense_greedy_generation_matches_cpu_reference() {
     assert_eq!(got, want);
 }
 
-#[test]
-fn sparse_plan_logits_match_cpu_reference() {
+/// An f32 engine of [`sparse_model`] with [`small_span_plan`], the split-K decode products
+/// switched as asked.
+fn sparse_engine(split_k: bool) -> (WgpuEngine, Plan) {
     let m = sparse_model();
     let plan = small_span_plan(m);
     let ctx = WgpuContext::new().expect("a wgpu adapter (lavapipe in CI) is required");
     let mut gpu = WgpuEngine::new(&ctx, m, Some(&plan), true).unwrap();
-    gpu.set_split_k_matvec(false);
+    gpu.set_split_k_matvec(split_k);
+    (gpu, plan)
+}
+
+#[test]
+fn sparse_plan_logits_match_cpu_reference() {
+    let (gpu, plan) = sparse_engine(false);
     sparse_plan_logits_on(&gpu, &plan);
 }
 
 /// The same with the few-row products of a GPU adapter (`matvec_sg.wgsl` where the adapter
-/// has subgroups, then `matvec.wgsl`): the real model's K (576, and 1536 for the down
+/// has subgroups, then `matvec.wgsl` under `MOA_TEST_FULL=1`): the real model's K (576, and 1536 for the down
 /// product) takes more than one step of a workgroup's K loop, which the tiny model's
 /// (64, 96) never does.
 #[test]
@@ -158,11 +165,7 @@ fn sparse_plan_logits_match_cpu_reference_with_split_k_products() {
     // (`matvec_sg.wgsl`), then (below) the workgroup-tree fallback. One engine for both: the
     // choices are switches on it, each request below starts after its switch, and building
     // an engine of this model is lavapipe compiling its pipelines (34 s in session 28).
-    let m = sparse_model();
-    let plan = small_span_plan(m);
-    let ctx = WgpuContext::new().expect("a wgpu adapter (lavapipe in CI) is required");
-    let mut gpu = WgpuEngine::new(&ctx, m, Some(&plan), true).unwrap();
-    gpu.set_split_k_matvec(true);
+    let (mut gpu, plan) = sparse_engine(true);
     sparse_plan_logits_on(&gpu, &plan);
     // The workgroup tree runs on the tiny models in every test of its choices
     // (tests/model_gpu.rs); on this model's widths under `MOA_TEST_FULL=1` only

@@ -156,9 +156,9 @@ fn sparse_plan_logits_match_cpu_reference() {
 }
 
 /// The same with the few-row products of a GPU adapter (`matvec_sg.wgsl` where the adapter
-/// has subgroups, then `matvec.wgsl` under `MOA_TEST_FULL=1`): the real model's K (576, and 1536 for the down
-/// product) takes more than one step of a workgroup's K loop, which the tiny model's
-/// (64, 96) never does.
+/// has subgroups, then `matvec.wgsl` under `MOA_TEST_FULL=1`): the real model's K (576, and
+/// 1536 for the down product) takes more than one step of a workgroup's K loop, which the
+/// tiny model's (64, 96) never does.
 #[test]
 fn sparse_plan_logits_match_cpu_reference_with_split_k_products() {
     // The default few-row products: on subgroups where the adapter has them

@@ -1983,7 +1983,7 @@ fn decode_gate_up_at_a_matrix_unit_size_matches_the_cpu_reference() {
 /// probes (with barriers, with the step's widest grid, and read-only ones without barriers),
 /// each with as many dispatches as the step (session 12's measure of what a dispatch costs).
 #[test]
-fn decode_profile_times_the_kinds_the_step_and_three_probes() {
+fn decode_profile_times_the_kinds_the_step_the_probes_and_the_step_boundaries() {
     let ctx = context();
     let model = load("gguf");
     let plan = sparse_plan();
@@ -1995,7 +1995,7 @@ fn decode_profile_times_the_kinds_the_step_and_three_probes() {
         .map(|(i, &n)| tokens(n, i as u64 + 11))
         .collect();
     let greedy = Sampling::greedy();
-    let mut req = gpu.start(&lens, 2, 1).unwrap();
+    let mut req = gpu.start(&lens, 3, 1).unwrap();
     let next = gpu.prefill_tokens(&mut req, &prompts, greedy).unwrap();
     gpu.decode_tokens(&mut req, &next, greedy).unwrap();
     let kinds = gpu.profile_decode(&req, 1).unwrap();
@@ -2015,15 +2015,31 @@ fn decode_profile_times_the_kinds_the_step_and_three_probes() {
             .sum::<usize>(),
         step.dispatches
     );
-    for probe in ["probe", "probe_wide", "probe_free"] {
+    for probe in [
+        "probe",
+        "probe_wide",
+        "probe_free",
+        "step_submits",
+        "step_cbs",
+    ] {
         let p = at(probe);
         assert_eq!(p.dispatches, step.dispatches, "{probe}");
         assert!(p.device_s.is_finite() && p.device_s >= 0.0, "{probe}");
     }
     assert_eq!(
-        &names[names.len() - 4..],
-        ["step", "probe", "probe_wide", "probe_free"]
+        &names[names.len() - 6..],
+        [
+            "step",
+            "probe",
+            "probe_wide",
+            "probe_free",
+            "step_submits",
+            "step_cbs"
+        ]
     );
+    // The steps submitted as the engine submits them left the request decodable: the
+    // next real step runs (the profile rewrote the newest slots, as its doc says).
+    gpu.decode_tokens(&mut req, &next, greedy).unwrap();
 }
 
 /// The WGSL decode forms the engine compiles on request (`WgpuEngineOptions::wgsl_tuning`,

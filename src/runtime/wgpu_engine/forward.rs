@@ -347,7 +347,12 @@ impl WgpuEngine {
     /// Writes a decode step's inputs for the rows' positions `on` past where they are:
     /// the tokens (unless `tokens` is empty: a step submitted ahead copies them on the
     /// device), each token's (position, row, position, 0) and each row's position.
-    fn write_step_inputs(&self, req: &Request, tokens: &[u32], on: u32) -> Result<(), EngineError> {
+    pub(super) fn write_step_inputs(
+        &self,
+        req: &Request,
+        tokens: &[u32],
+        on: u32,
+    ) -> Result<(), EngineError> {
         let pos: Vec<u32> = req.row_len().iter().map(|&p| p + on).collect();
         let info: Vec<[u32; 4]> = pos
             .iter()

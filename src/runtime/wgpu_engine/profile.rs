@@ -32,7 +32,10 @@ pub struct KindTime {
     /// (the fixed cost of a dispatch and its barrier on this adapter); "probe_free" for as
     /// many one-workgroup dispatches of an empty kernel that only reads (no barrier
     /// between them: wgpu orders only writes), and "probe_wide" for the probe with as many
-    /// workgroups as the step's largest dispatch (the cost of launching a grid).
+    /// workgroups as the step's largest dispatch (the cost of launching a grid); a decode
+    /// profile ends with "step_submits" and "step_cbs", the step with the command
+    /// buffers and submissions a request's steps have between them
+    /// (`WgpuEngine::time_step_buffers`).
     pub kind: String,
     /// Dispatches of this kind in one pass.
     pub dispatches: usize,
@@ -102,11 +105,7 @@ impl WgpuEngine {
             }
         }
         // An empty submission's round trip, subtracted from every timing.
-        let empty = (0..5)
-            .map(|_| self.time_dispatches(&[], 1).map(|t| t.1))
-            .collect::<Result<Vec<_>, _>>()?
-            .into_iter()
-            .fold(f64::INFINITY, f64::min);
+        let empty = self.empty_round_trip()?;
         // `ds`'s best times, as `kind`.
         let best = |kind: &str, ds: &[&Dispatch]| -> Result<KindTime, EngineError> {
             let mut b = (f64::INFINITY, f64::INFINITY);
@@ -209,7 +208,77 @@ impl WgpuEngine {
     ) -> Result<Vec<KindTime>, EngineError> {
         let st = req.state::<WgpuRequest>(BACKEND)?;
         let rec = self.record_marked(req, &st.decode_io, OutputKind::Argmax)?;
-        self.profile_recorded(&rec, repeats, 3)
+        let mut out = self.profile_recorded(&rec, repeats, 3)?;
+        let empty = self.empty_round_trip()?;
+        for (kind, each_submitted) in [("step_submits", true), ("step_cbs", false)] {
+            let mut b = f64::INFINITY;
+            self.time_step_buffers(req, &rec, 1, each_submitted)?;
+            for _ in 0..3 {
+                b = b.min(self.time_step_buffers(req, &rec, repeats, each_submitted)?);
+            }
+            out.push(KindTime {
+                kind: kind.to_string(),
+                dispatches: rec.dispatches.len(),
+                finish_s: 0.0,
+                device_s: (b - empty / repeats.max(1) as f64).max(0.0),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The shortest of five empty submissions' round trips (seconds).
+    fn empty_round_trip(&self) -> Result<f64, EngineError> {
+        (0..5)
+            .map(|_| self.time_dispatches(&[], 1).map(|t| t.1))
+            .collect::<Result<Vec<_>, _>>()
+            .map(|v| v.into_iter().fold(f64::INFINITY, f64::min))
+    }
+
+    /// `repeats` greedy decode steps as the engine runs them back to back
+    /// (`forward::forward_decode` with a step submitted ahead): each step a command
+    /// buffer of its own holding the tokens' feed copy, the recorded pass and the
+    /// read-back copy. With `each_submitted` every step first writes its inputs (as
+    /// `write_step_inputs` does: tokens' info and row positions through the queue) and is
+    /// submitted alone, as the engine does ("step_submits"); without, the command buffers
+    /// go in one submission and nothing is written ("step_cbs"). Seconds per step from
+    /// the first submission to the last one's completion. Against "step" (the same
+    /// passes in one compute pass), what the boundaries between a request's steps cost
+    /// (issue 12 item 3: the wall step ran ≈ 50-60 µs over the profiled step on the
+    /// H200, benches/RESULTS.md "Session 43, lead call 3").
+    fn time_step_buffers(
+        &self,
+        req: &Request,
+        rec: &Recorded,
+        repeats: usize,
+        each_submitted: bool,
+    ) -> Result<f64, EngineError> {
+        let st = req.state::<WgpuRequest>(BACKEND)?;
+        let (src, words) = self.output_buffer(req, OutputKind::Argmax, req.rows())?;
+        let bytes = (words * 4) as u64;
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("profile read-back"),
+            size: bytes.max(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let feed = Some((&st.act.tokens_out, &st.decode_io.tokens));
+        let cbs: Vec<wgpu::CommandBuffer> = (0..repeats.max(1))
+            .map(|_| {
+                self.encode_step(&rec.dispatches, src, &staging, bytes, feed)
+                    .0
+            })
+            .collect();
+        let t0 = Instant::now();
+        if each_submitted {
+            for cb in cbs {
+                self.write_step_inputs(req, &[], 0)?;
+                self.queue.submit([cb]);
+            }
+        } else {
+            self.queue.submit(cbs);
+        }
+        self.wait_for(None)?;
+        Ok(t0.elapsed().as_secs_f64() / repeats.max(1) as f64)
     }
 
     /// Where the first prefill pass of `prompts` (as [`Engine::prefill`] would group

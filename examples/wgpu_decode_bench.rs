@@ -120,8 +120,35 @@ fn main() -> ExitCode {
     }
 }
 
+/// Every mode's usage, for `--help` and for too few arguments: `--help` went to the first
+/// form, which printed its own usage alone, as an error (round 40).
+const USAGE: &str = "\
+usage: wgpu_decode_bench PLAN LAYER N POS[,POS...] [ITERS]   one layer's decode step
+       wgpu_decode_bench upstream PATH KV_HEADS LAYERS BATCHES PROMPTS
+                                                an upstream plan against a copy kernel
+       wgpu_decode_bench plan PATH LAYERS BATCHES NS   a moa plan against a copy kernel
+       wgpu_decode_bench check PLAN...          the WGSL decode against the CPU reference
+       wgpu_decode_bench stream [MB]            read kernels of the decode's structure
+       wgpu_decode_bench lists PLAN ROWS N [RESIDENT] [TILE]   the host's decode work lists
+       wgpu_decode_bench regs PLAN KV_HEADS|- LAYERS   registers of each layer's decode
+       wgpu_decode_bench regs-products KSPLIT:GROUPS[:ROWS[:STEPS[:EARLY]]][,...] [DIAG]
+       wgpu_decode_bench regs-coop [K [K_ATTN]]
+       wgpu_decode_bench regs-fused [K_ATTN HIDDEN]
+       wgpu_decode_bench regs-head [K]
+       wgpu_decode_bench regs-gemm
+       wgpu_decode_bench regs-pattn PLAN LAYERS VARIANT[,VARIANT...]
+The file's header comment (examples/wgpu_decode_bench.rs) says what each mode times and \
+the MOA_WGSL_* settings.";
+
 fn run() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if matches!(
+        args.first().map(String::as_str),
+        Some("-h" | "--help" | "help")
+    ) {
+        println!("{USAGE}");
+        return Ok(());
+    }
     if args.first().map(String::as_str) == Some("upstream") {
         return upstream_vs_copy(&args[1..]);
     }
@@ -160,7 +187,7 @@ fn run() -> Result<(), String> {
     }
     let usage = "usage: wgpu_decode_bench PLAN LAYER N POS[,POS...] [ITERS]";
     let [plan, layer, n, pos, rest @ ..] = args.as_slice() else {
-        return Err(usage.into());
+        return Err(USAGE.into());
     };
     let num = |s: &str| s.parse::<u32>().map_err(|_| format!("`{s}`: {usage}"));
     let layer = num(layer)? as usize;

@@ -132,7 +132,7 @@ fn pipeline_refuses_later_steps_settings_before_the_first() {
     );
     refused(
         &with(&["--max-rules-per-layer", "0"]),
-        &["--max-rules-per-layer", "at least 1"],
+        &["--max-rules-per-layer 0 is out of range: allowed 1 or more"],
     );
     assert!(!work.exists(), "a refused pipeline left a work folder");
     // `moa profile` checks --text-weight before it loads the model.

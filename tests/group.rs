@@ -160,6 +160,8 @@ mod user_round37;
 mod user_round38;
 #[path = "user_round39.rs"]
 mod user_round39;
+#[path = "user_round40.rs"]
+mod user_round40;
 #[path = "version_commit.rs"]
 mod version_commit;
 #[path = "wgpu_options.rs"]

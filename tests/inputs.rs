@@ -610,7 +610,7 @@ fn optimize_refuses_nan_mip_gap_and_zero_extra_length() {
             "-o",
             o,
         ],
-        &["mip_gap = NaN is out of range"],
+        &["--mip-gap NaN is out of range: allowed 0 to 1"],
     );
     refused(
         "moa",
@@ -625,7 +625,7 @@ fn optimize_refuses_nan_mip_gap_and_zero_extra_length() {
             "-o",
             o,
         ],
-        &["extra length 0 is out of range: allowed 1..="],
+        &["--extra-length 0 is out of range: allowed 1..="],
     );
     let cfg = moa::optimize::OptimizeConfig {
         extra_lengths: vec![4096, 0],

@@ -24,6 +24,13 @@ fn parse_band(args: &OptimizeArgs) -> anyhow::Result<(f64, f64)> {
             let hi: f64 = hi
                 .parse()
                 .with_context(|| format!("--band: `{hi}` is not a number"))?;
+            // The optimizer's own refusal named four flags for this one (round 40).
+            if !(lo.is_finite() && hi.is_finite() && 0.0 <= lo && lo <= hi && hi <= 1.0) {
+                bail!(
+                    "--band {band} is out of range: allowed `lo,hi` with 0 ≤ lo ≤ hi ≤ 1 (KV \
+                     densities: the plan's share of the dense KV cache)"
+                );
+            }
             if let Some(d) = args.density {
                 if (d - hi).abs() > 1e-12 {
                     bail!("--density {d} disagrees with the upper end of --band {band}");
@@ -82,6 +89,29 @@ pub fn check_settings(args: &OptimizeArgs) -> anyhow::Result<(f64, f64)> {
             anyhow::bail!("--min-beta {b} is outside 0 to 1 (a share of N)");
         }
     }
+    // Each flag's own refusal, with its range: the optimizer's `validate` below opened
+    // with a line naming --density/--band, --mip-gap, --extra-length and
+    // --max-rules-per-layer together, whichever one was at fault (round 40).
+    if !(args.mip_gap.is_finite() && (0.0..=1.0).contains(&args.mip_gap)) {
+        bail!(
+            "--mip-gap {} is out of range: allowed 0 to 1 (a relative optimality gap)",
+            args.mip_gap
+        );
+    }
+    if let Some(n) = args
+        .extra_lengths
+        .iter()
+        .find(|&&n| n == 0 || n > moa::optimize::MAX_LENGTH)
+    {
+        bail!(
+            "--extra-length {n} is out of range: allowed 1..={} tokens",
+            moa::optimize::MAX_LENGTH
+        );
+    }
+    if args.max_rules_per_layer == 0 {
+        bail!("--max-rules-per-layer 0 is out of range: allowed 1 or more");
+    }
+    // Whatever the optimizer checks beyond the flags above.
     OptimizeConfig {
         density_band,
         extra_lengths: args.extra_lengths.clone(),
@@ -92,8 +122,7 @@ pub fn check_settings(args: &OptimizeArgs) -> anyhow::Result<(f64, f64)> {
         },
         ..OptimizeConfig::default()
     }
-    .validate()
-    .context("invalid --density/--band, --mip-gap, --extra-length or --max-rules-per-layer")?;
+    .validate()?;
     Ok(density_band)
 }
 
@@ -151,6 +180,20 @@ pub fn check_reach(
     Ok(())
 }
 
+/// The sizes that make a model's shape for a plan: layers, query heads, KV heads, head
+/// size (the name and the context may differ).
+fn shape_of(m: &moa::plan::ModelShape) -> (u32, u32, u32, u32) {
+    (m.layers, m.q_heads, m.kv_heads, m.head_dim)
+}
+
+/// A shape as the refusals print it, e.g. `4 layers × 4 query heads (2 KV) of 16`.
+fn shape_str(m: &moa::plan::ModelShape) -> String {
+    format!(
+        "{} layers × {} query heads ({} KV) of {}",
+        m.layers, m.q_heads, m.kv_heads, m.head_dim
+    )
+}
+
 /// `--pareto-intervals` when not given: upstream's 4 steps per loss range.
 const DEFAULT_PARETO_INTERVALS: usize = 4;
 
@@ -170,7 +213,22 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
     let (profiles, names) = mean_by_length(profiles, names)?;
     let (model, span) = match &args.plan_shape {
         Some(p) => {
-            let plan = Plan::load(p)?;
+            let plan = Plan::load(p).with_context(|| format!("--plan-shape `{}`", p.display()))?;
+            // The optimizer's "model shape mismatch: `F` is for … but the plan shape is …"
+            // named neither flag (round 40).
+            if let Some((f, q)) = names
+                .iter()
+                .zip(&profiles)
+                .find(|(_, q)| shape_of(&q.model) != shape_of(plan.model()))
+            {
+                bail!(
+                    "--plan-shape `{}` is for {} but --profile `{f}` is for {}: allowed a plan \
+                     of the profiles' shape",
+                    p.display(),
+                    shape_str(plan.model()),
+                    shape_str(&q.model)
+                );
+            }
             (Some(plan.model().clone()), plan.span().clone())
         }
         None => (None, SpanSection::default()),
@@ -198,11 +256,35 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
     let grid = candidate_grid(&args, &lens);
     let near = match (&args.near, args.max_changes) {
         (Some(p), Some(k)) => Some(moa::optimize::Near {
-            plan: Plan::load(p).with_context(|| format!("--near {}", p.display()))?,
+            plan: Plan::load(p).with_context(|| format!("--near `{}`", p.display()))?,
             max_changes: k,
         }),
         _ => None,
     };
+    // The shape the plans take (--plan-shape's, else the profiles'): a near plan of
+    // another one was "model shape mismatch: the near plan is for …", naming no flag
+    // (round 40). Profiles that disagree among themselves are left to the optimizer,
+    // which names the two files.
+    let target = model.as_ref().unwrap_or(&profiles[0].model);
+    if let (Some(n), Some(p)) = (&near, &args.near) {
+        if profiles
+            .iter()
+            .all(|q| shape_of(&q.model) == shape_of(target))
+            && shape_of(n.plan.model()) != shape_of(target)
+        {
+            bail!(
+                "--near `{}` is for {} but the {} for {}: allowed a plan of that shape",
+                p.display(),
+                shape_str(n.plan.model()),
+                if args.plan_shape.is_some() {
+                    "profiles and --plan-shape are"
+                } else {
+                    "profiles are"
+                },
+                shape_str(target)
+            );
+        }
+    }
     let cfg = OptimizeConfig {
         span,
         model,
@@ -259,8 +341,14 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<ExitCode> {
         let unreachable_step = matches!(&e, moa::optimize::OptimizeError::Infeasible(m)
             if !m.contains("cannot be met"))
             && !out_of_time;
+        // The near plan's rules that the run cannot take (another rule per query head of
+        // a KV group with --gqa-native, a rule off the candidate grid): name the flag.
+        let near_fault = matches!(&e, moa::optimize::OptimizeError::InvalidConfig(m)
+            | moa::optimize::OptimizeError::ShapeMismatch(m) if m.starts_with("the near plan"));
         let e = anyhow::Error::new(e);
-        let e = if out_of_time {
+        let e = if let (true, Some(p)) = (near_fault, &args.near) {
+            e.context(format!("--near `{}`", p.display()))
+        } else if out_of_time {
             e.context(format!(
                 "--time-limit {} s ran out before a plan was found: allowed up to \
                  {MAX_TIME_LIMIT_S:e} s; each of the run's solves gets a share of it (a 7B-size \
